@@ -54,10 +54,10 @@ def open_positions(sim_admin: str, account: AccountInfo, seller: AccountInfo, n:
                 timeout=10,
             ).raise_for_status()
             price, count = Decimal("0.40"), Decimal(10 + i)
-            me.create_order(
+            me.orders.create_order(
                 CreateOrder(ticker=ticker, book_side=BookSide.BID, price=price, count=count)
             )
-            other.create_order(
+            other.orders.create_order(
                 CreateOrder(
                     ticker=ticker,
                     book_side=BookSide.ASK,

@@ -139,8 +139,8 @@ def _measure(account: dict[str, str], rounds: int) -> dict[str, list[float]]:
     ):  # fmt: skip
         for _ in range(20):
             plain.get(url).json()
-            client.get_market(TICKER)
-            client_ed.get_market(TICKER)
+            client.markets.get_market(TICKER)
+            client_ed.markets.get_market(TICKER)
             if peer is not None:
                 peer.get_market(TICKER)
         for _ in range(rounds):
@@ -149,8 +149,8 @@ def _measure(account: dict[str, str], rounds: int) -> dict[str, list[float]]:
             _timed(times, "transport", lambda: to_transport(transport))
             _timed(times, "signed", lambda: to_transport_signed(transport))
             _timed(times, "authed", lambda: authed.get(url).json())
-            _timed(times, "client", lambda: client.get_market(TICKER))
-            _timed(times, "client_ed", lambda: client_ed.get_market(TICKER))
+            _timed(times, "client", lambda: client.markets.get_market(TICKER))
+            _timed(times, "client_ed", lambda: client_ed.markets.get_market(TICKER))
             if peer is not None:
                 _timed(times, "pykalshi", lambda: peer.get_market(TICKER))
     if peer is not None:
@@ -196,7 +196,7 @@ def _measure_no_network(rounds: int) -> dict[str, float]:
     ):
         for _ in range(rounds * 5):
             times["plain"].append(_time_us(lambda: plain.get(f"{base}/markets/{TICKER}").json()))
-            _timed(times, "client", lambda: client.get_market(TICKER))
+            _timed(times, "client", lambda: client.markets.get_market(TICKER))
     message = f"{int(time.time() * 1000)}GET/trade-api/v2/markets/{TICKER}"
     sign = [_time_us(lambda: sign_message(key, message)) for _ in range(rounds * 5)]
     return {

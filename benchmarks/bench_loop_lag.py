@@ -79,13 +79,15 @@ def main() -> int:
     try:
         clock = SystemClock()
         client = client_for(account)
-        markets = [m for m in client.iter_markets(status="open") if m.ticker.startswith("KXMEM")]
+        markets = [
+            m for m in client.markets.iter_markets(status="open") if m.ticker.startswith("KXMEM")
+        ]
         key, _ = load_private_key(path=Path(account["private_key_path"]))
         feed = MarketData(
             [m.ticker for m in markets],
             ws_url=account["ws_url"],
             auth=KalshiAuth(account["key_id"], key),
-            rest=client,
+            rest=client.markets,
             clock=clock,
         )
         store = Store.open(work / "state.db", clock=clock)

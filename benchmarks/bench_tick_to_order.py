@@ -100,7 +100,7 @@ class Driver:
         self.ask = ""
 
     def _place(self, side: BookSide, price: str) -> str:
-        return self.client.create_order(
+        return self.client.orders.create_order(
             CreateOrder(
                 ticker=TICKER,
                 book_side=side,
@@ -115,7 +115,7 @@ class Driver:
         for side in ("ask", "bid") if up else ("bid", "ask"):
             old = getattr(self, side)
             if old:
-                self.client.cancel_order(old, ticker=TICKER)
+                self.client.orders.cancel_order(old, ticker=TICKER)
             book_side = BookSide.ASK if side == "ask" else BookSide.BID
             setattr(self, side, self._place(book_side, ask if side == "ask" else bid))
 
@@ -226,7 +226,7 @@ def main() -> int:
             [TICKER],
             ws_url=account["ws_url"],
             auth=KalshiAuth(account["key_id"], key),
-            rest=client,
+            rest=client.markets,
             clock=clock,
             connector=lambda url, headers, timeout: TimedConnection(
                 websocket_connect(url, headers, timeout), deltas
@@ -245,7 +245,7 @@ def main() -> int:
             Parts(client, store, feed, clock, log),
             TradeOptions(strategy="spike"),
             config,
-            [client.get_market(TICKER)],
+            [client.markets.get_market(TICKER)],
         )
         stop = threading.Event()
         feed.start()

@@ -15,6 +15,8 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     # the client
     "KalshiClient": ("kalshi_cli.client", "KalshiClient"),
     "KalshiError": ("kalshi_cli.vocabulary.errors", "KalshiError"),
+    "CreateOrder": ("kalshi_cli.client.requests", "CreateOrder"),
+    "BookSide": ("kalshi_cli.vocabulary.models", "BookSide"),
     # models: what the exchange sends, parsed (Decimal money and counts)
     "Market": ("kalshi_cli.vocabulary.models", "Market"),
     "Orderbook": ("kalshi_cli.vocabulary.models", "Orderbook"),
@@ -44,6 +46,8 @@ __all__ = [
     "Action",
     "BacktestSpec",
     "Balance",
+    "BookSide",
+    "CreateOrder",
     "Fill",
     "KalshiClient",
     "KalshiError",

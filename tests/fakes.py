@@ -2,9 +2,43 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.connection import Area, Connection
 from kalshi_cli.vocabulary.clock import ManualClock
+
+A = TypeVar("A", bound=Area)
+
+
+class Swapped(KalshiClient, Generic[A]):
+    """A real client one of whose areas is a test's subclass of it (`area_type`) that changes
+    one call, on the simulator's wire otherwise. The test reaches its instance, and whatever
+    state it keeps, as `area`; a handle (`on_subaccount`) has a copy of it on its own
+    connection."""
+
+    area: A
+
+    def __init__(self, area_type: type[A], **kwargs: Any) -> None:
+        self._area_type = area_type
+        super().__init__(**kwargs)
+
+    def _attach(self, connection: Connection) -> None:
+        made: A | None = getattr(self, "area", None)
+        super()._attach(connection)
+        area = self._area_type(connection)
+        if made is not None:  # a handle: the test's state carried over, on the new connection
+            area = copy.copy(made)
+            area._conn = connection
+        self.area = area
+        (name,) = [
+            name
+            for name, value in vars(self).items()
+            if name != "area" and isinstance(value, Area) and isinstance(area, type(value))
+        ]
+        setattr(self, name, area)
 
 
 @dataclass(frozen=True)

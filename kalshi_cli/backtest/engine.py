@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest.dataset import DataSet
 from kalshi_cli.data.manifest import read_manifest
@@ -36,7 +36,6 @@ from kalshi_cli.vocabulary.errors import KalshiError, NoDataError
 from kalshi_cli.vocabulary.models import ZERO, Market, Orderbook, Side, parse_count
 
 if TYPE_CHECKING:
-    from kalshi_cli.client import KalshiClient
     from kalshi_cli.runner.loop import TradeLoop
 
 Record = tuple[int, dict[str, Any], bool]
@@ -354,8 +353,8 @@ def execute(
     store = Store.open(state_path, clock=clock, durable=False)
     log = _SignalLog(clock, log_path, keep=keep_signals)
     try:
-        client = cast("KalshiClient", venue.client)
-        markets = _with_terms([venue.client.get_market(t) for t in tickers], root)
+        client = venue.client
+        markets = _with_terms([client.markets.get_market(t) for t in tickers], root)
         from kalshi_cli.strategies import get_strategy
 
         # a file or import path is loaded here, in the process that runs (a sweep's worker

@@ -47,11 +47,11 @@ def _books(client: KalshiClient, subaccount: int | None) -> list[tuple[int | Non
     no positions. An account with subaccount 0 only is one book numbered None, read with today's
     request (positions default to subaccount 0), so its output stays as it was. Each is read
     through a handle on it (`client.on_subaccount`): `client` is never re-scoped."""
-    listed = sorted({b.subaccount for b in client.subaccount_balances()})
+    listed = sorted({b.subaccount for b in client.subaccounts.subaccount_balances()})
     if subaccount is None:
         numbers = listed
         if numbers in ([], [0]):
-            return [(None, client.get_positions())]
+            return [(None, client.portfolio.get_positions())]
     elif subaccount in listed:
         numbers = [subaccount]
     else:
@@ -60,7 +60,7 @@ def _books(client: KalshiClient, subaccount: int | None) -> list[tuple[int | Non
         raise KalshiError(f"subaccount {subaccount} is not one of this account's ({have})")
     books: list[tuple[int | None, list[Position]]] = []
     for number in numbers:
-        books.append((number, client.on_subaccount(number).get_positions()))
+        books.append((number, client.on_subaccount(number).portfolio.get_positions()))
     return books
 
 
@@ -226,7 +226,7 @@ def check_api(
     warn, crit = th.need("api", "warn"), th.need("api", "crit")
     skew_warn, skew_crit = th.need("api", "skew_warn"), th.need("api", "skew_crit")
     try:
-        status = client.get_exchange_status()
+        status = client.exchange.get_exchange_status()
     except AuthError as exc:
         # the client signs even public requests, so a refused key shows up here first
         return CheckResult("api", CheckStatus.CRITICAL, f"credentials refused: {exc.one_line()}")
@@ -249,13 +249,13 @@ def check_api(
         parts.append((CheckStatus.CRITICAL, "no API credentials configured"))
     else:
         try:
-            client.get_balance()
+            client.portfolio.get_balance()
         except AuthError as exc:
             parts.append((CheckStatus.CRITICAL, f"credentials refused: {exc.one_line()}"))
         except CredentialsError as exc:
             parts.append((CheckStatus.CRITICAL, exc.one_line()))
 
-    skew = Decimal(repr(client.clock_skew_seconds())).quantize(_MS)
+    skew = Decimal(repr(client.exchange.clock_skew_seconds())).quantize(_MS)
     skew_status = grade_ceiling(abs(skew), skew_warn, skew_crit)
     if skew_status is not CheckStatus.OK:
         parts.append((skew_status, f"clock skew {skew:+f}s; check NTP"))
@@ -285,8 +285,8 @@ def check_exchange(client: KalshiClient, th: Thresholds, now: float) -> CheckRes
     """The next maintenance window against `warn`/`crit` seconds of notice (see the module
     docstring); `now` is Unix seconds."""
     warn, crit = th.need("exchange", "warn"), th.need("exchange", "crit")
-    status = client.get_exchange_status()
-    schedule = client.get_exchange_schedule()
+    status = client.exchange.get_exchange_status()
+    schedule = client.exchange.get_exchange_schedule()
     windows = [w for w in schedule.maintenance_windows if w.end.timestamp() > now]
     current = next((w for w in windows if w.start.timestamp() <= now), None)
     ahead = [w for w in windows if w.start.timestamp() > now]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from kalshi_cli.vocabulary.models import fmt_dollars
 
 if TYPE_CHECKING:
-    from kalshi_cli.client.exchange import Candle
+    from kalshi_cli.client.markets import Candle
 
 AXIS = 9  # "$0.5500 ┤"
 UP = "█"  # closed at or above its open

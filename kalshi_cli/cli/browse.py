@@ -21,7 +21,7 @@ from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, TickerArg
 from kalshi_cli.cli._output import Column, Output
 
 if TYPE_CHECKING:
-    from kalshi_cli.client.exchange import Candle, Ohlc
+    from kalshi_cli.client.markets import Candle, Ohlc
     from kalshi_cli.vocabulary.models import Trade
 
 
@@ -104,7 +104,7 @@ def events_command(
     progress = out.progress("fetching events")
     try:
         found = list(
-            app.client().iter_events(
+            app.client().markets.iter_events(
                 limit=limit,
                 status=status.value if status else None,
                 series_ticker=series,
@@ -176,7 +176,7 @@ def event_command(
     app = current()
     app.settings(env.value if env else None)
     out = app.output(as_json=as_json, fmt=fmt)
-    render_event(out, app.client().get_event(event_ticker))
+    render_event(out, app.client().markets.get_event(event_ticker))
 
 
 def render_event(out: Output, body: dict[str, Any]) -> None:
@@ -220,7 +220,7 @@ def series_command(
     app = current()
     app.settings(env.value if env else None)
     out = app.output(as_json=as_json, fmt=fmt)
-    render_series(out, app.client().list_series(category=category))
+    render_series(out, app.client().markets.list_series(category=category))
 
 
 SERIES_COLUMNS = (
@@ -295,7 +295,9 @@ def trades_command(
     progress = out.progress("fetching trades")
     try:
         tape = list(
-            app.client().iter_trades(ticker=ticker, limit=limit, min_ts=min_ts, on_page=progress)
+            app.client().markets.iter_trades(
+                ticker=ticker, limit=limit, min_ts=min_ts, on_page=progress
+            )
         )
     finally:
         progress.close()
@@ -397,7 +399,7 @@ def candles_command(
     app = current()
     app.settings(env.value if env else None)
     out = app.output(as_json=as_json, fmt=fmt)
-    candles = app.client().market_candles(
+    candles = app.client().markets.market_candles(
         ticker, start_ts=from_ts, end_ts=to_ts, period=period.value
     )
     render_candles(out, ticker, period, candles, chart=chart)
@@ -503,7 +505,9 @@ def search_command(
     out = app.output(as_json=as_json, fmt=fmt)
     progress = out.progress("searching events")
     try:
-        matches = app.client().search_listings(" ".join(words), limit=limit, on_page=progress)
+        matches = app.client().markets.search_listings(
+            " ".join(words), limit=limit, on_page=progress
+        )
     finally:
         progress.close()
     render_matches(out, matches)

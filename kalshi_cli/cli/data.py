@@ -192,10 +192,10 @@ def _record_markets(app: AppContext, tickers: str | None, series: str | None) ->
 
         named = [t for t in tickers.split(",") if t]
         # before the feed: it would wait on nothing
-        found = {m.ticker: m for m in check_tickers(app.client(), named)}
+        found = {m.ticker: m for m in check_tickers(app.client().markets, named)}
         return [found[t] for t in named]
     client = app.client()
-    found_open = list(client.iter_markets(status="open", series_ticker=series))
+    found_open = list(client.markets.iter_markets(status="open", series_ticker=series))
     if not found_open:
         raise UsageError(f"no open market{f' in series {series}' if series else ''}")
     return found_open

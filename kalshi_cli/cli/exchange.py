@@ -42,7 +42,7 @@ def status_command(*, as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvO
     app = current()
     app.settings(env.value if env else None)
     out = app.output(as_json=as_json, fmt=fmt)
-    render_status(out, app.client().get_exchange_status())
+    render_status(out, app.client().exchange.get_exchange_status())
 
 
 def status_json(status: ExchangeStatus) -> dict[str, Any]:
@@ -77,7 +77,7 @@ def schedule_command(
     app = current()
     app.settings(env.value if env else None)
     out = app.output(as_json=as_json, fmt=fmt)
-    render_schedule(out, app.client().get_exchange_schedule())
+    render_schedule(out, app.client().exchange.get_exchange_schedule())
 
 
 WINDOW_COLUMNS = (

@@ -128,7 +128,7 @@ def failure_detail(exc: KalshiError) -> str:
 @health_check("exchange")
 def check_exchange(target: HealthTarget) -> CheckResult:
     client = target.client()
-    status = client.get_exchange_status()
+    status = client.exchange.get_exchange_status()
     where = client_label(target)
     if status.exchange_active and status.trading_active:
         return CheckResult("exchange", Status.OK, f"{where}: exchange and trading active")
@@ -159,7 +159,7 @@ def check_credentials(target: HealthTarget) -> CheckResult:
     from kalshi_cli.config import mask
     from kalshi_cli.vocabulary.keys import key_type
 
-    client.get_balance()
+    client.portfolio.get_balance()
     connection = target.app.connection(auth=True)
     key_id = connection.key_id or ""
     kind = (
@@ -175,7 +175,7 @@ KEY_TYPE_NAMES = {"rsa": "RSA", "ed25519": "Ed25519"}
 
 @health_check("clock skew")
 def check_clock_skew(target: HealthTarget) -> CheckResult:
-    skew = target.client().clock_skew_seconds()
+    skew = target.client().exchange.clock_skew_seconds()
     text = f"{skew:+.2f} s against the exchange's clock"
     if abs(skew) >= SKEW_FAIL_SECONDS:
         return CheckResult("clock skew", Status.FAIL, f"{text}; signed requests may be refused")
@@ -189,7 +189,7 @@ def check_rate_tier(target: HealthTarget) -> CheckResult:
     client = target.client()
     if not client.authenticated:
         return CheckResult("rate-limit tier", Status.SKIP, "needs credentials")
-    limits = client.get_account_limits()
+    limits = client.exchange.get_account_limits()
     actual = str(limits.get("usage_tier", "")).lower()
     configured = target.settings.tier
     if not actual:

@@ -105,7 +105,7 @@ def list_command(as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = 
     app = current()
     app.settings(env.value if env else None)
     out = app.output(as_json=as_json, fmt=fmt)
-    keys = app.client(auth=True).list_api_keys()
+    keys = app.client(auth=True).api_keys.list_api_keys()
     docs = [
         {
             "api_key_id": k.api_key_id,
@@ -173,7 +173,7 @@ def create_command(
         # the private key is safe on disk before the exchange hears of the public one
         write_private_key(out_path, private)
     try:
-        key_id = client.create_api_key(
+        key_id = client.api_keys.create_api_key(
             name, pem, scopes=tuple(scope) if scope else None, subaccount=subaccount
         )
     except BaseException:
@@ -238,7 +238,7 @@ def generate_command(
     app = current()
     app.settings(env.value if env else None)
     out = app.output(as_json=as_json)
-    made = app.client(auth=True).generate_api_key(
+    made = app.client(auth=True).api_keys.generate_api_key(
         name,
         key_type=kind.value,
         scopes=tuple(scope) if scope else None,
@@ -280,5 +280,5 @@ def delete_command(
             param_hint="KEY_ID",
         )
     confirm_on_prod(app, f"delete API key {key_id}", yes=yes)
-    client.delete_api_key(key_id)
+    client.api_keys.delete_api_key(key_id)
     out.record([("deleted", key_id)], document={"deleted": key_id})

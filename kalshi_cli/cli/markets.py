@@ -20,6 +20,7 @@ from kalshi_cli.cli._options import EnvOpt, FiniteFloat, FormatOpt, JsonOpt, Tic
 from kalshi_cli.cli._output import Column, Output, TableFormat
 
 if TYPE_CHECKING:
+    from kalshi_cli.client.markets import MarketsApi
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import Level, Market, Orderbook
 
@@ -115,7 +116,7 @@ def markets_command(
     app = current()
     app.settings(env.value if env else None)
     out = app.output(as_json=as_json, fmt=fmt)
-    found, cursor = _fetch(app.client(), out, filters, limit=limit, fetch_all=fetch_all)
+    found, cursor = _fetch(app.client().markets, out, filters, limit=limit, fetch_all=fetch_all)
     rows = select_markets(
         found,
         min_volume=None if min_volume is None else Decimal(min_volume),
@@ -127,15 +128,15 @@ def markets_command(
 
 
 def _fetch(
-    client: Any, out: Output, filters: dict[str, Any], *, limit: int | None, fetch_all: bool
+    markets: MarketsApi, out: Output, filters: dict[str, Any], *, limit: int | None, fetch_all: bool
 ) -> tuple[list[Market], str]:
     """Every matching market (with --all, progress on stderr), or one page and its cursor."""
     if not fetch_all:
-        page, cursor = client.get_markets_page(limit=limit or 100, **filters)
+        page, cursor = markets.get_markets_page(limit=limit or 100, **filters)
         return list(page), cursor
     progress = out.progress("fetching markets")
     try:
-        return list(client.iter_markets(on_page=progress, **filters)), ""
+        return list(markets.iter_markets(on_page=progress, **filters)), ""
     finally:
         progress.close()
 
@@ -262,7 +263,7 @@ def market_command(
     app = current()
     app.settings(env.value if env else None)
     out = app.output(as_json=as_json, fmt=fmt)
-    market = app.client().get_market(ticker)
+    market = app.client().markets.get_market(ticker)
     render_market(out, market)
 
 
@@ -383,11 +384,11 @@ def orderbook_command(
     out = app.output(as_json=as_json, fmt=fmt)
     client = app.client()
     if not watch:
-        render_orderbook(out, client.get_orderbook(ticker, depth=depth))
+        render_orderbook(out, client.markets.get_orderbook(ticker, depth=depth))
         return
 
     def refresh() -> None:
-        book = client.get_orderbook(ticker, depth=depth)
+        book = client.markets.get_orderbook(ticker, depth=depth)
         out.clear()
         render_orderbook(out, book, compact=True)
 

@@ -155,7 +155,7 @@ def create_command(
     out = app.output(as_json=as_json)
     client = app.client(auth=True)
     confirm_on_prod(app, f"create an order group limited to {contracts} contracts", yes=yes)
-    group_id = client.create_order_group(contracts)
+    group_id = client.order_groups.create_order_group(contracts)
     if as_json:
         out.json({"order_group_id": group_id, "contracts_limit": str(contracts)})
         return
@@ -188,7 +188,7 @@ def list_command(
     app.settings(settings_env)
     use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
-    groups = app.client(auth=True).list_order_groups()
+    groups = app.client(auth=True).order_groups.list_order_groups()
     session = _session_groups(app, settings_env)
     document = {"order_groups": [_group_json(g, session) for g in groups]}
     rows = [
@@ -222,7 +222,7 @@ def show_command(
     app.settings(settings_env)
     use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
-    group = app.client(auth=True).get_order_group(group_id)
+    group = app.client(auth=True).order_groups.get_order_group(group_id)
     triggered, seen, shown = _triggered(app, settings_env, group_id)
     document = {
         **_group_json(group, _session_groups(app, settings_env)),
@@ -263,9 +263,9 @@ def _act(
     client = app.client(auth=True)
     confirm_on_prod(app, f"{what} order group {group_id}", yes=yes)
     if limit is None:
-        getattr(client, call)(group_id)
+        getattr(client.order_groups, call)(group_id)
     else:
-        getattr(client, call)(group_id, limit)
+        getattr(client.order_groups, call)(group_id, limit)
     if done in ("triggered", "reset"):
         warning = _note_action(app, group_id, done)
         if warning is not None:

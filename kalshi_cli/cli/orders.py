@@ -568,7 +568,7 @@ def list_command(
     use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     orders = list(
-        app.client(auth=True).iter_orders(
+        app.client(auth=True).orders.iter_orders(
             ticker=ticker, status=status.value if status else None, limit=limit
         )
     )
@@ -601,7 +601,7 @@ def add_queue_positions(
     every subaccount unless the client acts on one: each subaccount an order rests on is asked."""
     from kalshi_cli.vocabulary.models import fmt_count
 
-    ahead = client.queue_positions_of(orders, market_tickers=[ticker] if ticker else None)
+    ahead = client.orders.queue_positions_of(orders, market_tickers=[ticker] if ticker else None)
     for doc, row in zip(docs, rows, strict=True):
         position = ahead.get(doc["order_id"]) if doc["status"] == "resting" else None
         doc["queue_position"] = None if position is None else fmt_count(position)
@@ -628,7 +628,7 @@ def show_command(
     settings = app.settings(env.value if env else None)
     use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
-    order = app.client(auth=True).get_order(order_id)
+    order = app.client(auth=True).orders.get_order(order_id)
     store = Store.open_readonly(settings.state)
     try:
         intent = store.orders.intent_by_order_id(order_id) if store else None

@@ -62,7 +62,7 @@ def balance_command(
     app.settings(env.value if env else None)
     use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
-    balance = app.client(auth=True).get_balance()
+    balance = app.client(auth=True).portfolio.get_balance()
     document = balance_json(balance)
     out.record(
         [
@@ -261,7 +261,11 @@ def fills_command(
     from kalshi_cli.client.historical import fills_with_history
 
     client = app.client(auth=True)
-    fills = list(fills_with_history(client, ticker=ticker, min_ts=min_ts, limit=limit))
+    fills = list(
+        fills_with_history(
+            client.portfolio, client.historical, ticker=ticker, min_ts=min_ts, limit=limit
+        )
+    )
     store = Store.open_readonly(settings.state)
     try:
         docs = [fill_json(f, _traded(f, store)) for f in fills]
@@ -374,7 +378,7 @@ def settlements_command(
     app.settings(env.value if env else None)
     use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
-    settlements = list(app.client(auth=True).iter_settlements(ticker=ticker, limit=limit))
+    settlements = list(app.client(auth=True).portfolio.iter_settlements(ticker=ticker, limit=limit))
     rows = [
         {
             "time": s.settled_time,

@@ -160,7 +160,7 @@ def _quotable(
     from kalshi_cli.vocabulary.order_terms import check_price
 
     _trading_allowed(app, "no quote sent")
-    market = _open_market(client, client.get_rfq(rfq_id).market_ticker)
+    market = _open_market(client, client.communications.get_rfq(rfq_id).market_ticker)
     for what, price in (("yes bid", yes_bid), ("no bid", no_bid)):
         if price != 0:
             check_price(market, price, what=what)
@@ -309,7 +309,7 @@ def rfq_list_command(
     app = current()
     client = _session(app, env)
     out = app.output(as_json=as_json, fmt=fmt)
-    rfqs = client.list_rfqs(
+    rfqs = client.communications.list_rfqs(
         market_ticker=market,
         status=None if status is None else status.value,
         mine=mine,
@@ -332,7 +332,7 @@ def rfq_show_command(
     app = current()
     client = _session(app, env)
     out = app.output(as_json=as_json, fmt=fmt)
-    doc = rfq_json(client.get_rfq(rid))
+    doc = rfq_json(client.communications.get_rfq(rid))
     fields = [
         ("rfq", doc["rfq_id"]),
         ("market", doc["market_ticker"]),
@@ -397,7 +397,7 @@ def rfq_create_command(
     _open_market(client, ticker)
     size = f"{contracts} contracts" if contracts is not None else f"${cost}"
     confirm_on_prod(app, f"ask for quotes on {size} of {ticker}", yes=yes)
-    rfq_id = client.create_rfq(
+    rfq_id = client.communications.create_rfq(
         ticker,
         contracts=contracts,
         target_cost=cost,
@@ -423,7 +423,7 @@ def rfq_cancel_command(rfq_id: RfqArg, as_json: JsonOpt = False, env: EnvOpt = N
     app = current()
     client = _session(app, env)
     out = app.output(as_json=as_json)
-    client.delete_rfq(rid)
+    client.communications.delete_rfq(rid)
     if as_json:
         out.json({"rfq_id": rid, "result": "cancelled"})
         return
@@ -465,7 +465,7 @@ def quote_list_command(
     app = current()
     client = _session(app, env)
     out = app.output(as_json=as_json, fmt=fmt)
-    quotes = client.list_quotes(
+    quotes = client.communications.list_quotes(
         rfq_id=None if rfq is None else _id(rfq, "--rfq"),
         status=None if status is None else status.value,
         mine=mine,
@@ -488,7 +488,7 @@ def quote_show_command(
     app = current()
     client = _session(app, env)
     out = app.output(as_json=as_json, fmt=fmt)
-    doc = quote_json(client.get_quote(qid))
+    doc = quote_json(client.communications.get_quote(qid))
     out.record(_quote_fields(doc), document=doc)
 
 
@@ -541,7 +541,7 @@ def quote_create_command(
     out = app.output(as_json=as_json)
     ticker = _quotable(app, client, rid, yes_price, no_price)
     confirm_on_prod(app, f"quote YES {yes_price} / NO {no_price} on RFQ {rid} ({ticker})", yes=yes)
-    quote_id = client.create_quote(
+    quote_id = client.communications.create_quote(
         rid,
         yes_bid=yes_price,
         no_bid=no_price,
@@ -581,7 +581,7 @@ def quote_accept_command(
     client = _session(app, env)
     out = app.output(as_json=as_json)
     _trading_allowed(app, "the quote was not accepted")
-    quote = client.get_quote(qid)
+    quote = client.communications.get_quote(qid)
     price = quote.yes_bid if side is Side.YES else quote.no_bid
     count = quote.yes_contracts if side is Side.YES else quote.no_contracts
     confirm_on_prod(
@@ -590,7 +590,7 @@ def quote_accept_command(
         f"{quote.market_ticker} at {price}",
         yes=yes,
     )
-    client.accept_quote(qid, side.value)
+    client.communications.accept_quote(qid, side.value)
     if as_json:
         out.json({"quote_id": qid, "result": "accepted", "accepted_side": side.value})
         return
@@ -617,15 +617,15 @@ def quote_confirm_command(
     client = _session(app, env)
     out = app.output(as_json=as_json, fmt=fmt)
     _trading_allowed(app, "the quote was not confirmed")
-    before = client.get_quote(qid)
+    before = client.communications.get_quote(qid)
     confirm_on_prod(
         app,
         f"take the other side of {before.contracts} {(before.accepted_side or '?').upper()} "
         f"of {before.market_ticker} (quote {qid})",
         yes=yes,
     )
-    client.confirm_quote(qid)
-    doc = quote_json(client.get_quote(qid))
+    client.communications.confirm_quote(qid)
+    doc = quote_json(client.communications.get_quote(qid))
     out.record(_quote_fields(doc), document={"result": "confirmed", "quote": doc})
 
 
@@ -639,7 +639,7 @@ def quote_cancel_command(quote_id: QuoteArg, as_json: JsonOpt = False, env: EnvO
     app = current()
     client = _session(app, env)
     out = app.output(as_json=as_json)
-    client.delete_quote(qid)
+    client.communications.delete_quote(qid)
     if as_json:
         out.json({"quote_id": qid, "result": "cancelled"})
         return

@@ -50,8 +50,8 @@ def list_command(as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = 
     app.settings(env.value if env else None)
     out = app.output(as_json=as_json, fmt=fmt)
     client = app.client(auth=True)
-    balances = client.subaccount_balances()
-    netting = client.subaccount_netting()
+    balances = client.subaccounts.subaccount_balances()
+    netting = client.subaccounts.subaccount_netting()
     docs = [
         {
             "subaccount": b.subaccount,
@@ -81,7 +81,7 @@ def create_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
     app = current()
     app.settings(env.value if env else None)
     out = app.output(as_json=as_json)
-    number = app.client(auth=True).create_subaccount()
+    number = app.client(auth=True).subaccounts.create_subaccount()
     out.record([("subaccount", str(number))], document={"subaccount": number})
 
 
@@ -144,7 +144,7 @@ def transfer_command(
     out = app.output(as_json=as_json)
     dollars = f"{Decimal(cents) / 100:.2f}"
     confirm_on_prod(app, f"transfer ${dollars} from subaccount {source} to {target}", yes=yes)
-    app.client(auth=True).transfer_between_subaccounts(
+    app.client(auth=True).subaccounts.transfer_between_subaccounts(
         from_subaccount=source,
         to_subaccount=target,
         amount_cents=cents,

@@ -106,7 +106,7 @@ def cancel_all_command(
         ticker=ticker,
         event_ticker=event,
         on_progress=out.note,
-        communications=client,
+        communications=client.communications,
     )
     render_kill_report(out, report, scope=scope)
     if not report.proven:

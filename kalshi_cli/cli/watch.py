@@ -87,7 +87,7 @@ def watch_command(
     assert connection.key_id is not None and connection.private_key is not None
     named = [t for t in (tickers or "").split(",") if t]
     if named:  # an unknown ticker or an unreachable exchange ends here, not in the feed
-        check_tickers(app.client(), named)
+        check_tickers(app.client().markets, named)
     watcher = Watcher(
         channel,
         named,

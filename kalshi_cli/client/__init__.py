@@ -1,4 +1,5 @@
-"""The signed Kalshi client; see base.py for how a request travels, client.py for the API areas.
+"""The signed Kalshi client: client.py for the client and its areas, connection.py for how a
+request travels.
 
 The order request shapes (`CreateOrder`, `CreateOrderResult`, `CancelResult`, from `requests`)
 are exported here too.

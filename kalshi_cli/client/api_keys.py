@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from kalshi_cli.client.base import ClientBase, path_segment
+from kalshi_cli.client.connection import Area, path_segment
 
 __all__ = [
     "ApiKeyInfo",
@@ -52,12 +52,12 @@ def _key_body(name: str, scopes: tuple[str, ...] | None, subaccount: int | None)
     return body
 
 
-class ApiKeysApi(ClientBase):
+class ApiKeysApi(Area):
     """The account's API keys (see the module docstring)."""
 
     def list_api_keys(self) -> list[ApiKeyInfo]:
-        return self._items(
-            ApiKeyInfo, self._get_fields("/api_keys", auth=True), "api_keys", "API key"
+        return self._conn.items(
+            ApiKeyInfo, self._conn.get_fields("/api_keys", auth=True), "api_keys", "API key"
         )
 
     def create_api_key(
@@ -71,9 +71,11 @@ class ApiKeysApi(ClientBase):
         """Register a public key (RSA or Ed25519 PEM); returns the new key's id."""
         body = _key_body(name, scopes, subaccount) | {"public_key": public_key_pem}
         what = "POST /api_keys"
-        self._require_key(what)
-        response = self._send_once("POST", "/api_keys", json=body, what=what)
-        return self._parse(lambda b: str(b["api_key_id"]), self._body(response), "API key")
+        self._conn.require_key(what)
+        response = self._conn.send_once("POST", "/api_keys", json=body, what=what)
+        return self._conn.parse(
+            lambda b: str(b["api_key_id"]), self._conn.body(response), "API key"
+        )
 
     def generate_api_key(
         self,
@@ -86,9 +88,11 @@ class ApiKeysApi(ClientBase):
         """A key pair made by the exchange; the answer is the only copy of its private key.
         Sent once: a lost answer is a key whose private half nobody has (delete it)."""
         body = _key_body(name, scopes, subaccount) | {"key_type": key_type}
-        self._require_key("generating an API key")
-        response = self._send_once("POST", "/api_keys/generate", json=body, what="a new API key")
-        sent = self._decode(
+        self._conn.require_key("generating an API key")
+        response = self._conn.send_once(
+            "POST", "/api_keys/generate", json=body, what="a new API key"
+        )
+        sent = self._conn.decode(
             response,
             lambda content: msgspec.json.decode(content, type=_GeneratedAnswer),
             "generated API key",
@@ -96,4 +100,4 @@ class ApiKeysApi(ClientBase):
         return GeneratedKey(sent.api_key_id, sent.key_type or key_type, sent.private_key)
 
     def delete_api_key(self, api_key_id: str) -> None:
-        self._request("DELETE", f"/api_keys/{path_segment(api_key_id)}", auth=True)
+        self._conn.request("DELETE", f"/api_keys/{path_segment(api_key_id)}", auth=True)

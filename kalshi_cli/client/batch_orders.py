@@ -1,5 +1,5 @@
-"""Batch order creation (V2, `POST /portfolio/events/orders/batched`): several orders in one
-request, each answered on its own.
+"""The answer to a batch order creation (V2, `POST /portfolio/events/orders/batched`, sent by
+`OrdersApi.batch_create_orders`): several orders in one request, each answered on its own.
 
 Like `create_order`, a batch is never retried: a refusal of the whole request (4xx, 429, a
 failure to connect before sending) means none of its orders exists; a timeout, a dropped
@@ -15,21 +15,13 @@ from typing import Any
 
 import msgspec
 
-from kalshi_cli.client.base import ClientBase
-from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
-from kalshi_cli.client.retry import nothing_sent
-from kalshi_cli.vocabulary.errors import (
-    KalshiError,
-    OrderOutcomeUnknown,
-    ServerError,
-    TransportError,
-)
+from kalshi_cli.client.requests import CreateOrderResult
 from kalshi_cli.vocabulary.models import decode_answer
 
 __all__ = [
     "BATCH_CREATE_ITEM_COST",
     "BatchItem",
-    "BatchOrdersApi",
+    "read_batch_answer",
 ]
 
 
@@ -52,59 +44,12 @@ class BatchItem(msgspec.Struct, frozen=True):
 BATCH_CREATE_ITEM_COST = 10
 
 
-class BatchOrdersApi(ClientBase):
-    """Several orders in one request."""
-
-    def batch_size(self) -> int:
-        """The most orders one batch may carry at this client's tier."""
-        return self._limiter.max_batch_items(per_item=BATCH_CREATE_ITEM_COST)
-
-    def batch_create_orders(
-        self, orders: list[CreateOrder], *, subaccount: int | None = None
-    ) -> list[BatchItem]:
-        """Send `orders` (at most `batch_size()`) in one request, once. See the docstring."""
-        path = "/portfolio/events/orders/batched"
-        if not orders or len(orders) > self.batch_size():
-            raise ValueError(f"a batch holds 1 to {self.batch_size()} orders, not {len(orders)}")
-        first = orders[0].client_order_id
-        what = f"a batch of {len(orders)} orders ({first}...)"
-        self._require_key(f"placing {what}")
-        extra = {} if subaccount is None else {"subaccount": subaccount}
-        items = [o.to_api() | extra for o in orders]
-        try:
-            response = self._send_once(
-                "POST", path, json={"orders": items}, items=len(orders), what=what
-            )
-        except ServerError as exc:
-            raise OrderOutcomeUnknown(
-                f"the exchange answered HTTP {exc.status} to {what}; any of them may exist",
-                client_order_id=first,
-            ) from exc
-        except TransportError as exc:
-            if nothing_sent(exc):
-                raise
-            raise OrderOutcomeUnknown(
-                f"{exc.message}; any order of {what} may exist", client_order_id=first
-            ) from exc
-        try:
-            answered = self._body(response).get("orders")
-            if not isinstance(answered, list):
-                raise TypeError("no orders list")
-            return _items(answered)
-        except (KalshiError, KeyError, TypeError, ValueError) as exc:
-            raise OrderOutcomeUnknown(
-                f"the exchange answered HTTP {response.status_code} to {what} but its answer "
-                "could not be read; any of them may exist",
-                client_order_id=first,
-            ) from exc
-
-
 # item error codes that are the exchange's own trouble, not a refusal of the order: the order
 # may exist (REFERENCE.md: a 5xx is an unknown outcome; an item can carry one too)
 _TROUBLE = ("internal", "unavailable", "timeout", "timed_out")
 
 
-def _items(answered: list[Any]) -> list[BatchItem]:
+def read_batch_answer(answered: list[Any]) -> list[BatchItem]:
     """The answer's items, one per client order id: an order the answer names twice is unknown
     (which of the two is true cannot be told)."""
     items = [_item(raw) for raw in answered]

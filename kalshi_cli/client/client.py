@@ -1,44 +1,234 @@
 """KalshiClient: the one synchronous, signed client every command and the trade loop share.
 
-It is the transport of `base.py` (how a request travels: read it first) with every area of the
-API on top, one module each (`markets.py`, `portfolio.py`, `trading.py`, `queue.py`,
-`historical.py`, `order_groups.py`, ...). A new area of the API is a new module with a
-`ClientBase` subclass, added to the bases below.
+It has one `Connection` (connection.py: how a request travels, read it first) and an object per
+area of the API, each over that connection, one module each, named for the spec's tags:
 
-Every area is imported by every process that builds a client, with the Structs its calls
-answer with (msgspec builds a Struct class without generating code, so they cost next to
-nothing at start).
+    client.exchange        status, schedule, fee changes, the account's limits, clock skew
+    client.markets         markets, order books, events, series, trades, candlesticks
+    client.portfolio       balance, positions, fills, settlements
+    client.orders          create, batch, cancel, amend, decrease; the order listing; queue
+    client.order_groups    order groups
+    client.subaccounts     subaccounts: create, balances, transfers, netting
+    client.historical      the historical tier
+    client.api_keys        API keys
+    client.communications  RFQs and quotes
+
+A method is named for its operation in openapi.yaml (`client.orders.create_order`,
+`client.portfolio.get_balance`). A new area of the API is a new module with an `Area` class,
+given to the client in `_attach`.
+
+`client.subaccount = N` makes every portfolio and order call of the client act on subaccount N
+(client/subaccount_scope.py, applied by the connection to each request). A client another
+thread uses at the same time is never re-scoped that way (the dashboard's kill switch runs
+while its panels read): `client.on_subaccount(N)` is a second handle on N that leaves it alone.
 """
 
 from __future__ import annotations
 
+import copy
+import random
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+from kalshi_cli import __version__
 from kalshi_cli.client.api_keys import ApiKeysApi
-from kalshi_cli.client.base import LANDING_WINDOW_S, SIGNATURE_WINDOW_S, ClientBase
-from kalshi_cli.client.batch_orders import BatchOrdersApi
 from kalshi_cli.client.communications import CommunicationsApi
-from kalshi_cli.client.exchange import ExchangeDataApi
+from kalshi_cli.client.connection import LANDING_WINDOW_S, SIGNATURE_WINDOW_S, Connection
+from kalshi_cli.client.exchange import ExchangeApi
 from kalshi_cli.client.historical import HistoricalApi
-from kalshi_cli.client.markets import MarketDataApi
+from kalshi_cli.client.markets import MarketsApi
 from kalshi_cli.client.order_groups import OrderGroupsApi
+from kalshi_cli.client.orders import OrdersApi
 from kalshi_cli.client.portfolio import PortfolioApi
-from kalshi_cli.client.queue import QueueApi
-from kalshi_cli.client.subaccounts import SubaccountsApi
-from kalshi_cli.client.trading import TradingApi
+from kalshi_cli.client.ratelimit import TierLimits
+from kalshi_cli.client.stats import ApiStats
+from kalshi_cli.client.subaccounts import KeyMemory, SubaccountsApi
+from kalshi_cli.vocabulary.clock import Clock
+from kalshi_cli.vocabulary.keys import PrivateKey
 
-__all__ = ["LANDING_WINDOW_S", "SIGNATURE_WINDOW_S", "ClientBase", "KalshiClient"]
+__all__ = ["LANDING_WINDOW_S", "SIGNATURE_WINDOW_S", "KalshiClient"]
 
 
-class KalshiClient(
-    MarketDataApi,
-    PortfolioApi,
-    TradingApi,
-    QueueApi,
-    HistoricalApi,
-    OrderGroupsApi,
-    ExchangeDataApi,
-    BatchOrdersApi,
-    SubaccountsApi,
-    ApiKeysApi,
-    CommunicationsApi,
-):
+class KalshiClient:
     """Signed access to the Kalshi trade API v2 (or the simulator, which speaks the same)."""
+
+    exchange: ExchangeApi
+    markets: MarketsApi
+    portfolio: PortfolioApi
+    orders: OrdersApi
+    order_groups: OrderGroupsApi
+    subaccounts: SubaccountsApi
+    historical: HistoricalApi
+    api_keys: ApiKeysApi
+    communications: CommunicationsApi
+
+    # the key's restriction as `own_subaccount` found it: (n,) or (None,) once asked, None before
+    _key_subaccount: tuple[int | None] | None = None
+    key_memory: KeyMemory | None = None
+    """Where `own_subaccount` looks before asking the exchange, and keeps what it learns."""
+
+    def __init__(
+        self,
+        *,
+        api_base: str,
+        key_id: str | None = None,
+        private_key: PrivateKey | None = None,
+        tier: str = "basic",
+        timeout: float = 10.0,
+        max_attempts: int = 4,
+        max_retry_seconds: float = 20.0,
+        clock: Clock | None = None,
+        transport: httpx.BaseTransport | None = None,
+        user_agent: str = f"kalshi-cli/{__version__}",
+        rate_limits: TierLimits | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        """`rate_limits` overrides the tier's published budgets (e.g. with what
+        `exchange.get_account_limits()` reported); `rng` makes the retry jitter reproducible."""
+        self._attach(
+            Connection(
+                api_base=api_base,
+                key_id=key_id,
+                private_key=private_key,
+                tier=tier,
+                timeout=timeout,
+                max_attempts=max_attempts,
+                max_retry_seconds=max_retry_seconds,
+                clock=clock,
+                transport=transport,
+                user_agent=user_agent,
+                rate_limits=rate_limits,
+                rng=rng,
+            )
+        )
+
+    def _attach(self, connection: Connection) -> None:
+        """Every area, over `connection`."""
+        self.connection = connection
+        self.exchange = ExchangeApi(connection)
+        self.markets = MarketsApi(connection)
+        self.portfolio = PortfolioApi(connection)
+        self.orders = OrdersApi(connection)
+        self.order_groups = OrderGroupsApi(connection)
+        self.subaccounts = SubaccountsApi(connection)
+        self.historical = HistoricalApi(connection)
+        self.api_keys = ApiKeysApi(connection)
+        self.communications = CommunicationsApi(connection)
+
+    def __repr__(self) -> str:
+        return f"KalshiClient(api_base={self.api_base!r}, authenticated={self.authenticated})"
+
+    @property
+    def api_base(self) -> str:
+        return self.connection.api_base
+
+    @property
+    def host(self) -> str:
+        return self.connection.host
+
+    @property
+    def authenticated(self) -> bool:
+        return self.connection.authenticated
+
+    @property
+    def stats(self) -> ApiStats:
+        """Every attempt's latency and outcome by endpoint family, for `trade --metrics-port`."""
+        return self.connection.stats
+
+    @property
+    def last_latency_ms(self) -> float | None:
+        return self.connection.last_latency_ms
+
+    @property
+    def subaccount(self) -> int | None:
+        """The subaccount every portfolio and order call acts on; None: the exchange's
+        defaults (client/subaccount_scope.py)."""
+        return self.connection.subaccount
+
+    @subaccount.setter
+    def subaccount(self, subaccount: int | None) -> None:
+        self.connection.subaccount = subaccount
+
+    def own_subaccount(self, *, strict: bool = False) -> int | None:
+        """The subaccount an order or read naming none acts on: `subaccount` when set; else
+        the one this API key is restricted to, 0 for an unrestricted key (GET /api_keys lists
+        each key's `subaccount`: "if set, the API key is restricted to this single
+        sub-account", openapi.yaml 3.31.0). None when it cannot be told (no key, the key not
+        listed, the read refused or failed): the caller then reads unnamed. `strict` (the trade
+        loop's start): an exchange that could not answer (unreachable, 5xx or 429 after the
+        retries) raises that error instead, and nothing is cached. Asked of the
+        exchange at most once per client, whatever the answer (a handle made after inherits
+        it), and not at all when `key_memory` recalls it; a known answer is kept there, an
+        unknown one never (the next client asks again)."""
+        if self.subaccount is not None:
+            return self.subaccount
+        if self._key_subaccount is None:
+            self._key_subaccount = (self._key_restriction(strict),)
+        return self._key_subaccount[0]
+
+    def _key_restriction(self, strict: bool) -> int | None:
+        own_key = self.connection.key_id
+        if own_key is None:
+            return None
+        memory = self.key_memory
+        known = memory.recall(own_key) if memory is not None else None
+        if known is not None:
+            return known
+        restriction = self._listed_restriction(own_key, strict)
+        if memory is not None and restriction is not None:
+            memory.keep(own_key, restriction)
+        return restriction
+
+    def _listed_restriction(self, own_key: str, strict: bool) -> int | None:
+        from kalshi_cli.vocabulary.errors import (
+            KalshiError,
+            RateLimitedError,
+            ServerError,
+            TransportError,
+        )
+
+        try:
+            listed = self.connection.get("/api_keys", auth=True)
+        except (TransportError, RateLimitedError, ServerError):
+            # not an unknown restriction: an exchange that cannot be traded with now (after the
+            # retries); a strict caller gets its error and exit code, and nothing is cached
+            if strict:
+                raise
+            return None
+        except KalshiError:
+            return None
+        rows = [k for k in listed.get("api_keys") or [] if k.get("api_key_id") == own_key]
+        if len(rows) != 1:
+            return None
+        restriction = rows[0].get("subaccount")
+        if restriction is None:
+            return 0
+        if isinstance(restriction, bool) or not isinstance(restriction, int):
+            return None
+        return restriction
+
+    def on_subaccount(self, subaccount: int | None) -> Self:
+        """This client acting on `subaccount` (None: the exchange's defaults), as a second
+        handle: it shares the connection, the rate limits and the stats, and this client keeps
+        acting on what it did, whatever thread is using it. Close this client, never the
+        handle (closing either closes the shared connection)."""
+        handle = copy.copy(self)
+        handle._attach(self.connection.on_subaccount(subaccount))
+        return handle
+
+    def close(self) -> None:
+        """Close the connection (and so every handle `on_subaccount` made of this client)."""
+        self.connection.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

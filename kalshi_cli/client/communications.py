@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from kalshi_cli.client.base import ClientBase, Params, path_segment
+from kalshi_cli.client.connection import Area, Params, path_segment
 from kalshi_cli.client.requests import check_count
 from kalshi_cli.client.retry import Resend, nothing_sent
 from kalshi_cli.vocabulary.errors import (
@@ -131,12 +131,12 @@ def _subaccount(subaccount: int | None) -> int | None:
     return subaccount
 
 
-class CommunicationsApi(ClientBase):
+class CommunicationsApi(Area):
     """RFQs and quotes (see the module docstring)."""
 
     def communications_id(self) -> str:
         """The account's public id in RFQs and quotes (it does not reveal the account id)."""
-        body = self._get("/communications/id", auth=True)
+        body = self._conn.get("/communications/id", auth=True)
         value = body.get("communications_id")
         if not isinstance(value, str) or not value:
             raise KalshiError("the exchange sent no communications_id")
@@ -165,7 +165,7 @@ class CommunicationsApi(ClientBase):
             "user_filter": "self" if mine else None,
             "subaccount": _subaccount(subaccount),
         }
-        return self._iterate(
+        return self._conn.iterate(
             RFQS,
             "rfqs",
             Rfq,
@@ -179,8 +179,10 @@ class CommunicationsApi(ClientBase):
         return list(self.iter_rfqs(**filters))
 
     def get_rfq(self, rfq_id: str) -> Rfq:
-        fields = self._get_fields(f"{RFQS}/{path_segment(_id(rfq_id, 'an RFQ id'))}", auth=True)
-        return self._item(Rfq, fields, "rfq", "RFQ")
+        fields = self._conn.get_fields(
+            f"{RFQS}/{path_segment(_id(rfq_id, 'an RFQ id'))}", auth=True
+        )
+        return self._conn.item(Rfq, fields, "rfq", "RFQ")
 
     def create_rfq(
         self,
@@ -223,8 +225,8 @@ class CommunicationsApi(ClientBase):
             body["obscure_creator_id"] = True
         if _subaccount(subaccount) is not None:
             body["subaccount"] = subaccount
-        answer = self._body(
-            self._request("POST", RFQS, json=body, mode=Resend.IF_UNSENT, auth=True)
+        answer = self._conn.body(
+            self._conn.request("POST", RFQS, json=body, mode=Resend.IF_UNSENT, auth=True)
         )
         rfq_id = answer.get("id")
         if not isinstance(rfq_id, str) or not rfq_id:
@@ -234,7 +236,7 @@ class CommunicationsApi(ClientBase):
     def delete_rfq(self, rfq_id: str) -> None:
         """Close an RFQ of yours; its open quotes are cancelled."""
         path = f"{RFQS}/{path_segment(_id(rfq_id, 'an RFQ id'))}"
-        self._request("DELETE", path, mode=Resend.IF_UNSENT, auth=True)
+        self._conn.request("DELETE", path, mode=Resend.IF_UNSENT, auth=True)
 
     # quotes -----------------------------------------------------------------------------------
 
@@ -256,7 +258,7 @@ class CommunicationsApi(ClientBase):
             "user_filter": "self" if mine else None,
             "rfq_user_filter": "self" if on_my_rfqs else None,
         }
-        return self._iterate(
+        return self._conn.iterate(
             QUOTES,
             "quotes",
             Quote,
@@ -276,8 +278,8 @@ class CommunicationsApi(ClientBase):
         return f"{RFQS}/{path_segment(_id(rfq_id, 'an RFQ id'))}/quotes/{quote}"
 
     def get_quote(self, quote_id: str, *, rfq_id: str | None = None) -> Quote:
-        fields = self._get_fields(self._quote_path(quote_id, rfq_id), auth=True)
-        return self._item(Quote, fields, "quote", "quote")
+        fields = self._conn.get_fields(self._quote_path(quote_id, rfq_id), auth=True)
+        return self._conn.item(Quote, fields, "quote", "quote")
 
     def create_quote(
         self,
@@ -305,8 +307,8 @@ class CommunicationsApi(ClientBase):
             body["post_only"] = True
         if _subaccount(subaccount) is not None:
             body["subaccount"] = subaccount
-        answer = self._body(
-            self._request("POST", QUOTES, json=body, mode=Resend.IF_UNSENT, auth=True)
+        answer = self._conn.body(
+            self._conn.request("POST", QUOTES, json=body, mode=Resend.IF_UNSENT, auth=True)
         )
         quote_id = answer.get("id")
         if not isinstance(quote_id, str) or not quote_id:
@@ -315,7 +317,7 @@ class CommunicationsApi(ClientBase):
 
     def delete_quote(self, quote_id: str, *, rfq_id: str | None = None) -> None:
         """Cancel a quote of yours (open or accepted)."""
-        self._request(
+        self._conn.request(
             "DELETE", self._quote_path(quote_id, rfq_id), mode=Resend.IF_UNSENT, auth=True
         )
 
@@ -324,7 +326,7 @@ class CommunicationsApi(ClientBase):
         once the maker confirms."""
         if side not in ("yes", "no"):
             raise ValidationError(f"accepted side {side!r} must be yes or no", code="bad_side")
-        self._request(
+        self._conn.request(
             "PUT",
             self._quote_path(quote_id, rfq_id) + "/accept",
             json={"accepted_side": side},
@@ -342,7 +344,7 @@ class CommunicationsApi(ClientBase):
         what = f"the confirmation of quote {quote_id}"
         hint = f"`kalshi quote show {quote_id}` shows whether it executed"
         try:
-            self._request("PUT", path, mode=Resend.IF_UNSENT, auth=True)
+            self._conn.request("PUT", path, mode=Resend.IF_UNSENT, auth=True)
         except ServerError as exc:
             raise OrderOutcomeUnknown(
                 f"the exchange answered HTTP {exc.status} to {what}; its orders may or may not "

@@ -19,21 +19,23 @@ from typing import Any, Protocol, TypeVar
 
 import msgspec
 
-from kalshi_cli.client.base import (
+from kalshi_cli.client.connection import (
     MARKETS_PAGE_MAX,
+    Area,
     Params,
     as_dict,
     not_found_with_hint,
     path_segment,
+    time_window,
 )
-from kalshi_cli.client.listing import Listings, time_window
 from kalshi_cli.vocabulary.errors import NotFoundError
 from kalshi_cli.vocabulary.models import Fill, Market, Order, Position, Trade
 
 __all__ = [
-    "FillSource",
+    "ArchivedFills",
     "HistoricalApi",
     "HistoricalCutoff",
+    "LiveFills",
     "TradeSource",
     "fills_with_history",
     "trades_with_history",
@@ -77,12 +79,12 @@ def _cutoff(content: bytes) -> HistoricalCutoff:
 T = TypeVar("T")
 
 
-class HistoricalApi(Listings):
+class HistoricalApi(Area):
     """The historical tier (see the module docstring)."""
 
     def get_historical_cutoff(self) -> HistoricalCutoff:
-        response = self._request("GET", "/historical/cutoff")
-        return self._decode(response, _cutoff, "historical cutoff")
+        response = self._conn.request("GET", "/historical/cutoff")
+        return self._conn.decode(response, _cutoff, "historical cutoff")
 
     def iter_historical_markets(
         self,
@@ -98,16 +100,18 @@ class HistoricalApi(Listings):
             "event_ticker": event_ticker,
             "series_ticker": series_ticker,
         }
-        return self._listing("/historical/markets", "markets", Market, params, limit, private=False)
+        return self._conn.listing(
+            "/historical/markets", "markets", Market, params, limit, private=False
+        )
 
     def get_historical_market(self, ticker: str) -> Market:
         try:
-            fields = self._get_fields(f"/historical/markets/{path_segment(ticker)}")
+            fields = self._conn.get_fields(f"/historical/markets/{path_segment(ticker)}")
         except NotFoundError as exc:
             raise not_found_with_hint(
                 exc, f"no archived market {ticker}", "a market settled recently is still live"
             ) from exc
-        return self._item(Market, fields, "market", "market")
+        return self._conn.item(Market, fields, "market", "market")
 
     def get_historical_candlesticks(
         self, ticker: str, *, start_ts: int, end_ts: int, period_interval: int
@@ -118,8 +122,10 @@ class HistoricalApi(Listings):
             "end_ts": end_ts,
             "period_interval": period_interval,
         }
-        body = self._get(f"/historical/markets/{path_segment(ticker)}/candlesticks", params=params)
-        return self._parse(
+        body = self._conn.get(
+            f"/historical/markets/{path_segment(ticker)}/candlesticks", params=params
+        )
+        return self._conn.parse(
             lambda b: [as_dict(c) for c in b["candlesticks"]], body, "historical candlesticks"
         )
 
@@ -134,8 +140,10 @@ class HistoricalApi(Listings):
             "period_interval": period_interval,
         }
         path = f"/series/{path_segment(series_ticker)}/markets/{path_segment(ticker)}/candlesticks"
-        body = self._get(path, params=params)
-        return self._parse(lambda b: [as_dict(c) for c in b["candlesticks"]], body, "candlesticks")
+        body = self._conn.get(path, params=params)
+        return self._conn.parse(
+            lambda b: [as_dict(c) for c in b["candlesticks"]], body, "candlesticks"
+        )
 
     def iter_live_trades(
         self,
@@ -148,7 +156,7 @@ class HistoricalApi(Listings):
         """`GET /markets/trades` within a time range: the live tier's half of
         `trades_with_history`."""
         params = time_window(ticker, min_ts, max_ts)
-        return self._listing("/markets/trades", "trades", Trade, params, limit, private=False)
+        return self._conn.listing("/markets/trades", "trades", Trade, params, limit, private=False)
 
     def iter_historical_trades(
         self,
@@ -159,7 +167,9 @@ class HistoricalApi(Listings):
         limit: int | None = None,
     ) -> Iterator[Trade]:
         params = time_window(ticker, min_ts, max_ts)
-        return self._listing("/historical/trades", "trades", Trade, params, limit, private=False)
+        return self._conn.listing(
+            "/historical/trades", "trades", Trade, params, limit, private=False
+        )
 
     def get_trades_page(
         self,
@@ -176,7 +186,7 @@ class HistoricalApi(Listings):
         download does."""
         params: Params = {"ticker": ticker, "min_ts": min_ts, "max_ts": max_ts}
         path = "/historical/trades" if historical else "/markets/trades"
-        return self._page(
+        return self._conn.page(
             path, "trades", Trade, cursor=cursor, limit=limit, params=params, auth=False
         )
 
@@ -189,7 +199,7 @@ class HistoricalApi(Listings):
         limit: int | None = None,
     ) -> Iterator[Fill]:
         params = time_window(ticker, min_ts, max_ts)
-        return self._listing("/historical/fills", "fills", Fill, params, limit, private=True)
+        return self._conn.listing("/historical/fills", "fills", Fill, params, limit, private=True)
 
     def iter_historical_orders(
         self,
@@ -200,20 +210,22 @@ class HistoricalApi(Listings):
         limit: int | None = None,
     ) -> Iterator[Order]:
         params = time_window(ticker, min_ts, max_ts)
-        return self._listing("/historical/orders", "orders", Order, params, limit, private=True)
+        return self._conn.listing(
+            "/historical/orders", "orders", Order, params, limit, private=True
+        )
 
     def iter_historical_positions(
         self, *, ticker: str | None = None, event_ticker: str | None = None
     ) -> Iterator[Position]:
         """Settled positions archived by whole event (never split with the live listing)."""
         params: Params = {"ticker": ticker, "event_ticker": event_ticker}
-        return self._listing(
+        return self._conn.listing(
             "/historical/positions", "market_positions", Position, params, private=True
         )
 
 
-class FillSource(Protocol):
-    """What `fills_with_history` reads (a KalshiClient, or a test's fake)."""
+class LiveFills(Protocol):
+    """Where `fills_with_history` reads the live fills: a client's `portfolio`."""
 
     def iter_fills(
         self,
@@ -224,6 +236,10 @@ class FillSource(Protocol):
         max_ts: int | None = None,
         limit: int | None = None,
     ) -> Iterator[Fill]: ...
+
+
+class ArchivedFills(Protocol):
+    """Where `fills_with_history` reads the archived fills: a client's `historical`."""
 
     def get_historical_cutoff(self) -> HistoricalCutoff: ...
 
@@ -238,7 +254,8 @@ class FillSource(Protocol):
 
 
 def fills_with_history(
-    client: FillSource,
+    live: LiveFills,
+    archive: ArchivedFills,
     *,
     ticker: str | None = None,
     min_ts: int | None = None,
@@ -248,22 +265,22 @@ def fills_with_history(
     listing, then, unless `limit` was reached or `min_ts` is after the cutoff, the archived
     fills older than what the live listing reached back to."""
     seen: set[str] = set()
-    for fill in client.iter_fills(ticker=ticker, min_ts=min_ts, limit=limit):
+    for fill in live.iter_fills(ticker=ticker, min_ts=min_ts, limit=limit):
         seen.add(fill.fill_id)
         yield fill
     if limit is not None and len(seen) >= limit:
         return
-    cutoff = client.get_historical_cutoff()
+    cutoff = archive.get_historical_cutoff()
     if min_ts is not None and min_ts >= cutoff.trades_created_ts:
         return  # everything asked for is newer than the cutoff: all of it is live
     left = None if limit is None else limit - len(seen)
     yield from _unseen(
-        client.iter_historical_fills(ticker=ticker, min_ts=min_ts), seen, left, lambda f: f.fill_id
+        archive.iter_historical_fills(ticker=ticker, min_ts=min_ts), seen, left, lambda f: f.fill_id
     )
 
 
 class TradeSource(Protocol):
-    """What `trades_with_history` reads."""
+    """What `trades_with_history` reads: a client's `historical`."""
 
     def iter_live_trades(
         self,

@@ -1,14 +1,23 @@
-"""Market data: the exchange's status, markets, order books, events, series and trades."""
+"""Market data (openapi.yaml 3.31.0, tags `market` and `events`): markets, order books (one
+or a batch), events, series, the trades tape, candlesticks (one market, a batch, an event),
+event forecasts and a text search over series and events.
+
+Candles come back as `Candle`, prices and counts as `Decimal` parsed at the boundary; a price
+the exchange leaves out or sends as null (no trade in the period) is None.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.client.base import (
+import msgspec
+
+from kalshi_cli.client.connection import (
     EVENTS_PAGE_MAX,
     MARKETS_PAGE_MAX,
-    ClientBase,
+    Area,
     Params,
     as_dict,
     flag_param,
@@ -19,14 +28,59 @@ from kalshi_cli.client.pagination import paginate
 from kalshi_cli.vocabulary.errors import (
     NotFoundError,
 )
-from kalshi_cli.vocabulary.models import ExchangeStatus, Market, Orderbook, Trade, decode_orderbook
+from kalshi_cli.vocabulary.models import (
+    ZERO,
+    Answer,
+    Market,
+    Orderbook,
+    Trade,
+    decode_answer,
+    decode_orderbook,
+)
+
+__all__ = [
+    "BATCH_MAX",
+    "CANDLE_PERIODS",
+    "Candle",
+    "MarketsApi",
+    "Ohlc",
+]
+
+CANDLE_PERIODS = {"1m": 1, "1h": 60, "1d": 1440}  # the spec's period_interval, in minutes
+BATCH_MAX = 100  # tickers per batch candlestick or order book request
 
 
-class MarketDataApi(ClientBase):
-    """Market data: the exchange's status, markets, order books, events, series and trades."""
+class Ohlc(msgspec.Struct, frozen=True):
+    """One side's prices over a candle's period; a price the exchange leaves out or sends as
+    null (no trade in the period) is None. `previous` is the traded price's only."""
 
-    def get_exchange_status(self) -> ExchangeStatus:
-        return self._answer(ExchangeStatus, self._request("GET", "/exchange/status"), "status")
+    open: Decimal | None = msgspec.field(default=None, name="open_dollars")
+    low: Decimal | None = msgspec.field(default=None, name="low_dollars")
+    high: Decimal | None = msgspec.field(default=None, name="high_dollars")
+    close: Decimal | None = msgspec.field(default=None, name="close_dollars")
+    previous: Decimal | None = msgspec.field(default=None, name="previous_dollars")
+
+
+_NO_PRICES = Ohlc()
+
+
+class Candle(Answer, frozen=True, kw_only=True):
+    """One `MarketCandlestick`: the period ending at `end_ts` (inclusive, Unix seconds)."""
+
+    end_ts: int = msgspec.field(name="end_period_ts")
+    yes_bid: Ohlc = _NO_PRICES
+    yes_ask: Ohlc = _NO_PRICES
+    price: Ohlc = _NO_PRICES  # traded YES price; all None when nothing traded
+    volume: Decimal = msgspec.field(default=ZERO, name="volume_fp")
+    open_interest: Decimal = msgspec.field(default=ZERO, name="open_interest_fp")
+
+    @property
+    def previous_price(self) -> Decimal | None:
+        return self.price.previous
+
+
+class MarketsApi(Area):
+    """Markets, order books, events, series, trades and candlesticks."""
 
     def get_markets_page(
         self,
@@ -48,7 +102,7 @@ class MarketDataApi(ClientBase):
             "tickers": ",".join(tickers) if tickers else None,
             **extra,
         }
-        return self._page(
+        return self._conn.page(
             "/markets",
             "markets",
             Market,
@@ -78,32 +132,32 @@ class MarketDataApi(ClientBase):
 
     def get_market(self, ticker: str) -> Market:
         try:
-            fields = self._get_fields(f"/markets/{path_segment(ticker)}")
+            fields = self._conn.get_fields(f"/markets/{path_segment(ticker)}")
         except NotFoundError as exc:
             raise not_found_with_hint(
                 exc, f"unknown ticker {ticker}", "`kalshi markets` lists them"
             ) from exc
-        return self._item(Market, fields, "market", "market")
+        return self._conn.item(Market, fields, "market", "market")
 
     def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
         try:
             # public since API 3.31.0 (3.13-3.30 required a signature): with a key it is signed
             # all the same, so a server that still wants one gets it
-            response = self._request(
+            response = self._conn.request(
                 "GET", f"/markets/{path_segment(ticker)}/orderbook", params={"depth": depth or None}
             )
         except NotFoundError as exc:
             raise not_found_with_hint(
                 exc, f"unknown ticker {ticker}", "`kalshi markets` lists them"
             ) from exc
-        return self._decode(
+        return self._conn.decode(
             response, lambda content: decode_orderbook(ticker, content), "orderbook"
         )
 
     def get_event(self, event_ticker: str, *, with_nested_markets: bool = False) -> dict[str, Any]:
         """The `GET /events/{event_ticker}` body as sent: `{"event": {...}, "markets": [...]}`."""
         try:
-            body: dict[str, Any] = self._get(
+            body: dict[str, Any] = self._conn.get(
                 f"/events/{path_segment(event_ticker)}",
                 params={"with_nested_markets": flag_param(with_nested_markets)},
             )
@@ -128,7 +182,7 @@ class MarketDataApi(ClientBase):
             "with_nested_markets": flag_param(with_nested_markets),
             **extra,
         }
-        return self._iterate(
+        return self._conn.iterate(
             "/events",
             "events",
             as_dict,
@@ -141,26 +195,10 @@ class MarketDataApi(ClientBase):
 
     def get_series(self, series_ticker: str) -> dict[str, Any]:
         try:
-            body = self._get(f"/series/{path_segment(series_ticker)}")
+            body = self._conn.get(f"/series/{path_segment(series_ticker)}")
         except NotFoundError as exc:
             raise not_found_with_hint(exc, f"unknown series {series_ticker}", None) from exc
-        return self._parse(lambda b: as_dict(b["series"]), body, "series")
-
-    def get_series_fee_changes(
-        self, *, series_ticker: str | None = None, show_historical: bool = False
-    ) -> list[dict[str, Any]]:
-        """`GET /series/fee_changes`: the scheduled changes of series' fees (SeriesFeeChange:
-        id, series_ticker, fee_type, fee_multiplier, scheduled_ts), those still to come unless
-        `show_historical`."""
-        body = self._get(
-            "/series/fee_changes",
-            params={"series_ticker": series_ticker, "show_historical": flag_param(show_historical)},
-        )
-        return self._parse(
-            lambda b: [as_dict(c) for c in b["series_fee_change_arr"]],
-            body,
-            "series fee changes",
-        )
+        return self._conn.parse(lambda b: as_dict(b["series"]), body, "series")
 
     def iter_trades(
         self,
@@ -173,7 +211,7 @@ class MarketDataApi(ClientBase):
         on_page: Callable[[int], None] | None = None,
     ) -> Iterator[Trade]:
         """The trades tape, newest first; `min_ts`/`max_ts` in Unix seconds."""
-        return self._iterate(
+        return self._conn.iterate(
             "/markets/trades",
             "trades",
             Trade,
@@ -183,3 +221,185 @@ class MarketDataApi(ClientBase):
             auth=False,
             on_page=on_page,
         )
+
+    def list_series(self, *, category: str | None = None) -> list[dict[str, Any]]:
+        """`GET /series`: every series (of one category), as sent."""
+        body = self._conn.get("/series", params={"category": category})
+        return self._conn.parse(lambda b: [as_dict(s) for s in b["series"]], body, "series")
+
+    def get_market_candlesticks(
+        self,
+        series_ticker: str,
+        ticker: str,
+        *,
+        start_ts: int,
+        end_ts: int,
+        period_minutes: int,
+    ) -> list[Candle]:
+        try:
+            body = self._conn.get(
+                f"/series/{path_segment(series_ticker)}/markets/{path_segment(ticker)}"
+                "/candlesticks",
+                params={"start_ts": start_ts, "end_ts": end_ts, "period_interval": period_minutes},
+            )
+        except NotFoundError as exc:
+            raise not_found_with_hint(
+                exc, f"unknown ticker {ticker}", "`kalshi markets` lists them"
+            ) from exc
+        return self._conn.parse(
+            lambda b: [decode_answer(Candle, c) for c in b["candlesticks"]], body, "candlesticks"
+        )
+
+    def batch_market_candlesticks(
+        self, tickers: list[str], *, start_ts: int, end_ts: int, period_minutes: int
+    ) -> dict[str, list[Candle]]:
+        """`GET /markets/candlesticks`: ticker -> its candles, up to 100 tickers a request."""
+        out: dict[str, list[Candle]] = {}
+        for i in range(0, len(tickers), BATCH_MAX):
+            body = self._conn.get(
+                "/markets/candlesticks",
+                params={
+                    "market_tickers": ",".join(tickers[i : i + BATCH_MAX]),
+                    "start_ts": start_ts,
+                    "end_ts": end_ts,
+                    "period_interval": period_minutes,
+                },
+            )
+            out.update(
+                self._conn.parse(
+                    lambda b: {
+                        m["market_ticker"]: [decode_answer(Candle, c) for c in m["candlesticks"]]
+                        for m in b["markets"]
+                    },
+                    body,
+                    "candlesticks",
+                )
+            )
+        return out
+
+    def get_event_candlesticks(
+        self,
+        series_ticker: str,
+        event_ticker: str,
+        *,
+        start_ts: int,
+        end_ts: int,
+        period_minutes: int,
+    ) -> tuple[dict[str, list[Candle]], int]:
+        """`GET /series/{s}/events/{e}/candlesticks`: ticker -> candles for every market of
+        the event, and the end the exchange cut the range at (`adjusted_end_ts`)."""
+        body = self._conn.get(
+            f"/series/{path_segment(series_ticker)}/events/{path_segment(event_ticker)}"
+            "/candlesticks",
+            params={"start_ts": start_ts, "end_ts": end_ts, "period_interval": period_minutes},
+        )
+
+        def parse(b: dict[str, Any]) -> tuple[dict[str, list[Candle]], int]:
+            candles = {
+                ticker: [decode_answer(Candle, c) for c in cs]
+                for ticker, cs in zip(b["market_tickers"], b["market_candlesticks"], strict=True)
+            }
+            return candles, int(b["adjusted_end_ts"])
+
+        return self._conn.parse(parse, body, "event candlesticks")
+
+    def market_candles(
+        self, ticker: str, *, start_ts: int, end_ts: int, period: str
+    ) -> list[Candle]:
+        """One market's candles by ticker alone (the batch call needs no series ticker);
+        `period` is 1m, 1h or 1d."""
+        try:
+            found = self.batch_market_candlesticks(
+                [ticker], start_ts=start_ts, end_ts=end_ts, period_minutes=CANDLE_PERIODS[period]
+            )
+        except NotFoundError as exc:
+            raise not_found_with_hint(
+                exc, f"unknown ticker {ticker}", "`kalshi markets` lists them"
+            ) from exc
+        return found.get(ticker, [])
+
+    def search_listings(
+        self, text: str, *, limit: int = 50, on_page: Callable[[int], None] | None = None
+    ) -> list[dict[str, str]]:
+        """Series, then open events, whose ticker or title holds every word of `text`
+        (case-insensitive): Kalshi's API has no text search. Each match is {kind, ticker,
+        title}; at most `limit`."""
+        words = text.lower().split()
+
+        def hit(*fields: Any) -> bool:
+            haystack = " ".join(str(f or "") for f in fields).lower()
+            return all(w in haystack for w in words)
+
+        matches = [
+            {"kind": "series", "ticker": str(s.get("ticker", "")), "title": str(s.get("title", ""))}
+            for s in self.list_series()
+            if hit(s.get("ticker"), s.get("title"))
+        ]
+        if len(matches) < limit:
+            events = self._conn.iterate(
+                "/events",
+                "events",
+                as_dict,
+                params={"status": "open"},
+                limit=None,
+                page_size=EVENTS_PAGE_MAX,
+                auth=False,
+                on_page=on_page,
+            )
+            for e in events:
+                if hit(e.get("event_ticker"), e.get("title"), e.get("sub_title")):
+                    matches.append(
+                        {
+                            "kind": "event",
+                            "ticker": str(e.get("event_ticker", "")),
+                            "title": str(e.get("title", "")),
+                        }
+                    )
+                    if len(matches) >= limit:
+                        break
+        return matches[:limit]
+
+    def get_event_forecast_history(
+        self,
+        series_ticker: str,
+        event_ticker: str,
+        *,
+        percentiles: list[int],
+        start_ts: int,
+        end_ts: int,
+        period_interval: int,
+    ) -> list[dict[str, Any]]:
+        """`GET .../forecast_percentile_history` (signed): ForecastPercentilesPoint per period
+        (`period_interval` 0 = 5 seconds, else minutes), as sent."""
+        body = self._conn.get(
+            f"/series/{path_segment(series_ticker)}/events/{path_segment(event_ticker)}"
+            "/forecast_percentile_history",
+            params={
+                "percentiles": [str(p) for p in percentiles],
+                "start_ts": start_ts,
+                "end_ts": end_ts,
+                "period_interval": period_interval,
+            },
+            auth=True,
+        )
+        return self._conn.parse(
+            lambda b: [as_dict(p) for p in b["forecast_history"]], body, "forecast history"
+        )
+
+    def get_orderbooks(self, tickers: list[str]) -> dict[str, Orderbook]:
+        """`GET /markets/orderbooks`: ticker -> its whole book, up to 100 tickers a request."""
+        out: dict[str, Orderbook] = {}
+        for i in range(0, len(tickers), BATCH_MAX):
+            body = self._conn.get(
+                "/markets/orderbooks", params={"tickers": tickers[i : i + BATCH_MAX]}
+            )
+            out.update(
+                self._conn.parse(
+                    lambda b: {
+                        o["ticker"]: decode_orderbook(o["ticker"], o) for o in b["orderbooks"]
+                    },
+                    body,
+                    "orderbooks",
+                )
+            )
+        return out

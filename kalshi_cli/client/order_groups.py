@@ -23,7 +23,7 @@ from typing import Any
 
 import msgspec
 
-from kalshi_cli.client.base import ClientBase, Params, listed_items, path_segment
+from kalshi_cli.client.connection import Area, Params, listed_items, path_segment
 from kalshi_cli.client.requests import check_count
 from kalshi_cli.client.retry import Resend
 from kalshi_cli.vocabulary.errors import KalshiError, ValidationError
@@ -94,15 +94,17 @@ def _subaccount(subaccount: int | None) -> Params:
     return {"subaccount": subaccount}
 
 
-class OrderGroupsApi(ClientBase):
+class OrderGroupsApi(Area):
     """Order groups: create, list, get, delete, reset, trigger and a new limit."""
 
     def create_order_group(self, contracts_limit: Decimal, *, subaccount: int | None = None) -> str:
         """A new group with `contracts_limit` contracts per rolling 15 s, on `subaccount`;
         returns its id."""
         body: dict[str, Any] = {**_limit_body(contracts_limit), **_subaccount(subaccount)}
-        answer = self._body(
-            self._request("POST", GROUPS + "/create", json=body, mode=Resend.IF_UNSENT, auth=True)
+        answer = self._conn.body(
+            self._conn.request(
+                "POST", GROUPS + "/create", json=body, mode=Resend.IF_UNSENT, auth=True
+            )
         )
         group_id = answer.get("order_group_id")
         if not isinstance(group_id, str) or not group_id:
@@ -112,33 +114,33 @@ class OrderGroupsApi(ClientBase):
     def list_order_groups(self, *, subaccount: int | None = None) -> list[OrderGroup]:
         """The groups of `subaccount`; of every subaccount when None (and the client has
         none)."""
-        fields = self._get_fields(GROUPS, params=_subaccount(subaccount), auth=True)
+        fields = self._conn.get_fields(GROUPS, params=_subaccount(subaccount), auth=True)
         return [
-            self._parse(_listed_group, item, "order group")
-            for item in self._parse(listed_items, fields.get("order_groups"), "order groups")
+            self._conn.parse(_listed_group, item, "order group")
+            for item in self._conn.parse(listed_items, fields.get("order_groups"), "order groups")
         ]
 
     def get_order_group(self, order_group_id: str, *, subaccount: int | None = None) -> OrderGroup:
         group_id = _group_id(order_group_id)
-        response = self._request(
+        response = self._conn.request(
             "GET", f"{GROUPS}/{path_segment(group_id)}", params=_subaccount(subaccount), auth=True
         )
-        return self._decode(response, _group_answer(group_id), "order group")
+        return self._conn.decode(response, _group_answer(group_id), "order group")
 
     def delete_order_group(self, order_group_id: str, *, subaccount: int | None = None) -> None:
         """Delete the group; the exchange cancels its orders."""
         path = f"{GROUPS}/{path_segment(_group_id(order_group_id))}"
-        self._request("DELETE", path, params=_subaccount(subaccount), auth=True)
+        self._conn.request("DELETE", path, params=_subaccount(subaccount), auth=True)
 
     def trigger_order_group(self, order_group_id: str, *, subaccount: int | None = None) -> None:
         """Cancel the group's orders and refuse new ones in it until a reset."""
         path = f"{GROUPS}/{path_segment(_group_id(order_group_id))}/trigger"
-        self._request("PUT", path, params=_subaccount(subaccount), auth=True)
+        self._conn.request("PUT", path, params=_subaccount(subaccount), auth=True)
 
     def reset_order_group(self, order_group_id: str, *, subaccount: int | None = None) -> None:
         """Set the group's matched count to zero and let orders in again."""
         path = f"{GROUPS}/{path_segment(_group_id(order_group_id))}/reset"
-        self._request("PUT", path, params=_subaccount(subaccount), auth=True)
+        self._conn.request("PUT", path, params=_subaccount(subaccount), auth=True)
 
     def set_order_group_limit(
         self, order_group_id: str, contracts_limit: Decimal, *, subaccount: int | None = None
@@ -146,4 +148,4 @@ class OrderGroupsApi(ClientBase):
         """A new limit; the exchange triggers the group at once if it is already reached."""
         path = f"{GROUPS}/{path_segment(_group_id(order_group_id))}/limit"
         body = _limit_body(contracts_limit)
-        self._request("PUT", path, params=_subaccount(subaccount), json=body, auth=True)
+        self._conn.request("PUT", path, params=_subaccount(subaccount), json=body, auth=True)

@@ -1,24 +1,20 @@
-"""The portfolio: balance, positions, fills, settlements, orders and the account's limits."""
+"""The portfolio (openapi.yaml 3.31.0, tag `portfolio`): balance, positions, fills and
+settlements. Orders are their own area (orders.py), and so are subaccounts (subaccounts.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
-from kalshi_cli.client.base import Params, not_found_with_hint, path_segment
-from kalshi_cli.client.listing import Listings
-from kalshi_cli.vocabulary.errors import (
-    NotFoundError,
-)
-from kalshi_cli.vocabulary.models import ZERO, Balance, Fill, Order, Position, Settlement
+from kalshi_cli.client.connection import Area, Params
+from kalshi_cli.vocabulary.models import ZERO, Balance, Fill, Position, Settlement
 
 
-class PortfolioApi(Listings):
-    """The portfolio: balance, positions, fills, settlements, orders and the account's limits."""
+class PortfolioApi(Area):
+    """Balance, positions, fills and settlements."""
 
     def get_balance(self) -> Balance:
-        response = self._request("GET", "/portfolio/balance", auth=True)
-        return self._answer(Balance, response, "balance")
+        response = self._conn.request("GET", "/portfolio/balance", auth=True)
+        return self._conn.answer(Balance, response, "balance")
 
     def get_positions(
         self,
@@ -35,7 +31,7 @@ class PortfolioApi(Listings):
             "event_ticker": event_ticker,
             "count_filter": count_filter,
         }
-        positions = self._listing(
+        positions = self._conn.listing(
             "/portfolio/positions", "market_positions", Position, params, private=True
         )
         return [p for p in positions if include_flat or p.position != ZERO]
@@ -55,7 +51,7 @@ class PortfolioApi(Listings):
             "min_ts": min_ts,
             "max_ts": max_ts,
         }
-        return self._listing("/portfolio/fills", "fills", Fill, params, limit, private=True)
+        return self._conn.listing("/portfolio/fills", "fills", Fill, params, limit, private=True)
 
     def iter_settlements(
         self, *, ticker: str | None = None, limit: int | None = None, subaccount: int | None = None
@@ -64,7 +60,7 @@ class PortfolioApi(Listings):
         that is None too, the spec's default). The Settlement names no subaccount: list one
         subaccount at a time to know whose each is."""
         params: Params = {"ticker": ticker, "subaccount": subaccount}
-        return self._listing(
+        return self._conn.listing(
             "/portfolio/settlements",
             "settlements",
             Settlement,
@@ -72,35 +68,3 @@ class PortfolioApi(Listings):
             limit,
             private=True,
         )
-
-    def iter_orders(
-        self,
-        *,
-        ticker: str | None = None,
-        event_ticker: str | None = None,
-        status: str | None = None,
-        limit: int | None = None,
-    ) -> Iterator[Order]:
-        params: Params = {"ticker": ticker, "event_ticker": event_ticker, "status": status}
-        return self._listing("/portfolio/orders", "orders", Order, params, limit, private=True)
-
-    def get_order(self, order_id: str) -> Order:
-        try:
-            fields = self._get_fields(f"/portfolio/orders/{path_segment(order_id)}", auth=True)
-        except NotFoundError as exc:
-            raise not_found_with_hint(
-                exc, f"unknown order {order_id}", "`kalshi order list` shows them"
-            ) from exc
-        return self._item(Order, fields, "order", "order")
-
-    def find_order_by_client_id(self, client_order_id: str, ticker: str) -> Order | None:
-        """The order placed with `client_order_id` on `ticker`, whatever its status, or None if
-        the exchange has none: how an `OrderOutcomeUnknown` is resolved."""
-        for order in self.iter_orders(ticker=ticker):
-            if order.client_order_id == client_order_id:
-                return order
-        return None
-
-    def get_account_limits(self) -> dict[str, Any]:
-        body: dict[str, Any] = self._get("/account/limits", auth=True)
-        return body

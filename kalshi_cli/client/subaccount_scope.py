@@ -1,4 +1,4 @@
-"""The subaccount a client acts on: `ClientBase.subaccount`, applied to each request.
+"""The subaccount a client acts on: `Connection.subaccount`, applied to each request.
 
 Set to N, every portfolio and order call acts on subaccount N: the `subaccount` query parameter
 on the balance, positions, fills, settlements, orders and queue-positions reads, the archived

@@ -69,7 +69,7 @@ def kill(
         deadline_s=deadline_s,
         source=SOURCE,
         on_progress=on_progress,
-        communications=client,
+        communications=client.communications,
     )
 
 

@@ -532,7 +532,7 @@ def remote_snapshot(
     try:
         numbers, subaccounts_note = _subaccounts(client)
         rows, unrealized = _positions(client, store, numbers, sources.limit)
-        resting = list(client.iter_orders(status="resting"))
+        resting = list(client.orders.iter_orders(status="resting"))
         ahead, queue_note = _queue_positions(client, resting)
         orders = tuple(_order_line(o, store, ahead.get(o.order_id), listed) for o in resting)
     except TransportError as exc:
@@ -581,7 +581,7 @@ def _subaccounts(client: KalshiClient) -> tuple[tuple[int, ...], str | None]:
     if client.subaccount is not None:
         return (client.subaccount,), None
     try:
-        listed = sorted({b.subaccount for b in client.subaccount_balances()})
+        listed = sorted({b.subaccount for b in client.subaccounts.subaccount_balances()})
     except TransportError:
         raise
     except KalshiError as exc:
@@ -622,7 +622,7 @@ def _queue_positions(
         return {}, None
     try:
         tickers = sorted({o.ticker for o in resting})
-        return client.queue_positions_of(resting, market_tickers=tickers), None
+        return client.orders.queue_positions_of(resting, market_tickers=tickers), None
     except KalshiError as exc:
         return {}, f"queue positions unknown: {exc.one_line()}"
 

@@ -302,10 +302,10 @@ def _markets(
         for ticker in request.tickers:
             found[ticker] = _one_market(client, ticker)
     else:
-        live = client.iter_markets(series_ticker=request.series, event_ticker=request.event)
+        live = client.markets.iter_markets(series_ticker=request.series, event_ticker=request.event)
         for market in live:
             found.setdefault(market.ticker, ("live", market.raw))
-        archived = client.iter_historical_markets(
+        archived = client.historical.iter_historical_markets(
             series_ticker=request.series if request.event is None else None,
             event_ticker=request.event,
         )
@@ -323,12 +323,12 @@ def _markets(
 def _one_market(client: KalshiClient, ticker: str) -> tuple[str, dict[str, Any]]:
     market: Market
     try:
-        market = client.get_market(ticker)
+        market = client.markets.get_market(ticker)
         return "live", market.raw
     except NotFoundError:
         pass
     try:
-        market = client.get_historical_market(ticker)
+        market = client.historical.get_historical_market(ticker)
     except NotFoundError:
         raise NotFoundError(
             f"no market {ticker}, live or historical",
@@ -350,7 +350,7 @@ def _fetch(
         yield {"tier": tier, "market": market}
     elif request.kind == "settlements":
         # the account's settlements are not partitioned by the cutoff: always live
-        for settlement in client.iter_settlements(ticker=ticker):
+        for settlement in client.portfolio.iter_settlements(ticker=ticker):
             yield {"tier": "live", "settlement": settlement.raw}
     else:  # pragma: no cover - trades and candles are read page by page (`PAGED`)
         raise AssertionError(request.kind)
@@ -418,7 +418,7 @@ def _fetch_trades(
     then the historical one for what is older than the cutoff (as `trades_with_history`)."""
     state = place.checkpoint
     if not state:
-        cutoff = client.get_historical_cutoff().trades_created_ts
+        cutoff = client.historical.get_historical_cutoff().trades_created_ts
         tiers = []
         if request.to_ts is None or request.to_ts >= cutoff:
             tiers.append("live")
@@ -431,7 +431,7 @@ def _fetch_trades(
     cursor: str | None = state["cursor"]
     cursors: set[str] = set()
     while tiers:
-        trades, following = client.get_trades_page(
+        trades, following = client.historical.get_trades_page(
             historical=tiers[0] == "historical",
             ticker=place.ticker,
             min_ts=request.from_ts,
@@ -483,7 +483,7 @@ def _fetch_candles(
         start = request.from_ts if request.from_ts is not None else int(_ts(market["open_time"]))
         series = None
         if tier == "live":
-            event = client.get_event(str(market["event_ticker"]))
+            event = client.markets.get_event(str(market["event_ticker"]))
             series = str(event["event"]["series_ticker"])
         state = {"window": start, "series": series}
     end = request.to_ts if request.to_ts is not None else int(_ts(market["close_time"]))
@@ -495,11 +495,11 @@ def _fetch_candles(
         upto = min(end, window + step - 1)
         if tier == "live":
             assert series is not None
-            found = client.get_live_candlesticks(
+            found = client.historical.get_live_candlesticks(
                 series, ticker, start_ts=window, end_ts=upto, period_interval=period
             )
         else:
-            found = client.get_historical_candlesticks(
+            found = client.historical.get_historical_candlesticks(
                 ticker, start_ts=window, end_ts=upto, period_interval=period
             )
         rows = []

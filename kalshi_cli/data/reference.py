@@ -79,7 +79,7 @@ def collect_reference(
         if not event_ticker or event_ticker in events:
             continue
         events[event_ticker] = None
-        event = _read(ref, f"event {event_ticker}", partial(client.get_event, event_ticker))
+        event = _read(ref, f"event {event_ticker}", partial(client.markets.get_event, event_ticker))
         body = (event or {}).get("event") or {}
         if not body:
             continue
@@ -88,19 +88,23 @@ def collect_reference(
         if not series_ticker or series_ticker in series:
             continue
         series[series_ticker] = None
-        got = _read(ref, f"series {series_ticker}", partial(client.get_series, series_ticker))
+        got = _read(
+            ref, f"series {series_ticker}", partial(client.markets.get_series, series_ticker)
+        )
         if got:
             ref.series.append(got)
     # every change, past and to come, in one list each, kept for the series and events held
     series_changes = _read(
         ref,
         "series fee changes",
-        lambda: client.get_series_fee_changes(show_historical=True),
+        lambda: client.exchange.get_series_fee_changes(show_historical=True),
     )
     ref.series_fee_changes = [
         c for c in series_changes or [] if str(c.get("series_ticker")) in series
     ]
-    event_changes = _read(ref, "event fee changes", lambda: list(client.iter_event_fee_changes()))
+    event_changes = _read(
+        ref, "event fee changes", lambda: list(client.exchange.iter_event_fee_changes())
+    )
     ref.event_fee_changes = [c for c in event_changes or [] if str(c.get("event_ticker")) in events]
     return ref
 
@@ -132,7 +136,7 @@ def read_markets(
 
 
 def _listed(client: KalshiClient, tickers: list[str]) -> list[Market]:
-    return list(client.iter_markets(tickers=tickers))
+    return list(client.markets.iter_markets(tickers=tickers))
 
 
 def refresh_markets(client: KalshiClient, root: Path, tickers: Iterable[str]) -> list[str]:
@@ -187,13 +191,15 @@ def write_reference(root: Path, reference: Reference) -> None:
 
 def _market(client: KalshiClient, ticker: str, missing: list[str]) -> dict[str, Any] | None:
     try:
-        return client.get_market(ticker).raw
+        return client.markets.get_market(ticker).raw
     except NotFoundError:
         pass
     except KalshiError as exc:
         missing.append(f"market {ticker}: {exc}")
         return None
-    got = _read_into(missing, f"market {ticker}", lambda: client.get_historical_market(ticker))
+    got = _read_into(
+        missing, f"market {ticker}", lambda: client.historical.get_historical_market(ticker)
+    )
     return None if got is None else got.raw
 
 

@@ -68,7 +68,7 @@ class Cancels:
         SAFE_MODE: the loop tries it again on its next pass, and the client's rate limiter
         still paces it."""
         try:
-            result = self._client.cancel_order(order_id, ticker=ticker)
+            result = self._client.orders.cancel_order(order_id, ticker=ticker)
         except KalshiError as exc:
             if withdraw:
                 self._counters.errors += 1
@@ -106,7 +106,7 @@ class Cancels:
         order once. Left as it was, the loop would count it as resting and try to cancel it on
         every tick."""
         try:
-            order = self._client.get_order(order_id)
+            order = self._client.orders.get_order(order_id)
         except NotFoundError:
             self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
             return

@@ -32,13 +32,17 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 
-class FeeReads(Protocol):
-    """What the fee models are read from: the `KalshiClient` is one, the local venue's client
-    and a test's fake exchange are others."""
+class FeeMarketReads(Protocol):
+    """The market data a fee model is read from: an event names its series, a series its fee
+    type and multiplier (a client's `markets`)."""
 
     def get_event(self, event_ticker: str) -> dict[str, Any]: ...
 
     def get_series(self, series_ticker: str) -> dict[str, Any]: ...
+
+
+class FeeChangeReads(Protocol):
+    """The scheduled fee changes of series and events (a client's `exchange`)."""
 
     def get_series_fee_changes(
         self, *, series_ticker: str | None = ..., show_historical: bool = ...
@@ -47,6 +51,17 @@ class FeeReads(Protocol):
     def iter_event_fee_changes(
         self, *, event_ticker: str | None = ...
     ) -> Iterator[dict[str, Any]]: ...
+
+
+class FeeReads(Protocol):
+    """What the fee models are read from: the `KalshiClient` is one, the local venue's client
+    and a test's fake exchange are others."""
+
+    @property
+    def markets(self) -> FeeMarketReads: ...
+
+    @property
+    def exchange(self) -> FeeChangeReads: ...
 
 
 @dataclass(frozen=True)
@@ -95,13 +110,13 @@ def load_fees(
     for market in markets:
         event = events.get(market.event_ticker)
         if event is None:
-            event = events[market.event_ticker] = client.get_event(market.event_ticker).get(
+            event = events[market.event_ticker] = client.markets.get_event(market.event_ticker).get(
                 "event", {}
             )
         series_ticker = str(event.get("series_ticker", ""))
         fees = series.get(series_ticker)
         if fees is None:
-            fees = series[series_ticker] = client.get_series(series_ticker)
+            fees = series[series_ticker] = client.markets.get_series(series_ticker)
         waiver = market.raw.get("fee_waiver_expiration_time")
         override = (event.get("fee_type_override"), event.get("fee_multiplier_override"))
         try:
@@ -116,14 +131,14 @@ def load_fees(
             raise FeeModelError(f"{market.ticker} (series {series_ticker}): {exc}") from exc
         upcoming = scheduled.get(series_ticker)
         if upcoming is None:
-            upcoming = scheduled[series_ticker] = client.get_series_fee_changes(
+            upcoming = scheduled[series_ticker] = client.exchange.get_series_fee_changes(
                 series_ticker=series_ticker
             )
         event_upcoming = event_scheduled.get(market.event_ticker)
         if event_upcoming is None:
             event_upcoming = event_scheduled[market.event_ticker] = [
                 c
-                for c in client.iter_event_fee_changes(event_ticker=market.event_ticker)
+                for c in client.exchange.iter_event_fee_changes(event_ticker=market.event_ticker)
                 if now is None or _at(c) > now
             ]
         # the market's fees at each change: the series' fees then, under the event's override then

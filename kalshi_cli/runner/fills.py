@@ -127,7 +127,9 @@ class FillSync:
         self.due.clear()
         try:
             fills = list(
-                self._client.iter_fills(min_ts=since_ts if since_ts is not None else self._since())
+                self._client.portfolio.iter_fills(
+                    min_ts=since_ts if since_ts is not None else self._since()
+                )
             )
         except KalshiError as exc:
             self._guard.failed(exc)

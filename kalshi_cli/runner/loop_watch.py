@@ -235,7 +235,9 @@ class LoopWatch:
         note when the loop enters or leaves one, its lead time counted. While in one, the risk
         engine's MAINTENANCE rule holds new orders, and `withdraw` pulls what
         `risk.maintenance_withdraw` names (docs/trade-loop.md "Maintenance windows")."""
-        read = getattr(self._client, "get_exchange_schedule", None)
+        # a client whose exchange announces no schedule (the local venue's, a test's) has none
+        exchange = getattr(self._client, "exchange", None)
+        read = getattr(exchange, "get_exchange_schedule", None)
         now_m = self._clock.monotonic()
         if (
             read is not None

@@ -430,7 +430,9 @@ class MarketPass:
         if not tickers:
             return
         try:
-            self.queue_positions = self._client.get_queue_positions(market_tickers=sorted(tickers))
+            self.queue_positions = self._client.orders.get_queue_positions(
+                market_tickers=sorted(tickers)
+            )
         except KalshiError as exc:
             self._log.emit("queue_positions_unavailable", {"error": str(exc)})
 

@@ -62,12 +62,12 @@ def open_session_group(
     places = session_order_group_places(store)
     live: set[tuple[str, int]] = set()
     for subaccount in sorted({n for _, n in places} | {here}):
-        groups = client.list_order_groups(subaccount=subaccount)
+        groups = client.order_groups.list_order_groups(subaccount=subaccount)
         live |= {(g.order_group_id, subaccount) for g in groups}
     for old in places:
         if old not in live:
             forget_order_group(store, old[0])
-    group_id = client.create_order_group(limit)
+    group_id = client.order_groups.create_order_group(limit)
     remember_order_group(store, group_id, subaccount=here)
     log.emit("order_group_created", {"order_group_id": group_id, "contracts_limit": str(limit)})
     return group_id
@@ -76,7 +76,7 @@ def open_session_group(
 def close_session_group(client: KalshiClient, store: Store, group_id: str, log: EventLog) -> bool:
     """Delete the group after a clean stop; on failure it stays listed for the kill switch."""
     try:
-        client.delete_order_group(group_id)
+        client.order_groups.delete_order_group(group_id)
     except KalshiError as exc:
         log.emit("order_group_kept", {"order_group_id": group_id, "error": exc.message})
         return False
@@ -103,7 +103,7 @@ def end_session_group(
     if own_resting == 0 and close_session_group(client, store, group_id, log):
         return
     if unknown:
-        trigger_session_group(client, group_id, log, unknown)
+        trigger_session_group(client.order_groups, group_id, log, unknown)
 
 
 class GroupTrigger(Protocol):

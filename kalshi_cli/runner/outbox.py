@@ -85,9 +85,10 @@ class Outbox:
 
     def batch_size(self) -> int:
         """How many orders one request may carry (1: this client sends one at a time)."""
-        if not isinstance(self._client, SendsBatches):
+        orders = self._client.orders
+        if not isinstance(orders, SendsBatches):
             return 1
-        size = self._client.batch_size()
+        size = orders.batch_size()
         return size if isinstance(size, int) and size > 1 else 1
 
     def queued_view(self, ticker: str) -> PositionView:
@@ -160,7 +161,7 @@ class Outbox:
             return
         sent_at = self._clock.monotonic()
         creates = [create for _, create in recorded]
-        batches = cast(SendsBatches, self._client)  # batch_size() said so
+        batches = cast(SendsBatches, self._client.orders)  # batch_size() said so
         try:
             items = batches.batch_create_orders(creates)
         except OrderOutcomeUnknown as exc:

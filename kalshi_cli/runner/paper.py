@@ -11,12 +11,12 @@ exchange's result).
 
 Two pieces put it between the loop and the exchange:
 
-- `PaperClient`, the loop's client. The market-data reads the loop makes at start-up (the
-  markets of the selection, their events and series for fees and complements, the exchange's
-  status) go to the exchange through the real client; everything else (orders, fills,
-  positions, balance, settlements) goes to the venue's client. The real client is reachable
-  only through the forwarding methods listed in `EXCHANGE_READS`: there is no attribute through
-  which an order could reach the exchange, and a test proves no write request arrives there.
+- `PaperClient`, the loop's client. Its market data areas (`markets`, `exchange`: the markets
+  of the selection, their books, events and series for fees and complements, the exchange's
+  status) are the real client's; every other area (orders, fills, positions, balance,
+  settlements, subaccounts, order groups) is the venue client's. It holds no area of the real
+  client that can write, so no order can reach the exchange, and a test proves no write
+  request arrives there.
   Its `subaccount` is the venue client's, so a loop set to a subaccount trades and reads there:
   `kalshi trade --paper --subaccount N` builds the venue with subaccounts 1..N, the whole
   `--paper-balance` on N, and sets N on this client (the state file books N's fills).
@@ -39,6 +39,7 @@ from its portfolio.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.runner.loop import TradeLoop
     from kalshi_cli.store import Store
-    from kalshi_cli.venue import LocalVenue
+    from kalshi_cli.venue import LocalVenue, VenueClient
     from kalshi_cli.vocabulary.clock import Clock
 
 PAPER = "PAPER"
@@ -62,22 +63,6 @@ DEFAULT_BALANCE = Decimal("1000")
 # the public channels a paper session subscribes: no fill, user_orders or market_positions
 PAPER_CHANNELS = ("orderbook_delta", "ticker", "trade", "market_lifecycle_v2")
 _PRIVATE = frozenset({EventKind.FILL, EventKind.USER_ORDER, EventKind.POSITION})
-
-# The exchange reads a paper loop makes through the real client: market data only.
-EXCHANGE_READS = frozenset(
-    {
-        "get_exchange_status",
-        "get_markets_page",
-        "iter_markets",
-        "get_event",
-        "iter_events",
-        "get_series",
-        "get_series_fee_changes",
-        "iter_event_fee_changes",
-        "iter_trades",
-        "clock_skew_seconds",
-    }
-)
 
 
 class PaperStateRefused(KalshiError):
@@ -90,16 +75,21 @@ def paper_state_path(state: Path, env: str) -> Path:
 
 
 class PaperClient:
-    """The client of a paper loop (module docstring): exchange reads by name, the rest local."""
+    """The client of a paper loop (module docstring): the market data areas of the exchange's
+    client, every other area the venue's."""
 
     def __init__(self, exchange: KalshiClient, venue: LocalVenue) -> None:
-        self._exchange = exchange
-        self._venue_client = venue.client
+        self.markets = exchange.markets
+        self.exchange = exchange.exchange
+        self._attach(venue.client)
 
-    def __getattr__(self, name: str) -> Any:
-        if name in EXCHANGE_READS:
-            return getattr(self._exchange, name)
-        return getattr(self._venue_client, name)
+    def _attach(self, local: VenueClient) -> None:
+        self._venue_client = local
+        self.portfolio = local.portfolio
+        self.orders = local.orders
+        self.subaccounts = local.subaccounts
+        self.historical = local.historical
+        self.order_groups = local.order_groups
 
     @property
     def subaccount(self) -> int | None:
@@ -115,21 +105,14 @@ class PaperClient:
     def on_subaccount(self, subaccount: int | None) -> PaperClient:
         """This client acting on `subaccount`, as `KalshiClient.on_subaccount`: a second paper
         client, market data from the same exchange, the rest from a handle on the same venue
-        (`VenueClient.on_subaccount`); this client keeps acting on what it did. Forwarded to the
-        venue client, the handle would be that client alone: no exchange reads by name."""
-        handle = PaperClient(self._exchange, self._venue_client.venue)
-        handle._venue_client = self._venue_client.on_subaccount(subaccount)
+        (`VenueClient.on_subaccount`); this client keeps acting on what it did."""
+        handle = copy.copy(self)
+        handle._attach(self._venue_client.on_subaccount(subaccount))
         return handle
 
     @property
     def authenticated(self) -> bool:
         return True
-
-    def get_market(self, ticker: str) -> Market:
-        return self._exchange.get_market(ticker)
-
-    def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
-        return self._exchange.get_orderbook(ticker, depth)
 
     def close(self) -> None:
         """The real client is the command's to close; the venue holds nothing to close."""
@@ -254,11 +237,11 @@ def build_venue(
     series: dict[str, dict[str, Any]] = {}
     for m in markets:
         if m.event_ticker and m.event_ticker not in events:
-            events[m.event_ticker] = _inner(exchange.get_event(m.event_ticker), "event")
+            events[m.event_ticker] = _inner(exchange.markets.get_event(m.event_ticker), "event")
     for e in events.values():
         s = e.get("series_ticker")
         if isinstance(s, str) and s and s not in series:
-            series[s] = _inner(exchange.get_series(s), "series")
+            series[s] = _inner(exchange.markets.get_series(s), "series")
     infos = from_rest(series.values(), events.values(), [m.raw for m in markets])
     venue = LocalVenue(clock, infos.values(), balance=balance)
     if subaccount:
@@ -321,7 +304,7 @@ def answer_kill(loop: TradeLoop, client: PaperClient) -> None:
         return
     if report is None:
         return
-    resting = {o.order_id for o in loop.client.iter_orders(status="resting")}
+    resting = {o.order_id for o in loop.client.orders.iter_orders(status="resting")}
     for order_id in [o for o in loop.portfolio.orders if o not in resting]:
         loop.portfolio.update_order(order_id, remaining=ZERO, status="canceled")
     loop.log.emit("paper_kill", report.to_json())

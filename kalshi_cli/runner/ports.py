@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 from kalshi_cli.feed.book import FeedEvent
-from kalshi_cli.services.orders import OrderClient
+from kalshi_cli.services.orders import OrderCalls, OrderClient
 from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.vocabulary.models import Orderbook
 
@@ -40,11 +40,21 @@ class IndexFeed(Protocol):
     def index_view(self, index_id: str) -> IndexView | None: ...
 
 
+class LoopOrders(OrderCalls, Protocol):
+    """The order calls the loop makes: its order service's, and the queue positions a
+    strategy reads."""
+
+    def get_queue_positions(
+        self, *, market_tickers: list[str] | None = ...
+    ) -> dict[str, Decimal]: ...
+
+
 class LoopClient(OrderClient, Protocol):
     """What the loop asks of the exchange: its order service's calls and the queue positions
     a strategy reads. The `KalshiClient` is one; the paper loop's, the local venue's and a
     test's fake exchange are others."""
 
-    def get_queue_positions(
-        self, *, market_tickers: list[str] | None = ...
-    ) -> dict[str, Decimal]: ...
+    def on_subaccount(self, subaccount: int | None) -> LoopClient: ...
+
+    @property
+    def orders(self) -> LoopOrders: ...

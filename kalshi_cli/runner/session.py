@@ -29,7 +29,7 @@ from kalshi_cli.risk import RiskEngine
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.eventlog import EventLog
-from kalshi_cli.runner.fees import FeeReads, load_fees
+from kalshi_cli.runner.fees import FeeMarketReads, FeeReads, load_fees
 from kalshi_cli.runner.loop import TradeLoop
 from kalshi_cli.runner.loop_settings import LoopSettings
 from kalshi_cli.runner.order_group import (
@@ -46,6 +46,7 @@ from kalshi_cli.runner.state_fault import (
     stop_on_state_failure,
 )
 from kalshi_cli.runner.summary import Summary, params_text, risk_lines
+from kalshi_cli.services.orders import MarketRead
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.strategies import get_strategy
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
@@ -67,14 +68,22 @@ STARTUP_ATTEMPTS = 3
 CLIENT_RETRY_BUDGET_S = 3.0
 
 
+class LoopMarkets(MarketRead, FeeMarketReads, Protocol):
+    """The market reads of a loop built from `Parts`: the order service's, the fee models'
+    and the start-up checks' (an event's markets)."""
+
+    def get_event(
+        self, event_ticker: str, *, with_nested_markets: bool = ...
+    ) -> dict[str, Any]: ...
+
+
 class LoopParts(LoopClient, FeeReads, Protocol):
     """What a loop built from `Parts` asks of its client: the loop's calls, the fee models'
     reads, and the start-up checks' (an event's markets, the positions). The `KalshiClient` is
     one; the paper loop's, the local venue's and a test's fake exchange are others."""
 
-    def get_event(
-        self, event_ticker: str, *, with_nested_markets: bool = ...
-    ) -> dict[str, Any]: ...
+    @property
+    def markets(self) -> LoopMarkets: ...
 
 
 class StartupRefused(KalshiError):
@@ -110,10 +119,10 @@ def check_start(env: str, options: TradeOptions, config: TradeConfig) -> Selecti
 
 def select_markets(client: KalshiClient, selection: Selection) -> list[Market]:
     if selection.tickers:
-        markets = [client.get_market(t) for t in selection.tickers]
+        markets = [client.markets.get_market(t) for t in selection.tickers]
     else:
         markets = list(
-            client.iter_markets(
+            client.markets.iter_markets(
                 status="open", series_ticker=selection.series, event_ticker=selection.event
             )
         )
@@ -133,7 +142,7 @@ def find_complements(client: LoopParts, markets: list[Market]) -> dict[str, str]
     for event_ticker, tickers in by_event.items():
         if len(tickers) != 2:
             continue
-        answer = client.get_event(event_ticker, with_nested_markets=False)
+        answer = client.markets.get_event(event_ticker, with_nested_markets=False)
         event = answer.get("event", {})
         listed = {m.get("ticker") for m in answer.get("markets", [])}
         if event.get("mutually_exclusive") is True and listed == set(tickers):
@@ -233,7 +242,7 @@ def check_subaccount(client: KalshiClient, number: int) -> None:
     if number == 0:
         return
     try:
-        numbers = {b.subaccount for b in client.subaccount_balances()}
+        numbers = {b.subaccount for b in client.subaccounts.subaccount_balances()}
     except KalshiError as exc:
         refused = StartupRefused(
             f"could not list the account's subaccounts: {exc.message}; not trading",
@@ -292,7 +301,7 @@ def _trade_on_the_keys_subaccount(client: KalshiClient, number: int | None, log:
 
 
 def check_positions(client: LoopParts, portfolio: Portfolio) -> None:
-    exchange = {p.ticker: p.position for p in client.get_positions() if p.position != 0}
+    exchange = {p.ticker: p.position for p in client.portfolio.get_positions() if p.position != 0}
     ours = {m.ticker: m.position for m in portfolio.open_positions()}
     differ = sorted(t for t in set(exchange) | set(ours) if exchange.get(t, 0) != ours.get(t, 0))
     if differ:
@@ -723,6 +732,7 @@ def trade(
         if restriction is not None:
             _trade_on_the_keys_subaccount(client, restriction[0], log)
         venue = None
+        loop_client: LoopParts = client
         if options.paper:
             from kalshi_cli.runner import paper
 
@@ -732,14 +742,14 @@ def trade(
             venue = paper.build_venue(
                 client, markets, clock, options.paper_balance, subaccount=options.subaccount or 0
             )
-            client = cast("KalshiClient", paper.PaperClient(client, venue))
+            loop_client = paper.PaperClient(client, venue)
         if options.subaccount is not None:
             if venue is None:
                 check_subaccount(client, options.subaccount)
             # from the reconcile on, every order, read and kill of the loop is the subaccount's
             # (client/subaccount_scope.py); a paper client sets its venue client's
-            client.subaccount = options.subaccount
-        report = reconcile(client, store, clock, read_lag_s)
+            loop_client.subaccount = options.subaccount
+        report = reconcile(loop_client, store, clock, read_lag_s)
         log.emit("reconciled", report.to_json())
         if venue is None:
             markets = select_markets(client, selection)
@@ -747,7 +757,7 @@ def trade(
             [m.ticker for m in markets],
             ws_url=ws_url,
             auth=signer,
-            rest=client,
+            rest=client.markets,
             clock=clock,
             # the feed marks books stale (and probes quiet subscriptions) on the risk rule's
             # limit, so a `feed_stale` event and alert accompany every STALE_FEED denial
@@ -763,7 +773,7 @@ def trade(
         if telemetry is not None:
             telemetry.watch_feed(feed, [m.ticker for m in markets])
         parts = Parts(
-            client,
+            loop_client,
             store,
             feed,
             clock,
@@ -790,7 +800,7 @@ def trade(
                 "strategy_spec": options.strategy,
                 "markets": len(markets),
                 "env": env,
-                "subaccount": client.subaccount or 0,
+                "subaccount": loop_client.subaccount or 0,
                 **({"paper": True} if options.paper else {}),
             },
         )

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeGuard, cast
+from typing import TYPE_CHECKING, TypeGuard
 
 from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.runner.order_group import GroupTrigger, trigger_session_group
@@ -134,7 +134,7 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
             done.left.append(order.order_id)
             continue
         try:
-            client.cancel_order(order.order_id, ticker=order.ticker)
+            client.orders.cancel_order(order.order_id, ticker=order.ticker)
         except NotFoundError:
             continue  # no longer resting: filled or cancelled already
         except KalshiError as exc:
@@ -149,9 +149,9 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
     def look() -> None:
         for client_order_id, lost in list(unknown.items()):
             try:
-                found = client.find_order_by_client_id(client_order_id, lost.ticker)
+                found = client.orders.find_order_by_client_id(client_order_id, lost.ticker)
                 if found is not None and found.status == "resting":
-                    client.cancel_order(found.order_id, ticker=found.ticker)
+                    client.orders.cancel_order(found.order_id, ticker=found.ticker)
                     done.cancelled.append(found.order_id)
             except KalshiError as exc:
                 loop.log.emit(
@@ -168,11 +168,13 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
         wait_out_unknown(unknown, look, loop.clock, loop.log, abandon)
     done.left.extend(sorted(unknown))
     group = loop.executor.sender.order_group_id
-    # only a live session has a group, and its client is the one that made it
+    # only a live session has a group, and its client (a `KalshiClient`) is the one that made it
+    groups: GroupTrigger | None = getattr(client, "order_groups", None)
     if (
         done.left
         and group
-        and trigger_session_group(cast("GroupTrigger", client), group, loop.log, done.left)
+        and groups is not None
+        and trigger_session_group(groups, group, loop.log, done.left)
     ):
         done.group_triggered = group
     return done

@@ -5,7 +5,7 @@ An order whose answer was lost (a timeout, a dropped connection, a 5xx) and that
 order id once a second until the exchange lists it (then it counts as resting or filled, and
 its fills are its strategy's) or until it can no longer land: the exchange acts on a request
 only while its signature timestamp is inside the acceptance window, so LANDING_WINDOW_S after
-the failure (the window plus a margin, see client/base.py) an order still not listed was never
+the failure (the window plus a margin, see client/connection.py) an order still not listed was never
 placed. A request held in the network can land late within that time, so until then its
 market takes no new order, except reducing ones (nautilus_trader's rule: no further order
 commands while a write's outcome is unknown), and a strategy that still sees no position there
@@ -123,7 +123,7 @@ class UnknownOrders:
         neither extends the backoff nor trips SAFE_MODE again through these lookups."""
         for client_order_id, lost in list(self.unknown.items()):
             try:
-                order = self._client.find_order_by_client_id(client_order_id, lost.ticker)
+                order = self._client.orders.find_order_by_client_id(client_order_id, lost.ticker)
             except KalshiError as exc:
                 if guarded:
                     self._guard.failed(exc)

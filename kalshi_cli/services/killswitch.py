@@ -48,18 +48,12 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class CancelsOrders(Protocol):
-    """What the kill switch asks of the exchange: the calls it makes, and no more, and the
-    subaccount the client acts on (None: every one). The `KalshiClient` is one; a test's fake
-    exchange is another."""
-
-    subaccount: int | None
+class OrdersToCancel(Protocol):
+    """The order calls the kill switch makes (a client's `orders`)."""
 
     def iter_orders(
         self, *, ticker: str | None = ..., event_ticker: str | None = ..., status: str | None = ...
     ) -> Iterator[Order]: ...
-
-    def iter_fills(self, *, min_ts: int | None = ...) -> Iterator[Fill]: ...
 
     def cancel_all_orders(self) -> None: ...
 
@@ -70,11 +64,39 @@ class CancelsOrders(Protocol):
         subaccounts: dict[str, int] | None = ...,
     ) -> list[CancelResult]: ...
 
+
+class FillsSince(Protocol):
+    """The fills the kill switch reads to settle in-flight orders (a client's `portfolio`)."""
+
+    def iter_fills(self, *, min_ts: int | None = ...) -> Iterator[Fill]: ...
+
+
+class GroupsToTrigger(Protocol):
+    """The order-group call the kill switch makes (a client's `order_groups`)."""
+
     def trigger_order_group(self, order_group_id: str, *, subaccount: int | None = ...) -> None: ...
 
 
+class CancelsOrders(Protocol):
+    """What the kill switch asks of the exchange, by area: the calls it makes, and no more, and
+    the subaccount the client acts on (None: every one). The `KalshiClient` is one; a test's
+    fake exchange is another."""
+
+    @property
+    def subaccount(self) -> int | None: ...
+
+    @property
+    def orders(self) -> OrdersToCancel: ...
+
+    @property
+    def portfolio(self) -> FillsSince: ...
+
+    @property
+    def order_groups(self) -> GroupsToTrigger: ...
+
+
 class ClosesRfqs(Protocol):
-    """The RFQ side of an account the kill switch closes (step 2b): the `KalshiClient` is one.
+    """The RFQ side of an account the kill switch closes (step 2b): a client's `communications`.
     A paper loop has none (its venue knows no RFQs)."""
 
     def iter_rfqs(
@@ -102,7 +124,7 @@ RFQ_STEP_SHARE = 0.2
 # How long an order intent may stay `pending` while its request is in flight: more than the
 # client's read timeout and retry budget together, and as long as a request signed after the
 # row was written (the rate limiter's wait) can still land when its process was killed before
-# the answer: the client's LANDING_WINDOW_S (client/base.py; a test keeps them equal, the
+# the answer: the client's LANDING_WINDOW_S (client/connection.py; a test keeps them equal, the
 # client is not imported here for a constant).
 IN_FLIGHT_S = 40.0
 
@@ -316,7 +338,7 @@ class KillSwitch:
 
         def cancel_all() -> None:
             try:
-                self.client.cancel_all_orders()
+                self.client.orders.cancel_all_orders()
             except (RateLimitedError, ServerError):
                 raise  # retried
             except ApiError as exc:
@@ -404,7 +426,7 @@ class KillSwitch:
     def _list_resting(self, run: _Run) -> list[Order]:
         orders = self._retry(
             lambda: list(
-                self.client.iter_orders(
+                self.client.orders.iter_orders(
                     ticker=run.ticker, event_ticker=run.event_ticker, status="resting"
                 )
             ),
@@ -633,7 +655,7 @@ class KillSwitch:
     def _trigger(self, group_id: str, subaccount: int) -> bool:
         """Trigger one group; False when the exchange does not know it."""
         try:
-            self.client.trigger_order_group(group_id, subaccount=subaccount)
+            self.client.order_groups.trigger_order_group(group_id, subaccount=subaccount)
         except NotFoundError:
             return False
         return True
@@ -736,7 +758,7 @@ class KillSwitch:
             since = None  # a creation time that does not parse: every fill
         try:
             fills = self._retry(
-                lambda: list(self.client.iter_fills(min_ts=since)), deadline, report
+                lambda: list(self.client.portfolio.iter_fills(min_ts=since)), deadline, report
             )
         except _DeadlinePassed:
             report.errors.append(
@@ -767,8 +789,8 @@ class KillSwitch:
         pairs: list[tuple[str, str | None]] = [(o.order_id, o.ticker) for o in chunk]
         elsewhere = {o.order_id: o.subaccount for o in chunk if o.subaccount}
         if elsewhere:
-            return self.client.batch_cancel(pairs, subaccounts=elsewhere)
-        return self.client.batch_cancel(pairs)
+            return self.client.orders.batch_cancel(pairs, subaccounts=elsewhere)
+        return self.client.orders.batch_cancel(pairs)
 
     def _cancel_batch(self, orders: list[Order], deadline: float, report: KillReport) -> None:
         for start in range(0, len(orders), self.batch_size):

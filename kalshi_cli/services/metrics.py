@@ -191,9 +191,9 @@ class Collector:
     def _exchange_families(self, now: float) -> list[Family]:
         assert self.client is not None
         client = self.client()
-        balance = client.get_balance()
+        balance = client.portfolio.get_balance()
         latency_ms = client.last_latency_ms
-        positions = client.get_positions()
+        positions = client.portfolio.get_positions()
         exposure = sum((p.exposure for p in positions), Decimal(0))
         families = [
             gauge(

@@ -95,8 +95,8 @@ class BatchReport:
 
 @runtime_checkable
 class SendsBatches(Protocol):
-    """The batch calls a batch makes, beside the order service's: the `KalshiClient` makes
-    them (a loop's client, the venue's or a fake, need not)."""
+    """The batch calls a batch makes, beside the order service's: the `KalshiClient`'s
+    `orders` makes them (a loop's client, the venue's or a fake, need not)."""
 
     def batch_size(self) -> int: ...
 
@@ -106,11 +106,11 @@ class SendsBatches(Protocol):
 
 
 def _batches(service: OrderService) -> SendsBatches:
-    """The service's client, as the sender of batches it must be."""
-    client = service.client
-    if not isinstance(client, SendsBatches):
-        raise TypeError(f"{type(client).__name__} sends no batch of orders")
-    return client
+    """The service's client's orders, as the sender of batches they must be."""
+    orders = service.client.orders
+    if not isinstance(orders, SendsBatches):
+        raise TypeError(f"{type(orders).__name__} sends no batch of orders")
+    return orders
 
 
 # ------------------------------------------------------------------------------------ reading
@@ -514,7 +514,7 @@ def _resolve_unknown(service: OrderService, row: BatchRow, reason: str) -> RowOu
     coid = _coid(row)
     service.store.orders.mark_unknown(coid, reason=reason)
     try:
-        order = service.client.find_order_by_client_id(coid, row.request.ticker)
+        order = service.client.orders.find_order_by_client_id(coid, row.request.ticker)
     except (ApiError, TransportError):
         order = None
     if order is None:
@@ -549,7 +549,7 @@ def _look_up_unsettled(service: OrderService, skipped: RowOutcome) -> RowOutcome
     if recorded is None or recorded.status not in (PENDING, UNKNOWN):
         return skipped
     try:
-        order = service.client.find_order_by_client_id(
+        order = service.client.orders.find_order_by_client_id(
             skipped.client_order_id, skipped.request.ticker
         )
     except (ApiError, TransportError):

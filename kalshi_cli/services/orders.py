@@ -38,6 +38,8 @@ import msgspec
 
 from kalshi_cli.services.reconcile import (
     DEFAULT_READ_LAG_S,
+    FillReads,
+    OrderReads,
     ReconcileClient,
     ReconcileReport,
     apply_order,
@@ -82,7 +84,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
-    from kalshi_cli.client.subaccounts import SubaccountBalance
     from kalshi_cli.config import Located
     from kalshi_cli.store import HeartbeatRecord, IntentRecord, Store
     from kalshi_cli.vocabulary.clock import Clock
@@ -94,20 +95,22 @@ _T = TypeVar("_T")
 BLOCKING_STATES = ("HALTED", "SAFE_MODE")
 
 
-class OrderClient(ReconcileClient, Protocol):
-    """What an `OrderService` asks of the exchange: reconciliation's calls and the order
-    calls it makes, and no more. The `KalshiClient` is one; the local venue's client and a
-    test's fake exchange are others."""
+class MarketRead(Protocol):
+    """The market read the order service makes (a client's `markets`)."""
 
     def get_market(self, ticker: str) -> Market: ...
 
-    def get_balance(self) -> Balance: ...
 
-    def subaccount_balances(self) -> list[SubaccountBalance]: ...
+class OrderPortfolio(FillReads, Protocol):
+    """The portfolio reads the order service makes beside reconciliation's."""
+
+    def get_balance(self) -> Balance: ...
 
     def get_positions(self, *, ticker: str | None = ...) -> list[Position]: ...
 
-    def on_subaccount(self, subaccount: int | None) -> OrderClient: ...
+
+class OrderCalls(OrderReads, Protocol):
+    """The order calls the order service makes beside reconciliation's reads."""
 
     def create_order(self, request: CreateOrder) -> CreateOrderResult: ...
 
@@ -132,6 +135,23 @@ class OrderClient(ReconcileClient, Protocol):
     def decrease_order(
         self, order_id: str, *, reduce_by: Decimal | None = ..., reduce_to: Decimal | None = ...
     ) -> dict[str, Any]: ...
+
+
+class OrderClient(ReconcileClient, Protocol):
+    """What an `OrderService` asks of the exchange, by area: reconciliation's reads and the
+    order calls it makes, and no more. The `KalshiClient` is one; the local venue's client and
+    a test's fake exchange are others."""
+
+    def on_subaccount(self, subaccount: int | None) -> OrderClient: ...
+
+    @property
+    def markets(self) -> MarketRead: ...
+
+    @property
+    def portfolio(self) -> OrderPortfolio: ...
+
+    @property
+    def orders(self) -> OrderCalls: ...
 
 
 class OrderLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -275,12 +295,12 @@ class OrderService:
         # not known: read unnamed, which counts every subaccount's orders (never fewer)
         own = self.client if number is None else self.client.on_subaccount(number)
         position = ZERO
-        for pos in own.get_positions(ticker=ticker):
+        for pos in own.portfolio.get_positions(ticker=ticker):
             if pos.ticker == ticker:
                 position = pos.position
         bids = asks = ZERO
         listed: set[str] = set()
-        for order in own.iter_orders(ticker=ticker, status="resting"):
+        for order in own.orders.iter_orders(ticker=ticker, status="resting"):
             listed.add(order.client_order_id)
             if order.book_side is BookSide.BID:
                 bids += order.remaining_count
@@ -380,7 +400,7 @@ class OrderService:
             reason=reason,
         )
         try:
-            result = self.client.create_order(create)
+            result = self.client.orders.create_order(create)
         except OrderOutcomeUnknown as exc:
             self._record_unknown(create, exc)
             return self._resolve_after_unknown(create.client_order_id, create.ticker, exc)
@@ -533,7 +553,7 @@ class OrderService:
     ) -> PlaceOutcome:
         """One lookup by client_order_id; if that fails too, the intent stays unknown."""
         try:
-            order = self.client.find_order_by_client_id(client_order_id, ticker)
+            order = self.client.orders.find_order_by_client_id(client_order_id, ticker)
         except (ApiError, TransportError):
             order = None
             found_out = False
@@ -572,7 +592,7 @@ class OrderService:
         ticker = local.ticker if local else None
         try:
             try:
-                result = self.client.cancel_order(order_id, ticker=ticker)
+                result = self.client.orders.cancel_order(order_id, ticker=ticker)
             except NotFoundError:
                 # the exchange reads a cancel naming no subaccount as subaccount 0's: an order
                 # resting on another is cancelled there (the order names it; cancelling twice
@@ -580,7 +600,9 @@ class OrderService:
                 elsewhere = self._other_subaccount(order_id)
                 if elsewhere is None:
                     raise
-                result = self.client.cancel_order(order_id, ticker=ticker, subaccount=elsewhere)
+                result = self.client.orders.cancel_order(
+                    order_id, ticker=ticker, subaccount=elsewhere
+                )
         except (BadRequestError, NotFoundError) as exc:
             order = self._read_after_refusal(order_id, refused_at=self._now())
             if order.status == "resting":
@@ -607,7 +629,7 @@ class OrderService:
     def _other_subaccount(self, order_id: str) -> int | None:
         """The subaccount of a resting order that is not the one the client names, if any."""
         try:
-            order = self.client.get_order(order_id)
+            order = self.client.orders.get_order(order_id)
         except (ApiError, TransportError):
             return None
         if order.status != "resting" or order.subaccount is None:
@@ -618,13 +640,13 @@ class OrderService:
         """The order once a read can reflect the write that made it stop resting."""
         from kalshi_cli.vocabulary.clock import SystemClock
 
-        order = self.client.get_order(order_id)
+        order = self.client.orders.get_order(order_id)
         if order.status != "resting":
             return order  # cancelled and executed are final: no lag can undo them
         wait = refused_at + self.read_lag_s - self._now()
         if wait > 0:
             (self._clock or SystemClock()).sleep(wait)
-        return self.client.get_order(order_id)
+        return self.client.orders.get_order(order_id)
 
     def amend(
         self,
@@ -649,7 +671,7 @@ class OrderService:
                 hint="give a future time, or 0 to remove the expiry",
             )
         self._check_trading(reduce_only=False, what="no order can be amended")
-        order = self.client.get_order(order_id)
+        order = self.client.orders.get_order(order_id)
         if order.status != "resting":
             raise ValidationError(
                 f"order {order_id} is {order.status}; only resting orders can be amended",
@@ -657,7 +679,7 @@ class OrderService:
             )
         local = self._local_by_order_id(order_id)
         side = local.side if local else Side.YES
-        market = self.client.get_market(order.ticker)
+        market = self.client.markets.get_market(order.ticker)
         yes_price = order.yes_price
         if price is not None:
             check_price(market, price)
@@ -678,7 +700,7 @@ class OrderService:
         if growth > 0:
             self._check_position(order.ticker, order.book_side, growth)
         try:
-            self.client.amend_order(
+            self.client.orders.amend_order(
                 order_id,
                 ticker=order.ticker,
                 book_side=order.book_side,
@@ -688,7 +710,7 @@ class OrderService:
             )
         except AmendOutcomeUnknown as exc:
             return self._resolve_amend(exc, yes_price, total)
-        updated = self.client.get_order(order_id)
+        updated = self.client.orders.get_order(order_id)
         self._apply_order(updated)
         return updated
 
@@ -697,7 +719,7 @@ class OrderService:
         the new price and count, it is done; otherwise it stays unknown (the exchange may not
         have done it, or a read can lag a write), and the person is told what it shows now."""
         try:
-            order = self.client.get_order(exc.order_id)
+            order = self.client.orders.get_order(exc.order_id)
         except (ApiError, TransportError):
             raise exc from None
         self._apply_order(order)
@@ -721,8 +743,8 @@ class OrderService:
             raise ValidationError(
                 f"decrease amount must be positive, got {amount}", code="COUNT_NOT_POSITIVE"
             )
-        self.client.decrease_order(order_id, reduce_by=by, reduce_to=to)
-        updated = self.client.get_order(order_id)
+        self.client.orders.decrease_order(order_id, reduce_by=by, reduce_to=to)
+        updated = self.client.orders.get_order(order_id)
         self._apply_order(updated)
         return updated
 
@@ -790,7 +812,7 @@ class OrderService:
             )
 
     def _subaccount_numbers(self) -> frozenset[int]:
-        return frozenset(b.subaccount for b in self.client.subaccount_balances())
+        return frozenset(b.subaccount for b in self.client.subaccounts.subaccount_balances())
 
     def _check_balance(
         self, request: OrderRequest, book_side: BookSide, price: Decimal, reads: MarketReads
@@ -838,11 +860,11 @@ class OrderService:
         API key's, else 0's), as the exchange reports it."""
         number = order_subaccount(self.client)
         own = self.client if number is None else self.client.on_subaccount(number)
-        return own.get_balance().balance
+        return own.portfolio.get_balance().balance
 
     def _position(self, ticker: str) -> Decimal:
         position = ZERO
-        for pos in self.client.get_positions(ticker=ticker):
+        for pos in self.client.portfolio.get_positions(ticker=ticker):
             if pos.ticker == ticker:
                 position = pos.position
         return position
@@ -927,7 +949,7 @@ def open_market(client: OrderClient, ticker: str) -> Market:
     """The market, open for trading: an unknown ticker exits NOT_FOUND, as for every command
     given one (docs/exit-codes.md); a market not open is refused with MARKET_NOT_OPEN."""
     try:
-        market = client.get_market(ticker)
+        market = client.markets.get_market(ticker)
     except NotFoundError:
         raise NotFoundError(
             f"unknown ticker {ticker}",

@@ -120,7 +120,9 @@ def _marked(
             limit=limit,
             include_flat=True,
         )
-    numbers = sorted(set(summary.books) | {b.subaccount for b in client.subaccount_balances()})
+    numbers = sorted(
+        set(summary.books) | {b.subaccount for b in client.subaccounts.subaccount_balances()}
+    )
     view = PositionsView()
     for n in numbers or [0]:
         # positions answer for one subaccount (0 when none is named)

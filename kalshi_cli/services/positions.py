@@ -287,14 +287,16 @@ def mark_to_market(
     if engine is None:
         book = number or 0
         engine = build_engine(store, book) if store is not None else PnlEngine()
-    listed = client.get_positions(
+    listed = client.portfolio.get_positions(
         ticker=ticker, event_ticker=event_ticker, include_flat=include_flat
     )
     if include_flat:
         # settled events hand their positions over to the historical tier whole; read after
         # the live listing, an event moving meanwhile is listed twice, never missed
         known = {p.ticker for p in listed}
-        archived = client.iter_historical_positions(ticker=ticker, event_ticker=event_ticker)
+        archived = client.historical.iter_historical_positions(
+            ticker=ticker, event_ticker=event_ticker
+        )
         listed += [p for p in archived if p.ticker not in known]
     positions = {p.ticker: p for p in listed if p.position != 0}
     flat = [p for p in listed if p.position == 0]
@@ -304,7 +306,9 @@ def mark_to_market(
     # each order's subaccount (it does so to direct members only)
     # (not known: read unnamed, which counts every subaccount's orders, never fewer)
     own = client if number is None else client.on_subaccount(number)
-    resting = list(own.iter_orders(ticker=ticker, event_ticker=event_ticker, status="resting"))
+    resting = list(
+        own.orders.iter_orders(ticker=ticker, event_ticker=event_ticker, status="resting")
+    )
     exposure = exposures(positions.values(), resting)
     tickers = set(positions)
     if event_ticker is None:
@@ -398,6 +402,6 @@ def _unwritable(exc: Exception) -> bool:
 
 def _book(client: KalshiClient, ticker: str) -> Orderbook | None:
     try:
-        return client.get_orderbook(ticker, depth=1)
+        return client.markets.get_orderbook(ticker, depth=1)
     except NotFoundError:
         return None

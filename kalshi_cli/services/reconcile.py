@@ -38,22 +38,18 @@ NOT_ON_EXCHANGE = "not on the exchange"
 DEFAULT_READ_LAG_S = 1.0
 
 
-class ReconcileClient(Protocol):
-    """What reconciliation asks of the exchange: the calls it makes, and no more, the
-    subaccount the client acts on (None: every one), and a second handle on another
-    (`on_subaccount`), through which `resolve_unknown` and `catch_up` read a subaccount without
-    re-scoping the client they are given. The `KalshiClient` is one; the local venue's client
-    and a test's fake exchange are others."""
-
-    subaccount: int | None
-
-    def on_subaccount(self, subaccount: int | None) -> ReconcileClient: ...
+class OrderReads(Protocol):
+    """The order reads reconciliation makes (a client's `orders`)."""
 
     def get_order(self, order_id: str) -> Order: ...
 
     def iter_orders(
         self, *, ticker: str | None = ..., status: str | None = ...
     ) -> Iterator[Order]: ...
+
+
+class FillReads(Protocol):
+    """The portfolio reads reconciliation makes (a client's `portfolio`)."""
 
     def iter_fills(
         self,
@@ -64,6 +60,12 @@ class ReconcileClient(Protocol):
         max_ts: int | None = ...,
         limit: int | None = ...,
     ) -> Iterator[Fill]: ...
+
+    def iter_settlements(self, *, subaccount: int | None = ...) -> Iterator[Settlement]: ...
+
+
+class ArchiveReads(Protocol):
+    """The historical tier's reads reconciliation makes (a client's `historical`)."""
 
     def get_historical_cutoff(self) -> HistoricalCutoff: ...
 
@@ -78,9 +80,35 @@ class ReconcileClient(Protocol):
 
     def iter_historical_orders(self, *, ticker: str | None = ...) -> Iterator[Order]: ...
 
+
+class SubaccountReads(Protocol):
+    """The subaccounts' balances, which name every subaccount (a client's `subaccounts`)."""
+
     def subaccount_balances(self) -> list[SubaccountBalance]: ...
 
-    def iter_settlements(self, *, subaccount: int | None = ...) -> Iterator[Settlement]: ...
+
+class ReconcileClient(Protocol):
+    """What reconciliation asks of the exchange: the reads it makes by area, and no more, the
+    subaccount the client acts on (None: every one), and a second handle on another
+    (`on_subaccount`), through which `resolve_unknown` and `catch_up` read a subaccount without
+    re-scoping the client they are given. The `KalshiClient` is one; the local venue's client
+    and a test's fake exchange are others."""
+
+    subaccount: int | None
+
+    def on_subaccount(self, subaccount: int | None) -> ReconcileClient: ...
+
+    @property
+    def orders(self) -> OrderReads: ...
+
+    @property
+    def portfolio(self) -> FillReads: ...
+
+    @property
+    def historical(self) -> ArchiveReads: ...
+
+    @property
+    def subaccounts(self) -> SubaccountReads: ...
 
 
 @dataclass
@@ -184,7 +212,7 @@ class Doubtful:
         for order_id in list(self.settle_at):
             asked = clock.wall()
             try:
-                order = client.get_order(order_id)
+                order = client.orders.get_order(order_id)
             except NotFoundError:
                 continue
             changed = apply_order(store, order, now=asked, doubtful=self)
@@ -249,7 +277,7 @@ def refresh_resting(
 ) -> dict[str, Order]:
     """Step 2: the state file's resting orders brought up to date; returns the exchange's
     resting orders by order id (step 3 reads them)."""
-    resting = {o.order_id: o for o in client.iter_orders(status="resting")}
+    resting = {o.order_id: o for o in client.orders.iter_orders(status="resting")}
     for intent in store.orders.intents(status=RESTING):
         if not intent.order_id:
             continue
@@ -257,7 +285,7 @@ def refresh_resting(
         if order is None:
             # no longer resting: one lookup says whether it filled or was cancelled
             try:
-                order = client.get_order(intent.order_id)
+                order = client.orders.get_order(intent.order_id)
             except NotFoundError:
                 # finished before the historical cutoff: only the archive lists it
                 order = _archived_order(client, intent.ticker, intent.order_id)
@@ -272,15 +300,20 @@ def _orders_of_both_tiers(client: ReconcileClient, ticker: str) -> dict[str, Ord
     """A market's orders by client_order_id: the live listing, then those archived by the
     historical cutoff (finished before it). Read in that order, an order archived between the
     two reads is found by the second."""
-    orders = {o.client_order_id: o for o in client.iter_orders(ticker=ticker)}
-    for order in client.iter_historical_orders(ticker=ticker):
+    orders = {o.client_order_id: o for o in client.orders.iter_orders(ticker=ticker)}
+    for order in client.historical.iter_historical_orders(ticker=ticker):
         orders.setdefault(order.client_order_id, order)
     return orders
 
 
 def _archived_order(client: ReconcileClient, ticker: str, order_id: str) -> Order | None:
     return next(
-        (o for o in client.iter_historical_orders(ticker=ticker) if o.order_id == order_id), None
+        (
+            o
+            for o in client.historical.iter_historical_orders(ticker=ticker)
+            if o.order_id == order_id
+        ),
+        None,
     )
 
 
@@ -326,7 +359,7 @@ def correct_fills(
         # marked canceled here (the kill switch after the exchange's cancel-all) but the
         # exchange has fills beyond what the row says: it filled first
         try:
-            order = client.get_order(order_id)
+            order = client.orders.get_order(order_id)
         except NotFoundError:
             continue
         if apply_order(store, order, now=now, doubtful=doubtful):
@@ -384,7 +417,9 @@ def sync_fills(
     # The exchange lists newest first; the state file streams fills by (ts, rowid), so they
     # are written oldest first and fills of the same instant keep their true order. Fills older
     # than the historical cutoff are only on the historical tier: both tiers are read.
-    for fill in reversed(list(fills_with_history(client, min_ts=since_ts))):
+    for fill in reversed(
+        list(fills_with_history(client.portfolio, client.historical, min_ts=since_ts))
+    ):
         intent = known_orders.get(fill.order_id)
         filled[fill.order_id] = filled.get(fill.order_id, ZERO) + fill.count
         record = fill_record_from_api(
@@ -463,11 +498,11 @@ def sync_settlements(
         numbers = subaccounts or [0]
     else:
         # every subaccount the key may read (a restricted key's own only); 0 if none answers
-        numbers = sorted({b.subaccount for b in client.subaccount_balances()}) or [0]
+        numbers = sorted({b.subaccount for b in client.subaccounts.subaccount_balances()}) or [0]
     records = [
         settlement_record_from_api(settlement, number)
         for number in numbers
-        for settlement in client.iter_settlements(subaccount=number)
+        for settlement in client.portfolio.iter_settlements(subaccount=number)
     ]
     return store.settlements.record_settlements(records)
 
@@ -498,7 +533,9 @@ def catch_up(client: ReconcileClient, store: Store, *, now: float) -> int:
     # would be passed over for good. Each subaccount's listing on its own, when the account
     # has several: a fill names its subaccount to direct members only, and one that names
     # none is the listing's (`sync_fills`); one listing of all would book it on 0 for good.
-    numbers = sorted({b.subaccount for b in client.on_subaccount(None).subaccount_balances()})
+    numbers = sorted(
+        {b.subaccount for b in client.on_subaccount(None).subaccounts.subaccount_balances()}
+    )
     fills = 0
     for number in numbers if len(numbers) > 1 else [None]:
         added, _ = sync_fills(client.on_subaccount(number), store, since_ts=since)

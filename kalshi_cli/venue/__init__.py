@@ -2,9 +2,10 @@
 core against a recorded or streamed book, with an estimated queue position (venue/queue.py),
 latency, Kalshi's fees and settlement. See venue/venue.py and docs/backtesting.md."""
 
+from kalshi_cli.venue.client import VenueClient
 from kalshi_cli.venue.queue import FillModel, QueueSpot
 from kalshi_cli.venue.reference import MarketInfo, default_info, load_reference
-from kalshi_cli.venue.venue import LocalVenue, VenueClient, VenueStats
+from kalshi_cli.venue.venue import LocalVenue, VenueStats
 
 __all__ = [
     "FillModel",

@@ -14,39 +14,28 @@ rule: docs/backtesting.md "The venue and the fill model" and "For paper trading"
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
-from kalshi_cli.client.historical import HistoricalCutoff
-from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
-from kalshi_cli.client.subaccounts import SubaccountBalance
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, SimEvent, SimMarket, SimSeries
 from kalshi_cli.sim.core.historical import COMPACT_AFTER_S, COMPACT_EVERY_S
-from kalshi_cli.sim.core.records import ledger_id, not_found, owner
+from kalshi_cli.venue.client import VenueClient, api_error
 from kalshi_cli.venue.queue import FillModel, QueueSpot
 from kalshi_cli.venue.reference import MarketInfo
 from kalshi_cli.vocabulary.clock import Clock
-from kalshi_cli.vocabulary.errors import ApiError, NotFoundError
 from kalshi_cli.vocabulary.models import (
     ONE,
     ZERO,
-    Balance,
     BookSide,
     FeeModel,
-    Fill,
     Level,
-    Market,
-    Order,
     Orderbook,
-    Position,
     SelfTradePrevention,
-    Settlement,
     Side,
     TimeInForce,
-    decode_answer,
     fmt_count,
 )
 
@@ -419,7 +408,7 @@ class LocalVenue:
         try:
             return self.exchange.subaccount_ledger(self.account, subaccount)
         except ExchangeError as exc:
-            raise _api_error(exc) from exc
+            raise api_error(exc) from exc
 
     def place(
         self,
@@ -459,7 +448,7 @@ class LocalVenue:
             )
         except ExchangeError as exc:
             self.stats.rejected += 1
-            raise _api_error(exc) from exc
+            raise api_error(exc) from exc
         finally:
             self._untake(ticker, placed)
         order = result.order
@@ -504,7 +493,7 @@ class LocalVenue:
         try:
             order, reduced = self.exchange.cancel_order(ledger, order_id)
         except ExchangeError as exc:
-            raise _api_error(exc) from exc
+            raise api_error(exc) from exc
         self._forget(order_id)
         self.stats.cancels += 1
         return ser.order_json(order), reduced
@@ -537,7 +526,7 @@ class LocalVenue:
                 expiration_time=expiration_time,
             )
         except ExchangeError as exc:
-            raise _api_error(exc) from exc
+            raise api_error(exc) from exc
         if fills:
             self.stats.taker_fills += len(fills)
             self.stats.taker_contracts += sum((f.count for f in fills), ZERO)
@@ -572,7 +561,7 @@ class LocalVenue:
                 ledger, order_id, reduce_by=reduce_by, reduce_to=reduce_to
             )
         except ExchangeError as exc:
-            raise _api_error(exc) from exc
+            raise api_error(exc) from exc
         r = self._resting.get(order_id)
         if order.status != "resting":
             self._forget(order_id)
@@ -591,408 +580,24 @@ class LocalVenue:
         r = self._resting.get(order_id)
         return None if r is None else r.spot.ahead
 
-
-def _api_error(exc: ExchangeError) -> ApiError:
-    body: dict[str, Any] = {"code": exc.code, "message": exc.message}
-    if exc.details:
-        body["details"] = exc.details
-    return ApiError.from_response(exc.status, {"error": body}, what="local venue")
-
-
-class VenueClient:
-    """The part of `KalshiClient` the trade loop, the order service and the start-up checks
-    use, answered by a `LocalVenue`. Signatures follow `KalshiClient` (pinned by
-    tests/venue/test_venue.py); answers go through the same wire shapes and Structs.
-    There is no HTTP here: a write can only reach the local venue."""
-
-    # the subaccount the client acts on, as `KalshiClient.subaccount` (None: the exchange's
-    # defaults): the venue's subaccounts are the core's (`Exchange.create_subaccount` on
-    # `venue.account`), and each call acts on the one the exchange would (see `_ledgers`)
-    subaccount: int | None = None
-
-    def __init__(self, venue: LocalVenue) -> None:
-        self.venue = venue
-        self.subaccount = None
-
-    def on_subaccount(self, subaccount: int | None) -> Self:
-        """This client acting on `subaccount`, as `KalshiClient.on_subaccount`: a second
-        handle on the same venue; this client keeps acting on what it did."""
-        import copy
-
-        handle = copy.copy(self)
-        handle.subaccount = subaccount
-        return handle
-
-    def _number(self, named: int | None = None) -> int:
-        """The subaccount a write acts on: the one it names, else the client's, else 0."""
-        if named is not None:
-            return named
-        return self.subaccount or 0
-
-    def _ledgers(self, named: int | None = None, *, all_by_default: bool) -> list[str]:
-        """The core's accounts a read covers, as the exchange's `read_ledgers`: the subaccount
-        it names, else the client's; with neither, every subaccount (the order, fill and
-        settlement listings) or 0 (positions, queue positions). One not created holds nothing."""
-        ex = self._ex
-        user = self.venue.account
-        number = named if named is not None else self.subaccount
-        numbers = ex.subaccount_numbers(user)
-        if number is None:
-            return [ledger_id(user, n) for n in (numbers if all_by_default else [0])]
-        return [ledger_id(user, number)] if number in numbers else []
-
-    def _newest_first(
+    def queue_positions(
         self,
-        rows: Callable[[str], Sequence[R]],
-        when: Callable[[R], float | None],
-        named: int | None = None,
-    ) -> Sequence[R]:
-        """A listing's rows of every subaccount it covers (`_ledgers`), newest first, as
-        the exchange merges them."""
-        ledgers = self._ledgers(named, all_by_default=True)
-        if len(ledgers) == 1:
-            return rows(ledgers[0])
-        merged = [r for ledger in ledgers for r in rows(ledger)]
-        return sorted(merged, key=lambda r: when(r) or 0.0, reverse=True)
-
-    @property
-    def _ex(self) -> Exchange:
-        self.venue.expire_due()  # a read sees the orders the clock has expired as gone
-        return self.venue.exchange
-
-    # reference data
-    def get_market(self, ticker: str) -> Market:
-        market = self._ex.markets.get(ticker)
-        if market is None:
-            raise NotFoundError(f"unknown ticker {ticker}", status=404)
-        return decode_answer(Market, ser.market_json(self._ex, market))
-
-    def iter_markets(
-        self,
-        *,
-        limit: int | None = None,
-        page_size: int = 1000,
-        on_page: Callable[[int], None] | None = None,
-        **filters: Any,
-    ) -> Iterator[Market]:
-        status = filters.get("status")
-        series = filters.get("series_ticker")
-        event = filters.get("event_ticker")
-        n = 0
-        for m in self._ex.markets.values():
-            market = decode_answer(Market, ser.market_json(self._ex, m))
-            if status == "open" and not market.is_open:
-                continue
-            if series and m.series_ticker != series:
-                continue
-            if event and m.event_ticker != event:
-                continue
-            if limit is not None and n >= limit:
-                return
-            n += 1
-            yield market
-
-    def get_event(self, event_ticker: str, *, with_nested_markets: bool = False) -> dict[str, Any]:
-        event = self._ex.events.get(event_ticker)
-        if event is None:
-            raise NotFoundError(f"unknown event {event_ticker}", status=404)
-        markets = [
-            ser.market_json(self._ex, m)
-            for m in self._ex.markets.values()
-            if m.event_ticker == event_ticker
-        ]
-        series = self._ex.series.get(event.series_ticker)
-        if with_nested_markets:
-            return {"event": ser.event_json(event, series, markets)}
-        return {"event": ser.event_json(event, series, None), "markets": markets}
-
-    def get_series(self, series_ticker: str) -> dict[str, Any]:
-        series = self._ex.series.get(series_ticker)
-        if series is None:
-            raise NotFoundError(f"unknown series {series_ticker}", status=404)
-        return ser.series_json(series, self._ex.series_fees(series_ticker))
-
-    def get_series_fee_changes(
-        self, *, series_ticker: str | None = None, show_historical: bool = False
-    ) -> list[dict[str, Any]]:
-        return [ser.fee_change_json(c) for c in self._ex.fee_changes(series_ticker)]
-
-    def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
-        book = self.venue.book(ticker)
-        if book is None:
-            return Orderbook(ticker=ticker, yes_bids=(), no_bids=())
-        return book
-
-    # portfolio
-    def get_balance(self) -> Balance:
-        """The client's subaccount's (0's when it names none; 400 for one not created)."""
-        ledger = self.venue.ledger(self._number())
-        account = self._ex.account(ledger)
-        return Balance(
-            balance_cents=account.cash_cents,
-            balance_dollars=account.balance,
-            portfolio_value_cents=self._ex.portfolio_value_cents(ledger),
-            updated_ts=int(self.venue.clock.wall()),
-        )
-
-    def subaccount_balances(self) -> list[SubaccountBalance]:
-        """Every subaccount of the venue, 0 first."""
-        ex = self._ex
-        user = self.venue.account
-        return [
-            SubaccountBalance(
-                n, ex.account(ledger_id(user, n)).balance, int(ex.balance_updated(user, n))
-            )
-            for n in ex.subaccount_numbers(user)
-        ]
-
-    def get_queue_positions(
-        self,
+        ledgers: list[str],
         *,
         market_tickers: list[str] | None = None,
         event_ticker: str | None = None,
-        subaccount: int | None = None,
     ) -> dict[str, Decimal]:
         """order id -> contracts ahead of it in the estimated queue (the fill model's), of the
-        orders of `subaccount` (else the client's, else 0)."""
+        orders resting on `ledgers` (of these markets, of this event)."""
         out: dict[str, Decimal] = {}
-        ledgers = self._ledgers(subaccount, all_by_default=False)
-        for r in self.venue._resting.values():
+        for r in self._resting.values():
             if r.ledger not in ledgers:
                 continue
             if market_tickers is not None and r.ticker not in market_tickers:
                 continue
             if event_ticker is not None:
-                market = self._ex.markets.get(r.ticker)
+                market = self.exchange.markets.get(r.ticker)
                 if market is None or market.event_ticker != event_ticker:
                     continue
             out[r.order_id] = r.spot.ahead
         return out
-
-    def iter_event_fee_changes(
-        self, *, event_ticker: str | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """No event fee change is scheduled on a venue: its fees are the reference data's."""
-        return iter(())
-
-    # the historical tier: a venue's history lives in memory for one run, nothing is archived
-    def get_historical_cutoff(self) -> HistoricalCutoff:
-        return HistoricalCutoff(0.0, 0.0, 0.0, None)
-
-    def iter_historical_fills(
-        self,
-        *,
-        ticker: str | None = None,
-        min_ts: int | None = None,
-        max_ts: int | None = None,
-        limit: int | None = None,
-    ) -> Iterator[Fill]:
-        return iter(())
-
-    def iter_historical_orders(
-        self,
-        *,
-        ticker: str | None = None,
-        min_ts: int | None = None,
-        max_ts: int | None = None,
-        limit: int | None = None,
-    ) -> Iterator[Order]:
-        return iter(())
-
-    def get_positions(
-        self,
-        *,
-        ticker: str | None = None,
-        event_ticker: str | None = None,
-        include_flat: bool = False,
-    ) -> list[Position]:
-        out = []
-        held = [
-            p for ledger in self._ledgers(all_by_default=False) for p in self._ex.positions(ledger)
-        ]
-        for p in held:
-            if ticker is not None and p.ticker != ticker:
-                continue
-            market = self._ex.markets.get(p.ticker)
-            if event_ticker is not None and (market is None or market.event_ticker != event_ticker):
-                continue
-            position = Position(
-                ticker=p.ticker,
-                position=p.position,
-                exposure=p.cost_basis,
-                realized_pnl=p.realized_pnl,
-                fees_paid=p.fees_paid,
-                total_traded=p.total_traded,
-            )
-            if include_flat or position.position != ZERO:
-                out.append(position)
-        return out
-
-    def iter_fills(
-        self,
-        *,
-        ticker: str | None = None,
-        order_id: str | None = None,
-        min_ts: int | None = None,
-        max_ts: int | None = None,
-        limit: int | None = None,
-    ) -> Iterator[Fill]:
-        n = 0
-        # newest first, as the exchange lists them; fills are kept in time order, so the first
-        # one older than `min_ts` ends the listing (the loop reads only its recent fills)
-        for f in self._newest_first(self._ex.fills, lambda f: f.ts):
-            if min_ts is not None and int(f.ts) < min_ts:
-                return
-            if ticker is not None and f.ticker != ticker:
-                continue
-            if order_id is not None and f.order_id != order_id:
-                continue
-            if max_ts is not None and int(f.ts) > max_ts:
-                continue
-            if limit is not None and n >= limit:
-                return
-            n += 1
-            yield decode_answer(Fill, ser.fill_json(f))
-
-    def iter_settlements(
-        self, *, ticker: str | None = None, limit: int | None = None, subaccount: int | None = None
-    ) -> Iterator[Settlement]:
-        n = 0
-        for s in self._newest_first(self._ex.settlements, lambda s: s.settled_time, subaccount):
-            if ticker is not None and s.ticker != ticker:
-                continue
-            if limit is not None and n >= limit:
-                return
-            n += 1
-            yield decode_answer(Settlement, ser.settlement_json(s))
-
-    def iter_orders(
-        self,
-        *,
-        ticker: str | None = None,
-        event_ticker: str | None = None,
-        status: str | None = None,
-        limit: int | None = None,
-    ) -> Iterator[Order]:
-        n = 0
-        for o in self._newest_first(self._ex.orders, lambda o: o.created_time):
-            if ticker is not None and o.ticker != ticker:
-                continue
-            if status is not None and o.status != status:
-                continue
-            market = self._ex.markets.get(o.ticker)
-            if event_ticker is not None and (market is None or market.event_ticker != event_ticker):
-                continue
-            if limit is not None and n >= limit:
-                return
-            n += 1
-            yield decode_answer(Order, ser.order_json(o))
-
-    def get_order(self, order_id: str) -> Order:
-        """The order on any subaccount: the exchange's read of one order names none."""
-        ex = self._ex
-        user = self.venue.account
-        for n in ex.subaccount_numbers(user):
-            try:
-                return decode_answer(Order, ser.order_json(ex.order(ledger_id(user, n), order_id)))
-            except ExchangeError:
-                continue
-        raise _api_error(not_found())
-
-    def find_order_by_client_id(self, client_order_id: str, ticker: str) -> Order | None:
-        for order in self.iter_orders(ticker=ticker):
-            if order.client_order_id == client_order_id:
-                return order
-        return None
-
-    # writes: to the local venue only
-    def create_order(self, request: CreateOrder) -> CreateOrderResult:
-        answer = self.venue.place(
-            ticker=request.ticker,
-            book_side=request.book_side,
-            price=request.price,
-            count=request.count,
-            time_in_force=request.time_in_force,
-            self_trade_prevention=request.self_trade_prevention,
-            client_order_id=request.client_order_id,
-            post_only=request.post_only,
-            reduce_only=request.reduce_only,
-            expiration_time=request.expiration_time,
-            subaccount=self._number(),
-        )
-        return decode_answer(CreateOrderResult, answer)
-
-    def cancel_order(
-        self, order_id: str, *, ticker: str | None = None, subaccount: int | None = None
-    ) -> CancelResult:
-        """The order on `subaccount` (else the client's, else 0): another's is not found."""
-        order, reduced = self.venue.cancel(order_id, subaccount=self._number(subaccount))
-        return CancelResult(order_id=order["order_id"], reduced_by=reduced)
-
-    def cancel_all_orders(self) -> None:
-        """Every resting order of the client's subaccount (of every subaccount when it names
-        none), as the exchange's cancel-all: the kill switch of a paper loop (paper_kill.py)
-        runs on this."""
-        for ledger in self._ledgers(all_by_default=True):
-            _, number = owner(ledger)
-            for order_id in [o.order_id for o in self._ex.resting_orders(ledger)]:
-                if self._ex.order(ledger, order_id).status == "resting":
-                    self.venue.cancel(order_id, subaccount=number)
-
-    def batch_cancel(
-        self,
-        orders: list[tuple[str, str | None]],
-        *,
-        subaccounts: dict[str, int] | None = None,
-    ) -> list[CancelResult]:
-        """Per-order failures come back as `CancelResult.error`, as the exchange answers them.
-        Each item acts on the client's subaccount, else the one `subaccounts` names for it,
-        else 0 (the exchange's reading of an item that names none), as `KalshiClient` sends."""
-        where = subaccounts or {}
-        results: list[CancelResult] = []
-        for order_id, _ in orders:
-            number = self.subaccount if self.subaccount is not None else where.get(order_id, 0)
-            try:
-                order, reduced = self.venue.cancel(order_id, subaccount=number)
-            except ApiError as exc:
-                results.append(CancelResult(order_id, ZERO, exc.one_line()))
-                continue
-            results.append(CancelResult(str(order["order_id"]), reduced))
-        return results
-
-    def trigger_order_group(self, order_group_id: str, *, subaccount: int | None = None) -> None:
-        """A venue has no order groups: every group is unknown to it, as a deleted one is."""
-        raise NotFoundError(f"order group {order_group_id} not found", status=404)
-
-    def amend_order(
-        self,
-        order_id: str,
-        *,
-        ticker: str,
-        book_side: BookSide,
-        price: Decimal,
-        count: Decimal,
-        updated_client_order_id: str | None = None,
-        expiration_time: int | None = None,
-    ) -> dict[str, Any]:
-        return self.venue.amend(
-            order_id,
-            ticker=ticker,
-            book_side=book_side,
-            price=price,
-            count=count,
-            updated_client_order_id=updated_client_order_id,
-            expiration_time=expiration_time,
-            subaccount=self._number(),
-        )
-
-    def decrease_order(
-        self,
-        order_id: str,
-        *,
-        reduce_by: Decimal | None = None,
-        reduce_to: Decimal | None = None,
-    ) -> dict[str, Any]:
-        return self.venue.decrease(
-            order_id, reduce_by=reduce_by, reduce_to=reduce_to, subaccount=self._number()
-        )

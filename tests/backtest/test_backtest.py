@@ -43,7 +43,7 @@ def cash_flows(artifacts: RunArtifacts) -> Iterator[Decimal]:
     (a `bid` fill buys YES at p, or closes NO and gets 1 - p back; an `ask` fill sells YES at p,
     or buys NO at 1 - p), and what settlement paid."""
     position = ZERO
-    for f in sorted(artifacts.venue.client.iter_fills(), key=lambda f: f.created_time):
+    for f in sorted(artifacts.venue.client.portfolio.iter_fills(), key=lambda f: f.created_time):
         p, c = f.yes_price, f.count
         if f.book_side is BookSide.BID:
             closing = min(c, max(-position, ZERO))
@@ -54,7 +54,7 @@ def cash_flows(artifacts: RunArtifacts) -> Iterator[Decimal]:
             yield closing * p - (c - closing) * (1 - p)
             position -= c
         yield -f.fee
-    for s in artifacts.venue.client.iter_settlements():
+    for s in artifacts.venue.client.portfolio.iter_settlements():
         yield s.revenue
 
 
@@ -65,12 +65,12 @@ def test_spike_profits_after_fees_and_the_report_equals_a_hand_computation(
     artifacts, report = run(spec, tmp_path)
     totals = report["totals"]
     assert isinstance(totals, dict)
-    fills = list(artifacts.venue.client.iter_fills())
+    fills = list(artifacts.venue.client.portfolio.iter_fills())
     assert len(fills) >= 4 and totals["fills"] == len(fills)
     assert Decimal(totals["fees"]) == sum((f.fee for f in fills), ZERO) > 0
     # open positions at the end are marked at the held side's best bid
     marks = ZERO
-    for pos in artifacts.venue.client.get_positions():
+    for pos in artifacts.venue.client.portfolio.get_positions():
         book = artifacts.books[pos.ticker]
         assert book is not None
         best = book.best_yes_bid if pos.position > 0 else book.best_no_bid
@@ -95,7 +95,7 @@ def test_a_quiet_market_gives_no_trades(tmp_path: Path) -> None:
     assert isinstance(totals, dict)
     assert (totals["orders"], totals["fills"], totals["net"]) == (0, 0, "0.0000")
     assert report["audit"]["decisions"] > 0  # type: ignore[index]
-    assert list(artifacts.venue.client.iter_fills()) == []
+    assert list(artifacts.venue.client.portfolio.iter_fills()) == []
 
 
 def test_a_market_that_settles_mid_run_pays_its_result_and_takes_no_more_orders(
@@ -108,8 +108,8 @@ def test_a_market_that_settles_mid_run_pays_its_result_and_takes_no_more_orders(
     params = (("take_profit", "0.5"), ("max_hold_s", "1000"), ("order_count", "10"))
     spec = BacktestSpec(data=str(data), strategy="spike", params=params)
     artifacts, report = run(spec, tmp_path / "run")
-    fills = list(artifacts.venue.client.iter_fills())
-    (settlement,) = list(artifacts.venue.client.iter_settlements())
+    fills = list(artifacts.venue.client.portfolio.iter_fills())
+    (settlement,) = list(artifacts.venue.client.portfolio.iter_settlements())
     assert settlement.market_result == "no"
     # fading the spike up bought NO, which the result pays $1.00 a contract
     assert all(f.book_side is BookSide.ASK for f in fills)

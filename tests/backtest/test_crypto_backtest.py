@@ -65,13 +65,13 @@ def test_the_strategy_trades_and_every_market_settles_as_the_recorded_index_says
     artifacts, report = run
     totals = report["totals"]
     assert totals["orders"] > 0 and totals["fills"] > 0
-    settlements = {s.ticker: s for s in artifacts.venue.client.iter_settlements()}
+    settlements = {s.ticker: s for s in artifacts.venue.client.portfolio.iter_settlements()}
     assert settlements, "the strategy held something at the close"
     seconds = recorded_seconds(crypto_data)
     closed = [t for t, info in artifacts.infos.items() if info.result]
     assert len(closed) == 10  # five strikes of each series' first quarter
     for ticker in closed:
-        body = artifacts.venue.client.get_market(ticker)
+        body = artifacts.venue.client.markets.get_market(ticker)
         terms = MarketTerms.from_market({**body.raw, **_recorded_body(crypto_data, ticker)})
         assert terms.close_ts is not None and terms.index_id in seconds
         start, end = window(int(terms.close_ts))
@@ -89,10 +89,10 @@ def test_the_reports_pnl_is_the_hand_computation_to_the_cent(
 ) -> None:
     artifacts, report = run
     totals = report["totals"]
-    fills = list(artifacts.venue.client.iter_fills())
+    fills = list(artifacts.venue.client.portfolio.iter_fills())
     assert Decimal(totals["fees"]) == sum((f.fee for f in fills), ZERO) > 0
     marks = ZERO
-    for pos in artifacts.venue.client.get_positions():
+    for pos in artifacts.venue.client.portfolio.get_positions():
         book = artifacts.books[pos.ticker]
         assert book is not None
         best = book.best_yes_bid if pos.position > 0 else book.best_no_bid
@@ -100,7 +100,7 @@ def test_the_reports_pnl_is_the_hand_computation_to_the_cent(
     hand = sum(cash_flows(artifacts), ZERO) + marks
     assert Decimal(totals["net"]) == hand
     assert Decimal(totals["end_equity"]) - Decimal(totals["start_balance"]) == hand
-    settled = sum((s.revenue for s in artifacts.venue.client.iter_settlements()), ZERO)
+    settled = sum((s.revenue for s in artifacts.venue.client.portfolio.iter_settlements()), ZERO)
     assert Decimal(totals["settled"]) <= settled  # revenue, before the cost the fills paid
 
 
@@ -141,7 +141,7 @@ def cash_flows(artifacts: RunArtifacts) -> Iterator[Decimal]:
     the trader's terms (a `bid` fill buys YES at p, or closes NO and gets 1 - p back; an `ask`
     fill sells YES at p, or buys NO at 1 - p), its fee, and what settlement paid."""
     position: dict[str, Decimal] = {}
-    for f in sorted(artifacts.venue.client.iter_fills(), key=lambda f: f.created_time):
+    for f in sorted(artifacts.venue.client.portfolio.iter_fills(), key=lambda f: f.created_time):
         p, c, held = f.yes_price, f.count, position.get(f.ticker, ZERO)
         if f.book_side is BookSide.BID:
             closing = min(c, max(-held, ZERO))
@@ -152,7 +152,7 @@ def cash_flows(artifacts: RunArtifacts) -> Iterator[Decimal]:
             yield closing * p - (c - closing) * (1 - p)
             position[f.ticker] = held - c
         yield -f.fee
-    for s in artifacts.venue.client.iter_settlements():
+    for s in artifacts.venue.client.portfolio.iter_settlements():
         yield s.revenue
 
 

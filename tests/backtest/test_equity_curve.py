@@ -70,7 +70,7 @@ def hand_curve(artifacts: object, start: Decimal, at: float) -> tuple[Decimal, D
     """Cash, position and cost basis (average cost) at `at`, from the venue's fills by hand."""
     cash, position, cost = start, ZERO, ZERO
     venue = artifacts.venue  # type: ignore[attr-defined]
-    for f in sorted(venue.client.iter_fills(), key=lambda f: f.created_time):
+    for f in sorted(venue.client.portfolio.iter_fills(), key=lambda f: f.created_time):
         if parse_iso(f.created_time).timestamp() > at:
             break
         p, c = f.yes_price, f.count

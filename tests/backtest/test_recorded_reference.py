@@ -134,7 +134,7 @@ def test_the_venue_schedules_the_recorded_fee_changes() -> None:
     )
     venue = LocalVenue(ManualClock(1_767_225_600.0), [info], balance=Decimal(100))
     try:
-        (change,) = venue.client.get_series_fee_changes(series_ticker="FEEX")
+        (change,) = venue.client.exchange.get_series_fee_changes(series_ticker="FEEX")
         assert (change["fee_type"], Decimal(str(change["fee_multiplier"]))) == (
             "quadratic_with_maker_fees",
             2,

@@ -62,16 +62,18 @@ def trade(
     funded with $100 first when it is new) against a second account."""
     other_account = sim.new_account()
     with client_for(sim.account) as me, client_for(other_account) as other:
-        if subaccount and subaccount not in {b.subaccount for b in me.subaccount_balances()}:
-            assert me.create_subaccount() == subaccount
-            me.transfer_between_subaccounts(
+        if subaccount and subaccount not in {
+            b.subaccount for b in me.subaccounts.subaccount_balances()
+        }:
+            assert me.subaccounts.create_subaccount() == subaccount
+            me.subaccounts.transfer_between_subaccounts(
                 from_subaccount=0, to_subaccount=subaccount, amount_cents=10_000
             )
         me.subaccount = subaccount or None
         mine, theirs = (BookSide.ASK, BookSide.BID) if sell else (BookSide.BID, BookSide.ASK)
         price, size = Decimal("0.40"), Decimal(count)
-        me.create_order(CreateOrder(ticker=ticker, book_side=mine, price=price, count=size))
-        other.create_order(
+        me.orders.create_order(CreateOrder(ticker=ticker, book_side=mine, price=price, count=size))
+        other.orders.create_order(
             CreateOrder(
                 ticker=ticker,
                 book_side=theirs,

@@ -50,12 +50,12 @@ def buy(sim: SimHarness, ticker: str, count: int) -> None:
     """The default account buys `count` YES at 0.40 from a second account."""
     seller = sim.new_account()
     with client_for(sim.account) as me, client_for(seller) as other:
-        me.create_order(
+        me.orders.create_order(
             CreateOrder(
                 ticker=ticker, book_side=BookSide.BID, price=Decimal("0.40"), count=Decimal(count)
             )
         )
-        other.create_order(
+        other.orders.create_order(
             CreateOrder(
                 ticker=ticker,
                 book_side=BookSide.ASK,

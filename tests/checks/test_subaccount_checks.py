@@ -58,18 +58,18 @@ def buy_on(sim: SimHarness, subaccount: int, ticker: str, count: int) -> None:
     $100 first when it is new) from a second account."""
     seller = sim.new_account()
     with client_for(sim.account) as me, client_for(seller) as other:
-        if subaccount not in {b.subaccount for b in me.subaccount_balances()}:
-            assert me.create_subaccount() == subaccount
-            me.transfer_between_subaccounts(
+        if subaccount not in {b.subaccount for b in me.subaccounts.subaccount_balances()}:
+            assert me.subaccounts.create_subaccount() == subaccount
+            me.subaccounts.transfer_between_subaccounts(
                 from_subaccount=0, to_subaccount=subaccount, amount_cents=10_000
             )
         me.subaccount = subaccount
-        me.create_order(
+        me.orders.create_order(
             CreateOrder(
                 ticker=ticker, book_side=BookSide.BID, price=Decimal("0.40"), count=Decimal(count)
             )
         )
-        other.create_order(
+        other.orders.create_order(
             CreateOrder(
                 ticker=ticker,
                 book_side=BookSide.ASK,
@@ -221,7 +221,7 @@ def test_a_key_restricted_to_a_subaccount_checks_that_subaccount(
     sim.create_market("KXSUB-7")
     buy_on(sim, 1, "KXSUB-7", 101)
     with client_for(sim.account) as me:
-        generated = me.generate_api_key("sub-1 only", subaccount=1)
+        generated = me.api_keys.generate_api_key("sub-1 only", subaccount=1)
     pem = tmp_path / "sub1.pem"
     pem.write_text(generated.private_key_pem)
     env = {**account_env(sim.account), "KALSHI_API_KEY_ID": generated.api_key_id}

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from typer.testing import CliRunner, Result
 
@@ -64,15 +64,15 @@ def market(ticker: str, **overrides: Any) -> dict[str, Any]:
 
 @dataclass
 class FakeClient:
-    markets: list[dict[str, Any]] = field(default_factory=list)
+    market_rows: list[dict[str, Any]] = field(default_factory=list)
     books: dict[str, dict[str, Any]] = field(default_factory=dict)
     balance_cents: int = 100_000
     balance_dollars: str | None = None
     positions: list[dict[str, Any]] = field(default_factory=list)
     fills: list[dict[str, Any]] = field(default_factory=list)
     settlements: list[dict[str, Any]] = field(default_factory=list)
-    orders: list[dict[str, Any]] = field(default_factory=list)
-    exchange: dict[str, Any] = field(
+    order_rows: list[dict[str, Any]] = field(default_factory=list)
+    exchange_status: dict[str, Any] = field(
         default_factory=lambda: {"exchange_active": True, "trading_active": True}
     )
     skew: float = 0.0
@@ -108,15 +108,40 @@ class FakeClient:
     def close(self) -> None:
         self.closed = True
 
+    # every area of the client the commands read is this fake itself
+    @property
+    def markets(self) -> Self:
+        return self
+
+    @property
+    def exchange(self) -> Self:
+        return self
+
+    @property
+    def portfolio(self) -> Self:
+        return self
+
+    @property
+    def orders(self) -> Self:
+        return self
+
+    @property
+    def subaccounts(self) -> Self:
+        return self
+
+    @property
+    def historical(self) -> Self:
+        return self
+
     def get_exchange_status(self) -> ExchangeStatus:
         self._call("get_exchange_status")
-        return decode_answer(ExchangeStatus, self.exchange)
+        return decode_answer(ExchangeStatus, self.exchange_status)
 
     def get_markets_page(self, *, limit: int = 100, **filters: Any) -> tuple[list[Market], str]:
         self._call("get_markets_page", limit=limit, **filters)
         # a cursor when the exchange has more, as Kalshi's listing does
-        cursor = "next" if len(self.markets) > limit else ""
-        return [decode_answer(Market, m) for m in self.markets[:limit]], cursor
+        cursor = "next" if len(self.market_rows) > limit else ""
+        return [decode_answer(Market, m) for m in self.market_rows[:limit]], cursor
 
     def iter_markets(
         self,
@@ -127,8 +152,8 @@ class FakeClient:
     ) -> Iterator[Market]:
         self._call("iter_markets", limit=limit, **filters)
         seen = 0
-        for start in range(0, len(self.markets), self.page_size):
-            page = self.markets[start : start + self.page_size]
+        for start in range(0, len(self.market_rows), self.page_size):
+            page = self.market_rows[start : start + self.page_size]
             for item in page:
                 yield decode_answer(Market, item)
             seen += len(page)
@@ -137,7 +162,7 @@ class FakeClient:
 
     def get_market(self, ticker: str) -> Market:
         self._call("get_market", ticker=ticker)
-        for item in self.markets:
+        for item in self.market_rows:
             if item["ticker"] == ticker:
                 return decode_answer(Market, item)
         raise NotFoundError(f"unknown ticker {ticker}", status=404)
@@ -170,7 +195,7 @@ class FakeClient:
 
     def iter_orders(self, **kwargs: Any) -> Iterator[Order]:
         self._call("iter_orders", **kwargs)
-        return iter([decode_answer(Order, o) for o in self.orders])
+        return iter([decode_answer(Order, o) for o in self.order_rows])
 
     def iter_fills(self, **kwargs: Any) -> Iterator[Fill]:
         self._call("iter_fills", **kwargs)

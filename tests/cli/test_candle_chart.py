@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from kalshi_cli.cli._chart import DOWN, UP, candle_chart
-from kalshi_cli.client.exchange import Candle
+from kalshi_cli.client.markets import Candle
 from kalshi_cli.vocabulary.models import decode_answer
 
 

@@ -72,11 +72,11 @@ def fill(ticker: str, order_id: str, fill_id: str, **extra: str) -> dict[str, An
 
 def client() -> FakeClient:
     return FakeClient(
-        markets=[
+        market_rows=[
             market(t, title=f"Will the game {t} end in a win for the home side?") for t in TICKERS
         ],
         positions=[position(t, n) for n, t in enumerate(TICKERS)],
-        orders=[order(t, o) for t, o in zip(TICKERS, ORDER_IDS, strict=True)],
+        order_rows=[order(t, o) for t, o in zip(TICKERS, ORDER_IDS, strict=True)],
         fills=[
             # the second: the exchange's own words say "sell no", which reads at NO's $0.44
             fill(t, o, f, **({"side": "no", "action": "sell"} if n == 1 else {}))

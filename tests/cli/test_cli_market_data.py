@@ -31,7 +31,7 @@ def three_markets() -> list[dict[str, object]]:
 
 
 def test_markets_json_shape_and_filters_passed(tmp_path: Path) -> None:
-    client = FakeClient(markets=three_markets())
+    client = FakeClient(market_rows=three_markets())
     result = run(
         ["markets", "--status", "open", "--series", "KX", "--tickers", "KXA-1, KXB-1", "--json"],
         client=client,
@@ -59,7 +59,7 @@ def test_markets_json_shape_and_filters_passed(tmp_path: Path) -> None:
 
 
 def test_markets_sort_min_volume_and_plain_output(tmp_path: Path) -> None:
-    client = FakeClient(markets=three_markets())
+    client = FakeClient(market_rows=three_markets())
     result = run(
         ["markets", "--sort", "volume", "--min-volume", "10"], client=client, home=tmp_path
     )
@@ -70,7 +70,7 @@ def test_markets_sort_min_volume_and_plain_output(tmp_path: Path) -> None:
 
 
 def test_markets_all_pages_through_with_limit(tmp_path: Path) -> None:
-    client = FakeClient(markets=three_markets(), page_size=1)
+    client = FakeClient(market_rows=three_markets(), page_size=1)
     result = run(
         ["markets", "--all", "--limit", "2", "--sort", "ticker", "--format", "csv"],
         client=client,
@@ -93,7 +93,7 @@ def test_select_markets_close_sort_puts_unknown_last() -> None:
 
 def test_market_details(tmp_path: Path) -> None:
     client = FakeClient(
-        markets=[market("KXA-1", price_level_structure="deci_cent", price_ranges=[])]
+        market_rows=[market("KXA-1", price_level_structure="deci_cent", price_ranges=[])]
     )
     result = run(["market", "KXA-1", "--json"], client=client, home=tmp_path)
     assert result.exit_code == 0, result.output
@@ -110,7 +110,7 @@ def test_market_details(tmp_path: Path) -> None:
 
 
 def test_market_markdown_and_table_formats(tmp_path: Path) -> None:
-    client = FakeClient(markets=[market("KXA-1")])
+    client = FakeClient(market_rows=[market("KXA-1")])
     markdown = run(["market", "KXA-1", "-f", "markdown"], client=client, home=tmp_path)
     assert "| field" in markdown.stdout and "| KXA-1" in markdown.stdout
     table = run(["market", "KXA-1", "--format", "table"], client=client, home=tmp_path)
@@ -196,7 +196,7 @@ def test_every_listing_command_has_an_example_in_its_help(tmp_path: Path) -> Non
 
 
 def test_a_page_that_is_not_the_last_says_more_markets_match(tmp_path: Path) -> None:
-    client = FakeClient(markets=three_markets())
+    client = FakeClient(market_rows=three_markets())
     result = run(["markets", "--limit", "2"], client=client, home=tmp_path)
     assert result.exit_code == 0, result.output
     assert len(result.stdout.splitlines()) == 3  # the header and the page's two
@@ -207,7 +207,7 @@ def test_a_page_that_is_not_the_last_says_more_markets_match(tmp_path: Path) -> 
 
 
 def test_filters_that_match_nothing_say_so_on_stderr(tmp_path: Path) -> None:
-    client = FakeClient(markets=three_markets())
+    client = FakeClient(market_rows=three_markets())
     result = run(["markets", "--min-volume", "100000"], client=client, home=tmp_path)
     assert result.exit_code == 0, result.output
     assert result.stderr == "nothing matched\n"

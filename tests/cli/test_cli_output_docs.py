@@ -89,7 +89,7 @@ def test_every_json_command_is_documented() -> None:
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_documented_shape_matches_output(tmp_path: Path, command: str) -> None:
     client = FakeClient(
-        markets=[market(TICKER)],
+        market_rows=[market(TICKER)],
         books={TICKER: BOOK},
         positions=[POSITION],
         fills=[FILL],

@@ -18,7 +18,7 @@ import pytest
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.api_keys import ApiKeyInfo
 from kalshi_cli.client.communications import Quote, Rfq
-from kalshi_cli.client.exchange import Candle
+from kalshi_cli.client.markets import Candle
 from kalshi_cli.client.order_groups import OrderGroup
 from kalshi_cli.client.subaccounts import SubaccountBalance, SubaccountTransfer
 from kalshi_cli.vocabulary.errors import KalshiError
@@ -170,7 +170,7 @@ def test_the_cutoff_and_the_schedule_read_a_time_without_an_offset_as_utc() -> N
             "orders_updated_ts": "2026-06-01T02:00:00+02:00",
         }
     )
-    cutoff = client.get_historical_cutoff()
+    cutoff = client.historical.get_historical_cutoff()
     midnight = datetime(2026, 6, 1, tzinfo=UTC).timestamp()
     assert (cutoff.market_settled_ts, cutoff.trades_created_ts, cutoff.orders_updated_ts) == (
         midnight,
@@ -195,11 +195,11 @@ def test_the_cutoff_and_the_schedule_read_a_time_without_an_offset_as_utc() -> N
             }
         }
     )
-    windows = client.get_exchange_schedule().maintenance_windows
+    windows = client.exchange.get_exchange_schedule().maintenance_windows
     assert [w.start.timestamp() for w in windows] == [midnight, midnight + 86400]  # by start
 
 
 def test_a_cutoff_without_a_boundary_is_an_unexpected_answer() -> None:
     client = _client_answering({"market_settled_ts": "2026-06-01T00:00:00Z"})
     with pytest.raises(KalshiError, match="unexpected historical cutoff"):
-        client.get_historical_cutoff()
+        client.historical.get_historical_cutoff()

@@ -26,57 +26,72 @@ T = "KXCOMMS-26JAN01-A"
 def test_every_communications_call_against_the_simulator(sim: SimHarness) -> None:
     sim.create_market(T)
     with _client(sim.account) as requester, _client(sim.new_account()) as maker:
-        ids = {requester.communications_id(), maker.communications_id()}
+        ids = {
+            requester.communications.communications_id(),
+            maker.communications.communications_id(),
+        }
         assert len(ids) == 2 and all(len(i) == 32 for i in ids)
 
-        rfq_id = requester.create_rfq(T, contracts=Decimal(6), rest_remainder=False)
-        rfq = maker.get_rfq(rfq_id)
+        rfq_id = requester.communications.create_rfq(T, contracts=Decimal(6), rest_remainder=False)
+        rfq = maker.communications.get_rfq(rfq_id)
         assert (rfq.market_ticker, rfq.contracts, rfq.status, rfq.mine) == (
             T,
             Decimal(6),
             "open",
             False,
         )
-        assert requester.get_rfq(rfq_id).mine
-        assert [r.rfq_id for r in maker.list_rfqs(status="open")] == [rfq_id]
-        assert maker.list_rfqs(mine=True) == []
-        assert [r.rfq_id for r in requester.list_rfqs(mine=True, subaccount=0)] == [rfq_id]
+        assert requester.communications.get_rfq(rfq_id).mine
+        assert [r.rfq_id for r in maker.communications.list_rfqs(status="open")] == [rfq_id]
+        assert maker.communications.list_rfqs(mine=True) == []
+        assert [r.rfq_id for r in requester.communications.list_rfqs(mine=True, subaccount=0)] == [
+            rfq_id
+        ]
 
-        first = maker.create_quote(rfq_id, yes_bid=Decimal("0.40"), no_bid=Decimal("0.55"))
-        second = maker.create_quote(rfq_id, yes_bid=Decimal("0.41"), no_bid=Decimal(0))
-        statuses = {q.quote_id: q.status for q in requester.list_quotes(on_my_rfqs=True)}
+        first = maker.communications.create_quote(
+            rfq_id, yes_bid=Decimal("0.40"), no_bid=Decimal("0.55")
+        )
+        second = maker.communications.create_quote(
+            rfq_id, yes_bid=Decimal("0.41"), no_bid=Decimal(0)
+        )
+        statuses = {
+            q.quote_id: q.status for q in requester.communications.list_quotes(on_my_rfqs=True)
+        }
         assert statuses == {first: "cancelled", second: "open"}  # a new quote replaces
-        assert [q.quote_id for q in maker.list_quotes(rfq_id=rfq_id, status="open")] == [second]
+        assert [
+            q.quote_id for q in maker.communications.list_quotes(rfq_id=rfq_id, status="open")
+        ] == [second]
         # the quote paths scoped by the RFQ and the deprecated ones name the same quote
-        scoped = requester.get_quote(second, rfq_id=rfq_id)
-        assert scoped == requester.get_quote(second)
+        scoped = requester.communications.get_quote(second, rfq_id=rfq_id)
+        assert scoped == requester.communications.get_quote(second)
         assert (scoped.yes_bid, scoped.no_bid, scoped.yes_contracts) == (
             Decimal("0.41"),
             Decimal(0),
             Decimal(6),
         )
 
-        requester.accept_quote(second, "yes", rfq_id=rfq_id)
-        assert maker.get_quote(second).accepted_side == "yes"
-        maker.confirm_quote(second)
-        done = maker.get_quote(second)
+        requester.communications.accept_quote(second, "yes", rfq_id=rfq_id)
+        assert maker.communications.get_quote(second).accepted_side == "yes"
+        maker.communications.confirm_quote(second)
+        done = maker.communications.get_quote(second)
         assert done.status == "executed" and done.creator_order_id
-        assert requester.get_quote(second).rfq_creator_order_id
-        positions = {p.ticker: p.position for p in requester.get_positions(ticker=T)}
+        assert requester.communications.get_quote(second).rfq_creator_order_id
+        positions = {p.ticker: p.position for p in requester.portfolio.get_positions(ticker=T)}
         assert positions == {T: Decimal(6)}
 
         # a second RFQ, with its quote deleted, then the RFQ itself
-        again = requester.create_rfq(T, target_cost=Decimal("5.00"))
-        quote = maker.create_quote(again, yes_bid=Decimal("0.25"), no_bid=Decimal("0.70"))
-        maker.delete_quote(quote, rfq_id=again)
-        assert maker.get_quote(quote).status == "cancelled"
-        requester.delete_rfq(again)
-        closed = requester.get_rfq(again)
+        again = requester.communications.create_rfq(T, target_cost=Decimal("5.00"))
+        quote = maker.communications.create_quote(
+            again, yes_bid=Decimal("0.25"), no_bid=Decimal("0.70")
+        )
+        maker.communications.delete_quote(quote, rfq_id=again)
+        assert maker.communications.get_quote(quote).status == "cancelled"
+        requester.communications.delete_rfq(again)
+        closed = requester.communications.get_rfq(again)
         assert (closed.status, closed.target_cost) == ("closed", Decimal("5.00"))
         with pytest.raises(NotFoundError):
-            requester.delete_rfq(again)
+            requester.communications.delete_rfq(again)
         with pytest.raises(ApiError):
-            requester.accept_quote(quote, "no")  # cancelled: not open
+            requester.communications.accept_quote(quote, "no")  # cancelled: not open
 
 
 @pytest.mark.parametrize(
@@ -107,7 +122,7 @@ def test_bad_input_is_refused_before_anything_is_sent(
     with _client(sim.account) as client:
         before = _stats(sim.admin_url, sim.account.key_id)["total_requests"]
         with pytest.raises(ValidationError):
-            getattr(client, call)(**kwargs)
+            getattr(client.communications, call)(**kwargs)
         assert _stats(sim.admin_url, sim.account.key_id)["total_requests"] == before
 
 
@@ -119,16 +134,18 @@ def test_a_confirmation_whose_answer_is_lost_is_an_unknown_outcome_never_resent(
     sim.create_market(T)
     maker_account = sim.new_account()
     with _client(sim.account) as requester, _client(maker_account) as maker:
-        rfq_id = requester.create_rfq(T, contracts=Decimal(2))
-        quote_id = maker.create_quote(rfq_id, yes_bid=Decimal("0.40"), no_bid=Decimal("0.55"))
-        requester.accept_quote(quote_id, "yes")
+        rfq_id = requester.communications.create_rfq(T, contracts=Decimal(2))
+        quote_id = maker.communications.create_quote(
+            rfq_id, yes_bid=Decimal("0.40"), no_bid=Decimal("0.55")
+        )
+        requester.communications.accept_quote(quote_id, "yes")
         sim.set_faults(drop_response_after_commit_rate=1.0)
         try:
             with pytest.raises(OrderOutcomeUnknown) as unknown:
-                maker.confirm_quote(quote_id)
+                maker.communications.confirm_quote(quote_id)
         finally:
             sim.clear_faults()
         assert f"kalshi quote show {quote_id}" in unknown.value.one_line()
         sent = _stats(sim.admin_url, maker_account.key_id)["requests"]
         assert sum(n for path, n in sent.items() if path.endswith("/confirm")) == 1  # once
-        assert maker.get_quote(quote_id).status == "executed"
+        assert maker.communications.get_quote(quote_id).status == "executed"

@@ -35,7 +35,7 @@ def test_candles_batch_and_event_candles_parse_what_the_exchange_serves(
     sim, clock, b = clocked
     _session(sim, clock)
     window = {"start_ts": b, "end_ts": b + 600, "period_minutes": 1}
-    candles = client.get_market_candlesticks("KXMD", T, **window)
+    candles = client.markets.get_market_candlesticks("KXMD", T, **window)
     assert [c.end_ts for c in candles] == [b + 60, b + 120, b + 180]
     first, quiet, third = candles
     assert (first.price.close, first.volume, first.open_interest) == (D("0.6"), 4, 4)
@@ -46,9 +46,9 @@ def test_candles_batch_and_event_candles_parse_what_the_exchange_serves(
         sim, f"/series/KXMD/markets/{T}/candlesticks", start_ts=b, end_ts=b + 600, period_interval=1
     ).json()["candlesticks"]
     assert [c.raw for c in candles] == raw
-    batch = client.batch_market_candlesticks([T, U], **window)
+    batch = client.markets.batch_market_candlesticks([T, U], **window)
     assert batch[T] == candles and len(batch[U]) == 3
-    by_event, adjusted = client.get_event_candlesticks("KXMD", EVENT, **window)
+    by_event, adjusted = client.markets.get_event_candlesticks("KXMD", EVENT, **window)
     assert by_event == batch and adjusted == b + 600
 
 
@@ -57,16 +57,16 @@ def test_orderbooks_schedule_timestamp_series_and_event_fee_changes(
 ) -> None:
     sim, clock, b = clocked
     _session(sim, clock)
-    books = client.get_orderbooks([T, U])
+    books = client.markets.get_orderbooks([T, U])
     assert books[T].yes_ask == (D("0.55"), D("2.00"))
-    assert books[T] == client.get_orderbook(T) and books[U].best_yes_bid is None
+    assert books[T] == client.markets.get_orderbook(T) and books[U].best_yes_bid is None
     sim.http.post(
         sim.admin_url + "/exchange/maintenance", json={"start_ts": b + 900, "end_ts": b + 960}
     ).raise_for_status()
-    [window] = client.get_exchange_schedule().maintenance_windows
+    [window] = client.exchange.get_exchange_schedule().maintenance_windows
     assert (window.start.timestamp(), window.end.timestamp()) == (b + 900, b + 960)
-    assert client.get_user_data_timestamp().timestamp() == clock.wall()
-    assert [s["ticker"] for s in client.list_series()] == ["KXMD"]
+    assert client.exchange.get_user_data_timestamp().timestamp() == clock.wall()
+    assert [s["ticker"] for s in client.markets.list_series()] == ["KXMD"]
     sim.http.post(
         f"{sim.admin_url}/events/{EVENT}/fee_changes",
         json={
@@ -75,7 +75,7 @@ def test_orderbooks_schedule_timestamp_series_and_event_fee_changes(
             "scheduled_ts": b + 3600,
         },
     ).raise_for_status()
-    [change] = client.iter_event_fee_changes(event_ticker=EVENT)
+    [change] = client.exchange.iter_event_fee_changes(event_ticker=EVENT)
     assert (change["fee_type_override"], change["fee_multiplier_override"]) == ("quadratic", 0.5)
 
 
@@ -89,7 +89,7 @@ def test_forecast_history_through_the_client(
         json={"ts": b, "percentiles": {"2500": "1.25"}},
     ).raise_for_status()
     clock.advance(60)
-    [point, _] = client.get_event_forecast_history(
+    [point, _] = client.markets.get_event_forecast_history(
         "KXMD", EVENT, percentiles=[2500], start_ts=b + 1, end_ts=b + 120, period_interval=1
     )
     assert point["end_period_ts"] == b + 60

@@ -23,7 +23,9 @@ def client_for(account: AccountInfo) -> KalshiClient:
 
 
 def bid(client: KalshiClient, ticker: str, count: str) -> str:
-    placed = client.create_order(CreateOrder(ticker, BookSide.BID, Decimal("0.40"), Decimal(count)))
+    placed = client.orders.create_order(
+        CreateOrder(ticker, BookSide.BID, Decimal("0.40"), Decimal(count))
+    )
     return placed.order_id
 
 
@@ -35,14 +37,14 @@ def test_queue_positions_of_every_resting_order_and_of_one(sim: SimHarness) -> N
         first = bid(me, T, "2")
         second = bid(me, T, "1")
         elsewhere = bid(me, U, "1")
-        assert me.get_queue_positions() == {
+        assert me.orders.get_queue_positions() == {
             first: Decimal(3),
             second: Decimal(5),
             elsewhere: Decimal(0),
         }
-        assert me.get_queue_positions(market_tickers=[U]) == {elsewhere: Decimal(0)}
-        assert me.get_queue_position(second) == Decimal(5)
-        me.cancel_order(second)
+        assert me.orders.get_queue_positions(market_tickers=[U]) == {elsewhere: Decimal(0)}
+        assert me.orders.get_queue_position(second) == Decimal(5)
+        me.orders.cancel_order(second)
         with pytest.raises(NotFoundError) as caught:
-            me.get_queue_position(second)
+            me.orders.get_queue_position(second)
         assert caught.value.hint and "order list" in caught.value.hint

@@ -94,10 +94,10 @@ def _bid(ticker: str, price: str = "0.40", count: int = 3, **extra: Any) -> Crea
 
 def test_signed_requests_are_accepted(sim: SimHarness) -> None:
     with _client(sim.account) as client:
-        balance = client.get_balance()
+        balance = client.portfolio.get_balance()
         assert balance.balance == Decimal("1000.00")
         assert client.last_latency_ms is not None
-        assert abs(client.clock_skew_seconds()) < 2.0
+        assert abs(client.exchange.clock_skew_seconds()) < 2.0
     # the skew probe goes unsigned (a bad clock must not stop it), so one signed request
     assert _stats(sim.admin_url, sim.account.key_id)["total_requests"] == 1
 
@@ -109,9 +109,9 @@ def test_an_id_that_needs_escaping_reaches_the_exchange(sim: SimHarness) -> None
     with _client(sim.account) as client:
         for ident in ("id with space", "A%B", "a?b", "a#b", "\u00e9-\u00fc"):
             with pytest.raises(NotFoundError, match=re.escape(f"unknown order {ident}")):
-                client.get_order(ident)
+                client.orders.get_order(ident)
             with pytest.raises(NotFoundError, match=re.escape(f"unknown ticker {ident}")):
-                client.get_market(ident)
+                client.markets.get_market(ident)
 
 
 def test_the_orderbook_is_read_without_a_key_and_signed_with_one(sim: SimHarness) -> None:
@@ -119,10 +119,10 @@ def test_the_orderbook_is_read_without_a_key_and_signed_with_one(sim: SimHarness
     whenever a key is configured (the client signs every request it has a key for)."""
     sim.create_market("KXOB-SIM-A")
     anonymous = KalshiClient(api_base=sim.account.api_base)
-    assert anonymous.get_orderbook("KXOB-SIM-A").ticker == "KXOB-SIM-A"
+    assert anonymous.markets.get_orderbook("KXOB-SIM-A").ticker == "KXOB-SIM-A"
     anonymous.close()
     with _client(sim.account) as signed:
-        signed.get_orderbook("KXOB-SIM-A")
+        signed.markets.get_orderbook("KXOB-SIM-A")
     # counted under its key id: the request carried the signature headers
     assert _stats(sim.admin_url, sim.account.key_id)["total_requests"] == 1
 
@@ -132,7 +132,7 @@ def test_a_wrong_key_gets_a_clear_auth_error(sim: SimHarness) -> None:
         api_base=sim.account.api_base, key_id=sim.account.key_id, private_key=generate_private_key()
     )
     with impostor, pytest.raises(AuthError) as info:
-        impostor.get_balance()
+        impostor.portfolio.get_balance()
     assert (info.value.status, info.value.code) == (401, "authentication_error")
     assert "SIGNATURE" in info.value.message
     assert info.value.exit_code is ExitCode.AUTH
@@ -143,17 +143,17 @@ def test_an_unknown_key_id_gets_a_clear_auth_error(sim: SimHarness) -> None:
     key, _ = load_private_key(path=sim.account.private_key_path)
     client = KalshiClient(api_base=sim.account.api_base, key_id="no-such-key", private_key=key)
     with client, pytest.raises(AuthError, match="unknown API key"):
-        client.get_balance()
+        client.portfolio.get_balance()
 
 
 def test_a_stale_timestamp_is_refused_and_blames_the_clock(sim: SimHarness) -> None:
     with _client(sim.account, clock=SkewedClock(-600)) as client:
         with pytest.raises(AuthError) as info:
-            client.get_balance()
+            client.portfolio.get_balance()
         assert "timestamp" in info.value.message
         assert "clock" in (info.value.hint or "")
         # the Date header tells how far off we are
-        assert client.clock_skew_seconds() == pytest.approx(600, abs=2)
+        assert client.exchange.clock_skew_seconds() == pytest.approx(600, abs=2)
 
 
 # ------------------------------------------------------------------------------------------
@@ -175,7 +175,7 @@ def test_a_burst_of_60_reads_never_trips_the_limiter(tmp_path: Path) -> None:
         started = clock.monotonic()
         with _client(account, tier="basic", clock=clock) as client:
             for _ in range(60):
-                assert client.get_market("KXBURST-1").ticker == "KXBURST-1"
+                assert client.markets.get_market("KXBURST-1").ticker == "KXBURST-1"
         paced = clock.monotonic() - started
         stats = _stats(running.admin_url, account.key_id)
         assert stats["rate_limited"] == 0
@@ -208,7 +208,7 @@ def test_gets_are_retried_through_injected_5xx_and_429(sim: SimHarness) -> None:
     sim.set_faults(http_5xx_rate=0.3, http_429_rate=0.3, seed=11)
     with _client(sim.account, clock=FastClock(), max_attempts=10, max_retry_seconds=600) as c:
         for _ in range(20):
-            assert c.get_market("KXRETRY-1").ticker == "KXRETRY-1"
+            assert c.markets.get_market("KXRETRY-1").ticker == "KXRETRY-1"
     sim.clear_faults()
     stats = _stats(sim.admin_url, sim.account.key_id)
     sent = stats["requests"]["GET /markets/{ticker}"]
@@ -222,7 +222,7 @@ def test_gets_give_up_after_the_attempt_bound(sim: SimHarness) -> None:
     sim.set_faults(http_5xx_rate=1.0)
     client = _client(sim.account, clock=FastClock(), max_attempts=3)
     with client, pytest.raises(ServerError) as info:
-        client.get_balance()
+        client.portfolio.get_balance()
     sim.clear_faults()
     assert info.value.exit_code is ExitCode.EXCHANGE_ERROR
     assert _stats(sim.admin_url, sim.account.key_id)["requests"]["GET /portfolio/balance"] == 3
@@ -236,7 +236,7 @@ def test_an_order_is_never_resent_and_is_reconciled_by_client_order_id(sim: SimH
         sim.set_faults(http_5xx_rate=1.0)
         lost = _bid("KXONCE-1")
         with pytest.raises(OrderOutcomeUnknown) as info:
-            client.create_order(lost)
+            client.orders.create_order(lost)
         assert info.value.client_order_id == lost.client_order_id
         assert _stats(sim.admin_url, key_id)["order_create_requests"] == 1
 
@@ -244,7 +244,7 @@ def test_an_order_is_never_resent_and_is_reconciled_by_client_order_id(sim: SimH
         sim.clear_faults()
         sim.set_faults(http_429_rate=1.0)
         with pytest.raises(RateLimitedError):
-            client.create_order(_bid("KXONCE-1"))
+            client.orders.create_order(_bid("KXONCE-1"))
         assert _stats(sim.admin_url, key_id)["order_create_requests"] == 2
 
         # the answer is dropped after the exchange committed the order
@@ -252,16 +252,16 @@ def test_an_order_is_never_resent_and_is_reconciled_by_client_order_id(sim: SimH
         sim.set_faults(drop_response_after_commit_rate=1.0)
         committed = _bid("KXONCE-1", price="0.41")
         with pytest.raises(OrderOutcomeUnknown) as info:
-            client.create_order(committed)
+            client.orders.create_order(committed)
         assert info.value.client_order_id == committed.client_order_id
         assert _stats(sim.admin_url, key_id)["order_create_requests"] == 3
         sim.clear_faults()
 
-        found = client.find_order_by_client_id(committed.client_order_id, "KXONCE-1")
+        found = client.orders.find_order_by_client_id(committed.client_order_id, "KXONCE-1")
         assert found is not None
         assert found.yes_price == Decimal("0.41")
         assert found.status == "resting"
-        assert client.find_order_by_client_id(lost.client_order_id, "KXONCE-1") is None
+        assert client.orders.find_order_by_client_id(lost.client_order_id, "KXONCE-1") is None
     assert _stats(sim.admin_url, key_id)["order_create_requests"] == 3
 
 
@@ -277,7 +277,7 @@ def test_pagination_across_many_pages(sim: SimHarness) -> None:
     with _client(sim.account) as client:
         seen = [
             m.ticker
-            for m in client.iter_markets(
+            for m in client.markets.iter_markets(
                 event_ticker="KXPAGE", page_size=2, on_page=progress.append
             )
         ]
@@ -285,7 +285,9 @@ def test_pagination_across_many_pages(sim: SimHarness) -> None:
         assert len(seen) == len(set(seen))
         assert progress[-1] == 23
         assert len(progress) == 12
-        assert len(list(client.iter_markets(event_ticker="KXPAGE", limit=5, page_size=2))) == 5
+        assert (
+            len(list(client.markets.iter_markets(event_ticker="KXPAGE", limit=5, page_size=2))) == 5
+        )
     counts = _stats(sim.admin_url, sim.account.key_id)["requests"]
     assert counts["GET /markets"] == 12 + 3
 
@@ -294,34 +296,40 @@ def test_every_client_call_against_the_simulator(sim: SimHarness) -> None:
     sim.create_market("KXTOUR-1", event_ticker="KXTOUR", series_ticker="KXT")
     seller_account = sim.new_account()
     with _client(sim.account) as client, _client(seller_account) as seller:
-        assert client.get_exchange_status().exchange_active
-        assert client.get_market("KXTOUR-1").ticker == "KXTOUR-1"
+        assert client.exchange.get_exchange_status().exchange_active
+        assert client.markets.get_market("KXTOUR-1").ticker == "KXTOUR-1"
         with pytest.raises(NotFoundError, match="unknown ticker KXNOPE"):
-            client.get_market("KXNOPE")
-        assert client.get_event("KXTOUR")["event"]["event_ticker"] == "KXTOUR"
-        assert any(e["event_ticker"] == "KXTOUR" for e in client.iter_events())
-        assert client.get_series("KXT")["ticker"] == "KXT"
-        assert client.get_series_fee_changes(series_ticker="KXT") == []
+            client.markets.get_market("KXNOPE")
+        assert client.markets.get_event("KXTOUR")["event"]["event_ticker"] == "KXTOUR"
+        assert any(e["event_ticker"] == "KXTOUR" for e in client.markets.iter_events())
+        assert client.markets.get_series("KXT")["ticker"] == "KXT"
+        assert client.exchange.get_series_fee_changes(series_ticker="KXT") == []
         now = int(time.time())
         for at in (now - 60, now + 3600):
             sim.http.post(
                 sim.admin_url + "/series/KXT/fee_changes",
                 json={"fee_type": "quadratic", "fee_multiplier": 3, "scheduled_ts": at},
             ).raise_for_status()
-        [upcoming] = client.get_series_fee_changes(series_ticker="KXT")
+        [upcoming] = client.exchange.get_series_fee_changes(series_ticker="KXT")
         assert (upcoming["series_ticker"], upcoming["fee_multiplier"]) == ("KXT", 3)
-        assert len(client.get_series_fee_changes(series_ticker="KXT", show_historical=True)) == 2
-        assert client.get_series_fee_changes(series_ticker="KXOTHER", show_historical=True) == []
-        assert "usage_tier" in client.get_account_limits()
+        assert (
+            len(client.exchange.get_series_fee_changes(series_ticker="KXT", show_historical=True))
+            == 2
+        )
+        assert (
+            client.exchange.get_series_fee_changes(series_ticker="KXOTHER", show_historical=True)
+            == []
+        )
+        assert "usage_tier" in client.exchange.get_account_limits()
 
-        resting = client.create_order(_bid("KXTOUR-1", price="0.40", count=5))
+        resting = client.orders.create_order(_bid("KXTOUR-1", price="0.40", count=5))
         assert resting.remaining_count == Decimal(5)
         assert resting.fill_count == 0
-        book = client.get_orderbook("KXTOUR-1")
+        book = client.markets.get_orderbook("KXTOUR-1")
         assert book.best_yes_bid == (Decimal("0.40"), Decimal(5))
 
         # the seller sells YES at 0.40 (an ask), crossing two of the five
-        taken = seller.create_order(
+        taken = seller.orders.create_order(
             CreateOrder(
                 ticker="KXTOUR-1",
                 book_side=BookSide.ASK,
@@ -333,15 +341,15 @@ def test_every_client_call_against_the_simulator(sim: SimHarness) -> None:
         assert taken.fill_count == Decimal(2)
         assert taken.average_fill_price == Decimal("0.40")
 
-        order = client.get_order(resting.order_id)
+        order = client.orders.get_order(resting.order_id)
         assert (order.fill_count, order.remaining_count) == (Decimal(2), Decimal(3))
-        [position] = client.get_positions(ticker="KXTOUR-1")
+        [position] = client.portfolio.get_positions(ticker="KXTOUR-1")
         assert position.position == Decimal(2)
-        fills = list(client.iter_fills(ticker="KXTOUR-1"))
+        fills = list(client.portfolio.iter_fills(ticker="KXTOUR-1"))
         assert [f.count for f in fills] == [Decimal(2)]
-        assert [t.count for t in client.iter_trades(ticker="KXTOUR-1")] == [Decimal(2)]
+        assert [t.count for t in client.markets.iter_trades(ticker="KXTOUR-1")] == [Decimal(2)]
 
-        amended = client.amend_order(
+        amended = client.orders.amend_order(
             resting.order_id,
             ticker="KXTOUR-1",
             book_side=BookSide.BID,
@@ -349,20 +357,22 @@ def test_every_client_call_against_the_simulator(sim: SimHarness) -> None:
             count=Decimal(4),
         )
         new_id = amended["order_id"]
-        assert client.get_order(new_id).yes_price == Decimal("0.39")
-        decreased = client.decrease_order(new_id, reduce_by=Decimal(1))
+        assert client.orders.get_order(new_id).yes_price == Decimal("0.39")
+        decreased = client.orders.decrease_order(new_id, reduce_by=Decimal(1))
         assert Decimal(decreased["remaining_count"]) == Decimal(1)
-        cancel = client.cancel_order(new_id, ticker="KXTOUR-1")
+        cancel = client.orders.cancel_order(new_id, ticker="KXTOUR-1")
         assert cancel.reduced_by == Decimal(1)
 
-        extra = [client.create_order(_bid("KXTOUR-1", price="0.30", count=1)) for _ in range(3)]
-        results = client.batch_cancel([(r.order_id, "KXTOUR-1") for r in extra[:2]])
+        extra = [
+            client.orders.create_order(_bid("KXTOUR-1", price="0.30", count=1)) for _ in range(3)
+        ]
+        results = client.orders.batch_cancel([(r.order_id, "KXTOUR-1") for r in extra[:2]])
         assert [r.reduced_by for r in results] == [Decimal(1), Decimal(1)]
         assert all(r.error is None for r in results)
-        client.cancel_all_orders()
-        assert list(client.iter_orders(status="resting")) == []
+        client.orders.cancel_all_orders()
+        assert list(client.orders.iter_orders(status="resting")) == []
 
         sim.settle("KXTOUR-1", "yes")
-        [settlement] = list(client.iter_settlements(ticker="KXTOUR-1"))
+        [settlement] = list(client.portfolio.iter_settlements(ticker="KXTOUR-1"))
         assert settlement.market_result == "yes"
         assert settlement.yes_count == Decimal(2)

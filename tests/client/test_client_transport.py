@@ -57,7 +57,7 @@ def test_every_request_carries_the_clients_timeouts_and_headers() -> None:
         return httpx.Response(200, json=_market("KXA"))
 
     with _client(answer, timeout=2.5, user_agent="kalshi-cli/test") as client:
-        client.get_market("KXA")
+        client.markets.get_market("KXA")
     (request,) = seen
     assert request.extensions["timeout"] == {"connect": 2.5, "read": 2.5, "write": 2.5, "pool": 2.5}
     assert request.headers["user-agent"] == "kalshi-cli/test"
@@ -76,7 +76,7 @@ def test_an_unsigned_request_carries_no_signature() -> None:
         return httpx.Response(200, json={}, headers={"Date": "Sun, 22 Nov 2026 21:00:00 GMT"})
 
     with _client(answer) as client:
-        client.clock_skew_seconds()
+        client.exchange.clock_skew_seconds()
     (request,) = seen
     assert HEADER_SIGNATURE not in request.headers
 
@@ -90,7 +90,7 @@ def test_a_redirect_is_never_followed() -> None:
         return httpx.Response(307, headers={"Location": "http://elsewhere.test/markets/KXA"})
 
     with _client(answer) as client, pytest.raises(KalshiError, match="HTTP 307"):
-        client.get_market("KXA")
+        client.markets.get_market("KXA")
     assert [str(r.url) for r in seen] == [f"{BASE}/markets/KXA"]
 
 
@@ -105,7 +105,7 @@ def test_a_closed_client_sends_nothing() -> None:
     client = _client(answer)
     client.close()
     with pytest.raises(RuntimeError, match="closed"):
-        client.get_market("KXA")
+        client.markets.get_market("KXA")
     assert seen == []
 
 
@@ -148,7 +148,7 @@ def test_a_proxy_from_the_environment_carries_the_requests(
     # exchange.test resolves nowhere: the answer can only have come through the proxy
     monkeypatch.setenv("HTTP_PROXY", proxy)
     with KalshiClient(api_base=BASE, key_id="key-1", private_key=generate_private_key()) as client:
-        assert client.get_market("KXP").ticker == "KXP"
+        assert client.markets.get_market("KXP").ticker == "KXP"
     ((target, signature),) = _Proxy.asked
     assert target == f"{BASE}/markets/KXP"
     assert signature
@@ -168,7 +168,7 @@ def test_the_real_transport_keeps_the_read_timeout() -> None:
             max_attempts=1,
         ) as client:
             with pytest.raises(TransportError, match=r"no response within 0\.2s"):
-                client.get_market("KXA")
+                client.markets.get_market("KXA")
             accepted, _ = server.accept()
             accepted.close()
 
@@ -180,7 +180,7 @@ def test_a_response_carries_its_elapsed_time_as_from_httpx_client(proxy: str) ->
     with KalshiClient(
         api_base=api_base, key_id="key-1", private_key=generate_private_key()
     ) as client:
-        response = client._request("GET", "/markets/KXE")
+        response = client.connection.request("GET", "/markets/KXE")
     assert response.elapsed.total_seconds() >= 0
 
 
@@ -190,7 +190,7 @@ def test_a_failure_names_its_request_as_from_httpx_client() -> None:
         raise httpx.ConnectError("refused")
 
     with _client(refuse) as client, pytest.raises(TransportError) as caught:
-        client.get_market("KXA")
+        client.markets.get_market("KXA")
     cause = caught.value.__cause__
     assert isinstance(cause, httpx.RequestError)
     assert cause.request.url == httpx.URL(f"{BASE}/markets/KXA")
@@ -226,7 +226,7 @@ def test_each_request_carries_what_httpx_client_would_send() -> None:
     )
     with client:
         for method, path, params, body in calls:
-            client._request(method, path, params=params, json=body)
+            client.connection.request(method, path, params=params, json=body)
     reference = httpx.Client(
         headers={"User-Agent": "kalshi-cli/test", "Accept": "application/json"}
     )

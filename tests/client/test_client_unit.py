@@ -157,7 +157,7 @@ def test_every_request_is_signed_over_the_full_path_without_the_query(
     client: KalshiClient, fake: FakeExchange, key: rsa.RSAPrivateKey, clock: ManualClock
 ) -> None:
     fake.on("GET", "/portfolio/orders", default=_ok({"orders": [], "cursor": ""}))
-    list(client.iter_orders(ticker="KXT", status="resting"))
+    list(client.orders.iter_orders(ticker="KXT", status="resting"))
     request = fake.requests[0]
     assert request.url.params["ticker"] == "KXT"
     assert request.headers[HEADER_KEY] == "key-1"
@@ -172,7 +172,7 @@ def test_retries_are_signed_afresh(
     client: KalshiClient, fake: FakeExchange, key: rsa.RSAPrivateKey
 ) -> None:
     fake.on("GET", "/portfolio/balance", _ok({}, 503), _ok({"balance": 100, "updated_ts": 1}))
-    client.get_balance()
+    client.portfolio.get_balance()
     first, second = fake.requests
     assert int(second.headers[HEADER_TIMESTAMP]) > int(first.headers[HEADER_TIMESTAMP])
     message = f"{second.headers[HEADER_TIMESTAMP]}GET/trade-api/v2/portfolio/balance"
@@ -186,13 +186,13 @@ def test_without_a_key_public_reads_go_unsigned_and_portfolio_calls_are_refused(
     assert not client.authenticated
     fake.on("GET", "/markets/KXA", default=_ok({"market": _market("KXA")}))
     fake.on("GET", "/markets/KXA/orderbook", default=_ok({"orderbook_fp": {}}))
-    client.get_market("KXA")
-    client.get_orderbook("KXA")  # public since API 3.31.0
+    client.markets.get_market("KXA")
+    client.markets.get_orderbook("KXA")  # public since API 3.31.0
     assert all(HEADER_SIGNATURE not in r.headers for r in fake.requests)
     with pytest.raises(CredentialsError, match="needs an API key"):
-        client.get_balance()
+        client.portfolio.get_balance()
     with pytest.raises(CredentialsError):
-        client.create_order(
+        client.orders.create_order(
             CreateOrder(
                 ticker="KXA", book_side=BookSide.BID, price=Decimal("0.5"), count=Decimal(1)
             )
@@ -224,7 +224,7 @@ def test_market_prices_are_decimal_and_new_fields_are_ignored(
         "/markets/KXA",
         _ok({"market": _market("KXA", outcome_side="yes", book_side="bid", brand_new={"x": 1})}),
     )
-    market = client.get_market("KXA")
+    market = client.markets.get_market("KXA")
     assert market.yes_bid == Decimal("0.42")
     assert isinstance(market.yes_bid, Decimal)
     assert market.volume == Decimal("1234")
@@ -235,7 +235,7 @@ def test_orders_read_with_book_side_and_outcome_side(
     client: KalshiClient, fake: FakeExchange
 ) -> None:
     fake.on("GET", "/portfolio/orders/o1", _ok({"order": _order("o1", "c1") | {"new": 1}}))
-    order = client.get_order("o1")
+    order = client.orders.get_order("o1")
     assert order.book_side is BookSide.BID
     assert order.remaining_count == Decimal("5")
 
@@ -243,7 +243,7 @@ def test_orders_read_with_book_side_and_outcome_side(
 def test_unknown_ticker_says_so(client: KalshiClient, fake: FakeExchange) -> None:
     fake.on("GET", "/markets/NOPE", _ok({"error": {"code": "not_found", "message": "x"}}, 404))
     with pytest.raises(NotFoundError) as info:
-        client.get_market("NOPE")
+        client.markets.get_market("NOPE")
     assert info.value.message == "unknown ticker NOPE"
     assert info.value.status == 404
     assert len(fake.requests) == 1  # a 404 is not retried
@@ -270,7 +270,7 @@ def test_error_bodies_in_any_shape_become_typed_errors(
 ) -> None:
     fake.on("GET", "/account/limits", default=_ok(body, status))
     with pytest.raises(error_type) as info:
-        client.get_account_limits()
+        client.exchange.get_account_limits()
     assert text in info.value.message
     assert f"HTTP {status}" in info.value.message
     assert "\n" not in info.value.one_line()
@@ -282,7 +282,7 @@ def test_a_stale_timestamp_401_points_at_the_clock(
     body = {"error": {"code": "header_timestamp_expired", "message": "header timestamp expired"}}
     fake.on("GET", "/portfolio/balance", _ok(body, 401))
     with pytest.raises(AuthError) as info:
-        client.get_balance()
+        client.portfolio.get_balance()
     assert "clock" in (info.value.hint or "")
 
 
@@ -291,7 +291,7 @@ def test_transport_failure_is_one_line_naming_the_host_and_the_fix(
 ) -> None:
     fake.on("GET", "/exchange/status", default=httpx.ConnectError("[Errno 111] Connection refused"))
     with pytest.raises(TransportError) as info:
-        client.get_exchange_status()
+        client.exchange.get_exchange_status()
     line = info.value.one_line()
     assert "exchange.test" in line
     assert "Connection refused" in line
@@ -314,7 +314,7 @@ def test_a_read_timeout_names_the_timeout(
     )
     fake.on("GET", "/exchange/status", httpx.ReadTimeout("timed out"))
     with pytest.raises(TransportError, match=r"no response within 2\.5s"):
-        client.get_exchange_status()
+        client.exchange.get_exchange_status()
 
 
 # ------------------------------------------------------------------------------------------
@@ -331,7 +331,7 @@ def test_gets_are_retried_through_5xx_and_429(
         _ok({"error": "too many requests"}, 429),
         _ok({"market": _market("KXA")}),
     )
-    assert client.get_market("KXA").ticker == "KXA"
+    assert client.markets.get_market("KXA").ticker == "KXA"
     assert len(fake.requests) == 3
     assert fake.times[2] > fake.times[1] > fake.times[0]  # waited between attempts
 
@@ -339,7 +339,7 @@ def test_gets_are_retried_through_5xx_and_429(
 def test_gets_give_up_after_max_attempts(client: KalshiClient, fake: FakeExchange) -> None:
     fake.on("GET", "/exchange/status", default=_ok({"code": "unavailable"}, 503))
     with pytest.raises(ServerError):
-        client.get_exchange_status()
+        client.exchange.get_exchange_status()
     assert len(fake.requests) == 4
 
 
@@ -350,7 +350,7 @@ def test_cancels_are_retried(client: KalshiClient, fake: FakeExchange) -> None:
         _ok({}, 500),
         _ok({"order_id": "o1", "reduced_by": "5.00", "ts_ms": 1}),
     )
-    result = client.cancel_order("o1", ticker="KXT")
+    result = client.orders.cancel_order("o1", ticker="KXT")
     assert result.reduced_by == Decimal("5")
     assert [r.url.params["market_ticker"] for r in fake.requests] == ["KXT", "KXT"]
 
@@ -367,12 +367,12 @@ def test_amend_is_not_resent_after_a_5xx_but_is_after_a_429(
         "count": Decimal(5),
     }
     with pytest.raises(AmendOutcomeUnknown):
-        client.amend_order("o1", **kwargs)
+        client.orders.amend_order("o1", **kwargs)
     assert len(fake.sent("POST", path)) == 1
     fake.on(
         "POST", path, _ok({"error": "too many requests"}, 429), _ok({"order_id": "o1", "ts_ms": 2})
     )
-    assert client.amend_order("o1", **kwargs)["order_id"] == "o1"
+    assert client.orders.amend_order("o1", **kwargs)["order_id"] == "o1"
     sent = fake.sent("POST", path)
     assert len(sent) == 3
     assert json.loads(sent[-1].content) == {
@@ -419,7 +419,7 @@ def test_create_order_sends_the_body_once_and_parses_the_result(
             201,
         ),
     )
-    result = client.create_order(_new_order())
+    result = client.orders.create_order(_new_order())
     assert (result.order_id, result.fill_count, result.remaining_count) == (
         "o9",
         Decimal(1),
@@ -454,7 +454,7 @@ def test_create_order_is_never_resent(
 ) -> None:
     fake.on("POST", ORDERS, default=reply)
     with pytest.raises(error_type) as info:
-        client.create_order(_new_order())
+        client.orders.create_order(_new_order())
     assert len(fake.requests) == 1
     if error_type is OrderOutcomeUnknown:
         assert isinstance(info.value, OrderOutcomeUnknown)
@@ -467,7 +467,7 @@ def test_create_order_is_never_resent(
 def test_an_unreadable_201_is_an_unknown_outcome(client: KalshiClient, fake: FakeExchange) -> None:
     fake.on("POST", ORDERS, httpx.Response(201, text="<html>"))
     with pytest.raises(OrderOutcomeUnknown):
-        client.create_order(_new_order())
+        client.orders.create_order(_new_order())
 
 
 def test_find_order_by_client_id_reconciles_across_pages(
@@ -480,11 +480,11 @@ def test_find_order_by_client_id_reconciles_across_pages(
         _ok({"orders": [_order("o2", "coid-7")], "cursor": ""}),
         _ok({"orders": [], "cursor": ""}),
     )
-    found = client.find_order_by_client_id("coid-7", "KXT")
+    found = client.orders.find_order_by_client_id("coid-7", "KXT")
     assert found is not None
     assert found.order_id == "o2"
     assert fake.requests[0].url.params["ticker"] == "KXT"
-    assert client.find_order_by_client_id("coid-7", "KXT") is None
+    assert client.orders.find_order_by_client_id("coid-7", "KXT") is None
 
 
 # ------------------------------------------------------------------------------------------
@@ -496,7 +496,7 @@ def test_a_burst_is_paced_to_the_tier_before_sending(
 ) -> None:
     fake.on("GET", "/markets/KXA", default=_ok({"market": _market("KXA")}))
     for _ in range(200):
-        client.get_market("KXA")
+        client.markets.get_market("KXA")
     assert len(fake.requests) == 200
     # basic: a 200-token bucket refilled at 200/s; 10 tokens a request. Between any two
     # requests, what was spent never exceeds the capacity plus the refill in between.
@@ -521,7 +521,7 @@ def test_a_429_empties_our_bucket_too(
         rng=random.Random(1),
     )
     fake.on("GET", "/exchange/status", _ok({}, 429), _ok({"exchange_active": True}))
-    client.get_exchange_status()
+    client.exchange.get_exchange_status()
     # the retry waited at least for 10 tokens to refill at 95 tokens/s
     assert fake.times[1] - fake.times[0] >= 10 / 95
 
@@ -541,12 +541,12 @@ def test_write_buckets_are_separate_from_reads(
     fake.on("DELETE", ORDERS, default=httpx.Response(204))
     fake.on("GET", "/exchange/status", default=_ok({"exchange_active": True}))
     for _ in range(9):  # 9 x 2 tokens fit in 18
-        client.cancel_all_orders()
+        client.orders.cancel_all_orders()
     assert clock.monotonic() == 0
-    client.cancel_all_orders()
+    client.orders.cancel_all_orders()
     write_wait = clock.monotonic()
     assert write_wait > 0
-    client.get_exchange_status()
+    client.exchange.get_exchange_status()
     assert clock.monotonic() == write_wait  # reads did not wait on the write bucket
 
 
@@ -570,7 +570,8 @@ def test_iter_markets_follows_cursors_and_reports_progress(
     fake.on("GET", "/markets", default=answer)
     progress: list[int] = []
     tickers = [
-        m.ticker for m in client.iter_markets(status="open", page_size=3, on_page=progress.append)
+        m.ticker
+        for m in client.markets.iter_markets(status="open", page_size=3, on_page=progress.append)
     ]
     assert tickers == [f"KX{i}" for i in range(7)]
     assert progress == [3, 6, 7]
@@ -581,7 +582,7 @@ def test_iter_markets_follows_cursors_and_reports_progress(
 def test_a_repeated_cursor_stops_the_listing(client: KalshiClient, fake: FakeExchange) -> None:
     fake.on("GET", "/portfolio/fills", default=_ok({"fills": [], "cursor": "same"}))
     with pytest.raises(KalshiError, match="pagination cursor repeated"):
-        list(client.iter_fills())
+        list(client.portfolio.iter_fills())
     assert len(fake.requests) == 2
 
 
@@ -601,7 +602,7 @@ def test_positions_skip_flat_markets(client: KalshiClient, fake: FakeExchange) -
         ),
         _ok({"market_positions": [pos("C", "-2.00")], "event_positions": [], "cursor": ""}),
     )
-    positions = client.get_positions()
+    positions = client.portfolio.get_positions()
     assert [(p.ticker, p.position) for p in positions] == [("A", Decimal(5)), ("C", Decimal(-2))]
     assert fake.requests[0].url.params["count_filter"] == "position"
 
@@ -621,7 +622,7 @@ def test_batch_cancel_is_chunked_and_reports_per_order_errors(
 
     fake.on("DELETE", "/portfolio/events/orders/batched", default=answer)
     orders = [(f"o{i}", "KXT" if i % 2 else None) for i in range(45)]
-    results = client.batch_cancel(orders)
+    results = client.orders.batch_cancel(orders)
     assert [r.order_id for r in results] == [o for o, _ in orders]
     assert [len(json.loads(r.content)["orders"]) for r in fake.requests] == [20, 20, 5]
     first = json.loads(fake.requests[0].content)["orders"][:2]
@@ -632,15 +633,15 @@ def test_batch_cancel_is_chunked_and_reports_per_order_errors(
 
 def test_decrease_needs_exactly_one_amount(client: KalshiClient, fake: FakeExchange) -> None:
     with pytest.raises(ValidationError):
-        client.decrease_order("o1")
+        client.orders.decrease_order("o1")
     with pytest.raises(ValidationError):
-        client.decrease_order("o1", reduce_by=Decimal(1), reduce_to=Decimal(2))
+        client.orders.decrease_order("o1", reduce_by=Decimal(1), reduce_to=Decimal(2))
     fake.on(
         "POST",
         "/portfolio/events/orders/o1/decrease",
         default=_ok({"order_id": "o1", "remaining_count": "0.00", "ts_ms": 1}),
     )
-    client.decrease_order("o1", reduce_to=Decimal(0))
+    client.orders.decrease_order("o1", reduce_to=Decimal(0))
     assert json.loads(fake.requests[0].content) == {"reduce_to": "0.00"}
 
 
@@ -658,11 +659,11 @@ def test_clock_skew_from_the_date_header(
         _ok({"exchange_active": True}, Date=formatdate(server_now, usegmt=True)),
         _ok({"exchange_active": True}),
     )
-    assert client.clock_skew_seconds() == pytest.approx(42.5, abs=0.51)
+    assert client.exchange.clock_skew_seconds() == pytest.approx(42.5, abs=0.51)
     # unsigned, so a clock bad enough to be refused can still be measured
     assert HEADER_SIGNATURE not in fake.requests[0].headers
     with pytest.raises(KalshiError, match="no Date header"):
-        client.clock_skew_seconds()
+        client.exchange.clock_skew_seconds()
 
 
 def test_last_latency_is_measured(
@@ -674,7 +675,7 @@ def test_last_latency_is_measured(
 
     assert client.last_latency_ms is None
     fake.on("GET", "/exchange/status", slow)
-    client.get_exchange_status()
+    client.exchange.get_exchange_status()
     assert client.last_latency_ms == pytest.approx(250.0)
 
 
@@ -688,7 +689,7 @@ def test_orderbook_levels_are_decimal_best_first_and_depth_is_passed(
         }
     }
     fake.on("GET", "/markets/KXA/orderbook", _ok(book))
-    orderbook = client.get_orderbook("KXA", depth=5)
+    orderbook = client.markets.get_orderbook("KXA", depth=5)
     assert fake.requests[0].url.params["depth"] == "5"
     assert orderbook.best_yes_bid == (Decimal("0.41"), Decimal("2.5"))
     assert orderbook.yes_ask == (Decimal("0.45"), Decimal(7))
@@ -697,10 +698,10 @@ def test_orderbook_levels_are_decimal_best_first_and_depth_is_passed(
 def test_unknown_event_and_order_say_so(client: KalshiClient, fake: FakeExchange) -> None:
     fake.on("GET", "/events/KXNOPE", _ok({"code": "not_found", "message": "x"}, 404))
     with pytest.raises(NotFoundError, match="unknown event KXNOPE"):
-        client.get_event("KXNOPE")
+        client.markets.get_event("KXNOPE")
     fake.on("GET", "/portfolio/orders/o404", _ok({"code": "not_found", "message": "x"}, 404))
     with pytest.raises(NotFoundError, match="unknown order o404"):
-        client.get_order("o404")
+        client.orders.get_order("o404")
 
 
 # ------------------------------------------------------------------------------------------
@@ -722,7 +723,7 @@ def test_a_2xx_to_a_create_without_an_order_is_an_unknown_outcome(
 ) -> None:
     fake.on("POST", ORDERS, default=_ok(body, 201))
     with pytest.raises(OrderOutcomeUnknown) as info:
-        client.create_order(_new_order())
+        client.orders.create_order(_new_order())
     assert info.value.client_order_id == "coid-7"
     assert "no order" in info.value.message or "error" in info.value.message
     assert len(fake.requests) == 1
@@ -782,14 +783,14 @@ def test_an_amend_without_a_clear_answer_is_an_unknown_outcome_never_resent(
 ) -> None:
     fake.on("POST", AMEND, default=reply)
     with pytest.raises(AmendOutcomeUnknown) as info:
-        client.amend_order("o1", **AMEND_ARGS)
+        client.orders.amend_order("o1", **AMEND_ARGS)
     assert info.value.order_id == "o1"
     assert info.value.exit_code is ExitCode.OUTCOME_UNKNOWN
     assert len(fake.sent("POST", AMEND)) == 1
 
 
 def _tls_context(client: KalshiClient) -> ssl.SSLContext:
-    transport = client._http._transport
+    transport = client.connection._http._transport
     context: ssl.SSLContext = transport._pool._ssl_context  # type: ignore[attr-defined]
     return context
 
@@ -853,9 +854,9 @@ def test_a_cookie_the_exchange_sets_is_kept_and_sent_back(
             200, json={"market": _market("KXB")}, headers={"Set-Cookie": "edge=abc; Path=/"}
         ),
     )
-    client.get_market("KXA")
-    client.get_market("KXB")
-    client.get_market("KXA")
+    client.markets.get_market("KXA")
+    client.markets.get_market("KXB")
+    client.markets.get_market("KXA")
     first, setting, after = fake.requests
     assert "cookie" not in first.headers and "cookie" not in setting.headers
     assert after.headers["cookie"] == "edge=abc"
@@ -866,7 +867,7 @@ def test_every_request_reaches_its_own_url_however_many_paths_were_asked_before(
 ) -> None:
     # the client keeps each path's parsed URL (a bounded cache, emptied when full): a path asked
     # again after the cache was emptied, and a path with a query, still go where they should
-    from kalshi_cli.client.base import URL_CACHE_MAX
+    from kalshi_cli.client.connection import URL_CACHE_MAX
 
     unlimited = TierLimits(BucketLimit(10**9, 10**9), BucketLimit(10**9, 10**9))
     client = KalshiClient(
@@ -881,12 +882,12 @@ def test_every_request_reaches_its_own_url_however_many_paths_were_asked_before(
     )
     tickers = [f"KXT-{n}" for n in range(URL_CACHE_MAX + 3)] + ["KXT-0", "KXT-1"]
     with client:
-        assert [client.get_market(t).ticker for t in tickers] == tickers
+        assert [client.markets.get_market(t).ticker for t in tickers] == tickers
     fake.on("GET", "/markets", default=_ok({"markets": [], "cursor": ""}))
     paged = KalshiClient(api_base=BASE, clock=clock, transport=httpx.MockTransport(fake.handler))
     with paged:
-        list(paged.iter_markets(status="open", limit=5))
-        list(paged.iter_markets(status="closed", limit=5))
+        list(paged.markets.iter_markets(status="open", limit=5))
+        list(paged.markets.iter_markets(status="closed", limit=5))
     assert [r.url.params.get("status") for r in fake.requests] == ["open", "closed"]
     assert {str(r.url).split("?")[0] for r in fake.requests} == {f"{BASE}/markets"}
 
@@ -913,24 +914,24 @@ def test_a_handle_on_a_subaccount_acts_on_it_and_never_moves_the_client_even_whe
     client.subaccount = 3
     one, unnamed = client.on_subaccount(1), client.on_subaccount(None)
     assert (one.subaccount, unnamed.subaccount, client.subaccount) == (1, None, 3)
-    one.get_positions()
-    unnamed.get_positions()
-    client.get_positions()
+    one.portfolio.get_positions()
+    unnamed.portfolio.get_positions()
+    client.portfolio.get_positions()
     sent = [r.url.params.get("subaccount") for r in fake.sent("GET", "/portfolio/positions")]
     assert sent == ["1", None, "3"]
     # a call of the handle that fails leaves the client where it was
     fake.on("GET", "/portfolio/positions", _ok({"code": "bad_request", "message": "no"}, 400))
     with pytest.raises(BadRequestError):
-        one.get_positions()
+        one.portfolio.get_positions()
     assert client.subaccount == 3
-    client.get_positions()
+    client.portfolio.get_positions()
     assert fake.sent("GET", "/portfolio/positions")[-1].url.params["subaccount"] == "3"
     # one write bucket: 9 cancels (2 tokens each) through the handle fill it, so the client's
     # next write waits for the refill, as a tenth through the handle would
     for _ in range(9):
-        one.cancel_all_orders()
+        one.orders.cancel_all_orders()
     assert clock.monotonic() == 0
-    client.cancel_all_orders()
+    client.orders.cancel_all_orders()
     assert clock.monotonic() > 0
     assert [r.url.params.get("subaccount") for r in fake.sent("DELETE", ORDERS)] == [
         *["1"] * 9,
@@ -954,8 +955,8 @@ def test_a_handle_on_a_subaccount_names_it_on_every_batch_item(
     pairs: list[tuple[str, str | None]] = [("o-1", "KXT"), ("o-2", None)]
     one = client.on_subaccount(1)
     for sender in (one, client):
-        sender.batch_create_orders(orders)
-        sender.batch_cancel(pairs)
+        sender.orders.batch_create_orders(orders)
+        sender.orders.batch_cancel(pairs)
 
     def named(method: str) -> list[list[int | None]]:
         sent = [json.loads(r.content)["orders"] for r in fake.sent(method, batched)]
@@ -975,10 +976,10 @@ def test_a_handle_on_a_subaccount_keeps_the_subaccount_a_call_names(
     fake.on("DELETE", ORDERS + "/o-1", default=_ok({"order_id": "o-1", "reduced_by": "5.00"}))
     fake.on("POST", "/portfolio/order_groups/create", default=_ok({"order_group_id": "g"}, 201))
     one = client.on_subaccount(1)
-    one.cancel_order("o-1", subaccount=0)
-    one.cancel_order("o-1")
-    one.create_order_group(Decimal(5), subaccount=0)
-    one.create_order_group(Decimal(5))
+    one.orders.cancel_order("o-1", subaccount=0)
+    one.orders.cancel_order("o-1")
+    one.order_groups.create_order_group(Decimal(5), subaccount=0)
+    one.order_groups.create_order_group(Decimal(5))
     cancels = fake.sent("DELETE", ORDERS + "/o-1")
     assert [r.url.params["subaccount"] for r in cancels] == ["0", "1"]
     creates = fake.sent("POST", "/portfolio/order_groups/create")

@@ -9,7 +9,7 @@ simulator. The client now drops an idle connection a clear second before the ser
 from __future__ import annotations
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.client.base import KEEPALIVE_EXPIRY_S
+from kalshi_cli.client.connection import KEEPALIVE_EXPIRY_S
 from kalshi_cli.sim.server.embed import IDLE_TIMEOUT_S
 
 
@@ -18,6 +18,6 @@ def test_the_client_drops_an_idle_connection_a_second_before_the_simulator_close
     client = KalshiClient(api_base="http://127.0.0.1:9/trade-api/v2")
     try:
         # httpx keeps the expiry on its connection pool only
-        assert client._http._transport._pool._keepalive_expiry == KEEPALIVE_EXPIRY_S  # type: ignore[attr-defined]
+        assert client.connection._http._transport._pool._keepalive_expiry == KEEPALIVE_EXPIRY_S  # type: ignore[attr-defined]
     finally:
         client.close()

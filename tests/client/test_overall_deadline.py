@@ -140,7 +140,7 @@ def test_a_trickled_answer_is_cut_off_at_the_timeout(trickle: TrickleServer) -> 
     with _client(trickle.url, timeout=2.0, max_attempts=1) as client:
         started = time.monotonic()
         with pytest.raises(TransportError) as caught:
-            client.get_balance()
+            client.portfolio.get_balance()
         took = time.monotonic() - started
     assert took < 2.0 + 1.5, f"a 2 s timeout held the request {took:.1f}s"
     assert trickle.bytes_sent >= 1, "the server never started answering: nothing was proven"
@@ -159,7 +159,7 @@ def test_an_order_cut_off_at_its_deadline_is_an_unknown_outcome(trickle: Trickle
     with _client(trickle.url, timeout=2.0) as client:
         started = time.monotonic()
         with pytest.raises(OrderOutcomeUnknown) as caught:
-            client.create_order(order)
+            client.orders.create_order(order)
         took = time.monotonic() - started
     assert took < 2.0 + 1.5
     assert caught.value.client_order_id == "cid-1"
@@ -173,7 +173,7 @@ def test_a_callers_deadline_bounds_the_client_retries(trickle: TrickleServer) ->
     with _client(trickle.url, timeout=2.0, max_attempts=4, max_retry_seconds=60.0) as client:
         started = time.monotonic()
         with Deadline.within(clock, 3.0), pytest.raises(TransportError):
-            client.get_balance()
+            client.portfolio.get_balance()
         took = time.monotonic() - started
     assert took < 3.0 + 1.0, f"a 3 s deadline held the retries {took:.1f}s"
 
@@ -291,11 +291,11 @@ def test_the_rate_limiters_wait_ends_at_the_callers_deadline() -> None:
         transport=httpx.MockTransport(answer),
         rate_limits=TierLimits(read=BucketLimit(1, 10), write=BucketLimit(1, 10)),
     )
-    client.get_balance()  # takes the bucket's tokens
+    client.portfolio.get_balance()  # takes the bucket's tokens
     assert len(sent) == 1
     started = clock.monotonic()
     with Deadline.within(clock, 2.0), pytest.raises(TransportError) as caught:
-        client.get_balance()
+        client.portfolio.get_balance()
     waited = clock.monotonic() - started
     assert waited <= 2.0, f"the wait ran {waited:.1f}s"
     assert nothing_sent(caught.value)

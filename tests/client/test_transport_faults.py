@@ -186,7 +186,7 @@ def direct(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("direct")
 def test_the_client_sends_through_httpx_transport_held_to_deadlines() -> None:
     with KalshiClient(api_base="http://127.0.0.1:9/trade-api/v2") as client:
-        transport = client._http._transport
+        transport = client.connection._http._transport
         assert isinstance(transport, httpx.HTTPTransport)
         assert isinstance(transport._pool._network_backend, DeadlineBackend)
 
@@ -202,7 +202,7 @@ def test_a_proxy_from_the_environment_is_held_to_deadlines_too(
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     with KalshiClient(api_base="http://127.0.0.1:9/trade-api/v2") as client:
-        proxies = [t for t in client._http._mounts.values() if t is not None]
+        proxies = [t for t in client.connection._http._mounts.values() if t is not None]
     assert proxies, "httpx made no transport for the proxy"
     for transport in proxies:
         assert isinstance(transport, httpx.HTTPTransport)
@@ -219,7 +219,7 @@ def test_a_no_proxy_list_alone_still_holds_requests_to_deadlines(
         monkeypatch.delenv(name.upper(), raising=False)
     monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
     with KalshiClient(api_base="http://127.0.0.1:9/trade-api/v2") as client:
-        made = [client._http._transport, *client._http._mounts.values()]
+        made = [client.connection._http._transport, *client.connection._http._mounts.values()]
     for transport in made:
         if isinstance(transport, httpx.HTTPTransport):
             assert isinstance(transport._pool._network_backend, DeadlineBackend)
@@ -232,7 +232,7 @@ def test_a_refused_connection_is_a_connect_error_and_nothing_sent() -> None:
         get(httpx.HTTPTransport(), f"http://127.0.0.1:{port}/x")
     assert "Connection refused" in str(raw.value)
     with order_client(f"http://127.0.0.1:{port}") as client, pytest.raises(TransportError) as info:
-        client.create_order(new_order())
+        client.orders.create_order(new_order())
     assert not isinstance(info.value, OrderOutcomeUnknown)
     assert nothing_sent(info.value)
 
@@ -256,7 +256,7 @@ def test_an_order_whose_connection_closes_before_an_answer_is_unknown_and_not_re
 
     server = serve(close_after_reading)
     with order_client(server.base) as client, pytest.raises(OrderOutcomeUnknown) as info:
-        client.create_order(new_order())
+        client.orders.create_order(new_order())
     assert info.value.client_order_id == "coid-7"
     assert not nothing_sent(info.value.__cause__ or info.value)
     cause = info.value.__cause__
@@ -293,7 +293,7 @@ def test_an_order_that_times_out_is_unknown(serve: Callable[[Handler], RawServer
         timeout=0.05,
     )
     with client, pytest.raises(OrderOutcomeUnknown):
-        client.create_order(new_order())
+        client.orders.create_order(new_order())
     assert len(server.requests) == 1
 
 
@@ -341,7 +341,7 @@ def test_an_order_answered_with_a_malformed_answer_is_unknown(
     unknown (looked up, never re-sent, never recorded as refused)."""
     server = serve(lambda conn, n: (server.serve(conn, reply), None)[1])
     with order_client(server.base) as client, pytest.raises(OrderOutcomeUnknown):
-        client.create_order(new_order())
+        client.orders.create_order(new_order())
     assert len(server.requests) == 1
 
 

@@ -213,7 +213,7 @@ def new_order() -> CreateOrder:
 
 
 def amend(client: KalshiClient) -> None:
-    client.amend_order(
+    client.orders.amend_order(
         "o-1", ticker="KXT", book_side=BookSide.ASK, price=Decimal("0.61"), count=Decimal(3)
     )
 
@@ -314,7 +314,7 @@ def test_an_order_whose_write_fails_is_unknown_and_sent_once(
     server = serve(FAULTS[fault])
     client = big_client(server.base, TRANSPORTS[sender]())
     with client, pytest.raises(OrderOutcomeUnknown) as info:
-        client.create_order(new_order())
+        client.orders.create_order(new_order())
     assert info.value.client_order_id == "coid-9"
     cause = info.value.__cause__
     assert isinstance(cause, TransportError)
@@ -345,7 +345,7 @@ def test_a_read_whose_write_fails_is_retried(
     server = serve(FAULTS[fault])
     client = big_client(server.base, TRANSPORTS[sender]())
     with client, pytest.raises(TransportError) as info:
-        client.get_market("KXT")
+        client.markets.get_market("KXT")
     assert type(info.value.__cause__) is EXPECTED[fault]
     assert server.connections == 2  # max_attempts: the first try and one retry
 

@@ -143,22 +143,22 @@ def test_the_simulators_order_refusals_reach_the_client_with_kalshis_codes(
     sim.create_market(T)
     other = sim.new_account()
     with _client(sim.account) as client, _client(other) as them:
-        placed = client.create_order(_order(client_order_id="wire-1"))
-        client.cancel_order(placed.order_id, ticker=T)
+        placed = client.orders.create_order(_order(client_order_id="wire-1"))
+        client.orders.cancel_order(placed.order_id, ticker=T)
         with pytest.raises(ConflictError) as dup:
-            client.create_order(_order(client_order_id="wire-1"))
+            client.orders.create_order(_order(client_order_id="wire-1"))
         assert dup.value.code == "order_already_exists"
         with pytest.raises(NotFoundError) as gone:
-            client.cancel_order(placed.order_id, ticker=T)
+            client.orders.cancel_order(placed.order_id, ticker=T)
         assert gone.value.code == "not_found"
-        them.create_order(
+        them.orders.create_order(
             CreateOrder(ticker=T, book_side=BookSide.ASK, price=Decimal("0.45"), count=Decimal(1))
         )
         with pytest.raises(BadRequestError) as cross:
-            client.create_order(_order("0.45", post_only=True))
+            client.orders.create_order(_order("0.45", post_only=True))
         assert (cross.value.code, cross.value.details) == ("invalid_order", "post only cross")
         with pytest.raises(BadRequestError) as bare:
-            client.get_markets_page(limit=1001)
+            client.markets.get_markets_page(limit=1001)
         assert bare.value.code is None
         assert "'Limit' failed on the 'lte' tag" in bare.value.message
 
@@ -168,14 +168,14 @@ def test_the_clock_hint_follows_kalshis_header_timestamp_expired(sim: SimHarness
         _client(sim.account, clock=SkewedClock(-120)) as skewed,
         pytest.raises(AuthError) as expired,
     ):
-        skewed.get_balance()
+        skewed.portfolio.get_balance()
     assert expired.value.code == "header_timestamp_expired"
     assert "clock" in (expired.value.hint or "")
     impostor = KalshiClient(
         api_base=sim.account.api_base, key_id=sim.account.key_id, private_key=generate_private_key()
     )
     with impostor, pytest.raises(AuthError) as wrong:
-        impostor.get_balance()
+        impostor.portfolio.get_balance()
     assert wrong.value.code == "authentication_error"
     assert "INCORRECT_API_KEY_SIGNATURE" in wrong.value.message
     assert "clock" not in (wrong.value.hint or "")

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kalshi_cli.cli.dashboard_app import ConfirmKill, DashboardApp, Wiring
 from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.orders import OrdersApi
 from kalshi_cli.dashboard.snapshot import OrderLine, PositionLine, RemoteSnapshot, Sources
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
@@ -23,6 +24,7 @@ from kalshi_cli.vocabulary.errors import NotFoundError
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import BookSide, TimeInForce
 from tests.dashboard.prepared import NOW, TICKER, prepare, until
+from tests.fakes import Swapped
 from tests.runner.simproc import Book, client_for
 
 if TYPE_CHECKING:
@@ -146,7 +148,7 @@ def test_kill_switch_with_the_typed_word_proves_nothing_is_left(
         book = Book(client, TICKER)
         for price in ("0.30", "0.31", "0.32"):
             book.order(BookSide.BID, price, "2", TimeInForce.GTC)
-        assert len(list(client.iter_orders(status="resting"))) == 3
+        assert len(list(client.orders.iter_orders(status="resting"))) == 3
         app = DashboardApp(Wiring(sources=sources, clock=SystemClock(), client=client))
         seen: list[str] = []
 
@@ -165,7 +167,7 @@ def test_kill_switch_with_the_typed_word_proves_nothing_is_left(
             seen.append(app.panel_text("trading"))
 
         drive(app, kill)
-        left = list(client.iter_orders(status="resting"))
+        left = list(client.orders.iter_orders(status="resting"))
     before, refused, proof, trading = seen
     assert before.count(TICKER) == 3
     assert "kill switch not run" in refused
@@ -296,7 +298,7 @@ def test_queue_position_per_resting_order_follows_the_exchange(
     assert len(rows) == 2
 
 
-class _ExchangeWithoutQueuePositions(KalshiClient):
+class _ExchangeWithoutQueuePositions(OrdersApi):
     """An exchange that does not serve queue positions (404), as one on an older API."""
 
     def get_queue_positions(
@@ -312,8 +314,11 @@ class _ExchangeWithoutQueuePositions(KalshiClient):
 def test_an_unknown_queue_position_reads_question_mark(sim: SimHarness, tmp_path: Path) -> None:
     sim.create_market(TICKER)
     key, _ = load_private_key(path=Path(sim.account.private_key_path))
-    client = _ExchangeWithoutQueuePositions(
-        api_base=sim.account.api_base, key_id=sim.account.key_id, private_key=key
+    client = Swapped(
+        _ExchangeWithoutQueuePositions,
+        api_base=sim.account.api_base,
+        key_id=sim.account.key_id,
+        private_key=key,
     )
     with client:
         Book(client, TICKER).order(BookSide.BID, "0.30", "2", TimeInForce.GTC)

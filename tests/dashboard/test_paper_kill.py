@@ -81,7 +81,7 @@ def test_p_h_and_k_on_a_paper_screen_with_no_paper_loop_running_send_nothing(
     sources = _sources(state)
     with _account_client(sim) as client:
         Book(client, TICKER).order(BookSide.BID, "0.30", "2", TimeInForce.GTC)
-        (real,) = client.iter_orders(status="resting")
+        (real,) = client.orders.iter_orders(status="resting")
         before = _writes(sim)
         app = DashboardApp(Wiring(sources=sources, clock=clock, client=client))
         seen: dict[str, str] = {}
@@ -101,7 +101,7 @@ def test_p_h_and_k_on_a_paper_screen_with_no_paper_loop_running_send_nothing(
 
         drive(app, keys)
         after = _writes(sim)
-        still = [o.order_id for o in client.iter_orders(status="resting")]
+        still = [o.order_id for o in client.orders.iter_orders(status="resting")]
     assert seen["paused"] == "True"
     assert not (tmp_path / "trade.pause").exists()
     assert "HALTED" in seen["halted"]

@@ -13,12 +13,15 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal as D
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
 from kalshi_cli.cli.dashboard_app import DashboardApp, Wiring
 from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client.connection import Area
+from kalshi_cli.client.portfolio import PortfolioApi
+from kalshi_cli.client.subaccounts import SubaccountsApi
 from kalshi_cli.dashboard import actions
 from kalshi_cli.dashboard.snapshot import Sources, remote_snapshot
 from kalshi_cli.services.reconcile import catch_up
@@ -30,6 +33,7 @@ from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import BookSide, Position, TimeInForce
 from tests.conftest import SimHarness
 from tests.dashboard.prepared import TICKER, until
+from tests.fakes import Swapped
 from tests.openapi_check import RECORDER
 from tests.runner.simproc import client_for
 
@@ -58,15 +62,24 @@ def _sources(tmp_path: Path) -> Sources:
     return Sources(state_path=tmp_path / "state.db", limit=D(20))
 
 
-def _connect(sim: SimHarness, client_type: type[KalshiClient] = KalshiClient) -> KalshiClient:
+def _connect(sim: SimHarness) -> KalshiClient:
     key, _ = load_private_key(path=Path(sim.account.private_key_path))
-    return client_type(api_base=sim.account.api_base, key_id=sim.account.key_id, private_key=key)
+    return KalshiClient(api_base=sim.account.api_base, key_id=sim.account.key_id, private_key=key)
+
+
+A = TypeVar("A", bound=Area)
+
+
+def _connect_as(sim: SimHarness, area: type[A]) -> Swapped[A]:
+    """A client one of whose areas is `area`, a test's subclass of it."""
+    key, _ = load_private_key(path=Path(sim.account.private_key_path))
+    return Swapped(area, api_base=sim.account.api_base, key_id=sim.account.key_id, private_key=key)
 
 
 def _buy(client: KalshiClient, price: str, count: str, subaccount: int | None = None) -> str:
     client.subaccount = subaccount
     try:
-        return client.create_order(
+        return client.orders.create_order(
             CreateOrder(TICKER, BookSide.BID, D(price), D(count), time_in_force=TimeInForce.GTC)
         ).order_id
     finally:
@@ -79,14 +92,16 @@ def _two_subaccounts(sim: SimHarness, client: KalshiClient, state: Path) -> dict
     the entry would be 3.85 / 9; each subaccount's is its own price. The state file is brought
     up to date as `kalshi positions` does (`catch_up`). Returns the resting orders' ids."""
     sim.create_market(TICKER)
-    assert client.create_subaccount() == 1
-    client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=1, amount_cents=5000)
+    assert client.subaccounts.create_subaccount() == 1
+    client.subaccounts.transfer_between_subaccounts(
+        from_subaccount=0, to_subaccount=1, amount_cents=5000
+    )
     with client_for(sim.new_account()) as maker:
-        maker.create_order(CreateOrder(TICKER, BookSide.ASK, D("0.40"), D(4)))
+        maker.orders.create_order(CreateOrder(TICKER, BookSide.ASK, D("0.40"), D(4)))
         _buy(client, "0.40", "4")
-        maker.create_order(CreateOrder(TICKER, BookSide.ASK, D("0.45"), D(5)))
+        maker.orders.create_order(CreateOrder(TICKER, BookSide.ASK, D("0.45"), D(5)))
         _buy(client, "0.45", "5", subaccount=1)
-        maker.create_order(CreateOrder(TICKER, BookSide.BID, D("0.35"), D(1)))
+        maker.orders.create_order(CreateOrder(TICKER, BookSide.BID, D("0.35"), D(1)))
     resting = {"zero": _buy(client, "0.20", "3"), "one": _buy(client, "0.25", "2", subaccount=1)}
     with Store.open(state) as store:
         catch_up(client, store, now=SystemClock().wall())
@@ -166,9 +181,9 @@ def test_an_account_with_subaccount_0_only_looks_as_before(
     prime.create_market(TICKER)
     src = _sources(tmp_path)
     with _connect(prime) as client, client_for(prime.new_account()) as maker:
-        maker.create_order(CreateOrder(TICKER, BookSide.ASK, D("0.40"), D(4)))
+        maker.orders.create_order(CreateOrder(TICKER, BookSide.ASK, D("0.40"), D(4)))
         _buy(client, "0.40", "4")
-        maker.create_order(CreateOrder(TICKER, BookSide.BID, D("0.35"), D(1)))
+        maker.orders.create_order(CreateOrder(TICKER, BookSide.BID, D("0.35"), D(1)))
         _buy(client, "0.20", "3")
         with Store.open(src.state_path) as store:
             catch_up(client, store, now=SystemClock().wall())
@@ -210,7 +225,7 @@ def test_each_fill_names_its_subaccount_when_the_account_has_several(
     assert rows == [f"0 {TICKER} buy yes $0.40 4.00 - -", f"1 {TICKER} buy yes $0.45 5.00 - -"]
 
 
-class _NoSubaccountListing(KalshiClient):
+class _NoSubaccountListing(SubaccountsApi):
     """An exchange that will not list the subaccounts: `refusal` is what it answers."""
 
     refusal: KalshiError = NotFoundError("subaccount balances: not found", status=404)
@@ -234,8 +249,8 @@ def test_an_exchange_that_will_not_list_subaccounts_leaves_subaccount_0_with_a_n
     src = _sources(tmp_path)
     with _connect(prime) as maker_of_state:
         _two_subaccounts(prime, maker_of_state, src.state_path)
-    with _connect(prime, _NoSubaccountListing) as client:
-        client.refusal = refusal  # type: ignore[attr-defined]
+    with _connect_as(prime, _NoSubaccountListing) as client:
+        client.area.refusal = refusal
         snap = remote_snapshot(src, client, SystemClock())
         app = DashboardApp(Wiring(sources=src, clock=SystemClock(), client=client))
         seen = _panels(app, "positions")
@@ -269,9 +284,9 @@ def test_the_kill_key_cancels_on_every_subaccount(prime: SimHarness, tmp_path: P
 
         drive(app, kill)
         client.subaccount = 1
-        left_on_one = list(client.iter_orders(status="resting"))
+        left_on_one = list(client.orders.iter_orders(status="resting"))
         client.subaccount = None
-        left = list(client.iter_orders(status="resting"))
+        left = list(client.orders.iter_orders(status="resting"))
         with Store.open(src.state_path) as store:
             halted = store.trading.trading_state().state
     assert left_on_one == [] and left == []
@@ -281,7 +296,7 @@ def test_the_kill_key_cancels_on_every_subaccount(prime: SimHarness, tmp_path: P
     assert halted == "HALTED"
 
 
-class _KillWhileReading(KalshiClient):
+class _KillWhileReading(PortfolioApi):
     """The kill key pressed while the panels read subaccount 1's positions: the screen's two
     workers share one client, so `pending` (a kill on this same client) runs then, once.
     `scopes` gets what the shared client acts on at every positions read (a handle on a
@@ -297,7 +312,7 @@ class _KillWhileReading(KalshiClient):
         include_flat: bool = False,
     ) -> list[Position]:  # fmt: skip
         self.scopes.append(self.shared.subaccount)
-        if self.subaccount == 1 and len(self.scopes) == self.kill_at and self.pending:
+        if self._conn.subaccount == 1 and len(self.scopes) == self.kill_at and self.pending:
             self.pending.pop()()
         return super().get_positions(
             ticker=ticker, event_ticker=event_ticker, include_flat=include_flat
@@ -315,18 +330,17 @@ def test_a_kill_while_the_panels_read_a_subaccount_still_covers_every_subaccount
     PROVEN)."""
     src = _sources(tmp_path)
     reports: list[KillReport] = []
-    with _connect(prime, _KillWhileReading) as client:
-        assert isinstance(client, _KillWhileReading)
-        client.kill_at = read
+    with _connect_as(prime, _KillWhileReading) as client:
+        client.area.kill_at = read
         resting = _two_subaccounts(prime, client, src.state_path)
 
         def kill() -> None:
             reports.append(actions.kill(client, src.state_path, SystemClock()))
 
-        client.pending, client.shared, client.scopes = [kill], client, []
+        client.area.pending, client.area.shared, client.area.scopes = [kill], client, []
         snap = remote_snapshot(src, client, SystemClock())
         assert client.subaccount is None
-        left = list(client.iter_orders(status="resting"))
+        left = list(client.orders.iter_orders(status="resting"))
     assert snap.error is None and [p.subaccount for p in snap.positions] == [0, 1]
     (report,) = reports
     assert report.proven
@@ -340,14 +354,13 @@ def test_no_read_of_a_refresh_sets_the_shared_client_to_a_subaccount(
     """Neither the positions panel nor the checks it runs (positions, exposure: per subaccount
     too) set the client the kill switch shares to one subaccount, even for a moment."""
     src = _sources(tmp_path)
-    with _connect(prime, _KillWhileReading) as client:
-        assert isinstance(client, _KillWhileReading)
+    with _connect_as(prime, _KillWhileReading) as client:
         _two_subaccounts(prime, client, src.state_path)
-        client.pending, client.shared, client.scopes = [], client, []
+        client.area.pending, client.area.shared, client.area.scopes = [], client, []
         snap = remote_snapshot(src, client, SystemClock())
     assert {c.name: c.status for c in snap.checks}["positions"] == "OK"
     # the panel's two reads and the positions and exposure checks' two each
-    assert client.scopes == [None] * 6
+    assert client.area.scopes == [None] * 6
 
 
 def test_fills_on_0_name_it_when_the_account_has_another_subaccount(
@@ -359,9 +372,11 @@ def test_fills_on_0_name_it_when_the_account_has_another_subaccount(
     prime.create_market(TICKER)
     src = _sources(tmp_path)
     with _connect(prime) as client, client_for(prime.new_account()) as maker:
-        assert client.create_subaccount() == 1
-        client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=1, amount_cents=5000)
-        maker.create_order(CreateOrder(TICKER, BookSide.ASK, D("0.40"), D(4)))
+        assert client.subaccounts.create_subaccount() == 1
+        client.subaccounts.transfer_between_subaccounts(
+            from_subaccount=0, to_subaccount=1, amount_cents=5000
+        )
+        maker.orders.create_order(CreateOrder(TICKER, BookSide.ASK, D("0.40"), D(4)))
         _buy(client, "0.40", "4")
         _buy(client, "0.20", "3", subaccount=1)
         with Store.open(src.state_path) as store:

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from decimal import Decimal as D
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -21,6 +21,8 @@ from typer.testing import CliRunner, Result
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client.connection import Connection
+from kalshi_cli.client.historical import HistoricalApi
 from kalshi_cli.data.download import DownloadRequest, download
 from kalshi_cli.data.replay import iter_records
 from kalshi_cli.sim.server.embed import start_simulator
@@ -30,6 +32,7 @@ from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import BookSide, TimeInForce, Trade
 from tests.conftest import SimHarness
+from tests.fakes import Swapped
 from tests.openapi_check import RECORDER
 from tests.orders.conftest import TIER, cli_env, connect
 
@@ -55,8 +58,8 @@ def sim(tmp_path: Path) -> Iterator[SimHarness]:
 
 
 def cross(maker: KalshiClient, taker: KalshiClient, ticker: str, price: str, count: int) -> None:
-    maker.create_order(CreateOrder(ticker, BookSide.ASK, D(price), D(count)))
-    taker.create_order(
+    maker.orders.create_order(CreateOrder(ticker, BookSide.ASK, D(price), D(count)))
+    taker.orders.create_order(
         CreateOrder(ticker, BookSide.BID, D(price), D(count), time_in_force=TimeInForce.IOC)
     )
 
@@ -101,8 +104,8 @@ def files(root: Path) -> dict[str, bytes]:
 
 def api_trades(sim: SimHarness) -> list[dict[str, Any]]:
     with connect(sim.account) as client:
-        rows = [t.raw for t in client.iter_live_trades()]
-        rows += [t.raw for t in client.iter_historical_trades()]
+        rows = [t.raw for t in client.historical.iter_live_trades()]
+        rows += [t.raw for t in client.historical.iter_historical_trades()]
     return rows
 
 
@@ -156,26 +159,17 @@ def test_an_interrupted_download_resumed_gives_the_same_files(
     assert kalshi(traded, tmp_path, "data", "download", "trades", "--series", SERIES,
                   "--out", str(whole)).exit_code == 0  # fmt: skip
 
-    class DropsOnB:
-        """The real client, whose connection drops while it reads B's trades."""
-
-        def __init__(self) -> None:
-            self.client = connect(traded.account)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self.client, name)
+    class DropsOnB(HistoricalApi):
+        """The real client's historical tier, whose connection drops while it reads B's trades."""
 
         def get_trades_page(self, **kwargs: Any) -> Any:
             if kwargs.get("ticker") == B:
                 raise TransportError("connection reset (test)")
-            return self.client.get_trades_page(**kwargs)
-
-        def close(self) -> None:
-            self.client.close()
+            return super().get_trades_page(**kwargs)
 
     part = tmp_path / "part"
     cut = kalshi(traded, tmp_path, "data", "download", "trades", "--series", SERIES,
-                 "--out", str(part), client=DropsOnB)  # fmt: skip
+                 "--out", str(part), client=lambda: Swapped(DropsOnB, **_key(traded)))  # fmt: skip
     assert cut.exit_code == ExitCode.UNREACHABLE, cut.output
     manifest = json.loads((part / "manifest.json").read_text())
     assert manifest["status"] != "complete"
@@ -202,13 +196,28 @@ def _key(sim: SimHarness) -> dict[str, Any]:
             "private_key": key, "tier": TIER}  # fmt: skip
 
 
-class CutAtPage(KalshiClient):
-    """The real client, whose connection drops when it asks for its `cut_at`-th page of
-    trades (never, if None); it keeps which page each request asked for."""
+class _Cut(HistoricalApi):
+    """The historical tier of a client whose connection drops at its `cut_at`-th request."""
 
-    def __init__(self, sim: SimHarness, cut_at: int | None) -> None:
-        super().__init__(**_key(sim))
-        self.cut_at = cut_at
+    cut_at: int | None = None
+
+
+H = TypeVar("H", bound=_Cut)
+
+
+def _cut_at(area: type[H], sim: SimHarness, cut_at: int | None) -> Swapped[H]:
+    """The real client whose historical tier is `area`, cut at its `cut_at`-th request."""
+    client = Swapped(area, **_key(sim))
+    client.area.cut_at = cut_at
+    return client
+
+
+class CutAtPage(_Cut):
+    """The real client's historical tier, whose connection drops when it asks for its
+    `cut_at`-th page of trades (never, if None); it keeps which page each request asked for."""
+
+    def __init__(self, connection: Connection) -> None:
+        super().__init__(connection)
         self.asked: list[tuple[bool, str | None, str | None]] = []  # historical, ticker, cursor
 
     def get_trades_page(
@@ -238,33 +247,32 @@ def test_a_download_cut_off_inside_a_market_resumes_from_its_last_whole_page(
     not yet written, and the files are the uninterrupted run's, byte for byte."""
     request = DownloadRequest("trades", series=SERIES)
     whole = tmp_path / "whole"
-    with CutAtPage(traded, None) as client:
+    with _cut_at(CutAtPage, traded, None) as client:
         download(client, request, whole, page_size=1)
-    every_page = client.asked
+    every_page = client.area.asked
     assert len(every_page) == 6  # A: 1 live (empty), 2 historical; B: 2 live, 1 historical
     assert any(cursor for _, _, cursor in every_page)  # pages followed by cursor
 
     for cut in range(1, len(every_page) + 1):
         part = tmp_path / f"cut{cut}"
-        with CutAtPage(traded, cut) as client, pytest.raises(TransportError):
+        with _cut_at(CutAtPage, traded, cut) as client, pytest.raises(TransportError):
             download(client, request, part, page_size=1)
         assert not (part / "frames").exists()
         for partial in (part / ".download" / "trades").glob("*.partial.ndjson"):
             with partial.open("ab") as handle:  # the page being written when it died
                 handle.write(b'{"tier":"live","trade":{"trade_id":"half-wri')
-        with CutAtPage(traded, None) as again:
+        with _cut_at(CutAtPage, traded, None) as again:
             download(again, request, part, page_size=1)
-        assert again.asked == every_page[cut - 1 :], cut  # no page asked for twice
+        assert again.area.asked == every_page[cut - 1 :], cut  # no page asked for twice
         assert files(part) == files(whole), cut
 
 
-class CutAtWindow(KalshiClient):
-    """The real client, whose connection drops when it asks for its `cut_at`-th window of
-    candlesticks (never, if None); it keeps the windows asked for."""
+class CutAtWindow(_Cut):
+    """The real client's historical tier, whose connection drops when it asks for its
+    `cut_at`-th window of candlesticks (never, if None); it keeps the windows asked for."""
 
-    def __init__(self, sim: SimHarness, cut_at: int | None) -> None:
-        super().__init__(**_key(sim))
-        self.cut_at = cut_at
+    def __init__(self, connection: Connection) -> None:
+        super().__init__(connection)
         self.asked: list[tuple[str, int]] = []  # ticker, start_ts
 
     def _ask(self, ticker: str, start_ts: int) -> None:
@@ -301,19 +309,19 @@ def test_candles_cut_off_inside_a_market_resume_from_the_next_window(
         period="1m",
     )  # fmt: skip
     whole = tmp_path / "whole"
-    with CutAtWindow(traded, None) as client:
+    with _cut_at(CutAtWindow, traded, None) as client:
         download(client, request, whole)
-    every_window = client.asked
+    every_window = client.area.asked
     assert [t for t, _ in every_window] == [A] * 4 + [B] * 4
 
     for cut in range(1, len(every_window) + 1):
         part = tmp_path / f"cut{cut}"
-        with CutAtWindow(traded, cut) as client, pytest.raises(TransportError):
+        with _cut_at(CutAtWindow, traded, cut) as client, pytest.raises(TransportError):
             download(client, request, part)
         assert not (part / "rest").exists()
-        with CutAtWindow(traded, None) as again:
+        with _cut_at(CutAtWindow, traded, None) as again:
             summary = download(again, request, part)
-        assert again.asked == every_window[cut - 1 :], cut
+        assert again.area.asked == every_window[cut - 1 :], cut
         assert summary.continued == ([] if cut in (1, 5) else [every_window[cut - 1][0]])
         assert files(part) == files(whole), cut
 
@@ -372,7 +380,7 @@ def test_the_account_s_settlements_of_the_markets_are_the_api_rows(
     rows = [json.loads(x) for x in gzip.decompress((out / "rest/settlements.ndjson.gz")
             .read_bytes()).splitlines()]  # fmt: skip
     with connect(traded.account) as client:
-        expected = [s.raw for s in client.iter_settlements()]
+        expected = [s.raw for s in client.portfolio.iter_settlements()]
     assert [r["settlement"] for r in rows] == expected
     assert [r["settlement"]["ticker"] for r in rows] == [A]
 

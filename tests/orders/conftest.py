@@ -14,16 +14,18 @@ from typer.testing import CliRunner, Result
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.connection import Area
 from kalshi_cli.client.ratelimit import RateLimiter, tier_limits
 from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness
+from tests.fakes import Swapped
 from tests.openapi_check import RECORDER
 
 TIER = "prime"
-C = TypeVar("C", bound=KalshiClient)
+A = TypeVar("A", bound=Area)
 
 
 # the account of the running `prime` simulator, for `state_path` (one per test)
@@ -42,13 +44,18 @@ def prime(tmp_path: Path) -> Iterator[SimHarness]:
 
 
 def connect(account: AccountInfo, **kwargs: Any) -> KalshiClient:
-    return connect_as(KalshiClient, account, **kwargs)
-
-
-def connect_as(client_type: type[C], account: AccountInfo, **kwargs: Any) -> C:
-    """A client of `account` of a KalshiClient subclass a test gives that changes one call."""
     key, _ = load_private_key(path=account.private_key_path)
-    return client_type(
+    return KalshiClient(
+        api_base=account.api_base, key_id=account.key_id, private_key=key, tier=TIER, **kwargs
+    )
+
+
+def connect_as(area_type: type[A], account: AccountInfo, **kwargs: Any) -> Swapped[A]:
+    """A client of `account` one of whose areas is `area_type`, a test's subclass of it that
+    changes one call (reached as `client.area`)."""
+    key, _ = load_private_key(path=account.private_key_path)
+    return Swapped(
+        area_type,
         api_base=account.api_base,
         key_id=account.key_id,
         private_key=key,
@@ -159,4 +166,4 @@ def seed_resting(harness: SimHarness, tickers: list[str], per_market: int) -> in
 
 
 def resting_count(client: KalshiClient, **filters: Any) -> int:
-    return sum(1 for _ in client.iter_orders(status="resting", **filters))
+    return sum(1 for _ in client.orders.iter_orders(status="resting", **filters))

@@ -1,10 +1,12 @@
 """A base for the fake exchanges the kill-switch tests hand to `KillSwitch`: every call the kill
 switch can make (its `CancelsOrders` protocol) fails the test unless the fake overrides it, so a
-fake states which calls it expects and type-checks as an exchange without an ignore."""
+fake states which calls it expects and type-checks as an exchange without an ignore. A fake is
+every area the kill switch reads (`orders`, `portfolio`, `order_groups`) itself."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Self
 
 from kalshi_cli.client import CancelResult
 from kalshi_cli.vocabulary.models import Fill, Order
@@ -12,6 +14,18 @@ from kalshi_cli.vocabulary.models import Fill, Order
 
 class UnexpectedCalls:
     subaccount: int | None = None  # the client acts on every subaccount
+
+    @property
+    def orders(self) -> Self:
+        return self
+
+    @property
+    def portfolio(self) -> Self:
+        return self
+
+    @property
+    def order_groups(self) -> Self:
+        return self
 
     def iter_orders(
         self,

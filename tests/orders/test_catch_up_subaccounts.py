@@ -73,16 +73,18 @@ def test_a_report_on_one_subaccount_leaves_no_other_subaccounts_fill_behind(
     prime: SimHarness, client: KalshiClient, kalshi: Kalshi
 ) -> None:
     (ticker,) = make_markets(prime, 1)
-    assert client.create_subaccount() == 1
-    client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=1, amount_cents=5000)
+    assert client.subaccounts.create_subaccount() == 1
+    client.subaccounts.transfer_between_subaccounts(
+        from_subaccount=0, to_subaccount=1, amount_cents=5000
+    )
     assert kalshi("reconcile").exit_code == 0  # the state file, before any trade
     with connect(prime.new_account(balance_cents=100_000)) as other:
         # subaccount 0 buys 10 YES at 0.40; subaccount 1 sells 5 YES at 0.50
-        other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(10)))
-        client.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(10)))
-        other.create_order(CreateOrder(ticker, BookSide.BID, D("0.50"), D(5)))
+        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(10)))
+        client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(10)))
+        other.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.50"), D(5)))
         client.subaccount = 1
-        client.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(5)))
+        client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(5)))
         client.subaccount = None
     # the first read reports on subaccount 1 only
     one = _json(kalshi, "pnl", "--subaccount", "1")
@@ -106,15 +108,17 @@ def test_orders_placed_here_on_two_subaccounts_show_in_every_report_without_a_re
     whichever subaccount the first of them reports on. (With no state file at all, a read
     command makes none and catches nothing up: docs/pnl.md "No state file".)"""
     (ticker,) = make_markets(prime, 1)
-    assert client.create_subaccount() == 1
-    client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=1, amount_cents=5000)
+    assert client.subaccounts.create_subaccount() == 1
+    client.subaccounts.transfer_between_subaccounts(
+        from_subaccount=0, to_subaccount=1, amount_cents=5000
+    )
     # subaccount 0 bids 0.40 for YES, subaccount 1 0.40 for NO (a YES ask at 0.60): both rest
     place = ("order", "place", ticker, "--count", "5", "--price", "0.40", "-y")
     assert kalshi(*place, "--side", "yes", "--action", "buy").exit_code == 0
     assert kalshi(*place, "--side", "no", "--action", "buy", "--subaccount", "1").exit_code == 0
     with connect(prime.new_account(balance_cents=100_000)) as other:
-        other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(5)))
-        other.create_order(CreateOrder(ticker, BookSide.BID, D("0.60"), D(5)))
+        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(5)))
+        other.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.60"), D(5)))
     (one,) = _json(kalshi, "positions", "--subaccount", "1")["positions"]
     assert (one["side"], one["contracts"], one["average_entry"]) == ("no", "5.00", "0.4000")
     assert one["differences"] == []

@@ -72,7 +72,7 @@ def trade(service: OrderService, ticker: str, order: str) -> None:
 
 
 def rest(other: KalshiClient, ticker: str, book_side: BookSide, price: str, count: int) -> None:
-    other.create_order(CreateOrder(ticker, book_side, D(price), D(count)))
+    other.orders.create_order(CreateOrder(ticker, book_side, D(price), D(count)))
 
 
 @pytest.fixture
@@ -144,8 +144,8 @@ def test_pnl_is_the_same_before_and_after_the_cutoff_moves_over_the_fills(
 
     set_lag(history, 3 * HOUR)  # the cutoff falls between A's fills and B's
     with connect(history.account) as client:
-        live = [f.fill_id for f in client.iter_fills()]
-        archived = [f.fill_id for f in client.iter_historical_fills()]
+        live = [f.fill_id for f in client.portfolio.iter_fills()]
+        archived = [f.fill_id for f in client.historical.iter_historical_fills()]
     assert len(live) == 2 and len(archived) == 2  # the fills straddle the cutoff
     straddling = pnl_of_a_fresh_state_file(history, tmp_path / "straddling")
     assert straddling == before
@@ -177,15 +177,16 @@ def test_reading_both_tiers_never_counts_a_fill_twice(history: SimHarness) -> No
             return iter(self.before)
 
         def get_historical_cutoff(self) -> Any:
-            return self.client.get_historical_cutoff()
+            return self.client.historical.get_historical_cutoff()
 
         def iter_historical_fills(self, **kwargs: Any) -> Iterator[Any]:
-            return self.client.iter_historical_fills(**kwargs)
+            return self.client.historical.iter_historical_fills(**kwargs)
 
     with connect(history.account) as client:
-        live_then = list(client.iter_fills())
+        live_then = list(client.portfolio.iter_fills())
         set_lag(history, 0)
-        merged = list(fills_with_history(MovingCutoff(client, live_then)))
+        moving = MovingCutoff(client, live_then)
+        merged = list(fills_with_history(moving, moving))
     ids = [f.fill_id for f in merged]
     assert len(ids) == len(set(ids)) == 4
     stamps = [f.ts for f in merged]
@@ -198,10 +199,10 @@ def test_a_limited_listing_stops_at_the_limit_and_asks_the_historical_tier_only_
 ) -> None:
     set_lag(history, 3 * HOUR)
     with connect(history.account) as client:
-        assert len(list(fills_with_history(client, limit=1))) == 1
-        assert len(list(fills_with_history(client, limit=3))) == 3
-        newest = max(f.ts or 0 for f in client.iter_fills())
-        recent = list(fills_with_history(client, min_ts=newest))
+        assert len(list(fills_with_history(client.portfolio, client.historical, limit=1))) == 1
+        assert len(list(fills_with_history(client.portfolio, client.historical, limit=3))) == 3
+        newest = max(f.ts or 0 for f in client.portfolio.iter_fills())
+        recent = list(fills_with_history(client.portfolio, client.historical, min_ts=newest))
     assert [f.ticker for f in recent] == [C]
     stats = history.stats()["accounts"][history.account.key_id]["requests"]
     # limit 1 is answered by the live tier alone, and min_ts after the cutoff too: only the
@@ -229,7 +230,7 @@ def test_settled_markets_handed_over_to_the_historical_tier_are_still_cross_chec
             store.settlements.read(),
         )
         with connect(history.account) as client:
-            assert {p.ticker for p in client.get_positions(include_flat=True)} == {C}
+            assert {p.ticker for p in client.portfolio.get_positions(include_flat=True)} == {C}
             view = mark_to_market(client, store, engine=sparse.engine, include_flat=True)
     assert {d.what for d in view.differences if d.ticker == A} >= {"realized_gross", "fees"}
     assert not [d for d in view.differences if d.ticker != A]

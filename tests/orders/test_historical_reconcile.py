@@ -32,7 +32,7 @@ def rest_and_get_filled(
     placed = service.place(service.prepare(request))
     assert store.orders.get_intent(placed.client_order_id).status == RESTING  # type: ignore[union-attr]
     with connect(prime.new_account()) as other:
-        other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(2)))
+        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(2)))
     return service, placed.client_order_id
 
 
@@ -77,10 +77,10 @@ def test_an_unknown_outcome_is_resolved_from_the_archived_orders(
             reduce_only=False,
         )
     )
-    client.create_order(create)
+    client.orders.create_order(create)
     store.orders.mark_unknown(create.client_order_id, reason="the answer was lost (test)")
     with connect(prime.new_account()) as other:
-        other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(2)))
+        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(2)))
     archive_everything(prime)
     report = OrderService(client, store).reconcile()
     assert create.client_order_id in report.resolved_unknown

@@ -37,21 +37,23 @@ def _archived_trades_on_two_subaccounts(
 ) -> tuple[str, str]:
     """(subaccount 0's market, subaccount 1's market), both settled and archived."""
     zero, one = make_markets(prime, 2)
-    assert client.create_subaccount() == 1
-    client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=1, amount_cents=5000)
+    assert client.subaccounts.create_subaccount() == 1
+    client.subaccounts.transfer_between_subaccounts(
+        from_subaccount=0, to_subaccount=1, amount_cents=5000
+    )
     assert kalshi("reconcile").exit_code == 0  # the state file, before any trade
     with connect(prime.new_account(balance_cents=100_000)) as other:
-        other.create_order(CreateOrder(zero, BookSide.ASK, D("0.40"), D(10)))
-        client.create_order(CreateOrder(zero, BookSide.BID, D("0.40"), D(10)))
-        other.create_order(CreateOrder(one, BookSide.BID, D("0.50"), D(5)))
+        other.orders.create_order(CreateOrder(zero, BookSide.ASK, D("0.40"), D(10)))
+        client.orders.create_order(CreateOrder(zero, BookSide.BID, D("0.40"), D(10)))
+        other.orders.create_order(CreateOrder(one, BookSide.BID, D("0.50"), D(5)))
         client.subaccount = 1
-        client.create_order(CreateOrder(one, BookSide.ASK, D("0.50"), D(5)))
+        client.orders.create_order(CreateOrder(one, BookSide.ASK, D("0.50"), D(5)))
         client.subaccount = None
     prime.settle(zero, "yes")
     prime.settle(one, "no")
     lag = prime.http.put(prime.admin_url + "/historical", json={"lag_seconds": 0})
     lag.raise_for_status()
-    assert list(client.iter_fills()) == []  # every fill is archived
+    assert list(client.portfolio.iter_fills()) == []  # every fill is archived
     return zero, one
 
 
@@ -60,12 +62,12 @@ def test_a_client_on_a_subaccount_reads_only_its_own_archive(
 ) -> None:
     zero, one = _archived_trades_on_two_subaccounts(prime, client, kalshi)
     client.subaccount = 1
-    assert [f.ticker for f in client.iter_historical_fills()] == [one]
-    assert [o.ticker for o in client.iter_historical_orders()] == [one]
-    assert [p.ticker for p in client.iter_historical_positions()] == [one]
+    assert [f.ticker for f in client.historical.iter_historical_fills()] == [one]
+    assert [o.ticker for o in client.historical.iter_historical_orders()] == [one]
+    assert [p.ticker for p in client.historical.iter_historical_positions()] == [one]
     client.subaccount = None  # the exchange's defaults: every subaccount's fills, 0's positions
-    assert sorted(f.ticker for f in client.iter_historical_fills()) == [zero, one]
-    assert [p.ticker for p in client.iter_historical_positions()] == [zero]
+    assert sorted(f.ticker for f in client.historical.iter_historical_fills()) == [zero, one]
+    assert [p.ticker for p in client.historical.iter_historical_positions()] == [zero]
 
 
 def test_kalshi_fills_on_a_subaccount_lists_none_of_another_subaccounts_archived_fills(

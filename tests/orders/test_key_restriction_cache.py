@@ -67,7 +67,9 @@ def test_a_restricted_keys_kept_restriction_still_counts_its_subaccount(
     sim.create_market("KXKC-2")
     buy_on(sim, 1, "KXKC-2", 5)
     with client_for(sim.account) as me:
-        me.on_subaccount(0).create_order(CreateOrder("KXKC-2", BookSide.BID, D("0.10"), D(40)))
+        me.on_subaccount(0).orders.create_order(
+            CreateOrder("KXKC-2", BookSide.BID, D("0.10"), D(40))
+        )
     env = _restricted_env(sim, tmp_path)
     home = Path(env["KALSHI_HOME"])
     home.mkdir(parents=True, exist_ok=True)

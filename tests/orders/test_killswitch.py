@@ -158,7 +158,7 @@ def test_reconcile_corrects_rows_the_kill_switch_marked_after_fills_it_did_not_s
         service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, Decimal(10), Decimal("0.30")))
     )
     with connect(prime.new_account()) as other:
-        other.create_order(CreateOrder(ticker, BookSide.ASK, Decimal("0.30"), Decimal(4)))
+        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, Decimal("0.30"), Decimal(4)))
 
     report = KillSwitch(client, store, SystemClock(), deadline_s=20).run()
     assert report.proven and report.cancelled == [mine.order_id]

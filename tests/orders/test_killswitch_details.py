@@ -54,12 +54,12 @@ class Cancels(UnexpectedCalls):
     list of results per call, or an error to raise), then cancels whatever it is asked."""
 
     def __init__(self, *orders: Order, answers: list[object] | None = None) -> None:
-        self.orders = list(orders)
+        self.listed = list(orders)
         self.answers = list(answers or [])
         self.calls: list[tuple[list[tuple[str, str | None]], dict[str, int] | None]] = []
 
     def iter_orders(self, **filters: object) -> Iterator[Order]:
-        yield from list(self.orders)
+        yield from list(self.listed)
 
     def batch_cancel(
         self, orders: list[tuple[str, str | None]], *, subaccounts: dict[str, int] | None = None
@@ -71,8 +71,8 @@ class Cancels(UnexpectedCalls):
                 raise answer
             assert isinstance(answer, list)
             return answer
-        by_id = {o.order_id: o for o in self.orders}
-        self.orders = [o for o in self.orders if o.order_id not in dict(orders)]
+        by_id = {o.order_id: o for o in self.listed}
+        self.listed = [o for o in self.listed if o.order_id not in dict(orders)]
         return [CancelResult(oid, by_id[oid].remaining_count) for oid, _ in orders]
 
 
@@ -239,7 +239,7 @@ class SweptByCancelAll(UnexpectedCalls):
     `min_ts` asked."""
 
     def __init__(self, orders: list[Order], fills: list[Fill], *fill_errors: Exception) -> None:
-        self.orders = orders
+        self.listed = orders
         self.fills = fills
         self.fill_errors = list(fill_errors)
         self.swept = False
@@ -247,7 +247,7 @@ class SweptByCancelAll(UnexpectedCalls):
 
     def iter_orders(self, **filters: object) -> Iterator[Order]:
         if not self.swept:
-            yield from self.orders
+            yield from self.listed
 
     def cancel_all_orders(self) -> None:
         self.swept = True
@@ -382,7 +382,7 @@ class Filtered(Cancels):
 
     def iter_orders(self, **filters: object) -> Iterator[Order]:
         self.filters.append(filters)
-        yield from list(self.orders)
+        yield from list(self.listed)
 
 
 def test_the_command_passes_its_scope_deadline_and_progress_to_the_switch(
@@ -674,6 +674,6 @@ def test_a_cancel_all_the_exchange_refuses_still_cancels_order_by_order(
 
     report = KillSwitch(exchange, store, ManualClock(), deadline_s=30).run()
 
-    assert exchange.orders == [] and sorted(report.cancelled) == ["main-1", "main-2"]
+    assert exchange.listed == [] and sorted(report.cancelled) == ["main-1", "main-2"]
     assert report.proven and not report.exchange_cancel_all
     assert any(str(status) in error for error in report.errors)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import cast
 
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client.orders import OrdersApi
 from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.order_group import open_session_group
 from kalshi_cli.services.killswitch import (
-    CancelsOrders,
     KillSwitch,
     remember_order_group,
     session_order_group_places,
@@ -40,7 +39,7 @@ def _bid(ticker: str, group: str | None = None) -> CreateOrder:
 
 def _refused(client: KalshiClient, ticker: str, group: str) -> str:
     with pytest.raises(ApiError) as info:
-        client.create_order(_bid(ticker, group))
+        client.orders.create_order(_bid(ticker, group))
     return info.value.code or ""
 
 
@@ -48,8 +47,8 @@ def test_every_market_triggers_the_listed_groups_and_forgets_unknown_ones(
     prime: SimHarness, client: KalshiClient, store: Store
 ) -> None:
     (ticker,) = make_markets(prime, 1)
-    group = client.create_order_group(Decimal(100))
-    in_group = client.create_order(_bid(ticker, group)).order_id
+    group = client.order_groups.create_order_group(Decimal(100))
+    in_group = client.orders.create_order(_bid(ticker, group)).order_id
     remember_order_group(store, "no-such-group")
     remember_order_group(store, group)
 
@@ -58,7 +57,7 @@ def test_every_market_triggers_the_listed_groups_and_forgets_unknown_ones(
     assert report.proven
     assert report.order_groups_triggered == [group]
     assert report.to_json()["order_groups_triggered"] == [group]
-    assert client.get_order(in_group).status == "canceled"
+    assert client.orders.get_order(in_group).status == "canceled"
     assert _refused(client, ticker, group) == "order_group_triggered"
     assert session_order_groups(store) == [group]  # kept: `kalshi trade` owns its lifetime
 
@@ -67,32 +66,32 @@ def test_a_scoped_kill_leaves_the_groups_alone(
     prime: SimHarness, client: KalshiClient, store: Store
 ) -> None:
     first, second = make_markets(prime, 2)
-    group = client.create_order_group(Decimal(100))
-    elsewhere = client.create_order(_bid(second, group)).order_id
+    group = client.order_groups.create_order_group(Decimal(100))
+    elsewhere = client.orders.create_order(_bid(second, group)).order_id
     remember_order_group(store, group)
 
     report = KillSwitch(client, store, SystemClock(), read_lag_s=0.0).run(ticker=first)
 
     assert report.proven and report.order_groups_triggered == []
-    assert client.get_order(elsewhere).status == "resting"
-    client.create_order(_bid(second, group))  # the group still takes orders
+    assert client.orders.get_order(elsewhere).status == "resting"
+    client.orders.create_order(_bid(second, group))  # the group still takes orders
 
 
 def test_without_a_state_file_the_cancels_still_go_out(
     prime: SimHarness, client: KalshiClient
 ) -> None:
     (ticker,) = make_markets(prime, 1)
-    group = client.create_order_group(Decimal(100))
-    order = client.create_order(_bid(ticker, group)).order_id
+    group = client.order_groups.create_order_group(Decimal(100))
+    order = client.orders.create_order(_bid(ticker, group)).order_id
     report = KillSwitch(client, None, SystemClock(), read_lag_s=0.0).run()
     assert report.proven and report.order_groups_triggered == []
-    assert client.get_order(order).status == "canceled"
+    assert client.orders.get_order(order).status == "canceled"
 
 
 def test_cancel_all_names_the_groups_it_triggered(
     prime: SimHarness, client: KalshiClient, kalshi: Kalshi, tmp_path: Path
 ) -> None:
-    group = client.create_order_group(Decimal(100))
+    group = client.order_groups.create_order_group(Decimal(100))
     with Store.open(state_path(tmp_path)) as store:
         remember_order_group(store, group)
     result = kalshi("cancel-all", "--yes")
@@ -101,8 +100,10 @@ def test_cancel_all_names_the_groups_it_triggered(
 
 
 def _fund_subaccount_1(client: KalshiClient) -> None:
-    assert client.create_subaccount() == 1
-    client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=1, amount_cents=100_00)
+    assert client.subaccounts.create_subaccount() == 1
+    client.subaccounts.transfer_between_subaccounts(
+        from_subaccount=0, to_subaccount=1, amount_cents=100_00
+    )
 
 
 def test_a_listed_group_on_a_subaccount_is_triggered_there(
@@ -112,18 +113,18 @@ def test_a_listed_group_on_a_subaccount_is_triggered_there(
     triggered only when the request names it, so the state file keeps each group's subaccount."""
     (ticker,) = make_markets(prime, 1)
     _fund_subaccount_1(client)
-    group = client.create_order_group(Decimal(100), subaccount=1)
+    group = client.order_groups.create_order_group(Decimal(100), subaccount=1)
     remember_order_group(store, group, subaccount=1)
     assert session_order_group_places(store) == [(group, 1)]
     with connect(prime.account) as on_one:
         on_one.subaccount = 1
-        in_group = on_one.create_order(_bid(ticker, group)).order_id
+        in_group = on_one.orders.create_order(_bid(ticker, group)).order_id
 
         report = KillSwitch(client, store, SystemClock(), read_lag_s=0.0).run()
 
         assert report.proven
         assert report.order_groups_triggered == [group]
-        assert on_one.get_order(in_group).status == "canceled"
+        assert on_one.orders.get_order(in_group).status == "canceled"
         assert _refused(on_one, ticker, group) == "order_group_triggered"
     assert session_order_groups(store) == [group]
 
@@ -135,11 +136,11 @@ def test_a_kill_on_one_subaccount_triggers_only_that_subaccounts_groups(
     group would cancel orders outside that scope. The other group stays listed."""
     (ticker,) = make_markets(prime, 1)
     _fund_subaccount_1(client)
-    primary = client.create_order_group(Decimal(100))
-    on_one = client.create_order_group(Decimal(100), subaccount=1)
+    primary = client.order_groups.create_order_group(Decimal(100))
+    on_one = client.order_groups.create_order_group(Decimal(100), subaccount=1)
     remember_order_group(store, primary)
     remember_order_group(store, on_one, subaccount=1)
-    outside = client.create_order(_bid(ticker, primary)).order_id
+    outside = client.orders.create_order(_bid(ticker, primary)).order_id
 
     client.subaccount = 1
     report = KillSwitch(client, store, SystemClock(), read_lag_s=0.0).run()
@@ -148,8 +149,8 @@ def test_a_kill_on_one_subaccount_triggers_only_that_subaccounts_groups(
     assert report.order_groups_triggered == [on_one]
     assert _refused(client, ticker, on_one) == "order_group_triggered"
     client.subaccount = None
-    assert client.get_order(outside).status == "resting"
-    client.create_order(_bid(ticker, primary))  # still takes orders
+    assert client.orders.get_order(outside).status == "resting"
+    client.orders.create_order(_bid(ticker, primary))  # still takes orders
     assert session_order_group_places(store) == [(primary, 0), (on_one, 1)]
 
 
@@ -164,7 +165,9 @@ def test_a_session_group_made_by_a_client_on_a_subaccount_is_recorded_there(
     on_zero = open_session_group(client, store, TradeConfig(), log)
     client.subaccount = 1
     on_one = open_session_group(client, store, TradeConfig(), log)
-    assert [g.order_group_id for g in client.list_order_groups(subaccount=1)] == [on_one]
+    assert [g.order_group_id for g in client.order_groups.list_order_groups(subaccount=1)] == [
+        on_one
+    ]
     assert session_order_group_places(store) == [(on_zero, 0), (on_one, 1)]
     client.subaccount = None
     report = KillSwitch(client, store, SystemClock(), read_lag_s=0.0).run()
@@ -182,20 +185,13 @@ def test_an_unknown_group_is_forgotten_after_the_cancels_not_before_them(
     remember_order_group(store, "no-such-group")
     listed_at_cancel_all: list[list[str]] = []
 
-    class Watched:
-        def __init__(self, inner: KalshiClient) -> None:
-            self._inner = inner
-
-        def __getattr__(self, name: str) -> object:
-            return getattr(self._inner, name)
-
+    class Watched(OrdersApi):
         def cancel_all_orders(self) -> None:
             listed_at_cancel_all.append(session_order_groups(store))
-            self._inner.cancel_all_orders()
+            super().cancel_all_orders()
 
-    # a proxy: the rest of the client through __getattr__, which a Protocol check cannot see
-    watched = cast(CancelsOrders, Watched(client))
-    report = KillSwitch(watched, store, SystemClock(), read_lag_s=0.0).run()
+    client.orders = Watched(client.connection)
+    report = KillSwitch(client, store, SystemClock(), read_lag_s=0.0).run()
 
     assert report.proven and report.exchange_cancel_all
     assert listed_at_cancel_all == [["no-such-group"]]

@@ -59,7 +59,7 @@ def _place_held(
 
 def _wait_landed(client: KalshiClient, ticker: str, coid: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while client.find_order_by_client_id(coid, ticker) is None:
+    while client.orders.find_order_by_client_id(coid, ticker) is None:
         assert time.monotonic() < deadline, f"order {coid} never reached the exchange"
         time.sleep(0.05)
 
@@ -126,8 +126,8 @@ class LandsOnListing(Cancels):
     def iter_orders(self, **filters: object) -> Iterator[Order]:
         self.listings += 1
         if self.listings == self.n:
-            self.orders.append(self.order)
-        yield from list(self.orders)
+            self.listed.append(self.order)
+        yield from list(self.listed)
 
 
 def test_an_unknown_order_holds_the_proof_until_it_can_no_longer_land(tmp_path: Path) -> None:
@@ -160,7 +160,7 @@ def test_an_unknown_order_a_listing_showed_is_cancelled_and_no_longer_holds_it(
         report = KillSwitch(exchange, store, clock, deadline_s=30, read_lag_s=0).run(ticker=TICKER)
 
         assert report.proven and report.cancelled == ["late-1"]
-        assert exchange.orders == []
+        assert exchange.listed == []
         assert clock.monotonic() < LANDING_WINDOW_S, "done once it was seen, not at the window"
 
 
@@ -254,7 +254,7 @@ def test_unreadable_intents_an_order_that_lands_is_cancelled_and_the_window_stil
         report = switch.run(ticker=TICKER)
 
         assert report.proven and report.cancelled == ["late-1"]
-        assert exchange.orders == []
+        assert exchange.listed == []
         # another order of the state file could still be in the network: no row says not
         assert clock.monotonic() >= IN_FLIGHT_S
 
@@ -350,7 +350,7 @@ class RestsThenNothing(Cancels):
     def iter_orders(self, **filters: object) -> Iterator[Order]:
         self.asked.append(self.clock.monotonic())
         self.on_listing(len(self.asked))
-        yield from list(self.orders)
+        yield from list(self.listed)
 
 
 def test_unreadable_intents_halted_recorded_in_a_round_of_cancels_starts_the_window(

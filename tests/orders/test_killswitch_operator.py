@@ -197,7 +197,7 @@ class CancelTakesUntil(Cancels):
 
     def iter_orders(self, **filters: object) -> Iterator[Order]:
         self.listings += 1
-        yield from list(self.orders)
+        yield from list(self.listed)
 
     def batch_cancel(
         self, orders: list[tuple[str, str | None]], *, subaccounts: dict[str, int] | None = None
@@ -227,7 +227,7 @@ class ListingsFailAfterCancelAll(SweptByCancelAll):
     def iter_orders(self, **filters: object) -> Iterator[Order]:
         if self.swept:
             raise ApiError.from_response(403, {"code": "forbidden", "message": "no"})
-        yield from self.orders
+        yield from self.listed
 
 
 def test_orders_no_listing_showed_gone_are_not_counted_as_cancelled(store: Store) -> None:

@@ -56,10 +56,10 @@ def requests_of(prime: SimHarness, key_id: str) -> dict[str, int]:
 def two_orders_one_partly_filled(prime: SimHarness, client: KalshiClient) -> tuple[str, str]:
     """A bid of 10 of which 4 filled (6 rest) and a bid of 3: 9 contracts resting."""
     first, second = make_markets(prime, 2)
-    a = client.create_order(CreateOrder(first, BookSide.BID, Decimal("0.30"), Decimal(10)))
+    a = client.orders.create_order(CreateOrder(first, BookSide.BID, Decimal("0.30"), Decimal(10)))
     with connect(prime.new_account()) as other:
-        other.create_order(CreateOrder(first, BookSide.ASK, Decimal("0.30"), Decimal(4)))
-    b = client.create_order(CreateOrder(second, BookSide.BID, Decimal("0.20"), Decimal(3)))
+        other.orders.create_order(CreateOrder(first, BookSide.ASK, Decimal("0.30"), Decimal(4)))
+    b = client.orders.create_order(CreateOrder(second, BookSide.BID, Decimal("0.20"), Decimal(3)))
     return a.order_id, b.order_id
 
 
@@ -91,7 +91,7 @@ def test_one_market_is_batched_cancels_counting_what_each_reduced(
     prime: SimHarness, client: KalshiClient, store: Store
 ) -> None:
     a, _ = two_orders_one_partly_filled(prime, client)
-    ticker = client.get_order(a).ticker
+    ticker = client.orders.get_order(a).ticker
 
     report = KillSwitch(client, store, ManualClock(), deadline_s=20).run(ticker=ticker)
 

@@ -32,7 +32,7 @@ OLD_LOOP_REASON = "not on the exchange after its answer was lost; never placed"
 
 def _wait_listed(client: KalshiClient, ticker: str, coid: str) -> None:
     deadline = time.monotonic() + 15
-    while client.find_order_by_client_id(coid, ticker) is None:
+    while client.orders.find_order_by_client_id(coid, ticker) is None:
         assert time.monotonic() < deadline, f"order {coid} never reached the exchange"
         time.sleep(0.05)
 
@@ -89,7 +89,7 @@ def test_a_late_fill_wrongly_marked_rejected_is_put_right_by_kalshi_reconcile(
     assert report["found_after_rejection"] == ["late-1"]
     assert report["still_unknown"] == []
 
-    (order,) = [o for o in client.iter_orders(ticker=ticker)]
+    (order,) = [o for o in client.orders.iter_orders(ticker=ticker)]
     with Store.open(db) as store:
         intent = store.orders.get_intent("late-1")
         assert intent is not None
@@ -127,9 +127,9 @@ def test_a_cancelled_late_order_is_found_among_every_status(
     (ticker,) = make_markets(prime, 1)
     _place_held(prime, store, ticker, "late-3")
     _wait_listed(client, ticker, "late-3")
-    order = client.find_order_by_client_id("late-3", ticker)
+    order = client.orders.find_order_by_client_id("late-3", ticker)
     assert order is not None
-    client.cancel_order(order.order_id, ticker=ticker)
+    client.orders.cancel_order(order.order_id, ticker=ticker)
     report = OrderService(client, store).reconcile()
     assert report.resolved_unknown == ["late-3"]
     intent = store.orders.get_intent("late-3")

@@ -167,9 +167,9 @@ def test_a_listing_whose_order_lacks_its_status_fails_the_read(prime: SimHarness
             return httpx.Response(response.status_code, json=body)
 
     with _client_of(prime, NoStatus()) as client:
-        client.create_order(CreateOrder("KXT-EV-M00", BookSide.BID, D("0.40"), D(1)))
+        client.orders.create_order(CreateOrder("KXT-EV-M00", BookSide.BID, D("0.40"), D(1)))
         with pytest.raises(KalshiError, match="status"):
-            list(client.iter_orders(status="resting"))
+            list(client.orders.iter_orders(status="resting"))
 
 
 def test_a_trade_loop_without_an_order_group_leaves_no_quote_behind(
@@ -181,8 +181,8 @@ def test_a_trade_loop_without_an_order_group_leaves_no_quote_behind(
     (ticker,) = make_markets(prime, 1)
     maker = prime.new_account(balance_cents=100_000)
     with connect(maker) as other:  # a book to quote inside: a bid and an ask of another account
-        other.create_order(CreateOrder(ticker, BookSide.BID, D("0.30"), D(5)))
-        other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.70"), D(5)))
+        other.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.30"), D(5)))
+        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.70"), D(5)))
     before = prime.stats()["order_create_requests"]
     ran = kalshi(
         "trade",
@@ -201,7 +201,7 @@ def test_a_trade_loop_without_an_order_group_leaves_no_quote_behind(
     placed = prime.stats()["order_create_requests"] - before
     assert placed > 0, "the loop placed no quote: nothing was proven"
     with _client_of(prime, httpx.HTTPTransport()) as client:
-        left = [o.order_id for o in client.iter_orders(status="resting")]
+        left = [o.order_id for o in client.orders.iter_orders(status="resting")]
     assert left == [], f"{len(left)} quote(s) left resting after the loop stopped"
 
 
@@ -216,8 +216,10 @@ def test_a_decrease_answer_without_remaining_count_is_an_unknown_outcome(
         return ("remaining_count",) if request.url.path.endswith("/decrease") else ()
 
     with _client_of(prime, Stripping(strip)) as client:
-        placed = client.create_order(CreateOrder("KXT-EV-M00", BookSide.BID, D("0.40"), D(3)))
+        placed = client.orders.create_order(
+            CreateOrder("KXT-EV-M00", BookSide.BID, D("0.40"), D(3))
+        )
         with pytest.raises(AmendOutcomeUnknown) as caught:
-            client.decrease_order(placed.order_id, reduce_by=D(1))
+            client.orders.decrease_order(placed.order_id, reduce_by=D(1))
         assert caught.value.order_id == placed.order_id
-        assert client.get_order(placed.order_id).remaining_count == D(2)  # it was applied
+        assert client.orders.get_order(placed.order_id).remaining_count == D(2)  # it was applied

@@ -52,7 +52,7 @@ def test_dropped_answers_never_duplicate_or_lose_an_order(
     prime.clear_faults()
     service.reconcile()
 
-    on_exchange = list(client.iter_orders())
+    on_exchange = list(client.orders.iter_orders())
     intents = store.orders.intents()
     assert lost_answers > 20  # the faults really happened
     assert prime.stats()["order_create_requests"] == 200  # sent once each, never again
@@ -131,7 +131,7 @@ def test_sigkill_mid_placement_then_reconcile_matches_the_exchange(
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["changed"] is False  # idempotent
 
-    exchange = {o.client_order_id: o for o in client.iter_orders()}
+    exchange = {o.client_order_id: o for o in client.orders.iter_orders()}
     with Store.open(db) as store:
         intents = store.orders.intents()
         assert store.integrity_check() == "ok"

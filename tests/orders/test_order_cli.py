@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import CreateOrder, CreateOrderResult, KalshiClient
+from kalshi_cli.client.orders import OrdersApi
 from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, TransportError, ValidationError
@@ -18,7 +19,7 @@ from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import BookSide
 from tests.conftest import SimHarness
 
-from .conftest import Kalshi, connect, make_markets, state_path
+from .conftest import Kalshi, connect, connect_as, make_markets, state_path
 
 PLACE = ("order", "place", "KXT-EV-M00", "--side", "yes", "--action", "buy")
 GOOD = {"--count": "2", "--price": "0.40"}
@@ -173,7 +174,7 @@ def test_place_list_show_amend_decrease_cancel_round_trip(
 
     cancelled = kalshi("order", "cancel", oid, "--json")
     assert json.loads(cancelled.stdout)["reduced_by"] == "6.00"
-    assert [o.status for o in client.iter_orders()] == ["canceled"]
+    assert [o.status for o in client.orders.iter_orders()] == ["canceled"]
     with Store.open(state_path(tmp_path)) as store:
         (intent,) = store.orders.intents()
         assert (intent.status, intent.remaining) == ("canceled", 0)
@@ -257,7 +258,7 @@ def test_an_unanswered_order_exits_10_and_reconcile_settles_it(
     # the answer is lost and the exchange cannot be asked either: unknown, exit 10; reconcile
     # later finds the order by looking it up, and nothing is ever sent twice
     unknown = kalshi(
-        *place_args(client_order_id="lost-2"), client=lambda: AnswerLost(connect(prime.account))
+        *place_args(client_order_id="lost-2"), client=lambda: connect_as(AnswerLost, prime.account)
     )
     assert unknown.exit_code == ExitCode.OUTCOME_UNKNOWN, unknown.output
     assert "kalshi reconcile" in unknown.stderr
@@ -269,21 +270,15 @@ def test_an_unanswered_order_exits_10_and_reconcile_settles_it(
     with Store.open(state_path(tmp_path)) as store:
         lost = [store.orders.get_intent(f"lost-{n}") for n in (1, 2)]
         assert [i.status if i else None for i in lost] == ["resting", "resting"]
-    assert sorted(o.client_order_id for o in client.iter_orders()) == ["lost-1", "lost-2"]
+    assert sorted(o.client_order_id for o in client.orders.iter_orders()) == ["lost-1", "lost-2"]
 
 
-class AnswerLost:
-    """A client whose order answers are lost on the way back and whose lookups fail: the
+class AnswerLost(OrdersApi):
+    """A client's orders whose answers are lost on the way back and whose lookups fail: the
     order is placed on the exchange, and this machine cannot find out."""
 
-    def __init__(self, real: KalshiClient) -> None:
-        self.real = real
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.real, name)
-
-    def create_order(self, request: CreateOrder) -> None:
-        self.real.create_order(request)
+    def create_order(self, request: CreateOrder) -> CreateOrderResult:
+        super().create_order(request)
         raise OrderOutcomeUnknown(
             "no response within 10s; the order may or may not exist",
             client_order_id=request.client_order_id,
@@ -342,24 +337,24 @@ def test_amend_expires_sets_keeps_and_removes_the_expiry_in_the_queue(
     (ticker,) = make_markets(prime, 1)
     placed = kalshi(*place_args(count="5", price="0.40"), "--expires", "1h", "--json")
     oid = json.loads(placed.stdout)["order"]["order_id"]
-    first_expiry = client.get_order(oid).expiration_time or ""
+    first_expiry = client.orders.get_order(oid).expiration_time or ""
     assert first_expiry
     with connect(prime.new_account(balance_cents=1_000_000)) as other:
-        behind = other.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(5)))
+        behind = other.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(5)))
 
         later = kalshi("order", "amend", oid, "--expires", "2d", "--json")
         assert later.exit_code == 0, later.output
-        moved = client.get_order(oid)
+        moved = client.orders.get_order(oid)
         assert (moved.expiration_time or "") > first_expiry
         assert (moved.yes_price, moved.remaining_count) == (D("0.40"), D(5))
 
         kept = kalshi("order", "amend", oid, "--price", "0.40", "--json")
         assert kept.exit_code == 0, kept.output
-        assert client.get_order(oid).expiration_time == moved.expiration_time
+        assert client.orders.get_order(oid).expiration_time == moved.expiration_time
 
         removed = kalshi("order", "amend", oid, "--expires", "0", "--json")
         assert removed.exit_code == 0, removed.output
-        assert client.get_order(oid).expiration_time is None  # the spec: nullable
+        assert client.orders.get_order(oid).expiration_time is None  # the spec: nullable
 
         sent = amend_requests(prime)
         for past in ("2001-01-01", str(int(time.time()) - 5)):
@@ -372,9 +367,9 @@ def test_amend_expires_sets_keeps_and_removes_the_expiry_in_the_queue(
         assert amend_requests(prime) == sent
 
         # the expiry-only amends kept our place: a seller of 5 fills us, not the later bid
-        other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(5)))
-        assert client.get_order(oid).status == "executed"
-        assert other.get_order(behind.order_id).remaining_count == 5
+        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(5)))
+        assert client.orders.get_order(oid).status == "executed"
+        assert other.orders.get_order(behind.order_id).remaining_count == 5
 
     help_text = kalshi("order", "amend", "--help").stdout
     assert "keeps its place in the queue only when the amend changes just the" in " ".join(
@@ -393,7 +388,7 @@ def test_order_show_names_each_change_and_shows_the_amended_expiry(
     assert kalshi("order", "amend", oid, "--price", "0.41", "--json").exit_code == 0
     assert kalshi("order", "decrease", oid, "--by", "2", "--json").exit_code == 0
     assert kalshi("order", "amend", oid, "--expires", "2d", "--json").exit_code == 0
-    expiry = client.get_order(oid).expiration_time or ""
+    expiry = client.orders.get_order(oid).expiration_time or ""
     shown = json.loads(kalshi("order", "show", oid, "--json").stdout)["order"]
     notes = [h["note"] for h in shown["history"]]
     assert "amend" in notes and "decrease" in notes, notes

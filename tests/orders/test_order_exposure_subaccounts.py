@@ -33,12 +33,14 @@ from .conftest import Kalshi, connect, make_markets, state_path
 def held(prime: SimHarness, client: KalshiClient, tmp_path: Path) -> str:
     """The account of the module docstring; returns the market's ticker."""
     (ticker,) = make_markets(prime, 1)
-    assert client.create_subaccount() == 1
-    client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=1, amount_cents=5000)
+    assert client.subaccounts.create_subaccount() == 1
+    client.subaccounts.transfer_between_subaccounts(
+        from_subaccount=0, to_subaccount=1, amount_cents=5000
+    )
     with connect(prime.new_account(balance_cents=100_000)) as other:
-        other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(4)))
-    client.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(4)))  # 4 held on 0
-    client.on_subaccount(1).create_order(CreateOrder(ticker, BookSide.BID, D("0.25"), D(9)))
+        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(4)))
+    client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(4)))  # 4 held on 0
+    client.on_subaccount(1).orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.25"), D(9)))
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     (home / "config.yaml").write_text("limits:\n  max_position_per_market: 10\n")
@@ -64,7 +66,7 @@ def _buy(kalshi: Kalshi, ticker: str, count: int, *subaccount: str) -> tuple[int
 
 
 def _resting(client: KalshiClient, ticker: str, subaccount: int) -> list[D]:
-    mine = client.on_subaccount(subaccount).iter_orders(ticker=ticker, status="resting")
+    mine = client.on_subaccount(subaccount).orders.iter_orders(ticker=ticker, status="resting")
     return sorted(o.remaining_count for o in mine)
 
 
@@ -133,11 +135,13 @@ def test_the_local_venues_client_counts_its_subaccounts_own_orders(tmp_path: Pat
     venue.book_changed(ticker, {D("0.40"): D(50)}, {D("0.45"): D(10)})  # YES asks 0.55 x10
     ioc = TimeInForce.IOC
     client = venue.client
-    client.create_order(CreateOrder(ticker, BookSide.BID, D("0.55"), D(3), time_in_force=ioc))
-    client.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(1)))
+    client.orders.create_order(
+        CreateOrder(ticker, BookSide.BID, D("0.55"), D(3), time_in_force=ioc)
+    )
+    client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(1)))
     one = client.on_subaccount(1)
-    one.create_order(CreateOrder(ticker, BookSide.BID, D("0.55"), D(2), time_in_force=ioc))
-    one.create_order(CreateOrder(ticker, BookSide.BID, D("0.30"), D(4)))
+    one.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.55"), D(2), time_in_force=ioc))
+    one.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.30"), D(4)))
     with Store.open(tmp_path / "state.db") as store:
         assert OrderService(client, store).exposure(ticker) == Exposure(D(3), D(1), D(0))
         assert OrderService(one, store).exposure(ticker) == Exposure(D(2), D(4), D(0))

@@ -36,7 +36,7 @@ def test_the_group_commands_act_on_the_exchange(
     document = json.loads(created.stdout)
     group = document["order_group_id"]
     assert document == {"order_group_id": group, "contracts_limit": "25"}
-    order = client.create_order(_bid(ticker, group)).order_id
+    order = client.orders.create_order(_bid(ticker, group)).order_id
 
     listed = json.loads(kalshi("order-group", "list", "--json").stdout)
     assert listed == {
@@ -56,19 +56,19 @@ def test_the_group_commands_act_on_the_exchange(
 
     triggered = json.loads(kalshi("order-group", "trigger", group, "--json").stdout)
     assert triggered == {"order_group_id": group, "result": "triggered"}
-    assert client.get_order(order).status == "canceled"
+    assert client.orders.get_order(order).status == "canceled"
     with pytest.raises(ApiError):
-        client.create_order(_bid(ticker, group))
+        client.orders.create_order(_bid(ticker, group))
 
     assert kalshi("order-group", "reset", group).stdout.strip() == f"order group {group} reset"
-    again = client.create_order(_bid(ticker, group)).order_id
+    again = client.orders.create_order(_bid(ticker, group)).order_id
     limited = json.loads(kalshi("order-group", "limit", group, "--limit", "40", "--json").stdout)
     assert limited["contracts_limit"] == "40"
-    assert client.get_order_group(group).contracts_limit == Decimal(40)
+    assert client.order_groups.get_order_group(group).contracts_limit == Decimal(40)
 
     assert kalshi("order-group", "delete", group, "--yes").exit_code == 0
-    assert client.get_order(again).status == "canceled"
-    assert client.list_order_groups() == []
+    assert client.orders.get_order(again).status == "canceled"
+    assert client.order_groups.list_order_groups() == []
 
 
 @pytest.mark.parametrize(

@@ -53,7 +53,7 @@ def test_closing_a_held_position_is_never_blocked_by_the_order_cost_limit(
     (ticker,) = make_markets(prime, 1)
     service = OrderService(client, store)
     with connect(prime.new_account(balance_cents=1_000_000)) as other:
-        other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(20)))
+        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(20)))
         service.place(service.prepare(request(ticker, "buy 20 yes @ 0.50")))
     limited = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
     # a stop-out: 20 YES held, sold at 0.05; it commits nothing
@@ -76,7 +76,7 @@ def test_an_amend_is_held_to_the_same_limits_as_a_new_order(
     with pytest.raises(ValidationError) as dearer:
         service.amend(placed.order_id, count=D(10), price=D("0.60"))
     assert dearer.value.code == "MAX_ORDER_COST"
-    order = client.get_order(placed.order_id)
+    order = client.orders.get_order(placed.order_id)
     assert (order.remaining_count, order.yes_price) == (D(5), D("0.20"))
     # within both limits, the amend goes through
     amended = service.amend(placed.order_id, count=D(10), price=D("0.50"))
@@ -117,7 +117,7 @@ def test_reduce_only_is_sent_only_as_immediate_or_cancel(
     answer = prime.signed(prime.account, "POST", "/portfolio/events/orders", json=body)
     assert answer.status_code == 400
     assert "immediate_or_cancel" in answer.text
-    assert list(client.iter_orders()) == []
+    assert list(client.orders.iter_orders()) == []
     body["time_in_force"] = "immediate_or_cancel"  # the same with IOC: refused only as growth
     ioc = prime.signed(prime.account, "POST", "/portfolio/events/orders", json=body)
     assert ioc.status_code == 400 and "immediate_or_cancel" not in ioc.text

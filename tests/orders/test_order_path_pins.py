@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client.orders import OrdersApi
 from kalshi_cli.client.requests import CreateOrderResult
 from kalshi_cli.services.orders import OrderLimits, OrderService
 from kalshi_cli.store import IntentRecord, Store
@@ -125,12 +126,12 @@ def test_reducing_lets_a_reduce_only_order_through_prepare_and_submit(
 ) -> None:
     (ticker,) = make_markets(prime, 1)
     with connect(prime.new_account()) as seller:
-        seller.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(2)))
+        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(2)))
     service = OrderService(client, store)
     service.place(service.prepare(buy_yes(ticker)))  # 2 YES held
     store.trading.set_trading_state("REDUCING", reason="loss limit hit", source="test")
     with connect(prime.new_account()) as buyer:
-        buyer.create_order(CreateOrder(ticker, BookSide.BID, D("0.25"), D(2)))
+        buyer.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.25"), D(2)))
 
     closing = OrderRequest(
         ticker,
@@ -184,10 +185,12 @@ def test_the_order_cost_limit_counts_only_the_part_that_opens_a_position(
     short one, release nothing here."""
     ticker, other = make_markets(prime, 2)
     with connect(prime.new_account()) as buyer:
-        buyer.create_order(CreateOrder(ticker, BookSide.BID, D("0.50"), D(10)))
-        buyer.create_order(CreateOrder(other, BookSide.BID, D("0.50"), D(30)))
-    client.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(10)))  # 10 NO held
-    client.create_order(CreateOrder(other, BookSide.ASK, D("0.50"), D(30)))  # 30 NO held there
+        buyer.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.50"), D(10)))
+        buyer.orders.create_order(CreateOrder(other, BookSide.BID, D("0.50"), D(30)))
+    client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(10)))  # 10 NO held
+    client.orders.create_order(
+        CreateOrder(other, BookSide.ASK, D("0.50"), D(30))
+    )  # 30 NO held there
     limited = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
 
     # buying YES closes NO: 10 close, 10 open at 0.50 = $5, at the limit
@@ -207,9 +210,11 @@ def test_the_position_limit_says_what_it_would_reach_and_what_to_do(
 ) -> None:
     ticker, other = make_markets(prime, 2)
     with connect(prime.new_account()) as seller:
-        seller.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(4)))
-    client.create_order(CreateOrder(ticker, BookSide.BID, D("0.30"), D(4)))  # 4 YES held
-    client.create_order(CreateOrder(other, BookSide.BID, D("0.10"), D(50)))  # not this market
+        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(4)))
+    client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.30"), D(4)))  # 4 YES held
+    client.orders.create_order(
+        CreateOrder(other, BookSide.BID, D("0.10"), D(50))
+    )  # not this market
     service = OrderService(client, store, limits=OrderLimits(max_position_per_market=D(10)))
     # 4 held + 6 more is exactly the limit: allowed, and the worst case after is what
     # `--dry-run` shows
@@ -229,7 +234,7 @@ def test_an_order_that_shrinks_the_worst_case_passes_a_limit_already_exceeded(
     prime: SimHarness, client: KalshiClient, store: Store
 ) -> None:
     (ticker,) = make_markets(prime, 1)
-    client.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(15)))  # YES side 15
+    client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(15)))  # YES side 15
     service = OrderService(client, store, limits=OrderLimits(max_position_per_market=D(10)))
 
     # a NO bid of 5 (an ask): the NO side goes to 5, the worst case stays 15: not grown
@@ -243,7 +248,7 @@ def test_an_order_that_shrinks_the_worst_case_passes_a_limit_already_exceeded(
 # ---------------------------------------------------------------------------- what is sent
 
 
-class Watching(KalshiClient):
+class Watching(OrdersApi):
     """A real client that keeps what the state file held for an order at the moment it was
     sent (the intent must be written first)."""
 
@@ -260,7 +265,7 @@ def test_the_intent_is_recorded_pending_as_the_trader_wrote_it_before_the_order_
 ) -> None:
     (ticker,) = make_markets(prime, 1)
     with connect_as(Watching, prime.account) as client:
-        client.store, client.seen = store, []
+        client.area.store, client.area.seen = store, []
         service = OrderService(client, store, clock=ManualClock(NOW))
         request = OrderRequest(
             ticker,
@@ -289,7 +294,7 @@ def test_the_intent_is_recorded_pending_as_the_trader_wrote_it_before_the_order_
         }
         outcome = service.place(prepared)
 
-        (pending,) = client.seen
+        (pending,) = client.area.seen
         assert pending == IntentRecord(
             client_order_id="c-7",
             ticker=ticker,
@@ -313,7 +318,7 @@ def test_the_intent_is_recorded_pending_as_the_trader_wrote_it_before_the_order_
             reduce_only=False,
         )
         # what the exchange received, and the answer recorded on the same row
-        order = client.get_order(outcome.order_id or "")
+        order = client.orders.get_order(outcome.order_id or "")
         assert (order.client_order_id, order.ticker, order.book_side) == ("c-7", ticker, "ask")
         assert (order.yes_price, order.remaining_count) == (D("0.35"), D(3))
         assert order.expiration_time == "2027-01-15T09:00:00.000Z"  # NOW + 3600
@@ -337,7 +342,7 @@ def test_a_post_only_order_that_would_cross_is_refused_by_the_exchange_not_fille
 ) -> None:
     (ticker,) = make_markets(prime, 1)
     with connect(prime.new_account()) as seller:
-        seller.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(2)))
+        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(2)))
     service = OrderService(client, store)
 
     with pytest.raises(ApiError):
@@ -345,7 +350,7 @@ def test_a_post_only_order_that_would_cross_is_refused_by_the_exchange_not_fille
 
     intent = store.orders.get_intent("c-8")
     assert intent is not None and (intent.status, intent.post_only) == ("rejected", True)
-    assert list(client.get_positions(ticker=ticker)) == []
+    assert list(client.portfolio.get_positions(ticker=ticker)) == []
 
 
 def test_a_refusal_by_the_exchange_is_recorded_rejected_with_its_reason(
@@ -354,7 +359,7 @@ def test_a_refusal_by_the_exchange_is_recorded_rejected_with_its_reason(
     (ticker,) = make_markets(prime, 1)
     # a post-only bid at a resting ask's price would take: only the exchange's book says so
     with connect(prime.new_account()) as seller:
-        seller.create_order(
+        seller.orders.create_order(
             CreateOrder(ticker=ticker, book_side=BookSide.ASK, price=D("0.30"), count=D(5))
         )
     with connect(prime.account) as client:
@@ -428,7 +433,7 @@ def test_the_status_recorded_after_the_answer_is_what_happened_to_the_order(
     tif, count, status, filled, remaining = case
     (ticker,) = make_markets(prime, 1)
     with connect(prime.new_account()) as seller:
-        seller.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(2)))
+        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(2)))
     service = OrderService(client, store)
 
     outcome = service.place(
@@ -452,7 +457,7 @@ def test_the_status_recorded_after_the_answer_is_what_happened_to_the_order(
     assert intent.time_in_force == tif.value
 
 
-class RejectedInFlight(KalshiClient):
+class RejectedInFlight(OrdersApi):
     """A client during whose create request another process's `kalshi reconcile --grace 0`,
     an hour later by its clock, finds the pending intent not on the exchange and marks it
     rejected ("never placed"); the order then reaches the exchange."""
@@ -469,14 +474,14 @@ def test_an_order_accepted_after_a_reconcile_marked_it_rejected_is_recorded_as_i
 ) -> None:
     (ticker,) = make_markets(prime, 1)
     with connect(prime.new_account()) as seller:
-        seller.create_order(CreateOrder(ticker, BookSide.ASK, D("0.20"), D(2)))
+        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.20"), D(2)))
     db = tmp_path / "state.db"
     with (
         Store.open(db) as store,
         Store.open(db) as other,
         connect_as(RejectedInFlight, prime.account) as in_flight,
     ):
-        in_flight.other = OrderService(client, other, clock=ManualClock(time.time() + 3600))
+        in_flight.area.other = OrderService(client, other, clock=ManualClock(time.time() + 3600))
         service = OrderService(in_flight, store)
         request = buy_yes(ticker, count=5, price="0.20", client_order_id="c-6")
         outcome = service.place(service.prepare(request))

@@ -116,7 +116,7 @@ def test_the_balance_read_is_the_subaccount_the_order_goes_to(
 ) -> None:
     make_markets(prime, 1)
     with connect(prime.account) as client:
-        number = client.create_subaccount()  # a new subaccount holds $0.00
+        number = client.subaccounts.create_subaccount()  # a new subaccount holds $0.00
     result = kalshi(*BUY, "--count", "1", "--price", "0.40", "--subaccount", str(number))
     assert result.exit_code == ExitCode.REJECTED, result.output
     assert "short by $0.40" in one_error_line(result.stderr)
@@ -134,11 +134,11 @@ def test_a_sell_is_not_held_to_the_balance(
     make_markets(prime, 1)
     # five YES contracts held: a second account's resting ask, bought by this one
     with connect(prime.new_account()) as seller:
-        seller.create_order(
+        seller.orders.create_order(
             CreateOrder(ticker="KXT-EV-M00", book_side=BookSide.ASK, price=D("0.50"), count=D(5))
         )
     with connect(prime.account) as client:
-        client.create_order(
+        client.orders.create_order(
             CreateOrder(ticker="KXT-EV-M00", book_side=BookSide.BID, price=D("0.50"), count=D(5))
         )
     before = requests(prime).get(BALANCE, 0)
@@ -159,11 +159,11 @@ def test_a_buy_that_closes_a_position_is_not_held_to_the_balance(
     small = prime.new_account(balance_cents=500)  # $5.00
     # ten NO contracts held at $0.30 ($3.00 and a $0.147 fee): $1.853 left
     with connect(prime.new_account()) as buyer:
-        buyer.create_order(
+        buyer.orders.create_order(
             CreateOrder(ticker="KXT-EV-M00", book_side=BookSide.BID, price=D("0.70"), count=D(10))
         )
     with connect(small) as client:
-        client.create_order(
+        client.orders.create_order(
             CreateOrder(ticker="KXT-EV-M00", book_side=BookSide.ASK, price=D("0.70"), count=D(10))
         )
     as_small = {

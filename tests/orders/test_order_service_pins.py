@@ -51,19 +51,19 @@ def test_exposure_counts_this_markets_position_and_what_still_rests_on_each_side
 ) -> None:
     ticker, other = make_markets(prime, 2)
     # a bid of 10 of which 4 fill: a position of 4 and 6 resting
-    client.create_order(CreateOrder(ticker, BookSide.BID, D("0.30"), D(10)))
+    client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.30"), D(10)))
     with connect(prime.new_account()) as seller:
-        seller.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(4)))
-        seller.create_order(CreateOrder(other, BookSide.ASK, D("0.30"), D(2)))
-    client.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(3)))
-    client.create_order(CreateOrder(ticker, BookSide.ASK, D("0.80"), D(5)))
-    client.create_order(CreateOrder(ticker, BookSide.ASK, D("0.90"), D(1)))
+        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(4)))
+        seller.orders.create_order(CreateOrder(other, BookSide.ASK, D("0.30"), D(2)))
+    client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(3)))
+    client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.80"), D(5)))
+    client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.90"), D(1)))
     # another market's position and resting orders are not this market's
-    client.create_order(CreateOrder(other, BookSide.BID, D("0.30"), D(2)))
-    client.create_order(CreateOrder(other, BookSide.BID, D("0.10"), D(7)))
-    client.create_order(CreateOrder(other, BookSide.ASK, D("0.95"), D(8)))
-    cancelled = client.create_order(CreateOrder(ticker, BookSide.ASK, D("0.85"), D(50)))
-    client.cancel_order(cancelled.order_id)
+    client.orders.create_order(CreateOrder(other, BookSide.BID, D("0.30"), D(2)))
+    client.orders.create_order(CreateOrder(other, BookSide.BID, D("0.10"), D(7)))
+    client.orders.create_order(CreateOrder(other, BookSide.ASK, D("0.95"), D(8)))
+    cancelled = client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.85"), D(50)))
+    client.orders.cancel_order(cancelled.order_id)
 
     exposure = OrderService(client, store).exposure(ticker)
 
@@ -74,7 +74,7 @@ def test_the_position_limit_refuses_what_the_exposure_would_take_over_it(
     prime: SimHarness, client: KalshiClient, store: Store
 ) -> None:
     (ticker,) = make_markets(prime, 1)
-    client.create_order(CreateOrder(ticker, BookSide.ASK, D("0.80"), D(6)))  # NO side: 6
+    client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.80"), D(6)))  # NO side: 6
     service = OrderService(client, store)
     service.limits = type(service.limits)(max_position_per_market=D(10))
 
@@ -137,24 +137,26 @@ def test_a_decrease_with_bad_arguments_is_refused_before_anything_is_sent(
         service.decrease(order_id, by=by, to=to)
 
     assert (refused.value.code, refused.value.message) == (code, says)
-    assert client.get_order(order_id).remaining_count == D(5)
+    assert client.orders.get_order(order_id).remaining_count == D(5)
 
 
 def test_a_cancel_finds_an_order_resting_on_another_subaccount_and_cancels_it_there(
     prime: SimHarness, client: KalshiClient, store: Store
 ) -> None:
     (ticker,) = make_markets(prime, 1)
-    number = client.create_subaccount()
-    client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=number, amount_cents=5000)
+    number = client.subaccounts.create_subaccount()
+    client.subaccounts.transfer_between_subaccounts(
+        from_subaccount=0, to_subaccount=number, amount_cents=5000
+    )
     with connect(prime.account) as sub:
         sub.subaccount = number
-        placed = sub.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(3)))
+        placed = sub.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(3)))
 
     # the client names no subaccount: the exchange first reads the cancel as subaccount 0's
     taken_off = OrderService(client, store).cancel(placed.order_id)
 
     assert taken_off == D(3)
-    order = client.get_order(placed.order_id)
+    order = client.orders.get_order(placed.order_id)
     assert (order.status, order.subaccount) == ("canceled", number)
 
 
@@ -173,7 +175,7 @@ def test_an_amend_is_refused_while_trading_is_reducing(
         service.amend(order_id, count=D(9))
 
     assert refused.value.message == "trading is REDUCING (loss limit); no order can be amended"
-    assert client.get_order(order_id).remaining_count == D(5)
+    assert client.orders.get_order(order_id).remaining_count == D(5)
 
 
 @pytest.mark.parametrize("expires", [1, 1_800_000_000])
@@ -214,7 +216,7 @@ def test_an_order_placed_outside_the_state_file_is_amended_at_its_yes_price(
     prime: SimHarness, client: KalshiClient, store: Store
 ) -> None:
     (ticker,) = make_markets(prime, 1)
-    placed = client.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(5)))
+    placed = client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(5)))
 
     updated = OrderService(client, store).amend(placed.order_id, price=D("0.25"))
 
@@ -225,7 +227,7 @@ def partly_filled(prime: SimHarness, service: OrderService, ticker: str) -> str:
     """A YES bid of 10 of which 4 filled: 6 rest."""
     order_id = placed_bid(service, ticker, 10)
     with connect(prime.new_account()) as seller:
-        seller.create_order(CreateOrder(ticker, BookSide.ASK, D("0.20"), D(4)))
+        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.20"), D(4)))
     return order_id
 
 
@@ -259,7 +261,7 @@ def test_only_the_growth_of_an_amended_order_is_held_to_the_position_limit(
     with pytest.raises(ValidationError) as refused:
         service.amend(order_id, count=D(11))
     assert refused.value.code == "POSITION_LIMIT"
-    assert client.get_order(order_id).remaining_count == D(6)
+    assert client.orders.get_order(order_id).remaining_count == D(6)
 
 
 # ---------------------------------------------------------------------------- cancel, batch
@@ -272,7 +274,7 @@ def test_a_cancel_of_an_order_that_executed_says_so_with_what_filled(
     service = OrderService(client, store)
     order_id = placed_bid(service, ticker, 5)
     with connect(prime.new_account()) as seller:
-        seller.create_order(CreateOrder(ticker, BookSide.ASK, D("0.20"), D(5)))
+        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.20"), D(5)))
 
     with pytest.raises((BadRequestError, NotFoundError)) as refused:
         service.cancel(order_id)
@@ -291,7 +293,7 @@ def test_a_batch_records_each_orders_exchange_id_and_an_executed_row_as_executed
 ) -> None:
     (ticker,) = make_markets(prime, 1)
     with connect(prime.new_account()) as seller:
-        seller.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(2)))
+        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(2)))
     path = tmp_path / "orders.csv"
     path.write_text(
         "ticker,side,action,count,price\n"
@@ -308,7 +310,7 @@ def test_a_batch_records_each_orders_exchange_id_and_an_executed_row_as_executed
         recorded = store.orders.get_intent(row.client_order_id)
         assert recorded is not None
         assert (recorded.order_id, recorded.status) == (row.order_id, row.status)
-        assert client.get_order(row.order_id).client_order_id == row.client_order_id
+        assert client.orders.get_order(row.order_id).client_order_id == row.client_order_id
 
 
 def test_a_lost_create_answer_is_looked_up_and_what_was_found_is_reported(
@@ -322,7 +324,7 @@ def test_a_lost_create_answer_is_looked_up_and_what_was_found_is_reported(
     outcome = service.place(service.prepare(request))
 
     prime.clear_faults()
-    (order,) = client.iter_orders(ticker=ticker)
+    (order,) = client.orders.iter_orders(ticker=ticker)
     assert (outcome.client_order_id, outcome.order_id) == ("c-1", order.order_id)
     assert (outcome.status, outcome.remaining_count) == ("resting", D(2))
     assert outcome.note == "the answer was lost; the order was found on the exchange"
@@ -410,7 +412,7 @@ def test_a_lost_create_answer_found_filled_reports_and_records_the_fill(
 ) -> None:
     (ticker,) = make_markets(prime, 1)
     with connect(prime.new_account()) as seller:
-        seller.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(2)))
+        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(2)))
     service = OrderService(client, store)
     prepared = service.prepare(buy_yes(ticker, count=5))
     prime.set_faults(write_503_after_commit_rate=1.0)  # placed and part-filled, answer lost
@@ -447,7 +449,7 @@ def test_an_amend_can_set_and_remove_an_expiry_and_refuses_a_negative_one(
     with pytest.raises(ValidationError) as refused:
         service.amend(order_id, expiration_time=-1)
     assert refused.value.code == "EXPIRY_IN_THE_PAST"
-    assert client.get_order(order_id).remaining_count == D(5)
+    assert client.orders.get_order(order_id).remaining_count == D(5)
 
 
 def test_an_amended_price_of_a_no_order_is_the_no_price_the_trader_placed_it_at(
@@ -474,8 +476,8 @@ def test_an_amend_over_the_cost_limit_counts_only_what_opens_in_this_market(
     within a $5 limit."""
     (ticker,) = make_markets(prime, 1)
     with connect(prime.new_account()) as buyer:
-        buyer.create_order(CreateOrder(ticker, BookSide.BID, D("0.50"), D(10)))
-    client.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(10)))  # 10 NO held
+        buyer.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.50"), D(10)))
+    client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(10)))  # 10 NO held
     service = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
     order_id = placed_bid(service, ticker, 5)
 

@@ -26,7 +26,7 @@ from .conftest import Kalshi, connect, make_markets, state_path
 
 
 def rest(other: KalshiClient, ticker: str, book_side: BookSide, price: str, count: int) -> None:
-    other.create_order(CreateOrder(ticker, book_side, D(price), D(count)))
+    other.orders.create_order(CreateOrder(ticker, book_side, D(price), D(count)))
 
 
 def trade(service: OrderService, ticker: str, order: str) -> None:
@@ -108,7 +108,7 @@ def test_realized_pnl_and_fees_match_the_simulator_to_the_cent(
 
     # cash exactly (fees are charged to $0.0001): what the account gained is realized net less
     # what the open position cost
-    balance = client.get_balance().balance
+    balance = client.portfolio.get_balance().balance
     assert balance - D("1000.00") == summary.realized - summary.engine.markets[o].basis
     assert summary.fees > 0
 
@@ -224,19 +224,19 @@ def test_a_floored_market_settling_below_its_floor_pays_the_floor(
         trade(service, "KXF-EV-Y", "buy 10 yes @ 0.40")
         rest(other, "KXF-EV-N", BookSide.BID, "0.40", 4)
         trade(service, "KXF-EV-N", "buy 4 no @ 0.60")
-    floored = client.get_market("KXF-EV-Y")
+    floored = client.markets.get_market("KXF-EV-Y")
     assert floored.settlement_bounds_type == "floor"
     assert floored.settlement_floor == D("0.25")
-    default = client.get_market("KXF-EV-D")
+    default = client.markets.get_market("KXF-EV-D")
     assert (default.settlement_bounds_type, default.settlement_floor) == ("default", None)
-    before = client.get_balance().balance
+    before = client.portfolio.get_balance().balance
     for ticker in ("KXF-EV-Y", "KXF-EV-N"):
         prime.settle(ticker, "no")
-    assert client.get_market("KXF-EV-Y").raw["settlement_value_dollars"] == "0.2500"
+    assert client.markets.get_market("KXF-EV-Y").raw["settlement_value_dollars"] == "0.2500"
     service.reconcile()
 
     # YES: 10 x $0.25 back for $4.00 paid; NO won, but pays $0.75 a contract, not $1.00
-    assert client.get_balance().balance - before == D("2.50") + D("3.00")
+    assert client.portfolio.get_balance().balance - before == D("2.50") + D("3.00")
     summary = summarize(store.fills.iter_fills(), store.settlements.read())
     theirs = exchange_positions(prime)
     yes, no = summary.engine.markets["KXF-EV-Y"], summary.engine.markets["KXF-EV-N"]
@@ -263,13 +263,13 @@ def test_many_small_fills_sum_to_the_simulator_s_balance_change_exactly(
     )
     store = Store.open(state_path(tmp_path))
     service = OrderService(client, store)
-    start = client.get_balance().balance
+    start = client.portfolio.get_balance().balance
     with connect(prime.new_account(balance_cents=1_000_000)) as other:
         # 41 maker fills: our bid for 41 YES at 0.47 is hit one contract at a time
         trade(service, ticker, "buy 41 yes @ 0.47")
         for _ in range(41):
             ioc = TimeInForce.IOC
-            other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.47"), D(1), ioc))
+            other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.47"), D(1), ioc))
         # 20 taker buys of one contract at 0.52, 61 taker sells of one at 0.55
         for _ in range(20):
             rest(other, ticker, BookSide.ASK, "0.52", 1)
@@ -278,7 +278,7 @@ def test_many_small_fills_sum_to_the_simulator_s_balance_change_exactly(
             rest(other, ticker, BookSide.BID, "0.55", 1)
             trade(service, ticker, "sell 1 yes @ 0.55")
     service.reconcile()
-    fills = list(client.iter_fills(ticker=ticker))
+    fills = list(client.portfolio.iter_fills(ticker=ticker))
     assert len(fills) == 122
     assert {f.fee for f in fills if not f.is_taker} == {D("0.0044")}  # 0.00435925 up
     assert {f.fee for f in fills if f.is_taker and f.yes_price == D("0.52")} == {D("0.0175")}
@@ -294,7 +294,7 @@ def test_many_small_fills_sum_to_the_simulator_s_balance_change_exactly(
     assert D(document["realized_gross"]) == D("33.55") - D("29.67")
     assert D(document["realized"]) == D("3.88") - fees
     # flat again, so the realized net is exactly what the balance gained
-    assert client.get_balance().balance - start == D(document["realized"])
+    assert client.portfolio.get_balance().balance - start == D(document["realized"])
     text = kalshi("pnl").stdout
     assert "realized (net of $1.5918 fees): $2.2882" in text
 

@@ -18,7 +18,7 @@ from .test_order_batch import HEADER
 
 def _resting_contracts(client: KalshiClient, ticker: str) -> Decimal:
     return sum(
-        (o.remaining_count for o in client.iter_orders(ticker=ticker, status="resting")),
+        (o.remaining_count for o in client.orders.iter_orders(ticker=ticker, status="resting")),
         start=Decimal(0),
     )
 

@@ -24,12 +24,14 @@ def test_a_market_traded_only_on_another_subaccount_is_not_listed(
     prime: SimHarness, client: KalshiClient, kalshi: Kalshi, tmp_path: Path
 ) -> None:
     ticker, other_market = make_markets(prime, 2)
-    number = client.create_subaccount()
-    client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=number, amount_cents=5000)
+    number = client.subaccounts.create_subaccount()
+    client.subaccounts.transfer_between_subaccounts(
+        from_subaccount=0, to_subaccount=number, amount_cents=5000
+    )
     with connect(prime.new_account(balance_cents=100_000)) as other:
-        other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(10)))
+        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(10)))
     client.subaccount = number
-    client.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(10)))
+    client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(10)))
 
     def rows(*args: str) -> list[dict[str, Any]]:
         result = kalshi("positions", *args, "--json")
@@ -64,14 +66,16 @@ def test_exposure_of_subaccount_0_counts_its_own_resting_orders_only(
     positions` without `--subaccount` shows subaccount 0, and its exposure (position plus
     resting orders, against the limit) must be 0's own, not 0's position plus 1's bids."""
     (ticker,) = make_markets(prime, 1)
-    number = client.create_subaccount()
-    client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=number, amount_cents=5000)
+    number = client.subaccounts.create_subaccount()
+    client.subaccounts.transfer_between_subaccounts(
+        from_subaccount=0, to_subaccount=number, amount_cents=5000
+    )
     with connect(prime.new_account(balance_cents=100_000)) as other:
-        other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(4)))
-    client.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(4)))  # 4 held on 0
-    client.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(3)))  # 3 resting on 0
+        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(4)))
+    client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(4)))  # 4 held on 0
+    client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(3)))  # 3 resting on 0
     client.subaccount = number
-    client.create_order(CreateOrder(ticker, BookSide.BID, D("0.25"), D(9)))  # 9 resting on 1
+    client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.25"), D(9)))  # 9 resting on 1
     client.subaccount = None
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)

@@ -24,16 +24,18 @@ def test_a_client_on_a_subaccount_reads_its_own_queue_positions(
     prime: SimHarness, client: KalshiClient
 ) -> None:
     (ticker,) = make_markets(prime, 1)
-    assert client.create_subaccount() == 1
-    client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=1, amount_cents=5000)
+    assert client.subaccounts.create_subaccount() == 1
+    client.subaccounts.transfer_between_subaccounts(
+        from_subaccount=0, to_subaccount=1, amount_cents=5000
+    )
     with connect(prime.new_account(balance_cents=100_000)) as other:
-        other.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(3)))
-    zero = client.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(2))).order_id
+        other.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(3)))
+    zero = client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(2))).order_id
     client.subaccount = 1
-    one = client.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(1))).order_id
-    assert client.get_queue_positions() == {one: D(5)}
+    one = client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(1))).order_id
+    assert client.orders.get_queue_positions() == {one: D(5)}
     client.subaccount = None
-    assert client.get_queue_positions() == {zero: D(3)}
+    assert client.orders.get_queue_positions() == {zero: D(3)}
 
 
 def test_order_list_queue_shows_the_place_of_orders_on_every_subaccount(
@@ -42,11 +44,13 @@ def test_order_list_queue_shows_the_place_of_orders_on_every_subaccount(
     """`kalshi order list --queue` lists every subaccount's orders (the listing's default), so
     it asks the queue positions of each subaccount an order rests on."""
     (ticker,) = make_markets(prime, 1)
-    assert client.create_subaccount() == 1
-    client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=1, amount_cents=5000)
-    zero = client.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(2))).order_id
+    assert client.subaccounts.create_subaccount() == 1
+    client.subaccounts.transfer_between_subaccounts(
+        from_subaccount=0, to_subaccount=1, amount_cents=5000
+    )
+    zero = client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(2))).order_id
     client.subaccount = 1
-    one = client.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(1))).order_id
+    one = client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(1))).order_id
     client.subaccount = None
     result = kalshi("order", "list", "--queue", "--json")
     assert result.exit_code == 0, result.output
@@ -64,11 +68,13 @@ def test_the_dashboard_shows_the_place_of_orders_on_every_subaccount(
     """The dashboard's orders panel lists every subaccount's resting orders, each with its
     place in the queue, read from its own subaccount."""
     (ticker,) = make_markets(prime, 1)
-    assert client.create_subaccount() == 1
-    client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=1, amount_cents=5000)
-    zero = client.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(2))).order_id
+    assert client.subaccounts.create_subaccount() == 1
+    client.subaccounts.transfer_between_subaccounts(
+        from_subaccount=0, to_subaccount=1, amount_cents=5000
+    )
+    zero = client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(2))).order_id
     client.subaccount = 1
-    one = client.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(1))).order_id
+    one = client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(1))).order_id
     client.subaccount = None
     shot = remote_snapshot(Sources(state_path=tmp_path / "state.db"), client, SystemClock())
     assert shot.error is None

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client.orders import OrdersApi
 from kalshi_cli.client.requests import CancelResult, CreateOrderResult
 from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import OrderNotRecorded, Store, StoreError
@@ -23,7 +24,7 @@ from tests.conftest import SimHarness
 from .conftest import connect, connect_as, make_markets
 
 
-class ReconcileInFlight(KalshiClient):
+class ReconcileInFlight(OrdersApi):
     """A client during whose create request another process runs `kalshi reconcile --grace 0`,
     before the order reaches the exchange."""
 
@@ -44,7 +45,7 @@ def test_an_intent_answered_by_a_concurrent_reconcile_is_corrected_not_lost(
         Store.open(db) as other,
         connect_as(ReconcileInFlight, prime.account) as in_flight,
     ):
-        in_flight.other = OrderService(client, other)
+        in_flight.area.other = OrderService(client, other)
         service = OrderService(in_flight, store)
         request = OrderRequest(ticker, Side.YES, Action.BUY, D(3), D("0.20"))
         outcome = service.place(service.prepare(request))
@@ -71,7 +72,7 @@ def test_a_row_marked_rejected_but_resting_on_the_exchange_is_brought_back_by_re
     assert not service.reconcile().changed
 
 
-class StateFileLostAfterSending(KalshiClient):
+class StateFileLostAfterSending(OrdersApi):
     """A client that closes the state file while the order is on its way: the answer cannot
     be recorded."""
 
@@ -90,12 +91,12 @@ def test_a_placed_order_the_state_file_cannot_record_is_reported_as_placed(
     db = tmp_path / "state.db"
     store = Store.open(db)
     with connect_as(StateFileLostAfterSending, prime.account) as losing:
-        losing.store = store
+        losing.area.store = store
         service = OrderService(losing, store)
         request = OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.15"), client_order_id="c-1")
         with pytest.raises(StoreError) as failed:
             service.place(service.prepare(request))
-    (order,) = client.iter_orders(ticker=ticker)
+    (order,) = client.orders.iter_orders(ticker=ticker)
     assert failed.value.message.startswith(
         f"order c-1 WAS PLACED (order id {order.order_id}, resting), but the state file could "
         "not record it: "
@@ -111,7 +112,7 @@ def test_a_placed_order_the_state_file_cannot_record_is_reported_as_placed(
         assert (intent.status, intent.order_id) == ("resting", order.order_id)
 
 
-class CancelAnswerLost(KalshiClient):
+class CancelAnswerLost(OrdersApi):
     """A client whose cancel is answered, lost, and retried: the retry finds the order no
     longer resting."""
 
@@ -143,14 +144,14 @@ def test_a_cancel_whose_retry_finds_it_already_cancelled_succeeds_and_is_recorde
                 service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.30")))
             )
             assert filled.order_id is not None
-            other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(1)))
+            other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(1)))
         with pytest.raises((BadRequestError, NotFoundError)):
             lossy.cancel(filled.order_id)
     intent = store.orders.get_intent(filled.client_order_id)
     assert intent is not None and intent.status == "executed"
 
 
-class StateFileLostWithTheAnswer(KalshiClient):
+class StateFileLostWithTheAnswer(OrdersApi):
     """A client whose order reaches the exchange while its answer is lost and the state file
     stops taking writes: the intent cannot even be marked unknown."""
 
@@ -171,7 +172,7 @@ def test_an_order_of_unknown_outcome_the_state_file_cannot_mark_is_reported_as_m
     db = tmp_path / "state.db"
     store = Store.open(db)
     with connect_as(StateFileLostWithTheAnswer, prime.account) as losing:
-        losing.store = store
+        losing.area.store = store
         service = OrderService(losing, store)
         request = OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.15"), client_order_id="c-2")
         with pytest.raises(OrderNotRecorded) as failed:
@@ -185,7 +186,7 @@ def test_an_order_of_unknown_outcome_the_state_file_cannot_mark_is_reported_as_m
     )
     # the trade loop withdraws it by its client order id: no order id came back
     assert (failed.value.client_order_id, failed.value.order_id) == ("c-2", None)
-    (order,) = client.iter_orders(ticker=ticker)
+    (order,) = client.orders.iter_orders(ticker=ticker)
     with Store.open(db) as reopened:
         OrderService(client, reopened).reconcile()
         intent = reopened.orders.get_intent("c-2")
@@ -198,7 +199,7 @@ def _stop_writes(store: Store) -> None:
     store._conn.execute("PRAGMA query_only = 1")
 
 
-class AnswerLostThenStateFileStops(KalshiClient):
+class AnswerLostThenStateFileStops(OrdersApi):
     """The order lands and its answer is lost; while it is looked up, the state file stops
     taking writes: the intent is marked unknown, the order found cannot be recorded."""
 
@@ -222,14 +223,14 @@ def test_an_order_found_after_a_lost_answer_that_cannot_be_recorded_names_its_or
     (ticker,) = make_markets(prime, 1)
     with Store.open(tmp_path / "state.db") as store:
         with connect_as(AnswerLostThenStateFileStops, prime.account) as losing:
-            losing.store = store
+            losing.area.store = store
             service = OrderService(losing, store)
             request = OrderRequest(
                 ticker, Side.YES, Action.BUY, D(2), D("0.15"), client_order_id="c-3"
             )
             with pytest.raises(OrderNotRecorded) as failed:
                 service.place(service.prepare(request))
-        (order,) = client.iter_orders(ticker=ticker)
+        (order,) = client.orders.iter_orders(ticker=ticker)
         # the trade loop withdraws what the error names: the order id and what rests
         assert (failed.value.order_id, failed.value.remaining) == (order.order_id, D(2))
         assert failed.value.message.startswith(
@@ -242,7 +243,7 @@ def test_an_order_found_after_a_lost_answer_that_cannot_be_recorded_names_its_or
         )
 
 
-class ReconcileInFlightThenStateFileStops(KalshiClient):
+class ReconcileInFlightThenStateFileStops(OrdersApi):
     """A reconcile in another process marks the intent never placed while the request is in
     flight (the exchange does not have the order yet), and the state file stops taking writes
     before the exchange's acceptance is recorded. The write fails as its transaction opens, so
@@ -270,11 +271,11 @@ def test_an_accepted_order_the_state_file_cannot_record_names_its_order_and_what
         connect_as(ReconcileInFlightThenStateFileStops, prime.account) as in_flight,
     ):
         # the reconcile runs an hour later by its clock: the intent is past every grace
-        in_flight.other = OrderService(client, other, clock=ManualClock(time.time() + 3600))
-        in_flight.store = store
+        in_flight.area.other = OrderService(client, other, clock=ManualClock(time.time() + 3600))
+        in_flight.area.store = store
         service = OrderService(in_flight, store)
         request = OrderRequest(ticker, Side.YES, Action.BUY, D(3), D("0.20"), client_order_id="c-4")
         with pytest.raises(OrderNotRecorded) as failed:
             service.place(service.prepare(request))
-        (order,) = client.iter_orders(ticker=ticker)
+        (order,) = client.orders.iter_orders(ticker=ticker)
         assert (failed.value.order_id, failed.value.remaining) == (order.order_id, D(3))

@@ -32,7 +32,7 @@ from tests.key_listing import RefusingKeyListing
 
 def _restricted_env(sim: SimHarness, tmp_path: Path) -> dict[str, str]:  # noqa: F811
     with client_for(sim.account) as me:
-        generated = me.generate_api_key("sub-1 only", subaccount=1)
+        generated = me.api_keys.generate_api_key("sub-1 only", subaccount=1)
     pem = tmp_path / "sub1.pem"
     pem.write_text(generated.private_key_pem)
     pem.chmod(0o600)
@@ -127,8 +127,8 @@ def _held_on_1(sim: SimHarness, ticker: str) -> None:  # noqa: F811
     sim.create_market(ticker)
     buy_on(sim, 1, ticker, 5)
     with client_for(sim.account) as me:
-        me.on_subaccount(1).create_order(CreateOrder(ticker, BookSide.BID, D("0.10"), D(20)))
-        me.on_subaccount(0).create_order(CreateOrder(ticker, BookSide.BID, D("0.10"), D(40)))
+        me.on_subaccount(1).orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.10"), D(20)))
+        me.on_subaccount(0).orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.10"), D(40)))
 
 
 def _buy(env: dict[str, str], ticker: str, count: int):
@@ -239,7 +239,7 @@ def test_positions_of_a_restricted_key_replay_its_subaccounts_book(
     buy_on(sim, 1, "KXRK-9", 1)  # creates and funds subaccount 1
     env = _restricted_env(sim, tmp_path)
     with client_for(sim.new_account()) as seller:
-        seller.create_order(CreateOrder("KXRK-9", BookSide.ASK, D("0.30"), D(3)))
+        seller.orders.create_order(CreateOrder("KXRK-9", BookSide.ASK, D("0.30"), D(3)))
     bought = _run(
         env, "order", "place", "KXRK-9", "--side", "yes", "--action", "buy",
         "--count", "3", "--price", "0.30", "--json",

@@ -42,7 +42,9 @@ def test_a_restricted_keys_order_placed_elsewhere_is_imported_on_its_subaccount(
     buy_on(sim, 1, "KXRKI-1", 1)  # creates and funds subaccount 1
     env = _restricted_env(sim, tmp_path)
     with _restricted_client(env) as elsewhere:  # another program with the same key
-        placed = elsewhere.create_order(CreateOrder("KXRKI-1", BookSide.BID, D("0.10"), D(5)))
+        placed = elsewhere.orders.create_order(
+            CreateOrder("KXRKI-1", BookSide.BID, D("0.10"), D(5))
+        )
     result = _run(env, "order", "decrease", placed.order_id, "--by", "1", "--json")
     assert result.exit_code == 0, result.stdout + str(result.stderr)
     with Store.open(load_settings(environ=env).state) as store:
@@ -98,7 +100,7 @@ def _placed_elsewhere(
     buy_on(sim, 1, ticker, 1)  # creates and funds subaccount 1
     env = _restricted_env(sim, tmp_path)
     with _restricted_client(env) as elsewhere:
-        placed = elsewhere.create_order(CreateOrder(ticker, BookSide.BID, D("0.10"), D(5)))
+        placed = elsewhere.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.10"), D(5)))
     return env, placed.order_id
 
 

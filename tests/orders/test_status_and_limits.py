@@ -244,8 +244,8 @@ def test_an_order_is_recorded_on_the_subaccount_it_was_placed_from(
     (ticker,) = make_markets(prime, 1)
     number = 0
     if on_subaccount:
-        number = client.create_subaccount()
-        client.transfer_between_subaccounts(
+        number = client.subaccounts.create_subaccount()
+        client.subaccounts.transfer_between_subaccounts(
             from_subaccount=0, to_subaccount=number, amount_cents=5000
         )
         client.subaccount = number
@@ -279,7 +279,7 @@ def test_a_batch_whose_answer_was_lost_records_the_orders_found_as_resting(
     prime.clear_faults()
 
     assert [row.status for row in report.rows] == ["resting", "resting"]
-    on_exchange = {o.client_order_id: o.order_id for o in client.iter_orders(ticker=ticker)}
+    on_exchange = {o.client_order_id: o.order_id for o in client.orders.iter_orders(ticker=ticker)}
     recorded = {
         i.client_order_id: (i.order_id, i.status, i.remaining) for i in store.orders.intents()
     }
@@ -310,7 +310,9 @@ def _two_fills_ten_seconds_apart(sim: SimHarness, clock: ManualClock, ticker: st
                     "self_trade_prevention_type": "taker_at_cross",
                 },
             ).raise_for_status()
-            seller.create_order(CreateOrder(ticker, BookSide.ASK, Decimal("0.40"), Decimal(count)))
+            seller.orders.create_order(
+                CreateOrder(ticker, BookSide.ASK, Decimal("0.40"), Decimal(count))
+            )
             clock.advance(10)
     return clock.wall() - 15
 

@@ -39,19 +39,21 @@ def two_books(prime: SimHarness, client: KalshiClient) -> Iterator[tuple[str, li
     at 0.55 (realizing 4 x 0.15 gross); between the two, subaccount 1 sells 5 YES at 0.50
     (holding 5 NO at 0.50 each). Netted as one book, the sale on 1 would close 5 of 0's YES."""
     (ticker,) = make_markets(prime, 1)
-    number = client.create_subaccount()
+    number = client.subaccounts.create_subaccount()
     assert number == 1
-    client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=1, amount_cents=5000)
+    client.subaccounts.transfer_between_subaccounts(
+        from_subaccount=0, to_subaccount=1, amount_cents=5000
+    )
     with connect(prime.new_account(balance_cents=100_000)) as other:
-        other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(10)))
-        client.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(10)))
-        other.create_order(CreateOrder(ticker, BookSide.BID, D("0.50"), D(5)))
+        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(10)))
+        client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(10)))
+        other.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.50"), D(5)))
         client.subaccount = 1
-        client.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(5)))
+        client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(5)))
         client.subaccount = None
-        other.create_order(CreateOrder(ticker, BookSide.BID, D("0.55"), D(4)))
-        client.create_order(CreateOrder(ticker, BookSide.ASK, D("0.55"), D(4)))
-    fills = list(client.iter_fills())  # every subaccount's (the listing's default)
+        other.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.55"), D(4)))
+        client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.55"), D(4)))
+    fills = list(client.portfolio.iter_fills())  # every subaccount's (the listing's default)
     assert sorted(f.raw["subaccount_number"] for f in fills) == [0, 0, 1]
     yield ticker, fills
 
@@ -141,7 +143,7 @@ def test_a_state_file_from_before_subaccounts_learns_them_from_the_exchange(
     under, its order too, and the realized P&L of each fill is that of its own book."""
     ticker, fills = two_books
     client.subaccount = 1
-    resting = client.create_order(CreateOrder(ticker, BookSide.BID, D("0.10"), D(2)))
+    resting = client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.10"), D(2)))
     client.subaccount = None
     path = state_path(tmp_path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -219,24 +221,29 @@ def test_the_running_loop_applies_only_its_subaccounts_fills(
     from kalshi_cli.vocabulary.clock import SystemClock
 
     (ticker,) = make_markets(prime, 1)
-    client.create_subaccount()
-    client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=1, amount_cents=5000)
+    client.subaccounts.create_subaccount()
+    client.subaccounts.transfer_between_subaccounts(
+        from_subaccount=0, to_subaccount=1, amount_cents=5000
+    )
     clock = SystemClock()
     # the loop's feed, never started: only the fill sync runs here
-    feed = MarketData([ticker], ws_url=None, rest=client, clock=clock)
+    feed = MarketData([ticker], ws_url=None, rest=client.markets, clock=clock)
     with Store.open(tmp_path / "loop.db") as store:
         parts = Parts(client, store, feed, clock=clock, log=EventLog(clock, stderr=None))
         loop = build_loop(
-            parts, TradeOptions(strategy="spike"), TradeConfig(), [client.get_market(ticker)]
+            parts,
+            TradeOptions(strategy="spike"),
+            TradeConfig(),
+            [client.markets.get_market(ticker)],
         )
         with connect(prime.new_account(balance_cents=100_000)) as other:
-            other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(8)))
+            other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(8)))
             client.subaccount = 1
-            client.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(5)))
+            client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(5)))
             client.subaccount = None
             assert loop.executor.fills.sync(since_ts=0) == 0
             assert loop.portfolio.position(ticker) == 0
-            client.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(3)))
+            client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(3)))
         assert loop.executor.fills.sync(since_ts=0) == 1
         assert loop.portfolio.position(ticker) == 3
         assert [(f.count, f.subaccount) for f in store.fills.iter_fills()] == [(D(3), 0)]
@@ -275,7 +282,7 @@ def test_a_market_held_on_two_subaccounts_settles_in_each_book_once(
     listed: dict[int, list[Any]] = {}
     for n in (0, 1):
         client.subaccount = n
-        listed[n] = list(client.iter_settlements())
+        listed[n] = list(client.portfolio.iter_settlements())
         client.subaccount = None
     assert [len(listed[n]) for n in (0, 1)] == [1, 1]
     assert kalshi("reconcile").exit_code == 0
@@ -350,7 +357,7 @@ def test_a_settlement_copied_before_0004_is_replaced_by_each_subaccounts(
     ticker, fills = two_books
     prime.settle(ticker, "yes")
     client.subaccount = 1
-    (theirs,) = client.iter_settlements()
+    (theirs,) = client.portfolio.iter_settlements()
     client.subaccount = None
     path = state_path(tmp_path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -396,8 +403,8 @@ def test_the_account_wide_pnl_marks_every_subaccounts_positions(
     with its own book: its unrealized P&L is the sum of the `--subaccount` reports'."""
     ticker, _ = two_books
     with connect(prime.new_account(balance_cents=100_000)) as other:
-        other.create_order(CreateOrder(ticker, BookSide.BID, D("0.45"), D(10)))
-        other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.60"), D(10)))
+        other.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.45"), D(10)))
+        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.60"), D(10)))
     assert kalshi("reconcile").exit_code == 0
     per = {n: _json(kalshi, "pnl", "--subaccount", str(n)) for n in (0, 1)}
     # 0: 6 YES bought at 0.40 marked at the YES bid 0.45; 1: 5 NO at 0.50 at the NO bid 0.40

@@ -55,11 +55,13 @@ def watch(prime: SimHarness) -> Iterator[tuple[KalshiClient, _Watch]]:
     transport = _Watch()
     with connect(prime.account, transport=transport) as client:
         transport.watched = client
-        assert client.create_subaccount() == 1
-        client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=1, amount_cents=5000)
+        assert client.subaccounts.create_subaccount() == 1
+        client.subaccounts.transfer_between_subaccounts(
+            from_subaccount=0, to_subaccount=1, amount_cents=5000
+        )
         with connect(prime.new_account(balance_cents=100_000)) as maker:
             for subaccount, price, count in ((0, "0.40", 4), (1, "0.45", 5)):
-                maker.create_order(CreateOrder(ticker, BookSide.ASK, D(price), D(count)))
+                maker.orders.create_order(CreateOrder(ticker, BookSide.ASK, D(price), D(count)))
                 _buy(client.on_subaccount(subaccount), ticker, price, count)
         _buy(client, ticker, "0.20", 3)
         _buy(client.on_subaccount(1), ticker, "0.25", 2)
@@ -67,7 +69,7 @@ def watch(prime: SimHarness) -> Iterator[tuple[KalshiClient, _Watch]]:
 
 
 def _buy(client: KalshiClient, ticker: str, price: str, count: int) -> None:
-    client.create_order(CreateOrder(ticker, BookSide.BID, D(price), D(count)))
+    client.orders.create_order(CreateOrder(ticker, BookSide.BID, D(price), D(count)))
 
 
 def _scopes_during(
@@ -95,7 +97,7 @@ def test_catch_up_reads_every_subaccount_without_rescoping_the_callers_client(
     assert scopes == {scope}
     # a later call on the caller's client is still on its subaccount
     assert client.subaccount == scope
-    assert {o.subaccount for o in client.iter_orders(status="resting")} == (
+    assert {o.subaccount for o in client.orders.iter_orders(status="resting")} == (
         {0, 1} if scope is None else {scope}
     )
 
@@ -163,7 +165,7 @@ def test_resolve_unknown_looks_up_another_subaccounts_intent_without_rescoping_t
     on 0, and the caller's client never moves, not even for the length of the listing."""
     client, transport = watch
     # subaccount 0's resting bid of 3 at 0.20, recorded as if its answer had been lost
-    (lost,) = client.on_subaccount(0).iter_orders(status="resting")
+    (lost,) = client.on_subaccount(0).orders.iter_orders(status="resting")
     with Store.open(tmp_path / "state.db") as store:
         store.orders.record_intent(
             IntentRecord(

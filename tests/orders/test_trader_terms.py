@@ -21,7 +21,7 @@ def test_a_no_round_trip_reads_in_no_terms(prime: SimHarness, kalshi: Kalshi) ->
     with connect(prime.new_account(balance_cents=1_000_000)) as other:
         # a resting YES bid at 0.33 is a NO offer at 0.67; then a YES offer at 0.56 is a NO
         # bid at 0.44
-        other.create_order(CreateOrder(ticker, BookSide.BID, D("0.33"), D(10)))
+        other.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.33"), D(10)))
         bought = kalshi(
             "order", "place", ticker, "--side", "no", "--action", "buy",
             "--count", "10", "--price", "0.67", "--json",
@@ -32,7 +32,7 @@ def test_a_no_round_trip_reads_in_no_terms(prime: SimHarness, kalshi: Kalshi) ->
         assert order["average_fill_price"] == "0.6700"  # NO terms, as the order was placed
         assert order["average_fill_yes_price"] == "0.3300"  # and the book's, alongside
 
-        other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.56"), D(10)))
+        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.56"), D(10)))
         sold = kalshi(
             "order", "place", ticker, "--side", "no", "--action", "sell",
             "--count", "10", "--price", "0.44",

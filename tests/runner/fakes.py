@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from kalshi_cli.client.historical import HistoricalCutoff
 from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
@@ -70,7 +70,7 @@ class Held:
 
 @dataclass
 class FakeClient:
-    exchange: Exchange
+    core: Exchange  # the simulator's exchange core it trades on
     account_id: str
     # the subaccount the client acts on, as `KalshiClient.subaccount` (None: the defaults)
     subaccount: int | None = None
@@ -91,39 +91,64 @@ class FakeClient:
     # the rig clock's monotonic time of each create, beside `requests`
     sent_at: list[float] = field(default_factory=list)
 
+    # every area of the client the loop reads is this fake itself
+    @property
+    def markets(self) -> Self:
+        return self
+
+    @property
+    def exchange(self) -> Self:
+        return self
+
+    @property
+    def portfolio(self) -> Self:
+        return self
+
+    @property
+    def orders(self) -> Self:
+        return self
+
+    @property
+    def subaccounts(self) -> Self:
+        return self
+
+    @property
+    def historical(self) -> Self:
+        return self
+
     def _market(self, ticker: str) -> SimMarket:
-        m = self.exchange.markets.get(ticker)
+        m = self.core.markets.get(ticker)
         if m is None:
             raise NotFoundError(f"unknown ticker {ticker}", status=404)
         return m
 
     def get_market(self, ticker: str) -> Market:
-        return decode_answer(Market, ser.market_json(self.exchange, self._market(ticker)))
+        return decode_answer(Market, ser.market_json(self.core, self._market(ticker)))
 
     def iter_markets(self, **filters: Any) -> Iterator[Market]:
-        for m in self.exchange.markets.values():
+        for m in self.core.markets.values():
             if filters.get("series_ticker") and m.series_ticker != filters["series_ticker"]:
                 continue
             if filters.get("event_ticker") and m.event_ticker != filters["event_ticker"]:
                 continue
-            yield decode_answer(Market, ser.market_json(self.exchange, m))
+            yield decode_answer(Market, ser.market_json(self.core, m))
 
     def get_event(self, event_ticker: str, **_: Any) -> dict[str, Any]:
-        event = self.exchange.events[event_ticker]
-        series = self.exchange.series.get(event.series_ticker)
-        override = self.exchange.event_fee_override(event_ticker)
+        event = self.core.events[event_ticker]
+        series = self.core.series.get(event.series_ticker)
+        override = self.core.event_fee_override(event_ticker)
         return {"event": ser.event_json(event, series, None, override)}
 
     def iter_event_fee_changes(
         self, *, event_ticker: str | None = None
     ) -> Iterator[dict[str, Any]]:
         return iter(
-            [ser.event_fee_change_json(c) for c in self.exchange.event_fee_changes(event_ticker)]
+            [ser.event_fee_change_json(c) for c in self.core.event_fee_changes(event_ticker)]
         )
 
     def get_series(self, series_ticker: str) -> dict[str, Any]:
-        series = self.exchange.series[series_ticker]
-        return ser.series_json(series, self.exchange.series_fees(series_ticker))
+        series = self.core.series[series_ticker]
+        return ser.series_json(series, self.core.series_fees(series_ticker))
 
     def get_series_fee_changes(
         self, *, series_ticker: str | None = None, show_historical: bool = False
@@ -131,12 +156,12 @@ class FakeClient:
         now = self.clock.wall() if self.clock is not None else -math.inf
         return [
             ser.fee_change_json(c)
-            for c in self.exchange.fee_changes(series_ticker)
+            for c in self.core.fee_changes(series_ticker)
             if show_historical or c.scheduled_ts > now
         ]
 
     def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
-        return decode_orderbook(ticker, ser.orderbook_json(self.exchange, ticker, depth))
+        return decode_orderbook(ticker, ser.orderbook_json(self.core, ticker, depth))
 
     def create_order(self, request: CreateOrder) -> CreateOrderResult:
         self.requests.append(request)
@@ -170,7 +195,7 @@ class FakeClient:
 
     def _place(self, request: CreateOrder) -> CreateOrderResult:
         try:
-            result = self.exchange.place_order(
+            result = self.core.place_order(
                 self.account_id,
                 ticker=request.ticker,
                 book_side=request.book_side,
@@ -203,7 +228,7 @@ class FakeClient:
         if self.cancel_errors:
             raise self.cancel_errors.pop(0)
         try:
-            order, reduced = self.exchange.cancel_order(self.account_id, order_id)
+            order, reduced = self.core.cancel_order(self.account_id, order_id)
         except ExchangeError as exc:
             raise _api_error(exc) from None
         return CancelResult(order.order_id, reduced)
@@ -220,7 +245,7 @@ class FakeClient:
         expiration_time: int | None = None,
     ) -> dict[str, Any]:
         try:
-            old, new, _ = self.exchange.amend_order(
+            old, new, _ = self.core.amend_order(
                 self.account_id,
                 order_id,
                 ticker=ticker,
@@ -238,7 +263,7 @@ class FakeClient:
         self, order_id: str, *, reduce_by: Decimal | None = None, reduce_to: Decimal | None = None
     ) -> dict[str, Any]:
         try:
-            order = self.exchange.decrease_order(
+            order = self.core.decrease_order(
                 self.account_id, order_id, reduce_by=reduce_by, reduce_to=reduce_to
             )
         except ExchangeError as exc:
@@ -246,7 +271,7 @@ class FakeClient:
         return {"order": ser.order_json(order)}
 
     def iter_orders(self, **filters: Any) -> Iterator[Order]:
-        for o in self.exchange.orders(self.account_id):
+        for o in self.core.orders(self.account_id):
             if filters.get("ticker") and o.ticker != filters["ticker"]:
                 continue
             if filters.get("status") and o.status != filters["status"]:
@@ -255,9 +280,7 @@ class FakeClient:
 
     def get_order(self, order_id: str) -> Order:
         try:
-            return decode_answer(
-                Order, ser.order_json(self.exchange.order(self.account_id, order_id))
-            )
+            return decode_answer(Order, ser.order_json(self.core.order(self.account_id, order_id)))
         except ExchangeError as exc:
             raise _api_error(exc) from None
 
@@ -275,17 +298,17 @@ class FakeClient:
     def iter_fills(self, *, min_ts: int | None = None, **_: Any) -> Iterator[Fill]:
         if self.fills_error is not None:
             raise self.fills_error
-        for f in self.exchange.fills(self.account_id):
+        for f in self.core.fills(self.account_id):
             if min_ts is None or f.ts >= min_ts:
                 yield decode_answer(Fill, ser.fill_json(f))
 
     def iter_settlements(self, **_: Any) -> Iterator[Settlement]:
-        for s in self.exchange.settlements(self.account_id):
+        for s in self.core.settlements(self.account_id):
             yield decode_answer(Settlement, ser.settlement_json(s))
 
     def get_balance(self) -> Balance:
         """The account's available cash, as the exchange reports it (GET /portfolio/balance)."""
-        account = self.exchange.account(self.account_id)
+        account = self.core.account(self.account_id)
         return decode_answer(
             Balance, {"balance": account.cash_cents, "balance_dollars": str(account.balance)}
         )
@@ -304,7 +327,7 @@ class FakeClient:
     def get_positions(self, **_: Any) -> list[Position]:
         return [
             decode_answer(Position, ser.position_json(p))
-            for p in self.exchange.positions(self.account_id)
+            for p in self.core.positions(self.account_id)
             if p.position != 0
         ]
 
@@ -320,8 +343,8 @@ class FakeClient:
         if self.queue_error is not None:
             raise self.queue_error
         return {
-            o.order_id: self.exchange.queue_position(self.account_id, o.order_id)
-            for o in self.exchange.resting_orders(self.account_id)
+            o.order_id: self.core.queue_position(self.account_id, o.order_id)
+            for o in self.core.resting_orders(self.account_id)
             if market_tickers is None or o.ticker in market_tickers
         }
 

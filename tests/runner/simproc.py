@@ -114,7 +114,7 @@ class Book:
     def set(self, slot: str, book_side: BookSide | None, yes_price: str = "") -> None:
         old = self.slots.pop(slot, None)
         if old is not None:
-            self.client.cancel_order(old, ticker=self.ticker)
+            self.client.orders.cancel_order(old, ticker=self.ticker)
         if book_side is not None:
             self.slots[slot] = self.order(book_side, yes_price, "100", TimeInForce.GTC)
 
@@ -125,7 +125,7 @@ class Book:
         self.set("ask", BookSide.ASK, yes_ask)
 
     def order(self, book_side: BookSide, yes_price: str, count: str, tif: TimeInForce) -> str:
-        result = self.client.create_order(
+        result = self.client.orders.create_order(
             CreateOrder(
                 ticker=self.ticker,
                 book_side=book_side,

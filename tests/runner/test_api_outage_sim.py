@@ -61,7 +61,7 @@ def test_an_exchange_failing_every_request_puts_the_loop_in_safe_mode(
     try:
         quoting = wait_for(
             lambda: (
-                len(list(mine.iter_orders(ticker=TICKER, status="resting"))) == 2
+                len(list(mine.orders.iter_orders(ticker=TICKER, status="resting"))) == 2
                 or proc.poll() is not None
             ),
             30,

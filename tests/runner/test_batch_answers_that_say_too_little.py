@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.client.batch_orders import _items
+from kalshi_cli.client.batch_orders import read_batch_answer
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.models import Action, Side
 from tests.runner.fakes import Rig, make_rig
@@ -47,7 +47,7 @@ def _rig(tmp_path: Path, answer: Answer, *, size: int = 20) -> tuple[Rig, list[l
                     "ts_ms": 1,
                 }
             )
-        return _items(answer(raws))
+        return read_batch_answer(answer(raws))
 
     client.batch_size = lambda: size  # type: ignore[attr-defined]
     client.batch_create_orders = batch_create_orders  # type: ignore[attr-defined]

@@ -22,7 +22,7 @@ def _committed(client: KalshiClient) -> Decimal:
     return sum(
         (
             (o.yes_price if o.book_side is BookSide.BID else 1 - o.yes_price) * o.remaining_count
-            for o in client.iter_orders(status="resting")
+            for o in client.orders.iter_orders(status="resting")
         ),
         start=Decimal(0),
     )
@@ -53,7 +53,7 @@ def test_orders_of_a_batch_still_in_the_network_count_in_the_total_exposure(
         assert set(executor.unknown_orders.unknown) == held, executor.unknown_orders.unknown
 
         def landed() -> bool:
-            coids = {o.client_order_id for o in r.client.iter_orders(status="resting")}
+            coids = {o.client_order_id for o in r.client.orders.iter_orders(status="resting")}
             return held <= coids
 
         assert wait_for(landed, 20, pause)
@@ -165,7 +165,7 @@ def test_a_batch_whose_items_for_a_closed_market_are_refused_places_the_others(
         intents = r.store.orders.intents()
         by_market = {t: sorted(i.status for i in intents if i.ticker == t) for t in (a, b)}
         assert by_market == {a: ["rejected", "rejected"], b: ["resting", "resting"]}, by_market
-        resting = {o.client_order_id for o in r.client.iter_orders(status="resting")}
+        resting = {o.client_order_id for o in r.client.orders.iter_orders(status="resting")}
         assert resting == {i.client_order_id for i in r.store.orders.intents() if i.ticker == b}
         assert r.loop.executor.unknown_orders.unknown == {}
         assert not r.loop.executor.guard.backing_off

@@ -34,7 +34,7 @@ def test_the_crypto_strategy_trades_on_paper_from_the_live_index(
     def listed() -> bool:
         found[:] = [
             m.ticker
-            for m in watcher.iter_markets(series_ticker="KXBTC15M", status="open")
+            for m in watcher.markets.iter_markets(series_ticker="KXBTC15M", status="open")
             if m.yes_ask > 0
         ]
         return len(found) == 5
@@ -76,4 +76,4 @@ def test_the_crypto_strategy_trades_on_paper_from_the_live_index(
         assert Decimal(str(e["price"])) < Decimal(str(e["model_fair"])) < 1
     assert [e for e in events if e["event"] == "fill_received"], "no paper fill"
     # the exchange never saw an order of the paper account
-    assert list(observer_for(paper).iter_orders()) == []
+    assert list(observer_for(paper).orders.iter_orders()) == []

@@ -63,7 +63,9 @@ def test_a_loop_killed_with_its_batch_in_the_network_finds_every_order_at_restar
         assert len(batch) == 2, batch
         # the held batch lands after the kill
         _wait(
-            lambda: batch <= {o.client_order_id for o in trader.iter_orders(ticker=TICKER)}, 30, err
+            lambda: batch <= {o.client_order_id for o in trader.orders.iter_orders(ticker=TICKER)},
+            30,
+            err,
         )
 
         with err.open("w") as stderr:
@@ -76,7 +78,7 @@ def test_a_loop_killed_with_its_batch_in_the_network_finds_every_order_at_restar
                 check=False,
             )
         assert again.returncode == 0, err.read_text()[-2000:]
-        resting = list(trader.iter_orders(ticker=TICKER, status="resting"))
+        resting = list(trader.orders.iter_orders(ticker=TICKER, status="resting"))
         assert {o.client_order_id for o in resting} == batch, resting  # none placed twice
         with Store.open(state) as store:
             rows = {i.client_order_id: i.status for i in store.orders.intents()}

@@ -57,7 +57,7 @@ class Counterparty:
     def requote(self) -> None:
         for order_id in self.resting:
             with contextlib.suppress(KalshiError):  # filled meanwhile
-                self.client.cancel_order(order_id, ticker=TICKER)
+                self.client.orders.cancel_order(order_id, ticker=TICKER)
         bid = Decimal(self.rng.choice(["0.42", "0.43", "0.44", "0.45"]))
         ask = Decimal(self.rng.choice(["0.55", "0.56", "0.57", "0.58"]))
         self.resting = [
@@ -76,7 +76,7 @@ class Counterparty:
     def _order(
         self, side: BookSide, price: Decimal, tif: TimeInForce, count: int = 20
     ) -> CreateOrderResult:
-        return self.client.create_order(
+        return self.client.orders.create_order(
             CreateOrder(
                 ticker=TICKER,
                 book_side=side,
@@ -132,7 +132,7 @@ def _check_against_exchange(state: Path, trader: KalshiClient) -> dict[str, int]
         if report.still_unknown:
             later = ManualClock(clock.wall() + LANDING_WINDOW_S + DEFAULT_READ_LAG_S + 1)
             assert OrderService(trader, store, clock=later).reconcile().still_unknown == []
-        exchange_orders = list(trader.iter_orders(ticker=TICKER))
+        exchange_orders = list(trader.orders.iter_orders(ticker=TICKER))
         for order in exchange_orders:
             intent = store.orders.get_intent(order.client_order_id)
             assert intent is not None, f"order {order.order_id} unknown to the state file"
@@ -140,11 +140,11 @@ def _check_against_exchange(state: Path, trader: KalshiClient) -> dict[str, int]
             assert intent.order_id == order.order_id
             assert intent.status == order.status, (intent, order.status)
         assert store.orders.intents(status=["pending", "unknown"]) == []
-        market = trader.get_market(TICKER)
+        market = trader.markets.get_market(TICKER)
         portfolio = Portfolio([market])
         rebuild(store, portfolio)
         ours = {m.ticker: m.position for m in portfolio.open_positions()}
-        theirs = {p.ticker: p.position for p in trader.get_positions()}
+        theirs = {p.ticker: p.position for p in trader.portfolio.get_positions()}
         assert ours == theirs, f"state file positions {ours} != exchange {theirs}"
         assert store.integrity_check() == "ok"
         return {"orders": len(exchange_orders), "fills": len(list(store.fills.iter_fills()))}

@@ -149,7 +149,7 @@ def test_scheduled_event_fee_changes_take_effect_over_the_series_while_the_loop_
     clock = ManualClock(START)
     rig = make_rig(tmp_path / "s.db", exchange=new_exchange(path, clock), clock=clock)
     portfolio = rig.loop.portfolio
-    exchange = rig.client.exchange
+    exchange = rig.client.core
     expected = [
         (1, (TAKER_FEE_RATE, 0)),  # the series' own fees
         (300, (3 * TAKER_FEE_RATE, 3 * MAKER_FEE_RATE)),  # the event's override

@@ -97,7 +97,7 @@ def rig(
         Parts(client, store, feed, clock, log),
         TradeOptions(strategy=strategy, order_group=False),
         TradeConfig(strategies={name: params}, risk=risk or {}),
-        [client.get_market(t) for t in tickers],
+        [client.markets.get_market(t) for t in tickers],
     )
     # no timer read of fills during a test: every read it sees is one the loop chose to make
     loop.settings = replace(loop.settings, fill_poll_s=3600.0, batch_wait_s=batch_wait_s)
@@ -136,7 +136,7 @@ def test_quotes_decided_in_one_pass_go_out_in_one_batch_request(
         sent = r.requests(sim)
         assert sent.get(BATCH) == 1, sent
         assert sent.get(SINGLE, 0) == 0, sent
-        resting = list(r.client.iter_orders(status="resting"))
+        resting = list(r.client.orders.iter_orders(status="resting"))
         assert len(resting) == 8
         rows = {i.order_id: i for i in r.store.orders.intents()}
         assert {o.order_id for o in resting} <= set(rows)
@@ -173,7 +173,7 @@ def test_the_position_limit_counts_the_orders_waiting_in_the_batch(
     params = {"quote_count": "1"}
     with rig(sim, tmp_path, tickers, strategy="market-maker", params=params, risk=risk) as r:
         r.loop.tick(r.feed.drain_events(), full=True)
-        resting = list(r.client.iter_orders(status="resting"))
+        resting = list(r.client.orders.iter_orders(status="resting"))
         committed = sum(
             (o.yes_price if o.book_side.value == "bid" else 1 - o.yes_price) * o.remaining_count
             for o in resting
@@ -194,7 +194,7 @@ def test_the_order_rate_cap_counts_the_orders_waiting_in_the_batch(
     with rig(sim, tmp_path, tickers, strategy="market-maker", params={}, risk=risk) as r:
         r.loop.tick(r.feed.drain_events(), full=True)
         assert r.requests(sim).get(BATCH) == 1
-        assert len(list(r.client.iter_orders(status="resting"))) == 5
+        assert len(list(r.client.orders.iter_orders(status="resting"))) == 5
         assert len(r.store.orders.intents()) == 5
         assert any(e["code"] == "ORDER_RATE" for e in r.events("risk_denied"))
 
@@ -214,7 +214,7 @@ def test_a_halt_written_before_the_batch_leaves_stops_all_of_it(
         assert halt_once.halted
         sent = r.requests(sim)
         assert sent.get(BATCH, 0) + sent.get(SINGLE, 0) == 0, sent
-        assert list(r.client.iter_orders(status="resting")) == []
+        assert list(r.client.orders.iter_orders(status="resting")) == []
         assert [i for i in r.store.orders.intents() if i.status == "pending"] == []
 
 
@@ -249,12 +249,12 @@ def test_a_batch_refused_for_the_triggered_order_group_halts_the_loop(
     with rig(sim, tmp_path, tickers, strategy="market-maker", params={}) as r:
         group = open_session_group(r.client, r.store, TradeConfig(), r.loop.log)
         r.loop.executor.sender.order_group_id = group
-        r.client.trigger_order_group(group)
+        r.client.order_groups.trigger_order_group(group)
         r.loop.tick(r.feed.drain_events(), full=True)
         assert r.requests(sim).get(BATCH) == 1
         assert r.events("order_group_triggered")
         assert r.store.trading.trading_state().state == "HALTED"
-        assert list(r.client.iter_orders(status="resting")) == []
+        assert list(r.client.orders.iter_orders(status="resting")) == []
 
 
 def test_a_lost_batch_answer_leaves_every_order_unknown_and_looked_up_never_resent(
@@ -275,7 +275,7 @@ def test_a_lost_batch_answer_leaves_every_order_unknown_and_looked_up_never_rese
         assert {i.status for i in r.store.orders.intents()} == {"resting"}
         sent = r.requests(sim)
         assert sent.get(BATCH, 0) + sent.get(SINGLE, 0) == 1, sent
-        assert len(list(r.client.iter_orders(status="resting"))) == 4
+        assert len(list(r.client.orders.iter_orders(status="resting"))) == 4
 
 
 def test_a_take_profit_goes_out_at_once_not_in_the_batch_behind_the_quotes(

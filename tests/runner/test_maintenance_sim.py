@@ -62,7 +62,7 @@ def test_the_loop_stops_before_a_window_withdraws_its_quotes_and_resumes_after(
     )
 
     def resting() -> list[Order]:
-        return list(mine.iter_orders(ticker=TICKER, status="resting"))
+        return list(mine.orders.iter_orders(ticker=TICKER, status="resting"))
 
     try:
         quoting = wait_for(lambda: len(resting()) == 2 or proc.poll() is not None, 25, pause)

@@ -77,7 +77,7 @@ def test_cancel_all_triggers_the_group_of_a_sigkilled_loop(sim: SimHarness, tmp_
             group = str(created["order_group_id"])
 
             def quoting() -> bool:
-                orders = list(trader.iter_orders(ticker=TICKER, status="resting"))
+                orders = list(trader.orders.iter_orders(ticker=TICKER, status="resting"))
                 return bool(orders) and all(o.raw["order_group_id"] == group for o in orders)
 
             _wait(quoting, 60, proc, err)
@@ -86,7 +86,7 @@ def test_cancel_all_triggers_the_group_of_a_sigkilled_loop(sim: SimHarness, tmp_
             proc.wait(timeout=10)
     assert proc.returncode == -signal.SIGKILL
     # nothing cleaned up after the kill: the quotes rest and the group takes orders
-    quotes = [o.order_id for o in trader.iter_orders(ticker=TICKER, status="resting")]
+    quotes = [o.order_id for o in trader.orders.iter_orders(ticker=TICKER, status="resting")]
     assert quotes
     with Store.open(state) as store:
         assert session_order_groups(store) == [group]
@@ -104,9 +104,9 @@ def test_cancel_all_triggers_the_group_of_a_sigkilled_loop(sim: SimHarness, tmp_
 
     # the simulator's word: the group is triggered, its orders cancelled, new ones refused
     for order_id in quotes:
-        assert trader.get_order(order_id).status == "canceled"
+        assert trader.orders.get_order(order_id).status == "canceled"
     with pytest.raises(ApiError) as refused:
-        trader.create_order(
+        trader.orders.create_order(
             CreateOrder(
                 ticker=TICKER,
                 book_side=BookSide.BID,
@@ -132,15 +132,18 @@ def test_a_clean_stop_deletes_the_group_and_no_order_group_places_none(
         subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr) as proc,
     ):
         _wait(
-            lambda: bool(list(trader.iter_orders(ticker=TICKER, status="resting"))), 60, proc, err
+            lambda: bool(list(trader.orders.iter_orders(ticker=TICKER, status="resting"))),
+            60,
+            proc,
+            err,
         )
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0, err.read_text()[-2000:]
     assert _event(log, "order_group_deleted") is not None
-    assert trader.list_order_groups() == []
+    assert trader.order_groups.list_order_groups() == []
     with Store.open(state) as store:
         assert session_order_groups(store) == []
-    first_run = {o.order_id for o in trader.iter_orders(ticker=TICKER)}
+    first_run = {o.order_id for o in trader.orders.iter_orders(ticker=TICKER)}
 
     with (
         err.open("w") as stderr,
@@ -149,13 +152,16 @@ def test_a_clean_stop_deletes_the_group_and_no_order_group_places_none(
         ) as proc,
     ):
         _wait(
-            lambda: bool(list(trader.iter_orders(ticker=TICKER, status="resting"))), 60, proc, err
+            lambda: bool(list(trader.orders.iter_orders(ticker=TICKER, status="resting"))),
+            60,
+            proc,
+            err,
         )
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0, err.read_text()[-2000:]
-    placed = [o for o in trader.iter_orders(ticker=TICKER) if o.order_id not in first_run]
+    placed = [o for o in trader.orders.iter_orders(ticker=TICKER) if o.order_id not in first_run]
     assert placed and all(o.raw["order_group_id"] is None for o in placed)
-    assert trader.list_order_groups() == []
+    assert trader.order_groups.list_order_groups() == []
     other.close()
     trader.close()
 
@@ -206,19 +212,19 @@ def test_a_group_kept_after_the_stop_is_triggered_while_a_lost_order_may_still_l
 
     with Store.open(tmp_path / "state.db") as store:
         group = open_session_group(trader, store, TradeConfig(), log)
-        kept = trader.create_order(in_group(group)).order_id  # its cancel failed at the stop
+        kept = trader.orders.create_order(in_group(group)).order_id  # its cancel failed at the stop
         end_session_group(trader, store, group, log, own_resting=1, unknown=unknown)
         assert session_order_groups(store) == [group], "listed for the kill switch"
     log.close()
     if unknown:
-        assert trader.get_order(kept).status == "canceled"
+        assert trader.orders.get_order(kept).status == "canceled"
         with pytest.raises(ApiError) as refused:
-            trader.create_order(in_group(group))  # the lost order, landing after the stop
+            trader.orders.create_order(in_group(group))  # the lost order, landing after the stop
         assert (refused.value.status, refused.value.code) == (409, "order_group_triggered")
         triggered = _event(log_path, "order_group_triggered")
         assert triggered is not None and triggered["unknown_left"] == unknown
     else:
-        assert trader.get_order(kept).status == "resting"
+        assert trader.orders.get_order(kept).status == "resting"
         assert _event(log_path, "order_group_triggered") is None
     assert _event(log_path, "order_group_deleted") is None
     trader.close()

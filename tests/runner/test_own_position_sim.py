@@ -74,5 +74,5 @@ def test_a_take_profit_through_the_cli_leaves_the_hand_bought_contracts(
     bought, sold = _fills(log)[:2]
     assert (bought["action"], Decimal(str(bought["count"]))) == ("buy", 5), bought
     assert (sold["action"], Decimal(str(sold["count"]))) == ("sell", 5), sold
-    (held,) = [p for p in observer_for(trader).get_positions() if p.ticker == TICKER]
+    (held,) = [p for p in observer_for(trader).portfolio.get_positions() if p.ticker == TICKER]
     assert held.position == Decimal("10")

@@ -15,7 +15,6 @@ import pytest
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.runner import TradeOptions
 from kalshi_cli.runner.paper import (
-    EXCHANGE_READS,
     PaperClient,
     PaperFeed,
     PaperStateRefused,
@@ -25,7 +24,7 @@ from kalshi_cli.runner.paper import (
 )
 from kalshi_cli.store import Store
 from kalshi_cli.venue import LocalVenue, default_info
-from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.clock import ManualClock, iso_utc
 from kalshi_cli.vocabulary.errors import UsageError
 from kalshi_cli.vocabulary.models import BookSide, Side, TimeInForce
 from tests.conftest import SimHarness
@@ -51,6 +50,10 @@ def test_a_paper_loop_on_the_live_feed_fills_locally_and_sends_no_write(
     market.quote("0.40", "0.60")
     taker = Book(client_for(sim.new_account(balance_cents=100_000_000)), TICKER)
     paper = sim.new_account(balance_cents=0)  # no money: a paper session needs none
+    # a window the exchange announces, long after the run: the paper loop reads it as a live
+    # loop does (its trading would stop for it as a live loop's)
+    window = int(time.time()) + 86_400
+    sim.schedule_maintenance(window, window + 600)
     state = tmp_path / "state.db"
     log = tmp_path / "trade.log"
     env = trade_env(paper, tmp_path / "home", state)
@@ -86,8 +89,11 @@ def test_a_paper_loop_on_the_live_feed_fills_locally_and_sends_no_write(
         fills = list(store.fills.iter_fills())
         assert fills, "the paper quotes should have filled against the live trades"
         assert {f.ticker for f in fills} == {TICKER}
-    started = [e for e in log_events(log) if e["event"] == "started"]
+    events = log_events(log)
+    started = [e for e in events if e["event"] == "started"]
     assert started and started[0].get("paper") is True
+    (scheduled,) = [e for e in events if e["event"] == "maintenance_scheduled"]
+    assert scheduled["windows"] == [[iso_utc(window), iso_utc(window + 600)]]
     # PAPER on every line the console printed
     for stream in (out, err):
         lines = [line for line in stream.read_text().splitlines() if line.strip()]
@@ -106,9 +112,9 @@ def test_the_paper_client_reads_market_data_from_the_exchange_and_orders_locally
     exchange = client_for(account)
     venue = LocalVenue(ManualClock(1_700_000_000.0), [default_info(TICKER)], balance=Decimal(500))
     client = PaperClient(exchange, venue)
-    assert client.get_market(TICKER).ticker == TICKER  # from the exchange
+    assert client.markets.get_market(TICKER).ticker == TICKER  # from the exchange
     venue.book_changed(TICKER, {Decimal("0.40"): Decimal(100)}, {Decimal("0.40"): Decimal(100)})
-    placed = client.create_order(
+    placed = client.orders.create_order(
         CreateOrder(
             ticker=TICKER,
             book_side=BookSide.BID,
@@ -118,12 +124,19 @@ def test_the_paper_client_reads_market_data_from_the_exchange_and_orders_locally
         )
     )
     assert placed.order_id
-    assert client.get_balance().balance < Decimal(500)  # the venue's cash, not the account's
-    assert [p.ticker for p in client.get_positions()] == [TICKER]
+    assert client.portfolio.get_balance().balance < Decimal(
+        500
+    )  # the venue's cash, not the account's
+    assert [p.ticker for p in client.portfolio.get_positions()] == [TICKER]
     assert _writes(sim.stats(), account.key_id) == {}
     assert sim.stats()["accounts"][account.key_id]["order_create_requests"] == 0
-    # the only way to the exchange is by name, and no name there writes
-    assert all(name.startswith(("get_", "iter_", "clock_")) for name in EXCHANGE_READS)
+    # the only areas of the exchange's client it holds are market data, and none of their
+    # calls writes: every one is a read by its operation's name
+    shared = {name for name, area in vars(client).items() if area in vars(exchange).values()}
+    assert shared == {"markets", "exchange"}
+    calls = [n for name in shared for n in dir(vars(client)[name]) if not n.startswith("_")]
+    reads = ("get_", "iter_", "list_", "search_", "batch_market_candlesticks", "market_candles")
+    assert calls and all(n.startswith((*reads, "clock_")) for n in calls), calls
 
 
 def test_a_paper_clients_handle_on_a_subaccount_is_a_paper_client_of_the_same_venue(
@@ -151,13 +164,13 @@ def test_a_paper_clients_handle_on_a_subaccount_is_a_paper_client_of_the_same_ve
         client = PaperClient(exchange, venue)
         one = client.on_subaccount(1)
         assert isinstance(one, PaperClient)
-        assert one.get_exchange_status() == exchange.get_exchange_status()
-        assert one.get_market(TICKER).ticker == TICKER
-        one.create_order(CreateOrder(TICKER, BookSide.BID, Decimal("0.30"), Decimal(2)))
+        assert one.exchange.get_exchange_status() == exchange.exchange.get_exchange_status()
+        assert one.markets.get_market(TICKER).ticker == TICKER
+        one.orders.create_order(CreateOrder(TICKER, BookSide.BID, Decimal("0.30"), Decimal(2)))
         assert (client.subaccount, one.subaccount) == (None, 1)
-        assert [o.subaccount for o in client.iter_orders(status="resting")] == [1]
-        assert list(client.on_subaccount(0).iter_orders(status="resting")) == []
-        assert [o.remaining_count for o in one.iter_orders(status="resting")] == [Decimal(2)]
+        assert [o.subaccount for o in client.orders.iter_orders(status="resting")] == [1]
+        assert list(client.on_subaccount(0).orders.iter_orders(status="resting")) == []
+        assert [o.remaining_count for o in one.orders.iter_orders(status="resting")] == [Decimal(2)]
     assert _writes(sim.stats(), account.key_id) == {}
 
 
@@ -282,7 +295,7 @@ def test_the_venue_answers_queue_positions_and_an_empty_historical_tier() -> Non
 
     venue = LocalVenue(ManualClock(1_700_000_000.0), [default_info(TICKER)], balance=Decimal(500))
     venue.book_changed(TICKER, {Decimal("0.40"): Decimal(7)}, {Decimal("0.55"): Decimal(5)})
-    placed = venue.client.create_order(
+    placed = venue.client.orders.create_order(
         CreateOrder(
             ticker=TICKER,
             book_side=BookSide.BID,
@@ -291,13 +304,13 @@ def test_the_venue_answers_queue_positions_and_an_empty_historical_tier() -> Non
             time_in_force=TimeInForce.GTC,
         )
     )
-    assert venue.client.get_queue_positions(market_tickers=[TICKER]) == {
+    assert venue.client.orders.get_queue_positions(market_tickers=[TICKER]) == {
         placed.order_id: Decimal(7)
     }
-    assert venue.client.get_queue_positions(market_tickers=["KXOTHER-X-Y"]) == {}
-    assert venue.client.get_historical_cutoff().trades_created_ts == 0
-    assert list(venue.client.iter_historical_fills()) == []
-    assert list(venue.client.iter_historical_orders()) == []
+    assert venue.client.orders.get_queue_positions(market_tickers=["KXOTHER-X-Y"]) == {}
+    assert venue.client.historical.get_historical_cutoff().trades_created_ts == 0
+    assert list(venue.client.historical.iter_historical_fills()) == []
+    assert list(venue.client.historical.iter_historical_orders()) == []
 
 
 def test_a_paper_loop_is_built_only_on_the_paper_client(tmp_path: Path) -> None:

@@ -25,7 +25,9 @@ def test_a_paper_loop_on_a_subaccount_books_the_fills_of_its_orders(tmp_path: Pa
             rig.step(1.0)
         loop = rig.loop
         resting = [
-            o for o in loop.client.iter_orders(status="resting") if o.book_side is BookSide.BID
+            o
+            for o in loop.client.orders.iter_orders(status="resting")
+            if o.book_side is BookSide.BID
         ]
         assert resting, "the market maker quotes on paper"
         bid = resting[0]
@@ -43,8 +45,10 @@ def test_a_paper_loop_on_a_subaccount_books_the_fills_of_its_orders(tmp_path: Pa
         # on the venue, where the exchange would hold it: subaccount 1, and nothing on 0
         venue = rig.venue.client
         assert venue.subaccount == 1
-        assert [(p.ticker, p.position) for p in venue.get_positions()] == [(bid.ticker, bought)]
-        assert venue.on_subaccount(0).get_positions() == []
+        assert [(p.ticker, p.position) for p in venue.portfolio.get_positions()] == [
+            (bid.ticker, bought)
+        ]
+        assert venue.on_subaccount(0).portfolio.get_positions() == []
         assert venue.subaccount == 1
 
 
@@ -56,11 +60,11 @@ def test_the_kill_switch_of_a_paper_loop_on_a_subaccount_cancels_only_its_orders
         for _ in range(3):
             rig.step(1.0)
         venue = rig.venue.client
-        quoted = {o.order_id for o in venue.iter_orders(status="resting")}
+        quoted = {o.order_id for o in venue.orders.iter_orders(status="resting")}
         assert quoted, "the market maker quotes on paper"
         ticker = next(iter(rig.loop.portfolio.markets))
         # an order of subaccount 0 on the same venue, through a handle: the loop's stays on 1
-        other = venue.on_subaccount(0).create_order(
+        other = venue.on_subaccount(0).orders.create_order(
             CreateOrder(ticker, BookSide.BID, Decimal("0.01"), Decimal(1), TimeInForce.GTC)
         )
         with Store.open(state, clock=rig.clock) as asker:
@@ -70,4 +74,4 @@ def test_the_kill_switch_of_a_paper_loop_on_a_subaccount_cancels_only_its_orders
         assert answer["proven"] is True
         assert set(answer["cancelled"]) == quoted
         assert rig.venue.resting_order_ids() == [other.order_id]
-        assert venue.get_order(other.order_id).status == "resting"
+        assert venue.orders.get_order(other.order_id).status == "resting"

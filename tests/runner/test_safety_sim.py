@@ -74,13 +74,15 @@ def test_safe_mode_withdraws_at_once_and_resume_brings_the_quotes_back(
     env = trade_env(trader, home, state)
 
     def resting() -> list[Order]:
-        return list(mine.iter_orders(ticker=TICKER, status="resting"))
+        return list(mine.orders.iter_orders(ticker=TICKER, status="resting"))
 
     def held() -> Decimal:
-        return sum((p.position for p in mine.get_positions() if p.ticker == TICKER), Decimal(0))
+        return sum(
+            (p.position for p in mine.portfolio.get_positions() if p.ticker == TICKER), Decimal(0)
+        )
 
     def fills() -> int:
-        return len(list(mine.iter_fills(ticker=TICKER)))
+        return len(list(mine.portfolio.iter_fills(ticker=TICKER)))
 
     def logged(event: str, after: int = 0) -> bool:
         return any(e["event"] == event for e in log_events(log)[after:])
@@ -136,7 +138,7 @@ def test_safe_mode_withdraws_at_once_and_resume_brings_the_quotes_back(
 
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
-        exchange = {o.order_id for o in mine.iter_orders(ticker=TICKER, status="resting")}
+        exchange = {o.order_id for o in mine.orders.iter_orders(ticker=TICKER, status="resting")}
     finally:
         if proc.poll() is None:
             proc.kill()

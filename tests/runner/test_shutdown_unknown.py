@@ -88,12 +88,12 @@ def test_sigterm_while_an_order_is_in_the_network_leaves_nothing_resting_when_it
         lost = _lost(log)
         # the held request reaches the exchange (at once if the loop already waited for it)
         _wait(
-            lambda: lost <= {o.client_order_id for o in trader.iter_orders(ticker=TICKER)},
+            lambda: lost <= {o.client_order_id for o in trader.orders.iter_orders(ticker=TICKER)},
             30,
             None,
             err,
         )
-        resting = [o for o in trader.iter_orders(ticker=TICKER, status="resting")]
+        resting = [o for o in trader.orders.iter_orders(ticker=TICKER, status="resting")]
         assert resting == [], f"left resting after the loop stopped: {resting}"
         with Store.open(state) as store:
             intents = [store.orders.get_intent(coid) for coid in lost]
@@ -256,8 +256,8 @@ def test_sigterm_with_the_order_group_the_order_landing_later_is_refused(
         # the held request reaches the exchange after the stop
         _wait(lambda: sim.stats()["order_create_requests"] > creates, 30, None, err)
         lost = _lost(log)
-        assert not any(o.client_order_id in lost for o in trader.iter_orders(ticker=TICKER))
-        assert list(trader.iter_orders(ticker=TICKER, status="resting")) == []
+        assert not any(o.client_order_id in lost for o in trader.orders.iter_orders(ticker=TICKER))
+        assert list(trader.orders.iter_orders(ticker=TICKER, status="resting")) == []
     finally:
         other.close()
         trader.close()
@@ -297,7 +297,7 @@ def test_sigterm_with_the_group_and_an_order_placed_by_hand_leaves_nothing_of_th
         creates = sim.stats()["order_create_requests"]
         # the held request reaches the exchange after the stop
         _wait(lambda: sim.stats()["order_create_requests"] > creates, 30, None, err)
-        resting = list(trader.iter_orders(ticker=TICKER, status="resting"))
+        resting = list(trader.orders.iter_orders(ticker=TICKER, status="resting"))
         groups = [e["event"] for e in log_events(log) if str(e["event"]).startswith("order_group")]
         assert [o.order_id for o in resting] == [by_hand], (
             f"the loop's lost order landed after the stop and rests: {resting}; group: {groups}"

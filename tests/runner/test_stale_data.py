@@ -113,7 +113,7 @@ def test_no_order_on_a_book_older_than_stale_after_while_pings_go_on(
         Parts(client, store, feed, clock, log),
         TradeOptions(strategy="market-maker"),
         config,
-        [client.get_market(TICKER)],
+        [client.markets.get_market(TICKER)],
     )
     feed.start()
     try:
@@ -130,7 +130,7 @@ def test_no_order_on_a_book_older_than_stale_after_while_pings_go_on(
         loop.toggle_pause()
         events = feed.drain_events()
         loop.tick(events, full=True)
-        assert list(client.iter_orders(ticker=TICKER, status="resting")) == []
+        assert list(client.orders.iter_orders(ticker=TICKER, status="resting")) == []
         assert loop.executor.counters.orders == 0
         assert feed.data_age(TICKER) == math.inf
         assert not feed.is_fresh(TICKER)
@@ -143,7 +143,7 @@ def test_no_order_on_a_book_older_than_stale_after_while_pings_go_on(
         clock.advance(5.0)  # the unanswered snapshot request is repeated
         wait_until(lambda: feed.is_fresh(TICKER), 10, "the book resynced")
         loop.tick(feed.drain_events(), full=True)
-        resting = list(client.iter_orders(ticker=TICKER, status="resting"))
+        resting = list(client.orders.iter_orders(ticker=TICKER, status="resting"))
         assert resting, "the loop quotes again once the book is fresh"
         assert all(Decimal("0.55") <= o.yes_price <= Decimal("0.65") for o in resting)
     finally:

@@ -111,7 +111,7 @@ class Session:
     router: RecordingRouter
 
     def orders(self) -> list[Order]:
-        return list(self.client.iter_orders(ticker=TICKER))
+        return list(self.client.orders.iter_orders(ticker=TICKER))
 
     def resting(self) -> list[Order]:
         return [o for o in self.orders() if o.status == "resting"]
@@ -151,7 +151,7 @@ def open_session(sim: SimHarness, tmp_path: Path, *, timeout_s: float = 10.0) ->
         Parts(client, store, feed, clock, log, alerts),
         TradeOptions(strategy="market-maker"),
         TradeConfig(strategies={"market-maker": {}}),
-        [client.get_market(TICKER)],
+        [client.markets.get_market(TICKER)],
     )
     feed.start()
     try:
@@ -221,7 +221,7 @@ def _assert_reconcile_recovers(s: Session) -> None:
         fills = {f.fill_id for f in store.fills.iter_fills()}
     exchange = {o.order_id: o.status for o in s.orders()}
     assert rows == exchange
-    assert fills == {f.fill_id for f in s.client.iter_fills(ticker=TICKER)}
+    assert fills == {f.fill_id for f in s.client.portfolio.iter_fills(ticker=TICKER)}
 
 
 def test_an_intent_that_cannot_be_recorded_is_never_sent(session: Session) -> None:
@@ -302,7 +302,7 @@ def test_a_fill_while_the_state_file_is_locked_is_recovered_by_reconcile(
             holder.stdin.write("release\n")
             holder.stdin.flush()
     assert s.resting() == [], "the loop's other quote was withdrawn"
-    assert [f.order_id for f in s.client.iter_fills(ticker=TICKER)] == [bid.order_id]
+    assert [f.order_id for f in s.client.portfolio.iter_fills(ticker=TICKER)] == [bid.order_id]
     _assert_stopped_on_the_state_file(s, error, "locked")
     _assert_reconcile_recovers(s)
 
@@ -363,7 +363,7 @@ def test_a_trade_process_whose_disk_fails_every_write_exits_21_with_one_line(
     command = trade_command("market-maker", TICKER, log, "--duration", "120")
 
     def resting() -> list[Order]:
-        return list(trader.iter_orders(ticker=TICKER, status="resting"))
+        return list(trader.orders.iter_orders(ticker=TICKER, status="resting"))
 
     try:
         # stderr is a pipe: the limit is on files, and the error line must get out

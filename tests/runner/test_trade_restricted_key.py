@@ -85,14 +85,14 @@ def _key_on_1_holding_5(sim: SimHarness, tmp_path: Path) -> tuple[dict[str, str]
     book.quote("0.30", "0.70")
     book.order(BookSide.ASK, "0.50", "5", TimeInForce.GTC)
     with observer_for(trader) as mine:  # not the loop's whole read budget
-        assert mine.create_subaccount() == 1
-        mine.transfer_between_subaccounts(
+        assert mine.subaccounts.create_subaccount() == 1
+        mine.subaccounts.transfer_between_subaccounts(
             from_subaccount=0, to_subaccount=1, amount_cents=5_000_000
         )
-        mine.on_subaccount(1).create_order(
+        mine.on_subaccount(1).orders.create_order(
             CreateOrder(TICKER, BookSide.BID, Decimal("0.50"), Decimal(5), TimeInForce.IOC)
         )
-        generated = mine.generate_api_key("loop on 1", subaccount=1)
+        generated = mine.api_keys.generate_api_key("loop on 1", subaccount=1)
     other.close()
     pem = tmp_path / "sub1.pem"
     pem.write_text(generated.private_key_pem)
@@ -231,9 +231,11 @@ def test_a_running_loop_on_a_restricted_key_books_and_counts_its_own_fill(
     other = client_for(sim.new_account(balance_cents=10_000_000))
     Book(other, TICKER).quote("0.10", "0.90")
     mine = observer_for(trader)  # not the loop's whole read budget
-    assert mine.create_subaccount() == 1
-    mine.transfer_between_subaccounts(from_subaccount=0, to_subaccount=1, amount_cents=5_000_000)
-    generated = mine.generate_api_key("loop on 1", subaccount=1)
+    assert mine.subaccounts.create_subaccount() == 1
+    mine.subaccounts.transfer_between_subaccounts(
+        from_subaccount=0, to_subaccount=1, amount_cents=5_000_000
+    )
+    generated = mine.api_keys.generate_api_key("loop on 1", subaccount=1)
     pem = tmp_path / "sub1.pem"
     pem.write_text(generated.private_key_pem)
     pem.chmod(0o600)
@@ -242,7 +244,7 @@ def test_a_running_loop_on_a_restricted_key_books_and_counts_its_own_fill(
     env |= {"KALSHI_API_KEY_ID": generated.api_key_id, "KALSHI_PRIVATE_KEY_PATH": str(pem)}
 
     def loop_bids() -> list[Decimal]:
-        resting = mine.on_subaccount(1).iter_orders(ticker=TICKER, status="resting")
+        resting = mine.on_subaccount(1).orders.iter_orders(ticker=TICKER, status="resting")
         return [o.yes_price for o in resting if o.book_side is BookSide.BID]
 
     def logged(event: str) -> bool:

@@ -49,8 +49,8 @@ def test_the_default_factory_passes_the_budget_to_the_client(tmp_path: Path) -> 
     environ = {"KALSHI_HOME": str(tmp_path), "KALSHI_API_BASE": BASE}
     short = AppContext(environ=environ).client(retry_budget_s=CLIENT_RETRY_BUDGET_S)
     default = AppContext(environ=environ).client()
-    assert short._retry.max_seconds == CLIENT_RETRY_BUDGET_S
-    assert default._retry.max_seconds == 20.0
+    assert short.connection._retry.max_seconds == CLIENT_RETRY_BUDGET_S
+    assert default.connection._retry.max_seconds == 20.0
 
 
 def test_a_budget_cannot_change_once_the_client_is_built(tmp_path: Path) -> None:
@@ -74,7 +74,7 @@ def _slow_503s(clock: ManualClock, started: list[float]) -> httpx.MockTransport:
 
 def _time_to_give_up(clock: ManualClock, client: KalshiClient, started: list[float]) -> float:
     with pytest.raises(ServerError):
-        client.get_market("X")
+        client.markets.get_market("X")
     assert len(started) > 1, "a 503 on a read is retried"
     return clock.monotonic()
 

@@ -26,6 +26,7 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
+from kalshi_cli.client.orders import OrdersApi
 from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.runner import TradeOptions
@@ -43,6 +44,7 @@ from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side, TimeInForce
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
+from tests.fakes import Swapped
 from tests.openapi_check import RECORDER
 from tests.runner.fakes import make_rig
 from tests.runner.simproc import (
@@ -90,12 +92,16 @@ def kalshi(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def resting_on(client: KalshiClient, subaccount: int) -> list[Order]:
-    return list(client.on_subaccount(subaccount).iter_orders(ticker=TICKER, status="resting"))
+    return list(
+        client.on_subaccount(subaccount).orders.iter_orders(ticker=TICKER, status="resting")
+    )
 
 
 def _funded_subaccount(client: KalshiClient) -> None:
-    assert client.create_subaccount() == 1
-    client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=1, amount_cents=5_000_000)
+    assert client.subaccounts.create_subaccount() == 1
+    client.subaccounts.transfer_between_subaccounts(
+        from_subaccount=0, to_subaccount=1, amount_cents=5_000_000
+    )
 
 
 def _started(log: Path) -> dict[str, object]:
@@ -161,7 +167,7 @@ def test_a_loop_on_subaccount_1_never_touches_an_order_of_subaccount_0(
     Book(other, TICKER).quote("0.40", "0.60")
     _funded_subaccount(mine)
     # placed by hand on subaccount 0 (the exchange's default), below every quote
-    hand = mine.create_order(
+    hand = mine.orders.create_order(
         CreateOrder(TICKER, BookSide.BID, Decimal("0.05"), Decimal(3), TimeInForce.GTC)
     ).order_id
     home = tmp_path / "home"
@@ -254,10 +260,10 @@ def test_a_loop_books_only_the_fills_of_its_own_subaccount(sim: SimHarness, tmp_
     _funded_subaccount(mine)
     book.order(BookSide.ASK, "0.50", "5", TimeInForce.GTC)
     on1 = mine.on_subaccount(1)  # subaccount 1 buys 5 YES by hand
-    on1.create_order(
+    on1.orders.create_order(
         CreateOrder(TICKER, BookSide.BID, Decimal("0.50"), Decimal(5), TimeInForce.IOC)
     )
-    assert [(p.ticker, p.position) for p in on1.get_positions()] == [(TICKER, Decimal(5))]
+    assert [(p.ticker, p.position) for p in on1.portfolio.get_positions()] == [(TICKER, Decimal(5))]
     other.close()
     mine.close()
     state = tmp_path / "state.db"
@@ -343,7 +349,7 @@ def test_a_paper_session_on_a_subaccount_trades_and_books_there(
     assert "PAPER   subaccount      2" in text, text[-2000:]  # the summary's line
 
 
-class HeldInTheNetwork(KalshiClient):
+class HeldInTheNetwork(OrdersApi):
     """A client whose order requests are held in the network: the answer never comes back,
     and the test lets the request land later (`land`)."""
 
@@ -367,15 +373,17 @@ def test_a_loop_on_1_never_calls_an_order_of_0_whose_answer_was_lost_never_place
     key, _ = load_private_key(path=Path(account.private_key_path))
     clock = ManualClock(time.time())  # wall time
     with (
-        HeldInTheNetwork(api_base=account.api_base, key_id=account.key_id, private_key=key) as held,
+        Swapped(
+            HeldInTheNetwork, api_base=account.api_base, key_id=account.key_id, private_key=key
+        ) as held,
         Store.open(tmp_path / "state.db", clock=clock) as store,
     ):
         service = OrderService(held, store, clock=clock)
         request = OrderRequest(TICKER, Side.YES, Action.BUY, Decimal(3), Decimal("0.05"))
         with pytest.raises(OrderOutcomeUnknown):
             service.place(service.prepare(request))
-        (create,) = held.held
-        placed = mine.create_order(create).order_id  # it lands on 0, the exchange's default
+        (create,) = held.area.held
+        placed = mine.orders.create_order(create).order_id  # it lands on 0, the exchange's default
         clock.advance(LANDING_WINDOW_S + 60)  # long past the window in which it could land
         mine.subaccount = 1  # as `kalshi trade --subaccount 1` sets it before the reconcile
         report = reconcile(mine, store, clock)
@@ -473,13 +481,15 @@ def test_a_loop_on_1_places_nothing_after_a_days_loss_booked_on_0(
     assert not [e for e in before if e["event"] == "circuit_breaker"]
     # quotes left on 1 would meet 0's orders: self-trade prevention
     for order in resting_on(mine, 1):
-        mine.on_subaccount(1).cancel_order(order.order_id, ticker=TICKER)
+        mine.on_subaccount(1).orders.cancel_order(order.order_id, ticker=TICKER)
     # subaccount 0 (the default) takes the ask and hits the bid: a realized loss of $2 + fees
     book.order(BookSide.ASK, "0.60", "10", TimeInForce.GTC)
     book.order(BookSide.BID, "0.40", "10", TimeInForce.GTC)
     for side, price in ((BookSide.BID, "0.60"), (BookSide.ASK, "0.40")):
-        mine.create_order(CreateOrder(TICKER, side, Decimal(price), Decimal(10), TimeInForce.IOC))
-    assert mine.get_positions() == []
+        mine.orders.create_order(
+            CreateOrder(TICKER, side, Decimal(price), Decimal(10), TimeInForce.IOC)
+        )
+    assert mine.portfolio.get_positions() == []
     other.close()
     mine.close()
     booked = kalshi(env, "pnl")

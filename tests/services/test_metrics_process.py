@@ -70,12 +70,12 @@ def test_outcomes_by_status() -> None:
 def test_the_client_counts_every_attempt_and_its_latency(sim: SimHarness) -> None:
     sim.create_market("KXSTATS-1")
     with _client(sim, max_attempts=1) as client:
-        client.get_balance()
-        client.get_balance()
-        client.get_orderbook("KXSTATS-1")
+        client.portfolio.get_balance()
+        client.portfolio.get_balance()
+        client.markets.get_orderbook("KXSTATS-1")
         sim.set_faults(http_429_rate=1.0)
         with pytest.raises(RateLimitedError):
-            client.get_balance()
+            client.portfolio.get_balance()
         sim.clear_faults()
         stats = client.stats.snapshot()
     balance = stats["GET portfolio/balance"]
@@ -115,7 +115,7 @@ def test_no_answer_counts_as_transport_without_a_latency() -> None:
     # nothing listens on the port once the socket is closed
     with KalshiClient(api_base=f"http://127.0.0.1:{port}/trade-api/v2", max_attempts=1) as client:
         with pytest.raises(TransportError):
-            client.get_exchange_status()
+            client.exchange.get_exchange_status()
         stats = client.stats.snapshot()["GET exchange/status"]
     assert stats.outcomes == {"transport": 1}
     assert stats.latency_count == 0

@@ -42,15 +42,15 @@ def test_a_buy_fills_at_the_price_of_the_side_bought(
     yes, no = ({}, offer) if side is Side.YES else (offer, {})
     venue.book_changed(T, yes, no)
     book = to_book(side, Action.BUY, price)
-    result = venue.client.create_order(
+    result = venue.client.orders.create_order(
         CreateOrder(
             T, book.book_side, book.yes_price, Decimal(count), time_in_force=TimeInForce.IOC
         )
     )
     assert result.fill_count == count
-    (fill,) = list(venue.client.iter_fills())
+    (fill,) = list(venue.client.portfolio.iter_fills())
     assert from_book(fill.book_side, fill.yes_price, side) == (Action.BUY, price)
-    (position,) = venue.client.get_positions()
+    (position,) = venue.client.portfolio.get_positions()
     assert position.position == (count if side is Side.YES else -count)
 
 
@@ -67,18 +67,18 @@ def test_a_round_trip_pays_the_difference_of_the_side_traded(
     offer = {Decimal(1) - entry: Decimal(10)}
     venue.book_changed(T, *(({}, offer) if side is Side.YES else (offer, {})))
     buy = to_book(side, Action.BUY, entry)
-    venue.client.create_order(
+    venue.client.orders.create_order(
         CreateOrder(T, buy.book_side, buy.yes_price, Decimal(10), time_in_force=TimeInForce.IOC)
     )
     # now someone bids for `side` at `exit_`: we sell what we hold into it
     bid = {exit_: Decimal(10)}
     venue.book_changed(T, *((bid, {}) if side is Side.YES else ({}, bid)))
     sell = to_book(side, Action.SELL, exit_)
-    venue.client.create_order(
+    venue.client.orders.create_order(
         CreateOrder(T, sell.book_side, sell.yes_price, Decimal(10), time_in_force=TimeInForce.IOC)
     )
-    assert venue.client.get_positions() == []
-    assert venue.client.get_balance().balance == Decimal(10_000) + 10 * (exit_ - entry)
+    assert venue.client.portfolio.get_positions() == []
+    assert venue.client.portfolio.get_balance().balance == Decimal(10_000) + 10 * (exit_ - entry)
 
 
 # The paper side: `kalshi trade --paper`'s own adapters. The book and the public trades reach
@@ -126,15 +126,15 @@ def test_a_paper_buy_fills_at_the_price_of_the_side_bought(
     live.show(*(({}, offer) if side is Side.YES else (offer, {})))
     feed.drain_events()  # the loop's drain feeds the book to the venue
     book = to_book(side, Action.BUY, price)
-    result = client.create_order(
+    result = client.orders.create_order(
         CreateOrder(
             T, book.book_side, book.yes_price, Decimal(count), time_in_force=TimeInForce.IOC
         )
     )
     assert result.fill_count == count
-    (fill,) = list(client.iter_fills())
+    (fill,) = list(client.portfolio.iter_fills())
     assert from_book(fill.book_side, fill.yes_price, side) == (Action.BUY, price)
-    (position,) = client.get_positions()
+    (position,) = client.portfolio.get_positions()
     assert position.position == (count if side is Side.YES else -count)
 
 
@@ -147,7 +147,9 @@ def test_a_resting_paper_buy_fills_at_its_price_on_a_public_trade_of_the_live_fe
     bought the other side at 1 - price met our bid for `side` at `price`."""
     client, feed, live = _paper()
     book = to_book(side, Action.BUY, price)
-    placed = client.create_order(CreateOrder(T, book.book_side, book.yes_price, Decimal(count)))
+    placed = client.orders.create_order(
+        CreateOrder(T, book.book_side, book.yes_price, Decimal(count))
+    )
     assert placed.fill_count == 0  # an empty book: it rests, first in its queue
     other = Side.NO if side is Side.YES else Side.YES
     trade = {
@@ -158,8 +160,8 @@ def test_a_resting_paper_buy_fills_at_its_price_on_a_public_trade_of_the_live_fe
     }
     live.events.append(FeedEvent(EventKind.TRADE, T, trade, source="ws"))
     feed.drain_events()
-    (fill,) = list(client.iter_fills())
+    (fill,) = list(client.portfolio.iter_fills())
     assert fill.count == count
     assert from_book(fill.book_side, fill.yes_price, side) == (Action.BUY, price)
-    (position,) = client.get_positions()
+    (position,) = client.portfolio.get_positions()
     assert position.position == (count if side is Side.YES else -count)

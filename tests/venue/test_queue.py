@@ -122,7 +122,7 @@ def test_through_the_venue_pessimistic_never_fills_more_either(
         )
         no = {D("0.45"): D(100)}  # asks above our bid
         venue.book_changed(t, {D("0.50"): D(start)} if start else {}, no)
-        placed = venue.client.create_order(
+        placed = venue.client.orders.create_order(
             CreateOrder(t, BookSide.BID, D("0.50"), D(count), time_in_force=TimeInForce.GTC)
         )
         for kind, n in stream:
@@ -132,5 +132,5 @@ def test_through_the_venue_pessimistic_never_fills_more_either(
                 venue.trade(t, D("0.50"), D(n), Side.NO)
             else:
                 clock.advance(n * 0.6)
-        filled[model] = venue.client.get_order(placed.order_id).fill_count
+        filled[model] = venue.client.orders.get_order(placed.order_id).fill_count
     assert filled[FillModel.PESSIMISTIC] <= filled[FillModel.OPTIMISTIC]

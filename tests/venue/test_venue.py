@@ -4,12 +4,13 @@ simulator's exchange core, answered in the client's own models."""
 from __future__ import annotations
 
 import inspect
+import typing
 from decimal import ROUND_CEILING, Decimal
 
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.venue import FillModel, LocalVenue, MarketInfo, VenueClient
+from kalshi_cli.venue import FillModel, LocalVenue, MarketInfo
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import BadRequestError
 from kalshi_cli.vocabulary.models import BookSide, Side, TimeInForce
@@ -41,30 +42,33 @@ def test_taking_walks_the_recorded_levels_and_consumes_them() -> None:
     yes: dict[Decimal, Decimal] = {D("0.40"): D(50)}
     no = {D("0.45"): D(10), D("0.44"): D(20)}  # YES asks 0.55 x10, 0.56 x20
     v.book_changed(T, yes, no)
-    result = v.client.create_order(order(BookSide.BID, "0.56", "25", TimeInForce.IOC))
+    result = v.client.orders.create_order(order(BookSide.BID, "0.56", "25", TimeInForce.IOC))
     assert result.fill_count == 25
-    fills = sorted(v.client.iter_fills(), key=lambda f: f.yes_price)
+    fills = sorted(v.client.portfolio.iter_fills(), key=lambda f: f.yes_price)
     assert [(f.yes_price, f.count, f.fee) for f in fills] == [
         (D("0.55"), D(10), fee("10", "0.55")),
         (D("0.56"), D(15), fee("15", "0.56")),
     ]
     balance = D(1000) - D("0.55") * 10 - D("0.56") * 15 - fee("10", "0.55") - fee("15", "0.56")
-    assert v.client.get_balance().balance == balance
+    assert v.client.portfolio.get_balance().balance == balance
     # the same recorded book again: only the 5 left at 0.56 can be had
-    again = v.client.create_order(order(BookSide.BID, "0.56", "10", TimeInForce.IOC))
+    again = v.client.orders.create_order(order(BookSide.BID, "0.56", "10", TimeInForce.IOC))
     assert again.fill_count == 5
     # the recording then shows others taking 15 of the 20 at 0.56: in our world we had taken
     # all 20, so the 5 the recording still shows are ours too, and nothing is left to take
     no[D("0.44")] = D(5)
     del no[D("0.45")]
     v.book_changed(T, yes, no)
-    assert v.client.create_order(order(BookSide.BID, "0.56", "10", TimeInForce.IOC)).fill_count == 0
+    assert (
+        v.client.orders.create_order(order(BookSide.BID, "0.56", "10", TimeInForce.IOC)).fill_count
+        == 0
+    )
     # 10 new contracts join the level: those are there for us
     no[D("0.44")] = D(15)
     v.book_changed(T, yes, no)
-    third = v.client.create_order(order(BookSide.BID, "0.56", "30", TimeInForce.IOC))
+    third = v.client.orders.create_order(order(BookSide.BID, "0.56", "30", TimeInForce.IOC))
     assert third.fill_count == 10
-    (pos,) = v.client.get_positions()
+    (pos,) = v.client.portfolio.get_positions()
     assert pos.position == 40
 
 
@@ -73,29 +77,29 @@ def test_a_resting_order_fills_when_the_recorded_trades_pass_the_queue_ahead() -
     yes = {D("0.50"): D(30)}
     no = {D("0.48"): D(40)}
     v.book_changed(T, yes, no)
-    placed = v.client.create_order(order(BookSide.BID, "0.50", "10", TimeInForce.GTC))
+    placed = v.client.orders.create_order(order(BookSide.BID, "0.50", "10", TimeInForce.GTC))
     assert placed.fill_count == 0
     assert v.queue_ahead(placed.order_id) == 30
     clock.advance(3)
     v.trade(T, D("0.50"), D(25), Side.NO)  # a NO taker meets the YES bids at 0.50
-    assert list(v.client.iter_fills()) == []
+    assert list(v.client.portfolio.iter_fills()) == []
     v.trade(T, D("0.50"), D(8), Side.NO)
-    (fill,) = list(v.client.iter_fills())
+    (fill,) = list(v.client.portfolio.iter_fills())
     assert (fill.count, fill.yes_price, fill.is_taker) == (D(3), D("0.50"), False)
     assert fill.fee == fee("3", "0.50", "0.0175")  # the series charges makers
-    assert v.client.get_order(placed.order_id).remaining_count == 7
+    assert v.client.orders.get_order(placed.order_id).remaining_count == 7
     assert v.stats.queue_waits == [3.0]
 
 
 def test_a_recorded_book_crossing_our_resting_price_fills_it() -> None:
     v, _ = venue(FillModel.PESSIMISTIC)
     v.book_changed(T, {D("0.50"): D(100)}, {D("0.45"): D(10)})
-    placed = v.client.create_order(order(BookSide.BID, "0.52", "10", TimeInForce.GTC))
+    placed = v.client.orders.create_order(order(BookSide.BID, "0.52", "10", TimeInForce.GTC))
     assert placed.remaining_count == 10
     # someone offers YES at 0.51 (a NO bid at 0.49): it would have met our 0.52 first
     v.book_changed(T, {D("0.50"): D(100)}, {D("0.49"): D(4)})
-    assert v.client.get_order(placed.order_id).fill_count == 4
-    (fill,) = list(v.client.iter_fills())
+    assert v.client.orders.get_order(placed.order_id).fill_count == 4
+    (fill,) = list(v.client.portfolio.iter_fills())
     assert fill.yes_price == D("0.52") and not fill.is_taker
 
 
@@ -104,13 +108,13 @@ def test_pessimistic_and_optimistic_differ_on_a_cancel_ahead() -> None:
     for model in FillModel:
         v, clock = venue(model)
         v.book_changed(T, {D("0.50"): D(30)}, {D("0.48"): D(40)})
-        placed = v.client.create_order(order(BookSide.BID, "0.50", "10", TimeInForce.GTC))
+        placed = v.client.orders.create_order(order(BookSide.BID, "0.50", "10", TimeInForce.GTC))
         v.book_changed(T, {D("0.50"): D(50)}, {D("0.48"): D(40)})  # 20 join behind us
         v.book_changed(T, {D("0.50"): D(30)}, {D("0.48"): D(40)})  # 20 cancelled: whose?
         clock.advance(5)  # no trade came for that decrease: it was a cancel
         v.book_changed(T, {D("0.50"): D(30)}, {D("0.48"): D(40)})
         v.trade(T, D("0.50"), D(15), Side.NO)
-        filled[model] = v.client.get_order(placed.order_id).fill_count
+        filled[model] = v.client.orders.get_order(placed.order_id).fill_count
     # optimistic: the 20 were ahead of us (10 left ahead); pessimistic: behind (30 ahead)
     assert filled == {FillModel.OPTIMISTIC: D(5), FillModel.PESSIMISTIC: D(0)}
 
@@ -118,30 +122,30 @@ def test_pessimistic_and_optimistic_differ_on_a_cancel_ahead() -> None:
 def test_self_trade_prevention_keeps_us_from_trading_with_ourselves() -> None:
     v, _ = venue()
     v.book_changed(T, {D("0.40"): D(10)}, {D("0.40"): D(10)})  # YES ask 0.60
-    ask = v.client.create_order(order(BookSide.ASK, "0.55", "5", TimeInForce.GTC))
+    ask = v.client.orders.create_order(order(BookSide.ASK, "0.55", "5", TimeInForce.GTC))
     assert ask.remaining_count == 5
-    bid = v.client.create_order(order(BookSide.BID, "0.58", "5", TimeInForce.IOC))
+    bid = v.client.orders.create_order(order(BookSide.BID, "0.58", "5", TimeInForce.IOC))
     assert bid.fill_count == 0  # taker_at_cross: our own ask stops our bid
-    assert list(v.client.iter_fills()) == []
+    assert list(v.client.portfolio.iter_fills()) == []
 
 
 def test_a_rejection_is_the_clients_own_error() -> None:
     v, _ = venue()
     v.book_changed(T, {}, {})
     with pytest.raises(BadRequestError):
-        v.client.create_order(order(BookSide.BID, "0.505", "1", TimeInForce.GTC))
+        v.client.orders.create_order(order(BookSide.BID, "0.505", "1", TimeInForce.GTC))
 
 
 def test_settlement_pays_the_recorded_result_and_cancels_resting_orders() -> None:
     v, _ = venue()
     v.book_changed(T, {D("0.30"): D(10)}, {D("0.60"): D(10)})  # YES ask 0.40
-    v.client.create_order(order(BookSide.BID, "0.40", "10", TimeInForce.IOC))
-    rest = v.client.create_order(order(BookSide.BID, "0.30", "5", TimeInForce.GTC))
+    v.client.orders.create_order(order(BookSide.BID, "0.40", "10", TimeInForce.IOC))
+    rest = v.client.orders.create_order(order(BookSide.BID, "0.30", "5", TimeInForce.GTC))
     v.settle(T, "yes")
-    (s,) = list(v.client.iter_settlements())
+    (s,) = list(v.client.portfolio.iter_settlements())
     assert s.market_result == "yes"
-    assert v.client.get_order(rest.order_id).status == "canceled"
-    assert v.client.get_balance().balance == D(1000) - D(4) - fee("10", "0.40") + D(10)
+    assert v.client.orders.get_order(rest.order_id).status == "canceled"
+    assert v.client.portfolio.get_balance().balance == D(1000) - D(4) - fee("10", "0.40") + D(10)
     assert v.resting_order_ids() == []
 
 
@@ -152,23 +156,31 @@ def test_latency_lets_the_data_move_before_the_order_arrives() -> None:
     v = LocalVenue(clock, [info], balance=D(100), latency_s=0.25, advance=seen.append)
     v.book_changed(T, {}, {D("0.45"): D(10)})
     start = clock.wall()
-    v.client.create_order(order(BookSide.BID, "0.55", "1", TimeInForce.IOC))
+    v.client.orders.create_order(order(BookSide.BID, "0.55", "1", TimeInForce.IOC))
     assert seen == [start + 0.25]
 
 
-def test_the_venue_client_keeps_the_signatures_of_the_real_client() -> None:
-    for name, method in inspect.getmembers(VenueClient, inspect.isfunction):
-        if name.startswith("_"):
-            continue
-        real = getattr(KalshiClient, name)
-        ours, theirs = inspect.signature(method), inspect.signature(real)
-        assert list(ours.parameters) == list(theirs.parameters), name
-        for p in ours.parameters.values():
-            assert p.kind == theirs.parameters[p.name].kind, (name, p.name)
-            assert p.default == theirs.parameters[p.name].default or name == "iter_markets", (
-                name,
-                p.name,
-            )
+def test_the_venue_client_keeps_the_areas_and_signatures_of_the_real_client() -> None:
+    """Each area of the venue's client is an area of `KalshiClient` by the same name, and each
+    of its calls has the real call's parameters, kinds and defaults."""
+    areas = typing.get_type_hints(KalshiClient)
+    venue = LocalVenue(ManualClock(), [MarketInfo(T, "KXTEST-26JAN01", "KXTEST")], balance=D(1))
+    ours = {n: a for n, a in vars(venue.client).items() if n in areas}
+    assert {"markets", "portfolio", "orders", "historical"} <= set(ours)
+    for area_name, area in ours.items():
+        real_area = areas[area_name]
+        for name, method in inspect.getmembers(type(area), inspect.isfunction):
+            if name.startswith("_"):
+                continue
+            real = getattr(real_area, name)
+            mine, theirs = inspect.signature(method), inspect.signature(real)
+            assert list(mine.parameters) == list(theirs.parameters), (area_name, name)
+            for p in mine.parameters.values():
+                assert p.kind == theirs.parameters[p.name].kind, (name, p.name)
+                assert p.default == theirs.parameters[p.name].default or name == "iter_markets", (
+                    name,
+                    p.name,
+                )
 
 
 def test_the_venue_client_has_no_path_to_the_network() -> None:
@@ -183,13 +195,13 @@ def test_fills_are_listed_newest_first_and_min_ts_ends_the_listing() -> None:
     v, clock = venue()
     v.book_changed(T, {}, {D("0.45"): D(100)})
     for _ in range(3):
-        v.client.create_order(order(BookSide.BID, "0.55", "1", TimeInForce.IOC))
+        v.client.orders.create_order(order(BookSide.BID, "0.55", "1", TimeInForce.IOC))
         clock.advance(10)
-    fills = list(v.client.iter_fills())
+    fills = list(v.client.portfolio.iter_fills())
     stamps = [f.ts for f in fills]
     assert None not in stamps
     assert stamps == sorted((ts for ts in stamps if ts is not None), reverse=True)
-    recent = list(v.client.iter_fills(min_ts=fills[1].ts))
+    recent = list(v.client.portfolio.iter_fills(min_ts=fills[1].ts))
     assert [f.fill_id for f in recent] == [f.fill_id for f in fills[:2]]
 
 
@@ -208,21 +220,21 @@ def test_an_order_with_an_expiration_expires_on_the_simulated_clock() -> None:
         time_in_force=TimeInForce.GTC,
         expiration_time=start + 10,
     )
-    placed = v.client.create_order(request)
-    assert v.client.get_balance().balance == D(1000) - D("5.00")  # collateral held
+    placed = v.client.orders.create_order(request)
+    assert v.client.portfolio.get_balance().balance == D(1000) - D("5.00")  # collateral held
     clock.advance(9)
-    (still,) = v.client.iter_orders(status="resting")  # not yet: 1 s to go
+    (still,) = v.client.orders.iter_orders(status="resting")  # not yet: 1 s to go
     assert still.order_id == placed.order_id
     clock.advance(1)  # the clock reaches expiration_time: expired, with nothing else happening
-    assert list(v.client.iter_orders(status="resting")) == []
-    assert v.client.get_order(placed.order_id).status == "canceled"
-    assert v.client.get_balance().balance == D(1000)
+    assert list(v.client.orders.iter_orders(status="resting")) == []
+    assert v.client.orders.get_order(placed.order_id).status == "canceled"
+    assert v.client.portfolio.get_balance().balance == D(1000)
     assert v.resting_order_ids() == []
     assert v.queue_ahead(placed.order_id) is None
     # the recorded trades that would have filled it now fill nothing
     v.trade(T, D("0.50"), D(100), Side.NO)
-    assert list(v.client.iter_fills()) == []
-    assert list(v.client.get_positions()) == []
+    assert list(v.client.portfolio.iter_fills()) == []
+    assert list(v.client.portfolio.get_positions()) == []
 
 
 def test_an_order_expires_before_the_data_that_comes_after_its_expiry() -> None:
@@ -231,7 +243,7 @@ def test_an_order_expires_before_the_data_that_comes_after_its_expiry() -> None:
     v, clock = venue()
     v.book_changed(T, {D("0.50"): D(0)}, {D("0.48"): D(40)})
     start = int(clock.wall())
-    v.client.create_order(
+    v.client.orders.create_order(
         CreateOrder(
             T,
             BookSide.BID,
@@ -245,7 +257,7 @@ def test_an_order_expires_before_the_data_that_comes_after_its_expiry() -> None:
     v.trade(T, D("0.50"), D(3), Side.NO)  # before its expiry: 3 fill (nothing queued ahead)
     clock.advance(2)
     v.trade(T, D("0.50"), D(100), Side.NO)  # after it: nothing more
-    assert sum((f.count for f in v.client.iter_fills()), D(0)) == 3
+    assert sum((f.count for f in v.client.portfolio.iter_fills()), D(0)) == 3
     assert v.resting_order_ids() == []
 
 
@@ -254,7 +266,7 @@ def test_queue_positions_of_another_subaccount_are_empty_on_a_venue() -> None:
     finds no order (`kalshi order list --queue` asks per subaccount an order rests on)."""
     v, _ = venue()
     v.book_changed(T, {D("0.40"): D(50)}, {D("0.45"): D(10)})
-    resting = v.client.create_order(order(BookSide.BID, "0.40", "3", TimeInForce.GTC))
-    assert v.client.get_queue_positions() == {resting.order_id: D(50)}
-    assert v.client.get_queue_positions(subaccount=0) == {resting.order_id: D(50)}
-    assert v.client.get_queue_positions(subaccount=1) == {}
+    resting = v.client.orders.create_order(order(BookSide.BID, "0.40", "3", TimeInForce.GTC))
+    assert v.client.orders.get_queue_positions() == {resting.order_id: D(50)}
+    assert v.client.orders.get_queue_positions(subaccount=0) == {resting.order_id: D(50)}
+    assert v.client.orders.get_queue_positions(subaccount=1) == {}

@@ -22,14 +22,14 @@ def test_old_orders_and_fills_are_kept_compactly_and_read_back_the_same() -> Non
     no = {D("0.45"): D(1000)}  # a YES ask at 0.55
     v.book_changed(T, yes, no)
     for _ in range(30):  # a taking order and a quote cancelled, within the same second
-        v.client.create_order(CreateOrder(T, BookSide.BID, D("0.55"), D(1), TimeInForce.IOC))
-        quote = v.client.create_order(
+        v.client.orders.create_order(CreateOrder(T, BookSide.BID, D("0.55"), D(1), TimeInForce.IOC))
+        quote = v.client.orders.create_order(
             CreateOrder(T, BookSide.BID, D("0.30"), D(1), TimeInForce.GTC)
         )
-        v.client.cancel_order(quote.order_id)
+        v.client.orders.cancel_order(quote.order_id)
         v.book_changed(T, yes, no)
-    orders = list(v.client.iter_orders())
-    fills = list(v.client.iter_fills())
+    orders = list(v.client.orders.iter_orders())
+    fills = list(v.client.portfolio.iter_fills())
     assert len(orders) == 60 and len(fills) == 30
     ex = v.exchange
     assert ex.order_tiers(v.account) == (60, 0)
@@ -42,10 +42,12 @@ def test_old_orders_and_fills_are_kept_compactly_and_read_back_the_same() -> Non
     assert ex.fill_tiers(v.account) == (0, 30)
     assert ex.order_tiers(v._crowd)[0] == 0  # nothing reads the crowd's own orders
     # the client reads the same orders and fills, and each order by its id
-    assert list(v.client.iter_orders()) == orders
-    assert list(v.client.iter_fills()) == fills
+    assert list(v.client.orders.iter_orders()) == orders
+    assert list(v.client.portfolio.iter_fills()) == fills
     for o in orders[:3]:
-        assert v.client.get_order(o.order_id) == o
+        assert v.client.orders.get_order(o.order_id) == o
     # and trading goes on as before
-    more = v.client.create_order(CreateOrder(T, BookSide.BID, D("0.55"), D(2), TimeInForce.IOC))
+    more = v.client.orders.create_order(
+        CreateOrder(T, BookSide.BID, D("0.55"), D(2), TimeInForce.IOC)
+    )
     assert more.fill_count == 2

@@ -83,7 +83,7 @@ DEFAULT_IDLE_STOP_S = 900.0  # 15 minutes with no request and no WebSocket open
 STARTUP_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 15.0
 # an idle HTTP connection is closed after this long (uvicorn's default, made explicit: the
-# client lets its idle connections go before it, `client.base.KEEPALIVE_EXPIRY_S`)
+# client lets its idle connections go before it, `client.connection.KEEPALIVE_EXPIRY_S`)
 IDLE_TIMEOUT_S = 5
 BUSY_EXIT = 3  # background.py's exit status when another simulator holds the directory
 

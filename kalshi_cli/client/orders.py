@@ -1,14 +1,27 @@
-"""Order writes (V2): create, cancel, cancel all, batch cancel, amend, decrease."""
+"""Orders (openapi.yaml 3.31.0, tag `orders`): written through the V2 endpoints (create, a batch
+of creates, cancel, cancel all, a batch of cancels, amend, decrease), read through
+`/portfolio/orders` (a listing, one order, one by its client order id), and the queue
+positions of resting orders.
+
+How each write is retried, and when its outcome is unknown rather than refused: the
+connection's docstring (client/connection.py) and `batch_orders.py` for a batch.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.client.base import (
+import msgspec
+
+from kalshi_cli.client.batch_orders import BATCH_CREATE_ITEM_COST, BatchItem, read_batch_answer
+from kalshi_cli.client.connection import (
     BATCH_CANCEL_MAX,
-    ClientBase,
+    Area,
+    Params,
     no_order_reason,
+    not_found_with_hint,
     path_segment,
 )
 from kalshi_cli.client.requests import (
@@ -23,13 +36,14 @@ from kalshi_cli.client.retry import Resend, nothing_sent
 from kalshi_cli.vocabulary.errors import (
     AmendOutcomeUnknown,
     KalshiError,
+    NotFoundError,
     OrderOutcomeUnknown,
     RateLimitedError,
     ServerError,
     TransportError,
     ValidationError,
 )
-from kalshi_cli.vocabulary.models import decode_answer
+from kalshi_cli.vocabulary.models import Order, decode_answer
 from kalshi_cli.vocabulary.units import (
     BookSide,
     fmt_count,
@@ -38,8 +52,31 @@ from kalshi_cli.vocabulary.units import (
 )
 
 
-class TradingApi(ClientBase):
-    """Order writes (V2): create, cancel, cancel all, batch cancel, amend, decrease."""
+class _QueuePosition(msgspec.Struct, frozen=True):
+    """`GET /portfolio/orders/{id}/queue_position`: the contracts ahead of that order."""
+
+    queue_position: Decimal = msgspec.field(name="queue_position_fp")
+
+
+class _OrderQueuePosition(_QueuePosition, frozen=True, kw_only=True):
+    order_id: str
+
+
+class _QueuePositions(msgspec.Struct, frozen=True):
+    queue_positions: list[_OrderQueuePosition] | None  # required; null when nothing rests
+
+
+def _ahead(content: bytes) -> dict[str, Decimal]:
+    rows = msgspec.json.decode(content, type=_QueuePositions).queue_positions or []
+    return {row.order_id: row.queue_position for row in rows}
+
+
+def _one(content: bytes) -> Decimal:
+    return msgspec.json.decode(content, type=_QueuePosition).queue_position
+
+
+class OrdersApi(Area):
+    """Orders: placed, changed and cancelled; listed and looked up; their places in the queue."""
 
     def create_order(self, request: CreateOrder) -> CreateOrderResult:
         """Place one order. Never retried: see the module docstring.
@@ -52,9 +89,9 @@ class TradingApi(ClientBase):
         path = "/portfolio/events/orders"
         coid = request.client_order_id
         what = f"order {coid}"
-        self._require_key(f"placing {what}")
+        self._conn.require_key(f"placing {what}")
         try:
-            response = self._send_once("POST", path, json=request.to_api(), what=what)
+            response = self._conn.send_once("POST", path, json=request.to_api(), what=what)
         except RateLimitedError as exc:
             exc.hint = "the exchange refused it before placing it; wait, then place it again"
             raise
@@ -70,7 +107,7 @@ class TradingApi(ClientBase):
                 f"{exc.message}; {what} may or may not exist", client_order_id=coid
             ) from exc
         try:
-            body = self._body(response)
+            body = self._conn.body(response)
         except KalshiError as exc:
             raise OrderOutcomeUnknown(
                 f"the exchange answered HTTP {response.status_code} to {what} but its answer "
@@ -93,20 +130,20 @@ class TradingApi(ClientBase):
     ) -> CancelResult:
         """Cancel one order (retried: cancelling is idempotent). `ticker` lets the exchange
         route the cancel to the right shard; `subaccount` names the order's (default 0)."""
-        response = self._request(
+        response = self._conn.request(
             "DELETE",
             f"/portfolio/events/orders/{path_segment(order_id)}",
             params={"market_ticker": ticker, "subaccount": subaccount},
             auth=True,
         )
-        result = self._parse(decode_cancel_result, self._body(response), "cancel result")
+        result = self._conn.parse(decode_cancel_result, self._conn.body(response), "cancel result")
         if result.error is not None:
             raise KalshiError(f"cancel of order {order_id}: {result.error}")
         return result
 
     def cancel_all_orders(self) -> None:
         """Cancel every resting order of every subaccount (`DELETE /portfolio/events/orders`)."""
-        self._request("DELETE", "/portfolio/events/orders", auth=True)
+        self._conn.request("DELETE", "/portfolio/events/orders", auth=True)
 
     def batch_cancel(
         self,
@@ -118,7 +155,7 @@ class TradingApi(ClientBase):
         `CancelResult.error`, not as an exception. `subaccounts` names an order's subaccount
         (an item without one is subaccount 0's, as the exchange reads it)."""
         path = "/portfolio/events/orders/batched"
-        size = min(BATCH_CANCEL_MAX, self._limiter.max_batch_items(per_item=2))
+        size = min(BATCH_CANCEL_MAX, self._conn.limiter.max_batch_items(per_item=2))
         results: list[CancelResult] = []
         for start in range(0, len(orders), size):
             chunk = orders[start : start + size]
@@ -129,12 +166,12 @@ class TradingApi(ClientBase):
                 | ({"subaccount": where[oid]} if oid in where else {})
                 for oid, t in chunk
             ]
-            response = self._request(
+            response = self._conn.request(
                 "DELETE", path, json={"orders": items}, items=len(chunk), auth=True
             )
-            body = self._body(response)
+            body = self._conn.body(response)
             results.extend(
-                self._parse(decode_cancel_result, item, "cancel result")
+                self._conn.parse(decode_cancel_result, item, "cancel result")
                 for item in body.get("orders") or []
             )
         return results
@@ -177,7 +214,7 @@ class TradingApi(ClientBase):
             body["expiration_time"] = expiration_time
         what = f"amend of order {order_id}"
         try:
-            response = self._request(
+            response = self._conn.request(
                 "POST",
                 f"/portfolio/events/orders/{path_segment(order_id)}/amend",
                 json=body,
@@ -197,7 +234,7 @@ class TradingApi(ClientBase):
                 f"{exc.message}; the {what} may or may not have been applied", order_id=order_id
             ) from exc
         try:
-            answer = self._body(response)
+            answer = self._conn.body(response)
         except KalshiError as exc:
             raise AmendOutcomeUnknown(
                 f"the {what} was answered HTTP {response.status_code} with a body that could "
@@ -230,14 +267,14 @@ class TradingApi(ClientBase):
             if reduce_to != 0:
                 check_count(reduce_to, "reduce_to")
             body = {"reduce_to": fmt_count(reduce_to)}
-        response = self._request(
+        response = self._conn.request(
             "POST",
             f"/portfolio/events/orders/{path_segment(order_id)}/decrease",
             json=body,
             mode=Resend.IF_UNSENT,
             auth=True,
         )
-        answer = self._body(response)
+        answer = self._conn.body(response)
         what = f"the decrease of order {order_id}"
         missing = no_order_reason(response.status_code, answer, what)
         if missing:
@@ -253,3 +290,119 @@ class TradingApi(ClientBase):
                 order_id=order_id,
             ) from None
         return answer
+
+    def iter_orders(
+        self,
+        *,
+        ticker: str | None = None,
+        event_ticker: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Order]:
+        params: Params = {"ticker": ticker, "event_ticker": event_ticker, "status": status}
+        return self._conn.listing("/portfolio/orders", "orders", Order, params, limit, private=True)
+
+    def get_order(self, order_id: str) -> Order:
+        try:
+            fields = self._conn.get_fields(f"/portfolio/orders/{path_segment(order_id)}", auth=True)
+        except NotFoundError as exc:
+            raise not_found_with_hint(
+                exc, f"unknown order {order_id}", "`kalshi order list` shows them"
+            ) from exc
+        return self._conn.item(Order, fields, "order", "order")
+
+    def find_order_by_client_id(self, client_order_id: str, ticker: str) -> Order | None:
+        """The order placed with `client_order_id` on `ticker`, whatever its status, or None if
+        the exchange has none: how an `OrderOutcomeUnknown` is resolved."""
+        for order in self.iter_orders(ticker=ticker):
+            if order.client_order_id == client_order_id:
+                return order
+        return None
+
+    def get_queue_positions(
+        self,
+        *,
+        market_tickers: list[str] | None = None,
+        event_ticker: str | None = None,
+        subaccount: int | None = None,
+    ) -> dict[str, Decimal]:
+        """order id -> contracts ahead of it, for every resting order (of these markets or
+        this event) of `subaccount` (the client's own when None; subaccount 0 when that is None
+        too, the spec's default)."""
+        params: Params = {
+            "market_tickers": ",".join(market_tickers) if market_tickers else None,
+            "event_ticker": event_ticker,
+            "subaccount": subaccount,
+        }
+        response = self._conn.request(
+            "GET", "/portfolio/orders/queue_positions", params=params, auth=True
+        )
+        return self._conn.decode(response, _ahead, "queue positions")
+
+    def queue_positions_of(
+        self, orders: Iterable[Order], *, market_tickers: list[str] | None = None
+    ) -> dict[str, Decimal]:
+        """`get_queue_positions` for the resting ones of `orders`, whatever their subaccount:
+        the read answers for one subaccount (0 unless named), so a client acting on none asks
+        once for each subaccount one of them rests on (once for 0 when none rests)."""
+        if self._conn.subaccount is not None:
+            return self.get_queue_positions(market_tickers=market_tickers)
+        numbers = {o.subaccount or 0 for o in orders if o.status == "resting"} or {0}
+        ahead: dict[str, Decimal] = {}
+        for number in sorted(numbers):
+            ahead |= self.get_queue_positions(market_tickers=market_tickers, subaccount=number)
+        return ahead
+
+    def get_queue_position(self, order_id: str) -> Decimal:
+        """The contracts resting ahead of one resting order at its price."""
+        path = f"/portfolio/orders/{path_segment(order_id)}/queue_position"
+        try:
+            response = self._conn.request("GET", path, auth=True)
+        except NotFoundError as exc:
+            raise not_found_with_hint(
+                exc, f"no resting order {order_id}", "`kalshi order list` shows them"
+            ) from exc
+        return self._conn.decode(response, _one, "queue position")
+
+    def batch_size(self) -> int:
+        """The most orders one batch may carry at this client's tier."""
+        return self._conn.limiter.max_batch_items(per_item=BATCH_CREATE_ITEM_COST)
+
+    def batch_create_orders(
+        self, orders: list[CreateOrder], *, subaccount: int | None = None
+    ) -> list[BatchItem]:
+        """Send `orders` (at most `batch_size()`) in one request, once. See the docstring."""
+        path = "/portfolio/events/orders/batched"
+        if not orders or len(orders) > self.batch_size():
+            raise ValueError(f"a batch holds 1 to {self.batch_size()} orders, not {len(orders)}")
+        first = orders[0].client_order_id
+        what = f"a batch of {len(orders)} orders ({first}...)"
+        self._conn.require_key(f"placing {what}")
+        extra = {} if subaccount is None else {"subaccount": subaccount}
+        items = [o.to_api() | extra for o in orders]
+        try:
+            response = self._conn.send_once(
+                "POST", path, json={"orders": items}, items=len(orders), what=what
+            )
+        except ServerError as exc:
+            raise OrderOutcomeUnknown(
+                f"the exchange answered HTTP {exc.status} to {what}; any of them may exist",
+                client_order_id=first,
+            ) from exc
+        except TransportError as exc:
+            if nothing_sent(exc):
+                raise
+            raise OrderOutcomeUnknown(
+                f"{exc.message}; any order of {what} may exist", client_order_id=first
+            ) from exc
+        try:
+            answered = self._conn.body(response).get("orders")
+            if not isinstance(answered, list):
+                raise TypeError("no orders list")
+            return read_batch_answer(answered)
+        except (KalshiError, KeyError, TypeError, ValueError) as exc:
+            raise OrderOutcomeUnknown(
+                f"the exchange answered HTTP {response.status_code} to {what} but its answer "
+                "could not be read; any of them may exist",
+                client_order_id=first,
+            ) from exc

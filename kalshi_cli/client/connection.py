@@ -1,4 +1,4 @@
-"""KalshiClient: the one synchronous, signed client every command and the trade loop share.
+"""The signed connection to the exchange that every area of `KalshiClient` shares (client.py).
 
 Each request goes through the same four steps:
 
@@ -30,13 +30,12 @@ item is decoded straight into its Struct and kept as bytes for its `raw`.
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 import ssl
 from collections.abc import Callable, Iterator, Mapping
-from email.utils import parsedate_to_datetime
-from types import TracebackType
-from typing import Any, Self, TypeVar, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
@@ -87,7 +86,7 @@ LANDING_MARGIN_S = 10.0
 # on a connection the server is closing gets no answer, and a POST's outcome is then unknown
 KEEPALIVE_EXPIRY_S = 3.0
 LANDING_WINDOW_S = SIGNATURE_WINDOW_S + LANDING_MARGIN_S
-URL_CACHE_MAX = 1024  # parsed request URLs kept per client (`ClientBase._url`)
+URL_CACHE_MAX = 1024  # parsed request URLs kept per client (`Connection._url`)
 
 
 _PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
@@ -109,10 +108,11 @@ def _tls_for(base: httpx.URL) -> ssl.SSLContext | bool:
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
-class ClientBase:
-    """The transport every API area shares: signing, rate limiting, retries, typed errors,
-    pagination. The areas (`markets.py`, `portfolio.py`, `trading.py`) add the endpoints;
-    `KalshiClient` (client.py) is all of them."""
+class Connection:
+    """How a request travels (see the module docstring): signing, rate limiting, retries, typed
+    errors, decoding and pagination. Each area of the API (`markets.py`, `orders.py`, ...) has
+    one and adds its endpoints on top; `KalshiClient` (client.py) has the connection and the
+    areas."""
 
     subaccount: int | None = None
     """The subaccount every portfolio and order call acts on; None: the exchange's defaults
@@ -144,9 +144,9 @@ class ClientBase:
         self.api_base = api_base.rstrip("/")
         base = httpx.URL(self.api_base)
         self.host = base.netloc.decode("ascii")
-        self._clock = clock or SystemClock()
+        self.clock = clock or SystemClock()
         self._auth = (
-            KalshiAuth(key_id, private_key, clock=self._clock)
+            KalshiAuth(key_id, private_key, clock=self.clock)
             if key_id is not None and private_key is not None
             else None
         )
@@ -175,7 +175,7 @@ class ClientBase:
         # each path's URL parsed once: httpx parses a URL string character by character, about
         # 20 us per request (docs/benchmarks.md, "Client"); a parsed `httpx.URL` it takes as is
         self._urls: dict[str, httpx.URL] = {}
-        self._limiter = RateLimiter(rate_limits or tier_limits(tier), self._clock)
+        self.limiter = RateLimiter(rate_limits or tier_limits(tier), self.clock)
         self._retry = RetryPolicy(max_attempts=max_attempts, max_seconds=max_retry_seconds)
         self._rng = rng or random.Random()
         self.last_latency_ms: float | None = None
@@ -183,30 +183,31 @@ class ClientBase:
         self.stats = ApiStats()
 
     def __repr__(self) -> str:
-        return f"KalshiClient(api_base={self.api_base!r}, authenticated={self.authenticated})"
+        return f"Connection(api_base={self.api_base!r}, authenticated={self.authenticated})"
 
     @property
     def authenticated(self) -> bool:
         return self._auth is not None
 
+    @property
+    def key_id(self) -> str | None:
+        """The id of the API key requests are signed with; None without a key."""
+        return self._auth.key_id if self._auth is not None else None
+
+    def on_subaccount(self, subaccount: int | None) -> Connection:
+        """This connection acting on `subaccount`: a second handle sharing the HTTP connection
+        pool, the rate limits and the stats (client/subaccount_scope.py)."""
+        handle = copy.copy(self)
+        handle.subaccount = subaccount
+        return handle
+
     def close(self) -> None:
         self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # ----------------------------------------------------------------------------------------
     # transport
 
-    def _send_once(
+    def send_once(
         self,
         method: str,
         path: str,
@@ -217,15 +218,15 @@ class ClientBase:
         what: str,
         signed: bool = True,
     ) -> httpx.Response:
-        self._limiter.acquire(method, path, items=items)
+        self.limiter.acquire(method, path, items=items)
         if self.subaccount is not None:
             params, json = scope_request(method, path, params, json, self.subaccount)
         query = {k: v for k, v in params.items() if v is not None} if params else None
-        started = self._clock.monotonic()
+        started = self.clock.monotonic()
         # the request's overall deadline: its timeout, or sooner the caller's (client/deadline.py)
         outer = Deadline.current()
         limit = self._timeout if outer is None else max(0.0, min(self._timeout, outer.remaining()))
-        with Deadline.after(self._clock, limit).scope():
+        with Deadline.after(self.clock, limit).scope():
             try:
                 if limit <= 0:
                     raise httpx.ConnectTimeout("its deadline had passed before it was sent")
@@ -236,13 +237,13 @@ class ClientBase:
                     f"{what}: no answer from {self.host}: {self._reason(exc, limit)}",
                     hint=REACHABILITY_HINT,
                 ) from exc
-        elapsed = self._clock.monotonic() - started
+        elapsed = self.clock.monotonic() - started
         self.last_latency_ms = elapsed * 1000.0
         self.stats.record(method, path, response.status_code, elapsed)
         if response.is_success:
             return response
         if response.status_code == 429:
-            self._limiter.rate_limited(method, path)
+            self.limiter.rate_limited(method, path)
         raise self._api_error(response, what)
 
     def _send(
@@ -283,7 +284,7 @@ class ClientBase:
             error.hint = "this machine's clock may be off; `kalshi health-check` measures the skew"
         return error
 
-    def _request(
+    def request(
         self,
         method: str,
         path: str,
@@ -297,18 +298,18 @@ class ClientBase:
     ) -> httpx.Response:
         what = f"{method} {path}"
         if auth:
-            self._require_key(what)
+            self.require_key(what)
         return self._retry.run(
-            lambda: self._send_once(
+            lambda: self.send_once(
                 method, path, params=params, json=json, items=items, what=what, signed=signed
             ),
             mode=mode,
-            clock=self._clock,
+            clock=self.clock,
             rng=self._rng,
             what=what,
         )
 
-    def _require_key(self, what: str) -> None:
+    def require_key(self, what: str) -> None:
         if self._auth is None:
             raise CredentialsError(
                 f"{what} needs an API key and none is configured",
@@ -316,7 +317,7 @@ class ClientBase:
             )
 
     @staticmethod
-    def _body(response: httpx.Response) -> dict[str, Any]:
+    def body(response: httpx.Response) -> dict[str, Any]:
         try:
             data = response.json()
         except ValueError:
@@ -331,54 +332,54 @@ class ClientBase:
         return data
 
     @classmethod
-    def _fields(cls, response: httpx.Response) -> dict[str, msgspec.Raw]:
+    def fields(cls, response: httpx.Response) -> dict[str, msgspec.Raw]:
         """The answer's top-level fields, each still its bytes."""
         try:
             return _FIELDS.decode(response.content)
         except msgspec.DecodeError:
-            cls._body(response)  # raises the one-line error of a body that is no JSON object
+            cls.body(response)  # raises the one-line error of a body that is no JSON object
             raise
 
-    def _get(self, path: str, *, params: Params | None = None, auth: bool = False) -> Any:
-        return self._body(self._request("GET", path, params=params, auth=auth))
+    def get(self, path: str, *, params: Params | None = None, auth: bool = False) -> Any:
+        return self.body(self.request("GET", path, params=params, auth=auth))
 
-    def _get_fields(
+    def get_fields(
         self, path: str, *, params: Params | None = None, auth: bool = False
     ) -> dict[str, msgspec.Raw]:
-        return self._fields(self._request("GET", path, params=params, auth=auth))
+        return self.fields(self.request("GET", path, params=params, auth=auth))
 
-    def _answer(self, cls: type[S], response: httpx.Response, what: str) -> S:
+    def answer(self, cls: type[S], response: httpx.Response, what: str) -> S:
         """The whole answer as `cls`; a KalshiError when it does not decode."""
-        return self._decode(response, lambda content: decode_answer(cls, content), what)
+        return self.decode(response, lambda content: decode_answer(cls, content), what)
 
-    def _decode(self, response: httpx.Response, decode: Callable[[bytes], T], what: str) -> T:
+    def decode(self, response: httpx.Response, decode: Callable[[bytes], T], what: str) -> T:
         """`decode` of the answer's bytes; a KalshiError when they do not decode."""
         try:
             return decode(response.content)
         except (KeyError, TypeError, msgspec.ValidationError) as exc:
             raise KalshiError(f"unexpected {what} from the exchange: {exc!r}") from exc
         except msgspec.DecodeError:
-            self._body(response)  # raises the one-line error of a body that is no JSON
+            self.body(response)  # raises the one-line error of a body that is no JSON
             raise
 
-    def _items(self, cls: type[S], fields: dict[str, msgspec.Raw], key: str, what: str) -> list[S]:
+    def items(self, cls: type[S], fields: dict[str, msgspec.Raw], key: str, what: str) -> list[S]:
         """The answer's list `key` (missing or null: none), each item as `cls`."""
-        items = self._parse(listed_items, fields.get(key), what)
-        return [self._parse(lambda b: decode_answer(cls, b), item, what) for item in items]
+        items = self.parse(listed_items, fields.get(key), what)
+        return [self.parse(lambda b: decode_answer(cls, b), item, what) for item in items]
 
-    def _item(self, cls: type[S], fields: dict[str, msgspec.Raw], key: str, what: str) -> S:
+    def item(self, cls: type[S], fields: dict[str, msgspec.Raw], key: str, what: str) -> S:
         """The answer's field `key` (`{"order": {...}}`) as `cls`; a KalshiError when the
         answer lacks it or it does not decode."""
-        return self._parse(lambda f: decode_answer(cls, f[key]), fields, what)
+        return self.parse(lambda f: decode_answer(cls, f[key]), fields, what)
 
     @staticmethod
-    def _parse(parse: Callable[[Any], T], data: Any, what: str) -> T:
+    def parse(parse: Callable[[Any], T], data: Any, what: str) -> T:
         try:
             return parse(data)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise KalshiError(f"unexpected {what} from the exchange: {exc!r}") from exc
 
-    def _page(
+    def page(
         self,
         path: str,
         key: str,
@@ -391,20 +392,20 @@ class ClientBase:
     ) -> tuple[list[T], str]:
         """One page: its items, each decoded by `parse` (an Answer Struct, decoded from the
         item's bytes; or a function of the item as a dict), and the next cursor."""
-        fields = self._get_fields(
+        fields = self.get_fields(
             path, params={**params, "limit": limit, "cursor": cursor}, auth=auth
         )
         if isinstance(parse, type) and issubclass(parse, msgspec.Struct):
-            decoded = cast("list[T]", self._items(parse, fields, key, key))
+            decoded = cast("list[T]", self.items(parse, fields, key, key))
         else:
             convert = cast("Callable[[Any], T]", parse)
-            items = self._parse(listed_items, fields.get(key), key)
-            decoded = [self._parse(convert, msgspec.json.decode(i), key) for i in items]
+            items = self.parse(listed_items, fields.get(key), key)
+            decoded = [self.parse(convert, msgspec.json.decode(i), key) for i in items]
         cursor_raw = fields.get("cursor")
-        next_cursor = self._parse(_cursor, cursor_raw, "cursor") if cursor_raw else ""
+        next_cursor = self.parse(_cursor, cursor_raw, "cursor") if cursor_raw else ""
         return decoded, next_cursor
 
-    def _iterate(
+    def iterate(
         self,
         path: str,
         key: str,
@@ -417,7 +418,7 @@ class ClientBase:
         on_page: Callable[[int], None] | None = None,
     ) -> Iterator[T]:
         return paginate(
-            lambda cursor, size: self._page(
+            lambda cursor, size: self.page(
                 path, key, parse, cursor=cursor, limit=size, params=params, auth=auth
             ),
             page_size=page_size,
@@ -426,36 +427,45 @@ class ClientBase:
             what=key,
         )
 
+    def listing(
+        self,
+        path: str,
+        key: str,
+        parse: Callable[[Any], T] | type[T],
+        params: Params,
+        limit: int | None = None,
+        *,
+        private: bool,
+    ) -> Iterator[T]:
+        """Every item of the listing at `path` (at most `limit`), page by page. A private
+        listing (the portfolio, the orders, the archived fills, orders and positions) is signed
+        and paged `PORTFOLIO_PAGE_MAX` at a time; a public one (market data, live and archived)
+        is unsigned and paged `MARKETS_PAGE_MAX` at a time."""
+        page_size = PORTFOLIO_PAGE_MAX if private else MARKETS_PAGE_MAX
+        return self.iterate(
+            path, key, parse, params=params, limit=limit, page_size=page_size, auth=private
+        )
+
     # ----------------------------------------------------------------------------------------
     # diagnostics
-
-    def clock_skew_seconds(self) -> float:
-        """The exchange's clock minus ours, in seconds (positive: the exchange is ahead).
-
-        Read from the HTTP `Date` header of `GET /exchange/status`, which has one-second
-        resolution: the result is good to about half a second plus half the round trip, enough
-        to catch a clock far enough off to spoil signatures, not to measure latency. The
-        request goes unsigned, so a clock bad enough to be refused can still be measured.
-        """
-        before = self._clock.wall()
-        response = self._request("GET", "/exchange/status", signed=False)
-        after = self._clock.wall()
-        date = response.headers.get("Date")
-        if not date:
-            raise KalshiError(
-                f"{self.host} sent no Date header, so the clock skew cannot be measured"
-            )
-        try:
-            server = parsedate_to_datetime(date).timestamp()
-        except (TypeError, ValueError):
-            raise KalshiError(f"{self.host} sent an unreadable Date header: {date!r}") from None
-        # the header truncates to the second: the exchange's clock read somewhere in [D, D + 1)
-        return server + 0.5 - (before + after) / 2
 
 
 _FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _ITEMS = msgspec.json.Decoder(list[msgspec.Raw] | None)
 _CURSOR = msgspec.json.Decoder(str | None)
+
+
+class Area:
+    """An area of the API (markets, orders, portfolio, ...): its endpoints, over the connection
+    every area of a `KalshiClient` shares."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._conn = connection
+
+
+def time_window(ticker: str | None, min_ts: int | None, max_ts: int | None) -> Params:
+    """The filters of a listing by market and time range (unset ones are not sent)."""
+    return {"ticker": ticker, "min_ts": min_ts, "max_ts": max_ts}
 
 
 def listed_items(raw: msgspec.Raw | None) -> list[msgspec.Raw]:

@@ -1,0 +1,555 @@
+"""The client of a local venue: what the trade loop, the order service and the start-up checks
+ask of `KalshiClient`, answered by a `LocalVenue` (venue.py), by the same areas
+(`client.markets`, `client.orders`, ...) with the same method names and signatures (pinned by
+tests/venue/test_venue.py). There is no HTTP here: a write can only reach the local venue.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
+
+from kalshi_cli.client.historical import HistoricalCutoff
+from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
+from kalshi_cli.client.subaccounts import SubaccountBalance
+from kalshi_cli.sim.core import serialize as ser
+from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
+from kalshi_cli.sim.core.records import ledger_id, not_found, owner
+from kalshi_cli.vocabulary.errors import ApiError, NotFoundError
+from kalshi_cli.vocabulary.models import (
+    ZERO,
+    Balance,
+    BookSide,
+    Fill,
+    Market,
+    Order,
+    Orderbook,
+    Position,
+    Settlement,
+    decode_answer,
+)
+
+if TYPE_CHECKING:
+    from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.models import SelfTradePrevention, TimeInForce
+
+R = TypeVar("R")
+
+
+def api_error(exc: ExchangeError) -> ApiError:
+    body: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    if exc.details:
+        body["details"] = exc.details
+    return ApiError.from_response(exc.status, {"error": body}, what="local venue")
+
+
+class Venue(Protocol):
+    """What the client asks of its venue (`LocalVenue` is the one): the exchange core and the
+    account in it, the books it was fed, and the writes it checks and applies."""
+
+    clock: Clock
+    exchange: Exchange
+    account: str
+
+    def book(self, ticker: str) -> Orderbook | None: ...
+
+    def ledger(self, subaccount: int) -> str: ...
+
+    def expire_due(self) -> None: ...
+
+    def queue_positions(
+        self,
+        ledgers: list[str],
+        *,
+        market_tickers: list[str] | None = ...,
+        event_ticker: str | None = ...,
+    ) -> dict[str, Decimal]: ...
+
+    def place(
+        self,
+        *,
+        ticker: str,
+        book_side: BookSide,
+        price: Decimal,
+        count: Decimal,
+        time_in_force: TimeInForce,
+        self_trade_prevention: SelfTradePrevention,
+        client_order_id: str,
+        post_only: bool = ...,
+        reduce_only: bool = ...,
+        expiration_time: int | None = ...,
+        subaccount: int = ...,
+    ) -> dict[str, Any]: ...
+
+    def cancel(self, order_id: str, *, subaccount: int = ...) -> tuple[dict[str, Any], Decimal]: ...
+
+    def amend(
+        self,
+        order_id: str,
+        *,
+        ticker: str,
+        book_side: BookSide,
+        price: Decimal,
+        count: Decimal,
+        updated_client_order_id: str | None = ...,
+        expiration_time: int | None = ...,
+        subaccount: int = ...,
+    ) -> dict[str, Any]: ...
+
+    def decrease(
+        self,
+        order_id: str,
+        *,
+        reduce_by: Decimal | None,
+        reduce_to: Decimal | None,
+        subaccount: int = ...,
+    ) -> dict[str, Any]: ...
+
+
+class VenueClient:
+    """A `LocalVenue`'s client (see the module docstring): an object per area, each answering
+    from the venue, and the subaccount they act on."""
+
+    # the subaccount the client acts on, as `KalshiClient.subaccount` (None: the exchange's
+    # defaults): the venue's subaccounts are the core's (`Exchange.create_subaccount` on
+    # `venue.account`), and each call acts on the one the exchange would (see `ledgers`)
+    subaccount: int | None = None
+
+    def __init__(self, venue: Venue) -> None:
+        self.venue = venue
+        self.subaccount = None
+        self._attach()
+
+    def _attach(self) -> None:
+        self.markets = VenueMarkets(self)
+        self.exchange = VenueExchange(self)
+        self.portfolio = VenuePortfolio(self)
+        self.orders = VenueOrders(self)
+        self.subaccounts = VenueSubaccounts(self)
+        self.historical = VenueHistorical(self)
+        self.order_groups = VenueOrderGroups(self)
+
+    def on_subaccount(self, subaccount: int | None) -> Self:
+        """This client acting on `subaccount`, as `KalshiClient.on_subaccount`: a second
+        handle on the same venue; this client keeps acting on what it did."""
+        handle = copy.copy(self)
+        handle.subaccount = subaccount
+        handle._attach()
+        return handle
+
+    def number(self, named: int | None = None) -> int:
+        """The subaccount a write acts on: the one it names, else the client's, else 0."""
+        if named is not None:
+            return named
+        return self.subaccount or 0
+
+    def ledgers(self, named: int | None = None, *, all_by_default: bool) -> list[str]:
+        """The core's accounts a read covers, as the exchange's `read_ledgers`: the subaccount
+        it names, else the client's; with neither, every subaccount (the order, fill and
+        settlement listings) or 0 (positions, queue positions). One not created holds nothing."""
+        ex = self.ex
+        user = self.venue.account
+        number = named if named is not None else self.subaccount
+        numbers = ex.subaccount_numbers(user)
+        if number is None:
+            return [ledger_id(user, n) for n in (numbers if all_by_default else [0])]
+        return [ledger_id(user, number)] if number in numbers else []
+
+    def newest_first(
+        self,
+        rows: Callable[[str], Sequence[R]],
+        when: Callable[[R], float | None],
+        named: int | None = None,
+    ) -> Sequence[R]:
+        """A listing's rows of every subaccount it covers (`ledgers`), newest first, as
+        the exchange merges them."""
+        ledgers = self.ledgers(named, all_by_default=True)
+        if len(ledgers) == 1:
+            return rows(ledgers[0])
+        merged = [r for ledger in ledgers for r in rows(ledger)]
+        return sorted(merged, key=lambda r: when(r) or 0.0, reverse=True)
+
+    @property
+    def ex(self) -> Exchange:
+        self.venue.expire_due()  # a read sees the orders the clock has expired as gone
+        return self.venue.exchange
+
+
+class VenueMarkets:
+    """The market reads: the venue's reference data, and its books."""
+
+    def __init__(self, client: VenueClient) -> None:
+        self._c = client
+
+    def get_market(self, ticker: str) -> Market:
+        market = self._c.ex.markets.get(ticker)
+        if market is None:
+            raise NotFoundError(f"unknown ticker {ticker}", status=404)
+        return decode_answer(Market, ser.market_json(self._c.ex, market))
+
+    def iter_markets(
+        self,
+        *,
+        limit: int | None = None,
+        page_size: int = 1000,
+        on_page: Callable[[int], None] | None = None,
+        **filters: Any,
+    ) -> Iterator[Market]:
+        status = filters.get("status")
+        series = filters.get("series_ticker")
+        event = filters.get("event_ticker")
+        n = 0
+        for m in self._c.ex.markets.values():
+            market = decode_answer(Market, ser.market_json(self._c.ex, m))
+            if status == "open" and not market.is_open:
+                continue
+            if series and m.series_ticker != series:
+                continue
+            if event and m.event_ticker != event:
+                continue
+            if limit is not None and n >= limit:
+                return
+            n += 1
+            yield market
+
+    def get_event(self, event_ticker: str, *, with_nested_markets: bool = False) -> dict[str, Any]:
+        event = self._c.ex.events.get(event_ticker)
+        if event is None:
+            raise NotFoundError(f"unknown event {event_ticker}", status=404)
+        markets = [
+            ser.market_json(self._c.ex, m)
+            for m in self._c.ex.markets.values()
+            if m.event_ticker == event_ticker
+        ]
+        series = self._c.ex.series.get(event.series_ticker)
+        if with_nested_markets:
+            return {"event": ser.event_json(event, series, markets)}
+        return {"event": ser.event_json(event, series, None), "markets": markets}
+
+    def get_series(self, series_ticker: str) -> dict[str, Any]:
+        series = self._c.ex.series.get(series_ticker)
+        if series is None:
+            raise NotFoundError(f"unknown series {series_ticker}", status=404)
+        return ser.series_json(series, self._c.ex.series_fees(series_ticker))
+
+    def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
+        book = self._c.venue.book(ticker)
+        if book is None:
+            return Orderbook(ticker=ticker, yes_bids=(), no_bids=())
+        return book
+
+
+class VenueExchange:
+    """The scheduled fee changes of series and events."""
+
+    def __init__(self, client: VenueClient) -> None:
+        self._c = client
+
+    def get_series_fee_changes(
+        self, *, series_ticker: str | None = None, show_historical: bool = False
+    ) -> list[dict[str, Any]]:
+        return [ser.fee_change_json(c) for c in self._c.ex.fee_changes(series_ticker)]
+
+    def iter_event_fee_changes(
+        self, *, event_ticker: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """No event fee change is scheduled on a venue: its fees are the reference data's."""
+        return iter(())
+
+
+class VenuePortfolio:
+    """Balance, positions, fills and settlements of the venue's account."""
+
+    def __init__(self, client: VenueClient) -> None:
+        self._c = client
+
+    def get_balance(self) -> Balance:
+        """The client's subaccount's (0's when it names none; 400 for one not created)."""
+        ledger = self._c.venue.ledger(self._c.number())
+        account = self._c.ex.account(ledger)
+        return Balance(
+            balance_cents=account.cash_cents,
+            balance_dollars=account.balance,
+            portfolio_value_cents=self._c.ex.portfolio_value_cents(ledger),
+            updated_ts=int(self._c.venue.clock.wall()),
+        )
+
+    def get_positions(
+        self,
+        *,
+        ticker: str | None = None,
+        event_ticker: str | None = None,
+        include_flat: bool = False,
+    ) -> list[Position]:
+        out = []
+        held = [
+            p
+            for ledger in self._c.ledgers(all_by_default=False)
+            for p in self._c.ex.positions(ledger)
+        ]
+        for p in held:
+            if ticker is not None and p.ticker != ticker:
+                continue
+            market = self._c.ex.markets.get(p.ticker)
+            if event_ticker is not None and (market is None or market.event_ticker != event_ticker):
+                continue
+            position = Position(
+                ticker=p.ticker,
+                position=p.position,
+                exposure=p.cost_basis,
+                realized_pnl=p.realized_pnl,
+                fees_paid=p.fees_paid,
+                total_traded=p.total_traded,
+            )
+            if include_flat or position.position != ZERO:
+                out.append(position)
+        return out
+
+    def iter_fills(
+        self,
+        *,
+        ticker: str | None = None,
+        order_id: str | None = None,
+        min_ts: int | None = None,
+        max_ts: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Fill]:
+        n = 0
+        # newest first, as the exchange lists them; fills are kept in time order, so the first
+        # one older than `min_ts` ends the listing (the loop reads only its recent fills)
+        for f in self._c.newest_first(self._c.ex.fills, lambda f: f.ts):
+            if min_ts is not None and int(f.ts) < min_ts:
+                return
+            if ticker is not None and f.ticker != ticker:
+                continue
+            if order_id is not None and f.order_id != order_id:
+                continue
+            if max_ts is not None and int(f.ts) > max_ts:
+                continue
+            if limit is not None and n >= limit:
+                return
+            n += 1
+            yield decode_answer(Fill, ser.fill_json(f))
+
+    def iter_settlements(
+        self, *, ticker: str | None = None, limit: int | None = None, subaccount: int | None = None
+    ) -> Iterator[Settlement]:
+        n = 0
+        for s in self._c.newest_first(self._c.ex.settlements, lambda s: s.settled_time, subaccount):
+            if ticker is not None and s.ticker != ticker:
+                continue
+            if limit is not None and n >= limit:
+                return
+            n += 1
+            yield decode_answer(Settlement, ser.settlement_json(s))
+
+
+class VenueOrders:
+    """Orders, written to the local venue only; listed and looked up; their queue positions."""
+
+    def __init__(self, client: VenueClient) -> None:
+        self._c = client
+
+    def iter_orders(
+        self,
+        *,
+        ticker: str | None = None,
+        event_ticker: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Order]:
+        n = 0
+        for o in self._c.newest_first(self._c.ex.orders, lambda o: o.created_time):
+            if ticker is not None and o.ticker != ticker:
+                continue
+            if status is not None and o.status != status:
+                continue
+            market = self._c.ex.markets.get(o.ticker)
+            if event_ticker is not None and (market is None or market.event_ticker != event_ticker):
+                continue
+            if limit is not None and n >= limit:
+                return
+            n += 1
+            yield decode_answer(Order, ser.order_json(o))
+
+    def get_order(self, order_id: str) -> Order:
+        """The order on any subaccount: the exchange's read of one order names none."""
+        ex = self._c.ex
+        user = self._c.venue.account
+        for n in ex.subaccount_numbers(user):
+            try:
+                return decode_answer(Order, ser.order_json(ex.order(ledger_id(user, n), order_id)))
+            except ExchangeError:
+                continue
+        raise api_error(not_found())
+
+    def find_order_by_client_id(self, client_order_id: str, ticker: str) -> Order | None:
+        for order in self.iter_orders(ticker=ticker):
+            if order.client_order_id == client_order_id:
+                return order
+        return None
+
+    def get_queue_positions(
+        self,
+        *,
+        market_tickers: list[str] | None = None,
+        event_ticker: str | None = None,
+        subaccount: int | None = None,
+    ) -> dict[str, Decimal]:
+        """order id -> contracts ahead of it in the estimated queue (the fill model's), of the
+        orders of `subaccount` (else the client's, else 0)."""
+        return self._c.venue.queue_positions(
+            self._c.ledgers(subaccount, all_by_default=False),
+            market_tickers=market_tickers,
+            event_ticker=event_ticker,
+        )
+
+    def create_order(self, request: CreateOrder) -> CreateOrderResult:
+        answer = self._c.venue.place(
+            ticker=request.ticker,
+            book_side=request.book_side,
+            price=request.price,
+            count=request.count,
+            time_in_force=request.time_in_force,
+            self_trade_prevention=request.self_trade_prevention,
+            client_order_id=request.client_order_id,
+            post_only=request.post_only,
+            reduce_only=request.reduce_only,
+            expiration_time=request.expiration_time,
+            subaccount=self._c.number(),
+        )
+        return decode_answer(CreateOrderResult, answer)
+
+    def cancel_order(
+        self, order_id: str, *, ticker: str | None = None, subaccount: int | None = None
+    ) -> CancelResult:
+        """The order on `subaccount` (else the client's, else 0): another's is not found."""
+        order, reduced = self._c.venue.cancel(order_id, subaccount=self._c.number(subaccount))
+        return CancelResult(order_id=order["order_id"], reduced_by=reduced)
+
+    def cancel_all_orders(self) -> None:
+        """Every resting order of the client's subaccount (of every subaccount when it names
+        none), as the exchange's cancel-all: the kill switch of a paper loop (paper_kill.py)
+        runs on this."""
+        for ledger in self._c.ledgers(all_by_default=True):
+            _, number = owner(ledger)
+            for order_id in [o.order_id for o in self._c.ex.resting_orders(ledger)]:
+                if self._c.ex.order(ledger, order_id).status == "resting":
+                    self._c.venue.cancel(order_id, subaccount=number)
+
+    def batch_cancel(
+        self,
+        orders: list[tuple[str, str | None]],
+        *,
+        subaccounts: dict[str, int] | None = None,
+    ) -> list[CancelResult]:
+        """Per-order failures come back as `CancelResult.error`, as the exchange answers them.
+        Each item acts on the client's subaccount, else the one `subaccounts` names for it,
+        else 0 (the exchange's reading of an item that names none), as `KalshiClient` sends."""
+        where = subaccounts or {}
+        results: list[CancelResult] = []
+        for order_id, _ in orders:
+            number = (
+                self._c.subaccount if self._c.subaccount is not None else where.get(order_id, 0)
+            )
+            try:
+                order, reduced = self._c.venue.cancel(order_id, subaccount=number)
+            except ApiError as exc:
+                results.append(CancelResult(order_id, ZERO, exc.one_line()))
+                continue
+            results.append(CancelResult(str(order["order_id"]), reduced))
+        return results
+
+    def amend_order(
+        self,
+        order_id: str,
+        *,
+        ticker: str,
+        book_side: BookSide,
+        price: Decimal,
+        count: Decimal,
+        updated_client_order_id: str | None = None,
+        expiration_time: int | None = None,
+    ) -> dict[str, Any]:
+        return self._c.venue.amend(
+            order_id,
+            ticker=ticker,
+            book_side=book_side,
+            price=price,
+            count=count,
+            updated_client_order_id=updated_client_order_id,
+            expiration_time=expiration_time,
+            subaccount=self._c.number(),
+        )
+
+    def decrease_order(
+        self,
+        order_id: str,
+        *,
+        reduce_by: Decimal | None = None,
+        reduce_to: Decimal | None = None,
+    ) -> dict[str, Any]:
+        return self._c.venue.decrease(
+            order_id, reduce_by=reduce_by, reduce_to=reduce_to, subaccount=self._c.number()
+        )
+
+
+class VenueSubaccounts:
+    """The subaccounts' balances."""
+
+    def __init__(self, client: VenueClient) -> None:
+        self._c = client
+
+    def subaccount_balances(self) -> list[SubaccountBalance]:
+        """Every subaccount of the venue, 0 first."""
+        ex = self._c.ex
+        user = self._c.venue.account
+        return [
+            SubaccountBalance(
+                n, ex.account(ledger_id(user, n)).balance, int(ex.balance_updated(user, n))
+            )
+            for n in ex.subaccount_numbers(user)
+        ]
+
+
+class VenueHistorical:
+    """The historical tier: a venue's history lives in memory for one run, nothing is archived."""
+
+    def __init__(self, client: VenueClient) -> None:
+        self._c = client
+
+    def get_historical_cutoff(self) -> HistoricalCutoff:
+        return HistoricalCutoff(0.0, 0.0, 0.0, None)
+
+    def iter_historical_fills(
+        self,
+        *,
+        ticker: str | None = None,
+        min_ts: int | None = None,
+        max_ts: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Fill]:
+        return iter(())
+
+    def iter_historical_orders(
+        self,
+        *,
+        ticker: str | None = None,
+        min_ts: int | None = None,
+        max_ts: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Order]:
+        return iter(())
+
+
+class VenueOrderGroups:
+    """Order groups: a venue has none."""
+
+    def __init__(self, client: VenueClient) -> None:
+        self._c = client
+
+    def trigger_order_group(self, order_group_id: str, *, subaccount: int | None = None) -> None:
+        """A venue has no order groups: every group is unknown to it, as a deleted one is."""
+        raise NotFoundError(f"order group {order_group_id} not found", status=404)
