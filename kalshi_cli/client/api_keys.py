@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from kalshi_cli.client.connection import Area, path_segment
+from kalshi_cli.client.connection import Area, Id, path_segment
 
 __all__ = [
     "ApiKeyInfo",
@@ -73,9 +73,10 @@ class ApiKeysApi(Area):
         what = "POST /api_keys"
         self._conn.require_key(what)
         response = self._conn.send_once("POST", "/api_keys", json=body, what=what)
-        return self._conn.parse(
-            lambda b: str(b["api_key_id"]), self._conn.body(response), "API key"
+        key_id: str = self._conn.field(
+            self._conn.fields(response), "api_key_id", Id, "answer to a new API key"
         )
+        return key_id
 
     def generate_api_key(
         self,

@@ -26,11 +26,10 @@ from typing import Any, Literal
 
 import msgspec
 
-from kalshi_cli.client.connection import Area, Params, path_segment
+from kalshi_cli.client.connection import Area, Id, Params, path_segment
 from kalshi_cli.client.requests import check_count
 from kalshi_cli.client.retry import Resend, nothing_sent
 from kalshi_cli.vocabulary.errors import (
-    KalshiError,
     OrderOutcomeUnknown,
     ServerError,
     TransportError,
@@ -136,11 +135,10 @@ class CommunicationsApi(Area):
 
     def communications_id(self) -> str:
         """The account's public id in RFQs and quotes (it does not reveal the account id)."""
-        body = self._conn.get("/communications/id", auth=True)
-        value = body.get("communications_id")
-        if not isinstance(value, str) or not value:
-            raise KalshiError("the exchange sent no communications_id")
-        return value
+        found: str = self._conn.get_field(
+            "/communications/id", "communications_id", Id, "communications id", auth=True
+        )
+        return found
 
     # RFQs -------------------------------------------------------------------------------------
 
@@ -225,12 +223,8 @@ class CommunicationsApi(Area):
             body["obscure_creator_id"] = True
         if _subaccount(subaccount) is not None:
             body["subaccount"] = subaccount
-        answer = self._conn.body(
-            self._conn.request("POST", RFQS, json=body, mode=Resend.IF_UNSENT, auth=True)
-        )
-        rfq_id = answer.get("id")
-        if not isinstance(rfq_id, str) or not rfq_id:
-            raise KalshiError("the exchange created an RFQ but sent no id")
+        response = self._conn.request("POST", RFQS, json=body, mode=Resend.IF_UNSENT, auth=True)
+        rfq_id: str = self._conn.field(self._conn.fields(response), "id", Id, "answer to a new RFQ")
         return rfq_id
 
     def delete_rfq(self, rfq_id: str) -> None:
@@ -307,12 +301,9 @@ class CommunicationsApi(Area):
             body["post_only"] = True
         if _subaccount(subaccount) is not None:
             body["subaccount"] = subaccount
-        answer = self._conn.body(
-            self._conn.request("POST", QUOTES, json=body, mode=Resend.IF_UNSENT, auth=True)
-        )
-        quote_id = answer.get("id")
-        if not isinstance(quote_id, str) or not quote_id:
-            raise KalshiError("the exchange created a quote but sent no id")
+        response = self._conn.request("POST", QUOTES, json=body, mode=Resend.IF_UNSENT, auth=True)
+        fields = self._conn.fields(response)
+        quote_id: str = self._conn.field(fields, "id", Id, "answer to a new quote")
         return quote_id
 
     def delete_quote(self, quote_id: str, *, rfq_id: str | None = None) -> None:

@@ -35,7 +35,8 @@ import os
 import random
 import ssl
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeVar, cast
+from functools import cache
+from typing import Annotated, Any, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
@@ -372,6 +373,19 @@ class Connection:
         answer lacks it or it does not decode."""
         return self.parse(lambda f: decode_answer(cls, f[key]), fields, what)
 
+    def field(self, fields: dict[str, msgspec.Raw], key: str, shape: Any, what: str) -> Any:
+        """The answer's field `key` decoded as `shape` (a type msgspec decodes: `Id`, `int`,
+        `list[dict[str, Any]]`, a Struct...); a KalshiError when the answer lacks it or it does
+        not decode. The caller states what it returns: `shape` may be any type form."""
+        return self.parse(lambda f: _decoder_of(shape).decode(f[key]), fields, what)
+
+    def get_field(
+        self, path: str, key: str, shape: Any, what: str, *, params: Params | None = None,
+        auth: bool = False,
+    ) -> Any:  # fmt: skip
+        """`field` of the answer to `GET path`."""
+        return self.field(self.get_fields(path, params=params, auth=auth), key, shape, what)
+
     @staticmethod
     def parse(parse: Callable[[Any], T], data: Any, what: str) -> T:
         try:
@@ -451,6 +465,17 @@ class Connection:
 
 
 _FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
+Id = Annotated[str, msgspec.Meta(min_length=1)]
+"""An id the exchange sends (an order group's, an RFQ's...): text, never empty."""
+Rows = list[dict[str, Any]]
+"""A list of objects kept as sent (series, fee changes, candlesticks of the archive...)."""
+
+
+@cache
+def _decoder_of(shape: Any) -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(shape)
+
+
 _ITEMS = msgspec.json.Decoder(list[msgspec.Raw] | None)
 _CURSOR = msgspec.json.Decoder(str | None)
 

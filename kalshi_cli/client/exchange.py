@@ -6,14 +6,14 @@ and events, this account's API limits, and the skew between its clock and ours.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import msgspec
 
-from kalshi_cli.client.connection import Area, as_dict, flag_param
-from kalshi_cli.vocabulary.clock import parse_iso
+from kalshi_cli.client.connection import Area, Id, Rows, as_dict, flag_param
+from kalshi_cli.vocabulary.clock import as_utc, parse_iso
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import ExchangeStatus
 
@@ -29,11 +29,8 @@ class MaintenanceWindow(msgspec.Struct, frozen=True):
     end: datetime = msgspec.field(name="end_datetime")
 
     def __post_init__(self) -> None:
-        # a time without an offset is UTC (as `clock.parse_iso` reads one), never this machine's
         for name in ("start", "end"):
-            moment = getattr(self, name)
-            if moment.tzinfo is None:
-                msgspec.structs.force_setattr(self, name, moment.replace(tzinfo=UTC))
+            msgspec.structs.force_setattr(self, name, as_utc(getattr(self, name)))
 
 
 class ExchangeSchedule(msgspec.Struct, frozen=True):
@@ -65,8 +62,10 @@ class ExchangeApi(Area):
     def get_user_data_timestamp(self) -> datetime:
         """When the exchange's portfolio reads (balance, orders, fills, positions) were last
         true: reads right after a write may show the state from before it."""
-        body = self._conn.get("/exchange/user_data_timestamp")
-        return self._conn.parse(lambda b: parse_iso(b["as_of_time"]), body, "user data timestamp")
+        text: str = self._conn.get_field(
+            "/exchange/user_data_timestamp", "as_of_time", Id, "user data timestamp"
+        )
+        return self._conn.parse(parse_iso, text, "user data timestamp")
 
     def iter_event_fee_changes(
         self, *, event_ticker: str | None = None
@@ -94,15 +93,14 @@ class ExchangeApi(Area):
         """`GET /series/fee_changes`: the scheduled changes of series' fees (SeriesFeeChange:
         id, series_ticker, fee_type, fee_multiplier, scheduled_ts), those still to come unless
         `show_historical`."""
-        body = self._conn.get(
+        changes: Rows = self._conn.get_field(
             "/series/fee_changes",
+            "series_fee_change_arr",
+            Rows,
+            "series fee changes",
             params={"series_ticker": series_ticker, "show_historical": flag_param(show_historical)},
         )
-        return self._conn.parse(
-            lambda b: [as_dict(c) for c in b["series_fee_change_arr"]],
-            body,
-            "series fee changes",
-        )
+        return changes
 
     def get_account_limits(self) -> dict[str, Any]:
         body: dict[str, Any] = self._conn.get("/account/limits", auth=True)

@@ -14,7 +14,7 @@ means one that moves meanwhile is found on the second read rather than lost).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 import msgspec
@@ -23,11 +23,12 @@ from kalshi_cli.client.connection import (
     MARKETS_PAGE_MAX,
     Area,
     Params,
-    as_dict,
+    Rows,
     not_found_with_hint,
     path_segment,
     time_window,
 )
+from kalshi_cli.vocabulary.clock import as_utc
 from kalshi_cli.vocabulary.errors import NotFoundError
 from kalshi_cli.vocabulary.models import Fill, Market, Order, Position, Trade
 
@@ -61,8 +62,7 @@ class _CutoffAnswer(msgspec.Struct, frozen=True):
 
 
 def _seconds(moment: datetime) -> float:
-    # a time without an offset is UTC (as `clock.parse_iso` reads one), never the machine's zone
-    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).timestamp()
+    return as_utc(moment).timestamp()
 
 
 def _cutoff(content: bytes) -> HistoricalCutoff:
@@ -122,12 +122,11 @@ class HistoricalApi(Area):
             "end_ts": end_ts,
             "period_interval": period_interval,
         }
-        body = self._conn.get(
-            f"/historical/markets/{path_segment(ticker)}/candlesticks", params=params
+        path = f"/historical/markets/{path_segment(ticker)}/candlesticks"
+        candles: Rows = self._conn.get_field(
+            path, "candlesticks", Rows, "historical candlesticks", params=params
         )
-        return self._conn.parse(
-            lambda b: [as_dict(c) for c in b["candlesticks"]], body, "historical candlesticks"
-        )
+        return candles
 
     def get_live_candlesticks(
         self, series_ticker: str, ticker: str, *, start_ts: int, end_ts: int, period_interval: int
@@ -140,10 +139,10 @@ class HistoricalApi(Area):
             "period_interval": period_interval,
         }
         path = f"/series/{path_segment(series_ticker)}/markets/{path_segment(ticker)}/candlesticks"
-        body = self._conn.get(path, params=params)
-        return self._conn.parse(
-            lambda b: [as_dict(c) for c in b["candlesticks"]], body, "candlesticks"
+        candles: Rows = self._conn.get_field(
+            path, "candlesticks", Rows, "candlesticks", params=params
         )
+        return candles
 
     def iter_live_trades(
         self,

@@ -19,6 +19,7 @@ from kalshi_cli.client.connection import (
     MARKETS_PAGE_MAX,
     Area,
     Params,
+    Rows,
     as_dict,
     flag_param,
     not_found_with_hint,
@@ -36,6 +37,7 @@ from kalshi_cli.vocabulary.models import (
     Trade,
     decode_answer,
     decode_orderbook,
+    decode_orderbooks,
 )
 
 __all__ = [
@@ -77,6 +79,26 @@ class Candle(Answer, frozen=True, kw_only=True):
     @property
     def previous_price(self) -> Decimal | None:
         return self.price.previous
+
+
+# the candles of these answers are kept as their bytes until each is decoded as a `Candle`
+# keeping them as its `raw` (`_candles`)
+class _MarketCandles(msgspec.Struct, frozen=True):
+    market_ticker: str
+    candlesticks: list[msgspec.Raw]
+
+
+class _EventCandles(Answer, frozen=True):
+    """`GET /series/{s}/events/{e}/candlesticks`: each market's candles, in the order of
+    `market_tickers`, and where the exchange cut the range."""
+
+    market_tickers: list[str]
+    market_candlesticks: list[list[msgspec.Raw]]
+    adjusted_end_ts: int
+
+
+def _candles(items: list[msgspec.Raw]) -> list[Candle]:
+    return [decode_answer(Candle, item) for item in items]
 
 
 class MarketsApi(Area):
@@ -195,10 +217,11 @@ class MarketsApi(Area):
 
     def get_series(self, series_ticker: str) -> dict[str, Any]:
         try:
-            body = self._conn.get(f"/series/{path_segment(series_ticker)}")
+            fields = self._conn.get_fields(f"/series/{path_segment(series_ticker)}")
         except NotFoundError as exc:
             raise not_found_with_hint(exc, f"unknown series {series_ticker}", None) from exc
-        return self._conn.parse(lambda b: as_dict(b["series"]), body, "series")
+        series: dict[str, Any] = self._conn.field(fields, "series", dict[str, Any], "series")
+        return series
 
     def iter_trades(
         self,
@@ -224,8 +247,10 @@ class MarketsApi(Area):
 
     def list_series(self, *, category: str | None = None) -> list[dict[str, Any]]:
         """`GET /series`: every series (of one category), as sent."""
-        body = self._conn.get("/series", params={"category": category})
-        return self._conn.parse(lambda b: [as_dict(s) for s in b["series"]], body, "series")
+        series: Rows = self._conn.get_field(
+            "/series", "series", Rows, "series", params={"category": category}
+        )
+        return series
 
     def get_market_candlesticks(
         self,
@@ -237,7 +262,7 @@ class MarketsApi(Area):
         period_minutes: int,
     ) -> list[Candle]:
         try:
-            body = self._conn.get(
+            fields = self._conn.get_fields(
                 f"/series/{path_segment(series_ticker)}/markets/{path_segment(ticker)}"
                 "/candlesticks",
                 params={"start_ts": start_ts, "end_ts": end_ts, "period_interval": period_minutes},
@@ -246,9 +271,7 @@ class MarketsApi(Area):
             raise not_found_with_hint(
                 exc, f"unknown ticker {ticker}", "`kalshi markets` lists them"
             ) from exc
-        return self._conn.parse(
-            lambda b: [decode_answer(Candle, c) for c in b["candlesticks"]], body, "candlesticks"
-        )
+        return self._conn.items(Candle, fields, "candlesticks", "candlesticks")
 
     def batch_market_candlesticks(
         self, tickers: list[str], *, start_ts: int, end_ts: int, period_minutes: int
@@ -256,8 +279,11 @@ class MarketsApi(Area):
         """`GET /markets/candlesticks`: ticker -> its candles, up to 100 tickers a request."""
         out: dict[str, list[Candle]] = {}
         for i in range(0, len(tickers), BATCH_MAX):
-            body = self._conn.get(
+            markets: list[_MarketCandles] = self._conn.get_field(
                 "/markets/candlesticks",
+                "markets",
+                list[_MarketCandles],
+                "candlesticks",
                 params={
                     "market_tickers": ",".join(tickers[i : i + BATCH_MAX]),
                     "start_ts": start_ts,
@@ -265,16 +291,7 @@ class MarketsApi(Area):
                     "period_interval": period_minutes,
                 },
             )
-            out.update(
-                self._conn.parse(
-                    lambda b: {
-                        m["market_ticker"]: [decode_answer(Candle, c) for c in m["candlesticks"]]
-                        for m in b["markets"]
-                    },
-                    body,
-                    "candlesticks",
-                )
-            )
+            out.update((m.market_ticker, _candles(m.candlesticks)) for m in markets)
         return out
 
     def get_event_candlesticks(
@@ -288,20 +305,22 @@ class MarketsApi(Area):
     ) -> tuple[dict[str, list[Candle]], int]:
         """`GET /series/{s}/events/{e}/candlesticks`: ticker -> candles for every market of
         the event, and the end the exchange cut the range at (`adjusted_end_ts`)."""
-        body = self._conn.get(
+        response = self._conn.request(
+            "GET",
             f"/series/{path_segment(series_ticker)}/events/{path_segment(event_ticker)}"
             "/candlesticks",
             params={"start_ts": start_ts, "end_ts": end_ts, "period_interval": period_minutes},
         )
-
-        def parse(b: dict[str, Any]) -> tuple[dict[str, list[Candle]], int]:
-            candles = {
-                ticker: [decode_answer(Candle, c) for c in cs]
-                for ticker, cs in zip(b["market_tickers"], b["market_candlesticks"], strict=True)
-            }
-            return candles, int(b["adjusted_end_ts"])
-
-        return self._conn.parse(parse, body, "event candlesticks")
+        answer = self._conn.answer(_EventCandles, response, "event candlesticks")
+        candles = self._conn.parse(
+            lambda a: {
+                t: _candles(cs)
+                for t, cs in zip(a.market_tickers, a.market_candlesticks, strict=True)
+            },
+            answer,
+            "event candlesticks",
+        )
+        return candles, answer.adjusted_end_ts
 
     def market_candles(
         self, ticker: str, *, start_ts: int, end_ts: int, period: str
@@ -371,9 +390,12 @@ class MarketsApi(Area):
     ) -> list[dict[str, Any]]:
         """`GET .../forecast_percentile_history` (signed): ForecastPercentilesPoint per period
         (`period_interval` 0 = 5 seconds, else minutes), as sent."""
-        body = self._conn.get(
+        points: Rows = self._conn.get_field(
             f"/series/{path_segment(series_ticker)}/events/{path_segment(event_ticker)}"
             "/forecast_percentile_history",
+            "forecast_history",
+            Rows,
+            "forecast history",
             params={
                 "percentiles": [str(p) for p in percentiles],
                 "start_ts": start_ts,
@@ -382,24 +404,14 @@ class MarketsApi(Area):
             },
             auth=True,
         )
-        return self._conn.parse(
-            lambda b: [as_dict(p) for p in b["forecast_history"]], body, "forecast history"
-        )
+        return points
 
     def get_orderbooks(self, tickers: list[str]) -> dict[str, Orderbook]:
         """`GET /markets/orderbooks`: ticker -> its whole book, up to 100 tickers a request."""
         out: dict[str, Orderbook] = {}
         for i in range(0, len(tickers), BATCH_MAX):
-            body = self._conn.get(
-                "/markets/orderbooks", params={"tickers": tickers[i : i + BATCH_MAX]}
+            response = self._conn.request(
+                "GET", "/markets/orderbooks", params={"tickers": tickers[i : i + BATCH_MAX]}
             )
-            out.update(
-                self._conn.parse(
-                    lambda b: {
-                        o["ticker"]: decode_orderbook(o["ticker"], o) for o in b["orderbooks"]
-                    },
-                    body,
-                    "orderbooks",
-                )
-            )
+            out.update(self._conn.decode(response, decode_orderbooks, "orderbooks"))
         return out

@@ -23,10 +23,10 @@ from typing import Any
 
 import msgspec
 
-from kalshi_cli.client.connection import Area, Params, listed_items, path_segment
+from kalshi_cli.client.connection import Area, Id, Params, listed_items, path_segment
 from kalshi_cli.client.requests import check_count
 from kalshi_cli.client.retry import Resend
-from kalshi_cli.vocabulary.errors import KalshiError, ValidationError
+from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import Answer, decode_answer
 from kalshi_cli.vocabulary.units import fmt_count
 
@@ -101,14 +101,11 @@ class OrderGroupsApi(Area):
         """A new group with `contracts_limit` contracts per rolling 15 s, on `subaccount`;
         returns its id."""
         body: dict[str, Any] = {**_limit_body(contracts_limit), **_subaccount(subaccount)}
-        answer = self._conn.body(
-            self._conn.request(
-                "POST", GROUPS + "/create", json=body, mode=Resend.IF_UNSENT, auth=True
-            )
+        response = self._conn.request(
+            "POST", GROUPS + "/create", json=body, mode=Resend.IF_UNSENT, auth=True
         )
-        group_id = answer.get("order_group_id")
-        if not isinstance(group_id, str) or not group_id:
-            raise KalshiError("the exchange created an order group but sent no order_group_id")
+        fields = self._conn.fields(response)
+        group_id: str = self._conn.field(fields, "order_group_id", Id, "answer to a new group")
         return group_id
 
     def list_order_groups(self, *, subaccount: int | None = None) -> list[OrderGroup]:

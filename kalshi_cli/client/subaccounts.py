@@ -38,6 +38,11 @@ class SubaccountTransfer(msgspec.Struct, frozen=True):
     created_ts: int
 
 
+class _Netting(msgspec.Struct, frozen=True):
+    subaccount: int = msgspec.field(name="subaccount_number")
+    enabled: bool
+
+
 class KeyMemory(Protocol):
     """Where a key's restriction, once learned, is kept for later commands (the state file:
     cli/_services.py). A restriction never changes once the key is made (openapi.yaml 3.31.0
@@ -54,8 +59,10 @@ class SubaccountsApi(Area):
     def create_subaccount(self) -> int:
         """A new numbered subaccount (1-63); returns its number."""
         response = self._conn.request("POST", "/portfolio/subaccounts", json={}, auth=True)
-        body = self._conn.body(response)
-        return self._conn.parse(lambda b: int(b["subaccount_number"]), body, "subaccount")
+        number: int = self._conn.field(
+            self._conn.fields(response), "subaccount_number", int, "new subaccount"
+        )
+        return number
 
     def subaccount_balances(self) -> list[SubaccountBalance]:
         fields = self._conn.get_fields("/portfolio/subaccounts/balances", auth=True)
@@ -100,11 +107,13 @@ class SubaccountsApi(Area):
         )
 
     def subaccount_netting(self) -> dict[int, bool]:
-        body = self._conn.get("/portfolio/subaccounts/netting", auth=True)
-        return {
-            int(c["subaccount_number"]): bool(c["enabled"])
-            for c in body.get("netting_configs") or []
-        }
+        fields = self._conn.get_fields("/portfolio/subaccounts/netting", auth=True)
+        configs: list[_Netting] | None = (
+            self._conn.field(fields, "netting_configs", list[_Netting] | None, "netting")
+            if "netting_configs" in fields
+            else None
+        )
+        return {c.subaccount: c.enabled for c in configs or []}
 
     def set_subaccount_netting(self, subaccount: int, enabled: bool) -> None:
         self._conn.request(

@@ -171,7 +171,12 @@ def iso_utc(ts: float) -> str:
 def parse_iso(value: str) -> datetime:
     """An ISO 8601 date or time, as an aware datetime: UTC unless the text names an offset (never
     the machine's own zone, which would move a moment by the hours between it and UTC)."""
-    moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    return as_utc(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
+
+
+def as_utc(moment: datetime) -> datetime:
+    """`moment` as an aware datetime: a time read without an offset (by `parse_iso`, or by
+    msgspec decoding an answer's RFC 3339 field) is UTC, never the machine's own zone."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 

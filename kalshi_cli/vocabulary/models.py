@@ -363,6 +363,19 @@ def decode_orderbook(ticker: str, data: bytes | msgspec.Raw | Mapping[str, Any])
         answer = msgspec.convert(data, _BookAnswer)
     else:
         answer = _decoder(_BookAnswer).decode(data)
+    return _orderbook(ticker, answer)
+
+
+class _BookList(msgspec.Struct, frozen=True):
+    orderbooks: list[_BookAnswer]
+
+
+def decode_orderbooks(data: bytes) -> dict[str, Orderbook]:
+    """`GET /markets/orderbooks`' answer: ticker -> its `Orderbook`."""
+    return {b.ticker: _orderbook(b.ticker, b) for b in _decoder(_BookList).decode(data).orderbooks}
+
+
+def _orderbook(ticker: str, answer: _BookAnswer) -> Orderbook:
     sides: _BookSides = answer.orderbook_fp or answer
     return Orderbook(ticker, _best_first(sides.yes_dollars), _best_first(sides.no_dollars))
 
