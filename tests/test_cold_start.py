@@ -12,10 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from kalshi_cli.cli._output import _plain_table
 
 # msgspec is not here: every answer of the exchange decodes through it (`models`), and its import
 # measured ~8 ms (`python -X importtime`, its own modules after the standard library's), against
@@ -95,54 +91,6 @@ def test_help_imports_no_command_module_or_renderer(tmp_path: Path) -> None:
         "kalshi_cli.cli._output",
         "kalshi_cli.cli.app",
     }
-
-
-cells = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12)
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    data=st.data(),
-    headers=st.lists(cells, min_size=1, max_size=4),
-    n_rows=st.integers(min_value=0, max_value=5),
-)
-def test_plain_table_is_what_tabulate_prints(
-    data: st.DataObject, headers: list[str], n_rows: int
-) -> None:
-    """The plain format skips importing tabulate; its text must be tabulate's, byte for byte."""
-    from tabulate import tabulate
-
-    numeric = data.draw(st.lists(st.booleans(), min_size=len(headers), max_size=len(headers)))
-    rows = data.draw(
-        st.lists(
-            st.lists(
-                cells | st.sampled_from(["True", "1", "-2.5", " 3 "]),
-                min_size=len(headers),
-                max_size=len(headers),
-            ),
-            min_size=n_rows,
-            max_size=n_rows,
-        )
-    )
-    expected = tabulate(
-        rows,
-        headers=headers,
-        tablefmt="plain",
-        colalign=["right" if n else "left" for n in numeric],
-        disable_numparse=True,
-    )
-    assert _plain_table(headers, rows, numeric=numeric) == expected
-
-
-@pytest.mark.parametrize("cell", ["caf\u00e9", "\u5e02\u573a", "a\nb", "\x1b[1mx\x1b[0m", "a\tb"])
-def test_plain_table_leaves_other_text_to_tabulate(cell: str) -> None:
-    assert _plain_table(["h"], [[cell]], numeric=[False]) is None
-
-
-def test_config_show_in_a_pipe_does_not_import_tabulate(tmp_path: Path) -> None:
-    modules, code = modules_after(["config", "show"], tmp_path)
-    assert code == 0
-    assert "tabulate" not in modules
 
 
 def test_heartbeat_check_imports_no_alerting_or_network_code(tmp_path: Path) -> None:
