@@ -53,11 +53,10 @@ with httpx.Client(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)) as http:
 """
 SIGNED_GET = """
 import kalshi_cli, typer, httpx, base64, json, ssl, sys, time
-from cryptography.hazmat.bindings._rust import openssl
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 with open(sys.argv[2], "rb") as pem:
-    key = openssl.keys.load_pem_private_key(
+    key = serialization.load_pem_private_key(
         pem.read(), None, unsafe_skip_rsa_key_validation=True
     )
 url = sys.argv[1] + "/markets"
