@@ -34,10 +34,6 @@ SAFETY_CAPACITY = 0.90
 SAFETY_RATE = 0.95
 
 
-# The tiers' figures are named tuples, not frozen dataclasses: as immutable, and generating a
-# dataclass compiles its methods at the start of every command that builds a client.
-
-
 class BucketLimit(NamedTuple):
     """One token bucket of a tier: its refill rate and capacity."""
 

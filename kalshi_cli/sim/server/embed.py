@@ -142,8 +142,7 @@ def _ensure_default_account(state: SimState, balance_cents: int) -> AccountInfo:
 
 
 class _Prepared(NamedTuple):
-    """What `prepare` hands to the server's runner (a named tuple: a dataclass is generated at
-    every import, and a process that only joins a simulator never makes one)."""
+    """What `prepare` hands to the server's runner."""
 
     state: SimState
     server: Any  # uvicorn.Server
