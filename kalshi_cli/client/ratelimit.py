@@ -76,8 +76,7 @@ def tier_limits(tier: str) -> TierLimits:
 
 
 def _one_below(path: str, prefix: str) -> bool:
-    """`path` is `prefix` and one more segment (one order's path). A comparison of strings, not
-    a regular expression: compiling one at import was part of every command's cold start."""
+    """`path` is `prefix` and one more segment (one order's path)."""
     rest = path.removeprefix(prefix)
     return rest not in (path, "") and "/" not in rest
 
