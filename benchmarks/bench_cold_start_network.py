@@ -38,7 +38,7 @@ from pathlib import Path
 from coldstart import BASELINES, clean_env, kalshi, medians, report
 
 BUDGET_S = 1.0  # docs/benchmarks.md: markets --json cold start, median wall
-# the tree's console-script entry point: `run` (the quick exit) where it has one, else `main`
+# the tree's console-script entry point: `run` where it has one, else `main`
 FROM_TREE = (
     "import sys; sys.path.insert(0, sys.argv.pop(1)); import kalshi_cli.__main__ as entry; "
     "getattr(entry, 'run', entry.main)()"
