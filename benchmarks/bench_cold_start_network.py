@@ -38,7 +38,7 @@ from pathlib import Path
 from coldstart import BASELINES, clean_env, kalshi, medians, report
 
 BUDGET_S = 1.0  # docs/benchmarks.md: markets --json cold start, median wall
-# the tree's console-script entry point: `run` (the quick exit) where it has one, else `main`
+# the tree's console-script entry point: `run` where it has one, else `main`
 FROM_TREE = (
     "import sys; sys.path.insert(0, sys.argv.pop(1)); import kalshi_cli.__main__ as entry; "
     "getattr(entry, 'run', entry.main)()"
@@ -53,11 +53,10 @@ with httpx.Client(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)) as http:
 """
 SIGNED_GET = """
 import kalshi_cli, typer, httpx, base64, json, ssl, sys, time
-from cryptography.hazmat.bindings._rust import openssl
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 with open(sys.argv[2], "rb") as pem:
-    key = openssl.keys.load_pem_private_key(
+    key = serialization.load_pem_private_key(
         pem.read(), None, unsafe_skip_rsa_key_validation=True
     )
 url = sys.argv[1] + "/markets"

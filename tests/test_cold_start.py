@@ -5,17 +5,12 @@ Each case runs the real entry point in a fresh interpreter and lists `sys.module
 
 from __future__ import annotations
 
-import importlib
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from kalshi_cli.cli._output import _plain_table
 
 # msgspec is not here: every answer of the exchange decodes through it (`models`), and its import
 # measured ~8 ms (`python -X importtime`, its own modules after the standard library's), against
@@ -88,7 +83,7 @@ def test_no_heavy_imports(tmp_path: Path, args: list[str]) -> None:
 
 def test_help_imports_no_command_module_or_renderer(tmp_path: Path) -> None:
     modules, _code = modules_after(["--help"], tmp_path)
-    loaded = {m for m in modules if m.startswith(("kalshi_cli.cli.", "rich", "tabulate", "yaml"))}
+    loaded = {m for m in modules if m.startswith(("kalshi_cli.cli.", "rich"))}
     assert loaded == {
         "kalshi_cli.cli._context",
         "kalshi_cli.cli._options",
@@ -97,56 +92,8 @@ def test_help_imports_no_command_module_or_renderer(tmp_path: Path) -> None:
     }
 
 
-cells = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12)
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    data=st.data(),
-    headers=st.lists(cells, min_size=1, max_size=4),
-    n_rows=st.integers(min_value=0, max_value=5),
-)
-def test_plain_table_is_what_tabulate_prints(
-    data: st.DataObject, headers: list[str], n_rows: int
-) -> None:
-    """The plain format skips importing tabulate; its text must be tabulate's, byte for byte."""
-    from tabulate import tabulate
-
-    numeric = data.draw(st.lists(st.booleans(), min_size=len(headers), max_size=len(headers)))
-    rows = data.draw(
-        st.lists(
-            st.lists(
-                cells | st.sampled_from(["True", "1", "-2.5", " 3 "]),
-                min_size=len(headers),
-                max_size=len(headers),
-            ),
-            min_size=n_rows,
-            max_size=n_rows,
-        )
-    )
-    expected = tabulate(
-        rows,
-        headers=headers,
-        tablefmt="plain",
-        colalign=["right" if n else "left" for n in numeric],
-        disable_numparse=True,
-    )
-    assert _plain_table(headers, rows, numeric=numeric) == expected
-
-
-@pytest.mark.parametrize("cell", ["caf\u00e9", "\u5e02\u573a", "a\nb", "\x1b[1mx\x1b[0m", "a\tb"])
-def test_plain_table_leaves_other_text_to_tabulate(cell: str) -> None:
-    assert _plain_table(["h"], [[cell]], numeric=[False]) is None
-
-
-def test_config_show_in_a_pipe_does_not_import_tabulate(tmp_path: Path) -> None:
-    modules, code = modules_after(["config", "show"], tmp_path)
-    assert code == 0
-    assert "tabulate" not in modules
-
-
-def test_heartbeat_check_imports_no_alerting_or_network_code(tmp_path: Path) -> None:
-    """With no `alerts:` section there is nothing to post, so the router is never loaded."""
+def test_heartbeat_check_imports_no_network_code(tmp_path: Path) -> None:
+    """A local check reads the state file only: no client, no simulator, no key."""
     from kalshi_cli.store import Store
 
     with Store.open(tmp_path / "state" / "sim" / "state.db") as store:
@@ -155,37 +102,16 @@ def test_heartbeat_check_imports_no_alerting_or_network_code(tmp_path: Path) -> 
         ["check", "heartbeat", "--warn", "3600", "--crit", "7200"], tmp_path
     )
     assert code == 0  # OK: the heartbeat was just written
-    loaded = sorted(m for m in modules if m.startswith((*HEAVY, "kalshi_cli.alerts", "tabulate")))
+    loaded = sorted(m for m in modules if m.startswith(HEAVY))
     assert loaded == []
-
-
-def test_heartbeat_check_without_a_risk_section_imports_no_risk_code(tmp_path: Path) -> None:
-    """The heartbeat compares no risk limit: with no `risk:` section there is nothing to check,
-    so neither the risk package nor what it shares with the strategies is loaded."""
-    from kalshi_cli.store import Store
-
-    with Store.open(tmp_path / "state" / "sim" / "state.db") as store:
-        store.events.heartbeat(source="trade")
-    (tmp_path / "config.yaml").write_text("checks:\n  heartbeat:\n    warn: 120\n")
-    modules, code = modules_after(["check", "heartbeat"], tmp_path)
-    assert code == 0  # OK: the heartbeat was just written, and the config was read
-    loaded = sorted(
-        m for m in modules if m.startswith(("kalshi_cli.risk", "kalshi_cli.vocabulary.decisions"))
-    )
-    assert loaded == []
-    assert "kalshi_cli.vocabulary.units" in modules
-    # reading the state file needs no temporary file (only creating one does), and so
-    # neither tempfile nor the random and hashlib modules it loads
-    assert not [m for m in modules if m in ("tempfile", "random", "hashlib")]
 
 
 def test_heartbeat_check_still_refuses_a_bad_risk_section(tmp_path: Path) -> None:
-    """Skipping the risk package is only for a config without `risk:`: a bad one is still
-    refused before any check looks (exit 3, UNKNOWN), whichever check runs."""
+    """A bad `risk:` section is refused before any check looks (exit 3, UNKNOWN), even by a
+    check that compares no risk limit."""
     (tmp_path / "config.yaml").write_text("risk:\n  max_total_exposur: 5\n")
-    modules, code = modules_after(["check", "heartbeat"], tmp_path)
+    _modules, code = modules_after(["check", "heartbeat"], tmp_path)
     assert code == 3
-    assert "kalshi_cli.risk" in modules
 
 
 def test_data_listing_does_not_import_pyarrow(tmp_path: Path) -> None:
@@ -216,162 +142,3 @@ def test_a_network_command_joining_a_simulator_imports_no_server_stack(
         "kalshi_cli.sim.server.announce",
         "kalshi_cli.sim.server.embed",
     ]
-    # a public read opens no state file, so it imports neither the store nor sqlite3
-    assert not [m for m in modules if m.startswith(("kalshi_cli.store", "sqlite3", "_sqlite3"))]
-    # the key loads through cryptography's PEM loader alone, not its serialization package
-    # (whose SSH support imports ciphers, bcrypt and elliptic curves)
-    assert not [m for m in modules if m.startswith("cryptography.hazmat.primitives.serialization")]
-    assert "kalshi_cli.vocabulary.keys" in modules
-    # with no config file, no YAML parser either; JSON output needs no table renderer
-    assert not [m for m in modules if m.startswith(("yaml", "_yaml", "tabulate"))]
-
-
-AREAS_WITH_SHAPES = (
-    "api_keys",
-    "batch_orders",
-    "communications",
-    "exchange",
-    "historical",
-    "order_groups",
-    "subaccounts",
-)
-
-
-@pytest.mark.parametrize("area", AREAS_WITH_SHAPES)
-def test_an_area_defines_the_shapes_it_exports(area: str) -> None:
-    """Every public name of a client area, its answers' Structs included, is defined in the
-    area's module itself (no loader behind it); an unknown name is an AttributeError."""
-    module = importlib.import_module(f"kalshi_cli.client.{area}")
-    assert "__getattr__" not in vars(module)
-    shapes = [n for n in module.__all__ if isinstance(getattr(module, n), type)]
-    assert shapes
-    assert all(getattr(module, n).__module__ == module.__name__ for n in shapes), shapes
-    assert not hasattr(module, "NoSuchName")
-
-
-# A process that runs `kalshi ARGS` in itself, then names each object of a module of ours
-# that KEEP(name, value) selects, on stderr after LABEL (`_names_after`).
-_NAMES_PROBE = """
-import json, sys
-sys.argv = ["kalshi", *json.loads(sys.argv[1])]
-from kalshi_cli.__main__ import main
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
-def keep(name, value):
-    return KEEP
-found = sorted(
-    f"{name}.{attr}"
-    for name, module in list(sys.modules.items())
-    if name.startswith("kalshi_cli")
-    for attr, value in vars(module).items()
-    if keep(name, value)
-)
-sys.stdout.flush()
-sys.stderr.write("\\nLABEL " + json.dumps(found) + "\\n")
-"""
-
-
-def _names_after(args: list[str], home: Path, label: str, keep: str) -> set[str]:
-    env = {"KALSHI_HOME": str(home), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
-    probe = _NAMES_PROBE.replace("KEEP", keep).replace("LABEL", label)
-    done = subprocess.run(
-        [sys.executable, "-c", probe, json.dumps(args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    assert f"{label} " in done.stderr, done.stderr
-    return set(json.loads(done.stderr.rsplit(f"{label} ", 1)[1].splitlines()[0]))
-
-
-MARKETS_CALLBACKS = ("root", "_version", "markets_command")
-
-
-def test_a_network_command_evaluates_the_annotations_of_its_options_once(tmp_path: Path) -> None:
-    """Typer reads a command's parameters twice while building it, and each read evaluated
-    every string annotation (`from __future__ import annotations`) twice: four compilations of
-    each `Annotated[..., typer.Option(...)]` of the root and of `markets`, ~2 ms of a cold
-    start. `kalshi_cli.cli.app` evaluates them once before Typer builds the command, so Typer
-    finds no string left to evaluate."""
-    from kalshi_cli.sim.server.embed import start_simulator
-
-    keep = (
-        f"getattr(value, '__name__', None) in {MARKETS_CALLBACKS!r} "
-        "and any(isinstance(a, str) for a in value.__annotations__.values())"
-    )
-    with start_simulator(tmp_path / "sim", scenario="default"):
-        strings_left = _names_after(["markets", "--json"], tmp_path, "STRINGS", keep)
-    assert strings_left == set()
-
-
-# Every command of COMMANDS built twice in one process: first as Typer builds it from the
-# string annotations (the whole module's app, nothing evaluated beforehand), then through
-# `load_command`; each described by its help text and every attribute of its parameters.
-_BUILDS_PROBE = """
-import enum, importlib, json, sys, types
-import typer, typer.main
-from typer._click import Context
-from kalshi_cli.cli.app import COMMANDS, load_command
-
-def describe(value, depth=0):
-    if isinstance(value, enum.Enum):
-        return [type(value).__name__, value.value]
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [describe(v, depth + 1) for v in value]
-    if isinstance(value, dict):
-        return {str(k): describe(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, (types.FunctionType, types.MethodType)):
-        return "function " + value.__qualname__
-    if isinstance(value, type):
-        return "class " + value.__qualname__
-    if depth < 3 and hasattr(value, "__dict__"):
-        return [type(value).__name__, describe(vars(value), depth + 1)]
-    return type(value).__name__
-
-def command_of(group, path):
-    for name in path:
-        group = group.commands[name]
-    return group
-
-def shape(command, name):
-    found = {"help": command.get_help(Context(command, info_name=name))}
-    found["params"] = [describe(vars(p)) for p in command.params]
-    subcommands = getattr(command, "commands", {})
-    found["subcommands"] = {n: shape(subcommands[n], n) for n in sorted(subcommands)}
-    return found
-
-typer_built = {}
-for entry in COMMANDS:
-    holder = typer.Typer(rich_markup_mode=None, add_completion=False)
-    importlib.import_module(f"kalshi_cli.cli.{entry.module}").register(holder)
-    whole = typer.main.get_command(holder)
-    command = whole.commands[entry.name] if entry.name in getattr(whole, "commands", {}) else whole
-    typer_built[entry.name] = shape(command, entry.name)
-ours = {entry.name: shape(load_command(entry), entry.name) for entry in COMMANDS}
-print(json.dumps({"typer": typer_built, "ours": ours}))
-"""
-
-
-def test_every_command_is_built_as_typer_builds_it_from_the_strings() -> None:
-    """Evaluating a command's annotations before Typer builds it (`evaluate_callbacks`)
-    changes nothing Typer makes of them: every command, group and subcommand has the same help
-    and the same options, types, defaults and flags as when Typer evaluates the strings."""
-    done = subprocess.run(
-        [sys.executable, "-c", _BUILDS_PROBE],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    built = json.loads(done.stdout)
-    assert set(built["ours"]) == set(built["typer"])
-    for name, shape in built["typer"].items():
-        assert built["ours"][name] == shape, name
-    assert any(shape["params"] for shape in built["ours"].values())

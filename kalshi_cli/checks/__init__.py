@@ -7,9 +7,9 @@ ones ask the exchange, a second guard that does not trust the state file. The CL
 `format_nagios(result)` (the plugin guidelines' line and perfdata), exits with the Nagios code
 and hands the result to `dispatch()`, which turns a non-OK result into an alert (fingerprint
 `check:NAME`, with the breach's `scope`) and an OK one into its clearing. A check that cannot
-look is UNKNOWN, never OK (`guarded()`). This module is imported by every check and kept light
-for that reason; `run` wires checks to their inputs, `thresholds` holds every number they
-compare against (docs/checks.md).
+look is UNKNOWN, never OK (`guarded()`). This module is imported by every check, so it imports
+nothing heavy (the alerts package imports httpx only to send); `run` wires checks to their
+inputs, `thresholds` holds every number they compare against (docs/checks.md).
 """
 
 from __future__ import annotations
@@ -19,14 +19,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import IntEnum
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from kalshi_cli.alerts import (
+    Alert,
+    AlertRouter,
+    AlertStateStore,
+    Runbook,
+    SendReport,
+    Severity,
+)
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.units import MONEY_SHOWN
-
-if TYPE_CHECKING:
-    from kalshi_cli.alerts import Alert, AlertRouter, AlertStateStore, Runbook, SendReport
 
 LOCAL_CHECKS = ("heartbeat", "feed", "orders", "pnl")
 REMOTE_CHECKS = ("positions", "exposure", "api", "exchange")
@@ -38,31 +42,16 @@ PREFIX = "KALSHI"
 # The units the Nagios plugin guidelines allow; anything else breaks graphing tools.
 PERF_UOMS = frozenset({"", "s", "ms", "us", "%", "B", "KB", "MB", "TB", "c"})
 
-# Built on first use by `__getattr__`: `kalshi_cli.alerts` is imported only when a result is
-# turned into an alert or its clearing, so a cron check with no alert channel never loads it.
-CHECK_RUNBOOKS: Mapping[str, Runbook]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "CHECK_RUNBOOKS":
-        return _check_runbooks()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-@cache
-def _check_runbooks() -> Mapping[str, Runbook]:
-    from kalshi_cli.alerts import Runbook
-
-    return {
-        "heartbeat": Runbook.HEARTBEAT_LOST,
-        "positions": Runbook.POSITION_LIMIT,
-        "exposure": Runbook.POSITION_LIMIT,
-        "pnl": Runbook.CIRCUIT_BREAKER,
-        "api": Runbook.SAFE_MODE,
-        "feed": Runbook.STALE_FEED,
-        "orders": Runbook.UNKNOWN_ORDERS,
-        "exchange": Runbook.MAINTENANCE,
-    }
+CHECK_RUNBOOKS: Mapping[str, Runbook] = {
+    "heartbeat": Runbook.HEARTBEAT_LOST,
+    "positions": Runbook.POSITION_LIMIT,
+    "exposure": Runbook.POSITION_LIMIT,
+    "pnl": Runbook.CIRCUIT_BREAKER,
+    "api": Runbook.SAFE_MODE,
+    "feed": Runbook.STALE_FEED,
+    "orders": Runbook.UNKNOWN_ORDERS,
+    "exchange": Runbook.MAINTENANCE,
+}
 
 
 class CheckStatus(IntEnum):
@@ -181,17 +170,13 @@ def fingerprint_for(name: str, narrowed_to: int | None = None) -> str:
 
 
 def runbook_for(name: str) -> Runbook:
-    from kalshi_cli.alerts import Runbook
-
-    return _check_runbooks().get(name, Runbook.INDEX)
+    return CHECK_RUNBOOKS.get(name, Runbook.INDEX)
 
 
 def alert_for(result: CheckResult) -> Alert | None:
     """The alert a non-OK result raises; None when the check is OK."""
     if result.status is CheckStatus.OK:
         return None
-    from kalshi_cli.alerts import Alert, Severity
-
     # UNKNOWN is "cannot tell", which needs a look but is not yet a known breach.
     severity = Severity.CRITICAL if result.status is CheckStatus.CRITICAL else Severity.WARNING
     details = {"check": result.name}

@@ -65,12 +65,12 @@ def load_sections(path: Path | None) -> dict[str, Mapping[str, Any]]:
     document = read_sections(path)
     check_section(document)
     risk = section(document, "risk")
-    if risk:  # an empty section is the defaults, valid as they are: no risk import (cold start)
+    if risk:  # an empty section is the defaults, valid as they are
         from kalshi_cli.risk import RiskLimits
 
         RiskLimits.from_config(risk)  # refusals name the file and line of the key
     alerts = section(document, "alerts")
-    if alerts:  # no section, no channels: the router is not even imported (cold start)
+    if alerts:  # no section, no channels: nothing to check
         from kalshi_cli.alerts import AlertRouter
 
         AlertRouter.from_config(alerts)  # refusals name the file and line of the key

@@ -22,10 +22,6 @@ a column that shows people two values (`bid / mid`) is its `parts` there, each i
 
 Colour only ever appears in rich output on a terminal, and never when NO_COLOR is set. rich and
 tabulate are imported only when something is rendered, so `kalshi --help` never pays for them.
-The plain format does not import tabulate at all when every cell is printable ASCII (the common
-case, and `kalshi config show` in a pipe): importing tabulate reads installed package metadata,
-which costs a cron job more than the whole table. `_plain_table` renders exactly what tabulate's
-"plain" format would; tests/test_cold_start.py compares the two on generated tables.
 """
 
 from __future__ import annotations
@@ -46,8 +42,7 @@ class TableFormat(StrEnum):
 
 
 class Column(NamedTuple):
-    """One column of a listing: the row key it shows, its header and how it is drawn. (A named
-    tuple: a frozen dataclass compiles its methods at every start of every listing.)"""
+    """One column of a listing: the row key it shows, its header and how it is drawn."""
 
     key: str
     header: str
@@ -249,11 +244,6 @@ class Output:
                 console.print(line, overflow="fold")
 
     def _tabulate(self, headers: list[str], rows: list[list[str]], *, numeric: list[bool]) -> None:
-        if self.format is TableFormat.PLAIN:
-            text = _plain_table(headers, rows, numeric=numeric)
-            if text is not None:
-                self.line(text)
-                return
         from tabulate import tabulate
 
         tablefmt = "github" if self.format is TableFormat.MARKDOWN else "plain"
@@ -335,41 +325,6 @@ def _rich_widths(
     while sum(widths_at(cap)) > room:
         cap -= 1
     return list(widths_at(cap))
-
-
-def _is_simple(cell: object) -> bool:
-    """Printable ASCII only: no wide characters, escape sequences or line breaks, for which
-    tabulate measures widths its own way."""
-    return type(cell) is str and all(" " <= ch <= "~" for ch in cell)
-
-
-def _plain_table(headers: list[str], rows: list[list[str]], *, numeric: list[bool]) -> str | None:
-    """tabulate(rows, headers, tablefmt="plain", colalign=..., disable_numparse=True), or None
-    when a cell is outside what this reproduces (then tabulate itself renders the table).
-
-    tabulate's rules, for these arguments: cells are stripped; a column is as wide as its widest
-    cell and at least its header plus 2; cells and headers are padded to that width (right for a
-    numeric column, left otherwise; every header left when there are no rows); columns are
-    joined by two spaces and each line loses its trailing spaces."""
-    if not headers or any(len(row) != len(headers) for row in rows):
-        return None
-    if not all(_is_simple(cell) for cell in headers) or not all(
-        _is_simple(cell) for row in rows for cell in row
-    ):
-        return None
-    cells = [[cell.strip() for cell in row] for row in rows]
-    widths = [
-        max([len(header) + 2, *(len(row[i]) for row in cells)]) for i, header in enumerate(headers)
-    ]
-    right = [bool(rows) and n for n in numeric]
-
-    def line(values: list[str]) -> str:
-        padded = (
-            v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right, strict=True)
-        )
-        return "  ".join(padded).rstrip()
-
-    return "\n".join([line(headers), *(line(row) for row in cells)])
 
 
 def _escape(text: str) -> str:

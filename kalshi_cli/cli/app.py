@@ -17,12 +17,10 @@ Typer's pretty tracebacks keep `show_locals` off for the same reason.
 from __future__ import annotations
 
 import importlib
-import inspect
 import os
 import re
 import sys
 import traceback
-import types
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -38,8 +36,7 @@ from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 
 class LazyCommand(NamedTuple):
-    """A row of the command table (a named tuple: generating a frozen dataclass compiles its
-    methods at every start, ~0.7 ms of each cold start for a constant table)."""
+    """A row of the command table."""
 
     name: str
     module: str  # under kalshi_cli.cli
@@ -122,10 +119,6 @@ COMMANDS = (
 
 def load_command(entry: LazyCommand) -> Any:
     """Import the command's module and build its Click command (Typer's documented bridge)."""
-    return _load_command(entry)
-
-
-def _load_command(entry: LazyCommand) -> Any:
     import typer.main
 
     module = importlib.import_module(f"kalshi_cli.cli.{entry.module}")
@@ -144,42 +137,10 @@ def _load_command(entry: LazyCommand) -> Any:
     if mine:
         holder.registered_commands = mine
         holder.registered_groups = []
-    evaluate_callbacks(holder)
     built = typer.main.get_command(holder)
     if isinstance(built, TyperGroup):
         return built.commands[entry.name]
     return built
-
-
-def evaluate_callbacks(typer_app: typer.Typer) -> None:
-    """Evaluate the annotations of every callback Typer is about to build into a command, once.
-
-    Under `from __future__ import annotations` each annotation is a string, and Typer reads a
-    callback's parameters twice per build, each time evaluating every string twice
-    (`inspect.signature(eval_str=True)`, then `typing.get_type_hints`): four compilations of
-    each `Annotated[..., typer.Option(...)]`, ~2 ms of a cold start. Evaluated
-    here as the first of those does it, Typer finds the objects and evaluates nothing again.
-    """
-    infos: list[Any] = [typer_app.registered_callback, *typer_app.registered_commands]
-    for group in typer_app.registered_groups:
-        infos.append(group)
-        if group.typer_instance is not None:
-            evaluate_callbacks(group.typer_instance)
-    for info in infos:
-        if info is not None:
-            evaluate_annotations(info.callback)
-
-
-def evaluate_annotations(callback: object) -> None:
-    """Replace a function's string annotations by what they evaluate to (in its module, as
-    Typer evaluates them); one that does not evaluate is left as it is, for Typer to report."""
-    if not isinstance(callback, types.FunctionType):
-        return
-    try:
-        evaluated = inspect.get_annotations(callback, eval_str=True)
-    except Exception:  # Typer evaluates it again, and reports it
-        return
-    callback.__annotations__ = evaluated
 
 
 class LazyCommands(MutableMapping[str, Any]):
@@ -377,10 +338,6 @@ def root(
         _refuse_a_missing_state_dir(state, app_context.environ)
     activate(app_context)
     ctx.call_on_close(app_context.close)
-
-
-evaluate_callbacks(app)  # the root's options, once, as a command's (`_load_command`)
-evaluate_annotations(_version)
 
 
 # commands that show where things are or diagnose them (health-check reports an unusable state

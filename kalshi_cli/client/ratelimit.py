@@ -34,10 +34,6 @@ SAFETY_CAPACITY = 0.90
 SAFETY_RATE = 0.95
 
 
-# The tiers' figures are named tuples, not frozen dataclasses: as immutable, and generating a
-# dataclass compiles its methods at the start of every command that builds a client.
-
-
 class BucketLimit(NamedTuple):
     """One token bucket of a tier: its refill rate and capacity."""
 
@@ -80,8 +76,7 @@ def tier_limits(tier: str) -> TierLimits:
 
 
 def _one_below(path: str, prefix: str) -> bool:
-    """`path` is `prefix` and one more segment (one order's path). A comparison of strings, not
-    a regular expression: compiling one at import was part of every command's cold start."""
+    """`path` is `prefix` and one more segment (one order's path)."""
     rest = path.removeprefix(prefix)
     return rest not in (path, "") and "/" not in rest
 

@@ -34,7 +34,6 @@ _LISTINGS = frozenset(
 )
 _CREATE = "/portfolio/events/orders"
 _BATCHED = "/portfolio/events/orders/batched"
-# patterns, compiled (and cached by `re`) on first use rather than at every start
 _ONE_ORDER = r"^/portfolio/events/orders/[^/]+(/amend|/decrease)?$"
 _GROUP_CREATE = "/portfolio/order_groups/create"
 _GROUPS = r"^/portfolio/order_groups(/[^/]+(/reset|/trigger|/limit)?)?$"

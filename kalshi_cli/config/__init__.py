@@ -70,10 +70,6 @@ class Source(StrEnum):
     DEFAULT = "default"
 
 
-# `Origin`, `Dirs` and `Key` are named tuples: as immutable as frozen dataclasses, and generating
-# a dataclass compiles its methods at every start of every command that reads the settings.
-
-
 class Origin(NamedTuple):
     """Where a setting's value came from: a flag, the environment, the file (with its line)
     or the default."""
@@ -570,8 +566,7 @@ def _parse(key: Key, raw: object, where: str, error: type[KalshiError]) -> Any:
 
 
 class ConfigDocument(NamedTuple):
-    """A parsed config file: values with the line each came from. (A named tuple, as the
-    schema's rows above: read by every command, it is not compiled at every start.)"""
+    """A parsed config file: values with the line each came from."""
 
     path: Path
     exists: bool

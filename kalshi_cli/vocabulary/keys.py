@@ -22,12 +22,11 @@ from __future__ import annotations
 import base64
 import os
 import stat
-from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from kalshi_cli.vocabulary.errors import CredentialsError
@@ -41,26 +40,6 @@ KeyType = Literal["rsa", "ed25519"]
 KEY_TYPES: tuple[KeyType, ...] = ("rsa", "ed25519")
 PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 PublicKey = rsa.RSAPublicKey | ed25519.Ed25519PublicKey
-
-
-def _pem_private_key_loader() -> Callable[..., object]:
-    """cryptography's PEM private-key loader, without importing its `serialization` package.
-
-    That package's `__init__` imports its SSH key support (ciphers, bcrypt, elliptic curves):
-    about 10 ms of every signed command's cold start (docs/benchmarks.md, "Cold starts") for
-    nothing a PEM key needs. `serialization.load_pem_private_key` is this very function of the
-    Rust bindings (cryptography's `serialization/base.py`); a cryptography whose bindings are
-    laid out otherwise gets the package's public name instead.
-    """
-    try:
-        from cryptography.hazmat.bindings._rust import openssl as rust_openssl
-
-        loader: Callable[..., object] = rust_openssl.keys.load_pem_private_key
-    except (ImportError, AttributeError):  # pragma: no cover - older or rearranged bindings
-        from cryptography.hazmat.primitives import serialization
-
-        loader = serialization.load_pem_private_key
-    return loader
 
 
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
@@ -185,7 +164,7 @@ def load_private_key(
         )
     password = passphrase.encode("utf-8") if passphrase else None
     try:
-        key = _pem_private_key_loader()(
+        key = serialization.load_pem_private_key(
             data, password=password, unsafe_skip_rsa_key_validation=generated_here
         )
     except TypeError:
@@ -218,8 +197,6 @@ def generate_private_key(kind: KeyType = "rsa") -> PrivateKey:
 def private_key_pem(key: PrivateKey) -> bytes:
     """The PEM Kalshi hands out for the key's type: PKCS#1 (`BEGIN RSA PRIVATE KEY`) for RSA,
     PKCS#8 (`BEGIN PRIVATE KEY`) for Ed25519."""
-    from cryptography.hazmat.primitives import serialization
-
     form = (
         serialization.PrivateFormat.TraditionalOpenSSL
         if isinstance(key, rsa.RSAPrivateKey)
@@ -229,8 +206,6 @@ def private_key_pem(key: PrivateKey) -> bytes:
 
 
 def public_key_pem(key: PrivateKey) -> str:
-    from cryptography.hazmat.primitives import serialization
-
     return (
         key.public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -239,8 +214,6 @@ def public_key_pem(key: PrivateKey) -> str:
 
 
 def load_public_key(pem: str) -> PublicKey:
-    from cryptography.hazmat.primitives import serialization
-
     key = serialization.load_pem_public_key(pem.encode("ascii"))
     if not isinstance(key, (rsa.RSAPublicKey, ed25519.Ed25519PublicKey)):
         raise ValueError("not an RSA or Ed25519 public key")

@@ -166,11 +166,7 @@ class OrderStatus(StrEnum):
 
 
 class BookOrder(NamedTuple):
-    """An order in the V2 single-book vocabulary: side of the YES book and a YES price.
-
-    A named tuple, as immutable as a frozen dataclass: generating that dataclass compiled its
-    methods at every start of every command that imports `units`, most of which never make
-    one."""
+    """An order in the V2 single-book vocabulary: side of the YES book and a YES price."""
 
     book_side: BookSide
     yes_price: Decimal

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import httpx
 import pytest
 
-from kalshi_cli.sim.server.embed import SimulatorBusy, ensure_simulator, start_simulator
+from kalshi_cli.sim.server.embed import (
+    SimulatorBusy,
+    ensure_simulator,
+    prepare,
+    start_simulator,
+)
 from tests.conftest import SimHarness
 
 
@@ -74,3 +81,13 @@ def test_serve_answers_and_another_process_reuses_it(tmp_path: Path) -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+
+
+def test_start_simulator_options_resolve_and_each_is_a_keyword_of_prepare() -> None:
+    """A library user can read `start_simulator`'s type hints at run time (`get_type_hints`,
+    as a validating wrapper or a documentation tool does), and every option it accepts is one
+    that `prepare` takes."""
+    hints = typing.get_type_hints(start_simulator)
+    (options,) = typing.get_args(hints["options"])  # Unpack[SimulatorOptions]
+    assert options.__optional_keys__ == set(options.__annotations__)
+    assert set(options.__annotations__) <= set(inspect.signature(prepare).parameters)

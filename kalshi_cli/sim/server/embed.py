@@ -35,31 +35,29 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO, TypedDict, Unpack
 
 from kalshi_cli.sim.server.announce import AccountInfo
 
 if TYPE_CHECKING:
-    from typing import TypedDict, Unpack
-
     from kalshi_cli.sim.server.routing import ResponseHook, SimState
     from kalshi_cli.vocabulary.clock import Clock
 
-    class SimulatorOptions(TypedDict, total=False):
-        """What `start_simulator` passes on to `prepare`, whose signature holds the defaults.
-        (A name for the type checker only: generated at import, its fields were compiled at
-        every start of a command that joins a simulator.)"""
 
-        host: str
-        port: int
-        scenario: str | Path | None
-        speed: float  # a clock rate
-        tier: str
-        balance_cents: int
-        clock: Clock | None
-        response_hook: ResponseHook | None
-        heartbeat_s: float
-        auth_window_s: float | None
+class SimulatorOptions(TypedDict, total=False):
+    """What `start_simulator` passes on to `prepare`, whose signature holds the defaults."""
+
+    host: str
+    port: int
+    scenario: str | Path | None
+    speed: float  # a clock rate
+    tier: str
+    balance_cents: int
+    clock: Clock | None
+    response_hook: ResponseHook | None
+    heartbeat_s: float
+    auth_window_s: float | None
+
 
 # The server stack (uvicorn, starlette, the exchange core, the key primitives) is imported by
 # `prepare` only, after it took the data directory's lock: a process that joins a simulator
@@ -142,8 +140,7 @@ def _ensure_default_account(state: SimState, balance_cents: int) -> AccountInfo:
 
 
 class _Prepared(NamedTuple):
-    """What `prepare` hands to the server's runner (a named tuple: a dataclass is generated at
-    every import, and a process that only joins a simulator never makes one)."""
+    """What `prepare` hands to the server's runner."""
 
     state: SimState
     server: Any  # uvicorn.Server
