@@ -303,7 +303,7 @@ class TradeSource(Protocol):
 
 
 def trades_with_history(
-    client: TradeSource,
+    archive: TradeSource,
     *,
     ticker: str | None = None,
     min_ts: int | None = None,
@@ -312,14 +312,14 @@ def trades_with_history(
     """A market's trades (or all markets') from both tiers, newest first, each once (by trade
     id); the historical tier is read only when the range reaches back before the cutoff."""
     seen: set[str] = set()
-    cutoff = client.get_historical_cutoff()
+    cutoff = archive.get_historical_cutoff()
     if max_ts is None or max_ts >= cutoff.trades_created_ts:
-        for trade in client.iter_live_trades(ticker=ticker, min_ts=min_ts, max_ts=max_ts):
+        for trade in archive.iter_live_trades(ticker=ticker, min_ts=min_ts, max_ts=max_ts):
             seen.add(trade.trade_id)
             yield trade
     if min_ts is not None and min_ts >= cutoff.trades_created_ts:
         return
-    archived = client.iter_historical_trades(ticker=ticker, min_ts=min_ts, max_ts=max_ts)
+    archived = archive.iter_historical_trades(ticker=ticker, min_ts=min_ts, max_ts=max_ts)
     yield from _unseen(archived, seen, None, lambda t: t.trade_id)
 
 

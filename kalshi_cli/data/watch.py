@@ -64,10 +64,12 @@ def ws_url_for(ws_url: str | None, api_base: str) -> str:
 
 
 class ListsMarkets(Protocol):
+    """A client's `markets`, as far as `check_tickers` reads it."""
+
     def iter_markets(self, **filters: Any) -> Iterator[Market]: ...
 
 
-def check_tickers(client: ListsMarkets, tickers: list[str]) -> list[Market]:
+def check_tickers(markets_api: ListsMarkets, tickers: list[str]) -> list[Market]:
     """Every ticker names a market of the exchange, asked over REST before the feed is opened:
     the feed answers an unknown ticker with a subscribe error and an unreachable exchange with
     reconnects without end, so `watch` and `record` would wait (or exit 0) on nothing. An
@@ -76,7 +78,7 @@ def check_tickers(client: ListsMarkets, tickers: list[str]) -> list[Market]:
     markets: dict[str, Market] = {}
     for start in range(0, len(tickers), _TICKERS_PER_REQUEST):
         chunk = tickers[start : start + _TICKERS_PER_REQUEST]
-        markets.update((m.ticker, m) for m in client.iter_markets(tickers=chunk))
+        markets.update((m.ticker, m) for m in markets_api.iter_markets(tickers=chunk))
     found = set(markets)
     unknown = [t for t in tickers if t not in found]
     if unknown:

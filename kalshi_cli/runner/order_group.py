@@ -107,19 +107,19 @@ def end_session_group(
 
 
 class GroupTrigger(Protocol):
-    """The `KalshiClient` call a stop makes to trigger its group."""
+    """The call a stop makes to trigger its group (a `KalshiClient`'s `order_groups`)."""
 
     def trigger_order_group(self, order_group_id: str) -> None: ...
 
 
 def trigger_session_group(
-    client: GroupTrigger, group_id: str, log: EventLog, unknown: list[str]
+    groups: GroupTrigger, group_id: str, log: EventLog, unknown: list[str]
 ) -> bool:
     """Trigger the session's group at a stop that may leave something of the loop's on the
     exchange (`unknown`: its orders of unknown outcome): the exchange cancels the group's
     orders and refuses any that land later. Whether it was triggered; both outcomes logged."""
     try:
-        client.trigger_order_group(group_id)
+        groups.trigger_order_group(group_id)
     except KalshiError as exc:
         log.emit(
             "order_group_trigger_failed",
