@@ -229,12 +229,20 @@ def _find_branches(schema: Any) -> tuple[list[Any], list[str]]:
     return out, refs
 
 
-# complexity: one check per kind of strictness the spec's schemas leave out
-def strict_problems(schema: Any, value: Any, where: str = "$") -> list[str]:  # noqa: C901
+def strict_problems(schema: Any, value: Any, where: str = "$") -> list[str]:
     """Undeclared fields and wrongly scaled fixed-point strings in `value`."""
     if value is None:
         return []
     branches, refs = _branches(schema)
+    problems = _fixed_point_problems(refs, value, where)
+    if isinstance(value, dict):
+        problems.extend(_object_problems(branches, value, where))
+    elif isinstance(value, list):
+        problems.extend(_list_problems(branches, value, where))
+    return problems
+
+
+def _fixed_point_problems(refs: list[str], value: Any, where: str) -> list[str]:
     problems: list[str] = []
     for ref in refs:
         if ref in _FIXED_POINT and isinstance(value, str):
@@ -247,29 +255,38 @@ def strict_problems(schema: Any, value: Any, where: str = "$") -> list[str]:  # 
                 problems.append(f"{where}[0]={price!r} is not a FixedPointDollars")
             if not (isinstance(count, str) and COUNT_RE.fullmatch(count)):
                 problems.append(f"{where}[1]={count!r} is not a FixedPointCount")
-    if isinstance(value, dict):
-        declared: dict[str, Any] = {}
-        open_ended = False
-        for branch in branches:
-            if not isinstance(branch, dict):
-                continue
-            declared.update(branch.get("properties") or {})
-            if branch.get("additionalProperties") not in (None, False):
-                open_ended = True
-            if branch.get("type") == "object" and "properties" not in branch:
-                open_ended = True
-        for name, item in value.items():
-            if name in declared:
-                problems.extend(strict_problems(declared[name], item, f"{where}.{name}"))
-            elif not open_ended:
-                problems.append(f"{where}.{name} is not declared by the spec")
-    elif isinstance(value, list):
-        for branch in branches:
-            if isinstance(branch, dict) and "items" in branch:
-                for i, item in enumerate(value):
-                    problems.extend(strict_problems(branch["items"], item, f"{where}[{i}]"))
-                break
     return problems
+
+
+def _object_problems(branches: list[Any], value: dict[str, Any], where: str) -> list[str]:
+    declared: dict[str, Any] = {}
+    open_ended = False
+    for branch in branches:
+        if not isinstance(branch, dict):
+            continue
+        declared.update(branch.get("properties") or {})
+        if branch.get("additionalProperties") not in (None, False):
+            open_ended = True
+        if branch.get("type") == "object" and "properties" not in branch:
+            open_ended = True
+    problems: list[str] = []
+    for name, item in value.items():
+        if name in declared:
+            problems.extend(strict_problems(declared[name], item, f"{where}.{name}"))
+        elif not open_ended:
+            problems.append(f"{where}.{name} is not declared by the spec")
+    return problems
+
+
+def _list_problems(branches: list[Any], value: list[Any], where: str) -> list[str]:
+    for branch in branches:
+        if isinstance(branch, dict) and "items" in branch:
+            return [
+                problem
+                for i, item in enumerate(value)
+                for problem in strict_problems(branch["items"], item, f"{where}[{i}]")
+            ]
+    return []
 
 
 @cache
