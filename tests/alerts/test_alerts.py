@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -549,6 +550,21 @@ def test_discord_retry_after_in_the_body_is_honoured(receiver: Receiver) -> None
     cfg = single_channel(receiver, "discord", DISCORD_PATH)
     report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeAlertStateStore(clock))
     assert report.delivered and clock.monotonic() == 1.5
+
+
+@pytest.mark.usefixtures("new_york")
+@pytest.mark.parametrize("zone", ["-0000", "+0000", "GMT"])
+def test_a_retry_after_date_is_read_as_utc_on_a_machine_in_new_york(
+    receiver: Receiver, zone: str
+) -> None:
+    # an HTTP date is UTC whatever it says for a zone; read as local time, -0000 waited 5 hours
+    clock = ManualClock()
+    asked = formatdate(clock.wall() + 3).replace("-0000", zone)
+    receiver.respond_with(reply(429, b"slow down", {"Retry-After": asked}), reply(200))
+    cfg = single_channel(receiver, "slack", SLACK_PATH, timeout_s=2, max_attempts=3)
+    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeAlertStateStore(clock))
+    assert report.delivered and report.deliveries[0].attempts == 2
+    assert clock.monotonic() == 3.0
 
 
 def test_a_retry_after_beyond_the_deadline_is_not_waited_for(receiver: Receiver) -> None:
