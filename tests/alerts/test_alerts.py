@@ -34,7 +34,7 @@ from kalshi_cli.alerts import (
 )
 from kalshi_cli.alerts.channels.mail import EmailChannel
 from kalshi_cli.alerts.channels.telegram import TelegramBot
-from kalshi_cli.vocabulary.clock import Clock, ManualClock, SystemClock
+from kalshi_cli.vocabulary.clock import Clock, Deadline, ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import ConfigError
 from tests.fakes import FakeAlertState, FakeAlertStateStore
 
@@ -575,6 +575,19 @@ def test_a_retry_after_beyond_the_deadline_is_not_waited_for(receiver: Receiver)
     assert not report.delivered and len(receiver.seen) == 1
     assert clock.monotonic() == 0.0
     assert "would pass the 6s deadline" in report.problems[0]
+
+
+def test_a_callers_deadline_bounds_the_retries_of_every_channel(receiver: Receiver) -> None:
+    # the channel's own deadline (6 s) would wait the 2 s asked; the caller's 1 s does not
+    receiver.respond_with(reply(429, b"slow down", {"Retry-After": "2"}), reply(200))
+    clock = ManualClock()
+    cfg = single_channel(receiver, "slack", SLACK_PATH, timeout_s=2, max_attempts=3)
+    router = AlertRouter.from_config(cfg, clock=clock)
+    with Deadline.within(clock, 1.0):
+        report = router.notify(breach(), FakeAlertStateStore(clock))
+    assert not report.delivered and len(receiver.seen) == 1
+    assert clock.monotonic() == 0.0
+    assert "waiting 2s would pass the caller's deadline" in report.problems[0]
 
 
 def test_a_client_error_is_not_retried(receiver: Receiver) -> None:
