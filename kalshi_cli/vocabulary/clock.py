@@ -129,7 +129,8 @@ class Backoff:
     """The waits between tries, and the one rule for when a deadline stops them.
 
     Exponential with full jitter (a uniform draw between 0 and `base * 2**(n-1)`, capped at
-    `cap`), so many clients backing off together spread out instead of returning in step. A
+    `cap`: the `ceiling`), so many clients backing off together spread out instead of returning
+    in step. A
     wait that would end at or past the deadline is not started: the caller gives up instead.
     The client's retry policy (client/retry.py) and the kill switch's retries around the client
     both wait through this, under the same deadline, so the retries nested inside a kill switch
@@ -142,10 +143,16 @@ class Backoff:
         self.base = base
         self.cap = cap
 
+    def ceiling(self, retry_number: int) -> float:
+        """The longest wait before retry `retry_number` (1 for the first retry): `base`
+        doubling to `cap`. A wait a person must be able to predict (the risk engine's, the
+        model command's restart) is this, whole; every other wait is drawn under it."""
+        # past 2**64 every base in use is at the cap; a larger power would not fit in a float
+        return min(self.cap, self.base * 2.0 ** min(retry_number - 1, 64))
+
     def delay(self, retry_number: int, rng: random.Random) -> float:
         """The wait before retry `retry_number` (1 for the first retry)."""
-        # past 2**64 every base in use is at the cap; a larger power would not fit in a float
-        return rng.uniform(0.0, min(self.cap, self.base * 2.0 ** min(retry_number - 1, 64)))
+        return rng.uniform(0.0, self.ceiling(retry_number))
 
     def next_delay(
         self, retry_number: int, deadline: Deadline | None, rng: random.Random
