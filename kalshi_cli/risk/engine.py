@@ -39,8 +39,8 @@ from kalshi_cli.risk.rules import (
     TradingStateRule,
     Verdict,
 )
-from kalshi_cli.risk.state import TradingRecords, TradingState, current_state, utc_day
-from kalshi_cli.vocabulary.clock import Backoff, Clock
+from kalshi_cli.risk.state import TradingRecords, TradingState, current_state
+from kalshi_cli.vocabulary.clock import Backoff, Clock, utc_day
 from kalshi_cli.vocabulary.decisions import Intent, PositionView, best_bid, require
 from kalshi_cli.vocabulary.decode import Range, decode_config
 from kalshi_cli.vocabulary.errors import RateLimitedError, ServerError, TransportError

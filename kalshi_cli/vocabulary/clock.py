@@ -196,6 +196,25 @@ def parse_http_date(text: str) -> float:
     return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).timestamp()
 
 
+def utc_day(ts: float) -> str:
+    """The UTC calendar day of a unix time, `YYYY-MM-DD`: the key of daily P&L and risk trips
+    (`day_start` reads one back). The trade loop asks several times a tick: the last day's
+    bounds are kept, and a time within a microsecond of either bound (where `datetime` rounds)
+    is worked out afresh."""
+    lo, hi, name = _last_day[0]
+    if lo <= ts < hi:
+        return name
+    at = utc_datetime(ts)
+    name = at.strftime("%Y-%m-%d")
+    start = at.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    _last_day[0] = (start + 1e-6, start + 86_400 - 1e-6, name)
+    return name
+
+
+# (from, to, day) of the last `utc_day`, replaced whole (threads may share it)
+_last_day: list[tuple[float, float, str]] = [(0.0, 0.0, "")]
+
+
 def day_start(day: str) -> float:
     """The first second of a UTC day named `YYYY-MM-DD` (the trading state's day keys)."""
     try:
