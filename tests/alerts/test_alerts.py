@@ -557,7 +557,7 @@ def test_discord_retry_after_in_the_body_is_honoured(receiver: Receiver) -> None
 def test_a_retry_after_date_is_read_as_utc_on_a_machine_in_new_york(
     receiver: Receiver, zone: str
 ) -> None:
-    # an HTTP date is UTC whatever it says for a zone; read as local time, -0000 waited 5 hours
+    # an HTTP date is UTC whatever zone it names; read as New York time, -0000 is 5 hours later
     clock = ManualClock()
     asked = formatdate(clock.wall() + 3).replace("-0000", zone)
     receiver.respond_with(reply(429, b"slow down", {"Retry-After": asked}), reply(200))
