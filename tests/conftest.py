@@ -132,6 +132,17 @@ def sim(tmp_path: Path) -> Iterator[SimHarness]:
 
 
 @pytest.fixture
+def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This process's local time zone is New York's (UTC-5, -4 in summer): time text read as
+    local time instead of UTC comes out hours off."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture
 def manual_clock() -> ManualClock:
     """A clock that moves only when the test says; pass it to `manual_sim`."""
     return ManualClock(time.time())  # now, so the first signatures are fresh

@@ -13,6 +13,7 @@ cannot hold a check. Nothing here raises into the caller: the outcome is a `Send
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
 import time
@@ -363,7 +364,8 @@ def _deliver_all(jobs: Sequence[tuple[Channel, Callable[[], Delivery]]]) -> list
     """Run each channel's send in its own daemon thread; stop waiting at its deadline.
 
     Real monotonic time on purpose: this bounds how long the process actually waits, whatever
-    clock the sends themselves were given.
+    clock the sends themselves were given. Each thread runs in a copy of the caller's context,
+    so a send sees the `clock.Deadline` its caller runs under (a new thread starts with none).
     """
     # Imported before the clock starts, so its import time is not charged to a channel deadline.
     import httpx  # noqa: F401
@@ -373,8 +375,8 @@ def _deliver_all(jobs: Sequence[tuple[Channel, Callable[[], Delivery]]]) -> list
     for channel, job in jobs:
         box: list[Delivery] = []
         thread = threading.Thread(
-            target=_run_job,
-            args=(channel, job, box),
+            target=contextvars.copy_context().run,
+            args=(_run_job, channel, job, box),
             name=f"alert-{channel.name}",
             daemon=True,
         )

@@ -31,6 +31,7 @@ from kalshi_cli.backtest.split import OVERFIT_GAP, data_span
 from kalshi_cli.backtest.sweep import METRICS, default_cache_dir, grid, parse_params
 from kalshi_cli.strategies import get_strategy, strategy_source
 from kalshi_cli.strategy_api import params_dict
+from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.clock import parse_time as clock_parse_time
 from kalshi_cli.vocabulary.errors import DataWriteError, UsageError
 
@@ -131,8 +132,9 @@ class BacktestOutcome:
         h = self.holdout
         out = [
             *self._search_lines(),
-            f"train {_when(h['train']['from'])} .. {_when(h['train']['to'])}, holdout (the last "
-            f"{h['share']}) {_when(h['holdout']['from'])} .. {_when(h['holdout']['to'])}; "
+            f"train {iso_utc(h['train']['from'])} .. {iso_utc(h['train']['to'])}, "
+            f"holdout (the last {h['share']}) "
+            f"{iso_utc(h['holdout']['from'])} .. {iso_utc(h['holdout']['to'])}; "
             f"ranked by the holdout's {self.rank_by}",
         ]
         for n, run in enumerate(self.runs, 1):
@@ -158,9 +160,9 @@ class BacktestOutcome:
             params = " ".join(f"{k}={v}" for k, v in sorted(w["params"].items()))
             flag = "  OVERFIT" if w["overfit"] else ""
             out.append(
-                f"window {w['window']}: train {_when(w['train_part']['from'])} .. "
-                f"{_when(w['train_part']['to'])} ({w['tried']} tried), test .. "
-                f"{_when(w['test_part']['to'])}: {self.rank_by} train "
+                f"window {w['window']}: train {iso_utc(w['train_part']['from'])} .. "
+                f"{iso_utc(w['train_part']['to'])} ({w['tried']} tried), test .. "
+                f"{iso_utc(w['test_part']['to'])}: {self.rank_by} train "
                 f"{_figure(w['train']['value'])} test {_figure(w['test']['value'])} "
                 f"gap {w['gap'] or '-'}{flag}  {params}"
             )
@@ -206,12 +208,6 @@ class BacktestOutcome:
         if self.run_id is not None:
             doc["run_id"] = self.run_id
         return doc
-
-
-def _when(seconds: float) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
 
 
 def _figure(value: float | None) -> str:

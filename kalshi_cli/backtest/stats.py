@@ -33,10 +33,10 @@ import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.models import ZERO
 
 MIN_DAYS = 3  # a run shorter than this has per-trade returns
@@ -68,7 +68,7 @@ def daily_equity(curve: Sequence[tuple[float, Decimal]]) -> list[tuple[str, Deci
     """The last equity of each UTC day the curve has a sample in, in order."""
     days: dict[str, Decimal] = {}
     for ts, equity in curve:
-        days[datetime.fromtimestamp(ts, UTC).date().isoformat()] = equity
+        days[utc_day(ts)] = equity
     return list(days.items())
 
 

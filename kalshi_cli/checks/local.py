@@ -13,14 +13,13 @@ milliseconds as Decimals.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum
 from kalshi_cli.checks.thresholds import Thresholds
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.clock import day_start
+from kalshi_cli.vocabulary.clock import day_start, utc_day
 from kalshi_cli.vocabulary.errors import ConfigError
 from kalshi_cli.vocabulary.units import ZERO, BookSide, fmt_money
 
@@ -249,7 +248,7 @@ def check_pnl(view: LocalView, th: Thresholds, daily_loss_limit: Decimal) -> Che
             "pnl", CheckStatus.OK, f"no fills recorded: no state file at {view.path}"
         )
     store = view.store
-    day = datetime.fromtimestamp(view.now, tz=UTC).strftime("%Y-%m-%d")
+    day = utc_day(view.now)
     # each subaccount's book replayed on its own and added, as `kalshi pnl` does
     summary = summarize_store(store)
     bucket = summary.groups["day"].get(day)

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import msgspec
 
 from kalshi_cli.client.connection import Area, Id, Rows, as_dict, flag_param
-from kalshi_cli.vocabulary.clock import as_utc, parse_iso
+from kalshi_cli.vocabulary.clock import as_utc, parse_http_date, parse_iso
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import ExchangeStatus
 
@@ -124,8 +123,8 @@ class ExchangeApi(Area):
                 f"{self._conn.host} sent no Date header, so the clock skew cannot be measured"
             )
         try:
-            server = parsedate_to_datetime(date).timestamp()
-        except (TypeError, ValueError):
+            server = parse_http_date(date)
+        except ValueError:
             raise KalshiError(
                 f"{self._conn.host} sent an unreadable Date header: {date!r}"
             ) from None

@@ -243,8 +243,8 @@ class RemoteSnapshot:
 
 def local_snapshot(sources: Sources, clock: Clock) -> LocalSnapshot:
     """Everything the state file, the pause file and the trade log say, now."""
-    from kalshi_cli.risk import utc_day
     from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.clock import utc_day
 
     now = clock.wall()
     day = utc_day(now)
@@ -360,7 +360,7 @@ def _strategy_text(detail: dict[str, Any]) -> str | None:
 
 
 def _pnl(store: Store, day: str) -> Pnl:
-    from kalshi_cli.risk.state import utc_day
+    from kalshi_cli.vocabulary.clock import utc_day
 
     realized = store.trading.daily_realized_pnl(day)
     series: list[tuple[float, Decimal]] = []

@@ -36,13 +36,14 @@ from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.ws import (
     LIFECYCLE,
     ORDERBOOK,
+    RECONNECT_BACKOFF,
     TRADE,
-    Backoff,
     Connector,
     HeaderSigner,
     WsFeed,
     websocket_connect,
 )
+from kalshi_cli.vocabulary.clock import Backoff
 from kalshi_cli.vocabulary.errors import DataWriteError
 
 RECORD_CHANNELS = (ORDERBOOK, TRADE, "ticker", LIFECYCLE)
@@ -79,7 +80,7 @@ class Recorder:
         flush_every_s: float = 1.0,  # a duration
         level: int = 6,
         connector: Connector = websocket_connect,
-        backoff: Backoff | None = None,
+        backoff: Backoff = RECONNECT_BACKOFF,
         idle_timeout: float = 30.0,  # a duration
         on_event: Callable[[FeedEvent], None] | None = None,
         wall_ns: Callable[[], int] = time.time_ns,

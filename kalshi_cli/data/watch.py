@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.index import CFB, CFB_5HZ, INDEX_CHANNELS, PYTH
-from kalshi_cli.feed.ws import Backoff, HeaderSigner, WsFeed
+from kalshi_cli.feed.ws import RECONNECT_BACKOFF, HeaderSigner, WsFeed
+from kalshi_cli.vocabulary.clock import Backoff
 from kalshi_cli.vocabulary.errors import ConfigError, NotFoundError, UsageError
 
 # name on the command line -> (WebSocket channel, message types printed)
@@ -109,7 +110,7 @@ class Watcher:
         out: TextIO,
         err: TextIO,
         max_events: int | None = None,
-        backoff: Backoff | None = None,
+        backoff: Backoff = RECONNECT_BACKOFF,
         idle_timeout: float = 30.0,  # a duration
         index_ids: list[str] | None = None,
         list_ids: bool = False,

@@ -7,10 +7,9 @@ counts as stale.
 from kalshi_cli.feed.book import EventKind, FeedEvent, LocalBook
 from kalshi_cli.feed.market_data import MarketData
 from kalshi_cli.feed.poller import OrderbookSource, RestPoller
-from kalshi_cli.feed.ws import Backoff, FeedSession, WsFeed
+from kalshi_cli.feed.ws import FeedSession, WsFeed
 
 __all__ = [
-    "Backoff",
     "EventKind",
     "FeedEvent",
     "FeedSession",

@@ -34,16 +34,16 @@ from kalshi_cli.feed.poller import OrderbookSource, RestPoller
 from kalshi_cli.feed.ws import (
     DEFAULT_CHANNELS,
     IDLE_TIMEOUT_S,
+    RECONNECT_BACKOFF,
     RESNAPSHOT_TIMEOUT_S,
     STALE_AFTER_S,
-    Backoff,
     Connector,
     HeaderSigner,
     WsFeed,
     websocket_connect,
 )
 from kalshi_cli.strategy_api.index import IndexView
-from kalshi_cli.vocabulary.clock import Clock, SystemClock
+from kalshi_cli.vocabulary.clock import Backoff, Clock, SystemClock
 from kalshi_cli.vocabulary.models import Orderbook
 
 
@@ -60,7 +60,7 @@ class MarketData:
         stale_after: float = STALE_AFTER_S,
         fallback_after: int = 3,
         poll_interval: float = 1.0,
-        backoff: Backoff | None = None,
+        backoff: Backoff = RECONNECT_BACKOFF,
         resnapshot_timeout: float = RESNAPSHOT_TIMEOUT_S,
         channels: Iterable[str] = DEFAULT_CHANNELS,
         connector: Connector = websocket_connect,

@@ -20,7 +20,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
@@ -39,8 +38,7 @@ from kalshi_cli.feed.index import (
     decode_tick,
     listed_ids,
 )
-from kalshi_cli.vocabulary.clock import Backoff as JitterRule
-from kalshi_cli.vocabulary.clock import Clock, SystemClock
+from kalshi_cli.vocabulary.clock import Backoff, Clock, SystemClock
 from kalshi_cli.vocabulary.models import Orderbook
 
 log = logging.getLogger(__name__)
@@ -113,17 +111,8 @@ def websocket_connect(url: str, headers: Mapping[str, str], timeout: float) -> C
     return conn
 
 
-@dataclass
-class Backoff:
-    """The reconnect waits: `clock.Backoff`'s rule (full jitter, capped at `cap` seconds), counted
-    from attempt 0, with the feed's own random source."""
-
-    base: float = 0.5
-    cap: float = 30.0
-    rng: random.Random = field(default_factory=random.Random)
-
-    def delay(self, attempt: int) -> float:
-        return JitterRule(self.base, self.cap).delay(attempt + 1, self.rng)
+# the reconnect waits: full jitter under `min(30 s, 0.5 s * 2**n)` for the n-th in a row from 0
+RECONNECT_BACKOFF = Backoff(0.5, 30.0)
 
 
 class Watchdog:
@@ -527,7 +516,8 @@ class WsFeed:
         channels: Iterable[str] = DEFAULT_CHANNELS,
         idle_timeout: float = IDLE_TIMEOUT_S,
         connect_timeout: float = 5.0,
-        backoff: Backoff | None = None,
+        backoff: Backoff = RECONNECT_BACKOFF,
+        rng: random.Random | None = None,
         resnapshot_timeout: float = RESNAPSHOT_TIMEOUT_S,
         poll_tick: float = 0.05,
         connector: Connector = websocket_connect,
@@ -550,7 +540,8 @@ class WsFeed:
         self._clock = clock or SystemClock()
         self.idle_timeout = idle_timeout
         self.connect_timeout = connect_timeout
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff
+        self._rng = rng or random.Random()
         self._tick = poll_tick
         self._connector = connector
         self.books = BookSet(sink, source="ws")
@@ -625,7 +616,7 @@ class WsFeed:
     # ---------------------------------------------------------------- the thread
 
     def _run(self) -> None:
-        attempt = 0
+        retry = 0  # reconnects since a connection last stayed up
         while not self._stop.is_set():
             try:
                 delivered, reason = self._connect_and_serve()
@@ -639,10 +630,10 @@ class WsFeed:
             if not delivered:
                 self.consecutive_failures += 1
             if self._stayed_up():
-                attempt = 0
+                retry = 0
             self._sink(FeedEvent(EventKind.DISCONNECTED, reason=reason))
-            self._wait(self.backoff.delay(attempt))
-            attempt += 1
+            retry += 1
+            self._wait(self.backoff.delay(retry, self._rng))
 
     def _stayed_up(self) -> bool:
         """Whether the connection just ended had been up `stable_after` seconds."""

@@ -17,7 +17,8 @@ from kalshi_cli.risk.engine import (
     log_event,
 )
 from kalshi_cli.risk.rules import Code, RiskContext, Rule, Verdict
-from kalshi_cli.risk.state import TradingRecords, TradingState, current_state, halt, resume, utc_day
+from kalshi_cli.risk.state import TradingRecords, TradingState, current_state, halt, resume
+from kalshi_cli.vocabulary.clock import utc_day
 
 __all__ = [
     "ApiErrorGuard",

@@ -39,8 +39,8 @@ from kalshi_cli.risk.rules import (
     TradingStateRule,
     Verdict,
 )
-from kalshi_cli.risk.state import TradingRecords, TradingState, current_state, utc_day
-from kalshi_cli.vocabulary.clock import Clock
+from kalshi_cli.risk.state import TradingRecords, TradingState, current_state
+from kalshi_cli.vocabulary.clock import Backoff, Clock, utc_day
 from kalshi_cli.vocabulary.decisions import Intent, PositionView, best_bid, require
 from kalshi_cli.vocabulary.decode import Range, decode_config
 from kalshi_cli.vocabulary.errors import RateLimitedError, ServerError, TransportError
@@ -219,6 +219,7 @@ class ApiErrorGuard:
         self._limits = limits
         self._sink = sink
         self._clock = clock
+        self._backoff = Backoff(limits.backoff_base_s, limits.backoff_max_s)
         self.consecutive = 0
         self._failing_since: float | None = None  # monotonic: the first error of the run
 
@@ -258,7 +259,9 @@ class ApiErrorGuard:
         return GuardVerdict(self._limits.backoff_max_s, True)
 
     def backoff_s(self, errors: int) -> float:
-        return min(self._limits.backoff_base_s * 2.0 ** (errors - 1), self._limits.backoff_max_s)
+        """The whole ceiling of the house's rule, not a draw under it: the pause a trader reads
+        in docs/risk.md (`min(backoff_base_s x 2^(n-1), backoff_max_s)`) is the one they get."""
+        return self._backoff.ceiling(errors)
 
 
 class RiskEngine:

@@ -19,8 +19,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
 
-from kalshi_cli.risk.state import TradingState, utc_day
-from kalshi_cli.vocabulary.clock import utc_datetime
+from kalshi_cli.risk.state import TradingState
+from kalshi_cli.vocabulary.clock import utc_datetime, utc_day
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.models import ZERO, BookSide
 

@@ -19,8 +19,6 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
 
-from kalshi_cli.vocabulary.clock import utc_datetime
-
 
 class TradingState(StrEnum):
     ACTIVE = "ACTIVE"
@@ -78,24 +76,6 @@ class TradingRecords(Protocol):
 
 def current_state(records: TradingRecords) -> TradingState:
     return TradingState(records.trading_state().state)
-
-
-def utc_day(ts: float) -> str:
-    """The UTC calendar day of a unix time, as the trading records key daily P&L and trips. The loop
-    asks several times a tick: the last day's bounds are kept, and a time within a microsecond
-    of either bound (where `datetime` rounds) is worked out afresh."""
-    lo, hi, name = _last_day[0]
-    if lo <= ts < hi:
-        return name
-    at = utc_datetime(ts)
-    name = at.strftime("%Y-%m-%d")
-    start = at.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-    _last_day[0] = (start + 1e-6, start + 86_400 - 1e-6, name)
-    return name
-
-
-# (from, to, day) of the last `utc_day`, replaced whole (threads may share it)
-_last_day: list[tuple[float, float, str]] = [(0.0, 0.0, "")]
 
 
 def halt(records: TradingRecords, *, reason: str, source: str) -> None:

@@ -28,13 +28,12 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from kalshi_cli.vocabulary.clock import Clock, SystemClock
+from kalshi_cli.vocabulary.clock import Clock, SystemClock, utc_day
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 from kalshi_cli.vocabulary.models import Action, from_book
 
@@ -237,7 +236,7 @@ class Collector:
 def _from_store(store: Store, now: float) -> list[Family]:
     from kalshi_cli.services.pnl import summarize_store
 
-    day = datetime.fromtimestamp(now, tz=UTC).strftime("%Y-%m-%d")
+    day = utc_day(now)
     pnl = summarize_store(store)  # each subaccount's book on its own, added
     intents = store.orders.intents()
     by_status: dict[str, int] = {}

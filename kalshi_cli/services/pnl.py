@@ -17,11 +17,10 @@ import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from kalshi_cli.vocabulary.clock import parse_iso
+from kalshi_cli.vocabulary.clock import parse_iso, utc_day
 from kalshi_cli.vocabulary.units import ONE, ZERO, BookSide, fmt_exact_dollars
 
 if TYPE_CHECKING:
@@ -463,7 +462,8 @@ def realized_per_fill(
 
 
 def day_of(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d")
+    """The UTC day a P&L event counts in: `clock.utc_day`, the trading records' day key."""
+    return utc_day(ts)
 
 
 GROUPINGS = ("market", "day", "strategy")

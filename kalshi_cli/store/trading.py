@@ -12,7 +12,7 @@ from kalshi_cli.store.connection import APPLIED_SQL, Database
 from kalshi_cli.store.records import TRADING_STATES, RiskTripRecord, TradingStateRecord
 from kalshi_cli.store.settlements import SettlementRepository
 from kalshi_cli.store.values import DAY_SECONDS, where_clause
-from kalshi_cli.vocabulary.clock import day_start, utc_datetime
+from kalshi_cli.vocabulary.clock import day_start, utc_day
 from kalshi_cli.vocabulary.units import ZERO
 
 
@@ -75,7 +75,7 @@ class TradingStateRepository:
         """A risk rule tripped. `day` defaults to today (UTC) by the store's clock."""
         now = self._db.clock.wall()
         if day is None:
-            day = utc_datetime(now).strftime("%Y-%m-%d")
+            day = utc_day(now)
         else:
             day_start(day)
         record = RiskTripRecord(rule, code, detail, ticker, day, now)

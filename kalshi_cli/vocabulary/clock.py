@@ -129,7 +129,8 @@ class Backoff:
     """The waits between tries, and the one rule for when a deadline stops them.
 
     Exponential with full jitter (a uniform draw between 0 and `base * 2**(n-1)`, capped at
-    `cap`), so many clients backing off together spread out instead of returning in step. A
+    `cap`: the `ceiling`), so many clients backing off together spread out instead of returning
+    in step. A
     wait that would end at or past the deadline is not started: the caller gives up instead.
     The client's retry policy (client/retry.py) and the kill switch's retries around the client
     both wait through this, under the same deadline, so the retries nested inside a kill switch
@@ -142,10 +143,16 @@ class Backoff:
         self.base = base
         self.cap = cap
 
+    def ceiling(self, retry_number: int) -> float:
+        """The longest wait before retry `retry_number` (1 for the first retry): `base`
+        doubling to `cap`. A wait a person must be able to predict (the risk engine's, the
+        model command's restart) is this, whole; every other wait is drawn under it."""
+        # past 2**64 every base in use is at the cap; a larger power would not fit in a float
+        return min(self.cap, self.base * 2.0 ** min(retry_number - 1, 64))
+
     def delay(self, retry_number: int, rng: random.Random) -> float:
         """The wait before retry `retry_number` (1 for the first retry)."""
-        # past 2**64 every base in use is at the cap; a larger power would not fit in a float
-        return rng.uniform(0.0, min(self.cap, self.base * 2.0 ** min(retry_number - 1, 64)))
+        return rng.uniform(0.0, self.ceiling(retry_number))
 
     def next_delay(
         self, retry_number: int, deadline: Deadline | None, rng: random.Random
@@ -178,6 +185,39 @@ def as_utc(moment: datetime) -> datetime:
     """`moment` as an aware datetime: a time read without an offset (by `parse_iso`, or by
     msgspec decoding an answer's RFC 3339 field) is UTC, never the machine's own zone."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def parse_http_date(text: str) -> float:
+    """An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`, a `Date` or `Retry-After` header) -> unix
+    seconds. UTC unless it names another offset: the email library leaves a `-0000` zone (and
+    none at all) naive, which `.timestamp()` would read in the machine's own zone."""
+    # imported here: email.utils costs ~6 ms, paid only by a caller that meets a date
+    from email.utils import parsedate_to_datetime
+
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{text!r} is not an HTTP date") from None
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def utc_day(ts: float) -> str:
+    """The UTC calendar day of a unix time, `YYYY-MM-DD`: the key of daily P&L and risk trips
+    (`day_start` reads one back). The trade loop asks several times a tick: the last day's
+    bounds are kept, and a time within a microsecond of either bound (where `datetime` rounds)
+    is worked out afresh."""
+    lo, hi, name = _last_day[0]
+    if lo <= ts < hi:
+        return name
+    at = utc_datetime(ts)
+    name = at.strftime("%Y-%m-%d")
+    start = at.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    _last_day[0] = (start + 1e-6, start + 86_400 - 1e-6, name)
+    return name
+
+
+# (from, to, day) of the last `utc_day`, replaced whole (threads may share it)
+_last_day: list[tuple[float, float, str]] = [(0.0, 0.0, "")]
 
 
 def day_start(day: str) -> float:

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from kalshi_cli.alerts import (
 )
 from kalshi_cli.alerts.channels.mail import EmailChannel
 from kalshi_cli.alerts.channels.telegram import TelegramBot
-from kalshi_cli.vocabulary.clock import Clock, ManualClock, SystemClock
+from kalshi_cli.vocabulary.clock import Clock, Deadline, ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import ConfigError
 from tests.fakes import FakeAlertState, FakeAlertStateStore
 
@@ -551,6 +552,21 @@ def test_discord_retry_after_in_the_body_is_honoured(receiver: Receiver) -> None
     assert report.delivered and clock.monotonic() == 1.5
 
 
+@pytest.mark.usefixtures("new_york")
+@pytest.mark.parametrize("zone", ["-0000", "+0000", "GMT"])
+def test_a_retry_after_date_is_read_as_utc_on_a_machine_in_new_york(
+    receiver: Receiver, zone: str
+) -> None:
+    # an HTTP date is UTC whatever zone it names; read as New York time, -0000 is 5 hours later
+    clock = ManualClock()
+    asked = formatdate(clock.wall() + 3).replace("-0000", zone)
+    receiver.respond_with(reply(429, b"slow down", {"Retry-After": asked}), reply(200))
+    cfg = single_channel(receiver, "slack", SLACK_PATH, timeout_s=2, max_attempts=3)
+    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeAlertStateStore(clock))
+    assert report.delivered and report.deliveries[0].attempts == 2
+    assert clock.monotonic() == 3.0
+
+
 def test_a_retry_after_beyond_the_deadline_is_not_waited_for(receiver: Receiver) -> None:
     receiver.respond_with(reply(429, b"slow down", {"Retry-After": "600"}))
     clock = ManualClock()
@@ -559,6 +575,19 @@ def test_a_retry_after_beyond_the_deadline_is_not_waited_for(receiver: Receiver)
     assert not report.delivered and len(receiver.seen) == 1
     assert clock.monotonic() == 0.0
     assert "would pass the 6s deadline" in report.problems[0]
+
+
+def test_a_callers_deadline_bounds_the_retries_of_every_channel(receiver: Receiver) -> None:
+    # the channel's own deadline (6 s) would wait the 2 s asked; the caller's 1 s does not
+    receiver.respond_with(reply(429, b"slow down", {"Retry-After": "2"}), reply(200))
+    clock = ManualClock()
+    cfg = single_channel(receiver, "slack", SLACK_PATH, timeout_s=2, max_attempts=3)
+    router = AlertRouter.from_config(cfg, clock=clock)
+    with Deadline.within(clock, 1.0):
+        report = router.notify(breach(), FakeAlertStateStore(clock))
+    assert not report.delivered and len(receiver.seen) == 1
+    assert clock.monotonic() == 0.0
+    assert "waiting 2s would pass the caller's deadline" in report.problems[0]
 
 
 def test_a_client_error_is_not_retried(receiver: Receiver) -> None:

@@ -19,7 +19,7 @@ from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from kalshi_cli.alerts import AlertRouter, Outcome, Severity
-from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.clock import Deadline, ManualClock
 from kalshi_cli.vocabulary.errors import ConfigError
 from tests.alerts.test_alerts import Receiver, _Handler, breach, reply
 from tests.fakes import FakeAlertStateStore
@@ -161,9 +161,14 @@ class Mailbox:
     # SMTP answers to DATA, one per message in order; the last repeats ("250 OK" when empty)
     answers: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # each answer takes this long on this clock (a slow server)
+    clock: ManualClock | None = None
+    answer_takes_s: float = 0.0
 
     async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
         with self.lock:
+            if self.clock is not None:
+                self.clock.advance(self.answer_takes_s)
             answer = (
                 self.answers.pop(0) if len(self.answers) > 1 else (self.answers or ["250 OK"])[0]
             )
@@ -247,6 +252,19 @@ def test_email_retries_a_temporary_refusal_but_not_a_permanent_one(mailbox: Mail
     report = router.notify(breach(Severity.WARNING), FakeAlertStateStore(clock))
     assert not report.delivered and report.deliveries[0].attempts == 1
     assert "SMTP 554" in report.problems[0]
+
+
+def test_a_callers_deadline_bounds_the_email_retries(mailbox: Mailbox) -> None:
+    # a temporary refusal is retried within the channel's own 15 s, not past the caller's 0.5 s
+    clock = ManualClock()
+    mailbox.clock, mailbox.answer_takes_s = clock, 0.5
+    mailbox.answers = ["451 4.3.0 try again later", "250 OK"]
+    router = AlertRouter.from_config(email_cfg(mailbox), clock=clock)
+    with Deadline.within(clock, 0.5):
+        report = router.notify(breach(), FakeAlertStateStore(clock))
+    assert not report.delivered and report.deliveries[0].attempts == 1
+    assert not mailbox.received and clock.monotonic() == 0.5
+    assert "SMTP 451" in report.problems[0]
 
 
 def test_email_to_a_closed_port_gives_up_within_max_attempts() -> None:

@@ -666,6 +666,16 @@ def test_clock_skew_from_the_date_header(
         client.exchange.clock_skew_seconds()
 
 
+@pytest.mark.usefixtures("new_york")
+def test_clock_skew_reads_a_date_header_as_utc_on_a_machine_in_new_york(
+    client: KalshiClient, fake: FakeExchange, clock: ManualClock
+) -> None:
+    # `-0000` is UTC too; read as New York time it would put the exchange five hours ahead
+    server_now = clock.wall() + 42
+    fake.on("GET", "/exchange/status", _ok({"exchange_active": True}, Date=formatdate(server_now)))
+    assert client.exchange.clock_skew_seconds() == pytest.approx(42.5, abs=0.51)
+
+
 def test_last_latency_is_measured(
     client: KalshiClient, fake: FakeExchange, clock: ManualClock
 ) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.recorder import Recorder
 from kalshi_cli.data.replay import BookReplay, iter_records
-from kalshi_cli.feed.ws import Backoff
+from kalshi_cli.vocabulary.clock import Backoff
 from kalshi_cli.vocabulary.models import Orderbook
 from tests.feed.helpers import SimBooks, wait_until
 

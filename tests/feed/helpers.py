@@ -10,7 +10,8 @@ from typing import Any
 
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed.book import EventSink, FeedEvent
-from kalshi_cli.feed.ws import Backoff, WsFeed
+from kalshi_cli.feed.ws import WsFeed
+from kalshi_cli.vocabulary.clock import Backoff
 from kalshi_cli.vocabulary.errors import NotFoundError
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import Orderbook, decode_orderbook

@@ -15,7 +15,8 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.feed import EventKind, FeedEvent, MarketData
-from kalshi_cli.feed.ws import Backoff, websocket_connect
+from kalshi_cli.feed.ws import websocket_connect
+from kalshi_cli.vocabulary.clock import Backoff
 from kalshi_cli.vocabulary.errors import TransportError
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import Orderbook

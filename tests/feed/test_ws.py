@@ -16,13 +16,12 @@ import pytest
 from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent
 from kalshi_cli.feed.ws import (
     DEFAULT_CHANNELS,
-    Backoff,
     Connection,
     FeedSession,
     WsFeed,
     websocket_connect,
 )
-from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.clock import Backoff, ManualClock
 from kalshi_cli.vocabulary.models import Orderbook
 from tests.feed import wire
 from tests.feed.helpers import SimBooks, wait_until
@@ -323,16 +322,6 @@ def test_no_markets_means_no_market_filtered_subscription() -> None:
     ]
 
 
-def test_backoff_is_full_jitter_and_capped() -> None:
-    backoff = Backoff(base=0.5, cap=4.0, rng=random.Random(7))
-    for attempt in range(12):
-        bound = min(4.0, 0.5 * 2**attempt)
-        samples = [backoff.delay(attempt) for _ in range(200)]
-        assert all(0 <= s <= bound for s in samples)
-        assert max(samples) > bound * 0.8  # the whole range is used, not a fixed delay
-        assert min(samples) < bound * 0.2
-
-
 # ------------------------------------------------------------------------------------------
 # The connection thread on a fake connection and manual time
 
@@ -361,7 +350,8 @@ def fake_feed(
         sink=events.append,
         auth=signer,
         clock=server.clock,
-        backoff=Backoff(base=0.2, cap=1.0, rng=random.Random(1)),
+        backoff=Backoff(base=0.2, cap=1.0),
+        rng=random.Random(1),
         connector=server.connect,
         **options,
     )
@@ -704,13 +694,15 @@ def test_sim_refuses_an_unsigned_handshake(sim: Any) -> None:
 
 
 class RecordingBackoff(Backoff):
+    """The house's backoff rule, recording the retry number of each wait it is asked for."""
+
     def __init__(self) -> None:
-        super().__init__(base=0.01, cap=0.08, rng=random.Random(3))
+        super().__init__(base=0.01, cap=0.08)
         self.attempts: list[int] = []
 
-    def delay(self, attempt: int) -> float:
-        self.attempts.append(attempt)
-        return super().delay(attempt)
+    def delay(self, retry_number: int, rng: random.Random) -> float:
+        self.attempts.append(retry_number)
+        return super().delay(retry_number, rng)
 
 
 @pytest.mark.parametrize("first_frames", [[], [wire.subscribed(99, "ticker", 99)]])
@@ -745,7 +737,7 @@ def test_a_server_that_drops_every_connection_at_once_gets_a_growing_backoff(
         wait_until(lambda: len(backoff.attempts) >= 6)
     finally:
         stop()
-    assert backoff.attempts[:6] == [0, 1, 2, 3, 4, 5]
+    assert backoff.attempts[:6] == [1, 2, 3, 4, 5, 6]
     if not first_frames:
         # nothing but a close frame: no message delivered, so MarketData can fall back to REST
         assert feed.consecutive_failures >= 3
@@ -776,4 +768,4 @@ def test_a_connection_that_stayed_up_resets_the_backoff() -> None:
         wait_until(lambda: len(backoff.attempts) >= 3)
     finally:
         stop()
-    assert backoff.attempts[:3] == [0, 1, 0]
+    assert backoff.attempts[:3] == [1, 2, 1]

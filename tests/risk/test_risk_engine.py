@@ -328,6 +328,15 @@ def test_guard_backs_off_exponentially_then_enters_safe_mode_at_the_max():
     assert "safe_mode" in events.kinds()
 
 
+def test_a_run_of_errors_in_the_thousands_still_backs_off_at_the_cap():
+    # a count that high needs a long outage allowance; 2.0 ** 1025 does not fit in a float
+    limits = RiskLimits(max_consecutive_errors=5_000, api_outage_s=1e9, backoff_max_s=60.0)
+    engine, records, _, _ = make(limits)
+    verdicts = [engine.api_guard.record_error(server_error()) for _ in range(1_100)]
+    assert verdicts[-1].delay_s == 60.0 and not verdicts[-1].safe_mode
+    assert records.state.state == "ACTIVE"
+
+
 def test_safe_mode_stays_through_successes_and_restarts_until_resumed():
     records = FakeTradingRecords()
     engine, _, _, _ = make(RiskLimits(max_consecutive_errors=2), records)

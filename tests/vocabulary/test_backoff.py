@@ -17,6 +17,12 @@ def test_the_wait_is_full_jitter_under_the_cap() -> None:
         assert max(samples) > bound * 0.8 and min(samples) < bound * 0.2
 
 
+def test_the_ceiling_doubles_from_the_base_to_the_cap_and_stays_there() -> None:
+    backoff = Backoff(0.5, 30.0)
+    assert [backoff.ceiling(n) for n in range(1, 9)] == [0.5, 1, 2, 4, 8, 16, 30, 30]
+    assert backoff.ceiling(1_100) == backoff.ceiling(10**6) == 30.0
+
+
 def test_a_retry_number_in_the_thousands_still_waits_under_the_cap() -> None:
     # a feed reconnecting for days, or a kill switch given a long deadline against a dead
     # exchange, counts that high: 2 ** 1100 as a float is an OverflowError

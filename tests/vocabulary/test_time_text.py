@@ -3,25 +3,12 @@ parser for every command: the machine's own time zone never moves a moment."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-
 import pytest
 
 from kalshi_cli.backtest.command import parse_time as backtest_time
-from kalshi_cli.vocabulary.clock import parse_iso, parse_time
+from kalshi_cli.vocabulary.clock import parse_http_date, parse_iso, parse_time
 
-NEW_YORK = "America/New_York"
 JAN_2_UTC = 1_767_312_000  # 2026-01-02T00:00:00Z
-
-
-@pytest.fixture
-def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", NEW_YORK)
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def test_a_backtest_window_without_an_offset_is_utc_on_a_machine_in_new_york(new_york) -> None:
@@ -54,3 +41,23 @@ def test_every_spelling_names_the_same_moment_whatever_the_zone(new_york, text, 
 def test_what_is_not_a_time_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="not"):
         parse_time(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Fri, 02 Jan 2026 00:00:00 GMT",
+        "Fri, 02 Jan 2026 00:00:00 -0000",
+        "Fri, 02 Jan 2026 00:00:00 +0000",
+        "Fri, 02 Jan 2026 00:00:00",
+        "Thu, 01 Jan 2026 19:00:00 -0500",
+    ],
+)
+def test_an_http_date_is_utc_unless_it_names_an_offset(new_york, text: str) -> None:
+    assert parse_http_date(text) == JAN_2_UTC
+
+
+@pytest.mark.parametrize("text", ["", "soon", "Fri, 32 Jan 2026 00:00:00 GMT"])
+def test_what_is_not_an_http_date_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="not an HTTP date"):
+        parse_http_date(text)

@@ -4,7 +4,8 @@
 
 Each attempt has an httpx timeout clipped to what is left of the channel's deadline; retries
 (transport errors, 429, 5xx) are bounded by `max_attempts`, wait with exponential backoff or a
-429's Retry-After, and are dropped when the wait would pass the deadline. A send never raises:
+429's Retry-After, and are dropped when the wait would pass the deadline (the channel's, or the
+caller's `clock.Deadline` if that is sooner). A send never raises:
 the outcome is a `Delivery` whose error is scrubbed of the URL and the headers.
 
 httpx is imported inside the functions that send, so importing a channel stays cheap.
@@ -15,7 +16,8 @@ from __future__ import annotations
 import json
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
@@ -26,7 +28,7 @@ import msgspec
 from kalshi_cli import __version__
 from kalshi_cli.alerts.masking import mask_url, scrub, url_secrets
 from kalshi_cli.alerts.model import Alert, AlertStatus, Delivery
-from kalshi_cli.vocabulary.clock import Backoff, Clock, iso_utc
+from kalshi_cli.vocabulary.clock import Backoff, Clock, Deadline, iso_utc, parse_http_date
 from kalshi_cli.vocabulary.decode import SECRET
 
 if TYPE_CHECKING:
@@ -196,7 +198,6 @@ class HttpChannel(Channel):
 
         secrets = self.secret_values()
         s = self.settings
-        deadline = clock.monotonic() + s.deadline
         headers = {
             "Content-Type": content_type,
             "User-Agent": f"kalshi-cli/{__version__}",
@@ -207,19 +208,22 @@ class HttpChannel(Channel):
         error = "not attempted"
         # Redirects are not followed: a webhook that redirects is misconfigured, and following
         # would hand the payload to a host nobody configured.
-        with httpx.Client(follow_redirects=False, headers=headers, verify=_tls()) as client:
+        with (
+            within_deadline(s, clock) as (deadline, deadline_name),
+            httpx.Client(follow_redirects=False, headers=headers, verify=_tls()) as client,
+        ):
             while attempts < s.max_attempts:
-                remaining = deadline - clock.monotonic()
+                remaining = deadline.remaining()
                 if remaining <= 0:
-                    error += f"; the {s.deadline:g}s deadline was reached"
+                    error += f"; {deadline_name} was reached"
                     break
                 attempts += 1
+                asked: float | None = None
                 try:
                     resp = client.post(url, content=body, timeout=min(s.timeout_s, remaining))
                 except httpx.HTTPError as exc:
                     status = None
                     error = scrub(f"{type(exc).__name__}: {exc}".rstrip(": "), secrets)
-                    wait = _backoff(attempts)
                 else:
                     status = resp.status_code
                     if 200 <= status < 300:
@@ -227,17 +231,13 @@ class HttpChannel(Channel):
                     error = _http_error(resp, secrets)
                     if status == 429:
                         asked = _retry_after(resp, clock)
-                        wait = _backoff(attempts) if asked is None else asked
-                    elif status >= 500 or status == 408:
-                        wait = _backoff(attempts)
-                    else:
+                    elif status < 500 and status != 408:
                         break  # any other 4xx is a wrong URL or payload; retrying cannot help
                 if attempts >= s.max_attempts:
                     break
-                if clock.monotonic() + wait >= deadline:
-                    error += (
-                        f"; not retried: waiting {wait:g}s would pass the {s.deadline:g}s deadline"
-                    )
+                wait = wait_before_retry(attempts, deadline, asked)
+                if wait is None:
+                    error += "; " + not_retried(asked, deadline_name)
                     break
                 clock.sleep(wait)
         return Delivery(self.name, self.target, False, attempts, status, error)
@@ -257,10 +257,30 @@ _BACKOFF = Backoff(BACKOFF_BASE_S, BACKOFF_MAX_S)
 _JITTER = random.Random()
 
 
-def _backoff(attempt: int) -> float:
-    """The wait before retry `attempt`: the house's one rule (`clock.Backoff`, full jitter), so
-    the checks of several cron runs retrying one receiver spread out."""
-    return _BACKOFF.delay(attempt, _JITTER)
+@contextmanager
+def within_deadline(settings: ChannelSettings, clock: Clock) -> Iterator[tuple[Deadline, str]]:
+    """Run one send under the channel's deadline, or the caller's (`Deadline.current()`) if
+    that comes sooner, so a caller bound to a deadline is not held past it; with its name."""
+    own = Deadline.after(clock, settings.deadline)
+    with own.scope() as deadline:
+        name = (
+            f"the {settings.deadline:g}s deadline" if deadline is own else "the caller's deadline"
+        )
+        yield deadline, name
+
+
+def wait_before_retry(attempt: int, deadline: Deadline, asked: float | None = None) -> float | None:
+    """The wait before retry `attempt`: what a 429 `asked` for, else the house's one rule
+    (`clock.Backoff`, full jitter, so the checks of several cron runs retrying one receiver
+    spread out). None (give up) when it would end at or past `deadline`."""
+    if asked is None:
+        return _BACKOFF.next_delay(attempt, deadline, _JITTER)
+    return asked if asked < deadline.remaining() else None
+
+
+def not_retried(asked: float | None, deadline: str) -> str:
+    waiting = "the next wait" if asked is None else f"waiting {asked:g}s"
+    return f"not retried: {waiting} would pass {deadline}"
 
 
 def _retry_after(resp: httpx.Response, clock: Clock) -> float | None:
@@ -271,11 +291,8 @@ def _retry_after(resp: httpx.Response, clock: Clock) -> float | None:
             return max(0.0, float(raw))
         except ValueError:
             try:
-                # imported here: email.utils costs ~6 ms, paid only when a 429 gives a date
-                from email.utils import parsedate_to_datetime
-
-                return max(0.0, parsedate_to_datetime(raw).timestamp() - clock.wall())
-            except (TypeError, ValueError):
+                return max(0.0, parse_http_date(raw) - clock.wall())
+            except ValueError:
                 pass
     try:
         body = resp.json()

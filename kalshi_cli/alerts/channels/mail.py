@@ -2,9 +2,10 @@
 
 The subject is the alert's headline (`[CRITICAL] KALSHI POSITIONS CRITICAL`), the body the same
 plain text Telegram gets, runbook link included. Sends follow HttpChannel's contract: each
-attempt's socket timeout is clipped to what is left of the deadline, attempts are bounded by
-`max_attempts`, and only what can get better is retried (a lost connection, a timeout, an SMTP
-4xx); a refused login or a 5xx answer is not. The password is never printed.
+attempt's socket timeout is clipped to what is left of the deadline (the channel's, or the
+caller's `clock.Deadline` if that is sooner), attempts are bounded by `max_attempts`, and only
+what can get better is retried (a lost connection, a timeout, an SMTP 4xx); a refused login or
+a 5xx answer is not. The password is never printed.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from kalshi_cli.alerts.channels.base import (
     Channel,
     ChannelConfig,
     ChannelSettings,
-    _backoff,
     _tls,
     headline,
     need_one,
+    not_retried,
     plain_text,
     secret,
+    wait_before_retry,
+    within_deadline,
 )
 from kalshi_cli.alerts.masking import scrub
 from kalshi_cli.alerts.model import Alert, Delivery
@@ -152,41 +155,43 @@ class EmailChannel(Channel):
 
     def _send(self, msg: EmailMessage, clock: Clock) -> Delivery:
         s = self.settings
-        deadline = clock.monotonic() + s.deadline
         attempts = 0
         error = "not attempted"
-        while attempts < s.max_attempts:
-            remaining = deadline - clock.monotonic()
-            if remaining <= 0:
-                error += f"; the {s.deadline:g}s deadline was reached"
-                break
-            attempts += 1
-            try:
-                self._once(msg, min(s.timeout_s, remaining))
-            except smtplib.SMTPResponseException as exc:
-                error = scrub(
-                    f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}", self.secret_values()
-                )
-                if not 400 <= exc.smtp_code < 500:
-                    break  # 5xx (refused login, unknown recipient): retrying cannot help
-            except smtplib.SMTPRecipientsRefused as exc:
-                refused = "; ".join(f"{a}: {c} {_text(m)}" for a, (c, m) in exc.recipients.items())
-                error = f"every recipient refused: {refused}"
-                break
-            except ssl.SSLCertVerificationError as exc:  # a server we cannot trust stays so
-                error = scrub(f"{type(exc).__name__}: {exc}", self.secret_values())
-                break
-            except (OSError, smtplib.SMTPException) as exc:  # connection lost, timeout, TLS
-                error = scrub(f"{type(exc).__name__}: {exc}".rstrip(": "), self.secret_values())
-            else:
-                return Delivery(self.name, self.target, True, attempts, None)
-            if attempts >= s.max_attempts:
-                break
-            wait = _backoff(attempts)
-            if clock.monotonic() + wait >= deadline:
-                error += f"; not retried: waiting {wait:g}s would pass the {s.deadline:g}s deadline"
-                break
-            clock.sleep(wait)
+        with within_deadline(s, clock) as (deadline, deadline_name):
+            while attempts < s.max_attempts:
+                remaining = deadline.remaining()
+                if remaining <= 0:
+                    error += f"; {deadline_name} was reached"
+                    break
+                attempts += 1
+                try:
+                    self._once(msg, min(s.timeout_s, remaining))
+                except smtplib.SMTPResponseException as exc:
+                    error = scrub(
+                        f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}", self.secret_values()
+                    )
+                    if not 400 <= exc.smtp_code < 500:
+                        break  # 5xx (refused login, unknown recipient): retrying cannot help
+                except smtplib.SMTPRecipientsRefused as exc:
+                    refused = "; ".join(
+                        f"{a}: {c} {_text(m)}" for a, (c, m) in exc.recipients.items()
+                    )
+                    error = f"every recipient refused: {refused}"
+                    break
+                except ssl.SSLCertVerificationError as exc:  # a server we cannot trust stays so
+                    error = scrub(f"{type(exc).__name__}: {exc}", self.secret_values())
+                    break
+                except (OSError, smtplib.SMTPException) as exc:  # connection lost, timeout, TLS
+                    error = scrub(f"{type(exc).__name__}: {exc}".rstrip(": "), self.secret_values())
+                else:
+                    return Delivery(self.name, self.target, True, attempts, None)
+                if attempts >= s.max_attempts:
+                    break
+                wait = wait_before_retry(attempts, deadline)
+                if wait is None:
+                    error += "; " + not_retried(None, deadline_name)
+                    break
+                clock.sleep(wait)
         return Delivery(self.name, self.target, False, attempts, None, error)
 
     def _context(self) -> ssl.SSLContext:

@@ -60,7 +60,7 @@ from kalshi_cli.strategies.model.crypto import (
     crypto_fair,
 )
 from kalshi_cli.strategy_api import MarketSnapshot, best_ask, best_bid
-from kalshi_cli.vocabulary.clock import parse_iso
+from kalshi_cli.vocabulary.clock import Backoff, parse_iso
 from kalshi_cli.vocabulary.models import ONE, ZERO, Side
 
 KINDS = ("python", "command", "file", "builtin")
@@ -371,6 +371,9 @@ _DECODER = msgspec.json.Decoder(float_hook=Decimal)
 
 RESTART_BASE_S = 0.5
 RESTART_MAX_S = 30.0
+# whole waits, not drawn: one process restarts, nothing to spread out, and docs/models.md
+# promises the doubling
+_RESTART_BACKOFF = Backoff(RESTART_BASE_S, RESTART_MAX_S)
 HUNG_AFTER = 3  # deadlines missed in a row: the process is taken for hung and restarted
 
 
@@ -512,9 +515,8 @@ class CommandSource:
         self._schedule_restart()
 
     def _schedule_restart(self) -> None:
-        delay = min(RESTART_BASE_S * 2.0**self._restarts, RESTART_MAX_S)
         self._restarts += 1
-        self._next_start = time.monotonic() + delay
+        self._next_start = time.monotonic() + _RESTART_BACKOFF.ceiling(self._restarts)
 
     def close(self) -> None:
         if self._finalizer is not None:

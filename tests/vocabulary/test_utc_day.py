@@ -1,10 +1,11 @@
-"""`risk.utc_day` keeps the last day's bounds: around midnight, where `datetime` rounds a time
+"""`clock.utc_day` keeps the last day's bounds: around midnight, where `datetime` rounds a time
 less than half a microsecond before it up into the next day, it answers as `datetime` does."""
 
 from __future__ import annotations
 
-from kalshi_cli.risk.state import utc_day
-from kalshi_cli.vocabulary.clock import utc_datetime
+import pytest
+
+from kalshi_cli.vocabulary.clock import day_start, utc_datetime, utc_day
 
 MIDNIGHT = 1_767_312_000.0  # 2026-01-02T00:00:00Z
 
@@ -18,3 +19,9 @@ def test_the_day_around_midnight_is_the_one_datetime_gives() -> None:
         assert utc_day(ts) == utc_datetime(ts).strftime("%Y-%m-%d"), ts
     assert utc_day(MIDNIGHT - 1.0) == "2026-01-01"
     assert utc_day(MIDNIGHT + 1.0) == "2026-01-02"
+
+
+@pytest.mark.usefixtures("new_york")
+def test_the_day_is_utcs_on_a_machine_in_new_york_and_day_start_reads_it_back() -> None:
+    assert utc_day(MIDNIGHT + 3_600) == "2026-01-02"  # 19:00 the day before in New York
+    assert day_start(utc_day(MIDNIGHT + 86_399)) == MIDNIGHT
