@@ -18,7 +18,6 @@ provenance are `kalshi_cli.config` itself, what `kalshi config get` and `set` re
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -180,12 +179,12 @@ def _refuse_non_finite(node: Located, dotted: str) -> None:
 
 def refuse_unknown(node: Located, known: Iterable[str], dotted: str, *, what: str = "key") -> None:
     """A key of `node` that is not in `known` is refused at its line, with a "did you mean"."""
+    from kalshi_cli.vocabulary.decode import did_you_mean
+
     names = sorted(known)
     for key in node:
         if key in names:
             continue
-        # `market_maker` for `market-maker`: the one spelling is matched before the fuzzy ones
-        close = [n for n in names if n.replace("-", "_") == key.replace("-", "_")]
-        close = close or difflib.get_close_matches(key, names, n=1)
-        hint = f"did you mean `{close[0]}`?" if close else f"known: {', '.join(names)}"
+        close = did_you_mean(key, names)
+        hint = f"did you mean `{close}`?" if close else f"known: {', '.join(names)}"
         raise ConfigError(f"{node.where(key)}: unknown {what} `{dotted}.{key}`", hint=hint)

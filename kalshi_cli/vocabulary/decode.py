@@ -26,7 +26,7 @@ import operator
 import re
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -90,6 +90,16 @@ def decode_config(
     return decoded
 
 
+def did_you_mean(name: str, names: Iterable[str]) -> str | None:
+    """The known name `name` was most likely meant as, or None: the same name in the other
+    spelling (`market_maker` for `market-maker`) before the closest by `difflib`. Every "did you
+    mean" of the product (a config key, a strategy, a dotted key of `config get`) asks here."""
+    known = sorted(names)
+    same = [n for n in known if n.replace("-", "_") == name.replace("-", "_")]
+    close = same or difflib.get_close_matches(name, known, n=1)
+    return close[0] if close else None
+
+
 # --------------------------------------------------------------------------------------------
 # From msgspec's error to the person's file and line
 
@@ -144,10 +154,8 @@ def _refusal(tp: Any, raw: object, text: str, *, dotted: str, where: str, what: 
     if unknown:
         key = unknown.group(1)
         names = _field_names(kind)
-        # `market_maker` for `market-maker`: the one spelling is matched before the fuzzy ones
-        close = [n for n in names if n.replace("-", "_") == key.replace("-", "_")]
-        close = close or difflib.get_close_matches(key, names, n=1)
-        hint = f"did you mean `{close[0]}`?" if close else f"known: {', '.join(names)}"
+        close = did_you_mean(key, names)
+        hint = f"did you mean `{close}`?" if close else f"known: {', '.join(names)}"
         # a key of another member of a tagged union (`headers` of a slack channel)
         takers = [
             str(s.__struct_config__.tag)
