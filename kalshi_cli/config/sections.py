@@ -1,4 +1,5 @@
-"""The config file's nested sections, read strictly, and the YAML loader under them.
+"""The config file's nested sections, read strictly, and the one YAML loader of the config file
+and params files (`load_yaml`, under `read_sections` and `read_params_file`).
 
 The sections other layers own (`NESTED_SECTIONS`: limits, risk, strategies, trade, checks,
 alerts) are read by `read_sections()`, strictly, because a mistake there can remove a safeguard
