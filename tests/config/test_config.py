@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.config import (
+    ENVIRONMENTS,
     KEYS,
+    NESTED_SECTIONS,
     ConfigFile,
     Overrides,
     Source,
@@ -307,6 +309,7 @@ def test_every_setting_has_a_type_and_its_section_is_where_the_file_takes_it() -
     and the file takes each in the section `KEYS` documents."""
     assert set(Overrides.__struct_fields__) == {k.name for k in KEYS}
     top = set(ConfigFile.__struct_fields__)
+    assert set(NESTED_SECTIONS) | set(ENVIRONMENTS) <= top  # the file takes every section
     sim, demo = section_fields("sim"), section_fields("demo")
     for key in KEYS:
         if not key.in_file:
