@@ -67,12 +67,30 @@ class Located(dict[str, Any]):
         return f"{self.path}:{line}"
 
 
+def _loader() -> Any:
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def compose_yaml(text: str, path: Path) -> Any:
+    """The YAML nodes of `text` (None for an empty document), with where each starts and ends:
+    what `config set` edits the text by. Read by the loader `load_yaml` reads with, and a
+    malformed file refused in its words, at its line."""
+    import yaml
+
+    try:
+        return yaml.compose(text, Loader=_loader()) if text.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(yaml_error_text(exc, path)) from None
+
+
 def load_yaml(text: str, path: Path) -> Any:
     """Parse YAML with every mapping a `Located`; a key set twice in one mapping, or a key that
     is not a plain name, is a ConfigError with file and line (plain YAML keeps the last value)."""
     import yaml
 
-    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    base: Any = _loader()
 
     class StrictLoader(base):  # type: ignore[misc]
         def construct_document(self, node: Any) -> Any:
