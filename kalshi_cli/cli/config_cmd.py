@@ -130,10 +130,9 @@ def get_command(
 def find_values(settings: Settings, key: str) -> list[dict[str, Any]]:
     """`key` (a setting, or a dotted key of a nested section, or a section) as
     `{"key", "value", "source", "origin"}` items; an unknown key is a usage error."""
-    import difflib
-
     from kalshi_cli.config import KEYS_BY_NAME
     from kalshi_cli.config.edit import lookup, section_entries
+    from kalshi_cli.vocabulary.decode import did_you_mean
 
     name = key.split(".", 1)[1] if key.split(".", 1)[0] in ENVIRONMENTS else key
     if name in KEYS_BY_NAME and name in {k.name for k in settings.applicable_keys()}:
@@ -150,8 +149,8 @@ def find_values(settings: Settings, key: str) -> list[dict[str, Any]]:
     found = lookup(entries, key)
     if not found:
         names = sorted({*KEYS_BY_NAME, *(e.key for e in entries)})
-        close = difflib.get_close_matches(key, names, n=1)
-        hint = f"did you mean `{close[0]}`?" if close else "`kalshi config show` lists every key"
+        close = did_you_mean(key, names)
+        hint = f"did you mean `{close}`?" if close else "`kalshi config show` lists every key"
         raise UsageError(f"unknown key `{key}`", hint=hint)
     return [
         {"key": e.key, "value": e.display(), "source": e.source, "origin": e.origin} for e in found

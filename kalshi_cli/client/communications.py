@@ -27,7 +27,6 @@ from typing import Any, Literal
 import msgspec
 
 from kalshi_cli.client.connection import Area, Id, Params, path_segment
-from kalshi_cli.client.requests import check_count
 from kalshi_cli.client.retry import Resend, nothing_sent
 from kalshi_cli.vocabulary.errors import (
     OrderOutcomeUnknown,
@@ -36,6 +35,7 @@ from kalshi_cli.vocabulary.errors import (
     ValidationError,
 )
 from kalshi_cli.vocabulary.models import Answer
+from kalshi_cli.vocabulary.order_terms import check_count
 from kalshi_cli.vocabulary.units import (
     ONE,
     ZERO,

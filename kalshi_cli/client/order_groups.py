@@ -24,10 +24,10 @@ from typing import Any
 import msgspec
 
 from kalshi_cli.client.connection import Area, Id, Params, listed_items, path_segment
-from kalshi_cli.client.requests import check_count
 from kalshi_cli.client.retry import Resend
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import Answer, decode_answer
+from kalshi_cli.vocabulary.order_terms import check_count
 from kalshi_cli.vocabulary.units import fmt_count
 
 __all__ = [

@@ -1,7 +1,9 @@
 """What we send (strict) and what order writes return (tolerant).
 
 `CreateOrder` is validated when it is built: a bad price, count or combination is refused with
-a `ValidationError` before anything leaves the machine, and `to_api()` writes exactly the
+a `ValidationError` before anything leaves the machine, by the rules (and in the words) that
+`order place` applies to its flags (`vocabulary.order_terms`; `check_price` and `check_count`
+here are those rules, under the names the client's areas use), and `to_api()` writes exactly the
 `CreateOrderV2Request` body, money and counts as fixed-point strings. Whether the price is on
 the market's tick grid needs the market, so that check belongs to the caller
 (`models.price_on_grid`).
@@ -26,11 +28,9 @@ import msgspec
 
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import Answer
-from kalshi_cli.vocabulary.order_terms import TermsError, combination_problems
+from kalshi_cli.vocabulary.order_terms import TermsError, check_dollars, combination_problems
+from kalshi_cli.vocabulary.order_terms import check_count as check_count  # noqa: PLC0414
 from kalshi_cli.vocabulary.units import (
-    COUNT_QUANTUM,
-    DOLLARS_QUANTUM,
-    ONE,
     ZERO,
     BookSide,
     SelfTradePrevention,
@@ -39,33 +39,7 @@ from kalshi_cli.vocabulary.units import (
     fmt_dollars,
 )
 
-MAX_PRICE_PLACES = 4  # requests take 2-4 decimal places for dollars (DOLLARS_QUANTUM)
-
-
-def check_price(price: object, what: str = "price") -> Decimal:
-    if not isinstance(price, Decimal) or not price.is_finite():
-        raise ValidationError(f"{what} must be a Decimal, got {price!r}", code="bad_price")
-    if not ZERO < price < ONE:
-        raise ValidationError(
-            f"{what} {price} is outside (0, 1): a YES price in dollars", code="bad_price"
-        )
-    if price != price.quantize(DOLLARS_QUANTUM):
-        raise ValidationError(
-            f"{what} {price} has more than {MAX_PRICE_PLACES} decimal places", code="bad_price"
-        )
-    return price
-
-
-def check_count(count: object, what: str = "count") -> Decimal:
-    if not isinstance(count, Decimal) or not count.is_finite():
-        raise ValidationError(f"{what} must be a Decimal, got {count!r}", code="bad_count")
-    if count <= 0:
-        raise ValidationError(f"{what} {count} must be positive", code="bad_count")
-    if count % COUNT_QUANTUM != 0:
-        raise ValidationError(
-            f"{what} {count} is finer than {COUNT_QUANTUM} contracts", code="bad_count"
-        )
-    return count
+check_price = check_dollars
 
 
 def _enum(enum_type: type[Any], value: object, what: str) -> Any:

@@ -9,32 +9,40 @@ one exchange environment (endpoints, the API key, the state file) sits in a `sim
 `prod:` section, so a demo key can never be picked up by a prod run. Environment variables apply to
 whichever environment is selected.
 
-The key table `KEYS` is the schema: the loader, `config show`, `config init` and
-`config.example.yaml` are all derived from it, so adding a setting is one entry there. Unknown keys
-in the file are an error (with a "did you mean"), because a misspelt limit that is silently ignored
-is worse than a refusal to start. A private key's PEM text is accepted from the environment only,
-never from the file.
+What each value must be is declared once, as frozen msgspec Structs with unknown fields
+forbidden (`ConfigFile`: the top level, `sim:`/`demo:`/`prod:` as `SimSection` and
+`EnvironmentSection`; `Overrides`: the same settings as flags and variables give them), and read
+by the one config decoder (`vocabulary.decode.decode_config`), which every other section goes
+through too: a refusal names the file and line (or the variable, or the flag), an unknown key
+gets a "did you mean" or where it belongs, because a misspelt limit that is silently ignored is
+worse than a refusal to start. `KEYS` documents each setting (its variable, flag, default and
+place); `config show`, `config init` and `config.example.yaml` are derived from it, and a test
+keeps it naming the Structs' fields. A private key's PEM text is accepted from the environment
+only, never from the file.
 
-The package has three seams, each a module: this one (the settings, their provenance and the
-top-level file reader), `sections` (the nested sections of other layers, `NESTED_SECTIONS`:
-limits, risk, strategies, trade, checks, alerts, read strictly with file and line by
-`read_sections()`; re-exported here, so `from kalshi_cli.config import read_sections` keeps
-working), and `edit` (what `kalshi config get` and `set` read and write). Each command reads and
+The package has three seams, each a module: this one (the settings and their provenance),
+`sections` (the one YAML reader, `read_sections()`, which every command reads the file with, and
+the nested sections of other layers, `NESTED_SECTIONS`: limits, risk, strategies, trade, checks,
+alerts; re-exported here, so `from kalshi_cli.config import read_sections` keeps working), and
+`edit` (what `kalshi config get` and `set` read and write). Each command reads and
 checks every section it uses before it contacts the exchange.
 
-This module is imported by `kalshi config show`, so it stays light: PyYAML and platformdirs only.
+This module is imported by `kalshi config show`, so it stays light: msgspec, PyYAML (only when
+there is a file) and platformdirs.
 """
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
+
+import msgspec
 
 from kalshi_cli.config.sections import CONFIG_FILENAME as CONFIG_FILENAME
 from kalshi_cli.config.sections import NESTED_SECTIONS as NESTED_SECTIONS
@@ -44,11 +52,9 @@ from kalshi_cli.config.sections import read_params_file as read_params_file
 from kalshi_cli.config.sections import read_sections as read_sections
 from kalshi_cli.config.sections import refuse_unknown as refuse_unknown
 from kalshi_cli.config.sections import section as section
-from kalshi_cli.config.sections import yaml_error_text
+from kalshi_cli.vocabulary.decode import SECRET, decode_config
 from kalshi_cli.vocabulary.errors import ConfigError, KalshiError, UsageError
 
-ENVIRONMENTS = ("sim", "demo", "prod")
-TIERS = ("basic", "advanced", "expert", "premier", "paragon", "prime", "prestige")
 APP_NAME = "kalshi"
 MASK = "********"
 
@@ -152,83 +158,103 @@ def exchange_slug(
 
 
 # --------------------------------------------------------------------------------------------
-# Value parsers: raw (a YAML scalar or an environment string) -> typed value, or ValueError
+# What each value must be: the file's sections, and the flags and variables, as frozen Structs
+# decoded by the one config decoder (`vocabulary.decode.decode_config`). None is "not set here",
+# so the next source down (flag > variable > file) or the default applies.
+
+Environment = Literal["sim", "demo", "prod"]
+Tier = Literal["basic", "advanced", "expert", "premier", "paragon", "prime", "prestige"]
+Text = Annotated[str, msgspec.Meta(min_length=1)]
+Secret = Annotated[str, msgspec.Meta(min_length=1), SECRET]
+HttpUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://\S")]
+WsUrl = Annotated[str, msgspec.Meta(pattern=r"^wss?://\S")]
+Timeout = Annotated[float, msgspec.Meta(gt=0, le=600)]  # seconds
+ReadLag = Annotated[float, msgspec.Meta(ge=0, le=60)]  # seconds
+IdleStop = Annotated[float, msgspec.Meta(ge=0, le=604_800)]  # seconds: 0 never, at most a week
+ENVIRONMENTS: tuple[str, ...] = typing.get_args(Environment)
+TIERS: tuple[str, ...] = typing.get_args(Tier)
 
 
-def _text(raw: object) -> str:
-    if isinstance(raw, (dict, list)):
-        raise ValueError("expected a single value, not a list or mapping")
-    text = str(raw).strip()
-    if not text:
-        raise ValueError("must not be empty")
-    return text
+class TopLevel(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The settings of every environment, at the top level of the file."""
+
+    env: Environment | None = None
+    timeout: Timeout | None = None
+    read_lag: ReadLag | None = None
 
 
-def _choice(options: tuple[str, ...]) -> Callable[[object], str]:
-    def parse(raw: object) -> str:
-        text = _text(raw).lower()
-        if text not in options:
-            raise ValueError(f"must be one of {', '.join(options)}, not {_text(raw)!r}")
-        return text
+class EnvironmentSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The settings of one exchange environment: a `demo:` or `prod:` section."""
 
-    return parse
+    api_base: HttpUrl | None = None
+    ws_url: WsUrl | None = None
+    api_key_id: Secret | None = None
+    private_key_path: Text | None = None
+    private_key: Secret | None = None  # refused in the file: the environment's only
+    private_key_passphrase: Secret | None = None
+    tier: Tier | None = None
+    state: Text | None = None
 
-
-def _url(*schemes: str) -> Callable[[object], str]:
-    def parse(raw: object) -> str:
-        text = _text(raw).rstrip("/")
-        if not text.startswith(tuple(f"{s}://" for s in schemes)):
-            raise ValueError(f"must be a {' or '.join(schemes)} URL, not {text!r}")
-        return text
-
-    return parse
-
-
-def _path(raw: object) -> Path:
-    return Path(_text(raw)).expanduser()
+    def __post_init__(self) -> None:
+        if self.private_key is not None:
+            raise ValueError(
+                "private_key is not accepted in the config file: use private_key_path, or "
+                "the KALSHI_PRIVATE_KEY environment variable"
+            )
 
 
-def _number_of_seconds(raw: object) -> float:
-    if isinstance(raw, bool):
-        raise ValueError("must be a number of seconds")
-    try:
-        return float(_text(raw))  # a duration in seconds
-    except ValueError:
-        raise ValueError(f"must be a number of seconds, not {raw!r}") from None
+class SimSection(EnvironmentSection, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """`sim:`: an environment's settings and the embedded simulator's."""
+
+    data_dir: Text | None = None
+    scenario: Text | None = None
+    idle_stop: IdleStop | None = None
 
 
-def _seconds(raw: object) -> float:
-    value = _number_of_seconds(raw)
-    if not 0 < value <= 600:
-        raise ValueError("must be more than 0 and at most 600 seconds")
-    return value
+class ConfigFile(TopLevel, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The whole file. The nested sections are their owners' to decode (`NESTED_SECTIONS`);
+    here each only has to be a mapping."""
+
+    sim: SimSection | None = None
+    demo: EnvironmentSection | None = None
+    prod: EnvironmentSection | None = None
+    limits: dict[str, Any] | None = None
+    risk: dict[str, Any] | None = None
+    trade: dict[str, Any] | None = None
+    alerts: dict[str, Any] | None = None
+    checks: dict[str, Any] | None = None
+    strategies: dict[str, Any] | None = None
 
 
-def _idle_seconds(raw: object) -> float:
-    value = _number_of_seconds(raw)
-    if not 0 <= value <= 604_800:
-        raise ValueError("must be at least 0 (never) and at most 604800 seconds (a week)")
-    return value
+class Overrides(SimSection, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Every setting as the flags or the environment variables give it, by key name."""
+
+    env: Environment | None = None
+    timeout: Timeout | None = None
+    read_lag: ReadLag | None = None
+
+    def __post_init__(self) -> None:
+        pass  # the private key's PEM text is accepted here, from the environment
 
 
-def _lag_seconds(raw: object) -> float:
-    value = _number_of_seconds(raw)
-    if not 0 <= value <= 60:
-        raise ValueError("must be at least 0 and at most 60 seconds")
-    return value
+class _Named(dict[str, Any]):
+    """Values from flags or variables, each refused under the name it was given by
+    (`KALSHI_TIER`, `--env`), as a file's value is at its line."""
 
+    def __init__(self, values: Mapping[str, Any], names: Mapping[str, str]) -> None:
+        super().__init__(values)
+        self.names = names
 
-# --------------------------------------------------------------------------------------------
-# The schema
+    def where(self, key: str | None = None) -> str:
+        return self.names.get(key, "") if key is not None else ""
 
 
 class Key(NamedTuple):
-    """One setting of the schema: its name, variable, parser, default, documentation and
-    where it may be set."""
+    """One setting: its name, variable, default, documentation and where it may be set (what
+    its value must be is its field's type in the Structs above)."""
 
     name: str
     env_var: str
-    parse: Callable[[object], Any]
     default: Callable[[str, Dirs], Any]  # (environment, dirs) -> default value (None = unset)
     doc: str
     section: str = "top"  # "top", "env" (in the sim/demo/prod section) or "sim" (sim only)
@@ -241,7 +267,6 @@ KEYS: tuple[Key, ...] = (
     Key(
         "env",
         "KALSHI_ENV",
-        _choice(ENVIRONMENTS),
         lambda env, dirs: "sim",
         "Exchange environment: sim (the local simulator), demo or prod. Nothing real happens "
         "unless demo or prod is chosen explicitly.",
@@ -250,14 +275,12 @@ KEYS: tuple[Key, ...] = (
     Key(
         "timeout",
         "KALSHI_TIMEOUT",
-        _seconds,
         lambda env, dirs: 10.0,
         "Seconds to wait for the exchange (connect, read, write) before giving up.",
     ),
     Key(
         "read_lag",
         "KALSHI_READ_LAG",
-        _lag_seconds,
         lambda env, dirs: 1.0,
         "Seconds a read of orders or positions may lag a write (Kalshi was seen ~360 ms "
         "behind): the kill switch proves nothing from a listing taken sooner after its cancels, "
@@ -266,7 +289,6 @@ KEYS: tuple[Key, ...] = (
     Key(
         "api_base",
         "KALSHI_API_BASE",
-        _url("http", "https"),
         lambda env, dirs: _API_BASES.get(env),
         "REST base URL, ending in /trade-api/v2. For sim, unset means: join the embedded "
         "simulator of data_dir, starting it as a background process if none serves it.",
@@ -275,7 +297,6 @@ KEYS: tuple[Key, ...] = (
     Key(
         "ws_url",
         "KALSHI_WS_URL",
-        _url("ws", "wss"),
         lambda env, dirs: _WS_URLS.get(env),
         "WebSocket URL, ending in /trade-api/ws/v2. For the embedded simulator it is its own.",
         section="env",
@@ -283,7 +304,6 @@ KEYS: tuple[Key, ...] = (
     Key(
         "api_key_id",
         "KALSHI_API_KEY_ID",
-        _text,
         lambda env, dirs: None,
         "API key id (a UUID) for this environment; keys belong to one environment.",
         section="env",
@@ -292,7 +312,6 @@ KEYS: tuple[Key, ...] = (
     Key(
         "private_key_path",
         "KALSHI_PRIVATE_KEY_PATH",
-        _path,
         lambda env, dirs: None,
         "PEM file holding the RSA private key of the API key; should be mode 600 "
         "(looser modes warn, and are refused on prod).",
@@ -301,7 +320,6 @@ KEYS: tuple[Key, ...] = (
     Key(
         "private_key",
         "KALSHI_PRIVATE_KEY",
-        _text,
         lambda env, dirs: None,
         "The private key's PEM text itself; environment only, never in this file.",
         section="env",
@@ -311,7 +329,6 @@ KEYS: tuple[Key, ...] = (
     Key(
         "private_key_passphrase",
         "KALSHI_PRIVATE_KEY_PASSPHRASE",
-        _text,
         lambda env, dirs: None,
         "Passphrase of an encrypted private key.",
         section="env",
@@ -320,7 +337,6 @@ KEYS: tuple[Key, ...] = (
     Key(
         "tier",
         "KALSHI_TIER",
-        _choice(TIERS),
         lambda env, dirs: "basic",
         "Your API rate-limit tier; the client paces requests to it.",
         section="env",
@@ -328,7 +344,6 @@ KEYS: tuple[Key, ...] = (
     Key(
         "state",
         "KALSHI_STATE",
-        _path,
         lambda env, dirs: dirs.state_file(env),
         "The SQLite state file of this environment (orders, fills, trading state). "
         "Default: one per exchange endpoint and account, <user state dir>/kalshi/<env>/"
@@ -340,7 +355,6 @@ KEYS: tuple[Key, ...] = (
     Key(
         "data_dir",
         "KALSHI_SIM_DATA_DIR",
-        _path,
         lambda env, dirs: dirs.sim_data_dir(),
         "Where the embedded simulator keeps its exchange state. "
         "Default: <user data dir>/kalshi/sim, or $KALSHI_HOME/sim.",
@@ -349,7 +363,6 @@ KEYS: tuple[Key, ...] = (
     Key(
         "scenario",
         "KALSHI_SIM_SCENARIO",
-        _text,
         lambda env, dirs: "default",
         "Scenario of the embedded simulator: default, quiet, empty, or a YAML file.",
         section="sim",
@@ -357,7 +370,6 @@ KEYS: tuple[Key, ...] = (
     Key(
         "idle_stop",
         "KALSHI_SIM_IDLE_STOP",
-        _idle_seconds,
         lambda env, dirs: 900.0,
         "Seconds the embedded simulator's background process waits with no request and no "
         "WebSocket open before it stops by itself (0: never; `kalshi sim stop` stops it now).",
@@ -454,32 +466,51 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Resolve every setting. `flags` maps key names to command-line values (None = not given);
-    `config_path` is `--config`. Raises ConfigError for a malformed file or value."""
+    `config_path` is `--config`. Raises ConfigError for a malformed file or value (UsageError
+    for a flag's)."""
     environ = os.environ if environ is None else environ
-    flags = flags or {}
     env_value = _env_lookup(environ)
 
     dirs = dirs_from(environ)
     path, path_origin = config_file_path(config_path, environ)
     # A file named explicitly must exist; the default one is optional.
-    document = read_config_file(path, must_exist=path_origin.source is not Source.DEFAULT)
+    if path_origin.source is not Source.DEFAULT and not path.exists():
+        raise ConfigError(
+            f"config file {path} does not exist", hint="`kalshi config init` writes one"
+        )
+    document = _choices_folded(read_sections(path))
+    exists = path.is_file()
+    file = decode_config(ConfigFile, document, where="", what="setting")
+
+    given = {
+        k: v if isinstance(v, str) else str(v)  # text, as typed (a Path from `--state`)
+        for k, v in (flags or {}).items()
+        if v is not None and k in KEYS_BY_NAME
+    }
+    from_flags = _overrides(given, {k: KEYS_BY_NAME[k].flag or k for k in given}, UsageError)
+    variables = {k.name: env_value(k.env_var) for k in KEYS}
+    set_vars = {k: v for k, v in variables.items() if v is not None}
+    from_env = _overrides(set_vars, {k: KEYS_BY_NAME[k].env_var for k in set_vars}, ConfigError)
+
     values: dict[str, Any] = {}
     origins: dict[str, Origin] = {"config": path_origin}
-
     # `env` first: it selects the file section every per-environment key is read from.
     for key in KEYS:
-        section = "top" if key.section == "top" else str(values["env"])
-        value, origin = _resolve(
-            key,
-            section=section,
-            flags=flags,
-            env_value=env_value,
-            document=document,
-            dirs=dirs,
-            values=values,
-        )
-        values[key.name] = value
-        origins[key.name] = origin
+        env = str(values.get("env", "sim"))
+        section = document if key.section == "top" else _located(document.get(env))
+        holder = file if key.section == "top" else getattr(file, env)
+        if key.section == "sim" and env != "sim":
+            holder = None
+        for value, origin in (
+            (getattr(from_flags, key.name), Origin(Source.FLAG, key.flag or key.name)),
+            (getattr(from_env, key.name), Origin(Source.ENV, key.env_var)),
+            (getattr(holder, key.name, None), Origin(Source.FILE, section.where(key.name))),
+            (key.default(env, dirs), Origin(Source.DEFAULT, "default")),
+        ):
+            if value is not None or origin.source is Source.DEFAULT:
+                values[key.name] = _typed(key.name, value)
+                origins[key.name] = origin
+                break
     if origins["state"].source is Source.DEFAULT:
         values["state"] = dirs.state_file(
             str(values["env"]),
@@ -495,10 +526,68 @@ def load_settings(
     return Settings(
         **values,
         config_path=path,
-        config_exists=document.exists,
+        config_exists=exists,
         home=dirs.home,
         origins=origins,
     )
+
+
+def _overrides(
+    values: Mapping[str, object], names: Mapping[str, str], error: type[KalshiError]
+) -> Overrides:
+    """Flags' or variables' values decoded as the file's are, each refused under its name."""
+    if not values:
+        return _NO_OVERRIDES
+    # text as typed: a choice in any case (`DEMO`), spaces around it ignored
+    cleaned = {
+        k: (v.strip().lower() if k in _CHOICES else v.strip()) if isinstance(v, str) else v
+        for k, v in values.items()
+    }
+    try:
+        return decode_config(Overrides, _Named(cleaned, names), where="")
+    except ConfigError as exc:
+        if error is ConfigError:
+            raise
+        raise error(exc.message, hint=exc.hint) from None
+
+
+_NO_OVERRIDES = Overrides()
+_CHOICES = ("env", "tier")  # read in any case: `env: Demo`, `KALSHI_TIER=PREMIER`
+
+
+def _choices_folded(document: Located) -> Located:
+    """`document` with the choices of the top level and of each environment in lower case."""
+    folded = _folded(document)
+    for env in ENVIRONMENTS:
+        section = folded.get(env)
+        if isinstance(section, Located):
+            folded[env] = _folded(section)
+    return folded
+
+
+def _folded(node: Located) -> Located:
+    copy = Located(node.path, node.line)
+    copy.update(node)
+    copy.lines = node.lines
+    for key in _CHOICES:
+        if isinstance(node.get(key), str):
+            copy[key] = node[key].lower()
+    return copy
+
+
+def _typed(name: str, value: Any) -> Any:
+    """A decoded value as `Settings` holds it: paths expanded, URLs without a trailing '/'."""
+    if value is None:
+        return None
+    if name in ("private_key_path", "state", "data_dir") and not isinstance(value, Path):
+        return Path(value).expanduser()
+    if name in ("api_base", "ws_url"):
+        return str(value).rstrip("/")
+    return value
+
+
+def _located(section: object) -> Located:
+    return section if isinstance(section, Located) else Located(Path(), 0)
 
 
 def dirs_from(environ: Mapping[str, str]) -> Dirs:
@@ -525,178 +614,6 @@ def _env_lookup(environ: Mapping[str, str]) -> Callable[[str], str | None]:
         return value if value else None
 
     return lookup
-
-
-def _resolve(
-    key: Key,
-    *,
-    section: str,
-    flags: Mapping[str, object | None],
-    env_value: Callable[[str], str | None],
-    document: ConfigDocument,
-    dirs: Dirs,
-    values: Mapping[str, Any],
-) -> tuple[Any, Origin]:
-    flag_value = flags.get(key.name)
-    if flag_value is not None:
-        where = key.flag or key.name
-        return _parse(key, flag_value, where, UsageError), Origin(Source.FLAG, where)
-    raw_env = env_value(key.env_var)
-    if raw_env is not None:
-        return _parse(key, raw_env, key.env_var, ConfigError), Origin(Source.ENV, key.env_var)
-    if key.section != "sim" or section == "sim":
-        entry = document.get(section, key.name)
-        if entry is not None:
-            raw, line = entry
-            where = f"{document.path}:{line}"
-            return _parse(key, raw, where, ConfigError), Origin(Source.FILE, where)
-    env = str(values.get("env", "sim"))
-    return key.default(env, dirs), Origin(Source.DEFAULT, "default")
-
-
-def _parse(key: Key, raw: object, where: str, error: type[KalshiError]) -> Any:
-    try:
-        return key.parse(raw)
-    except ValueError as exc:
-        raise error(f"{where}: {key.name} {exc}") from None
-
-
-# --------------------------------------------------------------------------------------------
-# The file
-
-
-class ConfigDocument(NamedTuple):
-    """A parsed config file: values with the line each came from."""
-
-    path: Path
-    exists: bool
-    top: dict[str, tuple[object, int]]
-    sections: dict[str, dict[str, tuple[object, int]]]
-
-    def get(self, section: str, name: str) -> tuple[object, int] | None:
-        table = self.top if section == "top" else self.sections.get(section, {})
-        entry = table.get(name)
-        # `key: null` (or an empty value) means "not set here", as in the starter file.
-        return None if entry is None or entry[0] is None else entry
-
-
-def read_config_file(path: Path, *, must_exist: bool) -> ConfigDocument:
-    """Read and validate the YAML file; a missing file is empty unless it was named explicitly."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        if must_exist:
-            raise ConfigError(
-                f"config file {path} does not exist", hint="`kalshi config init` writes one"
-            ) from None
-        return ConfigDocument(path, False, {}, {})
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError(f"config file {path} cannot be read: {reason}") from None
-    return parse_config_text(text, path)
-
-
-def parse_config_text(text: str, path: Path) -> ConfigDocument:
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        root = yaml.compose(text, Loader=loader)
-    except yaml.YAMLError as exc:
-        raise ConfigError(yaml_error_text(exc, path)) from None
-    if root is None:
-        return ConfigDocument(path, True, {}, {})
-    if not isinstance(root, yaml.MappingNode):
-        raise ConfigError(f"{path}:{root.start_mark.line + 1}: expected a mapping of settings")
-
-    top_names = {k.name for k in KEYS if k.section == "top" and k.in_file}
-    env_names = {k.name for k in KEYS if k.section == "env" and k.in_file}
-    sim_names = env_names | {k.name for k in KEYS if k.section == "sim" and k.in_file}
-    top: dict[str, tuple[object, int]] = {}
-    sections: dict[str, dict[str, tuple[object, int]]] = {}
-    for name, value_node, line in _entries(root, path):
-        if name in ENVIRONMENTS:
-            if _is_null(value_node):
-                continue
-            if not isinstance(value_node, yaml.MappingNode):
-                raise ConfigError(f"{path}:{line}: `{name}:` must be a mapping of settings")
-            allowed = sim_names if name == "sim" else env_names
-            table: dict[str, tuple[object, int]] = {}
-            for sub, sub_node, sub_line in _entries(value_node, path):
-                _check_known(sub, allowed, path, sub_line, section=name)
-                table[sub] = (_scalar(sub_node, path, sub_line), sub_line)
-            sections[name] = table
-            continue
-        if name in NESTED_SECTIONS:
-            if not (_is_null(value_node) or isinstance(value_node, yaml.MappingNode)):
-                raise ConfigError(f"{path}:{line}: `{name}:` must be a mapping")
-            continue
-        _check_known(name, top_names, path, line, section=None)
-        top[name] = (_scalar(value_node, path, line), line)
-    return ConfigDocument(path, True, top, sections)
-
-
-def _entries(node: Any, path: Path) -> list[tuple[str, Any, int]]:
-    import yaml
-
-    seen: set[str] = set()
-    result = []
-    for key_node, value_node in node.value:
-        line = key_node.start_mark.line + 1
-        if not isinstance(key_node, yaml.ScalarNode):
-            raise ConfigError(f"{path}:{line}: keys must be plain names")
-        name = str(key_node.value)
-        if name in seen:
-            raise ConfigError(f"{path}:{line}: `{name}` is set twice")
-        seen.add(name)
-        result.append((name, value_node, line))
-    return result
-
-
-def _is_null(node: Any) -> bool:
-    import yaml
-
-    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
-
-
-def _scalar(node: Any, path: Path, line: int) -> object:
-    import yaml
-
-    if not isinstance(node, yaml.ScalarNode):
-        raise ConfigError(f"{path}:{line}: expected a single value, not a list or mapping")
-    if _is_null(node):
-        return None
-    # Values stay text; each key's parser decides what a valid value is, as for env variables.
-    return str(node.value)
-
-
-def _check_known(
-    name: str, allowed: set[str], path: Path, line: int, *, section: str | None
-) -> None:
-    if name in allowed:
-        return
-    where = f"in `{section}:`" if section else "at the top level"
-    if name == "private_key":
-        raise ConfigError(
-            f"{path}:{line}: private_key is not accepted in the config file",
-            hint="use private_key_path, or the KALSHI_PRIVATE_KEY environment variable",
-        )
-    key = KEYS_BY_NAME.get(name)
-    if key is not None and key.in_file:
-        place = (
-            "the top level"
-            if key.section == "top"
-            else (
-                "the `sim:` section"
-                if key.section == "sim"
-                else "a `sim:`, `demo:` or `prod:` section"
-            )
-        )
-        raise ConfigError(f"{path}:{line}: `{name}` is not valid {where}; it belongs in {place}")
-    candidates = allowed | set(ENVIRONMENTS) | (set(NESTED_SECTIONS) if section is None else set())
-    close = difflib.get_close_matches(name, sorted(candidates), n=1)
-    hint = f"did you mean `{close[0]}`?" if close else "see config.example.yaml for every key"
-    raise ConfigError(f"{path}:{line}: unknown setting `{name}` {where}", hint=hint)
 
 
 # --------------------------------------------------------------------------------------------

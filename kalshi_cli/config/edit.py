@@ -29,7 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.config.secrets import shown
-from kalshi_cli.config.sections import NESTED_SECTIONS, Located, load_yaml, read_sections
+from kalshi_cli.config.sections import (
+    NESTED_SECTIONS,
+    Located,
+    compose_yaml,
+    load_yaml,
+    read_sections,
+)
 from kalshi_cli.vocabulary.errors import ConfigError, DataWriteError, KalshiError, UsageError
 
 
@@ -186,10 +192,7 @@ def edit_text(text: str, keys: list[str], value_text: str, path: Path) -> tuple[
     """`text` with `keys` set to `value_text`, and the (1-based) line of the value."""
     import yaml
 
-    try:
-        root = yaml.compose(text) if text.strip() else None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: malformed YAML, not edited: {exc}") from None
+    root = compose_yaml(text, path)
     if root is not None and not isinstance(root, yaml.MappingNode):
         raise ConfigError(f"{path}:1: expected a mapping of settings, not edited")
     node: Any = root
@@ -248,10 +251,7 @@ def remove_key(text: str, keys: list[str], path: Path) -> tuple[str, int] | None
     kept), and the (1-based) line it was on; None when `keys` is not in the text."""
     import yaml
 
-    try:
-        node: Any = yaml.compose(text) if text.strip() else None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: malformed YAML, not edited: {exc}") from None
+    node: Any = compose_yaml(text, path)
     key_node: Any = None
     for key in keys:
         if not isinstance(node, yaml.MappingNode):

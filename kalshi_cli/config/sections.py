@@ -1,4 +1,5 @@
-"""The config file's nested sections, read strictly, and the YAML loader under them.
+"""The config file's nested sections, read strictly, and the one YAML loader of the config file
+and params files (`load_yaml`, under `read_sections` and `read_params_file`).
 
 The sections other layers own (`NESTED_SECTIONS`: limits, risk, strategies, trade, checks,
 alerts) are read by `read_sections()`, strictly, because a mistake there can remove a safeguard
@@ -18,7 +19,6 @@ provenance are `kalshi_cli.config` itself, what `kalshi config get` and `set` re
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -67,12 +67,30 @@ class Located(dict[str, Any]):
         return f"{self.path}:{line}"
 
 
+def _loader() -> Any:
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def compose_yaml(text: str, path: Path) -> Any:
+    """The YAML nodes of `text` (None for an empty document), with where each starts and ends:
+    what `config set` edits the text by. Read by the loader `load_yaml` reads with, and a
+    malformed file refused in its words, at its line."""
+    import yaml
+
+    try:
+        return yaml.compose(text, Loader=_loader()) if text.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(yaml_error_text(exc, path)) from None
+
+
 def load_yaml(text: str, path: Path) -> Any:
     """Parse YAML with every mapping a `Located`; a key set twice in one mapping, or a key that
     is not a plain name, is a ConfigError with file and line (plain YAML keeps the last value)."""
     import yaml
 
-    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    base: Any = _loader()
 
     class StrictLoader(base):  # type: ignore[misc]
         def construct_document(self, node: Any) -> Any:
@@ -180,12 +198,12 @@ def _refuse_non_finite(node: Located, dotted: str) -> None:
 
 def refuse_unknown(node: Located, known: Iterable[str], dotted: str, *, what: str = "key") -> None:
     """A key of `node` that is not in `known` is refused at its line, with a "did you mean"."""
+    from kalshi_cli.vocabulary.decode import did_you_mean
+
     names = sorted(known)
     for key in node:
         if key in names:
             continue
-        # `market_maker` for `market-maker`: the one spelling is matched before the fuzzy ones
-        close = [n for n in names if n.replace("-", "_") == key.replace("-", "_")]
-        close = close or difflib.get_close_matches(key, names, n=1)
-        hint = f"did you mean `{close[0]}`?" if close else f"known: {', '.join(names)}"
+        close = did_you_mean(key, names)
+        hint = f"did you mean `{close}`?" if close else f"known: {', '.join(names)}"
         raise ConfigError(f"{node.where(key)}: unknown {what} `{dotted}.{key}`", hint=hint)

@@ -9,7 +9,6 @@ The six built in are ordinary users of `kalshi_cli.strategy_api` (each module's 
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from kalshi_cli.strategies import arbitrage, crypto, market_maker, mean_reversion, model, spike
@@ -22,6 +21,7 @@ from kalshi_cli.strategy_api import (
     RestingOrder,
     Strategy,
 )
+from kalshi_cli.vocabulary.decode import did_you_mean
 from kalshi_cli.vocabulary.errors import UsageError
 
 BUILT_IN: tuple[Strategy[Any], ...] = (
@@ -71,10 +71,9 @@ def get_strategy(spec: str) -> Strategy[Any]:
     if is_path_spec(spec) or spec in entry_point_names():
         return load(spec)
     names = [*_REGISTRY, *entry_point_names()]
-    close = [n for n in names if n.replace("-", "_") == spec.replace("-", "_")]
-    close = close or difflib.get_close_matches(spec, names, n=1)
+    close = did_you_mean(spec, names)
     hint = (
-        f"did you mean `{close[0]}`?"
+        f"did you mean `{close}`?"
         if close
         else f"choose one of: {', '.join(names)}, a .py file or package.module:attr"
     )

@@ -26,7 +26,7 @@ import operator
 import re
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -84,10 +84,20 @@ def decode_config(
         decoded = msgspec.convert(values, cls, strict=False)
     except msgspec.ValidationError as exc:
         raise _refusal(
-            cls, values, str(exc), dotted=where, where=_at(values, None), what=what
+            cls, values, str(exc), dotted=where, where=_at(values, None), what=what, root=cls
         ) from None
     _check_values(decoded, values, where, _at(values, None))
     return decoded
+
+
+def did_you_mean(name: str, names: Iterable[str]) -> str | None:
+    """The known name `name` was most likely meant as, or None: the same name in the other
+    spelling (`market_maker` for `market-maker`) before the closest by `difflib`. Every "did you
+    mean" of the product (a config key, a strategy, a dotted key of `config get`) asks here."""
+    known = sorted(names)
+    same = [n for n in known if n.replace("-", "_") == name.replace("-", "_")]
+    close = same or difflib.get_close_matches(name, known, n=1)
+    return close[0] if close else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -102,7 +112,13 @@ def _at(node: object, key: str | None) -> str:
 
 
 def _text(where: str, key_path: str, problem: str) -> str:
-    return f"{where}: {key_path}: {problem}" if where else f"{key_path}: {problem}"
+    said = f"{key_path}: {problem}" if key_path else problem
+    return f"{where}: {said}" if where else said
+
+
+def _join(dotted: str, key: object) -> str:
+    """`risk.min_edge` below `risk`; a key of the document itself (`where=""`) alone."""
+    return f"{dotted}.{key}" if dotted else str(key)
 
 
 def _not_finite(value: object) -> bool:
@@ -117,10 +133,12 @@ def _not_finite(value: object) -> bool:
 _PATH = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
 
 
-def _refusal(tp: Any, raw: object, text: str, *, dotted: str, where: str, what: str) -> ConfigError:
+def _refusal(
+    tp: Any, raw: object, text: str, *, dotted: str, where: str, what: str, root: Any = None
+) -> ConfigError:
     found = re.fullmatch(r"(.*) - at `\$(.*)`", text, re.DOTALL)
     problem, path = (found.group(1), found.group(2)) if found else (text, "")
-    node, kind = raw, tp
+    node, kind, start = raw, tp, dotted
     for name, index in _PATH.findall(path):
         if index == "...":
             return _in_mapping(kind, node, dotted, where, what)
@@ -136,7 +154,7 @@ def _refusal(tp: Any, raw: object, text: str, *, dotted: str, where: str, what: 
         node = node.get(name) if isinstance(node, Mapping) else None
         tags = _tags(kind, name)
         kind = _field_type(kind, name) if not tags else Literal[tuple(tags)]
-        dotted = f"{dotted}.{name}"
+        dotted = _join(dotted, name)
     hidden = _is_secret(kind)
     shown = "a value not shown (a secret)" if hidden else _shown(node)
     union, kind = kind, _narrow(kind, node)
@@ -144,10 +162,8 @@ def _refusal(tp: Any, raw: object, text: str, *, dotted: str, where: str, what: 
     if unknown:
         key = unknown.group(1)
         names = _field_names(kind)
-        # `market_maker` for `market-maker`: the one spelling is matched before the fuzzy ones
-        close = [n for n in names if n.replace("-", "_") == key.replace("-", "_")]
-        close = close or difflib.get_close_matches(key, names, n=1)
-        hint = f"did you mean `{close[0]}`?" if close else f"known: {', '.join(names)}"
+        close = did_you_mean(key, names)
+        hint = f"did you mean `{close}`?" if close else f"known: {', '.join(names)}"
         # a key of another member of a tagged union (`headers` of a slack channel)
         takers = [
             str(s.__struct_config__.tag)
@@ -156,9 +172,14 @@ def _refusal(tp: Any, raw: object, text: str, *, dotted: str, where: str, what: 
         ]
         if takers:
             hint = f"`{key}` is only for type {', '.join(takers)}"
+        # a key of another section of the same document (a key id at the top level)
+        homes = [h for h in _homes(tp if root is None else root, key, start) if h != dotted]
+        if homes and not takers:
+            places = [f"`{h}:`" if h else "the top level" for h in homes]
+            hint = f"`{key}` belongs in {' or '.join(places)}"
         place = _at(node, key) or where
         return ConfigError(
-            f"{place + ': ' if place else ''}unknown {what} `{dotted}.{key}`", hint=hint
+            f"{place + ': ' if place else ''}unknown {what} `{_join(dotted, key)}`", hint=hint
         )
     missing = re.fullmatch(r"Object missing required field `(.+)`", problem)
     if missing:
@@ -264,9 +285,9 @@ def _refuse_non_finite(kind: Any, raw: object, dotted: str, where: str) -> None:
         numeric = any(m in (int, float, Decimal) for m in _members(sub))
         if numeric and _not_finite(value):
             raise ConfigError(
-                _text(here, f"{dotted}.{key}", f"expected a finite number, not {value}")
+                _text(here, _join(dotted, key), f"expected a finite number, not {value}")
             )
-        _refuse_non_finite(sub, value, f"{dotted}.{key}", here)
+        _refuse_non_finite(sub, value, _join(dotted, key), here)
 
 
 def _in_mapping(kind: Any, node: object, dotted: str, where: str, what: str) -> ConfigError:
@@ -281,7 +302,7 @@ def _in_mapping(kind: Any, node: object, dotted: str, where: str, what: str) -> 
         except msgspec.ValidationError as exc:
             here = _at(entries, key) or where
             return _refusal(
-                value_type, value, str(exc), dotted=f"{dotted}.{key}", where=here, what=what
+                value_type, value, str(exc), dotted=_join(dotted, key), where=here, what=what
             )
     return ConfigError(_text(where, dotted, "cannot be read"))  # msgspec refused it once
 
@@ -315,6 +336,17 @@ def _field_type(kind: Any, name: str) -> Any:
         if name in _hints(struct):
             return _hints(struct)[name]
     return Any
+
+
+def _homes(kind: Any, key: str, dotted: str) -> list[str]:
+    """The dotted paths, from `kind` down through its Struct fields, of every Struct that has a
+    field `key` ("" for `kind` itself)."""
+    found = [dotted] if any(key in _hints(s) for s in _structs(kind)) else []
+    for struct in _structs(kind):
+        for name, hint in _hints(struct).items():
+            if _structs(hint):
+                found += _homes(hint, key, _join(dotted, name))
+    return found
 
 
 def _field_names(kind: Any) -> list[str]:
@@ -351,21 +383,29 @@ def _ranges(hint: Any) -> list[Range]:
     ]
 
 
+@cache
+def _bounded_fields(cls: type[msgspec.Struct]) -> tuple[tuple[str, str, list[Range]], ...]:
+    """Each field's attribute, encoded name and `Range`s, read once per Struct (a type's
+    hints are evaluated from text, slow enough to show at every command's start)."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    return tuple(
+        (f.name, f.encode_name, _ranges(hints[f.name])) for f in msgspec.structs.fields(cls)
+    )
+
+
 def _check_values(value: object, raw: object, dotted: str, where: str) -> None:
     if isinstance(value, msgspec.Struct):
-        hints = typing.get_type_hints(type(value), include_extras=True)
-        for field in msgspec.structs.fields(value):
-            item = getattr(value, field.name)
-            name = field.encode_name
+        for attribute, name, ranges in _bounded_fields(type(value)):
+            item = getattr(value, attribute)
             here = _at(raw, name) or where
-            key_path = f"{dotted}.{name}"
+            key_path = _join(dotted, name)
             sub = raw.get(name) if isinstance(raw, Mapping) else None
             if (isinstance(item, Decimal) and not item.is_finite()) or (
                 isinstance(item, float) and not math.isfinite(item)
             ):
                 shown = sub if sub is not None else item
                 raise ConfigError(_text(here, key_path, f"expected a finite number, not {shown}"))
-            for bound in _ranges(hints[field.name]):
+            for bound in ranges:
                 if isinstance(item, Decimal):
                     refused = bound.problem(item)
                     if refused:
@@ -374,7 +414,7 @@ def _check_values(value: object, raw: object, dotted: str, where: str) -> None:
     elif isinstance(value, dict):
         for key, item in value.items():
             sub = raw.get(key) if isinstance(raw, Mapping) else None
-            _check_values(item, sub, f"{dotted}.{key}", _at(raw, key) or where)
+            _check_values(item, sub, _join(dotted, key), _at(raw, key) or where)
     elif isinstance(value, list | tuple):
         items = raw if isinstance(raw, list) else []
         for i, item in enumerate(value):

@@ -121,7 +121,8 @@ def parse_amount(text: str, field: str, *, allow_zero: bool = False) -> Decimal:
     if not value.is_finite() or "e" in raw.lower():
         raise _refuse(field, f"{text!r} is not a plain decimal number", "NOT_A_NUMBER")
     if value < 0 or (value == 0 and not allow_zero):
-        raise _refuse(field, f"must be positive, got {raw}", f"{field.upper()}_NOT_POSITIVE")
+        code = f"{field.upper().replace(' ', '_')}_NOT_POSITIVE"  # `contracts limit`
+        raise _refuse(field, f"must be positive, got {raw}", code)
     return value
 
 
@@ -168,9 +169,24 @@ def parse_client_order_id(text: str) -> str:
     return text
 
 
-def check_count(value: Decimal, field: str = "count") -> None:
-    """A count already read: positive, with at most 2 decimals."""
-    parse_count(format(value, "f"), field)
+def check_count(value: object, field: str = "count") -> Decimal:
+    """A count already typed (a `Decimal`, as code builds it, never a float or an int): by the
+    rules its text would meet, positive with at most 2 decimals."""
+    return parse_count(_typed(value, field), field)
+
+
+def check_dollars(value: object, field: str = "price") -> Decimal:
+    """A YES price already typed (a `Decimal`): by the rules its text would meet, inside (0, 1)
+    with at most 4 decimals. The market's own range and grid are `check_price`'s."""
+    return parse_price(_typed(value, field), field)
+
+
+def _typed(value: object, field: str) -> str:
+    """A Decimal written out in full, for the text rules; anything else is refused as a type
+    a price or count never has (a float's binary digits, an int that may be a bool)."""
+    if not isinstance(value, Decimal):
+        raise _refuse(field, f"must be a Decimal, got {value!r}", "NOT_A_NUMBER")
+    return format(value, "f")
 
 
 def _check_count(value: Decimal, field: str) -> None:

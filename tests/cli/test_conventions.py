@@ -210,7 +210,7 @@ def test_config_set_edits_in_place_keeping_comments_and_mode(tmp_path: Path) -> 
         ("risk.max_orders_per_minute", "0", "max_orders_per_minute must be at least 1"),
         ("risk.max_order_per_minute", "5", "did you mean `max_orders_per_minute`?"),
         ("risk.min_edge", "[1, 2]", "give one value"),
-        ("timeout", "0", "timeout must be more than 0"),
+        ("timeout", "0", "timeout: expected `float` > 0.0"),
         ("rsk.min_edge", "1", "did you mean `risk`?"),
         ("alerts.channels.ops.url", "x", "flow style"),
         ("private_key", "x", "not accepted in the config file"),

@@ -11,6 +11,7 @@ from kalshi_cli.client import CancelResult, CreateOrder, CreateOrderResult
 from kalshi_cli.client.requests import decode_cancel_result
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce, decode_answer
+from kalshi_cli.vocabulary.order_terms import TermsError, read_terms
 
 
 def _order(**overrides: Any) -> CreateOrder:
@@ -62,15 +63,15 @@ def test_sub_penny_prices_keep_their_digits() -> None:
 @pytest.mark.parametrize(
     ("overrides", "code"),
     [
-        ({"price": 0.56}, "bad_price"),
-        ({"price": Decimal("0")}, "bad_price"),
-        ({"price": Decimal("1.00")}, "bad_price"),
-        ({"price": Decimal("0.56001")}, "bad_price"),
-        ({"price": Decimal("NaN")}, "bad_price"),
-        ({"count": Decimal("0")}, "bad_count"),
-        ({"count": Decimal("-1")}, "bad_count"),
-        ({"count": Decimal("0.001")}, "bad_count"),
-        ({"count": 10}, "bad_count"),
+        ({"price": 0.56}, "NOT_A_NUMBER"),
+        ({"price": Decimal("0")}, "PRICE_NOT_POSITIVE"),
+        ({"price": Decimal("1.00")}, "PRICE_OUT_OF_RANGE"),
+        ({"price": Decimal("0.56001")}, "PRICE_PRECISION"),
+        ({"price": Decimal("NaN")}, "NOT_A_NUMBER"),
+        ({"count": Decimal("0")}, "COUNT_NOT_POSITIVE"),
+        ({"count": Decimal("-1")}, "COUNT_NOT_POSITIVE"),
+        ({"count": Decimal("0.001")}, "COUNT_PRECISION"),
+        ({"count": 10}, "NOT_A_NUMBER"),
         ({"ticker": ""}, "bad_ticker"),
         ({"ticker": " KX "}, "bad_ticker"),
         ({"book_side": "buy"}, "bad_enum"),
@@ -88,6 +89,37 @@ def test_bad_requests_are_refused_before_sending(overrides: dict[str, Any], code
     with pytest.raises(ValidationError) as info:
         _order(**overrides)
     assert info.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ("price", "0"),
+        ("price", "1.00"),
+        ("price", "0.56001"),
+        ("price", "-0.5"),
+        ("count", "0"),
+        ("count", "0.001"),
+        ("count", "-1"),
+    ],
+)
+def test_the_request_refuses_what_order_place_refuses_in_the_same_words(
+    field: str, text: str
+) -> None:
+    """One set of rules: a price or count `order place` refuses as a flag is refused by the
+    request the client sends, with the same code and message."""
+    terms = {
+        "ticker": "KXTEST-1",
+        "side": "yes",
+        "action": "buy",
+        "count": "10",
+        "price": "0.56",
+    }
+    with pytest.raises(TermsError) as flag:
+        read_terms({**terms, field: text}, now=0.0)
+    with pytest.raises(ValidationError) as request:
+        _order(**{field: Decimal(text)})
+    assert (request.value.code, request.value.message) == (flag.value.code, flag.value.message)
 
 
 def test_create_result_parses_decimals_and_ignores_new_fields() -> None:

@@ -7,11 +7,15 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.config import (
+    ENVIRONMENTS,
     KEYS,
+    NESTED_SECTIONS,
+    ConfigFile,
+    Overrides,
     Source,
     example_config,
     load_settings,
-    parse_config_text,
+    load_yaml,
 )
 from kalshi_cli.vocabulary.errors import ConfigError, UsageError
 
@@ -163,16 +167,16 @@ def test_missing_default_file_is_fine_but_a_named_one_is_not(tmp_path: Path) -> 
         ("env: [sim\n", r"c\.yaml:\d+: malformed YAML"),
         ("env: sim\n  tier: x: y\n", r"c\.yaml:2: malformed YAML"),
         ("- a\n- b\n", r"c\.yaml:1: expected a mapping of settings"),
-        ("env: staging\n", r"c\.yaml:1: env must be one of sim, demo, prod, not 'staging'"),
-        ("timeout: soon\n", r"c\.yaml:1: timeout must be a number of seconds"),
-        ("envv: sim\n", r"c\.yaml:1: unknown setting `envv` at the top level"),
-        ("demo:\n  api_kye_id: x\n", r"c\.yaml:2: unknown setting `api_kye_id` in `demo:`"),
-        ("api_key_id: x\n", r"c\.yaml:1: `api_key_id` is not valid at the top level"),
-        ("demo:\n  data_dir: /x\n", r"c\.yaml:2: `data_dir` is not valid in `demo:`"),
-        ("sim:\n  private_key: abc\n", r"c\.yaml:2: private_key is not accepted"),
-        ("demo: 3\n", r"c\.yaml:1: `demo:` must be a mapping"),
+        ("env: staging\n", r"c\.yaml:1: env: expected one of sim, demo, prod, not 'staging'"),
+        ("timeout: soon\n", r"c\.yaml:1: timeout: expected a number, not 'soon'"),
+        ("timeout: 601\n", r"c\.yaml:1: timeout: expected `float` <= 600"),
+        ("envv: sim\n", r"c\.yaml:1: unknown setting `envv`"),
+        ("demo:\n  api_kye_id: x\n", r"c\.yaml:2: unknown setting `demo\.api_kye_id`"),
+        ("sim:\n  private_key: abc\n", r"c\.yaml:2: sim: private_key is not accepted"),
+        ("demo: 3\n", r"c\.yaml:1: demo: expected a mapping, not 3"),
         ("env: sim\nenv: demo\n", r"c\.yaml:2: `env` is set twice"),
-        ("demo:\n  api_base: ftp://x\n", r"c\.yaml:2: api_base must be a http or https URL"),
+        ("demo:\n  api_base: ftp://x\n", r"c\.yaml:2: demo\.api_base: expected `str` matching"),
+        ("demo:\n  tier: [a]\n", r"c\.yaml:2: demo\.tier: expected text, not a list"),
     ],
 )
 def test_malformed_config_names_file_and_line(tmp_path: Path, text: str, pattern: str) -> None:
@@ -184,6 +188,33 @@ def test_malformed_config_names_file_and_line(tmp_path: Path, text: str, pattern
     assert "\n" not in info.value.one_line()
 
 
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (
+            "api_key_id: x\n",
+            "c.yaml:1: unknown setting `api_key_id` (`api_key_id` belongs in "
+            "`sim:` or `demo:` or `prod:`)",
+        ),
+        (
+            "demo:\n  data_dir: /x\n",
+            "c.yaml:2: unknown setting `demo.data_dir` (`data_dir` belongs in `sim:`)",
+        ),
+        (
+            "sim:\n  timeout: 3\n",
+            "c.yaml:2: unknown setting `sim.timeout` (`timeout` belongs in the top level)",
+        ),
+    ],
+)
+def test_a_key_in_the_wrong_place_says_where_it_belongs(
+    tmp_path: Path, text: str, says: str
+) -> None:
+    config = write(tmp_path / "c.yaml", text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(config_path=config, environ={"KALSHI_ENV": "demo"})
+    assert info.value.one_line() == says.replace("c.yaml", str(config))
+
+
 def test_unknown_key_suggests_the_close_one(tmp_path: Path) -> None:
     config = write(tmp_path / "c.yaml", "timout: 3\n")
     with pytest.raises(ConfigError) as info:
@@ -192,13 +223,31 @@ def test_unknown_key_suggests_the_close_one(tmp_path: Path) -> None:
 
 
 def test_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="KALSHI_TIER: tier must be one of basic"):
+    with pytest.raises(ConfigError, match=r"^KALSHI_TIER: tier: expected one of basic, "):
         load_settings(environ={"KALSHI_HOME": str(tmp_path), "KALSHI_TIER": "gold"})
+    with pytest.raises(ConfigError, match=r"^KALSHI_TIMEOUT: timeout: expected `float` > 0"):
+        load_settings(environ={"KALSHI_HOME": str(tmp_path), "KALSHI_TIMEOUT": "0"})
+
+
+def test_a_variable_or_flag_is_read_as_typed_text(tmp_path: Path) -> None:
+    settings = load_settings(
+        flags={"env": " DEMO "},
+        environ={"KALSHI_HOME": str(tmp_path), "KALSHI_TIER": "Premier", "KALSHI_TIMEOUT": "2.5"},
+    )
+    assert (settings.env, settings.tier, settings.timeout) == ("demo", "premier", 2.5)
 
 
 def test_bad_flag_value_is_a_usage_error(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="--env: env must be one of"):
+    with pytest.raises(UsageError, match=r"^--env: env: expected one of sim, demo, prod"):
         load_settings(flags={"env": "nope"}, environ={"KALSHI_HOME": str(tmp_path)})
+
+
+def test_a_secret_refused_is_not_quoted(tmp_path: Path) -> None:
+    config = write(tmp_path / "c.yaml", "demo:\n  private_key_passphrase: [hunter2]\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config_path=config, environ={"KALSHI_ENV": "demo"})
+    assert f"{config}:2: demo.private_key_passphrase" in info.value.message
+    assert "hunter2" not in info.value.one_line()
 
 
 def test_null_in_file_means_not_set(tmp_path: Path) -> None:
@@ -243,16 +292,39 @@ def test_example_file_is_current_and_loads_to_the_defaults(tmp_path: Path) -> No
 
 
 def test_example_documents_every_file_key() -> None:
-    document = parse_config_text(example_config(), Path("example.yaml"))
+    document = load_yaml(example_config(), Path("example.yaml"))
     for key in KEYS:
         if not key.in_file:
             continue
         if key.section == "top":
-            assert key.name in document.top
+            assert key.name in document
         else:
             sections = ("sim",) if key.section == "sim" else ("sim", "demo", "prod")
             for env in sections:
-                assert key.name in document.sections[env], (env, key.name)
+                assert key.name in document[env], (env, key.name)
+
+
+def test_every_setting_has_a_type_and_its_section_is_where_the_file_takes_it() -> None:
+    """`KEYS` documents the settings, the Structs type them: the two name the same settings,
+    and the file takes each in the section `KEYS` documents."""
+    assert set(Overrides.__struct_fields__) == {k.name for k in KEYS}
+    top = set(ConfigFile.__struct_fields__)
+    assert set(NESTED_SECTIONS) | set(ENVIRONMENTS) <= top  # the file takes every section
+    sim, demo = section_fields("sim"), section_fields("demo")
+    for key in KEYS:
+        if not key.in_file:
+            continue
+        assert (key.name in top) == (key.section == "top"), key.name
+        assert (key.name in sim) == (key.section != "top"), key.name
+        assert (key.name in demo) == (key.section == "env"), key.name
+
+
+def section_fields(section: str) -> set[str]:
+    import typing
+
+    kind = typing.get_type_hints(ConfigFile)[section]
+    (struct,) = [k for k in typing.get_args(kind) if k is not type(None)]
+    return set(struct.__struct_fields__)
 
 
 def test_configuration_doc_lists_every_key_and_variable() -> None:
