@@ -21,6 +21,9 @@ def test_the_ceiling_doubles_from_the_base_to_the_cap_and_stays_there() -> None:
     backoff = Backoff(0.5, 30.0)
     assert [backoff.ceiling(n) for n in range(1, 9)] == [0.5, 1, 2, 4, 8, 16, 30, 30]
     assert backoff.ceiling(1_100) == backoff.ceiling(10**6) == 30.0
+    # a small base keeps doubling for many retries before it meets a large cap
+    slow = Backoff(0.001, 1_000.0)
+    assert [slow.ceiling(n) for n in (11, 20, 21)] == [1.024, 524.288, 1_000.0]
 
 
 def test_a_retry_number_in_the_thousands_still_waits_under_the_cap() -> None:
