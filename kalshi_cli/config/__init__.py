@@ -480,7 +480,6 @@ def load_settings(
         )
     document = _choices_folded(read_sections(path))
     exists = path.is_file()
-    file = decode_config(ConfigFile, document, where="", what="setting")
 
     given = {
         k: v if isinstance(v, str) else str(v)  # text, as typed (a Path from `--state`)
@@ -491,6 +490,11 @@ def load_settings(
     variables = {k.name: env_value(k.env_var) for k in KEYS}
     set_vars = {k: v for k, v in variables.items() if v is not None}
     from_env = _overrides(set_vars, {k: KEYS_BY_NAME[k].env_var for k in set_vars}, ConfigError)
+    overridden = set(given) | set(set_vars)
+    env_given = from_flags.env or from_env.env
+    file = decode_config(
+        ConfigFile, _in_force(document, overridden, env_given), where="", what="setting"
+    )
 
     values: dict[str, Any] = {}
     origins: dict[str, Origin] = {"config": path_origin}
@@ -553,6 +557,37 @@ def _overrides(
 
 _NO_OVERRIDES = Overrides()
 _CHOICES = ("env", "tier")  # read in any case: `env: Demo`, `KALSHI_TIER=PREMIER`
+
+
+def _in_force(document: Located, overridden: set[str], env_given: str | None) -> Located:
+    """What of the file is judged: the top level and the section of the environment in force,
+    without the values a flag or variable overrides, each text read without the spaces around
+    it. Another environment's section is judged by its names alone (a typo is refused wherever
+    it is), so a mistake in a section this run never reads, or in a value it overrides, never
+    stands between a command and the exchange: the kill switch included."""
+    chosen = env_given or document.get("env") or "sim"
+    kept = _copy(document, lambda name: name not in overridden)
+    for env in ENVIRONMENTS:
+        section = kept.get(env)
+        if not isinstance(section, Located):
+            continue
+        if env == chosen:
+            kept[env] = _copy(section, lambda name: name not in overridden)
+        else:
+            # a private key's text is refused in any section, read or not
+            kept[env] = _copy(section, lambda name: name == "private_key")
+            kept[env].update(dict.fromkeys(n for n in section if n != "private_key"))
+    return kept
+
+
+def _copy(node: Located, keep: Callable[[str], bool]) -> Located:
+    """The entries of `node` that `keep` names, text stripped of the spaces around it."""
+    copy = Located(node.path, node.line)
+    copy.lines = node.lines
+    for name, value in node.items():
+        if keep(name):
+            copy[name] = value.strip() if isinstance(value, str) else value
+    return copy
 
 
 def _choices_folded(document: Located) -> Located:

@@ -121,6 +121,19 @@ def _join(dotted: str, key: object) -> str:
     return f"{dotted}.{key}" if dotted else str(key)
 
 
+def _kind_of(value: object) -> str:
+    """What a value written in YAML is, in a person's words, without showing it."""
+    if isinstance(value, bool):
+        return "truth value"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, Mapping):
+        return "mapping"
+    if isinstance(value, list):
+        return "list"
+    return "value"
+
+
 def _not_finite(value: object) -> bool:
     """A float NaN or infinity, or text a number field would read as one ('nan', '-inf')."""
     if isinstance(value, float):
@@ -156,7 +169,7 @@ def _refusal(
         kind = _field_type(kind, name) if not tags else Literal[tuple(tags)]
         dotted = _join(dotted, name)
     hidden = _is_secret(kind)
-    shown = "a value not shown (a secret)" if hidden else _shown(node)
+    shown = f"a {_kind_of(node)} (not shown: a secret)" if hidden else _shown(node)
     union, kind = kind, _narrow(kind, node)
     unknown = re.fullmatch(r"Object contains unknown field `(.+)`", problem)
     if unknown:
@@ -190,7 +203,12 @@ def _refusal(
     kinds = [k for k in mismatch.group(1).split(" | ") if k != "null"] if mismatch else []
     if kinds and all(k in _KINDS for k in kinds):
         wanted = " or ".join(dict.fromkeys(_KINDS[k] for k in kinds))
-        return ConfigError(_text(where, dotted, f"expected {wanted}, not {shown}"))
+        # YAML reads 12345678 or yes as a number or a truth value: text must then be quoted
+        quote = "str" in kinds and isinstance(node, int | float | bool)
+        return ConfigError(
+            _text(where, dotted, f"expected {wanted}, not {shown}"),
+            hint="put the value in quotes to write it as text" if quote else None,
+        )
     choices = _choices(kind)
     if problem.startswith(("Invalid enum value", "Invalid value")) and choices:
         return ConfigError(
