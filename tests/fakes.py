@@ -4,13 +4,46 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.connection import Area, Connection
 from kalshi_cli.vocabulary.clock import ManualClock
 
 A = TypeVar("A", bound=Area)
+
+
+class EveryAreaItself:
+    """A fake exchange that answers every area of the client itself: `fake.orders`,
+    `fake.markets`, ... are the fake, so one flat class stands in for the composed client."""
+
+    @property
+    def markets(self) -> Self:
+        return self
+
+    @property
+    def exchange(self) -> Self:
+        return self
+
+    @property
+    def portfolio(self) -> Self:
+        return self
+
+    @property
+    def orders(self) -> Self:
+        return self
+
+    @property
+    def subaccounts(self) -> Self:
+        return self
+
+    @property
+    def historical(self) -> Self:
+        return self
+
+    @property
+    def order_groups(self) -> Self:
+        return self
 
 
 class Swapped(KalshiClient, Generic[A]):

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from typer.testing import CliRunner, Result
 
@@ -32,6 +32,7 @@ from kalshi_cli.vocabulary.models import (
     decode_answer,
     decode_orderbook,
 )
+from tests.fakes import EveryAreaItself
 
 
 def market(ticker: str, **overrides: Any) -> dict[str, Any]:
@@ -63,7 +64,7 @@ def market(ticker: str, **overrides: Any) -> dict[str, Any]:
 
 
 @dataclass
-class FakeClient:
+class FakeClient(EveryAreaItself):
     market_rows: list[dict[str, Any]] = field(default_factory=list)
     books: dict[str, dict[str, Any]] = field(default_factory=dict)
     balance_cents: int = 100_000
@@ -107,31 +108,6 @@ class FakeClient:
 
     def close(self) -> None:
         self.closed = True
-
-    # every area of the client the commands read is this fake itself
-    @property
-    def markets(self) -> Self:
-        return self
-
-    @property
-    def exchange(self) -> Self:
-        return self
-
-    @property
-    def portfolio(self) -> Self:
-        return self
-
-    @property
-    def orders(self) -> Self:
-        return self
-
-    @property
-    def subaccounts(self) -> Self:
-        return self
-
-    @property
-    def historical(self) -> Self:
-        return self
 
     def get_exchange_status(self) -> ExchangeStatus:
         self._call("get_exchange_status")

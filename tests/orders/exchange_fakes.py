@@ -6,26 +6,14 @@ every area the kill switch reads (`orders`, `portfolio`, `order_groups`) itself.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Self
 
 from kalshi_cli.client import CancelResult
 from kalshi_cli.vocabulary.models import Fill, Order
+from tests.fakes import EveryAreaItself
 
 
-class UnexpectedCalls:
+class UnexpectedCalls(EveryAreaItself):
     subaccount: int | None = None  # the client acts on every subaccount
-
-    @property
-    def orders(self) -> Self:
-        return self
-
-    @property
-    def portfolio(self) -> Self:
-        return self
-
-    @property
-    def order_groups(self) -> Self:
-        return self
 
     def iter_orders(
         self,

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from kalshi_cli.client.historical import HistoricalCutoff
 from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
@@ -40,6 +40,7 @@ from kalshi_cli.vocabulary.models import (
     decode_answer,
     decode_orderbook,
 )
+from tests.fakes import EveryAreaItself
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
@@ -69,7 +70,7 @@ class Held:
 
 
 @dataclass
-class FakeClient:
+class FakeClient(EveryAreaItself):
     core: Exchange  # the simulator's exchange core it trades on
     account_id: str
     # the subaccount the client acts on, as `KalshiClient.subaccount` (None: the defaults)
@@ -90,31 +91,6 @@ class FakeClient:
     clock: ManualClock | None = None  # the rig's, for held creates
     # the rig clock's monotonic time of each create, beside `requests`
     sent_at: list[float] = field(default_factory=list)
-
-    # every area of the client the loop reads is this fake itself
-    @property
-    def markets(self) -> Self:
-        return self
-
-    @property
-    def exchange(self) -> Self:
-        return self
-
-    @property
-    def portfolio(self) -> Self:
-        return self
-
-    @property
-    def orders(self) -> Self:
-        return self
-
-    @property
-    def subaccounts(self) -> Self:
-        return self
-
-    @property
-    def historical(self) -> Self:
-        return self
 
     def _market(self, ticker: str) -> SimMarket:
         m = self.core.markets.get(ticker)
