@@ -1,33 +1,10 @@
-"""`kalshi backtest`: replay speed per strategy, peak memory, and a sweep's speed-up on 2 cores.
-
-The data set is recorded from a simulator scenario of `--markets` markets (a third of them
-spiking, the rest drifting, quoted three levels deep by the scenario's liquidity provider, four
-noise traders) for `--seconds` of simulated time (kalshi_cli/backtest/scenario.py), and kept in
-`--data` to be reused.
-
-- replay only: `data.replay.replay` over the data set (decompress, parse, sequence checks,
-  Decimal books): the floor any backtest pays.
-- per strategy: one `run_backtest` (the production trade loop, risk engine, bookkeeping and
-  P&L on the local venue) in a fresh process, wall time end to end (start-up and report
-  included), book events per second, orders and fills, and the process's peak RSS. Each run
-  is done twice: with the loop's full pass every second (as `kalshi trade` runs: every market's
-  strategy every `tick_interval_s`), and with `tick_interval_s: 3600` (the strategy runs only
-  on book changes), which isolates the per-event cost.
-- sweep: `--sweep-runs` parameter sets of `spike` over the first 10 minutes, with 1 process and
-  with 2 (no cache); the speed-up is their ratio; then on a Dask `LocalCluster` of 2 worker
-  processes when Dask is installed (the time to start it apart).
-
-Goal: at least 50,000 book events per second per core through strategy and risk
-when no order is placed.
-
-Before/after in one run: `--compare-with DIR` (another source tree, e.g. `git worktree add
-/tmp/old main`) runs each strategy and pass setting through that tree's `run_backtest` and this
-one's, each sample a fresh process, interleaved round by round (`--rounds`), and prints the
-medians of the CPU time (`time.process_time`) and wall time of `run_backtest`; the orders,
-fills and decisions of the two trees must agree.
+"""`kalshi backtest`: replay speed per strategy, peak memory, and a sweep's speed-up on 2 cores,
+over a data set recorded from a simulator scenario and kept in `--data` to be reused. Goal: at
+least 50,000 book events per second per core through strategy and risk when no order is placed.
+See docs/benchmarks.md "How each benchmark measures".
 
     python benchmarks/bench_backtest.py [--markets 50] [--seconds 3600] [--data DIR]
-    python benchmarks/bench_backtest.py --compare-with /tmp/old --strategies arbitrage --rounds 3
+    python benchmarks/bench_backtest.py --compare-with /tmp/other --strategies arbitrage --rounds 3
 """
 
 from __future__ import annotations

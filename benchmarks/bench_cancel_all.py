@@ -1,22 +1,9 @@
-"""The kill switch on 1,000 resting orders across 20 markets of one event, on the simulator.
+"""The kill switch on 1,000 resting orders across 20 markets of one event, on the simulator: `kalshi
+cancel-all` (target: under the read lag plus 1 s) and `--event`'s batched cancels (target: at most
+1.2x the floor the write budget sets), each the median of `--runs` runs. See docs/benchmarks.md "How
+each benchmark measures".
 
-Two figures, each the median of `--runs` runs:
-
-- unfiltered (`kalshi cancel-all`): one listing, the exchange's cancel-all, then, once the
-  read lag (`read_lag`, 1 s by default: a listing any sooner may not show the cancels yet) has
-  passed, one listing that proves none is left. Target: under the read lag plus 1 second.
-- `--event` (batched cancels): the orders are listed and cancelled 20 at a time, then listed
-  again. Every cancelled order costs 2 write tokens, so at the configured tier the write budget
-  sets a floor: (2 x 1,000 - the exchange's write bucket) / its refill rate. The bucket's size is
-  read from the simulator's own rate-limit tiers (one second of budget at Basic, two above it),
-  so the floor cannot drift from what the exchange enforces. Target: at most 1.2x that floor.
-
-The orders are placed on a prime-tier simulator (placing is not what is measured), which is then
-restarted on the same data directory at the tier being measured, with a client of that tier:
-what `kalshi cancel-all` does, without the process start (see bench_order_place.py for that).
-
-    python benchmarks/bench_cancel_all.py                 # basic tier, 3 runs each
-    python benchmarks/bench_cancel_all.py --tier advanced --runs 1
+    python benchmarks/bench_cancel_all.py [--tier advanced] [--runs 1]
 """
 
 from __future__ import annotations

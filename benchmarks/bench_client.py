@@ -1,40 +1,10 @@
-"""What does our client cost per request, next to plain httpx and one RSA-PSS signature?
+"""What does our client cost per request, next to plain httpx and one RSA-PSS signature? The
+simulator runs in a child process and the variants (plain httpx, presigned, bare transport,
+signed, authed, our client, one signature, Ed25519, pykalshi when importable) are timed
+interleaved, then again over httpx.MockTransport. Target: (client - plain) <= 1.5 x sign.
+See docs/benchmarks.md "How each benchmark measures".
 
-The simulator runs in a child process (prime tier: 400 signed reads a second are allowed, so
-the client's pacing never waits in this run), so its CPU time does not share our interpreter.
-Timed here, interleaved so drift hits all alike:
-
-  plain      httpx.Client.get(/markets/T).json(), no signature
-  presigned  the same, plus headers signed once beforehand: the server verifies a signature,
-             the client pays nothing for it (isolates the simulator's verification cost)
-  transport  the presigned request built by hand and handed to an httpx.HTTPTransport: no
-             httpx.Client middleware; with one signature, the floor of a client on httpx's
-             transport (httpcore + h11)
-  signed     the same request signed in the call (`KalshiAuth.sign`, the third account): the
-             floor with the signature's cost in context, which a tight loop understates
-  authed     the same with the signing `KalshiAuth` on a plain httpx.Client: the least any
-             signing client can do, so (client - authed) is our wrapper's own cost
-  client     KalshiClient.get_market(T): signing, rate limiter, retry wrapper, Market parsing
-  sign       one RSA-PSS SHA-256 signature with a 2048-bit key, no I/O
-  client_ed  KalshiClient.get_market(T) signing with an Ed25519 key (an account of its own)
-  sign_ed    one Ed25519 signature, no I/O
-
-  pykalshi  pykalshi 2.0's KalshiClient.get_market(T) (RSA; it takes no Ed25519 key), an
-             account of its own, when pykalshi is importable. Install it for the benchmark only,
-             outside the project's environment: `pip install --target DIR --no-deps
-             pykalshi==2.0.0` and run with `PYTHONPATH=DIR` (its dependencies, httpx, pydantic,
-             cryptography, python-dotenv and websockets, are already in ours).
-
-The same comparison is repeated over httpx.MockTransport (no network, no server), which shows
-the client's own CPU cost without loopback and scheduler noise.
-
-Target: (client - plain) <= 1.5 x sign. Run: `python benchmarks/bench_client.py [rounds]`.
-
-`--compare-with DIR [--rounds N]` instead times `KalshiClient.get_market` (RSA and Ed25519) from
-this tree and from another source tree (e.g. `git worktree add --detach /tmp/old <commit>`)
-against pykalshi on one simulator: each round runs one fresh process per tree, alternating, each
-timing its client, pykalshi, the presigned floor and one signature interleaved; the ratios to
-pykalshi are the median over the rounds (the signed floor: presigned + one signature).
+Run: `python benchmarks/bench_client.py [rounds]`, or `--compare-with DIR [--rounds N]`.
 """
 
 from __future__ import annotations

@@ -1,22 +1,6 @@
-"""Cold start of a network command: `kalshi markets --json` joining a running simulator.
-
-The simulator is served by its own `kalshi sim serve` process on the default sim data directory
-of a temporary KALSHI_HOME, so `kalshi markets --json` (env `sim`, no api_base) finds it through
-`ensure_simulator` and only joins it, as a second terminal or a cron job would. Each command runs
-as a fresh process, interleaved with the baselines (coldstart.py); the median wall time of each is
-reported with its ratio to `python -c "import typer"` (budget: under 1 s wall; the ratio is
-reported); with `--cpu`, the median CPU time (user + system) of each process instead.
-
-`--importtime` instead prints the slowest imports (`python -X importtime`) of one such run.
-`--instructions` instead counts the instructions of one run of each command (valgrind's
-cachegrind, `PYTHONHASHSEED=0`, after a warm-up run): the same from run to run whatever the
-machine's load, so a cut of a fraction of a millisecond shows where CPU medians cannot see it.
-`--floor` also times what any httpx-based command joining the simulator must do, as processes of
-their own: importing typer and httpx (without httpx's CLI, as `kalshi_cli` arranges), then one
-plain GET of the markets with httpx, then the same signed with the account's RSA key.
-`--compare-with DIR` also times the same command from another source tree (e.g. a
-`git worktree add /tmp/old <commit>`), in the same run, against the same simulator: both trees
-then run as `python -c` with their directory first on sys.path, so they start alike.
+"""Cold start of a network command: `kalshi markets --json` joining a running simulator, as fresh
+processes interleaved with the `import typer` baseline (budget: under 1 s wall). See
+docs/benchmarks.md "How each benchmark measures".
 
     python benchmarks/bench_cold_start_network.py [--runs 20] [--cpu] [--importtime]
         [--instructions] [--compare-with DIR] [--floor]

@@ -1,26 +1,8 @@
-"""Recording and replay of market data: what `kalshi record` costs and how fast a data set reads.
+"""Recording and replay of market data: what `kalshi record` costs per frame, the bytes it keeps,
+and how fast a data set reads back. Goal: replay at least 200,000 book events per second.
+See docs/benchmarks.md "How each benchmark measures".
 
-Frames are shaped as asyncapi.yaml's (compact JSON, as Kalshi sends them) over 100 markets:
-one snapshot each, then a mix of 85% orderbook deltas, 10% ticker and 5% trade messages.
-
-- record: the recorder's per-frame path (`frame_line` + `SegmentWriter.write`, one flush and
-  fsync per simulated second) with and without the feed's own handling of the frame
-  (`FeedSession.handle`, which a recording also pays), for gzip levels 1 and 6, and zstd when
-  the `zstandard` module is installed (it is not a dependency: measured to choose).
-- bytes: compressed bytes per frame, and per market-hour at a stated frame rate.
-- replay: `data.replay.replay` (decompress, parse, sequence checks, Decimal books) in book
-  events per second, next to bare `json.loads` of the same raw frames, and to reading the same
-  book events back from a Parquet export (pyarrow) when installed.
-
-Goal: replay at least 200,000 book events per second.
-
-Before/after in one run: `--compare-with DIR` (another source tree, e.g. `git worktree add
-/tmp/old main`) records the frames once, then replays that same data set through the other
-tree's `data.replay` and this one's, each sample a fresh process, interleaved round by round,
-and prints the medians (book events per CPU second, wall beside) and the ratio this/other.
-
-    python benchmarks/bench_data.py [--frames 200000]
-    python benchmarks/bench_data.py --compare-with /tmp/old [--rounds 5]
+    python benchmarks/bench_data.py [--frames 200000] [--compare-with DIR [--rounds 5]]
 """
 
 from __future__ import annotations

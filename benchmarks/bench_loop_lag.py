@@ -1,22 +1,7 @@
-"""Loop lag at 500 markets: how long a book change waits for the trade loop's decision on it,
-and how long a market goes unvisited.
-
-The loop runs in this process as `kalshi trade` builds it (MarketData over the WebSocket with
-every market subscribed, the signed client, the risk engine, the state file, the JSON log),
-against `kalshi sim serve` in another process serving the memory benchmark's scenario at
-`--markets` markets: a liquidity provider requotes every book around drifting prices each
-second and noise traders trade, so books change all the time. The strategy is `spike` (the default
-of `kalshi trade`), or `--strategy market-maker` (one contract a side, so the simulator
-account's cash covers every market's quotes), with the order-rate and exposure limits raised so
-nothing is held back: each order is an intent written to the state file and a round trip, so a
-pass over every market that sends orders costs seconds. `--dry-run` decides but sends nothing:
-the loop's own lag, the exchange's answers taken out.
-
-After `--warmup` seconds (the first quotes on every market), the loop's own measurements
-(runner/schedule.py) are kept for `--seconds`: every decision lag (the feed's receipt of a
-change to the decision that saw it), and from each heartbeat the longest any market went
-unvisited. Budget: p99 decision lag under 2 s and every market revisited within 10 s (the
-default `trade.max_revisit_s`) at 500 markets on this machine.
+"""Loop lag at 500 markets: how long a book change waits for the trade loop's decision on it, and
+how long a market goes unvisited, with the loop built as `kalshi trade` builds it against a
+`kalshi sim serve` whose books change all the time. Budget: p99 decision lag under 2 s and
+every market revisited within 10 s. See docs/benchmarks.md "How each benchmark measures".
 
     python benchmarks/bench_loop_lag.py [--markets 500] [--seconds 60] [--warmup 20]
         [--strategy spike|market-maker] [--dry-run] [--no-budget]

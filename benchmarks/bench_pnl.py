@@ -1,29 +1,9 @@
-"""`kalshi pnl` over a state file holding 1,000,000 fills, against a plain SQL aggregate.
+"""`kalshi pnl` over a state file holding 1,000,000 fills, against a plain SQL aggregate over the
+same table (the floor any P&L report pays), interleaved as fresh processes; the figure is the ratio
+of the medians. `--profile` runs it once under cProfile. See docs/benchmarks.md "How each benchmark
+measures".
 
-The state file is written once (the fills of `bench_store.synthetic_fills`: 200 markets, ten
-fills a second, with buys and sells mixed in every market so that about half the fills close
-contracts, and a settlement for a quarter of the markets), then each repetition runs, one
-after the other as fresh processes: the plain SQL aggregate (`AGGREGATE`: one GROUP BY over the
-same table, read by Python's sqlite3, the floor any P&L report over that table pays) and
-`kalshi pnl --local --json --by market|day|strategy`, as a person or a cron job would run it.
-Interleaving the repetitions gives both the same load; the figures are medians. The ratio is
-`kalshi pnl`'s median wall time over the aggregate's, measured in the same run. Peak memory is
-each process's own high-water mark (VmHWM). `--local` leaves out the exchange (the unrealized
-marks and the cross-check are one positions listing and one book per open market, whatever the
-number of fills).
-
-`--profile` runs `kalshi pnl --by market` once under cProfile and prints its top functions.
-
-`--compare-with DIR` measures another source tree (e.g. `git worktree add /tmp/old main`) in
-the same run: the state file is written by that tree, a copy of it is migrated by this one (the
-migration is timed: it is what an upgrade costs once), and every repetition runs the aggregate
-over both files and both trees' `kalshi pnl`, interleaved; each tree's ratio is to the
-aggregate over its own file.
-
-    python benchmarks/bench_pnl.py                    # 1,000,000 fills in a temporary file
-    python benchmarks/bench_pnl.py --fills 100000 --runs 5
-    python benchmarks/bench_pnl.py --profile
-    python benchmarks/bench_pnl.py --compare-with /tmp/old
+    python benchmarks/bench_pnl.py [--fills 100000] [--runs 5] [--profile] [--compare-with DIR]
 """
 
 from __future__ import annotations

@@ -1,21 +1,9 @@
-"""Figures for the simulator core, measured in one run on one core.
+"""Figures for the simulator core, measured in one run on one core: orders per CPU second through
+`Exchange.place_order` without and with the journal (target: at least 20,000), the journal's replay
+speed, and the memory of 1,000 markets holding 100,000 resting orders. See docs/benchmarks.md "How
+each benchmark measures".
 
-- orders/s through `Exchange.place_order` (a mix that rests, partially fills and fully fills,
-  with one cancel per four orders to keep the books at a steady depth), without and with the
-  journal (buffered write + flush per call), and with the cyclic GC tuned; target: at least
-  20,000 orders/s. Rates are per CPU second of this process (one core), so other work on the
-  machine does not skew them; the wall-clock rate is printed beside each;
-- replay speed of that journal (what a restart costs);
-- memory of 1,000 markets holding 100,000 resting orders (tracemalloc, Python heap only).
-
-Before/after in one run: `--compare-with DIR` (another source tree, e.g. `git worktree add
-/tmp/old main`) measures the same workload through that tree's core and this one, each sample a
-fresh process, the trees interleaved round by round so the machine's load hits both alike, and
-prints the medians and the ratio this/other, without and with the journal. Rates are orders per
-CPU second of the measuring process (wall-clock beside them).
-
-Run: python benchmarks/bench_sim_core.py [--orders N]
-     python benchmarks/bench_sim_core.py --compare-with /tmp/old [--orders 30000] [--rounds 5]
+    python benchmarks/bench_sim_core.py [--orders N] [--compare-with DIR [--rounds 5]]
 """
 
 from __future__ import annotations

@@ -1,18 +1,6 @@
-"""CPU per request of the historical listings over a long archive.
-
-`/historical/trades`, `/historical/fills` and `/historical/orders` once rebuilt every record of
-the tier they list for each page (their cursor was looked up in the whole filtered list); they
-now read from the cursor's place. This builds one exchange as a served simulator holds it
-(`create_app`'s attachments: the retention into the compact archives), `--trades` trades between
-a keyless maker and a keyed taker (each a trade, the taker's fill and its executed order) in
-three markets, all moved past the cutoff, then calls each route's handler in process (no HTTP:
-the network and the server's loop would blur the figure) for the first page and for a page from
-a cursor in the middle of the archive, with and without a ticker, `limit=100`: the best of
-`--rounds` rounds of `--requests` requests, CPU time (`time.process_time`), microseconds.
-
-`--compare-with DIR` runs the same in another source tree (e.g. `git worktree add --detach
-/tmp/old <commit>`), one child process per tree, and checks that both trees answered the same
-pages (a sha256 of every answer).
+"""CPU per request of the historical listings (`/historical/trades`, `/fills`, `/orders`) over a
+long archive, the route handlers called in process for a first page and a page from a cursor in
+the middle. See docs/benchmarks.md "How each benchmark measures".
 
     python benchmarks/bench_sim_historical.py [--trades 100000] [--compare-with DIR]
 """

@@ -1,19 +1,6 @@
-"""The served simulator's Python heap over a long run, by tracemalloc, simulated time.
-
-The simulator as `kalshi sim serve` assembles it (`create_app`: the exchange with the
-candle history, the schedule and, where the tree has it, the trade retention of
-`historical.attach_retention`), without HTTP: the scenario of `bench_loop_memory.py` (200
-markets a liquidity provider requotes, two noise traders) with a `historical:` lag of `--lag`
-seconds, driven on a ManualClock in 0.1 s ticks as the server's tick loop does, and a client's
-account (with a key, as the trade loop's) taking a best YES ask every simulated second. After
-each simulated minute: the traced heap (after a full collection), the trades and the client's
-fills and orders held live and archived.
-The slope is a least-squares fit over the second half, in KB per simulated minute; the top
-growing sites are from snapshots at the half and the end. Counts, not wall time: the figures do
-not depend on the machine's load (the CPU seconds printed do).
-
-`--compare-with DIR` runs the same in another source tree (e.g. `git worktree add --detach
-/tmp/old main`), one child process per tree, and checks that both trees made the same trades.
+"""The served simulator's Python heap over a long run, by tracemalloc, on simulated time: the
+slope in KB per simulated minute and the top growing sites. Counts, not wall time, so the
+figures do not depend on the machine's load. See docs/benchmarks.md "How each benchmark measures".
 
     python benchmarks/bench_sim_memory.py [--minutes 10] [--markets 200] [--lag 60]
         [--compare-with DIR]

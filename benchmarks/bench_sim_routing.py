@@ -1,10 +1,8 @@
 """CPU per request of finding a simulator route: the `SegmentRouter` (a dict lookup on the first
-path segment, then the few routes under it) against Starlette's linear scan over the same routes.
+path segment, then the few routes under it) against Starlette's linear scan over the same routes,
+about 100 of them since every path of openapi.yaml is routed. See docs/benchmarks.md "How each
+benchmark measures".
 
-The simulator routes every path of openapi.yaml (the unserved ones answer `not_implemented`), about
-100 routes where there were 24; scanned in turn, `GET /markets/{ticker}` would try some 80 routes
-before its own. This measures only the route lookup, in process, so it is not blurred by the
-network or by other work on the machine: the best of 7 runs of N lookups each, CPU time.
 Run: `python benchmarks/bench_sim_routing.py [--lookups N]`.
 """
 

@@ -1,21 +1,10 @@
-"""Tick to order: from a WebSocket message received to the order request written to the socket.
-
-The trade loop runs in this process exactly as `kalshi trade` builds it (MarketData over the
-WebSocket, the signed KalshiClient, the risk engine, the state file), against `kalshi sim serve`
-in another process. A second account makes the book of one market: it moves the mid from 0.50
-to 0.60 (a 20% spike, so the spike strategy buys NO) and back (the take-profit sells it), and
-each move waits for the loop's order before the next. Two clocks, both `time.monotonic()`: the
-WebSocket connection notes when each `orderbook_delta` frame comes off the socket, and the HTTP
-transport notes when the order POST is handed to it to be written. Each order's latency is the
-time from the last delta received before it. Target: p99 under 5 ms.
-
-`--key-type ed25519` runs the loop on an account of its own with an Ed25519 key (one signature
-~0.04 ms instead of RSA-PSS's ~0.25-0.35 ms; bench_client.py), to measure both key types.
+"""Tick to order: from a WebSocket message received to the order request written to the socket, with
+the trade loop built as `kalshi trade` builds it against `kalshi sim serve`. Target: p99 under 5 ms.
+`bench_tick_to_order_compare.py` runs it for several trees and settings. See docs/benchmarks.md "How
+each benchmark measures".
 
     python benchmarks/bench_tick_to_order.py [--signals 1000] [--state-dir DIR] [--key-type ed25519]
         [--state-durability normal]
-
-`bench_tick_to_order_compare.py` runs it for several trees and settings, interleaved.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
-"""Tick to order for several configurations in one run, interleaved: another source tree (e.g.
-`git worktree add /tmp/old main`: the loop before this change), this tree with
-`state_durability: full` (the default) and with `normal`. Each round runs
-`bench_tick_to_order.py` once per configuration, one after the other, so machine noise hits
-them alike; the figures are the medians over the rounds of each run's p50 and p99, and the
-ratios are to the first configuration.
+"""Tick to order for several configurations in one run, interleaved: another source tree, this tree
+with `state_durability: full` (the default) and with `normal`; the medians of each run's p50 and p99
+and their ratios to the first configuration. See docs/benchmarks.md "How each benchmark measures".
 
-    python benchmarks/bench_tick_to_order_compare.py --compare-with /tmp/old [--rounds 3]
+    python benchmarks/bench_tick_to_order_compare.py --compare-with /tmp/other [--rounds 3]
 """
 
 from __future__ import annotations

@@ -1,25 +1,7 @@
-"""`kalshi backtest` against nautilus_trader on the same book events, per CPU-second.
-
-The data set is `bench_backtest.py`'s (a simulator scenario of `--markets` markets recorded for
-`--seconds`). Both engines replay its book events through two strategies:
-
-- **book only** (benchmarks/strategy_book_only.py, `BookOnly` below): reads each changed
-  market's best bid and ask, never orders;
-- **join the best bid and ask** (benchmarks/strategy_join_best.py, `JoinBest` below): a
-  YES bid at the best YES bid and a YES ask at the best YES ask (ours: a NO bid at the best
-  NO bid, the same order), 10 contracts, post-only; a quote no longer at the best is replaced
-  (ours: one replacing intent; nautilus: cancel, then a new order).
-
-Ours is `run_backtest` end to end (decoding the gzip segments included), on book changes only
-(`tick_interval_s: 3600`: no full pass every second), with risk limits too wide to refuse a
-quote. Nautilus's is `BacktestEngine.run` over `OrderBookDelta`s built beforehand from the same
-records (each recorded level change becomes the level's new size, YES bids on the bid side,
-NO bids at p as asks at 1 - p), an L2 book per market, a margin account; building them is timed
-apart. Figures: book events per CPU-second (`time.process_time`), and the CPU time per order
-action (orders placed plus cancels) of the joining run over the book-only one.
-
-nautilus_trader is a benchmark dependency only (`pip install -e '.[bench]'`), never one of
-`kalshi`'s.
+"""`kalshi backtest` against nautilus_trader on the same book events, per CPU-second, through two
+strategies (book only, and joining the best bid and ask: benchmarks/strategy_book_only.py and
+strategy_join_best.py). nautilus_trader is a benchmark dependency only (`pip install -e
+'.[bench]'`), never one of `kalshi`'s. See docs/benchmarks.md "How each benchmark measures".
 
     python benchmarks/bench_vs_nautilus.py [--markets 20] [--seconds 1200] [--data DIR]
 """

@@ -1,30 +1,9 @@
 """A data set as a sweep's worker holds it: opened by its path once per process, its segments'
-bytes kept for the process's later runs of the same data set.
-
-A sweep maps `run_backtest(spec)` over many specs of one data set, on a local pool or a
-cluster (backtest/executors.py). A spec carries the data set's path and fingerprint, never its
-contents: nothing of the data is pickled per task. The first run in a process reads the
-segment files (`open_dataset`); every later run of the same data set there replays the bytes
-already read, so a sweep of hundreds of runs reads a data set once per worker, not once per
-run, which matters most when it sits on a network file system.
-
-What is held is each segment's bytes as they are on disk (gzip), not the decoded frames:
-decoding is a few percent of a run's time (docs/benchmarks.md: the replay decodes 235,000 book
-events per CPU-second, a strategy's run handles 4,000 to 10,000), and decoded frames take
-several times the memory; each run decodes as it goes, so its memory stays what a run from
-disk takes. One data set is held per process (a sweep's, or a search's over time windows of
-it), up to `KALSHI_DATA_CACHE_MB` (default 1024) of segments; a larger one is read from its
-files by every run, as a single run reads it.
-
-The fingerprint (`fingerprint`: the manifest and reference data, each segment's name, size and
-modification time) is taken again at every open: a worker whose data set is not the one the
-sweep started with (a recording still being written, or another copy at the same path on a
-cluster's node) refuses the run, because runs ranked against each other must have read the
-same data.
-
-`dataset_stats()` is what a worker exposes about it: per data set, how many times its files
-were read in this process and how many runs opened it (`kalshi_cli.backtest.executors`
-collects it from every worker).
+bytes (as on disk, not decoded) kept for the process's later runs of the same data set, so a
+sweep of hundreds of runs reads it once per worker, not once per run. Its fingerprint is taken
+again at every open, and a worker whose data set is not the one the sweep started with refuses
+the run, because runs ranked against each other must have read the same data. See
+docs/backtesting.md "Sweeps".
 """
 
 from __future__ import annotations

@@ -1,24 +1,7 @@
-"""Runs you can find again: every backtest and sweep the command runs is kept with what produced
-it, so a figure a trader acted on can be traced, shown again and compared.
-
-A stored run is one JSON file in the runs directory (`$KALSHI_HOME/backtests`, else the user
-data directory's `kalshi/backtests`), named by its id: the UTC time it was stored and the first
-hex digits of the SHA-256 of its contents (`20260101T120000Z-3f2a1b9c`), so names sort by time
-and two runs never share one. It holds (format `kalshi-backtest-run/1`):
-
-- `kind`: `run` or `sweep`;
-- `spec`: the whole `BacktestSpec` (data set, strategy, parameters, fill model, latency,
-  balance, risk and trade sections);
-- `strategy`: its name, the file of its module and the SHA-256 of that file's bytes (a changed
-  strategy gives another hash, however the run was named);
-- `data`: the data set's path and fingerprint (dataset.py `fingerprint`: manifest, reference
-  data, segment names, sizes and times);
-- `version`: kalshi-cli's version;
-- `report`: the run's report (`report.py`), or for a sweep `runs`: each run's parameters,
-  totals, statistics and deflated Sharpe ratio (not each equity curve).
-
-`compare` sets two runs' figures side by side: their totals and statistics, figure by figure,
-with the difference of those that are numbers, and what differs in what produced them.
+"""Runs you can find again: every backtest and sweep the command runs is kept, one JSON file per
+run in the runs directory, with what produced it (spec, strategy file hash, data fingerprint,
+version), so a figure a trader acted on can be traced, shown again and compared (`compare`).
+See docs/backtesting.md "Stored runs: `kalshi backtest runs`".
 """
 
 from __future__ import annotations

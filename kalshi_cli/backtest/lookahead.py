@@ -1,19 +1,8 @@
-"""The look-ahead check: would each decision have been the same without the data after it?
-
-Every run already guarantees that the *driver* shows a decision only data received strictly
-before its time (engine.py; the run's `audit`). What it cannot see is a strategy that reads the
-future by another way: a feature file computed over the whole recording, a model fitted on it,
-a strategy that opens the data set itself. freqtrade's `lookahead-analysis` catches that by
-running again on data cut short and comparing the signals; this does the same:
-
-1. run the backtest over the whole data and keep every signal (what the strategy decided, with
-   its time);
-2. for up to `samples` of those signal times t, spread over the run, write a copy of the data
-   set holding only the records received before t, and run again on it, with every strategy
-   parameter that named the data set pointed at the copy (a strategy that loads its own
-   features from the data set is checked with them);
-3. the signals up to t must be the same in both runs. A difference means a decision changed
-   when the future was taken away: the strategy looks ahead.
+"""The look-ahead check: would each decision have been the same without the data after it? The
+driver already shows a decision only earlier data; this catches a strategy that reads the future
+another way (a feature file or model fitted on the whole recording) by running again on copies
+of the data cut at sampled signal times and comparing the signals up to each cut, as
+freqtrade's `lookahead-analysis` does. See docs/backtesting.md "The look-ahead check".
 """
 
 from __future__ import annotations

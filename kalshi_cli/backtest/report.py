@@ -1,29 +1,8 @@
-"""The report of a backtest: what a trader reads to judge a strategy.
-
-Built from the run's own state file with the production P&L code (`pnl.summarize`, the
-`PnlEngine`), so a backtest's P&L is computed exactly as `kalshi pnl` computes a live one:
-
-- **realized**: closing trades, by average cost, fees expensed when paid;
-- **settled**: what settlement paid, less the cost of what it closed;
-- **marked**: positions left open, at the best bid of the held side (what they could be sold
-  for), kept apart from the two above;
-- **net** = realized + settled + marked; it equals the equity at the end less the starting
-  balance (cash, which includes what resting orders hold, and open positions at the same
-  marks).
-
-A *round trip* runs from a flat position in a market back to flat (or to settlement, or to the
-end of the data: then it is left open and not counted as won or lost). Win rate, expectancy per
-contract and profit factor are over closed round trips; each one's P&L includes the fees of
-every fill in it. Max drawdown is on the equity curve, sampled every `sample_s` and at the end.
-The equity is cash (which includes what resting orders hold) plus open positions at those
-marks; exposure is the cost of the open positions. Sharpe, Sortino, the probabilistic Sharpe
-ratio, the bootstrap intervals and calibration are `stats.analyse`'s (stats.py): per day or per
-trade, never annualized, null with a reason when the sample is too small. Money is `Decimal`
-throughout and printed as strings in `--json`; ratios are floats.
-
-Shape of `--json` (`format` kalshi-backtest/1): `spec`, `data`, `totals`, `statistics`,
-`markets` (per ticker), `by_day`, `by_strategy`, `exit_reasons`, `left_open`, `equity` ([ts,
-equity, exposure] rows), `audit`, `assumptions`.
+"""The report of a backtest: what a trader reads to judge a strategy. It is built from the run's
+own state file with the production P&L code (`pnl.summarize`, the `PnlEngine`), so a backtest's
+P&L is computed exactly as `kalshi pnl` computes a live one; the statistics are `stats.analyse`'s.
+Money is `Decimal` throughout and printed as strings in `--json`. The figures and the `--json`
+shape: docs/backtesting.md "The report".
 """
 
 from __future__ import annotations

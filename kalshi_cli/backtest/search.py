@@ -1,26 +1,8 @@
-"""A search over parameter ranges on Optuna: `kalshi backtest --search tpe|random|grid`.
-
-The space is the ranges of `--param NAME=LO..HI[:STEP]` when any is given, else the ranges the
-strategy declares (`Search(low, high, step)` on a params field) less the fields a single
-`--param NAME=V` fixes. Each range is `LO, LO + STEP, ... HI`;
-Optuna sees the index of the value on that ladder (an integer), so no float ever becomes a
-parameter value: the value is `LO + index x STEP`, exact.
-
-The study lives in SQLite beside the stored runs (`studies.sqlite`), named by what it searches
-(the base spec with its time window, the ranges, the sampler, the metric), so the same command
-started again continues it: `--trials N` is the number of trials the study should hold, and a
-search stopped half-way (Ctrl-C, a kill, a reboot) runs only the rest. A trial left running by
-a process that died is marked failed and its parameters are tried again first. One process
-searches a study at a time (an advisory lock beside the database, released by the kernel when
-the process dies).
-
-Each batch of trials (one per `--jobs`) runs through `sweep.run_sweep`, the one function a
-sweep maps runs with, so trials share its cache and its workers. Each trial keeps its report's
-`totals` and `statistics` in the study (`user_attrs`), so the ranking and the deflated Sharpe,
-which counts every trial that ran, in this process or an earlier one, come from the study alone.
-A parameter set the strategy refuses as a whole (`max_hold_s` below `window_s`...) is a failed
-trial with the strategy's words, and runs nothing; a run whose metric is undefined (no trade)
-ran, is counted, and ranks last.
+"""A search over parameter ranges on Optuna: `kalshi backtest --search tpe|random|grid`. Optuna
+sees the index of each value on its `LO, LO + STEP, ... HI` ladder, so no float ever becomes a
+parameter value; the study lives in SQLite beside the stored runs, so the same command started
+again continues it, and each batch of trials runs through `sweep.run_sweep`. See
+docs/backtesting.md "Train and holdout, walk-forward, and search".
 """
 
 from __future__ import annotations

@@ -1,27 +1,9 @@
-"""The statistics of a backtest, as pure functions: what its figures can and cannot tell.
-
-A backtest's equity curve is sampled every few seconds, and a ratio of such samples annualized
-by the square root of the seconds in a year says nothing a trader can use (a quiet hour of a
-market maker came out at "Sharpe 245"). So:
-
-- **Returns** are per calendar day (UTC) of the curve when the run spans at least
-  `MIN_DAYS` days, else per closed round trip (its P&L over the starting balance). They are
-  never annualized: a Sharpe ratio here is per day or per trade, and says which.
-- **Sharpe and Sortino** need `MIN_RETURNS` returns that vary; otherwise they are null with the
-  reason. Sortino's downside deviation is over every return (the shortfalls below zero).
-- **Probabilistic Sharpe ratio** (Bailey & López de Prado, "The Sharpe Ratio Efficient
-  Frontier", 2012): the probability that the true Sharpe exceeds a benchmark, given the
-  sample's length, skewness and kurtosis. **Deflated Sharpe ratio** (Bailey & López de Prado,
-  2014): the same against the Sharpe the best of `trials` unskilled tries would reach by luck,
-  for a sweep that tried many parameter sets.
-- **Bootstrap intervals** for the net P&L and the expectancy per contract resample the closed
-  round trips with replacement, from a seeded generator: the same report every run.
-- **Calibration**: a strategy that states its fair value (`model_fair`, the price one contract
-  of the side is worth) is a forecast of the side's settlement; its Brier score and a table of
-  forecast bins against how often the side settled are computed over the markets that settled.
-
-Money stays `Decimal` (the P&L intervals); returns and ratios are floats. The normal
-distribution is the standard library's `statistics.NormalDist`: nothing here needs numpy.
+"""The statistics of a backtest, as pure functions: what its figures can and cannot tell. Returns
+are per day or per closed round trip and never annualized (a ratio of samples a few seconds
+apart, annualized, says nothing a trader can use); Sharpe, Sortino, the probabilistic and
+deflated Sharpe ratios, bootstrap intervals and calibration are null with a reason when the
+sample is too small. Money stays `Decimal`; nothing here needs numpy. See docs/backtesting.md
+"Statistics".
 """
 
 from __future__ import annotations

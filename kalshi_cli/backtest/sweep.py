@@ -1,19 +1,7 @@
-"""Parameter sweeps: the grid of `--param k=v1,v2` values, mapped over an executor, ranked,
-cached.
-
-`grid` turns the parameters into one `BacktestSpec` per combination; `run_sweep` maps the pure
-top-level `run_backtest` over them on an executor (executors.py: a local pool of worker
-processes, one per core by default, or a Dask cluster), and `rank` orders the reports by a
-metric of their totals.
-
-Cache: each report is kept as JSON under `cache_dir`, named by the SHA-256 of the data set's
-fingerprint (dataset.py) and the spec (which holds the strategy's source fingerprint: a file's
-hash, a distribution's version, the package's version for a built-in, so a changed strategy is
-run again). The fingerprint is the manifest and `reference.json` (their bytes) and each
-segment's name, size and modification time: a data set that grows (a recording still running)
-or is replaced gets a new key, and reading it costs no pass over the frames. A run that fails
-is not cached. The fingerprint taken here goes with each spec to its worker, which refuses a
-data set that is not the same (docs/backtesting.md, "On a cluster").
+"""Parameter sweeps: the grid of `--param k=v1,v2` values (`grid`), mapped over an executor
+(`run_sweep`: a local pool or a Dask cluster), ranked (`rank`), and cached as JSON keyed by the
+SHA-256 of the data set's fingerprint and the spec, so a changed strategy or a grown data set is
+run again and a failed run is not cached. See docs/backtesting.md "Sweeps".
 """
 
 from __future__ import annotations

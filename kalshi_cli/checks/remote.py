@@ -1,22 +1,8 @@
-"""Checks that ask the exchange: positions, exposure, api and exchange (maintenance).
-
-Positions and exposure are read from `GET /portfolio/positions`, not from the state file: the
-exchange is the truth, and a check that trusted the trade loop's books would miss exactly the
-failures it exists for (a fill the loop never saw, an order placed by hand). The limits are the
-risk engine's (`risk.max_position_per_market`, `risk.max_total_exposure`), so the check and the
-loop agree on what "over" means. They cover every subaccount (`GET /portfolio/positions` alone
-answers for subaccount 0, and `kalshi trade --subaccount N` holds its positions on N): each
-subaccount is graded against the limits, which are one loop's, and a breach names its
-subaccount; an account of subaccount 0 only reads and prints as it always did.
-
-An exchange that does not answer makes positions and exposure UNKNOWN (they cannot tell), but
-makes the api check CRITICAL: reaching the exchange is what it checks.
-
-The exchange check looks ahead: `GET /exchange/schedule` lists the maintenance windows, during
-which the exchange "may be unavailable" and refuses orders, so a loop running into one should be
-stopped or watched by a person first. WARNING when the next window starts within `warn`
-seconds, CRITICAL within `crit` seconds or while the exchange is in one (`GET /exchange/status`
-says not active).
+"""Checks that ask the exchange: positions, exposure, api and exchange (maintenance). Positions and
+exposure are read from the exchange, not the state file, because a check that trusted the trade
+loop's books would miss exactly the failures it exists for, and they use the risk engine's
+limits on every subaccount; an exchange that does not answer makes them UNKNOWN but the api
+check CRITICAL. See docs/checks.md "What each check reads" and "The checks".
 """
 
 from __future__ import annotations

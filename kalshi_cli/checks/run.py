@@ -1,19 +1,7 @@
-"""Running a check once: its inputs, its verdict, and its alert.
-
-`CheckInputs` is everything a check may look at, each piece built only when a check asks for it,
-so `kalshi check heartbeat` opens the state file read-only and never builds a client (nor imports
-httpx or cryptography). `run_check` turns any failure to look into UNKNOWN through
-`checks.guarded`. `run_all` runs every check; `combine` folds their results into the one line
-`kalshi check all` prints first.
-
-`deliver` hands each result to `checks.dispatch`. The alert state lives in the state file, so a
-breach that persists across cron runs is one message and its clearing is one more. That is the only
-time a check writes the state file, and it happens only when an alert channel is configured:
-without one, every check stays strictly read-only. With one, the file is opened for writing after
-the check has looked (and created if it is missing, because "no heartbeat, no state file" is
-exactly the breach whose repeats must be de-duplicated). If the alert state cannot be opened the
-alert is still sent, and the reason is reported, since an unreadable alert state must not silence
-an alert.
+"""Running a check once: its inputs (`CheckInputs`, each built only when asked, so a state-file
+check never builds a client), its verdict (any failure to look is UNKNOWN), and its alert
+(`deliver`). The alert state is the only thing a check writes, and only with an alert channel
+configured. See docs/checks.md "Alerts".
 """
 
 from __future__ import annotations

@@ -1,21 +1,7 @@
 """`kalshi rfq list|show|create|cancel` and `kalshi quote list|show|create|accept|confirm|cancel`:
-RFQs and quotes (client/communications.py).
-
-An RFQ asks makers for a price on a size of one market; a maker answers with a quote, a price
-for YES and one for NO (0 declines a side); the RFQ's creator accepts one side of a quote and
-buys that side at its price, once the maker confirms: the exchange then places both orders.
-
-Bad input is refused before anything is sent, as for `kalshi order place`: a value no market
-allows (not a number, a count that is not positive, a price outside [0, 1), more than 4
-decimals) is a usage error (exit 2); one wrong for this market (off its tick grid, the market
-not open) is refused after reading the market (exit 9), and so is any write that can open a
-position while trading is HALTED or in SAFE_MODE (exit 13): creating an RFQ or a quote,
-accepting and confirming. Cancels always go through. On prod those four writes ask for
-confirmation unless `--yes`.
-
-The two orders of an execution are the exchange's, not intents of the state file: their fills
-reach it through `kalshi reconcile` (or a running `kalshi trade`'s fill sync), as any fill does.
-A confirmation whose answer is lost exits 10 and is never sent again (`kalshi quote show`).
+RFQs and quotes (client/communications.py), with bad input refused before anything is sent and
+the writes that can open a position refused while trading is HALTED or in SAFE_MODE, as for
+`kalshi order place`. See docs/orders.md "RFQs and quotes: `kalshi rfq`, `kalshi quote`".
 """
 
 from __future__ import annotations

@@ -1,22 +1,8 @@
-"""`kalshi data import --from jsonl FILE`: frames another recorder kept, as a data set.
-
-Each line of FILE is one JSON object, either a raw Kalshi WebSocket frame (it has a `type`) or
-a wrapper holding one with its receive time. Accepted wrapper keys:
-
-    frame:  "frame", "message", "msg" or "data" (an object with a `type`, or a JSON string)
-    time:   "recv_ns", "received_ns", "ts_ns"                    nanoseconds
-            "recv_us", "received_us", "ts_us"                    microseconds
-            "recv_ms", "received_ms", "ts_ms", "timestamp_ms"    milliseconds
-            "received", "received_at", "recv_time", "timestamp", "ts", "time"
-                a number (seconds, or ms/us/ns judged by its size) or an ISO 8601 string
-
-A raw frame carries no receive time: it takes the time of the line before it (or of the first
-timed line after it, at the start of the file; the file's modification time when no line has
-one, counted as `no_receive_time`). A time earlier than the line before is raised to it
-(`time_clamped`), so the data set stays in time order and the frames in their file order, which
-is what sequence numbers are checked against. Lines that are not JSON objects or hold no frame
-are skipped and counted (`malformed`, `no_frame`); the book checks of `replay` are then run over
-what was imported and their counts reported too.
+"""`kalshi data import --from jsonl FILE`: frames another recorder kept, as a data set. Each line is
+a raw Kalshi WebSocket frame or a wrapper holding one with its receive time under one of the
+accepted keys; times are kept in order (a frame without one takes its neighbour's, one earlier
+than the line before is raised to it) so sequence numbers can be checked, and skipped lines are
+counted. See docs/data.md "Importing what others recorded".
 """
 
 from __future__ import annotations

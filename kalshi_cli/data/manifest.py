@@ -1,24 +1,9 @@
-"""The manifest of a data set: what each market's recording covers, and where the gaps are.
-
-`manifest.json` sits beside `frames/` and is replaced atomically (a temporary file renamed over
-it) whenever the segments are flushed, so after a crash it is at most a second behind the
-frames. Its shape (`format` kalshi-cli-data/1):
-
-    {"format": "kalshi-cli-data/1", "source": "record" | "import", "status": "recording" |
-     "complete" | "failed", "error": null | "...", "started_ns": ..., "ended_ns": ...,
-     "channels": [...], "skipped": {"reason": count},
-     "segments": {"20250601T13Z.000.ndjson.gz": {"first_ns", "last_ns", "lines"}},
-     "markets": {"TICKER": {"ranges": [[from_ns, to_ns]], "gaps": [{"at_ns", "reason"}],
-                            "frames": n}},
-     "gaps": [{"at_ns", "reason"}]}                  gaps of the whole feed (disconnects, ...)
-
-A recorder started again in its own data set (a restart after a crash or a reboot) keeps the
-earlier runs: their segments, ranges and gaps stay listed, `started_ns` stays the first run's,
-and the time between the last run's end and the new start is a feed gap
-`{"at_ns": <end>, "until_ns": <start>, "reason": "not_recording"}`.
-
-A market's range opens when its book becomes exact (a snapshot) and closes when it may no
-longer be (a sequence gap, a bad delta, a disconnect); each close is a gap with its reason.
+"""The manifest of a data set (`manifest.json`, format `kalshi-cli-data/1`): what each market's
+recording covers and where the gaps are, replaced atomically whenever the segments are flushed so
+after a crash it is at most a second behind the frames. A market's range opens when its book
+becomes exact and closes, with a gap and its reason, when it may no longer be; a restarted
+recorder keeps the earlier runs and records the time between as a `not_recording` gap. See
+docs/data.md "Recording: `kalshi record`" and "Layout and formats".
 """
 
 from __future__ import annotations

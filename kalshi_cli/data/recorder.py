@@ -1,20 +1,9 @@
-"""`kalshi record`: every WebSocket frame of the chosen channels, kept raw, for days.
-
-The recorder is the feed (`kalshi_cli.feed.ws.WsFeed`) with two sinks: its `frame_sink` writes
-each frame exactly as received, with the receive time in nanoseconds, to the current hour's
-segment (`data.segments`); its event sink turns the feed's book freshness transitions into the
-manifest's per-market ranges and gaps (`data.manifest.Coverage`) and into `local` records in the
-stream, so a reader sees where the recorder knew a book was wrong. On a sequence gap the feed
-asks for a fresh snapshot (`get_snapshot`), on a dropped connection it reconnects and
-resubscribes: the recording holds what came, once, in the order it came (one connection, one
-thread, so time order across markets is arrival order).
-
-Durability: segments and the manifest are flushed at most once a second, by the feed thread
-when frames arrive and by the caller's thread (`tick`) when they do not, so a crash loses at
-most about the last second. A write error (disk full, the directory gone) stops the recording:
-the manifest is marked `failed` with the error if it still can be, and `run` raises
-`DataWriteError`. One recorder per directory: a second one is refused (an advisory lock on
-`DIR/.lock`).
+"""`kalshi record`: every WebSocket frame of the chosen channels, kept raw, for days. The recorder
+is the feed (`WsFeed`) with two sinks: each frame written as received to the hour's segment, and
+the feed's book freshness turned into the manifest's ranges and gaps and `local` records. It
+flushes at most a second apart, stops on a write error with the manifest marked `failed`
+(`DataWriteError`), and holds an advisory lock so one recorder runs per directory. See
+docs/data.md "Recording: `kalshi record`".
 """
 
 from __future__ import annotations

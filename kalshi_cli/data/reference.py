@@ -1,21 +1,9 @@
-"""The reference data a data set carries: what Kalshi says of the markets it holds.
-
-A recording holds WebSocket frames and a download public trades: neither says what a fill cost
-(the series' `fee_type` and `fee_multiplier`, an event's override, a fee waiver, the changes
-scheduled for either), which prices were allowed (the tick grid) or how a market settled (its
-result, settlement value and rules). `kalshi record` and `kalshi data download` keep them in
-the data set's `reference.json`, as Kalshi's REST bodies (`GET /markets/{t}` or
-`/historical/markets/{t}`, `/events/{t}`, `/series/{t}`, `/series/fee_changes` and
-`/events/fee_changes` with every change, past and to come), which the replay's venue reads
-(`venue/reference.py`): a backtest then charges the fees Kalshi would have charged and settles
-as Kalshi settled.
-
-`kalshi record` writes the file when it starts and reads the markets again when it stops (a
-market that settled meanwhile then has its result; events, series and fee changes are kept from
-the start); a reading that fails is not fatal to the recording: what was read before stands,
-and the command says which objects it could not read. The requests are few whatever the number
-of markets: live markets are listed a hundred at a time, each event and series is read once
-however many markets share it, and the fee changes are two lists.
+"""The reference data a data set carries (`reference.json`): what Kalshi says of the markets it
+holds (fees and their scheduled changes, tick grids, results and rules) as Kalshi's REST bodies,
+because neither frames nor public trades say what a fill cost or how a market settled; the
+replay's venue reads it so a backtest charges and settles as Kalshi did. A failed read during
+`kalshi record` is not fatal. See docs/data.md "Recording: `kalshi record`" and
+docs/backtesting.md "Reference data".
 """
 
 from __future__ import annotations

@@ -1,25 +1,8 @@
-"""Hourly gzip segments of NDJSON records: written crash-safe, read back whatever happened.
-
-A data set is a directory: `manifest.json` and `frames/*.ndjson.gz`. Every line of a segment is
-one record, a JSON object with the local receive time in Unix nanoseconds:
-
-    {"recv_ns":1717171717000000000,"frame":{...the WebSocket frame, byte for byte...}}
-    {"recv_ns":1717171717000000000,"frame_text":"..."}   a frame that is not one JSON line
-    {"recv_ns":1717171717000000000,"local":{"event":"stale","ticker":"X","reason":"seq_gap"}}
-
-The frame is embedded verbatim (its bytes are spliced into the line, not re-encoded), so the
-recording is lossless. `local` records are what the recorder itself saw: connections, books
-going stale and fresh, trade and lifecycle gaps.
-
-Segments are named by the UTC hour of their first record, `20250601T13Z.000.ndjson.gz` (the
-counter grows when a later session writes in the same hour), so name order is time order.
-Rotation closes a segment at the hour boundary with a proper gzip trailer.
-
-Crash safety: the compressor is sync-flushed and the file fsynced at most once a second
-(`flush_every_s`), and the recorder flushes at least that often, so a crash or SIGKILL loses at
-most the last second. A segment cut short reads back up to its last complete line: the reader
-decompresses incrementally, so a missing trailer or a partial block is a counted
-`truncated_tail`, never an error.
+"""Hourly gzip segments of NDJSON records (`frames/*.ndjson.gz`): each line one record with its
+local receive time in nanoseconds, the WebSocket frame spliced in byte for byte so the recording
+is lossless. Written crash-safe (sync-flushed and fsynced at most once a second, so a crash loses
+at most the last second) and read back whatever happened: a segment cut short reads up to its
+last complete line, counted as `truncated_tail`. See docs/data.md "Layout and formats".
 """
 
 from __future__ import annotations

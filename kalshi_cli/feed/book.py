@@ -1,19 +1,8 @@
-"""Local order books kept from a snapshot plus deltas, and what a feed source reports.
-
-A `LocalBook` holds one market's resting bids (YES and NO, as Kalshi sends them) keyed by
-`Decimal` price, so `"0.96"` and `"0.9600"` are the same level and sizes stay exact. A book is
-*fresh* only between a full snapshot and the first sign that it may be wrong: a sequence gap on
-its subscription, a delta that would drive a level negative, an idle connection. While it is
-stale, deltas are ignored (the next snapshot replaces everything) and the trade loop places no
-new order in that market.
-
-Sequence numbers are per subscription (`sid`), not per market, so a gap on an `orderbook_delta`
-subscription means some market of that subscription lost a message, and all of them are
-suspect. `SeqTracker` only says whether a message is the next one expected; the caller decides
-what to mark stale.
-
-`BookSet` is the books of one feed source (the WebSocket or the REST poller) behind one lock,
-reporting freshness transitions as `FeedEvent`s to a sink, so the two sources behave alike.
+"""Local order books kept from a snapshot plus deltas (`LocalBook`, keyed by `Decimal` price so
+sizes stay exact), the per-subscription sequence check (`SeqTracker`), and one feed source's
+books behind one lock (`BookSet`). A book is fresh only between a full snapshot and the first
+sign that it may be wrong; while stale its deltas are ignored and the trade loop places no new
+order in that market. See docs/feed.md "Keeping books exact" and "When a market is stale".
 """
 
 from __future__ import annotations

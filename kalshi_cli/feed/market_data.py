@@ -1,23 +1,8 @@
-"""MarketData: the one market-data object the trade loop reads, whatever the source.
-
-It runs the WebSocket feed and, when that cannot be had, the REST poller, and answers three
-questions for the loop: what is the book of a market (`book`), may I place an order in it
-(`is_fresh`), and what happened since I last asked (`drain_events`, with `wait_for_events` to
-sleep until there is something).
-
-Fallback: after `fallback_after` consecutive WebSocket attempts that produced no message
-(refused, failed handshake, silent), the poller is switched on. The WebSocket keeps retrying
-with its capped backoff, and once it has a fresh book for every market again, the poller is
-switched off. A market is fresh when either source holds a fresh book for it; `book()` prefers
-the WebSocket's and returns None when neither is fresh, so a stale book is never traded on.
-
-Events: a book change is reported once per market until the next `drain_events()` (the book
-itself is read with `book()`), a reference index's new value once per index (read with
-`index_view()`) and carries `at`, the feed clock's monotonic time of the first
-change since the last drain (what the loop measures its lag from), freshness is reported as the
-combined STALE/FRESH transitions of a market (`source="feed"`), and the rest (ticker, fill,
-user order, lifecycle, connection, errors, mode switches) in arrival order. The queue is
-bounded; when nobody drains it, the oldest events are dropped and counted in `dropped_events`.
+"""MarketData: the one market-data object the trade loop reads, whatever the source. It runs the
+WebSocket feed, falls back to the REST poller when that cannot be had, and answers the loop's
+three questions: a market's book (`book`, None when neither source is fresh, so a stale book is
+never traded on), whether it may place an order there (`is_fresh`), and what happened since it
+last asked (`drain_events`, `wait_for_events`). See docs/feed.md "Fallback" and "Events".
 """
 
 from __future__ import annotations

@@ -1,19 +1,7 @@
-"""The trade loop's alerts, posted through `kalshi_cli.alerts` without slowing the loop.
-
-A notify can take as long as a channel's deadline, so alerts go on a queue that one daemon
-thread drains. That thread opens its own connection to the state file (a SQLite connection
-belongs to the thread that made it) for the router's de-duplication state. With no channel
-configured nothing is started and `post` only logs.
-
-The loop may post the same alert on every tick (a stop-loss that keeps firing, a breach that
-persists) while a slow or broken webhook holds the thread for seconds per alert; an alert whose
-fingerprint is already waiting in the queue is therefore not queued again, so the queue holds
-at most one alert per fingerprint however long the webhook stays down.
-
-The same thread sends the dead-man beats (`beat()`): `/start` when a run starts, a plain ping
-while it is healthy, `/fail` when it stops on an error, in healthchecks.io's conventions. A beat
-is queued only with a `deadman` channel configured, and at most one of each signal waits, so a
-ping URL that hangs never holds the loop nor grows the queue.
+"""The trade loop's alerts and dead-man beats, posted through `kalshi_cli.alerts` from one daemon
+thread's queue so a slow or hanging channel never slows the loop; at most one alert per
+fingerprint and one beat of each kind wait. See docs/alerts.md "Delivery: timeouts, retries,
+deadlines" and "Dead-man ping (healthchecks.io style)".
 """
 
 from __future__ import annotations

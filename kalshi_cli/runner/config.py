@@ -1,28 +1,8 @@
-"""What one `kalshi trade` run is asked to do, from the flags and the config file.
-
-Two sources, flags first: `TradeOptions` holds the command line; `TradeConfig` holds the config
-file's nested sections the trade loop reads (`strategies.NAME.*`, `risk.*`, `trade.*`,
-`alerts.*`). `load_trade_config` reads them strictly (`config.read_sections`) and checks every
-nested section of the file, those the loop does not read (`limits:`, `checks:`) included, each
-by the code that owns it, before the command builds a client: a mistake is refused with file
-and line before anything reaches the exchange, never found by a reconcile already under way.
-
-    trade:
-      markets: [TICKER, ...]   # or `series: S` or `event: E`; none of them: every open market
-      log_file: PATH           # default <state dir>/trade.log
-      pause_file: PATH         # default <state dir>/trade.pause
-      status_interval_s: 60
-      tick_interval_s: 1.0     # a sweep over every market starts at least this often
-      max_revisit_s: 10        # the fairness bound: a market unvisited this long goes ahead of
-                               # markets with news; past it the loop says it is behind
-      log_max_bytes: 52428800  # the log rotates at this size (50 MiB) ...
-      log_backups: 5           # ... keeping this many older files (trade.log.1 ...)
-      log_coalesce_s: 60       # repeats of one denial or signal: one summary line per interval
-      deadman_interval_s: 60   # a `deadman` alert channel is pinged at most this often
-      order_group_limit: 1500  # contracts per rolling 15 s in the session's order group
-                               # (default: risk.max_order_count x risk.max_orders_per_minute)
-      state_durability: full   # or `normal`: the pending intent's commit skips its fsync
-                               # (docs/safety.md "State durability" says what that risks)
+"""What one `kalshi trade` run is asked to do, from the flags (`TradeOptions`) and the config
+file's sections the loop reads (`TradeConfig`). `load_trade_config` reads them strictly and
+checks every nested section of the file, each by the code that owns it, before the command
+builds a client, so a mistake is refused with file and line before anything reaches the
+exchange. The `trade:` keys: docs/trade-loop.md "Configuration (in the config file)".
 """
 
 from __future__ import annotations

@@ -1,25 +1,8 @@
-"""The trade loop's log: one JSON object per line to a file, one short line per event to stderr.
-
-Every line of the file is `{"ts": ISO-8601 UTC, "event": NAME, ...fields}` with Decimals as
-strings, flushed as written so `tail -f` and a crash both see everything. The stderr form is for
-the person watching: `HH:MM:SS event key=value ...`, and the per-loop `heartbeat` is left out of
-it (it is in the file). The file is opened for append, so restarts add to the same log.
-
-Volume is bounded, because a loop runs for weeks and a blocked one asks again on every tick:
-- Repeats are coalesced. A `risk_denied` with the same code in the same market, a `signal` for
-  the same side of the same market, an `intent_held` for the same reason in the same market, a
-  `dry_run_order` for the same order (market, side, action, price and count): the first is
-  written in full; the repeats within the next `coalesce_s` are only counted,
-  and written as one `<event>_summary` line (the same key fields plus `count` and `interval_s`)
-  when the interval ends. A key that stays quiet for a whole interval is forgotten, so its next
-  occurrence is written in full again. `counts` still counts every event, and `close()` writes
-  what is pending. A denial by a state that blocks every market (HALTED, SAFE_MODE, REDUCING,
-  the circuit breaker) is keyed by its code alone: one line when it begins, not one per market,
-  and the summary counts the denials of every market.
-- The file rotates by size (`max_bytes`, keeping `backups` older files: trade.log.1 ...), with
-  the standard library's RotatingFileHandler.
-- The file is created mode 0600, like the state file (a log names markets, prices and orders),
-  and a file found looser is tightened; rotated files are the same file renamed.
+"""The trade loop's log: one JSON object per line to a file (flushed as written, mode 0600, rotated
+by size), one short line per event to stderr. Its volume is bounded, because a loop runs for
+weeks and a blocked one asks again on every tick: repeats of a denial, signal, held intent or
+dry-run order are coalesced into one `<event>_summary` line per interval. See docs/trade-loop.md
+"Log".
 """
 
 from __future__ import annotations

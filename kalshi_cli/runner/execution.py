@@ -1,30 +1,9 @@
-"""From a strategy's decision to the exchange, and fills back into the loop's view.
-
-An intent goes: risk `evaluate` (in memory, the trading state read fresh from the state file,
-the orders waiting in the tick's batch counted) -> cancels of the orders it `replaces` (the
-intent is dropped unless every cancel succeeded) -> `OrderService.submit` (intent written,
-request sent once, answer written), or, for an order that adds to a position decided in a
-market's turn, the tick's batch (runner/outbox.py: at most `batch_wait_s` later, with the
-others, one transaction and one request). No REST call is made on the way, so the time from a
-book change to the order on the wire is the strategy, the risk rules, one SQLite write and one
-HTTP POST, plus that wait for a batched one. After every exchange call the API error guard
-hears how it went; while it asks for a backoff, nothing is sent.
-
-The `Executor` decides (the risk verdict, the hold on a market with an order of unknown
-outcome, a group's legs) and has a part for each of the rest, each a plain object with its own
-state, built here with what it needs:
-
-- `guard` (runner/call_guard.py): the API error guard's backoff and SAFE_MODE flag, which every
-  exchange call reports to; `counters`, the run's figures;
-- `unknown` (runner/unknown_orders.py): orders whose answer was lost, and their lookups;
-- `fills` (runner/fills.py): fills read back and applied once; `sent`, what this run placed;
-- `cancels` (runner/cancels.py): cancels, and the read-back of an order a cancel found gone;
-- `sender` (runner/sender.py): one order to the exchange, and what every send shares;
-- `outbox` (runner/outbox.py): the tick's orders that add, sent together.
-
-The parts that learn a fill may have happened raise one flag (`fills_due`) that the loop reads
-and `fills.sync` clears. The methods below that only hand on to a part are the executor's
-face to the loop and its session, so they need not know its parts.
+"""From a strategy's decision to the exchange, and fills back into the loop's view. The `Executor`
+decides (the risk verdict, the hold on a market with an order of unknown outcome, a group's
+legs) and has a part for each of the rest (`guard`, `unknown`, `fills`, `cancels`, `sender`,
+`outbox`), each a plain object with its own state built here; the methods that only hand on to
+a part are its face to the loop. See docs/trade-loop.md "From a decision to the wire, and fills
+back" and "Where the code lives".
 """
 
 from __future__ import annotations

@@ -1,23 +1,8 @@
-"""The fees of the markets a loop trades, read from the exchange once at start.
-
-A market's fees come from three objects (openapi 3.31.0): its series (`fee_type`,
-`fee_multiplier`), its event (`fee_type_override`, `fee_multiplier_override`, both absent or
-null when there is no override) and the market itself (`fee_waiver_expiration_time`). They are
-combined into the one fee model of `models.FeeModel`, which the strategies' edge after fees
-then uses. A fee type the model cannot price (`flat`, or one it has never heard of) refuses the
-start, naming the market: trading on a guessed fee is how a "profitable" strategy loses money.
-
-A series' fees can change on a schedule (`GET /series/fee_changes`, SeriesFeeChange: the new
-`fee_type` and `fee_multiplier` from `scheduled_ts` on). The changes still to come for the
-loop's series are read at start too, each turned into the market's whole fee model from then
-on (the event's override still layered on top, the waiver kept), and the loop switches a
-market's rates when its clock reaches the change (`Portfolio.apply_fee_changes`), logging a
-`fee_change` event, so a change that takes effect while the loop runs needs no restart. An
-event's override can change on a schedule too (`GET /events/fee_changes`, EventFeeChange: a
-new override, or both null to clear it); those still to come are merged into the same timeline,
-each change giving the market's whole model from then on: the series' fees then, under the
-event's override then. A scheduled change to fees the model cannot price refuses the start like
-the fees in effect do.
+"""The fees of the markets a loop trades, read from the exchange once at start: series, event
+override and market waiver combined into one `models.FeeModel` per market, with the series' and
+events' scheduled fee changes still to come, which the loop applies when its clock reaches
+them. A fee type the model cannot price refuses the start, naming the market: trading on a
+guessed fee is how a "profitable" strategy loses money. See docs/pnl.md "Fees".
 """
 
 from __future__ import annotations

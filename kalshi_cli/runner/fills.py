@@ -1,21 +1,8 @@
-"""Fills back into the trade loop's view, a part of its `Executor` (runner/execution.py).
-
-Fills arrive on the `fill` channel, but that message carries no fill id, so it is a signal, not
-the record: each one that brings news (and each order answer that reports a fill, and a timer
-as the fallback for a lost message) makes the loop read new fills from `GET /portfolio/fills`.
-A message is no news when it is about a fill this run has already applied: a `fill` whose
-(order id, trade id) was applied, a `user_order` whose fill count the order's applied fills
-already reach. An order that fills at once is read right after its answer, so its own messages,
-arriving after, no longer cost a read each. Each fill is applied once (by fill id) to the
-in-memory view and written to the state file with its realized P&L, which is what the daily
-circuit breaker adds up; the same transaction moves its order's row on (filled, remaining,
-executed), as a `user_orders` message does with the exchange's own counts, so the state file
-never keeps a filled quote `resting`. The fills of one read are written in one transaction.
-
-`FillSync` reads and applies them; the executor's other parts raise the flag it clears
-(`fills_due`: an order that filled at once, a cancel that found less resting, an order found
-after its answer was lost), and it attributes each fill through `SentOrders`, what this run
-placed, which the sender fills in.
+"""Fills back into the trade loop's view, a part of its `Executor` (runner/execution.py). The
+`fill` message carries no fill id, so it is a signal to read `GET /portfolio/fills`; `FillSync`
+applies each fill once, writes it with its realized P&L and moves its order's row in the same
+transaction, clears the executor's `fills_due` flag, and attributes fills through `SentOrders`.
+See docs/trade-loop.md "From a decision to the wire, and fills back".
 """
 
 from __future__ import annotations

@@ -1,31 +1,8 @@
-"""One trade loop per state file and per account: OS locks held for the life of the loop.
-
-Two loops on one state file (or on one account with two state files) both reconcile, both quote,
-share the write budget and each sees only its own orders against the position limit: a second
-loop once drove a position to 40 against a limit of 30. So `kalshi trade` takes, before it reads
-or writes anything, an exclusive `flock` on
-
-- `STATE.trade.lock` beside the state file (every loop, `--dry-run` included: it writes the
-  state file's heartbeat and reconciles into it), and
-- `trade-<digest>.lock` in a per-user directory (`$XDG_RUNTIME_DIR/kalshi`, else
-  `<tmp>/kalshi-<uid>`), the digest of the exchange endpoint and the API key id (live loops
-  only: a dry run sends no order), so two state files cannot hide two loops on one account;
-  and the same file under the user's home as the password database has it
-  (`~/.local/state/kalshi/locks`, `home_lock_dir`), which no environment variable moves: the
-  systemd unit runs the loop with `PrivateTmp=yes` and no `XDG_RUNTIME_DIR`, a person logged in
-  as that user has one, and with the first directory alone each locked a file of its own.
-
-`flock` locks belong to the open file, so the OS drops them when the process ends however it
-ends (SIGKILL included): there is no stale lock to clean up, and the lock files themselves are
-never deleted (deleting a lock file lets two processes lock two different files). The holder
-writes its pid, host, start time, state file and account into the file, so the refusal names
-the loop to stop. Other commands (`kalshi check ...`, `cancel-all`, `positions`, ...) never take
-these locks and keep working while a loop runs.
-
-A subaccount is not an account of its own for this rule: `kalshi trade --subaccount N` takes the
-same account lock whatever N, so a second loop on another subaccount of the account is refused.
-The subaccounts share the key, the exchange's write budget of the account and the kill switch
-(`cancel-all` without `--subaccount` cancels on every one), which is what the rule guards.
+"""One trade loop per state file and per account: OS `flock` locks held for the life of the loop,
+because two loops on one state file or one account both quote and each counts only its own
+orders against the position limit. The OS drops the locks however the process ends, so there is
+no stale lock to clean up, and the lock files are never deleted. A subaccount shares its
+account's lock. See docs/trade-loop.md "One loop per state file and account".
 """
 
 from __future__ import annotations

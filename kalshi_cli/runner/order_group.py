@@ -1,24 +1,9 @@
 """The session's order group: a server-side stop under every order one `kalshi trade` run places
-(`--order-group`, the default).
-
-At start-up, after the checks and before the first order, the loop creates one order group on the
-exchange with a contracts limit over a rolling 15 s window (`trade.order_group_limit`, default:
-`risk.max_order_count` x `risk.max_orders_per_minute`, the most contracts the loop's own rules let
-it send in a minute, so the exchange trips only on matching the loop never meant) and writes its id
-and subaccount to the state file (`killswitch.remember_order_group`) before placing anything in it.
-The group is on the subaccount the loop's client acts on (`kalshi trade --subaccount N`; without
-it the exchange's default, 0), and is remembered with it. Every order of the run carries the group's
-id. The kill switch, from any process, triggers every group the state file lists: the exchange
-cancels the group's orders and refuses new ones in it, even if this process is hung or was killed.
-When the exchange refuses an order because the group was triggered (its limit hit, or the kill
-switch), the loop records HALTED, as the kill switch does, so a person decides (`kalshi resume`).
-
-At a stop that left none of the loop's own orders resting (orders placed by hand are not in the
-group and do not count), the group is deleted and forgotten; otherwise (a `--once` pass leaves its
-orders resting, a crash, an abandoned shutdown, a failed cancel or delete) it stays listed, so the
-kill switch can still reach its orders, and is triggered when an order of the loop's of unknown
-outcome may still land, which a live group would take and leave resting. Groups the exchange
-no longer knows are dropped from the list at the next start.
+(`--order-group`, the default). The group is created and written to the state file before the
+first order, so the kill switch from any process can trigger it even if this loop is hung or
+killed; an order refused because the group was triggered records HALTED. A clean stop deletes
+the group; any other stop keeps it listed. See docs/trade-loop.md "The session's order group
+(`--order-group`, the default)".
 """
 
 from __future__ import annotations

@@ -1,40 +1,10 @@
 """Paper trading: `kalshi trade --paper`, the trade loop on the exchange's live market data with
-its orders filled locally.
-
-Only the venue differs from a live run. The strategy, the risk rules, the order bookkeeping
-(intents, orders and fills in a state file of the paper session's own), the P&L, the checks,
-the heartbeat, the kill switch and the alerts are the ones `kalshi trade` runs. The venue is
-`venue.LocalVenue`, the backtests' one: the simulator's exchange core in-process, our orders
-matched against the exchange's live book with the same fill model (queue position from the
-sizes seen, recorded trades consuming the queue, fees, self-trade prevention, settlement at the
-exchange's result).
-
-Two pieces put it between the loop and the exchange:
-
-- `PaperClient`, the loop's client. Its market data areas (`markets`, `exchange`: the markets
-  of the selection, their books, events and series for fees and complements, the exchange's
-  status) are the real client's; every other area (orders, fills, positions, balance,
-  settlements, subaccounts, order groups) is the venue client's. It holds no area of the real
-  client that can write, so no order can reach the exchange, and a test proves no write
-  request arrives there.
-  Its `subaccount` is the venue client's, so a loop set to a subaccount trades and reads there:
-  `kalshi trade --paper --subaccount N` builds the venue with subaccounts 1..N, the whole
-  `--paper-balance` on N, and sets N on this client (the state file books N's fills).
-- `PaperFeed`, the loop's feed: the live `MarketData` (WebSocket, REST fallback), subscribed to
-  public channels only (books, tickers, trades, lifecycle), whose events feed the venue (each
-  book change, each public trade, each determination) in the loop's own thread before the loop
-  sees them. Private channels (fills, orders, positions of the real account) are never
-  subscribed, and are dropped if one ever arrives.
-
-The venue lives in memory: a paper session starts from an empty book of its own and a starting
-balance (`--paper-balance`). Its state file is `<state file>.paper-<env>.db`, never the live one;
-one left with positions or resting orders by an earlier session is refused (its venue is gone),
-with the way to start afresh in the message.
-
-The kill switch of a paper loop is asked through its state file (paper_kill.py: the dashboard's
-`k` on a PAPER screen): on each full pass while HALTED the loop runs `answer_kill`, which runs
-`killswitch.KillSwitch` on its own client, so on its venue alone, and drops the cancelled orders
-from its portfolio.
+its orders filled locally by the backtests' `venue.LocalVenue`. Only the venue differs from a
+live run: `PaperClient` takes market data from the real client and everything else from the
+venue's, holding no area of the real client that can write, so no order can reach the exchange;
+`PaperFeed` subscribes public channels only and feeds the venue before the loop sees each event.
+The session has a state file of its own, never the live one. See docs/backtesting.md "Paper
+trading: `kalshi trade --paper`".
 """
 
 from __future__ import annotations

@@ -1,29 +1,9 @@
-"""The risk engine's trading records during the loop: the state file, read again on a change.
-
-The loop asks for the trading state every tick (its own watch, the circuit breaker's check of
-a previous day's REDUCING, each order's risk context) and the circuit breaker asks for today's
-trips and realized P&L every tick and again for every intent; the state file answers the P&L
-by reading every fill of the day. Most ticks nothing of that has changed, so the answers are
-kept, keyed on two counters of the loop's connection:
-
-- `PRAGMA data_version` (`Store.data_version`), which changes when another connection commits
-  (`kalshi halt`, `cancel-all`, `resume`, `reconcile`, a settlement, another Store of this
-  process) and never for this connection's own writes. It is read once a tick, for the
-  tick's own questions (`tick`), and before every other trading-state answer (an order's risk
-  context): a change drops everything kept, so a state or a trip written by another process
-  is seen on the loop's next tick, as when every read went to the file. A failed read of it
-  fails the question, as a failed read of the row did; nothing kept answers instead.
-- `total_changes` (`Store.total_changes`), which moves with every write of this connection. A
-  move drops the kept trading state at once (the loop's own SAFE_MODE or REDUCING is seen by
-  its own next read), and the day's P&L and trips on the next full pass, as before: between
-  full passes the loop adds its own fills' realized P&L to the kept total (`add_realized`), so
-  an order's risk check does not re-read every fill of the day after the previous order. The
-  heartbeat's rows, written every second, change nothing kept here: the loop writes them inside
-  `writing_heartbeat`, whose changes are not counted.
-
-Inside an open transaction of this connection nothing is kept (what it reads may be rolled
-back). The last gate before an order, the trading state read inside the intent's own write
-transaction (`Store.record_intent_if_allowed`), never goes through this cache.
+"""The risk engine's trading records during the loop: the state file, read again on a change. The
+loop asks for the trading state, today's trips and realized P&L every tick and for every
+intent, so the answers are kept, keyed on `PRAGMA data_version` (another connection's commits)
+and `total_changes` (this connection's writes). Nothing is kept inside an open transaction, and
+the last gate before an order (`Store.record_intent_if_allowed`) never reads through this
+cache. See docs/trade-loop.md "How a halt from another process is seen".
 """
 
 from __future__ import annotations

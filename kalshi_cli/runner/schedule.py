@@ -1,26 +1,9 @@
-"""Which markets a tick of the trade loop visits, in which order, and how far behind it runs.
-
-A pass over every market used to be the loop's only unit of work: at 500 markets a pass that
-places quotes takes tens of seconds (each order is an intent written to the state file and a
-round trip), and a market whose book changed just after the pass went by waited for the whole
-next pass. The loop now takes its markets one at a time from `MarketSchedule`, within a time
-budget a tick, and goes back to the feed between ticks, so news preempts the backlog:
-
-1. markets with news (a book change not yet decided on), oldest news first;
-2. the sweep: every market once per `tick_interval_s` timer tick, in a fixed round-robin order,
-   for what changes without news (a strategy's window sliding, a time stop). A sweep that has
-   not finished by the next timer tick is continued, never restarted, so its tail is not
-   starved. The fairness bound: a market of the sweep not visited for `revisit_s` goes ahead
-   of the news, so a quiet market waits at most about `revisit_s` however busy the others are.
-
-Held positions are the loop's business (runner/loop.py): their risk exits run every tick,
-outside the budget.
-
-The schedule also measures the loop's lag: for each decision on news, the time from the
-feed's receipt of the first change not yet decided on to the decision (`decision lag`), and for
-each market the time since its last visit (`revisit`). `report` returns the figures since the
-last report (the heartbeat's), for the heartbeat row, the status line and the checks. It reads
-no clock: the loop passes its monotonic time in.
+"""Which markets a tick of the trade loop visits, in which order, and how far behind it runs:
+`MarketSchedule` hands out markets one at a time within a tick's time budget, markets with news
+first, then a round-robin sweep, with a fairness bound so a quiet market waits at most about
+`revisit_s`; it also measures the decision lag and the revisit times for the heartbeat. It reads
+no clock: the loop passes its monotonic time in. See docs/trade-loop.md "How the loop chooses
+its markets".
 """
 
 from __future__ import annotations

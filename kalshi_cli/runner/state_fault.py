@@ -1,25 +1,9 @@
-"""The trade loop when its state file stops taking writes mid-session: the disk is full
-(SQLite's "database or disk is full"), the file became unwritable, or another process held its
-write lock past the busy timeout. See docs/trade-loop.md "When the state file fails".
-
-The loop's first rule is that an order's intent is on disk before the order leaves, so a loop
-that cannot write cannot trade: the failing write ends the tick at once (nothing after it in
-that tick is sent), and the loop stops. Stopping means taking off the exchange what it left
-there, without writing anything first: every resting order it placed is cancelled (a plain
-cancel, whose only bookkeeping would be a state-file write that cannot happen), an order of
-unknown outcome is looked up and cancelled if it rests, and when something may still rest
-(a cancel failed, an order still unknown that could land late) the session's order group is
-triggered, so the exchange cancels the group's orders and refuses any that land later. Without
-a group, an order of unknown outcome is looked up once a second until it shows or can no longer
-land, as a shutdown does (lookups and cancels need no write). The run
-then ends with `StateFileFailed` (exit 21, STATE_WRITE_FAILED), one line that names the state
-file, the error and what was withdrawn, a `state_file_failed` log line and alert, and a dead-man
-`/fail`.
-
-What the loop could not record is not held in memory for later: it is on the exchange, and
-`kalshi reconcile` (run by the next `kalshi trade` before it trades) copies it into the state
-file once the file can be written: the order whose answer was lost to the failure (its intent
-is on disk as `pending`), the cancels, and every fill.
+"""The trade loop when its state file stops taking writes mid-session (disk full, file unwritable,
+write lock held past the busy timeout). An order's intent must be on disk before the order
+leaves, so a loop that cannot write cannot trade: it withdraws what it left on the exchange
+without writing first, triggers the session's order group when something may still rest, and
+ends with `StateFileFailed` (exit 21); `kalshi reconcile` later copies in what the file missed.
+See docs/trade-loop.md "When the state file fails".
 """
 
 from __future__ import annotations

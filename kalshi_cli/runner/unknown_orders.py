@@ -1,19 +1,9 @@
-"""Orders whose answer was lost, a part of the trade loop's `Executor` (runner/execution.py).
-
-An order whose answer was lost (a timeout, a dropped connection, a 5xx) and that
-`OrderService` could not find right away is never sent again: it is looked up by its client
-order id once a second until the exchange lists it (then it counts as resting or filled, and
-its fills are its strategy's) or until it can no longer land: the exchange acts on a request
-only while its signature timestamp is inside the acceptance window, so LANDING_WINDOW_S after
-the failure (the window plus a margin, see client/connection.py) an order still not listed was never
-placed. A request held in the network can land late within that time, so until then its
-market takes no new order, except reducing ones (nautilus_trader's rule: no further order
-commands while a write's outcome is unknown), and a strategy that still sees no position there
-cannot double it.
-
-`UnknownOrders` keeps them (client order id -> `Unknown`); the sender adds one (`lost`), the
-executor's other parts ask whether a market holds one (`holds`), and the lookups report to the
-API error guard and raise the flag that fills are due when a found order had filled.
+"""Orders whose answer was lost, a part of the trade loop's `Executor` (runner/execution.py). Such
+an order is never sent again: it is looked up by its client order id once a second until the
+exchange lists it or `LANDING_WINDOW_S` has passed, and until then its market takes no new
+order except reducing ones, so a strategy that sees no position there cannot double it. See
+docs/orders.md "Orders that land late" and docs/trade-loop.md "How a halt from another process
+is seen" (its paragraph on lost answers).
 """
 
 from __future__ import annotations

@@ -1,22 +1,9 @@
-"""Where to connect and as whom: the endpoint, key id and private key decided from settings.
-
-`resolve_connection(settings)` is the one place credentials are resolved. With `env: sim` and no
-`api_base`, it joins the simulator of the data directory, started as a background process of its
-own if none serves it, through `kalshi_cli.sim.server.embed.ensure_simulator` (imported only then;
-no command's exit stops it), and the simulator's default
-account supplies the endpoint and the key. Otherwise the configured `api_base`, `ws_url`,
-`api_key_id` and key (PEM text from the environment wins over a path: it is the more deliberate
-choice) are used; a key id without a key, or a key without an id, is an error before anything is
-sent. No key at all is allowed here: a command that needs one asks `authenticated`.
-
-Warnings (a loose key file, a sim key the embedded simulator ignores) go to the `warn` callable,
-so this module prints nothing itself.
-
-The state file belongs to one exchange endpoint and account. Its default path is keyed by them
-(`config.exchange_slug`), a per-environment file of an older version is adopted by the first
-account that binds it (`choose_state_file`), and a file bound to another endpoint or account is
-refused before anything is sent (`check_state_binding`, exit 20): its orders, fills and trading
-state are another account's, and no `reconcile` could make them this one's.
+"""Where to connect and as whom: `resolve_connection(settings)` is the one place the endpoint, key
+id and private key are decided (the data directory's simulator for `env: sim` without
+`api_base`, otherwise the configured endpoint and key), and `check_state_binding` refuses a state
+file bound to another endpoint or account before anything is sent (exit 20). Warnings go to the
+`warn` callable; this module prints nothing. See docs/configuration.md "Environments" and
+docs/state-file.md "Where it lives".
 """
 
 from __future__ import annotations

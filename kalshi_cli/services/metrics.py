@@ -1,24 +1,8 @@
 """Prometheus metrics: what the state file and the exchange say, in the text exposition format.
-
-One `Collector` reads everything on each collection, so a metric is never older than the
-scrape: the state file opened read-only (heartbeats, trading state, orders, fills, realized P&L)
-and, when a client is given, the exchange (balance, positions, exposure, latency). A source that
-fails is reported as `kalshi_source_up{source=...} 0` and its metrics are left out, rather than
-failing the whole collection, because Prometheus' own convention is "absent means unknown".
-
-Two ways out:
-
-- `write_textfile(path, text)` for node_exporter's textfile collector (`kalshi metrics
-  --textfile PATH` from cron). The file is written to a hidden temporary name in the same
-  directory, fsynced, and renamed over the target, so node_exporter never reads half a file
-  (it ignores names that do not end in `.prom`).
-- `serve_metrics(port, collect)` for a long-running process (`kalshi trade --metrics-port`): a
-  stdlib HTTP server on a daemon thread, loopback by default, answering `GET /metrics`. `collect`
-  runs on the server's thread, so it must open its own state file connection (a `Collector`
-  does, on every call).
-
-Money is Decimal until it is rendered as text; the exposition format's values are decimal text,
-so no float ever touches a balance. docs/metrics.md lists every metric.
+One `Collector` reads every source on each collection, so a metric is never older than the
+scrape, and a source that fails is reported as `kalshi_source_up{source=...} 0` with its metrics
+left out (absent means unknown). Written atomically for node_exporter's textfile collector, or
+served on loopback by `serve_metrics`; money stays Decimal text. See docs/metrics.md.
 """
 
 from __future__ import annotations

@@ -1,30 +1,10 @@
-"""Placing, changing and reconciling orders: never twice, never lost.
-
-The sequence for every new order is fixed:
-
-1. Validate locally (market open, price on the market's tick grid and in range, count positive,
-   trading state, the subaccount named exists, position limit counting resting orders, maximum
-   order cost, a buy's cost within the balance). A refusal raises `ValidationError` with a
-   stable code and nothing is sent or written. The position limit counts the position and
-   resting orders of the subaccount the order goes to, that one's only; so does the balance.
-2. Write the intent, with its fresh `client_order_id`, to the state file as `pending`, the
-   trading state checked again in the same transaction (an intent, and so an order, exists
-   only if the state allowed it when it was recorded: none after the kill switch's HALTED).
-3. Send it once. A clear refusal (4xx) marks it `rejected` with the exchange's reason. A timeout,
-   a dropped connection or a 5xx after sending marks it `unknown`: the order may exist. It is
-   then looked up by its `client_order_id`, never sent again; what the lookup cannot settle is
-   left `unknown` for `kalshi reconcile`.
-
-`reconcile()` brings the exchange's truth into the state file, in the four steps of
-`kalshi_cli.services.reconcile`: unknown intents resolved, local resting orders brought up to date,
-orders placed elsewhere imported, fills (and settlements) copied and corrected. It is
-idempotent: a second run changes nothing.
-
-Why one module of this length: every path that writes an order (place, amend, decrease,
-cancel, a batch) goes through the same steps (validate, record the intent, send once, record
-the answer) on the same `OrderService`, so "never twice, never lost" can be checked in one read.
-What could leave has left: the reconciliation steps are `services.reconcile`, the batch file
-handling `kalshi_cli.services.order_batch`.
+"""Placing, changing and reconciling orders: never twice, never lost. Every path that writes an
+order (place, amend, decrease, cancel, a batch) goes through the same steps on the same
+`OrderService`: validate locally, record the intent in the state file with the trading state
+checked in the same transaction, send once, record the answer; an answer lost leaves the order
+`unknown`, looked up by its `client_order_id` and never sent again. Keeping them in one module
+lets that rule be checked in one read; `reconcile()` runs the steps of `services.reconcile`. See
+docs/orders.md "Never twice, never lost".
 """
 
 from __future__ import annotations

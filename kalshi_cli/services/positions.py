@@ -1,29 +1,8 @@
-"""Positions marked to market: the exchange's contracts, the state file's costs, the book's bids.
-
-Three sources, each trusted for what it knows best:
-
-- the exchange's `/portfolio/positions` says how many contracts are held (the truth);
-- the state file's fills and settlements, replayed through `PnlEngine` (average cost), give the
-  average entry, the cost of the open contracts, realized P&L and fees;
-- the order book gives the mark: the best bid of the held side (what the contracts could be sold
-  into now) and, for reference, the mid in that side's terms.
-
-Exposure is the worst case in contracts if every resting order of the market filled (as
-`OrderService` counts it before placing), shown against `limits.max_position_per_market`.
-
-Where the state file and the exchange disagree (a different position, or realized P&L or fees
-that differ from the exchange's per-market figures), the row carries a note; `kalshi reconcile`
-usually closes the gap. The exchange lists only markets with an open position, so markets
-already flat or settled are checked through the settlements instead. With `include_flat`, the
-markets traded and closed out are compared too, from both tiers: a settled event's positions
-move to `/historical/positions` once the historical cutoff passes them.
-
-Each subaccount is its own book: `/portfolio/positions` answers for one subaccount (the client's,
-else 0; openapi.yaml 3.31.0), and the state file's replay is of that subaccount's fills only (the
-state file records each fill's subaccount), so a market held on another subaccount is neither
-counted here nor a difference. The resting orders counted in the exposure are that same
-subaccount's: the order listing is asked for it by number, since one that names no subaccount
-covers them all.
+"""Positions marked to market, each source trusted for what it knows best: the exchange's
+`/portfolio/positions` for the contracts held, the state file's fills and settlements replayed
+through `PnlEngine` for costs and realized P&L, and the book's best bid of the held side for the
+mark. A disagreement between the state file and the exchange is noted on the row. Each
+subaccount is its own book. See docs/pnl.md "`kalshi positions`".
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Fills (table `fills`): stored once by fill_id, streamed in time order at flat memory.
 
-Each fill's price, count and fee are stored once, as canonical Decimal TEXT (the integer copies
-migration 0002 added were dropped by 0006): `kalshi pnl` parses each distinct text once.
+Each fill's price, count and fee are stored once, as canonical Decimal TEXT: `kalshi pnl` parses
+each distinct text once.
 """
 
 from __future__ import annotations

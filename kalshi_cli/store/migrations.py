@@ -1,18 +1,8 @@
-"""Named schema migrations, applied on open, each in one transaction with its own record.
-
-A migration is a name and a list of SQL statements. `apply_pending` runs every migration whose
-name is not yet in `schema_migrations`, in list order; each one runs inside `BEGIN IMMEDIATE`,
-together with the insert of its record, so a migration that fails leaves neither its changes
-nor its record behind (SQLite's DDL is transactional). The check for "already applied" is
-repeated inside the write lock, so two processes opening a new file at once apply each migration
-exactly once. Opening a file that is up to date takes no write lock at all.
-
-Names never change once released, and a released migration is never edited: a schema change is a
-new migration appended to `MIGRATIONS`. A file that records a migration this code does not know
-was written by a newer kalshi-cli and is refused rather than guessed at.
-
-Money and counts are TEXT columns holding a canonical Decimal string (see `store.py`), never
-REAL; times are REAL unix seconds.
+"""Named schema migrations, applied on open, each in one transaction with its own record, so a
+failed migration leaves nothing behind and two processes opening a new file apply each one
+exactly once. A released migration is never renamed or edited (a schema change is a new one
+appended to `MIGRATIONS`), and a file recording a migration this code does not know is refused.
+See docs/state-file.md "Migrations".
 """
 
 from __future__ import annotations

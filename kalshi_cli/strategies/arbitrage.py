@@ -1,24 +1,8 @@
-"""Arbitrage: buy YES and NO together when both asks plus fees cost less than the $1.00 payout.
-
-One YES and one NO of the same market always settle to exactly $1.00 between them, so buying
-both at asks `ya` and `na` locks in `1 - (ya + na)` per pair, minus both fees. The size is the
-smaller of the depths at the two asks (capped by `max_count`), and the fees are computed at that
-size, since Kalshi rounds each fill's fee up to $0.0001. Both legs are fill-or-kill so neither
-rests; if only one fills, the loop is left holding that leg, a risk this strategy accepts and the
-stop-loss and position limits cover.
-
-Each leg carries a fair value chosen so that the two sum to 1 and each leg's edge after fees is
-half the pair's: the min-edge checks, in the strategy and in the risk engine, read per contract
-like for every other intent. `min_edge` here is the pair edge per YES+NO pair.
-
-Within one market the chance is rare: YES ask + NO ask = 2 - (YES bid + NO bid), which is below
-$1.00 only while the book is crossed. The common form is across the two markets of a mutually
-exclusive two-outcome event (team A wins / team B wins): exactly one settles YES, so YES of one
-plus YES of the other is the same $1.00 pair. When the loop gives the snapshot a `complement`,
-that pair is priced too; only the market with the lower ticker of the two emits it, so one
-opportunity is traded once, not once from each side. (If such an event were settled NO on both
-markets, for example voided, both legs would lose: the loop only pairs markets the exchange
-flags mutually exclusive and whose event has exactly two.)
+"""Arbitrage: buy YES and NO together when both asks plus fees cost less than the $1.00 payout, in
+one market or across the two markets of a mutually exclusive two-outcome event (emitted only
+from the lower ticker, so one opportunity is traded once). Both legs are fill-or-kill; a single
+filled leg is a risk this strategy accepts and the stop-loss and position limits cover. Each
+leg's fair value carries half the pair's edge. See docs/strategies.md "arbitrage".
 """
 
 from __future__ import annotations

@@ -1,29 +1,10 @@
 """The fair value of a crypto market from the reference index it settles on: the probability that
-the settlement value (vocabulary.reference_index: the trimmed mean of the 60 one-second values
-before the close) lands where the market pays YES, from the index level now, the time to the
-close and a volatility estimated from the index's recent returns.
-
-The model, stated so a trader can judge it:
-
-- The index moves as a driftless Brownian motion in price over the minutes to an hourly close,
-  with an instantaneous standard deviation of `spot x sigma` per square-root second (`sigma`:
-  the per-second volatility of log returns, `ewma_volatility`). Over hours the normal and the
-  lognormal differ by far less than a tick; a strategy with days to the close should not use it.
-- The settlement averages a window, so its spread is smaller than the spot's at the close.
-  More than 60 s out, the average of the window `[T-60, T)` has variance
-  `sigma^2 S^2 ((T - 60) + 60 / 3)`. Inside the window, the seconds already printed are known:
-  with `e` seconds observed (mean `m`) and `T` left, the average is `(e m + T F) / 60` where the
-  future part `F` has mean `S` and variance `sigma^2 S^2 T / 3`. At or after the close, with every
-  value known, the value is the exact trimmed mean.
-- The trimming of the top and bottom 20% is not modelled before the close (it narrows the spread
-  a little and removes spikes): the model's spread is a slight overestimate.
-- `drift` (per second, as a fraction of the level) shifts the expected average, for a signal
-  (RSI, MACD, a TWAP deviation) a trader believes in; zero by default.
-
-Indicators of the index for such a signal are here too: `rsi` (Wilder's), `macd` (EMA 12/26 and
-a signal EMA of 9) and `twap` (the index has no volume, so its volume-weighted average is the
-time-weighted one). Everything is a float: these are statistics of a price path, never a price
-sent to the exchange; the strategy turns a probability into a Decimal fair value on the tick grid.
+the settlement value (the trimmed mean of the 60 one-second values before the close) lands where
+the market pays YES, from the index level now, the time to the close and a volatility estimated
+from the index's recent returns, plus the index indicators (`rsi`, `macd`, `twap`) a drift can
+use. Everything is a float: these are statistics of a price path, never a price sent to the
+exchange. The model and its assumptions: docs/models.md "`builtin:crypto`: the crypto model
+shipped with the package".
 """
 
 from __future__ import annotations

@@ -1,30 +1,9 @@
-"""Market maker: post-only quotes on both sides of the mid, skewed against inventory.
-
-The quoting centre is the YES mid moved away from inventory: holding YES lowers it by
-`skew` x position / `max_inventory` (so the YES bid is less likely to fill and the NO bid more),
-holding NO raises it. That centre is the strategy's fair value (an inventory-adjusted
-reservation price), so both quotes carry the same edge before fees. Around it sit a YES bid and
-a NO bid (a NO bid at q is a YES ask at 1 - q) `spread` apart, each rounded away from the centre
-onto the grid and kept one tick behind the opposite best so a post-only order never crosses. A
-side is not quoted once inventory has reached `max_inventory` that way (and a quote is never
-larger than the room left), nor when its edge after the maker fee is below `min_edge`.
-
-Requoting: each tick compares the wanted quote of each side with what rests there. A resting
-quote is left alone (partial fills included, to keep queue priority) while it is still worth
-having: no more than `requote_tolerance` below the wanted price, no higher than the wanted
-price plus that tolerance, still `min_edge` after the maker fee against the current centre, and no
-larger than wanted. Otherwise it is replaced: a new intent that `replaces` the old order ids. No
-wanted quote cancels whatever rests. Without the tolerance every one-tick move of the mid (a
-sub-penny market moves a tick many times a minute) cost a cancel and a new order on both sides,
-and the default quotes on the default scenario asked for about 170 orders a minute against the
-default `risk.max_orders_per_minute` of 30.
-
-Queue position: a quote at the front of its queue (nothing resting ahead of it at its price, as
-the loop read it from the exchange) is also left alone when the wanted price is just one tick
-cheaper, even beyond the tolerance (a grid whose tick is wider than it), as long as the resting
-price still clears `min_edge`. The front of the queue fills first; cancelling it for one tick of
-edge would put the new quote behind whatever rests at the lower price. An unknown queue position
-never keeps an order.
+"""Market maker: post-only quotes on both sides of the mid, skewed against inventory. The centre
+(the YES mid moved against the position) is its fair value; each side is quoted `spread` apart
+only while inventory has room and the edge after the maker fee clears `min_edge`. A resting
+quote within `requote_tolerance` of the wanted price, or at the front of its queue one tick off,
+is kept rather than replaced, so the defaults fit the default order-rate limit and keep queue
+priority. See docs/strategies.md "market-maker".
 """
 
 from __future__ import annotations

@@ -1,20 +1,8 @@
-"""A strategy's parameters: one frozen `msgspec.Struct`, validated as a whole.
-
-A strategy declares its parameters as a subclass of `Params` (frozen, unknown fields
-forbidden): the field's type is what a value must be (a YAML `0.05` reaches a `Decimal` field
-as the decimal written, through its shortest repr), `msgspec.Meta(ge=..., le=...)` bounds an
-`int` or `float`, `Range(...)` bounds a `Decimal` (msgspec's constraints are for ints and
-floats), a `__post_init__` raising `ValueError` states a rule between fields, `Updatable`
-marks a field that `kill -HUP` may change while a loop runs, and `Search(low, high, step)` is the
-range `kalshi backtest --search` tries for a field (validation bounds say what is allowed; a
-search range says what is worth trying, so it is declared apart).
-
-`validate_params` is the one config decoder (`vocabulary.decode`) under its name here: the
-config's `strategies.NAME` section, a `--params FILE.yaml`, a sweep's `--param k=v` strings and
-the default of each field all go through it, and every refusal names the file and line of the
-key (a mapping read by the config's line-aware loader carries them) with a "did you mean" for a
-misspelt name. `Range` (the bounds of a `Decimal` field) is the decoder's, exported by
-`kalshi_cli.strategy_api`.
+"""A strategy's parameters: one frozen `msgspec.Struct` (`Params`), validated as a whole, with the
+markers `Range`, `Updatable` and `Search`. `validate_params` is the one config decoder
+(`vocabulary.decode`) under its name here: the config's `strategies.NAME` section, a `--params`
+file, a sweep's `--param k=v` strings and each field's default all go through it, and every
+refusal names the file and line of the key. See docs/strategies.md "Its params".
 """
 
 from __future__ import annotations

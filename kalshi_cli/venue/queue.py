@@ -1,28 +1,9 @@
 """Where one of our resting orders stands in the recorded queue at its price, and when it fills.
-
-Kalshi's book shows aggregate sizes per price, not the orders in them, so our place in a queue
-is an estimate (the approach of hftbacktest and of evan-kolberg/prediction-market-backtesting):
-
-- An order that comes to rest joins the back of its level: the queue `ahead` of it is the
-  recorded size at that price when it arrives. Orders that arrive later queue behind it, so an
-  increase of the level never moves it.
-- A recorded trade at its price (a taker hitting its side) consumes the queue from the front:
-  `ahead` falls by the trade's count, and what the trade has left once `ahead` is used up fills
-  our order (as a maker, at its price).
-- A recorded trade at a price *worse* than ours on our side (the taker sold YES below our YES
-  bid) would have met our better price first: it fills our order up to the trade's count,
-  whatever the queue.
-- A recorded decrease of the level is either a trade's (the same contracts the trade frame
-  reports, whichever of the two frames came first) or a cancel. A decrease not matched by a
-  trade at that price within `match_window_s` is a cancel, and the fill model says whose:
-    OPTIMISTIC   the cancelled contracts were ahead of us: `ahead` falls by them.
-    PESSIMISTIC  they were behind us, as far as the level behind us goes: `ahead` falls only
-                 when the level has become smaller than the queue we thought was ahead.
-  In both, `ahead` never exceeds what the level still holds (counting decreases still waiting
-  for their trade), so the pessimistic queue is never shorter than the optimistic one, and
-  the pessimistic model never fills more (tests/venue/test_queue.py, a property test).
-
-The arithmetic is `Decimal` throughout, as every count in this code is.
+Kalshi's book shows aggregate sizes per price, not the orders in them, so our place is an
+estimate (the approach of hftbacktest): we join the back of the level, recorded trades consume
+it from the front, and an unmatched decrease is a cancel placed ahead of us (OPTIMISTIC) or
+behind us (PESSIMISTIC), so the pessimistic model never fills more. The arithmetic is `Decimal`
+throughout. See docs/backtesting.md "The venue and the fill model".
 """
 
 from __future__ import annotations

@@ -1,19 +1,9 @@
-"""What a strategy decides and the risk engine judges, in the words both use.
-
-An `Intent` is an order a strategy would like placed, in trader terms (the price of the side
-bought or sold, as a person would say "buy NO at 0.40") with the fair value it believes in and a
-reason; a `Cancel` names a resting order it wants gone. A `PositionView` is one market's position
-with what was paid for it and its resting orders, as the risk rules count it. Strategies produce
-these; the risk engine reads them; neither imports the other, so both import this module.
-
-`model_fair` is the strategy's fair value of the intent's own side, so the edge of an intent is
-read the same way whatever its side: for a buy, fair - price; for a sell, price - fair; both per
-contract and net of the fee (`edge_after_fees`). A market maker that wants to move a quote names
-the orders it replaces (`Intent.replaces`): the loop cancels them first and places the new order
-only if the cancels succeeded, and the risk engine counts the position as if they were gone.
-
-`require` states a rule of a params `__post_init__` (a strategy's params, the risk limits): its
-ValueError becomes a refusal naming the key (`kalshi_cli.vocabulary.decode`).
+"""What a strategy decides and the risk engine judges, in the words both use: an `Intent` (an order
+in trader terms, with its fair value `model_fair` of its own side and a reason, and the orders
+it `replaces`), a `Cancel`, and a `PositionView` as the risk rules count it. Strategies produce
+these and the risk engine reads them; neither imports the other, so both import this module.
+`require` states a rule of a params `__post_init__`. See docs/strategies.md "What a strategy
+returns".
 """
 
 from __future__ import annotations

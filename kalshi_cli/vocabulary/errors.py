@@ -1,31 +1,7 @@
-"""One exception tree for the whole toolkit; the class decides what happens next.
-
-    KalshiError                      every error we raise; `.exit_code` and a one-line message
-    ├── UsageError                   bad input caught before anything is sent (exit USAGE)
-    ├── ConfigError                  malformed config file or environment value (exit CONFIG)
-    ├── CredentialsError             missing, unreadable, non-PEM or locked key (exit CREDENTIALS)
-    ├── ValidationError              a request refused locally, nothing sent (exit REJECTED)
-    ├── TradingHaltedError           trading state forbids new orders (exit HALTED)
-    ├── DataWriteError               a data set cannot be written: disk full, unwritable
-    │                                directory (exit DATA_WRITE_FAILED)
-    ├── NoDataError                  no data set, or nothing usable to import (exit NO_DATA)
-    ├── TransportError               no answer: DNS, connect, read timeout (exit UNREACHABLE)
-    │   └── OrderOutcomeUnknown      an order was sent and no clear answer came back (none, a
-    │       │                        5xx, a 2xx without an order): reconcile, never re-send
-    │       │                        (exit OUTCOME_UNKNOWN)
-    │       └── AmendOutcomeUnknown  the same for an amend: the order may have either price
-    └── ApiError                     the exchange answered with an error status
-        ├── BadRequestError          400: the exchange refused the request (exit REJECTED)
-        ├── AuthError                401: wrong key, wrong environment, bad clock (exit AUTH)
-        │   └── ForbiddenError       403: the key may not do this (exit FORBIDDEN)
-        ├── NotFoundError            404 (exit NOT_FOUND)
-        ├── ConflictError            409: e.g. a duplicate client_order_id (exit REJECTED)
-        ├── RateLimitedError         429, after the retry policy gave up (exit RATE_LIMITED)
-        └── ServerError              5xx, after the retry policy gave up (exit EXCHANGE_ERROR)
-
-Retry policy (client/retry.py): TransportError, RateLimitedError and ServerError are retried for
-reads; an order-creating request is never retried blindly, its failure becomes
-OrderOutcomeUnknown (when the request may have reached the exchange) and is reconciled.
+"""One exception tree for the whole toolkit, rooted at `KalshiError`; the class decides what
+happens next (each carries its exit code), and an order sent without a clear answer is
+`OrderOutcomeUnknown`: reconciled, never re-sent. The tree: docs/library.md "Errors and
+answers".
 """
 
 from __future__ import annotations

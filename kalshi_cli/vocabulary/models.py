@@ -1,31 +1,10 @@
-"""Money, counts, directions and the shapes the exchange sends, shared by every layer.
-
-Kalshi sends prices as fixed-point dollar strings (`"0.5600"`, sub-penny on some markets) and
-counts as fixed-point strings (`"10.00"`). They are parsed to `Decimal` here, at the boundary, and
-written back as strings; no float ever holds a price, a count, a balance or a P&L.
-
-Directions come in two vocabularies. A trader says "buy NO at 0.40"; the V2 order endpoints take
-one book per market in YES terms, where `bid` buys YES and `ask` sells YES. Buying NO at p is the
-same as selling YES at 1 - p, so `buy no @ 0.40` is `ask @ 0.60`. `to_book()` and `from_book()`
-convert between the two and are the only place that mapping is written.
-
-What the exchange answers is decoded by msgspec straight from the answer's bytes into frozen
-`Answer` Structs (`decode_answer`; a WebSocket message already a dict goes through the same
-function): fixed-point strings become `Decimal`, unknown fields are ignored (new fields never
-break a read), optional fields may be missing, and the spec's name of a field maps onto ours
-(`fill_count_fp` is `fill_count`). Where the wire differs from the spec (REFERENCE.md: an older
-order or fill without `book_side`, a fill's `ticker` vs `market_ticker`, a fill without
-`fill_id`) both shapes are read. A field a safety decision rests on (an order's `status`,
-`fill_count_fp`, `remaining_count_fp`; a position's `position_fp`) has no default: an answer
-without it, or with it garbled, fails to decode (`msgspec.ValidationError`, a `ValueError`), and
-the caller treats the read as failed, never as flat or cancelled. Each Answer keeps the item as
-sent (`raw`, for `--json` output and the data download), decoded from its bytes only when read.
-
-Request builders in `client/` are strict about what they send.
-
-The parsing, formatting and direction helpers are defined in `units` and re-exported here:
-`units` imports neither msgspec nor anything of this module, so what a cron check loads (the
-state file, the local checks) stays small.
+"""Money, counts, directions and the shapes the exchange sends, shared by every layer. Prices and
+counts are parsed to `Decimal` at the boundary and written back as strings, so no float ever
+holds a price, a count, a balance or a P&L; `to_book()` and `from_book()` are the only place the
+trader's "buy NO at 0.40" is mapped to the book's "ask at 0.60"; answers are decoded straight
+from their bytes into frozen `Answer` Structs, and a field a safety decision rests on has no
+default. See docs/library.md "Errors and answers" and docs/orders.md "The trader's words and
+the book's".
 """
 
 from __future__ import annotations

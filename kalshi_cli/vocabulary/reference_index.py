@@ -1,28 +1,9 @@
-"""How a crypto market settles on the reference index Kalshi streams (REFERENCE.md, "Crypto
-settlement and the reference index"), shared by the simulator that settles such markets and the
-fair-value model that prices them, so the two can never disagree on the rule.
-
-- The settlement value is the mean of the index's one-second values in the 60 seconds before
-  the close, after the highest and the lowest 20% of them are left out: of 60 values the 12
-  highest and 12 lowest go, and the 36 left are averaged.
-- The window is `[close - 60 s, close)`: the value stamped at `close - 60` counts, the one
-  stamped at the close does not (the `window_end_ts_exclusive` of asyncapi.yaml's averages).
-  With fewer values than seconds (an index that skipped a second), 20% of those there are is
-  left out at each end, rounded down.
-- Whether that value pays YES is read from the market's fields (`strike_type`, `floor_strike`,
-  `cap_strike`), never from its title: `greater` is strictly above the floor,
-  `greater_or_equal` at or above it, `less` / `less_or_equal` below / at or below the cap, and
-  `between` from the floor to the cap, both included (openapi.yaml: the floor is the "minimum
-  expiration value that leads to a YES settlement", the cap the maximum).
-- Which index a market settles on is read from its rules text (`rules_primary`, then
-  `rules_secondary`), where Kalshi names it ("CF Benchmarks' Bitcoin Real-Time Index (BRTI)"):
-  the first CF Benchmarks index ID of asyncapi.yaml's table that the text names as a word.
-  No market field carries it.
-
-The fair value of such a market (`probability_yes`, `settlement_distribution`,
-`ewma_volatility`) is here too, as pure functions of floats: the model is stated in
-kalshi_cli/strategies/crypto_fair.py, whose strategy prices with it, and the simulator's market
-makers quote around it.
+"""How a crypto market settles on the reference index Kalshi streams (the trimmed mean of the
+index's one-second values in `[close - 60 s, close)`, YES read from the market's strike fields,
+the index from its rules text), shared by the simulator that settles such markets and the
+fair-value model that prices them, so the two can never disagree on the rule; the model's pure
+float functions are here too. See docs/models.md "`builtin:crypto`: the crypto model shipped
+with the package" and docs/simulator.md "Crypto markets".
 """
 
 from __future__ import annotations

@@ -1,41 +1,9 @@
-"""The simulated exchange's accounts: cash, positions, collateral held for resting orders,
-the maker fee reserve, and how one side of a fill moves an account. `Ledger` is a part of the
-`Exchange` (sim/core/exchange.py) over its `Reference` (reference.py); the matching engine
-(matching.py) reaches it through the narrow `EngineAccounts` it implements.
-
-Money. Cash is held exactly, as Decimal dollars, and `Account.balance` (what the balance
-endpoint reports as `balance_dollars`) is the *available* cash, floored to $0.0001: exact cash
-minus the collateral held for resting orders; `Account.cash_cents` is that truncated to the
-cent (`balance`). `resting_collateral_cents` rounds the held amount up, so the two never report
-more than the account has.
-
-Fees (the one fee model, models.py "Fees"). Each market is priced by `fee_model(ticker)`: its
-series' fee type and multiplier (or the exchange's default), under its event's fee override
-when the event has one, and the market's fee waiver. Every
-fill, taker or maker, pays the trade fee `rate x count x P x (1 - P)` rounded up to $0.0001 at
-its own price, then Kalshi's fee-rounding page is applied per order (`charge_fill`): the balance
-moves by (revenue - trade fee) floored to $0.0001 (a direct member's precision), the floored
-part is a rounding fee kept in the order's accumulator, and each whole cent the accumulator
-passes is refunded. A fill's `fee` (the wire's `fee_cost`) is that net charge, so a fill's
-revenue minus its fee is exactly the balance change. Rounding only arises where revenue has
-digits below $0.0001 (a sub-penny price times a fractional count). The maker reserve held for a
-resting order is linear in its remaining count: per tradable unit (1 contract, or 0.01 on a
-fractional market) the trade fee of one unit plus $0.0001 when a unit's revenue can need
-rounding, at the highest maker rate the series and the event have or are scheduled to have,
-without the waiver; since a fee rounded up per fill is at
-most the sum of its units' fees, the reserve always covers what the fills charge.
-
-Collateral. A resting order holds collateral only for the part that would open new exposure:
-for each direction, the contracts that would close the opposite position are free, and the
-rest cost their own price; the free contracts are counted against the cheapest orders, so the
-hold is the worst case whichever order fills first. With a maker fee rate above zero every
-resting order also holds its maker fee (closing ones too). The hold is brought up to date for
-the account and market after every change, from per-direction sums kept incrementally (so it
-is O(1) unless the position covers part of one direction's orders). With that rule a maker
-fill, a cancel or a decrease can only lower the hold by at least what the fill costs, so a
-maker's available cash never goes below zero; a taker's (or an amend's) whole plan, fills and
-fees and the new hold, is checked against its available cash before it is applied
-("insufficient_balance" otherwise).
+"""The simulated exchange's accounts: cash, positions, collateral held for resting orders, the
+maker fee reserve, and how one side of a fill moves an account. `Ledger` is a part of the
+`Exchange` (sim/core/exchange.py) over its `Reference`; the matching engine reaches it through
+the narrow `EngineAccounts` it implements. The money, fee and collateral rules, and why a
+maker's available cash never goes below zero: docs/simulator.md "Accounts: money, fees and
+collateral".
 """
 
 from __future__ import annotations

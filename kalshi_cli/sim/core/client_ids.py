@@ -1,21 +1,9 @@
-"""An account's used client order ids, a UUID as a 128-bit number.
-
-Kalshi refuses a `client_order_id` that any order of the account ever had, one cancelled long
-ago included ("client ids are never freed": REFERENCE.md "Observed on the real wire", 409
-`order_already_exists`), so the set of used ids grows with every order an account places, for
-as long as the exchange runs, and must: it cannot be bounded without changing which requests
-are refused. A `set[str]` held each id as its string (~85 bytes for 36 characters) and a set
-slot. Most ids are UUID-shaped: the exchange's own (`Reference.new_id`: a UUID-shaped prefix
-and a 48-bit counter, the order's client id when it is sent none) and this project's
-(`str(uuid4())`, client/requests.py). An id written exactly as `str(uuid.UUID(...))` writes it
-(36 characters, lowercase hex, hyphens at 8, 13, 18, 23) is one 128-bit number and back, so
-`UsedClientIds` holds such an id as that number (a 44-byte int: ~41 bytes an id fewer than the
-string, measured 127 -> 86 bytes an id with the set's slots at 100,000 ids), and any other id
-(other case, other shape) as its string. The mapping is one to one, so `in` answers exactly
-what the set of strings answered: no request is refused or let through differently
-(tests/sim/test_client_ids.py compares with a `set[str]` over adds, discards and lookups).
-`IdColumn` holds the client ids of archived orders and fills (sim/core/trade_archive.py) in 16
-bytes each, so an archived order's id string is no longer kept alive at all.
+"""An account's used client order ids, a UUID as a 128-bit number. Kalshi never frees a
+`client_order_id`, so the set of used ids grows with every order for as long as the exchange
+runs and cannot be bounded; `UsedClientIds` holds a canonical UUID string as its number (any
+other id as its string), a one-to-one mapping, so membership answers exactly as a `set[str]`
+would. `IdColumn` holds archived orders' and fills' client ids in 16 bytes each. See
+docs/simulator.md "Running it" (the memory paragraphs).
 """
 
 from __future__ import annotations

@@ -1,51 +1,10 @@
-"""RFQs and quotes (openapi.yaml tag `communications`): a requester asks for a price on a size,
-makers quote, the requester accepts one side of a quote, the maker confirms, and the two trade
-with each other at the quote's price, off the public book.
-
-What each step does, and where it comes from:
-
-- **RFQ** (`CreateRFQRequest`): one market, a size as `contracts`/`contracts_fp` (which must
-  agree) or as `target_cost_dollars` (exactly one of the two), and `rest_remainder`. One open RFQ
-  per creator and market: a second is a 409 `already_exists` (REFERENCE.md "Observed on the real
-  wire") unless `replace_existing`, which closes the creator's open RFQs first; at most 100 open
-  RFQs per creator (the operation's description). `obscure_creator_id` shows `creator_id` "0" to
-  everyone else until the RFQ executes (REFERENCE.md "Changes in 3.31.0"). Deleting closes it.
-- **Quote** (`CreateQuoteRequest`): on an open RFQ of someone else, `yes_bid` and `no_bid`, each
-  on the market's price grid or "0" to decline that side, not both "0". A maker's new quote on an
-  RFQ cancels its previous open one there. A quote is seen only by its maker and by the RFQ's
-  creator (asyncapi `communications`: quote events go only to those two).
-- **Accept** (`AcceptQuoteRequest.accepted_side`), by the RFQ's creator, of an open quote on an
-  open RFQ. The reading the simulator takes [U]: the requester buys `accepted_side` at that
-  side's price in the quote (`yes_bid` is the price per YES contract, `no_bid` per NO); the maker
-  takes the other side at one minus it. With a target cost the size is the most whole contracts
-  whose cost (plus the taker fee at the standard rate, unless `target_cost_excludes_fees`) fits.
-- **Confirm**, by the quote's maker, of an accepted quote: "starts a timer for order execution";
-  the simulator's timer is zero, so the quote executes at once, as a trade between the two
-  parties at the quote's price: one order each (`Quote.creator_order_id`,
-  `rfq_creator_order_id`), placed through the exchange core's ordinary order path (balances,
-  fees, positions) but on the market's private book (`Exchange.off_book`), where the maker's
-  order rests alone and the requester's immediate-or-cancel order takes it. The public book
-  takes no part and never shows them; the trade is printed like any. Both are for the whole
-  size, so nothing remains to rest. If either is refused the other is cancelled, the quote is
-  cancelled with the refusal as its reason, and the refusal is the answer. On success the quote
-  is `executed` and the RFQ closed.
-
-Subaccounts: an RFQ or quote belongs to its user (`creator`; every ownership and visibility check
-compares users) and trades on one of the user's subaccounts (`subaccount`, the request's, 0 when
-it names none): the orders an execution places are that subaccount's ledger's (`ledger_id`).
-
-Persistence: RFQs and quotes are part of the exchange's state (`Exchange.rfqs`/`quotes`, kept in
-its snapshots), and every write is one journal record (`rfq_create`, `rfq_delete`,
-`quote_create`, `quote_delete`, `quote_accept`, `quote_confirm`) written through
-`Exchange.journaled` after validation and before any change, carrying the ids the write made (the
-RFQ's or quote's, and the client order ids of the two orders a confirmation places). Replaying a
-record runs the same method again at the record's time, so a restarted simulator has the same
-RFQs and quotes; a confirmation's two orders are not journaled on their own (that would place
-them twice on replay), they are placed again by replaying the confirmation, with the same ids and
-the same outcome, a refusal included (`ExecutionRefused`).
-
-This module does not import the exchange core (the core owns the `Communications` of each
-exchange and replays its records); `Core` names the part of `Exchange` it uses.
+"""RFQs and quotes on the simulated exchange (openapi.yaml tag `communications`): a requester asks
+for a price on a size, makers quote, the requester accepts one side, the maker confirms, and the
+two trade with each other at the quote's price through the core's order path on the market's
+private book (`Exchange.off_book`), never the public one. Every write is one journal record
+written through `Exchange.journaled`, and replaying a confirmation places its two orders again.
+This module does not import the exchange core; `Core` names the part of `Exchange` it uses.
+See docs/simulator.md "RFQs and quotes".
 """
 
 from __future__ import annotations

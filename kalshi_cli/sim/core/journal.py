@@ -1,36 +1,8 @@
-"""The exchange's write-ahead journal: one JSON line per accepted input, flushed per write.
-
-The core is deterministic given its inputs and their timestamps (ids come from counters and a
-per-journal salt), so persisting the inputs is enough to rebuild every account, order, fill and
-position: on start the exchange replays the lines in order. A line is written after the input has
-passed validation and before the state changes, and it is flushed to the operating system before
-the call returns, so a kill -9 loses nothing that was acknowledged. `fsync=True` also survives
-a power cut, at a large cost in throughput.
-
-A crash in the middle of a write leaves at most one partial last line; it was never
-acknowledged, so reading drops it (and the next append starts on a fresh line).
-
-Replay costs time in proportion to the journal, so the exchange compacts now and then: it
-writes a snapshot of its whole state (next to the journal, written to a temporary file, fsynced
-and renamed into place) and then starts the journal afresh (the same way). Each journal starts
-with an init record carrying a generation number; a snapshot of generation g+1 holds the state
-after every record of journal generation g. A crash between the two steps leaves a snapshot one
-generation ahead of the journal, and loading then skips that journal's records.
-
-The snapshot is MessagePack (msgspec), versioned, and names only the classes the exchange
-hands it: `SNAPSHOT_MAGIC`, then length-prefixed frames (a header with the format version and
-the generation; one frame per part of the state; an end frame, so a file cut at a frame's
-boundary is told from a whole one). The state is an object graph in which the same order sits
-in the order table, its account's lists and its book, so the frames keep what pickle kept and
-msgspec alone does not: which values are one object, and of what class. Every container and
-object is a list whose first item is a tag (`_Tag`); a value seen before is a reference to its
-first appearance; an object of a class seen before names only its attributes' values (the
-first one of each class names the attributes), and one whose class defines `__setstate__`
-holds what its `__getstate__` gives (an index made again from its values, say); a frozen
-msgspec Struct (a market's `PriceRange`) is built from its values, as it cannot be filled
-in. Reading creates no class the exchange did not name and runs no code of the file's choosing,
-unlike pickle, which the snapshot was before (such a file, or one of a newer format, or a
-damaged one, is refused with what to do).
+"""The exchange's write-ahead journal (one JSON line per accepted input, flushed per write) and
+the versioned MessagePack snapshot it is compacted into, so a restarted simulator rebuilds the
+same state and a kill -9 loses nothing that was acknowledged. Reading a snapshot creates no
+class the exchange did not name and runs no code of the file's choosing. See docs/simulator.md
+"The journal and its snapshot".
 """
 
 from __future__ import annotations

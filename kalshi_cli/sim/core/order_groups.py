@@ -1,37 +1,9 @@
-"""Order groups on the simulated exchange: a contracts limit over a rolling 15-second window
-that, when hit, cancels the group's orders and refuses new ones until the group is reset
-(openapi.yaml 3.31.0, the `order-groups` operations; REFERENCE.md "Order groups"). A part of
-the `Exchange` (sim/core/exchange.py), which calls its hooks on the order path; it cancels through
-the matching engine and re-holds through the ledger.
-
-Semantics, each traced to the spec:
-- A group belongs to the ledger account it was created on: one subaccount of a user
-  (sim/core/subaccounts.py; the routes resolve which, with the spec's defaults). Every other account
-  is answered as if it did not exist (404 `not_found` on the group paths, as for an order).
-  Only the orders of that subaccount may join it, so its count, trigger, reset and delete
-  touch that subaccount's orders alone.
-- Every contract matched by an order of the group counts, whether the order took or made
-  liquidity, at the time of the match. When the contracts matched in the last 15 s reach the
-  limit ("when the limit is hit"), the group is triggered: its resting orders are cancelled and
-  no new order may be placed in it until a reset. The limit is checked when an order's match is
-  complete, so one match can carry the count past the limit (the spec does not say Kalshi stops
-  a match part way; the simulator does not).
-- `trigger` does the same by hand; `reset` sets the matched count to zero and lets orders in
-  again; `limit` sets a new limit and triggers the group at once if the count already reaches
-  it; `delete` cancels the group's orders and removes the group.
-- An order placed with an unknown group (or another user's) is refused 400
-  `invalid_order_group`; one placed with a group of another subaccount of the same user the
-  same, with a message naming both subaccounts (the spec is silent on this case); one placed in
-  a triggered group 409 `order_group_triggered`. The spec documents 400 and 409 for order
-  create but names no code: these codes are the simulator's own.
-- `is_auto_cancel_enabled` is true for every group: each has a contracts limit, and hitting it
-  cancels the group's orders automatically. Whether a group is triggered is not in the spec's
-  group shapes; the `order_group_updates` channel says so ("triggered", "reset"), and so does
-  `SimOrderGroup.triggered` for the admin API and tests.
-
-Every change is journaled (`order_group_*` records) and replayed by `OrderGroups.replay`;
-triggering by the limit is not journaled of its own, since replaying the order that caused it
-triggers the group again at the same recorded time.
+"""Order groups on the simulated exchange: a contracts limit over a rolling 15-second window that,
+when hit, cancels the group's orders and refuses new ones until the group is reset (openapi.yaml
+3.31.0, the `order-groups` operations). A part of the `Exchange` (sim/core/exchange.py), which
+calls its hooks on the order path; it cancels through the matching engine and re-holds through
+the ledger. Every change is journaled and replayed by `OrderGroups.replay`. Each behaviour and
+what it traces to: docs/simulator.md "Order groups".
 """
 
 from __future__ import annotations

@@ -1,20 +1,9 @@
-"""Background participants that make the simulated markets move: price paths, a liquidity
-provider quoting around them, and noise traders.
-
-A price path is a pure function of scenario time (seconds since the exchange was created,
-multiplied by `--speed`), so a restarted simulator picks up the same cycle and a `ManualClock`
-drives everything in tests. Participants trade only through the exchange's public methods, as
-any account does, so their orders are journaled like everyone else's; on restart they find their
-resting quotes again through `Exchange.resting_orders` instead of keeping their own state.
-
-Load: the liquidity provider re-quotes a market at most once per `refresh` seconds and only
-touches the levels that moved or were eaten into, and each noise trader acts every few seconds,
-so a default scenario costs a few dozen core calls a second.
-
-Memory: each participant keeps at most `FINISHED_KEPT` of its finished (canceled or executed)
-orders and of its fills in the exchange (`Exchange.forget_finished_orders`; no client can read a
-participant's orders or fills), so what its quoting costs in memory is bounded by that count,
-not by how long it runs (tests/sim/test_participants_memory.py).
+"""Background participants that make the simulated markets move: price paths, a liquidity provider
+quoting around them, and noise traders. A price path is a pure function of scenario time, and
+participants trade only through the exchange's public methods (journaled like anyone's), so a
+restarted simulator picks up where it was and a `ManualClock` drives them in tests. Each keeps
+at most `FINISHED_KEPT` finished orders and fills, so its memory is bounded by count, not by
+time. See docs/simulator.md "Scenario files" and "Running it".
 """
 
 from __future__ import annotations

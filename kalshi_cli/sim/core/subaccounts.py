@@ -1,25 +1,8 @@
 """Subaccounts and API keys of the simulated exchange: a part of the `Exchange`
-(sim/core/exchange.py) over its ledger (accounts.py), whose accounts the subaccounts are.
-
-Subaccounts (openapi.yaml 3.31.0, REFERENCE.md "Changes in 3.30"): a user's primary account is
-subaccount 0; `create_subaccount` adds 1, 2, ... up to 63. Each subaccount is a ledger account
-of its own (its own cash, positions, collateral, orders, fills and settlements), so matching,
-fees and settlement are those of any account and need no change: the ledger id of subaccount n
-of user U is U itself for n = 0 and `U/n` otherwise (`ledger_id`, `owner`). Self-trade
-prevention compares users, not ledger ids (the spec: "another order from the same user"), so
-two subaccounts of one user never trade with each other. Cash moves between a user's
-subaccounts only by `transfer` (whole cents of available cash, idempotent by the client's
-`client_transfer_id`: the same id again with the same terms changes nothing and answers the
-first transfer; with other terms it is refused). The netting setting of each subaccount is
-kept and reported (the simulator nets positions per market only; it has no cross-market
-netting for the setting to switch on or off, and reports every subaccount as not netting
-until one is set).
-
-API keys: every account starts with the key it was created with (scopes `read`, `write`,
-unrestricted). `add_api_key` registers another public key (RSA or Ed25519) with scopes and an
-optional subaccount restriction; `delete_api_key` removes any key, the first one included, after
-which it no longer authenticates. Only public keys are kept, and every change is journaled, so
-a restarted simulator keeps subaccounts, balances, transfers, settings and keys.
+(sim/core/exchange.py) over its ledger, whose accounts the subaccounts are. Subaccount n of user
+U is the ledger account `U/n` (U itself for 0), so matching, fees and settlement need no change;
+self-trade prevention compares users, cash moves between subaccounts only by `transfer`, and
+every change is journaled. See docs/simulator.md "Subaccounts and API keys".
 """
 
 from __future__ import annotations

@@ -1,25 +1,9 @@
-"""The public trades, keyed accounts' fills and their finished orders a minute old, held
-compactly, whether or not they are past the historical cutoff.
-
-Kalshi serves a trade made before `trades_created_ts` from `/historical/trades` and no longer
-from `/markets/trades` (openapi.yaml 3.31.0, `GET /historical/cutoff`; sim/core/historical.py). A
-served simulator's trades grew without bound (~0.45 KB a `SimTrade` with its id, prices and
-float time, ~300 a minute in the 200-market benchmark). So a served exchange moves the trades
-a minute old (or older than the cutoff) out of its lists of objects
-(`Exchange.archive_trades`, run by the tick hook of `historical.attach_retention`) into this
-store: column arrays of 35 bytes a trade (the id as its
-48-bit counter and an index of its UUID-shaped prefix, the ticker, price, count and side as
-indexes into tables of the distinct values seen, the time as a float, and its position in its
-market's list), the distinct values once each. `Exchange.trades()` answers from both, in the
-order the trades were made, so nothing a request reads changes: each archived trade comes back
-as an equal `SimTrade` (the same id, the same Decimals with their exponents, the same float
-time). Storage never decides the tier: the `Archive` view does, by time against each request's
-cutoff, so an archived trade within the lag is served live (read by index: `NewestFirst`).
-`FillArchive` does the same for one account's fills (`Exchange.archive_fills`: accounts with a
-key; a keyless participant's fills are bounded by `forget_finished_orders` instead), and
-`OrderArchive` for one account's finished orders (`Exchange.archive_orders`).
-`TradeTimeline` reads one market's trades by position, so the candle routes bisect to the
-window they need.
+"""Compact column storage for the public trades, keyed accounts' fills and their finished orders a
+minute old, so a served simulator's memory does not grow by a Python object per record
+(35 bytes a trade). `Exchange.trades()`, `fills()` and `orders()` read them back equal and in
+order; which tier (live or historical) serves a record is decided by the `Archive` view by time
+against each request's cutoff, never by where it is stored. See docs/simulator.md "Running it"
+(the memory paragraphs).
 """
 
 from __future__ import annotations

@@ -1,22 +1,8 @@
-"""One market's trades of the last 24 hours, for `volume_24h`, in 16 bytes a trade time.
-
-`volume_24h` is the contracts traded in the last 24 hours: a trade adds its count when it is
-made (`Matching`), and `Exchange.tick()` takes it off again at the first tick whose `now`
-satisfies `time <= now - DAY` (the edge as it was: a trade at `t` still counts at a tick at
-`t + DAY - epsilon` and no longer at `t + DAY`, compared in floats exactly as before). The
-window held a `(time, count)` tuple a trade (~0.19 KB with the float and the count Decimal it
-kept alive once the trade was archived). It now holds two arrays: the time as a float and
-the count in hundredths of a contract as an int64 (a count is a multiple of 0.01:
-`Reference.check_count`), one entry per distinct trade time (the trades of one taker's sweep
-share their time and one entry). A trim takes the sum of the entries it drops, as one Decimal
-of exact value; the market's `volume_24h` keeps the same value and the same exponent as when
-each count was taken off in turn, because its own exponent is already at most every count's
-exponent that was added to it (a Decimal sum's exponent is the least of its terms'), and the
-dropped sum needs none smaller. So every answer that reads `volume_24h` is unchanged
-(tests/sim/test_volume_window.py compares it, at every tick across the 24-hour edge, with the
-old per-trade window). The arrays drop their front when half of them is spent: memory is
-16 bytes per distinct trade time of the last 24 hours, up to twice that before a compaction,
-flat once a day has passed (tests/sim/test_volume_window_limits.py).
+"""One market's trades of the last 24 hours, for `volume_24h`, in 16 bytes a distinct trade time
+(the time as a float, the count in hundredths as an int64). A trade adds its count when it is
+made and `Exchange.tick()` takes it off at the first tick with `time <= now - DAY`; the
+market's `volume_24h` keeps its exact value and Decimal exponent. See docs/simulator.md
+"Running it" (the memory paragraphs).
 """
 
 from __future__ import annotations

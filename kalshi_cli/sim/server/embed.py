@@ -1,23 +1,8 @@
 """Run the simulator inside this process, as a background process of its own, or find the one
-another process serves.
-
-`start_simulator` builds the exchange from `DATA_DIR` (its journal keeps accounts, orders and
-history across restarts), makes sure the default account exists, binds a loopback socket
-(port 0 = a free one), writes `account.json` and `server.json`, and serves uvicorn in a daemon
-thread; it returns once the server accepts connections (tests and benchmarks use it).
-`serve.py` uses the same preparation and runs uvicorn in the foreground instead, and
-`background.py` is that foreground server detached from any terminal.
-
-One data directory is served by one simulator at a time: the server holds an exclusive
-`flock` on `DATA_DIR/server.lock` while it runs (the OS releases it when the process dies,
-even on kill -9), and `server.json` names its pid, address and mode. `ensure_simulator`, what
-every command with `env: sim` and no `api_base` calls, joins the simulator that serves the
-directory, or starts one as a background process of its own (its own session, no terminal,
-output to `DATA_DIR/server.log`): the exchange must outlive the command that happened to start
-it, since a `kalshi trade` joined later trades on it. Starters take `DATA_DIR/start.lock` in
-turn, so two commands starting at once start one simulator and both join it. The background
-simulator stops on `kalshi sim stop` (`stop_simulator`: SIGTERM, then the lock proves it gone)
-or after `idle_stop_s` with no request and no WebSocket open.
+another process serves. One data directory is served by one simulator at a time (an exclusive
+`flock` on `DATA_DIR/server.lock`), and `ensure_simulator`, what every `env: sim` command calls,
+joins it or starts one detached, because the exchange must outlive the command that happened
+to start it. See docs/simulator.md "The embedded simulator".
 """
 
 from __future__ import annotations

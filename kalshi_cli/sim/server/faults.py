@@ -1,31 +1,9 @@
-"""Fault injection knobs for the simulator, set through `PUT /sim/v1/faults`.
-
-HTTP knobs act on requests under /trade-api/v2 only (never on the admin API):
-`http_5xx_rate` and `http_429_rate` answer before the handler runs, so nothing changes;
-`latency_ms` delays every answer; `drop_response_after_commit_rate` lets a write run and commit,
-then closes the connection without an answer (the case a client must reconcile, never re-send).
-`hold_request_s` holds the next order-creating request (`POST /portfolio/events/orders`, or a
-batch of them on `.../orders/batched`) that long in the network before the exchange sees it:
-its body is taken in at once (it is on its way), then the request goes through the whole
-pipeline, signature timestamp check included, only when the hold is over. The client has
-usually given up by then; the order still lands if its signature is still inside the window,
-as a request delayed by a proxy or a congested link does on Kalshi. One request is held, then
-the knob returns to 0.
-`write_503_rate` answers an order create or amend with 503 `service_unavailable` before the
-exchange acts; `write_503_after_commit_rate` lets it act, then answers 503 all the same (a
-gateway that gave up waiting for a backend that did the work). The 3.31.0 spec documents
-`ServiceUnavailableError` (503) on exactly these two operations, and a client cannot tell the
-two cases apart: either is an unknown outcome, resolved by looking the order up.
-`read_lag_ms` makes reads lag writes: `GET /portfolio/orders[/{id}]` and
-`GET /portfolio/positions` answer the state as it stood that long ago (sim/server/lag.py; the ~360
-ms lag observed on Kalshi after a cancel, REFERENCE.md "Observed on the real wire").
-WebSocket knobs: `ws_silence_s` suppresses every message (data and command replies) for that
-many seconds from the moment it is set, while the heartbeat pings go on (they are uvicorn's ping
-frames, not queued messages): the data stall behind live pings observed on Kalshi (a 45 s data
-silence with the 10 s pings continuing; REFERENCE.md: deltas seen 4-20 s old under load);
-`ws_drop_rate` closes a connection instead of sending a message;
-`ws_seq_gap_rate` skips a sequence number. Draws come from one seeded `random.Random`, so a test
-that sets `seed` gets the same sequence of faults each run.
+"""Fault injection knobs for the simulator, set through `PUT /sim/v1/faults`: HTTP faults (5xx,
+429, latency, a dropped answer after commit, a held order request, 503 before or after an order
+write, reads that lag writes) on requests under /trade-api/v2 only, never the admin API, and
+WebSocket faults (silence behind live pings, dropped connections, sequence gaps). Draws come
+from one seeded `random.Random`, so a test that sets `seed` gets the same faults each run. Each
+knob and what it traces to: docs/simulator.md "Admin API" ("Fault knobs").
 """
 
 from __future__ import annotations

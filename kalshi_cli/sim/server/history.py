@@ -1,28 +1,9 @@
-"""What a market's candlesticks are made of, recorded as the exchange runs, and the candles.
-
-Kalshi's candlestick (openapi `MarketCandlestick`) has, per period, the OHLC of the best YES bid
-and the best YES ask ("offer price on the market at the start of the candlestick period", the
-lowest and highest during it, the one at its end), the OHLC, mean and previous of the traded
-YES price (null when nothing traded), the contracts traded, and the open interest at the
-period's end. The exchange core keeps its trades (with their times) but not how its books and
-open interest moved, so `MarketHistory` listens to the core's events and keeps, per market, the
-top of book and the open interest each time either changes: a list of (time, value) samples in
-time order. Samples of one instant are merged (a fill changes the book, the trade and the
-position at one time; the last state of that instant is the one kept).
-
-A period is `(end - length, end]`, `end` a multiple of the length in Unix seconds
-(`end_period_ts` is "the inclusive end of the candlestick period"). Candles are listed for every
-period that ends on or after `start_ts` and on or before `end_ts` (as the spec's query
-parameters say), from the period in which the market was created to the one in progress, so a
-quiet period still shows its quote and open interest with a null price. An empty YES bid side
-reads as $0.0000 and an empty ask side as $1.0000, as `GET /markets` shows them. A price the
-spec calls nullable ("May be null if there was no trade during the period") is left out rather
-than sent as null: its schema is a `$ref` beside which `nullable` has no effect in OpenAPI
-3.0, so a strict reader of the spec refuses a null there.
-
-The history lives in memory from the server's start: a simulator restarted from its journal
-has its trades (they are journaled) but not the quotes from before the restart; periods before
-the first recorded quote carry the first one recorded (docs/simulator.md says so).
+"""What a market's candlesticks are made of, recorded as the exchange runs, and the candles
+(openapi `MarketCandlestick`). The core keeps its trades but not how its books and open interest
+moved, so `MarketHistory` listens to the core's events and keeps, per market, the top of book
+and the open interest each time either changes, in memory from the server's start. The periods,
+the nulls and the memory bound: docs/simulator.md "Market history, the schedule and
+maintenance".
 """
 
 from __future__ import annotations

@@ -1,31 +1,9 @@
-"""Reads that lag writes: the `read_lag_ms` fault.
-
-Observed on Kalshi (REFERENCE.md, "Observed on the real wire"): a `DELETE` of an order was
-acknowledged 200 with `reduced_by "1.00"`, and a `GET /portfolio/orders/{id}` about 360 ms later
-still answered `status: resting` with the old `last_update_time`; a second `DELETE` answered
-404. The writes act on the exchange's current state; the reads are served from a copy that
-catches up later.
-
-This module is that copy. While `read_lag_ms` is above 0, the state of every account seen over
-HTTP (its orders and its positions) is copied just before each change of the exchange: before
-every write request under /trade-api/v2, before every admin write (settle, status) and before
-every tick (expiries, background participants). Each copy is stamped with the moment of the
-change it precedes, so it is the state as it stood until then. `GET /portfolio/orders`,
-`GET /portfolio/orders/{id}` and `GET /portfolio/positions` then answer the state as of
-`now - lag`: the copy taken before the first change after that moment, or the current state
-when nothing changed since. An order created less than the lag ago is not listed (and looked up
-alone it is a 404); one cancelled or filled less than the lag ago still shows as it was. The
-write answers themselves (create, cancel, amend, decrease) always see the current state, as on
-Kalshi. Fills, settlements and the balance are not lagged: only orders and positions were seen
-to lag.
-
-Copies older than the lag are dropped as soon as no read can need them. Copying every live order
-of every account on each change costs time proportional to the accounts' live orders (a keyed
-account's finished orders a minute old are not copied: a copy refers to their append-only
-archive as far as it went), which is why it only happens while the fault is set;
-accounts that never made an HTTP request (the scenario's participants) are never copied and
-never read. Lag applies to changes made while the
-knob is set: raising it does not bring back older states.
+"""Reads that lag writes, the `read_lag_ms` fault: while it is above 0, each account's orders and
+positions are copied before every change of the exchange, and `GET /portfolio/orders[/{id}]`
+and `GET /portfolio/positions` answer the copy current at `now - lag` (the ~360 ms lag seen on
+Kalshi after a cancel); writes always see the current state. Copies are taken only while the
+knob is set and only for accounts that made an HTTP request, and changes made before it was set
+are not lagged. See docs/simulator.md "Admin API" (`read_lag_ms`).
 """
 
 from __future__ import annotations

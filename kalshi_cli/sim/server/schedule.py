@@ -1,25 +1,8 @@
 """The exchange's schedule: standard hours (the simulator trades around the clock) and the
-maintenance windows a test or scenario sets through the admin API.
-
-What the spec says, and what the simulator does with it (openapi 3.31.0):
-- `GET /exchange/schedule` (GetExchangeSchedule) lists `standard_hours` and
-  `maintenance_windows` ("Scheduled maintenance windows, during which the exchange may be
-  unavailable"). The simulator lists every window that has not ended yet.
-- `ExchangeStatus.exchange_active` is "True unless we are under maintenance", `trading_active`
-  "True if we are currently permitting trading", and `exchange_estimated_resume_time` the
-  "Estimated downtime for the current exchange maintenance window". During a window both flags
-  are false and the resume time is the window's end.
-- Orders: the spec documents `503 ServiceUnavailableError` on exactly two writes, create and
-  amend (`POST /portfolio/events/orders`, `.../{order_id}/amend`); during a window those, and
-  a batch create (which creates orders the same way), are refused with a 503 in the spec's flat
-  `ErrorResponse` (as the injected 503 fault: the nested shape was seen on 4xx only), code
-  `exchange_unavailable` (the code is ours: the wire has not shown one).
-  Cancels and decreases go through, as on a paused market: they take risk off.
-- `cancel_order_on_pause`: "the order will be canceled if the order is open and trading on the
-  exchange is paused for any reason." When a window begins, every resting order placed with it
-  is cancelled (a journaled cancel, as its owner's would be); other orders rest through it.
-
-Windows live in memory (not in the journal): a restarted simulator has none until set again.
+maintenance windows a test or scenario sets through the admin API, during which the exchange
+status reports inactive, order creates and amends are refused 503, cancels go through, and
+orders placed with `cancel_order_on_pause` are cancelled. Windows live in memory, not in the
+journal. See docs/simulator.md "Market history, the schedule and maintenance".
 """
 
 from __future__ import annotations

@@ -1,20 +1,7 @@
-"""`kalshi sim serve`: the simulator in the foreground, until Ctrl-C or SIGTERM.
-
-It prints the default account (the five keys of `account.json`) as JSON on stdout once the
-socket is bound, so a script can read where to connect and with which key, and on stderr the
-`export` lines (`AccountInfo.exports`) that point `kalshi` in another shell at it: the REST base
-alone is not enough, the trade loop needs the WebSocket URL and the key too.
-
-The process is the simulator's own, so it tunes the cyclic garbage collector for latency: once
-the state is loaded, everything alive (modules, the replayed book) is frozen out of collection,
-and the young-generation threshold is raised. Most of the exchange's allocations (orders,
-fills, trades) live long, so the default thresholds rescan them again and again, and a full
-collection walks the whole book: with 1,000 markets and 100,000 resting orders one such pause
-measured 110-360 ms, every request waiting behind it. Frozen and tuned, the largest pause over
-100,000 orders on that book was 7 ms and the core ran about 18% faster
-(`benchmarks/bench_sim_core.py` prints the throughput side). Frozen objects are still freed by
-reference counting; only a reference cycle among them would outlive its use. The in-process
-simulator (`embed.start_simulator`) leaves its host process's collector alone.
+"""`kalshi sim serve`: the simulator in the foreground, until Ctrl-C or SIGTERM. It prints the
+default account as JSON on stdout once the socket is bound and the `export` lines that point
+`kalshi` in another shell at it on stderr, and, since the process is the simulator's own, tunes
+the cyclic garbage collector for latency. See docs/simulator.md "Process tuning".
 """
 
 from __future__ import annotations

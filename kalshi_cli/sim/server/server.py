@@ -1,28 +1,10 @@
-"""The simulator's HTTP and WebSocket server: a Starlette app served by uvicorn on loopback.
-
-Every Kalshi path under `/trade-api/v2` goes through one pipeline (`_dispatch`), in this order:
-a held order request (`hold_request_s`: the exchange sees it only afterwards) -> fault latency
--> authentication (required on private paths; checked on public ones when headers are sent)
--> request statistics -> injected 5xx/429/503 -> the tier's token bucket -> the handler, which
-calls the exchange core and serializes its answer in the spec's shape. A refusal
-comes in the shape Kalshi was seen to answer on the wire (REFERENCE.md "Observed on the real
-wire"; `refusal`): nested `{"error": {code, message, details, service}}` for auth, order and
-exchange errors, the flat `{code: "bad_request", message: "bad request", details}` for a body
-that does not decode into its Go struct (`decode_body`), and a bare `{"msg": "Parameter
-validation failed for <Operation>: ..."}` for a query parameter that fails validation
-(`InvalidQuery`). Input is validated before the core is called, so bad input never changes
-state and never gives a 500.
-
-The core is not thread-safe, so it is only ever called from uvicorn's one event loop: handlers
-are plain synchronous functions run on the loop, a background task calls `exchange.tick()`
-every 100 ms, and the WebSocket hub receives core events as a listener on the same loop.
-
-Every operation of openapi.yaml that no route module serves (`sim/server/operations.py`, generated
-from the spec) has a route too, answering 404 `not_implemented` with the operation's name, so
-a client never mistakes a missing feature for a missing resource.
-
-`sim/server/app.py` assembles these routes with the WebSocket (`ws.py`) and the admin API
-(`admin.py`) into the one ASGI app uvicorn serves.
+"""The simulator's HTTP server: a Starlette app served by uvicorn on loopback, every Kalshi path
+under `/trade-api/v2` going through one pipeline (`_dispatch`: held request, latency,
+authentication, scopes, statistics, injected faults, rate limit, handler) that validates input
+before the core is called and answers refusals in the shapes seen on Kalshi's wire. The core is
+not thread-safe, so it is only ever called from uvicorn's one event loop. Every operation no
+route serves answers 404 `not_implemented`. See docs/simulator.md "The request pipeline and
+the WebSocket hub".
 """
 
 from __future__ import annotations

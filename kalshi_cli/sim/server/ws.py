@@ -1,23 +1,9 @@
-"""Kalshi's WebSocket v2 on the simulator: commands, channels, sequence numbers and faults.
-
-The handshake carries the same three signed headers as REST (signed over
-`GET /trade-api/ws/v2`); a bad one is refused with an HTTP 401 before the upgrade. Each
-connection has a reader (commands) and a writer task draining one outbound queue, so command
-replies and channel messages leave in the order they were produced.
-
-The hub is an exchange listener. The core calls it synchronously on the event loop for every
-state change, so a snapshot taken while handling `subscribe` and the deltas that follow it are
-ordered without locks. Sequence numbers are per subscription on `orderbook_delta`, `trade`,
-`market_lifecycle_v2`, `multivariate_market_lifecycle`, `communications` and
-`order_group_updates` (starting at 1 with the snapshot; an `ok` to `update_subscription` and the
-`unsubscribed` answer each take the next one); `ticker`, `fill`, `user_orders` and
-`market_positions` carry none, as in asyncapi.yaml. RFQ and quote events come from
-sim/core/communications.py's own listener list (`on_comms`), not the exchange core's, and reference
-index values from sim/core/indices.py's feed (`on_index`): the three index channels take ids
-(`index_ids`, `underlying_tickers`) instead of market tickers and are sequenced. Faults act
-here: a sequence gap skips a number when it is assigned, silence discards outbound messages in
-the writer, a drop closes the connection instead of sending. Heartbeat pings are WebSocket
-ping frames sent by uvicorn.
+"""Kalshi's WebSocket v2 on the simulator: the signed handshake, commands, channels, per-
+subscription sequence numbers and the WebSocket faults. The hub is an exchange listener called
+on the one event loop, so a snapshot taken on `subscribe` and the deltas after it are ordered
+without locks, and each connection's one outbound queue keeps replies and messages in the order
+they were produced. See docs/simulator.md "WebSocket (`/trade-api/ws/v2`)" and "The request
+pipeline and the WebSocket hub".
 """
 
 from __future__ import annotations

@@ -1,28 +1,9 @@
 """The built-in crypto fair-value model (`builtin:crypto`, and the `crypto` strategy): the
-probability that a crypto market settles YES, from the reference index its rules name.
-
-It reads only the snapshot: the market's terms (`strike_type`, `floor_strike`, `cap_strike`
-and `close_time`, its fields, never its title) and the index (`snapshot.index`, its recent
-values). The probability is `crypto_fair.probability_yes` (docs/models.md, "The crypto model"):
-
-- `sigma` is `crypto_fair.ewma_volatility` of the index's values: the per-second
-  volatility of log returns, each return scaled to one second, weighted by an exponential decay
-  in time with the half-life `halflife_s`. With fewer than `min_returns` returns there is no
-  opinion (None): a volatility of two points is noise. `min_sigma` is a floor under it.
-- The settlement window is taken into account: more than 60 s before the close the average's
-  spread is narrower than the spot's; inside the window the values already printed are known
-  and only the rest is uncertain (`settlement_distribution`). The printed values are the
-  index's own in `[close - 60 s, now]`; when the feed holds fewer of them than Kalshi's running
-  settlement average counts (a feed started inside the window), that average stands for them,
-  for a market that closes at that quarter-hour.
-- An optional drift, a fraction of the level per second, adds signals a trader believes in:
-  `rsi_weight x (RSI - 50) / 50`, `macd_weight x histogram / level` and
-  `vwap_weight x (level - VWAP) / level`, each on bars of `bar_s` seconds (the last value of
-  each bar). The index has no volume, so its VWAP is the time-weighted average over
-  `vwap_window_s` (`crypto_fair.twap`). All weights are 0 by default: no drift.
-- An optional filter: with `rsi_low` < RSI < `rsi_high` not holding, no opinion.
-- An index older than `max_index_age_s` at the snapshot is refused (`StaleIndex`): a model is
-  never traded on a value that may have moved.
+probability that a crypto market settles YES, from the reference index its rules name. It reads
+only the snapshot (the market's strike fields, never its title, and the index's recent values),
+answers no opinion with too few returns or outside its RSI filter, and refuses an index older
+than `max_index_age_s` (`StaleIndex`). See docs/models.md "`builtin:crypto`: the crypto model
+shipped with the package".
 """
 
 from __future__ import annotations

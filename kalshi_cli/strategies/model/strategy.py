@@ -1,26 +1,9 @@
-"""The `model` strategy: trade a fair-value source (docs/models.md).
-
-For each market it asks its source (`sources.py`) for the probability that the market settles
-YES. An answer below `min_confidence` is not traded. Otherwise, for the side whose ask the
-probability clears, it buys at that ask (IOC, on the market's grid) a fraction of the Kelly
-stake: buying a contract at price p with fee f per contract costs c = p + f and pays 1 with
-probability q, so the Kelly share of the bankroll is (q - c) / (1 - c); the order is
-`kelly_fraction` of that share of `bankroll`, in whole contracts, less the contracts of that
-side already held, and at most `max_count` and what the ask offers. It goes out only when its
-edge after fees (at its actual count, the fee rounded up) is at least `min_edge`; the risk
-engine then judges it like any other. Every order's reason names the source, the model's
-version, its fair value and confidence, and the Kelly share.
-
-With `quote`, it rests instead of taking, on both sides of the fair value: for each side a
-post-only bid at the highest tick below that side's ask that still clears `min_edge` after the
-maker fee, sized the same way at that price. A quote is kept while the answer keeps it where it
-is, replaced when it moves, and cancelled when its side no longer clears or the model has no
-(confident) opinion; when the model fails, the loop withdraws the quotes (below).
-
-The source's errors are not caught here: a late, malformed or out-of-range answer, a crash or a
-dead process raises `ModelError` out of `decide`, and the trade loop's containment
-(runner/market_pass.py) skips the decision, counts it, withdraws the market's quotes, alerts
-and, past its threshold, enters SAFE_MODE.
+"""The `model` strategy: trade a fair-value source. For each market it asks its source for the
+probability of YES and buys the side whose ask that probability clears, sized by a fraction of
+the Kelly stake, when the edge after fees reaches `min_edge`; with `quote` it rests post-only
+bids instead. The source's errors are not caught here: `ModelError` leaves `decide` for the
+trade loop's containment (runner/market_pass.py). See docs/models.md "The rule" and "When a
+model (or any strategy) fails".
 """
 
 from __future__ import annotations

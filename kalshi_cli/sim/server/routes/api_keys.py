@@ -1,21 +1,8 @@
-"""API keys on the wire (list, create, generate, delete; openapi.yaml 3.31.0) and the scope
-check every authenticated request passes (`scope_refusal`, called by the pipeline in
-sim/server/server.py right after the signature is verified).
-
-Scopes (the spec's `ApiKeyScope`): `read` grants every GET and `write` every other method;
-child scopes grant only their group without the parent: `read::portfolio_balance` the balance,
-`write::trade` the order writes (create, amend, decrease, cancel, batches, cancel-all, order
-groups), `write::transfer` the transfers. A key restricted to a subaccount "may only read and
-trade on that sub-account; it cannot act on other sub-accounts, transfer funds between
-sub-accounts, or create sub-accounts": any write outside the order writes is refused, and the
-routes refuse another subaccount (sim/server/routes/subaccounts.py). A refusal is a 403 in Kalshi's
-nested shape.
-
-Creating a key from one's own public key needs the Premier tier or above (the spec: "users
-with Premier or Market Maker API usage levels"; 403 otherwise); generating one does not. A
-generated private key (PKCS#1 for RSA, PKCS#8 for Ed25519, as the spec says) is in that one
-answer only: the simulator keeps the public key. FCM subtrader bindings are refused (403: the
-simulator has no FCM members).
+"""API keys on the wire (list, create, generate, delete; openapi.yaml 3.31.0) and the scope check
+every authenticated request passes (`scope_refusal`, called by the pipeline in
+sim/server/server.py right after the signature is verified): `read`, `write` and their child
+scopes, and a key restricted to a subaccount. The simulator keeps public keys only. See
+docs/simulator.md "Subaccounts and API keys".
 """
 
 from __future__ import annotations

@@ -1,21 +1,7 @@
-"""The account's money beyond trading: deposit and withdrawal history, the total value of its
-resting orders, its target balance allocation across exchange indexes, and its API usage level.
-
-- `GET /portfolio/deposits` and `/portfolio/withdrawals`: the account's records as a scenario
-  defines them (sim/server/scenario_data.py kinds `deposits`, `withdrawals`), newest first as given.
-- `GET /portfolio/summary/total_resting_order_value`: 403 `forbidden`. The operation "is only
-  intended for use by FCM members", Kalshi's demo answered an ordinary account 403, and no
-  simulated account is an FCM member.
-- `GET`/`POST /portfolio/target_balance_allocation`: stored per account. Percentages must total
-  100, or the list be empty (which "disables automatic rebalancing"); the reservation is one of
-  `none`, `max`, `sum` (default `sum`). The simulator has one exchange index (0), so an
-  allocation naming another is refused.
-- `GET /account/api_usage_level/volume_progress`: real, the contracts the account traded (its
-  fills) over the trailing 30 days, computed now; the goals are the scenario's
-  (`api_usage_goals`). `POST /account/api_usage_level/upgrade`: 201 when at least one of the
-  account's last 100 orders exists (every order reaches the simulator through its API), else
-  403, as the operation's description says. The grant is not reflected in the tier the
-  simulator's rate limits use.
+"""The account's money beyond trading: deposit and withdrawal history (scenario data), the total
+value of its resting orders (403: no simulated account is an FCM member), its target balance
+allocation across exchange indexes (stored, one index only), and its API usage level (computed
+from its fills). See docs/simulator.md "Money beyond trading".
 """
 
 from __future__ import annotations

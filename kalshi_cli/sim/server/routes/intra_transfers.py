@@ -1,25 +1,9 @@
-"""Intra-exchange-instance transfers (openapi.yaml 3.31.0 `IntraExchangeInstanceTransfer`,
-`GetIntraExchangeInstanceTransfers`, `GetIntraExchangeInstanceTransfer`).
-
-The simulator runs one exchange instance, `event_contract`, at exchange index (shard) 0 only
-(REFERENCE.md: "A simulator can run shard 0 only"), and its exchange status reports
-`intra_exchange_transfers_active: false`. So the only transfer it can carry out is the one the
-spec describes as not leaving the instance: "When `source_exchange_shard` and
-`destination_exchange_shard` are the same, Kalshi treats the request as a subaccount transfer.
-The returned transfer ID appears in the subaccount transfer history." An `event_contract` to
-`event_contract` request on shard 0 is therefore the core's subaccount transfer (sim/
-subaccounts.py `transfer`, journaled) from `source_subaccount` to `destination_subaccount`:
-its id is the subaccount transfer's id, it appears in `GET /portfolio/subaccounts/transfers`,
-and the subaccounts' balances move. `amount` is in centi-cents and must be whole cents (the
-subaccount transfer moves whole cents). A transfer to or from the `margined` instance or
-another shard is refused (400): the simulator has nowhere to put that money or take it from, so
-moving it would not be traceable. The transfer completes at once (`status: complete`).
-
-Which subaccount transfers came through this route is kept in memory beside the exchange (like
-RFQs), keyed by the core transfer's id; the money movement itself is the core's. Keys: the
-`write::transfer` scope allows a transfer and a key restricted to a subaccount may not make one
-(sim/server/routes/api_keys.py `scope_refusal`, as for the subaccount transfer); such a key lists
-only the transfers touching its subaccount.
+"""Intra-exchange-instance transfers (openapi.yaml 3.31.0 `IntraExchangeInstanceTransfer` and its
+two reads). The simulator runs one instance, `event_contract`, on shard 0 only, so the one
+transfer it carries out is the one the spec treats as a subaccount transfer: it is the core's
+journaled subaccount transfer, and a transfer to or from the `margined` instance or another
+shard is refused 400 rather than moving money nowhere traceable. See docs/simulator.md
+"Intra-exchange-instance transfers".
 """
 
 from __future__ import annotations

@@ -1,21 +1,8 @@
 """Multivariate (combo) event collections and the combo markets made from them (openapi.yaml tag
-`multivariate`, `GET /events/multivariate`).
-
-A collection is data a scenario defines (sim/server/scenario_data.py kind
-`multivariate_event_collections`, in the spec's `MultivariateEventCollection` shape); its
-`status` filter follows the simulator's clock (unopened before `open_date`, closed from
-`close_date`). `POST /multivariate_event_collections/{ticker}` creates, or finds, the combo
-market for a selection of legs, with the collection's rules enforced: each leg's event among the
-collection's `associated_event_tickers` and its market in that event, YES only where the
-collection `is_all_yes` or the associated event `is_yes_only`, one market per event where
-`is_single_market_per_event`, the number of legs within `size_min`..`size_max` (and each
-associated event's own bounds; a `size_max` of 0, as real collections write it, or null is no
-maximum), and the legs' order significant only where `is_ordered`. The
-same selection always names the same market (its ticker is a digest of the legs). The combo is
-an ordinary market of the exchange core (in the collection's series, in an event of its own), so
-it trades, shows in the book and journals like any market. It settles by itself: once every leg
-has settled, YES if each leg settled on its chosen side, else NO (checked on every exchange
-tick). Not enforced: the 5000-creations-a-week limit.
+`multivariate`). A collection is data a scenario defines; creating a combo for a selection of
+legs enforces the collection's rules, always names the same market for the same selection, and
+makes an ordinary market of the core that settles once every leg has. See docs/simulator.md
+"Multivariate collections and combo markets".
 """
 
 from __future__ import annotations

@@ -1,20 +1,7 @@
-"""The weather index (openapi.yaml 3.31.0 `GetWeatherIndex`, `GetWeatherIndexCalibrations`,
-`/live_data/weather/{city}[/calibrations]`): Kalshi computes it from its stations and only
-reports it, so the series and the configuration timeline of a city are data a scenario defines
-(kind `weather_index` of sim/server/scenario_data.py: `{city, timeseries, calibrations}`, the points
-as `WeatherIndexPoint`s each with the `config_version` it was computed under, the records as
-`WeatherIndexCalibration`s). What the routes do is the spec's:
-
-- a city the scenario did not define is a 400 ("Unknown city");
-- the window: `from`/`to` in unix milliseconds, inclusive; `to` defaults to now and `from` to
-  `to` minus 24 hours; `from` must be paired with `to` unless `last_sec` is used; `last_sec`
-  means `from=now-last_sec, to=now` and is mutually exclusive with `from`/`to`; anything else
-  (and `from` after `to`) is a 400;
-- `incomplete` points (trailing minutes still inside their receipt deadline) and each point's
-  `stations` are served only with `detailed=true`;
-- `config_version` is that of the newest returned point, "" when no point matched;
-- units are `fahrenheit` for the index and `celsius` for calibrations, which are served
-  ascending by `effective_at_ms`.
+"""The weather index routes (openapi.yaml 3.31.0 `GetWeatherIndex`, `GetWeatherIndexCalibrations`):
+Kalshi computes the index and only reports it, so a city's series and calibrations are data a
+scenario defines (kind `weather_index`), and the routes apply the spec's window, `detailed` and
+`config_version` rules to it. See docs/simulator.md "Event metadata and the weather index".
 """
 
 from __future__ import annotations
