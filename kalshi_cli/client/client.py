@@ -1,26 +1,8 @@
-"""KalshiClient: the one synchronous, signed client every command and the trade loop share.
-
-It has one `Connection` (connection.py: how a request travels, read it first) and an object per
-area of the API, each over that connection, one module each, named for the spec's tags:
-
-    client.exchange        status, schedule, fee changes, the account's limits, clock skew
-    client.markets         markets, order books, events, series, trades, candlesticks
-    client.portfolio       balance, positions, fills, settlements
-    client.orders          create, batch, cancel, amend, decrease; the order listing; queue
-    client.order_groups    order groups
-    client.subaccounts     subaccounts: create, balances, transfers, netting
-    client.historical      the historical tier
-    client.api_keys        API keys
-    client.communications  RFQs and quotes
-
-A method is named for its operation in openapi.yaml (`client.orders.create_order`,
-`client.portfolio.get_balance`). A new area of the API is a new module with an `Area` class,
-given to the client in `_attach`.
-
-`client.subaccount = N` makes every portfolio and order call of the client act on subaccount N
-(client/subaccount_scope.py, applied by the connection to each request). A client another
-thread uses at the same time is never re-scoped that way (the dashboard's kill switch runs
-while its panels read): `client.on_subaccount(N)` is a second handle on N that leaves it alone.
+"""KalshiClient: the one synchronous, signed client every command and the trade loop share. It
+has one `Connection` (connection.py: how a request travels) and an object per area of the API
+over it, one module each, named for openapi.yaml's tags, each method named for its operation
+there. See docs/library.md "The client" (the areas, subaccounts, `on_subaccount` for a client
+another thread uses) and "How a request travels".
 """
 
 from __future__ import annotations

@@ -1,21 +1,9 @@
-"""RFQs and quotes (`/communications/...`, openapi.yaml tag `communications`): a requester asks
-for a price on a size (an RFQ), makers answer with quotes (a YES bid and a NO bid), the
-requester accepts one side of a quote, the maker confirms, and the exchange places both orders.
-
-Every served operation has a typed method: the RFQ listing, one RFQ, create, delete; the quote
-listing, one quote, create, delete, accept, confirm; and the account's public communications id.
-The quote paths scoped by the RFQ (`/communications/rfqs/{rfq_id}/quotes/{quote_id}`) are used
-when the caller names the RFQ, the deprecated unscoped ones otherwise.
-
-Prices are `Decimal` dollars sent as fixed-point strings; a quote's side may be 0 to decline it.
-The values are checked here for what no market allows (a price outside [0, 1), a count that is
-not positive or finer than 0.01); the market's own tick grid is the caller's to check (the CLI
-reads the market first, `cli/rfq.py`). Writes are sent again only when the first attempt
-certainly did not reach the exchange: a second accept or confirm after a lost answer would be
-refused by the exchange anyway, but a second RFQ or quote would replace the first.
-
-`subaccount` is sent where the spec has it (the RFQ listing, RFQ and quote creation); None
-leaves the exchange's default (the primary account, 0).
+"""RFQs and quotes (`/communications/...`, openapi.yaml tag `communications`): a requester asks for
+a price on a size, makers quote a YES and a NO bid, the requester accepts one side, the maker
+confirms, and the exchange places both orders. Every served operation has a typed method;
+values no market allows are refused here, the market's tick grid is the caller's to check, and a
+write is sent again only when the first attempt certainly did not reach the exchange. See
+docs/orders.md "RFQs and quotes".
 """
 
 from __future__ import annotations

@@ -1,31 +1,9 @@
-"""The signed connection to the exchange that every area of `KalshiClient` shares (client.py).
-
-Each request goes through the same four steps:
-
-1. The rate limiter takes the request's tokens from the read or write bucket, waiting if the
-   bucket is short, so bursts are paced before the exchange has to refuse them (ratelimit.py).
-2. `httpx.Client.send` sends it on httpx's own transport (`httpx.HTTPTransport`, proxies from
-   the environment honoured as httpx does); `KalshiAuth` signs every attempt afresh. Each
-   request has an overall deadline, not only a timeout per socket read: the client's `timeout`
-   from the moment it is sent, or sooner the `clock.Deadline` the caller runs under (the kill
-   switch's, the retry policy's). The transport cuts connect, write and the whole answer off
-   when it is spent (client/deadline.py), so an answer trickled a byte at a time ends there.
-3. The answer is turned into a value or a typed error from `vocabulary.errors`: an error status
-   becomes the `ApiError` subclass for it, a failure to get any answer becomes a one-line
-   `TransportError` naming the host.
-4. The retry policy (retry.py) decides from the error and the request's `Resend` mode whether to
-   try again: reads and cancels are retried; amend and decrease only when the exchange certainly
-   did not act; creating an order never is. An order whose fate is unclear (timeout, dropped
-   connection, 5xx such as 503, a 2xx without an `order_id` or with an `error` object) raises
-   `OrderOutcomeUnknown` with its `client_order_id`, to be resolved with
-   `find_order_by_client_id`, never by sending it again (an amend: `AmendOutcomeUnknown`).
-   Such a request can still land until its signature leaves the exchange's acceptance window:
-   `LANDING_WINDOW_S` below.
-
-Lists follow cursors through pagination.py. Answers are decoded from their bytes by msgspec into
-the tolerant Structs of `vocabulary.models` (`decode_answer`): unknown fields are ignored, prices
-and counts are `Decimal`. A page is split into its items' bytes (`msgspec.Raw`) first, so each
-item is decoded straight into its Struct and kept as bytes for its `raw`.
+"""The signed connection to the exchange that every area of `KalshiClient` shares (client.py):
+each request is paced by the rate limiter, sent by httpx under one overall deadline, turned into
+a value or a typed error, and retried only as its `Resend` mode allows, so an order whose
+outcome is unclear raises `OrderOutcomeUnknown` and is looked up, never sent again. Lists follow
+cursors, and answers are decoded from their bytes into `vocabulary.models` Structs. See
+docs/library.md "How a request travels".
 """
 
 from __future__ import annotations

@@ -1,26 +1,9 @@
-"""An overall deadline on each request, enforced where the bytes move.
-
-httpx's timeouts are per socket operation: the read timeout restarts with every read, so an
-answer trickled one byte a second never times out, and a 10 s timeout can hold a command (or the
-kill switch) for minutes. The client runs each request under a `clock.Deadline` (its timeout,
-or sooner the deadline of whatever it runs within), and this module makes the transport keep it:
-httpx's own `HTTPTransport` with its network backend (httpcore's `SyncBackend`) wrapped so
-that every connect, TLS handshake, read and write gets at most the time the deadline leaves.
-When none is left, it raises the class the socket timeout itself would have raised
-(httpcore's ConnectTimeout, ReadTimeout or WriteTimeout, which httpx maps to its own), so the
-client's rules read it as they read any timeout: a connect that timed out sent nothing, and
-anything later is an unknown outcome for an order.
-
-Why the backend and not a watchdog thread closing the socket: the backend sees every socket
-operation on the request's own thread, so the deadline needs no thread, no race between a
-close and a read, and raises the exception class of the phase it cut. The deadline reaches the
-backend through the context variable of `clock.Deadline` (httpcore hands a stream only a
-per-call timeout, never the request), which is the request's own because the client is
-synchronous: a request runs start to end on the thread that made it.
-
-httpx builds its connection pool itself and takes no network backend, so the wrapper is put
-into the pool it built (`HTTPTransport._pool._network_backend`): internals of httpx and
-httpcore, which is why pyproject.toml pins both below their next minor versions.
+"""An overall deadline on each request, enforced where the bytes move: httpx's timeouts are per
+socket operation, so an answer trickled a byte at a time would never time out. httpx's own
+transport gets its network backend wrapped so that every connect, TLS handshake, read and write
+gets at most what the request's `clock.Deadline` leaves, and raises the timeout class of the
+phase it cut. It reaches into httpx and httpcore internals (`HTTPTransport._pool`), which is why
+pyproject.toml pins both. See docs/library.md "How a request travels", step 2.
 """
 
 from __future__ import annotations

@@ -1,18 +1,7 @@
-"""Order groups (`/portfolio/order_groups`): a contracts limit the exchange enforces over a
-rolling 15-second window. When the group's orders match that many contracts, or the group is
-triggered by hand, the exchange cancels the group's orders and refuses new ones in it until
-the group is reset: a stop that holds on the exchange's side even when the process that placed
-the orders is gone. An order joins a group through `CreateOrder.order_group_id`.
-
-Trigger, reset, a new limit and the reads are retried like any idempotent request; creating a
-group is retried only when the first attempt certainly did not reach the exchange (a lost
-answer would otherwise leave a second, unused group behind).
-
-A group belongs to one subaccount. Every call takes `subaccount=N`; without it, the client's
-own `subaccount` (client/subaccount_scope.py), else the exchange's defaults (openapi.yaml
-3.31.0): create, delete, reset, trigger and limit act on subaccount 0, so a group on another
-subaccount is not found by them unless they name it; the listing and `get_order_group` cover
-every subaccount.
+"""Order groups (`/portfolio/order_groups`): a contracts limit the exchange enforces over a rolling
+15-second window, cancelling the group's orders and refusing new ones until it is reset: a stop
+that holds on the exchange's side even when the process that placed the orders is gone. A group
+belongs to one subaccount, and every call takes `subaccount=N`. See docs/order-groups.md.
 """
 
 from __future__ import annotations

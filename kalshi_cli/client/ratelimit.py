@@ -1,24 +1,7 @@
-"""Client-side token buckets, so the exchange's limiter never has to say no.
-
-Kalshi meters every request in tokens (10 by default; 2 for a cancel, a cancel-all and a single
-order read; per item for batches) against two buckets per account: reads (GET) and writes
-(everything else). A bucket refills at `refill_rate` tokens per second up to `bucket_capacity`;
-a request that finds too few tokens is refused with 429. The client keeps its own copy of both
-buckets and waits for tokens before it sends, so a burst is paced at the tier's rate instead of
-bouncing off the server.
-
-Our copy is deliberately a little smaller and slower than the exchange's (`SAFETY`): the
-exchange debits a request when it arrives, not when we send it, and a request that travels
-faster than the one before it lands closer to it than we spaced them. Starting 10% below the
-capacity and refilling 5% slower absorbs that jitter (about 100 ms at any tier). Capacities are
-one second of budget for both buckets: the exchange says higher tiers get two seconds of write
-budget, but one second is what every tier is sure to allow.
-
-Unsigned requests (public market data with no key configured) draw on the same read bucket:
-Kalshi publishes no budget for them, and the basic tier's is a safe guess.
-
-Waiting uses the injected clock (`clock.sleep`), so tests with a `ManualClock` run instantly.
-Tokens are a rate, not money, so they are floats.
+"""Client-side token buckets, so the exchange's limiter never has to say no: the client keeps its
+own copy of the account's read and write buckets, a little smaller and slower than the
+exchange's, and waits on the injected clock for tokens before it sends. See docs/library.md "How
+a request travels", step 1 (costs, the safety margin, unsigned requests).
 """
 
 from __future__ import annotations

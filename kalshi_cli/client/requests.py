@@ -1,19 +1,8 @@
-"""What we send (strict) and what order writes return (tolerant).
-
-`CreateOrder` is validated when it is built: a bad price, count or combination is refused with
-a `ValidationError` before anything leaves the machine, by the rules (and in the words) that
-`order place` applies to its flags (`vocabulary.order_terms`; `check_price` and `check_count`
-here are those rules, under the names the client's areas use), and `to_api()` writes exactly the
-`CreateOrderV2Request` body, money and counts as fixed-point strings. Whether the price is on
-the market's tick grid needs the market, so that check belongs to the caller
-(`models.price_on_grid`).
-
-The results decode the V2 write responses (msgspec, as `models.Answer`) and ignore fields they
-do not know. A field a safety
-decision rests on (how much of an order rests or filled, how much a cancel took off) is never
-given a default: missing or garbled, the answer cannot be read, and the caller treats the
-outcome as unknown and looks the order up (a create: `OrderOutcomeUnknown`; a cancel item: an
-error of that item, so the next listing decides).
+"""What we send (strict) and what order writes return (tolerant): `CreateOrder` refuses a bad
+price, count or combination when it is built, before anything leaves the machine, and writes
+exactly the V2 request body; the results decode the V2 write answers, and a field a safety
+decision rests on has no default, so an answer without it is an unknown outcome, looked up. See
+docs/library.md "The client" and "Errors and answers".
 """
 
 from __future__ import annotations

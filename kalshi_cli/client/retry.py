@@ -1,20 +1,8 @@
-"""The one retry policy: which failures are tried again, how long to wait, when to give up.
-
-What may be retried depends on what a repeat could do, so each request names a `Resend` mode:
-
-- `Resend.ALWAYS` for reads and idempotent cancels: retried on 429, on 5xx and on transport
-  errors (connect, timeout, dropped connection), since sending them twice changes nothing.
-- `Resend.IF_UNSENT` for amend and decrease: retried only when the exchange certainly did not act
-  on the first try: a 429 (refused before processing) or a failure while connecting (nothing
-  reached it). A 5xx or a timeout after sending is raised, because a repeat could apply twice.
-- `Resend.NEVER` for order creation: never re-sent. The caller turns an ambiguous failure into
-  `OrderOutcomeUnknown` and reconciles by looking the order up.
-
-Waits are `clock.Backoff`'s (exponential, full jitter), on the injected clock. A retry is
-bounded by attempts and by a deadline: `max_seconds` from the first try, or sooner the deadline
-the caller runs under (`clock.Deadline`, e.g. the kill switch's). Each attempt runs under that
-deadline too, so the transport cuts an attempt off when it is spent (client/deadline.py), and no
-wait is started that would end past it.
+"""The one retry policy: which failures are tried again, how long to wait, when to give up. Each
+request names a `Resend` mode by what a repeat could do (reads and cancels always; amend and
+decrease only when the exchange certainly did not act; order creation never), and every retry
+is bounded by attempts and by the caller's deadline. See docs/library.md "How a request
+travels", step 4.
 """
 
 from __future__ import annotations

@@ -1,19 +1,8 @@
-"""What this process's client has seen of the exchange: latency, errors, 429s per endpoint.
-
-Every request attempt `KalshiClient._send_once` makes is recorded here once it ends: its
-endpoint family, how long it took and how it ended. The figures live in memory, for the life of
-the client, and are read from another thread (`kalshi trade --metrics-port` scrapes them while
-the loop uses the client), so every change and every read holds one lock. Nothing here does I/O.
-
-An endpoint family is the method and the path with its variable parts dropped, so a thousand
-tickers stay one series: `GET /markets/{ticker}/orderbook` is `GET markets/orderbook`,
-`DELETE /portfolio/events/orders/{id}` is `DELETE portfolio/events/orders`. Outcomes are `ok`,
-`rate_limited` (429), `client_error` (another 4xx), `server_error` (5xx) and `transport` (no
-answer at all).
-
-Latency is kept as a cumulative histogram over fixed bucket bounds (seconds), the shape
-Prometheus computes p50/p99 from with `histogram_quantile`; a transport failure has no latency
-and only counts.
+"""What this process's client has seen of the exchange: every request attempt's latency and
+outcome, per endpoint family, in memory for the life of the client. `kalshi trade
+--metrics-port` reads it from another thread, so every change and every read holds one lock;
+nothing here does I/O. See docs/metrics.md (the `kalshi_api_*` series) and docs/library.md "How
+a request travels".
 """
 
 from __future__ import annotations
