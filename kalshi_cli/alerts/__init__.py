@@ -1,22 +1,7 @@
-"""Alerts: webhooks that tell a person something needs attention, and never get in the way.
-
-An `Alert` names a problem (its `fingerprint`), a tier (critical, warning, info) and the runbook
-to follow. `AlertRouter.from_config()` reads the `alerts:` section of the config: named channels
-(Slack incoming webhook, Discord webhook, Telegram bot, email over SMTP, a generic JSON
-webhook, a healthchecks-style dead-man ping) and routes from each tier to channel names. The
-package:
-
-    model.py      Alert (the one record), the alert-state protocol, Delivery and SendReport
-    masking.py    mask_url and scrubbing: a webhook URL is a secret
-    channels/     one module per receiver (slack, discord, telegram, mail, generic, deadman)
-                  over base.py, which bounds every send by the channel's deadline
-    router.py     AlertRouter: routes by tier, de-duplicates through the alert state kept in the
-                  state file, sends to channels concurrently
-    config.py     the `alerts:` config section
-
-Nothing here raises into the caller, and httpx is imported only inside the functions that send,
-so importing this package stays cheap for `kalshi --help` and for a check that finds nothing
-wrong. Every public name is importable from `kalshi_cli.alerts`.
+"""Alerts: webhooks that tell a person something needs attention, and never get in the way. An
+`Alert` names a problem, a tier and a runbook; `AlertRouter.from_config()` reads the `alerts:`
+section and routes each tier to its channels. Nothing here raises into the caller, and httpx is
+imported only where a send happens, so importing the package stays cheap. See docs/alerts.md.
 """
 
 from __future__ import annotations

@@ -125,7 +125,7 @@ class AlertRouter:
         outcome = self._firing_outcome(alert, state, told)
         if outcome is Outcome.SUPPRESSED:
             if state is not None and told is None and alert.scope is not None:
-                # a row from before scopes: this breach was posted; remember what it covers
+                # a row with no scope recorded: this breach was posted; remember what it covers
                 _record(
                     state_store,
                     alert.fingerprint,

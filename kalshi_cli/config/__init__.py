@@ -1,34 +1,11 @@
-"""Settings: what each value is, where it came from, and the YAML file that may hold it.
-
-Every value is resolved by one rule, highest first: command-line flag > environment variable >
-config file > default. `Settings.origins` records which of the four won for each key (and the
-exact flag, variable or file line), so `kalshi config show` can say why a value is what it is.
-
-The file is YAML. Environment-independent keys sit at the top level; everything that belongs to
-one exchange environment (endpoints, the API key, the state file) sits in a `sim:`, `demo:` or
-`prod:` section, so a demo key can never be picked up by a prod run. Environment variables apply to
-whichever environment is selected.
-
-What each value must be is declared once, as frozen msgspec Structs with unknown fields
-forbidden (`ConfigFile`: the top level, `sim:`/`demo:`/`prod:` as `SimSection` and
-`EnvironmentSection`; `Overrides`: the same settings as flags and variables give them), and read
-by the one config decoder (`vocabulary.decode.decode_config`), which every other section goes
-through too: a refusal names the file and line (or the variable, or the flag), an unknown key
-gets a "did you mean" or where it belongs, because a misspelt limit that is silently ignored is
-worse than a refusal to start. `KEYS` documents each setting (its variable, flag, default and
-place); `config show`, `config init` and `config.example.yaml` are derived from it, and a test
-keeps it naming the Structs' fields. A private key's PEM text is accepted from the environment
-only, never from the file.
-
-The package has three seams, each a module: this one (the settings and their provenance),
-`sections` (the one YAML reader, `read_sections()`, which every command reads the file with, and
-the nested sections of other layers, `NESTED_SECTIONS`: limits, risk, strategies, trade, checks,
-alerts; re-exported here, so `from kalshi_cli.config import read_sections` keeps working), and
-`edit` (what `kalshi config get` and `set` read and write). Each command reads and
-checks every section it uses before it contacts the exchange.
-
-This module is imported by `kalshi config show`, so it stays light: msgspec, PyYAML (only when
-there is a file) and platformdirs.
+"""Settings: what each value is, where it came from, and the YAML file that may hold it. Every
+value is resolved highest first, command-line flag > environment variable > config file >
+default, and `Settings.origins` records which won, so `kalshi config show` can say why a value
+is what it is. Everything that belongs to one exchange environment sits in its `sim:`, `demo:`
+or `prod:` section, so a demo key is never picked up by a prod run, and every value is decoded
+strictly into frozen msgspec Structs: a misspelt limit is refused, never ignored. This module is
+imported by `kalshi config show`, so it stays light. See docs/configuration.md ("Validation",
+"In the code").
 """
 
 from __future__ import annotations
@@ -113,8 +90,8 @@ class Dirs(NamedTuple):
         return root / env / exchange / "state.db" if exchange else root / env / "state.db"
 
     def legacy_state_file(self, env: str) -> Path:
-        """Where every account of `env` shared one state file, before state was keyed by
-        exchange endpoint and account; such a file is adopted (connection.choose_state_file)."""
+        """The unkeyed state file of `env`: one for every account, its path naming no exchange
+        endpoint or account; such a file is adopted (connection.choose_state_file)."""
         return self.state_file(env)
 
     def backtest_runs_dir(self) -> Path:
@@ -422,7 +399,7 @@ class Settings:
 
     @property
     def legacy_state(self) -> Path:
-        """The per-environment state file of before state was keyed by endpoint and account."""
+        """The unkeyed per-environment state file (no endpoint or account in its path)."""
         return Dirs(self.home).legacy_state_file(self.env)
 
     @property

@@ -1,21 +1,8 @@
-"""What `kalshi config show`, `config get KEY` and `config set KEY VALUE` read and write.
-
-Every value has a dotted key: a setting by its name (`timeout`; `demo.tier` for one of an
-environment's), a nested section's value by its path (`risk.max_orders_per_minute`,
-`strategies.market-maker.spread`, `checks.heartbeat.warn`). `section_entries` lists every value of
-the nested sections, each from the file (with its line) or its default, which is what
-`sections.example.yaml` documents (tests/config/test_config_sections.py keeps those equal to the
-code's defaults). Secrets are masked by what they are (`config/secrets.py`): webhook URLs, header
-values, bot tokens, passwords, URLs carrying credentials.
-
-`set_value` edits the file as text, so comments, order and blank lines are kept: a value that is
-there is replaced in place (its span, not its line: a comment after it stays), a missing one is
-added under the deepest mapping of its path that exists (or at the end, with its parents). Only
-block-style YAML is edited; a path through a flow-style mapping (`{a: 1}`) is refused, to be
-edited by hand. The new text is then checked as a whole by the caller's `validate` (every section
-owner's checks, so a bad value or an unknown key is refused with the file and line it would have
-had), and only a file that passes replaces the old one, atomically (a temporary file beside it,
-then `os.replace`), keeping its mode (0600 for a new file).
+"""What `kalshi config show`, `config get KEY` and `config set KEY VALUE` read and write, by dotted
+key (`timeout`, `demo.tier`, `risk.max_orders_per_minute`). `set_value` edits the file as text,
+keeping comments, order and blank lines; the new text must pass the caller's `validate` (every
+section owner's checks) before it atomically replaces the old file, keeping its mode. See
+docs/configuration.md "`config get` and `config set`".
 """
 
 from __future__ import annotations

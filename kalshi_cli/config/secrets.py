@@ -1,22 +1,7 @@
-"""What a secret looks like, so `config show`, `config get` and `config set` hide it by what it
-is, not only by the last word of its key.
-
-A key's last word (`url`, `token`, `password`, `secret`, `webhook`) still marks its value
-secret, but a secret also hides under keys that say nothing: a generic webhook's
-`headers.Authorization` or `headers.X-Api-Key`, a `Cookie`, a URL with a password in its user
-part or a token in its query or path. So a value is masked when any of these holds:
-
-- its key's last word names a secret (a key ending `_env` only names a variable: shown);
-- it is the value of an HTTP header (`...headers.NAME`) other than a few that carry no secret
-  (`Content-Type`, `Accept`, `User-Agent`...);
-- it reads as a credential: an authorization scheme (`Bearer ...`, `Basic ...`), a JWT, a bot
-  token (`123456:ABC...`), a known token prefix (`xoxb-`, `ghp_`, `sk-`...);
-- it is a URL with a user part, a query, a path on a webhook service whose path is the
-  credential (Slack, Discord, Telegram, healthchecks...), or a path segment that looks like a
-  token (long, or shorter with letters and digits mixed: a ping id, a webhook secret).
-
-A masked URL keeps its scheme and host (`https://hooks.slack.com/********`), so a person can
-tell which service it is; anything else becomes `********`.
+"""What a secret looks like, so `config show`, `config get` and `config set` hide it by what it is,
+not only by the last word of its key: a header value, a credential-shaped value, a URL carrying
+a credential or a webhook's path. A masked URL keeps its scheme and host, so a person can tell
+which service it is. See docs/configuration.md (the masking rules, at the top).
 """
 
 from __future__ import annotations

@@ -1,20 +1,9 @@
-"""The config file's nested sections, read strictly, and the one YAML loader of the config file
-and params files (`load_yaml`, under `read_sections` and `read_params_file`).
-
-The sections other layers own (`NESTED_SECTIONS`: limits, risk, strategies, trade, checks,
-alerts) are read by `read_sections()`, strictly, because a mistake there can remove a safeguard
-without a word: a key set twice in one mapping (YAML would keep the last), a NaN or an infinity
-anywhere, a section that is not a mapping, a key that is not a plain name, all refused with file
-and line. Every mapping it returns is a `Located` dict that remembers the line of each key, so
-the layers that own a section decode it into their frozen msgspec Structs through the one
-config decoder (`vocabulary.decode.decode_config`: `OrderLimits`, `RiskLimits`, `TradeSection`,
-the checks' and the alerts' sections), which walks msgspec's error path through these lines to
-the line of the mistake. `refuse_unknown` is for a mapping whose names are not a Struct's (the
-strategies, found by name at run time).
-
-This is one seam of `kalshi_cli.config` (which re-exports all of it): the settings and their
-provenance are `kalshi_cli.config` itself, what `kalshi config get` and `set` read and write is
-`kalshi_cli.config.edit`. PyYAML only, imported when a file is read.
+"""The config file's nested sections, read strictly, and the one YAML loader of the config file and
+params files (`load_yaml`). The sections other layers own (`NESTED_SECTIONS`) are read by
+`read_sections()`, which refuses a key set twice, a NaN or an infinity, a non-mapping section
+and a key that is not a plain name with file and line, because such a mistake can remove a
+safeguard without a word; its mappings remember each key's line for the one config decoder.
+See docs/configuration.md "The sections of other layers".
 """
 
 from __future__ import annotations

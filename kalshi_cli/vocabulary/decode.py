@@ -1,21 +1,7 @@
-"""The one decoder of what a person writes (a config section, a params file) into a typed,
-frozen `msgspec.Struct`, every refusal at the file and line of the key it is about.
-
-A section is declared once, as Structs (frozen, `forbid_unknown_fields=True`): a field's type
-says what a value must be (a YAML `0.05` reaches a `Decimal` field as the decimal written,
-through its shortest repr), `msgspec.Meta(ge=..., gt=...)` bounds an `int` or `float`,
-`Range(...)` bounds a `Decimal` (msgspec's constraints are for ints and floats), and a
-`__post_init__` raising `ValueError` states a rule between fields. `decode_config` runs msgspec
-over the whole mapping and turns its one error (`... - at $.channels[...].url`) into
-`file:line: alerts.channels.ops.url: ...`: the mapping came from the config's line-aware loader
-(`config.Located`: each mapping knows its file and the line of each key), and the error's path
-is walked through it. msgspec does not say which key of a `dict[str, Struct]` failed (`[...]`),
-so each value of that mapping is decoded alone until the one that fails is found. An unknown
-key gets a "did you mean"; a NaN or an infinity anywhere, written as a number or as text that a
-number field would read, is refused as not finite, never compared with a bound.
-
-Only `errors` and msgspec are imported, so every layer that owns a section (orders, checks,
-risk, alerts, the trade loop, the strategy API) decodes through this one function.
+"""The one decoder of what a person writes (a config section, a params file) into a typed, frozen
+`msgspec.Struct`, every refusal at the file and line of the key it is about. It imports only
+`errors` and msgspec, so every layer that owns a section decodes through this one function. See
+docs/configuration.md "The sections of other layers".
 """
 
 from __future__ import annotations

@@ -1,20 +1,7 @@
-"""API keys: loading them, their type, and the signature over `timestamp + METHOD + path`.
-
-The bottom layer under both sides of the wire: the client signs with these functions
-(`client/signing.py` wraps them in an `httpx.Auth`) and the simulator verifies with the very
-same ones (`sim/server/auth.py`), so the two cannot drift apart.
-
-Every authenticated request carries three headers: the key id, a millisecond timestamp, and a
-signature over `timestamp_ms + METHOD + path`, where the path includes `/trade-api/v2`, is exactly
-as it goes over the wire (percent-escapes kept, not decoded: what Kalshi's SDK signs and its server
-checks) and excludes the query string. The signature is made with the API key's own algorithm (API
-3.31.0, `ApiKeyType`): RSA-PSS (SHA-256, MGF1-SHA-256, salt length = digest length) for an RSA key,
-Ed25519 (RFC 8032, over the same text) for an Ed25519 key. Whatever key is loaded decides; there is
-no setting to get wrong. Nothing here does I/O except reading a key file.
-
-The key is loaded once and kept in memory only. It is never logged or put in an error message:
-errors name the file, never its contents. PKCS#1 (`BEGIN RSA PRIVATE KEY`, what Kalshi hands
-out for RSA) and PKCS#8 (`BEGIN PRIVATE KEY`, Kalshi's form for Ed25519) both load.
+"""API keys: loading them, their type, and the signature over `timestamp + METHOD + path`. The
+client signs with these functions and the simulator verifies with the very same ones, so the
+two cannot drift apart. The key is loaded once, kept in memory only, and never logged or put in
+an error message. See docs/configuration.md "Keys".
 """
 
 from __future__ import annotations
