@@ -1,27 +1,7 @@
-"""Rendering: results to stdout, diagnostics to stderr, one format per invocation.
-
-A command hands over its result twice: as display rows (strings, already formatted for a person)
-and as a JSON document (the stable shape documented in docs/output.md). `Output` then picks one:
-
-- `--json`: the document, indented, Decimals as strings.
-- `--format table`: a rich table; the default when stdout is a terminal.
-- `--format plain`: aligned text without colour or borders; the default in a pipe.
-- `--format csv` / `--format markdown`: for spreadsheets and notes.
-
-Identifiers are never cut. A column marked `identifier` (a ticker, an order id: what a person
-types into the next command) is rendered whole in a rich table; the other columns shrink first:
-numbers keep their full width too (money is never folded), and only text columns (times, titles,
-statuses) wrap or fold. When even that does not fit the terminal, each row becomes a block of
-`field  value` lines, so an identifier is still whole. The plain, csv and markdown formats never
-cut anything. tests/cli/test_cli_identifiers.py renders the listings at 80 and 100 columns.
-
-Money reads one way: a `money` column holds the exact decimal string (as JSON has it), shown in
-the table, plain and markdown formats by `models.fmt_money` (`-$0.33`, `$1.20`, `$0.0175`, a
-price to its market's tick) and left exact in CSV, for spreadsheets. CSV has one value per cell:
-a column that shows people two values (`bid / mid`) is its `parts` there, each its own column.
-
-Colour only ever appears in rich output on a terminal, and never when NO_COLOR is set. rich and
-tabulate are imported only when something is rendered, so `kalshi --help` never pays for them.
+"""Rendering: results to stdout, diagnostics to stderr, one format per invocation. A command hands
+over its result as display rows and as a JSON document, and `Output` renders one of them as
+JSON, a rich table, plain text, CSV or Markdown, never cutting an identifier and showing money
+one way. See docs/output.md.
 """
 
 from __future__ import annotations

@@ -1,25 +1,9 @@
-"""Where the `model` strategy's fair values come from: a Python callable, a child process
-speaking JSON lines, or a file another program rewrites (docs/models.md).
-
-A source is given as one string: `python:package.module:function`, `command:ANY COMMAND`,
-`file:PATH` or a model shipped with the package, `builtin:crypto` (`parse_source`; the crypto
-model of `crypto.py`). Each answers `ask(snapshot)` with an `Answer` (the probability
-that the market settles YES, a confidence and the model's version), with None when it has no
-opinion on that market (a file that does not list it, a callable returning None), or raises
-`ModelError` when the answer cannot be traded on: late, missing, malformed, out of range, stale,
-or the model crashed or is down. The strategy lets that error through: the trade loop counts it
-per market, withdraws that market's quotes, alerts and at last enters SAFE_MODE
-(runner/market_pass.py, docs/models.md "When a model fails").
-
-A model is code that runs with the trader's rights, in the loop's process (python) or as a
-child of it (command): nothing here is a sandbox. What keeps a model's mistake from becoming an
-order is the strategy's edge rule and the risk engine, which judges every intent.
-
-The python and command sources have a deadline per answer (`timeout_ms`): the callable runs on
-one worker thread of its own, so a call that hangs costs the loop its deadline and the next
-calls are refused at once while it is still running (a thread cannot be stopped: the hung call
-holds its thread until it returns). The command is restarted with exponential backoff when it
-dies or stops answering; while it is down every answer is a `ModelDown`.
+"""Where the `model` strategy's fair values come from: a Python callable, a child process speaking
+JSON lines, a file another program rewrites, or a model shipped with the package, each named by
+one string (`parse_source`). A source answers `ask(snapshot)` with an `Answer`, None for no
+opinion, or raises `ModelError` when the answer cannot be traded on, which the trade loop
+contains per market. A model runs with the trader's rights and nothing here is a sandbox. See
+docs/models.md "Sources" and "When a model (or any strategy) fails".
 """
 
 from __future__ import annotations
