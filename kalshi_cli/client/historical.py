@@ -4,11 +4,10 @@ and positions that have left the live endpoints (openapi.yaml 3.31.0, tag `histo
 Kalshi moves a record to the historical tier once it is older than its cutoff
 (`GET /historical/cutoff`): fills and trades by their time, orders when canceled or executed,
 markets when settled, settled positions by whole event. A reader that needs a whole history
-reads both tiers: `fills_with_history` and `trades_with_history` do so, live first, then the
-historical tier only for what is older than the cutoff, without counting a record twice
-(de-duplicated by fill id / trade id: the cutoff can move between the two reads, so a record
-read live may also be listed as archived by the time the second read runs; reading live first
-means one that moves meanwhile is found on the second read rather than lost).
+reads both tiers, as `fills_with_history` does for fills and `kalshi data download` for trades:
+live first, then the historical tier only for what is older than the cutoff, each record once
+(the cutoff can move between the two reads; reading live first finds a record that moves
+meanwhile on the second read rather than losing it).
 """
 
 from __future__ import annotations
@@ -37,9 +36,7 @@ __all__ = [
     "HistoricalApi",
     "HistoricalCutoff",
     "LiveFills",
-    "TradeSource",
     "fills_with_history",
-    "trades_with_history",
 ]
 
 
@@ -152,8 +149,8 @@ class HistoricalApi(Area):
         max_ts: int | None = None,
         limit: int | None = None,
     ) -> Iterator[Trade]:
-        """`GET /markets/trades` within a time range: the live tier's half of
-        `trades_with_history`."""
+        """`GET /markets/trades` within a time range: the live tier's half of a market's trades
+        (`kalshi data download` reads the other half with `iter_historical_trades`)."""
         params = time_window(ticker, min_ts, max_ts)
         return self._conn.listing("/markets/trades", "trades", Trade, params, limit, private=False)
 
@@ -276,51 +273,6 @@ def fills_with_history(
     yield from _unseen(
         archive.iter_historical_fills(ticker=ticker, min_ts=min_ts), seen, left, lambda f: f.fill_id
     )
-
-
-class TradeSource(Protocol):
-    """What `trades_with_history` reads: a client's `historical`."""
-
-    def iter_live_trades(
-        self,
-        *,
-        ticker: str | None = None,
-        min_ts: int | None = None,
-        max_ts: int | None = None,
-        limit: int | None = None,
-    ) -> Iterator[Trade]: ...
-
-    def get_historical_cutoff(self) -> HistoricalCutoff: ...
-
-    def iter_historical_trades(
-        self,
-        *,
-        ticker: str | None = None,
-        min_ts: int | None = None,
-        max_ts: int | None = None,
-        limit: int | None = None,
-    ) -> Iterator[Trade]: ...
-
-
-def trades_with_history(
-    archive: TradeSource,
-    *,
-    ticker: str | None = None,
-    min_ts: int | None = None,
-    max_ts: int | None = None,
-) -> Iterator[Trade]:
-    """A market's trades (or all markets') from both tiers, newest first, each once (by trade
-    id); the historical tier is read only when the range reaches back before the cutoff."""
-    seen: set[str] = set()
-    cutoff = archive.get_historical_cutoff()
-    if max_ts is None or max_ts >= cutoff.trades_created_ts:
-        for trade in archive.iter_live_trades(ticker=ticker, min_ts=min_ts, max_ts=max_ts):
-            seen.add(trade.trade_id)
-            yield trade
-    if min_ts is not None and min_ts >= cutoff.trades_created_ts:
-        return
-    archived = archive.iter_historical_trades(ticker=ticker, min_ts=min_ts, max_ts=max_ts)
-    yield from _unseen(archived, seen, None, lambda t: t.trade_id)
 
 
 def _unseen(

@@ -1,8 +1,8 @@
 """`kalshi data download`: Kalshi's REST history (markets, public trades, candlesticks, the
 account's settlements) into a data set, from the live and the historical tier.
 
-Each market is read where its data is: trades from both tiers, each once
-(`client/historical.py::trades_with_history`), candlesticks and the market itself from the tier
+Each market is read where its data is: trades from both tiers, each once (by trade id, as
+`client/historical.py` reads fills), candlesticks and the market itself from the tier
 that holds the market (live first; a 404 there means archived). A market's rows are staged in
 `DIR/.download/KIND/TICKER.ndjson` (renamed into place when complete), and trades and candles
 resume inside a market from a checkpoint written after each fsynced page; the data set's files
@@ -415,7 +415,7 @@ def _fetch_trades(
     client: KalshiClient, request: DownloadRequest, place: _Place, page_size: int
 ) -> None:
     """A market's trades from both tiers, each once (by trade id), page by page: the live tier,
-    then the historical one for what is older than the cutoff (as `trades_with_history`)."""
+    then the historical one for what is older than the cutoff."""
     state = place.checkpoint
     if not state:
         cutoff = client.historical.get_historical_cutoff().trades_created_ts
