@@ -153,7 +153,7 @@ def test_an_rfq_service_that_never_answers_holds_the_order_cancels_back_only_bri
 
     assert exchange.cancelled_at, "the order was never cancelled"
     # the RFQ step has a share of the deadline, not all of it
-    assert exchange.cancelled_at[0] - started <= RFQ_STEP_SHARE * 60 + 2.0
+    assert exchange.cancelled_at[0] - started <= RFQ_STEP_SHARE * 60  # no wait past its share
     assert rfqs.listings > 1  # retried within its share
     assert report.cancelled == ["o-1"]
     assert report.rfqs_closed == [] and "RFQs and quotes not listed: none closed" in report.errors
