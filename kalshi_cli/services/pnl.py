@@ -69,9 +69,8 @@ def fill_record_from_api(
 
 def fill_subaccount(fill: Fill, default: int | None = None) -> int:
     """The subaccount an exchange fill is on: its `subaccount_number`, else `default`, else 0."""
-    number = fill.raw.get("subaccount_number")
-    if isinstance(number, int) and not isinstance(number, bool):
-        return number
+    if fill.subaccount is not None:
+        return fill.subaccount
     return 0 if default is None else default
 
 

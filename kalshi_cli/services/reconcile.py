@@ -392,7 +392,7 @@ def _unnamed_fill(
     fill: Fill, client: ReconcileClient, unnamed: int | Callable[[], int | None] | None
 ) -> int | None:
     """The subaccount of `fill` when it names none (`sync_fills`)."""
-    if unnamed is None or "subaccount_number" in fill.raw:
+    if unnamed is None or fill.subaccount is not None:
         return client.subaccount
     return unnamed() if callable(unnamed) else unnamed
 
@@ -430,7 +430,7 @@ def sync_fills(
             subaccount=intent.subaccount if intent else _unnamed_fill(fill, client, unnamed),
         )
         records.append(record)
-        if record.subaccount and "subaccount_number" in fill.raw:
+        if record.subaccount and fill.subaccount is not None:
             # rows recorded before subaccounts were kept are 0: only others can be wrong
             named[record.fill_id] = record.subaccount
     records.sort(key=lambda r: r.ts)
@@ -650,7 +650,7 @@ def import_order(
             error=None,
             created_at=now,
             updated_at=now,
-            time_in_force=str(order.raw.get("time_in_force", "good_till_canceled")),
+            time_in_force=order.time_in_force,
             post_only=False,
             reduce_only=False,
             subaccount=subaccount,

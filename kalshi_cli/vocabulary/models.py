@@ -386,6 +386,8 @@ class Order(Answer, frozen=True, kw_only=True):
     created_time: str | None = None
     expiration_time: str | None = None
     subaccount: int | None = field(default=None, name="subaccount_number")  # a cancel names it
+    # not in the spec's Order; read when an answer carries it (an order reconcile imports)
+    time_in_force: str = "good_till_canceled"
 
     def __post_init__(self) -> None:
         _require_text(self.status, "status")
@@ -419,6 +421,8 @@ class Fill(Answer, frozen=True, kw_only=True):
     fee: Decimal = field(default=ZERO, name="fee_cost")
     created_time: str = ""
     ts: int | None = None
+    # as sent (any JSON value: a fill is never refused for it); `subaccount` reads it
+    subaccount_number: Any = None
 
     def __post_init__(self) -> None:
         if self.book_side is None:  # absent on the wire (the annotation holds once set here)
@@ -427,6 +431,13 @@ class Fill(Answer, frozen=True, kw_only=True):
             _set(self, "ticker", self.market_ticker)
         if not self.fill_id:
             _set(self, "fill_id", self.trade_id)
+
+    @property
+    def subaccount(self) -> int | None:
+        """The subaccount the fill names, None when it names none (absent, null, or anything
+        but an integer: a boolean is no subaccount number)."""
+        number = self.subaccount_number
+        return number if isinstance(number, int) and not isinstance(number, bool) else None
 
     @property
     def signed_count(self) -> Decimal:
