@@ -25,9 +25,11 @@ from kalshi_cli.client.connection import (
     path_segment,
 )
 from kalshi_cli.client.requests import (
+    AmendResult,
     CancelResult,
     CreateOrder,
     CreateOrderResult,
+    DecreaseResult,
     check_count,
     check_price,
     decode_cancel_result,
@@ -48,7 +50,6 @@ from kalshi_cli.vocabulary.units import (
     BookSide,
     fmt_count,
     fmt_dollars,
-    parse_count,
 )
 
 
@@ -186,7 +187,7 @@ class OrdersApi(Area):
         count: Decimal,
         updated_client_order_id: str | None = None,
         expiration_time: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> AmendResult:
         """Change price, size and/or expiry. `count` is the new total: filled so far plus what
         should rest. `expiration_time` (unix seconds): None keeps the expiry, 0 removes it,
         anything else must be in the future. Retried only when the exchange certainly did not
@@ -244,7 +245,14 @@ class OrdersApi(Area):
         missing = no_order_reason(response.status_code, answer, f"the {what}")
         if missing:
             raise AmendOutcomeUnknown(missing, order_id=order_id)
-        return answer
+        try:
+            return decode_answer(AmendResult, answer)
+        except (TypeError, ValueError) as exc:
+            raise AmendOutcomeUnknown(
+                f"the exchange answered the {what} but its answer could not be read "
+                f"({exc}); it may or may not have been applied",
+                order_id=order_id,
+            ) from exc
 
     def decrease_order(
         self,
@@ -252,7 +260,7 @@ class OrdersApi(Area):
         *,
         reduce_by: Decimal | None = None,
         reduce_to: Decimal | None = None,
-    ) -> dict[str, Any]:
+    ) -> DecreaseResult:
         """Shrink a resting order by `reduce_by`, or to `reduce_to` (exactly one of them).
         Retried only when the exchange certainly did not act; an answer without the order id
         or what rests now (`remaining_count`) is `AmendOutcomeUnknown`: look the order up."""
@@ -280,8 +288,8 @@ class OrdersApi(Area):
         if missing:
             raise AmendOutcomeUnknown(missing, order_id=order_id)
         try:
-            parse_count(answer["remaining_count"])
-        except (KeyError, TypeError, ValueError):
+            return decode_answer(DecreaseResult, answer)
+        except (TypeError, ValueError):
             # what rests now is what the answer is for: without it, unknown (never "0 left")
             raise AmendOutcomeUnknown(
                 f"the exchange answered {what} without what rests now (remaining_count "
@@ -289,7 +297,6 @@ class OrdersApi(Area):
                 "applied",
                 order_id=order_id,
             ) from None
-        return answer
 
     def iter_orders(
         self,

@@ -133,6 +133,29 @@ class CreateOrderResult(Answer, frozen=True, kw_only=True):
     ts_ms: int = 0
 
 
+class AmendResult(Answer, frozen=True, kw_only=True):
+    """`AmendOrderV2Response`: the counts and averages only when the amend filled or changed
+    what rests (the exchange sends them null or not at all otherwise)."""
+
+    order_id: str
+    client_order_id: str | None = None
+    remaining_count: Decimal | None = None
+    fill_count: Decimal | None = None
+    average_fill_price: Decimal | None = None
+    average_fee_paid: Decimal | None = None
+    ts_ms: int = 0
+
+
+class DecreaseResult(Answer, frozen=True, kw_only=True):
+    """`DecreaseOrderV2Response`. What rests now has no default: an answer without it is an
+    unknown outcome, never "nothing left"."""
+
+    order_id: str
+    client_order_id: str | None = None
+    remaining_count: Decimal
+    ts_ms: int = 0
+
+
 class CancelResult(msgspec.Struct, frozen=True):
     order_id: str
     reduced_by: Decimal

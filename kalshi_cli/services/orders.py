@@ -110,11 +110,11 @@ class OrderCalls(OrderReads, Protocol):
         count: Decimal,
         updated_client_order_id: str | None = ...,
         expiration_time: int | None = ...,
-    ) -> dict[str, Any]: ...
+    ) -> object: ...  # its answer is not read: the order is looked up after
 
     def decrease_order(
         self, order_id: str, *, reduce_by: Decimal | None = ..., reduce_to: Decimal | None = ...
-    ) -> dict[str, Any]: ...
+    ) -> object: ...
 
 
 class OrderClient(ReconcileClient, Protocol):

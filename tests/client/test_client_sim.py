@@ -356,10 +356,10 @@ def test_every_client_call_against_the_simulator(sim: SimHarness) -> None:
             price=Decimal("0.39"),
             count=Decimal(4),
         )
-        new_id = amended["order_id"]
+        new_id = amended.order_id
         assert client.orders.get_order(new_id).yes_price == Decimal("0.39")
         decreased = client.orders.decrease_order(new_id, reduce_by=Decimal(1))
-        assert Decimal(decreased["remaining_count"]) == Decimal(1)
+        assert decreased.remaining_count == Decimal(1)
         cancel = client.orders.cancel_order(new_id, ticker="KXTOUR-1")
         assert cancel.reduced_by == Decimal(1)
 
