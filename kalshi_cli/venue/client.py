@@ -1,7 +1,11 @@
 """The client of a local venue: what the trade loop, the order service and the start-up checks
 ask of `KalshiClient`, answered by a `LocalVenue` (venue.py), by the same areas
 (`client.markets`, `client.orders`, ...) with the same method names and signatures (pinned by
-tests/venue/test_venue.py). There is no HTTP here: a write can only reach the local venue.
+tests/venue/test_venue.py). Orders, fills and settlements are the core's records as models
+(answers.py); markets, events and series are the bodies the exchange sends
+(sim/core/serialize.py), because what reads them reads the body (`Market.raw`: a strategy's
+market terms, the fee waiver), as it does live. There is no HTTP here: a write can only reach
+the local venue.
 """
 
 from __future__ import annotations
@@ -12,11 +16,18 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 from kalshi_cli.client.historical import HistoricalCutoff
-from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
+from kalshi_cli.client.requests import (
+    AmendResult,
+    CancelResult,
+    CreateOrder,
+    CreateOrderResult,
+    DecreaseResult,
+)
 from kalshi_cli.client.subaccounts import SubaccountBalance
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
 from kalshi_cli.sim.core.records import ledger_id, not_found, owner
+from kalshi_cli.venue import answers
 from kalshi_cli.vocabulary.errors import ApiError, NotFoundError
 from kalshi_cli.vocabulary.models import (
     ZERO,
@@ -81,9 +92,9 @@ class Venue(Protocol):
         reduce_only: bool = ...,
         expiration_time: int | None = ...,
         subaccount: int = ...,
-    ) -> dict[str, Any]: ...
+    ) -> CreateOrderResult: ...
 
-    def cancel(self, order_id: str, *, subaccount: int = ...) -> tuple[dict[str, Any], Decimal]: ...
+    def cancel(self, order_id: str, *, subaccount: int = ...) -> CancelResult: ...
 
     def amend(
         self,
@@ -96,7 +107,7 @@ class Venue(Protocol):
         updated_client_order_id: str | None = ...,
         expiration_time: int | None = ...,
         subaccount: int = ...,
-    ) -> dict[str, Any]: ...
+    ) -> AmendResult: ...
 
     def decrease(
         self,
@@ -105,7 +116,7 @@ class Venue(Protocol):
         reduce_by: Decimal | None,
         reduce_to: Decimal | None,
         subaccount: int = ...,
-    ) -> dict[str, Any]: ...
+    ) -> DecreaseResult: ...
 
 
 class VenueClient:
@@ -331,7 +342,7 @@ class VenuePortfolio:
             if limit is not None and n >= limit:
                 return
             n += 1
-            yield decode_answer(Fill, ser.fill_json(f))
+            yield answers.fill(f)
 
     def iter_settlements(
         self, *, ticker: str | None = None, limit: int | None = None, subaccount: int | None = None
@@ -343,7 +354,7 @@ class VenuePortfolio:
             if limit is not None and n >= limit:
                 return
             n += 1
-            yield decode_answer(Settlement, ser.settlement_json(s))
+            yield answers.settlement(s)
 
 
 class VenueOrders:
@@ -372,7 +383,7 @@ class VenueOrders:
             if limit is not None and n >= limit:
                 return
             n += 1
-            yield decode_answer(Order, ser.order_json(o))
+            yield answers.order(o)
 
     def get_order(self, order_id: str) -> Order:
         """The order on any subaccount: the exchange's read of one order names none."""
@@ -380,7 +391,7 @@ class VenueOrders:
         user = self._c.venue.account
         for n in ex.subaccount_numbers(user):
             try:
-                return decode_answer(Order, ser.order_json(ex.order(ledger_id(user, n), order_id)))
+                return answers.order(ex.order(ledger_id(user, n), order_id))
             except ExchangeError:
                 continue
         raise api_error(not_found())
@@ -407,7 +418,7 @@ class VenueOrders:
         )
 
     def create_order(self, request: CreateOrder) -> CreateOrderResult:
-        answer = self._c.venue.place(
+        return self._c.venue.place(
             ticker=request.ticker,
             book_side=request.book_side,
             price=request.price,
@@ -420,14 +431,12 @@ class VenueOrders:
             expiration_time=request.expiration_time,
             subaccount=self._c.number(),
         )
-        return decode_answer(CreateOrderResult, answer)
 
     def cancel_order(
         self, order_id: str, *, ticker: str | None = None, subaccount: int | None = None
     ) -> CancelResult:
         """The order on `subaccount` (else the client's, else 0): another's is not found."""
-        order, reduced = self._c.venue.cancel(order_id, subaccount=self._c.number(subaccount))
-        return CancelResult(order_id=order["order_id"], reduced_by=reduced)
+        return self._c.venue.cancel(order_id, subaccount=self._c.number(subaccount))
 
     def cancel_all_orders(self) -> None:
         """Every resting order of the client's subaccount (of every subaccount when it names
@@ -455,11 +464,9 @@ class VenueOrders:
                 self._c.subaccount if self._c.subaccount is not None else where.get(order_id, 0)
             )
             try:
-                order, reduced = self._c.venue.cancel(order_id, subaccount=number)
+                results.append(self._c.venue.cancel(order_id, subaccount=number))
             except ApiError as exc:
                 results.append(CancelResult(order_id, ZERO, exc.one_line()))
-                continue
-            results.append(CancelResult(str(order["order_id"]), reduced))
         return results
 
     def amend_order(
@@ -472,7 +479,7 @@ class VenueOrders:
         count: Decimal,
         updated_client_order_id: str | None = None,
         expiration_time: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> AmendResult:
         return self._c.venue.amend(
             order_id,
             ticker=ticker,
@@ -490,7 +497,7 @@ class VenueOrders:
         *,
         reduce_by: Decimal | None = None,
         reduce_to: Decimal | None = None,
-    ) -> dict[str, Any]:
+    ) -> DecreaseResult:
         return self._c.venue.decrease(
             order_id, reduce_by=reduce_by, reduce_to=reduce_to, subaccount=self._c.number()
         )

@@ -6,9 +6,10 @@ book, put in for each request by a "crowd" account (everyone else in the recorde
 taken off again. `LocalVenue` holds the core, the recorded books, each resting order's place in
 its queue (`QueueSpot`, venue/queue.py: the fill model), latency, expiry, settlement and the
 compaction that keeps a months-long run's memory flat; `VenueClient` is what the trade loop
-calls instead of `KalshiClient`, answering with the same models from the same wire shapes, and
-has no network code at all. The fill model's assumptions, the feeder's interface and the memory
-rule: docs/backtesting.md "The venue and the fill model" and "For paper trading".
+calls instead of `KalshiClient`, answering with the same models (the core's orders, fills and
+settlements built as models directly, venue/answers.py), and has no network code at all. The
+fill model's assumptions, the feeder's interface and the memory rule: docs/backtesting.md "The
+venue and the fill model" and "For paper trading".
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import heapq
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from kalshi_cli.sim.core import serialize as ser
+from kalshi_cli.client.requests import AmendResult, CancelResult, CreateOrderResult, DecreaseResult
 from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, SimEvent, SimMarket, SimSeries
 from kalshi_cli.sim.core.historical import COMPACT_AFTER_S, COMPACT_EVERY_S
+from kalshi_cli.venue import answers
 from kalshi_cli.venue.client import VenueClient, api_error
 from kalshi_cli.venue.queue import FillModel, QueueSpot
 from kalshi_cli.venue.reference import MarketInfo
@@ -36,7 +38,6 @@ from kalshi_cli.vocabulary.models import (
     SelfTradePrevention,
     Side,
     TimeInForce,
-    fmt_count,
 )
 
 CROWD_CASH_CENTS = 10**15  # the crowd account: never short of collateral
@@ -424,14 +425,16 @@ class LocalVenue:
         reduce_only: bool = False,
         expiration_time: int | None = None,
         subaccount: int = 0,
-    ) -> dict[str, Any]:
-        """Place our order on `subaccount`; the create-order answer as the exchange sends it."""
+    ) -> CreateOrderResult:
+        """Place our order on `subaccount`; the create-order answer the exchange would give."""
         self._arrive()
         ledger = self.ledger(subaccount)
         self.stats.orders += 1
         buy_yes = book_side is BookSide.BID
         own = price if buy_yes else ONE - price
-        placed = [] if post_only else self._take(ticker, buy_yes, own)
+        # a post-only order is planned against the recorded book too: one that would cross it
+        # is refused, as the exchange refuses it
+        placed = self._take(ticker, buy_yes, own)
         try:
             result = self.exchange.place_order(
                 ledger,
@@ -461,15 +464,7 @@ class LocalVenue:
         if live.status == "resting":
             self._rest(live.order_id, ticker, buy_yes, own, live.remaining_count, ledger=ledger)
             self._watch_expiry(live.order_id, live.expiration_time)
-        response: dict[str, Any] = {
-            "order_id": order.order_id,
-            "client_order_id": order.client_order_id,
-            "fill_count": fmt_count(live.fill_count),
-            "remaining_count": fmt_count(live.remaining_count),
-            "ts_ms": ser.ts_ms(self.clock.wall()),
-        }
-        response.update(ser.fill_averages(result.fills))
-        return response
+        return answers.created(live, result.fills, self.clock.wall())
 
     def _rest(
         self, order_id: str, ticker: str, yes: bool, own: Decimal, left: Decimal, *, ledger: str
@@ -487,7 +482,7 @@ class LocalVenue:
         )
         self._by_ticker.setdefault(ticker, set()).add(order_id)
 
-    def cancel(self, order_id: str, *, subaccount: int = 0) -> tuple[dict[str, Any], Decimal]:
+    def cancel(self, order_id: str, *, subaccount: int = 0) -> CancelResult:
         self._arrive()
         ledger = self.ledger(subaccount)
         try:
@@ -496,7 +491,7 @@ class LocalVenue:
             raise api_error(exc) from exc
         self._forget(order_id)
         self.stats.cancels += 1
-        return ser.order_json(order), reduced
+        return CancelResult(order.order_id, reduced)
 
     def amend(
         self,
@@ -509,11 +504,14 @@ class LocalVenue:
         updated_client_order_id: str | None = None,
         expiration_time: int | None = None,
         subaccount: int = 0,
-    ) -> dict[str, Any]:
+    ) -> AmendResult:
         """Kalshi's amend: a new price (or a larger count) loses the queue place; a smaller
         count at the same price keeps it."""
         self._arrive()
         ledger = self.ledger(subaccount)
+        placed = self._take_for_amend(
+            ledger, order_id, ticker=ticker, book_side=book_side, price=price, count=count
+        )
         try:
             old, new, fills = self.exchange.amend_order(
                 ledger,
@@ -527,6 +525,8 @@ class LocalVenue:
             )
         except ExchangeError as exc:
             raise api_error(exc) from exc
+        finally:
+            self._untake(ticker, placed)
         if fills:
             self.stats.taker_fills += len(fills)
             self.stats.taker_contracts += sum((f.count for f in fills), ZERO)
@@ -544,7 +544,31 @@ class LocalVenue:
             else:
                 self._rest(new.order_id, ticker, yes, own, new.remaining_count, ledger=ledger)
             self._watch_expiry(new.order_id, new.expiration_time)
-        return {"old_order": ser.order_json(old), "order": ser.order_json(new)}
+        return answers.amended(new, fills, self.clock.wall())
+
+    def _take_for_amend(
+        self,
+        ledger: str,
+        order_id: str,
+        *,
+        ticker: str,
+        book_side: BookSide,
+        price: Decimal,
+        count: Decimal,
+    ) -> list[str]:
+        """The recorded liquidity an amend meets: none when it keeps its place (the same price,
+        no more contracts), else what the order at its new price would meet, as a new order.
+        An amend the core will refuse (another order, market or side) meets none."""
+        try:
+            order = self.exchange.order(ledger, order_id)
+        except ExchangeError:
+            return []
+        if order.status != "resting" or order.ticker != ticker or order.book_side is not book_side:
+            return []
+        if price == order.price and count - order.fill_count <= order.remaining_count:
+            return []
+        buy_yes = book_side is BookSide.BID
+        return self._take(ticker, buy_yes, price if buy_yes else ONE - price)
 
     def decrease(
         self,
@@ -553,7 +577,7 @@ class LocalVenue:
         reduce_by: Decimal | None,
         reduce_to: Decimal | None,
         subaccount: int = 0,
-    ) -> dict[str, Any]:
+    ) -> DecreaseResult:
         self._arrive()
         ledger = self.ledger(subaccount)
         try:
@@ -567,7 +591,7 @@ class LocalVenue:
             self._forget(order_id)
         elif r is not None:
             r.spot.remaining = order.remaining_count
-        return {"order": ser.order_json(order)}
+        return answers.decreased(order, self.clock.wall())
 
     # ------------------------------------------------------------------ reads
 

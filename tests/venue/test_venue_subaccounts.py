@@ -78,9 +78,7 @@ def ids(orders: Iterator[Order] | list[Order]) -> set[str]:
 def test_fills_of_a_subaccount_are_its_own_and_the_listing_covers_every_one_by_default() -> None:
     two = Two()
     fills = list(two.on(1).portfolio.iter_fills())
-    assert [(f.order_id, f.count, f.raw["subaccount_number"]) for f in fills] == [
-        (two.took1.order_id, D(2), 1)
-    ]
+    assert [(f.order_id, f.count, f.subaccount) for f in fills] == [(two.took1.order_id, D(2), 1)]
     assert [f.order_id for f in two.on(0).portfolio.iter_fills()] == [two.took0.order_id]
     # the exchange's default: every subaccount, newest first
     assert [f.order_id for f in two.on(None).portfolio.iter_fills()] == [
@@ -272,8 +270,8 @@ def test_amend_and_decrease_act_on_the_subaccount_acted_on() -> None:
     amended = sub1.orders.amend_order(
         two.rest1.order_id, ticker=T, book_side=BookSide.BID, price=D("0.39"), count=D(3)
     )
-    assert amended["order"]["subaccount_number"] == 1
-    assert sub1.orders.get_order(amended["order"]["order_id"]).remaining_count == D(3)
+    assert sub1.orders.get_order(amended.order_id).subaccount == 1
+    assert sub1.orders.get_order(amended.order_id).remaining_count == D(3)
     assert two.on(0).orders.get_order(two.rest0.order_id).remaining_count == D(1)
 
 

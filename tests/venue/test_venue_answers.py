@@ -1,0 +1,196 @@
+"""The venue's answers are the client's models built from the core's records
+(kalshi_cli/venue/answers.py): each equals what `KalshiClient` decodes from the answer the
+simulator's server sends for the same record, and the writes answer in the V2 shapes the
+client reads from the exchange."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+import pytest
+
+from kalshi_cli.client import CreateOrder
+from kalshi_cli.client.requests import AmendResult, CreateOrderResult, DecreaseResult
+from kalshi_cli.sim.core import serialize as ser
+from kalshi_cli.sim.core.records import ledger_id
+from kalshi_cli.venue import LocalVenue, MarketInfo, answers
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import BadRequestError
+from kalshi_cli.vocabulary.models import (
+    BookSide,
+    Fill,
+    Order,
+    Settlement,
+    Side,
+    TimeInForce,
+    decode_answer,
+)
+
+D = Decimal
+T = "KXANS-26JAN01-A"
+FRACTIONAL = "KXANS-26JAN01-B"
+
+
+def _venue() -> tuple[LocalVenue, ManualClock]:
+    clock = ManualClock()
+    markets = [
+        MarketInfo(T, "KXANS-26JAN01", "KXANS", fee_type="quadratic_with_maker_fees"),
+        MarketInfo(
+            FRACTIONAL,
+            "KXANS-26JAN01",
+            "KXANS",
+            price_level_structure="deci_cent",
+            fractional=True,
+        ),
+    ]
+    return LocalVenue(clock, markets, balance=D(100_000)), clock
+
+
+def _bid_resting_below_an_offer() -> tuple[LocalVenue, CreateOrderResult]:
+    """A venue whose recorded book offers YES at 0.45 x6, and our bid of 5 resting at 0.38."""
+    v, _ = _venue()
+    v.book_changed(T, {D("0.40"): D(10)}, {D("0.55"): D(6)})
+    placed = v.client.orders.create_order(
+        CreateOrder(T, BookSide.BID, D("0.38"), D(5), time_in_force=TimeInForce.GTC)
+    )
+    return v, placed
+
+
+def test_amend_and_decrease_answer_with_the_order_and_what_rests_as_the_exchange_does() -> None:
+    v, placed = _bid_resting_below_an_offer()
+    amended = v.client.orders.amend_order(
+        placed.order_id, ticker=T, book_side=BookSide.BID, price=D("0.39"), count=D(8)
+    )
+    assert isinstance(amended, AmendResult)
+    assert (amended.order_id, amended.fill_count, amended.remaining_count) == (
+        placed.order_id,
+        D(0),
+        D(8),
+    )
+    assert amended.average_fill_price is None
+    decreased = v.client.orders.decrease_order(placed.order_id, reduce_by=D(3))
+    assert isinstance(decreased, DecreaseResult)
+    assert (decreased.order_id, decreased.remaining_count) == (placed.order_id, D(5))
+    assert v.client.orders.get_order(placed.order_id).remaining_count == D(5)
+
+
+def test_an_amend_that_crosses_the_recorded_book_takes_it_as_a_new_order_would() -> None:
+    """The exchange re-plans an amended price against the book: what it crosses fills at once,
+    as a taker. On a venue the book it crosses is the recorded one."""
+    v, placed = _bid_resting_below_an_offer()
+    amended = v.client.orders.amend_order(
+        placed.order_id, ticker=T, book_side=BookSide.BID, price=D("0.45"), count=D(8)
+    )
+    assert (amended.fill_count, amended.remaining_count) == (D(6), D(2))
+    assert amended.average_fill_price == D("0.45")
+    (fill,) = v.client.portfolio.iter_fills()
+    assert (fill.count, fill.yes_price, fill.is_taker) == (D(6), D("0.45"), True)
+    assert v.stats.taker_contracts == D(6)
+    # what it took is gone from the recorded level for the next order, as a create's would be
+    again = v.client.orders.create_order(
+        CreateOrder(T, BookSide.BID, D("0.45"), D(3), time_in_force=TimeInForce.IOC)
+    )
+    assert again.fill_count == 0
+
+
+def _run(v: LocalVenue, clock: ManualClock, seed: int) -> list[CreateOrderResult]:
+    """A few hundred orders of both sides, sizes and kinds against moving recorded books, a
+    trade now and then, some cancels and amends, on two subaccounts; then both markets settle.
+    Returns the create answers."""
+    rng = random.Random(seed)
+    v.exchange.create_subaccount(v.account)
+    v.exchange.transfer(
+        v.account,
+        client_transfer_id="fund-1",
+        from_subaccount=0,
+        to_subaccount=1,
+        amount_cents=5_000_000,
+    )
+    created = []
+    for step in range(300):
+        clock.advance(rng.choice((0.001, 0.5, 7.0)))
+        ticker = rng.choice((T, FRACTIONAL))
+        tick = D("0.001") if ticker == FRACTIONAL else D("0.01")
+        mid = D(rng.randint(300, 700)) / 1000
+        mid -= mid % tick
+        yes = {mid - k * tick: D(rng.randint(1, 40)) for k in range(1, 4)}
+        no = {1 - mid - k * tick: D(rng.randint(1, 40)) for k in range(1, 4)}
+        v.book_changed(ticker, yes, no)
+        if step % 7 == 0:
+            v.trade(ticker, mid - tick, D(rng.randint(1, 30)), Side.NO)
+        count = D(rng.randint(1, 2000)) / 100 if ticker == FRACTIONAL else D(rng.randint(1, 20))
+        price = mid + tick * rng.randint(-4, 4)
+        handle = v.client.on_subaccount(rng.choice((0, 1)))
+        answer = handle.orders.create_order(
+            CreateOrder(
+                ticker,
+                rng.choice(tuple(BookSide)),
+                price,
+                count,
+                time_in_force=rng.choice((TimeInForce.GTC, TimeInForce.IOC)),
+            )
+        )
+        created.append(answer)
+        if answer.remaining_count > 0 and step % 3 == 0:
+            handle.orders.cancel_order(answer.order_id)
+        elif answer.remaining_count > 0 and step % 5 == 0:
+            order = handle.orders.get_order(answer.order_id)
+            handle.orders.amend_order(
+                answer.order_id,
+                ticker=ticker,
+                book_side=order.book_side,
+                price=order.yes_price,
+                count=order.fill_count + order.remaining_count + 1,
+            )
+    v.settle(T, "yes")
+    v.settle(FRACTIONAL, "no")
+    return created
+
+
+def test_every_order_fill_and_settlement_equals_the_wire_answer_decoded() -> None:
+    v, clock = _venue()
+    created = _run(v, clock, seed=7)
+    ledgers = [ledger_id(v.account, n) for n in (0, 1)]
+    orders = [o for ledger in ledgers for o in v.exchange.orders(ledger)]
+    fills = [f for ledger in ledgers for f in v.exchange.fills(ledger)]
+    settlements = [s for ledger in ledgers for s in v.exchange.settlements(ledger)]
+    # the run exercised what it is for: partial fills, sub-cent costs, maker fees, settlements
+    assert any(0 < o.fill_count < o.initial_count for o in orders)
+    assert any(f.count % 1 for f in fills) and any(f.fee and not f.is_taker for f in fills)
+    assert len(settlements) >= 2 and any(f.ts != int(f.ts) for f in fills)
+    for o in orders:
+        assert answers.order(o) == decode_answer(Order, ser.order_json(o)), o
+    for f in fills:
+        assert answers.fill(f) == decode_answer(Fill, ser.fill_json(f)), f
+    for s in settlements:
+        assert answers.settlement(s) == decode_answer(Settlement, ser.settlement_json(s)), s
+    # a create's averages are the ones the server prints (to the sixth place)
+    averaged = [c for c in created if c.average_fill_price is not None]
+    assert averaged
+    for answer in averaged:
+        mine = [f for f in fills if f.order_id == answer.order_id and f.is_taker]
+        wire = ser.fill_averages(mine)
+        assert answer.average_fill_price == D(wire["average_fill_price"])
+        assert answer.average_fee_paid == D(wire["average_fee_paid"])
+
+
+def test_a_post_only_order_that_would_cross_the_recorded_book_is_refused() -> None:
+    """The exchange refuses a post-only order that would cross (400 `invalid_order`, "post
+    only cross"); on a venue the book it would cross is the recorded one."""
+    v, _ = _venue()
+    v.book_changed(T, {D("0.40"): D(10)}, {D("0.55"): D(6)})  # YES offered at 0.45 x6
+    with pytest.raises(BadRequestError) as refused:
+        v.client.orders.create_order(
+            CreateOrder(
+                T, BookSide.BID, D("0.46"), D(2), time_in_force=TimeInForce.GTC, post_only=True
+            )
+        )
+    assert refused.value.code == "invalid_order"
+    assert list(v.client.orders.iter_orders()) == []
+    assert v.stats.rejected == 1
+    # one that does not cross rests
+    rests = v.client.orders.create_order(
+        CreateOrder(T, BookSide.BID, D("0.44"), D(2), time_in_force=TimeInForce.GTC, post_only=True)
+    )
+    assert rests.remaining_count == D(2)
