@@ -223,6 +223,7 @@ def test_a_locked_state_file_keeps_the_first_reason_and_the_cancels_go_out(
         # the cancels went out; with HALTED held back by a writer, the listing is no proof
         assert sorted(report.cancelled) == ["main-1", "main-2"]
         assert not report.proven and report.errors[-1] == LOCK_HELD
+        assert report.to_json()["proven"] is False  # `--json` says false, never null
         assert not report.halted and not report.result_recorded
         assert report.state_error is not None and "locked" in report.state_error
         first = report.state_error
@@ -308,6 +309,19 @@ def test_after_a_cancel_all_fills_decide_what_each_order_had_left(store: Store) 
     assert report.contracts_cancelled == Decimal(4)  # a: 5 - 2 filled, b: 1
     # fills are read from a second before the oldest order's creation (10:00:00 UTC)
     assert exchange.min_ts == [int(parse_iso("2026-11-22T10:00:00Z").timestamp()) - 1]
+
+
+def test_an_order_whose_fills_took_all_it_had_is_not_counted_cancelled(store: Store) -> None:
+    """Gone after the cancel-all with fills for all it had resting: it filled, nothing of it
+    was cancelled."""
+    a = order_created("a", "2026-11-22T10:00:00Z", "2.00")
+    b = order_created("b", "2026-11-22T10:00:00Z", "3.00")
+    exchange = SweptByCancelAll([a, b], [fill_of("a", "2.00"), fill_of("b", "1.00")])
+
+    report = KillSwitch(exchange, store, ManualClock(), deadline_s=30).run()
+
+    assert report.proven and report.cancelled == ["b"]
+    assert report.contracts_cancelled == Decimal(2)
 
 
 def test_a_creation_time_that_does_not_parse_reads_every_fill(store: Store) -> None:
@@ -672,8 +686,11 @@ def test_a_cancel_all_the_exchange_refuses_still_cancels_order_by_order(
 
     exchange = Refused(resting("main-1"), resting("main-2"))
 
-    report = KillSwitch(exchange, store, ManualClock(), deadline_s=30).run()
+    said: list[str] = []
+    report = KillSwitch(exchange, store, ManualClock(), deadline_s=30).run(on_progress=said.append)
 
     assert exchange.listed == [] and sorted(report.cancelled) == ["main-1", "main-2"]
     assert report.proven and not report.exchange_cancel_all
+    # the operator is told why the orders go one by one
+    assert "the exchange refused its cancel-all: cancelling order by order" in said
     assert any(str(status) in error for error in report.errors)
