@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from kalshi_cli.client.requests import AmendResult, CreateOrderResult, DecreaseResult
-from kalshi_cli.sim.core.records import SimFill, SimOrder, SimSettlement, owner
+from kalshi_cli.sim.core.records import SimFill, SimOrder, SimSettlement, amend_counts, owner
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.models import ZERO, Fill, Order, Settlement, outcome_side_of
 
@@ -107,13 +107,16 @@ def created(now_order: SimOrder, fills: list[SimFill], now: float) -> CreateOrde
     )
 
 
-def amended(new: SimOrder, fills: list[SimFill], now: float) -> AmendResult:
+def amended(old: SimOrder, new: SimOrder, fills: list[SimFill], now: float) -> AmendResult:
+    """An amend's answer: the counts only when it filled or changed what rests, and then what
+    the amend itself filled (`amend_counts`)."""
     price, fee = _averages(fills)
+    counts = amend_counts(old, new, fills)
     return AmendResult(
         order_id=new.order_id,
         client_order_id=new.client_order_id,
-        remaining_count=new.remaining_count,
-        fill_count=new.fill_count,
+        remaining_count=None if counts is None else counts[0],
+        fill_count=None if counts is None else counts[1],
         average_fill_price=price,
         average_fee_paid=fee,
         ts_ms=_ms(now),

@@ -128,3 +128,30 @@ def test_queue_positions_filter_by_market_and_event(sim: SimHarness) -> None:
     assert every(sim, me, market_tickers=f"{T},{OTHER_EVENT}") == {t: 0, o: 0}
     assert every(sim, me, event_ticker="KXQUEUE-26JAN01") == {t: 0, u: 0}
     assert every(sim, me, subaccount="3") == {}
+
+
+def test_an_amend_answers_what_it_filled_and_what_rests_only_when_it_changed_them(
+    sim: SimHarness,
+) -> None:
+    """AmendOrderV2Response: `fill_count` is what the amend itself filled (what
+    `average_fill_price` averages over), and the counts are null when the amend neither filled
+    nor changed the resting size ("only present" then; the spec's schema refuses a null)."""
+    sim.create_market(T)
+    me, other = sim.account, sim.new_account()
+    mine = place(sim, me, "0.41", "5")
+    place(sim, other, "0.41", "2", side="ask")  # meets 2 of mine: filled before the amend
+    place(sim, other, "0.45", "3", side="ask")
+
+    def amend_answer(**fields: Any) -> dict[str, Any]:
+        body = {"ticker": T, "side": "bid", **fields}
+        answer = sim.signed(me, "POST", f"{ORDERS}/{mine}/amend", json=body)
+        assert answer.status_code == 200, answer.text
+        data: dict[str, Any] = answer.json()
+        return data
+
+    later = int(time.time()) + 3600
+    unchanged = amend_answer(price="0.41", count="5", expiration_time=later)
+    assert "fill_count" not in unchanged and "remaining_count" not in unchanged
+    crossed = amend_answer(price="0.45", count="5")
+    assert (crossed["fill_count"], crossed["remaining_count"]) == ("3.00", "0.00")
+    assert crossed["average_fill_price"] == "0.4500"

@@ -373,6 +373,18 @@ def own_price(order: SimOrder) -> Decimal:
 _SUB_SEP = "/"
 
 
+def amend_counts(
+    old: SimOrder, new: SimOrder, fills: list[SimFill]
+) -> tuple[Decimal, Decimal] | None:
+    """(what rests, what the amend itself filled) as an amend's answer gives them
+    (AmendOrderV2Response: "only present" when the amend filled or changed the resting size;
+    else None)."""
+    filled = sum((f.count for f in fills), Decimal(0))
+    if filled == 0 and new.remaining_count == old.remaining_count:
+        return None
+    return new.remaining_count, filled
+
+
 def ledger_id(user: str, subaccount: int) -> str:
     """The ledger account that holds subaccount `subaccount` of `user`."""
     return user if subaccount == 0 else f"{user}{_SUB_SEP}{subaccount}"

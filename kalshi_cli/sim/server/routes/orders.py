@@ -12,6 +12,7 @@ from kalshi_cli.sim.core.exchange import (
     SimMarket,
     not_found,
 )
+from kalshi_cli.sim.core.records import amend_counts
 from kalshi_cli.sim.server.ratelimit import (
     max_batch_items,
 )
@@ -270,7 +271,7 @@ def handle_amend_order(state: SimState, ctx: RequestContext) -> tuple[int, Json 
             raise bad_request("expiration_time must be Unix seconds (0 removes the expiry)")
         check_expiration_range(expiration)
     parse_shard_fields(body)
-    _old, new, fills = state.exchange.amend_order(
+    old, new, fills = state.exchange.amend_order(
         write_ledger(state, ctx),
         ctx.path_param("order_id"),
         ticker=ticker,
@@ -283,10 +284,12 @@ def handle_amend_order(state: SimState, ctx: RequestContext) -> tuple[int, Json 
     response: Json = {
         "order_id": new.order_id,
         "client_order_id": new.client_order_id,
-        "remaining_count": fmt_count(new.remaining_count),
-        "fill_count": fmt_count(new.fill_count),
         "ts_ms": ser.ts_ms(state.clock.wall()),
     }
+    counts = amend_counts(old, new, fills)  # "only present" when it filled or changed them
+    if counts is not None:
+        response["remaining_count"] = fmt_count(counts[0])
+        response["fill_count"] = fmt_count(counts[1])
     response.update(ser.fill_averages(fills))
     return 200, response
 
