@@ -531,7 +531,12 @@ class LocalVenue:
             self.stats.taker_fills += len(fills)
             self.stats.taker_contracts += sum((f.count for f in fills), ZERO)
         kept = self._resting.get(order_id)
-        same_place = kept is not None and old.price == new.price and count <= old.initial_count
+        # the place is kept at the same price when what rests does not grow (the core's rule)
+        same_place = (
+            kept is not None
+            and old.price == new.price
+            and count - old.fill_count <= old.remaining_count
+        )
         self._forget(order_id)
         if new.status == "resting":
             yes = new.book_side is BookSide.BID
@@ -544,7 +549,7 @@ class LocalVenue:
             else:
                 self._rest(new.order_id, ticker, yes, own, new.remaining_count, ledger=ledger)
             self._watch_expiry(new.order_id, new.expiration_time)
-        return answers.amended(new, fills, self.clock.wall())
+        return answers.amended(old, new, fills, self.clock.wall())
 
     def _take_for_amend(
         self,

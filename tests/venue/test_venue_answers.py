@@ -194,3 +194,46 @@ def test_a_post_only_order_that_would_cross_the_recorded_book_is_refused() -> No
         CreateOrder(T, BookSide.BID, D("0.44"), D(2), time_in_force=TimeInForce.GTC, post_only=True)
     )
     assert rests.remaining_count == D(2)
+
+
+def test_a_growing_amend_after_a_decrease_goes_to_the_back_of_the_queue() -> None:
+    """Decreased from 10 to 5, then amended to 8 at the same price: what rests grows, so the
+    exchange sends it to the back of its level (the order's initial count, still 10, does not
+    decide)."""
+    v, _ = _venue()
+    v.book_changed(T, {D("0.40"): D(10)}, {D("0.55"): D(6)})
+    placed = v.client.orders.create_order(CreateOrder(T, BookSide.BID, D("0.40"), D(10)))
+    v.client.orders.decrease_order(placed.order_id, reduce_by=D(5))
+    v.trade(T, D("0.40"), D(8), Side.NO)  # 8 of the 10 ahead of us trade
+    assert v.queue_ahead(placed.order_id) == 2
+    v.client.orders.amend_order(
+        placed.order_id, ticker=T, book_side=BookSide.BID, price=D("0.40"), count=D(8)
+    )
+    assert v.queue_ahead(placed.order_id) == 10  # the back of the recorded level
+
+
+def test_an_amend_answer_counts_what_the_amend_filled_and_none_when_nothing_changed() -> None:
+    """AmendOrderV2Response: `fill_count` is what the amend itself filled, the count
+    `average_fill_price` averages over; no counts when it neither filled nor changed what
+    rests."""
+    v, _ = _venue()
+    v.book_changed(T, {D("0.40"): D(10)}, {D("0.55"): D(6)})
+    placed = v.client.orders.create_order(
+        CreateOrder(T, BookSide.BID, D("0.41"), D(5), time_in_force=TimeInForce.GTC)
+    )
+    v.trade(T, D("0.41"), D(2), Side.NO)  # 2 fill as a maker
+    assert v.client.orders.get_order(placed.order_id).fill_count == 2
+    unchanged = v.client.orders.amend_order(
+        placed.order_id,
+        ticker=T,
+        book_side=BookSide.BID,
+        price=D("0.41"),
+        count=D(5),
+        expiration_time=int(v.clock.wall()) + 3600,
+    )
+    assert (unchanged.fill_count, unchanged.remaining_count) == (None, None)
+    amended = v.client.orders.amend_order(
+        placed.order_id, ticker=T, book_side=BookSide.BID, price=D("0.45"), count=D(5)
+    )
+    assert amended.average_fill_price == D("0.45")
+    assert (amended.fill_count, amended.remaining_count) == (D(3), D(0))
