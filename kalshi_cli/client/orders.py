@@ -289,12 +289,11 @@ class OrdersApi(Area):
             raise AmendOutcomeUnknown(missing, order_id=order_id)
         try:
             return decode_answer(DecreaseResult, answer)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError) as exc:
             # what rests now is what the answer is for: without it, unknown (never "0 left")
             raise AmendOutcomeUnknown(
-                f"the exchange answered {what} without what rests now (remaining_count "
-                f"{answer.get('remaining_count', 'missing')!r}); it may or may not have been "
-                "applied",
+                f"the exchange answered {what} but its answer could not be read ({exc}); it "
+                "may or may not have been applied",
                 order_id=order_id,
             ) from None
 

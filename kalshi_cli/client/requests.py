@@ -143,7 +143,7 @@ class AmendResult(Answer, frozen=True, kw_only=True):
     fill_count: Decimal | None = None
     average_fill_price: Decimal | None = None
     average_fee_paid: Decimal | None = None
-    ts_ms: int = 0
+    ts_ms: int | None = None
 
 
 class DecreaseResult(Answer, frozen=True, kw_only=True):
@@ -153,7 +153,7 @@ class DecreaseResult(Answer, frozen=True, kw_only=True):
     order_id: str
     client_order_id: str | None = None
     remaining_count: Decimal
-    ts_ms: int = 0
+    ts_ms: int | None = None
 
 
 class CancelResult(msgspec.Struct, frozen=True):

@@ -646,6 +646,20 @@ def test_decrease_needs_exactly_one_amount(client: KalshiClient, fake: FakeExcha
     assert json.loads(fake.requests[0].content) == {"reduce_to": "0.00"}
 
 
+def test_a_decrease_answer_that_says_what_rests_is_read_whatever_its_ts_ms(
+    client: KalshiClient, fake: FakeExchange
+) -> None:
+    """What rests now is what a decrease's answer is for: a null `ts_ms` beside it does not
+    make the outcome unknown."""
+    fake.on(
+        "POST",
+        "/portfolio/events/orders/o1/decrease",
+        default=_ok({"order_id": "o1", "remaining_count": "2.00", "ts_ms": None}),
+    )
+    decreased = client.orders.decrease_order("o1", reduce_by=Decimal(1))
+    assert decreased.remaining_count == Decimal(2)
+
+
 # ------------------------------------------------------------------------------------------
 # diagnostics
 
