@@ -11,9 +11,16 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from kalshi_cli.client.requests import AmendResult, CreateOrderResult, DecreaseResult
-from kalshi_cli.sim.core.records import SimFill, SimOrder, SimSettlement, amend_counts, owner
+from kalshi_cli.sim.core.records import (
+    SimFill,
+    SimOrder,
+    SimSettlement,
+    amend_counts,
+    fill_averages,
+    owner,
+)
 from kalshi_cli.vocabulary.clock import iso_utc
-from kalshi_cli.vocabulary.models import ZERO, Fill, Order, Settlement, outcome_side_of
+from kalshi_cli.vocabulary.models import Fill, Order, Settlement, outcome_side_of
 
 _AVERAGE_PLACES = Decimal("0.000001")  # the exchange prints an average to at most 6 places
 
@@ -81,15 +88,15 @@ def settlement(s: SimSettlement) -> Settlement:
 
 
 def _averages(fills: list[SimFill]) -> tuple[Decimal | None, Decimal | None]:
-    """(average YES price, average fee a contract) of a write's own fills; none unfilled."""
-    filled = sum((f.count for f in fills), ZERO)
-    if filled <= 0:
+    """(average YES price, average fee a contract) of a write's own fills, to the sixth place
+    as the exchange prints them; none unfilled."""
+    averages = fill_averages(fills)
+    if averages is None:
         return None, None
-    cost = sum((f.price * f.count for f in fills), ZERO)
-    fees = sum((f.fee for f in fills), ZERO)
+    price, fee = averages
     return (
-        (cost / filled).quantize(_AVERAGE_PLACES, rounding=ROUND_HALF_EVEN),
-        (fees / filled).quantize(_AVERAGE_PLACES, rounding=ROUND_HALF_EVEN),
+        price.quantize(_AVERAGE_PLACES, rounding=ROUND_HALF_EVEN),
+        fee.quantize(_AVERAGE_PLACES, rounding=ROUND_HALF_EVEN),
     )
 
 

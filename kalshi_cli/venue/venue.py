@@ -23,6 +23,7 @@ from typing import TypeVar
 from kalshi_cli.client.requests import AmendResult, CancelResult, CreateOrderResult, DecreaseResult
 from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, SimEvent, SimMarket, SimSeries
 from kalshi_cli.sim.core.historical import COMPACT_AFTER_S, COMPACT_EVERY_S
+from kalshi_cli.sim.core.records import keeps_place
 from kalshi_cli.venue import answers
 from kalshi_cli.venue.client import VenueClient, api_error
 from kalshi_cli.venue.queue import FillModel, QueueSpot
@@ -531,12 +532,7 @@ class LocalVenue:
             self.stats.taker_fills += len(fills)
             self.stats.taker_contracts += sum((f.count for f in fills), ZERO)
         kept = self._resting.get(order_id)
-        # the place is kept at the same price when what rests does not grow (the core's rule)
-        same_place = (
-            kept is not None
-            and old.price == new.price
-            and count - old.fill_count <= old.remaining_count
-        )
+        same_place = kept is not None and keeps_place(old, price, count)
         self._forget(order_id)
         if new.status == "resting":
             yes = new.book_side is BookSide.BID
@@ -570,7 +566,7 @@ class LocalVenue:
             return []
         if order.status != "resting" or order.ticker != ticker or order.book_side is not book_side:
             return []
-        if price == order.price and count - order.fill_count <= order.remaining_count:
+        if keeps_place(order, price, count):
             return []
         buy_yes = book_side is BookSide.BID
         return self._take(ticker, buy_yes, price if buy_yes else ONE - price)

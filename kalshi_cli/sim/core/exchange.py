@@ -57,6 +57,7 @@ from kalshi_cli.sim.core.records import (
     SimTrade,
     TradeHappened,
     copy_order,
+    keeps_place,
     not_found,
 )
 from kalshi_cli.sim.core.records import owner as owner_of_ledger
@@ -701,11 +702,11 @@ class Exchange:
                 raise ExchangeError(
                     400, "invalid_reduce_only", "a reduce-only order may not grow the position"
                 )
-        keeps_place = price == order.price and new_remaining <= order.remaining_count
+        keeps = keeps_place(order, price, count)
         buy_yes = book_side is BookSide.BID
         own = price if buy_yes else ONE - price
         plan = None
-        if not keeps_place:
+        if not keeps:
             plan = self._engine.plan(
                 acct,
                 ticker,

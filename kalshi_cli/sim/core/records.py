@@ -373,6 +373,23 @@ def own_price(order: SimOrder) -> Decimal:
 _SUB_SEP = "/"
 
 
+def keeps_place(order: SimOrder, price: Decimal, count: Decimal) -> bool:
+    """Does an amend of `order` to `price` and the new total `count` keep its queue place?
+    Only at the same price and when what rests does not grow (an amend of the expiry alone,
+    or a decrease); otherwise it goes to the back of its new level."""
+    return price == order.price and count - order.fill_count <= order.remaining_count
+
+
+def fill_averages(fills: list[SimFill]) -> tuple[Decimal, Decimal] | None:
+    """(average YES price, average fee a contract) of a write's own fills, unrounded; None
+    when it filled nothing."""
+    filled = sum((f.count for f in fills), Decimal(0))
+    if filled <= 0:
+        return None
+    cost = sum((f.price * f.count for f in fills), Decimal(0))
+    return cost / filled, sum((f.fee for f in fills), Decimal(0)) / filled
+
+
 def amend_counts(
     old: SimOrder, new: SimOrder, fills: list[SimFill]
 ) -> tuple[Decimal, Decimal] | None:

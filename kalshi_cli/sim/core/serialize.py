@@ -18,7 +18,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.sim.core import indices
+from kalshi_cli.sim.core import indices, records
 from kalshi_cli.sim.core.exchange import (
     Exchange,
     MarketStatus,
@@ -363,15 +363,11 @@ def settlement_json(s: SimSettlement) -> Json:
 
 def fill_averages(fills: list[SimFill]) -> Json:
     """`average_fill_price` (YES terms) and `average_fee_paid` per contract, when filled."""
-    filled = sum((f.count for f in fills), ZERO)
-    if filled <= 0:
+    averages = records.fill_averages(fills)
+    if averages is None:
         return {}
-    cost = sum((f.price * f.count for f in fills), ZERO)
-    fees = sum((f.fee for f in fills), ZERO)
-    return {
-        "average_fill_price": fmt_dollars(cost / filled),
-        "average_fee_paid": fmt_dollars(fees / filled),
-    }
+    price, fee = averages
+    return {"average_fill_price": fmt_dollars(price), "average_fee_paid": fmt_dollars(fee)}
 
 
 # WebSocket payloads (asyncapi.yaml) --------------------------------------------------------
