@@ -73,6 +73,14 @@ class _Resting:
     first_fill: float | None = None  # time
 
 
+@dataclass
+class _Placed:
+    """A crowd order placed for one request, and our resting orders it stands ahead of."""
+
+    order_id: str
+    behind: list[_Resting]
+
+
 class LocalVenue:
     def __init__(
         self,
@@ -280,42 +288,79 @@ class LocalVenue:
                 self._consumed[key] = left
             self._consumed_seen[key] = size
 
-    def _take(self, ticker: str, buy_yes: bool, own: Decimal) -> list[str]:
+    def _take(self, ticker: str, buy_yes: bool, own: Decimal) -> list[_Placed]:
         """Place, for this instant, the recorded liquidity an incoming bid for YES
-        (`buy_yes`) or NO at `own` would meet; returns the crowd account's order ids."""
+        (`buy_yes`) or NO at `own` would meet, as the crowd account's orders. Where our own
+        orders rest at a level, the recorded contracts the queue model has ahead of each
+        (`QueueSpot.ahead`) go in front of it, so the incoming order meets them first, as it
+        would on the exchange, and reaches ours (self-trade prevention) only after them."""
         levels = self._books.get(ticker)
         if levels is None:
             return []
         other = levels[1] if buy_yes else levels[0]  # NO bids meet a YES bid, and back
         limit = ONE - own
-        placed: list[str] = []
+        placed: list[_Placed] = []
         for price in sorted((p for p in other if p >= limit), reverse=True):
             size = self._visible(ticker, not buy_yes, price, other[price])
             if size <= 0:
                 continue
-            try:
-                result = self.exchange.place_order(
-                    self._crowd,
-                    ticker=ticker,
-                    # a NO bid at q is an ask (sells YES) at 1 - q
-                    book_side=BookSide.ASK if buy_yes else BookSide.BID,
-                    price=ONE - price if buy_yes else price,
-                    count=size,
-                    time_in_force=TimeInForce.GTC,
-                    self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                    post_only=True,
-                )
-            except ExchangeError:
-                continue  # it would cross our own resting order: the trade-through's business
-            placed.append(result.order.order_id)
+            ours = self._ours_at(ticker, not buy_yes, price)
+            before = ZERO  # recorded contracts placed so far at this level
+            for i, r in enumerate(ours):
+                ahead = min(max(r.spot.ahead, before), size)
+                if ahead > before:
+                    placed += self._place_crowd(ticker, buy_yes, price, ahead - before, ours[i:])
+                    before = ahead
+                # to the back, each in turn: ours keep their order, with the crowd between
+                self.exchange.to_back_of_queue(r.ledger, r.order_id)
+            if size > before:
+                placed += self._place_crowd(ticker, buy_yes, price, size - before, [])
         return placed
 
-    def _untake(self, ticker: str, placed: list[str]) -> None:
-        for order_id in placed:
-            order = self.exchange.order(self._crowd, order_id)
+    def _ours_at(self, ticker: str, yes_side: bool, own: Decimal) -> list[_Resting]:
+        """Our orders resting on one side of a market at `own`, in the core's queue order."""
+        ours = [
+            r
+            for i in self._by_ticker.get(ticker, ())
+            if (r := self._resting.get(i)) is not None and r.yes == yes_side and r.own == own
+        ]
+        if len(ours) > 1:
+            ours.sort(key=lambda r: self.exchange.queue_position(r.ledger, r.order_id))
+        return ours
+
+    def _place_crowd(
+        self,
+        ticker: str,
+        buy_yes: bool,
+        price: Decimal,
+        size: Decimal,
+        behind: list[_Resting],
+    ) -> list[_Placed]:
+        """One crowd order of `size` at the recorded level `price` (in its own side's price),
+        met by an incoming bid for YES (`buy_yes`) or NO; `behind` are our orders it stands
+        ahead of. Empty when the core refuses it."""
+        try:
+            result = self.exchange.place_order(
+                self._crowd,
+                ticker=ticker,
+                # a NO bid at q is an ask (sells YES) at 1 - q
+                book_side=BookSide.ASK if buy_yes else BookSide.BID,
+                price=ONE - price if buy_yes else price,
+                count=size,
+                time_in_force=TimeInForce.GTC,
+                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                post_only=True,
+            )
+        except ExchangeError:
+            return []  # it would cross our own resting order: the trade-through's business
+        return [_Placed(result.order.order_id, behind)]
+
+    def _untake(self, ticker: str, placed: list[_Placed]) -> None:
+        for p in placed:
+            order = self.exchange.order(self._crowd, p.order_id)
             took = order.fill_count
             if order.status == "resting":
-                self.exchange.cancel_order(self._crowd, order_id)
+                self.exchange.cancel_order(self._crowd, p.order_id)
             if took > 0:
                 yes_side = order.book_side is BookSide.BID
                 own = order.price if yes_side else ONE - order.price
@@ -324,6 +369,16 @@ class LocalVenue:
                 levels = self._books.get(ticker)
                 if levels is not None:
                     self._consumed_seen[key] = (levels[0] if yes_side else levels[1]).get(own, ZERO)
+                for r in p.behind:  # what was taken stood ahead of these
+                    r.spot.ahead = max(r.spot.ahead - took, ZERO)
+
+    def _forget_finished(self, ticker: str) -> None:
+        """Forget our orders of `ticker` the core no longer rests: those an order of ours just
+        cancelled (self-trade prevention that cancels the resting order)."""
+        for order_id in list(self._by_ticker.get(ticker, ())):
+            r = self._resting[order_id]
+            if self.exchange.order(r.ledger, order_id).status != "resting":
+                self._forget(order_id)
 
     def _trade_through(self, ticker: str, yes: Levels, no: Levels) -> None:
         """Our resting bids that the recorded other side now crosses fill against it."""
@@ -455,6 +510,7 @@ class LocalVenue:
             raise api_error(exc) from exc
         finally:
             self._untake(ticker, placed)
+        self._forget_finished(ticker)
         order = result.order
         self.stats.contracts_ordered += count
         taken = sum((f.count for f in result.fills), ZERO)
@@ -528,6 +584,7 @@ class LocalVenue:
             raise api_error(exc) from exc
         finally:
             self._untake(ticker, placed)
+        self._forget_finished(ticker)
         if fills:
             self.stats.taker_fills += len(fills)
             self.stats.taker_contracts += sum((f.count for f in fills), ZERO)
@@ -556,7 +613,7 @@ class LocalVenue:
         book_side: BookSide,
         price: Decimal,
         count: Decimal,
-    ) -> list[str]:
+    ) -> list[_Placed]:
         """The recorded liquidity an amend meets: none when it keeps its place (the same price,
         no more contracts), else what the order at its new price would meet, as a new order.
         An amend the core will refuse (another order, market or side) meets none."""

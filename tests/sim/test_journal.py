@@ -284,3 +284,24 @@ def test_a_scheduled_fee_change_replays_identically(tmp_path: Path, journaled: J
     again.compact()
     third = journaled("quiet", clock=ManualClock(start=clock.wall() + 200), journal=journal)
     assert third.fee_changes(series) == [change] and state(third) == before
+
+
+def test_an_order_sent_to_the_back_of_its_queue_stays_there_after_a_restart(
+    tmp_path: Path, journaled: Journaled
+) -> None:
+    journal = tmp_path / "exchange.jsonl"
+    ex = journaled("quiet", clock=ManualClock(), journal=journal)
+    a = ex.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
+    first = place(ex, a, BookSide.BID, "0.03", 3)
+    second = place(ex, a, BookSide.BID, "0.03", 5)
+    level = ex.queue_position(a, first)  # what rested at 0.03 before ours
+    assert ex.queue_position(a, second) == level + 3
+    book = ex.book("KXFEDDECISION-SIM-DEC-H0")
+    ex.to_back_of_queue(a, first)
+    assert (ex.queue_position(a, first), ex.queue_position(a, second)) == (level + 5, level)
+    assert ex.book("KXFEDDECISION-SIM-DEC-H0") == book  # the levels are as they were
+    again = journaled("quiet", clock=ManualClock(), journal=journal)
+    assert (again.queue_position(a, first), again.queue_position(a, second)) == (level + 5, level)
+    ex.cancel_order(a, second)
+    with pytest.raises(ExchangeError):  # only a resting order has a place to move
+        ex.to_back_of_queue(a, second)

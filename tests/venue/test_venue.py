@@ -13,7 +13,7 @@ from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.venue import FillModel, LocalVenue, MarketInfo
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import BadRequestError
-from kalshi_cli.vocabulary.models import BookSide, Side, TimeInForce
+from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, Side, TimeInForce
 
 D = Decimal
 T = "KXTEST-26JAN01-A"
@@ -127,6 +127,82 @@ def test_self_trade_prevention_keeps_us_from_trading_with_ourselves() -> None:
     bid = v.client.orders.create_order(order(BookSide.BID, "0.58", "5", TimeInForce.IOC))
     assert bid.fill_count == 0  # taker_at_cross: our own ask stops our bid
     assert list(v.client.portfolio.iter_fills()) == []
+
+
+def test_an_order_crossing_our_resting_level_first_meets_the_recorded_queue_ahead_of_it() -> None:
+    v, _ = venue()
+    v.book_changed(T, {D("0.40"): D(30)}, {D("0.50"): D(10)})  # YES bids 0.40 x30
+    bid = v.client.orders.create_order(order(BookSide.BID, "0.40", "10", TimeInForce.GTC))
+    assert v.queue_ahead(bid.order_id) == 30
+    # selling YES at 0.40 meets the 30 recorded ahead of our bid before it reaches ours
+    ask = v.client.orders.create_order(order(BookSide.ASK, "0.40", "20", TimeInForce.IOC))
+    assert ask.fill_count == 20
+    assert [(f.yes_price, f.count, f.is_taker) for f in v.client.portfolio.iter_fills()] == [
+        (D("0.40"), D(20), True)
+    ]
+    # what it took was ahead of our bid: 10 are left ahead, and our bid is whole
+    assert v.queue_ahead(bid.order_id) == 10
+    assert v.client.orders.get_order(bid.order_id).remaining_count == 10
+    # the next sale meets the 10 left ahead, then our own bid, which stops it
+    again = v.client.orders.create_order(order(BookSide.ASK, "0.40", "15", TimeInForce.IOC))
+    assert again.fill_count == 10
+    assert v.client.orders.get_order(bid.order_id).remaining_count == 10
+    assert v.queue_ahead(bid.order_id) == 0
+
+
+def test_each_of_our_orders_at_a_level_keeps_the_recorded_queue_ahead_of_it() -> None:
+    v, _ = venue()
+    v.book_changed(T, {D("0.40"): D(30)}, {D("0.50"): D(10)})
+    first = v.client.orders.create_order(order(BookSide.BID, "0.40", "5", TimeInForce.GTC))
+    v.book_changed(T, {D("0.40"): D(50)}, {D("0.50"): D(10)})  # 20 join behind our first
+    second = v.client.orders.create_order(order(BookSide.BID, "0.40", "5", TimeInForce.GTC))
+    assert (v.queue_ahead(first.order_id), v.queue_ahead(second.order_id)) == (30, 50)
+    # a maker-side stop: the sale meets the 30 recorded ahead of our first order, cancels
+    # that (ours), and goes on into the 20 recorded between our two orders
+    sale = CreateOrder(
+        T,
+        BookSide.ASK,
+        D("0.40"),
+        D(40),
+        time_in_force=TimeInForce.IOC,
+        self_trade_prevention=SelfTradePrevention.MAKER,
+    )
+    assert v.client.orders.create_order(sale).fill_count == 40
+    assert v.client.orders.get_order(first.order_id).status == "canceled"
+    assert v.client.orders.get_order(second.order_id).remaining_count == 5
+    assert v.resting_order_ids() == [second.order_id]
+    assert v.queue_ahead(second.order_id) == 10
+
+
+def test_an_amend_crossing_our_resting_level_meets_the_recorded_queue_ahead_of_it() -> None:
+    v, _ = venue()
+    v.book_changed(T, {D("0.40"): D(30)}, {D("0.50"): D(10)})
+    bid = v.client.orders.create_order(order(BookSide.BID, "0.40", "10", TimeInForce.GTC))
+    ask = v.client.orders.create_order(order(BookSide.ASK, "0.45", "20", TimeInForce.GTC))
+    amended = v.client.orders.amend_order(
+        ask.order_id, ticker=T, book_side=BookSide.ASK, price=D("0.40"), count=D(20)
+    )
+    assert amended.fill_count == 20
+    assert v.client.orders.get_order(bid.order_id).remaining_count == 10
+    assert v.queue_ahead(bid.order_id) == 10
+
+
+def test_our_resting_order_cancelled_by_our_own_order_rests_no_more() -> None:
+    v, _ = venue()
+    v.book_changed(T, {}, {D("0.50"): D(10)})  # no recorded YES bids: nobody ahead of ours
+    bid = v.client.orders.create_order(order(BookSide.BID, "0.40", "10", TimeInForce.GTC))
+    sale = CreateOrder(
+        T,
+        BookSide.ASK,
+        D("0.40"),
+        D(5),
+        time_in_force=TimeInForce.IOC,
+        self_trade_prevention=SelfTradePrevention.MAKER,
+    )
+    assert v.client.orders.create_order(sale).fill_count == 0
+    assert v.client.orders.get_order(bid.order_id).status == "canceled"
+    assert v.resting_order_ids() == []
+    assert v.queue_ahead(bid.order_id) is None
 
 
 def test_a_rejection_is_the_clients_own_error() -> None:

@@ -60,6 +60,10 @@ class BookSideLevels(Generic[T]):
             del self.sizes[price]
             del self.prices[bisect_left(self.prices, price)]
 
+    def to_back(self, price: Decimal, order_id: str) -> None:
+        """Move an order to the back of its level's queue; its size and the level's stay."""
+        self.levels[price].move_to_end(order_id)
+
     def best(self) -> Decimal | None:
         return self.prices[-1] if self.prices else None
 

@@ -792,6 +792,15 @@ class Exchange:
         self._decrease(order, cut, now)
         return copy_order(order)
 
+    def to_back_of_queue(self, account_id: str, order_id: str) -> None:
+        """Move a resting order to the back of its price level, changing nothing else about it
+        or the book. Not a Kalshi request (no route calls it): the local venue's, which puts
+        the recorded contracts its queue model has ahead of our order in front of it this way
+        (kalshi_cli/venue/venue.py)."""
+        order = self._owned_resting(account_id, order_id)
+        self._ref.log_at(self._ref.now(), "to_back", account_id=account_id, order_id=order_id)
+        self._engine.to_back(order)
+
     def _decrease(self, order: SimOrder, cut: Decimal, now: float | None = None) -> None:
         self._engine.shrink(order, cut, self._ref.now() if now is None else now)
         self._ledger.rehold(self._ledger.states[order.account_id], order.ticker)
@@ -1396,4 +1405,5 @@ _REPLAYS: dict[str, Callable[[Exchange, dict[str, Any]], object]] = {
     "amend": Exchange._replay_amend,
     "decrease": lambda ex, rec: ex._decrease(ex._orders[rec["order_id"]], Decimal(rec["cut"])),
     "expire": lambda ex, rec: ex._expire(rec["order_id"]),
+    "to_back": lambda ex, rec: ex.to_back_of_queue(rec["account_id"], rec["order_id"]),
 }

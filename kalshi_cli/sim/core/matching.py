@@ -508,6 +508,12 @@ class MatchingEngine:
             if final:
                 self._ref.emit(OrderChanged(copy_order(order)))
 
+    def to_back(self, order: SimOrder) -> None:
+        """Move a resting order to the back of its price level; nothing else changes."""
+        self.books[order.ticker].side(order.book_side is BookSide.BID).to_back(
+            own_price(order), order.order_id
+        )
+
     def shrink(self, order: SimOrder, amount: Decimal, now: float) -> None:
         if amount:
             self.take_off(order, amount, now, cause=order)
