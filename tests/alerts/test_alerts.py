@@ -599,6 +599,15 @@ def test_a_client_error_is_not_retried(receiver: Receiver) -> None:
     assert "failed after 1 attempt: HTTP 404: no_service" in report.problems[0]
 
 
+def test_a_request_timeout_is_retried(receiver: Receiver) -> None:
+    # 408: the receiver gave up waiting for the request, not on it; another try may pass
+    receiver.respond_with(reply(408, b"request timeout"), reply(200))
+    clock = ManualClock()
+    cfg = single_channel(receiver, "slack", SLACK_PATH, max_attempts=3)
+    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeAlertStateStore(clock))
+    assert report.delivered and report.deliveries[0].attempts == 2
+
+
 def test_an_unreachable_receiver_is_reported_masked() -> None:
     clock = ManualClock()
     url = f"http://127.0.0.1:9{SLACK_PATH}"  # port 9 (discard) is closed on loopback

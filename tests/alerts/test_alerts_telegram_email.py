@@ -164,6 +164,21 @@ class Mailbox:
     # each answer takes this long on this clock (a slow server)
     clock: ManualClock | None = None
     answer_takes_s: float = 0.0
+    # addresses refused at RCPT TO (no such user)
+    unknown: set[str] = field(default_factory=set)
+
+    async def handle_RCPT(
+        self,
+        server: SMTPServer,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if address in self.unknown:
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
         with self.lock:
@@ -252,6 +267,16 @@ def test_email_retries_a_temporary_refusal_but_not_a_permanent_one(mailbox: Mail
     report = router.notify(breach(Severity.WARNING), FakeAlertStateStore(clock))
     assert not report.delivered and report.deliveries[0].attempts == 1
     assert "SMTP 554" in report.problems[0]
+
+
+def test_email_every_recipient_refused_is_not_retried(mailbox: Mailbox) -> None:
+    clock = ManualClock()
+    mailbox.unknown = {"ops@example.com", "oncall@example.com"}
+    router = AlertRouter.from_config(email_cfg(mailbox), clock=clock)
+    report = router.notify(breach(), FakeAlertStateStore(clock))
+    assert not report.delivered and report.deliveries[0].attempts == 1
+    assert "every recipient refused: ops@example.com: 550" in report.problems[0]
+    assert clock.monotonic() == 0.0  # no wait for a retry that cannot help
 
 
 def test_a_callers_deadline_bounds_the_email_retries(mailbox: Mailbox) -> None:

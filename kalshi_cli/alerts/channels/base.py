@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -197,50 +197,80 @@ class HttpChannel(Channel):
         import httpx
 
         secrets = self.secret_values()
-        s = self.settings
         headers = {
             "Content-Type": content_type,
             "User-Agent": f"kalshi-cli/{__version__}",
             **self._headers,
         }
-        attempts = 0
-        status: int | None = None
-        error = "not attempted"
+
         # Redirects are not followed: a webhook that redirects is misconfigured, and following
         # would hand the payload to a host nobody configured.
-        with (
-            within_deadline(s, clock) as (deadline, deadline_name),
-            httpx.Client(follow_redirects=False, headers=headers, verify=_tls()) as client,
-        ):
-            while attempts < s.max_attempts:
-                remaining = deadline.remaining()
-                if remaining <= 0:
-                    error += f"; {deadline_name} was reached"
-                    break
-                attempts += 1
-                asked: float | None = None
+        with httpx.Client(follow_redirects=False, headers=headers, verify=_tls()) as client:
+
+            def once(timeout: float) -> Attempt:  # seconds
                 try:
-                    resp = client.post(url, content=body, timeout=min(s.timeout_s, remaining))
+                    resp = client.post(url, content=body, timeout=timeout)
                 except httpx.HTTPError as exc:
-                    status = None
-                    error = scrub(f"{type(exc).__name__}: {exc}".rstrip(": "), secrets)
-                else:
-                    status = resp.status_code
-                    if 200 <= status < 300:
-                        return Delivery(self.name, self.target, True, attempts, status)
-                    error = _http_error(resp, secrets)
-                    if status == 429:
-                        asked = _retry_after(resp, clock)
-                    elif status < 500 and status != 408:
-                        break  # any other 4xx is a wrong URL or payload; retrying cannot help
-                if attempts >= s.max_attempts:
-                    break
-                wait = wait_before_retry(attempts, deadline, asked)
-                if wait is None:
-                    error += "; " + not_retried(asked, deadline_name)
-                    break
-                clock.sleep(wait)
-        return Delivery(self.name, self.target, False, attempts, status, error)
+                    return Attempt(error=failure(exc, secrets))
+                status = resp.status_code
+                if 200 <= status < 300:
+                    return Attempt(ok=True, status=status)
+                error = _http_error(resp, secrets)
+                if status == 429:
+                    return Attempt(error=error, status=status, asked=_retry_after(resp, clock))
+                # any other 4xx is a wrong URL or payload; retrying cannot help
+                return Attempt(error=error, status=status, retry=status >= 500 or status == 408)
+
+            return attempt_until_delivered(self, clock, once)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try at delivering: delivered (`ok`), or why not and whether another try may help;
+    `asked` is a wait the receiver asked for (a 429's Retry-After), in seconds."""
+
+    ok: bool = False
+    error: str = ""
+    status: int | None = None  # the HTTP status, if an answer came
+    retry: bool = True
+    asked: float | None = None
+
+
+def failure(exc: BaseException, secrets: list[str]) -> str:
+    """An exception as an attempt's error: its type and message, secrets scrubbed."""
+    return scrub(f"{type(exc).__name__}: {exc}".rstrip(": "), secrets)
+
+
+def attempt_until_delivered(
+    channel: Channel, clock: Clock, once: Callable[[float], Attempt]
+) -> Delivery:
+    """Call `once(timeout)` until it delivers, up to the settings' `max_attempts`, each
+    with the time left (at most `timeout_s`) and a wait between them (`wait_before_retry`),
+    all inside the channel's deadline (`within_deadline`): one attempt loop for every
+    channel. The failure's error says why it stopped where the deadline stopped it."""
+    s = channel.settings
+    attempts = 0
+    last = Attempt(error="not attempted")
+    error = last.error
+    with within_deadline(s, clock) as (deadline, deadline_name):
+        while attempts < s.max_attempts:
+            remaining = deadline.remaining()
+            if remaining <= 0:
+                error += f"; {deadline_name} was reached"
+                break
+            attempts += 1
+            last = once(min(s.timeout_s, remaining))
+            if last.ok:
+                return Delivery(channel.name, channel.target, True, attempts, last.status)
+            error = last.error
+            if not last.retry or attempts >= s.max_attempts:
+                break
+            wait = wait_before_retry(attempts, deadline, last.asked)
+            if wait is None:
+                error += "; " + not_retried(last.asked, deadline_name)
+                break
+            clock.sleep(wait)
+    return Delivery(channel.name, channel.target, False, attempts, last.status, error)
 
 
 @cache

@@ -20,17 +20,17 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from kalshi_cli.alerts.channels.base import (
+    Attempt,
     Channel,
     ChannelConfig,
     ChannelSettings,
     _tls,
+    attempt_until_delivered,
+    failure,
     headline,
     need_one,
-    not_retried,
     plain_text,
     secret,
-    wait_before_retry,
-    within_deadline,
 )
 from kalshi_cli.alerts.masking import scrub
 from kalshi_cli.alerts.model import Alert, Delivery
@@ -154,45 +154,25 @@ class EmailChannel(Channel):
             return Delivery(self.name, self.target, ok=False, attempts=1, error=error)
 
     def _send(self, msg: EmailMessage, clock: Clock) -> Delivery:
-        s = self.settings
-        attempts = 0
-        error = "not attempted"
-        with within_deadline(s, clock) as (deadline, deadline_name):
-            while attempts < s.max_attempts:
-                remaining = deadline.remaining()
-                if remaining <= 0:
-                    error += f"; {deadline_name} was reached"
-                    break
-                attempts += 1
-                try:
-                    self._once(msg, min(s.timeout_s, remaining))
-                except smtplib.SMTPResponseException as exc:
-                    error = scrub(
-                        f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}", self.secret_values()
-                    )
-                    if not 400 <= exc.smtp_code < 500:
-                        break  # 5xx (refused login, unknown recipient): retrying cannot help
-                except smtplib.SMTPRecipientsRefused as exc:
-                    refused = "; ".join(
-                        f"{a}: {c} {_text(m)}" for a, (c, m) in exc.recipients.items()
-                    )
-                    error = f"every recipient refused: {refused}"
-                    break
-                except ssl.SSLCertVerificationError as exc:  # a server we cannot trust stays so
-                    error = scrub(f"{type(exc).__name__}: {exc}", self.secret_values())
-                    break
-                except (OSError, smtplib.SMTPException) as exc:  # connection lost, timeout, TLS
-                    error = scrub(f"{type(exc).__name__}: {exc}".rstrip(": "), self.secret_values())
-                else:
-                    return Delivery(self.name, self.target, True, attempts, None)
-                if attempts >= s.max_attempts:
-                    break
-                wait = wait_before_retry(attempts, deadline)
-                if wait is None:
-                    error += "; " + not_retried(None, deadline_name)
-                    break
-                clock.sleep(wait)
-        return Delivery(self.name, self.target, False, attempts, None, error)
+        secrets = self.secret_values()
+
+        def once(timeout: float) -> Attempt:  # seconds
+            try:
+                self._once(msg, timeout)
+            except smtplib.SMTPResponseException as exc:
+                error = scrub(f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}", secrets)
+                # 5xx (refused login, unknown recipient): retrying cannot help
+                return Attempt(error=error, retry=400 <= exc.smtp_code < 500)
+            except smtplib.SMTPRecipientsRefused as exc:
+                refused = "; ".join(f"{a}: {c} {_text(m)}" for a, (c, m) in exc.recipients.items())
+                return Attempt(error=f"every recipient refused: {refused}", retry=False)
+            except ssl.SSLCertVerificationError as exc:  # a server we cannot trust stays so
+                return Attempt(error=scrub(f"{type(exc).__name__}: {exc}", secrets), retry=False)
+            except (OSError, smtplib.SMTPException) as exc:  # connection lost, timeout, TLS
+                return Attempt(error=failure(exc, secrets))
+            return Attempt(ok=True)
+
+        return attempt_until_delivered(self, clock, once)
 
     def _context(self) -> ssl.SSLContext:
         """The certifi CA bundle, or `ca_file` (a relay with its own CA) instead."""
