@@ -37,6 +37,19 @@ def order(book_side: BookSide, price: str, count: str, tif: TimeInForce) -> Crea
     return CreateOrder(T, book_side, D(price), D(count), time_in_force=tif)
 
 
+def sale_cancelling_ours(price: str, count: str) -> CreateOrder:
+    """An IOC sale whose self-trade prevention cancels our own resting order it meets
+    (`maker`) and goes on."""
+    return CreateOrder(
+        T,
+        BookSide.ASK,
+        D(price),
+        D(count),
+        time_in_force=TimeInForce.IOC,
+        self_trade_prevention=SelfTradePrevention.MAKER,
+    )
+
+
 def test_taking_walks_the_recorded_levels_and_consumes_them() -> None:
     v, _ = venue()
     yes: dict[Decimal, Decimal] = {D("0.40"): D(50)}
@@ -159,15 +172,7 @@ def test_each_of_our_orders_at_a_level_keeps_the_recorded_queue_ahead_of_it() ->
     assert (v.queue_ahead(first.order_id), v.queue_ahead(second.order_id)) == (30, 50)
     # a maker-side stop: the sale meets the 30 recorded ahead of our first order, cancels
     # that (ours), and goes on into the 20 recorded between our two orders
-    sale = CreateOrder(
-        T,
-        BookSide.ASK,
-        D("0.40"),
-        D(40),
-        time_in_force=TimeInForce.IOC,
-        self_trade_prevention=SelfTradePrevention.MAKER,
-    )
-    assert v.client.orders.create_order(sale).fill_count == 40
+    assert v.client.orders.create_order(sale_cancelling_ours("0.40", "40")).fill_count == 40
     assert v.client.orders.get_order(first.order_id).status == "canceled"
     assert v.client.orders.get_order(second.order_id).remaining_count == 5
     assert v.resting_order_ids() == [second.order_id]
@@ -191,15 +196,7 @@ def test_our_resting_order_cancelled_by_our_own_order_rests_no_more() -> None:
     v, _ = venue()
     v.book_changed(T, {}, {D("0.50"): D(10)})  # no recorded YES bids: nobody ahead of ours
     bid = v.client.orders.create_order(order(BookSide.BID, "0.40", "10", TimeInForce.GTC))
-    sale = CreateOrder(
-        T,
-        BookSide.ASK,
-        D("0.40"),
-        D(5),
-        time_in_force=TimeInForce.IOC,
-        self_trade_prevention=SelfTradePrevention.MAKER,
-    )
-    assert v.client.orders.create_order(sale).fill_count == 0
+    assert v.client.orders.create_order(sale_cancelling_ours("0.40", "5")).fill_count == 0
     assert v.client.orders.get_order(bid.order_id).status == "canceled"
     assert v.resting_order_ids() == []
     assert v.queue_ahead(bid.order_id) is None
