@@ -2,8 +2,11 @@
 Kalshi's book shows aggregate sizes per price, not the orders in them, so our place is an
 estimate (the approach of hftbacktest): we join the back of the level, recorded trades consume
 it from the front, and an unmatched decrease is a cancel placed ahead of us (OPTIMISTIC) or
-behind us (PESSIMISTIC), so the pessimistic model never fills more. The arithmetic is `Decimal`
-throughout. See docs/backtesting.md "The venue and the fill model".
+behind us (PESSIMISTIC), so the pessimistic model never fills more. Contracts at the front
+of that queue that our own orders took (`taken`) are gone for us but still in the recording,
+whose trades and decreases take them first, as the venue's taking does (docs/backtesting.md
+"taking"). The arithmetic is `Decimal` throughout. See docs/backtesting.md "The venue and the
+fill model".
 """
 
 from __future__ import annotations
@@ -36,10 +39,27 @@ class QueueSpot:
     # trade volume at our price whose level decrease has not arrived yet
     unmatched_trades: Decimal = ZERO
     filled: Decimal = ZERO
+    # of the recorded contracts `ahead`, those at its front that our own orders took
+    taken: Decimal = ZERO
 
     @classmethod
     def join(cls, remaining: Decimal, level: Decimal, model: FillModel) -> QueueSpot:
         return cls(remaining=remaining, ahead=level, level=level, model=model)
+
+    @property
+    def before_us(self) -> Decimal:
+        """The recorded contracts still ahead of us: those ahead that we did not take."""
+        return self.ahead - self.taken
+
+    def took_ahead(self, count: Decimal) -> None:
+        """Our own order took `count` of the contracts ahead of us."""
+        self.taken = min(self.taken + count, self.ahead)
+
+    def _less_ahead(self, count: Decimal) -> None:
+        """`count` of the contracts ahead are gone from the recording, from the front: the
+        ones we took go first."""
+        self.ahead -= count
+        self.taken = max(self.taken - count, ZERO)
 
     def _pending_total(self) -> Decimal:
         return sum((c for _, c in self.pending), ZERO)
@@ -63,12 +83,12 @@ class QueueSpot:
         while self.pending and now - self.pending[0][0] > MATCH_WINDOW_S:
             cancelled += self.pending.pop(0)[1]
         if cancelled and self.model is FillModel.OPTIMISTIC:
-            self.ahead = max(self.ahead - cancelled, ZERO)
+            self._less_ahead(min(cancelled, self.ahead))
         self._clip()
 
     def _clip(self) -> None:
         # what is ahead of us is still on the level, or in a decrease awaiting its trade
-        self.ahead = min(self.ahead, self.level + self._pending_total())
+        self._less_ahead(max(self.ahead - (self.level + self._pending_total()), ZERO))
 
     def traded_at_our_price(self, count: Decimal, now: float) -> Decimal:  # time
         """A recorded trade of `count` at our price; returns what fills us."""
@@ -85,10 +105,10 @@ class QueueSpot:
                 self.pending[0] = (t, c - take)
         self.unmatched_trades += count - matched
         if count <= self.ahead:
-            self.ahead -= count
+            self._less_ahead(count)
             return ZERO
         fill = min(count - self.ahead, self.remaining)
-        self.ahead = ZERO
+        self._less_ahead(self.ahead)
         return self._fill(fill)
 
     def traded_through(self, count: Decimal) -> Decimal:

@@ -70,6 +70,7 @@ class _Resting:
     arrived: float  # time
     spot: QueueSpot
     ledger: str  # the core's account of the subaccount it rests on
+    queued: int  # when it joined its level's queue, as a count: the core's queue order
     first_fill: float | None = None  # time
 
 
@@ -79,6 +80,15 @@ class _Placed:
 
     order_id: str
     behind: list[_Resting]
+
+
+@dataclass
+class _Taking:
+    """What one request of ours meets: the crowd orders placed for it, and our own resting
+    orders it crosses (self-trade prevention may cancel them)."""
+
+    placed: list[_Placed] = field(default_factory=list)
+    ours: list[_Resting] = field(default_factory=list)
 
 
 class LocalVenue:
@@ -114,6 +124,7 @@ class LocalVenue:
         self._resting: dict[str, _Resting] = {}
         self._by_ticker: dict[str, set[str]] = {}
         self._expiries: list[tuple[int, str]] = []  # heap of (expiration_time, our order id)
+        self._queued = 0  # the last `_Resting.queued` given
         self._compact_at = self.clock.wall() + COMPACT_EVERY_S  # time
         self.client = VenueClient(self)
 
@@ -288,44 +299,47 @@ class LocalVenue:
                 self._consumed[key] = left
             self._consumed_seen[key] = size
 
-    def _take(self, ticker: str, buy_yes: bool, own: Decimal) -> list[_Placed]:
+    def _take(self, ticker: str, buy_yes: bool, own: Decimal) -> _Taking:
         """Place, for this instant, the recorded liquidity an incoming bid for YES
         (`buy_yes`) or NO at `own` would meet, as the crowd account's orders. Where our own
-        orders rest at a level, the recorded contracts the queue model has ahead of each
-        (`QueueSpot.ahead`) go in front of it, so the incoming order meets them first, as it
-        would on the exchange, and reaches ours (self-trade prevention) only after them."""
+        orders rest at a level, the recorded contracts still ahead of each
+        (`QueueSpot.before_us`) go in front of it, so the incoming order meets them first, as
+        it would on the exchange, and reaches ours (self-trade prevention) only after them."""
+        limit = ONE - own
+        taking = _Taking(ours=self._ours_crossed(ticker, not buy_yes, limit))
         levels = self._books.get(ticker)
         if levels is None:
-            return []
+            return taking
         other = levels[1] if buy_yes else levels[0]  # NO bids meet a YES bid, and back
-        limit = ONE - own
-        placed: list[_Placed] = []
         for price in sorted((p for p in other if p >= limit), reverse=True):
             size = self._visible(ticker, not buy_yes, price, other[price])
             if size <= 0:
                 continue
-            ours = self._ours_at(ticker, not buy_yes, price)
+            ours = [r for r in taking.ours if r.own == price]
             before = ZERO  # recorded contracts placed so far at this level
             for i, r in enumerate(ours):
-                ahead = min(max(r.spot.ahead, before), size)
+                ahead = min(max(r.spot.before_us, before), size)
                 if ahead > before:
-                    placed += self._place_crowd(ticker, buy_yes, price, ahead - before, ours[i:])
+                    taking.placed += self._place_crowd(
+                        ticker, buy_yes, price, ahead - before, ours[i:]
+                    )
                     before = ahead
                 # to the back, each in turn: ours keep their order, with the crowd between
                 self.exchange.to_back_of_queue(r.ledger, r.order_id)
+                r.queued = self._next_queued()
             if size > before:
-                placed += self._place_crowd(ticker, buy_yes, price, size - before, [])
-        return placed
+                taking.placed += self._place_crowd(ticker, buy_yes, price, size - before, [])
+        return taking
 
-    def _ours_at(self, ticker: str, yes_side: bool, own: Decimal) -> list[_Resting]:
-        """Our orders resting on one side of a market at `own`, in the core's queue order."""
+    def _ours_crossed(self, ticker: str, yes_side: bool, limit: Decimal) -> list[_Resting]:
+        """Our orders resting on one side of a market at `limit` or better (the ones an
+        incoming order at `limit` crosses), in the core's queue order at each price."""
         ours = [
             r
             for i in self._by_ticker.get(ticker, ())
-            if (r := self._resting.get(i)) is not None and r.yes == yes_side and r.own == own
+            if (r := self._resting.get(i)) is not None and r.yes == yes_side and r.own >= limit
         ]
-        if len(ours) > 1:
-            ours.sort(key=lambda r: self.exchange.queue_position(r.ledger, r.order_id))
+        ours.sort(key=lambda r: r.queued)
         return ours
 
     def _place_crowd(
@@ -355,8 +369,11 @@ class LocalVenue:
             return []  # it would cross our own resting order: the trade-through's business
         return [_Placed(result.order.order_id, behind)]
 
-    def _untake(self, ticker: str, placed: list[_Placed]) -> None:
-        for p in placed:
+    def _untake(self, ticker: str, taking: _Taking) -> None:
+        """Take the crowd's orders off again: what ours took stays taken (`_consumed`), and
+        is no longer ahead of the orders of ours it stood in front of; our orders the request
+        cancelled (self-trade prevention) are forgotten."""
+        for p in taking.placed:
             order = self.exchange.order(self._crowd, p.order_id)
             took = order.fill_count
             if order.status == "resting":
@@ -369,16 +386,11 @@ class LocalVenue:
                 levels = self._books.get(ticker)
                 if levels is not None:
                     self._consumed_seen[key] = (levels[0] if yes_side else levels[1]).get(own, ZERO)
-                for r in p.behind:  # what was taken stood ahead of these
-                    r.spot.ahead = max(r.spot.ahead - took, ZERO)
-
-    def _forget_finished(self, ticker: str) -> None:
-        """Forget our orders of `ticker` the core no longer rests: those an order of ours just
-        cancelled (self-trade prevention that cancels the resting order)."""
-        for order_id in list(self._by_ticker.get(ticker, ())):
-            r = self._resting[order_id]
-            if self.exchange.order(r.ledger, order_id).status != "resting":
-                self._forget(order_id)
+                for r in p.behind:
+                    r.spot.took_ahead(took)
+        for r in taking.ours:
+            if self.exchange.order(r.ledger, r.order_id).status != "resting":
+                self._forget(r.order_id)
 
     def _trade_through(self, ticker: str, yes: Levels, no: Levels) -> None:
         """Our resting bids that the recorded other side now crosses fill against it."""
@@ -510,7 +522,6 @@ class LocalVenue:
             raise api_error(exc) from exc
         finally:
             self._untake(ticker, placed)
-        self._forget_finished(ticker)
         order = result.order
         self.stats.contracts_ordered += count
         taken = sum((f.count for f in result.fills), ZERO)
@@ -536,8 +547,15 @@ class LocalVenue:
             self.clock.wall(),
             QueueSpot.join(left, level, self.fill_model),
             ledger,
+            self._next_queued(),
         )
         self._by_ticker.setdefault(ticker, set()).add(order_id)
+
+    def _next_queued(self) -> int:
+        """The next place in queue order: an order of ours that joins the back of its level
+        now stands behind every one of ours that joined before (the core's time priority)."""
+        self._queued += 1
+        return self._queued
 
     def cancel(self, order_id: str, *, subaccount: int = 0) -> CancelResult:
         self._arrive()
@@ -584,7 +602,6 @@ class LocalVenue:
             raise api_error(exc) from exc
         finally:
             self._untake(ticker, placed)
-        self._forget_finished(ticker)
         if fills:
             self.stats.taker_fills += len(fills)
             self.stats.taker_contracts += sum((f.count for f in fills), ZERO)
@@ -613,18 +630,18 @@ class LocalVenue:
         book_side: BookSide,
         price: Decimal,
         count: Decimal,
-    ) -> list[_Placed]:
+    ) -> _Taking:
         """The recorded liquidity an amend meets: none when it keeps its place (the same price,
         no more contracts), else what the order at its new price would meet, as a new order.
         An amend the core will refuse (another order, market or side) meets none."""
         try:
             order = self.exchange.order(ledger, order_id)
         except ExchangeError:
-            return []
+            return _Taking()
         if order.status != "resting" or order.ticker != ticker or order.book_side is not book_side:
-            return []
+            return _Taking()
         if keeps_place(order, price, count):
-            return []
+            return _Taking()
         buy_yes = book_side is BookSide.BID
         return self._take(ticker, buy_yes, price if buy_yes else ONE - price)
 
@@ -660,7 +677,7 @@ class LocalVenue:
     def queue_ahead(self, order_id: str) -> Decimal | None:
         self.expire_due()
         r = self._resting.get(order_id)
-        return None if r is None else r.spot.ahead
+        return None if r is None else r.spot.before_us
 
     def queue_positions(
         self,
@@ -681,5 +698,5 @@ class LocalVenue:
                 market = self.exchange.markets.get(r.ticker)
                 if market is None or market.event_ticker != event_ticker:
                     continue
-            out[r.order_id] = r.spot.ahead
+            out[r.order_id] = r.spot.before_us
         return out

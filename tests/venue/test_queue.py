@@ -20,6 +20,19 @@ def test_a_trade_at_our_price_fills_only_what_the_queue_ahead_leaves() -> None:
     assert spot.remaining == 7 and spot.ahead == 0
 
 
+def test_the_recordings_trades_take_the_contracts_we_took_ahead_of_us_first() -> None:
+    spot = QueueSpot.join(D(10), level=D(30), model=FillModel.OPTIMISTIC)
+    spot.took_ahead(D(20))  # an order of ours took the front 20 of the 30 ahead
+    assert (spot.ahead, spot.before_us) == (30, 10)
+    assert spot.traded_at_our_price(D(5), now=0.0) == 0  # 5 of the 20 we took
+    assert (spot.ahead, spot.before_us) == (25, 10)
+    assert spot.traded_at_our_price(D(20), now=0.0) == 0  # the other 15, then 5 still ahead
+    assert (spot.ahead, spot.before_us) == (5, 5)
+    assert spot.traded_at_our_price(D(8), now=0.0) == 3
+    spot.took_ahead(D(50))  # never more than is ahead
+    assert spot.before_us == 0
+
+
 def test_a_trade_through_our_price_fills_us_first() -> None:
     spot = QueueSpot.join(D(10), level=D(500), model=FillModel.PESSIMISTIC)
     assert spot.traded_through(D(4)) == 4

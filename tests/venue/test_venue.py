@@ -179,6 +179,33 @@ def test_each_of_our_orders_at_a_level_keeps_the_recorded_queue_ahead_of_it() ->
     assert v.queue_ahead(second.order_id) == 10
 
 
+@pytest.mark.parametrize("model", list(FillModel))
+def test_the_recorded_contracts_we_took_ahead_of_our_order_are_not_counted_twice(
+    model: FillModel,
+) -> None:
+    # 30 recorded ahead of our bid; we sell 20 into them. The recording then shows others
+    # selling 20 there and the level falling to 10: those were the 20 we took (the venue makes
+    # them visible again, `_release_consumed`), so they do not reach our bid as well
+    v, clock = venue(model)
+    v.book_changed(T, {D("0.40"): D(30)}, {D("0.50"): D(10)})
+    bid = v.client.orders.create_order(order(BookSide.BID, "0.40", "10", TimeInForce.GTC))
+    first = v.client.orders.create_order(order(BookSide.ASK, "0.40", "20", TimeInForce.IOC))
+    clock.advance(0.1)
+    v.trade(T, D("0.40"), D(20), Side.NO)
+    v.book_changed(T, {D("0.40"): D(10)}, {D("0.50"): D(10)})
+    assert v.queue_ahead(bid.order_id) == 10
+    second = v.client.orders.create_order(order(BookSide.ASK, "0.40", "10", TimeInForce.IOC))
+    bought = v.client.orders.get_order(bid.order_id).fill_count
+    assert (first.fill_count, second.fill_count, bought) == (20, 10, 0)
+    assert v.queue_ahead(bid.order_id) == 0
+    # the recording's next sales there are the 10 we took too, until they pass its queue
+    # ahead of our bid: then they meet it
+    v.trade(T, D("0.40"), D(4), Side.NO)
+    assert v.client.orders.get_order(bid.order_id).fill_count == 0
+    v.trade(T, D("0.40"), D(8), Side.NO)
+    assert v.client.orders.get_order(bid.order_id).fill_count == 2
+
+
 def test_an_amend_crossing_our_resting_level_meets_the_recorded_queue_ahead_of_it() -> None:
     v, _ = venue()
     v.book_changed(T, {D("0.40"): D(30)}, {D("0.50"): D(10)})
@@ -200,6 +227,12 @@ def test_our_resting_order_cancelled_by_our_own_order_rests_no_more() -> None:
     assert v.client.orders.get_order(bid.order_id).status == "canceled"
     assert v.resting_order_ids() == []
     assert v.queue_ahead(bid.order_id) is None
+    # one at a better price than the recorded level the sale goes on to
+    v.book_changed(T, {D("0.40"): D(10)}, {D("0.50"): D(10)})
+    better = v.client.orders.create_order(order(BookSide.BID, "0.42", "10", TimeInForce.GTC))
+    assert v.client.orders.create_order(sale_cancelling_ours("0.40", "5")).fill_count == 5
+    assert v.client.orders.get_order(better.order_id).status == "canceled"
+    assert v.resting_order_ids() == []
 
 
 def test_a_rejection_is_the_clients_own_error() -> None:
