@@ -2,11 +2,11 @@
 Kalshi's book shows aggregate sizes per price, not the orders in them, so our place is an
 estimate (the approach of hftbacktest): we join the back of the level, recorded trades consume
 it from the front, and an unmatched decrease is a cancel placed ahead of us (OPTIMISTIC) or
-behind us (PESSIMISTIC), so the pessimistic model never fills more. Contracts at the front
-of that queue that our own orders took (`taken`) are gone for us but still in the recording,
-whose trades and decreases take them first, as the venue's taking does (docs/backtesting.md
-"taking"). The arithmetic is `Decimal` throughout. See docs/backtesting.md "The venue and the
-fill model".
+behind us (PESSIMISTIC), so the pessimistic model never fills our order more. Contracts at the
+front of that queue that our own orders took (`taken`) are gone for us but still in the
+recording, whose trades and decreases take them first, as the venue's taking does
+(docs/backtesting.md "taking"). The arithmetic is `Decimal` throughout. See
+docs/backtesting.md "The venue and the fill model".
 """
 
 from __future__ import annotations
@@ -65,7 +65,10 @@ class QueueSpot:
         return sum((c for _, c in self.pending), ZERO)
 
     def level_changed(self, size: Decimal, now: float) -> None:  # time
-        """The recorded size at our price is now `size`."""
+        """The recorded size at our price is now `size`. The decreases whose match window
+        closed before it are cancels on the level as it was, before this change: contracts
+        joining now come behind us."""
+        self.expire(now)
         delta = size - self.level
         self.level = size
         if delta < 0:
@@ -75,7 +78,7 @@ class QueueSpot:
             decrease -= matched
             if decrease > 0:
                 self.pending.append((now, decrease))
-        self.expire(now)
+        self._clip()
 
     def expire(self, now: float) -> None:  # time
         """Decreases older than the match window are cancels."""

@@ -235,7 +235,7 @@ class LocalVenue:
         left = count
         mine = sorted(
             (r for i in ids if (r := self._resting.get(i)) is not None and r.yes == hit_yes),
-            key=lambda r: (-r.own, r.arrived),
+            key=lambda r: (-r.own, r.queued),
         )
         for r in mine:
             if left <= 0 or r.own < price:
@@ -399,7 +399,7 @@ class LocalVenue:
             return
         for r in sorted(
             (r for i in list(ids) if (r := self._resting.get(i)) is not None),
-            key=lambda r: (-r.own, r.arrived),
+            key=lambda r: (-r.own, r.queued),
         ):
             other = no if r.yes else yes
             for price in sorted((p for p in other if p >= ONE - r.own), reverse=True):
@@ -414,12 +414,23 @@ class LocalVenue:
                     self._fill_resting(r, got)
 
     def _fill_resting(self, r: _Resting, count: Decimal) -> None:
-        """The crowd account meets our resting order for `count` at its price."""
+        """The crowd account meets our resting order for `count` at its price. The core fills
+        our orders at that price in the order they joined it, which the queue estimates need
+        not follow (one that joined later can be estimated nearer the front): the core's fill
+        is the one that stands, on whichever of ours it went to."""
         order = self.exchange.order(r.ledger, r.order_id)
         count = min(count, order.remaining_count)
         if count <= 0 or order.status != "resting":
             self._forget(r.order_id)
             return
+        level = [
+            o
+            for i in self._by_ticker[r.ticker]
+            if (o := self._resting[i]).yes == r.yes and o.own == r.own
+        ]
+        before = {
+            o.order_id: self.exchange.order(o.ledger, o.order_id).remaining_count for o in level
+        }
         self.exchange.place_order(
             self._crowd,
             ticker=r.ticker,
@@ -430,15 +441,16 @@ class LocalVenue:
             self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
         )
         now = self.clock.wall()
-        if r.first_fill is None:
-            r.first_fill = now
-            self.stats.queue_waits.append(now - r.arrived)
         self.stats.maker_fills += 1
         self.stats.maker_contracts += count
-        after = self.exchange.order(r.ledger, r.order_id)
-        r.spot.remaining = after.remaining_count
-        if after.status != "resting":
-            self._forget(r.order_id)
+        for o in level:
+            after = self.exchange.order(o.ledger, o.order_id)
+            if after.remaining_count < before[o.order_id] and o.first_fill is None:
+                o.first_fill = now
+                self.stats.queue_waits.append(now - o.arrived)
+            o.spot.remaining = after.remaining_count
+            if after.status != "resting":
+                self._forget(o.order_id)
 
     def _forget(self, order_id: str) -> None:
         r = self._resting.pop(order_id, None)
@@ -550,6 +562,8 @@ class LocalVenue:
             self._next_queued(),
         )
         self._by_ticker.setdefault(ticker, set()).add(order_id)
+        # what our own orders took of that level stood at its front: it is not ahead of us
+        self._resting[order_id].spot.took_ahead(self._consumed.get((ticker, yes, own), ZERO))
 
     def _next_queued(self) -> int:
         """The next place in queue order: an order of ours that joins the back of its level

@@ -206,6 +206,73 @@ def test_the_recorded_contracts_we_took_ahead_of_our_order_are_not_counted_twice
     assert v.client.orders.get_order(bid.order_id).fill_count == 2
 
 
+@pytest.mark.parametrize("model", list(FillModel))
+def test_an_order_joining_a_level_we_took_from_has_only_what_is_left_ahead_of_it(
+    model: FillModel,
+) -> None:
+    v, _ = venue(model)
+    no = {D("0.50"): D(10)}
+    v.book_changed(T, {D("0.40"): D(30)}, no)
+    took = v.client.orders.create_order(order(BookSide.ASK, "0.40", "20", TimeInForce.IOC))
+    assert took.fill_count == 20  # 10 of the recorded 30 are left
+    bid = v.client.orders.create_order(order(BookSide.BID, "0.40", "10", TimeInForce.GTC))
+    assert v.queue_ahead(bid.order_id) == 10
+    v.book_changed(T, {D("0.40"): D(50)}, no)  # 20 join, behind our bid
+    sale = v.client.orders.create_order(order(BookSide.ASK, "0.40", "30", TimeInForce.IOC))
+    assert sale.fill_count == 10  # the 10 ahead of our bid; then ours stops it
+
+
+@pytest.mark.parametrize("model", list(FillModel))
+def test_a_fill_the_core_gives_an_earlier_order_of_ours_at_that_price_is_followed(
+    model: FillModel,
+) -> None:
+    # a later order of ours can be estimated nearer the front than an earlier one at its price
+    # (it joined after a decrease not yet matched by a trade); the core fills them in the
+    # order they came, and the venue follows the core
+    v, clock = venue(model)
+    no = {D("0.50"): D(10)}
+    v.book_changed(T, {D("0.40"): D(30)}, no)
+    first = v.client.orders.create_order(order(BookSide.BID, "0.40", "5", TimeInForce.GTC))
+    clock.advance(0.1)
+    v.book_changed(T, {D("0.40"): D(10)}, no)
+    second = v.client.orders.create_order(order(BookSide.BID, "0.40", "10", TimeInForce.GTC))
+    clock.advance(0.1)
+    v.trade(T, D("0.40"), D(15), Side.NO)  # past the 10 estimated ahead of the second
+    assert v.client.orders.get_order(first.order_id).status == "executed"
+    assert v.client.orders.get_order(second.order_id).remaining_count == 10
+    assert v.resting_order_ids() == [second.order_id]
+    v.client.orders.cancel_order(second.order_id)
+    sale = v.client.orders.create_order(order(BookSide.ASK, "0.40", "10", TimeInForce.IOC))
+    assert sale.fill_count == 10
+
+
+def test_orders_of_ours_placed_at_one_instant_fill_in_the_order_they_were_placed() -> None:
+    for _ in range(16):  # each venue's ids differ: an order that hung on them would vary
+        v, clock = venue()
+        v.book_changed(T, {D("0.30"): D(10)}, {D("0.62"): D(10)})
+        first = v.client.orders.create_order(order(BookSide.ASK, "0.38", "1", TimeInForce.GTC))
+        second = v.client.orders.create_order(order(BookSide.ASK, "0.38", "1", TimeInForce.GTC))
+        clock.advance(1)
+        v.trade(T, D("0.39"), D(1), Side.YES)  # a NO taker at 0.61, through our NO bids at 0.62
+        assert v.client.orders.get_order(first.order_id).fill_count == 1
+        assert v.resting_order_ids() == [second.order_id]
+
+
+def test_pessimistic_a_level_that_empties_then_refills_puts_the_newcomers_behind_us() -> None:
+    v, clock = venue(FillModel.PESSIMISTIC)
+    no = {D("0.48"): D(10)}
+    v.book_changed(T, {D("0.50"): D(1)}, no)
+    bid = v.client.orders.create_order(order(BookSide.BID, "0.50", "1", TimeInForce.GTC))
+    v.book_changed(T, {}, no)  # the one ahead of us is gone (no trade came: a cancel)
+    clock.advance(1.2)
+    v.book_changed(T, {D("0.50"): D(1)}, no)  # a newcomer, behind us
+    assert v.queue_ahead(bid.order_id) == 0
+    assert (
+        v.client.orders.create_order(order(BookSide.ASK, "0.50", "1", TimeInForce.IOC)).fill_count
+        == 0
+    )
+
+
 def test_an_amend_crossing_our_resting_level_meets_the_recorded_queue_ahead_of_it() -> None:
     v, _ = venue()
     v.book_changed(T, {D("0.40"): D(30)}, {D("0.50"): D(10)})
