@@ -36,11 +36,15 @@ class QueueSpot:
     model: FillModel
     # level decreases not (yet) matched by a trade: (time, count), oldest first
     pending: list[tuple[float, Decimal]] = field(default_factory=list)  # times
-    # trade volume at our price whose level decrease has not arrived yet
-    unmatched_trades: Decimal = ZERO
+    # trade volume at our price whose level decrease has not arrived yet: (time, count),
+    # oldest first, kept for the match window
+    unmatched_trades: list[tuple[float, Decimal]] = field(default_factory=list)  # times
     filled: Decimal = ZERO
     # of the recorded contracts `ahead`, those at its front that our own orders took
     taken: Decimal = ZERO
+    # of the pending decreases, the oldest ones seen before our orders last took: the
+    # contracts they are were gone before ours took theirs, so they are not what we took
+    shielded: Decimal = ZERO
 
     @classmethod
     def join(cls, remaining: Decimal, level: Decimal, model: FillModel) -> QueueSpot:
@@ -54,12 +58,20 @@ class QueueSpot:
     def took_ahead(self, count: Decimal) -> None:
         """Our own order took `count` of the contracts ahead of us."""
         self.taken = min(self.taken + count, self.ahead)
+        self.shielded = self._pending_total()
 
-    def _less_ahead(self, count: Decimal) -> None:
+    def _less_ahead(self, count: Decimal, shielded: Decimal = ZERO) -> None:
         """`count` of the contracts ahead are gone from the recording, from the front: the
-        ones we took go first."""
+        ones we took go first, but for the `shielded` ones (gone before we took)."""
         self.ahead -= count
-        self.taken = max(self.taken - count, ZERO)
+        self.taken = max(self.taken - (count - shielded), ZERO)
+
+    def _unshield(self, count: Decimal) -> Decimal:
+        """`count` of the pending decreases are settled, oldest first: how many of them were
+        shielded."""
+        settled = min(count, self.shielded)
+        self.shielded -= settled
+        return settled
 
     def _pending_total(self) -> Decimal:
         return sum((c for _, c in self.pending), ZERO)
@@ -72,21 +84,30 @@ class QueueSpot:
         delta = size - self.level
         self.level = size
         if delta < 0:
-            decrease = -delta
-            matched = min(decrease, self.unmatched_trades)
-            self.unmatched_trades -= matched
-            decrease -= matched
+            decrease = -delta - _take_oldest(self.unmatched_trades, -delta)
             if decrease > 0:
                 self.pending.append((now, decrease))
         self._clip()
 
     def expire(self, now: float) -> None:  # time
-        """Decreases older than the match window are cancels."""
+        """Decreases older than the match window are cancels. Those the venue counts as the
+        contracts our own orders took (taking's rule: a decrease takes those first) were
+        ahead of us under either model; the others are ahead of us (OPTIMISTIC) or behind."""
         cancelled = ZERO
         while self.pending and now - self.pending[0][0] > MATCH_WINDOW_S:
             cancelled += self.pending.pop(0)[1]
-        if cancelled and self.model is FillModel.OPTIMISTIC:
-            self._less_ahead(min(cancelled, self.ahead))
+        while self.unmatched_trades and now - self.unmatched_trades[0][0] > MATCH_WINDOW_S:
+            self.unmatched_trades.pop(0)  # its decrease never came (hidden in an increase)
+        if cancelled:
+            shielded = self._unshield(cancelled)
+            ours = min(cancelled - shielded, self.taken)
+            self._less_ahead(ours)
+            rest = cancelled - ours
+            if self.model is FillModel.OPTIMISTIC:
+                cut = min(rest, self.ahead)
+            else:  # behind us, as far as the level behind us goes
+                cut = min(rest, max(self.ahead - self.level - self._pending_total(), ZERO))
+            self._less_ahead(cut, min(shielded, cut))
         self._clip()
 
     def _clip(self) -> None:
@@ -96,22 +117,15 @@ class QueueSpot:
     def traded_at_our_price(self, count: Decimal, now: float) -> Decimal:  # time
         """A recorded trade of `count` at our price; returns what fills us."""
         self.expire(now)
-        matched = min(count, self._pending_total())
-        left = matched
-        while left > 0 and self.pending:
-            t, c = self.pending[0]
-            take = min(c, left)
-            left -= take
-            if take == c:
-                self.pending.pop(0)
-            else:
-                self.pending[0] = (t, c - take)
-        self.unmatched_trades += count - matched
+        matched = _take_oldest(self.pending, count)
+        if count > matched:
+            self.unmatched_trades.append((now, count - matched))
+        shielded = self._unshield(matched)
         if count <= self.ahead:
-            self._less_ahead(count)
+            self._less_ahead(count, shielded)
             return ZERO
         fill = min(count - self.ahead, self.remaining)
-        self._less_ahead(self.ahead)
+        self._less_ahead(self.ahead, min(shielded, self.ahead))
         return self._fill(fill)
 
     def traded_through(self, count: Decimal) -> Decimal:
@@ -122,3 +136,17 @@ class QueueSpot:
         self.remaining -= count
         self.filled += count
         return count
+
+
+def _take_oldest(queue: list[tuple[float, Decimal]], count: Decimal) -> Decimal:
+    """Take up to `count` from a list of (time, count), oldest first; returns how much."""
+    left = count
+    while left > 0 and queue:
+        t, c = queue[0]
+        take = min(c, left)
+        left -= take
+        if take == c:
+            queue.pop(0)
+        else:
+            queue[0] = (t, c - take)
+    return count - left

@@ -33,6 +33,15 @@ def test_the_recordings_trades_take_the_contracts_we_took_ahead_of_us_first() ->
     assert spot.before_us == 0
 
 
+def test_a_trade_whose_decrease_never_came_does_not_match_a_cancel_an_hour_later() -> None:
+    spot = QueueSpot.join(D(10), level=D(30), model=FillModel.OPTIMISTIC)
+    spot.traded_at_our_price(D(5), now=0.0)  # 25 ahead
+    spot.level_changed(D(35), now=0.0)  # its decrease hidden in 10 joining in the same frame
+    spot.level_changed(D(15), now=3600.0)  # 20 leave, no trade: a cancel, ahead of us
+    spot.expire(now=3602.0)
+    assert spot.ahead == 5
+
+
 def test_a_trade_through_our_price_fills_us_first() -> None:
     spot = QueueSpot.join(D(10), level=D(500), model=FillModel.PESSIMISTIC)
     assert spot.traded_through(D(4)) == 4

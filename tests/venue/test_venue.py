@@ -273,6 +273,55 @@ def test_pessimistic_a_level_that_empties_then_refills_puts_the_newcomers_behind
     )
 
 
+@pytest.mark.parametrize("model", list(FillModel))
+def test_a_cancel_at_the_level_takes_what_we_took_first_under_either_model(
+    model: FillModel,
+) -> None:
+    # 30 recorded ahead of our bid; we sell 20 into them (10 left ahead of it). 20 join behind
+    # our bid, then 20 leave with no trade: the venue counts that decrease as the 20 we took
+    # (taking's rule), so 30 are there again: 10 ahead of ours, 20 behind
+    v, clock = venue(model)
+    no = {D("0.50"): D(10)}
+    v.book_changed(T, {D("0.40"): D(30)}, no)
+    bid = v.client.orders.create_order(order(BookSide.BID, "0.40", "10", TimeInForce.GTC))
+    sold = v.client.orders.create_order(order(BookSide.ASK, "0.40", "20", TimeInForce.IOC))
+    assert sold.fill_count == 20
+    v.book_changed(T, {D("0.40"): D(50)}, no)
+    clock.advance(0.1)
+    v.book_changed(T, {D("0.40"): D(30)}, no)
+    clock.advance(5)
+    v.book_changed(T, {D("0.40"): D(30)}, no)
+    assert v.queue_ahead(bid.order_id) == 10
+    v.trade(T, D("0.40"), D(15), Side.NO)  # the 10 ahead of our bid, then 5 of it
+    assert v.queue_ahead(bid.order_id) == 0
+    assert v.client.orders.get_order(bid.order_id).fill_count == 5
+
+
+@pytest.mark.parametrize("model", list(FillModel))
+@pytest.mark.parametrize("how", ["cancel", "late trade"])
+def test_a_decrease_seen_before_we_took_is_not_what_we_took(model: FillModel, how: str) -> None:
+    # 30 ahead of our bid; 20 leave the level, then we sell the 10 still there: nothing is
+    # ahead of our bid any more, whatever that decrease turns out to be
+    v, clock = venue(model)
+    no = {D("0.50"): D(10)}
+    v.book_changed(T, {D("0.40"): D(30)}, no)
+    bid = v.client.orders.create_order(order(BookSide.BID, "0.40", "10", TimeInForce.GTC))
+    clock.advance(0.1)
+    v.book_changed(T, {D("0.40"): D(10)}, no)
+    clock.advance(0.1)
+    sold = v.client.orders.create_order(order(BookSide.ASK, "0.40", "10", TimeInForce.IOC))
+    assert sold.fill_count == 10
+    if how == "late trade":
+        clock.advance(0.3)
+        v.trade(T, D("0.40"), D(20), Side.NO)  # the decrease was a trade, printed late
+        assert v.client.orders.get_order(bid.order_id).fill_count == 0
+    clock.advance(2)
+    v.book_changed(T, {D("0.40"): D(30)}, no)  # 20 join, behind our bid
+    assert v.queue_ahead(bid.order_id) == 0
+    sale = v.client.orders.create_order(order(BookSide.ASK, "0.40", "20", TimeInForce.IOC))
+    assert sale.fill_count == 0  # our own bid is first: it stops the sale
+
+
 def test_an_amend_crossing_our_resting_level_meets_the_recorded_queue_ahead_of_it() -> None:
     v, _ = venue()
     v.book_changed(T, {D("0.40"): D(30)}, {D("0.50"): D(10)})
