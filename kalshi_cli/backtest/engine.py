@@ -291,8 +291,8 @@ class Driver:
             event_type = msg.get("event_type")
             if event_type in ("determined", "settled") and info is not None and info.result:
                 self.venue.settle(ticker, info.result)
-            elif event_type in ("deactivated", "closed"):
-                self.venue.close(ticker)
+            else:
+                self.venue.lifecycle(ticker, event_type)
             feed.events.append(FeedEvent(EventKind.LIFECYCLE, ticker, data=msg, source="replay"))
         if self.pending_since is None and (feed.events or feed.changed):  # `pending`, inline
             self.pending_since = t

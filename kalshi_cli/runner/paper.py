@@ -107,7 +107,7 @@ class FedVenue(Protocol):
 
     def settle(self, ticker: str, result: str) -> None: ...
 
-    def close(self, ticker: str) -> None: ...
+    def lifecycle(self, ticker: str, event_type: object) -> None: ...
 
 
 class PaperFeed:
@@ -176,8 +176,8 @@ class PaperFeed:
             result = event.data.get("result")
             if kind in ("determined", "settled") and result in ("yes", "no"):
                 self.venue.settle(ticker, str(result))
-            elif kind in ("deactivated", "closed"):
-                self.venue.close(ticker)
+            else:
+                self.venue.lifecycle(ticker, kind)
 
 
 def _trade(msg: Mapping[str, Any]) -> tuple[Decimal, Decimal, Side] | None:

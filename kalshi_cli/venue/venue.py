@@ -229,6 +229,8 @@ class LocalVenue:
         ids = self._by_ticker.get(ticker)
         if not ids:
             return
+        if not self._trading(ticker):
+            return  # a market that does not trade fills nothing
         hit_yes = taker_side is Side.NO  # the side whose resting bids the trade met
         price = yes_price if hit_yes else ONE - yes_price
         now = self.clock.wall()
@@ -261,11 +263,32 @@ class LocalVenue:
         self.exchange.settle(ticker, "yes" if result == "yes" else "no")
 
     def close(self, ticker: str) -> None:
-        """Trading ended on `ticker` (closed, not yet settled): orders are refused from now."""
+        """Trading stopped on `ticker` (closed or paused, not settled): orders are refused,
+        and nothing of ours fills, until it `reopen`s."""
         self.expire_due()
         market = self.exchange.markets.get(ticker)
         if market is not None and market.status == "open":
             self.exchange.set_market_status(ticker, "closed")
+
+    def reopen(self, ticker: str) -> None:
+        """Trading resumed on `ticker` (a paused market `activated` again)."""
+        self.expire_due()
+        market = self.exchange.markets.get(ticker)
+        if market is not None and market.status == "closed":
+            self.exchange.set_market_status(ticker, "open")
+
+    def lifecycle(self, ticker: str, event_type: object) -> None:
+        """A `market_lifecycle_v2` event's effect on trading: `deactivated` (trading paused
+        or ended) closes the market, `activated` reopens it; the others change nothing here
+        (settlement comes with its result, `settle`)."""
+        if event_type in ("deactivated", "closed"):
+            self.close(ticker)
+        elif event_type == "activated":
+            self.reopen(ticker)
+
+    def _trading(self, ticker: str) -> bool:
+        market = self.exchange.markets.get(ticker)
+        return market is not None and market.status == "open"
 
     def book(self, ticker: str) -> Orderbook | None:
         levels = self._books.get(ticker)
@@ -395,7 +418,7 @@ class LocalVenue:
     def _trade_through(self, ticker: str, yes: Levels, no: Levels) -> None:
         """Our resting bids that the recorded other side now crosses fill against it."""
         ids = self._by_ticker.get(ticker)
-        if not ids:
+        if not ids or not self._trading(ticker):
             return
         for r in sorted(
             (r for i in list(ids) if (r := self._resting.get(i)) is not None),

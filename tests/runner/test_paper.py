@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from kalshi_cli.client import CreateOrder
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.runner import TradeOptions
 from kalshi_cli.runner.paper import (
@@ -25,7 +26,7 @@ from kalshi_cli.runner.paper import (
 from kalshi_cli.store import Store
 from kalshi_cli.venue import LocalVenue, default_info
 from kalshi_cli.vocabulary.clock import ManualClock, iso_utc
-from kalshi_cli.vocabulary.errors import UsageError
+from kalshi_cli.vocabulary.errors import ConflictError, UsageError
 from kalshi_cli.vocabulary.models import BookSide, Side, TimeInForce
 from tests.conftest import SimHarness
 from tests.runner.simproc import Book, client_for, log_events, trade_command, trade_env
@@ -208,15 +209,15 @@ def test_private_events_never_reach_a_paper_loop_and_public_ones_feed_the_venue(
         def __init__(self) -> None:
             self.trades: list[tuple[str, Decimal, Decimal, Side]] = []
             self.settled: list[tuple[str, str]] = []
-            self.told: list[str] = []  # books and closes: none in these events
+            self.told: list[str] = []  # books and lifecycle changes: none in these events
 
         def book_changed(
             self, ticker: str, yes: Mapping[Decimal, Decimal], no: Mapping[Decimal, Decimal]
         ) -> None:
             self.told.append(f"book {ticker}")
 
-        def close(self, ticker: str) -> None:
-            self.told.append(f"close {ticker}")
+        def lifecycle(self, ticker: str, event_type: object) -> None:
+            self.told.append(f"{event_type} {ticker}")
 
         def trade(self, ticker: str, price: Decimal, count: Decimal, side: Side) -> None:
             self.trades.append((ticker, price, count, side))
@@ -240,6 +241,30 @@ def test_private_events_never_reach_a_paper_loop_and_public_ones_feed_the_venue(
     assert venue.trades == [(TICKER, Decimal("0.42"), Decimal(3), Side.NO)]
     assert venue.settled == [(TICKER, "no")]
     assert venue.told == []
+
+
+def test_a_market_paused_then_resumed_takes_paper_orders_again() -> None:
+    class Inner:
+        def __init__(self) -> None:
+            self.events: list[FeedEvent] = []
+
+        def drain_events(self) -> list[FeedEvent]:
+            events, self.events = self.events, []
+            return events
+
+    inner = Inner()
+    venue = LocalVenue(ManualClock(), [default_info(TICKER)], balance=Decimal(100))
+    feed = PaperFeed(inner, venue)  # type: ignore[arg-type]  # drain_events is all it asks
+    order = CreateOrder(TICKER, BookSide.BID, Decimal("0.40"), Decimal(1))
+    paused = {"event_type": "deactivated", "is_deactivated": True}
+    inner.events = [FeedEvent(EventKind.LIFECYCLE, TICKER, data=paused)]
+    feed.drain_events()
+    with pytest.raises(ConflictError):
+        venue.client.orders.create_order(order)
+    resumed = {"event_type": "activated", "is_deactivated": False}
+    inner.events = [FeedEvent(EventKind.LIFECYCLE, TICKER, data=resumed)]
+    feed.drain_events()
+    assert venue.client.orders.create_order(order).remaining_count == 1
 
 
 def test_a_paper_state_file_with_an_earlier_sessions_orders_is_refused(tmp_path: Path) -> None:
