@@ -70,6 +70,42 @@ def test_exposure_counts_this_markets_position_and_what_still_rests_on_each_side
     assert exposure == Exposure(D(4), D(9), D(6))
 
 
+def test_exposure_adds_every_order_of_this_market_that_may_still_land(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    ticker, other = make_markets(prime, 2)
+    service = OrderService(client, store)
+
+    def intent(
+        market: str,
+        book_side: BookSide,
+        count: int,
+        *,
+        lost: bool = False,
+        on: OrderService = service,
+    ) -> CreateOrder:
+        create = CreateOrder(market, book_side, D("0.30"), D(count))
+        buy = book_side is BookSide.BID
+        on.record_intent(create, side=Side.YES, action=Action.BUY if buy else Action.SELL)
+        if lost:
+            on.record_unknown(create, "timed out")
+        return create
+
+    # each kind that does not count comes before some that do
+    # its answer was lost, but it landed and the exchange lists it: counted once, as resting
+    client.orders.create_order(intent(ticker, BookSide.BID, 7, lost=True))
+    intent(ticker, BookSide.BID, 60, on=OrderService(client.on_subaccount(1), store))
+    intent(other, BookSide.BID, 50)  # another market's: not this one's
+    refused = intent(ticker, BookSide.ASK, 9)  # the exchange refused it: nothing can land
+    store.orders.mark_rejected(refused.client_order_id, reason="refused")
+    intent(ticker, BookSide.BID, 2)  # pending: sent, no answer yet
+    intent(ticker, BookSide.BID, 3, lost=True)  # unknown: its answer was lost
+    intent(ticker, BookSide.ASK, 4)
+    intent(ticker, BookSide.ASK, 5, lost=True)
+
+    assert service.exposure(ticker) == Exposure(D(0), D(7 + 2 + 3), D(4 + 5), D(2 + 3 + 4 + 5))
+
+
 def test_the_position_limit_refuses_what_the_exposure_would_take_over_it(
     prime: SimHarness, client: KalshiClient, store: Store
 ) -> None:
