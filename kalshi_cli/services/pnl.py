@@ -507,7 +507,6 @@ class PnlSummary:
 
     _engine: PnlEngine | None  # None: the account of several books (`add_books`)
     groups: dict[str, dict[str, Bucket]]
-    since: float | None = None
     # each subaccount's positions, when summarized from a state file (`summarize_store`):
     # every subaccount is its own book
     books: dict[int, PnlEngine] = field(default_factory=dict)
@@ -529,12 +528,11 @@ class PnlSummary:
         return self.books.get(subaccount) or PnlEngine()
 
     def _total(self) -> Bucket:
+        """The realized figures over every market: what the totals print."""
         total = Bucket()
         for bucket in self.groups["market"].values():
             total.gross += bucket.gross
             total.fees += bucket.fees
-            total.fills += bucket.fills
-            total.settlements += bucket.settlements
         return total
 
     @property
@@ -694,7 +692,7 @@ class _Pass(Generic[N]):
             d.cells[key] = Cell(u.dollars(c.gross), u.dollars(c.fees), c.fills, c.settlements)
         return d
 
-    def summary(self, since: float | None) -> PnlSummary:
+    def summary(self) -> PnlSummary:
         u = self.units
         engine = PnlEngine()
         for ticker, t in self.markets.items():
@@ -708,7 +706,7 @@ class _Pass(Generic[N]):
                 fills=t.fills,
                 settled=t.settled,
             )
-        return PnlSummary(engine, roll_up(self.cells, u), since)
+        return PnlSummary(engine, roll_up(self.cells, u))
 
 
 @dataclass(slots=True)
@@ -877,7 +875,7 @@ def summarize_store(
         )
         if len(numbers) > 1:
             return add_books(
-                {n: summarize_store(store, since=since, subaccount=n) for n in numbers}, since
+                {n: summarize_store(store, since=since, subaccount=n) for n in numbers}
             )
         whole = _summarize_book(store, since, None, store.settlements.read())
         whole.books = {numbers[0]: whole.engine} if numbers else {}
@@ -914,13 +912,13 @@ def _summarize_book(
         else:
             for s in queue.rest():
                 state.settle(s)
-            return state.summary(since)
+            return state.summary()
     return summarize_rows(
         store.fills.iter_fill_rows(subaccount=subaccount), settlements, since=since
     )
 
 
-def add_books(books: dict[int, PnlSummary], since: float | None) -> PnlSummary:
+def add_books(books: dict[int, PnlSummary]) -> PnlSummary:
     """The account's summary from its subaccounts' books: every bucket added; the positions
     stay each book's own (`PnlSummary.book`), as the exchange keeps them."""
     groups: dict[str, dict[str, Bucket]] = {name: {} for name in GROUPINGS}
@@ -932,7 +930,7 @@ def add_books(books: dict[int, PnlSummary], since: float | None) -> PnlSummary:
                 total.fees += b.fees
                 total.fills += b.fills
                 total.settlements += b.settlements
-    return PnlSummary(None, groups, since, {n: b.engine for n, b in books.items()})
+    return PnlSummary(None, groups, {n: b.engine for n, b in books.items()})
 
 
 def roll_up(cells: dict[CellKey, Cell[N]], units: Units[N]) -> dict[str, dict[str, Bucket]]:
@@ -1005,7 +1003,7 @@ def summarize_rows(
         state.run(itertools.chain([stopped], fills), queue)
     for s in queue.rest():
         state.settle(s)
-    return state.summary(since)
+    return state.summary()
 
 
 def _fits(settlements: Iterable[SettlementRecord]) -> bool:
