@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from kalshi_cli.strategies import Strategy
 
 CLOSED_EVENTS = frozenset({"closed", "determined", "settled", "deactivated"})
+# of those, the ones no later event undoes: `deactivated` is also a pause, which `activated` ends
+ENDED_EVENTS = frozenset({"closed", "determined", "settled"})
 
 
 class LoopWatch:
@@ -54,6 +56,7 @@ class LoopWatch:
         clock = context.clock
         self._index_markets = index_markets  # an index -> the markets that settle on it
         self._closed = closed  # written here as markets close; the market pass reads it
+        self._ended: set[str] = set()  # of those, the ones closed for good
         self._on_resume = on_resume
         self.paused_by_signal = False
         self._paused = False  # as last logged
@@ -168,13 +171,17 @@ class LoopWatch:
     def _lifecycle(self, data: Any) -> None:
         ticker = str(data.get("market_ticker", ""))
         kind = str(data.get("event_type", ""))
-        if (
-            ticker in self._portfolio.markets
-            and kind in CLOSED_EVENTS
-            and ticker not in self._closed
-        ):
+        if ticker not in self._portfolio.markets:
+            return
+        if kind in ENDED_EVENTS:
+            self._ended.add(ticker)
+        if kind in CLOSED_EVENTS and ticker not in self._closed:
             self._closed.add(ticker)
             self._log.emit("market_closed", {"ticker": ticker, "event_type": kind})
+        elif kind == "activated" and ticker in self._closed and ticker not in self._ended:
+            # a pause ended: the market trades again, and the loop trades it, stop-loss too
+            self._closed.discard(ticker)
+            self._log.emit("market_reopened", {"ticker": ticker, "event_type": kind})
 
     # ---------------------------------------------------------------- state, pause, breaches
 
