@@ -27,6 +27,19 @@ MATCH_WINDOW_S = 1.0
 
 
 @dataclass
+class _Decrease:
+    """A decrease of the recorded level at our price, not (yet) matched by a trade."""
+
+    at: float  # time
+    count: Decimal
+    # of it, contracts our own orders took: a decrease takes those first, as the venue's taking
+    # counts it when it is seen (`LocalVenue._release_consumed`)
+    ours: Decimal
+    # of the rest, what cannot have come from behind us: more than stood behind us then
+    ahead: Decimal
+
+
+@dataclass
 class QueueSpot:
     """One resting order of ours: its remaining count and the recorded queue ahead of it."""
 
@@ -34,17 +47,15 @@ class QueueSpot:
     ahead: Decimal
     level: Decimal  # the recorded size at our price when last seen (ours not included)
     model: FillModel
-    # level decreases not (yet) matched by a trade: (time, count), oldest first
-    pending: list[tuple[float, Decimal]] = field(default_factory=list)  # times
+    # level decreases not (yet) matched by a trade, oldest first
+    pending: list[_Decrease] = field(default_factory=list)
     # trade volume at our price whose level decrease has not arrived yet: (time, count),
     # oldest first, kept for the match window
     unmatched_trades: list[tuple[float, Decimal]] = field(default_factory=list)  # times
     filled: Decimal = ZERO
-    # of the recorded contracts `ahead`, those at its front that our own orders took
+    # of the recorded contracts `ahead`, those at its front that our own orders took (until a
+    # decrease seen at our price takes them out of the recording too)
     taken: Decimal = ZERO
-    # of the pending decreases, the oldest ones seen before our orders last took: the
-    # contracts they are were gone before ours took theirs, so they are not what we took
-    shielded: Decimal = ZERO
 
     @classmethod
     def join(cls, remaining: Decimal, level: Decimal, model: FillModel) -> QueueSpot:
@@ -53,80 +64,89 @@ class QueueSpot:
     @property
     def before_us(self) -> Decimal:
         """The recorded contracts still ahead of us: those ahead that we did not take."""
-        return self.ahead - self.taken
+        return max(self.ahead - self.taken, ZERO)
 
     def took_ahead(self, count: Decimal) -> None:
         """Our own order took `count` of the contracts ahead of us."""
-        self.taken = min(self.taken + count, self.ahead)
-        self.shielded = self._pending_total()
+        self.taken += min(count, self.before_us)
 
-    def _less_ahead(self, count: Decimal, shielded: Decimal = ZERO) -> None:
-        """`count` of the contracts ahead are gone from the recording, from the front: the
-        ones we took go first, but for the `shielded` ones (gone before we took)."""
-        self.ahead -= count
-        self.taken = max(self.taken - (count - shielded), ZERO)
-
-    def _unshield(self, count: Decimal) -> Decimal:
-        """`count` of the pending decreases are settled, oldest first: how many of them were
-        shielded."""
-        settled = min(count, self.shielded)
-        self.shielded -= settled
-        return settled
-
-    def _pending_total(self) -> Decimal:
-        return sum((c for _, c in self.pending), ZERO)
+    def _unattributed(self) -> Decimal:
+        """What we took that no decrease seen so far has taken out of the recording."""
+        return max(self.taken - sum((d.ours for d in self.pending), ZERO), ZERO)
 
     def level_changed(self, size: Decimal, now: float) -> None:  # time
         """The recorded size at our price is now `size`. The decreases whose match window
-        closed before it are cancels on the level as it was, before this change: contracts
-        joining now come behind us."""
+        closed before it are settled first, on the level as it was."""
         self.expire(now)
-        delta = size - self.level
+        decrease = self.level - size
         self.level = size
-        if delta < 0:
-            decrease = -delta - _take_oldest(self.unmatched_trades, -delta)
-            if decrease > 0:
-                self.pending.append((now, decrease))
+        if decrease <= 0:
+            self._clip()
+            return
+        traded = _take_oldest(self.unmatched_trades, decrease)
+        # the trades already moved us up; of what they took, ours leave the recording now
+        self.taken -= min(traded, self._unattributed())
+        rest = decrease - traded
+        if rest > 0:
+            ours = min(rest, self._unattributed())
+            # the level at our price before this decrease, and what of it stood ahead of us
+            # (the pending decreases that left from ahead are counted in `ahead` until settled)
+            standing = size + rest
+            in_front = self.ahead - sum((d.ours + d.ahead for d in self.pending), ZERO)
+            behind = max(standing - in_front, ZERO)
+            self.pending.append(_Decrease(now, rest, ours, max(rest - ours - behind, ZERO)))
         self._clip()
 
     def expire(self, now: float) -> None:  # time
-        """Decreases older than the match window are cancels. Those the venue counts as the
-        contracts our own orders took (taking's rule: a decrease takes those first) were
-        ahead of us under either model; the others are ahead of us (OPTIMISTIC) or behind."""
-        cancelled = ZERO
-        while self.pending and now - self.pending[0][0] > MATCH_WINDOW_S:
-            cancelled += self.pending.pop(0)[1]
+        """Decreases older than the match window are cancels: of contracts we took, first
+        (either model); of the rest, ahead of us (OPTIMISTIC), or behind us as far as what
+        stood behind us then goes (PESSIMISTIC)."""
+        while self.pending and now - self.pending[0].at > MATCH_WINDOW_S:
+            d = self.pending.pop(0)
+            ours = min(d.ours, self.taken, self.ahead)
+            self.ahead -= ours
+            self.taken -= ours
+            rest = d.count - d.ours
+            cut = rest if self.model is FillModel.OPTIMISTIC else d.ahead
+            self.ahead -= min(cut, self.before_us)
         while self.unmatched_trades and now - self.unmatched_trades[0][0] > MATCH_WINDOW_S:
             self.unmatched_trades.pop(0)  # its decrease never came (hidden in an increase)
-        if cancelled:
-            shielded = self._unshield(cancelled)
-            ours = min(cancelled - shielded, self.taken)
-            self._less_ahead(ours)
-            rest = cancelled - ours
-            if self.model is FillModel.OPTIMISTIC:
-                cut = min(rest, self.ahead)
-            else:  # behind us, as far as the level behind us goes
-                cut = min(rest, max(self.ahead - self.level - self._pending_total(), ZERO))
-            self._less_ahead(cut, min(shielded, cut))
         self._clip()
 
     def _clip(self) -> None:
         # what is ahead of us is still on the level, or in a decrease awaiting its trade
-        self._less_ahead(max(self.ahead - (self.level + self._pending_total()), ZERO))
+        pending = sum((d.count for d in self.pending), ZERO)
+        self.ahead = min(self.ahead, self.level + pending)
 
     def traded_at_our_price(self, count: Decimal, now: float) -> Decimal:  # time
         """A recorded trade of `count` at our price; returns what fills us."""
         self.expire(now)
-        matched = _take_oldest(self.pending, count)
+        matched = self._match_decreases(count)
         if count > matched:
             self.unmatched_trades.append((now, count - matched))
-        shielded = self._unshield(matched)
         if count <= self.ahead:
-            self._less_ahead(count, shielded)
+            self.ahead -= count
             return ZERO
         fill = min(count - self.ahead, self.remaining)
-        self._less_ahead(self.ahead, min(shielded, self.ahead))
+        self.ahead = ZERO
         return self._fill(fill)
+
+    def _match_decreases(self, count: Decimal) -> Decimal:
+        """A trade meets the pending decreases, oldest first, each from its front: the
+        contracts of ours in it go first. Returns how much it matched."""
+        left = count
+        while left > 0 and self.pending:
+            d = self.pending[0]
+            take = min(d.count, left)
+            ours = min(take, d.ours)
+            self.taken = max(self.taken - ours, ZERO)
+            d.ours -= ours
+            d.ahead = max(d.ahead - (take - ours), ZERO)
+            d.count -= take
+            left -= take
+            if d.count == 0:
+                self.pending.pop(0)
+        return count - left
 
     def traded_through(self, count: Decimal) -> Decimal:
         """A recorded trade at a price worse than ours on our side: it would have met us first."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,10 +26,12 @@ def test_the_recordings_trades_take_the_contracts_we_took_ahead_of_us_first() ->
     spot.took_ahead(D(20))  # an order of ours took the front 20 of the 30 ahead
     assert (spot.ahead, spot.before_us) == (30, 10)
     assert spot.traded_at_our_price(D(5), now=0.0) == 0  # 5 of the 20 we took
+    spot.level_changed(D(25), now=0.0)  # its decrease: those 5 leave the recording too
     assert (spot.ahead, spot.before_us) == (25, 10)
-    assert spot.traded_at_our_price(D(20), now=0.0) == 0  # the other 15, then 5 still ahead
+    spot.level_changed(D(5), now=0.5)  # 20 more leave: the 15 left of ours, then 5 ahead
+    assert spot.traded_at_our_price(D(20), now=0.6) == 0
     assert (spot.ahead, spot.before_us) == (5, 5)
-    assert spot.traded_at_our_price(D(8), now=0.0) == 3
+    assert spot.traded_at_our_price(D(8), now=0.7) == 3
     spot.took_ahead(D(50))  # never more than is ahead
     assert spot.before_us == 0
 
@@ -40,6 +43,35 @@ def test_a_trade_whose_decrease_never_came_does_not_match_a_cancel_an_hour_later
     spot.level_changed(D(15), now=3600.0)  # 20 leave, no trade: a cancel, ahead of us
     spot.expire(now=3602.0)
     assert spot.ahead == 5
+
+
+@pytest.mark.parametrize("model", list(FillModel))
+@pytest.mark.parametrize("second", [D(10), D(15)])
+def test_a_decrease_seen_between_two_takes_of_ours_is_what_the_first_took(
+    model: FillModel, second: Decimal
+) -> None:
+    spot = QueueSpot.join(D(10), level=D(30), model=model)
+    spot.took_ahead(D(10))
+    spot.level_changed(D(20), now=0.1)  # the 10 we took, leaving the recording too
+    spot.took_ahead(second)
+    spot.expire(now=5.0)
+    assert (spot.ahead, spot.before_us) == (20, 20 - second)
+
+
+def test_pessimistic_a_cancel_is_judged_on_what_stood_behind_us_when_it_came() -> None:
+    # nothing stood behind us: a maker ahead of us cancels 10 and places them again, behind us,
+    # within the match window; the cancel was ahead of us
+    spot = QueueSpot.join(D(5), level=D(30), model=FillModel.PESSIMISTIC)
+    spot.level_changed(D(20), now=0.0)
+    spot.level_changed(D(30), now=0.1)
+    spot.expire(now=2.0)
+    assert spot.ahead == 20
+    # the one ahead of us leaves, one joins within the window: it is behind us
+    spot = QueueSpot.join(D(1), level=D(1), model=FillModel.PESSIMISTIC)
+    spot.level_changed(D(0), now=0.0)
+    spot.level_changed(D(1), now=0.5)
+    spot.level_changed(D(1), now=2.0)
+    assert spot.ahead == 0
 
 
 def test_a_trade_through_our_price_fills_us_first() -> None:
