@@ -11,9 +11,12 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client import CreateOrder
+from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
 
 from .conftest import Kalshi, connect, make_markets, state_path
@@ -197,3 +200,40 @@ def test_a_batch_spends_one_balance_read_down_row_by_row(
     assert intents(tmp_path) == []
     assert order_writes(prime) == 0
     assert requests(prime)[BALANCE] == 1
+
+
+def test_a_buy_that_costs_the_whole_balance_is_sent(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    make_markets(prime, 1)
+    # $1,000.00 on the account; 2,500 at $0.40 is exactly $1,000.00 (a GTC: its cost alone)
+    result = kalshi(*BUY, "--count", "2500", "--price", "0.40")
+    assert result.exit_code == 0, result.output
+    assert intents(tmp_path) == ["resting"]
+
+
+def test_every_row_of_a_batch_spends_the_balance_the_rows_before_it_left(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    make_markets(prime, 1)
+    # $1,000.00; each row $300.00: three fit ($900.00), the fourth finds $100.00 left
+    path = tmp_path / "orders.csv"
+    path.write_text(HEADER + "KXT-EV-M00,yes,buy,750,0.40,gtc,,\n" * 4)
+    result = kalshi("order", "batch", "--file", str(path))
+    assert result.exit_code == ExitCode.REJECTED, result.output
+    assert f"{path}:5:" in result.stderr
+    assert "the balance left is $100.00: short by $200.00" in result.stderr
+    assert all(f"{path}:{row}:" not in result.stderr for row in (2, 3, 4))
+    assert order_writes(prime) == 0
+
+
+def test_a_buy_over_the_balance_is_refused_as_insufficient_balance_by_the_service(
+    prime: SimHarness, tmp_path: Path
+) -> None:
+    make_markets(prime, 1)
+    with connect(prime.account) as client, Store.open(tmp_path / "state.db") as store:
+        request = OrderRequest("KXT-EV-M00", Side.YES, Action.BUY, D(2600), D("0.40"))
+        with pytest.raises(ValidationError) as refused:
+            OrderService(client, store).prepare(request)
+    assert refused.value.code == "INSUFFICIENT_BALANCE"
+    assert refused.value.hint == "lower --count or the price, or fund the account"
