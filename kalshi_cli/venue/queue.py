@@ -32,8 +32,8 @@ class _Decrease:
 
     at: float  # time
     count: Decimal
-    # of it, contracts our own orders took: a decrease takes those first, as the venue's taking
-    # counts it when it is seen (`LocalVenue._release_consumed`)
+    # of it, contracts our own orders took: a decrease takes those first, counted when it is
+    # seen, as the venue's taking counts it (`LocalVenue._release_consumed`)
     ours: Decimal
     # of the rest, what cannot have come from behind us: more than stood behind us then
     ahead: Decimal
@@ -54,7 +54,7 @@ class QueueSpot:
     unmatched_trades: list[tuple[float, Decimal]] = field(default_factory=list)  # times
     filled: Decimal = ZERO
     # of the recorded contracts `ahead`, those at its front that our own orders took (until a
-    # decrease seen at our price takes them out of the recording too)
+    # trade, or a decrease seen at our price, takes them out of the recording too)
     taken: Decimal = ZERO
 
     @classmethod
@@ -83,10 +83,8 @@ class QueueSpot:
         if decrease <= 0:
             self._clip()
             return
-        traded = _take_oldest(self.unmatched_trades, decrease)
-        # the trades already moved us up; of what they took, ours leave the recording now
-        self.taken -= min(traded, self._unattributed())
-        rest = decrease - traded
+        # the decrease of trades already seen: they moved us up, and took ours, when they came
+        rest = decrease - _take_oldest(self.unmatched_trades, decrease)
         if rest > 0:
             ours = min(rest, self._unattributed())
             # the level at our price before this decrease, and what of it stood ahead of us
@@ -123,6 +121,9 @@ class QueueSpot:
         self.expire(now)
         matched = self._match_decreases(count)
         if count > matched:
+            # a trade before its decrease shows: it takes the contracts we took first, now,
+            # whether or not the decrease ever shows (contracts joining can hide it)
+            self.taken -= min(count - matched, self._unattributed())
             self.unmatched_trades.append((now, count - matched))
         if count <= self.ahead:
             self.ahead -= count

@@ -322,6 +322,40 @@ def test_a_decrease_seen_before_we_took_is_not_what_we_took(model: FillModel, ho
     assert sale.fill_count == 0  # our own bid is first: it stops the sale
 
 
+@pytest.mark.parametrize("model", list(FillModel))
+def test_a_recorded_trade_takes_what_we_took_first_even_when_its_decrease_never_shows(
+    model: FillModel,
+) -> None:
+    v, clock = venue(model)
+    no = {D("0.50"): D(10)}
+    v.book_changed(T, {D("0.40"): D(40)}, no)
+    took = v.client.orders.create_order(order(BookSide.ASK, "0.40", "23", TimeInForce.IOC))
+    assert took.fill_count == 23
+    bid = v.client.orders.create_order(order(BookSide.BID, "0.40", "10", TimeInForce.GTC))
+    assert v.queue_ahead(bid.order_id) == 17
+    v.trade(T, D("0.40"), D(33), Side.NO)  # the 23 we took, then 10 of the 17
+    clock.advance(2)
+    v.book_changed(T, {D("0.40"): D(40)}, no)  # 33 joined as 33 traded: no decrease shows
+    assert v.queue_ahead(bid.order_id) == 7
+
+
+def test_a_late_frame_after_we_took_does_not_move_us_past_the_queue_ahead() -> None:
+    filled = {}
+    for model in FillModel:
+        v, clock = venue(model)
+        no = {D("0.50"): D(10)}
+        v.book_changed(T, {D("0.40"): D(31)}, no)
+        v.client.orders.create_order(order(BookSide.ASK, "0.40", "22", TimeInForce.IOC))
+        bid = v.client.orders.create_order(order(BookSide.BID, "0.40", "22", TimeInForce.GTC))
+        v.trade(T, D("0.40"), D(17), Side.NO)  # 17 of the 22 we took; 9 still ahead of us
+        clock.advance(1.2)
+        v.book_changed(T, {D("0.40"): D(15)}, no)  # its decrease, late: a cancel of 16
+        clock.advance(1.8)
+        v.trade(T, D("0.40"), D(11), Side.NO)
+        filled[model] = v.client.orders.get_order(bid.order_id).fill_count
+    assert filled == {FillModel.OPTIMISTIC: D(11), FillModel.PESSIMISTIC: D(2)}
+
+
 def test_an_amend_crossing_our_resting_level_meets_the_recorded_queue_ahead_of_it() -> None:
     v, _ = venue()
     v.book_changed(T, {D("0.40"): D(30)}, {D("0.50"): D(10)})
