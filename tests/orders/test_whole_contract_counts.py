@@ -89,3 +89,18 @@ def test_without_the_flag_the_order_goes_out_and_the_exchange_decides(
     assert placed.exit_code == ExitCode.REJECTED, placed.output
     assert "invalid_count" in placed.stderr
     assert prime.stats()["order_create_requests"] == before + 1
+
+
+def test_an_amend_to_a_fractional_total_on_a_whole_contract_market_is_refused_before_it_is_sent(
+    prime: SimHarness, kalshi: Kalshi
+) -> None:
+    prime.create_market(TICKER, event_ticker="KXW-EV", series_ticker="KXW")
+    flagged = {"client": lambda: _client(prime, fractional=False)}
+    placed = kalshi(*PLACE, "--count", "2", "--json", **flagged)
+    assert placed.exit_code == 0, placed.output
+    order_id = json.loads(placed.stdout)["order"]["order_id"]
+    amended = kalshi("order", "amend", order_id, "--count", "2.5", **flagged)
+    assert amended.exit_code == ExitCode.REJECTED, amended.output
+    assert "new total count 2.5" in amended.stderr and "whole contracts" in amended.stderr
+    with _client(prime, fractional=False) as client:
+        assert client.orders.get_order(order_id).remaining_count == 2  # nothing was sent
