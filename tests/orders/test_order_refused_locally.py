@@ -237,3 +237,29 @@ def test_a_buy_over_the_balance_is_refused_as_insufficient_balance_by_the_servic
             OrderService(client, store).prepare(request)
     assert refused.value.code == "INSUFFICIENT_BALANCE"
     assert refused.value.hint == "lower --count or the price, or fund the account"
+
+
+def test_a_no_buy_that_closes_a_yes_position_is_not_held_to_the_balance(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    make_markets(prime, 1)
+    small = prime.new_account(balance_cents=500)  # $5.00
+    # five YES contracts held at $0.50 ($2.50 and its fee)
+    with connect(prime.new_account()) as seller:
+        seller.orders.create_order(
+            CreateOrder(ticker="KXT-EV-M00", book_side=BookSide.ASK, price=D("0.50"), count=D(5))
+        )
+    with connect(small) as client:
+        client.orders.create_order(
+            CreateOrder(ticker="KXT-EV-M00", book_side=BookSide.BID, price=D("0.50"), count=D(5))
+        )
+    as_small = {
+        "KALSHI_API_KEY_ID": small.key_id,
+        "KALSHI_PRIVATE_KEY_PATH": small.private_key_path,
+    }
+    # buying five NO at $0.60 ($3.00, over what is left) closes the five YES: it is sent
+    closing = kalshi(
+        "order", "place", "KXT-EV-M00", "--side", "no", "--action", "buy", "--count", "5",
+        "--price", "0.60", **as_small,
+    )  # fmt: skip
+    assert closing.exit_code == 0, closing.output
