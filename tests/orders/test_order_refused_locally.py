@@ -57,6 +57,19 @@ def one_error_line(stderr: str) -> str:
     return lines[0]
 
 
+def small_account_holding(
+    prime: SimHarness, book_side: BookSide, yes_price: str, count: int
+) -> dict[str, str]:
+    """A new account of $5.00 that bought `count` at `yes_price` on `book_side` (a bid buys
+    YES, an ask NO) from another account's order; the environment that acts as it."""
+    small = prime.new_account(balance_cents=500)
+    other = BookSide.ASK if book_side is BookSide.BID else BookSide.BID
+    for account, side in ((prime.new_account(), other), (small, book_side)):
+        with connect(account) as client:
+            client.orders.create_order(CreateOrder("KXT-EV-M00", side, D(yes_price), D(count)))
+    return {"KALSHI_API_KEY_ID": small.key_id, "KALSHI_PRIVATE_KEY_PATH": small.private_key_path}
+
+
 @pytest.mark.parametrize("command", ["place", "batch"])
 def test_an_order_on_a_subaccount_the_account_lacks_is_refused_before_anything_is_sent(
     prime: SimHarness, kalshi: Kalshi, tmp_path: Path, command: str
@@ -159,20 +172,8 @@ def test_a_buy_that_closes_a_position_is_not_held_to_the_balance(
     prime: SimHarness, kalshi: Kalshi, tmp_path: Path
 ) -> None:
     make_markets(prime, 1)
-    small = prime.new_account(balance_cents=500)  # $5.00
     # ten NO contracts held at $0.30 ($3.00 and a $0.147 fee): $1.853 left
-    with connect(prime.new_account()) as buyer:
-        buyer.orders.create_order(
-            CreateOrder(ticker="KXT-EV-M00", book_side=BookSide.BID, price=D("0.70"), count=D(10))
-        )
-    with connect(small) as client:
-        client.orders.create_order(
-            CreateOrder(ticker="KXT-EV-M00", book_side=BookSide.ASK, price=D("0.70"), count=D(10))
-        )
-    as_small = {
-        "KALSHI_API_KEY_ID": small.key_id,
-        "KALSHI_PRIVATE_KEY_PATH": small.private_key_path,
-    }
+    as_small = small_account_holding(prime, BookSide.ASK, "0.70", 10)
     # buying ten YES at $0.70 ($7.00) closes the ten NO: nothing of it opens, so it is sent
     closing = kalshi(*BUY, "--count", "10", "--price", "0.70", **as_small)
     assert closing.exit_code == 0, closing.output
@@ -243,20 +244,8 @@ def test_a_no_buy_that_closes_a_yes_position_is_not_held_to_the_balance(
     prime: SimHarness, kalshi: Kalshi, tmp_path: Path
 ) -> None:
     make_markets(prime, 1)
-    small = prime.new_account(balance_cents=500)  # $5.00
     # five YES contracts held at $0.50 ($2.50 and its fee)
-    with connect(prime.new_account()) as seller:
-        seller.orders.create_order(
-            CreateOrder(ticker="KXT-EV-M00", book_side=BookSide.ASK, price=D("0.50"), count=D(5))
-        )
-    with connect(small) as client:
-        client.orders.create_order(
-            CreateOrder(ticker="KXT-EV-M00", book_side=BookSide.BID, price=D("0.50"), count=D(5))
-        )
-    as_small = {
-        "KALSHI_API_KEY_ID": small.key_id,
-        "KALSHI_PRIVATE_KEY_PATH": small.private_key_path,
-    }
+    as_small = small_account_holding(prime, BookSide.BID, "0.50", 5)
     # buying five NO at $0.60 ($3.00, over what is left) closes the five YES: it is sent
     closing = kalshi(
         "order", "place", "KXT-EV-M00", "--side", "no", "--action", "buy", "--count", "5",
