@@ -33,7 +33,14 @@ from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.venue import FillModel, LocalVenue, MarketInfo, default_info, load_reference
 from kalshi_cli.venue.reference import REFERENCE_FILE, with_lifecycle
 from kalshi_cli.vocabulary.errors import KalshiError, NoDataError
-from kalshi_cli.vocabulary.models import ZERO, Market, Orderbook, Side, parse_count
+from kalshi_cli.vocabulary.models import (
+    LIFECYCLE_RESULT,
+    ZERO,
+    Market,
+    Orderbook,
+    Side,
+    parse_count,
+)
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.loop import TradeLoop
@@ -289,7 +296,7 @@ class Driver:
             if info is not None:
                 self.infos[ticker] = info = with_lifecycle(info, msg)
             event_type = msg.get("event_type")
-            if event_type in ("determined", "settled") and info is not None and info.result:
+            if event_type in LIFECYCLE_RESULT and info is not None and info.result:
                 self.venue.settle(ticker, info.result)
             else:
                 self.venue.lifecycle(ticker, event_type)

@@ -21,16 +21,24 @@ from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.runner.portfolio import open_order
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.models import BookSide, Order, Side, decode_answer
+from kalshi_cli.vocabulary.models import (
+    LIFECYCLE_RESULT,
+    LIFECYCLE_RESUMES,
+    LIFECYCLE_STOPS,
+    BookSide,
+    Order,
+    Side,
+    decode_answer,
+)
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.loop_context import LoopContext
     from kalshi_cli.runner.loop_settings import LoopSettings
     from kalshi_cli.strategies import Strategy
 
-CLOSED_EVENTS = frozenset({"closed", "determined", "settled", "deactivated"})
+CLOSED_EVENTS = LIFECYCLE_STOPS | LIFECYCLE_RESULT
 # of those, the ones no later event undoes: `deactivated` is also a pause, which `activated` ends
-ENDED_EVENTS = frozenset({"closed", "determined", "settled"})
+ENDED_EVENTS = (LIFECYCLE_STOPS - {"deactivated"}) | LIFECYCLE_RESULT
 
 
 class LoopWatch:
@@ -178,7 +186,7 @@ class LoopWatch:
         if kind in CLOSED_EVENTS and ticker not in self._closed:
             self._closed.add(ticker)
             self._log.emit("market_closed", {"ticker": ticker, "event_type": kind})
-        elif kind == "activated" and ticker in self._closed and ticker not in self._ended:
+        elif kind == LIFECYCLE_RESUMES and ticker in self._closed and ticker not in self._ended:
             # a pause ended: the market trades again, and the loop trades it, stop-loss too
             self._closed.discard(ticker)
             self._log.emit("market_reopened", {"ticker": ticker, "event_type": kind})

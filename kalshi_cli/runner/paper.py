@@ -19,7 +19,7 @@ from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.runner.ports import IndexFeed, MarketFeed
 from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.models import Market, Orderbook, Side, parse_count
+from kalshi_cli.vocabulary.models import LIFECYCLE_RESULT, Market, Orderbook, Side, parse_count
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -174,7 +174,7 @@ class PaperFeed:
         elif event.kind is EventKind.LIFECYCLE and event.data is not None:
             kind = event.data.get("event_type")
             result = event.data.get("result")
-            if kind in ("determined", "settled") and result in ("yes", "no"):
+            if kind in LIFECYCLE_RESULT and result in ("yes", "no"):
                 self.venue.settle(ticker, str(result))
             else:
                 self.venue.lifecycle(ticker, kind)

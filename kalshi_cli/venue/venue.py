@@ -30,6 +30,8 @@ from kalshi_cli.venue.queue import FillModel, QueueSpot
 from kalshi_cli.venue.reference import MarketInfo
 from kalshi_cli.vocabulary.clock import Clock
 from kalshi_cli.vocabulary.models import (
+    LIFECYCLE_RESUMES,
+    LIFECYCLE_STOPS,
     ONE,
     ZERO,
     BookSide,
@@ -281,9 +283,9 @@ class LocalVenue:
         """A `market_lifecycle_v2` event's effect on trading: `deactivated` (trading paused
         or ended) closes the market, `activated` reopens it; the others change nothing here
         (settlement comes with its result, `settle`)."""
-        if event_type in ("deactivated", "closed"):
+        if event_type in LIFECYCLE_STOPS:
             self.close(ticker)
-        elif event_type == "activated":
+        elif event_type == LIFECYCLE_RESUMES:
             self.reopen(ticker)
 
     def _trading(self, ticker: str) -> bool:

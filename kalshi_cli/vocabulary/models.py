@@ -79,6 +79,16 @@ __all__ = [
 ]
 
 # --------------------------------------------------------------------------------------------
+# Market lifecycle
+
+# `market_lifecycle_v2` event types by what they do to trading (asyncapi.yaml). `deactivated` is
+# a pause, which `activated` ends, and the simulator also sends it when a market closes.
+LIFECYCLE_STOPS = frozenset({"deactivated", "closed"})  # no trading from now
+LIFECYCLE_RESUMES = "activated"  # a pause ended: trading again
+LIFECYCLE_RESULT = frozenset({"determined", "settled"})  # the result is known: no trading ever
+
+
+# --------------------------------------------------------------------------------------------
 # Decoding an answer
 
 
