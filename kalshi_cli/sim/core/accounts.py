@@ -243,6 +243,22 @@ class Ledger:
                 value += -pos.position * (ONE - last)
         return floor_cents(value)
 
+    def positions(self, account_id: str) -> list[SimPosition]:
+        """Every market the account has traded, flat ones included (the server filters)."""
+        return list(self.acct(account_id).positions.values())
+
+    def settlements(self, account_id: str) -> list[SimSettlement]:
+        """Newest first."""
+        return self.acct(account_id).settlements[::-1]
+
+    def resting_orders(self, account_id: str, ticker: str | None = None) -> list[SimOrder]:
+        """The account's resting orders (of one market when `ticker` is given), oldest first;
+        cheap, unlike filtering the order listing."""
+        resting = self.acct(account_id).resting
+        if ticker is not None:
+            return list(resting.get(ticker, {}).values())
+        return [o for orders in resting.values() for o in orders.values()]
+
     # exact figures for audits and the conservation tests
 
     def cash_dollars(self, account_id: str) -> Decimal:

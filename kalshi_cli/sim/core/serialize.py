@@ -16,7 +16,7 @@ import json
 import uuid
 from collections import defaultdict
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from kalshi_cli.sim.core import indices, records
 from kalshi_cli.sim.core.exchange import (
@@ -74,14 +74,23 @@ def levels_json(levels: list[Level]) -> list[list[str]]:
     return [[fmt_dollars(p), fmt_count(q)] for p, q in levels]
 
 
-def top_of_book(exchange: Exchange, ticker: str) -> tuple[Level | None, Level | None]:
+class Books(Protocol):
+    """What a market's quote is read from: the exchange, or its matching engine (the local
+    venue holds the engine alone)."""
+
+    def book(
+        self, ticker: str, depth: int = 0
+    ) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]: ...
+
+
+def top_of_book(books: Books, ticker: str) -> tuple[Level | None, Level | None]:
     """(best YES bid, best NO bid)."""
-    yes, no = exchange.book(ticker, 1)
+    yes, no = books.book(ticker, 1)
     return (yes[-1] if yes else None), (no[-1] if no else None)
 
 
-def quote_json(exchange: Exchange, ticker: str) -> Json:
-    best_yes, best_no = top_of_book(exchange, ticker)
+def quote_json(books: Books, ticker: str) -> Json:
+    best_yes, best_no = top_of_book(books, ticker)
     yes_bid = best_yes[0] if best_yes else ZERO
     no_bid = best_no[0] if best_no else ZERO
     return {
@@ -94,8 +103,8 @@ def quote_json(exchange: Exchange, ticker: str) -> Json:
     }
 
 
-def market_json(exchange: Exchange, m: SimMarket) -> Json:
-    quote = quote_json(exchange, m.ticker)
+def market_json(books: Books, m: SimMarket) -> Json:
+    quote = quote_json(books, m.ticker)
     settled = m.status == "settled" and m.result in ("yes", "no")
     data: Json = {
         "ticker": m.ticker,
@@ -234,8 +243,8 @@ def fee_change_json(c: SimFeeChange) -> Json:
     }
 
 
-def orderbook_json(exchange: Exchange, ticker: str, depth: int) -> Json:
-    yes, no = exchange.book(ticker, depth)
+def orderbook_json(books: Books, ticker: str, depth: int) -> Json:
+    yes, no = books.book(ticker, depth)
     return {"orderbook_fp": {"yes_dollars": levels_json(yes), "no_dollars": levels_json(no)}}
 
 
@@ -373,8 +382,8 @@ def fill_averages(fills: list[SimFill]) -> Json:
 # WebSocket payloads (asyncapi.yaml) --------------------------------------------------------
 
 
-def ws_ticker_msg(exchange: Exchange, m: SimMarket, last_trade_size: Decimal, now: float) -> Json:
-    quote = quote_json(exchange, m.ticker)
+def ws_ticker_msg(books: Books, m: SimMarket, last_trade_size: Decimal, now: float) -> Json:
+    quote = quote_json(books, m.ticker)
     return {
         "market_ticker": m.ticker,
         "market_id": market_id(m.ticker),

@@ -1,0 +1,455 @@
+"""The order desk: every order request the core takes (place, amend, decrease, cancel,
+cancel all), its checks in the order Kalshi makes them, and the expiry of orders past their
+expiration_time. Each call checks, journals and then changes, in that order; a raising call
+changes no state. `OrderDesk` reaches the books through the matching engine, the money through
+the accounts, and keeps each live order in the history's index; the simulator's `Exchange` and
+the local venue (kalshi_cli/venue) both hold one, so a backtest's order is refused exactly as
+the simulator refuses it. The refusals are listed in docs/simulator.md "Conventions of the core".
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from decimal import Decimal
+
+from kalshi_cli.sim.core.accounts import Ledger
+from kalshi_cli.sim.core.history import History
+from kalshi_cli.sim.core.matching import MatchingEngine
+from kalshi_cli.sim.core.order_groups import OrderGroups
+from kalshi_cli.sim.core.records import (
+    ExchangeError,
+    OrderChanged,
+    PlaceResult,
+    SimFill,
+    SimOrder,
+    copy_order,
+    keeps_place,
+    not_found,
+)
+from kalshi_cli.sim.core.reference import _SEQ_BITS, _VALID_COUNTS, Reference, _market_ticks
+from kalshi_cli.vocabulary.models import ONE, ZERO, BookSide, SelfTradePrevention, TimeInForce
+
+
+def _matched(
+    order: SimOrder, steps: Sequence[tuple[str, SimOrder, Decimal]]
+) -> list[tuple[SimOrder, Decimal]]:
+    """The orders a match filled and how much of each: the incoming one and its makers."""
+    fills = [(maker, amount) for kind, maker, amount in steps if kind == "fill"]
+    taken = sum((amount for _, amount in fills), ZERO)
+    return [(order, taken), *fills] if fills else []
+
+
+def _refuse_terms(
+    time_in_force: TimeInForce,
+    expiration_time: int | None,
+    post_only: bool,
+    reduce_only: bool,
+    now: float,  # unix seconds
+) -> None:
+    """Refuse an order whose terms do not go together, in the order Kalshi checks them."""
+    if expiration_time is not None:
+        if time_in_force is not TimeInForce.GTC:
+            raise ExchangeError(
+                400, "invalid_parameters", "expiration_time needs good_till_canceled"
+            )
+        if expiration_time <= now:
+            raise ExchangeError(400, "invalid_parameters", "expiration_time is in the past")
+    if post_only and time_in_force is not TimeInForce.GTC:
+        raise ExchangeError(400, "invalid_parameters", "post_only needs good_till_canceled")
+    if reduce_only and time_in_force is not TimeInForce.IOC:
+        # API 3.31.0: "Orders with reduce_only set to true will be rejected unless
+        # time_in_force is immediate_or_cancel."
+        raise ExchangeError(400, "invalid_parameters", "reduce_only needs immediate_or_cancel")
+
+
+def _order_exists() -> ExchangeError:
+    """A client_order_id already used by any order of the account, even one long cancelled:
+    Kalshi never frees them."""
+    return ExchangeError(409, "order_already_exists", "order already exists")
+
+
+class OrderDesk:
+    """The order requests (the module docstring)."""
+
+    def __init__(
+        self,
+        reference: Reference,
+        ledger: Ledger,
+        engine: MatchingEngine,
+        groups: OrderGroups,
+        history: History,
+    ) -> None:
+        self._ref = reference
+        self._ledger = ledger
+        self._engine = engine
+        self._groups = groups
+        self._history = history
+
+    def place_order(
+        self,
+        account_id: str,
+        *,
+        ticker: str,
+        book_side: BookSide,
+        price: Decimal,
+        count: Decimal,
+        time_in_force: TimeInForce,
+        self_trade_prevention: SelfTradePrevention,
+        client_order_id: str | None = None,
+        post_only: bool = False,
+        reduce_only: bool = False,
+        expiration_time: int | None = None,
+        cancel_order_on_pause: bool = False,
+        order_group_id: str | None = None,
+    ) -> PlaceResult:
+        # `_acct`, `_market` and `_require_open` read without a call where they pass (the hot
+        # path); each one refuses as it always did otherwise
+        acct = self._ledger.states.get(account_id)
+        if acct is None:
+            acct = self._ledger.acct(account_id)
+        market = self._ref.markets.get(ticker)
+        if market is None or market.status != "open":
+            self._ref.require_open(self._ref.market(ticker))
+            assert market is not None  # `_require_open` refused anything else
+        # `_check_price` and `_check_count` where they pass at once (`is_finite` first: a
+        # signalling NaN cannot be hashed); each checks in full and refuses otherwise
+        if not (price.is_finite() and price in _market_ticks(market.price_ranges)):
+            self._ref.check_price(market, price)
+        if not (count.is_finite() and count in _VALID_COUNTS[market.fractional_trading_enabled]):
+            self._ref.check_count(market, count)
+        replay_ts = self._ref.replay_ts  # `_now()`, inline
+        now = self._ref.clock.wall() if replay_ts is None else replay_ts
+        _refuse_terms(time_in_force, expiration_time, post_only, reduce_only, now)
+        if client_order_id is not None and client_order_id in acct.client_ids:
+            raise _order_exists()
+        if order_group_id is not None:
+            self._groups.open_group(account_id, order_group_id)
+        buy_yes = book_side is BookSide.BID
+        if reduce_only:
+            position = self._ledger.position_of(acct, ticker)
+            reducible = -position if buy_yes else position
+            if count > reducible:
+                raise ExchangeError(
+                    400,
+                    "invalid_reduce_only",
+                    f"a reduce-only order may close at most {max(reducible, ZERO)} contracts",
+                )
+        own = price if buy_yes else ONE - price
+        plan = self._engine.plan(
+            acct,
+            ticker,
+            buy_yes=buy_yes,
+            own=own,
+            count=count,
+            stp=self_trade_prevention,
+            post_only=post_only,
+            time_in_force=time_in_force,
+            replacing=None,
+            now=now,
+        )
+        # `Reference.new_id()`, inline: its number is the prefix's, then `seq`
+        seq = self._ref.seq + 1
+        self._ref.seq = seq
+        order_id = f"{self._ref.id_prefix}{seq:012x}"
+        coid = client_order_id if client_order_id is not None else order_id
+        if self._ref.journal is not None and self._ref.replay_ts is None:  # `_journaling`
+            self._ref.log_at(
+                now,
+                "place",
+                account_id=account_id,
+                ticker=ticker,
+                book_side=book_side.value,
+                price=str(price),
+                count=str(count),
+                time_in_force=time_in_force.value,
+                self_trade_prevention=self_trade_prevention.value,
+                client_order_id=coid,
+                post_only=post_only,
+                reduce_only=reduce_only,
+                expiration_time=expiration_time,
+                cancel_order_on_pause=cancel_order_on_pause,
+                order_group_id=order_group_id,
+            )
+        order = SimOrder(  # positional (the hot path): the fields in records.SimOrder's order
+            order_id,
+            account_id,
+            coid,
+            ticker,
+            book_side,
+            price,
+            count,  # initial_count
+            ZERO,  # fill_count
+            count,  # remaining_count
+            "resting",
+            time_in_force,
+            post_only,
+            reduce_only,
+            self_trade_prevention,
+            expiration_time,
+            now,  # created_time
+            now,  # last_update_time
+            ZERO,  # taker_fill_cost
+            ZERO,  # maker_fill_cost
+            ZERO,  # taker_fees
+            ZERO,  # maker_fees
+            cancel_order_on_pause,
+            ZERO,  # fee_accumulator
+            order_group_id,
+        )
+        self._history.live[order_id] = order
+        acct.orders.append(order)
+        # `_new_id_number(order_id)` without the parse: a counter of 48 bits or fewer gives a
+        # canonical UUID, whose number is the prefix's bits then the counter
+        if client_order_id is not None or seq >> _SEQ_BITS:
+            acct.client_ids.add(coid)
+        else:  # the exchange's own id, made from its counter: no parse
+            acct.client_ids.add_number(coid, self._ref.id_number | seq)
+        if order_group_id is not None:
+            self._groups.join(order)
+        fills = self._engine.apply(order, plan, now)
+        if self._groups.groups:
+            self._groups.count_matched(_matched(order, plan.steps), now)
+        # an order that does not rest is final: nothing changes it again (amends, cancels and
+        # decreases take resting orders only), so it is its own snapshot and needs no copy
+        return PlaceResult(copy_order(order) if order.status == "resting" else order, fills)
+
+    def cancel_order(self, account_id: str, order_id: str) -> tuple[SimOrder, Decimal]:
+        """Returns the canceled order and the count that was still open (reduced_by). An order
+        that no longer rests is `not_found`, byte for byte like one that never existed."""
+        self._ledger.acct(account_id)
+        order = self._history.order(account_id, order_id)
+        if order.status != "resting":
+            raise not_found()
+        now = self._ref.now()
+        self._ref.log_at(now, "cancel", account_id=account_id, order_id=order_id)
+        reduced_by = order.remaining_count
+        self._engine.take_off(order, reduced_by, now, cause=order)
+        self._ledger.rehold(self._ledger.states[account_id], order.ticker)
+        return copy_order(order), reduced_by
+
+    def cancel_all(
+        self, account_id: str, *, ticker: str | None = None
+    ) -> list[tuple[SimOrder, Decimal]]:
+        """Cancels every resting order of the account (of one market when `ticker` is given)."""
+        acct = self._ledger.acct(account_id)
+        now = self._ref.now()
+        targets = [
+            o
+            for t, orders in acct.resting.items()
+            if ticker is None or t == ticker
+            for o in orders.values()
+        ]
+        if not targets:
+            return []
+        self._ref.log_at(now, "cancel_all", account_id=account_id, ticker=ticker)
+        result = []
+        for order in targets:
+            reduced_by = order.remaining_count
+            self._engine.take_off(order, reduced_by, now, cause=order)
+            result.append((copy_order(order), reduced_by))
+        for t in {o.ticker for o in targets}:
+            self._ledger.rehold(acct, t)
+        return result
+
+    def amend_order(
+        self,
+        account_id: str,
+        order_id: str,
+        *,
+        ticker: str,
+        book_side: BookSide,
+        price: Decimal,
+        count: Decimal,
+        updated_client_order_id: str | None = None,
+        expiration_time: int | None = None,
+    ) -> tuple[SimOrder, SimOrder, list[SimFill]]:
+        """`count` is the new total (filled + to rest). Returns (old, new, fills).
+
+        `expiration_time` (API 3.31.0): None keeps the order's expiry, 0 removes it, any other
+        value is the new one and must be in the future.
+
+        The order keeps its place in the queue only when its price is unchanged and its size
+        does not grow (an amend of the expiry alone, or a decrease); otherwise it goes to the
+        back of its new level, and may cross and fill (as a taker) on the way."""
+        order = self.owned_resting(account_id, order_id)
+        acct = self._ledger.states[account_id]
+        if ticker != order.ticker or book_side is not order.book_side:
+            raise ExchangeError(
+                400, "invalid_parameters", "ticker and side must match the order being amended"
+            )
+        market = self._ref.market(ticker)
+        self._ref.require_open(market)
+        self._ref.check_price(market, price)
+        self._ref.check_count(market, count)
+        if count <= order.fill_count:
+            raise ExchangeError(
+                400,
+                "invalid_count",
+                f"count is the new total and must exceed the {order.fill_count} already filled",
+            )
+        if (
+            updated_client_order_id is not None
+            and updated_client_order_id != order.client_order_id
+            and updated_client_order_id in acct.client_ids
+        ):
+            raise _order_exists()
+        now = self._ref.now()
+        if expiration_time is not None and (expiration_time < 0 or 0 < expiration_time <= now):
+            raise ExchangeError(
+                400, "invalid_parameters", "expiration_time must be 0 or in the future"
+            )
+        new_remaining = count - order.fill_count
+        if order.reduce_only:
+            position = self._ledger.position_of(acct, ticker)
+            reducible = position if book_side is BookSide.ASK else -position
+            if new_remaining > max(reducible, order.remaining_count):
+                raise ExchangeError(
+                    400, "invalid_reduce_only", "a reduce-only order may not grow the position"
+                )
+        keeps = keeps_place(order, price, count)
+        buy_yes = book_side is BookSide.BID
+        own = price if buy_yes else ONE - price
+        plan = None
+        if not keeps:
+            plan = self._engine.plan(
+                acct,
+                ticker,
+                buy_yes=buy_yes,
+                own=own,
+                count=new_remaining,
+                stp=order.self_trade_prevention,
+                post_only=order.post_only,
+                time_in_force=TimeInForce.GTC,
+                replacing=order,
+                now=now,
+            )
+        self._ref.log_at(
+            now,
+            "amend",
+            account_id=account_id,
+            order_id=order_id,
+            ticker=ticker,
+            book_side=book_side.value,
+            price=str(price),
+            count=str(count),
+            updated_client_order_id=updated_client_order_id,
+            expiration_time=expiration_time,
+        )
+        old = copy_order(order)
+        if updated_client_order_id is not None and updated_client_order_id != order.client_order_id:
+            acct.client_ids.add(updated_client_order_id)
+            order.client_order_id = updated_client_order_id
+        if expiration_time is not None:
+            order.expiration_time = expiration_time or None
+        fills: list[SimFill] = []
+        if plan is None:
+            self._engine.shrink(order, order.remaining_count - new_remaining, now)
+            if expiration_time:  # a re-rested order is queued for expiry by `_rest`
+                heapq.heappush(self._engine.expiries, (expiration_time, order.order_id))
+        else:
+            self._engine.take_off(order, order.remaining_count, now, cause=order, final=False)
+            order.price = price
+            order.remaining_count = new_remaining
+            order.status = "resting"
+            fills = self._engine.apply(order, plan, now)
+            if self._groups.groups:
+                self._groups.count_matched(_matched(order, plan.steps), now)
+        order.initial_count = count
+        order.last_update_time = now
+        self._ledger.rehold(acct, ticker)
+        if plan is None and self._ref.listeners:
+            self._ref.emit(OrderChanged(copy_order(order)))
+        return old, copy_order(order), fills
+
+    def decrease_order(
+        self,
+        account_id: str,
+        order_id: str,
+        *,
+        reduce_by: Decimal | None,
+        reduce_to: Decimal | None,
+    ) -> SimOrder:
+        """Exactly one of `reduce_by` (capped at what is left) or `reduce_to` (at most what is
+        left); reaching zero cancels the order. The order keeps its place in the queue."""
+        order = self.owned_resting(account_id, order_id)
+        market = self._ref.markets[order.ticker]
+        if (reduce_by is None) == (reduce_to is None):
+            raise ExchangeError(
+                400, "invalid_parameters", "send exactly one of reduce_by, reduce_to"
+            )
+        if reduce_by is not None:
+            if reduce_by <= 0:
+                raise ExchangeError(400, "invalid_count", "reduce_by must be positive")
+            self._ref.check_count(market, reduce_by)
+            cut = min(reduce_by, order.remaining_count)
+        else:
+            assert reduce_to is not None
+            if reduce_to < 0 or reduce_to > order.remaining_count:
+                raise ExchangeError(
+                    400, "invalid_count", f"reduce_to must be between 0 and {order.remaining_count}"
+                )
+            if reduce_to:
+                self._ref.check_count(market, reduce_to)
+            cut = order.remaining_count - reduce_to
+        now = self._ref.now()
+        self._ref.log_at(now, "decrease", account_id=account_id, order_id=order_id, cut=str(cut))
+        self.cut(order, cut, now)
+        return copy_order(order)
+
+    def to_back_of_queue(self, account_id: str, order_id: str) -> None:
+        """Move a resting order to the back of its price level, changing nothing else about it
+        or the book. Not a Kalshi request (no route calls it): the local venue's, which puts
+        the recorded contracts its queue model has ahead of our order in front of it this way
+        (kalshi_cli/venue/venue.py)."""
+        order = self.owned_resting(account_id, order_id)
+        self._ref.log_at(self._ref.now(), "to_back", account_id=account_id, order_id=order_id)
+        self._engine.to_back(order)
+
+    def cut(self, order: SimOrder, cut: Decimal, now: float | None = None) -> None:
+        """Take `cut` contracts off a resting order, keeping its place (a decrease, or its
+        replay)."""
+        self._engine.shrink(order, cut, self._ref.now() if now is None else now)
+        self._ledger.rehold(self._ledger.states[order.account_id], order.ticker)
+        if self._ref.listeners and order.status == "resting":
+            self._ref.emit(OrderChanged(copy_order(order)))
+
+    def expire_due(self, now: float) -> None:
+        """Expire the resting orders whose expiration_time `now` has reached."""
+        while self._engine.expiries and self._engine.expiries[0][0] <= now:
+            _, order_id = heapq.heappop(self._engine.expiries)
+            order = self._history.live.get(order_id)  # None: finished and archived (archive_orders)
+            expires = None if order is None else order.expiration_time
+            if (
+                order is not None
+                and order.status == "resting"
+                and expires is not None
+                and expires <= now
+            ):
+                self.expire(order_id)
+
+    def expire(self, order_id: str) -> None:
+        order = self._history.live[order_id]
+        now = self._ref.now()
+        self._ref.log_at(now, "expire", order_id=order_id)
+        self._engine.take_off(order, order.remaining_count, now, cause=order)
+        self._ledger.rehold(self._ledger.states[order.account_id], order.ticker)
+
+    def owned_resting(self, account_id: str, order_id: str) -> SimOrder:
+        self._ledger.acct(account_id)
+        order = self._history.order(account_id, order_id)
+        if order.status != "resting":
+            raise ExchangeError(400, "order_not_resting", f"order {order_id} is {order.status}")
+        return order
+
+    def queue_position(self, account_id: str, order_id: str) -> Decimal:
+        """The contracts resting ahead of a resting order at its price: what must trade before
+        it fills at all (price-time priority; orders at better prices are not in its queue).
+        An order that no longer rests has no queue: Kalshi's one order 404 (`not_found`)."""
+        order = self._history.order(account_id, order_id)
+        if order.status != "resting":
+            raise not_found()
+        buy_yes = order.book_side is BookSide.BID
+        side = self._engine.books[order.ticker].side(buy_yes)
+        ahead = side.ahead_of(order.price if buy_yes else ONE - order.price, order_id)
+        return sum((o.remaining_count for o in ahead), ZERO)
