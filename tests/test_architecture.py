@@ -139,6 +139,23 @@ def test_the_venue_the_backtests_and_the_exchange_core_never_import_the_simulato
     assert not wrong, "imports of the simulator's server:\n" + "\n".join(wrong)
 
 
+# The local venue holds the exchange core's parts (the matching engine, the accounts, the order
+# desk, ...), not the served exchange, whose journal, tick, RFQs and keys it has no use for.
+EXCHANGE = "kalshi_cli.sim.core.exchange"
+
+
+def test_the_venue_holds_the_core_parts_rather_than_the_served_exchange() -> None:
+    modules = _modules()
+    wrong = [
+        f"{modules[importer]}:{line}: {importer} imports {target}"
+        for importer, targets in _imports(modules).items()
+        if importer == "kalshi_cli.venue" or importer.startswith("kalshi_cli.venue.")
+        for target, line in sorted(targets)
+        if target == EXCHANGE or target.startswith(EXCHANGE + ".")
+    ]
+    assert not wrong, "the venue imports the served exchange:\n" + "\n".join(wrong)
+
+
 def test_no_import_cycles() -> None:
     modules = _modules()
     graph = {m: {t for t, _ in targets} for m, targets in _imports(modules).items()}

@@ -530,7 +530,4 @@ def _one(spec: BacktestSpec, out: Path | None) -> dict[str, Any]:
 
 def _run_in(spec: BacktestSpec, workdir: Path, *, log: bool) -> dict[str, Any]:
     artifacts = execute(spec, workdir, log_path=workdir / "backtest.log" if log else None)
-    try:
-        return build_report(artifacts)
-    finally:
-        artifacts.venue.exchange.close()
+    return build_report(artifacts)

@@ -88,9 +88,7 @@ def check_lookahead(spec: BacktestSpec, workdir: Path, *, samples: int = 5) -> L
 
 def _signals(spec: BacktestSpec, workdir: Path) -> list[dict[str, Any]]:
     workdir.mkdir(parents=True, exist_ok=True)
-    artifacts = execute(spec, workdir, keep_signals=True)
-    artifacts.venue.exchange.close()
-    return artifacts.signals
+    return execute(spec, workdir, keep_signals=True).signals
 
 
 def _plain(signal: dict[str, Any]) -> dict[str, Any]:

@@ -23,8 +23,4 @@ def run_backtest(spec: BacktestSpec) -> dict[str, Any]:
     worker reads it once for all the runs it is given."""
     source = open_dataset(spec.data, spec.data_fingerprint)
     with tempfile.TemporaryDirectory(prefix="kalshi-backtest-") as tmp:
-        artifacts = execute(spec, Path(tmp), source=source)
-        try:
-            return build_report(artifacts)
-        finally:
-            artifacts.venue.exchange.close()
+        return build_report(execute(spec, Path(tmp), source=source))

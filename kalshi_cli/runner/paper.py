@@ -215,10 +215,10 @@ def build_venue(
     infos = from_rest(series.values(), events.values(), [m.raw for m in markets])
     venue = LocalVenue(clock, infos.values(), balance=balance)
     if subaccount:
-        core = venue.exchange
-        while core.subaccount_numbers(venue.account)[-1] < subaccount:
-            core.create_subaccount(venue.account)
-        core.transfer(
+        subaccounts = venue.subaccounts
+        while subaccounts.subaccount_numbers(venue.account)[-1] < subaccount:
+            subaccounts.create_subaccount(venue.account)
+        subaccounts.transfer(
             venue.account,
             client_transfer_id="paper-start",
             from_subaccount=0,

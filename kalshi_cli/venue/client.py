@@ -25,8 +25,7 @@ from kalshi_cli.client.requests import (
 )
 from kalshi_cli.client.subaccounts import SubaccountBalance
 from kalshi_cli.sim.core import serialize as ser
-from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
-from kalshi_cli.sim.core.records import ledger_id, not_found, owner
+from kalshi_cli.sim.core.records import ExchangeError, ledger_id, not_found, owner
 from kalshi_cli.venue import answers
 from kalshi_cli.vocabulary.errors import ApiError, NotFoundError
 from kalshi_cli.vocabulary.models import (
@@ -43,6 +42,11 @@ from kalshi_cli.vocabulary.models import (
 )
 
 if TYPE_CHECKING:
+    from kalshi_cli.sim.core.accounts import Ledger
+    from kalshi_cli.sim.core.history import History
+    from kalshi_cli.sim.core.matching import MatchingEngine
+    from kalshi_cli.sim.core.reference import Reference
+    from kalshi_cli.sim.core.subaccounts import Subaccounts
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import SelfTradePrevention, TimeInForce
 
@@ -57,11 +61,16 @@ def api_error(exc: ExchangeError) -> ApiError:
 
 
 class Venue(Protocol):
-    """What the client asks of its venue (`LocalVenue` is the one): the exchange core and the
-    account in it, the books it was fed, and the writes it checks and applies."""
+    """What the client asks of its venue (`LocalVenue` is the one): the parts of the exchange
+    core it reads and the account in them, the books it was fed, and the writes it checks and
+    applies."""
 
     clock: Clock
-    exchange: Exchange
+    reference: Reference
+    accounts: Ledger
+    engine: MatchingEngine
+    history: History
+    subaccounts: Subaccounts
     account: str
 
     def book(self, ticker: str) -> Orderbook | None: ...
@@ -124,7 +133,7 @@ class VenueClient:
     from the venue, and the subaccount they act on."""
 
     # the subaccount the client acts on, as `KalshiClient.subaccount` (None: the exchange's
-    # defaults): the venue's subaccounts are the core's (`Exchange.create_subaccount` on
+    # defaults): the venue's subaccounts are the core's (`Subaccounts.create_subaccount` on
     # `venue.account`), and each call acts on the one the exchange would (see `ledgers`)
     subaccount: int | None = None
 
@@ -160,10 +169,9 @@ class VenueClient:
         """The core's accounts a read covers, as the exchange's `read_ledgers`: the subaccount
         it names, else the client's; with neither, every subaccount (the order, fill and
         settlement listings) or 0 (positions, queue positions). One not created holds nothing."""
-        ex = self.ex
         user = self.venue.account
         number = named if named is not None else self.subaccount
-        numbers = ex.subaccount_numbers(user)
+        numbers = self.core.subaccounts.subaccount_numbers(user)
         if number is None:
             return [ledger_id(user, n) for n in (numbers if all_by_default else [0])]
         return [ledger_id(user, number)] if number in numbers else []
@@ -183,9 +191,11 @@ class VenueClient:
         return sorted(merged, key=lambda r: when(r) or 0.0, reverse=True)
 
     @property
-    def ex(self) -> Exchange:
-        self.venue.expire_due()  # a read sees the orders the clock has expired as gone
-        return self.venue.exchange
+    def core(self) -> Venue:
+        """The venue, to read its core's parts from: a read sees the orders the clock has
+        expired as gone."""
+        self.venue.expire_due()
+        return self.venue
 
 
 class VenueMarkets:
@@ -195,10 +205,10 @@ class VenueMarkets:
         self._c = client
 
     def get_market(self, ticker: str) -> Market:
-        market = self._c.ex.markets.get(ticker)
+        market = self._c.core.reference.markets.get(ticker)
         if market is None:
             raise NotFoundError(f"unknown ticker {ticker}", status=404)
-        return decode_answer(Market, ser.market_json(self._c.ex, market))
+        return decode_answer(Market, ser.market_json(self._c.venue.engine, market))
 
     def iter_markets(
         self,
@@ -212,8 +222,8 @@ class VenueMarkets:
         series = filters.get("series_ticker")
         event = filters.get("event_ticker")
         n = 0
-        for m in self._c.ex.markets.values():
-            market = decode_answer(Market, ser.market_json(self._c.ex, m))
+        for m in self._c.core.reference.markets.values():
+            market = decode_answer(Market, ser.market_json(self._c.venue.engine, m))
             if status == "open" and not market.is_open:
                 continue
             if series and m.series_ticker != series:
@@ -226,24 +236,24 @@ class VenueMarkets:
             yield market
 
     def get_event(self, event_ticker: str, *, with_nested_markets: bool = False) -> dict[str, Any]:
-        event = self._c.ex.events.get(event_ticker)
+        event = self._c.core.reference.events.get(event_ticker)
         if event is None:
             raise NotFoundError(f"unknown event {event_ticker}", status=404)
         markets = [
-            ser.market_json(self._c.ex, m)
-            for m in self._c.ex.markets.values()
+            ser.market_json(self._c.venue.engine, m)
+            for m in self._c.core.reference.markets.values()
             if m.event_ticker == event_ticker
         ]
-        series = self._c.ex.series.get(event.series_ticker)
+        series = self._c.core.reference.series.get(event.series_ticker)
         if with_nested_markets:
             return {"event": ser.event_json(event, series, markets)}
         return {"event": ser.event_json(event, series, None), "markets": markets}
 
     def get_series(self, series_ticker: str) -> dict[str, Any]:
-        series = self._c.ex.series.get(series_ticker)
+        series = self._c.core.reference.series.get(series_ticker)
         if series is None:
             raise NotFoundError(f"unknown series {series_ticker}", status=404)
-        return ser.series_json(series, self._c.ex.series_fees(series_ticker))
+        return ser.series_json(series, self._c.core.reference.series_fees(series_ticker))
 
     def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
         book = self._c.venue.book(ticker)
@@ -261,7 +271,7 @@ class VenueExchange:
     def get_series_fee_changes(
         self, *, series_ticker: str | None = None, show_historical: bool = False
     ) -> list[dict[str, Any]]:
-        return [ser.fee_change_json(c) for c in self._c.ex.fee_changes(series_ticker)]
+        return [ser.fee_change_json(c) for c in self._c.core.reference.fee_changes(series_ticker)]
 
     def iter_event_fee_changes(
         self, *, event_ticker: str | None = None
@@ -279,11 +289,11 @@ class VenuePortfolio:
     def get_balance(self) -> Balance:
         """The client's subaccount's (0's when it names none; 400 for one not created)."""
         ledger = self._c.venue.ledger(self._c.number())
-        account = self._c.ex.account(ledger)
+        account = self._c.core.accounts.account(ledger)
         return Balance(
             balance_cents=account.cash_cents,
             balance_dollars=account.balance,
-            portfolio_value_cents=self._c.ex.portfolio_value_cents(ledger),
+            portfolio_value_cents=self._c.core.accounts.portfolio_value_cents(ledger),
             updated_ts=int(self._c.venue.clock.wall()),
         )
 
@@ -298,12 +308,12 @@ class VenuePortfolio:
         held = [
             p
             for ledger in self._c.ledgers(all_by_default=False)
-            for p in self._c.ex.positions(ledger)
+            for p in self._c.core.accounts.positions(ledger)
         ]
         for p in held:
             if ticker is not None and p.ticker != ticker:
                 continue
-            market = self._c.ex.markets.get(p.ticker)
+            market = self._c.core.reference.markets.get(p.ticker)
             if event_ticker is not None and (market is None or market.event_ticker != event_ticker):
                 continue
             position = Position(
@@ -330,7 +340,7 @@ class VenuePortfolio:
         n = 0
         # newest first, as the exchange lists them; fills are kept in time order, so the first
         # one older than `min_ts` ends the listing (the loop reads only its recent fills)
-        for f in self._c.newest_first(self._c.ex.fills, lambda f: f.ts):
+        for f in self._c.newest_first(self._c.core.history.fills, lambda f: f.ts):
             if min_ts is not None and int(f.ts) < min_ts:
                 return
             if ticker is not None and f.ticker != ticker:
@@ -348,7 +358,9 @@ class VenuePortfolio:
         self, *, ticker: str | None = None, limit: int | None = None, subaccount: int | None = None
     ) -> Iterator[Settlement]:
         n = 0
-        for s in self._c.newest_first(self._c.ex.settlements, lambda s: s.settled_time, subaccount):
+        for s in self._c.newest_first(
+            self._c.core.accounts.settlements, lambda s: s.settled_time, subaccount
+        ):
             if ticker is not None and s.ticker != ticker:
                 continue
             if limit is not None and n >= limit:
@@ -372,12 +384,12 @@ class VenueOrders:
         limit: int | None = None,
     ) -> Iterator[Order]:
         n = 0
-        for o in self._c.newest_first(self._c.ex.orders, lambda o: o.created_time):
+        for o in self._c.newest_first(self._c.core.history.orders, lambda o: o.created_time):
             if ticker is not None and o.ticker != ticker:
                 continue
             if status is not None and o.status != status:
                 continue
-            market = self._c.ex.markets.get(o.ticker)
+            market = self._c.core.reference.markets.get(o.ticker)
             if event_ticker is not None and (market is None or market.event_ticker != event_ticker):
                 continue
             if limit is not None and n >= limit:
@@ -387,11 +399,11 @@ class VenueOrders:
 
     def get_order(self, order_id: str) -> Order:
         """The order on any subaccount: the exchange's read of one order names none."""
-        ex = self._c.ex
-        user = self._c.venue.account
-        for n in ex.subaccount_numbers(user):
+        core = self._c.core
+        user = core.account
+        for n in core.subaccounts.subaccount_numbers(user):
             try:
-                return answers.order(ex.order(ledger_id(user, n), order_id))
+                return answers.order(core.history.order(ledger_id(user, n), order_id))
             except ExchangeError:
                 continue
         raise api_error(not_found())
@@ -444,8 +456,8 @@ class VenueOrders:
         runs on this."""
         for ledger in self._c.ledgers(all_by_default=True):
             _, number = owner(ledger)
-            for order_id in [o.order_id for o in self._c.ex.resting_orders(ledger)]:
-                if self._c.ex.order(ledger, order_id).status == "resting":
+            for order_id in [o.order_id for o in self._c.core.accounts.resting_orders(ledger)]:
+                if self._c.core.history.order(ledger, order_id).status == "resting":
                     self._c.venue.cancel(order_id, subaccount=number)
 
     def batch_cancel(
@@ -511,13 +523,15 @@ class VenueSubaccounts:
 
     def subaccount_balances(self) -> list[SubaccountBalance]:
         """Every subaccount of the venue, 0 first."""
-        ex = self._c.ex
-        user = self._c.venue.account
+        core = self._c.core
+        user = core.account
         return [
             SubaccountBalance(
-                n, ex.account(ledger_id(user, n)).balance, int(ex.balance_updated(user, n))
+                n,
+                core.accounts.account(ledger_id(user, n)).balance,
+                int(core.subaccounts.balance_updated(user, n)),
             )
-            for n in ex.subaccount_numbers(user)
+            for n in core.subaccounts.subaccount_numbers(user)
         ]
 
 

@@ -1,16 +1,17 @@
 """A local venue: our orders matched against a book someone else recorded (or is streaming).
 
-The simulator's exchange core (`sim.core.exchange.Exchange`, in-process, no HTTP) is the
-matching engine and the accounts; what it cannot know, the rest of the market, is the recorded
-book, put in for each request by a "crowd" account (everyone else in the recorded book) and
-taken off again. `LocalVenue` holds the core, the recorded books, each resting order's place in
-its queue (`QueueSpot`, venue/queue.py: the fill model), latency, expiry, settlement and the
-compaction that keeps a months-long run's memory flat; `VenueClient` is what the trade loop
-calls instead of `KalshiClient`, answering with the same models (the core's orders, fills and
-settlements built as models directly, venue/answers.py), and has no network code at all. The
-fill model's assumptions, the feeder's interface and the memory rule: docs/backtesting.md "The
-venue and the fill model" and "For paper trading".
-"""
+The venue holds the simulator's exchange core as its parts (sim/core: the matching engine, the
+accounts, the order desk with Kalshi's request checks, the history, settlement, subaccounts),
+in-process and without the served exchange's journal, tick, RFQs or keys. What the core cannot
+know, the rest of the market, is the recorded book, put in for each request by a "crowd" account
+(everyone else in the recorded book) and taken off again. `LocalVenue` holds the core's parts,
+the recorded books, each resting order's place in its queue (`QueueSpot`, venue/queue.py: the
+fill model), latency, expiry, settlement and the compaction that keeps a months-long run's
+memory flat; `VenueClient` is what the trade loop calls instead of `KalshiClient`, answering
+with the same models (the core's orders, fills and settlements built as models directly,
+venue/answers.py), and has no network code at all. The fill model's assumptions, the feeder's
+interface and the memory rule: docs/backtesting.md "The venue and the fill model" and "For
+paper trading"."""
 
 from __future__ import annotations
 
@@ -21,9 +22,16 @@ from decimal import Decimal
 from typing import TypeVar
 
 from kalshi_cli.client.requests import AmendResult, CancelResult, CreateOrderResult, DecreaseResult
-from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, SimEvent, SimMarket, SimSeries
+from kalshi_cli.sim.core.accounts import Ledger
 from kalshi_cli.sim.core.historical import COMPACT_AFTER_S, COMPACT_EVERY_S
-from kalshi_cli.sim.core.records import keeps_place
+from kalshi_cli.sim.core.history import History
+from kalshi_cli.sim.core.matching import MatchingEngine
+from kalshi_cli.sim.core.order_desk import OrderDesk
+from kalshi_cli.sim.core.order_groups import OrderGroups
+from kalshi_cli.sim.core.records import ExchangeError, SimEvent, SimMarket, SimSeries, keeps_place
+from kalshi_cli.sim.core.reference import Reference
+from kalshi_cli.sim.core.settlement import Settlement
+from kalshi_cli.sim.core.subaccounts import Subaccounts
 from kalshi_cli.venue import answers
 from kalshi_cli.venue.client import VenueClient, api_error
 from kalshi_cli.venue.queue import FillModel, QueueSpot
@@ -108,15 +116,24 @@ class LocalVenue:
         self.fill_model = fill_model
         self.latency_s = latency_s
         self.advance = advance
-        self.exchange = Exchange(clock)
+        # the simulator's exchange core, its parts composed here without the served
+        # exchange's journal, tick, RFQs and API keys (sim/core/exchange.py)
+        self.reference = Reference(clock)  # series, events, markets, fees
+        self.accounts = Ledger(self.reference)  # cash, positions, collateral
+        self.engine = MatchingEngine(self.reference, self.accounts)  # books, matching
+        self.subaccounts = Subaccounts(self.reference, self.accounts)
+        self.history = History(self.reference, self.accounts, self.engine, self.subaccounts)
+        groups = OrderGroups(self.reference, self.accounts, self.engine, self.history.live_order)
+        self.desk = OrderDesk(self.reference, self.accounts, self.engine, groups, self.history)
+        self.settlement = Settlement(self.reference, self.accounts, self.engine)
         self.stats = VenueStats()
         self.infos: dict[str, MarketInfo] = {}
         for info in markets:
             self._install(info)
-        self.account = self.exchange.create_account(
+        self.account = self.accounts.create_account(
             key_id="backtest", public_key_pem="", cash_cents=int(balance * 100)
         ).account_id
-        self._crowd = self.exchange.create_account(
+        self._crowd = self.accounts.create_account(
             key_id="recorded-crowd", public_key_pem="", cash_cents=CROWD_CASH_CENTS
         ).account_id
         self._books: dict[str, tuple[Levels, Levels]] = {}
@@ -133,9 +150,9 @@ class LocalVenue:
     # ------------------------------------------------------------------ reference data
 
     def _install(self, info: MarketInfo) -> None:
-        ex = self.exchange
-        if info.series_ticker not in ex.series:
-            ex.add_series(
+        ref = self.reference
+        if info.series_ticker not in ref.series:
+            ref.add_series(
                 SimSeries(
                     ticker=info.series_ticker,
                     title=info.series_ticker,
@@ -145,9 +162,9 @@ class LocalVenue:
             )
             # the core prices each fill by the change in force at its time, as Kalshi does
             for at, fee_type, multiplier in info.series_fee_changes:
-                ex.schedule_fee_change(info.series_ticker, fee_type, multiplier, at)
-        if info.event_ticker not in ex.events:
-            ex.add_event(
+                ref.schedule_fee_change(info.series_ticker, fee_type, multiplier, at)
+        if info.event_ticker not in ref.events:
+            ref.add_event(
                 SimEvent(
                     event_ticker=info.event_ticker,
                     series_ticker=info.series_ticker,
@@ -158,33 +175,38 @@ class LocalVenue:
                 )
             )
             for at, override, override_multiplier in info.event_fee_changes:
-                ex.schedule_event_fee_change(info.event_ticker, override, override_multiplier, at)
+                ref.schedule_event_fee_change(info.event_ticker, override, override_multiplier, at)
         now = self.clock.wall()
-        ex.add_market(
-            SimMarket(
-                ticker=info.ticker,
-                event_ticker=info.event_ticker,
-                series_ticker=info.series_ticker,
-                title=info.title or info.ticker,
-                yes_sub_title="",
-                no_sub_title="",
-                status="open",
-                price_level_structure=info.price_level_structure,
-                price_ranges=info.ranges,
-                open_time=now,
-                close_time=now + 365 * 86_400,
-                latest_expiration_time=now + 365 * 86_400,
-                created_time=now,
-                updated_time=now,
-                fractional_trading_enabled=info.fractional,
-                settlement_floor=info.settlement_floor,
-                fee_waiver_expiration_time=info.fee_waiver_expiration_time,
-            )
+        market = SimMarket(
+            ticker=info.ticker,
+            event_ticker=info.event_ticker,
+            series_ticker=info.series_ticker,
+            title=info.title or info.ticker,
+            yes_sub_title="",
+            no_sub_title="",
+            status="open",
+            price_level_structure=info.price_level_structure,
+            price_ranges=info.ranges,
+            open_time=now,
+            close_time=now + 365 * 86_400,
+            latest_expiration_time=now + 365 * 86_400,
+            created_time=now,
+            updated_time=now,
+            fractional_trading_enabled=info.fractional,
+            settlement_floor=info.settlement_floor,
+            fee_waiver_expiration_time=info.fee_waiver_expiration_time,
         )
+        # as the served exchange lists a market, each part that keeps something per market
+        # opens it (`Exchange.add_market`). Every market is listed before any account exists,
+        # so a fee change scheduled above has no resting order to re-hold, as
+        # `Exchange.schedule_fee_change` would after listing.
+        ref.add_market(market)
+        self.engine.open_market(market.ticker)
+        self.accounts.open_market(market.ticker)
         self.infos[info.ticker] = info
 
     def fee_model(self, ticker: str) -> FeeModel:
-        return self.exchange.fee_model(ticker)
+        return self.reference.fee_model(ticker)
 
     # ------------------------------------------------------------------ fed by the data
 
@@ -217,11 +239,11 @@ class LocalVenue:
         self._compact_at = now + COMPACT_EVERY_S
         before = now - COMPACT_AFTER_S
         before -= before % COMPACT_EVERY_S
-        ex = self.exchange
-        ex.archive_trades(before)
-        ex.archive_fills(before, read_in_process=(self.account,))
-        ex.archive_orders(before, read_in_process=(self.account,))
-        ex.forget_finished_orders(self._crowd, keep=0)
+        history = self.history
+        history.archive_trades(before)
+        history.archive_fills(before, read_in_process=(self.account,))
+        history.archive_orders(before, read_in_process=(self.account,))
+        history.forget_finished_orders(self._crowd, keep=0)
 
     def trade(self, ticker: str, yes_price: Decimal, count: Decimal, taker_side: Side) -> None:
         """A recorded public trade. A YES taker bought at `yes_price`, meeting NO bids at
@@ -257,27 +279,27 @@ class LocalVenue:
         if result not in ("yes", "no") or ticker not in self.infos:
             return
         self.expire_due()
-        market = self.exchange.markets[ticker]
+        market = self.reference.markets[ticker]
         if market.status == "settled":
             return
         for order_id in list(self._by_ticker.get(ticker, ())):
             self._forget(order_id)
-        self.exchange.settle(ticker, "yes" if result == "yes" else "no")
+        self.settlement.settle(ticker, "yes" if result == "yes" else "no")
 
     def close(self, ticker: str) -> None:
         """Trading stopped on `ticker` (closed or paused, not settled): orders are refused,
         and nothing of ours fills, until it `reopen`s."""
         self.expire_due()
-        market = self.exchange.markets.get(ticker)
+        market = self.reference.markets.get(ticker)
         if market is not None and market.status == "open":
-            self.exchange.set_market_status(ticker, "closed")
+            self.settlement.set_market_status(ticker, "closed")
 
     def reopen(self, ticker: str) -> None:
         """Trading resumed on `ticker` (a paused market `activated` again)."""
         self.expire_due()
-        market = self.exchange.markets.get(ticker)
+        market = self.reference.markets.get(ticker)
         if market is not None and market.status == "closed":
-            self.exchange.set_market_status(ticker, "open")
+            self.settlement.set_market_status(ticker, "open")
 
     def lifecycle(self, ticker: str, event_type: object) -> None:
         """A `market_lifecycle_v2` event's effect on trading: `deactivated` (trading paused
@@ -289,7 +311,7 @@ class LocalVenue:
             self.reopen(ticker)
 
     def _trading(self, ticker: str) -> bool:
-        market = self.exchange.markets.get(ticker)
+        market = self.reference.markets.get(ticker)
         return market is not None and market.status == "open"
 
     def book(self, ticker: str) -> Orderbook | None:
@@ -350,7 +372,7 @@ class LocalVenue:
                     )
                     before = ahead
                 # to the back, each in turn: ours keep their order, with the crowd between
-                self.exchange.to_back_of_queue(r.ledger, r.order_id)
+                self.desk.to_back_of_queue(r.ledger, r.order_id)
                 r.queued = self._next_queued()
             if size > before:
                 taking.placed += self._place_crowd(ticker, buy_yes, price, size - before, [])
@@ -379,7 +401,7 @@ class LocalVenue:
         met by an incoming bid for YES (`buy_yes`) or NO; `behind` are our orders it stands
         ahead of. Empty when the core refuses it."""
         try:
-            result = self.exchange.place_order(
+            result = self.desk.place_order(
                 self._crowd,
                 ticker=ticker,
                 # a NO bid at q is an ask (sells YES) at 1 - q
@@ -399,10 +421,10 @@ class LocalVenue:
         is no longer ahead of the orders of ours it stood in front of; our orders the request
         cancelled (self-trade prevention) are forgotten."""
         for p in taking.placed:
-            order = self.exchange.order(self._crowd, p.order_id)
+            order = self.history.order(self._crowd, p.order_id)
             took = order.fill_count
             if order.status == "resting":
-                self.exchange.cancel_order(self._crowd, p.order_id)
+                self.desk.cancel_order(self._crowd, p.order_id)
             if took > 0:
                 yes_side = order.book_side is BookSide.BID
                 own = order.price if yes_side else ONE - order.price
@@ -414,7 +436,7 @@ class LocalVenue:
                 for r in p.behind:
                     r.spot.took_ahead(took)
         for r in taking.ours:
-            if self.exchange.order(r.ledger, r.order_id).status != "resting":
+            if self.history.order(r.ledger, r.order_id).status != "resting":
                 self._forget(r.order_id)
 
     def _trade_through(self, ticker: str, yes: Levels, no: Levels) -> None:
@@ -443,7 +465,7 @@ class LocalVenue:
         our orders at that price in the order they joined it, which the queue estimates need
         not follow (one that joined later can be estimated nearer the front): the core's fill
         is the one that stands, on whichever of ours it went to."""
-        order = self.exchange.order(r.ledger, r.order_id)
+        order = self.history.order(r.ledger, r.order_id)
         count = min(count, order.remaining_count)
         if count <= 0 or order.status != "resting":
             self._forget(r.order_id)
@@ -454,9 +476,9 @@ class LocalVenue:
             if (o := self._resting[i]).yes == r.yes and o.own == r.own
         ]
         before = {
-            o.order_id: self.exchange.order(o.ledger, o.order_id).remaining_count for o in level
+            o.order_id: self.history.order(o.ledger, o.order_id).remaining_count for o in level
         }
-        self.exchange.place_order(
+        self.desk.place_order(
             self._crowd,
             ticker=r.ticker,
             book_side=BookSide.ASK if r.yes else BookSide.BID,
@@ -469,7 +491,7 @@ class LocalVenue:
         self.stats.maker_fills += 1
         self.stats.maker_contracts += count
         for o in level:
-            after = self.exchange.order(o.ledger, o.order_id)
+            after = self.history.order(o.ledger, o.order_id)
             if after.remaining_count < before[o.order_id] and o.first_fill is None:
                 o.first_fill = now
                 self.stats.queue_waits.append(now - o.arrived)
@@ -490,15 +512,15 @@ class LocalVenue:
 
     def expire_due(self) -> None:
         """Expire our orders whose `expiration_time` the clock has reached, through the core's
-        own expiry (`Exchange.tick`, as the simulator runs it on its clock)."""
+        own expiry (`OrderDesk.expire_due`, as the simulator runs it on its tick)."""
         if not self._expiries or self._expiries[0][0] > self.clock.wall():
             return
-        self.exchange.tick()
         now = self.clock.wall()
+        self.desk.expire_due(now)
         while self._expiries and self._expiries[0][0] <= now:
             _, order_id = heapq.heappop(self._expiries)
             r = self._resting.get(order_id)
-            if r is not None and self.exchange.order(r.ledger, order_id).status != "resting":
+            if r is not None and self.history.order(r.ledger, order_id).status != "resting":
                 self._forget(order_id)
 
     def _watch_expiry(self, order_id: str, expiration_time: int | None) -> None:
@@ -512,7 +534,7 @@ class LocalVenue:
         `create_subaccount`; one not created is refused as the exchange refuses a write to it
         (400)."""
         try:
-            return self.exchange.subaccount_ledger(self.account, subaccount)
+            return self.subaccounts.subaccount_ledger(self.account, subaccount)
         except ExchangeError as exc:
             raise api_error(exc) from exc
 
@@ -541,7 +563,7 @@ class LocalVenue:
         # is refused, as the exchange refuses it
         placed = self._take(ticker, buy_yes, own)
         try:
-            result = self.exchange.place_order(
+            result = self.desk.place_order(
                 ledger,
                 ticker=ticker,
                 book_side=book_side,
@@ -565,7 +587,7 @@ class LocalVenue:
         if result.fills:
             self.stats.taker_fills += len(result.fills)
             self.stats.taker_contracts += taken
-        live = self.exchange.order(ledger, order.order_id)
+        live = self.history.order(ledger, order.order_id)
         if live.status == "resting":
             self._rest(live.order_id, ticker, buy_yes, own, live.remaining_count, ledger=ledger)
             self._watch_expiry(live.order_id, live.expiration_time)
@@ -600,7 +622,7 @@ class LocalVenue:
         self._arrive()
         ledger = self.ledger(subaccount)
         try:
-            order, reduced = self.exchange.cancel_order(ledger, order_id)
+            order, reduced = self.desk.cancel_order(ledger, order_id)
         except ExchangeError as exc:
             raise api_error(exc) from exc
         self._forget(order_id)
@@ -627,7 +649,7 @@ class LocalVenue:
             ledger, order_id, ticker=ticker, book_side=book_side, price=price, count=count
         )
         try:
-            old, new, fills = self.exchange.amend_order(
+            old, new, fills = self.desk.amend_order(
                 ledger,
                 order_id,
                 ticker=ticker,
@@ -674,7 +696,7 @@ class LocalVenue:
         no more contracts), else what the order at its new price would meet, as a new order.
         An amend the core will refuse (another order, market or side) meets none."""
         try:
-            order = self.exchange.order(ledger, order_id)
+            order = self.history.order(ledger, order_id)
         except ExchangeError:
             return _Taking()
         if order.status != "resting" or order.ticker != ticker or order.book_side is not book_side:
@@ -695,7 +717,7 @@ class LocalVenue:
         self._arrive()
         ledger = self.ledger(subaccount)
         try:
-            order = self.exchange.decrease_order(
+            order = self.desk.decrease_order(
                 ledger, order_id, reduce_by=reduce_by, reduce_to=reduce_to
             )
         except ExchangeError as exc:
@@ -734,7 +756,7 @@ class LocalVenue:
             if market_tickers is not None and r.ticker not in market_tickers:
                 continue
             if event_ticker is not None:
-                market = self.exchange.markets.get(r.ticker)
+                market = self.reference.markets.get(r.ticker)
                 if market is None or market.event_ticker != event_ticker:
                     continue
             out[r.order_id] = r.spot.before_us

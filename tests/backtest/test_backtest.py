@@ -32,10 +32,7 @@ def spike_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run(spec: BacktestSpec, tmp_path: Path) -> tuple[RunArtifacts, dict[str, object]]:
     artifacts = execute(spec, tmp_path)
-    try:
-        return artifacts, build_report(artifacts)
-    finally:
-        artifacts.venue.exchange.close()
+    return artifacts, build_report(artifacts)
 
 
 def cash_flows(artifacts: RunArtifacts) -> Iterator[Decimal]:
@@ -203,10 +200,7 @@ def test_a_backtest_writes_its_heartbeat_once_a_simulated_minute(
 ) -> None:
     # a replay's heartbeat has no reader; one a simulated second was 8% of a quiet replay
     log = tmp_path / "events.jsonl"
-    artifacts = execute(
-        BacktestSpec(data=str(spike_data), strategy="spike"), tmp_path, log_path=log
-    )
-    artifacts.venue.exchange.close()
+    execute(BacktestSpec(data=str(spike_data), strategy="spike"), tmp_path, log_path=log)
     events = [json.loads(line) for line in log.read_text().splitlines()]
     beats = [e for e in events if e["event"] == "heartbeat"]
     times = [datetime.fromisoformat(e["ts"]).timestamp() for e in events]

@@ -97,7 +97,6 @@ def test_each_decision_sees_the_index_value_last_received_before_it(
 
     SEEN.clear()
     artifacts = execute(BacktestSpec(data=str(data), strategy=index_probe), tmp_path / "run")
-    artifacts.venue.exchange.close()
     assert artifacts.skipped["unknown_type"] == 0 and artifacts.skipped["bad_index"] == 0
     assert len(SEEN) > 40
     checked = 0

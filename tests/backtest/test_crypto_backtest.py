@@ -45,7 +45,6 @@ def run(
     spec = BacktestSpec(data=str(crypto_data), strategy="crypto", sample_s=5)
     artifacts = execute(spec, tmp_path_factory.mktemp("run"))
     report = build_report(artifacts)
-    artifacts.venue.exchange.close()
     return artifacts, report
 
 

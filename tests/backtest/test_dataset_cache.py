@@ -42,11 +42,7 @@ def spec(data: Path, fair: str, take_profit: str = "0.06") -> BacktestSpec:
 def from_disk(s: BacktestSpec) -> object:
     """The run as a single `kalshi backtest` makes it: every record read from the files."""
     with tempfile.TemporaryDirectory() as tmp:
-        artifacts = execute(s, Path(tmp))
-        try:
-            return json.loads(json.dumps(build_report(artifacts), default=str))
-        finally:
-            artifacts.venue.exchange.close()
+        return json.loads(json.dumps(build_report(execute(s, Path(tmp))), default=str))
 
 
 def reads(data: Path) -> tuple[int, int]:

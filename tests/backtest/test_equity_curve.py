@@ -90,39 +90,36 @@ def test_the_curve_of_a_trading_run_is_cash_plus_marks_by_hand(data: Path, tmp_p
     params = (("take_profit", "0.06"), ("order_count", "20"))
     spec = BacktestSpec(data=str(data), strategy="spike", params=params, sample_s=1)
     artifacts = execute(spec, tmp_path)
-    try:
-        report = build_report(artifacts)
-        start = Decimal(spec.balance)
-        flat_after_trading = held = 0
-        # the books as the run saw them: every record received before the sample's time
-        records = iter_records(data, Counter())
-        replay, pending = BookReplay(), next(records, None)
-        for ts, equity, exposure in report["equity"]:
-            while pending is not None and pending[0] / 1e9 < ts:
-                replay.apply_record(*pending)
-                pending = next(records, None)
-            cash, position, cost = hand_curve(artifacts, start, ts)
-            assert abs(Decimal(exposure) - cost) < Decimal("0.000001"), ts
-            if position == 0:
-                assert Decimal(equity) == cash, ts
-                flat_after_trading += cash != start
-            else:
-                held += 1
-                book = replay.books[LAL].to_orderbook()
-                best = book.best_yes_bid if position > 0 else book.best_no_bid
-                assert best is not None
-                assert Decimal(equity) == cash + abs(position) * best[0], ts
-        assert flat_after_trading and held, "the run must both hold and close positions"
-        # drawdown: the largest fall from a running peak of the same curve, by hand
-        peak, worst = None, ZERO
-        for _, equity, _ in report["equity"]:
-            e = Decimal(equity)
-            peak = e if peak is None or e > peak else peak
-            worst = max(worst, peak - e)
-        assert Decimal(report["totals"]["max_drawdown"]) == worst
-        assert Decimal(report["totals"]["max_exposure"]) == max(
-            Decimal(x) for _, _, x in report["equity"]
-        )
-        assert any("max drawdown" in line for line in render_text(report))
-    finally:
-        artifacts.venue.exchange.close()
+    report = build_report(artifacts)
+    start = Decimal(spec.balance)
+    flat_after_trading = held = 0
+    # the books as the run saw them: every record received before the sample's time
+    records = iter_records(data, Counter())
+    replay, pending = BookReplay(), next(records, None)
+    for ts, equity, exposure in report["equity"]:
+        while pending is not None and pending[0] / 1e9 < ts:
+            replay.apply_record(*pending)
+            pending = next(records, None)
+        cash, position, cost = hand_curve(artifacts, start, ts)
+        assert abs(Decimal(exposure) - cost) < Decimal("0.000001"), ts
+        if position == 0:
+            assert Decimal(equity) == cash, ts
+            flat_after_trading += cash != start
+        else:
+            held += 1
+            book = replay.books[LAL].to_orderbook()
+            best = book.best_yes_bid if position > 0 else book.best_no_bid
+            assert best is not None
+            assert Decimal(equity) == cash + abs(position) * best[0], ts
+    assert flat_after_trading and held, "the run must both hold and close positions"
+    # drawdown: the largest fall from a running peak of the same curve, by hand
+    peak, worst = None, ZERO
+    for _, equity, _ in report["equity"]:
+        e = Decimal(equity)
+        peak = e if peak is None or e > peak else peak
+        worst = max(worst, peak - e)
+    assert Decimal(report["totals"]["max_drawdown"]) == worst
+    assert Decimal(report["totals"]["max_exposure"]) == max(
+        Decimal(x) for _, _, x in report["equity"]
+    )
+    assert any("max drawdown" in line for line in render_text(report))

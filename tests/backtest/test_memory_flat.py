@@ -49,7 +49,6 @@ with tempfile.TemporaryDirectory() as tmp:
     tracemalloc.reset_peak()
     report = build_report(artifacts)
     report_peak = tracemalloc.get_traced_memory()[1] - held
-    artifacts.venue.exchange.close()
 print(json.dumps({"held": held, "report": report_peak, "orders": report["totals"]["orders"]}))
 """
 

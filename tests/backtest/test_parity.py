@@ -155,11 +155,8 @@ def fills_of(store: Store) -> list[FillKey]:
 
 def backtest_run(spec: BacktestSpec, workdir: Path) -> Run:
     artifacts = execute(spec, workdir)
-    try:
-        with Store.open(artifacts.state_path) as store:
-            return orders_of(store), fills_of(store)
-    finally:
-        artifacts.venue.exchange.close()
+    with Store.open(artifacts.state_path) as store:
+        return orders_of(store), fills_of(store)
 
 
 def paper_run(spec: BacktestSpec, workdir: Path) -> Run:
@@ -202,9 +199,6 @@ def paper_run(spec: BacktestSpec, workdir: Path) -> Run:
     finally:
         log.close()
         store.close()
-        if venue is not None:
-            venue.exchange.close()
-        exchange_venue.exchange.close()
 
 
 def _chain(first: Record, rest: Iterator[Record]) -> Iterator[Record]:
@@ -279,7 +273,6 @@ with tempfile.TemporaryDirectory() as work:
     with Store.open(artifacts.state_path) as store:
         for i in store.orders.intents():
             print(i.created_at, i.ticker, i.side.value, i.action.value, i.price, i.count)
-    artifacts.venue.exchange.close()
 """
 
 

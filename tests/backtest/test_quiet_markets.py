@@ -55,7 +55,6 @@ for label, clock_free in (("quiet", base.clock_free), ("always", None)):
                  f.is_taker]
                 for f in store.fills.iter_fills()
             ]
-        artifacts.venue.exchange.close()
     out[label] = [orders, fills, calls[0]]
 print(json.dumps(out))
 """

@@ -133,19 +133,16 @@ def test_the_venue_schedules_the_recorded_fee_changes() -> None:
         event_fee_changes=((1_767_232_800.0, "quadratic", "3"),),
     )
     venue = LocalVenue(ManualClock(1_767_225_600.0), [info], balance=Decimal(100))
-    try:
-        (change,) = venue.client.exchange.get_series_fee_changes(series_ticker="FEEX")
-        assert (change["fee_type"], Decimal(str(change["fee_multiplier"]))) == (
-            "quadratic_with_maker_fees",
-            2,
-        )
-        (event_change,) = venue.exchange.event_fee_changes("FEEX-EV")
-        assert (event_change.fee_type_override, event_change.scheduled_ts) == (
-            "quadratic",
-            1_767_232_800.0,
-        )
-    finally:
-        venue.exchange.close()
+    (change,) = venue.client.exchange.get_series_fee_changes(series_ticker="FEEX")
+    assert (change["fee_type"], Decimal(str(change["fee_multiplier"]))) == (
+        "quadratic_with_maker_fees",
+        2,
+    )
+    (event_change,) = venue.reference.event_fee_changes("FEEX-EV")
+    assert (event_change.fee_type_override, event_change.scheduled_ts) == (
+        "quadratic",
+        1_767_232_800.0,
+    )
 
 
 def test_an_event_override_outlasts_a_series_fee_change() -> None:
@@ -177,11 +174,8 @@ def test_an_event_override_outlasts_a_series_fee_change() -> None:
     }
     infos = with_fee_changes(infos, [change], [])
     venue = LocalVenue(ManualClock(t0), infos.values(), balance=Decimal(100))
-    try:
-        for at in (t0, t0 + 7200):
-            fees = venue.exchange.fee_model("FEEX-EV-A", at)
-            assert (fees.fee_type.value, fees.multiplier) == ("quadratic_with_maker_fees", 2)
-        # the series' own fees did change: a market of another event of it pays them
-        assert venue.exchange.series_fees("FEEX", t0 + 7200).multiplier == 3
-    finally:
-        venue.exchange.close()
+    for at in (t0, t0 + 7200):
+        fees = venue.reference.fee_model("FEEX-EV-A", at)
+        assert (fees.fee_type.value, fees.multiplier) == ("quadratic_with_maker_fees", 2)
+    # the series' own fees did change: a market of another event of it pays them
+    assert venue.reference.series_fees("FEEX", t0 + 7200).multiplier == 3

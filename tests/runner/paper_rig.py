@@ -82,10 +82,10 @@ def paper_rig(
     venue = paper.build_venue(cast("KalshiClient", real), markets, clock, Decimal(1000))
     client = cast("KalshiClient", paper.PaperClient(cast("KalshiClient", real), venue))
     if subaccount is not None:
-        while venue.exchange.subaccount_numbers(venue.account)[-1] < subaccount:
-            venue.exchange.create_subaccount(venue.account)
+        while venue.subaccounts.subaccount_numbers(venue.account)[-1] < subaccount:
+            venue.subaccounts.create_subaccount(venue.account)
         if subaccount:
-            venue.exchange.transfer(
+            venue.subaccounts.transfer(
                 venue.account,
                 client_transfer_id="paper-rig",
                 from_subaccount=0,
@@ -109,4 +109,3 @@ def paper_rig(
             yield PaperRig(loop, venue, exchange, real, store, clock, feed)
         finally:
             log.close()
-            venue.exchange.close()

@@ -463,8 +463,9 @@ def test_fills_are_listed_newest_first_and_min_ts_ends_the_listing() -> None:
 
 def test_an_order_with_an_expiration_expires_on_the_simulated_clock() -> None:
     """As the simulator's core expires a good-till-cancelled order at its `expiration_time` on
-    its clock (`Exchange.tick`), the venue expires ours when its simulated clock passes it: the
-    order is canceled, its collateral comes back, and a later trade at its price fills nothing."""
+    its clock (`OrderDesk.expire_due`), the venue expires ours when its simulated clock passes
+    it: the order is canceled, its collateral comes back, and a later trade at its price fills
+    nothing."""
     v, clock = venue()
     v.book_changed(T, {D("0.50"): D(30)}, {D("0.48"): D(40)})
     start = int(clock.wall())

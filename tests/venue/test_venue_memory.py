@@ -31,16 +31,16 @@ def test_old_orders_and_fills_are_kept_compactly_and_read_back_the_same() -> Non
     orders = list(v.client.orders.iter_orders())
     fills = list(v.client.portfolio.iter_fills())
     assert len(orders) == 60 and len(fills) == 30
-    ex = v.exchange
-    assert ex.order_tiers(v.account) == (60, 0)
-    market_orders_before = ex.order_tiers(v._crowd)[0]
+    history = v.history
+    assert history.order_tiers(v.account) == (60, 0)
+    market_orders_before = history.order_tiers(v._crowd)[0]
     assert market_orders_before >= 30  # the recorded liquidity placed for each taking order
     clock.advance(120)
     v.book_changed(T, yes, no)  # the data moves on: the venue compacts
-    live, archived = ex.order_tiers(v.account)
+    live, archived = history.order_tiers(v.account)
     assert (live, archived) == (0, 60)
-    assert ex.fill_tiers(v.account) == (0, 30)
-    assert ex.order_tiers(v._crowd)[0] == 0  # nothing reads the crowd's own orders
+    assert history.fill_tiers(v.account) == (0, 30)
+    assert history.order_tiers(v._crowd)[0] == 0  # nothing reads the crowd's own orders
     # the client reads the same orders and fills, and each order by its id
     assert list(v.client.orders.iter_orders()) == orders
     assert list(v.client.portfolio.iter_fills()) == fills
