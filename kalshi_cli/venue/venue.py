@@ -244,6 +244,8 @@ class LocalVenue:
         history.archive_fills(before, read_in_process=(self.account,))
         history.archive_orders(before, read_in_process=(self.account,))
         history.forget_finished_orders(self._crowd, keep=0)
+        for market in self.reference.markets.values():
+            self.engine.roll_volume(market, now)
 
     def trade(self, ticker: str, yes_price: Decimal, count: Decimal, taker_side: Side) -> None:
         """A recorded public trade. A YES taker bought at `yes_price`, meeting NO bids at

@@ -51,3 +51,24 @@ def test_old_orders_and_fills_are_kept_compactly_and_read_back_the_same() -> Non
         CreateOrder(T, BookSide.BID, D("0.55"), D(2), TimeInForce.IOC)
     )
     assert more.fill_count == 2
+
+
+def test_a_market_volume_of_the_last_day_leaves_out_older_trades() -> None:
+    """`volume_24h` counts the trades of the last 24 hours, as the simulator's tick keeps it:
+    a run longer than a day neither reports its whole volume as the day's nor keeps an entry
+    per trade for the rest of the run."""
+    clock = ManualClock()
+    v = LocalVenue(clock, [MarketInfo(T, "KXTEST-26JAN01", "KXTEST")], balance=D(10_000))
+    yes = {D("0.40"): D(1000)}
+    no = {D("0.45"): D(1000)}  # a YES ask at 0.55
+    v.book_changed(T, yes, no)
+    v.client.orders.create_order(CreateOrder(T, BookSide.BID, D("0.55"), D(3), TimeInForce.IOC))
+    market = v.client.markets.get_market(T)
+    assert (market.volume, market.volume_24h) == (3, 3)
+    clock.advance(12 * 3600)
+    v.book_changed(T, yes, no)
+    v.client.orders.create_order(CreateOrder(T, BookSide.BID, D("0.55"), D(2), TimeInForce.IOC))
+    clock.advance(12 * 3600 + 60)  # the first trade is over a day old, the second is not
+    v.book_changed(T, yes, no)
+    market = v.client.markets.get_market(T)
+    assert (market.volume, market.volume_24h) == (5, 2)

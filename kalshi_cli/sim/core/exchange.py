@@ -29,7 +29,7 @@ from kalshi_cli.sim.core.client_ids import IdColumn, UsedClientIds
 from kalshi_cli.sim.core.communications import Communications, SimQuote, SimRfq
 from kalshi_cli.sim.core.history import History
 from kalshi_cli.sim.core.journal import Journal, JournalError, read_snapshot, write_snapshot
-from kalshi_cli.sim.core.matching import DAY, MatchingEngine
+from kalshi_cli.sim.core.matching import MatchingEngine
 from kalshi_cli.sim.core.order_desk import OrderDesk
 from kalshi_cli.sim.core.order_groups import OrderGroups, SimOrderGroup
 from kalshi_cli.sim.core.record_views import NewestFirst, OrdersNewestFirst, TradeTimeline
@@ -584,9 +584,7 @@ class Exchange:
                 self.set_market_status(market.ticker, "open")
             elif market.status in ("open", "paused") and market.close_time <= now:
                 self.set_market_status(market.ticker, "closed")
-            window = self._engine.volume_window[market.ticker]
-            if window.pending or window.oldest <= now - DAY:
-                self._engine.trim_volume(market, now)
+            self._engine.roll_volume(market, now)
         while self._event_fees_due and self._event_fees_due[0][0] <= now:
             _, change_id = heapq.heappop(self._event_fees_due)
             self._ref.announce_event_fee(change_id)

@@ -668,5 +668,10 @@ class MatchingEngine:
             self._ref.emit(PositionChanged(taker.account_id, ticker))
         return taker_fill
 
-    def trim_volume(self, market: SimMarket, now: float) -> None:
-        market.volume_24h -= self.volume_window[market.ticker].trim(now - DAY)
+    def roll_volume(self, market: SimMarket, now: float) -> None:
+        """Take the market's new trades into its 24-hour window and those over a day old off
+        its `volume_24h` (the served exchange's tick, the local venue's compaction); a window
+        with nothing new and nothing old is not touched."""
+        window = self.volume_window[market.ticker]
+        if window.pending or window.oldest <= now - DAY:
+            market.volume_24h -= window.trim(now - DAY)
