@@ -9,6 +9,8 @@ fails the test, so a new package has to be placed before it can land.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -154,6 +156,20 @@ def test_the_venue_holds_the_core_parts_rather_than_the_served_exchange() -> Non
         if target == EXCHANGE or target.startswith(EXCHANGE + ".")
     ]
     assert not wrong, "the venue imports the served exchange:\n" + "\n".join(wrong)
+    # nor through a module it imports: a fresh interpreter that loads the venue has not
+    # loaded the served exchange
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, kalshi_cli.venue.venue, kalshi_cli.venue.client; "
+            f"print({EXCHANGE!r} in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert loaded == "False"
 
 
 def test_no_import_cycles() -> None:

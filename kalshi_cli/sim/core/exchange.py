@@ -212,8 +212,8 @@ class Exchange:
         self._tick_hooks.append(hook)
 
     # the parts the exchange has, at its facade ----------------------------------------------
-    # (the routes, the WebSocket, the venue and the tests call these; each forwards to the
-    # part that owns it)
+    # (the routes, the WebSocket and the tests call these; each forwards to the part that
+    # owns it)
 
     @property
     def default_fees(self) -> FeeModel:

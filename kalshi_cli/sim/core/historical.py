@@ -17,18 +17,14 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.sim.core.exchange import (
-    Exchange,
-    SimFill,
-    SimMarket,
-    SimOrder,
-    SimPosition,
-    SimTrade,
-)
 from kalshi_cli.sim.core.record_views import TradeTimeline
+from kalshi_cli.sim.core.records import SimFill, SimMarket, SimOrder, SimPosition, SimTrade
 from kalshi_cli.vocabulary.models import ZERO
+
+if TYPE_CHECKING:
+    from kalshi_cli.sim.core.exchange import Exchange  # the served exchange, which keeps tiers
 
 DAY_S = 24 * 3600
 DEFAULT_LAG_S = 90 * DAY_S

@@ -4,8 +4,9 @@ cuts, the account's cash and collateral afterwards), then applied: fills, trades
 taking orders off the book. `MatchingEngine` is an object of its own: it owns the books, the
 trades, the markets' volume windows, the expiry queue and the fees collected, and reaches the
 accounts only through `EngineAccounts` (what matching needs of them; `accounts.Ledger` is the
-one implementation) and the reference data through `Reference` (reference.py). The `Exchange`
-(sim/core/exchange.py) has one, and so does nothing else; the book itself is sim/core/book.py.
+one implementation) and the reference data through `Reference` (reference.py). The served
+`Exchange` (sim/core/exchange.py) has one, and so does the local venue (kalshi_cli/venue), each
+with its own accounts; the book itself is sim/core/book.py.
 """
 
 from __future__ import annotations

@@ -161,7 +161,7 @@ class OrderGroups:
         else:
             raise ExchangeError(500, "internal_server_error", f"unknown record {op!r}")
 
-    # the hooks the order path calls (sim/core/exchange.py) ----------------------------------------
+    # the hooks the order path calls (sim/core/order_desk.py) --------------------------------------
 
     def open_group(self, account_id: str, order_group_id: str | None) -> None:
         """Refuse an order for a group it may not be placed in (before anything changes)."""

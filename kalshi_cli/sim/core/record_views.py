@@ -207,9 +207,9 @@ OrderRef = tuple[SimOrder | None, int]
 
 class OrdersNewestFirst:
     """`Exchange.orders()`'s list (the live orders and the archived ones merged by their ids'
-    counters, newest placed first, as `core._with_archived`) walked from any record without
-    rebuilding an archived order until asked. A place in the walk
-    is (the next live order's index, newest first; the next archived one's, newest first)."""
+    counters, newest placed first, as `trade_archive.merge_by_counter`) walked from any record
+    without rebuilding an archived order until asked. A place in the walk is (the next live
+    order's index, newest first; the next archived one's, newest first)."""
 
     def __init__(self, live: Sequence[SimOrder], archived: OrderArchive | None) -> None:
         self._live = live  # oldest first: read from its end

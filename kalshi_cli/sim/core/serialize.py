@@ -16,11 +16,11 @@ import json
 import uuid
 from collections import defaultdict
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kalshi_cli.sim.core import indices, records
-from kalshi_cli.sim.core.exchange import (
-    Exchange,
+from kalshi_cli.sim.core.order_groups import SimOrderGroup
+from kalshi_cli.sim.core.records import (
     MarketStatus,
     OrderGroupChanged,
     SimEvent,
@@ -29,15 +29,17 @@ from kalshi_cli.sim.core.exchange import (
     SimFill,
     SimMarket,
     SimOrder,
-    SimOrderGroup,
     SimPosition,
     SimSeries,
     SimSettlement,
     SimTrade,
+    owner,
 )
-from kalshi_cli.sim.core.records import owner
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.models import ONE, ZERO, BookSide, FeeModel, fmt_count, fmt_dollars
+
+if TYPE_CHECKING:
+    from kalshi_cli.sim.core.exchange import Exchange  # the served exchange: its routes' shapes
 
 EXCHANGE_INDEX = 0
 
