@@ -96,8 +96,10 @@ def test_a_buy_the_balance_cannot_pay_for_is_refused_with_the_shortfall(
     # $1,000.00 on the account; 2,600 at $0.40 is $1,040.00 (a GTC: its cost alone)
     result = kalshi(*BUY, "--count", "2600", "--price", "0.40")
     assert result.exit_code == ExitCode.REJECTED, result.output
-    line = one_error_line(result.stderr)
-    assert "$1040.00" in line and "$1000.00" in line and "short by $40.00" in line
+    assert one_error_line(result.stderr) == (
+        "Error: buying 2600.00 yes at $0.40 costs up to $1040.00; the balance is $1000.00: "
+        "short by $40.00 (lower --count or the price, or fund the account)"
+    )
     assert intents(tmp_path) == []
     assert order_writes(prime) == 0
     assert requests(prime)[BALANCE] == 1
@@ -111,7 +113,10 @@ def test_the_taker_fee_counts_against_the_balance(
     # does not fit
     result = kalshi(*BUY, "--count", "2450", "--price", "0.40", "--tif", "ioc")
     assert result.exit_code == ExitCode.REJECTED, result.output
-    assert "short by $21.16" in one_error_line(result.stderr)
+    assert one_error_line(result.stderr) == (
+        "Error: buying 2450.00 yes at $0.40 costs up to $1021.16 with the taker fee; the "
+        "balance is $1000.00: short by $21.16 (lower --count or the price, or fund the account)"
+    )
     assert intents(tmp_path) == []
     assert order_writes(prime) == 0
 
@@ -252,3 +257,39 @@ def test_a_no_buy_that_closes_a_yes_position_is_not_held_to_the_balance(
         "--price", "0.60", **as_small,
     )  # fmt: skip
     assert closing.exit_code == 0, closing.output
+
+
+@pytest.mark.parametrize("command", ["place", "batch"])
+def test_buys_that_spend_the_balance_to_the_cent_are_sent_without_reading_positions(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path, command: str
+) -> None:
+    make_markets(prime, 1)
+    # $1,000.00 on the account; GTC orders are held to their cost alone
+    if command == "place":
+        result = kalshi(*BUY, "--count", "2500", "--price", "0.40")  # $1,000.00
+        sent = ["resting"]
+    else:
+        path = tmp_path / "orders.csv"  # $600.00, then the $400.00 the first row left
+        path.write_text(
+            HEADER + "KXT-EV-M00,yes,buy,1500,0.40,gtc,,\n" + "KXT-EV-M00,yes,buy,1000,0.40,gtc,,\n"
+        )
+        result = kalshi("order", "batch", "--file", str(path))
+        sent = ["resting", "resting"]
+    assert result.exit_code == 0, result.output
+    assert intents(tmp_path) == sent
+    # the positions are read only for a buy that does not fit whole (what it closes is free)
+    assert requests(prime).get("GET /portfolio/positions", 0) == 0
+
+
+def test_a_buy_whose_opening_part_spends_the_balance_to_the_cent_is_sent(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    make_markets(prime, 1)
+    # four NO contracts held at $0.50 ($2.00 and a $0.07 fee): $2.93 left
+    as_small = small_account_holding(prime, BookSide.ASK, "0.50", 4)
+    # 297 YES at $0.01 is $2.97, over the balance; four of them close the NO held, and the
+    # 293 that open cost $2.93: exactly what is left
+    result = kalshi(*BUY, "--count", "297", "--price", "0.01", **as_small)
+    assert result.exit_code == 0, result.output
+    with Store.open(state_path(tmp_path, **as_small)) as store:
+        assert [i.status for i in store.orders.intents()] == ["resting"]
