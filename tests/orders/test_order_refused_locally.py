@@ -293,3 +293,23 @@ def test_a_buy_whose_opening_part_spends_the_balance_to_the_cent_is_sent(
     assert result.exit_code == 0, result.output
     with Store.open(state_path(tmp_path, **as_small)) as store:
         assert [i.status for i in store.orders.intents()] == ["resting"]
+
+
+def test_a_batch_reads_what_each_row_closes_from_its_own_market(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    make_markets(prime, 2)
+    # ten NO contracts held on M00 ($3.00 and a $0.147 fee): $1.853 left
+    as_small = small_account_holding(prime, BookSide.ASK, "0.70", 10)
+    path = tmp_path / "orders.csv"
+    # the first row closes the ten NO of M00 and costs nothing; the second opens ten on M01,
+    # where nothing is held: $7.00, over what is left
+    path.write_text(
+        HEADER + "KXT-EV-M00,yes,buy,10,0.70,gtc,,\n" + "KXT-EV-M01,yes,buy,10,0.70,gtc,,\n"
+    )
+    result = kalshi("order", "batch", "--file", str(path), **as_small)
+    assert result.exit_code == ExitCode.REJECTED, result.output
+    assert f"{path}:3:" in result.stderr and "short by $5.1470" in result.stderr
+    assert f"{path}:2:" not in result.stderr
+    with Store.open(state_path(tmp_path, **as_small)) as store:
+        assert list(store.orders.intents()) == []
