@@ -867,12 +867,12 @@ class OrderService:
         after = current.worst_case(extra_bid, extra_ask)
         if after > current.worst_case() and after > limit:
             text = (
-                f"{ticker}: position plus resting orders would reach {after} contracts, over "
-                f"the limit of {limit}"
+                f"{ticker}: position plus resting orders would reach {fmt_count(after)} "
+                f"contracts, over the limit of {limit}"
             )
             hint = "lower --count, cancel resting orders, or raise the limit"
             if current.unknown > 0:
-                text += f" ({current.unknown} of them in orders of unknown outcome)"
+                text += f" ({fmt_count(current.unknown)} of them in orders of unknown outcome)"
                 hint += "; `kalshi reconcile` settles the orders of unknown outcome"
             raise ValidationError(text, code="POSITION_LIMIT", hint=hint)
         return after

@@ -123,6 +123,27 @@ def test_the_position_limit_refuses_what_the_exposure_would_take_over_it(
     assert "would reach 11.00 contracts, over the limit of 10" in refused.value.message
 
 
+def test_a_position_limit_refusal_names_the_contracts_of_unknown_outcome_it_counts(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store, limits=OrderLimits(max_position_per_market=D(10)))
+    lost = CreateOrder(ticker, BookSide.BID, D("0.30"), D(1))  # its answer was lost
+    service.record_intent(lost, side=Side.YES, action=Action.BUY)
+    service.record_unknown(lost, "timed out")
+    with pytest.raises(ValidationError) as refused:
+        service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(10), D("0.20")))
+    assert refused.value.code == "POSITION_LIMIT"
+    assert refused.value.message == (
+        f"{ticker}: position plus resting orders would reach 11.00 contracts, over the limit "
+        "of 10 (1.00 of them in orders of unknown outcome)"
+    )
+    assert refused.value.hint == (
+        "lower --count, cancel resting orders, or raise the limit; `kalshi reconcile` settles "
+        "the orders of unknown outcome"
+    )
+
+
 def buy_yes(ticker: str, count: int = 2, price: str = "0.30") -> OrderRequest:
     return OrderRequest(ticker, Side.YES, Action.BUY, D(count), D(price))
 
