@@ -8,7 +8,7 @@ from decimal import Decimal as D
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.services.orders import OrderLimits, OrderService, committed_price
+from kalshi_cli.services.orders import MarketReads, OrderLimits, OrderService, committed_price
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
@@ -121,3 +121,53 @@ def test_reduce_only_is_sent_only_as_immediate_or_cancel(
     body["time_in_force"] = "immediate_or_cancel"  # the same with IOC: refused only as growth
     ioc = prime.signed(prime.account, "POST", "/portfolio/events/orders", json=body)
     assert ioc.status_code == 400 and "immediate_or_cancel" not in ioc.text
+
+
+def position_reads(harness: SimHarness, key_id: str) -> int:
+    """How many times the account asked the simulator for its positions."""
+    requests = harness.stats()["accounts"].get(key_id, {}).get("requests", {})
+    return int(requests.get("GET /portfolio/positions", 0))
+
+
+def test_an_order_at_the_cost_limit_is_sent_without_reading_the_position(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
+    before = position_reads(prime, prime.account.key_id)
+    # $5.00, the limit itself: nothing of it needs to be found closing a position
+    assert service.prepare(request(ticker, "buy 20 yes @ 0.25")).cost == D("5.00")
+    assert position_reads(prime, prime.account.key_id) == before
+
+
+def test_the_cost_limit_and_the_balance_read_the_position_once_for_both(
+    prime: SimHarness, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    small = prime.new_account(balance_cents=500)
+    with connect(prime.new_account()) as other, connect(small) as client:
+        other.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.70"), D(10)))
+        client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.70"), D(10)))  # 10 NO
+        service = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
+        before = position_reads(prime, small.key_id)
+        # ten YES at 0.70 is $7.00, over the limit and the $1.853 left; all ten close the NO
+        service.prepare(request(ticker, "buy 10 yes @ 0.70"))
+        assert position_reads(prime, small.key_id) == before + 1
+
+
+def test_a_batch_holds_each_row_to_the_cost_limit_by_its_own_market_position(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    held, other_market = make_markets(prime, 2)
+    service = OrderService(client, store)
+    with connect(prime.new_account(balance_cents=1_000_000)) as other:
+        other.orders.create_order(CreateOrder(held, BookSide.ASK, D("0.50"), D(10)))
+        service.place(service.prepare(request(held, "buy 10 yes @ 0.50")))
+    limited = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
+    reads = MarketReads()  # one batch's reads, as `kalshi order batch` shares them
+    # selling the ten YES held commits nothing; the same sale where none is held opens ten
+    # NO at 0.60: $6.00, over the limit
+    limited.prepare(request(held, "sell 10 yes @ 0.40"), reads=reads)
+    with pytest.raises(ValidationError) as refused:
+        limited.prepare(request(other_market, "sell 10 yes @ 0.40"), reads=reads)
+    assert refused.value.code == "MAX_ORDER_COST"
