@@ -313,3 +313,15 @@ def test_a_batch_reads_what_each_row_closes_from_its_own_market(
     assert f"{path}:2:" not in result.stderr
     with Store.open(state_path(tmp_path, **as_small)) as store:
         assert list(store.orders.intents()) == []
+
+
+def test_an_order_on_a_missing_subaccount_is_refused_as_unknown_subaccount_by_the_service(
+    prime: SimHarness, tmp_path: Path
+) -> None:
+    make_markets(prime, 1)
+    with connect(prime.account) as client, Store.open(tmp_path / "state.db") as store:
+        request = OrderRequest("KXT-EV-M00", Side.YES, Action.BUY, D(1), D("0.40"))
+        with pytest.raises(ValidationError) as refused:
+            OrderService(client.on_subaccount(5), store).prepare(request)
+    assert refused.value.code == "UNKNOWN_SUBACCOUNT"
+    assert refused.value.message == "the account has no subaccount 5"
