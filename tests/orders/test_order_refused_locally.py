@@ -325,3 +325,7 @@ def test_an_order_on_a_missing_subaccount_is_refused_as_unknown_subaccount_by_th
             OrderService(client.on_subaccount(5), store).prepare(request)
     assert refused.value.code == "UNKNOWN_SUBACCOUNT"
     assert refused.value.message == "the account has no subaccount 5"
+    assert refused.value.hint == (
+        "`kalshi subaccount list` shows them; `kalshi subaccount create` adds the next one and "
+        "`kalshi subaccount transfer` funds it"
+    )
