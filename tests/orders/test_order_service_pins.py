@@ -577,3 +577,23 @@ def test_an_amend_done_but_answered_503_is_read_back_and_returned_as_done(
     )
     local = store.orders.intent_by_order_id(order_id)
     assert local is not None and (local.price, local.remaining) == (D("0.22"), D(8))
+
+
+def test_an_expiry_is_judged_against_the_service_clock(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    """A backtest or paper run's service has its own clock: an expiry is in the past or the
+    future by it, not by the machine's."""
+    (ticker,) = make_markets(prime, 1)
+    later = OrderService(client, store, clock=ManualClock(1_900_000_000.0))  # after today
+    past = OrderRequest(
+        ticker, Side.YES, Action.BUY, D(1), D("0.20"), expiration_time=1_899_999_999
+    )
+    with pytest.raises(ValidationError) as refused:
+        later.prepare(past)
+    assert refused.value.code == "EXPIRY_IN_THE_PAST"
+    earlier = OrderService(client, store, clock=ManualClock(1_767_225_600.0))  # 2026-01-01
+    prepared = earlier.prepare(
+        OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.20"), expiration_time=1_767_225_660)
+    )
+    assert prepared.create.expiration_time == 1_767_225_660
