@@ -597,3 +597,19 @@ def test_an_expiry_is_judged_against_the_service_clock(
         OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.20"), expiration_time=1_767_225_660)
     )
     assert prepared.create.expiration_time == 1_767_225_660
+
+
+def test_an_intent_is_stamped_with_the_service_clock_when_written_and_updated(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store, clock=ManualClock(1_800_000_000.0))
+    create = CreateOrder(ticker, BookSide.BID, D("0.30"), D(1))
+    service.record_intent(create, side=Side.YES, action=Action.BUY)
+    intent = store.orders.get_intent(create.client_order_id)
+    assert intent is not None
+    assert (intent.status, intent.created_at, intent.updated_at) == (
+        "pending",
+        1_800_000_000.0,
+        1_800_000_000.0,
+    )
