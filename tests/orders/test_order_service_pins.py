@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -613,3 +614,29 @@ def test_an_intent_is_stamped_with_the_service_clock_when_written_and_updated(
         1_800_000_000.0,
         1_800_000_000.0,
     )
+
+
+def test_a_cancel_names_the_market_of_an_order_the_state_file_knows(
+    prime: SimHarness, client: KalshiClient, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kalshi routes a cancel to its market's shard by `market_ticker`: an order id alone
+    cannot find the shard (REFERENCE.md). The simulator has one shard, so what is sent is
+    checked, on the first try and on the try at the order's own subaccount."""
+    (ticker,) = make_markets(prime, 1)
+    number = client.subaccounts.create_subaccount()
+    client.subaccounts.transfer_between_subaccounts(
+        from_subaccount=0, to_subaccount=number, amount_cents=5000
+    )
+    here = placed_bid(OrderService(client, store), ticker, 1)
+    there = placed_bid(OrderService(client.on_subaccount(number), store), ticker, 1)
+    sent: list[tuple[str, str | None, int | None]] = []
+    cancel = client.orders.cancel_order
+
+    def spy(order_id: str, *, ticker: str | None = None, subaccount: int | None = None) -> Any:
+        sent.append((order_id, ticker, subaccount))
+        return cancel(order_id, ticker=ticker, subaccount=subaccount)
+
+    monkeypatch.setattr(client.orders, "cancel_order", spy)
+    service = OrderService(client, store)
+    assert service.cancel(here) == D(1) and service.cancel(there) == D(1)
+    assert sent == [(here, ticker, None), (there, ticker, None), (there, ticker, number)]
