@@ -481,10 +481,10 @@ def _equity_point(venue: LocalVenue, feed: ReplayFeed, at: float) -> EquityPoint
     the report's marks); at cost with no bid. The exchange's cash already includes what resting
     orders hold: that money is still the trader's, so placing or cancelling an order moves
     nothing here (adding the held amount again counted every quote as a gain)."""
-    cash = venue.accounts.cash_dollars(venue.account)
+    cash = venue.core.accounts.cash_dollars(venue.account)
     value = ZERO
     exposure = ZERO
-    for p in venue.accounts.positions(venue.account):
+    for p in venue.core.accounts.positions(venue.account):
         if p.position == 0:
             continue
         exposure += p.cost_basis

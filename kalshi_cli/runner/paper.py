@@ -215,7 +215,7 @@ def build_venue(
     infos = from_rest(series.values(), events.values(), [m.raw for m in markets])
     venue = LocalVenue(clock, infos.values(), balance=balance)
     if subaccount:
-        subaccounts = venue.subaccounts
+        subaccounts = venue.core.subaccounts
         while subaccounts.subaccount_numbers(venue.account)[-1] < subaccount:
             subaccounts.create_subaccount(venue.account)
         subaccounts.transfer(

@@ -42,11 +42,7 @@ from kalshi_cli.vocabulary.models import (
 )
 
 if TYPE_CHECKING:
-    from kalshi_cli.sim.core.accounts import Ledger
-    from kalshi_cli.sim.core.history import History
-    from kalshi_cli.sim.core.matching import MatchingEngine
-    from kalshi_cli.sim.core.reference import Reference
-    from kalshi_cli.sim.core.subaccounts import Subaccounts
+    from kalshi_cli.sim.core.parts import CoreParts
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import SelfTradePrevention, TimeInForce
 
@@ -66,11 +62,7 @@ class Venue(Protocol):
     applies."""
 
     clock: Clock
-    reference: Reference
-    accounts: Ledger
-    engine: MatchingEngine
-    history: History
-    subaccounts: Subaccounts
+    core: CoreParts
     account: str
 
     def book(self, ticker: str) -> Orderbook | None: ...
@@ -191,11 +183,11 @@ class VenueClient:
         return sorted(merged, key=lambda r: when(r) or 0.0, reverse=True)
 
     @property
-    def core(self) -> Venue:
-        """The venue, to read its core's parts from: a read sees the orders the clock has
+    def core(self) -> CoreParts:
+        """The venue's exchange core, to read from: a read sees the orders the clock has
         expired as gone."""
         self.venue.expire_due()
-        return self.venue
+        return self.venue.core
 
 
 class VenueMarkets:
@@ -208,7 +200,7 @@ class VenueMarkets:
         market = self._c.core.reference.markets.get(ticker)
         if market is None:
             raise NotFoundError(f"unknown ticker {ticker}", status=404)
-        return decode_answer(Market, ser.market_json(self._c.venue.engine, market))
+        return decode_answer(Market, ser.market_json(self._c.venue.core.engine, market))
 
     def iter_markets(
         self,
@@ -223,7 +215,7 @@ class VenueMarkets:
         event = filters.get("event_ticker")
         n = 0
         for m in self._c.core.reference.markets.values():
-            market = decode_answer(Market, ser.market_json(self._c.venue.engine, m))
+            market = decode_answer(Market, ser.market_json(self._c.venue.core.engine, m))
             if status == "open" and not market.is_open:
                 continue
             if series and m.series_ticker != series:
@@ -240,7 +232,7 @@ class VenueMarkets:
         if event is None:
             raise NotFoundError(f"unknown event {event_ticker}", status=404)
         markets = [
-            ser.market_json(self._c.venue.engine, m)
+            ser.market_json(self._c.venue.core.engine, m)
             for m in self._c.core.reference.markets.values()
             if m.event_ticker == event_ticker
         ]
@@ -400,7 +392,7 @@ class VenueOrders:
     def get_order(self, order_id: str) -> Order:
         """The order on any subaccount: the exchange's read of one order names none."""
         core = self._c.core
-        user = core.account
+        user = self._c.venue.account
         for n in core.subaccounts.subaccount_numbers(user):
             try:
                 return answers.order(core.history.order(ledger_id(user, n), order_id))
@@ -524,7 +516,7 @@ class VenueSubaccounts:
     def subaccount_balances(self) -> list[SubaccountBalance]:
         """Every subaccount of the venue, 0 first."""
         core = self._c.core
-        user = core.account
+        user = self._c.venue.account
         return [
             SubaccountBalance(
                 n,

@@ -22,16 +22,9 @@ from decimal import Decimal
 from typing import TypeVar
 
 from kalshi_cli.client.requests import AmendResult, CancelResult, CreateOrderResult, DecreaseResult
-from kalshi_cli.sim.core.accounts import Ledger
 from kalshi_cli.sim.core.historical import COMPACT_AFTER_S, COMPACT_EVERY_S
-from kalshi_cli.sim.core.history import History
-from kalshi_cli.sim.core.matching import MatchingEngine
-from kalshi_cli.sim.core.order_desk import OrderDesk
-from kalshi_cli.sim.core.order_groups import OrderGroups
+from kalshi_cli.sim.core.parts import CoreParts
 from kalshi_cli.sim.core.records import ExchangeError, SimEvent, SimMarket, SimSeries, keeps_place
-from kalshi_cli.sim.core.reference import Reference
-from kalshi_cli.sim.core.settlement import Settlement
-from kalshi_cli.sim.core.subaccounts import Subaccounts
 from kalshi_cli.venue import answers
 from kalshi_cli.venue.client import VenueClient, api_error
 from kalshi_cli.venue.queue import FillModel, QueueSpot
@@ -116,24 +109,17 @@ class LocalVenue:
         self.fill_model = fill_model
         self.latency_s = latency_s
         self.advance = advance
-        # the simulator's exchange core, its parts composed here without the served
-        # exchange's journal, tick, RFQs and API keys (sim/core/exchange.py)
-        self.reference = Reference(clock)  # series, events, markets, fees
-        self.accounts = Ledger(self.reference)  # cash, positions, collateral
-        self.engine = MatchingEngine(self.reference, self.accounts)  # books, matching
-        self.subaccounts = Subaccounts(self.reference, self.accounts)
-        self.history = History(self.reference, self.accounts, self.engine, self.subaccounts)
-        groups = OrderGroups(self.reference, self.accounts, self.engine, self.history.live_order)
-        self.desk = OrderDesk(self.reference, self.accounts, self.engine, groups, self.history)
-        self.settlement = Settlement(self.reference, self.accounts, self.engine)
+        # the simulator's exchange core, without the served exchange's journal, tick, RFQs and
+        # API keys (sim/core/exchange.py)
+        self.core = CoreParts.build(clock)
         self.stats = VenueStats()
         self.infos: dict[str, MarketInfo] = {}
         for info in markets:
             self._install(info)
-        self.account = self.accounts.create_account(
+        self.account = self.core.accounts.create_account(
             key_id="backtest", public_key_pem="", cash_cents=int(balance * 100)
         ).account_id
-        self._crowd = self.accounts.create_account(
+        self._crowd = self.core.accounts.create_account(
             key_id="recorded-crowd", public_key_pem="", cash_cents=CROWD_CASH_CENTS
         ).account_id
         self._books: dict[str, tuple[Levels, Levels]] = {}
@@ -150,7 +136,7 @@ class LocalVenue:
     # ------------------------------------------------------------------ reference data
 
     def _install(self, info: MarketInfo) -> None:
-        ref = self.reference
+        ref = self.core.reference
         if info.series_ticker not in ref.series:
             ref.add_series(
                 SimSeries(
@@ -196,17 +182,13 @@ class LocalVenue:
             settlement_floor=info.settlement_floor,
             fee_waiver_expiration_time=info.fee_waiver_expiration_time,
         )
-        # as the served exchange lists a market, each part that keeps something per market
-        # opens it (`Exchange.add_market`). Every market is listed before any account exists,
-        # so a fee change scheduled above has no resting order to re-hold, as
-        # `Exchange.schedule_fee_change` would after listing.
-        ref.add_market(market)
-        self.engine.open_market(market.ticker)
-        self.accounts.open_market(market.ticker)
+        # every market is listed before any account exists, so a fee change scheduled above has
+        # no resting order to re-hold, as `Exchange.schedule_fee_change` would after listing
+        self.core.add_market(market)
         self.infos[info.ticker] = info
 
     def fee_model(self, ticker: str) -> FeeModel:
-        return self.reference.fee_model(ticker)
+        return self.core.reference.fee_model(ticker)
 
     # ------------------------------------------------------------------ fed by the data
 
@@ -239,13 +221,13 @@ class LocalVenue:
         self._compact_at = now + COMPACT_EVERY_S
         before = now - COMPACT_AFTER_S
         before -= before % COMPACT_EVERY_S
-        history = self.history
+        history = self.core.history
         history.archive_trades(before)
         history.archive_fills(before, read_in_process=(self.account,))
         history.archive_orders(before, read_in_process=(self.account,))
         history.forget_finished_orders(self._crowd, keep=0)
-        for market in self.reference.markets.values():
-            self.engine.roll_volume(market, now)
+        for market in self.core.reference.markets.values():
+            self.core.engine.roll_volume(market, now)
 
     def trade(self, ticker: str, yes_price: Decimal, count: Decimal, taker_side: Side) -> None:
         """A recorded public trade. A YES taker bought at `yes_price`, meeting NO bids at
@@ -281,27 +263,27 @@ class LocalVenue:
         if result not in ("yes", "no") or ticker not in self.infos:
             return
         self.expire_due()
-        market = self.reference.markets[ticker]
+        market = self.core.reference.markets[ticker]
         if market.status == "settled":
             return
         for order_id in list(self._by_ticker.get(ticker, ())):
             self._forget(order_id)
-        self.settlement.settle(ticker, "yes" if result == "yes" else "no")
+        self.core.settlement.settle(ticker, "yes" if result == "yes" else "no")
 
     def close(self, ticker: str) -> None:
         """Trading stopped on `ticker` (closed or paused, not settled): orders are refused,
         and nothing of ours fills, until it `reopen`s."""
         self.expire_due()
-        market = self.reference.markets.get(ticker)
+        market = self.core.reference.markets.get(ticker)
         if market is not None and market.status == "open":
-            self.settlement.set_market_status(ticker, "closed")
+            self.core.settlement.set_market_status(ticker, "closed")
 
     def reopen(self, ticker: str) -> None:
         """Trading resumed on `ticker` (a paused market `activated` again)."""
         self.expire_due()
-        market = self.reference.markets.get(ticker)
+        market = self.core.reference.markets.get(ticker)
         if market is not None and market.status == "closed":
-            self.settlement.set_market_status(ticker, "open")
+            self.core.settlement.set_market_status(ticker, "open")
 
     def lifecycle(self, ticker: str, event_type: object) -> None:
         """A `market_lifecycle_v2` event's effect on trading: `deactivated` (trading paused
@@ -313,7 +295,7 @@ class LocalVenue:
             self.reopen(ticker)
 
     def _trading(self, ticker: str) -> bool:
-        market = self.reference.markets.get(ticker)
+        market = self.core.reference.markets.get(ticker)
         return market is not None and market.status == "open"
 
     def book(self, ticker: str) -> Orderbook | None:
@@ -374,7 +356,7 @@ class LocalVenue:
                     )
                     before = ahead
                 # to the back, each in turn: ours keep their order, with the crowd between
-                self.desk.to_back_of_queue(r.ledger, r.order_id)
+                self.core.desk.to_back_of_queue(r.ledger, r.order_id)
                 r.queued = self._next_queued()
             if size > before:
                 taking.placed += self._place_crowd(ticker, buy_yes, price, size - before, [])
@@ -403,7 +385,7 @@ class LocalVenue:
         met by an incoming bid for YES (`buy_yes`) or NO; `behind` are our orders it stands
         ahead of. Empty when the core refuses it."""
         try:
-            result = self.desk.place_order(
+            result = self.core.desk.place_order(
                 self._crowd,
                 ticker=ticker,
                 # a NO bid at q is an ask (sells YES) at 1 - q
@@ -423,10 +405,10 @@ class LocalVenue:
         is no longer ahead of the orders of ours it stood in front of; our orders the request
         cancelled (self-trade prevention) are forgotten."""
         for p in taking.placed:
-            order = self.history.order(self._crowd, p.order_id)
+            order = self.core.history.order(self._crowd, p.order_id)
             took = order.fill_count
             if order.status == "resting":
-                self.desk.cancel_order(self._crowd, p.order_id)
+                self.core.desk.cancel_order(self._crowd, p.order_id)
             if took > 0:
                 yes_side = order.book_side is BookSide.BID
                 own = order.price if yes_side else ONE - order.price
@@ -438,7 +420,7 @@ class LocalVenue:
                 for r in p.behind:
                     r.spot.took_ahead(took)
         for r in taking.ours:
-            if self.history.order(r.ledger, r.order_id).status != "resting":
+            if self.core.history.order(r.ledger, r.order_id).status != "resting":
                 self._forget(r.order_id)
 
     def _trade_through(self, ticker: str, yes: Levels, no: Levels) -> None:
@@ -467,7 +449,7 @@ class LocalVenue:
         our orders at that price in the order they joined it, which the queue estimates need
         not follow (one that joined later can be estimated nearer the front): the core's fill
         is the one that stands, on whichever of ours it went to."""
-        order = self.history.order(r.ledger, r.order_id)
+        order = self.core.history.order(r.ledger, r.order_id)
         count = min(count, order.remaining_count)
         if count <= 0 or order.status != "resting":
             self._forget(r.order_id)
@@ -478,9 +460,9 @@ class LocalVenue:
             if (o := self._resting[i]).yes == r.yes and o.own == r.own
         ]
         before = {
-            o.order_id: self.history.order(o.ledger, o.order_id).remaining_count for o in level
+            o.order_id: self.core.history.order(o.ledger, o.order_id).remaining_count for o in level
         }
-        self.desk.place_order(
+        self.core.desk.place_order(
             self._crowd,
             ticker=r.ticker,
             book_side=BookSide.ASK if r.yes else BookSide.BID,
@@ -493,7 +475,7 @@ class LocalVenue:
         self.stats.maker_fills += 1
         self.stats.maker_contracts += count
         for o in level:
-            after = self.history.order(o.ledger, o.order_id)
+            after = self.core.history.order(o.ledger, o.order_id)
             if after.remaining_count < before[o.order_id] and o.first_fill is None:
                 o.first_fill = now
                 self.stats.queue_waits.append(now - o.arrived)
@@ -518,11 +500,11 @@ class LocalVenue:
         if not self._expiries or self._expiries[0][0] > self.clock.wall():
             return
         now = self.clock.wall()
-        self.desk.expire_due(now)
+        self.core.desk.expire_due(now)
         while self._expiries and self._expiries[0][0] <= now:
             _, order_id = heapq.heappop(self._expiries)
             r = self._resting.get(order_id)
-            if r is not None and self.history.order(r.ledger, order_id).status != "resting":
+            if r is not None and self.core.history.order(r.ledger, order_id).status != "resting":
                 self._forget(order_id)
 
     def _watch_expiry(self, order_id: str, expiration_time: int | None) -> None:
@@ -536,7 +518,7 @@ class LocalVenue:
         `create_subaccount`; one not created is refused as the exchange refuses a write to it
         (400)."""
         try:
-            return self.subaccounts.subaccount_ledger(self.account, subaccount)
+            return self.core.subaccounts.subaccount_ledger(self.account, subaccount)
         except ExchangeError as exc:
             raise api_error(exc) from exc
 
@@ -565,7 +547,7 @@ class LocalVenue:
         # is refused, as the exchange refuses it
         placed = self._take(ticker, buy_yes, own)
         try:
-            result = self.desk.place_order(
+            result = self.core.desk.place_order(
                 ledger,
                 ticker=ticker,
                 book_side=book_side,
@@ -589,7 +571,7 @@ class LocalVenue:
         if result.fills:
             self.stats.taker_fills += len(result.fills)
             self.stats.taker_contracts += taken
-        live = self.history.order(ledger, order.order_id)
+        live = self.core.history.order(ledger, order.order_id)
         if live.status == "resting":
             self._rest(live.order_id, ticker, buy_yes, own, live.remaining_count, ledger=ledger)
             self._watch_expiry(live.order_id, live.expiration_time)
@@ -624,7 +606,7 @@ class LocalVenue:
         self._arrive()
         ledger = self.ledger(subaccount)
         try:
-            order, reduced = self.desk.cancel_order(ledger, order_id)
+            order, reduced = self.core.desk.cancel_order(ledger, order_id)
         except ExchangeError as exc:
             raise api_error(exc) from exc
         self._forget(order_id)
@@ -651,7 +633,7 @@ class LocalVenue:
             ledger, order_id, ticker=ticker, book_side=book_side, price=price, count=count
         )
         try:
-            old, new, fills = self.desk.amend_order(
+            old, new, fills = self.core.desk.amend_order(
                 ledger,
                 order_id,
                 ticker=ticker,
@@ -698,7 +680,7 @@ class LocalVenue:
         no more contracts), else what the order at its new price would meet, as a new order.
         An amend the core will refuse (another order, market or side) meets none."""
         try:
-            order = self.history.order(ledger, order_id)
+            order = self.core.history.order(ledger, order_id)
         except ExchangeError:
             return _Taking()
         if order.status != "resting" or order.ticker != ticker or order.book_side is not book_side:
@@ -719,7 +701,7 @@ class LocalVenue:
         self._arrive()
         ledger = self.ledger(subaccount)
         try:
-            order = self.desk.decrease_order(
+            order = self.core.desk.decrease_order(
                 ledger, order_id, reduce_by=reduce_by, reduce_to=reduce_to
             )
         except ExchangeError as exc:
@@ -758,7 +740,7 @@ class LocalVenue:
             if market_tickers is not None and r.ticker not in market_tickers:
                 continue
             if event_ticker is not None:
-                market = self.reference.markets.get(r.ticker)
+                market = self.core.reference.markets.get(r.ticker)
                 if market is None or market.event_ticker != event_ticker:
                     continue
             out[r.order_id] = r.spot.before_us

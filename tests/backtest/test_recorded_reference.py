@@ -138,7 +138,7 @@ def test_the_venue_schedules_the_recorded_fee_changes() -> None:
         "quadratic_with_maker_fees",
         2,
     )
-    (event_change,) = venue.reference.event_fee_changes("FEEX-EV")
+    (event_change,) = venue.core.reference.event_fee_changes("FEEX-EV")
     assert (event_change.fee_type_override, event_change.scheduled_ts) == (
         "quadratic",
         1_767_232_800.0,
@@ -175,7 +175,7 @@ def test_an_event_override_outlasts_a_series_fee_change() -> None:
     infos = with_fee_changes(infos, [change], [])
     venue = LocalVenue(ManualClock(t0), infos.values(), balance=Decimal(100))
     for at in (t0, t0 + 7200):
-        fees = venue.reference.fee_model("FEEX-EV-A", at)
+        fees = venue.core.reference.fee_model("FEEX-EV-A", at)
         assert (fees.fee_type.value, fees.multiplier) == ("quadratic_with_maker_fees", 2)
     # the series' own fees did change: a market of another event of it pays them
-    assert venue.reference.series_fees("FEEX", t0 + 7200).multiplier == 3
+    assert venue.core.reference.series_fees("FEEX", t0 + 7200).multiplier == 3

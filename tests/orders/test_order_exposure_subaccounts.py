@@ -124,8 +124,8 @@ def test_the_local_venues_client_counts_its_subaccounts_own_orders(tmp_path: Pat
     ticker = "KXTEST-26JAN01-A"
     info = MarketInfo(ticker, "KXTEST-26JAN01", "KXTEST")
     venue = LocalVenue(ManualClock(), [info], balance=D(1000))
-    assert venue.subaccounts.create_subaccount(venue.account) == 1
-    venue.subaccounts.transfer(
+    assert venue.core.subaccounts.create_subaccount(venue.account) == 1
+    venue.core.subaccounts.transfer(
         venue.account,
         client_transfer_id="fund-1",
         from_subaccount=0,

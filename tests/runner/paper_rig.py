@@ -82,10 +82,10 @@ def paper_rig(
     venue = paper.build_venue(cast("KalshiClient", real), markets, clock, Decimal(1000))
     client = cast("KalshiClient", paper.PaperClient(cast("KalshiClient", real), venue))
     if subaccount is not None:
-        while venue.subaccounts.subaccount_numbers(venue.account)[-1] < subaccount:
-            venue.subaccounts.create_subaccount(venue.account)
+        while venue.core.subaccounts.subaccount_numbers(venue.account)[-1] < subaccount:
+            venue.core.subaccounts.create_subaccount(venue.account)
         if subaccount:
-            venue.subaccounts.transfer(
+            venue.core.subaccounts.transfer(
                 venue.account,
                 client_transfer_id="paper-rig",
                 from_subaccount=0,

@@ -154,8 +154,8 @@ def test_a_paper_clients_handle_on_a_subaccount_is_a_paper_client_of_the_same_ve
     with client_for(account) as exchange:
         clock = ManualClock(1_700_000_000.0)
         venue = LocalVenue(clock, [default_info(TICKER)], balance=Decimal(500))
-        assert venue.subaccounts.create_subaccount(venue.account) == 1
-        venue.subaccounts.transfer(
+        assert venue.core.subaccounts.create_subaccount(venue.account) == 1
+        venue.core.subaccounts.transfer(
             venue.account,
             client_transfer_id="fund-1",
             from_subaccount=0,

@@ -99,8 +99,8 @@ def _run(v: LocalVenue, clock: ManualClock, seed: int) -> list[CreateOrderResult
     trade now and then, some cancels and amends, on two subaccounts; then both markets settle.
     Returns the create answers."""
     rng = random.Random(seed)
-    v.subaccounts.create_subaccount(v.account)
-    v.subaccounts.transfer(
+    v.core.subaccounts.create_subaccount(v.account)
+    v.core.subaccounts.transfer(
         v.account,
         client_transfer_id="fund-1",
         from_subaccount=0,
@@ -152,9 +152,9 @@ def test_every_order_fill_and_settlement_equals_the_wire_answer_decoded() -> Non
     v, clock = _venue()
     created = _run(v, clock, seed=7)
     ledgers = [ledger_id(v.account, n) for n in (0, 1)]
-    orders = [o for ledger in ledgers for o in v.history.orders(ledger)]
-    fills = [f for ledger in ledgers for f in v.history.fills(ledger)]
-    settlements = [s for ledger in ledgers for s in v.accounts.settlements(ledger)]
+    orders = [o for ledger in ledgers for o in v.core.history.orders(ledger)]
+    fills = [f for ledger in ledgers for f in v.core.history.fills(ledger)]
+    settlements = [s for ledger in ledgers for s in v.core.accounts.settlements(ledger)]
     # the run exercised what it is for: partial fills, sub-cent costs, maker fees, settlements
     assert any(0 < o.fill_count < o.initial_count for o in orders)
     assert any(f.count % 1 for f in fills) and any(f.fee and not f.is_taker for f in fills)

@@ -52,8 +52,8 @@ def _venue(model: FillModel) -> tuple[LocalVenue, ManualClock]:
     v = LocalVenue(
         clock, [MarketInfo(T, "KXTEST-26JAN01", "KXTEST")], balance=D(1000), fill_model=model
     )
-    v.subaccounts.create_subaccount(v.account)
-    v.subaccounts.transfer(
+    v.core.subaccounts.create_subaccount(v.account)
+    v.core.subaccounts.transfer(
         v.account, client_transfer_id="f", from_subaccount=0, to_subaccount=1, amount_cents=40_000
     )
     v.book_changed(T, {D("0.40"): D(20)}, {D("0.58"): D(20)})
@@ -119,12 +119,12 @@ def test_the_venues_resting_orders_are_the_cores(
 ) -> None:
     v, clock = _venue(model)
     ledgers = [v.ledger(0), v.ledger(1)]
-    crowd = [a.account_id for a in v.accounts.accounts if a.key_id == "recorded-crowd"]
+    crowd = [a.account_id for a in v.core.accounts.accounts if a.key_id == "recorded-crowd"]
     ids: list[tuple[str, int]] = []
     for step in steps:
         with suppress(ApiError):  # refused: nothing changed
             _step(v, clock, step, ids)
-        core = {o.order_id: o for ledger in ledgers for o in v.accounts.resting_orders(ledger)}
+        core = {o.order_id: o for ledger in ledgers for o in v.core.accounts.resting_orders(ledger)}
         assert sorted(v.resting_order_ids()) == sorted(core)
         for order_id, order in core.items():
             ahead = v.queue_ahead(order_id)
@@ -132,4 +132,4 @@ def test_the_venues_resting_orders_are_the_cores(
             positions = v.queue_positions(ledgers)
             assert positions[order_id] == ahead
             assert order.remaining_count > 0
-        assert not [o for a in crowd for o in v.accounts.resting_orders(a)]
+        assert not [o for a in crowd for o in v.core.accounts.resting_orders(a)]

@@ -31,7 +31,7 @@ def test_old_orders_and_fills_are_kept_compactly_and_read_back_the_same() -> Non
     orders = list(v.client.orders.iter_orders())
     fills = list(v.client.portfolio.iter_fills())
     assert len(orders) == 60 and len(fills) == 30
-    history = v.history
+    history = v.core.history
     assert history.order_tiers(v.account) == (60, 0)
     market_orders_before = history.order_tiers(v._crowd)[0]
     assert market_orders_before >= 30  # the recorded liquidity placed for each taking order

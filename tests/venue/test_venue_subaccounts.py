@@ -43,7 +43,7 @@ class Two:
         self.clock = ManualClock()
         info = MarketInfo(T, "KXTEST-26JAN01", "KXTEST")
         self.venue = LocalVenue(self.clock, [info], balance=D(1000))
-        subaccounts = self.venue.subaccounts
+        subaccounts = self.venue.core.subaccounts
         assert subaccounts.create_subaccount(self.venue.account) == 1
         subaccounts.transfer(
             self.venue.account,
@@ -197,7 +197,7 @@ def test_settlements_are_the_subaccounts_and_the_listing_covers_every_one_by_def
 
 def test_an_order_is_placed_on_the_subaccount_acted_on() -> None:
     two = Two()
-    assert two.venue.history.order(ledger_id(two.venue.account, 1), two.rest1.order_id)
+    assert two.venue.core.history.order(ledger_id(two.venue.account, 1), two.rest1.order_id)
     sub1 = two.on(1)
     assert sub1.orders.get_order(two.rest1.order_id).subaccount == 1
     assert sub1.orders.get_order(two.took1.order_id).subaccount == 1

@@ -23,15 +23,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from kalshi_cli.sim.core.accounts import AccountState, Ledger
+from kalshi_cli.sim.core.accounts import AccountState
 from kalshi_cli.sim.core.book import Book, BookSideLevels
 from kalshi_cli.sim.core.client_ids import IdColumn, UsedClientIds
 from kalshi_cli.sim.core.communications import Communications, SimQuote, SimRfq
-from kalshi_cli.sim.core.history import History
 from kalshi_cli.sim.core.journal import Journal, JournalError, read_snapshot, write_snapshot
-from kalshi_cli.sim.core.matching import MatchingEngine
-from kalshi_cli.sim.core.order_desk import OrderDesk
-from kalshi_cli.sim.core.order_groups import OrderGroups, SimOrderGroup
+from kalshi_cli.sim.core.order_groups import SimOrderGroup
+from kalshi_cli.sim.core.parts import CoreParts
 from kalshi_cli.sim.core.record_views import NewestFirst, OrdersNewestFirst, TradeTimeline
 from kalshi_cli.sim.core.records import (
     Account,
@@ -62,16 +60,13 @@ from kalshi_cli.sim.core.records import (
     not_found,
 )
 from kalshi_cli.sim.core.reference import (
-    Reference,
     market_from_record,
 )
-from kalshi_cli.sim.core.settlement import Settlement
 from kalshi_cli.sim.core.subaccounts import (
     DEFAULT_SCOPES,
     Keyring,
     SimApiKey,
     SimTransfer,
-    Subaccounts,
     UserAccounts,
 )
 from kalshi_cli.sim.core.trade_archive import SNAPSHOT_TYPES as ARCHIVE_SNAPSHOT_TYPES
@@ -178,14 +173,11 @@ class Exchange:
         even after a kill -9 (no acknowledged order may be lost). `fsync` also forces each
         record to disk (survives a power cut; much slower). After `snapshot_every` records,
         `tick()` compacts the journal into a snapshot so a restart stays fast."""
-        self._ref = Reference(clock, fees)
-        self._ledger = Ledger(self._ref)
-        self._engine = MatchingEngine(self._ref, self._ledger)
-        self._settlement = Settlement(self._ref, self._ledger, self._engine)
-        self._subaccounts = Subaccounts(self._ref, self._ledger)
-        self._history = History(self._ref, self._ledger, self._engine, self._subaccounts)
-        self._groups = OrderGroups(self._ref, self._ledger, self._engine, self._history.live_order)
-        self._desk = OrderDesk(self._ref, self._ledger, self._engine, self._groups, self._history)
+        self._parts = parts = CoreParts.build(clock, fees)
+        # each part by the name `_PERSISTED` and the forwarders below know it by
+        self._ref, self._ledger, self._engine = parts.reference, parts.accounts, parts.engine
+        self._settlement, self._subaccounts = parts.settlement, parts.subaccounts
+        self._history, self._groups, self._desk = parts.history, parts.groups, parts.desk
         self._tick_hooks: list[Callable[[float], None]] = []
         # (scheduled_ts, id) of event fee changes not yet announced (`event_fee_update`)
         self._event_fees_due: list[tuple[float, str]] = []
@@ -229,10 +221,7 @@ class Exchange:
         return self._engine.fees_collected
 
     def add_market(self, market: SimMarket) -> None:
-        self._ref.add_market(market)
-        self._engine.open_market(market.ticker)
-        self._ledger.open_market(market.ticker)
-        self._ref.announce_market(market)
+        self._parts.add_market(market)
 
     # Reference (reference.py) -----------------------------------------------
 
