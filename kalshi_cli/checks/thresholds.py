@@ -140,6 +140,20 @@ _PAIRS = (
 )
 _SIGNED = {("pnl", "warn"), ("pnl", "crit"), ("pnl", "total_warn"), ("pnl", "total_crit")}
 
+# Every threshold is seconds, contracts, dollars or a count: a trillion of any is a typo (`1e999`
+# was taken and printed as a thousand digits), so larger magnitudes are refused, by the file's
+# decoder and the flags' parser alike (`bounds`).
+_MAGNITUDE = "1000000000000"
+
+
+def bounds(check: str, key: str) -> Any:
+    """The `Range` a threshold must fall in: at least 0 (the P&L floors may be negative) and at
+    most a trillion in magnitude."""
+    from kalshi_cli.vocabulary.decode import Range
+
+    low = "-" + _MAGNITUDE if (check, key) in _SIGNED else 0
+    return Range(ge=low, le=_MAGNITUDE)
+
 
 def known_keys(check: str) -> list[str]:
     return [t.key for t in THRESHOLDS if t.check == check]
@@ -241,13 +255,10 @@ def section_type() -> type[Any]:
     P&L floors, its warn/crit pairs judged in `__post_init__` with the defaults filled in."""
     import msgspec
 
-    from kalshi_cli.vocabulary.decode import Range
-
-    non_negative = Annotated[Decimal, Range(ge=0)]
     per_check: dict[str, type[Any]] = {}
     for name in dict.fromkeys(t.check for t in THRESHOLDS):
         fields = [
-            (t.key, (Decimal if (name, t.key) in _SIGNED else non_negative) | None, None)
+            (t.key, Annotated[Decimal, bounds(name, t.key)] | None, None)
             for t in THRESHOLDS
             if t.check == name
         ]
@@ -300,8 +311,11 @@ def _store(
         value = Decimal(str(raw).strip())
     except InvalidOperation:
         raise error(f"{where} must be a number, got {raw!r}") from None
-    if not value.is_finite() or (value < 0 and (check, key) not in _SIGNED):
-        raise error(f"{where} must be a finite number of at least 0, got {raw!r}")
+    if not value.is_finite():
+        raise error(f"{where} must be a finite number, got {raw!r}")
+    problem = bounds(check, key).problem(value)
+    if problem:
+        raise error(f"{where} {problem}")
     values[(check, key)] = value
 
 

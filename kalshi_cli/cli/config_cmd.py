@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -46,6 +45,8 @@ def show_command(as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = 
     """
     app = current()
     settings = app.settings(env.value if env else None)
+    # the file as every command reads it: a value only the trade loop reads is refused here too
+    validate_file(settings.config_path)
     out = app.output(as_json=as_json, fmt=fmt)
     config_origin = settings.origins["config"]
     config_text = str(settings.config_path) + ("" if settings.config_exists else " (not found)")
@@ -178,7 +179,7 @@ def set_command(
     app = current()
     path, _origin = config_file_path(app.config_path, app.environ)
     keys = file_keys(key, env.value if env else app.root_env)
-    line = set_value(path, keys, value, partial(_validate, app))
+    line = set_value(path, keys, value, validate_file)
     dotted = ".".join(keys)
     if line is None:
         typer.echo(f"{path}: {dotted} is not set; nothing changed")
@@ -204,12 +205,17 @@ def file_keys(key: str, env: str | None) -> list[str]:
     return parts
 
 
-def _validate(app: Any, path: Path) -> None:
-    """The file as every command would read it: the settings of each environment and every
-    nested section, checked by the layers that own them."""
+def validate_file(path: Path) -> None:
+    """The file as every command would read it: its own environment choice, the settings of
+    each environment and every nested section, checked by the layers that own them. `config set`
+    writes nothing that fails it and `config show` shows nothing that fails it."""
     from kalshi_cli.config import load_settings
     from kalshi_cli.runner.config import load_trade_config
 
+    if not path.is_file():
+        return
+    # with no --env given, the file's own `env` is the one in force: checked as it is read
+    load_settings(flags={}, config_path=path, environ={})
     for env in ENVIRONMENTS:
         load_settings(flags={"env": env}, config_path=path, environ={})
     load_trade_config(path)

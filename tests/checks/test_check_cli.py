@@ -266,6 +266,7 @@ def test_usage_errors_are_unknown(tmp_path: Path, args: list[str]) -> None:
         "env: [unclosed\n",  # malformed YAML
         "env: mars\n",  # a bad value
         "checks:\n  heartbeat:\n    wran: 5\n",  # a misspelt threshold
+        "checks:\n  heartbeat:\n    crit: 1e999\n",  # out of range, as the flag is
     ],
 )
 def test_config_errors_are_unknown(tmp_path: Path, text: str) -> None:
@@ -274,6 +275,21 @@ def test_config_errors_are_unknown(tmp_path: Path, text: str) -> None:
     result = check(tmp_path, "heartbeat", environ={"KALSHI_CONFIG": str(config)})
     assert result.exit_code == UNKNOWN, result.stdout
     assert line(result).startswith("KALSHI HEARTBEAT UNKNOWN - ")
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["feed", "--crit", "1e999"], "--crit"),  # finite, but no threshold a person means
+        (["pnl", "--set", "pnl.warn=-1e999"], "--set pnl.warn"),
+    ],
+)
+def test_a_threshold_out_of_range_is_refused_by_name(
+    tmp_path: Path, args: list[str], named: str
+) -> None:
+    result = check(tmp_path, *args)
+    assert result.exit_code == UNKNOWN, result.stdout
+    assert f"UNKNOWN - {named} must be " in line(result)
 
 
 def test_a_missing_named_config_is_unknown(tmp_path: Path) -> None:

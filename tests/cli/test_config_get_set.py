@@ -53,3 +53,22 @@ def test_set_null_of_a_key_that_is_not_set_changes_nothing_and_says_so(tmp_path:
     assert result.exit_code == 0, result.output
     assert config.read_text() == "timeout: 5\n"
     assert "not set" in result.stdout
+
+
+def test_set_of_the_environment_to_an_unknown_one_writes_nothing(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("timeout: 5\n")
+    result = run(["config", "set", "env", "staging"], home=tmp_path)
+    # the value is refused as a bad argument, the file left as it was
+    assert result.exit_code == 2, result.output
+    assert "not written" in result.stderr and "staging" in result.stderr
+    assert config.read_text() == "timeout: 5\n"
+    # every later command still reads the file
+    assert run(["config", "get", "timeout"], home=tmp_path).exit_code == 0
+
+
+def test_show_refuses_a_file_that_the_trade_loop_would_refuse(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("risk:\n  max_order_count: ten\n")
+    result = run(["config", "show"], home=tmp_path)
+    assert result.exit_code == 3, result.output
+    assert "max_order_count" in result.stderr
