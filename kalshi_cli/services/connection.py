@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kalshi_cli.vocabulary.errors import CredentialsError
+from kalshi_cli.vocabulary.errors import CredentialsError, KalshiError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from kalshi_cli.config import Settings
@@ -164,6 +165,31 @@ def _load_key(
     return key
 
 
+class SimulatorAlreadyServing(KalshiError):
+    """`kalshi sim serve` on a data directory another simulator serves (often the background
+    one the Quick start's first command started)."""
+
+    exit_code = ExitCode.ALREADY_RUNNING
+
+
+def _already_serving(settings: Settings, data_dir: Path | None) -> SimulatorAlreadyServing:
+    """Who serves the directory, where, and the exact command that stops it."""
+    from kalshi_cli.sim.server.embed import simulator_status
+
+    where = Path(data_dir or settings.data_dir).expanduser().resolve()
+    status = simulator_status(where)
+    who = "another simulator"
+    if status.get("running"):
+        who = f"the {status.get('mode') or 'running'} simulator (pid {status.get('pid')}, at "
+        who += f"{status.get('api_base')})"
+    named = "" if data_dir is None else f" --data-dir {data_dir}"
+    return SimulatorAlreadyServing(
+        f"{who} already serves {where}",
+        hint=f"every command joins it as it is; `kalshi sim stop{named}` stops it, or pass "
+        "another --data-dir",
+    )
+
+
 def serve_simulator(
     settings: Settings,
     *,
@@ -185,7 +211,7 @@ def serve_simulator(
     from kalshi_cli.sim.core.scenarios import ScenarioError
     from kalshi_cli.sim.server.embed import SimulatorBusy
     from kalshi_cli.sim.server.serve import serve
-    from kalshi_cli.vocabulary.errors import KalshiError, UsageError
+    from kalshi_cli.vocabulary.errors import UsageError
 
     try:
         serve(
@@ -198,10 +224,7 @@ def serve_simulator(
             balance_cents=balance_cents,
         )
     except SimulatorBusy as exc:
-        raise KalshiError(
-            f"another simulator already serves {data_dir or settings.data_dir}",
-            hint="stop it, or pass another --data-dir",
-        ) from exc
+        raise _already_serving(settings, data_dir) from exc
     except ScenarioError as exc:
         raise UsageError(str(exc), hint="see `kalshi sim serve --help`") from None
     except JournalError as exc:  # its message says what to do

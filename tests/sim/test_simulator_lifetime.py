@@ -263,3 +263,18 @@ def test_a_killed_simulator_is_started_again_by_the_next_command(home: Home) -> 
     second = home.status()
     assert second["running"] is True and second["pid"] != pid
     assert second["key_id"] == first["key_id"]  # the same account, from the journal
+
+
+def test_sim_serve_beside_the_background_simulator_names_the_command_that_stops_it(
+    home: Home,
+) -> None:
+    assert home.run("balance", "--json").returncode == 0  # the Quick start's background one
+    status = home.status()
+    busy = home.run("sim", "serve", "--port", "0")
+    assert busy.returncode == 15, busy.stderr  # ALREADY_RUNNING
+    # one line that names who serves, where, and the exact command that stops it
+    assert f"pid {status['pid']}" in busy.stderr
+    assert str(status["api_base"]) in busy.stderr
+    assert "`kalshi sim stop`" in busy.stderr
+    busy_elsewhere = home.run("sim", "serve", "--port", "0", "--data-dir", str(home.data_dir))
+    assert f"`kalshi sim stop --data-dir {home.data_dir}`" in busy_elsewhere.stderr
