@@ -261,14 +261,17 @@ def build_request(
         raise UsageError(f"--balance {balance!r} is not an amount of dollars")
     if cash <= 0:
         raise UsageError("--balance must be positive")
+    start_ns, end_ns = parse_time(start, "--from"), parse_time(end, "--to")
+    if start_ns is not None and end_ns is not None and start_ns >= end_ns:
+        raise UsageError(f"--from {start} is not before --to {end}", hint="swap them")
     spec = BacktestSpec(
         data=str(data),
         strategy=loaded.spec or loaded.name,
         params=tuple(sorted((k, str(v)) for k, v in params_dict(validated).items())),
         strategy_source=_source_key(loaded, validated),
         markets=tuple(t.strip() for t in (markets or "").split(",") if t.strip()),
-        start_ns=parse_time(start, "--from"),
-        end_ns=parse_time(end, "--to"),
+        start_ns=start_ns,
+        end_ns=end_ns,
         fill_model=fill_model,
         latency_ms=latency_ms,
         balance=balance,

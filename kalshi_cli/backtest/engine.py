@@ -545,20 +545,28 @@ def _with_terms(markets: list[Market], root: Path) -> list[Market]:
 def _tickers(
     spec: BacktestSpec, root: Path, skipped: Counter[str], source: DataSet | None = None
 ) -> list[str]:
-    if spec.markets:
-        return list(spec.markets)
     manifest = read_manifest(root) or {}
-    found = list((manifest.get("markets") or {}).keys())
-    if found:
-        return sorted(found)
-    seen: dict[str, None] = {}
-    for _, obj, is_local in (source or DataSet(root, "")).records(Counter()):
-        msg = obj.get("msg")
-        if not is_local and isinstance(msg, dict) and isinstance(msg.get("market_ticker"), str):
-            seen[msg["market_ticker"]] = None
-    if not seen:
+    held = sorted((manifest.get("markets") or {}).keys())
+    if not held:
+        seen: dict[str, None] = {}
+        for _, obj, is_local in (source or DataSet(root, "")).records(Counter()):
+            msg = obj.get("msg")
+            if not is_local and isinstance(msg, dict) and isinstance(msg.get("market_ticker"), str):
+                seen[msg["market_ticker"]] = None
+        held = sorted(seen)
+    if not held:
         raise NoDataError(f"no market in {root}")
-    return sorted(seen)
+    if not spec.markets:
+        return held
+    # a ticker the data set never saw would replay nothing: an empty run stored as a result
+    missing = [t for t in spec.markets if t not in held]
+    if missing:
+        shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
+        raise NoDataError(
+            f"no data for {', '.join(missing)} in {root}",
+            hint=f"it holds {shown}; `kalshi data ls {root}` lists them",
+        )
+    return list(spec.markets)
 
 
 def _infos(root: Path, tickers: list[str]) -> dict[str, MarketInfo]:

@@ -143,3 +143,22 @@ def test_the_lookahead_check_of_an_honest_strategy_passes_and_a_failed_one_exits
     with pytest.raises(LookAheadFound) as caught:
         BacktestOutcome(report={}, lookahead=failed).raise_if_failed()
     assert caught.value.exit_code == ExitCode.CHECK_FAILED == 12
+
+
+def test_a_market_the_data_set_does_not_hold_is_refused_and_nothing_is_stored(
+    data: Path, tmp_path: Path
+) -> None:
+    args = ["backtest", "--strategy", "spike", "--data", str(data)]
+    done = kalshi([*args, "--markets", "NOPE-TICKER"], tmp_path)
+    assert done.returncode == ExitCode.NO_DATA, done.stderr
+    assert "no data for NOPE-TICKER" in done.stderr and LAL in done.stderr
+    listed = kalshi(["backtest", "runs", "list", "--json"], tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)["runs"] == []
+
+
+def test_from_after_to_is_a_usage_error(data: Path, tmp_path: Path) -> None:
+    args = ["backtest", "--strategy", "spike", "--data", str(data)]
+    done = kalshi([*args, "--from", "2026-01-02", "--to", "2026-01-01"], tmp_path)
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    assert "--from 2026-01-02 is not before --to 2026-01-01" in done.stderr
