@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.feed.index import CFB, CFB_5HZ, INDEX_CHANNELS, PYTH
+from kalshi_cli.feed.index import CFB, CFB_5HZ, INDEX_CHANNELS, LIST_TYPES, PYTH
 from kalshi_cli.feed.ws import RECONNECT_BACKOFF, HeaderSigner, WsFeed
 from kalshi_cli.vocabulary.clock import Backoff
-from kalshi_cli.vocabulary.errors import ConfigError, NotFoundError, UsageError
+from kalshi_cli.vocabulary.errors import ConfigError, NotFoundError, TransportError, UsageError
 
 # name on the command line -> (WebSocket channel, message types printed)
 CHANNELS: dict[str, tuple[str, frozenset[str]]] = {
@@ -131,6 +131,11 @@ class Watcher:
             )
         self.ws_channel = ws_channel
         self.list_ids = list_ids and ws_channel in INDEX_CHANNELS
+        # ids named on the command line are checked against the channel's own list, as
+        # tickers are against the markets: an id the channel does not offer streams nothing
+        self.named_ids = [i for i in index_ids or [] if i != "all"]
+        self.offered: list[str] | None = None
+        self.last_failure: str | None = None
         indices = {ws_channel: index_ids or ["all"]} if ws_channel in INDEX_CHANNELS else None
         self.out, self.err = out, err
         self.max_events = max_events
@@ -159,8 +164,8 @@ class Watcher:
             kind = _decode(text)[0].get("type")
         except (ValueError, AttributeError):
             return  # the feed reports it as a bad message and resyncs
-        if kind not in self.types:
-            return
+        if kind not in self.types or (kind in LIST_TYPES and not self.list_ids):
+            return  # a list asked only to check the ids named is not printed
         if "\n" in text or "\r" in text:
             text = json.dumps(json.loads(text), separators=(",", ":"))
         try:
@@ -176,7 +181,10 @@ class Watcher:
 
     def _event(self, event: FeedEvent) -> None:
         note: str | None = None
-        if event.kind is EventKind.DISCONNECTED:
+        if event.kind is EventKind.INDEX_LIST:
+            self.offered = list((event.data or {}).get("ids") or [])
+        elif event.kind is EventKind.DISCONNECTED:
+            self.last_failure = event.reason
             note = f"disconnected: {event.reason}; reconnecting"
         elif event.kind is EventKind.CONNECTED:
             if self._connected_before:
@@ -200,16 +208,38 @@ class Watcher:
     ) -> WatchSummary:
         deadline = None if duration_s is None else time.monotonic() + duration_s
         self.feed.start()
-        asked = not self.list_ids
+        asked = not (self.list_ids or self.named_ids)
         try:
             while not self.done.is_set() and not stop():
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 if not asked:  # once subscribed: the action names the subscription
                     asked = self.feed.session.list_indices(self.ws_channel) != 0
+                self._check_named_ids()
                 self.done.wait(0.05)
         finally:
             self.feed.stop()
         if self.broken is not None:
             raise self.broken
+        if not self._connected_before:
+            # the stream never opened: a run that printed nothing is not a clean one
+            raise TransportError(
+                f"the WebSocket at {self.feed.url} never connected"
+                + (f": {self.last_failure}" if self.last_failure else ""),
+                hint="check KALSHI_WS_URL and that the exchange's WebSocket is reachable",
+            )
         return WatchSummary(self.events, self.reconnects, self.gaps)
+
+    def _check_named_ids(self) -> None:
+        if self.offered is None or not self.named_ids:
+            return
+        unknown = [i for i in self.named_ids if i not in self.offered]
+        self.named_ids = []  # checked once
+        if unknown:
+            offered = ", ".join(self.offered) or "none"
+            raise NotFoundError(
+                f"{self.ws_channel} offers no {', '.join(unknown)}",
+                status=404,
+                code="UNKNOWN_INDEX",
+                hint=f"it offers: {offered}",
+            )

@@ -8,6 +8,7 @@ import os
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from collections import Counter
@@ -202,3 +203,16 @@ def test_data_commands_on_bad_input(tmp_path: Path) -> None:
     assert (tmp_path / "b.csv").read_text().splitlines()[1].endswith("snapshot,1,1,yes,0.3000,2.00")
     counts: Counter[str] = replay(tmp_path / "set").skipped
     assert counts == Counter()
+
+
+def test_watch_whose_websocket_never_connects_exits_unreachable(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    env = environ(sim, tmp_path)
+    with socket.socket() as free:  # a port nothing listens on
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    env["KALSHI_WS_URL"] = f"ws://127.0.0.1:{port}/trade-api/ws/v2"
+    done = run(["watch", "ticker", "--duration", "2"], env)
+    assert done.returncode == ExitCode.UNREACHABLE, done.stderr
+    assert "never connected" in done.stderr.splitlines()[-1]

@@ -17,6 +17,7 @@ import pytest
 
 from kalshi_cli.data.replay import iter_records, replay
 from kalshi_cli.feed.index import decode_tick
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.cli.test_cli_data import environ, run, start
 from tests.conftest import SimHarness, _start
 from tests.feed.helpers import wait_until
@@ -131,3 +132,15 @@ def test_record_keeps_the_index_a_markets_rules_name_beside_its_book(
     assert all(Decimal(80_000) < t.value < Decimal(110_000) for t in ticks)
     manifest = json.loads((out / "manifest.json").read_text())
     assert {"cfbenchmarks_value", "cfbenchmarks_value_5hz"} <= set(manifest["channels"])
+
+
+def test_watch_of_an_index_the_channel_does_not_offer_is_refused(
+    index_sim: SimHarness, tmp_path: Path
+) -> None:
+    done = run(
+        ["watch", "cfbenchmarks", "--index", "NOPE", "--duration", "20"],
+        environ(index_sim, tmp_path),
+    )
+    assert done.returncode == ExitCode.NOT_FOUND, done.stderr
+    assert "offers no NOPE" in done.stderr and "BRTI" in done.stderr
+    assert done.stdout == ""
