@@ -49,6 +49,8 @@ __all__ = [
 ]
 
 CANDLE_PERIODS = {"1m": 1, "1h": 60, "1d": 1440}  # the spec's period_interval, in minutes
+# `GET /markets/candlesticks` returns up to 10,000 candlesticks in all (openapi.yaml)
+CANDLES_PER_REQUEST = 10_000
 BATCH_MAX = 100  # tickers per batch candlestick or order book request
 
 
@@ -326,16 +328,26 @@ class MarketsApi(Area):
         self, ticker: str, *, start_ts: int, end_ts: int, period: str
     ) -> list[Candle]:
         """One market's candles by ticker alone (the batch call needs no series ticker);
-        `period` is 1m, 1h or 1d."""
+        `period` is 1m, 1h or 1d. The batch call answers at most `CANDLES_PER_REQUEST` candles
+        (the earliest), so a longer range is asked window by window: eleven months of 1m
+        candles asked at once came back as the first week's, before the market existed."""
+        minutes = CANDLE_PERIODS[period]
+        window_s = CANDLES_PER_REQUEST * minutes * 60
+        candles: list[Candle] = []
         try:
-            found = self.batch_market_candlesticks(
-                [ticker], start_ts=start_ts, end_ts=end_ts, period_minutes=CANDLE_PERIODS[period]
-            )
+            for lo in range(start_ts, end_ts + 1, window_s):
+                found = self.batch_market_candlesticks(
+                    [ticker],
+                    start_ts=lo,
+                    end_ts=min(end_ts, lo + window_s - 1),
+                    period_minutes=minutes,
+                )
+                candles += found.get(ticker, [])
         except NotFoundError as exc:
             raise not_found_with_hint(
                 exc, f"unknown ticker {ticker}", "`kalshi markets` lists them"
             ) from exc
-        return found.get(ticker, [])
+        return candles
 
     def search_listings(
         self, text: str, *, limit: int = 50, on_page: Callable[[int], None] | None = None

@@ -155,3 +155,18 @@ def test_documented_shapes_match_the_output(clocked: Clocked, tmp_path: Path) ->
         extra = ["--from", str(b), "--to", str(b + 180)] if args[0] == "candles" else []
         real = as_json(kalshi(sim, tmp_path, *args, *extra, "--json"))
         same_shape(real, docs[heading], heading)
+
+
+def test_candles_over_a_range_longer_than_one_answer_reach_the_latest_minutes(
+    clocked: Clocked, tmp_path: Path
+) -> None:
+    sim, clock, b = clocked
+    _session(sim, clock)
+    clock.advance(8 * 86_400)  # the market has traded for more than 10,000 minutes
+    now = b + 8 * 86_400 + 300
+    window = ("--period", "1m", "--from", str(b - 330 * 86_400), "--to", str(now))
+    document = as_json(kalshi(sim, tmp_path, "candles", T, *window, "--json"))
+    ends = [c["end_ts"] for c in document["candles"]]
+    # one batch answer holds the earliest 10,000 candles; the range asked goes on past them
+    assert len(ends) > 10_000 and ends == sorted(set(ends))
+    assert ends[0] == b + 60 and ends[-1] >= b + 8 * 86_400
