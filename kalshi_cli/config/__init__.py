@@ -492,6 +492,7 @@ def load_settings(
                 values[key.name] = _typed(key.name, value)
                 origins[key.name] = origin
                 break
+    _check_api_path(values.get("api_base"), origins.get("api_base"))
     if origins["state"].source is Source.DEFAULT:
         values["state"] = dirs.state_file(
             str(values["env"]),
@@ -510,6 +511,22 @@ def load_settings(
         config_exists=exists,
         home=dirs.home,
         origins=origins,
+    )
+
+
+def _check_api_path(api_base: object, origin: Origin | None) -> None:
+    """Every trade-api path hangs under `/trade-api/v2` (signatures cover it too): a base URL
+    without it answered every request 404, which read as an unknown market."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(api_base, str) or urlsplit(api_base).path.rstrip("/").endswith(
+        "/trade-api/v2"
+    ):
+        return
+    where = origin.where if origin is not None else "api_base"
+    raise ConfigError(
+        f"{where}: {api_base} does not end in /trade-api/v2",
+        hint=f"Kalshi's bases end so, e.g. {api_base.rstrip('/')}/trade-api/v2",
     )
 
 

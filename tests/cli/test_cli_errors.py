@@ -255,3 +255,16 @@ def test_unexpected_error_is_one_line_and_code_1(tmp_path: Path) -> None:
 
 def test_app_disables_locals_in_pretty_tracebacks() -> None:
     assert app.pretty_exceptions_show_locals is False
+
+
+def test_an_api_base_without_the_trade_api_path_is_refused_at_once(tmp_path: Path) -> None:
+    result = run(
+        ["markets"],
+        home=tmp_path,
+        environ={"KALSHI_ENV": "demo", "KALSHI_API_BASE": "https://demo-api.kalshi.co"},
+    )
+    assert result.exit_code == ExitCode.CONFIG
+    assert one_line(result) == (
+        "Error: KALSHI_API_BASE: https://demo-api.kalshi.co does not end in /trade-api/v2 "
+        "(Kalshi's bases end so, e.g. https://demo-api.kalshi.co/trade-api/v2)"
+    )
