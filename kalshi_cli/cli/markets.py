@@ -219,6 +219,10 @@ def market_summary_json(m: Market) -> dict[str, Any]:
         "open_time": m.open_time or None,
         "close_time": m.close_time or None,
         "latest_expiration_time": m.latest_expiration_time or None,
+        # what the market pays on, as the wire has it (the strikes are JSON numbers there)
+        "strike_type": m.raw.get("strike_type") or None,
+        "floor_strike": m.raw.get("floor_strike"),
+        "cap_strike": m.raw.get("cap_strike"),
     }
 
 

@@ -58,6 +58,8 @@ def market(ticker: str, **overrides: Any) -> dict[str, Any]:
         "price_ranges": [{"start": "0.0100", "end": "0.9900", "step": "0.0100"}],
         "rules_primary": "Resolves YES if it happens.",
         "rules_secondary": "",
+        "strike_type": "greater",
+        "floor_strike": 96999.99,
     }
     data.update(overrides)
     return data

@@ -46,8 +46,12 @@ def test_markets_json_shape_and_filters_passed(tmp_path: Path) -> None:
     assert set(first) == {
         "ticker", "event_ticker", "title", "status", "yes_bid", "yes_ask", "no_bid", "no_ask",
         "last_price", "volume", "volume_24h", "open_interest", "open_time", "close_time",
-        "latest_expiration_time",
+        "latest_expiration_time", "strike_type", "floor_strike", "cap_strike",
     }  # fmt: skip
+    # what the market pays on, as the wire has it: a script can tell "above 96999.99"
+    assert (first["strike_type"], first["floor_strike"], first["cap_strike"]) == (
+        "greater", 96999.99, None
+    )
     name, kwargs = client.calls[0]
     assert name == "get_markets_page"
     assert kwargs == {
