@@ -50,7 +50,9 @@ def test_markets_json_shape_and_filters_passed(tmp_path: Path) -> None:
     }  # fmt: skip
     # what the market pays on, as the wire has it: a script can tell "above 96999.99"
     assert (first["strike_type"], first["floor_strike"], first["cap_strike"]) == (
-        "greater", 96999.99, None
+        "greater",
+        96999.99,
+        None,
     )
     name, kwargs = client.calls[0]
     assert name == "get_markets_page"
