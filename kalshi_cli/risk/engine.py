@@ -45,6 +45,7 @@ from kalshi_cli.vocabulary.decisions import Intent, PositionView, best_bid, requ
 from kalshi_cli.vocabulary.decode import Range, decode_config
 from kalshi_cli.vocabulary.errors import RateLimitedError, ServerError, TransportError
 from kalshi_cli.vocabulary.models import ZERO, Action, BookSide, Orderbook, Side, TimeInForce
+from kalshi_cli.vocabulary.units import fmt_exact_dollars, fmt_money
 
 EventSink = Callable[[str, Mapping[str, str]], None]
 
@@ -176,7 +177,10 @@ class CircuitBreaker:
         return False
 
     def _trip(self, day: str, pnl: Decimal) -> None:
-        detail = f"realized P&L {pnl} on {day} reached the daily loss limit -{self._limit}"
+        detail = (
+            f"realized P&L {fmt_money(pnl)} on {day} reached the daily loss limit of "
+            f"{fmt_money(-self._limit)}"
+        )
         self._records.record_risk_trip(
             rule=self.RULE, code=Code.CIRCUIT_BREAKER, detail=detail, day=day
         )
@@ -184,7 +188,7 @@ class CircuitBreaker:
         if current_state(self._records) is TradingState.ACTIVE:
             self._records.set_trading_state(TradingState.REDUCING, reason=detail, source=self.RULE)
         self._tripped_days.add(day)
-        self._sink("circuit_breaker", {"day": day, "realized_pnl": str(pnl), "detail": detail})
+        self._sink("circuit_breaker", {"day": day, "realized_pnl": fmt_exact_dollars(pnl), "detail": detail})
 
     def _lift_previous_day(self) -> None:
         row = self._records.trading_state()

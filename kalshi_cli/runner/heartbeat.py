@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.risk import utc_day
 from kalshi_cli.runner.summary import Summary
+from kalshi_cli.vocabulary.units import fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.alerting import TradeAlerts
@@ -81,7 +82,8 @@ class Heartbeat:
             self._log.emit("status", self.summary().to_json())
         day = utc_day(self._clock.wall())
         if day != self._day:
-            text = f"{self._day}: realized P&L {self._store.trading.daily_realized_pnl(self._day)}"
+            pnl = self._store.trading.daily_realized_pnl(self._day)
+            text = f"{self._day}: realized P&L {fmt_money(pnl)}"
             self._alert("daily_summary", self._day, text, {"day": self._day})
             self._day = day
 

@@ -59,6 +59,7 @@ from kalshi_cli.vocabulary.order_terms import (
     check_price,
     check_terms,
 )
+from kalshi_cli.vocabulary.units import fmt_exact_dollars
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -201,7 +202,7 @@ class PreparedOrder:
             "count": fmt_count(self.request.count),
             "book_side": self.create.book_side.value,
             "yes_price": fmt_dollars(self.create.price),
-            "max_cost": fmt_dollars(self.cost, 6),
+            "max_cost": fmt_exact_dollars(self.cost),
             "client_order_id": self.create.client_order_id,
         }
 

@@ -289,7 +289,7 @@ def test_the_intent_is_recorded_pending_as_the_trader_wrote_it_before_the_order_
             "count": "3.00",
             "book_side": "ask",
             "yes_price": "0.3500",
-            "max_cost": "1.950000",
+            "max_cost": "1.9500",
             "client_order_id": "c-7",
         }
         outcome = service.place(prepared)

@@ -313,10 +313,20 @@ def test_the_min_edge_denial_gives_the_edge_to_four_places():
 # the circuit breaker: the trip row, the state row, the event, the day roll-over
 
 
+def test_the_trip_reason_shows_a_sub_cent_loss_to_kalshis_fee_unit():
+    engine, records, _, _ = make(RiskLimits(daily_loss_limit=D("2.5")))
+    records.pnl[TODAY] = D("-2.789500")
+    assert engine.check_circuit_breaker() is True
+    assert records.trips[0]["detail"] == (
+        f"realized P&L -$2.7895 on {TODAY} reached the daily loss limit of -$2.50"
+    )
+
+
 def test_a_trip_writes_one_row_sets_reducing_and_emits_the_event_with_its_fields():
     engine, records, _, events = make(RiskLimits(daily_loss_limit=D(50)))
-    records.pnl[TODAY] = D("-50.00")
-    detail = f"realized P&L -50.00 on {TODAY} reached the daily loss limit -50"
+    records.pnl[TODAY] = D("-50.000000")
+    # money as a person reads it: the ledger's six places are not shown
+    detail = f"realized P&L -$50.00 on {TODAY} reached the daily loss limit of -$50.00"
     assert engine.check_circuit_breaker() is True
     assert records.trips == [
         {
@@ -329,7 +339,7 @@ def test_a_trip_writes_one_row_sets_reducing_and_emits_the_event_with_its_fields
     ]
     assert records.history[1:] == [Row("REDUCING", detail, "circuit_breaker")]
     assert events.seen == [
-        ("circuit_breaker", {"day": TODAY, "realized_pnl": "-50.00", "detail": detail})
+        ("circuit_breaker", {"day": TODAY, "realized_pnl": "-50.0000", "detail": detail})
     ]
     # asked again every tick of the day: no second row, no second event
     for _ in range(3):

@@ -59,7 +59,7 @@ def test_the_breaker_trips_on_the_accounts_day_whatever_the_subaccount(
     rig.step()
     assert rig.store.trading.trading_state().state == "REDUCING"
     trips = rig.store.trading.risk_trips(rule="circuit_breaker")
-    assert trips and "realized P&L -5" in trips[0].detail
+    assert trips and "realized P&L -$5.00" in trips[0].detail
     sent = len(rig.client.requests)
     for _ in range(120):  # a minute: the spike scenario places an order within one otherwise
         rig.step(0.5)
