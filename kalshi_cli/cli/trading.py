@@ -246,7 +246,10 @@ def render_state(
     out.line(f"reason: {reason}")
     out.line(f"set by: {source}" + (f" at {local_time(at)}" if at else ""))
     for key, value in (extra or {}).items():
-        if not isinstance(value, (list, dict)):
+        if isinstance(value, bool) or value is None:  # yes, no, none: not Python's words
+            shown = "none" if value is None else "yes" if value else "no"
+            out.line(f"{key.replace('_', ' ')}: {shown}")
+        elif not isinstance(value, (list, dict)):
             out.line(f"{key.replace('_', ' ')}: {value}")
 
 

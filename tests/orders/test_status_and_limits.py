@@ -123,6 +123,7 @@ def test_status_for_people_names_the_orders_to_reconcile_and_the_heartbeat_as_a_
     )
     assert f"state file: {path}" in lines
     assert "open orders: 4" in lines and "unknown orders: 3" in lines
+    assert "loop paused: no" in lines  # as a person reads it, not Python's False
     [beat] = [line for line in lines if line.startswith("last heartbeat: ")]
     assert beat.startswith("last heartbeat: trade at 202") and "1767225690" not in beat
     assert len([line for line in lines if line.startswith("  ")]) == 5  # the history, newest 5
@@ -137,7 +138,7 @@ def test_status_of_a_state_file_never_beaten_shows_no_heartbeat(tmp_path: Path) 
     assert document["last_heartbeat"] is None and document["history"] == []
     assert (document["open_orders"], document["unknown_orders"]) == (0, 0)
     people = kalshi(tmp_path, "--state", str(path), "status")
-    assert "last heartbeat: None" in people.stdout.splitlines()
+    assert "last heartbeat: none" in people.stdout.splitlines()
     assert "unknown outcome" not in people.stderr
 
 
