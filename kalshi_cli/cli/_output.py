@@ -98,13 +98,14 @@ class Output:
         *,
         document: Any,
         title: str | None = None,
+        empty: str = "nothing matched",
     ) -> None:
         if self.as_json:
             self.json(document)
             return
         if not rows and self.format is not TableFormat.CSV:
             # a bare header reads like a failure to list; CSV keeps its header (an empty table)
-            self.note("nothing matched")
+            self.note(empty)
             return
         if self.format is not TableFormat.CSV:
             rows = [_money_cells(columns, row) for row in rows]

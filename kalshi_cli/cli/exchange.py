@@ -111,6 +111,10 @@ def render_schedule(out: Output, schedule: ExchangeSchedule) -> None:
                 "length": f"{minutes // 60}h{minutes % 60:02d}m",
             }
         )
-    if not rows and not out.as_json:
-        out.note("no maintenance scheduled")
-    out.table(WINDOW_COLUMNS, rows, document=schedule_json(schedule), title="maintenance windows")
+    out.table(
+        WINDOW_COLUMNS,
+        rows,
+        document=schedule_json(schedule),
+        title="maintenance windows",
+        empty="no maintenance scheduled",
+    )

@@ -110,6 +110,9 @@ def test_exchange_status_and_schedule(clocked: Clocked, tmp_path: Path) -> None:
         "trading_active": True,
         "exchange_estimated_resume_time": None,
     }
+    none = kalshi(sim, tmp_path, "exchange", "schedule")
+    # one line that says so, not that and a listing's "nothing matched" after it
+    assert none.exit_code == 0 and none.stderr == "no maintenance scheduled\n"
     sim.http.post(
         sim.admin_url + "/exchange/maintenance", json={"start_ts": b + 60, "end_ts": b + 3660}
     ).raise_for_status()
