@@ -15,7 +15,7 @@ from typing import Any
 from kalshi_cli.data.lock import is_locked
 from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.replay import BookReplay, iter_records
-from kalshi_cli.data.segments import FRAMES_DIR, segment_paths
+from kalshi_cli.data.segments import FRAMES_DIR, REST_DIR, segment_paths
 from kalshi_cli.vocabulary.errors import NoDataError
 
 
@@ -27,7 +27,10 @@ class DataSet:
 
     @property
     def bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.segments)
+        """What the data set holds on disk: its frame segments and its REST files."""
+        rest = self.root / REST_DIR
+        files = [*self.segments, *(rest.glob("*.ndjson.gz") if rest.is_dir() else ())]
+        return sum(p.stat().st_size for p in files)
 
     @property
     def status(self) -> str:

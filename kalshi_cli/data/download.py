@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from kalshi_cli.data.manifest import FORMAT, read_manifest, write_manifest
 from kalshi_cli.data.reference import save_reference
-from kalshi_cli.data.segments import FRAMES_DIR, SegmentWriter, segment_paths
+from kalshi_cli.data.segments import FRAMES_DIR, REST_DIR, SegmentWriter, segment_paths
 from kalshi_cli.vocabulary.clock import parse_iso
 from kalshi_cli.vocabulary.errors import (
     DataWriteError,
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 KINDS = ("trades", "candles", "markets", "settlements")
 PERIODS = {"1m": 1, "1h": 60, "1d": 1440}
 STAGE_DIR = ".download"
-REST_DIR = "rest"
 # candlesticks asked for per request: a long range is read in windows of this many periods
 CANDLES_PER_REQUEST = 5000
 NS = 1_000_000_000

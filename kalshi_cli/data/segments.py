@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 FRAMES_DIR = "frames"
+# a download's REST history (candles, markets, settlements): `rest/KIND.ndjson.gz`
+REST_DIR = "rest"
 SUFFIX = ".ndjson.gz"
 NS_PER_HOUR = 3_600_000_000_000
 _CHUNK = 1 << 18

@@ -337,6 +337,11 @@ def test_candles_and_markets_come_from_the_tier_that_holds_each_market(
     assert result.exit_code == 0, result.output
     rows = [json.loads(x) for x in gzip.decompress((out / "rest/candles.ndjson.gz").read_bytes())
             .splitlines()]  # fmt: skip
+    listed_candles = json.loads(kalshi(traded, tmp_path, "data", "ls", str(out), "--json").stdout)
+    # the candles are the data set's bytes: `ls` counted frame segments only and said 0
+    assert (
+        listed_candles["data_sets"][0]["bytes"] == (out / "rest/candles.ndjson.gz").stat().st_size
+    )
     by_market = {(r["market_ticker"], r["tier"]) for r in rows}
     assert by_market == {(A, "historical"), (B, "live")}
     a_volume = sum(D(r["candle"]["volume"]) for r in rows if r["market_ticker"] == A)
