@@ -296,7 +296,17 @@ def _usage_line(exc: typer.TyperException) -> str:
     line = _flatten(exc.format_message())
     ctx = getattr(exc, "ctx", None)
     if ctx is not None and getattr(exc, "exit_code", None) == ExitCode.USAGE:
-        line += f" (see `{ctx.command_path} --help`)"
+        root = ctx.find_root()
+        name = getattr(exc, "option_name", None)
+        global_names = {n for p in root.command.params for n in p.opts}
+        if ctx is not root and name in global_names:
+            # `kalshi pnl --state X`: the option is the root's, so it goes before the command
+            line += (
+                f" ({name} is an option of `{root.command_path}` itself: put it before the "
+                f"command, `{root.command_path} {name} ... {ctx.info_name}`)"
+            )
+        else:
+            line += f" (see `{ctx.command_path} --help`)"
     return line
 
 

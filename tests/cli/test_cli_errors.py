@@ -216,6 +216,15 @@ def test_bad_flags_are_one_line_usage_errors(
     assert line.endswith("--help`)")
 
 
+def test_a_global_option_after_the_command_says_where_it_goes(tmp_path: Path) -> None:
+    result = run(["pnl", "--state", str(tmp_path / "x.db")], home=tmp_path)
+    assert result.exit_code == ExitCode.USAGE
+    assert one_line(result) == (
+        "Error: No such option: --state (--state is an option of `kalshi` itself: put it "
+        "before the command, `kalshi --state ... pnl`)"
+    )
+
+
 def test_json_and_format_can_be_combined_json_wins(tmp_path: Path) -> None:
     client = FakeClient(balance_cents=100)
     result = run(["balance", "--json", "--format", "csv"], client=client, home=tmp_path)
