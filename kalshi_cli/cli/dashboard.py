@@ -14,6 +14,7 @@ import typer
 
 from kalshi_cli.cli._context import current
 from kalshi_cli.cli._options import EnvOpt, FiniteFloat, StateOpt
+from kalshi_cli.vocabulary.errors import UsageError
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
@@ -75,8 +76,11 @@ def dashboard_command(
         from kalshi_cli.dashboard.backtest import load_backtest
         from kalshi_cli.vocabulary.clock import SystemClock
 
-        BacktestApp(load_backtest(backtest, SystemClock())).run()
+        result = load_backtest(backtest, SystemClock())
+        _need_terminal("for a script: `kalshi backtest runs show RUN --json`")
+        BacktestApp(result).run()
         return
+    _need_terminal("for a script: `kalshi status --json`, `kalshi positions --json`, `kalshi pnl`")
     app = current()
     if state is not None:
         app.state = state
@@ -88,6 +92,14 @@ def dashboard_command(
     finally:
         if feed is not None:
             feed.stop()
+
+
+def _need_terminal(instead: str) -> None:
+    """A full-screen app on a pipe or under cron draws escape codes until it is killed."""
+    import sys
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("kalshi dashboard draws a full screen and needs a terminal", hint=instead)
 
 
 def build_wiring(

@@ -157,3 +157,24 @@ def test_the_command_refuses_what_is_not_a_result_with_the_usage_code(tmp_path: 
     )  # fmt: skip
     assert done.returncode == ExitCode.USAGE
     assert "no backtest result at" in done.stderr
+
+
+def test_the_command_without_a_terminal_refuses_to_draw(tmp_path: Path) -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from kalshi_cli.vocabulary.exit_codes import ExitCode
+
+    script = shutil.which("kalshi", path=str(Path(sys.executable).parent))
+    assert script is not None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KALSHI_")}
+    env.update(KALSHI_HOME=str(tmp_path), HOME=str(tmp_path), TERM="xterm")
+    done = subprocess.run(
+        [script, "dashboard"], capture_output=True, text=True, env=env, timeout=60, check=False,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == ExitCode.USAGE, done.stdout[:200]
+    assert done.stdout == ""  # no escape codes drawn into the pipe
+    assert "needs a terminal" in done.stderr and "kalshi status --json" in done.stderr
