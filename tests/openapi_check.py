@@ -157,11 +157,12 @@ def _flat_error_problem(data: Any, fields: frozenset[str]) -> str | None:
 
 # The wire deviation (REFERENCE.md "Observed on the real wire", which wins over the spec): besides
 # the spec's flat ErrorResponse (which Kalshi answers to a body that does not decode), Kalshi
-# nests most 4xx errors as {"error": {code, message, details?, service?}} and answers a query
+# nests most 4xx errors as {"error": {code, message, details?}} (its `service` was removed from
+# ErrorResponse on 2026-08-06, so the simulator sends none) and answers a query
 # parameter that fails validation with a bare {"msg": "Parameter validation failed for ..."}.
 # These two are accepted exactly, on the statuses they were seen with, and nothing else is.
 _FLAT = frozenset({"code", "message", "details"})
-_NESTED = frozenset({"code", "message", "details", "service"})
+_NESTED = frozenset({"code", "message", "details"})
 _BARE_PREFIX = "Parameter validation failed for "
 
 

@@ -9,12 +9,13 @@ import httpx
 
 
 def nested(response: httpx.Response) -> dict[str, Any]:
-    """The inner object of a nested `{"error": {...}}` body; fails on any other shape."""
+    """The inner object of a nested `{"error": {...}}` body; fails on any other shape, and on a
+    `service` field, which Kalshi removed from `ErrorResponse` on 2026-08-06."""
     body = response.json()
     assert set(body) == {"error"}, body
     inner: dict[str, Any] = body["error"]
     assert isinstance(inner.get("code"), str) and isinstance(inner.get("message"), str), body
-    assert set(inner) <= {"code", "message", "details", "service"}, body
+    assert set(inner) <= {"code", "message", "details"}, body
     return inner
 
 

@@ -113,7 +113,8 @@ class ApiError(KalshiError):
         """Build the right subclass from a status and a Kalshi error body, in any shape Kalshi
         answers (REFERENCE.md "Observed on the real wire"):
 
-        - nested `{"error": {"code", "message", "details"?, "service"?}}`: most 4xx;
+        - nested `{"error": {"code", "message", "details"?, "service"?}}`: most 4xx (Kalshi
+          removed `service` on 2026-08-06; an answer with or without it reads the same);
         - flat `{"code", "message", "details"}` (the spec's ErrorResponse): a body that did
           not decode;
         - bare `{"msg": "Parameter validation failed for ..."}`: a query parameter refused;

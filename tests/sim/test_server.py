@@ -432,7 +432,7 @@ def test_the_spec_check_catches_a_response_off_the_spec() -> None:
         is None
     )
     # the wire's nested shape is accepted on a 4xx (REFERENCE.md: the wire wins), not elsewhere
-    wrapped = b'{"error": {"code": "not_found", "message": "x", "service": "exchange"}}'
+    wrapped = b'{"error": {"code": "not_found", "message": "x"}}'
     assert (
         check_response("GET", "/trade-api/v2/markets/X", "", 404, "application/json", wrapped)
         is None

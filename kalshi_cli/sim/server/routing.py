@@ -67,14 +67,11 @@ def error_body(code: str, message: str, details: str | None = None) -> Json:
     return body
 
 
-def nested_error_body(
-    code: str, message: str, details: str | None = None, service: str | None = None
-) -> Json:
-    """Kalshi's usual error on the wire: `{"error": {code, message, details?, service?}}`."""
-    inner = error_body(code, message, details)
-    if service:
-        inner["service"] = service
-    return {"error": inner}
+def nested_error_body(code: str, message: str, details: str | None = None) -> Json:
+    """Kalshi's usual error on the wire: `{"error": {code, message, details?}}`. The wire also
+    carried `service: "exchange"` on some (REFERENCE.md); Kalshi removed `ErrorResponse.service`
+    on 2026-08-06, so no error carries it."""
+    return {"error": error_body(code, message, details)}
 
 
 def error_response(status: int, code: str, message: str, details: str | None = None) -> Response:
@@ -156,7 +153,7 @@ def refusal(exc: ExchangeError) -> Response:
         return JSONResponse({"msg": exc.message}, status_code=exc.status)
     if isinstance(exc, UndecodableBody):
         return flat_error_response(exc.status, exc.code, exc.message, exc.details)
-    body = nested_error_body(exc.code, exc.message, exc.details, service="exchange")
+    body = nested_error_body(exc.code, exc.message, exc.details)
     return JSONResponse(body, status_code=exc.status)
 
 
