@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from kalshi_cli.sim.server.operations import OPERATIONS
@@ -105,3 +106,26 @@ def test_a_path_with_an_empty_segment_is_a_404_not_a_redirect(sim: SimHarness) -
         answer = sim.signed(sim.account, "GET", path)
         assert answer.status_code == 404, (path, answer.status_code)
         assert _code(answer.json()) == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/portfolio/orders"),
+        ("POST", "/portfolio/orders/batched"),
+        ("DELETE", "/portfolio/orders/batched"),
+        ("DELETE", "/portfolio/orders/ord-1"),
+        ("POST", "/portfolio/orders/ord-1/amend"),
+        ("POST", "/portfolio/orders/ord-1/decrease"),
+    ],
+)
+def test_a_retired_v1_order_write_is_410_gone_and_changes_nothing(
+    sim: SimHarness, method: str, path: str
+) -> None:
+    """REFERENCE.md: after the V1 order writes were cut off, Kalshi answered them 410 Gone."""
+    body = {"ticker": "KXGONE-1", "side": "yes", "action": "buy", "count": 1, "type": "limit",
+            "yes_price": 40} if method == "POST" else None  # fmt: skip
+    answer = sim.signed(sim.account, method, path, json=body)
+    assert answer.status_code == 410, answer.text
+    assert _code(answer.json()) == "gone"
+    assert sim.signed(sim.account, "GET", "/portfolio/orders").json()["orders"] == []

@@ -266,6 +266,26 @@ def _not_implemented(method: str, template: str, operation_id: str) -> Response:
     )
 
 
+# The V1 order writes Kalshi cut off in June 2026 (REFERENCE.md "Observed on the real wire":
+# first a 2xx carrying an error and no order, later 410 Gone). The simulator answers the later
+# form; the body's code and words are its own reading, as the wire's were not recorded.
+RETIRED_WRITES: dict[str, tuple[str, ...]] = {
+    "/portfolio/orders": ("POST",),
+    "/portfolio/orders/batched": ("POST", "DELETE"),
+    "/portfolio/orders/{order_id}": ("DELETE",),
+    "/portfolio/orders/{order_id}/amend": ("POST",),
+    "/portfolio/orders/{order_id}/decrease": ("POST",),
+}
+
+
+def _gone(method: str, template: str) -> Response:
+    return error_response(
+        410,
+        "gone",
+        f"{method} {template} was removed; orders are written through /portfolio/events/orders",
+    )
+
+
 def _priority(template: str) -> list[bool]:
     """Sort key: at the first segment where two templates differ, a literal segment comes
     before a parameter, so `/markets/trades` is matched before `/markets/{ticker}`."""
@@ -283,9 +303,10 @@ def api_routes(state: SimState) -> list[Route]:
         if method not in by_path.get(template, {}):
             unserved[template][method] = operation_id
     routes: list[Route] = []
-    for template in sorted(set(by_path) | set(unserved), key=_priority):
+    for template in sorted(set(by_path) | set(unserved) | set(RETIRED_WRITES), key=_priority):
         table = by_path.get(template, {})
         missing = unserved.get(template, {})
+        retired = RETIRED_WRITES.get(template, ())
 
         def make(
             template: str, table: dict[str, Endpoint], missing: dict[str, str]
@@ -293,12 +314,15 @@ def api_routes(state: SimState) -> list[Route]:
             async def endpoint(request: Request) -> Response:
                 ep = table.get(request.method)
                 if ep is None:
-                    return _not_implemented(request.method, template, missing[request.method])
+                    if request.method in missing:
+                        return _not_implemented(request.method, template, missing[request.method])
+                    return _gone(request.method, template)
                 return await _dispatch(state, ep, request)
 
             return endpoint
 
-        routes.append(Route(template, make(template, table, missing), methods=[*table, *missing]))
+        methods = [*table, *missing, *retired]
+        routes.append(Route(template, make(template, table, missing), methods=methods))
     return routes
 
 
