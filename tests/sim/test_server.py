@@ -471,7 +471,10 @@ def test_the_observed_fee_and_balance_shapes_over_the_wire(sim: SimHarness) -> N
     assert balance["balance"] == 99_946
     assert balance["balance_dollars"] == "999.4625"
     position = sim.signed(me, "GET", "/portfolio/positions").json()["market_positions"][0]
-    assert position["fees_paid_dollars"] == "0.0175"
+    # fees and costs carry six places on the wire, as a fill's fee_cost does
+    assert position["fees_paid_dollars"] == "0.017500"
+    [placed] = sim.signed(me, "GET", "/portfolio/orders").json()["orders"]
+    assert (placed["taker_fees_dollars"], placed["maker_fees_dollars"]) == ("0.017500", "0.000000")
 
 
 def test_series_report_their_fee_type_and_multiplier(sim: SimHarness) -> None:

@@ -1,7 +1,8 @@
 """Core objects -> the JSON shapes of the pinned openapi.yaml (3.30.0) and asyncapi.yaml.
 
-Prices go out as FixedPointDollars strings (4 decimals, up to 6 for averages and fees; a fill's
-`fee_cost` always 6, as seen on the wire: "0.017500"), counts as FixedPointCount strings (2
+Prices go out as FixedPointDollars strings (4 decimals, up to 6 for averages; fees and costs
+always 6, as seen on the wire: a fill's `fee_cost` "0.017500", an order's `maker_fees_dollars`,
+a position's `fees_paid_dollars`, a settlement's `yes_total_cost_dollars`), counts as FixedPointCount strings (2
 decimals), balances as integer cents beside `balance_dollars` (4 decimals), times as RFC 3339
 strings or integer Unix (milli)seconds where the spec says so. Core statuses map to Kalshi's market
 statuses (unopened -> initialized, open -> active, paused -> inactive, closed -> closed,
@@ -270,8 +271,8 @@ def order_json(o: SimOrder) -> Json:
         "initial_count_fp": fmt_count(o.initial_count),
         "taker_fill_cost_dollars": fmt_dollars(o.taker_fill_cost),
         "maker_fill_cost_dollars": fmt_dollars(o.maker_fill_cost),
-        "taker_fees_dollars": fmt_dollars(o.taker_fees),
-        "maker_fees_dollars": fmt_dollars(o.maker_fees),
+        "taker_fees_dollars": fmt_dollars(o.taker_fees, 6),
+        "maker_fees_dollars": fmt_dollars(o.maker_fees, 6),
         "expiration_time": iso_utc(o.expiration_time) if o.expiration_time else None,
         "created_time": iso_utc(o.created_time),
         "last_update_time": iso_utc(o.last_update_time),
@@ -330,7 +331,7 @@ def position_json(p: SimPosition) -> Json:
         "position_fp": fmt_count(p.position),
         "market_exposure_dollars": fmt_dollars(p.cost_basis),
         "realized_pnl_dollars": fmt_dollars(p.realized_pnl),
-        "fees_paid_dollars": fmt_dollars(p.fees_paid),
+        "fees_paid_dollars": fmt_dollars(p.fees_paid, 6),
         "last_updated_ts": iso_utc(p.last_updated),
     }
 
@@ -347,7 +348,7 @@ def event_positions_json(exchange: Exchange, positions: list[SimPosition]) -> li
             "total_cost_shares_fp": fmt_count(sum((abs(p.position) for p in ps), ZERO)),
             "event_exposure_dollars": fmt_dollars(sum((p.cost_basis for p in ps), ZERO)),
             "realized_pnl_dollars": fmt_dollars(sum((p.realized_pnl for p in ps), ZERO)),
-            "fees_paid_dollars": fmt_dollars(sum((p.fees_paid for p in ps), ZERO)),
+            "fees_paid_dollars": fmt_dollars(sum((p.fees_paid for p in ps), ZERO), 6),
         }
         for event_ticker, ps in by_event.items()
     ]
@@ -360,9 +361,9 @@ def settlement_json(s: SimSettlement) -> Json:
         "event_ticker": s.event_ticker,
         "market_result": s.market_result,
         "yes_count_fp": fmt_count(s.yes_count),
-        "yes_total_cost_dollars": fmt_dollars(s.yes_total_cost),
+        "yes_total_cost_dollars": fmt_dollars(s.yes_total_cost, 6),
         "no_count_fp": fmt_count(s.no_count),
-        "no_total_cost_dollars": fmt_dollars(s.no_total_cost),
+        "no_total_cost_dollars": fmt_dollars(s.no_total_cost, 6),
         "revenue": s.revenue_cents,
         "settled_time": iso_utc(s.settled_time),
         "fee_cost": fmt_dollars(s.fee_cost),
@@ -464,8 +465,8 @@ def ws_user_order_msg(o: SimOrder) -> Json:
         "initial_count_fp": fmt_count(o.initial_count),
         "taker_fill_cost_dollars": fmt_dollars(o.taker_fill_cost),
         "maker_fill_cost_dollars": fmt_dollars(o.maker_fill_cost),
-        "taker_fees_dollars": fmt_dollars(o.taker_fees),
-        "maker_fees_dollars": fmt_dollars(o.maker_fees),
+        "taker_fees_dollars": fmt_dollars(o.taker_fees, 6),
+        "maker_fees_dollars": fmt_dollars(o.maker_fees, 6),
         "client_order_id": o.client_order_id,
         "self_trade_prevention_type": o.self_trade_prevention.value,
         "created_time": iso_utc(o.created_time),
@@ -544,8 +545,8 @@ def ws_position_msg(account_id: str, ticker: str, p: SimPosition | None) -> Json
         "position_fp": fmt_count(p.position if p else ZERO),
         "position_cost_dollars": fmt_dollars(p.cost_basis if p else ZERO),
         "realized_pnl_dollars": fmt_dollars(p.realized_pnl if p else ZERO),
-        "fees_paid_dollars": fmt_dollars(p.fees_paid if p else ZERO),
-        "position_fee_cost_dollars": fmt_dollars(p.fees_paid if p else ZERO),
+        "fees_paid_dollars": fmt_dollars(p.fees_paid if p else ZERO, 6),
+        "position_fee_cost_dollars": fmt_dollars(p.fees_paid if p else ZERO, 6),
         "volume_fp": fmt_count(p.volume if p else ZERO),
     }
 
