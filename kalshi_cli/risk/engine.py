@@ -188,7 +188,10 @@ class CircuitBreaker:
         if current_state(self._records) is TradingState.ACTIVE:
             self._records.set_trading_state(TradingState.REDUCING, reason=detail, source=self.RULE)
         self._tripped_days.add(day)
-        self._sink("circuit_breaker", {"day": day, "realized_pnl": fmt_exact_dollars(pnl), "detail": detail})
+        self._sink(
+            "circuit_breaker",
+            {"day": day, "realized_pnl": fmt_exact_dollars(pnl), "detail": detail},
+        )
 
     def _lift_previous_day(self) -> None:
         row = self._records.trading_state()

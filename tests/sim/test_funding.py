@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.conftest import SimHarness
 from tests.sim.test_historical import set_lag
@@ -36,7 +38,34 @@ def test_total_resting_order_value_is_refused_to_an_account_that_is_no_fcm_membe
     assert sim.signed(me, "POST", ORDERS, json=order("bid", "0.40", "10")).status_code == 201
     answer = sim.signed(me, "GET", "/portfolio/summary/total_resting_order_value")
     assert answer.status_code == 403
-    assert answer.json()["error"]["code"] == "forbidden"
+    assert answer.json()["error"]["code"] == "permission_denied"  # the wire's code
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/fcm/fills"),
+        ("GET", "/fcm/orders"),
+        ("GET", "/fcm/positions"),
+        ("GET", "/fcm/subtraders"),
+        ("POST", "/fcm/subtraders"),
+        ("GET", "/fcm/subtraders/event_contract_daily_cap"),
+        ("PUT", "/fcm/subtraders/event_contract_daily_cap"),
+        ("DELETE", "/fcm/subtraders/event_contract_daily_cap"),
+        ("GET", "/fcm/subtraders/blocked_categories"),
+        ("PUT", "/fcm/subtraders/blocked_categories"),
+    ],
+)
+def test_the_fcm_operations_refuse_a_member_that_is_no_fcm_after_authenticating(
+    sim: SimHarness, method: str, path: str
+) -> None:
+    """The spec documents 403 for a non-FCM member; no simulated account is one. Without a
+    signature the request is refused first as any private one is (401)."""
+    answer = sim.signed(sim.account, method, path, json={} if method in ("POST", "PUT") else None)
+    assert answer.status_code == 403, answer.text
+    assert answer.json()["error"]["code"] == "permission_denied"
+    anonymous = sim.http.request(method, sim.account.api_base + path)
+    assert anonymous.status_code == 401, anonymous.text
 
 
 def test_target_balance_allocation_is_stored_and_checked(sim: SimHarness) -> None:

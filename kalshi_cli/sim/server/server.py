@@ -37,6 +37,7 @@ from kalshi_cli.sim.server.routes import (
     communications,
     event_metadata,
     exchange_data,
+    fcm,
     funding,
     historical,
     intra_transfers,
@@ -89,6 +90,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     + event_metadata.ENDPOINTS
     + weather.ENDPOINTS
     + intra_transfers.ENDPOINTS
+    + fcm.ENDPOINTS
 )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
 from kalshi_cli.sim.server import scenario_data
-from kalshi_cli.sim.server.routes.subaccounts import forbidden
+from kalshi_cli.sim.server.routes.fcm import not_an_fcm_member
 from kalshi_cli.sim.server.routing import (
     Endpoint,
     Json,
@@ -71,7 +71,7 @@ def handle_withdrawals(state: SimState, ctx: RequestContext) -> tuple[int, Json 
 
 
 def handle_resting_order_value(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    raise forbidden("total resting order value is for FCM members; the simulator has none")
+    raise not_an_fcm_member("the total value of resting orders")
 
 
 def handle_get_allocation(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
