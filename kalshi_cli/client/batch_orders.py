@@ -11,11 +11,12 @@ Within an answered batch, each item is either an order (`BatchItem.result`) or a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 
-from kalshi_cli.client.requests import CreateOrderResult
+from kalshi_cli.client.requests import CreateOrder, CreateOrderResult, create_answer_problem
 from kalshi_cli.vocabulary.models import decode_answer
 
 __all__ = [
@@ -49,10 +50,13 @@ BATCH_CREATE_ITEM_COST = 10
 _TROUBLE = ("internal", "unavailable", "timeout", "timed_out")
 
 
-def read_batch_answer(answered: list[Any]) -> list[BatchItem]:
+def read_batch_answer(
+    answered: list[Any], sent: Mapping[str, CreateOrder] | None = None
+) -> list[BatchItem]:
     """The answer's items, one per client order id: an order the answer names twice is unknown
-    (which of the two is true cannot be told)."""
-    items = [_item(raw) for raw in answered]
+    (which of the two is true cannot be told), and so is one whose counts are not counts of the
+    order `sent` under its id (`create_answer_problem`)."""
+    items = [_checked(_item(raw), sent or {}) for raw in answered]
     named: dict[str, int] = {}
     for item in items:
         named[item.client_order_id] = named.get(item.client_order_id, 0) + 1
@@ -65,6 +69,16 @@ def read_batch_answer(answered: list[Any]) -> list[BatchItem]:
             why = f"the batch answer named this order {times} times"
             out.append(BatchItem(item.client_order_id, None, why, unknown=True))
     return out
+
+
+def _checked(item: BatchItem, sent: Mapping[str, CreateOrder]) -> BatchItem:
+    request = sent.get(item.client_order_id)
+    if item.result is None or request is None:
+        return item
+    problem = create_answer_problem(item.result, request)
+    if problem is None:
+        return item
+    return BatchItem(item.client_order_id, None, problem, unknown=True)
 
 
 def _item(raw: Any) -> BatchItem:

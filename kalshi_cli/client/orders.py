@@ -32,6 +32,7 @@ from kalshi_cli.client.requests import (
     DecreaseResult,
     check_count,
     check_price,
+    create_answer_problem,
     decode_cancel_result,
 )
 from kalshi_cli.client.retry import Resend, nothing_sent
@@ -119,12 +120,16 @@ class OrdersApi(Area):
         if missing:
             raise OrderOutcomeUnknown(missing, client_order_id=coid)
         try:
-            return decode_answer(CreateOrderResult, body)
+            result = decode_answer(CreateOrderResult, body)
         except (KeyError, TypeError, ValueError) as exc:
             raise OrderOutcomeUnknown(
                 f"the exchange accepted {what} but its answer could not be read",
                 client_order_id=coid,
             ) from exc
+        problem = create_answer_problem(result, request)
+        if problem is not None:
+            raise OrderOutcomeUnknown(f"{problem}; {what} may rest or not", client_order_id=coid)
+        return result
 
     def cancel_order(
         self, order_id: str, *, ticker: str | None = None, subaccount: int | None = None
@@ -405,7 +410,7 @@ class OrdersApi(Area):
             answered = self._conn.body(response).get("orders")
             if not isinstance(answered, list):
                 raise TypeError("no orders list")
-            return read_batch_answer(answered)
+            return read_batch_answer(answered, {o.client_order_id: o for o in orders})
         except (KalshiError, KeyError, TypeError, ValueError) as exc:
             raise OrderOutcomeUnknown(
                 f"the exchange answered HTTP {response.status_code} to {what} but its answer "

@@ -133,6 +133,34 @@ class CreateOrderResult(Answer, frozen=True, kw_only=True):
     ts_ms: int = 0
 
 
+_IMMEDIATE = (TimeInForce.IOC, TimeInForce.FOK)
+
+
+def create_answer_problem(result: CreateOrderResult, request: CreateOrder) -> str | None:
+    """Why a create answer cannot settle what became of `request`, or None when it can. Its
+    counts must be counts of this order: whole hundredths, not negative, together not above the
+    order's count; and an order that may rest (good till canceled) is answered with all of its
+    count filled or resting, as only an immediate order ends with the rest cancelled. An
+    answer that fails this is an unknown outcome, looked up by client order id: read as it
+    stood, a remaining count of -5 booked a resting order as cancelled."""
+    fill, rest = result.fill_count, result.remaining_count
+    for name, value in (("fill_count", fill), ("remaining_count", rest)):
+        if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):
+            return f"the answer's {name} {value} is not a count of contracts"
+    if fill + rest > request.count:
+        return (
+            f"the answer's fill_count {fmt_count(fill)} and remaining_count {fmt_count(rest)} "
+            f"are more than the order's {fmt_count(request.count)}"
+        )
+    if request.time_in_force not in _IMMEDIATE and fill + rest != request.count:
+        return (
+            f"the answer says the good-till-canceled order is neither filled nor resting "
+            f"(fill_count {fmt_count(fill)}, remaining_count {fmt_count(rest)} of "
+            f"{fmt_count(request.count)})"
+        )
+    return None
+
+
 class AmendResult(Answer, frozen=True, kw_only=True):
     """`AmendOrderV2Response`: the counts and averages only when the amend filled or changed
     what rests (the exchange sends them null or not at all otherwise)."""
