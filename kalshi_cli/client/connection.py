@@ -38,7 +38,7 @@ from kalshi_cli.vocabulary.errors import (
     TransportError,
 )
 from kalshi_cli.vocabulary.keys import PrivateKey
-from kalshi_cli.vocabulary.models import decode_answer
+from kalshi_cli.vocabulary.models import Fill, QuarantinedFill, decode_answer
 
 T = TypeVar("T")
 S = TypeVar("S", bound=msgspec.Struct)
@@ -85,6 +85,40 @@ def _tls_for(base: httpx.URL) -> ssl.SSLContext | bool:
     if base.scheme != "http" or any(name.lower() in _PROXY_VARIABLES for name in os.environ):
         return True
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+class FillQuarantine:
+    """Fills a listing left out because they lack a field the spec requires (a count, a price,
+    a fee, a direction: `models.Fill`): never applied to a position or P&L. Each is told once to
+    every listener (the trade loop logs, counts and alerts it, and stops trading its market);
+    `held` keeps them for a person to read. Shared by every area of one client."""
+
+    MAX_HELD = 1000
+
+    def __init__(self) -> None:
+        self.listeners: list[Callable[[QuarantinedFill], None]] = []
+        self.held: dict[str, QuarantinedFill] = {}
+
+    def add(self, raw: Mapping[str, Any], reason: str) -> None:
+        found = QuarantinedFill.of(raw, reason)
+        if found.key in self.held:
+            return  # listed again by a later read: told once
+        if len(self.held) >= self.MAX_HELD:
+            self.held.pop(next(iter(self.held)))
+        self.held[found.key] = found
+        for listener in list(self.listeners):
+            listener(found)
+
+    def fill_or_none(self, item: Any) -> Fill | None:
+        """One listed item as a Fill, or None when it is quarantined."""
+        if not isinstance(item, Mapping):
+            self.add({"item": item}, "a fill that is not an object")
+            return None
+        try:
+            return decode_answer(Fill, item)
+        except (TypeError, ValueError) as exc:
+            self.add(item, str(exc))
+            return None
 
 
 class Connection:
@@ -160,6 +194,7 @@ class Connection:
         self.last_latency_ms: float | None = None
         # every attempt's latency and outcome by endpoint family, for `trade --metrics-port`
         self.stats = ApiStats()
+        self.fill_quarantine = FillQuarantine()
 
     def __repr__(self) -> str:
         return f"Connection(api_base={self.api_base!r}, authenticated={self.authenticated})"

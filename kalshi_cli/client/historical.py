@@ -195,7 +195,11 @@ class HistoricalApi(Area):
         limit: int | None = None,
     ) -> Iterator[Fill]:
         params = time_window(ticker, min_ts, max_ts)
-        return self._conn.listing("/historical/fills", "fills", Fill, params, limit, private=True)
+        listed = self._conn.listing(
+            "/historical/fills", "fills", self._conn.fill_quarantine.fill_or_none, params, limit,
+            private=True,
+        )  # fmt: skip
+        return (fill for fill in listed if fill is not None)
 
     def iter_historical_orders(
         self,

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from kalshi_cli.services.orders import OrderService
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.models import QuarantinedFill
 
 
 class TradeLoop:
@@ -82,6 +83,10 @@ class TradeLoop:
             clock=clock,
             dry_run=settings.dry_run,
         )
+        # a fill listed without a field the spec requires (client.connection.FillQuarantine)
+        quarantine = getattr(getattr(client, "connection", None), "fill_quarantine", None)
+        if quarantine is not None:
+            quarantine.listeners.append(self._fill_quarantined)
         self.own = OwnOrders(
             executor=self.executor,
             portfolio=portfolio,
@@ -192,6 +197,25 @@ class TradeLoop:
     def toggle_pause(self) -> None:
         """SIGUSR1: pause new orders, or resume them (stop-losses always go out)."""
         self.watch.toggle_pause()
+
+    def _fill_quarantined(self, found: QuarantinedFill) -> None:
+        """A fill the exchange listed without a field the spec requires: never applied. It is
+        logged, kept in the state file (`kalshi metrics` counts it), alerted, and its market
+        takes no new non-reducing order for the rest of the run: the loop's position there may
+        be short of the exchange's (runbooks/13-fill-quarantined.md)."""
+        ticker = found.ticker or "?"
+        fields = {"ticker": ticker, "order_id": found.order_id, "fill": found.key}
+        fields["reason"] = found.reason
+        self.log.emit("fill_quarantined", fields)
+        self.store.events.log_event("fill_quarantined", {**fields, "raw": dict(found.raw)})
+        self.executor.unknown_orders.doubt(ticker, found.reason)
+        self._alert(
+            "fill_quarantined",
+            found.key,
+            f"a fill in {ticker} lacks a field the spec requires ({found.reason}); not applied, "
+            f"and {ticker} takes no new order",
+            {k: str(v) for k, v in fields.items()} | {"runbook": "runbooks/13-fill-quarantined.md"},
+        )
 
     def _alert(self, kind: str, key: str, summary: str, details: dict[str, str]) -> None:
         if self.context.alerts is not None:

@@ -89,9 +89,16 @@ class UnknownOrders:
         # client order id -> an order whose answer was lost; its market takes no new
         # (non-reducing) order until the exchange says what became of it
         self.unknown: dict[str, Unknown] = {}
+        # ticker -> why the loop's position there is in doubt (a fill of it was quarantined:
+        # never applied, so the loop's view may be short of the exchange's); it takes no new
+        # non-reducing order for the rest of the run
+        self.doubted: dict[str, str] = {}
 
     def holds(self, ticker: str) -> bool:
-        return any(u.ticker == ticker for u in self.unknown.values())
+        return ticker in self.doubted or any(u.ticker == ticker for u in self.unknown.values())
+
+    def doubt(self, ticker: str, why: str) -> None:
+        self.doubted.setdefault(ticker, why)
 
     def lost(self, client_order_id: str, ticker: str, exposure: Decimal = ZERO) -> None:
         """An order whose answer was lost (or could not be recorded), from now; `exposure`:

@@ -262,6 +262,12 @@ def _from_store(store: Store, now: float) -> list[Family]:
             "Fills recorded in the state file.",
             [Sample(store.fills.count_fills())],
         ),
+        gauge(
+            "kalshi_fills_quarantined",
+            "Fills the exchange listed without a field the spec requires, never applied "
+            "(the state file's fill_quarantined events).",
+            store.events.count_events("fill_quarantined"),
+        ),
         Family(
             "kalshi_risk_trips_total",
             "counter",

@@ -132,6 +132,10 @@ class EventRepository:
         rows = self._db.newest(sql, params, "id", limit)
         return [EventRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
+    def count_events(self, kind: str) -> int:
+        [(count,)] = self._db.rows("SELECT COUNT(*) FROM events WHERE kind = ?", (kind,))
+        return int(count)
+
     def prune_events(self, *, before: float) -> int:
         """Delete events older than `before`; returns how many went."""
         return max(self._db.write("DELETE FROM events WHERE at < ?", (before,)).rowcount, 0)

@@ -9,6 +9,7 @@ the book's".
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -415,7 +416,12 @@ class Order(Answer, frozen=True, kw_only=True):
 
 class Fill(Answer, frozen=True, kw_only=True):
     """One fill. The spec's `ticker` and `market_ticker` are the same market (the wire has
-    sent either); a fill without `fill_id` is named by its `trade_id`."""
+    sent either); a fill without `fill_id` is named by its `trade_id`.
+
+    No defaults in money: the contracts, the price, the fee, the direction (`book_side`, or the
+    older `side` and `action`), the order and the market have none, so a fill lacking one does
+    not decode. Read as zeros and as "bought YES" they went straight into the portfolio; the
+    listings quarantine such a fill instead (`client.connection.FillQuarantine`)."""
 
     fill_id: str = ""
     trade_id: str = ""
@@ -425,10 +431,10 @@ class Fill(Answer, frozen=True, kw_only=True):
     book_side: BookSide = None  # type: ignore[assignment]  # see Order
     side: str = ""
     action: str = ""
-    count: Decimal = field(default=ZERO, name="count_fp")
-    yes_price: Decimal = field(default=ZERO, name="yes_price_dollars")
+    count: Decimal = field(name="count_fp")
+    yes_price: Decimal = field(name="yes_price_dollars")
     is_taker: bool = False
-    fee: Decimal = field(default=ZERO, name="fee_cost")
+    fee: Decimal = field(name="fee_cost")
     created_time: str = ""
     ts: int | None = None
     # as sent (any JSON value: a fill is never refused for it); `subaccount` reads it
@@ -436,11 +442,20 @@ class Fill(Answer, frozen=True, kw_only=True):
 
     def __post_init__(self) -> None:
         if self.book_side is None:  # absent on the wire (the annotation holds once set here)
-            _set(self, "book_side", _book_side(self.side, self.action))  # type: ignore[unreachable]
+            if not (self.side and self.action):  # type: ignore[unreachable]
+                raise ValueError("a fill without `book_side` (nor `side` and `action`)")
+            _set(self, "book_side", _book_side(self.side, self.action))
         if self.market_ticker:
             _set(self, "ticker", self.market_ticker)
         if not self.fill_id:
             _set(self, "fill_id", self.trade_id)
+        for value, name in ((self.fill_id, "fill_id"), (self.ticker, "ticker")):
+            _require_text(value, name)
+        _require_text(self.order_id, "order_id")
+        if not (self.count > 0 and ZERO <= self.yes_price <= ONE and self.fee.is_finite()):
+            raise ValueError(
+                f"a fill of {self.count} contracts at {self.yes_price} with fee {self.fee}"
+            )
 
     @property
     def subaccount(self) -> int | None:
@@ -453,6 +468,28 @@ class Fill(Answer, frozen=True, kw_only=True):
     def signed_count(self) -> Decimal:
         """Change in the netted position: + for YES bought (bid), - for YES sold (ask)."""
         return self.count if self.book_side is BookSide.BID else -self.count
+
+
+@dataclass(frozen=True)
+class QuarantinedFill:
+    """A listed fill that lacks a field the spec requires: kept as sent, with why, never
+    applied. `key` names it across reads (its fill id, else its trade id, else its text)."""
+
+    key: str
+    ticker: str | None
+    order_id: str | None
+    reason: str
+    raw: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, raw: Mapping[str, Any], reason: str) -> QuarantinedFill:
+        def text(name: str) -> str | None:
+            value = raw.get(name)
+            return value if isinstance(value, str) and value else None
+
+        key = text("fill_id") or text("trade_id") or json.dumps(raw, sort_keys=True, default=str)
+        ticker = text("market_ticker") or text("ticker")
+        return cls(key, ticker, text("order_id"), reason, dict(raw))
 
 
 class Position(Answer, frozen=True, kw_only=True):

@@ -290,6 +290,7 @@ def fill_of(order_id: str, count: str) -> Fill:
             "yes_price_dollars": "0.2000",
             "no_price_dollars": "0.8000",
             "is_taker": False,
+            "fee_cost": "0.000000",
             "created_time": "2026-11-22T10:00:05Z",
         },
     )

@@ -11,6 +11,7 @@ messages arrive.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.signing import KalshiAuth
@@ -69,6 +72,7 @@ def rig(
     quote: tuple[str, str] = ("0.40", "0.60"),
     batch_wait_s: float = math.inf,
     timeout: float = 10.0,
+    transport: httpx.BaseTransport | None = None,
 ) -> Iterator[Rig]:
     """A loop built as `kalshi trade` builds it, on its own account; a second account makes
     every market's book. `batch_wait_s` is infinite unless said: a pass's orders wait for the
@@ -83,7 +87,11 @@ def rig(
     trader = sim.new_account(balance_cents=10_000_000)
     key, _ = load_private_key(path=Path(trader.private_key_path))
     client = KalshiClient(
-        api_base=trader.api_base, key_id=trader.key_id, private_key=key, timeout=timeout
+        api_base=trader.api_base,
+        key_id=trader.key_id,
+        private_key=key,
+        timeout=timeout,
+        transport=transport,
     )
     clock = SystemClock()
     feed = MarketData(
@@ -356,3 +364,43 @@ def test_a_fill_already_read_is_not_read_again_when_its_messages_arrive(
         assert r.requests(sim).get(FILLS, 0) == reads
         assert r.loop.portfolio.position(ticker) == 1
         assert len(r.store.fills.read()) == 1
+
+
+class FillsWithoutCounts(httpx.HTTPTransport):
+    """The real transport, with `count_fp` taken out of every fill the fills listing gives."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.method != "GET" or not request.url.path.endswith("/portfolio/fills"):
+            return response
+        body = json.loads(response.read())
+        for fill in body.get("fills") or []:
+            fill.pop("count_fp", None)
+        return httpx.Response(response.status_code, json=body)
+
+
+def test_a_fill_listed_without_its_count_is_quarantined_never_applied(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """No defaults in money: a fill without `count_fp` was read as 0 contracts and went into the
+    portfolio. It is quarantined: logged, kept in the state file, its market held, and no
+    position or fill row comes of it; told once however often it is listed again."""
+    ticker = "KXBATCH-SIM-Q"
+    params = {"fair": "0.50", "edge": "0.03", "order_count": "1"}
+    with rig(
+        sim, tmp_path, [ticker], strategy=str(EXAMPLE), params=params, quote=("0.43", "0.45"),
+        transport=FillsWithoutCounts(),
+    ) as r:  # fmt: skip
+        r.loop.tick(r.feed.drain_events(), full=True)
+        assert r.events("fill_received") == []
+        [event] = r.events("fill_quarantined")
+        assert event["ticker"] == ticker and "count_fp" in str(event["reason"])
+        assert r.loop.portfolio.position(ticker) == 0
+        assert r.store.fills.read() == []
+        assert r.store.events.count_events("fill_quarantined") == 1
+        assert r.loop.executor.unknown_orders.holds(ticker)
+        r.loop.executor.fills.sync()  # listed again: not told twice
+        assert len(r.events("fill_quarantined")) == 1
+        # the exchange holds the contract the loop could not count
+        [held] = r.client.portfolio.get_positions(ticker=ticker)
+        assert held.position == 1

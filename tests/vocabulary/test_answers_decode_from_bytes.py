@@ -155,6 +155,49 @@ def test_a_fill_reads_the_spec_shape_and_the_wire_shapes() -> None:
     assert decode_answer(Fill, only_ticker).ticker == "KXT"
 
 
+SPEC_FILL = {
+    "fill_id": "f1",
+    "trade_id": "t1",
+    "order_id": "o1",
+    "market_ticker": "KXT",
+    "book_side": "ask",
+    "count_fp": "2.00",
+    "yes_price_dollars": "0.5200",
+    "is_taker": True,
+    "fee_cost": "0.017500",
+}
+
+
+@pytest.mark.parametrize(
+    "without",
+    [
+        ("count_fp",),  # was 0 contracts
+        ("yes_price_dollars",),  # was $0
+        ("fee_cost",),  # was a $0 fee
+        ("book_side",),  # with no side and action either: was "bought YES"
+        ("order_id",),
+        ("market_ticker",),
+        ("fill_id", "trade_id"),
+    ],
+)
+def test_a_fill_lacking_a_field_the_spec_requires_is_refused_never_zero(
+    without: tuple[str, ...],
+) -> None:
+    lacking = {k: v for k, v in SPEC_FILL.items() if k not in without}
+    with pytest.raises(msgspec.ValidationError):
+        decode_answer(Fill, json.dumps(lacking).encode())
+    with pytest.raises(ValueError):  # the WebSocket's path: an object already decoded
+        decode_answer(Fill, lacking)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("count_fp", "0.00"), ("count_fp", "-2.00"), ("yes_price_dollars", "1.5")]
+)
+def test_a_fill_with_a_count_or_price_no_fill_can_have_is_refused(field: str, value: str) -> None:
+    with pytest.raises(ValueError):
+        decode_answer(Fill, {**SPEC_FILL, field: value})
+
+
 def test_a_settlement_and_a_balance_read_cents_as_dollars() -> None:
     settlement = _both(
         Settlement,
