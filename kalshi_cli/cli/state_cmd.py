@@ -136,12 +136,25 @@ def _document(
 
 
 @state_app.command("bind")
-def bind_command(yes: YesOpt = False, env: EnvOpt = None) -> None:
+def bind_command(
+    yes: YesOpt = False,
+    env: EnvOpt = None,
+    take_over: Annotated[
+        bool,
+        typer.Option(
+            "--take-over",
+            help="Bind a state file of another account or endpoint all the same, after "
+            "copying it aside (the copy's path is printed).",
+        ),
+    ] = False,
+) -> None:
     """Bind the state file in use to this exchange endpoint and account.
 
     For a new API key of the same account (a state file is bound to the key id it was first
     used with, and refused to any other: exit 20). Its orders, fills, trading state and risk
-    trips become this key's. Asks on prod unless --yes.
+    trips become this key's. The account must be the file's: it lists the old key, or knows
+    the file's orders; another account's file is refused (exit 20) whatever --yes says, unless
+    --take-over. Asks on prod unless --yes.
 
     Example: kalshi state bind
     """
@@ -154,7 +167,10 @@ def bind_command(yes: YesOpt = False, env: EnvOpt = None) -> None:
     confirm_on_prod(app, f"bind {settings.state} to this key", yes=yes)
     app.tolerate_state_mismatch = True  # what this command is for
     connection = app.connection(auth=True)
-    previous = rebind_state(settings, connection)
+    rebound = rebind_state(settings, connection, app.client(), take_over=take_over)
+    previous = rebound.previous
+    if rebound.backup is not None:
+        typer.echo(f"kept a copy of the file as it was: {rebound.backup}")
     if (
         previous is not None
         and previous.endpoint == settings.exchange_endpoint

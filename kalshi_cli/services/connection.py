@@ -17,6 +17,7 @@ from kalshi_cli.vocabulary.errors import CredentialsError, KalshiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 if TYPE_CHECKING:
+    from kalshi_cli.client import KalshiClient
     from kalshi_cli.config import Settings
     from kalshi_cli.store import ExchangeBinding, Store, StoreError
     from kalshi_cli.vocabulary.keys import PrivateKey
@@ -352,15 +353,73 @@ def bind_state(settings: Settings, store: Store, connection: Connection | None) 
         raise error
 
 
-def rebind_state(settings: Settings, connection: Connection) -> ExchangeBinding | None:
-    """`kalshi state bind`: the state file in use becomes this endpoint's and account's (made
-    if missing); the binding it had is returned."""
-    from kalshi_cli.store import Store
+@dataclass(frozen=True)
+class Rebound:
+    previous: ExchangeBinding | None
+    backup: Path | None = None  # the copy `--take-over` kept of the file before
 
-    if connection.key_id is None:
+
+def rebind_state(
+    settings: Settings, connection: Connection, client: KalshiClient, *, take_over: bool = False
+) -> Rebound:
+    """`kalshi state bind`: the state file in use becomes this endpoint's and this key's (made
+    if missing). A file bound to another key is handed over only when that key is of this same
+    account: the account lists it among its keys (a key rotated with the old one kept), or knows
+    the file's newest orders (`_same_account`). Another account's file, or another endpoint's,
+    is refused (StateFileMismatch, exit 20) unless `take_over`, which first copies the file
+    aside and says where."""
+    from kalshi_cli.store import StateFileMismatch, Store
+
+    key_id = connection.key_id
+    if key_id is None:
         raise no_credentials(settings)
     with Store.open(settings.state) as store:
-        return store.events.rebind_exchange(settings.exchange_endpoint, connection.key_id)
+        previous = store.events.exchange_binding()
+        foreign = previous is not None and not _same_exchange(previous, settings, key_id)
+        if foreign and not take_over:
+            assert previous is not None
+            problem = (
+                f"{previous.endpoint}, not {settings.exchange_endpoint}"
+                if previous.endpoint != settings.exchange_endpoint
+                else _other_account(client, store, previous.account)
+            )
+            if problem is not None:
+                raise StateFileMismatch(
+                    f"{settings.state} belongs to another account ({problem}); not bound",
+                    hint="its orders, fills and trading state are not this key's; to take it "
+                    "over all the same, `kalshi state bind --take-over` (a copy is kept)",
+                )
+        backup = _backup(store, settings.state) if foreign and take_over else None
+        store.events.rebind_exchange(settings.exchange_endpoint, key_id)
+    return Rebound(previous, backup)
+
+
+def _other_account(client: KalshiClient, store: Store, old_key: str) -> str | None:
+    """Why the file bound to `old_key` is another account's, or None when this client's account
+    is the one it belongs to: the account lists the old key, or the exchange knows one of the
+    file's newest orders to this account (an order id is the account's alone). A file with no
+    order sent holds nothing of another account's."""
+    from kalshi_cli.vocabulary.errors import NotFoundError
+
+    placed = [i.order_id for i in store.orders.intents() if i.order_id][-5:]
+    for order_id in reversed(placed):
+        try:
+            client.orders.get_order(order_id)
+        except NotFoundError:
+            continue
+        return None
+    if not placed or any(k.api_key_id == old_key for k in client.api_keys.list_api_keys()):
+        return None
+    return f"this account knows neither its key nor its order {placed[-1]}"
+
+
+def _backup(store: Store, path: Path) -> Path:
+    """A consistent copy of the state file beside it (SQLite's backup, not a file copy)."""
+    import time
+
+    target = path.with_name(f"{path.name}.before-take-over-{int(time.time())}")
+    store.backup_to(target)
+    return target
 
 
 def mismatch(settings: Settings, binding: ExchangeBinding, key_id: str) -> StoreError | None:

@@ -168,6 +168,18 @@ class Store:
             )
         return cls(conn, path, clock or SystemClock(), readonly=True)
 
+    def backup_to(self, target: Path) -> None:
+        """A consistent copy of the whole file at `target` (SQLite's online backup: a copy of
+        the bytes could catch a transaction half-written), mode 600 as the file itself."""
+        import sqlite3
+
+        copy = sqlite3.connect(target)
+        try:
+            self._conn.backup(copy)
+        finally:
+            copy.close()
+        target.chmod(0o600)
+
     def close(self) -> None:
         self._conn.close()
 

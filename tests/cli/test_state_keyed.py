@@ -10,8 +10,10 @@ version is adopted in place by the first account that binds it, so its HALTED is
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
@@ -151,28 +153,91 @@ def test_an_emptied_state_file_of_an_older_version_is_still_refused(tmp_path: Pa
     assert not (tmp_path / "home" / "state" / "sim" / "embedded").exists()
 
 
-def test_state_bind_hands_a_state_file_to_a_new_key_of_the_account(
-    sim: SimHarness, tmp_path: Path
+def _rotated(sim: SimHarness, home: Path, *, delete_old: bool) -> AccountInfo:
+    """A second key of the test account (`POST /api_keys/generate`), its private half on disk;
+    the first key deleted after it when `delete_old` (a rotation done to the end)."""
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.vocabulary.keys import load_private_key
+
+    old = sim.account
+    key, _ = load_private_key(path=old.private_key_path)
+    with KalshiClient(api_base=old.api_base, key_id=old.key_id, private_key=key) as client:
+        made = client.api_keys.generate_api_key("rotated")
+        pem = home / "rotated.pem"
+        pem.write_text(made.private_key_pem)
+        pem.chmod(0o600)
+        if delete_old:
+            with KalshiClient(
+                api_base=old.api_base,
+                key_id=made.api_key_id,
+                private_key=load_private_key(path=str(pem))[0],
+            ) as new:
+                new.api_keys.delete_api_key(old.key_id)
+    return replace(old, key_id=made.api_key_id, private_key_path=str(pem))
+
+
+@pytest.mark.parametrize("delete_old", [False, True], ids=["old-key-kept", "old-key-deleted"])
+def test_state_bind_hands_a_state_file_to_a_new_key_of_the_same_account(
+    sim: SimHarness, tmp_path: Path, delete_old: bool
 ) -> None:
     """A rotated key: the file the old key bound is refused to the new one until a person
-    says it is the same account (`kalshi state bind`); its HALTED comes along."""
+    says it is the same account (`kalshi state bind`), and the exchange agrees (it lists the
+    old key, or knows the file's order); its HALTED comes along."""
     sim.create_market(TICKER)
-    assert place(tmp_path, "KXBTCD-SIM-T97000").exit_code == 0  # bound to the embedded key
-    theirs = state_path(tmp_path)
-    assert kalshi(tmp_path, "halt", "--reason", "kept").exit_code == 0
-    refused = kalshi(tmp_path, "--state", str(theirs), "positions", **remote(sim.account))
+    theirs = tmp_path / "state.db"
+    assert place(tmp_path, TICKER, **remote(sim.account), KALSHI_STATE=str(theirs)).exit_code == 0
+    assert kalshi(tmp_path, "--state", str(theirs), "halt", "--reason", "kept",
+                  **remote(sim.account)).exit_code == 0  # fmt: skip
+    new_key = _rotated(sim, tmp_path, delete_old=delete_old)
+    refused = kalshi(tmp_path, "--state", str(theirs), "positions", **remote(new_key))
     assert refused.exit_code == ExitCode.STATE_MISMATCH
     assert "`kalshi state bind`" in refused.stderr
-    bound = kalshi(tmp_path, "--state", str(theirs), "state", "bind", **remote(sim.account))
+    bound = kalshi(tmp_path, "--state", str(theirs), "state", "bind", **remote(new_key))
     assert bound.exit_code == 0, bound.output
-    assert "bound to this key" in bound.stdout and sim.account.key_id not in bound.stdout
-    status = kalshi(tmp_path, "--state", str(theirs), "status", "--json", **remote(sim.account))
+    assert "bound to this key" in bound.stdout and new_key.key_id not in bound.stdout
+    status = kalshi(tmp_path, "--state", str(theirs), "status", "--json", **remote(new_key))
     assert json.loads(status.stdout)["state"] == "HALTED"
-    again = kalshi(tmp_path, "--state", str(theirs), "positions", **remote(sim.account))
+    again = kalshi(tmp_path, "--state", str(theirs), "positions", **remote(new_key))
     assert again.exit_code == 0, again.output
-    # and now the embedded account is the one refused
-    embedded = kalshi(tmp_path, "--state", str(theirs), "positions")
-    assert embedded.exit_code == ExitCode.STATE_MISMATCH, embedded.output
+
+
+def test_state_bind_refuses_another_accounts_file_whatever_yes_says(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """It took over another account's file without a word; now it is refused, exit 20, and
+    the file stays bound to its own account."""
+    sim.create_market(TICKER)
+    theirs = tmp_path / "state.db"
+    assert place(tmp_path, TICKER, **remote(sim.account), KALSHI_STATE=str(theirs)).exit_code == 0
+    other = sim.new_account()
+    refused = kalshi(tmp_path, "--state", str(theirs), "state", "bind", "--yes", **remote(other))
+    assert refused.exit_code == ExitCode.STATE_MISMATCH, refused.output
+    assert "belongs to another account" in refused.stderr and "--take-over" in refused.stderr
+    with Store.open(theirs) as store:
+        binding = store.events.exchange_binding()
+    assert binding is not None and binding.account == sim.account.key_id
+    still = kalshi(tmp_path, "--state", str(theirs), "positions", **remote(sim.account))
+    assert still.exit_code == 0, still.output
+
+
+def test_state_bind_take_over_keeps_a_copy_of_the_file_as_it_was(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    sim.create_market(TICKER)
+    theirs = tmp_path / "state.db"
+    assert place(tmp_path, TICKER, **remote(sim.account), KALSHI_STATE=str(theirs)).exit_code == 0
+    other = sim.new_account()
+    taken = kalshi(
+        tmp_path, "--state", str(theirs), "state", "bind", "--take-over", **remote(other)
+    )
+    assert taken.exit_code == 0, taken.output
+    [copy_line] = [x for x in taken.stdout.splitlines() if x.startswith("kept a copy")]
+    copy = Path(copy_line.split(": ", 1)[1])
+    with Store.open(copy) as kept:
+        binding = kept.events.exchange_binding()
+        assert binding is not None and binding.account == sim.account.key_id
+        assert len(kept.orders.intents()) == 1
+    assert kalshi(tmp_path, "--state", str(theirs), "positions", **remote(other)).exit_code == 0
 
 
 def test_state_bind_to_the_key_it_is_bound_to_says_nothing_changed(

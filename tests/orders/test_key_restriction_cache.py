@@ -101,9 +101,12 @@ def test_a_kept_restriction_is_never_another_keys(
     restricted["KALSHI_STATE"] = str(load_settings(environ=primary).state)
     bound = _run(restricted, "state", "bind")
     assert bound.exit_code == 0, bound.stdout + str(bound.stderr)
+    # the bind lists the account's keys to know the file is this account's (its order is on
+    # subaccount 0, which a key restricted to 1 cannot look up)
+    listed_by_bind = _key_listings(sim, restricted["KALSHI_API_KEY_ID"])
     placed = _buy(restricted, "KXKC-3", 2)
     assert placed.exit_code == 0, placed.stdout + str(placed.stderr)
-    assert _key_listings(sim, restricted["KALSHI_API_KEY_ID"]) == 1
+    assert _key_listings(sim, restricted["KALSHI_API_KEY_ID"]) == listed_by_bind + 1
     with Store.open(load_settings(environ=primary).state) as store:
         booked = sorted((i.count, i.subaccount) for i in store.orders.intents(ticker="KXKC-3"))
     assert booked == [(D(1), 0), (D(2), 1)]
