@@ -4,19 +4,52 @@
 `session.build_loop()` from injected parts so tests drive it tick by tick.
 """
 
-from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions, load_trade_config
-from kalshi_cli.runner.loop import TradeLoop
-from kalshi_cli.runner.loop_settings import LoopSettings
-from kalshi_cli.runner.ports import MarketFeed
-from kalshi_cli.runner.session import (
-    CLIENT_RETRY_BUDGET_S,
-    Parts,
-    StartupRefused,
-    build_loop,
-    start_loop,
-    trade,
-)
-from kalshi_cli.runner.summary import Summary
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions, load_trade_config
+    from kalshi_cli.runner.loop import TradeLoop
+    from kalshi_cli.runner.loop_settings import LoopSettings
+    from kalshi_cli.runner.ports import MarketFeed
+    from kalshi_cli.runner.session import (
+        CLIENT_RETRY_BUDGET_S,
+        Parts,
+        StartupRefused,
+        build_loop,
+        start_loop,
+        trade,
+    )
+    from kalshi_cli.runner.summary import Summary
+
+# names resolve on first use: `kalshi config show` validates with runner.config alone, and the
+# loop's modules (client, feed, strategies) load only for the commands that run it
+_HOMES = {
+    "Selection": "config",
+    "TradeConfig": "config",
+    "TradeOptions": "config",
+    "load_trade_config": "config",
+    "TradeLoop": "loop",
+    "LoopSettings": "loop_settings",
+    "MarketFeed": "ports",
+    "CLIENT_RETRY_BUDGET_S": "session",
+    "Parts": "session",
+    "StartupRefused": "session",
+    "build_loop": "session",
+    "start_loop": "session",
+    "trade": "session",
+    "Summary": "summary",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
+
 
 __all__ = [
     "CLIENT_RETRY_BUDGET_S",
