@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kalshi_cli.strategies import Cancel
@@ -81,9 +82,17 @@ class Cancels:
                 self._refresh_order(order_id)
             return False
         self._guard.ok()
+        self.booked_cancelled(ticker, order_id, result.reduced_by, reason)
+        return True
+
+    def booked_cancelled(
+        self, ticker: str, order_id: str, reduced_by: Decimal, reason: str
+    ) -> None:
+        """An order the exchange said it cancelled (one DELETE, or an item of a batch), in the
+        state file and the view."""
         self._counters.cancels += 1
         believed = self._portfolio.orders.get(order_id)
-        if believed is not None and result.reduced_by < believed.remaining:
+        if believed is not None and reduced_by < believed.remaining:
             # fewer cancelled than the view had resting: the rest filled, unseen so far
             self.shortfalls += 1
             self._fills_due.set()
@@ -91,14 +100,17 @@ class Cancels:
         self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
         self._log.emit(
             "order_cancelled",
-            {
-                "ticker": ticker,
-                "order_id": order_id,
-                "reduced_by": result.reduced_by,
-                "reason": reason,
-            },
+            {"ticker": ticker, "order_id": order_id, "reduced_by": reduced_by, "reason": reason},
         )
-        return True
+
+    def booked_gone(self, ticker: str, order_id: str) -> None:
+        """An order the exchange no longer lists as resting (its group triggered, cancelled by
+        a request whose answer was lost, or filled): no longer resting in the view; the fills
+        read next say how much of it filled."""
+        self._store.orders.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
+        self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
+        self._fills_due.set()
+        self._log.emit("order_gone", {"ticker": ticker, "order_id": order_id})
 
     def _refresh_order(self, order_id: str) -> None:
         """A cancel refused because the order is no longer resting (filled, or gone): the

@@ -49,6 +49,7 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     status_interval_s: Seconds = 60.0
     tick_interval_s: Seconds = 1.0
     max_revisit_s: Seconds = 10.0
+    stop_deadline_s: Seconds = 20.0
     log_max_bytes: Whole = eventlog.MAX_BYTES
     log_backups: Whole = eventlog.BACKUPS
     log_coalesce_s: Seconds = eventlog.COALESCE_S

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ from kalshi_cli.runner.schedule import LagReport, MarketSchedule
 from kalshi_cli.runner.summary import Summary
 from kalshi_cli.strategies import PositionView, Strategy
 from kalshi_cli.strategy_api import MarketTerms
+from kalshi_cli.vocabulary.clock import Deadline
 
 if TYPE_CHECKING:
     from kalshi_cli.services.orders import OrderService
@@ -102,6 +104,11 @@ class TradeLoop:
                 index_markets.setdefault(market_terms.index_id, []).append(ticker)
         # markets closed, determined or settled: the watch adds them, the pass skips them
         self.closed: set[str] = set()
+        # the session's order group, triggered at once by a stop (runner/stop.py); set by the
+        # session that opened the group
+        self.trigger_group: Callable[[], None] | None = None
+        # the loop's orders its last stop could not prove gone (empty: proven, or no stop yet)
+        self.not_proven: tuple[str, ...] = ()
         # what the parts share, settings, strategy and alerts included (runner/loop_context.py)
         self.context = LoopContext(
             client=client,
@@ -425,37 +432,33 @@ class TradeLoop:
         """The resting orders this loop placed: those its shutdown cancels (not one by hand)."""
         return self.own.resting()
 
-    def _cancel_own(self, abandon: threading.Event | None) -> bool:
-        """Cancel the resting orders this loop placed; True when `abandon` stopped it."""
-        own = self.own_resting()
-        for n, order in enumerate(own):
-            if abandon is not None and abandon.is_set():
-                self.log.emit(
-                    "shutdown_abandoned",
-                    {"left_resting": len(own) - n, "reason": "interrupted again"},
-                )
-                return True
-            self.executor.cancels.cancel_order(order.ticker, order.order_id, "shutdown")
-        return False
-
     def shutdown(self, *, cancel_resting: bool, abandon: threading.Event | None = None) -> Summary:
-        """Cancel the orders this loop placed (never orders placed by hand), write a last
-        heartbeat, and return the final summary. Once `abandon` is set (a second Ctrl-C: the
-        person will not wait for an exchange that answers slowly), the cancels left are given
-        up and logged, and fills are not read again."""
-        abandoned = False
-        if cancel_resting and not self.settings.dry_run:
-            abandoned = self._cancel_own(abandon)
-            if not abandoned and self.executor.unknown_orders.unknown:
-                # one whose answer was lost may still land; with the session's order group it is
-                # looked up once (the group, deleted or triggered, refuses it later), else until
-                # it cannot
-                wait = self.executor.sender.order_group_id is None
-                self.executor.unknown_orders.see_through(abandon, wait=wait)  # logs what it leaves
-                abandoned = self._cancel_own(abandon) or bool(abandon and abandon.is_set())
-        if not abandoned:
-            self.executor.fills.sync()
+        """Withdraw the orders this loop placed (never orders placed by hand) and prove it,
+        all within `trade.stop_deadline_s` (runner/stop.py), read the fills once more, write a
+        last heartbeat, and return the final summary, which names the orders not proven gone.
+        Once `abandon` is set (a second Ctrl-C: the person will not wait for an exchange that
+        answers slowly), what is left is given up and logged, and fills are not read again."""
+        from kalshi_cli.runner.stop import withdraw_at_stop
+
+        with Deadline.within(self.clock, self.settings.stop_deadline_s):
+            abandoned = False
+            if cancel_resting and not self.settings.dry_run:
+                proof = withdraw_at_stop(self, abandon)
+                self.not_proven, abandoned = proof.left, proof.abandoned
+                if not proof.proven and not abandoned:
+                    self._alert(
+                        "stop_not_proven",
+                        "stop",
+                        f"the stop could not prove {len(proof.left)} order(s) of the loop gone: "
+                        + ", ".join(proof.left[:10]),
+                        {
+                            "left_resting": ", ".join(proof.left),
+                            "runbook": "runbooks/14-stop-not-proven.md",
+                        },
+                    )
+            if not abandoned:
+                self.executor.fills.sync()  # with what the stop's deadline leaves
         self.heartbeat.beat()
-        summary = self.summary()
+        summary = replace(self.summary(), not_proven=self.not_proven)
         self.log.emit("stopped", summary.to_json())
         return summary

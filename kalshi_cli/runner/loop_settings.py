@@ -38,6 +38,9 @@ class LoopSettings:
     # the fairness bound: a market not visited for this long goes ahead of markets with news
     # (`trade.max_revisit_s`); a loop past it, or whose news waits longer, is behind
     max_revisit_s: float = 10.0
+    # the one deadline of a stop: withdraw, prove and read the fills once more within it
+    # (`trade.stop_deadline_s`; runner/stop.py), inside the shipped unit's TimeoutStopSec=30
+    stop_deadline_s: float = 20.0
     # seconds of mid history kept per market: the strategy's window (build_loop sets it); a
     # strategy without one reads no mids, so a minute is plenty
     history_s: float = 60.0

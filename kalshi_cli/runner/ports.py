@@ -6,12 +6,15 @@ the loop itself."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from kalshi_cli.feed.book import FeedEvent
 from kalshi_cli.services.orders import OrderCalls, OrderClient
 from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.vocabulary.models import Orderbook
+
+if TYPE_CHECKING:
+    from kalshi_cli.client.requests import CancelResult
 
 
 class MarketFeed(Protocol):
@@ -47,6 +50,13 @@ class LoopOrders(OrderCalls, Protocol):
     def get_queue_positions(
         self, *, market_tickers: list[str] | None = ...
     ) -> dict[str, Decimal]: ...
+
+    def batch_cancel(
+        self,
+        orders: list[tuple[str, str | None]],
+        *,
+        subaccounts: dict[str, int] | None = ...,
+    ) -> list[CancelResult]: ...
 
 
 class LoopClient(OrderClient, Protocol):

@@ -369,6 +369,7 @@ def build_loop(
         tick_interval_s=trade.tick_interval_s,
         deadman_interval_s=trade.deadman_interval_s,
         max_revisit_s=trade.max_revisit_s,
+        stop_deadline_s=trade.stop_deadline_s,
         # the mids a strategy reads are those of its window; keeping more costs time and memory
         # (200 markets x 10 minutes of mids is ~20 MB)
         history_s=float(getattr(params, "window_s", LoopSettings.history_s)),  # secs
@@ -793,6 +794,8 @@ def trade(
             loop.reload_requested = reload
         group = _open_group(client, store, config, log) if _wants_group(options) else None
         loop.executor.sender.order_group_id = group
+        if group is not None:
+            loop.trigger_group = functools.partial(client.order_groups.trigger_order_group, group)
         log.emit(
             "started",
             {
@@ -820,4 +823,8 @@ def trade(
         log.close()
         store.close()
     print_lines(["", "summary:", *("  " + line for line in summary.lines())], out)
+    if summary.not_proven:
+        from kalshi_cli.runner.stop import StopNotProven
+
+        raise StopNotProven(summary.not_proven)
     return summary

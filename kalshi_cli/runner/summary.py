@@ -78,11 +78,14 @@ class Summary:
     lag_p99_s: float | None = None  # book change to the decision that saw it
     revisit_max_s: float | None = None  # the longest a market went unvisited
     behind: bool = False  # past the loop's fairness bound (`trade.max_revisit_s`)
+    # the loop's orders its stop could not prove gone (runner/stop.py); empty: proven
+    not_proven: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["uptime_s"] = round(self.uptime_s, 1)
         data["open_positions"] = {k: str(v) for k, v in self.open_positions.items()}
+        data["not_proven"] = list(self.not_proven)
         for key in ("realized_pnl", "daily_pnl", "unrealized_pnl"):
             data[key] = f"{data[key]:f}"
         return data
@@ -101,6 +104,14 @@ class Summary:
             f"trading state   {self.trading_state}",
             f"subaccount      {self.subaccount}",
             f"loop lag        {self._lag_text()}",
+            *(
+                [
+                    f"NOT PROVEN      {len(self.not_proven)} order(s) of the loop may rest: "
+                    + ", ".join(self.not_proven)
+                ]
+                if self.not_proven
+                else []
+            ),
         ]
 
     def _lag_text(self) -> str:

@@ -19,6 +19,7 @@ from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.portfolio import open_order
 from kalshi_cli.services.reconcile import NOT_ON_EXCHANGE
+from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import ZERO
 
@@ -57,8 +58,11 @@ def wait_out_unknown(
     if unknown:
         waits = {"client_order_ids": sorted(unknown), "at_most_s": LANDING_WINDOW_S}
         log.emit("shutdown_waits_unknown", waits)
+    deadline = Deadline.current()  # the stop's (runner/stop.py)
     while unknown:
         if abandon is not None and abandon.is_set():
+            return
+        if deadline is not None and deadline.passed():
             return
         look()
         now = clock.monotonic()

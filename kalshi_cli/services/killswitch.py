@@ -174,6 +174,10 @@ class KillReport:
 # How long the switch keeps cancelling and listing before it gives up proving (docs/kill-switch.md):
 # `kalshi cancel-all`, the dashboard's kill key and the class itself share this one default.
 DEFAULT_DEADLINE_S = 60.0
+# an exchange no connection reaches (refused, no route: nothing was sent) for this long is given
+# up on before the deadline: retried for the whole 60 s, `cancel-all` held a person at the
+# terminal for 66 s to say NOT PROVEN; a cron run or the person tries again
+UNREACHABLE_GIVE_UP_S = 5.0
 
 
 class _DeadlinePassed(Exception):
@@ -241,6 +245,8 @@ class KillSwitch:
         self.store = store
         self.clock = clock
         self.deadline_s = deadline_s
+        # monotonic: since when no connection has reached the exchange (`_retry`)
+        self._unreachable_since: float | None = None
         self.batch_size = batch_size
         self._rng = rng or random.Random()
         self.halt_wait_s = halt_wait_s
@@ -808,6 +814,8 @@ class KillSwitch:
                     report.errors.append(f"{r.order_id}: {r.error}")
 
     def _retry(self, call: Callable[[], T], deadline: float, report: KillReport) -> T:
+        from kalshi_cli.client.retry import nothing_sent  # the client: not for `config show`
+
         attempt = 0
         while True:
             if self.clock.monotonic() >= deadline:
@@ -815,10 +823,22 @@ class KillSwitch:
             try:
                 result = call()
                 report.unreachable = False
+                self._unreachable_since = None
                 return result
             except (RateLimitedError, ServerError, TransportError) as exc:
                 report.errors.append(exc.one_line())
                 report.unreachable = isinstance(exc, TransportError)
+                # counted across the run's steps: each step would otherwise start its own wait
+                if not nothing_sent(exc):
+                    self._unreachable_since = None
+                elif self._unreachable_since is None:
+                    self._unreachable_since = self.clock.monotonic()
+                elif self.clock.monotonic() - self._unreachable_since >= UNREACHABLE_GIVE_UP_S:
+                    report.errors.append(
+                        f"no connection reached the exchange for {UNREACHABLE_GIVE_UP_S:g}s: "
+                        "given up before the deadline"
+                    )
+                    raise _DeadlinePassed from None
             except ApiError as exc:
                 # a 4xx other than 429 will not get better by retrying; and it is an answer
                 report.errors.append(exc.one_line())

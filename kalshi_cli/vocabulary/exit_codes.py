@@ -21,7 +21,7 @@ class ExitCode(IntEnum):
     RATE_LIMITED = 8  # still rate limited after every retry
     REJECTED = 9  # the exchange or a local check refused the request; nothing changed
     OUTCOME_UNKNOWN = 10  # an order may or may not exist; run `kalshi reconcile`
-    NOT_PROVEN = 11  # the kill switch could not prove that no order is left
+    NOT_PROVEN = 11  # the kill switch, or a trade loop's stop, could not prove no order is left
     CHECK_FAILED = 12  # health-check: at least one check failed
     HALTED = 13  # trading is halted or in safe mode; `kalshi resume` lifts it
     EXCHANGE_ERROR = 14  # the exchange answered 5xx after every retry

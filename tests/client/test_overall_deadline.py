@@ -300,3 +300,31 @@ def test_the_rate_limiters_wait_ends_at_the_callers_deadline() -> None:
     assert waited <= 2.0, f"the wait ran {waited:.1f}s"
     assert nothing_sent(caught.value)
     assert len(sent) == 1
+
+
+def test_the_kill_switch_against_a_refused_connection_gives_up_in_seconds_not_its_deadline() -> (
+    None
+):
+    """Nothing listens where the exchange should be: every connect is refused at once. The
+    switch used to try again until its whole 60 s deadline was spent (66 s for a person at the
+    terminal); a connection refused for `UNREACHABLE_GIVE_UP_S` is NOT PROVEN now, and says
+    so. The clock is manual: the waits between tries are the switch's own, counted exactly."""
+    from kalshi_cli.services.killswitch import UNREACHABLE_GIVE_UP_S
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    clock = ManualClock()
+    client = KalshiClient(
+        api_base=f"http://127.0.0.1:{port}/trade-api/v2",
+        key_id="k",
+        private_key=generate_private_key(),
+        clock=clock,
+        max_attempts=1,
+    )
+    started = clock.monotonic()
+    report = KillSwitch(client, None, clock, deadline_s=60.0).run()
+    spent = clock.monotonic() - started
+    assert not report.proven and report.unreachable
+    assert spent <= UNREACHABLE_GIVE_UP_S + 2.0, f"gave up after {spent:.1f}s"
+    assert any("refused" in e.lower() or "connect" in e.lower() for e in report.errors)

@@ -28,6 +28,7 @@ from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ApiError, NotFoundError, OrderOutcomeUnknown
 from kalshi_cli.vocabulary.models import (
+    ZERO,
     Balance,
     BookSide,
     Fill,
@@ -208,6 +209,26 @@ class FakeClient(EveryAreaItself):
         except ExchangeError as exc:
             raise _api_error(exc) from None
         return CancelResult(order.order_id, reduced)
+
+    def batch_cancel(
+        self,
+        orders: list[tuple[str, str | None]],
+        *,
+        subaccounts: dict[str, int] | None = None,
+    ) -> list[CancelResult]:
+        """As the exchange's batch cancel: an error for the request raises (nothing cancelled),
+        an order it cannot cancel comes back with its error."""
+        if self.cancel_errors:
+            raise self.cancel_errors.pop(0)
+        results = []
+        for order_id, _ticker in orders:
+            try:
+                order, reduced = self.core.cancel_order(self.account_id, order_id)
+            except ExchangeError as exc:
+                results.append(CancelResult(order_id, ZERO, exc.message))
+                continue
+            results.append(CancelResult(order.order_id, reduced))
+        return results
 
     def amend_order(
         self,

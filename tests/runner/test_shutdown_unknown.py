@@ -10,6 +10,7 @@ import signal
 import subprocess
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,12 @@ def test_sigterm_while_an_order_is_in_the_network_leaves_nothing_resting_when_it
 RISK = {"max_orders_per_minute": 1000}
 
 
+def _past_the_window(rig: Rig) -> None:
+    """A stop deadline longer than an order's landing window, for the tests of that wait (the
+    default 20 s ends the wait first: see the test of the stop deadline below)."""
+    rig.loop.settings = replace(rig.loop.settings, stop_deadline_s=LANDING_WINDOW_S + 20)
+
+
 def _lose_next_create(rig: Rig, error: str | Held, *, lookups_missing: int = 0) -> str:
     """Quote once, then lose the answer of the loop's next create; returns its client order
     id, left unknown in the loop."""
@@ -137,12 +144,28 @@ def test_an_order_found_only_at_shutdown_is_cancelled(tmp_path: Path) -> None:
 
 def test_an_order_that_never_lands_is_waited_for_only_until_it_cannot(tmp_path: Path) -> None:
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    _past_the_window(rig)
     coid = _lose_next_create(rig, Held(10_000.0))  # lost for good
     failed_at = rig.loop.executor.unknown_orders.unknown[coid].since
-    rig.loop.shutdown(cancel_resting=True)
+    summary = rig.loop.shutdown(cancel_resting=True)
     assert rig.clock.monotonic() - failed_at >= LANDING_WINDOW_S
     assert rig.store.orders.get_intent(coid).status == "rejected"
     assert rig.loop.executor.unknown_orders.unknown == {}
+    assert summary.not_proven == ()  # it can no longer land: proven
+
+
+def test_the_stop_deadline_ends_the_wait_and_names_the_order(tmp_path: Path) -> None:
+    """The wait for an order that may still land is held to the stop's one deadline (20 s by
+    default, inside the shipped unit's 30 s), not LANDING_WINDOW_S: the stop ends then and
+    names the order it could not prove gone, for `kalshi trade` to exit 11 on."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    coid = _lose_next_create(rig, Held(10_000.0))
+    started = rig.clock.monotonic()
+    summary = rig.loop.shutdown(cancel_resting=True)
+    assert rig.clock.monotonic() - started <= rig.loop.settings.stop_deadline_s
+    assert summary.not_proven == (coid,)
+    assert rig.store.orders.get_intent(coid).status == "unknown", "kalshi reconcile settles it"
+    assert rig.loop.log.counts.get("stop_not_proven") == 1
 
 
 def test_a_second_interrupt_stops_the_wait_and_leaves_the_order_unknown(tmp_path: Path) -> None:
@@ -169,6 +192,7 @@ def test_a_second_interrupt_stops_the_wait_and_leaves_the_order_unknown(tmp_path
 
 def test_an_exchange_that_does_not_answer_the_lookups_bounds_the_wait(tmp_path: Path) -> None:
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    _past_the_window(rig)
     coid = _lose_next_create(rig, Held(10_000.0))
     failed_at = rig.loop.executor.unknown_orders.unknown[coid].since
     rig.client.lookup_errors.extend([ServerError("down", status=503)] * 1000)
@@ -184,6 +208,7 @@ def test_the_known_quotes_are_cancelled_before_the_wait(tmp_path: Path) -> None:
     service manager waits after its stop signal (the shipped unit: 30 s, then SIGKILL): the
     quotes whose answers the loop has are cancelled first."""
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    _past_the_window(rig)
     coid = _lose_next_create(rig, Held(10_000.0))
     me = rig.client.account_id
     quotes = [o.order_id for o in rig.exchange.orders(me) if o.status == "resting"]

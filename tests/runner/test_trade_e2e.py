@@ -53,7 +53,9 @@ def test_sigterm_cancels_the_loops_resting_orders_and_exits_0(tmp_path: Path) ->
             proc.kill()
     assert proc.returncode == 0, err
     assert "summary:" in out and "realized P&L" in out
-    assert '"event":"order_cancelled"' in log.read_text()
+    # withdrawn at once through the session's order group, and proven gone by a listing
+    assert '"event":"stop_group_triggered"' in log.read_text()
+    assert '"event":"stop_proven"' in log.read_text()
     state = next((tmp_path / "home" / "state").rglob("state.db"))
     with Store.open(state) as store:
         assert [o for o in store.orders.open_orders() if o.strategy == "market-maker"] == []
