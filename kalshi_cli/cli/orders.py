@@ -747,6 +747,7 @@ def batch_command(
             batch_id=batch_id,
             subaccount=subaccount,
             dry_run=dry_run,
+            say=out.note,
         )
     render_batch(out, report, dry_run=dry_run)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from kalshi_cli.client.retry import nothing_sent
-from kalshi_cli.services.orders import MarketReads, check_trading_state
+from kalshi_cli.services.orders import MarketReads
 from kalshi_cli.vocabulary.errors import (
     ApiError,
     KalshiError,
@@ -40,9 +40,12 @@ from kalshi_cli.vocabulary.models import ZERO, BookSide
 from kalshi_cli.vocabulary.order_terms import FIELDS, REQUIRED, OrderRequest, TermsError, read_terms
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kalshi_cli.client.batch_orders import BatchItem
     from kalshi_cli.client.requests import CreateOrder
     from kalshi_cli.services.orders import Exposure, OrderService, PreparedOrder
+    from kalshi_cli.store import IntentRecord
 
 _NAMESPACE = uuid.UUID("6f1c9a52-3b7e-4d0a-9c61-2f5e8b0d4a17")
 
@@ -66,6 +69,9 @@ class BatchRow:
     request: OrderRequest
     terms: str  # the order's terms as written, canonical: what the derived id is made from
     explicit_id: bool
+    # the row's attempt: 2 and on once an earlier run's attempt proved never placed (its id is
+    # derived from the attempt too, so each attempt has an id of its own and is sent once)
+    attempt: int = 1
 
 
 @dataclass
@@ -273,12 +279,19 @@ def _canonical(value: Decimal) -> Decimal:
     return value.normalize() if value == value.to_integral_value() else value
 
 
-def derived_client_order_id(batch_id: str, terms: str, occurrence: int) -> str:
-    """The id of a row that names none: the same batch, terms and occurrence, the same id."""
-    return str(uuid.uuid5(_NAMESPACE, f"{batch_id}\n{terms}\n{occurrence}"))
+def derived_client_order_id(batch_id: str, terms: str, occurrence: int, attempt: int = 1) -> str:
+    """The id of a row that names none: the same batch, terms, occurrence and attempt, the
+    same id."""
+    again = "" if attempt == 1 else f"\n{attempt}"
+    return str(uuid.uuid5(_NAMESPACE, f"{batch_id}\n{terms}\n{occurrence}{again}"))
 
 
-def with_ids(rows: list[BatchRow], batch_id: str) -> list[BatchRow]:
+def with_ids(
+    rows: list[BatchRow], batch_id: str, *, spent: Callable[[str], bool] | None = None
+) -> list[BatchRow]:
+    """Each row with its id: its own, else derived. `spent(id)`: that id's intent is proven
+    never placed (`reconcile.never_placed`), so the row's next attempt, with its own id, is
+    the one to send or look up."""
     seen: Counter[str] = Counter()
     out = []
     for row in rows:
@@ -286,9 +299,13 @@ def with_ids(rows: list[BatchRow], batch_id: str) -> list[BatchRow]:
             out.append(row)
             continue
         seen[row.terms] += 1
+        attempt = 1
         coid = derived_client_order_id(batch_id, row.terms, seen[row.terms])
+        while spent is not None and spent(coid):
+            attempt += 1
+            coid = derived_client_order_id(batch_id, row.terms, seen[row.terms], attempt)
         request = replace(row.request, client_order_id=coid)
-        out.append(BatchRow(row.line, request, row.terms, False))
+        out.append(BatchRow(row.line, request, row.terms, False, attempt))
     return out
 
 
@@ -382,7 +399,14 @@ def send_batch(
             # so no row is left recorded and never sent
             with service.store.transaction():
                 for row, order in chunk:
-                    _record_intent(service, row, order.create, subaccount)
+                    service.record_intent(
+                        order.create,
+                        side=row.request.side,
+                        action=row.request.action,
+                        strategy=row.request.strategy,
+                        reason=f"batch line {row.line}",
+                        subaccount=subaccount,
+                    )
         except TradingHaltedError as exc:
             # the batches before it were placed: the report says so, and nothing more is sent
             outcomes += [
@@ -446,44 +470,6 @@ def _coid(row: BatchRow) -> str:
     return row.request.client_order_id
 
 
-def _record_intent(
-    service: OrderService, row: BatchRow, create: CreateOrder, subaccount: int | None
-) -> None:
-    from kalshi_cli.store import IntentRecord
-
-    now = service.now()
-    req = row.request
-    service.store.record_intent_if_allowed(
-        IntentRecord(
-            client_order_id=create.client_order_id,
-            ticker=create.ticker,
-            book_side=create.book_side,
-            price=create.price,
-            count=create.count,
-            side=req.side,
-            action=req.action,
-            status="pending",
-            order_id=None,
-            filled=ZERO,
-            remaining=None,
-            strategy=req.strategy,
-            model_fair=None,
-            reason=f"batch line {row.line}",
-            error=None,
-            created_at=now,
-            updated_at=now,
-            time_in_force=create.time_in_force.value,
-            post_only=create.post_only,
-            reduce_only=create.reduce_only,
-            # the batch's subaccount, else the client's, else the exchange's default (0)
-            subaccount=subaccount if subaccount is not None else service.client.subaccount or 0,
-        ),
-        lambda state: check_trading_state(
-            state.state, state.reason, reduce_only=create.reduce_only, what="not sent"
-        ),
-    )
-
-
 def _record_answer(
     service: OrderService, row: BatchRow, create: CreateOrder, item: Any
 ) -> RowOutcome:
@@ -538,36 +524,90 @@ def _resolve_unknown(service: OrderService, row: BatchRow, reason: str) -> RowOu
     )
 
 
-def _look_up_unsettled(service: OrderService, skipped: RowOutcome) -> RowOutcome:
-    """A row an earlier run recorded without learning what became of it (`unknown`: its answer
-    was lost; `pending`: that run was killed mid-request) is looked up by its id, never sent
-    again: found, it is recorded and reported as the exchange has it; not found, its outcome is
-    still unknown (exit 10), not merely skipped."""
+def _settle_earlier(
+    service: OrderService, rows: list[BatchRow], say: Callable[[str], None]
+) -> dict[str, str]:
+    """Rows an earlier run recorded without learning what became of them (`pending`: it was
+    killed mid-request; `unknown`: its answer was lost) looked up by their ids. Found, each is
+    recorded as the exchange has it. Not found, it may still land until its landing window
+    ends (`reconcile.landing_wait_s`): the run waits that out, says so, and looks again; not
+    found then, it was never placed, and is marked so (`reconcile.mark_never_placed`), which
+    makes the row's next attempt the one this run sends. A lookup that fails leaves the row
+    unknown: never sent. Returns a note for each row settled here, by id."""
+    from kalshi_cli.services.reconcile import landing_wait_s, mark_never_placed
     from kalshi_cli.store.records import PENDING, UNKNOWN
 
+    open_rows = []
+    for row in rows:
+        intent = service.store.orders.get_intent(_coid(row))
+        if intent is not None and intent.status in (PENDING, UNKNOWN):
+            open_rows.append((row, intent))
+    if not open_rows:
+        return {}
+    notes: dict[str, str] = {}
+    wait = landing_wait_s(service.read_lag_s)
+    absent = _look_up(service, open_rows, notes)
+    latest = max((intent.updated_at for _, intent in absent), default=0.0)
+    left = latest + wait - service.now()
+    if absent and left > 0:
+        say(
+            f"waiting {left:.0f}s: {len(absent)} row(s) an earlier run recorded may still reach "
+            "the exchange; each is looked up again before anything is sent"
+        )
+        service.sleep(left)
+        absent = _look_up(service, absent, notes)
+    for row, intent in absent:
+        mark_never_placed(service.store, intent, wait)
+        notes[_coid(row)] = "never reached the exchange in an earlier run"
+    return notes
+
+
+def _look_up(
+    service: OrderService,
+    rows: list[tuple[BatchRow, IntentRecord]],
+    notes: dict[str, str],
+) -> list[tuple[BatchRow, IntentRecord]]:
+    """Each row's order by its id: found ones recorded (and noted); returns those not found.
+    A row whose lookup fails is neither: it stays as recorded, to be looked up again."""
+    absent = []
+    for row, intent in rows:
+        try:
+            order = service.client.orders.find_order_by_client_id(_coid(row), row.request.ticker)
+        except (ApiError, TransportError) as exc:
+            notes[_coid(row)] = (
+                f"recorded by an earlier run as {intent.status}; the lookup failed "
+                f"({exc.one_line()}): `kalshi reconcile` settles it, never a resend"
+            )
+            continue
+        if order is None:
+            absent.append((row, intent))
+            continue
+        service.record_found(order)
+        notes[_coid(row)] = "an earlier run lost its answer; found on the exchange, not sent again"
+    return absent
+
+
+def _with_earlier(service: OrderService, skipped: RowOutcome, notes: dict[str, str]) -> RowOutcome:
+    """A skipped row as the state file has it now, with what settling it found."""
+    from kalshi_cli.store.records import PENDING
+
+    note = notes.get(skipped.client_order_id)
     recorded = service.store.orders.get_intent(skipped.client_order_id)
-    if recorded is None or recorded.status not in (PENDING, UNKNOWN):
+    if note is None or recorded is None:
         return skipped
-    try:
-        order = service.client.orders.find_order_by_client_id(
-            skipped.client_order_id, skipped.request.ticker
-        )
-    except (ApiError, TransportError):
-        order = None
-    if order is None:
+    status = "unknown" if recorded.status == PENDING else recorded.status
+    if status == "rejected":
         note = (
-            f"recorded by an earlier run as {recorded.status} and not found on the exchange "
-            "yet: `kalshi reconcile` settles it, never a resend"
+            f"{note}; its client_order_id is spent, so it is not sent again under it: give the "
+            "row a new one to send it"
         )
-        return replace(skipped, status="unknown", note=note)
-    service.record_found(order)
     return replace(
         skipped,
-        status=order.status,
-        order_id=order.order_id,
-        fill_count=order.fill_count,
-        remaining_count=order.remaining_count,
-        note="an earlier run lost its answer; found on the exchange, not sent again",
+        status=status,
+        order_id=recorded.order_id,
+        fill_count=recorded.filled,
+        remaining_count=recorded.remaining or ZERO,
+        note=note,
     )
 
 
@@ -578,13 +618,24 @@ def place_batch(
     batch_id: str | None = None,
     subaccount: int | None = None,
     dry_run: bool = False,
+    say: Callable[[str], None] = lambda _: None,
 ) -> BatchReport:
-    """Steps 1 to 5 for the file at `path` (see the module docstring)."""
-    rows = read_batch(path, now=service.now())
+    """Steps 1 to 5 for the file at `path` (see the module docstring); `say` tells the
+    person of a wait."""
+    from kalshi_cli.services.reconcile import never_placed
+
+    def spent(coid: str) -> bool:
+        intent = service.store.orders.get_intent(coid)
+        return intent is not None and never_placed(intent)
+
+    read = read_batch(path, now=service.now())
     the_id = batch_id or str(path.resolve())
-    rows = with_ids(rows, the_id)
+    rows = with_ids(read, the_id, spent=spent)
     size = _batches(service).batch_size()
     report = BatchReport(str(path), the_id, size)
+    notes = {} if dry_run else _settle_earlier(service, rows, say)
+    if notes:  # an attempt proven never placed: its row's next attempt is the one to send
+        rows = with_ids(read, the_id, spent=spent)
     skipped, prepared = prepare_batch(service, path, rows)
     if dry_run:
         report.rows = skipped + [
@@ -592,10 +643,14 @@ def place_batch(
             for row, _ in prepared
         ]
     else:
-        skipped = [_look_up_unsettled(service, outcome) for outcome in skipped]
+        skipped = [_with_earlier(service, outcome, notes) for outcome in skipped]
         sent, report.halted, report.refused = send_batch(
             service, prepared, batch_size=size, subaccount=subaccount
         )
+        again = {_coid(row) for row, _ in prepared if row.attempt > 1}
+        for outcome in sent:
+            if outcome.client_order_id in again and outcome.note is None:
+                outcome.note = "an earlier run's attempt never reached the exchange; sent now"
         report.rows = skipped + sent
     report.rows.sort(key=lambda r: r.line)
     return report

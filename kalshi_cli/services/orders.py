@@ -412,38 +412,29 @@ class OrderService:
         strategy: str | None = None,
         model_fair: Decimal | None = None,
         reason: str | None = None,
+        subaccount: int | None = None,
     ) -> None:
         """Step 2 of `submit`: the intent written as pending, the trading state read in the
         same transaction (TradingHaltedError, and nothing written, unless it allows the order).
-        The trade loop's batches record each of theirs through this, inside one transaction."""
+        The one path by which a new order enters the state file: `order place`, `order batch`
+        and the trade loop's batches all record theirs here. `subaccount`: the one the request
+        names; None is the one the client's orders go to (`order_subaccount`), decided here."""
         from kalshi_cli.store import IntentRecord
 
-        now = self._now()
+        if subaccount is None:
+            subaccount = order_subaccount(self.client) or 0
         # the trading state is read in the transaction that records the intent: an order
         # prepared just before HALTED is refused here, never sent after the kill switch's proof
         self.store.record_intent_if_allowed(
-            IntentRecord(
-                client_order_id=create.client_order_id,
-                ticker=create.ticker,
-                book_side=create.book_side,
-                price=create.price,
-                count=create.count,
+            IntentRecord.pending(
+                create,
                 side=side,
                 action=action,
-                status="pending",
-                order_id=None,
-                filled=ZERO,
-                remaining=None,
+                subaccount=subaccount,
+                now=self._now(),
                 strategy=strategy,
                 model_fair=model_fair,
                 reason=reason,
-                error=None,
-                created_at=now,
-                updated_at=now,
-                time_in_force=create.time_in_force.value,
-                post_only=create.post_only,
-                reduce_only=create.reduce_only,
-                subaccount=order_subaccount(self.client) or 0,
             ),
             lambda state: check_trading_state(
                 state.state, state.reason, reduce_only=create.reduce_only, what="not sent"
@@ -619,14 +610,12 @@ class OrderService:
 
     def _read_after_refusal(self, order_id: str, *, refused_at: float) -> Order:
         """The order once a read can reflect the write that made it stop resting."""
-        from kalshi_cli.vocabulary.clock import SystemClock
-
         order = self.client.orders.get_order(order_id)
         if order.status != "resting":
             return order  # cancelled and executed are final: no lag can undo them
         wait = refused_at + self.read_lag_s - self._now()
         if wait > 0:
-            (self._clock or SystemClock()).sleep(wait)
+            self.sleep(wait)
         return self.client.orders.get_order(order_id)
 
     def amend(
@@ -906,6 +895,12 @@ class OrderService:
     def now(self) -> float:
         """The wall time the service stamps its records with (its clock's, if it has one)."""
         return self._now()
+
+    def sleep(self, seconds: float) -> None:
+        """A wait on the service's clock (a test's manual clock moves instead)."""
+        from kalshi_cli.vocabulary.clock import SystemClock
+
+        (self._clock or SystemClock()).sleep(seconds)
 
     def record_answer(self, create: CreateOrder, result: CreateOrderResult) -> str:
         """Record the exchange's acceptance of `create`, as `submit` does; returns the status

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from kalshi_cli.store.records import CANCELED, EXECUTED, PENDING, REJECTED, RESTING, UNKNOWN
 from kalshi_cli.vocabulary.clock import Clock, SystemClock
 from kalshi_cli.vocabulary.errors import NotFoundError
-from kalshi_cli.vocabulary.models import ZERO, Order, Side, from_book
+from kalshi_cli.vocabulary.models import ZERO, Order, Side, TimeInForce, from_book
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -231,11 +231,9 @@ def resolve_unknown(
 ) -> None:
     """Step 1: intents awaiting an answer (and those rejected only because the exchange did not
     list them) looked up by client_order_id, one listing per market."""
-    from kalshi_cli.client.client import LANDING_WINDOW_S
-
     # a listing answers the state up to the read lag old: an order that landed at the end of
     # the window shows only that much later
-    wait = max(grace_s, LANDING_WINDOW_S) + read_lag_s
+    wait = landing_wait_s(read_lag_s, grace_s)
     by_market: dict[tuple[str, int | None], dict[str, Order]] = {}
     for intent in _unsettled(store):
         # a client acting on one subaccount (`kalshi trade --subaccount N`) lists that one's
@@ -259,11 +257,7 @@ def resolve_unknown(
             found = report.found_after_rejection if intent.status == REJECTED else None
             (found if found is not None else report.resolved_unknown).append(intent.client_order_id)
         elif intent.status != REJECTED and now - intent.updated_at >= wait:
-            store.orders.mark_rejected(
-                intent.client_order_id,
-                reason=f"{NOT_ON_EXCHANGE} {wait:g}s after an {intent.status} outcome, past "
-                "the signature window; never placed",
-            )
+            mark_never_placed(store, intent, wait)
             report.not_on_exchange.append(intent.client_order_id)
 
 
@@ -369,14 +363,36 @@ def correct_fills(
         backfill_realized(store)
 
 
+def never_placed(intent: IntentRecord) -> bool:
+    """Rejected only because the exchange did not list it past the landing window (see
+    `resolve_unknown`): no order of it exists, and none can land any more."""
+    return (
+        intent.status == REJECTED
+        and intent.order_id is None
+        and (intent.error or "").startswith(NOT_ON_EXCHANGE)
+    )
+
+
+def landing_wait_s(read_lag_s: float, grace_s: float = 0.0) -> float:
+    """How long after its intent's last change a request not listed can no longer land: the
+    signature window, then the read lag of a listing that would show it."""
+    from kalshi_cli.client.client import LANDING_WINDOW_S
+
+    return max(grace_s, LANDING_WINDOW_S) + read_lag_s
+
+
+def mark_never_placed(store: Store, intent: IntentRecord, wait: float) -> None:
+    store.orders.mark_rejected(
+        intent.client_order_id,
+        reason=f"{NOT_ON_EXCHANGE} {wait:g}s after an {intent.status} outcome, past "
+        "the signature window; never placed",
+    )
+
+
 def _unsettled(store: Store) -> list[IntentRecord]:
     """Intents awaiting an answer, and those rejected only because the exchange did not list
     them (see `resolve_unknown`)."""
-    inferred = [
-        i
-        for i in store.orders.intents(status=REJECTED)
-        if i.order_id is None and (i.error or "").startswith(NOT_ON_EXCHANGE)
-    ]
+    inferred = [i for i in store.orders.intents(status=REJECTED) if never_placed(i)]
     return store.orders.intents(status=[PENDING, UNKNOWN]) + inferred
 
 
@@ -622,6 +638,7 @@ def import_order(
     subaccount is the one it names (sent to direct members), else `subaccount` (the one the
     listing was of: a client acting on N lists N's only; a callable is asked for it only
     here), else the primary (the spec's default)."""
+    from kalshi_cli.client.requests import CreateOrder
     from kalshi_cli.store import IntentRecord
 
     action, _ = from_book(order.book_side, order.yes_price, Side.YES)
@@ -631,29 +648,25 @@ def import_order(
         subaccount = subaccount()
     if subaccount is None:
         subaccount = 0
+    # the order's terms as the request that would have placed it (the spec requires each of
+    # them in an Order, so none is made up); the intent is built from it as a sent one's is
+    placed = CreateOrder(
+        order.ticker,
+        order.book_side,
+        order.yes_price,
+        order.initial_count or (order.fill_count + order.remaining_count),
+        time_in_force=TimeInForce(order.time_in_force),
+        client_order_id=order.client_order_id or f"external-{order.order_id}",
+    )
     store.orders.record_intent(
-        IntentRecord(
-            client_order_id=order.client_order_id or f"external-{order.order_id}",
-            ticker=order.ticker,
-            book_side=order.book_side,
-            price=order.yes_price,
-            count=order.initial_count or (order.fill_count + order.remaining_count),
+        IntentRecord.pending(
+            placed,
             side=Side.YES,
             action=action,
-            status="pending",
-            order_id=order.order_id,
-            filled=order.fill_count,
-            remaining=order.remaining_count,
-            strategy="external",
-            model_fair=None,
-            reason="imported by reconcile",
-            error=None,
-            created_at=now,
-            updated_at=now,
-            time_in_force=order.time_in_force,
-            post_only=False,
-            reduce_only=False,
             subaccount=subaccount,
+            now=now,
+            strategy="external",
+            reason="imported by reconcile",
         )
     )
     store.orders.mark_sent(

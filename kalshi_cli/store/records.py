@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.vocabulary.units import ZERO, Action, BookSide, Side, TimeInForce
+
+if TYPE_CHECKING:
+    from kalshi_cli.client.requests import CreateOrder
 
 # An intent is written as `pending` before the request leaves; the exchange's answer (or its
 # absence) moves it on. `unknown` means the request may have reached the exchange and no answer
@@ -63,6 +66,42 @@ class IntentRecord:
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    @classmethod
+    def pending(
+        cls,
+        create: CreateOrder,
+        *,
+        side: Side,
+        action: Action,
+        subaccount: int,
+        now: float,
+        strategy: str | None = None,
+        model_fair: Decimal | None = None,
+        reason: str | None = None,
+    ) -> IntentRecord:
+        """The intent of the wire request `create`, before it is sent: every term of the order
+        is the request's own, so a new order field is one field of `CreateOrder` and its column
+        here, in this one place."""
+        return cls(
+            client_order_id=create.client_order_id,
+            ticker=create.ticker,
+            book_side=create.book_side,
+            price=create.price,
+            count=create.count,
+            side=side,
+            action=action,
+            status=PENDING,
+            strategy=strategy,
+            model_fair=model_fair,
+            reason=reason,
+            created_at=now,
+            updated_at=now,
+            time_in_force=create.time_in_force.value,
+            post_only=create.post_only,
+            reduce_only=create.reduce_only,
+            subaccount=subaccount,
+        )
 
 
 @dataclass(frozen=True)
