@@ -306,7 +306,8 @@ class LoopWatch:
         pause) no order that adds to a position may be sent, and one the loop left resting
         would add one all the same when it fills, so it is cancelled: in the tick that first
         sees the state, then again on each full pass for any whose cancel failed. A stale
-        market loses its adding quotes the same way (its book may be wrong). The API error
+        market loses all of the loop's quotes there, those that reduce too (its book may be
+        wrong, and with it every price the loop set from it). The API error
         guard's backoff does not hold these cancels back: they are what makes waiting safe.
         Orders that only reduce stay (the stop-loss and exits may still be working), and
         orders placed by hand are left to the person who placed them."""
@@ -319,9 +320,7 @@ class LoopWatch:
         if why is not None:
             if full or new_block:
                 if why == "maintenance" and self._risk.limits.maintenance_withdraw == "all":
-                    for order in list(self._portfolio.orders.values()):
-                        if self._own.placed_by_us(order):
-                            self._own.withdraw(order, why)
+                    self._own.withdraw_all(why, lambda _: True)
                 else:
                     self._own.cancel_adding(why, lambda _: True)
             return
@@ -332,7 +331,9 @@ class LoopWatch:
                 if (full or t in went_stale) and self._stale(t)
             }
             if stale:
-                self._own.cancel_adding("stale feed", lambda o: o.ticker in stale)
+                # every quote of the loop there, an exit too: its price came from a book the
+                # loop can no longer see, so it may be a gift whichever way it points
+                self._own.withdraw_all("stale feed", lambda o: o.ticker in stale)
 
     def check_breaches(self) -> None:
         limit = self._risk.limits.max_position_per_market

@@ -66,6 +66,13 @@ class OwnOrders:
             if self.placed_by_us(order):
                 self.withdraw(order, why)
 
+    def withdraw_all(self, why: str, wanted: Callable[[OpenOrder], bool]) -> None:
+        """Cancel every order this loop placed in the markets `wanted`, whichever way it points
+        (orders placed by hand stay)."""
+        for order in list(self._portfolio.orders.values()):
+            if wanted(order) and self.placed_by_us(order):
+                self.withdraw(order, why)
+
     def withdraw(self, order: OpenOrder, why: str) -> None:
         """One withdraw cancel, then `after_each`: during an outage each cancel fails only
         after the client's retries (seconds), and a dozen of them in one tick made a halted

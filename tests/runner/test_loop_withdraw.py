@@ -185,3 +185,18 @@ def test_an_exit_larger_than_the_position_is_withdrawn(tmp_path: Path) -> None:
     _long_with_an_exit(rig, Decimal(5))
     _trip_safe_mode(rig)
     assert _resting(rig) == []
+
+
+def test_a_stale_market_loses_every_quote_of_the_loop_even_one_that_reduces(
+    tmp_path: Path,
+) -> None:
+    """A quote priced from a book the loop can no longer see may be a gift whichever way it
+    points: an exit selling what the loop holds goes with the rest (a dead feed left two such
+    quotes resting through 23 s of silence). The strategy quotes again once data is back."""
+    rig = _quoting(tmp_path)
+    placed = _long_with_an_exit(rig, Decimal(0))
+    rig.feed.silent = True
+    rig.clock.advance(10.0)
+    rig.loop.tick([], full=True)
+    assert placed.order_id not in {o.order_id for o in _resting(rig)}
+    assert _resting(rig) == []
