@@ -532,5 +532,15 @@ def _one(spec: BacktestSpec, out: Path | None) -> dict[str, Any]:
 
 
 def _run_in(spec: BacktestSpec, workdir: Path, *, log: bool) -> dict[str, Any]:
-    artifacts = execute(spec, workdir, log_path=workdir / "backtest.log" if log else None)
+    """The run in `workdir`, whose state file and log are files the command writes: one the
+    machine will not take (the disk full) is DATA_WRITE_FAILED, as every output's."""
+    from kalshi_cli.store.errors import StateFileUnwritable
+
+    try:
+        artifacts = execute(spec, workdir, log_path=workdir / "backtest.log" if log else None)
+    except StateFileUnwritable as exc:
+        raise DataWriteError(
+            f"cannot write the run's state file in {workdir}: {exc.message}",
+            hint="free space, or choose a directory this user may write",
+        ) from exc
     return build_report(artifacts)

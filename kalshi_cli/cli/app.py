@@ -16,6 +16,7 @@ Typer's pretty tracebacks keep `show_locals` off for the same reason.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import re
@@ -250,16 +251,53 @@ class KalshiGroup(TyperGroup):
             # a shell shows for a tool that SIGPIPE ended (128 + 13), as `head` expects.
             _silence_stdout()
             return int(ExitCode.BROKEN_PIPE)
+        except OSError as exc:
+            fault = machine_fault(exc)
+            if fault is None:
+                report(_unexpected(exc), exc)
+                return int(ExitCode.FAILURE)
+            report(fault.one_line(), exc)
+            return int(fault.exit_code)
         except Exception as exc:
-            report(
-                f"unexpected {type(exc).__name__}: {_flatten(str(exc))} "
-                "(a bug; KALSHI_DEBUG=1 shows the traceback)",
-                exc,
-            )
+            report(_unexpected(exc), exc)
             return int(ExitCode.FAILURE)
         # Non-standalone Click returns the code of a `typer.Exit`, or the command's return value
         # (always None here).
         return result if isinstance(result, int) else int(ExitCode.OK)
+
+
+def _unexpected(exc: BaseException) -> str:
+    return (
+        f"unexpected {type(exc).__name__}: {_flatten(str(exc))} "
+        "(a bug; KALSHI_DEBUG=1 shows the traceback)"
+    )
+
+
+# a file the machine would not let a command write: the disk full or over quota, the file too
+# large for its limit, the filesystem read-only or failing, no permission
+_WRITE_FAULTS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM}
+)
+
+
+def machine_fault(exc: OSError) -> KalshiError | None:
+    """A fault of the machine a command met where it did not expect one, as the error with its
+    documented exit code and one line that says what to do; None for anything else (a bug)."""
+    from kalshi_cli.vocabulary.errors import DataWriteError, UsageError
+
+    where = f"{exc.filename}: " if exc.filename else ""
+    what = exc.strerror or str(exc)
+    if exc.errno in _WRITE_FAULTS:
+        return DataWriteError(
+            f"{where}{what}",
+            hint="free space, or choose a place this user may write, and run it again",
+        )
+    if exc.errno == errno.EADDRINUSE:
+        return UsageError(
+            f"{what}: another program listens on that address",
+            hint="choose another port (for `kalshi trade`, --metrics-port)",
+        )
+    return None
 
 
 _TIER_NEEDED = r"\b(advanced|premier|paragon|prime)\b[^.;]*\btier\b"

@@ -11,10 +11,13 @@ the loop's client nor uses its store connection (the exchange's figures come fro
 
 from __future__ import annotations
 
+import errno
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from kalshi_cli.vocabulary.errors import UsageError
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -98,6 +101,14 @@ def _serve_metrics(
     def process() -> list[Family]:
         return [*api_families(client.stats.snapshot()), *telemetry.families()]
 
-    server = serve_metrics(port, Collector(state_path, extra=process).collect)
+    try:
+        server = serve_metrics(port, Collector(state_path, extra=process).collect)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise UsageError(
+            f"--metrics-port {port}: another program listens there; nothing was traded",
+            hint="choose another port, or stop what holds it (`ss -ltnp` names it)",
+        ) from exc
     announce(f"metrics on {server.url}")
     return server.stop

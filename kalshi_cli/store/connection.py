@@ -170,7 +170,7 @@ def create_state_file(path: Path, clock: Clock) -> list[str]:
             configure(conn, readonly=False)
             applied = migrations.apply_pending(conn, clock.wall())
         except migrations.MigrationError as exc:
-            raise StoreError(f"creating state file {path}: {exc}") from exc
+            raise migration_failed(exc, path, f"creating state file {path}: {exc}") from exc
         except sqlite3.Error as exc:
             raise wrap_error(exc, path) from exc
         finally:
@@ -269,6 +269,19 @@ def configure(conn: sqlite3.Connection, *, readonly: bool, durable: bool = True)
     conn.execute("PRAGMA journal_mode = WAL").fetchone()
     conn.execute("PRAGMA synchronous = FULL" if durable else "PRAGMA synchronous = OFF")
     conn.execute(f"PRAGMA journal_size_limit = {_JOURNAL_SIZE_LIMIT}")
+
+
+def migration_failed(
+    exc: Exception, path: Path, message: str, hint: str | None = None
+) -> StoreError:
+    """A migration that failed: the machine's fault (the disk full, read-only) as such, so it
+    exits as one (`StateFileUnwritable`); any other as the state file's own trouble."""
+    cause = exc.__cause__
+    if isinstance(cause, sqlite3.Error):
+        wrapped = wrap_error(cause, path)
+        if isinstance(wrapped, StateFileUnwritable):
+            return wrapped
+    return StoreError(message, hint=hint)
 
 
 def wrap_error(exc: sqlite3.Error, path: Path) -> StoreError:

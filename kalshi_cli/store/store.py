@@ -28,6 +28,7 @@ from kalshi_cli.store.connection import (
     configure,
     connect,
     create_state_file,
+    migration_failed,
     missing_error,
     wrap_error,
 )
@@ -114,8 +115,11 @@ class Store:
             migrated += migrations.apply_pending(conn, clock.wall())
         except migrations.MigrationError as exc:
             conn.close()
-            raise StoreError(
-                f"state file {path}: {exc}", hint="upgrade kalshi-cli or use another --state"
+            raise migration_failed(
+                exc,
+                path,
+                f"state file {path}: {exc}",
+                hint="upgrade kalshi-cli or use another --state",
             ) from exc
         except sqlite3.Error as exc:
             conn.close()

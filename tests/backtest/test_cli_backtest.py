@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 from decimal import Decimal
@@ -162,3 +164,25 @@ def test_from_after_to_is_a_usage_error(data: Path, tmp_path: Path) -> None:
     done = kalshi([*args, "--from", "2026-01-02", "--to", "2026-01-01"], tmp_path)
     assert done.returncode == ExitCode.USAGE, done.stderr
     assert "--from 2026-01-02 is not before --to 2026-01-01" in done.stderr
+
+
+def test_a_run_whose_out_directory_fills_up_is_exit_18(data: Path, tmp_path: Path) -> None:
+    """The run's state file in --out stops taking writes (the machine lets no file grow past
+    32 kB, as a full disk would): DATA_WRITE_FAILED, as the docs say of --out, not the trade
+    loop's 21."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KALSHI_")}
+    env.update(
+        KALSHI_HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"), HOME=str(tmp_path)
+    )
+
+    def limited() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (32_768, 32_768))
+
+    result = subprocess.run(
+        [script(), "backtest", "--strategy", "spike", "--data", str(data),
+         "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, env=env, timeout=120, check=False, preexec_fn=limited,
+    )  # fmt: skip
+    assert result.returncode == ExitCode.DATA_WRITE_FAILED, result.stderr
+    assert "Traceback" not in result.stderr and str(tmp_path / "run") in result.stderr

@@ -4,6 +4,7 @@ one's own public key Premier)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import stat
 import uuid
@@ -279,3 +280,48 @@ def test_subaccount_flag_on_every_order_group_command(kalshi: Kalshi, premier: S
     deleted = kalshi("order-group", "delete", group, "--subaccount", "1", "--yes", "--json")
     assert as_json(deleted) == {"order_group_id": group, "result": "deleted"}
     assert ids() == [primary]
+
+
+class _FullDisk:
+    """`os.write` of the key command failing as a full disk does (ENOSPC), for the writes
+    `fails` picks; every other write goes through."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, fails: Callable[[bytes], bool]) -> None:
+        import os
+
+        from kalshi_cli.cli import key_cmd
+
+        real = os.write
+
+        def write(fd: int, data: Any) -> int:
+            if fails(bytes(data)):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(fd, data)
+
+        class _Os:
+            def __getattr__(self, name: str) -> Any:
+                return write if name == "write" else getattr(os, name)
+
+        monkeypatch.setattr(key_cmd, "os", _Os())
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_generate_on_a_full_disk_leaves_no_key_on_the_exchange_without_its_private_half(
+    kalshi: Kalshi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    """Before: exit 1 ("a bug") with the key made on the exchange and its private half lost.
+    A disk that cannot take the key file asks nothing of the exchange (`before`); one that
+    fails only as the key lands (`after`, a copy-on-write filesystem) deletes the key again.
+    Either way: exit 18, no file, and the exchange's keys as they were."""
+    before = as_json(kalshi("key", "list", "--json"))["api_keys"]
+    if when == "before":
+        _FullDisk(monkeypatch, lambda data: data[:1] == b"\0")
+    else:
+        _FullDisk(monkeypatch, lambda data: data.startswith(b"-----BEGIN"))
+    out = tmp_path / "reader.pem"
+    result = kalshi("key", "generate", "--name", "reader", "--type", "ed25519", "--out", str(out))
+    assert result.exit_code == ExitCode.DATA_WRITE_FAILED, result.output
+    assert "No space left" in result.stderr
+    assert not out.exists()
+    monkeypatch.undo()
+    assert as_json(kalshi("key", "list", "--json"))["api_keys"] == before

@@ -7,11 +7,14 @@ root's file-permission override dropped, so a read-only file is read-only even u
 from __future__ import annotations
 
 import os
+import resource
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -117,3 +120,43 @@ def test_a_backtest_out_directory_that_cannot_be_made_is_exit_18(tmp_path: Path)
     assert result.returncode == ExitCode.DATA_WRITE_FAILED, result.stderr
     one_line_no_traceback(result)
     assert not (locked / "run").exists()
+
+
+def _limited_file_size(limit: int) -> Callable[[], None]:
+    """For the child: files may grow to `limit` bytes (RLIMIT_FSIZE), and a write past it fails
+    with EFBIG instead of killing the process (SIGXFSZ ignored): the kernel's own refusal, as
+    a full disk's, without one."""
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_a_file_the_machine_will_not_let_grow_is_exit_18_not_a_bug(tmp_path: Path) -> None:
+    """`kalshi strategy new` writing past what the machine allows: before, exit 1, "a bug"."""
+    script = shutil.which("kalshi", path=str(Path(sys.executable).parent))
+    assert script is not None
+    result = subprocess.run(
+        [script, "strategy", "new", "fair-value", "--dir", str(tmp_path / "s")],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "KALSHI_HOME": str(tmp_path),
+             "HOME": str(tmp_path), "NO_COLOR": "1"},
+        capture_output=True, text=True, timeout=120, check=False,
+        preexec_fn=_limited_file_size(64),
+    )  # fmt: skip
+    assert result.returncode == ExitCode.DATA_WRITE_FAILED, result.stderr
+    one_line_no_traceback(result)
+    assert "File too large" in result.stderr
+
+
+def test_a_metrics_port_another_program_holds_is_a_usage_error_before_trading(
+    tmp_path: Path,
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = kalshi(tmp_path, "trade", "--strategy", "market-maker", "--duration", "5",
+                        "--metrics-port", str(port))  # fmt: skip
+    assert result.returncode == ExitCode.USAGE, result.stderr
+    one_line_no_traceback(result)
+    assert f"--metrics-port {port}" in result.stderr
