@@ -283,13 +283,13 @@ def test_subaccount_flag_on_every_order_group_command(kalshi: Kalshi, premier: S
 
 
 class _FullDisk:
-    """`os.write` of the key command failing as a full disk does (ENOSPC), for the writes
+    """`os.write` of the key files failing as a full disk does (ENOSPC), for the writes
     `fails` picks; every other write goes through."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, fails: Callable[[bytes], bool]) -> None:
         import os
 
-        from kalshi_cli.cli import key_cmd
+        from kalshi_cli.services import key_files
 
         real = os.write
 
@@ -302,7 +302,7 @@ class _FullDisk:
             def __getattr__(self, name: str) -> Any:
                 return write if name == "write" else getattr(os, name)
 
-        monkeypatch.setattr(key_cmd, "os", _Os())
+        monkeypatch.setattr(key_files, "os", _Os())
 
 
 @pytest.mark.parametrize("when", ["before", "after"])
