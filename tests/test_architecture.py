@@ -45,6 +45,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "services.killswitch",
             "services.metrics",
             "services.connection",
+            "services.key_files",
             "checks",
             "data",
             "venue",

@@ -8,12 +8,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from kalshi_cli.vocabulary.units import ZERO, Action, BookSide, Side, TimeInForce
 
-if TYPE_CHECKING:
-    from kalshi_cli.client.requests import CreateOrder
+
+class OrderRequest(Protocol):
+    """The terms of an order request an intent records (the client's `CreateOrder`)."""
+
+    @property
+    def client_order_id(self) -> str: ...
+    @property
+    def ticker(self) -> str: ...
+    @property
+    def book_side(self) -> BookSide: ...
+    @property
+    def price(self) -> Decimal: ...
+    @property
+    def count(self) -> Decimal: ...
+    @property
+    def time_in_force(self) -> TimeInForce: ...
+    @property
+    def post_only(self) -> bool: ...
+    @property
+    def reduce_only(self) -> bool: ...
+
 
 # An intent is written as `pending` before the request leaves; the exchange's answer (or its
 # absence) moves it on. `unknown` means the request may have reached the exchange and no answer
@@ -70,7 +89,7 @@ class IntentRecord:
     @classmethod
     def pending(
         cls,
-        create: CreateOrder,
+        create: OrderRequest,
         *,
         side: Side,
         action: Action,
