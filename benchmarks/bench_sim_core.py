@@ -22,6 +22,7 @@ import tracemalloc
 from decimal import Decimal
 from pathlib import Path
 
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import (
     PRICE_STRUCTURES,
@@ -105,12 +106,14 @@ def run(ex: Exchange, ids: list[str], orders: list[tuple]) -> tuple[float, float
     for acct, ticker, side, price, count, cancel in orders:
         r = ex.place_order(
             ids[acct],
-            ticker=ticker,
-            book_side=side,
-            price=price,
-            count=count,
-            time_in_force=TimeInForce.GTC,
-            self_trade_prevention=SelfTradePrevention.MAKER,
+            PlaceRequest(
+                ticker=ticker,
+                book_side=side,
+                price=price,
+                count=count,
+                time_in_force=TimeInForce.GTC,
+                self_trade_prevention=SelfTradePrevention.MAKER,
+            ),
         )
         fills += len(r.fills)
         if r.order.status == "resting":
@@ -134,12 +137,14 @@ def memory(markets: int, resting: int) -> int:
             bid = j % 2 == 0
             ex.place_order(
                 ids[j % 10],
-                ticker=ticker,
-                book_side=BookSide.BID if bid else BookSide.ASK,
-                price=PRICES[30 + j % 15] if bid else PRICES[55 + j % 15],
-                count=COUNTS[j % 20],
-                time_in_force=TimeInForce.GTC,
-                self_trade_prevention=SelfTradePrevention.MAKER,
+                PlaceRequest(
+                    ticker=ticker,
+                    book_side=BookSide.BID if bid else BookSide.ASK,
+                    price=PRICES[30 + j % 15] if bid else PRICES[55 + j % 15],
+                    count=COUNTS[j % 20],
+                    time_in_force=TimeInForce.GTC,
+                    self_trade_prevention=SelfTradePrevention.MAKER,
+                ),
             )
     gc.collect()
     used = tracemalloc.get_traced_memory()[0] - base

@@ -24,7 +24,14 @@ from typing import TypeVar
 from kalshi_cli.client.requests import AmendResult, CancelResult, CreateOrderResult, DecreaseResult
 from kalshi_cli.sim.core.historical import COMPACT_AFTER_S, COMPACT_EVERY_S
 from kalshi_cli.sim.core.parts import CoreParts
-from kalshi_cli.sim.core.records import ExchangeError, SimEvent, SimMarket, SimSeries, keeps_place
+from kalshi_cli.sim.core.records import (
+    ExchangeError,
+    PlaceRequest,
+    SimEvent,
+    SimMarket,
+    SimSeries,
+    keeps_place,
+)
 from kalshi_cli.venue import answers
 from kalshi_cli.venue.client import VenueClient, api_error
 from kalshi_cli.venue.queue import FillModel, QueueSpot
@@ -387,14 +394,15 @@ class LocalVenue:
         try:
             result = self.core.desk.place_order(
                 self._crowd,
-                ticker=ticker,
-                # a NO bid at q is an ask (sells YES) at 1 - q
-                book_side=BookSide.ASK if buy_yes else BookSide.BID,
-                price=ONE - price if buy_yes else price,
-                count=size,
-                time_in_force=TimeInForce.GTC,
-                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                post_only=True,
+                PlaceRequest(
+                    ticker=ticker,
+                    book_side=BookSide.ASK if buy_yes else BookSide.BID,
+                    price=ONE - price if buy_yes else price,
+                    count=size,
+                    time_in_force=TimeInForce.GTC,
+                    self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                    post_only=True,
+                ),
             )
         except ExchangeError:
             return []  # it would cross our own resting order: the trade-through's business
@@ -464,12 +472,14 @@ class LocalVenue:
         }
         self.core.desk.place_order(
             self._crowd,
-            ticker=r.ticker,
-            book_side=BookSide.ASK if r.yes else BookSide.BID,
-            price=order.price,
-            count=count,
-            time_in_force=TimeInForce.IOC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+            PlaceRequest(
+                ticker=r.ticker,
+                book_side=BookSide.ASK if r.yes else BookSide.BID,
+                price=order.price,
+                count=count,
+                time_in_force=TimeInForce.IOC,
+                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+            ),
         )
         now = self.clock.wall()
         self.stats.maker_fills += 1
@@ -549,16 +559,18 @@ class LocalVenue:
         try:
             result = self.core.desk.place_order(
                 ledger,
-                ticker=ticker,
-                book_side=book_side,
-                price=price,
-                count=count,
-                time_in_force=time_in_force,
-                self_trade_prevention=self_trade_prevention,
-                client_order_id=client_order_id,
-                post_only=post_only,
-                reduce_only=reduce_only,
-                expiration_time=expiration_time,
+                PlaceRequest(
+                    ticker=ticker,
+                    book_side=book_side,
+                    price=price,
+                    count=count,
+                    time_in_force=time_in_force,
+                    self_trade_prevention=self_trade_prevention,
+                    client_order_id=client_order_id,
+                    post_only=post_only,
+                    reduce_only=reduce_only,
+                    expiration_time=expiration_time,
+                ),
             )
         except ExchangeError as exc:
             self.stats.rejected += 1

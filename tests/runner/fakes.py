@@ -24,6 +24,7 @@ from kalshi_cli.sim.core.exchange import (
     OrderChanged,
     SimMarket,
 )
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ApiError, NotFoundError, OrderOutcomeUnknown
@@ -174,16 +175,18 @@ class FakeClient(EveryAreaItself):
         try:
             result = self.core.place_order(
                 self.account_id,
-                ticker=request.ticker,
-                book_side=request.book_side,
-                price=request.price,
-                count=request.count,
-                time_in_force=request.time_in_force,
-                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                client_order_id=request.client_order_id,
-                post_only=request.post_only,
-                reduce_only=request.reduce_only,
-                order_group_id=request.order_group_id,
+                PlaceRequest(
+                    ticker=request.ticker,
+                    book_side=request.book_side,
+                    price=request.price,
+                    count=request.count,
+                    time_in_force=request.time_in_force,
+                    self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                    client_order_id=request.client_order_id,
+                    post_only=request.post_only,
+                    reduce_only=request.reduce_only,
+                    order_group_id=request.order_group_id,
+                ),
             )
         except ExchangeError as exc:
             raise _api_error(exc) from None

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.runner.balance_hold import BALANCE_RETRY_S
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import Action, BookSide, SelfTradePrevention, Side, TimeInForce
@@ -58,12 +59,14 @@ def _take(rig: Rig, book_side: BookSide, price: str) -> None:
     """One YES contract bought (a bid) or sold (an ask) by hand at once, outside the loop."""
     result = rig.exchange.place_order(
         rig.client.account_id,
-        ticker=FED,
-        book_side=book_side,
-        price=Decimal(price),
-        count=Decimal("1"),
-        time_in_force=TimeInForce.IOC,
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        PlaceRequest(
+            ticker=FED,
+            book_side=book_side,
+            price=Decimal(price),
+            count=Decimal("1"),
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
     )
     assert result.order.fill_count == 1
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from kalshi_cli.client.client import LANDING_WINDOW_S, SIGNATURE_WINDOW_S
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.server.auth import DEFAULT_WINDOW_S
 from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
 from tests.runner.fakes import Held, Rig, make_rig
@@ -42,12 +43,14 @@ def _take(rig: Rig, coid: str) -> None:
     taker = rig.exchange.create_account(key_id="taker", public_key_pem="", cash_cents=10**8)
     rig.exchange.place_order(
         taker.account_id,
-        ticker=order.ticker,
-        book_side=BookSide.ASK if order.book_side is BookSide.BID else BookSide.BID,
-        price=order.price,
-        count=ahead,
-        time_in_force=TimeInForce.IOC,
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        PlaceRequest(
+            ticker=order.ticker,
+            book_side=BookSide.ASK if order.book_side is BookSide.BID else BookSide.BID,
+            price=order.price,
+            count=ahead,
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.errors import BadRequestError, ServerError
 from kalshi_cli.vocabulary.models import (
@@ -143,12 +144,14 @@ def test_a_replaced_quote_that_filled_unseen_is_counted_before_the_new_one(
     ).account_id
     rig.exchange.place_order(
         other,
-        ticker=LAL,
-        book_side=BookSide.ASK,
-        price=Decimal("0.50"),
-        count=Decimal("6"),
-        time_in_force=TimeInForce.IOC,
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        PlaceRequest(
+            ticker=LAL,
+            book_side=BookSide.ASK,
+            price=Decimal("0.50"),
+            count=Decimal("6"),
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
     )
     rig.feed.drain_events()
     requote = replace(quote, price=Decimal("0.49"), replaces=(resting.order_id,))
@@ -163,12 +166,14 @@ def test_an_order_placed_and_amended_by_hand_counts_at_its_new_price(tmp_path: P
     me = rig.client.account_id
     placed = rig.exchange.place_order(
         me,
-        ticker=LAL,
-        book_side=BookSide.BID,
-        price=Decimal("0.10"),
-        count=Decimal("100"),
-        time_in_force=TimeInForce.GTC,
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        PlaceRequest(
+            ticker=LAL,
+            book_side=BookSide.BID,
+            price=Decimal("0.10"),
+            count=Decimal("100"),
+            time_in_force=TimeInForce.GTC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
     )
     rig.step(0.1)
     assert rig.loop.portfolio.total_exposure() == Decimal("10")
@@ -207,12 +212,14 @@ def test_the_market_maker_never_cancels_an_order_placed_by_hand(tmp_path: Path) 
     me = rig.client.account_id
     by_hand = rig.exchange.place_order(
         me,
-        ticker=LAL,
-        book_side=BookSide.BID,
-        price=Decimal("0.30"),
-        count=Decimal("5"),
-        time_in_force=TimeInForce.GTC,
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        PlaceRequest(
+            ticker=LAL,
+            book_side=BookSide.BID,
+            price=Decimal("0.30"),
+            count=Decimal("5"),
+            time_in_force=TimeInForce.GTC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
     ).order
     for _ in range(5):
         rig.step(0.5)

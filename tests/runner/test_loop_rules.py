@@ -15,6 +15,7 @@ from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.session import check_live, reconcile, start_loop
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.store import FillRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import TransportError, UsageError
@@ -58,12 +59,14 @@ def test_stop_loss_fires_on_the_next_tick(tmp_path: Path) -> None:
     rig.step(0.1)
     exchange.place_order(
         me,
-        ticker=LAL,
-        book_side=BookSide.BID,
-        price=Decimal("0.99"),
-        count=Decimal("10"),
-        time_in_force=TimeInForce.IOC,
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        PlaceRequest(
+            ticker=LAL,
+            book_side=BookSide.BID,
+            price=Decimal("0.99"),
+            count=Decimal("10"),
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
     )
     rig.step(0.1)  # the loop learns the position from its fills
     assert rig.loop.portfolio.position(LAL) > 0
@@ -198,12 +201,14 @@ def test_a_fill_during_start_up_is_reconciled_not_refused(tmp_path: Path) -> Non
         levels = yes_bids if quote.side is Side.YES else no_bids
         exchange.place_order(
             taker.account_id,
-            ticker=LAL,
-            book_side=BookSide.ASK if quote.side is Side.YES else BookSide.BID,
-            price=quote.price if quote.side is Side.YES else 1 - quote.price,
-            count=sum((size for _, size in levels), Decimal(0)),
-            time_in_force=TimeInForce.IOC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+            PlaceRequest(
+                ticker=LAL,
+                book_side=BookSide.ASK if quote.side is Side.YES else BookSide.BID,
+                price=quote.price if quote.side is Side.YES else 1 - quote.price,
+                count=sum((size for _, size in levels), Decimal(0)),
+                time_in_force=TimeInForce.IOC,
+                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+            ),
         )
 
     client = _FillsOnFirstPositionsRead(exchange, me, fill)

@@ -26,6 +26,7 @@ from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import BookSide, Orderbook, SelfTradePrevention, TimeInForce
@@ -124,12 +125,14 @@ def test_a_held_positions_stop_loss_goes_out_in_the_first_tick_with_500_markets_
     # long 10 YES in the last market of the sweep, bought at the ask
     rig.exchange.place_order(
         rig.client.account_id,
-        ticker=LAST,
-        book_side=BookSide.BID,
-        price=Decimal("0.51"),
-        count=Decimal("10"),
-        time_in_force=TimeInForce.IOC,
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        PlaceRequest(
+            ticker=LAST,
+            book_side=BookSide.BID,
+            price=Decimal("0.51"),
+            count=Decimal("10"),
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
     )
     rig.step(0.1)
     assert rig.loop.portfolio.position(LAST) == 10
@@ -156,12 +159,14 @@ def test_a_fill_that_puts_a_position_under_its_stop_fires_it_in_the_next_tick_wi
     # bought at the ask: the mark at the bid (0.49 x 10) is under 0.99 x 5.10 at once
     rig.exchange.place_order(
         rig.client.account_id,
-        ticker=LAST,
-        book_side=BookSide.BID,
-        price=Decimal("0.51"),
-        count=Decimal("10"),
-        time_in_force=TimeInForce.IOC,
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        PlaceRequest(
+            ticker=LAST,
+            book_side=BookSide.BID,
+            price=Decimal("0.51"),
+            count=Decimal("10"),
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
     )
     # the fill's news alone (its book change was decided on before the fill was read): no book
     # change and no sweep brings the market up, only its new position

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.risk.state import resume
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import Action, BookSide, SelfTradePrevention, Side, TimeInForce
@@ -146,12 +147,14 @@ def _long_with_an_exit(rig: Rig, extra: Decimal) -> Any:
     ).account_id
     rig.exchange.place_order(
         other,
-        ticker=quote.ticker,
-        book_side=BookSide.ASK,
-        price=quote.price,
-        count=sweep,
-        time_in_force=TimeInForce.IOC,
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        PlaceRequest(
+            ticker=quote.ticker,
+            book_side=BookSide.ASK,
+            price=quote.price,
+            count=sweep,
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
     )
     rig.step(0.01)
     held = rig.loop.portfolio.position(quote.ticker)

@@ -17,6 +17,7 @@ import pytest
 
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.sim.core import serialize as ser
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
 from tests.runner.fakes import Rig, make_rig
 
@@ -44,12 +45,14 @@ def _sell_into(rig: Rig, ticker: str, price: Decimal, count: Decimal) -> None:
     ).account_id
     rig.exchange.place_order(
         other,
-        ticker=ticker,
-        book_side=BookSide.ASK,
-        price=price,
-        count=count,
-        time_in_force=TimeInForce.IOC,
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        PlaceRequest(
+            ticker=ticker,
+            book_side=BookSide.ASK,
+            price=price,
+            count=count,
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
 from tests.runner.fakes import START, make_rig, new_exchange, trader
@@ -37,12 +38,14 @@ def test_the_take_profit_leaves_a_hand_opened_position_alone(tmp_path: Path) -> 
     # the person buys 10 YES by hand, on the account the loop trades
     exchange.place_order(
         account,
-        ticker=TICKER,
-        book_side=BookSide.BID,
-        price=Decimal("0.51"),
-        count=Decimal("10"),
-        time_in_force=TimeInForce.IOC,
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        PlaceRequest(
+            ticker=TICKER,
+            book_side=BookSide.BID,
+            price=Decimal("0.51"),
+            count=Decimal("10"),
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
     )
     for _ in range(3):
         rig.step(1.0)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.risk import RiskLimits
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
 from tests.runner.fakes import START, Rig, make_rig, new_exchange, trader
@@ -79,23 +80,27 @@ def _bought(
     rig.step(0.1)
     exchange.place_order(
         me,
-        ticker=TICKER,
-        book_side=BookSide.BID,
-        price=D("0.99"),
-        count=count,
-        time_in_force=TimeInForce.IOC,
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        PlaceRequest(
+            ticker=TICKER,
+            book_side=BookSide.BID,
+            price=D("0.99"),
+            count=count,
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
     )
     if better_bid is not None:
         other = exchange.create_account(key_id="other", public_key_pem="", cash_cents=10_000_000)
         exchange.place_order(
             other.account_id,
-            ticker=TICKER,
-            book_side=BookSide.BID,
-            price=D(better_bid),
-            count=D(500),
-            time_in_force=TimeInForce.GTC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+            PlaceRequest(
+                ticker=TICKER,
+                book_side=BookSide.BID,
+                price=D(better_bid),
+                count=D(500),
+                time_in_force=TimeInForce.GTC,
+                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+            ),
         )
     rig.step(0.1)
     return rig

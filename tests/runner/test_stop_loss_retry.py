@@ -13,6 +13,7 @@ from typing import Any
 
 from msgspec.structs import replace as struct_replace
 
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import Action, BookSide, SelfTradePrevention, Side, TimeInForce
@@ -26,12 +27,14 @@ def _own_bid(rig: Rig, price: str) -> str:
     """A resting YES bid placed by hand, above everyone else's: the best bid."""
     result = rig.exchange.place_order(
         rig.client.account_id,
-        ticker=T60,
-        book_side=BookSide.BID,
-        price=Decimal(price),
-        count=Decimal("5"),
-        time_in_force=TimeInForce.GTC,
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        PlaceRequest(
+            ticker=T60,
+            book_side=BookSide.BID,
+            price=Decimal(price),
+            count=Decimal("5"),
+            time_in_force=TimeInForce.GTC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
     )
     return result.order.order_id
 
@@ -46,12 +49,14 @@ def _stopped_rig(tmp_path: Path, **risk: Any) -> tuple[Rig, str]:
     rig.step(0.1)
     exchange.place_order(
         me,
-        ticker=T60,
-        book_side=BookSide.BID,
-        price=Decimal("0.469"),
-        count=Decimal("10"),
-        time_in_force=TimeInForce.IOC,
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        PlaceRequest(
+            ticker=T60,
+            book_side=BookSide.BID,
+            price=Decimal("0.469"),
+            count=Decimal("10"),
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
     )
     bid = _own_bid(rig, "0.46")
     rig.step(0.1)

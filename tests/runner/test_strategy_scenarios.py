@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import BookSide, Orderbook, SelfTradePrevention, TimeInForce
 from tests.runner.fakes import START, Rig, make_rig, new_exchange
@@ -63,13 +64,15 @@ class Mover:
             return
         result = self.exchange.place_order(
             self.account,
-            ticker=TICKER,
-            book_side=book_side,
-            price=Decimal(yes_price),
-            count=Decimal("100"),
-            time_in_force=TimeInForce.GTC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-            post_only=True,
+            PlaceRequest(
+                ticker=TICKER,
+                book_side=book_side,
+                price=Decimal(yes_price),
+                count=Decimal("100"),
+                time_in_force=TimeInForce.GTC,
+                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                post_only=True,
+            ),
         )
         self.slots[slot] = result.order.order_id
 
@@ -182,12 +185,14 @@ def test_a_quote_filled_while_its_order_update_was_lost_is_requoted(tmp_path: Pa
     # sells through the mover's 0.49 bid into the loop's YES bid below it
     rig.exchange.place_order(
         taker.account_id,
-        ticker=TICKER,
-        book_side=BookSide.ASK,
-        price=quote.price,
-        count=Decimal("100") + quote.remaining,
-        time_in_force=TimeInForce.IOC,
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        PlaceRequest(
+            ticker=TICKER,
+            book_side=BookSide.ASK,
+            price=quote.price,
+            count=Decimal("100") + quote.remaining,
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
     )
     rig.feed.drain_events()  # the fill and user_orders messages are lost
     mover.quote("0.44", "0.46")  # the mid moves: the loop wants its YES bid elsewhere

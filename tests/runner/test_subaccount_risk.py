@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.risk import RiskLimits
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.store import FillRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
@@ -117,14 +118,16 @@ def test_the_stop_loss_floor_counts_the_loops_subaccounts_positions_only(
     )
     _on(rig, loop_on)
     rig.step(0.1)
-    exchange.place_order(  # on the ledger of subaccount 0, by hand
+    exchange.place_order(
         me,
-        ticker=LAL,
-        book_side=BookSide.BID,
-        price=Decimal("0.99"),
-        count=Decimal("10"),
-        time_in_force=TimeInForce.IOC,
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        PlaceRequest(
+            ticker=LAL,
+            book_side=BookSide.BID,
+            price=Decimal("0.99"),
+            count=Decimal("10"),
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
     )
     rig.step(0.1)  # the loop reads the fill
     held = rig.loop.portfolio.position(LAL)

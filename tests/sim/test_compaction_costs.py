@@ -20,6 +20,7 @@ import pytest
 from kalshi_cli.sim.core import record_views, trade_archive
 from kalshi_cli.sim.core.exchange import Exchange, SimMarket
 from kalshi_cli.sim.core.historical import COMPACT_EVERY_S, HistoryPolicy, attach_retention
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import (
     PRICE_STRUCTURES,
@@ -107,12 +108,14 @@ def _place(  # noqa: PLR0917 (a short call in loops)
 ) -> Any:
     return ex.place_order(
         account,
-        ticker=ticker,
-        book_side=side,
-        price=Decimal(cents) / 100,
-        count=Decimal(1),
-        time_in_force=tif,
-        self_trade_prevention=SelfTradePrevention.MAKER,
+        PlaceRequest(
+            ticker=ticker,
+            book_side=side,
+            price=Decimal(cents) / 100,
+            count=Decimal(1),
+            time_in_force=tif,
+            self_trade_prevention=SelfTradePrevention.MAKER,
+        ),
     )
 
 

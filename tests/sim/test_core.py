@@ -24,6 +24,7 @@ from kalshi_cli.sim.core.exchange import (
     SimSeries,
     TradeHappened,
 )
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import (
     PRICE_STRUCTURES,
@@ -87,13 +88,15 @@ class Env:
     ) -> PlaceResult:
         return self.ex.place_order(
             acct,
-            ticker=ticker,
-            book_side=side,
-            price=D(price),
-            count=D(count),
-            time_in_force=tif,
-            self_trade_prevention=kw.pop("stp", TAC),
-            **kw,
+            PlaceRequest(
+                ticker=ticker,
+                book_side=side,
+                price=D(price),
+                count=D(count),
+                time_in_force=tif,
+                self_trade_prevention=kw.pop("stp", TAC),
+                **kw,
+            ),
         )
 
     def cash(self, acct: str) -> int:

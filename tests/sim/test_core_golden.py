@@ -34,7 +34,7 @@ from kalshi_cli.sim.core.exchange import (
     SimSeries,
     TradeHappened,
 )
-from kalshi_cli.sim.core.records import copy_order
+from kalshi_cli.sim.core.records import PlaceRequest, copy_order
 from kalshi_cli.sim.core.serialize import (
     fill_json,
     order_json,
@@ -256,14 +256,16 @@ def run(
                 reduce_only = tif is TimeInForce.IOC and rng.random() < 0.3
                 result = ex.place_order(
                     acct,
-                    ticker=ticker,
-                    book_side=side,
-                    price=price,
-                    count=count_for(rng, fractional),
-                    time_in_force=tif,
-                    self_trade_prevention=rng.choice(list(SelfTradePrevention)),
-                    post_only=tif is TimeInForce.GTC and rng.random() < 0.1,
-                    reduce_only=reduce_only,
+                    PlaceRequest(
+                        ticker=ticker,
+                        book_side=side,
+                        price=price,
+                        count=count_for(rng, fractional),
+                        time_in_force=tif,
+                        self_trade_prevention=rng.choice(list(SelfTradePrevention)),
+                        post_only=tif is TimeInForce.GTC and rng.random() < 0.1,
+                        reduce_only=reduce_only,
+                    ),
                 )
                 entry = {
                     "place": rec.canon(order_json(result.order)),
@@ -339,27 +341,31 @@ def test_a_copied_order_has_every_attribute_of_the_order() -> None:
     ex, clock, accounts, _ = build()
     order = ex.place_order(
         accounts[0],
-        ticker="FDECI",
-        book_side=BookSide.ASK,
-        price=Decimal("0.517"),
-        count=Decimal("3.25"),
-        time_in_force=TimeInForce.GTC,
-        self_trade_prevention=SelfTradePrevention.MAKER,
-        client_order_id="c1",
-        expiration_time=int(clock.wall()) + 60,
-        cancel_order_on_pause=True,
-        order_group_id=ex.create_order_group(
-            accounts[0], contracts_limit=Decimal(100)
-        ).order_group_id,
+        PlaceRequest(
+            ticker="FDECI",
+            book_side=BookSide.ASK,
+            price=Decimal("0.517"),
+            count=Decimal("3.25"),
+            time_in_force=TimeInForce.GTC,
+            self_trade_prevention=SelfTradePrevention.MAKER,
+            client_order_id="c1",
+            expiration_time=int(clock.wall()) + 60,
+            cancel_order_on_pause=True,
+            order_group_id=ex.create_order_group(
+                accounts[0], contracts_limit=Decimal(100)
+            ).order_group_id,
+        ),
     ).order
     ex.place_order(
         accounts[1],
-        ticker="FDECI",
-        book_side=BookSide.BID,
-        price=Decimal("0.517"),
-        count=Decimal("1.01"),
-        time_in_force=TimeInForce.IOC,
-        self_trade_prevention=SelfTradePrevention.MAKER,
+        PlaceRequest(
+            ticker="FDECI",
+            book_side=BookSide.BID,
+            price=Decimal("0.517"),
+            count=Decimal("1.01"),
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.MAKER,
+        ),
     )
     live = ex.order(accounts[0], order.order_id)
     live.taker_fill_cost = Decimal("0.0123")

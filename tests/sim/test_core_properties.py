@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, SimMarket, SimOrder
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import (
     FEE_QUANTUM,
@@ -94,12 +95,14 @@ def build(fees: FeeModel) -> tuple[Exchange, list[str]]:
             for tick in range(lo, hi + 1):
                 ex.place_order(
                     accounts[i],
-                    ticker=ticker,
-                    book_side=BookSide.BID if i == 0 else BookSide.ASK,
-                    price=unit * tick,
-                    count=D(10),
-                    time_in_force=TimeInForce.GTC,
-                    self_trade_prevention=SelfTradePrevention.MAKER,
+                    PlaceRequest(
+                        ticker=ticker,
+                        book_side=BookSide.BID if i == 0 else BookSide.ASK,
+                        price=unit * tick,
+                        count=D(10),
+                        time_in_force=TimeInForce.GTC,
+                        self_trade_prevention=SelfTradePrevention.MAKER,
+                    ),
                 )
     return ex, accounts
 
@@ -130,14 +133,16 @@ def run(ex: Exchange, accounts: list[str], step: tuple) -> None:  # type: ignore
         tif = [TimeInForce.GTC, TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK][flags % 4]
         ex.place_order(
             account,
-            ticker=ticker,
-            book_side=BookSide.BID if x % 4 < 2 else BookSide.ASK,
-            price=prices[y % len(prices)],
-            count=units(ticker, count),
-            time_in_force=tif,
-            self_trade_prevention=list(SelfTradePrevention)[flags // 4 % 2],
-            post_only=flags // 8 % 4 == 0 and tif is TimeInForce.GTC,
-            reduce_only=flags // 32 == 1 and flags % 3 == 0,
+            PlaceRequest(
+                ticker=ticker,
+                book_side=BookSide.BID if x % 4 < 2 else BookSide.ASK,
+                price=prices[y % len(prices)],
+                count=units(ticker, count),
+                time_in_force=tif,
+                self_trade_prevention=list(SelfTradePrevention)[flags // 4 % 2],
+                post_only=flags // 8 % 4 == 0 and tif is TimeInForce.GTC,
+                reduce_only=flags // 32 == 1 and flags % 3 == 0,
+            ),
         )
         return
     if kind == 9:

@@ -16,6 +16,7 @@ from kalshi_cli.sim.core.exchange import (
     SimMarket,
     SimSeries,
 )
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import (
     PRICE_STRUCTURES,
@@ -66,12 +67,14 @@ def _place(  # noqa: PLR0917
 ) -> PlaceResult:
     return ex.place_order(
         account,
-        ticker=ticker,
-        book_side=side,
-        price=Decimal(price),
-        count=Decimal(count),
-        time_in_force=TimeInForce.GTC,
-        self_trade_prevention=SelfTradePrevention.MAKER,
+        PlaceRequest(
+            ticker=ticker,
+            book_side=side,
+            price=Decimal(price),
+            count=Decimal(count),
+            time_in_force=TimeInForce.GTC,
+            self_trade_prevention=SelfTradePrevention.MAKER,
+        ),
     )
 
 

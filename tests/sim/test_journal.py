@@ -17,6 +17,7 @@ import pytest
 
 from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
 from kalshi_cli.sim.core.journal import JournalError
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.core.scenarios import LP_KEY, build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
@@ -61,13 +62,15 @@ def state(ex: Exchange) -> str:
 def place(ex: Exchange, acct: str, side: BookSide, price: str, count: int, **kw: Any) -> str:
     return ex.place_order(
         acct,
-        ticker=kw.pop("ticker", "KXFEDDECISION-SIM-DEC-H0"),
-        book_side=side,
-        price=D(price),
-        count=D(count),
-        time_in_force=kw.pop("tif", TimeInForce.GTC),
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        **kw,
+        PlaceRequest(
+            ticker=kw.pop("ticker", "KXFEDDECISION-SIM-DEC-H0"),
+            book_side=side,
+            price=D(price),
+            count=D(count),
+            time_in_force=kw.pop("tif", TimeInForce.GTC),
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+            **kw,
+        ),
     ).order.order_id
 
 
@@ -156,6 +159,7 @@ from decimal import Decimal as D
 from pathlib import Path
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.core.scenarios import build_exchange
 
 ex = build_exchange("quiet", clock=ManualClock(), journal=Path(sys.argv[1]))
@@ -164,9 +168,9 @@ print(acct, flush=True)
 i = 0
 while True:
     i += 1
-    r = ex.place_order(acct, ticker="KXFEDDECISION-SIM-DEC-H0", book_side=BookSide.BID,
-        price=D("0.01") * (1 + i % 50), count=D(1), time_in_force=TimeInForce.GTC,
-        self_trade_prevention=SelfTradePrevention.MAKER)
+    r = ex.place_order(acct, PlaceRequest(ticker="KXFEDDECISION-SIM-DEC-H0",
+        book_side=BookSide.BID, price=D("0.01") * (1 + i % 50), count=D(1),
+        time_in_force=TimeInForce.GTC, self_trade_prevention=SelfTradePrevention.MAKER))
     print(r.order.order_id, flush=True)
 """
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.sim.core.exchange import Exchange, SimMarket
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import (
     PRICE_STRUCTURES,
@@ -69,12 +70,14 @@ def test_a_restart_gives_orders_the_times_they_were_served_with(tmp_path: Path) 
         served.append(
             ex.place_order(
                 account,
-                ticker="T",
-                book_side=side,
-                price=Decimal("0.40"),
-                count=Decimal(count),
-                time_in_force=TimeInForce.GTC,
-                self_trade_prevention=SelfTradePrevention.MAKER,
+                PlaceRequest(
+                    ticker="T",
+                    book_side=side,
+                    price=Decimal("0.40"),
+                    count=Decimal(count),
+                    time_in_force=TimeInForce.GTC,
+                    self_trade_prevention=SelfTradePrevention.MAKER,
+                ),
             )
         )
     canceled, _ = ex.cancel_order(a, served[2].order.order_id)
@@ -85,22 +88,26 @@ def test_a_restart_gives_orders_the_times_they_were_served_with(tmp_path: Path) 
     )
     ex.place_order(
         b,
-        ticker="T",
-        book_side=BookSide.BID,
-        price=Decimal("0.30"),
-        count=Decimal(1),
-        time_in_force=TimeInForce.GTC,
-        self_trade_prevention=SelfTradePrevention.MAKER,
+        PlaceRequest(
+            ticker="T",
+            book_side=BookSide.BID,
+            price=Decimal("0.30"),
+            count=Decimal(1),
+            time_in_force=TimeInForce.GTC,
+            self_trade_prevention=SelfTradePrevention.MAKER,
+        ),
     )
     ex.cancel_all(b)
     third = ex.place_order(
         b,
-        ticker="T",
-        book_side=BookSide.BID,
-        price=Decimal("0.30"),
-        count=Decimal(3),
-        time_in_force=TimeInForce.GTC,
-        self_trade_prevention=SelfTradePrevention.MAKER,
+        PlaceRequest(
+            ticker="T",
+            book_side=BookSide.BID,
+            price=Decimal("0.30"),
+            count=Decimal(3),
+            time_in_force=TimeInForce.GTC,
+            self_trade_prevention=SelfTradePrevention.MAKER,
+        ),
     )
     ex.decrease_order(b, third.order.order_id, reduce_by=Decimal(1), reduce_to=None)
     live = {o.order_id: (o.created_time, o.last_update_time) for o in ex.orders(a) + ex.orders(b)}
@@ -121,14 +128,16 @@ def test_a_restart_gives_orders_the_times_they_were_served_with(tmp_path: Path) 
 def _rest_in_group(ex: Exchange, account: str, group: str) -> str:
     return ex.place_order(
         account,
-        ticker="T",
-        book_side=BookSide.BID,
-        price=Decimal("0.40"),
-        count=Decimal(1),
-        time_in_force=TimeInForce.GTC,
-        self_trade_prevention=SelfTradePrevention.MAKER,
-        cancel_order_on_pause=True,
-        order_group_id=group,
+        PlaceRequest(
+            ticker="T",
+            book_side=BookSide.BID,
+            price=Decimal("0.40"),
+            count=Decimal(1),
+            time_in_force=TimeInForce.GTC,
+            self_trade_prevention=SelfTradePrevention.MAKER,
+            cancel_order_on_pause=True,
+            order_group_id=group,
+        ),
     ).order.order_id
 
 

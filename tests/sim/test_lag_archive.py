@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.server.lag import ReadReplica
 from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
 from tests.sim.test_order_retention import _orders_as_a_client
@@ -27,12 +28,14 @@ def test_a_lagged_view_reads_the_orders_as_they_stood_archived_ones_included() -
     exchange.cancel_order(me, resting.order_id)
     placed = exchange.place_order(
         me,
-        ticker=resting.ticker,
-        book_side=BookSide.BID,
-        price=Decimal("0.01"),
-        count=Decimal(1),
-        time_in_force=TimeInForce.GTC,
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        PlaceRequest(
+            ticker=resting.ticker,
+            book_side=BookSide.BID,
+            price=Decimal("0.01"),
+            count=Decimal(1),
+            time_in_force=TimeInForce.GTC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
     ).order
     clock.advance(1)
     assert exchange.archive_orders(clock.wall()) > 0

@@ -17,6 +17,7 @@ from kalshi_cli.sim.core.exchange import (
     SimEventT,
     SimSeries,
 )
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import BookSide
 from tests.sim.test_core import ASK, BID, GTC, IOC, TAC, Env, market, refused
@@ -210,13 +211,15 @@ def test_groups_survive_a_restart_from_the_journal(tmp_path: Path, closing: list
     def place(acct: str, side: BookSide, price: str, count: int, group: str | None = None) -> str:
         return ex.place_order(
             acct,
-            ticker="M",
-            book_side=side,
-            price=D(price),
-            count=D(count),
-            time_in_force=GTC,
-            self_trade_prevention=TAC,
-            order_group_id=group,
+            PlaceRequest(
+                ticker="M",
+                book_side=side,
+                price=D(price),
+                count=D(count),
+                time_in_force=GTC,
+                self_trade_prevention=TAC,
+                order_group_id=group,
+            ),
         ).order.order_id
 
     limited = ex.create_order_group(a, D(2)).order_group_id

@@ -31,7 +31,7 @@ from kalshi_cli.sim.core.historical import (
     candle_window,
     candles,
 )
-from kalshi_cli.sim.core.records import SimOrder
+from kalshi_cli.sim.core.records import PlaceRequest, SimOrder
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.sim.server.history import MarketHistory, candle_trades, candlesticks, period_ends
 from kalshi_cli.vocabulary.clock import ManualClock, parse_iso
@@ -75,46 +75,54 @@ def _orders_as_a_client(
             if no_bid is not None:
                 exchange.place_order(
                     me,
-                    ticker=ticker,
-                    book_side=BookSide.BID,
-                    price=ONE - no_bid,
-                    count=Decimal(1),
-                    time_in_force=TimeInForce.IOC,
-                    self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                    client_order_id=f"take-{minute}-{second}",
+                    PlaceRequest(
+                        ticker=ticker,
+                        book_side=BookSide.BID,
+                        price=ONE - no_bid,
+                        count=Decimal(1),
+                        time_in_force=TimeInForce.IOC,
+                        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                        client_order_id=f"take-{minute}-{second}",
+                    ),
                 )
             far = exchange.place_order(
                 me,
-                ticker=ticker,
-                book_side=BookSide.BID,
-                price=Decimal("0.01"),
-                count=Decimal(2),
-                time_in_force=TimeInForce.GTC,
-                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                PlaceRequest(
+                    ticker=ticker,
+                    book_side=BookSide.BID,
+                    price=Decimal("0.01"),
+                    count=Decimal(2),
+                    time_in_force=TimeInForce.GTC,
+                    self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                ),
             ).order
             to_cancel.append((now + 10, far.order_id))
             if second % 10 == 0:
                 expiring = exchange.place_order(
                     me,
-                    ticker=ticker,
-                    book_side=BookSide.BID,
-                    price=Decimal("0.02"),
-                    count=Decimal(1),
-                    time_in_force=TimeInForce.GTC,
-                    self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                    expiration_time=int(now) + 90,  # outlives the lag: archived before it expires
+                    PlaceRequest(
+                        ticker=ticker,
+                        book_side=BookSide.BID,
+                        price=Decimal("0.02"),
+                        count=Decimal(1),
+                        time_in_force=TimeInForce.GTC,
+                        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                        expiration_time=int(now) + 90,
+                    ),
                 ).order
                 if second % 20 == 0:
                     to_cancel.append((now + 1, expiring.order_id))
                 exchange.place_order(
                     me,
-                    ticker=ticker,
-                    book_side=BookSide.BID,
-                    price=Decimal("0.03"),
-                    count=Decimal(1),
-                    time_in_force=TimeInForce.GTC,
-                    self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                    order_group_id=group.order_group_id,
+                    PlaceRequest(
+                        ticker=ticker,
+                        book_side=BookSide.BID,
+                        price=Decimal("0.03"),
+                        count=Decimal(1),
+                        time_in_force=TimeInForce.GTC,
+                        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                        order_group_id=group.order_group_id,
+                    ),
                 )
                 # triggering cancels its resting orders, archived ones among the group's ids
                 exchange.trigger_order_group(me, group.order_group_id)
@@ -181,13 +189,15 @@ def test_an_archived_order_is_refused_as_a_finished_one_and_its_client_id_stays_
         ),
         lambda: exchange.place_order(
             me,
-            ticker=executed.ticker,
-            book_side=BookSide.BID,
-            price=Decimal("0.01"),
-            count=Decimal(1),
-            time_in_force=TimeInForce.GTC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-            client_order_id=executed.client_order_id,
+            PlaceRequest(
+                ticker=executed.ticker,
+                book_side=BookSide.BID,
+                price=Decimal("0.01"),
+                count=Decimal(1),
+                time_in_force=TimeInForce.GTC,
+                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                client_order_id=executed.client_order_id,
+            ),
         ),
         lambda: exchange.order("someone-else", executed.order_id),
     ]

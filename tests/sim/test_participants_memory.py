@@ -8,11 +8,13 @@ participant's orders (it has no key), and every account with a key keeps all of 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal as D
 
 import pytest
 
 from kalshi_cli.sim.core.participants import FINISHED_KEPT
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.core.scenarios import LP_KEY, build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.keys import generate_private_key, public_key_pem
@@ -45,21 +47,22 @@ def test_the_liquidity_providers_finished_orders_stay_bounded_by_count() -> None
 
 def test_forgetting_keeps_resting_expiring_and_the_newest_finished_orders() -> None:
     env = Env(cash=1_000_000_00)
-    gtc, stp = TimeInForce.GTC, SelfTradePrevention.MAKER
+    bid = PlaceRequest(
+        ticker="M",
+        book_side=BookSide.BID,
+        price=D("0.10"),
+        count=D(1),
+        time_in_force=TimeInForce.GTC,
+        self_trade_prevention=SelfTradePrevention.MAKER,
+    )
     placed = []
     for i in range(30):
-        result = env.ex.place_order(
-            env.a, ticker="M", book_side=BookSide.BID, price=D("0.10"), count=D(1),
-            time_in_force=gtc, self_trade_prevention=stp,
-        )  # fmt: skip
+        result = env.ex.place_order(env.a, bid)
         placed.append(result.order.order_id)
         if i < 25:
             env.ex.cancel_order(env.a, result.order.order_id)
-    expiring = env.ex.place_order(
-        env.a, ticker="M", book_side=BookSide.BID, price=D("0.10"), count=D(1),
-        time_in_force=gtc, self_trade_prevention=stp,
-        expiration_time=int(env.clock.wall()) + 60,
-    ).order.order_id  # fmt: skip
+    later = replace(bid, expiration_time=int(env.clock.wall()) + 60)
+    expiring = env.ex.place_order(env.a, later).order.order_id
     env.ex.cancel_order(env.a, expiring)
 
     dropped = env.ex.forget_finished_orders(env.a, keep=10)

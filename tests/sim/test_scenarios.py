@@ -9,6 +9,7 @@ import pytest
 
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.participants import SpikePath
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.core.scenarios import (
     ScenarioError,
     build_exchange,
@@ -75,12 +76,14 @@ def test_spike_within_the_first_minute_and_an_order_at_the_quote_fills() -> None
     # rest an ask a little above the market: the spike lifts the quotes through it
     ex.place_order(
         trader,
-        ticker=SPIKE,
-        book_side=BookSide.ASK,
-        price=D("0.60"),
-        count=D(20),
-        time_in_force=TimeInForce.GTC,
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        PlaceRequest(
+            ticker=SPIKE,
+            book_side=BookSide.ASK,
+            price=D("0.60"),
+            count=D(20),
+            time_in_force=TimeInForce.GTC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
     )
     seconds_to_peak = None
     for tenth in range(600):
@@ -98,12 +101,14 @@ def test_spike_within_the_first_minute_and_an_order_at_the_quote_fills() -> None
     ask = yes_ask(ex, SPIKE)
     r = ex.place_order(
         trader,
-        ticker=SPIKE,
-        book_side=BookSide.BID,
-        price=ask,
-        count=D(50),
-        time_in_force=TimeInForce.IOC,
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        PlaceRequest(
+            ticker=SPIKE,
+            book_side=BookSide.BID,
+            price=ask,
+            count=D(50),
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
     )
     assert sum(f.count for f in r.fills) == 50
 

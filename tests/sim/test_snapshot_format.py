@@ -25,6 +25,7 @@ from kalshi_cli.sim.core.journal import (
     JournalError,
     snapshot_path,
 )
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -241,23 +242,27 @@ def test_markets_price_grids_come_back_through_a_snapshot(tmp_path: Path) -> Non
         # the grids still judge prices: a tenth of a cent is a tick only on the tapered one
         placed = second.place_order(
             who,
-            ticker="TAPER",
-            book_side=BookSide.BID,
-            price=Decimal("0.005"),
-            count=Decimal(1),
-            time_in_force=TimeInForce.GTC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        )
-        assert placed.order.status == "resting"
-        with pytest.raises(ExchangeError) as refused:
-            second.place_order(
-                who,
-                ticker="CENT",
+            PlaceRequest(
+                ticker="TAPER",
                 book_side=BookSide.BID,
                 price=Decimal("0.005"),
                 count=Decimal(1),
                 time_in_force=TimeInForce.GTC,
                 self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+            ),
+        )
+        assert placed.order.status == "resting"
+        with pytest.raises(ExchangeError) as refused:
+            second.place_order(
+                who,
+                PlaceRequest(
+                    ticker="CENT",
+                    book_side=BookSide.BID,
+                    price=Decimal("0.005"),
+                    count=Decimal(1),
+                    time_in_force=TimeInForce.GTC,
+                    self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                ),
             )
         assert refused.value.code == "invalid_price"
     finally:

@@ -20,7 +20,14 @@ import pytest
 
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.historical import DEFAULT_LAG_S, HistoryPolicy, attach_retention
-from kalshi_cli.sim.core.records import FillHappened, SimEventT, SimFill, SimTrade, TradeHappened
+from kalshi_cli.sim.core.records import (
+    FillHappened,
+    PlaceRequest,
+    SimEventT,
+    SimFill,
+    SimTrade,
+    TradeHappened,
+)
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.sim.core.trade_archive import TradeArchive
 from kalshi_cli.sim.server.history import MarketHistory
@@ -236,12 +243,14 @@ def _trade_as_a_client(
             if no_bid is not None:
                 exchange.place_order(
                     trader,
-                    ticker=ticker,
-                    book_side=BookSide.BID,
-                    price=ONE - no_bid,
-                    count=Decimal(1),
-                    time_in_force=TimeInForce.IOC,
-                    self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                    PlaceRequest(
+                        ticker=ticker,
+                        book_side=BookSide.BID,
+                        price=ONE - no_bid,
+                        count=Decimal(1),
+                        time_in_force=TimeInForce.IOC,
+                        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                    ),
                 )
             for _ in range(10):
                 clock.advance(0.1)

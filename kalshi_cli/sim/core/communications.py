@@ -20,6 +20,7 @@ from typing import Any, Literal, Protocol
 from kalshi_cli.sim.core.records import (
     Account,
     ExchangeError,
+    PlaceRequest,
     PlaceResult,
     SimMarket,
     SimOrder,
@@ -126,19 +127,7 @@ class Core(Protocol):
 
     def cancel_order(self, account_id: str, order_id: str) -> tuple[SimOrder, Decimal]: ...
 
-    def place_order(
-        self,
-        account_id: str,
-        *,
-        ticker: str,
-        book_side: BookSide,
-        price: Decimal,
-        count: Decimal,
-        time_in_force: TimeInForce,
-        self_trade_prevention: SelfTradePrevention,
-        client_order_id: str | None = None,
-        post_only: bool = False,
-    ) -> PlaceResult: ...
+    def place_order(self, account_id: str, request: PlaceRequest) -> PlaceResult: ...
 
     def journaled(self, op: str, **fields: Any) -> AbstractContextManager[float]: ...
 
@@ -474,25 +463,29 @@ class Communications:
             # requester's order takes it, so the two trade with each other at the quote's price
             maker = exchange.place_order(
                 maker_ledger,
-                ticker=quote.market_ticker,
-                book_side=maker_side,
-                price=yes_price,
-                count=count,
-                time_in_force=TimeInForce.GTC,
-                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                client_order_id=maker_coid,
-                post_only=quote.post_only,
+                PlaceRequest(
+                    ticker=quote.market_ticker,
+                    book_side=maker_side,
+                    price=yes_price,
+                    count=count,
+                    time_in_force=TimeInForce.GTC,
+                    self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                    client_order_id=maker_coid,
+                    post_only=quote.post_only,
+                ),
             ).order
             try:
                 requester = exchange.place_order(
                     ledger_id(rfq.creator, rfq.subaccount),
-                    ticker=quote.market_ticker,
-                    book_side=requester_side,
-                    price=yes_price,
-                    count=count,
-                    time_in_force=TimeInForce.IOC,
-                    self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                    client_order_id=requester_coid,
+                    PlaceRequest(
+                        ticker=quote.market_ticker,
+                        book_side=requester_side,
+                        price=yes_price,
+                        count=count,
+                        time_in_force=TimeInForce.IOC,
+                        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                        client_order_id=requester_coid,
+                    ),
                 ).order
             finally:
                 # nothing of the private book may outlive the execution

@@ -43,6 +43,7 @@ from kalshi_cli.sim.core.records import (
     MarketStatus,
     OrderChanged,
     OrderGroupChanged,
+    PlaceRequest,
     PlaceResult,
     PositionChanged,
     SimEvent,
@@ -99,6 +100,7 @@ __all__ = [
     "MarketStatus",
     "OrderChanged",
     "OrderGroupChanged",
+    "PlaceRequest",
     "PlaceResult",
     "PositionChanged",
     "SimEvent",
@@ -420,38 +422,8 @@ class Exchange:
 
     # OrderDesk (order_desk.py) --------------------------------------------
 
-    def place_order(
-        self,
-        account_id: str,
-        *,
-        ticker: str,
-        book_side: BookSide,
-        price: Decimal,
-        count: Decimal,
-        time_in_force: TimeInForce,
-        self_trade_prevention: SelfTradePrevention,
-        client_order_id: str | None = None,
-        post_only: bool = False,
-        reduce_only: bool = False,
-        expiration_time: int | None = None,
-        cancel_order_on_pause: bool = False,
-        order_group_id: str | None = None,
-    ) -> PlaceResult:
-        return self._desk.place_order(
-            account_id,
-            ticker=ticker,
-            book_side=book_side,
-            price=price,
-            count=count,
-            time_in_force=time_in_force,
-            self_trade_prevention=self_trade_prevention,
-            client_order_id=client_order_id,
-            post_only=post_only,
-            reduce_only=reduce_only,
-            expiration_time=expiration_time,
-            cancel_order_on_pause=cancel_order_on_pause,
-            order_group_id=order_group_id,
-        )
+    def place_order(self, account_id: str, request: PlaceRequest) -> PlaceResult:
+        return self._desk.place_order(account_id, request)
 
     def cancel_order(self, account_id: str, order_id: str) -> tuple[SimOrder, Decimal]:
         return self._desk.cancel_order(account_id, order_id)
@@ -750,21 +722,7 @@ class Exchange:
             ) from exc
 
     def _replay_place(self, rec: dict[str, Any]) -> None:
-        self.place_order(
-            rec["account_id"],
-            ticker=rec["ticker"],
-            book_side=BookSide(rec["book_side"]),
-            price=Decimal(rec["price"]),
-            count=Decimal(rec["count"]),
-            time_in_force=TimeInForce(rec["time_in_force"]),
-            self_trade_prevention=SelfTradePrevention(rec["self_trade_prevention"]),
-            client_order_id=rec["client_order_id"],
-            post_only=bool(rec["post_only"]),
-            reduce_only=bool(rec["reduce_only"]),
-            expiration_time=rec["expiration_time"],
-            cancel_order_on_pause=bool(rec.get("cancel_order_on_pause", False)),
-            order_group_id=rec.get("order_group_id"),
-        )
+        self.place_order(rec["account_id"], PlaceRequest.from_journal(rec))
 
     def _replay_amend(self, rec: dict[str, Any]) -> None:
         self.amend_order(

@@ -20,6 +20,7 @@ from kalshi_cli.sim.core.order_groups import OrderGroups
 from kalshi_cli.sim.core.records import (
     ExchangeError,
     OrderChanged,
+    PlaceRequest,
     PlaceResult,
     SimFill,
     SimOrder,
@@ -28,7 +29,7 @@ from kalshi_cli.sim.core.records import (
     not_found,
 )
 from kalshi_cli.sim.core.reference import _SEQ_BITS, _VALID_COUNTS, Reference, _market_ticks
-from kalshi_cli.vocabulary.models import ONE, ZERO, BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.models import ONE, ZERO, BookSide, TimeInForce
 
 
 def _matched(
@@ -86,23 +87,22 @@ class OrderDesk:
         self._groups = groups
         self._history = history
 
-    def place_order(
-        self,
-        account_id: str,
-        *,
-        ticker: str,
-        book_side: BookSide,
-        price: Decimal,
-        count: Decimal,
-        time_in_force: TimeInForce,
-        self_trade_prevention: SelfTradePrevention,
-        client_order_id: str | None = None,
-        post_only: bool = False,
-        reduce_only: bool = False,
-        expiration_time: int | None = None,
-        cancel_order_on_pause: bool = False,
-        order_group_id: str | None = None,
-    ) -> PlaceResult:
+    def place_order(self, account_id: str, request: PlaceRequest) -> PlaceResult:
+        """One order request (`PlaceRequest`) checked as Kalshi checks it, then placed."""
+        ticker, book_side, price, count = (
+            request.ticker,
+            request.book_side,
+            request.price,
+            request.count,
+        )
+        time_in_force, post_only, reduce_only, expiration_time, client_order_id, group_id = (
+            request.time_in_force,
+            request.post_only,
+            request.reduce_only,
+            request.expiration_time,
+            request.client_order_id,
+            request.order_group_id,
+        )
         # `_acct`, `_market` and `_require_open` read without a call where they pass (the hot
         # path); each one refuses as it always did otherwise
         acct = self._ledger.states.get(account_id)
@@ -123,8 +123,8 @@ class OrderDesk:
         _refuse_terms(time_in_force, expiration_time, post_only, reduce_only, now)
         if client_order_id is not None and client_order_id in acct.client_ids:
             raise _order_exists()
-        if order_group_id is not None:
-            self._groups.open_group(account_id, order_group_id)
+        if group_id is not None:
+            self._groups.open_group(account_id, group_id)
         buy_yes = book_side is BookSide.BID
         if reduce_only:
             position = self._ledger.position_of(acct, ticker)
@@ -142,7 +142,7 @@ class OrderDesk:
             buy_yes=buy_yes,
             own=own,
             count=count,
-            stp=self_trade_prevention,
+            stp=request.self_trade_prevention,
             post_only=post_only,
             time_in_force=time_in_force,
             replacing=None,
@@ -154,23 +154,7 @@ class OrderDesk:
         order_id = f"{self._ref.id_prefix}{seq:012x}"
         coid = client_order_id if client_order_id is not None else order_id
         if self._ref.journal is not None and self._ref.replay_ts is None:  # `_journaling`
-            self._ref.log_at(
-                now,
-                "place",
-                account_id=account_id,
-                ticker=ticker,
-                book_side=book_side.value,
-                price=str(price),
-                count=str(count),
-                time_in_force=time_in_force.value,
-                self_trade_prevention=self_trade_prevention.value,
-                client_order_id=coid,
-                post_only=post_only,
-                reduce_only=reduce_only,
-                expiration_time=expiration_time,
-                cancel_order_on_pause=cancel_order_on_pause,
-                order_group_id=order_group_id,
-            )
+            self._ref.log_at(now, "place", account_id=account_id, **request.journal(coid))
         order = SimOrder(  # positional (the hot path): the fields in records.SimOrder's order
             order_id,
             account_id,
@@ -185,7 +169,7 @@ class OrderDesk:
             time_in_force,
             post_only,
             reduce_only,
-            self_trade_prevention,
+            request.self_trade_prevention,
             expiration_time,
             now,  # created_time
             now,  # last_update_time
@@ -193,9 +177,9 @@ class OrderDesk:
             ZERO,  # maker_fill_cost
             ZERO,  # taker_fees
             ZERO,  # maker_fees
-            cancel_order_on_pause,
+            request.cancel_order_on_pause,
             ZERO,  # fee_accumulator
-            order_group_id,
+            group_id,
         )
         self._history.live[order_id] = order
         acct.orders.append(order)
@@ -205,7 +189,7 @@ class OrderDesk:
             acct.client_ids.add(coid)
         else:  # the exchange's own id, made from its counter: no parse
             acct.client_ids.add_number(coid, self._ref.id_number | seq)
-        if order_group_id is not None:
+        if group_id is not None:
             self._groups.join(order)
         fills = self._engine.apply(order, plan, now)
         if self._groups.groups:

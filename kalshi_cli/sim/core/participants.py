@@ -15,6 +15,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Protocol
 
 from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.models import (
     ONE,
     BookSide,
@@ -201,12 +202,14 @@ class LiquidityProvider:
             try:
                 self.exchange.place_order(
                     self.account_id,
-                    ticker=ticker,
-                    book_side=side,
-                    price=price,
-                    count=size,
-                    time_in_force=TimeInForce.GTC,
-                    self_trade_prevention=SelfTradePrevention.MAKER,
+                    PlaceRequest(
+                        ticker=ticker,
+                        book_side=side,
+                        price=price,
+                        count=size,
+                        time_in_force=TimeInForce.GTC,
+                        self_trade_prevention=SelfTradePrevention.MAKER,
+                    ),
                 )
             except ExchangeError:
                 continue  # out of cash or the market just closed: quote less, never crash
@@ -256,12 +259,14 @@ class NoiseTrader:
         try:
             self.exchange.place_order(
                 self.account_id,
-                ticker=ticker,
-                book_side=BookSide.BID if buy_yes else BookSide.ASK,
-                price=yes_price,
-                count=Decimal(self.rng.randint(1, self.max_size)),
-                time_in_force=TimeInForce.IOC,
-                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                PlaceRequest(
+                    ticker=ticker,
+                    book_side=BookSide.BID if buy_yes else BookSide.ASK,
+                    price=yes_price,
+                    count=Decimal(self.rng.randint(1, self.max_size)),
+                    time_in_force=TimeInForce.IOC,
+                    self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                ),
             )
         except ExchangeError:
             return  # out of cash: sit this one out

@@ -237,6 +237,62 @@ class Account:
     balance: Decimal = Decimal(0)  # the same, floored to $0.0001 (balance_dollars)
 
 
+@dataclass(frozen=True, slots=True)
+class PlaceRequest:
+    """One order request as the exchange takes it (the terms of `CreateOrderV2Request`): the
+    one value the route parses, the order desk checks and places, the participants and RFQs
+    build, and the journal writes and replays. A new order field is a field here."""
+
+    ticker: str
+    book_side: BookSide
+    price: Decimal  # the YES price
+    count: Decimal
+    time_in_force: TimeInForce
+    self_trade_prevention: SelfTradePrevention
+    client_order_id: str | None = None
+    post_only: bool = False
+    reduce_only: bool = False
+    expiration_time: int | None = None  # unix seconds
+    cancel_order_on_pause: bool = False
+    order_group_id: str | None = None
+
+    def journal(self, client_order_id: str) -> dict[str, Any]:
+        """The journal's `place` record of it, its id the one the order got."""
+        return {
+            "ticker": self.ticker,
+            "book_side": self.book_side.value,
+            "price": str(self.price),
+            "count": str(self.count),
+            "time_in_force": self.time_in_force.value,
+            "self_trade_prevention": self.self_trade_prevention.value,
+            "client_order_id": client_order_id,
+            "post_only": self.post_only,
+            "reduce_only": self.reduce_only,
+            "expiration_time": self.expiration_time,
+            "cancel_order_on_pause": self.cancel_order_on_pause,
+            "order_group_id": self.order_group_id,
+        }
+
+    @classmethod
+    def from_journal(cls, rec: dict[str, Any]) -> PlaceRequest:
+        """The request a `place` record wrote (`journal`); records older than a field read it
+        as not sent."""
+        return cls(
+            ticker=rec["ticker"],
+            book_side=BookSide(rec["book_side"]),
+            price=Decimal(rec["price"]),
+            count=Decimal(rec["count"]),
+            time_in_force=TimeInForce(rec["time_in_force"]),
+            self_trade_prevention=SelfTradePrevention(rec["self_trade_prevention"]),
+            client_order_id=rec["client_order_id"],
+            post_only=bool(rec["post_only"]),
+            reduce_only=bool(rec["reduce_only"]),
+            expiration_time=rec["expiration_time"],
+            cancel_order_on_pause=bool(rec.get("cancel_order_on_pause", False)),
+            order_group_id=rec.get("order_group_id"),
+        )
+
+
 @dataclass
 class PlaceResult:
     order: SimOrder

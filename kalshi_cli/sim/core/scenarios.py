@@ -38,6 +38,7 @@ from kalshi_cli.sim.core.participants import (
     Quote,
     SpikePath,
 )
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import Clock
 from kalshi_cli.vocabulary.models import (
     PRICE_STRUCTURES,
@@ -440,12 +441,14 @@ def _install_books(exchange: Exchange, data: dict[str, Any], markets: list[_Mark
                 own = _dec(price, f"{ms.market.ticker}.book.{side_name}")
                 exchange.place_order(
                     maker.account_id,
-                    ticker=ms.market.ticker,
-                    book_side=book_side,
-                    price=own if book_side is BookSide.BID else 1 - own,
-                    count=_dec(size, f"{ms.market.ticker}.book.{side_name}"),
-                    time_in_force=TimeInForce.GTC,
-                    self_trade_prevention=SelfTradePrevention.MAKER,
+                    PlaceRequest(
+                        ticker=ms.market.ticker,
+                        book_side=book_side,
+                        price=own if book_side is BookSide.BID else 1 - own,
+                        count=_dec(size, f"{ms.market.ticker}.book.{side_name}"),
+                        time_in_force=TimeInForce.GTC,
+                        self_trade_prevention=SelfTradePrevention.MAKER,
+                    ),
                 )
 
 

@@ -12,7 +12,7 @@ from kalshi_cli.sim.core.exchange import (
     SimMarket,
     not_found,
 )
-from kalshi_cli.sim.core.records import amend_counts
+from kalshi_cli.sim.core.records import PlaceRequest, amend_counts
 from kalshi_cli.sim.server.ratelimit import (
     max_batch_items,
 )
@@ -112,13 +112,14 @@ def check_expiration_range(expiration: int) -> None:
         )
 
 
-def parse_create(state: SimState, body: Any) -> Json:
+def parse_create(state: SimState, body: Any) -> PlaceRequest:
     if not isinstance(body, dict):
         raise bad_request("an order must be a JSON object", "bad_request")
     ticker = field_req(body, "ticker")
     market = market_or_400(state, ticker)
     book_side = parse_book_side(body)
     count = parse_count(body, "count")
+    assert count is not None  # a required field: refused above when absent
     price = parse_price(body, market)
     try:
         tif = TimeInForce(field_req(body, "time_in_force"))
@@ -132,26 +133,26 @@ def parse_create(state: SimState, body: Any) -> Json:
         raise bad_request("self_trade_prevention_type must be taker_at_cross or maker") from None
     expiration = parse_expiration_time(body, tif)
     parse_shard_fields(body)
-    return {
-        "ticker": ticker,
-        "book_side": book_side,
-        "price": price,
-        "count": count,
-        "time_in_force": tif,
-        "self_trade_prevention": stp,
-        "client_order_id": field_str(body, "client_order_id", required=False),
-        "post_only": field_bool(body, "post_only"),
-        "reduce_only": field_bool(body, "reduce_only"),
-        "expiration_time": expiration,
-        "cancel_order_on_pause": field_bool(body, "cancel_order_on_pause"),
-        "order_group_id": field_str(body, "order_group_id", required=False) or None,
-    }
+    return PlaceRequest(
+        ticker=ticker,
+        book_side=book_side,
+        price=price,
+        count=count,
+        time_in_force=tif,
+        self_trade_prevention=stp,
+        client_order_id=field_str(body, "client_order_id", required=False),
+        post_only=field_bool(body, "post_only"),
+        reduce_only=field_bool(body, "reduce_only"),
+        expiration_time=expiration,
+        cancel_order_on_pause=field_bool(body, "cancel_order_on_pause"),
+        order_group_id=field_str(body, "order_group_id", required=False) or None,
+    )
 
 
 def _create_one(state: SimState, ctx: RequestContext, body: Any) -> Json:
     request = parse_create(state, body)
     ledger = write_ledger(state, ctx, body.get("subaccount"))
-    result = state.exchange.place_order(ledger, **request)
+    result = state.exchange.place_order(ledger, request)
     order = result.order
     response: Json = {
         "order_id": order.order_id,
