@@ -8,9 +8,9 @@ participant's orders (it has no key), and every account with a key keeps all of 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from decimal import Decimal as D
 
+import msgspec
 import pytest
 
 from kalshi_cli.sim.core.participants import FINISHED_KEPT
@@ -61,7 +61,7 @@ def test_forgetting_keeps_resting_expiring_and_the_newest_finished_orders() -> N
         placed.append(result.order.order_id)
         if i < 25:
             env.ex.cancel_order(env.a, result.order.order_id)
-    later = replace(bid, expiration_time=int(env.clock.wall()) + 60)
+    later = msgspec.structs.replace(bid, expiration_time=int(env.clock.wall()) + 60)
     expiring = env.ex.place_order(env.a, later).order.order_id
     env.ex.cancel_order(env.a, expiring)
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+import msgspec
+
 from kalshi_cli.vocabulary.models import (
     ONE,
     ZERO,
@@ -237,8 +239,7 @@ class Account:
     balance: Decimal = Decimal(0)  # the same, floored to $0.0001 (balance_dollars)
 
 
-@dataclass(frozen=True, slots=True)
-class PlaceRequest:
+class PlaceRequest(msgspec.Struct, frozen=True):
     """One order request as the exchange takes it (the terms of `CreateOrderV2Request`): the
     one value the route parses, the order desk checks and places, the participants and RFQs
     build, and the journal writes and replays. A new order field is a field here."""
