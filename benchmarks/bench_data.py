@@ -66,7 +66,8 @@ def make_frames(n: int, seed: int = 7) -> list[bytes]:
         ts += rng.randint(0, 3)
         roll = rng.random()
         if roll < 0.85:
-            cents = rng.randint(1, 98)
+            # both sides' bids under 0.50: a book that never crosses, as an exchange's never does
+            cents = rng.randint(1, 49)
             side = rng.choice(("yes", "no"))
             held = sizes.get((ticker, side, cents), 0)
             change = rng.randint(-held, 50) if held else rng.randint(1, 50)

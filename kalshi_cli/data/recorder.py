@@ -21,7 +21,7 @@ from typing import Any
 from kalshi_cli.data.lock import lock_directory
 from kalshi_cli.data.manifest import FORMAT, Coverage, read_manifest, write_manifest
 from kalshi_cli.data.segments import SegmentWriter, frame_line
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import EventKind, FeedEvent, orderbook_prices
 from kalshi_cli.feed.ws import (
     LIFECYCLE,
     ORDERBOOK,
@@ -164,6 +164,11 @@ class Recorder:
                 body["ticker"] = event.ticker
             if event.reason:
                 body["reason"] = event.reason
+            if kind is EventKind.CONNECTED:
+                # the prices its orderbook NO levels come in: a replay reads them so
+                body["orderbook_prices"] = orderbook_prices(self.feed.books.yes_priced)
+            elif event.data is not None and "orderbook_prices" in event.data:
+                body["orderbook_prices"] = event.data["orderbook_prices"]
             try:
                 self.writer.write(ns, _local_line(ns, body))
             except OSError as exc:

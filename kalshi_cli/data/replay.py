@@ -179,6 +179,9 @@ class BookReplay:
         self._next: dict[int, int] = {}  # sid -> next seq expected
         self._sid_tickers: dict[int, dict[str, None]] = {}  # ordered sets
         self._listener = listener
+        # the prices the orderbook NO levels come in, as the recording's `local` records say
+        # (`orderbook_prices`); a recording made before it says nothing: the NO-leg of old
+        self.yes_priced = False
 
     def _emit(self, ns: int, kind: str, ticker: str | None, reason: str = "") -> None:
         if self._listener is not None:
@@ -196,6 +199,9 @@ class BookReplay:
         if is_local:
             if obj.get("event") == "connected":
                 self.new_connection(ns)
+                self.yes_priced = obj.get("orderbook_prices") == "yes_leg"
+            elif "orderbook_prices" in obj:
+                self.yes_priced = obj["orderbook_prices"] == "yes_leg"
             return
         self.apply(ns, obj)
 
@@ -228,7 +234,9 @@ class BookReplay:
         if book is None or not book.fresh:
             self.skipped["stale_delta"] += 1
             return
-        if book.apply_delta(body["side"], body["price_dollars"], body["delta_fp"]):
+        if book.apply_delta(
+            body["side"], body["price_dollars"], body["delta_fp"], yes_priced=self.yes_priced
+        ):
             self.applied += 1
         else:
             self.skipped["bad_delta"] += 1
@@ -247,7 +255,7 @@ class BookReplay:
             book = self.books[ticker] = LocalBook(ticker)
         was_fresh = book.fresh
         try:
-            book.apply_snapshot(body)
+            self.yes_priced = book.take_snapshot(body, yes_priced=self.yes_priced)
         except (ValueError, InvalidOperation, TypeError):
             book.fresh = False
             self.skipped["bad_snapshot"] += 1

@@ -65,12 +65,32 @@ class LocalBook:
         self.no: dict[Decimal, Decimal] = {}
         self.fresh = False
 
-    def apply_snapshot(self, msg: Mapping[str, Any]) -> None:
-        """Replace the book from an `orderbook_snapshot` msg; an absent side is an empty one."""
+    def apply_snapshot(self, msg: Mapping[str, Any], *, yes_priced: bool = False) -> None:
+        """Replace the book from an `orderbook_snapshot` msg; an absent side is an empty one.
+        `yes_priced`: its NO levels come in YES-leg prices (`use_yes_price`), so a level at p is
+        a NO bid at 1 - p. A book that would be crossed raises `CrossedBook`, nothing taken:
+        no exchange holds one, so its NO levels are in the other convention."""
         yes = _levels(msg.get("yes_dollars_fp"))
-        no = _levels(msg.get("no_dollars_fp"))
+        no = _levels(msg.get("no_dollars_fp"), flip=yes_priced)
+        if yes and no and max(yes) + max(no) >= ONE:
+            raise CrossedBook(
+                f"{self.ticker}: best YES bid {max(yes)} and NO bid {max(no)} cross "
+                f"(read in {'YES' if yes_priced else 'NO'}-leg prices)"
+            )
         self.yes, self.no = yes, no
         self.fresh = True
+
+    def take_snapshot(self, msg: Mapping[str, Any], *, yes_priced: bool) -> bool:
+        """`apply_snapshot` in the declared convention, else, when that reading crosses, in
+        the other (an exchange that ignored the flag, or no longer knows it); returns the
+        convention that applied, which the owner reads the subscription's messages in from
+        then on. Raises as `apply_snapshot` does when neither reading makes a book."""
+        try:
+            self.apply_snapshot(msg, yes_priced=yes_priced)
+        except CrossedBook:
+            self.apply_snapshot(msg, yes_priced=not yes_priced)
+            return not yes_priced
+        return yes_priced
 
     def replace(self, book: Orderbook) -> bool:
         """Take a whole book (from REST); True when it differs from what was held."""
@@ -79,16 +99,18 @@ class LocalBook:
         self.yes, self.no, self.fresh = yes, no, True
         return changed
 
-    def apply_delta(self, side: str, price: str, delta: str) -> bool:
-        """Apply one signed size change. False means the delta cannot be right (unknown side,
-        a price off (0, 1), a level driven below zero, not a number): the book is then stale
-        and must be resnapshotted. A stale book ignores deltas and returns True."""
+    def apply_delta(self, side: str, price: str, delta: str, *, yes_priced: bool = False) -> bool:
+        """Apply one signed size change (`yes_priced`: a NO level's price is YES-leg, as in
+        `apply_snapshot`). False means the delta cannot be right (unknown side, a price off
+        (0, 1), a level driven below zero, not a number, a new level that crosses the other
+        side): the book is then stale and must be resnapshotted. A stale book ignores deltas
+        and returns True."""
         if not self.fresh:
             return True
         if side == "yes":
-            levels = self.yes
+            levels, other = self.yes, self.no
         elif side == "no":
-            levels = self.no
+            levels, other = self.no, self.yes
         else:
             self.fresh = False
             return False
@@ -102,8 +124,11 @@ class LocalBook:
                     return False
                 if type(price) is str and len(_PRICES) < _KEPT_MAX:
                     _PRICES[price] = p
+            if yes_priced and levels is self.no:
+                p = ONE - p
             d = _SIZES.get(delta)
-            size = levels.get(p, ZERO) + (_size(delta) if d is None else d)
+            held = levels.get(p)
+            size = (ZERO if held is None else held) + (_size(delta) if d is None else d)
             if size < ZERO:
                 self.fresh = False
                 return False
@@ -111,6 +136,10 @@ class LocalBook:
             self.fresh = False
             return False
         if size:
+            # a new level only can cross (a size change keeps a price both sides allowed)
+            if held is None and other and p + max(other) >= ONE:
+                self.fresh = False
+                return False
             levels[p] = size
         else:
             levels.pop(p, None)
@@ -140,14 +169,31 @@ def _size(text: Any) -> Decimal:
     return value
 
 
-def _levels(raw: Any) -> dict[Decimal, Decimal]:
+def orderbook_prices(yes_priced: bool) -> str:
+    """The convention's name in recordings and the log: `yes_leg` or `no_leg`."""
+    return "yes_leg" if yes_priced else "no_leg"
+
+
+def convention_event(ticker: str | None, yes_priced: bool, source: str) -> FeedEvent:
+    """The feed found the NO levels in the other convention than the one it asked for."""
+    reason = f"orderbook NO levels arrive as {orderbook_prices(yes_priced)} prices; read so on"
+    data = {"orderbook_prices": orderbook_prices(yes_priced)}
+    return FeedEvent(EventKind.ERROR, ticker, data=data, reason=reason, source=source)
+
+
+class CrossedBook(ValueError):
+    """A snapshot whose best bids cross, read in the prices its subscription declared."""
+
+
+def _levels(raw: Any, *, flip: bool = False) -> dict[Decimal, Decimal]:
+    """One side's levels; `flip`: NO levels given in YES-leg prices, each p kept as 1 - p."""
     levels: dict[Decimal, Decimal] = {}
     for price, size in raw or ():
         p, s = Decimal(price), Decimal(size)
         if not ZERO < p < ONE or s < ZERO:
             raise ValueError(f"bad snapshot level [{price!r}, {size!r}]")
         if s:
-            levels[p] = s
+            levels[ONE - p if flip else p] = s
     return levels
 
 
@@ -180,11 +226,13 @@ class BookSet:
     """The books of one feed source for a set of markets, one lock, freshness transitions
     reported to `sink` (called with the lock released)."""
 
-    def __init__(self, sink: EventSink, *, source: str) -> None:
+    def __init__(self, sink: EventSink, *, source: str, yes_priced: bool = False) -> None:
         self._sink = sink
         self._source = source
         self._books: dict[str, LocalBook] = {}
         self.lock = threading.Lock()
+        # the NO levels' prices its messages carry: YES-leg (`use_yes_price`) or NO-leg
+        self.yes_priced = yes_priced
 
     def tickers(self) -> list[str]:
         with self.lock:
@@ -220,11 +268,14 @@ class BookSet:
             if book is None:
                 return
             was_fresh = book.fresh
+            declared = self.yes_priced
             try:
-                book.apply_snapshot(msg)
+                self.yes_priced = book.take_snapshot(msg, yes_priced=declared)
             except (ValueError, InvalidOperation, TypeError):
                 book.fresh = False
             now_fresh = book.fresh
+        if self.yes_priced != declared:
+            self._sink(convention_event(ticker, self.yes_priced, self._source))
         if not now_fresh:
             if was_fresh:
                 self._sink(

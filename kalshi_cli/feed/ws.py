@@ -226,6 +226,9 @@ class FeedSession:
                     params["market_tickers"] = tickers
                 elif channel == ORDERBOOK or not self.unfiltered:
                     return 0  # no filter would mean every market; wait for one
+                if channel == ORDERBOOK:
+                    # sent either way: the exchange's default is to flip, then the flag to go
+                    params["use_yes_price"] = self._books.yes_priced
             return self._command("subscribe", params, "subscribe", channel)
 
     def unsubscribe(self, sids: list[int]) -> int:
@@ -399,7 +402,9 @@ class FeedSession:
             if book is None:
                 return
             was_fresh = book.fresh
-            ok = book.apply_delta(body["side"], body["price_dollars"], body["delta_fp"])
+            ok = book.apply_delta(
+                body["side"], body["price_dollars"], body["delta_fp"], yes_priced=books.yes_priced
+            )
         if not ok:
             self._sink(FeedEvent(EventKind.STALE, ticker, reason="bad_delta"))
             self.request_snapshots([ticker])
@@ -527,7 +532,11 @@ class WsFeed:
         unfiltered: bool = False,
         wall_ns: Callable[[], int] = time.time_ns,
         indices: Mapping[str, Iterable[str]] | None = None,
+        yes_priced: bool = True,
     ) -> None:
+        """`yes_priced`: ask for orderbook NO levels in YES-leg prices (`use_yes_price`, the
+        convention Kalshi announced it will make the only one) and read them so; False asks
+        for, and reads, the NO-leg prices of old (a recording that began with them)."""
         self.url = url
         # the reference indices followed (channel -> ids): their channels join `channels`
         self.index = IndexBoard()
@@ -544,7 +553,7 @@ class WsFeed:
         self._rng = rng or random.Random()
         self._tick = poll_tick
         self._connector = connector
-        self.books = BookSet(sink, source="ws")
+        self.books = BookSet(sink, source="ws", yes_priced=yes_priced)
         self.books.add(tickers)
         self.session = FeedSession(
             self.books,

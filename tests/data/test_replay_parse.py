@@ -76,7 +76,7 @@ def test_any_json_value_parses_as_json_loads_parses_it(value: Any) -> None:
 
 
 class ReferenceBook:
-    """LocalBook.apply_delta as it was: every text parsed with Decimal()."""
+    """LocalBook.apply_delta's rule, every text parsed with Decimal()."""
 
     def __init__(self) -> None:
         self.yes: dict[Decimal, Decimal] = {}
@@ -100,6 +100,10 @@ class ReferenceBook:
             self.fresh = False
             return False
         if size:
+            other = self.no if levels is self.yes else self.yes
+            if p not in levels and other and p + max(other) >= 1:  # a crossed book
+                self.fresh = False
+                return False
             levels[p] = size
         else:
             levels.pop(p, None)
@@ -180,7 +184,8 @@ def awkward_recording(seed: int) -> list[tuple[int, bytes]]:
     seq = {1: 0, 2: 0}
     ns = 1_700_000_000_000_000_000
     lines: list[tuple[int, bytes]] = []
-    prices = ["0.01", "0.4000", "0.40", "0.5", "0.96", "0.9600", "0.99"]
+    # both sides' bids under 0.5: a book that never crosses, as no exchange's does
+    prices = ["0.01", "0.4000", "0.40", "0.45", "0.06", "0.0600", "0.49"]
     sizes = ["1.00", "3", "10.50", "0.01", "2"]
 
     def rare(common: list[str], odd: list[str]) -> str:  # an impossible value one time in 100

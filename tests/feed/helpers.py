@@ -122,10 +122,12 @@ class SimBooks:
         idle_timeout: float = 5.0,
         signed: bool = True,
         sink: EventSink | None = None,
+        yes_priced: bool = True,
     ) -> WsFeed:
         return WsFeed(
             self.maker.ws_url,
             tickers,
+            yes_priced=yes_priced,
             sink=sink or events.append,
             auth=self.signer() if signed else None,
             idle_timeout=idle_timeout,

@@ -159,7 +159,11 @@ def test_refused_get_snapshot_resubscribes_the_channel() -> None:
     h.feed(wire.error(6, 13, "Unsupported action"))
     assert [c["cmd"] for c in h.sent[1:]] == ["unsubscribe", "subscribe"]
     assert h.sent[1]["params"] == {"sids": [7]}
-    assert h.sent[2]["params"] == {"channels": ["orderbook_delta"], "market_tickers": ["A", "B"]}
+    assert h.sent[2]["params"] == {
+        "channels": ["orderbook_delta"],
+        "market_tickers": ["A", "B"],
+        "use_yes_price": False,
+    }
     assert any(e.kind is EventKind.ERROR for e in h.events)
     # late messages of the old subscription are dropped; the new one starts from its snapshot
     h.feed(wire.delta(7, 6, "A", "yes 0.9000 1.00"))

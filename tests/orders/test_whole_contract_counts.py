@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.store import Store
@@ -104,3 +105,22 @@ def test_an_amend_to_a_fractional_total_on_a_whole_contract_market_is_refused_be
     assert "new total count 2.5" in amended.stderr and "whole contracts" in amended.stderr
     with _client(prime, fractional=False) as client:
         assert client.orders.get_order(order_id).remaining_count == 2  # nothing was sent
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "sent"])
+def test_a_batch_row_with_a_fractional_count_on_a_whole_contract_market_is_refused(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path, dry_run: bool
+) -> None:
+    """`order batch`, and its `--dry-run`, refuse the row as `order place` refuses the order,
+    naming its line; nothing is sent."""
+    prime.create_market(TICKER, event_ticker="KXW-EV", series_ticker="KXW")
+    rows = tmp_path / "orders.csv"
+    rows.write_text(
+        f"ticker,side,action,count,price\n{TICKER},yes,buy,2,0.40\n{TICKER},yes,buy,2.5,0.40\n"
+    )
+    before = prime.stats()["order_create_requests"]
+    args = ["order", "batch", "--file", str(rows), *(["--dry-run"] if dry_run else [])]
+    result = kalshi(*args, client=lambda: _client(prime, fractional=False))
+    assert result.exit_code == ExitCode.REJECTED, result.output
+    assert f"{rows}:3" in result.stderr and "whole contracts" in result.stderr
+    assert prime.stats()["order_create_requests"] == before

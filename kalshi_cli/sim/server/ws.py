@@ -40,7 +40,7 @@ from kalshi_cli.sim.server.auth import AuthFailure
 from kalshi_cli.sim.server.routes import communications as rfqs
 from kalshi_cli.sim.server.routes import multivariate
 from kalshi_cli.sim.server.routing import WS_PATH, SimState, nested_error_body
-from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
+from kalshi_cli.vocabulary.models import ONE, fmt_count, fmt_dollars
 
 log = logging.getLogger("kalshi_cli.sim.server.ws")
 
@@ -159,6 +159,9 @@ class Subscription:
     last_ticker: dict[str, Json] = field(default_factory=dict)
     # an index channel's ids (index_ids or underlying_tickers); "all" tracks every one
     ids: set[str] = field(default_factory=set)
+    # orderbook channel: NO-side levels in YES-leg prices (`use_yes_price`, asyncapi's
+    # subscribe params; default false, the long-standing NO-leg prices)
+    yes_priced: bool = False
 
     def covers(self, ticker: str) -> bool:
         return self.tickers is None or ticker in self.tickers
@@ -328,9 +331,18 @@ class WsHub:
         for channel in channels:
             if channel in NEEDS_MARKET and tickers is None:
                 raise CommandError(14, "Market Ticker required")
+        yes_priced = params.get("use_yes_price", False)
+        if not isinstance(yes_priced, bool):
+            raise CommandError(11, "Invalid parameter: use_yes_price must be a boolean")
         for channel in dict.fromkeys(channels):
             cover = None if channel in ALL_MARKETS or tickers is None else set(tickers)
-            sub = Subscription(conn.new_sid(), channel, cover, ids=set(index_ids.get(channel, ())))
+            sub = Subscription(
+                conn.new_sid(),
+                channel,
+                cover,
+                ids=set(index_ids.get(channel, ())),
+                yes_priced=yes_priced and channel == "orderbook_delta",
+            )
             conn.subs[sub.sid] = sub
             reply: Json = {"type": "subscribed", "msg": {"channel": channel, "sid": sub.sid}}
             if isinstance(cmd_id, int):
@@ -481,7 +493,9 @@ class WsHub:
         if yes:
             msg["yes_dollars_fp"] = ser.levels_json(yes)
         if no:
-            msg["no_dollars_fp"] = ser.levels_json(no)
+            # a NO bid at q is, in YES-leg prices, 1 - q (`use_yes_price`)
+            levels = [(ONE - price, size) for price, size in no] if sub.yes_priced else no
+            msg["no_dollars_fp"] = ser.levels_json(levels)
         conn.emit(sub, "orderbook_snapshot", msg, snapshot=True)
 
     def _ticker(self, conn: Connection, sub: Subscription, ticker: str, size: Decimal) -> None:
@@ -524,7 +538,8 @@ class WsHub:
         channel = sub.channel
         if isinstance(event, BookChanged):
             if channel == "orderbook_delta" and sub.covers(event.ticker):
-                conn.emit(sub, "orderbook_delta", self._delta_msg(event, conn.account.account_id))
+                msg = self._delta_msg(event, conn.account.account_id, yes_priced=sub.yes_priced)
+                conn.emit(sub, "orderbook_delta", msg)
             elif channel == "ticker" and sub.covers(event.ticker):
                 self._ticker(conn, sub, event.ticker, Decimal(0))
             return
@@ -656,11 +671,13 @@ class WsHub:
         except Exception:
             log.exception("websocket fan-out failed")
 
-    def _delta_msg(self, event: BookChanged, account_id: str) -> Json:
+    def _delta_msg(self, event: BookChanged, account_id: str, *, yes_priced: bool) -> Json:
+        no_side = event.side.value == "no"
+        price = ONE - event.price if yes_priced and no_side else event.price
         msg: Json = {
             "market_ticker": event.ticker,
             "market_id": ser.market_id(event.ticker),
-            "price_dollars": fmt_dollars(event.price),
+            "price_dollars": fmt_dollars(price),
             "delta_fp": fmt_count(event.delta),
             "side": event.side.value,
             "ts_ms": ser.ts_ms(event.ts or self.state.clock.wall()),
