@@ -35,6 +35,7 @@ from kalshi_cli.vocabulary.errors import (
     CredentialsError,
     KalshiError,
     NotFoundError,
+    RedirectedError,
     TransportError,
 )
 from kalshi_cli.vocabulary.keys import PrivateKey
@@ -294,6 +295,9 @@ class Connection:
         except ValueError:
             body = None
         error = ApiError.from_response(response.status_code, body, what=what)
+        location = response.headers.get("location")
+        if isinstance(error, RedirectedError) and location:
+            error.message += f" (redirected to {location})"
         if isinstance(error, AuthError) and error.code == "header_timestamp_expired":
             error.hint = "this machine's clock may be off; `kalshi health-check` measures the skew"
         return error

@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any, TextIO
 
 from kalshi_cli.runner.state_fault import StateFileFailed
+from kalshi_cli.store.errors import StateFileUnwritable
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -142,10 +143,19 @@ def acquire(
         "account": account.split("@", 1)[0] if account else None,
         **({"subaccount": subaccount} if subaccount is not None else {}),
     }
-    state_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # as Store.open makes it
     lock = TradeLock()
     try:
-        lock._take(state_lock_path(state_path), f"the state file {state_path}", holder)
+        try:
+            state_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # as Store.open
+            lock._take(state_lock_path(state_path), f"the state file {state_path}", holder)
+        except OSError as exc:
+            # the lock lives beside the state file: a directory that takes neither is the
+            # state file's fault of the machine, before anything is traded
+            raise StateFileUnwritable(
+                f"state file {state_path}: its directory cannot be written "
+                f"({exc.strerror or exc}); nothing was traded",
+                hint="make the directory writable by this user, or choose another --state",
+            ) from exc
         if account is not None:
             key_id, _, endpoint = account.partition("@")
             what = f"the account {key_id} on {endpoint}"

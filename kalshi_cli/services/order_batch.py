@@ -206,6 +206,9 @@ def _json_records(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
         document = decoder.decode(text)
     except json.JSONDecodeError as exc:
         raise BatchFileError([f"{path}:{exc.lineno}: not JSON: {exc.msg}"]) from exc
+    except RecursionError:
+        # arrays or objects nested deeper than the decoder goes: no batch file is
+        raise BatchFileError([f"{path}:1: nested too deeply to be a list of orders"]) from None
     if not isinstance(document, list):
         raise BatchFileError([f"{path}:1: expected a JSON array of orders"])
     # each item's line: where its object starts in the text
@@ -461,7 +464,7 @@ def _refused_before_acting(exc: ApiError | TransportError) -> bool:
     of it. Per-item refusals come inside a 201 answer, and a 5xx or a lost answer is an
     unknown outcome (`OrderOutcomeUnknown`), never this."""
     if isinstance(exc, ApiError):
-        return 400 <= exc.status < 500
+        return 300 <= exc.status < 500  # a redirect acted on nothing either
     return nothing_sent(exc)
 
 

@@ -178,6 +178,18 @@ class RateLimitedError(ApiError):
     default_hint = "the exchange kept answering 429; wait and try again, or lower the request rate"
 
 
+class RedirectedError(ApiError):
+    """A 3xx answer: whatever answers at `api_base` sends requests elsewhere, and acted on none
+    (a redirect is not the outcome of a request, and the client never follows one: a signed
+    order sent on to another host is not an order it means to send)."""
+
+    exit_code = ExitCode.CONFIG
+    default_hint = (
+        "api_base points at something that redirects, not at the exchange's API: set it to "
+        "the address the exchange documents (`kalshi config show` prints it)"
+    )
+
+
 class ServerError(ApiError):
     exit_code = ExitCode.EXCHANGE_ERROR
     default_hint = "the exchange kept failing; check `kalshi health-check` and try again later"
@@ -198,6 +210,8 @@ def _class_for_status(status: int) -> type[ApiError]:
         return RateLimitedError
     if status >= 500:
         return ServerError
+    if 300 <= status < 400:
+        return RedirectedError
     return BadRequestError if 400 <= status < 500 else ApiError
 
 

@@ -191,3 +191,15 @@ def wait_for_account(path: Path, *, deadline_s: float) -> AccountInfo:
         except (OSError, ValueError, TypeError):
             time.sleep(0.05)
     pytest.fail(f"the simulator did not write {path} in {deadline_s} s")
+
+
+def test_a_scenario_file_that_is_not_text_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    """Before: exit 1, "unexpected UnicodeDecodeError ... (a bug)"."""
+    binary = tmp_path / "scenario.yaml"
+    binary.write_bytes(bytes(range(256)) * 4)
+    data_dir = tmp_path / "sim"
+    args = ["sim", "serve", "--port", "0", "--data-dir", str(data_dir), "--scenario", str(binary)]
+    result = kalshi(args, tmp_path, {})
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert f"{binary} is not a scenario: not UTF-8 text" in result.output
+    assert "a bug" not in result.output

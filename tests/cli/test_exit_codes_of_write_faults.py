@@ -160,3 +160,20 @@ def test_a_metrics_port_another_program_holds_is_a_usage_error_before_trading(
     assert result.returncode == ExitCode.USAGE, result.stderr
     one_line_no_traceback(result)
     assert f"--metrics-port {port}" in result.stderr
+
+
+def test_trade_with_a_state_directory_it_cannot_write_is_exit_21_before_trading(
+    tmp_path: Path,
+) -> None:
+    """Before: its lock beside the state file failed as "a bug", exit 1."""
+    locked = tmp_path / "state"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        result = kalshi(tmp_path / "home", "--state", str(locked / "state.db"), "trade",
+                        "--strategy", "market-maker", "--duration", "3")  # fmt: skip
+    finally:
+        locked.chmod(0o700)
+    assert result.returncode == ExitCode.STATE_WRITE_FAILED, result.stderr
+    one_line_no_traceback(result)
+    assert "nothing was traded" in result.stderr

@@ -160,3 +160,15 @@ def test_place_and_batch_refuse_the_same_terms_with_the_same_words(
         column, message = said.split(": ", 1)
         assert f"--{column.replace('_', '-')}: {message}" in placed.output, (said, placed.output)
     assert creates(prime) == 0
+
+
+def test_a_json_file_nested_deeper_than_any_batch_is_refused_in_one_line(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """Before: exit 1, "unexpected RecursionError ... (a bug)"."""
+    path = tmp_path / "orders.json"
+    path.write_text("[" * 50_000 + "]" * 50_000)
+    result = kalshi("order", "batch", "--file", str(path), "--dry-run")
+    assert result.exit_code == ExitCode.REJECTED, result.output
+    assert f"{path}:1: nested too deeply" in result.output and "a bug" not in result.output
+    assert (creates(prime), batch_requests(prime), intents(tmp_path)) == (0, 0, [])

@@ -90,6 +90,8 @@ def load_scenario(scenario: str | Path | None) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ScenarioError(f"cannot read scenario {path}: {exc}") from exc
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{path} is not a scenario: not UTF-8 text (a YAML file)") from None
     if not isinstance(data, dict):
         raise ScenarioError(f"{path}: a scenario is a mapping")
     base = data.pop("base", None)
