@@ -22,7 +22,7 @@ from typing import Protocol
 from kalshi_cli.risk.state import TradingState
 from kalshi_cli.vocabulary.clock import utc_datetime, utc_day
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
-from kalshi_cli.vocabulary.models import ZERO, BookSide
+from kalshi_cli.vocabulary.models import ONE, ZERO, BookSide, Side
 
 
 class Code(StrEnum):
@@ -37,6 +37,7 @@ class Code(StrEnum):
     MAX_EXPOSURE = "MAX_EXPOSURE"
     MIN_EDGE = "MIN_EDGE"
     MAINTENANCE = "MAINTENANCE"
+    SELF_CROSS = "SELF_CROSS"
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,37 @@ class PositionLimitRule:
             f"{intent.ticker}: {worst} {side} contracts with resting orders > limit "
             f"{self.max_position}",
         )
+
+
+@dataclass
+class SelfCrossRule:
+    """No order that would trade with one of the account's own resting orders in the same
+    market (except those it replaces, cancelled before it goes out): two strategies of one
+    account, or a strategy and the person at the CLI, never trade with each other. Kalshi's
+    self-trade prevention would cancel such an order at the exchange (every order carries
+    it); refusing it here keeps its rate slot and says which order it would have met. An
+    exit that only reduces (`reduce_only`: the stop-loss, a strategy's exit) is never held
+    back, as by no other rule: it trades with everyone else's better prices, and the self-trade
+    prevention it carries cancels it at the account's own order."""
+
+    code: Code = Code.SELF_CROSS
+
+    def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
+        if intent.reduce_only:
+            return _ok(self.code)
+        direction = intent.book_side
+        yes_price = intent.price if intent.side is Side.YES else ONE - intent.price
+        for order in ctx.position.resting:
+            if order.order_id in intent.replaces or order.book_side is direction:
+                continue
+            theirs = order.price if order.side is Side.YES else ONE - order.price
+            if (yes_price >= theirs) if direction is BookSide.BID else (yes_price <= theirs):
+                return _deny(
+                    self.code,
+                    f"{intent.ticker}: at YES {yes_price} it would trade with the account's own "
+                    f"resting order {order.order_id or '(queued)'} at YES {theirs}",
+                )
+        return _ok(self.code)
 
 
 @dataclass

@@ -20,6 +20,7 @@ RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("stale feed", "no orders on a market without fresh data", ("stale_after_s",)),
     ("order rate", "orders sent per minute", ("max_orders_per_minute",)),
     ("max order size", "contracts per order", ("max_order_count",)),
+    ("no self-trade", "no order that meets the account's own resting order", ()),
     (
         "position limit",
         "contracts per market, resting orders included",

@@ -10,6 +10,7 @@ from kalshi_cli.risk.rules import (
     MinEdgeRule,
     OrderRateRule,
     PositionLimitRule,
+    SelfCrossRule,
     StaleFeedRule,
     TradingStateRule,
 )
@@ -153,4 +154,34 @@ def test_codes_are_stable_strings():
     assert {c.value for c in Code} == {
         "HALTED", "SAFE_MODE", "REDUCING", "CIRCUIT_BREAKER", "STALE_FEED", "ORDER_RATE",
         "MAX_ORDER_SIZE", "POSITION_LIMIT", "MAX_EXPOSURE", "MIN_EDGE", "MAINTENANCE",
+        "SELF_CROSS",
     }  # fmt: skip
+
+
+def test_self_cross_refuses_an_order_that_would_meet_the_accounts_own_resting_order():
+    # a YES ask of the account rests at 0.45 (as a NO bid at 0.55): a YES bid at 0.45 or above
+    # would trade with it, whoever's strategy sent either
+    ask = RestingOrder("mine", Side.NO, Action.BUY, D("0.55"), D("5"))
+    view = PositionView("T", resting=(ask,))
+    rule = SelfCrossRule()
+    crossing = rule.check(intent(price="0.45"), ctx(view))
+    assert not crossing.allowed and crossing.code is Code.SELF_CROSS
+    assert "mine" in crossing.detail and "0.45" in crossing.detail
+    assert rule.check(intent(price="0.44"), ctx(view)).allowed
+    # the same order seen from the NO side: selling NO at 0.55 is the YES bid at 0.45
+    assert not rule.check(intent(Side.NO, Action.SELL, price="0.55"), ctx(view)).allowed
+    # an order the intent replaces is cancelled before it goes out: no cross left
+    assert rule.check(intent(price="0.50", replaces=("mine",)), ctx(view)).allowed
+
+
+def test_self_cross_sees_bids_from_the_ask_side_and_lets_same_side_orders_rest():
+    bid = RestingOrder("b1", Side.YES, Action.BUY, D("0.40"), D("5"))
+    view = PositionView("T", resting=(bid,))
+    rule = SelfCrossRule()
+    sell_at_bid = rule.check(intent(Side.YES, Action.SELL, price="0.40"), ctx(view))
+    assert not sell_at_bid.allowed and sell_at_bid.code is Code.SELF_CROSS
+    assert rule.check(intent(Side.YES, Action.SELL, price="0.41"), ctx(view)).allowed
+    assert rule.check(intent(Side.YES, Action.BUY, price="0.42"), ctx(view)).allowed
+    # an exit is never held back: the self-trade prevention it carries stops it at the bid
+    exit_ = intent(Side.YES, Action.SELL, price="0.39", reduce_only=True)
+    assert rule.check(exit_, ctx(view)).allowed
