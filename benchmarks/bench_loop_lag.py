@@ -24,7 +24,7 @@ from sim_process import client_for, start_simulator, stop_simulator
 
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
-from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop
+from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.schedule import quantile
 from kalshi_cli.store import Store
@@ -87,7 +87,7 @@ def main() -> int:
         )
         loop = build_loop(
             Parts(client, store, feed, clock, log),
-            TradeOptions(strategy=args.strategy, dry_run=args.dry_run),
+            TradeOptions(strategies=(StrategyChoice(args.strategy),), dry_run=args.dry_run),
             config,
             markets,
         )

@@ -25,7 +25,7 @@ from sim_process import client_for, start_simulator, stop_simulator
 
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
-from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop
+from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
@@ -116,7 +116,7 @@ def main() -> int:
         log = EventLog(clock, path=work / "trade.log", stderr=None)
         loop = build_loop(
             Parts(client, store, feed, clock, log),
-            TradeOptions(strategy=args.strategy),
+            TradeOptions(strategies=(StrategyChoice(args.strategy),)),
             TradeConfig(),
             markets,
         )

@@ -29,7 +29,7 @@ from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
 from kalshi_cli.feed.ws import Connection, websocket_connect
-from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop
+from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
@@ -232,7 +232,7 @@ def main() -> int:
         )
         loop = build_loop(
             Parts(client, store, feed, clock, log),
-            TradeOptions(strategy="spike"),
+            TradeOptions(strategies=(StrategyChoice("spike"),)),
             config,
             [client.markets.get_market(TICKER)],
         )

@@ -331,7 +331,7 @@ def execute(
     `log_path` (none by default: formatting every event costs a busy replay a third of its
     time). `source` is the data set as a sweep's worker holds it (dataset.py); by default
     the records are read from `spec.data`'s files."""
-    from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
+    from kalshi_cli.runner.config import Selection, StrategyChoice, TradeConfig, TradeOptions
     from kalshi_cli.runner.session import Parts, build_loop
     from kalshi_cli.services.reconcile import sync_settlements
     from kalshi_cli.store import Store
@@ -372,7 +372,9 @@ def execute(
             risk=dict(spec.risk),
             trade=dict(spec.trade),
         )
-        options = TradeOptions(strategy=spec.strategy, selection=Selection(tuple(tickers)))
+        options = TradeOptions(
+            strategies=(StrategyChoice(spec.strategy),), selection=Selection(tuple(tickers))
+        )
         loop = build_loop(Parts(client, store, feed, clock, log), options, config, markets)
         # a backtest's heartbeat has no reader (no check or dead-man watches a replay), so it
         # is written once a simulated minute rather than every second: 3,600 transactions an

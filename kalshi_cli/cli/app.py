@@ -55,7 +55,7 @@ COMMANDS = (
     LazyCommand(
         "trade",
         "trade",
-        "Run the trading loop: a strategy on live market data, every order through the risk rules.",
+        "Run the trading loop: strategies on live market data, every order through the risk rules.",
     ),
     LazyCommand("health-check", "health", "Check everything needed to trade."),
     LazyCommand("check", "check", "Run a monitoring check once, for cron or Nagios."),

@@ -273,7 +273,7 @@ def backtest_command(
     output = app.output(as_json=as_json)
     shown = output.progress("sweep runs done")  # on a terminal's stderr only
     request = build_request(
-        load_trade_config(app.settings().config_path).with_model(strategy, model),
+        load_trade_config(app.settings().config_path).with_model((strategy,), model),
         strategy=strategy, data=data, start=start, end=end, markets=markets,
         params=tuple(param or ()), fill_model=fill_model.value, latency_ms=latency_ms,
         balance=balance, html=html, out=out, rank_by=rank_by, jobs=jobs,

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from kalshi_cli.cli._context import AppContext
     from kalshi_cli.config import Settings
-    from kalshi_cli.runner import TradeConfig, TradeOptions
+    from kalshi_cli.runner import StrategyChoice, TradeConfig, TradeOptions
     from kalshi_cli.store import Store
 
 
@@ -39,15 +39,17 @@ def _split(text: str | None) -> tuple[str, ...]:
 def trade_command(
     *,
     strategy: Annotated[
-        str,
+        list[str] | None,
         typer.Option(
             "--strategy",
             help="A built-in (spike, mean-reversion, arbitrage, market-maker, model, crypto), a "
-            ".py file, package.module:attr or an installed entry point (docs/strategies.md).",
+            ".py file, package.module:attr or an installed entry point (docs/strategies.md). "
+            "Repeat it to run several in one loop, each trading only what it owns. "
+            "[default: the config's trade.strategies]",
             show_default=False,
             autocompletion=_strategy_names,
         ),
-    ],
+    ] = None,
     model: Annotated[
         str | None,
         typer.Option(
@@ -58,12 +60,12 @@ def trade_command(
         ),
     ] = None,
     params_file: Annotated[
-        Path | None,
+        list[str] | None,
         typer.Option(
             "--params",
-            help="The strategy's parameters (YAML) instead of the config's strategies.NAME; "
-            "kill -HUP reloads the fields it marks updatable.",
-            dir_okay=False,
+            help="A strategy's parameters (YAML) instead of the config's strategies.NAME: FILE "
+            "with one --strategy, NAME=FILE with several (repeat it); kill -HUP reloads the "
+            "fields each marks updatable.",
             show_default=False,
         ),
     ] = None,
@@ -164,31 +166,37 @@ def trade_command(
     ] = None,
     env: EnvOpt = None,
 ) -> None:
-    """Run the trading loop: a strategy on live market data, every order through the risk rules.
+    """Run the trading loop: strategies on live market data, every order through the risk rules.
 
     Example: kalshi trade --strategy spike --duration 60
+
+    Several in one loop: kalshi trade --strategy market-maker --strategy spike --duration 120
 
     Paper trading: kalshi trade --strategy market-maker --paper --env demo --duration 600
 
     On a subaccount: kalshi trade --strategy spike --markets KXBTCD-25DEC31-T100000 --subaccount 2
     """
-    from kalshi_cli.runner import CLIENT_RETRY_BUDGET_S
+    from kalshi_cli.runner import CLIENT_RETRY_BUDGET_S, load_trade_config
     from kalshi_cli.runner.launch import run_trade
 
-    options = _options(
-        strategy, selected=(markets, series, event), dry_run=dry_run, once=once,
-        bounds=(duration, max_ticks), live=live, log_file=log_file, order_group=order_group,
-        venue=(paper, paper_balance, subaccount), params_file=params_file,
-    )  # fmt: skip
+    # a strategy file that does not load is refused before any config, client or lock
+    given = [_spec(s) for s in strategy or ()]
     app = current()
     settings = app.settings(env.value if env else None)
+    config = load_trade_config(settings.config_path)
+    options = _options(
+        _choices(given or list(config.settings.strategies or ()), params_file or []),
+        selected=(markets, series, event), dry_run=dry_run, once=once,
+        bounds=(duration, max_ticks), live=live, log_file=log_file, order_group=order_group,
+        venue=(paper, paper_balance, subaccount),
+    )  # fmt: skip
     # every section checked, and the refusals made, before the client below exists
-    options, config = _checked_config(settings, options)
+    options = _checked_config(settings, options, config)
     run_trade(
         options,
         env=settings.env,
         state_path=_state_path(settings, options),
-        config=config.with_model(strategy, model),
+        config=config.with_model(tuple(c.spec for c in options.strategies), model),
         client=app.client(auth=True, retry_budget_s=CLIENT_RETRY_BUDGET_S),  # first: its budget
         connection=app.connection(auth=True),
         metrics_port=metrics_port,
@@ -207,20 +215,73 @@ def _state_path(settings: Settings, options: TradeOptions) -> Path:
     return paper_state_path(settings.state, settings.env)
 
 
-def _checked_config(settings: Settings, options: TradeOptions) -> tuple[TradeOptions, TradeConfig]:
-    """Every section of the config file checked, and the refusals that need no exchange (prod:
+def _checked_config(settings: Settings, options: TradeOptions, config: TradeConfig) -> TradeOptions:
+    """Every strategy and its params checked, and the refusals that need no exchange (prod:
     `--live` and a market selection), before a client or a key exists: a mistake is refused
-    with nothing sent."""
-    from kalshi_cli.runner import load_trade_config
+    with nothing sent. Each strategy is named by its spec from here on."""
     from kalshi_cli.runner.session import check_start
     from kalshi_cli.strategies import get_strategy
 
-    config = load_trade_config(settings.config_path)
-    strategy = get_strategy(config.strategy_spec(options.strategy))
-    options = replace(options, strategy=strategy.spec or strategy.name)
+    choices = []
+    for choice in options.strategies:
+        strategy = get_strategy(config.strategy_spec(choice.spec))
+        config.params_for(strategy, choice.params_file)
+        choices.append(replace(choice, spec=strategy.spec or strategy.name))
+    options = replace(options, strategies=tuple(choices))
     check_start(settings.env, options, config)
-    config.params_for(strategy, options.params_file)
-    return options, config
+    return options
+
+
+def _spec(strategy: str) -> str:
+    """A built-in's name or a strategy file's absolute path (a file that does not load is
+    refused here); a name may be the config's (`strategies.NAME.strategy`), so an unknown one
+    is refused once the config is read (`_checked_config`), still before any client."""
+    from kalshi_cli.strategies import get_strategy, strategy_names
+    from kalshi_cli.strategies.loader import is_path_spec
+
+    if is_path_spec(strategy) or strategy in strategy_names():
+        loaded = get_strategy(strategy)
+        return loaded.spec or loaded.name
+    return strategy
+
+
+def _choices(specs: list[str], params: list[str]) -> tuple[StrategyChoice, ...]:
+    """Each strategy with its `--params` file: `FILE` with one strategy, `NAME=FILE` (NAME the
+    strategy as given, or its name) with any number."""
+    from kalshi_cli.runner import StrategyChoice
+    from kalshi_cli.strategies import get_strategy, strategy_names
+    from kalshi_cli.strategies.loader import is_path_spec
+    from kalshi_cli.vocabulary.errors import UsageError
+
+    files: dict[str, Path] = {}
+    for value in params:
+        name, eq, path = value.partition("=")
+        if not eq or not name or "/" in name:
+            if len(specs) != 1:
+                raise UsageError(
+                    f"--params {value}: with several strategies, say whose: --params NAME=FILE",
+                    hint="e.g. --params market-maker=mm.yaml --params spike=spike.yaml",
+                )
+            name, path = specs[0], value
+        files[name] = Path(path).expanduser()
+    choices = []
+    for spec in specs:
+        names = {spec}
+        if is_path_spec(spec) or spec in strategy_names():
+            names.add(get_strategy(spec).name)
+        found = [files.pop(n) for n in sorted(names) if n in files]
+        if len(found) > 1:
+            raise UsageError(f"--params names the strategy {spec} twice")
+        choices.append(StrategyChoice(spec, found[0] if found else None))
+    if files:
+        raise UsageError(
+            f"--params {next(iter(files))}=...: no --strategy of that name",
+            hint="NAME is a strategy's name or what --strategy said",
+        )
+    for choice in choices:
+        if choice.params_file is not None and choice.params_file.is_dir():
+            raise UsageError(f"--params {choice.params_file}: a directory, not a YAML file")
+    return tuple(choices)
 
 
 def _binder(app: AppContext, settings: Settings) -> Callable[[Store], None]:
@@ -231,7 +292,7 @@ def _binder(app: AppContext, settings: Settings) -> Callable[[Store], None]:
 
 
 def _options(
-    strategy: str,
+    strategies: tuple[StrategyChoice, ...],
     *,
     selected: tuple[str | None, str | None, str | None],
     dry_run: bool,
@@ -241,25 +302,13 @@ def _options(
     log_file: Path | None,
     order_group: bool = True,
     venue: tuple[bool, str, int | None] = (False, "1000", None),
-    params_file: Path | None = None,
 ) -> TradeOptions:
     """The options of one run; `venue` is where its orders go: (`--paper`, `--paper-balance`,
     `--subaccount`)."""
     from decimal import Decimal, InvalidOperation
 
     from kalshi_cli.runner import Selection, TradeOptions
-    from kalshi_cli.strategies import get_strategy, strategy_names
-    from kalshi_cli.strategies.loader import is_path_spec
     from kalshi_cli.vocabulary.errors import UsageError
-
-    # a file that does not load is refused before any config, client or lock, and is named by
-    # its absolute path from here on; a name may be the config's (`strategies.NAME.source`),
-    # so an unknown one is refused once the config is read (`_checked_config`), still before
-    # any client
-    spec = strategy
-    if is_path_spec(strategy) or strategy in strategy_names():
-        loaded = get_strategy(strategy)
-        spec = loaded.spec or loaded.name
 
     markets, series, event = selected
     duration, max_ticks = bounds
@@ -273,8 +322,7 @@ def _options(
     if not balance.is_finite():
         raise UsageError(f"--paper-balance {paper_balance!r} is not an amount of dollars")
     return TradeOptions(
-        strategy=spec,
-        params_file=params_file,
+        strategies=strategies,
         selection=Selection(_split(markets), series, event),
         dry_run=dry_run,
         once=once,

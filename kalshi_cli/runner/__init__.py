@@ -10,7 +10,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions, load_trade_config
+    from kalshi_cli.runner.config import (
+        Selection,
+        StrategyChoice,
+        TradeConfig,
+        TradeOptions,
+        load_trade_config,
+    )
     from kalshi_cli.runner.loop import TradeLoop
     from kalshi_cli.runner.loop_settings import LoopSettings
     from kalshi_cli.runner.ports import MarketFeed
@@ -28,6 +34,7 @@ if TYPE_CHECKING:
 # loop's modules (client, feed, strategies) load only for the commands that run it
 _HOMES = {
     "Selection": "config",
+    "StrategyChoice": "config",
     "TradeConfig": "config",
     "TradeOptions": "config",
     "load_trade_config": "config",
@@ -58,6 +65,7 @@ __all__ = [
     "Parts",
     "Selection",
     "StartupRefused",
+    "StrategyChoice",
     "Summary",
     "TradeConfig",
     "TradeLoop",

@@ -41,6 +41,9 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     line, before a client is built, never first by the code that reads it once the session is
     under way."""
 
+    # the strategies `kalshi trade` runs when no --strategy is given: names (a built-in, or a
+    # `strategies.NAME` with a `strategy:` source), each with its `strategies.NAME` params
+    strategies: list[str] | None = None
     markets: str | list[str] | None = None  # tickers: a list or "A,B"
     series: str | None = None
     event: str | None = None
@@ -93,10 +96,20 @@ class Selection:
 
 
 @dataclass(frozen=True)
-class TradeOptions:
-    """The command line of `kalshi trade`."""
+class StrategyChoice:
+    """One strategy a run is asked for: a built-in's name, a .py file, package.module:attr or
+    an installed entry point (`spec`), and the params file `--params` gave it (None: the
+    config's `strategies.NAME`; `kill -HUP` reads the file again)."""
 
-    strategy: str
+    spec: str
+    params_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class TradeOptions:
+    """The command line of `kalshi trade`: `strategies` are run in one loop, in that order."""
+
+    strategies: tuple[StrategyChoice, ...]
     selection: Selection = Selection()
     dry_run: bool = False
     once: bool = False
@@ -111,11 +124,21 @@ class TradeOptions:
     # key is restricted to, else 0: session.key_subaccount); with --paper, the venue's subaccount
     # of that number
     subaccount: int | None = None
-    # --params FILE.yaml: the strategy's parameters, instead of the config's `strategies.NAME`;
-    # `kill -HUP` reads it again (the fields marked Updatable change together, or none do)
-    params_file: Path | None = None
 
     def __post_init__(self) -> None:
+        if not self.strategies:
+            raise UsageError(
+                "kalshi trade needs a strategy",
+                hint="--strategy NAME (repeat it to run several), or trade.strategies in the "
+                "config",
+            )
+        specs = [c.spec for c in self.strategies]
+        twice = sorted({s for s in specs if specs.count(s) > 1})
+        if twice:
+            raise UsageError(
+                f"--strategy {twice[0]} is given twice; each strategy runs once in a loop",
+                hint="name each strategy once",
+            )
         if self.paper and (self.live or self.dry_run):
             flag = "--live" if self.live else "--dry-run"
             raise UsageError(
@@ -189,17 +212,18 @@ class TradeConfig:
         value = getattr(self.settings, key)
         return default if value is None else Path(value).expanduser()
 
-    def with_model(self, strategy: str, source: str | None) -> TradeConfig:
-        """The config with `--model SOURCE` laid over `strategies.model.source`. `--model` with
-        another strategy, or the model strategy with no source anywhere, is refused."""
+    def with_model(self, strategies: tuple[str, ...], source: str | None) -> TradeConfig:
+        """The config with `--model SOURCE` laid over `strategies.model.source`. `--model`
+        without the model strategy, or the model strategy with no source anywhere, is
+        refused."""
         from kalshi_cli.strategies.model import NAME
 
-        if source is not None and strategy != NAME:
+        if source is not None and NAME not in strategies:
             raise UsageError(
-                f"--model is the source of the {NAME} strategy, not of {strategy}",
+                f"--model is the source of the {NAME} strategy, not of {', '.join(strategies)}",
                 hint=f"use --strategy {NAME} --model SOURCE",
             )
-        if strategy != NAME:
+        if NAME not in strategies:
             return self
         params = dict(self.strategy_params(NAME))
         if source is not None:

@@ -215,7 +215,6 @@ class FillSync:
             fill.fee,
             ts=record.ts,
             strategy=strategy,
-            own=sent is not None,
         )
         with self._store.transaction():  # one commit for the fill and its order's row
             new = self._store.fills.record_fill(replace(record, realized_pnl=event.net))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kalshi_cli.risk import utc_day
 from kalshi_cli.runner.summary import Summary
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.loop_settings import LoopSettings
     from kalshi_cli.runner.loop_watch import LoopWatch
     from kalshi_cli.runner.schedule import LagReport, MarketSchedule
-    from kalshi_cli.strategies import Strategy
 
 
 class Heartbeat:
@@ -64,10 +63,6 @@ class Heartbeat:
     @property
     def settings(self) -> LoopSettings:
         return self._context.settings
-
-    @property
-    def strategy(self) -> Strategy[Any]:
-        return self._context.strategy
 
     @property
     def alerts(self) -> TradeAlerts | None:
@@ -116,8 +111,8 @@ class Heartbeat:
             "max_revisit_s": self.settings.max_revisit_s,
             "behind": self._behind,
             # what runs: `kalshi status` and the dashboard show it
-            "strategy": self.settings.strategy_name,
-            "strategy_spec": self.strategy.spec or self.strategy.name,
+            "strategy": self._context.lineup.describe(),
+            "strategies": self._context.lineup.to_json(),
         }
         # one transaction, so one fsync of the state file per heartbeat rather than two; rows
         # the trading records do not answer from, so they leave its answers in place
@@ -143,7 +138,8 @@ class Heartbeat:
         """The body of a dead-man ping (healthchecks.io shows it in the check's log)."""
         c = self._executor.counters
         return (
-            f"kalshi trade {self.settings.strategy_name}: {what}; ticks {self._ticks()}, "
+            f"kalshi trade {', '.join(self._context.lineup.names)}: {what}; "
+            f"ticks {self._ticks()}, "
             f"orders {c.orders}, fills {c.fills}"
         )
 

@@ -18,8 +18,7 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kalshi_cli.feed.book import FeedEvent
 from kalshi_cli.risk import RiskEngine
@@ -27,6 +26,7 @@ from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.execution import Executor
 from kalshi_cli.runner.heartbeat import Heartbeat
+from kalshi_cli.runner.lineup import Lineup, Member
 from kalshi_cli.runner.loop_context import LoopContext
 from kalshi_cli.runner.loop_settings import LoopSettings
 from kalshi_cli.runner.loop_watch import LoopWatch
@@ -37,7 +37,7 @@ from kalshi_cli.runner.ports import LoopClient, MarketFeed
 from kalshi_cli.runner.records import LoopTradingRecords
 from kalshi_cli.runner.schedule import LagReport, MarketSchedule
 from kalshi_cli.runner.summary import Summary
-from kalshi_cli.strategies import PositionView, Strategy
+from kalshi_cli.strategies import PositionView
 from kalshi_cli.strategy_api import MarketTerms
 from kalshi_cli.vocabulary.clock import Deadline
 
@@ -57,7 +57,7 @@ class TradeLoop:
         orders: OrderService,
         feed: MarketFeed,
         clock: Clock,
-        strategy: Strategy[Any],
+        lineup: Lineup,
         risk: RiskEngine,
         records: LoopTradingRecords,
         portfolio: Portfolio,
@@ -92,7 +92,7 @@ class TradeLoop:
         self.own = OwnOrders(
             executor=self.executor,
             portfolio=portfolio,
-            strategy_name=settings.strategy_name,
+            names=lineup.names,
             after_each=self._beat_now,
         )
         # how each market settles (its strike fields, close, the index its rules name), and the
@@ -109,7 +109,7 @@ class TradeLoop:
         self.trigger_group: Callable[[], None] | None = None
         # the loop's orders its last stop could not prove gone (empty: proven, or no stop yet)
         self.not_proven: tuple[str, ...] = ()
-        # what the parts share, settings, strategy and alerts included (runner/loop_context.py)
+        # what the parts share, settings, strategies and alerts included (runner/loop_context.py)
         self.context = LoopContext(
             client=client,
             store=store,
@@ -123,7 +123,7 @@ class TradeLoop:
             log=log,
             alert=self._alert,
             settings=settings,
-            strategy=strategy,
+            lineup=lineup,
             alerts=alerts,
         )
         self.market_pass = MarketPass(
@@ -153,8 +153,7 @@ class TradeLoop:
             ticks=lambda: self.ticks,
             started=self._started,
         )
-        # `kill -HUP`: the params file read again at the next tick (reload_params)
-        self.params_file: Path | None = None
+        # `kill -HUP`: each strategy's params file read again at the next tick (reload_params)
         self.reload_requested = threading.Event()
         # optional: MarketFeed does not require it, so a feed that cannot wake (recorded data
         # on a simulated clock) keeps working unchanged
@@ -177,12 +176,15 @@ class TradeLoop:
         self.context.settings = settings
 
     @property
-    def strategy(self) -> Strategy[Any]:
-        return self.context.strategy
+    def lineup(self) -> Lineup:
+        """The strategies this loop runs, each with its params (runner/lineup.py)."""
+        return self.context.lineup
 
-    @strategy.setter
-    def strategy(self, strategy: Strategy[Any]) -> None:
-        self.context.strategy = strategy
+    def replace_member(self, member: Member) -> None:
+        """A strategy of the loop with new params (a reload) or a new implementation: every part
+        reads it from its next call, and its quiet markets are judged again."""
+        self.context.lineup = self.context.lineup.replaced(member)
+        self.market_pass.forget_quiet()
 
     @property
     def alerts(self) -> TradeAlerts | None:
@@ -194,7 +196,7 @@ class TradeLoop:
 
     @property
     def strategy_error_count(self) -> int:
-        """The strategy's failed decisions of this run, every market."""
+        """The strategies' failed decisions of this run, every market."""
         return self.market_pass.strategy_error_count
 
     @property
@@ -364,47 +366,54 @@ class TradeLoop:
     # ---------------------------------------------------------------- params reload
 
     def reload_params(self) -> bool:
-        """Read the params file again (`kill -HUP`, between two ticks): the fields the strategy
-        marks `Updatable` change together, and only if the whole file validates and no other
-        field changed; otherwise the running params stay and the refusal is logged and
-        alerted. True when the params changed."""
+        """Read each strategy's params file again (`kill -HUP`, between two ticks), each on its
+        own: the fields a strategy marks `Updatable` change together, and only if its whole file
+        validates and no other field changed; otherwise its running params stay and the refusal
+        is logged and alerted, and the other strategies' reloads go on. True when any params
+        changed."""
+        self.reload_requested.clear()
+        changed_any = False
+        for member in self.lineup:
+            changed_any = self._reload(member) or changed_any
+        return changed_any
+
+    def _reload(self, member: Member) -> bool:
         from dataclasses import replace
 
         from kalshi_cli.config import read_params_file
         from kalshi_cli.strategy_api import params_dict, reload_params
         from kalshi_cli.vocabulary.errors import KalshiError
 
-        self.reload_requested.clear()
-        name = self.settings.strategy_name
-        if self.params_file is None:
-            why = "no --params file to read: the loop was started without one"
-            self._refuse_reload(why)
+        name, path = member.name, member.params_file
+        if path is None:
+            self._refuse_reload(
+                member, "no --params file to read: the strategy was started without one"
+            )
             return False
         try:
-            raw = read_params_file(self.params_file)
-            fresh, changed = reload_params(self.settings.params, raw, where=f"strategies.{name}")
+            raw = read_params_file(path)
+            fresh, changed = reload_params(member.params, raw, where=f"strategies.{name}")
         except KalshiError as exc:
-            self._refuse_reload(exc.message)
+            self._refuse_reload(member, exc.message)
             return False
         if not changed:
-            self.log.emit("params_reloaded", {"file": str(self.params_file), "changed": {}})
+            self.log.emit("params_reloaded", {"strategy": name, "file": str(path), "changed": {}})
             return False
-        self.settings = replace(self.settings, params=fresh)
-        self.market_pass.forget_quiet()
+        self.replace_member(replace(member, params=fresh))
         now = params_dict(fresh)
         self.log.emit(
             "params_reloaded",
-            {"file": str(self.params_file), "changed": {k: now[k] for k in changed}},
+            {"strategy": name, "file": str(path), "changed": {k: now[k] for k in changed}},
         )
         return True
 
-    def _refuse_reload(self, why: str) -> None:
-        detail = {"file": str(self.params_file), "error": why}
+    def _refuse_reload(self, member: Member, why: str) -> None:
+        detail = {"strategy": member.name, "file": str(member.params_file), "error": why}
         self.log.emit("params_reload_refused", detail)
         self._alert(
             "params_reload_refused",
-            str(self.params_file),
-            f"{self.settings.strategy_name}: params reload refused, the running params stay: {why}",
+            f"{member.name}:{member.params_file}",
+            f"{member.name}: params reload refused, the running params stay: {why}",
             detail,
         )
 

@@ -2,8 +2,8 @@
 
 The market pass, the watch and the heartbeat read the same collaborators (the client, the feed,
 the clock, the risk engine, the trading records, the portfolio, the executor, the log). Three
-of them change while the loop runs: its `settings` (a params reload, a backtest's heartbeat),
-its `strategy` (new parameters) and its `alerts`. They live only here, so the loop's setters
+of them change while the loop runs: its `settings` (a backtest's heartbeat), its `lineup` (a
+strategy's new parameters) and its `alerts`. They live only here, so the loop's setters
 change one place and no part can keep a stale copy.
 """
 
@@ -11,20 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kalshi_cli.risk import RiskEngine
     from kalshi_cli.runner.alerting import TradeAlerts
     from kalshi_cli.runner.eventlog import EventLog
     from kalshi_cli.runner.execution import Executor
+    from kalshi_cli.runner.lineup import Lineup
     from kalshi_cli.runner.loop_settings import LoopSettings
     from kalshi_cli.runner.own_orders import OwnOrders
     from kalshi_cli.runner.portfolio import Portfolio
     from kalshi_cli.runner.ports import LoopClient, MarketFeed
     from kalshi_cli.runner.records import LoopTradingRecords
     from kalshi_cli.store import Store
-    from kalshi_cli.strategies import Strategy
     from kalshi_cli.vocabulary.clock import Clock
 
 # (kind, key, summary, details): post an operator alert, if the loop has a channel
@@ -45,5 +45,5 @@ class LoopContext:
     log: EventLog
     alert: Alert
     settings: LoopSettings
-    strategy: Strategy[Any]
+    lineup: Lineup
     alerts: TradeAlerts | None

@@ -1,21 +1,19 @@
 """The trade loop's settings (`LoopSettings`): what `kalshi trade` (runner/session.py) and a
 backtest set, read by `TradeLoop` (runner/loop.py) and the parts it hands them to. Frozen: a
-params reload (`kill -HUP`) replaces them whole, and the loop hands the new ones on.
+change replaces them whole, and the loop hands the new ones on. The strategies and their params
+are the loop's `Lineup` (runner/lineup.py), not settings.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from kalshi_cli.runner.config import STRATEGY_ERRORS_ALERT, STRATEGY_ERRORS_SAFE_MODE
 
 
 @dataclass(frozen=True)
 class LoopSettings:
-    strategy_name: str
-    params: Any
     dry_run: bool = False
     status_interval_s: float = 60.0
     tick_interval_s: float = 1.0
@@ -41,8 +39,8 @@ class LoopSettings:
     # the one deadline of a stop: withdraw, prove and read the fills once more within it
     # (`trade.stop_deadline_s`; runner/stop.py), inside the shipped unit's TimeoutStopSec=30
     stop_deadline_s: float = 20.0
-    # seconds of mid history kept per market: the strategy's window (build_loop sets it); a
-    # strategy without one reads no mids, so a minute is plenty
+    # seconds of mid history kept per market: the longest window of the loop's strategies
+    # (build_loop sets it); a strategy without one reads no mids, so a minute is plenty
     history_s: float = 60.0
     pause_file: Path | None = None
     # a stop-loss whose close did not fill is sent again at once only if the held side's best

@@ -34,7 +34,6 @@ from kalshi_cli.vocabulary.models import (
 if TYPE_CHECKING:
     from kalshi_cli.runner.loop_context import LoopContext
     from kalshi_cli.runner.loop_settings import LoopSettings
-    from kalshi_cli.strategies import Strategy
 
 CLOSED_EVENTS = LIFECYCLE_STOPS | LIFECYCLE_RESULT
 # of those, the ones no later event undoes: `deactivated` is also a pause, which `activated` ends
@@ -78,10 +77,6 @@ class LoopWatch:
     def settings(self) -> LoopSettings:
         return self._context.settings
 
-    @property
-    def strategy(self) -> Strategy[Any]:
-        return self._context.strategy
-
     # ---------------------------------------------------------------- events from the feed
 
     def handle_events(
@@ -113,7 +108,7 @@ class LoopWatch:
                 self._lifecycle(event.data)
             elif kind is EventKind.INDEX:
                 # a strategy that prices from the index decides again when it moves
-                if self.strategy.reads_index:
+                if self._context.lineup.any("reads_index"):
                     for market in self._index_markets.get(ticker or "", ()):
                         changed.setdefault(market, event.at)
             elif kind is not EventKind.TICKER:

@@ -20,9 +20,10 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kalshi_cli.risk import Code, TradingState, current_state
+from kalshi_cli.runner.lineup import Lineup, Member
 from kalshi_cli.runner.portfolio import MidHistory
 from kalshi_cli.runner.ports import IndexFeed
 from kalshi_cli.strategies import (
@@ -31,7 +32,6 @@ from kalshi_cli.strategies import (
     Intent,
     MarketSnapshot,
     PositionView,
-    Strategy,
 )
 from kalshi_cli.strategy_api import Complement, IndexView, MarketTerms, best_bid
 from kalshi_cli.strategy_api.window import MidWindow
@@ -107,23 +107,26 @@ class MarketPass:
         self.queue_positions: dict[str, Decimal] = {}
         self.paused = False  # new orders paused: read once a tick by the loop
         self._stops: dict[str, StopAttempt] = {}
-        # ticker -> the strategy's failed decisions there in a row
-        self._strategy_errors: dict[str, int] = {}
+        # (strategy, ticker) -> the strategy's failed decisions there in a row
+        self._strategy_errors: dict[tuple[str, str], int] = {}
         self.strategy_error_count = 0  # failed decisions of this run, every market
-        # ticker -> the inputs of the strategy's last call there, when it decided nothing
-        self._quiet: dict[str, tuple[Strategy[Any], MarketSnapshot, PositionView]] = {}
-        # the strategy's window reaches back at least as far as the mids the loop keeps, so a
-        # window over unchanged mids is unchanged (docs: `history_s` is set to `window_s`)
-        window_s = getattr(settings.params, "window_s", None)
-        self._window_is_horizon = window_s is None or settings.history_s <= window_s
+        # (strategy, ticker) -> the inputs of the strategy's last call there, when it decided
+        # nothing
+        self._quiet: dict[tuple[str, str], tuple[Member, MarketSnapshot, PositionView]] = {}
 
     @property
     def settings(self) -> LoopSettings:
         return self._context.settings
 
     @property
-    def strategy(self) -> Strategy[Any]:
-        return self._context.strategy
+    def lineup(self) -> Lineup:
+        return self._context.lineup
+
+    def _window_is_horizon(self, member: Member) -> bool:
+        """The strategy's window reaches back at least as far as the mids the loop keeps, so a
+        window over unchanged mids is unchanged (`history_s` is the longest window)."""
+        window_s = member.window_s
+        return window_s is None or self.settings.history_s <= window_s
 
     def stop_waiting(self, ticker: str) -> bool:
         """A stop-loss fired in this market whose close did not fill: its retry is due by
@@ -139,73 +142,82 @@ class MarketPass:
         self._strategy_errors.clear()
 
     def trade(self, ticker: str) -> None:
+        """One market's turn: its stop-loss, then each strategy of the lineup in turn, each on
+        its own view (its own resting orders and its own part of the position)."""
         if ticker in self._closed:
             return
         book = self._feed.book(ticker)
         if book is None:
             return
         now = self._clock.wall()
-        last = self._quiet.get(ticker)
-        if last is not None and self._untouched(ticker, now, book, last):
+        # the stop-loss first, on the account's view: a strategy quiet on its own (flat) part
+        # says nothing of the account's position, which the floor counts
+        if self._stopped(ticker, now, book, self._loop_view(ticker)):
             return
-        mids = self.history.record(ticker, now, book) if self.strategy.reads_mids else ()
-        view = self._portfolio.view(ticker)
-        if view.resting:  # `_own_view`, whose answer is this view when nothing rests
-            view = self._own_view(ticker)
-        if self._stopped(ticker, now, book, view):
+        members = [m for m in self.lineup if not self._untouched(m, ticker, now, book)]
+        if not members:
             return
+        mids = self.history.record(ticker, now, book) if self.lineup.any("reads_mids") else ()
         if self._executor.guard.backing_off or self.paused:
             return
         price_ranges = self._portfolio.markets[ticker].price_ranges
         taker_rate, maker_rate = self._portfolio.fee_rates(ticker, now)
         complement = self._complement(ticker) if ticker in self._complements else None
+        market = _Market(ticker, now, book, mids, price_ranges, taker_rate, maker_rate, complement)
+        guard = self._executor.guard
+        for member in members:
+            self._decide(member, market)
+            if guard.backing_off:
+                return  # a call of this strategy's turn failed: the others wait it out
+
+    def _decide(self, member: Member, market: _Market) -> None:
+        """One strategy's call on one market, and what it decided sent."""
+        ticker, now = market.ticker, market.now
+        view = self._member_view(member, ticker)
+        strategy = member.strategy
+        mids = market.mids if strategy.reads_mids else ()
         # the snapshot is built only for a call: a quiet market's full pass costs no allocation
-        if self._still_quiet(
-            ticker,
-            now,
-            book,
-            view,
-            mids=mids,
-            price_ranges=price_ranges,
-            fee_rate=taker_rate,
-            maker_fee_rate=maker_rate,
-            complement=complement,
-        ):
+        if self._still_quiet(member, market, view, mids):
             return
         snapshot = MarketSnapshot(
             ticker,
             now,
-            book,
+            market.book,
             mids,
-            price_ranges,
-            fee_rate=taker_rate,
-            maker_fee_rate=maker_rate,
-            complement=complement,
+            market.price_ranges,
+            fee_rate=market.taker_rate,
+            maker_fee_rate=market.maker_rate,
+            complement=market.complement,
             terms=self._terms.get(ticker),
-            index=self._index_of(ticker) if self.strategy.reads_index else None,
+            index=self._index_of(ticker) if strategy.reads_index else None,
         )
+        try:
+            decisions = checked(
+                strategy.decide(snapshot, view, member.params), ticker, market.complement
+            )
+        except Exception as exc:  # a strategy bug must not take the loop (and its stops) down
+            self._strategy_failed(member, ticker, exc)
+            return
+        key = (member.name, ticker)
+        self._strategy_errors.pop(key, None)
+        if decisions or strategy.clock_free is None:
+            self._quiet.pop(key, None)
+        else:
+            self._quiet[key] = (member, snapshot, view)
+        if not decisions:
+            return
         # the book's freshness and age are read only when an order may go out
         fresh = self._feed.is_fresh(ticker)
         last_data_at = self._last_data_at(ticker, now, fresh)
-        try:
-            decisions = checked(
-                self.strategy.decide(snapshot, view, self.settings.params), ticker, complement
-            )
-        except Exception as exc:  # a strategy bug must not take the loop (and its stops) down
-            self._strategy_failed(ticker, exc)
-            return
-        self._strategy_errors.pop(ticker, None)
-        if decisions or self.strategy.clock_free is None:
-            self._quiet.pop(ticker, None)
-        else:
-            self._quiet[ticker] = (self.strategy, snapshot, view)
-        intents = [d for d in decisions if not isinstance(d, Cancel)]
+        mine = {o.order_id for o in view.resting}
+        intents: list[Intent] = []
         for decision in decisions:
             if isinstance(decision, Cancel):
-                self._executor.cancels.cancel(decision)
-        if len(intents) > 1 and (
-            len({i.ticker for i in intents}) > 1 or self.strategy.uses_complements
-        ):
+                if decision.order_id in mine:  # never another strategy's or a person's order
+                    self._executor.cancels.cancel(decision)
+                continue
+            intents.append(_owned(decision, member.name, mine))
+        if len(intents) > 1 and (len({i.ticker for i in intents}) > 1 or strategy.uses_complements):
             # legs that only pay together (an arbitrage pair, in two markets or in one) go out
             # together or not at all
             self._executor.execute_group(intents, last_data_at=last_data_at, in_sync=fresh)
@@ -222,7 +234,7 @@ class MarketPass:
             return None
         return feed.index_view(terms.index_id)
 
-    def _strategy_failed(self, ticker: str, error: Exception) -> None:
+    def _strategy_failed(self, member: Member, ticker: str, error: Exception) -> None:
         """Containment of a strategy (or its model) that raised, hung past its deadline or
         answered garbage, per market: the decision is skipped and counted, and the loop's
         quotes in that market that would add to the position are withdrawn (they were placed
@@ -230,22 +242,33 @@ class MarketPass:
         market alerts; the `strategy_errors_safe_mode`-th puts trading into SAFE_MODE, which
         withdraws every quote and waits for a person (`kalshi resume`); a dry run only logs
         it."""
-        count = self._strategy_errors.get(ticker, 0) + 1
-        self._strategy_errors[ticker] = count
+        name = member.name
+        count = self._strategy_errors.get((name, ticker), 0) + 1
+        self._strategy_errors[(name, ticker)] = count
         self.strategy_error_count += 1
         text = str(error) or repr(error)
         self._log.emit(
             "strategy_error",
-            {"ticker": ticker, "error": text, "kind": type(error).__name__, "in_a_row": count},
+            {
+                "ticker": ticker,
+                "strategy": name,
+                "error": text,
+                "kind": type(error).__name__,
+                "in_a_row": count,
+            },
         )
         if not self.settings.dry_run:
-            self._own.cancel_adding("strategy error", lambda o: o.ticker == ticker)
+            self._own.cancel_adding(
+                "strategy error", lambda o: o.ticker == ticker and self._own.owner(o) == name
+            )
         summary = f"{ticker}: {count} failed decisions in a row, last: {text}"
         if count == self.settings.strategy_errors_alert:
-            self._alert("strategy_error", ticker, summary, {"ticker": ticker})
+            self._alert(
+                "strategy_error", f"{name}:{ticker}", summary, {"ticker": ticker, "strategy": name}
+            )
         if count < self.settings.strategy_errors_safe_mode:
             return
-        detail = f"strategy {self.settings.strategy_name}: {summary}"
+        detail = f"strategy {name}: {summary}"
         if self.settings.dry_run:
             # nothing was sent: a dry run tries a model out, and leaves the state file's
             # trading state (which a live loop on it would start in) as it found it
@@ -276,10 +299,7 @@ class MarketPass:
         book = self._feed.book(ticker)
         if book is None:
             return
-        view = self._portfolio.view(ticker)
-        if view.resting:
-            view = self._own_view(ticker)
-        self._stopped(ticker, self._clock.wall(), book, view)
+        self._stopped(ticker, self._clock.wall(), book, self._loop_view(ticker))
 
     def _stopped(
         self,
@@ -307,58 +327,48 @@ class MarketPass:
 
     def _still_quiet(
         self,
-        ticker: str,
-        now: float,  # unix seconds
-        book: Orderbook,
+        member: Member,
+        market: _Market,
         view: PositionView,
-        *,
         mids: Sequence[tuple[float, Decimal]],
-        price_ranges: tuple[PriceRange, ...],
-        fee_rate: Decimal,
-        maker_fee_rate: Decimal,
-        complement: Complement | None,
     ) -> bool:
         """Quiet markets: the strategy decided nothing on this market last time, and nothing it
-        reads has changed since: the same strategy, book (and complement's), position, resting
+        reads has changed since: the same params, book (and complement's), position, resting
         orders and queue positions, fee rates, and the same mid points (none added, none aged
         out of the window). A strategy that is `clock_free` for this position then decides
         nothing again, and the call is skipped: a full pass over markets whose books did not
         move costs no strategy call. Any doubt (the wall clock stepped back, a history horizon
         longer than the strategy's window) calls it. Compared field by field against the last
         call's snapshot, before a new one is built."""
-        last = self._quiet.get(ticker)
-        clock_free = self.strategy.clock_free
+        last = self._quiet.get((member.name, market.ticker))
+        clock_free = member.strategy.clock_free
         if last is None or clock_free is None:
             return False
-        strategy, before, before_view = last
-        if strategy is not self.strategy:
+        before_member, before, before_view = last
+        if before_member is not member:
             return False
         if not (view is before_view or view == before_view) or not clock_free(view):
             return False
-        if not (book is before.book or book == before.book):
+        if not (market.book is before.book or market.book == before.book):
             return False
         if (
-            fee_rate != before.fee_rate
-            or maker_fee_rate != before.maker_fee_rate
-            or complement != before.complement
-            or price_ranges != before.price_ranges
-            or now < before.ts
+            market.taker_rate != before.fee_rate
+            or market.maker_rate != before.maker_fee_rate
+            or market.complement != before.complement
+            or market.price_ranges != before.price_ranges
+            or market.now < before.ts
         ):
             return False
         before_mids = before.mids
         if isinstance(mids, MidWindow) and isinstance(before_mids, MidWindow):
             return (
-                self._window_is_horizon and mids.same_as(before_mids) and mids.in_order_until(now)
+                self._window_is_horizon(member)
+                and mids.same_as(before_mids)
+                and mids.in_order_until(market.now)
             )
         return mids == before_mids == ()
 
-    def _untouched(
-        self,
-        ticker: str,
-        now: float,  # unix seconds
-        book: Orderbook,
-        last: tuple[Strategy[Any], MarketSnapshot, PositionView],
-    ) -> bool:
+    def _untouched(self, member: Member, ticker: str, now: float, book: Orderbook) -> bool:
         """A quiet market none of whose inputs was even touched since the strategy's last call
         there (which decided nothing): the very same book object (a recorded feed builds one
         per change and hands it out until the next; the live feeds build one per read, so a
@@ -366,17 +376,21 @@ class MarketPass:
         on each fill, order or settlement of the market), complement book and price ranges,
         equal fee rates, the clock not stepped back, for a strategy that reads no mids (a mid
         strategy's window moves with the clock: it takes the full path) and is `clock_free`
-        for that view. The rest of `trade` could then only end where it ended last time: the
-        stop-loss gave nothing for this view and book (it reads only them, and answers the
-        same), the backoff and the pause only hold back a call, and `_still_quiet` would skip
-        the call. So a full pass over markets whose books did not move costs a few look-ups
-        each, not the whole chain; anything not the same object takes the full path."""
-        strategy, before, before_view = last
-        if strategy is not self.strategy or strategy.reads_mids or now < before.ts:
+        for that view. The rest of its turn could then only end where it ended last time: the
+        backoff and the pause only hold back a call, and `_still_quiet` would skip the call
+        (the stop-loss, which reads the account's view, ran before this). So a full pass over
+        markets whose books did not move costs a few look-ups each, not the whole chain;
+        anything not the same object takes the full path."""
+        last = self._quiet.get((member.name, ticker))
+        if last is None:
+            return False
+        before_member, before, before_view = last
+        strategy = member.strategy
+        if before_member is not member or strategy.reads_mids or now < before.ts:
             return False
         if book is not before.book or before_view.resting:
             return False
-        view = self._portfolio.view(ticker)
+        view = self._portfolio.view_for(ticker, member.name)
         if view is not before_view or strategy.clock_free is None:
             return False
         if not strategy.clock_free(view):
@@ -399,9 +413,9 @@ class MarketPass:
         taker_rate, maker_rate = self._portfolio.fee_rates(ticker, now)
         return taker_rate == before.fee_rate and maker_rate == before.maker_fee_rate
 
-    def _own_view(self, ticker: str) -> PositionView:
-        """The market's view with only this loop's resting orders: what the strategy and the
-        stop-loss may cancel or replace. Orders placed by hand are the person's; the risk
+    def _loop_view(self, ticker: str) -> PositionView:
+        """The market's whole position with only the loop's resting orders (any strategy's):
+        what the stop-loss may replace. Orders placed by hand are the person's; the risk
         engine still counts them (it reads the whole view)."""
         view = self._portfolio.view(ticker)
         if not view.resting:
@@ -409,7 +423,21 @@ class MarketPass:
         mine = {o.order_id for o in self._portfolio.resting(ticker) if self._own.placed_by_us(o)}
         if len(mine) != len(view.resting):
             view = replace(view, resting=tuple(o for o in view.resting if o.order_id in mine))
-        if self.queue_positions:
+        return view
+
+    def _member_view(self, member: Member, ticker: str) -> PositionView:
+        """What one strategy decides on: the market's whole position (the risk rules count
+        it), the part its own fills built (`own`), and only its own resting orders, with their
+        queue positions: what it may cancel or replace. Another strategy's orders and the
+        person's are not its to touch; the risk engine still counts them."""
+        view = self._portfolio.view_for(ticker, member.name)
+        if not view.resting:
+            return view
+        name = member.name
+        mine = {o.order_id for o in self._portfolio.resting(ticker) if self._own.owner(o) == name}
+        if len(mine) != len(view.resting):
+            view = replace(view, resting=tuple(o for o in view.resting if o.order_id in mine))
+        if self.queue_positions and view.resting:
             ahead = self.queue_positions
             resting = (replace(o, queue_position=ahead.get(o.order_id)) for o in view.resting)
             view = replace(view, resting=tuple(resting))
@@ -421,7 +449,7 @@ class MarketPass:
         that would otherwise be replaced."""
         self.queue_positions = {}
         if (
-            not self.strategy.uses_queue_positions
+            not self.lineup.any("uses_queue_positions")
             or self.settings.dry_run
             or self._executor.guard.backing_off
         ):
@@ -479,3 +507,29 @@ class MarketPass:
         if tried:
             for intent in stops:
                 self._executor.execute(intent, last_data_at=last_data_at, in_sync=fresh)
+
+
+@dataclass(frozen=True)
+class _Market:
+    """What every strategy's call on one market in one turn reads alike."""
+
+    ticker: str
+    now: float  # unix seconds
+    book: Orderbook
+    mids: Sequence[tuple[float, Decimal]]
+    price_ranges: tuple[PriceRange, ...]
+    taker_rate: Decimal
+    maker_rate: Decimal
+    complement: Complement | None
+
+
+def _owned(intent: Intent, owner: str, mine: set[str]) -> Intent:
+    """The intent as its strategy's own: it carries the strategy's name whatever the strategy
+    wrote (the owner of its order, fills and position), and replaces only that strategy's own
+    orders (an id of another's order is dropped: it is not this strategy's to cancel)."""
+    replaces = intent.replaces
+    if replaces and not mine.issuperset(replaces):
+        replaces = tuple(i for i in replaces if i in mine)
+    if intent.strategy == owner and replaces is intent.replaces:
+        return intent
+    return replace(intent, strategy=owner, replaces=replaces)

@@ -1,8 +1,9 @@
 """Which resting orders are the trade loop's own, and their withdrawal: a part that the loop
 (`TradeLoop`, runner/loop.py), its market pass and what it watches all ask.
 
-An order is the loop's when this run sent it or it rests under the strategy's name from an
-earlier run; one placed by hand or by another strategy is never the loop's to cancel. Quotes
+An order is the loop's when this run sent it or it rests under the name of one of the loop's
+strategies from an earlier run, and it is owned by that strategy (`owner`); one placed by hand
+or by a strategy this loop does not run is never the loop's to cancel. Quotes
 that would add to a position are withdrawn while trading is blocked, when a market is stale and
 when the strategy fails in a market (`cancel_adding`), each cancel followed by `after_each`
 (the loop's heartbeat when due: a withdrawal during an outage is slow, and must not make a
@@ -11,7 +12,7 @@ loop doing its job look dead).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -28,18 +29,22 @@ class OwnOrders:
         *,
         executor: Executor,
         portfolio: Portfolio,
-        strategy_name: str,
+        names: Iterable[str],
         after_each: Callable[[], None],
     ) -> None:
         self._executor = executor
         self._portfolio = portfolio
-        self._strategy_name = strategy_name
+        self._names = frozenset(names)
         self._after_each = after_each
 
     def placed_by_us(self, order: OpenOrder) -> bool:
-        """Sent by this loop, or resting under this strategy's name from an earlier run: an
-        order placed by hand or by another strategy is not ours to cancel."""
-        return order.order_id in self._executor.sent or order.strategy == self._strategy_name
+        """Sent by this loop, or resting under the name of one of its strategies from an
+        earlier run: an order placed by hand or by another program is not ours to cancel."""
+        return order.order_id in self._executor.sent or order.strategy in self._names
+
+    def owner(self, order: OpenOrder) -> str | None:
+        """The loop's strategy that owns the order (None: no strategy of this loop's)."""
+        return order.strategy if order.strategy in self._names else None
 
     def resting(self) -> list[OpenOrder]:
         """The resting orders this loop placed."""

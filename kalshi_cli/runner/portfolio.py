@@ -11,7 +11,7 @@ the file by `replay`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from kalshi_cli.runner.fees import FeeChange
@@ -20,6 +20,7 @@ from kalshi_cli.strategy_api import FLAT, Holding, PositionView, RestingOrder
 from kalshi_cli.strategy_api.window import MidSeries, MidWindow
 from kalshi_cli.vocabulary.models import (
     MAKER_FEE_RATE,
+    ONE,
     TAKER_FEE_RATE,
     ZERO,
     Action,
@@ -78,13 +79,14 @@ class Portfolio:
         self.pnl = PnlEngine()
         self.orders: dict[str, OpenOrder] = {}  # order id -> resting order
         self.opened_at: dict[str, float] = {}
-        # the positions the fills of this loop's own orders built (`PositionView.own`): what
-        # a strategy may close without touching what a person or an earlier run opened
-        self.own = PnlEngine()
-        self.own_opened_at: dict[str, float] = {}
+        # the positions each strategy's own fills built (`PositionView.own`): what it may
+        # close without touching what a person, another strategy or an earlier run opened
+        self.owners = Owners()
         # the risk engine reads every market's view for each intent (total exposure); a view
-        # only changes with a fill, a settlement or an order of its market, so it is kept
+        # only changes with a fill, a settlement or an order of its market, so it is kept, and
+        # so is each strategy's (its own part added) until the market changes
         self._views: dict[str, PositionView] = {}
+        self._owner_views: dict[tuple[str, str], PositionView] = {}
         self._exposures: dict[str, Decimal] = {}
         # ticker -> (its fee model, its rates outside a waiver): the loop reads them for every
         # market on every pass; a new model (a fee change) is a new object and is read afresh
@@ -129,15 +131,13 @@ class Portfolio:
         *,
         ts: float,
         strategy: str | None,
-        own: bool = False,
     ) -> RealizedEvent:
-        """One fill into the account's position; `own`: an order this loop sent, so into the
-        strategy's own position too."""
+        """One fill into the account's position, and into the part of the strategy that sent
+        its order when that strategy runs in this loop (`Owners`)."""
         self._forget(ticker)
         fill = (ticker, book_side, yes_price, count, fee, ts, strategy)
         event = _apply(self.pnl, self.opened_at, fill)
-        if own:
-            _apply(self.own, self.own_opened_at, fill)
+        self.owners.apply(fill, self.pnl.markets[ticker].position)
         return event
 
     def apply_settlement(
@@ -153,10 +153,7 @@ class Portfolio:
         self.pnl.apply_settlement(ticker, result, ts=ts, fee=fee, yes_value=yes_value)
         if self.position(ticker) == 0:
             self.opened_at.pop(ticker, None)
-        mine = self.own.markets.get(ticker)
-        if mine is not None and mine.position != 0:
-            self.own.apply_settlement(ticker, result, ts=ts, fee=ZERO, yes_value=yes_value)
-            self.own_opened_at.pop(ticker, None)
+        self.owners.settle(ticker, result, ts=ts, yes_value=yes_value)
 
     def open_positions(self) -> list[MarketPnl]:
         return [m for m in self.pnl.markets.values() if m.position != 0]
@@ -186,14 +183,30 @@ class Portfolio:
     # ---------------------------------------------------------------- what the risk engine reads
 
     def _forget(self, ticker: str) -> None:
-        self._views.pop(ticker, None)
+        if self._views.pop(ticker, None) is not None and self._owner_views:
+            for key in [k for k in self._owner_views if k[0] == ticker]:
+                del self._owner_views[key]
         self._exposures.pop(ticker, None)
 
     def view(self, ticker: str) -> PositionView:
+        """The account's view of one market, as the risk rules count it (`own` flat)."""
         view = self._views.get(ticker)
         if view is None:
             view = self._views[ticker] = self._make_view(ticker)
         return view
+
+    def view_for(self, ticker: str, owner: str) -> PositionView:
+        """The account's view with `owner`'s own part of the position as `own`: what that
+        strategy decides on (the same object until the market changes)."""
+        view = self.view(ticker)
+        if view.position == 0:
+            return view  # nothing held: nobody's part to add
+        key = (ticker, owner)
+        mine = self._owner_views.get(key)
+        if mine is None:
+            own = self.owners.holding(owner, ticker, view.position)
+            mine = self._owner_views[key] = view if own == FLAT else replace(view, own=own)
+        return mine
 
     def _make_view(self, ticker: str) -> PositionView:
         m = self.pnl.markets.get(ticker)
@@ -208,22 +221,6 @@ class Portfolio:
             entry_cost=m.basis,
             opened_at=self.opened_at.get(ticker),
             resting=resting,
-            own=self._own_holding(ticker, m.position),
-        )
-
-    def _own_holding(self, ticker: str, whole: Decimal) -> Holding:
-        """This loop's own part of a position: never more contracts than the account holds,
-        never the other side (a person who sold what the loop bought has taken it back)."""
-        mine = self.own.markets.get(ticker)
-        if mine is None or mine.position == 0 or (mine.position > 0) != (whole > 0):
-            return FLAT
-        held = min(abs(mine.position), abs(whole))
-        per = mine.basis / abs(mine.position)
-        return Holding(
-            position=held if whole > 0 else -held,
-            avg_entry_price=per,
-            entry_cost=per * held,
-            opened_at=self.own_opened_at.get(ticker),
         )
 
     def total_exposure(self) -> Decimal:
@@ -249,6 +246,88 @@ class Portfolio:
 
 # (ticker, book side, YES price, count, fee, unix seconds, strategy)
 _Fill = tuple[str, BookSide, Decimal, Decimal, Decimal, float, str | None]
+
+
+class Owners:
+    """Each strategy's own part of the account's positions (`PositionView.own`): built by the
+    fills of its own orders (an order carries the strategy that sent it, in the state file too,
+    so a restarted loop rebuilds the same parts), and never more, all parts together, than the
+    account holds on that side: a fill that leaves the account holding less (a person selling
+    by hand, the stop-loss, another program) cuts the newest parts first, and one that empties
+    or flips the position ends every part there. A strategy then never sells what it did not
+    buy. The account's own rules never read these."""
+
+    def __init__(self) -> None:
+        self.engines: dict[str, PnlEngine] = {}
+        self.opened_at: dict[str, dict[str, float]] = {}
+
+    def own(self, owner: str) -> None:
+        """`owner` is a strategy of this loop: its fills build its part from now on."""
+        if owner not in self.engines:
+            self.engines[owner] = PnlEngine()
+            self.opened_at[owner] = {}
+
+    def apply(self, fill: _Fill, whole: Decimal) -> None:
+        """A fill of the account, `whole` the account's position after it."""
+        owner = fill[6]
+        if owner is not None and owner in self.engines:
+            _apply(self.engines[owner], self.opened_at[owner], fill)
+        self._clip(fill[0], whole, fill[5])
+
+    def _clip(self, ticker: str, whole: Decimal, ts: float) -> None:
+        parts = []
+        for owner, engine in self.engines.items():
+            mine = engine.markets.get(ticker)
+            if mine is None or mine.position == 0:
+                continue
+            if whole == 0 or (mine.position > 0) != (whole > 0):
+                _reduce(engine, self.opened_at[owner], ticker, abs(mine.position), ts)
+            else:
+                parts.append((self.opened_at[owner].get(ticker, 0.0), owner, mine.position))
+        excess = sum((abs(p) for _, _, p in parts), ZERO) - abs(whole)
+        for _, owner, position in sorted(parts, reverse=True):  # the newest part first
+            if excess <= 0:
+                return
+            cut = min(excess, abs(position))
+            _reduce(self.engines[owner], self.opened_at[owner], ticker, cut, ts)
+            excess -= cut
+
+    def settle(self, ticker: str, result: str, *, ts: float, yes_value: Decimal | None) -> None:
+        for owner, engine in self.engines.items():
+            mine = engine.markets.get(ticker)
+            if mine is not None and mine.position != 0:
+                engine.apply_settlement(ticker, result, ts=ts, fee=ZERO, yes_value=yes_value)
+                self.opened_at[owner].pop(ticker, None)
+
+    def holding(self, owner: str, ticker: str, whole: Decimal) -> Holding:
+        """`owner`'s part of a position: never more contracts than the account holds, never
+        the other side (a person who sold what the strategy bought has taken it back)."""
+        engine = self.engines.get(owner)
+        mine = None if engine is None else engine.markets.get(ticker)
+        if mine is None or mine.position == 0 or (mine.position > 0) != (whole > 0):
+            return FLAT
+        held = min(abs(mine.position), abs(whole))
+        per = mine.basis / abs(mine.position)
+        return Holding(
+            position=held if whole > 0 else -held,
+            avg_entry_price=per,
+            entry_cost=per * held,
+            opened_at=self.opened_at[owner].get(ticker),
+        )
+
+
+def _reduce(
+    engine: PnlEngine, opened_at: dict[str, float], ticker: str, count: Decimal, ts: float
+) -> None:
+    """Take `count` contracts off an owner's part at their own average cost (no P&L: the
+    account's P&L is the account engine's)."""
+    mine = engine.markets[ticker]
+    per = mine.basis / abs(mine.position)  # of the held side
+    if mine.position > 0:
+        fill = (ticker, BookSide.ASK, per, count, ZERO, ts, None)
+    else:
+        fill = (ticker, BookSide.BID, ONE - per, count, ZERO, ts, None)
+    _apply(engine, opened_at, fill)
 
 
 def _apply(pnl: PnlEngine, opened_at: dict[str, float], fill: _Fill) -> RealizedEvent:

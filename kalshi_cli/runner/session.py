@@ -30,6 +30,7 @@ from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.fees import FeeMarketReads, FeeReads, load_fees
+from kalshi_cli.runner.lineup import Lineup, Member
 from kalshi_cli.runner.loop import TradeLoop
 from kalshi_cli.runner.loop_settings import LoopSettings
 from kalshi_cli.runner.order_group import (
@@ -342,13 +343,14 @@ def build_loop(
     """Reconciled state in, a loop ready to tick out (no network beyond `parts.client`)."""
     from kalshi_cli.services.orders import OrderService
 
-    strategy = get_strategy(options.strategy)
-    params = config.params_for(strategy, options.params_file)
+    lineup = resolve_lineup(options, config)
     limits = config.limits
     sink = _Sink(parts.log, parts.alerts, parts.on_event)
     records = LoopTradingRecords(parts.store)
     risk = RiskEngine(records, limits, clock=parts.clock, sink=sink)
     portfolio = Portfolio(markets)
+    for name in lineup.names:  # each strategy's own part of the positions, rebuilt below too
+        portfolio.owners.own(name)
     try:
         portfolio.fees, portfolio.fee_changes = load_fees(
             parts.client, markets, now=parts.clock.wall()
@@ -362,8 +364,6 @@ def build_loop(
     fills = rebuild(parts.store, portfolio, parts.client.subaccount or 0)
     trade = config.settings
     settings = LoopSettings(
-        strategy_name=strategy.name,
-        params=params,
         dry_run=options.dry_run,
         status_interval_s=trade.status_interval_s,
         tick_interval_s=trade.tick_interval_s,
@@ -372,7 +372,7 @@ def build_loop(
         stop_deadline_s=trade.stop_deadline_s,
         # the mids a strategy reads are those of its window; keeping more costs time and memory
         # (200 markets x 10 minutes of mids is ~20 MB)
-        history_s=float(getattr(params, "window_s", LoopSettings.history_s)),  # secs
+        history_s=lineup.history_s(LoopSettings.history_s),  # secs
         pause_file=pause_file,
         strategy_errors_alert=trade.strategy_errors_alert,
         strategy_errors_safe_mode=trade.strategy_errors_safe_mode,
@@ -385,17 +385,18 @@ def build_loop(
         ),
         feed=parts.feed,
         clock=parts.clock,
-        strategy=strategy,
+        lineup=lineup,
         risk=risk,
         records=records,
         portfolio=portfolio,
         log=parts.log,
         settings=settings,
         alerts=parts.alerts,
-        complements=find_complements(parts.client, markets) if strategy.uses_complements else {},
+        complements=find_complements(parts.client, markets)
+        if lineup.any("uses_complements")
+        else {},
     )
     loop.executor.fills.load_seen(fills)
-    loop.params_file = options.params_file
     if options.paper:
         from kalshi_cli.runner.paper import PaperClient, answer_kill
 
@@ -470,8 +471,7 @@ def describe(
     restriction: tuple[int | None] | None = None,
 ) -> list[str]:
     """The start banner; `restriction`: what `key_subaccount` found, when it asked."""
-    strategy = get_strategy(options.strategy)
-    params = config.params_for(strategy, options.params_file)
+    lineup = resolve_lineup(options, config)
     limits = config.limits
     mode = "dry run (nothing is sent)" if options.dry_run else "live orders"
     if options.paper:
@@ -495,7 +495,7 @@ def describe(
         )
     return [
         f"kalshi trade: env {env}, {mode}, {bound}",
-        f"strategy        {strategy.name}{_origin_text(strategy)} ({params_text(params)})",
+        *_strategy_lines(lineup),
         f"markets         {selection.describe()}",
         f"subaccount      {_subaccount_text(options, restriction)}",
         f"log file        {log_path}",
@@ -504,6 +504,25 @@ def describe(
         + ("" if config.settings.state_durability == "full" else " (no fsync: see docs/safety.md)"),
         "risk rules:",
         *risk_lines(limits),
+    ]
+
+
+def resolve_lineup(options: TradeOptions, config: TradeConfig) -> Lineup:
+    """The strategies of a run, each loaded once with its params validated as a whole (its
+    `--params` file, else the config's `strategies.NAME`)."""
+    members = []
+    for choice in options.strategies:
+        strategy = get_strategy(config.strategy_spec(choice.spec))
+        params = config.params_for(strategy, choice.params_file)
+        members.append(Member(strategy, params, choice.params_file))
+    return Lineup(members)
+
+
+def _strategy_lines(lineup: Lineup) -> list[str]:
+    label = "strategy" if len(lineup) == 1 else "strategies"
+    return [
+        f"{label if n == 0 else '':<16}{m.name}{_origin_text(m.strategy)} ({params_text(m.params)})"
+        for n, m in enumerate(lineup)
     ]
 
 
@@ -799,8 +818,8 @@ def trade(
         log.emit(
             "started",
             {
-                "strategy": loop.settings.strategy_name,
-                "strategy_spec": options.strategy,
+                "strategy": loop.lineup.describe(),
+                "strategies": loop.lineup.to_json(),
                 "markets": len(markets),
                 "env": env,
                 "subaccount": loop_client.subaccount or 0,

@@ -48,7 +48,7 @@ from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.data.replay import iter_records
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.runner import paper
-from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
+from kalshi_cli.runner.config import Selection, StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.loop_settings import LoopSettings
 from kalshi_cli.runner.session import Parts, reconcile, select_markets, start_loop
@@ -188,7 +188,9 @@ def paper_run(spec: BacktestSpec, workdir: Path) -> Run:
             risk=dict(spec.risk),
             trade=dict(spec.trade),
         )
-        options = TradeOptions(strategy=spec.strategy, selection=selection, paper=True)
+        options = TradeOptions(
+            strategies=(StrategyChoice(spec.strategy),), selection=selection, paper=True
+        )
         loop = start_loop(Parts(client, store, feed, clock, log), options, config, markets)
         driver = FrameDriver(_chain(first, records), cast("ReplayFeed", feed), venue, clock, {})
         _drive(loop, driver, spec)

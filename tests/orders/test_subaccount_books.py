@@ -216,7 +216,7 @@ def test_the_running_loop_applies_only_its_subaccounts_fills(
     """The fill listing covers every subaccount unless one is named (openapi.yaml 3.31.0): a
     loop on subaccount 0 takes a fill of subaccount 1 in its market for none of its own."""
     from kalshi_cli.feed import MarketData
-    from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop
+    from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
     from kalshi_cli.runner.eventlog import EventLog
     from kalshi_cli.vocabulary.clock import SystemClock
 
@@ -232,7 +232,7 @@ def test_the_running_loop_applies_only_its_subaccounts_fills(
         parts = Parts(client, store, feed, clock=clock, log=EventLog(clock, stderr=None))
         loop = build_loop(
             parts,
-            TradeOptions(strategy="spike"),
+            TradeOptions(strategies=(StrategyChoice("spike"),)),
             TradeConfig(),
             [client.markets.get_market(ticker)],
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -459,7 +459,7 @@ def make_rig(
     read_lag_s: float | None = None,
     trade: dict[str, Any] | None = None,
 ) -> Rig:
-    from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop
+    from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
     from kalshi_cli.runner.eventlog import EventLog
     from kalshi_cli.store import Store
 
@@ -482,8 +482,14 @@ def make_rig(
         parts.read_lag_s = read_lag_s
     loop = build_loop(
         parts,
-        TradeOptions(strategy=strategy, dry_run=dry_run),
+        TradeOptions(strategies=(StrategyChoice(strategy),), dry_run=dry_run),
         config,
         [m for m in markets if m.is_open],
     )
     return Rig(loop, client, feed, store, clock, exchange)
+
+
+def swap_decide(loop: Any, decide: Any) -> None:
+    """The loop's one strategy, deciding through `decide` from the next call on."""
+    member = loop.lineup.members[0]
+    loop.replace_member(replace(member, strategy=replace(member.strategy, decide_fn=decide)))

@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop, paper
+from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop, paper
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.lock import acquire
 from kalshi_cli.store import Store
@@ -102,7 +102,7 @@ def paper_rig(
         try:
             loop = build_loop(
                 Parts(client, store, feed, clock, log),
-                TradeOptions(strategy=strategy, paper=True),
+                TradeOptions(strategies=(StrategyChoice(strategy),), paper=True),
                 TradeConfig(strategies={strategy: {}}, risk={}),
                 markets,
             )

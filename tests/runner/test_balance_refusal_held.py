@@ -6,7 +6,6 @@ the retry interval passes; reducing orders never wait."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import Action, BookSide, SelfTradePrevention, Side, TimeInForce
-from tests.runner.fakes import START, Rig, make_rig, new_exchange, trader
+from tests.runner.fakes import START, Rig, make_rig, new_exchange, swap_decide, trader
 
 FED = "KXFEDDECISION-SIM-DEC-H0"  # quiet scenario: YES bid 0.60, YES ask 0.62
 
@@ -47,11 +46,11 @@ def _short_rig(tmp_path: Path, cash_cents: int = 10) -> Rig:
                 count=Decimal("5"),
                 model_fair=Decimal("0.90"),
                 reason="test",
-                strategy=rig.loop.settings.strategy_name,
+                strategy=rig.loop.lineup.names[0],
             )
         ]
 
-    rig.loop.strategy = replace(rig.loop.strategy, decide_fn=buy)
+    swap_decide(rig.loop, buy)
     return rig
 
 

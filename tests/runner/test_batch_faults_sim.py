@@ -4,7 +4,6 @@ batch whose answer never came can still cost, and what the limits must count mea
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from kalshi_cli.client import KalshiClient
 from kalshi_cli.risk import utc_day
 from kalshi_cli.vocabulary.models import BookSide
 from tests.conftest import SimHarness
+from tests.runner.fakes import swap_decide
 from tests.runner.simproc import log_events, pause, wait_for
 from tests.runner.test_loop_order_batches_sim import BATCH, Rig, _yes_ask, _yes_bid, rig
 
@@ -137,7 +137,7 @@ class _CloseFirstMarketOnSecondDecision:
     the exchange (its orders already waiting in the batch)."""
 
     def __init__(self, r: Rig, sim: SimHarness, ticker: str) -> None:
-        self.decide = r.loop.strategy.decide_fn
+        self.decide = r.loop.lineup.members[0].strategy.decide_fn
         self.sim = sim
         self.ticker = ticker
         self.calls = 0
@@ -157,9 +157,7 @@ def test_a_batch_whose_items_for_a_closed_market_are_refused_places_the_others(
     market), the others resting under their order ids, and a refusal is no API error."""
     a, b = "KXBATCHF-SIM-A", "KXBATCHF-SIM-B"
     with rig(sim, tmp_path, [a, b], strategy="market-maker", params={}) as r:
-        r.loop.strategy = replace(
-            r.loop.strategy, decide_fn=_CloseFirstMarketOnSecondDecision(r, sim, a)
-        )
+        swap_decide(r.loop, _CloseFirstMarketOnSecondDecision(r, sim, a))
         r.loop.tick(r.feed.drain_events(), full=True)
         assert r.requests(sim).get(BATCH) == 1
         intents = r.store.orders.intents()

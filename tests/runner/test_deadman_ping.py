@@ -16,7 +16,7 @@ import pytest
 
 from kalshi_cli.alerts import AlertRouter
 from kalshi_cli.feed.book import FeedEvent
-from kalshi_cli.runner import TradeOptions
+from kalshi_cli.runner import StrategyChoice, TradeOptions
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.session import run
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -63,7 +63,9 @@ def test_a_crash_pings_start_then_alive_then_fail(tmp_path: Path, hc: Receiver) 
     rig.feed.drain_events = breaks_on_the_third_tick  # type: ignore[method-assign]
     try:
         with pytest.raises(RuntimeError, match="a bug in the feed"):
-            run(rig.loop, TradeOptions(strategy="market-maker", duration_s=600))
+            run(
+                rig.loop, TradeOptions(strategies=(StrategyChoice("market-maker"),), duration_s=600)
+            )
     finally:
         alerts.close()
     paths = [s.path for s in hc.seen]

@@ -27,13 +27,21 @@ from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.risk import TradingState
-from kalshi_cli.runner import Parts, TradeConfig, TradeLoop, TradeOptions, build_loop
+from kalshi_cli.runner import (
+    Parts,
+    StrategyChoice,
+    TradeConfig,
+    TradeLoop,
+    TradeOptions,
+    build_loop,
+)
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.order_group import open_session_group
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness
+from tests.runner.fakes import swap_decide
 from tests.runner.simproc import Book, client_for, log_events, pause, wait_for
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "strategies" / "fair_value.py"
@@ -103,7 +111,7 @@ def rig(
     name = "fair-value" if strategy == str(EXAMPLE) else strategy
     loop = build_loop(
         Parts(client, store, feed, clock, log),
-        TradeOptions(strategy=strategy, order_group=False),
+        TradeOptions(strategies=(StrategyChoice(strategy),), order_group=False),
         TradeConfig(strategies={name: params}, risk=risk or {}),
         [client.markets.get_market(t) for t in tickers],
     )
@@ -217,7 +225,7 @@ def test_a_halt_written_before_the_batch_leaves_stops_all_of_it(
     tickers = [f"KXBATCH-SIM-{c}" for c in "AB"]
     with rig(sim, tmp_path, tickers, strategy="market-maker", params={}) as r:
         halt_once = _HaltOnSecondMarket(r, tmp_path / "state.db")
-        r.loop.strategy = replace(r.loop.strategy, decide_fn=halt_once)
+        swap_decide(r.loop, halt_once)
         r.loop.tick(r.feed.drain_events(), full=True)
         assert halt_once.halted
         sent = r.requests(sim)
@@ -231,7 +239,7 @@ class _HaltOnSecondMarket:
     connection to the state file."""
 
     def __init__(self, r: Rig, state: Path) -> None:
-        self.decide = r.loop.strategy.decide_fn
+        self.decide = r.loop.lineup.members[0].strategy.decide_fn
         self.state = state
         self.calls = 0
         self.halted = False

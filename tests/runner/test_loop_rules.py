@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kalshi_cli.risk import RiskLimits
-from kalshi_cli.runner import Parts, TradeConfig, TradeOptions
+from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.session import check_live, reconcile, start_loop
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
@@ -27,9 +27,9 @@ LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 
 def test_prod_refuses_without_live() -> None:
     with pytest.raises(UsageError, match="--live"):
-        check_live("prod", TradeOptions(strategy="spike"))
-    check_live("prod", TradeOptions(strategy="spike", live=True))
-    check_live("sim", TradeOptions(strategy="spike"))
+        check_live("prod", TradeOptions(strategies=(StrategyChoice("spike"),)))
+    check_live("prod", TradeOptions(strategies=(StrategyChoice("spike"),), live=True))
+    check_live("sim", TradeOptions(strategies=(StrategyChoice("spike"),)))
 
 
 def test_spike_scenario_places_and_fills_an_order_within_a_minute(tmp_path: Path) -> None:
@@ -219,7 +219,7 @@ def test_a_fill_during_start_up_is_reconciled_not_refused(tmp_path: Path) -> Non
     reconcile(client, store, clock)
     loop = start_loop(
         parts,
-        TradeOptions(strategy="market-maker"),
+        TradeOptions(strategies=(StrategyChoice("market-maker"),)),
         TradeConfig(),
         [client.get_market(t) for t in exchange.markets if exchange.markets[t].status == "open"],
     )

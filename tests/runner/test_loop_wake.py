@@ -9,7 +9,7 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop
+from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.store import Store
@@ -68,7 +68,7 @@ def waking_rig(
     markets = [client.get_market(t) for t in exchange.markets]
     loop = build_loop(
         Parts(client, store, feed, clock, log),
-        TradeOptions(strategy="spike"),
+        TradeOptions(strategies=(StrategyChoice("spike"),)),
         TradeConfig(strategies={"spike": {}}, risk={}),
         [m for m in markets if m.is_open],
     )

@@ -1,6 +1,6 @@
 """A strategy's take-profit sells what its own orders bought, never contracts bought by hand:
-`PositionView.own` is built from the fills of orders this loop sent, beside the account's
-whole position."""
+`PositionView.own` is built from the fills of the strategy's own orders, beside the
+account's whole position."""
 
 from __future__ import annotations
 
@@ -49,7 +49,8 @@ def test_the_take_profit_leaves_a_hand_opened_position_alone(tmp_path: Path) -> 
     )
     for _ in range(3):
         rig.step(1.0)
-    view = rig.loop.portfolio.view(TICKER)
+    owner = rig.loop.lineup.names[0]
+    view = rig.loop.portfolio.view_for(TICKER, owner)
     assert view.position == Decimal("15")  # 10 by hand, 5 by the strategy
     assert view.own.position == Decimal("5")
     assert view.own.avg_entry_price == Decimal("0.51")
@@ -60,4 +61,4 @@ def test_the_take_profit_leaves_a_hand_opened_position_alone(tmp_path: Path) -> 
     assert [(r.count, r.reduce_only) for r in sells] == [(Decimal("5"), True)]
     (held,) = [p for p in rig.client.get_positions() if p.ticker == TICKER]
     assert held.position == Decimal("10")  # what the person bought is still held
-    assert rig.loop.portfolio.view(TICKER).own.held_side is None
+    assert rig.loop.portfolio.view_for(TICKER, owner).own.held_side is None

@@ -14,7 +14,7 @@ import pytest
 
 from kalshi_cli.client import CreateOrder
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.runner import TradeOptions
+from kalshi_cli.runner import StrategyChoice, TradeOptions
 from kalshi_cli.runner.paper import (
     PaperClient,
     PaperFeed,
@@ -288,10 +288,18 @@ def test_a_paper_state_file_with_an_earlier_sessions_orders_is_refused(tmp_path:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (lambda: TradeOptions(strategy="spike", paper=True, live=True), "--live"),
-        (lambda: TradeOptions(strategy="spike", paper=True, dry_run=True), "--dry-run"),
         (
-            lambda: TradeOptions(strategy="spike", paper=True, paper_balance=Decimal(0)),
+            lambda: TradeOptions(strategies=(StrategyChoice("spike"),), paper=True, live=True),
+            "--live",
+        ),
+        (
+            lambda: TradeOptions(strategies=(StrategyChoice("spike"),), paper=True, dry_run=True),
+            "--dry-run",
+        ),
+        (
+            lambda: TradeOptions(
+                strategies=(StrategyChoice("spike"),), paper=True, paper_balance=Decimal(0)
+            ),
             "--paper-balance",
         ),
     ],
@@ -355,7 +363,12 @@ def test_a_paper_loop_is_built_only_on_the_paper_client(tmp_path: Path) -> None:
             client, store, FakeFeed(exchange, me, clock), clock, EventLog(clock, stderr=None)
         )
         with pytest.raises(TypeError, match="a paper loop trades on a PaperClient, not a Fake"):
-            build_loop(parts, TradeOptions(strategy="spike", paper=True), TradeConfig(), markets)
+            build_loop(
+                parts,
+                TradeOptions(strategies=(StrategyChoice("spike"),), paper=True),
+                TradeConfig(),
+                markets,
+            )
         assert exchange.orders(me) == []
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.feed.book import FeedEvent
-from kalshi_cli.runner import TradeOptions
+from kalshi_cli.runner import StrategyChoice, TradeOptions
 from kalshi_cli.runner.session import run, signals
 from tests.runner.fakes import Rig, make_rig
 
@@ -32,7 +32,7 @@ def test_a_crash_in_the_loop_still_cancels_its_resting_quotes(tmp_path: Path) ->
 
     rig.feed.drain_events = broken  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="a bug in the feed"):
-        run(rig.loop, TradeOptions(strategy="market-maker", duration_s=5))
+        run(rig.loop, TradeOptions(strategies=(StrategyChoice("market-maker"),), duration_s=5))
     exchange, me = rig.exchange, rig.client.account_id
     still = [o.order_id for o in exchange.orders(me) if o.status == "resting"]
     assert resting and still == []

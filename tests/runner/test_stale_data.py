@@ -24,7 +24,7 @@ from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
 from kalshi_cli.feed.book import EventKind
 from kalshi_cli.feed.ws import Connection, websocket_connect
-from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop
+from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
@@ -111,7 +111,7 @@ def test_no_order_on_a_book_older_than_stale_after_while_pings_go_on(
     config = TradeConfig(strategies={"market-maker": {}}, risk={"stale_after_s": STALE_AFTER_S})
     loop = build_loop(
         Parts(client, store, feed, clock, log),
-        TradeOptions(strategy="market-maker"),
+        TradeOptions(strategies=(StrategyChoice("market-maker"),)),
         config,
         [client.markets.get_market(TICKER)],
     )

@@ -33,7 +33,14 @@ from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
-from kalshi_cli.runner import Parts, TradeConfig, TradeLoop, TradeOptions, build_loop
+from kalshi_cli.runner import (
+    Parts,
+    StrategyChoice,
+    TradeConfig,
+    TradeLoop,
+    TradeOptions,
+    build_loop,
+)
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.order_group import open_session_group
@@ -149,7 +156,7 @@ def open_session(sim: SimHarness, tmp_path: Path, *, timeout_s: float = 10.0) ->
     alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(ManualClock())))
     loop = build_loop(
         Parts(client, store, feed, clock, log, alerts),
-        TradeOptions(strategy="market-maker"),
+        TradeOptions(strategies=(StrategyChoice("market-maker"),)),
         TradeConfig(strategies={"market-maker": {}}),
         [client.markets.get_market(TICKER)],
     )
@@ -182,7 +189,7 @@ def _idle_pass(s: Session) -> None:
 
 def _run_until_it_stops(s: Session) -> KalshiError:
     with pytest.raises(KalshiError) as caught:
-        run(s.loop, TradeOptions(strategy="market-maker", duration_s=60))
+        run(s.loop, TradeOptions(strategies=(StrategyChoice("market-maker"),), duration_s=60))
     return caught.value
 
 

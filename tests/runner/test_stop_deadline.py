@@ -26,7 +26,14 @@ import pytest
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
-from kalshi_cli.runner import Parts, TradeConfig, TradeLoop, TradeOptions, build_loop
+from kalshi_cli.runner import (
+    Parts,
+    StrategyChoice,
+    TradeConfig,
+    TradeLoop,
+    TradeOptions,
+    build_loop,
+)
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.order_group import open_session_group
 from kalshi_cli.sim.server.embed import AccountInfo
@@ -148,7 +155,7 @@ def quoting(
     config = TradeConfig(strategies={"market-maker": {}}, risk={"stale_after_s": stale_after_s})
     loop = build_loop(
         Parts(client, store, feed, clock, log),
-        TradeOptions(strategy="market-maker", order_group=group),
+        TradeOptions(strategies=(StrategyChoice("market-maker"),), order_group=group),
         config,
         [client.markets.get_market(t) for t in MARKETS],
     )

@@ -6,7 +6,6 @@ only when that bid changes or the retry interval has passed."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import Action, BookSide, SelfTradePrevention, Side, TimeInForce
-from tests.runner.fakes import START, Rig, make_rig, new_exchange, trader
+from tests.runner.fakes import START, Rig, make_rig, new_exchange, swap_decide, trader
 
 T60 = "KXHIGHNY-SIM-D1-T60"  # quiet scenario: YES bid 0.452 x 50, YES ask 0.469 x 50
 FED = "KXFEDDECISION-SIM-DEC-H0"  # quiet scenario: YES bid 0.60, YES ask 0.62
@@ -100,11 +99,11 @@ def test_an_unfilled_stop_loss_goes_out_once_while_the_book_stands_still(tmp_pat
                 count=Decimal("1"),
                 model_fair=Decimal("0.90"),
                 reason="test",
-                strategy=rig.loop.settings.strategy_name,
+                strategy=rig.loop.lineup.names[0],
             )
         ]
 
-    rig.loop.strategy = replace(rig.loop.strategy, decide_fn=buy_fed)
+    swap_decide(rig.loop, buy_fed)
     rig.step(0.01)
     assert [r.ticker for r in rig.client.requests if not r.reduce_only] == [FED]
     assert rig.loop.log.counts.get("risk_denied", 0) == 0

@@ -136,8 +136,10 @@ def test_a_crashing_model_is_counted_alerted_then_puts_trading_into_safe_mode(
     alerts.close()
     sent = [a.fingerprint for a in router.sent]
     # one alert per market at the alert threshold, then SAFE_MODE's
+    # the alert names the strategy: another strategy failing in the same market is its own
+    name = rig.loop.lineup.names[0]
     assert sorted(f for f in sent if f.startswith("trade.strategy_error.")) == [
-        f"trade.strategy_error.{t}" for t in markets
+        f"trade.strategy_error.{name}:{t}" for t in markets
     ]
     assert "trade.safe_mode" in sent
     assert rig.loop.strategy_error_count >= STRATEGY_ERRORS_SAFE_MODE * len(markets)
@@ -220,7 +222,7 @@ def test_a_models_quotes_are_withdrawn_when_its_process_dies(tmp_path: Path) -> 
     rig.step(0.1)
     quoted = [o for o in rig.exchange.orders(me) if o.status == "resting"]
     assert quoted, "fair 0.9: the model quotes"
-    source = rig.loop.settings.params.live_source
+    source = rig.loop.lineup.members[0].params.live_source
     assert isinstance(source, CommandSource) and source.pid is not None
     os.killpg(source.pid, signal.SIGKILL)
     rig.step(1.0)

@@ -43,7 +43,8 @@ def test_a_strategy_file_trades_on_paper(sim: SimHarness, tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     events = log_events(log)
     (started,) = [e for e in events if e["event"] == "started"]
-    assert (started["strategy"], started["strategy_spec"]) == ("fair-value", str(EXAMPLE))
+    assert started["strategies"] == [{"name": "fair-value", "spec": str(EXAMPLE)}]
+    assert started["strategy"] == f"fair-value ({EXAMPLE})"
     placed = [e for e in events if e["event"] == "order_placed"]
     assert placed and all(e["strategy"] == "fair-value" for e in placed), events
     assert "PAPER" in done.stderr

@@ -26,7 +26,7 @@ import pytest
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.client.signing import KalshiAuth
-from kalshi_cli.runner import TradeOptions
+from kalshi_cli.runner import StrategyChoice, TradeOptions
 from kalshi_cli.runner.config import Selection, load_trade_config
 from kalshi_cli.runner.session import StartupRefused, trade
 from kalshi_cli.sim.server.embed import start_simulator
@@ -172,7 +172,10 @@ def test_a_restriction_that_cannot_be_told_stops_the_start_before_any_order(
     )
     out, log = io.StringIO(), tmp_path / "trade.log"
     options = TradeOptions(
-        strategy="market-maker", selection=Selection(tickers=(TICKER,)), once=True, log_file=log
+        strategies=(StrategyChoice("market-maker"),),
+        selection=Selection(tickers=(TICKER,)),
+        once=True,
+        log_file=log,
     )
     with client, pytest.raises(StartupRefused) as refused:
         trade(

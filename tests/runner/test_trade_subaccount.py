@@ -29,7 +29,7 @@ from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.client.orders import OrdersApi
 from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.runner import TradeOptions
+from kalshi_cli.runner import StrategyChoice, TradeOptions
 from kalshi_cli.runner.lock import LoopAlreadyRunning, acquire
 from kalshi_cli.runner.paper import paper_state_path
 from kalshi_cli.runner.session import reconcile
@@ -138,8 +138,8 @@ def test_a_bad_subaccount_is_refused_before_anything_is_sent_or_written(
 def test_trade_options_refuse_a_subaccount_out_of_range() -> None:
     for bad in (-1, 64):
         with pytest.raises(UsageError, match="--subaccount"):
-            TradeOptions(strategy="spike", subaccount=bad)
-    assert TradeOptions(strategy="spike", subaccount=63).subaccount == 63
+            TradeOptions(strategies=(StrategyChoice("spike"),), subaccount=bad)
+    assert TradeOptions(strategies=(StrategyChoice("spike"),), subaccount=63).subaccount == 63
 
 
 def test_the_lock_refusal_names_the_subaccount_and_the_one_loop_per_account_rule(

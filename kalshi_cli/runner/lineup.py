@@ -1,0 +1,99 @@
+"""The strategies one trade loop runs (`Lineup`), each a `Member`: the strategy, resolved once,
+its validated params, and the params file a reload (`kill -HUP`) reads again.
+
+A member's name is its strategy's name, and it is the owner its intents, orders and fills carry
+in the state file: the loop visits each market once and asks every member in turn, each
+deciding on a view of its own resting orders and of the position its own fills built
+(`PositionView.own`), while the risk engine, the stop-loss and the kill switch count the whole
+account. Two members of one name would own the same orders, so a lineup refuses them.
+docs/strategies.md "Several strategies in one loop".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kalshi_cli.vocabulary.errors import UsageError
+
+if TYPE_CHECKING:
+    from kalshi_cli.strategies import Strategy
+
+
+@dataclass(frozen=True)
+class Member:
+    strategy: Strategy[Any]
+    params: Any
+    params_file: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return self.strategy.name
+
+    @property
+    def window_s(self) -> float | None:
+        """The strategy's mid window, when its params have one."""
+        window = getattr(self.params, "window_s", None)
+        return None if window is None else float(window)
+
+
+class Lineup:
+    """The members in the order the trader named them: the order each market asks them in."""
+
+    def __init__(self, members: Sequence[Member]) -> None:
+        if not members:
+            raise UsageError("a trade loop needs at least one strategy", hint="--strategy NAME")
+        seen: set[str] = set()
+        for member in members:
+            if member.name in seen:
+                raise UsageError(
+                    f"the strategy {member.name} is named twice; each strategy runs once in a "
+                    "loop (its orders and positions are owned by its name)",
+                    hint="name each strategy once",
+                )
+            seen.add(member.name)
+        self.members: tuple[Member, ...] = tuple(members)
+
+    def __iter__(self) -> Iterator[Member]:
+        return iter(self.members)
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.members)
+
+    def get(self, name: str) -> Member | None:
+        for member in self.members:
+            if member.name == name:
+                return member
+        return None
+
+    def replaced(self, member: Member) -> Lineup:
+        """This lineup with the member of the same name replaced (new params, a reload)."""
+        if self.get(member.name) is None:
+            raise KeyError(member.name)
+        return Lineup([member if m.name == member.name else m for m in self.members])
+
+    def any(self, flag: str) -> bool:
+        """Whether any member's strategy says `flag` (reads_mids, reads_index, ...)."""
+        return any(getattr(m.strategy, flag) for m in self.members)
+
+    def history_s(self, default: float) -> float:
+        """The mid history the loop keeps: the longest window of a member that has one."""
+        windows = [w for m in self.members if (w := m.window_s) is not None]
+        return max(windows) if windows else default
+
+    def describe(self) -> str:
+        """`NAME` for a built-in, `NAME (SPEC)` for one loaded from a file or a package, each
+        strategy in order: what the start-up line, `kalshi status` and the dashboard show."""
+        return ", ".join(
+            m.name if m.strategy.origin == "built-in" else f"{m.name} ({m.strategy.spec})"
+            for m in self.members
+        )
+
+    def to_json(self) -> list[dict[str, str]]:
+        return [{"name": m.name, "spec": m.strategy.spec or m.name} for m in self.members]
