@@ -2,7 +2,8 @@
 (`TradeLoop`, runner/loop.py), its market pass and what it watches all ask.
 
 An order is the loop's when this run sent it or it rests under the name of one of the loop's
-strategies from an earlier run, and it is owned by that strategy (`owner`); one placed by hand
+strategies from an earlier run (in the state file, or in the client order id the exchange
+keeps, `owned_client_order_id`), and it is owned by that strategy (`owner`); one placed by hand
 or by a strategy this loop does not run is never the loop's to cancel. Quotes
 that would add to a position are withdrawn while trading is blocked, when a market is stale and
 when the strategy fails in a market (`cancel_adding`), each cancel followed by `after_each`
@@ -17,6 +18,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.order_terms import owner_in, owner_spelling
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.execution import Executor
@@ -35,16 +37,20 @@ class OwnOrders:
         self._executor = executor
         self._portfolio = portfolio
         self._names = frozenset(names)
+        self._spelled = {owner_spelling(name): name for name in self._names}
         self._after_each = after_each
 
     def placed_by_us(self, order: OpenOrder) -> bool:
         """Sent by this loop, or resting under the name of one of its strategies from an
         earlier run: an order placed by hand or by another program is not ours to cancel."""
-        return order.order_id in self._executor.sent or order.strategy in self._names
+        return order.order_id in self._executor.sent or self.owner(order) is not None
 
     def owner(self, order: OpenOrder) -> str | None:
-        """The loop's strategy that owns the order (None: no strategy of this loop's)."""
-        return order.strategy if order.strategy in self._names else None
+        """The loop's strategy that owns the order (None: no strategy of this loop's): the
+        state file's record of it, else the name its client order id carries."""
+        if order.strategy is not None:
+            return order.strategy if order.strategy in self._names else None
+        return self._spelled.get(owner_in(order.client_order_id) or "")
 
     def resting(self) -> list[OpenOrder]:
         """The resting orders this loop placed."""

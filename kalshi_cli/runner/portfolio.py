@@ -196,16 +196,26 @@ class Portfolio:
         return view
 
     def view_for(self, ticker: str, owner: str) -> PositionView:
-        """The account's view with `owner`'s own part of the position as `own`: what that
-        strategy decides on (the same object until the market changes)."""
+        """What `owner` decides on: the part of the position its own fills built as the
+        view's `position` (and `own`), the account's whole position as `account` (the same
+        object until the market changes). Its own resting orders are the market pass's to
+        pick (runner/market_pass.py)."""
         view = self.view(ticker)
         if view.position == 0:
-            return view  # nothing held: nobody's part to add
+            return view  # nothing held: nobody's part, nothing of the account's to show
         key = (ticker, owner)
         mine = self._owner_views.get(key)
         if mine is None:
             own = self.owners.holding(owner, ticker, view.position)
-            mine = self._owner_views[key] = view if own == FLAT else replace(view, own=own)
+            mine = self._owner_views[key] = replace(
+                view,
+                position=own.position,
+                avg_entry_price=own.avg_entry_price,
+                entry_cost=own.entry_cost,
+                opened_at=own.opened_at,
+                own=own,
+                account=view.whole,
+            )
         return mine
 
     def _make_view(self, ticker: str) -> PositionView:

@@ -29,6 +29,7 @@ from kalshi_cli.vocabulary.errors import (
     TransportError,
 )
 from kalshi_cli.vocabulary.models import to_book
+from kalshi_cli.vocabulary.order_terms import owned_client_order_id
 
 if TYPE_CHECKING:
     from kalshi_cli.client.requests import CreateOrder
@@ -153,7 +154,7 @@ class Sender:
         halt(self._records, reason=reason, source="order group")
 
     def create(self, intent: Intent) -> CreateOrder:
-        """The request for an intent, with its fresh client order id."""
+        """The request for an intent, with a fresh client order id naming its strategy."""
         from kalshi_cli.client.requests import CreateOrder
 
         book = to_book(intent.side, intent.action, intent.price)
@@ -166,6 +167,7 @@ class Sender:
             post_only=intent.post_only,
             reduce_only=intent.reduce_only,
             order_group_id=self.order_group_id,
+            client_order_id=owned_client_order_id(intent.strategy),
         )
 
     def placed(

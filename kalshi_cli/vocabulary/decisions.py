@@ -72,11 +72,14 @@ FLAT = Holding()
 class PositionView:
     """One market's position (+YES / -NO contracts), what was paid for it, and resting orders.
 
-    `position` and its cost are the account's whole position in the market, as the risk rules
-    count it; `own` is the part the fills of this run's own orders built (its average cost
-    theirs alone), so a strategy's exit never sells contracts a person or an earlier run
-    bought. Outside a loop (a test, `kalshi strategy check`) `own` is whatever the caller says,
-    flat by default."""
+    The risk rules read the account's view: `position` and its cost the account's whole
+    position in the market, `resting` every resting order. A strategy in a loop is handed its
+    own view: `position` and its cost the part its own fills built (its average cost theirs
+    alone; `own` the same holding), `resting` only its own orders, and `account` the account's
+    whole position, for reading only. So a strategy's exits (take-profit, time stop, its own
+    stop) never sell contracts a person, another strategy or an earlier run bought. Outside a
+    loop (a test, `kalshi strategy check`) the view is whatever the caller says: `own` flat and
+    `account` the same as `position` by default."""
 
     ticker: str
     position: Decimal = ZERO
@@ -85,6 +88,14 @@ class PositionView:
     opened_at: float | None = None
     resting: tuple[RestingOrder, ...] = ()
     own: Holding = FLAT
+    account: Holding | None = None  # the account's whole position, when it differs
+
+    @property
+    def whole(self) -> Holding:
+        """The account's whole position in the market (this view's own when not given)."""
+        if self.account is not None:
+            return self.account
+        return Holding(self.position, self.avg_entry_price, self.entry_cost, self.opened_at)
 
     @property
     def held_side(self) -> Side | None:

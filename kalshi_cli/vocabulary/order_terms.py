@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
+from uuid import uuid4
 
 from kalshi_cli.vocabulary.clock import parse_iso
 from kalshi_cli.vocabulary.errors import ValidationError
@@ -159,6 +160,30 @@ def parse_expires(text: str, now: float, field: str = "expires") -> int:
     if moment <= now:
         raise _refuse(field, f"{raw} is not in the future", "EXPIRY_IN_THE_PAST")
     return int(moment)
+
+
+_NOT_IN_ID = re.compile(r"[^A-Za-z0-9_.-]")
+_OWNED_ID = re.compile(r"^([A-Za-z0-9_.-]{1,31}):([0-9a-f]{32})$")
+
+
+def owned_client_order_id(owner: str) -> str:
+    """A fresh client order id naming the strategy that sends the order, `OWNER:HEX` (the
+    owner spelled in the id's alphabet, at most 31 characters): the exchange keeps it on the
+    order, its fills and its updates, so whose an order is can be read back from the
+    exchange's own copy (`owner_in`) when the state file does not know the order."""
+    return f"{owner_spelling(owner)}:{uuid4().hex}"
+
+
+def owner_in(client_order_id: str) -> str | None:
+    """The strategy an `owned_client_order_id` names, as spelled there; None for any other
+    id (a person's, another program's)."""
+    match = _OWNED_ID.match(client_order_id)
+    return match.group(1) if match else None
+
+
+def owner_spelling(owner: str) -> str:
+    """How `owned_client_order_id` spells `owner`: what `owner_in` gives back for its ids."""
+    return _NOT_IN_ID.sub("-", owner)[:31] or "-"
 
 
 def parse_client_order_id(text: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -458,6 +458,7 @@ def make_rig(
     log_path: Path | None = None,
     read_lag_s: float | None = None,
     trade: dict[str, Any] | None = None,
+    strategies: Sequence[str] = (),
 ) -> Rig:
     from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
     from kalshi_cli.runner.eventlog import EventLog
@@ -472,9 +473,11 @@ def make_rig(
     log = EventLog(clock, path=log_path, stderr=None)
     from kalshi_cli.strategies import get_strategy
 
-    # params sit under the strategy's name, whatever spelling (a file's path) chose it
+    # params sit under the strategy's name, whatever spelling (a file's path) chose it; a
+    # lineup of several (`strategies`) takes each one's defaults
+    specs = tuple(strategies) or (strategy,)
     config = TradeConfig(
-        strategies={get_strategy(strategy).name: params or {}}, risk=risk or {}, trade=trade or {}
+        strategies={get_strategy(specs[0]).name: params or {}}, risk=risk or {}, trade=trade or {}
     )
     markets = [client.get_market(t) for t in exchange.markets]
     parts = Parts(client, store, feed, clock, log)
@@ -482,14 +485,15 @@ def make_rig(
         parts.read_lag_s = read_lag_s
     loop = build_loop(
         parts,
-        TradeOptions(strategies=(StrategyChoice(strategy),), dry_run=dry_run),
+        TradeOptions(strategies=tuple(StrategyChoice(s) for s in specs), dry_run=dry_run),
         config,
         [m for m in markets if m.is_open],
     )
     return Rig(loop, client, feed, store, clock, exchange)
 
 
-def swap_decide(loop: Any, decide: Any) -> None:
-    """The loop's one strategy, deciding through `decide` from the next call on."""
-    member = loop.lineup.members[0]
+def swap_decide(loop: Any, decide: Any, name: str | None = None) -> None:
+    """The loop's strategy `name` (its first by default), deciding through `decide` from the
+    next call on."""
+    member = loop.lineup.members[0] if name is None else loop.lineup.get(name)
     loop.replace_member(replace(member, strategy=replace(member.strategy, decide_fn=decide)))

@@ -51,9 +51,9 @@ def test_the_take_profit_leaves_a_hand_opened_position_alone(tmp_path: Path) -> 
         rig.step(1.0)
     owner = rig.loop.lineup.names[0]
     view = rig.loop.portfolio.view_for(TICKER, owner)
-    assert view.position == Decimal("15")  # 10 by hand, 5 by the strategy
-    assert view.own.position == Decimal("5")
-    assert view.own.avg_entry_price == Decimal("0.51")
+    assert view.whole.position == Decimal("15")  # 10 by hand, 5 by the strategy
+    assert view.position == view.own.position == Decimal("5")  # what it decides on: its own
+    assert view.avg_entry_price == view.own.avg_entry_price == Decimal("0.51")
     mover.quote("0.55", "0.57")
     for _ in range(3):
         rig.step(1.0)
@@ -61,4 +61,4 @@ def test_the_take_profit_leaves_a_hand_opened_position_alone(tmp_path: Path) -> 
     assert [(r.count, r.reduce_only) for r in sells] == [(Decimal("5"), True)]
     (held,) = [p for p in rig.client.get_positions() if p.ticker == TICKER]
     assert held.position == Decimal("10")  # what the person bought is still held
-    assert rig.loop.portfolio.view_for(TICKER, owner).own.held_side is None
+    assert rig.loop.portfolio.view_for(TICKER, owner).held_side is None

@@ -1,0 +1,218 @@
+"""Several strategies in one loop, on the fakes: each decides on what it owns (its own resting
+orders and the part of the position its own fills built), two of them never trade with each
+other, a position bought by hand is nobody's, one strategy's crash withdraws its quotes alone,
+and a restart on the same state file knows whose each contract is."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import (
+    Action,
+    BookSide,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
+from kalshi_cli.vocabulary.order_terms import owner_in
+from tests.runner.fakes import START, Rig, make_rig, new_exchange, swap_decide, trader
+from tests.runner.test_strategy_scenarios import SCENARIO, TICKER, Mover
+
+MM = "market-maker"
+MR = "mean-reversion"
+
+
+def _rig(tmp_path: Path, *strategies: str, state: str = "state.db", **kw: Any) -> Rig:
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    clock = kw.pop("clock", None) or ManualClock(START)
+    exchange = kw.pop("exchange", None) or new_exchange(scenario, clock)
+    return make_rig(tmp_path / state, exchange=exchange, clock=clock, strategies=strategies, **kw)
+
+
+def _order(
+    side: Side, action: Action, price: str, count: str = "5", tif: TimeInForce = TimeInForce.GTC
+) -> Intent:
+    return Intent(
+        ticker=TICKER,
+        side=side,
+        action=action,
+        price=Decimal(price),
+        count=Decimal(count),
+        model_fair=Decimal("0.75") if side is Side.YES else Decimal("0.70"),
+        reason="test",
+        strategy="test",  # the loop stamps the strategy that decided it
+        time_in_force=tif,
+    )
+
+
+class Recorder:
+    """A decide that records the views it was handed and answers `orders` while flat and
+    without resting orders of its own."""
+
+    def __init__(self, *orders: Intent) -> None:
+        self.orders = orders
+        self.views: list[PositionView] = []
+        self.failing = False
+
+    def __call__(self, snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Any]:
+        self.views.append(pos)
+        if self.failing:
+            raise RuntimeError("the model's data feed is gone")
+        if pos.resting or pos.position:
+            return []
+        return list(self.orders)
+
+
+def _hand_buy(rig: Rig, price: str, count: str) -> None:
+    rig.exchange.place_order(
+        rig.client.account_id,
+        PlaceRequest(
+            ticker=TICKER,
+            book_side=BookSide.BID,
+            price=Decimal(price),
+            count=Decimal(count),
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
+    )
+
+
+def test_two_strategies_quoting_one_market_never_fill_each_other(tmp_path: Path) -> None:
+    rig = _rig(tmp_path, MM, MR)
+    Mover(rig.exchange).quote("0.30", "0.70")
+    bidder = Recorder(_order(Side.YES, Action.BUY, "0.50"))
+    # a YES ask at 0.50 (a NO bid at 0.50) would take the bid the other strategy rests
+    seller = Recorder(_order(Side.NO, Action.BUY, "0.50"))
+    swap_decide(rig.loop, bidder, MM)
+    swap_decide(rig.loop, seller, MR)
+    for _ in range(3):
+        rig.step(1.0)
+    sent = [r for r in rig.client.requests if r.ticker == TICKER]
+    # the bid went out once; the crossing order was refused before it was sent
+    assert [(r.book_side, r.price) for r in sent] == [(BookSide.BID, Decimal("0.50"))]
+    assert all(r.self_trade_prevention is SelfTradePrevention.TAKER_AT_CROSS for r in sent)
+    assert rig.loop.log.counts.get("risk_denied", 0) >= 1
+    assert list(rig.client.iter_fills()) == []
+    trips = rig.store.trading.risk_trips()
+    assert any(t.code == "SELF_CROSS" for t in trips) or rig.loop.log.counts["risk_denied"]
+    # each saw only its own resting order: the seller never the bidder's
+    assert any(v.resting for v in bidder.views)
+    assert all(v.resting == () for v in seller.views)
+    (intent,) = [i for i in rig.store.orders.intents() if i.ticker == TICKER]
+    assert intent.strategy == MM
+
+
+def test_a_position_bought_by_hand_is_no_strategys_and_is_never_sold(tmp_path: Path) -> None:
+    rig = _rig(tmp_path, "spike")
+    mover = Mover(rig.exchange)
+    mover.quote("0.55", "0.60")
+    _hand_buy(rig, "0.60", "20")
+    # past spike's time stop (max_hold_s 300) and take-profit, on a book that keeps moving
+    for step in range(40):
+        mover.quote("0.63" if step % 2 else "0.64", "0.66")
+        rig.step(10.0)
+    sold = [r for r in rig.client.requests if r.book_side is BookSide.ASK or r.reduce_only]
+    assert sold == []
+    (held,) = [p for p in rig.client.get_positions() if p.ticker == TICKER]
+    assert held.position == Decimal("20")
+    view = rig.loop.portfolio.view_for(TICKER, "spike")
+    assert view.position == 0 and view.held_side is None
+    assert view.whole.position == Decimal("20")
+
+
+def test_each_strategy_exits_only_what_its_own_fills_built(tmp_path: Path) -> None:
+    rig = _rig(tmp_path, MM, MR)
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    buyer = Recorder(_order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC))
+    idle = Recorder()
+    swap_decide(rig.loop, buyer, MM)
+    swap_decide(rig.loop, idle, MR)
+    rig.step(1.0)
+    rig.step(1.0)
+    assert rig.loop.portfolio.view(TICKER).position == Decimal("4")
+    _hand_buy(rig, "0.45", "6")
+    rig.step(1.0)
+    mm = rig.loop.portfolio.view_for(TICKER, MM)
+    mr = rig.loop.portfolio.view_for(TICKER, MR)
+    assert (mm.position, mm.avg_entry_price, mm.whole.position) == (4, Decimal("0.45"), 10)
+    assert (mr.position, mr.whole.position) == (0, 10)
+    assert idle.views[-1].position == 0 and buyer.views[-1].position == 4
+
+
+def test_one_strategys_crash_withdraws_its_own_quotes_alone(tmp_path: Path) -> None:
+    rig = _rig(tmp_path, MM, MR)
+    mover = Mover(rig.exchange)
+    mover.quote("0.30", "0.70")
+    crashing = Recorder(_order(Side.YES, Action.BUY, "0.41"))
+    steady = Recorder(_order(Side.YES, Action.BUY, "0.42"))
+    swap_decide(rig.loop, crashing, MM)
+    swap_decide(rig.loop, steady, MR)
+    rig.step(1.0)
+    rig.step(1.0)
+    prices = sorted(o.yes_price for o in list(rig.client.iter_orders(status="resting")))
+    assert prices == [Decimal("0.41"), Decimal("0.42")]
+    crashing.failing = True
+    mover.quote("0.31", "0.70")  # a new book: each strategy is asked again
+    rig.step(1.0)
+    rig.step(1.0)
+    assert rig.loop.log.counts["strategy_error"] >= 1
+    resting = list(rig.client.iter_orders(status="resting"))
+    assert [o.yes_price for o in resting] == [Decimal("0.42")]  # the steady one's stays
+    assert rig.store.trading.trading_state().state == "ACTIVE"
+
+
+def test_a_restart_knows_whose_each_contract_is(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    exchange = new_exchange(scenario, clock)
+    account = trader(exchange)
+    first = _rig(tmp_path, MM, MR, clock=clock, exchange=exchange, account_id=account)
+    Mover(exchange).quote("0.40", "0.45")
+    buy = _order(Side.YES, Action.BUY, "0.45", "3", TimeInForce.IOC)
+    swap_decide(first.loop, Recorder(buy), MM)
+    swap_decide(first.loop, Recorder(), MR)
+    first.step(1.0)
+    first.step(1.0)
+    _hand_buy(first, "0.45", "2")
+    first.step(1.0)
+    before = {n: first.loop.portfolio.view_for(TICKER, n).position for n in (MM, MR)}
+    assert before == {MM: 3, MR: 0}
+    first.store.close()
+    again = _rig(tmp_path, MM, MR, clock=clock, exchange=exchange, account_id=account)
+    swap_decide(again.loop, Recorder(), MM)
+    swap_decide(again.loop, Recorder(), MR)
+    again.step(1.0)
+    assert again.loop.portfolio.view(TICKER).position == Decimal("5")
+    after = {n: again.loop.portfolio.view_for(TICKER, n).position for n in (MM, MR)}
+    assert after == before  # the 2 bought by hand are still nobody's
+
+
+def test_every_order_names_its_strategy_in_the_client_order_id(tmp_path: Path) -> None:
+    rig = _rig(tmp_path, MM, MR)
+    Mover(rig.exchange).quote("0.30", "0.70")
+    swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.41")), MM)
+    swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.42")), MR)
+    rig.step(1.0)
+    rig.step(1.0)
+    on_exchange = {o.yes_price: o for o in rig.client.iter_orders(status="resting")}
+    assert set(on_exchange) == {Decimal("0.41"), Decimal("0.42")}
+    assert owner_in(on_exchange[Decimal("0.41")].client_order_id) == MM
+    assert owner_in(on_exchange[Decimal("0.42")].client_order_id) == MR
+    # an order the state file does not know (a lost state file, an update from the orders
+    # channel) is still known as its strategy's by that id; a person's is nobody's
+    own = rig.loop.market_pass._own
+    theirs = replace(rig.loop.portfolio.resting(TICKER)[0], strategy=None)
+    assert own.owner(theirs) in (MM, MR) and own.placed_by_us(theirs)
+    by_hand = replace(theirs, order_id="by-hand", client_order_id=str(uuid4()))
+    assert own.owner(by_hand) is None and not own.placed_by_us(by_hand)
