@@ -600,18 +600,27 @@ class WsHub:
         event: MarketLifecycle | EventCreated | EventFeeUpdated,
     ) -> None:
         """A market's or an event's lifecycle, and an event's fee update, to the lifecycle
-        channels."""
+        channel of its kind: `multivariate_market_lifecycle` for a multivariate one,
+        `market_lifecycle_v2` for every other (Kalshi's changelog took the multivariate ones
+        off it, in all its message types)."""
         channel = sub.channel
+        if channel not in LIFECYCLE:
+            return
         if isinstance(event, MarketLifecycle):
-            if channel in LIFECYCLE:
-                self._lifecycle(conn, sub, event)
+            ticker = event.ticker
+        elif isinstance(event, EventCreated):
+            ticker = event.event_ticker
+        else:
+            ticker = event.change.event_ticker
+        if (channel == "multivariate_market_lifecycle") != multivariate.is_multivariate(
+            self.state.exchange, ticker
+        ):
+            return
+        if isinstance(event, MarketLifecycle):
+            self._lifecycle(conn, sub, event)
         elif isinstance(event, EventCreated):
             ev = self.state.exchange.events.get(event.event_ticker)
-            if (
-                channel in LIFECYCLE
-                and ev is not None
-                and (channel == "market_lifecycle_v2" or self._multivariate_event(ev.event_ticker))
-            ):
+            if ev is not None:
                 conn.emit(sub, "event_lifecycle", ser.ws_event_lifecycle_msg(ev))
         elif channel == "market_lifecycle_v2":
             # asyncapi: "Delivered on the `market_lifecycle_v2` channel only."
@@ -624,18 +633,9 @@ class WsHub:
         if sub.channel == "market_lifecycle_v2":
             msg = ser.ws_lifecycle_msg(market, event.event_type, event.ts)
             conn.emit(sub, "market_lifecycle_v2", msg)
-        elif event.event_type in ser.MVE_LIFECYCLE_EVENTS and market.ticker in multivariate.combos(
-            self.state.exchange
-        ):
-            # asyncapi: "Only emits lifecycle updates for multivariate events"
+        elif event.event_type in ser.MVE_LIFECYCLE_EVENTS:
             msg = ser.ws_mve_lifecycle_msg(market, event.event_type, event.ts)
             conn.emit(sub, "multivariate_market_lifecycle", msg)
-
-    def _multivariate_event(self, event_ticker: str) -> bool:
-        return any(
-            c.event_ticker == event_ticker
-            for c in multivariate.combos(self.state.exchange).values()
-        )
 
     def on_comms(self, event: CommsEvent) -> None:
         """RFQ events go to every `communications` subscriber, quote events only to the quote's
