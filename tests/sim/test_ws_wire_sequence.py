@@ -50,6 +50,56 @@ def test_an_update_subscription_ok_takes_the_next_sequence_number(sim: SimHarnes
     ws.close()
 
 
+def test_skip_ticker_ack_leaves_the_market_list_out_of_the_subscriptions_oks(
+    sim: SimHarness,
+) -> None:
+    """asyncapi subscribe `skip_ticker_ack`: "OK responses omit the market_tickers/market_ids
+    lists for this subscription"; `subscribed` carries the channel and sid either way."""
+    sim.create_market(T)
+    sim.create_market(B)
+    ws = Ws(sim.account)
+    asked = ws.send(
+        "subscribe", channels=["orderbook_delta", "ticker"], market_ticker=T, skip_ticker_ack=True
+    )
+    book = ws.recv()
+    assert book == {
+        "id": asked,
+        "type": "subscribed",
+        "msg": {"channel": "orderbook_delta", "sid": 1},
+    }
+    assert ws.recv()["seq"] == 1  # the snapshot
+    assert ws.recv() == {"id": asked, "type": "subscribed", "msg": {"channel": "ticker", "sid": 2}}
+    (trades,) = ws.subscribe(["trade"], market_ticker=T)  # without the flag
+    add = ws.send("update_subscription", sid=1, action="add_markets", market_tickers=[B])
+    assert ws.recv()["type"] == "orderbook_snapshot"
+    ok = ws.recv()
+    assert ok == {"id": add, "type": "ok", "sid": 1, "seq": 3}
+    assert ws_problems(ok) == []
+    delete = ws.send("update_subscription", sid=1, action="delete_markets", market_ticker=B)
+    assert ws.recv() == {"id": delete, "type": "ok", "sid": 1, "seq": 4}
+    add = ws.send("update_subscription", sid=2, action="add_markets", market_tickers=[B])
+    assert ws.recv() == {"id": add, "type": "ok", "sid": 2}  # no seq on `ticker`, no list
+    add = ws.send("update_subscription", sid=trades, action="add_markets", market_tickers=[B])
+    assert ws.recv() == {
+        "id": add,
+        "type": "ok",
+        "sid": trades,
+        "seq": 1,
+        "msg": {"market_tickers": [T, B]},
+    }
+    # the subscription still follows its markets, on its own numbers
+    place(sim, sim.account, "bid", "0.40", "1")
+    delta = ws.recv_until(lambda m: m["type"] == "orderbook_delta")
+    assert (delta["msg"]["market_ticker"], delta["seq"]) == (T, 5)
+    refused = ws.send("subscribe", channels=["trade"], market_ticker=T, skip_ticker_ack="yes")
+    assert ws.recv_until(lambda m: m["type"] == "error") == {
+        "id": refused,
+        "type": "error",
+        "msg": {"code": 11, "msg": "Invalid parameter: skip_ticker_ack must be a boolean"},
+    }
+    ws.close()
+
+
 def test_unsubscribed_carries_a_sequence_number_of_at_least_one(sim: SimHarness) -> None:
     sim.create_market(T)
     ws = Ws(sim.account)

@@ -162,6 +162,9 @@ class Subscription:
     # orderbook channel: NO-side levels in YES-leg prices (`use_yes_price`, asyncapi's
     # subscribe params; default false, the long-standing NO-leg prices)
     yes_priced: bool = False
+    # the `ok` answers to its `update_subscription`s leave out the market list
+    # (`skip_ticker_ack`, asyncapi's subscribe params)
+    skip_ticker_ack: bool = False
 
     def covers(self, ticker: str) -> bool:
         return self.tickers is None or ticker in self.tickers
@@ -331,9 +334,8 @@ class WsHub:
         for channel in channels:
             if channel in NEEDS_MARKET and tickers is None:
                 raise CommandError(14, "Market Ticker required")
-        yes_priced = params.get("use_yes_price", False)
-        if not isinstance(yes_priced, bool):
-            raise CommandError(11, "Invalid parameter: use_yes_price must be a boolean")
+        yes_priced = _flag(params, "use_yes_price")
+        skip_ticker_ack = _flag(params, "skip_ticker_ack")
         for channel in dict.fromkeys(channels):
             cover = None if channel in ALL_MARKETS or tickers is None else set(tickers)
             sub = Subscription(
@@ -342,6 +344,7 @@ class WsHub:
                 cover,
                 ids=set(index_ids.get(channel, ())),
                 yes_priced=yes_priced and channel == "orderbook_delta",
+                skip_ticker_ack=skip_ticker_ack,
             )
             conn.subs[sub.sid] = sub
             reply: Json = {"type": "subscribed", "msg": {"channel": channel, "sid": sub.sid}}
@@ -443,7 +446,8 @@ class WsHub:
             # read as a duplicate, and a client counting numbers would see a gap later
             sub.seq += 1
             reply["seq"] = sub.seq
-        reply["msg"] = {"market_tickers": sorted(sub.tickers)}
+        if not sub.skip_ticker_ack:
+            reply["msg"] = {"market_tickers": sorted(sub.tickers)}
         if isinstance(cmd_id, int):
             reply["id"] = cmd_id
         conn.reply(reply)
@@ -686,6 +690,14 @@ class WsHub:
             msg["client_order_id"] = event.client_order_id
             msg["subaccount"] = owner(event.account_id)[1]
         return msg
+
+
+def _flag(params: Json, name: str) -> bool:
+    """A subscribe's boolean flag (false when absent); any other value is refused."""
+    value = params.get(name, False)
+    if not isinstance(value, bool):
+        raise CommandError(11, f"Invalid parameter: {name} must be a boolean")
+    return value
 
 
 def _index_ids(channels: list[Any], params: Json) -> dict[str, list[str]]:
