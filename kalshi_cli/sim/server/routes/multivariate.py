@@ -67,7 +67,8 @@ def combos(exchange: Exchange) -> dict[str, Combo]:
 def is_multivariate(exchange: Exchange, ticker: str) -> bool:
     """Whether a market or an event is multivariate: named with Kalshi's prefix, or a combo
     made here from a collection a scenario named otherwise. The one answer to the question,
-    wherever the simulator asks it (which lifecycle channel carries a market or an event)."""
+    wherever the simulator asks it: which lifecycle channel carries a market or an event, what
+    `mve_filter` keeps, what GET /events leaves out."""
     if ticker.startswith(MVE_PREFIX):
         return True
     known = combos(exchange)
