@@ -180,9 +180,11 @@ def test_terminal_channel_error_resubscribes() -> None:
 
 
 def test_ok_with_the_next_seq_is_not_a_gap_either_way() -> None:
+    """Either reading of an `ok`'s `seq`, with its market list or without it (a subscription
+    made with `skip_ticker_ack`)."""
     h = make()
     subscribed_with_books(h)
-    h.feed(wire.ok(6, 7, seq=2))  # reports the current seq: not consumed
+    h.feed(wire.ok(6, 7, seq=2, tickers=["A", "B"]))  # reports the current seq: not consumed
     h.feed(wire.delta(7, 3, "A", "yes 0.4000 1.00"))
     h.feed(wire.ok(7, 7, seq=4))  # consumes a number
     h.feed(wire.delta(7, 5, "A", "yes 0.4000 1.00"))

@@ -158,3 +158,33 @@ def test_a_size_max_of_zero_means_no_maximum(sim: SimHarness) -> None:
         assert answer.status_code == 200, (picks, answer.text)
     # a size_min still binds
     assert sim.signed(sim.account, "POST", PATH, json={"selected_markets": []}).status_code == 400
+
+
+def test_listings_tell_multivariate_markets_and_events_from_the_others(sim: SimHarness) -> None:
+    """GET /markets `mve_filter` ("'only' returns only multivariate events, 'exclude' excludes
+    multivariate events"; by default included), GET /historical/markets `mve_filter=exclude`,
+    and GET /events ("excludes multivariate events"), by the one rule the WebSocket uses too."""
+    setup(sim)
+    made = sim.signed(sim.account, "POST", PATH, json=legs((A1, "yes"), (B1, "no")))
+    assert made.status_code == 200, made.text
+    combo = made.json()["market_ticker"]
+    solo = "KXMVESOLO-26JAN01-M"  # named like Kalshi's combos, not made from a collection
+    sim.create_market(solo)
+    plain = {A1, A2, B1}
+
+    def tickers(path: str, key: str, field: str, **params: str) -> set[str]:
+        answer = sim.signed(sim.account, "GET", path, params=params)
+        assert answer.status_code == 200, answer.text
+        return {row[field] for row in answer.json()[key]}
+
+    assert tickers("/markets", "markets", "ticker") == plain | {combo, solo}
+    assert tickers("/markets", "markets", "ticker", mve_filter="only") == {combo, solo}
+    assert tickers("/markets", "markets", "ticker", mve_filter="exclude") == plain
+    assert tickers("/events", "events", "event_ticker") == {"KXGAMEA-26JAN01", "KXGAMEB-26JAN01"}
+    for ticker in (A1, combo, solo):
+        sim.settle(ticker, "yes")
+    answer = sim.http.put(sim.admin_url + "/historical", json={"lag_seconds": 0})
+    assert answer.status_code == 200, answer.text
+    archived = tickers("/historical/markets", "markets", "ticker")
+    assert archived == {A1, combo, solo}
+    assert tickers("/historical/markets", "markets", "ticker", mve_filter="exclude") == {A1}

@@ -162,6 +162,9 @@ class Subscription:
     # orderbook channel: NO-side levels in YES-leg prices (`use_yes_price`, asyncapi's
     # subscribe params; default false, the long-standing NO-leg prices)
     yes_priced: bool = False
+    # the `ok` answers to its `update_subscription`s leave out the market list
+    # (`skip_ticker_ack`, asyncapi's subscribe params)
+    skip_ticker_ack: bool = False
 
     def covers(self, ticker: str) -> bool:
         return self.tickers is None or ticker in self.tickers
@@ -331,9 +334,8 @@ class WsHub:
         for channel in channels:
             if channel in NEEDS_MARKET and tickers is None:
                 raise CommandError(14, "Market Ticker required")
-        yes_priced = params.get("use_yes_price", False)
-        if not isinstance(yes_priced, bool):
-            raise CommandError(11, "Invalid parameter: use_yes_price must be a boolean")
+        yes_priced = _flag(params, "use_yes_price")
+        skip_ticker_ack = _flag(params, "skip_ticker_ack")
         for channel in dict.fromkeys(channels):
             cover = None if channel in ALL_MARKETS or tickers is None else set(tickers)
             sub = Subscription(
@@ -342,6 +344,7 @@ class WsHub:
                 cover,
                 ids=set(index_ids.get(channel, ())),
                 yes_priced=yes_priced and channel == "orderbook_delta",
+                skip_ticker_ack=skip_ticker_ack,
             )
             conn.subs[sub.sid] = sub
             reply: Json = {"type": "subscribed", "msg": {"channel": channel, "sid": sub.sid}}
@@ -443,7 +446,8 @@ class WsHub:
             # read as a duplicate, and a client counting numbers would see a gap later
             sub.seq += 1
             reply["seq"] = sub.seq
-        reply["msg"] = {"market_tickers": sorted(sub.tickers)}
+        if not sub.skip_ticker_ack:
+            reply["msg"] = {"market_tickers": sorted(sub.tickers)}
         if isinstance(cmd_id, int):
             reply["id"] = cmd_id
         conn.reply(reply)
@@ -600,18 +604,27 @@ class WsHub:
         event: MarketLifecycle | EventCreated | EventFeeUpdated,
     ) -> None:
         """A market's or an event's lifecycle, and an event's fee update, to the lifecycle
-        channels."""
+        channel of its kind: `multivariate_market_lifecycle` for a multivariate one,
+        `market_lifecycle_v2` for every other (Kalshi's changelog took the multivariate ones
+        off it, in all its message types)."""
         channel = sub.channel
+        if channel not in LIFECYCLE:
+            return
         if isinstance(event, MarketLifecycle):
-            if channel in LIFECYCLE:
-                self._lifecycle(conn, sub, event)
+            ticker = event.ticker
+        elif isinstance(event, EventCreated):
+            ticker = event.event_ticker
+        else:
+            ticker = event.change.event_ticker
+        if (channel == "multivariate_market_lifecycle") != multivariate.is_multivariate(
+            self.state.exchange, ticker
+        ):
+            return
+        if isinstance(event, MarketLifecycle):
+            self._lifecycle(conn, sub, event)
         elif isinstance(event, EventCreated):
             ev = self.state.exchange.events.get(event.event_ticker)
-            if (
-                channel in LIFECYCLE
-                and ev is not None
-                and (channel == "market_lifecycle_v2" or self._multivariate_event(ev.event_ticker))
-            ):
+            if ev is not None:
                 conn.emit(sub, "event_lifecycle", ser.ws_event_lifecycle_msg(ev))
         elif channel == "market_lifecycle_v2":
             # asyncapi: "Delivered on the `market_lifecycle_v2` channel only."
@@ -624,18 +637,9 @@ class WsHub:
         if sub.channel == "market_lifecycle_v2":
             msg = ser.ws_lifecycle_msg(market, event.event_type, event.ts)
             conn.emit(sub, "market_lifecycle_v2", msg)
-        elif event.event_type in ser.MVE_LIFECYCLE_EVENTS and market.ticker in multivariate.combos(
-            self.state.exchange
-        ):
-            # asyncapi: "Only emits lifecycle updates for multivariate events"
+        elif event.event_type in ser.MVE_LIFECYCLE_EVENTS:
             msg = ser.ws_mve_lifecycle_msg(market, event.event_type, event.ts)
             conn.emit(sub, "multivariate_market_lifecycle", msg)
-
-    def _multivariate_event(self, event_ticker: str) -> bool:
-        return any(
-            c.event_ticker == event_ticker
-            for c in multivariate.combos(self.state.exchange).values()
-        )
 
     def on_comms(self, event: CommsEvent) -> None:
         """RFQ events go to every `communications` subscriber, quote events only to the quote's
@@ -686,6 +690,14 @@ class WsHub:
             msg["client_order_id"] = event.client_order_id
             msg["subaccount"] = owner(event.account_id)[1]
         return msg
+
+
+def _flag(params: Json, name: str) -> bool:
+    """A subscribe's boolean flag (false when absent); any other value is refused."""
+    value = params.get(name, False)
+    if not isinstance(value, bool):
+        raise CommandError(11, f"Invalid parameter: {name} must be a boolean")
+    return value
 
 
 def _index_ids(channels: list[Any], params: Json) -> dict[str, list[str]]:

@@ -13,6 +13,7 @@ from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import ExchangeError, SimMarket
 from kalshi_cli.sim.core.historical import Archive, Candle, candle_window, candles
 from kalshi_cli.sim.core.record_views import OrderRef
+from kalshi_cli.sim.server.routes.multivariate import is_multivariate
 from kalshi_cli.sim.server.routes.portfolio import _filtered_page, ledger_query
 from kalshi_cli.sim.server.routes.subaccounts import read_ledgers
 from kalshi_cli.sim.server.routing import (
@@ -74,7 +75,8 @@ def handle_get_historical_markets(state: SimState, ctx: RequestContext) -> tuple
     markets = [
         m
         for m in archive(state, ctx.now).markets()
-        if (tickers is None or m.ticker in tickers)
+        if (mve_filter is None or not is_multivariate(state.exchange, m.ticker))
+        and (tickers is None or m.ticker in tickers)
         and (event_ticker is None or m.event_ticker == event_ticker)
         and (series_ticker is None or m.series_ticker == series_ticker)
     ]

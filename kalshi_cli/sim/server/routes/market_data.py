@@ -18,6 +18,7 @@ from kalshi_cli.sim.server.ratelimit import (
     DEFAULT_COST,
     ENDPOINT_COSTS,
 )
+from kalshi_cli.sim.server.routes.multivariate import is_multivariate
 from kalshi_cli.sim.server.routing import (
     API_PREFIX,
     Endpoint,
@@ -93,13 +94,15 @@ def handle_get_markets(state: SimState, ctx: RequestContext) -> tuple[int, Json 
         tickers=tickers,
         series_ticker=series_ticker,
     )
-    only_mve = mve_filter == "only"  # the simulator has no multivariate markets
     archived = Archive(state.exchange, state.history, ctx.now).market
     markets = [
         m
         for m in state.exchange.markets.values()
-        if not only_mve
-        and not archived(m)
+        if not archived(m)
+        and (
+            mve_filter is None
+            or is_multivariate(state.exchange, m.ticker) == (mve_filter == "only")
+        )
         and (status is None or m.status == status)
         and (event_ticker is None or m.event_ticker == event_ticker)
         and (series_ticker is None or m.series_ticker == series_ticker)
@@ -266,7 +269,9 @@ def handle_get_events(state: SimState, ctx: RequestContext) -> tuple[int, Json |
     events = [
         e
         for e in state.exchange.events.values()
-        if (series_ticker is None or e.series_ticker == series_ticker)
+        # "This endpoint excludes multivariate events" (GET /events/multivariate lists them)
+        if not is_multivariate(state.exchange, e.event_ticker)
+        and (series_ticker is None or e.series_ticker == series_ticker)
         and (tickers is None or e.event_ticker in tickers)
         and (status is None or _event_status_matches(state, e.event_ticker, status))
         # "at least one market with close timestamp greater than" min_close_ts

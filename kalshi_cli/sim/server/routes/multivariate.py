@@ -32,6 +32,9 @@ from kalshi_cli.vocabulary.clock import parse_iso
 from kalshi_cli.vocabulary.models import PRICE_STRUCTURES
 
 KIND = "multivariate_event_collections"
+# Kalshi names every multivariate collection, and so every combo event and market made from
+# one, with this prefix (its changelog filters tickers so named from `market_lifecycle_v2`)
+MVE_PREFIX = "KXMVE"
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,17 @@ def combos(exchange: Exchange) -> dict[str, Combo]:
         found = _COMBOS[exchange] = {}
         exchange.add_tick_hook(lambda _now: _settle_combos(exchange, found))
     return found
+
+
+def is_multivariate(exchange: Exchange, ticker: str) -> bool:
+    """Whether a market or an event is multivariate: named with Kalshi's prefix, or a combo
+    made here from a collection a scenario named otherwise. The one answer to the question,
+    wherever the simulator asks it: which lifecycle channel carries a market or an event, what
+    `mve_filter` keeps, what GET /events leaves out."""
+    if ticker.startswith(MVE_PREFIX):
+        return True
+    known = combos(exchange)
+    return ticker in known or any(c.event_ticker == ticker for c in known.values())
 
 
 def _settle_combos(exchange: Exchange, known: dict[str, Combo]) -> None:
