@@ -118,7 +118,10 @@ class Rfqs:
         return {
             key: (
                 [(o.order_id, o.status, o.fill_count) for o in self.ex.orders(self.id_of(key))],
-                [(f.trade_id, f.price, f.count, f.is_taker) for f in self.ex.fills(self.id_of(key))],
+                [
+                    (f.trade_id, f.price, f.count, f.is_taker)
+                    for f in self.ex.fills(self.id_of(key))
+                ],
                 self.position(self.id_of(key)),
                 self.ex.account(self.id_of(key)).cash_cents,
             )
@@ -130,7 +133,11 @@ def test_a_confirmed_quote_executes_when_its_execution_timer_runs_out_and_not_be
     env = Rfqs()
     quote = env.confirmed()
     confirmed_at = env.clock.wall()
-    assert (quote.status, quote.confirmed_ts, quote.executed_ts) == ("confirmed", confirmed_at, None)
+    assert (quote.status, quote.confirmed_ts, quote.executed_ts) == (
+        "confirmed",
+        confirmed_at,
+        None,
+    )
     assert env.ex.orders(env.requester) == env.ex.orders(env.maker) == []
 
     env.after(TIMER_S - 1)
