@@ -83,6 +83,18 @@ class SimHarness:
         data: dict[str, Any] = self._admin("GET", "/stats").json()
         return data
 
+    def run_out_execution_timers(self) -> None:
+        """Move the simulator's clock (a test's `ManualClock`) to the end of the RFQ execution
+        timer of every quote confirmed until now, and wait for the tick that executes them."""
+        clock = self.running.state.clock
+        assert isinstance(clock, ManualClock), "only a test's clock can be moved"
+        comms = self.running.state.exchange.communications
+        clock.advance(comms.execution_timer_s)
+        deadline = time.monotonic() + 15
+        while any(q.status == "confirmed" for q in list(comms.quotes.values())):
+            assert time.monotonic() < deadline, "a confirmed quote was not executed"
+            time.sleep(0.02)  # the server's tick loop runs every 0.1 s; bounded by the deadline
+
     def signed(
         self,
         account: AccountInfo,
@@ -140,6 +152,11 @@ def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     monkeypatch.undo()
     time.tzset()
+
+
+# The signature window of a simulator on a test's clock that clients signing with the real
+# clock also use: each run-out execution timer puts the simulator's clock further ahead.
+REAL_CLOCK_WINDOW_S = 3600.0
 
 
 @pytest.fixture

@@ -591,8 +591,9 @@ def quote_confirm_command(
     fmt: FormatOpt = None,
     env: EnvOpt = None,
 ) -> None:
-    """Confirm your quote the RFQ's creator accepted: the exchange places both orders and you
-    take the other side. Refused while trading is halted (`kalshi status`).
+    """Confirm your quote the RFQ's creator accepted: once the exchange's execution timer runs
+    out it places both orders and you take the other side; neither side can withdraw meanwhile.
+    Refused while trading is halted (`kalshi status`).
 
     Example: kalshi quote confirm 0a9b8c7d-...
     """

@@ -374,8 +374,9 @@ def rfq_outputs(
     sim_default: SimHarness, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
     home = tmp_path_factory.mktemp("rfq-shapes")
-    ticker = "KXSHAPE-26JAN01-RFQ"
+    ticker, other = "KXSHAPE-26JAN01-RFQ", "KXSHAPE-26JAN01-RFQ2"
     sim_default.create_market(ticker)
+    sim_default.create_market(other)
     requester = Session(sim_default.new_account(balance_cents=100_000), home / "requester")
     maker = Session(sim_default.new_account(balance_cents=100_000), home / "maker")
     out: dict[str, Any] = {}
@@ -390,7 +391,9 @@ def rfq_outputs(
     out["quote confirm"] = maker.json("quote", "confirm", quote_id)
     out["quote list"] = requester.json("quote", "list", "--on-my-rfqs")
     out["rfq show"] = requester.json("rfq", "show", rfq_id)
-    again = requester.json("rfq", "create", ticker, "--target-cost", "5")["rfq_id"]
+    # on another market: the first RFQ stays open until its confirmed quote's execution timer
+    # runs out
+    again = requester.json("rfq", "create", other, "--target-cost", "5")["rfq_id"]
     offered = maker.json("quote", "create", again, "--yes-bid", "0.30", "--no-bid", "0")
     out["quote cancel"] = maker.json("quote", "cancel", offered["quote_id"])
     out["rfq cancel"] = requester.json("rfq", "cancel", again)

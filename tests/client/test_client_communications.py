@@ -1,14 +1,19 @@
 """The client's RFQs and quotes against the simulator over loopback: every call (the quote paths
-with and without the RFQ), a whole execution, and refusals of bad input before anything is
-sent."""
+with and without the RFQ), a whole execution once the confirmation's execution timer ran out,
+and refusals of bad input before anything is sent."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from kalshi_cli.sim.server.embed import start_simulator
+from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import (
     ApiError,
     NotFoundError,
@@ -16,14 +21,33 @@ from kalshi_cli.vocabulary.errors import (
     ValidationError,
 )
 from tests.client.test_client_sim import _client, _stats
-
-if TYPE_CHECKING:
-    from tests.conftest import SimHarness
+from tests.conftest import REAL_CLOCK_WINDOW_S, SimHarness
+from tests.openapi_check import RECORDER
 
 T = "KXCOMMS-26JAN01-A"
 
 
-def test_every_communications_call_against_the_simulator(sim: SimHarness) -> None:
+@pytest.fixture
+def timed_sim(tmp_path: Path) -> Iterator[SimHarness]:
+    """A simulator on a test's clock, so that a confirmed quote's execution timer runs out when
+    the test says; the clients sign with the real clock. The prime tier: the rate-limit buckets
+    refill only as the test's clock moves."""
+    harness = SimHarness(
+        start_simulator(
+            tmp_path / "sim",
+            scenario="empty",
+            tier="prime",
+            clock=ManualClock(time.time()),
+            auth_window_s=REAL_CLOCK_WINDOW_S,
+            response_hook=RECORDER.hook,
+        )
+    )
+    yield harness
+    harness.close()
+
+
+def test_every_communications_call_against_the_simulator(timed_sim: SimHarness) -> None:
+    sim = timed_sim
     sim.create_market(T)
     with _client(sim.account) as requester, _client(sim.new_account()) as maker:
         ids = {
@@ -72,6 +96,8 @@ def test_every_communications_call_against_the_simulator(sim: SimHarness) -> Non
         requester.communications.accept_quote(second, "yes", rfq_id=rfq_id)
         assert maker.communications.get_quote(second).accepted_side == "yes"
         maker.communications.confirm_quote(second)
+        assert maker.communications.get_quote(second).status == "confirmed"
+        sim.run_out_execution_timers()
         done = maker.communications.get_quote(second)
         assert done.status == "executed" and done.creator_order_id
         assert requester.communications.get_quote(second).rfq_creator_order_id
@@ -129,8 +155,9 @@ def test_bad_input_is_refused_before_anything_is_sent(
 def test_a_confirmation_whose_answer_is_lost_is_an_unknown_outcome_never_resent(
     sim: SimHarness,
 ) -> None:
-    """The exchange executes the quote and the answer never arrives: the client says the
-    orders may or may not exist (exit 10 on the command line) and does not confirm again."""
+    """The exchange confirms the quote (its orders are placed when the execution timer runs
+    out) and the answer never arrives: the client says the orders may or may not exist (exit 10
+    on the command line) and does not confirm again."""
     sim.create_market(T)
     maker_account = sim.new_account()
     with _client(sim.account) as requester, _client(maker_account) as maker:
@@ -148,4 +175,4 @@ def test_a_confirmation_whose_answer_is_lost_is_an_unknown_outcome_never_resent(
         assert f"kalshi quote show {quote_id}" in unknown.value.one_line()
         sent = _stats(sim.admin_url, maker_account.key_id)["requests"]
         assert sum(n for path, n in sent.items() if path.endswith("/confirm")) == 1  # once
-        assert maker.communications.get_quote(quote_id).status == "executed"
+        assert maker.communications.get_quote(quote_id).status == "confirmed"

@@ -18,7 +18,7 @@ from kalshi_cli.client.connection import Area
 from kalshi_cli.client.ratelimit import RateLimiter, tier_limits
 from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.clock import Clock, SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness
 from tests.fakes import Swapped
@@ -32,15 +32,31 @@ A = TypeVar("A", bound=Area)
 _ACCOUNT: list[AccountInfo] = []
 
 
-@pytest.fixture
-def prime(tmp_path: Path) -> Iterator[SimHarness]:
+def prime_simulator(
+    tmp_path: Path, *, clock: Clock | None = None, auth_window_s: float | None = None
+) -> Iterator[SimHarness]:
+    """The `prime` fixture's simulator; a module that needs it on a test's clock (and a wider
+    signature window for the commands, which sign with the real one) overrides `prime` with
+    this."""
     harness = SimHarness(
-        start_simulator(tmp_path / "sim", scenario="empty", tier=TIER, response_hook=RECORDER.hook)
+        start_simulator(
+            tmp_path / "sim",
+            scenario="empty",
+            tier=TIER,
+            clock=clock,
+            auth_window_s=auth_window_s,
+            response_hook=RECORDER.hook,
+        )
     )
     _ACCOUNT[:] = [harness.account]
     yield harness
     _ACCOUNT.clear()
     harness.close()
+
+
+@pytest.fixture
+def prime(tmp_path: Path) -> Iterator[SimHarness]:
+    yield from prime_simulator(tmp_path)
 
 
 def connect(account: AccountInfo, **kwargs: Any) -> KalshiClient:

@@ -1,7 +1,7 @@
-"""The kill switch closes the RFQ side too: an RFQ of ours whose quote we accepted executes as
-soon as its maker confirms, with no further word from us, so a halted account must not leave
-one open. `kalshi cancel-all` deletes the account's open RFQs (which cancels the quotes on them,
-accepted ones included) and its own open and accepted quotes, on the real simulator."""
+"""The kill switch closes the RFQ side too: an RFQ of ours whose quote we accepted executes once
+its maker confirms, with no further word from us, so a halted account must not leave one open.
+`kalshi cancel-all` deletes the account's open RFQs (which cancels the quotes on them, accepted
+ones included) and its own open and accepted quotes, on the real simulator."""
 
 from __future__ import annotations
 

@@ -1,10 +1,13 @@
 """`kalshi rfq ...` and `kalshi quote ...` in-process against the simulator: a whole RFQ's life
-between two accounts, each seeing the fill and the position it made; bad input refused with
-nothing sent; the trading state's gate on every write that can open a position."""
+between two accounts, each seeing the fill and the position it made once the confirmation's
+execution timer ran out; bad input refused with nothing sent; the trading state's gate on every
+write that can open a position."""
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,12 +19,22 @@ from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.sim.server.embed import AccountInfo
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from tests.conftest import SimHarness
+from tests.conftest import REAL_CLOCK_WINDOW_S, SimHarness
 
-from .conftest import Kalshi, cli_env, state_path
+from .conftest import Kalshi, cli_env, prime_simulator, state_path
 
 T = "KXRFQCLI-26JAN01-A"
+
+
+@pytest.fixture
+def prime(tmp_path: Path) -> Iterator[SimHarness]:
+    """The prime simulator on a test's clock, so that a confirmed quote's execution timer runs
+    out when the test says; the commands sign with the real clock."""
+    yield from prime_simulator(
+        tmp_path, clock=ManualClock(time.time()), auth_window_s=REAL_CLOCK_WINDOW_S
+    )
 
 
 def as_account(harness: SimHarness, account: AccountInfo, home: Path) -> Kalshi:
@@ -76,7 +89,11 @@ def test_an_rfq_from_request_to_fill_between_two_accounts(
     assert accepted == {"quote_id": quote_id, "result": "accepted", "accepted_side": "yes"}
     confirmed = ok_json(maker("quote", "confirm", quote_id, "--json"))
     assert confirmed["result"] == "confirmed"
-    assert confirmed["quote"]["status"] == "executed" and confirmed["quote"]["order_id"]
+    # the confirmation starts the execution timer: no order yet
+    assert confirmed["quote"]["status"] == "confirmed" and not confirmed["quote"]["order_id"]
+    prime.run_out_execution_timers()
+    executed = ok_json(maker("quote", "show", quote_id, "--json"))
+    assert executed["status"] == "executed" and executed["order_id"]
 
     # each side sees its own fill at the quote's price and its position
     def position(run: Kalshi) -> dict[str, Any]:
@@ -91,7 +108,7 @@ def test_an_rfq_from_request_to_fill_between_two_accounts(
         assert {(f["side"], f["price"]) for f in fills} == {(side, price)}, fills
         assert sum(Decimal(f["count"]) for f in fills) == 10
     shown = ok_json(requester("quote", "show", quote_id, "--json"))
-    assert shown["status"] == "executed" and shown["order_id"] != confirmed["quote"]["order_id"]
+    assert shown["status"] == "executed" and shown["order_id"] != executed["order_id"]
     assert ok_json(maker("rfq", "show", rfq_id, "--json"))["status"] == "closed"
     # the execution's fills reach the state file as any fill does: through reconcile
     assert requester("reconcile").exit_code == 0
@@ -226,7 +243,7 @@ def test_on_prod_accept_and_confirm_ask_first(
     assert ok_json(maker("quote", "show", quote_id, "--json"))["status"] == "accepted"
     confirmed = maker("quote", "confirm", quote_id, input="y\n", **prod)
     assert confirmed.exit_code == 0, confirmed.output
-    assert ok_json(maker("quote", "show", quote_id, "--json"))["status"] == "executed"
+    assert ok_json(maker("quote", "show", quote_id, "--json"))["status"] == "confirmed"
 
 
 def test_an_rfq_and_a_quote_on_subaccounts_trade_on_them_end_to_end(
@@ -273,7 +290,8 @@ def test_an_rfq_and_a_quote_on_subaccounts_trade_on_them_end_to_end(
         )
     )["quote_id"]
     ok_json(requester("quote", "accept", quote_id, "--side", "yes", "--json"))
-    assert ok_json(maker("quote", "confirm", quote_id, "--json"))["quote"]["status"] == "executed"
+    assert ok_json(maker("quote", "confirm", quote_id, "--json"))["quote"]["status"] == "confirmed"
+    prime.run_out_execution_timers()
 
     def contracts(run: Kalshi, subaccount: int) -> list[tuple[str, str]]:
         rows = ok_json(run("positions", "--subaccount", str(subaccount), "--json"))["positions"]

@@ -7,6 +7,7 @@ restarted simulator keeps all of it."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
+from kalshi_cli.vocabulary.clock import ManualClock
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
 
@@ -30,9 +32,16 @@ def ok(answer: Any, status: int = 200) -> Any:
     return answer.json() if answer.content else None
 
 
-def _harness(path: Path) -> SimHarness:
+def _harness(path: Path, clock: ManualClock | None = None) -> SimHarness:
+    """On a test's clock, so that an execution timer runs out when the test says."""
     return SimHarness(
-        start_simulator(path, scenario="empty", tier="advanced", response_hook=RECORDER.hook)
+        start_simulator(
+            path,
+            scenario="empty",
+            tier="advanced",
+            clock=clock or ManualClock(time.time()),
+            response_hook=RECORDER.hook,
+        )
     )
 
 
@@ -76,8 +85,8 @@ def rfqs_on(sim: SimHarness, who: AccountInfo, subaccount: int) -> list[str]:
 
 
 def trade_on_subaccounts(sim: SimHarness) -> tuple[AccountInfo, AccountInfo, str, str]:
-    """An RFQ on the requester's subaccount 1 quoted from the maker's subaccount 2, accepted
-    and confirmed: (requester, maker, rfq id, quote id)."""
+    """An RFQ on the requester's subaccount 1 quoted from the maker's subaccount 2, accepted,
+    confirmed and executed: (requester, maker, rfq id, quote id)."""
     requester, maker = sim.account, sim.new_account()
     fund_subaccounts(sim, requester, 1, 50_00)
     fund_subaccounts(sim, maker, 2, 50_00)
@@ -94,6 +103,7 @@ def trade_on_subaccounts(sim: SimHarness) -> tuple[AccountInfo, AccountInfo, str
     accept = {"accepted_side": "yes"}
     ok(sim.signed(requester, "PUT", f"{QUOTES}/{quote_id}/accept", json=accept), 204)
     ok(sim.signed(maker, "PUT", f"{QUOTES}/{quote_id}/confirm"), 204)
+    sim.run_out_execution_timers()
     return requester, maker, rfq_id, quote_id
 
 
@@ -162,7 +172,8 @@ def test_the_user_owns_its_subaccounts_rfqs_and_quotes_and_unknown_ones_are_refu
 
 
 def test_a_restart_keeps_the_subaccounts_of_rfqs_quotes_and_their_trades(tmp_path: Path) -> None:
-    first = _harness(tmp_path / "sim")
+    clock = ManualClock(time.time())
+    first = _harness(tmp_path / "sim", clock)
     first.create_market(T)
     requester, maker, rfq_id, quote_id = trade_on_subaccounts(first)
 
@@ -177,11 +188,7 @@ def test_a_restart_keeps_the_subaccounts_of_rfqs_quotes_and_their_trades(tmp_pat
 
     before = [seen(first, requester, 1), seen(first, maker, 2)]
     first.close()
-    second = SimHarness(
-        start_simulator(
-            tmp_path / "sim", scenario="empty", tier="advanced", response_hook=RECORDER.hook
-        )
-    )
+    second = _harness(tmp_path / "sim", clock)
     try:
         moved = [replace(who, api_base=second.account.api_base) for who in (requester, maker)]
         after = [seen(second, moved[0], 1), seen(second, moved[1], 2)]

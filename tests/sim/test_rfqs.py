@@ -1,10 +1,12 @@
 """RFQs and quotes on the simulator (sim/core/communications.py): create, list, quote, accept,
-confirm, delete, with the execution placing real orders on the book, each caller seeing only
-what the spec lets it see, and the `communications` WebSocket channel validated against
-asyncapi.yaml."""
+confirm, delete, with the execution placing real orders on the book once the confirmation's
+execution timer ran out, each caller seeing only what the spec lets it see, and the
+`communications` WebSocket channel validated against asyncapi.yaml. The timer itself, and what
+the execution does on the public book: tests/sim/test_rfq_execution_timer.py."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import replace
 from decimal import Decimal
@@ -46,7 +48,8 @@ def position(sim: SimHarness, who: AccountInfo) -> Decimal:
     return sum((Decimal(r["position_fp"]) for r in rows if r["ticker"] == T), Decimal(0))
 
 
-def test_an_accepted_and_confirmed_quote_trades_between_the_two(sim: SimHarness) -> None:
+def test_an_accepted_and_confirmed_quote_trades_between_the_two(manual_sim: SimHarness) -> None:
+    sim = manual_sim
     sim.create_market(T)
     requester, maker = sim.account, sim.new_account()
     rfq_id = create_rfq(sim, requester)
@@ -62,7 +65,9 @@ def test_an_accepted_and_confirmed_quote_trades_between_the_two(sim: SimHarness)
     # only the maker confirms; the requester cannot
     assert sim.signed(requester, "PUT", scoped + "/confirm").status_code == 404
     ok(sim.signed(maker, "PUT", scoped + "/confirm"), 204)
+    assert ok(sim.signed(maker, "GET", scoped))["quote"]["status"] == "confirmed"
 
+    sim.run_out_execution_timers()
     done = ok(sim.signed(maker, "GET", scoped))["quote"]
     assert done["status"] == "executed" and done["creator_order_id"]
     assert "rfq_creator_order_id" not in done  # the requester's order is the requester's
@@ -73,7 +78,8 @@ def test_an_accepted_and_confirmed_quote_trades_between_the_two(sim: SimHarness)
     assert ok(sim.signed(requester, "GET", f"{RFQS}/{rfq_id}"))["rfq"]["status"] == "closed"
 
 
-def test_accepting_no_buys_no_at_the_no_price(sim: SimHarness) -> None:
+def test_accepting_no_buys_no_at_the_no_price(manual_sim: SimHarness) -> None:
+    sim = manual_sim
     sim.create_market(T)
     requester, maker = sim.account, sim.new_account()
     rfq_id = create_rfq(sim, requester, contracts_fp="3")
@@ -87,10 +93,16 @@ def test_accepting_no_buys_no_at_the_no_price(sim: SimHarness) -> None:
         204,
     )
     ok(sim.signed(maker, "PUT", f"{QUOTES}/{quote_id}/confirm"), 204)
+    sim.run_out_execution_timers()
     assert (position(sim, requester), position(sim, maker)) == (Decimal(-3), Decimal(3))
 
 
-def test_a_refused_execution_cancels_the_quote_and_leaves_no_order(sim: SimHarness) -> None:
+def test_a_refused_execution_cancels_the_quote_and_leaves_no_order(
+    manual_sim: SimHarness,
+) -> None:
+    """The execution is refused when the timer runs out; the confirmation, answered long
+    before, was accepted: the refusal shows in the quote, cancelled with its reason."""
+    sim = manual_sim
     sim.create_market(T)
     requester, maker = sim.new_account(balance_cents=100), sim.new_account()
     rfq_id = create_rfq(sim, requester)  # 10 contracts at 0.40 = $4.00, with $1.00 of cash
@@ -99,9 +111,11 @@ def test_a_refused_execution_cancels_the_quote_and_leaves_no_order(sim: SimHarne
         sim.signed(requester, "PUT", f"{QUOTES}/{quote_id}/accept", json={"accepted_side": "yes"}),
         204,
     )
-    refused = sim.signed(maker, "PUT", f"{QUOTES}/{quote_id}/confirm")
-    assert refused.status_code == 400 and refused.json()["error"]["code"] == "insufficient_balance"
-    assert ok(sim.signed(maker, "GET", f"{QUOTES}/{quote_id}"))["quote"]["status"] == "cancelled"
+    ok(sim.signed(maker, "PUT", f"{QUOTES}/{quote_id}/confirm"), 204)
+    sim.run_out_execution_timers()
+    refused = ok(sim.signed(maker, "GET", f"{QUOTES}/{quote_id}"))["quote"]
+    assert refused["status"] == "cancelled"
+    assert refused["cancellation_reason"].startswith("execution refused: insufficient balance")
     for who in (requester, maker):
         resting = ok(sim.signed(who, "GET", "/portfolio/orders", params={"status": "resting"}))
         assert resting["orders"] == []
@@ -172,10 +186,17 @@ def test_a_target_cost_rfq_sizes_each_side_of_a_quote(sim: SimHarness) -> None:
     assert (seen["yes_contracts_fp"], seen["no_contracts_fp"]) == ("25.00", "33.00")
 
 
-def test_the_communications_channel_tells_each_party_its_own_story(sim: SimHarness) -> None:
+def test_the_communications_channel_tells_each_party_its_own_story(
+    manual_sim: SimHarness, manual_clock: ManualClock
+) -> None:
+    sim = manual_sim
     sim.create_market(T)
     requester, maker, bystander = sim.account, sim.new_account(), sim.new_account()
-    sockets = {name: Ws(who) for name, who in (("r", requester), ("m", maker), ("b", bystander))}
+    now_ms = int(manual_clock.wall() * 1000)
+    sockets = {
+        name: Ws(who, now_ms=now_ms)
+        for name, who in (("r", requester), ("m", maker), ("b", bystander))
+    }
     try:
         for ws in sockets.values():
             ws.subscribe(["communications"])
@@ -188,6 +209,7 @@ def test_the_communications_channel_tells_each_party_its_own_story(sim: SimHarne
             204,
         )
         ok(sim.signed(maker, "PUT", f"{QUOTES}/{quote_id}/confirm"), 204)
+        sim.run_out_execution_timers()
         kinds = ("rfq_created", "quote_created", "quote_accepted", "quote_executed")
         seen: dict[str, list[dict[str, Any]]] = {}
         for name in ("r", "m"):
@@ -245,7 +267,8 @@ def test_a_restarted_simulator_has_the_same_rfqs_quotes_fills_and_positions(
     shows each account the same RFQs, quotes (every status: open, accepted, executed, cancelled
     by a refused execution, deleted) and the fills and positions an execution made."""
     other = "KXRFQ-26JAN01-B"
-    with start_simulator(tmp_path, scenario="empty") as first:
+    clock = ManualClock(time.time())  # the execution timers run out when the test says
+    with start_simulator(tmp_path, scenario="empty", tier="prime", clock=clock) as first:
         sim = SimHarness(first)
         sim.create_market(T)
         sim.create_market(other)
@@ -255,6 +278,7 @@ def test_a_restarted_simulator_has_the_same_rfqs_quotes_fills_and_positions(
         executed = quote(sim, maker, done, "0.40", "0.55")
         sim.signed(requester, "PUT", f"{QUOTES}/{executed}/accept", json={"accepted_side": "yes"})
         ok(sim.signed(maker, "PUT", f"{QUOTES}/{executed}/confirm"), 204)
+        sim.run_out_execution_timers()
         # open RFQ with an accepted quote, a replaced one and a deleted one
         live = create_rfq(sim, requester, contracts_fp="4")
         quote(sim, maker, live, "0.30", "0.60")
@@ -271,14 +295,15 @@ def test_a_restarted_simulator_has_the_same_rfqs_quotes_fills_and_positions(
         broke = create_rfq(sim, poor, market_ticker=other)
         refused = quote(sim, maker, broke, "0.40", "0.55")
         sim.signed(poor, "PUT", f"{QUOTES}/{refused}/accept", json={"accepted_side": "yes"})
-        assert sim.signed(maker, "PUT", f"{QUOTES}/{refused}/confirm").status_code == 400
+        ok(sim.signed(maker, "PUT", f"{QUOTES}/{refused}/confirm"), 204)
+        sim.run_out_execution_timers()
         # a deleted RFQ
         gone = create_rfq(sim, maker, market_ticker=other)
         ok(sim.signed(maker, "DELETE", f"{RFQS}/{gone}"), 204)
         accounts = (requester, maker, poor)
         before = [_everything(sim, who) for who in accounts]
         sim.http.close()
-    with start_simulator(tmp_path, scenario="empty") as second:
+    with start_simulator(tmp_path, scenario="empty", tier="prime", clock=clock) as second:
         sim = SimHarness(second)
         # the same keys, at the new address
         moved = [replace(who, api_base=second.account.api_base) for who in accounts]
@@ -293,6 +318,7 @@ def test_a_restarted_simulator_has_the_same_rfqs_quotes_fills_and_positions(
         ]
         # the restored quote goes on where it stopped: the maker confirms the accepted one
         ok(sim.signed(maker, "PUT", f"{QUOTES}/{replacing}/confirm"), 204)
+        sim.run_out_execution_timers()
         assert position(sim, requester) == Decimal(10 - 4)
         sim.http.close()
 
@@ -326,90 +352,3 @@ def test_rfqs_and_quotes_survive_compaction(tmp_path: Path) -> None:
         assert again.communications.rfq(rfq.rfq_id).subaccount == 1
     finally:
         again.close()
-
-
-def test_an_executed_quote_is_a_trade_between_the_two_parties_off_the_public_book(
-    sim: SimHarness,
-) -> None:
-    """An executed quote trades the requester against the maker at the quote's price (openapi
-    `Quote`: one order each, `creator_order_id` and `rfq_creator_order_id`); a better price
-    resting on the public book takes no part, and the book never shows the two orders."""
-    sim.create_market(T)
-    requester, maker, bystander = sim.account, sim.new_account(), sim.new_account()
-    # the bystander sells YES at 0.30, better than the quote's 0.40, and bids YES at 0.45,
-    # which the maker's NO at 0.60 would cross on the public book
-    resting = {
-        side: ok(
-            sim.signed(
-                bystander,
-                "POST",
-                "/portfolio/events/orders",
-                json={
-                    "ticker": T,
-                    "side": side,
-                    "price": price,
-                    "count": "5",
-                    "time_in_force": "good_till_canceled",
-                    "self_trade_prevention_type": "taker_at_cross",
-                },
-            ),
-            201,
-        )["order_id"]
-        for side, price in (("ask", "0.30"), ("bid", "0.25"))
-    }
-    book_before = ok(sim.http.get(f"{requester.api_base}/markets/{T}/orderbook"))
-    cash_before = {
-        who.key_id: ok(sim.signed(who, "GET", "/portfolio/balance"))["balance"]
-        for who in (requester, maker)
-    }
-    ws = Ws(requester)
-    ws.subscribe(["orderbook_delta"], market_ticker=T)
-    assert ws.recv()["type"] == "orderbook_snapshot"
-
-    rfq_id = create_rfq(sim, requester)
-    quote_id = quote(sim, maker, rfq_id, "0.40", "0.55")
-    scoped = f"{RFQS}/{rfq_id}/quotes/{quote_id}"
-    ok(sim.signed(requester, "PUT", scoped + "/accept", json={"accepted_side": "yes"}), 204)
-    ok(sim.signed(maker, "PUT", scoped + "/confirm"), 204)
-    done = ok(sim.signed(maker, "GET", scoped))["quote"]
-    assert done["status"] == "executed"
-
-    # the two traded with each other: 10 contracts at 0.40, the requester taking
-    assert (position(sim, requester), position(sim, maker)) == (Decimal(10), Decimal(-10))
-    fills = {
-        who.key_id: ok(sim.signed(who, "GET", "/portfolio/fills"))["fills"]
-        for who in (requester, maker)
-    }
-    [taken] = fills[requester.key_id]
-    [made] = fills[maker.key_id]
-    assert taken["trade_id"] == made["trade_id"]
-    assert (taken["yes_price_dollars"], taken["count_fp"], taken["is_taker"]) == (
-        "0.4000",
-        "10.00",
-        True,
-    )
-    assert (made["yes_price_dollars"], made["count_fp"], made["is_taker"]) == (
-        "0.4000",
-        "10.00",
-        False,
-    )
-    assert made["order_id"] == done["creator_order_id"]
-    # each paid its side's price and its fee, to the cent (balance is truncated cents)
-    for who, fill, cost in (
-        (requester, taken, Decimal("4.00")),
-        (maker, made, Decimal("6.00")),
-    ):
-        after = ok(sim.signed(who, "GET", "/portfolio/balance"))["balance"]
-        paid = (cost + Decimal(fill["fee_cost"])) * 100
-        assert Decimal(cash_before[who.key_id]) - after == paid.to_integral_value(
-            rounding="ROUND_CEILING"
-        ), who
-    # the public book is as it was, and never showed the execution
-    assert ok(sim.http.get(f"{requester.api_base}/markets/{T}/orderbook")) == book_before
-    for order_id in resting.values():
-        order = ok(sim.signed(bystander, "GET", f"/portfolio/orders/{order_id}"))["order"]
-        assert (order["status"], order["fill_count_fp"]) == ("resting", "0.00")
-    sim.signed(bystander, "DELETE", f"/portfolio/events/orders/{resting['bid']}")
-    marker = ws.recv()  # the bystander's cancel is the first book change seen
-    assert (marker["type"], marker["msg"]["price_dollars"]) == ("orderbook_delta", "0.2500")
-    ws.close()

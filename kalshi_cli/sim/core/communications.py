@@ -1,10 +1,14 @@
 """RFQs and quotes on the simulated exchange (openapi.yaml tag `communications`): a requester asks
 for a price on a size, makers quote, the requester accepts one side, the maker confirms, and the
-two trade with each other at the quote's price through the core's order path on the market's
-private book (`Exchange.off_book`), never the public one. Every write is one journal record
-written through `Exchange.journaled`, and replaying a confirmation places its two orders again.
-This module does not import the exchange core; `Core` names the part of `Exchange` it uses.
-See docs/simulator.md "RFQs and quotes".
+confirmation starts the execution timer (Kalshi's RFQ guide: "Upon confirmation, the platform
+begins the execution timer"; 15 s on a standard market). When it runs out, at the first
+`Exchange.tick()` at or after its end, the quote's two orders are placed on the market's public
+book through the core's ordinary order path: the maker's first, then the requester's, which
+meets the whole book in price-time priority ("After the execution timeout, orders are placed on
+the public book"). Every write, and each execution, is one journal record written through
+`Exchange.journaled`; replaying an execution places its two orders again. This module does not
+import the exchange core; `Core` names the part of `Exchange` it uses. See docs/simulator.md
+"RFQs and quotes".
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable
-from contextlib import AbstractContextManager, suppress
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Literal, Protocol
@@ -39,6 +43,10 @@ from kalshi_cli.vocabulary.models import (
 )
 
 MAX_OPEN_RFQS = 100
+# docs.kalshi.com "Request for Quote (RFQ)", Timing: the execution timer of a standard market
+# (a High Volatility Market's is 1 s; the simulator designates no market one). A scenario sets
+# its own (`rfq: {execution_timer_seconds: N}`, sim/core/scenarios.py).
+EXECUTION_TIMER_S = 15.0
 RfqStatus = Literal["open", "closed"]
 QuoteStatus = Literal["open", "accepted", "confirmed", "executed", "cancelled"]
 
@@ -107,11 +115,6 @@ class CommsEvent:
 CommsListener = Callable[[CommsEvent], None]
 
 
-class ExecutionRefused(ExchangeError):
-    """A confirmed quote whose orders the exchange refused (the quote is cancelled): the answer
-    to the confirmation, and on replay the expected outcome of its record."""
-
-
 class Core(Protocol):
     """What of `Exchange` (sim/core/exchange.py) the RFQs use."""
 
@@ -130,8 +133,6 @@ class Core(Protocol):
     def place_order(self, account_id: str, request: PlaceRequest) -> PlaceResult: ...
 
     def journaled(self, op: str, **fields: Any) -> AbstractContextManager[float]: ...
-
-    def off_book(self, ticker: str) -> AbstractContextManager[None]: ...
 
 
 def _dec(value: Decimal | None) -> str | None:
@@ -154,6 +155,11 @@ def _uuid_or_400(value: str, what: str) -> str:
 class Communications:
     exchange: Core
     listeners: list[CommsListener] = field(default_factory=list)
+    execution_timer_s: float = EXECUTION_TIMER_S
+    # the ids of the confirmed quotes waiting for their execution, oldest confirmation first;
+    # None until first needed, then gathered from the quotes (a snapshot may have restored
+    # them) and kept up to date by the confirmations and executions
+    _awaiting: dict[str, None] | None = field(default=None, repr=False)
 
     @property
     def rfqs(self) -> dict[str, SimRfq]:
@@ -212,7 +218,10 @@ class Communications:
                 "target_cost_excludes_fees is only valid together with a target cost",
             )
         mine = [r for r in self.rfqs.values() if r.creator == account_id and r.status == "open"]
-        if not replace_existing:  # replacing closes them all first
+        if replace_existing:  # it closes them all, which a confirmed quote forbids
+            for old in mine:
+                self._refuse_withdrawal(old)
+        else:
             if any(r.market_ticker == market_ticker for r in mine):
                 raise ExchangeError(
                     409, "already_exists", "an open RFQ on this market already exists"
@@ -266,6 +275,7 @@ class Communications:
         rfq = self.rfq(rfq_id)
         if rfq.creator != account_id or rfq.status != "open":
             raise not_found()
+        self._refuse_withdrawal(rfq)
         with self.exchange.journaled("rfq_delete", account_id=account_id, rfq_id=rfq_id) as now:
             self._close(rfq, "deleted by its creator", now)
 
@@ -407,6 +417,7 @@ class Communications:
             raise ExchangeError(400, "invalid_parameters", f"the quote declines the {side} side")
         if (quote.yes_contracts if side == "yes" else quote.no_contracts) <= 0:
             raise ExchangeError(400, "invalid_count", "the target cost buys no whole contract")
+        self._refuse_withdrawal(rfq)
         with self.exchange.journaled(
             "quote_accept", account_id=account_id, quote_id=quote.quote_id, side=side
         ) as now:
@@ -416,37 +427,72 @@ class Communications:
             self._emit_quote("quote_accepted", quote)
         return quote
 
-    def confirm_quote(
-        self,
-        account_id: str,
-        quote_id: str,
-        rfq_id: str | None = None,
-        *,
-        client_order_ids: tuple[str, str] | None = None,
-    ) -> SimQuote:
-        """`client_order_ids` (the maker's order's, the requester's): given only by the replay
-        of its journal record. A refused execution raises `ExecutionRefused`."""
+    def confirm_quote(self, account_id: str, quote_id: str, rfq_id: str | None = None) -> SimQuote:
+        """The maker confirms its accepted quote: the execution timer starts, and nothing is
+        placed until it runs out (`execute_due`)."""
         quote = self.quote(quote_id, rfq_id)
         if quote.creator != account_id:
             raise not_found()
         if quote.status != "accepted":
             raise ExchangeError(400, "quote_not_accepted", f"the quote is {quote.status}")
-        maker_coid, requester_coid = client_order_ids or (str(uuid.uuid4()), str(uuid.uuid4()))
+        self._refuse_withdrawal(self.rfqs[quote.rfq_id])  # another quote of it is confirmed
         with self.exchange.journaled(
-            "quote_confirm",
-            account_id=account_id,
-            quote_id=quote.quote_id,
-            client_order_id=maker_coid,
-            rfq_client_order_id=requester_coid,
+            "quote_confirm", account_id=account_id, quote_id=quote.quote_id
         ) as now:
             quote.status = "confirmed"
             quote.confirmed_ts = quote.updated_ts = now
+            self._awaiting_execution()[quote.quote_id] = None
+        return quote
+
+    # the execution timer --------------------------------------------------------------------
+
+    def _awaiting_execution(self) -> dict[str, None]:
+        if self._awaiting is None:
+            confirmed = [q for q in self.quotes.values() if q.status == "confirmed"]
+            confirmed.sort(key=lambda q: q.confirmed_ts or 0.0)
+            self._awaiting = dict.fromkeys(q.quote_id for q in confirmed)
+        return self._awaiting
+
+    def _refuse_withdrawal(self, rfq: SimRfq) -> None:
+        """The guide: "Once confirmed, neither party can withdraw". An RFQ with a confirmed
+        quote is neither deleted nor replaced, and no other quote of it accepted or confirmed,
+        until the execution."""
+        for quote_id in self._awaiting_execution():
+            if self.quotes[quote_id].rfq_id == rfq.rfq_id:
+                raise ExchangeError(
+                    400,
+                    "invalid_parameters",
+                    "a quote on this RFQ is confirmed and awaits its execution",
+                )
+
+    def execute_due(self, now: float) -> None:
+        """Execute every confirmed quote whose execution timer has run out by `now` (called by
+        `Exchange.tick`, on the exchange's clock)."""
+        for quote_id in list(self._awaiting_execution()):
+            confirmed_ts = self.quotes[quote_id].confirmed_ts
+            assert confirmed_ts is not None  # set with the status
+            if confirmed_ts + self.execution_timer_s <= now:
+                self.execute(quote_id)
+
+    def execute(self, quote_id: str, *, client_order_ids: tuple[str, str] | None = None) -> None:
+        """Place a confirmed quote's two orders on the public book, or, when the exchange
+        refuses one, cancel the quote with the reason (the confirmation was answered long
+        ago: the quote is where a refusal shows). `client_order_ids` (the maker's order's, the
+        requester's): given only by the replay of its journal record."""
+        quote = self.quotes[quote_id]
+        maker_coid, requester_coid = client_order_ids or (str(uuid.uuid4()), str(uuid.uuid4()))
+        with self.exchange.journaled(
+            "quote_execute",
+            quote_id=quote_id,
+            client_order_id=maker_coid,
+            rfq_client_order_id=requester_coid,
+        ) as now:
+            self._awaiting_execution().pop(quote_id, None)
             try:
                 self._execute(quote, maker_coid, requester_coid, now)
             except ExchangeError as exc:
-                self._cancel(quote, f"execution refused: {exc.message}", now)
-                raise ExecutionRefused(exc.status, exc.code, exc.message) from exc
-        return quote
+                reason = exc.message if exc.details is None else f"{exc.message} ({exc.details})"
+                self._cancel(quote, f"execution refused: {reason}", now)
 
     def _execute(self, quote: SimQuote, maker_coid: str, requester_coid: str, now: float) -> None:
         rfq = self.rfqs[quote.rfq_id]
@@ -458,39 +504,44 @@ class Communications:
         maker_side = BookSide.ASK if buys_yes else BookSide.BID
         exchange = self.exchange
         maker_ledger = ledger_id(quote.creator, quote.subaccount)
-        with exchange.off_book(quote.market_ticker):
-            # the maker's order rests on the market's private book, the only order there; the
-            # requester's order takes it, so the two trade with each other at the quote's price
-            maker = exchange.place_order(
-                maker_ledger,
+        # The maker's order goes first, as any order does: it takes what of the public book
+        # crosses it (a post-only one is refused instead: `Quote.post_only`), and its rest rests
+        # there. The requester's order follows at the same price and meets the whole book in
+        # price-time priority, the maker's order among the rest. Each order's remainder rests or
+        # is cancelled as its side's `rest_remainder` says ("whether to rest the remainder ...
+        # after execution").
+        maker = exchange.place_order(
+            maker_ledger,
+            PlaceRequest(
+                ticker=quote.market_ticker,
+                book_side=maker_side,
+                price=yes_price,
+                count=count,
+                time_in_force=TimeInForce.GTC,
+                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                client_order_id=maker_coid,
+                post_only=quote.post_only,
+            ),
+        ).order
+        try:
+            requester = exchange.place_order(
+                ledger_id(rfq.creator, rfq.subaccount),
                 PlaceRequest(
                     ticker=quote.market_ticker,
-                    book_side=maker_side,
+                    book_side=requester_side,
                     price=yes_price,
                     count=count,
-                    time_in_force=TimeInForce.GTC,
+                    time_in_force=TimeInForce.GTC if rfq.rest_remainder else TimeInForce.IOC,
                     self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                    client_order_id=maker_coid,
-                    post_only=quote.post_only,
+                    client_order_id=requester_coid,
                 ),
             ).order
-            try:
-                requester = exchange.place_order(
-                    ledger_id(rfq.creator, rfq.subaccount),
-                    PlaceRequest(
-                        ticker=quote.market_ticker,
-                        book_side=requester_side,
-                        price=yes_price,
-                        count=count,
-                        time_in_force=TimeInForce.IOC,
-                        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                        client_order_id=requester_coid,
-                    ),
-                ).order
-            finally:
-                # nothing of the private book may outlive the execution
-                if exchange.order(maker_ledger, maker.order_id).status == "resting":
-                    exchange.cancel_order(maker_ledger, maker.order_id)
+        except ExchangeError:
+            # the trade the maker's order was placed for will not happen
+            self._withdraw(maker_ledger, maker.order_id)
+            raise
+        if not quote.rest_remainder:
+            self._withdraw(maker_ledger, maker.order_id)
         quote.status = "executed"
         quote.executed_ts = quote.updated_ts = now
         quote.order_id, quote.client_order_id = maker.order_id, maker.client_order_id or ""
@@ -504,6 +555,10 @@ class Communications:
             if other.rfq_id == rfq.rfq_id and other.status in ("open", "accepted"):
                 self._cancel(other, "the RFQ was executed", now)
         self._emit_quote("quote_executed", quote)
+
+    def _withdraw(self, ledger: str, order_id: str) -> None:
+        if self.exchange.order(ledger, order_id).status == "resting":
+            self.exchange.cancel_order(ledger, order_id)
 
     def _emit_quote(self, kind: str, quote: SimQuote) -> None:
         rfq = self.rfqs[quote.rfq_id]
@@ -519,12 +574,20 @@ class Communications:
             "quote_delete",
             "quote_accept",
             "quote_confirm",
+            "quote_execute",
         }
     )
 
     def replay(self, rec: dict[str, Any]) -> None:
         """Apply one journal record again (`Exchange._replay`, at the record's time)."""
-        op, account_id = rec["op"], rec["account_id"]
+        op = rec["op"]
+        if op == "quote_execute":  # the exchange's own write: no account made it
+            self.execute(
+                rec["quote_id"],
+                client_order_ids=(rec["client_order_id"], rec["rfq_client_order_id"]),
+            )
+            return
+        account_id = rec["account_id"]
         if op == "rfq_create":
             contracts, target_cost = _undec(rec["contracts"]), _undec(rec["target_cost"])
             self.create_rfq(
@@ -557,10 +620,10 @@ class Communications:
         elif op == "quote_accept":
             self.accept_quote(account_id, rec["quote_id"], rec["side"])
         elif op == "quote_confirm":
-            # a refusal was the outcome when it was made too: the quote is cancelled again
-            with suppress(ExecutionRefused):
-                self.confirm_quote(
-                    account_id,
+            self.confirm_quote(account_id, rec["quote_id"])
+            if "client_order_id" in rec:
+                # written by a version whose confirmation executed at once, with these ids
+                self.execute(
                     rec["quote_id"],
                     client_order_ids=(rec["client_order_id"], rec["rfq_client_order_id"]),
                 )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Collection, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -305,9 +305,6 @@ class Exchange:
     ) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
         return self._engine.book(ticker, depth)
 
-    def off_book(self, ticker: str) -> AbstractContextManager[None]:
-        return self._engine.off_book(ticker)
-
     def best_bids(self, ticker: str) -> tuple[Decimal | None, Decimal | None]:
         return self._engine.best_bids(ticker)
 
@@ -537,7 +534,8 @@ class Exchange:
 
     def tick(self) -> None:
         """Advance to the clock's now: expire orders past their expiration_time, move the
-        background participants along their price paths, open/close markets on schedule."""
+        background participants along their price paths, open/close markets on schedule,
+        execute the confirmed RFQ quotes whose execution timer has run out."""
         now = self._ref.clock.wall()
         self._desk.expire_due(now)
         for market in self._ref.markets.values():
@@ -546,6 +544,7 @@ class Exchange:
             elif market.status in ("open", "paused") and market.close_time <= now:
                 self.set_market_status(market.ticker, "closed")
             self._engine.roll_volume(market, now)
+        self.communications.execute_due(now)  # after the schedule: a closed market refuses
         while self._event_fees_due and self._event_fees_due[0][0] <= now:
             _, change_id = heapq.heappop(self._event_fees_due)
             self._ref.announce_event_fee(change_id)

@@ -12,8 +12,7 @@ with its own accounts; the book itself is sim/core/book.py.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Literal, Protocol
@@ -34,7 +33,6 @@ from kalshi_cli.sim.core.records import (
     FillHappened,
     OrderChanged,
     PositionChanged,
-    SimEventT,
     SimFill,
     SimMarket,
     SimOrder,
@@ -172,33 +170,6 @@ class MatchingEngine:
         self._ref.market(ticker)
         book = self.books[ticker]
         return book.yes.depth(depth), book.no.depth(depth)
-
-    @contextmanager
-    def off_book(self, ticker: str) -> Iterator[None]:
-        """Orders placed inside meet only each other, never the market's public book, which
-        neither changes nor shows them: the execution of an RFQ quote, a trade between its two
-        parties at the quote's price (sim/core/communications.py). Inside, the market has a private,
-        empty book; whatever rests there must be cancelled before the block ends. The events
-        of the block are held and given to the listeners once the public book is back (so a
-        ticker computed on a trade reads the public book), without the private book's
-        changes."""
-        public = self.books[ticker]
-        listeners = self._ref.listeners
-        held: list[SimEventT] = []
-        self.books[ticker] = Book()
-        self._ref.listeners = [held.append]
-        try:
-            yield
-        finally:
-            private = self.books[ticker]
-            self.books[ticker] = public
-            self._ref.listeners = listeners
-            if listeners:
-                for event in held:
-                    if not (isinstance(event, BookChanged) and event.ticker == ticker):
-                        self._ref.emit(event)
-        if private.yes.prices or private.no.prices:
-            raise AssertionError(f"an order was left resting off the book of {ticker}")
 
     def best_bids(self, ticker: str) -> tuple[Decimal | None, Decimal | None]:
         """(best YES bid, best NO bid), each in its own side's price; None for an empty side."""

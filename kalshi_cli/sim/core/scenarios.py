@@ -10,6 +10,7 @@ time (they find their accounts by key).
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,6 +21,7 @@ from typing import Any
 import yaml
 
 from kalshi_cli.sim.core import crypto, indices
+from kalshi_cli.sim.core.communications import EXECUTION_TIMER_S
 from kalshi_cli.sim.core.exchange import (
     Exchange,
     SimEvent,
@@ -128,7 +130,9 @@ def build_exchange(
     data = load_scenario(scenario)
     fees = _fees(data.get("fees") or {})
     specs = _market_specs(data)
+    execution_timer_s = _execution_timer(data.get("rfq"))
     exchange = Exchange(clock, fees=fees, journal=journal)
+    exchange.communications.execution_timer_s = execution_timer_s
     if not exchange.restored:
         _install(exchange, data, specs, clock.wall())
     _indices(exchange, data.get("indices") or [], _base_dir(scenario), clock.wall())
@@ -139,6 +143,29 @@ def build_exchange(
             raise ScenarioError(str(exc)) from exc
     _attach(exchange, data, specs, speed)
     return exchange
+
+
+def _execution_timer(spec: Any) -> float:
+    """`rfq: {execution_timer_seconds: N}`: how long a confirmed RFQ quote waits for its
+    execution (sim/core/communications.py); the guide's standard 15 s when not set."""
+    if spec is None:
+        return EXECUTION_TIMER_S
+    if not isinstance(spec, dict):
+        raise ScenarioError("rfq: a mapping, e.g. {execution_timer_seconds: 15}")
+    unknown = set(spec) - {"execution_timer_seconds"}
+    if unknown:
+        raise ScenarioError(f"rfq: unknown key(s) {sorted(unknown)}")
+    value = spec.get("execution_timer_seconds", EXECUTION_TIMER_S)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ScenarioError(
+            f"rfq.execution_timer_seconds: a number of seconds, 0 or more, not {value!r}"
+        )
+    return float(value)
 
 
 def _base_dir(scenario: str | Path | None) -> Path:
