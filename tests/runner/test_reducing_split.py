@@ -8,14 +8,16 @@ import json
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kalshi_cli.risk import RiskLimits
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
-from tests.runner.fakes import START, Rig, make_rig, new_exchange, trader
+from kalshi_cli.vocabulary.decisions import Intent
+from kalshi_cli.vocabulary.models import Action, BookSide, SelfTradePrevention, Side, TimeInForce
+from tests.runner.fakes import START, Rig, make_rig, new_exchange, swap_decide, trader
 
 TICKER = "KXSPLIT-SIM-A-X"
 D = Decimal
@@ -59,9 +61,10 @@ def _bought(
     better_bid: str | None = None,
     **params: object,
 ) -> Rig:
-    """A spike loop (max order 4 contracts) holding `count` YES contracts bought at 0.60, in a
-    market whose only YES bid is `bid_depth` contracts at 0.30 (and, with `better_bid`, 500
-    more at that price from another trader)."""
+    """A spike loop (max order 4 contracts) holding `count` YES contracts its own orders bought
+    at 0.60 (a strategy exits only what it bought), in a market whose only YES bid is
+    `bid_depth` contracts at 0.30 (and, with `better_bid`, 500 more at that price from another
+    trader)."""
     clock = ManualClock(START)
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text(SCENARIO % (TICKER, bid_depth, count))
@@ -77,18 +80,26 @@ def _bought(
         log_path=tmp_path / "log.jsonl",
     )
     _open.append(rig)
-    rig.step(0.1)
-    exchange.place_order(
-        me,
-        PlaceRequest(
-            ticker=TICKER,
-            book_side=BookSide.BID,
-            price=D("0.99"),
-            count=count,
-            time_in_force=TimeInForce.IOC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    )
+    spike = rig.loop.lineup.members[0].strategy.decide_fn
+    bought: list[bool] = []
+
+    def buy_first(snap: Any, pos: Any, p: Any) -> Any:
+        """Spike's own entry, in orders of the size limit, then spike itself."""
+        if pos.position >= count:
+            bought.append(True)
+        if bought:
+            return spike(snap, pos, p)
+        chunk = min(D(4), count - pos.position)
+        return [
+            Intent(TICKER, Side.YES, Action.BUY, D("0.60"), chunk, D("0.90"), "entry", "spike",
+                   time_in_force=TimeInForce.IOC)
+        ]  # fmt: skip
+
+    swap_decide(rig.loop, buy_first)
+    for _ in range(5):
+        rig.step(0.1)
+        if rig.loop.portfolio.position(TICKER) == count:
+            break
     if better_bid is not None:
         other = exchange.create_account(key_id="other", public_key_pem="", cash_cents=10_000_000)
         exchange.place_order(
