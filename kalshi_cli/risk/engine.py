@@ -24,6 +24,7 @@ from typing import Annotated
 
 import msgspec
 
+from kalshi_cli.risk.budget import Owned
 from kalshi_cli.risk.rules import (
     CircuitBreakerRule,
     Code,
@@ -37,6 +38,7 @@ from kalshi_cli.risk.rules import (
     Rule,
     SelfCrossRule,
     StaleFeedRule,
+    StrategyBudgetRule,
     TradingStateRule,
     Verdict,
 )
@@ -299,6 +301,7 @@ class RiskEngine:
             OrderRateRule(self.rate_cap),
             MaxOrderSizeRule(self.limits.max_order_count),
             SelfCrossRule(),
+            StrategyBudgetRule(),
             PositionLimitRule(self.limits.max_position_per_market),
             MaxExposureRule(self.limits.max_total_exposure),
             MinEdgeRule(self.limits.min_edge),
@@ -315,6 +318,7 @@ class RiskEngine:
         total_exposure: Decimal,
         last_data_at: float | None,
         in_sync: bool = True,
+        owned: Owned | None = None,
     ) -> RiskContext:
         """A context for now, with the trading state read fresh from the trading records.
         `total_exposure` is `sum(p.exposure() for p in every market's PositionView)`;
@@ -326,6 +330,7 @@ class RiskEngine:
             total_exposure=total_exposure,
             last_data_at=last_data_at,
             in_sync=in_sync,
+            owned=owned,
         )
 
     def evaluate(self, intent: Intent, ctx: RiskContext) -> list[Verdict]:

@@ -19,6 +19,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
 
+from kalshi_cli.risk.budget import Owned
 from kalshi_cli.risk.state import TradingState
 from kalshi_cli.vocabulary.clock import utc_datetime, utc_day
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
@@ -38,6 +39,7 @@ class Code(StrEnum):
     MIN_EDGE = "MIN_EDGE"
     MAINTENANCE = "MAINTENANCE"
     SELF_CROSS = "SELF_CROSS"
+    STRATEGY_BUDGET = "STRATEGY_BUDGET"
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class RiskContext:
     total_exposure: Decimal = ZERO  # dollars at risk in every market, this one included
     last_data_at: float | None = None  # last book update for this market
     in_sync: bool = True  # False from a sequence gap until the book is resynced
+    owned: Owned | None = None  # the sending strategy's own part, when it has a budget
 
 
 class Rule(Protocol):
@@ -192,6 +195,43 @@ class SelfCrossRule:
                     f"{intent.ticker}: at YES {yes_price} it would trade with the account's own "
                     f"resting order {order.order_id or '(queued)'} at YES {theirs}",
                 )
+        return _ok(self.code)
+
+
+class StrategyBudgetRule:
+    """The sending strategy's own budget (`trade.budgets.NAME`, risk/budget.py), on what it
+    owns: no order while it is stopped for the day, none that would carry its own contracts in
+    the market or its own dollars at risk past its limits. An order that only reduces what it
+    holds goes out, as under the account's limits; a strategy without a budget passes."""
+
+    code: Code = Code.STRATEGY_BUDGET
+
+    def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
+        owned = ctx.owned
+        if owned is None or intent.reduce_only:
+            return _ok(self.code)
+        before = owned.position
+        after = before.after(intent)
+        if after.exposure() <= before.exposure():
+            return _ok(self.code)  # it takes back what it holds: never the riskier choice
+        direction = intent.book_side
+        budget = owned.budget
+        if owned.stopped is not None:
+            return _deny(self.code, f"strategy {owned.name} is stopped: {owned.stopped}")
+        held = after.worst_case(direction)
+        if budget.max_contracts is not None and held > budget.max_contracts:
+            return _deny(
+                self.code,
+                f"strategy {owned.name}: {held} contracts of its own in {intent.ticker} > its "
+                f"budget of {budget.max_contracts}",
+            )
+        total = owned.exposure_elsewhere + after.exposure()
+        if budget.max_exposure is not None and total > budget.max_exposure:
+            return _deny(
+                self.code,
+                f"strategy {owned.name}: ${total} at risk of its own > its budget of "
+                f"${budget.max_exposure}",
+            )
         return _ok(self.code)
 
 

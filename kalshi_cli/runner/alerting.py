@@ -55,6 +55,11 @@ KINDS: dict[str, tuple[Severity, str, str]] = {
         "Strategy or model failing in a market",
         Runbook.SAFE_MODE,
     ),
+    "strategy_stopped": (
+        Severity.WARNING,
+        "A strategy stopped alone: its own daily loss limit",
+        Runbook.CIRCUIT_BREAKER,
+    ),
     "kill_switch": (Severity.CRITICAL, "Kill switch used: trading HALTED", Runbook.KILL_SWITCH),
     "stop_loss": (Severity.WARNING, "Stop-loss fired", Runbook.POSITION_LIMIT),
     "position_breach": (Severity.CRITICAL, "Position over its limit", Runbook.POSITION_LIMIT),

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
+from kalshi_cli.risk.budget import Budget
 from kalshi_cli.runner import eventlog
 from kalshi_cli.vocabulary.errors import ConfigError, UsageError
 
@@ -44,6 +45,8 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     # the strategies `kalshi trade` runs when no --strategy is given: names (a built-in, or a
     # `strategies.NAME` with a `strategy:` source), each with its `strategies.NAME` params
     strategies: list[str] | None = None
+    # a strategy's own budget inside the account's limits, by its name (risk/budget.py)
+    budgets: dict[str, Budget] = msgspec.field(default_factory=dict)
     markets: str | list[str] | None = None  # tickers: a list or "A,B"
     series: str | None = None
     event: str | None = None

@@ -9,6 +9,7 @@ back" and "Where the code lives".
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,8 @@ from kalshi_cli.strategies import Intent
 
 if TYPE_CHECKING:
     from kalshi_cli.risk import RiskEngine
+    from kalshi_cli.risk.budget import Owned
+    from kalshi_cli.runner.budgets import Budgets
     from kalshi_cli.runner.eventlog import EventLog
     from kalshi_cli.runner.portfolio import Portfolio
     from kalshi_cli.runner.records import LoopTradingRecords
@@ -51,6 +54,8 @@ class Executor:
         self._log = log
         self.dry_run = dry_run
         self.counters = Counters()
+        # the strategies' own budgets (None: no strategy has one); set by the loop
+        self.budgets: Budgets | None = None
         self.guard = CallGuard(risk=risk, clock=clock, log=log, counters=self.counters)
         self._fills_due = threading.Event()
         self.balance_hold = BalanceHold(clock=clock, counters=self.counters, log=log)
@@ -207,6 +212,7 @@ class Executor:
             + self.unknown_orders.exposure(),
             last_data_at=last_data_at,
             in_sync=in_sync,
+            owned=self._owned(intent, self.outbox.queued),
         )
         if self._risk.evaluate(intent, ctx):
             self.counters.denied += 1
@@ -226,7 +232,7 @@ class Executor:
             return self._drop_group(intents[0], "the order-rate cap has no room for every leg")
         added = self.unknown_orders.exposure()  # orders that may rest count as resting ones
         queued = self.outbox.queued_exposure
-        for intent in intents:
+        for n, intent in enumerate(intents):
             if not intent.reduce_only and self.unknown_orders.holds(intent.ticker):
                 return self._drop_group(intent, "an order of unknown outcome here")
             # the orders waiting in the tick's batch count, as for a single intent
@@ -236,6 +242,7 @@ class Executor:
                 total_exposure=self._portfolio.total_exposure() + queued + added,
                 last_data_at=last_data_at,
                 in_sync=in_sync,
+                owned=self._owned(intent, [*self.outbox.queued, *intents[:n]]),
             )
             if self._risk.evaluate(intent, ctx):
                 self.counters.denied += 1
@@ -254,6 +261,10 @@ class Executor:
                     )
                 return n > 0 or filled is not None
         return True
+
+    def _owned(self, intent: Intent, queued: Sequence[Intent]) -> Owned | None:
+        """What the intent's strategy owns, for its budget (None: it has none)."""
+        return None if self.budgets is None else self.budgets.owned(intent, queued)
 
     def _drop_group(self, intent: Intent, reason: str) -> bool:
         self._log.emit("group_dropped", {"ticker": intent.ticker, "reason": reason})

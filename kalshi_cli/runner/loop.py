@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from kalshi_cli.feed.book import FeedEvent
 from kalshi_cli.risk import RiskEngine
 from kalshi_cli.runner.alerting import TradeAlerts
+from kalshi_cli.runner.budgets import Budgets
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.execution import Executor
 from kalshi_cli.runner.heartbeat import Heartbeat
@@ -95,6 +96,11 @@ class TradeLoop:
             names=lineup.names,
             after_each=self._beat_now,
         )
+        # each strategy's own budget (trade.budgets): the risk engine reads what it owns
+        self.budgets = (
+            Budgets(settings.budgets, portfolio, self.own.owner) if settings.budgets else None
+        )
+        self.executor.budgets = self.budgets
         # how each market settles (its strike fields, close, the index its rules name), and the
         # markets of each index: a new value of an index is news for them
         terms = {t: MarketTerms.from_market(m.raw) for t, m in portfolio.markets.items()}
@@ -226,6 +232,15 @@ class TradeLoop:
             {k: str(v) for k, v in fields.items()} | {"runbook": "runbooks/13-fill-quarantined.md"},
         )
 
+    def _stop_strategy(self, name: str, why: str) -> None:
+        """A strategy past its own daily loss limit stops alone until the UTC day ends: its
+        quotes that would add are withdrawn, and the risk engine refuses its new ones
+        (`STRATEGY_BUDGET`); its exits still go out, and the other strategies go on."""
+        self.log.emit("strategy_stopped", {"strategy": name, "reason": why})
+        self._alert("strategy_stopped", name, f"strategy {name} stopped: {why}", {"strategy": name})
+        if not self.settings.dry_run:
+            self.own.cancel_adding(f"strategy {name} stopped", lambda o: self.own.owner(o) == name)
+
     def _alert(self, kind: str, key: str, summary: str, details: dict[str, str]) -> None:
         if self.context.alerts is not None:
             self.context.alerts.post(kind, key, summary, details)
@@ -300,6 +315,9 @@ class TradeLoop:
             if full and self.on_halted is not None and self.watch.state == "HALTED":
                 self.on_halted()
             tripped = self.risk.check_circuit_breaker()
+        if self.budgets is not None:
+            for name, why in self.budgets.check_day(self.clock.wall()):
+                self._stop_strategy(name, why)
         self.watch.withdraw(tripped, full=full, went_stale=went_stale)
         self.watch.check_breaches()
         if full:

@@ -6,9 +6,11 @@ are the loop's `Lineup` (runner/lineup.py), not settings.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from kalshi_cli.risk.budget import Budget
 from kalshi_cli.runner.config import STRATEGY_ERRORS_ALERT, STRATEGY_ERRORS_SAFE_MODE
 
 
@@ -49,5 +51,7 @@ class LoopSettings:
     # failed strategy decisions in a row in one market: an alert, then SAFE_MODE
     strategy_errors_alert: int = STRATEGY_ERRORS_ALERT
     strategy_errors_safe_mode: int = STRATEGY_ERRORS_SAFE_MODE
+    # each strategy's own budget, by name (`trade.budgets`; runner/budgets.py)
+    budgets: Mapping[str, Budget] = field(default_factory=dict)
     # how often the exchange's announced maintenance windows are read again
     schedule_poll_s: float = 60.0

@@ -18,6 +18,7 @@ from kalshi_cli.runner.fees import FeeChange
 from kalshi_cli.services.pnl import MarketPnl, PnlEngine, RealizedEvent
 from kalshi_cli.strategy_api import FLAT, Holding, PositionView, RestingOrder
 from kalshi_cli.strategy_api.window import MidSeries, MidWindow
+from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.models import (
     MAKER_FEE_RATE,
     ONE,
@@ -270,6 +271,9 @@ class Owners:
     def __init__(self) -> None:
         self.engines: dict[str, PnlEngine] = {}
         self.opened_at: dict[str, dict[str, float]] = {}
+        # owner -> (UTC day, the P&L its own fills and settlements realized that day): what its
+        # daily loss limit reads (risk/budget.py)
+        self._days: dict[str, tuple[str, Decimal]] = {}
 
     def own(self, owner: str) -> None:
         """`owner` is a strategy of this loop: its fills build its part from now on."""
@@ -281,8 +285,19 @@ class Owners:
         """A fill of the account, `whole` the account's position after it."""
         owner = fill[6]
         if owner is not None and owner in self.engines:
-            _apply(self.engines[owner], self.opened_at[owner], fill)
+            event = _apply(self.engines[owner], self.opened_at[owner], fill)
+            self._realized(owner, event.ts, event.net)
         self._clip(fill[0], whole, fill[5])
+
+    def _realized(self, owner: str, ts: float, net: Decimal) -> None:
+        day = utc_day(ts)
+        before = self._days.get(owner)
+        self._days[owner] = (day, net + (before[1] if before and before[0] == day else ZERO))
+
+    def realized_today(self, owner: str, day: str) -> Decimal:
+        """The P&L `owner`'s own fills and settlements realized on the UTC `day`, fees counted."""
+        seen = self._days.get(owner)
+        return seen[1] if seen is not None and seen[0] == day else ZERO
 
     def _clip(self, ticker: str, whole: Decimal, ts: float) -> None:
         parts = []
@@ -306,7 +321,10 @@ class Owners:
         for owner, engine in self.engines.items():
             mine = engine.markets.get(ticker)
             if mine is not None and mine.position != 0:
-                engine.apply_settlement(ticker, result, ts=ts, fee=ZERO, yes_value=yes_value)
+                event = engine.apply_settlement(
+                    ticker, result, ts=ts, fee=ZERO, yes_value=yes_value
+                )
+                self._realized(owner, ts, event.net)
                 self.opened_at[owner].pop(ticker, None)
 
     def holding(self, owner: str, ticker: str, whole: Decimal) -> Holding:

@@ -18,7 +18,7 @@ import functools
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
 from kalshi_cli.risk import RiskEngine
+from kalshi_cli.risk.budget import Budget
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.eventlog import EventLog
@@ -50,7 +51,7 @@ from kalshi_cli.runner.summary import Summary, params_text, risk_lines
 from kalshi_cli.services.orders import MarketRead
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.strategies import get_strategy
-from kalshi_cli.vocabulary.errors import KalshiError, UsageError
+from kalshi_cli.vocabulary.errors import ConfigError, KalshiError, UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import FeeModelError, Market
 
@@ -376,6 +377,7 @@ def build_loop(
         pause_file=pause_file,
         strategy_errors_alert=trade.strategy_errors_alert,
         strategy_errors_safe_mode=trade.strategy_errors_safe_mode,
+        budgets=_budgets(trade.budgets, lineup),
     )
     loop = TradeLoop(
         client=parts.client,
@@ -516,6 +518,19 @@ def resolve_lineup(options: TradeOptions, config: TradeConfig) -> Lineup:
         params = config.params_for(strategy, choice.params_file)
         members.append(Member(strategy, params, choice.params_file))
     return Lineup(members)
+
+
+def _budgets(budgets: Mapping[str, Budget], lineup: Lineup) -> dict[str, Budget]:
+    """`trade.budgets`, each naming a strategy of the run: a budget for a strategy that does
+    not run is a mistake (a misspelt name would leave the one meant without its limits)."""
+    for name in budgets:
+        if lineup.get(name) is None:
+            raise ConfigError(
+                f"trade.budgets.{name}: no strategy of that name runs "
+                f"(running: {', '.join(lineup.names)})",
+                hint="name the budget after a strategy given with --strategy or trade.strategies",
+            )
+    return dict(budgets)
 
 
 def _strategy_lines(lineup: Lineup) -> list[str]:

@@ -3,6 +3,7 @@ from decimal import Decimal as D
 import pytest
 
 from kalshi_cli.risk import Code, OrderRateCap, RiskContext, TradingState
+from kalshi_cli.risk.budget import Budget, Owned
 from kalshi_cli.risk.rules import (
     CircuitBreakerRule,
     MaxExposureRule,
@@ -12,6 +13,7 @@ from kalshi_cli.risk.rules import (
     PositionLimitRule,
     SelfCrossRule,
     StaleFeedRule,
+    StrategyBudgetRule,
     TradingStateRule,
 )
 from kalshi_cli.strategies import Intent, PositionView, RestingOrder
@@ -154,7 +156,7 @@ def test_codes_are_stable_strings():
     assert {c.value for c in Code} == {
         "HALTED", "SAFE_MODE", "REDUCING", "CIRCUIT_BREAKER", "STALE_FEED", "ORDER_RATE",
         "MAX_ORDER_SIZE", "POSITION_LIMIT", "MAX_EXPOSURE", "MIN_EDGE", "MAINTENANCE",
-        "SELF_CROSS",
+        "SELF_CROSS", "STRATEGY_BUDGET",
     }  # fmt: skip
 
 
@@ -185,3 +187,44 @@ def test_self_cross_sees_bids_from_the_ask_side_and_lets_same_side_orders_rest()
     # an exit is never held back: the self-trade prevention it carries stops it at the bid
     exit_ = intent(Side.YES, Action.SELL, price="0.39", reduce_only=True)
     assert rule.check(exit_, ctx(view)).allowed
+
+
+def owned(position: PositionView, *, elsewhere: str = "0", stopped: str | None = None, **budget):
+    limits = {k: D(v) for k, v in budget.items()}
+    return Owned("mm", Budget(**limits), position, D(elsewhere), stopped)
+
+
+def test_a_strategys_budget_counts_only_what_it_owns():
+    rule = StrategyBudgetRule()
+    # the account holds 50 YES, 3 of them the strategy's: its budget of 10 reads its 3
+    account = PositionView("T", position=D("50"), entry_cost=D("20"))
+    mine = PositionView("T", position=D("3"), entry_cost=D("1.2"), account=account.whole)
+    assert rule.check(
+        intent(count="7"), ctx(account, owned=owned(mine, max_contracts="10"))
+    ).allowed
+    over = rule.check(intent(count="8"), ctx(account, owned=owned(mine, max_contracts="10")))
+    assert not over.allowed and over.code is Code.STRATEGY_BUDGET
+    assert "mm" in over.detail and "11" in over.detail and "10" in over.detail
+    # dollars: $1.20 held here, $5 elsewhere, 10 more at 0.40 = $10.20 > $10
+    dollars = owned(mine, elsewhere="5", max_exposure="10")
+    assert not rule.check(intent(count="10"), ctx(account, owned=dollars)).allowed
+    assert rule.check(intent(count="9"), ctx(account, owned=dollars)).allowed
+    # no budget: nothing to count
+    assert rule.check(intent(count="1000"), ctx(account)).allowed
+
+
+def test_a_stopped_strategy_may_only_take_back_what_it_holds():
+    rule = StrategyBudgetRule()
+    mine = PositionView("T", position=D("3"), entry_cost=D("1.2"))
+    stopped = owned(mine, stopped="its daily loss limit", daily_loss_limit="1")
+    refused = rule.check(intent(count="1"), ctx(owned=stopped))
+    assert not refused.allowed and "stopped" in refused.detail
+    exit_ = intent(Side.YES, Action.SELL, price="0.30", count="3", reduce_only=True)
+    assert rule.check(exit_, ctx(owned=stopped)).allowed
+    # selling NO against held YES takes back too, without reduce_only
+    assert rule.check(intent(Side.NO, Action.BUY, count="3"), ctx(owned=stopped)).allowed
+
+
+def test_budget_limits_must_be_positive():
+    with pytest.raises(ValueError, match="max_contracts must be positive"):
+        Budget(max_contracts=D("0"))

@@ -5,6 +5,7 @@ and a restart on the same state file knows whose each contract is."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import replace
 from decimal import Decimal
@@ -12,9 +13,12 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+import pytest
+
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import ConfigError
 from kalshi_cli.vocabulary.models import (
     Action,
     BookSide,
@@ -216,3 +220,73 @@ def test_every_order_names_its_strategy_in_the_client_order_id(tmp_path: Path) -
     assert own.owner(theirs) in (MM, MR) and own.placed_by_us(theirs)
     by_hand = replace(theirs, order_id="by-hand", client_order_id=str(uuid4()))
     assert own.owner(by_hand) is None and not own.placed_by_us(by_hand)
+
+
+def _log(rig: Rig, path: Path, kind: str) -> list[dict[str, Any]]:
+    rig.loop.log.close()
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return [r for r in rows if r["event"] == kind]
+
+
+def test_a_strategys_budget_refuses_what_would_carry_it_past_its_own_limits(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "log.jsonl"
+    budgets = {MM: {"max_contracts": "5", "max_exposure": "10"}}
+    rig = _rig(tmp_path, MM, MR, trade={"budgets": budgets}, log_path=log)
+    Mover(rig.exchange).quote("0.30", "0.70")
+    swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.41", "8")), MM)
+    swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.42", "8")), MR)
+    rig.step(1.0)
+    sent = [(r.price, r.count) for r in rig.client.requests if r.ticker == TICKER]
+    assert sent == [(Decimal("0.42"), Decimal("8"))]  # the one without a budget
+    (denied,) = {e["detail"] for e in _log(rig, log, "risk_denied")}
+    assert "strategy market-maker" in denied and "budget of 5" in denied
+
+
+def test_a_strategy_past_its_daily_loss_limit_stops_alone(tmp_path: Path) -> None:
+    log = tmp_path / "log.jsonl"
+    budgets = {MM: {"daily_loss_limit": "1"}}
+    rig = _rig(tmp_path, MM, MR, trade={"budgets": budgets}, log_path=log)
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    moves: list[Intent] = [_order(Side.YES, Action.BUY, "0.45", "10", TimeInForce.IOC)]
+    quote = _order(Side.YES, Action.BUY, "0.21", "5")
+
+    def losing(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
+        if moves:
+            return [moves.pop(0)]
+        return [] if pos.resting else [quote]
+
+    # both quote below the bid the loss is taken at: no own order stands in its way
+    steady = Recorder(_order(Side.YES, Action.BUY, "0.20", "5"))
+    swap_decide(rig.loop, losing, MM)
+    swap_decide(rig.loop, steady, MR)
+    rig.step(1.0)
+    rig.step(1.0)
+    quoted = {o.yes_price for o in rig.client.iter_orders(status="resting")}
+    assert quoted == {Decimal("0.20"), Decimal("0.21")}
+    # bought 10 at 0.45, then sold at 0.25: $2.00 lost, past its $1 limit
+    mover.quote("0.25", "0.45")
+    moves.append(
+        replace(
+            _order(Side.YES, Action.SELL, "0.25", "10", TimeInForce.IOC),
+            model_fair=Decimal("0.20"),
+            reduce_only=True,
+        )
+    )
+    for _ in range(4):
+        rig.step(1.0)
+    (stopped,) = _log(rig, log, "strategy_stopped")
+    assert stopped["strategy"] == MM and "daily loss limit" in stopped["reason"]
+    resting = {o.yes_price for o in rig.client.iter_orders(status="resting")}
+    assert Decimal("0.20") in resting  # the other strategy's quote stays
+    assert Decimal("0.21") not in resting  # its own quote withdrawn, new ones refused
+    denied = [e for e in _log(rig, log, "risk_denied") if e["code"] == "STRATEGY_BUDGET"]
+    assert denied and all(e["strategy"] == MM for e in denied)
+    assert rig.store.trading.trading_state().state == "ACTIVE"
+
+
+def test_a_budget_for_a_strategy_that_does_not_run_is_refused_at_start(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"trade\.budgets\.spike: no strategy of that name"):
+        _rig(tmp_path, MM, MR, trade={"budgets": {"spike": {"max_contracts": "5"}}})

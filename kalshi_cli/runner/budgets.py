@@ -1,0 +1,96 @@
+"""The loop's budgets per strategy (`trade.budgets.NAME`, risk/budget.py): what each strategy
+owns, for the risk engine's `STRATEGY_BUDGET` rule, and which strategies are stopped for the
+day by their own daily loss limit.
+
+A strategy's own part of each position is the portfolio's (`Owners`), its own orders those
+`owner` names (runner/own_orders.py), and the orders of the tick's batch that it decided count
+as resting, as they do for the account's rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from kalshi_cli.risk.budget import Budget, Owned
+from kalshi_cli.vocabulary.clock import utc_day
+from kalshi_cli.vocabulary.models import ZERO
+from kalshi_cli.vocabulary.units import fmt_money
+
+if TYPE_CHECKING:
+    from kalshi_cli.runner.portfolio import OpenOrder, Portfolio
+    from kalshi_cli.strategy_api import Intent, PositionView
+
+
+class Budgets:
+    def __init__(
+        self,
+        budgets: Mapping[str, Budget],
+        portfolio: Portfolio,
+        owner: Callable[[OpenOrder], str | None],
+    ) -> None:
+        self.budgets = dict(budgets)
+        self._portfolio = portfolio
+        self._owner = owner
+        self.stopped: dict[str, str] = {}  # strategy -> why, for the rest of `_day`
+        self._day = ""
+
+    def owned(self, intent: Intent, queued: Sequence[Intent]) -> Owned | None:
+        """What the intent's strategy owns, when it has a budget (None: it has none)."""
+        name = intent.strategy
+        budget = self.budgets.get(name)
+        if budget is None:
+            return None
+        elsewhere = ZERO
+        if budget.max_exposure is not None:
+            for ticker in self._markets(name, queued) - {intent.ticker}:
+                elsewhere += self.view(name, ticker, queued).exposure()
+        return Owned(
+            name=name,
+            budget=budget,
+            position=self.view(name, intent.ticker, queued),
+            exposure_elsewhere=elsewhere,
+            stopped=self.stopped.get(name),
+        )
+
+    def view(self, name: str, ticker: str, queued: Sequence[Intent] = ()) -> PositionView:
+        """`name`'s own view of a market: its part of the position, its own resting orders
+        and those of the tick's batch it decided."""
+        view = self._portfolio.view_for(ticker, name)
+        resting = tuple(o.view for o in self._portfolio.resting(ticker) if self._owner(o) == name)
+        if resting != view.resting:
+            view = replace(view, resting=resting)
+        for intent in queued:
+            if intent.ticker == ticker and intent.strategy == name:
+                view = view.after(intent)
+        return view
+
+    def _markets(self, name: str, queued: Sequence[Intent]) -> set[str]:
+        engine = self._portfolio.owners.engines.get(name)
+        held = {t for t, m in engine.markets.items() if m.position != 0} if engine else set()
+        held.update(o.ticker for o in self._portfolio.orders.values() if self._owner(o) == name)
+        held.update(i.ticker for i in queued if i.strategy == name)
+        return held
+
+    def check_day(self, now: float) -> list[tuple[str, str]]:
+        """The strategies whose own realized loss today reached their daily limit since the
+        last look, each with why: stopped until the UTC day ends. A new day lifts them."""
+        day = utc_day(now)
+        if day != self._day:
+            self._day = day
+            self.stopped.clear()
+        newly: list[tuple[str, str]] = []
+        for name, budget in self.budgets.items():
+            limit = budget.daily_loss_limit
+            if limit is None or name in self.stopped:
+                continue
+            realized = self._portfolio.owners.realized_today(name, day)
+            if -realized >= limit:
+                why = (
+                    f"its realized P&L today {fmt_money(realized)} reached its daily loss "
+                    f"limit of {fmt_money(-limit)}"
+                )
+                self.stopped[name] = why
+                newly.append((name, why))
+        return newly
