@@ -39,10 +39,12 @@ class _Feed:
 
 @pytest.fixture(scope="module")
 def exported(sim_default: SimHarness, tmp_path_factory: pytest.TempPathFactory) -> set[str]:
-    """Every metric name we export, from the real collectors: the state file, the exchange, a
-    client's registry and a loop's telemetry (histograms with their sample suffixes)."""
+    """Every metric name with a sample in what Prometheus scrapes (prometheus.example.yml): the
+    trade loop's endpoint (the state file and what the process counts, never the exchange) and
+    the `kalshi metrics --textfile` cron job's file (the state file and the exchange). A family
+    rendered without a sample counts for nothing: its panel would show no data."""
     tmp = tmp_path_factory.mktemp("exported")
-    clock = prepare(tmp / "state.db", tmp / "trade.log")
+    clock = prepare(tmp / "state.db", tmp / "trade.log")  # holds 6 YES of one market
     key, _ = load_private_key(path=Path(sim_default.account.private_key_path))
     with KalshiClient(
         api_base=sim_default.account.api_base,
@@ -52,20 +54,20 @@ def exported(sim_default: SimHarness, tmp_path_factory: pytest.TempPathFactory) 
         telemetry = LoopTelemetry()
         telemetry.observe("risk_denied", {"code": "MIN_EDGE"})
         telemetry.watch_feed(_Feed(), ["T"])
-        collector = Collector(
+        loop = Collector(
             tmp / "state.db",
-            client=lambda: client,
             clock=ManualClock(clock.wall()),
             extra=lambda: [*api_families(client.stats.snapshot()), *telemetry.families()],
         )
-        families = collector.families()
-        assert collector.problems == []
-    names = set()
-    for fam in families:
-        names.add(fam.name)
-        if fam.kind == "histogram":
-            names |= {fam.name + s for s in ("_bucket", "_sum", "_count")}
-    return names
+        cron = Collector(tmp / "state.db", client=lambda: client, clock=ManualClock(clock.wall()))
+        texts = [cron.collect(), loop.collect()]  # the cron's requests fill the registry
+        assert loop.problems == cron.problems == []
+    return {
+        line.split("{", 1)[0].split(" ", 1)[0]
+        for text in texts
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
 
 
 def _expressions(dashboard: dict[str, Any]) -> list[tuple[str, str]]:

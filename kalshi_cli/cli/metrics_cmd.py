@@ -31,7 +31,8 @@ def metrics_command(
         bool,
         typer.Option(
             "--no-exchange",
-            help="Only the state file: no balance, positions, exposure or latency.",
+            help="Only the state file: no balance, exposure or latency; positions as its fills "
+            "add them up.",
             show_default=False,
         ),
     ] = False,
@@ -40,7 +41,8 @@ def metrics_command(
     """Write Prometheus metrics for node_exporter's textfile collector.
 
     Balance, exposure, positions and API latency from the exchange; daily P&L, orders placed and
-    rejected, fills, risk trips, trading state and the last heartbeat from the state file. A
+    rejected, fills, risk trips, trading state and the last heartbeat from the state file (and
+    the positions, with --no-exchange). A
     source that cannot be read is reported as kalshi_source_up 0 (and on stderr) and the rest is
     still written. Metric names: docs/metrics.md.
 

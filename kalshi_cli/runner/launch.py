@@ -5,8 +5,9 @@ of its account (`lock.acquire`; a dry run sends nothing, so it locks only its fi
 them until the loop ends. With a metrics port, Prometheus metrics are served from the state file,
 opened read-only on each scrape, and from what this process counted in memory (its client's
 requests, its loop's risk denials and feed ages): the scrape thread never sends a request with
-the loop's client nor uses its store connection (the exchange's figures come from the
-`kalshi metrics --textfile` cron job).
+the loop's client nor uses its store connection (the exchange's balance and exposure come from
+the `kalshi metrics --textfile` cron job; the positions are those the state file's fills add up
+to).
 """
 
 from __future__ import annotations

@@ -165,7 +165,9 @@ class Collector:
         if store is None:
             raise KalshiError(f"no state file at {self.state_path}")
         try:
-            return _from_store(store, now)
+            # the exchange is trusted for the contracts held (services/positions.py); a
+            # collector that does not ask it (the trade loop's endpoint) has the state file's
+            return _from_store(store, now, positions=self.client is None)
         finally:
             store.close()
 
@@ -178,6 +180,7 @@ class Collector:
         latency_ms = client.last_latency_ms
         positions = client.portfolio.get_positions()
         exposure = sum((p.exposure for p in positions), Decimal(0))
+        held: list[Held] = [(p.ticker, p.position, {}) for p in positions]
         families = [
             gauge(
                 "kalshi_balance_dollars",
@@ -194,17 +197,7 @@ class Collector:
                 "Total market exposure over every position, in dollars (exchange).",
                 exposure,
             ),
-            gauge(
-                "kalshi_open_positions",
-                "Markets with a non-zero position (exchange).",
-                len(positions),
-            ),
-            Family(
-                "kalshi_position_contracts",
-                "gauge",
-                "Position per market: positive YES, negative NO (exchange).",
-                [Sample(p.position, {"ticker": p.ticker}) for p in positions],
-            ),
+            *position_families(held, "exchange"),
         ]
         if latency_ms is not None:
             families.append(
@@ -217,7 +210,30 @@ class Collector:
         return families
 
 
-def _from_store(store: Store, now: float) -> list[Family]:
+Held = tuple[str, Decimal, Mapping[str, str]]  # ticker, position (+ YES, - NO), more labels
+
+
+def position_families(held: Iterable[Held], source: str) -> list[Family]:
+    """`kalshi_open_positions` and `kalshi_position_contracts` from the positions `source`
+    knows, a flat one left out: the dashboard's Positions panel and the position alert rules
+    read them, whichever source fed them."""
+    open_ = [(ticker, position, labels) for ticker, position, labels in held if position != 0]
+    return [
+        gauge(
+            "kalshi_open_positions",
+            f"Markets with a non-zero position ({source}).",
+            len(open_),
+        ),
+        Family(
+            "kalshi_position_contracts",
+            "gauge",
+            f"Position per market: positive YES, negative NO ({source}).",
+            [Sample(position, {"ticker": ticker, **labels}) for ticker, position, labels in open_],
+        ),
+    ]
+
+
+def _from_store(store: Store, now: float, *, positions: bool) -> list[Family]:
     from kalshi_cli.services.pnl import summarize_store
 
     day = utc_day(now)
@@ -288,6 +304,18 @@ def _from_store(store: Store, now: float) -> list[Family]:
             [Sample(int(s == state), {"state": s}) for s in TRADING_STATES],
         ),
     ]
+    if positions:
+        # each subaccount is its own book: one market may be held on two
+        families.extend(
+            position_families(
+                (
+                    (m.ticker, m.position, {"subaccount": str(number)})
+                    for number, book in sorted(pnl.books.items())
+                    for m in book.markets.values()
+                ),
+                "state file",
+            )
+        )
     families.extend(_strategy_fills(store, {i.client_order_id: i for i in intents}))
     beat = store.events.last_heartbeat("trade")
     if beat is not None:

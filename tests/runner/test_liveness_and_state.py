@@ -1,7 +1,7 @@
 """Liveness and trading state are two facts: a halted, paused or SAFE_MODE loop still beats its
 heartbeat, `kalshi check heartbeat` grades the beat's age and names the trading state of the
-state file (not the one the beat saw), and `kalshi status` says PAUSED while a live loop is
-paused."""
+state file (not the one the beat saw), `kalshi status` says PAUSED while a live loop is paused,
+and shows the SAFE_MODE the loop writes from the moment it writes it, not from its next beat."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from kalshi_cli.checks.local import LocalView, check_heartbeat
 from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
+from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.risk import TradingState, halt
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -130,4 +131,40 @@ def test_the_heartbeat_goes_on_while_slow_withdrawals_fail(tmp_path: Path) -> No
     rig.step(0.5)
     assert len(ages) >= quotes  # every quote's cancel was tried, and failed
     assert max(ages) <= 5.0 + rig.loop.settings.heartbeat_interval_s, ages
+    rig.loop.log.close()
+
+
+def test_status_shows_safe_mode_as_the_loop_writes_it_before_its_next_heartbeat(
+    tmp_path: Path,
+) -> None:
+    """The loop trips SAFE_MODE on an error in a tick and withdraws its quotes in that same
+    tick: `kalshi status`, run while the first of those cancels is on its way, already says
+    SAFE_MODE (the row written at the transition), while the last heartbeat still says ACTIVE.
+    A status that waited for the beat, or a write kept until the end of the tick, shows ACTIVE
+    here."""
+    state = tmp_path / "s.db"
+    rig = make_rig(state, strategy="market-maker", risk={"max_consecutive_errors": 1})
+    for _ in range(4):
+        rig.step(0.5)
+    assert rig.loop.portfolio.orders, "the market maker quotes"
+    seen: list[tuple[str, object]] = []
+    cancel = rig.client.cancel_order
+
+    def cancel_watched(order_id: str, **kwargs: object) -> object:
+        if not seen:
+            code, out = _kalshi(["status", "--json"], tmp_path, state)
+            assert code == 0, out
+            beat = rig.store.events.last_heartbeat("trade")
+            assert beat is not None
+            seen.append((json.loads(out)["state"], beat.detail["state"]))
+        return cancel(order_id, **kwargs)  # type: ignore[arg-type]
+
+    rig.client.cancel_order = cancel_watched  # type: ignore[method-assign,assignment]
+    failed_poll = FeedEvent(
+        EventKind.ERROR, "KXM-1", reason="HTTP 503", source="rest",
+        error=ServerError("request failed: HTTP 503", status=503),
+    )  # fmt: skip
+    rig.clock.advance(0.1)
+    rig.loop.tick([failed_poll], full=False)
+    assert seen == [("SAFE_MODE", "ACTIVE")]
     rig.loop.log.close()

@@ -6,12 +6,22 @@ import signal
 import socket
 import subprocess
 import urllib.request
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from kalshi_cli.vocabulary.models import BookSide, TimeInForce
 from tests.conftest import SimHarness
-from tests.runner.simproc import Book, client_for, pause, trade_command, trade_env, wait_for
+from tests.runner.simproc import (
+    Book,
+    client_for,
+    observer_for,
+    pause,
+    trade_command,
+    trade_env,
+    wait_for,
+)
 
 TICKER = "KXMETRICS-SIM-A"
 
@@ -23,12 +33,17 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_a_running_loop_serves_its_heartbeat_and_trading_state(
+def test_a_running_loop_serves_its_heartbeat_trading_state_and_positions(
     sim: SimHarness, tmp_path: Path
 ) -> None:
     sim.create_market(TICKER)
     maker = client_for(sim.new_account())
     Book(maker, TICKER).quote("0.49", "0.51")
+    # the account holds 3 YES when the loop starts: its reconcile copies the fill into the state
+    # file, and the dashboard's Positions panel must show them from the loop's endpoint
+    with observer_for(sim.account) as holder:
+        Book(holder, TICKER).order(BookSide.BID, "0.51", "3", TimeInForce.IOC)
+    held = f'kalshi_position_contracts{{subaccount="0",ticker="{TICKER}"}} '
     port = _free_port()
     proc = subprocess.Popen(
         [
@@ -50,8 +65,10 @@ def test_a_running_loop_serves_its_heartbeat_and_trading_state(
         except OSError:
             return proc.poll() is not None
         scraped.append(text)
-        return "kalshi_last_heartbeat_timestamp_seconds" in text and (
-            f'kalshi_feed_message_age_seconds{{ticker="{TICKER}"}}' in text
+        return (
+            "kalshi_last_heartbeat_timestamp_seconds" in text
+            and f'kalshi_feed_message_age_seconds{{ticker="{TICKER}"}}' in text
+            and held in text
         )
 
     try:
@@ -66,6 +83,9 @@ def test_a_running_loop_serves_its_heartbeat_and_trading_state(
     assert f"metrics on http://127.0.0.1:{port}/metrics" in err
     text = scraped[-1]
     assert 'kalshi_trading_state{state="ACTIVE"} 1' in text
+    position = next(line for line in text.splitlines() if line.startswith(held))
+    assert Decimal(position.removeprefix(held)) == 3
+    assert "kalshi_open_positions 1" in text.splitlines()
     # what only the running process knows: its client's requests and its loop's counters
     assert 'kalshi_api_requests_total{endpoint="GET portfolio/orders",outcome="ok"}' in text
     assert 'kalshi_api_request_duration_seconds_count{endpoint="GET portfolio/orders"}' in text

@@ -43,6 +43,8 @@ def parse(text: str) -> dict[str, str]:
             continue
         if line.startswith("# TYPE "):
             _, _, name, kind = line.split(" ")
+            # a family given twice in one exposition makes Prometheus refuse the whole scrape
+            assert name not in types, f"{name} has two TYPE lines"
             types[name] = kind
             continue
         m = SAMPLE.match(line)
@@ -128,6 +130,62 @@ def test_collector_reads_the_state_file(state: Path) -> None:
     assert values['kalshi_trading_state{state="ACTIVE"}'] == "0"
     assert values["kalshi_last_heartbeat_timestamp_seconds"] == "1700000000.000"
     assert values["kalshi_feed_last_message_timestamp_seconds"] == "1699999999.500"
+
+
+def _fill(n: int, ticker: str, book_side: BookSide, count: int, subaccount: int = 0) -> FillRecord:
+    return FillRecord(
+        f"held-{n}", f"o-held-{n}", None, ticker, book_side, Decimal("0.40"), Decimal(count),
+        Decimal("0.01"), True, 1_700_000_000.0 + n, subaccount=subaccount,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def held(tmp_path: Path) -> Path:
+    """A state file whose fills leave positions open: 6 YES of KXM-1 and 3 NO of KXM-2 on the
+    primary account, 5 YES of KXM-1 on subaccount 2, and KXM-3 bought and sold back (flat)."""
+    path = tmp_path / "held.db"
+    with Store.open(path, clock=ManualClock(1_700_000_000.0)) as store:
+        fills = [
+            ("KXM-1", BookSide.BID, 10, 0), ("KXM-1", BookSide.ASK, 4, 0),
+            ("KXM-2", BookSide.ASK, 3, 0),
+            ("KXM-3", BookSide.BID, 2, 0), ("KXM-3", BookSide.ASK, 2, 0),
+            ("KXM-1", BookSide.BID, 5, 2),
+        ]  # fmt: skip
+        for n, (ticker, side, count, subaccount) in enumerate(fills):
+            store.fills.record_fill(_fill(n, ticker, side, count, subaccount))
+    return path
+
+
+def _positions(values: dict[str, str]) -> dict[str, Decimal]:
+    return {
+        key: Decimal(value)
+        for key, value in values.items()
+        if key.startswith("kalshi_position_contracts{")
+    }
+
+
+def test_without_the_exchange_the_positions_come_from_the_state_file(held: Path) -> None:
+    # what the trade loop's --metrics-port serves: it never asks the exchange, and the
+    # dashboard's Positions panel and the position alert rules read kalshi_position_contracts
+    values = parse(Collector(held, clock=ManualClock(1_700_000_060.0)).collect())
+    assert _positions(values) == {
+        'kalshi_position_contracts{subaccount="0",ticker="KXM-1"}': Decimal(6),
+        'kalshi_position_contracts{subaccount="0",ticker="KXM-2"}': Decimal(-3),
+        'kalshi_position_contracts{subaccount="2",ticker="KXM-1"}': Decimal(5),
+    }
+    assert values["kalshi_open_positions"] == "3"
+
+
+def test_with_the_exchange_its_positions_are_the_only_ones(sim: SimHarness, held: Path) -> None:
+    key, _ = load_private_key(path=Path(sim.account.private_key_path))
+    with KalshiClient(
+        api_base=sim.account.api_base, key_id=sim.account.key_id, private_key=key
+    ) as client:
+        values = parse(Collector(held, client=lambda: client).collect())  # one family each
+    assert values['kalshi_source_up{source="exchange"}'] == "1"
+    # the simulator's account holds nothing: the exchange's figure, not the state file's
+    assert _positions(values) == {}
+    assert values["kalshi_open_positions"] == "0"
 
 
 def test_the_loops_lag_from_its_heartbeat_is_exported(tmp_path: Path) -> None:
