@@ -4,7 +4,11 @@ how long a market goes unvisited, with the loop built as `kalshi trade` builds i
 every market revisited within 10 s. See docs/benchmarks.md "How each benchmark measures".
 
     python benchmarks/bench_loop_lag.py [--markets 500] [--seconds 60] [--warmup 20]
-        [--strategy spike|market-maker] [--dry-run] [--no-budget]
+        [--strategy NAME ...] [--dry-run] [--no-budget]
+
+`--strategy` repeats: the loop runs each in one lineup, as `kalshi trade --strategy A --strategy
+B` does (four strategies over 200 markets: `--markets 200 --strategy spike --strategy
+market-maker --strategy mean-reversion --strategy arbitrage`).
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ def main() -> int:
     parser.add_argument("--markets", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--warmup", type=float, default=20.0)
-    parser.add_argument("--strategy", default="spike")
+    parser.add_argument("--strategy", action="append", help="repeat it: one lineup (spike)")
     parser.add_argument(
         "--dry-run",
         action="store_true",
@@ -58,6 +62,7 @@ def main() -> int:
         "the feed again (the pass the loop made before it had a tick budget), for comparison",
     )
     args = parser.parse_args()
+    strategies = tuple(args.strategy or ["spike"])
     work = Path(tempfile.mkdtemp(prefix="bench-lag-"))
     (work / "scenario.yaml").write_text(scenario(args.markets), encoding="utf-8")
     sim, account = start_simulator(work / "sim", scenario=str(work / "scenario.yaml"))
@@ -87,14 +92,16 @@ def main() -> int:
         )
         loop = build_loop(
             Parts(client, store, feed, clock, log),
-            TradeOptions(strategies=(StrategyChoice(args.strategy),), dry_run=args.dry_run),
+            TradeOptions(
+                strategies=tuple(StrategyChoice(s) for s in strategies), dry_run=args.dry_run
+            ),
             config,
             markets,
         )
         if args.no_budget:
             loop.settings = replace(loop.settings, tick_budget_s=math.inf)
         print(
-            f"loop lag: {len(markets)} markets, strategy {args.strategy}"
+            f"loop lag: {len(markets)} markets, strategies {', '.join(strategies)}"
             f"{' (dry run)' if args.dry_run else ''}{' (no budget)' if args.no_budget else ''}, "
             "warm-up "
             f"{args.warmup:g} s, measured {args.seconds:g} s, load {load()}",

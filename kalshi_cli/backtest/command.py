@@ -246,12 +246,28 @@ def build_request(
     executor: str = "local",
     scheduler: str | None = None,
     run_progress: Progress | None = None,
+    beside: tuple[str, ...] = (),
 ) -> BacktestRequest:
     """The command line and the config file's sections (`strategies.NAME`, `risk`, `trade`)
-    as one request; a misspelled strategy or a bad amount is refused before anything runs."""
+    as one request; a misspelled strategy or a bad amount is refused before anything runs.
+    `beside`: other strategies run in the same loop on the same bankroll, each with its
+    `strategies.NAME` params."""
     loaded = get_strategy(config.strategy_spec(strategy))
     # validated as a whole here, with file and line, before anything runs
     validated = config.params_for(loaded, params_file)
+    sources = [_source_key(loaded, validated)]
+    others: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+    names = {loaded.name}
+    for spec_text in beside:
+        other = get_strategy(config.strategy_spec(spec_text))
+        if other.name in names:
+            raise UsageError(
+                f"--strategy {spec_text} is given twice; each strategy runs once in a loop"
+            )
+        names.add(other.name)
+        other_params = config.params_for(other, None)
+        others.append((other.spec or other.name, _param_pairs(other_params)))
+        sources.append(_source_key(other, other_params))
     _check_outputs(html, out)
     try:
         cash = Decimal(balance)
@@ -267,8 +283,9 @@ def build_request(
     spec = BacktestSpec(
         data=str(data),
         strategy=loaded.spec or loaded.name,
-        params=tuple(sorted((k, str(v)) for k, v in params_dict(validated).items())),
-        strategy_source=_source_key(loaded, validated),
+        params=_param_pairs(validated),
+        strategy_source=" | ".join(sources),
+        beside=tuple(others),
         markets=tuple(t.strip() for t in (markets or "").split(",") if t.strip()),
         start_ns=start_ns,
         end_ns=end_ns,
@@ -470,6 +487,10 @@ def _stored(sweep: BacktestOutcome) -> dict[str, Any]:
             for run, stats in zip(doc["runs"], sweep.statistics, strict=True)
         ]
     return doc
+
+
+def _param_pairs(params: Any) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, str(v)) for k, v in params_dict(params).items()))
 
 
 def _source_key(loaded: Any, params: Any) -> str:

@@ -43,6 +43,7 @@ from kalshi_cli.vocabulary.models import (
 )
 
 if TYPE_CHECKING:
+    from kalshi_cli.runner.config import StrategyChoice
     from kalshi_cli.runner.loop import TradeLoop
 
 Record = tuple[int, dict[str, Any], bool]
@@ -79,9 +80,25 @@ class BacktestSpec:
     # the data set's fingerprint (dataset.py) as the sweep saw it: a worker whose copy differs
     # refuses the run; empty: whatever is at `data` when the run opens it
     data_fingerprint: str = ""
+    # the other strategies run beside `strategy` in the same loop, on the same bankroll, each
+    # (spec, its params): each trades only what it owns, as live; a sweep varies `strategy`'s
+    # params only
+    beside: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
 
     def params_dict(self) -> dict[str, str]:
         return dict(self.params)
+
+    def lineup(self) -> tuple[tuple[StrategyChoice, ...], dict[str, dict[str, str]]]:
+        """The loop's strategies in order and each one's params by its name: what a backtest
+        and a paper replay of this spec run."""
+        from kalshi_cli.runner.config import StrategyChoice
+        from kalshi_cli.strategies import get_strategy
+
+        runs = ((self.strategy, self.params), *self.beside)
+        # a file or import path is loaded here, in the process that runs (a sweep's worker
+        # loads the same file by its path)
+        params = {get_strategy(spec).name: dict(values) for spec, values in runs}
+        return tuple(StrategyChoice(spec) for spec, _ in runs), params
 
 
 @dataclass
@@ -331,7 +348,7 @@ def execute(
     `log_path` (none by default: formatting every event costs a busy replay a third of its
     time). `source` is the data set as a sweep's worker holds it (dataset.py); by default
     the records are read from `spec.data`'s files."""
-    from kalshi_cli.runner.config import Selection, StrategyChoice, TradeConfig, TradeOptions
+    from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
     from kalshi_cli.runner.session import Parts, build_loop
     from kalshi_cli.services.reconcile import sync_settlements
     from kalshi_cli.store import Store
@@ -362,19 +379,9 @@ def execute(
     try:
         client = venue.client
         markets = _with_terms([client.markets.get_market(t) for t in tickers], root)
-        from kalshi_cli.strategies import get_strategy
-
-        # a file or import path is loaded here, in the process that runs (a sweep's worker
-        # loads the same file by its path)
-        name = get_strategy(spec.strategy).name
-        config = TradeConfig(
-            strategies={name: spec.params_dict()},
-            risk=dict(spec.risk),
-            trade=dict(spec.trade),
-        )
-        options = TradeOptions(
-            strategies=(StrategyChoice(spec.strategy),), selection=Selection(tuple(tickers))
-        )
+        choices, params = spec.lineup()
+        config = TradeConfig(strategies=params, risk=dict(spec.risk), trade=dict(spec.trade))
+        options = TradeOptions(strategies=choices, selection=Selection(tuple(tickers)))
         loop = build_loop(Parts(client, store, feed, clock, log), options, config, markets)
         # a backtest's heartbeat has no reader (no check or dead-man watches a replay), so it
         # is written once a simulated minute rather than every second: 3,600 transactions an

@@ -290,13 +290,30 @@ def _max_drawdown(curve: list[EquityPoint]) -> tuple[Decimal, float | None]:
 # ------------------------------------------------------------------ the terminal
 
 
+def _strategy_lines(report: dict[str, Any], names: list[str]) -> list[str]:
+    """Each strategy's realized P&L (its own fills and settlements), with several: they sum to
+    the run's realized and settled."""
+    if len(names) < 2:
+        return []
+    groups = report["by_strategy"]
+    return [
+        "by strategy      realized (fees, fills)",
+        *(
+            f"  {name:<15}{_money(g['realized'])} ({_money(g['fees'])}, {g['fills']})"
+            for name, g in groups.items()
+        ),
+        "",
+    ]
+
+
 def render_text(report: dict[str, Any], *, width: int = 72) -> list[str]:
     """The report as lines for a terminal: the totals, the markets, the days, the exits and an
     equity-curve chart."""
     t = report["totals"]
     spec = report["spec"]
+    names = [spec["strategy"], *(s for s, _ in spec.get("beside") or ())]
     lines = [
-        f"backtest {spec['strategy']} on {spec['data']}: {report['data']['markets']} markets, "
+        f"backtest {', '.join(names)} on {spec['data']}: {report['data']['markets']} markets, "
         f"{report['data']['book_events']} book events, fill model {spec['fill_model']}, "
         f"latency {spec['latency_ms']} ms",
         "",
@@ -314,6 +331,7 @@ def render_text(report: dict[str, Any], *, width: int = 72) -> list[str]:
         f"mean {_secs(t['queue_wait_s']['mean'])}, median {_secs(t['queue_wait_s']['median'])}",
         f"max exposure     {_money(t['max_exposure'])}",
         "",
+        *_strategy_lines(report, names),
         *statistics_lines(report["statistics"]),
         "",
     ]

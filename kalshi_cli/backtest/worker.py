@@ -40,6 +40,8 @@ def spec_from_dict(raw: dict[str, Any]) -> BacktestSpec:
             value = tuple(tuple(pair) for pair in value)
         elif f.name == "markets":
             value = tuple(value)
+        elif f.name == "beside":
+            value = tuple((spec, tuple(tuple(p) for p in params)) for spec, params in value)
         values[f.name] = value
     return BacktestSpec(**values)
 

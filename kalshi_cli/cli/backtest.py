@@ -50,11 +50,13 @@ def backtest_command(
     ctx: typer.Context,
     *,
     strategy: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--strategy",
             help="A built-in (spike, mean-reversion, arbitrage, market-maker, model, crypto), a "
-            ".py file, package.module:attr or an installed entry point (docs/strategies.md).",
+            ".py file, package.module:attr or an installed entry point (docs/strategies.md). "
+            "Repeat it to run several in one loop on one bankroll, each trading what it owns; "
+            "--params and --param are the first one's.",
             show_default=False,
         ),
     ] = None,
@@ -264,17 +266,18 @@ def backtest_command(
     from kalshi_cli.runner import load_trade_config
     from kalshi_cli.vocabulary.errors import UsageError
 
-    if strategy is None or data is None:
+    if not strategy or data is None:
         raise UsageError(
             "kalshi backtest needs --strategy and --data",
             hint="e.g. kalshi backtest --strategy spike --data recordings/kx",
         )
+    first, *beside = strategy
     app = current()
     output = app.output(as_json=as_json)
     shown = output.progress("sweep runs done")  # on a terminal's stderr only
     request = build_request(
-        load_trade_config(app.settings().config_path).with_model((strategy,), model),
-        strategy=strategy, data=data, start=start, end=end, markets=markets,
+        load_trade_config(app.settings().config_path).with_model(tuple(strategy), model),
+        strategy=first, beside=tuple(beside), data=data, start=start, end=end, markets=markets,
         params=tuple(param or ()), fill_model=fill_model.value, latency_ms=latency_ms,
         balance=balance, html=html, out=out, rank_by=rank_by, jobs=jobs,
         cache=not no_cache, lookahead=lookahead_check, params_file=params_file,

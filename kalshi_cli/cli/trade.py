@@ -69,6 +69,17 @@ def trade_command(
             show_default=False,
         ),
     ] = None,
+    assign: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--assign",
+            metavar="NAME:TICKER",
+            help="Give strategy NAME the contracts held in TICKER that no strategy bought (by "
+            "hand, before the loop), so its exits may sell them; repeat it. Without it such a "
+            "position is nobody's and no strategy trades it.",
+            show_default=False,
+        ),
+    ] = None,
     markets: Annotated[
         str | None,
         typer.Option(
@@ -190,6 +201,7 @@ def trade_command(
         bounds=(duration, max_ticks), live=live, log_file=log_file, order_group=order_group,
         venue=(paper, paper_balance, subaccount),
     )  # fmt: skip
+    options = replace(options, assign=_assignments(assign or []))
     # every section checked, and the refusals made, before the client below exists
     options = _checked_config(settings, options, config)
     run_trade(
@@ -289,6 +301,22 @@ def _binder(app: AppContext, settings: Settings) -> Callable[[Store], None]:
     from kalshi_cli.services.connection import bind_state
 
     return lambda store: bind_state(settings, store, app.connection(auth=True))
+
+
+def _assignments(given: list[str]) -> tuple[tuple[str, str], ...]:
+    """`--assign NAME:TICKER`, each split at its first colon (a ticker has none)."""
+    from kalshi_cli.vocabulary.errors import UsageError
+
+    pairs = []
+    for text in given:
+        name, sep, ticker = text.rpartition(":")
+        if not sep or not name.strip() or not ticker.strip():
+            raise UsageError(
+                f"--assign {text!r}: say which strategy takes which market",
+                hint="e.g. --assign spike:KXHIGHNY-26NOV25-T60",
+            )
+        pairs.append((name.strip(), ticker.strip()))
+    return tuple(pairs)
 
 
 def _options(

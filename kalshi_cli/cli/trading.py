@@ -277,7 +277,10 @@ def status_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
 
     Example: kalshi status --json
     """
+    from decimal import Decimal
+
     from kalshi_cli.services.orders import trading_status
+    from kalshi_cli.vocabulary.units import fmt_money
 
     app = current()
     settings = app.settings(env.value if env else None)
@@ -292,6 +295,11 @@ def status_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
     render_state(out, status.state, status.reason, status.source, status.at, extra=details)
     for h in details.get("history", []) if not as_json else []:
         out.line(f"  {local_time(h['at'])}  {h['state']:<9} {h['source']}: {h['reason']}")
+    for row in status.strategies if not as_json else ():
+        out.line(
+            f"  strategy {row['strategy']}: {row['open_orders']} open orders, realized today "
+            f"{fmt_money(Decimal(row['realized_today']))}"
+        )
     if status.unknown_orders and not as_json:
         out.note(
             f"{len(status.unknown_orders)} order(s) of unknown outcome: run `kalshi reconcile`"

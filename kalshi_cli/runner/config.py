@@ -123,6 +123,9 @@ class TradeOptions:
     order_group: bool = True  # run the orders inside one server-side order group
     paper: bool = False  # fill orders locally against the live book (runner/paper.py)
     paper_balance: Decimal = Decimal("1000")  # the paper venue's starting cash, dollars
+    # (strategy name, ticker): the part of the account's position there that no strategy owns
+    # (bought by hand, before the loop) is given to that strategy at start (`--assign`)
+    assign: tuple[tuple[str, str], ...] = ()
     # the subaccount every order, read and risk rule of the loop acts on (None: the one the API
     # key is restricted to, else 0: session.key_subaccount); with --paper, the venue's subaccount
     # of that number

@@ -196,6 +196,14 @@ class Portfolio:
             view = self._views[ticker] = self._make_view(ticker)
         return view
 
+    def assign(self, owner: str, ticker: str, ts: float) -> Decimal:
+        """`owner` takes the unowned part of the account's position in `ticker`
+        (`Owners.assign`)."""
+        given = self.owners.assign(owner, ticker, self.view(ticker).whole, ts)
+        if given:
+            self._forget(ticker)
+        return given
+
     def view_for(self, ticker: str, owner: str) -> PositionView:
         """What `owner` decides on: the part of the position its own fills built as the
         view's `position` (and `own`), the account's whole position as `account` (the same
@@ -326,6 +334,28 @@ class Owners:
                 )
                 self._realized(owner, ts, event.net)
                 self.opened_at[owner].pop(ticker, None)
+
+    def assign(self, owner: str, ticker: str, whole: Holding, ts: float) -> Decimal:
+        """Give `owner` the part of the account's position `whole` that no strategy owns, at
+        the account's average cost (`kalshi trade --assign NAME:TICKER`): contracts bought by
+        hand become that strategy's to exit. The contracts given (0: nothing unowned)."""
+        held = whole.held_side
+        if held is None:
+            return ZERO
+        owned = ZERO
+        yes = held is Side.YES
+        for engine in self.engines.values():
+            mine = engine.markets.get(ticker)
+            if mine is not None and mine.position != 0 and (mine.position > 0) == yes:
+                owned += abs(mine.position)
+        free = whole.contracts - owned
+        if free <= 0:
+            return ZERO
+        book_side = BookSide.BID if held is Side.YES else BookSide.ASK
+        yes_price = whole.avg_entry_price if held is Side.YES else ONE - whole.avg_entry_price
+        fill = (ticker, book_side, yes_price, free, ZERO, ts, None)
+        _apply(self.engines[owner], self.opened_at[owner], fill)
+        return free
 
     def holding(self, owner: str, ticker: str, whole: Decimal) -> Holding:
         """`owner`'s part of a position: never more contracts than the account holds, never

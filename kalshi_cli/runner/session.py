@@ -54,6 +54,7 @@ from kalshi_cli.strategies import get_strategy
 from kalshi_cli.vocabulary.errors import ConfigError, KalshiError, UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import FeeModelError, Market
+from kalshi_cli.vocabulary.units import fmt_count
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -363,6 +364,7 @@ def build_loop(
         ) from exc
     # the exchange's positions the start compares with are the client's subaccount's (else 0)
     fills = rebuild(parts.store, portfolio, parts.client.subaccount or 0)
+    _assign(options, lineup, portfolio, parts)
     trade = config.settings
     settings = LoopSettings(
         dry_run=options.dry_run,
@@ -518,6 +520,27 @@ def resolve_lineup(options: TradeOptions, config: TradeConfig) -> Lineup:
         params = config.params_for(strategy, choice.params_file)
         members.append(Member(strategy, params, choice.params_file))
     return Lineup(members)
+
+
+def _assign(options: TradeOptions, lineup: Lineup, portfolio: Portfolio, parts: Parts) -> None:
+    """`--assign NAME:TICKER`: the contracts held in TICKER that no strategy built become
+    NAME's, at the account's average cost, so its exits may sell them. Given at every start
+    (the state file keeps no assignment: a restart without the option leaves them nobody's)."""
+    for name, ticker in options.assign:
+        if lineup.get(name) is None:
+            raise UsageError(
+                f"--assign {name}:{ticker}: no strategy of that name runs",
+                hint=f"running: {', '.join(lineup.names)}",
+            )
+        if ticker not in portfolio.markets:
+            raise UsageError(
+                f"--assign {name}:{ticker}: the loop does not trade {ticker}",
+                hint="add it to --markets",
+            )
+        given = portfolio.assign(name, ticker, parts.clock.wall())
+        parts.log.emit(
+            "position_assigned", {"strategy": name, "ticker": ticker, "count": fmt_count(given)}
+        )
 
 
 def _budgets(budgets: Mapping[str, Budget], lineup: Lineup) -> dict[str, Budget]:

@@ -990,6 +990,9 @@ class TradingStatus:
     loop_lag: dict[str, Any] | None = None
     # the strategy that loop runs, and how it was named (a built-in, a file, an import path)
     loop_strategy: str | None = None
+    # a row per strategy of that loop: its name, its open orders, the P&L its fills realized
+    # today (UTC), from the state file
+    strategies: tuple[dict[str, Any], ...] = ()
 
     def details(self) -> dict[str, Any]:
         """Everything beside the state itself, as `kalshi status --json` names it."""
@@ -1007,8 +1010,40 @@ class TradingStatus:
                 document["loop_lag"] = self.loop_lag
             if self.loop_strategy is not None:
                 document["loop_strategy"] = self.loop_strategy
+            if self.strategies:
+                document["strategies"] = list(self.strategies)
             document["history"] = list(self.history)
         return document
+
+
+def _loop_names(beat: HeartbeatRecord | None) -> list[str]:
+    """The names of the strategies the loop of that heartbeat runs (none named: none)."""
+    listed = beat.detail.get("strategies") if beat is not None else None
+    if not isinstance(listed, list):
+        return []
+    return [s["name"] for s in listed if isinstance(s, dict) and isinstance(s.get("name"), str)]
+
+
+def _strategy_rows(
+    store: Store, names: list[str], open_orders: list[IntentRecord], now: float
+) -> tuple[dict[str, Any], ...]:
+    """A row per strategy: its open orders and what its fills realized today (UTC)."""
+    from kalshi_cli.vocabulary.clock import day_start, utc_day
+
+    if not names:
+        return ()
+    realized = dict.fromkeys(names, ZERO)
+    for fill in store.fills.iter_fills(since=day_start(utc_day(now))):
+        if fill.strategy in realized and fill.realized_pnl is not None:
+            realized[fill.strategy] += fill.realized_pnl
+    return tuple(
+        {
+            "strategy": name,
+            "open_orders": sum(1 for i in open_orders if i.strategy == name),
+            "realized_today": fmt_exact_dollars(realized[name]),
+        }
+        for name in names
+    )
 
 
 def _loop_strategy(beat: HeartbeatRecord | None) -> str | None:
@@ -1051,6 +1086,8 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
             beat if beat is None or beat.source == "trade" else store.events.last_heartbeat("trade")
         )
         history = store.trading.trading_state_history(limit=5)
+        wall = SystemClock().wall() if now is None else now
+        rows = _strategy_rows(store, _loop_names(loop_beat), open_orders, wall)
     shown = (
         row.state
         if loop_beat is None
@@ -1077,6 +1114,7 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
         loop_subaccount=_loop_subaccount(beat),
         loop_lag=_loop_lag(beat),
         loop_strategy=_loop_strategy(beat),
+        strategies=rows,
         history=tuple(
             {"state": h.state, "reason": h.reason, "source": h.source, "at": h.at} for h in history
         ),

@@ -186,3 +186,29 @@ def test_a_run_whose_out_directory_fills_up_is_exit_18(data: Path, tmp_path: Pat
     )  # fmt: skip
     assert result.returncode == ExitCode.DATA_WRITE_FAILED, result.stderr
     assert "Traceback" not in result.stderr and str(tmp_path / "run") in result.stderr
+
+
+def test_several_strategies_share_one_bankroll_and_each_is_reported(
+    data: Path, tmp_path: Path
+) -> None:
+    args = ["--param", "take_profit=0.06", "--param", "order_count=20", "--no-cache"]
+    command = ["backtest", "--strategy", "spike", "--strategy", "market-maker"]
+    done = kalshi([*command, "--data", str(data), *args, "--json"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    # the other strategy runs with its whole set of params, defaults written out
+    ((other, params),) = report["spec"]["beside"]
+    assert other == "market-maker" and ["spread", "0.04"] in params
+    by_strategy = report["by_strategy"]
+    assert {"spike", "market-maker"} <= set(by_strategy)
+    # one bankroll: the strategies' realized P&L adds up to the run's, to the cent
+    total = sum(Decimal(g["realized"]) for g in by_strategy.values())
+    totals = report["totals"]
+    assert total == Decimal(totals["realized"]) + Decimal(totals["settled"])
+    text = kalshi([*command, "--data", str(data), *args], tmp_path)
+    assert text.returncode == 0, text.stderr
+    assert "backtest spike, market-maker on" in text.stdout
+    assert "by strategy" in text.stdout
+    twice = kalshi(["backtest", "--strategy", "spike", "--strategy", "spike", "--data", str(data)],
+                   tmp_path)  # fmt: skip
+    assert twice.returncode == ExitCode.USAGE and "given twice" in twice.stderr

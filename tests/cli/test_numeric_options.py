@@ -85,7 +85,7 @@ NOT_NUMBERS = {
     "order_group_id", "start", "end", "from_", "to", "param", "rank_by", "channel", "words",
     "event_ticker", "category", "client_transfer_id", "name", "scope", "key_id", "market",
     "rfq_id", "rfq", "quote_id", "reason", "model", "run", "a", "b", "spec", "index", "study",
-    "scheduler", "params_file",
+    "scheduler", "params_file", "assign",
 }  # fmt: skip
 
 

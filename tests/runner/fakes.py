@@ -459,6 +459,7 @@ def make_rig(
     read_lag_s: float | None = None,
     trade: dict[str, Any] | None = None,
     strategies: Sequence[str] = (),
+    assign: tuple[tuple[str, str], ...] = (),
 ) -> Rig:
     from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
     from kalshi_cli.runner.eventlog import EventLog
@@ -485,7 +486,9 @@ def make_rig(
         parts.read_lag_s = read_lag_s
     loop = build_loop(
         parts,
-        TradeOptions(strategies=tuple(StrategyChoice(s) for s in specs), dry_run=dry_run),
+        TradeOptions(
+            strategies=tuple(StrategyChoice(s) for s in specs), dry_run=dry_run, assign=assign
+        ),
         config,
         [m for m in markets if m.is_open],
     )

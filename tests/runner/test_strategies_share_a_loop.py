@@ -15,6 +15,7 @@ from uuid import uuid4
 
 import pytest
 
+from kalshi_cli.services.orders import trading_status
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -121,9 +122,9 @@ def test_a_position_bought_by_hand_is_no_strategys_and_is_never_sold(tmp_path: P
     mover.quote("0.55", "0.60")
     _hand_buy(rig, "0.60", "20")
     # past spike's time stop (max_hold_s 300) and take-profit, on a book that keeps moving
-    for step in range(40):
+    for step in range(80):
         mover.quote("0.63" if step % 2 else "0.64", "0.66")
-        rig.step(10.0)
+        rig.step(5.0)
     sold = [r for r in rig.client.requests if r.book_side is BookSide.ASK or r.reduce_only]
     assert sold == []
     (held,) = [p for p in rig.client.get_positions() if p.ticker == TICKER]
@@ -290,3 +291,61 @@ def test_a_strategy_past_its_daily_loss_limit_stops_alone(tmp_path: Path) -> Non
 def test_a_budget_for_a_strategy_that_does_not_run_is_refused_at_start(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"trade\.budgets\.spike: no strategy of that name"):
         _rig(tmp_path, MM, MR, trade={"budgets": {"spike": {"max_contracts": "5"}}})
+
+
+def test_status_has_a_row_per_strategy_with_what_its_fills_realized_today(tmp_path: Path) -> None:
+    rig = _rig(tmp_path, MM, MR)
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    buy = _order(Side.YES, Action.BUY, "0.45", "10", TimeInForce.IOC)
+    sell = replace(
+        _order(Side.YES, Action.SELL, "0.40", "10", TimeInForce.IOC),
+        model_fair=Decimal("0.30"),
+        reduce_only=True,
+    )
+    moves = [buy, sell]
+
+    def round_trip(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
+        return [moves.pop(0)] if moves else []
+
+    swap_decide(rig.loop, round_trip, MM)
+    swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.30", "2")), MR)
+    for _ in range(3):
+        mover.quote("0.40", "0.45")  # a new book each tick: each strategy is asked again
+        rig.step(1.0)
+    status = trading_status(tmp_path / "state.db", now=rig.clock.wall())
+    rows = {r["strategy"]: r for r in status.strategies}
+    assert list(rows) == [MM, MR]
+    # bought 10 at 0.45, sold 10 at 0.40: $0.50 lost, and the fees of both
+    assert Decimal(rows[MM]["realized_today"]) < Decimal("-0.50")
+    assert (rows[MM]["open_orders"], rows[MR]["open_orders"]) == (0, 1)
+    assert Decimal(rows[MR]["realized_today"]) == 0
+    assert status.details()["strategies"] == list(status.strategies)
+
+
+def test_a_position_assigned_to_a_strategy_at_start_is_its_to_exit(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    exchange = new_exchange(scenario, clock)
+    account = trader(exchange)
+    first = _rig(tmp_path, "spike", clock=clock, exchange=exchange, account_id=account)
+    mover = Mover(exchange)
+    mover.quote("0.55", "0.60")
+    _hand_buy(first, "0.60", "20")
+    first.step(1.0)
+    assert first.loop.portfolio.view_for(TICKER, "spike").position == 0
+    first.store.close()
+    # the trader gives spike the 20 bought by hand: its time stop (300 s) may now sell them
+    rig = _rig(
+        tmp_path, "spike", clock=clock, exchange=exchange, account_id=account,
+        assign=(("spike", TICKER),),
+    )  # fmt: skip
+    view = rig.loop.portfolio.view_for(TICKER, "spike")
+    assert (view.position, view.avg_entry_price) == (Decimal("20"), Decimal("0.60"))
+    for step in range(80):
+        mover.quote("0.55" if step % 2 else "0.56", "0.60")
+        rig.step(5.0)
+    sold = [r for r in rig.client.requests if r.reduce_only]
+    assert sold and sum(r.count for r in sold) >= Decimal("20")
+    assert rig.loop.portfolio.view(TICKER).position == 0
