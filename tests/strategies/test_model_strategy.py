@@ -142,6 +142,7 @@ def test_what_it_holds_is_sold_at_the_bid_once_the_sale_clears_min_edge_against_
     )
     assert intent.reduce_only and intent.time_in_force is TimeInForce.IOC
     assert intent.edge_after_fees == D("0.0888") and "closing" in intent.reason
+    assert "under-test-1: fair YES 0.7" in intent.reason  # the model and its version, as a buy
 
 
 def test_a_sale_short_of_min_edge_holds_and_a_position_not_its_own_is_never_sold() -> None:

@@ -139,10 +139,11 @@ def _close(
     if intent is None or intent.edge_after_fees < params.min_edge:
         return None
     edge = intent.edge_after_fees.quantize(Decimal("0.0001"))
+    version = f" version {answer.version}" if answer.version else ""
     return replace(
         intent,
-        reason=f"model {label}: fair {held.value} {fair}, bid {intent.price}, edge {edge} "
-        "after fees on the sale: closing",
+        reason=f"model {label}{version}: fair YES {answer.fair}, {held.value} bid "
+        f"{intent.price}, edge {edge} after fees on the sale: closing",
     )
 
 
