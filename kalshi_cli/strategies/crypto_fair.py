@@ -15,18 +15,22 @@ from collections.abc import Sequence
 # the model itself lives beside the settlement rule, where the simulator's market makers price
 # with it too (the simulator may not import strategies); its names stay importable from here
 from kalshi_cli.vocabulary.reference_index import (
+    Volatility,
     ewma_volatility,
     probability_yes,
     settlement_distribution,
+    student_t_cdf,
 )
 
 __all__ = [
+    "Volatility",
     "ema",
     "ewma_volatility",
     "macd",
     "probability_yes",
     "rsi",
     "settlement_distribution",
+    "student_t_cdf",
     "twap",
 ]
 

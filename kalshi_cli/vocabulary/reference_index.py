@@ -8,12 +8,12 @@ with the package" and docs/simulator.md "Crypto markets".
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, SupportsFloat
 
 WINDOW_S = 60
 TRIM_SHARE = Decimal("0.2")
@@ -109,19 +109,109 @@ def _phi(z: float) -> float:
     return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
 
 
-def ewma_volatility(points: Sequence[tuple[float, float]], *, halflife_s: float = 300.0) -> float:
-    """The per-second volatility of log returns of `(unix seconds, value)` points, oldest
-    first, each return scaled to one second (`ln(v1 / v0) / sqrt(dt)`) and weighted by an
-    exponential decay in time with this half-life. 0.0 with fewer than two points."""
-    var: float | None = None
-    for (t0, v0), (t1, v1) in itertools.pairwise(points):
-        dt = t1 - t0
-        if dt <= 0 or v0 <= 0 or v1 <= 0:
-            continue
-        r2 = math.log(v1 / v0) ** 2 / dt
-        alpha = 1.0 - math.exp(-math.log(2.0) * dt / halflife_s)
-        var = r2 if var is None else (1.0 - alpha) * var + alpha * r2
-    return math.sqrt(var) if var is not None else 0.0
+class Volatility:
+    """The per-second volatility of an index's log returns, fed `(unix seconds, value)` points
+    once each, in time order, and how much evidence it rests on.
+
+    Each return is scaled to one second (`r2 = ln(v1 / v0)^2 / dt`) and weighted
+    `w = 1 - exp(-ln 2 x dt / halflife_s)`, every earlier weight decaying by `exp(-ln 2 x dt /
+    halflife_s)`: the variance is the weighted *mean* `sum(w r2) / sum(w)`, so its first value
+    is the mean of the returns there are, never one squared return carried for minutes (a
+    seed that the plain recursion `(1 - w) var + w r2` keeps at nearly full weight until
+    several half-lives have passed). `dof` is the number of independent returns the estimate
+    is worth, Satterthwaite's `sum(w)^2 / sum(w^2)`: the returns there are while they span much
+    less than the half-life, about `2 x halflife_s / (ln 2 x dt)` in the steady state.
+    `update` reads only the points after the last one it saw, so a source that keeps one per
+    index pays for the new values alone, and its estimate is the same as one fed the whole path
+    at once."""
+
+    def __init__(self, halflife_s: float) -> None:
+        self.halflife_s = halflife_s
+        self.last: tuple[float, float] | None = None
+        self.returns = 0
+        self._weight = 0.0
+        self._weight_sq = 0.0
+        self._weighted_r2 = 0.0
+
+    def update(self, points: Sequence[tuple[float, SupportsFloat]]) -> Volatility:
+        start = 0 if self.last is None else bisect_right(points, self.last[0], key=_time)
+        rate = math.log(2.0) / self.halflife_s
+        for t1, value in points[start:]:
+            v1 = float(value)
+            if self.last is not None:
+                t0, v0 = self.last
+                dt = t1 - t0
+                if dt > 0 and v0 > 0 and v1 > 0:
+                    keep = math.exp(-rate * dt)
+                    w = -math.expm1(-rate * dt)
+                    self._weight = keep * self._weight + w
+                    self._weight_sq = keep * keep * self._weight_sq + w * w
+                    self._weighted_r2 = keep * self._weighted_r2 + w * math.log(v1 / v0) ** 2 / dt
+                    self.returns += 1
+            self.last = (t1, v1)
+        return self
+
+    @property
+    def sigma(self) -> float:
+        """Per square-root second; 0.0 before the first return."""
+        return math.sqrt(self._weighted_r2 / self._weight) if self._weight > 0 else 0.0
+
+    @property
+    def dof(self) -> float:
+        """The returns the estimate is worth (the class docstring); 0.0 before the first."""
+        return self._weight**2 / self._weight_sq if self._weight_sq > 0 else 0.0
+
+
+def _time(point: tuple[float, SupportsFloat]) -> float:
+    return point[0]
+
+
+def ewma_volatility(
+    points: Sequence[tuple[float, SupportsFloat]], *, halflife_s: float = 300.0
+) -> float:
+    """`Volatility` of `(unix seconds, value)` points, oldest first. 0.0 with fewer than two."""
+    return Volatility(halflife_s).update(points).sigma
+
+
+def student_t_cdf(x: float, dof: float) -> float:
+    """P(T <= x) for Student's t with `dof` degrees of freedom (any real `dof` > 0), from the
+    regularized incomplete beta function: `P(|T| > |x|) = I(dof / (dof + x^2); dof/2, 1/2)`.
+    Past a million degrees of freedom the normal's, which it is then to nine places."""
+    if dof >= 1e6:
+        return _phi(x)
+    tail = 0.5 * _beta_regularized(dof / 2.0, 0.5, dof / (dof + x * x))
+    return 1.0 - tail if x > 0 else tail
+
+
+def _beta_regularized(a: float, b: float, x: float) -> float:
+    """I_x(a, b), by Lentz's evaluation of its continued fraction on the side where it
+    converges fast (x below (a + 1) / (a + b + 2)), the other side by symmetry."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    if x > (a + 1.0) / (a + b + 2.0):
+        return 1.0 - _beta_regularized(b, a, 1.0 - x)
+    log_front = (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    fraction = d
+    for m in range(1, 1000):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            fraction *= c * d
+        if abs(c * d - 1.0) < 1e-15:
+            break
+    return math.exp(log_front) * fraction / a
 
 
 def settlement_distribution(
@@ -155,10 +245,16 @@ def probability_yes(
     seconds_to_close: float,
     observed: Sequence[float] = (),
     drift: float = 0.0,
+    dof: float | None = None,
 ) -> float:
-    """The probability that the market pays YES. With no spread left (zero volatility, or the
-    close reached) it is 0.0 or 1.0 by the settlement rule itself; at the close with the whole
-    window printed, the exact trimmed mean decides."""
+    """The probability that the market pays YES. The settlement average is normal around its
+    mean (`settlement_distribution`) when `sigma` is known; when `sigma` is an estimate worth
+    `dof` returns (`Volatility.dof`), the average's standardized distance is Student's t with
+    `dof` degrees of freedom: the predictive distribution of a normal whose variance is
+    estimated from that many returns (the posterior under the scale-invariant prior), heavy in
+    the tails while the estimate rests on few returns and the normal again as they grow. With
+    no spread left (zero volatility, or the close reached) it is 0.0 or 1.0 by the settlement
+    rule itself; at the close with the whole window printed, the exact trimmed mean decides."""
     if seconds_to_close <= 0 and len(observed) >= WINDOW_S:
         value = settlement_value([Decimal(repr(v)) for v in observed])
         return 1.0 if settles_yes(strike_type, floor_strike, cap_strike, value) else 0.0
@@ -168,7 +264,8 @@ def probability_yes(
         return 1.0 if settles_yes(strike_type, floor_strike, cap_strike, value) else 0.0
 
     def below(x: Decimal) -> float:
-        return _phi((float(x) - mean) / sd)
+        z = (float(x) - mean) / sd
+        return _phi(z) if dof is None else student_t_cdf(z, dof)
 
     if strike_type in ("greater", "greater_or_equal") and floor_strike is not None:
         return 1.0 - below(floor_strike)

@@ -15,6 +15,8 @@ from kalshi_cli.client.historical import HistoricalCutoff
 from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
 from kalshi_cli.client.subaccounts import SubaccountBalance
 from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.index import IndexBoard, decode_tick
+from kalshi_cli.sim.core import indices
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import (
     BookChanged,
@@ -26,6 +28,7 @@ from kalshi_cli.sim.core.exchange import (
 )
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.core.scenarios import build_exchange
+from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ApiError, NotFoundError, OrderOutcomeUnknown
 from kalshi_cli.vocabulary.models import (
@@ -361,7 +364,9 @@ class FakeClient(EveryAreaItself):
 
 class FakeFeed:
     """Books straight from the exchange; events from its listeners, as MarketData reports
-    them. `stale` markets keep their book but say they are not fresh (to exercise the rule)."""
+    them. `stale` markets keep their book but say they are not fresh (to exercise the rule).
+    The exchange's reference indices (a crypto scenario's) reach an `IndexBoard` as the
+    WebSocket carries them (each tick encoded on its channel and decoded), for `index_view`."""
 
     def __init__(self, exchange: Exchange, account_id: str, clock: ManualClock) -> None:
         self.exchange = exchange
@@ -376,6 +381,24 @@ class FakeFeed:
         # what reading one book costs the loop's clock: a pass over many markets takes time
         self.read_cost_s = 0.0
         exchange.add_listener(self._on)
+        self.indices = IndexBoard()
+        indices.of(exchange).add_listener(self._on_index)
+
+    def _on_index(self, tick: indices.IndexTick) -> None:
+        if self.silent:
+            return
+        if tick.source == "pyth":
+            channels = ["pyth_value"]
+        else:
+            channels = ["cfbenchmarks_value_5hz"] if not tick.whole_second else []
+            channels += ["cfbenchmarks_value"] if tick.whole_second else []
+        for channel in channels:
+            self.indices.apply(
+                decode_tick({"type": channel, "msg": ser.ws_index_msg(channel, tick)})
+            )
+
+    def index_view(self, index_id: str) -> IndexView | None:
+        return self.indices.view(index_id)
 
     def _on(self, event: Any) -> None:
         if self.silent:

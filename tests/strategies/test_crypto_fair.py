@@ -10,11 +10,13 @@ from decimal import Decimal as D
 import pytest
 
 from kalshi_cli.strategies.crypto_fair import (
+    Volatility,
     ewma_volatility,
     macd,
     probability_yes,
     rsi,
     settlement_distribution,
+    student_t_cdf,
     twap,
 )
 
@@ -109,6 +111,40 @@ def test_ewma_volatility_weights_recent_returns_more() -> None:
     short = ewma_volatility(calm + wild, halflife_s=5)
     long = ewma_volatility(calm + wild, halflife_s=500)
     assert short > long > ewma_volatility(calm)
+
+
+def test_the_first_estimate_is_the_mean_of_the_returns_there_are_not_the_first_one() -> None:
+    # one return of 0.00001, then 29 of 0.0001: the mean square is (1e-10 + 29e-8) / 30
+    points = [(1.0 + t, 100.0 * math.exp(0.00001 + 0.0001 * t)) for t in range(30)]
+    points.insert(0, (0.0, 100.0))
+    assert ewma_volatility(points) == pytest.approx(math.sqrt((1e-10 + 29e-8) / 30), rel=1e-3)
+
+
+def test_an_estimate_is_worth_the_returns_it_rests_on_and_no_more_than_its_halflife_allows() -> (
+    None
+):
+    def worth(seconds: int, step: float, halflife_s: float) -> float:
+        points = [(k * step, 100.0 * math.exp(0.0001 * (k % 2))) for k in range(seconds + 1)]
+        return Volatility(halflife_s).update(points).dof
+
+    assert Volatility(300).dof == 0.0 and Volatility(300).update([(0.0, 1.0)]).dof == 0.0
+    assert worth(1, 1.0, 300) == pytest.approx(1.0)
+    # 30 returns over 30 s of a 300 s half-life: nearly 30
+    assert 29.9 < worth(30, 1.0, 300) <= 30
+    # the steady state: 2 x halflife / (ln 2 x dt) (one-second returns: 866 at 300 s)
+    assert worth(20_000, 1.0, 300) == pytest.approx(2 * 300 / math.log(2), rel=1e-3)
+
+
+def test_student_t_is_cauchy_at_one_degree_its_closed_form_at_two_and_normal_at_many() -> None:
+    for x in (-30.0, -3.0, -0.5, 0.0, 0.7, 4.0, 200.0):
+        assert student_t_cdf(x, 1) == pytest.approx(0.5 + math.atan(x) / math.pi, abs=1e-12)
+        expected = 0.5 + x / (2 * math.sqrt(2 + x * x))
+        assert student_t_cdf(x, 2) == pytest.approx(expected, abs=1e-12)
+        assert student_t_cdf(x, 1e7) == pytest.approx(phi(x), abs=1e-9)
+        assert student_t_cdf(x, 5000) == pytest.approx(phi(x), abs=1e-4)
+    # heavier tails than the normal's with few degrees of freedom: 5 sd out at 30 returns
+    assert 1 - student_t_cdf(5.0, 30) == pytest.approx(1.1e-5, rel=0.1)
+    assert 1 - phi(5.0) == pytest.approx(2.9e-7, rel=0.1)
 
 
 def test_rsi_worked_by_hand() -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from kalshi_cli.strategies import get_strategy
 from kalshi_cli.strategies.model import ModelError
-from kalshi_cli.strategies.model.crypto import CryptoConfig, StaleIndex, crypto_fair
+from kalshi_cli.strategies.model.crypto import CryptoConfig, CryptoFair, StaleIndex, crypto_fair
 from kalshi_cli.strategies.model.sources import parse_source
 from kalshi_cli.strategy_api import (
     IndexView,
@@ -23,6 +23,7 @@ from kalshi_cli.strategy_api import (
     PositionView,
 )
 from kalshi_cli.vocabulary.models import Action, Orderbook, Side, TimeInForce
+from kalshi_cli.vocabulary.reference_index import student_t_cdf
 
 SPOT = 68_000.0
 R = 0.0001  # the size of every log return of the test paths, per second
@@ -62,6 +63,20 @@ def snapshot(
     return MarketSnapshot("KXBTC-T", ts, BOOK, terms=terms, index=view)
 
 
+def worth(n: int, halflife_s: float = 300.0) -> float:
+    """What n one-second returns weighted `1 - q`, `(1 - q) q`, ... `(1 - q) q^(n-1)` are worth
+    (`(sum w)^2 / sum w^2`, q = 2^(-1 / halflife_s)): just under n while they span much less
+    than the half-life."""
+    q: float = 2.0 ** (-1.0 / halflife_s)
+    return (1 - q**n) * (1 + q) / ((1 - q) * (1 + q**n))
+
+
+def cdf(found: CryptoFair, z: float) -> float:
+    """The model prices the settlement average's distance as Student's t, with as many degrees
+    of freedom as its volatility estimate is worth in returns."""
+    return student_t_cdf(z, found.dof)
+
+
 def close_to(found: D, expected: float) -> bool:
     """The model answers on a grid of 0.0001."""
     return abs(float(found) - expected) <= 0.00005 + 1e-12
@@ -71,10 +86,11 @@ def test_an_hour_out_the_probability_is_the_closed_form_of_the_average():
     found = crypto_fair(snapshot(zigzag(120)), CryptoConfig())
     assert found is not None
     assert found.sigma == pytest.approx(R, rel=1e-9)
+    assert found.dof == pytest.approx(worth(120), rel=1e-9)
     assert found.seconds_to_close == 3600.0 and found.drift == 0.0
     # the average of [T-60, T): sd = S sigma sqrt((T - 60) + 60/3)
     sd = SPOT * R * math.sqrt(3540 + 20)
-    assert close_to(found.probability, 1 - phi((68_100 - SPOT) / sd))
+    assert close_to(found.probability, 1 - cdf(found, (68_100 - SPOT) / sd))
 
 
 def test_a_range_market_is_the_mass_between_its_strikes():
@@ -83,7 +99,7 @@ def test_a_range_market_is_the_mass_between_its_strikes():
     )
     assert found is not None
     sd = SPOT * R * math.sqrt(3560)
-    expected = phi((68_150 - SPOT) / sd) - phi((67_900 - SPOT) / sd)
+    expected = cdf(found, (68_150 - SPOT) / sd) - cdf(found, (67_900 - SPOT) / sd)
     assert close_to(found.probability, expected)
 
 
@@ -96,7 +112,7 @@ def test_inside_the_window_the_printed_values_are_known_and_only_the_rest_is_unc
     assert len(printed) == 31  # [close - 60, now]: 30 s back and the value of now
     mean = (30 * (sum(printed) / len(printed)) + 30 * SPOT) / 60
     sd = (30 / 60) * SPOT * R * math.sqrt(30 / 3)
-    assert close_to(found.probability, 1 - phi((68_003 - mean) / sd))
+    assert close_to(found.probability, 1 - cdf(found, (68_003 - mean) / sd))
 
 
 def test_kalshis_running_settlement_average_stands_for_values_the_feed_did_not_see():
@@ -116,7 +132,7 @@ def test_kalshis_running_settlement_average_stands_for_values_the_feed_did_not_s
     assert found is not None
     mean = (31 * 68_010 + 29 * SPOT) / 60
     sd = (29 / 60) * SPOT * R * math.sqrt(29 / 3)
-    assert close_to(found.probability, 1 - phi((68_005 - mean) / sd))
+    assert close_to(found.probability, 1 - cdf(found, (68_005 - mean) / sd))
     # the running average is the quarter-hour's: a market closing a second later is not priced
     # on it, only on the values the feed saw
     other = crypto_fair(
@@ -134,7 +150,7 @@ def test_kalshis_running_settlement_average_stands_for_values_the_feed_did_not_s
     # 30 s of the window are past: what the feed saw of them stands for them all
     mean = (30 * (sum(seen) / len(seen)) + 30 * SPOT) / 60
     sd = (30 / 60) * SPOT * R * math.sqrt(30 / 3)
-    assert close_to(other.probability, 1 - phi((68_005 - mean) / sd))
+    assert close_to(other.probability, 1 - cdf(other, (68_005 - mean) / sd))
 
 
 def test_a_volatility_floor_holds_when_the_index_has_not_moved():
@@ -142,7 +158,7 @@ def test_a_volatility_floor_holds_when_the_index_has_not_moved():
     found = crypto_fair(snapshot(flat), CryptoConfig(min_sigma=0.0002))
     assert found is not None and found.sigma == 0.0002
     sd = SPOT * 0.0002 * math.sqrt(3560)
-    assert close_to(found.probability, 1 - phi(100 / sd))
+    assert close_to(found.probability, 1 - cdf(found, 100 / sd))
     # with no floor and no movement the settlement is known: below the strike, NO
     still = crypto_fair(snapshot(flat), CryptoConfig())
     assert still is not None and still.probability == D("0")
@@ -244,8 +260,7 @@ def test_the_crypto_strategy_refuses_another_source_and_checks_its_params():
 
 
 def test_the_running_volatility_fed_in_pieces_is_the_ewma_of_the_whole_path():
-    from kalshi_cli.strategies.crypto_fair import ewma_volatility
-    from kalshi_cli.strategies.model.crypto import Volatility
+    from kalshi_cli.strategies.crypto_fair import Volatility, ewma_volatility
 
     rng = __import__("random").Random(9)
     path = [
@@ -257,7 +272,7 @@ def test_the_running_volatility_fed_in_pieces_is_the_ewma_of_the_whole_path():
     # decisions see growing histories whose oldest values have aged out, as the board's do
     # (each window starts no later than the last one ended: every value is seen once)
     for end in (50, 51, 120, 200, 290, 380, 400):
-        found = running.update(tuple(path[max(0, end - 100) : end]))
+        found = running.update(tuple(path[max(0, end - 100) : end])).sigma
     assert found == pytest.approx(whole, rel=1e-12) and running.returns == 399
     # the source keeps one per index: the same answer as the pure function on the whole path
     snap = snapshot(tuple(path), close_in=600.0, floor="68010", ts=path[-1][0])

@@ -27,6 +27,7 @@ from kalshi_cli.strategies import (
 )
 from kalshi_cli.strategies.model import ModelDown, ModelError, ModelParams, decide, kelly_share
 from kalshi_cli.strategies.model.sources import CommandSource, FileSource
+from kalshi_cli.vocabulary.decisions import Holding
 from kalshi_cli.vocabulary.errors import ConfigError
 from kalshi_cli.vocabulary.models import Action, Orderbook, Side, TimeInForce
 
@@ -122,6 +123,41 @@ def test_a_fair_below_the_bid_buys_no_at_its_ask() -> None:
     (intent,) = decide(snap(yes_ask="0.85", yes_bid="0.80"), FLAT, params)
     assert isinstance(intent, Intent)
     assert (intent.side, intent.price, intent.model_fair) == (Side.NO, D("0.20"), D("0.3"))
+
+
+def test_what_it_holds_is_sold_at_the_bid_once_the_sale_clears_min_edge_against_the_model() -> None:
+    # fair YES 0.70, 10 YES held, bid 0.80: 0.07 x 10 x 0.16 = 0.112 of fee, so the sale's
+    # edge is 0.80 - 0.70 - 0.0112 = 0.0888 a contract; its own resting orders are cancelled
+    params = ModelParams(source=python_source("constant"), kelly_fraction=D("0.1"))
+    mine = RestingOrder("o1", Side.YES, Action.BUY, D("0.60"), D(5))
+    held = PositionView("T", position=D(10), avg_entry_price=D("0.60"), resting=(mine,))
+    cancel, intent = decide(snap(yes_ask="0.85", yes_bid="0.80"), held, params)
+    assert isinstance(cancel, Cancel) and cancel.order_id == "o1"
+    assert isinstance(intent, Intent)
+    assert (intent.side, intent.action, intent.price, intent.count) == (
+        Side.YES,
+        Action.SELL,
+        D("0.80"),
+        D(10),
+    )
+    assert intent.reduce_only and intent.time_in_force is TimeInForce.IOC
+    assert intent.edge_after_fees == D("0.0888") and "closing" in intent.reason
+    assert "under-test-1: fair YES 0.7" in intent.reason  # the model and its version, as a buy
+
+
+def test_a_sale_short_of_min_edge_holds_and_a_position_not_its_own_is_never_sold() -> None:
+    params = ModelParams(source=python_source("constant"), kelly_fraction=D("0.1"))
+    # bid 0.71: 0.01 - 0.07 x 10 x 0.2059 / 10 < 0.02, and NO at 0.29 is worth 0.30: nothing
+    held = PositionView("T", position=D(10), avg_entry_price=D("0.60"))
+    assert decide(snap(yes_ask="0.71", yes_bid="0.71"), held, params) == []
+    # held NO is worth 0.30 and bid 0.15 (a YES ask of 0.85): held, and already above the
+    # Kelly target of NO at its ask of 0.20 (5 contracts)
+    short = PositionView("T", position=D(-10), avg_entry_price=D("0.20"))
+    assert decide(snap(yes_ask="0.85", yes_bid="0.80"), short, params) == []
+    # the account's YES, none of it this strategy's: no sale, the strategy's own rule alone
+    others = PositionView("T", account=Holding(D(10), D("0.60"), D(6)))
+    (own,) = decide(snap(yes_ask="0.85", yes_bid="0.80"), others, params)
+    assert isinstance(own, Intent) and (own.side, own.action) == (Side.NO, Action.BUY)
 
 
 def test_an_answer_below_the_confidence_floor_is_not_traded() -> None:

@@ -27,7 +27,7 @@ from kalshi_cli.sim.core.records import SimEvent, SimMarket, SimSeries
 from kalshi_cli.vocabulary.models import PRICE_STRUCTURES
 from kalshi_cli.vocabulary.reference_index import (
     WINDOW_S,
-    ewma_volatility,
+    Volatility,
     probability_yes,
     settlement_value,
     settles_yes,
@@ -130,6 +130,9 @@ class FairValue:
         spot = feed.latest(self.index_id)
         if spot is None:
             return Decimal("0.5")
+        volatility = self.markets.volatility(self.index_id, t)
+        if volatility.returns == 0:
+            return Decimal("0.5")  # no return yet: nothing says how far the index may move
         close = int(self.market.close_time)
         observed = [float(v) for v in feed.values(self.index_id, close - WINDOW_S, close)]
         p = probability_yes(
@@ -137,9 +140,10 @@ class FairValue:
             self.market.floor_strike,
             self.market.cap_strike,
             spot=float(spot),
-            sigma=self.markets.sigma(self.index_id, t),
+            sigma=volatility.sigma,
             seconds_to_close=close - t,
             observed=observed,
+            dof=volatility.dof,
         )
         return Decimal(repr(p)).quantize(FAIR_PLACES)
 
@@ -165,7 +169,7 @@ class CryptoMarkets:
         self.quote = quote
         self.halflife_s = halflife_s
         self._by_ticker = {s.ticker: s for s in series}
-        self._sigma: dict[str, tuple[int, float]] = {}
+        self._volatility: dict[str, tuple[int, Volatility]] = {}
         # index id -> markets not settled yet, found again from the exchange after a restart
         self._pending: dict[str, dict[str, SimMarket]] = {}
         for market in exchange.markets.values():
@@ -180,15 +184,15 @@ class CryptoMarkets:
             path: PricePath = FairValue(self, market, series.index_id)
             self.maker.books[market.ticker] = (path, self.quote)
 
-    def sigma(self, index_id: str, now: float) -> float:
-        """The index's per-second volatility, estimated once a second."""
+    def volatility(self, index_id: str, now: float) -> Volatility:
+        """The index's per-second volatility and what it is worth, estimated once a second
+        from the retained whole-second values."""
         second = math.floor(now)
-        cached = self._sigma.get(index_id)
+        cached = self._volatility.get(index_id)
         if cached is not None and cached[0] == second:
             return cached[1]
-        points = self.feed.points(index_id)
-        value = ewma_volatility(points, halflife_s=self.halflife_s)
-        self._sigma[index_id] = (second, value)
+        value = Volatility(self.halflife_s).update(self.feed.points(index_id))
+        self._volatility[index_id] = (second, value)
         return value
 
     # listing --------------------------------------------------------------------------------

@@ -2,21 +2,29 @@
 probability that a crypto market settles YES, from the reference index its rules name. It reads
 only the snapshot (the market's strike fields, never its title, and the index's recent values),
 answers no opinion with too few returns or outside its RSI filter, and refuses an index older
-than `max_index_age_s` (`StaleIndex`). See docs/models.md "`builtin:crypto`: the crypto model
-shipped with the package".
+than `max_index_age_s` (`StaleIndex`).
+
+Its volatility is an estimate, and its answer says so from the first decision: the variance is
+the weighted mean of the squared returns the index history holds (`reference_index.Volatility`,
+the whole history the feed has at the first decision, then each new value once), and the
+probability is Student's t around the settlement average with as many degrees of freedom as
+the estimate is worth in returns (`Volatility.dof`), not the normal. A volatility read from 30
+returns can be a third of the index's true one; the t's tails then keep the answer off 0 and
+1 where the normal's would put it there, and they narrow to the normal's as the returns grow
+(a thousand and more in the steady state of a 1 Hz index). Below `min_returns` returns there
+is no answer at all. See docs/models.md "`builtin:crypto`: the crypto model shipped with the
+package".
 """
 
 from __future__ import annotations
 
-import math
-from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from kalshi_cli.strategies.crypto_fair import macd, probability_yes, rsi, twap
 from kalshi_cli.strategy_api import IndexView, MarketSnapshot
-from kalshi_cli.vocabulary.reference_index import STRIKE_TYPES, WINDOW_S
+from kalshi_cli.vocabulary.reference_index import STRIKE_TYPES, WINDOW_S, Volatility
 
 VERSION = "crypto-1"
 QUARTER_S = 900  # Kalshi's running settlement average is streamed before each quarter-hour
@@ -52,39 +60,7 @@ class CryptoFair:
     sigma: float
     drift: float
     seconds_to_close: float
-
-
-class Volatility:
-    """`crypto_fair.ewma_volatility` of one index, fed each value once in time order: a source
-    keeps one per index, so a decision costs the values that arrived since the last one, not the
-    whole history (a 5 Hz index holds 9,000 values in its 30 minutes). Its estimate is then over
-    every value seen since the first decision, as the EWMA's own weights would have it."""
-
-    def __init__(self, halflife_s: float) -> None:
-        self.halflife_s = halflife_s
-        self.last: tuple[float, float] | None = None
-        self.var: float | None = None
-        self.returns = 0
-
-    def update(self, history: Sequence[tuple[float, Decimal]]) -> float:
-        start = 0 if self.last is None else bisect_right(history, self.last[0], key=_time)
-        decay = math.log(2.0) / self.halflife_s
-        for t1, value in history[start:]:
-            v1 = float(value)
-            if self.last is not None:
-                t0, v0 = self.last
-                dt = t1 - t0
-                if dt > 0 and v0 > 0 and v1 > 0:
-                    r2 = math.log(v1 / v0) ** 2 / dt
-                    alpha = 1.0 - math.exp(-decay * dt)
-                    self.var = r2 if self.var is None else (1.0 - alpha) * self.var + alpha * r2
-                    self.returns += 1
-            self.last = (t1, v1)
-        return math.sqrt(self.var) if self.var is not None else 0.0
-
-
-def _time(point: tuple[float, Decimal]) -> float:
-    return point[0]
+    dof: float  # the returns the volatility estimate is worth (`Volatility.dof`)
 
 
 def crypto_fair(
@@ -104,10 +80,10 @@ def crypto_fair(
             f"the index {index.index_id} is {age:.1f} s old "
             f"(max_index_age_s {config.max_index_age_s:g})"
         )
-    tracker = volatility or Volatility(config.halflife_s)
-    sigma = max(tracker.update(index.history), config.min_sigma)
+    tracker = (volatility or Volatility(config.halflife_s)).update(index.history)
     if tracker.returns < config.min_returns:
         return None
+    sigma = max(tracker.sigma, config.min_sigma)
     level = float(index.value)
     drift = 0.0
     if _reads_bars(config):
@@ -131,9 +107,10 @@ def crypto_fair(
         seconds_to_close=to_close,
         observed=_observed(index, terms.close_ts),
         drift=drift,
+        dof=tracker.dof,
     )
     probability = Decimal(repr(min(max(p, 0.0), 1.0))).quantize(_PROBABILITY_STEP)
-    return CryptoFair(probability, sigma, drift, to_close)
+    return CryptoFair(probability, sigma, drift, to_close, tracker.dof)
 
 
 def _reads_bars(config: CryptoConfig) -> bool:

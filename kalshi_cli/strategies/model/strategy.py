@@ -1,9 +1,10 @@
 """The `model` strategy: trade a fair-value source. For each market it asks its source for the
 probability of YES and buys the side whose ask that probability clears, sized by a fraction of
 the Kelly stake, when the edge after fees reaches `min_edge`; with `quote` it rests post-only
-bids instead. The source's errors are not caught here: `ModelError` leaves `decide` for the
-trade loop's containment (runner/market_pass.py). See docs/models.md "The rule" and "When a
-model (or any strategy) fails".
+bids instead. What it holds it sells at the bid when that sale's edge after fees against the
+model reaches `min_edge` (`_close`). The source's errors are not caught here: `ModelError`
+leaves `decide` for the trade loop's containment (runner/market_pass.py). See docs/models.md
+"The rule" and "When a model (or any strategy) fails".
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from kalshi_cli.strategy_api import (
     Strategy,
     Updatable,
     best_ask,
+    close_at_bid,
     snap_to_grid,
 )
 from kalshi_cli.vocabulary.models import ONE, ZERO, Action, Side, TimeInForce
@@ -92,6 +94,10 @@ def decide(snap: MarketSnapshot, pos: PositionView, params: ModelParams) -> Sequ
     answer = source.ask(snap)
     wanted: dict[Side, Intent | None] = dict.fromkeys((Side.YES, Side.NO))
     if answer is not None and answer.confidence >= params.min_confidence:
+        exit_ = _close(snap, pos, params, answer, label=source.label)
+        if exit_ is not None:
+            cancels = [Cancel(pos.ticker, o.order_id, "model: closing") for o in pos.resting]
+            return [*cancels, exit_]
         for side in wanted:
             wanted[side] = _buy(snap, pos, params, answer, side=side, label=source.label)
     if params.quote:
@@ -115,6 +121,30 @@ def _requote(pos: PositionView, wanted: dict[Side, Intent | None]) -> Sequence[D
             continue
         out.append(replace(quote, replaces=tuple(o.order_id for o in mine)))
     return out
+
+
+def _close(
+    snap: MarketSnapshot, pos: PositionView, params: ModelParams, answer: Answer, *, label: str
+) -> Intent | None:
+    """The exit: a reducing IOC sale of what this strategy holds (`pos.position`, its own part
+    in a loop) at the held side's best bid, when the bid beats the model's fair value of that
+    side by `min_edge` after the fee: the entry's edge rule applied to the sale, so a position
+    is never sold at an expected loss against the model, and one the model has turned against
+    is closed before anything is bought the other way."""
+    held = pos.held_side
+    if held is None:
+        return None
+    fair = answer.fair if held is Side.YES else ONE - answer.fair
+    intent = close_at_bid(snap, pos, fair=fair, reason="", strategy=NAME)
+    if intent is None or intent.edge_after_fees < params.min_edge:
+        return None
+    edge = intent.edge_after_fees.quantize(Decimal("0.0001"))
+    version = f" version {answer.version}" if answer.version else ""
+    return replace(
+        intent,
+        reason=f"model {label}{version}: fair YES {answer.fair}, {held.value} bid "
+        f"{intent.price}, edge {edge} after fees on the sale: closing",
+    )
 
 
 def kelly_share(fair: Decimal, price: Decimal, fee_rate: Decimal) -> Decimal:
