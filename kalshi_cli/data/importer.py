@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.data.manifest import FORMAT, Coverage, write_manifest
-from kalshi_cli.data.replay import BookReplay, iter_records
+from kalshi_cli.data.replay import BookReplay, fractional_market, iter_records
 from kalshi_cli.data.segments import SegmentWriter, frame_line, segment_paths
 from kalshi_cli.vocabulary.clock import parse_iso
 from kalshi_cli.vocabulary.errors import DataWriteError, NoDataError, UsageError
@@ -213,6 +213,8 @@ def _coverage_replay(root: Path, coverage: Coverage) -> BookReplay:
         ticker = msg.get("market_ticker") if isinstance(msg, dict) else None
         if isinstance(ticker, str):
             coverage.seen(ns, ticker)
+            if not is_local and fractional_market(obj):
+                coverage.mark_fractional(ticker)
     coverage.close(last)
     replay.skipped.update(read_skips)
     return replay
