@@ -579,8 +579,18 @@ def _tickers(
 
 
 def _infos(root: Path, tickers: list[str]) -> dict[str, MarketInfo]:
+    """Each market's reference data, trading fractions where the reference says so or where
+    its recorded counts showed fractions of a contract (the manifest's `fractional`)."""
     reference = load_reference(root)
-    return {t: reference.get(t) or default_info(t) for t in tickers}
+    coverage = (read_manifest(root) or {}).get("markets") or {}
+    infos = {}
+    for t in tickers:
+        info = reference.get(t) or default_info(t)
+        entry = coverage.get(t)
+        if isinstance(entry, dict) and entry.get("fractional") is True:
+            info = replace(info, fractional=True)
+        infos[t] = info
+    return infos
 
 
 def _bounded(records: Iterator[Record], spec: BacktestSpec) -> Iterator[Record]:

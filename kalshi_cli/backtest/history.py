@@ -31,17 +31,25 @@ class RunNotFound(KalshiError):
     exit_code = ExitCode.NOT_FOUND
 
 
-def strategy_source(name: str) -> dict[str, str | None]:
-    """The strategy's module file and the SHA-256 of its bytes (None when it has no file)."""
+def strategy_source(name: str, params: Mapping[str, str]) -> dict[str, Any]:
+    """The strategy's module file, the SHA-256 of its bytes (None when it has no file), and
+    `modules`: each module of the trader's it imports by its SHA-256, each installed library
+    by its version (strategies/code.py), with those of the model's source when it names one
+    (`source`, the `model` strategy's)."""
     from kalshi_cli.strategies import get_strategy
+    from kalshi_cli.strategies.code import code_sources
+    from kalshi_cli.strategies.model.sources import source_files
 
     strategy = get_strategy(name)
     module = inspect.getmodule(getattr(strategy, "decide_fn", None) or strategy)
     path = getattr(module, "__file__", None)
+    model = params.get("source") if strategy.name == "model" else None
+    files = [p for p in source_files(model) if p.suffix == ".py"] if model else []
     if not path or not Path(path).is_file():
-        return {"name": name, "file": None, "sha256": None}
+        return {"name": name, "file": None, "sha256": None, "modules": code_sources(files)}
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    return {"name": name, "file": str(path), "sha256": digest}
+    modules = code_sources([Path(path), *files])
+    return {"name": name, "file": str(path), "sha256": digest, "modules": modules}
 
 
 def provenance(spec: BacktestSpec) -> dict[str, Any]:
@@ -52,7 +60,7 @@ def provenance(spec: BacktestSpec) -> dict[str, Any]:
     return {
         "spec": json.loads(json.dumps(asdict(spec), default=str)),
         "params": dict(spec.params),
-        "strategy": strategy_source(spec.strategy),
+        "strategy": strategy_source(spec.strategy, dict(spec.params)),
         "data": {"path": str(data.resolve()), "fingerprint": fingerprint(data)},
         "version": __version__,
     }

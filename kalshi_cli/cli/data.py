@@ -313,11 +313,13 @@ def import_command(
     from_: Annotated[
         ImportFormat, typer.Option("--from", help="jsonl: one frame (or wrapped frame) a line.")
     ] = ImportFormat.JSONL,
+    as_json: JsonOpt = False,
 ) -> None:
     """Import WebSocket frames another recorder kept as a data set.
 
     One JSON object a line: a raw frame, or a frame wrapped with its receive time (the shapes
-    are listed in docs/data.md).
+    are listed in docs/data.md). A frame with no receive time takes its own timestamp
+    (msg.ts_ms, msg.ts, ...); the summary says where each frame's time came from.
 
     Example: kalshi watch orderbook --tickers KXBTCD-SIM-T97000 --max-events 1 >
     recordings/book.jsonl && kalshi data import recordings/book.jsonl --out recordings/imported
@@ -325,9 +327,22 @@ def import_command(
     from kalshi_cli.data.importer import import_jsonl
 
     summary = import_jsonl(source, out)
+    if as_json:
+        current().output(as_json=True).json(
+            {
+                "out": str(summary.root),
+                "lines": summary.lines,
+                "frames": summary.frames,
+                "markets": summary.markets,
+                "skipped": summary.skipped,
+                "times": summary.times,
+            }
+        )
+        return
     typer.echo(
         f"imported {summary.frames} frames of {summary.markets} markets from {summary.lines} "
-        f"lines into {summary.root}; skipped: {_counts(summary.skipped)}",
+        f"lines into {summary.root}; times from: {_counts(summary.times)}; "
+        f"skipped: {_counts(summary.skipped)}",
         err=True,
     )
 

@@ -1,8 +1,10 @@
 """`kalshi data import --from jsonl FILE`: frames another recorder kept, as a data set. Each line is
 a raw Kalshi WebSocket frame or a wrapper holding one with its receive time under one of the
-accepted keys; times are kept in order (a frame without one takes its neighbour's, one earlier
-than the line before is raised to it) so sequence numbers can be checked, and skipped lines are
-counted. See docs/data.md "Importing what others recorded".
+accepted keys; a frame with no receive time is timed by its own timestamp (`msg.ts_ms`...) when
+it has one, and the summary counts where each frame's time came from. Times are kept in order (a
+frame without any takes its neighbour's, one earlier than the line before is raised to it) so
+sequence numbers can be checked, and skipped lines are counted. See docs/data.md "Importing
+what others recorded".
 """
 
 from __future__ import annotations
@@ -10,18 +12,19 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kalshi_cli.data.manifest import FORMAT, Coverage, write_manifest
-from kalshi_cli.data.replay import BookReplay, iter_records
+from kalshi_cli.data.replay import BookReplay, fractional_market, iter_records
 from kalshi_cli.data.segments import SegmentWriter, frame_line, segment_paths
 from kalshi_cli.vocabulary.clock import parse_iso
 from kalshi_cli.vocabulary.errors import DataWriteError, NoDataError, UsageError
 
 _FRAME_KEYS = ("frame", "message", "msg", "data")
+# (key, nanoseconds a unit): a receive time in a wrapper, in a unit its name says
 _TIME_KEYS = (
     ("recv_ns", 1),
     ("received_ns", 1),
@@ -35,6 +38,19 @@ _TIME_KEYS = (
     ("timestamp_ms", 1_000_000),
 )
 _LOOSE_TIME_KEYS = ("received", "received_at", "recv_time", "timestamp", "ts", "time")
+# a frame's own time, in its `msg` (asyncapi.yaml): `ts_ms` on book deltas, tickers, trades,
+# fills and order group updates; `ts` (seconds, or RFC 3339 on a delta) and `time` (RFC 3339,
+# a ticker's) beside it; an index value's `source_ts_ms`; an order update's `last_updated_ts_ms`
+# or `created_ts_ms`. A snapshot carries none.
+_FRAME_TIME_KEYS = (
+    ("ts_ms", 1_000_000),
+    ("source_ts_ms", 1_000_000),
+    ("last_updated_ts_ms", 1_000_000),
+    ("created_ts_ms", 1_000_000),
+)
+_FRAME_LOOSE_TIME_KEYS = ("ts", "time")
+# where a frame's time came from, besides a key: the neighbour's or the file's
+LINE_BEFORE, LINE_AFTER, FILE_MTIME = "line before", "line after", "file mtime"
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,16 @@ class ImportSummary:
     frames: int
     markets: int
     skipped: dict[str, int]
+    # frames by where their time came from: a wrapper's key (`recv_ms`), the frame's own
+    # (`msg.ts_ms`), the line before or after, the file's modification time
+    times: dict[str, int]
+
+
+class ParsedLine(NamedTuple):
+    raw: bytes | None  # the frame's bytes
+    ns: int | None  # its time in ns, None when the line gives none
+    time_field: str  # where `ns` came from
+    skip: str  # a skip reason, or ""
 
 
 def _number_to_ns(value: float) -> int:
@@ -58,34 +84,46 @@ def _number_to_ns(value: float) -> int:
     return int(value)
 
 
-def _time_ns(wrapper: dict[str, Any]) -> int | None:
-    for key, scale in _TIME_KEYS:
-        value = wrapper.get(key)
+def read_time(
+    obj: Mapping[str, Any], exact: tuple[tuple[str, int], ...], loose: tuple[str, ...]
+) -> tuple[int, str] | None:
+    """The first time among `exact` keys (a number in the key's unit) and then `loose` ones (a
+    number in a unit judged by its size, or an ISO 8601 string), in ns, with its key."""
+    for key, scale in exact:
+        value = obj.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return int(value * scale)
-    for key in _LOOSE_TIME_KEYS:
-        value = wrapper.get(key)
+            return int(value * scale), key
+    for key in loose:
+        value = obj.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return _number_to_ns(value)
+            return _number_to_ns(value), key
         if isinstance(value, str):
             try:
                 moment = parse_iso(value)
             except ValueError:
                 continue
-            return int(moment.timestamp() * 1_000_000) * 1_000
+            return int(moment.timestamp() * 1_000_000) * 1_000, key
     return None
 
 
-def parse_line(line: bytes) -> tuple[bytes | None, int | None, str]:
-    """(the frame's bytes, its receive time in ns or None, a skip reason or "")."""
+def _frame_time(frame: Mapping[str, Any]) -> tuple[int | None, str]:
+    msg = frame.get("msg")
+    found = (
+        read_time(msg, _FRAME_TIME_KEYS, _FRAME_LOOSE_TIME_KEYS) if isinstance(msg, dict) else None
+    )
+    return (None, "") if found is None else (found[0], f"msg.{found[1]}")
+
+
+def parse_line(line: bytes) -> ParsedLine:
+    """The frame of one line, and its time: the wrapper's receive time, else the frame's own."""
     try:
         obj = json.loads(line)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than json.loads goes
-        return None, None, "malformed"
+        return ParsedLine(None, None, "", "malformed")
     if not isinstance(obj, dict):
-        return None, None, "malformed"
+        return ParsedLine(None, None, "", "malformed")
     if isinstance(obj.get("type"), str):
-        return line.strip(), None, ""  # a raw frame: its bytes as they are
+        return ParsedLine(line.strip(), *_frame_time(obj), "")  # a raw frame: its bytes as they are
     for key in _FRAME_KEYS:
         frame = obj.get(key)
         if isinstance(frame, str):
@@ -95,19 +133,22 @@ def parse_line(line: bytes) -> tuple[bytes | None, int | None, str]:
                 continue
         if isinstance(frame, dict) and isinstance(frame.get("type"), str):
             raw = json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode()
-            return raw, _time_ns(obj), ""
-    return None, None, "no_frame"
+            received = read_time(obj, _TIME_KEYS, _LOOSE_TIME_KEYS)
+            if received is not None:
+                return ParsedLine(raw, received[0], received[1], "")
+            return ParsedLine(raw, *_frame_time(frame), "")
+    return ParsedLine(None, None, "", "no_frame")
 
 
 def _timed(
-    lines: Iterator[bytes], fallback_ns: int, skipped: Counter[str]
+    lines: Iterator[bytes], fallback_ns: int, skipped: Counter[str], times: Counter[str]
 ) -> Iterator[tuple[int, bytes]]:
     last: int | None = None
     waiting: list[bytes] = []  # untimed frames before the first timed one
     for line in lines:
         if not line.strip():
             continue
-        raw, ns, reason = parse_line(line)
+        raw, ns, field, reason = parse_line(line)
         if raw is None:
             skipped[reason] += 1
             continue
@@ -115,17 +156,20 @@ def _timed(
             if last is None:
                 waiting.append(raw)
                 continue
-            ns = last
+            ns, field = last, LINE_BEFORE
         if last is not None and ns < last:
             skipped["time_clamped"] += 1
             ns = last
         for early in waiting:
+            times[LINE_AFTER] += 1
             yield ns, early
         waiting.clear()
         last = ns
+        times[field] += 1
         yield ns, raw
     if waiting:
         skipped["no_receive_time"] += len(waiting)
+        times[FILE_MTIME] += len(waiting)
         for early in waiting:
             yield fallback_ns, early
 
@@ -142,6 +186,7 @@ def import_jsonl(source: Path, root: Path) -> ImportSummary:
     except OSError as exc:
         raise NoDataError(f"cannot read {source}: {exc.strerror or exc}") from exc
     skipped: Counter[str] = Counter()
+    times: Counter[str] = Counter()
     lines = frames = 0
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -155,7 +200,7 @@ def import_jsonl(source: Path, root: Path) -> ImportSummary:
                     lines += 1
                     yield line
 
-            for ns, raw in _timed(counted(), fallback, skipped):
+            for ns, raw in _timed(counted(), fallback, skipped, times):
                 writer.write(ns, frame_line(ns, raw))
                 frames += 1
         writer.close()
@@ -190,7 +235,7 @@ def import_jsonl(source: Path, root: Path) -> ImportSummary:
         write_manifest(root, manifest)
     except OSError as exc:
         raise DataWriteError(f"cannot write the manifest in {root}: {exc}") from exc
-    return ImportSummary(root, lines, frames, len(coverage.markets), dict(skipped))
+    return ImportSummary(root, lines, frames, len(coverage.markets), dict(skipped), dict(times))
 
 
 def _coverage_replay(root: Path, coverage: Coverage) -> BookReplay:
@@ -213,6 +258,8 @@ def _coverage_replay(root: Path, coverage: Coverage) -> BookReplay:
         ticker = msg.get("market_ticker") if isinstance(msg, dict) else None
         if isinstance(ticker, str):
             coverage.seen(ns, ticker)
+            if not is_local and fractional_market(obj):
+                coverage.mark_fractional(ticker)
     coverage.close(last)
     replay.skipped.update(read_skips)
     return replay

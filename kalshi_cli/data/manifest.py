@@ -25,12 +25,20 @@ class MarketCoverage:
     frames: int = 0
     open_since: int | None = None
     last_ns: int = 0
+    # a count in its frames had a fraction of a contract: it trades fractions (replay.py
+    # `fractional_market`); False: none seen (a manifest from before this was kept says nothing)
+    fractional: bool = False
 
     def to_json(self) -> dict[str, Any]:
         ranges = [list(r) for r in self.ranges]
         if self.open_since is not None:
             ranges.append([self.open_since, max(self.last_ns, self.open_since)])
-        return {"ranges": ranges, "gaps": list(self.gaps), "frames": self.frames}
+        return {
+            "ranges": ranges,
+            "gaps": list(self.gaps),
+            "frames": self.frames,
+            "fractional": self.fractional,
+        }
 
 
 class Coverage:
@@ -50,6 +58,10 @@ class Coverage:
         market = self._market(ticker)
         market.frames += 1
         market.last_ns = ns
+
+    def mark_fractional(self, ticker: str) -> None:
+        """`ticker`'s frames showed a count in fractions of a contract."""
+        self._market(ticker).fractional = True
 
     def fresh(self, ns: int, ticker: str) -> None:
         market = self._market(ticker)
@@ -90,6 +102,7 @@ class Coverage:
             market.ranges = [list(r) for r in entry.get("ranges", []) if len(r) == 2]
             market.gaps = list(entry.get("gaps", []))
             market.frames = int(entry.get("frames", 0))
+            market.fractional = entry.get("fractional") is True
             market.last_ns = max((r[1] for r in market.ranges), default=0)
         self.gaps = list(earlier.get("gaps") or [])
         self.gaps.append({"at_ns": stopped_ns, "until_ns": started_ns, "reason": "not_recording"})

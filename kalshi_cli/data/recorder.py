@@ -20,6 +20,7 @@ from typing import Any
 
 from kalshi_cli.data.lock import lock_directory
 from kalshi_cli.data.manifest import FORMAT, Coverage, read_manifest, write_manifest
+from kalshi_cli.data.replay import fractional_market, parse_line
 from kalshi_cli.data.segments import SegmentWriter, frame_line
 from kalshi_cli.feed.book import EventKind, FeedEvent, orderbook_prices
 from kalshi_cli.feed.ws import (
@@ -122,7 +123,15 @@ class Recorder:
     # ---------------------------------------------------------------- feed thread
 
     def _frame(self, data: bytes, recv_ns: int) -> None:
+        # the market's granularity, from its counts: the market answer no longer says it
+        try:
+            frame = parse_line(data)
+        except (ValueError, RecursionError):
+            frame = None
+        fractional = fractional_market(frame) if type(frame) is dict else None
         with self._lock:
+            if fractional is not None:
+                self.coverage.mark_fractional(fractional)
             if self.error is not None:
                 return
             ns = max(recv_ns, self._last_ns)  # the wall clock may step back: keep time order

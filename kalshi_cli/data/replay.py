@@ -17,7 +17,7 @@ import json
 import json.scanner
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import InvalidOperation
 from pathlib import Path
 from typing import Any, cast
@@ -27,6 +27,7 @@ import msgspec
 from kalshi_cli.data.segments import iter_lines
 from kalshi_cli.feed.book import LocalBook
 from kalshi_cli.feed.index import LIST_TYPES, VALUE_TYPES
+from kalshi_cli.vocabulary.units import is_fraction, parse_count
 
 Record = tuple[int, dict[str, Any], bool]
 # (recv_ns, kind, ticker, reason): "fresh", "stale" or "gap" (a channel without snapshots)
@@ -97,6 +98,41 @@ def parse_line(line: bytes) -> Any:
         return _decode(line)
     except _REFUSED:
         return loads_stdlib(line)
+
+
+def fractional_market(frame: Mapping[str, Any]) -> str | None:
+    """The market whose counts this frame shows in fractions of a contract (a book level's
+    size, a book delta, a trade's count), else None. Kalshi's market answer no longer says
+    whether a market trades fractions (3.31.0 dropped `fractional_trading_enabled`): its book
+    and trades do, and the recorder and the import keep what they show in the manifest
+    (`markets.T.fractional`), so a backtest's venue matches the market at that granularity."""
+    msg = frame.get("msg")
+    if type(msg) is not dict:
+        return None
+    kind = frame.get("type")
+    if kind == "orderbook_delta":
+        counts: list[Any] = [msg.get("delta_fp")]
+    elif kind == "trade":
+        counts = [msg.get("count_fp")]
+    elif kind == "orderbook_snapshot":
+        counts = [
+            level[1]
+            for side in ("yes_dollars_fp", "no_dollars_fp")
+            for level in msg.get(side) or ()
+            if type(level) is list and len(level) == 2
+        ]
+    else:
+        return None
+    ticker = msg.get("market_ticker")
+    if type(ticker) is not str:
+        return None
+    for count in counts:
+        try:
+            if is_fraction(parse_count(count)):
+                return ticker
+        except (TypeError, ValueError, ArithmeticError):
+            continue
+    return None
 
 
 def iter_records(

@@ -9,8 +9,10 @@ defines. Everything is checked before a loop or a backtest starts (it imports, i
 strategy, its params type is a `Params` whose defaults validate, `decide` takes three
 arguments); a refusal is one line naming the file and line (exit 2).
 
-Each loaded strategy carries `source`, the fingerprint a backtest cache is keyed on: a file's
-SHA-256; an installed distribution's name and version; else the module file's SHA-256.
+Each loaded strategy carries `source`, the fingerprint a backtest cache is keyed on: for a file,
+a SHA-256 over it and every module of the trader's it imports, with the versions of the
+installed libraries it imports (code.py); an installed distribution's name and version; else
+the module's as for a file.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from kalshi_cli.strategies.code import code_fingerprint
 from kalshi_cli.strategy_api import Params, Strategy
 from kalshi_cli.vocabulary.errors import UsageError
 
@@ -63,7 +66,7 @@ def _from_file(path: Path) -> Strategy[Any]:
     digest = hashlib.sha256(data).hexdigest()
     module = _exec_file(str(path), digest)
     strategy = _pick(module, str(path))
-    return replace(strategy, spec=str(path), origin="file", source=f"sha256:{digest}")
+    return replace(strategy, spec=str(path), origin="file", source=code_fingerprint([path]))
 
 
 @cache
@@ -137,7 +140,8 @@ def _from_entry_point(ep: metadata.EntryPoint) -> Strategy[Any]:
 
 
 def _module_source(module: ModuleType) -> str:
-    """An installed distribution's name and version; else the module file's hash."""
+    """An installed distribution's name and version; else the module file's and those of the
+    modules it imports (code.py)."""
     top = module.__name__.split(".")[0]
     dists = metadata.packages_distributions().get(top) or []
     for name in dists:
@@ -147,7 +151,7 @@ def _module_source(module: ModuleType) -> str:
             continue
     file = getattr(module, "__file__", None)
     if file and Path(file).is_file():
-        return "sha256:" + hashlib.sha256(Path(file).read_bytes()).hexdigest()
+        return code_fingerprint([Path(file)])
     return module.__name__
 
 

@@ -23,6 +23,7 @@ from kalshi_cli.vocabulary.clock import parse_iso
 from kalshi_cli.vocabulary.models import (
     PRICE_STRUCTURES,
     PriceRange,
+    fractional_flag,
     parse_optional_dollars,
     price_ranges_of,
 )
@@ -163,7 +164,7 @@ def from_rest(
             mutually_exclusive=bool(event.get("mutually_exclusive", False)),
             result=str(m.get("result") or ""),
             settlement_floor=parse_optional_dollars(m.get("settlement_floor_dollars")),
-            fractional=bool(m.get("fractional_trading_enabled", False)),
+            fractional=bool(fractional_flag(m)),
             assumed=tuple(assumed),
         )
     return out

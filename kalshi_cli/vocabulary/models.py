@@ -40,6 +40,7 @@ from kalshi_cli.vocabulary.units import (
     fmt_dollars,
     fmt_money,
     from_book,
+    is_fraction,
     outcome_side_of,
     parse_count,
     parse_decimal,
@@ -70,6 +71,7 @@ __all__ = [
     "fmt_dollars",
     "fmt_money",
     "from_book",
+    "is_fraction",
     "outcome_side_of",
     "parse_count",
     "parse_decimal",
@@ -200,6 +202,15 @@ def min_tick(ranges: tuple[PriceRange, ...] | list[PriceRange]) -> Decimal:
     return min(r.step for r in ranges)
 
 
+def fractional_flag(body: Mapping[str, Any]) -> bool | None:
+    """What a market's body (a REST answer, a scenario's market) says of fractional trading:
+    True or False, or None when it does not say. 3.31.0 dropped `fractional_trading_enabled`
+    from the market; a data set's own counts say it instead (data/replay.py
+    `fractional_market`)."""
+    flag = body.get("fractional_trading_enabled")
+    return flag if isinstance(flag, bool) else None
+
+
 def price_ranges_of(data: Any) -> tuple[PriceRange, ...]:
     """A market's `price_ranges` as sent (a list of `{start, end, step}`), or () for none."""
     return msgspec.convert(data or (), tuple[PriceRange, ...])
@@ -253,8 +264,8 @@ class Market(Answer, frozen=True, kw_only=True):
         """True when the answer says the market trades whole contracts only, False when it
         says fractions are allowed, None when it does not say (3.31.0 dropped
         `fractional_trading_enabled` from the market; earlier answers carried it)."""
-        flag = self.raw.get("fractional_trading_enabled")
-        return None if not isinstance(flag, bool) else not flag
+        flag = fractional_flag(self.raw)
+        return None if flag is None else not flag
 
     @property
     def is_open(self) -> bool:

@@ -26,7 +26,15 @@ from uuid import uuid4
 from kalshi_cli.vocabulary.clock import parse_iso
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import price_bounds, price_on_grid
-from kalshi_cli.vocabulary.units import ZERO, Action, BookSide, Side, TimeInForce, to_book
+from kalshi_cli.vocabulary.units import (
+    ZERO,
+    Action,
+    BookSide,
+    Side,
+    TimeInForce,
+    is_fraction,
+    to_book,
+)
 
 if TYPE_CHECKING:
     from kalshi_cli.vocabulary.models import Market
@@ -331,7 +339,7 @@ def check_price(market: Market, price: Decimal, *, what: str = "price") -> None:
 def check_market_count(market: Market, count: Decimal, *, what: str = "count") -> None:
     """A fractional count only where the market says it trades fractions. 3.31.0's market
     answer no longer says (`whole_contracts` is None): then the exchange decides."""
-    if market.whole_contracts and count % 1:
+    if market.whole_contracts and is_fraction(count):
         raise ValidationError(
             f"{what} {count}: {market.ticker} trades whole contracts only",
             code="WHOLE_CONTRACTS",

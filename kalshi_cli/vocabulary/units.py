@@ -77,6 +77,12 @@ def fmt_exact_dollars(value: Decimal) -> str:
     return f"{exact:f}"
 
 
+def is_fraction(count: Decimal) -> bool:
+    """A count with a fraction of a contract in it: only a market that trades fractions (to
+    `COUNT_QUANTUM`) holds, fills or takes one."""
+    return count % 1 != 0
+
+
 def fmt_count(value: Decimal) -> str:
     """Kalshi's FixedPointCount: always 2 decimals."""
     return f"{value.quantize(COUNT_QUANTUM, rounding=ROUND_HALF_EVEN):f}"

@@ -161,11 +161,12 @@ def outputs(sim_default: SimHarness, tmp_path_factory: pytest.TempPathFactory) -
     data = home / "data"
     imported = CliRunner().invoke(
         load_app(),
-        ["data", "import", str(source), "--out", str(data / "set")],
+        ["data", "import", str(source), "--out", str(data / "set"), "--json"],
         obj=AppContext(environ=run.environ),
         prog_name="kalshi",
     )
     assert imported.exit_code == 0, imported.output
+    out["data import"] = json.loads(imported.stdout)
     out["data ls"] = run.json("data", "ls", str(data))
     out["data info"] = run.json("data", "info", str(data / "set"))
     out["sim status"] = run.json("sim", "status", "--data-dir", str(sim.data_dir))
@@ -199,6 +200,7 @@ REAL = [
     "state path",
     "state migrate",
     "config get",
+    "data import",
     "data ls",
     "data info",
     "strategy list",

@@ -226,9 +226,11 @@ def test_import_of_raw_frames_keeps_their_bytes_and_counts_what_it_skips(tmp_pat
     assert summary.skipped == {
         "malformed": 1,
         "no_frame": 1,
-        "time_clamped": 1,
+        # the wrapped frame an hour early, and the raw delta by its own `ts_ms` (2022)
+        "time_clamped": 2,
         "unknown_type": 1,
     }
+    assert summary.times == {"received_ms": 2, "msg.ts_ms": 1, "line after": 1, "line before": 2}
     lines = [
         line
         for p in segment_paths(tmp_path / "set")

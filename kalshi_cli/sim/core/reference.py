@@ -33,6 +33,7 @@ from kalshi_cli.vocabulary.models import (
     FeeModel,
     FeeModelError,
     PriceRange,
+    is_fraction,
     price_bounds,
     price_on_grid,
 )
@@ -313,7 +314,7 @@ class Reference:
             raise ExchangeError(400, "invalid_count", "count must be positive")
         if count % COUNT_QUANTUM:
             raise ExchangeError(400, "invalid_count", "count must be a multiple of 0.01")
-        if not market.fractional_trading_enabled and count % 1:
+        if not market.fractional_trading_enabled and is_fraction(count):
             raise ExchangeError(
                 400, "invalid_count", f"{market.ticker} trades whole contracts only"
             )

@@ -49,6 +49,7 @@ from kalshi_cli.vocabulary.models import (
     FeeModelError,
     SelfTradePrevention,
     TimeInForce,
+    fractional_flag,
     parse_decimal,
 )
 
@@ -369,7 +370,7 @@ def _market_spec(m: dict[str, Any], event: SimEvent) -> _MarketSpec:
         updated_time=0.0,
         rules_primary=m.get("rules_primary", ""),
         rules_secondary=m.get("rules_secondary", ""),
-        fractional_trading_enabled=bool(m.get("fractional_trading_enabled", False)),
+        fractional_trading_enabled=bool(fractional_flag(m)),
     )
     quote = None
     if "quote" in m:

@@ -93,13 +93,10 @@ def parse_source(spec: str, *, timeout_ms: int, max_age_s: float, start_s: float
     return FileSource(spec, Path(_unquote(rest)).expanduser(), max_age_s=max_age_s)
 
 
-def fingerprint(spec: str) -> str:
-    """What a backtest cache is keyed on for a model's own code or data: the SHA-256 of the
-    files its source names (a python source's module file, the files a command names, a file
-    source's file), so a changed model is run again rather than answered from the cache. A
-    name that is no file here (an installed module, a program on PATH) counts by its text."""
-    import hashlib
-    import importlib.util
+def source_files(spec: str) -> list[Path]:
+    """The files a model's source names: a python source's module file, the files a command
+    names, a file source's file. A name that is no file here (an installed module, a program
+    on PATH) names none."""
     import shlex
 
     kind, _, rest = spec.partition(":")
@@ -123,8 +120,23 @@ def fingerprint(spec: str) -> str:
         paths += [Path(w).expanduser() for w in words[1:] if Path(w).expanduser().is_file()]
     elif kind == "file":
         paths.append(Path(_unquote(rest)).expanduser())
+    return paths
+
+
+def fingerprint(spec: str) -> str:
+    """What a backtest cache is keyed on for a model's own code or data: the source's text and
+    the SHA-256 of the files it names (`source_files`), a Python file's with every module of the
+    trader's it imports and the versions of the libraries it imports (strategies/code.py), so a
+    changed model is run again rather than answered from the cache."""
+    import hashlib
+
+    from kalshi_cli.strategies.code import code_fingerprint
+
     h = hashlib.sha256(spec.encode())
-    for path in paths:
+    for path in source_files(spec):
+        if path.suffix == ".py" and path.is_file():
+            h.update(code_fingerprint([path]).encode())
+            continue
         try:
             h.update(path.read_bytes())
         except OSError:

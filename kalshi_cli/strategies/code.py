@@ -1,0 +1,145 @@
+"""What a trader's code is made of, for a backtest's cache key and a run's provenance.
+
+A strategy file (or a model's) is rarely all of its code: it imports a helper kept beside it, a
+package of the trader's own, installed libraries. `code_sources(files)` follows the imports of
+the given Python files, read from their source without running them (`ast`), and resolves each
+the way Python would from that file (its own directory first, then `sys.path`): a module outside
+the installed distributions is a file of the trader's, named with the SHA-256 of its bytes and
+followed in turn; an installed one is named by its distribution's version (its code changes
+with it); the standard library and kalshi-cli itself (keyed by its own version elsewhere) are
+left out. A module imported by a name computed at run time (`importlib.import_module(x)`) is not
+seen. `code_fingerprint` is one SHA-256 over all of it, so an edit to any of those files, or
+another version of a library, gives a new key."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import sys
+from collections.abc import Iterable
+from functools import cache
+from importlib import metadata
+from importlib.machinery import ModuleSpec, PathFinder
+from pathlib import Path
+
+_OWN_PACKAGE = "kalshi_cli"
+
+
+def code_sources(files: Iterable[Path]) -> dict[str, str]:
+    """Each file the given ones import, transitively, as `{name: "sha256:HEX"}` (the given files
+    by their path, the modules they reach by their import name), and each installed distribution
+    they import as `{dist: "dist==VERSION"}`."""
+    out: dict[str, str] = {}
+    todo = [(str(f.resolve()), f.resolve()) for f in files]
+    seen: set[Path] = set()
+    while todo:
+        name, path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            out[name] = "unreadable"
+            continue
+        out[name] = "sha256:" + hashlib.sha256(data).hexdigest()
+        for imported, level in _imports(data):
+            found = _resolve(imported, level, path)
+            if found is None:
+                continue
+            spec, is_file = found
+            top = spec.name.split(".")[0]
+            if top in sys.stdlib_module_names or top == _OWN_PACKAGE:
+                continue
+            origin = Path(spec.origin) if is_file and spec.origin else None
+            dist = None if origin is not None and origin.is_relative_to(path.parent) else _dist(top)
+            if dist is not None:
+                out[dist] = f"{dist}=={_version(dist)}"
+            elif origin is not None:
+                todo.append((_qualified(spec.name, level, name, path), origin))
+    return dict(sorted(out.items()))
+
+
+def code_fingerprint(files: Iterable[Path]) -> str:
+    """`sha256:HEX` over `code_sources(files)`."""
+    h = hashlib.sha256()
+    for name, source in code_sources(files).items():
+        h.update(f"{name}\0{source}\n".encode())
+    return "sha256:" + h.hexdigest()
+
+
+def _imports(data: bytes) -> list[tuple[str, int]]:
+    """(module name, relative level) of every import statement, wherever it stands."""
+    try:
+        tree = ast.parse(data)
+    except (SyntaxError, ValueError):
+        return []
+    found: list[tuple[str, int]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            # `import a.b.c` runs a/__init__.py and a/b/__init__.py too
+            for alias in node.names:
+                parts = alias.name.split(".")
+                found += [(".".join(parts[: i + 1]), 0) for i in range(len(parts))]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            # `from pkg import name`: a submodule, or else an attribute of `pkg`
+            found += [(f"{base}.{a.name}" if base else a.name, node.level) for a in node.names]
+            if base:
+                found.append((base, node.level))
+    return found
+
+
+def _qualified(found: str, level: int, importer: str, path: Path) -> str:
+    """The import name of a module a relative import found (`from . import x` in `pkg.sub`:
+    `pkg.x`); an absolute import's is its own."""
+    if not level or importer.endswith(".py"):
+        return found
+    package = importer if path.name == "__init__.py" else importer.rpartition(".")[0]
+    for _ in range(level - 1):
+        package = package.rpartition(".")[0]
+    return f"{package}.{found}" if package else found
+
+
+def _resolve(name: str, level: int, importer: Path) -> tuple[ModuleSpec, bool] | None:
+    """The spec of `name` as imported from the file `importer` (its directory first, as
+    `python FILE` and the strategy loader put it), and whether it has a source file; None when
+    nothing by that name is found (an attribute, a module made at run time)."""
+    if level:
+        base = importer.parent
+        for _ in range(level - 1):
+            base = base.parent
+        search = [str(base)]
+    else:
+        search = [str(importer.parent), *sys.path]
+    head, *rest = name.split(".")
+    try:
+        spec = PathFinder.find_spec(head, search)
+        for part in rest:
+            if spec is None or not spec.submodule_search_locations:
+                return None
+            spec = PathFinder.find_spec(
+                f"{spec.name}.{part}", list(spec.submodule_search_locations)
+            )
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    return spec, bool(spec.origin and spec.origin.endswith(".py"))
+
+
+def _dist(top: str) -> str | None:
+    dists = _distributions().get(top) or []
+    return dists[0] if dists else None
+
+
+@cache
+def _distributions() -> dict[str, list[str]]:
+    return dict(metadata.packages_distributions())
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "?"
