@@ -120,12 +120,27 @@ def summary(run: Mapping[str, Any]) -> dict[str, Any]:
         "data": run["data"]["path"],
         "params": run.get("params", {}),
         "runs": _count(run),
+        "failed": _failed(run),
         "net": totals.get("net"),
         "fills": totals.get("fills"),
         "sharpe": totals.get("sharpe"),
         "best_params": best,
         "version": run.get("version"),
     }
+
+
+def _failed(run: Mapping[str, Any]) -> int:
+    """How many of a stored run's runs failed (a single run: 1 or 0)."""
+    from kalshi_cli.backtest.report import failed
+
+    if run.get("kind") == "run":
+        return 1 if failed(run.get("report") or {}) else 0
+    parts = [*(run.get("runs") or []), *(run.get("windows") or [])]
+    return sum(
+        1
+        for part in parts
+        if any(p.get("failed") for p in (part, part.get("train") or {}, part.get("test") or {}))
+    )
 
 
 def _count(run: Mapping[str, Any]) -> int:
