@@ -266,7 +266,7 @@ class _Trips:
             self.realized[ticker] += happened.net  # type: ignore[assignment]
             self.fills += 1
             ts = event.ts
-            why = _reason(self.reasons.get(event.order_id, ""))
+            why = reason_kind(self.reasons.get(event.order_id, ""))
         after = engine.market(ticker).position
         flipped = before != 0 and after != 0 and (after > 0) != (before > 0)
         trip = self.open.get(ticker)
@@ -286,10 +286,19 @@ class _Trips:
             trip.contracts += abs(after) - abs(before)
 
 
-def _reason(text: str) -> str:
-    """The kind of an order's reason: 'take-profit: bid 0.55 >= ...' -> 'take-profit'."""
-    head = text.split(":", 1)[0].strip()
-    return head or "unknown"
+def reason_kind(text: str) -> str:
+    """The kind of an order's reason: its clauses up to the first that carries a figure.
+    'take-profit: bid 0.55 >= ...' -> 'take-profit'; a strategy's own name before the colon
+    (the scaffold's 'book-tilt: take-profit') stays with what follows it, so its take-profits
+    and time stops are counted apart ('book-tilt: time stop: held 12s' -> 'book-tilt: time
+    stop'); a reason whose first clause has figures is that clause."""
+    clauses = [c.strip() for c in text.split(":")]
+    kept = []
+    for clause in clauses:
+        if not clause or any(ch.isdigit() for ch in clause):
+            break
+        kept.append(clause)
+    return ": ".join(kept) or clauses[0] or "unknown"
 
 
 def _s(value: Decimal | None) -> str | None:
