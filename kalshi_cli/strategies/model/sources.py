@@ -408,8 +408,15 @@ class CommandSource:
                 raise ModelDown(f"{self.label}: the process exited")
             self._warm = self._answered = True
             doc = self._decode(line)
-            if doc.get("id") != request_id:
-                continue  # a late answer to an earlier request: that request is long decided
+            answered = doc.get("id")
+            if answered != request_id:
+                if type(answered) is int and 0 < answered < request_id:
+                    continue  # a late answer to an earlier request: that request is long decided
+                # an id no request had: the model's mistake, said as one, not as a timeout
+                raise ModelError(
+                    f"{self.label}: answered id {_short(answered)} to request {request_id}: "
+                    "not an id it was asked"
+                )
             self._missed = 0
             self._restarts = 0
             if "error" in doc and "fair" not in doc:
