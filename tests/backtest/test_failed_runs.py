@@ -97,3 +97,34 @@ def test_a_single_run_whose_strategy_raises_exits_non_zero_with_the_error_and_it
     assert "no trades" not in text.stdout
     stored = json.loads(kalshi(["backtest", "runs", "list", "--json"], tmp_path).stdout)["runs"]
     assert [r["failed"] for r in stored] == [1, 1]
+
+
+GARBAGE = """
+from decimal import Decimal
+
+from kalshi_cli.strategy_api import Params, Strategy
+
+
+class GarbageParams(Params, frozen=True):
+    fair: Decimal = Decimal("0.5")
+
+
+def decide(snapshot, position, params):
+    return "buy everything"
+
+
+STRATEGY = Strategy("garbage", GarbageParams, decide)
+"""
+
+
+def test_a_garbage_return_names_the_strategy_file_and_the_line_of_its_decide(
+    data: Path, tmp_path: Path
+) -> None:
+    from kalshi_cli.backtest import BacktestSpec, run_backtest
+
+    path = tmp_path / "garbage.py"
+    path.write_text(GARBAGE)
+    line = GARBAGE.splitlines().index("def decide(snapshot, position, params):") + 1
+    report = run_backtest(BacktestSpec(data=str(data), strategy=str(path)))
+    (error,) = report["failed"]["errors"]
+    assert error["error"].startswith(f"{path}:{line}: decide returned str"), error
