@@ -18,7 +18,13 @@ from kalshi_cli.backtest.engine import BacktestSpec, execute, markets_of
 from kalshi_cli.backtest.executors import Progress, open_executor
 from kalshi_cli.backtest.history import RunStore, provenance
 from kalshi_cli.backtest.lookahead import LookAheadFound, LookAheadReport, check_lookahead
-from kalshi_cli.backtest.report import build_report, render_text
+from kalshi_cli.backtest.report import (
+    StrategyFailed,
+    build_report,
+    failed,
+    failure_line,
+    render_text,
+)
 from kalshi_cli.backtest.research import (
     Trials,
     out_of_sample,
@@ -102,6 +108,9 @@ class BacktestOutcome:
         for n, run in enumerate(self.runs, 1):
             t = run["totals"]
             params = " ".join(f"{k}={v}" for k, v in sorted(run["params"].items()))
+            if run.get("failed"):
+                out.append(f"{n:>3}. FAILED  {params}: {failure_line(run['failed'])}")
+                continue
             value = "-" if run["value"] is None else f"{run['value']:.4f}"
             cached = "  (cached)" if run["cached"] else ""
             dsr = run["deflated_sharpe"]["value"]
@@ -178,7 +187,37 @@ class BacktestOutcome:
             return []
         return ["", f"stored as run {self.run_id} (`kalshi backtest runs show {self.run_id}`)"]
 
+    def failures(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """(params, failure) of every run whose strategy failed, in the order shown."""
+        if self.report is not None:
+            failure = failed(self.report)
+            return [] if failure is None else [(dict(self.report["spec"]["params"]), failure)]
+        out = []
+        for run in [*self.runs, *(self.windows or [])]:
+            for part in (run, run.get("train") or {}, run.get("test") or {}):
+                failure = part.get("failed")
+                if failure:
+                    out.append((run["params"], failure))
+        return out
+
     def raise_if_failed(self) -> None:
+        """A failed strategy fails the command (STRATEGY_FAILED), after its report is shown;
+        then a failed look-ahead check (CHECK_FAILED)."""
+        failures = self.failures()
+        if failures and self.report is not None:
+            raise StrategyFailed(
+                failure_line(failures[0][1]),
+                hint="its figures are not the strategy's; the report lists the errors",
+            )
+        if failures:
+            tried = len(self.runs) + len(self.windows or [])
+            first_params, first = failures[0]
+            params = " ".join(f"{k}={v}" for k, v in sorted(first_params.items()))
+            raise StrategyFailed(
+                f"{len(failures)} of {tried} runs failed, ranked last and not cached; "
+                f"the first, {params}: {failure_line(first)}",
+                hint="the table lists each failed set; run one alone with --out to read its log",
+            )
         if self.lookahead is not None and not self.lookahead.ok:
             raise LookAheadFound(
                 "the look-ahead check failed: a decision changed when later data was removed",

@@ -18,7 +18,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -117,6 +117,31 @@ class Audit:
     latest_gap_s: float = math.inf  # the smallest (decision time - newest data)
 
 
+# the distinct errors of a failed run kept with their counts; the rest are counted together
+MAX_DISTINCT_ERRORS = 10
+
+
+@dataclass
+class StrategyFailures:
+    """The decisions of a run that failed (the loop's `strategy_error` events: the strategy or
+    its model raised, hung past its deadline or answered garbage), counted by strategy, kind and
+    message, and the SAFE_MODE they put trading into. Any of them makes the run a failed run
+    (docs/backtesting.md "A failed run")."""
+
+    decisions: int = 0
+    errors: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    other: int = 0  # failed decisions whose message is not among the first distinct ones
+    safe_mode: str | None = None  # the detail of the SAFE_MODE the failures tripped
+
+    def add(self, fields: Mapping[str, Any]) -> None:
+        self.decisions += 1
+        key = (str(fields.get("strategy")), str(fields.get("kind")), str(fields.get("error")))
+        if key in self.errors or len(self.errors) < MAX_DISTINCT_ERRORS:
+            self.errors[key] += 1
+        else:
+            self.other += 1
+
+
 @dataclass
 class RunArtifacts:
     """What a finished run leaves for the report (kept in-process, not pickled)."""
@@ -133,6 +158,7 @@ class RunArtifacts:
     audit: Audit
     signals: list[dict[str, Any]]  # kept only with `keep_signals` (the look-ahead check)
     signal_count: int
+    failures: StrategyFailures
     started: float  # unix seconds
     ended: float  # unix seconds
 
@@ -416,6 +442,7 @@ def execute(
         audit=driver.audit,
         signals=log.signals,
         signal_count=log.count,
+        failures=log.failures,
         started=start,
         ended=clock.wall(),
     )
@@ -608,7 +635,8 @@ def _chain(first: Record, rest: Iterator[Record]) -> Iterator[Record]:
 
 class _SignalLog(EventLog):
     """The loop's event log, keeping every `signal` (what the strategy decided, before risk)
-    with its time: the look-ahead check compares them between runs."""
+    with its time (the look-ahead check compares them between runs), and counting the failed
+    decisions (`StrategyFailures`)."""
 
     def __init__(self, clock: ReplayClock, path: Path | None, *, keep: bool) -> None:
         super().__init__(clock, path=path, stderr=None)
@@ -617,8 +645,13 @@ class _SignalLog(EventLog):
         # a quoting strategy signals twice per market per pass: a day of them does not fit in
         # memory, so they are kept only when the look-ahead check compares them
         self.signals: list[dict[str, Any]] = []
+        self.failures = StrategyFailures()
 
     def emit(self, event: str, fields: Mapping[str, Any] | None = None) -> None:
+        if event == "strategy_error" and fields is not None:
+            self.failures.add(fields)
+        elif event == "safe_mode" and fields is not None and self.failures.decisions:
+            self.failures.safe_mode = str(fields.get("detail"))
         if event == "signal" and fields is not None:
             self.count += 1
             if self.keep:

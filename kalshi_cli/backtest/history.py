@@ -117,10 +117,11 @@ class RunStore:
 
 
 def summary(run: Mapping[str, Any]) -> dict[str, Any]:
+    """One line's worth of a stored run. A sweep's figures (`net`, `fills`, `sharpe`) are its
+    best set's (`best_params`), `runs` how many sets ran and `failed` how many of them failed;
+    a walk-forward's are its test parts' together."""
     totals = _totals(run)
-    best = None
-    if run.get("kind") == "sweep" and run.get("runs"):
-        best = run["runs"][0]["params"]
+    best = _best(run)
     return {
         "id": run["id"],
         "kind": run.get("kind"),
@@ -128,12 +129,38 @@ def summary(run: Mapping[str, Any]) -> dict[str, Any]:
         "data": run["data"]["path"],
         "params": run.get("params", {}),
         "runs": _count(run),
+        "failed": _failed(run),
         "net": totals.get("net"),
         "fills": totals.get("fills"),
         "sharpe": totals.get("sharpe"),
-        "best_params": best,
+        "best_params": run.get("chosen") if best is None else best["params"],
+        "axes": sorted(run.get("axes") or {}),
         "version": run.get("version"),
     }
+
+
+def _best(run: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A sweep's best set: the one chosen on the training data (a holdout), else the first
+    ranked; a failed set is never it (None when every set failed)."""
+    if run.get("kind") != "sweep":
+        return None
+    runs: list[dict[str, Any]] = [r for r in run.get("runs") or [] if not r.get("failed")]
+    chosen = [r for r in runs if r.get("chosen")]
+    return (chosen or runs)[0] if runs else None
+
+
+def _failed(run: Mapping[str, Any]) -> int:
+    """How many of a stored run's runs failed (a single run: 1 or 0)."""
+    from kalshi_cli.backtest.report import failed
+
+    if run.get("kind") == "run":
+        return 1 if failed(run.get("report") or {}) else 0
+    parts = [*(run.get("runs") or []), *(run.get("windows") or [])]
+    return sum(
+        1
+        for part in parts
+        if any(p.get("failed") for p in (part, part.get("train") or {}, part.get("test") or {}))
+    )
 
 
 def _count(run: Mapping[str, Any]) -> int:
@@ -148,8 +175,8 @@ def _totals(run: Mapping[str, Any]) -> dict[str, Any]:
     if run.get("kind") == "walk-forward":  # the test parts together
         return dict(run.get("out_of_sample") or {})
     if run.get("kind") == "sweep":
-        runs = run.get("runs") or []
-        return dict(runs[0]["totals"]) if runs else {}
+        best = _best(run)
+        return {} if best is None else dict(best["totals"])
     return dict((run.get("report") or {}).get("totals") or {})
 
 
@@ -159,8 +186,8 @@ def _figures(run: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in _totals(run).items():
         _flatten(out, f"totals.{key}", value)
     stats = (run.get("report") or {}).get("statistics")
-    if run.get("kind") == "sweep" and run.get("runs"):
-        stats = run["runs"][0].get("statistics")
+    if run.get("kind") == "sweep":
+        stats = (_best(run) or {}).get("statistics")
     for key, value in (stats or {}).items():
         if key not in ("notes", "calibration"):
             _flatten(out, f"statistics.{key}", value)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -17,12 +17,51 @@ from typing import TYPE_CHECKING, Any
 from kalshi_cli.backtest.stats import analyse
 from kalshi_cli.services.pnl import PnlEngine, merge_settlements, summarize
 from kalshi_cli.store.records import FillRecord, SettlementRecord
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import ZERO, fmt_count, fmt_money
 
 if TYPE_CHECKING:
-    from kalshi_cli.backtest.engine import EquityPoint, RunArtifacts
+    from kalshi_cli.backtest.engine import EquityPoint, RunArtifacts, StrategyFailures
 
 FORMAT = "kalshi-backtest/1"
+
+
+class StrategyFailed(KalshiError):
+    """A run's strategy (or its model) failed decisions: its figures are not the strategy's."""
+
+    exit_code = ExitCode.STRATEGY_FAILED
+
+
+def failed(report: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The failure of a run (`failed` in its report), None when it did not fail: the one test of
+    a failed run, which is never ranked, cached or chosen, and fails the command."""
+    value = report.get("failed")
+    return value if isinstance(value, dict) else None
+
+
+def failure_line(failure: Mapping[str, Any]) -> str:
+    """A failed run's errors in one line: how many decisions failed, and the commonest error."""
+    top = failure["errors"][0] if failure["errors"] else None
+    what = f": {top['kind']}: {top['error']}" if top else ""
+    more = len(failure["errors"]) - 1 + (1 if failure["other_errors"] else 0)
+    tail = f" (and {more} other error{'s' if more > 1 else ''})" if more > 0 else ""
+    safe = "; trading went into SAFE_MODE" if failure["safe_mode"] else ""
+    return f"the strategy failed in {failure['decisions']} decisions{what}{tail}{safe}"
+
+
+def _failure_json(failures: StrategyFailures) -> dict[str, Any] | None:
+    if not failures.decisions:
+        return None
+    return {
+        "decisions": failures.decisions,
+        "errors": [
+            {"strategy": strategy, "kind": kind, "error": error, "count": count}
+            for (strategy, kind, error), count in failures.errors.most_common()
+        ],
+        "other_errors": failures.other,
+        "safe_mode": failures.safe_mode,
+    }
 
 
 @dataclass
@@ -158,6 +197,7 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
     assumed = {t: list(i.assumed) for t, i in run.infos.items() if i.assumed}
     return {
         "format": FORMAT,
+        "failed": _failure_json(run.failures),
         "spec": _plain(asdict(run.spec)),
         "data": {
             "path": run.spec.data,
@@ -226,7 +266,7 @@ class _Trips:
             self.realized[ticker] += happened.net  # type: ignore[assignment]
             self.fills += 1
             ts = event.ts
-            why = _reason(self.reasons.get(event.order_id, ""))
+            why = reason_kind(self.reasons.get(event.order_id, ""))
         after = engine.market(ticker).position
         flipped = before != 0 and after != 0 and (after > 0) != (before > 0)
         trip = self.open.get(ticker)
@@ -246,10 +286,19 @@ class _Trips:
             trip.contracts += abs(after) - abs(before)
 
 
-def _reason(text: str) -> str:
-    """The kind of an order's reason: 'take-profit: bid 0.55 >= ...' -> 'take-profit'."""
-    head = text.split(":", 1)[0].strip()
-    return head or "unknown"
+def reason_kind(text: str) -> str:
+    """The kind of an order's reason: its clauses up to the first that carries a figure.
+    'take-profit: bid 0.55 >= ...' -> 'take-profit'; a strategy's own name before the colon
+    (the scaffold's 'book-tilt: take-profit') stays with what follows it, so its take-profits
+    and time stops are counted apart ('book-tilt: time stop: held 12s' -> 'book-tilt: time
+    stop'); a reason whose first clause has figures is that clause."""
+    clauses = [c.strip() for c in text.split(":")]
+    kept = []
+    for clause in clauses:
+        if not clause or any(ch.isdigit() for ch in clause):
+            break
+        kept.append(clause)
+    return ": ".join(kept) or clauses[0] or "unknown"
 
 
 def _s(value: Decimal | None) -> str | None:
@@ -312,11 +361,13 @@ def render_text(report: dict[str, Any], *, width: int = 72) -> list[str]:
     t = report["totals"]
     spec = report["spec"]
     names = [spec["strategy"], *(s for s, _ in spec.get("beside") or ())]
+    failure = failed(report)
     lines = [
         f"backtest {', '.join(names)} on {spec['data']}: {report['data']['markets']} markets, "
         f"{report['data']['book_events']} book events, fill model {spec['fill_model']}, "
         f"latency {spec['latency_ms']} ms",
         "",
+        *(failure_lines(failure) if failure else []),
         f"net P&L          {_money(t['net'])}   (realized {_money(t['realized'])}, settled "
         f"{_money(t['settled'])}, marked {_money(t['marked'])})",
         f"fees             {_money(t['fees'])}",
@@ -351,7 +402,10 @@ def render_text(report: dict[str, Any], *, width: int = 72) -> list[str]:
         if m["fills"] or Decimal(m["net"]) != 0
     ]
     head = ("market", "net", "realized", "settled", "marked", "fees", "fills", "won", "pos")
-    lines += _table(head, rows) if rows else ["no trades"]
+    if rows:
+        lines += _table(head, rows)
+    elif not failure:  # a failed run's missing trades are its failure's, said above
+        lines.append("no trades")
     days = [
         (day, _money(b["realized"]), _money(b["fees"]), str(b["fills"]))
         for day, b in report["by_day"].items()
@@ -367,6 +421,18 @@ def render_text(report: dict[str, Any], *, width: int = 72) -> list[str]:
     if chart:
         lines += ["", "equity", *chart]
     return lines
+
+
+def failure_lines(failure: Mapping[str, Any]) -> list[str]:
+    """A failed run's errors, first in its report: its figures are not the strategy's."""
+    lines = [f"FAILED: {failure_line(failure)}; these figures are not the strategy's"]
+    for e in failure["errors"]:
+        lines.append(f"  {e['count']:>6} x {e['strategy']}: {e['kind']}: {e['error']}")
+    if failure["other_errors"]:
+        lines.append(f"  {failure['other_errors']:>6} x other errors")
+    if failure["safe_mode"]:
+        lines.append(f"  SAFE_MODE: {failure['safe_mode']}")
+    return [*lines, ""]
 
 
 def assumed_lines(report: dict[str, Any]) -> list[str]:

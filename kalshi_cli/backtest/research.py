@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest.engine import BacktestSpec
+from kalshi_cli.backtest.report import failed
 from kalshi_cli.backtest.search import Axis, SearchOutcome, search
 from kalshi_cli.backtest.split import Fold, Window, gap, overfit
 from kalshi_cli.backtest.stats import deflate
@@ -90,8 +91,11 @@ class Trials:
 
 
 def ranked_runs(results: Sequence[Result], rank_by: str) -> list[dict[str, Any]]:
-    """A sweep's `runs` (best first), each Sharpe deflated by the number of sets tried."""
-    deflated = deflate([report.get("statistics") for _, report, _ in results])
+    """A sweep's `runs` (best first, failed ones last with their failure), each Sharpe deflated
+    by the number of sets tried (a failed set was tried too, but its Sharpe is not a figure)."""
+    deflated = deflate(
+        [None if failed(report) else report.get("statistics") for _, report, _ in results]
+    )
     return [
         {
             "params": dict(spec.params),
@@ -99,7 +103,10 @@ def ranked_runs(results: Sequence[Result], rank_by: str) -> list[dict[str, Any]]
             "value": metric_value(report, rank_by),
             "cached": cached,
             "totals": report["totals"],
-            "deflated_sharpe": dsr.to_json(),
+            "deflated_sharpe": (
+                {"value": None, "reason": "the run failed"} if failed(report) else dsr.to_json()
+            ),
+            "failed": failed(report),
         }
         for (spec, report, cached), dsr in zip(results, deflated, strict=True)
     ]
@@ -107,6 +114,7 @@ def ranked_runs(results: Sequence[Result], rank_by: str) -> list[dict[str, Any]]
 
 def _figures(report: dict[str, Any], rank_by: str, dsr: dict[str, Any]) -> dict[str, Any]:
     return {
+        "failed": failed(report),
         "rank_by": rank_by,
         "value": metric_value(report, rank_by),
         "totals": report["totals"],
@@ -180,6 +188,7 @@ def walk_forward(
                 "tried": len(tried.results),
                 "train": _figures(train, trials.rank_by, deflated.to_json()),
                 "test": {
+                    "failed": failed(test),
                     "rank_by": trials.rank_by,
                     "value": metric_value(test, trials.rank_by),
                     "totals": test["totals"],

@@ -1,7 +1,9 @@
 """Parameter sweeps: the grid of `--param k=v1,v2` values (`grid`), mapped over an executor
 (`run_sweep`: a local pool or a Dask cluster), ranked (`rank`), and cached as JSON keyed by the
 SHA-256 of the data set's fingerprint and the spec, so a changed strategy or a grown data set is
-run again and a failed run is not cached. See docs/backtesting.md "Sweeps".
+run again and a failed run (one that raised, or whose strategy failed decisions: `report.failed`)
+is not cached; a failed run has no figure and ranks after every other. See docs/backtesting.md
+"Sweeps".
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from kalshi_cli.backtest.dataset import fingerprint
 from kalshi_cli.backtest.engine import BacktestSpec
 from kalshi_cli.backtest.executors import Executor, Progress, open_executor
+from kalshi_cli.backtest.report import failed
 from kalshi_cli.vocabulary.errors import UsageError
 
 # metric -> (path in the report's totals, higher is better)
@@ -154,7 +157,7 @@ def _cached(cache_dir: Path | None, key: str | None) -> dict[str, Any] | None:
 
 
 def _store(cache_dir: Path | None, key: str | None, report: dict[str, Any]) -> None:
-    if cache_dir is None or key is None:
+    if cache_dir is None or key is None or failed(report):
         return
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache_dir / f".{key}.{os.getpid()}.tmp"
@@ -163,6 +166,10 @@ def _store(cache_dir: Path | None, key: str | None, report: dict[str, Any]) -> N
 
 
 def metric_value(report: Mapping[str, Any], metric: str) -> float | None:
+    """The run's figure for `metric`; None where it is undefined, and for a failed run, whose
+    figures are not the strategy's."""
+    if failed(report):
+        return None
     key, _ = METRICS[metric]
     value = report["totals"].get(key)
     return None if value is None else float(value)  # ranking only
@@ -171,14 +178,16 @@ def metric_value(report: Mapping[str, Any], metric: str) -> float | None:
 def rank(
     results: Sequence[tuple[BacktestSpec, dict[str, Any], bool]], metric: str
 ) -> list[tuple[BacktestSpec, dict[str, Any], bool]]:
-    """Best first by `metric`; runs where it is undefined (no trades) last."""
+    """Best first by `metric`; runs where it is undefined (no trades) after, failed runs last."""
     return sorted(results, key=lambda item: order_key(item[1], metric))
 
 
 def order_key(report: Mapping[str, Any], metric: str) -> tuple[int, float]:
-    """Sorts reports best first by `metric`, those where it is undefined last."""
+    """Sorts reports best first by `metric`, those where it is undefined after, failed last."""
     if metric not in METRICS:
         raise UsageError(f"unknown metric {metric!r}", hint=f"choose one of: {', '.join(METRICS)}")
+    if failed(report):
+        return (2, 0.0)
     value = metric_value(report, metric)
     if value is None:
         return (1, 0.0)

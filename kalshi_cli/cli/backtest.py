@@ -329,7 +329,7 @@ def _store() -> RunStore:
 
 @runs_app.command("list")
 def runs_list_command(as_json: JsonOpt = False) -> None:
-    """List the stored runs and sweeps, oldest first: id, strategy, data, net, fills."""
+    """List the stored runs and sweeps, oldest first; a sweep by its best set, with its failures."""
     runs = _store().summaries()
     output = current().output(as_json=as_json)
     if not runs and not as_json:
@@ -339,14 +339,26 @@ def runs_list_command(as_json: JsonOpt = False) -> None:
 
 
 def _run_row(r: dict[str, Any]) -> dict[str, str]:
+    """A run: its params; a sweep: how many sets ran and failed, and its best set's swept
+    values beside that set's figures."""
+    if r["kind"] == "run":
+        kind = "run (FAILED)" if r.get("failed") else "run"
+        params = " ".join(f"{k}={v}" for k, v in sorted((r["params"] or {}).items()))
+    else:
+        kind = f"{r['kind']} of {r['runs']}"
+        if r["kind"] == "sweep":
+            kind += f", {r.get('failed') or 0} failed"
+        best = r.get("best_params")
+        shown = [k for k in r.get("axes") or [] if best and k in best] or sorted(best or {})
+        params = "best: " + " ".join(f"{k}={best[k]}" for k in shown) if best else ""
     return {
         "id": r["id"],
-        "kind": r["kind"] if r["kind"] == "run" else f"{r['kind']} of {r['runs']}",
+        "kind": kind,
         "strategy": r["strategy"],
         "net": r["net"] or "",
         "fills": "" if r["fills"] is None else str(r["fills"]),
         "sharpe": "-" if r["sharpe"] is None else f"{r['sharpe']:.2f}",
-        "params": " ".join(f"{k}={v}" for k, v in sorted((r["params"] or {}).items())),
+        "params": params,
         "data": r["data"],
     }
 

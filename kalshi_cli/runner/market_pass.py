@@ -56,23 +56,25 @@ class StopAttempt:
 
 
 def checked(
-    decisions: Sequence[Decision], ticker: str, complement: Complement | None
+    decisions: Sequence[Decision], ticker: str, complement: Complement | None, where: str = ""
 ) -> Sequence[Decision]:
     """What a strategy returned, refused whole (ValueError) unless it is a sequence of
     `Intent`s and `Cancel`s for this market (or its complement) whose fair values are
-    probabilities: a wrong answer from user code never reaches the risk engine half-read."""
+    probabilities: a wrong answer from user code never reaches the risk engine half-read. The
+    refusal starts with `where`, the file and line of the strategy's `decide`."""
+    at = f"{where}: " if where else ""
     if not isinstance(decisions, list | tuple):
-        raise ValueError(f"decide returned {type(decisions).__name__}, not a list of decisions")
+        raise ValueError(f"{at}decide returned {type(decisions).__name__}, not a list of decisions")
     markets = {ticker} if complement is None else {ticker, complement.ticker}
     for decision in decisions:
         if not isinstance(decision, Intent | Cancel):
-            raise ValueError(f"decide returned {decision!r}, not an Intent or a Cancel")
+            raise ValueError(f"{at}decide returned {decision!r}, not an Intent or a Cancel")
         if decision.ticker not in markets:
-            raise ValueError(f"decide for {ticker} returned a decision for {decision.ticker}")
+            raise ValueError(f"{at}decide for {ticker} returned a decision for {decision.ticker}")
         if isinstance(decision, Intent):
             fair = decision.model_fair
             if not isinstance(fair, Decimal) or not fair.is_finite() or not 0 <= fair <= 1:
-                raise ValueError(f"intent model_fair {fair!r} is not a probability")
+                raise ValueError(f"{at}intent model_fair {fair!r} is not a probability")
     return decisions
 
 
@@ -192,9 +194,8 @@ class MarketPass:
             index=self._index_of(ticker) if strategy.reads_index else None,
         )
         try:
-            decisions = checked(
-                strategy.decide(snapshot, view, member.params), ticker, market.complement
-            )
+            decisions = strategy.decide(snapshot, view, member.params)
+            decisions = checked(decisions, ticker, market.complement, strategy.decide_at)
         except Exception as exc:  # a strategy bug must not take the loop (and its stops) down
             self._strategy_failed(member, ticker, exc)
             return

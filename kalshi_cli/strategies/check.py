@@ -1,12 +1,18 @@
 """`kalshi strategy check`: a strategy over a short synthetic replay, with no exchange.
 
 The replay is one market whose YES mid walks a fixed path (calm at 0.50, a jump to 0.62, a
-slide to 0.40, back to 0.50), a book one cent wide with 100 contracts a side, one step a second.
+slide to 0.40, back to 0.55), a book one cent wide, one step a second. Its depth leans the way the
+mid is about to move, as order books often do: 300 contracts on the YES bid against 100 on the
+NO bid in the ten seconds before and during a rise, the other way round before and during a
+fall, 100 a side when the mid is to stay put; so a strategy that reads the book has something
+to act on.
 The strategy is handed each moment as the loop would hand it (the book, the mids of the last
 five minutes, the fee rates, its position); what it decides is recorded, and an immediate order
 is taken as filled at its price in full (into `position` and `own` alike), a resting one rests
 until it is cancelled. It proves the strategy loads, its params validate and `decide` runs and
-returns `Intent`s and `Cancel`s; it says nothing about profit (that is `kalshi backtest`).
+returns `Intent`s and `Cancel`s; it says nothing about profit (that is `kalshi backtest`). Each
+`decide` runs under the deadline of a model's call (`strategies.deadline`: the strategy's own
+`timeout_ms` and `start_s` when its params have them), and the first it misses ends the check.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from kalshi_cli.strategies.deadline import CALL_DEADLINE_MS, START_S, BoundedCall, MissedDeadline
 from kalshi_cli.strategy_api import (
     FLAT,
     ZERO,
@@ -43,26 +50,41 @@ TICKER = "KXCHECK-SYNTHETIC"
 START_TS = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 _CENT = Decimal("0.01")
 _DEPTH = Decimal("100")
+_HEAVY = Decimal("300")  # the depth of the side the mid is about to move toward
+_LEAD_S = 10  # how far ahead the depth leans
 # (seconds, YES mid in cents at the end of the leg): walked one cent a second
 _PATH = ((0, 50), (30, 50), (42, 62), (72, 62), (94, 40), (124, 40), (139, 55), (160, 55))
 _HORIZON_S = 300.0
 _PACKAGE = Path(__file__).resolve().parents[1]  # kalshi_cli/
 
 
-def synthetic_books() -> Iterator[tuple[float, Orderbook]]:  # unix seconds
-    """One market's book a second along `_PATH`: YES bid = mid - 1c, YES ask = mid + 1c."""
+def _mids() -> list[int]:
+    """The YES mid in cents at each second of `_PATH`."""
+    mids = []
     for (t0, c0), (t1, c1) in itertools.pairwise(_PATH):
-        for t in range(t0, t1):
-            cents = c0 + (c1 - c0) * (t - t0) // max(t1 - t0, 1)
-            mid = Decimal(cents) * _CENT
-            yield (
-                START_TS + t,
-                Orderbook(
-                    TICKER,
-                    yes_bids=(Level(mid - _CENT, _DEPTH),),
-                    no_bids=(Level(1 - mid - _CENT, _DEPTH),),
-                ),
-            )
+        mids += [c0 + (c1 - c0) * (t - t0) // max(t1 - t0, 1) for t in range(t0, t1)]
+    return mids
+
+
+def synthetic_books() -> Iterator[tuple[float, Orderbook]]:  # unix seconds
+    """One market's book a second along `_PATH`: YES bid = mid - 1c, YES ask = mid + 1c, the
+    depth leaning toward the mid `_LEAD_S` later (module docstring)."""
+    mids = _mids()
+    for t, cents in enumerate(mids):
+        ahead = mids[min(t + _LEAD_S, len(mids) - 1)]
+        yes_depth, no_depth = (
+            (_HEAVY, _DEPTH) if ahead > cents else (_DEPTH, _HEAVY) if ahead < cents else
+            (_DEPTH, _DEPTH)
+        )  # fmt: skip
+        mid = Decimal(cents) * _CENT
+        yield (
+            START_TS + t,
+            Orderbook(
+                TICKER,
+                yes_bids=(Level(mid - _CENT, yes_depth),),
+                no_bids=(Level(1 - mid - _CENT, no_depth),),
+            ),
+        )
 
 
 @dataclass
@@ -102,6 +124,21 @@ class CheckResult:
 
 
 def check_strategy(strategy: Strategy[Any], params: Params) -> CheckResult:
+    call = BoundedCall(
+        strategy.decide,
+        timeout_s=getattr(params, "timeout_ms", CALL_DEADLINE_MS) / 1000,
+        start_s=getattr(params, "start_s", START_S),
+        name="strategy-check",
+    )
+    try:
+        return _check(strategy, params, call)
+    finally:
+        call.close()
+
+
+def _check(
+    strategy: Strategy[Any], params: Params, call: BoundedCall[Sequence[Intent | Cancel]]
+) -> CheckResult:
     result = CheckResult(strategy, params)
     mids: list[tuple[float, Decimal]] = []
     held = FLAT
@@ -123,7 +160,7 @@ def check_strategy(strategy: Strategy[Any], params: Params) -> CheckResult:
             resting=tuple(resting),
             own=held,
         )
-        decisions = _decide(strategy, snapshot, view, params)
+        decisions = _decide(strategy, call, snapshot, view, params)
         result.steps += 1
         for decision in decisions:
             t = int(ts - START_TS)
@@ -136,7 +173,8 @@ def check_strategy(strategy: Strategy[Any], params: Params) -> CheckResult:
                 continue
             if not isinstance(decision, Intent):
                 raise UsageError(
-                    f"{strategy.name}: decide returned {type(decision).__name__}, "
+                    f"{strategy.decide_at}: {strategy.name}: decide returned "
+                    f"{type(decision).__name__}, "
                     "not an Intent or a Cancel"
                 )
             result.decisions.append(_intent_json(t, decision))
@@ -159,10 +197,22 @@ def check_strategy(strategy: Strategy[Any], params: Params) -> CheckResult:
 
 
 def _decide(
-    strategy: Strategy[Any], snapshot: MarketSnapshot, view: PositionView, params: Params
+    strategy: Strategy[Any],
+    call: BoundedCall[Sequence[Intent | Cancel]],
+    snapshot: MarketSnapshot,
+    view: PositionView,
+    params: Params,
 ) -> Sequence[Intent | Cancel]:
+    at = f"synthetic market at t+{int(snapshot.ts - START_TS)}s"
     try:
-        return strategy.decide(snapshot, view, params)
+        return call(snapshot, view, params)
+    except MissedDeadline as late:
+        raise UsageError(
+            f"{strategy.decide_at}: {strategy.name}: decide did not return within "
+            f"{late.timeout_s * 1000:g} ms ({at})",
+            hint="the trade loop gives a model's call this long; a decide that takes longer "
+            "holds every market behind it",
+        ) from None
     except Exception as exc:
         # the innermost line of the strategy's own code, not of the helpers it called
         frames = [
@@ -170,10 +220,9 @@ def _decide(
             for f in traceback.extract_tb(exc.__traceback__)
             if not Path(f.filename).resolve().is_relative_to(_PACKAGE)
         ]
-        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else strategy.name
+        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else strategy.decide_at
         raise UsageError(
-            f"{where}: {strategy.name}: decide raised {type(exc).__name__}: {exc} "
-            f"(synthetic market at t+{int(snapshot.ts - START_TS)}s)"
+            f"{where}: {strategy.name}: decide raised {type(exc).__name__}: {exc} ({at})"
         ) from None
 
 

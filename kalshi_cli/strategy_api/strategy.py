@@ -3,8 +3,10 @@ what `decide` reads (so it hands no more than needed, and skips calls that canno
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Generic
 
 from kalshi_cli.strategy_api.params import P, validate_params
@@ -46,3 +48,15 @@ class Strategy(Generic[P]):
         self, snapshot: MarketSnapshot, position: PositionView, params: P
     ) -> Sequence[Decision]:
         return self.decide_fn(snapshot, position, params)
+
+    @cached_property
+    def decide_at(self) -> str:
+        """Where its `decide` is defined, `FILE:LINE` (the name alone when the source has no
+        file): what a refusal of what `decide` did points the trader at."""
+        fn = inspect.unwrap(self.decide_fn)
+        try:
+            path = inspect.getsourcefile(fn)
+            _, line = inspect.getsourcelines(fn)
+        except (OSError, TypeError):
+            return self.name
+        return f"{path}:{line}" if path else self.name

@@ -19,6 +19,7 @@ import pytest
 
 from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 ROOT = Path(__file__).parents[2]
@@ -62,13 +63,18 @@ def kalshi(
     )  # fmt: skip
 
 
-def backtest(data: Path, model: str, out: Path, *params: str) -> dict[str, Any]:
+def backtest(
+    data: Path, model: str, out: Path, *params: str, failed: bool = False
+) -> dict[str, Any]:
+    """The run's report; a run whose model failed a decision exits STRATEGY_FAILED."""
     args = ["backtest", "--strategy", "model", "--model", model, "--data", str(data)]
     for p in params:
         args += ["--param", p]
     done = kalshi([*args, "--out", str(out), "--json"], out.parent)
-    assert done.returncode == 0, done.stderr
-    return {"report": json.loads(done.stdout), "out": out}
+    assert done.returncode == (ExitCode.STRATEGY_FAILED if failed else 0), done.stderr
+    report = json.loads(done.stdout)
+    assert (report["failed"] is not None) is failed
+    return {"report": report, "out": out}
 
 
 def events(log: Path, kind: str) -> list[dict[str, Any]]:
@@ -151,10 +157,13 @@ def test_a_failing_model_trades_nothing_and_puts_the_loop_into_safe_mode(
     model = source.format(ut=UNDER_TEST, py=sys.executable)
     # a model that never answers is given 0.2 s to start, not 10: taken for hung within a second
     start = ["start_s=0.2"] if name == "command-hangs" else []
-    backtest(data, model, tmp_path / "out", "timeout_ms=50", *start)
+    run = backtest(data, model, tmp_path / "out", "timeout_ms=50", *start, failed=True)
     log = tmp_path / "out" / "backtest.log"
     failed = events(log, "strategy_error")
     assert len(failed) >= 10
+    # the report counts every failed decision the log has, and names the SAFE_MODE
+    assert run["report"]["failed"]["decisions"] == len(failed)
+    assert run["report"]["failed"]["safe_mode"]
     assert all(re.search(message, e["error"]) for e in failed), failed[:3]
     assert events(log, "order_placed") == []
     with Store.open(tmp_path / "out" / "backtest.db") as store:
@@ -166,7 +175,7 @@ def test_a_stale_file_is_never_traded_on(data: Path, tmp_path: Path) -> None:
     # the recording starts at 2026-01-01T00:00Z; the file's value is a day older
     stale = tmp_path / "stale.csv"
     stale.write_text(f"ticker,fair,time\n{LAL},0.95,2025-12-31T00:00:00Z\n")
-    backtest(data, f"file:{stale}", tmp_path / "out")
+    backtest(data, f"file:{stale}", tmp_path / "out", failed=True)
     log = tmp_path / "out" / "backtest.log"
     assert events(log, "order_placed") == []
     failed = events(log, "strategy_error")
@@ -174,7 +183,8 @@ def test_a_stale_file_is_never_traded_on(data: Path, tmp_path: Path) -> None:
     # the same value, timed at the start of the recording, is traded (for its first minute)
     fresh = tmp_path / "fresh.csv"
     fresh.write_text(f"ticker,fair,time\n{LAL},0.95,2026-01-01T00:00:00Z\n")
-    backtest(data, f"file:{fresh}", tmp_path / "fresh")
+    # (stale after its first minute: those decisions failed, and so did the run)
+    backtest(data, f"file:{fresh}", tmp_path / "fresh", failed=True)
     placed = events(tmp_path / "fresh" / "backtest.log", "order_placed")
     assert placed and all(Decimal(e["model_fair"]) == Decimal("0.95") for e in placed)
 

@@ -102,6 +102,26 @@ def test_a_sweep_is_stored_with_every_run(data: Path, tmp_path: Path) -> None:
     assert line["kind"] == "sweep" and line["runs"] == 2
 
 
+def test_the_list_shows_a_sweeps_best_set_its_net_and_how_many_ran(
+    data: Path, tmp_path: Path
+) -> None:
+    args = ["backtest", "--strategy", "spike", "--data", str(data), "--jobs", "1", "--no-cache"]
+    sweep_args = ["--param", "take_profit=0.02,0.06", "--param", "order_count=20"]
+    sweep = run_json([*args, *sweep_args], tmp_path)
+    best = sweep["runs"][0]
+    assert Decimal(best["totals"]["net"]) != 0  # a figure the default params would not show
+    (line,) = run_json(["backtest", "runs", "list"], tmp_path)["runs"]
+    assert line["best_params"] == best["params"] and line["net"] == best["totals"]["net"]
+    assert (line["runs"], line["failed"]) == (2, 0)
+    table = kalshi(["backtest", "runs", "list"], tmp_path)
+    assert table.returncode == 0, table.stderr
+    (row,) = [r for r in table.stdout.splitlines() if r.startswith(sweep["run_id"])]
+    assert "sweep of 2, 0 failed" in row
+    # the swept values of the best set, not the base's params, beside its net
+    assert f"best: take_profit={best['params']['take_profit']}" in row
+    assert "max_hold_s" not in row and best["totals"]["net"].rstrip("0") in row
+
+
 def test_an_unknown_run_exits_not_found(tmp_path: Path) -> None:
     done = kalshi(["backtest", "runs", "show", "nope"], tmp_path)
     assert done.returncode == ExitCode.NOT_FOUND

@@ -2,6 +2,7 @@
 example fair-value strategy does (`act: trade`), or, on its first decision, prints to stdout
 (`print`), kills its own process (`die`), or (`hang-once`) writes its process id to `marker`
 and waits to be killed, unless `marker` is there already (the run again after the kill trades).
+A set whose `fair` equals `broken_fair` raises in every decision, as a strategy with a bug does.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class UnrulyParams(Params, frozen=True):
     take_profit: Annotated[Decimal, Range(gt=0, lt=1)] = Decimal("0.04")
     act: str = "trade"
     marker: str = ""
+    broken_fair: Decimal = Decimal(0)  # 0: never broken
 
 
 def misbehave(params: UnrulyParams) -> None:
@@ -48,6 +50,8 @@ def misbehave(params: UnrulyParams) -> None:
         tmp.rename(params.marker)  # whole, or not there: the test reads the id once it is
         threading.Event().wait(60)  # the test kills this process long before
         raise RuntimeError("hang-once: nobody killed this worker")
+    if params.fair == params.broken_fair:
+        raise KeyError(f"no row for fair {params.fair} in the model's table")
 
 
 def decide(

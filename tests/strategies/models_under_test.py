@@ -6,7 +6,7 @@ first argument: `echo` answers fair = id / 100 (so a test can see which request 
 for), `fixed` answers fair 0.9, `late-first` answers the first request only once the file
 named by its second argument exists (the test writes it), `silent` reads and never answers,
 `exit-after-one` answers one request and exits, `garbage` answers fair 1.5, `not-json`
-answers a line that is not JSON,
+answers a line that is not JSON, `wrong-id` answers with an id no request had (the id + 1000),
 `flood` never reads and writes lines that are not JSON as fast as it can, `deaf` never reads
 and answers ids 1 to 5000 at once (so that its answers are on time while its input fills).
 """
@@ -76,6 +76,8 @@ def _serve(mode: str, release: Path | None) -> None:
             answer["fair"] = 0.9
         if mode == "garbage":
             answer["fair"] = 1.5
+        if mode == "wrong-id":
+            answer["id"] = request["id"] + 1000
         out = "this is not json" if mode == "not-json" else json.dumps(answer)
         print(out, flush=True)
         if mode == "exit-after-one":

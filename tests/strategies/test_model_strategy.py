@@ -286,7 +286,15 @@ def test_a_command_that_never_answers_is_taken_for_hung_and_restarted() -> None:
     assert source.starts == 1
 
 
-@pytest.mark.parametrize(("mode", "message"), [("garbage", "got 1.5"), ("not-json", "not a JSON")])
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("garbage", "got 1.5"),
+        ("not-json", "not a JSON"),
+        # an id no request had is a wrong answer, not a late one: said at once, not as a timeout
+        ("wrong-id", "answered id 1001 to request 1: not an id it was asked"),
+    ],
+)
 def test_a_command_answering_garbage_is_a_model_error(mode: str, message: str) -> None:
     params = ModelParams(source=command_source(mode), timeout_ms=5000, start_s=10.0)
     try:

@@ -402,3 +402,65 @@ def test_a_sweep_writes_its_best_params_to_a_file_params_reads_back(
     # the file holds the top run's params, every one: the run they make is that run
     assert report["totals"] == top["totals"]
     assert {k: str(v) for k, v in top["params"].items()} == dict(report["spec"]["params"])
+
+
+def test_check_gives_each_decide_the_loops_deadline_and_names_the_decide(tmp_path: Path) -> None:
+    """A `decide` that takes 5 s held the check for every step of the market (minutes); it is
+    given the deadline of a model's call, and the first it misses ends the check."""
+    mine = tmp_path / "slow.py"
+    text = EXAMPLE.read_text()
+    marker = "    own = position.own"
+    mine.write_text(text.replace(marker, f"    import time\n\n    time.sleep(5)\n{marker}"))
+    line = next(
+        n for n, row in enumerate(mine.read_text().splitlines(), 1) if row.startswith("def decide")
+    )
+    done = kalshi(["strategy", "check", str(mine)], tmp_path)  # the old code: past the timeout
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    first = done.stderr.strip().splitlines()[0]
+    assert f"{mine}:{line}: fair-value: decide did not return within 500 ms" in first, first
+
+
+BOOK_DRIVEN = """
+from decimal import Decimal
+
+from kalshi_cli.strategy_api import Decision, MarketSnapshot, Params, PositionView, Side
+from kalshi_cli.strategy_api import Strategy, buy_at_ask, close_at_bid
+
+NAME = "book-tilt"
+
+
+class TiltParams(Params, frozen=True):
+    ratio: Decimal = Decimal("2")
+
+
+def decide(snapshot: MarketSnapshot, position: PositionView, params: TiltParams) -> list[Decision]:
+    book, own = snapshot.book, position.own
+    if not book.yes_bids or not book.no_bids:
+        return []
+    yes, no = book.yes_bids[0].size, book.no_bids[0].size
+    side = Side.YES if yes >= params.ratio * no else Side.NO if no >= params.ratio * yes else None
+    if side is None or own.held_side is side:
+        return []
+    why = f"{NAME}: {side.value} bids heavier"
+    if own.held_side is not None:
+        decision = close_at_bid(snapshot, own, fair=Decimal("0.01"), reason=why, strategy=NAME)
+    else:
+        decision = buy_at_ask(
+            snapshot, side, count=Decimal(1), fair=Decimal("0.99"), reason=why, strategy=NAME,
+            min_edge=Decimal(0),
+        )
+    return [] if decision is None else [decision]
+
+
+STRATEGY = Strategy(NAME, TiltParams, decide)
+"""
+
+
+def test_the_synthetic_market_has_imbalance_a_book_driven_strategy_acts_on(tmp_path: Path) -> None:
+    mine = tmp_path / "tilt.py"
+    mine.write_text(BOOK_DRIVEN)
+    done = kalshi(["strategy", "check", str(mine), "--json"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    reasons = {d["reason"] for d in json.loads(done.stdout)["decisions"]}
+    # heavier YES bids before the rise, heavier NO bids before the fall
+    assert reasons == {"book-tilt: yes bids heavier", "book-tilt: no bids heavier"}

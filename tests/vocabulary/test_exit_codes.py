@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.backtest.executors import ExecutorError
+from kalshi_cli.backtest.report import StrategyFailed
 from kalshi_cli.runner.state_fault import StateFileFailed
 from kalshi_cli.store import NotAStateFile, StateFileMismatch
 from kalshi_cli.vocabulary import errors
@@ -39,6 +40,7 @@ PINNED = {
     "STATE_MISMATCH": 20,
     "STATE_WRITE_FAILED": 21,
     "EXECUTOR_FAILED": 22,
+    "STRATEGY_FAILED": 23,
     "INTERRUPTED": 130,
     "BROKEN_PIPE": 141,
 }
@@ -81,6 +83,7 @@ def test_every_code_is_documented_with_its_value() -> None:
         (StateFileMismatch("x"), ExitCode.STATE_MISMATCH),
         (StateFileFailed("x"), ExitCode.STATE_WRITE_FAILED),
         (ExecutorError("x"), ExitCode.EXECUTOR_FAILED),
+        (StrategyFailed("x"), ExitCode.STRATEGY_FAILED),
     ],
 )
 def test_each_error_class_carries_its_code(error: errors.KalshiError, code: ExitCode) -> None:

@@ -25,9 +25,7 @@ import threading
 import time
 import weakref
 from bisect import bisect_right
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future
-from concurrent.futures import wait as futures_wait
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -36,6 +34,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from kalshi_cli.strategies.deadline import START_S, BoundedCall, MissedDeadline, StillRunning
 from kalshi_cli.strategies.model.crypto import (
     VERSION,
     CryptoConfig,
@@ -74,7 +73,9 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-def parse_source(spec: str, *, timeout_ms: int, max_age_s: float, start_s: float = 10.0) -> Source:
+def parse_source(
+    spec: str, *, timeout_ms: int, max_age_s: float, start_s: float = START_S
+) -> Source:
     """The source a `--model` string names; a ValueError says what is wrong with it."""
     kind, sep, rest = spec.partition(":")
     if not sep or kind not in KINDS or not rest.strip():
@@ -206,7 +207,7 @@ def _short(value: Any) -> str:
 
 class PythonSource:
     """A callable of the trader's, called with the market's `MarketSnapshot` on a worker
-    thread of its own, with a deadline."""
+    thread of its own, with a deadline (`strategies.deadline`, the one rule for it)."""
 
     def __init__(self, label: str, target: str, *, timeout_ms: int) -> None:
         self.label = label
@@ -217,45 +218,22 @@ class PythonSource:
         fn = getattr(module, attr, None)
         if not callable(fn):
             raise ValueError(f"source {label!r}: {module_name} has no function {attr!r}")
-        self._fn: Callable[[MarketSnapshot], Any] = fn
         self.version = str(getattr(fn, "__version__", getattr(module, "__version__", "")))
-        self._timeout_s = timeout_ms / 1000
-        self._requests: queue.SimpleQueue[tuple[Future[Any], MarketSnapshot] | None] = (
-            queue.SimpleQueue()
+        self._call: BoundedCall[Any] = BoundedCall(
+            fn, timeout_s=timeout_ms / 1000, name="model-source"
         )
-        self._busy: Future[Any] | None = None
-        self._worker: threading.Thread | None = None
 
     def ask(self, snapshot: MarketSnapshot) -> Answer | None:
-        if self._busy is not None and not self._busy.done():
-            raise ModelError(f"{self.label}: an earlier call has not returned yet")
-        if self._worker is None:
-            # a daemon: a call that never returns must not keep the process from exiting
-            self._worker = threading.Thread(target=self._serve, name="model-source", daemon=True)
-            self._worker.start()
-        future: Future[Any] = Future()
-        self._busy = future
-        self._requests.put((future, snapshot))
-        # `wait`, not `result`: a Ctrl-C while waiting is the person's, not the model's answer
-        done, _ = futures_wait([future], timeout=self._timeout_s)
-        if not done:
-            raise ModelError(f"{self.label}: no answer within {self._timeout_s * 1000:g} ms")
-        error = future.exception()
-        if error is not None:
+        try:
+            answer = self._call(snapshot)
+        except (MissedDeadline, StillRunning) as exc:
+            raise ModelError(f"{self.label}: {exc}") from None
+        except Exception as error:  # the trader's code: whatever it raises is its answer
             raise ModelError(f"{self.label} raised {error!r}") from error
-        return answer_from(future.result(), version=self.version)
-
-    def _serve(self) -> None:
-        while (request := self._requests.get()) is not None:
-            future, snapshot = request
-            try:
-                future.set_result(self._fn(snapshot))
-            except BaseException as exc:  # the trader's code: whatever it raises is its answer
-                future.set_exception(exc)
+        return answer_from(answer, version=self.version)
 
     def close(self) -> None:
-        if self._worker is not None:
-            self._requests.put(None)
+        self._call.close()
 
 
 def _load(label: str, name: str) -> ModuleType:
@@ -442,8 +420,15 @@ class CommandSource:
                 raise ModelDown(f"{self.label}: the process exited")
             self._warm = self._answered = True
             doc = self._decode(line)
-            if doc.get("id") != request_id:
-                continue  # a late answer to an earlier request: that request is long decided
+            answered = doc.get("id")
+            if answered != request_id:
+                if type(answered) is int and 0 < answered < request_id:
+                    continue  # a late answer to an earlier request: that request is long decided
+                # an id no request had: the model's mistake, said as one, not as a timeout
+                raise ModelError(
+                    f"{self.label}: answered id {_short(answered)} to request {request_id}: "
+                    "not an id it was asked"
+                )
             self._missed = 0
             self._restarts = 0
             if "error" in doc and "fair" not in doc:

@@ -16,6 +16,7 @@ from typing import Annotated
 
 import msgspec
 
+from kalshi_cli.strategies.deadline import CALL_DEADLINE_MS, START_S
 from kalshi_cli.strategies.model.sources import (
     Answer,
     ModelError,
@@ -55,11 +56,11 @@ class ModelParams(Params, frozen=True, dict=True):
     # the model's fair value holds it there, instead of taking the ask
     quote: bool = False
     # the deadline of one answer (python and command sources)
-    timeout_ms: Annotated[int, msgspec.Meta(gt=0)] = 500
+    timeout_ms: Annotated[int, msgspec.Meta(gt=0)] = CALL_DEADLINE_MS
     # a file source's value older than this is never traded on
     max_age_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
     # a command's first answer may take this long (its start)
-    start_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    start_s: Annotated[float, msgspec.Meta(gt=0)] = START_S
 
     def __post_init__(self) -> None:
         live = (

@@ -1,0 +1,130 @@
+"""A run whose strategy failed is a failed run: never a quiet net of zero. Through the CLI, as a
+user runs it: the exit code, the error and its count in the report, `failed` in the sweep's
+table and in the run store, never ranked, never cached."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.backtest.scenario import record_scenario
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+
+LAL = "KXNBAGAME-SIM-LALGSW-LAL"
+UNRULY = str(Path(__file__).with_name("unruly_strategy.py"))
+BROKEN = "no row for fair 0.65 in the model's table"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return record_scenario("default", tmp_path_factory.mktemp("failed"), seconds=200, tickers=[LAL])
+
+
+def kalshi(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
+    found = shutil.which("kalshi", path=str(Path(sys.executable).parent))
+    assert found is not None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KALSHI_")}
+    env.update(KALSHI_HOME=str(home), XDG_CACHE_HOME=str(home / "cache"), HOME=str(home))
+    return subprocess.run(
+        [found, *args], capture_output=True, text=True, env=env, timeout=300, check=False
+    )
+
+
+def test_a_set_whose_strategy_raises_fails_and_the_other_three_rank(
+    data: Path, tmp_path: Path
+) -> None:
+    args = [
+        "backtest", "--strategy", UNRULY, "--data", str(data),
+        "--param", "fair=0.55,0.6,0.65,0.7", "--param", "broken_fair=0.65", "--jobs", "2",
+    ]  # fmt: skip
+    done = kalshi([*args, "--json"], tmp_path)
+    assert done.returncode == ExitCode.STRATEGY_FAILED, done.stderr
+    assert "1 of 4 runs failed" in done.stderr and "fair=0.65" in done.stderr
+    assert BROKEN in done.stderr
+    runs = json.loads(done.stdout)["runs"]
+    ranked = [r for r in runs if r["failed"] is None]
+    assert sorted(r["params"]["fair"] for r in ranked) == ["0.55", "0.6", "0.7"]
+    nets = [float(r["totals"]["net"]) for r in ranked]
+    assert nets == sorted(nets, reverse=True) and len(set(nets)) == 3
+    assert all(r["value"] is not None for r in ranked)
+    # the failed set is last, has no figure to rank by, and says why and how often
+    failed = runs[-1]
+    assert failed["params"]["fair"] == "0.65" and failed["value"] is None
+    assert failed["failed"]["decisions"] > 0
+    assert any(BROKEN in e["error"] for e in failed["failed"]["errors"])
+    # the text table says it too
+    text = kalshi(args, tmp_path)
+    assert text.returncode == ExitCode.STRATEGY_FAILED
+    lines = text.stdout.splitlines()
+    row = next(line for line in lines if " fair=0.65 " in line)
+    assert "FAILED" in row and lines.index(row) > max(
+        lines.index(next(line for line in lines if f" fair={f} " in line))
+        for f in ("0.55", "0.6", "0.7")
+    )
+    # the three good sets were cached by the first command; the failed one never is
+    third = json.loads(kalshi([*args, "--json"], tmp_path).stdout)["runs"]
+    cached = {r["params"]["fair"]: r["cached"] for r in third}
+    assert cached == {"0.55": True, "0.6": True, "0.7": True, "0.65": False}
+    # the store keeps the sweep with its failed set
+    listed = kalshi(["backtest", "runs", "list", "--json"], tmp_path)
+    sweeps = [r for r in json.loads(listed.stdout)["runs"] if r["kind"] == "sweep"]
+    assert sweeps and all(r["failed"] == 1 for r in sweeps)
+
+
+def test_a_single_run_whose_strategy_raises_exits_non_zero_with_the_error_and_its_count(
+    data: Path, tmp_path: Path
+) -> None:
+    args = ["backtest", "--strategy", UNRULY, "--data", str(data)]
+    args += ["--param", "fair=0.65", "--param", "broken_fair=0.65"]
+    done = kalshi([*args, "--json"], tmp_path)
+    assert done.returncode == ExitCode.STRATEGY_FAILED, done.stderr
+    report = json.loads(done.stdout)
+    failed = report["failed"]
+    assert failed["decisions"] > 0
+    (error,) = failed["errors"]
+    assert error["strategy"] == "unruly" and error["kind"] == "KeyError"
+    assert BROKEN in error["error"] and error["count"] == failed["decisions"]
+    assert f"failed in {failed['decisions']} decisions" in done.stderr
+    text = kalshi(args, tmp_path)
+    assert text.returncode == ExitCode.STRATEGY_FAILED
+    assert "FAILED" in text.stdout and BROKEN in text.stdout
+    assert "no trades" not in text.stdout
+    stored = json.loads(kalshi(["backtest", "runs", "list", "--json"], tmp_path).stdout)["runs"]
+    assert [r["failed"] for r in stored] == [1, 1]
+
+
+GARBAGE = """
+from decimal import Decimal
+
+from kalshi_cli.strategy_api import Params, Strategy
+
+
+class GarbageParams(Params, frozen=True):
+    fair: Decimal = Decimal("0.5")
+
+
+def decide(snapshot, position, params):
+    return "buy everything"
+
+
+STRATEGY = Strategy("garbage", GarbageParams, decide)
+"""
+
+
+def test_a_garbage_return_names_the_strategy_file_and_the_line_of_its_decide(
+    data: Path, tmp_path: Path
+) -> None:
+    from kalshi_cli.backtest import BacktestSpec, run_backtest
+
+    path = tmp_path / "garbage.py"
+    path.write_text(GARBAGE)
+    line = GARBAGE.splitlines().index("def decide(snapshot, position, params):") + 1
+    report = run_backtest(BacktestSpec(data=str(data), strategy=str(path)))
+    (error,) = report["failed"]["errors"]
+    assert error["error"].startswith(f"{path}:{line}: decide returned str"), error
