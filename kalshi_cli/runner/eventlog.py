@@ -30,6 +30,9 @@ COALESCED: dict[str, tuple[str, ...]] = {
     "signal": ("ticker", "side", "action", "strategy"),
     "intent_held": ("ticker", "reason"),
     "dry_run_order": ("ticker", "side", "action", "price", "count"),
+    # a strategy failing in a market fails at every call (after SAFE_MODE too, which stops its
+    # orders, not its calls): the first in full, then a count per interval
+    "strategy_error": ("strategy", "ticker", "kind"),
 }
 # risk denial codes that hold for every market at once: coalesced by the code alone
 ACCOUNT_WIDE = frozenset({"HALTED", "SAFE_MODE", "REDUCING", "CIRCUIT_BREAKER"})

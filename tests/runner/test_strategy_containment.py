@@ -175,10 +175,31 @@ def test_a_good_decision_resets_the_count(tmp_path: Path) -> None:
     finally:
         FLAKY["fail"] = False
     alerts.close()
-    assert (
-        max(e["in_a_row"] for e in events(rig, log, "strategy_error")) == STRATEGY_ERRORS_ALERT - 1
-    )
+    # three streaks, each one short of the alert: every failure counted, none alerted (the
+    # log writes a market's first failure of an interval in full, and counts the repeats)
+    markets = len(rig.loop.portfolio.markets)
+    assert rig.loop.log.counts["strategy_error"] == 3 * (STRATEGY_ERRORS_ALERT - 1) * markets
+    assert {e["in_a_row"] for e in events(rig, log, "strategy_error")} == {1}
     assert router.sent == []
+
+
+def test_a_strategy_failing_at_every_call_writes_one_line_a_market_per_interval(
+    tmp_path: Path,
+) -> None:
+    """Past SAFE_MODE the strategy is still asked, and still fails: 214 lines in 25 s before.
+    Now the first failure of each market is written in full and the repeats are counted."""
+    log = tmp_path / "trade.log"
+    rig = make_rig(tmp_path / "s.db", strategy="model", params={"source": CRASHES}, log_path=log)
+    markets = sorted(rig.loop.portfolio.markets)
+    for _ in range(30):
+        rig.step(1.0)
+    assert rig.store.trading.trading_state().state == "SAFE_MODE"
+    calls = rig.loop.log.counts["strategy_error"]
+    assert calls >= 30 * len(markets)
+    written = events(rig, log, "strategy_error")
+    assert sorted(e["ticker"] for e in written) == markets  # one each: all in one interval
+    (summaries,) = [events(rig, log, "strategy_error_summary")]  # written at close
+    assert len(written) + sum(s["count"] for s in summaries) == calls
 
 
 @pytest.mark.parametrize("name", sorted(GARBAGE))
