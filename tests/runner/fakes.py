@@ -481,7 +481,7 @@ def make_rig(
     log_path: Path | None = None,
     read_lag_s: float | None = None,
     trade: dict[str, Any] | None = None,
-    strategies: Sequence[str] = (),
+    strategies: Sequence[Any] = (),  # specs, or StrategyChoice with its params file
     assign: tuple[tuple[str, str], ...] = (),
 ) -> Rig:
     from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
@@ -499,9 +499,13 @@ def make_rig(
 
     # params sit under the strategy's name, whatever spelling (a file's path) chose it; a
     # lineup of several (`strategies`) takes each one's defaults
-    specs = tuple(strategies) or (strategy,)
+    choices = tuple(
+        StrategyChoice(s) if isinstance(s, str) else s for s in (tuple(strategies) or (strategy,))
+    )
     config = TradeConfig(
-        strategies={get_strategy(specs[0]).name: params or {}}, risk=risk or {}, trade=trade or {}
+        strategies={get_strategy(choices[0].spec).name: params or {}},
+        risk=risk or {},
+        trade=trade or {},
     )
     markets = [client.get_market(t) for t in exchange.markets]
     parts = Parts(client, store, feed, clock, log)
@@ -509,9 +513,7 @@ def make_rig(
         parts.read_lag_s = read_lag_s
     loop = build_loop(
         parts,
-        TradeOptions(
-            strategies=tuple(StrategyChoice(s) for s in specs), dry_run=dry_run, assign=assign
-        ),
+        TradeOptions(strategies=choices, dry_run=dry_run, assign=assign),
         config,
         [m for m in markets if m.is_open],
     )

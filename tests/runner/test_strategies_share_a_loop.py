@@ -15,6 +15,7 @@ from uuid import uuid4
 
 import pytest
 
+from kalshi_cli.runner import StrategyChoice
 from kalshi_cli.services.orders import trading_status
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
@@ -35,7 +36,7 @@ MM = "market-maker"
 MR = "mean-reversion"
 
 
-def _rig(tmp_path: Path, *strategies: str, state: str = "state.db", **kw: Any) -> Rig:
+def _rig(tmp_path: Path, *strategies: Any, state: str = "state.db", **kw: Any) -> Rig:
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text(SCENARIO, encoding="utf-8")
     clock = kw.pop("clock", None) or ManualClock(START)
@@ -349,3 +350,30 @@ def test_a_position_assigned_to_a_strategy_at_start_is_its_to_exit(tmp_path: Pat
     sold = [r for r in rig.client.requests if r.reduce_only]
     assert sold and sum(r.count for r in sold) >= Decimal("20")
     assert rig.loop.portfolio.view(TICKER).position == 0
+
+
+def test_a_reload_reads_each_strategys_file_alone_and_a_bad_one_leaves_all_running(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "log.jsonl"
+    mm_file, spike_file = tmp_path / "mm.yaml", tmp_path / "spike.yaml"
+    mm_file.write_text("spread: 0.06\n")
+    spike_file.write_text("take_profit: 0.03\n")
+    rig = _rig(
+        tmp_path,
+        StrategyChoice(MM, mm_file),
+        StrategyChoice("spike", spike_file),
+        log_path=log,
+    )
+    rig.step(1.0)
+    mm_file.write_text("spread: 0.08\n")
+    spike_file.write_text("take_profit: lots\n")
+    assert rig.loop.reload_params()  # the market maker's changed
+    rig.step(1.0)
+    params = {m.name: m.params for m in rig.loop.lineup}
+    assert params[MM].spread == Decimal("0.08")
+    assert params["spike"].take_profit == Decimal("0.03")  # the bad file changed nothing
+    (reloaded,) = _log(rig, log, "params_reloaded")
+    (refused,) = _log(rig, log, "params_reload_refused")
+    assert reloaded["strategy"] == MM and reloaded["changed"] == {"spread": "0.08"}
+    assert refused["strategy"] == "spike" and "take_profit" in refused["error"]
