@@ -287,6 +287,9 @@ def market_json(m: Market) -> dict[str, Any]:
         {
             "subtitle": m.yes_sub_title or None,
             "result": m.result or None,
+            # the value the result was read from (a settled crypto market's index value), as
+            # the wire has it; empty until the market settles
+            "expiration_value": m.raw.get("expiration_value") or None,
             "price_level_structure": m.price_level_structure,
             "price_ranges": [r.to_api() for r in m.price_ranges],
             "min_tick": fmt_dollars(min_tick(m.price_ranges)),

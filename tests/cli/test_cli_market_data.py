@@ -109,6 +109,13 @@ def test_market_details(tmp_path: Path) -> None:
     assert document["price_ranges"] == [{"start": "0.0010", "end": "0.9990", "step": "0.0010"}]
     assert document["rules_primary"] == "Resolves YES if it happens."
     assert document["close_time"] == "2026-12-31T00:00:00Z"
+    assert document["expiration_value"] is None  # nothing settled yet
+    settled = FakeClient(
+        market_rows=[market("KXA-1", status="finalized", result="yes", expiration_value="97125.4")]
+    )
+    read = json.loads(run(["market", "KXA-1", "--json"], client=settled, home=tmp_path).stdout)
+    # what a settled market's result was read from, as the wire has it
+    assert (read["result"], read["expiration_value"]) == ("yes", "97125.4")
 
     plain = run(["market", "KXA-1"], client=client, home=tmp_path)
     assert "tick structure  deci_cent" in plain.stdout
