@@ -66,6 +66,11 @@ class SimHarness:
     def set_faults(self, **knobs: Any) -> None:
         self._admin("PUT", "/faults", knobs)
 
+    def faults(self) -> dict[str, Any]:
+        """The fault settings now (a one-shot knob such as `hold_request_s` reads 0 once taken)."""
+        document: dict[str, Any] = self._admin("GET", "/faults").json()
+        return document
+
     def clear_faults(self) -> None:
         self._admin("DELETE", "/faults")
 

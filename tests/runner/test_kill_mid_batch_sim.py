@@ -35,6 +35,10 @@ def _pending(state: Path) -> set[str]:
         return set()
 
 
+def _hold_taken(sim: SimHarness) -> bool:
+    return float(sim.faults()["hold_request_s"]) == 0
+
+
 def test_a_loop_killed_with_its_batch_in_the_network_finds_every_order_at_restart(
     sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -53,6 +57,9 @@ def test_a_loop_killed_with_its_batch_in_the_network_finds_every_order_at_restar
             proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
             try:
                 _wait(lambda: len(_pending(state)) == 2, 60, err)
+                # killed once the request is in the network: the exchange took its hold (a
+                # kill between the state file's write and the send would never land)
+                _wait(lambda: _hold_taken(sim), 60, err)
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(timeout=30)
             finally:

@@ -243,9 +243,17 @@ def test_the_builtin_crypto_scenario_quotes_every_market_around_its_fair_value(
         clock.advance(30)  # half a minute of index values to estimate a volatility from
 
         def quoted(found: dict[str, dict[str, Any]]) -> bool:
-            return len(found) == 7 and all(
-                Decimal(m["yes_bid_dollars"]) > 0 and Decimal(m["yes_ask_dollars"]) < 1
-                for m in found.values()
+            # quoted from the index's volatility: before its first return the market maker
+            # quotes every strike around 0.50, which says nothing of the strikes yet
+            by_strike = sorted(found.values(), key=lambda m: m["floor_strike"])
+            return (
+                len(found) == 7
+                and all(
+                    Decimal(m["yes_bid_dollars"]) > 0 and Decimal(m["yes_ask_dollars"]) < 1
+                    for m in found.values()
+                )
+                and Decimal(by_strike[0]["yes_bid_dollars"])
+                > Decimal(by_strike[-1]["yes_bid_dollars"])
             )
 
         hour = wait_for(sim, "KXBTCD-27JAN1503", quoted)
