@@ -9,7 +9,9 @@ the run (after the books, histories and caches have filled), in MB per minute. T
 100 MB RSS, and flat. The simulator process's RSS is sampled alongside and printed with its own
 slope: it should stay flat too.
 
-    python benchmarks/bench_loop_memory.py [--minutes 10] [--markets 200] [--strategy spike]
+    python benchmarks/bench_loop_memory.py [--minutes 10] [--markets 200] [--strategy NAME ...]
+
+`--strategy` repeats: one loop runs them all, as `kalshi trade --strategy A --strategy B` does.
 """
 
 from __future__ import annotations
@@ -89,9 +91,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--markets", type=int, default=200)
-    parser.add_argument("--strategy", default="spike")
+    parser.add_argument("--strategy", action="append", help="repeat it: one lineup (spike)")
     parser.add_argument("--every", type=float, default=None, help="seconds between samples")
     args = parser.parse_args()
+    strategies = tuple(args.strategy or ["spike"])
     every = args.every or max(5.0, args.minutes * 60 / 24)
     work = Path(tempfile.mkdtemp(prefix="bench-mem-"))
     (work / "scenario.yaml").write_text(scenario(args.markets), encoding="utf-8")
@@ -116,7 +119,7 @@ def main() -> int:
         log = EventLog(clock, path=work / "trade.log", stderr=None)
         loop = build_loop(
             Parts(client, store, feed, clock, log),
-            TradeOptions(strategies=(StrategyChoice(args.strategy),)),
+            TradeOptions(strategies=tuple(StrategyChoice(s) for s in strategies)),
             TradeConfig(),
             markets,
         )
@@ -137,7 +140,7 @@ def main() -> int:
                 )
 
         print(
-            f"loop memory: {len(markets)} markets, strategy {args.strategy}, "
+            f"loop memory: {len(markets)} markets, strategies {', '.join(strategies)}, "
             f"{args.minutes:g} min, rss at start {rss_mb():.1f} MB, "
             f"simulator {rss_mb(sim.pid):.1f} MB",
             flush=True,
