@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, set[str]]] = [
         "adapters and rules",
         {"client", "store", "strategies", "risk", "feed", "alerts", "config", "sim"},
     ),
-    ("accounting", {"services.pnl"}),
+    ("accounting", {"services.pnl", "services.loop_strategies"}),
     ("reconciliation", {"services.reconcile"}),
     (
         "services",

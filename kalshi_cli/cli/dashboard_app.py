@@ -182,6 +182,13 @@ def render_trading(local: LocalSnapshot) -> RenderableType:
         Text(f"why: {t.reason}"),
         Text(f"by: {t.source} at {time_cell(t.since)}", style="dim"),
     ]
+    for row in local.health.strategies if len(local.health.strategies) > 1 else ():
+        lines.append(
+            Text(
+                f"  {row['strategy']}: {row['open_orders']} open, realized today "
+                f"{fmt_money(Decimal(row['realized_today']))}"
+            )
+        )
     if t.trips:
         lines.append(Text("breaker trips today:", style="bold"))
         lines.extend(Text(f"  {time_cell(x.at)} {x.code}: {x.detail}") for x in t.trips[:3])

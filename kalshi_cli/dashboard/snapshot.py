@@ -22,6 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from kalshi_cli.services.loop_strategies import strategy_names, strategy_rows, strategy_text
 from kalshi_cli.vocabulary.clock import day_start
 from kalshi_cli.vocabulary.errors import KalshiError, TransportError
 from kalshi_cli.vocabulary.models import ZERO, Side, from_book
@@ -98,8 +99,10 @@ class Health:
     # the subaccount the loop trades (`kalshi trade --subaccount N`), from its heartbeat; None
     # when the heartbeat names none (a loop from before the option)
     loop_subaccount: int | None = None
-    # the strategy the loop runs (its name; its file or import path when it is not a built-in)
+    # the strategies the loop runs (each name; its file or import path when not a built-in)
     loop_strategy: str | None = None
+    # a row per strategy: its open orders and what its fills realized today (as `kalshi status`)
+    strategies: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -348,15 +351,11 @@ def _health(store: Store, now: float) -> Health:
         ticks=int(ticks) if isinstance(ticks, int) else None,
         loop_feed_age=feed_age,
         loop_subaccount=subaccount,
-        loop_strategy=_strategy_text(beat.detail),
+        loop_strategy=strategy_text(beat.detail),
+        strategies=strategy_rows(
+            store, strategy_names(beat.detail), store.orders.open_orders(), now
+        ),
     )
-
-
-def _strategy_text(detail: dict[str, Any]) -> str | None:
-    name, spec = detail.get("strategy"), detail.get("strategy_spec")
-    if not isinstance(name, str):
-        return None
-    return name if spec in (None, name) else f"{name} ({spec})"
 
 
 def _pnl(store: Store, day: str) -> Pnl:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 import msgspec
 
+from kalshi_cli.services.loop_strategies import strategy_names, strategy_rows, strategy_text
 from kalshi_cli.services.reconcile import (
     DEFAULT_READ_LAG_S,
     FillReads,
@@ -1016,42 +1017,11 @@ class TradingStatus:
         return document
 
 
-def _loop_names(beat: HeartbeatRecord | None) -> list[str]:
-    """The names of the strategies the loop of that heartbeat runs (none named: none)."""
-    listed = beat.detail.get("strategies") if beat is not None else None
-    if not isinstance(listed, list):
-        return []
-    return [s["name"] for s in listed if isinstance(s, dict) and isinstance(s.get("name"), str)]
-
-
-def _strategy_rows(
-    store: Store, names: list[str], open_orders: list[IntentRecord], now: float
-) -> tuple[dict[str, Any], ...]:
-    """A row per strategy: its open orders and what its fills realized today (UTC)."""
-    from kalshi_cli.vocabulary.clock import day_start, utc_day
-
-    if not names:
-        return ()
-    realized = dict.fromkeys(names, ZERO)
-    for fill in store.fills.iter_fills(since=day_start(utc_day(now))):
-        if fill.strategy in realized and fill.realized_pnl is not None:
-            realized[fill.strategy] += fill.realized_pnl
-    return tuple(
-        {
-            "strategy": name,
-            "open_orders": sum(1 for i in open_orders if i.strategy == name),
-            "realized_today": fmt_exact_dollars(realized[name]),
-        }
-        for name in names
-    )
-
-
 def _loop_strategy(beat: HeartbeatRecord | None) -> str | None:
-    """`NAME` for a built-in, `NAME (SPEC)` for a strategy loaded from a file or a package."""
-    if beat is None or beat.source != "trade" or not isinstance(beat.detail.get("strategy"), str):
+    """What the trade loop of that heartbeat runs (`loop_strategies.strategy_text`)."""
+    if beat is None or beat.source != "trade":
         return None
-    name, spec = beat.detail["strategy"], beat.detail.get("strategy_spec")
-    return name if spec in (None, name) else f"{name} ({spec})"
+    return strategy_text(beat.detail)
 
 
 def _loop_subaccount(beat: HeartbeatRecord | None) -> int | None:
@@ -1087,7 +1057,8 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
         )
         history = store.trading.trading_state_history(limit=5)
         wall = SystemClock().wall() if now is None else now
-        rows = _strategy_rows(store, _loop_names(loop_beat), open_orders, wall)
+        names = strategy_names(loop_beat.detail) if loop_beat is not None else []
+        rows = strategy_rows(store, names, open_orders, wall)
     shown = (
         row.state
         if loop_beat is None

@@ -14,7 +14,10 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from rich.console import Console
 
+from kalshi_cli.cli.dashboard_app import render_trading
+from kalshi_cli.dashboard.snapshot import Sources, local_snapshot
 from kalshi_cli.runner import StrategyChoice
 from kalshi_cli.services.orders import trading_status
 from kalshi_cli.sim.core.records import PlaceRequest
@@ -322,6 +325,13 @@ def test_status_has_a_row_per_strategy_with_what_its_fills_realized_today(tmp_pa
     assert (rows[MM]["open_orders"], rows[MR]["open_orders"]) == (0, 1)
     assert Decimal(rows[MR]["realized_today"]) == 0
     assert status.details()["strategies"] == list(status.strategies)
+    # the dashboard reads the same rows and draws a line per strategy
+    local = local_snapshot(Sources(tmp_path / "state.db"), rig.clock)
+    assert local.health.strategies == status.strategies
+    drawn = Console(width=100, record=True)
+    drawn.print(render_trading(local))
+    text = drawn.export_text()
+    assert f"{MM}: 0 open, realized today -$" in text and f"{MR}: 1 open" in text
 
 
 def test_a_position_assigned_to_a_strategy_at_start_is_its_to_exit(tmp_path: Path) -> None:
