@@ -405,10 +405,13 @@ def _strategy_fills(store: Store, intents: Mapping[str, IntentRecord]) -> list[F
     fills: dict[str, int] = {}
     contracts: dict[str, Decimal] = {}
     slippage: dict[str, Decimal] = {}
+    realized: dict[str, Decimal] = {}
     for fill in store.fills.iter_fills():
         strategy = fill.strategy or "none"
         fills[strategy] = fills.get(strategy, 0) + 1
         contracts[strategy] = contracts.get(strategy, Decimal(0)) + fill.count
+        if fill.realized_pnl is not None:
+            realized[strategy] = realized.get(strategy, Decimal(0)) + fill.realized_pnl
         intent = intents.get(fill.client_order_id) if fill.client_order_id else None
         worse = fill_slippage(fill, intent)
         if worse is not None:
@@ -433,6 +436,13 @@ def _strategy_fills(store: Store, intents: Mapping[str, IntentRecord]) -> list[F
             "Dollars the fills came out worse than their orders' limit prices (negative: "
             "better), by strategy; only fills with an order in the state file.",
             [Sample(slippage[n], {"strategy": n}) for n in names if n in slippage],
+        ),
+        Family(
+            "kalshi_strategy_realized_pnl_dollars",
+            "gauge",
+            "P&L the fills realized (fees counted), by strategy, over the state file's history; "
+            "with the settlements' (strategy none) it is the account's realized P&L.",
+            [Sample(realized[n], {"strategy": n}) for n in names if n in realized],
         ),
     ]
 
