@@ -1,6 +1,6 @@
 """What a trader's code is made of, for a backtest's cache key and a run's provenance.
 
-A strategy file (or a model's) is rarely all of its code: it imports a helper kept beside it, a
+A strategy file (or a model's) is rarely all of its code: it imports a module kept beside it, a
 package of the trader's own, installed libraries. `code_sources(files)` follows the imports of
 the given Python files, read from their source without running them (`ast`), and resolves each
 the way Python would from that file (its own directory first, then `sys.path`): a module outside

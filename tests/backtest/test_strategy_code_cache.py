@@ -1,6 +1,6 @@
 """A strategy is all the code it imports: the sweep's cache and a run's provenance are keyed on
-the strategy file and every module of the trader's it reaches (a helper beside it, a package of
-their own), and on the versions of the installed libraries it imports. Editing a helper is a
+the strategy file and every module of the trader's it reaches (a module beside it, a package of
+their own), and on the versions of the installed libraries it imports. Editing such a module is a
 new run, never the old figures answered "(cached)"."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from decimal import Decimal
 
 import msgspec
 
-from helper import FAIR
+from fairs import FAIR
 from kalshi_cli.strategy_api import Params, Side, Strategy, buy_at_ask
 
 
@@ -58,16 +58,16 @@ def test_editing_a_module_the_strategy_imports_is_a_cache_miss(tmp_path: Path) -
     code.mkdir()
     strategy = code / "helped.py"
     strategy.write_text(STRATEGY)
-    helper = code / "helper.py"
-    helper.write_text('from decimal import Decimal\n\nFAIR = Decimal("0.90")\n')
+    fairs = code / "fairs.py"
+    fairs.write_text('from decimal import Decimal\n\nFAIR = Decimal("0.90")\n')
 
     first = _sweep(strategy, data, tmp_path)
     assert [r["cached"] for r in first] == [False, False]
     assert sorted(r["totals"]["contracts_filled"] for r in first) == ["5.00", "8.41"]  # type: ignore[index]
     assert [r["cached"] for r in _sweep(strategy, data, tmp_path)] == [True, True]
 
-    # the helper alone changes: the strategy file is the same bytes
-    helper.write_text('from decimal import Decimal\n\nFAIR = Decimal("0.10")\n')
+    # the imported module alone changes: the strategy file is the same bytes
+    fairs.write_text('from decimal import Decimal\n\nFAIR = Decimal("0.10")\n')
     edited = _sweep(strategy, data, tmp_path)
     assert [r["cached"] for r in edited] == [False, False]
     assert [r["totals"]["orders"] for r in edited] == [0, 0]  # type: ignore[index]
@@ -86,10 +86,10 @@ def test_a_runs_provenance_names_each_module_and_library_the_strategy_imports(
     import_jsonl(source, data)
     strategy = tmp_path / "helped.py"
     strategy.write_text(STRATEGY)
-    helper = tmp_path / "helper.py"
-    helper.write_text('from decimal import Decimal\n\nFAIR = Decimal("0.90")\n')
+    fairs = tmp_path / "fairs.py"
+    fairs.write_text('from decimal import Decimal\n\nFAIR = Decimal("0.90")\n')
     made = provenance(BacktestSpec(data=str(data), strategy=str(strategy)))
     modules = made["strategy"]["modules"]
-    assert modules["helper"] == "sha256:" + hashlib.sha256(helper.read_bytes()).hexdigest()
+    assert modules["fairs"] == "sha256:" + hashlib.sha256(fairs.read_bytes()).hexdigest()
     assert modules["msgspec"] == f"msgspec=={msgspec.__version__}"
     assert "decimal" not in modules  # the standard library comes with Python
