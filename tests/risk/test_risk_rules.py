@@ -209,6 +209,7 @@ def test_a_strategys_budget_counts_only_what_it_owns():
     dollars = owned(mine, elsewhere="5", max_exposure="10")
     assert not rule.check(intent(count="10"), ctx(account, owned=dollars)).allowed
     assert rule.check(intent(count="9"), ctx(account, owned=dollars)).allowed
+    assert rule.check(intent(count="9.5"), ctx(account, owned=dollars)).allowed  # $10.00: at it
     # no budget: nothing to count
     assert rule.check(intent(count="1000"), ctx(account)).allowed
 
@@ -221,6 +222,10 @@ def test_a_stopped_strategy_may_only_take_back_what_it_holds():
     assert not refused.allowed and "stopped" in refused.detail
     exit_ = intent(Side.YES, Action.SELL, price="0.30", count="3", reduce_only=True)
     assert rule.check(exit_, ctx(owned=stopped)).allowed
+    # a reduce-only exit goes out even where the strategy holds nothing of its own (it can only
+    # take back the account's position, which the account's rules count)
+    flat = owned(PositionView("T"), stopped="its daily loss limit", daily_loss_limit="1")
+    assert rule.check(exit_, ctx(owned=flat)).allowed
     # selling NO against held YES takes back too, without reduce_only
     assert rule.check(intent(Side.NO, Action.BUY, count="3"), ctx(owned=stopped)).allowed
 
