@@ -153,8 +153,11 @@ class MarketPass:
             return
         now = self._clock.wall()
         # the stop-loss first, on the account's view: a strategy quiet on its own (flat) part
-        # says nothing of the account's position, which the floor counts
-        if self._stopped(ticker, now, book, self._loop_view(ticker)):
+        # says nothing of the account's position, which the floor counts; a flat account has
+        # nothing to stop (a quiet market's visit stays a few look-ups)
+        if self._portfolio.view(ticker).position == 0:
+            self._stops.pop(ticker, None)
+        elif self._stopped(ticker, now, book, self._loop_view(ticker)):
             return
         members = [m for m in self.lineup if not self._untouched(m, ticker, now, book)]
         if not members:
