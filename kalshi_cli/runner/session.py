@@ -332,6 +332,9 @@ class Parts:
     # how long a read of orders may lag a write (`read_lag`): every OrderService, reconcile
     # and kill switch the loop builds waits that long before trusting a listing
     read_lag_s: float = DEFAULT_READ_LAG_S
+    # threads making the loop's exchange calls off its deciding path (`trade.send_workers`):
+    # an exchange over the network has them; a local venue (paper, a backtest) answers at once
+    send_workers: int = 0
 
 
 def build_loop(
@@ -380,6 +383,7 @@ def build_loop(
         strategy_errors_alert=trade.strategy_errors_alert,
         strategy_errors_safe_mode=trade.strategy_errors_safe_mode,
         budgets=_budgets(trade.budgets, lineup),
+        send_workers=parts.send_workers,
     )
     loop = TradeLoop(
         client=parts.client,
@@ -434,6 +438,7 @@ def start_loop(
         try:
             check_positions(parts.client, loop.portfolio)
         except StartupRefused as exc:
+            loop.dispatch.close()  # this loop is not the one that runs
             if attempt >= attempts:
                 raise
             parts.log.emit("positions_moved", {"attempt": attempt, "detail": exc.message})
@@ -839,6 +844,7 @@ def trade(
             alerts,
             telemetry.observe if telemetry else None,
             read_lag_s=read_lag_s,
+            send_workers=config.settings.send_workers if venue is None else 0,
         )
         loop = start_loop(
             parts,
