@@ -189,11 +189,8 @@ def check_rate_tier(target: HealthTarget) -> CheckResult:
     client = target.client()
     if not client.authenticated:
         return CheckResult("rate-limit tier", Status.SKIP, "needs credentials")
-    limits = client.exchange.get_account_limits()
-    actual = str(limits.get("usage_tier", "")).lower()
+    actual = client.exchange.get_account_limits().usage_tier
     configured = target.settings.tier
-    if not actual:
-        return CheckResult("rate-limit tier", Status.WARN, "the exchange did not say")
     if actual != configured:
         return CheckResult(
             "rate-limit tier",
