@@ -58,6 +58,7 @@ from kalshi_cli.vocabulary.units import fmt_count
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
+    from kalshi_cli.client.pacing import Pacing, TierSetting
     from kalshi_cli.services.metrics import LoopTelemetry
     from kalshi_cli.services.orders import OrderClient
     from kalshi_cli.store import Store
@@ -478,8 +479,10 @@ def describe(
     log_path: Path | None,
     *,
     restriction: tuple[int | None] | None = None,
+    pacing: Pacing | None = None,
 ) -> list[str]:
-    """The start banner; `restriction`: what `key_subaccount` found, when it asked."""
+    """The start banner; `restriction`: what `key_subaccount` found, when it asked; `pacing`:
+    what the client paces by (`client.pacing.pace_by_account`)."""
     lineup = resolve_lineup(options, config)
     limits = config.limits
     mode = "dry run (nothing is sent)" if options.dry_run else "live orders"
@@ -507,6 +510,7 @@ def describe(
         *_strategy_lines(lineup),
         f"markets         {selection.describe()}",
         f"subaccount      {_subaccount_text(options, restriction)}",
+        *([f"rate limits     {pacing.describe()}"] if pacing is not None else []),
         f"log file        {log_path}",
         f"order group     {_group_text(options, config)}",
         f"state file      intent writes {config.settings.state_durability}"
@@ -750,10 +754,14 @@ def trade(
     telemetry: LoopTelemetry | None = None,
     bind: Callable[[Store], None] | None = None,
     reload: threading.Event | None = None,
+    tier: TierSetting | None = None,
 ) -> Summary:
     """`kalshi trade`: every start-up check, then the loop, then the final summary.
     `telemetry` (the `--metrics-port` figures) is shown the risk events and the feed;
-    `read_lag_s` (the `read_lag` setting) is passed to every order service the loop builds."""
+    `read_lag_s` (the `read_lag` setting) is passed to every order service the loop builds;
+    `tier` (the `tier` setting, Basic by default) is what the client paces by when the config
+    names it or the exchange does not say the account's own."""
+    from kalshi_cli.client.pacing import TierSetting, pace_by_account
     from kalshi_cli.feed import MarketData
     from kalshi_cli.feed.index import channels_for
     from kalshi_cli.feed.ws import DEFAULT_CHANNELS
@@ -772,8 +780,12 @@ def trade(
 
         out = cast("TextIO", Prefixed(out or sys.stdout))
         console = cast("TextIO", Prefixed(sys.stderr))
+    pacing = pace_by_account(client, tier or TierSetting())  # before any other request
     restriction = key_subaccount(client, options)
-    print_lines(describe(env, options, config, selection, log_path, restriction=restriction), out)
+    banner = describe(
+        env, options, config, selection, log_path, restriction=restriction, pacing=pacing
+    )
+    print_lines(banner, out)
     store = Store.open(state_path, clock=clock)
     store.intent_durability = config.settings.state_durability
     if bind is not None:
@@ -867,6 +879,7 @@ def trade(
                 "markets": len(markets),
                 "env": env,
                 "subaccount": loop_client.subaccount or 0,
+                "rate_limits": pacing.to_json(),
                 **({"paper": True} if options.paper else {}),
             },
         )
