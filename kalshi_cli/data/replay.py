@@ -27,6 +27,7 @@ import msgspec
 from kalshi_cli.data.segments import iter_lines
 from kalshi_cli.feed.book import LocalBook
 from kalshi_cli.feed.index import LIST_TYPES, VALUE_TYPES
+from kalshi_cli.feed.messages import BookSnapshot, convert_trade
 from kalshi_cli.vocabulary.units import is_fraction, parse_count
 
 Record = tuple[int, dict[str, Any], bool]
@@ -113,7 +114,8 @@ def fractional_market(frame: Mapping[str, Any]) -> str | None:
     if kind == "orderbook_delta":
         counts: list[Any] = [msg.get("delta_fp")]
     elif kind == "trade":
-        counts = [msg.get("count_fp")]
+        trade = convert_trade(msg)
+        counts = [] if trade is None else [trade.count]
     elif kind == "orderbook_snapshot":
         counts = [
             level[1]
@@ -291,7 +293,8 @@ class BookReplay:
             book = self.books[ticker] = LocalBook(ticker)
         was_fresh = book.fresh
         try:
-            self.yes_priced = book.take_snapshot(body, yes_priced=self.yes_priced)
+            snapshot = msgspec.convert(body, BookSnapshot)
+            self.yes_priced = book.take_snapshot(snapshot, yes_priced=self.yes_priced)
         except (ValueError, InvalidOperation, TypeError):
             book.fresh = False
             self.skipped["bad_snapshot"] += 1

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.messages import Lifecycle
 from kalshi_cli.runner.portfolio import open_order
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.errors import KalshiError
@@ -104,8 +105,8 @@ class LoopWatch:
                 self._alert("feed_stale", ticker, f"{ticker}: {event.reason}", {"ticker": ticker})
             elif kind is EventKind.FRESH and ticker is not None:
                 self._log.emit("feed_fresh", {"ticker": ticker})
-            elif kind is EventKind.LIFECYCLE and event.data is not None:
-                self._lifecycle(event.data)
+            elif kind is EventKind.LIFECYCLE and isinstance(event.message, Lifecycle):
+                self._lifecycle(event.message)
             elif kind is EventKind.INDEX:
                 # a strategy that prices from the index decides again when it moves
                 if self._context.lineup.any("reads_index"):
@@ -171,9 +172,9 @@ class LoopWatch:
                 )
             )
 
-    def _lifecycle(self, data: Any) -> None:
-        ticker = str(data.get("market_ticker", ""))
-        kind = str(data.get("event_type", ""))
+    def _lifecycle(self, message: Lifecycle) -> None:
+        ticker = message.market_ticker or ""
+        kind = message.event_type or ""
         if ticker not in self._portfolio.markets:
             return
         if kind in ENDED_EVENTS:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent
+from kalshi_cli.feed.messages import Lifecycle, Trade
 from kalshi_cli.feed.ws import (
     DEFAULT_CHANNELS,
     Connection,
@@ -222,7 +223,8 @@ def test_private_and_market_messages_pass_through() -> None:
         (EventKind.LIFECYCLE, "B"),
     ]
     assert h.events[0].data is not None and h.events[0].data["count_fp"] == "278.00"
-    assert h.events[5].data is not None and h.events[5].data["event_type"] == "settled"
+    lifecycle = h.events[5].message
+    assert isinstance(lifecycle, Lifecycle) and lifecycle.event_type == "settled"
 
 
 def test_public_trades_pass_through_and_a_trade_seq_gap_is_reported() -> None:
@@ -235,7 +237,8 @@ def test_public_trades_pass_through_and_a_trade_seq_gap_is_reported() -> None:
         (EventKind.TRADE, "A"),
     ]
     assert h.events[2].reason == "trade"
-    assert h.events[0].data is not None and h.events[0].data["count_fp"] == "136.00"
+    trade = h.events[0].message
+    assert isinstance(trade, Trade) and trade.count == Decimal("136.00")
 
 
 def test_unfiltered_session_subscribes_every_market_but_never_an_unfiltered_book() -> None:
