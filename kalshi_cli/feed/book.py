@@ -14,8 +14,8 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from kalshi_cli.feed.messages import BookSnapshot, Lifecycle, Trade
-from kalshi_cli.vocabulary.models import ONE, ZERO, Level, Orderbook
+from kalshi_cli.feed.messages import BookSnapshot, FillNotice, Lifecycle, Trade, UnreadableOrder
+from kalshi_cli.vocabulary.models import ONE, ZERO, Level, Order, Orderbook
 
 
 class EventKind(StrEnum):
@@ -41,8 +41,7 @@ class EventKind(StrEnum):
 class FeedEvent:
     kind: EventKind
     ticker: str | None = None
-    # a FILL, USER_ORDER, POSITION or TICKER event: the channel message's `msg` object as sent;
-    # an ERROR or INDEX_LIST event: what the feed says of it
+    # an ERROR, INDEX_LIST or a convention event: what the feed says of it
     data: Mapping[str, Any] | None = None
     reason: str = ""
     source: str = "ws"  # "ws", "rest" or "feed"
@@ -52,8 +51,9 @@ class FeedEvent:
     # an ERROR event of a failed request (a REST poll): the error itself, so the loop's API
     # error guard judges it as it judges any call's (a 5xx counts, a 404 does not)
     error: BaseException | None = None
-    # a TRADE or LIFECYCLE event: the channel message's `msg`, decoded (feed/messages.py)
-    message: Trade | Lifecycle | None = None
+    # a TRADE, LIFECYCLE, FILL or USER_ORDER event: the channel message's `msg`, decoded
+    # (feed/messages.py); a user_order's as an `Order`, else an `UnreadableOrder`
+    message: Trade | Lifecycle | FillNotice | Order | UnreadableOrder | None = None
 
 
 EventSink = Callable[[FeedEvent], None]

@@ -22,12 +22,13 @@ Where a new message goes: a Struct here (`tag` = its `type`), added to `Message`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, get_args
 
 import msgspec
 
-from kalshi_cli.vocabulary.models import Side
+from kalshi_cli.vocabulary.models import Order, Side, decode_answer
 
 # --------------------------------------------------------------------------------- bodies
 
@@ -159,32 +160,71 @@ class EventFeeUpdateMessage(Frame, tag="event_fee_update", frozen=True):
     """Sequenced on the lifecycle subscription; nothing of it is applied."""
 
 
-class PassedMessage(Frame, frozen=True):
-    """A market or account message handed to the trade loop as sent: the loop decodes a
-    `user_order` as a `models.Order` and reads a `fill`'s ids (docs/feed.md)."""
+class FillNotice(msgspec.Struct, frozen=True, gc=False):
+    """A `fill` message's `msg`: news that an order of the account filled. The trade loop reads
+    the fill itself over REST (a `models.Fill`, strict about money); these ids tell it whether
+    the fill is news."""
+
+    order_id: str = ""
+    trade_id: str = ""
+    market_ticker: str | None = None
+    yes_price: Decimal | None = msgspec.field(default=None, name="yes_price_dollars")
+    count: Decimal | None = msgspec.field(default=None, name="count_fp")
+
+
+class MarketNamed(msgspec.Struct, frozen=True, gc=False):
+    """The `msg` of a `ticker` or `market_position` message, of which the trade loop reads
+    nothing but the market (it takes prices from the book, positions from REST)."""
+
+    market_ticker: str | None = None
+
+
+class UnreadableOrder(msgspec.Struct, frozen=True):
+    """A `user_order` message that is not an order's shape: missing means unknown, never "0
+    resting", so the trade loop keeps the order as it knew it and reads its fills."""
+
+    order_id: str
+    ticker: str | None
+    subaccount: int | None
+    error: str
+
+
+def order_update(body: Mapping[str, Any]) -> Order | UnreadableOrder:
+    """A `user_order` message's `msg` as the `models.Order` it describes (status and counts
+    without defaults), else what can be told of it."""
+    try:
+        return decode_answer(Order, body)
+    except (KeyError, TypeError, ValueError) as exc:
+        order_id, ticker, number = (
+            body.get("order_id"),
+            body.get("ticker"),
+            body.get("subaccount_number"),
+        )
+        return UnreadableOrder(
+            order_id if isinstance(order_id, str) else "",
+            ticker if isinstance(ticker, str) else None,
+            number if isinstance(number, int) and not isinstance(number, bool) else None,
+            repr(exc),
+        )
+
+
+class TickerMessage(Frame, tag="ticker", frozen=True):
+    msg: MarketNamed = msgspec.field(default_factory=MarketNamed)
+
+
+class PositionMessage(Frame, tag="market_position", frozen=True):
+    msg: MarketNamed = msgspec.field(default_factory=MarketNamed)
+
+
+class FillMessage(Frame, tag="fill", frozen=True):
+    msg: FillNotice = msgspec.field(default_factory=FillNotice)
+
+
+class UserOrderMessage(Frame, tag="user_order", frozen=True):
+    """Its `msg` is read as an order by `order_update` (an unreadable order is news for the
+    loop, not a malformed frame that would resync every book)."""
 
     msg: dict[str, Any] = msgspec.field(default_factory=dict)
-
-    @property
-    def ticker(self) -> str | None:
-        named = self.msg.get("market_ticker") or self.msg.get("ticker")
-        return named if isinstance(named, str) else None
-
-
-class TickerMessage(PassedMessage, tag="ticker", frozen=True):
-    pass
-
-
-class FillMessage(PassedMessage, tag="fill", frozen=True):
-    pass
-
-
-class UserOrderMessage(PassedMessage, tag="user_order", frozen=True):
-    pass
-
-
-class PositionMessage(PassedMessage, tag="market_position", frozen=True):
-    pass
 
 
 class IndexValueMessage(Frame, frozen=True):

@@ -38,7 +38,7 @@ from kalshi_cli.feed.index import (
     decode_tick,
 )
 from kalshi_cli.vocabulary.clock import Backoff, Clock, SystemClock
-from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.models import Order, Orderbook
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +60,6 @@ STALE_AFTER_S = 10.0
 # How long a requested snapshot may take before the subscription is resubscribed.
 RESNAPSHOT_TIMEOUT_S = 5.0
 
-_PASS_THROUGH = {
-    "ticker": EventKind.TICKER,
-    "fill": EventKind.FILL,
-    "user_order": EventKind.USER_ORDER,
-    "market_position": EventKind.POSITION,
-}
 _MAX_PENDING = 256
 
 
@@ -360,8 +354,16 @@ class FeedSession:
                 self._on_snapshot(msg)
             elif isinstance(msg, messages.TradeMessage):
                 self._on_trade(msg)
-            elif isinstance(msg, messages.PassedMessage):
-                self._on_pass_through(msg)
+            elif isinstance(msg, messages.FillMessage):
+                self._on_account(EventKind.FILL, msg, msg.msg.market_ticker, msg.msg)
+            elif isinstance(msg, messages.UserOrderMessage):
+                update = messages.order_update(msg.msg)
+                self._on_account(EventKind.USER_ORDER, msg, update.ticker or None, update)
+            elif isinstance(msg, messages.TickerMessage | messages.PositionMessage):
+                kind = (
+                    EventKind.TICKER if type(msg) is messages.TickerMessage else EventKind.POSITION
+                )
+                self._on_account(kind, msg, msg.msg.market_ticker, None)
             elif isinstance(msg, messages.LifecycleMessage):
                 self._on_lifecycle(msg, msg.msg)
             elif isinstance(msg, messages.EventLifecycleMessage | messages.EventFeeUpdateMessage):
@@ -449,10 +451,15 @@ class FeedSession:
         if self._sequenced(msg, TRADE):
             self._sink(FeedEvent(EventKind.TRADE, msg.msg.market_ticker, message=msg.msg))
 
-    def _on_pass_through(self, msg: messages.PassedMessage) -> None:
-        kind = msg.__struct_config__.tag
-        if self._sequenced(msg, str(kind)):  # these carry no seq: never a gap
-            self._sink(FeedEvent(_PASS_THROUGH[str(kind)], msg.ticker, msg.msg))
+    def _on_account(
+        self,
+        kind: EventKind,
+        msg: messages.Frame,
+        ticker: str | None,
+        message: messages.FillNotice | Order | messages.UnreadableOrder | None,
+    ) -> None:
+        if self._sequenced(msg, kind.value):  # these carry no seq: never a gap
+            self._sink(FeedEvent(kind, ticker, message=message))
 
     def _on_lifecycle(self, msg: messages.Frame, body: messages.Lifecycle | None) -> None:
         # lifecycle has no snapshot to resync from: a GAP says so, the trade loop re-reads

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent
-from kalshi_cli.feed.messages import Lifecycle, Trade
+from kalshi_cli.feed.messages import FillNotice, Lifecycle, Trade
 from kalshi_cli.feed.ws import (
     DEFAULT_CHANNELS,
     Connection,
@@ -23,7 +23,7 @@ from kalshi_cli.feed.ws import (
     websocket_connect,
 )
 from kalshi_cli.vocabulary.clock import Backoff, ManualClock
-from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.models import Order, Orderbook
 from tests.feed import wire
 from tests.feed.helpers import SimBooks, wait_until
 
@@ -222,7 +222,10 @@ def test_private_and_market_messages_pass_through() -> None:
         (EventKind.GAP, None),
         (EventKind.LIFECYCLE, "B"),
     ]
-    assert h.events[0].data is not None and h.events[0].data["count_fp"] == "278.00"
+    fill = h.events[0].message
+    assert isinstance(fill, FillNotice) and fill.count == Decimal("278.00")
+    order = h.events[1].message
+    assert isinstance(order, Order) and order.remaining_count == Decimal("10.00")
     lifecycle = h.events[5].message
     assert isinstance(lifecycle, Lifecycle) and lifecycle.event_type == "settled"
 

@@ -14,7 +14,7 @@ import pytest
 
 from kalshi_cli.client import CreateOrder
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.feed.messages import Lifecycle, Trade
+from kalshi_cli.feed.messages import FillNotice, Lifecycle, Trade, order_update
 from kalshi_cli.runner import StrategyChoice, TradeOptions
 from kalshi_cli.runner.paper import (
     PaperClient,
@@ -229,9 +229,9 @@ def test_private_events_never_reach_a_paper_loop_and_public_ones_feed_the_venue(
 
     trade = Trade(yes_price=Decimal("0.4200"), count=Decimal("3.00"), taker_side="no")
     events = [
-        FeedEvent(EventKind.FILL, TICKER, data={"order_id": "real"}),
-        FeedEvent(EventKind.USER_ORDER, TICKER, data={}),
-        FeedEvent(EventKind.POSITION, TICKER, data={}),
+        FeedEvent(EventKind.FILL, TICKER, message=FillNotice(order_id="real")),
+        FeedEvent(EventKind.USER_ORDER, TICKER, message=order_update({})),
+        FeedEvent(EventKind.POSITION, TICKER),
         FeedEvent(EventKind.TRADE, TICKER, message=trade),
         FeedEvent(
             EventKind.LIFECYCLE, TICKER, message=Lifecycle(event_type="determined", result="no")
