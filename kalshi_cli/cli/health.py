@@ -190,7 +190,7 @@ def check_rate_tier(target: HealthTarget) -> CheckResult:
     if not client.authenticated:
         return CheckResult("rate-limit tier", Status.SKIP, "needs credentials")
     limits = client.exchange.get_account_limits()
-    actual = str(limits.get("usage_tier", "")).lower()
+    actual = limits.usage_tier.lower()
     configured = target.settings.tier
     if not actual:
         return CheckResult("rate-limit tier", Status.WARN, "the exchange did not say")

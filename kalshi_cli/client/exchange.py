@@ -17,6 +17,7 @@ from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import ExchangeStatus
 
 __all__ = [
+    "AccountLimits",
     "ExchangeApi",
     "ExchangeSchedule",
     "MaintenanceWindow",
@@ -41,6 +42,13 @@ class ExchangeSchedule(msgspec.Struct, frozen=True):
 
     def __post_init__(self) -> None:
         self.maintenance_windows.sort(key=lambda w: w.start)
+
+
+class AccountLimits(msgspec.Struct, frozen=True):
+    """`GET /account/limits` (GetAccountApiLimitsResponse): the usage tier the exchange applies
+    to this account, which `kalshi health-check` holds against the configured `tier`."""
+
+    usage_tier: str = ""  # required by the spec; absent: the exchange did not say
 
 
 class _ScheduleAnswer(msgspec.Struct, frozen=True):
@@ -101,9 +109,9 @@ class ExchangeApi(Area):
         )
         return changes
 
-    def get_account_limits(self) -> dict[str, Any]:
-        body: dict[str, Any] = self._conn.get("/account/limits", auth=True)
-        return body
+    def get_account_limits(self) -> AccountLimits:
+        response = self._conn.request("GET", "/account/limits", auth=True)
+        return self._conn.answer(AccountLimits, response, "account limits")
 
     def clock_skew_seconds(self) -> float:
         """The exchange's clock minus ours, in seconds (positive: the exchange is ahead).

@@ -130,6 +130,9 @@ def from_rest(
     events: Iterable[Mapping[str, Any]],
     markets: Iterable[Mapping[str, Any]],
 ) -> dict[str, MarketInfo]:
+    """Read from REST bodies kept as sent (reference.json, written by any earlier version),
+    field by field rather than as Structs: a missing field takes its default (a missing series
+    or event is named in `assumed`), so a body of an older shape still describes its market."""
     by_series = {str(s.get("ticker")): s for s in series}
     by_event = {str(e.get("event_ticker")): e for e in events}
     out: dict[str, MarketInfo] = {}
