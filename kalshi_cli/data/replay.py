@@ -8,7 +8,10 @@ docs/data.md "Reading: what is skipped and why"). A recorder's `connected` recor
 connection, so sequence tracking restarts; in imported data without one, a snapshot restarts
 its subscription's sequence. A line is parsed by msgspec's JSON decoder, and one msgspec refuses
 by the standard library's, so each line gives exactly what `json.loads` gives (docs/data.md
-"How lines are decoded").
+"How lines are decoded"). A snapshot is then converted to the feed's `BookSnapshot` and a public
+trade to its `Trade` (feed/messages.py, the one reading of those messages); a delta's four
+fields are read from the parsed line, because converting each recorded delta to its Struct
+costs about 3 us, more than applying it, in the replay's innermost loop.
 """
 
 from __future__ import annotations

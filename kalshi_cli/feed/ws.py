@@ -359,11 +359,10 @@ class FeedSession:
             elif isinstance(msg, messages.UserOrderMessage):
                 update = messages.order_update(msg.msg)
                 self._on_account(EventKind.USER_ORDER, msg, update.ticker or None, update)
-            elif isinstance(msg, messages.TickerMessage | messages.PositionMessage):
-                kind = (
-                    EventKind.TICKER if type(msg) is messages.TickerMessage else EventKind.POSITION
-                )
-                self._on_account(kind, msg, msg.msg.market_ticker, None)
+            elif isinstance(msg, messages.TickerMessage):
+                self._on_account(EventKind.TICKER, msg, msg.msg.market_ticker, None)
+            elif isinstance(msg, messages.PositionMessage):
+                self._on_account(EventKind.POSITION, msg, msg.msg.market_ticker, None)
             elif isinstance(msg, messages.LifecycleMessage):
                 self._on_lifecycle(msg, msg.msg)
             elif isinstance(msg, messages.EventLifecycleMessage | messages.EventFeeUpdateMessage):
