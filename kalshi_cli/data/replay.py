@@ -10,8 +10,8 @@ its subscription's sequence. A line is parsed by msgspec's JSON decoder, and one
 by the standard library's, so each line gives exactly what `json.loads` gives (docs/data.md
 "How lines are decoded"). A snapshot is then converted to the feed's `BookSnapshot` and a public
 trade to its `Trade` (feed/messages.py, the one reading of those messages); a delta's four
-fields are read from the parsed line, because converting each recorded delta to its Struct
-costs about 3 us, more than applying it, in the replay's innermost loop.
+fields are read from the parsed line: converting each recorded delta to its Struct would add
+about 0.3 us to the 3 us a replayed delta costs, a tenth of the replay's innermost loop.
 """
 
 from __future__ import annotations

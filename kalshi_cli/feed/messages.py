@@ -6,8 +6,9 @@ A live frame is decoded by `decode`, from its text straight into the Struct (fas
 and skips it: Kalshi adds channels), a `ValueError` (msgspec's `ValidationError`) for a known
 type whose shape is wrong, which the feed treats as a malformed frame (docs/feed.md). A
 recorded frame, parsed to a dict by the data layer, is converted to the same Structs
-(`convert_trade`, `convert_lifecycle`; data/replay.py reads its books' frames itself, see
-there).
+(`convert_trade`, `convert_lifecycle`, a snapshot's `BookSnapshot`; data/replay.py reads a
+recorded delta's fields itself, see there). `msgspec.convert` into the whole union is slow (about
+30 us a frame): a recorded frame is converted to its one Struct, chosen by its `type`.
 
 The Structs take what asyncapi.yaml declares and what REFERENCE.md saw on the wire where the
 two differ: prices and counts arrive as strings or as JSON numbers (both read exactly into a
