@@ -130,10 +130,11 @@ class FillSync:
         self.due.clear()
         since = self._since()
         self._reads_out += 1
+        sent_at = self._guard.stamp()
 
         def absorbed(answer: Answer[list[Fill]]) -> None:
             self._reads_out -= 1
-            new = self._absorb(answer)
+            new = self._absorb(answer, sent_at)
             if then is not None:
                 then(new)
 
@@ -148,15 +149,15 @@ class FillSync:
         """The exchange's part of a read, alone: no state file, no view."""
         return list(self._client.portfolio.iter_fills(min_ts=since))
 
-    def _absorb(self, answer: Answer[list[Fill]]) -> int:
+    def _absorb(self, answer: Answer[list[Fill]], sent_at: float | None = None) -> int:
         try:
             fills = answer.get()
         except KalshiError as exc:
-            self._guard.failed(exc)
+            self._guard.failed(exc, sent_at)
             self.due.set()
             self._log.emit("fill_sync_failed", {"error": exc.one_line()})
             return 0
-        self._guard.ok()
+        self._guard.ok(sent_at)
         # the listing covers every subaccount: another's fills are another book, not the loop's
         here = self._client.subaccount or 0
         new = [
