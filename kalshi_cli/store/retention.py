@@ -32,15 +32,16 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
 from kalshi_cli.store.connection import Database
 from kalshi_cli.store.records import FINISHED_STATUSES, NOT_ON_EXCHANGE, REJECTED
+from kalshi_cli.vocabulary.decode import decode_config
 
 Age = Annotated[float, msgspec.Meta(gt=0)]  # seconds
 DAY_S = 86_400.0
@@ -74,6 +75,12 @@ class RetentionPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     interval_s: Age = 3_600.0  # how often it does
     batch_rows: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 500
     pause_s: Annotated[float, msgspec.Meta(ge=0, le=60)] = 0.05
+
+    @classmethod
+    def from_config(cls, raw: Mapping[str, Any] | None) -> RetentionPolicy:
+        """The `retention:` section, decoded (a refusal names its file and line when it came
+        from the config file); None or empty: every default."""
+        return decode_config(cls, raw, where="retention")
 
     def to_json(self) -> dict[str, object]:
         return {f: getattr(self, f) for f in self.__struct_fields__}
@@ -188,7 +195,7 @@ class RetentionRepository:
         *,
         dry_run: bool = False,
         stop: Callable[[], bool] = lambda: False,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> PruneReport:
         """Remove what `policy` lets go, as of the store's clock; on a dry run only count it.
         `stop()` is asked between batches (a loop stopping ends the prune there: what went,

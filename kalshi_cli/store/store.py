@@ -45,7 +45,7 @@ from kalshi_cli.store.events import EventRepository
 from kalshi_cli.store.fills import FillRepository
 from kalshi_cli.store.orders import OrderRepository
 from kalshi_cli.store.records import IntentRecord, MigrationReport, TradingStateRecord
-from kalshi_cli.store.retention import RetentionRepository
+from kalshi_cli.store.retention import PruneReport, RetentionPolicy, RetentionRepository
 from kalshi_cli.store.settlements import SettlementRepository
 from kalshi_cli.store.trading import TradingStateRepository
 from kalshi_cli.vocabulary.clock import Clock, SystemClock
@@ -141,6 +141,22 @@ class Store:
         of them this call applied: `kalshi state migrate`."""
         with cls.open(path, clock=clock) as store:
             return MigrationReport(store.migration_status(), list(store.migrated_on_open))
+
+    @classmethod
+    def prune(
+        cls,
+        path: Path,
+        policy: RetentionPolicy,
+        *,
+        dry_run: bool = False,
+        clock: Clock | None = None,
+    ) -> PruneReport:
+        """Apply the retention policy to the state file at `path` (`kalshi state prune`); on a
+        dry run only count. No file there: nothing to prune (none is created)."""
+        if not Path(path).expanduser().exists():
+            return PruneReport(dry_run)
+        with cls.open(path, clock=clock, create=False) as store:
+            return store.retention.prune(policy, dry_run=dry_run)
 
     @classmethod
     def open_readonly(cls, path: Path, *, clock: Clock | None = None) -> Store | None:
