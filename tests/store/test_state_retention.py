@@ -218,3 +218,27 @@ def test_a_stop_between_batches_ends_the_prune_with_each_batch_whole(tmp_path: P
     aged_file(other, clock2)
     with Store.open(other, clock=clock2) as store:
         assert store.retention.prune(POLICY).total == full
+
+
+def test_a_file_from_before_0007_gets_the_fills_by_order_index(tmp_path: Path) -> None:
+    import sqlite3
+
+    from kalshi_cli.store import migrations as m
+
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        m.apply_pending(conn, 1.0, [x for x in m.MIGRATIONS if x.name < "0007"])
+        conn.execute(
+            "INSERT INTO fills (fill_id, order_id, ticker, book_side, yes_price, count, fee, "
+            "is_taker, ts) VALUES ('f1', 'o1', 'A', 'bid', '0.4', '10', '0.01', 1, 7.0)"
+        )
+    finally:
+        conn.close()
+    with Store.open(path, clock=ManualClock(START)) as store:
+        assert "0007_fills_by_order" in [n for n, _ in store.applied_migrations()]
+        plan = store._conn.execute(
+            "EXPLAIN QUERY PLAN SELECT count FROM fills WHERE order_id = 'o1'"
+        ).fetchall()
+        assert "fills_order" in " ".join(str(row[-1]) for row in plan)
+        assert [f.fill_id for f in store.fills.iter_fills()] == ["f1"]
