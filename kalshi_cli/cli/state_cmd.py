@@ -153,7 +153,7 @@ def prune_command(
     Finished orders past their age (with their history), old order history, events, alert
     logs, risk trips and trading-state history. Open orders, unknown intents, fills and
     settlements stay (docs/state-file.md "Retention"). Safe while `kalshi trade` runs: it
-    removes a few hundred rows at a time. From cron, hourly:
+    removes a hundred rows at a time. From cron, hourly:
     `0 * * * * kalshi state prune --env prod`.
 
     Example: kalshi state prune --dry-run

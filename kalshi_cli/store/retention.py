@@ -73,7 +73,7 @@ class RetentionPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     trading_state_history_s: Age | None = 365 * DAY_S
     in_loop: bool = True  # `kalshi trade` prunes in the background
     interval_s: Age = 3_600.0  # how often it does
-    batch_rows: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 500
+    batch_rows: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 100
     pause_s: Annotated[float, msgspec.Meta(ge=0, le=60)] = 0.05
 
     @classmethod
