@@ -126,12 +126,28 @@ _ORDER_CANDIDATES = (
     "SELECT o.rowid, o.client_order_id, o.order_id, o.filled FROM orders o "  # noqa: S608
     f"WHERE o.rowid > ? AND {_ORDER_GOES} ORDER BY o.rowid LIMIT ?"
 )
+# the candidates are read before the write lock is taken: each delete asks the row again under
+# it, so an order the exchange's news changed meanwhile stays (fills are only ever added, so
+# what covered an order still does)
+_DELETE_ORDER_HISTORY = (
+    "DELETE FROM order_history WHERE client_order_id = ? AND EXISTS "  # noqa: S608
+    f"(SELECT 1 FROM orders o WHERE o.client_order_id = ? AND {_ORDER_GOES})"
+)
+_DELETE_ORDER = (
+    "DELETE FROM orders WHERE rowid IN "  # noqa: S608
+    f"(SELECT o.rowid FROM orders o WHERE o.client_order_id = ? AND {_ORDER_GOES})"
+)
 # history rows of finished orders past the history's age, each with whether its order goes too
+_STAYING_ORDER = (
+    f"o.client_order_id = h.client_order_id AND o.status IN {_FINISHED} AND o.updated_at < ?"
+)
 _HISTORY_CANDIDATES = (
     f"SELECT h.id, o.order_id, o.filled, {_ORDER_GOES} FROM order_history h "  # noqa: S608
-    "JOIN orders o ON o.client_order_id = h.client_order_id "
-    f"WHERE h.id > ? AND h.at < ? AND o.status IN {_FINISHED} AND o.updated_at < ? "
-    "ORDER BY h.id LIMIT ?"
+    f"JOIN orders o ON {_STAYING_ORDER} WHERE h.id > ? AND h.at < ? ORDER BY h.id LIMIT ?"
+)
+_DELETE_HISTORY = (
+    "DELETE FROM order_history WHERE id IN (SELECT h.id FROM order_history h "  # noqa: S608
+    f"JOIN orders o ON {_STAYING_ORDER} WHERE h.id = ?)"
 )
 
 
@@ -244,7 +260,7 @@ class RetentionRepository:
                 for _, coid, order_id, done in rows
                 if self._fills_cover(order_id, done)
             ]
-            history = 0
+            gone, history = len(keys), 0
             if dry_run:
                 for key in keys:
                     [(n,)] = self._db.rows(
@@ -252,12 +268,15 @@ class RetentionRepository:
                     )
                     history += int(n)
             elif keys:
+                rule = cutoffs.params
                 with self._db.transaction():
                     history = self._db.conn.executemany(
-                        "DELETE FROM order_history WHERE client_order_id = ?", keys
+                        _DELETE_ORDER_HISTORY, [(k, k, *rule) for (k,) in keys]
                     ).rowcount
-                    self._db.conn.executemany("DELETE FROM orders WHERE client_order_id = ?", keys)
-            yield {"orders": len(keys), "order_history": history}
+                    gone = self._db.conn.executemany(
+                        _DELETE_ORDER, [(k, *rule) for (k,) in keys]
+                    ).rowcount
+            yield {"orders": gone, "order_history": history}
             if len(rows) < batch:
                 return
 
@@ -282,7 +301,7 @@ class RetentionRepository:
         cursor = 0
         while True:
             rows = self._db.rows(
-                _HISTORY_CANDIDATES, (*orders.params, cursor, cutoff, cutoff, policy.batch_rows)
+                _HISTORY_CANDIDATES, (*orders.params, cutoff, cursor, cutoff, policy.batch_rows)
             )
             if not rows:
                 return
@@ -292,10 +311,13 @@ class RetentionRepository:
                 for i, order_id, filled, goes in rows
                 if not (goes and self._fills_cover(order_id, filled))
             ]
+            gone = len(ids)
             if ids and not dry_run:
                 with self._db.transaction():
-                    self._db.conn.executemany("DELETE FROM order_history WHERE id = ?", ids)
-            yield {"order_history": len(ids)}
+                    gone = self._db.conn.executemany(
+                        _DELETE_HISTORY, [(cutoff, i) for (i,) in ids]
+                    ).rowcount
+            yield {"order_history": gone}
             if len(rows) < policy.batch_rows:
                 return
 
