@@ -17,7 +17,7 @@ from kalshi_cli.cli._output import Column
 
 state_app = typer.Typer(
     name="state",
-    help="Where the state file is, its migrations, and what it keeps.",
+    help="Where the state file is, its migrations, what it keeps.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
