@@ -19,7 +19,7 @@ from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.runner.dispatch import Answer, Dispatch, Urgency, run_call
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.portfolio import open_order
-from kalshi_cli.services.reconcile import NOT_ON_EXCHANGE
+from kalshi_cli.store.records import NOT_ON_EXCHANGE
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import ZERO
