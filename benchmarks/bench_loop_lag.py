@@ -229,6 +229,7 @@ def main() -> int:
         ]
         c = loop.executor.counters
         print(f"  orders {c.orders}, denied {c.denied}, ticks {loop.ticks}, load {load()}")
+        print(f"  the loop's event log: {log_path}")
         print(
             f"  markets with an order: {len(first_order)} of {len(markets)}"
             + (
