@@ -24,7 +24,7 @@ def crypto_sim(tmp_path: Path) -> Iterator[SimHarness]:
     harness.close()
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.slow
 def test_the_crypto_strategy_trades_on_paper_from_the_live_index(
     crypto_sim: SimHarness, tmp_path: Path
 ) -> None:

@@ -61,7 +61,7 @@ def _start_loop(sim: SimHarness, tmp_path: Path, *extra: str):
     return account, other, state, log, env, command
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.slow
 def test_cancel_all_triggers_the_group_of_a_sigkilled_loop(sim: SimHarness, tmp_path: Path) -> None:
     account, other, state, log, env, command = _start_loop(sim, tmp_path)
     trader = observer_for(account)  # not the loop's whole read budget
@@ -120,7 +120,7 @@ def test_cancel_all_triggers_the_group_of_a_sigkilled_loop(sim: SimHarness, tmp_
     trader.close()
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.slow
 def test_a_clean_stop_deletes_the_group_and_no_order_group_places_none(
     sim: SimHarness, tmp_path: Path
 ) -> None:

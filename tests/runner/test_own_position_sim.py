@@ -41,7 +41,7 @@ def _fills(log: Path) -> list[dict[str, object]]:
 KALSHI = shutil.which("kalshi", path=str(Path(sys.executable).parent)) or "kalshi"
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.slow
 def test_a_take_profit_through_the_cli_leaves_the_hand_bought_contracts(
     sim: SimHarness, tmp_path: Path
 ) -> None:

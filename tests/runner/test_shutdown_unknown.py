@@ -54,7 +54,7 @@ def _lost(log: Path) -> set[str]:
     return lost
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.slow
 def test_sigterm_while_an_order_is_in_the_network_leaves_nothing_resting_when_it_lands(
     sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -244,7 +244,7 @@ def test_with_the_sessions_order_group_the_stop_looks_once_and_does_not_wait(
     assert rig.loop.log.counts.get("shutdown_unknown_left") == 1, "what the look left is said"
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.slow
 def test_sigterm_with_the_order_group_the_order_landing_later_is_refused(
     sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -288,7 +288,7 @@ def test_sigterm_with_the_order_group_the_order_landing_later_is_refused(
         trader.close()
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.slow
 def test_sigterm_with_the_group_and_an_order_placed_by_hand_leaves_nothing_of_the_loop_resting(
     sim: SimHarness, tmp_path: Path
 ) -> None:

@@ -29,7 +29,7 @@ from tests.runner.simproc import (
 TICKER = "KXLOCKDIR-26-A"
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.slow
 def test_one_account_is_locked_whatever_the_runtime_directory(
     sim: SimHarness, tmp_path: Path
 ) -> None:

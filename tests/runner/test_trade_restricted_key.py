@@ -109,7 +109,7 @@ def _requests(sim: SimHarness, key_id: str) -> dict[str, int]:
     return requests
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.slow
 def test_a_restricted_keys_loop_trades_its_subaccounts_book(
     sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -143,7 +143,7 @@ def test_a_restricted_keys_loop_trades_its_subaccounts_book(
     assert requests["GET /api_keys"] == 1
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.slow
 def test_a_restricted_key_with_subaccount_given_never_asks_the_key(
     sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -201,7 +201,7 @@ def test_a_restriction_that_cannot_be_told_stops_the_start_before_any_order(
     assert not any(r.startswith(("POST", "DELETE", "PUT")) for r in requests), requests
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.slow
 def test_a_paper_session_with_a_restricted_key_never_asks_the_key(
     sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -219,7 +219,6 @@ def test_a_paper_session_with_a_restricted_key_never_asks_the_key(
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
 @pytest.mark.parametrize("group", [(), ("--no-order-group",)], ids=["group", "no-group"])
 def test_a_running_loop_on_a_restricted_key_books_and_counts_its_own_fill(
     sim: SimHarness, tmp_path: Path, group: tuple[str, ...]

@@ -156,7 +156,6 @@ def test_the_lock_refusal_names_the_subaccount_and_the_one_loop_per_account_rule
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
 def test_a_loop_on_subaccount_1_never_touches_an_order_of_subaccount_0(
     sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -249,7 +248,6 @@ def test_a_loop_on_subaccount_1_never_touches_an_order_of_subaccount_0(
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
 def test_a_loop_books_only_the_fills_of_its_own_subaccount(sim: SimHarness, tmp_path: Path) -> None:
     sim.create_market(TICKER)
     trader = sim.new_account(balance_cents=10_000_000)
@@ -295,7 +293,6 @@ def test_a_loop_books_only_the_fills_of_its_own_subaccount(sim: SimHarness, tmp_
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
 def test_a_paper_session_on_a_subaccount_trades_and_books_there(
     sim: SimHarness, tmp_path: Path
 ) -> None:
