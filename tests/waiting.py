@@ -14,8 +14,10 @@ model's 50 ms answer deadline) is the product's, set on its own knob: never this
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -29,7 +31,8 @@ SLOW_TEST_TIMEOUT_S = 900
 POLL_S = 0.02
 
 
-def _pause() -> None:
+def pause() -> None:
+    """The wait between two asks of a condition."""
     time.sleep(POLL_S)
 
 
@@ -38,26 +41,54 @@ def _gave_up(what: str | Callable[[], str], within_s: float) -> AssertionError:
     return AssertionError(f"gave up after {within_s:g} s waiting for {detail}")
 
 
+def poll_until(
+    condition: Callable[[], T],
+    *,
+    within_s: float = PATIENCE_S,
+    between: Callable[[], object] = pause,
+) -> T:
+    """Ask `condition` until it answers something true, and return that answer; after
+    `within_s`, its last (false) answer. `between` runs between two asks: by default a short
+    pause, or the test's own move (a manual clock advanced, a feed drained)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        answer = condition()
+        if answer or time.monotonic() > deadline:
+            return answer
+        between()
+
+
 def wait_until(
     condition: Callable[[], T],
     what: str | Callable[[], str],
     *,
     within_s: float = PATIENCE_S,
-    between: Callable[[], object] = _pause,
+    between: Callable[[], object] = pause,
 ) -> T:
-    """Ask `condition` until it answers something true, and return that answer.
+    """`poll_until` that fails if the condition never holds, saying `what` never happened; a
+    function there is called only on failure (to read a process's stderr, say)."""
+    answer = poll_until(condition, within_s=within_s, between=between)
+    if not answer:
+        raise _gave_up(what, within_s)
+    return answer
 
-    `between` runs between two asks: by default a short pause, or the test's own move (a manual
-    clock advanced, a book requoted). `what` says what never happened; a function there is
-    called only on failure (to read a process's stderr, say)."""
-    deadline = time.monotonic() + within_s
-    while True:
-        answer = condition()
-        if answer:
-            return answer
-        if time.monotonic() > deadline:
-            raise _gave_up(what, within_s)
-        between()
+
+def stderr_tail(stderr: Path, what: str = "the process") -> Callable[[], str]:
+    """`what` for a wait on a process: its description and the end of its stderr file, read
+    when the wait fails."""
+    return lambda: f"{what}; its stderr ends:\n" + stderr.read_text(errors="replace")[-2000:]
+
+
+def while_running(process: subprocess.Popen[bytes], stderr: Path) -> Callable[[], None]:
+    """`between` for a wait on what a running process does: a short pause, and a failure at
+    once, with its stderr, if it exited (it never will do the thing then)."""
+
+    def alive() -> None:
+        code = process.poll()
+        assert code is None, f"exited {code}; its stderr ends:\n" + stderr.read_text()[-2000:]
+        pause()
+
+    return alive
 
 
 async def wait_until_async(

@@ -42,11 +42,10 @@ from tests.runner.simproc import (
     client_for,
     log_events,
     observer_for,
-    pause,
     trade_command,
     trade_env,
-    wait_for,
 )
+from tests.waiting import poll_until
 
 TICKER = "KXRESTRICT-26-A"
 
@@ -257,11 +256,11 @@ def test_a_running_loop_on_a_restricted_key_books_and_counts_its_own_fill(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as proc:
         try:
-            assert wait_for(lambda: bool(loop_bids()) or proc.poll() is not None, 60, pause)
+            assert poll_until(lambda: bool(loop_bids()) or proc.poll() is not None)
             assert proc.poll() is None, proc.communicate(timeout=60)[1][-2000:]
             # another account sells 1 YES into the loop's bid (above the book's 0.10)
             Book(other, TICKER).order(BookSide.ASK, str(max(loop_bids())), "1", TimeInForce.IOC)
-            assert wait_for(lambda: logged("fill_received") or proc.poll() is not None, 60, pause)
+            assert poll_until(lambda: logged("fill_received") or proc.poll() is not None)
             proc.send_signal(signal.SIGTERM)
             out, err = proc.communicate(timeout=60)
         finally:
