@@ -42,11 +42,11 @@ def _gave_up(what: str | Callable[[], str], within_s: float) -> AssertionError:
 
 
 def poll_until(
-    condition: Callable[[], T],
+    condition: Callable[[], T | None],
     *,
     within_s: float = PATIENCE_S,
     between: Callable[[], object] = pause,
-) -> T:
+) -> T | None:
     """Ask `condition` until it answers something true, and return that answer; after
     `within_s`, its last (false) answer. `between` runs between two asks: by default a short
     pause, or the test's own move (a manual clock advanced, a feed drained)."""
@@ -59,7 +59,7 @@ def poll_until(
 
 
 def wait_until(
-    condition: Callable[[], T],
+    condition: Callable[[], T | None],
     what: str | Callable[[], str],
     *,
     within_s: float = PATIENCE_S,
@@ -92,7 +92,7 @@ def while_running(process: subprocess.Popen[bytes], stderr: Path) -> Callable[[]
 
 
 async def wait_until_async(
-    condition: Callable[[], T],
+    condition: Callable[[], T | None],
     what: str | Callable[[], str],
     *,
     between: Callable[[], Awaitable[object]],

@@ -138,7 +138,7 @@ def _until(r: Rig, kept: list[FeedEvent], wanted: Callable[[list[FeedEvent]], bo
         kept.extend(r.feed.drain_events())
         return wanted(kept)
 
-    return poll_until(look)
+    return bool(poll_until(look))
 
 
 def test_quotes_decided_in_one_pass_go_out_in_one_batch_request(
