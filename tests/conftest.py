@@ -4,6 +4,7 @@ that every response it gave the test conforms to openapi.yaml (see tests/openapi
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -229,6 +230,19 @@ def _no_background_simulator_outlives_its_test(request: pytest.FixtureRequest) -
     yield
     if tmp_path is not None:
         _stop_background_simulators(tmp_path)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _relative_paths_land_outside_the_checkout(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    """A command a test runs with a relative path (`--out dl/candles`, as the docs write it)
+    writes under the working directory: a scratch directory of the session's, never the
+    checkout, where a half-written data set would be committed with the next `git add`."""
+    checkout = Path.cwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    yield
+    os.chdir(checkout)
 
 
 @pytest.fixture(autouse=True, scope="session")
