@@ -1,7 +1,8 @@
 """Cold start of `kalshi --help` and `kalshi config show`, next to `python -c "import typer"`.
 
 Each command runs as a fresh process, interleaved with the baselines (coldstart.py); the median
-wall time of each is reported with its ratio to the typer import (reported, not targeted).
+wall and CPU time of each are reported with their ratios to the typer import (reported, not
+targeted).
 `kalshi config show` runs with KALSHI_HOME pointing at an empty temporary directory, so no user
 file is read.
 

@@ -4,7 +4,14 @@ how long a market goes unvisited, with the loop built as `kalshi trade` builds i
 every market revisited within 10 s. See docs/benchmarks.md "How each benchmark measures".
 
     python benchmarks/bench_loop_lag.py [--markets 500] [--seconds 60] [--warmup 20]
-        [--strategy NAME ...] [--dry-run] [--no-budget]
+        [--strategy NAME ...] [--dry-run] [--no-budget] [--latency-ms 50]
+        [--hold-every 10 --hold-s 10] [--workers N]
+
+`--latency-ms` makes the simulator answer every request that much later; `--hold-every N`
+holds one order call in N in the network for `--hold-s` seconds (a slow answer for that call
+alone, the others unaffected); `--workers` sets `trade.send_workers` (the loop's exchange calls
+off its deciding path; 0: each call waited for on the deciding thread). The script also says
+how long it took until every market had its first order, and whether SAFE_MODE was entered.
 
 `--strategy` repeats: the loop runs each in one lineup, as `kalshi trade --strategy A --strategy
 B` does (four strategies over 200 markets: `--markets 200 --strategy spike --strategy
@@ -21,14 +28,17 @@ import tempfile
 import threading
 import time
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
+import httpx
 from bench_loop_memory import scenario
 from sim_process import client_for, start_simulator, stop_simulator
 
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
 from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
+from kalshi_cli.runner.config import TradeSection
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.schedule import quantile
 from kalshi_cli.store import Store
@@ -37,6 +47,40 @@ from kalshi_cli.vocabulary.keys import load_private_key
 
 BUDGET_P99_S = 2.0
 BUDGET_REVISIT_S = 10.0
+
+
+class HoldEvery(httpx.HTTPTransport):
+    """The network, holding every `every`-th order call (a POST or DELETE under
+    /portfolio) for `seconds` before it reaches the exchange."""
+
+    def __init__(self, every: int, seconds: float) -> None:
+        super().__init__()
+        self.every, self.seconds = every, seconds
+        self.calls = 0
+        self.held = 0
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method in ("POST", "DELETE") and "/portfolio/" in request.url.path:
+            with self._lock:
+                self.calls += 1
+                hold = self.calls % self.every == 0
+                self.held += hold
+            if hold:
+                time.sleep(self.seconds)
+        return super().handle_request(request)
+
+
+def admin_put(api_base: str, path: str, body: dict[str, object]) -> None:
+    base = api_base.rsplit("/trade-api", 1)[0]
+    httpx.put(base + "/sim/v1" + path, json=body, timeout=10).raise_for_status()
+
+
+def seconds_between(start: str, end: str) -> float:
+    def at(text: str) -> float:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+    return at(end) - at(start)
 
 
 def load() -> str:
@@ -61,6 +105,15 @@ def main() -> int:
         help="every tick visits every market with news and the whole sweep before it looks at "
         "the feed again (the pass the loop made before it had a tick budget), for comparison",
     )
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--hold-every", type=int, default=0)
+    parser.add_argument("--hold-s", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=TradeSection().send_workers)
+    parser.add_argument(
+        "--client-tier",
+        default="prime",
+        help="the rate-limit tier the client paces itself at (the simulator serves prime)",
+    )
     args = parser.parse_args()
     strategies = tuple(args.strategy or ["spike"])
     work = Path(tempfile.mkdtemp(prefix="bench-lag-"))
@@ -68,7 +121,10 @@ def main() -> int:
     sim, account = start_simulator(work / "sim", scenario=str(work / "scenario.yaml"))
     try:
         clock = SystemClock()
-        client = client_for(account)
+        if args.latency_ms:
+            admin_put(account["api_base"], "/faults", {"latency_ms": args.latency_ms})
+        holding = HoldEvery(args.hold_every, args.hold_s) if args.hold_every else None
+        client = client_for(account, transport=holding, tier=args.client_tier)
         markets = [
             m for m in client.markets.iter_markets(status="open") if m.ticker.startswith("KXMEM")
         ]
@@ -91,7 +147,7 @@ def main() -> int:
             },
         )
         loop = build_loop(
-            Parts(client, store, feed, clock, log),
+            Parts(client, store, feed, clock, log, send_workers=args.workers),
             TradeOptions(
                 strategies=tuple(StrategyChoice(s) for s in strategies), dry_run=args.dry_run
             ),
@@ -103,8 +159,10 @@ def main() -> int:
         print(
             f"loop lag: {len(markets)} markets, strategies {', '.join(strategies)}"
             f"{' (dry run)' if args.dry_run else ''}{' (no budget)' if args.no_budget else ''}, "
-            "warm-up "
-            f"{args.warmup:g} s, measured {args.seconds:g} s, load {load()}",
+            f"{args.workers} send workers, client paced at {args.client_tier}, "
+            f"exchange latency {args.latency_ms:g} ms"
+            + (f", one order call in {args.hold_every} held {args.hold_s:g} s" if holding else "")
+            + f", warm-up {args.warmup:g} s, measured {args.seconds:g} s, load {load()}",
             flush=True,
         )
         stop = threading.Event()
@@ -127,11 +185,20 @@ def main() -> int:
             store.close()
             log.close()
         lags = sorted(loop.schedule.kept or [])
-        beats = [
-            json.loads(line)
-            for line in log_path.read_text(encoding="utf-8").splitlines()
-            if '"heartbeat"' in line
-        ]
+        events = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines()]
+        beats = [e for e in events if e.get("event") == "heartbeat"]
+        first_order: dict[str, str] = {}
+        # requotes (an order cancelled to be replaced) while a market still waited for its
+        # first order: a fair schedule has none once the write budget is the limit
+        second_early = 0
+        for e in events:
+            if e.get("event") in ("order_placed", "dry_run_order"):
+                first_order.setdefault(str(e["ticker"]), str(e["ts"]))
+            elif e.get("event") == "order_cancelled" and len(first_order) < len(markets):
+                second_early += 1
+        started_at = str(events[0]["ts"]) if events else ""
+        quoted_by = max(first_order.values(), default="")
+        safe_modes = sum(1 for e in events if e.get("event") == "safe_mode")
         revisits = [
             b["revisit_max_s"]
             for b in beats
@@ -139,6 +206,18 @@ def main() -> int:
         ]
         c = loop.executor.counters
         print(f"  orders {c.orders}, denied {c.denied}, ticks {loop.ticks}, load {load()}")
+        print(
+            f"  markets with an order: {len(first_order)} of {len(markets)}"
+            + (
+                f", the last first order {seconds_between(started_at, quoted_by):.1f} s after "
+                "the start"
+                if first_order and started_at
+                else ""
+            )
+            + f"; {second_early} cancel(s) to requote a market before then"
+            + f"; SAFE_MODE entered {safe_modes} time(s)"
+            + (f"; {holding.held} order call(s) held" if holding else "")
+        )
     finally:
         stop_simulator(sim)
     if not lags or not revisits:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 NOOP_TYPER_APP = """
 import typer
@@ -51,34 +52,50 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timed(argv: list[str], env: dict[str, str], *, cpu: bool = False) -> float:
-    """Wall time of one run of `argv`, or with `cpu` its CPU time (user + system: a loaded
-    machine stretches the wall time of a process far more than its CPU time)."""
-    start = _children_cpu() if cpu else time.perf_counter()
+class Times(NamedTuple):
+    """One run's (or the medians') wall time and CPU time (user + system), in seconds. A
+    loaded machine stretches the wall time of a process far more than its CPU time, so both
+    are read from every run."""
+
+    wall: float
+    cpu: float
+
+
+def timed(argv: list[str], env: dict[str, str]) -> Times:
+    """Wall and CPU time of one run of `argv`."""
+    start = Times(time.perf_counter(), _children_cpu())
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    elapsed = (_children_cpu() if cpu else time.perf_counter()) - start
+    elapsed = Times(time.perf_counter() - start.wall, _children_cpu() - start.cpu)
     if done.returncode != 0:
         sys.exit(f"{' '.join(argv)} exited {done.returncode}: {done.stdout}{done.stderr}")
     return elapsed
 
 
-def medians(
-    commands: dict[str, list[str]], runs: int, env: dict[str, str], *, cpu: bool = False
-) -> dict[str, float]:
-    """Median wall (or with `cpu`, CPU) time of each command over `runs` fresh processes,
-    interleaved."""
+def medians(commands: dict[str, list[str]], runs: int, env: dict[str, str]) -> dict[str, Times]:
+    """Median wall and CPU time of each command over `runs` fresh processes, interleaved."""
     for argv in commands.values():  # warm the page cache and .pyc files first
         timed(argv, env)
-    samples: dict[str, list[float]] = {name: [] for name in commands}
+    samples: dict[str, list[Times]] = {name: [] for name in commands}
     for _ in range(runs):
         for name, argv in commands.items():
-            samples[name].append(timed(argv, env, cpu=cpu))
-    return {name: statistics.median(values) for name, values in samples.items()}
+            samples[name].append(timed(argv, env))
+    return {
+        name: Times(
+            statistics.median(t.wall for t in values), statistics.median(t.cpu for t in values)
+        )
+        for name, values in samples.items()
+    }
 
 
-def report(result: dict[str, float], runs: int, target: str, *, cpu: bool = False) -> None:
+def report(result: dict[str, Times], runs: int, target: str) -> None:
+    """Each command's medians beside the typer import's: wall and CPU time, each with its
+    ratio to the baseline's."""
     base = result['python -c "import typer"']
-    what = "CPU time (user + system)" if cpu else "wall time"
-    print(f"median {what} of {runs} cold starts each (budget: {target})")
-    for name, seconds in result.items():
-        print(f"  {name:34} {seconds * 1000:7.1f} ms  {seconds / base:5.2f}x")
+    print(f"median wall and CPU time (user + system) of {runs} cold starts each")
+    print(f"(budget: {target})")
+    print(f"  {'':34} {'wall':>10} {'':6}  {'CPU':>10}")
+    for name, t in result.items():
+        print(
+            f"  {name:34} {t.wall * 1000:7.1f} ms {t.wall / base.wall:5.2f}x"
+            f"  {t.cpu * 1000:7.1f} ms {t.cpu / base.cpu:5.2f}x"
+        )

@@ -57,13 +57,16 @@ def admin(api_base: str, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def client_for(
-    account: Mapping[str, str], transport: httpx.BaseTransport | None = None
+    account: Mapping[str, str],
+    transport: httpx.BaseTransport | None = None,
+    *,
+    tier: str = "prime",
 ) -> KalshiClient:
     key, _ = load_private_key(path=Path(account["private_key_path"]))
     return KalshiClient(
         api_base=account["api_base"],
         key_id=account["key_id"],
         private_key=key,
-        tier="prime",
+        tier=tier,
         transport=transport,
     )

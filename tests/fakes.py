@@ -6,6 +6,8 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Generic, Self, TypeVar
 
+import httpx
+
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.connection import Area, Connection
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -116,3 +118,23 @@ class FakeAlertStateStore:
         self.rows[fingerprint] = FakeAlertState(
             fingerprint, status, severity, summary, last, error, began, scope
         )
+
+
+class OneRouteFails(httpx.BaseTransport):
+    """The real simulator over loopback, except that one route answers `status` (an exchange
+    whose `GET /account/limits` fails, while everything else works)."""
+
+    def __init__(self, method: str, path: str, status: int = 500) -> None:
+        self._inner = httpx.HTTPTransport()
+        self.method, self.path, self.status = method, "/trade-api/v2" + path, status
+        self.failed = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if (request.method, request.url.path) == (self.method, self.path):
+            self.failed += 1
+            body = {"code": "internal_server_error", "message": "injected", "details": ""}
+            return httpx.Response(self.status, json=body)
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()

@@ -39,7 +39,8 @@ try:
 except SystemExit as exc:
     code = exc.code
 sys.stdout.flush()
-sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules)) + " CODE " + str(code) + "\\n")
+loaded = sorted(name for name, module in sys.modules.items() if module is not None)  # None: barred
+sys.stderr.write("\\nMODULES " + json.dumps(loaded) + " CODE " + str(code) + "\\n")
 """
 
 
@@ -123,11 +124,13 @@ def test_data_listing_does_not_import_pyarrow(tmp_path: Path) -> None:
         assert not [m for m in modules if m.startswith("pyarrow")], args
 
 
-def test_a_network_command_joining_a_simulator_imports_no_server_stack(
+def test_a_network_command_joining_a_simulator_imports_the_client_only(
     tmp_path: Path,
 ) -> None:
     """`kalshi markets --json` joining a simulator another process serves needs the client
-    only: not the simulator's server stack (starlette, uvicorn, the exchange core)."""
+    only: not the simulator's server stack (starlette, uvicorn, the exchange core), nor httpx's
+    own command-line client (click, pygments, rich), which its package imports whenever they
+    are installed (kalshi_cli/__main__.py)."""
     from kalshi_cli.sim.server.embed import start_simulator
 
     with start_simulator(tmp_path / "sim", scenario="default") as sim:
@@ -142,3 +145,5 @@ def test_a_network_command_joining_a_simulator_imports_no_server_stack(
         "kalshi_cli.sim.server.announce",
         "kalshi_cli.sim.server.embed",
     ]
+    renderers = sorted(m for m in modules if m.split(".")[0] in ("click", "pygments", "rich"))
+    assert renderers == []

@@ -11,6 +11,7 @@ import typer
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
+    from kalshi_cli.client.pacing import TierSetting
     from kalshi_cli.services.orders import OrderLimits, OrderService
     from kalshi_cli.store import Store
 
@@ -53,6 +54,17 @@ def order_service(app: AppContext, store: Store) -> OrderService:
         limits=order_limits(app),
         read_lag_s=app.settings().read_lag,
     )
+
+
+def tier_setting(app: AppContext) -> TierSetting:
+    """The `tier` setting and, when the config names it explicitly, where: the long runs
+    (`trade`, `cancel-all`) then pace by it without asking the exchange (client/pacing.py)."""
+    from kalshi_cli.client.pacing import TierSetting
+    from kalshi_cli.config import Source
+
+    settings = app.settings()
+    origin = settings.origins["tier"]
+    return TierSetting(settings.tier, None if origin.source is Source.DEFAULT else str(origin))
 
 
 def confirm_on_prod(app: AppContext, what: str, *, yes: bool) -> None:

@@ -186,20 +186,25 @@ def check_clock_skew(target: HealthTarget) -> CheckResult:
 
 @health_check("rate-limit tier")
 def check_rate_tier(target: HealthTarget) -> CheckResult:
+    """Unset, `tier` leaves the long runs to pace by the exchange's (client/pacing.py); set, it
+    wins there, so one the exchange contradicts is worth a warning."""
+    from kalshi_cli.config import Source
+
     client = target.client()
     if not client.authenticated:
         return CheckResult("rate-limit tier", Status.SKIP, "needs credentials")
-    limits = client.exchange.get_account_limits()
-    actual = str(limits.get("usage_tier", "")).lower()
-    configured = target.settings.tier
-    if not actual:
-        return CheckResult("rate-limit tier", Status.WARN, "the exchange did not say")
-    if actual != configured:
+    actual = client.exchange.get_account_limits().usage_tier
+    settings = target.settings
+    origin = settings.origins["tier"]
+    if origin.source is Source.DEFAULT:
+        detail = f"{actual} (the exchange's; `trade` and `cancel-all` pace by it)"
+        return CheckResult("rate-limit tier", Status.OK, detail)
+    if actual != settings.tier:
         return CheckResult(
             "rate-limit tier",
             Status.WARN,
-            f"the exchange says {actual}, the config says {configured} "
-            f"(set tier: {actual} under `{target.settings.env}:`)",
+            f"the exchange says {actual}, the config says {settings.tier} ({origin}), and the "
+            f"config's wins (set tier: {actual} under `{settings.env}:`, or remove it)",
         )
     return CheckResult("rate-limit tier", Status.OK, actual)
 

@@ -11,6 +11,7 @@ import typer
 
 from kalshi_cli.cli._context import current
 from kalshi_cli.cli._options import EnvOpt, FiniteFloat
+from kalshi_cli.cli._services import tier_setting
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -215,6 +216,7 @@ def trade_command(
         announce=lambda text: typer.echo(text, err=True),
         read_lag_s=settings.read_lag,
         bind=_binder(app, settings),
+        tier=tier_setting(app),
     )
 
 

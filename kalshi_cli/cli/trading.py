@@ -12,6 +12,7 @@ still the proof's.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -85,7 +86,8 @@ def cancel_all_command(
 
     Example: kalshi cancel-all --event KXBTCD-SIM-H17 --yes
     """
-    from kalshi_cli.cli._services import confirm_on_prod, open_store, use_subaccount
+    from kalshi_cli.cli._services import confirm_on_prod, open_store, tier_setting, use_subaccount
+    from kalshi_cli.client.pacing import pace_by_account
     from kalshi_cli.services.killswitch import run_kill_switch
     from kalshi_cli.vocabulary.clock import SystemClock
 
@@ -107,6 +109,7 @@ def cancel_all_command(
         event_ticker=event,
         on_progress=out.note,
         communications=client.communications,
+        pace=partial(pace_by_account, client, tier_setting(app)),
     )
     render_kill_report(out, report, scope=scope)
     if not report.proven:

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 from kalshi_cli.client.connection import Area, Id, Rows, as_dict, flag_param
+from kalshi_cli.client.ratelimit import BucketLimit, TierLimits
 from kalshi_cli.vocabulary.clock import as_utc, parse_http_date, parse_iso
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import ExchangeStatus
 
 __all__ = [
+    "AccountLimits",
     "ExchangeApi",
     "ExchangeSchedule",
     "MaintenanceWindow",
@@ -45,6 +47,62 @@ class ExchangeSchedule(msgspec.Struct, frozen=True):
 
 class _ScheduleAnswer(msgspec.Struct, frozen=True):
     schedule: ExchangeSchedule
+
+
+Tokens = Annotated[int, msgspec.Meta(gt=0)]
+
+
+class BucketAnswer(msgspec.Struct, frozen=True):
+    """One token bucket as the exchange states it (openapi.yaml 3.31.0 `BucketLimit`)."""
+
+    refill_rate: Tokens  # tokens per second
+    bucket_capacity: Tokens
+
+
+class UsageLevelGrant(msgspec.Struct, frozen=True):
+    """`ApiUsageLevelGrant`: a usage level granted on one exchange lane."""
+
+    exchange_instance: str
+    level: str
+    source: str
+    expires_ts: int | None = None
+
+
+class AccountLimits(msgspec.Struct, frozen=True):
+    """`GET /account/limits`: the account's usage tier and its two token buckets.
+
+    Read in either shape the exchange has used (REFERENCE.md "Limits and costs"): 3.31.0's
+    `read` and `write` BucketLimits with `grants`, as the wire was seen to answer, or 3.13's
+    `read_limit` and `write_limit`, a budget in tokens per second whose bucket then holds one
+    second of it. An answer with neither whole does not decode: nothing is paced by a guess.
+    """
+
+    usage_tier: str
+    read: BucketAnswer | None = None
+    write: BucketAnswer | None = None
+    read_limit: Tokens | None = None
+    write_limit: Tokens | None = None
+    grants: list[UsageLevelGrant] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        msgspec.structs.force_setattr(self, "usage_tier", self.usage_tier.strip().lower())
+        if not self.usage_tier:
+            raise ValueError("no usage_tier")
+        self.limits()  # either shape is whole, or the answer is refused here
+
+    def limits(self) -> TierLimits:
+        """The two buckets the client paces by."""
+        if self.read is not None and self.write is not None:
+            return TierLimits(
+                BucketLimit(self.read.refill_rate, self.read.bucket_capacity),
+                BucketLimit(self.write.refill_rate, self.write.bucket_capacity),
+            )
+        if self.read_limit is not None and self.write_limit is not None:
+            return TierLimits(
+                BucketLimit(self.read_limit, self.read_limit),
+                BucketLimit(self.write_limit, self.write_limit),
+            )
+        raise ValueError("neither read and write buckets nor read_limit and write_limit")
 
 
 class ExchangeApi(Area):
@@ -101,9 +159,9 @@ class ExchangeApi(Area):
         )
         return changes
 
-    def get_account_limits(self) -> dict[str, Any]:
-        body: dict[str, Any] = self._conn.get("/account/limits", auth=True)
-        return body
+    def get_account_limits(self) -> AccountLimits:
+        response = self._conn.request("GET", "/account/limits", auth=True)
+        return self._conn.answer(AccountLimits, response, "account limits")
 
     def clock_skew_seconds(self) -> float:
         """The exchange's clock minus ours, in seconds (positive: the exchange is ahead).

@@ -132,6 +132,27 @@ class TokenBucket:
             self._refill()
             self._tokens = min(self._tokens, 0.0)
 
+    def resize(self, refill_rate: float, capacity: float) -> None:
+        """Refill at `refill_rate` up to `capacity` from now on, keeping what was spent: the
+        tokens (or the debt) carry over, capped at the new capacity."""
+        if refill_rate <= 0 or capacity <= 0:
+            raise ValueError("a token bucket needs a positive rate and capacity")
+        with self._lock:
+            self._refill()
+            self.refill_rate = refill_rate
+            self.capacity = capacity
+            self._tokens = min(self._tokens, capacity)
+
+
+def _named(limits: TierLimits) -> tuple[tuple[str, BucketLimit], ...]:
+    return (("read", limits.read), ("write", limits.write))
+
+
+def _with_margin(limit: BucketLimit) -> tuple[float, float]:
+    """(refill rate, capacity) of the client's copy of a bucket: a little slower and smaller
+    than the exchange's (the module docstring)."""
+    return limit.refill_rate * SAFETY_RATE, limit.capacity * SAFETY_CAPACITY
+
 
 class RateLimiter:
     """The read and write buckets of one account."""
@@ -139,11 +160,15 @@ class RateLimiter:
     def __init__(self, limits: TierLimits, clock: Clock) -> None:
         self.limits = limits
         self.buckets = {
-            name: TokenBucket(
-                limit.refill_rate * SAFETY_RATE, limit.capacity * SAFETY_CAPACITY, clock
-            )
-            for name, limit in (("read", limits.read), ("write", limits.write))
+            name: TokenBucket(*_with_margin(limit), clock) for name, limit in _named(limits)
         }
+
+    def pace_by(self, limits: TierLimits) -> None:
+        """Pace by `limits` from now on (what the exchange says the account's buckets are),
+        in place: every handle sharing this limiter (`Connection.on_subaccount`) follows."""
+        for name, limit in _named(limits):
+            self.buckets[name].resize(*_with_margin(limit))
+        self.limits = limits
 
     def max_batch_items(self, per_item: int) -> int:
         """The largest batch whose cost still fits in the write bucket."""

@@ -315,7 +315,8 @@ KEYS: tuple[Key, ...] = (
         "tier",
         "KALSHI_TIER",
         lambda env, dirs: "basic",
-        "Your API rate-limit tier; the client paces requests to it.",
+        "Your API rate-limit tier; the client paces requests to it. Unset, `trade` and "
+        "`cancel-all` pace by the account's own, as the exchange states it.",
         section="env",
     ),
     Key(
@@ -667,6 +668,8 @@ def example_config() -> str:
         default = key.default(env, dirs)
         if key.name in ("state", "data_dir"):
             default = None  # machine-dependent: the comment says where it goes
+        if key.name == "tier":
+            default = None  # set, it would win over the tier the exchange states (the comment)
         env_text = f"env {key.env_var}" + (f", flag {key.flag}" if key.flag else "")
         for chunk in _wrap(f"{key.doc} ({env_text})", 96 - len(indent)):
             lines.append(f"{indent}# {chunk}")

@@ -177,6 +177,12 @@ class MarketData:
         never wakes anyone."""
         return self._queued.wait(timeout_s)
 
+    def wake(self) -> None:
+        """Wake the loop waiting in `wait_for_events` without an event: an exchange call's
+        answer is back for it to book (runner/dispatch.py)."""
+        with self._lock:
+            self._queued.set()
+
     def add_markets(self, tickers: Iterable[str]) -> None:
         new = [t for t in dict.fromkeys(tickers) if t not in self.tickers]
         self.tickers.extend(new)

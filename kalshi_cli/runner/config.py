@@ -55,6 +55,9 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     status_interval_s: Seconds = 60.0
     tick_interval_s: Seconds = 1.0
     max_revisit_s: Seconds = 10.0
+    # threads that make the loop's exchange calls off its deciding path (0: none, each call
+    # waited for on the deciding thread)
+    send_workers: Annotated[int, msgspec.Meta(ge=0, le=32)] = 4
     stop_deadline_s: Seconds = 20.0
     log_max_bytes: Whole = eventlog.MAX_BYTES
     log_backups: Whole = eventlog.BACKUPS

@@ -9,18 +9,20 @@ back" and "Where the code lives".
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.balance_hold import BalanceHold
 from kalshi_cli.runner.call_guard import CallGuard, Counters
 from kalshi_cli.runner.cancels import Cancels
+from kalshi_cli.runner.dispatch import Dispatch
 from kalshi_cli.runner.fills import FillSync, SentOrders
 from kalshi_cli.runner.outbox import Outbox
 from kalshi_cli.runner.sender import Sender, intent_fields
 from kalshi_cli.runner.unknown_orders import UnknownOrders
 from kalshi_cli.strategies import Intent
+from kalshi_cli.vocabulary.models import ZERO
 
 if TYPE_CHECKING:
     from kalshi_cli.risk import RiskEngine
@@ -47,8 +49,11 @@ class Executor:
         log: EventLog,
         clock: Clock,
         dry_run: bool = False,
+        send_workers: int = 0,
     ) -> None:
         self.orders = orders
+        # where exchange calls go: off the deciding path with workers (runner/dispatch.py)
+        self.dispatch = Dispatch(workers=send_workers)
         self._risk = risk
         self._portfolio = portfolio
         self._log = log
@@ -81,6 +86,7 @@ class Executor:
             unknown=self.unknown_orders,
             sent=self.sent,
             due=self._fills_due,
+            dispatch=self.dispatch,
         )
         self.cancels = Cancels(
             client=client,
@@ -91,6 +97,7 @@ class Executor:
             counters=self.counters,
             fills_due=self._fills_due,
             dry_run=dry_run,
+            dispatch=self.dispatch,
         )
         self.sender = Sender(
             orders=orders,
@@ -106,6 +113,7 @@ class Executor:
             fills_due=self._fills_due,
             sent=self.sent,
             balance_hold=self.balance_hold,
+            dispatch=self.dispatch,
         )
         self.outbox = Outbox(
             client=client,
@@ -132,74 +140,105 @@ class Executor:
         in_sync: bool,
         batch: bool = False,
     ) -> bool:
-        """Evaluate and, when allowed, send; True when an order went out (or would have, or
-        waits in the tick's batch). A reducing order larger than the order-size limit goes out
-        in pieces (`RiskEngine.split`), each evaluated and sent in turn, until one does not
-        fill in full: the bid it sold into is gone, and the pieces after it would only be
-        killed, each a slot of the rate cap. `batch`: an order that adds to a position waits
-        for `flush` with the tick's others (runner/outbox.py); one that reduces goes at once."""
-        sent = False
-        for piece in self._risk.split(intent):
-            filled = self._execute(piece, last_data_at=last_data_at, in_sync=in_sync, batch=batch)
-            if filled is None:
-                return sent
-            sent = True
-            if filled < piece.count:
-                break
-        return sent
+        """Evaluate and, when allowed, send (or hold in the tick's batch); True when an order
+        went out, waits in the batch, or is on its way (its answer not booked yet). A reducing order
+        larger than the order-size limit goes out in pieces (`RiskEngine.split`), each
+        evaluated and sent once the one before it is booked, until one does not fill in full:
+        the bid it sold into is gone, and the pieces after it would only be killed, each a
+        slot of the rate cap. `batch`: an order that adds to a position waits for `flush` with
+        the tick's others (runner/outbox.py); one that reduces goes at once."""
+        pieces = list(self._risk.split(intent))
+        went: list[bool] = []  # each piece's, as its answer is booked
+
+        def next_piece(n: int) -> None:
+            def after(filled: Decimal | None) -> None:
+                went.append(filled is not None)
+                if filled is not None and filled >= pieces[n].count and n + 1 < len(pieces):
+                    next_piece(n + 1)
+
+            self._execute(
+                pieces[n], last_data_at=last_data_at, in_sync=in_sync, batch=batch, then=after
+            )
+
+        next_piece(0)
+        return any(went) or not went
 
     def _execute(
-        self, intent: Intent, *, last_data_at: float | None, in_sync: bool, batch: bool = False
-    ) -> Decimal | None:
-        """What `execute` does; the count filled at once (all of it in a dry run), or None
-        when nothing went out."""
+        self,
+        intent: Intent,
+        *,
+        last_data_at: float | None,
+        in_sync: bool,
+        batch: bool = False,
+        then: Callable[[Decimal | None], None] = lambda filled: None,
+    ) -> None:
+        """What `execute` does for one order; `then` is handed the count filled at once (all
+        of it in a dry run, none while it waits in the batch), or None when nothing went out,
+        once that is known."""
         self._log.emit("signal", intent_fields(intent))
         if self.guard.backing_off:
             # an earlier call of this same pass failed: the rest of the pass waits it out too
             self._log.emit(
                 "intent_held", {"ticker": intent.ticker, "reason": "backing off after API errors"}
             )
-            return None
+            return then(None)
         if not intent.reduce_only and self.unknown_orders.holds(intent.ticker):
             self._log.emit(
                 "intent_held",
                 {"ticker": intent.ticker, "reason": "an order of unknown outcome in this market"},
             )
-            return None
+            return then(None)
         if not intent.reduce_only and self.balance_hold.holds():
             self._log.emit(
                 "intent_held",
                 {"ticker": intent.ticker, "reason": "the exchange refused a buy for balance"},
             )
-            return None
+            return then(None)
         if self._denied(intent, last_data_at=last_data_at, in_sync=in_sync):
-            return None
+            return then(None)
         if self.dry_run:
             self._log.emit("dry_run_order", intent_fields(intent))
-            return intent.count
-        if intent.replaces:
-            shortfalls = self.cancels.shortfalls
-            if not self.cancels.cancel_all(intent.ticker, intent.replaces, "replaced"):
+            return then(intent.count)
+        if not intent.replaces:
+            return self._send(intent, batch=batch, then=then)
+        shortfalls = self.cancels.shortfalls
+        # with workers the replacement goes once the cancels' answers are booked, outside the
+        # visit that decided it: it goes at once, keeping its market busy, never left queued
+        # for a batch while its market is free to be decided on again
+        batch = batch and not self.dispatch.threaded
+
+        def replaced(ok: bool) -> None:
+            # the cancels are booked: the replacement goes only if every replaced order went
+            if not ok:
                 self._log.emit(
                     "intent_dropped",
                     {"ticker": intent.ticker, "reason": "a replaced order could not be cancelled"},
                 )
-                return None
-            if self.cancels.shortfalls != shortfalls:
-                # a replaced order filled before its cancel landed, and the view has not seen
-                # that fill: read it, and ask the risk engine again with it counted
-                self.fills.sync()
+                return then(None)
+            if self.cancels.shortfalls == shortfalls:
+                return self._send(intent, batch=batch, then=then)
+
+            # a replaced order filled before its cancel landed, and the view has not seen
+            # that fill: read it, and ask the risk engine again with it counted
+            def read(_: int) -> None:
                 if self.guard.backing_off or self._denied(
                     intent, last_data_at=last_data_at, in_sync=in_sync
                 ):
-                    return None
+                    return then(None)
+                self._send(intent, batch=batch, then=then)
+
+            self.fills.read_for((intent.ticker,), then=read)
+
+        self.cancels.send_cancels(intent.ticker, intent.replaces, "replaced", replaced)
+
+    def _send(self, intent: Intent, *, batch: bool, then: Callable[[Decimal | None], None]) -> None:
         size = self.outbox.batch_size() if batch and not intent.reduce_only else 1
         if size == 1:
-            return self.sender.submit(intent)
-        queued = self.outbox.queue(intent)
+            return self.sender.submit(intent, then=then)
+        self.outbox.queue(intent)
         if len(self.outbox.queued) >= size:
             self.outbox.flush()
-        return queued
+        then(ZERO)
 
     def _denied(self, intent: Intent, *, last_data_at: float | None, in_sync: bool) -> bool:
         """The risk engine's verdict, the orders waiting in the tick's batch counted as
@@ -208,11 +247,11 @@ class Executor:
         ctx = self._risk.context(
             self.outbox.queued_view(intent.ticker),
             total_exposure=self._portfolio.total_exposure()
-            + self.outbox.queued_exposure
+            + self.outbox.pending_exposure
             + self.unknown_orders.exposure(),
             last_data_at=last_data_at,
             in_sync=in_sync,
-            owned=self._owned(intent, self.outbox.queued),
+            owned=self._owned(intent, self.outbox.pending()),
         )
         if self._risk.evaluate(intent, ctx):
             self.counters.denied += 1
@@ -231,7 +270,7 @@ class Executor:
         if self._risk.rate_cap.count() + len(intents) > self._risk.rate_cap.limit:
             return self._drop_group(intents[0], "the order-rate cap has no room for every leg")
         added = self.unknown_orders.exposure()  # orders that may rest count as resting ones
-        queued = self.outbox.queued_exposure
+        queued = self.outbox.pending_exposure
         for n, intent in enumerate(intents):
             if not intent.reduce_only and self.unknown_orders.holds(intent.ticker):
                 return self._drop_group(intent, "an order of unknown outcome here")
@@ -242,25 +281,35 @@ class Executor:
                 total_exposure=self._portfolio.total_exposure() + queued + added,
                 last_data_at=last_data_at,
                 in_sync=in_sync,
-                owned=self._owned(intent, [*self.outbox.queued, *intents[:n]]),
+                owned=self._owned(intent, [*self.outbox.pending(), *intents[:n]]),
             )
             if self._risk.evaluate(intent, ctx):
                 self.counters.denied += 1
                 return self._drop_group(intent, "a leg was denied by the risk engine")
             added += view.after(intent).exposure() - view.exposure()
-        for n, intent in enumerate(intents):
-            filled = self._execute(intent, last_data_at=last_data_at, in_sync=in_sync)
-            if filled is None or filled < intent.count:
+        # every leg's market takes no other decision until the group is done
+        release = self.dispatch.hold(i.ticker for i in intents)
+        ended: list[bool] = []  # once the last leg sent is booked: whether any went out
+
+        def leg(n: int) -> None:
+            def after(filled: Decimal | None) -> None:
+                if filled is not None and filled >= intents[n].count and n + 1 < len(intents):
+                    return leg(n + 1)
+                ended.append(n > 0 or filled is not None)
+                release()
                 if n + 1 < len(intents):
                     self._log.emit(
                         "group_broken",
                         {
-                            "ticker": intent.ticker,
+                            "ticker": intents[n].ticker,
                             "reason": "a leg did not fill in full; the legs after it not sent",
                         },
                     )
-                return n > 0 or filled is not None
-        return True
+
+            self._execute(intents[n], last_data_at=last_data_at, in_sync=in_sync, then=after)
+
+        leg(0)
+        return ended[0] if ended else True
 
     def _owned(self, intent: Intent, queued: Sequence[Intent]) -> Owned | None:
         """What the intent's strategy owns, for its budget (None: it has none)."""

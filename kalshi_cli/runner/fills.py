@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from kalshi_cli.runner.dispatch import Answer, Dispatch, Urgency, run_call
 from kalshi_cli.services.pnl import fill_record_from_api, fill_subaccount
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING, SENT_STATUSES
 from kalshi_cli.vocabulary.errors import KalshiError
@@ -85,7 +86,10 @@ class FillSync:
         unknown: UnknownOrders,
         sent: SentOrders,
         due: threading.Event,
+        dispatch: Dispatch,
     ) -> None:
+        self.dispatch = dispatch
+        self._reads_out = 0
         self._client = client
         self._store = store
         self._records = records
@@ -110,14 +114,42 @@ class FillSync:
         self._applied_counts: OrderedDict[str, Decimal] = OrderedDict()
 
     def sync(self, *, since_ts: int | None = None) -> int:
-        """Read new fills from the exchange; apply and record each one once."""
+        """Read new fills from the exchange and apply each one once, waiting for the read (a
+        stop's last read, a test); how many were new."""
         self.due.clear()
+        since = since_ts if since_ts is not None else self._since()
+        return self._absorb(run_call(lambda: self._listed(since)))
+
+    def read_for(
+        self, markets: Iterable[str] = (), then: Callable[[int], None] | None = None
+    ) -> None:
+        """Read new fills off the deciding path (runner/dispatch.py): `markets` take no
+        decision until they are applied (an order there filled: its position must be known
+        first); the timer's read holds none. `then` is handed how many were new."""
+        self.due.clear()
+        since = self._since()
+        self._reads_out += 1
+
+        def absorbed(answer: Answer[list[Fill]]) -> None:
+            self._reads_out -= 1
+            new = self._absorb(answer)
+            if then is not None:
+                then(new)
+
+        self.dispatch.send(markets, lambda: self._listed(since), absorbed, Urgency.EXIT)
+
+    @property
+    def reading(self) -> bool:
+        """A read is out, its fills not applied yet."""
+        return self._reads_out > 0
+
+    def _listed(self, since: int) -> list[Fill]:
+        """The exchange's part of a read, alone: no state file, no view."""
+        return list(self._client.portfolio.iter_fills(min_ts=since))
+
+    def _absorb(self, answer: Answer[list[Fill]]) -> int:
         try:
-            fills = list(
-                self._client.portfolio.iter_fills(
-                    min_ts=since_ts if since_ts is not None else self._since()
-                )
-            )
+            fills = answer.get()
         except KalshiError as exc:
             self._guard.failed(exc)
             self.due.set()

@@ -110,6 +110,8 @@ class Heartbeat:
             **lag.to_json(),
             "max_revisit_s": self.settings.max_revisit_s,
             "behind": self._behind,
+            # exchange calls sent whose answers are not booked yet (runner/dispatch.py)
+            "calls_out": self._executor.dispatch.in_flight,
             # what runs: `kalshi status` and the dashboard show it
             "strategy": self._context.lineup.describe(),
             "strategies": self._context.lineup.to_json(),

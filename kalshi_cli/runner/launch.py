@@ -22,6 +22,7 @@ from kalshi_cli.vocabulary.errors import UsageError
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
+    from kalshi_cli.client.pacing import TierSetting
     from kalshi_cli.runner.config import TradeConfig, TradeOptions
     from kalshi_cli.services.connection import Connection
     from kalshi_cli.services.metrics import Family, LoopTelemetry
@@ -40,9 +41,11 @@ def run_trade(
     announce: Callable[[str], None],
     read_lag_s: float,
     bind: Callable[[Store], None] | None = None,
+    tier: TierSetting | None = None,
 ) -> None:
     """Lock, serve metrics if asked (`announce` tells where), and run the loop to its end.
-    `bind` binds the state file to the exchange endpoint and account once it is open."""
+    `bind` binds the state file to the exchange endpoint and account once it is open; `tier`:
+    the `tier` setting (`session.trade`)."""
     from kalshi_cli.client.signing import KalshiAuth
     from kalshi_cli.runner.lock import acquire
     from kalshi_cli.runner.session import reload_signal, trade
@@ -78,6 +81,7 @@ def run_trade(
                 telemetry=telemetry,
                 bind=bind,
                 reload=reload,
+                tier=tier,
             )
         except StoreError as exc:
             # the loop itself turns a failure while it trades into StateFileFailed; one here

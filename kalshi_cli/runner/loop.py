@@ -41,6 +41,7 @@ from kalshi_cli.runner.summary import Summary
 from kalshi_cli.strategies import PositionView
 from kalshi_cli.strategy_api import MarketTerms
 from kalshi_cli.vocabulary.clock import Deadline
+from kalshi_cli.vocabulary.models import ZERO
 
 if TYPE_CHECKING:
     from kalshi_cli.services.orders import OrderService
@@ -85,11 +86,19 @@ class TradeLoop:
             log=log,
             clock=clock,
             dry_run=settings.dry_run,
+            send_workers=settings.send_workers,
         )
-        # a fill listed without a field the spec requires (client.connection.FillQuarantine)
+        self.dispatch = self.executor.dispatch
+        # an answer back from a worker wakes the loop as news does (feeds that can wait)
+        self.dispatch.wake = getattr(feed, "wake", None)
+        # a fill listed without a field the spec requires (client.connection.FillQuarantine),
+        # found while a worker reads the listing: booked on the deciding thread, before the
+        # listing's fills are
         quarantine = getattr(getattr(client, "connection", None), "fill_quarantine", None)
         if quarantine is not None:
-            quarantine.listeners.append(self._fill_quarantined)
+            quarantine.listeners.append(
+                lambda found: self.dispatch.later(lambda: self._fill_quarantined(found))
+            )
         self.own = OwnOrders(
             executor=self.executor,
             portfolio=portfolio,
@@ -149,6 +158,9 @@ class TradeLoop:
         self.schedule = MarketSchedule(
             portfolio.markets, now=self._started, revisit_s=settings.max_revisit_s
         )
+        # a market waiting for an exchange call's answer takes no turn until it is booked
+        self.dispatch.on_busy = self.schedule.park
+        self.dispatch.on_free = self.schedule.unpark
         # ticker -> the position view a held market's last visit saw: a new one (a fill, an
         # order) is news for its risk exits
         self._seen_views: dict[str, PositionView] = {}
@@ -264,7 +276,7 @@ class TradeLoop:
                 break
             events = self.feed.drain_events()
             full = now >= next_full
-            if events or full or self.schedule.pending:
+            if events or full or self.schedule.pending or self.dispatch.answered:
                 self.tick(events, full=full, budget_s=self.settings.tick_budget_s)
                 if full:
                     next_full = now + self.settings.tick_interval_s
@@ -288,6 +300,8 @@ class TradeLoop:
         starts) until `budget_s` of the loop's clock is spent or none is left. A tick called
         on its own (`--once`, a backtest, a test) has no budget: it visits every market."""
         self.ticks += 1
+        # the exchange's answers that are back, booked before anything is decided
+        self.dispatch.drain()
         if self.reload_requested.is_set():
             self.reload_params()
         changed, went_stale = self.watch.handle_events(events)
@@ -305,9 +319,10 @@ class TradeLoop:
             self._next_resolve = now_m + self.settings.resolve_s
         due = self.executor.fills_due or now_m >= self._next_fill_poll
         # a failed read leaves fills_due set; retrying it every tick would ignore the backoff
-        # and turn a short 429 burst into SAFE_MODE within milliseconds
-        if due and not self.executor.guard.backing_off:
-            self.executor.fills.sync()
+        # and turn a short 429 burst into SAFE_MODE within milliseconds; one read out at a time
+        fills = self.executor.fills
+        if due and not self.executor.guard.backing_off and not fills.reading:
+            fills.read_for()
             self._next_fill_poll = now_m + self.settings.fill_poll_s
         # one look at the state file for the tick's own questions (docs/trade-loop.md)
         with self.records.tick(full=full):
@@ -347,9 +362,10 @@ class TradeLoop:
         one, until the loop's clock reaches `until`; the orders they decide go out as a batch
         once the first has waited `batch_wait_s` (the rest at the end of the tick)."""
         schedule = self.schedule
+        dispatch = self.dispatch
         for m in self.portfolio.open_positions():
             ticker = m.ticker
-            if ticker not in schedule.visited:
+            if ticker not in schedule.visited or dispatch.busy(ticker):
                 continue
             if ticker in schedule.news or schedule.in_sweep(ticker):
                 self._visit(ticker)
@@ -363,6 +379,7 @@ class TradeLoop:
             if turn is None:
                 return
             self._visit(turn)
+            dispatch.drain()  # answers back meanwhile: their markets may take a turn again
             now = self.clock.monotonic()
             executor = self.executor
             if (
@@ -455,6 +472,20 @@ class TradeLoop:
 
     # ---------------------------------------------------------------- the end
 
+    def _unanswered_at_stop(self) -> None:
+        """The orders sent whose answers the stop could not wait for: each may rest on the
+        exchange, so each is unknown, looked up and proven gone as one whose answer was lost
+        (runner/stop.py); a call that never left is found absent the same way."""
+        why = "its answer was not back when the loop stopped"
+        unknown = self.executor.unknown_orders
+        for client_order_id, intent in self.executor.sender.in_flight.intents.items():
+            unknown.lost(client_order_id, intent.ticker, ZERO)
+            self.store.orders.mark_unknown(client_order_id, reason=why)
+            self.log.emit(
+                "order_unknown",
+                {"ticker": intent.ticker, "client_order_id": client_order_id, "error": why},
+            )
+
     def own_resting(self) -> list[OpenOrder]:
         """The resting orders this loop placed: those its shutdown cancels (not one by hand)."""
         return self.own.resting()
@@ -469,6 +500,12 @@ class TradeLoop:
 
         with Deadline.within(self.clock, self.settings.stop_deadline_s):
             abandoned = False
+            # the calls still out are answered and booked first (within the stop's deadline),
+            # so the orders they placed are known to the withdrawal; an order whose answer is
+            # still not back may yet land: it is an order of unknown outcome to the stop
+            if not self.dispatch.settle(self.clock, self.settings.stop_deadline_s / 2):
+                self._unanswered_at_stop()
+            self.dispatch.close()
             if cancel_resting and not self.settings.dry_run:
                 proof = withdraw_at_stop(self, abandon)
                 self.not_proven, abandoned = proof.left, proof.abandoned

@@ -53,5 +53,8 @@ class LoopSettings:
     strategy_errors_safe_mode: int = STRATEGY_ERRORS_SAFE_MODE
     # each strategy's own budget, by name (`trade.budgets`; runner/budgets.py)
     budgets: Mapping[str, Budget] = field(default_factory=dict)
+    # threads that make the loop's exchange calls off its deciding path (runner/dispatch.py);
+    # 0: each call made on the deciding thread, waited for (a backtest, paper, a test)
+    send_workers: int = 0
     # how often the exchange's announced maintenance windows are read again
     schedule_poll_s: float = 60.0

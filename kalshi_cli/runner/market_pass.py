@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kalshi_cli.risk import Code, TradingState, current_state
+from kalshi_cli.runner.dispatch import Answer
 from kalshi_cli.runner.lineup import Lineup, Member
 from kalshi_cli.runner.portfolio import MidHistory
 from kalshi_cli.runner.ports import IndexFeed
@@ -107,6 +108,7 @@ class MarketPass:
         self.history = MidHistory(settings.history_s)
         # order id -> contracts ahead of it, read each full tick for a strategy that uses it
         self.queue_positions: dict[str, Decimal] = {}
+        self._reading_queue = False  # a read of them is out
         self.paused = False  # new orders paused: read once a tick by the loop
         self._stops: dict[str, StopAttempt] = {}
         # (strategy, ticker) -> the strategy's failed decisions there in a row
@@ -450,23 +452,35 @@ class MarketPass:
     def read_queue_positions(self) -> None:
         """The queue positions of this loop's resting orders, for a strategy that requotes by
         them (the market maker). A failed read leaves them unknown, which never keeps an order
-        that would otherwise be replaced."""
-        self.queue_positions = {}
+        that would otherwise be replaced. The read goes off the deciding path
+        (runner/dispatch.py); the positions last read stand until its answer is booked."""
         if (
             not self.lineup.any("uses_queue_positions")
             or self.settings.dry_run
             or self._executor.guard.backing_off
         ):
+            self.queue_positions = {}
             return
         tickers = {o.ticker for o in self._portfolio.orders.values() if self._own.placed_by_us(o)}
         if not tickers:
+            self.queue_positions = {}
             return
-        try:
-            self.queue_positions = self._client.orders.get_queue_positions(
-                market_tickers=sorted(tickers)
-            )
-        except KalshiError as exc:
-            self._log.emit("queue_positions_unavailable", {"error": str(exc)})
+        if self._reading_queue:
+            return
+        self._reading_queue = True
+        orders = self._client.orders
+
+        def booked(answer: Answer[dict[str, Decimal]]) -> None:
+            self._reading_queue = False
+            try:
+                self.queue_positions = answer.get()
+            except KalshiError as exc:
+                self.queue_positions = {}
+                self._log.emit("queue_positions_unavailable", {"error": str(exc)})
+
+        self._executor.dispatch.send(
+            (), lambda: orders.get_queue_positions(market_tickers=sorted(tickers)), booked
+        )
 
     def _complement(self, ticker: str) -> Complement | None:
         other = self._complements.get(ticker)

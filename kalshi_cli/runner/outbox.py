@@ -17,6 +17,7 @@ import threading
 from decimal import Decimal
 from typing import TYPE_CHECKING, cast
 
+from kalshi_cli.runner.dispatch import Answer
 from kalshi_cli.runner.order_group import GROUP_TRIGGERED
 from kalshi_cli.runner.sender import added_exposure, intent_fields
 from kalshi_cli.services.order_batch import SendsBatches
@@ -75,6 +76,8 @@ class Outbox:
         self._fills = fills
         self._fills_due = fills_due
         self._sender = sender
+        # how many orders one request may carry (1: this client sends one at a time)
+        self._batch_size: int | None = None
         # orders the risk engine allowed this tick, waiting to go out together, and the
         # exposure they add
         self.queued: list[Intent] = []
@@ -84,17 +87,29 @@ class Outbox:
     # ---------------------------------------------------------------- waiting
 
     def batch_size(self) -> int:
-        """How many orders one request may carry (1: this client sends one at a time)."""
-        orders = self._client.orders
-        if not isinstance(orders, SendsBatches):
-            return 1
-        size = orders.batch_size()
-        return size if isinstance(size, int) and size > 1 else 1
+        """How many orders one request may carry (1: this client sends one at a time); asked
+        of the client once."""
+        if self._batch_size is None:
+            orders = self._client.orders
+            size = orders.batch_size() if isinstance(orders, SendsBatches) else 1
+            self._batch_size = size if isinstance(size, int) and size > 1 else 1
+        return self._batch_size
+
+    def pending(self) -> list[Intent]:
+        """The orders allowed and not yet booked: queued for the batch, or sent and their
+        answers not back (runner/dispatch.py)."""
+        in_flight = self._sender.in_flight.intents
+        return [*self.queued, *in_flight.values()] if in_flight else self.queued
+
+    @property
+    def pending_exposure(self) -> Decimal:
+        """The exposure the pending orders add."""
+        return self.queued_exposure + self._sender.in_flight.exposure
 
     def queued_view(self, ticker: str) -> PositionView:
-        """The market's view as if each order queued for it rested."""
+        """The market's view as if each pending order for it rested."""
         view = self._portfolio.view(ticker)
-        for intent in self.queued:
+        for intent in self.pending():
             if intent.ticker == ticker:
                 view = view.after(intent)
         return view
@@ -111,9 +126,11 @@ class Outbox:
 
     def flush(self) -> None:
         """Send what waits: one request a batch, a lone order as a single one."""
+        if not self.queued:
+            return
         queued, self.queued = self.queued, []
         self.queued_exposure = ZERO
-        if queued and self._risk.check_circuit_breaker():
+        if self._risk.check_circuit_breaker():
             # a loss realized since they were allowed (a stop-loss of this pass) tripped the
             # daily circuit breaker: none of them would be allowed now, so none goes
             for intent in queued:
@@ -162,8 +179,36 @@ class Outbox:
         sent_at = self._clock.monotonic()
         creates = [create for _, create in recorded]
         batches = cast(SendsBatches, self._client.orders)  # batch_size() said so
+        in_flight = self._sender.in_flight
+        views: dict[str, PositionView] = {}
+        for intent, create in recorded:
+            view = views.get(intent.ticker) or self._portfolio.view(intent.ticker)
+            in_flight.add(create.client_order_id, intent, view)
+            views[intent.ticker] = view.after(intent)
+
+        def booked(answer: Answer[list[BatchItem]]) -> None:
+            for _, create in recorded:
+                in_flight.remove(create.client_order_id)
+            self._booked(recorded, sent_at, answer)
+
+        dispatch = self._sender.dispatch
+        tickers = [intent.ticker for intent, _ in recorded]
+        dispatch.send(
+            tickers,
+            lambda: batches.batch_create_orders(creates),
+            booked,
+            dispatch.urgency(tickers, reduce_only=False),
+        )
+
+    def _booked(
+        self,
+        recorded: list[tuple[Intent, CreateOrder]],
+        sent_at: float,
+        answer: Answer[list[BatchItem]],
+    ) -> None:
+        """A batch's answer in the state file and the view, each item as a single order's."""
         try:
-            items = batches.batch_create_orders(creates)
+            items = answer.get()
         except OrderOutcomeUnknown as exc:
             self._guard.failed(exc)
             self._lost(recorded, exc.message)
@@ -235,9 +280,10 @@ class Outbox:
                 fill_count=result.fill_count,
                 remaining=result.remaining_count,
             )
-        if any(result.fill_count > 0 for _, _, result, _ in placed):
+        filled = [intent.ticker for intent, _, result, _ in placed if result.fill_count > 0]
+        if filled:
             # the positions must be known before the next decision in these markets
-            self._fills.sync()
+            self._fills.read_for(filled)
 
     def _unrecorded(
         self,

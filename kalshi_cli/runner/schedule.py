@@ -24,6 +24,8 @@ class LagReport:
     lag_max_s: float | None
     revisit_max_s: float  # the longest any market went unvisited, the window's or still open
     waiting: int  # markets with news not yet decided on, at the report
+    # the markets unvisited for longer than the revisit bound, longest first (at most ten)
+    behind_on: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         def r(value: float | None) -> float | None:
@@ -36,6 +38,7 @@ class LagReport:
             "lag_max_s": r(self.lag_max_s),
             "revisit_max_s": round(self.revisit_max_s, 3),
             "waiting": self.waiting,
+            "behind_on": list(self.behind_on),
         }
 
 
@@ -59,6 +62,9 @@ class MarketSchedule:
         # every decision lag of the run, when a benchmark or test asks for the whole
         # distribution (the reports keep only a window)
         self.kept: list[float] | None = None
+        # markets waiting for an exchange call's answer (runner/dispatch.py): out of the news
+        # and the sweep until it is booked; ticker -> (its news's time, in the sweep)
+        self._parked: dict[str, tuple[float | None, bool]] = {}
 
     @property
     def pending(self) -> bool:
@@ -71,13 +77,40 @@ class MarketSchedule:
     def changed(self, ticker: str, at: float) -> None:
         """A change of the market's book arrived at `at`; the first one not yet decided on is
         what its lag is measured from."""
-        if ticker in self.visited:
+        parked = self._parked.get(ticker)
+        if parked is not None:
+            if parked[0] is None:
+                self._parked[ticker] = (at, parked[1])
+        elif ticker in self.visited:
             self.news.setdefault(ticker, at)
 
+    def park(self, ticker: str) -> None:
+        """The market waits for an exchange call's answer: no visit until `unpark`, its news
+        and its place in the sweep kept."""
+        if ticker in self.visited and ticker not in self._parked:
+            in_sweep = ticker in self._sweep
+            self._sweep.pop(ticker, None)
+            self._parked[ticker] = (self.news.pop(ticker, None), in_sweep)
+
+    def unpark(self, ticker: str) -> None:
+        """The answer is booked: the market's news (kept, or arrived meanwhile) waits its turn
+        again, measured from when it arrived, and a sweep still going visits it."""
+        parked = self._parked.pop(ticker, None)
+        if parked is None:
+            return
+        news_at, in_sweep = parked
+        if news_at is not None:
+            self.news.setdefault(ticker, news_at)
+        if in_sweep and self._sweep:
+            self._sweep[ticker] = None
+
     def start_sweep(self) -> None:
-        """A timer tick: every market once more, unless the last sweep is still going."""
+        """A timer tick: every market once more, unless the last sweep is still going (a
+        parked market joins it when it is free)."""
         if not self._sweep:
-            self._sweep = dict.fromkeys(self._order)
+            self._sweep = dict.fromkeys(t for t in self._order if t not in self._parked)
+            for ticker, (news_at, _) in self._parked.items():
+                self._parked[ticker] = (news_at, True)
 
     def next_market(self, now: float) -> str | None:
         """The market to visit next, or None when there is nothing left to do."""
@@ -106,6 +139,7 @@ class MarketSchedule:
         """A market the loop no longer trades (closed): it waits for nothing."""
         self.news.pop(ticker, None)
         self._sweep.pop(ticker, None)
+        self._parked.pop(ticker, None)
         self.visited.pop(ticker, None)
         self._order = [t for t in self._order if t != ticker]
 
@@ -115,11 +149,19 @@ class MarketSchedule:
         oldest = min(self.visited.values(), default=now)
         revisit = max(self._revisit_max, now - oldest)
         self._revisit_max = 0.0
+        late = now - self.revisit_s
+        visited = self.visited
+        behind_on = (
+            tuple(sorted((t for t, at in visited.items() if at < late), key=lambda t: visited[t]))
+            if oldest < late
+            else ()
+        )[:10]
         return LagReport(
             decisions=len(lags),
             lag_p50_s=quantile(lags, 0.5) if lags else None,
             lag_p99_s=quantile(lags, 0.99) if lags else None,
             lag_max_s=lags[-1] if lags else None,
             revisit_max_s=revisit,
-            waiting=len(self.news),
+            waiting=len(self.news) + sum(1 for at, _ in self._parked.values() if at is not None),
+            behind_on=behind_on,
         )

@@ -14,10 +14,12 @@ guard, a fill at once is read before the next decision in the market.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.risk.state import halt
+from kalshi_cli.runner.dispatch import Answer, Dispatch
 from kalshi_cli.runner.fills import Sent
 from kalshi_cli.runner.order_group import GROUP_TRIGGERED
 from kalshi_cli.runner.portfolio import OpenOrder, open_order
@@ -28,7 +30,7 @@ from kalshi_cli.vocabulary.errors import (
     TradingHaltedError,
     TransportError,
 )
-from kalshi_cli.vocabulary.models import to_book
+from kalshi_cli.vocabulary.models import ZERO, to_book
 from kalshi_cli.vocabulary.order_terms import owned_client_order_id
 
 if TYPE_CHECKING:
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.portfolio import Portfolio
     from kalshi_cli.runner.records import LoopTradingRecords
     from kalshi_cli.runner.unknown_orders import UnknownOrders
-    from kalshi_cli.services.orders import OrderService
+    from kalshi_cli.services.orders import OrderService, SentOrder
     from kalshi_cli.strategies import Intent
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.decisions import PositionView
@@ -64,6 +66,7 @@ class Sender:
         fills_due: threading.Event,
         sent: SentOrders,
         balance_hold: BalanceHold,
+        dispatch: Dispatch,
     ) -> None:
         self.orders = orders
         self._risk = risk
@@ -80,14 +83,25 @@ class Sender:
         self.balance_hold = balance_hold
         # the session's order group (runner/order_group.py): every order goes into it
         self.order_group_id: str | None = None
+        self.dispatch = dispatch
+        # the orders sent whose answers are not booked yet: the risk engine counts them
+        self.in_flight = InFlight()
 
-    def submit(self, intent: Intent, *, slot_taken: bool = False) -> Decimal | None:
-        """Send it once; the count filled at once, or None when it did not go out.
-        `slot_taken`: its order-rate slot was taken when it was queued."""
+    def submit(
+        self,
+        intent: Intent,
+        *,
+        slot_taken: bool = False,
+        then: Callable[[Decimal | None], None] | None = None,
+    ) -> None:
+        """Record the intent and send it once, off the deciding path (runner/dispatch.py);
+        `then` is handed the count filled at once, or None when it did not go out, once the
+        answer is booked. `slot_taken`: its order-rate slot was taken when it was queued."""
         create = self.create(intent)
-        sent_at = self._clock.monotonic()
+        if not slot_taken:
+            self._risk.record_sent()
         try:
-            outcome = self.orders.submit(
+            self.orders.record_intent(
                 create,
                 side=intent.side,
                 action=intent.action,
@@ -95,6 +109,32 @@ class Sender:
                 model_fair=intent.model_fair,
                 reason=intent.reason,
             )
+        except TradingHaltedError as exc:
+            # HALTED (or SAFE_MODE) written after the risk engine read the state: the intent
+            # was refused in the transaction that would have recorded it, and nothing was sent
+            self._log.emit("intent_dropped", {"ticker": intent.ticker, "reason": exc.message})
+            if then is not None:
+                then(None)
+            return
+        sent_at = self._clock.monotonic()
+        self.in_flight.add(create.client_order_id, intent, self._portfolio.view(intent.ticker))
+
+        def booked(answer: Answer[SentOrder]) -> None:
+            self.in_flight.remove(create.client_order_id)
+            filled = self._book(intent, create, sent_at, answer.get())
+            if then is not None:
+                then(filled)
+
+        urgency = self.dispatch.urgency((intent.ticker,), reduce_only=intent.reduce_only)
+        self.dispatch.send((intent.ticker,), lambda: self.orders.send(create), booked, urgency)
+
+    def _book(
+        self, intent: Intent, create: CreateOrder, sent_at: float, sent: SentOrder
+    ) -> Decimal | None:
+        """One order's answer booked: the count filled at once, or None when it did not go
+        out (refused, or lost and not found)."""
+        try:
+            outcome = self.orders.book_sent(create, sent)
         except OrderOutcomeUnknown as exc:
             self._guard.failed(exc)
             exposure = added_exposure(self._portfolio.view(intent.ticker), intent)
@@ -112,11 +152,6 @@ class Sender:
         except OrderNotRecorded as exc:
             self.not_recorded(intent, exc)
             raise
-        except TradingHaltedError as exc:
-            # HALTED (or SAFE_MODE) written after the risk engine read the state: the intent
-            # was refused in the transaction that would have recorded it, and nothing was sent
-            self._log.emit("intent_dropped", {"ticker": intent.ticker, "reason": exc.message})
-            return None
         except (ApiError, TransportError) as exc:
             if self.order_group_id and isinstance(exc, ApiError) and exc.code == GROUP_TRIGGERED:
                 self.group_triggered(intent, exc.message)
@@ -125,9 +160,6 @@ class Sender:
             self.balance_hold.refused(exc.code if isinstance(exc, ApiError) else None)
             self._log.emit("order_rejected", {**intent_fields(intent), "error": exc.message})
             return None
-        finally:
-            if not slot_taken:
-                self._risk.record_sent()
         self._guard.ok()
         self.placed(
             intent,
@@ -140,7 +172,7 @@ class Sender:
         )
         if outcome.fill_count > 0:
             # the position must be known before the next decision in this market
-            self._fills.sync()
+            self._fills.read_for((intent.ticker,))
         return outcome.fill_count
 
     def group_triggered(self, intent: Intent, error: str) -> None:
@@ -256,6 +288,26 @@ class Sender:
                 self._clock.monotonic(),
             ),
         )
+
+
+class InFlight:
+    """Orders sent whose answers are not booked yet (runner/dispatch.py), by client order id,
+    and the exposure they add: the risk engine counts them as resting until they are."""
+
+    def __init__(self) -> None:
+        self.intents: dict[str, Intent] = {}
+        self._added: dict[str, Decimal] = {}
+        self.exposure = ZERO
+
+    def add(self, client_order_id: str, intent: Intent, view: PositionView) -> None:
+        added = added_exposure(view, intent)
+        self.intents[client_order_id] = intent
+        self._added[client_order_id] = added
+        self.exposure += added
+
+    def remove(self, client_order_id: str) -> None:
+        self.intents.pop(client_order_id, None)
+        self.exposure -= self._added.pop(client_order_id, ZERO)
 
 
 def added_exposure(view: PositionView, intent: Intent) -> Decimal:

@@ -58,6 +58,7 @@ from kalshi_cli.vocabulary.units import fmt_count
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
+    from kalshi_cli.client.pacing import Pacing, TierSetting
     from kalshi_cli.services.metrics import LoopTelemetry
     from kalshi_cli.services.orders import OrderClient
     from kalshi_cli.store import Store
@@ -332,6 +333,9 @@ class Parts:
     # how long a read of orders may lag a write (`read_lag`): every OrderService, reconcile
     # and kill switch the loop builds waits that long before trusting a listing
     read_lag_s: float = DEFAULT_READ_LAG_S
+    # threads making the loop's exchange calls off its deciding path (`trade.send_workers`):
+    # an exchange over the network has them; a local venue (paper, a backtest) answers at once
+    send_workers: int = 0
 
 
 def build_loop(
@@ -380,6 +384,7 @@ def build_loop(
         strategy_errors_alert=trade.strategy_errors_alert,
         strategy_errors_safe_mode=trade.strategy_errors_safe_mode,
         budgets=_budgets(trade.budgets, lineup),
+        send_workers=parts.send_workers,
     )
     loop = TradeLoop(
         client=parts.client,
@@ -434,6 +439,7 @@ def start_loop(
         try:
             check_positions(parts.client, loop.portfolio)
         except StartupRefused as exc:
+            loop.dispatch.close()  # this loop is not the one that runs
             if attempt >= attempts:
                 raise
             parts.log.emit("positions_moved", {"attempt": attempt, "detail": exc.message})
@@ -473,8 +479,10 @@ def describe(
     log_path: Path | None,
     *,
     restriction: tuple[int | None] | None = None,
+    pacing: Pacing | None = None,
 ) -> list[str]:
-    """The start banner; `restriction`: what `key_subaccount` found, when it asked."""
+    """The start banner; `restriction`: what `key_subaccount` found, when it asked; `pacing`:
+    what the client paces by (`client.pacing.pace_by_account`)."""
     lineup = resolve_lineup(options, config)
     limits = config.limits
     mode = "dry run (nothing is sent)" if options.dry_run else "live orders"
@@ -502,6 +510,7 @@ def describe(
         *_strategy_lines(lineup),
         f"markets         {selection.describe()}",
         f"subaccount      {_subaccount_text(options, restriction)}",
+        *([f"rate limits     {pacing.describe()}"] if pacing is not None else []),
         f"log file        {log_path}",
         f"order group     {_group_text(options, config)}",
         f"state file      intent writes {config.settings.state_durability}"
@@ -745,10 +754,14 @@ def trade(
     telemetry: LoopTelemetry | None = None,
     bind: Callable[[Store], None] | None = None,
     reload: threading.Event | None = None,
+    tier: TierSetting | None = None,
 ) -> Summary:
     """`kalshi trade`: every start-up check, then the loop, then the final summary.
     `telemetry` (the `--metrics-port` figures) is shown the risk events and the feed;
-    `read_lag_s` (the `read_lag` setting) is passed to every order service the loop builds."""
+    `read_lag_s` (the `read_lag` setting) is passed to every order service the loop builds;
+    `tier` (the `tier` setting, Basic by default) is what the client paces by when the config
+    names it or the exchange does not say the account's own."""
+    from kalshi_cli.client.pacing import TierSetting, pace_by_account
     from kalshi_cli.feed import MarketData
     from kalshi_cli.feed.index import channels_for
     from kalshi_cli.feed.ws import DEFAULT_CHANNELS
@@ -767,8 +780,12 @@ def trade(
 
         out = cast("TextIO", Prefixed(out or sys.stdout))
         console = cast("TextIO", Prefixed(sys.stderr))
+    pacing = pace_by_account(client, tier or TierSetting())  # before any other request
     restriction = key_subaccount(client, options)
-    print_lines(describe(env, options, config, selection, log_path, restriction=restriction), out)
+    banner = describe(
+        env, options, config, selection, log_path, restriction=restriction, pacing=pacing
+    )
+    print_lines(banner, out)
     store = Store.open(state_path, clock=clock)
     store.intent_durability = config.settings.state_durability
     if bind is not None:
@@ -839,6 +856,7 @@ def trade(
             alerts,
             telemetry.observe if telemetry else None,
             read_lag_s=read_lag_s,
+            send_workers=config.settings.send_workers if venue is None else 0,
         )
         loop = start_loop(
             parts,
@@ -861,6 +879,7 @@ def trade(
                 "markets": len(markets),
                 "env": env,
                 "subaccount": loop_client.subaccount or 0,
+                "rate_limits": pacing.to_json(),
                 **({"paper": True} if options.paper else {}),
             },
         )

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from kalshi_cli.client.communications import Quote, Rfq
+    from kalshi_cli.client.pacing import Pacing
     from kalshi_cli.client.requests import CancelResult
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
@@ -232,6 +233,7 @@ class KillSwitch:
         read_lag_s: float = DEFAULT_READ_LAG_S,
         communications: ClosesRfqs | None = None,
         state_fault: KalshiError | None = None,
+        pace: Callable[[], Pacing] | None = None,
     ) -> None:
         """`halt_wait_s`: how long HALTED may wait for another writer's lock before the cancels
         go out regardless (a trade loop holds it for milliseconds). `record_wait_s`: how long
@@ -240,7 +242,8 @@ class KillSwitch:
         `state_fault`: that error itself (a lock held by another writer is no proof).
         `read_lag_s`: how long a read may lag a write (see the module docstring).
         `communications`: the account's RFQs and quotes, closed in step 2b (None: none to close,
-        as on a paper loop)."""
+        as on a paper loop). `pace`: sets the client's pace to the account's own rate limits
+        before batched cancels (`_pace`; None: the pace the client has)."""
         self.client = client
         self.store = store
         self.clock = clock
@@ -255,6 +258,7 @@ class KillSwitch:
         self.state_fault = state_fault
         self.read_lag_s = read_lag_s
         self.communications = communications
+        self.pace = pace
 
     def run(
         self,
@@ -271,6 +275,7 @@ class KillSwitch:
         with Deadline.after(self.clock, self.deadline_s).scope() as deadline:
             run.deadline = deadline.at
             self._trigger_order_groups(run)  # 2
+            self._pace(run)  # 2a, with a filter
             try:
                 self._exchange_cancel_all(run)  # 3, with no filter
                 self._close_rfq_side(run)  # 2b
@@ -321,6 +326,14 @@ class KillSwitch:
         else:
             run.say(f"HALTED not recorded ({run.report.state_error}); cancelling anyway")
         run.settled_at = self.clock.monotonic() + self.read_lag_s
+
+    def _pace(self, run: _Run) -> None:
+        """Step 2a: with a filter the cancels go out in batches paced by the write bucket, so
+        they go at the account's own rate once the exchange says it (`client/pacing.py`);
+        asked after the halt and the order groups, which do not wait on the answer, and not
+        without a filter, whose one cancel-all request does not wait on the rate."""
+        if self.pace is not None and (run.ticker or run.event_ticker):
+            run.say(f"rate limits: {self.pace().describe()}")
 
     def _halt_again(self, run: _Run) -> None:
         """HALTED, if the state file has become writable since, without waiting."""
@@ -870,6 +883,7 @@ def run_kill_switch(
     source: str = "cancel-all",
     on_progress: Callable[[str], None] | None = None,
     communications: ClosesRfqs | None = None,
+    pace: Callable[[], Pacing] | None = None,
 ) -> KillReport:
     """Halt, cancel, prove, whatever the state file does: `open_store` failing is named in the
     report (`state_error`) and the cancels go out anyway. `kalshi cancel-all` and the
@@ -891,6 +905,7 @@ def run_kill_switch(
             read_lag_s=read_lag_s,
             communications=communications,
             state_fault=state_fault,
+            pace=pace,
         )
         return switch.run(
             ticker=ticker, event_ticker=event_ticker, source=source, on_progress=on_progress

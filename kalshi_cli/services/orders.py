@@ -219,6 +219,17 @@ class PlaceOutcome:
     note: str | None = None
 
 
+@dataclass(frozen=True)
+class SentOrder:
+    """What one order's request came back with (`OrderService.send`): the exchange's answer
+    (`result`), its refusal or a failure before anything left (`refused`), or an answer lost
+    (`lost`)."""
+
+    result: CreateOrderResult | None = None
+    refused: ApiError | TransportError | None = None
+    lost: OrderOutcomeUnknown | None = None
+
+
 class MarketReads:
     """The exchange's answers about markets (the market, a position, the exposure), read once
     for many orders prepared together: a batch file of 100,000 rows naming two markets reads
@@ -381,18 +392,37 @@ class OrderService:
             model_fair=model_fair,
             reason=reason,
         )
+        sent = self.send(create)
+        if sent.lost is None:
+            return self.book_sent(create, sent)
+        self._record_unknown(create, sent.lost)
+        return self._resolve_after_unknown(create.client_order_id, create.ticker, sent.lost)
+
+    def send(self, create: CreateOrder) -> SentOrder:
+        """Step 3 of `submit`, the exchange's part alone (no state file): the request sent
+        once. The trade loop makes this call off its deciding path (runner/dispatch.py) and
+        books it with `book_sent`."""
         try:
-            result = self.client.orders.create_order(create)
+            return SentOrder(result=self.client.orders.create_order(create))
         except OrderOutcomeUnknown as exc:
-            self._record_unknown(create, exc)
-            return self._resolve_after_unknown(create.client_order_id, create.ticker, exc)
-        except ApiError as exc:
-            self.store.orders.mark_rejected(create.client_order_id, reason=exc.message)
-            raise
-        except TransportError as exc:
-            # nothing reached the exchange (connect failed before sending)
-            self.store.orders.mark_rejected(create.client_order_id, reason=exc.message)
-            raise
+            return SentOrder(lost=exc)
+        except (ApiError, TransportError) as exc:
+            return SentOrder(refused=exc)
+
+    def book_sent(self, create: CreateOrder, sent: SentOrder) -> PlaceOutcome:
+        """Step 4 of `submit`: what `send` came back with, in the state file. A refusal marks
+        the intent rejected and is raised again (ApiError, TransportError: nothing reached the
+        exchange, or it said no); an answer lost marks it unknown and is raised again
+        (OrderOutcomeUnknown: `submit` then looks the order up once; the trade loop looks it up
+        with its other orders of unknown outcome, runner/unknown_orders.py)."""
+        if sent.refused is not None:
+            self.store.orders.mark_rejected(create.client_order_id, reason=sent.refused.message)
+            raise sent.refused
+        if sent.lost is not None:
+            self._record_unknown(create, sent.lost)
+            raise sent.lost
+        result = sent.result
+        assert result is not None  # one of the three is set (SentOrder)
         status = _status_after_create(result.fill_count, result.remaining_count, create)
         self._record_accepted(create.client_order_id, result.order_id, status, result)
         return PlaceOutcome(

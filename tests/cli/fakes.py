@@ -17,6 +17,7 @@ from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
+from kalshi_cli.client.exchange import AccountLimits
 from kalshi_cli.client.historical import HistoricalCutoff
 from kalshi_cli.client.subaccounts import SubaccountBalance
 from kalshi_cli.vocabulary.errors import NotFoundError
@@ -188,9 +189,9 @@ class FakeClient(EveryAreaItself):
         self._call("subaccount_balances")
         return [SubaccountBalance(0, Decimal(0), 0)]
 
-    def get_account_limits(self) -> dict[str, Any]:
+    def get_account_limits(self) -> AccountLimits:
         self._call("get_account_limits")
-        return {"usage_tier": self.usage_tier}
+        return AccountLimits(self.usage_tier, read_limit=200, write_limit=100)
 
     def clock_skew_seconds(self) -> float:
         self._call("clock_skew_seconds")

@@ -85,8 +85,27 @@ def test_failures_exit_12_and_others_still_run(tmp_path: Path) -> None:
     assert found["exchange"] == {"name": "exchange", "status": "fail", "detail": "no answer from x"}
     assert found["clock skew"]["status"] == "fail"
     assert "+7.50 s" in found["clock skew"]["detail"]
+    # no tier configured: the long runs pace by the exchange's, nothing to warn about
+    assert found["rate-limit tier"] == {
+        "name": "rate-limit tier",
+        "status": "ok",
+        "detail": "advanced (the exchange's; `trade` and `cancel-all` pace by it)",
+    }
+
+
+def test_a_configured_tier_the_exchange_contradicts_is_a_warning(tmp_path: Path) -> None:
+    """A tier set in the config wins over the exchange's in `trade` and `cancel-all`: one that
+    differs paces them too slowly, or into 429s."""
+    client = FakeClient(usage_tier="advanced")
+    result = run(
+        ["health-check", "--json"], client=client, home=tmp_path, environ={"KALSHI_TIER": "basic"}
+    )
+    found = checks(result.stdout)
     assert found["rate-limit tier"]["status"] == "warn"
-    assert "the exchange says advanced, the config says basic" in found["rate-limit tier"]["detail"]
+    assert found["rate-limit tier"]["detail"] == (
+        "the exchange says advanced, the config says basic (env: KALSHI_TIER), and the config's "
+        "wins (set tier: advanced under `sim:`, or remove it)"
+    )
 
 
 def test_an_exchange_that_does_not_answer_is_reported_once(tmp_path: Path) -> None:

@@ -320,7 +320,7 @@ def test_every_client_call_against_the_simulator(sim: SimHarness) -> None:
             client.exchange.get_series_fee_changes(series_ticker="KXOTHER", show_historical=True)
             == []
         )
-        assert "usage_tier" in client.exchange.get_account_limits()
+        assert client.exchange.get_account_limits().usage_tier == "basic"
 
         resting = client.orders.create_order(_bid("KXTOUR-1", price="0.40", count=5))
         assert resting.remaining_count == Decimal(5)

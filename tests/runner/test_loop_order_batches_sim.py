@@ -82,11 +82,13 @@ def rig(
     batch_wait_s: float = math.inf,
     timeout: float = 10.0,
     transport: httpx.BaseTransport | None = None,
+    send_workers: int = 0,
 ) -> Iterator[Rig]:
     """A loop built as `kalshi trade` builds it, on its own account; a second account makes
     every market's book. `batch_wait_s` is infinite unless said: a pass's orders wait for the
     end of its visits however slowly a loaded machine makes them. `timeout`: the client's
-    deadline for each request."""
+    deadline for each request. `send_workers`: the loop's exchange calls off its deciding
+    path (none: each waited for, so a tick's calls are answered when it returns)."""
     other = client_for(sim.new_account(balance_cents=10_000_000))
     books = {}
     for ticker in tickers:
@@ -111,7 +113,7 @@ def rig(
     log = EventLog(clock, path=log_path, stderr=None)
     name = "fair-value" if strategy == str(EXAMPLE) else strategy
     loop = build_loop(
-        Parts(client, store, feed, clock, log),
+        Parts(client, store, feed, clock, log, send_workers=send_workers),
         TradeOptions(strategies=(StrategyChoice(strategy),), order_group=False),
         TradeConfig(strategies={name: params}, risk=risk or {}),
         [client.markets.get_market(t) for t in tickers],
@@ -124,6 +126,7 @@ def rig(
         assert poll_until(lambda: all(feed.is_fresh(t) for t in tickers))
         yield Rig(loop, store, client, feed, trader.key_id, log_path, books)
     finally:
+        loop.dispatch.close()
         feed.stop()
         log.close()
         store.close()

@@ -88,3 +88,59 @@ def test_p99_is_the_nearest_rank_of_the_window() -> None:
     report = schedule.report(0.0)
     assert report.decisions == 200
     assert report.lag_p50_s == 1.0 and report.lag_p99_s == 1.98 and report.lag_max_s == 2.0
+
+
+def test_under_news_in_every_market_each_is_visited_once_before_any_twice() -> None:
+    """500 markets whose books all keep changing, more news than the loop can visit: the news
+    is served oldest first, so no market gets a second turn while another waits for its
+    first, and each market's second turn comes in the same order as its first."""
+    schedule = MarketSchedule(MARKETS, now=0.0, revisit_s=1e9)
+    now = 0.0
+    for ticker in MARKETS:
+        schedule.changed(ticker, at=now)
+    order: list[str] = []
+    for _ in range(2 * len(MARKETS)):
+        now += 0.001
+        [ticker] = _visits(schedule, now, 1)
+        order.append(ticker)
+        schedule.changed(ticker, at=now)  # its book moved again at once
+    first, second = order[: len(MARKETS)], order[len(MARKETS) :]
+    assert sorted(first) == MARKETS
+    assert second == first
+
+
+def test_a_market_waiting_for_an_exchange_answer_takes_no_turn_and_keeps_its_news() -> None:
+    """A parked market (its order call still out) is passed over by the news and the sweep;
+    freed, its news waits its turn again, its lag measured from when the news arrived."""
+    schedule = MarketSchedule(MARKETS[:3], now=0.0, revisit_s=1e9)
+    schedule.start_sweep()
+    schedule.changed("M000", at=0.5)
+    schedule.park("M000")
+    schedule.changed("M000", at=0.7)  # more news while parked: the first still counts
+    assert _visits(schedule, 1.0, 10) == ["M001", "M002"]
+    assert not schedule.pending
+    assert schedule.report(1.0).waiting == 1  # its news still waits
+    schedule.unpark("M000")
+    assert _visits(schedule, 2.0, 10) == ["M000"]
+    assert schedule.report(2.0).lag_max_s == 1.5
+
+
+def test_a_market_parked_through_a_sweep_joins_the_next() -> None:
+    schedule = MarketSchedule(MARKETS[:3], now=0.0, revisit_s=1e9)
+    schedule.park("M001")
+    schedule.start_sweep()
+    assert _visits(schedule, 1.0, 10) == ["M000", "M002"]
+    schedule.start_sweep()
+    schedule.unpark("M001")
+    assert _visits(schedule, 2.0, 10) == ["M000", "M002", "M001"]
+
+
+def test_the_report_names_the_markets_it_is_behind_on_longest_waiting_first() -> None:
+    schedule = MarketSchedule(MARKETS[:4], now=0.0, revisit_s=10.0)
+    schedule.start_sweep()
+    _visits(schedule, 5.0, 2)  # M000 and M001 visited at 5 s; M002, M003 not since 0 s
+    schedule.visit("M003", 1.0)
+    assert schedule.report(9.0).behind_on == ()
+    report = schedule.report(12.0)
+    assert report.behind_on == ("M002", "M003")  # unvisited for 12 s and 11 s
+    assert report.to_json()["behind_on"] == ["M002", "M003"]

@@ -1,0 +1,90 @@
+"""Pacing by the account's own tier. A client is built paced at the configured tier (Basic by
+default) because it cannot know better before it asks; a long run that talks to the exchange
+with a key (the trade loop, paper or live, and the kill switch) asks once at its start
+(`GET /account/limits`) and paces by the buckets the exchange states for the account from then
+on, so a Premier account is not held to Basic's tenth of its budget. A tier the config names
+explicitly (a flag, the environment, the file) wins without asking; an exchange that does not
+answer in time leaves the tier the client was built with, and the `Pacing` says why. See
+docs/library.md "How a request travels", step 1.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+from kalshi_cli.client.ratelimit import BucketLimit, TierLimits
+from kalshi_cli.vocabulary.clock import Deadline
+from kalshi_cli.vocabulary.errors import KalshiError
+
+if TYPE_CHECKING:
+    from kalshi_cli.client.client import KalshiClient
+
+# How long the start waits for the answer, retries included, before pacing by the configured
+# tier: the kill switch must not spend its deadline on a question it can do without.
+ASK_WITHIN_S = 5.0
+
+PacingSource = Literal["exchange", "config", "fallback"]
+
+
+class TierSetting(NamedTuple):
+    """The `tier` setting: its value and, when the config names it explicitly, where (`kalshi
+    config show`'s origin); `origin` None: the default, and the exchange is asked."""
+
+    name: str = "basic"
+    origin: str | None = None
+
+
+class Pacing(NamedTuple):
+    """What a client paces by, and why: the exchange's answer, the config's explicit tier, or
+    the configured tier because the exchange did not answer (`detail`: where or why)."""
+
+    tier: str
+    limits: TierLimits
+    source: PacingSource
+    detail: str
+
+    def describe(self) -> str:
+        """The start-up line's text."""
+        why = {
+            "exchange": "as the exchange states for this account",
+            "config": f"as configured ({self.detail})",
+            "fallback": f"the configured tier: the exchange did not answer ({self.detail})",
+        }[self.source]
+        read, write = self.limits
+        return f"{self.tier}, {why}: reads {_bucket_text(read)}, writes {_bucket_text(write)}"
+
+    def to_json(self) -> dict[str, Any]:
+        read, write = self.limits
+        return {
+            "tier": self.tier,
+            "source": self.source,
+            "detail": self.detail,
+            "read": _bucket_json(read),
+            "write": _bucket_json(write),
+        }
+
+
+def _bucket_text(limit: BucketLimit) -> str:
+    return f"{limit.refill_rate} tokens/s (bucket {limit.capacity})"
+
+
+def _bucket_json(limit: BucketLimit) -> dict[str, int]:
+    return {"refill_rate": limit.refill_rate, "bucket_capacity": limit.capacity}
+
+
+def pace_by_account(client: KalshiClient, tier: TierSetting = TierSetting()) -> Pacing:
+    """Pace `client` (and every handle sharing its limiter) by the account's own buckets, as
+    `GET /account/limits` states them; `tier`: the configured setting, which wins when
+    explicit and is what stays in force when the exchange does not answer."""
+    connection = client.connection
+    limiter = connection.limiter
+    if tier.origin is not None:
+        return Pacing(tier.name, limiter.limits, "config", tier.origin)
+    try:
+        with Deadline.within(connection.clock, ASK_WITHIN_S):
+            answer = client.exchange.get_account_limits()
+    except KalshiError as exc:
+        return Pacing(tier.name, limiter.limits, "fallback", exc.message)
+    limits = answer.limits()
+    limiter.pace_by(limits)
+    return Pacing(answer.usage_tier, limits, "exchange", "GET /account/limits")

@@ -1,0 +1,157 @@
+"""The trade loop's exchange calls off its deciding path, against the real simulator: one
+market's order call held in the network holds that market alone (the others are quoted and
+booked meanwhile, and the held market takes no new decision until its answer is booked), and
+a replacement goes out only after the cancels of the orders it replaces were answered, however
+slowly they are."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+
+from kalshi_cli.store.records import PENDING, UNKNOWN
+from tests.conftest import SimHarness
+from tests.runner.test_loop_order_batches_sim import Rig, rig
+from tests.waiting import pause, poll_until
+
+
+class Gate(httpx.HTTPTransport):
+    """The real transport, holding every request `holds` picks until `open` is set, and
+    logging each request as it starts and as its answer comes back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.holds = lambda request: False
+        self.open = threading.Event()
+        self.held = threading.Event()
+        self.log: list[tuple[str, str, str, bytes]] = []  # (start|end, method, path, body)
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/trade-api/v2/portfolio") and request.method != "GET":
+            with self._lock:
+                self.log.append(("start", request.method, request.url.path, request.content))
+        if self.holds(request):
+            self.held.set()
+            self.open.wait(60)
+        response = super().handle_request(request)
+        if request.url.path.startswith("/trade-api/v2/portfolio") and request.method != "GET":
+            with self._lock:
+                self.log.append(("end", request.method, request.url.path, b""))
+        return response
+
+
+def _placed(r: Rig, ticker: str) -> int:
+    return sum(1 for e in r.events("order_placed") if e["ticker"] == ticker)
+
+
+def _ticking(r: Rig) -> None:
+    r.loop.tick(r.feed.drain_events(), full=False)
+    pause()
+
+
+def test_an_order_call_held_in_the_network_holds_only_its_own_market(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    held, free = "KXOFFPATH-SIM-A", "KXOFFPATH-SIM-B"
+    gate = Gate()
+    gate.holds = lambda request: request.method == "POST" and held.encode() in request.content
+    with rig(
+        sim, tmp_path, [held, free], strategy="market-maker", params={},
+        batch_wait_s=0.0, transport=gate, send_workers=2,
+    ) as r:  # fmt: skip
+        try:
+            r.loop.tick(r.feed.drain_events(), full=True)  # returns with the held call out
+            assert gate.held.wait(30)
+            # the other market's quotes are answered and booked while the call is held
+            assert poll_until(lambda: _placed(r, free) == 2, between=lambda: _ticking(r))
+            assert r.loop.dispatch.busy(held)
+            assert _placed(r, held) == 0
+            rows = [i for i in r.store.orders.intents() if i.ticker == held]
+            assert len(rows) == 2 and {i.status for i in rows} == {PENDING}
+            # the held market is not decided on again: no second pair of intents for it
+            for _ in range(5):
+                _ticking(r)
+            assert len([i for i in r.store.orders.intents() if i.ticker == held]) == 2
+        finally:
+            gate.open.set()
+        assert poll_until(lambda: _placed(r, held) == 2, between=lambda: _ticking(r))
+        assert not r.loop.dispatch.busy(held)
+        resting = {o.ticker for o in r.client.orders.iter_orders(status="resting")}
+        assert resting == {held, free}
+        assert r.events("safe_mode") == []
+
+
+def test_a_replacement_goes_out_only_after_its_cancels_are_answered(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    ticker = "KXOFFPATH-SIM-R"
+    gate = Gate()
+    with rig(
+        sim, tmp_path, [ticker], strategy="market-maker", params={"requote_tolerance": "0"},
+        transport=gate, send_workers=2,
+    ) as r:  # fmt: skip
+        r.loop.tick(r.feed.drain_events(), full=True)
+        assert poll_until(lambda: _placed(r, ticker) == 2, between=lambda: _ticking(r))
+        first = len(gate.log)
+        # the best bid moves up a cent, and the mid with it: the maker requotes, each new
+        # quote replacing its old one, and the cancels are held in the network
+        gate.holds = lambda request: request.method == "DELETE"
+        r.books[ticker].quote("0.50", "0.70")
+        assert poll_until(gate.held.is_set, between=lambda: _ticking(r))
+        for _ in range(5):
+            _ticking(r)
+        assert _placed(r, ticker) == 2  # nothing replaced while its cancel is out
+        assert [m for _, m, _, _ in gate.log[first:]].count("POST") == 0
+        gate.open.set()
+        assert poll_until(lambda: _placed(r, ticker) >= 4, between=lambda: _ticking(r))
+        after = gate.log[first:]
+        # a YES bid rests on the book's bid side, a NO bid on its ask side
+        book_side = {"yes": "bid", "no": "ask"}
+        old = {str(e["order_id"]): book_side[str(e["side"])] for e in r.events("order_placed")[:2]}
+        assert sorted(old.values()) == ["ask", "bid"]
+        for order_id, side in old.items():
+            # each side's replacement left only once the cancel of the order it replaces was
+            # answered
+            [cancelled] = [
+                n
+                for n, (at, method, path, _) in enumerate(after)
+                if at == "end" and method == "DELETE" and path.endswith(order_id)
+            ]
+            placed = [
+                n
+                for n, (at, method, _, body) in enumerate(after)
+                if at == "start" and method == "POST" and f'"side":"{side}"'.encode() in body
+            ]
+            assert placed and placed[0] > cancelled, after
+        replaced = {e["order_id"] for e in r.events("order_cancelled") if e["reason"] == "replaced"}
+        assert set(old) <= replaced
+
+
+def test_an_order_whose_answer_is_out_at_the_stop_is_not_proven_gone_when_it_lands_later(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The stop waits for the calls still out only within its deadline; an order whose answer
+    is still not back may land afterwards: it is looked up as an order of unknown outcome, and
+    if the stop cannot see it gone, the stop names it rather than exiting proven."""
+    ticker = "KXOFFPATH-SIM-S"
+    gate = Gate()
+    gate.holds = lambda request: request.method == "POST" and ticker.encode() in request.content
+    with rig(
+        sim, tmp_path, [ticker], strategy="market-maker", params={},
+        transport=gate, send_workers=2,
+    ) as r:  # fmt: skip
+        try:
+            r.loop.settings = replace(r.loop.settings, stop_deadline_s=1.0)
+            r.loop.tick(r.feed.drain_events(), full=True)
+            assert gate.held.wait(30)
+            summary = r.loop.shutdown(cancel_resting=True)
+            out = {i.client_order_id for i in r.store.orders.intents() if i.ticker == ticker}
+            assert len(out) == 2
+            assert set(summary.not_proven) == out
+            assert {i.status for i in r.store.orders.intents()} == {UNKNOWN}
+        finally:
+            gate.open.set()
