@@ -5,8 +5,8 @@ an order, a worker thread to finish) polls a condition until it holds. Its deadl
 so that a thing that never happens fails the test saying what it was waiting for, instead of
 hanging it: one generous figure, `PATIENCE_S`, sized for a shared 2-core machine at load 12, where
 a step that takes a second on a quiet machine takes tens. A passing test never comes near it, so
-it costs nothing; pytest-timeout (`timeout` in pyproject.toml, and the marks of the tests that
-drive processes) bounds the whole test beyond it.
+it costs nothing; pytest-timeout (`timeout` in pyproject.toml, or `SLOW_TEST_TIMEOUT_S` for a
+test marked `slow`) bounds the whole test beyond it.
 
 A deadline that is itself the behaviour under test (a hold of 4 s the client must outwait, a
 model's 50 ms answer deadline) is the product's, set on its own knob: never this one.
