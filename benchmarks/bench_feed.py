@@ -3,7 +3,8 @@
 
 The measured path is the production one: `FeedSession.handle` (decode, sequence check, Decimal
 parse, level update) feeding MarketData's event sink (book-change coalescing). Messages are
-shaped as asyncapi.yaml's `orderbook_delta`, over 4 markets, sizes never going below zero.
+shaped as asyncapi.yaml's `orderbook_delta`, over 4 markets, sizes never going below zero, the NO
+levels in YES-leg prices (`use_yes_price`, what the feed subscribes with).
 Target: at least 100,000 deltas per second.
 
     python benchmarks/bench_feed.py [--deltas 200000] [--rounds 3]
@@ -35,7 +36,8 @@ def make_messages(n: int, seed: int = 1) -> tuple[list[str], list[str]]:
                     "market_ticker": t,
                     "market_id": "9b0f6b43-5b68-4f9f-9f02-9a2d1b8ac1a1",
                     "yes_dollars_fp": [[f"0.{c:02d}00", "100.00"] for c in range(1, 50)],
-                    "no_dollars_fp": [[f"0.{c:02d}00", "100.00"] for c in range(1, 50)],
+                    # NO bids at 1..49 cents, in YES-leg prices
+                    "no_dollars_fp": [[f"0.{100 - c:02d}00", "100.00"] for c in range(1, 50)],
                 },
             }
         )
@@ -47,8 +49,9 @@ def make_messages(n: int, seed: int = 1) -> tuple[list[str], list[str]]:
     for _ in range(n):
         ticker = rng.choice(MARKETS)
         side = rng.choice(("yes", "no"))
-        cents = rng.randint(1, 99)
-        have = sizes.get((ticker, side, cents), 100 if cents < 50 else 0)
+        # each side's bids below 50 cents (in its own leg): a book that never crosses
+        cents = rng.randint(1, 49)
+        have = sizes.get((ticker, side, cents), 100)
         change = rng.randint(1, 50)
         if have and rng.random() < 0.5:
             change = -min(change, have)
@@ -63,7 +66,7 @@ def make_messages(n: int, seed: int = 1) -> tuple[list[str], list[str]]:
                     "msg": {
                         "market_ticker": ticker,
                         "market_id": "9b0f6b43-5b68-4f9f-9f02-9a2d1b8ac1a1",
-                        "price_dollars": f"0.{cents:02d}00",
+                        "price_dollars": f"0.{cents if side == 'yes' else 100 - cents:02d}00",
                         "delta_fp": f"{change}.00",
                         "side": side,
                         "ts_ms": 1_700_000_000_000 + seq,

@@ -57,7 +57,7 @@ class HoldEvery(httpx.HTTPTransport):
         super().__init__()
         self.every, self.seconds = every, seconds
         self.calls = 0
-        self.held = 0
+        self.held: list[httpx.Request] = []
         self._lock = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -65,10 +65,25 @@ class HoldEvery(httpx.HTTPTransport):
             with self._lock:
                 self.calls += 1
                 hold = self.calls % self.every == 0
-                self.held += hold
+                if hold:
+                    self.held.append(request)
             if hold:
                 time.sleep(self.seconds)
         return super().handle_request(request)
+
+    def markets(self, order_tickers: dict[str, str]) -> set[str]:
+        """The markets a held call concerned: those its body names (an order, a batch), or
+        the market of the order its path names (a cancel)."""
+        found: set[str] = set()
+        for request in self.held:
+            if request.method == "POST" and request.content:
+                body = json.loads(request.content)
+                found.update(o["ticker"] for o in body.get("orders", [body]) if "ticker" in o)
+            else:
+                ticker = order_tickers.get(request.url.path.rsplit("/", 1)[-1])
+                if ticker is not None:
+                    found.add(ticker)
+        return found
 
 
 def admin_put(api_base: str, path: str, body: dict[str, object]) -> None:
@@ -184,9 +199,17 @@ def main() -> int:
             feed.stop()
             store.close()
             log.close()
-        lags = sorted(loop.schedule.kept or [])
+        kept = loop.schedule.kept or []
+        lags = sorted(lag for _, lag in kept)
         events = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines()]
         beats = [e for e in events if e.get("event") == "heartbeat"]
+        order_tickers = {
+            str(e["order_id"]): str(e["ticker"])
+            for e in events
+            if e.get("event") == "order_placed" and e.get("order_id")
+        }
+        held_markets = holding.markets(order_tickers) if holding else set()
+        others = sorted(lag for ticker, lag in kept if ticker not in held_markets)
         first_order: dict[str, str] = {}
         # requotes (an order cancelled to be replaced) while a market still waited for its
         # first order: a fair schedule has none once the write budget is the limit
@@ -206,6 +229,7 @@ def main() -> int:
         ]
         c = loop.executor.counters
         print(f"  orders {c.orders}, denied {c.denied}, ticks {loop.ticks}, load {load()}")
+        print(f"  the loop's event log: {log_path}")
         print(
             f"  markets with an order: {len(first_order)} of {len(markets)}"
             + (
@@ -216,7 +240,14 @@ def main() -> int:
             )
             + f"; {second_early} cancel(s) to requote a market before then"
             + f"; SAFE_MODE entered {safe_modes} time(s)"
-            + (f"; {holding.held} order call(s) held" if holding else "")
+            + (
+                f"; {len(holding.held)} order call(s) held, concerning {len(held_markets)} "
+                f"market(s): the other markets' lag p99 "
+                f"{quantile(others, 0.99) * 1000 if others else math.nan:.1f} ms over "
+                f"{len(others)} decisions"
+                if holding
+                else ""
+            )
         )
     finally:
         stop_simulator(sim)

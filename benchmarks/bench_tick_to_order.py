@@ -4,7 +4,12 @@ the trade loop built as `kalshi trade` builds it against `kalshi sim serve`. Tar
 each benchmark measures".
 
     python benchmarks/bench_tick_to_order.py [--signals 1000] [--state-dir DIR] [--key-type ed25519]
-        [--state-durability normal]
+        [--state-durability normal] [--workers N] [--beside NAME ...]
+
+`--beside` adds a strategy to the loop's lineup beside the measured spike (repeat it: three
+more make the four-strategy loop); each decides on every change of the market, with params
+that never place an order, so the figure is spike's order with the others' decisions on its
+path. `--workers` sets `trade.send_workers` (default the trade loop's).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
 from kalshi_cli.feed.ws import Connection, websocket_connect
 from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
+from kalshi_cli.runner.config import TradeSection
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
@@ -38,6 +44,12 @@ from kalshi_cli.vocabulary.models import BookSide, TimeInForce
 
 TICKER = "KXBENCH-SIM-T2O"
 TARGET_P99_MS = 5.0
+# params under which each strategy decides on every change and never finds an order worth it
+QUIET: dict[str, dict[str, Any]] = {
+    "market-maker": {"min_edge": "0.99"},
+    "mean-reversion": {"entry_z": "1000"},
+    "arbitrage": {"min_edge": "0.99"},
+}
 
 
 class TimedConnection:
@@ -183,6 +195,14 @@ def main() -> int:
     parser.add_argument(
         "--profile", action="store_true", help="profile the loop thread; print its top functions"
     )
+    parser.add_argument("--workers", type=int, default=TradeSection().send_workers)
+    parser.add_argument(
+        "--beside",
+        action="append",
+        default=[],
+        choices=sorted(QUIET),
+        help="another strategy in the lineup, deciding and placing nothing",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-t2o-"))
     state_dir = args.state_dir or work
@@ -227,12 +247,16 @@ def main() -> int:
         log = EventLog(clock, path=work / "trade.log", stderr=None)
         config = TradeConfig(
             # one window for the whole run, so every move up is measured from 0.50
-            strategies={"spike": {"window_s": 36_000, "max_hold_s": 36_000}},
+            strategies={
+                "spike": {"window_s": 36_000, "max_hold_s": 36_000},
+                **{name: QUIET[name] for name in args.beside},
+            },
             risk={"max_orders_per_minute": 100_000, "daily_loss_limit": 1_000_000},
         )
+        lineup = ("spike", *args.beside)
         loop = build_loop(
-            Parts(client, store, feed, clock, log),
-            TradeOptions(strategies=(StrategyChoice("spike"),)),
+            Parts(client, store, feed, clock, log, send_workers=args.workers),
+            TradeOptions(strategies=tuple(StrategyChoice(s) for s in lineup)),
             config,
             [client.markets.get_market(TICKER)],
         )
@@ -282,7 +306,8 @@ def main() -> int:
     p50 = statistics.median(latencies)
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     print(
-        f"tick to order (spike, WebSocket delta received -> order POST written): "
+        f"tick to order ({' + '.join(('spike', *args.beside))}, {args.workers} send workers, "
+        "WebSocket delta received -> order POST written): "
         f"n={len(latencies)} p50={p50:.2f} ms p99={p99:.2f} ms max={latencies[-1]:.2f} ms "
         f"(target p99 < {TARGET_P99_MS:g} ms: {'met' if p99 < TARGET_P99_MS else 'NOT met'}); "
         f"{missed[0]} move(s) without an order; {args.key_type} key; "

@@ -28,19 +28,14 @@ from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.replay import BookReplay
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.index import VALUE_TYPES, IndexBoard, IndexMessageError, decode_tick
+from kalshi_cli.feed.messages import convert_lifecycle, convert_trade
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.venue import FillModel, LocalVenue, MarketInfo, default_info, load_reference
-from kalshi_cli.venue.reference import REFERENCE_FILE, with_lifecycle
+from kalshi_cli.venue.applier import FeedApplier
+from kalshi_cli.venue.reference import REFERENCE_FILE
 from kalshi_cli.vocabulary.errors import KalshiError, NoDataError
-from kalshi_cli.vocabulary.models import (
-    LIFECYCLE_RESULT,
-    ZERO,
-    Market,
-    Orderbook,
-    Side,
-    parse_count,
-)
+from kalshi_cli.vocabulary.models import ZERO, Market, Orderbook
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.config import StrategyChoice
@@ -268,19 +263,14 @@ class Driver:
     """Feeds the records to the feed and the venue and ticks the loop (module docstring)."""
 
     def __init__(
-        self,
-        records: Iterator[Record],
-        feed: ReplayFeed,
-        venue: LocalVenue,
-        clock: ReplayClock,
-        infos: dict[str, MarketInfo],
+        self, records: Iterator[Record], feed: ReplayFeed, venue: LocalVenue, clock: ReplayClock
     ) -> None:
         self.records = records
         self.next: Record | None = next(records, None)
         self.feed = feed
         self.venue = venue
+        self.applier = FeedApplier(venue)
         self.clock = clock
-        self.infos = infos
         self.book_events = 0
         self.pending_since: float | None = None  # time of the first unseen news
         self.audit = Audit()
@@ -320,30 +310,23 @@ class Driver:
             self.book_events += 1
             feed.data_at[ticker] = t
             feed.changed[ticker] = None
-            self.venue.book_changed(ticker, book.yes, book.no)
+            self.applier.book(ticker, book.yes, book.no)
         elif kind == "trade":
             feed.latest = t
-            side = str(msg.get("taker_outcome_side") or msg.get("taker_side"))
-            try:
-                self.venue.trade(
-                    ticker,
-                    Decimal(str(msg["yes_price_dollars"])),
-                    parse_count(msg["count_fp"]),
-                    Side(side),
-                )
-            except (KeyError, ValueError, ArithmeticError):
-                feed.replay.skipped["bad_trade"] += 1
+            trade = convert_trade(msg)
+            if trade is None:
+                self.applier.skipped["bad_trade"] += 1
+            else:
+                self.applier.trade(ticker, trade)
         elif kind == "market_lifecycle_v2":
             feed.latest = t
-            info = self.infos.get(ticker)
-            if info is not None:
-                self.infos[ticker] = info = with_lifecycle(info, msg)
-            event_type = msg.get("event_type")
-            if event_type in LIFECYCLE_RESULT and info is not None and info.result:
-                self.venue.settle(ticker, info.result)
-            else:
-                self.venue.lifecycle(ticker, event_type)
-            feed.events.append(FeedEvent(EventKind.LIFECYCLE, ticker, data=msg, source="replay"))
+            lifecycle = convert_lifecycle(msg)
+            if lifecycle is None:
+                feed.replay.skipped["bad_lifecycle"] += 1
+                return
+            self.applier.lifecycle(ticker, lifecycle)
+            event = FeedEvent(EventKind.LIFECYCLE, ticker, source="replay", message=lifecycle)
+            feed.events.append(event)
         if self.pending_since is None and (feed.events or feed.changed):  # `pending`, inline
             self.pending_since = t
 
@@ -397,7 +380,7 @@ def execute(
         fill_model=FillModel(spec.fill_model),
         latency_s=spec.latency_ms / 1000,
     )
-    driver = Driver(_chain(first, records), feed, venue, clock, infos)
+    driver = Driver(_chain(first, records), feed, venue, clock)
     venue.advance = driver.advance_to
     state_path = workdir / "backtest.db"
     store = Store.open(state_path, clock=clock, durable=False)
@@ -417,10 +400,7 @@ def execute(
         if spec.start_ns is not None:
             start = max(start, spec.start_ns / 1e9)
         loop.shutdown(cancel_resting=True)
-        for ticker, info in infos.items():
-            # a result known from the reference data but not seen in the recording
-            if info.result and ticker not in loop.closed:
-                venue.settle(ticker, info.result)
+        driver.applier.settle_known(loop.closed)
         sync_settlements(client, store)
         loop.executor.fills.sync()
         equity.append(_equity_point(venue, feed, clock.wall()))
@@ -429,13 +409,14 @@ def execute(
         log.close()
         store.close()
     skipped.update(feed.replay.skipped)
+    skipped.update(driver.applier.skipped)
     return RunArtifacts(
         spec=spec,
         state_path=state_path,
         venue=venue,
         books=books,
         equity=equity,
-        infos=infos,
+        infos=venue.infos,  # as the recording's lifecycle left them (results, tick grids)
         skipped=skipped,
         frames=feed.replay.frames,
         book_events=driver.book_events,

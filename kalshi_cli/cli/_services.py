@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
     from kalshi_cli.client.pacing import TierSetting
     from kalshi_cli.services.orders import OrderLimits, OrderService
-    from kalshi_cli.store import Store
+    from kalshi_cli.store import RetentionPolicy, Store
 
 
 def open_store(app: AppContext) -> Store:
@@ -39,6 +39,15 @@ def order_limits(app: AppContext) -> OrderLimits:
     from kalshi_cli.services.orders import load_limits
 
     return load_limits(app.settings().config_path)
+
+
+def retention_policy(app: AppContext) -> RetentionPolicy:
+    """The config file's `retention:` section (every default without one)."""
+    from kalshi_cli.config import read_sections, section
+    from kalshi_cli.store import RetentionPolicy
+
+    document = read_sections(app.settings().config_path)
+    return RetentionPolicy.from_config(section(document, "retention"))
 
 
 def order_service(app: AppContext, store: Store) -> OrderService:

@@ -70,7 +70,7 @@ COMMANDS = (
     LazyCommand("resume", "trading", "Lift HALTED or SAFE_MODE: trading is ACTIVE again."),
     LazyCommand("status", "trading", "Show the trading state and why."),
     LazyCommand("reconcile", "trading", "Bring orders, fills and settlements into the state file."),
-    LazyCommand("state", "state_cmd", "Where the state file is, and its migrations."),
+    LazyCommand("state", "state_cmd", "Where the state file is, its migrations, what it keeps."),
     LazyCommand("pnl", "pnl_cmd", "Realized and unrealized P&L, cross-checked with the exchange."),
     LazyCommand(
         "dashboard", "dashboard", "A live dashboard of a running bot, full screen, over SSH too."

@@ -1,6 +1,7 @@
-"""`kalshi state path` and `kalshi state migrate [--list]`: where the state file is, and its
-schema. `path` and `migrate --list` only read (they never create the file); `migrate` applies
-the pending migrations, each with its record in one transaction (the store does this on open).
+"""`kalshi state path`, `kalshi state migrate [--list]` and `kalshi state prune`: where the state
+file is, its schema, and what it keeps. `path` and `migrate --list` only read (they never create
+the file); `migrate` applies the pending migrations, each with its record in one transaction (the
+store does this on open); `prune` removes what the `retention:` policy lets go.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from kalshi_cli.cli._output import Column
 
 state_app = typer.Typer(
     name="state",
-    help="Where the state file is, and its migrations.",
+    help="Where the state file is, its migrations, what it keeps.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -133,6 +134,43 @@ def _document(
         "pending": [n for n, at in status if at is None],
         "applied_now": applied_now,
     }
+
+
+PRUNE_COLUMNS = (Column("table", "table"), Column("removed", "removed", numeric=True))
+
+
+@state_app.command("prune")
+def prune_command(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would go; remove nothing.")
+    ] = False,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """Remove what the state file no longer needs, by the config's `retention:` policy.
+
+    Finished orders past their age (with their history), old order history, events, alert
+    logs, risk trips and trading-state history. Open orders, unknown intents, fills and
+    settlements stay (docs/state-file.md "Retention"). Safe while `kalshi trade` runs: it
+    removes a hundred rows at a time. From cron, hourly:
+    `0 * * * * kalshi state prune --env prod`.
+
+    Example: kalshi state prune --dry-run
+    """
+    from kalshi_cli.cli._services import retention_policy
+    from kalshi_cli.store import Store
+
+    app = current()
+    settings = app.settings(env.value if env else None)
+    out = app.output(as_json=as_json, fmt=fmt)
+    policy = retention_policy(app)
+    report = Store.prune(settings.state, policy, dry_run=dry_run)
+    rows = [{"table": t, "removed": str(n)} for t, n in report.removed.items()]
+    verb = "would remove" if dry_run else "removed"
+    out.note(f"{verb} {report.total} row(s) of {settings.state} in {report.seconds:.1f}s")
+    document = {"path": str(settings.state), **report.to_json(), "policy": policy.to_json()}
+    out.table(PRUNE_COLUMNS, rows, document=document)
 
 
 @state_app.command("bind")

@@ -86,6 +86,9 @@ def _item(raw: Any) -> BatchItem:
     says neither plainly (every field of a batch-create item is optional in the spec)."""
     if not isinstance(raw, dict):
         raise TypeError("a batch item is not an object")
+    # Read field by field, not as a Struct: every field is optional and `error` an object or a
+    # text, and which of them came (however malformed) decides refused or unknown; the order
+    # itself is decoded below, as `CreateOrderResult`.
     coid = str(raw.get("client_order_id") or "")
     error, order_id = raw.get("error"), raw.get("order_id")
     inner = error if isinstance(error, dict) else {"message": str(error)} if error else {}

@@ -172,7 +172,9 @@ class KalshiClient:
         )
 
         try:
-            listed = self.connection.get("/api_keys", auth=True)
+            # decoded as the API key area lists them: a `subaccount` outside the spec's shape
+            # (an integer or null) makes the listing unreadable, so the restriction unknown
+            keys = self.api_keys.list_api_keys()
         except (TransportError, RateLimitedError, ServerError):
             # not an unknown restriction: an exchange that cannot be traded with now (after the
             # retries); a strict caller gets its error and exit code, and nothing is cached
@@ -181,15 +183,11 @@ class KalshiClient:
             return None
         except KalshiError:
             return None
-        rows = [k for k in listed.get("api_keys") or [] if k.get("api_key_id") == own_key]
+        rows = [k for k in keys if k.api_key_id == own_key]
         if len(rows) != 1:
             return None
-        restriction = rows[0].get("subaccount")
-        if restriction is None:
-            return 0
-        if isinstance(restriction, bool) or not isinstance(restriction, int):
-            return None
-        return restriction
+        restriction = rows[0].subaccount
+        return 0 if restriction is None else restriction
 
     def on_subaccount(self, subaccount: int | None) -> Self:
         """This client acting on `subaccount` (None: the exchange's defaults), as a second

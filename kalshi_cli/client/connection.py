@@ -526,7 +526,9 @@ def _what(response: httpx.Response) -> str:
 
 def no_order_reason(status: int, body: dict[str, Any], what: str) -> str | None:
     """Why a 2xx answer to an order write does not show the write done (no `order_id`, or an
-    `error` object: Kalshi answered retired order paths so in June 2026), or None."""
+    `error` object: Kalshi answered retired order paths so in June 2026), or None. Read field
+    by field, not as a Struct: any shape of the two (a number, a text error) must still read as
+    "not shown done", never fail the reading of an answer to a write."""
     error = body.get("error")
     order_id = body.get("order_id")
     if not error and isinstance(order_id, str) and order_id:

@@ -356,6 +356,8 @@ class MarketsApi(Area):
         (case-insensitive): Kalshi's API has no text search. Each match is {kind, ticker,
         title}; at most `limit`."""
         words = text.lower().split()
+        # the rows as `list_series` and `/events` give them (the CLI prints them as sent): a text
+        # match only, so a row of any shape is searched, never refused as a Struct would be
 
         def hit(*fields: Any) -> bool:
             haystack = " ".join(str(f or "") for f in fields).lower()

@@ -201,6 +201,7 @@ class ConfigFile(TopLevel, frozen=True, forbid_unknown_fields=True, kw_only=True
     alerts: dict[str, Any] | None = None
     checks: dict[str, Any] | None = None
     strategies: dict[str, Any] | None = None
+    retention: dict[str, Any] | None = None
 
 
 class Overrides(SimSection, frozen=True, forbid_unknown_fields=True, kw_only=True):

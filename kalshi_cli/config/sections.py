@@ -27,6 +27,7 @@ NESTED_SECTIONS = {
     "alerts": "webhook channels and routes (docs/alerts.md)",
     "checks": "thresholds of `kalshi check NAME` (docs/checks.md)",
     "limits": "per-market position and per-order cost limits of `kalshi order` (docs/orders.md)",
+    "retention": "how long the state file keeps what grows with time (docs/state-file.md)",
 }
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from kalshi_cli.data.catalog import open_data_set
 from kalshi_cli.data.replay import BookReplay, iter_records
+from kalshi_cli.feed.messages import convert_trade
 from kalshi_cli.vocabulary.errors import DataWriteError, UsageError
 
 TABLES = {
@@ -85,19 +86,21 @@ def _trade_rows(root: Path, skipped: Counter[str]) -> Iterator[tuple[Any, ...]]:
     for ns, obj, is_local in iter_records(root, skipped):
         if is_local or obj.get("type") != "trade":
             continue
-        m = obj.get("msg")
-        if not isinstance(m, dict) or "market_ticker" not in m:
+        trade = convert_trade(obj.get("msg"))
+        if trade is None or trade.market_ticker is None:
             skipped["bad_frame"] += 1
             continue
+        taker = trade.taker
         yield (
             ns,
-            m["market_ticker"],
-            m.get("trade_id"),
-            m.get("yes_price_dollars"),
-            m.get("no_price_dollars"),
-            m.get("count_fp"),
-            m.get("taker_outcome_side") or m.get("taker_side"),
-            m.get("ts_ms"),
+            trade.market_ticker,
+            trade.trade_id,
+            # csv writes a Decimal's text, the fixed-point string as it came
+            trade.yes_price,
+            trade.no_price,
+            trade.count,
+            None if taker is None else taker.value,
+            trade.ts_ms,
         )
 
 

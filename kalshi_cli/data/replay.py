@@ -8,7 +8,10 @@ docs/data.md "Reading: what is skipped and why"). A recorder's `connected` recor
 connection, so sequence tracking restarts; in imported data without one, a snapshot restarts
 its subscription's sequence. A line is parsed by msgspec's JSON decoder, and one msgspec refuses
 by the standard library's, so each line gives exactly what `json.loads` gives (docs/data.md
-"How lines are decoded").
+"How lines are decoded"). A snapshot is then converted to the feed's `BookSnapshot` and a public
+trade to its `Trade` (feed/messages.py, the one reading of those messages); a delta's four
+fields are read from the parsed line: converting each recorded delta to its Struct would add
+about 0.3 us to the 3 us a replayed delta costs, a tenth of the replay's innermost loop.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import msgspec
 from kalshi_cli.data.segments import iter_lines
 from kalshi_cli.feed.book import LocalBook
 from kalshi_cli.feed.index import LIST_TYPES, VALUE_TYPES
+from kalshi_cli.feed.messages import BookSnapshot, convert_trade
 from kalshi_cli.vocabulary.units import is_fraction, parse_count
 
 Record = tuple[int, dict[str, Any], bool]
@@ -113,7 +117,8 @@ def fractional_market(frame: Mapping[str, Any]) -> str | None:
     if kind == "orderbook_delta":
         counts: list[Any] = [msg.get("delta_fp")]
     elif kind == "trade":
-        counts = [msg.get("count_fp")]
+        trade = convert_trade(msg)
+        counts = [] if trade is None else [trade.count]
     elif kind == "orderbook_snapshot":
         counts = [
             level[1]
@@ -291,7 +296,8 @@ class BookReplay:
             book = self.books[ticker] = LocalBook(ticker)
         was_fresh = book.fresh
         try:
-            self.yes_priced = book.take_snapshot(body, yes_priced=self.yes_priced)
+            snapshot = msgspec.convert(body, BookSnapshot)
+            self.yes_priced = book.take_snapshot(snapshot, yes_priced=self.yes_priced)
         except (ValueError, InvalidOperation, TypeError):
             book.fresh = False
             self.skipped["bad_snapshot"] += 1

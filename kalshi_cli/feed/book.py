@@ -14,7 +14,8 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from kalshi_cli.vocabulary.models import ONE, ZERO, Level, Orderbook
+from kalshi_cli.feed.messages import BookSnapshot, FillNotice, Lifecycle, Trade, UnreadableOrder
+from kalshi_cli.vocabulary.models import ONE, ZERO, Level, Order, Orderbook
 
 
 class EventKind(StrEnum):
@@ -40,7 +41,8 @@ class EventKind(StrEnum):
 class FeedEvent:
     kind: EventKind
     ticker: str | None = None
-    data: Mapping[str, Any] | None = None  # the channel message's `msg` object, untouched
+    # an ERROR, INDEX_LIST or a convention event: what the feed says of it
+    data: Mapping[str, Any] | None = None
     reason: str = ""
     source: str = "ws"  # "ws", "rest" or "feed"
     # a BOOK event from MarketData: when (the feed clock's monotonic seconds) the first change
@@ -49,6 +51,9 @@ class FeedEvent:
     # an ERROR event of a failed request (a REST poll): the error itself, so the loop's API
     # error guard judges it as it judges any call's (a 5xx counts, a 404 does not)
     error: BaseException | None = None
+    # a TRADE, LIFECYCLE, FILL or USER_ORDER event: the channel message's `msg`, decoded
+    # (feed/messages.py); a user_order's as an `Order`, else an `UnreadableOrder`
+    message: Trade | Lifecycle | FillNotice | Order | UnreadableOrder | None = None
 
 
 EventSink = Callable[[FeedEvent], None]
@@ -65,13 +70,13 @@ class LocalBook:
         self.no: dict[Decimal, Decimal] = {}
         self.fresh = False
 
-    def apply_snapshot(self, msg: Mapping[str, Any], *, yes_priced: bool = False) -> None:
+    def apply_snapshot(self, msg: BookSnapshot, *, yes_priced: bool = False) -> None:
         """Replace the book from an `orderbook_snapshot` msg; an absent side is an empty one.
         `yes_priced`: its NO levels come in YES-leg prices (`use_yes_price`), so a level at p is
         a NO bid at 1 - p. A book that would be crossed raises `CrossedBook`, nothing taken:
         no exchange holds one, so its NO levels are in the other convention."""
-        yes = _levels(msg.get("yes_dollars_fp"))
-        no = _levels(msg.get("no_dollars_fp"), flip=yes_priced)
+        yes = _levels(msg.yes_dollars_fp)
+        no = _levels(msg.no_dollars_fp, flip=yes_priced)
         if yes and no and max(yes) + max(no) >= ONE:
             raise CrossedBook(
                 f"{self.ticker}: best YES bid {max(yes)} and NO bid {max(no)} cross "
@@ -80,7 +85,7 @@ class LocalBook:
         self.yes, self.no = yes, no
         self.fresh = True
 
-    def take_snapshot(self, msg: Mapping[str, Any], *, yes_priced: bool) -> bool:
+    def take_snapshot(self, msg: BookSnapshot, *, yes_priced: bool) -> bool:
         """`apply_snapshot` in the declared convention, else, when that reading crosses, in
         the other (an exchange that ignored the flag, or no longer knows it); returns the
         convention that applied, which the owner reads the subscription's messages in from
@@ -262,7 +267,7 @@ class BookSet:
             book = self._books.get(ticker)
             return book is not None and book.fresh
 
-    def snapshot(self, ticker: str, msg: Mapping[str, Any]) -> None:
+    def snapshot(self, ticker: str, msg: BookSnapshot) -> None:
         with self.lock:
             book = self._books.get(ticker)
             if book is None:

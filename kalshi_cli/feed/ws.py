@@ -23,23 +23,22 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
+import msgspec
 import websocket
 
+from kalshi_cli.feed import messages
 from kalshi_cli.feed.background import BackgroundThread
 from kalshi_cli.feed.book import BookSet, EventKind, EventSink, FeedEvent, SeqTracker
 from kalshi_cli.feed.index import (
     ACTIONS,
     ID_PARAM,
     INDEX_CHANNELS,
-    LIST_TYPES,
-    VALUE_TYPES,
     IndexBoard,
     IndexMessageError,
     decode_tick,
-    listed_ids,
 )
 from kalshi_cli.vocabulary.clock import Backoff, Clock, SystemClock
-from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.models import Order, Orderbook
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +60,6 @@ STALE_AFTER_S = 10.0
 # How long a requested snapshot may take before the subscription is resubscribed.
 RESNAPSHOT_TIMEOUT_S = 5.0
 
-_PASS_THROUGH = {
-    "ticker": EventKind.TICKER,
-    "trade": EventKind.TRADE,
-    "fill": EventKind.FILL,
-    "user_order": EventKind.USER_ORDER,
-    "market_position": EventKind.POSITION,
-}
-_LIFECYCLE_TYPES = frozenset({"market_lifecycle_v2", "event_lifecycle", "event_fee_update"})
-_decode = json.JSONDecoder().raw_decode
 _MAX_PENDING = 256
 
 
@@ -183,6 +173,7 @@ class FeedSession:
         self._resnap: dict[str, float] = {}  # ticker -> when a snapshot was requested
         self._book_at: float | None = None  # monotonic: the last orderbook data message
         self._probes = 0  # quiet-subscription probes sent, to rotate through the markets
+        self._unknown_types: set[str | None] = set()  # logged once each
 
     # ---------------------------------------------------------------- connection lifecycle
 
@@ -352,50 +343,63 @@ class FeedSession:
 
     def handle(self, text: str | bytes) -> bool:
         """One text frame from the server; True when it was a channel message (market or
-        account data), False for a command reply."""
-        if not isinstance(text, str):
-            text = text.decode()
-        try:
-            # raw_decode skips two layers of json.loads; only leading whitespace defeats it
-            msg = _decode(text)[0]
-        except ValueError:
-            msg = json.loads(text)
-        kind = msg.get("type")
+        account data), False for a command reply or a message of an unknown type. Raises a
+        `ValueError` for a frame that is not a known message's shape (`WsFeed` resyncs)."""
+        msg = messages.decode(text)
         with self._lock:
-            if kind == "orderbook_delta":
+            # the delta first: it is most of the traffic
+            if type(msg) is messages.DeltaMessage:
                 self._on_delta(msg)
-            elif kind == "orderbook_snapshot":
+            elif type(msg) is messages.SnapshotMessage:
                 self._on_snapshot(msg)
-            elif kind in _PASS_THROUGH:
-                self._on_pass_through(kind, msg)
-            elif kind in _LIFECYCLE_TYPES:
-                self._on_lifecycle(msg)
-            elif kind in VALUE_TYPES:
+            elif isinstance(msg, messages.TradeMessage):
+                self._on_trade(msg)
+            elif isinstance(msg, messages.FillMessage):
+                self._on_account(EventKind.FILL, msg, msg.msg.market_ticker, msg.msg)
+            elif isinstance(msg, messages.UserOrderMessage):
+                update = messages.order_update(msg.msg)
+                self._on_account(EventKind.USER_ORDER, msg, update.ticker or None, update)
+            elif isinstance(msg, messages.TickerMessage):
+                self._on_account(EventKind.TICKER, msg, msg.msg.market_ticker, None)
+            elif isinstance(msg, messages.PositionMessage):
+                self._on_account(EventKind.POSITION, msg, msg.msg.market_ticker, None)
+            elif isinstance(msg, messages.LifecycleMessage):
+                self._on_lifecycle(msg, msg.msg)
+            elif isinstance(msg, messages.EventLifecycleMessage | messages.EventFeeUpdateMessage):
+                self._on_lifecycle(msg, None)
+            elif isinstance(msg, messages.IndexValueMessage):
                 self._on_index(msg)
             else:
-                if kind in LIST_TYPES:
-                    self._on_index_list(msg)
-                if kind == "subscribed":
-                    self._on_subscribed(msg)
-                elif kind == "ok":
-                    self._on_ok(msg)
-                elif kind == "error":
-                    self._on_error(msg)
-                elif kind == "unsubscribed":
-                    self._pending.pop(msg.get("id", 0), None)
+                self._on_reply(msg)
                 return False
             return True
 
-    def _on_delta(self, msg: dict[str, Any]) -> None:
-        sid = msg["sid"]
+    def _on_reply(self, msg: messages.Message | messages.Unknown) -> None:
+        if isinstance(msg, messages.Unknown):
+            if msg.type not in self._unknown_types:
+                self._unknown_types.add(msg.type)
+                log.info("websocket message of unknown type %r skipped", msg.type)
+        elif isinstance(msg, messages.IndexListMessage):
+            self._on_index_list(msg)
+        elif isinstance(msg, messages.Subscribed):
+            self._on_subscribed(msg)
+        elif isinstance(msg, messages.Ok):
+            self._on_ok(msg)
+        elif isinstance(msg, messages.Error):
+            self._on_error(msg)
+        elif isinstance(msg, messages.Unsubscribed):
+            self._pending.pop(msg.id or 0, None)
+
+    def _on_delta(self, msg: messages.DeltaMessage) -> None:
+        sid = msg.sid
         if sid in self._dead:
             return
         self._book_at = self._clock.monotonic()
-        if not self._seq.accept(sid, msg["seq"]):
+        if not self._seq.accept(sid, msg.seq):
             self._on_book_gap(None)
             return
-        body = msg["msg"]
-        ticker = body["market_ticker"]
+        body = msg.msg
+        ticker = body.market_ticker
         books = self._books
         with books.lock:
             book = books.get(ticker)
@@ -403,7 +407,7 @@ class FeedSession:
                 return
             was_fresh = book.fresh
             ok = book.apply_delta(
-                body["side"], body["price_dollars"], body["delta_fp"], yes_priced=books.yes_priced
+                body.side, body.price_dollars, body.delta_fp, yes_priced=books.yes_priced
             )
         if not ok:
             self._sink(FeedEvent(EventKind.STALE, ticker, reason="bad_delta"))
@@ -414,15 +418,15 @@ class FeedSession:
                 event = self._book_events[ticker] = FeedEvent(EventKind.BOOK, ticker)
             self._sink(event)
 
-    def _on_snapshot(self, msg: dict[str, Any]) -> None:
-        sid = msg["sid"]
+    def _on_snapshot(self, msg: messages.SnapshotMessage) -> None:
+        sid = msg.sid
         if sid in self._dead:
             return
         self._book_at = self._clock.monotonic()
-        body = msg["msg"]
-        ticker = body["market_ticker"]
+        body = msg.msg
+        ticker = body.market_ticker
         self._resnap.pop(ticker, None)
-        if not self._seq.accept(sid, msg["seq"]):
+        if not self._seq.accept(sid, msg.seq):
             self._on_book_gap(ticker)
         self._books.snapshot(ticker, body)
 
@@ -432,76 +436,84 @@ class FeedSession:
         self._books.mark_stale(suspects, "seq_gap")
         self.request_snapshots(suspects)
 
-    def _on_pass_through(self, kind: str, msg: dict[str, Any]) -> None:
-        sid, seq = msg.get("sid"), msg.get("seq")
+    def _sequenced(self, msg: messages.Frame, reason: str) -> bool:
+        """False for a message of an unsubscribed subscription; a GAP event when one of its
+        channel was lost (a channel with no snapshot to resync from)."""
+        sid, seq = msg.sid, msg.seq
         if sid in self._dead:
-            return
-        if isinstance(sid, int) and isinstance(seq, int) and not self._seq.accept(sid, seq):
-            self._sink(FeedEvent(EventKind.GAP, reason=kind))  # only `trade` is sequenced
-        body = msg.get("msg") or {}
-        ticker = body.get("market_ticker") or body.get("ticker")
-        self._sink(FeedEvent(_PASS_THROUGH[kind], ticker, body))
+            return False
+        if sid is not None and seq is not None and not self._seq.accept(sid, seq):
+            self._sink(FeedEvent(EventKind.GAP, reason=reason))
+        return True
 
-    def _on_lifecycle(self, msg: dict[str, Any]) -> None:
-        sid, seq = msg.get("sid"), msg.get("seq")
-        if isinstance(sid, int) and isinstance(seq, int) and not self._seq.accept(sid, seq):
-            # lifecycle has no snapshot to resync from: say so, the trade loop re-reads markets
-            self._sink(FeedEvent(EventKind.GAP, reason=LIFECYCLE))
-        body = msg.get("msg") or {}
-        ticker = body.get("market_ticker")
-        if msg["type"] == "market_lifecycle_v2" and self._books.get(ticker or "") is not None:
-            self._sink(FeedEvent(EventKind.LIFECYCLE, ticker, body))
+    def _on_trade(self, msg: messages.TradeMessage) -> None:
+        if self._sequenced(msg, TRADE):
+            self._sink(FeedEvent(EventKind.TRADE, msg.msg.market_ticker, message=msg.msg))
 
-    def _on_index(self, msg: dict[str, Any]) -> None:
-        sid, seq = msg.get("sid"), msg.get("seq")
-        if sid in self._dead:
+    def _on_account(
+        self,
+        kind: EventKind,
+        msg: messages.Frame,
+        ticker: str | None,
+        message: messages.FillNotice | Order | messages.UnreadableOrder | None,
+    ) -> None:
+        if self._sequenced(msg, kind.value):  # these carry no seq: never a gap
+            self._sink(FeedEvent(kind, ticker, message=message))
+
+    def _on_lifecycle(self, msg: messages.Frame, body: messages.Lifecycle | None) -> None:
+        # lifecycle has no snapshot to resync from: a GAP says so, the trade loop re-reads
+        # markets; the event messages share its numbers, only a market's is passed on
+        self._sequenced(msg, LIFECYCLE)
+        ticker = None if body is None else body.market_ticker
+        if ticker is not None and self._books.get(ticker) is not None:
+            self._sink(FeedEvent(EventKind.LIFECYCLE, ticker, message=body))
+
+    def _on_index(self, msg: messages.IndexValueMessage) -> None:
+        kind = str(msg.__struct_config__.tag)
+        # a lost value has nothing to resync from; the next one supersedes it
+        if not self._sequenced(msg, kind):
             return
-        if isinstance(sid, int) and isinstance(seq, int) and not self._seq.accept(sid, seq):
-            # a lost value has nothing to resync from; the next one supersedes it
-            self._sink(FeedEvent(EventKind.GAP, reason=str(msg["type"])))
         try:
-            tick = decode_tick(msg)
+            tick = decode_tick({"type": kind, "msg": msg.msg})
         except IndexMessageError as exc:  # one bad value: no book is touched by it
             self._sink(FeedEvent(EventKind.ERROR, reason=f"bad index message: {exc}"[:200]))
             return
         if self.index_board.apply(tick):
             self._sink(FeedEvent(EventKind.INDEX, tick.index_id, reason=tick.channel))
 
-    def _on_index_list(self, msg: dict[str, Any]) -> None:
-        _, channel = self._pending.pop(msg.get("id", 0), ("", ""))
-        sid, seq = msg.get("sid"), msg.get("seq")
-        if isinstance(sid, int) and isinstance(seq, int):
+    def _on_index_list(self, msg: messages.IndexListMessage) -> None:
+        _, channel = self._pending.pop(msg.id or 0, ("", ""))
+        sid, seq = msg.sid, msg.seq
+        if sid is not None and seq is not None:
             self._seq.accept_if_next(sid, seq)
-        if not channel and isinstance(sid, int):
+        if not channel and sid is not None:
             channel = self._channel_of.get(sid, "")
-        ids = listed_ids(msg)
+        ids = msg.msg.ids
         self._sink(FeedEvent(EventKind.INDEX_LIST, data={"ids": ids}, reason=channel))
 
-    def _on_subscribed(self, msg: dict[str, Any]) -> None:
-        self._pending.pop(msg.get("id", 0), None)
-        body = msg.get("msg") or {}
-        channel, sid = body.get("channel"), body.get("sid")
-        if isinstance(channel, str) and isinstance(sid, int):
+    def _on_subscribed(self, msg: messages.Subscribed) -> None:
+        self._pending.pop(msg.id or 0, None)
+        channel, sid = msg.msg.channel, msg.msg.sid
+        if channel is not None and sid is not None:
             self.sids[channel] = sid
             self._channel_of[sid] = channel
 
-    def _on_ok(self, msg: dict[str, Any]) -> None:
-        self._pending.pop(msg.get("id", 0), None)
-        sid, seq = msg.get("sid"), msg.get("seq")
+    def _on_ok(self, msg: messages.Ok) -> None:
+        self._pending.pop(msg.id or 0, None)
+        sid, seq = msg.sid, msg.seq
         # Whether an `ok` consumes a sequence number is not documented: take it only when it is
         # exactly the next one, so neither reading produces a false gap.
-        if isinstance(sid, int) and isinstance(seq, int):
+        if sid is not None and seq is not None:
             self._seq.accept_if_next(sid, seq)
 
-    def _on_error(self, msg: dict[str, Any]) -> None:
-        purpose, channel = self._pending.pop(msg.get("id", 0), ("", ""))
-        body = msg.get("msg") or {}
-        code = body.get("code")
-        sid = msg.get("sid")
+    def _on_error(self, msg: messages.Error) -> None:
+        purpose, channel = self._pending.pop(msg.id or 0, ("", ""))
+        code, sid = msg.msg.code, msg.sid
+        body = msgspec.structs.asdict(msg.msg)
         self._sink(FeedEvent(EventKind.ERROR, data=body, reason=f"{purpose or 'server'}: {code}"))
         if purpose == "get_snapshot":
             self._resubscribe(ORDERBOOK)
-        elif code in TERMINAL_ERROR_CODES and isinstance(sid, int) and sid in self._channel_of:
+        elif code in TERMINAL_ERROR_CODES and sid is not None and sid in self._channel_of:
             self._resubscribe(self._channel_of[sid])
         elif purpose == "subscribe" and channel == ORDERBOOK:
             self._books.mark_stale(None, "subscribe_refused")

@@ -9,6 +9,7 @@ the pass. `kalshi resume` lifts the backoff (`lift`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -35,16 +36,36 @@ class CallGuard:
         self._counters = counters
         self.backoff_until = 0.0  # monotonic
         self.safe_mode_tripped = False  # set when an error puts trading into SAFE_MODE
+        # when the latest call that was answered had been sent (monotonic)
+        self._answered_sent_at = -math.inf
 
     @property
     def backing_off(self) -> bool:
         return self._clock.monotonic() < self.backoff_until
 
-    def ok(self) -> None:
+    def stamp(self) -> float:
+        """The time a call is sent, for `ok` and `failed` to be told."""
+        return self._clock.monotonic()
+
+    def ok(self, sent_at: float | None = None) -> None:
+        """A call answered; `sent_at` when it was sent (None: just now)."""
+        sent = self._clock.monotonic() if sent_at is None else sent_at
+        self._answered_sent_at = max(self._answered_sent_at, sent)
         self._risk.api_guard.record_success()
 
-    def failed(self, error: BaseException) -> None:
+    def failed(self, error: BaseException, sent_at: float | None = None) -> None:
+        """A call failed; `sent_at` when it was sent (None: just now). With calls made side by
+        side (runner/dispatch.py), a call sent after this one may already have been answered:
+        the exchange was answering after this call left, so its failure (a call held in the
+        network, timed out) is counted, but it is no evidence of an outage and neither backs
+        off nor counts toward SAFE_MODE; a failure of a call sent after every answer does."""
         self._counters.errors += 1
+        if sent_at is not None and sent_at < self._answered_sent_at:
+            self._log.emit(
+                "api_error_isolated",
+                {"error": str(error), "reason": "a call sent after it was answered"},
+            )
+            return
         verdict = self._risk.api_guard.record_error(error)
         if verdict.delay_s > 0:
             self.backoff_until = self._clock.monotonic() + verdict.delay_s

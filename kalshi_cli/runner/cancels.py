@@ -103,18 +103,19 @@ class Cancels:
         cancelled: _Cancelled,
         *,
         withdraw: bool = False,
+        sent_at: float | None = None,
     ) -> bool:
         """A cancel's answer in the state file and the view; True when the order went."""
         exc = cancelled.error
         if exc is None:
-            self._guard.ok()
+            self._guard.ok(sent_at)
             assert cancelled.result is not None
             self.booked_cancelled(ticker, order_id, cancelled.result.reduced_by, reason)
             return True
         if withdraw:
             self._counters.errors += 1
         else:
-            self._guard.failed(exc)
+            self._guard.failed(exc, sent_at)
         self._log.emit(
             "cancel_failed", {"ticker": ticker, "order_id": order_id, "error": exc.one_line()}
         )

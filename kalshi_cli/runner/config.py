@@ -23,6 +23,7 @@ from kalshi_cli.vocabulary.errors import ConfigError, UsageError
 if TYPE_CHECKING:
     from kalshi_cli.config import Located
     from kalshi_cli.risk import RiskLimits
+    from kalshi_cli.store import RetentionPolicy
     from kalshi_cli.strategy_api import Strategy
 
 MAX_SUBACCOUNT = 63  # 0 the primary account, 1-63 the numbered ones (as `--subaccount` elsewhere)
@@ -55,9 +56,9 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     status_interval_s: Seconds = 60.0
     tick_interval_s: Seconds = 1.0
     max_revisit_s: Seconds = 10.0
-    # threads that make the loop's exchange calls off its deciding path (0: none, each call
-    # waited for on the deciding thread)
-    send_workers: Annotated[int, msgspec.Meta(ge=0, le=32)] = 4
+    # the most threads that make the loop's exchange calls off its deciding path, started as
+    # calls wait (0: none, each call waited for on the deciding thread)
+    send_workers: Annotated[int, msgspec.Meta(ge=0, le=256)] = 32
     stop_deadline_s: Seconds = 20.0
     log_max_bytes: Whole = eventlog.MAX_BYTES
     log_backups: Whole = eventlog.BACKUPS
@@ -175,6 +176,7 @@ class TradeConfig:
     risk: Mapping[str, Any] = field(default_factory=dict)
     trade: Mapping[str, Any] = field(default_factory=dict)
     alerts: Mapping[str, Any] = field(default_factory=dict)
+    retention: Mapping[str, Any] = field(default_factory=dict)
     # strategies of the trader's own that the config names (`strategies.NAME.strategy`)
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -208,6 +210,13 @@ class TradeConfig:
         from kalshi_cli.vocabulary.decode import decode_config
 
         return decode_config(TradeSection, self.trade, where="trade")
+
+    @cached_property
+    def retention_policy(self) -> RetentionPolicy:
+        """The `retention:` section, decoded: what the loop prunes in the background."""
+        from kalshi_cli.store import RetentionPolicy
+
+        return RetentionPolicy.from_config(self.retention)
 
     def selection(self) -> Selection:
         raw = self.settings.markets
@@ -259,7 +268,9 @@ def load_trade_config(path: Path | None) -> TradeConfig:
         risk=_risk(section(document, "risk")),
         trade=_trade(section(document, "trade")),
         alerts=_alerts(section(document, "alerts")),
+        retention=section(document, "retention"),
     )
+    config.retention_policy  # noqa: B018 - refused here, before anything runs
     # read by `kalshi order` and `kalshi check`, not by the loop: a mistake there is still one
     from kalshi_cli.checks.thresholds import check_section
     from kalshi_cli.services.orders import limits_from

@@ -79,12 +79,12 @@ class Dispatch:
             queue.PriorityQueue()
         )
         self._sent = itertools.count()
-        self._threads = [
-            threading.Thread(target=self._work, name=f"kalshi-call-{n}", daemon=True)
-            for n in range(workers)
-        ]
-        for thread in self._threads:
-            thread.start()
+        # the workers, started as calls wait with none free, up to `workers`: a call held in
+        # the network holds its worker, and the others must not wait behind it
+        self._threads: list[threading.Thread] = []
+        self._idle = 0  # workers waiting for a call
+        self._waiting = 0  # calls not yet taken by a worker
+        self._lock = threading.Lock()
         # markets an order was sent for this run (what makes an order's call FIRST)
         self.quoted: set[str] = set()
         # answers back from the workers, each with its `then`: drained by the deciding thread
@@ -99,7 +99,7 @@ class Dispatch:
 
     @property
     def threaded(self) -> bool:
-        return bool(self._threads)
+        return self.workers > 0
 
     def busy(self, ticker: str) -> bool:
         """A call concerning the market is out, or its answer not yet booked."""
@@ -121,7 +121,7 @@ class Dispatch:
         docstring); `markets` are busy until `then` has run."""
         keys = self._take(markets)
         self._in_flight += 1
-        if not self._threads:
+        if not self.workers:
             self._book(keys, then, run_call(call))
             return
 
@@ -131,7 +131,16 @@ class Dispatch:
             if self.wake is not None:
                 self.wake()
 
-        self._calls.put((urgency, next(self._sent), work))
+        with self._lock:
+            self._waiting += 1
+            self._calls.put((urgency, next(self._sent), work))
+            if self._waiting > self._idle and len(self._threads) < self.workers:
+                thread = threading.Thread(
+                    target=self._work, name=f"kalshi-call-{len(self._threads)}", daemon=True
+                )
+                self._threads.append(thread)
+                self._idle += 1  # counted from its start, so the next call does not start another
+                thread.start()
 
     def urgency(self, markets: Iterable[str], *, reduce_only: bool) -> Urgency:
         """An order's: EXIT when it only reduces, FIRST in a market not quoted yet (which it
@@ -145,9 +154,14 @@ class Dispatch:
     def _work(self) -> None:
         while True:
             _, _, work = self._calls.get()
-            if work is None:
-                return
+            with self._lock:
+                self._idle -= 1
+                if work is None:
+                    return
+                self._waiting -= 1
             work()
+            with self._lock:
+                self._idle += 1
 
     def hold(self, markets: Iterable[str]) -> Callable[[], None]:
         """Keep `markets` busy across several calls (a group's legs, one after the other);
@@ -166,7 +180,7 @@ class Dispatch:
     def later(self, booking: Callable[[], None]) -> None:
         """Run `booking` on the deciding thread at its next drain (at once without workers):
         for what a worker's call learns that the loop must book itself."""
-        if not self._threads:
+        if not self.workers:
             booking()
             return
         self._answers.put(booking)
@@ -180,7 +194,7 @@ class Dispatch:
 
     def drain(self) -> int:
         """Book every answer that is back; how many were booked."""
-        if not self._threads:
+        if not self.workers:
             return 0  # each answer was booked as its call returned
         booked = 0
         while True:
@@ -215,8 +229,9 @@ class Dispatch:
                 self._calls.get_nowait()
             except queue.Empty:
                 break
-        for _ in self._threads:
-            self._calls.put((math.inf, next(self._sent), None))  # a worker taking it ends
+        with self._lock:
+            for _ in self._threads:
+                self._calls.put((math.inf, next(self._sent), None))  # a worker taking it ends
 
     def _book(
         self, keys: tuple[str, ...], then: Callable[[Answer[T]], None], answer: Answer[T]
@@ -232,7 +247,7 @@ class Dispatch:
         for key in keys:
             held = self._busy.get(key, 0)
             self._busy[key] = held + 1
-            if not held and self.on_busy is not None and self._threads:
+            if not held and self.on_busy is not None and self.workers:
                 self.on_busy(key)
         return keys
 
@@ -243,5 +258,5 @@ class Dispatch:
                 self._busy[key] = left
             else:
                 del self._busy[key]
-                if self.on_free is not None and self._threads:
+                if self.on_free is not None and self.workers:
                     self.on_free(key)

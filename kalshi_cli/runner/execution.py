@@ -72,6 +72,7 @@ class Executor:
             clock=clock,
             guard=self.guard,
             fills_due=self._fills_due,
+            dispatch=self.dispatch,
         )
         self.sent = SentOrders()
         self.fills = FillSync(

@@ -18,9 +18,10 @@ from kalshi_cli.runner.dispatch import Answer, Dispatch, Urgency, run_call
 from kalshi_cli.services.pnl import fill_record_from_api, fill_subaccount
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING, SENT_STATUSES
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.models import ZERO, Action, Side, from_book, parse_count
+from kalshi_cli.vocabulary.models import ZERO, Action, Side, from_book
 
 if TYPE_CHECKING:
+    from kalshi_cli.feed.messages import FillNotice
     from kalshi_cli.runner.call_guard import CallGuard, Counters
     from kalshi_cli.runner.eventlog import EventLog
     from kalshi_cli.runner.portfolio import Portfolio
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from kalshi_cli.services.orders import OrderClient
     from kalshi_cli.store import FillRecord, IntentRecord, Store
     from kalshi_cli.vocabulary.clock import Clock
-    from kalshi_cli.vocabulary.models import Fill
+    from kalshi_cli.vocabulary.models import Fill, Order
 
 
 MAX_REMEMBERED = 10_000
@@ -129,10 +130,11 @@ class FillSync:
         self.due.clear()
         since = self._since()
         self._reads_out += 1
+        sent_at = self._guard.stamp()
 
         def absorbed(answer: Answer[list[Fill]]) -> None:
             self._reads_out -= 1
-            new = self._absorb(answer)
+            new = self._absorb(answer, sent_at)
             if then is not None:
                 then(new)
 
@@ -147,15 +149,15 @@ class FillSync:
         """The exchange's part of a read, alone: no state file, no view."""
         return list(self._client.portfolio.iter_fills(min_ts=since))
 
-    def _absorb(self, answer: Answer[list[Fill]]) -> int:
+    def _absorb(self, answer: Answer[list[Fill]], sent_at: float | None = None) -> int:
         try:
             fills = answer.get()
         except KalshiError as exc:
-            self._guard.failed(exc)
+            self._guard.failed(exc, sent_at)
             self.due.set()
             self._log.emit("fill_sync_failed", {"error": exc.one_line()})
             return 0
-        self._guard.ok()
+        self._guard.ok(sent_at)
         # the listing covers every subaccount: another's fills are another book, not the loop's
         here = self._client.subaccount or 0
         new = [
@@ -183,10 +185,9 @@ class FillSync:
             and self._store.orders.intent_by_order_id(fill.order_id) is None
         )
 
-    def fill_is_news(self, data: Any) -> bool:
+    def fill_is_news(self, notice: FillNotice) -> bool:
         """A `fill` message about a fill this run has not applied yet."""
-        key = (str(data.get("order_id", "")), str(data.get("trade_id", "")))
-        return key not in self._applied_trades
+        return (notice.order_id, notice.trade_id) not in self._applied_trades
 
     def order_fills_are_news(self, order_id: str, filled: Decimal) -> bool:
         """A `user_order` message counting more contracts filled than this run has applied."""
@@ -292,17 +293,15 @@ class FillSync:
         else:
             self._filled.pop(order_id, None)
 
-    def order_message(self, data: Any) -> bool:
+    def order_message(self, order: Order) -> bool:
         """A `user_orders` message: the exchange's own counts go into the order's row. False
         when the message is older than what the state file holds (the order already ended, or
         more of it had filled): the caller then ignores it, so a late `resting` message cannot
         bring back an order whose cancel was answered."""
-        order_id = str(data.get("order_id", ""))
-        status = str(data.get("status", ""))
+        order_id, status, filled = order.order_id, order.status, order.fill_count
         row = self._store.orders.intent_by_order_id(order_id) if order_id else None
         if row is None:
             return True  # placed elsewhere: the loop still counts it, the state file does not
-        filled = parse_count(data["fill_count_fp"])  # read whole by the caller (loop_watch.py)
         if row.status in (EXECUTED, CANCELED) or filled < row.filled:
             if row.status in (EXECUTED, CANCELED):
                 self._portfolio.update_order(order_id, remaining=ZERO, status=row.status)
@@ -312,7 +311,7 @@ class FillSync:
                 order_id=order_id,
                 status=status,
                 fill_count=filled,
-                remaining_count=parse_count(data["remaining_count_fp"]),
+                remaining_count=order.remaining_count,
             )
             if status != RESTING:
                 self._filled.pop(order_id, None)

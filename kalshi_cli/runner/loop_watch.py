@@ -14,10 +14,10 @@ limit, and the markets closed (a set the market pass reads). `kalshi resume` is 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.messages import FillNotice, Lifecycle, UnreadableOrder
 from kalshi_cli.runner.portfolio import open_order
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.errors import KalshiError
@@ -25,10 +25,8 @@ from kalshi_cli.vocabulary.models import (
     LIFECYCLE_RESULT,
     LIFECYCLE_RESUMES,
     LIFECYCLE_STOPS,
-    BookSide,
     Order,
     Side,
-    decode_answer,
 )
 
 if TYPE_CHECKING:
@@ -94,18 +92,21 @@ class LoopWatch:
                 changed.setdefault(ticker, event.at)
             elif kind is EventKind.FILL:
                 # a fill already read (an order that filled at once) is no news
-                if event.data is None or self._executor.fills.fill_is_news(event.data):
+                notice = event.message
+                if not isinstance(notice, FillNotice) or self._executor.fills.fill_is_news(notice):
                     self._executor.fills_due = True
-            elif kind is EventKind.USER_ORDER and event.data is not None:
-                self._order_update(event.data)
+            elif kind is EventKind.USER_ORDER and isinstance(
+                event.message, Order | UnreadableOrder
+            ):
+                self._order_update(event.message)
             elif kind is EventKind.STALE and ticker is not None:
                 went_stale.add(ticker)
                 self._log.emit("feed_stale", {"ticker": ticker, "reason": event.reason})
                 self._alert("feed_stale", ticker, f"{ticker}: {event.reason}", {"ticker": ticker})
             elif kind is EventKind.FRESH and ticker is not None:
                 self._log.emit("feed_fresh", {"ticker": ticker})
-            elif kind is EventKind.LIFECYCLE and event.data is not None:
-                self._lifecycle(event.data)
+            elif kind is EventKind.LIFECYCLE and isinstance(event.message, Lifecycle):
+                self._lifecycle(event.message)
             elif kind is EventKind.INDEX:
                 # a strategy that prices from the index decides again when it moves
                 if self._context.lineup.any("reads_index"):
@@ -118,25 +119,21 @@ class LoopWatch:
                     self._executor.guard.failed(event.error)
         return changed, went_stale
 
-    def _order_update(self, data: Any) -> None:
-        number = data.get("subaccount_number")  # the channel covers every subaccount
-        if isinstance(number, int) and number != (self._client.subaccount or 0):
+    def _order_update(self, update: Order | UnreadableOrder) -> None:
+        number = update.subaccount  # the channel covers every subaccount
+        if number is not None and number != (self._client.subaccount or 0):
             return  # another subaccount's order: another book, never this loop's
-        order_id = str(data.get("order_id", ""))
-        ticker = str(data.get("ticker", ""))
-        try:
-            # decoded as an order: its status and counts have no default (`models.Order`)
-            update = decode_answer(Order, data)
-        except (KeyError, TypeError, ValueError) as exc:
+        order_id, ticker = update.order_id, update.ticker or ""
+        if isinstance(update, UnreadableOrder):
             # missing means unknown, never "0 resting": the order stays as the loop knew it,
             # and the fills read it makes now (and the next reconcile) decide what it became
             self._executor.fills_due = True
-            self._log.emit("user_order_unreadable", {"order_id": order_id, "error": repr(exc)})
+            self._log.emit("user_order_unreadable", {"order_id": order_id, "error": update.error})
             return
         status, remaining, filled = update.status, update.remaining_count, update.fill_count
         if filled > 0 and self._executor.fills.order_fills_are_news(order_id, filled):
             self._executor.fills_due = True
-        if not self._executor.fills.order_message(data):
+        if not self._executor.fills.order_message(update):
             return
         known = self._portfolio.orders.get(order_id)
         if known is not None and status == "resting" and remaining > 0:
@@ -147,8 +144,8 @@ class LoopWatch:
                     order_id=order_id,
                     client_order_id=known.client_order_id,
                     ticker=known.ticker,
-                    book_side=BookSide(str(data.get("book_side", "bid"))),
-                    yes_price=Decimal(str(data.get("yes_price_dollars", "0"))),
+                    book_side=update.book_side,
+                    yes_price=update.yes_price,
                     side=known.side,
                     remaining=remaining,
                     strategy=known.strategy,
@@ -161,19 +158,19 @@ class LoopWatch:
             self._portfolio.add_order(
                 open_order(
                     order_id=order_id,
-                    client_order_id=str(data.get("client_order_id", "")),
+                    client_order_id=update.client_order_id,
                     ticker=ticker,
-                    book_side=BookSide(str(data.get("book_side", "bid"))),
-                    yes_price=Decimal(str(data.get("yes_price_dollars", "0"))),
+                    book_side=update.book_side,
+                    yes_price=update.yes_price,
                     side=Side.YES,
                     remaining=remaining,
                     strategy=None,
                 )
             )
 
-    def _lifecycle(self, data: Any) -> None:
-        ticker = str(data.get("market_ticker", ""))
-        kind = str(data.get("event_type", ""))
+    def _lifecycle(self, message: Lifecycle) -> None:
+        ticker = message.market_ticker or ""
+        kind = message.event_type or ""
         if ticker not in self._portfolio.markets:
             return
         if kind in ENDED_EVENTS:

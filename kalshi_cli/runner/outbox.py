@@ -210,7 +210,7 @@ class Outbox:
         try:
             items = answer.get()
         except OrderOutcomeUnknown as exc:
-            self._guard.failed(exc)
+            self._guard.failed(exc, sent_at)
             self._lost(recorded, exc.message)
             return
         except (ApiError, TransportError) as exc:
@@ -225,7 +225,7 @@ class Outbox:
             ):
                 self._sender.group_triggered(recorded[0][0], exc.message)
             else:
-                self._guard.failed(exc)
+                self._guard.failed(exc, sent_at)
             self._sender.balance_hold.refused(exc.code if isinstance(exc, ApiError) else None)
             return
         # an item that does not say plainly is no answer: its order is looked up, as one the
@@ -244,10 +244,11 @@ class Outbox:
                     f"{len(trouble)} order(s) of a batch answered with the exchange's trouble "
                     f"({trouble[0].error})",
                     client_order_id=trouble[0].client_order_id,
-                )
+                ),
+                sent_at,
             )
         else:
-            self._guard.ok()
+            self._guard.ok(sent_at)
         triggered: tuple[Intent, str] | None = None  # an item refused for the order group
         try:
             with self._store.transaction():  # one commit for the batch's answers

@@ -16,16 +16,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.messages import Lifecycle, Trade
 from kalshi_cli.runner.ports import IndexFeed, MarketFeed
 from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.models import LIFECYCLE_RESULT, Market, Orderbook, Side, parse_count
+from kalshi_cli.vocabulary.models import Market, Orderbook
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.runner.loop import TradeLoop
     from kalshi_cli.store import Store
     from kalshi_cli.venue import LocalVenue, VenueClient
+    from kalshi_cli.venue.applier import FedVenue
     from kalshi_cli.vocabulary.clock import Clock
 
 PAPER = "PAPER"
@@ -96,26 +98,15 @@ class LiveFeed(MarketFeed, Protocol):
     def mode(self) -> str: ...
 
 
-class FedVenue(Protocol):
-    """What a `PaperFeed` tells the venue of the market: the `LocalVenue` hears it."""
-
-    def book_changed(
-        self, ticker: str, yes: Mapping[Decimal, Decimal], no: Mapping[Decimal, Decimal]
-    ) -> None: ...
-
-    def trade(self, ticker: str, yes_price: Decimal, count: Decimal, taker_side: Side) -> None: ...
-
-    def settle(self, ticker: str, result: str) -> None: ...
-
-    def lifecycle(self, ticker: str, event_type: object) -> None: ...
-
-
 class PaperFeed:
     """The live feed, feeding the venue in the loop's thread before the loop sees its events."""
 
     def __init__(self, inner: LiveFeed, venue: FedVenue) -> None:
+        from kalshi_cli.venue.applier import FeedApplier
+
         self.inner = inner
         self.venue = venue
+        self.applier = FeedApplier(venue)
         self.private_dropped = 0
 
     # the MarketFeed protocol, delegated
@@ -166,26 +157,11 @@ class PaperFeed:
         if event.kind is EventKind.BOOK:
             book = self.inner.book(ticker)
             if book is not None:
-                self.venue.book_changed(ticker, dict(book.yes_bids), dict(book.no_bids))
-        elif event.kind is EventKind.TRADE and event.data is not None:
-            trade = _trade(event.data)
-            if trade is not None:
-                self.venue.trade(ticker, *trade)
-        elif event.kind is EventKind.LIFECYCLE and event.data is not None:
-            kind = event.data.get("event_type")
-            result = event.data.get("result")
-            if kind in LIFECYCLE_RESULT and result in ("yes", "no"):
-                self.venue.settle(ticker, str(result))
-            else:
-                self.venue.lifecycle(ticker, kind)
-
-
-def _trade(msg: Mapping[str, Any]) -> tuple[Decimal, Decimal, Side] | None:
-    try:
-        side = Side(str(msg.get("taker_outcome_side") or msg.get("taker_side")))
-        return Decimal(str(msg["yes_price_dollars"])), parse_count(msg["count_fp"]), side
-    except (KeyError, ValueError, ArithmeticError):
-        return None
+                self.applier.book(ticker, dict(book.yes_bids), dict(book.no_bids))
+        elif event.kind is EventKind.TRADE and isinstance(event.message, Trade):
+            self.applier.trade(ticker, event.message)
+        elif event.kind is EventKind.LIFECYCLE and isinstance(event.message, Lifecycle):
+            self.applier.lifecycle(ticker, event.message)
 
 
 def build_venue(

@@ -59,9 +59,9 @@ class MarketSchedule:
         self.visited: dict[str, float] = dict.fromkeys(self._order, now)
         self._lags: list[float] = []
         self._revisit_max = 0.0
-        # every decision lag of the run, when a benchmark or test asks for the whole
-        # distribution (the reports keep only a window)
-        self.kept: list[float] | None = None
+        # every decision lag of the run with its market, when a benchmark or test asks for
+        # the whole distribution (the reports keep only a window)
+        self.kept: list[tuple[str, float]] | None = None
         # markets waiting for an exchange call's answer (runner/dispatch.py): out of the news
         # and the sweep until it is booked; ticker -> (its news's time, in the sweep)
         self._parked: dict[str, tuple[float | None, bool]] = {}
@@ -128,7 +128,7 @@ class MarketSchedule:
             lag = max(now - at, 0.0)
             self._lags.append(lag)
             if self.kept is not None:
-                self.kept.append(lag)
+                self.kept.append((ticker, lag))
         last = self.visited.get(ticker)
         if last is not None:
             self._revisit_max = max(self._revisit_max, now - last)

@@ -136,7 +136,7 @@ class Sender:
         try:
             outcome = self.orders.book_sent(create, sent)
         except OrderOutcomeUnknown as exc:
-            self._guard.failed(exc)
+            self._guard.failed(exc, sent_at)
             exposure = added_exposure(self._portfolio.view(intent.ticker), intent)
             self._unknown.lost(create.client_order_id, intent.ticker, exposure)
             self._fills_due.set()
@@ -156,11 +156,11 @@ class Sender:
             if self.order_group_id and isinstance(exc, ApiError) and exc.code == GROUP_TRIGGERED:
                 self.group_triggered(intent, exc.message)
                 return None
-            self._guard.failed(exc)
+            self._guard.failed(exc, sent_at)
             self.balance_hold.refused(exc.code if isinstance(exc, ApiError) else None)
             self._log.emit("order_rejected", {**intent_fields(intent), "error": exc.message})
             return None
-        self._guard.ok()
+        self._guard.ok(sent_at)
         self.placed(
             intent,
             create,

@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from kalshi_cli.client.pacing import Pacing, TierSetting
     from kalshi_cli.services.metrics import LoopTelemetry
     from kalshi_cli.services.orders import OrderClient
-    from kalshi_cli.store import Store
+    from kalshi_cli.store import RetentionPolicy, Store
     from kalshi_cli.vocabulary.clock import Clock
 
 
@@ -634,10 +634,39 @@ def run(
     *,
     stop: threading.Event | None = None,
     fresh_timeout_s: float = 15.0,
+    retention: RetentionPolicy | None = None,
 ) -> Summary:
     """Run the loop as the options say and return the final summary (also on SIGTERM). A crash
     inside the loop still cancels the loop's resting orders before it propagates: quotes left
-    on the book with nobody managing them are the costliest way to fail."""
+    on the book with nobody managing them are the costliest way to fail. With `retention`, the
+    state file is pruned in the background while the loop runs (runner/state_prune.py)."""
+    with _pruning(loop, options, retention):
+        return _run(loop, options, stop=stop, fresh_timeout_s=fresh_timeout_s)
+
+
+@contextmanager
+def _pruning(
+    loop: TradeLoop, options: TradeOptions, policy: RetentionPolicy | None
+) -> Iterator[None]:
+    """The background prune beside a loop that runs on (not `--once`, not a dry run, which
+    leaves the state file as it found it); its last problem, if any, logged at the end."""
+    if policy is None or not policy.in_loop or options.once or options.dry_run:
+        yield
+        return
+    from kalshi_cli.runner.state_prune import BackgroundPrune
+
+    pruner = BackgroundPrune(loop.store.path, policy, loop.clock).start()
+    try:
+        yield
+    finally:
+        pruner.close()
+        if pruner.problem is not None:
+            loop.log.emit("state_prune_failed", {"error": pruner.problem})
+
+
+def _run(
+    loop: TradeLoop, options: TradeOptions, *, stop: threading.Event | None, fresh_timeout_s: float
+) -> Summary:
     stop = stop or threading.Event()
     abandon = threading.Event()
     cancel_resting = not options.once
@@ -883,7 +912,7 @@ def trade(
                 **({"paper": True} if options.paper else {}),
             },
         )
-        summary = run(loop, options)
+        summary = run(loop, options, retention=config.retention_policy)
         if group is not None and not options.once:
             # on the loop's own orders: one placed by hand is not in the group
             end_session_group(

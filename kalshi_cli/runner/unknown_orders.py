@@ -16,9 +16,10 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from kalshi_cli.client.client import LANDING_WINDOW_S
+from kalshi_cli.runner.dispatch import Answer, Dispatch, Urgency, run_call
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.portfolio import open_order
-from kalshi_cli.services.reconcile import NOT_ON_EXCHANGE
+from kalshi_cli.store.records import NOT_ON_EXCHANGE
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import ZERO
@@ -82,7 +83,10 @@ class UnknownOrders:
         clock: Clock,
         guard: CallGuard,
         fills_due: threading.Event,
+        dispatch: Dispatch,
     ) -> None:
+        self.dispatch = dispatch
+        self._looking = False  # a round of lookups is out (resolve_later)
         self._client = client
         self._store = store
         self._portfolio = portfolio
@@ -116,21 +120,63 @@ class UnknownOrders:
         return sum((u.exposure for u in self.unknown.values()), start=ZERO)
 
     def resolve(self, *, guarded: bool = True) -> None:
-        """Look each order of unknown outcome up by its client order id: found, it takes the
-        exchange's state (and counts as resting or filled); still missing LANDING_WINDOW_S
-        after its failure, it can no longer land and was never placed. Never sent again.
-        `guarded=False` (a lookup during the API error guard's backoff, while trading is
-        blocked): the guard hears neither its failure nor its success, so a storm of errors
-        neither extends the backoff nor trips SAFE_MODE again through these lookups."""
-        for client_order_id, lost in list(self.unknown.items()):
+        """Look each order of unknown outcome up by its client order id, waiting for the
+        answers: found, it takes the exchange's state (and counts as resting or filled); still
+        missing LANDING_WINDOW_S after its failure, it can no longer land and was never placed.
+        Never sent again. `guarded=False` (a lookup during the API error guard's backoff, while
+        trading is blocked): the guard hears neither its failure nor its success, so a storm of
+        errors neither extends the backoff nor trips SAFE_MODE again through these lookups."""
+        sent_at = self._guard.stamp()
+        self._settle(self._look(dict(self.unknown)), guarded=guarded, sent_at=sent_at)
+
+    def resolve_later(self, *, guarded: bool = True) -> None:
+        """`resolve` with the lookups off the deciding path (runner/dispatch.py): the answers
+        are settled when booked; one round of lookups out at a time."""
+        if self._looking:
+            return
+        self._looking = True
+        lost = dict(self.unknown)
+        sent_at = self._guard.stamp()
+
+        def booked(answer: Answer[list[tuple[str, Answer[Order | None]]]]) -> None:
+            self._looking = False
+            self._settle(answer.get(), guarded=guarded, sent_at=sent_at)
+
+        self.dispatch.send((), lambda: self._look(lost), booked, Urgency.EXIT)
+
+    def _look(self, lost: dict[str, Unknown]) -> list[tuple[str, Answer[Order | None]]]:
+        """The exchange's part of `resolve` alone (no state file, no view): each lookup in
+        turn, until one fails (the rest wait for the next round)."""
+        looked: list[tuple[str, Answer[Order | None]]] = []
+        orders = self._client.orders
+        for client_order_id, unknown in lost.items():
+            found = run_call(
+                partial(orders.find_order_by_client_id, client_order_id, unknown.ticker)
+            )
+            looked.append((client_order_id, found))
+            if found.error is not None:
+                break
+        return looked
+
+    def _settle(
+        self,
+        looked: list[tuple[str, Answer[Order | None]]],
+        *,
+        guarded: bool,
+        sent_at: float,
+    ) -> None:
+        for client_order_id, found in looked:
+            lost = self.unknown.get(client_order_id)
+            if lost is None:
+                continue  # settled meanwhile (a stop's lookups, a fill read)
             try:
-                order = self._client.orders.find_order_by_client_id(client_order_id, lost.ticker)
+                order = found.get()
             except KalshiError as exc:
                 if guarded:
-                    self._guard.failed(exc)
+                    self._guard.failed(exc, sent_at)
                 return
             if guarded:
-                self._guard.ok()
+                self._guard.ok(sent_at)
             if order is None:
                 if self._clock.monotonic() - lost.since < LANDING_WINDOW_S:
                     continue

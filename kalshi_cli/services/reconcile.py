@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kalshi_cli.store.records import CANCELED, EXECUTED, PENDING, REJECTED, RESTING, UNKNOWN
+from kalshi_cli.store.records import (
+    CANCELED,
+    EXECUTED,
+    NOT_ON_EXCHANGE,
+    PENDING,
+    REJECTED,
+    RESTING,
+    UNKNOWN,
+)
 from kalshi_cli.vocabulary.clock import Clock, SystemClock
 from kalshi_cli.vocabulary.errors import NotFoundError
 from kalshi_cli.vocabulary.models import ZERO, Order, Side, TimeInForce, from_book
@@ -29,10 +37,6 @@ if TYPE_CHECKING:
     from kalshi_cli.store import IntentRecord, Store
     from kalshi_cli.vocabulary.models import Fill, Settlement
 
-# How the reason of an intent marked rejected because the exchange did not list it begins (the
-# trade loop's and reconcile's): a conclusion drawn from an absence, which `reconcile` checks
-# again against the exchange's orders, unlike a refusal the exchange gave.
-NOT_ON_EXCHANGE = "not on the exchange"
 # How long a read may lag a write unless configured (`read_lag`, docs/configuration.md): about
 # three times the 360 ms seen on Kalshi (REFERENCE.md, "Observed on the real wire").
 DEFAULT_READ_LAG_S = 1.0

@@ -31,6 +31,7 @@ from kalshi_cli.store.records import (
     SettlementRecord,
     TradingStateRecord,
 )
+from kalshi_cli.store.retention import PruneReport, RetentionPolicy
 from kalshi_cli.store.store import Store
 
 __all__ = [
@@ -52,6 +53,8 @@ __all__ = [
     "OrderHistoryRecord",
     "OrderNotFound",
     "OrderNotRecorded",
+    "PruneReport",
+    "RetentionPolicy",
     "RiskTripRecord",
     "SettlementRecord",
     "StateFileLocked",

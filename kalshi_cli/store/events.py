@@ -135,7 +135,3 @@ class EventRepository:
     def count_events(self, kind: str) -> int:
         [(count,)] = self._db.rows("SELECT COUNT(*) FROM events WHERE kind = ?", (kind,))
         return int(count)
-
-    def prune_events(self, *, before: float) -> int:
-        """Delete events older than `before`; returns how many went."""
-        return max(self._db.write("DELETE FROM events WHERE at < ?", (before,)).rowcount, 0)

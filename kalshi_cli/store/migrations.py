@@ -341,6 +341,16 @@ FILL_MONEY_TEXT_ONLY = Migration(
     ),
 )
 
+# -- 0007_fills_by_order: an order's fills found without a scan ------------------------------
+# Retention (store/retention.py) removes a finished order only once the file holds fills for
+# every contract it says filled, so a fill copied later still finds the strategy that owns it;
+# it asks that of each order it removes, so the fills need an index by order id. Once released,
+# never edit these.
+FILLS_BY_ORDER = Migration(
+    "0007_fills_by_order",
+    ("CREATE INDEX fills_order ON fills (order_id)",),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     INITIAL,
     FILL_INTEGER_UNITS,
@@ -348,6 +358,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     SETTLEMENT_SUBACCOUNT,
     ALERT_SCOPE,
     FILL_MONEY_TEXT_ONLY,
+    FILLS_BY_ORDER,
 )
 
 

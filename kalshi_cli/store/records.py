@@ -47,6 +47,12 @@ ORDER_STATUSES: tuple[str, ...] = (PENDING, RESTING, EXECUTED, CANCELED, REJECTE
 OPEN_STATUSES: tuple[str, ...] = (PENDING, UNKNOWN, RESTING)
 # The statuses an order can have on the exchange, i.e. what `mark_sent` may record.
 SENT_STATUSES: tuple[str, ...] = (RESTING, EXECUTED, CANCELED)
+# The statuses after which an order changes no more.
+FINISHED_STATUSES: tuple[str, ...] = (EXECUTED, CANCELED, REJECTED)
+# How the reason of an intent marked rejected because the exchange did not list it begins (the
+# trade loop's and reconcile's): a conclusion drawn from an absence, which `reconcile` checks
+# again against the exchange's orders, unlike a refusal the exchange gave (so retention keeps it).
+NOT_ON_EXCHANGE = "not on the exchange"
 
 TRADING_STATES: tuple[str, ...] = ("ACTIVE", "REDUCING", "HALTED", "SAFE_MODE")
 

@@ -3,7 +3,8 @@
 `Store` owns the one connection (opening, migrating, transactions, closing, and the errors
 SQLite's failures become) and has one repository per family of records, each a plain class
 handed the store's `Database`: `store.orders`, `store.fills`, `store.settlements`,
-`store.trading`, `store.alerts`, `store.events`. They share the connection, so a
+`store.trading`, `store.alerts`, `store.events`, and `store.retention` (which prunes them
+all by the config's policy). They share the connection, so a
 `store.transaction()` block over several of them is one commit. This module keeps what
 concerns the file as a whole: opening it, its migrations, its integrity, and the one write that
 reads across families by design (`record_intent_if_allowed`); a new table group is a new
@@ -44,6 +45,7 @@ from kalshi_cli.store.events import EventRepository
 from kalshi_cli.store.fills import FillRepository
 from kalshi_cli.store.orders import OrderRepository
 from kalshi_cli.store.records import IntentRecord, MigrationReport, TradingStateRecord
+from kalshi_cli.store.retention import PruneReport, RetentionPolicy, RetentionRepository
 from kalshi_cli.store.settlements import SettlementRepository
 from kalshi_cli.store.trading import TradingStateRepository
 from kalshi_cli.vocabulary.clock import Clock, SystemClock
@@ -81,6 +83,7 @@ class Store:
         self.trading = TradingStateRepository(db, self.settlements)
         self.alerts = AlertStateRepository(db)
         self.events = EventRepository(db)
+        self.retention = RetentionRepository(db)
 
     # ------------------------------------------------------------------------------ opening
 
@@ -138,6 +141,22 @@ class Store:
         of them this call applied: `kalshi state migrate`."""
         with cls.open(path, clock=clock) as store:
             return MigrationReport(store.migration_status(), list(store.migrated_on_open))
+
+    @classmethod
+    def prune(
+        cls,
+        path: Path,
+        policy: RetentionPolicy,
+        *,
+        dry_run: bool = False,
+        clock: Clock | None = None,
+    ) -> PruneReport:
+        """Apply the retention policy to the state file at `path` (`kalshi state prune`); on a
+        dry run only count. No file there: nothing to prune (none is created)."""
+        if not Path(path).expanduser().exists():
+            return PruneReport(dry_run)
+        with cls.open(path, clock=clock, create=False) as store:
+            return store.retention.prune(policy, dry_run=dry_run)
 
     @classmethod
     def open_readonly(cls, path: Path, *, clock: Clock | None = None) -> Store | None:

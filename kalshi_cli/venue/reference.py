@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from kalshi_cli.feed.messages import Lifecycle
 from kalshi_cli.vocabulary.clock import parse_iso
 from kalshi_cli.vocabulary.models import (
     PRICE_STRUCTURES,
@@ -129,6 +130,9 @@ def from_rest(
     events: Iterable[Mapping[str, Any]],
     markets: Iterable[Mapping[str, Any]],
 ) -> dict[str, MarketInfo]:
+    """Read from REST bodies kept as sent (reference.json, written by any earlier version),
+    field by field rather than as Structs: a missing field takes its default (a missing series
+    or event is named in `assumed`), so a body of an older shape still describes its market."""
     by_series = {str(s.get("ticker")): s for s in series}
     by_event = {str(e.get("event_ticker")): e for e in events}
     out: dict[str, MarketInfo] = {}
@@ -170,18 +174,18 @@ def from_rest(
     return out
 
 
-def with_lifecycle(info: MarketInfo, msg: Mapping[str, Any]) -> MarketInfo:
-    """`info` updated by a recorded `market_lifecycle_v2` message (tick grid, result)."""
-    kind = msg.get("event_type")
-    if kind == "created" and msg.get("price_level_structure"):
-        ranges = price_ranges_of(msg.get("price_ranges"))
+def with_lifecycle(info: MarketInfo, msg: Lifecycle) -> MarketInfo:
+    """`info` updated by a `market_lifecycle_v2` message (tick grid, result)."""
+    kind = msg.event_type
+    if kind == "created" and msg.price_level_structure:
+        ranges = price_ranges_of(msg.price_ranges)
         assumed = tuple(a for a in info.assumed if a != "tick grid")
         return replace(
             info,
-            price_level_structure=str(msg["price_level_structure"]),
+            price_level_structure=msg.price_level_structure,
             price_ranges=ranges or info.price_ranges,
             assumed=assumed,
         )
-    if kind == "determined" and msg.get("result") in ("yes", "no"):
-        return replace(info, result=str(msg["result"]))
+    if kind == "determined" and msg.known_result is not None:
+        return replace(info, result=msg.known_result)
     return info

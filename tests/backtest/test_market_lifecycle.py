@@ -40,7 +40,7 @@ def test_a_market_paused_then_resumed_takes_orders_again() -> None:
             lifecycle(START + 2, 2, "activated", is_deactivated=False),
         ]
     )
-    driver = Driver(records, ReplayFeed([T], clock), venue, clock, {})
+    driver = Driver(records, ReplayFeed([T], clock), venue, clock)
     venue.book_changed(T, {}, {D("0.50"): D(10)})
     driver.advance_to(START + 1.5)
     with pytest.raises((BadRequestError, ConflictError)):  # paused: refused

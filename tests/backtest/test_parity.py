@@ -47,6 +47,7 @@ from kalshi_cli.backtest.engine import (
 from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.data.replay import iter_records
 from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.messages import convert_lifecycle, convert_trade
 from kalshi_cli.runner import paper
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.eventlog import EventLog
@@ -123,10 +124,13 @@ class FrameDriver(Driver):
                 feed.events.append(FeedEvent(EventKind.BOOK, ticker, source="ws"))
         elif kind == "trade":
             feed.latest = t
-            feed.events.append(FeedEvent(EventKind.TRADE, ticker, msg, source="ws"))
+            trade = convert_trade(msg)
+            feed.events.append(FeedEvent(EventKind.TRADE, ticker, source="ws", message=trade))
         elif kind == "market_lifecycle_v2":
             feed.latest = t
-            feed.events.append(FeedEvent(EventKind.LIFECYCLE, ticker, msg, source="ws"))
+            lifecycle = convert_lifecycle(msg)
+            event = FeedEvent(EventKind.LIFECYCLE, ticker, source="ws", message=lifecycle)
+            feed.events.append(event)
         if self.pending_since is None and feed.pending:
             self.pending_since = t
 
@@ -188,7 +192,7 @@ def paper_run(spec: BacktestSpec, workdir: Path) -> Run:
         config = TradeConfig(strategies=params, risk=dict(spec.risk), trade=dict(spec.trade))
         options = TradeOptions(strategies=choices, selection=selection, paper=True)
         loop = start_loop(Parts(client, store, feed, clock, log), options, config, markets)
-        driver = FrameDriver(_chain(first, records), cast("ReplayFeed", feed), venue, clock, {})
+        driver = FrameDriver(_chain(first, records), cast("ReplayFeed", feed), venue, clock)
         _drive(loop, driver, spec)
         # as the backtest ends: the loop stops and withdraws its quotes, the last fills are read
         loop.shutdown(cancel_resting=True)

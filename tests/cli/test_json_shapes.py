@@ -152,6 +152,7 @@ def outputs(sim_default: SimHarness, tmp_path_factory: pytest.TempPathFactory) -
     out["state path"] = run.json("state", "path")
     out["config get"] = run.json("config", "get", "risk")
     out["state migrate"] = run.json("state", "migrate")
+    out["state prune"] = run.json("state", "prune", "--dry-run")
     source = home / "frames.jsonl"
     frame = {"type": "orderbook_snapshot", "sid": 1, "seq": 1,
              "msg": {"market_ticker": "M", "yes_dollars_fp": [["0.3000", "2.00"]]}}  # fmt: skip
@@ -199,6 +200,7 @@ REAL = [
     "check",
     "state path",
     "state migrate",
+    "state prune",
     "config get",
     "data import",
     "data ls",

@@ -83,3 +83,11 @@ def test_the_commented_alerts_example_is_a_valid_alerts_section() -> None:
     section = yaml.safe_load(uncommented)["alerts"]
     router = AlertRouter.from_config(section, environ={"KALSHI_SLACK_URL": "https://h.example/x"})
     assert any("slack" in line for line in router.describe())
+
+
+def test_retention_section_is_every_key_at_its_default() -> None:
+    from kalshi_cli.store import RetentionPolicy
+
+    section = EXAMPLE["retention"]
+    assert set(section) == set(RetentionPolicy.__struct_fields__)
+    assert RetentionPolicy.from_config(section) == RetentionPolicy()

@@ -5,17 +5,19 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent, LocalBook, SeqTracker
+from kalshi_cli.feed.messages import BookSnapshot
 from kalshi_cli.vocabulary.models import Orderbook
 
 D = Decimal
 
 
-def snap(yes: list[list[str]] | None = None, no: list[list[str]] | None = None) -> dict[str, Any]:
+def snap(yes: list[list[str]] | None = None, no: list[list[str]] | None = None) -> BookSnapshot:
     msg: dict[str, Any] = {
         "market_ticker": "MKT",
         "market_id": "9b0f6b43-5b68-4f9f-9f02-9a2d1b8ac1a1",
@@ -24,7 +26,7 @@ def snap(yes: list[list[str]] | None = None, no: list[list[str]] | None = None) 
         msg["yes_dollars_fp"] = yes
     if no is not None:
         msg["no_dollars_fp"] = no
-    return msg
+    return msgspec.convert(msg, BookSnapshot)
 
 
 def test_snapshot_builds_sorted_exact_book() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent
+from kalshi_cli.feed.messages import FillNotice, Lifecycle, Trade
 from kalshi_cli.feed.ws import (
     DEFAULT_CHANNELS,
     Connection,
@@ -22,7 +23,7 @@ from kalshi_cli.feed.ws import (
     websocket_connect,
 )
 from kalshi_cli.vocabulary.clock import Backoff, ManualClock
-from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.models import Order, Orderbook, Side
 from tests.feed import wire
 from tests.feed.helpers import SimBooks
 from tests.waiting import wait_until
@@ -98,6 +99,55 @@ def test_snapshot_then_deltas() -> None:
     assert h.books.orderbook("B") == Orderbook("B", (), ())
     assert h.kinds() == [(EventKind.BOOK, "A"), (EventKind.BOOK, "A"), (EventKind.BOOK, "B")]
     assert h.sent == []
+
+
+def test_a_message_of_an_unknown_type_is_skipped_and_the_feed_goes_on() -> None:
+    h = make()
+    subscribed_with_books(h)
+    unknown = json.dumps({"type": "communications", "sid": 12, "seq": 1, "msg": {"id": "rfq"}})
+    assert h.session.handle(unknown) is False  # neither market data nor a malformed frame
+    assert h.events == [] and h.sent == []
+    h.feed(wire.delta(7, 3, "A", "yes 0.4000 2.00"))
+    assert h.books.orderbook("A").yes_bids == ((D("0.40"), D(12)),)  # type: ignore[union-attr]
+
+
+def test_a_known_message_in_a_wrong_shape_is_a_malformed_frame() -> None:
+    h = make()
+    subscribed_with_books(h)
+    for bad in (
+        '{"type": "orderbook_delta", "sid": 7}',  # no seq, no msg
+        '{"type": "orderbook_snapshot", "sid": 7, "seq": 3, "msg": {"market_ticker": "A",'
+        ' "yes_dollars_fp": [["0.40", "ten"]]}}',
+        "[1, 2]",
+    ):
+        with pytest.raises(ValueError):  # WsFeed resyncs every book on it
+            h.session.handle(bad)
+
+
+def test_prices_and_counts_sent_as_json_numbers_are_read_exactly() -> None:
+    """REFERENCE.md: the wire sends numeric fields as strings or as JSON numbers."""
+    h = make()
+    h.feed(wire.subscribed(1, "orderbook_delta", 7))
+    snapshot = {"market_ticker": "A", "yes_dollars_fp": [[0.4, 10]], "no_dollars_fp": [[0.3, 2.5]]}
+    h.feed(json.dumps({"type": "orderbook_snapshot", "sid": 7, "seq": 1, "msg": snapshot}))
+    assert h.books.orderbook("A") == Orderbook("A", ((D("0.4"), D(10)),), ((D("0.3"), D("2.5")),))
+    trade = {"market_ticker": "A", "yes_price_dollars": 0.56, "count_fp": 3, "taker_side": "no"}
+    h.feed(json.dumps({"type": "trade", "sid": 9, "seq": 1, "msg": trade}))
+    message = h.events[-1].message
+    assert isinstance(message, Trade) and message.terms() == (D("0.56"), D(3), Side.NO)
+
+
+def test_a_trade_missing_its_count_is_passed_on_for_its_reader_to_skip() -> None:
+    """Not a malformed frame (that would resync every book): a trade the venue cannot fill
+    from, which its applier counts as `bad_trade`."""
+    h = make()
+    subscribed_with_books(h)
+    trade = {"market_ticker": "A", "yes_price_dollars": "0.4000", "taker_outcome_side": "no"}
+    h.feed(json.dumps({"type": "trade", "sid": 9, "seq": 1, "msg": trade}))
+    [event] = h.events
+    assert event.kind is EventKind.TRADE and isinstance(event.message, Trade)
+    assert event.message.terms() is None
+    assert h.books.is_fresh("A") and h.sent == []
 
 
 def test_gap_marks_every_market_of_the_subscription_stale_and_resnapshots() -> None:
@@ -222,8 +272,12 @@ def test_private_and_market_messages_pass_through() -> None:
         (EventKind.GAP, None),
         (EventKind.LIFECYCLE, "B"),
     ]
-    assert h.events[0].data is not None and h.events[0].data["count_fp"] == "278.00"
-    assert h.events[5].data is not None and h.events[5].data["event_type"] == "settled"
+    fill = h.events[0].message
+    assert isinstance(fill, FillNotice) and fill.count == Decimal("278.00")
+    order = h.events[1].message
+    assert isinstance(order, Order) and order.remaining_count == Decimal("10.00")
+    lifecycle = h.events[5].message
+    assert isinstance(lifecycle, Lifecycle) and lifecycle.event_type == "settled"
 
 
 def test_public_trades_pass_through_and_a_trade_seq_gap_is_reported() -> None:
@@ -236,7 +290,8 @@ def test_public_trades_pass_through_and_a_trade_seq_gap_is_reported() -> None:
         (EventKind.TRADE, "A"),
     ]
     assert h.events[2].reason == "trade"
-    assert h.events[0].data is not None and h.events[0].data["count_fp"] == "136.00"
+    trade = h.events[0].message
+    assert isinstance(trade, Trade) and trade.count == Decimal("136.00")
 
 
 def test_unfiltered_session_subscribes_every_market_but_never_an_unfiltered_book() -> None:

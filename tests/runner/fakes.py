@@ -11,11 +11,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from kalshi_cli.client.historical import HistoricalCutoff
 from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
 from kalshi_cli.client.subaccounts import SubaccountBalance
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.index import IndexBoard, decode_tick
+from kalshi_cli.feed.messages import FillNotice, order_update
 from kalshi_cli.sim.core import indices
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import (
@@ -407,12 +410,11 @@ class FakeFeed:
         if isinstance(event, BookChanged):
             self.events.append(FeedEvent(EventKind.BOOK, event.ticker))
         elif isinstance(event, FillHappened) and event.fill.account_id == self.account_id:
-            self.events.append(
-                FeedEvent(EventKind.FILL, event.fill.ticker, ser.ws_fill_msg(event.fill))
-            )
+            notice = msgspec.convert(ser.ws_fill_msg(event.fill), FillNotice)
+            self.events.append(FeedEvent(EventKind.FILL, event.fill.ticker, message=notice))
         elif isinstance(event, OrderChanged) and event.order.account_id == self.account_id:
-            msg = ser.ws_user_order_msg(event.order)
-            self.events.append(FeedEvent(EventKind.USER_ORDER, event.order.ticker, msg))
+            update = order_update(ser.ws_user_order_msg(event.order))
+            self.events.append(FeedEvent(EventKind.USER_ORDER, event.order.ticker, message=update))
 
     def start(self) -> None:
         pass

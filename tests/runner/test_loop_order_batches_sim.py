@@ -40,6 +40,7 @@ from kalshi_cli.runner.order_group import open_session_group
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import Order
 from tests.conftest import SimHarness
 from tests.runner.fakes import swap_decide
 from tests.runner.simproc import Book, client_for, log_events
@@ -364,8 +365,8 @@ def test_a_fill_already_read_is_not_read_again_when_its_messages_arrive(
             kinds = {e.kind for e in events}
             return EventKind.FILL in kinds and any(
                 e.kind is EventKind.USER_ORDER
-                and e.data is not None
-                and e.data.get("status") == "executed"
+                and isinstance(e.message, Order)
+                and e.message.status == "executed"
                 for e in events
             )
 

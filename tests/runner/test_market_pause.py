@@ -7,13 +7,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgspec
+
 from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.messages import Lifecycle
 from tests.runner.fakes import make_rig
 
 
 def lifecycle(ticker: str, event_type: str, paused: bool) -> FeedEvent:
     data = {"market_ticker": ticker, "event_type": event_type, "is_deactivated": paused}
-    return FeedEvent(EventKind.LIFECYCLE, ticker, data=data)
+    return FeedEvent(EventKind.LIFECYCLE, ticker, message=msgspec.convert(data, Lifecycle))
 
 
 def test_a_paused_market_is_traded_again_once_it_resumes(tmp_path: Path) -> None:

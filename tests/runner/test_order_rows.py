@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.messages import order_update
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
@@ -143,7 +144,8 @@ def test_a_late_resting_message_does_not_bring_a_cancelled_order_back(tmp_path: 
     assert placed["status"] == "resting"
     assert rig.loop.executor.cancels.cancel_order(order.ticker, order.order_id, "test")
     # the message of its placement, arriving after the cancel's answer
-    rig.loop.tick([FeedEvent(EventKind.USER_ORDER, order.ticker, placed)], full=False)
+    event = FeedEvent(EventKind.USER_ORDER, order.ticker, message=order_update(placed))
+    rig.loop.tick([event], full=False)
     assert order.order_id not in rig.loop.portfolio.orders
     row = rig.store.orders.intent_by_order_id(order.order_id)
     assert row is not None and row.status == "canceled"
@@ -160,7 +162,8 @@ def test_a_user_orders_message_without_its_counts_changes_nothing_it_cannot_say(
     order = next(iter(rig.loop.portfolio.orders.values()))
     message = ser.ws_user_order_msg(rig.exchange.order(rig.client.account_id, order.order_id))
     message.pop(field)
-    rig.loop.tick([FeedEvent(EventKind.USER_ORDER, order.ticker, message)], full=False)
+    event = FeedEvent(EventKind.USER_ORDER, order.ticker, message=order_update(message))
+    rig.loop.tick([event], full=False)
     kept = rig.loop.portfolio.orders.get(order.order_id)
     assert kept is not None and kept.remaining == order.remaining
     row = rig.store.orders.intent_by_order_id(order.order_id)

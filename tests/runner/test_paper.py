@@ -14,6 +14,7 @@ import pytest
 
 from kalshi_cli.client import CreateOrder
 from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.messages import FillNotice, Lifecycle, Trade, order_update
 from kalshi_cli.runner import StrategyChoice, TradeOptions
 from kalshi_cli.runner.paper import (
     PaperClient,
@@ -24,7 +25,7 @@ from kalshi_cli.runner.paper import (
     refuse_leftovers,
 )
 from kalshi_cli.store import Store
-from kalshi_cli.venue import LocalVenue, default_info
+from kalshi_cli.venue import LocalVenue, MarketInfo, default_info
 from kalshi_cli.vocabulary.clock import ManualClock, iso_utc
 from kalshi_cli.vocabulary.errors import ConflictError, UsageError
 from kalshi_cli.vocabulary.models import BookSide, Side, TimeInForce
@@ -209,6 +210,7 @@ def test_private_events_never_reach_a_paper_loop_and_public_ones_feed_the_venue(
             self.trades: list[tuple[str, Decimal, Decimal, Side]] = []
             self.settled: list[tuple[str, str]] = []
             self.told: list[str] = []  # books and lifecycle changes: none in these events
+            self.infos: dict[str, MarketInfo] = {}
 
         def book_changed(
             self, ticker: str, yes: Mapping[Decimal, Decimal], no: Mapping[Decimal, Decimal]
@@ -224,13 +226,15 @@ def test_private_events_never_reach_a_paper_loop_and_public_ones_feed_the_venue(
         def settle(self, ticker: str, result: str) -> None:
             self.settled.append((ticker, result))
 
-    trade = {"yes_price_dollars": "0.4200", "count_fp": "3.00", "taker_side": "no"}
+    trade = Trade(yes_price=Decimal("0.4200"), count=Decimal("3.00"), taker_side="no")
     events = [
-        FeedEvent(EventKind.FILL, TICKER, data={"order_id": "real"}),
-        FeedEvent(EventKind.USER_ORDER, TICKER, data={}),
-        FeedEvent(EventKind.POSITION, TICKER, data={}),
-        FeedEvent(EventKind.TRADE, TICKER, data=trade),
-        FeedEvent(EventKind.LIFECYCLE, TICKER, data={"event_type": "determined", "result": "no"}),
+        FeedEvent(EventKind.FILL, TICKER, message=FillNotice(order_id="real")),
+        FeedEvent(EventKind.USER_ORDER, TICKER, message=order_update({})),
+        FeedEvent(EventKind.POSITION, TICKER),
+        FeedEvent(EventKind.TRADE, TICKER, message=trade),
+        FeedEvent(
+            EventKind.LIFECYCLE, TICKER, message=Lifecycle(event_type="determined", result="no")
+        ),
     ]
     venue = Venue()
     feed = PaperFeed(Inner(events), venue)
@@ -255,13 +259,13 @@ def test_a_market_paused_then_resumed_takes_paper_orders_again() -> None:
     venue = LocalVenue(ManualClock(), [default_info(TICKER)], balance=Decimal(100))
     feed = PaperFeed(inner, venue)  # type: ignore[arg-type]  # drain_events is all it asks
     order = CreateOrder(TICKER, BookSide.BID, Decimal("0.40"), Decimal(1))
-    paused = {"event_type": "deactivated", "is_deactivated": True}
-    inner.events = [FeedEvent(EventKind.LIFECYCLE, TICKER, data=paused)]
+    paused = Lifecycle(TICKER, event_type="deactivated")
+    inner.events = [FeedEvent(EventKind.LIFECYCLE, TICKER, message=paused)]
     feed.drain_events()
     with pytest.raises(ConflictError):
         venue.client.orders.create_order(order)
-    resumed = {"event_type": "activated", "is_deactivated": False}
-    inner.events = [FeedEvent(EventKind.LIFECYCLE, TICKER, data=resumed)]
+    resumed = Lifecycle(TICKER, event_type="activated")
+    inner.events = [FeedEvent(EventKind.LIFECYCLE, TICKER, message=resumed)]
     feed.drain_events()
     assert venue.client.orders.create_order(order).remaining_count == 1
 

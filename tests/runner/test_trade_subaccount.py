@@ -30,6 +30,7 @@ from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.client.orders import OrdersApi
 from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
 from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.messages import order_update
 from kalshi_cli.runner import StrategyChoice, TradeOptions
 from kalshi_cli.runner.lock import LoopAlreadyRunning, acquire
 from kalshi_cli.runner.paper import paper_state_path
@@ -415,7 +416,7 @@ def test_a_user_orders_message_of_another_subaccount_is_not_the_loops(tmp_path: 
             "remaining_count_fp": "5.00",
             "subaccount_number": subaccount,
         }
-        return FeedEvent(EventKind.USER_ORDER, quote.ticker, msg)
+        return FeedEvent(EventKind.USER_ORDER, quote.ticker, message=order_update(msg))
 
     rig.clock.advance(0.01)
     rig.loop.tick([resting("on-subaccount-1", 1)], full=False)

@@ -180,7 +180,7 @@ def test_a_file_from_before_the_integer_copies_migrates_through_both(tmp_path: P
     finally:
         conn.close()
     with Store.open(path, clock=ManualClock(10.0)) as store:
-        assert [n for n, _ in store.applied_migrations()][-1] == "0006_fill_money_text_only"
+        assert "0006_fill_money_text_only" in [n for n, _ in store.applied_migrations()]
         columns, _ = fills_schema(store._conn)
         assert not UNIT_COLUMNS & {str(c[1]) for c in columns}
         fills = list(store.fills.iter_fills())

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from kalshi_cli.client import CreateOrder
 from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.messages import Trade
 from kalshi_cli.runner.paper import PaperClient, PaperFeed
 from kalshi_cli.venue import LocalVenue, MarketInfo
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -152,13 +153,13 @@ def test_a_resting_paper_buy_fills_at_its_price_on_a_public_trade_of_the_live_fe
     )
     assert placed.fill_count == 0  # an empty book: it rests, first in its queue
     other = Side.NO if side is Side.YES else Side.YES
-    trade = {
-        "market_ticker": T,
-        "yes_price_dollars": str(price if side is Side.YES else Decimal(1) - price),
-        "count_fp": f"{count}.00",
-        "taker_outcome_side": other.value,
-    }
-    live.events.append(FeedEvent(EventKind.TRADE, T, trade, source="ws"))
+    trade = Trade(
+        market_ticker=T,
+        yes_price=price if side is Side.YES else Decimal(1) - price,
+        count=Decimal(count),
+        taker_outcome_side=other.value,
+    )
+    live.events.append(FeedEvent(EventKind.TRADE, T, source="ws", message=trade))
     feed.drain_events()
     (fill,) = list(client.portfolio.iter_fills())
     assert fill.count == count

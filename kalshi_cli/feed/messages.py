@@ -1,0 +1,354 @@
+"""The WebSocket's server messages as types: every frame is decoded here, once, into one member
+of the tagged union `Message` (msgspec, tagged on `type`), and nothing below reads a dict.
+
+A live frame is decoded by `decode`, from its text straight into the Struct (faster than
+`json.loads` to a dict): `Unknown` for a message type this module does not know (the feed logs
+and skips it: Kalshi adds channels), a `ValueError` (msgspec's `ValidationError`) for a known
+type whose shape is wrong, which the feed treats as a malformed frame (docs/feed.md). A
+recorded frame, parsed to a dict by the data layer, is converted to the same Structs
+(`convert_trade`, `convert_lifecycle`, a snapshot's `BookSnapshot`; data/replay.py reads a
+recorded delta's fields itself, see there). `msgspec.convert` into the whole union is slow (about
+30 us a frame): a recorded frame is converted to its one Struct, chosen by its `type`.
+
+The Structs take what asyncapi.yaml declares and what REFERENCE.md saw on the wire where the
+two differ: prices and counts arrive as strings or as JSON numbers (both read exactly into a
+`Decimal`), a trade names its taker by `taker_outcome_side` (3.2x) or the deprecated
+`taker_side`, fields the spec marks optional are optional. A public trade's money fields are
+optional too, so a trade missing one is skipped by whoever applies it (`Trade.terms`), never
+read as a zero, and never taken for a malformed frame that would resync every book.
+
+Where a new message goes: a Struct here (`tag` = its `type`), added to `Message`; the feed's
+`FeedSession.handle` dispatches on its class (CONTRIBUTING.md "A feed message").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, get_args
+
+import msgspec
+
+from kalshi_cli.vocabulary.models import Order, Side, decode_answer
+
+# --------------------------------------------------------------------------------- bodies
+
+
+class BookSnapshot(msgspec.Struct, frozen=True, gc=False):
+    """An `orderbook_snapshot`'s `msg`: each side's levels as `[price, size]` (an absent side
+    is an empty one). `LocalBook` checks the levels, refusing the whole book for one bad."""
+
+    market_ticker: str
+    yes_dollars_fp: list[tuple[Decimal, Decimal]] | None = None
+    no_dollars_fp: list[tuple[Decimal, Decimal]] | None = None
+
+
+class BookDelta(msgspec.Struct, frozen=True, gc=False):
+    """An `orderbook_delta`'s `msg`: one signed change of one level. The side and the price are
+    kept as sent: an impossible one makes that market's book stale (`LocalBook.apply_delta`),
+    not the frame malformed."""
+
+    market_ticker: str
+    price_dollars: Any
+    delta_fp: Any
+    side: Any
+
+
+class Trade(msgspec.Struct, frozen=True, gc=False):
+    """A public `trade`'s `msg`, the one reading of a trade from the WebSocket (live, recorded,
+    exported, applied to a local venue)."""
+
+    market_ticker: str | None = None
+    yes_price: Decimal | None = msgspec.field(default=None, name="yes_price_dollars")
+    no_price: Decimal | None = msgspec.field(default=None, name="no_price_dollars")
+    count: Decimal | None = msgspec.field(default=None, name="count_fp")
+    taker_outcome_side: str | None = None
+    taker_side: str | None = None  # deprecated, sent beside or instead of the above
+    trade_id: str | None = None
+    ts: Any = None  # unix seconds (spec) or RFC 3339 (wire), as sent
+    ts_ms: int | None = None
+
+    @property
+    def taker(self) -> Side | None:
+        """The side the taker bought, None when the trade names none."""
+        named = self.taker_outcome_side or self.taker_side
+        return Side(named) if named in ("yes", "no") else None
+
+    def terms(self) -> tuple[Decimal, Decimal, Side] | None:
+        """(YES price, count, taker side), or None when any is missing or impossible: such a
+        trade is skipped (counted `bad_trade`), never read as a zero."""
+        price, count, taker = self.yes_price, self.count, self.taker
+        if price is None or count is None or taker is None:
+            return None
+        if not (price.is_finite() and count.is_finite() and count > 0):
+            return None
+        return price, count, taker
+
+
+class Lifecycle(msgspec.Struct, frozen=True, gc=False):
+    """A `market_lifecycle_v2`'s `msg`. `result` comes with `determined` (and on the wire with
+    `settled`); `price_level_structure` and `price_ranges` with `created`."""
+
+    market_ticker: str | None = None
+    event_type: str | None = None
+    result: str | None = None
+    price_level_structure: str | None = None
+    price_ranges: list[Any] | None = None
+    settlement_value: Any = None
+
+    @property
+    def known_result(self) -> str | None:
+        """ "yes" or "no" when the message states the market's result."""
+        return self.result if self.result in ("yes", "no") else None
+
+
+class SubscribedBody(msgspec.Struct, frozen=True, gc=False):
+    channel: str | None = None
+    sid: int | None = None
+
+
+class ErrorBody(msgspec.Struct, frozen=True, gc=False):
+    code: int | None = None
+    msg: str | None = None
+
+
+class IndexList(msgspec.Struct, frozen=True, gc=False):
+    index_ids: list[str] | None = None
+    underlying_tickers: list[str] | None = None
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.index_ids if self.index_ids is not None else self.underlying_tickers or [])
+
+
+# --------------------------------------------------------------------------------- frames
+
+
+class Frame(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """What every server message may carry: the command `id` it answers, its subscription's
+    `sid` and `seq`."""
+
+    id: int | None = None
+    sid: int | None = None
+    seq: int | None = None
+
+
+class SnapshotMessage(Frame, tag="orderbook_snapshot", frozen=True, kw_only=True):
+    sid: int
+    seq: int
+    msg: BookSnapshot
+
+
+class DeltaMessage(Frame, tag="orderbook_delta", frozen=True, kw_only=True):
+    sid: int
+    seq: int
+    msg: BookDelta
+
+
+class TradeMessage(Frame, tag="trade", frozen=True):
+    msg: Trade = msgspec.field(default_factory=Trade)
+
+
+class LifecycleMessage(Frame, tag="market_lifecycle_v2", frozen=True):
+    msg: Lifecycle = msgspec.field(default_factory=Lifecycle)
+
+
+class EventLifecycleMessage(Frame, tag="event_lifecycle", frozen=True):
+    """Sequenced on the lifecycle subscription; nothing of it is applied."""
+
+
+class EventFeeUpdateMessage(Frame, tag="event_fee_update", frozen=True):
+    """Sequenced on the lifecycle subscription; nothing of it is applied."""
+
+
+class FillNotice(msgspec.Struct, frozen=True, gc=False):
+    """A `fill` message's `msg`: news that an order of the account filled. The trade loop reads
+    the fill itself over REST (a `models.Fill`, strict about money); these ids tell it whether
+    the fill is news."""
+
+    order_id: str = ""
+    trade_id: str = ""
+    market_ticker: str | None = None
+    yes_price: Decimal | None = msgspec.field(default=None, name="yes_price_dollars")
+    count: Decimal | None = msgspec.field(default=None, name="count_fp")
+
+
+class MarketNamed(msgspec.Struct, frozen=True, gc=False):
+    """The `msg` of a `ticker` or `market_position` message, of which the trade loop reads
+    nothing but the market (it takes prices from the book, positions from REST)."""
+
+    market_ticker: str | None = None
+
+
+class UnreadableOrder(msgspec.Struct, frozen=True):
+    """A `user_order` message that is not an order's shape: missing means unknown, never "0
+    resting", so the trade loop keeps the order as it knew it and reads its fills."""
+
+    order_id: str
+    ticker: str | None
+    subaccount: int | None
+    error: str
+
+
+def order_update(body: Mapping[str, Any]) -> Order | UnreadableOrder:
+    """A `user_order` message's `msg` as the `models.Order` it describes (status and counts
+    without defaults), else what can be told of it."""
+    try:
+        return decode_answer(Order, body)
+    except (KeyError, TypeError, ValueError) as exc:
+        order_id, ticker, number = (
+            body.get("order_id"),
+            body.get("ticker"),
+            body.get("subaccount_number"),
+        )
+        return UnreadableOrder(
+            order_id if isinstance(order_id, str) else "",
+            ticker if isinstance(ticker, str) else None,
+            number if isinstance(number, int) and not isinstance(number, bool) else None,
+            repr(exc),
+        )
+
+
+class TickerMessage(Frame, tag="ticker", frozen=True):
+    msg: MarketNamed = msgspec.field(default_factory=MarketNamed)
+
+
+class PositionMessage(Frame, tag="market_position", frozen=True):
+    msg: MarketNamed = msgspec.field(default_factory=MarketNamed)
+
+
+class FillMessage(Frame, tag="fill", frozen=True):
+    msg: FillNotice = msgspec.field(default_factory=FillNotice)
+
+
+class UserOrderMessage(Frame, tag="user_order", frozen=True):
+    """Its `msg` is read as an order by `order_update` (an unreadable order is news for the
+    loop, not a malformed frame that would resync every book)."""
+
+    msg: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class IndexValueMessage(Frame, frozen=True):
+    """A reference index value; `feed.index.decode_tick` reads its body per channel, and a
+    malformed one is that channel's error, not the frame's."""
+
+    msg: Any = None
+
+
+class CfbValueMessage(IndexValueMessage, tag="cfbenchmarks_value", frozen=True):
+    pass
+
+
+class Cfb5HzValueMessage(IndexValueMessage, tag="cfbenchmarks_value_5hz", frozen=True):
+    pass
+
+
+class PythValueMessage(IndexValueMessage, tag="pyth_value", frozen=True):
+    pass
+
+
+class IndexListMessage(Frame, frozen=True):
+    msg: IndexList = msgspec.field(default_factory=IndexList)
+
+
+class CfbIndexList(IndexListMessage, tag="cfbenchmarks_value_indexlist", frozen=True):
+    pass
+
+
+class Cfb5HzIndexList(IndexListMessage, tag="cfbenchmarks_value_5hz_indexlist", frozen=True):
+    pass
+
+
+class PythUnderlyingList(IndexListMessage, tag="pyth_value_underlying_list", frozen=True):
+    pass
+
+
+class Subscribed(Frame, tag="subscribed", frozen=True):
+    msg: SubscribedBody = msgspec.field(default_factory=SubscribedBody)
+
+
+class Unsubscribed(Frame, tag="unsubscribed", frozen=True):
+    pass
+
+
+class Ok(Frame, tag="ok", frozen=True):
+    pass
+
+
+class Error(Frame, tag="error", frozen=True):
+    msg: ErrorBody = msgspec.field(default_factory=ErrorBody)
+
+
+class Unknown(msgspec.Struct, frozen=True):
+    """A message of a type this module does not know (or with no `type`): skipped, counted."""
+
+    type: str | None
+
+
+Message = (
+    SnapshotMessage
+    | DeltaMessage
+    | TradeMessage
+    | LifecycleMessage
+    | EventLifecycleMessage
+    | EventFeeUpdateMessage
+    | TickerMessage
+    | FillMessage
+    | UserOrderMessage
+    | PositionMessage
+    | CfbValueMessage
+    | Cfb5HzValueMessage
+    | PythValueMessage
+    | CfbIndexList
+    | Cfb5HzIndexList
+    | PythUnderlyingList
+    | Subscribed
+    | Unsubscribed
+    | Ok
+    | Error
+)
+# the `type`s decoded (any other is `Unknown`)
+TYPES = frozenset(str(cls.__struct_config__.tag) for cls in get_args(Message))
+
+_decoder = msgspec.json.Decoder(Message)
+_any = msgspec.json.Decoder()
+
+
+def decode(text: str | bytes) -> Message | Unknown:
+    """One text frame as received. Raises a `ValueError` when it is not JSON, not an object, or
+    a known type in a wrong shape."""
+    try:
+        message: Message = _decoder.decode(text)
+    except msgspec.ValidationError:
+        unknown = _unknown(_any.decode(text))
+        if unknown is None:
+            raise
+        return unknown
+    return message
+
+
+def convert_trade(body: Any) -> Trade | None:
+    """A recorded `trade` frame's `msg`, None when it is not a trade's shape."""
+    try:
+        return msgspec.convert(body, Trade)
+    except msgspec.ValidationError:
+        return None
+
+
+def convert_lifecycle(body: Any) -> Lifecycle | None:
+    """A recorded `market_lifecycle_v2` frame's `msg`, None when it is not its shape."""
+    try:
+        return msgspec.convert(body, Lifecycle)
+    except msgspec.ValidationError:
+        return None
+
+
+def _unknown(obj: Any) -> Unknown | None:
+    """The message a tagged decoding refused, as `Unknown` when its type is not known; None
+    when it is a known type in a wrong shape (or not an object at all): malformed."""
+    if not isinstance(obj, dict):
+        return None
+    kind = obj.get("type")
+    if kind in TYPES:
+        return None
+    return Unknown(kind if isinstance(kind, str) else None)

@@ -1,0 +1,84 @@
+"""Market data applied to a local venue: the one place a backtest and a paper session do it.
+
+A backtest's driver hands each recorded frame to a `FeedApplier`, a paper session's `PaperFeed`
+each live feed event; both hand it a book, a public trade (`feed.messages.Trade`) or a market's
+lifecycle message (`feed.messages.Lifecycle`), so the two modes fill, charge and settle alike
+(tests/venue/test_applier_parity.py).
+
+Settlement has one rule: a `determined` or `settled` message settles the market at the result it
+states, else at the result the market's reference data knows (`MarketInfo.result`, from
+`reference.json` or an earlier `determined` message); with neither it only stops trading. The
+reference's result of a market whose lifecycle never came settles it when the run ends
+(`settle_known`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Container, Mapping
+from decimal import Decimal
+from typing import Protocol
+
+from kalshi_cli.feed.messages import Lifecycle, Trade
+from kalshi_cli.venue.reference import MarketInfo, with_lifecycle
+from kalshi_cli.vocabulary.models import LIFECYCLE_RESULT, Side
+
+
+class FedVenue(Protocol):
+    """What a `FeedApplier` tells a venue: `LocalVenue` hears it."""
+
+    infos: dict[str, MarketInfo]
+
+    def book_changed(
+        self, ticker: str, yes: Mapping[Decimal, Decimal], no: Mapping[Decimal, Decimal]
+    ) -> None: ...
+
+    def trade(self, ticker: str, yes_price: Decimal, count: Decimal, taker_side: Side) -> None: ...
+
+    def settle(self, ticker: str, result: str) -> None: ...
+
+    def lifecycle(self, ticker: str, event_type: object) -> None: ...
+
+
+class FeedApplier:
+    """Applies market data to one venue (module docstring). `skipped` counts the trades it
+    could not read (`bad_trade`): one missing its price, count or taker is never a zero."""
+
+    def __init__(self, venue: FedVenue) -> None:
+        self.venue = venue
+        self.skipped: Counter[str] = Counter()
+
+    def book(
+        self, ticker: str, yes: Mapping[Decimal, Decimal], no: Mapping[Decimal, Decimal]
+    ) -> None:
+        """The market's bids are now `yes` and `no` (price -> size; read, not copied)."""
+        self.venue.book_changed(ticker, yes, no)
+
+    def trade(self, ticker: str, trade: Trade) -> bool:
+        """A public trade; False (and counted) when it lacks what a fill needs."""
+        terms = trade.terms()
+        if terms is None:
+            self.skipped["bad_trade"] += 1
+            return False
+        self.venue.trade(ticker, *terms)
+        return True
+
+    def lifecycle(self, ticker: str, message: Lifecycle) -> None:
+        """A `market_lifecycle_v2` message: the market's terms and result kept, then settled,
+        stopped or resumed."""
+        info = self.venue.infos.get(ticker)
+        if info is not None:
+            info = self.venue.infos[ticker] = with_lifecycle(info, message)
+        if message.event_type in LIFECYCLE_RESULT:
+            result = message.known_result or (info.result if info is not None else "")
+            if result:
+                self.venue.settle(ticker, result)
+                return
+        self.venue.lifecycle(ticker, message.event_type)
+
+    def settle_known(self, seen: Container[str]) -> None:
+        """Settle every market whose result the reference knows but whose settlement was not
+        `seen` (a recording that ends before its lifecycle message)."""
+        for ticker, info in list(self.venue.infos.items()):
+            if info.result and ticker not in seen:
+                self.venue.settle(ticker, info.result)

@@ -1,0 +1,125 @@
+"""`kalshi state prune` on a state file of real orders against the simulator, with a policy whose
+ages have all passed: the finished orders go, the resting one stays, `pnl` and `positions` say
+the same to the cent before and after, and `reconcile` afterwards copies no fill twice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner, Result
+
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli.app import app
+from kalshi_cli.sim.server.embed import AccountInfo
+from kalshi_cli.store import Store
+from tests.conftest import SimHarness
+
+TICKER = "KXPRUNE-26JAN01-T1"
+# every age passed a moment after the orders were written
+AGED = """\
+retention:
+  unfilled_orders_s: 0.001
+  filled_orders_s: 0.001
+  order_history_s: 0.001
+"""
+
+
+def kalshi(home: Path, account: AccountInfo, *args: str) -> Result:
+    environ = {
+        "KALSHI_HOME": str(home),
+        "KALSHI_API_BASE": account.api_base,
+        "KALSHI_API_KEY_ID": account.key_id,
+        "KALSHI_PRIVATE_KEY_PATH": account.private_key_path,
+    }
+    return CliRunner().invoke(
+        app,
+        list(args),
+        obj=AppContext(environ=environ),
+        env={"COLUMNS": "160", "NO_COLOR": "1"},
+        prog_name="kalshi",
+    )
+
+
+def place(home: Path, account: AccountInfo, action: str, price: str, count: str) -> str:
+    result = kalshi(
+        home, account, "order", "place", TICKER, "--side", "yes", "--action", action,
+        "--count", count, "--price", price, "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return str(json.loads(result.stdout)["order"]["order_id"])
+
+
+def offer(sim: SimHarness, account: AccountInfo, book_side: str, price: str, count: str) -> None:
+    body = {
+        "ticker": TICKER,
+        "client_order_id": f"maker-{book_side}-{price}",
+        "side": book_side,
+        "count": count,
+        "price": price,
+        "time_in_force": "good_till_canceled",
+        "self_trade_prevention_type": "taker_at_cross",
+    }
+    response = sim.signed(account, "POST", "/portfolio/events/orders", json=body)
+    assert response.status_code == 201, response.text
+
+
+def figures(home: Path, account: AccountInfo) -> tuple[object, object]:
+    pnl = kalshi(home, account, "pnl", "--json")
+    positions = kalshi(home, account, "positions", "--json")
+    assert pnl.exit_code == 0 and positions.exit_code == 0, pnl.output + positions.output
+    return json.loads(pnl.stdout), json.loads(positions.stdout)["positions"]
+
+
+def test_state_prune_keeps_pnl_and_the_resting_order_and_reconcile_after(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    sim.create_market(TICKER)
+    seller = sim.new_account(balance_cents=1_000_000)
+    offer(sim, seller, "ask", "0.4100", "10.00")
+    offer(sim, seller, "bid", "0.3000", "10.00")
+    bought = place(tmp_path, sim.account, "buy", "0.41", "7")  # fills at once
+    sold = place(tmp_path, sim.account, "sell", "0.30", "3")  # closes 3 at a loss
+    resting = place(tmp_path, sim.account, "buy", "0.05", "2")
+    canceled = place(tmp_path, sim.account, "buy", "0.06", "2")
+    assert kalshi(tmp_path, sim.account, "order", "cancel", canceled).exit_code == 0
+    before = figures(tmp_path, sim.account)  # also brings the fills into the state file
+    (tmp_path / "config.yaml").write_text(AGED, encoding="utf-8")
+    path = Path(kalshi(tmp_path, sim.account, "state", "path").stdout.strip())
+
+    dry = kalshi(tmp_path, sim.account, "state", "prune", "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.output
+    would = json.loads(dry.stdout)
+    assert would["dry_run"] is True and would["removed"]["orders"] == 3
+    with Store.open(path, create=False) as store:
+        assert len(store.orders.intents()) == 4  # nothing removed yet
+
+    done = kalshi(tmp_path, sim.account, "state", "prune", "--json")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["removed"] == would["removed"]
+    with Store.open(path, create=False) as store:
+        left = {i.order_id for i in store.orders.intents()}
+        fills = len(list(store.fills.iter_fills()))
+    assert left == {resting}, (bought, sold, canceled)
+
+    assert figures(tmp_path, sim.account) == before
+    reconciled = kalshi(tmp_path, sim.account, "reconcile")
+    assert reconciled.exit_code == 0, reconciled.output
+    assert figures(tmp_path, sim.account) == before
+    with Store.open(path, create=False) as store:
+        assert len(list(store.fills.iter_fills())) == fills  # no fill copied twice
+
+
+def test_state_prune_without_a_state_file_creates_none(sim: SimHarness, tmp_path: Path) -> None:
+    result = kalshi(tmp_path, sim.account, "state", "prune", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["total"] == 0
+    path = Path(kalshi(tmp_path, sim.account, "state", "path").stdout.strip())
+    assert not path.exists()
+
+
+def test_state_prune_refuses_a_bad_retention_section(sim: SimHarness, tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("retention:\n  events_days: 3\n", encoding="utf-8")
+    result = kalshi(tmp_path, sim.account, "state", "prune")
+    assert result.exit_code == 3, result.output
+    assert "retention.events_days" in result.output
