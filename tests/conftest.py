@@ -4,6 +4,7 @@ that every response it gave the test conforms to openapi.yaml (see tests/openapi
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import settings
 
 from kalshi_cli.sim.server.embed import (
     AccountInfo,
@@ -21,6 +23,19 @@ from kalshi_cli.sim.server.embed import (
 from kalshi_cli.vocabulary.clock import Clock, ManualClock
 from kalshi_cli.vocabulary.keys import load_private_key, signed_headers
 from tests.openapi_check import RECORDER
+from tests.waiting import SLOW_TEST_TIMEOUT_S, wait_until
+
+# Hypothesis's per-example deadline (200 ms) is a timing assertion: on a busy machine an example
+# is slow for reasons that are not the test's. Speed budgets live in benchmarks/.
+settings.register_profile("suite", deadline=None)
+settings.load_profile("suite")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A `slow` test without a time limit of its own gets the longer one (tests/waiting.py)."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TEST_TIMEOUT_S))
 
 
 class SimHarness:
@@ -95,10 +110,10 @@ class SimHarness:
         assert isinstance(clock, ManualClock), "only a test's clock can be moved"
         comms = self.running.state.exchange.communications
         clock.advance(comms.execution_timer_s)
-        deadline = time.monotonic() + 15
-        while any(q.status == "confirmed" for q in list(comms.quotes.values())):
-            assert time.monotonic() < deadline, "a confirmed quote was not executed"
-            time.sleep(0.02)  # the server's tick loop runs every 0.1 s; bounded by the deadline
+        wait_until(  # the server's tick loop runs every 0.1 s
+            lambda: not any(q.status == "confirmed" for q in list(comms.quotes.values())),
+            "the tick that executes the confirmed quotes",
+        )
 
     def signed(
         self,
@@ -215,6 +230,19 @@ def _no_background_simulator_outlives_its_test(request: pytest.FixtureRequest) -
     yield
     if tmp_path is not None:
         _stop_background_simulators(tmp_path)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _relative_paths_land_outside_the_checkout(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    """A command a test runs with a relative path (`--out dl/candles`, as the docs write it)
+    writes under the working directory: a scratch directory of the session's, never the
+    checkout, where a half-written data set would be committed with the next `git add`."""
+    checkout = Path.cwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    yield
+    os.chdir(checkout)
 
 
 @pytest.fixture(autouse=True, scope="session")

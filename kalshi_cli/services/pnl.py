@@ -772,7 +772,7 @@ class _StretchPass(_Pass[int]):
     per fill. A value finer than the `FIXED` units raises `_Inexact` (the caller sums the
     history over the text in Decimal instead).
 
-    It must equal the Decimal engine fill for fill; `tests/orders/test_pnl_units.py` holds it
+    It must equal the Decimal engine fill for fill; `tests/services/test_pnl_units.py` holds it
     to `PnlEngine` on random histories (same-time fills, several days, settlements at a fill's
     time, a `since` cutoff)."""
 

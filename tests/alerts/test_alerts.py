@@ -37,6 +37,7 @@ from kalshi_cli.alerts.channels.telegram import TelegramBot
 from kalshi_cli.vocabulary.clock import Clock, Deadline, ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import ConfigError
 from tests.fakes import FakeAlertState, FakeAlertStateStore
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "XyZsecretTOKEN123456"
@@ -114,11 +115,8 @@ class Receiver:
             return self.script.pop(0)
         return self.script[0] if self.script else reply()
 
-    def wait_for(self, n: int, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.seen) < n:
-            assert time.monotonic() < deadline, f"expected {n} requests, saw {len(self.seen)}"
-            time.sleep(0.01)
+    def wait_for(self, n: int) -> None:
+        wait_until(lambda: len(self.seen) >= n, lambda: f"{n} requests (saw {len(self.seen)})")
 
 
 class _Handler(BaseHTTPRequestHandler):

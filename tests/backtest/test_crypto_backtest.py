@@ -28,6 +28,9 @@ from kalshi_cli.vocabulary.reference_index import settlement_value, settles_yes,
 
 SERIES = ["KXBTC15M", "KXETH15M"]
 QUARTER = 900.0
+# a quarter hour of the scenario recorded and backtested, once for the module (8 s of CPU time
+# when quiet, minutes under coverage on a busy machine): the first test pays for it
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

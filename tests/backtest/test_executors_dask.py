@@ -14,8 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -32,6 +31,7 @@ from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.backtest.sweep import grid, parse_params, run_sweep
 from kalshi_cli.vocabulary.errors import UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
+from tests.waiting import wait_until
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 UNRULY = str(Path(__file__).with_name("unruly_strategy.py"))
@@ -88,16 +88,6 @@ def locally(specs: list[BacktestSpec]) -> list[dict[str, Any]]:
         return reports(run_sweep(specs, executor=here))
 
 
-def wait_for(what: Callable[[], Any], seconds: float = 60) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = what()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError(f"not within {seconds} s")
-
-
 def test_a_sweep_on_a_dask_cluster_equals_the_local_one_and_reads_the_data_once_per_worker(
     dask_executor: DaskExecutor, data: Path
 ) -> None:
@@ -128,7 +118,9 @@ def test_a_worker_killed_mid_run_has_its_run_rerun_elsewhere(
     with ThreadPoolExecutor(1) as background:
         before = set(dask_executor.client.run(os.getpid).values())
         sweep = background.submit(run_sweep, specs, executor=dask_executor)
-        pid = wait_for(lambda: marker.exists() and int(marker.read_text()))
+        pid = wait_until(
+            lambda: marker.exists() and int(marker.read_text()), "the run to hang in a worker"
+        )
         assert pid in before  # the run hangs in a worker of the cluster
         os.kill(pid, signal.SIGKILL)
         results = sweep.result(timeout=90)

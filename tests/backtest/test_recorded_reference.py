@@ -18,7 +18,8 @@ from kalshi_cli.store import Store
 from kalshi_cli.venue.reference import load_reference
 from tests.backtest.test_cli_backtest import kalshi
 from tests.cli.test_cli_data import environ, start
-from tests.feed.helpers import SimBooks, wait_until
+from tests.feed.helpers import SimBooks
+from tests.waiting import wait_until
 
 if TYPE_CHECKING:
     from tests.conftest import SimHarness
@@ -47,13 +48,13 @@ def test_a_recording_keeps_its_fees_and_a_backtest_charges_them(
                 return False
             return replay(out).frames.get(kind, 0) > 0
 
-        wait_until(lambda: recorded("orderbook_snapshot"), timeout=30, what="the book recorded")
+        wait_until(lambda: recorded("orderbook_snapshot"), "the book recorded")
         # a taker sells YES into the 0.40 bid: a public trade a resting quote above it meets
         books.order(
             books.taker, TICKER, side="ask", price="0.4000", count="10.00",
             tif="immediate_or_cancel",
         )  # fmt: skip
-        wait_until(lambda: recorded("trade"), timeout=30, what="the trade recorded")
+        wait_until(lambda: recorded("trade"), "the trade recorded")
         sim.settle(TICKER, "no")  # while recording: the reference read at the end has it
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)

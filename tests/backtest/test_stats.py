@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kalshi_cli.backtest.stats import (
@@ -32,6 +32,8 @@ from kalshi_cli.backtest.stats import (
     total_pnl,
 )
 
+# a few dozen numbers cost nothing to draw: a draw Hypothesis finds slow is the machine's load
+CHEAP_DRAWS = settings(suppress_health_check=[HealthCheck.too_slow])
 returns_lists = st.lists(
     st.floats(min_value=-0.5, max_value=0.5, allow_nan=False, allow_subnormal=False),
     min_size=MIN_RETURNS,
@@ -50,6 +52,7 @@ def test_sharpe_and_sortino_by_hand() -> None:
     assert short.reason == "19 per-trade returns; at least 20 are needed"
 
 
+@CHEAP_DRAWS
 @given(st.floats(min_value=-0.2, max_value=0.2, allow_nan=False), st.integers(20, 80))
 def test_a_constant_series_has_no_sharpe_and_says_why(value: float, n: int) -> None:
     series = [value] * n
@@ -69,7 +72,7 @@ def test_a_zero_variance_series_of_zeros_has_no_ratio_and_no_loss() -> None:
     assert sharpe(gains).value is not None
 
 
-@settings(max_examples=60)
+@settings(CHEAP_DRAWS, max_examples=60)
 @given(returns_lists, st.randoms(use_true_random=False))
 def test_shuffling_a_series_changes_none_of_its_statistics(
     series: list[float], rng: random.Random
@@ -212,7 +215,7 @@ def test_a_sweeps_sharpe_ratios_are_deflated_by_its_trials() -> None:
     assert deflate([None])[0].reason == "the run's report has no statistics"
 
 
-@settings(max_examples=40, deadline=None)
+@settings(CHEAP_DRAWS, max_examples=40)
 @given(
     st.lists(st.integers(-500, 500), min_size=2, max_size=12),
     st.integers(0, 2**32 - 1),

@@ -23,7 +23,7 @@ def crypto_sim(tmp_path: Path) -> Iterator[SimHarness]:
     harness.close()
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.slow
 def test_record_then_backtest_a_crypto_series(crypto_sim: SimHarness, tmp_path: Path) -> None:
     env = environ(crypto_sim, tmp_path)
     out = tmp_path / "rec"

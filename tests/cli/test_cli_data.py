@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.replay import replay
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from tests.feed.helpers import SimBooks, wait_until
+from tests.feed.helpers import SimBooks
+from tests.waiting import wait_until
 
 if TYPE_CHECKING:
     from tests.conftest import SimHarness
@@ -75,7 +76,7 @@ def test_watch_orderbook_prints_the_snapshot_then_each_delta_as_ndjson(
             books.rest_orders(ticker, 1)  # a delta, once the subscription is live
             return proc.poll() is not None
 
-        wait_until(moved_until_done, timeout=60, what="watch to print three messages")
+        wait_until(moved_until_done, "watch to print three messages")
         out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
@@ -115,7 +116,7 @@ def test_record_killed_mid_write_reads_back(sim: SimHarness, tmp_path: Path) -> 
             seen[:] = [books_now.applied]
             return book.fresh and book.to_orderbook() == rest
 
-        wait_until(flushed_book_matches, timeout=20, what="the flushed recording to hold the book")
+        wait_until(flushed_book_matches, "the flushed recording to hold the book")
         books.rest_orders(ticker, 3)  # frames in flight when the kill comes
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)

@@ -20,7 +20,7 @@ from kalshi_cli.feed.index import decode_tick
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.cli.test_cli_data import environ, run, start
 from tests.conftest import SimHarness, _start
-from tests.feed.helpers import wait_until
+from tests.waiting import wait_until
 
 SCENARIO = """
 description: reference indices for the CLI tests
@@ -114,7 +114,7 @@ def test_record_keeps_the_index_a_markets_rules_name_beside_its_book(
             found = Counter(obj.get("type") for _, obj, _ in iter_records(out, Counter()))
             return found["cfbenchmarks_value"] >= 3 and found["cfbenchmarks_value_5hz"] >= 5
 
-        wait_until(seconds_recorded, timeout=30, what="three seconds of BRTI in the recording")
+        wait_until(seconds_recorded, "three seconds of BRTI in the recording")
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)

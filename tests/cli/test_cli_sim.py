@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -26,6 +25,7 @@ from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.sim.server.embed import AccountInfo
 from kalshi_cli.vocabulary.exit_codes import ExitCode
+from tests.waiting import wait_until
 
 if TYPE_CHECKING:
     from tests.conftest import SimHarness
@@ -170,7 +170,7 @@ def test_sim_serve_runs_until_ctrl_c(tmp_path: Path) -> None:
         env=env,
     )
     try:
-        account = wait_for_account(data_dir / "account.json", deadline_s=30)
+        account = wait_for_account(data_dir / "account.json")
         result = kalshi(["balance", "--json"], tmp_path, account_env(account))
         assert result.exit_code == 0, result.output
         assert json.loads(result.stdout)["balance"] == "250.50"
@@ -180,17 +180,19 @@ def test_sim_serve_runs_until_ctrl_c(tmp_path: Path) -> None:
     assert server.returncode == 0, err
 
 
-def wait_for_account(path: Path, *, deadline_s: float) -> AccountInfo:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
+def wait_for_account(path: Path) -> AccountInfo:
+    """The account the simulator wrote to `path`, once its server answers on the address."""
+
+    def serving() -> AccountInfo | None:
         try:
             account = AccountInfo(**json.loads(path.read_text()))
             parts = urlsplit(account.api_base)
             with socket.create_connection((parts.hostname, parts.port), timeout=1):
                 return account
         except (OSError, ValueError, TypeError):
-            time.sleep(0.05)
-    pytest.fail(f"the simulator did not write {path} in {deadline_s} s")
+            return None
+
+    return wait_until(serving, f"the simulator to write {path} and serve")
 
 
 def test_a_scenario_file_that_is_not_text_is_a_usage_error_naming_it(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from decimal import Decimal as D
 from pathlib import Path
@@ -12,22 +11,20 @@ from typing import TYPE_CHECKING
 from kalshi_cli.store import FillRecord, IntentRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from tests.waiting import POLL_S, wait_until_async
 
 if TYPE_CHECKING:
     from textual.pilot import Pilot
 
 NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 TICKER = "KXDASH-A"
-DEADLINE_S = 30.0
 
 
 async def until(pilot: Pilot[None], condition: Callable[[], bool], what: str) -> None:
-    """Let the app run until `condition` holds; fail saying `what` after DEADLINE_S."""
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the dashboard never showed {what}")
-        await pilot.pause(0.02)
+    """Let the app run until `condition` holds; fail saying the dashboard never showed `what`."""
+    await wait_until_async(
+        condition, f"the dashboard to show {what}", between=lambda: pilot.pause(POLL_S)
+    )
 
 
 def prepare(state: Path, log: Path) -> ManualClock:

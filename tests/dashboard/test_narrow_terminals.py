@@ -13,6 +13,7 @@ import pytest
 from kalshi_cli.cli.dashboard_app import DashboardApp, Wiring
 from kalshi_cli.dashboard.snapshot import OrderLine, PositionLine, RemoteSnapshot, Sources
 from tests.dashboard.prepared import NOW, prepare
+from tests.waiting import wait_until_async
 
 LONG = "KXNBAGAME-26NOV23BOSNYK-BOS"
 PANELS = ("top", "trading", "health", "pnl", "positions", "orders", "fills", "denials", "checks")
@@ -41,19 +42,28 @@ def screens(tmp_path: Path, width: int) -> dict[str, str]:
         limit=D(100),
     )
     clock = prepare(sources.state_path, tmp_path / "trade.log")
-    app = DashboardApp(Wiring(sources=sources, clock=clock))
-    seen: dict[str, str] = {}
+    # the test's snapshot is the exchange's only answer: no timer asks again while it reads (on a
+    # busy machine the 5 s refresh came first, and the panels showed "no API key" instead)
+    app = DashboardApp(Wiring(sources=sources, clock=clock, remote_s=3600.0))
+    snapshot = remote()
+    read: list[dict[str, str]] = [{}]
+
+    def settled() -> bool:
+        """The panels read the same twice in a row, at the widths of the laid-out screen."""
+        now = {key: app.panel_text(key) for key in PANELS}
+        before, read[0] = read[0], now
+        return app.remote is snapshot and now == before
 
     async def main() -> None:
         async with app.run_test(size=(width, 40)) as pilot:
             await app.workers.wait_for_complete()
-            app._got_remote(remote())
-            await pilot.pause()
-            for key in PANELS:
-                seen[key] = app.panel_text(key)
+            app._got_remote(snapshot)
+            await wait_until_async(
+                settled, f"the panels laid out at {width} columns", between=pilot.pause
+            )
 
     asyncio.run(main())
-    return seen
+    return read[0]
 
 
 @pytest.mark.parametrize("width", [80, 100, 120])

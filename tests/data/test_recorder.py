@@ -13,7 +13,8 @@ from kalshi_cli.data.recorder import Recorder
 from kalshi_cli.data.replay import BookReplay, iter_records
 from kalshi_cli.vocabulary.clock import Backoff
 from kalshi_cli.vocabulary.models import Orderbook
-from tests.feed.helpers import SimBooks, wait_until
+from tests.feed.helpers import SimBooks
+from tests.waiting import wait_until
 
 
 def recorder_for(books: SimBooks, out: Path, tickers: list[str]) -> Recorder:
@@ -40,7 +41,10 @@ def test_recording_under_gaps_and_drops_rebuilds_the_simulator_books(
     checkpoints: list[tuple[int, dict[str, Orderbook]]] = []
     recorder.start()
     try:
-        wait_until(lambda: all(recorder.feed.is_fresh(t) for t in tickers), timeout=10)
+        wait_until(
+            lambda: all(recorder.feed.is_fresh(t) for t in tickers),
+            "all(recorder.feed.is_fresh(t) for t in tickers)",
+        )
         for round_ in range(4):
             sim.set_faults(ws_seq_gap_rate=0.15, ws_drop_rate=0.03, seed=20 + round_)
             for ticker in tickers:
@@ -54,11 +58,7 @@ def test_recording_under_gaps_and_drops_rebuilds_the_simulator_books(
             def synced(rest: dict[str, Any] = rest) -> bool:
                 return all(recorder.feed.book(t) == rest[t] for t in tickers)
 
-            wait_until(
-                synced,
-                timeout=15,
-                what="the recorder's books to equal the simulator's",
-            )
+            wait_until(synced, "the recorder's books to equal the simulator's")
             checkpoints.append((recorder.frames, rest))
             recorder.tick()
     finally:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import random
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from kalshi_cli.client.signing import KalshiAuth
@@ -15,15 +13,7 @@ from kalshi_cli.vocabulary.clock import Backoff
 from kalshi_cli.vocabulary.errors import NotFoundError
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import Orderbook, decode_orderbook
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
-    """Poll `condition` until it holds; fail with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
-        time.sleep(0.005)
+from tests.waiting import wait_until
 
 
 class SimBooks:
@@ -63,7 +53,7 @@ class SimBooks:
             answer[:] = [self.sim.signed(account, method, path, **kwargs)]
             return bool(answer[0].status_code != 429)
 
-        wait_until(accepted, timeout=10, what=f"{method} {path} past the rate limit")
+        wait_until(accepted, f"{method} {path} past the rate limit")
         response = answer[0]
         assert response.status_code in (200, 201, 404), response.text
         return response
@@ -134,11 +124,11 @@ class SimBooks:
             backoff=Backoff(base=0.05, cap=0.2),
         )
 
-    def wait_equal(self, feed: Any, ticker: str, timeout: float = 5.0) -> None:
+    def wait_equal(self, feed: Any, ticker: str) -> None:
         """Wait until the feed's book equals the simulator's REST book (Decimal levels). Only
         the test moves this market, so the REST book read once is the final one."""
         rest = self.rest_book(ticker)
-        try:
-            wait_until(lambda: feed.book(ticker) == rest, timeout, what=f"{ticker} book")
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}: feed={feed.book(ticker)} sim={rest}") from None
+        wait_until(
+            lambda: feed.book(ticker) == rest,
+            lambda: f"the {ticker} book: feed={feed.book(ticker)} sim={rest}",
+        )

@@ -302,7 +302,8 @@ def test_the_feed_follows_an_index_adds_another_and_lists_them_on_the_simulator(
     tmp_path: Path,
 ) -> None:
     from tests.conftest import _start
-    from tests.feed.helpers import SimBooks, wait_until
+    from tests.feed.helpers import SimBooks
+    from tests.waiting import wait_until
 
     (tmp_path / "indices.yaml").write_text(INDEX_SCENARIO)
     sim = _start(tmp_path / "sim", str(tmp_path / "indices.yaml"))
@@ -317,14 +318,17 @@ def test_the_feed_follows_an_index_adds_another_and_lists_them_on_the_simulator(
         )
         feed.start()
         try:
-            wait_until(lambda: feed.index.view("BRTI") is not None, what="a BRTI value")
+            wait_until(lambda: feed.index.view("BRTI") is not None, "a BRTI value")
             view = feed.index.view("BRTI")
             assert view is not None and view.avg_60s is not None
             assert feed.index.view("ETHUSD_RTI") is None  # not followed yet
             feed.add_indices(CFB, ["ETHUSD_RTI"])
-            wait_until(lambda: feed.index.view("ETHUSD_RTI") is not None, what="an ETH value")
+            wait_until(lambda: feed.index.view("ETHUSD_RTI") is not None, "an ETH value")
             assert feed.session.list_indices(CFB) != 0
-            wait_until(lambda: any(e.kind is EventKind.INDEX_LIST for e in events))
+            wait_until(
+                lambda: any(e.kind is EventKind.INDEX_LIST for e in events),
+                "any(e.kind is EventKind.INDEX_LIST for e in events)",
+            )
             listed = next(e for e in events if e.kind is EventKind.INDEX_LIST)
             assert listed.data == {"ids": ["BRTI", "ETHUSD_RTI"]} and listed.reason == CFB
             assert not [e for e in events if e.kind is EventKind.ERROR]

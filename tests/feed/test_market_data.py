@@ -21,7 +21,8 @@ from kalshi_cli.vocabulary.errors import TransportError
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import Orderbook
 from tests.feed import wire
-from tests.feed.helpers import SimBooks, wait_until
+from tests.feed.helpers import SimBooks
+from tests.waiting import wait_until
 
 D = Decimal
 FAST = Backoff(base=0.01, cap=0.05)
@@ -66,11 +67,14 @@ def test_ws_book_events_are_coalesced_and_freshness_reported_once() -> None:
     server.books["A"] = ([["0.3000", "1.00"]], [])
     md = fake_md(server, None)
     with md:
-        wait_until(lambda: md.is_fresh("A"))
+        wait_until(lambda: md.is_fresh("A"), 'md.is_fresh("A")')
         conn = server.connections[0]
         for _ in range(50):
             conn.push(wire.delta(1, server.next_seq(1), "A", "yes 0.3000 1.00"))
-        wait_until(lambda: md.book("A") == Orderbook("A", ((D("0.30"), D(51)),), ()))
+        wait_until(
+            lambda: md.book("A") == Orderbook("A", ((D("0.30"), D(51)),), ()),
+            'md.book("A") == Orderbook("A", ((D("0.30"), D(51)),), ())',
+        )
         events = md.drain_events()
         assert [e.kind for e in events if e.kind is EventKind.BOOK] == [EventKind.BOOK]
         fresh = [e for e in events if e.kind is EventKind.FRESH]
@@ -85,21 +89,30 @@ def test_a_book_event_carries_when_the_first_change_since_the_last_drain_arrived
     server.books["A"] = ([["0.3000", "1.00"]], [])
     md = fake_md(server, None)
     with md:
-        wait_until(lambda: md.is_fresh("A"))
+        wait_until(lambda: md.is_fresh("A"), 'md.is_fresh("A")')
         md.drain_events()
         conn = server.connections[0]
         before = time.monotonic()
         conn.push(wire.delta(1, server.next_seq(1), "A", "yes 0.3000 1.00"))
-        wait_until(lambda: md.book("A") == Orderbook("A", ((D("0.30"), D(2)),), ()))
+        wait_until(
+            lambda: md.book("A") == Orderbook("A", ((D("0.30"), D(2)),), ()),
+            'md.book("A") == Orderbook("A", ((D("0.30"), D(2)),), ())',
+        )
         first_seen = time.monotonic()  # the second change arrives after this
         conn.push(wire.delta(1, server.next_seq(1), "A", "yes 0.3000 1.00"))
-        wait_until(lambda: md.book("A") == Orderbook("A", ((D("0.30"), D(3)),), ()))
+        wait_until(
+            lambda: md.book("A") == Orderbook("A", ((D("0.30"), D(3)),), ()),
+            'md.book("A") == Orderbook("A", ((D("0.30"), D(3)),), ())',
+        )
         drained_at = time.monotonic()
         (event,) = [e for e in md.drain_events() if e.kind is EventKind.BOOK]
         # the loop measures a change's wait from the first change it has not yet seen
         assert event.at is not None and before <= event.at <= first_seen
         conn.push(wire.delta(1, server.next_seq(1), "A", "yes 0.3000 1.00"))
-        wait_until(lambda: md.book("A") == Orderbook("A", ((D("0.30"), D(4)),), ()))
+        wait_until(
+            lambda: md.book("A") == Orderbook("A", ((D("0.30"), D(4)),), ()),
+            'md.book("A") == Orderbook("A", ((D("0.30"), D(4)),), ())',
+        )
         (after_drain,) = [e for e in md.drain_events() if e.kind is EventKind.BOOK]
         assert after_drain.at is not None and after_drain.at > drained_at
 
@@ -108,14 +121,14 @@ def test_silence_makes_the_market_stale_until_resynced() -> None:
     server = wire.FakeServer()
     md = fake_md(server, None)
     with md:
-        wait_until(lambda: md.is_fresh("A"))
+        wait_until(lambda: md.is_fresh("A"), 'md.is_fresh("A")')
         md.drain_events()
         server.silent = True
-        wait_until(lambda: not md.is_fresh("A"))
+        wait_until(lambda: not md.is_fresh("A"), 'not md.is_fresh("A")')
         assert md.book("A") is None  # the trade loop gets no book to trade on
-        wait_until(lambda: len(server.connections) >= 2)
+        wait_until(lambda: len(server.connections) >= 2, "len(server.connections) >= 2")
         server.silent = False
-        wait_until(lambda: md.is_fresh("A"))
+        wait_until(lambda: md.is_fresh("A"), 'md.is_fresh("A")')
         events = md.drain_events()
         stale = [e for e in events if e.kind is EventKind.STALE]
         assert stale and stale[0].reason == "idle" and stale[0].source == "feed"
@@ -131,15 +144,20 @@ def test_falls_back_to_polling_and_returns_to_ws() -> None:
     rest = FakeRest({"A": polled})
     md = fake_md(server, rest)
     with md:
-        wait_until(lambda: md.mode == "rest" and md.is_fresh("A"))
+        wait_until(
+            lambda: md.mode == "rest" and md.is_fresh("A"), 'md.mode == "rest" and md.is_fresh("A")'
+        )
         assert md.book("A") == polled
         assert md.ws is not None and md.ws.consecutive_failures >= 3
         server.refuse = 0  # the WebSocket comes back
-        wait_until(lambda: md.mode == "ws")
+        wait_until(lambda: md.mode == "ws", 'md.mode == "ws"')
         assert md.book("A") == Orderbook("A", ((D("0.40"), D(2)),), ())
         calls = rest.calls
         pinged_at = server.clock.monotonic()
-        wait_until(lambda: server.clock.monotonic() - pinged_at > 5.0)  # several poll intervals
+        wait_until(
+            lambda: server.clock.monotonic() - pinged_at > 5.0,
+            "server.clock.monotonic() - pinged_at > 5.0",
+        )  # several poll intervals
         assert rest.calls <= calls + 1  # the poller stopped
         modes = [e.reason for e in md.drain_events() if e.kind is EventKind.MODE]
         assert modes == ["rest", "ws"]
@@ -149,15 +167,15 @@ def test_failing_polls_make_the_market_stale() -> None:
     rest = FakeRest({"A": Orderbook("A", ((D("0.40"), D(2)),), ())})
     md = MarketData(["A"], ws_url=None, rest=rest, poll_interval=0.02)
     with md:
-        wait_until(lambda: md.is_fresh("A"))
+        wait_until(lambda: md.is_fresh("A"), 'md.is_fresh("A")')
         assert md.mode == "rest"
         rest.failing = True
-        wait_until(lambda: not md.is_fresh("A"))
+        wait_until(lambda: not md.is_fresh("A"), 'not md.is_fresh("A")')
         events = md.drain_events()
         assert any(e.kind is EventKind.ERROR and "connect timeout" in e.reason for e in events)
         assert (EventKind.STALE, "poll_failed") in kinds(events)
         rest.failing = False
-        wait_until(lambda: md.is_fresh("A"))
+        wait_until(lambda: md.is_fresh("A"), 'md.is_fresh("A")')
 
 
 def test_needs_a_source() -> None:
@@ -189,12 +207,12 @@ def test_sim_silence_stale_no_book_then_reconnect_and_resync(sim: Any) -> None:
         [ticker], ws_url=sim.account.ws_url, auth=books.signer(), idle_timeout=0.5, backoff=FAST
     )
     with md:
-        wait_until(lambda: md.is_fresh(ticker))
+        wait_until(lambda: md.is_fresh(ticker), "md.is_fresh(ticker)")
         sim.set_faults(ws_silence_s=1.5)
         books.rest_orders(ticker, 2)
-        wait_until(lambda: not md.is_fresh(ticker))
+        wait_until(lambda: not md.is_fresh(ticker), "not md.is_fresh(ticker)")
         assert md.book(ticker) is None
-        wait_until(lambda: md.is_fresh(ticker), timeout=10)
+        wait_until(lambda: md.is_fresh(ticker), "md.is_fresh(ticker)")
         books.wait_equal(md, ticker)
         assert md.ws is not None and md.ws.connections >= 2
         events = md.drain_events()
@@ -216,7 +234,10 @@ def test_sim_unreachable_ws_falls_back_to_polling(sim: Any) -> None:
         backoff=FAST,
     )
     with client, md:
-        wait_until(lambda: md.mode == "rest" and md.is_fresh(ticker))
+        wait_until(
+            lambda: md.mode == "rest" and md.is_fresh(ticker),
+            'md.mode == "rest" and md.is_fresh(ticker)',
+        )
         books.wait_equal(md, ticker)
         books.rest_orders(ticker, 2)  # later changes arrive by polling too
         books.wait_equal(md, ticker)
@@ -247,7 +268,10 @@ def test_sim_returns_from_polling_to_ws(sim: Any) -> None:
         connector=flaky,
     )
     with client, md:
-        wait_until(lambda: md.mode == "ws" and md.ws is not None and md.ws.connections == 1)
+        wait_until(
+            lambda: md.mode == "ws" and md.ws is not None and md.ws.connections == 1,
+            'md.mode == "ws" and md.ws is not None and md.ws.connections == 1',
+        )
         books.rest_orders(ticker, 2)
         books.wait_equal(md, ticker)
         modes = [e.reason for e in md.drain_events() if e.kind is EventKind.MODE]
@@ -284,7 +308,7 @@ def test_waiting_for_events_wakes_on_a_queued_event_and_draining_resets_it() -> 
     server.books["A"] = ([["0.3000", "1.00"]], [])
     md = fake_md(server, None)
     with md:
-        wait_until(lambda: md.is_fresh("A"))
+        wait_until(lambda: md.is_fresh("A"), 'md.is_fresh("A")')
         md.drain_events()
         assert md.wait_for_events(0.0) is False  # nothing queued
         server.connections[0].push(wire.delta(1, server.next_seq(1), "A", "yes 0.3000 1.00"))

@@ -16,7 +16,8 @@ from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent
 from kalshi_cli.feed.ws import FeedSession
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.feed import wire
-from tests.feed.helpers import SimBooks, wait_until
+from tests.feed.helpers import SimBooks
+from tests.waiting import wait_until
 
 D = Decimal
 
@@ -94,7 +95,7 @@ def test_the_simulator_honours_the_flag_both_ways(sim: Any, yes_priced: bool) ->
     feed = books.feed([ticker], events, yes_priced=yes_priced)
     feed.start()
     try:
-        wait_until(lambda: feed.book(ticker) is not None)
+        wait_until(lambda: feed.book(ticker) is not None, "feed.book(ticker) is not None")
         rest = books.rest_book(ticker)
         assert rest.no_bids, "the test needs NO bids"
         assert feed.book(ticker) == rest

@@ -16,17 +16,17 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.services.killswitch import LOCK_HELD, KillSwitch
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
+from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import Order, decode_answer
 from tests.conftest import SimHarness
 from tests.orders.exchange_fakes import UnexpectedCalls
+from tests.waiting import wait_until
 
 from .conftest import Kalshi, cli_env, make_markets, resting_count, seed_resting, state_path
 
@@ -96,14 +96,6 @@ def cancel_all_requests(prime: SimHarness) -> int:
         prime.stats()["accounts"].get(prime.account.key_id, {}).get("requests", {})
     )
     return counts.get(CANCEL_ALL, 0)
-
-
-def wait_until(condition: Any, what: str, timeout: float = 30.0) -> None:
-    clock = SystemClock()
-    deadline = clock.monotonic() + timeout
-    while not condition():
-        assert clock.monotonic() < deadline, f"timed out waiting for {what}"
-        clock.sleep(0.01)
 
 
 def make_state_file(tmp_path: Path, **extra: str) -> Path:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from decimal import Decimal
@@ -27,6 +26,7 @@ from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side, decode_answer
 from tests.conftest import SimHarness
 from tests.orders.test_killswitch_details import TICKER, Cancels, Listings
+from tests.waiting import wait_until
 
 from .conftest import Kalshi, make_markets, resting_count, state_path
 
@@ -57,11 +57,11 @@ def _place_held(
     return intent.client_order_id
 
 
-def _wait_landed(client: KalshiClient, ticker: str, coid: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while client.orders.find_order_by_client_id(coid, ticker) is None:
-        assert time.monotonic() < deadline, f"order {coid} never reached the exchange"
-        time.sleep(0.05)
+def _wait_landed(client: KalshiClient, ticker: str, coid: str) -> None:
+    wait_until(
+        lambda: client.orders.find_order_by_client_id(coid, ticker) is not None,
+        f"order {coid} to reach the exchange",
+    )
 
 
 def test_cancel_all_does_not_prove_while_an_unknown_order_can_still_land(
@@ -78,7 +78,7 @@ def test_cancel_all_does_not_prove_while_an_unknown_order_can_still_land(
     result = kalshi("cancel-all", "--yes", "--json")
 
     report = json.loads(result.stdout)
-    _wait_landed(client, ticker, coid, 30)
+    _wait_landed(client, ticker, coid)
     still = resting_count(client, ticker=ticker)
     # a proof is a promise that nothing rests: it must hold once the order has landed
     assert not (report["proven"] and still), f"proven, yet {still} order(s) rest: {report}"

@@ -33,13 +33,15 @@ from tests.orders.test_killswitch_details import (
     Cancels,
     Groups,
     Listings,
+    MaxJitter,
+    OneOrderStuck,
+    RecordingClock,
     SweptByCancelAll,
     fill_of,
     intent,
     order_created,
     resting,
 )
-from tests.orders.test_killswitch_pins import MaxJitter, OneOrderStuck, RecordingClock
 from tests.orders.test_killswitch_rfqs import (
     _Comms,
     _NothingResting,

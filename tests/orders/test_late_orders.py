@@ -8,7 +8,6 @@ The order is held in the network by the simulator's `hold_request_s` fault: the 
 from __future__ import annotations
 
 import json
-import time
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from kalshi_cli.vocabulary.errors import AmendOutcomeUnknown, OrderOutcomeUnknow
 from kalshi_cli.vocabulary.models import Action, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
+from tests.waiting import wait_until
 
 from .conftest import Kalshi, connect, make_markets, state_path
 
@@ -31,10 +31,10 @@ OLD_LOOP_REASON = "not on the exchange after its answer was lost; never placed"
 
 
 def _wait_listed(client: KalshiClient, ticker: str, coid: str) -> None:
-    deadline = time.monotonic() + 15
-    while client.orders.find_order_by_client_id(coid, ticker) is None:
-        assert time.monotonic() < deadline, f"order {coid} never reached the exchange"
-        time.sleep(0.05)
+    wait_until(
+        lambda: client.orders.find_order_by_client_id(coid, ticker) is not None,
+        f"order {coid} to reach the exchange",
+    )
 
 
 def _place_held(prime: SimHarness, store: Store, ticker: str, coid: str) -> None:

@@ -21,6 +21,7 @@ from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown
 from kalshi_cli.vocabulary.models import Action, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
+from tests.waiting import pause, poll_until
 
 from .conftest import Kalshi, make_markets, state_path
 
@@ -103,19 +104,20 @@ def test_sigkill_mid_placement_then_reconcile_matches_the_exchange(
             str(db),
             ticker,
         ],
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
     clock = SystemClock()
-    deadline = clock.monotonic() + 30
     watcher = Store.open_readonly(db)
     assert watcher is not None
-    with watcher:
-        while len(watcher.orders.intents(limit=40)) < 40 and clock.monotonic() < deadline:
-            try:
-                proc.wait(timeout=0.01)
-            except subprocess.TimeoutExpired:
-                continue
-            raise AssertionError(f"the placer exited on its own ({proc.returncode})")
+
+    def placing() -> None:
+        assert proc.poll() is None, f"the placer exited on its own ({proc.returncode})"
+        pause()
+
+    with watcher:  # killed after 40 intents, or 30 s of placing on a slow machine
+        poll_until(
+            lambda: len(watcher.orders.intents(limit=40)) >= 40, within_s=30, between=placing
+        )
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
 

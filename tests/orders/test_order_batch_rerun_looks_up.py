@@ -23,6 +23,7 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness
+from tests.waiting import wait_until
 
 from .conftest import Kalshi, make_markets, state_path
 from .test_order_batch import batch_requests, creates, intents, ladder
@@ -47,10 +48,7 @@ def test_a_rerun_finds_the_orders_whose_answer_was_lost_and_records_them(
     assert first.exit_code == ExitCode.OUTCOME_UNKNOWN, first.output
     lost = _unknown_ids(tmp_path)
     assert len(lost) == 2
-    deadline = time.monotonic() + 20
-    while creates(prime) < 2:
-        assert time.monotonic() < deadline, "the held batch never landed"
-        time.sleep(0.05)
+    wait_until(lambda: creates(prime) >= 2, "the held batch to land")
 
     again = kalshi("order", "batch", "--file", str(path), "--json")
     assert again.exit_code == 0, again.output

@@ -4,13 +4,13 @@ land, and an order placed beside it meanwhile would take the market past the lim
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from pathlib import Path
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.conftest import SimHarness
+from tests.waiting import wait_until
 
 from .conftest import Kalshi, make_markets
 from .test_order_batch import HEADER
@@ -47,8 +47,5 @@ def test_an_order_still_in_the_network_counts_toward_the_position_limit(
     assert second.exit_code == ExitCode.REJECTED, second.output
     assert "unknown" in second.stderr, second.stderr
 
-    deadline = time.monotonic() + 20
-    while _resting_contracts(client, ticker) < 4:
-        assert time.monotonic() < deadline, "the held order never landed"
-        time.sleep(0.05)
+    wait_until(lambda: _resting_contracts(client, ticker) >= 4, "the held order to land")
     assert _resting_contracts(client, ticker) <= 5

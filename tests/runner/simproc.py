@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -86,21 +84,6 @@ def log_events(log: Path) -> list[dict[str, object]]:
     text = log.read_text(encoding="utf-8")
     # the last line may be half written while the loop runs
     return [json.loads(line) for line in text.splitlines() if line.endswith("}")]
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, step: Callable[[], None]) -> bool:
-    """Poll `predicate` until `timeout`, calling `step` between polls (the test's own moves,
-    or a short pause)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        step()
-    return predicate()
-
-
-def pause() -> None:
-    time.sleep(0.02)
 
 
 class Book:

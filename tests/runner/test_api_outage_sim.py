@@ -21,11 +21,10 @@ from tests.runner.simproc import (
     client_for,
     log_events,
     observer_for,
-    pause,
     trade_command,
     trade_env,
-    wait_for,
 )
+from tests.waiting import poll_until
 
 TICKER = "KXOUTAGE-SIM-A"
 
@@ -59,23 +58,20 @@ def test_an_exchange_failing_every_request_puts_the_loop_in_safe_mode(
         text=True,
     )
     try:
-        quoting = wait_for(
+        quoting = poll_until(
             lambda: (
                 len(list(mine.orders.iter_orders(ticker=TICKER, status="resting"))) == 2
                 or proc.poll() is not None
-            ),
-            30,
-            pause,
+            )
         )
         assert quoting and proc.poll() is None, proc.communicate(timeout=60)[1][-2000:]
         sim.set_faults(http_5xx_rate=1.0)
         began = time.monotonic()
-        tripped = wait_for(
+        tripped = poll_until(
             lambda: (
                 any(e["event"] == "safe_mode" for e in log_events(log)) or proc.poll() is not None
             ),
-            outage_s + 20,
-            pause,
+            within_s=outage_s + 20,
         )
         took = time.monotonic() - began
         assert proc.poll() is None, proc.communicate(timeout=60)[1][-2000:]

@@ -18,11 +18,10 @@ from tests.runner.simproc import (
     Book,
     client_for,
     log_events,
-    pause,
     trade_command,
     trade_env,
-    wait_for,
 )
+from tests.waiting import poll_until
 
 
 def _run_pair(
@@ -56,11 +55,9 @@ def _run_pair(
             tickers = {e["ticker"] for e in log_events(log) if e["event"] == "order_placed"}
             return tickers >= {a, b} or proc.poll() is not None
 
-        fresh = wait_for(
-            lambda: any(e["event"] == "feed_fresh" for e in log_events(log)), 20, pause
-        )
+        fresh = poll_until(lambda: any(e["event"] == "feed_fresh" for e in log_events(log)))
         assert fresh and proc.poll() is None
-        wait_for(placed_both, seconds, pause)
+        poll_until(placed_both, within_s=seconds)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=20)
     finally:

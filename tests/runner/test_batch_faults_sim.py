@@ -13,8 +13,9 @@ from kalshi_cli.risk import utc_day
 from kalshi_cli.vocabulary.models import BookSide
 from tests.conftest import SimHarness
 from tests.runner.fakes import swap_decide
-from tests.runner.simproc import log_events, pause, wait_for
+from tests.runner.simproc import log_events
 from tests.runner.test_loop_order_batches_sim import BATCH, Rig, _yes_ask, _yes_bid, rig
+from tests.waiting import poll_until
 
 
 def _committed(client: KalshiClient) -> Decimal:
@@ -47,7 +48,7 @@ def test_orders_of_a_batch_still_in_the_network_count_in_the_total_exposure(
         executor = r.loop.executor
         held = set(executor.unknown_orders.unknown)
         assert len(held) >= 3, held  # the exposure limit's worth
-        assert wait_for(lambda: not executor.guard.backing_off, 10, pause)
+        assert poll_until(lambda: not executor.guard.backing_off)
         r.loop.tick(r.feed.drain_events(), full=True)
         # the lookups ran and the batch is still in the network: the orders are unknown yet
         assert set(executor.unknown_orders.unknown) == held, executor.unknown_orders.unknown
@@ -56,7 +57,7 @@ def test_orders_of_a_batch_still_in_the_network_count_in_the_total_exposure(
             coids = {o.client_order_id for o in r.client.orders.iter_orders(status="resting")}
             return held <= coids
 
-        assert wait_for(landed, 20, pause)
+        assert poll_until(landed)
         committed = _committed(r.client)
         assert committed <= Decimal("2.5"), (committed, r.requests(sim))
         assert r.requests(sim).get(BATCH) == 1
@@ -99,7 +100,7 @@ def _books_show(r: Rig, want: dict[str, tuple[str, str]]) -> bool:
 def _quote(r: Rig, want: dict[str, tuple[str, str]]) -> None:
     for ticker, (bid, ask) in want.items():
         r.books[ticker].quote(bid, ask)
-    assert wait_for(lambda: _books_show(r, want), 20, pause)
+    assert poll_until(lambda: _books_show(r, want))
 
 
 def test_a_loss_that_trips_the_circuit_breaker_stops_the_orders_waiting_in_the_batch(

@@ -14,8 +14,8 @@ import httpx
 
 from kalshi_cli.store.records import PENDING, UNKNOWN
 from tests.conftest import SimHarness
-from tests.runner.simproc import pause, wait_for
 from tests.runner.test_loop_order_batches_sim import Rig, rig
+from tests.waiting import pause, poll_until
 
 
 class Gate(httpx.HTTPTransport):
@@ -67,7 +67,7 @@ def test_an_order_call_held_in_the_network_holds_only_its_own_market(
             r.loop.tick(r.feed.drain_events(), full=True)  # returns with the held call out
             assert gate.held.wait(30)
             # the other market's quotes are answered and booked while the call is held
-            assert wait_for(lambda: _placed(r, free) == 2, 30, lambda: _ticking(r))
+            assert poll_until(lambda: _placed(r, free) == 2, between=lambda: _ticking(r))
             assert r.loop.dispatch.busy(held)
             assert _placed(r, held) == 0
             rows = [i for i in r.store.orders.intents() if i.ticker == held]
@@ -78,7 +78,7 @@ def test_an_order_call_held_in_the_network_holds_only_its_own_market(
             assert len([i for i in r.store.orders.intents() if i.ticker == held]) == 2
         finally:
             gate.open.set()
-        assert wait_for(lambda: _placed(r, held) == 2, 30, lambda: _ticking(r))
+        assert poll_until(lambda: _placed(r, held) == 2, between=lambda: _ticking(r))
         assert not r.loop.dispatch.busy(held)
         resting = {o.ticker for o in r.client.orders.iter_orders(status="resting")}
         assert resting == {held, free}
@@ -95,19 +95,19 @@ def test_a_replacement_goes_out_only_after_its_cancels_are_answered(
         transport=gate, send_workers=2,
     ) as r:  # fmt: skip
         r.loop.tick(r.feed.drain_events(), full=True)
-        assert wait_for(lambda: _placed(r, ticker) == 2, 30, lambda: _ticking(r))
+        assert poll_until(lambda: _placed(r, ticker) == 2, between=lambda: _ticking(r))
         first = len(gate.log)
         # the best bid moves up a cent, and the mid with it: the maker requotes, each new
         # quote replacing its old one, and the cancels are held in the network
         gate.holds = lambda request: request.method == "DELETE"
         r.books[ticker].quote("0.50", "0.70")
-        assert wait_for(gate.held.is_set, 30, lambda: _ticking(r))
+        assert poll_until(gate.held.is_set, between=lambda: _ticking(r))
         for _ in range(5):
             _ticking(r)
         assert _placed(r, ticker) == 2  # nothing replaced while its cancel is out
         assert [m for _, m, _, _ in gate.log[first:]].count("POST") == 0
         gate.open.set()
-        assert wait_for(lambda: _placed(r, ticker) >= 4, 30, lambda: _ticking(r))
+        assert poll_until(lambda: _placed(r, ticker) >= 4, between=lambda: _ticking(r))
         after = gate.log[first:]
         # a YES bid rests on the book's bid side, a NO bid on its ask side
         book_side = {"yes": "bid", "no": "ask"}

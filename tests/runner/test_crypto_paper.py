@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SimHarness, _start
-from tests.feed.helpers import wait_until
 from tests.runner.simproc import client_for, log_events, observer_for, trade_command, trade_env
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def crypto_sim(tmp_path: Path) -> Iterator[SimHarness]:
     harness.close()
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.slow
 def test_the_crypto_strategy_trades_on_paper_from_the_live_index(
     crypto_sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -39,7 +39,7 @@ def test_the_crypto_strategy_trades_on_paper_from_the_live_index(
         ]
         return len(found) == 5
 
-    wait_until(listed, timeout=30, what="the quarter's five BTC markets quoted")
+    wait_until(listed, "the quarter's five BTC markets quoted")
     params = tmp_path / "crypto.yaml"
     # a volatility far above the index's own puts every strike near an even chance, so the
     # model disagrees with the market maker's quotes on the outer strikes and buys there

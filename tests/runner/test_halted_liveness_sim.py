@@ -16,11 +16,10 @@ from tests.runner.simproc import (
     Book,
     client_for,
     log_events,
-    pause,
     trade_command,
     trade_env,
-    wait_for,
 )
+from tests.waiting import poll_until
 
 TICKER = "KXLIVE-SIM-A"
 
@@ -59,17 +58,15 @@ def test_a_halted_loop_keeps_beating_and_the_check_says_ok_and_halted(
         text=True,
     )
     try:
-        beating = wait_for(
+        beating = poll_until(
             lambda: (
                 any(e["event"] == "heartbeat" for e in log_events(log)) or proc.poll() is not None
-            ),
-            30,
-            pause,
+            )
         )
         assert beating and proc.poll() is None, proc.communicate(timeout=60)[1][-2000:]
         assert _kalshi(env, "halt", "--reason", "a person looks").returncode == 0
         # five heartbeats written after the loop saw the halt: it is alive, and halted
-        assert wait_for(lambda: _beats(log) >= 5 or proc.poll() is not None, 30, pause)
+        assert poll_until(lambda: _beats(log) >= 5 or proc.poll() is not None)
         assert proc.poll() is None
         check = _kalshi(env, "check", "heartbeat")
         assert check.returncode == 0, check.stdout

@@ -151,7 +151,6 @@ def _check_against_exchange(state: Path, trader: KalshiClient) -> dict[str, int]
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(180)
 def test_sigkill_at_twenty_points_then_restart_loses_nothing(
     sim: SimHarness, tmp_path: Path
 ) -> None:

@@ -30,6 +30,7 @@ def _lines(path: Path) -> list[dict[str, object]]:
     return lines
 
 
+@pytest.mark.slow  # 3,000 ticks of the loop
 def test_a_halted_loop_logs_a_bounded_number_of_lines(tmp_path: Path) -> None:
     log_path = tmp_path / "trade.log"
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", log_path=log_path)

@@ -43,7 +43,8 @@ from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import Order
 from tests.conftest import SimHarness
 from tests.runner.fakes import swap_decide
-from tests.runner.simproc import Book, client_for, log_events, pause, wait_for
+from tests.runner.simproc import Book, client_for, log_events
+from tests.waiting import poll_until
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "strategies" / "fair_value.py"
 BATCH = "POST /portfolio/events/orders/batched"
@@ -123,7 +124,7 @@ def rig(
     loop._next_fill_poll = loop.clock.monotonic() + 3600.0
     feed.start()
     try:
-        assert wait_for(lambda: all(feed.is_fresh(t) for t in tickers), 20, pause)
+        assert poll_until(lambda: all(feed.is_fresh(t) for t in tickers))
         yield Rig(loop, store, client, feed, trader.key_id, log_path, books)
     finally:
         loop.dispatch.close()
@@ -141,7 +142,7 @@ def _until(r: Rig, kept: list[FeedEvent], wanted: Callable[[list[FeedEvent]], bo
         kept.extend(r.feed.drain_events())
         return wanted(kept)
 
-    return wait_for(look, 20, pause)
+    return bool(poll_until(look))
 
 
 def test_quotes_decided_in_one_pass_go_out_in_one_batch_request(
@@ -310,20 +311,18 @@ def test_a_take_profit_goes_out_at_once_not_in_the_batch_behind_the_quotes(
         sim, tmp_path, [held, *others], strategy=str(EXAMPLE), params=params, quote=("0.49", "0.51")
     ) as r:
         r.books[held].quote("0.43", "0.45")
-        assert wait_for(lambda: _yes_ask(r, held) == Decimal("0.45"), 20, pause)
+        assert poll_until(lambda: _yes_ask(r, held) == Decimal("0.45"))
         r.loop.tick(r.feed.drain_events(), full=True)
         assert r.loop.portfolio.position(held) == 1, log_events(r.log)
         before = r.requests(sim)
         r.books[held].quote("0.52", "0.54")
         for ticker in others:
             r.books[ticker].quote("0.43", "0.45")
-        assert wait_for(
+        assert poll_until(
             lambda: (
                 _yes_bid(r, held) == Decimal("0.52")
                 and all(_yes_ask(r, t) == Decimal("0.45") for t in others)
-            ),
-            20,
-            pause,
+            )
         )
         r.loop.tick(r.feed.drain_events(), full=True)
         after = r.requests(sim)

@@ -39,10 +39,9 @@ def state_dir(tmp_path: Path) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+# 10,000 ticks take about a minute alone, ten under coverage tracing on a busy 2-core machine:
+# the slow test's time limit, which says nothing about the invariants
 @pytest.mark.slow
-# 10,000 ticks take about a minute alone; under coverage tracing on a busy 2-core machine they
-# took over the suite's default 120 s, which says nothing about the invariants
-@pytest.mark.timeout(600)
 @pytest.mark.parametrize(
     ("strategy", "seed", "ticks"), [("spike", 11, 10_000), ("market-maker", 12, 10_000)]
 )

@@ -32,6 +32,8 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import BookSide, Orderbook, SelfTradePrevention, TimeInForce
 from tests.runner.fakes import START, Rig, make_rig, trader
 
+# each test builds 500 markets and ticks through them, some hundreds of times
+pytestmark = pytest.mark.slow
 MARKETS = 500
 READ_COST_S = 0.01
 LAST = f"KXMANY-E49-M{MARKETS - 1:03d}"  # the last market of the sweep's order

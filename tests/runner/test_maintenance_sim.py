@@ -23,11 +23,10 @@ from tests.runner.simproc import (
     client_for,
     log_events,
     observer_for,
-    pause,
     trade_command,
     trade_env,
-    wait_for,
 )
+from tests.waiting import poll_until
 
 TICKER = "KXMAINT-SIM-A"
 LEAD_S = 10
@@ -65,14 +64,14 @@ def test_the_loop_stops_before_a_window_withdraws_its_quotes_and_resumes_after(
         return list(mine.orders.iter_orders(ticker=TICKER, status="resting"))
 
     try:
-        quoting = wait_for(lambda: len(resting()) == 2 or proc.poll() is not None, 25, pause)
+        quoting = poll_until(lambda: len(resting()) == 2 or proc.poll() is not None)
         assert quoting and proc.poll() is None, proc.communicate(timeout=60)[1][-2000:]
         assert time.time() < start - LEAD_S, "the loop took too long to start for this test"
         # withdrawn within the lead time, before the window begins
-        assert wait_for(lambda: resting() == [], start - time.time(), pause), resting()
+        assert poll_until(lambda: resting() == [], within_s=start - time.time()), resting()
         assert time.time() < start
         # quoting again once the window is over
-        assert wait_for(lambda: len(resting()) == 2 or proc.poll() is not None, 40, pause)
+        assert poll_until(lambda: len(resting()) == 2 or proc.poll() is not None)
         assert proc.poll() is None
     finally:
         if proc.poll() is None:

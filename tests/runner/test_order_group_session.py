@@ -8,7 +8,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -33,20 +32,13 @@ from tests.runner.simproc import (
     trade_command,
     trade_env,
 )
+from tests.waiting import stderr_tail, wait_until, while_running
 
 TICKER = "KXOGLOOP-SIM-A"
 
 
 def _event(log: Path, name: str) -> dict[str, object] | None:
     return next((e for e in log_events(log) if e["event"] == name), None)
-
-
-def _wait(predicate, timeout: float, proc: subprocess.Popen[bytes], err: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert proc.poll() is None, err.read_text()[-2000:]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def _start_loop(sim: SimHarness, tmp_path: Path, *extra: str):
@@ -61,7 +53,7 @@ def _start_loop(sim: SimHarness, tmp_path: Path, *extra: str):
     return account, other, state, log, env, command
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.slow
 def test_cancel_all_triggers_the_group_of_a_sigkilled_loop(sim: SimHarness, tmp_path: Path) -> None:
     account, other, state, log, env, command = _start_loop(sim, tmp_path)
     trader = observer_for(account)  # not the loop's whole read budget
@@ -71,7 +63,11 @@ def test_cancel_all_triggers_the_group_of_a_sigkilled_loop(sim: SimHarness, tmp_
         subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr) as proc,
     ):
         try:
-            _wait(lambda: _event(log, "order_group_created") is not None, 60, proc, err)
+            wait_until(
+                lambda: _event(log, "order_group_created") is not None,
+                stderr_tail(err),
+                between=while_running(proc, err),
+            )
             created = _event(log, "order_group_created")
             assert created is not None
             group = str(created["order_group_id"])
@@ -80,7 +76,7 @@ def test_cancel_all_triggers_the_group_of_a_sigkilled_loop(sim: SimHarness, tmp_
                 orders = list(trader.orders.iter_orders(ticker=TICKER, status="resting"))
                 return bool(orders) and all(o.raw["order_group_id"] == group for o in orders)
 
-            _wait(quoting, 60, proc, err)
+            wait_until(quoting, stderr_tail(err), between=while_running(proc, err))
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
@@ -120,7 +116,7 @@ def test_cancel_all_triggers_the_group_of_a_sigkilled_loop(sim: SimHarness, tmp_
     trader.close()
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.slow
 def test_a_clean_stop_deletes_the_group_and_no_order_group_places_none(
     sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -131,11 +127,10 @@ def test_a_clean_stop_deletes_the_group_and_no_order_group_places_none(
         err.open("w") as stderr,
         subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr) as proc,
     ):
-        _wait(
+        wait_until(
             lambda: bool(list(trader.orders.iter_orders(ticker=TICKER, status="resting"))),
-            60,
-            proc,
-            err,
+            stderr_tail(err),
+            between=while_running(proc, err),
         )
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0, err.read_text()[-2000:]
@@ -151,11 +146,10 @@ def test_a_clean_stop_deletes_the_group_and_no_order_group_places_none(
             [*command, "--no-order-group"], env=env, stdout=subprocess.DEVNULL, stderr=stderr
         ) as proc,
     ):
-        _wait(
+        wait_until(
             lambda: bool(list(trader.orders.iter_orders(ticker=TICKER, status="resting"))),
-            60,
-            proc,
-            err,
+            stderr_tail(err),
+            between=while_running(proc, err),
         )
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0, err.read_text()[-2000:]

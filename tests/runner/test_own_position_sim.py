@@ -20,11 +20,10 @@ from tests.runner.simproc import (
     client_for,
     log_events,
     observer_for,
-    pause,
     trade_command,
     trade_env,
-    wait_for,
 )
+from tests.waiting import poll_until
 
 if TYPE_CHECKING:
     from tests.conftest import SimHarness
@@ -41,7 +40,7 @@ def _fills(log: Path) -> list[dict[str, object]]:
 KALSHI = shutil.which("kalshi", path=str(Path(sys.executable).parent)) or "kalshi"
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.slow
 def test_a_take_profit_through_the_cli_leaves_the_hand_bought_contracts(
     sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -65,9 +64,9 @@ def test_a_take_profit_through_the_cli_leaves_the_hand_bought_contracts(
     with (tmp_path / "trade.stderr").open("w") as stderr:
         loop = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
         try:
-            assert wait_for(lambda: len(_fills(log)) >= 1, 120, pause), log_events(log)
+            assert poll_until(lambda: len(_fills(log)) >= 1), log_events(log)
             market.quote("0.55", "0.57")  # the bid now pays 0.51 + 0.03
-            assert wait_for(lambda: len(_fills(log)) >= 2, 120, pause), log_events(log)
+            assert poll_until(lambda: len(_fills(log)) >= 2), log_events(log)
         finally:
             loop.send_signal(signal.SIGTERM)
             loop.wait(timeout=60)

@@ -43,7 +43,6 @@ def _writes(stats: dict[str, object], key_id: str) -> dict[str, int]:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(240)
 def test_a_paper_loop_on_the_live_feed_fills_locally_and_sends_no_write(
     sim: SimHarness, tmp_path: Path
 ) -> None:

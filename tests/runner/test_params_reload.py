@@ -9,12 +9,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import pytest
+
+from tests.waiting import wait_until
 
 if TYPE_CHECKING:
     from tests.conftest import SimHarness
@@ -38,15 +39,12 @@ def _wait_for(
     after: int = 0,
     proc: subprocess.Popen[str] | None = None,
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + 120  # a loaded machine starts a loop slowly
-    while time.monotonic() < deadline:
-        found = [e for e in _events(log)[after:] if what(e)]
-        if found:
-            return found[0]
+    def seen() -> dict[str, Any] | None:
         if proc is not None and proc.poll() is not None:
             raise AssertionError(f"the loop exited {proc.returncode}: {_stderr(log)}")
-        time.sleep(0.05)  # polling a file for a condition, with a deadline
-    raise AssertionError(f"not seen in {log}: {_events(log)[after:]} {_stderr(log)}")
+        return next((e for e in _events(log)[after:] if what(e)), None)
+
+    return wait_until(seen, lambda: f"an event in {log}: {_events(log)[after:]} {_stderr(log)}")
 
 
 def _stderr(log: Path) -> str:

@@ -29,11 +29,10 @@ from tests.runner.simproc import (
     client_for,
     log_events,
     observer_for,
-    pause,
     trade_command,
     trade_env,
-    wait_for,
 )
+from tests.waiting import poll_until
 
 TICKER = "KXSAFETY-SIM-A"
 CONFIG = """\
@@ -95,7 +94,7 @@ def test_safe_mode_withdraws_at_once_and_resume_brings_the_quotes_back(
         text=True,
     )
     try:
-        assert wait_for(lambda: len(resting()) == 2 or proc.poll() is not None, 30, pause)
+        assert poll_until(lambda: len(resting()) == 2 or proc.poll() is not None)
         assert proc.poll() is None, proc.communicate(timeout=60)[1][-2000:]
         # a fill: the other account sells into the loop's bid
         # the maker may be between a cancel and its replacement: wait for a listing with a bid
@@ -105,20 +104,20 @@ def test_safe_mode_withdraws_at_once_and_resume_brings_the_quotes_back(
             bids[:] = [o for o in resting() if o.book_side is BookSide.BID]
             return bool(bids) or proc.poll() is not None
 
-        assert wait_for(a_bid, 30, pause)
+        assert poll_until(a_bid)
         assert proc.poll() is None
         bid = bids[0]
         book.order(BookSide.ASK, f"{bid.yes_price}", f"{bid.remaining_count}", TimeInForce.IOC)
-        assert wait_for(lambda: logged("fill_received"), 30, pause)
+        assert poll_until(lambda: logged("fill_received"))
 
         sim.set_faults(http_5xx_rate=1.0)
-        assert wait_for(lambda: logged("safe_mode") or proc.poll() is not None, 60, pause)
+        assert poll_until(lambda: logged("safe_mode") or proc.poll() is not None)
         assert _state(state) == "SAFE_MODE"
         sim.clear_faults()
         # withdrawn while the 600 s backoff runs (the deadline here is a tenth of it): the
         # loop holds YES from the fill, so its bids would add; an ask may stay as long as it
         # sells no more than is held
-        assert wait_for(lambda: only_reducing(resting(), held()), 60, pause), resting()
+        assert poll_until(lambda: only_reducing(resting(), held())), resting()
         filled = fills()
         book.order(BookSide.ASK, "0.01", "500", TimeInForce.IOC)
         assert fills() == filled, "no bid of the loop's was left to fill"
@@ -133,7 +132,7 @@ def test_safe_mode_withdraws_at_once_and_resume_brings_the_quotes_back(
             timeout=60,
         )
         assert done.returncode == 0, done.stderr
-        assert wait_for(lambda: logged("order_placed", before) and len(resting()) > 0, 60, pause)
+        assert poll_until(lambda: logged("order_placed", before) and len(resting()) > 0)
         assert proc.poll() is None
 
         proc.send_signal(signal.SIGTERM)

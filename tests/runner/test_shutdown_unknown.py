@@ -9,7 +9,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,21 +28,13 @@ from tests.runner.simproc import (
     trade_command,
     trade_env,
 )
+from tests.waiting import stderr_tail, wait_until, while_running
 
 TICKER = "KXSTOPUNK-SIM-A"
 
 
 def _events(log: Path, name: str) -> list[dict[str, object]]:
     return [e for e in log_events(log) if e["event"] == name]
-
-
-def _wait(predicate, timeout: float, proc: subprocess.Popen[bytes] | None, err: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if proc is not None:
-            assert proc.poll() is None, err.read_text()[-2000:]
-        assert time.monotonic() < deadline, "timed out: " + err.read_text()[-2000:]
-        time.sleep(0.05)
 
 
 def _lost(log: Path) -> set[str]:
@@ -54,7 +45,7 @@ def _lost(log: Path) -> set[str]:
     return lost
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.slow
 def test_sigterm_while_an_order_is_in_the_network_leaves_nothing_resting_when_it_lands(
     sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -80,7 +71,11 @@ def test_sigterm_while_an_order_is_in_the_network_leaves_nothing_resting_when_it
             subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr) as proc,
         ):
             try:
-                _wait(lambda: bool(_events(log, "order_unknown")), 60, proc, err)
+                wait_until(
+                    lambda: bool(_events(log, "order_unknown")),
+                    stderr_tail(err),
+                    between=while_running(proc, err),
+                )
                 proc.send_signal(signal.SIGTERM)
                 assert proc.wait(timeout=90) == 0, err.read_text()[-2000:]
             finally:
@@ -88,11 +83,9 @@ def test_sigterm_while_an_order_is_in_the_network_leaves_nothing_resting_when_it
                     proc.kill()
         lost = _lost(log)
         # the held request reaches the exchange (at once if the loop already waited for it)
-        _wait(
+        wait_until(
             lambda: lost <= {o.client_order_id for o in trader.orders.iter_orders(ticker=TICKER)},
-            30,
-            None,
-            err,
+            stderr_tail(err),
         )
         resting = [o for o in trader.orders.iter_orders(ticker=TICKER, status="resting")]
         assert resting == [], f"left resting after the loop stopped: {resting}"
@@ -244,7 +237,7 @@ def test_with_the_sessions_order_group_the_stop_looks_once_and_does_not_wait(
     assert rig.loop.log.counts.get("shutdown_unknown_left") == 1, "what the look left is said"
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.slow
 def test_sigterm_with_the_order_group_the_order_landing_later_is_refused(
     sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -270,7 +263,11 @@ def test_sigterm_with_the_order_group_the_order_landing_later_is_refused(
             subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr) as proc,
         ):
             try:
-                _wait(lambda: bool(_events(log, "order_unknown")), 60, proc, err)
+                wait_until(
+                    lambda: bool(_events(log, "order_unknown")),
+                    stderr_tail(err),
+                    between=while_running(proc, err),
+                )
                 proc.send_signal(signal.SIGTERM)
                 assert proc.wait(timeout=90) == 0, err.read_text()[-2000:]
             finally:
@@ -279,7 +276,7 @@ def test_sigterm_with_the_order_group_the_order_landing_later_is_refused(
         assert _events(log, "order_group_deleted"), "a clean stop deletes the group"
         creates = sim.stats()["order_create_requests"]
         # the held request reaches the exchange after the stop
-        _wait(lambda: sim.stats()["order_create_requests"] > creates, 30, None, err)
+        wait_until(lambda: sim.stats()["order_create_requests"] > creates, stderr_tail(err))
         lost = _lost(log)
         assert not any(o.client_order_id in lost for o in trader.orders.iter_orders(ticker=TICKER))
         assert list(trader.orders.iter_orders(ticker=TICKER, status="resting")) == []
@@ -288,7 +285,7 @@ def test_sigterm_with_the_order_group_the_order_landing_later_is_refused(
         trader.close()
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.slow
 def test_sigterm_with_the_group_and_an_order_placed_by_hand_leaves_nothing_of_the_loop_resting(
     sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -313,7 +310,11 @@ def test_sigterm_with_the_group_and_an_order_placed_by_hand_leaves_nothing_of_th
             subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr) as proc,
         ):
             try:
-                _wait(lambda: bool(_events(log, "order_unknown")), 60, proc, err)
+                wait_until(
+                    lambda: bool(_events(log, "order_unknown")),
+                    stderr_tail(err),
+                    between=while_running(proc, err),
+                )
                 proc.send_signal(signal.SIGTERM)
                 assert proc.wait(timeout=90) == 0, err.read_text()[-2000:]
             finally:
@@ -321,7 +322,7 @@ def test_sigterm_with_the_group_and_an_order_placed_by_hand_leaves_nothing_of_th
                     proc.kill()
         creates = sim.stats()["order_create_requests"]
         # the held request reaches the exchange after the stop
-        _wait(lambda: sim.stats()["order_create_requests"] > creates, 30, None, err)
+        wait_until(lambda: sim.stats()["order_create_requests"] > creates, stderr_tail(err))
         resting = list(trader.orders.iter_orders(ticker=TICKER, status="resting"))
         groups = [e["event"] for e in log_events(log) if str(e["event"]).startswith("order_group")]
         assert [o.order_id for o in resting] == [by_hand], (

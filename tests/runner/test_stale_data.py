@@ -31,9 +31,9 @@ from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness
-from tests.feed.helpers import wait_until
 from tests.openapi_check import RECORDER
 from tests.runner.simproc import Book, client_for
+from tests.waiting import wait_until
 
 TICKER = "KXSTALE-26-A"
 STALE_AFTER_S = 2.0
@@ -117,7 +117,7 @@ def test_no_order_on_a_book_older_than_stale_after_while_pings_go_on(
     )
     feed.start()
     try:
-        wait_until(lambda: feed.is_fresh(TICKER), 10, "the first snapshot")
+        wait_until(lambda: feed.is_fresh(TICKER), "the first snapshot")
         loop.toggle_pause()  # no quote until the book is old
         loop.tick(feed.drain_events(), full=True)
 
@@ -125,7 +125,7 @@ def test_no_order_on_a_book_older_than_stale_after_while_pings_go_on(
         book.quote("0.59", "0.61")  # the market moves while the feed hears nothing
         clock.advance(STALE_AFTER_S + 0.5)
         seen = pings.pings
-        wait_until(lambda: pings.pings >= seen + 3, 10, "pings after the book got old")
+        wait_until(lambda: pings.pings >= seen + 3, "pings after the book got old")
 
         loop.toggle_pause()
         events = feed.drain_events()
@@ -141,7 +141,7 @@ def test_no_order_on_a_book_older_than_stale_after_while_pings_go_on(
         # quotes are priced from it, never from the frozen one
         sim.clear_faults()
         clock.advance(5.0)  # the unanswered snapshot request is repeated
-        wait_until(lambda: feed.is_fresh(TICKER), 10, "the book resynced")
+        wait_until(lambda: feed.is_fresh(TICKER), "the book resynced")
         loop.tick(feed.drain_events(), full=True)
         resting = list(client.orders.iter_orders(ticker=TICKER, status="resting"))
         assert resting, "the loop quotes again once the book is fresh"

@@ -55,19 +55,17 @@ from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import BookSide, Order, TimeInForce
 from tests.conftest import SimHarness
 from tests.fakes import FakeAlertStateStore
-from tests.feed.helpers import wait_until
 from tests.runner.fakes import Held, make_rig
 from tests.runner.simproc import (
     Book,
     client_for,
     log_events,
     observer_for,
-    pause,
     trade_command,
     trade_env,
-    wait_for,
 )
 from tests.runner.test_shutdown_unknown import _lose_next_create
+from tests.waiting import poll_until, wait_until
 
 TICKER = "KXDISK-26-A"
 RISK = {"max_orders_per_minute": 1000}  # the default cap of orders a minute plays no part
@@ -162,7 +160,7 @@ def open_session(sim: SimHarness, tmp_path: Path, *, timeout_s: float = 10.0) ->
     )
     feed.start()
     try:
-        wait_until(lambda: feed.is_fresh(TICKER), 10, "the first snapshot")
+        wait_until(lambda: feed.is_fresh(TICKER), "the first snapshot")
         yield Session(loop, store, client, book, state, log_path, router)
     finally:
         feed.stop()
@@ -382,7 +380,7 @@ def test_a_trade_process_whose_disk_fails_every_write_exits_21_with_one_line(
             text=True,
         ) as proc:
             try:
-                assert wait_for(lambda: len(resting()) == 2 or proc.poll() is not None, 60, pause)
+                assert poll_until(lambda: len(resting()) == 2 or proc.poll() is not None)
                 assert proc.poll() is None, proc.communicate()[1][-2000:]
                 hard = resource.prlimit(proc.pid, resource.RLIMIT_FSIZE)[1]
                 resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (1, hard))
@@ -437,7 +435,7 @@ def test_an_order_of_unknown_outcome_at_the_failure_is_stopped_by_the_order_grou
             locker.join()
             pipe_in.write("release\n")
             pipe_in.flush()
-        assert wait_for(lambda: sim.stats()["order_create_requests"] == creates + 1, 30, pause), (
+        assert poll_until(lambda: sim.stats()["order_create_requests"] == creates + 1), (
             "the held order request reached the exchange"
         )
         assert s.orders() == [], "the order that landed after the stop was refused"
@@ -583,7 +581,7 @@ def test_an_order_of_unknown_outcome_at_a_state_failure_without_a_group_does_not
             locker.join()
             pipe_in.write("release\n")
             pipe_in.flush()
-        assert wait_for(lambda: sim.stats()["order_create_requests"] == creates + 1, 30, pause), (
+        assert poll_until(lambda: sim.stats()["order_create_requests"] == creates + 1), (
             "the held order request reached the exchange"
         )
         lost = set(s.loop.executor.unknown_orders.unknown)

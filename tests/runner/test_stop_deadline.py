@@ -41,7 +41,8 @@ from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness
-from tests.runner.simproc import Book, client_for, log_events, pause, wait_for
+from tests.runner.simproc import Book, client_for, log_events
+from tests.waiting import poll_until
 
 STOP_DEADLINE_S = 6.0
 # what a stop may take past its deadline on a loaded machine: its bookkeeping and the log
@@ -166,7 +167,7 @@ def quoting(
         loop.trigger_group = partial(client.order_groups.trigger_order_group, group_id)
     feed.start()
     try:
-        assert wait_for(lambda: all(feed.is_fresh(t) for t in MARKETS), 20, pause)
+        assert poll_until(lambda: all(feed.is_fresh(t) for t in MARKETS))
         loop.tick(feed.drain_events(), full=True)
         assert len(loop.own_resting()) == 20, [
             (e["event"], e.get("code"), e.get("reason")) for e in log_events(log_path)

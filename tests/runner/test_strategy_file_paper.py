@@ -18,7 +18,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "strategies" / "fai
 TICKER = "KXPAPERFILE-SIM-A"
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.slow
 def test_a_strategy_file_trades_on_paper(sim: SimHarness, tmp_path: Path) -> None:
     sim.create_market(TICKER)
     Book(client_for(sim.new_account(balance_cents=100_000_000)), TICKER).quote("0.40", "0.60")

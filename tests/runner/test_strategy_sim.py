@@ -23,11 +23,10 @@ from tests.runner.simproc import (
     Book,
     client_for,
     log_events,
-    pause,
     trade_command,
     trade_env,
-    wait_for,
 )
+from tests.waiting import pause, poll_until
 
 TICKER = "KXSTRATSIM-SIM-A"
 
@@ -94,8 +93,8 @@ def test_strategy_places_its_order_on_the_simulator(
                 any(e["event"] == event for e in log_events(log)) or (proc.poll() is not None)
             )
 
-        assert wait_for(logged("feed_fresh"), 20, pause) and proc.poll() is None
-        assert wait_for(logged("order_placed"), 20, script(book)) and proc.poll() is None
+        assert poll_until(logged("feed_fresh")) and proc.poll() is None
+        assert poll_until(logged("order_placed"), between=script(book)) and proc.poll() is None
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=20)
     finally:

@@ -6,20 +6,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from kalshi_cli.store import Store
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
+from tests.waiting import wait_until
 
 
 def test_sigterm_cancels_the_loops_resting_orders_and_exits_0(tmp_path: Path) -> None:
@@ -44,8 +34,10 @@ def test_sigterm_cancels_the_loops_resting_orders_and_exits_0(tmp_path: Path) ->
         text=True,
     )
     try:
-        placed = _wait_for(lambda: log.exists() and '"status":"resting"' in log.read_text(), 30)
-        assert placed, "the market maker should have a resting quote"
+        wait_until(
+            lambda: log.exists() and '"status":"resting"' in log.read_text(),
+            "the market maker to have a resting quote",
+        )
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:

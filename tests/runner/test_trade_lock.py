@@ -23,11 +23,10 @@ from tests.runner.simproc import (
     Book,
     client_for,
     log_events,
-    pause,
     trade_command,
     trade_env,
-    wait_for,
 )
+from tests.waiting import poll_until
 
 TICKER = "KXLOCK-26-A"
 NOW = 1_785_000_000.0
@@ -95,7 +94,7 @@ def test_two_trade_processes_one_runs_and_a_sigkill_leaves_no_lock(
                 any(e["event"] == event for e in log_events(log)) or (first.poll() is not None)
             )
 
-        assert wait_for(logged("order_placed"), 30, pause) and first.poll() is None
+        assert poll_until(logged("order_placed")) and first.poll() is None
 
         # the same state file: refused, naming the running loop
         second = kalshi(

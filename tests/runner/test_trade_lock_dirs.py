@@ -20,16 +20,15 @@ from tests.runner.simproc import (
     Book,
     client_for,
     log_events,
-    pause,
     trade_command,
     trade_env,
-    wait_for,
 )
+from tests.waiting import poll_until
 
 TICKER = "KXLOCKDIR-26-A"
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.slow
 def test_one_account_is_locked_whatever_the_runtime_directory(
     sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -55,13 +54,11 @@ def test_one_account_is_locked_whatever_the_runtime_directory(
         stderr=subprocess.DEVNULL,
     ) as first:
         try:
-            assert wait_for(
+            assert poll_until(
                 lambda: (
                     any(e["event"] == "order_placed" for e in log_events(log))
                     or first.poll() is not None
-                ),
-                60,
-                pause,
+                )
             )
             assert first.poll() is None
             second = subprocess.run(

@@ -17,11 +17,10 @@ from tests.runner.simproc import (
     Book,
     client_for,
     observer_for,
-    pause,
     trade_command,
     trade_env,
-    wait_for,
 )
+from tests.waiting import poll_until
 
 TICKER = "KXMETRICS-SIM-A"
 
@@ -72,7 +71,7 @@ def test_a_running_loop_serves_its_heartbeat_trading_state_and_positions(
         )
 
     try:
-        assert wait_for(heartbeat_scraped, 30, pause) and proc.poll() is None
+        assert poll_until(heartbeat_scraped) and proc.poll() is None
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=20)
     finally:

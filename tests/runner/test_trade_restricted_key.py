@@ -42,11 +42,10 @@ from tests.runner.simproc import (
     client_for,
     log_events,
     observer_for,
-    pause,
     trade_command,
     trade_env,
-    wait_for,
 )
+from tests.waiting import poll_until
 
 TICKER = "KXRESTRICT-26-A"
 
@@ -109,7 +108,7 @@ def _requests(sim: SimHarness, key_id: str) -> dict[str, int]:
     return requests
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.slow
 def test_a_restricted_keys_loop_trades_its_subaccounts_book(
     sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -143,7 +142,7 @@ def test_a_restricted_keys_loop_trades_its_subaccounts_book(
     assert requests["GET /api_keys"] == 1
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.slow
 def test_a_restricted_key_with_subaccount_given_never_asks_the_key(
     sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -201,7 +200,7 @@ def test_a_restriction_that_cannot_be_told_stops_the_start_before_any_order(
     assert not any(r.startswith(("POST", "DELETE", "PUT")) for r in requests), requests
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.slow
 def test_a_paper_session_with_a_restricted_key_never_asks_the_key(
     sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -219,7 +218,6 @@ def test_a_paper_session_with_a_restricted_key_never_asks_the_key(
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
 @pytest.mark.parametrize("group", [(), ("--no-order-group",)], ids=["group", "no-group"])
 def test_a_running_loop_on_a_restricted_key_books_and_counts_its_own_fill(
     sim: SimHarness, tmp_path: Path, group: tuple[str, ...]
@@ -258,11 +256,11 @@ def test_a_running_loop_on_a_restricted_key_books_and_counts_its_own_fill(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as proc:
         try:
-            assert wait_for(lambda: bool(loop_bids()) or proc.poll() is not None, 60, pause)
+            assert poll_until(lambda: bool(loop_bids()) or proc.poll() is not None)
             assert proc.poll() is None, proc.communicate(timeout=60)[1][-2000:]
             # another account sells 1 YES into the loop's bid (above the book's 0.10)
             Book(other, TICKER).order(BookSide.ASK, str(max(loop_bids())), "1", TimeInForce.IOC)
-            assert wait_for(lambda: logged("fill_received") or proc.poll() is not None, 60, pause)
+            assert poll_until(lambda: logged("fill_received") or proc.poll() is not None)
             proc.send_signal(signal.SIGTERM)
             out, err = proc.communicate(timeout=60)
         finally:

@@ -25,7 +25,7 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
     return subprocess.run(args, env=env, capture_output=True, text=True, timeout=150, check=False)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.slow
 def test_two_strategies_run_in_one_loop_each_booked_to_its_own_name(
     sim: SimHarness, tmp_path: Path
 ) -> None:

@@ -13,6 +13,7 @@ circuit breaker is the account's: a loss on 0 booked by `kalshi pnl` stops a loo
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import subprocess
@@ -53,11 +54,10 @@ from tests.runner.simproc import (
     client_for,
     log_events,
     observer_for,
-    pause,
     trade_command,
     trade_env,
-    wait_for,
 )
+from tests.waiting import pause, poll_until
 
 TICKER = "KXSUBACCT-26-A"
 CONFIG = """\
@@ -157,7 +157,6 @@ def test_the_lock_refusal_names_the_subaccount_and_the_one_loop_per_account_rule
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
 def test_a_loop_on_subaccount_1_never_touches_an_order_of_subaccount_0(
     sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -192,7 +191,7 @@ def test_a_loop_on_subaccount_1_never_touches_an_order_of_subaccount_0(
         text=True,
     )
     try:
-        assert wait_for(lambda: len(resting_on(mine, 1)) == 2 or proc.poll() is not None, 60, pause)
+        assert poll_until(lambda: len(resting_on(mine, 1)) == 2 or proc.poll() is not None)
         assert proc.poll() is None, proc.communicate(timeout=60)[1][-2000:]
         hand_survives()
         assert _started(log)["subaccount"] == 1
@@ -216,16 +215,14 @@ def test_a_loop_on_subaccount_1_never_touches_an_order_of_subaccount_0(
 
         # SAFE_MODE withdraws the loop's quotes on 1, and only those
         sim.set_faults(http_5xx_rate=1.0)
-        assert wait_for(lambda: logged("safe_mode") or proc.poll() is not None, 60, pause)
+        assert poll_until(lambda: logged("safe_mode") or proc.poll() is not None)
         sim.clear_faults()
-        assert wait_for(lambda: resting_on(mine, 1) == [], 60, pause)
+        assert poll_until(lambda: resting_on(mine, 1) == [])
         hand_survives()
 
         before = len(log_events(log))
         assert kalshi(env, "resume").returncode == 0
-        assert wait_for(
-            lambda: logged("order_placed", before) and bool(resting_on(mine, 1)), 60, pause
-        )
+        assert poll_until(lambda: logged("order_placed", before) and bool(resting_on(mine, 1)))
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -250,7 +247,6 @@ def test_a_loop_on_subaccount_1_never_touches_an_order_of_subaccount_0(
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
 def test_a_loop_books_only_the_fills_of_its_own_subaccount(sim: SimHarness, tmp_path: Path) -> None:
     sim.create_market(TICKER)
     trader = sim.new_account(balance_cents=10_000_000)
@@ -296,7 +292,6 @@ def test_a_loop_books_only_the_fills_of_its_own_subaccount(sim: SimHarness, tmp_
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
 def test_a_paper_session_on_a_subaccount_trades_and_books_there(
     sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -320,16 +315,20 @@ def test_a_paper_session_on_a_subaccount_trades_and_books_there(
         subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr) as proc,
     ):
         try:
-            sides = [(BookSide.ASK, "0.40"), (BookSide.BID, "0.60")]
-            n = 0
-            deadline = time.monotonic() + 150
-            while proc.poll() is None and time.monotonic() < deadline:
-                if sum(1 for e in log_events(log) if e["event"] == "fill_received") >= 2:
-                    break
-                book_side, price = sides[n % 2]
+            sides = itertools.cycle([(BookSide.ASK, "0.40"), (BookSide.BID, "0.60")])
+
+            def take() -> None:
+                book_side, price = next(sides)
                 taker.order(book_side, price, "1", TimeInForce.IOC)
-                n += 1
                 pause()
+
+            poll_until(
+                lambda: (
+                    proc.poll() is not None
+                    or sum(1 for e in log_events(log) if e["event"] == "fill_received") >= 2
+                ),
+                between=take,
+            )
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

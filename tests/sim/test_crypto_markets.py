@@ -17,7 +17,6 @@ one); the BTC index replays rows written here:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -30,6 +29,7 @@ from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.reference_index import settlement_value, settles_yes
 from tests.conftest import SimHarness, _start
+from tests.waiting import wait_until
 
 C = 1_800_000_000  # 2027-01-15 03:00 EST: an hourly close
 ORIGIN = C - 1000
@@ -89,13 +89,13 @@ def markets(sim: SimHarness, event: str) -> dict[str, dict[str, Any]]:
 def wait_for(
     sim: SimHarness, event: str, done: Callable[[dict[str, dict[str, Any]]], bool]
 ) -> dict[str, dict[str, Any]]:
-    deadline = time.monotonic() + 15
-    while True:
-        found = markets(sim, event)
-        if found and done(found):
-            return found
-        assert time.monotonic() < deadline, f"{event}: {found}"
-        time.sleep(0.05)  # polling the served state, bounded by the deadline above
+    last: list[dict[str, dict[str, Any]]] = [{}]
+
+    def served() -> dict[str, dict[str, Any]] | None:
+        last[0] = markets(sim, event)
+        return last[0] if last[0] and done(last[0]) else None
+
+    return wait_until(served, lambda: f"{event} as the test expects: {last[0]}")
 
 
 def all_status(status: str) -> Callable[[dict[str, dict[str, Any]]], bool]:

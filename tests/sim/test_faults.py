@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from kalshi_cli.sim.server.embed import start_simulator
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
 from tests.sim.wsutil import Ws
+from tests.waiting import wait_until
 
 T = "KXFLT-26JAN01-A"
 ORDER = {
@@ -167,13 +167,6 @@ def _creates(sim: SimHarness) -> int:
     return int(sim.stats()["order_create_requests"])
 
 
-def _until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 def test_a_held_order_request_lands_after_the_client_gave_up(sim: SimHarness) -> None:
     sim.create_market(T)
     sim.set_faults(hold_request_s=1.5)
@@ -187,8 +180,8 @@ def test_a_held_order_request_lands_after_the_client_gave_up(sim: SimHarness) ->
         )
     assert _orders(sim) == []  # still in the network
     assert httpx.get(sim.admin_url + "/faults").json()["hold_request_s"] == 0.0  # one request
-    _until(lambda: _creates(sim) == 1, 10, "the held request to arrive")
-    _until(lambda: bool(_orders(sim)), 10, "the held order to rest")
+    wait_until(lambda: _creates(sim) == 1, "the held request to arrive")
+    wait_until(lambda: bool(_orders(sim)), "the held order to rest")
     assert [(o["client_order_id"], o["status"]) for o in _orders(sim)] == [("held-1", "resting")]
 
 
@@ -207,8 +200,8 @@ def test_a_held_batch_of_orders_lands_after_the_client_gave_up(sim: SimHarness) 
         )
     assert _orders(sim) == []  # still in the network
     # the admin's count, not the order listing: polling that spends the account's read budget
-    _until(lambda: _creates(sim) == 1, 10, "the held batch to arrive")
-    _until(lambda: len(_orders(sim)) == 2, 10, "the held batch to land")
+    wait_until(lambda: _creates(sim) == 1, "the held batch to arrive")
+    wait_until(lambda: len(_orders(sim)) == 2, "the held batch to land")
     assert sorted(o["client_order_id"] for o in _orders(sim)) == ["held-batch-1", "held-batch-2"]
 
 
@@ -229,7 +222,7 @@ def test_a_request_held_past_the_signature_window_is_refused_on_arrival(tmp_path
                 json={**ORDER, "client_order_id": "held-2"},
                 timeout=0.3,
             )
-        _until(lambda: _creates(harness) == 1, 10, "the held request to arrive")
+        wait_until(lambda: _creates(harness) == 1, "the held request to arrive")
         assert _orders(harness) == []
     finally:
         harness.close()
@@ -265,13 +258,6 @@ def test_write_503_answers_order_creates_and_amends(
     by_coid = {o["client_order_id"]: o for o in _orders(sim)}
     assert ("b" in by_coid) is lands
     assert (by_coid["a"]["yes_price_dollars"] == "0.4100") is lands
-
-
-def _wait_for(check: Callable[[], bool], deadline_s: float = 20.0) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not check():
-        assert time.monotonic() < deadline, "the condition did not hold before the deadline"
-        time.sleep(0.05)
 
 
 def test_read_lag_serves_orders_and_positions_as_they_were_before_recent_writes(
@@ -318,6 +304,6 @@ def test_read_lag_serves_orders_and_positions_as_they_were_before_recent_writes(
             fresh: "executed",
         }
 
-    _wait_for(caught_up)
+    wait_until(caught_up, "the reads to catch up")
     position = sim.signed(sim.account, "GET", "/portfolio/positions").json()["market_positions"]
     assert [(p["ticker"], p["position_fp"]) for p in position] == [(T, "1.00")]

@@ -4,7 +4,6 @@ fills, and deposits/withdrawals as a scenario defines them."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.conftest import SimHarness
 from tests.sim.test_historical import set_lag
+from tests.waiting import wait_until
 
 T = "KXFUND-26JAN01-A"
 ORDERS = "/portfolio/events/orders"
@@ -160,12 +160,13 @@ def test_archived_fills_and_orders_still_count_for_the_api_usage_level(
     exchange = sim.running.state.exchange
     account = exchange.account_by_key(me.key_id)
     assert account is not None
-    deadline = time.monotonic() + 10
-    while exchange.order_tiers(account.account_id) != (0, 1) or exchange.fill_tiers(
-        account.account_id
-    ) != (0, 1):
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_until(
+        lambda: (
+            exchange.order_tiers(account.account_id) == (0, 1)
+            and exchange.fill_tiers(account.account_id) == (0, 1)
+        ),
+        "the order and its fill to be archived",
+    )
     [progress] = sim.signed(me, "GET", "/account/api_usage_level/volume_progress").json()[
         "volume_progress"
     ]

@@ -29,6 +29,7 @@ from kalshi_cli.vocabulary.models import BookSide
 from tests.conftest import SimHarness
 from tests.sim.test_historical import OTHER, A, B, order, place, set_lag
 from tests.sim.test_order_retention import _orders_as_a_client
+from tests.waiting import wait_until
 
 T = TypeVar("T")
 STEP_S = 100  # the records' times are this far apart: the reads below move the clock less
@@ -150,23 +151,19 @@ def _trade_over_time(sim: SimHarness, clock: ManualClock, steps: int) -> tuple[s
 
 
 def _wait(done: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 10
-    while not done():
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_until(done, "the simulator's thread to move the orders")
 
 
 def _wait_still(read: Callable[[], object]) -> None:
     """Until two reads 50 ms apart agree (no move under way on the simulator's thread)."""
-    deadline = time.monotonic() + 10
-    last = read()
-    while True:
+    last = [read()]
+
+    def still() -> bool:
         time.sleep(0.05)
-        now = read()
-        if now == last:
-            return
-        assert time.monotonic() < deadline
-        last = now
+        before, last[0] = last[0], read()
+        return last[0] == before
+
+    wait_until(still, "two reads 50 ms apart to agree")
 
 
 _LIVE_PATHS = {

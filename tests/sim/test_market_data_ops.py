@@ -22,6 +22,7 @@ from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.vocabulary.clock import ManualClock, parse_iso
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
+from tests.waiting import wait_until
 
 T = "KXMD-26JAN01-A"
 U = "KXMD-26JAN01-B"
@@ -227,10 +228,10 @@ def test_trading_pauses_during_a_maintenance_window(
         got = sim.signed(me, "GET", f"/portfolio/orders/{order_id}").json()["order"]
         return str(got["status"])
 
-    deadline = time.monotonic() + 10
-    while status_of(flagged["order_id"]) != "canceled":  # swept on the exchange's next tick
-        assert time.monotonic() < deadline, "the cancel_order_on_pause order was never swept"
-        time.sleep(0.05)
+    wait_until(  # swept on the exchange's next tick
+        lambda: status_of(flagged["order_id"]) == "canceled",
+        "the cancel_order_on_pause order to be swept",
+    )
     assert status_of(kept["order_id"]) == "resting"
     # risk comes off during a window
     cancel = sim.signed(me, "DELETE", f"/portfolio/events/orders/{kept['order_id']}")

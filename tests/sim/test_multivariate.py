@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import SimHarness
-from tests.feed.helpers import wait_until
+from tests.waiting import wait_until
 
 A1, A2 = "KXGAMEA-26JAN01-A1", "KXGAMEA-26JAN01-A2"
 B1 = "KXGAMEB-26JAN01-B1"
@@ -131,7 +131,7 @@ def test_a_combo_settles_from_its_legs(sim: SimHarness) -> None:
 
     assert result(win) == ""  # one leg still open
     sim.settle(B1, "no")
-    wait_until(lambda: "" not in (result(win), result(lose)), 10, "the combos to settle")
+    wait_until(lambda: "" not in (result(win), result(lose)), "the combos to settle")
     assert (result(win), result(lose)) == ("yes", "no")
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -38,13 +37,14 @@ from kalshi_cli.vocabulary.clock import ManualClock, parse_iso
 from kalshi_cli.vocabulary.models import ONE, BookSide, SelfTradePrevention, TimeInForce
 from tests.conftest import SimHarness
 from tests.sim.test_historical import OTHER, A, B, order, place, set_lag
+from tests.waiting import wait_until
 
 LAG_S = 60
+# the exchange, the account, its clock, per minute (live, archived, must be live), mismatches
+AsAClient = tuple[Exchange, str, ManualClock, list[tuple[int, int, int]], list[str]]
 
 
-def _orders_as_a_client(
-    minutes: int, journal: Path | None = None
-) -> tuple[Exchange, str, ManualClock, list[tuple[int, int, int]], list[str]]:
+def _orders_as_a_client(minutes: int, journal: Path | None = None) -> AsAClient:
     """A keyed account trading in the default scenario for `minutes` simulated minutes, the
     cutoff a minute behind: every second it takes a best YES ask (executed, or canceled when
     nothing is left), rests a far bid it cancels ten seconds later, and every ten seconds
@@ -147,13 +147,19 @@ def _orders_as_a_client(
     return exchange, me, clock, by_minute, seen
 
 
+@pytest.fixture(scope="module")
+def four_minutes() -> AsAClient:
+    """Four minutes of `_orders_as_a_client`, made once for the tests that only read it or are
+    refused by it: CPU-bound on a manual clock (a repr of the whole order list before and after
+    each of 2,400 ticks), ten times slower under coverage on a busy machine."""
+    return _orders_as_a_client(4)
+
+
 @pytest.mark.slow
-# CPU-bound on a manual clock (26 s of CPU time: a repr of the whole order list before and after
-# each of 2,400 ticks); under coverage on a 2-core machine at load 5 to 8 it ran past the suite's
-# default 120 s (60 s at -n 2 without coverage), which says nothing about the retention
-@pytest.mark.timeout(600)
-def test_finished_orders_past_the_cutoff_leave_the_live_list_and_read_back_the_same() -> None:
-    exchange, me, _, by_minute, seen = _orders_as_a_client(4)
+def test_finished_orders_past_the_cutoff_leave_the_live_list_and_read_back_the_same(
+    four_minutes: AsAClient,
+) -> None:
+    exchange, me, _, by_minute, seen = four_minutes
     assert seen == []  # every tick: the same orders, fields, Decimals and order, archived or not
     for minute, (live, _, must_be_live) in enumerate(by_minute, start=1):
         # the live list holds the resting orders and those updated within the lag, no more
@@ -168,8 +174,11 @@ def test_finished_orders_past_the_cutoff_leave_the_live_list_and_read_back_the_s
         assert repr(exchange.order(me, o.order_id)) == repr(o)
 
 
-def test_an_archived_order_is_refused_as_a_finished_one_and_its_client_id_stays_used() -> None:
-    exchange, me, _, _, _ = _orders_as_a_client(2)
+@pytest.mark.slow
+def test_an_archived_order_is_refused_as_a_finished_one_and_its_client_id_stays_used(
+    four_minutes: AsAClient,
+) -> None:
+    exchange, me, _, _, _ = four_minutes
     archived = exchange.orders(me)[exchange.order_tiers(me)[0] :]
     executed = next(o for o in archived if o.status == "executed")
     assert executed.client_order_id.startswith("take-")
@@ -214,6 +223,7 @@ def test_an_archived_order_is_refused_as_a_finished_one_and_its_client_id_stays_
     assert len(refusals) == 5
 
 
+@pytest.mark.slow
 def test_a_restart_keeps_the_archived_orders(tmp_path: Path) -> None:
     journal = tmp_path / "exchange.journal"
     exchange, me, _, _, _ = _orders_as_a_client(2, journal)
@@ -227,8 +237,11 @@ def test_a_restart_keeps_the_archived_orders(tmp_path: Path) -> None:
     again.close()
 
 
-def test_a_read_from_a_time_on_leaves_out_only_archived_orders_updated_before_it() -> None:
-    exchange, me, clock, _, _ = _orders_as_a_client(3)
+@pytest.mark.slow
+def test_a_read_from_a_time_on_leaves_out_only_archived_orders_updated_before_it(
+    four_minutes: AsAClient,
+) -> None:
+    exchange, me, clock, _, _ = four_minutes
     every = exchange.orders(me)
     cutoff = clock.wall() - LAG_S  # the last tick's: what it left live
     live = {o.order_id for o in every if o.status == "resting" or o.last_update_time >= cutoff}
@@ -364,10 +377,10 @@ def _answers(sim: SimHarness, ids: list[str], window: tuple[int, int]) -> dict[s
 
 
 def _wait_archived(exchange: Exchange, account_id: str, count: int) -> None:
-    deadline = time.monotonic() + 10
-    while exchange.order_tiers(account_id)[1] < count:
-        assert time.monotonic() < deadline, exchange.order_tiers(account_id)
-        time.sleep(0.01)
+    wait_until(
+        lambda: exchange.order_tiers(account_id)[1] >= count,
+        lambda: f"{count} archived orders (live, archived: {exchange.order_tiers(account_id)})",
+    )
 
 
 def test_served_orders_fills_trades_and_candles_read_the_same_across_the_cutoff(

@@ -12,22 +12,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.waiting import PATIENCE_S, wait_until
+
 SCRIPT = shutil.which("kalshi", path=str(Path(sys.executable).parent))
-DEADLINE_S = 30.0
-
-
-def wait_for(condition: Callable[[], object], what: str, deadline_s: float = DEADLINE_S) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting: {what}")
-        time.sleep(0.05)
+DEADLINE_S = PATIENCE_S
 
 
 def answers(api_base: str) -> bool:
@@ -121,7 +115,7 @@ def test_quitting_the_command_that_started_the_simulator_leaves_it_to_the_others
     first = home.start("watch", "ticker")
     second: subprocess.Popen[str] | None = None
     try:
-        wait_for(lambda: home.answering() or first.poll() is not None, "a simulator")
+        wait_until(lambda: home.answering() or first.poll() is not None, "a simulator")
         assert first.poll() is None, first.communicate()
         server = home.server()
         assert server is not None
@@ -178,7 +172,7 @@ def test_the_simulator_stops_itself_after_the_idle_period(tmp_path: Path) -> Non
     assert server is not None and server["idle_stop_s"] == 2 and server["mode"] == "background"
     pid = server["pid"]
     assert isinstance(pid, int)
-    wait_for(lambda: not alive(pid), "the idle simulator to stop itself")
+    wait_until(lambda: not alive(pid), "the idle simulator to stop itself")
     assert idle.status()["running"] is False
     # the next command starts it again, on the same exchange state
     assert idle.run("balance", "--json").returncode == 0
@@ -256,7 +250,7 @@ def test_a_killed_simulator_is_started_again_by_the_next_command(home: Home) -> 
     pid = first["pid"]
     assert isinstance(pid, int)
     os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: not alive(pid), "the simulator to die")
+    wait_until(lambda: not alive(pid), "the simulator to die")
     assert home.server() is not None  # left behind
     again = home.run("balance", "--json")
     assert again.returncode == 0, again.stderr

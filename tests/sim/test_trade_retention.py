@@ -35,6 +35,7 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import ONE, BookSide, SelfTradePrevention, TimeInForce
 from tests.conftest import SimHarness
 from tests.sim.test_historical import OTHER, A, B, listing, set_lag, trade_both_markets
+from tests.waiting import wait_until
 
 LAG_S = 60
 MINUTES = 5
@@ -114,10 +115,10 @@ def _answers(sim: SimHarness, end_ts: int) -> dict[str, Any]:
 
 
 def _wait_archived(exchange: Exchange, count: int) -> None:
-    deadline = time.monotonic() + 10
-    while exchange.trade_tiers()[1] < count:
-        assert time.monotonic() < deadline, exchange.trade_tiers()
-        time.sleep(0.01)
+    wait_until(
+        lambda: exchange.trade_tiers()[1] >= count,
+        lambda: f"{count} archived trades (live, archived: {exchange.trade_tiers()})",
+    )
 
 
 def test_a_served_trade_moved_to_the_archive_is_served_as_before(sim: SimHarness) -> None:

@@ -1,4 +1,4 @@
-"""The path of a new order that mutation testing found unpinned (docs/mutation.md, orders.py):
+"""The path of a new order, exactly (docs/mutation.md names the mutants of orders.py it fails):
 each local refusal's code, words and hint with nothing sent or recorded, the order the exchange
 receives, the intent recorded before sending as the trader wrote it, and what the state file
 says after a refusal, a dead connection, a lost answer, a fill and a cancelled remainder."""

@@ -1,4 +1,4 @@
-"""What `OrderService` sends and counts that mutation testing found unpinned (docs/mutation.md):
+"""What `OrderService` sends and counts, exactly (docs/mutation.md names the mutants each fails):
 the exposure the position limit is checked against, a decrease `--to` reaching the exchange and
 its refusals, and a cancel of an order resting on another subaccount."""
 
