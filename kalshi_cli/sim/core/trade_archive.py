@@ -357,10 +357,13 @@ class FillArchive:
         return self._order_id[position]
 
     def fills(self, since: float | None = None) -> Iterator[SimFill]:
-        """Oldest first; only those made at or after `since` when it is given."""
-        if since is None:
-            return (self.fill(p) for p in range(len(self._ts)))
+        """Oldest first; only those made at or after `since` when it is given (found by
+        bisection while the times ascend, so a reader of the newest few reads only those)."""
         ts = self._ts
+        if since is None:
+            return (self.fill(p) for p in range(len(ts)))
+        if self.times_ascend:
+            return (self.fill(p) for p in range(bisect.bisect_left(ts, since), len(ts)))
         return (self.fill(p) for p in range(len(ts)) if ts[p] >= since)
 
 
