@@ -312,21 +312,24 @@ class OrderRepository:
     ) -> None:
         """Record the answer to a sent intent; only while its outcome is not yet known."""
         with self._db.transaction():
-            row = self._db.conn.execute(
-                "SELECT status FROM orders WHERE client_order_id = ?", (client_order_id,)
-            ).fetchone()
-            if row is None:
-                raise OrderNotFound(f"no intent {client_order_id} in the state file")
-            if row[0] not in _AWAITING_ANSWER:
+            now = self._db.clock.wall()
+            # the status is tested by the update itself: an answer is recorded for every order
+            # sent, and only a refused one needs the row read to say why
+            answered = self._db.conn.execute(
+                f"UPDATE orders SET {sets}, updated_at = ? WHERE client_order_id = ? "  # noqa: S608
+                f"AND status IN ({', '.join('?' * len(_AWAITING_ANSWER))})",
+                (*values, now, client_order_id, *_AWAITING_ANSWER),
+            ).rowcount
+            if not answered:
+                row = self._db.conn.execute(
+                    "SELECT status FROM orders WHERE client_order_id = ?", (client_order_id,)
+                ).fetchone()
+                if row is None:
+                    raise OrderNotFound(f"no intent {client_order_id} in the state file")
                 raise InvalidTransition(
                     f"cannot mark intent {client_order_id} {what}: it is already {row[0]}",
                     hint="use update_order to copy the exchange's state",
                 )
-            now = self._db.clock.wall()
-            self._db.conn.execute(
-                f"UPDATE orders SET {sets}, updated_at = ? WHERE client_order_id = ?",  # noqa: S608
-                (*values, now, client_order_id),
-            )
             self._history(client_order_id, note if note is not None else what, now)
 
     def _history(self, client_order_id: str, note: str, at: float) -> None:
