@@ -206,8 +206,12 @@ def _position_of(
         at += 1
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
 def _is_hex(digits: str) -> bool:
-    return len(digits) == _ID_DIGITS and all(c in "0123456789abcdef" for c in digits)
+    # asked of every live order at each compaction: a set test, not a generator over the digits
+    return len(digits) == _ID_DIGITS and _HEX.issuperset(digits)
 
 
 def _exact(value: Any) -> Any:
