@@ -13,7 +13,7 @@ import math
 import random
 import statistics
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -225,20 +225,65 @@ def bootstrap(
     """The percentile interval of `statistic` over resamples (with replacement) of `items`,
     from `random.Random(seed)`: the same items and seed give the same interval."""
     if len(items) < MIN_TRIPS:
-        return Interval(None, None, f"{len(items)} closed round trips; at least {MIN_TRIPS} "
-                        "are needed", level, resamples, seed)  # fmt: skip
+        return _too_few(len(items), level, resamples, seed)
+    values = [statistic([items[i] for i in draw]) for draw in _draws(len(items), resamples, seed)]
+    return _percentiles(values, level, resamples, seed)
+
+
+def pnl_intervals(
+    trips: Sequence[tuple[Decimal, Decimal]],
+    rest: Decimal,
+    *,
+    resamples: int = RESAMPLES,
+    level: float = LEVEL,
+    seed: int = SEED,
+) -> tuple[Interval, Interval]:
+    """`bootstrap` of the net P&L (`rest` plus the trips' `total_pnl`) and of the `expectancy`,
+    equal to theirs to the digit, from one set of draws and in integers: a report of a few
+    thousand round trips drew and summed them twice, as Decimals (a tenth of a short run).
+    Each resample's net keeps the exponent the Decimal sum would have (its fewest decimals),
+    so the interval reads the same too."""
+    if len(trips) < MIN_TRIPS:
+        too_few = _too_few(len(trips), level, resamples, seed)
+        return too_few, too_few
+    places = -min(0, *(int(d.as_tuple().exponent) for trip in trips for d in trip))
+    pnl = [int(p.scaleb(places)) for p, _ in trips]
+    contracts = [int(c.scaleb(places)) for _, c in trips]
+    exponent = [min(0, int(p.as_tuple().exponent)) for p, _ in trips]
+    nets: list[Decimal | None] = []
+    expectancies: list[Decimal | None] = []
+    for draw in _draws(len(trips), resamples, seed):
+        total = Decimal(sum(map(pnl.__getitem__, draw))).scaleb(-places)
+        total = total.quantize(Decimal(1).scaleb(min(map(exponent.__getitem__, draw))))
+        nets.append(rest + total)
+        held = Decimal(sum(map(contracts.__getitem__, draw))).scaleb(-places)
+        expectancies.append((total / held).quantize(MONEY) if held else None)
+    return (
+        _percentiles(nets, level, resamples, seed),
+        _percentiles(expectancies, level, resamples, seed),
+    )
+
+
+def _draws(n: int, resamples: int, seed: int) -> Iterator[list[int]]:
+    """The positions each resample takes, from `random.Random(seed)`."""
     rng = random.Random(seed)
-    n = len(items)
-    values = []
     for _ in range(resamples):
-        value = statistic([items[rng.randrange(n)] for _ in range(n)])
-        if value is not None:
-            values.append(value)
-    values.sort()
+        yield [rng.randrange(n) for _ in range(n)]
+
+
+def _percentiles(
+    found: Sequence[Decimal | None], level: float, resamples: int, seed: int
+) -> Interval:
+    values = sorted(v for v in found if v is not None)
     tail = (1 - level) / 2
     lo = values[min(len(values) - 1, math.floor(tail * len(values)))]
     hi = values[min(len(values) - 1, math.ceil((1 - tail) * len(values)) - 1)]
     return Interval(lo, hi, None, level, resamples, seed)
+
+
+def _too_few(trips: int, level: float, resamples: int, seed: int) -> Interval:
+    reason = f"{trips} closed round trips; at least {MIN_TRIPS} are needed"
+    return Interval(None, None, reason, level, resamples, seed)
 
 
 def total_pnl(trips: Sequence[tuple[Decimal, Decimal]]) -> Decimal:
@@ -354,8 +399,7 @@ def analyse(
     else:
         block_returns |= {"mean": None, "stdev": None, "skew": None, "kurtosis": None}
     rest = net - total_pnl(trips)
-    net_ci = bootstrap(trips, lambda t: rest + total_pnl(t), seed=seed)
-    exp_ci = bootstrap(trips, expectancy, seed=seed)
+    net_ci, exp_ci = pnl_intervals(trips, rest, seed=seed)
     cal = calibration(forecasts)
     notes = verdict(len(trips), basis=basis, returns=returns, sr=sr, net_ci=net_ci, cal=cal)
     return {
@@ -411,6 +455,7 @@ __all__ = [
     "expectancy",
     "expected_max_sharpe",
     "moments",
+    "pnl_intervals",
     "probabilistic_sharpe",
     "sharpe",
     "sortino",

@@ -79,6 +79,8 @@ class Portfolio:
         self.fee_changes: list[FeeChange] = []
         self.pnl = PnlEngine()
         self.orders: dict[str, OpenOrder] = {}  # order id -> resting order
+        # the same orders by market, in the same order: a market's view reads its own only
+        self._orders_of: dict[str, dict[str, OpenOrder]] = {}
         self.opened_at: dict[str, float] = {}
         # the positions each strategy's own fills built (`PositionView.own`): what it may
         # close without touching what a person, another strategy or an earlier run opened
@@ -88,7 +90,11 @@ class Portfolio:
         # so is each strategy's (its own part added) until the market changes
         self._views: dict[str, PositionView] = {}
         self._owner_views: dict[tuple[str, str], PositionView] = {}
+        # the total exposure is kept as a sum, each market's part as counted in it, and the
+        # markets changed since: an order then costs the markets it changed, not every one
+        self._exposure = ZERO
         self._exposures: dict[str, Decimal] = {}
+        self._changed: set[str] = set()
         # ticker -> (its fee model, its rates outside a waiver): the loop reads them for every
         # market on every pass; a new model (a fee change) is a new object and is read afresh
         self._rates: dict[str, tuple[FeeModel, tuple[Decimal, Decimal]]] = {}
@@ -165,8 +171,9 @@ class Portfolio:
         self._forget(order.ticker)
         if order.remaining > 0:
             self.orders[order.order_id] = order
+            self._orders_of.setdefault(order.ticker, {})[order.order_id] = order
         else:
-            self.orders.pop(order.order_id, None)
+            self._drop_order(order.order_id)
 
     def update_order(self, order_id: str, *, remaining: Decimal, status: str) -> None:
         order = self.orders.get(order_id)
@@ -174,12 +181,20 @@ class Portfolio:
             return
         self._forget(order.ticker)
         if status != "resting" or remaining <= 0:
-            del self.orders[order_id]
+            self._drop_order(order_id)
         else:
             order.remaining = remaining
 
+    def _drop_order(self, order_id: str) -> None:
+        order = self.orders.pop(order_id, None)
+        if order is not None:
+            of_market = self._orders_of[order.ticker]
+            del of_market[order_id]
+            if not of_market:
+                del self._orders_of[order.ticker]
+
     def resting(self, ticker: str) -> list[OpenOrder]:
-        return [o for o in self.orders.values() if o.ticker == ticker]
+        return list(self._orders_of.get(ticker, {}).values())
 
     # ---------------------------------------------------------------- what the risk engine reads
 
@@ -187,7 +202,7 @@ class Portfolio:
         if self._views.pop(ticker, None) is not None and self._owner_views:
             for key in [k for k in self._owner_views if k[0] == ticker]:
                 del self._owner_views[key]
-        self._exposures.pop(ticker, None)
+        self._changed.add(ticker)
 
     def view(self, ticker: str) -> PositionView:
         """The account's view of one market, as the risk rules count it (`own` flat)."""
@@ -243,15 +258,16 @@ class Portfolio:
         )
 
     def total_exposure(self) -> Decimal:
-        tickers = {t for t, m in self.pnl.markets.items() if m.position != 0}
-        tickers.update(o.ticker for o in self.orders.values())
-        total = ZERO
-        for ticker in tickers:
-            exposure = self._exposures.get(ticker)
-            if exposure is None:
-                exposure = self._exposures[ticker] = self.view(ticker).exposure()
-            total += exposure
-        return total
+        """Dollars at risk over every market (`PositionView.exposure` summed): the kept sum,
+        brought up to date with the markets changed since it was last read. A market flat and
+        without orders counts nothing, as it would in the sum."""
+        for ticker in self._changed:
+            exposure = self.view(ticker).exposure()
+            self._exposure += exposure - self._exposures.pop(ticker, ZERO)
+            if exposure:
+                self._exposures[ticker] = exposure
+        self._changed.clear()
+        return self._exposure
 
     def unrealized(self, books: dict[str, Orderbook | None]) -> Decimal:
         """Open positions marked at the best bid of the held side; unknown marks count 0."""

@@ -54,6 +54,15 @@ class OrderRepository:
 
         Raises DuplicateIntentError if the client_order_id (or order_id) is already known.
         """
+        with self._db.intent_sync(), self._db.transaction():
+            return self.write_intent(intent)
+
+    def write_intent(self, intent: IntentRecord) -> IntentRecord:
+        """`record_intent` inside the caller's transaction (`Store.record_intent_if_allowed`,
+        which reads the trading state in it): a savepoint of its own would cost every order two
+        statements more, and an error here ends the caller's transaction all the same."""
+        if not self._db.depth:
+            raise RuntimeError("write_intent runs inside a transaction: use record_intent")
         if intent.status != PENDING:
             raise ValueError(f"an intent is recorded as pending, not {intent.status!r}")
         if to_book(Side(intent.side), Action(intent.action), ZERO).book_side != intent.book_side:
@@ -94,16 +103,15 @@ class OrderRepository:
             int(stored.reduce_only),
             _subaccount_number(stored.subaccount),
         )
-        with self._db.intent_sync(), self._db.transaction():
-            try:
-                self._db.conn.execute(_INSERT_ORDER_SQL, row)
-            except sqlite3.IntegrityError as exc:
-                raise DuplicateIntentError(
-                    f"order {stored.client_order_id} ({stored.order_id or 'no order id'}) "
-                    "is already in the state file",
-                    hint="every intent needs a fresh client_order_id",
-                ) from exc
-            self._history(stored.client_order_id, "recorded", stored.created_at)
+        try:
+            self._db.conn.execute(_INSERT_ORDER_SQL, row)
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateIntentError(
+                f"order {stored.client_order_id} ({stored.order_id or 'no order id'}) "
+                "is already in the state file",
+                hint="every intent needs a fresh client_order_id",
+            ) from exc
+        self._history(stored.client_order_id, "recorded", stored.created_at)
         return stored
 
     def mark_sent(
@@ -304,21 +312,24 @@ class OrderRepository:
     ) -> None:
         """Record the answer to a sent intent; only while its outcome is not yet known."""
         with self._db.transaction():
-            row = self._db.conn.execute(
-                "SELECT status FROM orders WHERE client_order_id = ?", (client_order_id,)
-            ).fetchone()
-            if row is None:
-                raise OrderNotFound(f"no intent {client_order_id} in the state file")
-            if row[0] not in _AWAITING_ANSWER:
+            now = self._db.clock.wall()
+            # the status is tested by the update itself: an answer is recorded for every order
+            # sent, and only a refused one needs the row read to say why
+            answered = self._db.conn.execute(
+                f"UPDATE orders SET {sets}, updated_at = ? WHERE client_order_id = ? "  # noqa: S608
+                f"AND status IN ({', '.join('?' * len(_AWAITING_ANSWER))})",
+                (*values, now, client_order_id, *_AWAITING_ANSWER),
+            ).rowcount
+            if not answered:
+                row = self._db.conn.execute(
+                    "SELECT status FROM orders WHERE client_order_id = ?", (client_order_id,)
+                ).fetchone()
+                if row is None:
+                    raise OrderNotFound(f"no intent {client_order_id} in the state file")
                 raise InvalidTransition(
                     f"cannot mark intent {client_order_id} {what}: it is already {row[0]}",
                     hint="use update_order to copy the exchange's state",
                 )
-            now = self._db.clock.wall()
-            self._db.conn.execute(
-                f"UPDATE orders SET {sets}, updated_at = ? WHERE client_order_id = ?",  # noqa: S608
-                (*values, now, client_order_id),
-            )
             self._history(client_order_id, note if note is not None else what, now)
 
     def _history(self, client_order_id: str, note: str, at: float) -> None:

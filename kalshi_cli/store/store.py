@@ -287,4 +287,4 @@ class Store:
         if it was recorded while the state allowed it."""
         with self._db.intent_sync(), self._db.transaction():
             allowed(self.trading.trading_state())
-            return self.orders.record_intent(intent)
+            return self.orders.write_intent(intent)

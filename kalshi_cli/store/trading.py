@@ -23,6 +23,7 @@ class TradingStateRepository:
     def __init__(self, db: Database, settlements: SettlementRepository) -> None:
         self._db = db
         self._settlements = settlements
+        self._created: float | None = None
 
     def trading_state(self) -> TradingStateRecord:
         """The current state; ACTIVE (source "default") when never set, as of the file's
@@ -30,13 +31,17 @@ class TradingStateRepository:
         rows = self._db.rows("SELECT state, reason, source, at FROM trading_state WHERE id = 1")
         if rows:
             return TradingStateRecord(*rows[0])
-        first = self._db.rows(APPLIED_SQL + " LIMIT 1")
-        return TradingStateRecord(
-            "ACTIVE",
-            "never set",
-            "default",
-            float(first[0][1]) if first else 0.0,
-        )
+        return TradingStateRecord("ACTIVE", "never set", "default", self._created_at())
+
+    def _created_at(self) -> float:  # unix seconds
+        """When the file was made (its first migration): read once, as it never changes; the
+        trading state is read before every order."""
+        if self._created is None:
+            first = self._db.rows(APPLIED_SQL + " LIMIT 1")
+            if not first:
+                return 0.0
+            self._created = float(first[0][1])
+        return self._created
 
     def set_trading_state(self, state: str, *, reason: str, source: str) -> TradingStateRecord:
         state = str(state.value if isinstance(state, Enum) else state)

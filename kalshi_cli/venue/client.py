@@ -43,6 +43,7 @@ from kalshi_cli.vocabulary.models import (
 
 if TYPE_CHECKING:
     from kalshi_cli.sim.core.parts import CoreParts
+    from kalshi_cli.sim.core.records import SimFill
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import SelfTradePrevention, TimeInForce
 
@@ -330,9 +331,16 @@ class VenuePortfolio:
         limit: int | None = None,
     ) -> Iterator[Fill]:
         n = 0
+        history = self._c.core.history
+
+        def made_since(ledger: str) -> list[SimFill]:
+            # only the archived fills made at or after `min_ts` are rebuilt: the loop reads
+            # its recent fills on every sync, and a long run archives thousands
+            return history.fills(ledger, since=min_ts)
+
         # newest first, as the exchange lists them; fills are kept in time order, so the first
         # one older than `min_ts` ends the listing (the loop reads only its recent fills)
-        for f in self._c.newest_first(self._c.core.history.fills, lambda f: f.ts):
+        for f in self._c.newest_first(made_since, lambda f: f.ts):
             if min_ts is not None and int(f.ts) < min_ts:
                 return
             if ticker is not None and f.ticker != ticker:

@@ -26,6 +26,7 @@ from kalshi_cli.backtest.stats import (
     expectancy,
     expected_max_sharpe,
     moments,
+    pnl_intervals,
     probabilistic_sharpe,
     sharpe,
     sortino,
@@ -234,3 +235,31 @@ def test_a_bootstrap_interval_lies_within_what_resampling_can_reach(
     again = bootstrap(shuffled, total_pnl, seed=seed, resamples=200)
     assert again.low is not None and again.high is not None
     assert n * min(p for p, _ in trips) <= again.low <= again.high <= n * max(p for p, _ in trips)
+
+
+# a P&L or a count as a Decimal of 0 to 4 places, the same value written with more or fewer
+# zeros (1.5, 1.50), so the sums' exponents vary from resample to resample
+_amounts = st.builds(
+    lambda units, places, pad: (Decimal(units).scaleb(-places)).quantize(
+        Decimal(1).scaleb(-places - pad)
+    ),
+    st.integers(-5000, 5000),
+    st.integers(0, 4),
+    st.integers(0, 2),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(_amounts, st.integers(1, 30).map(Decimal)), min_size=0, max_size=9),
+    _amounts,
+    st.integers(0, 2**32 - 1),
+)
+def test_the_report_intervals_are_the_bootstrap_of_net_and_expectancy_to_the_digit(
+    trips: list[tuple[Decimal, Decimal]], rest: Decimal, seed: int
+) -> None:
+    net, per_contract = pnl_intervals(trips, rest, seed=seed, resamples=150)
+    whole = bootstrap(trips, lambda t: rest + total_pnl(t), seed=seed, resamples=150)
+    assert net.to_json() == whole.to_json()
+    each = bootstrap(trips, expectancy, seed=seed, resamples=150)
+    assert per_contract.to_json() == each.to_json()

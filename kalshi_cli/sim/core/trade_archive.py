@@ -206,8 +206,12 @@ def _position_of(
         at += 1
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
 def _is_hex(digits: str) -> bool:
-    return len(digits) == _ID_DIGITS and all(c in "0123456789abcdef" for c in digits)
+    # asked of every live order at each compaction: a set test, not a generator over the digits
+    return len(digits) == _ID_DIGITS and _HEX.issuperset(digits)
 
 
 def _exact(value: Any) -> Any:
@@ -357,10 +361,13 @@ class FillArchive:
         return self._order_id[position]
 
     def fills(self, since: float | None = None) -> Iterator[SimFill]:
-        """Oldest first; only those made at or after `since` when it is given."""
-        if since is None:
-            return (self.fill(p) for p in range(len(self._ts)))
+        """Oldest first; only those made at or after `since` when it is given (found by
+        bisection while the times ascend, so a reader of the newest few reads only those)."""
         ts = self._ts
+        if since is None:
+            return (self.fill(p) for p in range(len(ts)))
+        if self.times_ascend:
+            return (self.fill(p) for p in range(bisect.bisect_left(ts, since), len(ts)))
         return (self.fill(p) for p in range(len(ts)) if ts[p] >= since)
 
 
