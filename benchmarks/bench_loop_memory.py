@@ -28,6 +28,7 @@ from sim_process import client_for, start_simulator, stop_simulator
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
 from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
+from kalshi_cli.runner.config import TradeSection
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
@@ -118,7 +119,8 @@ def main() -> int:
         store = Store.open(work / "state.db", clock=clock)
         log = EventLog(clock, path=work / "trade.log", stderr=None)
         loop = build_loop(
-            Parts(client, store, feed, clock, log),
+            # the loop's calls off its deciding path, as `kalshi trade` makes them
+            Parts(client, store, feed, clock, log, send_workers=TradeSection().send_workers),
             TradeOptions(strategies=tuple(StrategyChoice(s) for s in strategies)),
             TradeConfig(),
             markets,
