@@ -50,10 +50,11 @@ class Executor:
         clock: Clock,
         dry_run: bool = False,
         send_workers: int = 0,
+        call_timeout_s: float | None = None,
     ) -> None:
         self.orders = orders
         # where exchange calls go: off the deciding path with workers (runner/dispatch.py)
-        self.dispatch = Dispatch(workers=send_workers)
+        self.dispatch = Dispatch(workers=send_workers, answer_within_s=call_timeout_s)
         self._risk = risk
         self._portfolio = portfolio
         self._log = log

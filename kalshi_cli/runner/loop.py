@@ -87,6 +87,7 @@ class TradeLoop:
             clock=clock,
             dry_run=settings.dry_run,
             send_workers=settings.send_workers,
+            call_timeout_s=settings.call_timeout_s,
         )
         self.dispatch = self.executor.dispatch
         # an answer back from a worker wakes the loop as news does (feeds that can wait)
