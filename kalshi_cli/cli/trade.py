@@ -1,5 +1,5 @@
 """`kalshi trade`: the trading loop, with its risk controls (kalshi_cli.runner; the locks and
-the metrics endpoint around it are `kalshi_cli.runner.launch`)."""
+the metrics endpoint around it are `kalshi_cli.runner.lifecycle.launch`)."""
 
 from __future__ import annotations
 
@@ -189,7 +189,7 @@ def trade_command(
     On a subaccount: kalshi trade --strategy spike --markets KXBTCD-25DEC31-T100000 --subaccount 2
     """
     from kalshi_cli.runner import CLIENT_RETRY_BUDGET_S, load_trade_config
-    from kalshi_cli.runner.launch import run_trade
+    from kalshi_cli.runner.lifecycle.launch import run_trade
 
     # a strategy file that does not load is refused before any config, client or lock
     given = [_spec(s) for s in strategy or ()]
@@ -224,7 +224,7 @@ def _state_path(settings: Settings, options: TradeOptions) -> Path:
     """The loop's state file: the settings' one, or beside it a paper session's own."""
     if not options.paper:
         return settings.state
-    from kalshi_cli.runner.paper import paper_state_path
+    from kalshi_cli.runner.lifecycle.paper import paper_state_path
 
     return paper_state_path(settings.state, settings.env)
 
@@ -233,7 +233,7 @@ def _checked_config(settings: Settings, options: TradeOptions, config: TradeConf
     """Every strategy and its params checked, and the refusals that need no exchange (prod:
     `--live` and a market selection), before a client or a key exists: a mistake is refused
     with nothing sent. Each strategy is named by its spec from here on."""
-    from kalshi_cli.runner.session import check_start
+    from kalshi_cli.runner.lifecycle.session import check_start
     from kalshi_cli.strategies import get_strategy
 
     choices = []

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import msgspec
 
 from kalshi_cli.risk.budget import Budget
-from kalshi_cli.runner import eventlog
+from kalshi_cli.runner.books import eventlog
 from kalshi_cli.vocabulary.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 MAX_SUBACCOUNT = 63  # 0 the primary account, 1-63 the numbered ones (as `--subaccount` elsewhere)
 
 # failed strategy decisions in a row in one market (it raised, its model was late, down or
-# answered garbage) before an alert, and before SAFE_MODE (runner/market_pass.py)
+# answered garbage) before an alert, and before SAFE_MODE (runner/schedule/market_pass.py)
 STRATEGY_ERRORS_ALERT = 3
 STRATEGY_ERRORS_SAFE_MODE = 10
 
@@ -125,7 +125,7 @@ class TradeOptions:
     live: bool = False
     log_file: Path | None = None
     order_group: bool = True  # run the orders inside one server-side order group
-    paper: bool = False  # fill orders locally against the live book (runner/paper.py)
+    paper: bool = False  # fill orders locally against the live book (runner/lifecycle/paper.py)
     paper_balance: Decimal = Decimal("1000")  # the paper venue's starting cash, dollars
     # (strategy name, ticker): the part of the account's position there that no strategy owns
     # (bought by hand, before the loop) is given to that strategy at start (`--assign`)
