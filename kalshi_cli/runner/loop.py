@@ -27,7 +27,7 @@ from kalshi_cli.runner.books.own_orders import OwnOrders
 from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio
 from kalshi_cli.runner.books.records import LoopTradingRecords
 from kalshi_cli.runner.budgets import Budgets
-from kalshi_cli.runner.execution.execution import Executor
+from kalshi_cli.runner.execution.execution import LoopExecutor
 from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
 from kalshi_cli.runner.lifecycle.heartbeat import Heartbeat
 from kalshi_cli.runner.lifecycle.loop_watch import LoopWatch
@@ -76,7 +76,7 @@ class TradeLoop:
         self.records = records
         self.portfolio = portfolio
         self.log = log
-        self.executor = Executor(
+        self.executor = LoopExecutor(
             client=client,
             store=store,
             orders=orders,

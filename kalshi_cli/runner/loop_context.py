@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.own_orders import OwnOrders
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.books.records import LoopTradingRecords
-    from kalshi_cli.runner.execution.execution import Executor
+    from kalshi_cli.runner.execution.execution import LoopExecutor
     from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
     from kalshi_cli.runner.loop_settings import LoopSettings
     from kalshi_cli.runner.ports import LoopClient, MarketFeed
@@ -40,7 +40,7 @@ class LoopContext:
     risk: RiskEngine
     records: LoopTradingRecords
     portfolio: Portfolio
-    executor: Executor
+    executor: LoopExecutor
     own: OwnOrders
     log: EventLog
     alert: Alert

@@ -22,14 +22,14 @@ from kalshi_cli.vocabulary.order_terms import owner_in, owner_spelling
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio
-    from kalshi_cli.runner.execution.execution import Executor
+    from kalshi_cli.runner.execution.execution import LoopExecutor
 
 
 class OwnOrders:
     def __init__(
         self,
         *,
-        executor: Executor,
+        executor: LoopExecutor,
         portfolio: Portfolio,
         names: Iterable[str],
         after_each: Callable[[], None],

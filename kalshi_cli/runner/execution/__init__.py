@@ -1,4 +1,4 @@
-"""From a decision to the exchange and the answers back: the `Executor` (`execution.py`) and
+"""From a decision to the exchange and the answers back: the `LoopExecutor` (`execution.py`) and
 its parts, each a plain object with its own state. The API error guard (`call_guard`), the
 wait after a refusal for balance (`balance_hold`), orders whose answer was lost
 (`unknown_orders`), fills read back and applied once (`fills`), cancels (`cancels`), one order

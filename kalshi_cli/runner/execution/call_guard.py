@@ -1,4 +1,4 @@
-"""The trade loop's side of the API error guard (`risk.api_guard`), for its `Executor`
+"""The trade loop's side of the API error guard (`risk.api_guard`), for its `LoopExecutor`
 (runner/execution/execution.py), and the run's counters.
 
 Every exchange call the executor's parts make reports here how it went (`ok`, `failed`); the

@@ -1,5 +1,5 @@
-"""Cancels, a part of the trade loop's `Executor` (runner/execution/execution.py): one the strategy
-decided, the orders an intent replaces (all must go before it is sent), and the loop's
+"""Cancels, a part of the trade loop's `LoopExecutor` (runner/execution/execution.py): one the
+strategy decided, the orders an intent replaces (all must go before it is sent), and the loop's
 withdrawals and shutdown cancels; a cancel refused because the order no longer rests reads the
 order back. A cancel that found less resting than the view held is counted (`shortfalls`): the
 rest filled unseen, so fills are due.
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from kalshi_cli.runner.execution.dispatch import Answer, Dispatch, run_call
+from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch, run_call
 from kalshi_cli.strategies import Cancel
 from kalshi_cli.vocabulary.errors import BadRequestError, KalshiError, NotFoundError
 from kalshi_cli.vocabulary.models import ZERO
@@ -75,7 +75,7 @@ class Cancels:
         ids = tuple(order_ids)
         orders = self._client.orders
 
-        def booked(answer: Answer[list[_Cancelled]]) -> None:
+        def booked(answer: CallAnswer[list[_Cancelled]]) -> None:
             results = answer.get()
             ok = all(
                 [self._booked(ticker, i, reason, r) for i, r in zip(ids, results, strict=True)]
@@ -150,7 +150,7 @@ class Cancels:
         self._fills_due.set()
         self._log.emit("order_gone", {"ticker": ticker, "order_id": order_id})
 
-    def _read_back(self, order_id: str, answer: Answer[Order]) -> None:
+    def _read_back(self, order_id: str, answer: CallAnswer[Order]) -> None:
         """A cancel refused because the order is no longer resting (filled, or gone): the
         `user_orders` message saying so was missed or is still on its way, so the order was
         asked for once (`_cancel`). Left as it was, the loop would count it as resting and
@@ -189,7 +189,7 @@ class _Cancelled:
 
     result: CancelResult | None = None
     error: KalshiError | None = None
-    read_back: Answer[Order] | None = None
+    read_back: CallAnswer[Order] | None = None
 
 
 def _cancel(orders: OrderCalls, order_id: str, ticker: str) -> _Cancelled:

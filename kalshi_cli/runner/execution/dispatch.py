@@ -1,4 +1,4 @@
-"""Exchange calls off the trade loop's deciding path: a part of its `Executor`
+"""Exchange calls off the trade loop's deciding path: a part of its `LoopExecutor`
 (runner/execution/execution.py).
 
 The thread that decides never waits for the exchange. What it decides to send becomes a
@@ -39,7 +39,7 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Answer(Generic[T]):
+class CallAnswer(Generic[T]):
     """What a call came back with: its value, or the exception it raised."""
 
     value: T | None = None
@@ -53,11 +53,11 @@ class Answer(Generic[T]):
         return self.value  # type: ignore[return-value]
 
 
-def run_call(call: Callable[[], T]) -> Answer[T]:
+def run_call(call: Callable[[], T]) -> CallAnswer[T]:
     try:
-        return Answer(value=call())
+        return CallAnswer(value=call())
     except Exception as exc:  # the `then` decides what each failure means
-        return Answer(error=exc)
+        return CallAnswer(error=exc)
 
 
 class Urgency(IntEnum):
@@ -114,7 +114,7 @@ class Dispatch:
         self,
         markets: Iterable[str],
         call: Callable[[], T],
-        then: Callable[[Answer[T]], None],
+        then: Callable[[CallAnswer[T]], None],
         urgency: Urgency = Urgency.AGAIN,
     ) -> None:
         """Make the call off the deciding path and book its answer on it (see the module
@@ -234,7 +234,7 @@ class Dispatch:
                 self._calls.put((math.inf, next(self._sent), None))  # a worker taking it ends
 
     def _book(
-        self, keys: tuple[str, ...], then: Callable[[Answer[T]], None], answer: Answer[T]
+        self, keys: tuple[str, ...], then: Callable[[CallAnswer[T]], None], answer: CallAnswer[T]
     ) -> None:
         try:
             then(answer)

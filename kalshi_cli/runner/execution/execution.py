@@ -1,6 +1,6 @@
-"""From a strategy's decision to the exchange, and fills back into the loop's view. The `Executor`
-decides (the risk verdict, the hold on a market with an order of unknown outcome, a group's
-legs) and has a part for each of the rest (`guard`, `unknown`, `fills`, `cancels`, `sender`,
+"""From a strategy's decision to the exchange, and fills back into the loop's view. The
+`LoopExecutor` decides (the risk verdict, the hold on a market with an order of unknown outcome, a
+group's legs) and has a part for each of the rest (`guard`, `unknown`, `fills`, `cancels`, `sender`,
 `outbox`), each a plain object with its own state built here; the methods that only hand on to
 a part are its face to the loop. See docs/trade-loop.md "From a decision to the wire, and fills
 back" and "Where the code lives".
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from kalshi_cli.vocabulary.clock import Clock
 
 
-class Executor:
+class LoopExecutor:
     def __init__(
         self,
         *,

@@ -1,8 +1,8 @@
-"""Fills back into the trade loop's view, a part of its `Executor` (runner/execution/execution.py).
-The `fill` message carries no fill id, so it is a signal to read `GET /portfolio/fills`; `FillSync`
-applies each fill once, writes it with its realized P&L and moves its order's row in the same
-transaction, clears the executor's `fills_due` flag, and attributes fills through `SentOrders`.
-See docs/trade-loop.md "From a decision to the wire, and fills back".
+"""Fills back into the trade loop's view, a part of its `LoopExecutor`
+(runner/execution/execution.py). The `fill` message carries no fill id, so it is a signal to read
+`GET /portfolio/fills`; `FillSync` applies each fill once, writes it with its realized P&L and moves
+its order's row in the same transaction, clears the executor's `fills_due` flag, and attributes
+fills through `SentOrders`. See docs/trade-loop.md "From a decision to the wire, and fills back".
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.runner.execution.dispatch import Answer, Dispatch, Urgency, run_call
+from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch, Urgency, run_call
 from kalshi_cli.services.pnl import fill_record_from_api, fill_subaccount
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING, SENT_STATUSES
 from kalshi_cli.vocabulary.errors import KalshiError
@@ -132,7 +132,7 @@ class FillSync:
         self._reads_out += 1
         sent_at = self._guard.stamp()
 
-        def absorbed(answer: Answer[list[Fill]]) -> None:
+        def absorbed(answer: CallAnswer[list[Fill]]) -> None:
             self._reads_out -= 1
             new = self._absorb(answer, sent_at)
             if then is not None:
@@ -149,7 +149,7 @@ class FillSync:
         """The exchange's part of a read, alone: no state file, no view."""
         return list(self._client.portfolio.iter_fills(min_ts=since))
 
-    def _absorb(self, answer: Answer[list[Fill]], sent_at: float | None = None) -> int:
+    def _absorb(self, answer: CallAnswer[list[Fill]], sent_at: float | None = None) -> int:
         try:
             fills = answer.get()
         except KalshiError as exc:

@@ -1,5 +1,5 @@
 """The orders a tick of the trade loop decided, sent together: the outbox, a part of its
-`Executor` (runner/execution/execution.py).
+`LoopExecutor` (runner/execution/execution.py).
 
 Orders that add to a position, once the risk engine allows them, wait here until the tick's
 visits end, the first has waited `batch_wait_s`, or they fill a batch; then their intents are
@@ -17,7 +17,7 @@ import threading
 from decimal import Decimal
 from typing import TYPE_CHECKING, cast
 
-from kalshi_cli.runner.execution.dispatch import Answer
+from kalshi_cli.runner.execution.dispatch import CallAnswer
 from kalshi_cli.runner.execution.order_group import GROUP_TRIGGERED
 from kalshi_cli.runner.execution.sender import added_exposure, intent_fields
 from kalshi_cli.services.order_batch import SendsBatches
@@ -186,7 +186,7 @@ class Outbox:
             in_flight.add(create.client_order_id, intent, view)
             views[intent.ticker] = view.after(intent)
 
-        def booked(answer: Answer[list[BatchItem]]) -> None:
+        def booked(answer: CallAnswer[list[BatchItem]]) -> None:
             for _, create in recorded:
                 in_flight.remove(create.client_order_id)
             self._booked(recorded, sent_at, answer)
@@ -204,7 +204,7 @@ class Outbox:
         self,
         recorded: list[tuple[Intent, CreateOrder]],
         sent_at: float,
-        answer: Answer[list[BatchItem]],
+        answer: CallAnswer[list[BatchItem]],
     ) -> None:
         """A batch's answer in the state file and the view, each item as a single order's."""
         try:

@@ -1,4 +1,4 @@
-"""One order to the exchange and its answer recorded, a part of the trade loop's `Executor`
+"""One order to the exchange and its answer recorded, a part of the trade loop's `LoopExecutor`
 (runner/execution/execution.py), with what every send shares (the outbox's batches too,
 runner/execution/outbox.py): the request built for an intent (in the session's order group), an
 accepted order counted, remembered for its fills and resting in the view, an order the state
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.risk.state import halt
 from kalshi_cli.runner.books.portfolio import OpenOrder, open_order
-from kalshi_cli.runner.execution.dispatch import Answer, Dispatch
+from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
 from kalshi_cli.runner.execution.fills import Sent
 from kalshi_cli.runner.execution.order_group import GROUP_TRIGGERED
 from kalshi_cli.store.errors import OrderNotRecorded
@@ -119,7 +119,7 @@ class Sender:
         sent_at = self._clock.monotonic()
         self.in_flight.add(create.client_order_id, intent, self._portfolio.view(intent.ticker))
 
-        def booked(answer: Answer[SentOrder]) -> None:
+        def booked(answer: CallAnswer[SentOrder]) -> None:
             self.in_flight.remove(create.client_order_id)
             filled = self._book(intent, create, sent_at, answer.get())
             if then is not None:

@@ -1,4 +1,4 @@
-"""Orders whose answer was lost, a part of the trade loop's `Executor`
+"""Orders whose answer was lost, a part of the trade loop's `LoopExecutor`
 (runner/execution/execution.py). Such an order is never sent again: it is looked up by its client
 order id once a second until the exchange lists it or `LANDING_WINDOW_S` has passed, and until then
 its market takes no new order except reducing ones, so a strategy that sees no position there cannot
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.books.portfolio import open_order
-from kalshi_cli.runner.execution.dispatch import Answer, Dispatch, Urgency, run_call
+from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch, Urgency, run_call
 from kalshi_cli.store.records import NOT_ON_EXCHANGE
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import KalshiError
@@ -38,7 +38,9 @@ ONE_LOOK = "not found at the one look; the session's order group refuses it if i
 
 
 @dataclass(frozen=True)
-class Unknown:
+class LostAnswer:
+    """An order sent whose answer never came: its market, and since when it is unknown."""
+
     ticker: str
     since: float  # monotonic, when the failure was seen (after the request was signed)
     # what the order would add to the total exposure if it rests: the limit counts it until
@@ -47,7 +49,7 @@ class Unknown:
 
 
 def wait_out_unknown(
-    unknown: dict[str, Unknown],
+    unknown: dict[str, LostAnswer],
     look: Callable[[], None],
     clock: Clock,
     log: EventLog,
@@ -96,7 +98,7 @@ class UnknownOrders:
         self._fills_due = fills_due  # raised when an order found had filled
         # client order id -> an order whose answer was lost; its market takes no new
         # (non-reducing) order until the exchange says what became of it
-        self.unknown: dict[str, Unknown] = {}
+        self.unknown: dict[str, LostAnswer] = {}
         # ticker -> why the loop's position there is in doubt (a fill of it was quarantined:
         # never applied, so the loop's view may be short of the exchange's); it takes no new
         # non-reducing order for the rest of the run
@@ -111,7 +113,7 @@ class UnknownOrders:
     def lost(self, client_order_id: str, ticker: str, exposure: Decimal = ZERO) -> None:
         """An order whose answer was lost (or could not be recorded), from now; `exposure`:
         what it would add to the total exposure if it rests."""
-        self.unknown[client_order_id] = Unknown(ticker, self._clock.monotonic(), exposure)
+        self.unknown[client_order_id] = LostAnswer(ticker, self._clock.monotonic(), exposure)
 
     def exposure(self) -> Decimal:
         """What the orders of unknown outcome would add to the total exposure if they rest: a
@@ -138,16 +140,16 @@ class UnknownOrders:
         lost = dict(self.unknown)
         sent_at = self._guard.stamp()
 
-        def booked(answer: Answer[list[tuple[str, Answer[Order | None]]]]) -> None:
+        def booked(answer: CallAnswer[list[tuple[str, CallAnswer[Order | None]]]]) -> None:
             self._looking = False
             self._settle(answer.get(), guarded=guarded, sent_at=sent_at)
 
         self.dispatch.send((), lambda: self._look(lost), booked, Urgency.EXIT)
 
-    def _look(self, lost: dict[str, Unknown]) -> list[tuple[str, Answer[Order | None]]]:
+    def _look(self, lost: dict[str, LostAnswer]) -> list[tuple[str, CallAnswer[Order | None]]]:
         """The exchange's part of `resolve` alone (no state file, no view): each lookup in
         turn, until one fails (the rest wait for the next round)."""
-        looked: list[tuple[str, Answer[Order | None]]] = []
+        looked: list[tuple[str, CallAnswer[Order | None]]] = []
         orders = self._client.orders
         for client_order_id, unknown in lost.items():
             found = run_call(
@@ -160,7 +162,7 @@ class UnknownOrders:
 
     def _settle(
         self,
-        looked: list[tuple[str, Answer[Order | None]]],
+        looked: list[tuple[str, CallAnswer[Order | None]]],
         *,
         guarded: bool,
         sent_at: float,

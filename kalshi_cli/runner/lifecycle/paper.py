@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.messages import Lifecycle, Trade
-from kalshi_cli.runner.ports import IndexFeed, MarketFeed
+from kalshi_cli.runner.ports import FeedWithIndices, MarketFeed
 from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import Market, Orderbook
@@ -134,7 +134,7 @@ class PaperFeed:
 
     def index_view(self, index_id: str) -> IndexView | None:
         inner = self.inner
-        return inner.index_view(index_id) if isinstance(inner, IndexFeed) else None
+        return inner.index_view(index_id) if isinstance(inner, FeedWithIndices) else None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

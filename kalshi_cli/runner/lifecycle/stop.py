@@ -40,7 +40,7 @@ from kalshi_cli.vocabulary.exit_codes import ExitCode
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.runner.books.portfolio import OpenOrder
-    from kalshi_cli.runner.execution.execution import Executor
+    from kalshi_cli.runner.execution.execution import LoopExecutor
     from kalshi_cli.runner.ports import LoopClient
     from kalshi_cli.vocabulary.clock import Clock
 
@@ -66,13 +66,13 @@ class StopNotProven(KalshiError):
         self.left = left
 
 
-class TradeLoop(Protocol):
+class StoppingLoop(Protocol):
     """What a stop reads of the loop (runner/loop.py `TradeLoop`)."""
 
     client: LoopClient
     clock: Clock
     log: EventLog
-    executor: Executor
+    executor: LoopExecutor
     trigger_group: Callable[[], None] | None
 
     def own_resting(self) -> list[OpenOrder]: ...
@@ -90,7 +90,7 @@ class StopProof:
         return not self.left
 
 
-def withdraw_at_stop(loop: TradeLoop, abandon: threading.Event | None = None) -> StopProof:
+def withdraw_at_stop(loop: StoppingLoop, abandon: threading.Event | None = None) -> StopProof:
     """Withdraw every resting order this loop placed and prove none is left, within the
     deadline the caller runs under (`Deadline.current()`; module docstring)."""
     whole = Deadline.current()
@@ -108,7 +108,7 @@ def withdraw_at_stop(loop: TradeLoop, abandon: threading.Event | None = None) ->
     return StopProof(_prove(loop, refused_later=triggered))
 
 
-def _withdraw(loop: TradeLoop, abandon: threading.Event | None) -> bool:
+def _withdraw(loop: StoppingLoop, abandon: threading.Event | None) -> bool:
     """Everything at once, the unknown looked up, what is left side by side. Whether the
     session's order group was triggered (it then refuses an order that lands later)."""
     if abandon is not None and abandon.is_set():
@@ -138,7 +138,7 @@ def _withdraw(loop: TradeLoop, abandon: threading.Event | None) -> bool:
     return triggered
 
 
-def _batch_cancel(loop: TradeLoop, own: list[OpenOrder]) -> None:
+def _batch_cancel(loop: StoppingLoop, own: list[OpenOrder]) -> None:
     """The loop's orders in batch cancel requests; each one cancelled is booked so."""
     here = loop.client.subaccount
     pairs: list[tuple[str, str | None]] = [(o.order_id, o.ticker) for o in own]
@@ -156,7 +156,7 @@ def _batch_cancel(loop: TradeLoop, own: list[OpenOrder]) -> None:
             )
 
 
-def _resting_of(loop: TradeLoop, own: dict[str, OpenOrder]) -> list[OpenOrder]:
+def _resting_of(loop: StoppingLoop, own: dict[str, OpenOrder]) -> list[OpenOrder]:
     """The loop's orders the exchange still lists as resting; those it no longer lists are
     booked as gone (fills read afterwards say what each became). When the listing fails, every
     order is taken as still resting."""
@@ -173,7 +173,7 @@ def _resting_of(loop: TradeLoop, own: dict[str, OpenOrder]) -> list[OpenOrder]:
     return [o for oid, o in own.items() if oid in listed]
 
 
-def _cancel_side_by_side(loop: TradeLoop, orders: Iterable[OpenOrder]) -> None:
+def _cancel_side_by_side(loop: StoppingLoop, orders: Iterable[OpenOrder]) -> None:
     """One cancel per order on worker threads, each under the deadline the caller runs in (a
     context variable: copied into every task); the answers are booked here, on the loop's
     thread, as they come."""
@@ -205,7 +205,7 @@ def _in_context(call: Callable[[], T]) -> Callable[[], T]:
     return lambda: context.run(call)
 
 
-def _prove(loop: TradeLoop, *, refused_later: bool) -> tuple[str, ...]:
+def _prove(loop: StoppingLoop, *, refused_later: bool) -> tuple[str, ...]:
     """The loop's orders one listing shows resting, or all it believes resting when no listing
     could be had: the stop's proof (empty: nothing of the loop's is left). An order of unknown
     outcome the listing does not show is not proven gone either (named by its client order id:

@@ -2,7 +2,7 @@
 has: its stop-loss
 (at most once per `stop_loss_retry_s` against the same book), then the strategy's call on a
 snapshot of the book, the position view (this loop's own resting orders, with their queue
-positions) and the complement's book, and what it decided sent through the `Executor` (legs
+positions) and the complement's book, and what it decided sent through the `LoopExecutor` (legs
 that only pay together as a group). A quiet market (docs/trade-loop.md "Quiet markets") skips
 the call when nothing it reads has changed.
 
@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 
 from kalshi_cli.risk import Code, TradingState, current_state
 from kalshi_cli.runner.books.portfolio import MidHistory
-from kalshi_cli.runner.execution.dispatch import Answer
-from kalshi_cli.runner.ports import IndexFeed
+from kalshi_cli.runner.execution.dispatch import CallAnswer
+from kalshi_cli.runner.ports import FeedWithIndices
 from kalshi_cli.runner.schedule.lineup import Lineup, Member
 from kalshi_cli.strategies import (
     Cancel,
@@ -236,7 +236,7 @@ class MarketPass:
         """The reference index the market's rules name, as the feed last gave it."""
         terms = self._terms.get(ticker)
         feed = self._feed
-        if terms is None or terms.index_id is None or not isinstance(feed, IndexFeed):
+        if terms is None or terms.index_id is None or not isinstance(feed, FeedWithIndices):
             return None
         return feed.index_view(terms.index_id)
 
@@ -470,7 +470,7 @@ class MarketPass:
         self._reading_queue = True
         orders = self._client.orders
 
-        def booked(answer: Answer[dict[str, Decimal]]) -> None:
+        def booked(answer: CallAnswer[dict[str, Decimal]]) -> None:
             self._reading_queue = False
             try:
                 self.queue_positions = answer.get()

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from kalshi_cli.runner.execution.dispatch import Answer, Dispatch, Urgency
+from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch, Urgency
 from kalshi_cli.vocabulary.clock import SystemClock
 
 
@@ -48,7 +48,7 @@ def test_with_workers_the_market_is_busy_until_the_answer_is_booked_on_the_drain
 
 def test_a_failed_call_hands_its_exception_to_the_booking() -> None:
     dispatch = Dispatch()
-    answers: list[Answer[int]] = []
+    answers: list[CallAnswer[int]] = []
 
     def fail() -> int:
         raise ConnectionError("no route")
@@ -68,7 +68,7 @@ def test_a_booking_may_send_the_markets_next_call_before_the_market_is_free() ->
     dispatch.on_free = freed.append
     seen_busy: list[bool] = []
 
-    def after_cancel(_: Answer[str]) -> None:
+    def after_cancel(_: CallAnswer[str]) -> None:
         seen_busy.append(dispatch.busy("A"))
         dispatch.send(("A",), lambda: "placed", lambda _: seen_busy.append(dispatch.busy("A")))
 
