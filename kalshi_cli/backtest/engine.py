@@ -90,10 +90,12 @@ class BacktestSpec:
         from kalshi_cli.strategies import get_strategy
 
         runs = ((self.strategy, self.params), *self.beside)
-        # a file or import path is loaded here, in the process that runs (a sweep's worker
-        # loads the same file by its path)
-        params = {get_strategy(spec).name: dict(values) for spec, values in runs}
-        return tuple(StrategyChoice(spec) for spec, _ in runs), params
+        # a file or import path is loaded here, once, in the process that runs (a sweep's
+        # worker loads the same file by its path); the loop runs the strategies loaded here
+        resolved = [(spec, get_strategy(spec), values) for spec, values in runs]
+        params = {strategy.name: dict(values) for _, strategy, values in resolved}
+        choices = tuple(StrategyChoice(spec, strategy=strategy) for spec, strategy, _ in resolved)
+        return choices, params
 
 
 @dataclass

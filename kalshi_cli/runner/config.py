@@ -106,10 +106,13 @@ class Selection:
 class StrategyChoice:
     """One strategy a run is asked for: a built-in's name, a .py file, package.module:attr or
     an installed entry point (`spec`), and the params file `--params` gave it (None: the
-    config's `strategies.NAME`; `kill -HUP` reads the file again)."""
+    config's `strategies.NAME`; `kill -HUP` reads the file again). `strategy` is the strategy
+    `spec` named, resolved once where the run is asked for (`kalshi trade`, a backtest) and
+    run as it is from there on; None: the loop looks `spec` up once when it is built."""
 
     spec: str
     params_file: Path | None = None
+    strategy: Strategy[Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -314,7 +317,7 @@ def _strategies(strategies: Located) -> tuple[dict[str, Mapping[str, Any]], dict
             continue
         if not isinstance(section, Located):
             raise ConfigError(f"{strategies.where(name)}: `strategies.{name}` must be a mapping")
-        spec, params = name, section
+        spec, params, loaded = name, section, None
         if "strategy" in params:
             spec = sources[name] = _source(params, name)
             loaded = get_strategy(spec)
@@ -325,7 +328,8 @@ def _strategies(strategies: Located) -> tuple[dict[str, Mapping[str, Any]], dict
                     hint=f"name the section {loaded.name}",
                 )
             params = _without(params, "strategy")
-        get_strategy(spec).params(params)  # refusals name the file and line of the key
+        # refusals name the file and line of the key
+        (loaded or get_strategy(spec)).params(params)
         result[name] = params
     return result, sources
 

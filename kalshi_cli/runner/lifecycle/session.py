@@ -521,11 +521,12 @@ def describe(
 
 
 def resolve_lineup(options: TradeOptions, config: TradeConfig) -> Lineup:
-    """The strategies of a run, each loaded once with its params validated as a whole (its
-    `--params` file, else the config's `strategies.NAME`)."""
+    """The strategies of a run, each with its params validated as a whole (its `--params`
+    file, else the config's `strategies.NAME`): the strategy its choice was resolved to, or,
+    for a choice given by its spec alone, the one that spec names, looked up here once."""
     members = []
     for choice in options.strategies:
-        strategy = get_strategy(config.strategy_spec(choice.spec))
+        strategy = choice.strategy or get_strategy(config.strategy_spec(choice.spec))
         params = config.params_for(strategy, choice.params_file)
         members.append(Member(strategy, params, choice.params_file))
     return Lineup(members)
