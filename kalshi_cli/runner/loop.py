@@ -7,9 +7,10 @@ book or position changed first, then the schedule's news and sweep until the tic
 spent, each visit running the stop-loss and the strategy and sending what the risk engine
 allows; the heartbeat ends it. `run` repeats ticks as news arrives and at least every
 `tick_interval_s`, waking on the feed's `wait_for_events` when it has one; nothing in a tick
-sleeps or reads the wall clock, so tests drive it with a `ManualClock`. `TradeLoop` builds its
-parts (the executor, own orders, market pass, watch, schedule, heartbeat) and the `LoopContext`
-they share. docs/trade-loop.md "Each tick", "How the loop waits" and "Where the code lives".
+sleeps or reads the wall clock, so tests drive it with a `ManualClock`. `TradeLoop` is handed
+its executor (built by runner/assembly.py) and builds the parts that call back into it (own
+orders, market pass, watch, schedule, heartbeat) and the `LoopContext` they share.
+docs/trade-loop.md "Each tick", "How the loop waits" and "Where the code lives".
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from kalshi_cli.runner.books.own_orders import OwnOrders
 from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio
 from kalshi_cli.runner.books.records import LoopTradingRecords
 from kalshi_cli.runner.budgets import Budgets
-from kalshi_cli.runner.execution.execution import LoopExecutor
 from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
 from kalshi_cli.runner.lifecycle.heartbeat import Heartbeat
 from kalshi_cli.runner.lifecycle.loop_watch import LoopWatch
@@ -44,7 +44,7 @@ from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.models import ZERO
 
 if TYPE_CHECKING:
-    from kalshi_cli.services.orders import OrderService
+    from kalshi_cli.runner.execution.execution import LoopExecutor
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import QuarantinedFill
@@ -56,7 +56,7 @@ class TradeLoop:
         *,
         client: LoopClient,
         store: Store,
-        orders: OrderService,
+        executor: LoopExecutor,
         feed: MarketFeed,
         clock: Clock,
         lineup: Lineup,
@@ -76,18 +76,8 @@ class TradeLoop:
         self.records = records
         self.portfolio = portfolio
         self.log = log
-        self.executor = LoopExecutor(
-            client=client,
-            store=store,
-            orders=orders,
-            risk=risk,
-            records=records,
-            portfolio=portfolio,
-            log=log,
-            clock=clock,
-            dry_run=settings.dry_run,
-            send_workers=settings.send_workers,
-        )
+        # built with its parts by runner/assembly.py
+        self.executor = executor
         self.dispatch = self.executor.dispatch
         # an answer back from a worker wakes the loop as news does (feeds that can wait)
         self.dispatch.wake = getattr(feed, "wake", None)

@@ -1,9 +1,9 @@
 """From a strategy's decision to the exchange, and fills back into the loop's view. The
 `LoopExecutor` decides (the risk verdict, the hold on a market with an order of unknown outcome, a
 group's legs) and has a part for each of the rest (`guard`, `unknown`, `fills`, `cancels`, `sender`,
-`outbox`), each a plain object with its own state built here; the methods that only hand on to
-a part are its face to the loop. See docs/trade-loop.md "From a decision to the wire, and fills
-back" and "Where the code lives".
+`outbox`), each a plain object with its own state built by runner/assembly.py; the methods that only
+hand on to a part are its face to the loop. See docs/trade-loop.md "From a decision to the wire, and
+fills back" and "Where the code lives".
 """
 
 from __future__ import annotations
@@ -13,14 +13,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from kalshi_cli.runner.execution.balance_hold import BalanceHold
-from kalshi_cli.runner.execution.call_guard import CallGuard, Counters
-from kalshi_cli.runner.execution.cancels import Cancels
-from kalshi_cli.runner.execution.dispatch import Dispatch
-from kalshi_cli.runner.execution.fills import FillSync, SentOrders
-from kalshi_cli.runner.execution.outbox import Outbox
-from kalshi_cli.runner.execution.sender import Sender, intent_fields
-from kalshi_cli.runner.execution.unknown_orders import UnknownOrders
+from kalshi_cli.runner.execution.sender import intent_fields
 from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.models import ZERO
 
@@ -29,107 +22,60 @@ if TYPE_CHECKING:
     from kalshi_cli.risk.budget import Owned
     from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.runner.books.portfolio import Portfolio
-    from kalshi_cli.runner.books.records import LoopTradingRecords
     from kalshi_cli.runner.budgets import Budgets
-    from kalshi_cli.services.orders import OrderClient, OrderService
-    from kalshi_cli.store import Store
-    from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.runner.execution.balance_hold import BalanceHold
+    from kalshi_cli.runner.execution.call_guard import CallGuard, Counters
+    from kalshi_cli.runner.execution.cancels import Cancels
+    from kalshi_cli.runner.execution.dispatch import Dispatch
+    from kalshi_cli.runner.execution.fills import FillSync, SentOrders
+    from kalshi_cli.runner.execution.outbox import Outbox
+    from kalshi_cli.runner.execution.sender import Sender
+    from kalshi_cli.runner.execution.unknown_orders import UnknownOrders
+    from kalshi_cli.services.orders import OrderService
 
 
 class LoopExecutor:
     def __init__(
         self,
         *,
-        client: OrderClient,
-        store: Store,
         orders: OrderService,
         risk: RiskEngine,
-        records: LoopTradingRecords,
         portfolio: Portfolio,
         log: EventLog,
-        clock: Clock,
+        dispatch: Dispatch,
+        counters: Counters,
+        fills_due: threading.Event,
+        guard: CallGuard,
+        balance_hold: BalanceHold,
+        unknown_orders: UnknownOrders,
+        sent: SentOrders,
+        fills: FillSync,
+        cancels: Cancels,
+        sender: Sender,
+        outbox: Outbox,
         dry_run: bool = False,
-        send_workers: int = 0,
     ) -> None:
+        """The executor's parts come built (runner/assembly.py `build_executor`), each with
+        what it uses; the executor decides and hands on to them."""
         self.orders = orders
         # where exchange calls go: off the deciding path with workers (runner/execution/dispatch.py)
-        self.dispatch = Dispatch(workers=send_workers)
+        self.dispatch = dispatch
         self._risk = risk
         self._portfolio = portfolio
         self._log = log
         self.dry_run = dry_run
-        self.counters = Counters()
+        self.counters = counters
         # the strategies' own budgets (None: no strategy has one); set by the loop
         self.budgets: Budgets | None = None
-        self.guard = CallGuard(risk=risk, clock=clock, log=log, counters=self.counters)
-        self._fills_due = threading.Event()
-        self.balance_hold = BalanceHold(clock=clock, counters=self.counters, log=log)
-        self.unknown_orders = UnknownOrders(
-            client=client,
-            store=store,
-            portfolio=portfolio,
-            log=log,
-            clock=clock,
-            guard=self.guard,
-            fills_due=self._fills_due,
-            dispatch=self.dispatch,
-        )
-        self.sent = SentOrders()
-        self.fills = FillSync(
-            client=client,
-            store=store,
-            records=records,
-            portfolio=portfolio,
-            log=log,
-            clock=clock,
-            guard=self.guard,
-            counters=self.counters,
-            unknown=self.unknown_orders,
-            sent=self.sent,
-            due=self._fills_due,
-            dispatch=self.dispatch,
-        )
-        self.cancels = Cancels(
-            client=client,
-            store=store,
-            portfolio=portfolio,
-            log=log,
-            guard=self.guard,
-            counters=self.counters,
-            fills_due=self._fills_due,
-            dry_run=dry_run,
-            dispatch=self.dispatch,
-        )
-        self.sender = Sender(
-            orders=orders,
-            risk=risk,
-            records=records,
-            portfolio=portfolio,
-            log=log,
-            clock=clock,
-            guard=self.guard,
-            counters=self.counters,
-            unknown=self.unknown_orders,
-            fills=self.fills,
-            fills_due=self._fills_due,
-            sent=self.sent,
-            balance_hold=self.balance_hold,
-            dispatch=self.dispatch,
-        )
-        self.outbox = Outbox(
-            client=client,
-            store=store,
-            orders=orders,
-            risk=risk,
-            portfolio=portfolio,
-            log=log,
-            clock=clock,
-            guard=self.guard,
-            unknown=self.unknown_orders,
-            fills=self.fills,
-            fills_due=self._fills_due,
-            sender=self.sender,
-        )
+        self.guard = guard
+        self._fills_due = fills_due
+        self.balance_hold = balance_hold
+        self.unknown_orders = unknown_orders
+        self.sent = sent
+        self.fills = fills
+        self.cancels = cancels
+        self.sender = sender
+        self.outbox = outbox
 
     # ---------------------------------------------------------------- intents
 

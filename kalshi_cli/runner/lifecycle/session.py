@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
 from kalshi_cli.risk import RiskEngine
 from kalshi_cli.risk.budget import Budget
+from kalshi_cli.runner.assembly import assemble_loop
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.books.fees import FeeMarketReads, FeeReads, load_fees
 from kalshi_cli.runner.books.portfolio import Portfolio, open_order
@@ -386,7 +387,7 @@ def build_loop(
         budgets=_budgets(trade.budgets, lineup),
         send_workers=parts.send_workers,
     )
-    loop = TradeLoop(
+    loop = assemble_loop(
         client=parts.client,
         store=parts.store,
         orders=OrderService(
