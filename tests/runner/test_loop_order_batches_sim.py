@@ -35,8 +35,8 @@ from kalshi_cli.runner import (
     TradeOptions,
     build_loop,
 )
-from kalshi_cli.runner.eventlog import EventLog
-from kalshi_cli.runner.order_group import open_session_group
+from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.execution.order_group import open_session_group
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key
