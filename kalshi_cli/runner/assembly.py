@@ -97,7 +97,7 @@ def build_executor(
     """From a decision to the exchange and back (runner/execution/): every part the executor
     has, in the order each needs the ones before it."""
     # where exchange calls go: off the deciding path with workers (runner/execution/dispatch.py)
-    dispatch = Dispatch(workers=settings.send_workers)
+    dispatch = Dispatch(workers=settings.send_workers, answer_within_s=settings.call_timeout_s)
     counters = Counters()
     # set when fills are due to be read: by a fill notice, a cancel that found less resting,
     # an order of unknown outcome found; cleared by the read

@@ -59,6 +59,9 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     # the most threads that make the loop's exchange calls off its deciding path, started as
     # calls wait (0: none, each call waited for on the deciding thread)
     send_workers: Annotated[int, msgspec.Meta(ge=0, le=256)] = 32
+    # the longest a send worker waits for one call's answer once it left (the rate limiter's wait
+    # not counted); an order not answered within it is one of unknown outcome, looked up
+    call_timeout_s: Seconds = 2.0
     stop_deadline_s: Seconds = 20.0
     log_max_bytes: Whole = eventlog.MAX_BYTES
     log_backups: Whole = eventlog.BACKUPS

@@ -58,5 +58,8 @@ class LoopSettings:
     # (runner/execution/dispatch.py); 0: each call made on the deciding thread, waited for (a
     # backtest, paper, a test)
     send_workers: int = 0
+    # the longest a send worker waits for one call's answer once it left (`trade.call_timeout_s`;
+    # None: the client's own timeout)
+    call_timeout_s: float | None = None
     # how often the exchange's announced maintenance windows are read again
     schedule_poll_s: float = 60.0

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from kalshi_cli.vocabulary.clock import answers_within
+
 if TYPE_CHECKING:
     from kalshi_cli.vocabulary.clock import Clock
 
@@ -70,8 +72,12 @@ class Urgency(IntEnum):
 
 
 class Dispatch:
-    def __init__(self, *, workers: int = 0) -> None:
+    def __init__(self, *, workers: int = 0, answer_within_s: float | None = None) -> None:
         self.workers = workers
+        # the longest a worker waits for one request's answer once it left (`trade.
+        # call_timeout_s`): a call held in the network frees its worker then, its order one of
+        # unknown outcome (looked up, never sent again), so held calls cannot take every worker
+        self.answer_within_s = answer_within_s
         # called from a worker when an answer is back: wakes the loop waiting for news
         self.wake: Callable[[], None] | None = None
         # the calls waiting for a worker, most urgent first, then in the order sent
@@ -122,11 +128,11 @@ class Dispatch:
         keys = self._take(markets)
         self._in_flight += 1
         if not self.workers:
-            self._book(keys, then, run_call(call))
+            self._book(keys, then, self._run(call))
             return
 
         def work() -> None:
-            answer = run_call(call)
+            answer = self._run(call)
             self._answers.put(lambda: self._book(keys, then, answer))
             if self.wake is not None:
                 self.wake()
@@ -141,6 +147,12 @@ class Dispatch:
                 self._threads.append(thread)
                 self._idle += 1  # counted from its start, so the next call does not start another
                 thread.start()
+
+    def _run(self, call: Callable[[], T]) -> CallAnswer[T]:
+        if self.answer_within_s is None:
+            return run_call(call)
+        with answers_within(self.answer_within_s):
+            return run_call(call)
 
     def urgency(self, markets: Iterable[str], *, reduce_only: bool) -> Urgency:
         """An order's: EXIT when it only reduces, FIRST in a market not quoted yet (which it

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.books.records import LoopTradingRecords
     from kalshi_cli.runner.execution.call_guard import CallGuard, Counters
-    from kalshi_cli.runner.execution.unknown_orders import UnknownOrders
+    from kalshi_cli.runner.execution.unknown_orders import Looked, UnknownOrders
     from kalshi_cli.services.orders import OrderClient
     from kalshi_cli.store import FillRecord, IntentRecord, Store
     from kalshi_cli.vocabulary.clock import Clock
@@ -131,14 +131,28 @@ class FillSync:
         since = self._since()
         self._reads_out += 1
         sent_at = self._guard.stamp()
+        lost = self._unknown.in_markets()
 
-        def absorbed(answer: CallAnswer[list[Fill]]) -> None:
+        def read() -> tuple[list[Fill], Looked]:
+            # an order of unknown outcome in a market with a new fill may be that fill's order,
+            # landed late: looked up here too, so the deciding thread need not wait for it
+            fills = self._listed(since)
+            filled = {f.ticker for f in fills}
+            return fills, self._unknown.look({c: u for c, u in lost.items() if u.ticker in filled})
+
+        def absorbed(answer: CallAnswer[tuple[list[Fill], Looked]]) -> None:
             self._reads_out -= 1
-            new = self._absorb(answer, sent_at)
+            if answer.error is not None:
+                new = self._absorb(CallAnswer(error=answer.error), sent_at)
+            else:
+                assert answer.value is not None
+                fills, looked = answer.value
+                self._unknown.settle(looked, sent_at=sent_at)
+                new = self._absorb(CallAnswer(value=fills), sent_at)
             if then is not None:
                 then(new)
 
-        self.dispatch.send(markets, lambda: self._listed(since), absorbed, Urgency.EXIT)
+        self.dispatch.send(markets, read, absorbed, Urgency.EXIT)
 
     @property
     def reading(self) -> bool:
@@ -168,10 +182,12 @@ class FillSync:
             and not self._known(f)
         ]
         new.sort(key=lambda f: (f.ts or 0, f.created_time))
-        if any(self._perhaps_unknown(f) for f in new):
-            # perhaps an order of unknown outcome that landed late: found before its fills are
-            # recorded (and before the write lock is taken), so they are its strategy's
-            self._unknown.resolve()
+        doubtful = {f.ticker for f in new if self._perhaps_unknown(f)}
+        if doubtful:
+            # perhaps an order of unknown outcome that landed late (and not found by the read's
+            # own lookups): found before its fills are recorded (and before the write lock is
+            # taken), so they are its strategy's; only those of the fills' markets are asked
+            self._unknown.resolve(markets=doubtful)
         if new:
             with self._store.transaction():  # one commit for the read's fills and their orders
                 for fill in new:

@@ -9,7 +9,7 @@ another process is seen" (its paragraph on lost answers).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import Order
 
+
+# client order id -> what its lookup by that id answered (the order, or None: not listed)
+Looked = list[tuple[str, CallAnswer["Order | None"]]]
 
 # why an order of unknown outcome is left after a stop under the session's order group
 ONE_LOOK = "not found at the one look; the session's order group refuses it if it lands"
@@ -121,15 +124,27 @@ class UnknownOrders:
         again beside them."""
         return sum((u.exposure for u in self.unknown.values()), start=ZERO)
 
-    def resolve(self, *, guarded: bool = True) -> None:
-        """Look each order of unknown outcome up by its client order id, waiting for the
-        answers: found, it takes the exchange's state (and counts as resting or filled); still
-        missing LANDING_WINDOW_S after its failure, it can no longer land and was never placed.
-        Never sent again. `guarded=False` (a lookup during the API error guard's backoff, while
-        trading is blocked): the guard hears neither its failure nor its success, so a storm of
-        errors neither extends the backoff nor trips SAFE_MODE again through these lookups."""
+    def resolve(self, *, guarded: bool = True, markets: Collection[str] | None = None) -> None:
+        """Look each order of unknown outcome up by its client order id (only those in
+        `markets`, when given), waiting for the answers: found, it takes the exchange's state
+        (and counts as resting or filled); still missing LANDING_WINDOW_S after its failure, it
+        can no longer land and was never placed. Never sent again. `guarded=False` (a lookup
+        during the API error guard's backoff, while trading is blocked): the guard hears neither
+        its failure nor its success, so a storm of errors neither extends the backoff nor trips
+        SAFE_MODE again through these lookups."""
         sent_at = self._guard.stamp()
-        self._settle(self._look(dict(self.unknown)), guarded=guarded, sent_at=sent_at)
+        self._settle(self.look(self.in_markets(markets)), guarded=guarded, sent_at=sent_at)
+
+    def in_markets(self, markets: Collection[str] | None = None) -> dict[str, LostAnswer]:
+        """The orders of unknown outcome (in `markets`, when given), as they are now: what a
+        worker's `look` may be handed, since it must not read the live table."""
+        if markets is None:
+            return dict(self.unknown)
+        return {c: u for c, u in self.unknown.items() if u.ticker in markets}
+
+    def settle(self, looked: Looked, *, sent_at: float) -> None:
+        """Book lookups a worker made (`look`), on the deciding thread."""
+        self._settle(looked, guarded=True, sent_at=sent_at)
 
     def resolve_later(self, *, guarded: bool = True) -> None:
         """`resolve` with the lookups off the deciding path (runner/execution/dispatch.py): the
@@ -140,13 +155,13 @@ class UnknownOrders:
         lost = dict(self.unknown)
         sent_at = self._guard.stamp()
 
-        def booked(answer: CallAnswer[list[tuple[str, CallAnswer[Order | None]]]]) -> None:
+        def booked(answer: CallAnswer[Looked]) -> None:
             self._looking = False
             self._settle(answer.get(), guarded=guarded, sent_at=sent_at)
 
-        self.dispatch.send((), lambda: self._look(lost), booked, Urgency.EXIT)
+        self.dispatch.send((), lambda: self.look(lost), booked, Urgency.EXIT)
 
-    def _look(self, lost: dict[str, LostAnswer]) -> list[tuple[str, CallAnswer[Order | None]]]:
+    def look(self, lost: dict[str, LostAnswer]) -> Looked:
         """The exchange's part of `resolve` alone (no state file, no view): each lookup in
         turn, until one fails (the rest wait for the next round)."""
         looked: list[tuple[str, CallAnswer[Order | None]]] = []
@@ -162,7 +177,7 @@ class UnknownOrders:
 
     def _settle(
         self,
-        looked: list[tuple[str, CallAnswer[Order | None]]],
+        looked: Looked,
         *,
         guarded: bool,
         sent_at: float,

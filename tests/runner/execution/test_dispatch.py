@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch, Urgency
-from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.clock import SystemClock, answer_limit
 
 
 def test_without_workers_a_call_is_answered_and_booked_before_send_returns() -> None:
@@ -43,6 +43,21 @@ def test_with_workers_the_market_is_busy_until_the_answer_is_booked_on_the_drain
         assert booked_on == [threading.get_ident()] * 2
     finally:
         release.set()
+        dispatch.close()
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_each_call_is_made_under_the_loops_answer_limit(workers: int) -> None:
+    """`trade.call_timeout_s`: every request a call makes, on a worker or inline, is given at
+    most that for its answer (client: `answers_within`); the deciding thread itself is not."""
+    dispatch = Dispatch(workers=workers, answer_within_s=0.5)
+    limits: list[float | None] = []
+    try:
+        dispatch.send(("A",), answer_limit, lambda answer: limits.append(answer.get()))
+        assert dispatch.settle(SystemClock(), 30)
+        assert limits == [0.5]
+        assert answer_limit() is None
+    finally:
         dispatch.close()
 
 

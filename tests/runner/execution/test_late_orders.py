@@ -4,13 +4,15 @@ adding orders) for that long, adopts it when it lands late, and attributes its f
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 from pathlib import Path
 
 from kalshi_cli.client.client import LANDING_WINDOW_S, SIGNATURE_WINDOW_S
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.server.auth import DEFAULT_WINDOW_S
-from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.models import BookSide, Order, SelfTradePrevention, TimeInForce
 from tests.runner.fakes import Held, Rig, make_rig
 
 # the default cap of orders a minute is no part of these tests
@@ -134,3 +136,77 @@ def test_an_order_that_never_lands_is_rejected_only_after_the_window(tmp_path: P
     for _ in range(10):
         rig.step(0.5)
     assert [r for r in rig.client.requests[sent:] if r.ticker == ticker], "trading resumes"
+
+
+def _two_lost_one_filled(rig: Rig) -> tuple[str, str]:
+    """Two orders of unknown outcome in two markets: the first lands late and is taken at
+    once, the second is lost for good; returns their client order ids."""
+    first = ""
+    landed: list[bool] = []
+
+    def take() -> None:
+        _take(rig, first)
+        landed.append(True)
+
+    first = _hold_next_create(rig, Held(15.0, then=take))
+    second = _hold_next_create(rig, Held(10_000.0))
+    while not landed:
+        rig.clock.advance(0.5)
+        rig.client.deliver_held()
+    tickers = {rig.store.orders.get_intent(c).ticker for c in (first, second)}
+    assert len(tickers) == 2, "the two lost orders are in two markets"
+    return first, second
+
+
+def _lookups(rig: Rig) -> list[tuple[str, int]]:
+    """Each lookup by client order id from now on: (the id, the thread that made it)."""
+    made: list[tuple[str, int]] = []
+    find = rig.client.find_order_by_client_id
+
+    def spy(client_order_id: str, ticker: str) -> Order | None:
+        made.append((client_order_id, threading.get_ident()))
+        return find(client_order_id, ticker)
+
+    rig.client.find_order_by_client_id = spy  # type: ignore[method-assign]
+    return made
+
+
+def test_a_fill_read_looks_up_only_the_lost_orders_of_the_markets_it_found_fills_in(
+    tmp_path: Path,
+) -> None:
+    """A fill of an order the loop does not know may be a lost order's, landed late: the read
+    looks up the lost orders of that fill's market before booking it, not every lost order
+    (with hundreds lost, one lookup each would hold the loop for as many round trips)."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS)
+    first, second = _two_lost_one_filled(rig)
+    made = _lookups(rig)
+    assert rig.loop.executor.fills.sync() >= 1
+    assert [coid for coid, _ in made] == [first]
+    assert {f.strategy for f in rig.store.fills.read() if f.client_order_id == first} == {
+        "market-maker"
+    }
+    assert second in rig.loop.executor.unknown_orders.unknown
+
+
+def test_a_fill_read_off_the_deciding_path_makes_its_lookups_on_the_worker(
+    tmp_path: Path,
+) -> None:
+    """With send workers, the read's lookups of the lost orders in its fills' markets go out
+    with the listing, on the worker: the deciding thread waits for none, and the late order's
+    fill is still booked as its strategy's."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS)
+    first, second = _two_lost_one_filled(rig)
+    made = _lookups(rig)
+    dispatch = rig.loop.executor.dispatch
+    dispatch.workers = 1  # from here on, calls off the deciding path
+    try:
+        rig.loop.executor.fills.read_for()
+        assert dispatch.settle(SystemClock(), 30)
+    finally:
+        dispatch.close()
+    assert [coid for coid, _ in made] == [first]
+    assert all(thread != threading.get_ident() for _, thread in made)
+    fills = [f for f in rig.store.fills.read() if f.client_order_id == first]
+    assert fills and {f.strategy for f in fills} == {"market-maker"}
+    assert rig.store.orders.get_intent(first).status == "executed"
+    assert second in rig.loop.executor.unknown_orders.unknown
