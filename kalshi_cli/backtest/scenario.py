@@ -151,7 +151,7 @@ def record_scenario(
 
     exchange.add_listener(listen)
 
-    def index_tick(tick: indices.IndexTick) -> None:
+    def index_tick(tick: indices.SimIndexTick) -> None:
         channel = CFB if tick.whole_second else CFB_5HZ
         wanted = followed.get(CFB, [])
         if tick.source == "cfbenchmarks" and tick.index_id in wanted:

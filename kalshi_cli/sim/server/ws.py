@@ -656,7 +656,7 @@ class WsHub:
         except Exception:
             log.exception("websocket fan-out failed")
 
-    def on_index(self, tick: indices.IndexTick) -> None:
+    def on_index(self, tick: indices.SimIndexTick) -> None:
         """An index value to every subscription of a channel that carries it and tracks its
         id (or "all")."""
         try:
