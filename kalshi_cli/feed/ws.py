@@ -69,7 +69,7 @@ class HeaderSigner(Protocol):
     def headers_for(self, method: str, path: str) -> dict[str, str]: ...
 
 
-class Connection(Protocol):
+class FeedSocket(Protocol):
     """The part of `websocket.WebSocket` the feed uses (a fake in unit tests)."""
 
     def recv_data(self, control_frame: bool = False) -> tuple[int, bytes]: ...
@@ -83,13 +83,13 @@ class Connection(Protocol):
     def shutdown(self) -> None: ...
 
 
-Connector = Callable[[str, Mapping[str, str], float], Connection]
+Connector = Callable[[str, Mapping[str, str], float], FeedSocket]
 # (the frame's bytes exactly as received, local receive time in Unix nanoseconds)
 FrameSink = Callable[[bytes, int], None]
 
 
-def websocket_connect(url: str, headers: Mapping[str, str], timeout: float) -> Connection:
-    conn: Connection = websocket.create_connection(
+def websocket_connect(url: str, headers: Mapping[str, str], timeout: float) -> FeedSocket:
+    conn: FeedSocket = websocket.create_connection(
         url,
         header=dict(headers),
         timeout=timeout,
@@ -685,7 +685,7 @@ class WsFeed:
             conn.shutdown()
         return self._delivered, reason
 
-    def _serve(self, conn: Connection) -> str:
+    def _serve(self, conn: FeedSocket) -> str:
         """Subscribe, then read until the connection ends; returns why it ended."""
         self._watchdog.touch()
         self.connected = True

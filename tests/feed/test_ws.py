@@ -17,8 +17,8 @@ from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent
 from kalshi_cli.feed.messages import FillNotice, Lifecycle, Trade
 from kalshi_cli.feed.ws import (
     DEFAULT_CHANNELS,
-    Connection,
     FeedSession,
+    FeedSocket,
     WsFeed,
     websocket_connect,
 )
@@ -704,7 +704,7 @@ def test_a_connection_the_server_closed_gives_its_socket_back(sim: Any) -> None:
     ticker = books.market("FEED-FD")
     opened: list[Any] = []
 
-    def keep(url: str, headers: Mapping[str, str], timeout: float) -> Connection:
+    def keep(url: str, headers: Mapping[str, str], timeout: float) -> FeedSocket:
         conn = websocket_connect(url, headers, timeout)
         opened.append(conn)
         return conn
