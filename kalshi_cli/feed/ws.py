@@ -374,8 +374,8 @@ class FeedSession:
                 return False
             return True
 
-    def _on_reply(self, msg: messages.Message | messages.Unknown) -> None:
-        if isinstance(msg, messages.Unknown):
+    def _on_reply(self, msg: messages.Message | messages.UnknownMessage) -> None:
+        if isinstance(msg, messages.UnknownMessage):
             if msg.type not in self._unknown_types:
                 self._unknown_types.add(msg.type)
                 log.info("websocket message of unknown type %r skipped", msg.type)
