@@ -9,7 +9,7 @@ connection, so sequence tracking restarts; in imported data without one, a snaps
 its subscription's sequence. A line is parsed by msgspec's JSON decoder, and one msgspec refuses
 by the standard library's, so each line gives exactly what `json.loads` gives (docs/data.md
 "How lines are decoded"). A snapshot is then converted to the feed's `BookSnapshot` and a public
-trade to its `Trade` (feed/messages.py, the one reading of those messages); a delta's four
+trade to its `FeedTrade` (feed/messages.py, the one reading of those messages); a delta's four
 fields are read from the parsed line: converting each recorded delta to its Struct would add
 about 0.3 us to the 3 us a replayed delta costs, a tenth of the replay's innermost loop.
 """

@@ -2,9 +2,9 @@
 of the tagged union `Message` (msgspec, tagged on `type`), and nothing below reads a dict.
 
 A live frame is decoded by `decode`, from its text straight into the Struct (faster than
-`json.loads` to a dict): `Unknown` for a message type this module does not know (the feed logs
-and skips it: Kalshi adds channels), a `ValueError` (msgspec's `ValidationError`) for a known
-type whose shape is wrong, which the feed treats as a malformed frame (docs/feed.md). A
+`json.loads` to a dict): `UnknownMessage` for a message type this module does not know (the
+feed logs and skips it: Kalshi adds channels), a `ValueError` (msgspec's `ValidationError`) for
+a known type whose shape is wrong, which the feed treats as a malformed frame (docs/feed.md). A
 recorded frame, parsed to a dict by the data layer, is converted to the same Structs
 (`convert_trade`, `convert_lifecycle`, a snapshot's `BookSnapshot`; data/replay.py reads a
 recorded delta's fields itself, see there). `msgspec.convert` into the whole union is slow (about
@@ -14,7 +14,7 @@ The Structs take what asyncapi.yaml declares and what REFERENCE.md saw on the wi
 two differ: prices and counts arrive as strings or as JSON numbers (both read exactly into a
 `Decimal`), a trade names its taker by `taker_outcome_side` (3.2x) or the deprecated
 `taker_side`, fields the spec marks optional are optional. A public trade's money fields are
-optional too, so a trade missing one is skipped by whoever applies it (`Trade.terms`), never
+optional too, so a trade missing one is skipped by whoever applies it (`FeedTrade.terms`), never
 read as a zero, and never taken for a malformed frame that would resync every book.
 
 Where a new message goes: a Struct here (`tag` = its `type`), added to `Message`; the feed's
@@ -54,7 +54,7 @@ class BookDelta(msgspec.Struct, frozen=True, gc=False):
     side: Any
 
 
-class Trade(msgspec.Struct, frozen=True, gc=False):
+class FeedTrade(msgspec.Struct, frozen=True, gc=False):
     """A public `trade`'s `msg`, the one reading of a trade from the WebSocket (live, recorded,
     exported, applied to a local venue)."""
 
@@ -146,7 +146,7 @@ class DeltaMessage(Frame, tag="orderbook_delta", frozen=True, kw_only=True):
 
 
 class TradeMessage(Frame, tag="trade", frozen=True):
-    msg: Trade = msgspec.field(default_factory=Trade)
+    msg: FeedTrade = msgspec.field(default_factory=FeedTrade)
 
 
 class LifecycleMessage(Frame, tag="market_lifecycle_v2", frozen=True):
@@ -279,7 +279,7 @@ class Error(Frame, tag="error", frozen=True):
     msg: ErrorBody = msgspec.field(default_factory=ErrorBody)
 
 
-class Unknown(msgspec.Struct, frozen=True):
+class UnknownMessage(msgspec.Struct, frozen=True):
     """A message of a type this module does not know (or with no `type`): skipped, counted."""
 
     type: str | None
@@ -307,14 +307,14 @@ Message = (
     | Ok
     | Error
 )
-# the `type`s decoded (any other is `Unknown`)
+# the `type`s decoded (any other is `UnknownMessage`)
 TYPES = frozenset(str(cls.__struct_config__.tag) for cls in get_args(Message))
 
 _decoder = msgspec.json.Decoder(Message)
 _any = msgspec.json.Decoder()
 
 
-def decode(text: str | bytes) -> Message | Unknown:
+def decode(text: str | bytes) -> Message | UnknownMessage:
     """One text frame as received. Raises a `ValueError` when it is not JSON, not an object, or
     a known type in a wrong shape."""
     try:
@@ -327,10 +327,10 @@ def decode(text: str | bytes) -> Message | Unknown:
     return message
 
 
-def convert_trade(body: Any) -> Trade | None:
+def convert_trade(body: Any) -> FeedTrade | None:
     """A recorded `trade` frame's `msg`, None when it is not a trade's shape."""
     try:
-        return msgspec.convert(body, Trade)
+        return msgspec.convert(body, FeedTrade)
     except msgspec.ValidationError:
         return None
 
@@ -343,12 +343,12 @@ def convert_lifecycle(body: Any) -> Lifecycle | None:
         return None
 
 
-def _unknown(obj: Any) -> Unknown | None:
-    """The message a tagged decoding refused, as `Unknown` when its type is not known; None
+def _unknown(obj: Any) -> UnknownMessage | None:
+    """The message a tagged decoding refused, as `UnknownMessage` when its type is not known; None
     when it is a known type in a wrong shape (or not an object at all): malformed."""
     if not isinstance(obj, dict):
         return None
     kind = obj.get("type")
     if kind in TYPES:
         return None
-    return Unknown(kind if isinstance(kind, str) else None)
+    return UnknownMessage(kind if isinstance(kind, str) else None)
