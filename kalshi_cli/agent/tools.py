@@ -105,6 +105,8 @@ class AgentTools:
         # the CLI's client and its lazy construction are one per process and not meant for
         # several threads at once; the SDK runs each call on a worker thread
         self._exchange = threading.Lock()
+        # one execute at a time: its budget check and its spending are one step
+        self._executing = threading.Lock()
 
     # ---------------------------------------------------------------------- exchange reads
 
@@ -382,9 +384,10 @@ class AgentTools:
 
         def run() -> _Written:
             self._check_writes()
-            pending = self.gate.redeem(token)
-            holder.update({"previewed_by": pending.tool, **pending.arguments})
-            return self._execute(pending)
+            with self._executing:
+                pending = self.gate.redeem(token)
+                holder.update({"previewed_by": pending.tool, **pending.arguments})
+                return self._execute(pending)
 
         return self._audited("execute", holder, run)
 
@@ -458,7 +461,9 @@ class AgentTools:
         except Exception as exc:
             self._record(tool, arguments, "failed", {"error": f"{type(exc).__name__}: {exc}"})
             raise
-        self._record(tool, arguments, "ok", written.document)
+        # the token is the assistant's to use, not the audit's to keep
+        kept = {k: v for k, v in written.document.items() if k != "token"}
+        self._record(tool, arguments, "ok", kept)
         return written.document
 
     def _record(self, tool: str, arguments: dict[str, Any], outcome: str, detail: Any) -> None:
@@ -507,7 +512,8 @@ class AgentTools:
             "tif": str(arguments["time_in_force"]).lower(),
             "post_only": "true" if arguments["post_only"] else "",
             "expires": arguments["expires"] or "",
-            "client_order_id": "",
+            # the id the preview showed, so the order sent is the order previewed
+            "client_order_id": str(arguments.get("client_order_id") or ""),
         }
         request = read_terms(cells, now=self.clock.wall(), strategy=self.config.strategy)
         with self._exchange, self.access.open_store() as store:
@@ -546,7 +552,8 @@ class AgentTools:
             "strategy": self.config.strategy,
             "checks": checks,
         }
-        return self._ticket("preview_order", arguments, charge, document)
+        sent = arguments | {"client_order_id": prepared.create.client_order_id}
+        return self._ticket("preview_order", sent, charge, document)
 
     def _agents_order(self, order_id: str) -> Any:
         """The exchange's order `order_id`, if the assistant placed it (else refused)."""
