@@ -40,7 +40,7 @@ def mcp_command(
     ] = None,
     env: EnvOpt = None,
 ) -> None:
-    """Serve the Model Context Protocol to an assistant: reads, research, guarded writes.
+    """Serve the Model Context Protocol to an assistant: reads, research, writes.
 
     Over stdio, started by the assistant (docs/agents.md has the snippets); --http listens on
     127.0.0.1 and needs the config's bearer token. Writes are off until the config's `agent:`

@@ -64,3 +64,53 @@ def test_http_is_refused_without_a_token_or_beyond_loopback(
     done = kalshi(args, tmp_path)
     assert done.returncode == code
     assert says in one_line(done)
+
+
+def test_http_serves_a_client_with_the_token_and_refuses_one_without(tmp_path: Path) -> None:
+    import socket
+
+    import anyio
+    import httpx
+    import httpx2
+    from mcp.client.session import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    from tests.waiting import wait_until
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KALSHI_")}
+    env |= {"KALSHI_HOME": str(tmp_path), "HOME": str(tmp_path), "KALSHI_MCP_TOKEN": "s3cret"}
+    url = f"http://127.0.0.1:{port}/mcp"
+    with (tmp_path / "server.log").open("w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "kalshi_cli", "mcp", "--http", "--port", str(port)],
+            env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        )  # fmt: skip
+        try:
+
+            def listening() -> bool:
+                try:
+                    return httpx.post(url, json={}).status_code == 401
+                except httpx.TransportError:
+                    return False
+
+            wait_until(listening, "kalshi mcp --http listening")  # no token: 401
+
+            async def session() -> set[str]:
+                headers = {"Authorization": "Bearer s3cret"}
+                async with (
+                    httpx2.AsyncClient(headers=headers) as http,
+                    streamable_http_client(url, http_client=http) as (read, write),
+                    ClientSession(read, write) as client,
+                ):
+                    await client.initialize()
+                    return {t.name for t in (await client.list_tools()).tools}
+
+            assert "cancel_all" in anyio.run(session)
+            wrong = httpx.post(url, json={}, headers={"Authorization": "Bearer guess"})
+            assert wrong.status_code == 401
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
