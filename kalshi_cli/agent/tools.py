@@ -128,6 +128,8 @@ class AgentTools:
         tickers: list[str] | None = None,
         limit: int = 50,
     ) -> dict[str, Any]:
+        """Markets by status (open, closed, settled, unopened; default open), series, event or
+        tickers, at most `limit` (1 to 200), as `kalshi markets --json` lists them."""
         from kalshi_cli.vocabulary.documents import market_summary_json
 
         with self._exchange:
@@ -143,6 +145,7 @@ class AgentTools:
         return {"markets": [market_summary_json(m) for m in found], "count": len(found)}
 
     def search(self, text: str, limit: int = 20) -> dict[str, Any]:
+        """Series and open events whose ticker or title holds every word of `text`."""
         with self._exchange:
             found = self.access.client().markets.search_listings(text, limit=_limit(limit))
         return {"matches": found}
@@ -150,6 +153,7 @@ class AgentTools:
     def events(
         self, status: str | None = "open", series: str | None = None, limit: int = 50
     ) -> dict[str, Any]:
+        """Events by status and series, as the exchange sends them."""
         with self._exchange:
             found = list(
                 self.access.client().markets.iter_events(
@@ -159,6 +163,7 @@ class AgentTools:
         return {"events": found, "count": len(found)}
 
     def series(self, category: str | None = None) -> dict[str, Any]:
+        """Every series (of one category), with its fee type and settlement sources."""
         with self._exchange:
             return {"series": self.access.client().markets.list_series(category=category)}
 
@@ -185,6 +190,7 @@ class AgentTools:
             return orderbook_json(self.access.client().markets.get_orderbook(ticker, depth))
 
     def trades(self, ticker: str, limit: int = 50) -> dict[str, Any]:
+        """The market's trades tape, newest first."""
         with self._exchange:
             found = list(
                 self.access.client().markets.iter_trades(ticker=ticker, limit=_limit(limit))
@@ -192,6 +198,7 @@ class AgentTools:
         return {"trades": plain(found)}
 
     def candles(self, ticker: str, period: str = "1h", hours: int = 24) -> dict[str, Any]:
+        """The market's candlesticks of `period` (1m, 1h or 1d) over the last `hours`."""
         from kalshi_cli.client.markets import CANDLE_PERIODS
 
         if period not in CANDLE_PERIODS:
@@ -208,6 +215,7 @@ class AgentTools:
     # -------------------------------------------------------------- the account's reads
 
     def balance(self) -> dict[str, Any]:
+        """Cash and portfolio value of the configured account."""
         with self._exchange:
             return plain(self.access.client(auth=True).portfolio.get_balance())  # type: ignore[no-any-return]
 
@@ -248,6 +256,7 @@ class AgentTools:
         }
 
     def fills(self, ticker: str | None = None, limit: int = 50) -> dict[str, Any]:
+        """The account's fills (of one market), newest first."""
         with self._exchange:
             portfolio = self.access.client(auth=True).portfolio
             found = list(portfolio.iter_fills(ticker=ticker, limit=_limit(limit)))
@@ -331,7 +340,9 @@ class AgentTools:
         post_only: bool = False,
         expires: str | None = None,
     ) -> dict[str, Any]:
-        """What would be sent, what it could cost, the checks it passed, and its token."""
+        """Preview a limit order (price in dollars of the side traded, count in contracts): what
+        would be sent, the most it could cost, the checks it passed (or the one it fails, by its
+        code), and a single-use token for `execute`."""
         arguments = {
             "ticker": ticker,
             "side": side,
@@ -347,12 +358,16 @@ class AgentTools:
     def preview_amend(
         self, order_id: str, price: str | None = None, count: str | None = None
     ) -> dict[str, Any]:
+        """Preview a new price (of the side traded) and/or total count of one of the assistant's
+        resting orders: what it adds to the budget, and a token for `execute`."""
         arguments = {"order_id": order_id, "price": price, "count": count}
         return self._audited("preview_amend", arguments, partial(self._preview_amend, arguments))
 
     def preview_decrease(
         self, order_id: str, by: str | None = None, to: str | None = None
     ) -> dict[str, Any]:
+        """Preview taking contracts off one of the assistant's resting orders (`by` so many, or
+        down `to` so many), and a token for `execute`."""
         arguments = {"order_id": order_id, "by": by, "to": to}
         return self._audited(
             "preview_decrease",
@@ -361,6 +376,7 @@ class AgentTools:
         )
 
     def preview_cancel(self, order_id: str) -> dict[str, Any]:
+        """Preview cancelling one of the assistant's resting orders, and a token for `execute`."""
         arguments = {"order_id": order_id}
         return self._audited(
             "preview_cancel", arguments, partial(self._preview_change, "preview_cancel", arguments)
