@@ -36,8 +36,9 @@ def test_config_set_refuses_a_value_the_section_cannot_hold(tmp_path: Path) -> N
     refused = run(["config", "set", "agent.budget.max_orders", "many"], home=tmp_path)
     assert refused.exit_code == 2, refused.output
     assert "not written" in refused.output and "agent.budget.max_orders" in refused.output
-    assert not (tmp_path / "config.yaml").exists() or "max_orders" not in (
-        tmp_path / "config.yaml"
-    ).read_text()
+    assert (
+        not (tmp_path / "config.yaml").exists()
+        or "max_orders" not in (tmp_path / "config.yaml").read_text()
+    )
     assert run(["config", "set", "agent.writes.sim", "true"], home=tmp_path).exit_code == 0
     assert load_agent_config(tmp_path / "config.yaml").writes.sim is True
