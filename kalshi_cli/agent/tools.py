@@ -468,7 +468,9 @@ class AgentTools:
     def _audited(
         self, tool: str, arguments: dict[str, Any], run: Callable[[], _Written]
     ) -> dict[str, Any]:
-        """Run a write tool and record the call, whatever came of it."""
+        """Run a write tool and record the call, whatever came of it. A write that was made is
+        answered even when the audit cannot take its row (the kill switch cancels with a broken
+        state file): the answer then says so."""
         try:
             written = run()
         except KalshiError as exc:
@@ -479,18 +481,27 @@ class AgentTools:
             raise
         # the token is the assistant's to use, not the audit's to keep
         kept = {k: v for k, v in written.document.items() if k != "token"}
-        self._record(tool, arguments, "ok", kept)
+        missed = self._record(tool, arguments, "ok", kept)
+        if missed is not None:
+            return written.document | {"audit": f"not recorded: {missed}"}
         return written.document
 
-    def _record(self, tool: str, arguments: dict[str, Any], outcome: str, detail: Any) -> None:
-        with self.access.open_store() as store:
-            store.audit.record(
-                session=self.session,
-                tool=tool,
-                arguments=arguments,
-                outcome=outcome,
-                detail=detail,
-            )
+    def _record(
+        self, tool: str, arguments: dict[str, Any], outcome: str, detail: Any
+    ) -> str | None:
+        """Append the audit row; None, or why it could not be written."""
+        try:
+            with self.access.open_store() as store:
+                store.audit.record(
+                    session=self.session,
+                    tool=tool,
+                    arguments=arguments,
+                    outcome=outcome,
+                    detail=detail,
+                )
+        except KalshiError as exc:
+            return exc.one_line()
+        return None
 
     def _check_writes(self) -> None:
         env = self.access.settings().env

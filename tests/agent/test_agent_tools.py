@@ -113,3 +113,28 @@ def test_the_budget_and_the_trading_state_refuse_with_their_codes(tools: AgentTo
     refused(halted, "HALTED")
     resumed = tools.execute(tools.preview_resume()["token"])
     assert (resumed["lifted"], resumed["state"]) == ("HALTED", "ACTIVE")
+
+
+def test_the_kill_switch_answers_when_the_audit_cannot_be_written(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    sim.create_market(T)
+    (tmp_path / "not-a-directory").write_text("")
+    app = AppContext(
+        environ={
+            "KALSHI_HOME": str(tmp_path),
+            "KALSHI_API_BASE": sim.account.api_base,
+            "KALSHI_API_KEY_ID": sim.account.key_id,
+            "KALSHI_PRIVATE_KEY_PATH": sim.account.private_key_path,
+            "KALSHI_STATE": str(tmp_path / "not-a-directory" / "state.db"),
+        }
+    )
+    tools = AgentTools(
+        CliAccess(app), load_agent_config(tmp_path / "none.yaml"), clock=ManualClock(0)
+    )
+    try:
+        answer = tools.cancel_all()
+    finally:
+        app.close()
+    assert answer["proven"] is True
+    assert answer["audit"].startswith("not recorded: ")
