@@ -43,8 +43,10 @@ def test_the_tools_backtest_is_the_commands(data: Path, tmp_path: Path) -> None:
                     "backtest", strategy="spike", data=str(data), params=["take_profit=0.06"]
                 )
 
-                async def progress(done: float, total: float | None, _message: str | None) -> None:
-                    seen.append((done, total))
+                async def progress(
+                    progress: float, total: float | None, message: str | None
+                ) -> None:
+                    seen.append((progress, total))
 
                 await s.call(
                     "backtest",
