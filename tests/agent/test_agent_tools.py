@@ -4,6 +4,7 @@ trading state refuse with their codes; halt, then a previewed resume."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -20,6 +21,7 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import Action, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
+from tests.cli.test_cli_sim import kalshi
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -36,20 +38,22 @@ agent:
 """
 
 
+def environ(sim: SimHarness, home: Path) -> dict[str, str]:
+    return {
+        "KALSHI_HOME": str(home),
+        "KALSHI_ENV": "sim",
+        "KALSHI_API_BASE": sim.account.api_base,
+        "KALSHI_API_KEY_ID": sim.account.key_id,
+        "KALSHI_PRIVATE_KEY_PATH": sim.account.private_key_path,
+        "KALSHI_STATE": str(home / "state.db"),
+    }
+
+
 @pytest.fixture
 def tools(sim: SimHarness, tmp_path: Path) -> Iterator[AgentTools]:
     sim.create_market(T)
     (tmp_path / "config.yaml").write_text(CONFIG)
-    app = AppContext(
-        environ={
-            "KALSHI_HOME": str(tmp_path),
-            "KALSHI_ENV": "sim",
-            "KALSHI_API_BASE": sim.account.api_base,
-            "KALSHI_API_KEY_ID": sim.account.key_id,
-            "KALSHI_PRIVATE_KEY_PATH": sim.account.private_key_path,
-            "KALSHI_STATE": str(tmp_path / "state.db"),
-        }
-    )
+    app = AppContext(environ=environ(sim, tmp_path))
     access = CliAccess(app)
     clock = ManualClock(1_700_000_000.0)
     yield AgentTools(access, load_agent_config(app.settings().config_path), clock=clock)
@@ -138,3 +142,46 @@ def test_the_kill_switch_answers_when_the_audit_cannot_be_written(
         app.close()
     assert answer["proven"] is True
     assert answer["audit"].startswith("not recorded: ")
+
+
+def test_the_reads_answer_as_the_commands_do(
+    tools: AgentTools, sim: SimHarness, tmp_path: Path
+) -> None:
+    other = sim.new_account()
+    ask = {
+        "ticker": T,
+        "side": "ask",
+        "price": "0.60",
+        "count": "10",
+        "time_in_force": "good_till_canceled",
+        "self_trade_prevention_type": "taker_at_cross",
+    }
+    assert sim.signed(other, "POST", "/portfolio/events/orders", json=ask).is_success
+    assert placed(tools, "2", "0.60")["status"] == "executed"  # took the ask
+
+    for tool in ("market", "orderbook"):
+        shown = kalshi([tool, T, "--json"], tmp_path, environ(sim, tmp_path))
+        assert shown.exit_code == 0, shown.output
+        answer = getattr(tools, tool)(T)
+        assert {k: answer[k] for k in json.loads(shown.stdout)} == json.loads(shown.stdout)
+    market = tools.market(T)
+    assert market["series_ticker"] == T.split("-", maxsplit=1)[0]
+    assert isinstance(market["settlement_sources"], list)
+    assert tools.orderbook(T)["best_yes_ask"] == {"price": "0.6000", "size": "8.00"}
+
+    assert tools.exchange_status()["status"]["exchange_active"] is True
+    assert T in [m["ticker"] for m in tools.markets()["markets"]]
+    assert [e["event_ticker"] for e in tools.events()["events"]] == [T.rsplit("-", 1)[0]]
+    assert tools.series()["series"]
+    assert tools.search(T.split("-", maxsplit=1)[0])["matches"]
+    assert [t["count_fp"] for t in tools.trades(T)["trades"]] == ["2.00"]
+    assert isinstance(tools.candles(T, period="1m", hours=1)["candles"], list)
+    assert tools.balance()["balance"] > 0
+    [position] = tools.positions()["positions"]
+    assert (position["ticker"], position["contracts"]) == (T, "2.00")
+    assert [f["count_fp"] for f in tools.fills()["fills"]] == ["2.00"]
+    by_strategy = tools.pnl()["rows"]
+    assert [r["strategy"] for r in by_strategy] == ["agent"]
+    assert tools.checks() == {"checks": []}
+    assert [e["tool"] for e in tools.audit()["audit"]] == ["preview_order", "execute"]
+    assert tools.budget()["remaining"]["orders"] == 1

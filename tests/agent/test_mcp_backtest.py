@@ -12,7 +12,9 @@ from pathlib import Path
 import anyio
 import pytest
 
+from kalshi_cli.agent import research
 from kalshi_cli.backtest.scenario import record_scenario
+from kalshi_cli.vocabulary.errors import UsageError
 from tests.agent.mcp_session import mcp_session, server_params
 
 pytestmark = pytest.mark.slow
@@ -67,3 +69,21 @@ def test_the_tools_backtest_is_the_commands(data: Path, tmp_path: Path) -> None:
     assert by_tool == by_command
     assert by_command["totals"]["fills"] > 0
     assert seen and seen[-1] == (2, 2)
+
+
+def test_a_backtest_past_its_time_limit_is_stopped_and_one_too_big_refused(
+    data: Path, tmp_path: Path
+) -> None:
+    ask = research.BacktestAsk(strategy="spike", data=str(data))
+    environ = {"KALSHI_HOME": str(tmp_path)}
+    request = research.backtest_request(
+        ask, config_path=tmp_path / "none.yaml", environ=environ, max_mb=512
+    )
+    # no interpreter starts, let alone replays 200 s of books, in a microsecond
+    with pytest.raises(research.BacktestStopped, match="past the assistant's limit of 1e-06 s"):
+        research.run_limited(request, max_s=1e-6, progress=lambda done, total: None)
+    size = research.data_megabytes(data)
+    with pytest.raises(UsageError, match="over the assistant's limit"):
+        research.backtest_request(
+            ask, config_path=tmp_path / "none.yaml", environ=environ, max_mb=size / 2
+        )

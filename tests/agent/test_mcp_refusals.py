@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from kalshi_cli.agent.launch import start
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli.mcp_cmd import CliAccess
+from kalshi_cli.vocabulary.errors import ConfigError, UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 # the entry point with the SDK made unimportable, as on a machine without the extra
@@ -51,19 +55,16 @@ def test_without_the_extra_it_says_how_to_install_it(tmp_path: Path) -> None:
     assert "pip install 'kalshi-cli[mcp]'" in one_line(done)
 
 
-@pytest.mark.parametrize(
-    ("args", "code", "says"),
-    [
-        (["mcp", "--http"], ExitCode.CONFIG, "needs a bearer token"),
-        (["mcp", "--http", "--host", "0.0.0.0"], ExitCode.USAGE, "serves this machine only"),
-    ],
-)
-def test_http_is_refused_without_a_token_or_beyond_loopback(
-    tmp_path: Path, args: list[str], code: ExitCode, says: str
-) -> None:
-    done = kalshi(args, tmp_path)
-    assert done.returncode == code
-    assert says in one_line(done)
+def test_http_is_refused_without_a_token_or_beyond_loopback(tmp_path: Path) -> None:
+    access = CliAccess(AppContext(environ={"KALSHI_HOME": str(tmp_path)}))
+    with pytest.raises(UsageError, match="serves this machine only"):
+        start(access, http=True, host="0.0.0.0", port=None)
+    with pytest.raises(ConfigError, match="needs a bearer token"):
+        start(access, http=True, host="127.0.0.1", port=None)
+    (tmp_path / "config.yaml").write_text("agent:\n  http_token_env: MY_TOKEN\n")
+    with pytest.raises(ConfigError) as caught:
+        start(access, http=True, host="::1", port=None)
+    assert "(set MY_TOKEN, or agent.http_token in the config)" in caught.value.one_line()
 
 
 def test_http_serves_a_client_with_the_token_and_refuses_one_without(tmp_path: Path) -> None:
