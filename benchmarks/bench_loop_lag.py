@@ -21,6 +21,7 @@ market-maker --strategy mean-reversion --strategy arbitrage`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -38,11 +39,11 @@ from sim_process import client_for, start_simulator, stop_simulator
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
 from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
+from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.config import TradeSection
-from kalshi_cli.runner.eventlog import EventLog
-from kalshi_cli.runner.schedule import quantile
+from kalshi_cli.runner.schedule.schedule import quantile
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.clock import SystemClock, iso_utc
+from kalshi_cli.vocabulary.clock import Deadline, SystemClock, iso_utc
 from kalshi_cli.vocabulary.keys import load_private_key
 
 BUDGET_P99_S = 2.0
@@ -51,13 +52,17 @@ BUDGET_REVISIT_S = 10.0
 
 class HoldEvery(httpx.HTTPTransport):
     """The network, holding every `every`-th order call (a POST or DELETE under
-    /portfolio) for `seconds` before it reaches the exchange."""
+    /portfolio) for `seconds` before it reaches the exchange. The client gives up on it as on
+    a socket that stays silent, at the request's deadline (its timeout, or the loop's
+    `trade.call_timeout_s`), with a read timeout (the call was sent: an order's outcome is
+    unknown); the network still delivers it to the exchange once the hold is over."""
 
     def __init__(self, every: int, seconds: float) -> None:
         super().__init__()
         self.every, self.seconds = every, seconds
         self.calls = 0
         self.held: list[httpx.Request] = []
+        self.given_up = 0  # held calls the client stopped waiting for
         self._lock = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -68,8 +73,24 @@ class HoldEvery(httpx.HTTPTransport):
                 if hold:
                     self.held.append(request)
             if hold:
+                deadline = Deadline.current()
+                waits = self.seconds if deadline is None else max(deadline.remaining(), 0.0)
+                if waits < self.seconds:
+                    time.sleep(waits)
+                    with self._lock:
+                        self.given_up += 1
+                    late = threading.Thread(
+                        target=self._deliver, args=(request, self.seconds - waits), daemon=True
+                    )
+                    late.start()
+                    raise httpx.ReadTimeout("held in the network", request=request)
                 time.sleep(self.seconds)
         return super().handle_request(request)
+
+    def _deliver(self, request: httpx.Request, after_s: float) -> None:
+        time.sleep(after_s)
+        with contextlib.suppress(httpx.HTTPError):
+            super().handle_request(request).close()
 
     def markets(self, order_tickers: dict[str, str]) -> set[str]:
         """The markets a held call concerned: those its body names (an order, a batch), or
@@ -125,6 +146,12 @@ def main() -> int:
     parser.add_argument("--hold-s", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=TradeSection().send_workers)
     parser.add_argument(
+        "--call-timeout-s",
+        type=float,
+        default=TradeSection().call_timeout_s,
+        help="trade.call_timeout_s: the longest the loop waits for one call's answer",
+    )
+    parser.add_argument(
         "--client-tier",
         default="prime",
         help="the rate-limit tier the client paces itself at (the simulator serves prime)",
@@ -160,6 +187,7 @@ def main() -> int:
                 "max_orders_per_minute": 1_000_000,
                 "max_total_exposure": "100000",
             },
+            trade={"call_timeout_s": args.call_timeout_s},
         )
         loop = build_loop(
             Parts(client, store, feed, clock, log, send_workers=args.workers),
@@ -174,7 +202,8 @@ def main() -> int:
         print(
             f"loop lag: {len(markets)} markets, strategies {', '.join(strategies)}"
             f"{' (dry run)' if args.dry_run else ''}{' (no budget)' if args.no_budget else ''}, "
-            f"{args.workers} send workers, client paced at {args.client_tier}, "
+            f"{args.workers} send workers (call timeout {args.call_timeout_s:g} s), client "
+            f"paced at {args.client_tier}, "
             f"exchange latency {args.latency_ms:g} ms"
             + (f", one order call in {args.hold_every} held {args.hold_s:g} s" if holding else "")
             + f", warm-up {args.warmup:g} s, measured {args.seconds:g} s, load {load()}",
@@ -241,7 +270,8 @@ def main() -> int:
             + f"; {second_early} cancel(s) to requote a market before then"
             + f"; SAFE_MODE entered {safe_modes} time(s)"
             + (
-                f"; {len(holding.held)} order call(s) held, concerning {len(held_markets)} "
+                f"; {len(holding.held)} order call(s) held ({holding.given_up} given up by "
+                f"the client before the hold ended), concerning {len(held_markets)} "
                 f"market(s): the other markets' lag p99 "
                 f"{quantile(others, 0.99) * 1000 if others else math.nan:.1f} ms over "
                 f"{len(others)} decisions"

@@ -268,14 +268,15 @@ def test_the_layer_check_sees_an_upward_import(tmp_path: Path) -> None:
 
 
 def _classes_built_on_ours(package: str) -> list[str]:
-    """The classes of `package`'s modules that derive from another class of kalshi_cli, but
-    for exceptions (one tree, errors.py) and Protocols (what a part reads through)."""
+    """The classes of `package`'s modules (its sub-packages' too) that derive from another class of
+    kalshi_cli, but for exceptions (one tree, errors.py) and Protocols (what a part reads
+    through)."""
     import importlib
     import inspect
     import pkgutil
 
     found = []
-    for info in pkgutil.iter_modules(importlib.import_module(package).__path__, package + "."):
+    for info in pkgutil.walk_packages(importlib.import_module(package).__path__, package + "."):
         module = importlib.import_module(info.name)
         for name, cls in vars(module).items():
             if not inspect.isclass(cls) or cls.__module__ != info.name:

@@ -1,8 +1,8 @@
 """One backtest: recorded data through the production trade loop, on a local venue and a
 simulated clock.
 
-`runner.session.build_loop` builds the same `TradeLoop` a live run gets; three parts differ:
-the client is the local venue's `VenueClient` (no network), the feed is `ReplayFeed` (the
+`runner.lifecycle.session.build_loop` builds the same `TradeLoop` a live run gets; three parts
+differ: the client is the local venue's `VenueClient` (no network), the feed is `ReplayFeed` (the
 recorded frames through the data layer's `BookReplay`, and the recorded index values), and the
 clock is `ReplayClock`, which only the driver moves. The driver ticks the loop as the live loop
 ticks, always before applying any record at or after the tick's time, so no decision sees data
@@ -29,7 +29,7 @@ from kalshi_cli.data.replay import BookReplay
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.index import VALUE_TYPES, IndexBoard, IndexMessageError, decode_tick
 from kalshi_cli.feed.messages import convert_lifecycle, convert_trade
-from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.venue import FillModel, LocalVenue, MarketInfo, default_info, load_reference
 from kalshi_cli.venue.applier import FeedApplier
@@ -90,10 +90,12 @@ class BacktestSpec:
         from kalshi_cli.strategies import get_strategy
 
         runs = ((self.strategy, self.params), *self.beside)
-        # a file or import path is loaded here, in the process that runs (a sweep's worker
-        # loads the same file by its path)
-        params = {get_strategy(spec).name: dict(values) for spec, values in runs}
-        return tuple(StrategyChoice(spec) for spec, _ in runs), params
+        # a file or import path is loaded here, once, in the process that runs (a sweep's
+        # worker loads the same file by its path); the loop runs the strategies loaded here
+        resolved = [(spec, get_strategy(spec), values) for spec, values in runs]
+        params = {strategy.name: dict(values) for _, strategy, values in resolved}
+        choices = tuple(StrategyChoice(spec, strategy=strategy) for spec, strategy, _ in resolved)
+        return choices, params
 
 
 @dataclass
@@ -358,7 +360,7 @@ def execute(
     time). `source` is the data set as a sweep's worker holds it (dataset.py); by default
     the records are read from `spec.data`'s files."""
     from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
-    from kalshi_cli.runner.session import Parts, build_loop
+    from kalshi_cli.runner.lifecycle.session import Parts, build_loop
     from kalshi_cli.services.reconcile import sync_settlements
     from kalshi_cli.store import Store
 

@@ -1,11 +1,11 @@
 """`kalshi trade`: the trading loop, with its risk controls (kalshi_cli.runner; the locks and
-the metrics endpoint around it are `kalshi_cli.runner.launch`)."""
+the metrics endpoint around it are `kalshi_cli.runner.lifecycle.launch`)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from kalshi_cli.config import Settings
     from kalshi_cli.runner import StrategyChoice, TradeConfig, TradeOptions
     from kalshi_cli.store import Store
+    from kalshi_cli.strategy_api import Strategy
 
 
 def register(app: typer.Typer) -> None:
@@ -189,22 +190,24 @@ def trade_command(
     On a subaccount: kalshi trade --strategy spike --markets KXBTCD-25DEC31-T100000 --subaccount 2
     """
     from kalshi_cli.runner import CLIENT_RETRY_BUDGET_S, load_trade_config
-    from kalshi_cli.runner.launch import run_trade
+    from kalshi_cli.runner.lifecycle.launch import run_trade
 
-    # a strategy file that does not load is refused before any config, client or lock
-    given = [_spec(s) for s in strategy or ()]
+    # each strategy looked up once, here, and run as found; a strategy file that does not
+    # load is refused before any config, client or lock
+    resolved = _Resolved()
+    given = [_spec(s, resolved) for s in strategy or ()]
     app = current()
     settings = app.settings(env.value if env else None)
     config = load_trade_config(settings.config_path)
     options = _options(
-        _choices(given or list(config.settings.strategies or ()), params_file or []),
+        _choices(given or list(config.settings.strategies or ()), params_file or [], resolved),
         selected=(markets, series, event), dry_run=dry_run, once=once,
         bounds=(duration, max_ticks), live=live, log_file=log_file, order_group=order_group,
         venue=(paper, paper_balance, subaccount),
     )  # fmt: skip
     options = replace(options, assign=_assignments(assign or []))
     # every section checked, and the refusals made, before the client below exists
-    options = _checked_config(settings, options, config)
+    options = _checked_config(settings, options, config, resolved)
     run_trade(
         options,
         env=settings.env,
@@ -224,46 +227,68 @@ def _state_path(settings: Settings, options: TradeOptions) -> Path:
     """The loop's state file: the settings' one, or beside it a paper session's own."""
     if not options.paper:
         return settings.state
-    from kalshi_cli.runner.paper import paper_state_path
+    from kalshi_cli.runner.lifecycle.paper import paper_state_path
 
     return paper_state_path(settings.state, settings.env)
 
 
-def _checked_config(settings: Settings, options: TradeOptions, config: TradeConfig) -> TradeOptions:
+class _Resolved:
+    """The strategies of one `kalshi trade`, each looked up once by the spec that names it: the
+    loop runs the very object found here, whatever the registry holds later."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, Strategy[Any]] = {}
+
+    def __call__(self, spec: str) -> Strategy[Any]:
+        from kalshi_cli.strategies import get_strategy
+
+        found = self._found.get(spec)
+        if found is None:
+            found = self._found[spec] = get_strategy(spec)
+            # the spelling a choice is named by from here on finds it too
+            self._found.setdefault(found.spec or found.name, found)
+        return found
+
+
+def _checked_config(
+    settings: Settings, options: TradeOptions, config: TradeConfig, resolved: _Resolved
+) -> TradeOptions:
     """Every strategy and its params checked, and the refusals that need no exchange (prod:
     `--live` and a market selection), before a client or a key exists: a mistake is refused
-    with nothing sent. Each strategy is named by its spec from here on."""
-    from kalshi_cli.runner.session import check_start
-    from kalshi_cli.strategies import get_strategy
+    with nothing sent. Each strategy is named by its spec from here on, and carries the
+    strategy it was resolved to."""
+    from kalshi_cli.runner.lifecycle.session import check_start
 
     choices = []
     for choice in options.strategies:
-        strategy = get_strategy(config.strategy_spec(choice.spec))
+        strategy = resolved(config.strategy_spec(choice.spec))
         config.params_for(strategy, choice.params_file)
-        choices.append(replace(choice, spec=strategy.spec or strategy.name))
+        choices.append(replace(choice, spec=strategy.spec or strategy.name, strategy=strategy))
     options = replace(options, strategies=tuple(choices))
     check_start(settings.env, options, config)
     return options
 
 
-def _spec(strategy: str) -> str:
+def _spec(strategy: str, resolved: _Resolved) -> str:
     """A built-in's name or a strategy file's absolute path (a file that does not load is
     refused here); a name may be the config's (`strategies.NAME.strategy`), so an unknown one
     is refused once the config is read (`_checked_config`), still before any client."""
-    from kalshi_cli.strategies import get_strategy, strategy_names
+    from kalshi_cli.strategies import strategy_names
     from kalshi_cli.strategies.loader import is_path_spec
 
     if is_path_spec(strategy) or strategy in strategy_names():
-        loaded = get_strategy(strategy)
+        loaded = resolved(strategy)
         return loaded.spec or loaded.name
     return strategy
 
 
-def _choices(specs: list[str], params: list[str]) -> tuple[StrategyChoice, ...]:
+def _choices(
+    specs: list[str], params: list[str], resolved: _Resolved
+) -> tuple[StrategyChoice, ...]:
     """Each strategy with its `--params` file: `FILE` with one strategy, `NAME=FILE` (NAME the
     strategy as given, or its name) with any number."""
     from kalshi_cli.runner import StrategyChoice
-    from kalshi_cli.strategies import get_strategy, strategy_names
+    from kalshi_cli.strategies import strategy_names
     from kalshi_cli.strategies.loader import is_path_spec
     from kalshi_cli.vocabulary.errors import UsageError
 
@@ -282,7 +307,7 @@ def _choices(specs: list[str], params: list[str]) -> tuple[StrategyChoice, ...]:
     for spec in specs:
         names = {spec}
         if is_path_spec(spec) or spec in strategy_names():
-            names.add(get_strategy(spec).name)
+            names.add(resolved(spec).name)
         found = [files.pop(n) for n in sorted(names) if n in files]
         if len(found) > 1:
             raise UsageError(f"--params names the strategy {spec} twice")

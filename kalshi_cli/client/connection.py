@@ -28,7 +28,7 @@ from kalshi_cli.client.retry import Resend, RetryPolicy
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.client.stats import ApiStats
 from kalshi_cli.client.subaccount_scope import scope_request
-from kalshi_cli.vocabulary.clock import Clock, Deadline, SystemClock
+from kalshi_cli.vocabulary.clock import Clock, Deadline, SystemClock, answer_limit
 from kalshi_cli.vocabulary.errors import (
     ApiError,
     AuthError,
@@ -238,9 +238,12 @@ class Connection:
             params, json = scope_request(method, path, params, json, self.subaccount)
         query = {k: v for k, v in params.items() if v is not None} if params else None
         started = self.clock.monotonic()
-        # the request's overall deadline: its timeout, or sooner the caller's (client/deadline.py)
+        # the request's overall deadline: its timeout (or the caller's `answers_within`, counted
+        # from here, after the limiter's wait), or sooner the caller's (client/deadline.py)
+        cap = answer_limit()
+        limit = self._timeout if cap is None else min(self._timeout, cap)
         outer = Deadline.current()
-        limit = self._timeout if outer is None else max(0.0, min(self._timeout, outer.remaining()))
+        limit = limit if outer is None else max(0.0, min(limit, outer.remaining()))
         with Deadline.after(self.clock, limit).scope():
             try:
                 if limit <= 0:

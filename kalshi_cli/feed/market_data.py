@@ -179,7 +179,7 @@ class MarketData:
 
     def wake(self) -> None:
         """Wake the loop waiting in `wait_for_events` without an event: an exchange call's
-        answer is back for it to book (runner/dispatch.py)."""
+        answer is back for it to book (runner/execution/dispatch.py)."""
         with self._lock:
             self._queued.set()
 

@@ -50,7 +50,7 @@ class StateRow(Protocol):
 
 class TradingRecords(Protocol):
     """What the risk layer reads and writes: the state file's `store.trading`, or the trade
-    loop's cache over it (`runner/records.py`)."""
+    loop's cache over it (`runner/books/records.py`)."""
 
     def trading_state(self) -> StateRow: ...
 

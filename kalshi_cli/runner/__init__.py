@@ -17,10 +17,7 @@ if TYPE_CHECKING:
         TradeOptions,
         load_trade_config,
     )
-    from kalshi_cli.runner.loop import TradeLoop
-    from kalshi_cli.runner.loop_settings import LoopSettings
-    from kalshi_cli.runner.ports import MarketFeed
-    from kalshi_cli.runner.session import (
+    from kalshi_cli.runner.lifecycle.session import (
         CLIENT_RETRY_BUDGET_S,
         Parts,
         StartupRefused,
@@ -28,7 +25,10 @@ if TYPE_CHECKING:
         start_loop,
         trade,
     )
-    from kalshi_cli.runner.summary import Summary
+    from kalshi_cli.runner.lifecycle.summary import Summary
+    from kalshi_cli.runner.loop import TradeLoop
+    from kalshi_cli.runner.loop_settings import LoopSettings
+    from kalshi_cli.runner.ports import MarketFeed
 
 # names resolve on first use: `kalshi config show` validates with runner.config alone, and the
 # loop's modules (client, feed, strategies) load only for the commands that run it
@@ -41,13 +41,13 @@ _HOMES = {
     "TradeLoop": "loop",
     "LoopSettings": "loop_settings",
     "MarketFeed": "ports",
-    "CLIENT_RETRY_BUDGET_S": "session",
-    "Parts": "session",
-    "StartupRefused": "session",
-    "build_loop": "session",
-    "start_loop": "session",
-    "trade": "session",
-    "Summary": "summary",
+    "CLIENT_RETRY_BUDGET_S": "lifecycle.session",
+    "Parts": "lifecycle.session",
+    "StartupRefused": "lifecycle.session",
+    "build_loop": "lifecycle.session",
+    "start_loop": "lifecycle.session",
+    "trade": "lifecycle.session",
+    "Summary": "lifecycle.summary",
 }
 
 

@@ -3,7 +3,7 @@ owns, for the risk engine's `STRATEGY_BUDGET` rule, and which strategies are sto
 day by their own daily loss limit.
 
 A strategy's own part of each position is the portfolio's (`Owners`), its own orders those
-`owner` names (runner/own_orders.py), and the orders of the tick's batch that it decided count
+`owner` names (runner/books/own_orders.py), and the orders of the tick's batch that it decided count
 as resting, as they do for the account's rules.
 """
 
@@ -19,7 +19,7 @@ from kalshi_cli.vocabulary.models import ZERO
 from kalshi_cli.vocabulary.units import fmt_money
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.portfolio import OpenOrder, Portfolio
+    from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio
     from kalshi_cli.strategy_api import Intent, PositionView
 
 

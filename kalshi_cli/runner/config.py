@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import msgspec
 
 from kalshi_cli.risk.budget import Budget
-from kalshi_cli.runner import eventlog
+from kalshi_cli.runner.books import eventlog
 from kalshi_cli.vocabulary.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 MAX_SUBACCOUNT = 63  # 0 the primary account, 1-63 the numbered ones (as `--subaccount` elsewhere)
 
 # failed strategy decisions in a row in one market (it raised, its model was late, down or
-# answered garbage) before an alert, and before SAFE_MODE (runner/market_pass.py)
+# answered garbage) before an alert, and before SAFE_MODE (runner/schedule/market_pass.py)
 STRATEGY_ERRORS_ALERT = 3
 STRATEGY_ERRORS_SAFE_MODE = 10
 
@@ -59,6 +59,9 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     # the most threads that make the loop's exchange calls off its deciding path, started as
     # calls wait (0: none, each call waited for on the deciding thread)
     send_workers: Annotated[int, msgspec.Meta(ge=0, le=256)] = 32
+    # the longest a send worker waits for one call's answer once it left (the rate limiter's wait
+    # not counted); an order not answered within it is one of unknown outcome, looked up
+    call_timeout_s: Seconds = 2.0
     stop_deadline_s: Seconds = 20.0
     log_max_bytes: Whole = eventlog.MAX_BYTES
     log_backups: Whole = eventlog.BACKUPS
@@ -106,10 +109,13 @@ class Selection:
 class StrategyChoice:
     """One strategy a run is asked for: a built-in's name, a .py file, package.module:attr or
     an installed entry point (`spec`), and the params file `--params` gave it (None: the
-    config's `strategies.NAME`; `kill -HUP` reads the file again)."""
+    config's `strategies.NAME`; `kill -HUP` reads the file again). `strategy` is the strategy
+    `spec` named, resolved once where the run is asked for (`kalshi trade`, a backtest) and
+    run as it is from there on; None: the loop looks `spec` up once when it is built."""
 
     spec: str
     params_file: Path | None = None
+    strategy: Strategy[Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -125,7 +131,7 @@ class TradeOptions:
     live: bool = False
     log_file: Path | None = None
     order_group: bool = True  # run the orders inside one server-side order group
-    paper: bool = False  # fill orders locally against the live book (runner/paper.py)
+    paper: bool = False  # fill orders locally against the live book (runner/lifecycle/paper.py)
     paper_balance: Decimal = Decimal("1000")  # the paper venue's starting cash, dollars
     # (strategy name, ticker): the part of the account's position there that no strategy owns
     # (bought by hand, before the loop) is given to that strategy at start (`--assign`)
@@ -314,7 +320,7 @@ def _strategies(strategies: Located) -> tuple[dict[str, Mapping[str, Any]], dict
             continue
         if not isinstance(section, Located):
             raise ConfigError(f"{strategies.where(name)}: `strategies.{name}` must be a mapping")
-        spec, params = name, section
+        spec, params, loaded = name, section, None
         if "strategy" in params:
             spec = sources[name] = _source(params, name)
             loaded = get_strategy(spec)
@@ -325,7 +331,8 @@ def _strategies(strategies: Located) -> tuple[dict[str, Mapping[str, Any]], dict
                     hint=f"name the section {loaded.name}",
                 )
             params = _without(params, "strategy")
-        get_strategy(spec).params(params)  # refusals name the file and line of the key
+        # refusals name the file and line of the key
+        (loaded or get_strategy(spec)).params(params)
         result[name] = params
     return result, sources
 

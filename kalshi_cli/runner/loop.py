@@ -7,9 +7,10 @@ book or position changed first, then the schedule's news and sweep until the tic
 spent, each visit running the stop-loss and the strategy and sending what the risk engine
 allows; the heartbeat ends it. `run` repeats ticks as news arrives and at least every
 `tick_interval_s`, waking on the feed's `wait_for_events` when it has one; nothing in a tick
-sleeps or reads the wall clock, so tests drive it with a `ManualClock`. `TradeLoop` builds its
-parts (the executor, own orders, market pass, watch, schedule, heartbeat) and the `LoopContext`
-they share. docs/trade-loop.md "Each tick", "How the loop waits" and "Where the code lives".
+sleeps or reads the wall clock, so tests drive it with a `ManualClock`. `TradeLoop` is handed
+its executor (built by runner/assembly.py) and builds the parts that call back into it (own
+orders, market pass, watch, schedule, heartbeat) and the `LoopContext` they share.
+docs/trade-loop.md "Each tick", "How the loop waits" and "Where the code lives".
 """
 
 from __future__ import annotations
@@ -22,29 +23,28 @@ from typing import TYPE_CHECKING
 
 from kalshi_cli.feed.book import FeedEvent
 from kalshi_cli.risk import RiskEngine
-from kalshi_cli.runner.alerting import TradeAlerts
+from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.books.own_orders import OwnOrders
+from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio
+from kalshi_cli.runner.books.records import LoopTradingRecords
 from kalshi_cli.runner.budgets import Budgets
-from kalshi_cli.runner.eventlog import EventLog
-from kalshi_cli.runner.execution import Executor
-from kalshi_cli.runner.heartbeat import Heartbeat
-from kalshi_cli.runner.lineup import Lineup, Member
+from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
+from kalshi_cli.runner.lifecycle.heartbeat import Heartbeat
+from kalshi_cli.runner.lifecycle.loop_watch import LoopWatch
+from kalshi_cli.runner.lifecycle.summary import Summary
 from kalshi_cli.runner.loop_context import LoopContext
 from kalshi_cli.runner.loop_settings import LoopSettings
-from kalshi_cli.runner.loop_watch import LoopWatch
-from kalshi_cli.runner.market_pass import MarketPass
-from kalshi_cli.runner.own_orders import OwnOrders
-from kalshi_cli.runner.portfolio import OpenOrder, Portfolio
 from kalshi_cli.runner.ports import LoopClient, MarketFeed
-from kalshi_cli.runner.records import LoopTradingRecords
-from kalshi_cli.runner.schedule import LagReport, MarketSchedule
-from kalshi_cli.runner.summary import Summary
+from kalshi_cli.runner.schedule.lineup import Lineup, Member
+from kalshi_cli.runner.schedule.market_pass import MarketPass
+from kalshi_cli.runner.schedule.schedule import LagReport, MarketSchedule
 from kalshi_cli.strategies import PositionView
 from kalshi_cli.strategy_api import MarketTerms
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.models import ZERO
 
 if TYPE_CHECKING:
-    from kalshi_cli.services.orders import OrderService
+    from kalshi_cli.runner.execution.execution import LoopExecutor
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import QuarantinedFill
@@ -56,7 +56,7 @@ class TradeLoop:
         *,
         client: LoopClient,
         store: Store,
-        orders: OrderService,
+        executor: LoopExecutor,
         feed: MarketFeed,
         clock: Clock,
         lineup: Lineup,
@@ -76,18 +76,8 @@ class TradeLoop:
         self.records = records
         self.portfolio = portfolio
         self.log = log
-        self.executor = Executor(
-            client=client,
-            store=store,
-            orders=orders,
-            risk=risk,
-            records=records,
-            portfolio=portfolio,
-            log=log,
-            clock=clock,
-            dry_run=settings.dry_run,
-            send_workers=settings.send_workers,
-        )
+        # built with its parts by runner/assembly.py
+        self.executor = executor
         self.dispatch = self.executor.dispatch
         # an answer back from a worker wakes the loop as news does (feeds that can wait)
         self.dispatch.wake = getattr(feed, "wake", None)
@@ -119,8 +109,8 @@ class TradeLoop:
                 index_markets.setdefault(market_terms.index_id, []).append(ticker)
         # markets closed, determined or settled: the watch adds them, the pass skips them
         self.closed: set[str] = set()
-        # the session's order group, triggered at once by a stop (runner/stop.py); set by the
-        # session that opened the group
+        # the session's order group, triggered at once by a stop (runner/lifecycle/stop.py); set by
+        # the session that opened the group
         self.trigger_group: Callable[[], None] | None = None
         # the loop's orders its last stop could not prove gone (empty: proven, or no stop yet)
         self.not_proven: tuple[str, ...] = ()
@@ -154,7 +144,7 @@ class TradeLoop:
         self._started = clock.monotonic()
         self._next_fill_poll = self._started + settings.fill_poll_s
         self._next_resolve = self._started
-        # which market a tick visits next, and the lag figures (runner/schedule.py)
+        # which market a tick visits next, and the lag figures (runner/schedule/schedule.py)
         self.schedule = MarketSchedule(
             portfolio.markets, now=self._started, revisit_s=settings.max_revisit_s
         )
@@ -179,7 +169,7 @@ class TradeLoop:
             feed, "wait_for_events", None
         )
         # a paper loop answers its kill switch here, on each full pass while HALTED
-        # (runner/paper.py `answer_kill`, paper_kill.py)
+        # (runner/lifecycle/paper.py `answer_kill`, paper_kill.py)
         self.on_halted: Callable[[], None] | None = None
 
     # ---------------------------------------------------------------- what the parts share
@@ -195,7 +185,7 @@ class TradeLoop:
 
     @property
     def lineup(self) -> Lineup:
-        """The strategies this loop runs, each with its params (runner/lineup.py)."""
+        """The strategies this loop runs, each with its params (runner/schedule/lineup.py)."""
         return self.context.lineup
 
     def replace_member(self, member: Member) -> None:
@@ -475,7 +465,7 @@ class TradeLoop:
     def _unanswered_at_stop(self) -> None:
         """The orders sent whose answers the stop could not wait for: each may rest on the
         exchange, so each is unknown, looked up and proven gone as one whose answer was lost
-        (runner/stop.py); a call that never left is found absent the same way."""
+        (runner/lifecycle/stop.py); a call that never left is found absent the same way."""
         why = "its answer was not back when the loop stopped"
         unknown = self.executor.unknown_orders
         for client_order_id, intent in self.executor.sender.in_flight.intents.items():
@@ -492,11 +482,11 @@ class TradeLoop:
 
     def shutdown(self, *, cancel_resting: bool, abandon: threading.Event | None = None) -> Summary:
         """Withdraw the orders this loop placed (never orders placed by hand) and prove it,
-        all within `trade.stop_deadline_s` (runner/stop.py), read the fills once more, write a
-        last heartbeat, and return the final summary, which names the orders not proven gone.
-        Once `abandon` is set (a second Ctrl-C: the person will not wait for an exchange that
+        all within `trade.stop_deadline_s` (runner/lifecycle/stop.py), read the fills once more,
+        write a last heartbeat, and return the final summary, which names the orders not proven
+        gone. Once `abandon` is set (a second Ctrl-C: the person will not wait for an exchange that
         answers slowly), what is left is given up and logged, and fills are not read again."""
-        from kalshi_cli.runner.stop import withdraw_at_stop
+        from kalshi_cli.runner.lifecycle.stop import withdraw_at_stop
 
         with Deadline.within(self.clock, self.settings.stop_deadline_s):
             abandoned = False

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kalshi_cli.risk import RiskEngine
-    from kalshi_cli.runner.alerting import TradeAlerts
-    from kalshi_cli.runner.eventlog import EventLog
-    from kalshi_cli.runner.execution import Executor
-    from kalshi_cli.runner.lineup import Lineup
+    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.own_orders import OwnOrders
+    from kalshi_cli.runner.books.portfolio import Portfolio
+    from kalshi_cli.runner.books.records import LoopTradingRecords
+    from kalshi_cli.runner.execution.execution import LoopExecutor
+    from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
     from kalshi_cli.runner.loop_settings import LoopSettings
-    from kalshi_cli.runner.own_orders import OwnOrders
-    from kalshi_cli.runner.portfolio import Portfolio
     from kalshi_cli.runner.ports import LoopClient, MarketFeed
-    from kalshi_cli.runner.records import LoopTradingRecords
+    from kalshi_cli.runner.schedule.lineup import Lineup
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
 
@@ -40,7 +40,7 @@ class LoopContext:
     risk: RiskEngine
     records: LoopTradingRecords
     portfolio: Portfolio
-    executor: Executor
+    executor: LoopExecutor
     own: OwnOrders
     log: EventLog
     alert: Alert

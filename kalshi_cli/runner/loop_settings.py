@@ -1,7 +1,7 @@
-"""The trade loop's settings (`LoopSettings`): what `kalshi trade` (runner/session.py) and a
-backtest set, read by `TradeLoop` (runner/loop.py) and the parts it hands them to. Frozen: a
+"""The trade loop's settings (`LoopSettings`): what `kalshi trade` (runner/lifecycle/session.py) and
+a backtest set, read by `TradeLoop` (runner/loop.py) and the parts it hands them to. Frozen: a
 change replaces them whole, and the loop hands the new ones on. The strategies and their params
-are the loop's `Lineup` (runner/lineup.py), not settings.
+are the loop's `Lineup` (runner/schedule/lineup.py), not settings.
 """
 
 from __future__ import annotations
@@ -32,14 +32,15 @@ class LoopSettings:
     # news (risk exits of held positions are not counted against it): docs/trade-loop.md
     tick_budget_s: float = 0.1
     # the longest an order that adds waits for others to join its batch before the batch goes
-    # out anyway (runner/outbox.py): a tick-to-order cost a trader would not notice, a batch
-    # of the orders some twenty visits decide
+    # out anyway (runner/execution/outbox.py): a tick-to-order cost a trader would not notice, a
+    # batch of the orders some twenty visits decide
     batch_wait_s: float = 0.02
     # the fairness bound: a market not visited for this long goes ahead of markets with news
     # (`trade.max_revisit_s`); a loop past it, or whose news waits longer, is behind
     max_revisit_s: float = 10.0
     # the one deadline of a stop: withdraw, prove and read the fills once more within it
-    # (`trade.stop_deadline_s`; runner/stop.py), inside the shipped unit's TimeoutStopSec=30
+    # (`trade.stop_deadline_s`; runner/lifecycle/stop.py), inside the shipped unit's
+    # TimeoutStopSec=30
     stop_deadline_s: float = 20.0
     # seconds of mid history kept per market: the longest window of the loop's strategies
     # (build_loop sets it); a strategy without one reads no mids, so a minute is plenty
@@ -53,8 +54,12 @@ class LoopSettings:
     strategy_errors_safe_mode: int = STRATEGY_ERRORS_SAFE_MODE
     # each strategy's own budget, by name (`trade.budgets`; runner/budgets.py)
     budgets: Mapping[str, Budget] = field(default_factory=dict)
-    # threads that make the loop's exchange calls off its deciding path (runner/dispatch.py);
-    # 0: each call made on the deciding thread, waited for (a backtest, paper, a test)
+    # threads that make the loop's exchange calls off its deciding path
+    # (runner/execution/dispatch.py); 0: each call made on the deciding thread, waited for (a
+    # backtest, paper, a test)
     send_workers: int = 0
+    # the longest a send worker waits for one call's answer once it left (`trade.call_timeout_s`;
+    # None: the client's own timeout)
+    call_timeout_s: float | None = None
     # how often the exchange's announced maintenance windows are read again
     schedule_poll_s: float = 60.0

@@ -36,7 +36,7 @@ class MarketFeed(Protocol):
 
 
 @runtime_checkable
-class IndexFeed(Protocol):
+class FeedWithIndices(Protocol):
     """A feed that also carries the reference indices (`MarketData`, the paper and replay
     feeds): the loop hands a strategy that `reads_index` the index of its market."""
 

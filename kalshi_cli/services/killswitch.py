@@ -993,11 +993,12 @@ def _locked(exc: BaseException | None) -> bool:
     return isinstance(exc, StateFileLocked)
 
 
-# The order groups of `kalshi trade` sessions (runner/session.py), kept in the state file so that
-# a kill switch run from any process finds them, even when the loop that created them was killed.
-# Each entry is a group's id (a group on subaccount 0, the only form before groups could live on
-# other subaccounts) or `{"order_group_id": id, "subaccount": n}`: a trigger acts on subaccount
-# 0 unless it names another (openapi.yaml 3.31.0), so the kill switch must know where each is.
+# The order groups of `kalshi trade` sessions (runner/lifecycle/session.py), kept in the state file
+# so that a kill switch run from any process finds them, even when the loop that created them was
+# killed. Each entry is a group's id (a group on subaccount 0, the only form before groups could
+# live on other subaccounts) or `{"order_group_id": id, "subaccount": n}`: a trigger acts on
+# subaccount 0 unless it names another (openapi.yaml 3.31.0), so the kill switch must know where
+# each is.
 ORDER_GROUPS_KEY = "trade_order_groups"
 
 

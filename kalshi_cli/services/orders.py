@@ -400,8 +400,8 @@ class OrderService:
 
     def send(self, create: CreateOrder) -> SentOrder:
         """Step 3 of `submit`, the exchange's part alone (no state file): the request sent
-        once. The trade loop makes this call off its deciding path (runner/dispatch.py) and
-        books it with `book_sent`."""
+        once. The trade loop makes this call off its deciding path (runner/execution/dispatch.py)
+        and books it with `book_sent`."""
         try:
             return SentOrder(result=self.client.orders.create_order(create))
         except OrderOutcomeUnknown as exc:
@@ -414,7 +414,7 @@ class OrderService:
         the intent rejected and is raised again (ApiError, TransportError: nothing reached the
         exchange, or it said no); an answer lost marks it unknown and is raised again
         (OrderOutcomeUnknown: `submit` then looks the order up once; the trade loop looks it up
-        with its other orders of unknown outcome, runner/unknown_orders.py)."""
+        with its other orders of unknown outcome, runner/execution/unknown_orders.py)."""
         if sent.refused is not None:
             self.store.orders.mark_rejected(create.client_order_id, reason=sent.refused.message)
             raise sent.refused

@@ -41,8 +41,8 @@ POLL_S = 0.05
 
 
 def trade_lock_path(state_path: Path) -> Path:
-    """The lock every `kalshi trade` holds on its state file (runner/lock.py `state_lock_path`;
-    a test pins that the two agree)."""
+    """The lock every `kalshi trade` holds on its state file (runner/lifecycle/lock.py
+    `state_lock_path`; a test pins that the two agree)."""
     return state_path.with_name(state_path.name + ".trade.lock")
 
 

@@ -125,6 +125,28 @@ class Deadline:
 _CURRENT: ContextVar[Deadline | None] = ContextVar("kalshi_deadline", default=None)
 
 
+@contextmanager
+def answers_within(seconds: float) -> Iterator[None]:
+    """Give each request made in the block at most `seconds` for its answer, counted from the
+    moment it leaves: the rate limiter's wait for a token is not counted, a request waiting its
+    turn has not been sent. Where a caller would rather learn late than wait (the trade loop's
+    own calls, runner/dispatch.py): an order whose answer does not come in time is an order of
+    unknown outcome, looked up afterwards, never sent again. Per thread, like `Deadline`."""
+    token = _ANSWER_WITHIN.set(seconds)
+    try:
+        yield
+    finally:
+        _ANSWER_WITHIN.reset(token)
+
+
+def answer_limit() -> float | None:
+    """The seconds a request made now may wait for its answer (`answers_within`), if limited."""
+    return _ANSWER_WITHIN.get()
+
+
+_ANSWER_WITHIN: ContextVar[float | None] = ContextVar("kalshi_answer_within", default=None)
+
+
 class Backoff:
     """The waits between tries, and the one rule for when a deadline stops them.
 

@@ -1,8 +1,8 @@
 """Parity: the same strategy on the same recording places the same orders in
 `kalshi backtest` and in `kalshi trade --paper` fed by a replay of that recording.
 
-The paper side is a paper session's own adapters, put together as `runner.session` puts them
-for `--paper`: the exchange's markets, events and series read through a stand-in exchange
+The paper side is a paper session's own adapters, put together as `runner.lifecycle.session` puts
+them for `--paper`: the exchange's markets, events and series read through a stand-in exchange
 client, `paper.build_venue` from them, `paper.PaperClient` around the stand-in and the venue,
 the session's `reconcile` and `start_loop`, and `paper.PaperFeed` around an inner feed that
 replays the recording the way the live `MarketData` delivers it: books rebuilt by the data
@@ -48,11 +48,11 @@ from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.data.replay import iter_records
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.messages import convert_lifecycle, convert_trade
-from kalshi_cli.runner import paper
+from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
-from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.runner.lifecycle import paper
+from kalshi_cli.runner.lifecycle.session import Parts, reconcile, select_markets, start_loop
 from kalshi_cli.runner.loop_settings import LoopSettings
-from kalshi_cli.runner.session import Parts, reconcile, select_markets, start_loop
 from kalshi_cli.store import Store
 from kalshi_cli.venue import LocalVenue, load_reference
 
@@ -180,7 +180,7 @@ def paper_run(spec: BacktestSpec, workdir: Path) -> Run:
     venue: LocalVenue | None = None
     try:
         selection = Selection(tuple(tickers))
-        # runner.session's `--paper` branch, step by step
+        # runner.lifecycle.session's `--paper` branch, step by step
         paper.refuse_leftovers(store, workdir / "state.paper-replay.db")
         markets = select_markets(exchange, selection)
         venue = paper.build_venue(exchange, markets, clock, Decimal(spec.balance))

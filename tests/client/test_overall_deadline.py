@@ -32,7 +32,7 @@ import pytest
 from kalshi_cli.client import BucketLimit, CreateOrder, KalshiClient, TierLimits
 from kalshi_cli.client.retry import nothing_sent
 from kalshi_cli.services.killswitch import KillSwitch
-from kalshi_cli.vocabulary.clock import Deadline, ManualClock, SystemClock
+from kalshi_cli.vocabulary.clock import Deadline, ManualClock, SystemClock, answers_within
 from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, TransportError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import generate_private_key, private_key_pem
@@ -178,6 +178,19 @@ def test_a_callers_deadline_bounds_the_client_retries(trickle: TrickleServer) ->
     assert took < 3.0 + 1.0, f"a 3 s deadline held the retries {took:.1f}s"
 
 
+def test_answers_within_gives_a_request_less_than_the_clients_timeout(
+    trickle: TrickleServer,
+) -> None:
+    """The trade loop's own calls run `answers_within` its `call_timeout_s`: a request whose
+    answer does not come is given up at that, not at the client's minute."""
+    client = _client(trickle.url, timeout=60.0, max_attempts=1)
+    with client, answers_within(1.0), pytest.raises(TransportError) as caught:
+        client.portfolio.get_balance()
+    assert "no response within 1s" in caught.value.message
+    assert trickle.connections == 1
+    assert isinstance(caught.value.__cause__, httpx.ReadTimeout)
+
+
 class _SlowFailures(httpx.BaseTransport):
     """Every request takes `each_s` of the manual clock and is answered 503."""
 
@@ -300,6 +313,33 @@ def test_the_rate_limiters_wait_ends_at_the_callers_deadline() -> None:
     assert waited <= 2.0, f"the wait ran {waited:.1f}s"
     assert nothing_sent(caught.value)
     assert len(sent) == 1
+
+
+def test_the_rate_limiters_wait_is_not_counted_in_answers_within() -> None:
+    """A request waiting its turn has not left: under `answers_within(2.0)` a read whose tokens
+    come ~10 s later still goes out then and is answered (a `Deadline` of 2 s would end it
+    unsent, above)."""
+    clock = ManualClock()
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"balance": 1, "portfolio_value": 0})
+
+    client = KalshiClient(
+        api_base="http://exchange.invalid/trade-api/v2",
+        key_id="deadline-test",
+        private_key=generate_private_key(),
+        clock=clock,
+        transport=httpx.MockTransport(answer),
+        rate_limits=TierLimits(read=BucketLimit(1, 10), write=BucketLimit(1, 10)),
+    )
+    client.portfolio.get_balance()  # takes the bucket's tokens
+    started = clock.monotonic()
+    with answers_within(2.0):
+        client.portfolio.get_balance()
+    assert clock.monotonic() - started > 2.0  # it waited for its tokens past the 2 s
+    assert len(sent) == 2
 
 
 def test_the_kill_switch_against_a_refused_connection_gives_up_in_seconds_not_its_deadline() -> (

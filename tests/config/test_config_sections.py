@@ -15,7 +15,7 @@ import yaml
 from kalshi_cli.checks.thresholds import THRESHOLDS
 from kalshi_cli.config import example_config
 from kalshi_cli.risk.engine import RiskLimits
-from kalshi_cli.runner import eventlog
+from kalshi_cli.runner.books import eventlog
 from kalshi_cli.runner.config import TRADE_KEYS, TradeConfig, TradeSection
 from kalshi_cli.runner.loop_settings import LoopSettings
 from kalshi_cli.services.orders import OrderLimits, load_limits

@@ -9,9 +9,9 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.orders import OrdersApi
+from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.config import TradeConfig
-from kalshi_cli.runner.eventlog import EventLog
-from kalshi_cli.runner.order_group import open_session_group
+from kalshi_cli.runner.execution.order_group import open_session_group
 from kalshi_cli.services.killswitch import (
     KillSwitch,
     remember_order_group,

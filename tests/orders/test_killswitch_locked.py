@@ -5,7 +5,7 @@ released it records its next intent (the trading state still ACTIVE, HALTED neve
 places the order, after any listing the switch took. So an empty listing is no proof while
 HALTED is not recorded because of a lock; it still is when the file cannot take a write from
 anyone (read-only, garbled), since then no loop can record an intent either, and a loop sends
-nothing whose intent it could not record (tests/runner/test_state_write_faults.py::
+nothing whose intent it could not record (tests/runner/lifecycle/test_state_write_faults.py::
 test_an_intent_that_cannot_be_recorded_is_never_sent)."""
 
 from __future__ import annotations

@@ -240,8 +240,8 @@ def test_an_order_is_recorded_on_the_subaccount_it_was_placed_from(
     prime: SimHarness, client: KalshiClient, store: Store, on_subaccount: bool
 ) -> None:
     """The trade loop on a subaccount starts from that subaccount's resting orders
-    (`store.orders.open_orders(subaccount=N)`, runner/session.py): an order it placed is its own
-    from the moment it is recorded, not the primary's."""
+    (`store.orders.open_orders(subaccount=N)`, runner/lifecycle/session.py): an order it placed is
+    its own from the moment it is recorded, not the primary's."""
     (ticker,) = make_markets(prime, 1)
     number = 0
     if on_subaccount:

@@ -487,7 +487,7 @@ def make_rig(
     assign: tuple[tuple[str, str], ...] = (),
 ) -> Rig:
     from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
-    from kalshi_cli.runner.eventlog import EventLog
+    from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.store import Store
 
     clock = clock or ManualClock(START)

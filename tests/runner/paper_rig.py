@@ -1,6 +1,6 @@
 """A paper loop on the fakes: the trade loop of `kalshi trade --paper` (built by `build_loop` with
-`paper=True`, a `PaperClient` and a `PaperFeed` around the venue, as runner/session.py builds
-them), its market data from a simulator core standing in for the exchange. The fake exchange
+`paper=True`, a `PaperClient` and a `PaperFeed` around the venue, as runner/lifecycle/session.py
+builds them), its market data from a simulator core standing in for the exchange. The fake exchange
 client fails on any write: a paper loop has no path to one."""
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop, paper
-from kalshi_cli.runner.eventlog import EventLog
-from kalshi_cli.runner.lock import acquire
+from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
+from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.lifecycle import paper
+from kalshi_cli.runner.lifecycle.lock import acquire
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.runner.fakes import START, FakeClient, FakeFeed, new_exchange, trader

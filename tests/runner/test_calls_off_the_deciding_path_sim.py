@@ -155,3 +155,32 @@ def test_an_order_whose_answer_is_out_at_the_stop_is_not_proven_gone_when_it_lan
             assert {i.status for i in r.store.orders.intents()} == {UNKNOWN}
         finally:
             gate.open.set()
+
+
+def test_an_order_call_held_past_the_call_timeout_frees_its_worker_and_lands_as_unknown(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """`trade.call_timeout_s`: a call whose answer the network holds past it gives up there,
+    so its worker (the only one here) makes the other market's calls meanwhile, though the
+    client's own timeout is a minute. The order is one of unknown outcome, never sent again:
+    when the exchange finally takes it, the lookups book it, once."""
+    tickers = ["KXOFFPATH-SIM-T1", "KXOFFPATH-SIM-T2"]
+    with rig(
+        sim, tmp_path, tickers, strategy="market-maker", params={}, batch_wait_s=0.0,
+        timeout=60.0, send_workers=1, trade={"call_timeout_s": 0.5},
+    ) as r:  # fmt: skip
+        sim.set_faults(hold_request_s=20)  # the next order request reaches the exchange 20 s late
+        r.loop.tick(r.feed.drain_events(), full=True)
+        assert poll_until(lambda: r.events("order_unknown"), between=lambda: _ticking(r))
+        [held] = {str(e["ticker"]) for e in r.events("order_unknown")}
+        [free] = set(tickers) - {held}
+        assert poll_until(lambda: _placed(r, free) == 2, between=lambda: _ticking(r))
+        # the held order has not reached the exchange yet: the worker did not wait for it
+        assert list(r.client.orders.iter_orders(ticker=held)) == []
+        lost = [i for i in r.store.orders.intents() if i.ticker == held]
+        assert len(lost) == 2 and {i.status for i in lost} == {UNKNOWN}
+        assert poll_until(lambda: len(r.events("order_resolved")) == 2, between=lambda: _ticking(r))
+        on_exchange = list(r.client.orders.iter_orders(ticker=held))
+        assert len(on_exchange) == 2  # looked up, never sent again
+        assert {i.client_order_id for i in lost} == {o.client_order_id for o in on_exchange}
+        assert r.events("safe_mode") == []

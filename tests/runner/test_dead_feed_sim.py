@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from tests.conftest import SimHarness
+from tests.runner.lifecycle.test_stop_deadline import MARKETS, quoting, resting_on_the_exchange
 from tests.runner.simproc import log_events
-from tests.runner.test_stop_deadline import MARKETS, quoting, resting_on_the_exchange
 
 STALE_AFTER_S = 2.0
 

@@ -35,8 +35,8 @@ from kalshi_cli.runner import (
     TradeOptions,
     build_loop,
 )
-from kalshi_cli.runner.eventlog import EventLog
-from kalshi_cli.runner.order_group import open_session_group
+from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.execution.order_group import open_session_group
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key
@@ -84,12 +84,14 @@ def rig(
     timeout: float = 10.0,
     transport: httpx.BaseTransport | None = None,
     send_workers: int = 0,
+    trade: dict[str, Any] | None = None,
 ) -> Iterator[Rig]:
     """A loop built as `kalshi trade` builds it, on its own account; a second account makes
     every market's book. `batch_wait_s` is infinite unless said: a pass's orders wait for the
     end of its visits however slowly a loaded machine makes them. `timeout`: the client's
     deadline for each request. `send_workers`: the loop's exchange calls off its deciding
-    path (none: each waited for, so a tick's calls are answered when it returns)."""
+    path (none: each waited for, so a tick's calls are answered when it returns). `trade`: the
+    config's `trade:` section."""
     other = client_for(sim.new_account(balance_cents=10_000_000))
     books = {}
     for ticker in tickers:
@@ -116,7 +118,7 @@ def rig(
     loop = build_loop(
         Parts(client, store, feed, clock, log, send_workers=send_workers),
         TradeOptions(strategies=(StrategyChoice(strategy),), order_group=False),
-        TradeConfig(strategies={name: params}, risk=risk or {}),
+        TradeConfig(strategies={name: params}, risk=risk or {}, trade=trade or {}),
         [client.markets.get_market(t) for t in tickers],
     )
     # no timer read of fills during a test: every read it sees is one the loop chose to make

@@ -25,7 +25,7 @@ from kalshi_cli.feed import MarketData
 from kalshi_cli.feed.book import EventKind
 from kalshi_cli.feed.ws import Connection, websocket_connect
 from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
-from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock

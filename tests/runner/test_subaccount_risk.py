@@ -147,7 +147,7 @@ def test_the_stop_loss_floor_counts_the_loops_subaccounts_positions_only(
 def test_a_loss_on_0_booked_by_another_process_stops_a_running_loop_on_1(tmp_path: Path) -> None:
     """A loop on 1 never reads 0's fills itself: 0's loss reaches the state file from another
     connection (`kalshi pnl` or `kalshi reconcile` bringing in every subaccount's fills, a
-    loop on 0 before). The loop on 1 sees it on its next tick (runner/records.py re-reads on
+    loop on 0 before). The loop on 1 sees it on its next tick (runner/books/records.py re-reads on
     another connection's commit) and trips."""
     state = tmp_path / "s.db"
     rig = _on(make_rig(state, risk={"daily_loss_limit": 5}), 1)

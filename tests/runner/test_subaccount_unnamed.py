@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.client.requests import CreateOrder
-from kalshi_cli.runner.portfolio import Portfolio
-from kalshi_cli.runner.session import rebuild
+from kalshi_cli.runner.books.portfolio import Portfolio
+from kalshi_cli.runner.lifecycle.session import rebuild
 from kalshi_cli.services.reconcile import reconcile
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock

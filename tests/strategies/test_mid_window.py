@@ -1,5 +1,5 @@
-"""The incremental mid windows (strategy_api/window.py, runner/portfolio.py `MidHistory`) against
-the computations they replaced: the same points, the same window, the same z-score.
+"""The incremental mid windows (strategy_api/window.py, runner/books/portfolio.py `MidHistory`)
+against the computations they replaced: the same points, the same window, the same z-score.
 
 The references below are the old code, kept here verbatim as the specification: `MidHistory`
 copied its deque into a tuple on every record, `mids_since` filtered that tuple, and
@@ -14,7 +14,7 @@ from decimal import Decimal as D
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kalshi_cli.runner.portfolio import MidHistory
+from kalshi_cli.runner.books.portfolio import MidHistory
 from kalshi_cli.strategies import MarketSnapshot
 from kalshi_cli.strategies.mean_reversion import zscore
 from kalshi_cli.strategy_api.window import MidWindow

@@ -3,8 +3,8 @@
 A backtest and a paper session run `kalshi trade`'s own code against `VenueClient`; a call the
 loop gained without the venue learning it fails only when a run reaches it (an AttributeError
 in the middle of a backtest). This reads the loop's modules for `client.NAME(` and holds the
-venue to every NAME. The session's order group (runner/order_group.py) is the one part a venue
-never runs: a backtest and a paper session make no group."""
+venue to every NAME. The session's order group (runner/execution/order_group.py) is the one part a
+venue never runs: a backtest and a paper session make no group."""
 
 from __future__ import annotations
 
@@ -15,14 +15,17 @@ from kalshi_cli.venue import VenueClient
 
 ROOT = Path(__file__).resolve().parents[2] / "kalshi_cli"
 LOOP_CODE = [
-    *sorted((ROOT / "runner").glob("*.py")),
+    *sorted((ROOT / "runner").rglob("*.py")),
     ROOT / "services" / "orders.py",
     ROOT / "services" / "reconcile.py",
 ]
-NOT_ON_A_VENUE = {ROOT / "runner" / "order_group.py", ROOT / "runner" / "launch.py"}
+NOT_ON_A_VENUE = {
+    ROOT / "runner" / "execution" / "order_group.py",
+    ROOT / "runner" / "lifecycle" / "launch.py",
+}
 CALL = re.compile(r"\bclient\.([a-z_]+)\(")
-# made only of a client that sends batches (`order_batch.SendsBatches`: runner/outbox.py asks
-# `isinstance` first); the venue is not one, and sends each order on its own
+# made only of a client that sends batches (`order_batch.SendsBatches`: runner/execution/outbox.py
+# asks `isinstance` first); the venue is not one, and sends each order on its own
 BATCH_CALLS = {"batch_size", "batch_create_orders"}
 
 

@@ -1,0 +1,92 @@
+"""Which resting orders are the trade loop's own, and their withdrawal: a part that the loop
+(`TradeLoop`, runner/loop.py), its market pass and what it watches all ask.
+
+An order is the loop's when this run sent it or it rests under the name of one of the loop's
+strategies from an earlier run (in the state file, or in the client order id the exchange
+keeps, `owned_client_order_id`), and it is owned by that strategy (`owner`); one placed by hand
+or by a strategy this loop does not run is never the loop's to cancel. Quotes
+that would add to a position are withdrawn while trading is blocked, when a market is stale and
+when the strategy fails in a market (`cancel_adding`), each cancel followed by `after_each`
+(the loop's heartbeat when due: a withdrawal during an outage is slow, and must not make a
+loop doing its job look dead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.order_terms import owner_in, owner_spelling
+
+if TYPE_CHECKING:
+    from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio
+    from kalshi_cli.runner.execution.execution import LoopExecutor
+
+
+class OwnOrders:
+    def __init__(
+        self,
+        *,
+        executor: LoopExecutor,
+        portfolio: Portfolio,
+        names: Iterable[str],
+        after_each: Callable[[], None],
+    ) -> None:
+        self._executor = executor
+        self._portfolio = portfolio
+        self._names = frozenset(names)
+        self._spelled = {owner_spelling(name): name for name in self._names}
+        self._after_each = after_each
+
+    def placed_by_us(self, order: OpenOrder) -> bool:
+        """Sent by this loop, or resting under the name of one of its strategies from an
+        earlier run: an order placed by hand or by another program is not ours to cancel."""
+        return order.order_id in self._executor.sent or self.owner(order) is not None
+
+    def owner(self, order: OpenOrder) -> str | None:
+        """The loop's strategy that owns the order (None: no strategy of this loop's): the
+        state file's record of it, else the name its client order id carries."""
+        if order.strategy is not None:
+            return order.strategy if order.strategy in self._names else None
+        return self._spelled.get(owner_in(order.client_order_id) or "")
+
+    def resting(self) -> list[OpenOrder]:
+        """The resting orders this loop placed."""
+        return [o for o in list(self._portfolio.orders.values()) if self.placed_by_us(o)]
+
+    def cancel_adding(self, why: str, wanted: Callable[[OpenOrder], bool]) -> None:
+        """Cancel this loop's orders (of the markets `wanted`) that would add to a position.
+        An order the other way reduces it only as far as the position goes: once the orders
+        placed by hand, then this loop's oldest first, would close all of it, the rest would
+        open the opposite position, so they go too."""
+        orders = list(self._portfolio.orders.values())
+        closing: dict[str, Decimal] = {}  # ticker -> contracts already set to close it
+        for order in sorted(orders, key=self.placed_by_us):  # orders placed by hand first
+            if not wanted(order):
+                continue
+            position = self._portfolio.position(order.ticker)
+            towards_yes = order.view.book_side is BookSide.BID
+            reduces = position != 0 and (position > 0) != towards_yes
+            if reduces:
+                after = closing.get(order.ticker, Decimal(0)) + order.remaining
+                if after <= abs(position) or not self.placed_by_us(order):
+                    closing[order.ticker] = after
+                    continue
+            if self.placed_by_us(order):
+                self.withdraw(order, why)
+
+    def withdraw_all(self, why: str, wanted: Callable[[OpenOrder], bool]) -> None:
+        """Cancel every order this loop placed in the markets `wanted`, whichever way it points
+        (orders placed by hand stay)."""
+        for order in list(self._portfolio.orders.values()):
+            if wanted(order) and self.placed_by_us(order):
+                self.withdraw(order, why)
+
+    def withdraw(self, order: OpenOrder, why: str) -> None:
+        """One withdraw cancel, then `after_each`: during an outage each cancel fails only
+        after the client's retries (seconds), and a dozen of them in one tick made a halted
+        loop look dead (no heartbeat for 71 s) while it was doing its job."""
+        self._executor.cancels.cancel_order(order.ticker, order.order_id, why, withdraw=True)
+        self._after_each()

@@ -1,0 +1,79 @@
+"""The trade loop's side of the API error guard (`risk.api_guard`), for its `LoopExecutor`
+(runner/execution/execution.py), and the run's counters.
+
+Every exchange call the executor's parts make reports here how it went (`ok`, `failed`); the
+guard answers with a delay, while which nothing is sent (`backing_off`), and sometimes with
+SAFE_MODE, flagged for the loop (`safe_mode_tripped`), which withdraws its quotes at the end of
+the pass. `kalshi resume` lifts the backoff (`lift`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kalshi_cli.risk import RiskEngine
+    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.vocabulary.clock import Clock
+
+
+@dataclass
+class Counters:
+    orders: int = 0
+    fills: int = 0
+    denied: int = 0
+    cancels: int = 0
+    errors: int = 0
+
+
+class CallGuard:
+    def __init__(self, *, risk: RiskEngine, clock: Clock, log: EventLog, counters: Counters):
+        self._risk = risk
+        self._clock = clock
+        self._log = log
+        self._counters = counters
+        self.backoff_until = 0.0  # monotonic
+        self.safe_mode_tripped = False  # set when an error puts trading into SAFE_MODE
+        # when the latest call that was answered had been sent (monotonic)
+        self._answered_sent_at = -math.inf
+
+    @property
+    def backing_off(self) -> bool:
+        return self._clock.monotonic() < self.backoff_until
+
+    def stamp(self) -> float:
+        """The time a call is sent, for `ok` and `failed` to be told."""
+        return self._clock.monotonic()
+
+    def ok(self, sent_at: float | None = None) -> None:
+        """A call answered; `sent_at` when it was sent (None: just now)."""
+        sent = self._clock.monotonic() if sent_at is None else sent_at
+        self._answered_sent_at = max(self._answered_sent_at, sent)
+        self._risk.api_guard.record_success()
+
+    def failed(self, error: BaseException, sent_at: float | None = None) -> None:
+        """A call failed; `sent_at` when it was sent (None: just now). With calls made side by
+        side (runner/execution/dispatch.py), a call sent after this one may already have been
+        answered: the exchange was answering after this call left, so its failure (a call held in
+        the network, timed out) is counted, but it is no evidence of an outage and neither backs
+        off nor counts toward SAFE_MODE; a failure of a call sent after every answer does."""
+        self._counters.errors += 1
+        if sent_at is not None and sent_at < self._answered_sent_at:
+            self._log.emit(
+                "api_error_isolated",
+                {"error": str(error), "reason": "a call sent after it was answered"},
+            )
+            return
+        verdict = self._risk.api_guard.record_error(error)
+        if verdict.delay_s > 0:
+            self.backoff_until = self._clock.monotonic() + verdict.delay_s
+        if verdict.safe_mode:
+            self.safe_mode_tripped = True
+
+    def lift(self) -> None:
+        """`kalshi resume`: new orders and fill reads may go out again at once."""
+        if self.backing_off:
+            self._log.emit("backoff_lifted", {"reason": "trading resumed"})
+        self.backoff_until = 0.0

@@ -1,0 +1,202 @@
+"""Cancels, a part of the trade loop's `LoopExecutor` (runner/execution/execution.py): one the
+strategy decided, the orders an intent replaces (all must go before it is sent), and the loop's
+withdrawals and shutdown cancels; a cancel refused because the order no longer rests reads the
+order back. A cancel that found less resting than the view held is counted (`shortfalls`): the
+rest filled unseen, so fills are due.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch, run_call
+from kalshi_cli.strategies import Cancel
+from kalshi_cli.vocabulary.errors import BadRequestError, KalshiError, NotFoundError
+from kalshi_cli.vocabulary.models import ZERO
+
+if TYPE_CHECKING:
+    from kalshi_cli.client.requests import CancelResult
+    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.portfolio import Portfolio
+    from kalshi_cli.runner.execution.call_guard import CallGuard, Counters
+    from kalshi_cli.services.orders import OrderCalls, OrderClient
+    from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.models import Order
+
+
+class Cancels:
+    def __init__(
+        self,
+        *,
+        client: OrderClient,
+        store: Store,
+        portfolio: Portfolio,
+        log: EventLog,
+        guard: CallGuard,
+        counters: Counters,
+        fills_due: threading.Event,
+        dry_run: bool,
+        dispatch: Dispatch,
+    ) -> None:
+        self.dispatch = dispatch
+        self._client = client
+        self._store = store
+        self._portfolio = portfolio
+        self._log = log
+        self._guard = guard
+        self._counters = counters
+        self._fills_due = fills_due
+        self._dry_run = dry_run
+        self.shortfalls = 0  # cancels that found less resting than the view held
+
+    def cancel(self, decision: Cancel) -> None:
+        """A strategy's cancel, off the deciding path."""
+        if self._dry_run:
+            self._log.emit(
+                "dry_run_cancel", {"ticker": decision.ticker, "order_id": decision.order_id}
+            )
+            return
+        self.send_cancels(decision.ticker, (decision.order_id,), decision.reason)
+
+    def send_cancels(
+        self,
+        ticker: str,
+        order_ids: Iterable[str],
+        reason: str,
+        then: Callable[[bool], None] | None = None,
+    ) -> None:
+        """Cancel each order, one after the other, off the deciding path
+        (runner/execution/dispatch.py); `then` is told whether every one went, once all are booked
+        (the market takes no decision until then)."""
+        ids = tuple(order_ids)
+        orders = self._client.orders
+
+        def booked(answer: CallAnswer[list[_Cancelled]]) -> None:
+            results = answer.get()
+            ok = all(
+                [self._booked(ticker, i, reason, r) for i, r in zip(ids, results, strict=True)]
+            )
+            if then is not None:
+                then(ok)
+
+        self.dispatch.send((ticker,), lambda: [_cancel(orders, i, ticker) for i in ids], booked)
+
+    def cancel_order(
+        self, ticker: str, order_id: str, reason: str, *, withdraw: bool = False
+    ) -> bool:
+        """Cancel one order, waiting for the answer (a withdrawal, the stop). A `withdraw` (a
+        quote pulled because trading is blocked) goes out whatever the backoff, and its
+        failure neither extends the backoff nor counts toward SAFE_MODE: the loop tries it
+        again on its next pass, and the client's rate limiter still paces it."""
+        cancelled = _cancel(self._client.orders, order_id, ticker)
+        return self._booked(ticker, order_id, reason, cancelled, withdraw=withdraw)
+
+    def _booked(
+        self,
+        ticker: str,
+        order_id: str,
+        reason: str,
+        cancelled: _Cancelled,
+        *,
+        withdraw: bool = False,
+        sent_at: float | None = None,
+    ) -> bool:
+        """A cancel's answer in the state file and the view; True when the order went."""
+        exc = cancelled.error
+        if exc is None:
+            self._guard.ok(sent_at)
+            assert cancelled.result is not None
+            self.booked_cancelled(ticker, order_id, cancelled.result.reduced_by, reason)
+            return True
+        if withdraw:
+            self._counters.errors += 1
+        else:
+            self._guard.failed(exc, sent_at)
+        self._log.emit(
+            "cancel_failed", {"ticker": ticker, "order_id": order_id, "error": exc.one_line()}
+        )
+        if cancelled.read_back is not None:
+            self._read_back(order_id, cancelled.read_back)
+        return False
+
+    def booked_cancelled(
+        self, ticker: str, order_id: str, reduced_by: Decimal, reason: str
+    ) -> None:
+        """An order the exchange said it cancelled (one DELETE, or an item of a batch), in the
+        state file and the view."""
+        self._counters.cancels += 1
+        believed = self._portfolio.orders.get(order_id)
+        if believed is not None and reduced_by < believed.remaining:
+            # fewer cancelled than the view had resting: the rest filled, unseen so far
+            self.shortfalls += 1
+            self._fills_due.set()
+        self._store.orders.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
+        self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
+        self._log.emit(
+            "order_cancelled",
+            {"ticker": ticker, "order_id": order_id, "reduced_by": reduced_by, "reason": reason},
+        )
+
+    def booked_gone(self, ticker: str, order_id: str) -> None:
+        """An order the exchange no longer lists as resting (its group triggered, cancelled by
+        a request whose answer was lost, or filled): no longer resting in the view; the fills
+        read next say how much of it filled."""
+        self._store.orders.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
+        self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
+        self._fills_due.set()
+        self._log.emit("order_gone", {"ticker": ticker, "order_id": order_id})
+
+    def _read_back(self, order_id: str, answer: CallAnswer[Order]) -> None:
+        """A cancel refused because the order is no longer resting (filled, or gone): the
+        `user_orders` message saying so was missed or is still on its way, so the order was
+        asked for once (`_cancel`). Left as it was, the loop would count it as resting and
+        try to cancel it on every tick."""
+        try:
+            order = answer.get()
+        except NotFoundError:
+            self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
+            return
+        except KalshiError as exc:
+            self._guard.failed(exc)
+            return
+        self._guard.ok()
+        if order.status == "resting":
+            # the refusal says it no longer rests: this read lags the write that ended it
+            # (reads lag writes on Kalshi). Not written back; the view stops counting it, and
+            # fills decide what it became
+            self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
+            self._fills_due.set()
+            return
+        self._store.orders.update_order(
+            order_id=order_id,
+            status=order.status,
+            fill_count=order.fill_count,
+            remaining_count=order.remaining_count,
+        )
+        self._portfolio.update_order(order_id, remaining=order.remaining_count, status=order.status)
+        if order.fill_count > 0:
+            self._fills_due.set()
+
+
+@dataclass(frozen=True)
+class _Cancelled:
+    """One cancel's answer (`_cancel`): the exchange's result, or its error and, for a refusal
+    that says the order no longer rests, the order read back."""
+
+    result: CancelResult | None = None
+    error: KalshiError | None = None
+    read_back: CallAnswer[Order] | None = None
+
+
+def _cancel(orders: OrderCalls, order_id: str, ticker: str) -> _Cancelled:
+    """The exchange's part of one cancel, alone (no state file, no view): safe on a worker."""
+    try:
+        return _Cancelled(result=orders.cancel_order(order_id, ticker=ticker))
+    except KalshiError as exc:
+        if isinstance(exc, (BadRequestError, NotFoundError)):
+            return _Cancelled(error=exc, read_back=run_call(lambda: orders.get_order(order_id)))
+        return _Cancelled(error=exc)

@@ -1,0 +1,274 @@
+"""Exchange calls off the trade loop's deciding path: a part of its `LoopExecutor`
+(runner/execution/execution.py).
+
+The thread that decides never waits for the exchange. What it decides to send becomes a
+`call` (the request alone: no state file, no log, no view) and a `then` (the answer booked:
+the state file, the view, the API error guard), handed to `send` with the markets it concerns.
+With workers, the call runs on one of a few threads that share the one signed client and its
+rate limiter; its `then` runs back on the deciding thread when the loop drains the answers
+(`drain`, at the start of each tick and between visits). Until its `then` has run, each market
+the call concerns is busy: the loop does not decide on it (its news waits), so every decision
+sees the outcome of the market's last action, and a market's own actions keep their order
+(a cancel before its replacement, a leg before the next). A `then` may send the market's next
+call before the market is free (a replacement after its cancels, a fill read after an order
+that filled). A slow or failed call holds only the markets it concerns. When more calls wait
+than the workers and the rate limiter let out, a free worker takes the most urgent first
+(`Urgency`: risk exits and fill reads, then a market's first order, then the rest), so a
+market is not quoted again while another waits for its first.
+
+Without workers (a backtest, paper trading, a test, `trade.send_workers: 0`) a call and its
+`then` run at once, in order, on the deciding thread: the loop behaves as one that waits.
+docs/trade-loop.md "Calls off the deciding path".
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from kalshi_cli.vocabulary.clock import answers_within
+
+if TYPE_CHECKING:
+    from kalshi_cli.vocabulary.clock import Clock
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CallAnswer(Generic[T]):
+    """What a call came back with: its value, or the exception it raised."""
+
+    value: T | None = None
+    error: BaseException | None = None
+
+    def get(self) -> T:
+        """The value, or the call's exception raised again (for a `then` written as a
+        `try`/`except` around the call it replaces)."""
+        if self.error is not None:
+            raise self.error
+        return self.value  # type: ignore[return-value]
+
+
+def run_call(call: Callable[[], T]) -> CallAnswer[T]:
+    try:
+        return CallAnswer(value=call())
+    except Exception as exc:  # the `then` decides what each failure means
+        return CallAnswer(error=exc)
+
+
+class Urgency(IntEnum):
+    """Which call a free worker takes first, when more wait than the workers (or the rate
+    limiter) can make at once; calls of one urgency go in the order sent."""
+
+    EXIT = 0  # an order that only reduces a position (a stop-loss), a fill read
+    FIRST = 1  # an order in a market the loop has not quoted yet this run
+    AGAIN = 2  # the rest: requotes, cancels, reads of queue positions
+
+
+class Dispatch:
+    def __init__(self, *, workers: int = 0, answer_within_s: float | None = None) -> None:
+        self.workers = workers
+        # the longest a worker waits for one request's answer once it left (`trade.
+        # call_timeout_s`): a call held in the network frees its worker then, its order one of
+        # unknown outcome (looked up, never sent again), so held calls cannot take every worker
+        self.answer_within_s = answer_within_s
+        # called from a worker when an answer is back: wakes the loop waiting for news
+        self.wake: Callable[[], None] | None = None
+        # the calls waiting for a worker, most urgent first, then in the order sent
+        self._calls: queue.PriorityQueue[tuple[float, int, Callable[[], None] | None]] = (
+            queue.PriorityQueue()
+        )
+        self._sent = itertools.count()
+        # the workers, started as calls wait with none free, up to `workers`: a call held in
+        # the network holds its worker, and the others must not wait behind it
+        self._threads: list[threading.Thread] = []
+        self._idle = 0  # workers waiting for a call
+        self._waiting = 0  # calls not yet taken by a worker
+        self._lock = threading.Lock()
+        # markets an order was sent for this run (what makes an order's call FIRST)
+        self.quoted: set[str] = set()
+        # answers back from the workers, each with its `then`: drained by the deciding thread
+        self._answers: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        # market -> its calls sent and not yet booked (only the deciding thread touches this)
+        self._busy: dict[str, int] = {}
+        self._in_flight = 0
+        # with workers, what a market made busy and then freed calls back (the schedule parks
+        # it, then takes its news again); without, a market is busy only within one call
+        self.on_busy: Callable[[str], None] | None = None
+        self.on_free: Callable[[str], None] | None = None
+
+    @property
+    def threaded(self) -> bool:
+        return self.workers > 0
+
+    def busy(self, ticker: str) -> bool:
+        """A call concerning the market is out, or its answer not yet booked."""
+        return ticker in self._busy
+
+    @property
+    def in_flight(self) -> int:
+        """Calls sent whose answers are not yet booked."""
+        return self._in_flight
+
+    def send(
+        self,
+        markets: Iterable[str],
+        call: Callable[[], T],
+        then: Callable[[CallAnswer[T]], None],
+        urgency: Urgency = Urgency.AGAIN,
+    ) -> None:
+        """Make the call off the deciding path and book its answer on it (see the module
+        docstring); `markets` are busy until `then` has run."""
+        keys = self._take(markets)
+        self._in_flight += 1
+        if not self.workers:
+            self._book(keys, then, self._run(call))
+            return
+
+        def work() -> None:
+            answer = self._run(call)
+            self._answers.put(lambda: self._book(keys, then, answer))
+            if self.wake is not None:
+                self.wake()
+
+        with self._lock:
+            self._waiting += 1
+            self._calls.put((urgency, next(self._sent), work))
+            if self._waiting > self._idle and len(self._threads) < self.workers:
+                thread = threading.Thread(
+                    target=self._work, name=f"kalshi-call-{len(self._threads)}", daemon=True
+                )
+                self._threads.append(thread)
+                self._idle += 1  # counted from its start, so the next call does not start another
+                thread.start()
+
+    def _run(self, call: Callable[[], T]) -> CallAnswer[T]:
+        if self.answer_within_s is None:
+            return run_call(call)
+        with answers_within(self.answer_within_s):
+            return run_call(call)
+
+    def urgency(self, markets: Iterable[str], *, reduce_only: bool) -> Urgency:
+        """An order's: EXIT when it only reduces, FIRST in a market not quoted yet (which it
+        now is), else AGAIN."""
+        if reduce_only:
+            return Urgency.EXIT
+        new = [m for m in markets if m not in self.quoted]
+        self.quoted.update(new)
+        return Urgency.FIRST if new else Urgency.AGAIN
+
+    def _work(self) -> None:
+        while True:
+            _, _, work = self._calls.get()
+            with self._lock:
+                self._idle -= 1
+                if work is None:
+                    return
+                self._waiting -= 1
+            work()
+            with self._lock:
+                self._idle += 1
+
+    def hold(self, markets: Iterable[str]) -> Callable[[], None]:
+        """Keep `markets` busy across several calls (a group's legs, one after the other);
+        the function returned frees them, once."""
+        keys = self._take(markets)
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._free(keys)
+
+        return release
+
+    def later(self, booking: Callable[[], None]) -> None:
+        """Run `booking` on the deciding thread at its next drain (at once without workers):
+        for what a worker's call learns that the loop must book itself."""
+        if not self.workers:
+            booking()
+            return
+        self._answers.put(booking)
+        if self.wake is not None:
+            self.wake()
+
+    @property
+    def answered(self) -> bool:
+        """An answer is back, waiting to be booked."""
+        return not self._answers.empty()
+
+    def drain(self) -> int:
+        """Book every answer that is back; how many were booked."""
+        if not self.workers:
+            return 0  # each answer was booked as its call returned
+        booked = 0
+        while True:
+            try:
+                booking = self._answers.get_nowait()
+            except queue.Empty:
+                return booked
+            booking()
+            booked += 1
+
+    def settle(self, clock: Clock, within_s: float) -> bool:
+        """Wait (booking answers as they come) until no call is out, or `within_s` of the
+        loop's clock passed: the stop's first step. True when none is left out."""
+        end = clock.monotonic() + within_s
+        while self._in_flight:
+            left = end - clock.monotonic()
+            if left <= 0:
+                return False
+            try:
+                booking = self._answers.get(timeout=min(left, 0.05))
+            except queue.Empty:
+                continue
+            booking()
+        self.drain()
+        return True
+
+    def close(self) -> None:
+        """No more calls: those still waiting for a worker are dropped, and the workers end
+        once their current call returns (not waited for)."""
+        while True:
+            try:
+                self._calls.get_nowait()
+            except queue.Empty:
+                break
+        with self._lock:
+            for _ in self._threads:
+                self._calls.put((math.inf, next(self._sent), None))  # a worker taking it ends
+
+    def _book(
+        self, keys: tuple[str, ...], then: Callable[[CallAnswer[T]], None], answer: CallAnswer[T]
+    ) -> None:
+        try:
+            then(answer)
+        finally:
+            self._in_flight -= 1
+            self._free(keys)
+
+    def _take(self, markets: Iterable[str]) -> tuple[str, ...]:
+        keys = tuple(dict.fromkeys(markets))
+        for key in keys:
+            held = self._busy.get(key, 0)
+            self._busy[key] = held + 1
+            if not held and self.on_busy is not None and self.workers:
+                self.on_busy(key)
+        return keys
+
+    def _free(self, keys: tuple[str, ...]) -> None:
+        for key in keys:
+            left = self._busy[key] - 1
+            if left:
+                self._busy[key] = left
+            else:
+                del self._busy[key]
+                if self.on_free is not None and self.workers:
+                    self.on_free(key)

@@ -1,0 +1,280 @@
+"""From a strategy's decision to the exchange, and fills back into the loop's view. The
+`LoopExecutor` decides (the risk verdict, the hold on a market with an order of unknown outcome, a
+group's legs) and has a part for each of the rest (`guard`, `unknown`, `fills`, `cancels`, `sender`,
+`outbox`), each a plain object with its own state built by runner/assembly.py; the methods that only
+hand on to a part are its face to the loop. See docs/trade-loop.md "From a decision to the wire, and
+fills back" and "Where the code lives".
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from kalshi_cli.runner.execution.sender import intent_fields
+from kalshi_cli.strategies import Intent
+from kalshi_cli.vocabulary.models import ZERO
+
+if TYPE_CHECKING:
+    from kalshi_cli.risk import RiskEngine
+    from kalshi_cli.risk.budget import Owned
+    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.portfolio import Portfolio
+    from kalshi_cli.runner.budgets import Budgets
+    from kalshi_cli.runner.execution.balance_hold import BalanceHold
+    from kalshi_cli.runner.execution.call_guard import CallGuard, Counters
+    from kalshi_cli.runner.execution.cancels import Cancels
+    from kalshi_cli.runner.execution.dispatch import Dispatch
+    from kalshi_cli.runner.execution.fills import FillSync, SentOrders
+    from kalshi_cli.runner.execution.outbox import Outbox
+    from kalshi_cli.runner.execution.sender import Sender
+    from kalshi_cli.runner.execution.unknown_orders import UnknownOrders
+    from kalshi_cli.services.orders import OrderService
+
+
+class LoopExecutor:
+    def __init__(
+        self,
+        *,
+        orders: OrderService,
+        risk: RiskEngine,
+        portfolio: Portfolio,
+        log: EventLog,
+        dispatch: Dispatch,
+        counters: Counters,
+        fills_due: threading.Event,
+        guard: CallGuard,
+        balance_hold: BalanceHold,
+        unknown_orders: UnknownOrders,
+        sent: SentOrders,
+        fills: FillSync,
+        cancels: Cancels,
+        sender: Sender,
+        outbox: Outbox,
+        dry_run: bool = False,
+    ) -> None:
+        """The executor's parts come built (runner/assembly.py `build_executor`), each with
+        what it uses; the executor decides and hands on to them."""
+        self.orders = orders
+        # where exchange calls go: off the deciding path with workers (runner/execution/dispatch.py)
+        self.dispatch = dispatch
+        self._risk = risk
+        self._portfolio = portfolio
+        self._log = log
+        self.dry_run = dry_run
+        self.counters = counters
+        # the strategies' own budgets (None: no strategy has one); set by the loop
+        self.budgets: Budgets | None = None
+        self.guard = guard
+        self._fills_due = fills_due
+        self.balance_hold = balance_hold
+        self.unknown_orders = unknown_orders
+        self.sent = sent
+        self.fills = fills
+        self.cancels = cancels
+        self.sender = sender
+        self.outbox = outbox
+
+    # ---------------------------------------------------------------- intents
+
+    def execute(
+        self,
+        intent: Intent,
+        *,
+        last_data_at: float | None,
+        in_sync: bool,
+        batch: bool = False,
+    ) -> bool:
+        """Evaluate and, when allowed, send (or hold in the tick's batch); True when an order
+        went out, waits in the batch, or is on its way (its answer not booked yet). A reducing order
+        larger than the order-size limit goes out in pieces (`RiskEngine.split`), each
+        evaluated and sent once the one before it is booked, until one does not fill in full:
+        the bid it sold into is gone, and the pieces after it would only be killed, each a
+        slot of the rate cap. `batch`: an order that adds to a position waits for `flush` with
+        the tick's others (runner/execution/outbox.py); one that reduces goes at once."""
+        pieces = list(self._risk.split(intent))
+        went: list[bool] = []  # each piece's, as its answer is booked
+
+        def next_piece(n: int) -> None:
+            def after(filled: Decimal | None) -> None:
+                went.append(filled is not None)
+                if filled is not None and filled >= pieces[n].count and n + 1 < len(pieces):
+                    next_piece(n + 1)
+
+            self._execute(
+                pieces[n], last_data_at=last_data_at, in_sync=in_sync, batch=batch, then=after
+            )
+
+        next_piece(0)
+        return any(went) or not went
+
+    def _execute(
+        self,
+        intent: Intent,
+        *,
+        last_data_at: float | None,
+        in_sync: bool,
+        batch: bool = False,
+        then: Callable[[Decimal | None], None] = lambda filled: None,
+    ) -> None:
+        """What `execute` does for one order; `then` is handed the count filled at once (all
+        of it in a dry run, none while it waits in the batch), or None when nothing went out,
+        once that is known."""
+        self._log.emit("signal", intent_fields(intent))
+        if self.guard.backing_off:
+            # an earlier call of this same pass failed: the rest of the pass waits it out too
+            self._log.emit(
+                "intent_held", {"ticker": intent.ticker, "reason": "backing off after API errors"}
+            )
+            return then(None)
+        if not intent.reduce_only and self.unknown_orders.holds(intent.ticker):
+            self._log.emit(
+                "intent_held",
+                {"ticker": intent.ticker, "reason": "an order of unknown outcome in this market"},
+            )
+            return then(None)
+        if not intent.reduce_only and self.balance_hold.holds():
+            self._log.emit(
+                "intent_held",
+                {"ticker": intent.ticker, "reason": "the exchange refused a buy for balance"},
+            )
+            return then(None)
+        if self._denied(intent, last_data_at=last_data_at, in_sync=in_sync):
+            return then(None)
+        if self.dry_run:
+            self._log.emit("dry_run_order", intent_fields(intent))
+            return then(intent.count)
+        if not intent.replaces:
+            return self._send(intent, batch=batch, then=then)
+        shortfalls = self.cancels.shortfalls
+        # with workers the replacement goes once the cancels' answers are booked, outside the
+        # visit that decided it: it goes at once, keeping its market busy, never left queued
+        # for a batch while its market is free to be decided on again
+        batch = batch and not self.dispatch.threaded
+
+        def replaced(ok: bool) -> None:
+            # the cancels are booked: the replacement goes only if every replaced order went
+            if not ok:
+                self._log.emit(
+                    "intent_dropped",
+                    {"ticker": intent.ticker, "reason": "a replaced order could not be cancelled"},
+                )
+                return then(None)
+            if self.cancels.shortfalls == shortfalls:
+                return self._send(intent, batch=batch, then=then)
+
+            # a replaced order filled before its cancel landed, and the view has not seen
+            # that fill: read it, and ask the risk engine again with it counted
+            def read(_: int) -> None:
+                if self.guard.backing_off or self._denied(
+                    intent, last_data_at=last_data_at, in_sync=in_sync
+                ):
+                    return then(None)
+                self._send(intent, batch=batch, then=then)
+
+            self.fills.read_for((intent.ticker,), then=read)
+
+        self.cancels.send_cancels(intent.ticker, intent.replaces, "replaced", replaced)
+
+    def _send(self, intent: Intent, *, batch: bool, then: Callable[[Decimal | None], None]) -> None:
+        size = self.outbox.batch_size() if batch and not intent.reduce_only else 1
+        if size == 1:
+            return self.sender.submit(intent, then=then)
+        self.outbox.queue(intent)
+        if len(self.outbox.queued) >= size:
+            self.outbox.flush()
+        then(ZERO)
+
+    def _denied(self, intent: Intent, *, last_data_at: float | None, in_sync: bool) -> bool:
+        """The risk engine's verdict, the orders waiting in the tick's batch counted as
+        resting (their market's view, the account's exposure), and in the exposure the orders
+        of unknown outcome too (they may rest)."""
+        ctx = self._risk.context(
+            self.outbox.queued_view(intent.ticker),
+            total_exposure=self._portfolio.total_exposure()
+            + self.outbox.pending_exposure
+            + self.unknown_orders.exposure(),
+            last_data_at=last_data_at,
+            in_sync=in_sync,
+            owned=self._owned(intent, self.outbox.pending()),
+        )
+        if self._risk.evaluate(intent, ctx):
+            self.counters.denied += 1
+            return True
+        return False
+
+    def execute_group(
+        self, intents: list[Intent], *, last_data_at: float | None, in_sync: bool
+    ) -> bool:
+        """Legs that only make sense together (an arbitrage pair). Every leg must pass the risk
+        engine with the legs before it counted (their order-rate slots, the exposure they add),
+        or none is sent; then each leg goes out only once the one before it filled in full, so
+        a leg denied, rejected or killed at the exchange never leaves its partner alone. The
+        one leg risk left (the first fills, the second is then killed) is the position limit's
+        and the stop-loss's."""
+        if self._risk.rate_cap.count() + len(intents) > self._risk.rate_cap.limit:
+            return self._drop_group(intents[0], "the order-rate cap has no room for every leg")
+        added = self.unknown_orders.exposure()  # orders that may rest count as resting ones
+        queued = self.outbox.pending_exposure
+        for n, intent in enumerate(intents):
+            if not intent.reduce_only and self.unknown_orders.holds(intent.ticker):
+                return self._drop_group(intent, "an order of unknown outcome here")
+            # the orders waiting in the tick's batch count, as for a single intent
+            view = self.outbox.queued_view(intent.ticker)
+            ctx = self._risk.context(
+                view,
+                total_exposure=self._portfolio.total_exposure() + queued + added,
+                last_data_at=last_data_at,
+                in_sync=in_sync,
+                owned=self._owned(intent, [*self.outbox.pending(), *intents[:n]]),
+            )
+            if self._risk.evaluate(intent, ctx):
+                self.counters.denied += 1
+                return self._drop_group(intent, "a leg was denied by the risk engine")
+            added += view.after(intent).exposure() - view.exposure()
+        # every leg's market takes no other decision until the group is done
+        release = self.dispatch.hold(i.ticker for i in intents)
+        ended: list[bool] = []  # once the last leg sent is booked: whether any went out
+
+        def leg(n: int) -> None:
+            def after(filled: Decimal | None) -> None:
+                if filled is not None and filled >= intents[n].count and n + 1 < len(intents):
+                    return leg(n + 1)
+                ended.append(n > 0 or filled is not None)
+                release()
+                if n + 1 < len(intents):
+                    self._log.emit(
+                        "group_broken",
+                        {
+                            "ticker": intents[n].ticker,
+                            "reason": "a leg did not fill in full; the legs after it not sent",
+                        },
+                    )
+
+            self._execute(intents[n], last_data_at=last_data_at, in_sync=in_sync, then=after)
+
+        leg(0)
+        return ended[0] if ended else True
+
+    def _owned(self, intent: Intent, queued: Sequence[Intent]) -> Owned | None:
+        """What the intent's strategy owns, for its budget (None: it has none)."""
+        return None if self.budgets is None else self.budgets.owned(intent, queued)
+
+    def _drop_group(self, intent: Intent, reason: str) -> bool:
+        self._log.emit("group_dropped", {"ticker": intent.ticker, "reason": reason})
+        return False
+
+    # ---------------------------------------------------------------- the executor's own state
+
+    @property
+    def fills_due(self) -> bool:
+        return self._fills_due.is_set()
+
+    @fills_due.setter
+    def fills_due(self, due: bool) -> None:
+        if due:
+            self._fills_due.set()
+        else:
+            self._fills_due.clear()

@@ -1,0 +1,357 @@
+"""Fills back into the trade loop's view, a part of its `LoopExecutor`
+(runner/execution/execution.py). The `fill` message carries no fill id, so it is a signal to read
+`GET /portfolio/fills`; `FillSync` applies each fill once, writes it with its realized P&L and moves
+its order's row in the same transaction, clears the executor's `fills_due` flag, and attributes
+fills through `SentOrders`. See docs/trade-loop.md "From a decision to the wire, and fills back".
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch, Urgency, run_call
+from kalshi_cli.services.pnl import fill_record_from_api, fill_subaccount
+from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING, SENT_STATUSES
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.models import ZERO, Action, Side, from_book
+
+if TYPE_CHECKING:
+    from kalshi_cli.feed.messages import FillNotice
+    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.portfolio import Portfolio
+    from kalshi_cli.runner.books.records import LoopTradingRecords
+    from kalshi_cli.runner.execution.call_guard import CallGuard, Counters
+    from kalshi_cli.runner.execution.unknown_orders import Looked, UnknownOrders
+    from kalshi_cli.services.orders import OrderClient
+    from kalshi_cli.store import FillRecord, IntentRecord, Store
+    from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.models import Fill, Order
+
+
+MAX_REMEMBERED = 10_000
+
+
+@dataclass
+class Sent:
+    """What the loop remembers of an order it sent, for fill latency and slippage."""
+
+    client_order_id: str
+    side: Side
+    action: Action
+    price: Decimal
+    model_fair: Decimal
+    strategy: str
+    sent_at: float  # monotonic
+
+
+class SentOrders:
+    """Order id -> what was sent, for every order this run placed (the oldest forgotten past
+    MAX_REMEMBERED: a loop runs for weeks; a fill of a forgotten order is attributed from the
+    state file instead)."""
+
+    def __init__(self) -> None:
+        self._sent: OrderedDict[str, Sent] = OrderedDict()
+
+    def remember(self, order_id: str, sent: Sent) -> None:
+        if order_id not in self._sent and len(self._sent) >= MAX_REMEMBERED:
+            self._sent.popitem(last=False)
+        self._sent[order_id] = sent
+
+    def get(self, order_id: str) -> Sent | None:
+        return self._sent.get(order_id)
+
+    def __contains__(self, order_id: object) -> bool:
+        return order_id in self._sent
+
+    def __len__(self) -> int:
+        return len(self._sent)
+
+
+class FillSync:
+    def __init__(
+        self,
+        *,
+        client: OrderClient,
+        store: Store,
+        records: LoopTradingRecords,
+        portfolio: Portfolio,
+        log: EventLog,
+        clock: Clock,
+        guard: CallGuard,
+        counters: Counters,
+        unknown: UnknownOrders,
+        sent: SentOrders,
+        due: threading.Event,
+        dispatch: Dispatch,
+    ) -> None:
+        self.dispatch = dispatch
+        self._reads_out = 0
+        self._client = client
+        self._store = store
+        self._records = records
+        self._portfolio = portfolio
+        self._log = log
+        self._clock = clock
+        self._guard = guard
+        self._counters = counters
+        self._unknown = unknown
+        self._sent = sent
+        self.due = due  # a read is due: the next tick makes it (not during a backoff)
+        self._seen: dict[str, float] = {}  # fill id applied -> its time
+        # order id -> contracts filled, counted fill by fill, for the orders whose state-file
+        # row may still be resting (replayed at start for those, then kept as fills arrive)
+        self._filled: dict[str, Decimal] = {}
+        self._last_fill_ts = clock.wall()
+        # what this run has applied, to tell a `fill` or `user_order` message that brings news
+        # (a fill not yet read) from one about a fill already read: each (order id, trade id)
+        # applied, and the contracts applied per order (the oldest forgotten past
+        # MAX_REMEMBERED: a message about those is read, as any news)
+        self._applied_trades: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._applied_counts: OrderedDict[str, Decimal] = OrderedDict()
+
+    def sync(self, *, since_ts: int | None = None) -> int:
+        """Read new fills from the exchange and apply each one once, waiting for the read (a
+        stop's last read, a test); how many were new."""
+        self.due.clear()
+        since = since_ts if since_ts is not None else self._since()
+        return self._absorb(run_call(lambda: self._listed(since)))
+
+    def read_for(
+        self, markets: Iterable[str] = (), then: Callable[[int], None] | None = None
+    ) -> None:
+        """Read new fills off the deciding path (runner/execution/dispatch.py): `markets` take no
+        decision until they are applied (an order there filled: its position must be known
+        first); the timer's read holds none. `then` is handed how many were new."""
+        self.due.clear()
+        since = self._since()
+        self._reads_out += 1
+        sent_at = self._guard.stamp()
+        lost = self._unknown.in_markets()
+
+        def read() -> tuple[list[Fill], Looked]:
+            # an order of unknown outcome in a market with a new fill may be that fill's order,
+            # landed late: looked up here too, so the deciding thread need not wait for it
+            fills = self._listed(since)
+            filled = {f.ticker for f in fills}
+            return fills, self._unknown.look({c: u for c, u in lost.items() if u.ticker in filled})
+
+        def absorbed(answer: CallAnswer[tuple[list[Fill], Looked]]) -> None:
+            self._reads_out -= 1
+            if answer.error is not None:
+                new = self._absorb(CallAnswer(error=answer.error), sent_at)
+            else:
+                assert answer.value is not None
+                fills, looked = answer.value
+                self._unknown.settle(looked, sent_at=sent_at)
+                new = self._absorb(CallAnswer(value=fills), sent_at)
+            if then is not None:
+                then(new)
+
+        self.dispatch.send(markets, read, absorbed, Urgency.EXIT)
+
+    @property
+    def reading(self) -> bool:
+        """A read is out, its fills not applied yet."""
+        return self._reads_out > 0
+
+    def _listed(self, since: int) -> list[Fill]:
+        """The exchange's part of a read, alone: no state file, no view."""
+        return list(self._client.portfolio.iter_fills(min_ts=since))
+
+    def _absorb(self, answer: CallAnswer[list[Fill]], sent_at: float | None = None) -> int:
+        try:
+            fills = answer.get()
+        except KalshiError as exc:
+            self._guard.failed(exc, sent_at)
+            self.due.set()
+            self._log.emit("fill_sync_failed", {"error": exc.one_line()})
+            return 0
+        self._guard.ok(sent_at)
+        # the listing covers every subaccount: another's fills are another book, not the loop's
+        here = self._client.subaccount or 0
+        new = [
+            f
+            for f in fills
+            if f.ticker in self._portfolio.markets
+            and fill_subaccount(f, here) == here
+            and not self._known(f)
+        ]
+        new.sort(key=lambda f: (f.ts or 0, f.created_time))
+        doubtful = {f.ticker for f in new if self._perhaps_unknown(f)}
+        if doubtful:
+            # perhaps an order of unknown outcome that landed late (and not found by the read's
+            # own lookups): found before its fills are recorded (and before the write lock is
+            # taken), so they are its strategy's; only those of the fills' markets are asked
+            self._unknown.resolve(markets=doubtful)
+        if new:
+            with self._store.transaction():  # one commit for the read's fills and their orders
+                for fill in new:
+                    self.apply(fill)
+        return len(new)
+
+    def _perhaps_unknown(self, fill: Fill) -> bool:
+        return (
+            fill.order_id not in self._sent
+            and self._unknown.holds(fill.ticker)
+            and self._store.orders.intent_by_order_id(fill.order_id) is None
+        )
+
+    def fill_is_news(self, notice: FillNotice) -> bool:
+        """A `fill` message about a fill this run has not applied yet."""
+        return (notice.order_id, notice.trade_id) not in self._applied_trades
+
+    def order_fills_are_news(self, order_id: str, filled: Decimal) -> bool:
+        """A `user_order` message counting more contracts filled than this run has applied."""
+        return filled > self._applied_counts.get(order_id, ZERO)
+
+    def _note_applied(self, fill: Fill) -> None:
+        self._applied_trades[(fill.order_id, fill.trade_id)] = None
+        self._applied_counts[fill.order_id] = (
+            self._applied_counts.pop(fill.order_id, ZERO) + fill.count
+        )
+        for kept in (self._applied_trades, self._applied_counts):
+            while len(kept) > MAX_REMEMBERED:
+                kept.popitem(last=False)
+
+    def _since(self) -> int:
+        # fills are read with a margin: a fill of the same second may land after a read
+        return int(self._last_fill_ts) - 2
+
+    def _known(self, fill: Fill) -> bool:
+        return fill.fill_id in self._seen
+
+    def load_seen(self, records: Iterable[FillRecord]) -> None:
+        """The fills already applied (replayed from the state file at start)."""
+        open_ids = set(self._portfolio.orders)
+        for record in records:
+            self._seen[record.fill_id] = record.ts
+            self._last_fill_ts = max(self._last_fill_ts, record.ts)
+            if record.order_id in open_ids:
+                self._filled[record.order_id] = (
+                    self._filled.get(record.order_id, ZERO) + record.count
+                )
+        self._forget_old_fills()
+
+    def _forget_old_fills(self) -> None:
+        """Fills older than the read window are never listed again, so their ids need not be
+        kept (a state file holds every fill ever; the loop only the recent ones)."""
+        if len(self._seen) < MAX_REMEMBERED:
+            return
+        horizon = self._since() - 60
+        self._seen = {k: ts for k, ts in self._seen.items() if ts >= horizon}
+
+    def apply(self, fill: Fill) -> None:
+        """One fill read: into the view, the state file (with its order's row) and the log."""
+        sent = self._sent.get(fill.order_id)
+        intent = self._store.orders.intent_by_order_id(fill.order_id)
+        strategy = sent.strategy if sent else (intent.strategy if intent else None)
+        coid = sent.client_order_id if sent else (intent.client_order_id if intent else None)
+        # a fill that names no subaccount (sent to direct members only) is of the one the
+        # client lists: the loop's
+        record = fill_record_from_api(
+            fill, client_order_id=coid, strategy=strategy, subaccount=self._client.subaccount
+        )
+        event = self._portfolio.apply_fill(
+            fill.ticker,
+            fill.book_side,
+            fill.yes_price,
+            fill.count,
+            fill.fee,
+            ts=record.ts,
+            strategy=strategy,
+        )
+        with self._store.transaction():  # one commit for the fill and its order's row
+            new = self._store.fills.record_fill(replace(record, realized_pnl=event.net))
+            if intent is not None:
+                self._order_filled(intent, fill.count)
+        if new:
+            self._records.add_realized(record.ts, event.net)
+        else:  # another process (a reconcile) copied it first: the file has its P&L
+            self._records.forget_realized(record.ts)
+        self._seen[fill.fill_id] = record.ts
+        self._note_applied(fill)
+        self._last_fill_ts = max(self._last_fill_ts, record.ts)
+        self._forget_old_fills()
+        self._counters.fills += 1
+        self._log.emit("fill_received", self._fill_fields(fill, sent, event.net))
+
+    def _order_filled(self, row: IntentRecord, count: Decimal) -> None:
+        """A fill of an order the state file knows: its row follows (filled, remaining,
+        executed once nothing is left), so a filled quote is not left `resting` there when the
+        `user_orders` message saying so is lost. The count filled is the larger of the row's
+        (the exchange's last answer) and the fills counted one by one, which both only ever
+        fall short of the truth; what rests is never more than the row last said."""
+        order_id = row.order_id or ""
+        total = self._filled.get(order_id, ZERO) + count
+        if row.status != RESTING:
+            # pending or unknown: resolved by its own lookup; executed or canceled: final
+            if row.status in (EXECUTED, CANCELED):
+                self._filled.pop(order_id, None)
+            else:
+                self._filled[order_id] = total
+            return
+        filled = max(row.filled, total)
+        remaining = max(row.count - filled, ZERO)
+        if row.remaining is not None:
+            remaining = min(remaining, row.remaining)
+        status = EXECUTED if remaining == 0 else RESTING
+        self._store.orders.update_order(
+            order_id=order_id, status=status, fill_count=filled, remaining_count=remaining
+        )
+        self._portfolio.update_order(order_id, remaining=remaining, status=status)
+        if status == RESTING:
+            self._filled[order_id] = total
+        else:
+            self._filled.pop(order_id, None)
+
+    def order_message(self, order: Order) -> bool:
+        """A `user_orders` message: the exchange's own counts go into the order's row. False
+        when the message is older than what the state file holds (the order already ended, or
+        more of it had filled): the caller then ignores it, so a late `resting` message cannot
+        bring back an order whose cancel was answered."""
+        order_id, status, filled = order.order_id, order.status, order.fill_count
+        row = self._store.orders.intent_by_order_id(order_id) if order_id else None
+        if row is None:
+            return True  # placed elsewhere: the loop still counts it, the state file does not
+        if row.status in (EXECUTED, CANCELED) or filled < row.filled:
+            if row.status in (EXECUTED, CANCELED):
+                self._portfolio.update_order(order_id, remaining=ZERO, status=row.status)
+            return False
+        if status in SENT_STATUSES and row.status == RESTING:
+            self._store.orders.update_order(
+                order_id=order_id,
+                status=status,
+                fill_count=filled,
+                remaining_count=order.remaining_count,
+            )
+            if status != RESTING:
+                self._filled.pop(order_id, None)
+        return True
+
+    def _fill_fields(self, fill: Fill, sent: Sent | None, realized: Decimal) -> dict[str, Any]:
+        side = sent.side if sent else Side.YES
+        action, price = from_book(fill.book_side, fill.yes_price, side)
+        fields: dict[str, Any] = {
+            "ticker": fill.ticker,
+            "side": side,
+            "action": action,
+            "price": price,
+            "count": fill.count,
+            "fee": fill.fee,
+            "order_id": fill.order_id,
+            "fill_id": fill.fill_id,
+            "realized_pnl": realized,
+            "position": self._portfolio.position(fill.ticker),
+        }
+        if sent is not None:
+            worse = price - sent.price if sent.action is Action.BUY else sent.price - price
+            fields["latency_ms"] = round((self._clock.monotonic() - sent.sent_at) * 1000, 3)
+            fields["slippage"] = worse
+            fields["model_fair"] = sent.model_fair
+            fields["strategy"] = sent.strategy
+        return fields

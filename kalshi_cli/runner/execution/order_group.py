@@ -1,0 +1,115 @@
+"""The session's order group: a server-side stop under every order one `kalshi trade` run places
+(`--order-group`, the default). The group is created and written to the state file before the
+first order, so the kill switch from any process can trigger it even if this loop is hung or
+killed; an order refused because the group was triggered records HALTED. A clean stop deletes
+the group; any other stop keeps it listed. See docs/trade-loop.md "The session's order group
+(`--order-group`, the default)".
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import TYPE_CHECKING, Protocol
+
+from kalshi_cli.services.killswitch import (
+    forget_order_group,
+    remember_order_group,
+    session_order_group_places,
+)
+from kalshi_cli.vocabulary.errors import KalshiError
+
+if TYPE_CHECKING:
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.config import TradeConfig
+    from kalshi_cli.store import Store
+
+# the code the simulator answers an order for a triggered group with (sim/core/order_groups.py);
+# Kalshi documents 409 for order create but names no code for this case
+GROUP_TRIGGERED = "order_group_triggered"
+
+
+def contracts_limit(config: TradeConfig) -> Decimal:
+    limits = config.limits
+    if config.settings.order_group_limit is None:
+        return Decimal(math.ceil(limits.max_order_count * limits.max_orders_per_minute))
+    return Decimal(config.settings.order_group_limit)
+
+
+def open_session_group(
+    client: KalshiClient, store: Store, config: TradeConfig, log: EventLog
+) -> str:
+    """Create the session's group and record it in the state file; returns its id. Raises
+    the client's error when the exchange cannot be asked (the session refuses to start)."""
+    limit = contracts_limit(config)
+    here = client.subaccount or 0  # where the exchange puts the group (its default: 0)
+    places = session_order_group_places(store)
+    live: set[tuple[str, int]] = set()
+    for subaccount in sorted({n for _, n in places} | {here}):
+        groups = client.order_groups.list_order_groups(subaccount=subaccount)
+        live |= {(g.order_group_id, subaccount) for g in groups}
+    for old in places:
+        if old not in live:
+            forget_order_group(store, old[0])
+    group_id = client.order_groups.create_order_group(limit)
+    remember_order_group(store, group_id, subaccount=here)
+    log.emit("order_group_created", {"order_group_id": group_id, "contracts_limit": str(limit)})
+    return group_id
+
+
+def close_session_group(client: KalshiClient, store: Store, group_id: str, log: EventLog) -> bool:
+    """Delete the group after a clean stop; on failure it stays listed for the kill switch."""
+    try:
+        client.order_groups.delete_order_group(group_id)
+    except KalshiError as exc:
+        log.emit("order_group_kept", {"order_group_id": group_id, "error": exc.message})
+        return False
+    forget_order_group(store, group_id)
+    log.emit("order_group_deleted", {"order_group_id": group_id})
+    return True
+
+
+def end_session_group(
+    client: KalshiClient,
+    store: Store,
+    group_id: str,
+    log: EventLog,
+    *,
+    own_resting: int,
+    unknown: list[str],
+) -> None:
+    """After a stop (not `--once`): with none of the loop's own orders resting, delete the group
+    (orders placed by hand are not in it), which also refuses an order of unknown outcome that
+    lands later. A group kept (one of the loop's cancels failed or was abandoned, or the delete
+    failed) while such an order may still land is triggered, so the exchange cancels the group's
+    orders and refuses it: a live group would take it, and it would rest with nobody to manage
+    it. The group stays listed in the state file for the kill switch."""
+    if own_resting == 0 and close_session_group(client, store, group_id, log):
+        return
+    if unknown:
+        trigger_session_group(client.order_groups, group_id, log, unknown)
+
+
+class GroupTrigger(Protocol):
+    """The call a stop makes to trigger its group (a `KalshiClient`'s `order_groups`)."""
+
+    def trigger_order_group(self, order_group_id: str) -> None: ...
+
+
+def trigger_session_group(
+    groups: GroupTrigger, group_id: str, log: EventLog, unknown: list[str]
+) -> bool:
+    """Trigger the session's group at a stop that may leave something of the loop's on the
+    exchange (`unknown`: its orders of unknown outcome): the exchange cancels the group's
+    orders and refuses any that land later. Whether it was triggered; both outcomes logged."""
+    try:
+        groups.trigger_order_group(group_id)
+    except KalshiError as exc:
+        log.emit(
+            "order_group_trigger_failed",
+            {"order_group_id": group_id, "unknown_left": unknown, "error": exc.one_line()},
+        )
+        return False
+    log.emit("order_group_triggered", {"order_group_id": group_id, "unknown_left": unknown})
+    return True

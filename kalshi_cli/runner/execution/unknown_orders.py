@@ -1,0 +1,271 @@
+"""Orders whose answer was lost, a part of the trade loop's `LoopExecutor`
+(runner/execution/execution.py). Such an order is never sent again: it is looked up by its client
+order id once a second until the exchange lists it or `LANDING_WINDOW_S` has passed, and until then
+its market takes no new order except reducing ones, so a strategy that sees no position there cannot
+double it. See docs/orders.md "Orders that land late" and docs/trade-loop.md "How a halt from
+another process is seen" (its paragraph on lost answers).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import partial
+from typing import TYPE_CHECKING
+
+from kalshi_cli.client.client import LANDING_WINDOW_S
+from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.books.portfolio import open_order
+from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch, Urgency, run_call
+from kalshi_cli.store.records import NOT_ON_EXCHANGE
+from kalshi_cli.vocabulary.clock import Deadline
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.models import ZERO
+
+if TYPE_CHECKING:
+    from kalshi_cli.runner.books.portfolio import Portfolio
+    from kalshi_cli.runner.execution.call_guard import CallGuard
+    from kalshi_cli.services.orders import OrderClient
+    from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.models import Order
+
+
+# client order id -> what its lookup by that id answered (the order, or None: not listed)
+Looked = list[tuple[str, CallAnswer["Order | None"]]]
+
+# why an order of unknown outcome is left after a stop under the session's order group
+ONE_LOOK = "not found at the one look; the session's order group refuses it if it lands"
+
+
+@dataclass(frozen=True)
+class LostAnswer:
+    """An order sent whose answer never came: its market, and since when it is unknown."""
+
+    ticker: str
+    since: float  # monotonic, when the failure was seen (after the request was signed)
+    # what the order would add to the total exposure if it rests: the limit counts it until
+    # the lookups find it (then the view holds it) or it can no longer land
+    exposure: Decimal = ZERO
+
+
+def wait_out_unknown(
+    unknown: dict[str, LostAnswer],
+    look: Callable[[], None],
+    clock: Clock,
+    log: EventLog,
+    abandon: threading.Event | None = None,
+) -> None:
+    """What a stop without an order group does for an order that may still land: `look` (which
+    removes from `unknown` each it settles) once a second until none is left, each left is
+    LANDING_WINDOW_S past its failure (a lookup failed), or `abandon` is set."""
+    if unknown:
+        waits = {"client_order_ids": sorted(unknown), "at_most_s": LANDING_WINDOW_S}
+        log.emit("shutdown_waits_unknown", waits)
+    deadline = Deadline.current()  # the stop's (runner/lifecycle/stop.py)
+    while unknown:
+        if abandon is not None and abandon.is_set():
+            return
+        if deadline is not None and deadline.passed():
+            return
+        look()
+        now = clock.monotonic()
+        if all(now - lost.since >= LANDING_WINDOW_S for lost in unknown.values()):
+            return  # each could be looked up no more: a lookup failed
+        clock.sleep(1.0)
+
+
+class UnknownOrders:
+    def __init__(
+        self,
+        *,
+        client: OrderClient,
+        store: Store,
+        portfolio: Portfolio,
+        log: EventLog,
+        clock: Clock,
+        guard: CallGuard,
+        fills_due: threading.Event,
+        dispatch: Dispatch,
+    ) -> None:
+        self.dispatch = dispatch
+        self._looking = False  # a round of lookups is out (resolve_later)
+        self._client = client
+        self._store = store
+        self._portfolio = portfolio
+        self._log = log
+        self._clock = clock
+        self._guard = guard
+        self._fills_due = fills_due  # raised when an order found had filled
+        # client order id -> an order whose answer was lost; its market takes no new
+        # (non-reducing) order until the exchange says what became of it
+        self.unknown: dict[str, LostAnswer] = {}
+        # ticker -> why the loop's position there is in doubt (a fill of it was quarantined:
+        # never applied, so the loop's view may be short of the exchange's); it takes no new
+        # non-reducing order for the rest of the run
+        self.doubted: dict[str, str] = {}
+
+    def holds(self, ticker: str) -> bool:
+        return ticker in self.doubted or any(u.ticker == ticker for u in self.unknown.values())
+
+    def doubt(self, ticker: str, why: str) -> None:
+        self.doubted.setdefault(ticker, why)
+
+    def lost(self, client_order_id: str, ticker: str, exposure: Decimal = ZERO) -> None:
+        """An order whose answer was lost (or could not be recorded), from now; `exposure`:
+        what it would add to the total exposure if it rests."""
+        self.unknown[client_order_id] = LostAnswer(ticker, self._clock.monotonic(), exposure)
+
+    def exposure(self) -> Decimal:
+        """What the orders of unknown outcome would add to the total exposure if they rest: a
+        lost batch's orders may all land, and the markets after it must not fill the limit
+        again beside them."""
+        return sum((u.exposure for u in self.unknown.values()), start=ZERO)
+
+    def resolve(self, *, guarded: bool = True, markets: Collection[str] | None = None) -> None:
+        """Look each order of unknown outcome up by its client order id (only those in
+        `markets`, when given), waiting for the answers: found, it takes the exchange's state
+        (and counts as resting or filled); still missing LANDING_WINDOW_S after its failure, it
+        can no longer land and was never placed. Never sent again. `guarded=False` (a lookup
+        during the API error guard's backoff, while trading is blocked): the guard hears neither
+        its failure nor its success, so a storm of errors neither extends the backoff nor trips
+        SAFE_MODE again through these lookups."""
+        sent_at = self._guard.stamp()
+        self._settle(self.look(self.in_markets(markets)), guarded=guarded, sent_at=sent_at)
+
+    def in_markets(self, markets: Collection[str] | None = None) -> dict[str, LostAnswer]:
+        """The orders of unknown outcome (in `markets`, when given), as they are now: what a
+        worker's `look` may be handed, since it must not read the live table."""
+        if markets is None:
+            return dict(self.unknown)
+        return {c: u for c, u in self.unknown.items() if u.ticker in markets}
+
+    def settle(self, looked: Looked, *, sent_at: float) -> None:
+        """Book lookups a worker made (`look`), on the deciding thread."""
+        self._settle(looked, guarded=True, sent_at=sent_at)
+
+    def resolve_later(self, *, guarded: bool = True) -> None:
+        """`resolve` with the lookups off the deciding path (runner/execution/dispatch.py): the
+        answers are settled when booked; one round of lookups out at a time."""
+        if self._looking:
+            return
+        self._looking = True
+        lost = dict(self.unknown)
+        sent_at = self._guard.stamp()
+
+        def booked(answer: CallAnswer[Looked]) -> None:
+            self._looking = False
+            self._settle(answer.get(), guarded=guarded, sent_at=sent_at)
+
+        self.dispatch.send((), lambda: self.look(lost), booked, Urgency.EXIT)
+
+    def look(self, lost: dict[str, LostAnswer]) -> Looked:
+        """The exchange's part of `resolve` alone (no state file, no view): each lookup in
+        turn, until one fails (the rest wait for the next round)."""
+        looked: list[tuple[str, CallAnswer[Order | None]]] = []
+        orders = self._client.orders
+        for client_order_id, unknown in lost.items():
+            found = run_call(
+                partial(orders.find_order_by_client_id, client_order_id, unknown.ticker)
+            )
+            looked.append((client_order_id, found))
+            if found.error is not None:
+                break
+        return looked
+
+    def _settle(
+        self,
+        looked: Looked,
+        *,
+        guarded: bool,
+        sent_at: float,
+    ) -> None:
+        for client_order_id, found in looked:
+            lost = self.unknown.get(client_order_id)
+            if lost is None:
+                continue  # settled meanwhile (a stop's lookups, a fill read)
+            try:
+                order = found.get()
+            except KalshiError as exc:
+                if guarded:
+                    self._guard.failed(exc, sent_at)
+                return
+            if guarded:
+                self._guard.ok(sent_at)
+            if order is None:
+                if self._clock.monotonic() - lost.since < LANDING_WINDOW_S:
+                    continue
+                reason = (
+                    f"{NOT_ON_EXCHANGE} {LANDING_WINDOW_S:g}s after its answer was lost, past "
+                    "the signature window; never placed"
+                )
+                self._store.orders.mark_rejected(client_order_id, reason=reason)
+                status = "rejected"
+            else:
+                self._adopt(client_order_id, order)
+                status = order.status
+            del self.unknown[client_order_id]
+            self._log.emit(
+                "order_resolved",
+                {"ticker": lost.ticker, "client_order_id": client_order_id, "status": status},
+            )
+
+    def see_through(
+        self, abandon: threading.Event | None = None, *, wait: bool = True
+    ) -> list[str]:
+        """At shutdown: look the orders of unknown outcome up once a second until each is found
+        (it then counts as resting or filled, so the shutdown's cancels reach it) or can no
+        longer land (LANDING_WINDOW_S after its failure). A stop that returned at once would
+        leave an order that lands afterwards resting with nobody to manage it, and without an
+        order group nothing on the exchange's side stops it. `wait=False`: one look only (the
+        session's order group, deleted or triggered after the stop, refuses what lands later).
+        Returns the client order ids still unknown, each logged: when `abandon` is set (a
+        second SIGINT or SIGTERM: the person will not wait; `shutdown_abandoned`), when the
+        window has passed with the exchange not answering the lookups, or after the one look
+        (`shutdown_unknown_left`; `kalshi reconcile` settles them)."""
+        if not wait:
+            self.resolve(guarded=False)
+        else:
+            look = partial(self.resolve, guarded=False)
+            wait_out_unknown(self.unknown, look, self._clock, self._log, abandon)
+        left = sorted(self.unknown)
+        if left and abandon is not None and abandon.is_set():
+            self._log.emit(
+                "shutdown_abandoned", {"unknown_left": left, "reason": "interrupted again"}
+            )
+        elif left:
+            reason = "the exchange did not answer the lookups" if wait else ONE_LOOK
+            self._log.emit("shutdown_unknown_left", {"unknown_left": left, "reason": reason})
+        return left
+
+    def _adopt(self, client_order_id: str, order: Order) -> None:
+        self._store.orders.mark_sent(
+            client_order_id,
+            order_id=order.order_id,
+            status=order.status,
+            fill_count=order.fill_count,
+            remaining_count=order.remaining_count,
+        )
+        intent = self._store.orders.get_intent(client_order_id)
+        if intent is not None:
+            # fills read while the order was still unknown here carry no intent yet
+            self._store.fills.attribute_fills(
+                order.order_id, client_order_id=client_order_id, strategy=intent.strategy
+            )
+        if order.status == "resting" and intent is not None:
+            self._portfolio.add_order(
+                open_order(
+                    order_id=order.order_id,
+                    client_order_id=client_order_id,
+                    ticker=order.ticker,
+                    book_side=order.book_side,
+                    yes_price=order.yes_price,
+                    side=intent.side,
+                    remaining=order.remaining_count,
+                    strategy=intent.strategy,
+                )
+            )
+        if order.fill_count > 0:
+            self._fills_due.set()

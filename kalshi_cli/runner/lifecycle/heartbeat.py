@@ -1,0 +1,169 @@
+"""What the trade loop (`TradeLoop`, runner/loop.py) says of itself, a part the loop has: the
+heartbeat row in the state file (with the lag figures and the feed's age) and the dead-man
+ping, each when due; the status line every `status_interval_s`; the day's realized P&L alerted
+when the UTC day turns; and the summary `kalshi trade` prints at the end.
+
+`Heartbeat` keeps when each is due next, the day, the last lag figures and whether the loop is
+behind its fairness bound. It reads the run's figures from the parts that keep them (the
+executor's counters, the watch's trading state and pause, the schedule's lag, the loop's tick
+count through `ticks`), and the loop hands it new settings and a new strategy as it gets them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from kalshi_cli.risk import utc_day
+from kalshi_cli.runner.lifecycle.summary import Summary
+from kalshi_cli.vocabulary.units import fmt_money
+
+if TYPE_CHECKING:
+    from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
+    from kalshi_cli.runner.lifecycle.loop_watch import LoopWatch
+    from kalshi_cli.runner.loop_context import LoopContext
+    from kalshi_cli.runner.loop_settings import LoopSettings
+    from kalshi_cli.runner.schedule.schedule import LagReport, MarketSchedule
+
+
+class Heartbeat:
+    def __init__(
+        self,
+        context: LoopContext,
+        *,
+        watch: LoopWatch,
+        schedule: MarketSchedule,
+        ticks: Callable[[], int],
+        started: float,  # monotonic
+    ) -> None:
+        self._context = context
+        self._client = context.client
+        self._store = context.store
+        self._records = context.records
+        self._feed = context.feed
+        self._clock = context.clock
+        self._portfolio = context.portfolio
+        self._executor = context.executor
+        self._watch = watch
+        self._schedule = schedule
+        self._log = context.log
+        self._alert = context.alert
+        settings, portfolio, clock = context.settings, context.portfolio, context.clock
+        self._ticks = ticks
+        self._started = started
+        self._realized_at_start = portfolio.pnl.realized
+        self._day = utc_day(clock.wall())
+        self._next_heartbeat = started
+        self._next_deadman = started
+        self._next_status = started + settings.status_interval_s
+        self.lag: LagReport | None = None  # the last heartbeat's figures
+        self._behind = False
+
+    @property
+    def settings(self) -> LoopSettings:
+        return self._context.settings
+
+    @property
+    def alerts(self) -> TradeAlerts | None:
+        return self._context.alerts
+
+    def end_of_tick(self, now_m: float) -> None:  # monotonic seconds
+        """The heartbeat when due, the status line when due, and the day's P&L alerted when
+        the UTC day has turned."""
+        self.beat_if_due(now_m)
+        if now_m >= self._next_status:
+            self._next_status = now_m + self.settings.status_interval_s
+            self._log.emit("status", self.summary().to_json())
+        day = utc_day(self._clock.wall())
+        if day != self._day:
+            pnl = self._store.trading.daily_realized_pnl(self._day)
+            text = f"{self._day}: realized P&L {fmt_money(pnl)}"
+            self._alert("daily_summary", self._day, text, {"day": self._day})
+            self._day = day
+
+    def beat_if_due(self, now_m: float) -> None:  # monotonic seconds
+        """The heartbeat row (and the dead-man ping) when due: at the end of a tick, and
+        between the exchange calls of a long withdrawal (runner/books/own_orders.py), so liveness
+        never waits on an exchange that answers slowly or not at all."""
+        if now_m >= self._next_heartbeat:
+            self._next_heartbeat = now_m + self.settings.heartbeat_interval_s
+            self.beat()
+            if self.alerts is not None and now_m >= self._next_deadman:
+                self._next_deadman = now_m + self.settings.deadman_interval_s
+                self.alerts.beat("", self.text("alive"))
+
+    def beat(self) -> None:
+        """The heartbeat row, now."""
+        now = self._clock.wall()
+        age = self._feed.last_message_age()
+        lag = self._lag_report()
+        counters = self._executor.counters
+        detail = {
+            "ticks": self._ticks(),
+            "orders": counters.orders,
+            "fills": counters.fills,
+            "state": self._watch.state,
+            "paused": self._watch.last_paused,
+            "feed_age_s": round(age, 3) if age != math.inf else None,
+            "subaccount": self._client.subaccount or 0,
+            **lag.to_json(),
+            "max_revisit_s": self.settings.max_revisit_s,
+            "behind": self._behind,
+            # exchange calls sent whose answers are not booked yet (runner/execution/dispatch.py)
+            "calls_out": self._executor.dispatch.in_flight,
+            # what runs: `kalshi status` and the dashboard show it
+            "strategy": self._context.lineup.describe(),
+            "strategies": self._context.lineup.to_json(),
+        }
+        # one transaction, so one fsync of the state file per heartbeat rather than two; rows
+        # the trading records do not answer from, so they leave its answers in place
+        with self._records.writing_heartbeat(), self._store.transaction():
+            self._store.events.heartbeat(source="trade", detail=detail)
+            if age != math.inf:
+                self._store.events.set_kv("feed.last_message_at", f"{now - age:.3f}")
+        self._log.emit("heartbeat", detail)
+
+    def _lag_report(self) -> LagReport:
+        """The lag figures since the last heartbeat; says so when the loop falls behind its
+        fairness bound (a market unvisited, or news undecided, for `max_revisit_s`) and when
+        it catches up again."""
+        lag = self.lag = self._schedule.report(self._clock.monotonic())
+        bound = self.settings.max_revisit_s
+        behind = lag.revisit_max_s > bound or (lag.lag_max_s or 0.0) > bound
+        if behind != self._behind:
+            self._behind = behind
+            self._log.emit("loop_behind" if behind else "loop_caught_up", lag.to_json())
+        return lag
+
+    def text(self, what: str) -> str:
+        """The body of a dead-man ping (healthchecks.io shows it in the check's log)."""
+        c = self._executor.counters
+        return (
+            f"kalshi trade {', '.join(self._context.lineup.names)}: {what}; "
+            f"ticks {self._ticks()}, "
+            f"orders {c.orders}, fills {c.fills}"
+        )
+
+    def summary(self) -> Summary:
+        portfolio = self._portfolio
+        books = {m.ticker: self._feed.book(m.ticker) for m in portfolio.open_positions()}
+        c = self._executor.counters
+        lag = self.lag
+        return Summary(
+            uptime_s=self._clock.monotonic() - self._started,
+            ticks=self._ticks(),
+            orders=c.orders,
+            fills=c.fills,
+            denied=c.denied,
+            open_positions={m.ticker: m.position for m in portfolio.open_positions()},
+            resting_orders=len(portfolio.orders),
+            realized_pnl=portfolio.pnl.realized - self._realized_at_start,
+            daily_pnl=self._store.trading.daily_realized_pnl(utc_day(self._clock.wall())),
+            unrealized_pnl=portfolio.unrealized(books),
+            trading_state=self._store.trading.trading_state().state,
+            subaccount=self._client.subaccount or 0,
+            lag_p99_s=None if lag is None else lag.lag_p99_s,
+            revisit_max_s=None if lag is None else lag.revisit_max_s,
+            behind=self._behind,
+        )

@@ -1,0 +1,186 @@
+"""One trade loop per state file and per account: OS `flock` locks held for the life of the loop,
+because two loops on one state file or one account both quote and each counts only its own
+orders against the position limit. The OS drops the locks however the process ends, so there is
+no stale lock to clean up, and the lock files are never deleted. A subaccount shares its
+account's lock. See docs/trade-loop.md "One loop per state file and account".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import pwd
+import socket
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TextIO
+
+from kalshi_cli.runner.lifecycle.state_fault import StateFileFailed
+from kalshi_cli.store.errors import StateFileUnwritable
+from kalshi_cli.vocabulary.clock import iso_utc
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+
+
+class LoopAlreadyRunning(KalshiError):
+    """Another trade loop holds this state file or this account."""
+
+    exit_code = ExitCode.ALREADY_RUNNING
+
+
+def state_lock_path(state_path: Path) -> Path:
+    return state_path.with_name(state_path.name + ".trade.lock")
+
+
+def account_lock_path(account: str, lock_dir: Path | None = None) -> Path:
+    digest = hashlib.sha256(account.encode()).hexdigest()[:32]
+    return (lock_dir or user_lock_dir()) / f"trade-{digest}.lock"
+
+
+def user_lock_dir() -> Path:
+    """A directory only this user writes, shared by every `kalshi` process of the user on this
+    machine whatever its KALSHI_HOME."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    path = (
+        Path(runtime) / "kalshi"
+        if runtime
+        else Path(tempfile.gettempdir()) / f"kalshi-{os.getuid()}"
+    )
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_uid != os.getuid():
+        raise KalshiError(
+            f"{path} belongs to another user; refusing to keep the trade lock there",
+            hint="set XDG_RUNTIME_DIR to a directory of your own",
+        )
+    return path
+
+
+def home_lock_dir() -> Path:
+    """The lock directory under the user's home from the password database (not `$HOME`),
+    the same for every process of the user whatever its environment or /tmp."""
+    home = Path(pwd.getpwuid(os.getuid()).pw_dir)
+    path = home / ".local" / "state" / "kalshi" / "locks"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+class TradeLock:
+    """The locks of one running loop; released by `release()`, `with`, or the process ending."""
+
+    def __init__(self) -> None:
+        self._handles: list[TextIO] = []
+
+    def release(self) -> None:
+        for handle in self._handles:
+            handle.close()  # closing the last descriptor drops the flock
+        self._handles.clear()
+
+    def __enter__(self) -> TradeLock:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def _take(self, path: Path, what: str, holder: dict[str, Any]) -> None:
+        handle = path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            text = handle.read()
+            handle.close()
+            raise LoopAlreadyRunning(
+                f"another trade loop ({_describe(text)}) holds {what}; stop it first",
+                hint="one loop per state file and account (every subaccount of an account "
+                "counts as that account); `kalshi check heartbeat` shows it, SIGTERM stops it "
+                "cleanly",
+            ) from None
+        except BaseException:
+            handle.close()
+            raise
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps(holder) + "\n")
+            handle.flush()
+        except OSError as exc:  # the state file's disk is full or failed: no loop can run
+            with contextlib.suppress(OSError):  # the line it could not write: closed anyway
+                handle.close()
+            raise StateFileFailed(
+                f"cannot write the trade lock {path}: {exc.strerror or exc}; not trading",
+                hint="free space on the state file's disk (or make its directory writable), "
+                "then start again",
+            ) from exc
+        self._handles.append(handle)
+
+
+def acquire(
+    state_path: Path,
+    *,
+    account: str | None,
+    now: float,
+    lock_dir: Path | None = None,
+    subaccount: int | None = None,
+) -> TradeLock:
+    """Lock the state file, then (when given) the account; LoopAlreadyRunning names the loop
+    that holds either. `account` is "<key id>@<exchange endpoint>"; `subaccount` (the loop's
+    `--subaccount`) is written for the refusal to name, and locks nothing of its own: the
+    account's lock is one for all its subaccounts."""
+    holder = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": iso_utc(now),
+        "state": str(state_path),
+        "account": account.split("@", 1)[0] if account else None,
+        **({"subaccount": subaccount} if subaccount is not None else {}),
+    }
+    lock = TradeLock()
+    try:
+        try:
+            state_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # as Store.open
+            lock._take(state_lock_path(state_path), f"the state file {state_path}", holder)
+        except OSError as exc:
+            # the lock lives beside the state file: a directory that takes neither is the
+            # state file's fault of the machine, before anything is traded
+            raise StateFileUnwritable(
+                f"state file {state_path}: its directory cannot be written "
+                f"({exc.strerror or exc}); nothing was traded",
+                hint="make the directory writable by this user, or choose another --state",
+            ) from exc
+        if account is not None:
+            key_id, _, endpoint = account.partition("@")
+            what = f"the account {key_id} on {endpoint}"
+            lock._take(account_lock_path(account, lock_dir), what, holder)
+            if lock_dir is None:
+                try:
+                    shared = home_lock_dir()
+                    if shared != user_lock_dir():
+                        lock._take(account_lock_path(account, shared), what, holder)
+                except (OSError, KeyError):
+                    # a home that cannot be written, or a uid with no password-database entry
+                    # (a container's bare `--user 12345`): the first lock stands alone
+                    pass
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def _describe(text: str) -> str:
+    with contextlib.suppress(ValueError):
+        data = json.loads(text)
+        if isinstance(data, dict) and "pid" in data:
+            where = f" on {data['host']}" if data.get("host") else ""
+            state = f", state file {data['state']}" if data.get("state") else ""
+            sub = f", subaccount {data['subaccount']}" if data.get("subaccount") is not None else ""
+            return f"pid {data['pid']}{where}, started {data.get('started', '?')}{state}{sub}"
+    return "pid unknown: it is still starting"

@@ -1,0 +1,340 @@
+"""What the trade loop (`TradeLoop`, runner/loop.py) watches besides the markets' books, a part
+the loop has: the
+feed's events (fills due, order updates, staleness, markets closing), the trading state in the
+state file (a halt, SAFE_MODE or `kalshi resume` from another process), the pause (file or
+SIGUSR1), the withdrawal of this loop's adding quotes while a blocking state holds or a market
+is stale, and positions over the limit.
+
+`LoopWatch` keeps what it has seen: the trading state, the pause, the blocking state the
+quotes were last withdrawn for, the maintenance window holding now, the markets over the
+limit, and the markets closed (a set the market pass reads). `kalshi resume` is handed on to
+`on_resume` (the market pass counts a strategy's failures afresh).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.messages import FillNotice, Lifecycle, UnreadableOrder
+from kalshi_cli.runner.books.portfolio import open_order
+from kalshi_cli.vocabulary.clock import iso_utc
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.models import (
+    LIFECYCLE_RESULT,
+    LIFECYCLE_RESUMES,
+    LIFECYCLE_STOPS,
+    Order,
+    Side,
+)
+
+if TYPE_CHECKING:
+    from kalshi_cli.runner.loop_context import LoopContext
+    from kalshi_cli.runner.loop_settings import LoopSettings
+
+CLOSED_EVENTS = LIFECYCLE_STOPS | LIFECYCLE_RESULT
+# of those, the ones no later event undoes: `deactivated` is also a pause, which `activated` ends
+ENDED_EVENTS = (LIFECYCLE_STOPS - {"deactivated"}) | LIFECYCLE_RESULT
+
+
+class LoopWatch:
+    def __init__(
+        self,
+        context: LoopContext,
+        *,
+        index_markets: Mapping[str, Sequence[str]],
+        closed: set[str],
+        on_resume: Callable[[], None],
+    ) -> None:
+        self._context = context
+        self._client = context.client
+        self._feed = context.feed
+        self._clock = context.clock
+        self._risk = context.risk
+        self._records = context.records
+        self._portfolio = context.portfolio
+        self._executor = context.executor
+        self._own = context.own
+        self._log = context.log
+        self._alert = context.alert
+        clock = context.clock
+        self._index_markets = index_markets  # an index -> the markets that settle on it
+        self._closed = closed  # written here as markets close; the market pass reads it
+        self._ended: set[str] = set()  # of those, the ones closed for good
+        self._on_resume = on_resume
+        self.paused_by_signal = False
+        self._paused = False  # as last logged
+        self.state = ""  # the trading state last read ("" before the first read)
+        self.blocked_by: str | None = None  # the blocking state the quotes were withdrawn for
+        self._breached: set[str] = set()
+        self._next_schedule = clock.monotonic()  # when the maintenance windows are read again
+        self._maintenance: tuple[float, float] | None = None  # the window holding now, if any
+
+    @property
+    def settings(self) -> LoopSettings:
+        return self._context.settings
+
+    # ---------------------------------------------------------------- events from the feed
+
+    def handle_events(
+        self, events: Iterable[FeedEvent]
+    ) -> tuple[dict[str, float | None], set[str]]:
+        """The markets whose book changed, each with when its first change arrived if the feed
+        says (in the order their news arrived: a set's order changes with the process's hash
+        seed, and with it the order of the pass's orders), and those the feed has just called
+        stale."""
+        changed: dict[str, float | None] = {}
+        went_stale: set[str] = set()
+        for event in events:
+            kind, ticker = event.kind, event.ticker
+            if kind is EventKind.BOOK and ticker is not None:
+                changed.setdefault(ticker, event.at)
+            elif kind is EventKind.FILL:
+                # a fill already read (an order that filled at once) is no news
+                notice = event.message
+                if not isinstance(notice, FillNotice) or self._executor.fills.fill_is_news(notice):
+                    self._executor.fills_due = True
+            elif kind is EventKind.USER_ORDER and isinstance(
+                event.message, Order | UnreadableOrder
+            ):
+                self._order_update(event.message)
+            elif kind is EventKind.STALE and ticker is not None:
+                went_stale.add(ticker)
+                self._log.emit("feed_stale", {"ticker": ticker, "reason": event.reason})
+                self._alert("feed_stale", ticker, f"{ticker}: {event.reason}", {"ticker": ticker})
+            elif kind is EventKind.FRESH and ticker is not None:
+                self._log.emit("feed_fresh", {"ticker": ticker})
+            elif kind is EventKind.LIFECYCLE and isinstance(event.message, Lifecycle):
+                self._lifecycle(event.message)
+            elif kind is EventKind.INDEX:
+                # a strategy that prices from the index decides again when it moves
+                if self._context.lineup.any("reads_index"):
+                    for market in self._index_markets.get(ticker or "", ()):
+                        changed.setdefault(market, event.at)
+            elif kind is not EventKind.TICKER:
+                self._log.emit(f"feed_{kind}", {"reason": event.reason, "source": event.source})
+                if event.error is not None:
+                    # a failed book poll is a failed call: the API error guard counts it
+                    self._executor.guard.failed(event.error)
+        return changed, went_stale
+
+    def _order_update(self, update: Order | UnreadableOrder) -> None:
+        number = update.subaccount  # the channel covers every subaccount
+        if number is not None and number != (self._client.subaccount or 0):
+            return  # another subaccount's order: another book, never this loop's
+        order_id, ticker = update.order_id, update.ticker or ""
+        if isinstance(update, UnreadableOrder):
+            # missing means unknown, never "0 resting": the order stays as the loop knew it,
+            # and the fills read it makes now (and the next reconcile) decide what it became
+            self._executor.fills_due = True
+            self._log.emit("user_order_unreadable", {"order_id": order_id, "error": update.error})
+            return
+        status, remaining, filled = update.status, update.remaining_count, update.fill_count
+        if filled > 0 and self._executor.fills.order_fills_are_news(order_id, filled):
+            self._executor.fills_due = True
+        if not self._executor.fills.order_message(update):
+            return
+        known = self._portfolio.orders.get(order_id)
+        if known is not None and status == "resting" and remaining > 0:
+            # an amend (by hand, or on the website) can move the price as well as the count;
+            # the exposure rule prices every resting order
+            self._portfolio.add_order(
+                open_order(
+                    order_id=order_id,
+                    client_order_id=known.client_order_id,
+                    ticker=known.ticker,
+                    book_side=update.book_side,
+                    yes_price=update.yes_price,
+                    side=known.side,
+                    remaining=remaining,
+                    strategy=known.strategy,
+                )
+            )
+        elif known is not None:
+            self._portfolio.update_order(order_id, remaining=remaining, status=status)
+        elif status == "resting" and ticker in self._portfolio.markets:
+            # placed elsewhere (by hand): it still counts toward the position limit
+            self._portfolio.add_order(
+                open_order(
+                    order_id=order_id,
+                    client_order_id=update.client_order_id,
+                    ticker=ticker,
+                    book_side=update.book_side,
+                    yes_price=update.yes_price,
+                    side=Side.YES,
+                    remaining=remaining,
+                    strategy=None,
+                )
+            )
+
+    def _lifecycle(self, message: Lifecycle) -> None:
+        ticker = message.market_ticker or ""
+        kind = message.event_type or ""
+        if ticker not in self._portfolio.markets:
+            return
+        if kind in ENDED_EVENTS:
+            self._ended.add(ticker)
+        if kind in CLOSED_EVENTS and ticker not in self._closed:
+            self._closed.add(ticker)
+            self._log.emit("market_closed", {"ticker": ticker, "event_type": kind})
+        elif kind == LIFECYCLE_RESUMES and ticker in self._closed and ticker not in self._ended:
+            # a pause ended: the market trades again, and the loop trades it, stop-loss too
+            self._closed.discard(ticker)
+            self._log.emit("market_reopened", {"ticker": ticker, "event_type": kind})
+
+    # ---------------------------------------------------------------- state, pause, breaches
+
+    @property
+    def paused(self) -> bool:
+        pause_file = self.settings.pause_file
+        paused = self.paused_by_signal or (pause_file is not None and pause_file.exists())
+        if paused != self._paused:
+            self._paused = paused
+            self._log.emit("paused" if paused else "unpaused", {"pause_file": pause_file})
+        return paused
+
+    @property
+    def last_paused(self) -> bool:
+        """The pause as last read: the heartbeat reports it without reading the file again."""
+        return self._paused
+
+    def toggle_pause(self) -> None:
+        """SIGUSR1: pause new orders, or resume them (stop-losses always go out)."""
+        self.paused_by_signal = not self.paused_by_signal
+
+    def watch_state(self) -> None:
+        row = self._records.trading_state()
+        if row.state == self.state:
+            return
+        first = not self.state
+        if not first and row.state == "ACTIVE" and self.state in ("HALTED", "SAFE_MODE"):
+            # `kalshi resume`: a person has looked; the backoff of the errors that led to
+            # SAFE_MODE must not keep the loop idle for another minute, and a strategy still
+            # failing is counted afresh toward SAFE_MODE (runner/schedule/market_pass.py
+            # `forget_errors`)
+            self._executor.guard.lift()
+            self._on_resume()
+        self.state = row.state
+        self._log.emit(
+            "trading_state", {"state": row.state, "reason": row.reason, "source": row.source}
+        )
+        if not first and row.state == "HALTED":
+            self._alert("kill_switch", "", f"trading HALTED by {row.source}: {row.reason}", {})
+
+    def _blocked(self, tripped: bool) -> str | None:
+        """Why no order that adds to a position may go out in any market now, if so."""
+        if self.state != "ACTIVE":
+            return self.state
+        if tripped:
+            return "circuit breaker"
+        if self.paused:
+            return "paused"
+        if self._maintenance is not None and self._risk.limits.maintenance_withdraw != "none":
+            return "maintenance"
+        return None
+
+    # ---------------------------------------------------------------- maintenance windows
+
+    def _watch_maintenance(self) -> None:
+        """Read the exchange's announced maintenance windows (`GET /exchange/schedule`) at the
+        start and every `schedule_poll_s`, not while the API error guard asks for a backoff (a
+        failed read counts, as every read does; the windows last read stay in force), and
+        note when the loop enters or leaves one, its lead time counted. While in one, the risk
+        engine's MAINTENANCE rule holds new orders, and `withdraw` pulls what
+        `risk.maintenance_withdraw` names (docs/trade-loop.md "Maintenance windows")."""
+        # a client whose exchange announces no schedule (the local venue's, a test's) has none
+        exchange = getattr(self._client, "exchange", None)
+        read = getattr(exchange, "get_exchange_schedule", None)
+        now_m = self._clock.monotonic()
+        if (
+            read is not None
+            and now_m >= self._next_schedule
+            and not self._executor.guard.backing_off
+        ):
+            self._next_schedule = now_m + self.settings.schedule_poll_s
+            try:
+                schedule = read()
+            except KalshiError as exc:
+                self._executor.guard.failed(exc)
+                self._log.emit("schedule_unavailable", {"error": exc.one_line()})
+            else:
+                self._executor.guard.ok()
+                windows = [
+                    (w.start.timestamp(), w.end.timestamp()) for w in schedule.maintenance_windows
+                ]
+                if self._risk.maintenance.set(windows) and windows:
+                    self._log.emit(
+                        "maintenance_scheduled",
+                        {"windows": [[iso_utc(a), iso_utc(b)] for a, b in sorted(windows)]},
+                    )
+        window = self._risk.maintenance.window_at(
+            self._clock.wall(), self._risk.limits.maintenance_lead_s
+        )
+        if window != self._maintenance:
+            if window is not None:
+                start, end = window
+                self._log.emit(
+                    "maintenance",
+                    {
+                        "start": iso_utc(start),
+                        "end": iso_utc(end),
+                        "lead_s": self._risk.limits.maintenance_lead_s,
+                        "withdraw": self._risk.limits.maintenance_withdraw,
+                    },
+                )
+            else:
+                self._log.emit("maintenance_over", {})
+            self._maintenance = window
+
+    def _stale(self, ticker: str) -> bool:
+        """The stale-feed rule's reading of this market: no fresh book, or no market data for it
+        for `risk.stale_after_s` (its own book age, pings excluded: docs/feed.md)."""
+        if not self._feed.is_fresh(ticker):
+            return True
+        return self._feed.data_age(ticker) >= self._risk.limits.stale_after_s
+
+    def withdraw(self, tripped: bool, *, full: bool, went_stale: set[str]) -> None:
+        """While a blocking state holds (SAFE_MODE, HALTED, REDUCING, the circuit breaker, the
+        pause) no order that adds to a position may be sent, and one the loop left resting
+        would add one all the same when it fills, so it is cancelled: in the tick that first
+        sees the state, then again on each full pass for any whose cancel failed. A stale
+        market loses all of the loop's quotes there, those that reduce too (its book may be
+        wrong, and with it every price the loop set from it). The API error
+        guard's backoff does not hold these cancels back: they are what makes waiting safe.
+        Orders that only reduce stay (the stop-loss and exits may still be working), and
+        orders placed by hand are left to the person who placed them."""
+        self._watch_maintenance()
+        why = self._blocked(tripped)
+        new_block = why is not None and why != self.blocked_by
+        self.blocked_by = why
+        if self.settings.dry_run:
+            return
+        if why is not None:
+            if full or new_block:
+                if why == "maintenance" and self._risk.limits.maintenance_withdraw == "all":
+                    self._own.withdraw_all(why, lambda _: True)
+                else:
+                    self._own.cancel_adding(why, lambda _: True)
+            return
+        if full or went_stale:
+            stale = {
+                t
+                for t in {o.ticker for o in self._portfolio.orders.values()}
+                if (full or t in went_stale) and self._stale(t)
+            }
+            if stale:
+                # every quote of the loop there, an exit too: its price came from a book the
+                # loop can no longer see, so it may be a gift whichever way it points
+                self._own.withdraw_all("stale feed", lambda o: o.ticker in stale)
+
+    def check_breaches(self) -> None:
+        limit = self._risk.limits.max_position_per_market
+        for m in self._portfolio.open_positions():
+            if abs(m.position) > limit and m.ticker not in self._breached:
+                self._breached.add(m.ticker)
+                detail = f"{m.ticker}: position {m.position} over the limit {limit}"
+                self._log.emit("position_breach", {"ticker": m.ticker, "position": m.position})
+                self._alert("position_breach", m.ticker, detail, {"ticker": m.ticker})
+            elif abs(m.position) <= limit:
+                self._breached.discard(m.ticker)

@@ -1,0 +1,172 @@
+"""The trade loop when its state file stops taking writes mid-session (disk full, file unwritable,
+write lock held past the busy timeout). An order's intent must be on disk before the order
+leaves, so a loop that cannot write cannot trade: it withdraws what it left on the exchange
+without writing first, triggers the session's order group when something may still rest, and
+ends with `StateFileFailed` (exit 21); `kalshi reconcile` later copies in what the file missed.
+See docs/trade-loop.md "When the state file fails".
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeGuard
+
+from kalshi_cli.client.client import LANDING_WINDOW_S
+from kalshi_cli.runner.execution.order_group import GroupTrigger, trigger_session_group
+from kalshi_cli.runner.execution.unknown_orders import wait_out_unknown
+from kalshi_cli.store.errors import InvalidTransition, StateFileUnwritable, StoreError
+from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.models import ZERO
+
+if TYPE_CHECKING:
+    from kalshi_cli.runner.loop import TradeLoop
+
+
+# how a state file that stopped taking writes is made to take them again, said in every hint
+MAKE_WRITABLE = "free space on its disk, its permissions, or stop the process holding its lock"
+
+
+class StateFileFailed(KalshiError):
+    """The trade loop stopped because its state file could not be written."""
+
+    exit_code = ExitCode.STATE_WRITE_FAILED
+
+
+def is_state_failure(exc: BaseException) -> TypeGuard[StoreError]:
+    """A state file that failed as SQLite said (full, failing, read-only, locked): not one
+    refused on opening with its own code (17, 20) nor a bug of ours in using it (those stay a
+    crash, exit 1)."""
+    return isinstance(exc, StateFileUnwritable) or (
+        isinstance(exc, StoreError)
+        and exc.exit_code is ExitCode.FAILURE
+        and not isinstance(exc, InvalidTransition)
+    )
+
+
+@dataclass
+class Withdrawal:
+    """What the stop took off the exchange: order ids cancelled, and what may still rest."""
+
+    cancelled: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)  # order ids, or client order ids if unknown
+    group_triggered: str | None = None
+
+    def text(self) -> str:
+        said = f"{len(self.cancelled)} resting order(s) of the loop cancelled on the exchange"
+        if self.left:
+            said += f"; {len(self.left)} may still rest: {', '.join(self.left)}"
+        if self.group_triggered:
+            said += f"; its order group {self.group_triggered} triggered"
+        elif self.left:
+            said += " (`kalshi cancel-all` takes them)"
+        return said
+
+
+def stop_on_state_failure(
+    loop: TradeLoop, exc: StoreError, abandon: threading.Event | None = None
+) -> StateFileFailed:
+    """Withdraw the loop's orders without writing, say why, and return the error to raise."""
+    path = loop.store.path
+    loop.log.emit("state_file_failed", {"path": str(path), "error": exc.message})
+    withdrawal = withdraw_unrecorded(loop, abandon)
+    summary = (
+        f"{_cause(exc)}; the trade loop stopped placing orders: {withdrawal.text()}; what the "
+        "state file missed (answers, cancels, fills) is on the exchange"
+    )
+    loop.log.emit(
+        "stopped",
+        {
+            "reason": "state file failed",
+            "cancelled": len(withdrawal.cancelled),
+            "left": withdrawal.left,
+            "order_group_triggered": withdrawal.group_triggered,
+        },
+    )
+    if loop.alerts is not None:
+        loop.alerts.post("state_file_failed", "", summary, {"state_file": str(path)})
+        loop.alerts.beat("fail", loop.beat_text(f"state file failed: {exc.message}"))
+    return StateFileFailed(
+        summary,
+        hint=f"make it writable again ({MAKE_WRITABLE}), then run `kalshi reconcile`, which "
+        "copies that from the exchange, before starting the loop again",
+    )
+
+
+def refused_by_state_file(exc: StoreError) -> StateFileFailed:
+    """A state file that failed while no order of the run rests: before the first order (the
+    start-up's reconcile, binding, order group) or after a clean stop."""
+    return StateFileFailed(
+        f"{_cause(exc)}; kalshi trade stopped with none of its orders resting",
+        hint=f"make it writable again ({MAKE_WRITABLE}), then start again: it reconciles "
+        "before it trades",
+    )
+
+
+def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None) -> Withdrawal:
+    """Cancel on the exchange every resting order the loop placed, and look up its orders of
+    unknown outcome, writing nothing (cancelling one found resting); trigger the session's
+    order group when something may still rest. Without a group, an order of unknown outcome is
+    looked up once a second until it shows or can no longer land (LANDING_WINDOW_S after its
+    failure), as at a shutdown (`unknown_orders.wait_out_unknown`). A second Ctrl-C (`abandon`)
+    stops the cancelling and the wait; what is left is reported."""
+    client, done = loop.client, Withdrawal()
+    own = loop.own_resting()
+    for order in own:
+        if abandon is not None and abandon.is_set():
+            done.left.append(order.order_id)
+            continue
+        try:
+            client.orders.cancel_order(order.order_id, ticker=order.ticker)
+        except NotFoundError:
+            continue  # no longer resting: filled or cancelled already
+        except KalshiError as exc:
+            loop.log.emit("cancel_failed", {"order_id": order.order_id, "error": exc.one_line()})
+            done.left.append(order.order_id)
+            continue
+        done.cancelled.append(order.order_id)
+        loop.portfolio.update_order(order.order_id, remaining=ZERO, status="canceled")
+    # a copy: the executor's stays the record of what the state file missed
+    unknown = dict(loop.executor.unknown_orders.unknown)
+
+    def look() -> None:
+        for client_order_id, lost in list(unknown.items()):
+            try:
+                found = client.orders.find_order_by_client_id(client_order_id, lost.ticker)
+                if found is not None and found.status == "resting":
+                    client.orders.cancel_order(found.order_id, ticker=found.ticker)
+                    done.cancelled.append(found.order_id)
+            except KalshiError as exc:
+                loop.log.emit(
+                    "cancel_failed", {"client_order_id": client_order_id, "error": exc.one_line()}
+                )
+                continue  # looked up again while the wait lasts, else left
+            if found is not None or loop.clock.monotonic() - lost.since >= LANDING_WINDOW_S:
+                del unknown[client_order_id]  # settled, or it can no longer land
+
+    if loop.executor.sender.order_group_id or (abandon is not None and abandon.is_set()):
+        look()  # once: what may still land, the group's trigger below refuses
+    else:
+        # no group to refuse it: wait, as a shutdown does, until it shows or cannot land
+        wait_out_unknown(unknown, look, loop.clock, loop.log, abandon)
+    done.left.extend(sorted(unknown))
+    group = loop.executor.sender.order_group_id
+    # only a live session has a group, and its client (a `KalshiClient`) is the one that made it
+    groups: GroupTrigger | None = getattr(client, "order_groups", None)
+    if (
+        done.left
+        and group
+        and groups is not None
+        and trigger_session_group(groups, group, loop.log, done.left)
+    ):
+        done.group_triggered = group
+    return done
+
+
+def _cause(exc: StoreError) -> str:
+    """The state file's own error (the path and what SQLite said), under any wrapping."""
+    root: BaseException = exc
+    while isinstance(root.__cause__, StoreError):
+        root = root.__cause__
+    return root.message if isinstance(root, KalshiError) else str(root)

@@ -1,0 +1,130 @@
+"""What the loop reports about itself: the start-up configuration, status lines, the summary."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, is_dataclass
+from decimal import Decimal
+from typing import Any
+
+from kalshi_cli.risk import RiskLimits
+
+# every risk rule, what it checks, and the limits it reads
+RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("trading state", "HALTED / SAFE_MODE stop all orders, REDUCING allows only closes", ()),
+    (
+        "circuit breaker",
+        "no new orders for the day once realized P&L <= -limit",
+        ("daily_loss_limit",),
+    ),
+    ("stale feed", "no orders on a market without fresh data", ("stale_after_s",)),
+    ("order rate", "orders sent per minute", ("max_orders_per_minute",)),
+    ("max order size", "contracts per order", ("max_order_count",)),
+    ("no self-trade", "no order that meets the account's own resting order", ()),
+    (
+        "position limit",
+        "contracts per market, resting orders included",
+        ("max_position_per_market",),
+    ),
+    ("max exposure", "dollars at risk over every market", ("max_total_exposure",)),
+    ("min edge", "expected profit per contract after fees", ("min_edge",)),
+    ("stop-loss", "close when mark < share x entry cost", ("stop_loss_share",)),
+    (
+        "maintenance",
+        "no new orders before and during a window; withdraw",
+        ("maintenance_lead_s", "maintenance_withdraw"),
+    ),
+    (
+        "API error guard",
+        "backoff on consecutive errors, SAFE_MODE past the maximum or the outage",
+        ("max_consecutive_errors", "api_outage_s", "backoff_base_s", "backoff_max_s"),
+    ),
+)
+
+
+def risk_lines(limits: RiskLimits) -> list[str]:
+    lines = []
+    for name, what, keys in RULES:
+        values = ", ".join(f"{k}={getattr(limits, k)}" for k in keys)
+        lines.append(f"  {name:<16} {values or '-':<52} {what}")
+    return lines
+
+
+def params_text(params: Any) -> str:
+    from kalshi_cli.strategy_api import Params
+    from kalshi_cli.strategy_api import params_text as struct_text
+
+    if isinstance(params, Params):
+        return struct_text(params)
+    if not is_dataclass(params) or isinstance(params, type):
+        return str(params)
+    return ", ".join(f"{f.name}={getattr(params, f.name)}" for f in fields(params))
+
+
+@dataclass(frozen=True)
+class Summary:
+    uptime_s: float
+    ticks: int
+    orders: int
+    fills: int
+    denied: int
+    open_positions: Mapping[str, Decimal]
+    resting_orders: int
+    realized_pnl: Decimal  # this run, net of fees
+    daily_pnl: Decimal  # today (UTC), every run, as the circuit breaker counts it
+    unrealized_pnl: Decimal
+    trading_state: str
+    subaccount: int = 0  # the one the loop acts on (`--subaccount`; 0, the exchange's default)
+    # the lag figures of the last heartbeat (runner/schedule/schedule.py); None before the first
+    lag_p99_s: float | None = None  # book change to the decision that saw it
+    revisit_max_s: float | None = None  # the longest a market went unvisited
+    behind: bool = False  # past the loop's fairness bound (`trade.max_revisit_s`)
+    # the loop's orders its stop could not prove gone (runner/lifecycle/stop.py); empty: proven
+    not_proven: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["uptime_s"] = round(self.uptime_s, 1)
+        data["open_positions"] = {k: str(v) for k, v in self.open_positions.items()}
+        data["not_proven"] = list(self.not_proven)
+        for key in ("realized_pnl", "daily_pnl", "unrealized_pnl"):
+            data[key] = f"{data[key]:f}"
+        return data
+
+    def lines(self) -> list[str]:
+        positions = ", ".join(f"{t} {p:+f}" for t, p in self.open_positions.items()) or "none"
+        return [
+            f"uptime          {self.uptime_s:.1f}s",
+            f"ticks           {self.ticks}",
+            f"orders          {self.orders} placed, {self.denied} denied by risk",
+            f"fills           {self.fills}",
+            f"open positions  {positions}",
+            f"resting orders  {self.resting_orders}",
+            f"realized P&L    {_money(self.realized_pnl)} this run, {_money(self.daily_pnl)} today",
+            f"unrealized P&L  {_money(self.unrealized_pnl)}",
+            f"trading state   {self.trading_state}",
+            f"subaccount      {self.subaccount}",
+            f"loop lag        {self._lag_text()}",
+            *(
+                [
+                    f"NOT PROVEN      {len(self.not_proven)} order(s) of the loop may rest: "
+                    + ", ".join(self.not_proven)
+                ]
+                if self.not_proven
+                else []
+            ),
+        ]
+
+    def _lag_text(self) -> str:
+        if self.revisit_max_s is None:
+            return "not measured yet"
+        p99 = "no news" if self.lag_p99_s is None else f"p99 {self.lag_p99_s:.3f}s"
+        text = f"{p99} book change to decision, every market visited within "
+        text += f"{self.revisit_max_s:.1f}s"
+        return text + (" (BEHIND)" if self.behind else "")
+
+
+def _money(value: Decimal) -> str:
+    from kalshi_cli.vocabulary.models import fmt_money
+
+    return fmt_money(value)

@@ -1,0 +1,553 @@
+"""One market's turn in a tick of the trade loop (`TradeLoop`, runner/loop.py), a part the loop
+has: its stop-loss
+(at most once per `stop_loss_retry_s` against the same book), then the strategy's call on a
+snapshot of the book, the position view (this loop's own resting orders, with their queue
+positions) and the complement's book, and what it decided sent through the `LoopExecutor` (legs
+that only pay together as a group). A quiet market (docs/trade-loop.md "Quiet markets") skips
+the call when nothing it reads has changed.
+
+`MarketPass` keeps what a market's turn remembers from one to the next: its mid history, the
+queue positions of the loop's orders (read each full tick), the last stop-loss fired in each
+market (`StopAttempt`), the strategy's failed decisions in a row there, and the inputs of its
+last quiet call. It is handed what it reads (the feed, the portfolio, the settings and the
+strategy, which the loop replaces when they change) and what it acts through (the executor,
+the loop's own orders, the alert to post); the loop sets `paused` once a tick.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from kalshi_cli.risk import Code, TradingState, current_state
+from kalshi_cli.runner.books.portfolio import MidHistory
+from kalshi_cli.runner.execution.dispatch import CallAnswer
+from kalshi_cli.runner.ports import FeedWithIndices
+from kalshi_cli.runner.schedule.lineup import Lineup, Member
+from kalshi_cli.strategies import (
+    Cancel,
+    Decision,
+    Intent,
+    MarketSnapshot,
+    PositionView,
+)
+from kalshi_cli.strategy_api import Complement, IndexView, MarketTerms, best_bid
+from kalshi_cli.strategy_api.window import MidWindow
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.models import Level, Orderbook, PriceRange
+
+if TYPE_CHECKING:
+    from kalshi_cli.runner.loop_context import LoopContext
+    from kalshi_cli.runner.loop_settings import LoopSettings
+
+STRATEGY_GUARD = "strategy_guard"  # the rule name of the trips and states it writes
+
+
+@dataclass(frozen=True)
+class StopAttempt:
+    """The last firing of a market's stop-loss: when, against which best bid of the held side
+    and which position, and whether its closes were tried (not held by the API backoff)."""
+
+    at: float  # monotonic
+    against: tuple[Level | None, Decimal]
+    tried: bool
+
+
+def checked(
+    decisions: Sequence[Decision], ticker: str, complement: Complement | None, where: str = ""
+) -> Sequence[Decision]:
+    """What a strategy returned, refused whole (ValueError) unless it is a sequence of
+    `Intent`s and `Cancel`s for this market (or its complement) whose fair values are
+    probabilities: a wrong answer from user code never reaches the risk engine half-read. The
+    refusal starts with `where`, the file and line of the strategy's `decide`."""
+    at = f"{where}: " if where else ""
+    if not isinstance(decisions, list | tuple):
+        raise ValueError(f"{at}decide returned {type(decisions).__name__}, not a list of decisions")
+    markets = {ticker} if complement is None else {ticker, complement.ticker}
+    for decision in decisions:
+        if not isinstance(decision, Intent | Cancel):
+            raise ValueError(f"{at}decide returned {decision!r}, not an Intent or a Cancel")
+        if decision.ticker not in markets:
+            raise ValueError(f"{at}decide for {ticker} returned a decision for {decision.ticker}")
+        if isinstance(decision, Intent):
+            fair = decision.model_fair
+            if not isinstance(fair, Decimal) or not fair.is_finite() or not 0 <= fair <= 1:
+                raise ValueError(f"{at}intent model_fair {fair!r} is not a probability")
+    return decisions
+
+
+class MarketPass:
+    def __init__(
+        self,
+        context: LoopContext,
+        *,
+        terms: Mapping[str, MarketTerms],
+        complements: Mapping[str, str],
+        closed: set[str],
+    ) -> None:
+        self._context = context
+        self._client = context.client
+        self._feed = context.feed
+        self._clock = context.clock
+        self._risk = context.risk
+        self._records = context.records
+        self._portfolio = context.portfolio
+        self._executor = context.executor
+        self._own = context.own
+        self._log = context.log
+        self._alert = context.alert
+        settings = context.settings
+        # how each market settles (its strike fields, close, the index its rules name)
+        self._terms = terms
+        # ticker -> the other market of its two-outcome, mutually exclusive event
+        self._complements = complements
+        self._closed = closed  # markets closed, determined or settled: no more turns
+        self.history = MidHistory(settings.history_s)
+        # order id -> contracts ahead of it, read each full tick for a strategy that uses it
+        self.queue_positions: dict[str, Decimal] = {}
+        self._reading_queue = False  # a read of them is out
+        self.paused = False  # new orders paused: read once a tick by the loop
+        self._stops: dict[str, StopAttempt] = {}
+        # (strategy, ticker) -> the strategy's failed decisions there in a row
+        self._strategy_errors: dict[tuple[str, str], int] = {}
+        self.strategy_error_count = 0  # failed decisions of this run, every market
+        # (strategy, ticker) -> the inputs of the strategy's last call there, when it decided
+        # nothing
+        self._quiet: dict[tuple[str, str], tuple[Member, MarketSnapshot, PositionView]] = {}
+
+    @property
+    def settings(self) -> LoopSettings:
+        return self._context.settings
+
+    @property
+    def lineup(self) -> Lineup:
+        return self._context.lineup
+
+    def _window_is_horizon(self, member: Member) -> bool:
+        """The strategy's window reaches back at least as far as the mids the loop keeps, so a
+        window over unchanged mids is unchanged (`history_s` is the longest window)."""
+        window_s = member.window_s
+        return window_s is None or self.settings.history_s <= window_s
+
+    def stop_waiting(self, ticker: str) -> bool:
+        """A stop-loss fired in this market whose close did not fill: its retry is due by
+        time, not only on a new book."""
+        return ticker in self._stops
+
+    def forget_quiet(self) -> None:
+        """The params changed: a market skipped as quiet was judged with the old ones."""
+        self._quiet.clear()
+
+    def forget_errors(self) -> None:
+        """`kalshi resume`: a strategy still failing is counted afresh toward SAFE_MODE."""
+        self._strategy_errors.clear()
+
+    def trade(self, ticker: str) -> None:
+        """One market's turn: its stop-loss, then each strategy of the lineup in turn, each on
+        its own view (its own resting orders and its own part of the position)."""
+        if ticker in self._closed:
+            return
+        book = self._feed.book(ticker)
+        if book is None:
+            return
+        now = self._clock.wall()
+        # the stop-loss first, on the account's view: a strategy quiet on its own (flat) part
+        # says nothing of the account's position, which the floor counts; a flat account has
+        # nothing to stop (a quiet market's visit stays a few look-ups)
+        if self._portfolio.view(ticker).position == 0:
+            self._stops.pop(ticker, None)
+        elif self._stopped(ticker, now, book, self._loop_view(ticker)):
+            return
+        members = [m for m in self.lineup if not self._untouched(m, ticker, now, book)]
+        if not members:
+            return
+        mids = self.history.record(ticker, now, book) if self.lineup.any("reads_mids") else ()
+        if self._executor.guard.backing_off or self.paused:
+            return
+        price_ranges = self._portfolio.markets[ticker].price_ranges
+        taker_rate, maker_rate = self._portfolio.fee_rates(ticker, now)
+        complement = self._complement(ticker) if ticker in self._complements else None
+        market = _Market(ticker, now, book, mids, price_ranges, taker_rate, maker_rate, complement)
+        guard = self._executor.guard
+        for member in members:
+            self._decide(member, market)
+            if guard.backing_off:
+                return  # a call of this strategy's turn failed: the others wait it out
+
+    def _decide(self, member: Member, market: _Market) -> None:
+        """One strategy's call on one market, and what it decided sent."""
+        ticker, now = market.ticker, market.now
+        view = self._member_view(member, ticker)
+        strategy = member.strategy
+        mids = market.mids if strategy.reads_mids else ()
+        # the snapshot is built only for a call: a quiet market's full pass costs no allocation
+        if self._still_quiet(member, market, view, mids):
+            return
+        snapshot = MarketSnapshot(
+            ticker,
+            now,
+            market.book,
+            mids,
+            market.price_ranges,
+            fee_rate=market.taker_rate,
+            maker_fee_rate=market.maker_rate,
+            complement=market.complement,
+            terms=self._terms.get(ticker),
+            index=self._index_of(ticker) if strategy.reads_index else None,
+        )
+        try:
+            decisions = strategy.decide(snapshot, view, member.params)
+            decisions = checked(decisions, ticker, market.complement, strategy.decide_at)
+        except Exception as exc:  # a strategy bug must not take the loop (and its stops) down
+            self._strategy_failed(member, ticker, exc)
+            return
+        key = (member.name, ticker)
+        self._strategy_errors.pop(key, None)
+        if decisions or strategy.clock_free is None:
+            self._quiet.pop(key, None)
+        else:
+            self._quiet[key] = (member, snapshot, view)
+        if not decisions:
+            return
+        # the book's freshness and age are read only when an order may go out
+        fresh = self._feed.is_fresh(ticker)
+        last_data_at = self._last_data_at(ticker, now, fresh)
+        mine = {o.order_id for o in view.resting}
+        intents: list[Intent] = []
+        for decision in decisions:
+            if isinstance(decision, Cancel):
+                if decision.order_id in mine:  # never another strategy's or a person's order
+                    self._executor.cancels.cancel(decision)
+                continue
+            intents.append(_owned(decision, member.name, mine))
+        if len(intents) > 1 and (len({i.ticker for i in intents}) > 1 or strategy.uses_complements):
+            # legs that only pay together (an arbitrage pair, in two markets or in one) go out
+            # together or not at all
+            self._executor.execute_group(intents, last_data_at=last_data_at, in_sync=fresh)
+            return
+        for intent in intents:
+            # an order that adds waits for the tick's batch; one that reduces goes at once
+            self._executor.execute(intent, last_data_at=last_data_at, in_sync=fresh, batch=True)
+
+    def _index_of(self, ticker: str) -> IndexView | None:
+        """The reference index the market's rules name, as the feed last gave it."""
+        terms = self._terms.get(ticker)
+        feed = self._feed
+        if terms is None or terms.index_id is None or not isinstance(feed, FeedWithIndices):
+            return None
+        return feed.index_view(terms.index_id)
+
+    def _strategy_failed(self, member: Member, ticker: str, error: Exception) -> None:
+        """Containment of a strategy (or its model) that raised, hung past its deadline or
+        answered garbage, per market: the decision is skipped and counted, and the loop's
+        quotes in that market that would add to the position are withdrawn (they were placed
+        on the view that now fails). The `strategy_errors_alert`-th failure in a row in one
+        market alerts; the `strategy_errors_safe_mode`-th puts trading into SAFE_MODE, which
+        withdraws every quote and waits for a person (`kalshi resume`); a dry run only logs
+        it."""
+        name = member.name
+        count = self._strategy_errors.get((name, ticker), 0) + 1
+        self._strategy_errors[(name, ticker)] = count
+        self.strategy_error_count += 1
+        text = str(error) or repr(error)
+        self._log.emit(
+            "strategy_error",
+            {
+                "ticker": ticker,
+                "strategy": name,
+                "error": text,
+                "kind": type(error).__name__,
+                "in_a_row": count,
+            },
+        )
+        if not self.settings.dry_run:
+            self._own.cancel_adding(
+                "strategy error", lambda o: o.ticker == ticker and self._own.owner(o) == name
+            )
+        summary = f"{ticker}: {count} failed decisions in a row, last: {text}"
+        if count == self.settings.strategy_errors_alert:
+            self._alert(
+                "strategy_error", f"{name}:{ticker}", summary, {"ticker": ticker, "strategy": name}
+            )
+        if count < self.settings.strategy_errors_safe_mode:
+            return
+        detail = f"strategy {name}: {summary}"
+        if self.settings.dry_run:
+            # nothing was sent: a dry run tries a model out, and leaves the state file's
+            # trading state (which a live loop on it would start in) as it found it
+            self._strategy_errors.clear()
+            self._log.emit("safe_mode", {"detail": detail, "dry_run": True})
+            return
+        if current_state(self._records).needs_person:
+            return  # trading already waits for a person; `kalshi resume` starts a fresh count
+        self._strategy_errors.clear()
+        self._records.record_risk_trip(
+            rule=STRATEGY_GUARD, code=Code.SAFE_MODE, detail=detail, ticker=ticker
+        )
+        self._records.set_trading_state(
+            TradingState.SAFE_MODE, reason=detail, source=STRATEGY_GUARD
+        )
+        self._log.emit("safe_mode", {"detail": detail})
+        self._alert("safe_mode", "", detail, {"ticker": ticker})
+        # the tick withdraws every quote at the end of this pass (runner/loop.py)
+        self._executor.guard.safe_mode_tripped = True
+
+    def exit(self, ticker: str) -> None:
+        """A held market's stop-loss alone: for a tick that brings it no book change but a new
+        position view (a fill read, an order's update) or a stop waiting for its retry. The
+        strategy is called on a book change and on the sweep, as before; the stop-loss, which
+        reads only the book and the view, does not wait for either."""
+        if ticker in self._closed:
+            return
+        book = self._feed.book(ticker)
+        if book is None:
+            return
+        self._stopped(ticker, self._clock.wall(), book, self._loop_view(ticker))
+
+    def _stopped(
+        self,
+        ticker: str,
+        now: float,  # unix seconds
+        book: Orderbook,
+        view: PositionView,
+    ) -> bool:
+        """Fire the market's stop-loss if it asks to close (True), else forget its last one."""
+        stops = self._risk.stop_loss(view, book)
+        if stops:
+            fresh = self._feed.is_fresh(ticker)
+            against = (best_bid(book, stops[0].side), view.contracts)
+            self._stop_loss(ticker, stops, against, self._last_data_at(ticker, now, fresh), fresh)
+            return True
+        self._stops.pop(ticker, None)
+        return False
+
+    def _last_data_at(self, ticker: str, now: float, fresh: bool) -> float | None:
+        """When this market's book last had data (its last data message or poll), never the
+        feed's last frame: pings arrive every 10 s while data can stall behind them. Read only
+        when an order may go out."""
+        age = self._feed.data_age(ticker) if fresh else math.inf
+        return now - age if age != math.inf else None
+
+    def _still_quiet(
+        self,
+        member: Member,
+        market: _Market,
+        view: PositionView,
+        mids: Sequence[tuple[float, Decimal]],
+    ) -> bool:
+        """Quiet markets: the strategy decided nothing on this market last time, and nothing it
+        reads has changed since: the same params, book (and complement's), position, resting
+        orders and queue positions, fee rates, and the same mid points (none added, none aged
+        out of the window). A strategy that is `clock_free` for this position then decides
+        nothing again, and the call is skipped: a full pass over markets whose books did not
+        move costs no strategy call. Any doubt (the wall clock stepped back, a history horizon
+        longer than the strategy's window) calls it. Compared field by field against the last
+        call's snapshot, before a new one is built."""
+        last = self._quiet.get((member.name, market.ticker))
+        clock_free = member.strategy.clock_free
+        if last is None or clock_free is None:
+            return False
+        before_member, before, before_view = last
+        if before_member is not member:
+            return False
+        if not (view is before_view or view == before_view) or not clock_free(view):
+            return False
+        if not (market.book is before.book or market.book == before.book):
+            return False
+        if (
+            market.taker_rate != before.fee_rate
+            or market.maker_rate != before.maker_fee_rate
+            or market.complement != before.complement
+            or market.price_ranges != before.price_ranges
+            or market.now < before.ts
+        ):
+            return False
+        before_mids = before.mids
+        if isinstance(mids, MidWindow) and isinstance(before_mids, MidWindow):
+            return (
+                self._window_is_horizon(member)
+                and mids.same_as(before_mids)
+                and mids.in_order_until(market.now)
+            )
+        return mids == before_mids == ()
+
+    def _untouched(self, member: Member, ticker: str, now: float, book: Orderbook) -> bool:
+        """A quiet market none of whose inputs was even touched since the strategy's last call
+        there (which decided nothing): the very same book object (a recorded feed builds one
+        per change and hands it out until the next; the live feeds build one per read, so a
+        live market always takes the full path), position view (the portfolio makes a new one
+        on each fill, order or settlement of the market), complement book and price ranges,
+        equal fee rates, the clock not stepped back, for a strategy that reads no mids (a mid
+        strategy's window moves with the clock: it takes the full path) and is `clock_free`
+        for that view. The rest of its turn could then only end where it ended last time: the
+        backoff and the pause only hold back a call, and `_still_quiet` would skip the call
+        (the stop-loss, which reads the account's view, ran before this). So a full pass over
+        markets whose books did not move costs a few look-ups each, not the whole chain;
+        anything not the same object takes the full path."""
+        last = self._quiet.get((member.name, ticker))
+        if last is None:
+            return False
+        before_member, before, before_view = last
+        strategy = member.strategy
+        if before_member is not member or strategy.reads_mids or now < before.ts:
+            return False
+        if book is not before.book or before_view.resting:
+            return False
+        view = self._portfolio.view_for(ticker, member.name)
+        if view is not before_view or strategy.clock_free is None:
+            return False
+        if not strategy.clock_free(view):
+            return False
+        complement = before.complement
+        if complement is None:
+            if ticker in self._complements and self._complement(ticker) is not None:
+                return False
+        else:
+            other = self._complements.get(ticker)
+            if (
+                other != complement.ticker
+                or other in self._closed
+                or self._feed.book(other) is not complement.book
+                or self._portfolio.markets[other].price_ranges is not complement.price_ranges
+            ):
+                return False
+        if self._portfolio.markets[ticker].price_ranges is not before.price_ranges:
+            return False
+        taker_rate, maker_rate = self._portfolio.fee_rates(ticker, now)
+        return taker_rate == before.fee_rate and maker_rate == before.maker_fee_rate
+
+    def _loop_view(self, ticker: str) -> PositionView:
+        """The market's whole position with only the loop's resting orders (any strategy's):
+        what the stop-loss may replace. Orders placed by hand are the person's; the risk
+        engine still counts them (it reads the whole view)."""
+        view = self._portfolio.view(ticker)
+        if not view.resting:
+            return view
+        mine = {o.order_id for o in self._portfolio.resting(ticker) if self._own.placed_by_us(o)}
+        if len(mine) != len(view.resting):
+            view = replace(view, resting=tuple(o for o in view.resting if o.order_id in mine))
+        return view
+
+    def _member_view(self, member: Member, ticker: str) -> PositionView:
+        """What one strategy decides on: the market's whole position (the risk rules count
+        it), the part its own fills built (`own`), and only its own resting orders, with their
+        queue positions: what it may cancel or replace. Another strategy's orders and the
+        person's are not its to touch; the risk engine still counts them."""
+        view = self._portfolio.view_for(ticker, member.name)
+        if not view.resting:
+            return view
+        name = member.name
+        mine = {o.order_id for o in self._portfolio.resting(ticker) if self._own.owner(o) == name}
+        if len(mine) != len(view.resting):
+            view = replace(view, resting=tuple(o for o in view.resting if o.order_id in mine))
+        if self.queue_positions and view.resting:
+            ahead = self.queue_positions
+            resting = (replace(o, queue_position=ahead.get(o.order_id)) for o in view.resting)
+            view = replace(view, resting=tuple(resting))
+        return view
+
+    def read_queue_positions(self) -> None:
+        """The queue positions of this loop's resting orders, for a strategy that requotes by
+        them (the market maker). A failed read leaves them unknown, which never keeps an order
+        that would otherwise be replaced. The read goes off the deciding path
+        (runner/execution/dispatch.py); the positions last read stand until its answer is booked."""
+        if (
+            not self.lineup.any("uses_queue_positions")
+            or self.settings.dry_run
+            or self._executor.guard.backing_off
+        ):
+            self.queue_positions = {}
+            return
+        tickers = {o.ticker for o in self._portfolio.orders.values() if self._own.placed_by_us(o)}
+        if not tickers:
+            self.queue_positions = {}
+            return
+        if self._reading_queue:
+            return
+        self._reading_queue = True
+        orders = self._client.orders
+
+        def booked(answer: CallAnswer[dict[str, Decimal]]) -> None:
+            self._reading_queue = False
+            try:
+                self.queue_positions = answer.get()
+            except KalshiError as exc:
+                self.queue_positions = {}
+                self._log.emit("queue_positions_unavailable", {"error": str(exc)})
+
+        self._executor.dispatch.send(
+            (), lambda: orders.get_queue_positions(market_tickers=sorted(tickers)), booked
+        )
+
+    def _complement(self, ticker: str) -> Complement | None:
+        other = self._complements.get(ticker)
+        if other is None or other in self._closed:
+            return None
+        book = self._feed.book(other)  # None unless fresh
+        if book is None:
+            return None
+        return Complement(other, book, self._portfolio.markets[other].price_ranges)
+
+    def _stop_loss(
+        self,
+        ticker: str,
+        stops: list[Intent],
+        against: tuple[Level | None, Decimal],
+        last_data_at: float | None,
+        fresh: bool,
+    ) -> None:
+        """Fire the stop-loss, at most once per `stop_loss_retry_s` against the same book. A
+        close that cannot fill (the bid is gone, or is the trader's own order) would otherwise
+        go out on every tick: a slot of the order-rate cap each time, which every other market
+        shares, and a `stop_loss` event and alert each time. A new bid or a partial fill (a
+        new position) makes it fire at once."""
+        now = self._clock.monotonic()
+        last = self._stops.get(ticker)
+        if (
+            last is not None
+            and last.against == against
+            and now < last.at + self.settings.stop_loss_retry_s
+        ):
+            # closes held by the backoff go out as soon as it is over, without a new signal
+            if last.tried or self._executor.guard.backing_off:
+                return
+        else:
+            first = stops[0]
+            self._log.emit(
+                "stop_loss", {"ticker": ticker, "reason": first.reason, "orders": len(stops)}
+            )
+            self._alert("stop_loss", ticker, first.reason, {"ticker": ticker})
+        tried = not self._executor.guard.backing_off
+        self._stops[ticker] = StopAttempt(now, against, tried)
+        if tried:
+            for intent in stops:
+                self._executor.execute(intent, last_data_at=last_data_at, in_sync=fresh)
+
+
+@dataclass(frozen=True)
+class _Market:
+    """What every strategy's call on one market in one turn reads alike."""
+
+    ticker: str
+    now: float  # unix seconds
+    book: Orderbook
+    mids: Sequence[tuple[float, Decimal]]
+    price_ranges: tuple[PriceRange, ...]
+    taker_rate: Decimal
+    maker_rate: Decimal
+    complement: Complement | None
+
+
+def _owned(intent: Intent, owner: str, mine: set[str]) -> Intent:
+    """The intent as its strategy's own: it carries the strategy's name whatever the strategy
+    wrote (the owner of its order, fills and position), and replaces only that strategy's own
+    orders (an id of another's order is dropped: it is not this strategy's to cancel)."""
+    replaces = intent.replaces
+    if replaces and not mine.issuperset(replaces):
+        replaces = tuple(i for i in replaces if i in mine)
+    if intent.strategy == owner and replaces is intent.replaces:
+        return intent
+    return replace(intent, strategy=owner, replaces=replaces)

@@ -1,0 +1,167 @@
+"""Which markets a tick of the trade loop visits, in which order, and how far behind it runs:
+`MarketSchedule` hands out markets one at a time within a tick's time budget, markets with news
+first, then a round-robin sweep, with a fairness bound so a quiet market waits at most about
+`revisit_s`; it also measures the decision lag and the revisit times for the heartbeat. It reads
+no clock: the loop passes its monotonic time in. See docs/trade-loop.md "How the loop chooses
+its markets".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LagReport:
+    """The loop's lag over one reporting window (docs/trade-loop.md "Lag")."""
+
+    decisions: int  # decisions on news in the window
+    lag_p50_s: float | None  # book change to the decision that saw it; None without decisions
+    lag_p99_s: float | None
+    lag_max_s: float | None
+    revisit_max_s: float  # the longest any market went unvisited, the window's or still open
+    waiting: int  # markets with news not yet decided on, at the report
+    # the markets unvisited for longer than the revisit bound, longest first (at most ten)
+    behind_on: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        def r(value: float | None) -> float | None:
+            return None if value is None else round(value, 3)
+
+        return {
+            "decisions": self.decisions,
+            "lag_p50_s": r(self.lag_p50_s),
+            "lag_p99_s": r(self.lag_p99_s),
+            "lag_max_s": r(self.lag_max_s),
+            "revisit_max_s": round(self.revisit_max_s, 3),
+            "waiting": self.waiting,
+            "behind_on": list(self.behind_on),
+        }
+
+
+def quantile(ordered: list[float], q: float) -> float:
+    """The nearest-rank quantile of an ascending, non-empty list."""
+    rank = max(1, math.ceil(len(ordered) * q))
+    return ordered[min(len(ordered), rank) - 1]
+
+
+class MarketSchedule:
+    def __init__(self, tickers: Iterable[str], *, now: float, revisit_s: float) -> None:
+        self.revisit_s = revisit_s
+        self._order = list(dict.fromkeys(tickers))
+        # ticker -> when the first change not yet decided on arrived (insertion: oldest first)
+        self.news: dict[str, float] = {}
+        self._sweep: dict[str, None] = {}  # the current sweep's markets not yet visited
+        # a market counts as visited at the start: its revisit is measured from there
+        self.visited: dict[str, float] = dict.fromkeys(self._order, now)
+        self._lags: list[float] = []
+        self._revisit_max = 0.0
+        # every decision lag of the run with its market, when a benchmark or test asks for
+        # the whole distribution (the reports keep only a window)
+        self.kept: list[tuple[str, float]] | None = None
+        # markets waiting for an exchange call's answer (runner/execution/dispatch.py): out of the
+        # news and the sweep until it is booked; ticker -> (its news's time, in the sweep)
+        self._parked: dict[str, tuple[float | None, bool]] = {}
+
+    @property
+    def pending(self) -> bool:
+        """Work left over: news not yet decided on, or a sweep not yet finished."""
+        return bool(self.news or self._sweep)
+
+    def in_sweep(self, ticker: str) -> bool:
+        return ticker in self._sweep
+
+    def changed(self, ticker: str, at: float) -> None:
+        """A change of the market's book arrived at `at`; the first one not yet decided on is
+        what its lag is measured from."""
+        parked = self._parked.get(ticker)
+        if parked is not None:
+            if parked[0] is None:
+                self._parked[ticker] = (at, parked[1])
+        elif ticker in self.visited:
+            self.news.setdefault(ticker, at)
+
+    def park(self, ticker: str) -> None:
+        """The market waits for an exchange call's answer: no visit until `unpark`, its news
+        and its place in the sweep kept."""
+        if ticker in self.visited and ticker not in self._parked:
+            in_sweep = ticker in self._sweep
+            self._sweep.pop(ticker, None)
+            self._parked[ticker] = (self.news.pop(ticker, None), in_sweep)
+
+    def unpark(self, ticker: str) -> None:
+        """The answer is booked: the market's news (kept, or arrived meanwhile) waits its turn
+        again, measured from when it arrived, and a sweep still going visits it."""
+        parked = self._parked.pop(ticker, None)
+        if parked is None:
+            return
+        news_at, in_sweep = parked
+        if news_at is not None:
+            self.news.setdefault(ticker, news_at)
+        if in_sweep and self._sweep:
+            self._sweep[ticker] = None
+
+    def start_sweep(self) -> None:
+        """A timer tick: every market once more, unless the last sweep is still going (a
+        parked market joins it when it is free)."""
+        if not self._sweep:
+            self._sweep = dict.fromkeys(t for t in self._order if t not in self._parked)
+            for ticker, (news_at, _) in self._parked.items():
+                self._parked[ticker] = (news_at, True)
+
+    def next_market(self, now: float) -> str | None:
+        """The market to visit next, or None when there is nothing left to do."""
+        front = next(iter(self._sweep), None)
+        if front is not None and now - self.visited[front] >= self.revisit_s:
+            return front  # overdue: the fairness bound goes ahead of the news
+        if self.news:
+            return next(iter(self.news))
+        return front
+
+    def visit(self, ticker: str, now: float) -> None:
+        """The loop decided on the market at `now` (or found nothing to decide on)."""
+        at = self.news.pop(ticker, None)
+        if at is not None:
+            lag = max(now - at, 0.0)
+            self._lags.append(lag)
+            if self.kept is not None:
+                self.kept.append((ticker, lag))
+        last = self.visited.get(ticker)
+        if last is not None:
+            self._revisit_max = max(self._revisit_max, now - last)
+        self.visited[ticker] = now
+        self._sweep.pop(ticker, None)
+
+    def remove(self, ticker: str) -> None:
+        """A market the loop no longer trades (closed): it waits for nothing."""
+        self.news.pop(ticker, None)
+        self._sweep.pop(ticker, None)
+        self._parked.pop(ticker, None)
+        self.visited.pop(ticker, None)
+        self._order = [t for t in self._order if t != ticker]
+
+    def report(self, now: float) -> LagReport:
+        """The figures since the last report, and a new window."""
+        lags, self._lags = sorted(self._lags), []
+        oldest = min(self.visited.values(), default=now)
+        revisit = max(self._revisit_max, now - oldest)
+        self._revisit_max = 0.0
+        late = now - self.revisit_s
+        visited = self.visited
+        behind_on = (
+            tuple(sorted((t for t, at in visited.items() if at < late), key=lambda t: visited[t]))
+            if oldest < late
+            else ()
+        )[:10]
+        return LagReport(
+            decisions=len(lags),
+            lag_p50_s=quantile(lags, 0.5) if lags else None,
+            lag_p99_s=quantile(lags, 0.99) if lags else None,
+            lag_max_s=lags[-1] if lags else None,
+            revisit_max_s=revisit,
+            waiting=len(self.news) + sum(1 for at, _ in self._parked.values() if at is not None),
+            behind_on=behind_on,
+        )

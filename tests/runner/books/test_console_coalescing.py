@@ -1,0 +1,83 @@
+"""SAFE_MODE, REDUCING, HALTED and `--dry-run` log once per change and a count per interval.
+
+A blocking trading state denies every market's intents on every tick, and a dry run "sends"
+the same order on every tick; both used to write a line per market per tick to the console (or,
+after the first coalescing, a line and a summary per market). A state that blocks everything is
+one denial line when it begins and one counted summary per interval, whatever the number of
+markets; a dry-run order is one line when it changes (market, side, action, price or count) and a
+counted summary per interval. The console and the file get the same lines.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.vocabulary.clock import ManualClock
+from tests.runner.fakes import START, make_rig
+
+
+def _events(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.mark.parametrize("state", ["SAFE_MODE", "REDUCING", "HALTED"])
+def test_a_blocking_state_is_one_line_then_one_count_per_interval(
+    tmp_path: Path, state: str
+) -> None:
+    log_path = tmp_path / "trade.log"
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", log_path=log_path)
+    rig.store.trading.set_trading_state(state, reason="test", source="test")
+    for _ in range(300):  # 150 s
+        rig.feed.last_at = rig.clock.monotonic()
+        rig.step(0.5)
+    rig.loop.log.close()
+    denied = rig.loop.log.counts["risk_denied"]
+    lines = [e for e in _events(log_path) if str(e["event"]).startswith("risk_denied")]
+    full = [e for e in lines if e["event"] == "risk_denied"]
+    summaries = [e for e in lines if e["event"] == "risk_denied_summary"]
+    assert denied > 2 * len(rig.exchange.markets), "every market asked, on many ticks"
+    assert [e["code"] for e in full] == [state]  # one line, not one per market
+    assert len(summaries) <= 3  # one per 60 s interval of 150 s
+    assert all("ticker" not in s for s in summaries)
+    assert len(full) + sum(int(str(s["count"])) for s in summaries) == denied
+
+
+def test_a_dry_run_logs_an_order_once_per_change(tmp_path: Path) -> None:
+    log_path = tmp_path / "trade.log"
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", log_path=log_path, dry_run=True)
+    for _ in range(300):
+        rig.feed.last_at = rig.clock.monotonic()
+        rig.step(0.5)
+    rig.loop.log.close()
+    would = rig.loop.log.counts["dry_run_order"]
+    lines = _events(log_path)
+    full = [e for e in lines if e["event"] == "dry_run_order"]
+    summaries = [e for e in lines if e["event"] == "dry_run_order_summary"]
+    assert would >= 300, "the same quotes were wanted on every tick"
+    assert len(full) < would / 5  # a line only when what would be sent changed
+    assert len(full) + sum(int(str(s["count"])) for s in summaries) == would
+
+
+def test_the_console_gets_the_coalesced_lines() -> None:
+    clock = ManualClock(START)
+    console = io.StringIO()
+    log = EventLog(clock, stderr=console)
+    for _ in range(20):
+        for ticker in ("A", "B", "C"):
+            log.emit("risk_denied", {"code": "SAFE_MODE", "ticker": ticker, "detail": "x"})
+            order = {"ticker": ticker, "side": "yes", "action": "buy", "price": "0.4", "count": "1"}
+            log.emit("dry_run_order", order)
+        clock.advance(1)
+    clock.advance(60)
+    log.emit("status", {})
+    log.close()
+    lines = console.getvalue().splitlines()
+    assert sum(" risk_denied " in line for line in lines) == 1
+    assert sum(" risk_denied_summary " in line and "count=59" in line for line in lines) == 1
+    assert sum(" dry_run_order " in line for line in lines) == 3  # one per market
+    assert sum(" dry_run_order_summary " in line for line in lines) == 3

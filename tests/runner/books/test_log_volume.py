@@ -1,0 +1,113 @@
+"""The trade log's volume is bounded, and the file is private.
+
+A HALTED loop used to log a `signal` and a `risk_denied` line for every intent on every tick (33.7
+MB an hour). Repeats of the same kind (the same denial code in the same market, the same signal)
+are now one line, then one `*_summary` line with their count per interval; the file rotates by
+size; it and its rotated copies are created mode 0600, like the state file.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.config import TradeConfig
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import ConfigError
+from tests.runner.fakes import START, make_rig
+
+
+def _lines(path: Path) -> list[dict[str, object]]:
+    """Every line of the log and its rotated copies, oldest first."""
+    rotated = sorted(path.parent.glob(path.name + ".*"), key=lambda p: -int(p.suffix[1:]))
+    lines: list[dict[str, object]] = []
+    for p in [*rotated, path]:
+        lines.extend(json.loads(line) for line in p.read_text(encoding="utf-8").splitlines())
+    return lines
+
+
+@pytest.mark.slow  # 3,000 ticks of the loop
+def test_a_halted_loop_logs_a_bounded_number_of_lines(tmp_path: Path) -> None:
+    log_path = tmp_path / "trade.log"
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", log_path=log_path)
+    rig.store.trading.set_trading_state("HALTED", reason="test", source="cancel-all")
+    ticks, seconds = 3000, 0.05  # 150 s of a feed that ticks 20 times a second
+    for _ in range(ticks):
+        rig.feed.last_at = rig.clock.monotonic()  # a live feed: only HALTED denies
+        rig.step(seconds)
+    rig.loop.log.close()
+    denied = rig.loop.log.counts["risk_denied"]
+    assert denied >= ticks, "the strategy kept asking, and every ask was denied"
+    lines = _lines(log_path)
+    by_event: dict[str, list[dict[str, object]]] = {}
+    for line in lines:
+        by_event.setdefault(str(line["event"]), []).append(line)
+    markets = len(rig.exchange.markets)
+    # per market and kind: the first line, then one summary per 60 s interval (150 s: 3)
+    assert len(by_event["risk_denied"]) <= markets
+    assert len(by_event["risk_denied_summary"]) <= 3 * markets
+    assert len(by_event["signal"]) + len(by_event["signal_summary"]) <= 4 * 2 * markets
+    # nothing is lost: the summaries count every denial the first lines did not show
+    summed = sum(int(str(s["count"])) for s in by_event["risk_denied_summary"])
+    assert summed + len(by_event["risk_denied"]) == denied
+    assert {s["code"] for s in by_event["risk_denied_summary"]} == {"HALTED"}
+    # what remains is the heartbeat (once a second) and a few lines of state
+    assert len(lines) < 1000
+
+
+def test_a_different_denial_is_logged_at_once(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    path = tmp_path / "trade.log"
+    log = EventLog(clock, path=path, stderr=None)
+    for _ in range(5):
+        log.emit("risk_denied", {"code": "POSITION_LIMIT", "ticker": "A", "detail": "x"})
+    log.emit("risk_denied", {"code": "POSITION_LIMIT", "ticker": "B", "detail": "x"})
+    log.emit("risk_denied", {"code": "STALE_FEED", "ticker": "A", "detail": "x"})
+    clock.advance(61)
+    log.emit("heartbeat", {})
+    log.close()
+    events = [(e["event"], e.get("ticker"), e.get("code"), e.get("count")) for e in _lines(path)]
+    assert events == [
+        ("risk_denied", "A", "POSITION_LIMIT", None),
+        ("risk_denied", "B", "POSITION_LIMIT", None),
+        ("risk_denied", "A", "STALE_FEED", None),
+        ("risk_denied_summary", "A", "POSITION_LIMIT", 4),
+        ("heartbeat", None, None, None),
+    ]
+
+
+def test_the_log_rotates_by_size_and_every_file_is_private(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    path = tmp_path / "trade.log"
+    log = EventLog(clock, path=path, stderr=None, max_bytes=2000, backups=2)
+    for n in range(200):
+        log.emit("order_placed", {"n": n, "ticker": "A"})
+    log.close()
+    files = sorted(tmp_path.glob("trade.log*"))
+    assert [f.name for f in files] == ["trade.log", "trade.log.1", "trade.log.2"]
+    assert all(f.stat().st_size <= 2000 for f in files)
+    assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
+    # the newest lines are kept, the oldest rotated away
+    assert _lines(path)[-1]["n"] == 199
+
+
+def test_a_log_file_left_readable_by_others_is_made_private(tmp_path: Path) -> None:
+    path = tmp_path / "trade.log"
+    path.write_text("", encoding="utf-8")
+    path.chmod(0o644)
+    log = EventLog(ManualClock(START), path=path, stderr=None)
+    log.emit("started", {})
+    log.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, "big", True])
+def test_log_sizes_that_would_not_bound_the_log_are_refused(value: object) -> None:
+    with pytest.raises(ConfigError, match=r"trade\.log_max_bytes"):
+        TradeConfig(trade={"log_max_bytes": value}).settings  # noqa: B018 - it decodes
+    with pytest.raises(ConfigError, match=r"trade\.log_backups"):
+        TradeConfig(trade={"log_backups": value}).settings  # noqa: B018 - it decodes

@@ -1,0 +1,166 @@
+"""The loop prices each market by its own fees: the series' fee type and multiplier, an event
+override, the market's fee waiver; and refuses to start on fees it cannot price."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kalshi_cli.runner.lifecycle.session import StartupRefused
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import MAKER_FEE_RATE, TAKER_FEE_RATE
+from tests.runner.fakes import START, FakeClient, make_rig, new_exchange
+
+SCENARIO = """
+fees: {fee_type: quadratic, fee_multiplier: "1"}
+series:
+  - ticker: KXMAKER
+    title: Maker fees at half rate
+    fee_type: quadratic_with_maker_fees
+    fee_multiplier: "0.5"
+    events:
+      - event_ticker: KXMAKER-1
+        title: One
+        markets:
+          - {ticker: KXMAKER-1-A, path: {kind: flat, price: "0.50"},
+             quote: {half_spread: "0.02", size: "10", levels: 1}}
+  - ticker: KXPLAIN
+    title: Standard fees, waived for an hour
+    events:
+      - event_ticker: KXPLAIN-1
+        title: One
+        markets:
+          - {ticker: KXPLAIN-1-A, fee_waiver_seconds: 3600, path: {kind: flat, price: "0.50"},
+             quote: {half_spread: "0.02", size: "10", levels: 1}}
+liquidity_provider: {cash_cents: 10000000, refresh_seconds: 1.0}
+"""
+
+
+def test_each_market_is_priced_by_its_series_fees_and_waiver(tmp_path: Path) -> None:
+    path = tmp_path / "fees.yaml"
+    path.write_text(SCENARIO)
+    clock = ManualClock(START)
+    rig = make_rig(tmp_path / "s.db", exchange=new_exchange(path, clock), clock=clock)
+    portfolio = rig.loop.portfolio
+    assert portfolio.fee_rates("KXMAKER-1-A", START) == (D("0.035"), D("0.00875"))
+    assert portfolio.fee_rates("KXPLAIN-1-A", START) == (0, 0)
+    assert portfolio.fee_rates("KXPLAIN-1-A", START + 3600) == (TAKER_FEE_RATE, 0)
+    # a market the loop has no fee model for is priced at the standard rates
+    assert portfolio.fee_rates("KXOTHER", START) == (TAKER_FEE_RATE, MAKER_FEE_RATE)
+
+
+CHANGING = """
+fees: {fee_type: quadratic, fee_multiplier: "1"}
+series:
+  - ticker: KXCHG
+    title: Maker fees from ten minutes in
+    fee_changes:
+      - {fee_type: quadratic_with_maker_fees, fee_multiplier: "2", after_seconds: 600}
+    events:
+      - event_ticker: KXCHG-1
+        title: One
+        markets:
+          - {ticker: KXCHG-1-A, path: {kind: flat, price: "0.50"},
+             quote: {half_spread: "0.02", size: "10", levels: 1}}
+liquidity_provider: {cash_cents: 10000000, refresh_seconds: 1.0}
+"""
+
+
+def test_a_fee_change_takes_effect_at_its_time_while_the_loop_runs(tmp_path: Path) -> None:
+    path = tmp_path / "changing.yaml"
+    path.write_text(CHANGING)
+    clock = ManualClock(START)
+    log = tmp_path / "loop.jsonl"
+    rig = make_rig(tmp_path / "s.db", exchange=new_exchange(path, clock), clock=clock, log_path=log)
+    portfolio = rig.loop.portfolio
+
+    def fee_changes() -> list[dict[str, Any]]:
+        lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+        return [e for e in map(json.loads, lines) if e["event"] == "fee_change"]
+
+    rig.step(1)
+    assert portfolio.fee_rates("KXCHG-1-A", clock.wall()) == (TAKER_FEE_RATE, 0)
+    assert fee_changes() == []
+    while clock.wall() < START + 599:
+        rig.step(100 if clock.wall() < START + 500 else 1)
+    assert portfolio.fee_rates("KXCHG-1-A", clock.wall()) == (TAKER_FEE_RATE, 0)
+    rig.step(1)  # the loop's clock reaches the change
+    assert portfolio.fee_rates("KXCHG-1-A", clock.wall()) == (
+        2 * TAKER_FEE_RATE,
+        2 * MAKER_FEE_RATE,
+    )
+    [logged] = fee_changes()
+    assert logged["ticker"] == "KXCHG-1-A" and logged["series_ticker"] == "KXCHG"
+    assert (logged["fee_type"], logged["fee_multiplier"]) == ("quadratic_with_maker_fees", "2")
+    rig.step(1)
+    assert len(fee_changes()) == 1  # applied once
+    rig.loop.log.close()
+
+
+class FlatSeries(FakeClient):
+    """A series as Kalshi may list it with the `flat` fee type (the simulator refuses to
+    create one: its rates are unknown)."""
+
+    def get_series(self, series_ticker: str) -> dict[str, Any]:
+        return {**super().get_series(series_ticker), "fee_type": "flat"}
+
+
+def test_a_fee_type_that_cannot_be_priced_refuses_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.runner import fakes
+
+    monkeypatch.setattr(fakes, "FakeClient", FlatSeries)
+    with pytest.raises(StartupRefused, match="flat") as refused:
+        make_rig(tmp_path / "s.db")
+    assert "KXNBAGAME" in str(refused.value) or "KXBTCD" in str(refused.value)
+
+
+EVENT_CHANGES = """
+fees: {fee_type: quadratic, fee_multiplier: "1"}
+series:
+  - ticker: KXEVC
+    title: Maker fees x2 from ten minutes in
+    fee_changes:
+      - {fee_type: quadratic_with_maker_fees, fee_multiplier: "2", after_seconds: 600}
+    events:
+      - event_ticker: KXEVC-1
+        title: Overridden from five minutes in, cleared at fifteen
+        fee_changes:
+          - {fee_type_override: quadratic_with_maker_fees, fee_multiplier_override: "3",
+             after_seconds: 300}
+          - {fee_type_override: null, after_seconds: 900}
+        markets:
+          - {ticker: KXEVC-1-A, path: {kind: flat, price: "0.50"},
+             quote: {half_spread: "0.02", size: "10", levels: 1}}
+liquidity_provider: {cash_cents: 10000000, refresh_seconds: 1.0}
+"""
+
+
+def test_scheduled_event_fee_changes_take_effect_over_the_series_while_the_loop_runs(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "events.yaml"
+    path.write_text(EVENT_CHANGES)
+    clock = ManualClock(START)
+    rig = make_rig(tmp_path / "s.db", exchange=new_exchange(path, clock), clock=clock)
+    portfolio = rig.loop.portfolio
+    exchange = rig.client.core
+    expected = [
+        (1, (TAKER_FEE_RATE, 0)),  # the series' own fees
+        (300, (3 * TAKER_FEE_RATE, 3 * MAKER_FEE_RATE)),  # the event's override
+        (600, (3 * TAKER_FEE_RATE, 3 * MAKER_FEE_RATE)),  # the series changed beneath it
+        (900, (2 * TAKER_FEE_RATE, 2 * MAKER_FEE_RATE)),  # cleared: the series' new fees
+    ]
+    for at, rates in expected:
+        while clock.wall() < START + at:
+            rig.step(1 if START + at - clock.wall() <= 100 else 100)
+        assert portfolio.fee_rates("KXEVC-1-A", clock.wall()) == rates, at
+        # the loop prices exactly what the exchange charges at that moment
+        charged = exchange.fee_model("KXEVC-1-A").rates(at=clock.wall())
+        assert charged == rates, at
+    rig.loop.log.close()

@@ -1,0 +1,147 @@
+"""Exchange calls off the deciding path (runner/execution/dispatch.py): without workers a call and
+its booking run at once; with workers the call runs elsewhere, its booking on the thread that
+drains, and the markets it concerns stay busy until then."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch, Urgency
+from kalshi_cli.vocabulary.clock import SystemClock, answer_limit
+
+
+def test_without_workers_a_call_is_answered_and_booked_before_send_returns() -> None:
+    dispatch = Dispatch()
+    booked: list[int] = []
+    dispatch.send(("A",), lambda: 41 + 1, lambda answer: booked.append(answer.get()))
+    assert booked == [42]
+    assert not dispatch.busy("A") and dispatch.in_flight == 0
+
+
+def test_with_workers_the_market_is_busy_until_the_answer_is_booked_on_the_draining_thread() -> (
+    None
+):
+    dispatch = Dispatch(workers=2)
+    release = threading.Event()
+    woken = threading.Event()
+    dispatch.wake = woken.set
+    booked_on: list[int] = []
+    try:
+        dispatch.send(
+            ("A",), lambda: release.wait(30), lambda _: booked_on.append(threading.get_ident())
+        )
+        dispatch.send(("B",), lambda: "quick", lambda _: booked_on.append(threading.get_ident()))
+        assert woken.wait(30)  # B's answer is back, A's call still held
+        assert dispatch.busy("A") and dispatch.busy("B")  # nothing booked before a drain
+        assert dispatch.drain() == 1
+        assert not dispatch.busy("B") and dispatch.busy("A")
+        release.set()
+        assert dispatch.settle(SystemClock(), 30)
+        assert not dispatch.busy("A") and dispatch.in_flight == 0
+        assert booked_on == [threading.get_ident()] * 2
+    finally:
+        release.set()
+        dispatch.close()
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_each_call_is_made_under_the_loops_answer_limit(workers: int) -> None:
+    """`trade.call_timeout_s`: every request a call makes, on a worker or inline, is given at
+    most that for its answer (client: `answers_within`); the deciding thread itself is not."""
+    dispatch = Dispatch(workers=workers, answer_within_s=0.5)
+    limits: list[float | None] = []
+    try:
+        dispatch.send(("A",), answer_limit, lambda answer: limits.append(answer.get()))
+        assert dispatch.settle(SystemClock(), 30)
+        assert limits == [0.5]
+        assert answer_limit() is None
+    finally:
+        dispatch.close()
+
+
+def test_a_failed_call_hands_its_exception_to_the_booking() -> None:
+    dispatch = Dispatch()
+    answers: list[CallAnswer[int]] = []
+
+    def fail() -> int:
+        raise ConnectionError("no route")
+
+    dispatch.send(("A",), fail, answers.append)
+    [answer] = answers
+    with pytest.raises(ConnectionError, match="no route"):
+        answer.get()
+    assert not dispatch.busy("A")
+
+
+def test_a_booking_may_send_the_markets_next_call_before_the_market_is_free() -> None:
+    """A replacement after its cancels: the market never reads as free in between, so the
+    loop cannot decide on it while its actions are only half done."""
+    dispatch = Dispatch(workers=1)
+    freed: list[str] = []
+    dispatch.on_free = freed.append
+    seen_busy: list[bool] = []
+
+    def after_cancel(_: CallAnswer[str]) -> None:
+        seen_busy.append(dispatch.busy("A"))
+        dispatch.send(("A",), lambda: "placed", lambda _: seen_busy.append(dispatch.busy("A")))
+
+    try:
+        dispatch.send(("A",), lambda: "cancelled", after_cancel)
+        assert dispatch.settle(SystemClock(), 30)
+        assert seen_busy == [True, True]
+        assert freed == ["A"]  # once, when the last call of the chain was booked
+    finally:
+        dispatch.close()
+
+
+def test_a_hold_keeps_every_leg_market_busy_until_released_once() -> None:
+    dispatch = Dispatch(workers=1)
+    freed: list[str] = []
+    dispatch.on_free = freed.append
+    try:
+        release = dispatch.hold(["A", "B"])
+        assert dispatch.busy("A") and dispatch.busy("B")
+        release()
+        release()
+        assert not dispatch.busy("A") and not dispatch.busy("B")
+        assert freed == ["A", "B"]
+    finally:
+        dispatch.close()
+
+
+def test_settle_gives_up_at_its_deadline_with_the_call_still_out() -> None:
+    dispatch = Dispatch(workers=1)
+    release = threading.Event()
+    try:
+        dispatch.send(("A",), lambda: release.wait(30), lambda _: None)
+        assert not dispatch.settle(SystemClock(), 0.05)
+        assert dispatch.busy("A") and dispatch.in_flight == 1
+    finally:
+        release.set()
+        dispatch.close()
+
+
+def test_a_free_worker_takes_risk_exits_then_first_quotes_then_the_rest() -> None:
+    """Calls waiting for the one worker (held by a slow call) go out most urgent first: a
+    stop-loss's order and a fill read, then a market's first order, then requotes, each kind in
+    the order sent."""
+    dispatch = Dispatch(workers=1)
+    release = threading.Event()
+    made: list[str] = []
+    try:
+        dispatch.send(("SLOW",), lambda: release.wait(30), lambda _: None)
+        dispatch.send(("A",), lambda: made.append("requote A"), lambda _: None, Urgency.AGAIN)
+        first = dispatch.urgency(["B"], reduce_only=False)
+        dispatch.send(("B",), lambda: made.append("first B"), lambda _: None, first)
+        again = dispatch.urgency(["B"], reduce_only=False)
+        dispatch.send(("B",), lambda: made.append("again B"), lambda _: None, again)
+        exit_ = dispatch.urgency(["C"], reduce_only=True)
+        dispatch.send(("C",), lambda: made.append("stop-loss C"), lambda _: None, exit_)
+        release.set()
+        assert dispatch.settle(SystemClock(), 30)
+        assert made == ["stop-loss C", "first B", "requote A", "again B"]
+    finally:
+        release.set()
+        dispatch.close()

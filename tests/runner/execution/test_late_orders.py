@@ -1,0 +1,212 @@
+"""An order whose answer was lost may still reach the exchange until its signature timestamp
+leaves the exchange's acceptance window: the loop keeps it UNKNOWN (and its market free of new
+adding orders) for that long, adopts it when it lands late, and attributes its fills."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+from kalshi_cli.client.client import LANDING_WINDOW_S, SIGNATURE_WINDOW_S
+from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.sim.server.auth import DEFAULT_WINDOW_S
+from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.models import BookSide, Order, SelfTradePrevention, TimeInForce
+from tests.runner.fakes import Held, Rig, make_rig
+
+# the default cap of orders a minute is no part of these tests
+RISK = {"max_orders_per_minute": 1000}
+# requoting at every tick's move: these tests hold "the loop's next create", which comes soon
+PARAMS = {"requote_tolerance": "0"}
+
+
+def _hold_next_create(rig: Rig, held: Held) -> str:
+    """Quote once, then hold the loop's next create; returns its client order id."""
+    rig.step(0.1)
+    rig.client.create_errors.append(held)
+    sent = len(rig.client.requests)
+    while len(rig.client.requests) == sent:
+        rig.step(0.5)
+    coid = rig.client.requests[sent].client_order_id
+    assert coid in rig.loop.executor.unknown_orders.unknown
+    return coid
+
+
+def _take(rig: Rig, coid: str) -> None:
+    """Another account takes the whole of the order `coid` as soon as it rests (and every
+    better-priced order before it)."""
+    (order,) = [o for o in rig.exchange.orders(rig.client.account_id) if o.client_order_id == coid]
+    yes_bids, no_bids = rig.exchange.book(order.ticker)
+    if order.book_side is BookSide.BID:
+        ahead = sum((n for p, n in yes_bids if p >= order.price), Decimal(0))
+    else:
+        ahead = sum((n for p, n in no_bids if p >= 1 - order.price), Decimal(0))
+    taker = rig.exchange.create_account(key_id="taker", public_key_pem="", cash_cents=10**8)
+    rig.exchange.place_order(
+        taker.account_id,
+        PlaceRequest(
+            ticker=order.ticker,
+            book_side=BookSide.ASK if order.book_side is BookSide.BID else BookSide.BID,
+            price=order.price,
+            count=ahead,
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
+    )
+
+
+def test_the_client_window_covers_the_exchanges() -> None:
+    # the simulator refuses a signature older than DEFAULT_WINDOW_S; Kalshi's is shorter
+    assert SIGNATURE_WINDOW_S >= DEFAULT_WINDOW_S
+    assert LANDING_WINDOW_S > SIGNATURE_WINDOW_S
+
+
+def test_an_order_held_past_the_old_grace_lands_late_adopted_and_never_doubled(
+    tmp_path: Path,
+) -> None:
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS)
+    landed: list[float] = []
+    held = Held(25.0, then=lambda: landed.append(rig.clock.monotonic()))
+    coid = _hold_next_create(rig, held)
+    ticker = rig.store.orders.get_intent(coid).ticker
+    sent = before_landing = len(rig.client.requests)
+    while not landed:
+        assert rig.store.orders.get_intent(coid).status == "unknown", "it could still land"
+        before_landing = len(rig.client.requests)
+        rig.step(0.5)
+    # no new adding order in its market while it was in the network (the step in which it
+    # landed may replace it, once the loop knows it)
+    assert [r for r in rig.client.requests[sent:before_landing] if r.ticker == ticker] == []
+    for _ in range(4):
+        rig.step(0.5)
+    assert coid not in rig.loop.executor.unknown_orders.unknown
+    intent = rig.store.orders.get_intent(coid)
+    (on_exchange,) = [
+        o for o in rig.exchange.orders(rig.client.account_id) if o.client_order_id == coid
+    ]
+    assert (intent.order_id, intent.status) == (on_exchange.order_id, on_exchange.status)
+    assert intent.strategy == "market-maker"
+    # the loop counts it as its own quote: no second quote on its side joins it
+    for _ in range(20):
+        rig.step(0.5)
+    mine = [
+        o
+        for o in rig.exchange.orders(rig.client.account_id)
+        if o.ticker == ticker and o.book_side is on_exchange.book_side and o.status == "resting"
+    ]
+    assert len(mine) <= 1
+    assert [r.client_order_id for r in rig.client.requests].count(coid) == 1, "sent once"
+
+
+def test_a_late_order_filled_before_the_loop_looked_is_attributed(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS)
+    coid = ""
+    held = Held(15.0, then=lambda: _take(rig, coid))
+    coid = _hold_next_create(rig, held)
+    while rig.client.held:
+        rig.clock.advance(0.5)
+        rig.client.deliver_held()
+    # the fill is read before the next lookup by client order id would have run
+    assert rig.loop.executor.fills.sync() >= 1
+    fills = [f for f in rig.store.fills.read() if f.client_order_id == coid]
+    assert fills, "the late fill is attributed to its intent"
+    assert {f.strategy for f in fills} == {"market-maker"}
+    intent = rig.store.orders.get_intent(coid)
+    assert intent.status == "executed" and intent.filled == sum(
+        (f.count for f in fills), Decimal(0)
+    )
+    assert rig.loop.portfolio.position(intent.ticker) != 0
+
+
+def test_an_order_that_never_lands_is_rejected_only_after_the_window(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS)
+    coid = _hold_next_create(rig, Held(10_000.0))  # lost for good
+    failed_at = rig.clock.monotonic()
+    ticker = rig.store.orders.get_intent(coid).ticker
+    sent = len(rig.client.requests)
+    while rig.clock.monotonic() - failed_at < LANDING_WINDOW_S - 1:
+        rig.step(0.5)
+        assert rig.store.orders.get_intent(coid).status == "unknown"
+    assert [r for r in rig.client.requests[sent:] if r.ticker == ticker] == []
+    for _ in range(6):
+        rig.step(0.5)
+    assert rig.store.orders.get_intent(coid).status == "rejected"
+    assert coid not in rig.loop.executor.unknown_orders.unknown
+    for _ in range(10):
+        rig.step(0.5)
+    assert [r for r in rig.client.requests[sent:] if r.ticker == ticker], "trading resumes"
+
+
+def _two_lost_one_filled(rig: Rig) -> tuple[str, str]:
+    """Two orders of unknown outcome in two markets: the first lands late and is taken at
+    once, the second is lost for good; returns their client order ids."""
+    first = ""
+    landed: list[bool] = []
+
+    def take() -> None:
+        _take(rig, first)
+        landed.append(True)
+
+    first = _hold_next_create(rig, Held(15.0, then=take))
+    second = _hold_next_create(rig, Held(10_000.0))
+    while not landed:
+        rig.clock.advance(0.5)
+        rig.client.deliver_held()
+    tickers = {rig.store.orders.get_intent(c).ticker for c in (first, second)}
+    assert len(tickers) == 2, "the two lost orders are in two markets"
+    return first, second
+
+
+def _lookups(rig: Rig) -> list[tuple[str, int]]:
+    """Each lookup by client order id from now on: (the id, the thread that made it)."""
+    made: list[tuple[str, int]] = []
+    find = rig.client.find_order_by_client_id
+
+    def spy(client_order_id: str, ticker: str) -> Order | None:
+        made.append((client_order_id, threading.get_ident()))
+        return find(client_order_id, ticker)
+
+    rig.client.find_order_by_client_id = spy  # type: ignore[method-assign]
+    return made
+
+
+def test_a_fill_read_looks_up_only_the_lost_orders_of_the_markets_it_found_fills_in(
+    tmp_path: Path,
+) -> None:
+    """A fill of an order the loop does not know may be a lost order's, landed late: the read
+    looks up the lost orders of that fill's market before booking it, not every lost order
+    (with hundreds lost, one lookup each would hold the loop for as many round trips)."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS)
+    first, second = _two_lost_one_filled(rig)
+    made = _lookups(rig)
+    assert rig.loop.executor.fills.sync() >= 1
+    assert [coid for coid, _ in made] == [first]
+    assert {f.strategy for f in rig.store.fills.read() if f.client_order_id == first} == {
+        "market-maker"
+    }
+    assert second in rig.loop.executor.unknown_orders.unknown
+
+
+def test_a_fill_read_off_the_deciding_path_makes_its_lookups_on_the_worker(
+    tmp_path: Path,
+) -> None:
+    """With send workers, the read's lookups of the lost orders in its fills' markets go out
+    with the listing, on the worker: the deciding thread waits for none, and the late order's
+    fill is still booked as its strategy's."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS)
+    first, second = _two_lost_one_filled(rig)
+    made = _lookups(rig)
+    dispatch = rig.loop.executor.dispatch
+    dispatch.workers = 1  # from here on, calls off the deciding path
+    try:
+        rig.loop.executor.fills.read_for()
+        assert dispatch.settle(SystemClock(), 30)
+    finally:
+        dispatch.close()
+    assert [coid for coid, _ in made] == [first]
+    assert all(thread != threading.get_ident() for _, thread in made)
+    fills = [f for f in rig.store.fills.read() if f.client_order_id == first]
+    assert fills and {f.strategy for f in fills} == {"market-maker"}
+    assert rig.store.orders.get_intent(first).status == "executed"
+    assert second in rig.loop.executor.unknown_orders.unknown

@@ -1,0 +1,143 @@
+"""One trade loop per state file and account (runner/lifecycle/lock.py).
+
+Two `kalshi trade` processes on one simulator: the second exits ALREADY_RUNNING naming the
+first, whether it shares the state file or only the account; checks, read-only commands and the
+kill switch keep working while the loop runs; a SIGKILLed loop leaves no lock behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.runner.lifecycle.lock import LoopAlreadyRunning, acquire, state_lock_path
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from tests.conftest import SimHarness
+from tests.runner.simproc import (
+    Book,
+    client_for,
+    log_events,
+    trade_command,
+    trade_env,
+)
+from tests.waiting import poll_until
+
+TICKER = "KXLOCK-26-A"
+NOW = 1_785_000_000.0
+
+
+def kalshi(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kalshi_cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_second_lock_on_the_state_file_is_refused_naming_the_holder(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    with acquire(state, account=None, now=NOW, lock_dir=tmp_path):
+        with pytest.raises(LoopAlreadyRunning) as info:
+            acquire(state, account=None, now=NOW, lock_dir=tmp_path)
+        assert f"pid {os.getpid()}" in info.value.message
+        assert f"holds the state file {state}" in info.value.message
+        assert info.value.exit_code is ExitCode.ALREADY_RUNNING
+    # released with the holder: the next loop starts
+    acquire(state, account=None, now=NOW, lock_dir=tmp_path).release()
+    assert state_lock_path(state).exists()  # never deleted: a deleted lock file splits the lock
+
+
+def test_one_account_under_two_state_files_is_refused(tmp_path: Path) -> None:
+    account = "key-1@http://127.0.0.1:9/trade-api/v2"
+    with acquire(tmp_path / "a.db", account=account, now=NOW, lock_dir=tmp_path):
+        with pytest.raises(LoopAlreadyRunning) as info:
+            acquire(tmp_path / "b.db", account=account, now=NOW, lock_dir=tmp_path)
+        assert "holds the account key-1 on http://127.0.0.1:9/trade-api/v2" in info.value.message
+        # the refused attempt let go of b.db's lock again
+        acquire(tmp_path / "b.db", account=None, now=NOW, lock_dir=tmp_path).release()
+        # another account is not held
+        other = "key-2@http://127.0.0.1:9/trade-api/v2"
+        acquire(tmp_path / "c.db", account=other, now=NOW, lock_dir=tmp_path).release()
+
+
+@pytest.mark.slow
+def test_two_trade_processes_one_runs_and_a_sigkill_leaves_no_lock(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    sim.create_market(TICKER)
+    other = client_for(sim.new_account(balance_cents=10_000_000))
+    Book(other, TICKER).quote("0.49", "0.51")
+    trader = sim.new_account(balance_cents=10_000_000)
+    state = tmp_path / "state.db"
+    env = trade_env(trader, tmp_path / "home", state)
+    log = tmp_path / "first.log"
+    first = subprocess.Popen(
+        trade_command("market-maker", TICKER, log, "--duration", "120"),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+
+        def logged(event: str) -> Callable[[], bool]:
+            return lambda: (
+                any(e["event"] == event for e in log_events(log)) or (first.poll() is not None)
+            )
+
+        assert poll_until(logged("order_placed")) and first.poll() is None
+
+        # the same state file: refused, naming the running loop
+        second = kalshi(
+            env, *trade_command("market-maker", TICKER, tmp_path / "2.log", "--duration", "5")[3:]
+        )
+        assert second.returncode == ExitCode.ALREADY_RUNNING, second.stderr
+        assert f"another trade loop (pid {first.pid}" in second.stderr
+        assert f"holds the state file {state}; stop it first" in second.stderr
+        assert not (tmp_path / "2.log").exists()  # refused before anything started
+
+        # the same account under another state file: refused too
+        elsewhere = trade_env(trader, tmp_path / "home2", tmp_path / "other.db")
+        third = kalshi(
+            elsewhere,
+            *trade_command("market-maker", TICKER, tmp_path / "3.log", "--duration", "5")[3:],
+        )
+        assert third.returncode == ExitCode.ALREADY_RUNNING, third.stderr
+        assert f"another trade loop (pid {first.pid}" in third.stderr
+        assert f"holds the account {trader.key_id}" in third.stderr
+
+        # checks, read-only commands and the kill switch keep working beside the loop
+        heartbeat = kalshi(env, "check", "heartbeat")
+        assert heartbeat.returncode == 0, heartbeat.stdout + heartbeat.stderr
+        positions = kalshi(env, "positions", "--json")
+        assert positions.returncode == 0, positions.stderr
+        killed = kalshi(env, "cancel-all")
+        assert killed.returncode == 0, killed.stdout + killed.stderr
+        assert first.poll() is None
+
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(timeout=10)
+        assert first.stderr is not None
+        first.stderr.close()
+        other.close()
+
+    # the OS dropped the dead loop's locks: a new loop starts on the same state file
+    assert kalshi(env, "resume").returncode == 0
+    again = kalshi(
+        env, *trade_command("market-maker", TICKER, tmp_path / "4.log", "--max-ticks", "3")[3:]
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert any(e["event"] == "started" for e in log_events(tmp_path / "4.log"))
