@@ -30,7 +30,10 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("errors and units", {"vocabulary.errors", "vocabulary.units", "vocabulary.reference_index"}),
     ("the config decoder", {"vocabulary.decode"}),
     ("the exchange's shapes and keys", {"vocabulary.models", "vocabulary.keys"}),
-    ("decisions and order terms", {"vocabulary.decisions", "vocabulary.order_terms"}),
+    (
+        "decisions, order terms, documents",
+        {"vocabulary.decisions", "vocabulary.order_terms", "vocabulary.documents"},
+    ),
     ("the strategy API", {"strategy_api"}),
     (
         "adapters and rules",
@@ -55,6 +58,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("reports", {"services.pnl_report"}),
     ("the trade loop and the dashboard", {"runner", "dashboard"}),
     ("backtests", {"backtest"}),
+    ("agent access", {"agent"}),
     ("commands", {"cli"}),
     ("entry point", {"__main__"}),
 ]
