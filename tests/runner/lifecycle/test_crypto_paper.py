@@ -6,12 +6,14 @@ locally (nothing reaches the exchange's order book)."""
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from kalshi_cli.vocabulary.clock import parse_iso
 from tests.conftest import SimHarness, _start
 from tests.runner.simproc import client_for, log_events, observer_for, trade_command, trade_env
 from tests.waiting import wait_until
@@ -32,14 +34,17 @@ def test_the_crypto_strategy_trades_on_paper_from_the_live_index(
     found: list[str] = []
 
     def listed() -> bool:
+        # a quarter with time left for the run: one about to close would be over before the
+        # loop starts (the simulator's quarters follow the wall clock), so the next is awaited
+        enough = time.time() + 90
         found[:] = [
             m.ticker
             for m in watcher.markets.iter_markets(series_ticker="KXBTC15M", status="open")
-            if m.yes_ask > 0
+            if m.yes_ask > 0 and parse_iso(m.close_time).timestamp() > enough
         ]
         return len(found) == 5
 
-    wait_until(listed, "the quarter's five BTC markets quoted")
+    wait_until(listed, "the quarter's five BTC markets quoted, with time left", within_s=300)
     params = tmp_path / "crypto.yaml"
     # a volatility far above the index's own puts every strike near an even chance, so the
     # model disagrees with the market maker's quotes on the outer strikes and buys there
