@@ -155,7 +155,7 @@ _decode_line = msgspec.json.Decoder(_Line).decode
 _decode_frame = msgspec.json.Decoder(Message).decode
 
 
-def _read_parsed(rec: Any) -> tuple[int, RecordedFrame | LocalEvent, bool] | None:
+def _read_parsed(rec: Any) -> Record | None:
     """A line parsed to what `json.loads` gives, as its record; None when it is malformed (not
     an object, no integer `recv_ns`, no frame). Raises what reading a non-object raises."""
     ns = rec["recv_ns"]
@@ -172,15 +172,12 @@ def _read_parsed(rec: Any) -> tuple[int, RecordedFrame | LocalEvent, bool] | Non
             True,
         )
     text = rec.get("frame_text")
-    try:
-        frame = json.loads(text) if isinstance(text, str) else None
-    except (ValueError, RecursionError):
-        return None
-    return (ns, convert_frame(frame), False) if type(frame) is dict else None
+    return _read_text(ns, text) if isinstance(text, str) else None
 
 
 def _read_text(ns: int, text: str) -> Record | None:
-    """A `frame_text` record (a frame the recorder kept as the text it came in)."""
+    """A `frame_text` record (a frame the recorder kept as the text it came in, not one line):
+    decoded as a live frame is, else parsed by `json.loads` and converted."""
     try:
         return ns, _decode_frame(text), False
     except (msgspec.DecodeError, RecursionError):

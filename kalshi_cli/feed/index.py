@@ -7,7 +7,8 @@ running settlement average (`last_60s_windowed_average_15min`); `cfbenchmarks_va
 five raw ticks a second for five indices (`value_usd`, `source_ts_ms`), no averages; and
 `pyth_value` for other underlyings (`value_usd`, `source_ts_ms`, keyed by `underlying_ticker`).
 
-`decode_tick` turns one value message into an `IndexTick` (Decimal values exactly as sent; the
+`decode_tick` turns one value message (its frame decoded by feed/messages.py, live or recorded)
+into an `IndexTick`, its body read in its channel's Struct (Decimal values exactly as sent; the
 source's time, not the arrival's). `IndexBoard` keeps, per index, the latest tick, the latest
 averages of the 1 Hz channel, and the values of the last `keep_s` seconds; like the channels, it
 ignores a tick whose source time is not after the last one's (a duplicate from the other

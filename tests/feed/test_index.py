@@ -23,8 +23,8 @@ from kalshi_cli.feed.index import (
     channels_for,
     decode_tick,
 )
-from kalshi_cli.feed.messages import IndexValueMessage, decode
 from kalshi_cli.feed.market_data import MarketData
+from kalshi_cli.feed.messages import IndexValueMessage, decode
 from kalshi_cli.feed.ws import FeedSession, WsFeed
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.feed import wire
