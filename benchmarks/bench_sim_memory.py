@@ -27,7 +27,11 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.sim.server.app import create_app
 from kalshi_cli.sim.server.auth import DEFAULT_WINDOW_S, Authenticator
 from kalshi_cli.sim.server.faults import Faults
-from kalshi_cli.sim.server.ratelimit import RateLimiter, tier_named
+from kalshi_cli.sim.server.ratelimit import tier_named
+try:
+    from kalshi_cli.sim.server.ratelimit import SimRateLimiter
+except ImportError:  # a tree from before the simulator's limiter had its own name
+    from kalshi_cli.sim.server.ratelimit import RateLimiter as SimRateLimiter
 from kalshi_cli.sim.server.routing import SimState
 from kalshi_cli.sim.core.scenarios import build_exchange, scenario_history
 
@@ -37,7 +41,7 @@ exchange = build_exchange(path, clock=clock)
 tier = tier_named("basic")
 state = SimState(
     exchange=exchange, clock=clock, data_dir=data, tier=tier, faults=Faults(clock),
-    limiter=RateLimiter(tier, clock),
+    limiter=SimRateLimiter(tier, clock),
     auth=Authenticator(exchange.account_by_key, clock, DEFAULT_WINDOW_S, exchange.public_key_of),
     history=scenario_history(path),
 )

@@ -33,7 +33,7 @@ from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
-from kalshi_cli.feed.ws import Connection, websocket_connect
+from kalshi_cli.feed.ws import FeedSocket, websocket_connect
 from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.config import TradeSection
@@ -55,7 +55,7 @@ QUIET: dict[str, dict[str, Any]] = {
 class TimedConnection:
     """The WebSocket, noting when each orderbook delta frame was received."""
 
-    def __init__(self, conn: Connection, seen: list[float]) -> None:
+    def __init__(self, conn: FeedSocket, seen: list[float]) -> None:
         self.conn = conn
         self.seen = seen
 

@@ -22,7 +22,8 @@ HEADER = """# CLI reference
 Generated from `--help` by `python scripts/gen_cli_docs.py`; `tests/cli/test_cli_docs.py` fails
 when this file is stale. Every command also takes the global options of `kalshi` itself
 (`--env`, `--config`, `--state`) before its name. Exit codes: [exit-codes.md](exit-codes.md);
-JSON shapes: [output.md](output.md); settings: [configuration.md](configuration.md).
+JSON shapes: [output.md](output.md); settings: [configuration.md](configuration.md); an
+assistant's access through `kalshi mcp`: [agents.md](agents.md).
 """
 
 

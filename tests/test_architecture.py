@@ -30,7 +30,10 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("errors and units", {"vocabulary.errors", "vocabulary.units", "vocabulary.reference_index"}),
     ("the config decoder", {"vocabulary.decode"}),
     ("the exchange's shapes and keys", {"vocabulary.models", "vocabulary.keys"}),
-    ("decisions and order terms", {"vocabulary.decisions", "vocabulary.order_terms"}),
+    (
+        "decisions, order terms, documents",
+        {"vocabulary.decisions", "vocabulary.order_terms", "vocabulary.documents"},
+    ),
     ("the strategy API", {"strategy_api"}),
     (
         "adapters and rules",
@@ -55,6 +58,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("reports", {"services.pnl_report"}),
     ("the trade loop and the dashboard", {"runner", "dashboard"}),
     ("backtests", {"backtest"}),
+    ("agent access", {"agent"}),
     ("commands", {"cli"}),
     ("entry point", {"__main__"}),
 ]
@@ -291,3 +295,40 @@ def test_the_trade_loop_and_its_executor_have_their_parts_rather_than_inherit_th
     """STYLE.md: an object has its parts. A class split over modules by inheritance shares its
     state through `self`, so no part can be read, tested or changed on its own."""
     assert _classes_built_on_ours("kalshi_cli.runner") == []
+
+
+# STYLE.md "Name by role, once": two classes with one name make every reader stop (which
+# `Connection` is this?).
+
+
+def _class_definitions(modules: dict[str, Path]) -> dict[str, list[str]]:
+    """class name -> the modules defining a class of that name (nested classes too)."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.ClassDef):
+                found[node.name].append(name)
+    return found
+
+
+def test_no_class_name_is_defined_twice_in_the_package() -> None:
+    twice = {
+        name: where for name, where in _class_definitions(_modules()).items() if len(where) > 1
+    }
+    wrong = [f"{name}: {', '.join(where)}" for name, where in sorted(twice.items())]
+    assert not wrong, "one name, one class; name each for its role:\n" + "\n".join(wrong)
+
+
+def test_the_class_name_check_sees_a_name_defined_twice(tmp_path: Path) -> None:
+    modules = {
+        "kalshi_cli.client.connection": tmp_path / "c.py",
+        "kalshi_cli.feed.ws": tmp_path / "f.py",
+    }
+    modules["kalshi_cli.client.connection"].write_text("class Connection:\n    pass\n")
+    modules["kalshi_cli.feed.ws"].write_text(
+        "def make():\n    class Connection:\n        pass\n    return Connection\n"
+    )
+    assert _class_definitions(modules)["Connection"] == [
+        "kalshi_cli.client.connection",
+        "kalshi_cli.feed.ws",
+    ]

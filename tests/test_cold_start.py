@@ -28,6 +28,7 @@ HEAVY = (
     "kalshi_cli.data",
     "dask",  # backtest --executor dask only
     "distributed",
+    "mcp",  # kalshi mcp only (the optional extra)
 )
 
 PROBE = """
@@ -73,6 +74,7 @@ def modules_after(args: list[str], home: Path) -> tuple[set[str], int]:
         ["record", "--help"],
         ["data", "--help"],
         ["data", "export", "--help"],
+        ["mcp", "--help"],
     ],
 )
 def test_no_heavy_imports(tmp_path: Path, args: list[str]) -> None:

@@ -46,7 +46,7 @@ _SIDS = {
 }
 
 
-class _Writer:
+class _ScenarioWriter:
     def __init__(self, root: Path, exchange: Exchange, clock: ManualClock) -> None:
         self.exchange = exchange
         self.clock = clock
@@ -126,7 +126,7 @@ def record_scenario(
 
     chosen = [t for t in (tickers or list(exchange.markets)) if wanted(t)]
     out.mkdir(parents=True, exist_ok=True)
-    writer = _Writer(out, exchange, clock)
+    writer = _ScenarioWriter(out, exchange, clock)
     for ticker in chosen:
         writer.snapshot(ticker)
     followed = _indices_named(exchange, chosen)
@@ -151,7 +151,7 @@ def record_scenario(
 
     exchange.add_listener(listen)
 
-    def index_tick(tick: indices.IndexTick) -> None:
+    def index_tick(tick: indices.SimIndexTick) -> None:
         channel = CFB if tick.whole_second else CFB_5HZ
         wanted = followed.get(CFB, [])
         if tick.source == "cfbenchmarks" and tick.index_id in wanted:

@@ -26,7 +26,7 @@ from kalshi_cli.cli._output import Output, TableFormat
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.config import Settings
-    from kalshi_cli.services.connection import Connection
+    from kalshi_cli.services.connection import ResolvedConnection
     from kalshi_cli.vocabulary.errors import KalshiError
 
 # (context, settings, anonymous) -> client; `anonymous` skips loading the key (health-check's
@@ -47,7 +47,7 @@ class AppContext:
         self.state: Path | None = None
         self._client_factory = client_factory or _build_client
         self._settings: Settings | None = None
-        self._connection: Connection | None = None
+        self._connection: ResolvedConnection | None = None
         self._client: KalshiClient | None = None
         # seconds one client call may spend retrying; None keeps the client's own default
         self.retry_budget_s: float | None = None
@@ -80,7 +80,7 @@ class AppContext:
 
     # -- connection and client -------------------------------------------------------------
 
-    def connection(self, *, auth: bool, anonymous: bool = False) -> Connection:
+    def connection(self, *, auth: bool, anonymous: bool = False) -> ResolvedConnection:
         """The endpoint and (unless `anonymous`) the loaded key. With `auth`, missing
         credentials are an error; without it, a command may run unauthenticated."""
         if self._connection is None:
@@ -97,7 +97,7 @@ class AppContext:
             self._check_state()
         return self._connection
 
-    def current_connection(self) -> Connection | None:
+    def current_connection(self) -> ResolvedConnection | None:
         """The connection if one was resolved already (none is made here)."""
         return self._connection
 

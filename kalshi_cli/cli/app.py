@@ -100,6 +100,11 @@ COMMANDS = (
         "backtest",
         "Replay recorded data through a strategy, the risk rules and the order bookkeeping.",
     ),
+    LazyCommand(
+        "mcp",
+        "mcp_cmd",
+        "Serve the Model Context Protocol to an assistant: reads, research, writes.",
+    ),
     LazyCommand("exchange", "exchange", "The exchange's status and its maintenance schedule."),
     LazyCommand("events", "browse", "List events, with their markets on request."),
     LazyCommand("event", "browse", "Show one event and its markets."),

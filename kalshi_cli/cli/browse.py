@@ -126,7 +126,7 @@ EVENT_COLUMNS = (
 
 
 def event_json(event: dict[str, Any]) -> dict[str, Any]:
-    from kalshi_cli.cli.markets import market_summary_json
+    from kalshi_cli.vocabulary.documents import market_summary_json
     from kalshi_cli.vocabulary.models import Market, decode_answer
 
     document = {

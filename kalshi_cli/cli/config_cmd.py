@@ -209,6 +209,7 @@ def validate_file(path: Path) -> None:
     """The file as every command would read it: its own environment choice, the settings of
     each environment and every nested section, checked by the layers that own them. `config set`
     writes nothing that fails it and `config show` shows nothing that fails it."""
+    from kalshi_cli.agent.settings import load_agent_config
     from kalshi_cli.config import load_settings
     from kalshi_cli.runner.config import load_trade_config
 
@@ -219,6 +220,7 @@ def validate_file(path: Path) -> None:
     for env in ENVIRONMENTS:
         load_settings(flags={"env": env}, config_path=path, environ={})
     load_trade_config(path)
+    load_agent_config(path)
 
 
 @config_app.command("init")

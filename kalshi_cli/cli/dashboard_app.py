@@ -42,7 +42,7 @@ from kalshi_cli.vocabulary.models import fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.dashboard.snapshot import FeedAges, FillLine
+    from kalshi_cli.dashboard.snapshot import DashboardFeed, FillLine
     from kalshi_cli.services.killswitch import KillReport
     from kalshi_cli.vocabulary.clock import Clock
 
@@ -76,7 +76,7 @@ class Wiring:
     clock: Clock
     client: KalshiClient | None = None
     no_client_reason: str = "no API key: the exchange's panels need credentials"
-    feed: FeedAges | None = None
+    feed: DashboardFeed | None = None
     on_tickers: Callable[[Sequence[str]], None] | None = None  # markets to watch in the feed
     refresh_s: float = 1.0
     remote_s: float = 5.0

@@ -1,6 +1,6 @@
 """`kalshi health-check`: is everything needed to trade in order?
 
-Each check is a function `(HealthTarget) -> CheckResult` registered with `@health_check(name)`;
+Each check is a function `(HealthTarget) -> HealthResult` registered with `@health_check(name)`;
 they run in registration order, one output line each, and a failure in one never stops the
 others. The command exits CHECK_FAILED when any check fails; warnings do not fail it.
 
@@ -45,7 +45,7 @@ class Status(StrEnum):
 
 
 @dataclass(frozen=True)
-class CheckResult:
+class HealthResult:
     name: str
     status: Status
     detail: str
@@ -77,7 +77,7 @@ class HealthTarget:
         return None if self.settings.private_key else self.settings.private_key_path
 
 
-HealthCheck = Callable[[HealthTarget], CheckResult]
+HealthCheck = Callable[[HealthTarget], HealthResult]
 CHECKS: list[tuple[str, HealthCheck]] = []
 
 
@@ -91,7 +91,7 @@ def health_check(name: str) -> Callable[[HealthCheck], HealthCheck]:
     return register_check
 
 
-def run_checks(target: HealthTarget) -> list[CheckResult]:
+def run_checks(target: HealthTarget) -> list[HealthResult]:
     """Run every check. An exchange that does not answer is reported once, by the first check
     that asked it; the others that needed it are skipped rather than repeating the same line."""
     results = []
@@ -101,15 +101,15 @@ def run_checks(target: HealthTarget) -> list[CheckResult]:
             results.append(check(target))
         except TransportError as exc:
             if unreachable:
-                results.append(CheckResult(name, Status.SKIP, "the exchange did not answer"))
+                results.append(HealthResult(name, Status.SKIP, "the exchange did not answer"))
             else:
                 unreachable = True
-                results.append(CheckResult(name, Status.FAIL, failure_detail(exc)))
+                results.append(HealthResult(name, Status.FAIL, failure_detail(exc)))
         except KalshiError as exc:
-            results.append(CheckResult(name, Status.FAIL, failure_detail(exc)))
+            results.append(HealthResult(name, Status.FAIL, failure_detail(exc)))
         except Exception as exc:
             results.append(
-                CheckResult(name, Status.FAIL, f"unexpected {type(exc).__name__}: {exc}")
+                HealthResult(name, Status.FAIL, f"unexpected {type(exc).__name__}: {exc}")
             )
     return results
 
@@ -126,15 +126,15 @@ def failure_detail(exc: KalshiError) -> str:
 
 
 @health_check("exchange")
-def check_exchange(target: HealthTarget) -> CheckResult:
+def check_exchange(target: HealthTarget) -> HealthResult:
     client = target.client()
     status = client.exchange.get_exchange_status()
     where = client_label(target)
     if status.exchange_active and status.trading_active:
-        return CheckResult("exchange", Status.OK, f"{where}: exchange and trading active")
+        return HealthResult("exchange", Status.OK, f"{where}: exchange and trading active")
     if status.exchange_active:
-        return CheckResult("exchange", Status.WARN, f"{where}: exchange up, trading paused")
-    return CheckResult("exchange", Status.FAIL, f"{where}: exchange inactive")
+        return HealthResult("exchange", Status.WARN, f"{where}: exchange up, trading paused")
+    return HealthResult("exchange", Status.FAIL, f"{where}: exchange inactive")
 
 
 def client_label(target: HealthTarget) -> str:
@@ -145,12 +145,12 @@ def client_label(target: HealthTarget) -> str:
 
 
 @health_check("credentials")
-def check_credentials(target: HealthTarget) -> CheckResult:
+def check_credentials(target: HealthTarget) -> HealthResult:
     client = target.client()
     if target.credentials_error is not None:
-        return CheckResult("credentials", Status.FAIL, target.credentials_error.one_line())
+        return HealthResult("credentials", Status.FAIL, target.credentials_error.one_line())
     if not client.authenticated:
-        return CheckResult(
+        return HealthResult(
             "credentials",
             Status.FAIL,
             f"no API credentials for env {target.settings.env} (set KALSHI_API_KEY_ID and "
@@ -165,7 +165,7 @@ def check_credentials(target: HealthTarget) -> CheckResult:
     kind = (
         "" if connection.private_key is None else KEY_TYPE_NAMES[key_type(connection.private_key)]
     )
-    return CheckResult(
+    return HealthResult(
         "credentials", Status.OK, f"{kind} key {mask(key_id, partial=True)} accepted".lstrip()
     )
 
@@ -174,91 +174,91 @@ KEY_TYPE_NAMES = {"rsa": "RSA", "ed25519": "Ed25519"}
 
 
 @health_check("clock skew")
-def check_clock_skew(target: HealthTarget) -> CheckResult:
+def check_clock_skew(target: HealthTarget) -> HealthResult:
     skew = target.client().exchange.clock_skew_seconds()
     text = f"{skew:+.2f} s against the exchange's clock"
     if abs(skew) >= SKEW_FAIL_SECONDS:
-        return CheckResult("clock skew", Status.FAIL, f"{text}; signed requests may be refused")
+        return HealthResult("clock skew", Status.FAIL, f"{text}; signed requests may be refused")
     if abs(skew) >= SKEW_WARN_SECONDS:
-        return CheckResult("clock skew", Status.WARN, f"{text}; check NTP")
-    return CheckResult("clock skew", Status.OK, text)
+        return HealthResult("clock skew", Status.WARN, f"{text}; check NTP")
+    return HealthResult("clock skew", Status.OK, text)
 
 
 @health_check("rate-limit tier")
-def check_rate_tier(target: HealthTarget) -> CheckResult:
+def check_rate_tier(target: HealthTarget) -> HealthResult:
     """Unset, `tier` leaves the long runs to pace by the exchange's (client/pacing.py); set, it
     wins there, so one the exchange contradicts is worth a warning."""
     from kalshi_cli.config import Source
 
     client = target.client()
     if not client.authenticated:
-        return CheckResult("rate-limit tier", Status.SKIP, "needs credentials")
+        return HealthResult("rate-limit tier", Status.SKIP, "needs credentials")
     actual = client.exchange.get_account_limits().usage_tier
     settings = target.settings
     origin = settings.origins["tier"]
     if origin.source is Source.DEFAULT:
         detail = f"{actual} (the exchange's; `trade` and `cancel-all` pace by it)"
-        return CheckResult("rate-limit tier", Status.OK, detail)
+        return HealthResult("rate-limit tier", Status.OK, detail)
     if actual != settings.tier:
-        return CheckResult(
+        return HealthResult(
             "rate-limit tier",
             Status.WARN,
             f"the exchange says {actual}, the config says {settings.tier} ({origin}), and the "
             f"config's wins (set tier: {actual} under `{settings.env}:`, or remove it)",
         )
-    return CheckResult("rate-limit tier", Status.OK, actual)
+    return HealthResult("rate-limit tier", Status.OK, actual)
 
 
 @health_check("state location")
-def check_state_location(target: HealthTarget) -> CheckResult:
+def check_state_location(target: HealthTarget) -> HealthResult:
     path = target.settings.state
     if path.exists():
         if path.is_file() and os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
-            return CheckResult("state location", Status.OK, f"{path} (writable)")
-        return CheckResult("state location", Status.FAIL, f"{path} is not a writable file")
+            return HealthResult("state location", Status.OK, f"{path} (writable)")
+        return HealthResult("state location", Status.FAIL, f"{path} is not a writable file")
     # Never create anything here: find the directory the file would be created under.
     ancestor = path.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if ancestor.is_dir() and os.access(ancestor, os.W_OK | os.X_OK):
-        return CheckResult("state location", Status.OK, f"{path} (created on first use)")
-    return CheckResult(
+        return HealthResult("state location", Status.OK, f"{path} (created on first use)")
+    return HealthResult(
         "state location", Status.FAIL, f"cannot create {path}: {ancestor} is not writable"
     )
 
 
 @health_check("key file")
-def check_key_file(target: HealthTarget) -> CheckResult:
+def check_key_file(target: HealthTarget) -> HealthResult:
     if target.settings.private_key:
-        return CheckResult("key file", Status.SKIP, "key given as PEM text (KALSHI_PRIVATE_KEY)")
+        return HealthResult("key file", Status.SKIP, "key given as PEM text (KALSHI_PRIVATE_KEY)")
     path = target.key_path()
     if path is None:
-        return CheckResult("key file", Status.SKIP, "no key file configured")
+        return HealthResult("key file", Status.SKIP, "no key file configured")
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
-        return CheckResult("key file", Status.FAIL, f"{path} does not exist")
+        return HealthResult("key file", Status.FAIL, f"{path} does not exist")
     if mode & 0o077:
         status = Status.FAIL if target.settings.env == "prod" else Status.WARN
-        return CheckResult(
+        return HealthResult(
             "key file", status, f"{path} is readable by group or others (mode {mode:o}); chmod 600"
         )
-    return CheckResult("key file", Status.OK, f"{path} (mode {mode:o})")
+    return HealthResult("key file", Status.OK, f"{path} (mode {mode:o})")
 
 
 @health_check("state integrity")
-def check_state_integrity(target: HealthTarget) -> CheckResult:
+def check_state_integrity(target: HealthTarget) -> HealthResult:
     from kalshi_cli.store import Store
 
     store = Store.open_readonly(target.settings.state)
     if store is None:
-        return CheckResult("state integrity", Status.SKIP, "no state file yet")
+        return HealthResult("state integrity", Status.SKIP, "no state file yet")
     with store:
         answer = store.integrity_check()
     if answer == "ok":
-        return CheckResult("state integrity", Status.OK, "PRAGMA integrity_check: ok")
+        return HealthResult("state integrity", Status.OK, "PRAGMA integrity_check: ok")
     problems = answer.splitlines()
-    return CheckResult(
+    return HealthResult(
         "state integrity",
         Status.FAIL,
         f"PRAGMA integrity_check found {len(problems)} problem(s): {problems[0]}",

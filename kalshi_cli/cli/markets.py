@@ -200,32 +200,6 @@ MARKET_COLUMNS = (
 )
 
 
-def market_summary_json(m: Market) -> dict[str, Any]:
-    from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
-
-    return {
-        "ticker": m.ticker,
-        "event_ticker": m.event_ticker,
-        "title": m.title,
-        "status": m.status,
-        "yes_bid": fmt_dollars(m.yes_bid),
-        "yes_ask": fmt_dollars(m.yes_ask),
-        "no_bid": fmt_dollars(m.no_bid),
-        "no_ask": fmt_dollars(m.no_ask),
-        "last_price": fmt_dollars(m.last_price),
-        "volume": fmt_count(m.volume),
-        "volume_24h": fmt_count(m.volume_24h),
-        "open_interest": fmt_count(m.open_interest),
-        "open_time": m.open_time or None,
-        "close_time": m.close_time or None,
-        "latest_expiration_time": m.latest_expiration_time or None,
-        # what the market pays on, as the wire has it (the strikes are JSON numbers there)
-        "strike_type": m.raw.get("strike_type") or None,
-        "floor_strike": m.raw.get("floor_strike"),
-        "cap_strike": m.raw.get("cap_strike"),
-    }
-
-
 def render_markets(out: Output, markets: list[Market]) -> None:
     from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
 
@@ -243,6 +217,8 @@ def render_markets(out: Output, markets: list[Market]) -> None:
         }
         for m in markets
     ]
+    from kalshi_cli.vocabulary.documents import market_summary_json
+
     document = {"markets": [market_summary_json(m) for m in markets], "count": len(markets)}
     out.table(MARKET_COLUMNS, rows, document=document)
 
@@ -278,29 +254,8 @@ def _tick(m: Market) -> str:
     return f"{min_tick(m.price_ranges)}" if m.price_ranges else ""
 
 
-def market_json(m: Market) -> dict[str, Any]:
-    from kalshi_cli.vocabulary.models import min_tick
-    from kalshi_cli.vocabulary.units import fmt_dollars
-
-    document = market_summary_json(m)
-    document.update(
-        {
-            "subtitle": m.yes_sub_title or None,
-            "result": m.result or None,
-            # the value the result was read from (a settled crypto market's index value), as
-            # the wire has it; empty until the market settles
-            "expiration_value": m.raw.get("expiration_value") or None,
-            "price_level_structure": m.price_level_structure,
-            "price_ranges": [r.to_api() for r in m.price_ranges],
-            "min_tick": fmt_dollars(min_tick(m.price_ranges)),
-            "rules_primary": m.rules_primary or None,
-            "rules_secondary": m.rules_secondary or None,
-        }
-    )
-    return document
-
-
 def render_market(out: Output, m: Market) -> None:
+    from kalshi_cli.vocabulary import documents
     from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
 
     ranges = ", ".join(
@@ -340,7 +295,7 @@ def render_market(out: Output, m: Market) -> None:
     ]
     out.record(
         [(k, v) for k, v in fields if v],
-        document=market_json(m),
+        document=documents.market_json(m),
         title=m.ticker,
         csv_fields=csv_fields,
     )
@@ -421,28 +376,6 @@ def watch_loop(
     return done
 
 
-def _level(level: Level | None) -> dict[str, str] | None:
-    from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
-
-    return None if level is None else {"price": fmt_dollars(level[0]), "size": fmt_count(level[1])}
-
-
-def orderbook_json(book: Orderbook) -> dict[str, Any]:
-    from kalshi_cli.vocabulary.units import fmt_dollars
-
-    return {
-        "ticker": book.ticker,
-        "yes_bids": [_level(lv) for lv in book.yes_bids],
-        "no_bids": [_level(lv) for lv in book.no_bids],
-        "best_yes_bid": _level(book.best_yes_bid),
-        "best_yes_ask": _level(book.yes_ask),
-        "best_no_bid": _level(book.best_no_bid),
-        "best_no_ask": _level(book.no_ask),
-        "spread": None if book.spread is None else fmt_dollars(book.spread),
-        "mid": None if book.mid is None else fmt_dollars(book.mid),
-    }
-
-
 BOOK_COLUMNS = (
     Column("yes_bid", "YES bid", numeric=True),
     Column("yes_size", "size", numeric=True, parts=(Column("yes_size", "YES bid size"),)),
@@ -454,6 +387,7 @@ BOOK_COLUMNS = (
 
 
 def render_orderbook(out: Output, book: Orderbook, *, compact: bool = False) -> None:
+    from kalshi_cli.vocabulary.documents import orderbook_json
     from kalshi_cli.vocabulary.units import ONE, fmt_count, fmt_dollars
 
     document = orderbook_json(book)

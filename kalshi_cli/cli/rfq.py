@@ -15,6 +15,7 @@ import typer
 from kalshi_cli.cli._context import current
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, YesOpt
 from kalshi_cli.cli._output import Column
+from kalshi_cli.vocabulary.units import Side
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
@@ -39,11 +40,6 @@ quote_app = typer.Typer(
 def register(app: typer.Typer) -> None:
     app.add_typer(rfq_app)
     app.add_typer(quote_app)
-
-
-class Side(StrEnum):
-    YES = "yes"
-    NO = "no"
 
 
 class RfqStatus(StrEnum):

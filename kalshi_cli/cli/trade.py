@@ -203,9 +203,8 @@ def trade_command(
         _choices(given or list(config.settings.strategies or ()), params_file or [], resolved),
         selected=(markets, series, event), dry_run=dry_run, once=once,
         bounds=(duration, max_ticks), live=live, log_file=log_file, order_group=order_group,
-        venue=(paper, paper_balance, subaccount),
+        venue=(paper, paper_balance, subaccount), assign=assign or [],
     )  # fmt: skip
-    options = replace(options, assign=_assignments(assign or []))
     # every section checked, and the refusals made, before the client below exists
     options = _checked_config(settings, options, config, resolved)
     run_trade(
@@ -357,9 +356,10 @@ def _options(
     log_file: Path | None,
     order_group: bool = True,
     venue: tuple[bool, str, int | None] = (False, "1000", None),
+    assign: list[str] | None = None,
 ) -> TradeOptions:
     """The options of one run; `venue` is where its orders go: (`--paper`, `--paper-balance`,
-    `--subaccount`)."""
+    `--subaccount`); `assign`: the `--assign` values."""
     from decimal import Decimal, InvalidOperation
 
     from kalshi_cli.runner import Selection, TradeOptions
@@ -389,4 +389,5 @@ def _options(
         paper=paper_on,
         paper_balance=balance,
         subaccount=subaccount,
+        assign=_assignments(assign or []),
     )

@@ -202,6 +202,7 @@ class ConfigFile(TopLevel, frozen=True, forbid_unknown_fields=True, kw_only=True
     checks: dict[str, Any] | None = None
     strategies: dict[str, Any] | None = None
     retention: dict[str, Any] | None = None
+    agent: dict[str, Any] | None = None
 
 
 class Overrides(SimSection, frozen=True, forbid_unknown_fields=True, kw_only=True):

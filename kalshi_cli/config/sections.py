@@ -28,6 +28,7 @@ NESTED_SECTIONS = {
     "checks": "thresholds of `kalshi check NAME` (docs/checks.md)",
     "limits": "per-market position and per-order cost limits of `kalshi order` (docs/orders.md)",
     "retention": "how long the state file keeps what grows with time (docs/state-file.md)",
+    "agent": "what an assistant may do through `kalshi mcp` (docs/agents.md)",
 }
 
 

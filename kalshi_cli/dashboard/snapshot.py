@@ -44,7 +44,7 @@ FEED_KEY = "feed.last_message_at"
 PAPER_MARK = ".paper-"  # in the name of a paper loop's state file: <state>.paper-<env>.db
 
 
-class FeedAges(Protocol):
+class DashboardFeed(Protocol):
     """The dashboard's own market-data feed (`kalshi_cli.feed.MarketData` fits)."""
 
     def data_age(self, ticker: str) -> float: ...
@@ -512,7 +512,7 @@ def remote_snapshot(
     client: KalshiClient | None,
     clock: Clock,
     *,
-    feed: FeedAges | None = None,
+    feed: DashboardFeed | None = None,
     no_client_reason: str = "no API key: the exchange's panels need credentials",
 ) -> RemoteSnapshot:
     """What the exchange says now; every panel carries `error` when it cannot be asked."""
@@ -649,7 +649,7 @@ def _order_line(
     )
 
 
-def _feed_lines(feed: FeedAges | None, tickers: Sequence[str]) -> Iterable[FeedLine]:
+def _feed_lines(feed: DashboardFeed | None, tickers: Sequence[str]) -> Iterable[FeedLine]:
     if feed is None:
         return
     for t in tickers:

@@ -21,7 +21,7 @@ from kalshi_cli.vocabulary.errors import NoDataError
 
 
 @dataclass
-class DataSet:
+class DataSetEntry:
     root: Path
     manifest: dict[str, Any] | None
     segments: list[Path]
@@ -54,7 +54,7 @@ class DataSet:
         }
 
 
-def open_data_set(root: Path) -> DataSet:
+def open_data_set(root: Path) -> DataSetEntry:
     segments = segment_paths(root)
     manifest = read_manifest(root)
     if not segments and manifest is None and not (root / FRAMES_DIR).is_dir():
@@ -62,10 +62,10 @@ def open_data_set(root: Path) -> DataSet:
             f"{root} holds no data set (no {FRAMES_DIR}/*.ndjson.gz and no manifest.json)",
             hint="`kalshi data ls DIR` lists the data sets under a directory",
         )
-    return DataSet(root, manifest, segments)
+    return DataSetEntry(root, manifest, segments)
 
 
-def list_data_sets(root: Path) -> list[DataSet]:
+def list_data_sets(root: Path) -> list[DataSetEntry]:
     """The data set at `root`, or those in its subdirectories (one level)."""
     if not root.is_dir():
         raise NoDataError(f"{root} is not a directory")
@@ -79,7 +79,7 @@ def list_data_sets(root: Path) -> list[DataSet]:
 
 
 @dataclass
-class MarketInfo:
+class MarketSummary:
     ticker: str
     rows: Counter[str] = field(default_factory=Counter)
     ranges: list[list[int]] = field(default_factory=list)
@@ -90,7 +90,7 @@ def describe(root: Path) -> dict[str, Any]:
     """Everything `data info` prints: the summary, per-market rows by frame type with the
     manifest's ranges and gaps, and what a reader skips and why."""
     data = open_data_set(root)
-    markets: dict[str, MarketInfo] = {}
+    markets: dict[str, MarketSummary] = {}
     read_skips: Counter[str] = Counter()
     replay = BookReplay()
     records = 0
@@ -103,11 +103,11 @@ def describe(root: Path) -> dict[str, Any]:
         if ticker is not None:
             info = markets.get(ticker)
             if info is None:
-                info = markets[ticker] = MarketInfo(ticker)
+                info = markets[ticker] = MarketSummary(ticker)
             info.rows[str(type_of(obj))] += 1
     covered = (data.manifest or {}).get("markets", {})
     for ticker, entry in covered.items():
-        info = markets.setdefault(ticker, MarketInfo(ticker))
+        info = markets.setdefault(ticker, MarketSummary(ticker))
         info.ranges = entry.get("ranges", [])
         info.gaps = entry.get("gaps", [])
     skipped = read_skips + replay.skipped

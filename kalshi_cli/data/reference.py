@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 
 @dataclass
-class Reference:
+class DataSetReference:
     """The REST bodies of a data set's markets, their events and series, and fee changes."""
 
     markets: list[dict[str, Any]] = field(default_factory=list)
@@ -55,10 +55,10 @@ def collect_reference(
     tickers: Iterable[str],
     *,
     known: dict[str, dict[str, Any]] | None = None,
-) -> Reference:
+) -> DataSetReference:
     """Read the reference data of `tickers`. `known` holds market bodies already read (a
     download resolved them with their tier): those are not read again."""
-    ref = Reference()
+    ref = DataSetReference()
     ref.markets = read_markets(client, list(tickers), ref.missing, known=known)
     events: dict[str, None] = {}
     series: dict[str, None] = {}
@@ -139,7 +139,7 @@ def refresh_markets(client: KalshiClient, root: Path, tickers: Iterable[str]) ->
     missing: list[str] = []
     before = {str(m.get("ticker")): m for m in data.get("markets") or []}
     fresh = {str(m["ticker"]): m for m in read_markets(client, list(tickers), missing)}
-    ref = Reference(
+    ref = DataSetReference(
         markets=[fresh.get(t) or before[t] for t in tickers if t in fresh or t in before],
         events=data.get("events") or [],
         series=data.get("series") or [],
@@ -164,7 +164,7 @@ def save_reference(
     return reference.missing
 
 
-def write_reference(root: Path, reference: Reference) -> None:
+def write_reference(root: Path, reference: DataSetReference) -> None:
     """`root/reference.json`, written beside and renamed: whole or as it was."""
     path = root / REFERENCE_FILE
     tmp = path.with_name(f".{path.name}.tmp")
@@ -191,7 +191,7 @@ def _market(client: KalshiClient, ticker: str, missing: list[str]) -> dict[str, 
     return None if got is None else got.raw
 
 
-def _read(ref: Reference, what: str, call: Callable[[], T]) -> T | None:
+def _read(ref: DataSetReference, what: str, call: Callable[[], T]) -> T | None:
     return _read_into(ref.missing, what, call)
 
 

@@ -15,9 +15,9 @@ frame into the feed's message Structs (feed/messages.py `Message`, as the live f
 it); a `local` record into a `LocalEvent`. A line that decoding refuses (a frame of a type the
 Structs do not hold, a known type in a wrong shape, a line msgspec will not parse) is parsed
 as `json.loads` parses it (msgspec's JSON decoder, the standard library's where msgspec refuses)
-and its frame converted by `messages.convert_frame`: `Unknown` and `Misshapen` are counted as
-they always were (`unknown_type`, `bad_frame`, ...), so each line gives what a reading with
-`json.loads` gives (docs/data.md "How lines are decoded").
+and its frame converted by `messages.convert_frame`: `UnknownMessage` and `Misshapen` are
+counted as they always were (`unknown_type`, `bad_frame`, ...), so each line gives what a
+reading with `json.loads` gives (docs/data.md "How lines are decoded").
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from kalshi_cli.feed.messages import (
     Misshapen,
     SnapshotMessage,
     TradeMessage,
-    Unknown,
+    UnknownMessage,
     convert_frame,
 )
 from kalshi_cli.vocabulary.units import is_fraction, parse_count
@@ -59,7 +59,7 @@ class LocalEvent(msgspec.Struct, frozen=True, gc=False):
     orderbook_prices: Any = msgspec.UNSET
 
 
-RecordedFrame = Message | Unknown | Misshapen
+RecordedFrame = Message | UnknownMessage | Misshapen
 Record = tuple[int, RecordedFrame | LocalEvent, bool]
 # (recv_ns, kind, ticker, reason): "fresh", "stale" or "gap" (a channel without snapshots)
 ReplayListener = Callable[[int, str, str | None, str], None]
@@ -305,7 +305,7 @@ class BookReplay:
         elif type(msg) is SnapshotMessage:
             self.frames["orderbook_snapshot"] += 1
             self._snapshot(ns, msg)
-        elif isinstance(msg, Unknown):
+        elif isinstance(msg, UnknownMessage):
             self.frames[msg.type or "?"] += 1
             self.skipped["unknown_type"] += 1
         elif isinstance(msg, Misshapen):

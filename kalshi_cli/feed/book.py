@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from kalshi_cli.feed.messages import BookSnapshot, FillNotice, Lifecycle, Trade, UnreadableOrder
+from kalshi_cli.feed.messages import BookSnapshot, FeedTrade, FillNotice, Lifecycle, UnreadableOrder
 from kalshi_cli.vocabulary.models import ONE, ZERO, Level, Order, Orderbook
 
 
@@ -53,7 +53,7 @@ class FeedEvent:
     error: BaseException | None = None
     # a TRADE, LIFECYCLE, FILL or USER_ORDER event: the channel message's `msg`, decoded
     # (feed/messages.py); a user_order's as an `Order`, else an `UnreadableOrder`
-    message: Trade | Lifecycle | FillNotice | Order | UnreadableOrder | None = None
+    message: FeedTrade | Lifecycle | FillNotice | Order | UnreadableOrder | None = None
 
 
 EventSink = Callable[[FeedEvent], None]

@@ -2,9 +2,9 @@
 of the tagged union `Message` (msgspec, tagged on `type`), and nothing below reads a dict.
 
 A live frame is decoded by `decode`, from its text straight into the Struct (faster than
-`json.loads` to a dict): `Unknown` for a message type this module does not know (the feed logs
-and skips it: Kalshi adds channels), a `ValueError` (msgspec's `ValidationError`) for a known
-type whose shape is wrong, which the feed treats as a malformed frame (docs/feed.md). A
+`json.loads` to a dict): `UnknownMessage` for a message type this module does not know (the
+feed logs and skips it: Kalshi adds channels), a `ValueError` (msgspec's `ValidationError`) for
+a known type whose shape is wrong, which the feed treats as a malformed frame (docs/feed.md). A
 recorded frame is decoded into the same Structs by the data layer (data/replay.py, straight
 from its line); one it could only parse to a dict (a line msgspec refuses, a frame kept as
 text, a type `Message` does not hold) is converted here by `convert_frame`, which never raises:
@@ -16,7 +16,7 @@ The Structs take what asyncapi.yaml declares and what REFERENCE.md saw on the wi
 two differ: prices and counts arrive as strings or as JSON numbers (both read exactly into a
 `Decimal`), a trade names its taker by `taker_outcome_side` (3.2x) or the deprecated
 `taker_side`, fields the spec marks optional are optional. A public trade's money fields are
-optional too, so a trade missing one is skipped by whoever applies it (`Trade.terms`), never
+optional too, so a trade missing one is skipped by whoever applies it (`FeedTrade.terms`), never
 read as a zero, and never taken for a malformed frame that would resync every book.
 
 Where a new message goes: a Struct here (`tag` = its `type`), added to `Message`; the feed's
@@ -56,7 +56,7 @@ class BookDelta(msgspec.Struct, frozen=True, gc=False):
     side: Any
 
 
-class Trade(msgspec.Struct, frozen=True, gc=False):
+class FeedTrade(msgspec.Struct, frozen=True, gc=False):
     """A public `trade`'s `msg`, the one reading of a trade from the WebSocket (live, recorded,
     exported, applied to a local venue)."""
 
@@ -148,7 +148,7 @@ class DeltaMessage(Frame, tag="orderbook_delta", frozen=True, kw_only=True):
 
 
 class TradeMessage(Frame, tag="trade", frozen=True):
-    msg: Trade = msgspec.field(default_factory=Trade)
+    msg: FeedTrade = msgspec.field(default_factory=FeedTrade)
 
 
 class LifecycleMessage(Frame, tag="market_lifecycle_v2", frozen=True):
@@ -297,7 +297,7 @@ class Error(Frame, tag="error", frozen=True):
     msg: ErrorBody = msgspec.field(default_factory=ErrorBody)
 
 
-class Unknown(msgspec.Struct, frozen=True):
+class UnknownMessage(msgspec.Struct, frozen=True):
     """A message of a type this module does not know (or with no `type`): skipped, counted. A
     recorded one keeps the market its `msg` names, if any (`data info` counts its rows)."""
 
@@ -342,7 +342,7 @@ Message = (
     | Ok
     | Error
 )
-# each message class by its `type`, and the `type`s decoded (any other is `Unknown`)
+# each message class by its `type`, and the `type`s decoded (any other is `UnknownMessage`)
 BY_TYPE: dict[str, type[Message]] = {
     str(cls.__struct_config__.tag): cls for cls in get_args(Message)
 }
@@ -354,7 +354,7 @@ _decoder = msgspec.json.Decoder(Message)
 _any = msgspec.json.Decoder()
 
 
-def decode(text: str | bytes) -> Message | Unknown:
+def decode(text: str | bytes) -> Message | UnknownMessage:
     """One text frame as received. Raises a `ValueError` when it is not JSON, not an object, or
     a known type in a wrong shape."""
     try:
@@ -367,16 +367,17 @@ def decode(text: str | bytes) -> Message | Unknown:
     return message
 
 
-def convert_frame(obj: Any) -> Message | Unknown | Misshapen:
-    """A frame parsed to a dict (a recorded one) as its Struct, `Unknown` when its type is not
-    known, `Misshapen` when it is and the frame is not that message's shape. Never raises."""
+def convert_frame(obj: Any) -> Message | UnknownMessage | Misshapen:
+    """A frame parsed to a dict (a recorded one) as its Struct, `UnknownMessage` when its type
+    is not known, `Misshapen` when it is and the frame is not that message's shape. Never
+    raises."""
     kind = obj.get("type") if type(obj) is dict else None
     cls = BY_TYPE.get(kind) if type(kind) is str else None
     body = obj.get("msg") if type(obj) is dict else None
     ticker = body.get("market_ticker") if type(body) is dict else None
     ticker = ticker if type(ticker) is str else None
     if cls is None:
-        return Unknown(kind if type(kind) is str else None, ticker)
+        return UnknownMessage(kind if type(kind) is str else None, ticker)
     try:
         message: Message = msgspec.convert(obj, cls)
     except msgspec.ValidationError:
@@ -387,28 +388,28 @@ def convert_frame(obj: Any) -> Message | Unknown | Misshapen:
     return message
 
 
-def type_of(message: Message | Unknown | Misshapen) -> str | None:
+def type_of(message: Message | UnknownMessage | Misshapen) -> str | None:
     """The `type` a message came with (None for a message with no `type`, or not a string)."""
     kind = TYPE_OF.get(type(message))
     if kind is not None:
         return kind
-    return message.type if isinstance(message, Unknown | Misshapen) else None
+    return message.type if isinstance(message, UnknownMessage | Misshapen) else None
 
 
-def market_of(message: Message | Unknown | Misshapen) -> str | None:
+def market_of(message: Message | UnknownMessage | Misshapen) -> str | None:
     """The market a message's `msg` names (`market_ticker`), else None."""
-    if isinstance(message, Unknown | Misshapen):
+    if isinstance(message, UnknownMessage | Misshapen):
         return message.market_ticker
     ticker = getattr(getattr(message, "msg", None), "market_ticker", None)
     return ticker if type(ticker) is str else None
 
 
-def _unknown(obj: Any) -> Unknown | None:
-    """The message a tagged decoding refused, as `Unknown` when its type is not known; None
+def _unknown(obj: Any) -> UnknownMessage | None:
+    """The message a tagged decoding refused, as `UnknownMessage` when its type is not known; None
     when it is a known type in a wrong shape (or not an object at all): malformed."""
     if not isinstance(obj, dict):
         return None
     kind = obj.get("type")
     if kind in TYPES:
         return None
-    return Unknown(kind if isinstance(kind, str) else None)
+    return UnknownMessage(kind if isinstance(kind, str) else None)

@@ -69,7 +69,7 @@ class HeaderSigner(Protocol):
     def headers_for(self, method: str, path: str) -> dict[str, str]: ...
 
 
-class Connection(Protocol):
+class FeedSocket(Protocol):
     """The part of `websocket.WebSocket` the feed uses (a fake in unit tests)."""
 
     def recv_data(self, control_frame: bool = False) -> tuple[int, bytes]: ...
@@ -83,13 +83,13 @@ class Connection(Protocol):
     def shutdown(self) -> None: ...
 
 
-Connector = Callable[[str, Mapping[str, str], float], Connection]
+Connector = Callable[[str, Mapping[str, str], float], FeedSocket]
 # (the frame's bytes exactly as received, local receive time in Unix nanoseconds)
 FrameSink = Callable[[bytes, int], None]
 
 
-def websocket_connect(url: str, headers: Mapping[str, str], timeout: float) -> Connection:
-    conn: Connection = websocket.create_connection(
+def websocket_connect(url: str, headers: Mapping[str, str], timeout: float) -> FeedSocket:
+    conn: FeedSocket = websocket.create_connection(
         url,
         header=dict(headers),
         timeout=timeout,
@@ -374,8 +374,8 @@ class FeedSession:
                 return False
             return True
 
-    def _on_reply(self, msg: messages.Message | messages.Unknown) -> None:
-        if isinstance(msg, messages.Unknown):
+    def _on_reply(self, msg: messages.Message | messages.UnknownMessage) -> None:
+        if isinstance(msg, messages.UnknownMessage):
             if msg.type not in self._unknown_types:
                 self._unknown_types.add(msg.type)
                 log.info("websocket message of unknown type %r skipped", msg.type)
@@ -685,7 +685,7 @@ class WsFeed:
             conn.shutdown()
         return self._delivered, reason
 
-    def _serve(self, conn: Connection) -> str:
+    def _serve(self, conn: FeedSocket) -> str:
         """Subscribe, then read until the connection ends; returns why it ended."""
         self._watchdog.touch()
         self.connected = True

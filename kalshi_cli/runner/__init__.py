@@ -1,7 +1,11 @@
 """The trade loop behind `kalshi trade`: see docs/trade-loop.md.
 
-`session.trade()` is the command's one library call; `TradeLoop` is the loop itself, built by
-`session.build_loop()` from injected parts so tests drive it tick by tick.
+`lifecycle.session.trade()` is the command's one library call; `TradeLoop` is the loop itself, built
+by `lifecycle.session.build_loop()` from injected parts so tests drive it tick by tick. The loop
+sits here (`loop`, `loop_context`, `loop_settings`, `config`, `ports`, `budgets`, and `assembly`,
+which puts it together); its parts are sorted by its story into `schedule/` (where a tick goes),
+`execution/` (from a decision to the exchange and back), `books/` (what it keeps and writes
+down) and `lifecycle/` (a run from start to stop). See docs/trade-loop.md "Where the code lives".
 """
 
 from __future__ import annotations

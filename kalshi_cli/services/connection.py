@@ -26,7 +26,7 @@ Warn = Callable[[str], None]
 
 
 @dataclass(frozen=True)
-class Connection:
+class ResolvedConnection:
     """Where to connect and as whom, once the simulator (if any) is up and the key is loaded."""
 
     env: str
@@ -42,7 +42,7 @@ class Connection:
         return self.key_id is not None and self.private_key is not None
 
 
-def resolve_connection(settings: Settings, *, anonymous: bool, warn: Warn) -> Connection:
+def resolve_connection(settings: Settings, *, anonymous: bool, warn: Warn) -> ResolvedConnection:
     """The connection `settings` describe; `anonymous` skips loading the key (health-check's
     fallback when the key itself is what is broken)."""
     if settings.embedded_simulator:
@@ -70,7 +70,7 @@ def resolve_connection(settings: Settings, *, anonymous: bool, warn: Warn) -> Co
             pem=settings.private_key,
             warn=warn,
         )
-    return Connection(
+    return ResolvedConnection(
         env=settings.env,
         api_base=settings.api_base,
         ws_url=settings.ws_url or _simulator_ws_url(settings),
@@ -104,7 +104,7 @@ def no_credentials(settings: Settings) -> CredentialsError:
     )
 
 
-def _embedded(settings: Settings, *, anonymous: bool, warn: Warn) -> Connection:
+def _embedded(settings: Settings, *, anonymous: bool, warn: Warn) -> ResolvedConnection:
     from kalshi_cli.sim.server.embed import SimulatorBusy, SimulatorFailed, ensure_simulator
     from kalshi_cli.vocabulary.errors import TransportError
 
@@ -133,7 +133,7 @@ def _embedded(settings: Settings, *, anonymous: bool, warn: Warn) -> Connection:
         if anonymous
         else _load_key(settings, path=key_path, pem=None, warn=warn, generated_here=True)
     )
-    return Connection(
+    return ResolvedConnection(
         env=settings.env,
         api_base=account.api_base,
         ws_url=account.ws_url,
@@ -314,7 +314,7 @@ def choose_state_file(settings: Settings) -> Settings:
 
 
 def check_state_binding(
-    settings: Settings, connection: Connection, *, bind: bool = True
+    settings: Settings, connection: ResolvedConnection, *, bind: bool = True
 ) -> StoreError | None:
     """Refuse a state file bound to another exchange endpoint or account: the error to raise
     (StateFileMismatch, exit 20), or None. A file not yet bound is bound here (unless not
@@ -342,7 +342,7 @@ def check_state_binding(
     return mismatch(settings, binding, connection.key_id)
 
 
-def bind_state(settings: Settings, store: Store, connection: Connection | None) -> None:
+def bind_state(settings: Settings, store: Store, connection: ResolvedConnection | None) -> None:
     """Bind a state file just opened for writing (a new one included) to this endpoint and
     account; StateFileMismatch if another bound it first."""
     if connection is None or connection.key_id is None:
@@ -360,7 +360,11 @@ class Rebound:
 
 
 def rebind_state(
-    settings: Settings, connection: Connection, client: KalshiClient, *, take_over: bool = False
+    settings: Settings,
+    connection: ResolvedConnection,
+    client: KalshiClient,
+    *,
+    take_over: bool = False,
 ) -> Rebound:
     """`kalshi state bind`: the state file in use becomes this endpoint's and this key's (made
     if missing). A file bound to another key is handed over only when that key is of this same

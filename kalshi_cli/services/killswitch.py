@@ -186,7 +186,7 @@ class _DeadlinePassed(Exception):
 
 
 @dataclass
-class _Run:
+class _Pull:
     """One pull of the switch: what each step leaves for the steps after it."""
 
     report: KillReport
@@ -296,7 +296,7 @@ class KillSwitch:
         event_ticker: str | None,
         source: str,
         on_progress: Callable[[str], None] | None,
-    ) -> _Run:
+    ) -> _Pull:
         report = KillReport()
         scope = ticker or event_ticker or "all markets"
         trail = _Trail(
@@ -309,7 +309,7 @@ class KillSwitch:
         if self.store is None:
             report.state_error = self.state_error or "no state file"
             trail.locked = _locked(self.state_fault)
-        return _Run(
+        return _Pull(
             report=report,
             trail=trail,
             say=on_progress or (lambda _msg: None),
@@ -317,7 +317,7 @@ class KillSwitch:
             event_ticker=event_ticker,
         )
 
-    def _halt(self, run: _Run) -> None:
+    def _halt(self, run: _Pull) -> None:
         """Step 1: HALTED first, so a running trade loop stops placing while we cancel; but
         never in their way (it waits at most `halt_wait_s` for another writer's lock)."""
         run.trail.halt(self.halt_wait_s)
@@ -327,7 +327,7 @@ class KillSwitch:
             run.say(f"HALTED not recorded ({run.report.state_error}); cancelling anyway")
         run.settled_at = self.clock.monotonic() + self.read_lag_s
 
-    def _pace(self, run: _Run) -> None:
+    def _pace(self, run: _Pull) -> None:
         """Step 2a: with a filter the cancels go out in batches paced by the write bucket, so
         they go at the account's own rate once the exchange says it (`client/pacing.py`);
         asked after the halt and the order groups, which do not wait on the answer, and not
@@ -335,18 +335,18 @@ class KillSwitch:
         if self.pace is not None and (run.ticker or run.event_ticker):
             run.say(f"rate limits: {self.pace().describe()}")
 
-    def _halt_again(self, run: _Run) -> None:
+    def _halt_again(self, run: _Pull) -> None:
         """HALTED, if the state file has become writable since, without waiting."""
         run.trail.halt(0.0)
         if run.halted_at is None and run.report.halted:
             run.halted_at = self.clock.monotonic()
 
-    def _trigger_order_groups(self, run: _Run) -> None:
+    def _trigger_order_groups(self, run: _Pull) -> None:
         """Step 2, with no filter only (a group spans all of a loop's markets)."""
         if run.every_market:
             run.unknown_groups = self._trigger_groups(run.deadline, run.report, run.say)
 
-    def _exchange_cancel_all(self, run: _Run) -> None:
+    def _exchange_cancel_all(self, run: _Pull) -> None:
         """Step 3 with no filter: list the resting orders once (so the report can name them),
         then the exchange's own cancel-all. A failed first listing must not hold it back."""
         if not run.every_market:
@@ -377,7 +377,7 @@ class KillSwitch:
         self._cancels_sent(run)
         run.say(f"exchange cancel-all sent ({len(run.listed)} resting before)")
 
-    def _close_rfq_side(self, run: _Run) -> None:
+    def _close_rfq_side(self, run: _Pull) -> None:
         """Step 2b, right after the exchange's cancel-all (first, with a filter)."""
         run.closed_at = self._close_communications(
             run.ticker, run.event_ticker, run.deadline, run.report, run.say
@@ -386,14 +386,14 @@ class KillSwitch:
             run.settled_at = max(run.settled_at, run.closed_at + self.read_lag_s)
             run.cancelled_since_listing = True
 
-    def _cancel_and_prove_in_rounds(self, run: _Run) -> None:
+    def _cancel_and_prove_in_rounds(self, run: _Pull) -> None:
         """Step 4 (with a filter its first round is step 3's listing and cancels): list,
         cancel what is still resting, until a listing that counts as proof comes back empty
         or the deadline passes."""
         while not self._proof_round(run):
             pass
 
-    def _proof_round(self, run: _Run) -> bool:
+    def _proof_round(self, run: _Pull) -> bool:
         """One listing and what it calls for. True: it is the proof."""
         report = run.report
         report.rounds += 1
@@ -423,7 +423,7 @@ class KillSwitch:
         self._pause(report.rounds, run.deadline)
         return False
 
-    def _cancel_round(self, run: _Run, resting: list[Order]) -> None:
+    def _cancel_round(self, run: _Pull, resting: list[Order]) -> None:
         """Cancel in batches what a listing still showed resting."""
         report = run.report
         run.say(f"round {report.rounds}: {len(resting)} resting, cancelling")
@@ -437,12 +437,12 @@ class KillSwitch:
         if self.clock.monotonic() >= run.deadline:
             raise _DeadlinePassed
 
-    def _cancels_sent(self, run: _Run) -> None:
+    def _cancels_sent(self, run: _Pull) -> None:
         """Cancels were answered: a listing requested within the read lag may not show them."""
         run.settled_at = self.clock.monotonic() + self.read_lag_s
         run.cancelled_since_listing = True
 
-    def _list_resting(self, run: _Run) -> list[Order]:
+    def _list_resting(self, run: _Pull) -> list[Order]:
         orders = self._retry(
             lambda: list(
                 self.client.orders.iter_orders(
@@ -457,7 +457,7 @@ class KillSwitch:
             run.landed.add(order.client_order_id)
         return orders
 
-    def _why_empty_is_no_proof(self, run: _Run, asked: float, asked_wall: float) -> str | None:
+    def _why_empty_is_no_proof(self, run: _Pull, asked: float, asked_wall: float) -> str | None:
         """Why an empty listing requested at `asked` is no proof, by the state file's order
         intents, or, when they cannot be read, by the time since HALTED (None: it is proof)."""
         try:
@@ -468,7 +468,7 @@ class KillSwitch:
                 self._halt_again(run)
             return self._unreadable(exc, asked, run.halted_at)
 
-    def _prove_rfq_side_closed(self, run: _Run) -> None:
+    def _prove_rfq_side_closed(self, run: _Pull) -> None:
         """Step 2b's proof: every RFQ or quote it found is listed again, whether its delete
         was answered yes or not (one whose delete was refused is still open)."""
         if run.closed_at is not None and self._communications_left(
@@ -476,7 +476,7 @@ class KillSwitch:
         ):
             run.report.proven = False
 
-    def _count_what_the_cancel_all_cancelled(self, run: _Run) -> None:
+    def _count_what_the_cancel_all_cancelled(self, run: _Pull) -> None:
         """The orders of the first listing that the latest no longer shows, and that no batch
         confirmed, were taken off by the exchange's cancel-all or filled: their fills decide."""
         if not run.report.exchange_cancel_all or run.latest is None:
@@ -489,7 +489,7 @@ class KillSwitch:
         ]
         self._count_cancelled_by_cancel_all(gone, run.deadline, run.report)
 
-    def _record_halted_at_last(self, run: _Run) -> None:
+    def _record_halted_at_last(self, run: _Pull) -> None:
         """What could not be recorded yet gets one more chance, waiting for a lock a little;
         a HALTED recorded only after the proof's listing must not have let an order by."""
         report = run.report
@@ -501,14 +501,14 @@ class KillSwitch:
             if run.proof_asked is not None:  # an empty listing counted: HALTED came after it
                 self._late_halted(run.ticker, run.proof_asked, run.landed, report)
 
-    def _refuse_proof_behind_a_held_lock(self, run: _Run) -> None:
+    def _refuse_proof_behind_a_held_lock(self, run: _Pull) -> None:
         """Another writer held the lock to the end: a loop waiting for it places next."""
         report = run.report
         if report.proven and not report.halted and run.trail.locked:
             report.proven = False
             report.errors.append(LOCK_HELD)
 
-    def _record_result(self, run: _Run) -> None:
+    def _record_result(self, run: _Pull) -> None:
         """The orders confirmed cancelled and the `kill_switch_result` event."""
         run.trail.result(self.halt_wait_s if run.report.halted else 0.0)
 

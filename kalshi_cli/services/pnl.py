@@ -175,14 +175,14 @@ DECIMAL: Units[Decimal] = Units(
 # ---------------------------------------------------------------------------- arithmetic
 
 
-class Holding(Protocol[N]):
+class PositionAndBasis(Protocol[N]):
     """What the arithmetic needs of a market: its netted position and the cost of it."""
 
     position: N  # + YES, - NO
     basis: N  # what was paid for the open contracts
 
 
-def move(h: Holding[N], count: N, cost: N, units: Units[N]) -> N:
+def move(h: PositionAndBasis[N], count: N, cost: N, units: Units[N]) -> N:
     """The one average-cost step every P&L figure comes from: a fill of `count` contracts
     (positive buys YES, negative buys NO) at `cost` a contract of the side bought (the YES price,
     or $1 less it for NO). It closes the opposite side first, releasing basis by average cost,
@@ -217,7 +217,7 @@ def fill_move(buying_yes: bool, price: N, count: N, units: Units[N]) -> tuple[N,
     return (count, price) if buying_yes else (-count, units.dollar - price)
 
 
-def settle_holding(h: Holding[N], yes_paid: N | None, units: Units[N]) -> N:
+def settle_holding(h: PositionAndBasis[N], yes_paid: N | None, units: Units[N]) -> N:
     """Close the whole holding at `yes_paid` a YES contract (1 - it a NO one), or at its cost
     when None (a void or scalar result). Returns the realized gross (the caller adds it)."""
     if h.position == 0:

@@ -351,6 +351,25 @@ FILLS_BY_ORDER = Migration(
     ("CREATE INDEX fills_order ON fills (order_id)",),
 )
 
+# -- 0008_agent_audit: what an assistant asked and what came of it ----------------------------
+# `kalshi mcp` records every write tool call (place, amend, cancel, the kill switch, ...), its
+# arguments and its outcome, refused ones too, so a person can read after the fact what an
+# assistant did with the account. Once released, never edit these.
+AGENT_AUDIT = Migration(
+    "0008_agent_audit",
+    (
+        "CREATE TABLE agent_audit ("
+        " id INTEGER PRIMARY KEY,"
+        " at REAL NOT NULL,"
+        " session TEXT NOT NULL,"
+        " tool TEXT NOT NULL,"
+        " arguments TEXT NOT NULL,"
+        " outcome TEXT NOT NULL,"
+        " detail TEXT NOT NULL)",
+        "CREATE INDEX agent_audit_at ON agent_audit (at)",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     INITIAL,
     FILL_INTEGER_UNITS,
@@ -359,6 +378,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ALERT_SCOPE,
     FILL_MONEY_TEXT_ONLY,
     FILLS_BY_ORDER,
+    AGENT_AUDIT,
 )
 
 

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from kalshi_cli.vocabulary.units import ZERO, Action, BookSide, Side, TimeInForce
 
 
-class OrderRequest(Protocol):
+class IntentTerms(Protocol):
     """The terms of an order request an intent records (the client's `CreateOrder`)."""
 
     @property
@@ -95,7 +95,7 @@ class IntentRecord:
     @classmethod
     def pending(
         cls,
-        create: OrderRequest,
+        create: IntentTerms,
         *,
         side: Side,
         action: Action,

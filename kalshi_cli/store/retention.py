@@ -15,7 +15,9 @@ it goes, and each rule keeps what something still reads:
 - the event log after `events_s`, except a quarantined fill (the only record of a fill whose
   money could not be read); the alert log after `alert_log_s`, with the memory of an alert that
   has resolved; risk trips after `risk_trips_s`; the trading state's history after
-  `trading_state_history_s` (the current state is one row and stays);
+  `trading_state_history_s` (the current state is one row and stays); the agent's audit of what
+  an assistant did through `kalshi mcp` after `agent_audit_s` (a year: it answers "who did
+  this" long after);
 - fills and settlements are never removed: `kalshi pnl` replays every fill to give each day,
   market and strategy its realized P&L and each market its average cost, and reconciliation
   copies fills from the exchange by id, so a fill removed here and listed again would be counted
@@ -56,6 +58,7 @@ TABLES = (
     "alerts",
     "risk_trips",
     "trading_state_history",
+    "agent_audit",
 )
 
 
@@ -71,6 +74,7 @@ class RetentionPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     alert_log_s: Age | None = 90 * DAY_S
     risk_trips_s: Age | None = 90 * DAY_S
     trading_state_history_s: Age | None = 365 * DAY_S
+    agent_audit_s: Age | None = 365 * DAY_S
     in_loop: bool = True  # `kalshi trade` prunes in the background
     interval_s: Age = 3_600.0  # how often it does
     batch_rows: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 100
@@ -196,6 +200,7 @@ _BY_AGE = (
     _AgeRule("alerts", "updated_at", "alert_log_s", "status = 'resolved'"),
     _AgeRule("risk_trips", "at", "risk_trips_s"),
     _AgeRule("trading_state_history", "at", "trading_state_history_s"),
+    _AgeRule("agent_audit", "at", "agent_audit_s"),
 )
 
 

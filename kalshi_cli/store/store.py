@@ -3,7 +3,8 @@
 `Store` owns the one connection (opening, migrating, transactions, closing, and the errors
 SQLite's failures become) and has one repository per family of records, each a plain class
 handed the store's `Database`: `store.orders`, `store.fills`, `store.settlements`,
-`store.trading`, `store.alerts`, `store.events`, and `store.retention` (which prunes them
+`store.trading`, `store.alerts`, `store.events`, `store.audit` (what an assistant did through
+`kalshi mcp`), and `store.retention` (which prunes them
 all by the config's policy). They share the connection, so a
 `store.transaction()` block over several of them is one commit. This module keeps what
 concerns the file as a whole: opening it, its migrations, its integrity, and the one write that
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from kalshi_cli.store import migrations
 from kalshi_cli.store.alert_state import AlertStateRepository
+from kalshi_cli.store.audit import AuditRepository
 from kalshi_cli.store.connection import (
     APPLIED_SQL,
     BUSY_TIMEOUT_SECONDS,
@@ -84,6 +86,7 @@ class Store:
         self.alerts = AlertStateRepository(db)
         self.events = EventRepository(db)
         self.retention = RetentionRepository(db)
+        self.audit = AuditRepository(db)
 
     # ------------------------------------------------------------------------------ opening
 

@@ -88,7 +88,7 @@ def synthetic_books() -> Iterator[tuple[float, Orderbook]]:  # unix seconds
 
 
 @dataclass
-class CheckResult:
+class StrategyCheckReport:
     strategy: Strategy[Any]
     params: Params
     steps: int = 0
@@ -123,7 +123,7 @@ class CheckResult:
         return [head, *rows]
 
 
-def check_strategy(strategy: Strategy[Any], params: Params) -> CheckResult:
+def check_strategy(strategy: Strategy[Any], params: Params) -> StrategyCheckReport:
     call = BoundedCall(
         strategy.decide,
         timeout_s=getattr(params, "timeout_ms", CALL_DEADLINE_MS) / 1000,
@@ -138,8 +138,8 @@ def check_strategy(strategy: Strategy[Any], params: Params) -> CheckResult:
 
 def _check(
     strategy: Strategy[Any], params: Params, call: BoundedCall[Sequence[Intent | Cancel]]
-) -> CheckResult:
-    result = CheckResult(strategy, params)
+) -> StrategyCheckReport:
+    result = StrategyCheckReport(strategy, params)
     mids: list[tuple[float, Decimal]] = []
     held = FLAT
     resting: list[RestingOrder] = []

@@ -1,7 +1,7 @@
 """Market data applied to a local venue: the one place a backtest and a paper session do it.
 
 A backtest's driver hands each recorded frame to a `FeedApplier`, a paper session's `PaperFeed`
-each live feed event; both hand it a book, a public trade (`feed.messages.Trade`) or a market's
+each live feed event; both hand it a book, a public trade (`feed.messages.FeedTrade`) or a market's
 lifecycle message (`feed.messages.Lifecycle`), so the two modes fill, charge and settle alike
 (tests/venue/test_applier_parity.py).
 
@@ -19,7 +19,7 @@ from collections.abc import Container, Mapping
 from decimal import Decimal
 from typing import Protocol
 
-from kalshi_cli.feed.messages import Lifecycle, Trade
+from kalshi_cli.feed.messages import FeedTrade, Lifecycle
 from kalshi_cli.venue.reference import MarketInfo, with_lifecycle
 from kalshi_cli.vocabulary.models import LIFECYCLE_RESULT, Side
 
@@ -54,7 +54,7 @@ class FeedApplier:
         """The market's bids are now `yes` and `no` (price -> size; read, not copied)."""
         self.venue.book_changed(ticker, yes, no)
 
-    def trade(self, ticker: str, trade: Trade) -> bool:
+    def trade(self, ticker: str, trade: FeedTrade) -> bool:
         """A public trade; False (and counted) when it lacks what a fill needs."""
         terms = trade.terms()
         if terms is None:

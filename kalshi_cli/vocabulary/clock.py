@@ -130,8 +130,9 @@ def answers_within(seconds: float) -> Iterator[None]:
     """Give each request made in the block at most `seconds` for its answer, counted from the
     moment it leaves: the rate limiter's wait for a token is not counted, a request waiting its
     turn has not been sent. Where a caller would rather learn late than wait (the trade loop's
-    own calls, runner/dispatch.py): an order whose answer does not come in time is an order of
-    unknown outcome, looked up afterwards, never sent again. Per thread, like `Deadline`."""
+    own calls, runner/execution/dispatch.py): an order whose answer does not come in time is an
+    order of unknown outcome, looked up afterwards, never sent again. Per thread, like
+    `Deadline`."""
     token = _ANSWER_WITHIN.set(seconds)
     try:
         yield

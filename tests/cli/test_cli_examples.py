@@ -6,9 +6,10 @@ runs in-process against the default scenario (a simulator over loopback, configu
 would configure one started elsewhere), in a fresh KALSHI_HOME. The few adjustments are the ones
 a person makes by hand: an order id placeholder (`5c3e0b9e-...`) becomes the id of a resting
 order, `--watch` stops after one refresh instead of at Ctrl-C, and the node_exporter directory
-is a temporary one. Three examples do not end on their own (`trade` runs 60 s, `sim serve` until
-Ctrl-C, `dashboard` until q; tests/dashboard drives it headless): for those only the command line
-is checked.
+is a temporary one. Four examples do not end on their own (`trade` runs 60 s, `sim serve` until
+Ctrl-C, `dashboard` until q, tests/dashboard drives it headless; `mcp` until its client goes
+away, tests/agent drives it through the MCP SDK's client): for those only the command line is
+checked.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from tests.conftest import SimHarness
 
 ROOT = Path(__file__).resolve().parents[2]
-NOT_RUN = {("trade",), ("sim", "serve"), ("dashboard",)}
+NOT_RUN = {("trade",), ("sim", "serve"), ("dashboard",), ("mcp",)}
 GROUPS = {
     (),
     ("config",),

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent
-from kalshi_cli.feed.messages import FillNotice, Lifecycle, Trade
+from kalshi_cli.feed.messages import FeedTrade, FillNotice, Lifecycle
 from kalshi_cli.feed.ws import (
     DEFAULT_CHANNELS,
-    Connection,
     FeedSession,
+    FeedSocket,
     WsFeed,
     websocket_connect,
 )
@@ -134,7 +134,7 @@ def test_prices_and_counts_sent_as_json_numbers_are_read_exactly() -> None:
     trade = {"market_ticker": "A", "yes_price_dollars": 0.56, "count_fp": 3, "taker_side": "no"}
     h.feed(json.dumps({"type": "trade", "sid": 9, "seq": 1, "msg": trade}))
     message = h.events[-1].message
-    assert isinstance(message, Trade) and message.terms() == (D("0.56"), D(3), Side.NO)
+    assert isinstance(message, FeedTrade) and message.terms() == (D("0.56"), D(3), Side.NO)
 
 
 def test_a_trade_missing_its_count_is_passed_on_for_its_reader_to_skip() -> None:
@@ -145,7 +145,7 @@ def test_a_trade_missing_its_count_is_passed_on_for_its_reader_to_skip() -> None
     trade = {"market_ticker": "A", "yes_price_dollars": "0.4000", "taker_outcome_side": "no"}
     h.feed(json.dumps({"type": "trade", "sid": 9, "seq": 1, "msg": trade}))
     [event] = h.events
-    assert event.kind is EventKind.TRADE and isinstance(event.message, Trade)
+    assert event.kind is EventKind.TRADE and isinstance(event.message, FeedTrade)
     assert event.message.terms() is None
     assert h.books.is_fresh("A") and h.sent == []
 
@@ -291,7 +291,7 @@ def test_public_trades_pass_through_and_a_trade_seq_gap_is_reported() -> None:
     ]
     assert h.events[2].reason == "trade"
     trade = h.events[0].message
-    assert isinstance(trade, Trade) and trade.count == Decimal("136.00")
+    assert isinstance(trade, FeedTrade) and trade.count == Decimal("136.00")
 
 
 def test_unfiltered_session_subscribes_every_market_but_never_an_unfiltered_book() -> None:
@@ -704,7 +704,7 @@ def test_a_connection_the_server_closed_gives_its_socket_back(sim: Any) -> None:
     ticker = books.market("FEED-FD")
     opened: list[Any] = []
 
-    def keep(url: str, headers: Mapping[str, str], timeout: float) -> Connection:
+    def keep(url: str, headers: Mapping[str, str], timeout: float) -> FeedSocket:
         conn = websocket_connect(url, headers, timeout)
         opened.append(conn)
         return conn

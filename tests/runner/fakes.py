@@ -387,7 +387,7 @@ class FakeFeed:
         self.indices = IndexBoard()
         indices.of(exchange).add_listener(self._on_index)
 
-    def _on_index(self, tick: indices.IndexTick) -> None:
+    def _on_index(self, tick: indices.SimIndexTick) -> None:
         if self.silent:
             return
         if tick.source == "pyth":

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import httpx
 
+from kalshi_cli.risk import halt
+from kalshi_cli.store import Store
 from kalshi_cli.store.records import PENDING, UNKNOWN
+from kalshi_cli.vocabulary.clock import SystemClock
 from tests.conftest import SimHarness
 from tests.runner.test_loop_order_batches_sim import Rig, rig
 from tests.waiting import pause, poll_until
@@ -184,3 +187,47 @@ def test_an_order_call_held_past_the_call_timeout_frees_its_worker_and_lands_as_
         assert len(on_exchange) == 2  # looked up, never sent again
         assert {i.client_order_id for i in lost} == {o.client_order_id for o in on_exchange}
         assert r.events("safe_mode") == []
+
+
+def test_a_halts_withdrawals_go_out_side_by_side_off_the_deciding_path(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """HALTED: the loop's quotes are withdrawn, each cancel on a send worker ahead of other
+    calls. One market's cancels held in the network hold neither the tick (the loop goes on
+    beating) nor the other market's withdrawal."""
+    held, free = "KXOFFPATH-SIM-H1", "KXOFFPATH-SIM-H2"
+    gate = Gate()
+    with rig(
+        sim, tmp_path, [held, free], strategy="market-maker", params={}, batch_wait_s=0.0,
+        transport=gate, send_workers=4,
+    ) as r:  # fmt: skip
+        try:
+            r.loop.tick(r.feed.drain_events(), full=True)
+            assert poll_until(
+                lambda: _placed(r, held) == 2 and _placed(r, free) == 2,
+                between=lambda: _ticking(r),
+            )
+            held_ids = {o.order_id for o in r.loop.portfolio.orders.values() if o.ticker == held}
+            gate.holds = lambda request: (
+                request.method == "DELETE" and request.url.path.rsplit("/", 1)[-1] in held_ids
+            )
+            with Store.open(tmp_path / "state.db", clock=SystemClock()) as other:
+                halt(other.trading, reason="a person looks", source="kalshi halt")
+            # a loop that waited for the held cancels would return only once this opens them
+            opener = threading.Timer(30, gate.open.set)
+            opener.start()
+            try:
+                assert poll_until(gate.held.is_set, between=lambda: _ticking(r))
+                assert not gate.open.is_set(), "the tick waited for a held withdrawal"
+            finally:
+                opener.cancel()
+
+            def free_withdrawn() -> bool:
+                return not any(o.ticker == free for o in r.loop.portfolio.orders.values())
+
+            assert poll_until(free_withdrawn, between=lambda: _ticking(r))
+            assert {o.ticker for o in r.loop.portfolio.orders.values()} == {held}
+        finally:
+            gate.open.set()
+        assert poll_until(lambda: not r.loop.portfolio.orders, between=lambda: _ticking(r))
+        assert list(r.client.orders.iter_orders(status="resting")) == []

@@ -142,7 +142,8 @@ def test_a_late_resting_message_does_not_bring_a_cancelled_order_back(tmp_path: 
     order = next(iter(rig.loop.portfolio.orders.values()))
     placed = ser.ws_user_order_msg(rig.exchange.order(rig.client.account_id, order.order_id))
     assert placed["status"] == "resting"
-    assert rig.loop.executor.cancels.cancel_order(order.ticker, order.order_id, "test")
+    rig.loop.executor.cancels.withdraw(order.ticker, order.order_id, "test")  # inline: booked
+    assert order.order_id not in rig.loop.portfolio.orders
     # the message of its placement, arriving after the cancel's answer
     event = FeedEvent(EventKind.USER_ORDER, order.ticker, message=order_update(placed))
     rig.loop.tick([event], full=False)

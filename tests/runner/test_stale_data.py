@@ -23,7 +23,7 @@ import websocket
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
 from kalshi_cli.feed.book import EventKind
-from kalshi_cli.feed.ws import Connection, websocket_connect
+from kalshi_cli.feed.ws import FeedSocket, websocket_connect
 from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.sim.server.embed import start_simulator
@@ -45,12 +45,12 @@ class PingCounter:
     def __init__(self) -> None:
         self.pings = 0
 
-    def connect(self, url: str, headers: Mapping[str, str], timeout: float) -> Connection:
+    def connect(self, url: str, headers: Mapping[str, str], timeout: float) -> FeedSocket:
         return _Counting(websocket_connect(url, headers, timeout), self)
 
 
 class _Counting:
-    def __init__(self, inner: Connection, counter: PingCounter) -> None:
+    def __init__(self, inner: FeedSocket, counter: PingCounter) -> None:
         self._inner = inner
         self._counter = counter
 

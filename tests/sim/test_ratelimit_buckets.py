@@ -6,12 +6,12 @@ seconds of budget"; Basic's write bucket, like every read bucket, holds one seco
 
 from __future__ import annotations
 
-from kalshi_cli.sim.server.ratelimit import RateLimiter, tier_named
+from kalshi_cli.sim.server.ratelimit import SimRateLimiter, tier_named
 from kalshi_cli.vocabulary.clock import ManualClock
 
 
 def _writes_before_refusal(tier: str, cost: int) -> int:
-    limiter = RateLimiter(tier_named(tier), ManualClock())
+    limiter = SimRateLimiter(tier_named(tier), ManualClock())
     allowed = 0
     while limiter.allow("acct", "POST", cost):
         allowed += 1
@@ -29,7 +29,7 @@ def test_write_buckets_above_basic_hold_two_seconds_of_budget() -> None:
 
 
 def test_read_buckets_hold_one_second_at_every_tier() -> None:
-    limiter = RateLimiter(tier_named("advanced"), ManualClock())
+    limiter = SimRateLimiter(tier_named("advanced"), ManualClock())
     allowed = 0
     while limiter.allow("acct", "GET", 10):
         allowed += 1

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import websocket
 
-from kalshi_cli.sim.core.indices import RETAINED_S, IndexFeed, IndexTick, RandomWalk, Replay
+from kalshi_cli.sim.core.indices import RETAINED_S, RandomWalk, Replay, SimIndexFeed, SimIndexTick
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.conftest import SimHarness, _start
 from tests.sim.test_spec_audit import ws_problems
@@ -145,9 +145,9 @@ def test_cfbenchmarks_value_averages_match_the_hand_computed_ones(
 
 
 def test_the_first_tick_averages_itself_and_a_replay_ends_with_its_rows() -> None:
-    feed = IndexFeed(float(ORIGIN))
+    feed = SimIndexFeed(float(ORIGIN))
     feed.add("BRTI", "cfbenchmarks", Replay([(0, Decimal("100000.00")), (1000, Decimal("100001"))]))
-    ticks: list[IndexTick] = []
+    ticks: list[SimIndexTick] = []
     feed.add_listener(ticks.append)
     feed.on_tick(ORIGIN + 5.0)
     whole = [t for t in ticks if t.whole_second]
@@ -317,9 +317,9 @@ def test_a_walk_jumps_as_often_as_it_says() -> None:
 
 
 def test_a_clock_jump_past_the_retained_seconds_skips_the_older_part() -> None:
-    feed = IndexFeed(float(ORIGIN))
+    feed = SimIndexFeed(float(ORIGIN))
     feed.add("BNBUSD_RTI", "cfbenchmarks", RandomWalk(Decimal(600), volatility=Decimal("0.001")))
-    ticks: list[IndexTick] = []
+    ticks: list[SimIndexTick] = []
     feed.add_listener(ticks.append)
     feed.on_tick(ORIGIN + 2 * 3600.0)  # two hours at once
     seconds = [t.ts_ms // 1000 for t in ticks]

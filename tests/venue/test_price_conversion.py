@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from kalshi_cli.client import CreateOrder
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.feed.messages import Trade
+from kalshi_cli.feed.messages import FeedTrade
 from kalshi_cli.runner.lifecycle.paper import PaperClient, PaperFeed
 from kalshi_cli.venue import LocalVenue, MarketInfo
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -153,7 +153,7 @@ def test_a_resting_paper_buy_fills_at_its_price_on_a_public_trade_of_the_live_fe
     )
     assert placed.fill_count == 0  # an empty book: it rests, first in its queue
     other = Side.NO if side is Side.YES else Side.YES
-    trade = Trade(
+    trade = FeedTrade(
         market_ticker=T,
         yes_price=price if side is Side.YES else Decimal(1) - price,
         count=Decimal(count),

@@ -63,6 +63,7 @@ class OwnOrders:
         open the opposite position, so they go too."""
         orders = list(self._portfolio.orders.values())
         closing: dict[str, Decimal] = {}  # ticker -> contracts already set to close it
+        going: list[OpenOrder] = []
         for order in sorted(orders, key=self.placed_by_us):  # orders placed by hand first
             if not wanted(order):
                 continue
@@ -75,18 +76,21 @@ class OwnOrders:
                     closing[order.ticker] = after
                     continue
             if self.placed_by_us(order):
-                self.withdraw(order, why)
+                going.append(order)
+        self._withdraw(going, why)
 
     def withdraw_all(self, why: str, wanted: Callable[[OpenOrder], bool]) -> None:
         """Cancel every order this loop placed in the markets `wanted`, whichever way it points
         (orders placed by hand stay)."""
-        for order in list(self._portfolio.orders.values()):
-            if wanted(order) and self.placed_by_us(order):
-                self.withdraw(order, why)
+        orders = list(self._portfolio.orders.values())
+        self._withdraw([o for o in orders if wanted(o) and self.placed_by_us(o)], why)
 
-    def withdraw(self, order: OpenOrder, why: str) -> None:
-        """One withdraw cancel, then `after_each`: during an outage each cancel fails only
-        after the client's retries (seconds), and a dozen of them in one tick made a halted
-        loop look dead (no heartbeat for 71 s) while it was doing its job."""
-        self._executor.cancels.cancel_order(order.ticker, order.order_id, why, withdraw=True)
-        self._after_each()
+    def _withdraw(self, orders: list[OpenOrder], why: str) -> None:
+        """The orders withdrawn, each cancel off the deciding path side by side with the others
+        (runner/execution/cancels.py `withdraw`); then `after_each`: without send workers each
+        cancel is waited for, and during an outage each fails only after the client's retries
+        (seconds): a dozen of them in one tick made a halted loop look dead (no heartbeat for
+        71 s) while it was doing its job."""
+        for order in orders:
+            self._executor.cancels.withdraw(order.ticker, order.order_id, why)
+            self._after_each()

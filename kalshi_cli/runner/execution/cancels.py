@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch, run_call
+from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch, Urgency, run_call
 from kalshi_cli.strategies import Cancel
 from kalshi_cli.vocabulary.errors import BadRequestError, KalshiError, NotFoundError
 from kalshi_cli.vocabulary.models import ZERO
@@ -52,6 +52,7 @@ class Cancels:
         self._fills_due = fills_due
         self._dry_run = dry_run
         self.shortfalls = 0  # cancels that found less resting than the view held
+        self._withdrawing: set[str] = set()  # order ids whose withdrawal is out
 
     def cancel(self, decision: Cancel) -> None:
         """A strategy's cancel, off the deciding path."""
@@ -85,15 +86,26 @@ class Cancels:
 
         self.dispatch.send((ticker,), lambda: [_cancel(orders, i, ticker) for i in ids], booked)
 
-    def cancel_order(
-        self, ticker: str, order_id: str, reason: str, *, withdraw: bool = False
-    ) -> bool:
-        """Cancel one order, waiting for the answer (a withdrawal, the stop). A `withdraw` (a
-        quote pulled because trading is blocked) goes out whatever the backoff, and its
-        failure neither extends the backoff nor counts toward SAFE_MODE: the loop tries it
-        again on its next pass, and the client's rate limiter still paces it."""
-        cancelled = _cancel(self._client.orders, order_id, ticker)
-        return self._booked(ticker, order_id, reason, cancelled, withdraw=withdraw)
+    def withdraw(self, ticker: str, order_id: str, reason: str) -> None:
+        """Withdraw an order (a quote pulled because trading is blocked or its market went
+        stale) off the deciding path, ahead of the calls that are not exits
+        (runner/execution/dispatch.py), so a halt's withdrawals go out side by side. A
+        withdrawal goes out whatever the backoff, and its failure neither extends the backoff
+        nor counts toward SAFE_MODE: the loop tries it again on its next pass (an order whose
+        withdrawal is still out is not sent again), and the client's rate limiter still paces
+        it."""
+        if order_id in self._withdrawing:
+            return
+        self._withdrawing.add(order_id)
+        orders = self._client.orders
+
+        def booked(answer: CallAnswer[_Cancelled]) -> None:
+            self._withdrawing.discard(order_id)
+            self._booked(ticker, order_id, reason, answer.get(), withdraw=True)
+
+        self.dispatch.send(
+            (ticker,), lambda: _cancel(orders, order_id, ticker), booked, Urgency.EXIT
+        )
 
     def _booked(
         self,

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.client.pacing import TierSetting
     from kalshi_cli.runner.config import TradeConfig, TradeOptions
-    from kalshi_cli.services.connection import Connection
+    from kalshi_cli.services.connection import ResolvedConnection
     from kalshi_cli.services.metrics import Family, LoopTelemetry
     from kalshi_cli.store import Store
 
@@ -36,7 +36,7 @@ def run_trade(
     state_path: Path,
     config: TradeConfig,
     client: KalshiClient,
-    connection: Connection,
+    connection: ResolvedConnection,
     metrics_port: int | None,
     announce: Callable[[str], None],
     read_lag_s: float,

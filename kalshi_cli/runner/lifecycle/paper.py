@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.feed.messages import Lifecycle, Trade
+from kalshi_cli.feed.messages import FeedTrade, Lifecycle
 from kalshi_cli.runner.ports import FeedWithIndices, MarketFeed
 from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.vocabulary.errors import KalshiError
@@ -158,7 +158,7 @@ class PaperFeed:
             book = self.inner.book(ticker)
             if book is not None:
                 self.applier.book(ticker, dict(book.yes_bids), dict(book.no_bids))
-        elif event.kind is EventKind.TRADE and isinstance(event.message, Trade):
+        elif event.kind is EventKind.TRADE and isinstance(event.message, FeedTrade):
             self.applier.trade(ticker, event.message)
         elif event.kind is EventKind.LIFECYCLE and isinstance(event.message, Lifecycle):
             self.applier.lifecycle(ticker, event.message)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from kalshi_cli.sim.core import indices
-from kalshi_cli.sim.core.participants import LiquidityProvider, PricePath, Quote
+from kalshi_cli.sim.core.participants import LiquidityProvider, PricePath, QuoteLadder
 from kalshi_cli.sim.core.records import SimEvent, SimMarket, SimSeries
 from kalshi_cli.vocabulary.models import PRICE_STRUCTURES
 from kalshi_cli.vocabulary.reference_index import (
@@ -155,11 +155,11 @@ class CryptoMarkets:
     def __init__(
         self,
         exchange: Exchange,
-        feed: indices.IndexFeed,
+        feed: indices.SimIndexFeed,
         series: list[CryptoSeries],
         *,
         maker: LiquidityProvider | None = None,
-        quote: Quote | None = None,
+        quote: QuoteLadder | None = None,
         halflife_s: float = 300.0,
     ) -> None:
         self.exchange = exchange
@@ -261,7 +261,7 @@ class CryptoMarkets:
 
     # settlement -----------------------------------------------------------------------------
 
-    def on_index(self, tick: indices.IndexTick) -> None:
+    def on_index(self, tick: indices.SimIndexTick) -> None:
         """Settle the index's markets whose close this whole-second tick has reached."""
         if not tick.whole_second:
             return
@@ -368,7 +368,7 @@ def attach(exchange: Exchange, section: dict[str, Any]) -> CryptoMarkets:
                 public_key_pem="",
                 cash_cents=int(maker_spec.get("cash_cents", 100_000_000)),
             )
-        quote = Quote(
+        quote = QuoteLadder(
             half_spread=Decimal(str(maker_spec.get("half_spread", "0.02"))),
             size=Decimal(str(maker_spec.get("size", "25"))),
             levels=int(maker_spec.get("levels", 2)),

@@ -6,7 +6,7 @@ except the optional journal (sim/core/journal.py); time comes from the injected 
 share), `Ledger` (accounts.py: cash, positions, collateral), `MatchingEngine` (matching.py: the
 books, planning and applying orders, reaching the accounts only through `EngineAccounts`),
 `OrderDesk` (order_desk.py: the order requests and their checks), `History` (history.py: every
-order, fill and trade, live and archived), `Settlement`, `OrderGroups` and `Subaccounts`.
+order, fill and trade, live and archived), `SettlementDesk`, `OrderGroups` and `Subaccounts`.
 `Exchange` itself is the request-level API the routes call, forwarding each operation to the
 part that owns it, and adds what only a served exchange has: the journal's snapshot and replay,
 the tick (expiry, the market schedule, the hooks of a scenario's participants), RFQs and API
@@ -308,7 +308,7 @@ class Exchange:
     def best_bids(self, ticker: str) -> tuple[Decimal | None, Decimal | None]:
         return self._engine.best_bids(ticker)
 
-    # Settlement (settlement.py) ---------------------------------------------
+    # SettlementDesk (settlement.py) -----------------------------------------
 
     def set_market_status(self, ticker: str, status: MarketStatus) -> SimMarket:
         return self._settlement.set_market_status(ticker, status)

@@ -211,7 +211,7 @@ def candle_window(
 
 
 @dataclass(frozen=True)
-class Candle:
+class SimCandle:
     """One period of a market's trades (MarketCandlestickHistorical): trade-price OHLC, the
     volume-weighted mean, the previous period's close, volume and open interest at its end."""
 
@@ -228,7 +228,7 @@ class Candle:
 
 def candles(
     trades: Iterable[SimTrade], start_ts: int, end_ts: int, period_min: int, open_interest: Decimal
-) -> list[Candle]:
+) -> list[SimCandle]:
     """The periods (ending in [start_ts, end_ts]) that saw a trade, oldest first. A period ends
     at a multiple of its length; a trade exactly on a boundary belongs to the next period (as the
     live candlesticks of sim/core/serialize.py). The simulator keeps no quote history, so the
@@ -238,7 +238,7 @@ def candles(
     buckets: dict[int, list[SimTrade]] = {}
     for t in sorted(trades, key=lambda t: t.ts):
         buckets.setdefault(bucket_end(t.ts, period), []).append(t)
-    out: list[Candle] = []
+    out: list[SimCandle] = []
     previous: Decimal | None = None
     for end in sorted(buckets):
         ts = buckets[end]
@@ -247,7 +247,7 @@ def candles(
         mean = sum((t.price * t.count for t in ts), ZERO) / volume if volume else prices[-1]
         if start_ts <= end <= end_ts:
             out.append(
-                Candle(
+                SimCandle(
                     end,
                     prices[0],
                     min(prices),

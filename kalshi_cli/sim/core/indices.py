@@ -43,7 +43,7 @@ class IndexSpecError(ValueError):
 
 
 @dataclass(frozen=True)
-class Average:
+class SimIndexAverage:
     """asyncapi `cfbenchmarksAvgData`."""
 
     value: Decimal
@@ -61,7 +61,7 @@ class Average:
 
 
 @dataclass(frozen=True)
-class IndexTick:
+class SimIndexTick:
     """One value of one index. `avg_60s` is set on the 1 Hz ticks of a CF Benchmarks index
     (whole seconds), `quarter` in the last minute before a quarter-hour close."""
 
@@ -71,8 +71,8 @@ class IndexTick:
     value: Decimal
     received_ms: int
     whole_second: bool
-    avg_60s: Average | None = None
-    quarter: Average | None = None
+    avg_60s: SimIndexAverage | None = None
+    quarter: SimIndexAverage | None = None
 
 
 class RandomWalk:
@@ -170,14 +170,14 @@ class _Index:
     seconds: deque[tuple[int, Decimal]] = field(default_factory=lambda: deque(maxlen=RETAINED_S))
 
 
-class IndexFeed:
+class SimIndexFeed:
     """The indices of one exchange, stepped on its tick (see the module docstring)."""
 
     def __init__(self, origin_s: float) -> None:
         self.origin_ms = math.floor(origin_s) * 1000  # whole seconds: the 1 Hz ticks are on them
         self._next_ms = self.origin_ms
         self._indices: dict[str, _Index] = {}
-        self._listeners: list[Callable[[IndexTick], None]] = []
+        self._listeners: list[Callable[[SimIndexTick], None]] = []
 
     def add(self, index_id: str, source: Source, path: RandomWalk | Replay) -> None:
         if index_id in self._indices:
@@ -185,7 +185,7 @@ class IndexFeed:
         five = source == "cfbenchmarks" and index_id in FIVE_HZ
         self._indices[index_id] = _Index(index_id, source, path, STEP_MS if five else 1000)
 
-    def add_listener(self, listener: Callable[[IndexTick], None]) -> None:
+    def add_listener(self, listener: Callable[[SimIndexTick], None]) -> None:
         self._listeners.append(listener)
 
     def ids(self, source: Source, *, five_hz: bool = False) -> list[str]:
@@ -245,23 +245,27 @@ class IndexFeed:
                     for listener in self._listeners:
                         listener(tick)
 
-    def _ticks(self, index: _Index, t: int, value: Decimal, received: int) -> Iterator[IndexTick]:
+    def _ticks(
+        self, index: _Index, t: int, value: Decimal, received: int
+    ) -> Iterator[SimIndexTick]:
         whole = t % 1000 == 0
         if not whole:
-            yield IndexTick(index.index_id, index.source, t, value, received, False)
+            yield SimIndexTick(index.index_id, index.source, t, value, received, False)
             return
         s = t // 1000
         avg = quarter = None
         if index.source == "cfbenchmarks":
             prior = _since(index.seconds, s - AVERAGE_S)
-            avg = Average(_mean(prior) if prior else value, len(prior), (s - AVERAGE_S) * 1000, t)
+            avg = SimIndexAverage(
+                _mean(prior) if prior else value, len(prior), (s - AVERAGE_S) * 1000, t
+            )
             close = -(-s // QUARTER_S) * QUARTER_S  # this second's quarter-hour close
             if close - s < AVERAGE_S:
                 window = _since(index.seconds, close - AVERAGE_S + 1)
                 window.append(value)
-                quarter = Average(_mean(window), len(window), (close - AVERAGE_S) * 1000, t)
+                quarter = SimIndexAverage(_mean(window), len(window), (close - AVERAGE_S) * 1000, t)
         index.seconds.append((s, value))
-        yield IndexTick(index.index_id, index.source, t, value, received, True, avg, quarter)
+        yield SimIndexTick(index.index_id, index.source, t, value, received, True, avg, quarter)
 
 
 def _since(seconds: deque[tuple[int, Decimal]], start: int) -> list[Decimal]:
@@ -280,17 +284,17 @@ def _mean(values: list[Decimal]) -> Decimal:
     return sum(values, Decimal(0)) / len(values)
 
 
-_BY_EXCHANGE: weakref.WeakKeyDictionary[Exchange, IndexFeed] = weakref.WeakKeyDictionary()
+_BY_EXCHANGE: weakref.WeakKeyDictionary[Exchange, SimIndexFeed] = weakref.WeakKeyDictionary()
 
 
-def of(exchange: Exchange, *, origin_s: float | None = None) -> IndexFeed:
+def of(exchange: Exchange, *, origin_s: float | None = None) -> SimIndexFeed:
     """The exchange's index feed (an empty one until a scenario defines indices), made on the
     first call: its paths start at `origin_s` (unix seconds; the exchange's creation by
     default). A scenario passes the time it is built, so a restarted simulator starts its
     walks now instead of catching up since the journal began."""
     feed = _BY_EXCHANGE.get(exchange)
     if feed is None:
-        feed = IndexFeed(exchange.created_time if origin_s is None else origin_s)
+        feed = SimIndexFeed(exchange.created_time if origin_s is None else origin_s)
         _BY_EXCHANGE[exchange] = feed
         exchange.add_tick_hook(feed.on_tick)
     return feed

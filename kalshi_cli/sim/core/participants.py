@@ -104,7 +104,7 @@ class DipWindow:
 
 
 @dataclass(frozen=True)
-class Complement:
+class ComplementPath:
     """1 - another market's path: the other outcome of a two-outcome event."""
 
     of: PricePath
@@ -130,7 +130,7 @@ FINISHED_KEPT = 100  # finished orders a participant keeps in the exchange (see 
 
 
 @dataclass(frozen=True)
-class Quote:
+class QuoteLadder:
     """How the liquidity provider quotes one market: `levels` bids below and asks above the
     fair price, `half_spread` from it and `step` apart, `size` contracts each."""
 
@@ -145,7 +145,7 @@ class LiquidityProvider:
         self,
         exchange: Exchange,
         account_id: str,
-        books: dict[str, tuple[PricePath, Quote]],
+        books: dict[str, tuple[PricePath, QuoteLadder]],
         *,
         origin: float,
         speed: float = 1.0,

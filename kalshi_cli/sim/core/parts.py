@@ -16,7 +16,7 @@ from kalshi_cli.sim.core.order_desk import OrderDesk
 from kalshi_cli.sim.core.order_groups import OrderGroups
 from kalshi_cli.sim.core.records import SimMarket
 from kalshi_cli.sim.core.reference import Reference
-from kalshi_cli.sim.core.settlement import Settlement
+from kalshi_cli.sim.core.settlement import SettlementDesk
 from kalshi_cli.sim.core.subaccounts import Subaccounts
 from kalshi_cli.vocabulary.clock import Clock
 from kalshi_cli.vocabulary.models import FeeModel
@@ -27,7 +27,7 @@ class CoreParts:
     reference: Reference  # series, events, markets, fees; the clock, ids, listeners, journal
     accounts: Ledger  # cash, positions, collateral
     engine: MatchingEngine  # the books, matching, trades
-    settlement: Settlement  # market status, settlement
+    settlement: SettlementDesk  # market status, settlement
     subaccounts: Subaccounts
     history: History  # every order, fill and trade, live and archived
     groups: OrderGroups
@@ -45,7 +45,7 @@ class CoreParts:
             reference=reference,
             accounts=accounts,
             engine=engine,
-            settlement=Settlement(reference, accounts, engine),
+            settlement=SettlementDesk(reference, accounts, engine),
             subaccounts=subaccounts,
             history=history,
             groups=groups,

@@ -30,14 +30,14 @@ from kalshi_cli.sim.core.exchange import (
 )
 from kalshi_cli.sim.core.historical import HistoryPolicy, HistoryPolicyError, policy_from
 from kalshi_cli.sim.core.participants import (
-    Complement,
+    ComplementPath,
     DipWindow,
     DriftPath,
     FlatPath,
     LiquidityProvider,
     NoiseTrader,
     PricePath,
-    Quote,
+    QuoteLadder,
     SpikePath,
 )
 from kalshi_cli.sim.core.records import PlaceRequest
@@ -109,7 +109,7 @@ def load_scenario(scenario: str | Path | None) -> dict[str, Any]:
 class _MarketSpec:
     market: SimMarket
     path: dict[str, Any] | None
-    quote: Quote | None
+    quote: QuoteLadder | None
     book: dict[str, list[list[str]]]
     close_after: float
     fee_waiver: float | None = None
@@ -375,7 +375,7 @@ def _market_spec(m: dict[str, Any], event: SimEvent) -> _MarketSpec:
     quote = None
     if "quote" in m:
         q = m["quote"]
-        quote = Quote(
+        quote = QuoteLadder(
             half_spread=_dec(q["half_spread"], f"{market.ticker}.quote.half_spread"),
             size=_dec(q["size"], f"{market.ticker}.quote.size"),
             levels=int(q.get("levels", 2)),
@@ -505,7 +505,7 @@ def _path(spec: dict[str, Any], ticker: str, paths: dict[str, PricePath]) -> Pri
             )
         if kind == "complement":
             other = paths[spec["of"]]
-            path: PricePath = Complement(other)
+            path: PricePath = ComplementPath(other)
             if "dip" in spec:
                 path = DipWindow(
                     path,

@@ -573,7 +573,7 @@ def ws_order_group_msg(event: OrderGroupChanged) -> Json:
     return msg
 
 
-def ws_index_msg(channel: str, tick: indices.IndexTick) -> Json:
+def ws_index_msg(channel: str, tick: indices.SimIndexTick) -> Json:
     """The `msg` of an index value, in asyncapi's shape for the channel: the raw upstream frame
     in `data` (CF Benchmarks' `{"type":"value","id",...,"time","value"}`), the values to 8
     places where the spec says so."""

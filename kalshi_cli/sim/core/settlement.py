@@ -31,7 +31,7 @@ _LIFECYCLE_EVENT = {
 }
 
 
-class Settlement:
+class SettlementDesk:
     """Market status changes and settlement (see the module docstring)."""
 
     def __init__(self, reference: Reference, ledger: Ledger, engine: MatchingEngine) -> None:

@@ -163,7 +163,7 @@ def prepare(
         from kalshi_cli.sim.server.app import create_app
         from kalshi_cli.sim.server.auth import DEFAULT_WINDOW_S, Authenticator
         from kalshi_cli.sim.server.faults import Faults
-        from kalshi_cli.sim.server.ratelimit import RateLimiter, tier_named
+        from kalshi_cli.sim.server.ratelimit import SimRateLimiter, tier_named
         from kalshi_cli.sim.server.routing import SimState
         from kalshi_cli.vocabulary.clock import SystemClock
 
@@ -178,7 +178,7 @@ def prepare(
             data_dir=data_dir,
             tier=the_tier,
             faults=Faults(clock),
-            limiter=RateLimiter(the_tier, clock),
+            limiter=SimRateLimiter(the_tier, clock),
             auth=Authenticator(
                 exchange.account_by_key,
                 clock,

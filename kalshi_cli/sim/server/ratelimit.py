@@ -80,7 +80,7 @@ def max_batch_items(tier: Tier, method: str) -> int:
     return tier.write_capacity // per_item
 
 
-class TokenBucket:
+class SimTokenBucket:
     def __init__(self, rate_per_s: float, capacity: float, clock: Clock) -> None:
         self.rate = rate_per_s
         self.capacity = capacity
@@ -107,22 +107,24 @@ class TokenBucket:
         return self._tokens
 
 
-class RateLimiter:
+class SimRateLimiter:
     """Buckets per account, created on first use."""
 
     def __init__(self, tier: Tier, clock: Clock) -> None:
         self.tier = tier
         self._clock = clock
-        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._buckets: dict[tuple[str, str], SimTokenBucket] = {}
 
-    def _bucket(self, account_id: str, kind: str) -> TokenBucket:
+    def _bucket(self, account_id: str, kind: str) -> SimTokenBucket:
         key = (account_id, kind)
         bucket = self._buckets.get(key)
         if bucket is None:
             if kind == "read":
-                bucket = TokenBucket(self.tier.read_per_s, self.tier.read_capacity, self._clock)
+                bucket = SimTokenBucket(self.tier.read_per_s, self.tier.read_capacity, self._clock)
             else:
-                bucket = TokenBucket(self.tier.write_per_s, self.tier.write_capacity, self._clock)
+                bucket = SimTokenBucket(
+                    self.tier.write_per_s, self.tier.write_capacity, self._clock
+                )
             self._buckets[key] = bucket
         return bucket
 

@@ -37,11 +37,11 @@ from kalshi_cli.sim.server.faults import Faults
 from kalshi_cli.sim.server.history import MarketHistory
 from kalshi_cli.sim.server.lag import ReadReplica
 from kalshi_cli.sim.server.ratelimit import (
-    RateLimiter,
+    SimRateLimiter,
     Tier,
 )
 from kalshi_cli.sim.server.request_bodies import GO_BATCHES, GO_STRUCTS
-from kalshi_cli.sim.server.schedule import ExchangeSchedule
+from kalshi_cli.sim.server.schedule import SimSchedule
 from kalshi_cli.vocabulary.clock import Clock
 
 log = logging.getLogger("kalshi_cli.sim")
@@ -206,7 +206,7 @@ class SimState:
     data_dir: Path
     tier: Tier
     faults: Faults
-    limiter: RateLimiter
+    limiter: SimRateLimiter
     auth: Authenticator
     response_hook: ResponseHook | None = None
     base_url: str = ""
@@ -217,7 +217,7 @@ class SimState:
     # market data: top of book and open interest over time, for candlesticks; the
     # exchange's maintenance windows (both attached to the exchange in `sim/server/app.py`)
     market_history: MarketHistory = field(default_factory=MarketHistory)
-    schedule: ExchangeSchedule = field(default_factory=ExchangeSchedule)
+    schedule: SimSchedule = field(default_factory=SimSchedule)
 
     def before_change(self) -> None:
         """Keep the accounts' state for lagged reads (`read_lag_ms`) before the exchange

@@ -30,7 +30,7 @@ FOREVER = "9999-12-31T23:59:59Z"  # the end of a weekly schedule that never stop
 
 
 @dataclass(frozen=True)
-class MaintenanceWindow:
+class SimMaintenanceWindow:
     start: float  # unix seconds
     end: float  # unix seconds
 
@@ -38,10 +38,10 @@ class MaintenanceWindow:
         return self.start <= now < self.end
 
 
-class ExchangeSchedule:
+class SimSchedule:
     def __init__(self) -> None:
-        self._windows: list[MaintenanceWindow] = []
-        self._swept: set[MaintenanceWindow] = set()
+        self._windows: list[SimMaintenanceWindow] = []
+        self._swept: set[SimMaintenanceWindow] = set()
         self._exchange: Exchange | None = None
 
     def attach(self, exchange: Exchange) -> None:
@@ -49,10 +49,10 @@ class ExchangeSchedule:
         self._exchange = exchange
         exchange.add_tick_hook(self.on_tick)
 
-    def add(self, start: float, end: float) -> MaintenanceWindow:  # unix seconds
+    def add(self, start: float, end: float) -> SimMaintenanceWindow:  # unix seconds
         if end <= start:
             raise ExchangeError(400, "invalid_parameters", "end_ts must be after start_ts")
-        window = MaintenanceWindow(float(start), float(end))  # unix seconds
+        window = SimMaintenanceWindow(float(start), float(end))  # unix seconds
         self._windows.append(window)
         self._windows.sort(key=lambda w: w.start)
         return window
@@ -61,12 +61,12 @@ class ExchangeSchedule:
         self._windows.clear()
         self._swept.clear()
 
-    def current(self, now: float) -> MaintenanceWindow | None:  # unix seconds
+    def current(self, now: float) -> SimMaintenanceWindow | None:  # unix seconds
         """The window the exchange is in at `now` (the one ending last, if they overlap)."""
         covering = [w for w in self._windows if w.covers(now)]
         return max(covering, key=lambda w: w.end) if covering else None
 
-    def pending(self, now: float) -> list[MaintenanceWindow]:  # unix seconds
+    def pending(self, now: float) -> list[SimMaintenanceWindow]:  # unix seconds
         """The windows not over yet, by start."""
         return [w for w in self._windows if w.end > now]
 

@@ -170,7 +170,7 @@ class Subscription:
         return self.tickers is None or ticker in self.tickers
 
 
-class Connection:
+class SimWsConnection:
     def __init__(self, hub: WsHub, websocket: WebSocket, account: Account) -> None:
         self.hub = hub
         self.websocket = websocket
@@ -215,7 +215,7 @@ class Connection:
 class WsHub:
     def __init__(self, state: SimState) -> None:
         self.state = state
-        self.connections: set[Connection] = set()
+        self.connections: set[SimWsConnection] = set()
         state.exchange.add_listener(self.on_event)
         rfqs.comms(state).listeners.append(self.on_comms)
         indices.of(state.exchange).add_listener(self.on_index)
@@ -233,7 +233,7 @@ class WsHub:
                 await websocket.close(code=1008)
             return
         await websocket.accept()
-        conn = Connection(self, websocket, account)
+        conn = SimWsConnection(self, websocket, account)
         self.connections.add(conn)
         writer = asyncio.create_task(conn.writer())
         reader = asyncio.create_task(self._read(conn))
@@ -246,7 +246,7 @@ class WsHub:
             with contextlib.suppress(Exception):
                 await websocket.close()
 
-    async def _read(self, conn: Connection) -> None:
+    async def _read(self, conn: SimWsConnection) -> None:
         try:
             while True:
                 text = await conn.websocket.receive_text()
@@ -262,7 +262,7 @@ class WsHub:
 
     # -- commands ---------------------------------------------------------------------------
 
-    def handle_command(self, conn: Connection, text: str) -> None:
+    def handle_command(self, conn: SimWsConnection, text: str) -> None:
         cmd_id: Any = None
         try:
             try:
@@ -322,7 +322,7 @@ class WsHub:
                 raise CommandError(11, f"Invalid parameter: unknown market ticker {ticker}")
         return list(dict.fromkeys(tickers))
 
-    def _subscribe(self, conn: Connection, cmd_id: Any, params: Json) -> None:
+    def _subscribe(self, conn: SimWsConnection, cmd_id: Any, params: Json) -> None:
         channels = params.get("channels")
         if not isinstance(channels, list) or not channels:
             raise CommandError(3, "Channels required")
@@ -358,7 +358,7 @@ class WsHub:
                 for ticker in tickers or list(self.state.exchange.markets):
                     self._ticker(conn, sub, ticker, Decimal(0))
 
-    def _unsubscribe(self, conn: Connection, cmd_id: Any, params: Json) -> None:
+    def _unsubscribe(self, conn: SimWsConnection, cmd_id: Any, params: Json) -> None:
         sids = params.get("sids")
         if not isinstance(sids, list) or not sids:
             raise CommandError(4, "Subscription IDs required")
@@ -374,7 +374,7 @@ class WsHub:
                 reply["id"] = cmd_id
             conn.reply(reply)
 
-    def _update(self, conn: Connection, cmd_id: Any, params: Json) -> None:
+    def _update(self, conn: SimWsConnection, cmd_id: Any, params: Json) -> None:
         """`update_subscription`: the one subscription it names, then what the action asks of
         it (the spec's actions, each a step below; an index channel has actions of its own)."""
         action = params.get("action")
@@ -393,7 +393,7 @@ class WsHub:
             self._update_markets(conn, cmd_id, sub, action == "add_markets", tickers)
 
     @staticmethod
-    def _named_subscription(conn: Connection, params: Json) -> Subscription:
+    def _named_subscription(conn: SimWsConnection, params: Json) -> Subscription:
         """The one subscription an `update_subscription` names (`sid`, or `sids` of one)."""
         sids = params.get("sids")
         if "sid" in params:
@@ -408,7 +408,7 @@ class WsHub:
         return sub
 
     def _resend_snapshots(
-        self, conn: Connection, sub: Subscription, tickers: list[str] | None
+        self, conn: SimWsConnection, sub: Subscription, tickers: list[str] | None
     ) -> None:
         """`get_snapshot`: an orderbook snapshot of each market asked for (default: every
         market the subscription covers), on the subscription's own sequence."""
@@ -419,7 +419,7 @@ class WsHub:
 
     def _update_markets(
         self,
-        conn: Connection,
+        conn: SimWsConnection,
         cmd_id: Any,
         sub: Subscription,
         add: bool,
@@ -453,7 +453,7 @@ class WsHub:
         conn.reply(reply)
 
     def _update_ids(
-        self, conn: Connection, cmd_id: Any, sub: Subscription, action: Any, params: Json
+        self, conn: SimWsConnection, cmd_id: Any, sub: Subscription, action: Any, params: Json
     ) -> None:
         """`update_subscription` on an index channel: add or remove ids (an `ok` taking the
         next `seq`), or list the ids available (the channel's list message, which takes it
@@ -481,7 +481,7 @@ class WsHub:
             reply["id"] = cmd_id
         conn.reply(reply)
 
-    def _list(self, conn: Connection, cmd_id: Any) -> None:
+    def _list(self, conn: SimWsConnection, cmd_id: Any) -> None:
         reply: Json = {
             "type": "ok",
             "msg": [{"channel": s.channel, "sid": s.sid} for s in conn.subs.values()],
@@ -491,7 +491,7 @@ class WsHub:
 
     # -- channel messages -------------------------------------------------------------------
 
-    def _snapshot(self, conn: Connection, sub: Subscription, ticker: str) -> None:
+    def _snapshot(self, conn: SimWsConnection, sub: Subscription, ticker: str) -> None:
         yes, no = self.state.exchange.book(ticker, 0)
         msg: Json = {"market_ticker": ticker, "market_id": ser.market_id(ticker)}
         if yes:
@@ -502,7 +502,7 @@ class WsHub:
             msg["no_dollars_fp"] = ser.levels_json(levels)
         conn.emit(sub, "orderbook_snapshot", msg, snapshot=True)
 
-    def _ticker(self, conn: Connection, sub: Subscription, ticker: str, size: Decimal) -> None:
+    def _ticker(self, conn: SimWsConnection, sub: Subscription, ticker: str, size: Decimal) -> None:
         market = self.state.exchange.markets.get(ticker)
         if market is None:
             return
@@ -520,7 +520,7 @@ class WsHub:
         except Exception:
             log.exception("websocket fan-out failed")
 
-    def _deliver(self, conn: Connection, event: SimEventT) -> None:
+    def _deliver(self, conn: SimWsConnection, event: SimEventT) -> None:
         """One event to each of the connection's subscriptions whose channel carries it, by
         the kind of event: public market data, an account's own records, or the lifecycle of
         markets and events."""
@@ -536,7 +536,7 @@ class WsHub:
                 self._deliver_lifecycle(conn, sub, event)
 
     def _deliver_market_data(
-        self, conn: Connection, sub: Subscription, event: BookChanged | TradeHappened
+        self, conn: SimWsConnection, sub: Subscription, event: BookChanged | TradeHappened
     ) -> None:
         """A book change to `orderbook_delta`, a trade to `trade`; either to `ticker`."""
         channel = sub.channel
@@ -555,7 +555,7 @@ class WsHub:
 
     def _deliver_own(
         self,
-        conn: Connection,
+        conn: SimWsConnection,
         sub: Subscription,
         event: FillHappened | OrderChanged | PositionChanged | OrderGroupChanged,
         mine: str,
@@ -599,7 +599,7 @@ class WsHub:
 
     def _deliver_lifecycle(
         self,
-        conn: Connection,
+        conn: SimWsConnection,
         sub: Subscription,
         event: MarketLifecycle | EventCreated | EventFeeUpdated,
     ) -> None:
@@ -630,7 +630,7 @@ class WsHub:
             # asyncapi: "Delivered on the `market_lifecycle_v2` channel only."
             conn.emit(sub, "event_fee_update", ser.ws_event_fee_msg(event.change))
 
-    def _lifecycle(self, conn: Connection, sub: Subscription, event: MarketLifecycle) -> None:
+    def _lifecycle(self, conn: SimWsConnection, sub: Subscription, event: MarketLifecycle) -> None:
         market = self.state.exchange.markets.get(event.ticker)
         if market is None:
             return
@@ -656,7 +656,7 @@ class WsHub:
         except Exception:
             log.exception("websocket fan-out failed")
 
-    def on_index(self, tick: indices.IndexTick) -> None:
+    def on_index(self, tick: indices.SimIndexTick) -> None:
         """An index value to every subscription of a channel that carries it and tracks its
         id (or "all")."""
         try:

@@ -2,7 +2,7 @@
 `sources.py` asks the trader's model (a Python callable, a child process speaking JSON lines,
 or a file another program rewrites)."""
 
-from kalshi_cli.strategies.model.sources import Answer, ModelDown, ModelError, parse_source
+from kalshi_cli.strategies.model.sources import ModelAnswer, ModelDown, ModelError, parse_source
 from kalshi_cli.strategies.model.strategy import (
     NAME,
     STRATEGY,
@@ -15,7 +15,7 @@ from kalshi_cli.strategies.model.strategy import (
 __all__ = [
     "NAME",
     "STRATEGY",
-    "Answer",
+    "ModelAnswer",
     "ModelDown",
     "ModelError",
     "ModelParams",

@@ -1,6 +1,6 @@
 """Where the `model` strategy's fair values come from: a Python callable, a child process speaking
 JSON lines, a file another program rewrites, or a model shipped with the package, each named by
-one string (`parse_source`). A source answers `ask(snapshot)` with an `Answer`, None for no
+one string (`parse_source`). A source answers `ask(snapshot)` with a `ModelAnswer`, None for no
 opinion, or raises `ModelError` when the answer cannot be traded on, which the trade loop
 contains per market. A model runs with the trader's rights and nothing here is a sandbox. See
 docs/models.md "Sources" and "When a model (or any strategy) fails".
@@ -59,23 +59,23 @@ class ModelDown(ModelError):
 
 
 @dataclass(frozen=True)
-class Answer:
+class ModelAnswer:
     fair: Decimal  # the probability that the market settles YES, in [0, 1]
     confidence: Decimal = ONE  # in [0, 1]
     version: str = ""  # the model's own version, when it gives one
 
 
-class Source(Protocol):
+class ModelSource(Protocol):
     label: str  # the source as given (`python:pkg.mod:fn`), for the order's reason
 
-    def ask(self, snapshot: MarketSnapshot) -> Answer | None: ...
+    def ask(self, snapshot: MarketSnapshot) -> ModelAnswer | None: ...
 
     def close(self) -> None: ...
 
 
 def parse_source(
     spec: str, *, timeout_ms: int, max_age_s: float, start_s: float = START_S
-) -> Source:
+) -> ModelSource:
     """The source a `--model` string names; a ValueError says what is wrong with it."""
     kind, sep, rest = spec.partition(":")
     if not sep or kind not in KINDS or not rest.strip():
@@ -157,7 +157,7 @@ def _unquote(text: str) -> str:
 # Reading an answer, whatever the source
 
 
-def answer_from(value: Any, *, version: str = "") -> Answer | None:
+def answer_from(value: Any, *, version: str = "") -> ModelAnswer | None:
     """A model's answer as the protocol allows it: a probability (a number in [0, 1]), a
     (fair, confidence) pair, or a mapping with `fair` and optional `confidence` and `version`;
     None for no opinion. Anything else (NaN, 1.5, a string, a bool) is a ModelError."""
@@ -169,7 +169,7 @@ def answer_from(value: Any, *, version: str = "") -> Answer | None:
         if value["fair"] is None:
             return None
         given = value.get("version")
-        return Answer(
+        return ModelAnswer(
             _probability(value["fair"], "fair"),
             _probability(value.get("confidence", ONE), "confidence"),
             version if given is None else str(given),
@@ -177,8 +177,10 @@ def answer_from(value: Any, *, version: str = "") -> Answer | None:
     if isinstance(value, tuple | list):
         if len(value) != 2:
             raise ModelError(f"answer must be a (fair, confidence) pair: {_short(value)}")
-        return Answer(_probability(value[0], "fair"), _probability(value[1], "confidence"), version)
-    return Answer(_probability(value, "fair"), ONE, version)
+        return ModelAnswer(
+            _probability(value[0], "fair"), _probability(value[1], "confidence"), version
+        )
+    return ModelAnswer(_probability(value, "fair"), ONE, version)
 
 
 def _probability(value: Any, what: str) -> Decimal:
@@ -223,7 +225,7 @@ class PythonSource:
             fn, timeout_s=timeout_ms / 1000, name="model-source"
         )
 
-    def ask(self, snapshot: MarketSnapshot) -> Answer | None:
+    def ask(self, snapshot: MarketSnapshot) -> ModelAnswer | None:
         try:
             answer = self._call(snapshot)
         except (MissedDeadline, StillRunning) as exc:
@@ -271,7 +273,7 @@ class CryptoSource:
         self.config = config
         self._volatility: dict[str, Volatility] = {}  # the running estimate of each index
 
-    def ask(self, snapshot: MarketSnapshot) -> Answer | None:
+    def ask(self, snapshot: MarketSnapshot) -> ModelAnswer | None:
         index = snapshot.index
         tracker = None
         if index is not None:
@@ -283,7 +285,7 @@ class CryptoSource:
             found = crypto_fair(snapshot, self.config, tracker)
         except StaleIndex as exc:
             raise ModelError(f"{self.label}: {exc}") from None
-        return None if found is None else Answer(found.probability, ONE, VERSION)
+        return None if found is None else ModelAnswer(found.probability, ONE, VERSION)
 
     def close(self) -> None:
         return None
@@ -380,7 +382,7 @@ class CommandSource:
         """The running process's id (its process group's too); None while it is down."""
         return None if self._proc is None else self._proc.pid
 
-    def ask(self, snapshot: MarketSnapshot) -> Answer | None:
+    def ask(self, snapshot: MarketSnapshot) -> ModelAnswer | None:
         proc = self._running()
         request_id = next(self._ids)
         assert proc.stdin is not None
@@ -537,7 +539,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 @dataclass(frozen=True)
 class _Row:
     time: float | None  # unix seconds; None: the file's time (its mtime)
-    answer: Answer
+    answer: ModelAnswer
 
 
 class FileSource:
@@ -557,7 +559,7 @@ class FileSource:
         self._error: str | None = None
         self.reads = 0  # times the file was parsed
 
-    def ask(self, snapshot: MarketSnapshot) -> Answer | None:
+    def ask(self, snapshot: MarketSnapshot) -> ModelAnswer | None:
         self._refresh()
         if self._error is not None:
             raise ModelError(f"{self.label}: {self._error}")

@@ -18,9 +18,9 @@ import msgspec
 
 from kalshi_cli.strategies.deadline import CALL_DEADLINE_MS, START_S
 from kalshi_cli.strategies.model.sources import (
-    Answer,
+    ModelAnswer,
     ModelError,
-    Source,
+    ModelSource,
     fingerprint,
     parse_source,
 )
@@ -83,8 +83,8 @@ class ModelParams(Params, frozen=True, dict=True):
         return fingerprint(self.source) if self.source else ""
 
     @property
-    def live_source(self) -> Source:
-        live: Source | None = self.__dict__.get("_live")
+    def live_source(self) -> ModelSource:
+        live: ModelSource | None = self.__dict__.get("_live")
         if live is None:
             raise ModelError("the model strategy has no source: give --model")
         return live
@@ -125,7 +125,7 @@ def _requote(pos: PositionView, wanted: dict[Side, Intent | None]) -> Sequence[D
 
 
 def _close(
-    snap: MarketSnapshot, pos: PositionView, params: ModelParams, answer: Answer, *, label: str
+    snap: MarketSnapshot, pos: PositionView, params: ModelParams, answer: ModelAnswer, *, label: str
 ) -> Intent | None:
     """The exit: a reducing IOC sale of what this strategy holds (`pos.position`, its own part
     in a loop) at the held side's best bid, when the bid beats the model's fair value of that
@@ -170,7 +170,7 @@ def _buy(
     snap: MarketSnapshot,
     pos: PositionView,
     params: ModelParams,
-    answer: Answer,
+    answer: ModelAnswer,
     *,
     side: Side,
     label: str,

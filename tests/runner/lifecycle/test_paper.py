@@ -14,7 +14,7 @@ import pytest
 
 from kalshi_cli.client import CreateOrder
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.feed.messages import FillNotice, Lifecycle, Trade, order_update
+from kalshi_cli.feed.messages import FeedTrade, FillNotice, Lifecycle, order_update
 from kalshi_cli.runner import StrategyChoice, TradeOptions
 from kalshi_cli.runner.lifecycle.paper import (
     PaperClient,
@@ -226,7 +226,7 @@ def test_private_events_never_reach_a_paper_loop_and_public_ones_feed_the_venue(
         def settle(self, ticker: str, result: str) -> None:
             self.settled.append((ticker, result))
 
-    trade = Trade(yes_price=Decimal("0.4200"), count=Decimal("3.00"), taker_side="no")
+    trade = FeedTrade(yes_price=Decimal("0.4200"), count=Decimal("3.00"), taker_side="no")
     events = [
         FeedEvent(EventKind.FILL, TICKER, message=FillNotice(order_id="real")),
         FeedEvent(EventKind.USER_ORDER, TICKER, message=order_update({})),

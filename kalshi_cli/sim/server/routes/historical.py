@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import ExchangeError, SimMarket
-from kalshi_cli.sim.core.historical import Archive, Candle, candle_window, candles
+from kalshi_cli.sim.core.historical import Archive, SimCandle, candle_window, candles
 from kalshi_cli.sim.core.record_views import OrderRef
 from kalshi_cli.sim.server.routes.multivariate import is_multivariate
 from kalshi_cli.sim.server.routes.portfolio import _filtered_page, ledger_query
@@ -97,7 +97,7 @@ def handle_get_historical_market(state: SimState, ctx: RequestContext) -> tuple[
     return 200, {"market": ser.market_json(state.exchange, _archived_market(state, ctx))}
 
 
-def _candle_json(c: Candle) -> Json:
+def _candle_json(c: SimCandle) -> Json:
     ohlc = {
         "open": fmt_dollars(c.open),
         "low": fmt_dollars(c.low),

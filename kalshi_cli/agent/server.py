@@ -1,0 +1,206 @@
+"""The MCP server of `kalshi mcp`: the tools of `tools.py` and `research.py` on the official SDK's
+`MCPServer`, over stdio or streamable HTTP. The only module that imports the `mcp` SDK (the
+optional extra), so no other command pays for it or needs it.
+
+Each tool is registered as a thin wrapper that keeps its function's signature (the SDK builds
+the tool's input schema from it) and turns a `KalshiError` into the SDK's `ToolError`, whose text
+the assistant reads: one line, `NAME CODE: what is wrong (what to do)`. Over HTTP the server
+binds loopback only and every request must carry the configured bearer token, checked by the
+SDK's own bearer middleware through a `TokenVerifier`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import ToolAnnotations
+from pydantic import AnyHttpUrl
+
+from kalshi_cli import __version__
+from kalshi_cli.agent import research
+from kalshi_cli.agent.tools import AgentTools, one_line
+from kalshi_cli.vocabulary.errors import KalshiError
+
+LOOPBACK = "127.0.0.1"
+
+INSTRUCTIONS = (
+    "Kalshi event contracts through kalshi-cli. Prices are dollars (0.55), counts contracts. "
+    "Reads are free. A write is two steps: a preview_ tool returns what would be sent, the most "
+    "it could cost, the checks it passed and a token; execute(token) sends it once. Writes may "
+    "be off (WRITES_DISABLED) and every session has a budget (budget tool). cancel_all (the kill "
+    "switch) and halt are always allowed. Errors start with the CLI's exit code name, then the "
+    "rule's code: read the hint in brackets for what to do."
+)
+
+READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=True)
+WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=True)
+
+
+def _refusing(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except KalshiError as exc:
+            raise ToolError(one_line(exc)) from None
+
+    return call
+
+
+def build_server(
+    tools: AgentTools, *, token: str | None = None, host: str = LOOPBACK, port: int = 8765
+) -> MCPServer:
+    """The server with every tool registered; `token`: HTTP's bearer token (None over stdio)."""
+    auth: dict[str, Any] = {}
+    if token is not None:
+        base = f"http://{host}:{port}"
+        auth = {
+            "token_verifier": _BearerToken(token),
+            "auth": AuthSettings(
+                issuer_url=AnyHttpUrl(base),
+                resource_server_url=AnyHttpUrl(f"{base}/mcp"),
+                validate_token_resource=False,
+            ),
+        }
+    server: MCPServer = MCPServer(
+        "kalshi", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING", **auth
+    )
+    reads: tuple[Callable[..., Any], ...] = (
+        tools.exchange_status,
+        tools.markets,
+        tools.search,
+        tools.events,
+        tools.series,
+        tools.market,
+        tools.orderbook,
+        tools.trades,
+        tools.candles,
+        tools.balance,
+        tools.positions,
+        tools.orders,
+        tools.fills,
+        tools.pnl,
+        tools.loop_status,
+        tools.checks,
+        tools.audit,
+        tools.budget,
+    )
+    writes: tuple[Callable[..., Any], ...] = (
+        tools.preview_order,
+        tools.preview_amend,
+        tools.preview_decrease,
+        tools.preview_cancel,
+        tools.preview_resume,
+        tools.execute,
+        tools.cancel_all,
+        tools.halt,
+    )
+    for fn in reads:
+        server.add_tool(_refusing(fn), annotations=READ)
+    for fn in writes:
+        server.add_tool(_refusing(fn), annotations=WRITE)
+    _research_tools(server, tools)
+    return server
+
+
+def _research_tools(server: MCPServer, tools: AgentTools) -> None:
+    environ = tools.access.environ
+    config = tools.config
+
+    @server.tool(annotations=READ)
+    def strategies() -> dict[str, Any]:
+        """Every strategy, with its parameters at their defaults (docs/strategies.md)."""
+        return research.strategies()
+
+    @server.tool(annotations=READ)
+    async def backtest(  # noqa: PLR0917 (the tool's arguments, as the SDK hands them)
+        strategy: str,
+        data: str,
+        ctx: Context,
+        params: list[str] | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        markets: str | None = None,
+        balance: str = "1000",
+        fill_model: str = "optimistic",
+        latency_ms: int = 0,
+    ) -> dict[str, Any]:
+        """Replay a recorded data set (a directory `kalshi record` wrote) through a strategy, as
+        `kalshi backtest --json` does; params are NAME=V (several values NAME=V1,V2: a sweep,
+        its progress reported). The run is stored: backtest_runs lists it."""
+        ask = research.BacktestAsk(
+            strategy=strategy,
+            data=data,
+            params=tuple(params or ()),
+            start=start,
+            end=end,
+            markets=markets,
+            balance=balance,
+            fill_model=fill_model,
+            latency_ms=latency_ms,
+        )
+
+        def progress(done: int, total: int) -> None:
+            anyio.from_thread.run(ctx.report_progress, done, total)
+
+        def run() -> dict[str, Any]:
+            request = research.backtest_request(
+                ask,
+                config_path=tools.access.settings().config_path,
+                environ=environ,
+                max_mb=config.backtest_max_mb,
+            )
+            return research.run_limited(request, max_s=config.backtest_max_s, progress=progress)
+
+        try:
+            result: dict[str, Any] = await anyio.to_thread.run_sync(run)
+        except KalshiError as exc:
+            raise ToolError(one_line(exc)) from None
+        return result
+
+    @server.tool(annotations=READ)
+    def backtest_runs() -> dict[str, Any]:
+        """The stored backtest runs and sweeps, oldest first."""
+        return research.stored_runs(environ)
+
+    @server.tool(annotations=READ)
+    def backtest_run(run: str) -> dict[str, Any]:
+        """One stored run's report: an id, a unique start of one, or `last`."""
+        return _refusing(research.stored_run)(environ, run)  # type: ignore[no-any-return]
+
+    @server.tool(annotations=READ)
+    def backtest_compare(a: str, b: str) -> dict[str, Any]:
+        """Two stored runs side by side, figure by figure."""
+        return _refusing(research.compare_runs)(environ, a, b)  # type: ignore[no-any-return]
+
+
+class _BearerToken:
+    """The one bearer token of `agent.http_token(_env)`, compared in constant time."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        if hmac.compare_digest(token.encode(), self._token.encode()):
+            return AccessToken(token=token, client_id="kalshi-mcp", scopes=[])
+        return None
+
+
+def serve(tools: AgentTools, *, http: bool, host: str, token: str | None, port: int) -> None:
+    """Run until the client goes away (stdio) or the process is stopped (HTTP on `host`, which
+    `launch.check_loopback` allowed)."""
+    if not http:
+        build_server(tools).run("stdio")
+        return
+    server = build_server(tools, token=token, host=host, port=port)
+    anyio.run(functools.partial(server.run_streamable_http_async, host=host, port=port))

@@ -1,0 +1,705 @@
+"""Every tool an assistant reaches through `kalshi mcp`, as a plain method returning JSON values.
+
+The tools read and write through the `Access` the command hands them: the CLI's own settings,
+client, state file and `OrderService` (cli/_services.py), so a tool does what the command of the
+same name does, through the same code. Nothing here knows the protocol: `agent/server.py`
+registers these methods on the SDK's server, and a `KalshiError` raised here reaches the
+assistant as one line, `NAME CODE: what is wrong (what to do)`, NAME the CLI's exit code's name.
+
+Writes are the order service's, never a second path: a `preview_*` tool runs the same checks
+`kalshi order place` runs before sending (`OrderService.prepare`: the order's terms, the trading
+state, the market, the tick grid, the config's `limits:`, the balance), then the session's budget
+(`gate.py`), and hands back a single-use token; `execute` redeems it, checks again and sends
+through the same service, which writes the intent before the request leaves. The assistant's
+orders carry the strategy name of the config's `agent.strategy`, so `kalshi status`, `kalshi pnl
+--by strategy` and a trade loop's ownership rules tell them apart; amend, decrease and cancel
+touch only those. The kill switch and halt are always allowed and need no preview. Every write
+tool call, refused or not, is a row of the state file's `agent_audit`.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol
+
+import msgspec
+
+from kalshi_cli.agent.gate import Charge, Pending, WriteGate
+from kalshi_cli.agent.settings import AgentConfig
+from kalshi_cli.vocabulary.clock import Clock
+from kalshi_cli.vocabulary.errors import KalshiError, UsageError, ValidationError
+from kalshi_cli.vocabulary.models import ONE, ZERO, Side, fmt_count, fmt_dollars
+from kalshi_cli.vocabulary.units import fmt_exact_dollars
+
+if TYPE_CHECKING:
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.client.pacing import TierSetting
+    from kalshi_cli.config import Settings
+    from kalshi_cli.services.orders import OrderService
+    from kalshi_cli.store import Store
+
+KILL_DEADLINE_S = 30.0  # the kill switch's proof, as `kalshi cancel-all` gives it by default
+LIST_MAX = 200  # the most rows a listing tool returns
+
+
+class Access(Protocol):
+    """What the tools are handed: the command line's own wiring (cli/mcp_cmd.py)."""
+
+    @property
+    def environ(self) -> Mapping[str, str]: ...
+
+    def settings(self) -> Settings: ...
+
+    def client(self, *, auth: bool = False) -> KalshiClient: ...
+
+    def open_store(self) -> Store: ...
+
+    def order_service(self, store: Store) -> OrderService: ...
+
+    def tier(self) -> TierSetting: ...
+
+
+def one_line(exc: KalshiError) -> str:
+    """A refusal as the assistant reads it: the exit code's name, the rule's code when there is
+    one, then the line a person would read."""
+    code = getattr(exc, "code", None)
+    head = exc.exit_code.name if not code or code == "invalid" else f"{exc.exit_code.name} {code}"
+    return f"{head}: {exc.one_line()}"
+
+
+def plain(value: Any) -> Any:
+    """An answer's Struct (or a list of them) as JSON values, Decimals as their text."""
+    return msgspec.to_builtins(value)
+
+
+def _limit(limit: int) -> int:
+    if not 1 <= limit <= LIST_MAX:
+        raise UsageError(f"limit {limit} is out of range", hint=f"give 1 to {LIST_MAX}")
+    return limit
+
+
+@dataclass(frozen=True)
+class _Written:
+    """A write's answer and what it spent."""
+
+    document: dict[str, Any]
+    charge: Charge = field(default_factory=Charge)
+
+
+class AgentTools:
+    """The tools of one `kalshi mcp` session (one process): its budget and tokens live here."""
+
+    def __init__(
+        self, access: Access, config: AgentConfig, *, clock: Clock, session: str | None = None
+    ) -> None:
+        self.access = access
+        self.config = config
+        self.clock = clock
+        self.session = session or uuid.uuid4().hex[:12]
+        self.gate = WriteGate(config.budget, clock, config.token_ttl_s)
+        # the CLI's client and its lazy construction are one per process and not meant for
+        # several threads at once; the SDK runs each call on a worker thread
+        self._exchange = threading.Lock()
+        # one execute at a time: its budget check and its spending are one step
+        self._executing = threading.Lock()
+
+    # ---------------------------------------------------------------------- exchange reads
+
+    def exchange_status(self) -> dict[str, Any]:
+        """Whether the exchange and trading are active, and its schedule (maintenance)."""
+        with self._exchange:
+            client = self.access.client()
+            return {
+                "environment": self.access.settings().env,
+                "status": plain(client.exchange.get_exchange_status()),
+                "schedule": plain(client.exchange.get_exchange_schedule()),
+            }
+
+    def markets(
+        self,
+        status: str | None = "open",
+        series: str | None = None,
+        event: str | None = None,
+        tickers: list[str] | None = None,
+        limit: int = 50,
+    ) -> dict[str, Any]:
+        """Markets by status (open, closed, settled, unopened; default open), series, event or
+        tickers, at most `limit` (1 to 200), as `kalshi markets --json` lists them."""
+        from kalshi_cli.vocabulary.documents import market_summary_json
+
+        with self._exchange:
+            found = list(
+                self.access.client().markets.iter_markets(
+                    limit=_limit(limit),
+                    status=status,
+                    series_ticker=series,
+                    event_ticker=event,
+                    tickers=tickers,
+                )
+            )
+        return {"markets": [market_summary_json(m) for m in found], "count": len(found)}
+
+    def search(self, text: str, limit: int = 20) -> dict[str, Any]:
+        """Series and open events whose ticker or title holds every word of `text`."""
+        with self._exchange:
+            found = self.access.client().markets.search_listings(text, limit=_limit(limit))
+        return {"matches": found}
+
+    def events(
+        self, status: str | None = "open", series: str | None = None, limit: int = 50
+    ) -> dict[str, Any]:
+        """Events by status and series, as the exchange sends them."""
+        with self._exchange:
+            found = list(
+                self.access.client().markets.iter_events(
+                    limit=_limit(limit), status=status, series_ticker=series
+                )
+            )
+        return {"events": found, "count": len(found)}
+
+    def series(self, category: str | None = None) -> dict[str, Any]:
+        """Every series (of one category), with its fee type and settlement sources."""
+        with self._exchange:
+            return {"series": self.access.client().markets.list_series(category=category)}
+
+    def market(self, ticker: str) -> dict[str, Any]:
+        """One market with its rules, and the settlement sources its series names."""
+        from kalshi_cli.vocabulary.documents import market_json
+
+        with self._exchange:
+            markets = self.access.client().markets
+            found = markets.get_market(ticker)
+            event = markets.get_event(found.event_ticker).get("event") or {}
+            series_ticker = event.get("series_ticker")
+            series = markets.get_series(series_ticker) if series_ticker else {}
+        return market_json(found) | {
+            "series_ticker": series_ticker,
+            "settlement_sources": series.get("settlement_sources") or [],
+        }
+
+    def orderbook(self, ticker: str, depth: int = 0) -> dict[str, Any]:
+        """Bids of both sides, the implied asks (a YES ask is 1 - the best NO bid), spread, mid."""
+        from kalshi_cli.vocabulary.documents import orderbook_json
+
+        with self._exchange:
+            return orderbook_json(self.access.client().markets.get_orderbook(ticker, depth))
+
+    def trades(self, ticker: str, limit: int = 50) -> dict[str, Any]:
+        """The market's trades tape, newest first."""
+        with self._exchange:
+            found = list(
+                self.access.client().markets.iter_trades(ticker=ticker, limit=_limit(limit))
+            )
+        return {"trades": plain(found)}
+
+    def candles(self, ticker: str, period: str = "1h", hours: int = 24) -> dict[str, Any]:
+        """The market's candlesticks of `period` (1m, 1h or 1d) over the last `hours`."""
+        from kalshi_cli.client.markets import CANDLE_PERIODS
+
+        if period not in CANDLE_PERIODS:
+            raise UsageError(f"period {period!r}", hint=f"one of {', '.join(CANDLE_PERIODS)}")
+        if not 1 <= hours <= 24 * 366:
+            raise UsageError(f"hours {hours} is out of range", hint="give 1 to 8784")
+        end = int(self.clock.wall())
+        with self._exchange:
+            found = self.access.client().markets.market_candles(
+                ticker, start_ts=end - hours * 3600, end_ts=end, period=period
+            )
+        return {"ticker": ticker, "period": period, "candles": plain(found)}
+
+    # -------------------------------------------------------------- the account's reads
+
+    def balance(self) -> dict[str, Any]:
+        """Cash and portfolio value of the configured account."""
+        with self._exchange:
+            return plain(self.access.client(auth=True).portfolio.get_balance())  # type: ignore[no-any-return]
+
+    def positions(self) -> dict[str, Any]:
+        """Open positions marked to market (the bid and the mid), as `kalshi positions`."""
+        from kalshi_cli.runner.config import load_risk_limits
+        from kalshi_cli.services.orders import load_limits
+        from kalshi_cli.services.positions import mark_to_market, open_caught_up
+
+        settings = self.access.settings()
+        with self._exchange:
+            client = self.access.client(auth=True)
+            state = open_caught_up(settings.state, client, now=self.clock.wall())
+            try:
+                view = mark_to_market(
+                    client,
+                    state.store,
+                    limit=load_limits(settings.config_path).max_position_per_market,
+                    risk_limit=load_risk_limits(settings.config_path).max_position_per_market,
+                )
+            finally:
+                if state.store is not None:
+                    state.store.close()
+        return view.to_json()
+
+    def orders(self, status: str = "resting", ticker: str | None = None) -> dict[str, Any]:
+        """The exchange's orders, each with the strategy that placed it (the state file's)."""
+        if status not in ("resting", "executed", "canceled"):
+            raise UsageError(f"status {status!r}", hint="resting, executed or canceled")
+        with self._exchange:
+            client = self.access.client(auth=True)
+            found = list(client.orders.iter_orders(status=status, ticker=ticker, limit=LIST_MAX))
+            with self.access.open_store() as store:
+                owners = {o.order_id: self._owner(store, o.order_id) for o in found}
+        return {
+            "orders": [plain(o) | {"strategy": owners[o.order_id]} for o in found],
+            "count": len(found),
+        }
+
+    def fills(self, ticker: str | None = None, limit: int = 50) -> dict[str, Any]:
+        """The account's fills (of one market), newest first."""
+        with self._exchange:
+            portfolio = self.access.client(auth=True).portfolio
+            found = list(portfolio.iter_fills(ticker=ticker, limit=_limit(limit)))
+        return {"fills": plain(found)}
+
+    def pnl(self, by: str = "strategy") -> dict[str, Any]:
+        """Realized P&L grouped by strategy, market or day, marked to market, as `kalshi pnl`."""
+        from kalshi_cli.services.orders import load_limits
+        from kalshi_cli.services.pnl_report import pnl_report
+
+        settings = self.access.settings()
+
+        def exchange() -> tuple[KalshiClient, Decimal | None]:
+            limit = load_limits(settings.config_path).max_position_per_market
+            return self.access.client(auth=True), limit
+
+        with self._exchange:
+            try:
+                report = pnl_report(
+                    settings.state, since=None, since_ts=None, by=by, exchange=exchange
+                )
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+        return report.document
+
+    def loop_status(self) -> dict[str, Any]:
+        """The trading state and why, the trade loop's heartbeat and lag, as `kalshi status`."""
+        from kalshi_cli.services.orders import trading_status
+
+        status = trading_status(self.access.settings().state, self.clock.wall())
+        return {
+            "state": status.state,
+            "reason": status.reason,
+            "source": status.source,
+        } | status.details()
+
+    def checks(self, limit: int = 20) -> dict[str, Any]:
+        """The last results of `kalshi check` as the state file's alert log keeps them."""
+        from kalshi_cli.store import Store
+
+        store = Store.open_readonly(self.access.settings().state)
+        if store is None:
+            return {"checks": []}
+        with store:
+            rows = store.alerts.alert_log(limit=_limit(limit))
+        return {
+            "checks": [
+                {
+                    "check": r.fingerprint,
+                    "status": r.status,
+                    "severity": r.severity,
+                    "summary": r.summary,
+                    "at": r.at,
+                }
+                for r in rows
+            ]
+        }
+
+    def audit(self, limit: int = 50) -> dict[str, Any]:
+        """The write tool calls of every session, newest last."""
+        from kalshi_cli.store import Store
+
+        store = Store.open_readonly(self.access.settings().state)
+        if store is None:
+            return {"audit": []}
+        with store:
+            rows = store.audit.entries(limit=_limit(limit))
+        return {"audit": [r.to_json() for r in rows]}
+
+    # ----------------------------------------------------------------------- writes
+
+    def preview_order(
+        self,
+        ticker: str,
+        *,
+        side: str,
+        action: str,
+        count: str,
+        price: str,
+        time_in_force: str = "gtc",
+        post_only: bool = False,
+        expires: str | None = None,
+    ) -> dict[str, Any]:
+        """Preview a limit order (price in dollars of the side traded, count in contracts): what
+        would be sent, the most it could cost, the checks it passed (or the one it fails, by its
+        code), and a single-use token for `execute`."""
+        arguments = {
+            "ticker": ticker,
+            "side": side,
+            "action": action,
+            "count": count,
+            "price": price,
+            "time_in_force": time_in_force,
+            "post_only": post_only,
+            "expires": expires,
+        }
+        return self._audited("preview_order", arguments, partial(self._preview_order, arguments))
+
+    def preview_amend(
+        self, order_id: str, price: str | None = None, count: str | None = None
+    ) -> dict[str, Any]:
+        """Preview a new price (of the side traded) and/or total count of one of the assistant's
+        resting orders: what it adds to the budget, and a token for `execute`."""
+        arguments = {"order_id": order_id, "price": price, "count": count}
+        return self._audited("preview_amend", arguments, partial(self._preview_amend, arguments))
+
+    def preview_decrease(
+        self, order_id: str, by: str | None = None, to: str | None = None
+    ) -> dict[str, Any]:
+        """Preview taking contracts off one of the assistant's resting orders (`by` so many, or
+        down `to` so many), and a token for `execute`."""
+        arguments = {"order_id": order_id, "by": by, "to": to}
+        return self._audited(
+            "preview_decrease",
+            arguments,
+            partial(self._preview_change, "preview_decrease", arguments),
+        )
+
+    def preview_cancel(self, order_id: str) -> dict[str, Any]:
+        """Preview cancelling one of the assistant's resting orders, and a token for `execute`."""
+        arguments = {"order_id": order_id}
+        return self._audited(
+            "preview_cancel", arguments, partial(self._preview_change, "preview_cancel", arguments)
+        )
+
+    def preview_resume(self) -> dict[str, Any]:
+        """Lifting HALTED or SAFE_MODE is a write like an order: previewed, then executed."""
+
+        def preview() -> _Written:
+            self._check_writes()
+            from kalshi_cli.services.orders import trading_status
+
+            status = trading_status(self.access.settings().state, self.clock.wall())
+            return self._ticket("preview_resume", {}, Charge(), {"state_now": status.state})
+
+        return self._audited("preview_resume", {}, preview)
+
+    def execute(self, token: str) -> dict[str, Any]:
+        """Send the write a preview's token stands for, once."""
+        holder: dict[str, Any] = {"token": token[:6] + "..."}
+
+        def run() -> _Written:
+            self._check_writes()
+            with self._executing:
+                pending = self.gate.redeem(token)
+                holder.update({"previewed_by": pending.tool, **pending.arguments})
+                return self._execute(pending)
+
+        return self._audited("execute", holder, run)
+
+    def cancel_all(self, ticker: str | None = None, event: str | None = None) -> dict[str, Any]:
+        """The kill switch: halt, cancel every resting order (of a market or event), prove none
+        is left. Always allowed, no preview. Trading stays HALTED until a resume."""
+        arguments = {"ticker": ticker, "event": event}
+
+        def run() -> _Written:
+            from kalshi_cli.client.pacing import pace_by_account
+            from kalshi_cli.services.killswitch import run_kill_switch
+
+            with self._exchange:
+                client = self.access.client(auth=True)
+                report = run_kill_switch(
+                    client,
+                    self.access.open_store,
+                    self.clock,
+                    deadline_s=KILL_DEADLINE_S,
+                    read_lag_s=self.access.settings().read_lag,
+                    ticker=ticker,
+                    event_ticker=event,
+                    source="kalshi mcp",
+                    communications=client.communications,
+                    pace=partial(pace_by_account, client, self.access.tier()),
+                )
+            document = report.to_json()
+            if not report.proven:
+                document["next"] = "not proven: run `kalshi cancel-all` and read `kalshi status`"
+            return _Written(document)
+
+        return self._audited("cancel_all", arguments, run)
+
+    def halt(self, reason: str = "halted by the assistant") -> dict[str, Any]:
+        """Stop every new order (a running trade loop's too) without cancelling anything.
+        Always allowed."""
+        arguments = {"reason": reason}
+
+        def run() -> _Written:
+            from kalshi_cli.risk.state import halt
+
+            with self._exchange, self.access.open_store() as store:
+                halt(store.trading, reason=reason, source="kalshi mcp")
+                row = store.trading.trading_state()
+            return _Written({"state": row.state, "reason": row.reason, "source": row.source})
+
+        return self._audited("halt", arguments, run)
+
+    def budget(self) -> dict[str, Any]:
+        """What this session may still place, and whether writes are on here."""
+        env = self.access.settings().env
+        return {
+            "environment": env,
+            "writes_enabled": self.config.writes.allowed(env),
+            "remaining": self.gate.remaining(),
+            "strategy": self.config.strategy,
+            "token_ttl_s": self.config.token_ttl_s,
+        }
+
+    # ----------------------------------------------------------------------- the steps
+
+    def _audited(
+        self, tool: str, arguments: dict[str, Any], run: Callable[[], _Written]
+    ) -> dict[str, Any]:
+        """Run a write tool and record the call, whatever came of it. A write that was made is
+        answered even when the audit cannot take its row (the kill switch cancels with a broken
+        state file): the answer then says so."""
+        try:
+            written = run()
+        except KalshiError as exc:
+            self._record(tool, arguments, "refused", {"error": one_line(exc)})
+            raise
+        except Exception as exc:
+            self._record(tool, arguments, "failed", {"error": f"{type(exc).__name__}: {exc}"})
+            raise
+        # the token is the assistant's to use, not the audit's to keep
+        kept = {k: v for k, v in written.document.items() if k != "token"}
+        missed = self._record(tool, arguments, "ok", kept)
+        if missed is not None:
+            return written.document | {"audit": f"not recorded: {missed}"}
+        return written.document
+
+    def _record(
+        self, tool: str, arguments: dict[str, Any], outcome: str, detail: Any
+    ) -> str | None:
+        """Append the audit row; None, or why it could not be written."""
+        try:
+            with self.access.open_store() as store:
+                store.audit.record(
+                    session=self.session,
+                    tool=tool,
+                    arguments=arguments,
+                    outcome=outcome,
+                    detail=detail,
+                )
+        except KalshiError as exc:
+            return exc.one_line()
+        return None
+
+    def _check_writes(self) -> None:
+        env = self.access.settings().env
+        if not self.config.writes.allowed(env):
+            raise ValidationError(
+                f"writes through `kalshi mcp` are off for env {env}",
+                code="WRITES_DISABLED",
+                hint=f"a person sets agent.writes.{env}: true in the config; "
+                "reads, halt and cancel_all need nothing",
+            )
+
+    def _ticket(
+        self, tool: str, arguments: dict[str, Any], charge: Charge, document: dict[str, Any]
+    ) -> _Written:
+        token, expires_at = self.gate.issue(tool, arguments, charge)
+        return _Written(
+            document
+            | {
+                "token": token,
+                "expires_in_s": round(expires_at - self.clock.wall(), 3),
+                "next": "execute(token) sends it once; the token expires unused otherwise",
+            }
+        )
+
+    def _prepare(self, arguments: Mapping[str, Any]) -> tuple[Any, Charge, dict[str, Any]]:
+        """The order service's checks of an order (and its market reads), then the budget's."""
+        from kalshi_cli.vocabulary.order_terms import read_terms
+
+        cells = {
+            "ticker": str(arguments["ticker"]),
+            "side": str(arguments["side"]).lower(),
+            "action": str(arguments["action"]).lower(),
+            "count": str(arguments["count"]),
+            "price": str(arguments["price"]),
+            "tif": str(arguments["time_in_force"]).lower(),
+            "post_only": "true" if arguments["post_only"] else "",
+            "expires": arguments["expires"] or "",
+            # the id the preview showed, so the order sent is the order previewed
+            "client_order_id": str(arguments.get("client_order_id") or ""),
+        }
+        request = read_terms(cells, now=self.clock.wall(), strategy=self.config.strategy)
+        with self._exchange, self.access.open_store() as store:
+            service = self.access.order_service(store)
+            prepared = service.prepare(request)
+            limits = service.limits
+        charge = Charge(1, request.count, prepared.cost)
+        self.gate.check(charge)
+        checks = {
+            "passed": [
+                "order terms",
+                "trading state",
+                "market open",
+                "price on the tick grid",
+                "count",
+                *(["MAX_ORDER_COST"] if limits.max_order_cost is not None else []),
+                *(["POSITION_LIMIT"] if limits.max_position_per_market is not None else []),
+                "INSUFFICIENT_BALANCE",
+                "BUDGET_ORDERS",
+                "BUDGET_CONTRACTS",
+                "BUDGET_DOLLARS",
+            ],
+            "limits": plain(limits),
+            "worst_case_position_after": None
+            if prepared.exposure_after is None
+            else fmt_count(prepared.exposure_after),
+        }
+        return prepared, charge, checks
+
+    def _preview_order(self, arguments: dict[str, Any]) -> _Written:
+        self._check_writes()
+        prepared, charge, checks = self._prepare(arguments)
+        document = {
+            "would_send": prepared.describe(),
+            "most_it_could_cost": fmt_exact_dollars(prepared.cost),
+            "strategy": self.config.strategy,
+            "checks": checks,
+        }
+        sent = arguments | {"client_order_id": prepared.create.client_order_id}
+        return self._ticket("preview_order", sent, charge, document)
+
+    def _agents_order(self, order_id: str) -> Any:
+        """The exchange's order `order_id`, if the assistant placed it (else refused)."""
+        with self._exchange, self.access.open_store() as store:
+            owner = self._owner(store, order_id)
+            order = self.access.client(auth=True).orders.get_order(order_id)
+        if owner != self.config.strategy:
+            raise ValidationError(
+                f"order {order_id} was not placed by the assistant (strategy {owner or 'unknown'})",
+                code="NOT_THE_AGENTS_ORDER",
+                hint="the assistant changes its own orders; cancel_all stops everything",
+            )
+        return order
+
+    def _preview_amend(self, arguments: dict[str, Any]) -> _Written:
+        from kalshi_cli.services.orders import committed_price
+        from kalshi_cli.vocabulary.order_terms import parse_count, parse_price
+
+        self._check_writes()
+        price, count = arguments["price"], arguments["count"]
+        if price is None and count is None:
+            raise UsageError("give a new price, a new count or both")
+        order = self._agents_order(arguments["order_id"])
+        side = Side(order.side)
+        old_price = order.yes_price if side is Side.YES else ONE - order.yes_price
+        new_price = old_price if price is None else parse_price(str(price), "price")
+        old_count = order.fill_count + order.remaining_count
+        new_count = old_count if count is None else parse_count(str(count), "count")
+        yes_price = new_price if side is Side.YES else ONE - new_price
+        added = max(new_count - old_count, ZERO)
+        cost_now = new_count * committed_price(order.book_side, yes_price)
+        cost_before = old_count * committed_price(order.book_side, order.yes_price)
+        charge = Charge(0, added, max(cost_now - cost_before, ZERO))
+        self.gate.check(charge)
+        document = {
+            "would_send": {
+                "order_id": order.order_id,
+                "ticker": order.ticker,
+                "side": side.value,
+                "price": fmt_dollars(new_price),
+                "count": fmt_count(new_count),
+            },
+            "most_it_could_cost_more": fmt_exact_dollars(charge.dollars),
+        }
+        return self._ticket("preview_amend", arguments, charge, document)
+
+    def _preview_change(self, tool: str, arguments: dict[str, Any]) -> _Written:
+        """Decrease and cancel take risk away: no budget, but writes on and the order the
+        assistant's."""
+        self._check_writes()
+        order = self._agents_order(arguments["order_id"])
+        if tool == "preview_decrease" and (arguments["by"] is None) == (arguments["to"] is None):
+            raise UsageError("give exactly one of by or to")
+        document = {
+            "would_send": {"order_id": order.order_id, "ticker": order.ticker, **arguments},
+            "remaining_now": fmt_count(order.remaining_count),
+        }
+        return self._ticket(tool, arguments, Charge(), document)
+
+    def _execute(self, pending: Pending) -> _Written:
+        from kalshi_cli.vocabulary.order_terms import parse_count, parse_price
+
+        if pending.tool == "preview_order":
+            prepared, charge, _ = self._prepare(pending.arguments)
+            with self._exchange, self.access.open_store() as store:
+                self.gate.spend(charge)  # sent: it counts whatever the answer
+                outcome = self.access.order_service(store).place(prepared)
+            return _Written(
+                {
+                    "order": prepared.describe(),
+                    "status": outcome.status,
+                    "order_id": outcome.order_id,
+                    "client_order_id": outcome.client_order_id,
+                    "fill_count": fmt_count(outcome.fill_count),
+                    "remaining_count": fmt_count(outcome.remaining_count),
+                    "average_fill_yes_price": None
+                    if outcome.average_fill_price is None
+                    else fmt_dollars(outcome.average_fill_price),
+                    "note": outcome.note,
+                    "budget_remaining": self.gate.remaining(),
+                },
+                charge,
+            )
+        if pending.tool == "preview_resume":
+            from kalshi_cli.risk.state import resume
+
+            with self._exchange, self.access.open_store() as store:
+                before = resume(store.trading, source="kalshi mcp")
+                row = store.trading.trading_state()
+            return _Written({"lifted": str(before), "state": row.state})
+        arguments = pending.arguments
+        order_id = str(arguments["order_id"])
+        self._agents_order(order_id)  # still the assistant's, and still there
+        with self._exchange, self.access.open_store() as store:
+            service = self.access.order_service(store)
+            if pending.tool == "preview_cancel":
+                taken = service.cancel(order_id)
+                return _Written({"order_id": order_id, "contracts_cancelled": fmt_count(taken)})
+            if pending.tool == "preview_amend":
+                self.gate.spend(pending.charge)
+                order = service.amend(
+                    order_id,
+                    price=None
+                    if arguments["price"] is None
+                    else parse_price(str(arguments["price"]), "price"),
+                    count=None
+                    if arguments["count"] is None
+                    else parse_count(str(arguments["count"]), "count"),
+                )
+            else:
+                by, to = arguments["by"], arguments["to"]
+                order = service.decrease(
+                    order_id,
+                    by=None if by is None else parse_count(str(by), "by"),
+                    to=None if to is None else parse_count(str(to), "to", allow_zero=True),
+                )
+        return _Written({"order": plain(order)}, pending.charge)
+
+    @staticmethod
+    def _owner(store: Store, order_id: str) -> str | None:
+        intent = store.orders.intent_by_order_id(order_id)
+        return None if intent is None else intent.strategy

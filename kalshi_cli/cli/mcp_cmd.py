@@ -1,0 +1,88 @@
+"""`kalshi mcp`: the Model Context Protocol server an assistant connects to (docs/agents.md).
+
+The tools live in `kalshi_cli.agent`; here the command hands them the CLI's own wiring (its
+settings, its one client, the state file and the `OrderService` of `cli/_services.py`), so a tool
+reads and writes exactly as the command of the same name."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from kalshi_cli.cli._context import AppContext, current
+from kalshi_cli.cli._options import EnvOpt
+
+if TYPE_CHECKING:
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.client.pacing import TierSetting
+    from kalshi_cli.config import Settings
+    from kalshi_cli.services.orders import OrderService
+    from kalshi_cli.store import Store
+
+
+def register(app: typer.Typer) -> None:
+    app.command("mcp")(mcp_command)
+
+
+def mcp_command(
+    http: Annotated[
+        bool,
+        typer.Option("--http", help="Serve streamable HTTP (bearer token required), not stdio."),
+    ] = False,
+    host: Annotated[
+        str, typer.Option("--host", help="--http: the loopback address to bind.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int | None,
+        typer.Option("--port", help="--http: the port (default: agent.http_port).", min=1),
+    ] = None,
+    env: EnvOpt = None,
+) -> None:
+    """Serve the Model Context Protocol to an assistant: reads, research, writes.
+
+    Over stdio, started by the assistant (docs/agents.md has the snippets); --http listens on
+    127.0.0.1 and needs the config's bearer token. Writes are off until the config's `agent:`
+    section turns them on; each is previewed, then executed by a single-use token, within the
+    session's budget, and recorded in the state file's audit. Needs the `mcp` extra.
+
+    Example: kalshi mcp --env sim
+    """
+    from kalshi_cli.agent.launch import start
+
+    app = current()
+    app.settings(env.value if env else None)
+    start(CliAccess(app), http=http, host=host, port=port)
+
+
+class CliAccess:
+    """The tools' `Access` over the command line's `AppContext`."""
+
+    def __init__(self, app: AppContext) -> None:
+        self._app = app
+
+    @property
+    def environ(self) -> Mapping[str, str]:
+        return self._app.environ
+
+    def settings(self) -> Settings:
+        return self._app.settings()
+
+    def client(self, *, auth: bool = False) -> KalshiClient:
+        return self._app.client(auth=auth)
+
+    def open_store(self) -> Store:
+        from kalshi_cli.cli._services import open_store
+
+        return open_store(self._app)
+
+    def order_service(self, store: Store) -> OrderService:
+        from kalshi_cli.cli._services import order_service
+
+        return order_service(self._app, store)
+
+    def tier(self) -> TierSetting:
+        from kalshi_cli.cli._services import tier_setting
+
+        return tier_setting(self._app)

@@ -1,0 +1,187 @@
+"""The write tools over the command line's own wiring, against the simulator: amend, decrease
+and cancel change only the assistant's orders, through the order service; the budget and the
+trading state refuse with their codes; halt, then a previewed resume."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from kalshi_cli.agent.settings import load_agent_config
+from kalshi_cli.agent.tools import AgentTools
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli._services import open_store, order_service
+from kalshi_cli.cli.mcp_cmd import CliAccess
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.models import Action, Side
+from kalshi_cli.vocabulary.order_terms import OrderRequest
+from tests.cli.test_cli_sim import kalshi
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.conftest import SimHarness
+
+T = "KXMCP-26JAN01-T3"
+CONFIG = """\
+agent:
+  writes:
+    sim: true
+  budget:
+    max_orders: 2
+"""
+
+
+def environ(sim: SimHarness, home: Path) -> dict[str, str]:
+    return {
+        "KALSHI_HOME": str(home),
+        "KALSHI_ENV": "sim",
+        "KALSHI_API_BASE": sim.account.api_base,
+        "KALSHI_API_KEY_ID": sim.account.key_id,
+        "KALSHI_PRIVATE_KEY_PATH": sim.account.private_key_path,
+        "KALSHI_STATE": str(home / "state.db"),
+    }
+
+
+@pytest.fixture
+def tools(sim: SimHarness, tmp_path: Path) -> Iterator[AgentTools]:
+    sim.create_market(T)
+    (tmp_path / "config.yaml").write_text(CONFIG)
+    app = AppContext(environ=environ(sim, tmp_path))
+    access = CliAccess(app)
+    clock = ManualClock(1_700_000_000.0)
+    yield AgentTools(access, load_agent_config(app.settings().config_path), clock=clock)
+    app.close()
+
+
+def placed(tools: AgentTools, count: str, price: str) -> dict[str, Any]:
+    preview = tools.preview_order(T, side="yes", action="buy", count=count, price=price)
+    return tools.execute(preview["token"])
+
+
+def refused(call: Any, head: str) -> str:
+    with pytest.raises(KalshiError) as caught:
+        call()
+    from kalshi_cli.agent.tools import one_line
+
+    line = one_line(caught.value)
+    assert line.startswith(head), line
+    return line
+
+
+def test_amend_decrease_and_cancel_change_the_assistants_order(tools: AgentTools) -> None:
+    order_id = placed(tools, "4", "0.20")["order_id"]
+    preview = tools.preview_amend(order_id, price="0.22")
+    assert preview["would_send"]["price"] == "0.2200"
+    assert preview["most_it_could_cost_more"] == "0.0800"  # 4 contracts, 2 cents more each
+    amended = tools.execute(preview["token"])["order"]
+    assert amended["yes_price_dollars"] == "0.2200"
+    decreased = tools.execute(tools.preview_decrease(order_id, by="1")["token"])["order"]
+    assert Decimal(decreased["remaining_count_fp"]) == 3
+    cancelled = tools.execute(tools.preview_cancel(order_id)["token"])
+    assert cancelled["contracts_cancelled"] == "3.00"
+    assert tools.orders()["orders"] == []
+
+
+def test_an_order_the_assistant_did_not_place_is_not_its_to_change(tools: AgentTools) -> None:
+    app = tools.access._app  # type: ignore[attr-defined]
+    with open_store(app) as store:
+        service = order_service(app, store)
+        request = OrderRequest(
+            T, Side.YES, Action.BUY, Decimal(1), Decimal("0.10"), strategy="manual"
+        )
+        manual = service.place(service.prepare(request))
+    assert manual.order_id is not None
+    refused(lambda: tools.preview_cancel(manual.order_id), "REJECTED NOT_THE_AGENTS_ORDER")
+    refused(
+        lambda: tools.preview_amend(manual.order_id, count="2"), "REJECTED NOT_THE_AGENTS_ORDER"
+    )
+    listed = {o["order_id"]: o["strategy"] for o in tools.orders()["orders"]}
+    assert listed == {manual.order_id: "manual"}
+
+
+def test_the_budget_and_the_trading_state_refuse_with_their_codes(tools: AgentTools) -> None:
+    placed(tools, "1", "0.10")
+    placed(tools, "1", "0.11")
+    refused(lambda: placed(tools, "1", "0.12"), "REJECTED BUDGET_ORDERS")
+    assert tools.halt(reason="news")["state"] == "HALTED"
+    assert tools.loop_status()["state"] == "HALTED"
+    # the order service's trading-state check comes before the budget's
+    halted = partial(tools.preview_order, T, side="yes", action="buy", count="1", price="0.1")
+    refused(halted, "HALTED")
+    resumed = tools.execute(tools.preview_resume()["token"])
+    assert (resumed["lifted"], resumed["state"]) == ("HALTED", "ACTIVE")
+
+
+def test_the_kill_switch_answers_when_the_audit_cannot_be_written(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    sim.create_market(T)
+    (tmp_path / "not-a-directory").write_text("")
+    app = AppContext(
+        environ={
+            "KALSHI_HOME": str(tmp_path),
+            "KALSHI_API_BASE": sim.account.api_base,
+            "KALSHI_API_KEY_ID": sim.account.key_id,
+            "KALSHI_PRIVATE_KEY_PATH": sim.account.private_key_path,
+            "KALSHI_STATE": str(tmp_path / "not-a-directory" / "state.db"),
+        }
+    )
+    tools = AgentTools(
+        CliAccess(app), load_agent_config(tmp_path / "none.yaml"), clock=ManualClock(0)
+    )
+    try:
+        answer = tools.cancel_all()
+    finally:
+        app.close()
+    assert answer["proven"] is True
+    assert answer["audit"].startswith("not recorded: ")
+
+
+def test_the_reads_answer_as_the_commands_do(
+    tools: AgentTools, sim: SimHarness, tmp_path: Path
+) -> None:
+    other = sim.new_account()
+    ask = {
+        "ticker": T,
+        "side": "ask",
+        "price": "0.60",
+        "count": "10",
+        "time_in_force": "good_till_canceled",
+        "self_trade_prevention_type": "taker_at_cross",
+    }
+    assert sim.signed(other, "POST", "/portfolio/events/orders", json=ask).is_success
+    assert placed(tools, "2", "0.60")["status"] == "executed"  # took the ask
+
+    for tool in ("market", "orderbook"):
+        shown = kalshi([tool, T, "--json"], tmp_path, environ(sim, tmp_path))
+        assert shown.exit_code == 0, shown.output
+        answer = getattr(tools, tool)(T)
+        assert {k: answer[k] for k in json.loads(shown.stdout)} == json.loads(shown.stdout)
+    market = tools.market(T)
+    assert market["series_ticker"] == T.split("-", maxsplit=1)[0]
+    assert isinstance(market["settlement_sources"], list)
+    assert tools.orderbook(T)["best_yes_ask"] == {"price": "0.6000", "size": "8.00"}
+
+    assert tools.exchange_status()["status"]["exchange_active"] is True
+    assert T in [m["ticker"] for m in tools.markets()["markets"]]
+    assert [e["event_ticker"] for e in tools.events()["events"]] == [T.rsplit("-", 1)[0]]
+    assert tools.series()["series"]
+    assert tools.search(T.split("-", maxsplit=1)[0])["matches"]
+    assert [t["count_fp"] for t in tools.trades(T)["trades"]] == ["2.00"]
+    assert isinstance(tools.candles(T, period="1m", hours=1)["candles"], list)
+    assert tools.balance()["balance"] > 0
+    [position] = tools.positions()["positions"]
+    assert (position["ticker"], position["contracts"]) == (T, "2.00")
+    assert [f["count_fp"] for f in tools.fills()["fills"]] == ["2.00"]
+    by_strategy = tools.pnl()["rows"]
+    assert [r["strategy"] for r in by_strategy] == ["agent"]
+    assert tools.checks() == {"checks": []}
+    assert [e["tool"] for e in tools.audit()["audit"]] == ["preview_order", "execute"]
+    assert tools.budget()["remaining"]["orders"] == 1
