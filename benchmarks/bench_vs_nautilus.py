@@ -24,6 +24,7 @@ from bench_backtest import ensure_data
 from kalshi_cli.backtest import BacktestSpec, run_backtest
 from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.replay import iter_records
+from kalshi_cli.feed.messages import DeltaMessage, SnapshotMessage
 
 HERE = Path(__file__).resolve().parent
 OURS = {
@@ -116,24 +117,22 @@ def nautilus_data(data: Path) -> tuple[list[Any], list[Any]]:
             )
         return got
 
-    for ns, frame, is_local in iter_records(data, Counter()):
-        kind = frame.get("type")
-        msg = frame.get("msg")
-        if is_local or not isinstance(msg, dict):
-            continue
-        ticker = str(msg.get("market_ticker"))
-        if kind == "orderbook_snapshot":
-            iid = instrument(ticker).id
+    for ns, frame, _ in iter_records(data, Counter()):
+        if isinstance(frame, SnapshotMessage):
+            book = frame.msg
+            iid = instrument(book.market_ticker).id
             deltas.append(OrderBookDelta.clear(iid, 0, ns, ns))
-            for side in ("yes", "no"):
-                for price, size in msg.get(f"{side}_dollars_fp") or ():
-                    levels[(ticker, side, Decimal(price))] = Decimal(size)
-        elif kind == "orderbook_delta":
+            for side, held in (("yes", book.yes_dollars_fp), ("no", book.no_dollars_fp)):
+                for price, size in held or ():
+                    levels[(book.market_ticker, side, price)] = size
+        elif isinstance(frame, DeltaMessage):
+            msg = frame.msg
+            ticker = msg.market_ticker
             iid = instrument(ticker).id
-            side, price = msg["side"], Decimal(msg["price_dollars"])
+            side, price = msg.side, Decimal(msg.price_dollars)
             key = (ticker, side, price)
             before = levels.get(key, Decimal(0))
-            size = before + Decimal(msg["delta_fp"])
+            size = before + Decimal(msg.delta_fp)
             if size > 0:
                 levels[key] = size
                 action = BookAction.UPDATE if before > 0 else BookAction.ADD

@@ -25,10 +25,19 @@ from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest.dataset import DataSet
 from kalshi_cli.data.manifest import read_manifest
-from kalshi_cli.data.replay import BookReplay
+from kalshi_cli.data.replay import BookReplay, LocalEvent, Record, RecordedFrame
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.index import VALUE_TYPES, IndexBoard, IndexMessageError, decode_tick
-from kalshi_cli.feed.messages import convert_lifecycle, convert_trade
+from kalshi_cli.feed.messages import (
+    BOOK_TYPES,
+    DeltaMessage,
+    IndexValueMessage,
+    LifecycleMessage,
+    Misshapen,
+    SnapshotMessage,
+    TradeMessage,
+    market_of,
+)
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.venue import FillModel, LocalVenue, MarketInfo, default_info, load_reference
@@ -41,7 +50,6 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.config import StrategyChoice
     from kalshi_cli.runner.loop import TradeLoop
 
-Record = tuple[int, dict[str, Any], bool]
 
 # how often a backtest's loop writes its heartbeat, in simulated seconds (live: every second)
 BACKTEST_HEARTBEAT_S = 60.0
@@ -289,50 +297,64 @@ class Driver:
         t = ns / 1e9
         self.clock.set(t)
         feed = self.feed
-        if is_local:
+        if isinstance(obj, LocalEvent):
             feed.replay.apply_record(ns, obj, is_local)
             return
         feed.replay.apply(ns, obj)  # `apply_record` for a frame, inline
-        kind = obj.get("type")
-        msg = obj.get("msg")
-        if not isinstance(msg, dict):
+        # the book frames first: they are most of the traffic
+        if type(obj) is DeltaMessage or type(obj) is SnapshotMessage:
+            ticker: str | None = obj.msg.market_ticker
+        elif isinstance(obj, Misshapen) and obj.type in BOOK_TYPES:
+            ticker = obj.market_ticker  # its book is as the replay left it
+        else:
+            self._news(t, obj)
             return
-        if kind in VALUE_TYPES:
-            self._index(t, obj)
-            return
-        ticker = msg.get("market_ticker")
         if ticker not in feed.tickers:
             return
-        if kind in ("orderbook_delta", "orderbook_snapshot"):
+        feed.latest = t
+        feed._books.pop(ticker, None)  # `invalidate`, inline: once per book event
+        book = feed.replay.books.get(ticker)
+        if book is None or not book.fresh:
+            return
+        self.book_events += 1
+        feed.data_at[ticker] = t
+        feed.changed[ticker] = None
+        self.applier.book(ticker, book.yes, book.no)
+        if self.pending_since is None:  # `pending`, inline
+            self.pending_since = t
+
+    def _news(self, t: float, obj: RecordedFrame) -> None:
+        """A frame other than a book's: a public trade, a market's lifecycle, an index value
+        (or one of those not in its message's shape: counted, applied nowhere)."""
+        feed = self.feed
+        if isinstance(obj, IndexValueMessage):
+            self._index(t, obj)
+            return
+        if isinstance(obj, Misshapen) and obj.type in VALUE_TYPES:
+            feed.replay.skipped["bad_index"] += 1
+            return
+        ticker = market_of(obj)
+        if ticker is None or ticker not in feed.tickers:
+            return
+        if isinstance(obj, TradeMessage):
             feed.latest = t
-            feed._books.pop(ticker, None)  # `invalidate`, inline: once per book event
-            book = feed.replay.books.get(ticker)
-            if book is None or not book.fresh:
-                return
-            self.book_events += 1
-            feed.data_at[ticker] = t
-            feed.changed[ticker] = None
-            self.applier.book(ticker, book.yes, book.no)
-        elif kind == "trade":
+            self.applier.trade(ticker, obj.msg)
+        elif isinstance(obj, LifecycleMessage):
             feed.latest = t
-            trade = convert_trade(msg)
-            if trade is None:
-                self.applier.skipped["bad_trade"] += 1
-            else:
-                self.applier.trade(ticker, trade)
-        elif kind == "market_lifecycle_v2":
-            feed.latest = t
-            lifecycle = convert_lifecycle(msg)
-            if lifecycle is None:
-                feed.replay.skipped["bad_lifecycle"] += 1
-                return
-            self.applier.lifecycle(ticker, lifecycle)
-            event = FeedEvent(EventKind.LIFECYCLE, ticker, source="replay", message=lifecycle)
+            self.applier.lifecycle(ticker, obj.msg)
+            event = FeedEvent(EventKind.LIFECYCLE, ticker, source="replay", message=obj.msg)
             feed.events.append(event)
+        elif isinstance(obj, Misshapen) and obj.type == "trade":
+            feed.latest = t
+            self.applier.skipped["bad_trade"] += 1
+        elif isinstance(obj, Misshapen) and obj.type == "market_lifecycle_v2":
+            feed.latest = t
+            feed.replay.skipped["bad_lifecycle"] += 1
+            return
         if self.pending_since is None and (feed.events or feed.changed):  # `pending`, inline
             self.pending_since = t
 
-    def _index(self, t: float, obj: dict[str, Any]) -> None:
+    def _index(self, t: float, obj: IndexValueMessage) -> None:
         """A recorded index value, news for a strategy that reads the index."""
         feed = self.feed
         try:
@@ -568,10 +590,10 @@ def _tickers(
     held = sorted((manifest.get("markets") or {}).keys())
     if not held:
         seen: dict[str, None] = {}
-        for _, obj, is_local in (source or DataSet(root, "")).records(Counter()):
-            msg = obj.get("msg")
-            if not is_local and isinstance(msg, dict) and isinstance(msg.get("market_ticker"), str):
-                seen[msg["market_ticker"]] = None
+        for _, obj, _ in (source or DataSet(root, "")).records(Counter()):
+            ticker = None if isinstance(obj, LocalEvent) else market_of(obj)
+            if ticker is not None:
+                seen[ticker] = None
         held = sorted(seen)
     if not held:
         raise NoDataError(f"no market in {root}")

@@ -14,8 +14,9 @@ from typing import Any
 
 from kalshi_cli.data.lock import is_locked
 from kalshi_cli.data.manifest import read_manifest
-from kalshi_cli.data.replay import BookReplay, iter_records
+from kalshi_cli.data.replay import BookReplay, LocalEvent, iter_records
 from kalshi_cli.data.segments import FRAMES_DIR, REST_DIR, segment_paths
+from kalshi_cli.feed.messages import market_of, type_of
 from kalshi_cli.vocabulary.errors import NoDataError
 
 
@@ -96,15 +97,14 @@ def describe(root: Path) -> dict[str, Any]:
     for ns, obj, is_local in iter_records(root, read_skips):
         records += 1
         replay.apply_record(ns, obj, is_local)
-        if is_local:
+        if isinstance(obj, LocalEvent):
             continue
-        msg = obj.get("msg")
-        ticker = msg.get("market_ticker") if isinstance(msg, dict) else None
-        if isinstance(ticker, str):
+        ticker = market_of(obj)
+        if ticker is not None:
             info = markets.get(ticker)
             if info is None:
                 info = markets[ticker] = MarketSummary(ticker)
-            info.rows[str(obj.get("type"))] += 1
+            info.rows[str(type_of(obj))] += 1
     covered = (data.manifest or {}).get("markets", {})
     for ticker, entry in covered.items():
         info = markets.setdefault(ticker, MarketSummary(ticker))

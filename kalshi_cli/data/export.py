@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.data.catalog import open_data_set
-from kalshi_cli.data.replay import BookReplay, iter_records
-from kalshi_cli.feed.messages import convert_trade
+from kalshi_cli.data.replay import BookReplay, LocalEvent, iter_records
+from kalshi_cli.feed.messages import DeltaMessage, SnapshotMessage, TradeMessage, type_of
 from kalshi_cli.vocabulary.errors import DataWriteError, UsageError
 
 TABLES = {
@@ -62,31 +62,31 @@ def _book_rows(root: Path, skipped: Counter[str]) -> Iterator[tuple[Any, ...]]:
         replay.apply_record(ns, obj, is_local)
         if replay.applied == before:
             continue
-        body = obj["msg"]
-        ticker, sid, seq = body["market_ticker"], obj["sid"], obj["seq"]
-        if obj["type"] == "orderbook_delta":
+        if isinstance(obj, DeltaMessage):
+            delta = obj.msg
             yield (
                 ns,
-                ticker,
+                delta.market_ticker,
                 "delta",
-                sid,
-                seq,
-                body["side"],
-                body["price_dollars"],
-                body["delta_fp"],
+                obj.sid,
+                obj.seq,
+                delta.side,
+                delta.price_dollars,
+                delta.delta_fp,
             )
-            continue
-        for side, key in (("yes", "yes_dollars_fp"), ("no", "no_dollars_fp")):
-            for price, size in body.get(key) or ():
-                yield ns, ticker, "snapshot", sid, seq, side, price, size
+        elif isinstance(obj, SnapshotMessage):
+            book = obj.msg
+            for side, levels in (("yes", book.yes_dollars_fp), ("no", book.no_dollars_fp)):
+                for price, size in levels or ():
+                    yield ns, book.market_ticker, "snapshot", obj.sid, obj.seq, side, price, size
     skipped.update(replay.skipped)
 
 
 def _trade_rows(root: Path, skipped: Counter[str]) -> Iterator[tuple[Any, ...]]:
-    for ns, obj, is_local in iter_records(root, skipped):
-        if is_local or obj.get("type") != "trade":
+    for ns, obj, _ in iter_records(root, skipped):
+        if isinstance(obj, LocalEvent) or type_of(obj) != "trade":
             continue
-        trade = convert_trade(obj.get("msg"))
+        trade = obj.msg if isinstance(obj, TradeMessage) else None
         if trade is None or trade.market_ticker is None:
             skipped["bad_frame"] += 1
             continue

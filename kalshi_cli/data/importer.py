@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from kalshi_cli.data.manifest import FORMAT, Coverage, write_manifest
-from kalshi_cli.data.replay import BookReplay, fractional_market, iter_records
+from kalshi_cli.data.replay import BookReplay, LocalEvent, fractional_market, iter_records
 from kalshi_cli.data.segments import SegmentWriter, frame_line, segment_paths
+from kalshi_cli.feed.messages import market_of
 from kalshi_cli.vocabulary.clock import parse_iso
 from kalshi_cli.vocabulary.errors import DataWriteError, NoDataError, UsageError
 
@@ -254,11 +255,12 @@ def _coverage_replay(root: Path, coverage: Coverage) -> BookReplay:
     for ns, obj, is_local in iter_records(root, read_skips):
         replay.apply_record(ns, obj, is_local)
         last = ns
-        msg = obj.get("msg")
-        ticker = msg.get("market_ticker") if isinstance(msg, dict) else None
-        if isinstance(ticker, str):
+        if isinstance(obj, LocalEvent):
+            continue
+        ticker = market_of(obj)
+        if ticker is not None:
             coverage.seen(ns, ticker)
-            if not is_local and fractional_market(obj):
+            if fractional_market(obj):
                 coverage.mark_fractional(ticker)
     coverage.close(last)
     replay.skipped.update(read_skips)

@@ -20,9 +20,10 @@ from typing import Any
 
 from kalshi_cli.data.lock import lock_directory
 from kalshi_cli.data.manifest import FORMAT, Coverage, read_manifest, write_manifest
-from kalshi_cli.data.replay import fractional_market, parse_line
+from kalshi_cli.data.replay import fractional_market
 from kalshi_cli.data.segments import SegmentWriter, frame_line
 from kalshi_cli.feed.book import EventKind, FeedEvent, orderbook_prices
+from kalshi_cli.feed.messages import decode
 from kalshi_cli.feed.ws import (
     LIFECYCLE,
     ORDERBOOK,
@@ -125,10 +126,9 @@ class Recorder:
     def _frame(self, data: bytes, recv_ns: int) -> None:
         # the market's granularity, from its counts: the market answer no longer says it
         try:
-            frame = parse_line(data)
-        except (ValueError, RecursionError):
-            frame = None
-        fractional = fractional_market(frame) if type(frame) is dict else None
+            fractional = fractional_market(decode(data))
+        except ValueError:  # the feed reports a malformed frame; it is recorded as it came
+            fractional = None
         with self._lock:
             if fractional is not None:
                 self.coverage.mark_fractional(fractional)

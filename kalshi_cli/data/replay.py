@@ -1,17 +1,23 @@
 """Reading a data set back: records in time order, and the books they rebuild.
 
-`iter_records` yields `(recv_ns, object, is_local)` for every record of every segment in file
+`iter_records` yields `(recv_ns, value, is_local)` for every record of every segment in file
 order (time order); `BookReplay` applies the frames to local books exactly as the live feed
 does (`feed.book.LocalBook`) and checks sequence numbers per subscription. Nothing in the data
 is fatal: a line or frame it cannot use is skipped and counted under its reason (the table in
 docs/data.md "Reading: what is skipped and why"). A recorder's `connected` record starts a new
 connection, so sequence tracking restarts; in imported data without one, a snapshot restarts
-its subscription's sequence. A line is parsed by msgspec's JSON decoder, and one msgspec refuses
-by the standard library's, so each line gives exactly what `json.loads` gives (docs/data.md
-"How lines are decoded"). A snapshot is then converted to the feed's `BookSnapshot` and a public
-trade to its `FeedTrade` (feed/messages.py, the one reading of those messages); a delta's four
-fields are read from the parsed line: converting each recorded delta to its Struct would add
-about 0.3 us to the 3 us a replayed delta costs, a tenth of the replay's innermost loop.
+its subscription's sequence.
+
+This is where a recorded frame is decoded, once: every reader of a data set (`data info`,
+`data export`, the import's coverage, the backtest) takes its typed values. A line is decoded by
+msgspec straight into its envelope (`recv_ns`, then `frame`, `local` or `frame_text`) and its
+frame into the feed's message Structs (feed/messages.py `Message`, as the live feed decodes
+it); a `local` record into a `LocalEvent`. A line that decoding refuses (a frame of a type the
+Structs do not hold, a known type in a wrong shape, a line msgspec will not parse) is parsed
+as `json.loads` parses it (msgspec's JSON decoder, the standard library's where msgspec refuses)
+and its frame converted by `messages.convert_frame`: `UnknownMessage` and `Misshapen` are
+counted as they always were (`unknown_type`, `bad_frame`, ...), so each line gives what a
+reading with `json.loads` gives (docs/data.md "How lines are decoded").
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import json
 import json.scanner
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from decimal import InvalidOperation
 from pathlib import Path
 from typing import Any, cast
@@ -29,36 +35,46 @@ import msgspec
 
 from kalshi_cli.data.segments import iter_lines
 from kalshi_cli.feed.book import LocalBook
-from kalshi_cli.feed.index import LIST_TYPES, VALUE_TYPES
-from kalshi_cli.feed.messages import BookSnapshot, convert_trade
+from kalshi_cli.feed.messages import (
+    BOOK_TYPES,
+    TYPE_OF,
+    DeltaMessage,
+    Message,
+    Misshapen,
+    SnapshotMessage,
+    TradeMessage,
+    UnknownMessage,
+    convert_frame,
+)
 from kalshi_cli.vocabulary.units import is_fraction, parse_count
 
-Record = tuple[int, dict[str, Any], bool]
+
+class LocalEvent(msgspec.Struct, frozen=True, gc=False):
+    """A recording's own record (`local`): an event of the recorder's connection (`event`,
+    `connected` starting a new one) and the prices its orderbook NO levels came in
+    (`orderbook_prices`, `UNSET` when the record does not say). Read as found: an odd value is
+    an event the replay does not act on."""
+
+    event: Any = None
+    orderbook_prices: Any = msgspec.UNSET
+
+
+RecordedFrame = Message | UnknownMessage | Misshapen
+Record = tuple[int, RecordedFrame | LocalEvent, bool]
 # (recv_ns, kind, ticker, reason): "fresh", "stale" or "gap" (a channel without snapshots)
 ReplayListener = Callable[[int, str, str | None, str], None]
 
-KNOWN_TYPES = frozenset(
-    {
-        "subscribed",
-        "unsubscribed",
-        "ok",
-        "error",
-        "list_subscriptions",
-        "ticker",
-        "trade",
-        "fill",
-        "user_order",
-        "market_position",
-        "market_lifecycle_v2",
-        "event_lifecycle",
-        "event_fee_update",
-        "multivariate_market_lifecycle",
-        "order_group_updates",
-        # the reference indices (feed/index.py): read by the backtest's driver, not the books
-        *VALUE_TYPES,
-        *LIST_TYPES,
-    }
-)
+
+class _Line(msgspec.Struct, gc=False):
+    """A recorded line as msgspec decodes it in one pass; any line this refuses is read the
+    long way (`_read_parsed`)."""
+
+    recv_ns: int
+    frame: Message | None = None
+    local: LocalEvent | None = None
+    frame_text: str | None = None
+
+
 # how far past the reading's clock a receive time may be (clocks of two machines differ)
 FUTURE_SLACK_NS = 86_400 * 1_000_000_000
 # the sequenced messages other than the book's: the lifecycle channels' event messages take
@@ -104,32 +120,27 @@ def parse_line(line: bytes) -> Any:
         return loads_stdlib(line)
 
 
-def fractional_market(frame: Mapping[str, Any]) -> str | None:
+def fractional_market(frame: RecordedFrame) -> str | None:
     """The market whose counts this frame shows in fractions of a contract (a book level's
     size, a book delta, a trade's count), else None. Kalshi's market answer no longer says
     whether a market trades fractions (3.31.0 dropped `fractional_trading_enabled`): its book
     and trades do, and the recorder and the import keep what they show in the manifest
     (`markets.T.fractional`), so a backtest's venue matches the market at that granularity."""
-    msg = frame.get("msg")
-    if type(msg) is not dict:
-        return None
-    kind = frame.get("type")
-    if kind == "orderbook_delta":
-        counts: list[Any] = [msg.get("delta_fp")]
-    elif kind == "trade":
-        trade = convert_trade(msg)
-        counts = [] if trade is None else [trade.count]
-    elif kind == "orderbook_snapshot":
+    ticker: str | None
+    counts: list[Any]
+    if type(frame) is DeltaMessage:
+        ticker, counts = frame.msg.market_ticker, [frame.msg.delta_fp]
+    elif type(frame) is TradeMessage:
+        ticker, counts = frame.msg.market_ticker, [frame.msg.count]
+    elif type(frame) is SnapshotMessage:
+        body = frame.msg
+        ticker = body.market_ticker
         counts = [
-            level[1]
-            for side in ("yes_dollars_fp", "no_dollars_fp")
-            for level in msg.get(side) or ()
-            if type(level) is list and len(level) == 2
+            size for side in (body.yes_dollars_fp, body.no_dollars_fp) for _, size in side or ()
         ]
     else:
         return None
-    ticker = msg.get("market_ticker")
-    if type(ticker) is not str:
+    if ticker is None:
         return None
     for count in counts:
         try:
@@ -140,18 +151,81 @@ def fractional_market(frame: Mapping[str, Any]) -> str | None:
     return None
 
 
+_decode_line = msgspec.json.Decoder(_Line).decode
+_decode_frame = msgspec.json.Decoder(Message).decode
+
+
+def _read_parsed(rec: Any) -> Record | None:
+    """A line parsed to what `json.loads` gives, as its record; None when it is malformed (not
+    an object, no integer `recv_ns`, no frame). Raises what reading a non-object raises."""
+    ns = rec["recv_ns"]
+    frame = rec.get("frame")
+    if type(ns) is not int:
+        return None
+    if type(frame) is dict:
+        return ns, convert_frame(frame), False
+    local = rec.get("local")
+    if type(local) is dict:
+        return (
+            ns,
+            LocalEvent(local.get("event"), local.get("orderbook_prices", msgspec.UNSET)),
+            True,
+        )
+    text = rec.get("frame_text")
+    return _read_text(ns, text) if isinstance(text, str) else None
+
+
+def _read_text(ns: int, text: str) -> Record | None:
+    """A `frame_text` record (a frame the recorder kept as the text it came in, not one line):
+    decoded as a live frame is, else parsed by `json.loads` and converted."""
+    try:
+        return ns, _decode_frame(text), False
+    except (msgspec.DecodeError, RecursionError):
+        pass
+    try:
+        frame = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return (ns, convert_frame(frame), False) if type(frame) is dict else None
+
+
+def _read_line(line: bytes, parse: Callable[[bytes], Any] | None) -> Record | None:
+    """One line as its record, None when it is malformed."""
+    if parse is None:
+        try:
+            decoded = _decode_line(line)
+        except (msgspec.DecodeError, RecursionError):
+            pass  # read the long way, as json.loads reads it
+        else:
+            if decoded.frame is not None:
+                return decoded.recv_ns, decoded.frame, False
+            if decoded.local is not None:
+                return decoded.recv_ns, decoded.local, True
+            if decoded.frame_text is not None:
+                return _read_text(decoded.recv_ns, decoded.frame_text)
+            return None
+        parse = parse_line
+    try:
+        return _read_parsed(parse(line))
+    # RecursionError: a line nested deeper than the parser goes (json.loads raises it too)
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        return None
+
+
 def iter_records(
     root: Path,
     skipped: Counter[str],
-    parse: Callable[[bytes], Any] = parse_line,
+    parse: Callable[[bytes], Any] | None = None,
     *,
     now_ns: int | None = None,
     lines: Iterable[bytes] | None = None,
 ) -> Iterator[Record]:
-    """`parse` is the line parser: `parse_line`, or `json.loads` for a reference reading.
-    `now_ns` (default: the system clock) bounds the receive times: one more than a day past it
-    is `future_time`, a clock set to another century, skipped. `lines` are the segments' lines
-    when they are already at hand (held in memory); by default they are read from `root`.
+    """`parse`, when given, is the line parser every line goes through (`json.loads` for a
+    reference reading), its frames converted by `convert_frame`; by default a line is decoded
+    straight into its Structs (the module's docstring). `now_ns` (default: the system clock)
+    bounds the receive times: one more than a day past it is `future_time`, a clock set to
+    another century, skipped. `lines` are the segments' lines when they are already at hand
+    (held in memory); by default they are read from `root`.
 
     Time order is kept with one record held back: a record earlier than the one before it is
     `out_of_order`, unless the one before it had jumped ahead of both its neighbours (the
@@ -162,40 +236,17 @@ def iter_records(
     last = 0  # the receive time of the last record yielded
     held: Record | None = None
     for line in iter_lines(root, skipped) if lines is None else lines:
-        try:
-            rec = parse(line)
-            ns = rec["recv_ns"]
-            frame = rec.get("frame")
-        # RecursionError: a line nested deeper than the parser goes (json.loads raises it too)
-        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        record = _read_line(line, parse)
+        if record is None:
             skipped["malformed"] += 1
             continue
-        if type(ns) is not int:
-            skipped["malformed"] += 1
-            continue
+        ns = record[0]
         if ns > latest:
             skipped["future_time"] += 1
             continue
         if ns < last:
             skipped["out_of_order"] += 1
             continue
-        record: Record
-        if type(frame) is dict:
-            record = (ns, frame, False)
-        else:
-            local = rec.get("local")
-            if type(local) is dict:
-                record = (ns, local, True)
-            else:
-                text = rec.get("frame_text")
-                try:
-                    frame = json.loads(text) if isinstance(text, str) else None
-                except (ValueError, RecursionError):
-                    frame = None
-                if type(frame) is not dict:
-                    skipped["malformed"] += 1
-                    continue
-                record = (ns, frame, False)
         if held is not None and ns < held[0]:
             skipped["out_of_order"] += 1
             if not last:  # nothing read before `held` to tell which of the two is wrong
@@ -236,56 +287,76 @@ class BookReplay:
                 book.fresh = False
                 self._emit(ns, "stale", book.ticker, "reconnect")
 
-    def apply_record(self, ns: int, obj: dict[str, Any], is_local: bool) -> None:
-        if is_local:
-            if obj.get("event") == "connected":
+    def apply_record(self, ns: int, obj: RecordedFrame | LocalEvent, is_local: bool) -> None:
+        if isinstance(obj, LocalEvent):
+            if obj.event == "connected":
                 self.new_connection(ns)
-                self.yes_priced = obj.get("orderbook_prices") == "yes_leg"
-            elif "orderbook_prices" in obj:
-                self.yes_priced = obj["orderbook_prices"] == "yes_leg"
+                self.yes_priced = obj.orderbook_prices == "yes_leg"
+            elif obj.orderbook_prices is not msgspec.UNSET:
+                self.yes_priced = obj.orderbook_prices == "yes_leg"
             return
         self.apply(ns, obj)
 
-    def apply(self, ns: int, msg: dict[str, Any]) -> None:
-        kind = msg.get("type")
-        self.frames[kind if isinstance(kind, str) else "?"] += 1
-        try:
-            if kind == "orderbook_delta":
-                self._delta(ns, msg)
-            elif kind == "orderbook_snapshot":
-                self._snapshot(ns, msg)
-            elif kind in KNOWN_TYPES:
-                self._other(ns, kind, msg)
-            else:
-                self.skipped["unknown_type"] += 1
-        except (KeyError, TypeError, AttributeError):
-            self.skipped["bad_frame"] += 1
+    def apply(self, ns: int, msg: RecordedFrame) -> None:
+        # the delta first: it is most of the traffic
+        if type(msg) is DeltaMessage:
+            self.frames["orderbook_delta"] += 1
+            self._delta(ns, msg)
+        elif type(msg) is SnapshotMessage:
+            self.frames["orderbook_snapshot"] += 1
+            self._snapshot(ns, msg)
+        elif isinstance(msg, UnknownMessage):
+            self.frames[msg.type or "?"] += 1
+            self.skipped["unknown_type"] += 1
+        elif isinstance(msg, Misshapen):
+            self._misshapen(ns, msg)
+        else:
+            kind = TYPE_OF[type(msg)]
+            self.frames[kind] += 1
+            self._place(ns, kind, msg.sid, msg.seq)
 
-    def _delta(self, ns: int, msg: dict[str, Any]) -> None:
-        sid, seq, body = msg["sid"], msg["seq"], msg["msg"]
+    def _sequenced(self, ns: int, sid: int, seq: int) -> bool:
+        """A delta's place on its subscription: False for one already seen (`duplicate`)."""
         expected = self._next.get(sid)
         if expected is not None and seq != expected:
             if seq < expected:
                 self.skipped["duplicate"] += 1
-                return
+                return False
             self._gap(ns, sid, None)
         self._next[sid] = seq + 1
-        ticker = body["market_ticker"]
+        return True
+
+    def _delta(self, ns: int, msg: DeltaMessage) -> None:
+        if not self._sequenced(ns, msg.sid, msg.seq):
+            return
+        body = msg.msg
+        ticker = body.market_ticker
         book = self.books.get(ticker)
         if book is None or not book.fresh:
             self.skipped["stale_delta"] += 1
             return
         if book.apply_delta(
-            body["side"], body["price_dollars"], body["delta_fp"], yes_priced=self.yes_priced
+            body.side, body.price_dollars, body.delta_fp, yes_priced=self.yes_priced
         ):
             self.applied += 1
         else:
             self.skipped["bad_delta"] += 1
             self._emit(ns, "stale", ticker, "bad_delta")
 
-    def _snapshot(self, ns: int, msg: dict[str, Any]) -> None:
-        sid, seq, body = msg["sid"], msg["seq"], msg["msg"]
-        ticker = body["market_ticker"]
+    def _snapshot(self, ns: int, msg: SnapshotMessage) -> None:
+        book = self._snapshot_book(ns, msg.sid, msg.seq, msg.msg.market_ticker)
+        was_fresh = book.fresh
+        try:
+            self.yes_priced = book.take_snapshot(msg.msg, yes_priced=self.yes_priced)
+        except (ValueError, InvalidOperation, TypeError):
+            self._bad_snapshot(ns, book, was_fresh)
+            return
+        self.applied += 1
+        if not was_fresh:
+            self._emit(ns, "fresh", book.ticker)
+
+    def _snapshot_book(self, ns: int, sid: int, seq: int, ticker: str) -> LocalBook:
+        """The book a snapshot is for, after its place on its subscription is taken."""
         expected = self._next.get(sid)
         if expected is not None and seq > expected:
             self._gap(ns, sid, ticker)
@@ -294,19 +365,34 @@ class BookReplay:
         book = self.books.get(ticker)
         if book is None:
             book = self.books[ticker] = LocalBook(ticker)
-        was_fresh = book.fresh
-        try:
-            snapshot = msgspec.convert(body, BookSnapshot)
-            self.yes_priced = book.take_snapshot(snapshot, yes_priced=self.yes_priced)
-        except (ValueError, InvalidOperation, TypeError):
-            book.fresh = False
-            self.skipped["bad_snapshot"] += 1
-            if was_fresh:
-                self._emit(ns, "stale", ticker, "bad_snapshot")
-            return
-        self.applied += 1
-        if not was_fresh:
-            self._emit(ns, "fresh", ticker)
+        return book
+
+    def _bad_snapshot(self, ns: int, book: LocalBook, was_fresh: bool) -> None:
+        book.fresh = False
+        self.skipped["bad_snapshot"] += 1
+        if was_fresh:
+            self._emit(ns, "stale", book.ticker, "bad_snapshot")
+
+    def _misshapen(self, ns: int, msg: Misshapen) -> None:
+        """A frame of a known type not in its shape: a book frame is `bad_frame` (a snapshot
+        naming its market and place whose levels are not levels: `bad_snapshot`, its book
+        stale), taking its place on its subscription when it states one; any other is read for
+        its place alone, as a well-shaped one is."""
+        kind, sid, seq, ticker = msg.type, msg.sid, msg.seq, msg.market_ticker
+        self.frames[kind] += 1
+        if kind not in BOOK_TYPES:
+            self._place(ns, kind, sid, seq)
+        elif sid is None or seq is None or (ticker is None and kind == "orderbook_snapshot"):
+            self.skipped["bad_frame"] += 1
+        elif kind == "orderbook_snapshot":
+            book = self._snapshot_book(ns, sid, seq, str(ticker))
+            self._bad_snapshot(ns, book, book.fresh)
+        elif self._sequenced(ns, sid, seq):
+            known = None if ticker is None else self.books.get(ticker)
+            if ticker is not None and (known is None or not known.fresh):
+                self.skipped["stale_delta"] += 1  # read before its fields, as a delta's is
+            else:
+                self.skipped["bad_frame"] += 1
 
     def _gap(self, ns: int, sid: int, except_ticker: str | None) -> None:
         self.skipped["seq_gap"] += 1
@@ -316,16 +402,16 @@ class BookReplay:
                 book.fresh = False
                 self._emit(ns, "stale", ticker, "seq_gap")
 
-    def _other(self, ns: int, kind: str, msg: dict[str, Any]) -> None:
+    def _place(self, ns: int, kind: str, sid: int | None, seq: int | None) -> None:
+        """The place of a message other than a book's on its subscription: an `ok` answering
+        at the next number takes it; a gap on a sequenced channel is counted and told."""
+        if sid is None or seq is None:
+            return
         if kind == "ok":
-            sid, seq = msg.get("sid"), msg.get("seq")
-            if isinstance(sid, int) and isinstance(seq, int) and self._next.get(sid) == seq:
+            if self._next.get(sid) == seq:
                 self._next[sid] = seq + 1
             return
         if kind not in _SEQUENCED:
-            return
-        sid, seq = msg.get("sid"), msg.get("seq")
-        if not isinstance(sid, int) or not isinstance(seq, int):
             return
         expected = self._next.get(sid)
         self._next[sid] = seq + 1
@@ -335,7 +421,9 @@ class BookReplay:
 
 
 def replay(
-    root: Path, listener: ReplayListener | None = None, parse: Callable[[bytes], Any] = parse_line
+    root: Path,
+    listener: ReplayListener | None = None,
+    parse: Callable[[bytes], Any] | None = None,
 ) -> BookReplay:
     """Every record of the data set through a `BookReplay`; read-side skips are merged into
     its `skipped`. `parse` as in `iter_records`."""
@@ -343,7 +431,7 @@ def replay(
     read_skips: Counter[str] = Counter()
     apply, apply_record = books.apply, books.apply_record
     for ns, obj, is_local in iter_records(root, read_skips, parse):
-        if is_local:
+        if isinstance(obj, LocalEvent):
             apply_record(ns, obj, is_local)
         else:
             apply(ns, obj)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.index import CFB, CFB_5HZ, INDEX_CHANNELS, LIST_TYPES, PYTH
+from kalshi_cli.feed.messages import decode, type_of
 from kalshi_cli.feed.ws import RECONNECT_BACKOFF, HeaderSigner, WsFeed
 from kalshi_cli.vocabulary.clock import Backoff
 from kalshi_cli.vocabulary.errors import ConfigError, NotFoundError, TransportError, UsageError
@@ -45,7 +46,6 @@ CHANNELS: dict[str, tuple[str, frozenset[str]]] = {
 if TYPE_CHECKING:
     from kalshi_cli.vocabulary.models import Market
 
-_decode = json.JSONDecoder().raw_decode
 # tickers named in one `GET /markets?tickers=...` (a URL of a hundred tickers stays short)
 _TICKERS_PER_REQUEST = 100
 
@@ -161,8 +161,8 @@ class Watcher:
             return
         text = data.decode("utf-8", "replace").strip()
         try:
-            kind = _decode(text)[0].get("type")
-        except (ValueError, AttributeError):
+            kind = type_of(decode(text))
+        except ValueError:
             return  # the feed reports it as a bad message and resyncs
         if kind not in self.types or (kind in LIST_TYPES and not self.list_ids):
             return  # a list asked only to check the ids named is not printed

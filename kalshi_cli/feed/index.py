@@ -7,7 +7,8 @@ running settlement average (`last_60s_windowed_average_15min`); `cfbenchmarks_va
 five raw ticks a second for five indices (`value_usd`, `source_ts_ms`), no averages; and
 `pyth_value` for other underlyings (`value_usd`, `source_ts_ms`, keyed by `underlying_ticker`).
 
-`decode_tick` turns one value message into an `IndexTick` (Decimal values exactly as sent; the
+`decode_tick` turns one value message (its frame decoded by feed/messages.py, live or recorded)
+into an `IndexTick`, its body read in its channel's Struct (Decimal values exactly as sent; the
 source's time, not the arrival's). `IndexBoard` keeps, per index, the latest tick, the latest
 averages of the 1 Hz channel, and the values of the last `keep_s` seconds; like the channels, it
 ignores a tick whose source time is not after the last one's (a duplicate from the other
@@ -16,14 +17,21 @@ channel of the same index, or one out of order). `view` answers a strategy's `In
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
+import msgspec
+
+from kalshi_cli.feed.messages import (
+    TYPE_OF,
+    Cfb5HzValueMessage,
+    CfbValueMessage,
+    IndexValueMessage,
+    PythValueMessage,
+)
 from kalshi_cli.strategy_api.index import IndexView
 from kalshi_cli.vocabulary.reference_index import FIVE_HZ_INDEX_IDS
 
@@ -82,64 +90,94 @@ class IndexTick:
     settlement: Average | None = None  # `last_60s_windowed_average_15min`
 
 
-def decode_tick(msg: Mapping[str, Any]) -> IndexTick:
-    """One value message (the whole frame: `type` and `msg`) as an `IndexTick`."""
-    kind = msg.get("type")
-    body = msg.get("msg")
-    if not isinstance(body, Mapping):
-        raise IndexMessageError(f"{kind} without a msg object")
+class _AverageBody(msgspec.Struct, frozen=True):
+    """asyncapi `cfbenchmarksAvgData`."""
+
+    value: str | int
+    window_size: int
+    window_start_ts_ms: int | float
+
+
+class _CfbBody(msgspec.Struct, frozen=True):
+    """A `cfbenchmarks_value`'s `msg`."""
+
+    index_id: str
+    received_at: int | float
+    data: str  # the raw CF Benchmarks frame, a JSON text
+    avg_60s_data: _AverageBody
+    last_60s_windowed_average_15min: _AverageBody | None = None
+
+
+class _CfbRaw(msgspec.Struct, frozen=True):
+    """The raw CF Benchmarks frame a `cfbenchmarks_value` carries in `data`."""
+
+    value: str | int
+    time: int | float | None = None
+
+
+class _FastBody(msgspec.Struct, frozen=True):
+    """A `cfbenchmarks_value_5hz`'s `msg`."""
+
+    index_id: str
+    value_usd: str | int
+    source_ts_ms: int | float
+
+
+class _PythBody(msgspec.Struct, frozen=True):
+    """A `pyth_value`'s `msg`."""
+
+    underlying_ticker: str
+    value_usd: str | int
+    source_ts_ms: int | float
+
+
+def decode_tick(message: IndexValueMessage) -> IndexTick:
+    """One value message as an `IndexTick`: its body read in its channel's shape (a body not
+    in it is an `IndexMessageError`, that channel's error, not the frame's)."""
+    kind = TYPE_OF.get(type(message))
+    body = message.msg
     try:
-        if kind == CFB:
-            raw = json.loads(body["data"])
+        if isinstance(message, CfbValueMessage):
+            cfb = msgspec.convert(body, _CfbBody)
+            raw = msgspec.json.decode(cfb.data, type=_CfbRaw)
             return IndexTick(
                 CFB,
-                str(body["index_id"]),
-                _seconds(raw.get("time", body["received_at"])),
-                _decimal(raw["value"]),
-                _average(body["avg_60s_data"]),
-                _average(body.get("last_60s_windowed_average_15min")),
+                cfb.index_id,
+                _seconds(cfb.received_at if raw.time is None else raw.time),
+                _decimal(raw.value),
+                _average(cfb.avg_60s_data),
+                _average(cfb.last_60s_windowed_average_15min),
             )
-        if kind in (CFB_5HZ, PYTH):
-            key = "index_id" if kind == CFB_5HZ else "underlying_ticker"
+        if isinstance(message, Cfb5HzValueMessage):
+            fast = msgspec.convert(body, _FastBody)
             return IndexTick(
-                str(kind),
-                str(body[key]),
-                _seconds(body["source_ts_ms"]),
-                _decimal(body["value_usd"]),
+                CFB_5HZ, fast.index_id, _seconds(fast.source_ts_ms), _decimal(fast.value_usd)
             )
-    except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
-        raise IndexMessageError(f"{kind}: {exc!r}") from exc
+        if isinstance(message, PythValueMessage):
+            pyth = msgspec.convert(body, _PythBody)
+            return IndexTick(
+                PYTH, pyth.underlying_ticker, _seconds(pyth.source_ts_ms), _decimal(pyth.value_usd)
+            )
+    except (ValueError, InvalidOperation) as exc:  # msgspec's errors are ValueErrors
+        raise IndexMessageError(f"{kind}: {exc}") from exc
     raise IndexMessageError(f"{kind!r} is not an index value message")
 
 
-def listed_ids(msg: Mapping[str, Any]) -> list[str]:
-    """The ids an `indexlist` / `underlying_list` answer names."""
-    body = msg.get("msg") or {}
-    ids = body.get("index_ids", body.get("underlying_tickers")) or []
-    return [str(i) for i in ids]
-
-
-def _seconds(ms: Any) -> float:
-    if isinstance(ms, bool) or not isinstance(ms, int | float):
-        raise ValueError(f"a time in milliseconds, got {ms!r}")
+def _seconds(ms: int | float) -> float:
     return float(ms) / 1000.0
 
 
-def _decimal(text: Any) -> Decimal:
-    if isinstance(text, bool) or not isinstance(text, str | int):
-        raise ValueError(f"a decimal text, got {text!r}")
+def _decimal(text: str | int) -> Decimal:
     value = Decimal(text)
     if not value.is_finite():
         raise ValueError(f"a finite value, got {text!r}")
     return value
 
 
-def _average(raw: Any) -> Average | None:
+def _average(raw: _AverageBody | None) -> Average | None:
     if raw is None:
         return None
-    return Average(
-        _decimal(raw["value"]), int(raw["window_size"]), _seconds(raw["window_start_ts_ms"])
-    )
+    return Average(_decimal(raw.value), raw.window_size, _seconds(raw.window_start_ts_ms))
 
 
 class _Series:

@@ -5,10 +5,12 @@ A live frame is decoded by `decode`, from its text straight into the Struct (fas
 `json.loads` to a dict): `UnknownMessage` for a message type this module does not know (the
 feed logs and skips it: Kalshi adds channels), a `ValueError` (msgspec's `ValidationError`) for
 a known type whose shape is wrong, which the feed treats as a malformed frame (docs/feed.md). A
-recorded frame, parsed to a dict by the data layer, is converted to the same Structs
-(`convert_trade`, `convert_lifecycle`, a snapshot's `BookSnapshot`; data/replay.py reads a
-recorded delta's fields itself, see there). `msgspec.convert` into the whole union is slow (about
-30 us a frame): a recorded frame is converted to its one Struct, chosen by its `type`.
+recorded frame is decoded into the same Structs by the data layer (data/replay.py, straight
+from its line); one it could only parse to a dict (a line msgspec refuses, a frame kept as
+text, a type `Message` does not hold) is converted here by `convert_frame`, which never raises:
+a known type in a wrong shape is `Misshapen`, what a reader of recordings counts and skips.
+`msgspec.convert` into the whole union is slow (about 30 us a frame): a frame is converted to
+its one Struct, chosen by its `type`.
 
 The Structs take what asyncapi.yaml declares and what REFERENCE.md saw on the wire where the
 two differ: prices and counts arrive as strings or as JSON numbers (both read exactly into a
@@ -161,6 +163,15 @@ class EventFeeUpdateMessage(Frame, tag="event_fee_update", frozen=True):
     """Sequenced on the lifecycle subscription; nothing of it is applied."""
 
 
+class OrderGroupUpdatesMessage(Frame, tag="order_group_updates", frozen=True):
+    """News of the account's order groups; nothing of it is applied (the loop reads them over
+    REST)."""
+
+
+class ListSubscriptionsMessage(Frame, tag="list_subscriptions", frozen=True):
+    """The answer to `list_subscriptions`; nothing of it is read."""
+
+
 class FillNotice(msgspec.Struct, frozen=True, gc=False):
     """A `fill` message's `msg`: news that an order of the account filled. The trade loop reads
     the fill itself over REST (a `models.Fill`, strict about money); these ids tell it whether
@@ -174,8 +185,9 @@ class FillNotice(msgspec.Struct, frozen=True, gc=False):
 
 
 class MarketNamed(msgspec.Struct, frozen=True, gc=False):
-    """The `msg` of a `ticker` or `market_position` message, of which the trade loop reads
-    nothing but the market (it takes prices from the book, positions from REST)."""
+    """The `msg` of a `ticker`, `market_position` or `multivariate_market_lifecycle` message, of
+    which the trade loop reads nothing but the market (it takes prices from the book, positions
+    from REST)."""
 
     market_ticker: str | None = None
 
@@ -214,6 +226,12 @@ class TickerMessage(Frame, tag="ticker", frozen=True):
 
 
 class PositionMessage(Frame, tag="market_position", frozen=True):
+    msg: MarketNamed = msgspec.field(default_factory=MarketNamed)
+
+
+class MultivariateLifecycleMessage(Frame, tag="multivariate_market_lifecycle", frozen=True):
+    """Sequenced on its subscription; nothing of it is applied but its market."""
+
     msg: MarketNamed = msgspec.field(default_factory=MarketNamed)
 
 
@@ -280,9 +298,23 @@ class Error(Frame, tag="error", frozen=True):
 
 
 class UnknownMessage(msgspec.Struct, frozen=True):
-    """A message of a type this module does not know (or with no `type`): skipped, counted."""
+    """A message of a type this module does not know (or with no `type`): skipped, counted. A
+    recorded one keeps the market its `msg` names, if any (`data info` counts its rows)."""
 
     type: str | None
+    market_ticker: str | None = None
+
+
+class Misshapen(msgspec.Struct, frozen=True):
+    """A recorded frame of a known `type` that is not that message's shape (`convert_frame`):
+    what a reader of recordings can still tell of it, its subscription's `sid` and `seq` and
+    its market, each None when absent or not of its type. The live feed never sees one: there
+    such a frame is malformed (`decode` raises)."""
+
+    type: str
+    sid: int | None = None
+    seq: int | None = None
+    market_ticker: str | None = None
 
 
 Message = (
@@ -292,6 +324,9 @@ Message = (
     | LifecycleMessage
     | EventLifecycleMessage
     | EventFeeUpdateMessage
+    | MultivariateLifecycleMessage
+    | OrderGroupUpdatesMessage
+    | ListSubscriptionsMessage
     | TickerMessage
     | FillMessage
     | UserOrderMessage
@@ -307,8 +342,13 @@ Message = (
     | Ok
     | Error
 )
-# the `type`s decoded (any other is `UnknownMessage`)
-TYPES = frozenset(str(cls.__struct_config__.tag) for cls in get_args(Message))
+# each message class by its `type`, and the `type`s decoded (any other is `UnknownMessage`)
+BY_TYPE: dict[str, type[Message]] = {
+    str(cls.__struct_config__.tag): cls for cls in get_args(Message)
+}
+TYPES = frozenset(BY_TYPE)
+TYPE_OF: dict[type[Any], str] = {cls: kind for kind, cls in BY_TYPE.items()}
+BOOK_TYPES = frozenset({"orderbook_snapshot", "orderbook_delta"})
 
 _decoder = msgspec.json.Decoder(Message)
 _any = msgspec.json.Decoder()
@@ -327,20 +367,41 @@ def decode(text: str | bytes) -> Message | UnknownMessage:
     return message
 
 
-def convert_trade(body: Any) -> FeedTrade | None:
-    """A recorded `trade` frame's `msg`, None when it is not a trade's shape."""
+def convert_frame(obj: Any) -> Message | UnknownMessage | Misshapen:
+    """A frame parsed to a dict (a recorded one) as its Struct, `UnknownMessage` when its type
+    is not known, `Misshapen` when it is and the frame is not that message's shape. Never
+    raises."""
+    kind = obj.get("type") if type(obj) is dict else None
+    cls = BY_TYPE.get(kind) if type(kind) is str else None
+    body = obj.get("msg") if type(obj) is dict else None
+    ticker = body.get("market_ticker") if type(body) is dict else None
+    ticker = ticker if type(ticker) is str else None
+    if cls is None:
+        return UnknownMessage(kind if type(kind) is str else None, ticker)
     try:
-        return msgspec.convert(body, FeedTrade)
+        message: Message = msgspec.convert(obj, cls)
     except msgspec.ValidationError:
-        return None
+        sid, seq = obj.get("sid"), obj.get("seq")
+        return Misshapen(
+            str(kind), sid if type(sid) is int else None, seq if type(seq) is int else None, ticker
+        )
+    return message
 
 
-def convert_lifecycle(body: Any) -> Lifecycle | None:
-    """A recorded `market_lifecycle_v2` frame's `msg`, None when it is not its shape."""
-    try:
-        return msgspec.convert(body, Lifecycle)
-    except msgspec.ValidationError:
-        return None
+def type_of(message: Message | UnknownMessage | Misshapen) -> str | None:
+    """The `type` a message came with (None for a message with no `type`, or not a string)."""
+    kind = TYPE_OF.get(type(message))
+    if kind is not None:
+        return kind
+    return message.type if isinstance(message, UnknownMessage | Misshapen) else None
+
+
+def market_of(message: Message | UnknownMessage | Misshapen) -> str | None:
+    """The market a message's `msg` names (`market_ticker`), else None."""
+    if isinstance(message, UnknownMessage | Misshapen):
+        return message.market_ticker
+    ticker = getattr(getattr(message, "msg", None), "market_ticker", None)
+    return ticker if type(ticker) is str else None
 
 
 def _unknown(obj: Any) -> UnknownMessage | None:

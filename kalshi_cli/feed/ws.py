@@ -474,7 +474,7 @@ class FeedSession:
         if not self._sequenced(msg, kind):
             return
         try:
-            tick = decode_tick({"type": kind, "msg": msg.msg})
+            tick = decode_tick(msg)
         except IndexMessageError as exc:  # one bad value: no book is touched by it
             self._sink(FeedEvent(EventKind.ERROR, reason=f"bad index message: {exc}"[:200]))
             return

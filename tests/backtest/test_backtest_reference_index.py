@@ -18,6 +18,7 @@ from kalshi_cli.backtest import BacktestSpec, execute
 from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.data.replay import iter_records
 from kalshi_cli.feed.index import IndexTick, decode_tick
+from kalshi_cli.feed.messages import Cfb5HzValueMessage, CfbValueMessage
 from kalshi_cli.strategies import register_strategy
 from kalshi_cli.strategy_api import (
     Decision,
@@ -87,8 +88,8 @@ def test_each_decision_sees_the_index_value_last_received_before_it(
     data = record_scenario(tmp_path / "btc.yaml", tmp_path / "data", seconds=40)
     received: list[tuple[float, IndexTick]] = [
         (ns / 1e9, decode_tick(obj))
-        for ns, obj, local in iter_records(data, Counter())
-        if not local and obj.get("type") in ("cfbenchmarks_value", "cfbenchmarks_value_5hz")
+        for ns, obj, _ in iter_records(data, Counter())
+        if isinstance(obj, CfbValueMessage | Cfb5HzValueMessage)
     ]
     kinds = Counter(t.channel for _, t in received)
     assert kinds["cfbenchmarks_value"] >= 39 and kinds["cfbenchmarks_value_5hz"] >= 5 * 39

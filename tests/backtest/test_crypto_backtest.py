@@ -21,6 +21,7 @@ from kalshi_cli.backtest.report import build_report
 from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.data.replay import iter_records
 from kalshi_cli.feed.index import decode_tick
+from kalshi_cli.feed.messages import CfbValueMessage
 from kalshi_cli.store import Store
 from kalshi_cli.strategy_api import MarketTerms
 from kalshi_cli.vocabulary.models import ZERO, BookSide
@@ -54,8 +55,8 @@ def run(
 def recorded_seconds(data: Path) -> dict[str, dict[int, Decimal]]:
     """The 1 Hz values of each recorded index, by second."""
     out: dict[str, dict[int, Decimal]] = {}
-    for _, obj, local in iter_records(data, Counter()):
-        if not local and obj.get("type") == "cfbenchmarks_value":
+    for _, obj, _ in iter_records(data, Counter()):
+        if isinstance(obj, CfbValueMessage):
             tick = decode_tick(obj)
             out.setdefault(tick.index_id, {})[int(tick.ts)] = tick.value
     return out

@@ -16,6 +16,7 @@ from kalshi_cli.backtest import BacktestSpec
 from kalshi_cli.backtest.lookahead import check_lookahead, truncate
 from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.data.replay import iter_records
+from kalshi_cli.feed.messages import TradeMessage
 from kalshi_cli.strategies import Strategy, register_strategy
 from kalshi_cli.strategy_api import Decision, MarketSnapshot, Params, PositionView, buy_at_ask
 from kalshi_cli.vocabulary.models import Side
@@ -37,9 +38,9 @@ def _future_trades(data: str) -> list[tuple[float, Decimal]]:
     that should never have it."""
     if data not in _TRADES:
         _TRADES[data] = [
-            (ns / 1e9, Decimal(obj["msg"]["yes_price_dollars"]))
-            for ns, obj, local in iter_records(Path(data), Counter())
-            if not local and obj.get("type") == "trade"
+            (ns / 1e9, obj.msg.yes_price)
+            for ns, obj, _ in iter_records(Path(data), Counter())
+            if isinstance(obj, TradeMessage) and obj.msg.yes_price is not None
         ]
     return _TRADES[data]
 

@@ -11,6 +11,8 @@ import pytest
 
 from kalshi_cli.backtest.engine import Driver, ReplayClock, ReplayFeed
 from kalshi_cli.client import CreateOrder
+from kalshi_cli.data.replay import Record
+from kalshi_cli.feed.messages import convert_frame
 from kalshi_cli.venue import LocalVenue, MarketInfo
 from kalshi_cli.vocabulary.errors import BadRequestError, ConflictError
 from kalshi_cli.vocabulary.models import BookSide, Side, TimeInForce
@@ -24,11 +26,10 @@ def bid(price: str, count: str) -> CreateOrder:
     return CreateOrder(T, BookSide.BID, D(price), D(count), time_in_force=TimeInForce.GTC)
 
 
-def lifecycle(
-    at: float, seq: int, event_type: str, **fields: Any
-) -> tuple[int, dict[str, Any], bool]:
+def lifecycle(at: float, seq: int, event_type: str, **fields: Any) -> Record:
     msg = {"market_ticker": T, "event_type": event_type, **fields}
-    return int(at * 1e9), {"type": "market_lifecycle_v2", "sid": 1, "seq": seq, "msg": msg}, False
+    frame = {"type": "market_lifecycle_v2", "sid": 1, "seq": seq, "msg": msg}
+    return int(at * 1e9), convert_frame(frame), False
 
 
 def test_a_market_paused_then_resumed_takes_orders_again() -> None:

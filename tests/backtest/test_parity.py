@@ -37,7 +37,6 @@ import pytest
 from kalshi_cli.backtest import BacktestSpec, execute
 from kalshi_cli.backtest.engine import (
     Driver,
-    Record,
     ReplayClock,
     ReplayFeed,
     _bounded,
@@ -45,9 +44,15 @@ from kalshi_cli.backtest.engine import (
     _tickers,
 )
 from kalshi_cli.backtest.scenario import record_scenario
-from kalshi_cli.data.replay import iter_records
+from kalshi_cli.data.replay import LocalEvent, Record, iter_records
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.feed.messages import convert_lifecycle, convert_trade
+from kalshi_cli.feed.messages import (
+    DeltaMessage,
+    LifecycleMessage,
+    SnapshotMessage,
+    TradeMessage,
+    market_of,
+)
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.lifecycle import paper
@@ -105,13 +110,12 @@ class FrameDriver(Driver):
         self.clock.set(t)
         feed = cast("ReplayMarketData", cast("paper.PaperFeed", self.feed).inner)
         feed.replay.apply_record(ns, obj, is_local)
-        msg = obj.get("msg")
-        if is_local or not isinstance(msg, dict):
+        if isinstance(obj, LocalEvent):
             return
-        kind, ticker = obj.get("type"), msg.get("market_ticker")
-        if ticker not in feed.tickers:
+        ticker = market_of(obj)
+        if ticker is None or ticker not in feed.tickers:
             return
-        if kind in ("orderbook_delta", "orderbook_snapshot"):
+        if isinstance(obj, DeltaMessage | SnapshotMessage):
             feed.latest = t
             feed.invalidate(ticker)
             book = feed.replay.books.get(ticker)
@@ -122,14 +126,12 @@ class FrameDriver(Driver):
             if ticker not in feed.dirty:  # MarketData coalesces a market's book changes
                 feed.dirty.add(ticker)
                 feed.events.append(FeedEvent(EventKind.BOOK, ticker, source="ws"))
-        elif kind == "trade":
+        elif isinstance(obj, TradeMessage):
             feed.latest = t
-            trade = convert_trade(msg)
-            feed.events.append(FeedEvent(EventKind.TRADE, ticker, source="ws", message=trade))
-        elif kind == "market_lifecycle_v2":
+            feed.events.append(FeedEvent(EventKind.TRADE, ticker, source="ws", message=obj.msg))
+        elif isinstance(obj, LifecycleMessage):
             feed.latest = t
-            lifecycle = convert_lifecycle(msg)
-            event = FeedEvent(EventKind.LIFECYCLE, ticker, source="ws", message=lifecycle)
+            event = FeedEvent(EventKind.LIFECYCLE, ticker, source="ws", message=obj.msg)
             feed.events.append(event)
         if self.pending_since is None and feed.pending:
             self.pending_since = t

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.data.replay import iter_records
+from kalshi_cli.data.replay import LocalEvent, iter_records
+from kalshi_cli.feed.messages import type_of
 from tests.cli.test_cli_data import environ, run
 from tests.conftest import SimHarness, _start
 
@@ -30,7 +31,11 @@ def test_record_then_backtest_a_crypto_series(crypto_sim: SimHarness, tmp_path: 
     recorded = run(["record", "--series", "KXBTC15M", "--out", str(out), "--duration", "15"], env)
     assert recorded.returncode == 0, recorded.stderr
     assert "and the indices BRTI to" in recorded.stderr
-    kinds = Counter(obj.get("type") for _, obj, local in iter_records(out, Counter()) if not local)
+    kinds = Counter(
+        type_of(obj)
+        for _, obj, _ in iter_records(out, Counter())
+        if not isinstance(obj, LocalEvent)
+    )
     assert kinds["cfbenchmarks_value"] >= 10 and kinds["cfbenchmarks_value_5hz"] >= 50
     assert kinds["orderbook_snapshot"] >= 5
 

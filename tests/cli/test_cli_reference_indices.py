@@ -15,8 +15,15 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.data.replay import iter_records, replay
-from kalshi_cli.feed.index import decode_tick
+from kalshi_cli.data.replay import LocalEvent, iter_records, replay
+from kalshi_cli.feed.index import IndexTick, decode_tick
+from kalshi_cli.feed.messages import (
+    Cfb5HzValueMessage,
+    CfbValueMessage,
+    IndexValueMessage,
+    convert_frame,
+    type_of,
+)
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.cli.test_cli_data import environ, run, start
 from tests.conftest import SimHarness, _start
@@ -51,6 +58,13 @@ def lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+def tick(printed: dict[str, Any]) -> IndexTick:
+    """A printed value message, read as the feed reads it."""
+    message = convert_frame(printed)
+    assert isinstance(message, IndexValueMessage), message
+    return decode_tick(message)
+
+
 def test_watch_cfbenchmarks_prints_the_list_then_the_values_of_the_index_named(
     index_sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -63,7 +77,7 @@ def test_watch_cfbenchmarks_prints_the_list_then_the_values_of_the_index_named(
     assert len(printed) == 4
     listed = [m for m in printed if m["type"] == "cfbenchmarks_value_indexlist"]
     assert [m["msg"]["index_ids"] for m in listed] == [["BRTI", "ETHUSD_RTI"]]
-    values = [decode_tick(m) for m in printed if m["type"] == "cfbenchmarks_value"]
+    values = [tick(m) for m in printed if m["type"] == "cfbenchmarks_value"]
     assert len(values) == 3
     assert {v.index_id for v in values} == {"BRTI"}  # ETH is offered, not followed
     # once a second, each with Kalshi's trailing average
@@ -78,12 +92,12 @@ def test_watch_cfbenchmarks5hz_and_pyth_print_their_own_messages(
     env = environ(index_sim, tmp_path)
     fast = run(["watch", "cfbenchmarks5hz", "--index", "BRTI", "--max-events", "6"], env)
     assert fast.returncode == 0, fast.stderr
-    ticks = [decode_tick(m) for m in lines(fast.stdout)]
+    ticks = [tick(m) for m in lines(fast.stdout)]
     assert {t.channel for t in ticks} == {"cfbenchmarks_value_5hz"}
     assert any(t.ts != int(t.ts) for t in ticks)  # ticks between whole seconds
     pyth = run(["watch", "pyth", "--max-events", "2"], env)  # every underlying by default
     assert pyth.returncode == 0, pyth.stderr
-    assert [decode_tick(m).index_id for m in lines(pyth.stdout)] == ["Metal.XAU/USD"] * 2
+    assert [tick(m).index_id for m in lines(pyth.stdout)] == ["Metal.XAU/USD"] * 2
 
 
 def test_watch_of_an_index_channel_with_markets_or_of_a_market_channel_with_ids_is_refused(
@@ -111,7 +125,11 @@ def test_record_keeps_the_index_a_markets_rules_name_beside_its_book(
         def seconds_recorded() -> bool:
             if proc.poll() is not None:
                 return True
-            found = Counter(obj.get("type") for _, obj, _ in iter_records(out, Counter()))
+            found = Counter(
+                type_of(obj)
+                for _, obj, _ in iter_records(out, Counter())
+                if not isinstance(obj, LocalEvent)
+            )
             return found["cfbenchmarks_value"] >= 3 and found["cfbenchmarks_value_5hz"] >= 5
 
         wait_until(seconds_recorded, "three seconds of BRTI in the recording")
@@ -125,8 +143,8 @@ def test_record_keeps_the_index_a_markets_rules_name_beside_its_book(
     assert books.books[ticker].fresh
     ticks = [
         decode_tick(obj)
-        for _, obj, local in iter_records(out, Counter())
-        if not local and obj.get("type") in ("cfbenchmarks_value", "cfbenchmarks_value_5hz")
+        for _, obj, _ in iter_records(out, Counter())
+        if isinstance(obj, CfbValueMessage | Cfb5HzValueMessage)
     ]
     assert {t.index_id for t in ticks} == {"BRTI"}  # the rules' index, not every one
     assert all(Decimal(80_000) < t.value < Decimal(110_000) for t in ticks)

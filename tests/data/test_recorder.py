@@ -10,7 +10,8 @@ from typing import Any
 
 from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.recorder import Recorder
-from kalshi_cli.data.replay import BookReplay, iter_records
+from kalshi_cli.data.replay import BookReplay, LocalEvent, iter_records
+from kalshi_cli.feed.messages import DeltaMessage, SnapshotMessage
 from kalshi_cli.vocabulary.clock import Backoff
 from kalshi_cli.vocabulary.models import Orderbook
 from tests.feed.helpers import SimBooks
@@ -72,12 +73,12 @@ def test_recording_under_gaps_and_drops_rebuilds_the_simulator_books(
     pending = list(checkpoints)
     for ns, obj, is_local in iter_records(out, skipped):
         replay.apply_record(ns, obj, is_local)
-        if is_local:
-            connection += obj.get("event") == "connected"
+        if isinstance(obj, LocalEvent):
+            connection += obj.event == "connected"
             continue
         frames += 1
-        if obj.get("type") in ("orderbook_delta", "orderbook_snapshot"):
-            key = (connection, obj["sid"], obj["seq"])
+        if isinstance(obj, DeltaMessage | SnapshotMessage):
+            key = (connection, obj.sid, obj.seq)
             assert key not in seen, f"frame recorded twice: {obj}"
             seen.add(key)
         while pending and pending[0][0] == frames:
@@ -105,6 +106,6 @@ def test_recording_under_gaps_and_drops_rebuilds_the_simulator_books(
     assert lines == frames + sum(1 for _ in _locals(out))
 
 
-def _locals(out: Path) -> list[dict[str, Any]]:
+def _locals(out: Path) -> list[LocalEvent]:
     skipped: Counter[str] = Counter()
-    return [obj for _, obj, is_local in iter_records(out, skipped) if is_local]
+    return [obj for _, obj, _ in iter_records(out, skipped) if isinstance(obj, LocalEvent)]

@@ -22,6 +22,7 @@ from kalshi_cli.data.importer import import_jsonl
 from kalshi_cli.data.replay import BookReplay, iter_records, parse_line, replay
 from kalshi_cli.data.segments import SegmentWriter, frame_line
 from kalshi_cli.feed.book import LocalBook
+from kalshi_cli.feed.messages import SnapshotMessage
 from tests.feed import wire
 
 LINES = [
@@ -256,7 +257,7 @@ def test_the_replay_gives_json_loads_books_on_an_awkward_recording(
         assert repr(a) == repr(b)
         fast.apply_record(*a)
         ref.apply_record(*b)
-        if a[1].get("type") == "orderbook_snapshot":  # the books at every snapshot point
+        if isinstance(a[1], SnapshotMessage):  # the books at every snapshot point
             snapshots += 1
             assert book_state(fast) == book_state(ref)
     assert fast_skips == ref_skips and fast.skipped == ref.skipped

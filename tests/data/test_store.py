@@ -27,6 +27,7 @@ from kalshi_cli.data.segments import (
     iter_segment_lines,
     segment_paths,
 )
+from kalshi_cli.feed.messages import convert_frame, decode
 from kalshi_cli.vocabulary.errors import DataWriteError, NoDataError, UsageError
 from tests.feed import wire
 
@@ -73,7 +74,7 @@ def test_segments_rotate_by_hour_and_read_back_in_order(tmp_path: Path) -> None:
     skipped: Counter[str] = Counter()
     records = list(iter_records(tmp_path, skipped))
     assert [ns for ns, _, _ in records] == times
-    assert [obj for _, obj, _ in records] == [json.loads(x) for x in texts]
+    assert [obj for _, obj, _ in records] == [decode(x) for x in texts]
     assert skipped == Counter()
     # a later session in the same hour adds a segment after the first, never over it
     write_set(tmp_path, [(times[-1] + 1, frame_line(times[-1] + 1, b'{"type":"ok"}'))])
@@ -137,7 +138,7 @@ def test_replay_marks_a_sequence_gap_and_resumes_at_the_next_snapshot() -> None:
         wire.delta(1, 9, "A", "no 0.7000 -1.00"),  # impossible
     ]
     for i, text in enumerate(texts):
-        books.apply(i, json.loads(text))
+        books.apply(i, decode(text))
     assert books.skipped == Counter(duplicate=1, seq_gap=1, stale_delta=2, bad_delta=1)
     assert events == [
         ("fresh", "A", ""),
@@ -166,11 +167,11 @@ def test_replay_counts_event_messages_on_the_lifecycle_subscription() -> None:
         {"type": "multivariate_market_lifecycle", "sid": 5, "seq": 3, "msg": {}},
     ]
     for i, frame in enumerate(frames):
-        books.apply(i, frame)
+        books.apply(i, convert_frame(frame))
     assert books.skipped == Counter()
     assert events == []
     # a number really lost is still a gap
-    books.apply(9, {"type": "market_lifecycle_v2", "sid": 4, "seq": 6, "msg": {}})
+    books.apply(9, convert_frame({"type": "market_lifecycle_v2", "sid": 4, "seq": 6, "msg": {}}))
     assert books.skipped == Counter(market_lifecycle_v2_seq_gap=1)
 
 

@@ -24,6 +24,7 @@ from kalshi_cli.feed.index import (
     decode_tick,
 )
 from kalshi_cli.feed.market_data import MarketData
+from kalshi_cli.feed.messages import IndexValueMessage, decode
 from kalshi_cli.feed.ws import FeedSession, WsFeed
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.feed import wire
@@ -46,8 +47,15 @@ def examples() -> dict[str, dict[str, Any]]:
 # decoding
 
 
+def read_tick(example: dict[str, Any]) -> IndexTick:
+    """An example payload decoded as the feed decodes its text, then read as a tick."""
+    message = decode(json.dumps(example))
+    assert isinstance(message, IndexValueMessage), message
+    return decode_tick(message)
+
+
 def test_the_1hz_example_decodes_value_time_and_both_averages(examples):
-    tick = decode_tick(examples["cfbenchmarksValue"])
+    tick = read_tick(examples["cfbenchmarksValue"])
     assert tick.channel == CFB and tick.index_id == "BRTI"
     # the value and its time are the raw CF Benchmarks frame's (`data`), not the average's
     assert tick.value == D("68000.12") and tick.ts == 1710000000.123
@@ -58,7 +66,7 @@ def test_the_1hz_example_decodes_value_time_and_both_averages(examples):
 
 
 def test_the_5hz_and_pyth_examples_decode_their_value_and_source_time(examples):
-    fast = decode_tick(examples["cfbenchmarksValue5Hz"])
+    fast = read_tick(examples["cfbenchmarksValue5Hz"])
     assert (fast.channel, fast.index_id, fast.value, fast.ts) == (
         CFB_5HZ,
         "BRTI",
@@ -66,7 +74,7 @@ def test_the_5hz_and_pyth_examples_decode_their_value_and_source_time(examples):
         1710000000.323,
     )
     assert fast.avg_60s is None and fast.settlement is None  # the 5 Hz channel has none
-    pyth = decode_tick(examples["pythValue"])
+    pyth = read_tick(examples["pythValue"])
     assert (pyth.channel, pyth.index_id, pyth.value, pyth.ts) == (
         PYTH,
         "Metal.XAU/USD",
@@ -79,11 +87,22 @@ def test_a_value_message_missing_a_required_field_is_refused(examples):
     broken = json.loads(json.dumps(examples["cfbenchmarksValue5Hz"]))
     del broken["msg"]["value_usd"]
     with pytest.raises(IndexMessageError, match="value_usd"):
-        decode_tick(broken)
+        read_tick(broken)
     outside = json.loads(json.dumps(examples["cfbenchmarksValue"]))
     outside["msg"]["data"] = json.dumps({"value": "NaN", "time": 1})
     with pytest.raises(IndexMessageError):
-        decode_tick(outside)
+        read_tick(outside)
+
+
+@pytest.mark.parametrize("body", [None, "BRTI", [1, 2], {"index_id": 5}])
+def test_a_value_message_whose_body_is_not_its_channels_shape_is_that_channels_error(
+    examples, body
+):
+    """The frame itself decodes (the feed does not resync its books for it); the body is
+    refused where it is read, as the channel's error."""
+    sent = {**examples["cfbenchmarksValue5Hz"], "msg": body}
+    with pytest.raises(IndexMessageError, match="cfbenchmarks_value_5hz"):
+        read_tick(sent)
 
 
 def test_the_1hz_channel_follows_every_index_and_the_5hz_only_its_five():

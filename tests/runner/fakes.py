@@ -18,7 +18,7 @@ from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderRes
 from kalshi_cli.client.subaccounts import SubaccountBalance
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.index import IndexBoard, decode_tick
-from kalshi_cli.feed.messages import FillNotice, order_update
+from kalshi_cli.feed.messages import FillNotice, IndexValueMessage, convert_frame, order_update
 from kalshi_cli.sim.core import indices
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import (
@@ -396,9 +396,9 @@ class FakeFeed:
             channels = ["cfbenchmarks_value_5hz"] if not tick.whole_second else []
             channels += ["cfbenchmarks_value"] if tick.whole_second else []
         for channel in channels:
-            self.indices.apply(
-                decode_tick({"type": channel, "msg": ser.ws_index_msg(channel, tick)})
-            )
+            message = convert_frame({"type": channel, "msg": ser.ws_index_msg(channel, tick)})
+            assert isinstance(message, IndexValueMessage), message
+            self.indices.apply(decode_tick(message))
 
     def index_view(self, index_id: str) -> IndexView | None:
         return self.indices.view(index_id)

@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.backtest.engine import Driver, Record, ReplayClock, ReplayFeed
+from kalshi_cli.backtest.engine import Driver, ReplayClock, ReplayFeed
 from kalshi_cli.client import CreateOrder
+from kalshi_cli.data.replay import Record
 from kalshi_cli.feed.book import BookSet, FeedEvent
+from kalshi_cli.feed.messages import convert_frame
 from kalshi_cli.feed.ws import FeedSession
 from kalshi_cli.runner.lifecycle.paper import PaperFeed
 from kalshi_cli.venue import LocalVenue, MarketInfo, default_info
@@ -63,7 +65,9 @@ def backtest(info: MarketInfo, sent: list[dict[str, Any]]) -> LocalVenue:
     """The backtest's driver over the frames as recorded (our bid placed after the book)."""
     clock = ReplayClock(START_NS / 1e9)
     venue = LocalVenue(clock, [info], balance=Decimal(100))
-    records: list[Record] = [(START_NS + i * STEP_NS, f, False) for i, f in enumerate(sent)]
+    records: list[Record] = [
+        (START_NS + i * STEP_NS, convert_frame(f), False) for i, f in enumerate(sent)
+    ]
     driver = Driver(iter(records), ReplayFeed([T], clock), venue, clock)
     driver.advance_to((START_NS + STEP_NS // 2) / 1e9)
     our_bid(venue)
