@@ -23,6 +23,7 @@ from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, connect, make_markets, resting_count, seed_resting, state_path
 from tests.services.killswitch_fakes import UnexpectedCalls
+from tests.waiting import wait_until
 
 
 def test_a_thousand_orders_under_5xx_and_429_all_cancelled_exit_0(
@@ -129,9 +130,11 @@ def test_a_running_trade_loop_sees_halted_and_places_nothing_more(
 
     loop = threading.Thread(target=trade_loop)
     loop.start()
-    deadline = SystemClock().monotonic() + 10
-    while len(placed) < 20 and loop.is_alive() and SystemClock().monotonic() < deadline:
-        loop.join(0.01)
+    wait_until(
+        lambda: len(placed) >= 20 or not loop.is_alive(),
+        lambda: f"the trade loop to place 20 orders (placed {len(placed)}, {failures})",
+        between=lambda: loop.join(0.01),
+    )
     assert len(placed) >= 20, failures
 
     with Store.open(db) as store:
