@@ -24,7 +24,8 @@ from tests.prime_tier import Kalshi, make_markets
 
 @pytest.fixture
 def prime(tmp_path: Path) -> Iterator[SimHarness]:
-    """The orders tests' simulator, on the basic tier: 100 write tokens, 10 an order."""
+    """The `prime` simulator (tests/prime_tier.py) on the basic tier: 100 write tokens, 10 an
+    order."""
     harness = SimHarness(
         start_simulator(
             tmp_path / "sim", scenario="empty", tier="basic", response_hook=RECORDER.hook

@@ -44,7 +44,8 @@ class _Behind(SystemClock):
 
 @pytest.fixture
 def prime(tmp_path: Path) -> Iterator[SimHarness]:
-    """The orders tests' simulator, with the exchange's clock AGO_S behind the commands'."""
+    """The `prime` simulator (tests/prime_tier.py), with the exchange's clock AGO_S behind the
+    commands'."""
     harness = SimHarness(
         start_simulator(
             tmp_path / "sim",
