@@ -1,5 +1,6 @@
-"""Shared fixtures: the simulator over loopback (`sim`, `sim_default`), and the autouse check
-that every response it gave the test conforms to openapi.yaml (see tests/openapi_check.py)."""
+"""Shared fixtures: the simulator over loopback (`sim`, `sim_default`; on the prime tier,
+tests/prime_tier.py), and the autouse check that every response it gave the test conforms to
+openapi.yaml (see tests/openapi_check.py)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ from kalshi_cli.vocabulary.clock import Clock, ManualClock
 from kalshi_cli.vocabulary.keys import load_private_key, signed_headers
 from tests.openapi_check import RECORDER
 from tests.waiting import SLOW_TEST_TIMEOUT_S, wait_until
+
+# The prime-tier simulator's fixtures (`prime`, `client`, `store`, `kalshi`), for the order,
+# kill-switch and P&L tests of every folder.
+pytest_plugins = ["tests.prime_tier"]
 
 # Hypothesis's per-example deadline (200 ms) is a timing assertion: on a busy machine an example
 # is slow for reasons that are not the test's. Speed budgets live in benchmarks/.

@@ -12,7 +12,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from kalshi_cli.strategies import get_strategy
 from kalshi_cli.strategy_api import params_dict
 from kalshi_cli.vocabulary.errors import UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
+from tests.waiting import wait_until
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 
@@ -156,16 +156,19 @@ def test_a_search_stopped_half_way_continues_with_the_trials_done(
         text=True, env=environ(tmp_path),
     )  # fmt: skip
     assert proc.stderr is not None
+    stderr = proc.stderr
     seen: list[str] = []
-    deadline = time.monotonic() + 90
     with selectors.DefaultSelector() as sel:
-        sel.register(proc.stderr, selectors.EVENT_READ)
-        while sum(x.startswith("trial ") for x in seen) < 3:
-            assert time.monotonic() < deadline, "no trial finished in time"
+        sel.register(stderr, selectors.EVENT_READ)
+
+        def three_trials() -> bool:
             assert sel.select(timeout=1) or proc.poll() is None
-            line = proc.stderr.readline()
+            line = stderr.readline()
             assert line or proc.poll() is None, "".join(seen)
             seen.append(line)
+            return sum(x.startswith("trial ") for x in seen) >= 3
+
+        wait_until(three_trials, "three trials to finish")
     proc.send_signal(stop)
     proc.wait(timeout=30)
     assert proc.returncode != 0  # stopped, not finished

@@ -1,5 +1,5 @@
 """`kalshi fills` and `pnl` across the historical cutoff, against a fake client (the same over
-the simulator: tests/orders/test_historical_pnl.py)."""
+the simulator: tests/services/test_historical_pnl.py)."""
 
 from __future__ import annotations
 

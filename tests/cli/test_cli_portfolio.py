@@ -67,7 +67,7 @@ def test_a_sub_cent_balance_is_shown_exactly_never_rounded(tmp_path: Path) -> No
 def test_positions(tmp_path: Path) -> None:
     """With no state file, the exchange's position is shown, and the fills the state file lacks
     are flagged as differences (the marks come from `services.positions`, tested against the
-    simulator in tests/orders)."""
+    simulator in tests/services/test_positions_subaccounts.py)."""
     client = FakeClient(positions=[POSITION])
     result = run(["positions", "--ticker", "KXA-1", "--json"], client=client, home=tmp_path)
     assert result.exit_code == 0, result.output

@@ -34,7 +34,7 @@ from kalshi_cli.vocabulary.models import BookSide, TimeInForce, Trade
 from tests.conftest import SimHarness
 from tests.fakes import Swapped
 from tests.openapi_check import RECORDER
-from tests.orders.conftest import TIER, cli_env, connect
+from tests.prime_tier import TIER, cli_env, connect
 
 HOUR = 3600
 SERIES, EVENT = "KXDL", "KXDL-26JAN01"

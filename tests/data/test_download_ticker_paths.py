@@ -13,7 +13,7 @@ import pytest
 
 from kalshi_cli.sim.server.embed import start_simulator
 from tests.conftest import SimHarness
-from tests.orders.conftest import TIER
+from tests.prime_tier import TIER
 
 from .test_download import kalshi
 

@@ -22,7 +22,8 @@ def test_a_silent_feed_leaves_no_quote_resting(sim: SimHarness, tmp_path: Path) 
         assert resting_on_the_exchange(sim, rig) == 2 * len(MARKETS)
         sim.set_faults(ws_silence_s=60)
         # the loop runs as `kalshi trade` runs it: a pass every tick, for three times the
-        # bound, each pass draining what the feed has
+        # bound, each pass draining what the feed has. The silence lasting is what is tested,
+        # so this runs for a length of time, not until a condition
         feed = rig.loop.feed
         end = time.monotonic() + 3 * STALE_AFTER_S
         left: list[int] = []
@@ -30,7 +31,7 @@ def test_a_silent_feed_leaves_no_quote_resting(sim: SimHarness, tmp_path: Path) 
             rig.loop.tick(feed.drain_events(), full=True)
             if time.monotonic() > end - STALE_AFTER_S:
                 left.append(resting_on_the_exchange(sim, rig))
-            time.sleep(0.1)
+            time.sleep(0.1)  # the loop's tick
         events = [e["event"] for e in log_events(rig.log)]
         assert "feed_stale" in events
         # once the data is past its bound (and a pass has run), nothing of the loop rests

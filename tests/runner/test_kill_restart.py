@@ -21,6 +21,7 @@ import subprocess
 import threading
 import time
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,7 @@ from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import BookSide, TimeInForce
 from tests.conftest import SimHarness
 from tests.runner.simproc import client_for, log_events, trade_command, trade_env
+from tests.waiting import wait_until, while_running
 
 TICKER = "KXKILL-SIM-A"
 KILLS = 20
@@ -106,6 +108,11 @@ class Counterparty:
 
 def _events(log: Path, start: int) -> list[str]:
     return [str(e["event"]) for e in log_events(log)[start:]]
+
+
+def _started_since(log: Path, starts_before: int) -> bool:
+    """Whether the log says `started` more often than the `starts_before` it said already."""
+    return _events(log, 0).count("started") > starts_before
 
 
 def _reader_between_runs(account: AccountInfo) -> KalshiClient:
@@ -190,11 +197,11 @@ def test_sigkill_at_twenty_points_then_restart_loses_nothing(
                 stderr=stderr,
             )
             if not in_start_up:
-                deadline = time.monotonic() + 60
-                while _events(log, 0).count("started") == started_before:
-                    assert proc.poll() is None, stderr_path.read_text()[-2000:]
-                    assert time.monotonic() < deadline, "the loop never started"
-                    time.sleep(0.02)
+                wait_until(
+                    partial(_started_since, log, started_before),
+                    "the loop to start",
+                    between=while_running(proc, stderr_path),
+                )
                 # the counterparty trades only once the restart is past its start-up checks:
                 # hitting the killed run's quotes meanwhile would move the position between the
                 # check's reads, and the loop rightly refuses to start on a moving position

@@ -159,7 +159,7 @@ def _wait_still(read: Callable[[], object]) -> None:
     last = [read()]
 
     def still() -> bool:
-        time.sleep(0.05)
+        time.sleep(0.05)  # the 50 ms between two reads are what "still" means, not a wait
         before, last[0] = last[0], read()
         return last[0] == before
 

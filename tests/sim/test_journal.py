@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal as D
 from pathlib import Path
@@ -21,6 +20,7 @@ from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.core.scenarios import LP_KEY, build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
+from tests.waiting import poll_until
 
 Journaled = Callable[..., Exchange]
 
@@ -185,10 +185,14 @@ def test_kill_9_loses_no_acknowledged_order(tmp_path: Path, journaled: Journaled
     ) as child:
         assert child.stdout is not None
         account = child.stdout.readline().strip()
+        stdout = child.stdout
         acknowledged: list[Any] = []
-        deadline = time.monotonic() + 20
-        while len(acknowledged) < 300 and time.monotonic() < deadline:
-            acknowledged.append(child.stdout.readline().strip())
+
+        def all_acknowledged() -> bool:
+            acknowledged.append(stdout.readline().strip())
+            return len(acknowledged) >= 300
+
+        poll_until(all_acknowledged, between=lambda: None)
         child.send_signal(signal.SIGKILL)
     assert len(acknowledged) == 300
     ex = journaled("quiet", clock=ManualClock(), journal=journal)

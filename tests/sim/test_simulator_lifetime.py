@@ -18,10 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.waiting import PATIENCE_S, wait_until
+from tests.waiting import wait_until
 
 SCRIPT = shutil.which("kalshi", path=str(Path(sys.executable).parent))
-DEADLINE_S = PATIENCE_S
 
 
 def answers(api_base: str) -> bool:
@@ -94,19 +93,19 @@ def home(tmp_path: Path) -> Iterator[Home]:
 
 def next_line_after(proc: subprocess.Popen[str], after_ms: int) -> dict[str, object]:
     """The first NDJSON message `proc` prints stamped (`ts_ms`) later than `after_ms`."""
-    assert proc.stdout is not None
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], deadline - time.monotonic())
+    stdout = proc.stdout
+    assert stdout is not None
+
+    def later_message() -> dict[str, object] | None:
+        ready, _, _ = select.select([stdout], [], [], 0)
         if not ready:
-            break
-        line = proc.stdout.readline()
-        if not line:
-            break
+            return None
+        line = stdout.readline()
+        assert line, "the output ended with no message after the first command was killed"
         message = json.loads(line)
-        if int(message["msg"]["ts_ms"]) > after_ms:
-            return dict(message)
-    raise AssertionError("no message after the first command was killed")
+        return dict(message) if int(message["msg"]["ts_ms"]) > after_ms else None
+
+    return wait_until(later_message, "a message after the first command was killed")
 
 
 def test_quitting_the_command_that_started_the_simulator_leaves_it_to_the_others(

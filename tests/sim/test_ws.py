@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import websocket
 from kalshi_cli.sim.server.embed import start_simulator
 from tests.conftest import SimHarness
 from tests.sim.wsutil import Ws
+from tests.waiting import poll_until
 
 T = "KXWS-26JAN01-A"
 
@@ -80,10 +80,13 @@ def test_private_channels_report_this_accounts_fills_orders_and_positions(sim: S
     placed = place(sim, sim.account, "bid", "0.40", "5")
     place(sim, sim.new_account(), "ask", "0.40", "2", "immediate_or_cancel")
     seen: dict[str, dict[str, Any]] = {}
-    deadline = time.monotonic() + 5
-    while len(seen) < 5 and time.monotonic() < deadline:
+
+    def five_kinds() -> bool:
         message = ws.recv()
         seen[message["type"]] = message
+        return len(seen) >= 5
+
+    poll_until(five_kinds, between=lambda: None)
     assert set(seen) == {"fill", "user_order", "market_position", "trade", "ticker"}
     assert seen["fill"]["msg"]["order_id"] == placed["order_id"]
     assert seen["fill"]["msg"]["post_position_fp"] == "2.00"

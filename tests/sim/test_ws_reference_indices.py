@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +27,7 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from tests.conftest import SimHarness, _start
 from tests.sim.test_spec_audit import ws_problems
 from tests.sim.wsutil import Ws
+from tests.waiting import wait_until
 
 Q = 1_800_000_000  # a quarter-hour close (:00, :15, :30, :45): 1_800_000_000 % 900 == 0
 ORIGIN = Q - 100
@@ -74,10 +74,13 @@ def connect(sim: SimHarness, clock: ManualClock) -> Ws:
 
 def collect(ws: Ws, done: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
-    deadline = time.monotonic() + 10
-    while not done(seen):
-        assert time.monotonic() < deadline, f"waited for more than {len(seen)} messages"
+
+    def received() -> bool:
         seen.append(ws.recv())
+        return done(seen)
+
+    if not done(seen):
+        wait_until(received, lambda: f"more than {len(seen)} messages", between=lambda: None)
     return seen
 
 

@@ -74,7 +74,7 @@ def test_a_paper_loop_on_the_live_feed_fills_locally_and_sends_no_write(
                 book_side, price = sides[n % 2]
                 taker.order(book_side, price, "1", TimeInForce.IOC)
                 n += 1
-                time.sleep(2)
+                time.sleep(2)  # the market's pace of public trades, not a wait for a condition
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

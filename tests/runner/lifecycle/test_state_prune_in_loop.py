@@ -5,7 +5,6 @@ or a `--once` run leaves the file as it found it."""
 from __future__ import annotations
 
 import threading
-import time
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from kalshi_cli.store import IntentRecord, RetentionPolicy, Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.runner.fakes import START, make_rig
+from tests.waiting import poll_until
 
 POLICY = RetentionPolicy(interval_s=0.05, pause_s=0)
 
@@ -49,9 +49,8 @@ def test_the_loop_prunes_an_aged_order_in_the_background_and_quotes_on(tmp_path:
     stop = threading.Event()
 
     def stop_once_pruned() -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not pruned_events(path):
-            time.sleep(0.02)
+        # on this thread a failure would go unseen: the assertions after `run` tell
+        poll_until(lambda: pruned_events(path))
         stop.set()
 
     watcher = threading.Thread(target=stop_once_pruned)

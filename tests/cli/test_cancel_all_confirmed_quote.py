@@ -1,0 +1,54 @@
+"""`kalshi cancel-all` while a quote on our RFQ is confirmed: Kalshi's RFQ guide says that once
+confirmed "neither party can withdraw", and the orders are placed on the public book when the
+execution timer runs out. The kill switch cannot stop that, so it must not say it did: the RFQ's
+delete is refused, the RFQ is named as left, and the run is not proven (exit 11)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from tests.cli.test_rfq_cli import T, as_account, ok_json
+from tests.conftest import REAL_CLOCK_WINDOW_S, SimHarness
+from tests.prime_tier import Kalshi, prime_simulator
+
+
+@pytest.fixture
+def prime(tmp_path: Path) -> Iterator[SimHarness]:
+    """The prime simulator on a test's clock: the execution timer runs out when the test says,
+    never during the kill switch's run however slow the machine; the commands sign with the
+    real clock."""
+    yield from prime_simulator(
+        tmp_path, clock=ManualClock(time.time()), auth_window_s=REAL_CLOCK_WINDOW_S
+    )
+
+
+def test_cancel_all_during_an_execution_timer_is_not_proven_and_names_the_rfq(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    prime.create_market(T)
+    maker = as_account(prime, prime.new_account(), tmp_path / "maker")
+    rfq_id = ok_json(kalshi("rfq", "create", T, "--count", "10", "--json"))["rfq_id"]
+    quote_id = ok_json(
+        maker("quote", "create", rfq_id, "--yes-bid", "0.40", "--no-bid", "0.55", "--json")
+    )["quote_id"]
+    ok_json(kalshi("quote", "accept", quote_id, "--side", "yes", "--json"))
+    ok_json(maker("quote", "confirm", quote_id, "--json"))
+
+    result = kalshi("cancel-all", "--yes", "--json")
+    assert result.exit_code == ExitCode.NOT_PROVEN, result.output
+    report = json.loads(result.stdout)
+    assert report["proven"] is False
+    assert report["rfqs_closed"] == [] and report["communications_left"] == [rfq_id]
+    assert ok_json(kalshi("rfq", "show", rfq_id, "--json"))["status"] == "open"
+
+    # and the execution goes ahead when the timer runs out, as the guide says
+    prime.run_out_execution_timers()
+    rows = ok_json(kalshi("positions", "--json"))["positions"]
+    assert [(r["side"], r["contracts"]) for r in rows if r["ticker"] == T] == [("yes", "10.00")]

@@ -1,0 +1,186 @@
+"""A simulator on the prime tier (so a thousand orders are not paced by the basic tier's budget;
+the pacing itself is benchmarked in benchmarks/), a signed client and a state file for it, and
+`kalshi` run in-process against it: the fixtures `prime`, `client`, `store` and `kalshi` (a
+plugin of tests/conftest.py, so every test folder has them) and the helpers their tests import."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli.app import app
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.connection import Area
+from kalshi_cli.client.ratelimit import RateLimiter, tier_limits
+from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import Clock, SystemClock
+from kalshi_cli.vocabulary.keys import load_private_key
+from tests.conftest import SimHarness
+from tests.fakes import Swapped
+from tests.openapi_check import RECORDER
+
+TIER = "prime"
+A = TypeVar("A", bound=Area)
+
+
+# the account of the running `prime` simulator, for `state_path` (one per test)
+_ACCOUNT: list[AccountInfo] = []
+
+
+def prime_simulator(
+    tmp_path: Path, *, clock: Clock | None = None, auth_window_s: float | None = None
+) -> Iterator[SimHarness]:
+    """The `prime` fixture's simulator; a module that needs it on a test's clock (and a wider
+    signature window for the commands, which sign with the real one) overrides `prime` with
+    this."""
+    harness = SimHarness(
+        start_simulator(
+            tmp_path / "sim",
+            scenario="empty",
+            tier=TIER,
+            clock=clock,
+            auth_window_s=auth_window_s,
+            response_hook=RECORDER.hook,
+        )
+    )
+    _ACCOUNT[:] = [harness.account]
+    yield harness
+    _ACCOUNT.clear()
+    harness.close()
+
+
+@pytest.fixture
+def prime(tmp_path: Path) -> Iterator[SimHarness]:
+    yield from prime_simulator(tmp_path)
+
+
+def connect(account: AccountInfo, **kwargs: Any) -> KalshiClient:
+    key, _ = load_private_key(path=account.private_key_path)
+    return KalshiClient(
+        api_base=account.api_base, key_id=account.key_id, private_key=key, tier=TIER, **kwargs
+    )
+
+
+def connect_as(area_type: type[A], account: AccountInfo, **kwargs: Any) -> Swapped[A]:
+    """A client of `account` one of whose areas is `area_type`, a test's subclass of it that
+    changes one call (reached as `client.area`)."""
+    key, _ = load_private_key(path=account.private_key_path)
+    return Swapped(
+        area_type,
+        api_base=account.api_base,
+        key_id=account.key_id,
+        private_key=key,
+        tier=TIER,
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def client(prime: SimHarness) -> Iterator[KalshiClient]:
+    with connect(prime.account) as c:
+        yield c
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.open(tmp_path / "state.db") as s:
+        yield s
+
+
+def cli_env(account: AccountInfo, home: Path, **extra: str) -> dict[str, str]:
+    return {
+        "KALSHI_HOME": str(home),
+        "KALSHI_API_BASE": account.api_base,
+        "KALSHI_API_KEY_ID": account.key_id,
+        "KALSHI_PRIVATE_KEY_PATH": account.private_key_path,
+        "KALSHI_TIER": TIER,
+        **extra,
+    }
+
+
+Kalshi = Callable[..., Result]
+
+
+@pytest.fixture
+def kalshi(prime: SimHarness, tmp_path: Path) -> Kalshi:
+    """`kalshi ARGS` in-process against the prime simulator, with its own KALSHI_HOME."""
+    home = tmp_path / "home"
+
+    def invoke(
+        *args: str,
+        input: str | None = None,
+        client: Callable[[], Any] | None = None,
+        **extra: str,
+    ) -> Result:
+        """`client`: build the command's client (a fake wrapping a real one), instead of the
+        configured one."""
+        factory = None if client is None else (lambda _app, _settings, _anonymous: client())
+        context = AppContext(environ=cli_env(prime.account, home, **extra), client_factory=factory)
+        return CliRunner().invoke(
+            app,
+            list(args),
+            obj=context,
+            input=input,
+            env={"COLUMNS": "120", "NO_COLOR": "1"},
+            prog_name="kalshi",
+        )
+
+    return invoke
+
+
+def state_path(tmp_path: Path, **extra: str) -> Path:
+    """Where `kalshi` (the `kalshi` fixture) keeps the state file of the `prime` simulator's
+    account: the default for that endpoint and key id (docs/state-file.md); `extra` are the
+    environment variables the command was given on top (another KALSHI_API_BASE is another
+    exchange, with another file)."""
+    from kalshi_cli.config import load_settings
+
+    assert _ACCOUNT, "state_path needs the `prime` fixture"
+    return load_settings(environ=cli_env(_ACCOUNT[0], tmp_path / "home", **extra)).state
+
+
+def make_markets(harness: SimHarness, count: int, *, event: str = "KXT-EV") -> list[str]:
+    tickers = [f"{event}-M{i:02d}" for i in range(count)]
+    for t in tickers:
+        harness.create_market(t, event_ticker=event, series_ticker="KXT")
+    return tickers
+
+
+def seed_resting(harness: SimHarness, tickers: list[str], per_market: int) -> int:
+    """Resting bids, far from any cross, placed with batched creates (fast setup)."""
+    items = [
+        {
+            "ticker": t,
+            "client_order_id": f"seed-{t}-{i}",
+            "side": "bid",
+            "count": "1.00",
+            "price": f"0.{10 + i % 30:02d}",
+            "time_in_force": "good_till_canceled",
+            "self_trade_prevention_type": "taker_at_cross",
+        }
+        for t in tickers
+        for i in range(per_market)
+    ]
+    # paced like the client paces itself: a thousand orders are more than one bucket holds
+    limiter = RateLimiter(tier_limits(TIER), SystemClock())
+    for start in range(0, len(items), 20):
+        limiter.acquire("POST", "/portfolio/events/orders/batched", items=20)
+        response = harness.signed(
+            harness.account,
+            "POST",
+            "/portfolio/events/orders/batched",
+            json={"orders": items[start : start + 20]},
+        )
+        response.raise_for_status()
+        assert not any("error" in o and o["error"] for o in response.json()["orders"])
+    return len(items)
+
+
+def resting_count(client: KalshiClient, **filters: Any) -> int:
+    return sum(1 for _ in client.orders.iter_orders(status="resting", **filters))

@@ -1,0 +1,95 @@
+"""The trading state is checked in the same state-file transaction that records an order's
+intent, so an intent can only be recorded (and so sent) while the state allows it: an order
+prepared just before the kill switch's HALTED is never sent after the kill switch's proof."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.services.orders import OrderService
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.errors import TradingHaltedError
+from kalshi_cli.vocabulary.models import Action, Side, TimeInForce
+from kalshi_cli.vocabulary.order_terms import OrderRequest
+from tests.conftest import SimHarness
+from tests.prime_tier import resting_count
+
+T = "KXHALT-26JAN01-A"
+
+
+def _bid(**extra: Any) -> OrderRequest:
+    return OrderRequest(T, Side.YES, Action.BUY, Decimal(1), Decimal("0.40"), **extra)
+
+
+@pytest.mark.parametrize("state", ["HALTED", "SAFE_MODE"])
+def test_an_order_prepared_before_halted_is_neither_recorded_nor_sent(
+    prime: SimHarness, client: KalshiClient, store: Store, tmp_path: Path, state: str
+) -> None:
+    prime.create_market(T)
+    service = OrderService(client, store)
+    prepared = service.prepare(_bid())
+    # the kill switch (another process, another connection) halts between prepare and submit
+    with Store.open(tmp_path / "state.db") as other:
+        other.trading.set_trading_state(state, reason="kill switch", source="cancel-all")
+
+    with pytest.raises(TradingHaltedError):
+        service.place(prepared)
+
+    assert store.orders.intents() == []
+    assert resting_count(client) == 0
+    assert prime.stats()["accounts"][prime.account.key_id]["order_create_requests"] == 0
+
+
+def test_reducing_allows_a_reduce_only_order_and_refuses_another(
+    prime: SimHarness, client: KalshiClient, store: Store, tmp_path: Path
+) -> None:
+    prime.create_market(T)
+    other = prime.new_account()
+    service = OrderService(client, store)
+    service.place(service.prepare(_bid()))
+    sell = {
+        "ticker": T,
+        "side": "ask",
+        "price": "0.40",
+        "count": "1",
+        "time_in_force": "immediate_or_cancel",
+        "self_trade_prevention_type": "taker_at_cross",
+    }
+    assert prime.signed(other, "POST", "/portfolio/events/orders", json=sell).status_code == 201
+    buy = {
+        "ticker": T,
+        "side": "bid",
+        "price": "0.35",
+        "count": "1",
+        "time_in_force": "good_till_canceled",
+        "self_trade_prevention_type": "taker_at_cross",
+    }
+    assert prime.signed(other, "POST", "/portfolio/events/orders", json=buy).status_code == 201
+    opening = service.prepare(_bid())
+    reducing = service.prepare(
+        OrderRequest(
+            T,
+            Side.YES,
+            Action.SELL,
+            Decimal(1),
+            Decimal("0.30"),
+            time_in_force=TimeInForce.IOC,
+            reduce_only=True,
+        )
+    )
+    with Store.open(tmp_path / "state.db") as second:
+        second.trading.set_trading_state("REDUCING", reason="circuit breaker", source="risk")
+
+    with pytest.raises(TradingHaltedError):
+        service.place(opening)
+    outcome = service.place(reducing)
+
+    assert outcome.status == "executed"
+    recorded = [i.client_order_id for i in store.orders.intents()]
+    assert opening.create.client_order_id not in recorded
+    assert reducing.create.client_order_id in recorded

@@ -1,0 +1,197 @@
+"""The kill switch and the order groups the state file lists (killswitch.py step 2)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client.orders import OrdersApi
+from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.config import TradeConfig
+from kalshi_cli.runner.execution.order_group import open_session_group
+from kalshi_cli.services.killswitch import (
+    KillSwitch,
+    remember_order_group,
+    session_order_group_places,
+    session_order_groups,
+)
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.errors import ApiError
+from kalshi_cli.vocabulary.models import BookSide
+from tests.conftest import SimHarness
+from tests.prime_tier import Kalshi, connect, make_markets, state_path
+
+
+def _bid(ticker: str, group: str | None = None) -> CreateOrder:
+    return CreateOrder(
+        ticker=ticker,
+        book_side=BookSide.BID,
+        price=Decimal("0.30"),
+        count=Decimal(2),
+        order_group_id=group,
+    )
+
+
+def _refused(client: KalshiClient, ticker: str, group: str) -> str:
+    with pytest.raises(ApiError) as info:
+        client.orders.create_order(_bid(ticker, group))
+    return info.value.code or ""
+
+
+def test_every_market_triggers_the_listed_groups_and_forgets_unknown_ones(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    group = client.order_groups.create_order_group(Decimal(100))
+    in_group = client.orders.create_order(_bid(ticker, group)).order_id
+    remember_order_group(store, "no-such-group")
+    remember_order_group(store, group)
+
+    report = KillSwitch(client, store, SystemClock(), read_lag_s=0.0).run()
+
+    assert report.proven
+    assert report.order_groups_triggered == [group]
+    assert report.to_json()["order_groups_triggered"] == [group]
+    assert client.orders.get_order(in_group).status == "canceled"
+    assert _refused(client, ticker, group) == "order_group_triggered"
+    assert session_order_groups(store) == [group]  # kept: `kalshi trade` owns its lifetime
+
+
+def test_a_scoped_kill_leaves_the_groups_alone(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    first, second = make_markets(prime, 2)
+    group = client.order_groups.create_order_group(Decimal(100))
+    elsewhere = client.orders.create_order(_bid(second, group)).order_id
+    remember_order_group(store, group)
+
+    report = KillSwitch(client, store, SystemClock(), read_lag_s=0.0).run(ticker=first)
+
+    assert report.proven and report.order_groups_triggered == []
+    assert client.orders.get_order(elsewhere).status == "resting"
+    client.orders.create_order(_bid(second, group))  # the group still takes orders
+
+
+def test_without_a_state_file_the_cancels_still_go_out(
+    prime: SimHarness, client: KalshiClient
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    group = client.order_groups.create_order_group(Decimal(100))
+    order = client.orders.create_order(_bid(ticker, group)).order_id
+    report = KillSwitch(client, None, SystemClock(), read_lag_s=0.0).run()
+    assert report.proven and report.order_groups_triggered == []
+    assert client.orders.get_order(order).status == "canceled"
+
+
+def test_cancel_all_names_the_groups_it_triggered(
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    group = client.order_groups.create_order_group(Decimal(100))
+    with Store.open(state_path(tmp_path)) as store:
+        remember_order_group(store, group)
+    result = kalshi("cancel-all", "--yes")
+    assert result.exit_code == 0, result.output
+    assert f"order group triggered: {group}" in result.stdout
+
+
+def _fund_subaccount_1(client: KalshiClient) -> None:
+    assert client.subaccounts.create_subaccount() == 1
+    client.subaccounts.transfer_between_subaccounts(
+        from_subaccount=0, to_subaccount=1, amount_cents=100_00
+    )
+
+
+def test_a_listed_group_on_a_subaccount_is_triggered_there(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    """Trigger defaults to subaccount 0 (openapi.yaml 3.31.0): a group on subaccount 1 is
+    triggered only when the request names it, so the state file keeps each group's subaccount."""
+    (ticker,) = make_markets(prime, 1)
+    _fund_subaccount_1(client)
+    group = client.order_groups.create_order_group(Decimal(100), subaccount=1)
+    remember_order_group(store, group, subaccount=1)
+    assert session_order_group_places(store) == [(group, 1)]
+    with connect(prime.account) as on_one:
+        on_one.subaccount = 1
+        in_group = on_one.orders.create_order(_bid(ticker, group)).order_id
+
+        report = KillSwitch(client, store, SystemClock(), read_lag_s=0.0).run()
+
+        assert report.proven
+        assert report.order_groups_triggered == [group]
+        assert on_one.orders.get_order(in_group).status == "canceled"
+        assert _refused(on_one, ticker, group) == "order_group_triggered"
+    assert session_order_groups(store) == [group]
+
+
+def test_a_kill_on_one_subaccount_triggers_only_that_subaccounts_groups(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    """`cancel-all --subaccount 1` cancels on subaccount 1 only; triggering subaccount 0's
+    group would cancel orders outside that scope. The other group stays listed."""
+    (ticker,) = make_markets(prime, 1)
+    _fund_subaccount_1(client)
+    primary = client.order_groups.create_order_group(Decimal(100))
+    on_one = client.order_groups.create_order_group(Decimal(100), subaccount=1)
+    remember_order_group(store, primary)
+    remember_order_group(store, on_one, subaccount=1)
+    outside = client.orders.create_order(_bid(ticker, primary)).order_id
+
+    client.subaccount = 1
+    report = KillSwitch(client, store, SystemClock(), read_lag_s=0.0).run()
+
+    assert report.proven
+    assert report.order_groups_triggered == [on_one]
+    assert _refused(client, ticker, on_one) == "order_group_triggered"
+    client.subaccount = None
+    assert client.orders.get_order(outside).status == "resting"
+    client.orders.create_order(_bid(ticker, primary))  # still takes orders
+    assert session_order_group_places(store) == [(primary, 0), (on_one, 1)]
+
+
+def test_a_session_group_made_by_a_client_on_a_subaccount_is_recorded_there(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    """The trade loop has no subaccount of its own (its client acts on the exchange's
+    defaults, so its group is on 0); a client set to one puts the group there, and the state
+    file says where, so the kill switch triggers it there."""
+    _fund_subaccount_1(client)
+    log = EventLog(SystemClock(), stderr=None)
+    on_zero = open_session_group(client, store, TradeConfig(), log)
+    client.subaccount = 1
+    on_one = open_session_group(client, store, TradeConfig(), log)
+    assert [g.order_group_id for g in client.order_groups.list_order_groups(subaccount=1)] == [
+        on_one
+    ]
+    assert session_order_group_places(store) == [(on_zero, 0), (on_one, 1)]
+    client.subaccount = None
+    report = KillSwitch(client, store, SystemClock(), read_lag_s=0.0).run()
+    assert report.order_groups_triggered == [on_zero, on_one]
+
+
+def test_an_unknown_group_is_forgotten_after_the_cancels_not_before_them(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    """Forgetting a group the exchange no longer knows is bookkeeping: it writes to the state
+    file, where another writer may hold the lock, so it waits until the cancels have gone out
+    (before, it ran between the group triggers and the cancel-all, under the state file's
+    10-second busy timeout, and a locked state file held the cancel-all back that long)."""
+    make_markets(prime, 1)
+    remember_order_group(store, "no-such-group")
+    listed_at_cancel_all: list[list[str]] = []
+
+    class Watched(OrdersApi):
+        def cancel_all_orders(self) -> None:
+            listed_at_cancel_all.append(session_order_groups(store))
+            super().cancel_all_orders()
+
+    client.orders = Watched(client.connection)
+    report = KillSwitch(client, store, SystemClock(), read_lag_s=0.0).run()
+
+    assert report.proven and report.exchange_cancel_all
+    assert listed_at_cancel_all == [["no-such-group"]]
+    assert session_order_groups(store) == []

@@ -1,0 +1,235 @@
+"""The `limits:` section as written (never through a float; a limit left out is none, a wrong one
+refused with its file line and key), and the order service's less travelled paths: the
+subaccount an order is recorded on, a batch whose answer was lost, fills copied from the time
+asked, reconcile's grace before "never placed".
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client.client import LANDING_WINDOW_S
+from kalshi_cli.services.order_batch import place_batch
+from kalshi_cli.services.orders import OrderLimits, OrderService, load_limits
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
+from kalshi_cli.vocabulary.errors import ConfigError, OrderOutcomeUnknown
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.order_terms import OrderRequest
+from tests.conftest import SimHarness
+from tests.prime_tier import connect, make_markets
+
+# ------------------------------------------------------------------------------ limits:
+
+
+def limits_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_limits_are_read_as_written_never_through_a_float(tmp_path: Path) -> None:
+    path = limits_file(
+        tmp_path, "env: sim\nlimits:\n  max_position_per_market: 100\n  max_order_cost: 0.1\n"
+    )
+    limits = load_limits(path)
+    assert limits == OrderLimits(Decimal("100"), Decimal("0.1"))
+    assert str(limits.max_order_cost) == "0.1"
+    quoted = limits_file(tmp_path, "limits:\n  max_order_cost: ' 2.50 '\n")
+    assert load_limits(quoted) == OrderLimits(max_order_cost=Decimal("2.50"))
+
+
+def test_a_limit_left_out_or_null_is_no_limit(tmp_path: Path) -> None:
+    only_cost = limits_file(tmp_path, "limits:\n  max_order_cost: 5\n")
+    assert load_limits(only_cost) == OrderLimits(max_order_cost=Decimal("5"))
+    only_position = limits_file(
+        tmp_path, "limits:\n  max_position_per_market: 7\n  max_order_cost: null\n"
+    )
+    assert load_limits(only_position) == OrderLimits(max_position_per_market=Decimal("7"))
+    assert load_limits(tmp_path / "missing.yaml") == OrderLimits()
+    assert load_limits(limits_file(tmp_path, "env: sim\n")) == OrderLimits()
+
+
+@pytest.mark.parametrize(
+    ("value", "line"),
+    [("0", 3), ("-5", 3), ("0.0", 3)],
+)
+def test_a_limit_that_is_not_positive_is_refused_with_its_file_line_and_key(
+    tmp_path: Path, value: str, line: int
+) -> None:
+    path = limits_file(
+        tmp_path, f"limits:\n  max_position_per_market: 10\n  max_order_cost: {value}\n"
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_limits(path)
+    shown = {"0": "0", "-5": "-5", "0.0": "0.0"}[value]
+    assert refused.value.message == (
+        f"{path}:{line}: limits.max_order_cost: must be > 0, got {shown}"
+    )
+
+
+def test_a_position_limit_of_zero_is_refused_too(tmp_path: Path) -> None:
+    path = limits_file(tmp_path, "limits:\n  max_position_per_market: 0\n")
+    with pytest.raises(ConfigError) as refused:
+        load_limits(path)
+    assert refused.value.message == (
+        f"{path}:2: limits.max_position_per_market: must be > 0, got 0"
+    )
+
+
+def test_an_unknown_limit_is_refused_with_the_key_and_a_suggestion(tmp_path: Path) -> None:
+    path = limits_file(tmp_path, "limits:\n  max_order_costs: 5\n")
+    with pytest.raises(ConfigError) as refused:
+        load_limits(path)
+    assert refused.value.message == f"{path}:2: unknown limit `limits.max_order_costs`"
+    assert refused.value.hint == "did you mean `max_order_cost`?"
+
+
+@pytest.mark.parametrize("key", ["max_position_per_market", "max_order_cost"])
+def test_a_limit_that_is_not_a_number_is_refused_with_its_key(tmp_path: Path, key: str) -> None:
+    path = limits_file(tmp_path, f"limits:\n  {key}: lots\n")
+    with pytest.raises(ConfigError) as refused:
+        load_limits(path)
+    assert refused.value.message == f"{path}:2: limits.{key}: expected a number, not 'lots'"
+
+
+# ------------------------------------------------------------------------------ subaccounts
+
+
+@pytest.mark.parametrize("on_subaccount", [False, True], ids=["primary", "numbered"])
+def test_an_order_is_recorded_on_the_subaccount_it_was_placed_from(
+    prime: SimHarness, client: KalshiClient, store: Store, on_subaccount: bool
+) -> None:
+    """The trade loop on a subaccount starts from that subaccount's resting orders
+    (`store.orders.open_orders(subaccount=N)`, runner/lifecycle/session.py): an order it placed is
+    its own from the moment it is recorded, not the primary's."""
+    (ticker,) = make_markets(prime, 1)
+    number = 0
+    if on_subaccount:
+        number = client.subaccounts.create_subaccount()
+        client.subaccounts.transfer_between_subaccounts(
+            from_subaccount=0, to_subaccount=number, amount_cents=5000
+        )
+        client.subaccount = number
+    service = OrderService(client, store)
+    placed = service.place(
+        service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, Decimal(3), Decimal("0.20")))
+    )
+    assert placed.status == "resting"
+    mine = store.orders.open_orders(subaccount=number)
+    assert [(i.client_order_id, i.subaccount) for i in mine] == [(placed.client_order_id, number)]
+    for other in {0, 1, number + 1} - {number}:
+        assert store.orders.open_orders(subaccount=other) == []
+
+
+# ------------------------------------------------------------------------------ batches
+
+
+def test_a_batch_whose_answer_was_lost_records_the_orders_found_as_resting(
+    prime: SimHarness, client: KalshiClient, store: Store, tmp_path: Path
+) -> None:
+    """The orders of a batch whose answer was lost are found by their client order ids and
+    recorded as the exchange has them: resting, with their order ids, none left unknown for
+    `kalshi status` to ask a reconcile for."""
+    (ticker,) = make_markets(prime, 1)
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        f"ticker,side,action,count,price\n{ticker},yes,buy,2,0.10\n{ticker},no,buy,3,0.20\n"
+    )
+    prime.set_faults(drop_response_after_commit_rate=1.0, seed=1)
+    report = place_batch(OrderService(client, store), path)
+    prime.clear_faults()
+
+    assert [row.status for row in report.rows] == ["resting", "resting"]
+    on_exchange = {o.client_order_id: o.order_id for o in client.orders.iter_orders(ticker=ticker)}
+    recorded = {
+        i.client_order_id: (i.order_id, i.status, i.remaining) for i in store.orders.intents()
+    }
+    assert recorded == {
+        row.client_order_id: (on_exchange[row.client_order_id], "resting", count)
+        for row, count in zip(report.rows, [Decimal(2), Decimal(3)], strict=True)
+    }
+
+
+# ------------------------------------------------------------------------------ since_ts
+
+
+def _two_fills_ten_seconds_apart(sim: SimHarness, clock: ManualClock, ticker: str) -> float:
+    """A fill of 1 for the account, then (10 s later on the exchange's clock) a fill of 2;
+    returns the time between them."""
+    with connect(sim.new_account(balance_cents=1_000_000)) as seller:
+        for count in ("1", "2"):
+            sim.signed(
+                sim.account,
+                "POST",
+                "/portfolio/events/orders",
+                json={
+                    "ticker": ticker,
+                    "side": "bid",
+                    "count": f"{count}.00",
+                    "price": "0.4000",
+                    "time_in_force": "good_till_canceled",
+                    "self_trade_prevention_type": "taker_at_cross",
+                },
+            ).raise_for_status()
+            seller.orders.create_order(
+                CreateOrder(ticker, BookSide.ASK, Decimal("0.40"), Decimal(count))
+            )
+            clock.advance(10)
+    return clock.wall() - 15
+
+
+def test_fills_are_copied_from_the_time_asked_only(
+    manual_sim: SimHarness, manual_clock: ManualClock, tmp_path: Path
+) -> None:
+    """`sync_fills(since_ts=...)` and `reconcile(since_ts=...)` copy the fills from that time
+    on, not the account's whole history (the time reaches the exchange's `min_ts`)."""
+    (ticker,) = make_markets(manual_sim, 1)
+    between = _two_fills_ten_seconds_apart(manual_sim, manual_clock, ticker)
+    with connect(manual_sim.account) as client, Store.open(tmp_path / "a.db") as store:
+        assert OrderService(client, store).sync_fills(since_ts=int(between)) == 1
+        assert [f.count for f in store.fills.read(ticker=ticker)] == [Decimal(2)]
+    with connect(manual_sim.account) as client, Store.open(tmp_path / "b.db") as store:
+        report = OrderService(client, store).reconcile(since_ts=int(between))
+        assert report.fills_added == 1
+        assert [f.count for f in store.fills.read(ticker=ticker)] == [Decimal(2)]
+
+
+# ------------------------------------------------------------------------------ reconcile
+
+
+def test_reconcile_waits_for_the_services_read_lag_and_a_longer_grace_before_never_placed(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path
+) -> None:
+    """An order of unknown outcome not on the exchange is marked never placed only once the
+    landing window (or `kalshi reconcile --grace`, if longer) and the read lag the service
+    was given (`read_lag` of the settings) have passed since it was sent."""
+    (ticker,) = make_markets(prime, 1)
+    start = SystemClock().wall()
+    clock = ManualClock(start)
+    with Store.open(tmp_path / "s.db", clock=clock) as store:
+        service = OrderService(client, store, clock=clock, read_lag_s=40.0)
+        prime.set_faults(write_503_rate=1.0)  # answered 503: the exchange did not act
+        request = OrderRequest(ticker, Side.YES, Action.BUY, Decimal(1), Decimal("0.30"))
+        with pytest.raises(OrderOutcomeUnknown):
+            service.place(service.prepare(request))
+        prime.clear_faults()
+        (sent,) = store.orders.intents()
+        # past the window and the default read lag (1 s), not the service's 40 s
+        clock.advance(LANDING_WINDOW_S + 2)
+        assert service.reconcile().still_unknown == [sent.client_order_id]
+        # past the window and 40 s, not a grace of the window + 60 s and then 40 s
+        clock.advance(40)
+        grace = LANDING_WINDOW_S + 60
+        assert service.reconcile(grace_s=grace).still_unknown == [sent.client_order_id]
+        clock.advance(60)
+        report = service.reconcile(grace_s=grace)
+        assert report.not_on_exchange == [sent.client_order_id]
+        intent = store.orders.get_intent(sent.client_order_id)
+        assert intent is not None and intent.status == "rejected"
+        assert intent.error is not None
+        assert intent.error.startswith(f"not on the exchange {grace + 40:g}s after")

@@ -1,0 +1,330 @@
+"""Orders the exchange is sure to refuse are refused before anything is sent: one on a
+subaccount the account does not have, and a buy the balance cannot pay for (its cost plus the
+taker fee at most). Exit 9, one line naming what is wrong, no intent written, no order request
+sent; a batch file's rows spend one balance read down row by row."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.client import CreateOrder
+from kalshi_cli.services.orders import OrderService
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.errors import ValidationError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.order_terms import OrderRequest
+from tests.conftest import SimHarness
+from tests.prime_tier import Kalshi, connect, make_markets, state_path
+
+BUY = ("order", "place", "KXT-EV-M00", "--side", "yes", "--action", "buy")
+HEADER = "ticker,side,action,count,price,tif,post_only,client_order_id\n"
+BALANCE = "GET /portfolio/balance"
+
+
+def requests(harness: SimHarness) -> dict[str, int]:
+    """The simulator's count of the account's requests, by "METHOD /path"."""
+    counts: dict[str, int] = (
+        harness.stats()["accounts"].get(harness.account.key_id, {}).get("requests", {})
+    )
+    return counts
+
+
+def order_writes(harness: SimHarness) -> int:
+    """Requests that create orders (one at a time or batched) the account sent."""
+    return sum(
+        n
+        for key, n in requests(harness).items()
+        if key.startswith("POST /portfolio/") and "/orders" in key
+    )
+
+
+def intents(tmp_path: Path) -> list[str]:
+    db = state_path(tmp_path)
+    if not db.exists():
+        return []
+    with Store.open(db) as store:
+        return [i.status for i in store.orders.intents()]
+
+
+def one_error_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), stderr
+    return lines[0]
+
+
+def small_account_holding(
+    prime: SimHarness, book_side: BookSide, yes_price: str, count: int
+) -> dict[str, str]:
+    """A new account of $5.00 that bought `count` at `yes_price` on `book_side` (a bid buys
+    YES, an ask NO) from another account's order; the environment that acts as it."""
+    small = prime.new_account(balance_cents=500)
+    other = BookSide.ASK if book_side is BookSide.BID else BookSide.BID
+    for account, side in ((prime.new_account(), other), (small, book_side)):
+        with connect(account) as client:
+            client.orders.create_order(CreateOrder("KXT-EV-M00", side, D(yes_price), D(count)))
+    return {"KALSHI_API_KEY_ID": small.key_id, "KALSHI_PRIVATE_KEY_PATH": small.private_key_path}
+
+
+@pytest.mark.parametrize("command", ["place", "batch"])
+def test_an_order_on_a_subaccount_the_account_lacks_is_refused_before_anything_is_sent(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path, command: str
+) -> None:
+    make_markets(prime, 1)
+    if command == "place":
+        result = kalshi(*BUY, "--count", "1", "--price", "0.40", "--subaccount", "5")
+    else:
+        path = tmp_path / "orders.csv"
+        path.write_text(HEADER + "KXT-EV-M00,yes,buy,1,0.40,gtc,,\n")
+        result = kalshi("order", "batch", "--file", str(path), "--subaccount", "5")
+    assert result.exit_code == ExitCode.REJECTED, result.output
+    # `order place` says it on one line; `order batch` names the row under its summary line
+    line = one_error_line(result.stderr) if command == "place" else result.stderr
+    assert "no subaccount 5" in line and "kalshi subaccount create" in line
+    assert intents(tmp_path) == []
+    assert order_writes(prime) == 0
+
+
+def test_a_buy_the_balance_cannot_pay_for_is_refused_with_the_shortfall(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    make_markets(prime, 1)
+    # $1,000.00 on the account; 2,600 at $0.40 is $1,040.00 (a GTC: its cost alone)
+    result = kalshi(*BUY, "--count", "2600", "--price", "0.40")
+    assert result.exit_code == ExitCode.REJECTED, result.output
+    assert one_error_line(result.stderr) == (
+        "Error: buying 2600.00 yes at $0.40 costs up to $1040.00; the balance is $1000.00: "
+        "short by $40.00 (lower --count or the price, or fund the account)"
+    )
+    assert intents(tmp_path) == []
+    assert order_writes(prime) == 0
+    assert requests(prime)[BALANCE] == 1
+
+
+def test_the_taker_fee_counts_against_the_balance(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    make_markets(prime, 1)
+    # $980.00 of contracts fits the $1,000.00; an IOC takes, and with the $41.16 taker fee it
+    # does not fit
+    result = kalshi(*BUY, "--count", "2450", "--price", "0.40", "--tif", "ioc")
+    assert result.exit_code == ExitCode.REJECTED, result.output
+    assert one_error_line(result.stderr) == (
+        "Error: buying 2450.00 yes at $0.40 costs up to $1021.16 with the taker fee; the "
+        "balance is $1000.00: short by $21.16 (lower --count or the price, or fund the account)"
+    )
+    assert intents(tmp_path) == []
+    assert order_writes(prime) == 0
+
+
+def test_a_gtc_order_that_may_rest_is_held_to_its_cost_alone(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    # the same $980.00 as a GTC rests on the exchange, which takes it: refusing it here would
+    # refuse what the exchange accepts
+    make_markets(prime, 1)
+    placed = kalshi(*BUY, "--count", "2450", "--price", "0.40")
+    assert placed.exit_code == 0, placed.output
+    assert order_writes(prime) == 1
+
+
+def test_the_balance_read_is_the_subaccount_the_order_goes_to(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    make_markets(prime, 1)
+    with connect(prime.account) as client:
+        number = client.subaccounts.create_subaccount()  # a new subaccount holds $0.00
+    result = kalshi(*BUY, "--count", "1", "--price", "0.40", "--subaccount", str(number))
+    assert result.exit_code == ExitCode.REJECTED, result.output
+    assert "short by $0.40" in one_error_line(result.stderr)
+    assert intents(tmp_path) == []
+    assert order_writes(prime) == 0
+    # the primary account's $1,000.00 pays for the same order
+    placed = kalshi(*BUY, "--count", "1", "--price", "0.40")
+    assert placed.exit_code == 0, placed.output
+    assert intents(tmp_path) == ["resting"]
+
+
+def test_a_sell_is_not_held_to_the_balance(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    make_markets(prime, 1)
+    # five YES contracts held: a second account's resting ask, bought by this one
+    with connect(prime.new_account()) as seller:
+        seller.orders.create_order(
+            CreateOrder(ticker="KXT-EV-M00", book_side=BookSide.ASK, price=D("0.50"), count=D(5))
+        )
+    with connect(prime.account) as client:
+        client.orders.create_order(
+            CreateOrder(ticker="KXT-EV-M00", book_side=BookSide.BID, price=D("0.50"), count=D(5))
+        )
+    before = requests(prime).get(BALANCE, 0)
+    # selling held contracts releases money: it goes to the exchange, no balance asked
+    sell = kalshi(
+        "order", "place", "KXT-EV-M00", "--side", "yes", "--action", "sell", "--count", "5",
+        "--price", "0.99",
+    )  # fmt: skip
+    assert sell.exit_code == 0, sell.output
+    assert requests(prime).get(BALANCE, 0) == before
+    assert intents(tmp_path) == ["resting"]
+
+
+def test_a_buy_that_closes_a_position_is_not_held_to_the_balance(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    make_markets(prime, 1)
+    # ten NO contracts held at $0.30 ($3.00 and a $0.147 fee): $1.853 left
+    as_small = small_account_holding(prime, BookSide.ASK, "0.70", 10)
+    # buying ten YES at $0.70 ($7.00) closes the ten NO: nothing of it opens, so it is sent
+    closing = kalshi(*BUY, "--count", "10", "--price", "0.70", **as_small)
+    assert closing.exit_code == 0, closing.output
+    # three more than the position open three, $2.10 (a GTC: its cost alone): over $1.853
+    opening = kalshi(*BUY, "--count", "13", "--price", "0.70", **as_small)
+    assert opening.exit_code == ExitCode.REJECTED, opening.output
+    assert "short by $0.2470" in one_error_line(opening.stderr)
+    with Store.open(state_path(tmp_path, **as_small)) as store:
+        assert [i.status for i in store.orders.intents()] == ["resting"]
+
+
+def test_a_batch_spends_one_balance_read_down_row_by_row(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    make_markets(prime, 1)
+    path = tmp_path / "orders.csv"
+    # each row alone is $600.00 (GTC: its cost alone); the second does not fit after the first
+    path.write_text(
+        HEADER + "KXT-EV-M00,yes,buy,1500,0.40,gtc,,\n" + "KXT-EV-M00,yes,buy,1500,0.40,gtc,,\n"
+    )
+    result = kalshi("order", "batch", "--file", str(path))
+    assert result.exit_code == ExitCode.REJECTED, result.output
+    assert f"{path}:3:" in result.stderr and "short by $200.00" in result.stderr
+    assert f"{path}:2:" not in result.stderr
+    assert intents(tmp_path) == []
+    assert order_writes(prime) == 0
+    assert requests(prime)[BALANCE] == 1
+
+
+def test_a_buy_that_costs_the_whole_balance_is_sent(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    make_markets(prime, 1)
+    # $1,000.00 on the account; 2,500 at $0.40 is exactly $1,000.00 (a GTC: its cost alone)
+    result = kalshi(*BUY, "--count", "2500", "--price", "0.40")
+    assert result.exit_code == 0, result.output
+    assert intents(tmp_path) == ["resting"]
+
+
+def test_every_row_of_a_batch_spends_the_balance_the_rows_before_it_left(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    make_markets(prime, 1)
+    # $1,000.00; each row $300.00: three fit ($900.00), the fourth finds $100.00 left
+    path = tmp_path / "orders.csv"
+    path.write_text(HEADER + "KXT-EV-M00,yes,buy,750,0.40,gtc,,\n" * 4)
+    result = kalshi("order", "batch", "--file", str(path))
+    assert result.exit_code == ExitCode.REJECTED, result.output
+    assert f"{path}:5:" in result.stderr
+    assert "the balance left is $100.00: short by $200.00" in result.stderr
+    assert all(f"{path}:{row}:" not in result.stderr for row in (2, 3, 4))
+    assert order_writes(prime) == 0
+
+
+def test_a_buy_over_the_balance_is_refused_as_insufficient_balance_by_the_service(
+    prime: SimHarness, tmp_path: Path
+) -> None:
+    make_markets(prime, 1)
+    with connect(prime.account) as client, Store.open(tmp_path / "state.db") as store:
+        request = OrderRequest("KXT-EV-M00", Side.YES, Action.BUY, D(2600), D("0.40"))
+        with pytest.raises(ValidationError) as refused:
+            OrderService(client, store).prepare(request)
+    assert refused.value.code == "INSUFFICIENT_BALANCE"
+    assert refused.value.hint == "lower --count or the price, or fund the account"
+
+
+def test_a_no_buy_that_closes_a_yes_position_is_not_held_to_the_balance(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    make_markets(prime, 1)
+    # five YES contracts held at $0.50 ($2.50 and its fee)
+    as_small = small_account_holding(prime, BookSide.BID, "0.50", 5)
+    # buying five NO at $0.60 ($3.00, over what is left) closes the five YES: it is sent
+    closing = kalshi(
+        "order", "place", "KXT-EV-M00", "--side", "no", "--action", "buy", "--count", "5",
+        "--price", "0.60", **as_small,
+    )  # fmt: skip
+    assert closing.exit_code == 0, closing.output
+
+
+@pytest.mark.parametrize("command", ["place", "batch"])
+def test_buys_that_spend_the_balance_to_the_cent_are_sent_without_reading_positions(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path, command: str
+) -> None:
+    make_markets(prime, 1)
+    # $1,000.00 on the account; GTC orders are held to their cost alone
+    if command == "place":
+        result = kalshi(*BUY, "--count", "2500", "--price", "0.40")  # $1,000.00
+        sent = ["resting"]
+    else:
+        path = tmp_path / "orders.csv"  # $600.00, then the $400.00 the first row left
+        path.write_text(
+            HEADER + "KXT-EV-M00,yes,buy,1500,0.40,gtc,,\n" + "KXT-EV-M00,yes,buy,1000,0.40,gtc,,\n"
+        )
+        result = kalshi("order", "batch", "--file", str(path))
+        sent = ["resting", "resting"]
+    assert result.exit_code == 0, result.output
+    assert intents(tmp_path) == sent
+    # the positions are read only for a buy that does not fit whole (what it closes is free)
+    assert requests(prime).get("GET /portfolio/positions", 0) == 0
+
+
+def test_a_buy_whose_opening_part_spends_the_balance_to_the_cent_is_sent(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    make_markets(prime, 1)
+    # four NO contracts held at $0.50 ($2.00 and a $0.07 fee): $2.93 left
+    as_small = small_account_holding(prime, BookSide.ASK, "0.50", 4)
+    # 297 YES at $0.01 is $2.97, over the balance; four of them close the NO held, and the
+    # 293 that open cost $2.93: exactly what is left
+    result = kalshi(*BUY, "--count", "297", "--price", "0.01", **as_small)
+    assert result.exit_code == 0, result.output
+    with Store.open(state_path(tmp_path, **as_small)) as store:
+        assert [i.status for i in store.orders.intents()] == ["resting"]
+
+
+def test_a_batch_reads_what_each_row_closes_from_its_own_market(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    make_markets(prime, 2)
+    # ten NO contracts held on M00 ($3.00 and a $0.147 fee): $1.853 left
+    as_small = small_account_holding(prime, BookSide.ASK, "0.70", 10)
+    path = tmp_path / "orders.csv"
+    # the first row closes the ten NO of M00 and costs nothing; the second opens ten on M01,
+    # where nothing is held: $7.00, over what is left
+    path.write_text(
+        HEADER + "KXT-EV-M00,yes,buy,10,0.70,gtc,,\n" + "KXT-EV-M01,yes,buy,10,0.70,gtc,,\n"
+    )
+    result = kalshi("order", "batch", "--file", str(path), **as_small)
+    assert result.exit_code == ExitCode.REJECTED, result.output
+    assert f"{path}:3:" in result.stderr and "short by $5.1470" in result.stderr
+    assert f"{path}:2:" not in result.stderr
+    with Store.open(state_path(tmp_path, **as_small)) as store:
+        assert list(store.orders.intents()) == []
+
+
+def test_an_order_on_a_missing_subaccount_is_refused_as_unknown_subaccount_by_the_service(
+    prime: SimHarness, tmp_path: Path
+) -> None:
+    make_markets(prime, 1)
+    with connect(prime.account) as client, Store.open(tmp_path / "state.db") as store:
+        request = OrderRequest("KXT-EV-M00", Side.YES, Action.BUY, D(1), D("0.40"))
+        with pytest.raises(ValidationError) as refused:
+            OrderService(client.on_subaccount(5), store).prepare(request)
+    assert refused.value.code == "UNKNOWN_SUBACCOUNT"
+    assert refused.value.message == "the account has no subaccount 5"
+    assert refused.value.hint == (
+        "`kalshi subaccount list` shows them; `kalshi subaccount create` adds the next one and "
+        "`kalshi subaccount transfer` funds it"
+    )

@@ -1,0 +1,162 @@
+"""An order a subaccount-restricted key placed outside kalshi-cli, imported into the state file
+(orders.py `_apply_order`, reconcile.py `import_order`): on the key's subaccount, the one the
+exchange put it on, not 0.
+
+An order may name no subaccount (`Order.subaccount_number` is optional, nullable and
+`x-omitempty` in openapi.yaml 3.31.0; the simulator always names it, so the wire here drops
+it, as the spec allows): the state file then books it on the subaccount its client acts on,
+and with no `--subaccount` that is the key's own (`own_subaccount`), asked only when an order is
+imported."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.config import load_settings
+from kalshi_cli.services.orders import OrderService
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import BookSide
+from tests.checks.test_subaccount_checks import buy_on, sim  # noqa: F401  (fixture)
+from tests.conftest import SimHarness
+from tests.services.test_restricted_key_exposure import (
+    _restricted_client,
+    _restricted_env,
+    _run,
+)
+
+
+def test_a_restricted_keys_order_placed_elsewhere_is_imported_on_its_subaccount(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Before: `kalshi order decrease` imported it on subaccount 0, so 1's book in the state
+    file (what a loop on 1 starts from) lacked an order resting there."""
+    sim.create_market("KXRKI-1")
+    buy_on(sim, 1, "KXRKI-1", 1)  # creates and funds subaccount 1
+    env = _restricted_env(sim, tmp_path)
+    with _restricted_client(env) as elsewhere:  # another program with the same key
+        placed = elsewhere.orders.create_order(
+            CreateOrder("KXRKI-1", BookSide.BID, D("0.10"), D(5))
+        )
+    result = _run(env, "order", "decrease", placed.order_id, "--by", "1", "--json")
+    assert result.exit_code == 0, result.stdout + str(result.stderr)
+    with Store.open(load_settings(environ=env).state) as store:
+        intent = store.orders.intent_by_order_id(placed.order_id)
+        on_1 = [i.order_id for i in store.orders.open_orders(subaccount=1)]
+    assert intent is not None and intent.strategy == "external"
+    assert (intent.subaccount, intent.remaining) == (1, D(4))
+    assert on_1 == [placed.order_id]
+
+
+class _NamingNoSubaccount(httpx.BaseTransport):
+    """The real simulator, except that orders and fills come back without `subaccount_number`
+    (the spec lets the exchange leave it out)."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        if not request.url.path.endswith(("/orders", "/fills")) and "/orders/" not in (
+            request.url.path
+        ):
+            return response
+        body = json.loads(response.read())
+        listed = [*(body.get("orders") or []), *(body.get("fills") or [])]
+        for row in [body.get("order"), *listed]:
+            if isinstance(row, dict):
+                row.pop("subaccount_number", None)
+        return httpx.Response(response.status_code, json=body)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _unnamed_client(env: dict[str, str]) -> KalshiClient:
+    key, _ = load_private_key(path=Path(env["KALSHI_PRIVATE_KEY_PATH"]))
+    return KalshiClient(
+        api_base=env["KALSHI_API_BASE"],
+        key_id=env["KALSHI_API_KEY_ID"],
+        private_key=key,
+        transport=_NamingNoSubaccount(),
+    )
+
+
+def _placed_elsewhere(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+    ticker: str,
+) -> tuple[dict[str, str], str]:
+    """A key restricted to subaccount 1 (its environment) and a bid of 5 it placed on 1 from
+    another program (its order id)."""
+    sim.create_market(ticker)
+    buy_on(sim, 1, ticker, 1)  # creates and funds subaccount 1
+    env = _restricted_env(sim, tmp_path)
+    with _restricted_client(env) as elsewhere:
+        placed = elsewhere.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.10"), D(5)))
+    return env, placed.order_id
+
+
+def _imported(store: Store, order_id: str) -> tuple[Any, ...]:
+    intent = store.orders.intent_by_order_id(order_id)
+    assert intent is not None
+    return intent.strategy, intent.subaccount
+
+
+def test_an_order_naming_no_subaccount_is_imported_on_the_keys_own(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Before: imported on 0 (`client.subaccount`, None), outside the book of subaccount 1
+    where it rests, and so outside the book a loop on 1 starts from."""
+    env, order_id = _placed_elsewhere(sim, tmp_path, "KXRKI-2")
+    with _unnamed_client(env) as client, Store.open(tmp_path / "state.db") as store:
+        decreased = OrderService(client, store).decrease(order_id, by=D(1))
+        assert decreased.subaccount is None  # the wire named none
+        assert _imported(store, order_id) == ("external", 1)
+        assert [i.order_id for i in store.orders.open_orders(subaccount=1)] == [order_id]
+        reads = client.stats.snapshot()
+    assert sum(reads["GET api_keys"].outcomes.values()) == 1
+
+
+def test_a_known_order_is_applied_without_asking_the_keys_restriction(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The restriction is asked only for an order to import: applying the answer to one the
+    state file knows sends no GET /api_keys."""
+    env, order_id = _placed_elsewhere(sim, tmp_path, "KXRKI-3")
+    with Store.open(tmp_path / "state.db") as store:
+        with _unnamed_client(env) as first:
+            OrderService(first, store).decrease(order_id, by=D(1))
+        with _unnamed_client(env) as second:
+            OrderService(second, store).decrease(order_id, by=D(1))
+            reads = second.stats.snapshot()
+        intent = store.orders.intent_by_order_id(order_id)
+    assert intent is not None and (intent.subaccount, intent.remaining) == (1, D(3))
+    assert "GET api_keys" not in reads
+
+
+def test_reconcile_books_a_restricted_keys_unnamed_orders_and_fills_on_its_subaccount(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """`kalshi reconcile` with such a key: the resting bid it did not place and the fill of 1
+    it never saw are 1's. Before: both booked on 0, so 1's book in the state file missed a
+    position the exchange shows on 1 (a loop on 1 then refused to start: positions differ)."""
+    env, order_id = _placed_elsewhere(sim, tmp_path, "KXRKI-4")  # 1 held on 1 by buy_on
+    with _unnamed_client(env) as client, Store.open(tmp_path / "state.db") as store:
+        OrderService(client, store).reconcile()
+        imported = _imported(store, order_id)
+        fills = [(f.subaccount, f.count) for f in store.fills.iter_fills(ticker="KXRKI-4")]
+        reads = client.stats.snapshot()
+    assert imported == ("external", 1)
+    assert fills == [(1, D(1))]
+    assert sum(reads["GET api_keys"].outcomes.values()) == 1

@@ -1,0 +1,280 @@
+"""What the exchange did is what the state file ends up saying, and what a person is told:
+an order accepted while a concurrent reconcile answered its intent, a state file that cannot
+be written after the order was placed, a cancel whose answer was lost."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client.orders import OrdersApi
+from kalshi_cli.client.requests import CancelResult, CreateOrderResult
+from kalshi_cli.services.orders import OrderService
+from kalshi_cli.store import OrderNotRecorded, Store, StoreError
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import BadRequestError, NotFoundError, OrderOutcomeUnknown
+from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side
+from kalshi_cli.vocabulary.order_terms import OrderRequest
+from tests.conftest import SimHarness
+from tests.prime_tier import connect, connect_as, make_markets
+
+
+class ReconcileInFlight(OrdersApi):
+    """A client during whose create request another process runs `kalshi reconcile --grace 0`,
+    before the order reaches the exchange."""
+
+    other: OrderService
+
+    def create_order(self, request: CreateOrder) -> CreateOrderResult:
+        self.other.reconcile(grace_s=0.0)
+        return super().create_order(request)
+
+
+def test_an_intent_answered_by_a_concurrent_reconcile_is_corrected_not_lost(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    db = tmp_path / "state.db"
+    with (
+        Store.open(db) as store,
+        Store.open(db) as other,
+        connect_as(ReconcileInFlight, prime.account) as in_flight,
+    ):
+        in_flight.area.other = OrderService(client, other)
+        service = OrderService(in_flight, store)
+        request = OrderRequest(ticker, Side.YES, Action.BUY, D(3), D("0.20"))
+        outcome = service.place(service.prepare(request))
+        assert outcome.status == "resting"
+        intent = store.orders.get_intent(outcome.client_order_id)
+        assert intent is not None
+        assert (intent.status, intent.order_id) == ("resting", outcome.order_id)
+
+
+def test_a_row_marked_rejected_but_resting_on_the_exchange_is_brought_back_by_reconcile(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    outcome = service.place(
+        service.prepare(OrderRequest(ticker, Side.NO, Action.BUY, D(2), D("0.30")))
+    )
+    # the kill switch marks the rows it believes cancelled; this one was not
+    store.orders.update_order(order_id=outcome.order_id, status="canceled")
+    report = service.reconcile()
+    assert report.orders_updated == [outcome.order_id]
+    intent = store.orders.get_intent(outcome.client_order_id)
+    assert intent is not None and intent.status == "resting"
+    assert not service.reconcile().changed
+
+
+class StateFileLostAfterSending(OrdersApi):
+    """A client that closes the state file while the order is on its way: the answer cannot
+    be recorded."""
+
+    store: Store
+
+    def create_order(self, request: CreateOrder) -> CreateOrderResult:
+        result = super().create_order(request)
+        self.store.close()
+        return result
+
+
+def test_a_placed_order_the_state_file_cannot_record_is_reported_as_placed(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    db = tmp_path / "state.db"
+    store = Store.open(db)
+    with connect_as(StateFileLostAfterSending, prime.account) as losing:
+        losing.area.store = store
+        service = OrderService(losing, store)
+        request = OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.15"), client_order_id="c-1")
+        with pytest.raises(StoreError) as failed:
+            service.place(service.prepare(request))
+    (order,) = client.orders.iter_orders(ticker=ticker)
+    assert failed.value.message.startswith(
+        f"order c-1 WAS PLACED (order id {order.order_id}, resting), but the state file could "
+        "not record it: "
+    )
+    assert failed.value.hint == (
+        "do not place it again; `kalshi reconcile` records it once the state file can be written"
+    )
+    # the intent was written before sending, so reconcile records the order
+    with Store.open(db) as reopened:
+        OrderService(client, reopened).reconcile()
+        intent = reopened.orders.get_intent("c-1")
+        assert intent is not None
+        assert (intent.status, intent.order_id) == ("resting", order.order_id)
+
+
+class CancelAnswerLost(OrdersApi):
+    """A client whose cancel is answered, lost, and retried: the retry finds the order no
+    longer resting."""
+
+    def cancel_order(
+        self, order_id: str, *, ticker: str | None = None, subaccount: int | None = None
+    ) -> CancelResult:
+        super().cancel_order(order_id, ticker=ticker, subaccount=subaccount)
+        return super().cancel_order(order_id, ticker=ticker, subaccount=subaccount)
+
+
+def test_a_cancel_whose_retry_finds_it_already_cancelled_succeeds_and_is_recorded(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    placed = service.place(
+        service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(2), D("0.25")))
+    )
+    assert placed.order_id is not None
+    lossy_client = connect_as(CancelAnswerLost, prime.account)
+    with lossy_client:
+        lossy = OrderService(lossy_client, store)
+        lossy.cancel(placed.order_id)
+        intent = store.orders.get_intent(placed.client_order_id)
+        assert intent is not None and intent.status == "canceled"
+        # an order that filled cannot be cancelled, and says so
+        with connect(prime.new_account(balance_cents=100_000)) as other:
+            filled = service.place(
+                service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.30")))
+            )
+            assert filled.order_id is not None
+            other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(1)))
+        with pytest.raises((BadRequestError, NotFoundError)):
+            lossy.cancel(filled.order_id)
+    intent = store.orders.get_intent(filled.client_order_id)
+    assert intent is not None and intent.status == "executed"
+
+
+class StateFileLostWithTheAnswer(OrdersApi):
+    """A client whose order reaches the exchange while its answer is lost and the state file
+    stops taking writes: the intent cannot even be marked unknown."""
+
+    store: Store
+
+    def create_order(self, request: CreateOrder) -> CreateOrderResult:
+        super().create_order(request)
+        self.store.close()
+        raise OrderOutcomeUnknown(
+            "no answer from the exchange", client_order_id=request.client_order_id or ""
+        )
+
+
+def test_an_order_of_unknown_outcome_the_state_file_cannot_mark_is_reported_as_maybe_placed(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    db = tmp_path / "state.db"
+    store = Store.open(db)
+    with connect_as(StateFileLostWithTheAnswer, prime.account) as losing:
+        losing.area.store = store
+        service = OrderService(losing, store)
+        request = OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.15"), client_order_id="c-2")
+        with pytest.raises(OrderNotRecorded) as failed:
+            service.place(service.prepare(request))
+    assert failed.value.message.startswith(
+        "order c-2 MAY HAVE BEEN PLACED (no answer from the exchange), and the state file could "
+        "not record it: "
+    )
+    assert failed.value.hint == (
+        "do not place it again; `kalshi reconcile` finds it once the state file can be written"
+    )
+    # the trade loop withdraws it by its client order id: no order id came back
+    assert (failed.value.client_order_id, failed.value.order_id) == ("c-2", None)
+    (order,) = client.orders.iter_orders(ticker=ticker)
+    with Store.open(db) as reopened:
+        OrderService(client, reopened).reconcile()
+        intent = reopened.orders.get_intent("c-2")
+        assert intent is not None
+        assert (intent.status, intent.order_id) == ("resting", order.order_id)
+
+
+def _stop_writes(store: Store) -> None:
+    """The state file takes no more writes, as one whose disk filled or turned read-only."""
+    store._conn.execute("PRAGMA query_only = 1")
+
+
+class AnswerLostThenStateFileStops(OrdersApi):
+    """The order lands and its answer is lost; while it is looked up, the state file stops
+    taking writes: the intent is marked unknown, the order found cannot be recorded."""
+
+    store: Store
+
+    def create_order(self, request: CreateOrder) -> CreateOrderResult:
+        super().create_order(request)
+        raise OrderOutcomeUnknown(
+            "no answer from the exchange", client_order_id=request.client_order_id or ""
+        )
+
+    def find_order_by_client_id(self, client_order_id: str, ticker: str) -> Order | None:
+        found = super().find_order_by_client_id(client_order_id, ticker)
+        _stop_writes(self.store)
+        return found
+
+
+def test_an_order_found_after_a_lost_answer_that_cannot_be_recorded_names_its_order(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    with Store.open(tmp_path / "state.db") as store:
+        with connect_as(AnswerLostThenStateFileStops, prime.account) as losing:
+            losing.area.store = store
+            service = OrderService(losing, store)
+            request = OrderRequest(
+                ticker, Side.YES, Action.BUY, D(2), D("0.15"), client_order_id="c-3"
+            )
+            with pytest.raises(OrderNotRecorded) as failed:
+                service.place(service.prepare(request))
+        (order,) = client.orders.iter_orders(ticker=ticker)
+        # the trade loop withdraws what the error names: the order id and what rests
+        assert (failed.value.order_id, failed.value.remaining) == (order.order_id, D(2))
+        assert failed.value.message.startswith(
+            f"order c-3 WAS PLACED (order id {order.order_id}, resting, found after its answer "
+            "was lost), but the state file could not record it: "
+        )
+        assert failed.value.hint == (
+            "do not place it again; `kalshi reconcile` records it once the state file can be "
+            "written"
+        )
+
+
+class ReconcileInFlightThenStateFileStops(OrdersApi):
+    """A reconcile in another process marks the intent never placed while the request is in
+    flight (the exchange does not have the order yet), and the state file stops taking writes
+    before the exchange's acceptance is recorded. The write fails as its transaction opens, so
+    this reaches the acceptance's own failure, not the correction after a reconcile (that one
+    needs the file to fail between two transactions, which no fault here can time)."""
+
+    other: OrderService
+    store: Store
+
+    def create_order(self, request: CreateOrder) -> CreateOrderResult:
+        self.other.reconcile(grace_s=0.0)
+        result = super().create_order(request)
+        _stop_writes(self.store)
+        return result
+
+
+def test_an_accepted_order_the_state_file_cannot_record_names_its_order_and_what_rests(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    db = tmp_path / "state.db"
+    with (
+        Store.open(db) as store,
+        Store.open(db) as other,
+        connect_as(ReconcileInFlightThenStateFileStops, prime.account) as in_flight,
+    ):
+        # the reconcile runs an hour later by its clock: the intent is past every grace
+        in_flight.area.other = OrderService(client, other, clock=ManualClock(time.time() + 3600))
+        in_flight.area.store = store
+        service = OrderService(in_flight, store)
+        request = OrderRequest(ticker, Side.YES, Action.BUY, D(3), D("0.20"), client_order_id="c-4")
+        with pytest.raises(OrderNotRecorded) as failed:
+            service.place(service.prepare(request))
+        (order,) = client.orders.iter_orders(ticker=ticker)
+        assert (failed.value.order_id, failed.value.remaining) == (order.order_id, D(3))

@@ -1,0 +1,125 @@
+"""A fractional count on a market that trades whole contracts is refused here, nothing written and
+nothing sent, when the market's answer says so.
+
+Kalshi counts are whole contracts except on markets with fractional trading (REFERENCE.md,
+"FixedPointCount"). The 3.13 market object carried `fractional_trading_enabled`; 3.31.0 dropped
+it from the spec, and the simulator answers like 3.31.0. Where an answer carries the flag (an
+exchange still sending it), `kalshi order place` refuses a count of 2.5 on a whole-contract market
+before the intent is written; where it does not, the order goes out and the exchange decides (its
+400 is a rejection, exit 9). The flag is added here by a transport between the client and the
+real simulator, as such an answer would carry it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.keys import load_private_key
+from tests.conftest import SimHarness
+from tests.prime_tier import TIER, Kalshi, state_path
+
+TICKER = "KXW-EV-M00"
+PLACE = ("order", "place", TICKER, "--side", "yes", "--action", "buy", "--price", "0.40")
+
+
+class WithFlag(httpx.BaseTransport):
+    """The real simulator, its market answers carrying `fractional_trading_enabled`."""
+
+    def __init__(self, fractional: bool) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._fractional = fractional
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        if request.method != "GET" or not request.url.path.endswith(f"/markets/{TICKER}"):
+            return response
+        body: dict[str, Any] = json.loads(response.read())
+        body["market"]["fractional_trading_enabled"] = self._fractional
+        return httpx.Response(response.status_code, json=body)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _client(prime: SimHarness, fractional: bool) -> KalshiClient:
+    key, _ = load_private_key(path=prime.account.private_key_path)
+    return KalshiClient(
+        api_base=prime.account.api_base,
+        key_id=prime.account.key_id,
+        private_key=key,
+        tier=TIER,
+        transport=WithFlag(fractional),
+    )
+
+
+def test_a_fractional_count_on_a_whole_contract_market_is_refused_before_anything_is_written(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    prime.create_market(TICKER, event_ticker="KXW-EV", series_ticker="KXW")
+    before = prime.stats()["order_create_requests"]
+    placed = kalshi(*PLACE, "--count", "2.5", client=lambda: _client(prime, fractional=False))
+    assert placed.exit_code == ExitCode.REJECTED, placed.output
+    assert "whole contracts" in placed.stderr and "2.5" in placed.stderr
+    assert prime.stats()["order_create_requests"] == before  # nothing sent
+    path = state_path(tmp_path)
+    if path.exists():
+        with Store.open(path) as store:
+            assert list(store.orders.intents()) == []  # nothing written
+    # a whole count on the same market goes out
+    whole = kalshi(*PLACE, "--count", "2", client=lambda: _client(prime, fractional=False))
+    assert whole.exit_code == 0, whole.output
+
+
+def test_without_the_flag_the_order_goes_out_and_the_exchange_decides(
+    prime: SimHarness, kalshi: Kalshi
+) -> None:
+    """3.31.0's answer (the simulator's own) says nothing of fractions: refusing here would block
+    every fractional market, so the order is sent and the exchange's 400 is a rejection."""
+    prime.create_market(TICKER, event_ticker="KXW-EV", series_ticker="KXW")
+    before = prime.stats()["order_create_requests"]
+    placed = kalshi(*PLACE, "--count", "2.5")
+    assert placed.exit_code == ExitCode.REJECTED, placed.output
+    assert "invalid_count" in placed.stderr
+    assert prime.stats()["order_create_requests"] == before + 1
+
+
+def test_an_amend_to_a_fractional_total_on_a_whole_contract_market_is_refused_before_it_is_sent(
+    prime: SimHarness, kalshi: Kalshi
+) -> None:
+    prime.create_market(TICKER, event_ticker="KXW-EV", series_ticker="KXW")
+    flagged = {"client": lambda: _client(prime, fractional=False)}
+    placed = kalshi(*PLACE, "--count", "2", "--json", **flagged)
+    assert placed.exit_code == 0, placed.output
+    order_id = json.loads(placed.stdout)["order"]["order_id"]
+    amended = kalshi("order", "amend", order_id, "--count", "2.5", **flagged)
+    assert amended.exit_code == ExitCode.REJECTED, amended.output
+    assert "new total count 2.5" in amended.stderr and "whole contracts" in amended.stderr
+    with _client(prime, fractional=False) as client:
+        assert client.orders.get_order(order_id).remaining_count == 2  # nothing was sent
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "sent"])
+def test_a_batch_row_with_a_fractional_count_on_a_whole_contract_market_is_refused(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path, dry_run: bool
+) -> None:
+    """`order batch`, and its `--dry-run`, refuse the row as `order place` refuses the order,
+    naming its line; nothing is sent."""
+    prime.create_market(TICKER, event_ticker="KXW-EV", series_ticker="KXW")
+    rows = tmp_path / "orders.csv"
+    rows.write_text(
+        f"ticker,side,action,count,price\n{TICKER},yes,buy,2,0.40\n{TICKER},yes,buy,2.5,0.40\n"
+    )
+    before = prime.stats()["order_create_requests"]
+    args = ["order", "batch", "--file", str(rows), *(["--dry-run"] if dry_run else [])]
+    result = kalshi(*args, client=lambda: _client(prime, fractional=False))
+    assert result.exit_code == ExitCode.REJECTED, result.output
+    assert f"{rows}:3" in result.stderr and "whole contracts" in result.stderr
+    assert prime.stats()["order_create_requests"] == before
