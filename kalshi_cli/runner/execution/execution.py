@@ -1,8 +1,9 @@
 """From a strategy's decision to the exchange, and fills back into the loop's view. The
 `LoopExecutor` decides (the risk verdict, the hold on a market with an order of unknown outcome, a
-group's legs) and has a part for each of the rest (`guard`, `unknown`, `fills`, `cancels`, `sender`,
-`outbox`), each a plain object with its own state built by runner/assembly.py; the methods that only
-hand on to a part are its face to the loop. See docs/trade-loop.md "From a decision to the wire, and
+group's legs, the order-rate slot and the circuit breaker's last look before a batch leaves) and has
+a part for each of the rest (`guard`, `unknown`, `fills`, `cancels`, `sender`, `outbox`, `answers`),
+each a plain object with its own state built by runner/assembly.py; the methods that only hand on to
+a part are its face to the loop. See docs/trade-loop.md "From a decision to the wire, and
 fills back" and "Where the code lives".
 """
 
