@@ -15,12 +15,12 @@ from kalshi_cli.runner.execution.answers import AnswerBook
 from kalshi_cli.runner.execution.balance_hold import BalanceHold
 from kalshi_cli.runner.execution.call_guard import CallGuard, Counters
 from kalshi_cli.runner.execution.cancels import Cancels
-from kalshi_cli.runner.execution.dispatch import Dispatch
+from kalshi_cli.runner.execution.dispatch import Dispatch, Wire
 from kalshi_cli.runner.execution.execution import LoopExecutor
 from kalshi_cli.runner.execution.fills import FillSync
 from kalshi_cli.runner.execution.outbox import Outbox
 from kalshi_cli.runner.execution.sender import Sender
-from kalshi_cli.runner.execution.shared import Books, Holds, Report, Wire
+from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
 from kalshi_cli.runner.execution.unknown_orders import UnknownOrders
 from kalshi_cli.runner.loop import TradeLoop
 
@@ -102,7 +102,7 @@ def build_executor(
     # where exchange calls go: off the deciding path with workers (runner/execution/dispatch.py)
     dispatch = Dispatch(workers=settings.send_workers, answer_within_s=settings.call_timeout_s)
     wire = Wire(client=client, dispatch=dispatch)
-    books = Books(store=store, records=records, portfolio=portfolio)
+    books = Bookkeeping(store=store, records=records, portfolio=portfolio)
     report = Report(log=log, counters=Counters())
     # set when fills are due to be read: by a fill notice, a cancel that found less resting,
     # an order of unknown outcome found; cleared by the read

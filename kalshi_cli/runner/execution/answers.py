@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
     from kalshi_cli.runner.execution.dispatch import CallAnswer
     from kalshi_cli.runner.execution.fills import FillSync
-    from kalshi_cli.runner.execution.shared import Books, Holds, Report
+    from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
     from kalshi_cli.services.orders import OrderService, SentOrder
     from kalshi_cli.strategies import Intent
     from kalshi_cli.vocabulary.decisions import PositionView
@@ -44,7 +44,7 @@ class AnswerBook:
         self,
         *,
         orders: OrderService,
-        books: Books,
+        books: Bookkeeping,
         report: Report,
         holds: Holds,
         fills: FillSync,

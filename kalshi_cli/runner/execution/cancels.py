@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from kalshi_cli.client.requests import CancelResult
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.execution.call_guard import CallGuard
-    from kalshi_cli.runner.execution.shared import Report, Wire
+    from kalshi_cli.runner.execution.dispatch import Wire
+    from kalshi_cli.runner.execution.shared import Report
     from kalshi_cli.services.orders import OrderCalls
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.models import Order

@@ -22,7 +22,8 @@ from kalshi_cli.vocabulary.models import ZERO, Action, Side, from_book
 
 if TYPE_CHECKING:
     from kalshi_cli.feed.messages import FillNotice
-    from kalshi_cli.runner.execution.shared import Books, Holds, Report, Wire
+    from kalshi_cli.runner.execution.dispatch import Wire
+    from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
     from kalshi_cli.runner.execution.unknown_orders import Looked
     from kalshi_cli.store import FillRecord, IntentRecord
     from kalshi_cli.vocabulary.clock import Clock
@@ -73,7 +74,7 @@ class FillSync:
         self,
         *,
         wire: Wire,
-        books: Books,
+        books: Bookkeeping,
         report: Report,
         clock: Clock,
         holds: Holds,

@@ -28,8 +28,9 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.execution.answers import AnswerBook
+    from kalshi_cli.runner.execution.dispatch import Wire
     from kalshi_cli.runner.execution.sender import Sender
-    from kalshi_cli.runner.execution.shared import Holds, Wire
+    from kalshi_cli.runner.execution.shared import Holds
     from kalshi_cli.strategies import Intent
     from kalshi_cli.vocabulary.decisions import PositionView
 

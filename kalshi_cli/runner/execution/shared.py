@@ -1,10 +1,9 @@
 """What several of the executor's parts share, each for one purpose, built once by
-runner/assembly.py and handed only to the parts that use all of it:
+runner/assembly.py and handed only to the parts that use all of it (as `dispatch.Wire` is: the
+client and the dispatch, how a part reaches the exchange):
 
-- `Wire`: how a part reaches the exchange: the client, and the dispatch that carries its calls
-  off the deciding path (runner/execution/dispatch.py);
-- `Books`: where a part books what the exchange answered: the state file, the trading records
-  read from it (the realized P&L, a halt), and the loop's view of positions and orders;
+- `Bookkeeping`: where a part books what the exchange answered: the state file, the trading
+  records read from it (the realized P&L, a halt), and the loop's view of positions and orders;
 - `Report`: where a part reports: the event log and the run's counters;
 - `Holds`: what holds an order back, and what an answer teaches them: the API error guard's
   backoff, the markets with an order of unknown outcome, the wait after a refusal for balance.
@@ -23,20 +22,12 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.records import LoopTradingRecords
     from kalshi_cli.runner.execution.balance_hold import BalanceHold
     from kalshi_cli.runner.execution.call_guard import CallGuard, Counters
-    from kalshi_cli.runner.execution.dispatch import Dispatch
     from kalshi_cli.runner.execution.unknown_orders import UnknownOrders
-    from kalshi_cli.services.orders import OrderClient
     from kalshi_cli.store import Store
 
 
 @dataclass(frozen=True)
-class Wire:
-    client: OrderClient
-    dispatch: Dispatch
-
-
-@dataclass(frozen=True)
-class Books:
+class Bookkeeping:
     store: Store
     records: LoopTradingRecords
     portfolio: Portfolio

@@ -27,7 +27,7 @@ from kalshi_cli.vocabulary.models import ZERO
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.execution.call_guard import CallGuard
-    from kalshi_cli.runner.execution.shared import Wire
+    from kalshi_cli.runner.execution.dispatch import Wire
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import Order
