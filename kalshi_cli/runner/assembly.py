@@ -137,13 +137,11 @@ def build_executor(
     )
     return LoopExecutor(
         risk=risk,
-        portfolio=portfolio,
         report=report,
         dispatch=dispatch,
         holds=holds,
         fills=fills,
         cancels=cancels,
-        sender=sender,
         outbox=outbox,
         answers=answers,
         dry_run=settings.dry_run,

@@ -15,6 +15,7 @@ order, the intents written and the answers booked, is the `AnswerBook`'s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, cast
 
@@ -83,6 +84,21 @@ class Outbox:
     def pending_exposure(self) -> Decimal:
         """The exposure the pending orders add."""
         return self.queued_exposure + self._answers.in_flight.exposure
+
+    def total_exposure(self) -> Decimal:
+        """The account's exposure as the risk engine counts it: the view's, each pending order
+        as if it rested, and each order of unknown outcome too (it may rest)."""
+        return self._portfolio.total_exposure() + self.pending_exposure + self._unknown.exposure()
+
+    def send(self, intent: Intent, *, batch: bool, then: Callable[[Decimal | None], None]) -> bool:
+        """An allowed order on its way: sent at once (it reduces, `batch` is False, or the
+        client sends one at a time), `then` handed its answer as the `Sender` books it; or held
+        for the tick's batch, True. Its slot of the order-rate cap is the executor's to take."""
+        if batch and not intent.reduce_only and self.batch_size() > 1:
+            self.queue(intent)
+            return True
+        self._sender.submit(intent, then=then)
+        return False
 
     def queued_view(self, ticker: str) -> PositionView:
         """The market's view as if each pending order for it rested."""
