@@ -1,7 +1,8 @@
 """The trade loop put together, top to bottom: each part built once, here, and given what it
-uses (the constructor chain loop -> executor -> call guard -> balance hold -> unknown orders ->
-fills -> cancels -> sender -> outbox). `session.build_loop` reconciles the state, then asks
-`assemble_loop` for a loop ready to tick. docs/trade-loop.md "Where the code lives".
+uses (the constructor chain loop -> executor -> call guard -> unknown orders -> balance hold ->
+fills -> cancels -> answer book -> sender -> outbox; what several of them share for one purpose
+is one small record, runner/execution/shared.py). `session.build_loop` reconciles the state,
+then asks `assemble_loop` for a loop ready to tick. docs/trade-loop.md "Where the code lives".
 """
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from kalshi_cli.runner.execution.answers import AnswerBook
 from kalshi_cli.runner.execution.balance_hold import BalanceHold
 from kalshi_cli.runner.execution.call_guard import CallGuard, Counters
 from kalshi_cli.runner.execution.cancels import Cancels
-from kalshi_cli.runner.execution.dispatch import Dispatch
+from kalshi_cli.runner.execution.dispatch import Dispatch, Wire
 from kalshi_cli.runner.execution.execution import LoopExecutor
-from kalshi_cli.runner.execution.fills import FillSync, SentOrders
+from kalshi_cli.runner.execution.fills import FillSync
 from kalshi_cli.runner.execution.outbox import Outbox
 from kalshi_cli.runner.execution.sender import Sender
+from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
 from kalshi_cli.runner.execution.unknown_orders import UnknownOrders
 from kalshi_cli.runner.loop import TradeLoop
 
@@ -98,93 +101,48 @@ def build_executor(
     has, in the order each needs the ones before it."""
     # where exchange calls go: off the deciding path with workers (runner/execution/dispatch.py)
     dispatch = Dispatch(workers=settings.send_workers, answer_within_s=settings.call_timeout_s)
-    counters = Counters()
+    wire = Wire(client=client, dispatch=dispatch)
+    books = Bookkeeping(store=store, records=records, portfolio=portfolio)
+    report = Report(log=log, counters=Counters())
     # set when fills are due to be read: by a fill notice, a cancel that found less resting,
     # an order of unknown outcome found; cleared by the read
     fills_due = threading.Event()
-    guard = CallGuard(risk=risk, clock=clock, log=log, counters=counters)
-    balance_hold = BalanceHold(clock=clock, counters=counters, log=log)
+    guard = CallGuard(risk=risk, clock=clock, log=log, counters=report.counters)
     unknown_orders = UnknownOrders(
-        client=client,
+        wire=wire,
         store=store,
         portfolio=portfolio,
         log=log,
         clock=clock,
         guard=guard,
-        fills_due=fills_due,
-        dispatch=dispatch,
+        fills_due=fills_due.set,
     )
-    sent = SentOrders()
-    fills = FillSync(
-        client=client,
-        store=store,
-        records=records,
-        portfolio=portfolio,
-        log=log,
-        clock=clock,
-        guard=guard,
-        counters=counters,
-        unknown=unknown_orders,
-        sent=sent,
-        due=fills_due,
-        dispatch=dispatch,
-    )
+    balance_hold = BalanceHold(clock=clock, counters=report.counters, log=log)
+    holds = Holds(guard=guard, unknown=unknown_orders, balance_hold=balance_hold)
+    fills = FillSync(wire=wire, books=books, report=report, clock=clock, holds=holds, due=fills_due)
     cancels = Cancels(
-        client=client,
+        wire=wire,
         store=store,
         portfolio=portfolio,
-        log=log,
+        report=report,
         guard=guard,
-        counters=counters,
-        fills_due=fills_due,
+        fills_due=fills_due.set,
         dry_run=settings.dry_run,
-        dispatch=dispatch,
     )
-    sender = Sender(
-        orders=orders,
-        risk=risk,
-        records=records,
-        portfolio=portfolio,
-        log=log,
-        clock=clock,
-        guard=guard,
-        counters=counters,
-        unknown=unknown_orders,
-        fills=fills,
-        fills_due=fills_due,
-        sent=sent,
-        balance_hold=balance_hold,
-        dispatch=dispatch,
-    )
+    # what a single order and a batch share: the request, the intent written, the answer booked
+    answers = AnswerBook(orders=orders, books=books, report=report, holds=holds, fills=fills)
+    sender = Sender(orders=orders, answers=answers, dispatch=dispatch, guard=guard)
     outbox = Outbox(
-        client=client,
-        store=store,
-        orders=orders,
-        risk=risk,
-        portfolio=portfolio,
-        log=log,
-        clock=clock,
-        guard=guard,
-        unknown=unknown_orders,
-        fills=fills,
-        fills_due=fills_due,
-        sender=sender,
+        wire=wire, portfolio=portfolio, log=log, holds=holds, sender=sender, answers=answers
     )
     return LoopExecutor(
-        orders=orders,
         risk=risk,
-        portfolio=portfolio,
-        log=log,
+        report=report,
         dispatch=dispatch,
-        counters=counters,
-        fills_due=fills_due,
-        guard=guard,
-        balance_hold=balance_hold,
-        unknown_orders=unknown_orders,
-        sent=sent,
+        holds=holds,
         fills=fills,
         cancels=cancels,
-        sender=sender,
         outbox=outbox,
+        answers=answers,
         dry_run=settings.dry_run,
     )

@@ -332,7 +332,7 @@ class TradeLoop:
         self.market_pass.paused = self.watch.paused
         self._serve(now_m + budget_s)
         # the orders the visits decided go out together, before anything else of the tick
-        self.executor.outbox.flush()
+        self.executor.flush()
         if self.executor.guard.safe_mode_tripped:
             # an order or a fill read of this pass tripped SAFE_MODE: its quotes go now, not
             # on the next pass
@@ -376,7 +376,7 @@ class TradeLoop:
                 executor.outbox.queued
                 and now - executor.outbox.queued_since >= self.settings.batch_wait_s
             ):
-                executor.outbox.flush()  # the first order of the batch has waited long enough
+                executor.flush()  # the first order of the batch has waited long enough
             if self.clock.monotonic() >= until:
                 return
 
@@ -468,7 +468,7 @@ class TradeLoop:
         (runner/lifecycle/stop.py); a call that never left is found absent the same way."""
         why = "its answer was not back when the loop stopped"
         unknown = self.executor.unknown_orders
-        for client_order_id, intent in self.executor.sender.in_flight.intents.items():
+        for client_order_id, intent in self.executor.answers.in_flight.intents.items():
             unknown.lost(client_order_id, intent.ticker, ZERO)
             self.store.orders.mark_unknown(client_order_id, reason=why)
             self.log.emit(

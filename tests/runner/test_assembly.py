@@ -22,14 +22,9 @@ MAX_COLLABORATORS = 6
 
 # parts built with more than six collaborators today, and how many: a debt that may only shrink
 OVER_THE_LIMIT = {
-    "Cancels": 8,
-    "FillSync": 12,
     "LoopContext": 13,
-    "LoopExecutor": 15,
-    "Outbox": 12,
-    "Sender": 14,
+    "LoopExecutor": 8,
     "TradeLoop": 11,
-    "UnknownOrders": 8,
 }
 
 PLAIN = {

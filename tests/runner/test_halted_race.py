@@ -35,7 +35,9 @@ def test_an_intent_passed_by_risk_before_halted_is_not_sent_after_it(tmp_path: P
     with Store.open(tmp_path / "s.db") as kill_switch:
         kill_switch.trading.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
 
-    assert rig.loop.executor.sender.submit(intent) is None
+    answers: list[Decimal | None] = []
+    assert rig.loop.executor.outbox.send(intent, batch=False, then=answers.append) is False
+    assert answers == [None]  # it did not go out
     rig.loop.log.close()
 
     assert len(rig.client.requests) == before

@@ -271,7 +271,7 @@ def test_a_batch_refused_for_the_triggered_order_group_halts_the_loop(
     tickers = [f"KXBATCH-SIM-{c}" for c in "AB"]
     with rig(sim, tmp_path, tickers, strategy="market-maker", params={}) as r:
         group = open_session_group(r.client, r.store, TradeConfig(), r.loop.log)
-        r.loop.executor.sender.order_group_id = group
+        r.loop.executor.answers.order_group_id = group
         r.client.order_groups.trigger_order_group(group)
         r.loop.tick(r.feed.drain_events(), full=True)
         assert r.requests(sim).get(BATCH) == 1

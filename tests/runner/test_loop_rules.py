@@ -224,7 +224,7 @@ def test_a_fill_during_start_up_is_reconciled_not_refused(tmp_path: Path) -> Non
         [client.get_market(t) for t in exchange.markets if exchange.markets[t].status == "open"],
     )
     assert log.counts.get("positions_moved") == 1
-    assert loop.executor.orders.read_lag_s == 2.5
+    assert loop.executor.answers.orders.read_lag_s == 2.5
     assert loop.portfolio.position(LAL) == next(
         p.position for p in client.get_positions() if p.ticker == LAL
     )
@@ -233,5 +233,6 @@ def test_a_fill_during_start_up_is_reconciled_not_refused(tmp_path: Path) -> Non
 def test_the_loop_builds_its_order_service_with_the_configured_read_lag(tmp_path: Path) -> None:
     # `read_lag` (KALSHI_READ_LAG) reaches the loop: its order service (and the reconcile and
     # kill switch that service runs) trusts no listing sooner than that after a write
-    assert make_rig(tmp_path / "a.db", read_lag_s=4.0).loop.executor.orders.read_lag_s == 4.0
-    assert make_rig(tmp_path / "b.db").loop.executor.orders.read_lag_s == DEFAULT_READ_LAG_S
+    lagged = make_rig(tmp_path / "a.db", read_lag_s=4.0).loop.executor.answers.orders
+    assert lagged.read_lag_s == 4.0
+    assert make_rig(tmp_path / "b.db").loop.executor.answers.orders.read_lag_s == DEFAULT_READ_LAG_S

@@ -7,23 +7,23 @@ rest filled unseen, so fills are due.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch, Urgency, run_call
+from kalshi_cli.runner.execution.dispatch import CallAnswer, Urgency, run_call
 from kalshi_cli.strategies import Cancel
 from kalshi_cli.vocabulary.errors import BadRequestError, KalshiError, NotFoundError
 from kalshi_cli.vocabulary.models import ZERO
 
 if TYPE_CHECKING:
     from kalshi_cli.client.requests import CancelResult
-    from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.runner.books.portfolio import Portfolio
-    from kalshi_cli.runner.execution.call_guard import CallGuard, Counters
-    from kalshi_cli.services.orders import OrderCalls, OrderClient
+    from kalshi_cli.runner.execution.call_guard import CallGuard
+    from kalshi_cli.runner.execution.dispatch import Wire
+    from kalshi_cli.runner.execution.shared import Report
+    from kalshi_cli.services.orders import OrderCalls
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.models import Order
 
@@ -32,24 +32,22 @@ class Cancels:
     def __init__(
         self,
         *,
-        client: OrderClient,
+        wire: Wire,
         store: Store,
         portfolio: Portfolio,
-        log: EventLog,
+        report: Report,
         guard: CallGuard,
-        counters: Counters,
-        fills_due: threading.Event,
+        fills_due: Callable[[], None],
         dry_run: bool,
-        dispatch: Dispatch,
     ) -> None:
-        self.dispatch = dispatch
-        self._client = client
+        self.dispatch = wire.dispatch
+        self._client = wire.client
         self._store = store
         self._portfolio = portfolio
-        self._log = log
+        self._log = report.log
         self._guard = guard
-        self._counters = counters
-        self._fills_due = fills_due
+        self._counters = report.counters
+        self._fills_due = fills_due  # called when a fill read is due
         self._dry_run = dry_run
         self.shortfalls = 0  # cancels that found less resting than the view held
         self._withdrawing: set[str] = set()  # order ids whose withdrawal is out
@@ -145,7 +143,7 @@ class Cancels:
         if believed is not None and reduced_by < believed.remaining:
             # fewer cancelled than the view had resting: the rest filled, unseen so far
             self.shortfalls += 1
-            self._fills_due.set()
+            self._fills_due()
         self._store.orders.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
         self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
         self._log.emit(
@@ -159,7 +157,7 @@ class Cancels:
         read next say how much of it filled."""
         self._store.orders.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
         self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
-        self._fills_due.set()
+        self._fills_due()
         self._log.emit("order_gone", {"ticker": ticker, "order_id": order_id})
 
     def _read_back(self, order_id: str, answer: CallAnswer[Order]) -> None:
@@ -181,7 +179,7 @@ class Cancels:
             # (reads lag writes on Kalshi). Not written back; the view stops counting it, and
             # fills decide what it became
             self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
-            self._fills_due.set()
+            self._fills_due()
             return
         self._store.orders.update_order(
             order_id=order_id,
@@ -191,7 +189,7 @@ class Cancels:
         )
         self._portfolio.update_order(order_id, remaining=order.remaining_count, status=order.status)
         if order.fill_count > 0:
-            self._fills_due.set()
+            self._fills_due()
 
 
 @dataclass(frozen=True)

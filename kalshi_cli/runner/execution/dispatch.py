@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from kalshi_cli.vocabulary.clock import answers_within
 
 if TYPE_CHECKING:
+    from kalshi_cli.services.orders import OrderClient
     from kalshi_cli.vocabulary.clock import Clock
 
 T = TypeVar("T")
@@ -69,6 +70,15 @@ class Urgency(IntEnum):
     EXIT = 0  # an order that only reduces a position (a stop-loss), a fill read
     FIRST = 1  # an order in a market the loop has not quoted yet this run
     AGAIN = 2  # the rest: requotes, cancels, reads of queue positions
+
+
+@dataclass(frozen=True)
+class Wire:
+    """How a part of the executor reaches the exchange: the client, and the dispatch that
+    carries its calls off the deciding path; built once by runner/assembly.py."""
+
+    client: OrderClient
+    dispatch: Dispatch
 
 
 class Dispatch:

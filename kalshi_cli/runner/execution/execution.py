@@ -1,81 +1,66 @@
 """From a strategy's decision to the exchange, and fills back into the loop's view. The
 `LoopExecutor` decides (the risk verdict, the hold on a market with an order of unknown outcome, a
-group's legs) and has a part for each of the rest (`guard`, `unknown`, `fills`, `cancels`, `sender`,
-`outbox`), each a plain object with its own state built by runner/assembly.py; the methods that only
-hand on to a part are its face to the loop. See docs/trade-loop.md "From a decision to the wire, and
+group's legs, the order-rate slot and the circuit breaker's last look before a batch leaves) and has
+a part for each of the rest (`guard`, `unknown`, `fills`, `cancels`, `outbox`, `answers`),
+each a plain object with its own state built by runner/assembly.py; the methods that only hand on to
+a part are its face to the loop. See docs/trade-loop.md "From a decision to the wire, and
 fills back" and "Where the code lives".
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from kalshi_cli.runner.execution.sender import intent_fields
+from kalshi_cli.runner.execution.answers import intent_fields
 from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.models import ZERO
 
 if TYPE_CHECKING:
     from kalshi_cli.risk import RiskEngine
     from kalshi_cli.risk.budget import Owned
-    from kalshi_cli.runner.books.eventlog import EventLog
-    from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.budgets import Budgets
-    from kalshi_cli.runner.execution.balance_hold import BalanceHold
-    from kalshi_cli.runner.execution.call_guard import CallGuard, Counters
+    from kalshi_cli.runner.execution.answers import AnswerBook
     from kalshi_cli.runner.execution.cancels import Cancels
     from kalshi_cli.runner.execution.dispatch import Dispatch
-    from kalshi_cli.runner.execution.fills import FillSync, SentOrders
+    from kalshi_cli.runner.execution.fills import FillSync
     from kalshi_cli.runner.execution.outbox import Outbox
-    from kalshi_cli.runner.execution.sender import Sender
-    from kalshi_cli.runner.execution.unknown_orders import UnknownOrders
-    from kalshi_cli.services.orders import OrderService
+    from kalshi_cli.runner.execution.shared import Holds, Report
 
 
 class LoopExecutor:
     def __init__(
         self,
         *,
-        orders: OrderService,
         risk: RiskEngine,
-        portfolio: Portfolio,
-        log: EventLog,
+        report: Report,
         dispatch: Dispatch,
-        counters: Counters,
-        fills_due: threading.Event,
-        guard: CallGuard,
-        balance_hold: BalanceHold,
-        unknown_orders: UnknownOrders,
-        sent: SentOrders,
+        holds: Holds,
         fills: FillSync,
         cancels: Cancels,
-        sender: Sender,
         outbox: Outbox,
+        answers: AnswerBook,
         dry_run: bool = False,
     ) -> None:
         """The executor's parts come built (runner/assembly.py `build_executor`), each with
         what it uses; the executor decides and hands on to them."""
-        self.orders = orders
         # where exchange calls go: off the deciding path with workers (runner/execution/dispatch.py)
         self.dispatch = dispatch
         self._risk = risk
-        self._portfolio = portfolio
-        self._log = log
+        self._log = report.log
         self.dry_run = dry_run
-        self.counters = counters
+        self.counters = report.counters
         # the strategies' own budgets (None: no strategy has one); set by the loop
         self.budgets: Budgets | None = None
-        self.guard = guard
-        self._fills_due = fills_due
-        self.balance_hold = balance_hold
-        self.unknown_orders = unknown_orders
-        self.sent = sent
+        self.guard = holds.guard
+        self.balance_hold = holds.balance_hold
+        self.unknown_orders = holds.unknown
         self.fills = fills
+        self.sent = fills.sent
         self.cancels = cancels
-        self.sender = sender
         self.outbox = outbox
+        self.answers = answers
 
     # ---------------------------------------------------------------- intents
 
@@ -179,13 +164,21 @@ class LoopExecutor:
         self.cancels.send_cancels(intent.ticker, intent.replaces, "replaced", replaced)
 
     def _send(self, intent: Intent, *, batch: bool, then: Callable[[Decimal | None], None]) -> None:
-        size = self.outbox.batch_size() if batch and not intent.reduce_only else 1
-        if size == 1:
-            return self.sender.submit(intent, then=then)
-        self.outbox.queue(intent)
-        if len(self.outbox.queued) >= size:
-            self.outbox.flush()
+        # its slot of the order-rate cap is taken now, so the decisions after it count it
+        self._risk.record_sent()
+        if not self.outbox.send(intent, batch=batch, then=then):
+            return
+        if len(self.outbox.queued) >= self.outbox.batch_size():
+            self.flush()
         then(ZERO)
+
+    def flush(self) -> None:
+        """Send what waits in the tick's batch (runner/execution/outbox.py), unless a loss
+        realized since they were allowed (a stop-loss of this pass) tripped the daily circuit
+        breaker: none of them would be allowed now, so none goes."""
+        if self.outbox.queued and self._risk.check_circuit_breaker():
+            self.outbox.drop("the daily circuit breaker tripped")
+        self.outbox.flush()
 
     def _denied(self, intent: Intent, *, last_data_at: float | None, in_sync: bool) -> bool:
         """The risk engine's verdict, the orders waiting in the tick's batch counted as
@@ -193,9 +186,7 @@ class LoopExecutor:
         of unknown outcome too (they may rest)."""
         ctx = self._risk.context(
             self.outbox.queued_view(intent.ticker),
-            total_exposure=self._portfolio.total_exposure()
-            + self.outbox.pending_exposure
-            + self.unknown_orders.exposure(),
+            total_exposure=self.outbox.total_exposure(),
             last_data_at=last_data_at,
             in_sync=in_sync,
             owned=self._owned(intent, self.outbox.pending()),
@@ -216,8 +207,7 @@ class LoopExecutor:
         and the stop-loss's."""
         if self._risk.rate_cap.count() + len(intents) > self._risk.rate_cap.limit:
             return self._drop_group(intents[0], "the order-rate cap has no room for every leg")
-        added = self.unknown_orders.exposure()  # orders that may rest count as resting ones
-        queued = self.outbox.pending_exposure
+        added = ZERO  # what the legs before it add
         for n, intent in enumerate(intents):
             if not intent.reduce_only and self.unknown_orders.holds(intent.ticker):
                 return self._drop_group(intent, "an order of unknown outcome here")
@@ -225,7 +215,7 @@ class LoopExecutor:
             view = self.outbox.queued_view(intent.ticker)
             ctx = self._risk.context(
                 view,
-                total_exposure=self._portfolio.total_exposure() + queued + added,
+                total_exposure=self.outbox.total_exposure() + added,
                 last_data_at=last_data_at,
                 in_sync=in_sync,
                 owned=self._owned(intent, [*self.outbox.pending(), *intents[:n]]),
@@ -270,11 +260,11 @@ class LoopExecutor:
 
     @property
     def fills_due(self) -> bool:
-        return self._fills_due.is_set()
+        return self.fills.due.is_set()
 
     @fills_due.setter
     def fills_due(self, due: bool) -> None:
         if due:
-            self._fills_due.set()
+            self.fills.due.set()
         else:
-            self._fills_due.clear()
+            self.fills.due.clear()

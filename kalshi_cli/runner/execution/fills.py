@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch, Urgency, run_call
+from kalshi_cli.runner.execution.dispatch import CallAnswer, Urgency, run_call
 from kalshi_cli.services.pnl import fill_record_from_api, fill_subaccount
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING, SENT_STATUSES
 from kalshi_cli.vocabulary.errors import KalshiError
@@ -22,13 +22,10 @@ from kalshi_cli.vocabulary.models import ZERO, Action, Side, from_book
 
 if TYPE_CHECKING:
     from kalshi_cli.feed.messages import FillNotice
-    from kalshi_cli.runner.books.eventlog import EventLog
-    from kalshi_cli.runner.books.portfolio import Portfolio
-    from kalshi_cli.runner.books.records import LoopTradingRecords
-    from kalshi_cli.runner.execution.call_guard import CallGuard, Counters
-    from kalshi_cli.runner.execution.unknown_orders import Looked, UnknownOrders
-    from kalshi_cli.services.orders import OrderClient
-    from kalshi_cli.store import FillRecord, IntentRecord, Store
+    from kalshi_cli.runner.execution.dispatch import Wire
+    from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
+    from kalshi_cli.runner.execution.unknown_orders import Looked
+    from kalshi_cli.store import FillRecord, IntentRecord
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import Fill, Order
 
@@ -76,31 +73,26 @@ class FillSync:
     def __init__(
         self,
         *,
-        client: OrderClient,
-        store: Store,
-        records: LoopTradingRecords,
-        portfolio: Portfolio,
-        log: EventLog,
+        wire: Wire,
+        books: Bookkeeping,
+        report: Report,
         clock: Clock,
-        guard: CallGuard,
-        counters: Counters,
-        unknown: UnknownOrders,
-        sent: SentOrders,
+        holds: Holds,
         due: threading.Event,
-        dispatch: Dispatch,
     ) -> None:
-        self.dispatch = dispatch
+        self.dispatch = wire.dispatch
         self._reads_out = 0
-        self._client = client
-        self._store = store
-        self._records = records
-        self._portfolio = portfolio
-        self._log = log
+        self._client = wire.client
+        self._store = books.store
+        self._records = books.records
+        self._portfolio = books.portfolio
+        self._log = report.log
         self._clock = clock
-        self._guard = guard
-        self._counters = counters
-        self._unknown = unknown
-        self._sent = sent
+        self._guard = holds.guard
+        self._counters = report.counters
+        self._unknown = holds.unknown
+        # what this run sent, by order id, for its fills' strategy, latency and slippage
+        self.sent = SentOrders()
         self.due = due  # a read is due: the next tick makes it (not during a backoff)
         self._seen: dict[str, float] = {}  # fill id applied -> its time
         # order id -> contracts filled, counted fill by fill, for the orders whose state-file
@@ -196,7 +188,7 @@ class FillSync:
 
     def _perhaps_unknown(self, fill: Fill) -> bool:
         return (
-            fill.order_id not in self._sent
+            fill.order_id not in self.sent
             and self._unknown.holds(fill.ticker)
             and self._store.orders.intent_by_order_id(fill.order_id) is None
         )
@@ -247,7 +239,7 @@ class FillSync:
 
     def apply(self, fill: Fill) -> None:
         """One fill read: into the view, the state file (with its order's row) and the log."""
-        sent = self._sent.get(fill.order_id)
+        sent = self.sent.get(fill.order_id)
         intent = self._store.orders.intent_by_order_id(fill.order_id)
         strategy = sent.strategy if sent else (intent.strategy if intent else None)
         coid = sent.client_order_id if sent else (intent.client_order_id if intent else None)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.books.portfolio import open_order
-from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch, Urgency, run_call
+from kalshi_cli.runner.execution.dispatch import CallAnswer, Urgency, run_call
 from kalshi_cli.store.records import NOT_ON_EXCHANGE
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import KalshiError
@@ -27,7 +27,7 @@ from kalshi_cli.vocabulary.models import ZERO
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.execution.call_guard import CallGuard
-    from kalshi_cli.services.orders import OrderClient
+    from kalshi_cli.runner.execution.dispatch import Wire
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import Order
@@ -81,24 +81,23 @@ class UnknownOrders:
     def __init__(
         self,
         *,
-        client: OrderClient,
+        wire: Wire,
         store: Store,
         portfolio: Portfolio,
         log: EventLog,
         clock: Clock,
         guard: CallGuard,
-        fills_due: threading.Event,
-        dispatch: Dispatch,
+        fills_due: Callable[[], None],
     ) -> None:
-        self.dispatch = dispatch
+        self.dispatch = wire.dispatch
         self._looking = False  # a round of lookups is out (resolve_later)
-        self._client = client
+        self._client = wire.client
         self._store = store
         self._portfolio = portfolio
         self._log = log
         self._clock = clock
         self._guard = guard
-        self._fills_due = fills_due  # raised when an order found had filled
+        self._fills_due = fills_due  # called when an order found had filled: a fill read is due
         # client order id -> an order whose answer was lost; its market takes no new
         # (non-reducing) order until the exchange says what became of it
         self.unknown: dict[str, LostAnswer] = {}
@@ -268,4 +267,4 @@ class UnknownOrders:
                 )
             )
         if order.fill_count > 0:
-            self._fills_due.set()
+            self._fills_due()

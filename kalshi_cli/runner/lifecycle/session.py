@@ -900,7 +900,7 @@ def trade(
         if reload is not None:  # a SIGHUP while starting is answered at the first tick
             loop.reload_requested = reload
         group = _open_group(client, store, config, log) if _wants_group(options) else None
-        loop.executor.sender.order_group_id = group
+        loop.executor.answers.order_group_id = group
         if group is not None:
             loop.trigger_group = functools.partial(client.order_groups.trigger_order_group, group)
         log.emit(

@@ -145,13 +145,13 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
             if found is not None or loop.clock.monotonic() - lost.since >= LANDING_WINDOW_S:
                 del unknown[client_order_id]  # settled, or it can no longer land
 
-    if loop.executor.sender.order_group_id or (abandon is not None and abandon.is_set()):
+    if loop.executor.answers.order_group_id or (abandon is not None and abandon.is_set()):
         look()  # once: what may still land, the group's trigger below refuses
     else:
         # no group to refuse it: wait, as a shutdown does, until it shows or cannot land
         wait_out_unknown(unknown, look, loop.clock, loop.log, abandon)
     done.left.extend(sorted(unknown))
-    group = loop.executor.sender.order_group_id
+    group = loop.executor.answers.order_group_id
     # only a live session has a group, and its client (a `KalshiClient`) is the one that made it
     groups: GroupTrigger | None = getattr(client, "order_groups", None)
     if (

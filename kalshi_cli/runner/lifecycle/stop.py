@@ -114,7 +114,7 @@ def _withdraw(loop: StoppingLoop, abandon: threading.Event | None) -> bool:
     if abandon is not None and abandon.is_set():
         return False  # interrupted again before the stop began: the person will not wait
     own = loop.own_resting()
-    group = loop.executor.sender.order_group_id
+    group = loop.executor.answers.order_group_id
     triggered = False
     if group is not None and loop.trigger_group is not None:
         try:

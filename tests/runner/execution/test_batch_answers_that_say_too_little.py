@@ -107,7 +107,7 @@ def test_an_item_that_does_not_say_plainly_leaves_its_order_unknown(
     tickers = list(rig.exchange.markets)[:2]
     for ticker in tickers:
         executor.outbox.queue(_bid(ticker))
-    executor.outbox.flush()
+    executor.flush()
     (first, second) = sent[0]
     assert _resting(rig, first)  # the exchange placed it
     assert _status(rig, first) == "unknown"  # never `rejected`
@@ -130,7 +130,7 @@ def test_an_item_refused_in_plain_words_is_rejected(tmp_path: Path) -> None:
     executor = rig.loop.executor
     for ticker in list(rig.exchange.markets)[:2]:
         executor.outbox.queue(_bid(ticker))
-    executor.outbox.flush()
+    executor.flush()
     assert _status(rig, sent[0][0]) == "rejected"
     assert sent[0][0] not in executor.unknown_orders.unknown
 
@@ -149,7 +149,7 @@ def test_the_next_batch_holds_a_market_the_last_one_left_an_order_unknown_in(
     a, b = list(rig.exchange.markets)[:2]
     for intent in (_bid(a), _bid(b), _bid(a, Side.NO), _bid(b, Side.NO)):
         executor.outbox.queue(intent)
-    executor.outbox.flush()
+    executor.flush()
     assert executor.unknown_orders.holds(a)
     recorded = [i.ticker for i in rig.store.orders.intents()]
     # a held: no new adding order beside an order of unknown outcome; b's second goes out
@@ -181,7 +181,7 @@ def test_a_batch_answered_with_the_exchanges_trouble_counts_as_an_api_error(
         executor.guard.backoff_until = 0.0  # each batch as the first after a backoff
         executor.outbox.queue(_bid(ticker))
         executor.outbox.queue(_bid(ticker, Side.NO))
-        executor.outbox.flush()
+        executor.flush()
         assert len(sent) == n
         assert all(coid in executor.unknown_orders.unknown for coid in sent[-1])
         assert executor.guard.backing_off, f"batch {n}: no backoff after the exchange's trouble"
@@ -202,7 +202,7 @@ def test_items_that_only_leave_out_their_ids_do_not_count_as_api_errors(tmp_path
     ticker = next(iter(rig.exchange.markets))
     executor.outbox.queue(_bid(ticker))
     executor.outbox.queue(_bid(ticker, Side.NO))
-    executor.outbox.flush()
+    executor.flush()
     assert all(coid in executor.unknown_orders.unknown for coid in sent[0])
     assert not executor.guard.backing_off
     assert rig.loop.risk.api_guard.consecutive == 0

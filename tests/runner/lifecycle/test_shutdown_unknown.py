@@ -230,7 +230,7 @@ def test_with_the_sessions_order_group_the_stop_looks_once_and_does_not_wait(
     quick."""
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
     coid = _lose_next_create(rig, Held(10_000.0))
-    rig.loop.executor.sender.order_group_id = "the-session-group"
+    rig.loop.executor.answers.order_group_id = "the-session-group"
     before = rig.clock.monotonic()
     rig.loop.shutdown(cancel_resting=True)
     assert rig.clock.monotonic() == before, "no wait"

@@ -418,7 +418,7 @@ def test_an_order_of_unknown_outcome_at_the_failure_is_stopped_by_the_order_grou
         assert holder.stdin is not None and holder.stdout is not None
         pipe_in, pipe_out = holder.stdin, holder.stdout
         group = open_session_group(s.client, s.store, TradeConfig(), s.loop.log)
-        s.loop.executor.sender.order_group_id = group
+        s.loop.executor.answers.order_group_id = group
         _idle_pass(s)
         creates = sim.stats()["order_create_requests"]
         sim.set_faults(hold_request_s=4)
@@ -564,7 +564,7 @@ def test_an_order_of_unknown_outcome_at_a_state_failure_without_a_group_does_not
     ):
         assert holder.stdin is not None and holder.stdout is not None
         pipe_in, pipe_out = holder.stdin, holder.stdout
-        assert s.loop.executor.sender.order_group_id is None  # --no-order-group
+        assert s.loop.executor.answers.order_group_id is None  # --no-order-group
         _idle_pass(s)
         creates = sim.stats()["order_create_requests"]
         sim.set_faults(hold_request_s=4)

@@ -163,7 +163,7 @@ def quoting(
     loop.settings = replace(loop.settings, stop_deadline_s=STOP_DEADLINE_S, batch_wait_s=1e9)
     if group:
         group_id = open_session_group(client, store, config, log)
-        loop.executor.sender.order_group_id = group_id
+        loop.executor.answers.order_group_id = group_id
         loop.trigger_group = partial(client.order_groups.trigger_order_group, group_id)
     feed.start()
     try:

@@ -1,0 +1,463 @@
+"""The booking of an order's answer, for the trade loop's `Sender` (one order) and `Outbox` (a
+batch), parts of its `LoopExecutor` (runner/execution/execution.py): the request built for an
+intent (in the session's order group) and the intent written, the orders sent and not yet booked
+(`in_flight`: the risk engine counts them as resting), then what the exchange answered: an
+accepted order counted, remembered for its fills and resting in the view; a refusal or transport
+failure reported to the API error guard and the balance hold; an answer lost leaving the order
+unknown (never sent again, looked up: runner/execution/unknown_orders.py); an order the state
+file could not record made known to the loop; the exchange's refusal for a triggered order group
+turned into a halt; a fill at once read before the next decision in its market.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from kalshi_cli.risk.state import halt
+from kalshi_cli.runner.books.portfolio import OpenOrder, open_order
+from kalshi_cli.runner.execution.fills import Sent
+from kalshi_cli.runner.execution.order_group import GROUP_TRIGGERED
+from kalshi_cli.store.errors import OrderNotRecorded, StoreError
+from kalshi_cli.vocabulary.errors import (
+    ApiError,
+    OrderOutcomeUnknown,
+    TradingHaltedError,
+    TransportError,
+)
+from kalshi_cli.vocabulary.models import ZERO, to_book
+from kalshi_cli.vocabulary.order_terms import owned_client_order_id
+
+if TYPE_CHECKING:
+    from kalshi_cli.client.batch_orders import BatchItem
+    from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
+    from kalshi_cli.runner.execution.dispatch import CallAnswer
+    from kalshi_cli.runner.execution.fills import FillSync
+    from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
+    from kalshi_cli.services.orders import OrderService, SentOrder
+    from kalshi_cli.strategies import Intent
+    from kalshi_cli.vocabulary.decisions import PositionView
+
+
+class AnswerBook:
+    def __init__(
+        self,
+        *,
+        orders: OrderService,
+        books: Bookkeeping,
+        report: Report,
+        holds: Holds,
+        fills: FillSync,
+    ) -> None:
+        self.orders = orders
+        self._store = books.store
+        self._records = books.records
+        self._portfolio = books.portfolio
+        self._log = report.log
+        self._counters = report.counters
+        self._guard = holds.guard
+        self._unknown = holds.unknown
+        self._balance_hold = holds.balance_hold
+        self._fills = fills
+        # the session's order group (runner/execution/order_group.py): every order goes into it
+        self.order_group_id: str | None = None
+        # the orders sent whose answers are not booked yet: the risk engine counts them
+        self.in_flight = InFlight()
+
+    # ---------------------------------------------------------------- before the answer
+
+    def create(self, intent: Intent) -> CreateOrder:
+        """The request for an intent, with a fresh client order id naming its strategy."""
+        from kalshi_cli.client.requests import CreateOrder
+
+        book = to_book(intent.side, intent.action, intent.price)
+        return CreateOrder(
+            ticker=intent.ticker,
+            book_side=book.book_side,
+            price=book.yes_price,
+            count=intent.count,
+            time_in_force=intent.time_in_force,
+            post_only=intent.post_only,
+            reduce_only=intent.reduce_only,
+            order_group_id=self.order_group_id,
+            client_order_id=owned_client_order_id(intent.strategy),
+        )
+
+    def record(self, intent: Intent, create: CreateOrder) -> bool:
+        """The intent written in the state file, if the trading state read in the same
+        transaction allows it; False (logged) when it does not, and nothing may be sent."""
+        try:
+            self.orders.record_intent(
+                create,
+                side=intent.side,
+                action=intent.action,
+                strategy=intent.strategy,
+                model_fair=intent.model_fair,
+                reason=intent.reason,
+            )
+        except TradingHaltedError as exc:
+            # HALTED (or SAFE_MODE) written after the risk engine read the state: the intent
+            # was refused in the transaction that would have recorded it, and nothing was sent
+            self._log.emit("intent_dropped", {"ticker": intent.ticker, "reason": exc.message})
+            return False
+        return True
+
+    def record_all(self, chunk: list[Intent]) -> list[tuple[Intent, CreateOrder]]:
+        """Every intent of the batch in one transaction (one commit), each only if the trading
+        state, read inside that transaction, allows it; those refused are dropped, unsent."""
+        recorded: list[tuple[Intent, CreateOrder]] = []
+        with self._store.transaction():
+            for intent in chunk:
+                create = self.create(intent)
+                if self.record(intent, create):
+                    recorded.append((intent, create))
+        return recorded
+
+    def sending(self, recorded: list[tuple[Intent, CreateOrder]]) -> None:
+        """Orders on their way: counted as resting until their answers are booked, each beside
+        the ones before it in its market."""
+        views: dict[str, PositionView] = {}
+        for intent, create in recorded:
+            view = views.get(intent.ticker) or self._portfolio.view(intent.ticker)
+            self.in_flight.add(create.client_order_id, intent, view)
+            views[intent.ticker] = view.after(intent)
+
+    def answered(self, recorded: list[tuple[Intent, CreateOrder]]) -> None:
+        for _, create in recorded:
+            self.in_flight.remove(create.client_order_id)
+
+    # ---------------------------------------------------------------- the answer
+
+    def book(
+        self, intent: Intent, create: CreateOrder, sent_at: float, sent: SentOrder
+    ) -> Decimal | None:
+        """One order's answer booked: the count filled at once, or None when it did not go
+        out (refused, or lost and not found)."""
+        try:
+            outcome = self.orders.book_sent(create, sent)
+        except OrderOutcomeUnknown as exc:
+            self._guard.failed(exc, sent_at)
+            exposure = added_exposure(self._portfolio.view(intent.ticker), intent)
+            self._unknown.lost(create.client_order_id, intent.ticker, exposure)
+            self._fills.due.set()
+            self._log.emit(
+                "order_unknown",
+                {
+                    **intent_fields(intent),
+                    "client_order_id": create.client_order_id,
+                    "error": exc.message,
+                },
+            )
+            return None
+        except OrderNotRecorded as exc:
+            self.not_recorded(intent, exc)
+            raise
+        except (ApiError, TransportError) as exc:
+            if self.order_group_id and isinstance(exc, ApiError) and exc.code == GROUP_TRIGGERED:
+                self.group_triggered(intent, exc.message)
+                return None
+            self._guard.failed(exc, sent_at)
+            self._balance_hold.refused(exc.code if isinstance(exc, ApiError) else None)
+            self._log.emit("order_rejected", {**intent_fields(intent), "error": exc.message})
+            return None
+        self._guard.ok(sent_at)
+        self.placed(
+            intent,
+            create,
+            sent_at,
+            order_id=outcome.order_id,
+            status=outcome.status,
+            fill_count=outcome.fill_count,
+            remaining=outcome.remaining_count,
+        )
+        if outcome.fill_count > 0:
+            # the position must be known before the next decision in this market
+            self._fills.read_for((intent.ticker,))
+        return outcome.fill_count
+
+    def book_batch(
+        self,
+        recorded: list[tuple[Intent, CreateOrder]],
+        sent_at: float,
+        answer: CallAnswer[list[BatchItem]],
+    ) -> None:
+        """A batch's answer in the state file and the view, each item as a single order's."""
+        try:
+            items = answer.get()
+        except OrderOutcomeUnknown as exc:
+            self._guard.failed(exc, sent_at)
+            self._lost(recorded, exc.message)
+            return
+        except (ApiError, TransportError) as exc:
+            # the request as a whole was refused, or never left: none of its orders exists
+            for intent, create in recorded:
+                self._store.orders.mark_rejected(create.client_order_id, reason=exc.message)
+                self._log.emit("order_rejected", {**intent_fields(intent), "error": exc.message})
+            if self.order_group_id and isinstance(exc, ApiError) and exc.code == GROUP_TRIGGERED:
+                self.group_triggered(recorded[0][0], exc.message)
+            else:
+                self._guard.failed(exc, sent_at)
+            self._balance_hold.refused(exc.code if isinstance(exc, ApiError) else None)
+            return
+        # an item that does not say plainly is no answer: its order is looked up, as one the
+        # answer left out (client/batch_orders.py `_item`)
+        unclear = {item.client_order_id: item.error for item in items if item.unknown}
+        answered = {item.client_order_id: item for item in items if not item.unknown}
+        placed: list[tuple[Intent, CreateOrder, CreateOrderResult, str]] = []
+        unnamed = [(i, c) for i, c in recorded if c.client_order_id not in answered]
+        trouble = [item for item in items if item.trouble]
+        if trouble:
+            # items that are the exchange's own trouble are a 5xx in other words: the API error
+            # guard counts the batch as one failed call (an item that only leaves out its order
+            # id or its client order id, all optional in the spec, does not count)
+            self._guard.failed(
+                OrderOutcomeUnknown(
+                    f"{len(trouble)} order(s) of a batch answered with the exchange's trouble "
+                    f"({trouble[0].error})",
+                    client_order_id=trouble[0].client_order_id,
+                ),
+                sent_at,
+            )
+        else:
+            self._guard.ok(sent_at)
+        triggered: tuple[Intent, str] | None = None  # an item refused for the order group
+        try:
+            with self._store.transaction():  # one commit for the batch's answers
+                self._lost(unnamed, "the batch answer did not name this order", unclear)
+                for intent, create in recorded:
+                    item = answered.get(create.client_order_id)
+                    if item is None:
+                        continue  # lost, above
+                    if item.result is None:
+                        reason = item.error or "refused"
+                        self._store.orders.mark_rejected(create.client_order_id, reason=reason)
+                        self._log.emit("order_rejected", {**intent_fields(intent), "error": reason})
+                        self._balance_hold.refused(reason.split(":")[0])
+                        if reason.split(":")[0] == GROUP_TRIGGERED and self.order_group_id:
+                            triggered = triggered or (intent, reason)
+                    else:
+                        status = self.orders.record_answer(create, item.result)
+                        placed.append((intent, create, item.result, status))
+        except StoreError as exc:
+            raise self._unrecorded(recorded, answered, exc) from exc
+        if triggered is not None:
+            self.group_triggered(*triggered)
+        for intent, create, result, status in placed:
+            self.placed(
+                intent,
+                create,
+                sent_at,
+                order_id=result.order_id,
+                status=status,
+                fill_count=result.fill_count,
+                remaining=result.remaining_count,
+            )
+        filled = [intent.ticker for intent, _, result, _ in placed if result.fill_count > 0]
+        if filled:
+            # the positions must be known before the next decision in these markets
+            self._fills.read_for(filled)
+
+    def _unrecorded(
+        self,
+        recorded: list[tuple[Intent, CreateOrder]],
+        answered: dict[str, BatchItem],
+        error: StoreError,
+    ) -> OrderNotRecorded:
+        """The batch's answers could not be committed: every order the exchange accepted
+        exists, whatever the state file says. Each is made known to the loop, so the stop that
+        follows withdraws it (runner/lifecycle/state_fault.py); the orders whose answer was lost are
+        already among the unknown."""
+        first: OrderNotRecorded | None = None
+        for intent, create in recorded:
+            item = answered.get(create.client_order_id)
+            if item is None or item.result is None:
+                continue
+            result = item.result
+            exc = OrderNotRecorded(
+                f"order {create.client_order_id} WAS PLACED (order id {result.order_id}, in a "
+                f"batch), but the state file could not record it: {error.message}",
+                hint="do not place it again; `kalshi reconcile` records it once the state "
+                "file can be written",
+                client_order_id=create.client_order_id,
+                order_id=result.order_id,
+                remaining=result.remaining_count,
+            )
+            self.not_recorded(intent, exc)
+            first = first or exc
+        if first is not None:
+            return first
+        return OrderNotRecorded(
+            f"a batch's answers could not be recorded: {error.message}",
+            hint="`kalshi reconcile` settles them once the state file can be written",
+            client_order_id=recorded[0][1].client_order_id,
+            order_id=None,
+            remaining=ZERO,
+        )
+
+    def _lost(
+        self,
+        lost: list[tuple[Intent, CreateOrder]],
+        why: str,
+        reasons: dict[str, str | None] | None = None,
+    ) -> None:
+        """Orders of the batch that may exist: every one known to the loop first (its market
+        takes no new order, the lookups find it, a stop on a failing state file waits for it),
+        then each marked unknown in the state file (`why`, or its own reason in `reasons`); a
+        mark that fails ends the marking (OrderNotRecorded), the loop still knowing them all."""
+        views: dict[str, PositionView] = {}
+        for intent, create in lost:
+            view = views.get(intent.ticker) or self._portfolio.view(intent.ticker)
+            views[intent.ticker] = view.after(intent)
+            exposure = added_exposure(view, intent)
+            self._unknown.lost(create.client_order_id, intent.ticker, exposure)
+        if lost:
+            self._fills.due.set()
+        for intent, create in lost:
+            because = (reasons or {}).get(create.client_order_id) or why
+            self.orders.record_unknown(create, because)
+            self._log.emit(
+                "order_unknown",
+                {
+                    **intent_fields(intent),
+                    "client_order_id": create.client_order_id,
+                    "error": because,
+                },
+            )
+
+    def group_triggered(self, intent: Intent, error: str) -> None:
+        """The exchange refused the order because the session's order group is triggered (its
+        contracts limit hit, or a kill switch): stop placing, as the kill switch would."""
+        reason = f"the exchange triggered order group {self.order_group_id}"
+        self._log.emit(
+            "order_group_triggered",
+            {**intent_fields(intent), "order_group_id": self.order_group_id, "error": error},
+        )
+        halt(self._records, reason=reason, source="order group")
+
+    def placed(
+        self,
+        intent: Intent,
+        create: CreateOrder,
+        sent_at: float,  # monotonic
+        *,
+        order_id: str | None,
+        status: str,
+        fill_count: Decimal,
+        remaining: Decimal,
+    ) -> None:
+        """An order the exchange accepted (and the state file recorded): counted, remembered
+        for its fills' latency and slippage, logged, and resting in the view if it rests."""
+        self._counters.orders += 1
+        if order_id:
+            self._fills.sent.remember(
+                order_id,
+                Sent(
+                    create.client_order_id,
+                    intent.side,
+                    intent.action,
+                    intent.price,
+                    intent.model_fair,
+                    intent.strategy,
+                    sent_at,
+                ),
+            )
+        self._log.emit(
+            "order_placed",
+            {
+                **intent_fields(intent),
+                "client_order_id": create.client_order_id,
+                "order_id": order_id,
+                "status": status,
+                "filled": fill_count,
+                "remaining": remaining,
+            },
+        )
+        if order_id and remaining > 0 and status == "resting":
+            self._portfolio.add_order(
+                OpenOrder(
+                    order_id,
+                    create.client_order_id,
+                    intent.ticker,
+                    intent.side,
+                    intent.action,
+                    intent.price,
+                    remaining,
+                    intent.strategy,
+                )
+            )
+
+    def not_recorded(self, intent: Intent, exc: OrderNotRecorded) -> None:
+        """The order reached the exchange (or may have) and the state file could not take its
+        answer: the loop still knows of it, so the stop that follows withdraws it
+        (runner/lifecycle/state_fault.py)."""
+        if exc.order_id is None:
+            exposure = added_exposure(self._portfolio.view(intent.ticker), intent)
+            self._unknown.lost(exc.client_order_id, intent.ticker, exposure)
+            return
+        if exc.remaining > 0:
+            book = to_book(intent.side, intent.action, intent.price)
+            self._portfolio.add_order(
+                open_order(
+                    order_id=exc.order_id,
+                    client_order_id=exc.client_order_id,
+                    ticker=intent.ticker,
+                    book_side=book.book_side,
+                    yes_price=book.yes_price,
+                    side=intent.side,
+                    remaining=exc.remaining,
+                    strategy=intent.strategy,
+                )
+            )
+        self._fills.sent.remember(
+            exc.order_id,
+            Sent(
+                exc.client_order_id,
+                intent.side,
+                intent.action,
+                intent.price,
+                intent.model_fair,
+                intent.strategy,
+                self._guard.stamp(),
+            ),
+        )
+
+
+class InFlight:
+    """Orders sent whose answers are not booked yet (runner/execution/dispatch.py), by client order
+    id, and the exposure they add: the risk engine counts them as resting until they are."""
+
+    def __init__(self) -> None:
+        self.intents: dict[str, Intent] = {}
+        self._added: dict[str, Decimal] = {}
+        self.exposure = ZERO
+
+    def add(self, client_order_id: str, intent: Intent, view: PositionView) -> None:
+        added = added_exposure(view, intent)
+        self.intents[client_order_id] = intent
+        self._added[client_order_id] = added
+        self.exposure += added
+
+    def remove(self, client_order_id: str) -> None:
+        self.intents.pop(client_order_id, None)
+        self.exposure -= self._added.pop(client_order_id, ZERO)
+
+
+def added_exposure(view: PositionView, intent: Intent) -> Decimal:
+    """What the intent adds to the total exposure if it rests beside the market's `view`."""
+    return view.after(intent).exposure() - view.exposure()
+
+
+def intent_fields(intent: Intent) -> dict[str, Any]:
+    return {
+        "ticker": intent.ticker,
+        "side": intent.side,
+        "action": intent.action,
+        "price": intent.price,
+        "count": intent.count,
+        "model_fair": intent.model_fair,
+        "edge": intent.edge_after_fees.quantize(Decimal("0.0001")),
+        "tif": intent.time_in_force,
+        "reduce_only": intent.reduce_only,
+        "strategy": intent.strategy,
+        "reason": intent.reason,
+    }

@@ -1,0 +1,46 @@
+"""What several of the executor's parts share, each for one purpose, built once by
+runner/assembly.py and handed only to the parts that use all of it (as `dispatch.Wire` is: the
+client and the dispatch, how a part reaches the exchange):
+
+- `Bookkeeping`: where a part books what the exchange answered: the state file, the trading
+  records read from it (the realized P&L, a halt), and the loop's view of positions and orders;
+- `Report`: where a part reports: the event log and the run's counters;
+- `Holds`: what holds an order back, and what an answer teaches them: the API error guard's
+  backoff, the markets with an order of unknown outcome, the wait after a refusal for balance.
+
+Each is a frozen record of parts that exist on their own; a part keeps the members it uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.portfolio import Portfolio
+    from kalshi_cli.runner.books.records import LoopTradingRecords
+    from kalshi_cli.runner.execution.balance_hold import BalanceHold
+    from kalshi_cli.runner.execution.call_guard import CallGuard, Counters
+    from kalshi_cli.runner.execution.unknown_orders import UnknownOrders
+    from kalshi_cli.store import Store
+
+
+@dataclass(frozen=True)
+class Bookkeeping:
+    store: Store
+    records: LoopTradingRecords
+    portfolio: Portfolio
+
+
+@dataclass(frozen=True)
+class Report:
+    log: EventLog
+    counters: Counters
+
+
+@dataclass(frozen=True)
+class Holds:
+    guard: CallGuard
+    unknown: UnknownOrders
+    balance_hold: BalanceHold
