@@ -58,7 +58,7 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     max_revisit_s: Seconds = 10.0
     # the most threads that make the loop's exchange calls off its deciding path, started as
     # calls wait (0: none, each call waited for on the deciding thread)
-    send_workers: Annotated[int, msgspec.Meta(ge=0, le=256)] = 32
+    send_workers: Annotated[int, msgspec.Meta(ge=0, le=256)] = 64
     # the longest a send worker waits for one call's answer once it left (the rate limiter's wait
     # not counted); an order not answered within it is one of unknown outcome, looked up
     call_timeout_s: Seconds = 2.0
