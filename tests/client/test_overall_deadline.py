@@ -286,10 +286,9 @@ def test_kalshi_cancel_all_against_a_trickling_exchange_ends_at_its_deadline(
     assert took < 3.0 + START_MARGIN_S, f"cancel-all --deadline 3 took {took:.1f}s: {output}"
 
 
-def test_the_rate_limiters_wait_ends_at_the_callers_deadline() -> None:
-    """A read bucket of one token a second, emptied: the next read would wait ~10 s for its
-    tokens. Under a 2 s deadline the wait ends there and the read is not sent at all."""
-    clock = ManualClock()
+def _emptied_read_bucket(clock: ManualClock) -> tuple[KalshiClient, list[httpx.Request]]:
+    """A client whose read bucket (one token, ten a second's worth) its first read emptied,
+    and the requests that reached its exchange."""
     sent: list[httpx.Request] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -305,6 +304,14 @@ def test_the_rate_limiters_wait_ends_at_the_callers_deadline() -> None:
         rate_limits=TierLimits(read=BucketLimit(1, 10), write=BucketLimit(1, 10)),
     )
     client.portfolio.get_balance()  # takes the bucket's tokens
+    return client, sent
+
+
+def test_the_rate_limiters_wait_ends_at_the_callers_deadline() -> None:
+    """A read bucket of one token a second, emptied: the next read would wait ~10 s for its
+    tokens. Under a 2 s deadline the wait ends there and the read is not sent at all."""
+    clock = ManualClock()
+    client, sent = _emptied_read_bucket(clock)
     assert len(sent) == 1
     started = clock.monotonic()
     with Deadline.within(clock, 2.0), pytest.raises(TransportError) as caught:
@@ -320,21 +327,7 @@ def test_the_rate_limiters_wait_is_not_counted_in_answers_within() -> None:
     come ~10 s later still goes out then and is answered (a `Deadline` of 2 s would end it
     unsent, above)."""
     clock = ManualClock()
-    sent: list[httpx.Request] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        sent.append(request)
-        return httpx.Response(200, json={"balance": 1, "portfolio_value": 0})
-
-    client = KalshiClient(
-        api_base="http://exchange.invalid/trade-api/v2",
-        key_id="deadline-test",
-        private_key=generate_private_key(),
-        clock=clock,
-        transport=httpx.MockTransport(answer),
-        rate_limits=TierLimits(read=BucketLimit(1, 10), write=BucketLimit(1, 10)),
-    )
-    client.portfolio.get_balance()  # takes the bucket's tokens
+    client, sent = _emptied_read_bucket(clock)
     started = clock.monotonic()
     with answers_within(2.0):
         client.portfolio.get_balance()
