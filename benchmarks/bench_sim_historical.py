@@ -27,6 +27,13 @@ from kalshi_cli.sim.server.auth import DEFAULT_WINDOW_S, Authenticator
 from kalshi_cli.sim.server.faults import Faults
 from kalshi_cli.sim.core.historical import HistoryPolicy
 from kalshi_cli.sim.server.ratelimit import tier_named
+try:  # the order as one value; a tree from before it took the terms as keywords
+    from kalshi_cli.sim.core.records import PlaceRequest
+    def place(exchange, who, **terms):
+        return exchange.place_order(who, PlaceRequest(**terms))
+except ImportError:
+    def place(exchange, who, **terms):
+        return exchange.place_order(who, **terms)
 try:
     from kalshi_cli.sim.server.ratelimit import SimRateLimiter
 except ImportError:  # a tree from before the simulator's limiter had its own name
@@ -62,8 +69,8 @@ for i in range(trades):
     for who, side, tif in (
         (maker, BookSide.ASK, TimeInForce.GTC), (taker, BookSide.BID, TimeInForce.IOC)
     ):
-        exchange.place_order(
-            who, ticker=ticker, book_side=side, price=price, count=Decimal(1),
+        place(
+            exchange, who, ticker=ticker, book_side=side, price=price, count=Decimal(1),
             time_in_force=tif, self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
         )
     if i % 100 == 99:

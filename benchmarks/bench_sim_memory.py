@@ -28,6 +28,13 @@ from kalshi_cli.sim.server.app import create_app
 from kalshi_cli.sim.server.auth import DEFAULT_WINDOW_S, Authenticator
 from kalshi_cli.sim.server.faults import Faults
 from kalshi_cli.sim.server.ratelimit import tier_named
+try:  # the order as one value; a tree from before it took the terms as keywords
+    from kalshi_cli.sim.core.records import PlaceRequest
+    def place(exchange, who, **terms):
+        return exchange.place_order(who, PlaceRequest(**terms))
+except ImportError:
+    def place(exchange, who, **terms):
+        return exchange.place_order(who, **terms)
 try:
     from kalshi_cli.sim.server.ratelimit import SimRateLimiter
 except ImportError:  # a tree from before the simulator's limiter had its own name
@@ -62,8 +69,9 @@ for minute in range(1, minutes + 1):
         ticker = tickers[(minute * 60 + second) % len(tickers)]
         no_bid = exchange.best_bids(ticker)[1]
         if no_bid is not None:
-            exchange.place_order(
-                me, ticker=ticker, book_side=BookSide.BID, price=ONE - no_bid, count=Decimal(1),
+            place(
+                exchange, me, ticker=ticker, book_side=BookSide.BID, price=ONE - no_bid,
+                count=Decimal(1),
                 time_in_force=TimeInForce.IOC,
                 self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
             )
