@@ -2,7 +2,7 @@
 
 `lifecycle.session.trade()` is the command's one library call; `TradeLoop` is the loop itself, built
 by `lifecycle.session.build_loop()` from injected parts so tests drive it tick by tick. The loop
-sits here (`loop`, `loop_context`, `loop_settings`, `config`, `ports`, `budgets`, and `assembly`,
+sits here (`loop`, `loop_shared`, `loop_settings`, `config`, `ports`, `budgets`, and `assembly`,
 which puts it together); its parts are sorted by its story into `schedule/` (where a tick goes),
 `execution/` (from a decision to the exchange and back), `books/` (what it keeps and writes
 down) and `lifecycle/` (a run from start to stop). See docs/trade-loop.md "Where the code lives".

@@ -1,8 +1,10 @@
 """The trade loop put together, top to bottom: each part built once, here, and given what it
 uses (the constructor chain loop -> executor -> call guard -> unknown orders -> balance hold ->
-fills -> cancels -> answer book -> sender -> outbox; what several of them share for one purpose
-is one small record, runner/execution/shared.py). `session.build_loop` reconciles the state,
-then asks `assemble_loop` for a loop ready to tick. docs/trade-loop.md "Where the code lives".
+fills -> cancels -> answer book -> sender -> outbox, then the loop's own orders and the loop;
+what several of them share for one purpose is one small record, runner/execution/shared.py
+for the executor's parts and runner/loop_shared.py for the loop's). `session.build_loop`
+reconciles the state, then asks `assemble_loop` for a loop ready to tick. docs/trade-loop.md
+"Where the code lives".
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from kalshi_cli.runner.books.own_orders import OwnOrders
 from kalshi_cli.runner.execution.answers import AnswerBook
 from kalshi_cli.runner.execution.balance_hold import BalanceHold
 from kalshi_cli.runner.execution.call_guard import CallGuard, Counters
@@ -23,6 +26,7 @@ from kalshi_cli.runner.execution.sender import Sender
 from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
 from kalshi_cli.runner.execution.unknown_orders import UnknownOrders
 from kalshi_cli.runner.loop import TradeLoop
+from kalshi_cli.runner.loop_shared import Acting, Sight, Tuning, Voice
 
 if TYPE_CHECKING:
     from kalshi_cli.risk import RiskEngine
@@ -54,54 +58,64 @@ def assemble_loop(
     alerts: TradeAlerts | None = None,
     complements: Mapping[str, str] | None = None,
 ) -> TradeLoop:
-    """The loop with its executor: the executor's parts first, then the loop around them (the
-    loop builds the parts that call back into it: own orders, market pass, watch, schedule,
-    heartbeat)."""
+    """The loop with its executor: what its parts share (runner/loop_shared.py), the
+    executor's parts, the loop's own orders, then the loop around them (the loop builds the
+    parts that call back into it: market pass, watch, schedule, heartbeat)."""
+    voice = Voice(log=log, alerts=alerts)
+    # where exchange calls go: off the deciding path with workers (runner/execution/dispatch.py)
+    dispatch = Dispatch(workers=settings.send_workers, answer_within_s=settings.call_timeout_s)
     executor = build_executor(
+        dispatch=dispatch,
         client=client,
         store=store,
         orders=orders,
         risk=risk,
         records=records,
         portfolio=portfolio,
-        log=log,
+        voice=voice,
         clock=clock,
         settings=settings,
     )
-    return TradeLoop(
+    # a fill listed without a field the spec requires (client.connection.FillQuarantine),
+    # found while a worker reads the listing: booked on the deciding thread, before the
+    # listing's fills are
+    quarantine = getattr(getattr(client, "connection", None), "fill_quarantine", None)
+    if quarantine is not None:
+        doubt = executor.unknown_orders.fill_quarantined
+        quarantine.listeners.append(lambda found: dispatch.later(lambda: doubt(found)))
+    # which resting orders are the loop's, each strategy's, and their withdrawal
+    own = OwnOrders(executor=executor, portfolio=portfolio, names=lineup.names)
+    loop = TradeLoop(
         client=client,
-        store=store,
-        executor=executor,
-        feed=feed,
-        clock=clock,
-        lineup=lineup,
-        risk=risk,
+        sight=Sight(feed=feed, portfolio=portfolio, clock=clock),
+        acting=Acting(risk=risk, executor=executor, dispatch=dispatch, own=own),
+        tuning=Tuning(settings=settings, lineup=lineup),
+        voice=voice,
         records=records,
-        portfolio=portfolio,
-        log=log,
-        settings=settings,
-        alerts=alerts,
         complements=complements,
     )
+    # between two withdraw cancels, the heartbeat if it is due
+    own.after_each = loop.beat_if_due
+    return loop
 
 
 def build_executor(
     *,
+    dispatch: Dispatch,
     client: OrderClient,
     store: Store,
     orders: OrderService,
     risk: RiskEngine,
     records: LoopTradingRecords,
     portfolio: Portfolio,
-    log: EventLog,
+    voice: Voice,
     clock: Clock,
     settings: LoopSettings,
 ) -> LoopExecutor:
     """From a decision to the exchange and back (runner/execution/): every part the executor
     has, in the order each needs the ones before it."""
-    # where exchange calls go: off the deciding path with workers (runner/execution/dispatch.py)
-    dispatch = Dispatch(workers=settings.send_workers, answer_within_s=settings.call_timeout_s)
     wire = Wire(client=client, dispatch=dispatch)
+    log = voice.log
     books = Bookkeeping(store=store, records=records, portfolio=portfolio)
     report = Report(log=log, counters=Counters())
     # set when fills are due to be read: by a fill notice, a cancel that found less resting,
@@ -116,6 +130,7 @@ def build_executor(
         clock=clock,
         guard=guard,
         fills_due=fills_due.set,
+        alert=voice.alert,
     )
     balance_hold = BalanceHold(clock=clock, counters=report.counters, log=log)
     holds = Holds(guard=guard, unknown=unknown_orders, balance_hold=balance_hold)
@@ -138,11 +153,11 @@ def build_executor(
     return LoopExecutor(
         risk=risk,
         report=report,
-        dispatch=dispatch,
         holds=holds,
         fills=fills,
         cancels=cancels,
         outbox=outbox,
-        answers=answers,
+        hold_markets=dispatch.hold,
+        threaded=dispatch.threaded,
         dry_run=settings.dry_run,
     )

@@ -8,8 +8,9 @@ spent, each visit running the stop-loss and the strategy and sending what the ri
 allows; the heartbeat ends it. `run` repeats ticks as news arrives and at least every
 `tick_interval_s`, waking on the feed's `wait_for_events` when it has one; nothing in a tick
 sleeps or reads the wall clock, so tests drive it with a `ManualClock`. `TradeLoop` is handed
-its executor (built by runner/assembly.py) and builds the parts that call back into it (own
-orders, market pass, watch, schedule, heartbeat) and the `LoopContext` they share.
+what its parts share (runner/loop_shared.py: what it sees, acts through, is tuned by and says,
+built by runner/assembly.py with the executor and the loop's own orders) and builds the parts
+that call back into it (market pass, watch, schedule, heartbeat), each given what it uses.
 docs/trade-loop.md "Each tick", "How the loop waits" and "Where the code lives".
 """
 
@@ -22,32 +23,25 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from kalshi_cli.feed.book import FeedEvent
-from kalshi_cli.risk import RiskEngine
-from kalshi_cli.runner.books.eventlog import EventLog
-from kalshi_cli.runner.books.own_orders import OwnOrders
-from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio
+from kalshi_cli.runner.books.portfolio import OpenOrder
 from kalshi_cli.runner.books.records import LoopTradingRecords
 from kalshi_cli.runner.budgets import Budgets
 from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
-from kalshi_cli.runner.lifecycle.heartbeat import Heartbeat
+from kalshi_cli.runner.lifecycle.heartbeat import Heartbeat, RunFigures
 from kalshi_cli.runner.lifecycle.loop_watch import LoopWatch
 from kalshi_cli.runner.lifecycle.summary import Summary
-from kalshi_cli.runner.loop_context import LoopContext
 from kalshi_cli.runner.loop_settings import LoopSettings
-from kalshi_cli.runner.ports import LoopClient, MarketFeed
+from kalshi_cli.runner.ports import LoopClient
 from kalshi_cli.runner.schedule.lineup import Lineup, Member
 from kalshi_cli.runner.schedule.market_pass import MarketPass
 from kalshi_cli.runner.schedule.schedule import LagReport, MarketSchedule
 from kalshi_cli.strategies import PositionView
 from kalshi_cli.strategy_api import MarketTerms
 from kalshi_cli.vocabulary.clock import Deadline
-from kalshi_cli.vocabulary.models import ZERO
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.execution.execution import LoopExecutor
+    from kalshi_cli.runner.loop_shared import Acting, Sight, Tuning, Voice
     from kalshi_cli.store import Store
-    from kalshi_cli.vocabulary.clock import Clock
-    from kalshi_cli.vocabulary.models import QuarantinedFill
 
 
 class TradeLoop:
@@ -55,46 +49,24 @@ class TradeLoop:
         self,
         *,
         client: LoopClient,
-        store: Store,
-        executor: LoopExecutor,
-        feed: MarketFeed,
-        clock: Clock,
-        lineup: Lineup,
-        risk: RiskEngine,
+        sight: Sight,
+        acting: Acting,
+        tuning: Tuning,
+        voice: Voice,
         records: LoopTradingRecords,
-        portfolio: Portfolio,
-        log: EventLog,
-        settings: LoopSettings,
-        alerts: TradeAlerts | None = None,
         complements: Mapping[str, str] | None = None,
     ) -> None:
         self.client = client
-        self.store = store
-        self.feed = feed
-        self.clock = clock
-        self.risk = risk
+        self.feed, self.portfolio, self.clock = sight.feed, sight.portfolio, sight.clock
+        self.risk, self.executor, self.own = acting.risk, acting.executor, acting.own
         self.records = records
-        self.portfolio = portfolio
-        self.log = log
-        # built with its parts by runner/assembly.py
-        self.executor = executor
-        self.dispatch = self.executor.dispatch
+        self.log = voice.log
+        self._tuning = tuning
+        self._voice = voice
+        portfolio, clock, settings = sight.portfolio, sight.clock, tuning.settings
+        self.dispatch = acting.dispatch
         # an answer back from a worker wakes the loop as news does (feeds that can wait)
-        self.dispatch.wake = getattr(feed, "wake", None)
-        # a fill listed without a field the spec requires (client.connection.FillQuarantine),
-        # found while a worker reads the listing: booked on the deciding thread, before the
-        # listing's fills are
-        quarantine = getattr(getattr(client, "connection", None), "fill_quarantine", None)
-        if quarantine is not None:
-            quarantine.listeners.append(
-                lambda found: self.dispatch.later(lambda: self._fill_quarantined(found))
-            )
-        self.own = OwnOrders(
-            executor=self.executor,
-            portfolio=portfolio,
-            names=lineup.names,
-            after_each=self._beat_now,
-        )
+        self.dispatch.wake = getattr(self.feed, "wake", None)
         # each strategy's own budget (trade.budgets): the risk engine reads what it owns
         self.budgets = (
             Budgets(settings.budgets, portfolio, self.own.owner) if settings.budgets else None
@@ -114,28 +86,25 @@ class TradeLoop:
         self.trigger_group: Callable[[], None] | None = None
         # the loop's orders its last stop could not prove gone (empty: proven, or no stop yet)
         self.not_proven: tuple[str, ...] = ()
-        # what the parts share, settings, strategies and alerts included (runner/loop_context.py)
-        self.context = LoopContext(
-            client=client,
-            store=store,
-            feed=feed,
-            clock=clock,
-            risk=risk,
-            records=records,
-            portfolio=portfolio,
-            executor=self.executor,
-            own=self.own,
-            log=log,
-            alert=self._alert,
-            settings=settings,
-            lineup=lineup,
-            alerts=alerts,
-        )
+        # the parts that call back into the loop, each given what it uses (runner/loop_shared.py)
         self.market_pass = MarketPass(
-            self.context, terms=terms, complements=complements or {}, closed=self.closed
+            sight=sight,
+            tuning=tuning,
+            voice=voice,
+            records=records,
+            acting=acting,
+            client=client,
+            terms=terms,
+            complements=complements or {},
+            closed=self.closed,
         )
         self.watch = LoopWatch(
-            self.context,
+            sight=sight,
+            tuning=tuning,
+            voice=voice,
+            records=records,
+            acting=acting,
+            client=client,
             index_markets=index_markets,
             closed=self.closed,
             on_resume=self.market_pass.forget_errors,
@@ -154,11 +123,21 @@ class TradeLoop:
         # ticker -> the position view a held market's last visit saw: a new one (a fill, an
         # order) is news for its risk exits
         self._seen_views: dict[str, PositionView] = {}
-        self.heartbeat = Heartbeat(
-            self.context,
+        figures = RunFigures(
+            counters=self.executor.counters,
+            dispatch=self.dispatch,
             watch=self.watch,
             schedule=self.schedule,
             ticks=lambda: self.ticks,
+        )
+        self.heartbeat = Heartbeat(
+            sight=sight,
+            tuning=tuning,
+            voice=voice,
+            records=records,
+            store=records.store,
+            figures=figures,
+            subaccount=client.subaccount or 0,
             started=self._started,
         )
         # `kill -HUP`: each strategy's params file read again at the next tick (reload_params)
@@ -166,7 +145,7 @@ class TradeLoop:
         # optional: MarketFeed does not require it, so a feed that cannot wake (recorded data
         # on a simulated clock) keeps working unchanged
         self._wait_for_events: Callable[[float], bool] | None = getattr(
-            feed, "wait_for_events", None
+            self.feed, "wait_for_events", None
         )
         # a paper loop answers its kill switch here, on each full pass while HALTED
         # (runner/lifecycle/paper.py `answer_kill`, paper_kill.py)
@@ -175,32 +154,37 @@ class TradeLoop:
     # ---------------------------------------------------------------- what the parts share
 
     @property
+    def store(self) -> Store:
+        """The state file (the trading records read from it)."""
+        return self.records.store
+
+    @property
     def settings(self) -> LoopSettings:
-        return self.context.settings
+        return self._tuning.settings
 
     @settings.setter
     def settings(self, settings: LoopSettings) -> None:
         """New settings (a params reload, a backtest's heartbeat): every part reads them."""
-        self.context.settings = settings
+        self._tuning.settings = settings
 
     @property
     def lineup(self) -> Lineup:
         """The strategies this loop runs, each with its params (runner/schedule/lineup.py)."""
-        return self.context.lineup
+        return self._tuning.lineup
 
     def replace_member(self, member: Member) -> None:
         """A strategy of the loop with new params (a reload) or a new implementation: every part
         reads it from its next call, and its quiet markets are judged again."""
-        self.context.lineup = self.context.lineup.replaced(member)
+        self._tuning.lineup = self._tuning.lineup.replaced(member)
         self.market_pass.forget_quiet()
 
     @property
     def alerts(self) -> TradeAlerts | None:
-        return self.context.alerts
+        return self._voice.alerts
 
     @alerts.setter
     def alerts(self, alerts: TradeAlerts | None) -> None:
-        self.context.alerts = alerts
+        self._voice.alerts = alerts
 
     @property
     def strategy_error_count(self) -> int:
@@ -215,25 +199,6 @@ class TradeLoop:
         """SIGUSR1: pause new orders, or resume them (stop-losses always go out)."""
         self.watch.toggle_pause()
 
-    def _fill_quarantined(self, found: QuarantinedFill) -> None:
-        """A fill the exchange listed without a field the spec requires: never applied. It is
-        logged, kept in the state file (`kalshi metrics` counts it), alerted, and its market
-        takes no new non-reducing order for the rest of the run: the loop's position there may
-        be short of the exchange's (runbooks/13-fill-quarantined.md)."""
-        ticker = found.ticker or "?"
-        fields = {"ticker": ticker, "order_id": found.order_id, "fill": found.key}
-        fields["reason"] = found.reason
-        self.log.emit("fill_quarantined", fields)
-        self.store.events.log_event("fill_quarantined", {**fields, "raw": dict(found.raw)})
-        self.executor.unknown_orders.doubt(ticker, found.reason)
-        self._alert(
-            "fill_quarantined",
-            found.key,
-            f"a fill in {ticker} lacks a field the spec requires ({found.reason}); not applied, "
-            f"and {ticker} takes no new order",
-            {k: str(v) for k, v in fields.items()} | {"runbook": "runbooks/13-fill-quarantined.md"},
-        )
-
     def _stop_strategy(self, name: str, why: str) -> None:
         """A strategy past its own daily loss limit stops alone until the UTC day ends: its
         quotes that would add are withdrawn, and the risk engine refuses its new ones
@@ -244,8 +209,7 @@ class TradeLoop:
             self.own.cancel_adding(f"strategy {name} stopped", lambda o: self.own.owner(o) == name)
 
     def _alert(self, kind: str, key: str, summary: str, details: dict[str, str]) -> None:
-        if self.context.alerts is not None:
-            self.context.alerts.post(kind, key, summary, details)
+        self._voice.alert(kind, key, summary, details)
 
     # ---------------------------------------------------------------- running
 
@@ -444,8 +408,9 @@ class TradeLoop:
 
     # ---------------------------------------------------------------- what it says of itself
 
-    def _beat_now(self) -> None:
-        """Between two withdraw cancels (OwnOrders): the heartbeat, if it is due."""
+    def beat_if_due(self) -> None:
+        """The heartbeat, if it is due: between two withdraw cancels (OwnOrders), so a slow
+        withdrawal never makes a loop doing its job look dead."""
         self.heartbeat.beat_if_due(self.clock.monotonic())
 
     @property
@@ -461,20 +426,6 @@ class TradeLoop:
         return self.heartbeat.summary()
 
     # ---------------------------------------------------------------- the end
-
-    def _unanswered_at_stop(self) -> None:
-        """The orders sent whose answers the stop could not wait for: each may rest on the
-        exchange, so each is unknown, looked up and proven gone as one whose answer was lost
-        (runner/lifecycle/stop.py); a call that never left is found absent the same way."""
-        why = "its answer was not back when the loop stopped"
-        unknown = self.executor.unknown_orders
-        for client_order_id, intent in self.executor.answers.in_flight.intents.items():
-            unknown.lost(client_order_id, intent.ticker, ZERO)
-            self.store.orders.mark_unknown(client_order_id, reason=why)
-            self.log.emit(
-                "order_unknown",
-                {"ticker": intent.ticker, "client_order_id": client_order_id, "error": why},
-            )
 
     def own_resting(self) -> list[OpenOrder]:
         """The resting orders this loop placed: those its shutdown cancels (not one by hand)."""
@@ -494,7 +445,10 @@ class TradeLoop:
             # so the orders they placed are known to the withdrawal; an order whose answer is
             # still not back may yet land: it is an order of unknown outcome to the stop
             if not self.dispatch.settle(self.clock, self.settings.stop_deadline_s / 2):
-                self._unanswered_at_stop()
+                self.executor.unknown_orders.unanswered(
+                    self.executor.answers.in_flight.intents,
+                    "its answer was not back when the loop stopped",
+                )
             self.dispatch.close()
             if cancel_resting and not self.settings.dry_run:
                 proof = withdraw_at_stop(self, abandon)

@@ -1,11 +1,9 @@
 """The trade loop's parts and what each is given (runner/assembly.py, and the parts the loop
 still builds itself in runner/loop.py): no part is built with more than six collaborators,
 the constructor arguments that are other parts or services. Plain values (numbers, flags,
-names, paths), settings and callbacks are not collaborators.
-
-The parts built with more than six today are named below with their count: none of them may
-take one more, a part that comes down to six or fewer must leave the list, and a new part
-must keep within six."""
+names, paths), settings and callbacks are not collaborators. What several parts share for one
+purpose comes as one small record (runner/loop_shared.py, runner/execution/shared.py), which
+counts as one."""
 
 from __future__ import annotations
 
@@ -19,13 +17,6 @@ import pytest
 from kalshi_cli.runner import assembly, loop
 
 MAX_COLLABORATORS = 6
-
-# parts built with more than six collaborators today, and how many: a debt that may only shrink
-OVER_THE_LIMIT = {
-    "LoopContext": 13,
-    "LoopExecutor": 8,
-    "TradeLoop": 11,
-}
 
 PLAIN = {
     "None",
@@ -87,24 +78,16 @@ PARTS = sorted(_built_in(assembly) | _built_in(loop) | {loop.TradeLoop}, key=lam
 def test_the_assembly_builds_the_executors_chain_and_the_loop() -> None:
     names = {c.__name__ for c in PARTS}
     chain = {"TradeLoop", "LoopExecutor", "CallGuard", "BalanceHold", "UnknownOrders"}
-    assert chain | {"FillSync", "Cancels", "Sender", "Outbox", "OwnOrders", "MarketPass"} <= names
+    loop_parts = {"OwnOrders", "MarketPass", "LoopWatch", "Heartbeat", "MarketSchedule"}
+    assert chain | {"FillSync", "Cancels", "Sender", "Outbox"} | loop_parts <= names
 
 
 @pytest.mark.parametrize("part", PARTS, ids=lambda c: c.__name__)
 def test_no_part_is_built_with_more_than_six_collaborators(part: type) -> None:
     given = collaborators(part)
-    allowed = OVER_THE_LIMIT.get(part.__name__, MAX_COLLABORATORS)
-    assert len(given) <= allowed, f"{part.__name__} is given {len(given)}: {', '.join(given)}"
-    if part.__name__ in OVER_THE_LIMIT:
-        assert len(given) == allowed, (
-            f"{part.__name__} now takes {len(given)}: lower its count in OVER_THE_LIMIT"
-            + (" (or drop it from the list)" if len(given) <= MAX_COLLABORATORS else "")
-        )
-        assert len(given) > MAX_COLLABORATORS, f"{part.__name__} is within six: drop it"
-
-
-def test_the_list_names_only_parts_the_assembly_builds() -> None:
-    assert set(OVER_THE_LIMIT) <= {c.__name__ for c in PARTS}
+    assert len(given) <= MAX_COLLABORATORS, (
+        f"{part.__name__} is given {len(given)}: {', '.join(given)}"
+    )
 
 
 @pytest.mark.parametrize(

@@ -32,13 +32,14 @@ class OwnOrders:
         executor: LoopExecutor,
         portfolio: Portfolio,
         names: Iterable[str],
-        after_each: Callable[[], None],
+        after_each: Callable[[], None] | None = None,
     ) -> None:
         self._executor = executor
         self._portfolio = portfolio
         self._names = frozenset(names)
         self._spelled = {owner_spelling(name): name for name in self._names}
-        self._after_each = after_each
+        # set by runner/assembly.py once the loop is built: the heartbeat, if it is due
+        self.after_each: Callable[[], None] = after_each or (lambda: None)
 
     def placed_by_us(self, order: OpenOrder) -> bool:
         """Sent by this loop, or resting under the name of one of its strategies from an
@@ -93,4 +94,4 @@ class OwnOrders:
         71 s) while it was doing its job."""
         for order in orders:
             self._executor.cancels.withdraw(order.ticker, order.order_id, why)
-            self._after_each()
+            self.after_each()

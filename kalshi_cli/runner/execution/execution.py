@@ -1,7 +1,7 @@
 """From a strategy's decision to the exchange, and fills back into the loop's view. The
 `LoopExecutor` decides (the risk verdict, the hold on a market with an order of unknown outcome, a
 group's legs, the order-rate slot and the circuit breaker's last look before a batch leaves) and has
-a part for each of the rest (`guard`, `unknown`, `fills`, `cancels`, `outbox`, `answers`),
+a part for each of the rest (`guard`, `unknown`, `fills`, `cancels`, `outbox`, and its `answers`),
 each a plain object with its own state built by runner/assembly.py; the methods that only hand on to
 a part are its face to the loop. See docs/trade-loop.md "From a decision to the wire, and
 fills back" and "Where the code lives".
@@ -9,7 +9,7 @@ fills back" and "Where the code lives".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.budgets import Budgets
     from kalshi_cli.runner.execution.answers import AnswerBook
     from kalshi_cli.runner.execution.cancels import Cancels
-    from kalshi_cli.runner.execution.dispatch import Dispatch
     from kalshi_cli.runner.execution.fills import FillSync
     from kalshi_cli.runner.execution.outbox import Outbox
     from kalshi_cli.runner.execution.shared import Holds, Report
@@ -35,18 +34,20 @@ class LoopExecutor:
         *,
         risk: RiskEngine,
         report: Report,
-        dispatch: Dispatch,
         holds: Holds,
         fills: FillSync,
         cancels: Cancels,
         outbox: Outbox,
-        answers: AnswerBook,
+        hold_markets: Callable[[Iterable[str]], Callable[[], None]],
+        threaded: bool,
         dry_run: bool = False,
     ) -> None:
         """The executor's parts come built (runner/assembly.py `build_executor`), each with
         what it uses; the executor decides and hands on to them."""
-        # where exchange calls go: off the deciding path with workers (runner/execution/dispatch.py)
-        self.dispatch = dispatch
+        # keeps markets busy across several calls (a group's legs), until the function it
+        # returns is called (runner/execution/dispatch.py `Dispatch.hold`)
+        self._hold_markets = hold_markets
+        self._threaded = threaded  # exchange calls go to workers, off the deciding path
         self._risk = risk
         self._log = report.log
         self.dry_run = dry_run
@@ -60,7 +61,6 @@ class LoopExecutor:
         self.sent = fills.sent
         self.cancels = cancels
         self.outbox = outbox
-        self.answers = answers
 
     # ---------------------------------------------------------------- intents
 
@@ -137,7 +137,7 @@ class LoopExecutor:
         # with workers the replacement goes once the cancels' answers are booked, outside the
         # visit that decided it: it goes at once, keeping its market busy, never left queued
         # for a batch while its market is free to be decided on again
-        batch = batch and not self.dispatch.threaded
+        batch = batch and not self._threaded
 
         def replaced(ok: bool) -> None:
             # the cancels are booked: the replacement goes only if every replaced order went
@@ -225,7 +225,7 @@ class LoopExecutor:
                 return self._drop_group(intent, "a leg was denied by the risk engine")
             added += view.after(intent).exposure() - view.exposure()
         # every leg's market takes no other decision until the group is done
-        release = self.dispatch.hold(i.ticker for i in intents)
+        release = self._hold_markets(i.ticker for i in intents)
         ended: list[bool] = []  # once the last leg sent is booked: whether any went out
 
         def leg(n: int) -> None:
@@ -257,6 +257,12 @@ class LoopExecutor:
         return False
 
     # ---------------------------------------------------------------- the executor's own state
+
+    @property
+    def answers(self) -> AnswerBook:
+        """Where an order's answer is booked (runner/execution/answers.py): the calls still
+        out, and the session's order group."""
+        return self.outbox.answers
 
     @property
     def fills_due(self) -> bool:

@@ -54,7 +54,7 @@ class Outbox:
         self._guard = holds.guard
         self._unknown = holds.unknown
         self._sender = sender
-        self._answers = answers
+        self.answers = answers
         # how many orders one request may carry (1: this client sends one at a time)
         self._batch_size: int | None = None
         # orders the risk engine allowed this tick, waiting to go out together, and the
@@ -77,13 +77,13 @@ class Outbox:
     def pending(self) -> list[Intent]:
         """The orders allowed and not yet booked: queued for the batch, or sent and their
         answers not back (runner/execution/dispatch.py)."""
-        in_flight = self._answers.in_flight.intents
+        in_flight = self.answers.in_flight.intents
         return [*self.queued, *in_flight.values()] if in_flight else self.queued
 
     @property
     def pending_exposure(self) -> Decimal:
         """The exposure the pending orders add."""
-        return self.queued_exposure + self._answers.in_flight.exposure
+        return self.queued_exposure + self.answers.in_flight.exposure
 
     def total_exposure(self) -> Decimal:
         """The account's exposure as the risk engine counts it: the view's, each pending order
@@ -164,17 +164,17 @@ class Outbox:
     # ---------------------------------------------------------------- sending
 
     def _submit_batch(self, chunk: list[Intent]) -> None:
-        recorded = self._answers.record_all(chunk)
+        recorded = self.answers.record_all(chunk)
         if not recorded:
             return
         sent_at = self._guard.stamp()
         creates = [create for _, create in recorded]
         batches = cast(SendsBatches, self._client.orders)  # batch_size() said so
-        self._answers.sending(recorded)
+        self.answers.sending(recorded)
 
         def booked(answer: CallAnswer[list[BatchItem]]) -> None:
-            self._answers.answered(recorded)
-            self._answers.book_batch(recorded, sent_at, answer)
+            self.answers.answered(recorded)
+            self.answers.book_batch(recorded, sent_at, answer)
 
         dispatch = self._dispatch
         tickers = [intent.ticker for intent, _ in recorded]

@@ -9,7 +9,7 @@ another process is seen" (its paragraph on lost answers).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
@@ -29,8 +29,9 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.call_guard import CallGuard
     from kalshi_cli.runner.execution.dispatch import Wire
     from kalshi_cli.store import Store
+    from kalshi_cli.strategies import Intent
     from kalshi_cli.vocabulary.clock import Clock
-    from kalshi_cli.vocabulary.models import Order
+    from kalshi_cli.vocabulary.models import Order, QuarantinedFill
 
 
 # client order id -> what its lookup by that id answered (the order, or None: not listed)
@@ -88,6 +89,7 @@ class UnknownOrders:
         clock: Clock,
         guard: CallGuard,
         fills_due: Callable[[], None],
+        alert: Callable[[str, str, str, dict[str, str]], None],  # post an operator alert
     ) -> None:
         self.dispatch = wire.dispatch
         self._looking = False  # a round of lookups is out (resolve_later)
@@ -98,6 +100,7 @@ class UnknownOrders:
         self._clock = clock
         self._guard = guard
         self._fills_due = fills_due  # called when an order found had filled: a fill read is due
+        self._alert = alert
         # client order id -> an order whose answer was lost; its market takes no new
         # (non-reducing) order until the exchange says what became of it
         self.unknown: dict[str, LostAnswer] = {}
@@ -111,6 +114,37 @@ class UnknownOrders:
 
     def doubt(self, ticker: str, why: str) -> None:
         self.doubted.setdefault(ticker, why)
+
+    def fill_quarantined(self, found: QuarantinedFill) -> None:
+        """A fill the exchange listed without a field the spec requires: never applied. It is
+        logged, kept in the state file (`kalshi metrics` counts it), alerted, and its market
+        takes no new non-reducing order for the rest of the run: the loop's position there may
+        be short of the exchange's (runbooks/13-fill-quarantined.md)."""
+        ticker = found.ticker or "?"
+        fields = {"ticker": ticker, "order_id": found.order_id, "fill": found.key}
+        fields["reason"] = found.reason
+        self._log.emit("fill_quarantined", fields)
+        self._store.events.log_event("fill_quarantined", {**fields, "raw": dict(found.raw)})
+        self.doubt(ticker, found.reason)
+        self._alert(
+            "fill_quarantined",
+            found.key,
+            f"a fill in {ticker} lacks a field the spec requires ({found.reason}); not applied, "
+            f"and {ticker} takes no new order",
+            {k: str(v) for k, v in fields.items()} | {"runbook": "runbooks/13-fill-quarantined.md"},
+        )
+
+    def unanswered(self, sent: Mapping[str, Intent], why: str) -> None:
+        """Orders sent whose answers will not be waited for (client order id -> intent): each
+        may rest on the exchange, so each is unknown from now, looked up and proven gone as one
+        whose answer was lost; a call that never left is found absent the same way."""
+        for client_order_id, intent in sent.items():
+            self.lost(client_order_id, intent.ticker, ZERO)
+            self._store.orders.mark_unknown(client_order_id, reason=why)
+            self._log.emit(
+                "order_unknown",
+                {"ticker": intent.ticker, "client_order_id": client_order_id, "error": why},
+            )
 
     def lost(self, client_order_id: str, ticker: str, exposure: Decimal = ZERO) -> None:
         """An order whose answer was lost (or could not be recorded), from now; `exposure`:

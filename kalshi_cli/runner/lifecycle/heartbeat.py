@@ -4,15 +4,17 @@ ping, each when due; the status line every `status_interval_s`; the day's realiz
 when the UTC day turns; and the summary `kalshi trade` prints at the end.
 
 `Heartbeat` keeps when each is due next, the day, the last lag figures and whether the loop is
-behind its fairness bound. It reads the run's figures from the parts that keep them (the
-executor's counters, the watch's trading state and pause, the schedule's lag, the loop's tick
-count through `ticks`), and the loop hands it new settings and a new strategy as it gets them.
+behind its fairness bound. It reads the run's figures from the parts that keep them
+(`RunFigures`: the executor's counters, the watch's trading state and pause, the schedule's
+lag, the loop's tick count), and new settings and strategies from `Tuning` as the loop
+replaces them.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kalshi_cli.risk import utc_day
@@ -20,53 +22,68 @@ from kalshi_cli.runner.lifecycle.summary import Summary
 from kalshi_cli.vocabulary.units import fmt_money
 
 if TYPE_CHECKING:
+    from kalshi_cli.runner.books.records import LoopTradingRecords
+    from kalshi_cli.runner.execution.call_guard import Counters
+    from kalshi_cli.runner.execution.dispatch import Dispatch
     from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
     from kalshi_cli.runner.lifecycle.loop_watch import LoopWatch
-    from kalshi_cli.runner.loop_context import LoopContext
     from kalshi_cli.runner.loop_settings import LoopSettings
+    from kalshi_cli.runner.loop_shared import Sight, Tuning, Voice
     from kalshi_cli.runner.schedule.schedule import LagReport, MarketSchedule
+    from kalshi_cli.store import Store
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    """What the run has counted, each read where it is kept: the executor's counters and its
+    calls out, the watch's trading state and pause, the schedule's lag, the loop's ticks."""
+
+    counters: Counters
+    dispatch: Dispatch
+    watch: LoopWatch
+    schedule: MarketSchedule
+    ticks: Callable[[], int]
 
 
 class Heartbeat:
     def __init__(
         self,
-        context: LoopContext,
         *,
-        watch: LoopWatch,
-        schedule: MarketSchedule,
-        ticks: Callable[[], int],
+        store: Store,
+        records: LoopTradingRecords,
+        sight: Sight,
+        tuning: Tuning,
+        voice: Voice,
+        figures: RunFigures,
+        subaccount: int,
         started: float,  # monotonic
     ) -> None:
-        self._context = context
-        self._client = context.client
-        self._store = context.store
-        self._records = context.records
-        self._feed = context.feed
-        self._clock = context.clock
-        self._portfolio = context.portfolio
-        self._executor = context.executor
-        self._watch = watch
-        self._schedule = schedule
-        self._log = context.log
-        self._alert = context.alert
-        settings, portfolio, clock = context.settings, context.portfolio, context.clock
-        self._ticks = ticks
+        self._store = store
+        self._records = records
+        self._feed, self._portfolio, self._clock = sight.feed, sight.portfolio, sight.clock
+        self._tuning = tuning
+        self._voice = voice
+        self._log, self._alert = voice.log, voice.alert
+        self._figures = figures
+        self._counters = figures.counters
+        self._subaccount = subaccount
+        self._ticks = figures.ticks
         self._started = started
-        self._realized_at_start = portfolio.pnl.realized
-        self._day = utc_day(clock.wall())
+        self._realized_at_start = sight.portfolio.pnl.realized
+        self._day = utc_day(sight.clock.wall())
         self._next_heartbeat = started
         self._next_deadman = started
-        self._next_status = started + settings.status_interval_s
+        self._next_status = started + tuning.settings.status_interval_s
         self.lag: LagReport | None = None  # the last heartbeat's figures
         self._behind = False
 
     @property
     def settings(self) -> LoopSettings:
-        return self._context.settings
+        return self._tuning.settings
 
     @property
     def alerts(self) -> TradeAlerts | None:
-        return self._context.alerts
+        return self._voice.alerts
 
     def end_of_tick(self, now_m: float) -> None:  # monotonic seconds
         """The heartbeat when due, the status line when due, and the day's P&L alerted when
@@ -98,23 +115,23 @@ class Heartbeat:
         now = self._clock.wall()
         age = self._feed.last_message_age()
         lag = self._lag_report()
-        counters = self._executor.counters
+        counters = self._counters
         detail = {
             "ticks": self._ticks(),
             "orders": counters.orders,
             "fills": counters.fills,
-            "state": self._watch.state,
-            "paused": self._watch.last_paused,
+            "state": self._figures.watch.state,
+            "paused": self._figures.watch.last_paused,
             "feed_age_s": round(age, 3) if age != math.inf else None,
-            "subaccount": self._client.subaccount or 0,
+            "subaccount": self._subaccount,
             **lag.to_json(),
             "max_revisit_s": self.settings.max_revisit_s,
             "behind": self._behind,
             # exchange calls sent whose answers are not booked yet (runner/execution/dispatch.py)
-            "calls_out": self._executor.dispatch.in_flight,
+            "calls_out": self._figures.dispatch.in_flight,
             # what runs: `kalshi status` and the dashboard show it
-            "strategy": self._context.lineup.describe(),
-            "strategies": self._context.lineup.to_json(),
+            "strategy": self._tuning.lineup.describe(),
+            "strategies": self._tuning.lineup.to_json(),
         }
         # one transaction, so one fsync of the state file per heartbeat rather than two; rows
         # the trading records do not answer from, so they leave its answers in place
@@ -128,7 +145,7 @@ class Heartbeat:
         """The lag figures since the last heartbeat; says so when the loop falls behind its
         fairness bound (a market unvisited, or news undecided, for `max_revisit_s`) and when
         it catches up again."""
-        lag = self.lag = self._schedule.report(self._clock.monotonic())
+        lag = self.lag = self._figures.schedule.report(self._clock.monotonic())
         bound = self.settings.max_revisit_s
         behind = lag.revisit_max_s > bound or (lag.lag_max_s or 0.0) > bound
         if behind != self._behind:
@@ -138,9 +155,9 @@ class Heartbeat:
 
     def text(self, what: str) -> str:
         """The body of a dead-man ping (healthchecks.io shows it in the check's log)."""
-        c = self._executor.counters
+        c = self._counters
         return (
-            f"kalshi trade {', '.join(self._context.lineup.names)}: {what}; "
+            f"kalshi trade {', '.join(self._tuning.lineup.names)}: {what}; "
             f"ticks {self._ticks()}, "
             f"orders {c.orders}, fills {c.fills}"
         )
@@ -148,7 +165,7 @@ class Heartbeat:
     def summary(self) -> Summary:
         portfolio = self._portfolio
         books = {m.ticker: self._feed.book(m.ticker) for m in portfolio.open_positions()}
-        c = self._executor.counters
+        c = self._counters
         lag = self.lag
         return Summary(
             uptime_s=self._clock.monotonic() - self._started,
@@ -162,7 +179,7 @@ class Heartbeat:
             daily_pnl=self._store.trading.daily_realized_pnl(utc_day(self._clock.wall())),
             unrealized_pnl=portfolio.unrealized(books),
             trading_state=self._store.trading.trading_state().state,
-            subaccount=self._client.subaccount or 0,
+            subaccount=self._subaccount,
             lag_p99_s=None if lag is None else lag.lag_p99_s,
             revisit_max_s=None if lag is None else lag.revisit_max_s,
             behind=self._behind,

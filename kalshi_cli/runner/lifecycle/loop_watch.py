@@ -30,8 +30,10 @@ from kalshi_cli.vocabulary.models import (
 )
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.loop_context import LoopContext
+    from kalshi_cli.runner.books.records import LoopTradingRecords
     from kalshi_cli.runner.loop_settings import LoopSettings
+    from kalshi_cli.runner.loop_shared import Acting, Sight, Tuning, Voice
+    from kalshi_cli.runner.ports import LoopClient
 
 CLOSED_EVENTS = LIFECYCLE_STOPS | LIFECYCLE_RESULT
 # of those, the ones no later event undoes: `deactivated` is also a pause, which `activated` ends
@@ -41,24 +43,24 @@ ENDED_EVENTS = (LIFECYCLE_STOPS - {"deactivated"}) | LIFECYCLE_RESULT
 class LoopWatch:
     def __init__(
         self,
-        context: LoopContext,
         *,
+        client: LoopClient,
+        sight: Sight,
+        acting: Acting,
+        tuning: Tuning,
+        voice: Voice,
+        records: LoopTradingRecords,
         index_markets: Mapping[str, Sequence[str]],
         closed: set[str],
         on_resume: Callable[[], None],
     ) -> None:
-        self._context = context
-        self._client = context.client
-        self._feed = context.feed
-        self._clock = context.clock
-        self._risk = context.risk
-        self._records = context.records
-        self._portfolio = context.portfolio
-        self._executor = context.executor
-        self._own = context.own
-        self._log = context.log
-        self._alert = context.alert
-        clock = context.clock
+        self._client = client  # its subaccount, and the exchange's maintenance windows
+        self._feed, self._portfolio, self._clock = sight.feed, sight.portfolio, sight.clock
+        self._risk, self._executor, self._own = acting.risk, acting.executor, acting.own
+        self._tuning = tuning
+        self._log, self._alert = voice.log, voice.alert
+        self._records = records
+        clock = sight.clock
         self._index_markets = index_markets  # an index -> the markets that settle on it
         self._closed = closed  # written here as markets close; the market pass reads it
         self._ended: set[str] = set()  # of those, the ones closed for good
@@ -73,7 +75,7 @@ class LoopWatch:
 
     @property
     def settings(self) -> LoopSettings:
-        return self._context.settings
+        return self._tuning.settings
 
     # ---------------------------------------------------------------- events from the feed
 
@@ -109,7 +111,7 @@ class LoopWatch:
                 self._lifecycle(event.message)
             elif kind is EventKind.INDEX:
                 # a strategy that prices from the index decides again when it moves
-                if self._context.lineup.any("reads_index"):
+                if self._tuning.lineup.any("reads_index"):
                     for market in self._index_markets.get(ticker or "", ()):
                         changed.setdefault(market, event.at)
             elif kind is not EventKind.TICKER:

@@ -9,9 +9,12 @@ the call when nothing it reads has changed.
 `MarketPass` keeps what a market's turn remembers from one to the next: its mid history, the
 queue positions of the loop's orders (read each full tick), the last stop-loss fired in each
 market (`StopAttempt`), the strategy's failed decisions in a row there, and the inputs of its
-last quiet call. It is handed what it reads (the feed, the portfolio, the settings and the
-strategy, which the loop replaces when they change) and what it acts through (the executor,
-the loop's own orders, the alert to post); the loop sets `paused` once a tick.
+last quiet call. It is handed what it reads (`Sight`: the feed, the portfolio, the clock;
+`Tuning`: the settings and strategies, which the loop replaces when they change), what it acts
+through (`Acting`: the risk engine's stop-loss, the executor, the loop's own orders), what it
+says (`Voice`), the trading records (a strategy failing in a row trips SAFE_MODE) and the
+client (the queue positions of the loop's orders) (runner/loop_shared.py); the loop sets
+`paused` once a tick.
 """
 
 from __future__ import annotations
@@ -40,8 +43,10 @@ from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import Level, Orderbook, PriceRange
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.loop_context import LoopContext
+    from kalshi_cli.runner.books.records import LoopTradingRecords
     from kalshi_cli.runner.loop_settings import LoopSettings
+    from kalshi_cli.runner.loop_shared import Acting, Sight, Tuning, Voice
+    from kalshi_cli.runner.ports import LoopClient
 
 STRATEGY_GUARD = "strategy_guard"  # the rule name of the trips and states it writes
 
@@ -82,30 +87,30 @@ def checked(
 class MarketPass:
     def __init__(
         self,
-        context: LoopContext,
         *,
+        sight: Sight,
+        acting: Acting,
+        tuning: Tuning,
+        voice: Voice,
+        records: LoopTradingRecords,
+        client: LoopClient,
         terms: Mapping[str, MarketTerms],
         complements: Mapping[str, str],
         closed: set[str],
     ) -> None:
-        self._context = context
-        self._client = context.client
-        self._feed = context.feed
-        self._clock = context.clock
-        self._risk = context.risk
-        self._records = context.records
-        self._portfolio = context.portfolio
-        self._executor = context.executor
-        self._own = context.own
-        self._log = context.log
-        self._alert = context.alert
-        settings = context.settings
+        self._feed, self._portfolio, self._clock = sight.feed, sight.portfolio, sight.clock
+        self._risk, self._executor, self._own = acting.risk, acting.executor, acting.own
+        self._dispatch = acting.dispatch
+        self._tuning = tuning
+        self._log, self._alert = voice.log, voice.alert
+        self._records = records  # a strategy failing in a row trips SAFE_MODE there
+        self._client = client  # the queue positions of the loop's orders are read through it
         # how each market settles (its strike fields, close, the index its rules name)
         self._terms = terms
         # ticker -> the other market of its two-outcome, mutually exclusive event
         self._complements = complements
         self._closed = closed  # markets closed, determined or settled: no more turns
-        self.history = MidHistory(settings.history_s)
+        self.history = MidHistory(tuning.settings.history_s)
         # order id -> contracts ahead of it, read each full tick for a strategy that uses it
         self.queue_positions: dict[str, Decimal] = {}
         self._reading_queue = False  # a read of them is out
@@ -120,11 +125,11 @@ class MarketPass:
 
     @property
     def settings(self) -> LoopSettings:
-        return self._context.settings
+        return self._tuning.settings
 
     @property
     def lineup(self) -> Lineup:
-        return self._context.lineup
+        return self._tuning.lineup
 
     def _window_is_horizon(self, member: Member) -> bool:
         """The strategy's window reaches back at least as far as the mids the loop keeps, so a
@@ -478,7 +483,7 @@ class MarketPass:
                 self.queue_positions = {}
                 self._log.emit("queue_positions_unavailable", {"error": str(exc)})
 
-        self._executor.dispatch.send(
+        self._dispatch.send(
             (), lambda: orders.get_queue_positions(market_tickers=sorted(tickers)), booked
         )
 

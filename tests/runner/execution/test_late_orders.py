@@ -197,7 +197,7 @@ def test_a_fill_read_off_the_deciding_path_makes_its_lookups_on_the_worker(
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS)
     first, second = _two_lost_one_filled(rig)
     made = _lookups(rig)
-    dispatch = rig.loop.executor.dispatch
+    dispatch = rig.loop.dispatch
     dispatch.workers = 1  # from here on, calls off the deciding path
     try:
         rig.loop.executor.fills.read_for()
