@@ -35,7 +35,7 @@ from kalshi_cli.backtest.research import (
 from kalshi_cli.backtest.search import is_range, space
 from kalshi_cli.backtest.split import OVERFIT_GAP, data_span
 from kalshi_cli.backtest.sweep import METRICS, default_cache_dir, grid, parse_params
-from kalshi_cli.strategies import get_strategy, strategy_source
+from kalshi_cli.strategies import StrategyLookup, strategy_source
 from kalshi_cli.strategy_api import params_dict
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.clock import parse_time as clock_parse_time
@@ -77,6 +77,9 @@ class BacktestRequest:
     executor: str = "local"  # where a sweep's runs go (executors.py): local or dask
     scheduler: str | None = None  # a Dask scheduler's address (dask: else a local cluster)
     run_progress: Progress | None = None  # (runs done, runs in all) as a sweep's runs finish
+    # the command's strategies, each looked up once (build_request: the config's lookup) and
+    # handed down to every run made in this process, its checks and its stored provenance
+    strategies: StrategyLookup = field(default_factory=StrategyLookup, compare=False, repr=False)
 
 
 @dataclass
@@ -291,14 +294,14 @@ def build_request(
     as one request; a misspelled strategy or a bad amount is refused before anything runs.
     `beside`: other strategies run in the same loop on the same bankroll, each with its
     `strategies.NAME` params."""
-    loaded = get_strategy(config.strategy_spec(strategy))
+    loaded = config.strategy(strategy)
     # validated as a whole here, with file and line, before anything runs
     validated = config.params_for(loaded, params_file)
     sources = [_source_key(loaded, validated)]
     others: list[tuple[str, tuple[tuple[str, str], ...]]] = []
     names = {loaded.name}
     for spec_text in beside:
-        other = get_strategy(config.strategy_spec(spec_text))
+        other = config.strategy(spec_text)
         if other.name in names:
             raise UsageError(
                 f"--strategy {spec_text} is given twice; each strategy runs once in a loop"
@@ -356,6 +359,7 @@ def build_request(
         scheduler=scheduler,
         run_progress=run_progress,
         progress=progress,
+        strategies=config.lookup,
     )
 
 
@@ -392,7 +396,7 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
         request.spec, params=tuple(sorted((dict(request.spec.params) | singles).items()))
     )
     sweep_axes = {k: v for k, v in axes.items() if len(v) > 1}
-    strategy = get_strategy(base.strategy)
+    strategy = request.strategies(base.strategy)
     _check_research(request, ranges, sweep_axes)
     for spec in grid(base, sweep_axes):
         # every combination validated as a whole before the first run starts
@@ -430,7 +434,10 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
             run_progress=request.run_progress,
         )
         with open_executor(
-            request.executor, jobs=request.jobs, scheduler=request.scheduler
+            request.executor,
+            jobs=request.jobs,
+            scheduler=request.scheduler,
+            strategies=request.strategies,
         ) as executor:
             sweep = _research(request, replace(trials, executor=executor), base)
         if request.best_params is not None and sweep.chosen:
@@ -442,13 +449,13 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
                 "rank_by": request.rank_by,
             }
             sweep.run_id = RunStore(request.runs_dir).save(
-                provenance(base) | record | _stored(sweep)
+                provenance(base, request.strategies) | record | _stored(sweep)
             )
         return sweep
-    outcome = BacktestOutcome(report=_one(base, request.out))
+    outcome = BacktestOutcome(report=_one(base, request.out, request.strategies))
     if request.lookahead:
         with tempfile.TemporaryDirectory(prefix="kalshi-lookahead-") as tmp:
-            outcome.lookahead = check_lookahead(base, Path(tmp))
+            outcome.lookahead = check_lookahead(base, Path(tmp), strategies=request.strategies)
     if request.html is not None:
         from kalshi_cli.backtest.html import render_html
 
@@ -458,7 +465,7 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
         except OSError as exc:
             raise _not_written(request.html, exc) from None
     if request.runs_dir is not None:
-        record = provenance(base) | {"kind": "run", "report": outcome.to_json()}
+        record = provenance(base, request.strategies) | {"kind": "run", "report": outcome.to_json()}
         outcome.run_id = RunStore(request.runs_dir).save(record)
     return outcome
 
@@ -576,14 +583,14 @@ def _not_written(path: Path, exc: OSError) -> DataWriteError:
     )
 
 
-def _one(spec: BacktestSpec, out: Path | None) -> dict[str, Any]:
+def _one(spec: BacktestSpec, out: Path | None, strategies: StrategyLookup) -> dict[str, Any]:
     if out is None:
         with tempfile.TemporaryDirectory(prefix="kalshi-backtest-") as tmp:
-            return _run_in(spec, Path(tmp), log=False)
+            return _run_in(spec, Path(tmp), strategies, log=False)
     out.mkdir(parents=True, exist_ok=True)
     for name in ("backtest.db", "backtest.db-wal", "backtest.db-shm", "backtest.log"):
         (out / name).unlink(missing_ok=True)  # a run starts from an empty state file
-    report = _run_in(spec, out, log=True)
+    report = _run_in(spec, out, strategies, log=True)
     try:
         (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
     except OSError as exc:
@@ -591,13 +598,16 @@ def _one(spec: BacktestSpec, out: Path | None) -> dict[str, Any]:
     return report
 
 
-def _run_in(spec: BacktestSpec, workdir: Path, *, log: bool) -> dict[str, Any]:
+def _run_in(
+    spec: BacktestSpec, workdir: Path, strategies: StrategyLookup, *, log: bool
+) -> dict[str, Any]:
     """The run in `workdir`, whose state file and log are files the command writes: one the
     machine will not take (the disk full) is DATA_WRITE_FAILED, as every output's."""
     from kalshi_cli.store.errors import StateFileUnwritable
 
     try:
-        artifacts = execute(spec, workdir, log_path=workdir / "backtest.log" if log else None)
+        log_path = workdir / "backtest.log" if log else None
+        artifacts = execute(spec, workdir, log_path=log_path, strategies=strategies)
     except StateFileUnwritable as exc:
         raise DataWriteError(
             f"cannot write the run's state file in {workdir}: {exc.message}",

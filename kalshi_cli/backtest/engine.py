@@ -17,7 +17,7 @@ import itertools
 import json
 import math
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -49,6 +49,10 @@ from kalshi_cli.vocabulary.models import ZERO, Market, Orderbook
 if TYPE_CHECKING:
     from kalshi_cli.runner.config import StrategyChoice
     from kalshi_cli.runner.loop import TradeLoop
+    from kalshi_cli.strategy_api import Strategy
+
+# the strategy a spec names (`get_strategy`), or the one the command looked it up to once
+Lookup = Callable[[str], "Strategy[Any]"]
 
 
 # how often a backtest's loop writes its heartbeat, in simulated seconds (live: every second)
@@ -91,16 +95,20 @@ class BacktestSpec:
     def params_dict(self) -> dict[str, str]:
         return dict(self.params)
 
-    def lineup(self) -> tuple[tuple[StrategyChoice, ...], dict[str, dict[str, str]]]:
+    def lineup(
+        self, lookup: Lookup | None = None
+    ) -> tuple[tuple[StrategyChoice, ...], dict[str, dict[str, str]]]:
         """The loop's strategies in order and each one's params by its name: what a backtest
-        and a paper replay of this spec run."""
+        and a paper replay of this spec run. `lookup`: the command's, which found them once
+        already; None: each looked up here."""
         from kalshi_cli.runner.config import StrategyChoice
         from kalshi_cli.strategies import get_strategy
 
         runs = ((self.strategy, self.params), *self.beside)
-        # a file or import path is loaded here, once, in the process that runs (a sweep's
-        # worker loads the same file by its path); the loop runs the strategies loaded here
-        resolved = [(spec, get_strategy(spec), values) for spec, values in runs]
+        # a file or import path is loaded once in the process that runs (a sweep's worker
+        # loads the same file by its path); the loop runs the strategies found here
+        find = lookup or get_strategy
+        resolved = [(spec, find(spec), values) for spec, values in runs]
         params = {strategy.name: dict(values) for _, strategy, values in resolved}
         choices = tuple(StrategyChoice(spec, strategy=strategy) for spec, strategy, _ in resolved)
         return choices, params
@@ -376,11 +384,13 @@ def execute(
     log_path: Path | None = None,
     keep_signals: bool = False,
     source: DataSet | None = None,
+    strategies: Lookup | None = None,
 ) -> RunArtifacts:
     """The run itself: the state file is written into `workdir`, the loop's event log to
     `log_path` (none by default: formatting every event costs a busy replay a third of its
     time). `source` is the data set as a sweep's worker holds it (dataset.py); by default
-    the records are read from `spec.data`'s files."""
+    the records are read from `spec.data`'s files. `strategies`: the command's lookup, which
+    found the spec's strategies once (`BacktestSpec.lineup`)."""
     from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
     from kalshi_cli.runner.lifecycle.session import Parts, build_loop
     from kalshi_cli.services.reconcile import sync_settlements
@@ -412,7 +422,7 @@ def execute(
     try:
         client = venue.client
         markets = _with_terms([client.markets.get_market(t) for t in tickers], root)
-        choices, params = spec.lineup()
+        choices, params = spec.lineup(strategies)
         config = TradeConfig(strategies=params, risk=dict(spec.risk), trade=dict(spec.trade))
         options = TradeOptions(strategies=choices, selection=Selection(tuple(tickers)))
         loop = build_loop(Parts(client, store, feed, clock, log), options, config, markets)

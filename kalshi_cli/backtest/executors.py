@@ -29,7 +29,7 @@ from dataclasses import asdict
 from typing import IO, Any, Protocol, Self
 
 from kalshi_cli.backtest.dataset import dataset_stats
-from kalshi_cli.backtest.engine import BacktestSpec
+from kalshi_cli.backtest.engine import BacktestSpec, Lookup
 from kalshi_cli.backtest.runs import run_backtest
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -78,15 +78,23 @@ def failure(exc: BaseException) -> tuple[str, int]:
 
 @contextmanager
 def open_executor(
-    name: str = "local", *, jobs: int | None = None, scheduler: str | None = None
+    name: str = "local",
+    *,
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    strategies: Lookup | None = None,
 ) -> Iterator[Executor]:
-    """An executor by its name (`--executor`), closed on leaving the block."""
+    """An executor by its name (`--executor`), closed on leaving the block. `strategies`: the
+    command's lookup, for the runs made in its own process (`--jobs 1`); a worker process
+    loads each strategy by its spec."""
     if name not in EXECUTORS:
         raise UsageError(f"--executor {name!r}", hint=f"choose one of: {', '.join(EXECUTORS)}")
     if scheduler and name != "dask":
         raise UsageError("--scheduler takes --executor dask")
     executor: Executor = (
-        DaskExecutor(scheduler=scheduler, jobs=jobs) if name == "dask" else LocalPool(jobs)
+        DaskExecutor(scheduler=scheduler, jobs=jobs)
+        if name == "dask"
+        else LocalPool(jobs, strategies)
     )
     try:
         yield executor
@@ -152,10 +160,12 @@ class _Worker:
 
 
 class LocalPool:
-    """`jobs` worker processes on this machine (default: one per core)."""
+    """`jobs` worker processes on this machine (default: one per core); one job runs in this
+    process, its strategies found by `strategies` (the command's lookup) when given."""
 
-    def __init__(self, jobs: int | None = None) -> None:
+    def __init__(self, jobs: int | None = None, strategies: Lookup | None = None) -> None:
         self.jobs = max(1, jobs or os.cpu_count() or 1)
+        self._strategies = strategies
         self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
@@ -165,7 +175,7 @@ class LocalPool:
         if self.jobs == 1:
             reports = []
             for spec in specs:
-                reports.append(_in_process(spec))
+                reports.append(_in_process(spec, self._strategies))
                 if progress is not None:
                     progress(len(reports), total)
             return reports
@@ -243,9 +253,9 @@ class LocalPool:
         worker.close()
 
 
-def _in_process(spec: BacktestSpec) -> Any:
+def _in_process(spec: BacktestSpec, strategies: Lookup | None) -> Any:
     try:
-        return plain(run_backtest(spec))
+        return plain(run_backtest(spec, strategies))
     except Exception as exc:  # the same one line a worker process would send
         message, code = failure(exc)
         raise RunFailed(spec, message, code) from exc

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.backtest.dataset import fingerprint
-from kalshi_cli.backtest.engine import BacktestSpec
+from kalshi_cli.backtest.engine import BacktestSpec, Lookup
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 
@@ -31,16 +31,19 @@ class RunNotFound(KalshiError):
     exit_code = ExitCode.NOT_FOUND
 
 
-def strategy_source(name: str, params: Mapping[str, str]) -> dict[str, Any]:
+def strategy_source(
+    name: str, params: Mapping[str, str], strategies: Lookup | None = None
+) -> dict[str, Any]:
     """The strategy's module file, the SHA-256 of its bytes (None when it has no file), and
     `modules`: each module of the trader's it imports by its SHA-256, each installed library
     by its version (strategies/code.py), with those of the model's source when it names one
-    (`source`, the `model` strategy's)."""
+    (`source`, the `model` strategy's). `strategies`: the command's lookup, which found the
+    strategy once."""
     from kalshi_cli.strategies import get_strategy
     from kalshi_cli.strategies.code import code_sources
     from kalshi_cli.strategies.model.sources import source_files
 
-    strategy = get_strategy(name)
+    strategy = (strategies or get_strategy)(name)
     module = inspect.getmodule(getattr(strategy, "decide_fn", None) or strategy)
     path = getattr(module, "__file__", None)
     model = params.get("source") if strategy.name == "model" else None
@@ -52,15 +55,16 @@ def strategy_source(name: str, params: Mapping[str, str]) -> dict[str, Any]:
     return {"name": name, "file": str(path), "sha256": digest, "modules": modules}
 
 
-def provenance(spec: BacktestSpec) -> dict[str, Any]:
-    """What produced a run of `spec`, besides the spec itself."""
+def provenance(spec: BacktestSpec, strategies: Lookup | None = None) -> dict[str, Any]:
+    """What produced a run of `spec`, besides the spec itself (its strategy as `strategies`,
+    the command's lookup, found it)."""
     from kalshi_cli import __version__
 
     data = Path(spec.data)
     return {
         "spec": json.loads(json.dumps(asdict(spec), default=str)),
         "params": dict(spec.params),
-        "strategy": strategy_source(spec.strategy, dict(spec.params)),
+        "strategy": strategy_source(spec.strategy, dict(spec.params), strategies),
         "data": {"path": str(data.resolve()), "fingerprint": fingerprint(data)},
         "version": __version__,
     }

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kalshi_cli.backtest.engine import BacktestSpec, execute
+from kalshi_cli.backtest.engine import BacktestSpec, Lookup, execute
 from kalshi_cli.data.manifest import read_manifest, write_manifest
 from kalshi_cli.data.segments import SegmentWriter, iter_lines
 from kalshi_cli.vocabulary.errors import KalshiError
@@ -60,8 +60,12 @@ class LookAheadReport:
         return out
 
 
-def check_lookahead(spec: BacktestSpec, workdir: Path, *, samples: int = 5) -> LookAheadReport:
-    full = _signals(spec, workdir / "full")
+def check_lookahead(
+    spec: BacktestSpec, workdir: Path, *, samples: int = 5, strategies: Lookup | None = None
+) -> LookAheadReport:
+    """`strategies`: the command's lookup, so the full run and every cut run run the
+    strategies it found once."""
+    full = _signals(spec, workdir / "full", strategies)
     times = sorted({s["ts"] for s in full})
     picked = _spread(times, samples)
     report = LookAheadReport(signals=len(full))
@@ -71,7 +75,7 @@ def check_lookahead(spec: BacktestSpec, workdir: Path, *, samples: int = 5) -> L
         truncate(Path(spec.data), copy, before_ns=cut_ns)
         params = tuple((k, str(copy) if _same_path(v, spec.data) else v) for k, v in spec.params)
         cut_spec = replace(spec, data=str(copy), params=params, end_ns=cut_ns + 1)
-        cut = _signals(cut_spec, workdir / f"run-{n}")
+        cut = _signals(cut_spec, workdir / f"run-{n}", strategies)
         want = [_plain(s) for s in full if s["ts"] <= t]
         got = [_plain(s) for s in cut if s["ts"] <= t]
         report.checked.append(t)
@@ -86,9 +90,9 @@ def check_lookahead(spec: BacktestSpec, workdir: Path, *, samples: int = 5) -> L
     return report
 
 
-def _signals(spec: BacktestSpec, workdir: Path) -> list[dict[str, Any]]:
+def _signals(spec: BacktestSpec, workdir: Path, strategies: Lookup | None) -> list[dict[str, Any]]:
     workdir.mkdir(parents=True, exist_ok=True)
-    return execute(spec, workdir, keep_signals=True).signals
+    return execute(spec, workdir, keep_signals=True, strategies=strategies).signals
 
 
 def _plain(signal: dict[str, Any]) -> dict[str, Any]:

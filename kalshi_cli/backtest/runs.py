@@ -13,14 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.backtest.dataset import open_dataset
-from kalshi_cli.backtest.engine import BacktestSpec, execute
+from kalshi_cli.backtest.engine import BacktestSpec, Lookup, execute
 from kalshi_cli.backtest.report import build_report
 
 
-def run_backtest(spec: BacktestSpec) -> dict[str, Any]:
+def run_backtest(spec: BacktestSpec, strategies: Lookup | None = None) -> dict[str, Any]:
     """Run `spec` and return its report. The state file lives in a temporary directory that
     is gone afterwards. The data set is opened through this process's cache (dataset.py): a
-    worker reads it once for all the runs it is given."""
+    worker reads it once for all the runs it is given. `strategies`: in the command's own
+    process, its lookup, which found the spec's strategies once."""
     source = open_dataset(spec.data, spec.data_fingerprint)
     with tempfile.TemporaryDirectory(prefix="kalshi-backtest-") as tmp:
-        return build_report(execute(spec, Path(tmp), source=source))
+        return build_report(execute(spec, Path(tmp), source=source, strategies=strategies))

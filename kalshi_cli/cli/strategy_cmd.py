@@ -73,7 +73,7 @@ def list_command(as_json: JsonOpt = False) -> None:
 
     app = current()
     config = load_trade_config(app.settings().config_path)
-    docs = list_strategies(config.sources)
+    docs = list_strategies(config.sources, config.lookup)
     rows = [
         {
             "name": d["name"],
@@ -107,12 +107,11 @@ def check_command(
     strategies/fair_value.py --params strategies/fair_value.yaml
     """
     from kalshi_cli.runner import load_trade_config
-    from kalshi_cli.strategies import get_strategy
     from kalshi_cli.strategies.check import check_strategy
 
     app = current()
     config = load_trade_config(app.settings().config_path)
-    strategy = get_strategy(config.strategy_spec(spec))
+    strategy = config.strategy(spec)  # a configured one as the config check loaded it
     result = check_strategy(strategy, config.params_for(strategy, params_file))
     out = app.output(as_json=as_json)
     if as_json:

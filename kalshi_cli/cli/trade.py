@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from kalshi_cli.config import Settings
     from kalshi_cli.runner import StrategyChoice, TradeConfig, TradeOptions
     from kalshi_cli.store import Store
-    from kalshi_cli.strategy_api import Strategy
+    from kalshi_cli.strategies import StrategyLookup
 
 
 def register(app: typer.Typer) -> None:
@@ -191,14 +191,15 @@ def trade_command(
     """
     from kalshi_cli.runner import CLIENT_RETRY_BUDGET_S, load_trade_config
     from kalshi_cli.runner.lifecycle.launch import run_trade
+    from kalshi_cli.strategies import StrategyLookup
 
-    # each strategy looked up once, here, and run as found; a strategy file that does not
-    # load is refused before any config, client or lock
-    resolved = _Resolved()
+    # each strategy looked up once, here and by the config check, and run as found; a
+    # strategy file that does not load is refused before any config, client or lock
+    resolved = StrategyLookup()
     given = [_spec(s, resolved) for s in strategy or ()]
     app = current()
     settings = app.settings(env.value if env else None)
-    config = load_trade_config(settings.config_path)
+    config = load_trade_config(settings.config_path, resolved)
     options = _options(
         _choices(given or list(config.settings.strategies or ()), params_file or [], resolved),
         selected=(markets, series, event), dry_run=dry_run, once=once,
@@ -206,7 +207,7 @@ def trade_command(
         venue=(paper, paper_balance, subaccount), assign=assign or [],
     )  # fmt: skip
     # every section checked, and the refusals made, before the client below exists
-    options = _checked_config(settings, options, config, resolved)
+    options = _checked_config(settings, options, config)
     run_trade(
         options,
         env=settings.env,
@@ -231,36 +232,16 @@ def _state_path(settings: Settings, options: TradeOptions) -> Path:
     return paper_state_path(settings.state, settings.env)
 
 
-class _Resolved:
-    """The strategies of one `kalshi trade`, each looked up once by the spec that names it: the
-    loop runs the very object found here, whatever the registry holds later."""
-
-    def __init__(self) -> None:
-        self._found: dict[str, Strategy[Any]] = {}
-
-    def __call__(self, spec: str) -> Strategy[Any]:
-        from kalshi_cli.strategies import get_strategy
-
-        found = self._found.get(spec)
-        if found is None:
-            found = self._found[spec] = get_strategy(spec)
-            # the spelling a choice is named by from here on finds it too
-            self._found.setdefault(found.spec or found.name, found)
-        return found
-
-
-def _checked_config(
-    settings: Settings, options: TradeOptions, config: TradeConfig, resolved: _Resolved
-) -> TradeOptions:
+def _checked_config(settings: Settings, options: TradeOptions, config: TradeConfig) -> TradeOptions:
     """Every strategy and its params checked, and the refusals that need no exchange (prod:
     `--live` and a market selection), before a client or a key exists: a mistake is refused
     with nothing sent. Each strategy is named by its spec from here on, and carries the
-    strategy it was resolved to."""
+    strategy it was resolved to (once, by the command's lookup the config carries)."""
     from kalshi_cli.runner.lifecycle.session import check_start
 
     choices = []
     for choice in options.strategies:
-        strategy = resolved(config.strategy_spec(choice.spec))
+        strategy = config.strategy(choice.spec)
         config.params_for(strategy, choice.params_file)
         choices.append(replace(choice, spec=strategy.spec or strategy.name, strategy=strategy))
     options = replace(options, strategies=tuple(choices))
@@ -268,7 +249,7 @@ def _checked_config(
     return options
 
 
-def _spec(strategy: str, resolved: _Resolved) -> str:
+def _spec(strategy: str, resolved: StrategyLookup) -> str:
     """A built-in's name or a strategy file's absolute path (a file that does not load is
     refused here); a name may be the config's (`strategies.NAME.strategy`), so an unknown one
     is refused once the config is read (`_checked_config`), still before any client."""
@@ -282,7 +263,7 @@ def _spec(strategy: str, resolved: _Resolved) -> str:
 
 
 def _choices(
-    specs: list[str], params: list[str], resolved: _Resolved
+    specs: list[str], params: list[str], resolved: StrategyLookup
 ) -> tuple[StrategyChoice, ...]:
     """Each strategy with its `--params` file: `FILE` with one strategy, `NAME=FILE` (NAME the
     strategy as given, or its name) with any number."""

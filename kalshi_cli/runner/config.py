@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from kalshi_cli.config import Located
     from kalshi_cli.risk import RiskLimits
     from kalshi_cli.store import RetentionPolicy
+    from kalshi_cli.strategies import StrategyLookup
     from kalshi_cli.strategy_api import Strategy
 
 MAX_SUBACCOUNT = 63  # 0 the primary account, 1-63 the numbered ones (as `--subaccount` elsewhere)
@@ -176,6 +177,12 @@ class TradeOptions:
             raise UsageError("--max-ticks must be at least 1")
 
 
+def _new_lookup() -> StrategyLookup:
+    from kalshi_cli.strategies import StrategyLookup
+
+    return StrategyLookup()
+
+
 @dataclass(frozen=True)
 class TradeConfig:
     strategies: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -185,10 +192,17 @@ class TradeConfig:
     retention: Mapping[str, Any] = field(default_factory=dict)
     # strategies of the trader's own that the config names (`strategies.NAME.strategy`)
     sources: Mapping[str, str] = field(default_factory=dict)
+    # the command's strategies, each looked up once: the config check's, then the run's
+    lookup: StrategyLookup = field(default_factory=_new_lookup, compare=False, repr=False)
 
     def strategy_spec(self, spec: str) -> str:
         """`--strategy NAME` of a configured strategy is its source; any other spec as given."""
         return self.sources.get(spec, spec)
+
+    def strategy(self, spec: str) -> Strategy[Any]:
+        """The strategy `--strategy SPEC` names (a configured one by its source), as the
+        config check found it or looked up now, once for the command."""
+        return self.lookup(self.strategy_spec(spec))
 
     def strategy_params(self, name: str) -> Mapping[str, Any]:
         return self.strategies.get(name) or {}
@@ -261,16 +275,20 @@ class TradeConfig:
         return replace(self, strategies={**self.strategies, NAME: params})
 
 
-def load_trade_config(path: Path | None) -> TradeConfig:
+def load_trade_config(path: Path | None, lookup: StrategyLookup | None = None) -> TradeConfig:
     """The loop's sections of the config file, every nested section checked (see the module
-    docstring); a missing file means every default."""
+    docstring); a missing file means every default. `lookup`: the command's strategies (a
+    new one by default), through which the check loads the config's own, once for the
+    command."""
     from kalshi_cli.config import read_sections, section
 
     document = read_sections(path)
-    strategies, sources = _strategies(section(document, "strategies"))
+    lookup = lookup or _new_lookup()
+    strategies, sources = _strategies(section(document, "strategies"), lookup)
     config = TradeConfig(
         strategies=strategies,
         sources=sources,
+        lookup=lookup,
         risk=_risk(section(document, "risk")),
         trade=_trade(section(document, "trade")),
         alerts=_alerts(section(document, "alerts")),
@@ -295,13 +313,15 @@ def load_risk_limits(path: Path | None) -> RiskLimits:
     return RiskLimits.from_config(_risk(section(read_sections(path), "risk")))
 
 
-def _strategies(strategies: Located) -> tuple[dict[str, Mapping[str, Any]], dict[str, str]]:
+def _strategies(
+    strategies: Located, lookup: StrategyLookup
+) -> tuple[dict[str, Mapping[str, Any]], dict[str, str]]:
     """Each `strategies.NAME` section checked against its strategy's params: a built-in's, an
     installed one's, or (with `source:`, a .py file relative to the config file or
     package.module:attr) a strategy of the trader's own. Returns the params sections and the
     configured sources by name."""
     from kalshi_cli.config import Located, refuse_unknown
-    from kalshi_cli.strategies import get_strategy, strategy_names
+    from kalshi_cli.strategies import strategy_names
     from kalshi_cli.strategies.loader import entry_point_names
 
     if not strategies:
@@ -320,10 +340,10 @@ def _strategies(strategies: Located) -> tuple[dict[str, Mapping[str, Any]], dict
             continue
         if not isinstance(section, Located):
             raise ConfigError(f"{strategies.where(name)}: `strategies.{name}` must be a mapping")
-        spec, params, loaded = name, section, None
+        spec, params = name, section
         if "strategy" in params:
             spec = sources[name] = _source(params, name)
-            loaded = get_strategy(spec)
+            loaded = lookup(spec)
             if loaded.name != name:
                 raise ConfigError(
                     f"{params.where('strategy')}: strategies.{name}.strategy defines the strategy "
@@ -331,8 +351,7 @@ def _strategies(strategies: Located) -> tuple[dict[str, Mapping[str, Any]], dict
                     hint=f"name the section {loaded.name}",
                 )
             params = _without(params, "strategy")
-        # refusals name the file and line of the key
-        (loaded or get_strategy(spec)).params(params)
+        lookup(spec).params(params)  # refusals name the file and line of the key
         result[name] = params
     return result, sources
 

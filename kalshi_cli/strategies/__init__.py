@@ -80,6 +80,24 @@ def get_strategy(spec: str) -> Strategy[Any]:
     raise UsageError(f"unknown strategy {spec!r}", hint=hint)
 
 
+class StrategyLookup:
+    """The strategies of one command, each looked up once (`get_strategy`) by the spec that
+    names it, however many checks ask: a file is imported once, and the run runs the very
+    object its checks saw, whatever the registry holds later. A command makes one and hands
+    it down; its config check looks the config's own strategies up through it too."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, Strategy[Any]] = {}
+
+    def __call__(self, spec: str) -> Strategy[Any]:
+        found = self._found.get(spec)
+        if found is None:
+            found = self._found[spec] = get_strategy(spec)
+            # the spelling it is named by from here on (an absolute path) finds it too
+            self._found.setdefault(found.spec or found.name, found)
+        return found
+
+
 __all__ = [
     "BUILT_IN",
     "Cancel",
@@ -89,6 +107,7 @@ __all__ = [
     "PositionView",
     "RestingOrder",
     "Strategy",
+    "StrategyLookup",
     "get_strategy",
     "register_strategy",
     "strategy_names",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any
 
@@ -12,21 +12,31 @@ from kalshi_cli.strategy_api import Strategy, param_fields
 from kalshi_cli.vocabulary.errors import KalshiError
 
 
-def list_strategies(configured: Mapping[str, str]) -> list[dict[str, Any]]:
+def list_strategies(
+    configured: Mapping[str, str], lookup: Callable[[str], Strategy[Any]] = get_strategy
+) -> list[dict[str, Any]]:
     """Built-in (and registered) first, then installed (entry points), then configured (the
-    config's `strategies.NAME.strategy`). An installed or configured one that does not load is
-    listed with its error, not left out."""
-    docs = [_doc(get_strategy(name), "built-in") for name in strategy_names()]
+    config's `strategies.NAME.strategy`), each found by `lookup` (the command's, which the
+    config check loaded the configured ones through). An installed or configured one that
+    does not load is listed with its error, not left out."""
+    docs = [_doc(lookup(name), "built-in") for name in strategy_names()]
     for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        docs.append(_loaded(ep.name, "installed", ep.value))
+        docs.append(_loaded(lookup, ep.name, "installed", ep.value))
     for name, source in configured.items():
-        docs.append(_loaded(source, "configured", source, name=name))
+        docs.append(_loaded(lookup, source, "configured", source, name=name))
     return docs
 
 
-def _loaded(spec: str, kind: str, shown: str, *, name: str | None = None) -> dict[str, Any]:
+def _loaded(
+    lookup: Callable[[str], Strategy[Any]],
+    spec: str,
+    kind: str,
+    shown: str,
+    *,
+    name: str | None = None,
+) -> dict[str, Any]:
     try:
-        return _doc(get_strategy(spec), kind)
+        return _doc(lookup(spec), kind)
     except KalshiError as exc:
         return {
             "name": name or spec,

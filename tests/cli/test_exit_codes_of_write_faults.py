@@ -138,10 +138,12 @@ def test_a_file_the_machine_will_not_let_grow_is_exit_18_not_a_bug(tmp_path: Pat
     """`kalshi strategy new` writing past what the machine allows: before, exit 1, "a bug"."""
     script = shutil.which("kalshi", path=str(Path(sys.executable).parent))
     assert script is not None
+    # no bytecode written: under the limit, a stale module's .pyc would be cut short where it
+    # lies in the package, and every later `kalshi` would fail to import it
     result = subprocess.run(
         [script, "strategy", "new", "fair-value", "--dir", str(tmp_path / "s")],
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "KALSHI_HOME": str(tmp_path),
-             "HOME": str(tmp_path), "NO_COLOR": "1"},
+             "HOME": str(tmp_path), "NO_COLOR": "1", "PYTHONDONTWRITEBYTECODE": "1"},
         capture_output=True, text=True, timeout=120, check=False,
         preexec_fn=_limited_file_size(64),
     )  # fmt: skip

@@ -104,3 +104,22 @@ def test_a_strategy_file_is_loaded_once_by_kalshi_trade(
     (choice,) = options.strategies
     assert choice.strategy is not None
     assert choice.spec == choice.strategy.spec == str(source)
+
+
+def test_a_configured_strategy_file_is_loaded_once_by_the_config_check_and_kalshi_trade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = Path(__file__).resolve().parents[2] / "examples" / "strategies" / "fair_value.py"
+    (tmp_path / "strats").mkdir()
+    (tmp_path / "strats" / "fv.py").write_text(source.read_text())
+    (tmp_path / "config.yaml").write_text(
+        "strategies:\n  fair-value:\n    strategy: strats/fv.py\n    fair: 0.6\n"
+    )
+    looked, options = _trade_until_the_loop(
+        monkeypatch, tmp_path, ["--strategy", "fair-value", "--dry-run", "--once"]
+    )
+    path = str(tmp_path / "strats" / "fv.py")
+    assert looked == [path]  # by the config check; the run takes what it found
+    (choice,) = options.strategies
+    assert choice.spec == path
+    assert choice.strategy is not None and choice.strategy.name == "fair-value"
