@@ -13,7 +13,6 @@ import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from typing import Annotated, Any, Literal, TypeVar
@@ -25,8 +24,7 @@ from kalshi_cli.vocabulary.errors import ConfigError
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Range:
+class Range(msgspec.Struct, frozen=True):
     """Bounds of a `Decimal` field: `Annotated[Decimal, Range(gt=0, le=1)]`."""
 
     ge: Decimal | int | str | None = None
