@@ -9,6 +9,7 @@ from typing import Any, Generic, Self, TypeVar
 import httpx
 
 from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.client import AREAS
 from kalshi_cli.client.connection import Area, Connection
 from kalshi_cli.vocabulary.clock import ManualClock
 
@@ -68,11 +69,7 @@ class Swapped(KalshiClient, Generic[A]):
             area = copy.copy(made)
             area._conn = connection
         self.area = area
-        (name,) = [
-            name
-            for name, value in vars(self).items()
-            if name != "area" and isinstance(value, Area) and isinstance(area, type(value))
-        ]
+        (name,) = [name for name in AREAS if isinstance(area, type(getattr(self, name)))]
         setattr(self, name, area)
 
 

@@ -132,7 +132,9 @@ def test_a_network_command_joining_a_simulator_imports_the_client_only(
     """`kalshi markets --json` joining a simulator another process serves needs the client
     only: not the simulator's server stack (starlette, uvicorn, the exchange core), nor httpx's
     own command-line client (click, pygments, rich), which its package imports whenever they
-    are installed (kalshi_cli/__main__.py)."""
+    are installed (kalshi_cli/__main__.py), nor the client's areas other than markets (each
+    is imported on first use, the order request shapes with the orders area)."""
+    from kalshi_cli.client.client import AREAS
     from kalshi_cli.sim.server.embed import start_simulator
 
     with start_simulator(tmp_path / "sim", scenario="default") as sim:
@@ -149,3 +151,6 @@ def test_a_network_command_joining_a_simulator_imports_the_client_only(
     ]
     renderers = sorted(m for m in modules if m.split(".")[0] in ("click", "pygments", "rich"))
     assert renderers == []
+    areas = sorted(m for m in modules if m.removeprefix("kalshi_cli.client.") in AREAS)
+    assert areas == ["kalshi_cli.client.markets"]
+    assert "kalshi_cli.client.requests" not in modules

@@ -12,9 +12,10 @@ Every failure reaches a person as one line on stderr with a distinct exit code
 message, anything else is reported as an unexpected error. `KALSHI_DEBUG=1` adds the traceback,
 printed by the standard library without local variables (they can hold the private key), and
 Typer's pretty tracebacks keep `show_locals` off for the same reason.
-"""
 
-from __future__ import annotations
+The root callback's hints are evaluated with the module, as a command module's are (see
+`markets`): Typer would compile each hint left as text twice on every run.
+"""
 
 import errno
 import importlib

@@ -2,11 +2,12 @@
 
 Each body is parse -> one client call -> render. The JSON documents built here are the stable
 shapes documented in docs/output.md: prices are dollar strings with 4 decimals, counts strings
-with 2, times as the exchange sent them. `kalshi --help` imports this module, so the models are
-imported inside the functions that use them.
+with 2, times as the exchange sent them. `kalshi market --help` imports this module, so the
+models are imported inside the functions that use them, and named in quotes where a hint needs
+them: the hints are evaluated with the module (no `from __future__ import annotations`), since
+Typer reads a command's hints twice as it builds it and compiles a hint left as text each time
+(docs/benchmarks.md, "Cold starts").
 """
-
-from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from decimal import Decimal
@@ -128,8 +129,13 @@ def markets_command(
 
 
 def _fetch(
-    markets: MarketsApi, out: Output, filters: dict[str, Any], *, limit: int | None, fetch_all: bool
-) -> tuple[list[Market], str]:
+    markets: "MarketsApi",
+    out: Output,
+    filters: dict[str, Any],
+    *,
+    limit: int | None,
+    fetch_all: bool,
+) -> "tuple[list[Market], str]":
     """Every matching market (with --all, progress on stderr), or one page and its cursor."""
     if not fetch_all:
         page, cursor = markets.get_markets_page(limit=limit or 100, **filters)
@@ -141,7 +147,7 @@ def _fetch(
         progress.close()
 
 
-def _say_what_is_missing(out: Output, rows: list[Market], cursor: str, limit: int | None) -> None:
+def _say_what_is_missing(out: Output, rows: "list[Market]", cursor: str, limit: int | None) -> None:
     """On stderr, so pipes and --json stay as they are: more markets match than one page
     (an empty listing says "nothing matched" itself: `Output.table`)."""
     if cursor:
@@ -170,12 +176,12 @@ def _market_filters(
 
 
 def select_markets(
-    markets: Iterable[Market],
+    markets: "Iterable[Market]",
     *,
     min_volume: Decimal | None = None,
     sort: MarketSort | None = None,
     limit: int | None = None,
-) -> list[Market]:
+) -> "list[Market]":
     """Client-side filtering and ordering; the exchange has no volume filter or sort."""
     chosen = [m for m in markets if min_volume is None or m.volume >= min_volume]
     if sort is MarketSort.VOLUME:
@@ -200,7 +206,7 @@ MARKET_COLUMNS = (
 )
 
 
-def render_markets(out: Output, markets: list[Market]) -> None:
+def render_markets(out: Output, markets: "list[Market]") -> None:
     from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
 
     rows = [
@@ -247,14 +253,14 @@ def market_command(
     render_market(out, market)
 
 
-def _tick(m: Market) -> str:
+def _tick(m: "Market") -> str:
     """The market's finest tick: its prices are shown to that many digits."""
     from kalshi_cli.vocabulary.models import min_tick
 
     return f"{min_tick(m.price_ranges)}" if m.price_ranges else ""
 
 
-def render_market(out: Output, m: Market) -> None:
+def render_market(out: Output, m: "Market") -> None:
     from kalshi_cli.vocabulary import documents
     from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
 
@@ -363,7 +369,7 @@ def orderbook_command(
 
 
 def watch_loop(
-    step: Callable[[], None], *, interval: float, count: int | None, clock: Clock
+    step: Callable[[], None], *, interval: float, count: int | None, clock: "Clock"
 ) -> int:
     """Run `step` every `interval` seconds, `count` times (forever when None); returns the
     number of steps run. The clock is injected so tests run it without waiting."""
@@ -386,7 +392,7 @@ BOOK_COLUMNS = (
 )
 
 
-def render_orderbook(out: Output, book: Orderbook, *, compact: bool = False) -> None:
+def render_orderbook(out: Output, book: "Orderbook", *, compact: bool = False) -> None:
     from kalshi_cli.vocabulary.documents import orderbook_json
     from kalshi_cli.vocabulary.units import ONE, fmt_count, fmt_dollars
 
@@ -413,10 +419,10 @@ def render_orderbook(out: Output, book: Orderbook, *, compact: bool = False) -> 
         out.line(book_summary(book))
 
 
-def book_summary(book: Orderbook) -> str:
+def book_summary(book: "Orderbook") -> str:
     from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
 
-    def show(level: Level | None) -> str:
+    def show(level: "Level | None") -> str:
         return "none" if level is None else f"{fmt_dollars(level[0])} x {fmt_count(level[1])}"
 
     spread = "n/a" if book.spread is None else fmt_dollars(book.spread)

@@ -2,12 +2,16 @@
 request travels.
 
 The order request shapes (`CreateOrder`, `CreateOrderResult`, `CancelResult`, from `requests`)
-are exported here too.
+are exported here too, imported on first use: a command that only reads never loads them.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.client.client import KalshiClient
 from kalshi_cli.client.ratelimit import TIERS, BucketLimit, TierLimits
-from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
+
+if TYPE_CHECKING:
+    from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
 
 __all__ = [
     "TIERS",
@@ -18,3 +22,11 @@ __all__ = [
     "KalshiClient",
     "TierLimits",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("CancelResult", "CreateOrder", "CreateOrderResult"):
+        from kalshi_cli.client import requests
+
+        return getattr(requests, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

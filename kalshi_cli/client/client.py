@@ -9,42 +9,35 @@ from __future__ import annotations
 
 import copy
 import random
+from functools import cached_property
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import httpx
 
 from kalshi_cli import __version__
-from kalshi_cli.client.api_keys import ApiKeysApi
-from kalshi_cli.client.communications import CommunicationsApi
 from kalshi_cli.client.connection import LANDING_WINDOW_S, SIGNATURE_WINDOW_S, Connection
-from kalshi_cli.client.exchange import ExchangeApi
-from kalshi_cli.client.historical import HistoricalApi
-from kalshi_cli.client.markets import MarketsApi
-from kalshi_cli.client.order_groups import OrderGroupsApi
-from kalshi_cli.client.orders import OrdersApi
-from kalshi_cli.client.portfolio import PortfolioApi
 from kalshi_cli.client.ratelimit import TierLimits
 from kalshi_cli.client.stats import ApiStats
-from kalshi_cli.client.subaccounts import KeyMemory, SubaccountsApi
 from kalshi_cli.vocabulary.clock import Clock
 from kalshi_cli.vocabulary.keys import PrivateKey
+
+if TYPE_CHECKING:
+    from kalshi_cli.client.api_keys import ApiKeysApi
+    from kalshi_cli.client.communications import CommunicationsApi
+    from kalshi_cli.client.exchange import ExchangeApi
+    from kalshi_cli.client.historical import HistoricalApi
+    from kalshi_cli.client.markets import MarketsApi
+    from kalshi_cli.client.order_groups import OrderGroupsApi
+    from kalshi_cli.client.orders import OrdersApi
+    from kalshi_cli.client.portfolio import PortfolioApi
+    from kalshi_cli.client.subaccounts import KeyMemory, SubaccountsApi
 
 __all__ = ["LANDING_WINDOW_S", "SIGNATURE_WINDOW_S", "KalshiClient"]
 
 
 class KalshiClient:
     """Signed access to the Kalshi trade API v2 (or the simulator, which speaks the same)."""
-
-    exchange: ExchangeApi
-    markets: MarketsApi
-    portfolio: PortfolioApi
-    orders: OrdersApi
-    order_groups: OrderGroupsApi
-    subaccounts: SubaccountsApi
-    historical: HistoricalApi
-    api_keys: ApiKeysApi
-    communications: CommunicationsApi
 
     # the key's restriction as `own_subaccount` found it: (n,) or (None,) once asked, None before
     _key_subaccount: tuple[int | None] | None = None
@@ -87,17 +80,68 @@ class KalshiClient:
         )
 
     def _attach(self, connection: Connection) -> None:
-        """Every area, over `connection`."""
+        """Every area over `connection`: the areas built over another one are forgotten."""
         self.connection = connection
-        self.exchange = ExchangeApi(connection)
-        self.markets = MarketsApi(connection)
-        self.portfolio = PortfolioApi(connection)
-        self.orders = OrdersApi(connection)
-        self.order_groups = OrderGroupsApi(connection)
-        self.subaccounts = SubaccountsApi(connection)
-        self.historical = HistoricalApi(connection)
-        self.api_keys = ApiKeysApi(connection)
-        self.communications = CommunicationsApi(connection)
+        for area in AREAS:
+            self.__dict__.pop(area, None)
+
+    # Each area's module is imported, and the area built, on its first use: `kalshi markets`
+    # imports none of the order, portfolio, key or RFQ modules (docs/benchmarks.md, "Cold
+    # starts"). An area holds nothing but the connection, so building it twice is harmless.
+
+    @cached_property
+    def exchange(self) -> ExchangeApi:
+        from kalshi_cli.client.exchange import ExchangeApi
+
+        return ExchangeApi(self.connection)
+
+    @cached_property
+    def markets(self) -> MarketsApi:
+        from kalshi_cli.client.markets import MarketsApi
+
+        return MarketsApi(self.connection)
+
+    @cached_property
+    def portfolio(self) -> PortfolioApi:
+        from kalshi_cli.client.portfolio import PortfolioApi
+
+        return PortfolioApi(self.connection)
+
+    @cached_property
+    def orders(self) -> OrdersApi:
+        from kalshi_cli.client.orders import OrdersApi
+
+        return OrdersApi(self.connection)
+
+    @cached_property
+    def order_groups(self) -> OrderGroupsApi:
+        from kalshi_cli.client.order_groups import OrderGroupsApi
+
+        return OrderGroupsApi(self.connection)
+
+    @cached_property
+    def subaccounts(self) -> SubaccountsApi:
+        from kalshi_cli.client.subaccounts import SubaccountsApi
+
+        return SubaccountsApi(self.connection)
+
+    @cached_property
+    def historical(self) -> HistoricalApi:
+        from kalshi_cli.client.historical import HistoricalApi
+
+        return HistoricalApi(self.connection)
+
+    @cached_property
+    def api_keys(self) -> ApiKeysApi:
+        from kalshi_cli.client.api_keys import ApiKeysApi
+
+        return ApiKeysApi(self.connection)
+
+    @cached_property
+    def communications(self) -> CommunicationsApi:
+        from kalshi_cli.client.communications import CommunicationsApi
+
+        return CommunicationsApi(self.connection)
 
     def __repr__(self) -> str:
         return f"KalshiClient(api_base={self.api_base!r}, authenticated={self.authenticated})"
@@ -212,3 +256,7 @@ class KalshiClient:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+# the names of the client's areas
+AREAS = tuple(name for name, v in vars(KalshiClient).items() if isinstance(v, cached_property))

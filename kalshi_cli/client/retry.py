@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
 from typing import TypeVar
 
 import httpx
+import msgspec
 
 from kalshi_cli.vocabulary.clock import Backoff, Clock, Deadline
 from kalshi_cli.vocabulary.errors import (
@@ -54,8 +54,7 @@ def is_retryable(exc: KalshiError, mode: Resend) -> bool:
     return isinstance(exc, (TransportError, ServerError))
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(msgspec.Struct, frozen=True):
     """How often and how long a request is tried, and the waits between tries."""
 
     max_attempts: int = 4

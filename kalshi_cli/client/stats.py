@@ -8,7 +8,8 @@ a request travels".
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+
+import msgspec
 
 # Upper bounds in seconds; Prometheus adds +Inf. Spaced for a REST API answering in 20-500 ms.
 LATENCY_BUCKETS: tuple[float, ...] = (
@@ -80,12 +81,11 @@ def outcome_of(status: int | None) -> str:
     return "server_error"
 
 
-@dataclass
-class EndpointStats:
+class EndpointStats(msgspec.Struct):
     """One family: counts per outcome, and the latency histogram of the attempts answered."""
 
-    outcomes: dict[str, int] = field(default_factory=dict)
-    buckets: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
+    outcomes: dict[str, int] = msgspec.field(default_factory=dict)
+    buckets: list[int] = msgspec.field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
     latency_count: int = 0
     latency_sum: float = 0.0
 

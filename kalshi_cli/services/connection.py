@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from kalshi_cli.vocabulary.errors import CredentialsError, KalshiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -353,8 +353,7 @@ def bind_state(settings: Settings, store: Store, connection: ResolvedConnection 
         raise error
 
 
-@dataclass(frozen=True)
-class Rebound:
+class Rebound(NamedTuple):
     previous: ExchangeBinding | None
     backup: Path | None = None  # the copy `--take-over` kept of the file before
 

@@ -13,7 +13,6 @@ import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from typing import Annotated, Any, Literal, TypeVar
@@ -25,8 +24,7 @@ from kalshi_cli.vocabulary.errors import ConfigError
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Range:
+class Range(msgspec.Struct, frozen=True):
     """Bounds of a `Decimal` field: `Annotated[Decimal, Range(gt=0, le=1)]`."""
 
     ge: Decimal | int | str | None = None
@@ -325,10 +323,16 @@ def _members(kind: Any) -> tuple[Any, ...]:
 
 
 @cache
+def _fields(cls: type[msgspec.Struct]) -> tuple[msgspec.structs.FieldInfo, ...]:
+    """A Struct's fields, each with its type (Annotated kept), read once per Struct: a type's
+    hints are evaluated from text, slow enough to show at every command's start."""
+    return msgspec.structs.fields(cls)
+
+
+@cache
 def _hints(cls: type[msgspec.Struct]) -> dict[str, Any]:
     """field's encoded name (`from` for `sender`) -> its type, Annotated kept."""
-    hints = typing.get_type_hints(cls, include_extras=True)
-    return {f.encode_name: hints[f.name] for f in msgspec.structs.fields(cls)}
+    return {f.encode_name: f.type for f in _fields(cls)}
 
 
 def _structs(kind: Any) -> list[type[msgspec.Struct]]:
@@ -389,12 +393,8 @@ def _ranges(hint: Any) -> list[Range]:
 
 @cache
 def _bounded_fields(cls: type[msgspec.Struct]) -> tuple[tuple[str, str, list[Range]], ...]:
-    """Each field's attribute, encoded name and `Range`s, read once per Struct (a type's
-    hints are evaluated from text, slow enough to show at every command's start)."""
-    hints = typing.get_type_hints(cls, include_extras=True)
-    return tuple(
-        (f.name, f.encode_name, _ranges(hints[f.name])) for f in msgspec.structs.fields(cls)
-    )
+    """Each field's attribute, encoded name and `Range`s."""
+    return tuple((f.name, f.encode_name, _ranges(f.type)) for f in _fields(cls))
 
 
 def _check_values(value: object, raw: object, dotted: str, where: str) -> None:
