@@ -149,6 +149,13 @@ def main() -> int:
         metavar="N",
         help="print the N biggest growths in traced memory over the second half of the run",
     )
+    parser.add_argument(
+        "--settled-from",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="fit the slopes from this time on (default: the second half of the run)",
+    )
     parser.add_argument("--trace-frames", type=int, default=12, help="frames kept a traceback")
     args = parser.parse_args()
     if args.trace_top:
@@ -240,24 +247,30 @@ def main() -> int:
     if not samples:
         raise SystemExit("no sample taken: run longer than --every")
     peak = max(mb for _, mb in samples)
-    settled = samples[len(samples) // 2 :]
-    slope = slope_mb_per_min(settled)
+
+    def settled(of: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if args.settled_from is None:
+            return of[len(of) // 2 :]
+        return [(t, mb) for t, mb in of if t >= args.settled_from]
+
+    slope = slope_mb_per_min(settled(samples))
+    fitted = "the second half" if args.settled_from is None else f"{args.settled_from:g} s on"
     print(
         f"loop memory: peak RSS {peak:.1f} MB (target < {TARGET_MB:g} MB: "
-        f"{'met' if peak < TARGET_MB else 'NOT met'}), slope over the second half "
+        f"{'met' if peak < TARGET_MB else 'NOT met'}), slope over {fitted} "
         f"{slope:+.2f} MB/min, n={len(samples)} samples"
     )
-    sqlite_slope = slope_mb_per_min(sqlite_samples[len(sqlite_samples) // 2 :])
+    sqlite_slope = slope_mb_per_min(settled(sqlite_samples))
     print(
         f"of which SQLite: {sqlite_samples[0][1]:.1f} -> {sqlite_samples[-1][1]:.1f} MB, "
-        f"slope over the second half {sqlite_slope:+.2f} MB/min"
+        f"slope over {fitted} {sqlite_slope:+.2f} MB/min"
     )
     if end is not None:
         print_growth(tracemalloc.Snapshot.load(str(middle)), end, args.trace_top)
-    sim_slope = slope_mb_per_min(sim_samples[len(sim_samples) // 2 :])
+    sim_slope = slope_mb_per_min(settled(sim_samples))
     print(
         f"simulator memory: RSS {sim_samples[0][1]:.1f} -> {sim_samples[-1][1]:.1f} MB, "
-        f"slope over the second half {sim_slope:+.2f} MB/min"
+        f"slope over {fitted} {sim_slope:+.2f} MB/min"
     )
     return 0
 
