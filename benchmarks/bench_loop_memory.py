@@ -140,7 +140,8 @@ def main() -> int:
     parser.add_argument(
         "--raise-limits",
         action="store_true",
-        help="no order-rate or exposure limit to speak of; the market maker quotes 1 contract",
+        help="no order-rate, exposure or daily-loss limit to speak of, a $1,000,000 account; "
+        "the market maker quotes 1 contract",
     )
     parser.add_argument(
         "--trace-top",
@@ -164,7 +165,12 @@ def main() -> int:
     every = args.every or max(5.0, args.minutes * 60 / 24)
     work = Path(tempfile.mkdtemp(prefix="bench-mem-"))
     (work / "scenario.yaml").write_text(scenario(args.markets), encoding="utf-8")
-    sim, account = start_simulator(work / "sim", scenario=str(work / "scenario.yaml"))
+    sim, account = start_simulator(
+        work / "sim",
+        scenario=str(work / "scenario.yaml"),
+        # a long quoting run spends more than the default $1,000 on its losses and holds
+        balance="1000000" if args.raise_limits else None,
+    )
     samples: list[tuple[float, float]] = []
     sim_samples: list[tuple[float, float]] = []  # the simulator process's RSS
     try:
@@ -189,7 +195,11 @@ def main() -> int:
             TradeOptions(strategies=tuple(StrategyChoice(s) for s in strategies)),
             TradeConfig(
                 strategies={"market-maker": {"quote_count": "1"}},
-                risk={"max_orders_per_minute": 1_000_000, "max_total_exposure": "100000"},
+                risk={
+                    "max_orders_per_minute": 1_000_000,
+                    "max_total_exposure": "100000",
+                    "daily_loss_limit": "100000",
+                },
             )
             if args.raise_limits
             else TradeConfig(),
