@@ -10,17 +10,28 @@ the run (after the books, histories and caches have filled), in MB per minute. T
 slope: it should stay flat too.
 
     python benchmarks/bench_loop_memory.py [--minutes 10] [--markets 200] [--strategy NAME ...]
+        [--raise-limits] [--trace-top N]
 
 `--strategy` repeats: one loop runs them all, as `kalshi trade --strategy A --strategy B` does.
+`--raise-limits` lifts the order-rate and exposure limits (and quotes one contract a side), as
+bench_loop_lag.py does, so a quoting strategy places orders as fast as the books move: the loop's
+bounded records of its orders fill within the run. `--trace-top N` traces allocations
+(tracemalloc, which slows the loop and adds its own memory to RSS) and prints the N tracebacks
+whose held memory grew most between the middle of the run and its end, after a full collection
+each time: what grows, and where it was allocated.
 """
 
 from __future__ import annotations
 
+import _sqlite3
 import argparse
+import ctypes
+import gc
 import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 from sim_process import client_for, start_simulator, stop_simulator
@@ -88,18 +99,78 @@ def slope_mb_per_min(samples: list[tuple[float, float]]) -> float:
     return cov / var * 60 if var else 0.0
 
 
+def sqlite_memory_mb() -> float:
+    """What SQLite holds in this process (its page caches above all: `cache_size` a connection,
+    store/connection.py), which tracemalloc does not see."""
+    used = ctypes.CDLL(_sqlite3.__file__).sqlite3_memory_used
+    used.restype = ctypes.c_int64
+    return float(used()) / (1024 * 1024)
+
+
+def traced_snapshot() -> tracemalloc.Snapshot:
+    gc.collect()
+    return tracemalloc.take_snapshot().filter_traces(
+        (
+            tracemalloc.Filter(False, tracemalloc.__file__),
+            tracemalloc.Filter(False, "<frozen importlib._bootstrap*>"),
+        )
+    )
+
+
+def print_growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, top: int) -> None:
+    """The `top` tracebacks whose held memory grew most from `before` to `after`."""
+    diffs = [d for d in after.compare_to(before, "traceback") if d.size_diff > 0]
+    total = sum(d.size_diff for d in after.compare_to(before, "filename"))
+    print(f"traced growth from the middle of the run to its end: {total / 1024:+.1f} KiB in all")
+    for d in diffs[:top]:
+        print(
+            f"  {d.size_diff / 1024:+9.1f} KiB {d.count_diff:+7d} blocks "
+            f"(now {d.size / 1024:.1f} KiB)"
+        )
+        for line in d.traceback.format(limit=8, most_recent_first=False):
+            print(f"    {line}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--markets", type=int, default=200)
     parser.add_argument("--strategy", action="append", help="repeat it: one lineup (spike)")
     parser.add_argument("--every", type=float, default=None, help="seconds between samples")
+    parser.add_argument(
+        "--raise-limits",
+        action="store_true",
+        help="no order-rate, exposure or daily-loss limit to speak of, a $1,000,000 account; "
+        "the market maker quotes 1 contract",
+    )
+    parser.add_argument(
+        "--trace-top",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print the N biggest growths in traced memory over the second half of the run",
+    )
+    parser.add_argument(
+        "--settled-from",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="fit the slopes from this time on (default: the second half of the run)",
+    )
+    parser.add_argument("--trace-frames", type=int, default=12, help="frames kept a traceback")
     args = parser.parse_args()
+    if args.trace_top:
+        tracemalloc.start(args.trace_frames)
     strategies = tuple(args.strategy or ["spike"])
     every = args.every or max(5.0, args.minutes * 60 / 24)
     work = Path(tempfile.mkdtemp(prefix="bench-mem-"))
     (work / "scenario.yaml").write_text(scenario(args.markets), encoding="utf-8")
-    sim, account = start_simulator(work / "sim", scenario=str(work / "scenario.yaml"))
+    sim, account = start_simulator(
+        work / "sim",
+        scenario=str(work / "scenario.yaml"),
+        # a long quoting run spends more than the default $1,000 on its losses and holds
+        balance="1000000" if args.raise_limits else None,
+    )
     samples: list[tuple[float, float]] = []
     sim_samples: list[tuple[float, float]] = []  # the simulator process's RSS
     try:
@@ -122,21 +193,41 @@ def main() -> int:
             # the loop's calls off its deciding path, as `kalshi trade` makes them
             Parts(client, store, feed, clock, log, send_workers=TradeSection().send_workers),
             TradeOptions(strategies=tuple(StrategyChoice(s) for s in strategies)),
-            TradeConfig(),
+            TradeConfig(
+                strategies={"market-maker": {"quote_count": "1"}},
+                risk={
+                    "max_orders_per_minute": 1_000_000,
+                    "max_total_exposure": "100000",
+                    "daily_loss_limit": "100000",
+                },
+            )
+            if args.raise_limits
+            else TradeConfig(),
             markets,
         )
         stop = threading.Event()
         started = time.monotonic()
+        middle = work / "middle.snapshot"  # on disk: a snapshot held would be in the RSS
+        sqlite_samples: list[tuple[float, float]] = []
 
         def sample() -> None:
             while not stop.wait(every):
+                halfway = bool(samples) and samples[-1][0] >= args.minutes * 30
+                if args.trace_top and halfway and not middle.exists():
+                    traced_snapshot().dump(str(middle))
                 samples.append((time.monotonic() - started, rss_mb()))
                 t, mb = samples[-1]
                 sim_samples.append((t, rss_mb(sim.pid)))
+                sqlite_samples.append((t, sqlite_memory_mb()))
+                traced = (
+                    f"py heap={tracemalloc.get_traced_memory()[0] / 2**20:5.1f} MB "
+                    if args.trace_top
+                    else ""
+                )
                 fresh = sum(feed.is_fresh(m.ticker) for m in markets)
                 print(
-                    f"  t={t:6.0f}s rss={mb:6.1f} MB sim rss={sim_samples[-1][1]:6.1f} MB "
-                    f"ticks={loop.ticks} "
+                    f"  t={t:6.0f}s rss={mb:6.1f} MB sqlite={sqlite_samples[-1][1]:5.1f} MB "
+                    f"{traced}sim rss={sim_samples[-1][1]:6.1f} MB ticks={loop.ticks} "
                     f"orders={loop.executor.counters.orders} fresh={fresh}/{len(markets)}",
                     flush=True,
                 )
@@ -150,8 +241,10 @@ def main() -> int:
         sampler = threading.Thread(target=sample, daemon=True)
         feed.start()
         sampler.start()
+        end = None
         try:
             loop.run(stop=stop, duration_s=args.minutes * 60)
+            end = traced_snapshot() if middle.exists() else None
         finally:
             stop.set()
             sampler.join(5)
@@ -164,17 +257,30 @@ def main() -> int:
     if not samples:
         raise SystemExit("no sample taken: run longer than --every")
     peak = max(mb for _, mb in samples)
-    settled = samples[len(samples) // 2 :]
-    slope = slope_mb_per_min(settled)
+
+    def settled(of: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if args.settled_from is None:
+            return of[len(of) // 2 :]
+        return [(t, mb) for t, mb in of if t >= args.settled_from]
+
+    slope = slope_mb_per_min(settled(samples))
+    fitted = "the second half" if args.settled_from is None else f"{args.settled_from:g} s on"
     print(
         f"loop memory: peak RSS {peak:.1f} MB (target < {TARGET_MB:g} MB: "
-        f"{'met' if peak < TARGET_MB else 'NOT met'}), slope over the second half "
+        f"{'met' if peak < TARGET_MB else 'NOT met'}), slope over {fitted} "
         f"{slope:+.2f} MB/min, n={len(samples)} samples"
     )
-    sim_slope = slope_mb_per_min(sim_samples[len(sim_samples) // 2 :])
+    sqlite_slope = slope_mb_per_min(settled(sqlite_samples))
+    print(
+        f"of which SQLite: {sqlite_samples[0][1]:.1f} -> {sqlite_samples[-1][1]:.1f} MB, "
+        f"slope over {fitted} {sqlite_slope:+.2f} MB/min"
+    )
+    if end is not None:
+        print_growth(tracemalloc.Snapshot.load(str(middle)), end, args.trace_top)
+    sim_slope = slope_mb_per_min(settled(sim_samples))
     print(
         f"simulator memory: RSS {sim_samples[0][1]:.1f} -> {sim_samples[-1][1]:.1f} MB, "
-        f"slope over the second half {sim_slope:+.2f} MB/min"
+        f"slope over {fitted} {sim_slope:+.2f} MB/min"
     )
     return 0
 

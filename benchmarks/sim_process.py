@@ -18,12 +18,19 @@ from kalshi_cli.vocabulary.keys import load_private_key
 
 
 def start_simulator(
-    data_dir: Path, *, scenario: str = "empty", tier: str = "prime"
+    data_dir: Path,
+    *,
+    scenario: str = "empty",
+    tier: str = "prime",
+    balance: str | None = None,
 ) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
     """Serve the simulator on a free loopback port; returns the process and its default
-    account (`api_base`, `ws_url`, `key_id`, `private_key_path`)."""
+    account (`api_base`, `ws_url`, `key_id`, `private_key_path`), holding `balance` dollars
+    (the simulator's default when None)."""
     command = [sys.executable, "-m", "kalshi_cli", "sim", "serve", "--port", "0"]
     command += ["--tier", tier, "--scenario", scenario, "--data-dir", str(data_dir)]
+    if balance is not None:
+        command += ["--balance", balance]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while True:

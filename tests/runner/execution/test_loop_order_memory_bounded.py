@@ -1,0 +1,65 @@
+"""What the trade loop remembers of its own orders and fills stays within `MAX_REMEMBERED`
+however many it places (a loop runs for weeks), and forgetting costs nothing but memory: a
+fill of an order the loop no longer remembers is still its strategy's, read from the state
+file. The bound is made small here so a short run passes it many times over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.runner.execution import fills
+from kalshi_cli.vocabulary.clock import ManualClock
+from tests.runner.fakes import START, make_rig, new_exchange
+
+BOUND = 8
+
+
+def test_the_loops_memory_of_its_orders_and_fills_stays_within_its_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fills, "MAX_REMEMBERED", BOUND)
+    clock = ManualClock(START)
+    rig = make_rig(
+        tmp_path / "state.db",
+        strategy="market-maker",
+        exchange=new_exchange(clock=clock),
+        clock=clock,
+        risk={"max_orders_per_minute": 1_000_000, "max_total_exposure": "100000"},
+    )
+    executor = rig.loop.executor
+    sent = executor.fills.sent
+    remembered: set[str] = set()  # every order id the loop was told to remember
+    forgotten_asked: set[str] = set()  # of those, the ones asked for after being forgotten
+    remember, get = sent.remember, sent.get
+
+    def spied_remember(order_id: str, what: fills.Sent) -> None:
+        remembered.add(order_id)
+        remember(order_id, what)
+
+    def spied_get(order_id: str) -> fills.Sent | None:
+        found: fills.Sent | None = get(order_id)
+        if found is None and order_id in remembered:
+            forgotten_asked.add(order_id)
+        return found
+
+    monkeypatch.setattr(sent, "remember", spied_remember)
+    monkeypatch.setattr(sent, "get", spied_get)
+    most_sent = most_applied = 0
+    for _ in range(600):
+        rig.step(1.0)
+        most_sent = max(most_sent, len(executor.fills.sent))
+        applied = (executor.fills._applied_trades, executor.fills._applied_counts)
+        most_applied = max(most_applied, *map(len, applied))
+        if executor.counters.orders > 5 * BOUND and len(forgotten_asked) >= 3:
+            break
+    assert executor.counters.orders > 5 * BOUND, executor.counters
+    assert len(forgotten_asked) >= 3, executor.counters  # fills of orders it forgot
+    assert most_sent == BOUND
+    assert most_applied == BOUND
+    recorded = list(rig.store.fills.iter_fills())
+    assert len(recorded) == executor.counters.fills
+    # each still its strategy's, from the state file
+    assert {f.strategy for f in recorded} == {"market-maker"}
+    assert forgotten_asked <= {f.order_id for f in recorded}
