@@ -258,7 +258,9 @@ def connect(path: Path, mode: str) -> sqlite3.Connection:
         raise wrap_error(exc, path) from exc
 
 
-def configure(conn: sqlite3.Connection, *, readonly: bool, durable: bool = True) -> None:
+def configure(
+    conn: sqlite3.Connection, *, readonly: bool, durable: bool = True, exclusive: bool = False
+) -> None:
     conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
@@ -266,7 +268,14 @@ def configure(conn: sqlite3.Connection, *, readonly: bool, durable: bool = True)
         # forces SQLite to read the header, so a non-database fails here rather than later
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return
+    if exclusive:
+        # before WAL mode is entered, so the WAL keeps no shared-memory index; the empty write
+        # transaction takes the file's lock, which the connection then holds until it closes
+        conn.execute("PRAGMA locking_mode = EXCLUSIVE").fetchone()
     conn.execute("PRAGMA journal_mode = WAL").fetchone()
+    if exclusive:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("COMMIT")
     conn.execute("PRAGMA synchronous = FULL" if durable else "PRAGMA synchronous = OFF")
     conn.execute(f"PRAGMA journal_size_limit = {_JOURNAL_SIZE_LIMIT}")
 
