@@ -269,10 +269,15 @@ def configure(
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return
     if exclusive:
-        # before WAL mode is entered, so the WAL keeps no shared-memory index; the empty write
+        # set first, so no shared-memory index is made for other connections; the empty write
         # transaction takes the file's lock, which the connection then holds until it closes
         conn.execute("PRAGMA locking_mode = EXCLUSIVE").fetchone()
-    conn.execute("PRAGMA journal_mode = WAL").fetchone()
+    # WAL lets readers read beside the writer; a scratch file no other connection may open
+    # has none, and its loss costs nothing: its rollback journal is kept in memory, so a
+    # commit writes each changed page once, to the file, and not a second time from the WAL
+    # (a crash of the process may then leave it damaged, as `durable=False` allows)
+    scratch = exclusive and not durable
+    conn.execute(f"PRAGMA journal_mode = {'MEMORY' if scratch else 'WAL'}").fetchone()
     if exclusive:
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("COMMIT")

@@ -116,7 +116,8 @@ class Store:
         `exclusive=True` is for a file no other connection needs while this one is open (a
         backtest's scratch file): SQLite's lock on it is taken here and held until `close`, so
         any other connection, of this process or another, is refused (`StateFileLocked`), and
-        this one never has to look for their commits (`data_version`).
+        this one never has to look for their commits (`data_version`). With `durable=False`
+        too, the file is a scratch file: no WAL (its rollback journal is kept in memory).
 
         `create=False` is for commands that only read: a missing file raises StateFileMissing
         and neither the file nor its directory is created. A file that exists but is not a

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.store import IntentRecord, Store
+from kalshi_cli.store import DuplicateIntentError, IntentRecord, Store
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 
 
@@ -53,3 +53,16 @@ def test_a_shared_file_sees_another_connections_commit(tmp_path: Path) -> None:
         before = store.data_version()
         other.orders.record_intent(_intent("c1"))
         assert store.data_version() != before
+
+
+def test_a_scratch_file_keeps_no_wal_and_a_shared_one_does(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "scratch.db", durable=False, exclusive=True) as scratch:
+        assert scratch._conn.execute("PRAGMA journal_mode").fetchone() == ("memory",)
+        scratch.orders.record_intent(_intent("c1"))
+        with pytest.raises(DuplicateIntentError), scratch.transaction():
+            scratch.orders.record_intent(_intent("c2"))
+            scratch.orders.record_intent(_intent("c1"))  # rolls the whole block back
+        assert [o.client_order_id for o in scratch.orders.open_orders()] == ["c1"]
+    assert not (tmp_path / "scratch.db-wal").exists()
+    with Store.open(tmp_path / "held.db", exclusive=True) as held:
+        assert held._conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
