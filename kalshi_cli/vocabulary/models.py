@@ -33,6 +33,7 @@ from kalshi_cli.vocabulary.units import (
     SelfTradePrevention,
     Side,
     TimeInForce,
+    book_side_of,
     ceil_to_cent,
     cents_to_dollars,
     dollars_to_cents,
@@ -64,6 +65,7 @@ __all__ = [
     "SelfTradePrevention",
     "Side",
     "TimeInForce",
+    "book_side_of",
     "ceil_to_cent",
     "cents_to_dollars",
     "dollars_to_cents",
@@ -154,7 +156,7 @@ def _set(item: msgspec.Struct, name: str, value: Any) -> None:
 
 def _book_side(side: str, action: str) -> BookSide:
     """An older order or fill without `book_side`: derived from its side and action."""
-    return to_book(Side(side or "yes"), Action(action or "buy"), ZERO).book_side
+    return book_side_of(Side(side or "yes"), Action(action or "buy"))
 
 
 # --------------------------------------------------------------------------------------------
