@@ -4,13 +4,16 @@ strategy_join_best.py). nautilus_trader is a benchmark dependency only (`pip ins
 '.[bench]'`), never one of `kalshi`'s. See docs/benchmarks.md "How each benchmark measures".
 
     python benchmarks/bench_vs_nautilus.py [--markets 20] [--seconds 1200] [--data DIR]
+    python benchmarks/bench_vs_nautilus.py --compare-with /tmp/other --rounds 3
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -222,6 +225,56 @@ def run_nautilus(instruments: list[Any], deltas: list[Any], strategy: str) -> di
     return {"cpu": cpu, "events": len(deltas), "actions": bench.actions, "fills": fills}
 
 
+# a child that imports kalshi_cli from the tree given first and runs one of `run_ours`
+RUN_CHILD = (
+    "import json, sys; sys.path[0:0] = sys.argv[1:3]; import kalshi_cli; "
+    "from pathlib import Path; from bench_vs_nautilus import run_ours; "
+    "r = run_ours(Path(sys.argv[3]), sys.argv[4]); r['tree'] = kalshi_cli.__file__; "
+    "print(json.dumps(r))"
+)
+
+
+def compare(other: Path, data: Path, nautilus: dict[str, dict[str, Any]], rounds: int) -> None:
+    """Ours from two source trees, each run a fresh process, the trees interleaved round by
+    round; the medians beside nautilus's figures from this process."""
+    this = HERE.parent
+    trees = {f"before ({other})": other.resolve(), "after (this tree)": this}
+    got: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for _ in range(rounds):
+        for strategy in ("book only", "join"):
+            for name, tree in trees.items():
+                argv = [str(tree), str(HERE), str(data), strategy]
+                out = subprocess.run(
+                    [sys.executable, "-c", RUN_CHILD, *argv],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+                result = json.loads(out.splitlines()[-1])
+                assert str(result["tree"]).startswith(str(tree)), (result, tree)
+                got.setdefault((name, strategy), []).append(result)
+    for strategy in ("book only", "join"):
+        same = {(r["events"], r["actions"], r["fills"]) for n in trees for r in got[(n, strategy)]}
+        assert len(same) == 1, f"the trees disagree (events, actions, fills): {same}"
+    print(f"{'tree':<40} {'strategy':<10} {'CPU s':>7} {'events/CPU-s':>12} {'ms/action':>9} "
+          f"{'nautilus':>8}")  # fmt: skip
+    for name in trees:
+        medians = {
+            s: {**got[(name, s)][0], "cpu": statistics.median(r["cpu"] for r in got[(name, s)])}
+            for s in ("book only", "join")
+        }
+        for strategy, r in medians.items():
+            per_action = ""
+            if strategy == "join" and r["actions"]:
+                per_action = f"{ms_per_action(r, medians['book only']):.3f}"
+            theirs = nautilus[strategy]
+            ratio = (theirs["events"] / theirs["cpu"]) / (r["events"] / r["cpu"])
+            print(
+                f"{name:<40} {strategy:<10} {r['cpu']:>7.2f} {r['events'] / r['cpu']:>12,.0f} "
+                f"{per_action:>9} {ratio:>7.2f}x"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--markets", type=int, default=20)
@@ -230,6 +283,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=default_data)
     parser.add_argument(
         "--rounds", type=int, default=3, help="of the first tenth against the whole"
+    )
+    parser.add_argument(
+        "--compare-with", type=Path, metavar="DIR", help="another source tree: ours from both"
     )
     args = parser.parse_args()
     try:
@@ -246,6 +302,11 @@ def main() -> None:
         f"{len(deltas):,} book events of {len(instruments)} markets; building nautilus's "
         f"deltas took {time.process_time() - began:.2f} CPU-s (not counted below)"
     )
+    if args.compare_with:
+        nautilus = {s: run_nautilus(instruments, deltas, s) for s in ("book only", "join")}
+        compare(args.compare_with, data, nautilus, args.rounds)
+        print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+        return
     rows = {}
     for strategy in ("book only", "join"):
         rows[("ours", strategy)] = run_ours(data, strategy)

@@ -417,7 +417,7 @@ def execute(
     driver = Driver(_chain(first, records), feed, venue, clock)
     venue.advance = driver.advance_to
     state_path = workdir / "backtest.db"
-    store = Store.open(state_path, clock=clock, durable=False)
+    store = Store.open(state_path, clock=clock, durable=False, exclusive=True)
     log = _SignalLog(clock, log_path, keep=keep_signals)
     try:
         client = venue.client

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from kalshi_cli.feed.messages import BookSnapshot, FeedTrade, FillNotice, Lifecycle, UnreadableOrder
-from kalshi_cli.vocabulary.models import ONE, ZERO, Level, Order, Orderbook
+from kalshi_cli.vocabulary.models import ONE, ZERO, Order, Orderbook
 
 
 class EventKind(StrEnum):
@@ -151,11 +151,7 @@ class LocalBook:
         return True
 
     def to_orderbook(self) -> Orderbook:
-        return Orderbook(
-            ticker=self.ticker,
-            yes_bids=tuple(map(Level._make, sorted(self.yes.items(), reverse=True))),
-            no_bids=tuple(map(Level._make, sorted(self.no.items(), reverse=True))),
-        )
+        return Orderbook.of(self.ticker, self.yes, self.no)
 
 
 # The Decimal of a price or size text seen before (a feed repeats few distinct texts, and a parse

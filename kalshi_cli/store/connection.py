@@ -258,7 +258,9 @@ def connect(path: Path, mode: str) -> sqlite3.Connection:
         raise wrap_error(exc, path) from exc
 
 
-def configure(conn: sqlite3.Connection, *, readonly: bool, durable: bool = True) -> None:
+def configure(
+    conn: sqlite3.Connection, *, readonly: bool, durable: bool = True, exclusive: bool = False
+) -> None:
     conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
@@ -266,7 +268,19 @@ def configure(conn: sqlite3.Connection, *, readonly: bool, durable: bool = True)
         # forces SQLite to read the header, so a non-database fails here rather than later
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return
-    conn.execute("PRAGMA journal_mode = WAL").fetchone()
+    if exclusive:
+        # set first, so no shared-memory index is made for other connections; the empty write
+        # transaction takes the file's lock, which the connection then holds until it closes
+        conn.execute("PRAGMA locking_mode = EXCLUSIVE").fetchone()
+    # WAL lets readers read beside the writer; a scratch file no other connection may open
+    # has none, and its loss costs nothing: its rollback journal is kept in memory, so a
+    # commit writes each changed page once, to the file, and not a second time from the WAL
+    # (a crash of the process may then leave it damaged, as `durable=False` allows)
+    scratch = exclusive and not durable
+    conn.execute(f"PRAGMA journal_mode = {'MEMORY' if scratch else 'WAL'}").fetchone()
+    if exclusive:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("COMMIT")
     conn.execute("PRAGMA synchronous = FULL" if durable else "PRAGMA synchronous = OFF")
     conn.execute(f"PRAGMA journal_size_limit = {_JOURNAL_SIZE_LIMIT}")
 

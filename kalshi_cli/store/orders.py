@@ -29,7 +29,7 @@ from kalshi_cli.store.records import (
     OrderHistoryRecord,
 )
 from kalshi_cli.store.values import BOOK_SIDES, dec_text, opt_dec_text, opt_decimal, where_clause
-from kalshi_cli.vocabulary.units import ONE, ZERO, Action, BookSide, Side, to_book
+from kalshi_cli.vocabulary.units import ONE, ZERO, Action, BookSide, Side, book_side_of
 
 _AWAITING_ANSWER = (PENDING, UNKNOWN)
 _ORDER_COLUMNS = (
@@ -65,7 +65,7 @@ class OrderRepository:
             raise RuntimeError("write_intent runs inside a transaction: use record_intent")
         if intent.status != PENDING:
             raise ValueError(f"an intent is recorded as pending, not {intent.status!r}")
-        if to_book(Side(intent.side), Action(intent.action), ZERO).book_side != intent.book_side:
+        if book_side_of(Side(intent.side), Action(intent.action)) != intent.book_side:
             raise ValueError(
                 f"{intent.side} {intent.action} is not book side {intent.book_side} "
                 f"(intent {intent.client_order_id})"

@@ -72,9 +72,16 @@ class Store:
     migrated_on_open: tuple[str, ...] = ()
 
     def __init__(
-        self, conn: sqlite3.Connection, path: Path, clock: Clock, *, readonly: bool
+        self,
+        conn: sqlite3.Connection,
+        path: Path,
+        clock: Clock,
+        *,
+        readonly: bool,
+        exclusive: bool = False,
     ) -> None:
         self._conn = conn
+        self._exclusive = exclusive
         self._db = db = Database(conn, path, clock)
         self.path = path
         self.clock = clock
@@ -92,13 +99,25 @@ class Store:
 
     @classmethod
     def open(
-        cls, path: Path, *, clock: Clock | None = None, create: bool = True, durable: bool = True
+        cls,
+        path: Path,
+        *,
+        clock: Clock | None = None,
+        create: bool = True,
+        durable: bool = True,
+        exclusive: bool = False,
     ) -> Store:
         """Open (and with `create`, create) the state file and apply pending migrations.
 
         `durable=False` is for a scratch state file whose loss costs nothing (a backtest's):
         commits are not fsynced (`synchronous=OFF`), which makes each one about a hundred
         times cheaper; a crash of the machine may then lose or damage it.
+
+        `exclusive=True` is for a file no other connection needs while this one is open (a
+        backtest's scratch file): SQLite's lock on it is taken here and held until `close`, so
+        any other connection, of this process or another, is refused (`StateFileLocked`), and
+        this one never has to look for their commits (`data_version`). With `durable=False`
+        too, the file is a scratch file: no WAL (its rollback journal is kept in memory).
 
         `create=False` is for commands that only read: a missing file raises StateFileMissing
         and neither the file nor its directory is created. A file that exists but is not a
@@ -117,7 +136,7 @@ class Store:
         conn = connect(path, "rw")
         try:
             check_schema(conn, path)  # before WAL mode is set, which writes the header
-            configure(conn, readonly=False, durable=durable)
+            configure(conn, readonly=False, durable=durable, exclusive=exclusive)
             migrated += migrations.apply_pending(conn, clock.wall())
         except migrations.MigrationError as exc:
             conn.close()
@@ -133,7 +152,7 @@ class Store:
         except BaseException:
             conn.close()
             raise
-        store = cls(conn, path, clock, readonly=False)
+        store = cls(conn, path, clock, readonly=False, exclusive=exclusive)
         store.migrated_on_open = tuple(migrated)
         return store
 
@@ -242,7 +261,11 @@ class Store:
         """`PRAGMA data_version`: a number that changes when another connection (another
         process, or another Store in this one) commits to the file, and never for this
         connection's own writes (those move `total_changes`). Compared only with an earlier
-        value from this same connection. Read from the file, so it fails as any read does."""
+        value from this same connection. Read from the file, so it fails as any read does;
+        on a file held `exclusive`, which no other connection can commit to, it is not read
+        and never changes."""
+        if self._exclusive:
+            return 0
         return int(self._db.rows("PRAGMA data_version")[0][0])
 
     @property

@@ -44,7 +44,6 @@ from kalshi_cli.vocabulary.models import (
     ZERO,
     BookSide,
     FeeModel,
-    Level,
     Orderbook,
     SelfTradePrevention,
     Side,
@@ -310,11 +309,7 @@ class LocalVenue:
         if levels is None:
             return None
         yes, no = levels
-        return Orderbook(
-            ticker=ticker,
-            yes_bids=tuple(map(Level._make, sorted(yes.items(), reverse=True))),
-            no_bids=tuple(map(Level._make, sorted(no.items(), reverse=True))),
-        )
+        return Orderbook.of(ticker, yes, no)
 
     # ------------------------------------------------------------------ matching
 

@@ -21,7 +21,7 @@ from kalshi_cli.vocabulary.models import (
     Orderbook,
     Side,
     TimeInForce,
-    to_book,
+    book_side_of,
     trading_fee,
 )
 
@@ -42,7 +42,7 @@ class RestingOrder:
     @property
     def book_side(self) -> BookSide:
         """The direction it pushes the position: BID toward YES, ASK toward NO."""
-        return to_book(self.side, self.action, self.price).book_side
+        return book_side_of(self.side, self.action)
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,7 @@ class Intent:
 
     @property
     def book_side(self) -> BookSide:
-        return to_book(self.side, self.action, self.price).book_side
+        return book_side_of(self.side, self.action)
 
     @property
     def fee(self) -> Decimal:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
-from functools import cache, cached_property
+from functools import cache, cached_property, partial
 from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypeVar
 
 import msgspec
@@ -33,6 +33,7 @@ from kalshi_cli.vocabulary.units import (
     SelfTradePrevention,
     Side,
     TimeInForce,
+    book_side_of,
     ceil_to_cent,
     cents_to_dollars,
     dollars_to_cents,
@@ -64,6 +65,7 @@ __all__ = [
     "SelfTradePrevention",
     "Side",
     "TimeInForce",
+    "book_side_of",
     "ceil_to_cent",
     "cents_to_dollars",
     "dollars_to_cents",
@@ -154,7 +156,7 @@ def _set(item: msgspec.Struct, name: str, value: Any) -> None:
 
 def _book_side(side: str, action: str) -> BookSide:
     """An older order or fill without `book_side`: derived from its side and action."""
-    return to_book(Side(side or "yes"), Action(action or "buy"), ZERO).book_side
+    return book_side_of(Side(side or "yes"), Action(action or "buy"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -304,11 +306,20 @@ class Orderbook(msgspec.Struct, frozen=True):
 
     def __post_init__(self) -> None:
         # the feed, the venue and `decode_orderbook` build `Level`s already, so this costs them
-        # one type check per side
-        for name in ("yes_bids", "no_bids"):
-            levels = getattr(self, name)
-            if levels and type(levels[0]) is not Level:
-                _set(self, name, tuple(Level(*lv) for lv in levels))
+        # one type check per side (a replay builds a book per change it decides on)
+        yes, no = self.yes_bids, self.no_bids
+        if yes and type(yes[0]) is not Level:
+            _set(self, "yes_bids", tuple(Level(*lv) for lv in yes))
+        if no and type(no[0]) is not Level:
+            _set(self, "no_bids", tuple(Level(*lv) for lv in no))
+
+    @classmethod
+    def of(
+        cls, ticker: str, yes: Mapping[Decimal, Decimal], no: Mapping[Decimal, Decimal]
+    ) -> Orderbook:
+        """The book of two sides held as price -> size maps (a local book's, the venue's),
+        each side best first."""
+        return cls(ticker, _best_first_levels(yes), _best_first_levels(no))
 
     @property
     def best_yes_bid(self) -> Level | None:
@@ -338,6 +349,15 @@ class Orderbook(msgspec.Struct, frozen=True):
     def mid(self) -> Decimal | None:
         bid, ask = self.best_yes_bid, self.yes_ask
         return (bid[0] + ask[0]) / 2 if bid and ask else None
+
+
+# a (price, size) pair as a `Level` without a Python call (`Level._make` is one): the feed's
+# and the venue's books are read this way once per change
+_level = partial(tuple.__new__, Level)
+
+
+def _best_first_levels(side: Mapping[Decimal, Decimal]) -> tuple[Level, ...]:
+    return tuple(map(_level, sorted(side.items(), reverse=True)))
 
 
 class _BookSides(msgspec.Struct, frozen=True):

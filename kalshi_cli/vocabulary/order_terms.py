@@ -32,6 +32,7 @@ from kalshi_cli.vocabulary.units import (
     BookSide,
     Side,
     TimeInForce,
+    book_side_of,
     is_fraction,
     to_book,
 )
@@ -81,7 +82,7 @@ class OrderRequest:
 
     @property
     def book_side(self) -> BookSide:
-        return to_book(self.side, self.action, self.price).book_side
+        return book_side_of(self.side, self.action)
 
     @property
     def yes_price(self) -> Decimal:

@@ -178,11 +178,16 @@ class BookOrder(NamedTuple):
     yes_price: Decimal
 
 
+def book_side_of(side: Side, action: Action) -> BookSide:
+    """The side of the YES book an order in trader terms is on: BID when it buys YES (buying
+    YES or selling NO), ASK otherwise. The risk rules ask it of every resting order."""
+    return BookSide.BID if (side is Side.YES) == (action is Action.BUY) else BookSide.ASK
+
+
 def to_book(side: Side, action: Action, price: Decimal) -> BookOrder:
     """Trader terms (side, action, price of that side) -> V2 book terms (YES price)."""
     yes_price = price if side is Side.YES else ONE - price
-    buys_yes = (side is Side.YES) == (action is Action.BUY)
-    return BookOrder(BookSide.BID if buys_yes else BookSide.ASK, yes_price)
+    return BookOrder(book_side_of(side, action), yes_price)
 
 
 def from_book(book_side: BookSide, yes_price: Decimal, side: Side) -> tuple[Action, Decimal]:

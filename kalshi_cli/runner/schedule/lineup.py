@@ -55,6 +55,7 @@ class Lineup:
                 )
             seen.add(member.name)
         self.members: tuple[Member, ...] = tuple(members)
+        self._flags: dict[str, bool] = {}  # `any`'s answers: the members never change
 
     def __iter__(self) -> Iterator[Member]:
         return iter(self.members)
@@ -79,8 +80,12 @@ class Lineup:
         return Lineup([member if m.name == member.name else m for m in self.members])
 
     def any(self, flag: str) -> bool:
-        """Whether any member's strategy says `flag` (reads_mids, reads_index, ...)."""
-        return any(getattr(m.strategy, flag) for m in self.members)
+        """Whether any member's strategy says `flag` (reads_mids, reads_index, ...): asked on
+        every market's turn."""
+        said = self._flags.get(flag)
+        if said is None:
+            said = self._flags[flag] = any(getattr(m.strategy, flag) for m in self.members)
+        return said
 
     def history_s(self, default: float) -> float:
         """The mid history the loop keeps: the longest window of a member that has one."""
