@@ -204,12 +204,10 @@ class TradeLoop:
         quotes that would add are withdrawn, and the risk engine refuses its new ones
         (`STRATEGY_BUDGET`); its exits still go out, and the other strategies go on."""
         self.log.emit("strategy_stopped", {"strategy": name, "reason": why})
-        self._alert("strategy_stopped", name, f"strategy {name} stopped: {why}", {"strategy": name})
+        summary = f"strategy {name} stopped: {why}"
+        self._voice.alert("strategy_stopped", name, summary, {"strategy": name})
         if not self.settings.dry_run:
             self.own.cancel_adding(f"strategy {name} stopped", lambda o: self.own.owner(o) == name)
-
-    def _alert(self, kind: str, key: str, summary: str, details: dict[str, str]) -> None:
-        self._voice.alert(kind, key, summary, details)
 
     # ---------------------------------------------------------------- running
 
@@ -399,7 +397,7 @@ class TradeLoop:
     def _refuse_reload(self, member: Member, why: str) -> None:
         detail = {"strategy": member.name, "file": str(member.params_file), "error": why}
         self.log.emit("params_reload_refused", detail)
-        self._alert(
+        self._voice.alert(
             "params_reload_refused",
             f"{member.name}:{member.params_file}",
             f"{member.name}: params reload refused, the running params stay: {why}",
@@ -454,7 +452,7 @@ class TradeLoop:
                 proof = withdraw_at_stop(self, abandon)
                 self.not_proven, abandoned = proof.left, proof.abandoned
                 if not proof.proven and not abandoned:
-                    self._alert(
+                    self._voice.alert(
                         "stop_not_proven",
                         "stop",
                         f"the stop could not prove {len(proof.left)} order(s) of the loop gone: "

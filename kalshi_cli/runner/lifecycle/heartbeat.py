@@ -65,9 +65,7 @@ class Heartbeat:
         self._voice = voice
         self._log, self._alert = voice.log, voice.alert
         self._figures = figures
-        self._counters = figures.counters
         self._subaccount = subaccount
-        self._ticks = figures.ticks
         self._started = started
         self._realized_at_start = sight.portfolio.pnl.realized
         self._day = utc_day(sight.clock.wall())
@@ -115,9 +113,9 @@ class Heartbeat:
         now = self._clock.wall()
         age = self._feed.last_message_age()
         lag = self._lag_report()
-        counters = self._counters
+        counters = self._figures.counters
         detail = {
-            "ticks": self._ticks(),
+            "ticks": self._figures.ticks(),
             "orders": counters.orders,
             "fills": counters.fills,
             "state": self._figures.watch.state,
@@ -155,21 +153,21 @@ class Heartbeat:
 
     def text(self, what: str) -> str:
         """The body of a dead-man ping (healthchecks.io shows it in the check's log)."""
-        c = self._counters
+        c = self._figures.counters
         return (
             f"kalshi trade {', '.join(self._tuning.lineup.names)}: {what}; "
-            f"ticks {self._ticks()}, "
+            f"ticks {self._figures.ticks()}, "
             f"orders {c.orders}, fills {c.fills}"
         )
 
     def summary(self) -> Summary:
         portfolio = self._portfolio
         books = {m.ticker: self._feed.book(m.ticker) for m in portfolio.open_positions()}
-        c = self._counters
+        c = self._figures.counters
         lag = self.lag
         return Summary(
             uptime_s=self._clock.monotonic() - self._started,
-            ticks=self._ticks(),
+            ticks=self._figures.ticks(),
             orders=c.orders,
             fills=c.fills,
             denied=c.denied,
