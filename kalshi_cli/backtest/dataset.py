@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.data.replay import Record, iter_records
-from kalshi_cli.data.segments import iter_gzip_lines, segment_paths
+from kalshi_cli.data.segments import iter_gzip_blocks, segment_paths
 from kalshi_cli.vocabulary.errors import ConfigError, NoDataError
 
 CACHE_ENV = "KALSHI_DATA_CACHE_MB"
@@ -59,10 +59,10 @@ class DataSet:
         if self.held is None:
             _STATS["disk_reads"][str(self.root)] += 1
             return iter_records(self.root, skipped)
-        lines = itertools.chain.from_iterable(
-            iter_gzip_lines(io.BytesIO(blob), skipped) for blob in self.held
+        blocks = itertools.chain.from_iterable(
+            iter_gzip_blocks(io.BytesIO(blob), skipped) for blob in self.held
         )
-        return iter_records(self.root, skipped, lines=lines)
+        return iter_records(self.root, skipped, blocks=blocks)
 
 
 _LOCK = threading.Lock()  # a worker's threads open the data set once between them

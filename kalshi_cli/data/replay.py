@@ -33,7 +33,7 @@ from typing import Any, cast
 
 import msgspec
 
-from kalshi_cli.data.segments import iter_lines
+from kalshi_cli.data.segments import iter_line_blocks
 from kalshi_cli.feed.book import LocalBook
 from kalshi_cli.feed.messages import (
     BOOK_TYPES,
@@ -218,14 +218,15 @@ def iter_records(
     parse: Callable[[bytes], Any] | None = None,
     *,
     now_ns: int | None = None,
-    lines: Iterable[bytes] | None = None,
+    blocks: Iterable[Iterable[bytes]] | None = None,
 ) -> Iterator[Record]:
     """`parse`, when given, is the line parser every line goes through (`json.loads` for a
     reference reading), its frames converted by `convert_frame`; by default a line is decoded
     straight into its Structs (the module's docstring). `now_ns` (default: the system clock)
     bounds the receive times: one more than a day past it is `future_time`, a clock set to
-    another century, skipped. `lines` are the segments' lines when they are already at hand
-    (held in memory); by default they are read from `root`.
+    another century, skipped. `blocks` are the segments' lines when they are already at hand
+    (held in memory), in blocks as `iter_line_blocks` reads them; by default they are read
+    from `root`.
 
     Time order is kept with one record held back: a record earlier than the one before it is
     `out_of_order`, unless the one before it had jumped ahead of both its neighbours (the
@@ -235,27 +236,28 @@ def iter_records(
     latest = (time.time_ns() if now_ns is None else now_ns) + FUTURE_SLACK_NS
     last = 0  # the receive time of the last record yielded
     held: Record | None = None
-    for line in iter_lines(root, skipped) if lines is None else lines:
-        record = _read_line(line, parse)
-        if record is None:
-            skipped["malformed"] += 1
-            continue
-        ns = record[0]
-        if ns > latest:
-            skipped["future_time"] += 1
-            continue
-        if ns < last:
-            skipped["out_of_order"] += 1
-            continue
-        if held is not None and ns < held[0]:
-            skipped["out_of_order"] += 1
-            if not last:  # nothing read before `held` to tell which of the two is wrong
+    for block in iter_line_blocks(root, skipped) if blocks is None else blocks:
+        for line in block:
+            record = _read_line(line, parse)
+            if record is None:
+                skipped["malformed"] += 1
                 continue
-            # `held` jumped ahead of the records on either side of it: it is the one skipped
-        elif held is not None:
-            last = held[0]
-            yield held
-        held = record
+            ns = record[0]
+            if ns > latest:
+                skipped["future_time"] += 1
+                continue
+            if ns < last:
+                skipped["out_of_order"] += 1
+                continue
+            if held is not None and ns < held[0]:
+                skipped["out_of_order"] += 1
+                if not last:  # nothing read before `held` to tell which of the two is wrong
+                    continue
+                # `held` jumped ahead of the records on either side of it: it is the one skipped
+            elif held is not None:
+                last = held[0]
+                yield held
+            held = record
     if held is not None:
         yield held
 

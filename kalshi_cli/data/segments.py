@@ -130,13 +130,26 @@ def segment_paths(root: Path) -> list[Path]:
 
 def iter_segment_lines(path: Path, skipped: Counter[str]) -> Iterator[bytes]:
     """The complete lines of one segment; a cut-off tail (a crash) is counted, not raised."""
+    for block in iter_segment_blocks(path, skipped):
+        yield from block
+
+
+def iter_segment_blocks(path: Path, skipped: Counter[str]) -> Iterator[list[bytes]]:
+    """`iter_segment_lines` a decompressed block of lines at a time."""
     with path.open("rb") as fh:
-        yield from iter_gzip_lines(fh, skipped)
+        yield from iter_gzip_blocks(fh, skipped)
 
 
 def iter_gzip_lines(fh: BinaryIO, skipped: Counter[str]) -> Iterator[bytes]:
     """The complete lines of one segment read from `fh`: its file, or its bytes held in memory
     (`io.BytesIO`)."""
+    for block in iter_gzip_blocks(fh, skipped):
+        yield from block
+
+
+def iter_gzip_blocks(fh: BinaryIO, skipped: Counter[str]) -> Iterator[list[bytes]]:
+    """`iter_gzip_lines` a decompressed block of lines at a time: a replay reads millions of
+    lines, and each generator a line passes through costs it a step (iter_records)."""
     z = zlib.decompressobj(wbits=31)
     rest = b""
     while True:
@@ -158,11 +171,17 @@ def iter_gzip_lines(fh: BinaryIO, skipped: Counter[str]) -> Iterator[bytes]:
         cut = data.rfind(b"\n") + 1
         rest = data[cut:]
         if cut:
-            yield from data[:cut].splitlines()
+            yield data[:cut].splitlines()
     if rest:
         skipped["truncated_tail"] += 1
 
 
 def iter_lines(root: Path, skipped: Counter[str]) -> Iterator[bytes]:
+    for block in iter_line_blocks(root, skipped):
+        yield from block
+
+
+def iter_line_blocks(root: Path, skipped: Counter[str]) -> Iterator[list[bytes]]:
+    """`iter_lines` a block of lines at a time (iter_gzip_blocks)."""
     for path in segment_paths(root):
-        yield from iter_segment_lines(path, skipped)
+        yield from iter_segment_blocks(path, skipped)

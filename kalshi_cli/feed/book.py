@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
+
+import msgspec
 
 from kalshi_cli.feed.messages import BookSnapshot, FeedTrade, FillNotice, Lifecycle, UnreadableOrder
 from kalshi_cli.vocabulary.models import ONE, ZERO, Order, Orderbook
@@ -37,8 +38,7 @@ class EventKind(StrEnum):
     INDEX_LIST = "index_list"  # the ids an index channel offers (`data["ids"]`)
 
 
-@dataclass(frozen=True, slots=True)
-class FeedEvent:
+class FeedEvent(msgspec.Struct, frozen=True):
     kind: EventKind
     ticker: str | None = None
     # an ERROR, INDEX_LIST or a convention event: what the feed says of it

@@ -11,8 +11,9 @@ import math
 import threading
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from types import TracebackType
+
+import msgspec
 
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.poller import OrderbookSource, RestPoller
@@ -229,7 +230,7 @@ class MarketData:
                 if event.ticker in self._dirty_index:
                     return
                 self._dirty_index.add(event.ticker or "")
-            self._push(replace(event, at=self._clock.monotonic()))
+            self._push(msgspec.structs.replace(event, at=self._clock.monotonic()))
             return
         if kind is EventKind.STALE or kind is EventKind.FRESH:
             if event.ticker is not None:

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+import msgspec
+
 from kalshi_cli.strategy_api.index import IndexView, MarketTerms
 from kalshi_cli.strategy_api.window import MidWindow
 from kalshi_cli.vocabulary.decisions import Holding, Intent, PositionView, best_ask, best_bid
@@ -39,15 +41,16 @@ class Complement:
     price_ranges: tuple[PriceRange, ...] = LINEAR_CENT
 
 
-@dataclass(frozen=True)
-class MarketSnapshot:
+class MarketSnapshot(msgspec.Struct, frozen=True):
     """One market at one moment. `mids` is the recent (ts, YES mid) history, oldest first, and
     includes the current mid when the book has one (the loop hands a `MidWindow`, which
     `window` reads in O(log n); any sequence of pairs works). `complement` is set by the loop
     for a market whose event pairs it with exactly one other, mutually exclusive market.
     `terms` are how the market settles (its strike fields, close and the index its rules name);
     `index` is that reference index at this moment, handed to a strategy that `reads_index`
-    when the feed has one (strategy_api/index.py)."""
+    when the feed has one (strategy_api/index.py). A frozen msgspec Struct: the loop builds one
+    per strategy call, and a dataclass's frozen `__init__` cost ten times as much
+    (`msgspec.structs.replace` makes a changed copy)."""
 
     ticker: str
     ts: float

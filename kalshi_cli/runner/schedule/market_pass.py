@@ -25,6 +25,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from kalshi_cli.risk import Code, TradingState, current_state
 from kalshi_cli.runner.books.portfolio import MidHistory
 from kalshi_cli.runner.execution.dispatch import CallAnswer
@@ -532,9 +534,9 @@ class MarketPass:
                 self._executor.execute(intent, last_data_at=last_data_at, in_sync=fresh)
 
 
-@dataclass(frozen=True)
-class _Market:
-    """What every strategy's call on one market in one turn reads alike."""
+class _Market(msgspec.Struct, frozen=True):
+    """What every strategy's call on one market in one turn reads alike (a Struct: built once
+    per visit, and a frozen dataclass's `__init__` costs ten times as much)."""
 
     ticker: str
     now: float  # unix seconds
