@@ -10,6 +10,7 @@ strategy_join_best.py). nautilus_trader is a benchmark dependency only (`pip ins
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -21,6 +22,7 @@ from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from bench_backtest import ensure_data
 
@@ -28,6 +30,7 @@ from kalshi_cli.backtest import BacktestSpec, run_backtest
 from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.replay import iter_records
 from kalshi_cli.feed.messages import DeltaMessage, SnapshotMessage
+from kalshi_cli.runner.loop import TradeLoop
 
 HERE = Path(__file__).resolve().parent
 OURS = {
@@ -42,7 +45,12 @@ WIDE_RISK = (
 )
 
 
-def run_ours(data: Path, strategy: str, end_ns: int | None = None) -> dict[str, Any]:
+def run_ours(
+    data: Path, strategy: str, end_ns: int | None = None, *, loop: bool = True
+) -> dict[str, Any]:
+    """One backtest of ours, its CPU time; `loop=False` replaces the trade loop's tick with
+    nothing, leaving the replay (reading, decoding, the books, the venue's upkeep) and the
+    driver: the floor under anything the loop does."""
     spec = BacktestSpec(
         data=str(data),
         strategy=str(OURS[strategy]),
@@ -51,9 +59,12 @@ def run_ours(data: Path, strategy: str, end_ns: int | None = None) -> dict[str, 
         trade=(("tick_interval_s", 3600),),
         end_ns=end_ns,
     )
-    began = time.process_time()
-    report = run_backtest(spec)
-    cpu = time.process_time() - began
+    with contextlib.ExitStack() as stack:
+        if not loop:
+            stack.enter_context(mock.patch.object(TradeLoop, "tick", lambda *a, **k: None))
+        began = time.process_time()
+        report = run_backtest(spec)
+        cpu = time.process_time() - began
     totals = report["totals"]
     return {
         "cpu": cpu,
@@ -325,6 +336,13 @@ def main() -> None:
         ours, theirs = rows[("ours", strategy)], rows[("nautilus", strategy)]
         ratio = (theirs["events"] / theirs["cpu"]) / (ours["events"] / ours["cpu"])
         print(f"{strategy}: nautilus {ratio:.2f}x ours, book events per CPU-second")
+    floor = run_ours(data, "book only", loop=False)
+    theirs = rows[("nautilus", "book only")]
+    print(
+        f"ours with no loop tick (the replay and the venue's book upkeep alone): "
+        f"{floor['cpu']:.2f} CPU-s, {floor['events'] / floor['cpu']:,.0f} events/CPU-s; "
+        f"nautilus's whole book-only run {theirs['cpu']:.2f} CPU-s"
+    )
     # an order action must cost the same late in a run as early: what a run keeps (its fills,
     # its orders) must not be read again whole for each new one. The four runs are interleaved
     # and repeated, so a load that changes meanwhile weighs on both spans alike.
