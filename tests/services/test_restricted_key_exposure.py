@@ -42,10 +42,16 @@ def _restricted_env(sim: SimHarness, tmp_path: Path) -> dict[str, str]:  # noqa:
     return env
 
 
-def _restricted_holding_5(sim: SimHarness, tmp_path: Path, ticker: str) -> dict[str, str]:  # noqa: F811
-    """A market where subaccount 1 holds 5 YES, and the env of a key restricted to 1."""
+def _restricted_holding(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+    ticker: str,
+    held: int,
+) -> dict[str, str]:
+    """A market where subaccount 1 holds `held` YES (which creates and funds subaccount 1), and
+    the env of a key restricted to 1."""
     sim.create_market(ticker)
-    buy_on(sim, 1, ticker, 5)
+    buy_on(sim, 1, ticker, held)
     return _restricted_env(sim, tmp_path)
 
 
@@ -71,7 +77,7 @@ def test_positions_with_a_restricted_key_lists_its_subaccount(
     sim: SimHarness,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    env = _restricted_holding_5(sim, tmp_path, "KXRK-1")
+    env = _restricted_holding(sim, tmp_path, "KXRK-1", 5)
     result = _run(env, "positions", "--json")
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "KXRK-1" in result.stdout
@@ -81,7 +87,7 @@ def test_order_place_with_a_restricted_key_is_not_refused_by_the_exposure_read(
     sim: SimHarness,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    env = _restricted_holding_5(sim, tmp_path, "KXRK-2")
+    env = _restricted_holding(sim, tmp_path, "KXRK-2", 5)
     result = _buy(env, "KXRK-2", 1)
     assert result.exit_code == 0, result.stdout + result.stderr
 
@@ -91,7 +97,7 @@ def test_order_place_with_a_position_limit_and_a_restricted_key(
     tmp_path: Path,
 ) -> None:
     """With `limits.max_position_per_market` set, the exposure is read before every order."""
-    env = _restricted_holding_5(sim, tmp_path, "KXRK-3")
+    env = _restricted_holding(sim, tmp_path, "KXRK-3", 5)
     _position_limit(env, 50)
     result = _buy(env, "KXRK-3", 1)
     assert result.exit_code == 0, result.stdout + str(result.stderr)
@@ -116,13 +122,22 @@ def _held_on_1(sim: SimHarness, ticker: str) -> None:  # noqa: F811
         me.on_subaccount(0).orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.10"), D(40)))
 
 
+def _restricted_held_on_1(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+    ticker: str,
+) -> dict[str, str]:
+    """`_held_on_1`, and the env of a key restricted to subaccount 1."""
+    _held_on_1(sim, ticker)
+    return _restricted_env(sim, tmp_path)
+
+
 def test_the_limit_counts_the_restricted_subaccounts_own_position_and_bids(
     sim: SimHarness,  # noqa: F811
     tmp_path: Path,
 ) -> None:
     """Never fewer (the unsafe direction): 1's position and bids count, 0's bid does not."""
-    _held_on_1(sim, "KXRK-4")
-    env = _restricted_env(sim, tmp_path)
+    env = _restricted_held_on_1(sim, tmp_path, "KXRK-4")
     _position_limit(env, 30)
     refused = _buy(env, "KXRK-4", 6)  # 5 held + 20 resting + 6 = 31
     assert refused.exit_code == ExitCode.REJECTED, refused.stdout + str(refused.stderr)
@@ -136,7 +151,7 @@ def test_a_restricted_keys_order_is_recorded_on_its_subaccount(
     tmp_path: Path,
 ) -> None:
     """The state file books the order on the subaccount the exchange put it on (1), not 0."""
-    env = _restricted_holding_5(sim, tmp_path, "KXRK-5")
+    env = _restricted_holding(sim, tmp_path, "KXRK-5", 5)
     result = _buy(env, "KXRK-5", 2)
     assert result.exit_code == 0, result.stdout + str(result.stderr)
     with Store.open(load_settings(environ=env).state) as store:
@@ -148,8 +163,7 @@ def test_the_keys_restriction_is_read_once_per_client(
     sim: SimHarness,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    _held_on_1(sim, "KXRK-6")
-    env = _restricted_env(sim, tmp_path)
+    env = _restricted_held_on_1(sim, tmp_path, "KXRK-6")
     with (
         _restricted_client(env) as client,
         Store.open(tmp_path / "state.db") as store,
@@ -168,8 +182,7 @@ def test_a_client_naming_its_subaccount_never_reads_the_keys(
     tmp_path: Path,
 ) -> None:
     """The trade loop's client names its subaccount: no extra read on its order path."""
-    _held_on_1(sim, "KXRK-7")
-    env = _restricted_env(sim, tmp_path)
+    env = _restricted_held_on_1(sim, tmp_path, "KXRK-7")
     with _restricted_client(env) as client, Store.open(tmp_path / "state.db") as store:
         client.subaccount = 1
         exposure = OrderService(client, store).exposure("KXRK-7")
@@ -209,9 +222,7 @@ def test_positions_of_a_restricted_key_replay_its_subaccounts_book(
     tmp_path: Path,
 ) -> None:
     """Entry and cost come from the state file's book of the key's subaccount (1), not 0's."""
-    sim.create_market("KXRK-9")
-    buy_on(sim, 1, "KXRK-9", 1)  # creates and funds subaccount 1
-    env = _restricted_env(sim, tmp_path)
+    env = _restricted_holding(sim, tmp_path, "KXRK-9", 1)
     with client_for(sim.new_account()) as seller:
         seller.orders.create_order(CreateOrder("KXRK-9", BookSide.ASK, D("0.30"), D(3)))
     bought = _buy(env, "KXRK-9", 3, price="0.30")
