@@ -71,11 +71,26 @@ def test_a_row_marked_rejected_but_resting_on_the_exchange_is_brought_back_by_re
     assert not service.reconcile().changed
 
 
-class StateFileLostAfterSending(OrdersApi):
-    """A client that closes the state file while the order is on its way: the answer cannot
-    be recorded."""
+class BreaksTheStateFile(OrdersApi):
+    """A client's orders area that is given the state file it breaks while placing."""
 
     store: Store
+
+
+def _place_through(
+    breaking: type[BreaksTheStateFile], prime: SimHarness, store: Store, request: OrderRequest
+) -> None:
+    """Place `request` through a client of the prime account whose orders area is `breaking`,
+    recording in `store`."""
+    with connect_as(breaking, prime.account) as losing:
+        losing.area.store = store
+        service = OrderService(losing, store)
+        service.place(service.prepare(request))
+
+
+class StateFileLostAfterSending(BreaksTheStateFile):
+    """A client that closes the state file while the order is on its way: the answer cannot
+    be recorded."""
 
     def create_order(self, request: CreateOrder) -> CreateOrderResult:
         result = super().create_order(request)
@@ -88,13 +103,9 @@ def test_a_placed_order_the_state_file_cannot_record_is_reported_as_placed(
 ) -> None:
     (ticker,) = make_markets(prime, 1)
     db = tmp_path / "state.db"
-    store = Store.open(db)
-    with connect_as(StateFileLostAfterSending, prime.account) as losing:
-        losing.area.store = store
-        service = OrderService(losing, store)
-        request = OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.15"), client_order_id="c-1")
-        with pytest.raises(StoreError) as failed:
-            service.place(service.prepare(request))
+    request = OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.15"), client_order_id="c-1")
+    with pytest.raises(StoreError) as failed:
+        _place_through(StateFileLostAfterSending, prime, Store.open(db), request)
     (order,) = client.orders.iter_orders(ticker=ticker)
     assert failed.value.message.startswith(
         f"order c-1 WAS PLACED (order id {order.order_id}, resting), but the state file could "
@@ -150,11 +161,9 @@ def test_a_cancel_whose_retry_finds_it_already_cancelled_succeeds_and_is_recorde
     assert intent is not None and intent.status == "executed"
 
 
-class StateFileLostWithTheAnswer(OrdersApi):
+class StateFileLostWithTheAnswer(BreaksTheStateFile):
     """A client whose order reaches the exchange while its answer is lost and the state file
     stops taking writes: the intent cannot even be marked unknown."""
-
-    store: Store
 
     def create_order(self, request: CreateOrder) -> CreateOrderResult:
         super().create_order(request)
@@ -169,13 +178,9 @@ def test_an_order_of_unknown_outcome_the_state_file_cannot_mark_is_reported_as_m
 ) -> None:
     (ticker,) = make_markets(prime, 1)
     db = tmp_path / "state.db"
-    store = Store.open(db)
-    with connect_as(StateFileLostWithTheAnswer, prime.account) as losing:
-        losing.area.store = store
-        service = OrderService(losing, store)
-        request = OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.15"), client_order_id="c-2")
-        with pytest.raises(OrderNotRecorded) as failed:
-            service.place(service.prepare(request))
+    request = OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.15"), client_order_id="c-2")
+    with pytest.raises(OrderNotRecorded) as failed:
+        _place_through(StateFileLostWithTheAnswer, prime, Store.open(db), request)
     assert failed.value.message.startswith(
         "order c-2 MAY HAVE BEEN PLACED (no answer from the exchange), and the state file could "
         "not record it: "
@@ -198,11 +203,9 @@ def _stop_writes(store: Store) -> None:
     store._conn.execute("PRAGMA query_only = 1")
 
 
-class AnswerLostThenStateFileStops(OrdersApi):
+class AnswerLostThenStateFileStops(BreaksTheStateFile):
     """The order lands and its answer is lost; while it is looked up, the state file stops
     taking writes: the intent is marked unknown, the order found cannot be recorded."""
-
-    store: Store
 
     def create_order(self, request: CreateOrder) -> CreateOrderResult:
         super().create_order(request)
@@ -221,14 +224,9 @@ def test_an_order_found_after_a_lost_answer_that_cannot_be_recorded_names_its_or
 ) -> None:
     (ticker,) = make_markets(prime, 1)
     with Store.open(tmp_path / "state.db") as store:
-        with connect_as(AnswerLostThenStateFileStops, prime.account) as losing:
-            losing.area.store = store
-            service = OrderService(losing, store)
-            request = OrderRequest(
-                ticker, Side.YES, Action.BUY, D(2), D("0.15"), client_order_id="c-3"
-            )
-            with pytest.raises(OrderNotRecorded) as failed:
-                service.place(service.prepare(request))
+        request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D("0.15"), client_order_id="c-3")
+        with pytest.raises(OrderNotRecorded) as failed:
+            _place_through(AnswerLostThenStateFileStops, prime, store, request)
         (order,) = client.orders.iter_orders(ticker=ticker)
         # the trade loop withdraws what the error names: the order id and what rests
         assert (failed.value.order_id, failed.value.remaining) == (order.order_id, D(2))
