@@ -31,7 +31,7 @@ from kalshi_cli.vocabulary.errors import ApiError, KalshiError, TransportError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import Action, BookSide, Fill, Order, Side, decode_answer
 from tests.conftest import SimHarness
-from tests.prime_tier import Kalshi, connect, make_markets, resting_count
+from tests.prime_tier import Kalshi, another_accounts_order, make_markets, resting_count
 from tests.services.killswitch_fakes import UnexpectedCalls
 
 TICKER = "KXT-EV-M00"
@@ -750,8 +750,7 @@ def two_orders_one_partly_filled(prime: SimHarness, client: KalshiClient) -> tup
     """A bid of 10 of which 4 filled (6 rest) and a bid of 3: 9 contracts resting."""
     first, second = make_markets(prime, 2)
     a = client.orders.create_order(CreateOrder(first, BookSide.BID, Decimal("0.30"), Decimal(10)))
-    with connect(prime.new_account()) as other:
-        other.orders.create_order(CreateOrder(first, BookSide.ASK, Decimal("0.30"), Decimal(4)))
+    another_accounts_order(prime, first, BookSide.ASK, "0.30", 4)
     b = client.orders.create_order(CreateOrder(second, BookSide.BID, Decimal("0.20"), Decimal(3)))
     return a.order_id, b.order_id
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.services.killswitch import KillSwitch
 from kalshi_cli.services.orders import OrderService
@@ -21,7 +21,15 @@ from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side, decode_answer
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
-from tests.prime_tier import Kalshi, connect, make_markets, resting_count, seed_resting, state_path
+from tests.prime_tier import (
+    Kalshi,
+    another_accounts_order,
+    connect,
+    make_markets,
+    resting_count,
+    seed_resting,
+    state_path,
+)
 from tests.services.killswitch_fakes import UnexpectedCalls
 from tests.waiting import wait_until
 
@@ -159,8 +167,7 @@ def test_reconcile_corrects_rows_the_kill_switch_marked_after_fills_it_did_not_s
     mine = service.place(
         service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, Decimal(10), Decimal("0.30")))
     )
-    with connect(prime.new_account()) as other:
-        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, Decimal("0.30"), Decimal(4)))
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.30", 4)
 
     report = KillSwitch(client, store, SystemClock(), deadline_s=20).run()
     assert report.proven and report.cancelled == [mine.order_id]

@@ -19,7 +19,7 @@ from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
-from tests.prime_tier import Kalshi, connect, make_markets, state_path
+from tests.prime_tier import Kalshi, another_accounts_order, connect, make_markets, state_path
 
 BUY = ("order", "place", "KXT-EV-M00", "--side", "yes", "--action", "buy")
 HEADER = "ticker,side,action,count,price,tif,post_only,client_order_id\n"
@@ -71,9 +71,9 @@ def bought_from_another(
     """`account` bought `count` of KXT-EV-M00 at `yes_price` on `book_side` (a bid buys YES,
     an ask NO) from a new account's resting order."""
     other = BookSide.ASK if book_side is BookSide.BID else BookSide.BID
-    for buyer, side in ((prime.new_account(), other), (account, book_side)):
-        with connect(buyer) as client:
-            client.orders.create_order(CreateOrder("KXT-EV-M00", side, D(yes_price), D(count)))
+    another_accounts_order(prime, "KXT-EV-M00", other, yes_price, count)
+    with connect(account) as client:
+        client.orders.create_order(CreateOrder("KXT-EV-M00", book_side, D(yes_price), D(count)))
 
 
 def small_account_holding(

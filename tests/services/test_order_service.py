@@ -26,7 +26,7 @@ from kalshi_cli.vocabulary.errors import (
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
-from tests.prime_tier import connect, make_markets
+from tests.prime_tier import another_accounts_order, connect, make_markets
 
 
 @pytest.mark.parametrize(
@@ -283,8 +283,7 @@ def test_an_order_placed_outside_the_state_file_is_amended_at_its_yes_price(
 def partly_filled(prime: SimHarness, service: OrderService, ticker: str) -> str:
     """A YES bid of 10 of which 4 filled: 6 rest."""
     order_id = placed_bid(service, ticker, 10)
-    with connect(prime.new_account()) as seller:
-        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.20"), D(4)))
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.20", 4)
     return order_id
 
 
@@ -330,8 +329,7 @@ def test_a_cancel_of_an_order_that_executed_says_so_with_what_filled(
     (ticker,) = make_markets(prime, 1)
     service = OrderService(client, store)
     order_id = placed_bid(service, ticker, 5)
-    with connect(prime.new_account()) as seller:
-        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.20"), D(5)))
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.20", 5)
 
     with pytest.raises((BadRequestError, NotFoundError)) as refused:
         service.cancel(order_id)
@@ -349,8 +347,7 @@ def test_a_batch_records_each_orders_exchange_id_and_an_executed_row_as_executed
     prime: SimHarness, client: KalshiClient, store: Store, tmp_path: Path
 ) -> None:
     (ticker,) = make_markets(prime, 1)
-    with connect(prime.new_account()) as seller:
-        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(2)))
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.40", 2)
     path = tmp_path / "orders.csv"
     path.write_text(
         "ticker,side,action,count,price\n"
@@ -468,8 +465,7 @@ def test_a_lost_create_answer_found_filled_reports_and_records_the_fill(
     prime: SimHarness, client: KalshiClient, store: Store
 ) -> None:
     (ticker,) = make_markets(prime, 1)
-    with connect(prime.new_account()) as seller:
-        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(2)))
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.30", 2)
     service = OrderService(client, store)
     prepared = service.prepare(buy_yes(ticker, count=5))
     prime.set_faults(write_503_after_commit_rate=1.0)  # placed and part-filled, answer lost
@@ -532,8 +528,7 @@ def test_an_amend_over_the_cost_limit_counts_only_what_opens_in_this_market(
     """10 NO held here: a YES bid amended to 20 at 0.40 ($8) closes 10 and opens 10 ($4),
     within a $5 limit."""
     (ticker,) = make_markets(prime, 1)
-    with connect(prime.new_account()) as buyer:
-        buyer.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.50"), D(10)))
+    another_accounts_order(prime, ticker, BookSide.BID, "0.50", 10)
     client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(10)))  # 10 NO held
     service = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
     order_id = placed_bid(service, ticker, 5)

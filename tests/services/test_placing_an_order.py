@@ -31,7 +31,7 @@ from kalshi_cli.vocabulary.keys import generate_private_key
 from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
-from tests.prime_tier import connect, connect_as, make_markets
+from tests.prime_tier import another_accounts_order, connect, connect_as, make_markets
 
 NOW = 1_800_000_000.0
 
@@ -124,13 +124,11 @@ def test_reducing_lets_a_reduce_only_order_through_prepare_and_submit(
     prime: SimHarness, client: KalshiClient, store: Store
 ) -> None:
     (ticker,) = make_markets(prime, 1)
-    with connect(prime.new_account()) as seller:
-        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(2)))
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.30", 2)
     service = OrderService(client, store)
     service.place(service.prepare(buy_yes(ticker)))  # 2 YES held
     store.trading.set_trading_state("REDUCING", reason="loss limit hit", source="test")
-    with connect(prime.new_account()) as buyer:
-        buyer.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.25"), D(2)))
+    another_accounts_order(prime, ticker, BookSide.BID, "0.25", 2)
 
     closing = OrderRequest(
         ticker,
@@ -208,8 +206,7 @@ def test_the_position_limit_says_what_it_would_reach_and_what_to_do(
     prime: SimHarness, client: KalshiClient, store: Store
 ) -> None:
     ticker, other = make_markets(prime, 2)
-    with connect(prime.new_account()) as seller:
-        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(4)))
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.30", 4)
     client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.30"), D(4)))  # 4 YES held
     client.orders.create_order(
         CreateOrder(other, BookSide.BID, D("0.10"), D(50))
@@ -340,8 +337,7 @@ def test_a_post_only_order_that_would_cross_is_refused_by_the_exchange_not_fille
     prime: SimHarness, client: KalshiClient, store: Store
 ) -> None:
     (ticker,) = make_markets(prime, 1)
-    with connect(prime.new_account()) as seller:
-        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(2)))
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.30", 2)
     service = OrderService(client, store)
 
     with pytest.raises(ApiError):
@@ -357,10 +353,7 @@ def test_a_refusal_by_the_exchange_is_recorded_rejected_with_its_reason(
 ) -> None:
     (ticker,) = make_markets(prime, 1)
     # a post-only bid at a resting ask's price would take: only the exchange's book says so
-    with connect(prime.new_account()) as seller:
-        seller.orders.create_order(
-            CreateOrder(ticker=ticker, book_side=BookSide.ASK, price=D("0.30"), count=D(5))
-        )
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.30", 5)
     with connect(prime.account) as client:
         service = OrderService(client, store)
         request = buy_yes(ticker, count=10, client_order_id="c-2", post_only=True)
@@ -431,8 +424,7 @@ def test_the_status_recorded_after_the_answer_is_what_happened_to_the_order(
 ) -> None:
     tif, count, status, filled, remaining = case
     (ticker,) = make_markets(prime, 1)
-    with connect(prime.new_account()) as seller:
-        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(2)))
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.30", 2)
     service = OrderService(client, store)
 
     outcome = service.place(
@@ -472,8 +464,7 @@ def test_an_order_accepted_after_a_reconcile_marked_it_rejected_is_recorded_as_i
     prime: SimHarness, client: KalshiClient, tmp_path: Path
 ) -> None:
     (ticker,) = make_markets(prime, 1)
-    with connect(prime.new_account()) as seller:
-        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.20"), D(2)))
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.20", 2)
     db = tmp_path / "state.db"
     with (
         Store.open(db) as store,
