@@ -49,11 +49,10 @@ def _requests(prime: SimHarness, endpoint: str) -> int:
     return counts.get(endpoint, 0)
 
 
-@pytest.fixture
-def service(prime: SimHarness, client: KalshiClient, store: Store) -> OrderService:
-    """The order service of the `prime` account, with the market T listed."""
+@pytest.fixture(autouse=True)
+def market(prime: SimHarness) -> None:
+    """Every test here trades the market T."""
     prime.create_market(T)
-    return OrderService(client, store)
 
 
 def _filled_by_another_within_the_lag(prime: SimHarness, other: Any) -> None:
@@ -73,7 +72,6 @@ def _buy(service: OrderService, price: str, count: str = "1") -> str:
 def test_kill_switch_does_not_prove_from_a_listing_that_predates_orders_placed_before_halted(
     prime: SimHarness, client: KalshiClient, store: Store
 ) -> None:
-    prime.create_market(T)
     prime.set_faults(read_lag_ms=LAG_MS)
     for price in ("0.10", "0.11", "0.12"):
         _post(prime, prime.account, _order("bid", price))
@@ -91,7 +89,6 @@ def test_kill_switch_does_not_prove_from_a_listing_that_predates_orders_placed_b
 def test_kill_switch_does_not_cancel_again_what_a_lagging_listing_still_shows(
     prime: SimHarness, client: KalshiClient, store: Store
 ) -> None:
-    prime.create_market(T)
     for price in ("0.10", "0.11", "0.12"):
         _post(prime, prime.account, _order("bid", price))
     prime.set_faults(read_lag_ms=LAG_MS)
