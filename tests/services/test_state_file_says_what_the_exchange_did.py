@@ -5,8 +5,11 @@ be written after the order was placed, a cancel whose answer was lost."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal as D
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -20,14 +23,43 @@ from kalshi_cli.vocabulary.errors import BadRequestError, NotFoundError, OrderOu
 from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
+from tests.fakes import Swapped
 from tests.prime_tier import connect, connect_as, make_markets
 
 
-class ReconcileInFlight(OrdersApi):
-    """A client during whose create request another process runs `kalshi reconcile --grace 0`,
-    before the order reaches the exchange."""
+class BesideAReconcile(OrdersApi):
+    """A client's orders area that is given another process's order service on the same state
+    file (`other`), whose reconcile it runs while placing."""
 
     other: OrderService
+
+
+R = TypeVar("R", bound=BesideAReconcile)
+
+
+@contextmanager
+def beside_a_reconcile(
+    area_type: type[R],
+    prime: SimHarness,
+    client: KalshiClient,
+    db: Path,
+    *,
+    clock: ManualClock | None = None,
+) -> Iterator[tuple[Store, Swapped[R]]]:
+    """The state file `db` and a client of the prime account whose orders area is
+    `area_type`, given an order service on `db` opened a second time (on `clock`, if given)."""
+    with (
+        Store.open(db) as store,
+        Store.open(db) as second,
+        connect_as(area_type, prime.account) as in_flight,
+    ):
+        in_flight.area.other = OrderService(client, second, clock=clock)
+        yield store, in_flight
+
+
+class ReconcileInFlight(BesideAReconcile):
+    """A client during whose create request another process runs `kalshi reconcile --grace 0`,
+    before the order reaches the exchange."""
 
     def create_order(self, request: CreateOrder) -> CreateOrderResult:
         self.other.reconcile(grace_s=0.0)
@@ -38,13 +70,10 @@ def test_an_intent_answered_by_a_concurrent_reconcile_is_corrected_not_lost(
     prime: SimHarness, client: KalshiClient, tmp_path: Path
 ) -> None:
     (ticker,) = make_markets(prime, 1)
-    db = tmp_path / "state.db"
-    with (
-        Store.open(db) as store,
-        Store.open(db) as other,
-        connect_as(ReconcileInFlight, prime.account) as in_flight,
+    with beside_a_reconcile(ReconcileInFlight, prime, client, tmp_path / "state.db") as (
+        store,
+        in_flight,
     ):
-        in_flight.area.other = OrderService(client, other)
         service = OrderService(in_flight, store)
         request = OrderRequest(ticker, Side.YES, Action.BUY, D(3), D("0.20"))
         outcome = service.place(service.prepare(request))
@@ -240,14 +269,13 @@ def test_an_order_found_after_a_lost_answer_that_cannot_be_recorded_names_its_or
         )
 
 
-class ReconcileInFlightThenStateFileStops(OrdersApi):
+class ReconcileInFlightThenStateFileStops(BesideAReconcile):
     """A reconcile in another process marks the intent never placed while the request is in
     flight (the exchange does not have the order yet), and the state file stops taking writes
     before the exchange's acceptance is recorded. The write fails as its transaction opens, so
     this reaches the acceptance's own failure, not the correction after a reconcile (that one
     needs the file to fail between two transactions, which no fault here can time)."""
 
-    other: OrderService
     store: Store
 
     def create_order(self, request: CreateOrder) -> CreateOrderResult:
@@ -261,14 +289,11 @@ def test_an_accepted_order_the_state_file_cannot_record_names_its_order_and_what
     prime: SimHarness, client: KalshiClient, tmp_path: Path
 ) -> None:
     (ticker,) = make_markets(prime, 1)
-    db = tmp_path / "state.db"
-    with (
-        Store.open(db) as store,
-        Store.open(db) as other,
-        connect_as(ReconcileInFlightThenStateFileStops, prime.account) as in_flight,
-    ):
-        # the reconcile runs an hour later by its clock: the intent is past every grace
-        in_flight.area.other = OrderService(client, other, clock=ManualClock(time.time() + 3600))
+    # the reconcile runs an hour later by its clock: the intent is past every grace
+    later = ManualClock(time.time() + 3600)
+    with beside_a_reconcile(
+        ReconcileInFlightThenStateFileStops, prime, client, tmp_path / "state.db", clock=later
+    ) as (store, in_flight):
         in_flight.area.store = store
         service = OrderService(in_flight, store)
         request = OrderRequest(ticker, Side.YES, Action.BUY, D(3), D("0.20"), client_order_id="c-4")
