@@ -30,7 +30,7 @@ from kalshi_cli.vocabulary.models import BookSide
 from tests import prime_tier
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
-from tests.prime_tier import TIER, Kalshi, connect, make_markets
+from tests.prime_tier import TIER, Kalshi, connect
 
 AGO_S = 1000.0
 
@@ -70,9 +70,8 @@ def _json(kalshi: Kalshi, *args: str) -> dict[str, Any]:
 
 
 def test_a_report_on_one_subaccount_leaves_no_other_subaccounts_fill_behind(
-    prime: SimHarness, client: KalshiClient, kalshi: Kalshi
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     assert client.subaccounts.create_subaccount() == 1
     client.subaccounts.transfer_between_subaccounts(
         from_subaccount=0, to_subaccount=1, amount_cents=5000
@@ -101,13 +100,12 @@ def test_a_report_on_one_subaccount_leaves_no_other_subaccounts_fill_behind(
 
 
 def test_orders_placed_here_on_two_subaccounts_show_in_every_report_without_a_reconcile(
-    prime: SimHarness, client: KalshiClient, kalshi: Kalshi
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, ticker: str
 ) -> None:
     """A user who trades with `kalshi order place` (which makes the state file) on subaccounts
     0 and 1, has both orders filled later, and then runs the read commands sees every fill,
     whichever subaccount the first of them reports on. (With no state file at all, a read
     command makes none and catches nothing up: docs/pnl.md "No state file".)"""
-    (ticker,) = make_markets(prime, 1)
     assert client.subaccounts.create_subaccount() == 1
     client.subaccounts.transfer_between_subaccounts(
         from_subaccount=0, to_subaccount=1, amount_cents=5000

@@ -45,11 +45,10 @@ def test_a_row_resting_here_whose_order_was_archived_takes_the_archived_state(
 
 
 def test_an_unknown_outcome_is_resolved_from_the_archived_orders(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str
 ) -> None:
     """An intent whose answer was lost (written, sent, no answer recorded), filled and archived
     before the next reconcile."""
-    (ticker,) = make_markets(prime, 1)
     create = CreateOrder(ticker, BookSide.BID, D("0.40"), D(2))
     store.orders.record_intent(
         IntentRecord(

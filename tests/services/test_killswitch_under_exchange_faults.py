@@ -105,9 +105,8 @@ def test_exchange_unreachable_exits_not_proven_and_says_so(
 
 
 def test_a_running_trade_loop_sees_halted_and_places_nothing_more(
-    prime: SimHarness, client: KalshiClient, tmp_path: Path
+    prime: SimHarness, client: KalshiClient, tmp_path: Path, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     db = tmp_path / "loop.db"
     Store.open(db).close()
     placed: list[str] = []
@@ -160,10 +159,8 @@ def test_a_running_trade_loop_sees_halted_and_places_nothing_more(
 
 
 def test_reconcile_corrects_rows_the_kill_switch_marked_after_fills_it_did_not_see(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    service = OrderService(client, store)
     mine = service.place(
         service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, Decimal(10), Decimal("0.30")))
     )

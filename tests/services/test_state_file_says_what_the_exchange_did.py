@@ -24,7 +24,7 @@ from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
 from tests.fakes import Swapped
-from tests.prime_tier import connect, connect_as, make_markets
+from tests.prime_tier import connect, connect_as
 
 
 class BesideAReconcile(OrdersApi):
@@ -67,9 +67,8 @@ class ReconcileInFlight(BesideAReconcile):
 
 
 def test_an_intent_answered_by_a_concurrent_reconcile_is_corrected_not_lost(
-    prime: SimHarness, client: KalshiClient, tmp_path: Path
+    prime: SimHarness, client: KalshiClient, tmp_path: Path, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     with beside_a_reconcile(ReconcileInFlight, prime, client, tmp_path / "state.db") as (
         store,
         in_flight,
@@ -84,10 +83,8 @@ def test_an_intent_answered_by_a_concurrent_reconcile_is_corrected_not_lost(
 
 
 def test_a_row_marked_rejected_but_resting_on_the_exchange_is_brought_back_by_reconcile(
-    prime: SimHarness, client: KalshiClient, store: Store
+    store: Store, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    service = OrderService(client, store)
     outcome = service.place(
         service.prepare(OrderRequest(ticker, Side.NO, Action.BUY, D(2), D("0.30")))
     )
@@ -128,9 +125,8 @@ class StateFileLostAfterSending(BreaksTheStateFile):
 
 
 def test_a_placed_order_the_state_file_cannot_record_is_reported_as_placed(
-    prime: SimHarness, client: KalshiClient, tmp_path: Path
+    prime: SimHarness, client: KalshiClient, tmp_path: Path, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     db = tmp_path / "state.db"
     request = OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.15"), client_order_id="c-1")
     with pytest.raises(StoreError) as failed:
@@ -163,10 +159,8 @@ class CancelAnswerLost(OrdersApi):
 
 
 def test_a_cancel_whose_retry_finds_it_already_cancelled_succeeds_and_is_recorded(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, store: Store, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    service = OrderService(client, store)
     placed = service.place(
         service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(2), D("0.25")))
     )
@@ -203,9 +197,8 @@ class StateFileLostWithTheAnswer(BreaksTheStateFile):
 
 
 def test_an_order_of_unknown_outcome_the_state_file_cannot_mark_is_reported_as_maybe_placed(
-    prime: SimHarness, client: KalshiClient, tmp_path: Path
+    prime: SimHarness, client: KalshiClient, tmp_path: Path, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     db = tmp_path / "state.db"
     request = OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.15"), client_order_id="c-2")
     with pytest.raises(OrderNotRecorded) as failed:
@@ -249,9 +242,8 @@ class AnswerLostThenStateFileStops(BreaksTheStateFile):
 
 
 def test_an_order_found_after_a_lost_answer_that_cannot_be_recorded_names_its_order(
-    prime: SimHarness, client: KalshiClient, tmp_path: Path
+    prime: SimHarness, client: KalshiClient, tmp_path: Path, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     with Store.open(tmp_path / "state.db") as store:
         request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D("0.15"), client_order_id="c-3")
         with pytest.raises(OrderNotRecorded) as failed:
@@ -286,9 +278,8 @@ class ReconcileInFlightThenStateFileStops(BesideAReconcile):
 
 
 def test_an_accepted_order_the_state_file_cannot_record_names_its_order_and_what_rests(
-    prime: SimHarness, client: KalshiClient, tmp_path: Path
+    prime: SimHarness, client: KalshiClient, tmp_path: Path, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     # the reconcile runs an hour later by its clock: the intent is past every grace
     later = ManualClock(time.time() + 3600)
     with beside_a_reconcile(
