@@ -107,7 +107,6 @@ def test_an_immediate_or_cancel_order_may_end_with_nothing_filled(
 def test_a_batch_item_with_impossible_counts_is_unknown_not_booked(
     prime: SimHarness, ticker: str
 ) -> None:
-
     def rewrite(body: dict[str, Any]) -> None:
         for item in body.get("orders", []):
             item["remaining_count"] = "-5.00"
