@@ -78,6 +78,15 @@ def another_accounts_order(
         other.orders.create_order(CreateOrder(ticker, book_side, Decimal(price), Decimal(count)))
 
 
+def funded_subaccount(client: KalshiClient, cents: int = 5000) -> int:
+    """A new subaccount of the client's account, given `cents` from subaccount 0; its number."""
+    number = client.subaccounts.create_subaccount()
+    client.subaccounts.transfer_between_subaccounts(
+        from_subaccount=0, to_subaccount=number, amount_cents=cents
+    )
+    return number
+
+
 def connect_as(area_type: type[A], account: AccountInfo, **kwargs: Any) -> Swapped[A]:
     """A client of `account` one of whose areas is `area_type`, a test's subclass of it that
     changes one call (reached as `client.area`)."""

@@ -30,7 +30,7 @@ from kalshi_cli.vocabulary.models import BookSide
 from tests import prime_tier
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
-from tests.prime_tier import TIER, Kalshi, connect
+from tests.prime_tier import TIER, Kalshi, connect, funded_subaccount
 
 AGO_S = 1000.0
 
@@ -72,10 +72,7 @@ def _json(kalshi: Kalshi, *args: str) -> dict[str, Any]:
 def test_a_report_on_one_subaccount_leaves_no_other_subaccounts_fill_behind(
     prime: SimHarness, client: KalshiClient, kalshi: Kalshi, ticker: str
 ) -> None:
-    assert client.subaccounts.create_subaccount() == 1
-    client.subaccounts.transfer_between_subaccounts(
-        from_subaccount=0, to_subaccount=1, amount_cents=5000
-    )
+    assert funded_subaccount(client) == 1
     assert kalshi("reconcile").exit_code == 0  # the state file, before any trade
     with connect(prime.new_account(balance_cents=100_000)) as other:
         # subaccount 0 buys 10 YES at 0.40; subaccount 1 sells 5 YES at 0.50
@@ -106,10 +103,7 @@ def test_orders_placed_here_on_two_subaccounts_show_in_every_report_without_a_re
     0 and 1, has both orders filled later, and then runs the read commands sees every fill,
     whichever subaccount the first of them reports on. (With no state file at all, a read
     command makes none and catches nothing up: docs/pnl.md "No state file".)"""
-    assert client.subaccounts.create_subaccount() == 1
-    client.subaccounts.transfer_between_subaccounts(
-        from_subaccount=0, to_subaccount=1, amount_cents=5000
-    )
+    assert funded_subaccount(client) == 1
     # subaccount 0 bids 0.40 for YES, subaccount 1 0.40 for NO (a YES ask at 0.60): both rest
     place = ("order", "place", ticker, "--count", "5", "--price", "0.40", "-y")
     assert kalshi(*place, "--side", "yes", "--action", "buy").exit_code == 0

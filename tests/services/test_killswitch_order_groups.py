@@ -23,7 +23,7 @@ from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.errors import ApiError
 from kalshi_cli.vocabulary.models import BookSide
 from tests.conftest import SimHarness
-from tests.prime_tier import Kalshi, connect, make_markets, state_path
+from tests.prime_tier import Kalshi, connect, funded_subaccount, make_markets, state_path
 
 
 def _bid(ticker: str, group: str | None = None) -> CreateOrder:
@@ -95,10 +95,7 @@ def test_cancel_all_names_the_groups_it_triggered(
 
 
 def _fund_subaccount_1(client: KalshiClient) -> None:
-    assert client.subaccounts.create_subaccount() == 1
-    client.subaccounts.transfer_between_subaccounts(
-        from_subaccount=0, to_subaccount=1, amount_cents=100_00
-    )
+    assert funded_subaccount(client, cents=100_00) == 1
 
 
 def test_a_listed_group_on_a_subaccount_is_triggered_there(

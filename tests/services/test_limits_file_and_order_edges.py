@@ -21,7 +21,7 @@ from kalshi_cli.vocabulary.errors import ConfigError, OrderOutcomeUnknown
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
-from tests.prime_tier import connect, make_markets
+from tests.prime_tier import connect, funded_subaccount, make_markets
 
 # ------------------------------------------------------------------------------ limits:
 
@@ -109,10 +109,7 @@ def test_an_order_is_recorded_on_the_subaccount_it_was_placed_from(
     its own from the moment it is recorded, not the primary's."""
     number = 0
     if on_subaccount:
-        number = client.subaccounts.create_subaccount()
-        client.subaccounts.transfer_between_subaccounts(
-            from_subaccount=0, to_subaccount=number, amount_cents=5000
-        )
+        number = funded_subaccount(client)
         client.subaccount = number
     placed = service.place(
         service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, Decimal(3), Decimal("0.20")))

@@ -26,7 +26,7 @@ from kalshi_cli.vocabulary.errors import (
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
-from tests.prime_tier import another_accounts_order, connect, make_markets
+from tests.prime_tier import another_accounts_order, connect, funded_subaccount, make_markets
 
 
 @pytest.mark.parametrize(
@@ -195,10 +195,7 @@ def test_a_decrease_with_bad_arguments_is_refused_before_anything_is_sent(
 def test_a_cancel_finds_an_order_resting_on_another_subaccount_and_cancels_it_there(
     prime: SimHarness, client: KalshiClient, store: Store, ticker: str
 ) -> None:
-    number = client.subaccounts.create_subaccount()
-    client.subaccounts.transfer_between_subaccounts(
-        from_subaccount=0, to_subaccount=number, amount_cents=5000
-    )
+    number = funded_subaccount(client)
     with connect(prime.account) as sub:
         sub.subaccount = number
         placed = sub.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(3)))
@@ -577,10 +574,7 @@ def test_a_cancel_names_the_market_of_an_order_the_state_file_knows(
     """Kalshi routes a cancel to its market's shard by `market_ticker`: an order id alone
     cannot find the shard (REFERENCE.md). The simulator has one shard, so what is sent is
     checked, on the first try and on the try at the order's own subaccount."""
-    number = client.subaccounts.create_subaccount()
-    client.subaccounts.transfer_between_subaccounts(
-        from_subaccount=0, to_subaccount=number, amount_cents=5000
-    )
+    number = funded_subaccount(client)
     here = placed_bid(OrderService(client, store), ticker, 1)
     there = placed_bid(OrderService(client.on_subaccount(number), store), ticker, 1)
     sent: list[tuple[str, str | None, int | None]] = []
