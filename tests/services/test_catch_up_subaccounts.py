@@ -31,6 +31,7 @@ from tests import prime_tier
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
 from tests.prime_tier import TIER, Kalshi, connect, funded_subaccount
+from tests.services.test_subaccount_books import bought_on_0_and_sold_on_1
 
 AGO_S = 1000.0
 
@@ -75,13 +76,7 @@ def test_a_report_on_one_subaccount_leaves_no_other_subaccounts_fill_behind(
     assert funded_subaccount(client) == 1
     assert kalshi("reconcile").exit_code == 0  # the state file, before any trade
     with connect(prime.new_account(balance_cents=100_000)) as other:
-        # subaccount 0 buys 10 YES at 0.40; subaccount 1 sells 5 YES at 0.50
-        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(10)))
-        client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(10)))
-        other.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.50"), D(5)))
-        client.subaccount = 1
-        client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(5)))
-        client.subaccount = None
+        bought_on_0_and_sold_on_1(client, other, ticker)
     # the first read reports on subaccount 1 only
     one = _json(kalshi, "pnl", "--subaccount", "1")
     assert one["differences"] == []

@@ -32,6 +32,17 @@ from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, connect, funded_subaccount, make_markets, state_path
 
 
+def bought_on_0_and_sold_on_1(client: KalshiClient, other: KalshiClient, ticker: str) -> None:
+    """Subaccount 0 of `client` buys 10 YES at 0.40, then subaccount 1 sells 5 YES at 0.50,
+    each from an order of `other` resting for it."""
+    other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(10)))
+    client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(10)))
+    other.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.50"), D(5)))
+    client.subaccount = 1
+    client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(5)))
+    client.subaccount = None
+
+
 @pytest.fixture
 def two_books(prime: SimHarness, client: KalshiClient) -> Iterator[tuple[str, list[Fill]]]:
     """One market traded on subaccounts 0 and 1: subaccount 0 buys 10 YES at 0.40 and sells 4
@@ -41,12 +52,7 @@ def two_books(prime: SimHarness, client: KalshiClient) -> Iterator[tuple[str, li
     number = funded_subaccount(client)
     assert number == 1
     with connect(prime.new_account(balance_cents=100_000)) as other:
-        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(10)))
-        client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(10)))
-        other.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.50"), D(5)))
-        client.subaccount = 1
-        client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(5)))
-        client.subaccount = None
+        bought_on_0_and_sold_on_1(client, other, ticker)
         other.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.55"), D(4)))
         client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.55"), D(4)))
     fills = list(client.portfolio.iter_fills())  # every subaccount's (the listing's default)
