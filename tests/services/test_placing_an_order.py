@@ -32,6 +32,10 @@ from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
 from tests.prime_tier import another_accounts_order, connect, connect_as, make_markets
+from tests.services.test_state_file_says_what_the_exchange_did import (
+    ReconcileInFlight,
+    beside_a_reconcile,
+)
 
 NOW = 1_800_000_000.0
 
@@ -431,29 +435,17 @@ def test_the_status_recorded_after_the_answer_is_what_happened_to_the_order(
     assert intent.time_in_force == tif.value
 
 
-class RejectedInFlight(OrdersApi):
-    """A client during whose create request another process's `kalshi reconcile --grace 0`,
-    an hour later by its clock, finds the pending intent not on the exchange and marks it
-    rejected ("never placed"); the order then reaches the exchange."""
-
-    other: OrderService
-
-    def create_order(self, order: CreateOrder) -> CreateOrderResult:
-        self.other.reconcile(grace_s=0.0)
-        return super().create_order(order)
-
-
 def test_an_order_accepted_after_a_reconcile_marked_it_rejected_is_recorded_as_it_is(
     prime: SimHarness, client: KalshiClient, tmp_path: Path, ticker: str
 ) -> None:
     another_accounts_order(prime, ticker, BookSide.ASK, "0.20", 2)
-    db = tmp_path / "state.db"
-    with (
-        Store.open(db) as store,
-        Store.open(db) as other,
-        connect_as(RejectedInFlight, prime.account) as in_flight,
-    ):
-        in_flight.area.other = OrderService(client, other, clock=ManualClock(time.time() + 3600))
+    # during the create request another process's `kalshi reconcile --grace 0`, an hour later
+    # by its clock, finds the pending intent not on the exchange and marks it rejected ("never
+    # placed"); the order then reaches the exchange
+    later = ManualClock(time.time() + 3600)
+    with beside_a_reconcile(
+        ReconcileInFlight, prime, client, tmp_path / "state.db", clock=later
+    ) as (store, in_flight):
         service = OrderService(in_flight, store)
         request = buy_yes(ticker, count=5, price="0.20", client_order_id="c-6")
         outcome = service.place(service.prepare(request))
