@@ -17,10 +17,9 @@ import pytest
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
 from tests.conftest import SimHarness
-from tests.prime_tier import TIER
+from tests.prime_tier import connect
 
 Rewrite = Callable[[dict[str, Any]], None]
 
@@ -45,15 +44,7 @@ class Mangling(httpx.BaseTransport):
 
 
 def mangled_client(prime: SimHarness, rewrite: Rewrite) -> KalshiClient:
-    account = prime.account
-    key, _ = load_private_key(path=account.private_key_path)
-    return KalshiClient(
-        api_base=account.api_base,
-        key_id=account.key_id,
-        private_key=key,
-        tier=TIER,
-        transport=Mangling(rewrite),
-    )
+    return connect(prime.account, transport=Mangling(rewrite))
 
 
 def setter(**fields: str) -> Rewrite:
@@ -120,15 +111,7 @@ def test_a_batch_item_with_impossible_counts_is_unknown_not_booked(
             self.rewrite(body)
             return httpx.Response(response.status_code, json=body)
 
-    account = prime.account
-    key, _ = load_private_key(path=account.private_key_path)
-    with KalshiClient(
-        api_base=account.api_base,
-        key_id=account.key_id,
-        private_key=key,
-        tier=TIER,
-        transport=BatchMangling(rewrite),
-    ) as client:
+    with connect(prime.account, transport=BatchMangling(rewrite)) as client:
         create = CreateOrder(ticker, BookSide.BID, D("0.20"), D(5), client_order_id="c-b")
         [item] = client.orders.batch_create_orders([create])
     assert item.unknown and item.result is None
