@@ -24,13 +24,10 @@ from typing import Any
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.models import BookSide
-from tests import prime_tier
 from tests.conftest import SimHarness
-from tests.openapi_check import RECORDER
-from tests.prime_tier import TIER, Kalshi, connect, funded_subaccount
+from tests.prime_tier import Kalshi, connect, funded_subaccount, prime_simulator
 from tests.services.test_subaccount_books import bought_on_0_and_sold_on_1
 
 AGO_S = 1000.0
@@ -47,20 +44,7 @@ class _Behind(SystemClock):
 def prime(tmp_path: Path) -> Iterator[SimHarness]:
     """The `prime` simulator (tests/prime_tier.py), with the exchange's clock AGO_S behind the
     commands'."""
-    harness = SimHarness(
-        start_simulator(
-            tmp_path / "sim",
-            scenario="empty",
-            tier=TIER,
-            response_hook=RECORDER.hook,
-            clock=_Behind(),
-            auth_window_s=2 * AGO_S,
-        )
-    )
-    prime_tier._ACCOUNT[:] = [harness.account]
-    yield harness
-    prime_tier._ACCOUNT.clear()
-    harness.close()
+    yield from prime_simulator(tmp_path, clock=_Behind(), auth_window_s=2 * AGO_S)
 
 
 def _json(kalshi: Kalshi, *args: str) -> dict[str, Any]:
