@@ -6,6 +6,7 @@ plugin of tests/conftest.py, so every test folder has them) and the helpers thei
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,13 +15,14 @@ from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
-from kalshi_cli.client import KalshiClient
+from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.connection import Area
 from kalshi_cli.client.ratelimit import RateLimiter, tier_limits
 from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import Clock, SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import BookSide
 from tests.conftest import SimHarness
 from tests.fakes import Swapped
 from tests.openapi_check import RECORDER
@@ -65,6 +67,24 @@ def connect(account: AccountInfo, **kwargs: Any) -> KalshiClient:
     return KalshiClient(
         api_base=account.api_base, key_id=account.key_id, private_key=key, tier=TIER, **kwargs
     )
+
+
+def another_accounts_order(
+    harness: SimHarness, ticker: str, book_side: BookSide, price: str, count: int
+) -> None:
+    """One order of a new account of the simulator: the other side of a test's trade, resting
+    for it or taking what rests."""
+    with connect(harness.new_account()) as other:
+        other.orders.create_order(CreateOrder(ticker, book_side, Decimal(price), Decimal(count)))
+
+
+def funded_subaccount(client: KalshiClient, cents: int = 5000) -> int:
+    """A new subaccount of the client's account, given `cents` from subaccount 0; its number."""
+    number = client.subaccounts.create_subaccount()
+    client.subaccounts.transfer_between_subaccounts(
+        from_subaccount=0, to_subaccount=number, amount_cents=cents
+    )
+    return number
 
 
 def connect_as(area_type: type[A], account: AccountInfo, **kwargs: Any) -> Swapped[A]:

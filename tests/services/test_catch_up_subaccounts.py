@@ -24,13 +24,11 @@ from typing import Any
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.models import BookSide
-from tests import prime_tier
 from tests.conftest import SimHarness
-from tests.openapi_check import RECORDER
-from tests.prime_tier import TIER, Kalshi, connect, make_markets
+from tests.prime_tier import Kalshi, connect, funded_subaccount, prime_simulator
+from tests.services.test_subaccount_books import bought_on_0_and_sold_on_1
 
 AGO_S = 1000.0
 
@@ -46,20 +44,7 @@ class _Behind(SystemClock):
 def prime(tmp_path: Path) -> Iterator[SimHarness]:
     """The `prime` simulator (tests/prime_tier.py), with the exchange's clock AGO_S behind the
     commands'."""
-    harness = SimHarness(
-        start_simulator(
-            tmp_path / "sim",
-            scenario="empty",
-            tier=TIER,
-            response_hook=RECORDER.hook,
-            clock=_Behind(),
-            auth_window_s=2 * AGO_S,
-        )
-    )
-    prime_tier._ACCOUNT[:] = [harness.account]
-    yield harness
-    prime_tier._ACCOUNT.clear()
-    harness.close()
+    yield from prime_simulator(tmp_path, clock=_Behind(), auth_window_s=2 * AGO_S)
 
 
 def _json(kalshi: Kalshi, *args: str) -> dict[str, Any]:
@@ -70,22 +55,12 @@ def _json(kalshi: Kalshi, *args: str) -> dict[str, Any]:
 
 
 def test_a_report_on_one_subaccount_leaves_no_other_subaccounts_fill_behind(
-    prime: SimHarness, client: KalshiClient, kalshi: Kalshi
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    assert client.subaccounts.create_subaccount() == 1
-    client.subaccounts.transfer_between_subaccounts(
-        from_subaccount=0, to_subaccount=1, amount_cents=5000
-    )
+    assert funded_subaccount(client) == 1
     assert kalshi("reconcile").exit_code == 0  # the state file, before any trade
     with connect(prime.new_account(balance_cents=100_000)) as other:
-        # subaccount 0 buys 10 YES at 0.40; subaccount 1 sells 5 YES at 0.50
-        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(10)))
-        client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(10)))
-        other.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.50"), D(5)))
-        client.subaccount = 1
-        client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(5)))
-        client.subaccount = None
+        bought_on_0_and_sold_on_1(client, other, ticker)
     # the first read reports on subaccount 1 only
     one = _json(kalshi, "pnl", "--subaccount", "1")
     assert one["differences"] == []
@@ -101,17 +76,13 @@ def test_a_report_on_one_subaccount_leaves_no_other_subaccounts_fill_behind(
 
 
 def test_orders_placed_here_on_two_subaccounts_show_in_every_report_without_a_reconcile(
-    prime: SimHarness, client: KalshiClient, kalshi: Kalshi
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, ticker: str
 ) -> None:
     """A user who trades with `kalshi order place` (which makes the state file) on subaccounts
     0 and 1, has both orders filled later, and then runs the read commands sees every fill,
     whichever subaccount the first of them reports on. (With no state file at all, a read
     command makes none and catches nothing up: docs/pnl.md "No state file".)"""
-    (ticker,) = make_markets(prime, 1)
-    assert client.subaccounts.create_subaccount() == 1
-    client.subaccounts.transfer_between_subaccounts(
-        from_subaccount=0, to_subaccount=1, amount_cents=5000
-    )
+    assert funded_subaccount(client) == 1
     # subaccount 0 bids 0.40 for YES, subaccount 1 0.40 for NO (a YES ask at 0.60): both rest
     place = ("order", "place", ticker, "--count", "5", "--price", "0.40", "-y")
     assert kalshi(*place, "--side", "yes", "--action", "buy").exit_code == 0

@@ -17,10 +17,9 @@ import pytest
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
 from tests.conftest import SimHarness
-from tests.prime_tier import TIER, make_markets
+from tests.prime_tier import connect
 
 Rewrite = Callable[[dict[str, Any]], None]
 
@@ -45,15 +44,7 @@ class Mangling(httpx.BaseTransport):
 
 
 def mangled_client(prime: SimHarness, rewrite: Rewrite) -> KalshiClient:
-    account = prime.account
-    key, _ = load_private_key(path=account.private_key_path)
-    return KalshiClient(
-        api_base=account.api_base,
-        key_id=account.key_id,
-        private_key=key,
-        tier=TIER,
-        transport=Mangling(rewrite),
-    )
+    return connect(prime.account, transport=Mangling(rewrite))
 
 
 def setter(**fields: str) -> Rewrite:
@@ -72,9 +63,8 @@ def setter(**fields: str) -> Rewrite:
     ids=["negative-remaining", "negative-fill", "too-large", "gtc-ended-empty"],
 )
 def test_a_create_answer_with_impossible_counts_is_unknown_until_the_lookup_settles_it(
-    prime: SimHarness, store: Store, rewrite: Rewrite, why: str
+    prime: SimHarness, store: Store, rewrite: Rewrite, why: str, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     with mangled_client(prime, rewrite) as client:
         service = OrderService(client, store)
         create = CreateOrder(ticker, BookSide.BID, D("0.20"), D(5), client_order_id="c-odd")
@@ -92,10 +82,9 @@ def test_a_create_answer_with_impossible_counts_is_unknown_until_the_lookup_sett
 
 
 def test_an_immediate_or_cancel_order_may_end_with_nothing_filled(
-    prime: SimHarness, store: Store
+    prime: SimHarness, store: Store, ticker: str
 ) -> None:
     """The rule is about what the order's terms allow: IOC with no counterparty ends so."""
-    (ticker,) = make_markets(prime, 1)
     with mangled_client(prime, lambda body: None) as client:
         service = OrderService(client, store)
         create = CreateOrder(
@@ -106,9 +95,9 @@ def test_an_immediate_or_cancel_order_may_end_with_nothing_filled(
     assert outcome.note is None  # settled by the answer itself, no lookup
 
 
-def test_a_batch_item_with_impossible_counts_is_unknown_not_booked(prime: SimHarness) -> None:
-    (ticker,) = make_markets(prime, 1)
-
+def test_a_batch_item_with_impossible_counts_is_unknown_not_booked(
+    prime: SimHarness, ticker: str
+) -> None:
     def rewrite(body: dict[str, Any]) -> None:
         for item in body.get("orders", []):
             item["remaining_count"] = "-5.00"
@@ -122,15 +111,7 @@ def test_a_batch_item_with_impossible_counts_is_unknown_not_booked(prime: SimHar
             self.rewrite(body)
             return httpx.Response(response.status_code, json=body)
 
-    account = prime.account
-    key, _ = load_private_key(path=account.private_key_path)
-    with KalshiClient(
-        api_base=account.api_base,
-        key_id=account.key_id,
-        private_key=key,
-        tier=TIER,
-        transport=BatchMangling(rewrite),
-    ) as client:
+    with connect(prime.account, transport=BatchMangling(rewrite)) as client:
         create = CreateOrder(ticker, BookSide.BID, D("0.20"), D(5), client_order_id="c-b")
         [item] = client.orders.batch_create_orders([create])
     assert item.unknown and item.result is None

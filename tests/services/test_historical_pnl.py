@@ -25,14 +25,12 @@ from kalshi_cli.client.historical import fills_with_history
 from kalshi_cli.services.orders import OrderService
 from kalshi_cli.services.pnl import summarize
 from kalshi_cli.services.positions import mark_to_market
-from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
-from tests.openapi_check import RECORDER
-from tests.prime_tier import TIER, cli_env, connect
+from tests.prime_tier import cli_env, connect, prime_simulator
 
 HOUR = 3600
 A, B, C = "KXHP-26JAN01-A", "KXHP-26JAN02-B", "KXHP-26JAN03-C"
@@ -45,18 +43,8 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def sim(tmp_path: Path, clock: ManualClock) -> Iterator[SimHarness]:
-    harness = SimHarness(
-        start_simulator(
-            tmp_path / "sim",
-            scenario="empty",
-            tier=TIER,
-            clock=clock,
-            auth_window_s=30 * 24 * HOUR,  # the client signs with the real clock
-            response_hook=RECORDER.hook,
-        )
-    )
-    yield harness
-    harness.close()
+    # a wide signature window: the client signs with the real clock
+    yield from prime_simulator(tmp_path, clock=clock, auth_window_s=30 * 24 * HOUR)
 
 
 def set_lag(sim: SimHarness, seconds: int) -> None:

@@ -15,7 +15,7 @@ from kalshi_cli.store.records import EXECUTED, RESTING
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
-from tests.prime_tier import connect, make_markets
+from tests.prime_tier import another_accounts_order, make_markets
 
 
 def archive_everything(prime: SimHarness) -> None:
@@ -30,8 +30,7 @@ def rest_and_get_filled(
     request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D("0.40"), strategy="s")
     placed = service.place(service.prepare(request))
     assert store.orders.get_intent(placed.client_order_id).status == RESTING  # type: ignore[union-attr]
-    with connect(prime.new_account()) as other:
-        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(2)))
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.40", 2)
     return service, placed.client_order_id
 
 
@@ -46,11 +45,10 @@ def test_a_row_resting_here_whose_order_was_archived_takes_the_archived_state(
 
 
 def test_an_unknown_outcome_is_resolved_from_the_archived_orders(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str
 ) -> None:
     """An intent whose answer was lost (written, sent, no answer recorded), filled and archived
     before the next reconcile."""
-    (ticker,) = make_markets(prime, 1)
     create = CreateOrder(ticker, BookSide.BID, D("0.40"), D(2))
     store.orders.record_intent(
         IntentRecord(
@@ -78,8 +76,7 @@ def test_an_unknown_outcome_is_resolved_from_the_archived_orders(
     )
     client.orders.create_order(create)
     store.orders.mark_unknown(create.client_order_id, reason="the answer was lost (test)")
-    with connect(prime.new_account()) as other:
-        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(2)))
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.40", 2)
     archive_everything(prime)
     report = OrderService(client, store).reconcile()
     assert create.client_order_id in report.resolved_unknown

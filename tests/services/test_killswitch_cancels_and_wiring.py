@@ -31,7 +31,7 @@ from kalshi_cli.vocabulary.errors import ApiError, KalshiError, TransportError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import Action, BookSide, Fill, Order, Side, decode_answer
 from tests.conftest import SimHarness
-from tests.prime_tier import Kalshi, connect, make_markets, resting_count
+from tests.prime_tier import Kalshi, another_accounts_order, make_markets, resting_count
 from tests.services.killswitch_fakes import UnexpectedCalls
 
 TICKER = "KXT-EV-M00"
@@ -452,6 +452,18 @@ class Listings(UnexpectedCalls):
         pass
 
 
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def clocked_store(tmp_path: Path, clock: ManualClock) -> Iterator[Store]:
+    """The state file, its times read from `clock`."""
+    with Store.open(tmp_path / "state.db", clock=clock) as store:
+        yield store
+
+
 def intent(store: Store, coid: str, ticker: str = TICKER) -> str:
     store.orders.record_intent(
         IntentRecord(coid, ticker, BookSide.BID, Decimal("0.20"), Decimal(2), Side.YES, Action.BUY)
@@ -460,91 +472,90 @@ def intent(store: Store, coid: str, ticker: str = TICKER) -> str:
 
 
 def test_a_pending_intent_holds_the_proof_until_its_request_has_timed_out(
-    tmp_path: Path,
+    clock: ManualClock,
+    clocked_store: Store,
 ) -> None:
-    clock = ManualClock()
-    with Store.open(tmp_path / "state.db", clock=clock) as store:
-        intent(store, "loop-1")
-        exchange = Listings()
+    intent(clocked_store, "loop-1")
+    exchange = Listings()
 
-        report = KillSwitch(exchange, store, clock, deadline_s=10).run(ticker=TICKER)
+    report = KillSwitch(exchange, clocked_store, clock, deadline_s=10).run(ticker=TICKER)
 
-        assert not report.proven  # 10 s is within the 30 s an answer may take
-        assert WAITING in report.errors and report.left == []
+    assert not report.proven  # 10 s is within the 30 s an answer may take
+    assert WAITING in report.errors and report.left == []
 
 
 def test_a_pending_intent_exactly_as_old_as_a_request_can_take_no_longer_holds_it(
-    tmp_path: Path,
+    clock: ManualClock,
+    clocked_store: Store,
 ) -> None:
-    clock = ManualClock()
-    with Store.open(tmp_path / "state.db", clock=clock) as store:
-        intent(store, "loop-1")
-        clock.advance(IN_FLIGHT_S)
-        exchange = Listings()
+    intent(clocked_store, "loop-1")
+    clock.advance(IN_FLIGHT_S)
+    exchange = Listings()
 
-        report = KillSwitch(exchange, store, clock, deadline_s=10, read_lag_s=0).run(ticker=TICKER)
+    report = KillSwitch(exchange, clocked_store, clock, deadline_s=10, read_lag_s=0).run(
+        ticker=TICKER
+    )
 
-        assert report.proven and exchange.listings == 1
+    assert report.proven and exchange.listings == 1
 
 
 def test_a_pending_intent_of_another_market_does_not_hold_a_scoped_proof(
-    tmp_path: Path,
+    clock: ManualClock,
+    clocked_store: Store,
 ) -> None:
-    clock = ManualClock()
-    with Store.open(tmp_path / "state.db", clock=clock) as store:
-        intent(store, "elsewhere-1", ticker="KXOTHER-M00")
-        exchange = Listings()
+    intent(clocked_store, "elsewhere-1", ticker="KXOTHER-M00")
+    exchange = Listings()
 
-        report = KillSwitch(exchange, store, clock, deadline_s=10, read_lag_s=0).run(ticker=TICKER)
+    report = KillSwitch(exchange, clocked_store, clock, deadline_s=10, read_lag_s=0).run(
+        ticker=TICKER
+    )
 
-        assert report.proven and exchange.listings == 1
+    assert report.proven and exchange.listings == 1
 
 
 def test_an_order_acknowledged_within_the_read_lag_holds_the_proof_until_it_can_be_listed(
-    tmp_path: Path,
+    clock: ManualClock,
+    clocked_store: Store,
 ) -> None:
-    clock = ManualClock()
-    with Store.open(tmp_path / "state.db", clock=clock) as store:
-        coid = intent(store, "loop-1")
+    coid = intent(clocked_store, "loop-1")
 
-        def acknowledged_as_listing_two_is_asked(n: int) -> None:
-            if n == 2:
-                store.orders.mark_sent(
-                    coid,
-                    order_id="o-1",
-                    status="resting",
-                    fill_count=Decimal(0),
-                    remaining_count=Decimal(2),
-                )
+    def acknowledged_as_listing_two_is_asked(n: int) -> None:
+        if n == 2:
+            clocked_store.orders.mark_sent(
+                coid,
+                order_id="o-1",
+                status="resting",
+                fill_count=Decimal(0),
+                remaining_count=Decimal(2),
+            )
 
-        exchange = Listings(acknowledged_as_listing_two_is_asked)
-        switch = KillSwitch(exchange, store, clock, deadline_s=30, rng=MaxJitter())
+    exchange = Listings(acknowledged_as_listing_two_is_asked)
+    switch = KillSwitch(exchange, clocked_store, clock, deadline_s=30, rng=MaxJitter())
 
-        report = switch.run(ticker=TICKER)
+    report = switch.run(ticker=TICKER)
 
-        # listing 2 may predate the order (acknowledged as it was asked): it proves nothing
-        assert report.proven and exchange.listings > 2
-        assert WAITING in report.errors
+    # listing 2 may predate the order (acknowledged as it was asked): it proves nothing
+    assert report.proven and exchange.listings > 2
+    assert WAITING in report.errors
 
 
 def test_an_intent_answered_within_the_read_lag_but_not_resting_does_not_hold_it(
-    tmp_path: Path,
+    clock: ManualClock,
+    clocked_store: Store,
 ) -> None:
-    clock = ManualClock()
-    with Store.open(tmp_path / "state.db", clock=clock) as store:
-        coid = intent(store, "loop-1")
+    coid = intent(clocked_store, "loop-1")
 
-        def rejected_as_listing_two_is_asked(n: int) -> None:
-            if n == 2:
-                store.orders.mark_rejected(coid, reason="insufficient balance")
+    def rejected_as_listing_two_is_asked(n: int) -> None:
+        if n == 2:
+            clocked_store.orders.mark_rejected(coid, reason="insufficient balance")
 
-        exchange = Listings(rejected_as_listing_two_is_asked)
+    exchange = Listings(rejected_as_listing_two_is_asked)
 
-        report = KillSwitch(exchange, store, clock, deadline_s=30).run(ticker=TICKER)
+    report = KillSwitch(exchange, clocked_store, clock, deadline_s=30).run(ticker=TICKER)
 
-        # listing 1 is within the read lag of HALTED, so it is taken again; listing 2 counts:
-        # the order was refused, nothing of it can rest
-        assert report.proven and exchange.listings == 2
+    # listing 1 is within the read lag of HALTED, so it is taken again; listing 2 counts:
+    # the order was refused, nothing of it can rest
+    assert report.proven and exchange.listings == 2
 
 
 def test_an_unreadable_state_file_sends_the_cancels_but_proves_nothing(tmp_path: Path) -> None:
@@ -627,30 +638,30 @@ def test_the_state_files_group_list_is_read_strictly(
 # ---------------------------------------------------------------------------- the report
 
 
-def test_batches_of_twenty_and_the_rows_recorded_with_nothing_remaining(tmp_path: Path) -> None:
-    clock = ManualClock()
+def test_batches_of_twenty_and_the_rows_recorded_with_nothing_remaining(
+    clock: ManualClock, clocked_store: Store
+) -> None:
     orders = [resting(f"o-{i:02d}") for i in range(25)]
-    with Store.open(tmp_path / "state.db", clock=clock) as store:
-        for order in orders:
-            coid = intent(store, f"c-{order.order_id}")
-            store.orders.mark_sent(
-                coid,
-                order_id=order.order_id,
-                status="resting",
-                fill_count=Decimal(0),
-                remaining_count=Decimal(2),
-            )
-        clock.advance(5)  # acknowledged long before the switch: listed by now
-        exchange = Cancels(*orders)
+    for order in orders:
+        coid = intent(clocked_store, f"c-{order.order_id}")
+        clocked_store.orders.mark_sent(
+            coid,
+            order_id=order.order_id,
+            status="resting",
+            fill_count=Decimal(0),
+            remaining_count=Decimal(2),
+        )
+    clock.advance(5)  # acknowledged long before the switch: listed by now
+    exchange = Cancels(*orders)
 
-        report = KillSwitch(exchange, store, clock, deadline_s=30).run(ticker=TICKER)
+    report = KillSwitch(exchange, clocked_store, clock, deadline_s=30).run(ticker=TICKER)
 
-        assert report.proven and report.result_recorded
-        assert [len(pairs) for pairs, _ in exchange.calls] == [20, 5]
-        assert report.contracts_cancelled == Decimal(50)
-        for order in orders:
-            row = store.orders.intent_by_order_id(order.order_id)
-            assert row is not None and (row.status, row.remaining) == ("canceled", Decimal(0))
+    assert report.proven and report.result_recorded
+    assert [len(pairs) for pairs, _ in exchange.calls] == [20, 5]
+    assert report.contracts_cancelled == Decimal(50)
+    for order in orders:
+        row = clocked_store.orders.intent_by_order_id(order.order_id)
+        assert row is not None and (row.status, row.remaining) == ("canceled", Decimal(0))
 
 
 def test_the_reports_json_document_has_the_documented_keys(store: Store) -> None:
@@ -739,8 +750,7 @@ def two_orders_one_partly_filled(prime: SimHarness, client: KalshiClient) -> tup
     """A bid of 10 of which 4 filled (6 rest) and a bid of 3: 9 contracts resting."""
     first, second = make_markets(prime, 2)
     a = client.orders.create_order(CreateOrder(first, BookSide.BID, Decimal("0.30"), Decimal(10)))
-    with connect(prime.new_account()) as other:
-        other.orders.create_order(CreateOrder(first, BookSide.ASK, Decimal("0.30"), Decimal(4)))
+    another_accounts_order(prime, first, BookSide.ASK, "0.30", 4)
     b = client.orders.create_order(CreateOrder(second, BookSide.BID, Decimal("0.20"), Decimal(3)))
     return a.order_id, b.order_id
 
@@ -955,39 +965,31 @@ class LandsLate(UnexpectedCalls):
         return [CancelResult(oid, Decimal(2)) for oid, _ in orders]
 
 
-def pending_intent(store: Store) -> str:
-    intent = IntentRecord(
-        "loop-1", "KXT-EV-M00", BookSide.BID, Decimal("0.20"), Decimal(2), Side.YES, Action.BUY
+def test_an_empty_listing_proves_nothing_while_an_intent_is_in_flight(
+    clock: ManualClock, clocked_store: Store
+) -> None:
+    exchange = LandsLate(clocked_store, intent(clocked_store, "loop-1"))
+
+    report = KillSwitch(exchange, clocked_store, clock, deadline_s=30).run(ticker="KXT-EV-M00")
+
+    assert report.proven
+    assert exchange.listings == 3  # empty but in flight; the order; empty
+    assert report.cancelled == ["late-1"] and report.contracts_cancelled == Decimal(2)
+
+
+def test_a_pending_row_left_by_a_crash_long_ago_does_not_hold_the_proof(
+    clock: ManualClock, clocked_store: Store
+) -> None:
+    intent(clocked_store, "loop-1")
+    clock.advance(IN_FLIGHT_S + 1)  # past the time its request could still land (40 s)
+    exchange = FlakyExchange()
+
+    # read_lag_s=0: one listing (with a read lag an empty first listing is taken again)
+    report = KillSwitch(exchange, clocked_store, clock, deadline_s=30, read_lag_s=0).run(
+        ticker="KXT-EV-M00"
     )
-    store.orders.record_intent(intent)
-    return intent.client_order_id
 
-
-def test_an_empty_listing_proves_nothing_while_an_intent_is_in_flight(tmp_path: Path) -> None:
-    clock = ManualClock()
-    with Store.open(tmp_path / "state.db", clock=clock) as store:
-        exchange = LandsLate(store, pending_intent(store))
-
-        report = KillSwitch(exchange, store, clock, deadline_s=30).run(ticker="KXT-EV-M00")
-
-        assert report.proven
-        assert exchange.listings == 3  # empty but in flight; the order; empty
-        assert report.cancelled == ["late-1"] and report.contracts_cancelled == Decimal(2)
-
-
-def test_a_pending_row_left_by_a_crash_long_ago_does_not_hold_the_proof(tmp_path: Path) -> None:
-    clock = ManualClock()
-    with Store.open(tmp_path / "state.db", clock=clock) as store:
-        pending_intent(store)
-        clock.advance(IN_FLIGHT_S + 1)  # past the time its request could still land (40 s)
-        exchange = FlakyExchange()
-
-        # read_lag_s=0: one listing (with a read lag an empty first listing is taken again)
-        report = KillSwitch(exchange, store, clock, deadline_s=30, read_lag_s=0).run(
-            ticker="KXT-EV-M00"
-        )
-
-        assert report.proven and exchange.listings == 1
+    assert report.proven and exchange.listings == 1
 
 
 def test_one_deadline_default_of_60_seconds_for_the_switch_the_command_and_the_dashboard(

@@ -27,6 +27,7 @@ from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side, decode_a
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, make_markets, resting_count, state_path
 from tests.services.test_killswitch_cancels_and_wiring import TICKER, Cancels, Listings
+from tests.services.test_killswitch_locked import lock_held
 from tests.waiting import wait_until
 
 
@@ -258,12 +259,6 @@ def test_unreadable_intents_an_order_that_lands_is_cancelled_and_the_window_stil
         assert clock.monotonic() >= IN_FLIGHT_S
 
 
-def _hold_write_lock(path: Path) -> sqlite3.Connection:
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    return holder
-
-
 @pytest.mark.parametrize("first", ["nothing-rests", "an-order-rests"])
 def test_unreadable_intents_without_halted_recorded_are_never_proven(
     tmp_path: Path, first: str
@@ -279,7 +274,7 @@ def test_unreadable_intents_without_halted_recorded_are_never_proven(
         exchange = RestsThenNothing(_lands("lost-1"), clock, lambda n: None)
     with Store.open(path, clock=clock) as store:
         _intents_unreadable(path)
-        with closing(_hold_write_lock(path)):
+        with lock_held(path):
             switch = KillSwitch(
                 exchange,
                 store,
@@ -310,8 +305,7 @@ def test_unreadable_intents_the_window_counts_from_when_halted_was_recorded(
     asked: list[float] = []
     with Store.open(path, clock=clock) as store:
         _intents_unreadable(path)
-        holder = _hold_write_lock(path)
-        try:
+        with lock_held(path) as holder:
 
             def release(n: int) -> None:
                 asked.append(clock.monotonic())
@@ -331,8 +325,6 @@ def test_unreadable_intents_the_window_counts_from_when_halted_was_recorded(
             )
             started = clock.monotonic()
             report = switch.run(ticker=TICKER)
-        finally:
-            holder.close()
         assert report.halted and report.proven, report.errors
         assert released and released[0] > started, "HALTED was recorded after the start"
         _proved_at_the_first_listing_past(asked, released[0] + IN_FLIGHT_S + 5)
@@ -361,8 +353,7 @@ def test_unreadable_intents_halted_recorded_in_a_round_of_cancels_starts_the_win
     path = tmp_path / "state.db"
     with Store.open(path, clock=clock) as store:
         _intents_unreadable(path)
-        holder = _hold_write_lock(path)
-        try:
+        with lock_held(path) as holder:
             released: list[float] = []
 
             def release(n: int) -> None:
@@ -381,8 +372,6 @@ def test_unreadable_intents_halted_recorded_in_a_round_of_cancels_starts_the_win
                 record_wait_s=0,
             )
             report = switch.run(ticker=TICKER)
-        finally:
-            holder.close()
         assert report.halted and report.proven and report.cancelled == ["late-1"], report.errors
         _proved_at_the_first_listing_past(exchange.asked, released[0] + IN_FLIGHT_S + 5)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,14 +37,22 @@ HELD = (
 )
 
 
+@contextmanager
+def lock_held(path: Path) -> Iterator[sqlite3.Connection]:
+    """Another writer holding the state file's lock (e.g. a long `kalshi reconcile`
+    transaction) until it rolls back or the block ends."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    with closing(holder):
+        yield holder
+
+
 def test_readable_intents_without_halted_recorded_are_no_proof(tmp_path: Path) -> None:
     """The reviewer's find: the intents read fine, but HALTED never made it past the lock."""
     clock = ManualClock()
     path = tmp_path / "state.db"
     with Store.open(path, clock=clock) as store:
-        holder = sqlite3.connect(path, isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")  # e.g. a long `kalshi reconcile` transaction
-        with closing(holder):
+        with lock_held(path):
             switch = KillSwitch(
                 Listings(),
                 store,
@@ -105,9 +113,7 @@ def test_a_lock_released_before_the_end_records_halted_late_and_proves(tmp_path:
     (a loop that records an intent after HALTED is refused in that very transaction)."""
     path = tmp_path / "state.db"
     with Store.open(path) as store:
-        holder = sqlite3.connect(path, isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
-        with closing(holder):
+        with lock_held(path) as holder:
 
             def release(n: int) -> None:
                 if holder.in_transaction:  # as the first listing is taken
@@ -120,6 +126,23 @@ def test_a_lock_released_before_the_end_records_halted_late_and_proves(tmp_path:
 
         assert report.proven and report.halted and report.errors == []
         assert store.trading.trading_state().state == "HALTED"
+
+
+def a_loop_recording_once_released(
+    holder: sqlite3.Connection, loop: Store, ticker: str
+) -> Callable[[], None]:
+    """What the switch runs after its proof: the lock is released and a loop records its
+    intent (a bid of 2 at $0.20 on `ticker`) before the switch records HALTED."""
+
+    def loop_wins_the_lock() -> None:
+        holder.execute("ROLLBACK")
+        loop.orders.record_intent(
+            IntentRecord(
+                "loop-1", ticker, BookSide.BID, Decimal("0.20"), Decimal(2), Side.YES, Action.BUY
+            )
+        )
+
+    return loop_wins_the_lock
 
 
 class RfqsThenHook(_Comms):
@@ -159,9 +182,7 @@ def test_a_loop_that_gets_the_lock_before_the_late_halted_leaves_no_proof(
     clock = ManualClock()
     path = tmp_path / "state.db"
     with Store.open(path, clock=clock) as store, Store.open(path, clock=clock) as loop:
-        holder = sqlite3.connect(path, isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
-        with closing(holder):
+        with lock_held(path) as holder:
 
             def loop_wins_the_lock() -> None:
                 holder.execute("ROLLBACK")
@@ -211,19 +232,8 @@ def test_a_loop_placing_in_another_market_leaves_a_scoped_proof_standing(tmp_pat
     clock = ManualClock()
     path = tmp_path / "state.db"
     with Store.open(path, clock=clock) as store, Store.open(path, clock=clock) as loop:
-        holder = sqlite3.connect(path, isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
-        with closing(holder):
-
-            def loop_wins_the_lock() -> None:
-                holder.execute("ROLLBACK")
-                loop.orders.record_intent(
-                    IntentRecord(
-                        "loop-1", "KXOTHER-M", BookSide.BID, Decimal("0.20"), Decimal(2),
-                        Side.YES, Action.BUY,
-                    )
-                )  # fmt: skip
-
+        with lock_held(path) as holder:
+            loop_wins_the_lock = a_loop_recording_once_released(holder, loop, "KXOTHER-M")
             switch = KillSwitch(
                 Listings(), store, clock, deadline_s=30, read_lag_s=0, halt_wait_s=0,
                 communications=RfqsThenHook(loop_wins_the_lock),
@@ -236,9 +246,7 @@ def test_a_loop_placing_in_another_market_leaves_a_scoped_proof_standing(tmp_pat
 def test_a_late_halted_with_no_intent_recorded_meanwhile_still_proves(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     with Store.open(path) as store:
-        holder = sqlite3.connect(path, isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
-        with closing(holder):
+        with lock_held(path) as holder:
             switch = KillSwitch(
                 Listings(),
                 store,
@@ -282,20 +290,8 @@ def test_a_loop_placing_before_the_late_halted_is_named_when_the_rfq_side_took_t
     clock = ManualClock()
     path = tmp_path / "state.db"
     with Store.open(path, clock=clock) as store, Store.open(path, clock=clock) as loop:
-        holder = sqlite3.connect(path, isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
-        with closing(holder):
-
-            def loop_wins_the_lock() -> None:
-                holder.execute("ROLLBACK")
-                loop.orders.record_intent(
-                    IntentRecord(
-                        "loop-1", TICKER, BookSide.BID, Decimal("0.20"), Decimal(2), Side.YES,
-                        Action.BUY,
-                    )
-                )  # fmt: skip
-
-            comms = RfqsThenHook(loop_wins_the_lock)
+        with lock_held(path) as holder:
+            comms = RfqsThenHook(a_loop_recording_once_released(holder, loop, TICKER))
             comms.stuck = frozenset({"rfq-1"})  # its delete answered yes, and it stays open
             switch = KillSwitch(
                 Listings(), store, clock, deadline_s=30, read_lag_s=0, halt_wait_s=0,

@@ -23,7 +23,7 @@ from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.errors import ApiError
 from kalshi_cli.vocabulary.models import BookSide
 from tests.conftest import SimHarness
-from tests.prime_tier import Kalshi, connect, make_markets, state_path
+from tests.prime_tier import Kalshi, connect, funded_subaccount, make_markets, state_path
 
 
 def _bid(ticker: str, group: str | None = None) -> CreateOrder:
@@ -43,9 +43,8 @@ def _refused(client: KalshiClient, ticker: str, group: str) -> str:
 
 
 def test_every_market_triggers_the_listed_groups_and_forgets_unknown_ones(
-    prime: SimHarness, client: KalshiClient, store: Store
+    client: KalshiClient, store: Store, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     group = client.order_groups.create_order_group(Decimal(100))
     in_group = client.orders.create_order(_bid(ticker, group)).order_id
     remember_order_group(store, "no-such-group")
@@ -76,10 +75,7 @@ def test_a_scoped_kill_leaves_the_groups_alone(
     client.orders.create_order(_bid(second, group))  # the group still takes orders
 
 
-def test_without_a_state_file_the_cancels_still_go_out(
-    prime: SimHarness, client: KalshiClient
-) -> None:
-    (ticker,) = make_markets(prime, 1)
+def test_without_a_state_file_the_cancels_still_go_out(client: KalshiClient, ticker: str) -> None:
     group = client.order_groups.create_order_group(Decimal(100))
     order = client.orders.create_order(_bid(ticker, group)).order_id
     report = KillSwitch(client, None, SystemClock(), read_lag_s=0.0).run()
@@ -99,18 +95,14 @@ def test_cancel_all_names_the_groups_it_triggered(
 
 
 def _fund_subaccount_1(client: KalshiClient) -> None:
-    assert client.subaccounts.create_subaccount() == 1
-    client.subaccounts.transfer_between_subaccounts(
-        from_subaccount=0, to_subaccount=1, amount_cents=100_00
-    )
+    assert funded_subaccount(client, cents=100_00) == 1
 
 
 def test_a_listed_group_on_a_subaccount_is_triggered_there(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str
 ) -> None:
     """Trigger defaults to subaccount 0 (openapi.yaml 3.31.0): a group on subaccount 1 is
     triggered only when the request names it, so the state file keeps each group's subaccount."""
-    (ticker,) = make_markets(prime, 1)
     _fund_subaccount_1(client)
     group = client.order_groups.create_order_group(Decimal(100), subaccount=1)
     remember_order_group(store, group, subaccount=1)
@@ -129,11 +121,10 @@ def test_a_listed_group_on_a_subaccount_is_triggered_there(
 
 
 def test_a_kill_on_one_subaccount_triggers_only_that_subaccounts_groups(
-    prime: SimHarness, client: KalshiClient, store: Store
+    client: KalshiClient, store: Store, ticker: str
 ) -> None:
     """`cancel-all --subaccount 1` cancels on subaccount 1 only; triggering subaccount 0's
     group would cancel orders outside that scope. The other group stays listed."""
-    (ticker,) = make_markets(prime, 1)
     _fund_subaccount_1(client)
     primary = client.order_groups.create_order_group(Decimal(100))
     on_one = client.order_groups.create_order_group(Decimal(100), subaccount=1)

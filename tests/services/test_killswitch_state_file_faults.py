@@ -13,7 +13,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -58,6 +58,33 @@ LOCK_HOLDER = textwrap.dedent(
     conn.execute("ROLLBACK")
     """
 )
+
+
+@contextmanager
+def lock_holder(path: Path) -> Iterator[Callable[[], None]]:
+    """Another process holding the write lock of the state file at `path` from the block's
+    start until the function given is called (or the block ends: it is killed)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    stdin, stdout = holder.stdin, holder.stdout
+    assert stdin is not None and stdout is not None
+
+    def release() -> None:
+        stdin.write("\n")
+        stdin.flush()
+
+    try:
+        assert stdout.readline().strip() == "locked"
+        yield release
+    finally:
+        holder.kill()
+        holder.wait()
+        stdin.close()
+        stdout.close()
 
 
 def kalshi_binary() -> str:
@@ -144,28 +171,14 @@ def test_a_state_file_locked_by_another_process_cancels_first_and_records_when_r
 ) -> None:
     path = make_state_file(tmp_path)
     seeded = seed(prime)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", LOCK_HOLDER, str(path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdin is not None and holder.stdout is not None
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with lock_holder(path) as release:
         proc = spawn_kalshi(prime, tmp_path, "cancel-all", "--json")
         # the cancel goes out while the other process still holds the lock
         wait_until(lambda: cancel_all_requests(prime) == 1 or proc.poll() is not None, "cancel")
         assert cancel_all_requests(prime) == 1, proc.communicate(timeout=60)
         wait_until(lambda: resting_count(client) == 0, "every order cancelled")
-        holder.stdin.write("\n")
-        holder.stdin.flush()
+        release()
         out, err = proc.communicate(timeout=120)
-    finally:
-        holder.kill()
-        holder.wait()
-        holder.stdin.close()
-        holder.stdout.close()
 
     assert proc.returncode == ExitCode.OK, err
     document = json.loads(out)
@@ -187,21 +200,8 @@ def test_a_lock_held_for_the_whole_run_still_cancels_and_says_not_recorded(
 ) -> None:
     path = make_state_file(tmp_path)
     seed(prime)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", LOCK_HOLDER, str(path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdin is not None and holder.stdout is not None
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with lock_holder(path):
         result = kalshi("cancel-all", "--deadline", "2")
-    finally:
-        holder.stdin.write("\n")
-        holder.stdin.close()
-        holder.wait(30)
-        holder.stdout.close()
 
     # a writer held the lock to the end: a loop waiting for it would place next, so no proof
     assert result.exit_code == ExitCode.NOT_PROVEN, result.output

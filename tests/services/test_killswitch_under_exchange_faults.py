@@ -10,19 +10,26 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.client.requests import CancelResult
+from kalshi_cli.client import KalshiClient
 from kalshi_cli.services.killswitch import KillSwitch
 from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import TradingHaltedError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side, decode_answer
+from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
-from tests.prime_tier import Kalshi, connect, make_markets, resting_count, seed_resting, state_path
-from tests.services.killswitch_fakes import UnexpectedCalls
+from tests.prime_tier import (
+    Kalshi,
+    another_accounts_order,
+    connect,
+    make_markets,
+    resting_count,
+    seed_resting,
+    state_path,
+)
+from tests.services.test_killswitch_cancels_and_wiring import OneOrderStuck
 from tests.waiting import wait_until
 
 
@@ -97,9 +104,8 @@ def test_exchange_unreachable_exits_not_proven_and_says_so(
 
 
 def test_a_running_trade_loop_sees_halted_and_places_nothing_more(
-    prime: SimHarness, client: KalshiClient, tmp_path: Path
+    prime: SimHarness, client: KalshiClient, tmp_path: Path, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     db = tmp_path / "loop.db"
     Store.open(db).close()
     placed: list[str] = []
@@ -152,15 +158,12 @@ def test_a_running_trade_loop_sees_halted_and_places_nothing_more(
 
 
 def test_reconcile_corrects_rows_the_kill_switch_marked_after_fills_it_did_not_see(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    service = OrderService(client, store)
     mine = service.place(
         service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, Decimal(10), Decimal("0.30")))
     )
-    with connect(prime.new_account()) as other:
-        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, Decimal("0.30"), Decimal(4)))
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.30", 4)
 
     report = KillSwitch(client, store, SystemClock(), deadline_s=20).run()
     assert report.proven and report.cancelled == [mine.order_id]
@@ -176,39 +179,23 @@ def test_reconcile_corrects_rows_the_kill_switch_marked_after_fills_it_did_not_s
     assert not service.reconcile().changed
 
 
-class OneOrderStuck(UnexpectedCalls):
-    """An exchange that lists one resting order and refuses every cancel of it."""
+class CountedOneOrderStuck(OneOrderStuck):
+    """`OneOrderStuck`, failing the test once it has been listed 500 times."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.listings = 0
-        self.order = decode_answer(
-            Order,
-            {
-                "order_id": "stuck-1",
-                "ticker": "KXT-EV-M00",
-                "book_side": "bid",
-                "status": "resting",
-                "yes_price_dollars": "0.2000",
-                "fill_count_fp": "0.00",
-                "remaining_count_fp": "1.00",
-            },
-        )
 
     def iter_orders(self, **filters: object) -> Iterator[Order]:
         self.listings += 1
         assert self.listings < 500, "the proof loop does not back off"
-        yield self.order
-
-    def batch_cancel(
-        self, orders: list[tuple[str, str | None]], *, subaccounts: dict[str, int] | None = None
-    ) -> list[CancelResult]:
-        return [CancelResult(oid, Decimal(0), error="not cancellable") for oid, _ in orders]
+        yield from super().iter_orders(**filters)
 
 
 def test_an_order_that_cannot_be_cancelled_is_retried_with_backoff_until_the_deadline(
     store: Store,
 ) -> None:
-    exchange = OneOrderStuck()
+    exchange = CountedOneOrderStuck()
     clock = ManualClock()
     switch = KillSwitch(exchange, store, clock, deadline_s=30, rng=random.Random(1))
     report = switch.run(ticker="KXT-EV-M00")

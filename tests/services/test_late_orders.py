@@ -22,7 +22,7 @@ from kalshi_cli.vocabulary.errors import AmendOutcomeUnknown, OrderOutcomeUnknow
 from kalshi_cli.vocabulary.models import Action, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
-from tests.prime_tier import Kalshi, connect, make_markets, state_path
+from tests.prime_tier import Kalshi, connect, state_path
 from tests.waiting import wait_until
 
 # what the trade loop before this fix wrote 10 s after a lost answer
@@ -70,9 +70,8 @@ def _take(prime: SimHarness, ticker: str, count: str) -> None:
 
 
 def test_a_late_fill_wrongly_marked_rejected_is_put_right_by_kalshi_reconcile(
-    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, tmp_path: Path
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, tmp_path: Path, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     db = state_path(tmp_path)
     db.parent.mkdir(parents=True)
     with Store.open(db) as store:
@@ -101,9 +100,8 @@ def test_a_late_fill_wrongly_marked_rejected_is_put_right_by_kalshi_reconcile(
 
 
 def test_fills_recorded_before_the_order_was_found_are_attributed_afterwards(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     _place_held(prime, store, ticker, "late-2")
     _wait_listed(client, ticker, "late-2")
     _take(prime, ticker, "2")
@@ -121,9 +119,8 @@ def test_fills_recorded_before_the_order_was_found_are_attributed_afterwards(
 
 
 def test_a_cancelled_late_order_is_found_among_every_status(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     _place_held(prime, store, ticker, "late-3")
     _wait_listed(client, ticker, "late-3")
     order = client.orders.find_order_by_client_id("late-3", ticker)
@@ -136,9 +133,8 @@ def test_a_cancelled_late_order_is_found_among_every_status(
 
 
 def test_an_intent_not_listed_stays_unknown_until_it_can_no_longer_land(
-    prime: SimHarness, client: KalshiClient, tmp_path: Path
+    prime: SimHarness, client: KalshiClient, tmp_path: Path, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     start = SystemClock().wall()
     clock = ManualClock(start)
     with Store.open(tmp_path / "s.db", clock=clock) as store:
@@ -170,10 +166,8 @@ def _amends(prime: SimHarness) -> int:
 
 @pytest.mark.parametrize("applied", [False, True])
 def test_an_amend_answered_503_is_looked_up_never_resent(
-    prime: SimHarness, client: KalshiClient, store: Store, applied: bool
+    prime: SimHarness, store: Store, applied: bool, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    service = OrderService(client, store)
     placed = service.place(
         service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(2), D("0.30")))
     )

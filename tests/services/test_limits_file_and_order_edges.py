@@ -21,7 +21,7 @@ from kalshi_cli.vocabulary.errors import ConfigError, OrderOutcomeUnknown
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
-from tests.prime_tier import connect, make_markets
+from tests.prime_tier import connect, funded_subaccount, make_markets
 
 # ------------------------------------------------------------------------------ limits:
 
@@ -102,20 +102,15 @@ def test_a_limit_that_is_not_a_number_is_refused_with_its_key(tmp_path: Path, ke
 
 @pytest.mark.parametrize("on_subaccount", [False, True], ids=["primary", "numbered"])
 def test_an_order_is_recorded_on_the_subaccount_it_was_placed_from(
-    prime: SimHarness, client: KalshiClient, store: Store, on_subaccount: bool
+    client: KalshiClient, store: Store, on_subaccount: bool, ticker: str, service: OrderService
 ) -> None:
     """The trade loop on a subaccount starts from that subaccount's resting orders
     (`store.orders.open_orders(subaccount=N)`, runner/lifecycle/session.py): an order it placed is
     its own from the moment it is recorded, not the primary's."""
-    (ticker,) = make_markets(prime, 1)
     number = 0
     if on_subaccount:
-        number = client.subaccounts.create_subaccount()
-        client.subaccounts.transfer_between_subaccounts(
-            from_subaccount=0, to_subaccount=number, amount_cents=5000
-        )
+        number = funded_subaccount(client)
         client.subaccount = number
-    service = OrderService(client, store)
     placed = service.place(
         service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, Decimal(3), Decimal("0.20")))
     )
@@ -130,12 +125,11 @@ def test_an_order_is_recorded_on_the_subaccount_it_was_placed_from(
 
 
 def test_a_batch_whose_answer_was_lost_records_the_orders_found_as_resting(
-    prime: SimHarness, client: KalshiClient, store: Store, tmp_path: Path
+    prime: SimHarness, client: KalshiClient, store: Store, tmp_path: Path, ticker: str
 ) -> None:
     """The orders of a batch whose answer was lost are found by their client order ids and
     recorded as the exchange has them: resting, with their order ids, none left unknown for
     `kalshi status` to ask a reconcile for."""
-    (ticker,) = make_markets(prime, 1)
     path = tmp_path / "orders.csv"
     path.write_text(
         f"ticker,side,action,count,price\n{ticker},yes,buy,2,0.10\n{ticker},no,buy,3,0.20\n"
@@ -203,12 +197,11 @@ def test_fills_are_copied_from_the_time_asked_only(
 
 
 def test_reconcile_waits_for_the_services_read_lag_and_a_longer_grace_before_never_placed(
-    prime: SimHarness, client: KalshiClient, tmp_path: Path
+    prime: SimHarness, client: KalshiClient, tmp_path: Path, ticker: str
 ) -> None:
     """An order of unknown outcome not on the exchange is marked never placed only once the
     landing window (or `kalshi reconcile --grace`, if longer) and the read lag the service
     was given (`read_lag` of the settings) have passed since it was sent."""
-    (ticker,) = make_markets(prime, 1)
     start = SystemClock().wall()
     clock = ManualClock(start)
     with Store.open(tmp_path / "s.db", clock=clock) as store:

@@ -85,9 +85,8 @@ for i in range(100_000):
 
 
 def test_sigkill_mid_placement_then_reconcile_matches_the_exchange(
-    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, tmp_path: Path
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, tmp_path: Path, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     db = state_path(tmp_path)
     db.parent.mkdir(parents=True)
     Store.open(db).close()

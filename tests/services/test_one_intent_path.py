@@ -13,20 +13,22 @@ from kalshi_cli.client import CreateOrder
 from kalshi_cli.config import load_settings
 from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import Store
-from tests.checks.test_subaccount_checks import buy_on, sim  # noqa: F401  (fixture)
+from tests.checks.test_subaccount_checks import sim  # noqa: F401  (fixture)
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, make_markets, state_path
 from tests.runner.fakes import make_rig
-from tests.services.test_restricted_key_exposure import _restricted_client, _restricted_env, _run
+from tests.services.test_restricted_key_exposure import (
+    _restricted_client,
+    _restricted_holding,
+    _run,
+)
 
 
 def test_a_batch_under_a_restricted_key_books_its_orders_on_the_keys_subaccount(
     sim: SimHarness,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    sim.create_market("KXOIP-1")
-    buy_on(sim, 1, "KXOIP-1", 1)  # creates and funds subaccount 1
-    env = _restricted_env(sim, tmp_path)
+    env = _restricted_holding(sim, tmp_path, "KXOIP-1", 1)
     rows = tmp_path / "orders.csv"
     rows.write_text(
         "ticker,side,action,count,price\nKXOIP-1,yes,buy,2,0.10\nKXOIP-1,yes,buy,3,0.11\n"

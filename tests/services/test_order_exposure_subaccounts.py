@@ -25,17 +25,14 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import BookSide, TimeInForce
 from tests.conftest import SimHarness
-from tests.prime_tier import Kalshi, connect, make_markets, state_path
+from tests.prime_tier import Kalshi, connect, funded_subaccount, make_markets, state_path
 
 
 @pytest.fixture
 def held(prime: SimHarness, client: KalshiClient, tmp_path: Path) -> str:
     """The account of the module docstring; returns the market's ticker."""
     (ticker,) = make_markets(prime, 1)
-    assert client.subaccounts.create_subaccount() == 1
-    client.subaccounts.transfer_between_subaccounts(
-        from_subaccount=0, to_subaccount=1, amount_cents=5000
-    )
+    assert funded_subaccount(client) == 1
     with connect(prime.new_account(balance_cents=100_000)) as other:
         other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(4)))
     client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(4)))  # 4 held on 0

@@ -29,10 +29,9 @@ def test_committed_price_is_the_price_of_the_side_added() -> None:
 
 
 def test_a_sell_that_opens_the_other_side_counts_what_that_side_costs(
-    prime: SimHarness, client: KalshiClient, store: Store
+    client: KalshiClient, store: Store, ticker: str
 ) -> None:
     """Selling YES at 0.05 with no YES held opens NO at 0.95: $19 for 20, not $1."""
-    (ticker,) = make_markets(prime, 1)
     service = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
     with pytest.raises(ValidationError, match="maximum order cost") as sell_yes:
         service.prepare(request(ticker, "sell 20 yes @ 0.05"))
@@ -47,10 +46,8 @@ def test_a_sell_that_opens_the_other_side_counts_what_that_side_costs(
 
 
 def test_closing_a_held_position_is_never_blocked_by_the_order_cost_limit(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    service = OrderService(client, store)
     with connect(prime.new_account(balance_cents=1_000_000)) as other:
         other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(20)))
         service.place(service.prepare(request(ticker, "buy 20 yes @ 0.50")))
@@ -63,9 +60,8 @@ def test_closing_a_held_position_is_never_blocked_by_the_order_cost_limit(
 
 
 def test_an_amend_is_held_to_the_same_limits_as_a_new_order(
-    prime: SimHarness, client: KalshiClient, store: Store
+    client: KalshiClient, store: Store, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     service = OrderService(client, store, limits=OrderLimits(D(10), D(5)))
     placed = service.place(service.prepare(request(ticker, "buy 5 yes @ 0.20")))
     assert placed.order_id is not None
@@ -83,13 +79,11 @@ def test_an_amend_is_held_to_the_same_limits_as_a_new_order(
 
 
 def test_reduce_only_is_sent_only_as_immediate_or_cancel(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str, service: OrderService
 ) -> None:
     """API 3.31.0 rejects reduce_only unless time_in_force is immediate_or_cancel: any other
     combination is refused here with a coded reason and nothing reaches the exchange, and the
     simulator answers 400 to one sent anyway."""
-    (ticker,) = make_markets(prime, 1)
-    service = OrderService(client, store)
     before = prime.stats()["total_requests"]
     for tif in (TimeInForce.GTC, TimeInForce.FOK):
         closing = OrderRequest(
@@ -129,9 +123,8 @@ def position_reads(harness: SimHarness, key_id: str) -> int:
 
 
 def test_an_order_at_the_cost_limit_is_sent_without_reading_the_position(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     service = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
     before = position_reads(prime, prime.account.key_id)
     # $5.00, the limit itself: nothing of it needs to be found closing a position
@@ -140,9 +133,8 @@ def test_an_order_at_the_cost_limit_is_sent_without_reading_the_position(
 
 
 def test_the_cost_limit_and_the_balance_read_the_position_once_for_both(
-    prime: SimHarness, store: Store
+    prime: SimHarness, store: Store, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     small = prime.new_account(balance_cents=500)
     with connect(prime.new_account()) as other, connect(small) as client:
         other.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.70"), D(10)))

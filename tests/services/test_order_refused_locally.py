@@ -12,13 +12,14 @@ import pytest
 
 from kalshi_cli.client import CreateOrder
 from kalshi_cli.services.orders import OrderService
+from kalshi_cli.sim.server.embed import AccountInfo
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
-from tests.prime_tier import Kalshi, connect, make_markets, state_path
+from tests.prime_tier import Kalshi, another_accounts_order, connect, make_markets, state_path
 
 BUY = ("order", "place", "KXT-EV-M00", "--side", "yes", "--action", "buy")
 HEADER = "ticker,side,action,count,price,tif,post_only,client_order_id\n"
@@ -42,8 +43,9 @@ def order_writes(harness: SimHarness) -> int:
     )
 
 
-def intents(tmp_path: Path) -> list[str]:
-    db = state_path(tmp_path)
+def intents(tmp_path: Path, **env: str) -> list[str]:
+    """The statuses of the intents in the state file of `kalshi` run with `env` on top."""
+    db = state_path(tmp_path, **env)
     if not db.exists():
         return []
     with Store.open(db) as store:
@@ -56,16 +58,31 @@ def one_error_line(stderr: str) -> str:
     return lines[0]
 
 
+def batch_file(tmp_path: Path, *rows: str) -> Path:
+    """An `order batch` file of `rows` (each a line below HEADER)."""
+    path = tmp_path / "orders.csv"
+    path.write_text(HEADER + "".join(f"{row}\n" for row in rows))
+    return path
+
+
+def bought_from_another(
+    prime: SimHarness, account: AccountInfo, book_side: BookSide, yes_price: str, count: int
+) -> None:
+    """`account` bought `count` of KXT-EV-M00 at `yes_price` on `book_side` (a bid buys YES,
+    an ask NO) from a new account's resting order."""
+    other = BookSide.ASK if book_side is BookSide.BID else BookSide.BID
+    another_accounts_order(prime, "KXT-EV-M00", other, yes_price, count)
+    with connect(account) as client:
+        client.orders.create_order(CreateOrder("KXT-EV-M00", book_side, D(yes_price), D(count)))
+
+
 def small_account_holding(
     prime: SimHarness, book_side: BookSide, yes_price: str, count: int
 ) -> dict[str, str]:
     """A new account of $5.00 that bought `count` at `yes_price` on `book_side` (a bid buys
     YES, an ask NO) from another account's order; the environment that acts as it."""
     small = prime.new_account(balance_cents=500)
-    other = BookSide.ASK if book_side is BookSide.BID else BookSide.BID
-    for account, side in ((prime.new_account(), other), (small, book_side)):
-        with connect(account) as client:
-            client.orders.create_order(CreateOrder("KXT-EV-M00", side, D(yes_price), D(count)))
+    bought_from_another(prime, small, book_side, yes_price, count)
     return {"KALSHI_API_KEY_ID": small.key_id, "KALSHI_PRIVATE_KEY_PATH": small.private_key_path}
 
 
@@ -77,8 +94,7 @@ def test_an_order_on_a_subaccount_the_account_lacks_is_refused_before_anything_i
     if command == "place":
         result = kalshi(*BUY, "--count", "1", "--price", "0.40", "--subaccount", "5")
     else:
-        path = tmp_path / "orders.csv"
-        path.write_text(HEADER + "KXT-EV-M00,yes,buy,1,0.40,gtc,,\n")
+        path = batch_file(tmp_path, "KXT-EV-M00,yes,buy,1,0.40,gtc,,")
         result = kalshi("order", "batch", "--file", str(path), "--subaccount", "5")
     assert result.exit_code == ExitCode.REJECTED, result.output
     # `order place` says it on one line; `order batch` names the row under its summary line
@@ -153,14 +169,7 @@ def test_a_sell_is_not_held_to_the_balance(
 ) -> None:
     make_markets(prime, 1)
     # five YES contracts held: a second account's resting ask, bought by this one
-    with connect(prime.new_account()) as seller:
-        seller.orders.create_order(
-            CreateOrder(ticker="KXT-EV-M00", book_side=BookSide.ASK, price=D("0.50"), count=D(5))
-        )
-    with connect(prime.account) as client:
-        client.orders.create_order(
-            CreateOrder(ticker="KXT-EV-M00", book_side=BookSide.BID, price=D("0.50"), count=D(5))
-        )
+    bought_from_another(prime, prime.account, BookSide.BID, "0.50", 5)
     before = requests(prime).get(BALANCE, 0)
     # selling held contracts releases money: it goes to the exchange, no balance asked
     sell = kalshi(
@@ -185,18 +194,16 @@ def test_a_buy_that_closes_a_position_is_not_held_to_the_balance(
     opening = kalshi(*BUY, "--count", "13", "--price", "0.70", **as_small)
     assert opening.exit_code == ExitCode.REJECTED, opening.output
     assert "short by $0.2470" in one_error_line(opening.stderr)
-    with Store.open(state_path(tmp_path, **as_small)) as store:
-        assert [i.status for i in store.orders.intents()] == ["resting"]
+    assert intents(tmp_path, **as_small) == ["resting"]
 
 
 def test_a_batch_spends_one_balance_read_down_row_by_row(
     prime: SimHarness, kalshi: Kalshi, tmp_path: Path
 ) -> None:
     make_markets(prime, 1)
-    path = tmp_path / "orders.csv"
     # each row alone is $600.00 (GTC: its cost alone); the second does not fit after the first
-    path.write_text(
-        HEADER + "KXT-EV-M00,yes,buy,1500,0.40,gtc,,\n" + "KXT-EV-M00,yes,buy,1500,0.40,gtc,,\n"
+    path = batch_file(
+        tmp_path, "KXT-EV-M00,yes,buy,1500,0.40,gtc,,", "KXT-EV-M00,yes,buy,1500,0.40,gtc,,"
     )
     result = kalshi("order", "batch", "--file", str(path))
     assert result.exit_code == ExitCode.REJECTED, result.output
@@ -222,8 +229,7 @@ def test_every_row_of_a_batch_spends_the_balance_the_rows_before_it_left(
 ) -> None:
     make_markets(prime, 1)
     # $1,000.00; each row $300.00: three fit ($900.00), the fourth finds $100.00 left
-    path = tmp_path / "orders.csv"
-    path.write_text(HEADER + "KXT-EV-M00,yes,buy,750,0.40,gtc,,\n" * 4)
+    path = batch_file(tmp_path, *["KXT-EV-M00,yes,buy,750,0.40,gtc,,"] * 4)
     result = kalshi("order", "batch", "--file", str(path))
     assert result.exit_code == ExitCode.REJECTED, result.output
     assert f"{path}:5:" in result.stderr
@@ -268,9 +274,9 @@ def test_buys_that_spend_the_balance_to_the_cent_are_sent_without_reading_positi
         result = kalshi(*BUY, "--count", "2500", "--price", "0.40")  # $1,000.00
         sent = ["resting"]
     else:
-        path = tmp_path / "orders.csv"  # $600.00, then the $400.00 the first row left
-        path.write_text(
-            HEADER + "KXT-EV-M00,yes,buy,1500,0.40,gtc,,\n" + "KXT-EV-M00,yes,buy,1000,0.40,gtc,,\n"
+        # $600.00, then the $400.00 the first row left
+        path = batch_file(
+            tmp_path, "KXT-EV-M00,yes,buy,1500,0.40,gtc,,", "KXT-EV-M00,yes,buy,1000,0.40,gtc,,"
         )
         result = kalshi("order", "batch", "--file", str(path))
         sent = ["resting", "resting"]
@@ -290,8 +296,7 @@ def test_a_buy_whose_opening_part_spends_the_balance_to_the_cent_is_sent(
     # 293 that open cost $2.93: exactly what is left
     result = kalshi(*BUY, "--count", "297", "--price", "0.01", **as_small)
     assert result.exit_code == 0, result.output
-    with Store.open(state_path(tmp_path, **as_small)) as store:
-        assert [i.status for i in store.orders.intents()] == ["resting"]
+    assert intents(tmp_path, **as_small) == ["resting"]
 
 
 def test_a_batch_reads_what_each_row_closes_from_its_own_market(
@@ -300,18 +305,16 @@ def test_a_batch_reads_what_each_row_closes_from_its_own_market(
     make_markets(prime, 2)
     # ten NO contracts held on M00 ($3.00 and a $0.147 fee): $1.853 left
     as_small = small_account_holding(prime, BookSide.ASK, "0.70", 10)
-    path = tmp_path / "orders.csv"
     # the first row closes the ten NO of M00 and costs nothing; the second opens ten on M01,
     # where nothing is held: $7.00, over what is left
-    path.write_text(
-        HEADER + "KXT-EV-M00,yes,buy,10,0.70,gtc,,\n" + "KXT-EV-M01,yes,buy,10,0.70,gtc,,\n"
+    path = batch_file(
+        tmp_path, "KXT-EV-M00,yes,buy,10,0.70,gtc,,", "KXT-EV-M01,yes,buy,10,0.70,gtc,,"
     )
     result = kalshi("order", "batch", "--file", str(path), **as_small)
     assert result.exit_code == ExitCode.REJECTED, result.output
     assert f"{path}:3:" in result.stderr and "short by $5.1470" in result.stderr
     assert f"{path}:2:" not in result.stderr
-    with Store.open(state_path(tmp_path, **as_small)) as store:
-        assert list(store.orders.intents()) == []
+    assert intents(tmp_path, **as_small) == []
 
 
 def test_an_order_on_a_missing_subaccount_is_refused_as_unknown_subaccount_by_the_service(

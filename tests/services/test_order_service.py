@@ -26,7 +26,7 @@ from kalshi_cli.vocabulary.errors import (
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
-from tests.prime_tier import connect, make_markets
+from tests.prime_tier import another_accounts_order, connect, funded_subaccount, make_markets
 
 
 @pytest.mark.parametrize(
@@ -107,11 +107,9 @@ def test_exposure_adds_every_order_of_this_market_that_may_still_land(
 
 
 def test_the_position_limit_refuses_what_the_exposure_would_take_over_it(
-    prime: SimHarness, client: KalshiClient, store: Store
+    client: KalshiClient, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.80"), D(6)))  # NO side: 6
-    service = OrderService(client, store)
     service.limits = type(service.limits)(max_position_per_market=D(10))
 
     # a YES bid of 10 leaves the worst case at 10 (the NO side stays 6): allowed
@@ -124,9 +122,8 @@ def test_the_position_limit_refuses_what_the_exposure_would_take_over_it(
 
 
 def test_a_position_limit_refusal_names_the_contracts_of_unknown_outcome_it_counts(
-    prime: SimHarness, client: KalshiClient, store: Store
+    client: KalshiClient, store: Store, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     service = OrderService(client, store, limits=OrderLimits(max_position_per_market=D(10)))
     lost = CreateOrder(ticker, BookSide.BID, D("0.30"), D(1))  # its answer was lost
     service.record_intent(lost, side=Side.YES, action=Action.BUY)
@@ -157,10 +154,8 @@ def placed_bid(service: OrderService, ticker: str, count: int) -> str:
 
 
 def test_decrease_to_and_by_reach_the_exchange_and_are_recorded(
-    prime: SimHarness, client: KalshiClient, store: Store
+    store: Store, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    service = OrderService(client, store)
     order_id = placed_bid(service, ticker, 10)
 
     assert service.decrease(order_id, to=D(4)).remaining_count == D(4)
@@ -198,13 +193,9 @@ def test_a_decrease_with_bad_arguments_is_refused_before_anything_is_sent(
 
 
 def test_a_cancel_finds_an_order_resting_on_another_subaccount_and_cancels_it_there(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    number = client.subaccounts.create_subaccount()
-    client.subaccounts.transfer_between_subaccounts(
-        from_subaccount=0, to_subaccount=number, amount_cents=5000
-    )
+    number = funded_subaccount(client)
     with connect(prime.account) as sub:
         sub.subaccount = number
         placed = sub.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(3)))
@@ -221,10 +212,8 @@ def test_a_cancel_finds_an_order_resting_on_another_subaccount_and_cancels_it_th
 
 
 def test_an_amend_is_refused_while_trading_is_reducing(
-    prime: SimHarness, client: KalshiClient, store: Store
+    client: KalshiClient, store: Store, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    service = OrderService(client, store)
     order_id = placed_bid(service, ticker, 5)
     store.trading.set_trading_state("REDUCING", reason="loss limit", source="test")
 
@@ -237,9 +226,8 @@ def test_an_amend_is_refused_while_trading_is_reducing(
 
 @pytest.mark.parametrize("expires", [1, 1_800_000_000])
 def test_an_expiry_not_in_the_future_is_refused_before_anything_is_sent(
-    prime: SimHarness, client: KalshiClient, store: Store, expires: int
+    client: KalshiClient, store: Store, expires: int, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     # the service's clock reads exactly 1_800_000_000: an expiry at that second is past
     service = OrderService(client, store, clock=ManualClock(1_800_000_000.0))
     order_id = placed_bid(service, ticker, 5)
@@ -252,11 +240,7 @@ def test_an_expiry_not_in_the_future_is_refused_before_anything_is_sent(
     assert refused.value.hint == "give a future time, or 0 to remove the expiry"
 
 
-def test_only_a_resting_order_can_be_amended(
-    prime: SimHarness, client: KalshiClient, store: Store
-) -> None:
-    (ticker,) = make_markets(prime, 1)
-    service = OrderService(client, store)
+def test_only_a_resting_order_can_be_amended(ticker: str, service: OrderService) -> None:
     order_id = placed_bid(service, ticker, 5)
     service.cancel(order_id)
 
@@ -270,9 +254,8 @@ def test_only_a_resting_order_can_be_amended(
 
 
 def test_an_order_placed_outside_the_state_file_is_amended_at_its_yes_price(
-    prime: SimHarness, client: KalshiClient, store: Store
+    client: KalshiClient, store: Store, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     placed = client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(5)))
 
     updated = OrderService(client, store).amend(placed.order_id, price=D("0.25"))
@@ -283,16 +266,13 @@ def test_an_order_placed_outside_the_state_file_is_amended_at_its_yes_price(
 def partly_filled(prime: SimHarness, service: OrderService, ticker: str) -> str:
     """A YES bid of 10 of which 4 filled: 6 rest."""
     order_id = placed_bid(service, ticker, 10)
-    with connect(prime.new_account()) as seller:
-        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.20"), D(4)))
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.20", 4)
     return order_id
 
 
 def test_an_amend_must_leave_more_than_what_already_filled(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    service = OrderService(client, store)
     order_id = partly_filled(prime, service, ticker)
 
     with pytest.raises(ValidationError) as refused:
@@ -305,10 +285,8 @@ def test_an_amend_must_leave_more_than_what_already_filled(
 
 
 def test_only_the_growth_of_an_amended_order_is_held_to_the_position_limit(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, client: KalshiClient, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    service = OrderService(client, store)
     order_id = partly_filled(prime, service, ticker)  # position 4 + 6 resting = 10
     service.limits = type(service.limits)(max_position_per_market=D(10))
 
@@ -325,13 +303,10 @@ def test_only_the_growth_of_an_amended_order_is_held_to_the_position_limit(
 
 
 def test_a_cancel_of_an_order_that_executed_says_so_with_what_filled(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, store: Store, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    service = OrderService(client, store)
     order_id = placed_bid(service, ticker, 5)
-    with connect(prime.new_account()) as seller:
-        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.20"), D(5)))
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.20", 5)
 
     with pytest.raises((BadRequestError, NotFoundError)) as refused:
         service.cancel(order_id)
@@ -346,11 +321,9 @@ def test_a_cancel_of_an_order_that_executed_says_so_with_what_filled(
 
 
 def test_a_batch_records_each_orders_exchange_id_and_an_executed_row_as_executed(
-    prime: SimHarness, client: KalshiClient, store: Store, tmp_path: Path
+    prime: SimHarness, client: KalshiClient, store: Store, tmp_path: Path, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    with connect(prime.new_account()) as seller:
-        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(2)))
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.40", 2)
     path = tmp_path / "orders.csv"
     path.write_text(
         "ticker,side,action,count,price\n"
@@ -371,10 +344,8 @@ def test_a_batch_records_each_orders_exchange_id_and_an_executed_row_as_executed
 
 
 def test_a_lost_create_answer_is_looked_up_and_what_was_found_is_reported(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, client: KalshiClient, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    service = OrderService(client, store)
     prime.set_faults(write_503_after_commit_rate=1.0)  # placed, then the answer is lost
     request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D("0.30"), client_order_id="c-1")
 
@@ -388,10 +359,8 @@ def test_a_lost_create_answer_is_looked_up_and_what_was_found_is_reported(
 
 
 def test_a_lost_create_answer_for_an_order_not_found_stays_unknown_and_says_why(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, store: Store, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    service = OrderService(client, store)
     prime.set_faults(write_503_rate=1.0)  # refused with a 503: nothing placed
     request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D("0.30"), client_order_id="c-1")
 
@@ -412,11 +381,10 @@ def test_a_lost_create_answer_for_an_order_not_found_stays_unknown_and_says_why(
 
 
 def test_a_refused_cancel_of_an_order_still_shown_resting_says_so_with_the_exchanges_code(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str
 ) -> None:
     """A cancel repeated while reads lag (a minute here): the exchange answers 404, and the
     order, read again once the service's read lag has passed, still shows resting."""
-    (ticker,) = make_markets(prime, 1)
     clock = ManualClock(1_800_000_000.0)
     service = OrderService(client, store, clock=clock, read_lag_s=0.25)
     order_id = placed_bid(service, ticker, 5)
@@ -441,9 +409,8 @@ def test_a_refused_cancel_of_an_order_still_shown_resting_says_so_with_the_excha
 
 
 def test_a_lost_create_answer_whose_lookup_fails_too_stays_unknown_and_says_so(
-    prime: SimHarness, store: Store
+    prime: SimHarness, store: Store, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     with connect(prime.account, max_attempts=1) as client:
         service = OrderService(client, store)
         prepared = service.prepare(buy_yes(ticker))
@@ -465,12 +432,9 @@ def test_a_lost_create_answer_whose_lookup_fails_too_stays_unknown_and_says_so(
 
 
 def test_a_lost_create_answer_found_filled_reports_and_records_the_fill(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, store: Store, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    with connect(prime.new_account()) as seller:
-        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(2)))
-    service = OrderService(client, store)
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.30", 2)
     prepared = service.prepare(buy_yes(ticker, count=5))
     prime.set_faults(write_503_after_commit_rate=1.0)  # placed and part-filled, answer lost
 
@@ -493,9 +457,8 @@ def test_a_lost_create_answer_found_filled_reports_and_records_the_fill(
 
 
 def test_an_amend_can_set_and_remove_an_expiry_and_refuses_a_negative_one(
-    prime: SimHarness, client: KalshiClient, store: Store
+    client: KalshiClient, store: Store, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     service = OrderService(client, store, clock=ManualClock(1_800_000_000.0))
     order_id = placed_bid(service, ticker, 5)
 
@@ -510,10 +473,8 @@ def test_an_amend_can_set_and_remove_an_expiry_and_refuses_a_negative_one(
 
 
 def test_an_amended_price_of_a_no_order_is_the_no_price_the_trader_placed_it_at(
-    prime: SimHarness, client: KalshiClient, store: Store
+    store: Store, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    service = OrderService(client, store)
     outcome = service.place(
         service.prepare(OrderRequest(ticker, Side.NO, Action.BUY, D(3), D("0.65")))
     )
@@ -527,13 +488,11 @@ def test_an_amended_price_of_a_no_order_is_the_no_price_the_trader_placed_it_at(
 
 
 def test_an_amend_over_the_cost_limit_counts_only_what_opens_in_this_market(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str
 ) -> None:
     """10 NO held here: a YES bid amended to 20 at 0.40 ($8) closes 10 and opens 10 ($4),
     within a $5 limit."""
-    (ticker,) = make_markets(prime, 1)
-    with connect(prime.new_account()) as buyer:
-        buyer.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.50"), D(10)))
+    another_accounts_order(prime, ticker, BookSide.BID, "0.50", 10)
     client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(10)))  # 10 NO held
     service = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
     order_id = placed_bid(service, ticker, 5)
@@ -544,10 +503,8 @@ def test_an_amend_over_the_cost_limit_counts_only_what_opens_in_this_market(
 
 
 def test_an_amend_the_exchange_did_not_do_says_what_it_shows_now(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    service = OrderService(client, store)
     order_id = partly_filled(prime, service, ticker)  # 10 at 0.20: 4 filled, 6 rest
     prime.set_faults(write_503_rate=1.0)  # refused with a 503 before it acts
 
@@ -560,10 +517,8 @@ def test_an_amend_the_exchange_did_not_do_says_what_it_shows_now(
 
 
 def test_an_amend_done_but_answered_503_is_read_back_and_returned_as_done(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, store: Store, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    service = OrderService(client, store)
     order_id = partly_filled(prime, service, ticker)  # 10 at 0.20: 4 filled, 6 rest
     prime.set_faults(write_503_after_commit_rate=1.0)  # it acts, then answers 503
 
@@ -580,11 +535,10 @@ def test_an_amend_done_but_answered_503_is_read_back_and_returned_as_done(
 
 
 def test_an_expiry_is_judged_against_the_service_clock(
-    prime: SimHarness, client: KalshiClient, store: Store
+    client: KalshiClient, store: Store, ticker: str
 ) -> None:
     """A backtest or paper run's service has its own clock: an expiry is in the past or the
     future by it, not by the machine's."""
-    (ticker,) = make_markets(prime, 1)
     later = OrderService(client, store, clock=ManualClock(1_900_000_000.0))  # after today
     past = OrderRequest(
         ticker, Side.YES, Action.BUY, D(1), D("0.20"), expiration_time=1_899_999_999
@@ -600,9 +554,8 @@ def test_an_expiry_is_judged_against_the_service_clock(
 
 
 def test_an_intent_is_stamped_with_the_service_clock_when_written_and_updated(
-    prime: SimHarness, client: KalshiClient, store: Store
+    client: KalshiClient, store: Store, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     service = OrderService(client, store, clock=ManualClock(1_800_000_000.0))
     create = CreateOrder(ticker, BookSide.BID, D("0.30"), D(1))
     service.record_intent(create, side=Side.YES, action=Action.BUY)
@@ -616,16 +569,12 @@ def test_an_intent_is_stamped_with_the_service_clock_when_written_and_updated(
 
 
 def test_a_cancel_names_the_market_of_an_order_the_state_file_knows(
-    prime: SimHarness, client: KalshiClient, store: Store, monkeypatch: pytest.MonkeyPatch
+    client: KalshiClient, store: Store, monkeypatch: pytest.MonkeyPatch, ticker: str
 ) -> None:
     """Kalshi routes a cancel to its market's shard by `market_ticker`: an order id alone
     cannot find the shard (REFERENCE.md). The simulator has one shard, so what is sent is
     checked, on the first try and on the try at the order's own subaccount."""
-    (ticker,) = make_markets(prime, 1)
-    number = client.subaccounts.create_subaccount()
-    client.subaccounts.transfer_between_subaccounts(
-        from_subaccount=0, to_subaccount=number, amount_cents=5000
-    )
+    number = funded_subaccount(client)
     here = placed_bid(OrderService(client, store), ticker, 1)
     there = placed_bid(OrderService(client.on_subaccount(number), store), ticker, 1)
     sent: list[tuple[str, str | None, int | None]] = []

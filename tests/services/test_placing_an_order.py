@@ -31,7 +31,11 @@ from kalshi_cli.vocabulary.keys import generate_private_key
 from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
-from tests.prime_tier import connect, connect_as, make_markets
+from tests.prime_tier import another_accounts_order, connect, connect_as, make_markets
+from tests.services.test_state_file_says_what_the_exchange_did import (
+    ReconcileInFlight,
+    beside_a_reconcile,
+)
 
 NOW = 1_800_000_000.0
 
@@ -63,9 +67,8 @@ def buy_yes(ticker: str, count: int = 2, price: str = "0.30", **kwargs: Any) -> 
 
 
 def test_reduce_only_without_immediate_or_cancel_says_the_api_rule(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     refused = refusal(prime, OrderService(client, store), buy_yes(ticker, reduce_only=True))
     assert isinstance(refused, ValidationError)
     assert refused.message == (
@@ -75,9 +78,8 @@ def test_reduce_only_without_immediate_or_cancel_says_the_api_rule(
 
 @pytest.mark.parametrize("tif", [TimeInForce.IOC, TimeInForce.FOK])
 def test_an_expiry_on_an_order_that_is_not_good_till_canceled_is_refused(
-    prime: SimHarness, client: KalshiClient, store: Store, tif: TimeInForce
+    prime: SimHarness, client: KalshiClient, store: Store, tif: TimeInForce, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     request = buy_yes(ticker, time_in_force=tif, expiration_time=int(NOW) + 60)
     refused = refusal(prime, OrderService(client, store), request)
     assert isinstance(refused, ValidationError)
@@ -88,10 +90,8 @@ def test_an_expiry_on_an_order_that_is_not_good_till_canceled_is_refused(
 
 
 def test_a_client_order_id_already_in_the_state_file_is_refused_and_not_sent_again(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    service = OrderService(client, store)
     service.place(service.prepare(buy_yes(ticker, client_order_id="mine-1")))
     sent = creates(prime)
 
@@ -110,9 +110,8 @@ def test_a_client_order_id_already_in_the_state_file_is_refused_and_not_sent_aga
 
 @pytest.mark.parametrize("state", ["HALTED", "SAFE_MODE", "REDUCING"])
 def test_a_blocking_trading_state_refuses_a_new_order_with_its_reason(
-    prime: SimHarness, client: KalshiClient, store: Store, state: str
+    prime: SimHarness, client: KalshiClient, store: Store, state: str, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     store.trading.set_trading_state(state, reason="loss limit hit", source="test")
     refused = refusal(prime, OrderService(client, store), buy_yes(ticker))
     assert isinstance(refused, TradingHaltedError)
@@ -121,16 +120,12 @@ def test_a_blocking_trading_state_refuses_a_new_order_with_its_reason(
 
 
 def test_reducing_lets_a_reduce_only_order_through_prepare_and_submit(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, store: Store, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    with connect(prime.new_account()) as seller:
-        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(2)))
-    service = OrderService(client, store)
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.30", 2)
     service.place(service.prepare(buy_yes(ticker)))  # 2 YES held
     store.trading.set_trading_state("REDUCING", reason="loss limit hit", source="test")
-    with connect(prime.new_account()) as buyer:
-        buyer.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.25"), D(2)))
+    another_accounts_order(prime, ticker, BookSide.BID, "0.25", 2)
 
     closing = OrderRequest(
         ticker,
@@ -149,10 +144,8 @@ def test_reducing_lets_a_reduce_only_order_through_prepare_and_submit(
 
 
 def test_an_order_prepared_before_a_halt_is_refused_at_submit_saying_not_sent(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, store: Store, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    service = OrderService(client, store)
     prepared = service.prepare(buy_yes(ticker))
     store.trading.set_trading_state("HALTED", reason="kill switch", source="test")
 
@@ -164,9 +157,8 @@ def test_an_order_prepared_before_a_halt_is_refused_at_submit_saying_not_sent(
 
 
 def test_the_order_cost_limit_says_the_cost_the_limit_and_what_to_do(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     service = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
     refused = refusal(prime, service, buy_yes(ticker, count=20, price="0.30"))
     assert isinstance(refused, ValidationError)
@@ -208,8 +200,7 @@ def test_the_position_limit_says_what_it_would_reach_and_what_to_do(
     prime: SimHarness, client: KalshiClient, store: Store
 ) -> None:
     ticker, other = make_markets(prime, 2)
-    with connect(prime.new_account()) as seller:
-        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(4)))
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.30", 4)
     client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.30"), D(4)))  # 4 YES held
     client.orders.create_order(
         CreateOrder(other, BookSide.BID, D("0.10"), D(50))
@@ -230,9 +221,8 @@ def test_the_position_limit_says_what_it_would_reach_and_what_to_do(
 
 
 def test_an_order_that_shrinks_the_worst_case_passes_a_limit_already_exceeded(
-    prime: SimHarness, client: KalshiClient, store: Store
+    client: KalshiClient, store: Store, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(15)))  # YES side 15
     service = OrderService(client, store, limits=OrderLimits(max_position_per_market=D(10)))
 
@@ -260,9 +250,8 @@ class Watching(OrdersApi):
 
 
 def test_the_intent_is_recorded_pending_as_the_trader_wrote_it_before_the_order_is_sent(
-    prime: SimHarness, store: Store
+    prime: SimHarness, store: Store, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     with connect_as(Watching, prime.account) as client:
         client.area.store, client.area.seen = store, []
         service = OrderService(client, store, clock=ManualClock(NOW))
@@ -337,12 +326,9 @@ def test_the_intent_is_recorded_pending_as_the_trader_wrote_it_before_the_order_
 
 
 def test_a_post_only_order_that_would_cross_is_refused_by_the_exchange_not_filled(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    with connect(prime.new_account()) as seller:
-        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(2)))
-    service = OrderService(client, store)
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.30", 2)
 
     with pytest.raises(ApiError):
         service.place(service.prepare(buy_yes(ticker, post_only=True, client_order_id="c-8")))
@@ -353,14 +339,10 @@ def test_a_post_only_order_that_would_cross_is_refused_by_the_exchange_not_fille
 
 
 def test_a_refusal_by_the_exchange_is_recorded_rejected_with_its_reason(
-    prime: SimHarness, store: Store
+    prime: SimHarness, store: Store, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     # a post-only bid at a resting ask's price would take: only the exchange's book says so
-    with connect(prime.new_account()) as seller:
-        seller.orders.create_order(
-            CreateOrder(ticker=ticker, book_side=BookSide.ASK, price=D("0.30"), count=D(5))
-        )
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.30", 5)
     with connect(prime.account) as client:
         service = OrderService(client, store)
         request = buy_yes(ticker, count=10, client_order_id="c-2", post_only=True)
@@ -399,10 +381,8 @@ def test_an_order_that_could_not_be_sent_is_recorded_rejected_with_the_reason(
 
 
 def test_a_lost_answer_is_recorded_unknown_with_the_failure_before_it_is_looked_up(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, store: Store, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    service = OrderService(client, store)
     prepared = service.prepare(buy_yes(ticker, client_order_id="c-4"))
     prime.set_faults(write_503_rate=1.0)  # refused with a 503: nothing placed
 
@@ -431,8 +411,7 @@ def test_the_status_recorded_after_the_answer_is_what_happened_to_the_order(
 ) -> None:
     tif, count, status, filled, remaining = case
     (ticker,) = make_markets(prime, 1)
-    with connect(prime.new_account()) as seller:
-        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(2)))
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.30", 2)
     service = OrderService(client, store)
 
     outcome = service.place(
@@ -456,31 +435,17 @@ def test_the_status_recorded_after_the_answer_is_what_happened_to_the_order(
     assert intent.time_in_force == tif.value
 
 
-class RejectedInFlight(OrdersApi):
-    """A client during whose create request another process's `kalshi reconcile --grace 0`,
-    an hour later by its clock, finds the pending intent not on the exchange and marks it
-    rejected ("never placed"); the order then reaches the exchange."""
-
-    other: OrderService
-
-    def create_order(self, order: CreateOrder) -> CreateOrderResult:
-        self.other.reconcile(grace_s=0.0)
-        return super().create_order(order)
-
-
 def test_an_order_accepted_after_a_reconcile_marked_it_rejected_is_recorded_as_it_is(
-    prime: SimHarness, client: KalshiClient, tmp_path: Path
+    prime: SimHarness, client: KalshiClient, tmp_path: Path, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    with connect(prime.new_account()) as seller:
-        seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.20"), D(2)))
-    db = tmp_path / "state.db"
-    with (
-        Store.open(db) as store,
-        Store.open(db) as other,
-        connect_as(RejectedInFlight, prime.account) as in_flight,
-    ):
-        in_flight.area.other = OrderService(client, other, clock=ManualClock(time.time() + 3600))
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.20", 2)
+    # during the create request another process's `kalshi reconcile --grace 0`, an hour later
+    # by its clock, finds the pending intent not on the exchange and marks it rejected ("never
+    # placed"); the order then reaches the exchange
+    later = ManualClock(time.time() + 3600)
+    with beside_a_reconcile(
+        ReconcileInFlight, prime, client, tmp_path / "state.db", clock=later
+    ) as (store, in_flight):
         service = OrderService(in_flight, store)
         request = buy_yes(ticker, count=5, price="0.20", client_order_id="c-6")
         outcome = service.place(service.prepare(request))
@@ -528,10 +493,8 @@ def test_a_price_or_count_the_market_cannot_take_is_refused_with_what_it_can(
 
 
 def test_an_unknown_ticker_and_a_closed_market_are_refused_before_anything_is_sent(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, store: Store, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    service = OrderService(client, store)
     with pytest.raises(NotFoundError) as unknown:
         service.prepare(buy_yes("KXT-EV-NOPE"))
     assert (unknown.value.message, unknown.value.code, unknown.value.status) == (
@@ -552,10 +515,8 @@ def test_an_unknown_ticker_and_a_closed_market_are_refused_before_anything_is_se
 
 
 def test_the_ends_of_the_price_range_are_prices_an_order_can_take(
-    prime: SimHarness, client: KalshiClient, store: Store
+    ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    service = OrderService(client, store)
     assert service.prepare(buy_yes(ticker, price="0.01")).create.price == D("0.01")
     assert service.prepare(buy_yes(ticker, price="0.99")).create.price == D("0.99")
 

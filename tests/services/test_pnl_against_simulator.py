@@ -171,9 +171,8 @@ def test_a_missing_fill_shows_as_a_difference(
 
 
 def test_limits_refuse_orders_that_would_pass_them(
-    prime: SimHarness, client: KalshiClient, store: Store
+    client: KalshiClient, store: Store, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     service = OrderService(client, store, limits=OrderLimits(D(10), D(5)))
     trade(service, ticker, "buy 6 yes @ 0.20")  # resting: counts toward the limit
     with pytest.raises(ValidationError, match="over the limit of 10") as position:

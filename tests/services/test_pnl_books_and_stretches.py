@@ -4,7 +4,6 @@ moment, legacy settlements, the UTC day of an event.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -14,14 +13,13 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.services.pnl import (
-    PnlSummary,
     fill_record_from_api,
     settlement_record_from_api,
-    summarize_store,
 )
 from kalshi_cli.store import FillRecord, SettlementRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import BookSide, Fill, Settlement, decode_answer
+from tests.services.test_pnl_units import stored_summary
 
 BID, ASK = BookSide.BID, BookSide.ASK
 START = 1_700_000_000.0
@@ -39,20 +37,6 @@ def settlement(ticker: str, result: str, ts: float, fee: str = "0") -> Settlemen
     return SettlementRecord(ticker, "E", result, D(0), D(0), D(0), D(0), D(0), D(fee), ts)
 
 
-def stored(
-    fills: list[FillRecord], settlements: list[SettlementRecord], since: float | None = None
-) -> PnlSummary:
-    """What `kalshi pnl` computes from a state file holding these."""
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        Store.open(Path(tmp) / "state.db", clock=ManualClock(START)) as store,
-    ):
-        store.fills.record_fills(fills)
-        for s in settlements:
-            store.settlements.record_settlement(s)
-        return summarize_store(store, since=since)
-
-
 def test_since_still_counts_only_later_events_when_a_settlement_is_finer_than_the_units() -> None:
     """A settlement fee of $0.000000001 is finer than the integer units, so the whole summary
     runs in Decimal from the start: `--since` must still leave out the sale before it.
@@ -62,7 +46,9 @@ def test_since_still_counts_only_later_events_when_a_settlement_is_finer_than_th
         fill(2, "A", ASK, "5 @ 0.60", START + 100, fee="0.02"),  # realizes 1.00, before since
     ]
     since = START + 200
-    document = stored(fills, [settlement("A", "yes", START + 300, fee="1E-9")], since).to_json()
+    document = stored_summary(
+        fills, [settlement("A", "yes", START + 300, fee="1E-9")], since
+    ).to_json()
     # only the settlement: 5 held at 0.40 each paid $1
     assert document["realized_gross"] == "3.0000"
     assert document["fees"] == "0.000000001"
@@ -78,7 +64,7 @@ def test_a_settlement_copied_before_subaccounts_were_kept_is_counted_in_the_file
     legacy = SettlementRecord(
         "A", "E", "yes", D(10), D(0), D(4), D(0), D(10), D("0.02"), START + 100, subaccount=None
     )
-    summary = stored(fills, [legacy])
+    summary = stored_summary(fills, [legacy])
     document = summary.to_json()
     assert document["realized_gross"] == "6.0000"
     assert document["fees"] == "0.0300"
@@ -99,7 +85,7 @@ def test_a_file_of_one_subaccount_counts_a_legacy_settlement_of_a_market_it_did_
     legacy = SettlementRecord(
         "B", "E", "no", D(0), D(0), D(0), D(0), D(0), D("0.02"), START + 100, subaccount=None
     )
-    document = stored(fills, [legacy]).to_json()
+    document = stored_summary(fills, [legacy]).to_json()
     assert document["fees"] == "0.0300"
     assert document["by_market"]["B"]["settlements"] == 1
 
@@ -121,7 +107,7 @@ def test_since_counts_only_later_events_in_every_subaccounts_book() -> None:
             ]
         )
     ]
-    summary = stored(fills, [], since=START + 50)
+    summary = stored_summary(fills, [], since=START + 50)
     assert summary.to_json()["realized_gross"] == "0.5000"
     assert summary.groups["market"]["A"].fills == 2
     assert (summary.book(0).market("A").position, summary.book(1).market("A").position) == (7, 7)
@@ -131,7 +117,7 @@ def test_the_one_book_of_a_file_keeps_its_positions_for_the_marking() -> None:
     """A file of one subaccount: `kalshi pnl` marks that book's positions against the exchange
     (`PnlSummary.book`), so the book must hold them. (`summarize_store` mutants 27 and 28 left
     the books empty or None.)"""
-    summary = stored([fill(1, "A", BID, "10 @ 0.40", START)], [])
+    summary = stored_summary([fill(1, "A", BID, "10 @ 0.40", START)], [])
     assert list(summary.book(0).markets) == ["A"]
     assert (summary.book(0).market("A").position, summary.book(0).market("A").basis) == (10, 4)
 
@@ -160,7 +146,7 @@ def test_a_settlement_is_recorded_for_the_subaccount_its_listing_was_made_for() 
             "f2", "o2", None, "KX-A", BID, D("0.30"), D(5), D(0), True, START, None, None, 0
         ),
     ]
-    summary = stored(fills, [record])
+    summary = stored_summary(fills, [record])
     assert summary.book(2).market("KX-A").position == 0  # settled, 6.00 gained
     assert summary.book(0).market("KX-A").position == 5  # still held on the primary
     assert summary.to_json()["realized_gross"] == "6.0000"
@@ -192,7 +178,7 @@ def test_each_settlement_goes_to_the_books_it_belongs_to() -> None:
             ticker, "E", "yes", D(0), D(0), D(0), D(0), D(0), D(fee), START + 100, subaccount
         )
 
-    summary = stored(
+    summary = stored_summary(
         fills, [settled("A", None), settled("B", None, "0.02"), settled("C", None), settled("D", 1)]
     )
     zero, one = summary.book(0), summary.book(1)
@@ -245,7 +231,7 @@ def test_a_markets_realized_gross_adds_up_over_every_stretch() -> None:
         fill(2, "A", ASK, "2 @ 0.50", START + 10),  # +0.20
         fill(3, "A", ASK, "3 @ 0.60", START + 86_400),  # +0.60, the next day
     ]
-    summary = stored(fills, [])
+    summary = stored_summary(fills, [])
     a = summary.engine.market("A")
     assert (a.realized_gross, a.position, a.basis) == (D("0.8"), 5, 2)
     assert summary.book(0).market("A").realized_gross == D("0.8")
@@ -263,7 +249,7 @@ def test_a_days_realized_adds_up_over_stretches_cut_by_a_settlement() -> None:
         fill(4, "B", BID, "1 @ 0.30", START + 30),  # at B's settlement: applied after it
         fill(5, "A", ASK, "3 @ 0.60", START + 40, fee="0.03"),  # +0.60
     ]
-    document = stored(fills, [settlement("B", "yes", START + 30)]).to_json()
+    document = stored_summary(fills, [settlement("B", "yes", START + 30)]).to_json()
     assert document["by_market"]["A"] == {
         "realized_gross": "0.8000",
         "fees": "0.0600",
@@ -292,7 +278,7 @@ def test_the_day_of_an_event_is_its_utc_date_whatever_the_local_time() -> None:
     dated it in local time.)"""
     at = 1_795_312_800.0  # 2026-11-22T02:00:00Z, 2026-11-21 21:00 in New York
     fills = [fill(1, "A", BID, "10 @ 0.40", at - 60), fill(2, "A", ASK, "2 @ 0.50", at)]
-    assert list(stored(fills, []).to_json()["by_day"]) == ["2026-11-22"]
+    assert list(stored_summary(fills, []).to_json()["by_day"]) == ["2026-11-22"]
 
 
 def test_a_subaccounts_book_on_the_text_path_holds_its_own_fills_only() -> None:
@@ -305,7 +291,7 @@ def test_a_subaccounts_book_on_the_text_path_holds_its_own_fills_only() -> None:
             "f2", "o2", None, "A", ASK, D("0.50"), D("0.005"), D(0), True, START + 1, None, None, 1
         ),
     ]
-    summary = stored(fills, [])
+    summary = stored_summary(fills, [])
     assert summary.book(0).market("A").position == 10
     assert summary.book(1).market("A").position == D("-0.005")
     assert summary.to_json()["realized_gross"] == "0.0000"  # a sale on 1 closes nothing of 0's
@@ -345,6 +331,6 @@ def test_a_fill_at_the_since_moment_is_counted() -> None:
     mutant 34, `at <= cutoff`, cut an empty stretch there and never moved on.)"""
     since = 1_795_305_600.0  # 2026-11-22T00:00:00Z
     fills = [fill(1, "A", BID, "10 @ 0.40", since - 60), fill(2, "A", ASK, "2 @ 0.50", since)]
-    document = stored(fills, [], since=since).to_json()
+    document = stored_summary(fills, [], since=since).to_json()
     assert document["realized_gross"] == "0.2000"
     assert document["by_day"]["2026-11-22"]["fills"] == 1

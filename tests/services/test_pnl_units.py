@@ -50,7 +50,7 @@ def records(raw: list[tuple[Any, ...]], steps: list[float]) -> list[FillRecord]:
 
 
 def stored_summary(
-    fills: list[FillRecord], settlements: list[SettlementRecord], since: float | None
+    fills: list[FillRecord], settlements: list[SettlementRecord], since: float | None = None
 ) -> PnlSummary:
     """The summary `kalshi pnl` computes from a state file holding these."""
     with (

@@ -11,7 +11,7 @@ from kalshi_cli.client import KalshiClient
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.cli.test_order_batch import HEADER
 from tests.conftest import SimHarness
-from tests.prime_tier import Kalshi, make_markets
+from tests.prime_tier import Kalshi
 from tests.waiting import wait_until
 
 
@@ -23,12 +23,11 @@ def _resting_contracts(client: KalshiClient, ticker: str) -> Decimal:
 
 
 def test_an_order_still_in_the_network_counts_toward_the_position_limit(
-    prime: SimHarness, kalshi: Kalshi, client: KalshiClient, tmp_path: Path
+    prime: SimHarness, kalshi: Kalshi, client: KalshiClient, tmp_path: Path, ticker: str
 ) -> None:
     """A bid of 4 is held in the network past the client's deadline (exit 10, unknown), with a
     limit of 5 contracts. A batch file's bid of 4 in the same market, sent while the first is
     still held, must be refused: once the held bid lands, 8 would rest."""
-    (ticker,) = make_markets(prime, 1)
     home = tmp_path / "home"
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.yaml").write_text("limits:\n  max_position_per_market: 5\n")

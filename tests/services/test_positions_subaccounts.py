@@ -16,17 +16,14 @@ from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.store import FillRecord, Store
 from kalshi_cli.vocabulary.models import BookSide
 from tests.conftest import SimHarness
-from tests.prime_tier import Kalshi, connect, make_markets, state_path
+from tests.prime_tier import Kalshi, connect, funded_subaccount, make_markets, state_path
 
 
 def test_a_market_traded_only_on_another_subaccount_is_not_listed(
     prime: SimHarness, client: KalshiClient, kalshi: Kalshi, tmp_path: Path
 ) -> None:
     ticker, other_market = make_markets(prime, 2)
-    number = client.subaccounts.create_subaccount()
-    client.subaccounts.transfer_between_subaccounts(
-        from_subaccount=0, to_subaccount=number, amount_cents=5000
-    )
+    number = funded_subaccount(client)
     with connect(prime.new_account(balance_cents=100_000)) as other:
         other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(10)))
     client.subaccount = number
@@ -58,17 +55,13 @@ def test_a_market_traded_only_on_another_subaccount_is_not_listed(
 
 
 def test_exposure_of_subaccount_0_counts_its_own_resting_orders_only(
-    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, tmp_path: Path
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, tmp_path: Path, ticker: str
 ) -> None:
     """`GET /portfolio/orders` without `subaccount` lists every subaccount's orders while
     `GET /portfolio/positions` answers for subaccount 0 (openapi.yaml 3.31.0): `kalshi
     positions` without `--subaccount` shows subaccount 0, and its exposure (position plus
     resting orders, against the limit) must be 0's own, not 0's position plus 1's bids."""
-    (ticker,) = make_markets(prime, 1)
-    number = client.subaccounts.create_subaccount()
-    client.subaccounts.transfer_between_subaccounts(
-        from_subaccount=0, to_subaccount=number, amount_cents=5000
-    )
+    number = funded_subaccount(client)
     with connect(prime.new_account(balance_cents=100_000)) as other:
         other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(4)))
     client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(4)))  # 4 held on 0

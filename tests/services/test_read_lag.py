@@ -49,6 +49,18 @@ def _requests(prime: SimHarness, endpoint: str) -> int:
     return counts.get(endpoint, 0)
 
 
+@pytest.fixture(autouse=True)
+def market(prime: SimHarness) -> None:
+    """Every test here trades the market T."""
+    prime.create_market(T)
+
+
+def _filled_by_another_within_the_lag(prime: SimHarness, other: Any) -> None:
+    """Reads lag from now on, and `other`'s IOC ask fills our bid of 2 at $0.40 at once."""
+    prime.set_faults(read_lag_ms=LAG_MS)
+    _post(prime, other, _order("ask", "0.40", "2", time_in_force="immediate_or_cancel"))
+
+
 def _buy(service: OrderService, price: str, count: str = "1") -> str:
     outcome = service.place(
         service.prepare(OrderRequest(T, Side.YES, Action.BUY, Decimal(count), Decimal(price)))
@@ -60,7 +72,6 @@ def _buy(service: OrderService, price: str, count: str = "1") -> str:
 def test_kill_switch_does_not_prove_from_a_listing_that_predates_orders_placed_before_halted(
     prime: SimHarness, client: KalshiClient, store: Store
 ) -> None:
-    prime.create_market(T)
     prime.set_faults(read_lag_ms=LAG_MS)
     for price in ("0.10", "0.11", "0.12"):
         _post(prime, prime.account, _order("bid", price))
@@ -78,7 +89,6 @@ def test_kill_switch_does_not_prove_from_a_listing_that_predates_orders_placed_b
 def test_kill_switch_does_not_cancel_again_what_a_lagging_listing_still_shows(
     prime: SimHarness, client: KalshiClient, store: Store
 ) -> None:
-    prime.create_market(T)
     for price in ("0.10", "0.11", "0.12"):
         _post(prime, prime.account, _order("bid", price))
     prime.set_faults(read_lag_ms=LAG_MS)
@@ -94,17 +104,14 @@ def test_kill_switch_does_not_cancel_again_what_a_lagging_listing_still_shows(
 
 
 def test_kill_switch_does_not_count_an_order_filled_within_the_lag_as_cancelled(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, client: KalshiClient, store: Store, service: OrderService
 ) -> None:
-    prime.create_market(T)
     other = prime.new_account()
-    service = OrderService(client, store)
     filled = _buy(service, "0.40", "2")
     kept = _buy(service, "0.10", "3")
-    prime.set_faults(read_lag_ms=LAG_MS)
     # another account fills the first order just before the kill switch: its listing (and a
     # listing of the old code) still shows it resting
-    _post(prime, other, _order("ask", "0.40", "2", time_in_force="immediate_or_cancel"))
+    _filled_by_another_within_the_lag(prime, other)
 
     report = KillSwitch(client, store, SystemClock(), deadline_s=20).run()
 
@@ -118,10 +125,8 @@ def test_kill_switch_does_not_count_an_order_filled_within_the_lag_as_cancelled(
 
 
 def test_order_cancel_repeated_within_the_lag_reports_the_cancel_it_already_made(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, store: Store, service: OrderService
 ) -> None:
-    prime.create_market(T)
-    service = OrderService(client, store)
     order_id = _buy(service, "0.10", "2")
     prime.set_faults(read_lag_ms=LAG_MS)
 
@@ -134,14 +139,11 @@ def test_order_cancel_repeated_within_the_lag_reports_the_cancel_it_already_made
 
 
 def test_order_cancel_of_an_order_filled_within_the_lag_says_it_executed(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, store: Store, service: OrderService
 ) -> None:
-    prime.create_market(T)
     other = prime.new_account()
-    service = OrderService(client, store)
     order_id = _buy(service, "0.40", "2")
-    prime.set_faults(read_lag_ms=LAG_MS)
-    _post(prime, other, _order("ask", "0.40", "2", time_in_force="immediate_or_cancel"))
+    _filled_by_another_within_the_lag(prime, other)
 
     with pytest.raises((BadRequestError, NotFoundError), match="not cancelled: it executed"):
         service.cancel(order_id)
@@ -151,10 +153,8 @@ def test_order_cancel_of_an_order_filled_within_the_lag_says_it_executed(
 
 
 def test_reconcile_does_not_flip_a_cancelled_order_back_to_resting(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, store: Store, service: OrderService
 ) -> None:
-    prime.create_market(T)
-    service = OrderService(client, store)
     order_id = _buy(service, "0.10", "2")
     prime.set_faults(read_lag_ms=LAG_MS)
     service.cancel(order_id)
@@ -173,14 +173,11 @@ def test_reconcile_does_not_flip_a_cancelled_order_back_to_resting(
 
 
 def test_reconcile_records_a_fill_made_within_the_lag_once(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, store: Store, service: OrderService
 ) -> None:
-    prime.create_market(T)
     other = prime.new_account()
-    service = OrderService(client, store)
     order_id = _buy(service, "0.40", "2")
-    prime.set_faults(read_lag_ms=LAG_MS)
-    _post(prime, other, _order("ask", "0.40", "2", time_in_force="immediate_or_cancel"))
+    _filled_by_another_within_the_lag(prime, other)
 
     report = service.reconcile()  # the listing still shows it resting, the fills do not lag
     again = service.reconcile()

@@ -42,17 +42,42 @@ def _restricted_env(sim: SimHarness, tmp_path: Path) -> dict[str, str]:  # noqa:
     return env
 
 
+def _restricted_holding(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+    ticker: str,
+    held: int,
+) -> dict[str, str]:
+    """A market where subaccount 1 holds `held` YES (which creates and funds subaccount 1), and
+    the env of a key restricted to 1."""
+    sim.create_market(ticker)
+    buy_on(sim, 1, ticker, held)
+    return _restricted_env(sim, tmp_path)
+
+
+def _position_limit(env: dict[str, str], limit: int) -> None:
+    """`limits.max_position_per_market` in the config file of the env's home."""
+    home = Path(env["KALSHI_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.yaml").write_text(f"limits:\n  max_position_per_market: {limit}\n")
+
+
 def _run(env: dict[str, str], *args: str):
     return CliRunner().invoke(app, list(args), obj=AppContext(environ=env), prog_name="kalshi")
+
+
+def _buy(env: dict[str, str], ticker: str, count: int, price: str = "0.10"):
+    return _run(
+        env, "order", "place", ticker, "--side", "yes", "--action", "buy",
+        "--count", str(count), "--price", price, "--json",
+    )  # fmt: skip
 
 
 def test_positions_with_a_restricted_key_lists_its_subaccount(
     sim: SimHarness,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    sim.create_market("KXRK-1")
-    buy_on(sim, 1, "KXRK-1", 5)
-    env = _restricted_env(sim, tmp_path)
+    env = _restricted_holding(sim, tmp_path, "KXRK-1", 5)
     result = _run(env, "positions", "--json")
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "KXRK-1" in result.stdout
@@ -62,24 +87,8 @@ def test_order_place_with_a_restricted_key_is_not_refused_by_the_exposure_read(
     sim: SimHarness,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    sim.create_market("KXRK-2")
-    buy_on(sim, 1, "KXRK-2", 5)
-    env = _restricted_env(sim, tmp_path)
-    result = _run(
-        env,
-        "order",
-        "place",
-        "KXRK-2",
-        "--side",
-        "yes",
-        "--action",
-        "buy",
-        "--count",
-        "1",
-        "--price",
-        "0.10",
-        "--json",
-    )
+    env = _restricted_holding(sim, tmp_path, "KXRK-2", 5)
+    result = _buy(env, "KXRK-2", 1)
     assert result.exit_code == 0, result.stdout + result.stderr
 
 
@@ -88,27 +97,9 @@ def test_order_place_with_a_position_limit_and_a_restricted_key(
     tmp_path: Path,
 ) -> None:
     """With `limits.max_position_per_market` set, the exposure is read before every order."""
-    sim.create_market("KXRK-3")
-    buy_on(sim, 1, "KXRK-3", 5)
-    env = _restricted_env(sim, tmp_path)
-    home = Path(env["KALSHI_HOME"])
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "config.yaml").write_text("limits:\n  max_position_per_market: 50\n")
-    result = _run(
-        env,
-        "order",
-        "place",
-        "KXRK-3",
-        "--side",
-        "yes",
-        "--action",
-        "buy",
-        "--count",
-        "1",
-        "--price",
-        "0.10",
-        "--json",
-    )
+    env = _restricted_holding(sim, tmp_path, "KXRK-3", 5)
+    _position_limit(env, 50)
+    result = _buy(env, "KXRK-3", 1)
     assert result.exit_code == 0, result.stdout + str(result.stderr)
 
 
@@ -131,11 +122,14 @@ def _held_on_1(sim: SimHarness, ticker: str) -> None:  # noqa: F811
         me.on_subaccount(0).orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.10"), D(40)))
 
 
-def _buy(env: dict[str, str], ticker: str, count: int):
-    return _run(
-        env, "order", "place", ticker, "--side", "yes", "--action", "buy",
-        "--count", str(count), "--price", "0.10", "--json",
-    )  # fmt: skip
+def _restricted_held_on_1(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+    ticker: str,
+) -> dict[str, str]:
+    """`_held_on_1`, and the env of a key restricted to subaccount 1."""
+    _held_on_1(sim, ticker)
+    return _restricted_env(sim, tmp_path)
 
 
 def test_the_limit_counts_the_restricted_subaccounts_own_position_and_bids(
@@ -143,11 +137,8 @@ def test_the_limit_counts_the_restricted_subaccounts_own_position_and_bids(
     tmp_path: Path,
 ) -> None:
     """Never fewer (the unsafe direction): 1's position and bids count, 0's bid does not."""
-    _held_on_1(sim, "KXRK-4")
-    env = _restricted_env(sim, tmp_path)
-    home = Path(env["KALSHI_HOME"])
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "config.yaml").write_text("limits:\n  max_position_per_market: 30\n")
+    env = _restricted_held_on_1(sim, tmp_path, "KXRK-4")
+    _position_limit(env, 30)
     refused = _buy(env, "KXRK-4", 6)  # 5 held + 20 resting + 6 = 31
     assert refused.exit_code == ExitCode.REJECTED, refused.stdout + str(refused.stderr)
     assert "would reach 31.00 contracts, over the limit of 30" in refused.stderr
@@ -160,9 +151,7 @@ def test_a_restricted_keys_order_is_recorded_on_its_subaccount(
     tmp_path: Path,
 ) -> None:
     """The state file books the order on the subaccount the exchange put it on (1), not 0."""
-    sim.create_market("KXRK-5")
-    buy_on(sim, 1, "KXRK-5", 5)
-    env = _restricted_env(sim, tmp_path)
+    env = _restricted_holding(sim, tmp_path, "KXRK-5", 5)
     result = _buy(env, "KXRK-5", 2)
     assert result.exit_code == 0, result.stdout + str(result.stderr)
     with Store.open(load_settings(environ=env).state) as store:
@@ -174,8 +163,7 @@ def test_the_keys_restriction_is_read_once_per_client(
     sim: SimHarness,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    _held_on_1(sim, "KXRK-6")
-    env = _restricted_env(sim, tmp_path)
+    env = _restricted_held_on_1(sim, tmp_path, "KXRK-6")
     with (
         _restricted_client(env) as client,
         Store.open(tmp_path / "state.db") as store,
@@ -194,8 +182,7 @@ def test_a_client_naming_its_subaccount_never_reads_the_keys(
     tmp_path: Path,
 ) -> None:
     """The trade loop's client names its subaccount: no extra read on its order path."""
-    _held_on_1(sim, "KXRK-7")
-    env = _restricted_env(sim, tmp_path)
+    env = _restricted_held_on_1(sim, tmp_path, "KXRK-7")
     with _restricted_client(env) as client, Store.open(tmp_path / "state.db") as store:
         client.subaccount = 1
         exposure = OrderService(client, store).exposure("KXRK-7")
@@ -235,15 +222,10 @@ def test_positions_of_a_restricted_key_replay_its_subaccounts_book(
     tmp_path: Path,
 ) -> None:
     """Entry and cost come from the state file's book of the key's subaccount (1), not 0's."""
-    sim.create_market("KXRK-9")
-    buy_on(sim, 1, "KXRK-9", 1)  # creates and funds subaccount 1
-    env = _restricted_env(sim, tmp_path)
+    env = _restricted_holding(sim, tmp_path, "KXRK-9", 1)
     with client_for(sim.new_account()) as seller:
         seller.orders.create_order(CreateOrder("KXRK-9", BookSide.ASK, D("0.30"), D(3)))
-    bought = _run(
-        env, "order", "place", "KXRK-9", "--side", "yes", "--action", "buy",
-        "--count", "3", "--price", "0.30", "--json",
-    )  # fmt: skip
+    bought = _buy(env, "KXRK-9", 3, price="0.30")
     assert bought.exit_code == 0, bought.stdout + str(bought.stderr)
     result = _run(env, "positions", "--json")
     assert result.exit_code == 0, result.stdout + str(result.stderr)

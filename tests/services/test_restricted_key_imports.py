@@ -23,11 +23,11 @@ from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import BookSide
-from tests.checks.test_subaccount_checks import buy_on, sim  # noqa: F401  (fixture)
+from tests.checks.test_subaccount_checks import sim  # noqa: F401  (fixture)
 from tests.conftest import SimHarness
 from tests.services.test_restricted_key_exposure import (
     _restricted_client,
-    _restricted_env,
+    _restricted_holding,
     _run,
 )
 
@@ -38,21 +38,15 @@ def test_a_restricted_keys_order_placed_elsewhere_is_imported_on_its_subaccount(
 ) -> None:
     """Before: `kalshi order decrease` imported it on subaccount 0, so 1's book in the state
     file (what a loop on 1 starts from) lacked an order resting there."""
-    sim.create_market("KXRKI-1")
-    buy_on(sim, 1, "KXRKI-1", 1)  # creates and funds subaccount 1
-    env = _restricted_env(sim, tmp_path)
-    with _restricted_client(env) as elsewhere:  # another program with the same key
-        placed = elsewhere.orders.create_order(
-            CreateOrder("KXRKI-1", BookSide.BID, D("0.10"), D(5))
-        )
-    result = _run(env, "order", "decrease", placed.order_id, "--by", "1", "--json")
+    env, order_id = _placed_elsewhere(sim, tmp_path, "KXRKI-1")
+    result = _run(env, "order", "decrease", order_id, "--by", "1", "--json")
     assert result.exit_code == 0, result.stdout + str(result.stderr)
     with Store.open(load_settings(environ=env).state) as store:
-        intent = store.orders.intent_by_order_id(placed.order_id)
+        intent = store.orders.intent_by_order_id(order_id)
         on_1 = [i.order_id for i in store.orders.open_orders(subaccount=1)]
     assert intent is not None and intent.strategy == "external"
     assert (intent.subaccount, intent.remaining) == (1, D(4))
-    assert on_1 == [placed.order_id]
+    assert on_1 == [order_id]
 
 
 class _NamingNoSubaccount(httpx.BaseTransport):
@@ -96,10 +90,8 @@ def _placed_elsewhere(
 ) -> tuple[dict[str, str], str]:
     """A key restricted to subaccount 1 (its environment) and a bid of 5 it placed on 1 from
     another program (its order id)."""
-    sim.create_market(ticker)
-    buy_on(sim, 1, ticker, 1)  # creates and funds subaccount 1
-    env = _restricted_env(sim, tmp_path)
-    with _restricted_client(env) as elsewhere:
+    env = _restricted_holding(sim, tmp_path, ticker, 1)
+    with _restricted_client(env) as elsewhere:  # another program with the same key
         placed = elsewhere.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.10"), D(5)))
     return env, placed.order_id
 
@@ -151,7 +143,7 @@ def test_reconcile_books_a_restricted_keys_unnamed_orders_and_fills_on_its_subac
     """`kalshi reconcile` with such a key: the resting bid it did not place and the fill of 1
     it never saw are 1's. Before: both booked on 0, so 1's book in the state file missed a
     position the exchange shows on 1 (a loop on 1 then refused to start: positions differ)."""
-    env, order_id = _placed_elsewhere(sim, tmp_path, "KXRKI-4")  # 1 held on 1 by buy_on
+    env, order_id = _placed_elsewhere(sim, tmp_path, "KXRKI-4")  # 1 held on subaccount 1
     with _unnamed_client(env) as client, Store.open(tmp_path / "state.db") as store:
         OrderService(client, store).reconcile()
         imported = _imported(store, order_id)

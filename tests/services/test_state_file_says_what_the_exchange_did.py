@@ -5,8 +5,11 @@ be written after the order was placed, a cancel whose answer was lost."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal as D
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -20,14 +23,43 @@ from kalshi_cli.vocabulary.errors import BadRequestError, NotFoundError, OrderOu
 from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
-from tests.prime_tier import connect, connect_as, make_markets
+from tests.fakes import Swapped
+from tests.prime_tier import connect, connect_as
 
 
-class ReconcileInFlight(OrdersApi):
-    """A client during whose create request another process runs `kalshi reconcile --grace 0`,
-    before the order reaches the exchange."""
+class BesideAReconcile(OrdersApi):
+    """A client's orders area that is given another process's order service on the same state
+    file (`other`), whose reconcile it runs while placing."""
 
     other: OrderService
+
+
+R = TypeVar("R", bound=BesideAReconcile)
+
+
+@contextmanager
+def beside_a_reconcile(
+    area_type: type[R],
+    prime: SimHarness,
+    client: KalshiClient,
+    db: Path,
+    *,
+    clock: ManualClock | None = None,
+) -> Iterator[tuple[Store, Swapped[R]]]:
+    """The state file `db` and a client of the prime account whose orders area is
+    `area_type`, given an order service on `db` opened a second time (on `clock`, if given)."""
+    with (
+        Store.open(db) as store,
+        Store.open(db) as second,
+        connect_as(area_type, prime.account) as in_flight,
+    ):
+        in_flight.area.other = OrderService(client, second, clock=clock)
+        yield store, in_flight
+
+
+class ReconcileInFlight(BesideAReconcile):
+    """A client during whose create request another process runs `kalshi reconcile --grace 0`,
+    before the order reaches the exchange."""
 
     def create_order(self, request: CreateOrder) -> CreateOrderResult:
         self.other.reconcile(grace_s=0.0)
@@ -35,16 +67,12 @@ class ReconcileInFlight(OrdersApi):
 
 
 def test_an_intent_answered_by_a_concurrent_reconcile_is_corrected_not_lost(
-    prime: SimHarness, client: KalshiClient, tmp_path: Path
+    prime: SimHarness, client: KalshiClient, tmp_path: Path, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    db = tmp_path / "state.db"
-    with (
-        Store.open(db) as store,
-        Store.open(db) as other,
-        connect_as(ReconcileInFlight, prime.account) as in_flight,
+    with beside_a_reconcile(ReconcileInFlight, prime, client, tmp_path / "state.db") as (
+        store,
+        in_flight,
     ):
-        in_flight.area.other = OrderService(client, other)
         service = OrderService(in_flight, store)
         request = OrderRequest(ticker, Side.YES, Action.BUY, D(3), D("0.20"))
         outcome = service.place(service.prepare(request))
@@ -55,10 +83,8 @@ def test_an_intent_answered_by_a_concurrent_reconcile_is_corrected_not_lost(
 
 
 def test_a_row_marked_rejected_but_resting_on_the_exchange_is_brought_back_by_reconcile(
-    prime: SimHarness, client: KalshiClient, store: Store
+    store: Store, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    service = OrderService(client, store)
     outcome = service.place(
         service.prepare(OrderRequest(ticker, Side.NO, Action.BUY, D(2), D("0.30")))
     )
@@ -71,11 +97,26 @@ def test_a_row_marked_rejected_but_resting_on_the_exchange_is_brought_back_by_re
     assert not service.reconcile().changed
 
 
-class StateFileLostAfterSending(OrdersApi):
-    """A client that closes the state file while the order is on its way: the answer cannot
-    be recorded."""
+class BreaksTheStateFile(OrdersApi):
+    """A client's orders area that is given the state file it breaks while placing."""
 
     store: Store
+
+
+def _place_through(
+    breaking: type[BreaksTheStateFile], prime: SimHarness, store: Store, request: OrderRequest
+) -> None:
+    """Place `request` through a client of the prime account whose orders area is `breaking`,
+    recording in `store`."""
+    with connect_as(breaking, prime.account) as losing:
+        losing.area.store = store
+        service = OrderService(losing, store)
+        service.place(service.prepare(request))
+
+
+class StateFileLostAfterSending(BreaksTheStateFile):
+    """A client that closes the state file while the order is on its way: the answer cannot
+    be recorded."""
 
     def create_order(self, request: CreateOrder) -> CreateOrderResult:
         result = super().create_order(request)
@@ -84,17 +125,12 @@ class StateFileLostAfterSending(OrdersApi):
 
 
 def test_a_placed_order_the_state_file_cannot_record_is_reported_as_placed(
-    prime: SimHarness, client: KalshiClient, tmp_path: Path
+    prime: SimHarness, client: KalshiClient, tmp_path: Path, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     db = tmp_path / "state.db"
-    store = Store.open(db)
-    with connect_as(StateFileLostAfterSending, prime.account) as losing:
-        losing.area.store = store
-        service = OrderService(losing, store)
-        request = OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.15"), client_order_id="c-1")
-        with pytest.raises(StoreError) as failed:
-            service.place(service.prepare(request))
+    request = OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.15"), client_order_id="c-1")
+    with pytest.raises(StoreError) as failed:
+        _place_through(StateFileLostAfterSending, prime, Store.open(db), request)
     (order,) = client.orders.iter_orders(ticker=ticker)
     assert failed.value.message.startswith(
         f"order c-1 WAS PLACED (order id {order.order_id}, resting), but the state file could "
@@ -123,10 +159,8 @@ class CancelAnswerLost(OrdersApi):
 
 
 def test_a_cancel_whose_retry_finds_it_already_cancelled_succeeds_and_is_recorded(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, store: Store, ticker: str, service: OrderService
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    service = OrderService(client, store)
     placed = service.place(
         service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(2), D("0.25")))
     )
@@ -150,11 +184,9 @@ def test_a_cancel_whose_retry_finds_it_already_cancelled_succeeds_and_is_recorde
     assert intent is not None and intent.status == "executed"
 
 
-class StateFileLostWithTheAnswer(OrdersApi):
+class StateFileLostWithTheAnswer(BreaksTheStateFile):
     """A client whose order reaches the exchange while its answer is lost and the state file
     stops taking writes: the intent cannot even be marked unknown."""
-
-    store: Store
 
     def create_order(self, request: CreateOrder) -> CreateOrderResult:
         super().create_order(request)
@@ -165,17 +197,12 @@ class StateFileLostWithTheAnswer(OrdersApi):
 
 
 def test_an_order_of_unknown_outcome_the_state_file_cannot_mark_is_reported_as_maybe_placed(
-    prime: SimHarness, client: KalshiClient, tmp_path: Path
+    prime: SimHarness, client: KalshiClient, tmp_path: Path, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     db = tmp_path / "state.db"
-    store = Store.open(db)
-    with connect_as(StateFileLostWithTheAnswer, prime.account) as losing:
-        losing.area.store = store
-        service = OrderService(losing, store)
-        request = OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.15"), client_order_id="c-2")
-        with pytest.raises(OrderNotRecorded) as failed:
-            service.place(service.prepare(request))
+    request = OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.15"), client_order_id="c-2")
+    with pytest.raises(OrderNotRecorded) as failed:
+        _place_through(StateFileLostWithTheAnswer, prime, Store.open(db), request)
     assert failed.value.message.startswith(
         "order c-2 MAY HAVE BEEN PLACED (no answer from the exchange), and the state file could "
         "not record it: "
@@ -198,11 +225,9 @@ def _stop_writes(store: Store) -> None:
     store._conn.execute("PRAGMA query_only = 1")
 
 
-class AnswerLostThenStateFileStops(OrdersApi):
+class AnswerLostThenStateFileStops(BreaksTheStateFile):
     """The order lands and its answer is lost; while it is looked up, the state file stops
     taking writes: the intent is marked unknown, the order found cannot be recorded."""
-
-    store: Store
 
     def create_order(self, request: CreateOrder) -> CreateOrderResult:
         super().create_order(request)
@@ -217,18 +242,12 @@ class AnswerLostThenStateFileStops(OrdersApi):
 
 
 def test_an_order_found_after_a_lost_answer_that_cannot_be_recorded_names_its_order(
-    prime: SimHarness, client: KalshiClient, tmp_path: Path
+    prime: SimHarness, client: KalshiClient, tmp_path: Path, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
     with Store.open(tmp_path / "state.db") as store:
-        with connect_as(AnswerLostThenStateFileStops, prime.account) as losing:
-            losing.area.store = store
-            service = OrderService(losing, store)
-            request = OrderRequest(
-                ticker, Side.YES, Action.BUY, D(2), D("0.15"), client_order_id="c-3"
-            )
-            with pytest.raises(OrderNotRecorded) as failed:
-                service.place(service.prepare(request))
+        request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D("0.15"), client_order_id="c-3")
+        with pytest.raises(OrderNotRecorded) as failed:
+            _place_through(AnswerLostThenStateFileStops, prime, store, request)
         (order,) = client.orders.iter_orders(ticker=ticker)
         # the trade loop withdraws what the error names: the order id and what rests
         assert (failed.value.order_id, failed.value.remaining) == (order.order_id, D(2))
@@ -242,14 +261,13 @@ def test_an_order_found_after_a_lost_answer_that_cannot_be_recorded_names_its_or
         )
 
 
-class ReconcileInFlightThenStateFileStops(OrdersApi):
+class ReconcileInFlightThenStateFileStops(BesideAReconcile):
     """A reconcile in another process marks the intent never placed while the request is in
     flight (the exchange does not have the order yet), and the state file stops taking writes
     before the exchange's acceptance is recorded. The write fails as its transaction opens, so
     this reaches the acceptance's own failure, not the correction after a reconcile (that one
     needs the file to fail between two transactions, which no fault here can time)."""
 
-    other: OrderService
     store: Store
 
     def create_order(self, request: CreateOrder) -> CreateOrderResult:
@@ -260,17 +278,13 @@ class ReconcileInFlightThenStateFileStops(OrdersApi):
 
 
 def test_an_accepted_order_the_state_file_cannot_record_names_its_order_and_what_rests(
-    prime: SimHarness, client: KalshiClient, tmp_path: Path
+    prime: SimHarness, client: KalshiClient, tmp_path: Path, ticker: str
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
-    db = tmp_path / "state.db"
-    with (
-        Store.open(db) as store,
-        Store.open(db) as other,
-        connect_as(ReconcileInFlightThenStateFileStops, prime.account) as in_flight,
-    ):
-        # the reconcile runs an hour later by its clock: the intent is past every grace
-        in_flight.area.other = OrderService(client, other, clock=ManualClock(time.time() + 3600))
+    # the reconcile runs an hour later by its clock: the intent is past every grace
+    later = ManualClock(time.time() + 3600)
+    with beside_a_reconcile(
+        ReconcileInFlightThenStateFileStops, prime, client, tmp_path / "state.db", clock=later
+    ) as (store, in_flight):
         in_flight.area.store = store
         service = OrderService(in_flight, store)
         request = OrderRequest(ticker, Side.YES, Action.BUY, D(3), D("0.20"), client_order_id="c-4")

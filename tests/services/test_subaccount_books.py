@@ -29,7 +29,18 @@ from kalshi_cli.store import Store, migrations
 from kalshi_cli.store.values import dec_text
 from kalshi_cli.vocabulary.models import BookSide, Fill
 from tests.conftest import SimHarness
-from tests.prime_tier import Kalshi, connect, make_markets, state_path
+from tests.prime_tier import Kalshi, connect, funded_subaccount, make_markets, state_path
+
+
+def bought_on_0_and_sold_on_1(client: KalshiClient, other: KalshiClient, ticker: str) -> None:
+    """Subaccount 0 of `client` buys 10 YES at 0.40, then subaccount 1 sells 5 YES at 0.50,
+    each from an order of `other` resting for it."""
+    other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(10)))
+    client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(10)))
+    other.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.50"), D(5)))
+    client.subaccount = 1
+    client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(5)))
+    client.subaccount = None
 
 
 @pytest.fixture
@@ -38,18 +49,10 @@ def two_books(prime: SimHarness, client: KalshiClient) -> Iterator[tuple[str, li
     at 0.55 (realizing 4 x 0.15 gross); between the two, subaccount 1 sells 5 YES at 0.50
     (holding 5 NO at 0.50 each). Netted as one book, the sale on 1 would close 5 of 0's YES."""
     (ticker,) = make_markets(prime, 1)
-    number = client.subaccounts.create_subaccount()
+    number = funded_subaccount(client)
     assert number == 1
-    client.subaccounts.transfer_between_subaccounts(
-        from_subaccount=0, to_subaccount=1, amount_cents=5000
-    )
     with connect(prime.new_account(balance_cents=100_000)) as other:
-        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(10)))
-        client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(10)))
-        other.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.50"), D(5)))
-        client.subaccount = 1
-        client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(5)))
-        client.subaccount = None
+        bought_on_0_and_sold_on_1(client, other, ticker)
         other.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.55"), D(4)))
         client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.55"), D(4)))
     fills = list(client.portfolio.iter_fills())  # every subaccount's (the listing's default)
@@ -220,10 +223,7 @@ def test_the_running_loop_applies_only_its_subaccounts_fills(
     from kalshi_cli.vocabulary.clock import SystemClock
 
     (ticker,) = make_markets(prime, 1)
-    client.subaccounts.create_subaccount()
-    client.subaccounts.transfer_between_subaccounts(
-        from_subaccount=0, to_subaccount=1, amount_cents=5000
-    )
+    funded_subaccount(client)
     clock = SystemClock()
     # the loop's feed, never started: only the fill sync runs here
     feed = MarketData([ticker], ws_url=None, rest=client.markets, clock=clock)

@@ -28,7 +28,7 @@ from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from tests.conftest import SimHarness
-from tests.prime_tier import connect, make_markets
+from tests.prime_tier import connect, funded_subaccount, make_markets
 
 
 class _Watch(httpx.HTTPTransport):
@@ -54,10 +54,7 @@ def watch(prime: SimHarness) -> Iterator[tuple[KalshiClient, _Watch]]:
     transport = _Watch()
     with connect(prime.account, transport=transport) as client:
         transport.watched = client
-        assert client.subaccounts.create_subaccount() == 1
-        client.subaccounts.transfer_between_subaccounts(
-            from_subaccount=0, to_subaccount=1, amount_cents=5000
-        )
+        assert funded_subaccount(client) == 1
         with connect(prime.new_account(balance_cents=100_000)) as maker:
             for subaccount, price, count in ((0, "0.40", 4), (1, "0.45", 5)):
                 maker.orders.create_order(CreateOrder(ticker, BookSide.ASK, D(price), D(count)))

@@ -22,9 +22,8 @@ import pytest
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness
-from tests.prime_tier import TIER, Kalshi, state_path
+from tests.prime_tier import Kalshi, connect, state_path
 
 TICKER = "KXW-EV-M00"
 PLACE = ("order", "place", TICKER, "--side", "yes", "--action", "buy", "--price", "0.40")
@@ -50,14 +49,7 @@ class WithFlag(httpx.BaseTransport):
 
 
 def _client(prime: SimHarness, fractional: bool) -> KalshiClient:
-    key, _ = load_private_key(path=prime.account.private_key_path)
-    return KalshiClient(
-        api_base=prime.account.api_base,
-        key_id=prime.account.key_id,
-        private_key=key,
-        tier=TIER,
-        transport=WithFlag(fractional),
-    )
+    return connect(prime.account, transport=WithFlag(fractional))
 
 
 def test_a_fractional_count_on_a_whole_contract_market_is_refused_before_anything_is_written(
