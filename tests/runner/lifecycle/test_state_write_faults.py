@@ -316,6 +316,25 @@ def test_an_order_still_out_when_the_state_file_fails_is_cancelled_once_it_lands
         _assert_reconcile_recovers(s)
 
 
+def test_an_order_still_out_when_the_state_file_fails_is_refused_by_the_order_group(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """As above, under the session's order group: the stop looks the order up once, does not
+    find it (it is still held in the network), and triggers the group, so the exchange refuses
+    the order when it arrives."""
+    with open_session(sim, tmp_path, send_workers=4, trade={"call_timeout_s": 10}) as s:
+        group = open_session_group(s.client, s.store, TradeConfig(), s.loop.log)
+        s.loop.executor.answers.order_group_id = group
+        _idle_pass(s)
+        sim.set_faults(hold_request_s=3)
+        error = _run_with_the_lock_taken_once_an_intent_is_pending(s)
+        # the worker has the exchange's answer: the held request was taken or refused
+        wait_until(lambda: s.loop.dispatch.answered, "the held request was answered")
+        assert s.orders() == [], "the orders that arrived after the stop were refused"
+        _assert_stopped_on_the_state_file(s, error, "locked")
+        assert group in error.one_line()
+
+
 def test_a_fill_while_the_state_file_is_locked_is_recovered_by_reconcile(
     session: Session,
 ) -> None:
