@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TypeGuard
 
 from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.runner.execution.order_group import GroupTrigger, trigger_session_group
-from kalshi_cli.runner.execution.unknown_orders import wait_out_unknown
+from kalshi_cli.runner.execution.unknown_orders import LostAnswer, wait_out_unknown
 from kalshi_cli.store.errors import InvalidTransition, StateFileUnwritable, StoreError
 from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -106,11 +106,12 @@ def refused_by_state_file(exc: StoreError) -> StateFileFailed:
 
 def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None) -> Withdrawal:
     """Cancel on the exchange every resting order the loop placed, and look up its orders of
-    unknown outcome, writing nothing (cancelling one found resting); trigger the session's
-    order group when something may still rest. Without a group, an order of unknown outcome is
-    looked up once a second until it shows or can no longer land (LANDING_WINDOW_S after its
-    failure), as at a shutdown (`unknown_orders.wait_out_unknown`). A second Ctrl-C (`abandon`)
-    stops the cancelling and the wait; what is left is reported."""
+    unknown outcome (an order whose answer is not booked yet among them), writing nothing
+    (cancelling one found resting); trigger the session's order group when something may still
+    rest. Without a group, an order of unknown outcome is looked up once a second until it
+    shows or can no longer land (LANDING_WINDOW_S after its failure), as at a shutdown
+    (`unknown_orders.wait_out_unknown`). A second Ctrl-C (`abandon`) stops the cancelling and
+    the wait; what is left is reported."""
     client, done = loop.client, Withdrawal()
     own = loop.own_resting()
     for order in own:
@@ -129,6 +130,11 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
         loop.portfolio.update_order(order.order_id, remaining=ZERO, status="canceled")
     # a copy: the executor's stays the record of what the state file missed
     unknown = dict(loop.executor.unknown_orders.unknown)
+    # an order whose request is still out (a send worker's) or whose answer was never booked
+    # may land after this stop began: of unknown outcome from now, looked up as one
+    now = loop.clock.monotonic()
+    for client_order_id, intent in loop.executor.answers.in_flight.intents.items():
+        unknown.setdefault(client_order_id, LostAnswer(intent.ticker, now))
 
     def look() -> None:
         for client_order_id, lost in list(unknown.items()):

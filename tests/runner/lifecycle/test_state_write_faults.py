@@ -131,8 +131,16 @@ def session(sim: SimHarness, tmp_path: Path) -> Iterator[Session]:
 
 
 @contextmanager
-def open_session(sim: SimHarness, tmp_path: Path, *, timeout_s: float = 10.0) -> Iterator[Session]:
-    """A market-maker loop on its own account, a second account making the book."""
+def open_session(
+    sim: SimHarness,
+    tmp_path: Path,
+    *,
+    timeout_s: float = 10.0,
+    send_workers: int = 0,
+    trade: dict[str, Any] | None = None,
+) -> Iterator[Session]:
+    """A market-maker loop on its own account, a second account making the book; with
+    `send_workers`, its exchange calls go off the deciding path as a live loop's do."""
     sim.create_market(TICKER)
     other = client_for(sim.new_account(balance_cents=10_000_000))
     book = Book(other, TICKER)
@@ -152,9 +160,9 @@ def open_session(sim: SimHarness, tmp_path: Path, *, timeout_s: float = 10.0) ->
     router = RecordingRouter()
     alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(ManualClock())))
     loop = build_loop(
-        Parts(client, store, feed, clock, log, alerts),
+        Parts(client, store, feed, clock, log, alerts, send_workers=send_workers),
         TradeOptions(strategies=(StrategyChoice("market-maker"),)),
-        TradeConfig(strategies={"market-maker": {}}),
+        TradeConfig(strategies={"market-maker": {}}, trade=trade or {}),
         [client.markets.get_market(TICKER)],
     )
     feed.start()
@@ -204,6 +212,32 @@ def _lock_once_an_intent_is_pending(state: Path, pipe_in: IO[str], pipe_out: IO[
     pipe_out.readline()
 
 
+def _run_with_the_lock_taken_once_an_intent_is_pending(s: Session) -> KalshiError:
+    """Run the loop; another process takes the state file's write lock as soon as an intent
+    is on disk, unanswered, and holds it until the loop has stopped."""
+    with subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, str(s.state)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        assert holder.stdin is not None and holder.stdout is not None
+        pipe_in, pipe_out = holder.stdin, holder.stdout
+
+        def lock_once_an_intent_is_pending() -> None:
+            _lock_once_an_intent_is_pending(s.state, pipe_in, pipe_out)
+
+        locker = threading.Thread(target=lock_once_an_intent_is_pending)
+        locker.start()
+        try:
+            with s.store.busy_timeout(0.5):
+                return _run_until_it_stops(s)
+        finally:
+            locker.join()
+            pipe_in.write("release\n")
+            pipe_in.flush()
+
+
 def _assert_stopped_on_the_state_file(s: Session, error: KalshiError, cause: str) -> None:
     assert error.exit_code == ExitCode.STATE_WRITE_FAILED, error.one_line()
     line = error.one_line()
@@ -249,36 +283,56 @@ def test_an_order_whose_answer_cannot_be_recorded_is_cancelled_on_the_exchange(
     lock: the answer cannot be written, but the order exists, so the loop must cancel it."""
     s = session
     _idle_pass(s)
-    with subprocess.Popen(
-        [sys.executable, "-c", LOCK_HOLDER, str(s.state)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as holder:
-        assert holder.stdin is not None and holder.stdout is not None
-        pipe_in, pipe_out = holder.stdin, holder.stdout
-
-        def lock_once_an_intent_is_pending() -> None:
-            _lock_once_an_intent_is_pending(s.state, pipe_in, pipe_out)
-
-        # the first order request waits 3 s in the network: its intent is on disk, and the
-        # lock is taken, before the exchange accepts it and answers
-        sim.set_faults(hold_request_s=3)
-        locker = threading.Thread(target=lock_once_an_intent_is_pending)
-        locker.start()
-        try:
-            with s.store.busy_timeout(0.5):
-                error = _run_until_it_stops(s)
-        finally:
-            locker.join()
-            pipe_in.write("release\n")
-            pipe_in.flush()
+    # the first order request waits 3 s in the network: its intent is on disk, and the lock
+    # is taken, before the exchange accepts it and answers
+    sim.set_faults(hold_request_s=3)
+    error = _run_with_the_lock_taken_once_an_intent_is_pending(s)
     placed = s.orders()
     # the market maker's bid and ask go out as one batch request: that request, nothing after
     assert len(placed) == 2, "the first request reached the exchange, and nothing after it"
     assert s.resting() == [], "the order whose answer was not recorded is not left resting"
     _assert_stopped_on_the_state_file(s, error, "locked")
     _assert_reconcile_recovers(s)
+
+
+def test_an_order_still_out_when_the_state_file_fails_is_cancelled_once_it_lands(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """With send workers (a live loop's default) the loop goes on deciding while an order's
+    request is out: a write that fails meanwhile (another process holds the write lock) stops
+    the loop with that request still unanswered. The order may land after the stop began, so
+    the stop looks it up as one of unknown outcome until it shows, and cancels it."""
+    # the answer is waited for longer than the request is held, so it is still out (not a
+    # timeout booked as unknown) when the state file fails
+    with open_session(sim, tmp_path, send_workers=4, trade={"call_timeout_s": 10}) as s:
+        _idle_pass(s)
+        # the bid and ask go out as one batch request, held 3 s in the network: the intents
+        # are on disk and the lock taken long before the exchange accepts them
+        sim.set_faults(hold_request_s=3)
+        error = _run_with_the_lock_taken_once_an_intent_is_pending(s)
+        wait_until(lambda: len(s.orders()) == 2, "the held request reached the exchange")
+        assert s.resting() == [], "an order that landed after the stop is not left resting"
+        _assert_stopped_on_the_state_file(s, error, "locked")
+        _assert_reconcile_recovers(s)
+
+
+def test_an_order_still_out_when_the_state_file_fails_is_refused_by_the_order_group(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """As above, under the session's order group: the stop looks the order up once, does not
+    find it (it is still held in the network), and triggers the group, so the exchange refuses
+    the order when it arrives."""
+    with open_session(sim, tmp_path, send_workers=4, trade={"call_timeout_s": 10}) as s:
+        group = open_session_group(s.client, s.store, TradeConfig(), s.loop.log)
+        s.loop.executor.answers.order_group_id = group
+        _idle_pass(s)
+        sim.set_faults(hold_request_s=3)
+        error = _run_with_the_lock_taken_once_an_intent_is_pending(s)
+        # the worker has the exchange's answer: the held request was taken or refused
+        wait_until(lambda: s.loop.dispatch.answered, "the held request was answered")
+        assert s.orders() == [], "the orders that arrived after the stop were refused"
+        _assert_stopped_on_the_state_file(s, error, "locked")
+        assert group in error.one_line()
 
 
 def test_a_fill_while_the_state_file_is_locked_is_recovered_by_reconcile(
