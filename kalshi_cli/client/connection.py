@@ -100,6 +100,18 @@ class FillQuarantine:
         self.listeners: list[Callable[[QuarantinedFill], None]] = []
         self.held: dict[str, QuarantinedFill] = {}
 
+    def listen(self, listener: Callable[[QuarantinedFill], None]) -> Callable[[], None]:
+        """Tell `listener` of each fill quarantined from now on; what is returned stops it (a
+        trade loop's, when the loop closes: one built and discarded at start must not count
+        the fills of the one that runs)."""
+        self.listeners.append(listener)
+
+        def stop() -> None:
+            if listener in self.listeners:
+                self.listeners.remove(listener)
+
+        return stop
+
     def add(self, raw: Mapping[str, Any], reason: str) -> None:
         found = QuarantinedFill.of(raw, reason)
         if found.key in self.held:

@@ -78,11 +78,11 @@ def assemble_loop(
     )
     # a fill listed without a field the spec requires (client.connection.FillQuarantine),
     # found while a worker reads the listing: booked on the deciding thread, before the
-    # listing's fills are
+    # listing's fills are; heard until the loop closes
     quarantine = getattr(getattr(client, "connection", None), "fill_quarantine", None)
     if quarantine is not None:
         doubt = executor.unknown_orders.fill_quarantined
-        quarantine.listeners.append(lambda found: dispatch.later(lambda: doubt(found)))
+        dispatch.on_close = quarantine.listen(lambda found: dispatch.later(lambda: doubt(found)))
     # which resting orders are the loop's, each strategy's, and their withdrawal
     own = OwnOrders(executor=executor, portfolio=portfolio, names=lineup.names)
     loop = TradeLoop(

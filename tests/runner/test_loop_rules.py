@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from kalshi_cli.client.connection import FillQuarantine
 from kalshi_cli.risk import RiskLimits
 from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.lifecycle.session import check_live, reconcile, start_loop
+from kalshi_cli.runner.loop import TradeLoop
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.records import PlaceRequest
@@ -177,6 +180,8 @@ class _FillsOnFirstPositionsRead(FakeClient):
     def __init__(self, exchange: Exchange, account_id: str, fill: Callable[[], None]) -> None:
         super().__init__(exchange, account_id)
         self._fill: Callable[[], None] | None = fill
+        # what the loop's assembly listens to on a client (KalshiClient.connection)
+        self.connection = SimpleNamespace(fill_quarantine=FillQuarantine())
 
     def get_positions(self, **filters: Any) -> list[Position]:
         if self._fill is not None:
@@ -185,7 +190,12 @@ class _FillsOnFirstPositionsRead(FakeClient):
         return super().get_positions(**filters)
 
 
-def test_a_fill_during_start_up_is_reconciled_not_refused(tmp_path: Path) -> None:
+def _restart_while_a_quote_fills(
+    tmp_path: Path, config: TradeConfig
+) -> tuple[TradeLoop, EventLog, _FillsOnFirstPositionsRead]:
+    """A loop started where the previous run's quote fills between the reconciliation and the
+    read of the positions: its first build is discarded (`positions_moved`) and a second one
+    runs."""
     state = tmp_path / "s.db"
     clock = ManualClock(START)
     first = make_rig(state, strategy="market-maker", clock=clock)
@@ -220,14 +230,33 @@ def test_a_fill_during_start_up_is_reconciled_not_refused(tmp_path: Path) -> Non
     loop = start_loop(
         parts,
         TradeOptions(strategies=(StrategyChoice("market-maker"),)),
-        TradeConfig(),
+        config,
         [client.get_market(t) for t in exchange.markets if exchange.markets[t].status == "open"],
     )
     assert log.counts.get("positions_moved") == 1
+    return loop, log, client
+
+
+def test_a_fill_during_start_up_is_reconciled_not_refused(tmp_path: Path) -> None:
+    loop, _, client = _restart_while_a_quote_fills(tmp_path, TradeConfig())
     assert loop.executor.answers.orders.read_lag_s == 2.5
     assert loop.portfolio.position(LAL) == next(
         p.position for p in client.get_positions() if p.ticker == LAL
     )
+
+
+def test_a_quarantined_fill_is_told_to_the_loop_that_runs_not_to_one_discarded_at_start(
+    tmp_path: Path,
+) -> None:
+    """A loop built and discarded at start (positions moved) left its listener on the client's
+    fill quarantine: with the calls on the deciding thread (`send_workers: 0`) a fill listed
+    without its count was then logged, recorded and alerted once by each loop ever built."""
+    loop, log, client = _restart_while_a_quote_fills(
+        tmp_path, TradeConfig(trade={"send_workers": 0})
+    )
+    client.connection.fill_quarantine.add({"ticker": LAL, "trade_id": "t-1"}, "no count_fp")
+    assert log.counts.get("fill_quarantined") == 1
+    assert loop.executor.unknown_orders.holds(LAL)
 
 
 def test_the_loop_builds_its_order_service_with_the_configured_read_lag(tmp_path: Path) -> None:
