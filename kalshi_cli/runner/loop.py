@@ -437,6 +437,7 @@ class TradeLoop:
         answers slowly), what is left is given up and logged, and fills are not read again."""
         from kalshi_cli.runner.lifecycle.stop import withdraw_at_stop
 
+        self.executor.stopping = True  # what the answers booked below would send, is not
         with Deadline.within(self.clock, self.settings.stop_deadline_s):
             abandoned = False
             # the calls still out are answered and booked first (within the stop's deadline),

@@ -231,3 +231,48 @@ def test_a_halts_withdrawals_go_out_side_by_side_off_the_deciding_path(
             gate.open.set()
         assert poll_until(lambda: not r.loop.portfolio.orders, between=lambda: _ticking(r))
         assert list(r.client.orders.iter_orders(status="resting")) == []
+
+
+def test_a_replacement_whose_cancels_are_answered_during_the_stop_is_not_sent(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The stop books the answers of the calls still out before it withdraws: a cancel of a
+    requote answered then used to send its replacement, a new order placed by a loop that is
+    stopping (which the withdrawal then had to cancel again). The replacement is dropped."""
+    ticker = "KXOFFPATH-SIM-T"
+    gate = Gate()
+    with rig(
+        sim, tmp_path, [ticker], strategy="market-maker", params={"requote_tolerance": "0"},
+        transport=gate, send_workers=2,
+    ) as r:  # fmt: skip
+        r.loop.tick(r.feed.drain_events(), full=True)
+        assert poll_until(lambda: _placed(r, ticker) == 2, between=lambda: _ticking(r))
+        gate.holds = lambda request: request.method == "DELETE"
+        r.books[ticker].quote("0.50", "0.70")
+        assert poll_until(gate.held.is_set, between=lambda: _ticking(r))
+        settling = threading.Event()
+        settle = r.loop.dispatch.settle
+
+        def settle_seen(*args: object, **kwargs: object) -> bool:
+            settling.set()
+            return settle(*args, **kwargs)  # type: ignore[arg-type]
+
+        r.loop.dispatch.settle = settle_seen  # type: ignore[method-assign]
+        marks: list[int] = []
+
+        def answer_once_stopping() -> None:
+            # the held cancels are answered while the stop books what is still out
+            if settling.wait(30):
+                marks.append(len(gate.log))
+            gate.open.set()
+
+        threading.Thread(target=answer_once_stopping, daemon=True).start()
+        r.loop.shutdown(cancel_resting=True)  # on the thread that owns the state file
+        assert marks, "the stop did not book the calls still out"
+        began = marks[0]
+        posts = [m for at, m, _, _ in gate.log[began:] if at == "start" and m == "POST"]
+        assert posts == [], gate.log[began:]
+        assert _placed(r, ticker) == 2
+        dropped = [e for e in r.events("intent_dropped") if e["ticker"] == ticker]
+        assert dropped and all(e["reason"] == "the loop is stopping" for e in dropped)
+        assert list(r.client.orders.iter_orders(status="resting")) == []

@@ -61,6 +61,10 @@ class LoopExecutor:
         self.sent = fills.sent
         self.cancels = cancels
         self.outbox = outbox
+        # set as the loop's stop begins: an order decided before it (a replacement whose
+        # cancels the stop books, a group's next leg) is dropped, never sent by a loop that
+        # is withdrawing its orders
+        self.stopping = False
 
     # ---------------------------------------------------------------- intents
 
@@ -164,6 +168,11 @@ class LoopExecutor:
         self.cancels.send_cancels(intent.ticker, intent.replaces, "replaced", replaced)
 
     def _send(self, intent: Intent, *, batch: bool, then: Callable[[Decimal | None], None]) -> None:
+        if self.stopping:
+            self._log.emit(
+                "intent_dropped", {"ticker": intent.ticker, "reason": "the loop is stopping"}
+            )
+            return then(None)
         # its slot of the order-rate cap is taken now, so the decisions after it count it
         self._risk.record_sent()
         if not self.outbox.send(intent, batch=batch, then=then):
