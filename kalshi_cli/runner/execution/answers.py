@@ -449,6 +449,9 @@ def added_exposure(view: PositionView, intent: Intent) -> Decimal:
     return view.after(intent).exposure() - view.exposure()
 
 
+_EDGE_PLACES = Decimal("0.0001")  # an intent's edge in its log lines
+
+
 def intent_fields(intent: Intent) -> dict[str, Any]:
     return {
         "ticker": intent.ticker,
@@ -457,7 +460,7 @@ def intent_fields(intent: Intent) -> dict[str, Any]:
         "price": intent.price,
         "count": intent.count,
         "model_fair": intent.model_fair,
-        "edge": intent.edge_after_fees.quantize(Decimal("0.0001")),
+        "edge": intent.edge_after_fees.quantize(_EDGE_PLACES),
         "tif": intent.time_in_force,
         "reduce_only": intent.reduce_only,
         "strategy": intent.strategy,
