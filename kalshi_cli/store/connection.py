@@ -16,8 +16,9 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from kalshi_cli.store import migrations
@@ -52,17 +53,24 @@ class Database:
         self.clock = clock
         self.depth = 0  # transactions open: 0 outside, 1 in BEGIN, more in savepoints
         self.intent_durability = "full"  # see the module docstring
+        # transactions ended by a rollback (or a failed commit): what a repository keeps of
+        # the file's rows is good only while this has not moved (`TradingStateRepository`)
+        self.rolled_back = 0
+        # only this connection can write the file (`Store.open(exclusive=True)`)
+        self.exclusive = False
 
-    @contextmanager
-    def intent_sync(self) -> Iterator[None]:
+    def intent_sync(self) -> AbstractContextManager[None]:
         """The synchronous mode for a pending intent's own commit: NORMAL inside the block
         when `intent_durability` is "normal" and the block is not inside a transaction (whose
         commit is the outer one's), FULL again after it."""
         if self.intent_durability == "full" or self.depth:
-            yield
-            return
+            return _UNCHANGED  # no statement: an order's intent is written before every order
         if self.intent_durability not in INTENT_DURABILITIES:
             raise ValueError(f"intent durability is one of {INTENT_DURABILITIES}")
+        return self._normal_sync()
+
+    @contextmanager
+    def _normal_sync(self) -> Iterator[None]:
         self.rows("PRAGMA synchronous = NORMAL")
         try:
             yield
@@ -79,37 +87,9 @@ class Database:
         finally:
             self.rows(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> Transaction:
         """Related writes, all or nothing. Nested blocks become savepoints."""
-        conn = self.conn
-        savepoint = f"sp{self.depth}" if self.depth else None
-        try:
-            conn.execute(f"SAVEPOINT {savepoint}" if savepoint else "BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise wrap_error(exc, self.path) from exc
-        self.depth += 1
-        try:
-            yield
-        except BaseException as exc:
-            self.depth -= 1
-            if savepoint and conn.in_transaction:
-                conn.execute(f"ROLLBACK TO {savepoint}")
-                conn.execute(f"RELEASE {savepoint}")
-            # an error such as SQLITE_FULL may have rolled the whole transaction back already:
-            # its savepoints are gone, and the error to report is that one
-            elif not savepoint and conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise wrap_error(exc, self.path) from exc
-            raise
-        self.depth -= 1
-        try:
-            conn.execute(f"RELEASE {savepoint}" if savepoint else "COMMIT")
-        except sqlite3.Error as exc:
-            if not savepoint and conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise wrap_error(exc, self.path) from exc
+        return Transaction(self)
 
     def write(self, sql: str, params: Sequence[object]) -> sqlite3.Cursor:
         try:
@@ -141,6 +121,59 @@ class Database:
             return self.rows(f"{sql} ORDER BY {order}", params)
         descending = ", ".join(f"{c.strip()} DESC" for c in order.split(","))
         return list(reversed(self.rows(f"{sql} ORDER BY {descending} LIMIT ?", [*params, limit])))
+
+
+class Transaction:
+    """`Database.transaction`'s block: BEGIN IMMEDIATE (or a savepoint when nested) on entry,
+    COMMIT (RELEASE) on a clean exit, ROLLBACK (TO the savepoint) on an exception, an SQLite
+    error raised as the store's. A class, not a generator: every order action opens one or
+    two, and a generator's context manager costs several calls more each."""
+
+    __slots__ = ("_db", "_savepoint")
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._savepoint: str | None = None
+
+    def __enter__(self) -> None:
+        db = self._db
+        savepoint = self._savepoint = f"sp{db.depth}" if db.depth else None
+        try:
+            db.conn.execute(f"SAVEPOINT {savepoint}" if savepoint else "BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise wrap_error(exc, db.path) from exc
+        db.depth += 1
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        db, conn, savepoint = self._db, self._db.conn, self._savepoint
+        db.depth -= 1
+        if exc is not None:
+            db.rolled_back += 1
+            if savepoint and conn.in_transaction:
+                conn.execute(f"ROLLBACK TO {savepoint}")
+                conn.execute(f"RELEASE {savepoint}")
+            # an error such as SQLITE_FULL may have rolled the whole transaction back already:
+            # its savepoints are gone, and the error to report is that one
+            elif not savepoint and conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise wrap_error(exc, db.path) from exc
+            return  # the exception goes on as it was
+        try:
+            conn.execute(f"RELEASE {savepoint}" if savepoint else "COMMIT")
+        except sqlite3.Error as error:
+            db.rolled_back += 1
+            if not savepoint and conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise wrap_error(error, db.path) from error
+
+
+_UNCHANGED = nullcontext()
 
 
 def create_state_file(path: Path, clock: Clock) -> list[str]:

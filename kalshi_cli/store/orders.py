@@ -74,12 +74,14 @@ class OrderRepository:
             raise ValueError(f"YES price {intent.price} is outside (0, 1)")
         if intent.count <= 0:
             raise ValueError(f"count {intent.count} must be positive")
-        now = self._db.clock.wall()
-        stored = replace(
-            intent,
-            created_at=intent.created_at or now,
-            updated_at=intent.updated_at or intent.created_at or now,
-        )
+        stored = intent
+        if not (intent.created_at and intent.updated_at):  # stamped by the caller, as a rule
+            now = self._db.clock.wall()
+            stored = replace(
+                intent,
+                created_at=intent.created_at or now,
+                updated_at=intent.updated_at or intent.created_at or now,
+            )
         row = (
             stored.client_order_id,
             stored.order_id,

@@ -83,6 +83,7 @@ class Store:
         self._conn = conn
         self._exclusive = exclusive
         self._db = db = Database(conn, path, clock)
+        db.exclusive = exclusive
         self.path = path
         self.clock = clock
         self.readonly = readonly

@@ -24,14 +24,36 @@ class TradingStateRepository:
         self._db = db
         self._settlements = settlements
         self._created: float | None = None
+        # on a file only this connection can write, the state as last read, and the count of
+        # rollbacks then (`_kept`)
+        self._state: TradingStateRecord | None = None
+        self._state_rolled_back = -1
 
     def trading_state(self) -> TradingStateRecord:
         """The current state; ACTIVE (source "default") when never set, as of the file's
-        creation."""
+        creation. The state is read before every order, inside the transaction that records
+        its intent; on a file held exclusively (a backtest's), no other connection can write
+        it and every write of this one goes through `set_trading_state`, so the row read last
+        is the row a read would return, until a write or a rollback (`_kept`)."""
+        kept = self._kept()
+        if kept is not None:
+            return kept
         rows = self._db.rows("SELECT state, reason, source, at FROM trading_state WHERE id = 1")
         if rows:
-            return TradingStateRecord(*rows[0])
-        return TradingStateRecord("ACTIVE", "never set", "default", self._created_at())
+            state = TradingStateRecord(*rows[0])
+        else:
+            state = TradingStateRecord("ACTIVE", "never set", "default", self._created_at())
+        if self._db.exclusive:
+            self._state, self._state_rolled_back = state, self._db.rolled_back
+        return state
+
+    def _kept(self) -> TradingStateRecord | None:
+        """The state read last, while nothing can have changed it since: the file is held
+        exclusively, this repository wrote no state since, and no transaction was rolled back
+        since (one that wrote the state, and was read inside, would leave it stale)."""
+        if self._state is None or self._state_rolled_back != self._db.rolled_back:
+            return None
+        return self._state
 
     def _created_at(self) -> float:  # unix seconds
         """When the file was made (its first migration): read once, as it never changes; the
@@ -49,6 +71,7 @@ class TradingStateRepository:
             raise ValueError(f"trading state must be one of {TRADING_STATES}, not {state!r}")
         record = TradingStateRecord(state, reason, source, self._db.clock.wall())
         values = (record.state, record.reason, record.source, record.at)
+        self._state = None  # read again after this write, whether it commits or not
         with self._db.transaction():
             self._db.conn.execute(
                 "INSERT INTO trading_state (id, state, reason, source, at) VALUES (1, ?, ?, ?, ?) "

@@ -11,6 +11,8 @@ the local venue.
 from __future__ import annotations
 
 import copy
+import functools
+import math
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
@@ -43,7 +45,7 @@ from kalshi_cli.vocabulary.models import (
 
 if TYPE_CHECKING:
     from kalshi_cli.sim.core.parts import CoreParts
-    from kalshi_cli.sim.core.records import SimFill
+    from kalshi_cli.sim.core.records import SimFill, SimOrder
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import SelfTradePrevention, TimeInForce
 
@@ -384,7 +386,14 @@ class VenueOrders:
         limit: int | None = None,
     ) -> Iterator[Order]:
         n = 0
-        for o in self._c.newest_first(self._c.core.history.orders, lambda o: o.created_time):
+        history = self._c.core.history
+        rows: Callable[[str], Sequence[SimOrder]] = history.orders
+        if status == "resting":
+            # a resting order is never archived (`History.archive_orders`), so the archive, of
+            # every finished order of the run, is not rebuilt to list the resting ones (a
+            # loop's stop proves none is left with this listing)
+            rows = functools.partial(history.orders, since=math.inf)
+        for o in self._c.newest_first(rows, lambda o: o.created_time):
             if ticker is not None and o.ticker != ticker:
                 continue
             if status is not None and o.status != status:

@@ -12,7 +12,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
@@ -125,19 +125,30 @@ class Deadline:
 _CURRENT: ContextVar[Deadline | None] = ContextVar("kalshi_deadline", default=None)
 
 
-@contextmanager
-def answers_within(seconds: float) -> Iterator[None]:
+def answers_within(seconds: float) -> AbstractContextManager[None]:
     """Give each request made in the block at most `seconds` for its answer, counted from the
     moment it leaves: the rate limiter's wait for a token is not counted, a request waiting its
     turn has not been sent. Where a caller would rather learn late than wait (the trade loop's
     own calls, runner/execution/dispatch.py): an order whose answer does not come in time is an
     order of unknown outcome, looked up afterwards, never sent again. Per thread, like
     `Deadline`."""
-    token = _ANSWER_WITHIN.set(seconds)
-    try:
-        yield
-    finally:
-        _ANSWER_WITHIN.reset(token)
+    return _AnswersWithin(seconds)
+
+
+class _AnswersWithin:
+    """`answers_within`'s block: a class, not a generator, as the trade loop opens one for
+    every call it makes (each order and cancel)."""
+
+    __slots__ = ("_seconds", "_token")
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+
+    def __enter__(self) -> None:
+        self._token = _ANSWER_WITHIN.set(self._seconds)
+
+    def __exit__(self, *exc: object) -> None:
+        _ANSWER_WITHIN.reset(self._token)
 
 
 def answer_limit() -> float | None:

@@ -8,8 +8,9 @@ returns".
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 
 from kalshi_cli.vocabulary.models import (
     ONE,
@@ -119,6 +120,12 @@ class PositionView:
         """Dollars at risk in this market: the entry cost plus what each resting order would cost
         if filled, except the part of an opposite order that only closes contracts held. Both
         directions of a two-sided quote are counted, which overstates on purpose."""
+        return self._exposure
+
+    @cached_property
+    def _exposure(self) -> Decimal:
+        # worked out once (the view is frozen): the account's total, the exposure rule and the
+        # orders in flight each ask it of the same view
         held = self.held_side
         closable = self.contracts
         total = self.entry_cost
@@ -133,9 +140,21 @@ class PositionView:
 
     def after(self, intent: Intent) -> PositionView:
         """This view as if the intent rested and the orders it replaces were gone."""
-        kept = tuple(o for o in self.resting if o.order_id not in intent.replaces)
+        replaced = intent.replaces
+        kept = [o for o in self.resting if o.order_id not in replaced] if replaced else self.resting
         pending = RestingOrder("", intent.side, intent.action, intent.price, intent.count)
-        return replace(self, resting=(*kept, pending))
+        # built whole rather than by `dataclasses.replace`, which reads every field by name:
+        # the risk engine and the exposure of the orders in flight ask this of every order
+        return PositionView(
+            self.ticker,
+            self.position,
+            self.avg_entry_price,
+            self.entry_cost,
+            self.opened_at,
+            (*kept, pending),
+            self.own,
+            self.account,
+        )
 
 
 def _direction_of(side: Side) -> BookSide:
@@ -186,9 +205,10 @@ class Intent:
     def fee(self) -> Decimal:
         return trading_fee(self.count, self.price, self.fee_rate)
 
-    @property
+    @cached_property
     def edge_after_fees(self) -> Decimal:
-        """Expected profit per contract at `model_fair`, after the fee."""
+        """Expected profit per contract at `model_fair`, after the fee: worked out once (the
+        intent is frozen), though the min-edge rule and the log lines of its order each ask."""
         gross = self.model_fair - self.price
         if self.action is Action.SELL:
             gross = -gross

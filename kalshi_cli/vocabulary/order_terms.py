@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
@@ -190,6 +191,7 @@ def owner_in(client_order_id: str) -> str | None:
     return match.group(1) if match else None
 
 
+@lru_cache(maxsize=256)  # a loop's few owners, spelled for each of its orders
 def owner_spelling(owner: str) -> str:
     """How `owned_client_order_id` spells `owner`: what `owner_in` gives back for its ids."""
     return _NOT_IN_ID.sub("-", owner)[:31] or "-"

@@ -66,3 +66,30 @@ def test_a_scratch_file_keeps_no_wal_and_a_shared_one_does(tmp_path: Path) -> No
     assert not (tmp_path / "scratch.db-wal").exists()
     with Store.open(tmp_path / "held.db", exclusive=True) as held:
         assert held._conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_the_trading_state_read_is_the_files_after_a_write_and_after_a_rollback(
+    tmp_path: Path,
+) -> None:
+    # the file held exclusively keeps the state it read last (it is read before every order):
+    # what this connection writes, commits or rolls back must still be what the next read says
+    with Store.open(tmp_path / "scratch.db", durable=False, exclusive=True) as store:
+        assert store.trading.trading_state().state == "ACTIVE"
+        store.orders.record_intent(_intent("c0"))
+        store.trading.set_trading_state("REDUCING", reason="breaker", source="test")
+        assert store.trading.trading_state().state == "REDUCING"
+        with pytest.raises(DuplicateIntentError), store.transaction():
+            store.trading.set_trading_state("HALTED", reason="kill switch", source="test")
+            assert store.trading.trading_state().state == "HALTED"
+            store.orders.record_intent(_intent("c0"))  # rolls the whole block back
+        assert store.trading.trading_state().state == "REDUCING"
+        with store.transaction():
+            with pytest.raises(DuplicateIntentError), store.transaction():
+                store.trading.set_trading_state("HALTED", reason="kill switch", source="test")
+                assert store.trading.trading_state().state == "HALTED"
+                store.orders.record_intent(_intent("c0"))  # the savepoint rolls back
+            assert store.trading.trading_state().state == "REDUCING"
+        store.trading.set_trading_state("ACTIVE", reason="resumed", source="test")
+        assert store.trading.trading_state().state == "ACTIVE"
+    with Store.open(tmp_path / "scratch.db") as again:
+        assert again.trading.trading_state().state == "ACTIVE"

@@ -53,6 +53,27 @@ def test_old_orders_and_fills_are_kept_compactly_and_read_back_the_same() -> Non
     assert more.fill_count == 2
 
 
+def test_the_resting_listing_after_compaction_is_every_resting_order_and_no_other() -> None:
+    """A listing of the resting orders (a loop's stop proves none is left with it) reads the
+    live orders alone: the archive holds only finished ones, however old the resting are."""
+    clock = ManualClock()
+    v = LocalVenue(clock, [MarketInfo(T, "KXTEST-26JAN01", "KXTEST")], balance=D(10_000))
+    yes = {D("0.40"): D(1000)}
+    no = {D("0.45"): D(1000)}
+    v.book_changed(T, yes, no)
+    old = v.client.orders.create_order(CreateOrder(T, BookSide.BID, D("0.31"), D(1)))
+    for _ in range(5):
+        quote = v.client.orders.create_order(CreateOrder(T, BookSide.BID, D("0.30"), D(1)))
+        v.client.orders.cancel_order(quote.order_id)
+    clock.advance(120)
+    v.book_changed(T, yes, no)  # the venue compacts: the cancelled quotes are archived
+    assert v.core.history.order_tiers(v.account) == (1, 5)
+    new = v.client.orders.create_order(CreateOrder(T, BookSide.BID, D("0.32"), D(1)))
+    resting = list(v.client.orders.iter_orders(status="resting"))
+    assert [o.order_id for o in resting] == [new.order_id, old.order_id]
+    assert resting == [o for o in v.client.orders.iter_orders() if o.status == "resting"]
+
+
 def test_a_market_volume_of_the_last_day_leaves_out_older_trades() -> None:
     """`volume_24h` counts the trades of the last 24 hours, as the simulator's tick keeps it:
     a run longer than a day neither reports its whole volume as the day's nor keeps an entry

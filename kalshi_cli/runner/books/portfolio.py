@@ -89,7 +89,7 @@ class Portfolio:
         # only changes with a fill, a settlement or an order of its market, so it is kept, and
         # so is each strategy's (its own part added) until the market changes
         self._views: dict[str, PositionView] = {}
-        self._owner_views: dict[tuple[str, str], PositionView] = {}
+        self._owner_views: dict[str, dict[str, PositionView]] = {}  # market -> owner -> view
         # the total exposure is kept as a sum, each market's part as counted in it, and the
         # markets changed since: an order then costs the markets it changed, not every one
         self._exposure = ZERO
@@ -199,9 +199,8 @@ class Portfolio:
     # ---------------------------------------------------------------- what the risk engine reads
 
     def _forget(self, ticker: str) -> None:
-        if self._views.pop(ticker, None) is not None and self._owner_views:
-            for key in [k for k in self._owner_views if k[0] == ticker]:
-                del self._owner_views[key]
+        if self._views.pop(ticker, None) is not None:
+            self._owner_views.pop(ticker, None)
         self._changed.add(ticker)
 
     def view(self, ticker: str) -> PositionView:
@@ -227,11 +226,11 @@ class Portfolio:
         view = self.view(ticker)
         if view.position == 0:
             return view  # nothing held: nobody's part, nothing of the account's to show
-        key = (ticker, owner)
-        mine = self._owner_views.get(key)
+        of_market = self._owner_views.setdefault(ticker, {})
+        mine = of_market.get(owner)
         if mine is None:
             own = self.owners.holding(owner, ticker, view.position)
-            mine = self._owner_views[key] = replace(
+            mine = of_market[owner] = replace(
                 view,
                 position=own.position,
                 avg_entry_price=own.avg_entry_price,

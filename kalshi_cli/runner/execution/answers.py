@@ -117,10 +117,12 @@ class AnswerBook:
         """Orders on their way: counted as resting until their answers are booked, each beside
         the ones before it in its market."""
         views: dict[str, PositionView] = {}
-        for intent, create in recorded:
+        last = len(recorded) - 1
+        for n, (intent, create) in enumerate(recorded):
             view = views.get(intent.ticker) or self._portfolio.view(intent.ticker)
-            self.in_flight.add(create.client_order_id, intent, view)
-            views[intent.ticker] = view.after(intent)
+            self.in_flight.add(create.client_order_id, intent, added_exposure(view, intent))
+            if n < last:  # a lone order, the usual, has none after it
+                views[intent.ticker] = view.after(intent)
 
     def answered(self, recorded: list[tuple[Intent, CreateOrder]]) -> None:
         for _, create in recorded:
@@ -431,8 +433,8 @@ class InFlight:
         self._added: dict[str, Decimal] = {}
         self.exposure = ZERO
 
-    def add(self, client_order_id: str, intent: Intent, view: PositionView) -> None:
-        added = added_exposure(view, intent)
+    def add(self, client_order_id: str, intent: Intent, added: Decimal) -> None:
+        """An order sent, and the exposure it adds (`added_exposure`)."""
         self.intents[client_order_id] = intent
         self._added[client_order_id] = added
         self.exposure += added
@@ -447,6 +449,9 @@ def added_exposure(view: PositionView, intent: Intent) -> Decimal:
     return view.after(intent).exposure() - view.exposure()
 
 
+_EDGE_PLACES = Decimal("0.0001")  # an intent's edge in its log lines
+
+
 def intent_fields(intent: Intent) -> dict[str, Any]:
     return {
         "ticker": intent.ticker,
@@ -455,7 +460,7 @@ def intent_fields(intent: Intent) -> dict[str, Any]:
         "price": intent.price,
         "count": intent.count,
         "model_fair": intent.model_fair,
-        "edge": intent.edge_after_fees.quantize(Decimal("0.0001")),
+        "edge": intent.edge_after_fees.quantize(_EDGE_PLACES),
         "tif": intent.time_in_force,
         "reduce_only": intent.reduce_only,
         "strategy": intent.strategy,
