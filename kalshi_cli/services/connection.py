@@ -9,10 +9,12 @@ docs/state-file.md "Where it lives".
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+import msgspec
+
+from kalshi_cli.config import repr_hiding
 from kalshi_cli.vocabulary.errors import CredentialsError, KalshiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 
@@ -25,17 +27,20 @@ if TYPE_CHECKING:
 Warn = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class ResolvedConnection:
-    """Where to connect and as whom, once the simulator (if any) is up and the key is loaded."""
+class ResolvedConnection(msgspec.Struct, frozen=True, kw_only=True):
+    """Where to connect and as whom, once the simulator (if any) is up and the key is loaded.
+    Its repr leaves the key out."""
 
     env: str
     api_base: str
     ws_url: str | None
     key_id: str | None
-    private_key: PrivateKey | None = field(repr=False)
+    private_key: PrivateKey | None
     private_key_path: Path | None  # None when the key came as PEM text or there is none
     embedded: bool
+
+    def __repr__(self) -> str:
+        return repr_hiding(self, ("private_key",))
 
     @property
     def authenticated(self) -> bool:
@@ -288,7 +293,7 @@ def choose_state_file(settings: Settings) -> Settings:
     that cannot be read as a state file is adopted too, so that every command refuses it (exit
     17) instead of starting an empty file beside it: an emptied file must never forget HALTED.
     """
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     from kalshi_cli.config import Origin, Source
 

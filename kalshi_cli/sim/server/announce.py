@@ -8,12 +8,10 @@ so joining costs no starlette, uvicorn or exchange core (tests/test_cold_start.p
 
 from __future__ import annotations
 
-import shlex
-from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class AccountInfo:
+class AccountInfo(NamedTuple):
     """The default account of a serving simulator: its endpoints and key."""
 
     api_base: str
@@ -23,10 +21,12 @@ class AccountInfo:
     key_type: str = "rsa"  # ApiKeyType: "rsa" or "ed25519"
 
     def to_json(self) -> dict[str, str]:
-        return asdict(self)
+        return self._asdict()
 
     def exports(self) -> str:
         """The shell lines that point `kalshi` in another shell at this account, for `eval`."""
+        import shlex
+
         pairs = (
             ("KALSHI_ENV", "sim"),
             ("KALSHI_API_BASE", self.api_base),

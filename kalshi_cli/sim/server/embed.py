@@ -307,9 +307,7 @@ def _serving_elsewhere(data_dir: Path, timeout_s: float) -> AccountInfo | None:
         try:
             server = json.loads((data_dir / "server.json").read_text())
             account = json.loads((data_dir / "account.json").read_text())
-            info = AccountInfo(
-                **{k: account[k] for k in AccountInfo.__dataclass_fields__ if k in account}
-            )
+            info = AccountInfo(**{k: account[k] for k in AccountInfo._fields if k in account})
             # a server.json left by a killed simulator names a dead pid: its port may serve
             # something else by now
             if info.api_base.startswith(server["base_url"]) and _alive(server["pid"]):
@@ -455,7 +453,7 @@ def ensure_simulator(
             announced = _await_announcement(_spawn(data_dir, scenario, tier, idle_stop_s))
             if announced:
                 fields = json.loads(announced)
-                return AccountInfo(**{k: fields[k] for k in AccountInfo.__dataclass_fields__})
+                return AccountInfo(**{k: fields[k] for k in AccountInfo._fields})
         # a simulator started some other way (`kalshi sim serve`) is on its way up, or ours
         # found the directory taken by one: join it
         info = _serving_elsewhere(data_dir, STARTUP_TIMEOUT_S)
