@@ -4,11 +4,11 @@ default, and `Settings.origins` records which won, so `kalshi config show` can s
 is what it is. Everything that belongs to one exchange environment sits in its `sim:`, `demo:`
 or `prod:` section, so a demo key is never picked up by a prod run, and every value is decoded
 strictly into frozen msgspec Structs: a misspelt limit is refused, never ignored. This module is
-imported by `kalshi config show`, so it stays light. See docs/configuration.md ("Validation",
-"In the code").
+imported by `kalshi config show`, so it stays light, and its hints are evaluated with the module
+(no `from __future__ import annotations`): msgspec would otherwise compile each field's type
+from its text as every command decodes the file. See docs/configuration.md ("Validation", "In
+the code").
 """
-
-from __future__ import annotations
 
 import os
 import re
