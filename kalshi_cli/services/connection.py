@@ -21,6 +21,7 @@ from kalshi_cli.vocabulary.exit_codes import ExitCode
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.config import Settings
+    from kalshi_cli.sim.server.announce import AccountInfo
     from kalshi_cli.store import ExchangeBinding, Store, StoreError
     from kalshi_cli.vocabulary.keys import PrivateKey
 
@@ -110,22 +111,11 @@ def no_credentials(settings: Settings) -> CredentialsError:
 
 
 def _embedded(settings: Settings, *, anonymous: bool, warn: Warn) -> ResolvedConnection:
-    from kalshi_cli.sim.server.embed import SimulatorBusy, SimulatorFailed, ensure_simulator
-    from kalshi_cli.vocabulary.errors import TransportError
+    from kalshi_cli.sim.server.announce import serving_account
 
-    try:
-        account = ensure_simulator(
-            settings.data_dir,
-            scenario=settings.scenario,
-            tier=settings.tier,
-            idle_stop_s=settings.idle_stop,
-        )
-    except (SimulatorBusy, SimulatorFailed) as exc:
-        raise TransportError(
-            str(exc),
-            hint=f"see {settings.data_dir / 'server.log'}; `kalshi sim status` says what "
-            "serves it, `kalshi sim stop` stops it",
-        ) from None
+    account = serving_account(settings.data_dir)
+    if account is None:  # none serves it: only now the code that starts one is imported
+        account = _start_simulator(settings)
     if settings.api_key_id or settings.private_key_path or settings.private_key:
         warn(
             "the embedded simulator uses its own account; the configured sim key is "
@@ -147,6 +137,27 @@ def _embedded(settings: Settings, *, anonymous: bool, warn: Warn) -> ResolvedCon
         private_key_path=key_path,
         embedded=True,
     )
+
+
+def _start_simulator(settings: Settings) -> AccountInfo:
+    """The account of the simulator of `settings.data_dir`, started in the background if none
+    serves it by now."""
+    from kalshi_cli.sim.server.embed import SimulatorBusy, SimulatorFailed, ensure_simulator
+    from kalshi_cli.vocabulary.errors import TransportError
+
+    try:
+        return ensure_simulator(
+            settings.data_dir,
+            scenario=settings.scenario,
+            tier=settings.tier,
+            idle_stop_s=settings.idle_stop,
+        )
+    except (SimulatorBusy, SimulatorFailed) as exc:
+        raise TransportError(
+            str(exc),
+            hint=f"see {settings.data_dir / 'server.log'}; `kalshi sim status` says what "
+            "serves it, `kalshi sim stop` stops it",
+        ) from None
 
 
 def _load_key(
