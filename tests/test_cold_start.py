@@ -130,7 +130,8 @@ def test_a_network_command_joining_a_simulator_imports_the_client_only(
     tmp_path: Path,
 ) -> None:
     """`kalshi markets --json` joining a simulator another process serves needs the client
-    only: not the simulator's server stack (starlette, uvicorn, the exchange core), nor httpx's
+    only: not the simulator's server stack (starlette, uvicorn, the exchange core) nor the code
+    that starts one (`embed`: it reads what the serving one announced), nor httpx's
     own command-line client (click, pygments, rich), which its package imports whenever they
     are installed (kalshi_cli/__main__.py), nor the client's areas other than markets (each
     is imported on first use, the order request shapes with the orders area)."""
@@ -144,11 +145,7 @@ def test_a_network_command_joining_a_simulator_imports_the_client_only(
     assert "kalshi_cli.client.client" in modules  # it did go over the network
     loaded = sorted(m for m in modules if m.startswith(("uvicorn", "starlette", "kalshi_cli.sim.")))
     # (the package `kalshi_cli.sim.server` itself is a docstring: it imports nothing)
-    assert loaded == [
-        "kalshi_cli.sim.server",
-        "kalshi_cli.sim.server.announce",
-        "kalshi_cli.sim.server.embed",
-    ]
+    assert loaded == ["kalshi_cli.sim.server", "kalshi_cli.sim.server.announce"]
     renderers = sorted(m for m in modules if m.split(".")[0] in ("click", "pygments", "rich"))
     assert renderers == []
     areas = sorted(m for m in modules if m.removeprefix("kalshi_cli.client.") in AREAS)

@@ -49,19 +49,23 @@ def no_color() -> bool:
 
 def to_jsonable(value: Any) -> Any:
     """Decimals become strings (never floats), paths strings, enums their values."""
-    from decimal import Decimal  # here: `kalshi --help` and plain tables need no decimal
+    # here, once per document: `kalshi --help` and plain tables need no decimal
+    from decimal import Decimal
 
-    if isinstance(value, Decimal):
-        return f"{value:f}"
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    return value
+    def jsonable(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return f"{value:f}"
+        if isinstance(value, Enum):
+            return value.value
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, dict):
+            return {str(k): jsonable(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [jsonable(v) for v in value]
+        return value
+
+    return jsonable(value)
 
 
 def dumps(document: Any, *, compact: bool = False) -> str:

@@ -4,17 +4,16 @@ default, and `Settings.origins` records which won, so `kalshi config show` can s
 is what it is. Everything that belongs to one exchange environment sits in its `sim:`, `demo:`
 or `prod:` section, so a demo key is never picked up by a prod run, and every value is decoded
 strictly into frozen msgspec Structs: a misspelt limit is refused, never ignored. This module is
-imported by `kalshi config show`, so it stays light. See docs/configuration.md ("Validation",
-"In the code").
+imported by `kalshi config show`, so it stays light, and its hints are evaluated with the module
+(no `from __future__ import annotations`): msgspec would otherwise compile each field's type
+from its text as every command decodes the file. See docs/configuration.md ("Validation", "In
+the code").
 """
-
-from __future__ import annotations
 
 import os
 import re
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
@@ -363,9 +362,9 @@ KEYS_BY_NAME = {k.name: k for k in KEYS}
 # Settings
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Every setting of one run, resolved, with where each came from (`origins`)."""
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Every setting of one run, resolved, with where each came from (`origins`). Its repr
+    leaves out the private key's text and its passphrase (`repr_hiding`)."""
 
     env: str
     timeout: float
@@ -374,8 +373,8 @@ class Settings:
     ws_url: str | None
     api_key_id: str | None
     private_key_path: Path | None
-    private_key: str | None = field(repr=False)
-    private_key_passphrase: str | None = field(repr=False)
+    private_key: str | None
+    private_key_passphrase: str | None
     tier: str
     state: Path
     data_dir: Path
@@ -384,7 +383,10 @@ class Settings:
     config_path: Path
     config_exists: bool
     home: Path | None
-    origins: dict[str, Origin] = field(compare=False)
+    origins: dict[str, Origin]
+
+    def __repr__(self) -> str:
+        return repr_hiding(self, ("private_key", "private_key_passphrase"))
 
     @property
     def embedded_simulator(self) -> bool:
@@ -430,6 +432,17 @@ class Settings:
 
         # a value no key calls secret can still hold one: a URL with a password or a token
         return mask_text(str(value)) if looks_secret(str(value)) else str(value)
+
+
+def repr_hiding(record: msgspec.Struct, hidden: tuple[str, ...]) -> str:
+    """`record`'s repr without the fields `hidden` names (a private key, its passphrase), so
+    no log line or traceback shows them."""
+    shown = (
+        f"{name}={getattr(record, name)!r}"
+        for name in record.__struct_fields__
+        if name not in hidden
+    )
+    return f"{type(record).__name__}({', '.join(shown)})"
 
 
 def mask(value: str, *, partial: bool = False) -> str:

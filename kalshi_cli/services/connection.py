@@ -9,33 +9,39 @@ docs/state-file.md "Where it lives".
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+import msgspec
+
+from kalshi_cli.config import repr_hiding
 from kalshi_cli.vocabulary.errors import CredentialsError, KalshiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.config import Settings
+    from kalshi_cli.sim.server.announce import AccountInfo
     from kalshi_cli.store import ExchangeBinding, Store, StoreError
     from kalshi_cli.vocabulary.keys import PrivateKey
 
 Warn = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class ResolvedConnection:
-    """Where to connect and as whom, once the simulator (if any) is up and the key is loaded."""
+class ResolvedConnection(msgspec.Struct, frozen=True, kw_only=True):
+    """Where to connect and as whom, once the simulator (if any) is up and the key is loaded.
+    Its repr leaves the key out."""
 
     env: str
     api_base: str
     ws_url: str | None
     key_id: str | None
-    private_key: PrivateKey | None = field(repr=False)
+    private_key: PrivateKey | None
     private_key_path: Path | None  # None when the key came as PEM text or there is none
     embedded: bool
+
+    def __repr__(self) -> str:
+        return repr_hiding(self, ("private_key",))
 
     @property
     def authenticated(self) -> bool:
@@ -105,22 +111,11 @@ def no_credentials(settings: Settings) -> CredentialsError:
 
 
 def _embedded(settings: Settings, *, anonymous: bool, warn: Warn) -> ResolvedConnection:
-    from kalshi_cli.sim.server.embed import SimulatorBusy, SimulatorFailed, ensure_simulator
-    from kalshi_cli.vocabulary.errors import TransportError
+    from kalshi_cli.sim.server.announce import serving_account
 
-    try:
-        account = ensure_simulator(
-            settings.data_dir,
-            scenario=settings.scenario,
-            tier=settings.tier,
-            idle_stop_s=settings.idle_stop,
-        )
-    except (SimulatorBusy, SimulatorFailed) as exc:
-        raise TransportError(
-            str(exc),
-            hint=f"see {settings.data_dir / 'server.log'}; `kalshi sim status` says what "
-            "serves it, `kalshi sim stop` stops it",
-        ) from None
+    account = serving_account(settings.data_dir)
+    if account is None:  # none serves it: only now the code that starts one is imported
+        account = _start_simulator(settings)
     if settings.api_key_id or settings.private_key_path or settings.private_key:
         warn(
             "the embedded simulator uses its own account; the configured sim key is "
@@ -142,6 +137,27 @@ def _embedded(settings: Settings, *, anonymous: bool, warn: Warn) -> ResolvedCon
         private_key_path=key_path,
         embedded=True,
     )
+
+
+def _start_simulator(settings: Settings) -> AccountInfo:
+    """The account of the simulator of `settings.data_dir`, started in the background if none
+    serves it by now."""
+    from kalshi_cli.sim.server.embed import SimulatorBusy, SimulatorFailed, ensure_simulator
+    from kalshi_cli.vocabulary.errors import TransportError
+
+    try:
+        return ensure_simulator(
+            settings.data_dir,
+            scenario=settings.scenario,
+            tier=settings.tier,
+            idle_stop_s=settings.idle_stop,
+        )
+    except (SimulatorBusy, SimulatorFailed) as exc:
+        raise TransportError(
+            str(exc),
+            hint=f"see {settings.data_dir / 'server.log'}; `kalshi sim status` says what "
+            "serves it, `kalshi sim stop` stops it",
+        ) from None
 
 
 def _load_key(
@@ -288,7 +304,7 @@ def choose_state_file(settings: Settings) -> Settings:
     that cannot be read as a state file is adopted too, so that every command refuses it (exit
     17) instead of starting an empty file beside it: an emptied file must never forget HALTED.
     """
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     from kalshi_cli.config import Origin, Source
 

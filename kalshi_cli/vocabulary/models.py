@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 from functools import cache, cached_property, partial
@@ -501,8 +500,7 @@ class Fill(Answer, frozen=True, kw_only=True):
         return self.count if self.book_side is BookSide.BID else -self.count
 
 
-@dataclass(frozen=True)
-class QuarantinedFill:
+class QuarantinedFill(msgspec.Struct, frozen=True):
     """A listed fill that lacks a field the spec requires: kept as sent, with why, never
     applied. `key` names it across reads (its fill id, else its trade id, else its text)."""
 
@@ -677,8 +675,7 @@ def _fee_type(value: Any) -> FeeType:
     return fee_type
 
 
-@dataclass(frozen=True)
-class FeeModel:
+class FeeModel(msgspec.Struct, frozen=True):
     """The fees of one market: its series' (or event override's) type and multiplier, and the
     market's fee waiver (unix seconds; no fee before it)."""
 
@@ -730,8 +727,7 @@ class FeeModel:
         return trading_fee(count, price, taker_rate if taker else maker_rate)
 
 
-@dataclass(frozen=True)
-class FeeCharge:
+class FeeCharge(msgspec.Struct, frozen=True):
     """What one fill costs in fees, by Kalshi's fee-rounding page: the trade fee, a rounding fee
     that keeps the balance at its precision, and a whole-cent rebate from the order's
     accumulator. `net` is what the balance pays (and what the simulator reports as

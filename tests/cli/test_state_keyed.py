@@ -10,7 +10,6 @@ version is adopted in place by the first account that binds it, so its HALTED is
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -173,7 +172,7 @@ def _rotated(sim: SimHarness, home: Path, *, delete_old: bool) -> AccountInfo:
                 private_key=load_private_key(path=str(pem))[0],
             ) as new:
                 new.api_keys.delete_api_key(old.key_id)
-    return replace(old, key_id=made.api_key_id, private_key_path=str(pem))
+    return old._replace(key_id=made.api_key_id, private_key_path=str(pem))
 
 
 @pytest.mark.parametrize("delete_old", [False, True], ids=["old-key-kept", "old-key-deleted"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -190,7 +189,7 @@ def test_a_restart_keeps_the_subaccounts_of_rfqs_quotes_and_their_trades(tmp_pat
     first.close()
     second = _harness(tmp_path / "sim", clock)
     try:
-        moved = [replace(who, api_base=second.account.api_base) for who in (requester, maker)]
+        moved = [who._replace(api_base=second.account.api_base) for who in (requester, maker)]
         after = [seen(second, moved[0], 1), seen(second, moved[1], 2)]
         assert after == before
         assert after[0][0]["creator_subaccount"] == 1 and after[1][3] == -10

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -306,7 +305,7 @@ def test_a_restarted_simulator_has_the_same_rfqs_quotes_fills_and_positions(
     with start_simulator(tmp_path, scenario="empty", tier="prime", clock=clock) as second:
         sim = SimHarness(second)
         # the same keys, at the new address
-        moved = [replace(who, api_base=second.account.api_base) for who in accounts]
+        moved = [who._replace(api_base=second.account.api_base) for who in accounts]
         requester, maker = moved[0], moved[1]
         after = [_everything(sim, who) for who in moved]
         assert after == before

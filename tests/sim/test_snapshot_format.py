@@ -10,7 +10,6 @@ import struct
 import subprocess
 import sys
 import uuid
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -112,7 +111,7 @@ def test_a_served_simulators_state_comes_back_whole_through_a_snapshot(tmp_path:
     with start_simulator(tmp_path, scenario="empty", tier="advanced") as second:
         sim = SimHarness(second)
         # the same keys, at the new address
-        me, other = (replace(who, api_base=second.account.api_base) for who in (me, other))
+        me, other = (who._replace(api_base=second.account.api_base) for who in (me, other))
         assert [_everything(sim, who) for who in (me, other)] == before
         # it goes on where it stopped: the client order id is still taken, the book still
         # crosses the resting ask

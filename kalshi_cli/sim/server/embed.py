@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, TextIO, TypedDict, Unpack
 
-from kalshi_cli.sim.server.announce import AccountInfo
+from kalshi_cli.sim.server.announce import AccountInfo, serving, serving_account
 
 if TYPE_CHECKING:
     from kalshi_cli.sim.server.routing import ResponseHook, SimState
@@ -299,42 +299,6 @@ def start_simulator(data_dir: Path, **options: Unpack[SimulatorOptions]) -> Runn
     return sim
 
 
-def _serving_elsewhere(data_dir: Path, timeout_s: float) -> AccountInfo | None:
-    """The account of the simulator serving `data_dir`, once it answers (one look when
-    `timeout_s` is 0)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            server = json.loads((data_dir / "server.json").read_text())
-            account = json.loads((data_dir / "account.json").read_text())
-            info = AccountInfo(
-                **{k: account[k] for k in AccountInfo.__dataclass_fields__ if k in account}
-            )
-            # a server.json left by a killed simulator names a dead pid: its port may serve
-            # something else by now
-            if info.api_base.startswith(server["base_url"]) and _alive(server["pid"]):
-                host, port = server["base_url"].rsplit("//", 1)[1].rsplit(":", 1)
-                with socket.create_connection((host.strip("[]"), int(port)), timeout=1):
-                    return info
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(0.05)
-
-
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, another user's
-    return True
-
-
 def _lock_held(data_dir: Path) -> bool:
     """Whether a simulator holds the directory's server lock (a probe: taken and given back)."""
     handle = _lock(data_dir)
@@ -444,30 +408,24 @@ def ensure_simulator(
     does. No command's exit stops it: `stop_simulator` or `idle_stop_s` without a client does."""
     data_dir = Path(data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    info = _serving_elsewhere(data_dir, 0)
+    info = serving(data_dir, 0)
     if info is not None:
         return info
     with _starting(data_dir):
-        info = _serving_elsewhere(data_dir, 0)
+        info = serving(data_dir, 0)
         if info is not None:
             return info
         if not _lock_held(data_dir):
             announced = _await_announcement(_spawn(data_dir, scenario, tier, idle_stop_s))
             if announced:
                 fields = json.loads(announced)
-                return AccountInfo(**{k: fields[k] for k in AccountInfo.__dataclass_fields__})
+                return AccountInfo(**{k: fields[k] for k in AccountInfo._fields})
         # a simulator started some other way (`kalshi sim serve`) is on its way up, or ours
         # found the directory taken by one: join it
-        info = _serving_elsewhere(data_dir, STARTUP_TIMEOUT_S)
+        info = serving(data_dir, STARTUP_TIMEOUT_S)
         if info is not None:
             return info
     raise SimulatorFailed(f"the simulator of {data_dir} did not start: {_log_tail(data_dir)}")
-
-
-def serving_account(data_dir: Path) -> AccountInfo | None:
-    """The account of the simulator serving `data_dir` now, or None; starts nothing."""
-    data_dir = Path(data_dir).expanduser().resolve()
-    return _serving_elsewhere(data_dir, 0) if data_dir.is_dir() else None
 
 
 def simulator_status(data_dir: Path) -> dict[str, Any]:
