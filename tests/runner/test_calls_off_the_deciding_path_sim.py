@@ -189,6 +189,63 @@ def test_an_order_call_held_past_the_call_timeout_frees_its_worker_and_lands_as_
         assert r.events("safe_mode") == []
 
 
+def test_a_held_lookup_of_one_markets_lost_orders_holds_only_that_market(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Orders whose answers were lost in two markets: each market's are looked up on a call of
+    its own, so the lookup of one market's, held in the network, holds neither the other's
+    lookup nor its booking. Every order is found where it landed and none is sent again."""
+    tickers = ["KXOFFPATH-SIM-L1", "KXOFFPATH-SIM-L2"]
+    gate = Gate()
+    with rig(
+        sim, tmp_path, tickers, strategy="market-maker", params={}, batch_wait_s=0.0,
+        transport=gate, send_workers=4,
+    ) as r:  # fmt: skip
+        try:
+            # no lookup until both markets' orders are lost, so the first round sees both
+            r.loop.settings = replace(r.loop.settings, resolve_s=3600.0)
+            r.loop._next_resolve = r.loop.clock.monotonic() + 3600.0
+            sim.set_faults(drop_response_after_commit_rate=1.0)
+            r.loop.tick(r.feed.drain_events(), full=True)
+            unknown = r.loop.executor.unknown_orders.unknown
+
+            def lost_in_both() -> bool:
+                return len(unknown) == 4 and {u.ticker for u in unknown.values()} == set(tickers)
+
+            assert poll_until(lost_in_both, between=lambda: _ticking(r))
+            sim.clear_faults()
+            # the market whose orders a single round of lookups would ask for first
+            held = next(iter(unknown.values())).ticker
+            [free] = set(tickers) - {held}
+            gate.holds = lambda request: (
+                request.method == "GET"
+                and request.url.path == "/trade-api/v2/portfolio/orders"
+                and request.url.params.get("ticker") == held
+            )
+            r.loop.settings = replace(r.loop.settings, resolve_s=1.0)
+            r.loop._next_resolve = r.loop.clock.monotonic()
+
+            def free_resolved() -> bool:
+                return all(u.ticker == held for u in unknown.values())
+
+            assert poll_until(free_resolved, between=lambda: _ticking(r))
+            assert gate.held.is_set() and not gate.open.is_set()
+            assert {u.ticker for u in unknown.values()} == {held}
+            resolved = {str(e["ticker"]) for e in r.events("order_resolved")}
+            assert resolved == {free}
+        finally:
+            gate.open.set()
+        assert poll_until(lambda: not unknown, between=lambda: _ticking(r))
+        for ticker in tickers:
+            on_exchange = list(r.client.orders.iter_orders(ticker=ticker))
+            intents = [i for i in r.store.orders.intents() if i.ticker == ticker]
+            # looked up, never sent again: the two quotes of the first pass, each once
+            assert len(on_exchange) == 2 and len(intents) == 2
+            assert {o.client_order_id for o in on_exchange} == {i.client_order_id for i in intents}
+            assert {i.status for i in intents} == {"resting"}
+        assert r.events("safe_mode") == []
+
+
 def test_a_halts_withdrawals_go_out_side_by_side_off_the_deciding_path(
     sim: SimHarness, tmp_path: Path
 ) -> None:

@@ -92,7 +92,7 @@ class UnknownOrders:
         alert: Callable[[str, str, str, dict[str, str]], None],  # post an operator alert
     ) -> None:
         self.dispatch = wire.dispatch
-        self._looking = False  # a round of lookups is out (resolve_later)
+        self._looking: set[str] = set()  # markets whose lookups are out (resolve_later)
         self._client = wire.client
         self._store = store
         self._portfolio = portfolio
@@ -180,19 +180,26 @@ class UnknownOrders:
         self._settle(looked, guarded=True, sent_at=sent_at)
 
     def resolve_later(self, *, guarded: bool = True) -> None:
-        """`resolve` with the lookups off the deciding path (runner/execution/dispatch.py): the
-        answers are settled when booked; one round of lookups out at a time."""
-        if self._looking:
-            return
-        self._looking = True
-        lost = dict(self.unknown)
-        sent_at = self._guard.stamp()
+        """`resolve` with the lookups off the deciding path (runner/execution/dispatch.py), each
+        market's orders on a call of their own, so a lookup held in the network holds only its
+        own market's (the others' are booked meanwhile, and their markets quote again); the
+        answers are settled when booked; one call out per market at a time."""
+        by_market: dict[str, dict[str, LostAnswer]] = {}
+        for client_order_id, lost in self.unknown.items():
+            by_market.setdefault(lost.ticker, {})[client_order_id] = lost
+        for ticker, lost_here in by_market.items():
+            if ticker in self._looking:
+                continue
+            self._looking.add(ticker)
+            booked = partial(self._looked, ticker, guarded, self._guard.stamp())
+            self.dispatch.send((), partial(self.look, lost_here), booked, Urgency.EXIT)
 
-        def booked(answer: CallAnswer[Looked]) -> None:
-            self._looking = False
-            self._settle(answer.get(), guarded=guarded, sent_at=sent_at)
-
-        self.dispatch.send((), lambda: self.look(lost), booked, Urgency.EXIT)
+    def _looked(
+        self, ticker: str, guarded: bool, sent_at: float, answer: CallAnswer[Looked]
+    ) -> None:
+        """A market's lookups made on a worker (`resolve_later`), booked."""
+        self._looking.discard(ticker)
+        self._settle(answer.get(), guarded=guarded, sent_at=sent_at)
 
     def look(self, lost: dict[str, LostAnswer]) -> Looked:
         """The exchange's part of `resolve` alone (no state file, no view): each lookup in
