@@ -78,11 +78,12 @@ def assemble_loop(
     )
     # a fill listed without a field the spec requires (client.connection.FillQuarantine),
     # found while a worker reads the listing: booked on the deciding thread, before the
-    # listing's fills are; heard until the loop closes
+    # listing's fills are; heard until the loop lets go (`TradeLoop.let_go`)
     quarantine = getattr(getattr(client, "connection", None), "fill_quarantine", None)
+    stop_listening = None
     if quarantine is not None:
         doubt = executor.unknown_orders.fill_quarantined
-        dispatch.on_close = quarantine.listen(lambda found: dispatch.later(lambda: doubt(found)))
+        stop_listening = quarantine.listen(lambda found: dispatch.later(lambda: doubt(found)))
     # which resting orders are the loop's, each strategy's, and their withdrawal
     own = OwnOrders(executor=executor, portfolio=portfolio, names=lineup.names)
     loop = TradeLoop(
@@ -96,6 +97,7 @@ def assemble_loop(
     )
     # between two withdraw cancels, the heartbeat if it is due
     own.after_each = loop.beat_if_due
+    loop.on_let_go = stop_listening
     return loop
 
 

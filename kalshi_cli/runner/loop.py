@@ -150,6 +150,9 @@ class TradeLoop:
         # a paper loop answers its kill switch here, on each full pass while HALTED
         # (runner/lifecycle/paper.py `answer_kill`, paper_kill.py)
         self.on_halted: Callable[[], None] | None = None
+        # what the loop listens to outside itself (the client's fill quarantine): let go once,
+        # after the stop's last read of the fills, or when a loop built at start is discarded
+        self.on_let_go: Callable[[], None] | None = None
 
     # ---------------------------------------------------------------- what the parts share
 
@@ -425,6 +428,12 @@ class TradeLoop:
 
     # ---------------------------------------------------------------- the end
 
+    def let_go(self) -> None:
+        """Stop listening outside the loop (`on_let_go`), once."""
+        if self.on_let_go is not None:
+            let_go, self.on_let_go = self.on_let_go, None
+            let_go()
+
     def own_resting(self) -> list[OpenOrder]:
         """The resting orders this loop placed: those its shutdown cancels (not one by hand)."""
         return self.own.resting()
@@ -465,6 +474,8 @@ class TradeLoop:
                     )
             if not abandoned:
                 self.executor.fills.sync()  # with what the stop's deadline leaves
+        # only now: a fill that last read left out for a missing field is still told
+        self.let_go()
         self.heartbeat.beat()
         summary = replace(self.summary(), not_proven=self.not_proven)
         self.log.emit("stopped", summary.to_json())

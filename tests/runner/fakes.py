@@ -485,6 +485,7 @@ def make_rig(
     trade: dict[str, Any] | None = None,
     strategies: Sequence[Any] = (),  # specs, or StrategyChoice with its params file
     assign: tuple[tuple[str, str], ...] = (),
+    send_workers: int = 0,  # the loop's exchange calls on the deciding thread, by default
 ) -> Rig:
     from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
     from kalshi_cli.runner.books.eventlog import EventLog
@@ -510,7 +511,7 @@ def make_rig(
         trade=trade or {},
     )
     markets = [client.get_market(t) for t in exchange.markets]
-    parts = Parts(client, store, feed, clock, log)
+    parts = Parts(client, store, feed, clock, log, send_workers=send_workers)
     if read_lag_s is not None:
         parts.read_lag_s = read_lag_s
     loop = build_loop(

@@ -259,6 +259,29 @@ def test_a_quarantined_fill_is_told_to_the_loop_that_runs_not_to_one_discarded_a
     assert loop.executor.unknown_orders.holds(LAL)
 
 
+def test_a_fill_quarantined_by_the_stops_last_read_is_told_to_the_loop(
+    tmp_path: Path,
+) -> None:
+    """The stop reads the fills once more after its withdrawal: a fill that read lists without
+    a field the spec requires is still logged, recorded and alerted, not left unheard because
+    the loop let go of the quarantine as its calls closed."""
+    loop, log, client = _restart_while_a_quote_fills(
+        tmp_path, TradeConfig(trade={"send_workers": 0})
+    )
+    listed = client.iter_fills
+
+    def fills_with_one_unreadable(**filters: Any) -> Any:
+        client.connection.fill_quarantine.add({"ticker": LAL, "trade_id": "t-9"}, "no count_fp")
+        return listed(**filters)
+
+    client.iter_fills = fills_with_one_unreadable  # type: ignore[method-assign]
+    loop.shutdown(cancel_resting=True)
+    assert log.counts.get("fill_quarantined") == 1
+    assert loop.store.events.count_events("fill_quarantined") == 1
+    client.connection.fill_quarantine.add({"ticker": LAL, "trade_id": "t-10"}, "no count_fp")
+    assert log.counts.get("fill_quarantined") == 1, "a stopped loop hears no more"
+
+
 def test_the_loop_builds_its_order_service_with_the_configured_read_lag(tmp_path: Path) -> None:
     # `read_lag` (KALSHI_READ_LAG) reaches the loop: its order service (and the reconcile and
     # kill switch that service runs) trusts no listing sooner than that after a write

@@ -112,8 +112,6 @@ class Dispatch:
         # it, then takes its news again); without, a market is busy only within one call
         self.on_busy: Callable[[str], None] | None = None
         self.on_free: Callable[[str], None] | None = None
-        # what the loop listens to outside itself, let go when it closes (run once)
-        self.on_close: Callable[[], None] | None = None
 
     @property
     def threaded(self) -> bool:
@@ -248,9 +246,6 @@ class Dispatch:
     def close(self) -> None:
         """No more calls: those still waiting for a worker are dropped, and the workers end
         once their current call returns (not waited for)."""
-        if self.on_close is not None:
-            let_go, self.on_close = self.on_close, None
-            let_go()
         while True:
             try:
                 self._calls.get_nowait()

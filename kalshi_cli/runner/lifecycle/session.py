@@ -442,6 +442,7 @@ def start_loop(
             check_positions(parts.client, loop.portfolio)
         except StartupRefused as exc:
             loop.dispatch.close()  # this loop is not the one that runs
+            loop.let_go()
             if attempt >= attempts:
                 raise
             parts.log.emit("positions_moved", {"attempt": attempt, "detail": exc.message})

@@ -106,12 +106,17 @@ def refused_by_state_file(exc: StoreError) -> StateFileFailed:
 
 def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None) -> Withdrawal:
     """Cancel on the exchange every resting order the loop placed, and look up its orders of
-    unknown outcome (an order whose answer is not booked yet among them), writing nothing
+    unknown outcome (an order whose answer is not booked yet among them, one whose call still
+    waits for a send worker dropped), writing nothing
     (cancelling one found resting); trigger the session's order group when something may still
     rest. Without a group, an order of unknown outcome is looked up once a second until it
     shows or can no longer land (LANDING_WINDOW_S after its failure), as at a shutdown
     (`unknown_orders.wait_out_unknown`). A second Ctrl-C (`abandon`) stops the cancelling and
     the wait; what is left is reported."""
+    # a call decided before the failure and still waiting for a send worker never leaves: it
+    # would go out after the lookups below, an order nobody manages (one already on a worker
+    # is in flight, looked up below)
+    loop.dispatch.close()
     client, done = loop.client, Withdrawal()
     own = loop.own_resting()
     for order in own:

@@ -689,3 +689,30 @@ def test_an_exchange_that_does_not_answer_bounds_the_wait_of_a_state_failure_sto
     waited = rig.clock.monotonic() - failed_at
     assert LANDING_WINDOW_S <= waited < LANDING_WINDOW_S + 5, "no longer than the window"
     assert done.left == [coid], "it may still land: said, for `kalshi cancel-all`"
+
+
+def test_a_state_failure_stop_lets_no_call_still_waiting_for_a_worker_go_out(
+    tmp_path: Path,
+) -> None:
+    """A call the loop decided before its state file failed, still waiting for a send worker
+    (the only one held by a slow request), is dropped by the stop: it would otherwise leave
+    after the stop looked up what was in flight, an order nobody manages."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, send_workers=1)
+    dispatch = rig.loop.dispatch
+    taken, release = threading.Event(), threading.Event()
+    made: list[str] = []
+
+    def held() -> None:
+        taken.set()
+        release.wait(30)
+
+    dispatch.send(("A",), held, lambda _: None)
+    assert taken.wait(30), "the worker took the slow call"
+    dispatch.send(("B",), lambda: made.append("B"), lambda _: None)  # waits for the worker
+    try:
+        withdraw_unrecorded(rig.loop)
+    finally:
+        release.set()
+    worker = dispatch._threads[0]
+    wait_until(lambda: made or not worker.is_alive(), "the worker ends or makes the call")
+    assert made == [], "a call left after the state-file stop"
