@@ -8,6 +8,7 @@ another process is seen" (its paragraph on lost answers).
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
 
 # client order id -> what its lookup by that id answered (the order, or None: not listed)
 Looked = list[tuple[str, CallAnswer["Order | None"]]]
+
+# the send workers' share lookups of lost orders may take at once: one in LOOKUP_SHARE
+LOOKUP_SHARE = 16
 
 # why an order of unknown outcome is left after a stop under the session's order group
 ONE_LOOK = "not found at the one look; the session's order group refuses it if it lands"
@@ -93,6 +97,9 @@ class UnknownOrders:
     ) -> None:
         self.dispatch = wire.dispatch
         self._looking: set[str] = set()  # markets whose lookups are out (resolve_later)
+        # market in doubt -> when its last lookup was sent (monotonic): the next turn goes to
+        # the one looked up least recently
+        self._turns: dict[str, float] = {}
         self._client = wire.client
         self._store = store
         self._portfolio = portfolio
@@ -183,16 +190,28 @@ class UnknownOrders:
         """`resolve` with the lookups off the deciding path (runner/execution/dispatch.py), each
         market's orders on a call of their own, so a lookup held in the network holds only its
         own market's (the others' are booked meanwhile, and their markets quote again); the
-        answers are settled when booked; one call out per market at a time."""
+        answers are settled when booked. One call out per market at a time, and at most one
+        in `LOOKUP_SHARE` of the send workers on lookups, the markets looked up least recently
+        first (so each market in doubt gets its turn): after an outage that left hundreds of
+        markets in doubt, their lookups would otherwise take every worker from the orders and
+        cancels of the markets that are not."""
+        room = max(1, self.dispatch.workers // LOOKUP_SHARE) if self.dispatch.threaded else None
         by_market: dict[str, dict[str, LostAnswer]] = {}
         for client_order_id, lost in self.unknown.items():
             by_market.setdefault(lost.ticker, {})[client_order_id] = lost
-        for ticker, lost_here in by_market.items():
+        # a market no longer in doubt leaves the turns
+        self._turns = {t: at for t, at in self._turns.items() if t in by_market}
+        never = -math.inf
+        for ticker in sorted(by_market, key=lambda t: self._turns.get(t, never)):
             if ticker in self._looking:
                 continue
+            if room is not None and len(self._looking) >= room:
+                return
             self._looking.add(ticker)
-            booked = partial(self._looked, ticker, guarded, self._guard.stamp())
-            self.dispatch.send((), partial(self.look, lost_here), booked, Urgency.EXIT)
+            sent_at = self._guard.stamp()
+            self._turns[ticker] = sent_at
+            booked = partial(self._looked, ticker, guarded, sent_at)
+            self.dispatch.send((), partial(self.look, by_market[ticker]), booked, Urgency.EXIT)
 
     def _looked(
         self, ticker: str, guarded: bool, sent_at: float, answer: CallAnswer[Looked]

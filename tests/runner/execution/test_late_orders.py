@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import threading
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 from kalshi_cli.client.client import LANDING_WINDOW_S, SIGNATURE_WINDOW_S
+from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.server.auth import DEFAULT_WINDOW_S
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.models import BookSide, Order, SelfTradePrevention, TimeInForce
 from tests.runner.fakes import Held, Rig, make_rig
+from tests.waiting import poll_until
 
 # the default cap of orders a minute is no part of these tests
 RISK = {"max_orders_per_minute": 1000}
@@ -210,3 +213,48 @@ def test_a_fill_read_off_the_deciding_path_makes_its_lookups_on_the_worker(
     assert fills and {f.strategy for f in fills} == {"market-maker"}
     assert rig.store.orders.get_intent(first).status == "executed"
     assert second in rig.loop.executor.unknown_orders.unknown
+
+
+def _made(asked: list[str], n: int) -> bool:
+    return len(asked) == n
+
+
+def test_the_lookups_of_lost_orders_take_at_most_their_share_of_the_send_workers(
+    tmp_path: Path,
+) -> None:
+    """Lost orders in many markets (an outage's aftermath): each market's are looked up on a
+    call of its own, but no more such calls are out at once than a share of the send workers,
+    so the markets in doubt do not take every worker from the others' orders; as those calls
+    are booked, the markets not looked up yet take their turn, each market once at a time."""
+    rig = make_rig(tmp_path / "s.db", send_workers=32)
+    unknown = rig.loop.executor.unknown_orders
+    markets = [f"KXLOST-{n}" for n in range(10)]
+    for ticker in markets:
+        unknown.lost(f"{ticker}-a", ticker)
+        unknown.lost(f"{ticker}-b", ticker)
+    release = threading.Event()
+    asked: list[str] = []
+
+    def held(client_order_id: str, ticker: str) -> Order | None:
+        asked.append(ticker)
+        release.wait(60)
+        return None
+
+    rig.client.find_order_by_client_id = held  # type: ignore[method-assign]
+    dispatch = rig.loop.dispatch
+    share = 32 // LOOKUP_SHARE
+    assert len(markets) % share == 0
+    for turn in range(len(markets) // share):
+        unknown.resolve_later()
+        assert dispatch.in_flight == share
+        unknown.resolve_later()  # no market asked for twice at once, none past the share
+        assert dispatch.in_flight == share
+        release.set()
+        looked = 2 * share * (turn + 1)  # every lookup of the turn's calls made
+        assert poll_until(partial(_made, asked, looked))
+        while dispatch.in_flight:
+            assert poll_until(lambda: dispatch.answered)
+            dispatch.drain()
+        # this turn's markets, both orders of each, are the first not looked up before
+        assert sorted(asked[2 * share * turn :]) == sorted(markets[share * turn :][:share] * 2)
+    assert set(unknown.unknown) == {f"{t}-{s}" for t in markets for s in "ab"}, "still landing"
