@@ -209,15 +209,12 @@ class ReplayFeed:
         self.changed: dict[str, None] = {}  # in the order of their first change, as live
         self.data_at: dict[str, float] = {}  # ticker -> time of its last book data
         self.latest = -math.inf  # the newest data applied
-        self._books: dict[str, Orderbook] = {}
         self.index = IndexBoard()
         self.index_changed: dict[str, None] = {}
 
     def _on_replay(self, ns: int, kind: str, ticker: str | None, reason: str) -> None:
-        if ticker is not None:
-            self._books.pop(ticker, None)
-            if ticker not in self.tickers:
-                return
+        if ticker is not None and ticker not in self.tickers:
+            return
         if kind == "fresh":
             self.events.append(FeedEvent(EventKind.FRESH, ticker, source="replay"))
         elif kind == "stale":
@@ -233,19 +230,11 @@ class ReplayFeed:
         return None
 
     def book(self, ticker: str) -> Orderbook | None:
-        # the loop reads a market's book several times a pass, the strategy and the marks once
-        # more: built once per change, not per read
-        cached = self._books.get(ticker)
-        if cached is not None:
-            return cached
+        # built once per change by the local book itself, however often the loop reads it
         book = self.replay.books.get(ticker)
         if book is None or not book.fresh:
             return None
-        built = self._books[ticker] = book.to_orderbook()
-        return built
-
-    def invalidate(self, ticker: str) -> None:
-        self._books.pop(ticker, None)
+        return book.to_orderbook()
 
     def is_fresh(self, ticker: str) -> bool:
         book = self.replay.books.get(ticker)
@@ -320,7 +309,6 @@ class Driver:
         if ticker not in feed.tickers:
             return
         feed.latest = t
-        feed._books.pop(ticker, None)  # `invalidate`, inline: once per book event
         book = feed.replay.books.get(ticker)
         if book is None or not book.fresh:
             return

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from kalshi_cli.feed.messages import BookSnapshot, FeedTrade, FillNotice, Lifecycle, UnreadableOrder
-from kalshi_cli.vocabulary.models import ONE, ZERO, Order, Orderbook
+from kalshi_cli.vocabulary.models import ONE, ZERO, Level, Order, Orderbook, best_first_levels
 
 
 class EventKind(StrEnum):
@@ -62,13 +62,20 @@ EventSink = Callable[[FeedEvent], None]
 class LocalBook:
     """One market's bids, exact. Not thread-safe on its own: `BookSet` holds the lock."""
 
-    __slots__ = ("fresh", "no", "ticker", "yes")
+    __slots__ = ("_built", "_no_levels", "_yes_levels", "fresh", "no", "ticker", "yes")
 
     def __init__(self, ticker: str) -> None:
         self.ticker = ticker
         self.yes: dict[Decimal, Decimal] = {}
         self.no: dict[Decimal, Decimal] = {}
         self.fresh = False
+        # each side best first, and the whole book, as `to_orderbook` last built them: dropped
+        # by whatever changes them, so a book read several times between two changes (the
+        # loop's pass, the strategy, the marks) is built once, and a change to one side sorts
+        # that side alone
+        self._yes_levels: tuple[Level, ...] | None = None
+        self._no_levels: tuple[Level, ...] | None = None
+        self._built: Orderbook | None = None
 
     def apply_snapshot(self, msg: BookSnapshot, *, yes_priced: bool = False) -> None:
         """Replace the book from an `orderbook_snapshot` msg; an absent side is an empty one.
@@ -83,6 +90,7 @@ class LocalBook:
                 f"(read in {'YES' if yes_priced else 'NO'}-leg prices)"
             )
         self.yes, self.no = yes, no
+        self._yes_levels = self._no_levels = self._built = None
         self.fresh = True
 
     def take_snapshot(self, msg: BookSnapshot, *, yes_priced: bool) -> bool:
@@ -102,6 +110,7 @@ class LocalBook:
         yes, no = dict(book.yes_bids), dict(book.no_bids)
         changed = not self.fresh or yes != self.yes or no != self.no
         self.yes, self.no, self.fresh = yes, no, True
+        self._yes_levels = self._no_levels = self._built = None
         return changed
 
     def apply_delta(self, side: str, price: str, delta: str, *, yes_priced: bool = False) -> bool:
@@ -148,10 +157,25 @@ class LocalBook:
             levels[p] = size
         else:
             levels.pop(p, None)
+        if levels is self.yes:
+            self._yes_levels = None
+        else:
+            self._no_levels = None
+        self._built = None
         return True
 
     def to_orderbook(self) -> Orderbook:
-        return Orderbook.of(self.ticker, self.yes, self.no)
+        """The book, each side best first: built once for each change (`__init__`)."""
+        built = self._built
+        if built is None:
+            yes = self._yes_levels
+            if yes is None:
+                yes = self._yes_levels = best_first_levels(self.yes)
+            no = self._no_levels
+            if no is None:
+                no = self._no_levels = best_first_levels(self.no)
+            built = self._built = Orderbook(self.ticker, yes, no)
+        return built
 
 
 # The Decimal of a price or size text seen before (a feed repeats few distinct texts, and a parse

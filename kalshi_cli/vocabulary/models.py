@@ -318,7 +318,7 @@ class Orderbook(msgspec.Struct, frozen=True):
     ) -> Orderbook:
         """The book of two sides held as price -> size maps (a local book's, the venue's),
         each side best first."""
-        return cls(ticker, _best_first_levels(yes), _best_first_levels(no))
+        return cls(ticker, best_first_levels(yes), best_first_levels(no))
 
     @property
     def best_yes_bid(self) -> Level | None:
@@ -355,7 +355,8 @@ class Orderbook(msgspec.Struct, frozen=True):
 _level = partial(tuple.__new__, Level)
 
 
-def _best_first_levels(side: Mapping[Decimal, Decimal]) -> tuple[Level, ...]:
+def best_first_levels(side: Mapping[Decimal, Decimal]) -> tuple[Level, ...]:
+    """A side held as price -> size, its levels best (highest price) first."""
     return tuple(map(_level, sorted(side.items(), reverse=True)))
 
 

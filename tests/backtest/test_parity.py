@@ -117,7 +117,6 @@ class FrameDriver(Driver):
             return
         if isinstance(obj, DeltaMessage | SnapshotMessage):
             feed.latest = t
-            feed.invalidate(ticker)
             book = feed.replay.books.get(ticker)
             if book is None or not book.fresh:
                 return

@@ -151,6 +151,58 @@ def test_deltas_match_a_reference_model(ops: list[tuple[str, int, int]]) -> None
     assert ob.no_bids == tuple(no)
 
 
+# a book is built once for each change and read many times between changes (the loop's pass,
+# the strategy, the marks): every read must be the book as it is now, whatever changed it
+@settings(deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(
+                st.just("delta"),
+                st.sampled_from(["yes", "no"]),
+                st.integers(1, 99),
+                st.integers(-300, 300),
+            ),
+            st.tuples(
+                st.just("snapshot"),
+                st.sampled_from(["yes", "no"]),
+                st.integers(1, 49),
+                st.integers(1, 300),
+            ),
+            st.tuples(
+                st.just("replace"),
+                st.sampled_from(["yes", "no"]),
+                st.integers(1, 49),
+                st.integers(1, 300),
+            ),
+        ),
+        max_size=40,
+    )
+)
+def test_a_book_read_between_changes_is_the_book_as_it_is_now(
+    ops: list[tuple[str, str, int, int]],
+) -> None:
+    book = LocalBook("MKT")
+    book.apply_snapshot(snap())
+    for kind, side, cents, hundredths in ops:
+        price, size = D(cents) / 100, D(hundredths) / 100
+        if kind == "delta":
+            book.apply_delta(side, f"{price:.4f}", f"{size:.2f}")
+        elif kind == "snapshot":
+            text = [[f"{price:.4f}", f"{size:.2f}"]]
+            book.apply_snapshot(
+                snap(text if side == "yes" else None, text if side == "no" else None)
+            )
+        else:
+            level = ((price, size),)
+            book.replace(
+                Orderbook("MKT", level if side == "yes" else (), level if side == "no" else ())
+            )
+        if book.fresh:
+            assert book.to_orderbook() == Orderbook.of("MKT", book.yes, book.no)
+            assert book.to_orderbook() is book.to_orderbook()  # built once until it changes
+
+
 def test_seq_tracker_gap_and_new_baseline() -> None:
     seq = SeqTracker()
     assert seq.accept(1, 5)  # first message sets the baseline

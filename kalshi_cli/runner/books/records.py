@@ -9,7 +9,7 @@ cache. See docs/trade-loop.md "How a halt from another process is seen".
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -32,6 +32,7 @@ class LoopTradingRecords:
         self._own_at_pass = -1  # the counted writes when the P&L and trips were last dropped
         self._uncounted = 0  # writes made inside `writing_heartbeat`
         self._in_tick = False  # inside `tick`: compared with the file as it opened
+        self._tick_block = _TickBlock(self)
 
     def _compare(self) -> None:
         """Drop what the file's changes since the last comparison make stale."""
@@ -49,8 +50,7 @@ class LoopTradingRecords:
             self._state = None
             self._own = own
 
-    @contextmanager
-    def tick(self, *, full: bool) -> Iterator[None]:
+    def tick(self, *, full: bool) -> AbstractContextManager[None]:
         """The tick's own questions (the loop's watch of the trading state, the circuit
         breaker's check), answered from one comparison with the file made as the block opens:
         what another connection committed before it is dropped; on a full pass, the day's P&L
@@ -63,10 +63,7 @@ class LoopTradingRecords:
             self._trips.clear()
             self._own_at_pass = self._own
         self._in_tick = True
-        try:
-            yield
-        finally:
-            self._in_tick = False
+        return self._tick_block
 
     @contextmanager
     def writing_heartbeat(self) -> Iterator[None]:
@@ -134,3 +131,19 @@ class LoopTradingRecords:
         if pnl is None:
             pnl = self._pnl[day] = self.store.trading.daily_realized_pnl(day)
         return pnl
+
+
+class _TickBlock:
+    """`LoopTradingRecords.tick`'s block, which ends the tick's comparison with the file: a
+    class made once, not a generator, as the loop opens one every tick."""
+
+    __slots__ = ("_records",)
+
+    def __init__(self, records: LoopTradingRecords) -> None:
+        self._records = records
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        self._records._in_tick = False
