@@ -191,7 +191,7 @@ class _FillsOnFirstPositionsRead(FakeClient):
 
 
 def _restart_while_a_quote_fills(
-    tmp_path: Path, config: TradeConfig
+    tmp_path: Path, config: TradeConfig, *, send_workers: int = 0
 ) -> tuple[TradeLoop, EventLog, _FillsOnFirstPositionsRead]:
     """A loop started where the previous run's quote fills between the reconciliation and the
     read of the positions: its first build is discarded (`positions_moved`) and a second one
@@ -225,6 +225,7 @@ def _restart_while_a_quote_fills(
     store = Store.open(state, clock=clock)
     log = EventLog(clock, stderr=None)
     parts = Parts(client, store, FakeFeed(exchange, me, clock), clock, log)
+    parts.send_workers = send_workers
     parts.read_lag_s = 2.5  # the `read_lag` setting: the loop's services wait that long
     reconcile(client, store, clock)
     loop = start_loop(
@@ -259,15 +260,15 @@ def test_a_quarantined_fill_is_told_to_the_loop_that_runs_not_to_one_discarded_a
     assert loop.executor.unknown_orders.holds(LAL)
 
 
+@pytest.mark.parametrize("workers", [0, 4])
 def test_a_fill_quarantined_by_the_stops_last_read_is_told_to_the_loop(
-    tmp_path: Path,
+    tmp_path: Path, workers: int
 ) -> None:
     """The stop reads the fills once more after its withdrawal: a fill that read lists without
     a field the spec requires is still logged, recorded and alerted, not left unheard because
-    the loop let go of the quarantine as its calls closed."""
-    loop, log, client = _restart_while_a_quote_fills(
-        tmp_path, TradeConfig(trade={"send_workers": 0})
-    )
+    the loop let go of the quarantine as its calls closed, nor (with send workers) left waiting
+    for a drain of answers that no tick will make."""
+    loop, log, client = _restart_while_a_quote_fills(tmp_path, TradeConfig(), send_workers=workers)
     listed = client.iter_fills
 
     def fills_with_one_unreadable(**filters: Any) -> Any:

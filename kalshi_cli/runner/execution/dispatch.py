@@ -108,6 +108,9 @@ class Dispatch:
         # market -> its calls sent and not yet booked (only the deciding thread touches this)
         self._busy: dict[str, int] = {}
         self._in_flight = 0
+        # the thread that books the answers (the deciding thread: the last to drain them); what
+        # it asks itself to book `later` is booked at once
+        self._booker: int | None = None
         # with workers, what a market made busy and then freed calls back (the schedule parks
         # it, then takes its news again); without, a market is busy only within one call
         self.on_busy: Callable[[str], None] | None = None
@@ -200,9 +203,11 @@ class Dispatch:
         return release
 
     def later(self, booking: Callable[[], None]) -> None:
-        """Run `booking` on the deciding thread at its next drain (at once without workers):
-        for what a worker's call learns that the loop must book itself."""
-        if not self.workers:
+        """Run `booking` on the deciding thread at its next drain: for what a worker's call
+        learns that the loop must book itself. At once without workers, and when called on the
+        deciding thread itself (a call it made while waiting, as the stop's last read of the
+        fills): no drain may come after that one."""
+        if not self.workers or threading.get_ident() == self._booker:
             booking()
             return
         self._answers.put(booking)
@@ -218,6 +223,7 @@ class Dispatch:
         """Book every answer that is back; how many were booked."""
         if not self.workers:
             return 0  # each answer was booked as its call returned
+        self._booker = threading.get_ident()
         booked = 0
         while True:
             try:
