@@ -447,6 +447,7 @@ class TradeLoop:
         from kalshi_cli.runner.lifecycle.stop import withdraw_at_stop
 
         self.executor.stopping = True  # what the answers booked below would send, is not
+        self.dispatch.stopping = True  # nor what still waits for a send worker
         with Deadline.within(self.clock, self.settings.stop_deadline_s):
             abandoned = False
             # the calls still out are answered and booked first (within the stop's deadline),

@@ -189,6 +189,42 @@ def test_an_order_call_held_past_the_call_timeout_frees_its_worker_and_lands_as_
         assert r.events("safe_mode") == []
 
 
+def test_an_order_call_still_waiting_for_a_worker_when_the_stop_begins_never_leaves(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Calls decided before the stop that no worker has taken yet are dropped as it begins,
+    their intents booked as never sent: a stopping loop places nothing, though the call ahead
+    of them (held in the network) is answered during the stop and frees the worker."""
+    tickers = ["KXOFFPATH-SIM-Q1", "KXOFFPATH-SIM-Q2"]
+    gate = Gate()
+    gate.holds = lambda request: request.method == "POST"
+    with rig(
+        sim, tmp_path, tickers, strategy="market-maker", params={}, batch_wait_s=0.0,
+        transport=gate, send_workers=1,
+    ) as r:  # fmt: skip
+        opener = threading.Timer(0.2, gate.open.set)
+        try:
+            r.loop.settings = replace(r.loop.settings, stop_deadline_s=10.0)
+            r.loop.tick(r.feed.drain_events(), full=True)
+            assert gate.held.wait(30)
+            intents = r.store.orders.intents()
+            assert {i.ticker for i in intents} == set(tickers)  # both markets decided
+            opener.start()  # the held call is answered once the stop has begun
+            summary = r.loop.shutdown(cancel_resting=True)
+        finally:
+            opener.cancel()
+            gate.open.set()
+        posts = [body for at, method, _, body in gate.log if at == "start" and method == "POST"]
+        assert len(posts) == 1, "only the call a worker had taken went out"
+        [sent] = {t for t in tickers if t.encode() in posts[0]}
+        [dropped] = set(tickers) - {sent}
+        assert list(r.client.orders.iter_orders(ticker=dropped)) == []
+        never = [i for i in r.store.orders.intents() if i.ticker == dropped]
+        assert never and {i.status for i in never} == {"rejected"}
+        assert summary.not_proven == ()
+        assert list(r.client.orders.iter_orders(status="resting")) == []
+
+
 def test_a_held_lookup_of_one_markets_lost_orders_holds_only_that_market(
     sim: SimHarness, tmp_path: Path
 ) -> None:

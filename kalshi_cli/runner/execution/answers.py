@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.risk.state import halt
 from kalshi_cli.runner.books.portfolio import OpenOrder, open_order
+from kalshi_cli.runner.execution.dispatch import CallNotMade
 from kalshi_cli.runner.execution.fills import Sent
 from kalshi_cli.runner.execution.order_group import GROUP_TRIGGERED
 from kalshi_cli.store.errors import OrderNotRecorded, StoreError
@@ -127,6 +128,24 @@ class AnswerBook:
     def answered(self, recorded: list[tuple[Intent, CreateOrder]]) -> None:
         for _, create in recorded:
             self.in_flight.remove(create.client_order_id)
+
+    def never_sent(
+        self, recorded: list[tuple[Intent, CreateOrder]], answer: CallAnswer[Any]
+    ) -> bool:
+        """True when the call was never made (`CallNotMade`: the stop began before a worker
+        took it): each intent is then booked as refused before it left, logged as dropped,
+        and neither the API error guard nor the balance hold hears of it."""
+        if not isinstance(answer.error, CallNotMade):
+            return False
+        reason = str(answer.error)
+        with self._store.transaction():
+            for _, create in recorded:
+                self._store.orders.mark_rejected(
+                    create.client_order_id, reason=f"never sent: {reason}"
+                )
+        for intent, _ in recorded:
+            self._log.emit("intent_dropped", {"ticker": intent.ticker, "reason": reason})
+        return True
 
     # ---------------------------------------------------------------- the answer
 

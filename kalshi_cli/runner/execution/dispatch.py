@@ -56,6 +56,11 @@ class CallAnswer(Generic[T]):
         return self.value  # type: ignore[return-value]
 
 
+class CallNotMade(Exception):
+    """A call that places orders, still waiting for a worker when the loop's stop began: never
+    made (`Dispatch.stopping`), so none of its orders exists."""
+
+
 def run_call(call: Callable[[], T]) -> CallAnswer[T]:
     try:
         return CallAnswer(value=call())
@@ -108,6 +113,10 @@ class Dispatch:
         # market -> its calls sent and not yet booked (only the deciding thread touches this)
         self._busy: dict[str, int] = {}
         self._in_flight = 0
+        # set as the loop's stop begins: a call that places orders and that no worker has
+        # taken yet is not made (`CallNotMade`), so a stopping loop places nothing, however
+        # long the calls ahead of it held the workers
+        self.stopping = False
         # the thread that books the answers (the deciding thread: the last to drain them); what
         # it asks itself to book `later` is booked at once
         self._booker: int | None = None
@@ -135,9 +144,12 @@ class Dispatch:
         call: Callable[[], T],
         then: Callable[[CallAnswer[T]], None],
         urgency: Urgency = Urgency.AGAIN,
+        *,
+        places: bool = False,
     ) -> None:
         """Make the call off the deciding path and book its answer on it (see the module
-        docstring); `markets` are busy until `then` has run."""
+        docstring); `markets` are busy until `then` has run. `places`: the call places orders,
+        and is not made once the stop began (`stopping`): `then` gets `CallNotMade`."""
         keys = self._take(markets)
         self._in_flight += 1
         if not self.workers:
@@ -145,7 +157,12 @@ class Dispatch:
             return
 
         def work() -> None:
-            answer = self._run(call)
+            if places and self.stopping:
+                answer: CallAnswer[T] = CallAnswer(
+                    error=CallNotMade("the loop was stopping before the request was sent")
+                )
+            else:
+                answer = self._run(call)
             self._answers.put(lambda: self._book(keys, then, answer))
             if self.wake is not None:
                 self.wake()

@@ -174,7 +174,8 @@ class Outbox:
 
         def booked(answer: CallAnswer[list[BatchItem]]) -> None:
             self.answers.answered(recorded)
-            self.answers.book_batch(recorded, sent_at, answer)
+            if not self.answers.never_sent(recorded, answer):
+                self.answers.book_batch(recorded, sent_at, answer)
 
         dispatch = self._dispatch
         tickers = [intent.ticker for intent, _ in recorded]
@@ -183,4 +184,5 @@ class Outbox:
             lambda: batches.batch_create_orders(creates),
             booked,
             dispatch.urgency(tickers, reduce_only=False),
+            places=True,
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -51,9 +52,13 @@ class Sender:
 
         def booked(answer: CallAnswer[SentOrder]) -> None:
             self._answers.answered(recorded)
-            filled = self._answers.book(intent, create, sent_at, answer.get())
+            if self._answers.never_sent(recorded, answer):
+                filled = None
+            else:
+                filled = self._answers.book(intent, create, sent_at, answer.get())
             if then is not None:
                 then(filled)
 
         urgency = self.dispatch.urgency((intent.ticker,), reduce_only=intent.reduce_only)
-        self.dispatch.send((intent.ticker,), lambda: self.orders.send(create), booked, urgency)
+        call = partial(self.orders.send, create)
+        self.dispatch.send((intent.ticker,), call, booked, urgency, places=True)

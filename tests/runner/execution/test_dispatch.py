@@ -5,10 +5,11 @@ drains, and the markets it concerns stay busy until then."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 
-from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch, Urgency
+from kalshi_cli.runner.execution.dispatch import CallAnswer, CallNotMade, Dispatch, Urgency
 from kalshi_cli.vocabulary.clock import SystemClock, answer_limit
 
 
@@ -142,6 +143,43 @@ def test_a_free_worker_takes_risk_exits_then_first_quotes_then_the_rest() -> Non
         release.set()
         assert dispatch.settle(SystemClock(), 30)
         assert made == ["stop-loss C", "first B", "requote A", "again B"]
+    finally:
+        release.set()
+        dispatch.close()
+
+
+def test_a_placing_call_no_worker_took_before_the_stop_is_not_made() -> None:
+    """Once the stop begins, a call that places orders and still waits for a worker is not
+    made: its booking hears `CallNotMade` (a stopping loop places nothing); a call that places
+    none (a cancel, a read) is still made, and the one already on a worker finishes."""
+    dispatch = Dispatch(workers=1)
+    release = threading.Event()
+    made: list[str] = []
+    answers: dict[str, CallAnswer[str]] = {}
+
+    def call(name: str) -> Callable[[], str]:
+        def made_now() -> str:
+            if name == "held":
+                release.wait(30)
+            made.append(name)
+            return name
+
+        return made_now
+
+    def keep(name: str) -> Callable[[CallAnswer[str]], None]:
+        return lambda answer: answers.__setitem__(name, answer)
+
+    try:
+        dispatch.send(("A",), call("held"), keep("held"))
+        dispatch.send(("B",), call("order"), keep("order"), places=True)
+        dispatch.send(("C",), call("cancel"), keep("cancel"))
+        dispatch.stopping = True
+        release.set()
+        assert dispatch.settle(SystemClock(), 30)
+        assert made == ["held", "cancel"]
+        assert isinstance(answers["order"].error, CallNotMade)
+        assert answers["cancel"].get() == "cancel"
+        assert dispatch.in_flight == 0 and not dispatch.busy("B")
     finally:
         release.set()
         dispatch.close()
