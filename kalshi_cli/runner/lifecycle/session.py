@@ -378,6 +378,7 @@ def build_loop(
         deadman_interval_s=trade.deadman_interval_s,
         max_revisit_s=trade.max_revisit_s,
         stop_deadline_s=trade.stop_deadline_s,
+        read_lag_s=parts.read_lag_s,
         call_timeout_s=trade.call_timeout_s,
         # the mids a strategy reads are those of its window; keeping more costs time and memory
         # (200 markets x 10 minutes of mids is ~20 MB)
