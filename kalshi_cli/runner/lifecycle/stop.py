@@ -115,10 +115,13 @@ def withdraw_at_stop(loop: StoppingLoop, abandon: threading.Event | None = None)
     else:
         triggered = _withdraw(loop, abandon, shows_all_from)
     if abandon is not None and abandon.is_set():
-        left = tuple(sorted(o.order_id for o in loop.own_resting()))
-        if left or not loop.executor.unknown_orders.unknown:  # else see_through said it
-            loop.log.emit("shutdown_abandoned", {"left_resting": list(left)})
-        return StopProof(left, abandoned=True)
+        resting = tuple(sorted(o.order_id for o in loop.own_resting()))
+        if resting or not loop.executor.unknown_orders.unknown:  # else see_through said it
+            loop.log.emit("shutdown_abandoned", {"left_resting": list(resting)})
+        # an order of unknown outcome given up on may still land, unless the triggered group
+        # refuses it: it is not proven gone, so it is named as a resting one is
+        unknown = () if triggered else tuple(sorted(loop.executor.unknown_orders.unknown))
+        return StopProof(resting + unknown, abandoned=True)
     return StopProof(_prove(loop, refused_later=triggered, shows_all_from=shows_all_from))
 
 
