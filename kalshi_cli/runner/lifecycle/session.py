@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -919,15 +919,20 @@ def trade(
         )
         summary = run(loop, options, retention=config.retention_policy)
         if group is not None and not options.once:
-            # on the loop's own orders: one placed by hand is not in the group
-            end_session_group(
-                client,
-                store,
-                group,
-                log,
-                own_resting=len(loop.own_resting()),
-                unknown=sorted(loop.executor.unknown_orders.unknown),
-            )
+            # part of the stop, so under what is left of its one deadline: a delete held by a
+            # slow exchange must not keep the process past the service manager's stop timeout
+            # (the group, kept, stays listed for the kill switch)
+            stop = loop.stop_deadline
+            with stop.scope() if stop is not None else nullcontext():
+                # on the loop's own orders: one placed by hand is not in the group
+                end_session_group(
+                    client,
+                    store,
+                    group,
+                    log,
+                    own_resting=len(loop.own_resting()),
+                    unknown=sorted(loop.executor.unknown_orders.unknown),
+                )
     finally:
         alerts.close()
         log.close()
