@@ -86,6 +86,9 @@ class TradeLoop:
         self.trigger_group: Callable[[], None] | None = None
         # the loop's orders its last stop could not prove gone (empty: proven, or no stop yet)
         self.not_proven: tuple[str, ...] = ()
+        # the stop's one deadline (`trade.stop_deadline_s`), from its start: what ends the
+        # session's order group after it runs under what is left (None: no stop yet)
+        self.stop_deadline: Deadline | None = None
         # the parts that call back into the loop, each given what it uses (runner/loop_shared.py)
         self.market_pass = MarketPass(
             sight=sight,
@@ -448,7 +451,8 @@ class TradeLoop:
 
         self.executor.stopping = True  # what the answers booked below would send, is not
         self.dispatch.stopping = True  # nor what still waits for a send worker
-        with Deadline.within(self.clock, self.settings.stop_deadline_s):
+        self.stop_deadline = Deadline.after(self.clock, self.settings.stop_deadline_s)
+        with self.stop_deadline.scope():
             abandoned = False
             # the calls still out are answered and booked first (within the stop's deadline),
             # so the orders they placed are known to the withdrawal; an order whose answer is

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from kalshi_cli.risk.budget import Budget
 from kalshi_cli.runner.config import STRATEGY_ERRORS_ALERT, STRATEGY_ERRORS_SAFE_MODE
+from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class LoopSettings:
     # (`trade.stop_deadline_s`; runner/lifecycle/stop.py), inside the shipped unit's
     # TimeoutStopSec=30
     stop_deadline_s: float = 20.0
+    # how long a read of orders may lag a write (`read_lag`): a stop's listing asked sooner
+    # after the loop's last order may not show it, so its absence there proves nothing
+    read_lag_s: float = DEFAULT_READ_LAG_S
     # seconds of mid history kept per market: the longest window of the loop's strategies
     # (build_loop sets it); a strategy without one reads no mids, so a minute is plenty
     history_s: float = 60.0

@@ -37,6 +37,7 @@ from kalshi_cli.runner import (
 )
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.execution.order_group import open_session_group
+from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key
@@ -85,13 +86,14 @@ def rig(
     transport: httpx.BaseTransport | None = None,
     send_workers: int = 0,
     trade: dict[str, Any] | None = None,
+    read_lag_s: float = DEFAULT_READ_LAG_S,
 ) -> Iterator[Rig]:
     """A loop built as `kalshi trade` builds it, on its own account; a second account makes
     every market's book. `batch_wait_s` is infinite unless said: a pass's orders wait for the
     end of its visits however slowly a loaded machine makes them. `timeout`: the client's
     deadline for each request. `send_workers`: the loop's exchange calls off its deciding
     path (none: each waited for, so a tick's calls are answered when it returns). `trade`: the
-    config's `trade:` section."""
+    config's `trade:` section. `read_lag_s`: how long the loop takes reads to lag writes."""
     other = client_for(sim.new_account(balance_cents=10_000_000))
     books = {}
     for ticker in tickers:
@@ -116,7 +118,7 @@ def rig(
     log = EventLog(clock, path=log_path, stderr=None)
     name = "fair-value" if strategy == str(EXAMPLE) else strategy
     loop = build_loop(
-        Parts(client, store, feed, clock, log, send_workers=send_workers),
+        Parts(client, store, feed, clock, log, read_lag_s=read_lag_s, send_workers=send_workers),
         TradeOptions(strategies=(StrategyChoice(strategy),), order_group=False),
         TradeConfig(strategies={name: params}, risk=risk or {}, trade=trade or {}),
         [client.markets.get_market(t) for t in tickers],

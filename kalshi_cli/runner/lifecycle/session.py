@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -378,6 +378,7 @@ def build_loop(
         deadman_interval_s=trade.deadman_interval_s,
         max_revisit_s=trade.max_revisit_s,
         stop_deadline_s=trade.stop_deadline_s,
+        read_lag_s=parts.read_lag_s,
         call_timeout_s=trade.call_timeout_s,
         # the mids a strategy reads are those of its window; keeping more costs time and memory
         # (200 markets x 10 minutes of mids is ~20 MB)
@@ -918,15 +919,20 @@ def trade(
         )
         summary = run(loop, options, retention=config.retention_policy)
         if group is not None and not options.once:
-            # on the loop's own orders: one placed by hand is not in the group
-            end_session_group(
-                client,
-                store,
-                group,
-                log,
-                own_resting=len(loop.own_resting()),
-                unknown=sorted(loop.executor.unknown_orders.unknown),
-            )
+            # part of the stop, so under what is left of its one deadline: a delete held by a
+            # slow exchange must not keep the process past the service manager's stop timeout
+            # (the group, kept, stays listed for the kill switch)
+            stop = loop.stop_deadline
+            with stop.scope() if stop is not None else nullcontext():
+                # on the loop's own orders: one placed by hand is not in the group
+                end_session_group(
+                    client,
+                    store,
+                    group,
+                    log,
+                    own_resting=len(loop.own_resting()),
+                    unknown=sorted(loop.executor.unknown_orders.unknown),
+                )
     finally:
         alerts.close()
         log.close()

@@ -21,11 +21,20 @@ the unit's 30 s with room for the process to exit):
 
 The proof keeps a share of the deadline for itself, so a slow exchange cannot spend it all on
 the withdrawal and leave nothing to look with.
+
+Reads lag writes (`read_lag`; REFERENCE.md "Observed on the real wire"): a listing asked within
+that lag of an order's creation may not show it yet. So an order whose withdrawal failed (no
+trigger, no cancel answered) is taken as gone only from a listing asked a read lag after the
+stop began, when every order the loop placed was already answered: before then step 3 cancels
+it on its own, and the proof waits for that moment while its deadline allows, naming the order
+when it cannot. An order placed just before the stop once went unlisted, uncancelled and
+"proven" gone while it rested.
 """
 
 from __future__ import annotations
 
 import contextvars
+import math
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +50,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.runner.books.portfolio import OpenOrder
     from kalshi_cli.runner.execution.execution import LoopExecutor
+    from kalshi_cli.runner.loop_settings import LoopSettings
     from kalshi_cli.runner.ports import LoopClient
     from kalshi_cli.vocabulary.clock import Clock
 
@@ -74,6 +84,7 @@ class StoppingLoop(Protocol):
     log: EventLog
     executor: LoopExecutor
     trigger_group: Callable[[], None] | None
+    settings: LoopSettings
 
     def own_resting(self) -> list[OpenOrder]: ...
 
@@ -93,22 +104,28 @@ class StopProof:
 def withdraw_at_stop(loop: StoppingLoop, abandon: threading.Event | None = None) -> StopProof:
     """Withdraw every resting order this loop placed and prove none is left, within the
     deadline the caller runs under (`Deadline.current()`; module docstring)."""
+    # every order the loop placed was answered before the stop began (one still out is of
+    # unknown outcome): a listing asked a read lag later shows each that rests
+    shows_all_from = loop.clock.monotonic() + loop.settings.read_lag_s
     whole = Deadline.current()
     if whole is not None:
         proof_s = min(PROOF_MAX_S, whole.remaining() * PROOF_SHARE)
         with Deadline.within(loop.clock, max(whole.remaining() - proof_s, 0.0)):
-            triggered = _withdraw(loop, abandon)
+            triggered = _withdraw(loop, abandon, shows_all_from)
     else:
-        triggered = _withdraw(loop, abandon)
+        triggered = _withdraw(loop, abandon, shows_all_from)
     if abandon is not None and abandon.is_set():
-        left = tuple(sorted(o.order_id for o in loop.own_resting()))
-        if left or not loop.executor.unknown_orders.unknown:  # else see_through said it
-            loop.log.emit("shutdown_abandoned", {"left_resting": list(left)})
-        return StopProof(left, abandoned=True)
-    return StopProof(_prove(loop, refused_later=triggered))
+        resting = tuple(sorted(o.order_id for o in loop.own_resting()))
+        if resting or not loop.executor.unknown_orders.unknown:  # else see_through said it
+            loop.log.emit("shutdown_abandoned", {"left_resting": list(resting)})
+        # an order of unknown outcome given up on may still land, unless the triggered group
+        # refuses it: it is not proven gone, so it is named as a resting one is
+        unknown = () if triggered else tuple(sorted(loop.executor.unknown_orders.unknown))
+        return StopProof(resting + unknown, abandoned=True)
+    return StopProof(_prove(loop, refused_later=triggered, shows_all_from=shows_all_from))
 
 
-def _withdraw(loop: StoppingLoop, abandon: threading.Event | None) -> bool:
+def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_from: float) -> bool:
     """Everything at once, the unknown looked up, what is left side by side. Whether the
     session's order group was triggered (it then refuses an order that lands later)."""
     if abandon is not None and abandon.is_set():
@@ -132,7 +149,8 @@ def _withdraw(loop: StoppingLoop, abandon: threading.Event | None) -> bool:
         unknown.see_through(abandon, wait=group is None)
     if abandon is not None and abandon.is_set():
         return triggered
-    still = _resting_of(loop, {o.order_id: o for o in loop.own_resting()})
+    own_left = {o.order_id: o for o in loop.own_resting()}
+    still = _resting_of(loop, own_left, trusted_from=-math.inf if triggered else shows_all_from)
     if still:
         _cancel_side_by_side(loop, still)
     return triggered
@@ -156,12 +174,17 @@ def _batch_cancel(loop: StoppingLoop, own: list[OpenOrder]) -> None:
             )
 
 
-def _resting_of(loop: StoppingLoop, own: dict[str, OpenOrder]) -> list[OpenOrder]:
+def _resting_of(
+    loop: StoppingLoop, own: dict[str, OpenOrder], *, trusted_from: float
+) -> list[OpenOrder]:
     """The loop's orders the exchange still lists as resting; those it no longer lists are
-    booked as gone (fills read afterwards say what each became). When the listing fails, every
-    order is taken as still resting."""
+    booked as gone (fills read afterwards say what each became). When the listing fails, or
+    was asked before `trusted_from` (reads lag writes: an order placed just before the stop,
+    whose withdrawal failed, may not be listed yet), every order is taken as still resting."""
     if not own:
         return []
+    if loop.clock.monotonic() < trusted_from:
+        return list(own.values())  # a listing now may not show them yet
     try:
         listed = {o.order_id for o in loop.client.orders.iter_orders(status="resting")}
     except KalshiError as exc:
@@ -199,19 +222,36 @@ def _cancel_side_by_side(loop: StoppingLoop, orders: Iterable[OpenOrder]) -> Non
             )
 
 
+def _wait_until(loop: StoppingLoop, at: float) -> None:
+    """Sleep until the loop's clock reaches `at`, but not past the deadline the caller runs
+    under (the listing after it needs the time that is left)."""
+    wait = at - loop.clock.monotonic()
+    deadline = Deadline.current()
+    if deadline is not None:
+        wait = min(wait, deadline.remaining() / 2)
+    if wait > 0:
+        loop.clock.sleep(wait)
+
+
 def _in_context(call: Callable[[], T]) -> Callable[[], T]:
     """`call` to run on another thread under this thread's context (its deadline)."""
     context = contextvars.copy_context()
     return lambda: context.run(call)
 
 
-def _prove(loop: StoppingLoop, *, refused_later: bool) -> tuple[str, ...]:
+def _prove(loop: StoppingLoop, *, refused_later: bool, shows_all_from: float) -> tuple[str, ...]:
     """The loop's orders one listing shows resting, or all it believes resting when no listing
     could be had: the stop's proof (empty: nothing of the loop's is left). An order of unknown
     outcome the listing does not show is not proven gone either (named by its client order id:
-    it may still land), unless the triggered order group will refuse it (`refused_later`)."""
+    it may still land), unless the triggered order group will refuse it (`refused_later`).
+    An order the loop believes resting (its cancel failed) is proven gone only by a listing
+    asked from `shows_all_from` on, which the proof waits for while its deadline allows: one
+    asked sooner may not show an order placed just before the stop."""
     believed = {o.order_id: o for o in loop.own_resting()}
     found = loop.executor.unknown_orders.unknown  # may rest: only a listing can say
+    if believed and not refused_later:
+        _wait_until(loop, shows_all_from)
+    asked = loop.clock.monotonic()
     try:
         listed = list(loop.client.orders.iter_orders(status="resting"))
     except KalshiError as exc:
@@ -222,6 +262,8 @@ def _prove(loop: StoppingLoop, *, refused_later: bool) -> tuple[str, ...]:
         )
         return left + tuple(sorted(found))
     resting = {o.order_id for o in listed}
+    if asked < shows_all_from and not refused_later:
+        resting |= set(believed)  # not listed yet is not gone
     mine = (
         set(found)
         if not refused_later

@@ -162,6 +162,8 @@ def test_the_stop_deadline_ends_the_wait_and_names_the_order(tmp_path: Path) -> 
 
 
 def test_a_second_interrupt_stops_the_wait_and_leaves_the_order_unknown(tmp_path: Path) -> None:
+    """Given up, the order that may still land is not proven gone: the stop names it, so
+    `kalshi trade` exits 11 (on the old code it exited 0 with the order free to land)."""
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
     coid = _lose_next_create(rig, Held(10_000.0))
     me = rig.client.account_id
@@ -174,8 +176,9 @@ def test_a_second_interrupt_stops_the_wait_and_leaves_the_order_unknown(tmp_path
 
     rig.client.find_order_by_client_id = interrupted  # type: ignore[method-assign]
     before = rig.clock.monotonic()
-    rig.loop.shutdown(cancel_resting=True, abandon=abandon)
+    summary = rig.loop.shutdown(cancel_resting=True, abandon=abandon)
     assert rig.clock.monotonic() - before <= 1.0, "the wait ends at the next look"
+    assert summary.not_proven == (coid,)
     assert rig.store.orders.get_intent(coid).status == "unknown", "kalshi reconcile settles it"
     assert rig.loop.log.counts.get("shutdown_abandoned") == 1
     assert [o for o in rig.exchange.orders(me) if o.status == "resting"] == [], (

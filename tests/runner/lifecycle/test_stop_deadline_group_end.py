@@ -1,0 +1,98 @@
+"""The end of the session's order group is part of the stop and keeps to its one deadline.
+
+After the stop proved none of the loop's quotes rests, `kalshi trade` deletes the session's
+order group. That delete ran after the stop's deadline had been let go of, under the client's
+own bounds (a 10 s timeout, retried for up to 20 s by default): against an exchange that began
+answering slowly just then, the process went on past `trade.stop_deadline_s`, and so past the
+shipped unit's `TimeoutStopSec=30`, which SIGKILLs it before its summary and exit code. Here the
+exchange answers a byte a second from the group's delete on: the run still ends within its
+stop deadline (the group, kept, stays listed for the kill switch).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import httpx
+
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.signing import KalshiAuth
+from kalshi_cli.runner import StrategyChoice, TradeOptions
+from kalshi_cli.runner.config import Selection, TradeConfig
+from kalshi_cli.runner.lifecycle.session import trade
+from kalshi_cli.vocabulary.keys import load_private_key
+from tests.conftest import SimHarness
+from tests.runner.lifecycle.test_stop_deadline import MARGIN_S, TrickleProxy
+from tests.runner.simproc import Book, client_for, log_events
+
+TICKER = "KXSTOPEND-SIM-A"
+STOP_DEADLINE_S = 4.0
+DURATION_S = 3.0
+
+
+class SlowFromTheGroupDelete(httpx.HTTPTransport):
+    """The real transport; from the delete of an order group on, the proxy trickles answers."""
+
+    def __init__(self, proxy: TrickleProxy) -> None:
+        super().__init__()
+        self.proxy = proxy
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "DELETE" and "/portfolio/order_groups/" in request.url.path:
+            self.proxy.slow.set()
+        return super().handle_request(request)
+
+
+def test_the_group_delete_after_a_proven_stop_keeps_to_the_stop_deadline(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    sim.create_market(TICKER)
+    other = client_for(sim.new_account(balance_cents=10_000_000))
+    Book(other, TICKER).quote("0.40", "0.60")
+    account = sim.new_account(balance_cents=10_000_000)
+    host, port = account.api_base.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    proxy = TrickleProxy(host, int(port))
+    key, _ = load_private_key(path=Path(account.private_key_path))
+    client = KalshiClient(
+        api_base=account.api_base.replace(f"{host}:{port}", f"127.0.0.1:{proxy.port}"),
+        key_id=account.key_id,
+        private_key=key,
+        transport=SlowFromTheGroupDelete(proxy),
+    )
+    log = tmp_path / "trade.log"
+    options = TradeOptions(
+        strategies=(StrategyChoice("market-maker"),),
+        selection=Selection(tickers=(TICKER,)),
+        duration_s=DURATION_S,
+        log_file=log,
+    )
+    config = TradeConfig(
+        strategies={"market-maker": {}}, trade={"stop_deadline_s": STOP_DEADLINE_S}
+    )
+    try:
+        with client:
+            started = time.monotonic()
+            summary = trade(
+                options,
+                env="sim",
+                state_path=tmp_path / "state.db",
+                config=config,
+                client=client,
+                ws_url=account.ws_url,
+                signer=KalshiAuth(account.key_id, key),
+                out=io.StringIO(),
+                read_lag_s=0.0,
+            )
+            took = time.monotonic() - started
+    finally:
+        proxy.close()
+        other.close()
+    events = [e["event"] for e in log_events(log)]
+    assert "order_placed" in events and "stop_proven" in events, events[-10:]
+    assert summary.not_proven == ()
+    assert proxy.slow.is_set(), "the group's delete was asked"
+    # the start, the run's duration, then the stop within its one deadline
+    assert took < DURATION_S + STOP_DEADLINE_S + MARGIN_S + 3.0, took
+    assert "order_group_kept" in events

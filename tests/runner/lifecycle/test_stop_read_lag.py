@@ -1,0 +1,70 @@
+"""A stop whose withdrawal failed does not take a listing that lags the loop's orders as proof.
+
+Kalshi's reads lag its writes (REFERENCE.md "Observed on the real wire": ~360 ms), and the
+simulator's `read_lag_ms` does the same. The loop's two quotes are placed just before the stop,
+whose batch cancel is refused (503, after the client's retries). The stop's listings, asked
+within the read lag of those orders, do not show them yet. On the old code the stop booked
+both as gone for not being listed, cancelled neither, and called that listing its proof:
+`kalshi trade` exited 0 with both quotes resting. Now an order whose withdrawal failed is gone
+only by a listing asked a read lag after the stop began: it is cancelled on its own, and when
+that fails too, the proof waits out the lag, sees it resting and names it (exit 11).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kalshi_cli.store.records import RESTING
+from tests.conftest import SimHarness
+from tests.runner.test_loop_order_batches_sim import rig
+
+TICKER = "KXSTOPLAG-SIM-A"
+# the simulator's reads lag this long, and the loop is told so (`read_lag`): longer than the
+# client's retries of the refused batch cancel take
+READ_LAG_S = 3.0
+
+
+class RefusedCancels(httpx.HTTPTransport):
+    """The real transport, answering 503 to the cancels `refused` names without passing them
+    on (the exchange never sees them)."""
+
+    def __init__(self, refused: str) -> None:
+        super().__init__()
+        self.refused = refused
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        batched = path.endswith("/portfolio/events/orders/batched")
+        if request.method == "DELETE" and (self.refused == "every" or batched):
+            return httpx.Response(503, json={"code": "service_unavailable", "message": "down"})
+        return super().handle_request(request)
+
+
+@pytest.mark.parametrize("refused", ["batched", "every"])
+def test_a_failed_withdrawal_is_not_proven_by_a_listing_that_lags_the_orders(
+    sim: SimHarness, tmp_path: Path, refused: str
+) -> None:
+    transport = RefusedCancels(refused)
+    with rig(
+        sim, tmp_path, [TICKER], strategy="market-maker", params={},
+        transport=transport, read_lag_s=READ_LAG_S,
+    ) as r:  # fmt: skip
+        sim.set_faults(read_lag_ms=READ_LAG_S * 1000)
+        r.loop.tick(r.feed.drain_events(), full=True)
+        placed = {o.order_id for o in r.loop.own_resting()}
+        assert len(placed) == 2
+        summary = r.loop.shutdown(cancel_resting=True)
+        sim.clear_faults()
+        resting = {o.order_id for o in r.client.orders.iter_orders(status="resting")}
+        if refused == "batched":
+            # each cancelled on its own once the batch was refused: proven, nothing left
+            assert resting == set()
+            assert summary.not_proven == ()
+        else:
+            # nothing could cancel them: both rest, and the stop says so
+            assert resting == placed
+            assert set(summary.not_proven) == placed
+            assert {i.status for i in r.store.orders.intents()} == {RESTING}
