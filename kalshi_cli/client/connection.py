@@ -27,7 +27,6 @@ from kalshi_cli.client.ratelimit import RateLimiter, TierLimits, tier_limits
 from kalshi_cli.client.retry import Resend, RetryPolicy
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.client.stats import ApiStats
-from kalshi_cli.client.subaccount_scope import scope_request
 from kalshi_cli.vocabulary.clock import Clock, Deadline, SystemClock, answer_limit
 from kalshi_cli.vocabulary.errors import (
     ApiError,
@@ -247,6 +246,9 @@ class Connection:
     ) -> httpx.Response:
         self.limiter.acquire(method, path, items=items)
         if self.subaccount is not None:
+            # only a handle acting on a subaccount scopes its requests: its rules load with it
+            from kalshi_cli.client.subaccount_scope import scope_request
+
             params, json = scope_request(method, path, params, json, self.subaccount)
         query = {k: v for k, v in params.items() if v is not None} if params else None
         started = self.clock.monotonic()

@@ -50,17 +50,16 @@ class Pacing(NamedTuple):
             "config": f"as configured ({self.detail})",
             "fallback": f"the configured tier: the exchange did not answer ({self.detail})",
         }[self.source]
-        read, write = self.limits
-        return f"{self.tier}, {why}: reads {_bucket_text(read)}, writes {_bucket_text(write)}"
+        read, write = _bucket_text(self.limits.read), _bucket_text(self.limits.write)
+        return f"{self.tier}, {why}: reads {read}, writes {write}"
 
     def to_json(self) -> dict[str, Any]:
-        read, write = self.limits
         return {
             "tier": self.tier,
             "source": self.source,
             "detail": self.detail,
-            "read": _bucket_json(read),
-            "write": _bucket_json(write),
+            "read": _bucket_json(self.limits.read),
+            "write": _bucket_json(self.limits.write),
         }
 
 

@@ -7,7 +7,8 @@ a request travels", step 1 (costs, the safety margin, unsigned requests).
 from __future__ import annotations
 
 import threading
-from typing import NamedTuple
+
+import msgspec
 
 from kalshi_cli.vocabulary.clock import Clock, Deadline
 from kalshi_cli.vocabulary.errors import ConfigError
@@ -17,14 +18,14 @@ SAFETY_CAPACITY = 0.90
 SAFETY_RATE = 0.95
 
 
-class BucketLimit(NamedTuple):
+class BucketLimit(msgspec.Struct, frozen=True):
     """One token bucket of a tier: its refill rate and capacity."""
 
     refill_rate: int  # tokens per second
     capacity: int
 
 
-class TierLimits(NamedTuple):
+class TierLimits(msgspec.Struct, frozen=True):
     """A tier's two buckets: reads (GET) and writes (everything else)."""
 
     read: BucketLimit

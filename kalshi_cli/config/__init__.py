@@ -16,7 +16,7 @@ import typing
 from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -52,7 +52,7 @@ class Source(StrEnum):
     DEFAULT = "default"
 
 
-class Origin(NamedTuple):
+class Origin(msgspec.Struct, frozen=True):
     """Where a setting's value came from: a flag, the environment, the file (with its line)
     or the default."""
 
@@ -65,7 +65,7 @@ class Origin(NamedTuple):
         )
 
 
-class Dirs(NamedTuple):
+class Dirs(msgspec.Struct, frozen=True):
     """Where files live by default: under KALSHI_HOME when set, else the per-OS user dirs."""
 
     home: Path | None
@@ -227,7 +227,7 @@ class _Named(dict[str, Any]):
         return self.names.get(key, "") if key is not None else ""
 
 
-class Key(NamedTuple):
+class Key(msgspec.Struct, frozen=True):
     """One setting: its name, variable, default, documentation and where it may be set (what
     its value must be is its field's type in the Structs above)."""
 

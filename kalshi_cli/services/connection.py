@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -369,7 +369,9 @@ def bind_state(settings: Settings, store: Store, connection: ResolvedConnection 
         raise error
 
 
-class Rebound(NamedTuple):
+class Rebound(msgspec.Struct, frozen=True):
+    """What `rebind_state` replaced: the file's binding before, and the copy kept of it."""
+
     previous: ExchangeBinding | None
     backup: Path | None = None  # the copy `--take-over` kept of the file before
 

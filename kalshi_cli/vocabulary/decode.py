@@ -127,7 +127,9 @@ def _not_finite(value: object) -> bool:
     return False
 
 
-_PATH = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
+# a step of msgspec's error path (`.key`, `[0]`, `[...]`), compiled by `re` on the first refusal:
+# every command decodes its settings through here, and almost none is refused
+_PATH = r"\.([^.\[]+)|\[(\d+|\.\.\.)\]"
 
 
 def _refusal(
@@ -136,7 +138,7 @@ def _refusal(
     found = re.fullmatch(r"(.*) - at `\$(.*)`", text, re.DOTALL)
     problem, path = (found.group(1), found.group(2)) if found else (text, "")
     node, kind, start = raw, tp, dotted
-    for name, index in _PATH.findall(path):
+    for name, index in re.findall(_PATH, path):
         if index == "...":
             return _in_mapping(kind, node, dotted, where, what)
         if index:
