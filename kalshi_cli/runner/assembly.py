@@ -27,6 +27,7 @@ from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
 from kalshi_cli.runner.execution.unknown_orders import UnknownOrders
 from kalshi_cli.runner.loop import TradeLoop
 from kalshi_cli.runner.loop_shared import Acting, Sight, Tuning, Voice
+from kalshi_cli.services.reconcile import landing_wait_s
 
 if TYPE_CHECKING:
     from kalshi_cli.risk import RiskEngine
@@ -133,6 +134,7 @@ def build_executor(
         guard=guard,
         fills_due=fills_due.set,
         alert=voice.alert,
+        landing_s=landing_wait_s(settings.read_lag_s),
     )
     balance_hold = BalanceHold(clock=clock, counters=report.counters, log=log)
     holds = Holds(guard=guard, unknown=unknown_orders, balance_hold=balance_hold)

@@ -1,6 +1,7 @@
 """Orders whose answer was lost, a part of the trade loop's `LoopExecutor`
 (runner/execution/execution.py). Such an order is never sent again: it is looked up by its client
-order id once a second until the exchange lists it or `LANDING_WINDOW_S` has passed, and until then
+order id once a second until the exchange lists it or it can no longer show (`landing_s`:
+`LANDING_WINDOW_S` and the read lag of a listing that would show it), and until then
 its market takes no new order except reducing ones, so a strategy that sees no position there cannot
 double it. See docs/orders.md "Orders that land late" and docs/trade-loop.md "How a halt from
 another process is seen" (its paragraph on lost answers).
@@ -62,12 +63,14 @@ def wait_out_unknown(
     clock: Clock,
     log: EventLog,
     abandon: threading.Event | None = None,
+    *,
+    landing_s: float = LANDING_WINDOW_S,
 ) -> None:
     """What a stop without an order group does for an order that may still land: `look` (which
     removes from `unknown` each it settles) once a second until none is left, each left is
-    LANDING_WINDOW_S past its failure (a lookup failed), or `abandon` is set."""
+    `landing_s` past its failure (a lookup failed), or `abandon` is set."""
     if unknown:
-        waits = {"client_order_ids": sorted(unknown), "at_most_s": LANDING_WINDOW_S}
+        waits = {"client_order_ids": sorted(unknown), "at_most_s": landing_s}
         log.emit("shutdown_waits_unknown", waits)
     deadline = Deadline.current()  # the stop's (runner/lifecycle/stop.py)
     while unknown:
@@ -77,7 +80,7 @@ def wait_out_unknown(
             return
         look()
         now = clock.monotonic()
-        if all(now - lost.since >= LANDING_WINDOW_S for lost in unknown.values()):
+        if all(now - lost.since >= landing_s for lost in unknown.values()):
             return  # each could be looked up no more: a lookup failed
         clock.sleep(1.0)
 
@@ -94,8 +97,13 @@ class UnknownOrders:
         guard: CallGuard,
         fills_due: Callable[[], None],
         alert: Callable[[str, str, str, dict[str, str]], None],  # post an operator alert
+        landing_s: float = LANDING_WINDOW_S,
     ) -> None:
         self.dispatch = wire.dispatch
+        # how long after its failure a lost order that no listing shows can no longer show: it
+        # may land until LANDING_WINDOW_S, and a listing shows it a read lag later
+        # (`services.reconcile.landing_wait_s`, the rule `kalshi reconcile` follows too)
+        self.landing_s = landing_s
         self._looking: set[str] = set()  # markets whose lookups are out (resolve_later)
         # market in doubt -> when its last lookup was sent (monotonic): the next turn goes to
         # the one looked up least recently
@@ -167,7 +175,7 @@ class UnknownOrders:
     def resolve(self, *, guarded: bool = True, markets: Collection[str] | None = None) -> None:
         """Look each order of unknown outcome up by its client order id (only those in
         `markets`, when given), waiting for the answers: found, it takes the exchange's state
-        (and counts as resting or filled); still missing LANDING_WINDOW_S after its failure, it
+        (and counts as resting or filled); still missing `landing_s` after its failure, it
         can no longer land and was never placed. Never sent again. `guarded=False` (a lookup
         during the API error guard's backoff, while trading is blocked): the guard hears neither
         its failure nor its success, so a storm of errors neither extends the backoff nor trips
@@ -254,10 +262,10 @@ class UnknownOrders:
             if guarded:
                 self._guard.ok(sent_at)
             if order is None:
-                if self._clock.monotonic() - lost.since < LANDING_WINDOW_S:
+                if self._clock.monotonic() - lost.since < self.landing_s:
                     continue
                 reason = (
-                    f"{NOT_ON_EXCHANGE} {LANDING_WINDOW_S:g}s after its answer was lost, past "
+                    f"{NOT_ON_EXCHANGE} {self.landing_s:g}s after its answer was lost, past "
                     "the signature window; never placed"
                 )
                 self._store.orders.mark_rejected(client_order_id, reason=reason)
@@ -276,7 +284,7 @@ class UnknownOrders:
     ) -> list[str]:
         """At shutdown: look the orders of unknown outcome up once a second until each is found
         (it then counts as resting or filled, so the shutdown's cancels reach it) or can no
-        longer land (LANDING_WINDOW_S after its failure). A stop that returned at once would
+        longer show (`landing_s` after its failure). A stop that returned at once would
         leave an order that lands afterwards resting with nobody to manage it, and without an
         order group nothing on the exchange's side stops it. `wait=False`: one look only (the
         session's order group, deleted or triggered after the stop, refuses what lands later).
@@ -288,7 +296,9 @@ class UnknownOrders:
             self.resolve(guarded=False)
         else:
             look = partial(self.resolve, guarded=False)
-            wait_out_unknown(self.unknown, look, self._clock, self._log, abandon)
+            wait_out_unknown(
+                self.unknown, look, self._clock, self._log, abandon, landing_s=self.landing_s
+            )
         left = sorted(self.unknown)
         if left and abandon is not None and abandon.is_set():
             self._log.emit(

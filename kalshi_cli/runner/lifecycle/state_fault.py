@@ -12,7 +12,6 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeGuard
 
-from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.runner.execution.order_group import GroupTrigger, trigger_session_group
 from kalshi_cli.runner.execution.unknown_orders import LostAnswer, wait_out_unknown
 from kalshi_cli.store.errors import InvalidTransition, StateFileUnwritable, StoreError
@@ -110,7 +109,7 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
     waits for a send worker dropped), writing nothing
     (cancelling one found resting); trigger the session's order group when something may still
     rest. Without a group, an order of unknown outcome is looked up once a second until it
-    shows or can no longer land (LANDING_WINDOW_S after its failure), as at a shutdown
+    shows or can no longer show (`UnknownOrders.landing_s` after its failure), as at a shutdown
     (`unknown_orders.wait_out_unknown`). A second Ctrl-C (`abandon`) stops the cancelling and
     the wait; what is left is reported."""
     # a call decided before the failure and still waiting for a send worker never leaves: it
@@ -138,6 +137,7 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
     # an order whose request is still out (a send worker's) or whose answer was never booked
     # may land after this stop began: of unknown outcome from now, looked up as one
     now = loop.clock.monotonic()
+    landing_s = loop.executor.unknown_orders.landing_s
     for client_order_id, intent in loop.executor.answers.in_flight.intents.items():
         unknown.setdefault(client_order_id, LostAnswer(intent.ticker, now))
 
@@ -153,14 +153,14 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
                     "cancel_failed", {"client_order_id": client_order_id, "error": exc.one_line()}
                 )
                 continue  # looked up again while the wait lasts, else left
-            if found is not None or loop.clock.monotonic() - lost.since >= LANDING_WINDOW_S:
+            if found is not None or loop.clock.monotonic() - lost.since >= landing_s:
                 del unknown[client_order_id]  # settled, or it can no longer land
 
     if loop.executor.answers.order_group_id or (abandon is not None and abandon.is_set()):
         look()  # once: what may still land, the group's trigger below refuses
     else:
         # no group to refuse it: wait, as a shutdown does, until it shows or cannot land
-        wait_out_unknown(unknown, look, loop.clock, loop.log, abandon)
+        wait_out_unknown(unknown, look, loop.clock, loop.log, abandon, landing_s=landing_s)
     done.left.extend(sorted(unknown))
     group = loop.executor.answers.order_group_id
     # only a live session has a group, and its client (a `KalshiClient`) is the one that made it

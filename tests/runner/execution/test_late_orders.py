@@ -258,3 +258,25 @@ def test_the_lookups_of_lost_orders_take_at_most_their_share_of_the_send_workers
         # this turn's markets, both orders of each, are the first not looked up before
         assert sorted(asked[2 * share * turn :]) == sorted(markets[share * turn :][:share] * 2)
     assert set(unknown.unknown) == {f"{t}-{s}" for t in markets for s in "ab"}, "still landing"
+
+
+def test_a_lost_order_is_called_never_placed_only_once_a_listing_could_show_it(
+    tmp_path: Path,
+) -> None:
+    """An order whose answer was lost may land until LANDING_WINDOW_S after the failure, and a
+    listing shows it only a read lag after it landed: until both have passed, a lookup that
+    does not find it leaves it unknown, as `kalshi reconcile` does (`landing_wait_s`)."""
+    rig = make_rig(
+        tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS, read_lag_s=5.0
+    )
+    coid = _hold_next_create(rig, Held(10_000.0))  # it never lands
+    unknown = rig.loop.executor.unknown_orders
+    since = unknown.unknown[coid].since
+    rig.clock.advance(since + LANDING_WINDOW_S + 1.0 - rig.clock.monotonic())
+    unknown.resolve()
+    assert coid in unknown.unknown, "a listing may not show it yet"
+    assert rig.store.orders.get_intent(coid).status == "unknown"
+    rig.clock.advance(5.0)
+    unknown.resolve()
+    assert coid not in unknown.unknown
+    assert rig.store.orders.get_intent(coid).status == "rejected"
