@@ -7,7 +7,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -334,8 +334,8 @@ def build_request(
         fill_model=fill_model,
         latency_ms=latency_ms,
         balance=balance,
-        risk=tuple(sorted(config.risk.items())),
-        trade=tuple(sorted(config.trade.items())),
+        risk=_section_items(config.risk),
+        trade=_section_items(config.trade),
     )
     return BacktestRequest(
         spec=spec,
@@ -537,6 +537,23 @@ def _stored(sweep: BacktestOutcome) -> dict[str, Any]:
 
 def _param_pairs(params: Any) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((k, str(v)) for k, v in params_dict(params).items()))
+
+
+def _section_items(section: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """A config section as the spec keeps it: its keys in order, every nested mapping a plain
+    dict. The file's mappings remember their lines (`config.Located`, already checked when the
+    file was read), and a spec is copied field by field (`dataclasses.asdict` for the report and
+    the cache key), which cannot rebuild one: `trade.budgets: {}` of the starter config broke
+    every backtest."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    return tuple(sorted((k, plain(v)) for k, v in section.items()))
 
 
 def _source_key(loaded: Any, params: Any) -> str:

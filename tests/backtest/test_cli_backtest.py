@@ -212,3 +212,17 @@ def test_several_strategies_share_one_bankroll_and_each_is_reported(
     twice = kalshi(["backtest", "--strategy", "spike", "--strategy", "spike", "--data", str(data)],
                    tmp_path)  # fmt: skip
     assert twice.returncode == ExitCode.USAGE and "given twice" in twice.stderr
+
+
+def test_a_backtest_runs_under_the_starter_config(data: Path, tmp_path: Path) -> None:
+    # `kalshi config init` writes `trade.budgets: {}`, a nested mapping: a backtest and a sweep
+    # under that file run, as they do with no file at all
+    init = kalshi(["config", "init"], tmp_path)
+    assert init.returncode == 0, init.stderr
+    one = kalshi(["backtest", "--strategy", "spike", "--data", str(data), "--json"], tmp_path)
+    assert one.returncode == 0, one.stderr
+    assert json.loads(one.stdout)["totals"]["fills"] > 0
+    sweep = ["--param", "take_profit=0.03,0.06", "--json"]
+    many = kalshi(["backtest", "--strategy", "spike", "--data", str(data), *sweep], tmp_path)
+    assert many.returncode == 0, many.stderr
+    assert len(json.loads(many.stdout)["runs"]) == 2
