@@ -235,8 +235,9 @@ class MarketsApi(Area):
         max_ts: int | None = None,
         on_page: Callable[[int], None] | None = None,
     ) -> Iterator[Trade]:
-        """The trades tape, newest first; `min_ts`/`max_ts` in Unix seconds."""
-        return self._conn.iterate(
+        """The trades tape, newest first; `min_ts`/`max_ts` in Unix seconds. A 404 for the
+        `ticker` asked about is an unknown ticker, as for the market's other reads."""
+        tape = self._conn.iterate(
             "/markets/trades",
             "trades",
             Trade,
@@ -246,6 +247,7 @@ class MarketsApi(Area):
             auth=False,
             on_page=on_page,
         )
+        return tape if ticker is None else _of_ticker(tape, ticker)
 
     def list_series(self, *, category: str | None = None) -> list[dict[str, Any]]:
         """`GET /series`: every series (of one category), as sent."""
@@ -429,3 +431,13 @@ class MarketsApi(Area):
             )
             out.update(self._conn.decode(response, decode_orderbooks, "orderbooks"))
         return out
+
+
+def _of_ticker(tape: Iterator[Trade], ticker: str) -> Iterator[Trade]:
+    # pages are fetched as the tape is read, so the 404 arrives here, not at the call
+    try:
+        yield from tape
+    except NotFoundError as exc:
+        raise not_found_with_hint(
+            exc, f"unknown ticker {ticker}", "`kalshi markets` lists them"
+        ) from exc

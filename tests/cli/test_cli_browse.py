@@ -15,6 +15,7 @@ from typer.testing import CliRunner, Result
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.checks.test_check_cli import account_env
 from tests.conftest import SimHarness
 from tests.sim.test_market_data_ops import EVENT, T, U, _session, clocked
@@ -67,6 +68,10 @@ def test_trades_is_the_tape(clocked: Clocked, tmp_path: Path) -> None:
     assert later["count"] == 0
     table = kalshi(sim, tmp_path, "trades", T)
     assert "bought yes" in table.stdout
+    # a mistyped ticker is named as one, with where to find the right one, as `orderbook` does
+    unknown = kalshi(sim, tmp_path, "trades", "NOPE-1")
+    assert unknown.exit_code == ExitCode.NOT_FOUND, unknown.output
+    assert unknown.stderr == "Error: unknown ticker NOPE-1 (`kalshi markets` lists them)\n"
 
 
 def test_candles_table_json_and_chart(clocked: Clocked, tmp_path: Path) -> None:
