@@ -672,12 +672,7 @@ class OrderService:
                 hint="give a future time, or 0 to remove the expiry",
             )
         self._check_trading(reduce_only=False, what="no order can be amended")
-        order = self.client.orders.get_order(order_id)
-        if order.status != "resting":
-            raise ValidationError(
-                f"order {order_id} is {order.status}; only resting orders can be amended",
-                code="ORDER_NOT_RESTING",
-            )
+        order = self._resting(order_id, "amended")
         local = self._local_by_order_id(order_id)
         side = local.side if local else Side.YES
         market = self.client.markets.get_market(order.ticker)
@@ -744,10 +739,22 @@ class OrderService:
             raise ValidationError(
                 f"decrease amount must be positive, got {amount}", code="COUNT_NOT_POSITIVE"
             )
+        self._resting(order_id, "decreased")
         self.client.orders.decrease_order(order_id, reduce_by=by, reduce_to=to)
         updated = self.client.orders.get_order(order_id)
         self._apply_order(updated)
         return updated
+
+    def _resting(self, order_id: str, done: str) -> Order:
+        """The order, looked up before it is changed: an unknown id and an order that no longer
+        rests are refused in words here rather than as the exchange's bare error."""
+        order = self.client.orders.get_order(order_id)
+        if order.status != "resting":
+            raise ValidationError(
+                f"order {order_id} is {order.status}; only resting orders can be {done}",
+                code="ORDER_NOT_RESTING",
+            )
+        return order
 
     # ---------------------------------------------------------------------------- reconcile
 

@@ -180,6 +180,13 @@ def test_place_list_show_amend_decrease_cancel_round_trip(
 
     bad = kalshi("order", "decrease", oid, "--by", "1", "--to", "2")
     assert bad.exit_code == ExitCode.USAGE and "exactly one of --by and --to" in bad.stderr
+    # an order that no longer rests, or never was, is refused in words, as `amend` refuses it
+    ended = kalshi("order", "decrease", oid, "--by", "1")
+    assert ended.exit_code == ExitCode.REJECTED, ended.output
+    assert ended.stderr == f"Error: order {oid} is canceled; only resting orders can be decreased\n"
+    unknown = kalshi("order", "decrease", "no-such-order", "--by", "1")
+    assert unknown.exit_code == ExitCode.NOT_FOUND, unknown.output
+    assert unknown.stderr == "Error: unknown order no-such-order (`kalshi order list` shows them)\n"
     none = kalshi("order", "amend", oid)
     assert none.exit_code == ExitCode.USAGE
     missing = kalshi("order", "show", "no-such-order")
