@@ -345,9 +345,10 @@ def cancel_command(
     out = app.output(as_json=as_json, fmt=fmt)
     with open_store(app) as store:
         reduced = order_service(app, store).cancel(order_id)
+    count = fmt_count(reduced)  # Kalshi's count, 2 decimals: "0.00" when nothing rested
     out.record(
-        [("order id", order_id), ("status", "canceled"), ("contracts cancelled", str(reduced))],
-        document={"order_id": order_id, "status": "canceled", "reduced_by": str(reduced)},
+        [("order id", order_id), ("status", "canceled"), ("contracts cancelled", count)],
+        document={"order_id": order_id, "status": "canceled", "reduced_by": count},
     )
 
 

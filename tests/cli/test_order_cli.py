@@ -173,6 +173,8 @@ def test_place_list_show_amend_decrease_cancel_round_trip(
 
     cancelled = kalshi("order", "cancel", oid, "--json")
     assert json.loads(cancelled.stdout)["reduced_by"] == "6.00"
+    again = kalshi("order", "cancel", oid, "--json")  # nothing left to take off: a count still
+    assert json.loads(again.stdout)["reduced_by"] == "0.00"
     assert [o.status for o in client.orders.iter_orders()] == ["canceled"]
     with Store.open(state_path(tmp_path)) as store:
         (intent,) = store.orders.intents()
