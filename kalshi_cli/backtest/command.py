@@ -118,8 +118,10 @@ class BacktestOutcome:
             cached = "  (cached)" if run["cached"] else ""
             dsr = run["deflated_sharpe"]["value"]
             deflated = "-" if dsr is None else f"{dsr:.2f}"
+            # ranked by net, the value is the net already: one column, not two alike
+            net = "" if self.rank_by == "net" else f"  net {t['net']:>10}"
             out.append(
-                f"{n:>3}. {self.rank_by} {value:>10}  net {t['net']:>10}  fills {t['fills']:>4}"
+                f"{n:>3}. {self.rank_by} {value:>10}{net}  fills {t['fills']:>4}"
                 f"  trades {t['round_trips']:>3}  DSR {deflated:>4}  {params}{cached}"
             )
         if self.runs:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.backtest import BacktestSpec, run_backtest
+from kalshi_cli.backtest.command import BacktestOutcome
 from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 
@@ -138,7 +139,6 @@ def test_the_lookahead_check_of_an_honest_strategy_passes_and_a_failed_one_exits
     check = json.loads(done.stdout)["lookahead"]
     assert check["ok"] is True and check["checked"]
     # a check that found a changed decision: the command's outcome exits CHECK_FAILED
-    from kalshi_cli.backtest.command import BacktestOutcome
     from kalshi_cli.backtest.lookahead import LookAheadFound, LookAheadReport
 
     failed = LookAheadReport(signals=3, checked=[1.0], differences=[{"at": 1.0}])
@@ -226,3 +226,17 @@ def test_a_backtest_runs_under_the_starter_config(data: Path, tmp_path: Path) ->
     many = kalshi(["backtest", "--strategy", "spike", "--data", str(data), *sweep], tmp_path)
     assert many.returncode == 0, many.stderr
     assert len(json.loads(many.stdout)["runs"]) == 2
+
+
+def test_a_sweep_line_shows_the_net_once_whatever_it_is_ranked_by() -> None:
+    run = {
+        "params": {"take_profit": "0.06"},
+        "totals": {"net": "-0.9496", "fills": 4, "round_trips": 2},
+        "value": -0.9496,
+        "cached": False,
+        "deflated_sharpe": {"value": None},
+    }
+    [by_net, *_] = BacktestOutcome(rank_by="net", runs=[run]).lines()
+    assert by_net.split().count("net") == 1 and "-0.9496" in by_net
+    [by_sharpe, *_] = BacktestOutcome(rank_by="sharpe", runs=[{**run, "value": 1.5}]).lines()
+    assert by_sharpe.split()[1:5] == ["sharpe", "1.5000", "net", "-0.9496"]
