@@ -15,12 +15,14 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from kalshi_cli.client import KalshiClient
@@ -121,6 +123,26 @@ class Rig:
         return counts
 
 
+def through_proxy(
+    account: AccountInfo,
+    transport: Callable[[TrickleProxy], httpx.BaseTransport | None],
+    **client_options: Any,
+) -> tuple[TrickleProxy, KalshiClient]:
+    """A client of `account` reaching the simulator through a new trickle proxy, on the
+    transport `transport` makes for that proxy (None: httpx's own)."""
+    host, port = account.api_base.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    proxy = TrickleProxy(host, int(port))
+    key, _ = load_private_key(path=Path(account.private_key_path))
+    client = KalshiClient(
+        api_base=account.api_base.replace(f"{host}:{port}", f"127.0.0.1:{proxy.port}"),
+        key_id=account.key_id,
+        private_key=key,
+        transport=transport(proxy),
+        **client_options,
+    )
+    return proxy, client
+
+
 @contextmanager
 def quoting(
     sim: SimHarness, tmp_path: Path, *, group: bool, stale_after_s: float = 10.0
@@ -133,15 +155,9 @@ def quoting(
         sim.create_market(ticker)
         Book(other, ticker).quote("0.40", "0.60")
     trader = sim.new_account(balance_cents=10_000_000)
-    host, port = trader.api_base.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
-    proxy = TrickleProxy(host, int(port))
+    # the client's own per-request bound, as measured
+    proxy, client = through_proxy(trader, lambda _: None, timeout=3.0)
     key, _ = load_private_key(path=Path(trader.private_key_path))
-    client = KalshiClient(
-        api_base=trader.api_base.replace(f"{host}:{port}", f"127.0.0.1:{proxy.port}"),
-        key_id=trader.key_id,
-        private_key=key,
-        timeout=3.0,  # the client's own per-request bound, as measured
-    )
     clock = SystemClock()
     feed = MarketData(
         MARKETS,

@@ -17,14 +17,13 @@ from pathlib import Path
 
 import httpx
 
-from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.runner import StrategyChoice, TradeOptions
 from kalshi_cli.runner.config import Selection, TradeConfig
 from kalshi_cli.runner.lifecycle.session import trade
 from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness
-from tests.runner.lifecycle.test_stop_deadline import MARGIN_S, TrickleProxy
+from tests.runner.lifecycle.test_stop_deadline import MARGIN_S, TrickleProxy, through_proxy
 from tests.runner.simproc import Book, client_for, log_events
 
 TICKER = "KXSTOPEND-SIM-A"
@@ -52,15 +51,8 @@ def test_the_group_delete_after_a_proven_stop_keeps_to_the_stop_deadline(
     other = client_for(sim.new_account(balance_cents=10_000_000))
     Book(other, TICKER).quote("0.40", "0.60")
     account = sim.new_account(balance_cents=10_000_000)
-    host, port = account.api_base.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
-    proxy = TrickleProxy(host, int(port))
+    proxy, client = through_proxy(account, SlowFromTheGroupDelete)
     key, _ = load_private_key(path=Path(account.private_key_path))
-    client = KalshiClient(
-        api_base=account.api_base.replace(f"{host}:{port}", f"127.0.0.1:{proxy.port}"),
-        key_id=account.key_id,
-        private_key=key,
-        transport=SlowFromTheGroupDelete(proxy),
-    )
     log = tmp_path / "trade.log"
     options = TradeOptions(
         strategies=(StrategyChoice("market-maker"),),
