@@ -65,7 +65,9 @@ from kalshi_cli.vocabulary.models import (
     trading_fee,
 )
 
-STRATEGY_API_VERSION = 1
+# 2: `MarketSnapshot` is a frozen msgspec Struct (a copy with a field changed is
+# `msgspec.structs.replace`, not `dataclasses.replace`)
+STRATEGY_API_VERSION = 2
 
 __all__ = [
     "FLAT",
