@@ -456,8 +456,9 @@ class TradeLoop:
             abandoned = False
             # the calls still out are answered and booked first (within the stop's deadline),
             # so the orders they placed are known to the withdrawal; an order whose answer is
-            # still not back may yet land: it is an order of unknown outcome to the stop
-            if not self.dispatch.settle(self.clock, self.settings.stop_deadline_s / 2):
+            # still not back may yet land: it is an order of unknown outcome to the stop; a
+            # second SIGINT or SIGTERM ends this wait as it ends the withdrawal's
+            if not self.dispatch.settle(self.clock, self.settings.stop_deadline_s / 2, abandon):
                 self.executor.unknown_orders.unanswered(
                     self.executor.answers.in_flight.intents,
                     "its answer was not back when the loop stopped",

@@ -7,6 +7,7 @@ slowly they are."""
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -369,3 +370,46 @@ def test_a_replacement_whose_cancels_are_answered_during_the_stop_is_not_sent(
         dropped = [e for e in r.events("intent_dropped") if e["ticker"] == ticker]
         assert dropped and all(e["reason"] == "the loop is stopping" for e in dropped)
         assert list(r.client.orders.iter_orders(status="resting")) == []
+
+
+def test_a_second_interrupt_ends_the_stops_wait_for_the_calls_still_out(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The stop's first step waits for the calls still out, up to half its deadline. A second
+    SIGINT or SIGTERM there (`abandon`: the person will not wait) ends that wait at once, as it
+    ends every later step, instead of after the half: the order whose answer is not back is
+    given up on and named as not proven gone."""
+    ticker = "KXOFFPATH-SIM-I"
+    stop_deadline_s = 60.0
+    gate = Gate()
+    gate.holds = lambda request: request.method == "POST" and ticker.encode() in request.content
+    with rig(
+        sim, tmp_path, [ticker], strategy="market-maker", params={},
+        transport=gate, send_workers=2,
+    ) as r:  # fmt: skip
+        abandon = threading.Event()
+
+        def interrupt_again_once_stopping() -> None:
+            if poll_until(lambda: r.loop.dispatch.stopping):
+                abandon.set()
+
+        try:
+            r.loop.settings = replace(r.loop.settings, stop_deadline_s=stop_deadline_s)
+            r.loop.tick(r.feed.drain_events(), full=True)
+            assert gate.held.wait(30)
+            threading.Thread(target=interrupt_again_once_stopping, daemon=True).start()
+            started = time.monotonic()
+            summary = r.loop.shutdown(cancel_resting=True, abandon=abandon)
+            took = time.monotonic() - started
+        finally:
+            gate.open.set()
+        assert abandon.is_set()
+        # the wait for the held call (half the deadline: 30 s) did not happen
+        assert took < stop_deadline_s / 2, took
+        out = {i.client_order_id for i in r.store.orders.intents() if i.ticker == ticker}
+        assert len(out) == 2
+        assert set(summary.not_proven) == out
+        assert {i.status for i in r.store.orders.intents()} == {UNKNOWN}
+        [abandoned] = r.events("shutdown_abandoned")
+        left = abandoned["unknown_left"]
+        assert isinstance(left, list) and set(left) == out

@@ -250,11 +250,16 @@ class Dispatch:
             booking()
             booked += 1
 
-    def settle(self, clock: Clock, within_s: float) -> bool:
-        """Wait (booking answers as they come) until no call is out, or `within_s` of the
-        loop's clock passed: the stop's first step. True when none is left out."""
+    def settle(self, clock: Clock, within_s: float, abandon: threading.Event | None = None) -> bool:
+        """Wait (booking answers as they come) until no call is out, `within_s` of the loop's
+        clock passed, or `abandon` is set (a second SIGINT or SIGTERM: the person will not
+        wait; what is back is still booked): the stop's first step. True when none is left
+        out."""
         end = clock.monotonic() + within_s
         while self._in_flight:
+            if abandon is not None and abandon.is_set():
+                self.drain()
+                return not self._in_flight
             left = end - clock.monotonic()
             if left <= 0:
                 return False

@@ -107,6 +107,9 @@ def withdraw_at_stop(loop: StoppingLoop, abandon: threading.Event | None = None)
     # every order the loop placed was answered before the stop began (one still out is of
     # unknown outcome): a listing asked a read lag later shows each that rests
     shows_all_from = loop.clock.monotonic() + loop.settings.read_lag_s
+    # interrupted again before the withdrawal began (while the stop waited for the calls still
+    # out): nothing looked the orders of unknown outcome up, nor said which are left
+    interrupted_first = abandon is not None and abandon.is_set()
     whole = Deadline.current()
     if whole is not None:
         proof_s = min(PROOF_MAX_S, whole.remaining() * PROOF_SHARE)
@@ -116,7 +119,13 @@ def withdraw_at_stop(loop: StoppingLoop, abandon: threading.Event | None = None)
         triggered = _withdraw(loop, abandon, shows_all_from)
     if abandon is not None and abandon.is_set():
         resting = tuple(sorted(o.order_id for o in loop.own_resting()))
-        if resting or not loop.executor.unknown_orders.unknown:  # else see_through said it
+        if interrupted_first:
+            unknown_left = sorted(loop.executor.unknown_orders.unknown)
+            loop.log.emit(
+                "shutdown_abandoned",
+                {"left_resting": list(resting), "unknown_left": unknown_left},
+            )
+        elif resting or not loop.executor.unknown_orders.unknown:  # else see_through said it
             loop.log.emit("shutdown_abandoned", {"left_resting": list(resting)})
         # an order of unknown outcome given up on may still land, unless the triggered group
         # refuses it: it is not proven gone, so it is named as a resting one is

@@ -11,6 +11,7 @@ import pytest
 
 from kalshi_cli.runner.execution.dispatch import CallAnswer, CallNotMade, Dispatch, Urgency
 from kalshi_cli.vocabulary.clock import SystemClock, answer_limit
+from tests.waiting import poll_until
 
 
 def test_without_workers_a_call_is_answered_and_booked_before_send_returns() -> None:
@@ -118,6 +119,25 @@ def test_settle_gives_up_at_its_deadline_with_the_call_still_out() -> None:
     try:
         dispatch.send(("A",), lambda: release.wait(30), lambda _: None)
         assert not dispatch.settle(SystemClock(), 0.05)
+        assert dispatch.busy("A") and dispatch.in_flight == 1
+    finally:
+        release.set()
+        dispatch.close()
+
+
+def test_settle_ends_at_a_second_interrupt_with_the_call_still_out() -> None:
+    """`abandon` (a second SIGINT or SIGTERM) ends the wait however much of it is left; an
+    answer already back is still booked."""
+    dispatch = Dispatch(workers=2)
+    release, abandon = threading.Event(), threading.Event()
+    booked: list[str] = []
+    try:
+        dispatch.send(("A",), lambda: release.wait(30), lambda _: booked.append("A"))
+        dispatch.send(("B",), lambda: "quick", lambda _: booked.append("B"))
+        assert poll_until(lambda: dispatch.answered)
+        abandon.set()
+        assert not dispatch.settle(SystemClock(), 3600, abandon)
+        assert booked == ["B"]
         assert dispatch.busy("A") and dispatch.in_flight == 1
     finally:
         release.set()
