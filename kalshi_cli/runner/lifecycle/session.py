@@ -9,7 +9,8 @@ and refuse if they differ from the exchange's; create the session's order group
 (runner/execution/order_group.py; not with `--no-order-group` or `--dry-run`); then start the feed
 and the loop. SIGTERM and
 SIGINT stop the loop, which cancels its own resting orders and returns the final summary; SIGUSR1
-pauses or resumes new orders.
+pauses or resumes new orders. Those handlers stay until the summary and the exit code are out:
+the end of the session's group and the closing after the loop are part of its stop.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -638,15 +639,18 @@ def run(
     options: TradeOptions,
     *,
     stop: threading.Event | None = None,
+    abandon: threading.Event | None = None,
     fresh_timeout_s: float = 15.0,
     retention: RetentionPolicy | None = None,
 ) -> Summary:
     """Run the loop as the options say and return the final summary (also on SIGTERM). A crash
     inside the loop still cancels the loop's resting orders before it propagates: quotes left
     on the book with nobody managing them are the costliest way to fail. With `retention`, the
-    state file is pruned in the background while the loop runs (runner/lifecycle/state_prune.py)."""
+    state file is pruned in the background while the loop runs (runner/lifecycle/state_prune.py).
+    SIGINT and SIGTERM set `stop`, and a second one `abandon` (`signals`), while this runs; a
+    caller whose stop goes on after it (`trade`) passes its own, which its handlers set then."""
     with _pruning(loop, options, retention):
-        return _run(loop, options, stop=stop, fresh_timeout_s=fresh_timeout_s)
+        return _run(loop, options, stop=stop, abandon=abandon, fresh_timeout_s=fresh_timeout_s)
 
 
 @contextmanager
@@ -670,10 +674,15 @@ def _pruning(
 
 
 def _run(
-    loop: TradeLoop, options: TradeOptions, *, stop: threading.Event | None, fresh_timeout_s: float
+    loop: TradeLoop,
+    options: TradeOptions,
+    *,
+    stop: threading.Event | None,
+    abandon: threading.Event | None,
+    fresh_timeout_s: float,
 ) -> Summary:
     stop = stop or threading.Event()
-    abandon = threading.Event()
+    abandon = abandon or threading.Event()
     cancel_resting = not options.once
     alerts = loop.alerts
     if alerts is not None:
@@ -837,109 +846,131 @@ def trade(
         backups=config.settings.log_backups,
     )
     alerts = TradeAlerts.from_config(config.alerts, state_path)
-    try:
-        if restriction is not None:
-            _trade_on_the_keys_subaccount(client, restriction[0], log)
-        venue = None
-        loop_client: LoopParts = client
-        if options.paper:
-            from kalshi_cli.runner.lifecycle import paper
+    stop, abandon = threading.Event(), threading.Event()
+    # SIGINT and SIGTERM belong to the stop from the loop's run until its summary and exit
+    # code are out (`stopping`): the end of the session's group and the closing below are part
+    # of the stop, and a KeyboardInterrupt there would leave without the summary, its NOT
+    # PROVEN line and exit code
+    with ExitStack() as stopping:
+        try:
+            if restriction is not None:
+                _trade_on_the_keys_subaccount(client, restriction[0], log)
+            venue = None
+            loop_client: LoopParts = client
+            if options.paper:
+                from kalshi_cli.runner.lifecycle import paper
 
-            paper.refuse_leftovers(store, state_path)
-            # the markets and their reference data from the exchange; the orders go local
-            markets = select_markets(client, selection)
-            venue = paper.build_venue(
-                client, markets, clock, options.paper_balance, subaccount=options.subaccount or 0
-            )
-            loop_client = paper.PaperClient(client, venue)
-        if options.subaccount is not None:
-            if venue is None:
-                check_subaccount(client, options.subaccount)
-            # from the reconcile on, every order, read and kill of the loop is the subaccount's
-            # (client/subaccount_scope.py); a paper client sets its venue client's
-            loop_client.subaccount = options.subaccount
-        report = reconcile(loop_client, store, clock, read_lag_s)
-        log.emit("reconciled", report.to_json())
-        if venue is None:
-            markets = select_markets(client, selection)
-        feed: MarketFeed = MarketData(
-            [m.ticker for m in markets],
-            ws_url=ws_url,
-            auth=signer,
-            rest=client.markets,
-            clock=clock,
-            # the feed marks books stale (and probes quiet subscriptions) on the risk rule's
-            # limit, so a `feed_stale` event and alert accompany every STALE_FEED denial
-            stale_after=config.limits.stale_after_s,
-            channels=paper.PAPER_CHANNELS if venue is not None else DEFAULT_CHANNELS,
-            # the reference indices the markets' rules name (a crypto model prices from them)
-            indices=channels_for(
-                i for m in markets if (i := MarketTerms.from_market(m.raw).index_id) is not None
-            ),
-        )
-        if venue is not None:
-            feed = paper.PaperFeed(cast("MarketData", feed), venue)
-        if telemetry is not None:
-            telemetry.watch_feed(feed, [m.ticker for m in markets])
-        parts = Parts(
-            loop_client,
-            store,
-            feed,
-            clock,
-            log,
-            alerts,
-            telemetry.observe if telemetry else None,
-            read_lag_s=read_lag_s,
-            send_workers=config.settings.send_workers if venue is None else 0,
-        )
-        loop = start_loop(
-            parts,
-            options,
-            config,
-            markets,
-            pause_file=config.path("pause_file", state_dir / "trade.pause"),
-        )
-        if reload is not None:  # a SIGHUP while starting is answered at the first tick
-            loop.reload_requested = reload
-        group = _open_group(client, store, config, log) if _wants_group(options) else None
-        loop.executor.answers.order_group_id = group
-        if group is not None:
-            loop.trigger_group = functools.partial(client.order_groups.trigger_order_group, group)
-        log.emit(
-            "started",
-            {
-                "strategy": loop.lineup.describe(),
-                "strategies": loop.lineup.to_json(),
-                "markets": len(markets),
-                "env": env,
-                "subaccount": loop_client.subaccount or 0,
-                "rate_limits": pacing.to_json(),
-                **({"paper": True} if options.paper else {}),
-            },
-        )
-        summary = run(loop, options, retention=config.retention_policy)
-        if group is not None and not options.once:
-            # part of the stop, so under what is left of its one deadline: a delete held by a
-            # slow exchange must not keep the process past the service manager's stop timeout
-            # (the group, kept, stays listed for the kill switch)
-            stop = loop.stop_deadline
-            with stop.scope() if stop is not None else nullcontext():
-                # on the loop's own orders: one placed by hand is not in the group
-                end_session_group(
+                paper.refuse_leftovers(store, state_path)
+                # the markets and their reference data from the exchange; the orders go local
+                markets = select_markets(client, selection)
+                venue = paper.build_venue(
                     client,
-                    store,
-                    group,
-                    log,
-                    own_resting=len(loop.own_resting()),
-                    unknown=sorted(loop.executor.unknown_orders.unknown),
+                    markets,
+                    clock,
+                    options.paper_balance,
+                    subaccount=options.subaccount or 0,
                 )
-    finally:
-        alerts.close()
-        log.close()
-        store.close()
-    print_lines(["", "summary:", *("  " + line for line in summary.lines())], out)
-    if summary.not_proven:
-        from kalshi_cli.runner.lifecycle.stop import StopNotProven
+                loop_client = paper.PaperClient(client, venue)
+            if options.subaccount is not None:
+                if venue is None:
+                    check_subaccount(client, options.subaccount)
+                # from the reconcile on, every order, read and kill of the loop is the subaccount's
+                # (client/subaccount_scope.py); a paper client sets its venue client's
+                loop_client.subaccount = options.subaccount
+            report = reconcile(loop_client, store, clock, read_lag_s)
+            log.emit("reconciled", report.to_json())
+            if venue is None:
+                markets = select_markets(client, selection)
+            feed: MarketFeed = MarketData(
+                [m.ticker for m in markets],
+                ws_url=ws_url,
+                auth=signer,
+                rest=client.markets,
+                clock=clock,
+                # the feed marks books stale (and probes quiet subscriptions) on the risk rule's
+                # limit, so a `feed_stale` event and alert accompany every STALE_FEED denial
+                stale_after=config.limits.stale_after_s,
+                channels=paper.PAPER_CHANNELS if venue is not None else DEFAULT_CHANNELS,
+                # the reference indices the markets' rules name (a crypto model prices from them)
+                indices=channels_for(
+                    i for m in markets if (i := MarketTerms.from_market(m.raw).index_id) is not None
+                ),
+            )
+            if venue is not None:
+                feed = paper.PaperFeed(cast("MarketData", feed), venue)
+            if telemetry is not None:
+                telemetry.watch_feed(feed, [m.ticker for m in markets])
+            parts = Parts(
+                loop_client,
+                store,
+                feed,
+                clock,
+                log,
+                alerts,
+                telemetry.observe if telemetry else None,
+                read_lag_s=read_lag_s,
+                send_workers=config.settings.send_workers if venue is None else 0,
+            )
+            loop = start_loop(
+                parts,
+                options,
+                config,
+                markets,
+                pause_file=config.path("pause_file", state_dir / "trade.pause"),
+            )
+            if reload is not None:  # a SIGHUP while starting is answered at the first tick
+                loop.reload_requested = reload
+            group = _open_group(client, store, config, log) if _wants_group(options) else None
+            loop.executor.answers.order_group_id = group
+            if group is not None:
+                loop.trigger_group = functools.partial(
+                    client.order_groups.trigger_order_group, group
+                )
+            log.emit(
+                "started",
+                {
+                    "strategy": loop.lineup.describe(),
+                    "strategies": loop.lineup.to_json(),
+                    "markets": len(markets),
+                    "env": env,
+                    "subaccount": loop_client.subaccount or 0,
+                    "rate_limits": pacing.to_json(),
+                    **({"paper": True} if options.paper else {}),
+                },
+            )
+            stopping.enter_context(
+                signals(
+                    stop,
+                    loop.toggle_pause,
+                    abandon=abandon,
+                    on_reload=loop.reload_requested.set,
+                )
+            )
+            summary = run(
+                loop, options, stop=stop, abandon=abandon, retention=config.retention_policy
+            )
+            if group is not None and not options.once:
+                # part of the stop, so under what is left of its one deadline: a delete held by a
+                # slow exchange must not keep the process past the service manager's stop timeout
+                # (the group, kept, stays listed for the kill switch)
+                deadline = loop.stop_deadline
+                with deadline.scope() if deadline is not None else nullcontext():
+                    # on the loop's own orders: one placed by hand is not in the group
+                    end_session_group(
+                        client,
+                        store,
+                        group,
+                        log,
+                        own_resting=len(loop.own_resting()),
+                        unknown=sorted(loop.executor.unknown_orders.unknown),
+                    )
+        finally:
+            alerts.close()
+            log.close()
+            store.close()
+        print_lines(["", "summary:", *("  " + line for line in summary.lines())], out)
+        if summary.not_proven:
+            from kalshi_cli.runner.lifecycle.stop import StopNotProven
 
-        raise StopNotProven(summary.not_proven)
-    return summary
+            raise StopNotProven(summary.not_proven)
+        return summary

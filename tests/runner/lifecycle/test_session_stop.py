@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed.book import FeedEvent
 from kalshi_cli.runner import StrategyChoice, TradeOptions
-from kalshi_cli.runner.lifecycle.session import run, signals
+from kalshi_cli.runner.config import Selection, TradeConfig
+from kalshi_cli.runner.lifecycle.session import run, signals, trade
+from kalshi_cli.vocabulary.keys import load_private_key
+from tests.conftest import SimHarness
 from tests.runner.fakes import Rig, make_rig
+from tests.runner.simproc import Book, client_for, log_events
 
 
 def _quoting_rig(tmp_path: Path) -> Rig:
@@ -70,3 +79,77 @@ def test_the_pause_file_and_sigusr1_hold_new_strategy_orders(tmp_path: Path) -> 
         rig.step(0.1)
     assert rig.client.requests, "unpaused: the market maker quotes"
     assert rig.loop.log.counts.get("unpaused") == 1
+
+
+@pytest.fixture
+def ctrl_c_raises() -> Iterator[None]:
+    """SIGINT as a terminal's process has it (KeyboardInterrupt), whatever runs the tests."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+class CtrlCAtTheGroupDelete(httpx.HTTPTransport):
+    """The real transport; the person presses Ctrl-C again (SIGINT to this process) as the
+    session's order group is being deleted, once the loop's stop has proved its quotes gone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pressed = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        group_delete = request.method == "DELETE" and "/order_groups/" in request.url.path
+        if group_delete and not self.pressed:
+            self.pressed = True
+            os.kill(os.getpid(), signal.SIGINT)
+        return super().handle_request(request)
+
+
+def test_a_ctrl_c_while_the_session_group_ends_still_prints_the_summary(
+    sim: SimHarness, tmp_path: Path, ctrl_c_raises: None
+) -> None:
+    """The end of the session's order group is part of the stop: a SIGINT then is one more
+    interrupt of that stop, not a KeyboardInterrupt that ends `kalshi trade` before its summary
+    (and its NOT PROVEN line and exit code) is printed, as it did once the loop's own handlers
+    were let go of."""
+    ticker = "KXSTOPSIG-SIM-A"
+    sim.create_market(ticker)
+    other = client_for(sim.new_account(balance_cents=10_000_000))
+    Book(other, ticker).quote("0.40", "0.60")
+    account = sim.new_account(balance_cents=10_000_000)
+    key, _ = load_private_key(path=Path(account.private_key_path))
+    transport = CtrlCAtTheGroupDelete()
+    client = KalshiClient(
+        api_base=account.api_base, key_id=account.key_id, private_key=key, transport=transport
+    )
+    log = tmp_path / "trade.log"
+    out = io.StringIO()
+    options = TradeOptions(
+        strategies=(StrategyChoice("market-maker"),),
+        selection=Selection(tickers=(ticker,)),
+        duration_s=2.0,
+        log_file=log,
+    )
+    try:
+        with client:
+            summary = trade(
+                options,
+                env="sim",
+                state_path=tmp_path / "state.db",
+                config=TradeConfig(strategies={"market-maker": {}}),
+                client=client,
+                ws_url=account.ws_url,
+                signer=KalshiAuth(account.key_id, key),
+                out=out,
+                read_lag_s=0.0,
+            )
+    except KeyboardInterrupt:
+        pytest.fail("the Ctrl-C ended kalshi trade before its summary")
+    finally:
+        other.close()
+    assert transport.pressed, "the group's delete was asked"
+    events = [e["event"] for e in log_events(log)]
+    assert "order_placed" in events and "stop_proven" in events, events[-10:]
+    assert summary.not_proven == ()
+    assert "summary:" in out.getvalue()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "handed back"
