@@ -152,12 +152,16 @@ class TradeAlerts:
             beat = self._beats[signal] = Beat(signal, body)
         self._queue.put(beat)
 
-    def close(self, timeout_s: float = 10.0) -> None:
+    def close(self, timeout_s: float = 10.0) -> bool:
+        """End the thread once what is queued is sent, waiting at most `timeout_s`: whether
+        everything went (a send still running then is let go of, its thread a daemon)."""
         if self._thread is None:
-            return
+            return True
         self._queue.put(None)
         self._thread.join(timeout_s)
+        sent = not self._thread.is_alive()
         self._thread = None
+        return sent
 
     def _run(self) -> None:
         with self._state_store_factory() as state_store:

@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from kalshi_cli.services.metrics import LoopTelemetry
     from kalshi_cli.services.orders import OrderClient
     from kalshi_cli.store import RetentionPolicy, Store
-    from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.clock import Clock, Deadline
 
 
 STARTUP_ATTEMPTS = 3
@@ -72,6 +72,13 @@ STARTUP_ATTEMPTS = 3
 # loop does not tick, and SIGTERM waits, while a call retries, and the loop's API error guard
 # already backs off across ticks; `kalshi trade` builds its client with this budget
 CLIENT_RETRY_BUDGET_S = 3.0
+# after a stop, the alerts still queued (the dead-man's last ping, `stop_not_proven`) are waited
+# for within what is left of its deadline, but at least this long (time for a webhook that
+# answers, when the stop spent its deadline), so the process exits inside the service manager's
+# stop timeout whatever a webhook does
+LAST_ALERTS_MIN_S = 2.0
+# and at most this long, also when no stop ran (a refused start)
+LAST_ALERTS_MAX_S = 10.0
 
 
 class LoopMarkets(MarketRead, FeeMarketReads, Protocol):
@@ -775,6 +782,17 @@ def _open_group(client: KalshiClient, store: Store, config: TradeConfig, log: Ev
         raise refused from exc
 
 
+def _close_alerts(alerts: TradeAlerts, stop_deadline: Deadline | None, log: EventLog) -> None:
+    """Let the alerts still queued go out before the process exits, waiting for them what is
+    left of the stop's deadline, within LAST_ALERTS_MIN_S and LAST_ALERTS_MAX_S; those still
+    unsent then are given up on, and the log says so."""
+    wait_s = LAST_ALERTS_MAX_S
+    if stop_deadline is not None:
+        wait_s = min(max(stop_deadline.remaining(), LAST_ALERTS_MIN_S), LAST_ALERTS_MAX_S)
+    if not alerts.close(wait_s):
+        log.emit("alerts_unsent", {"waited_s": round(wait_s, 3)})
+
+
 def print_lines(lines: list[str], stream: TextIO | None = None) -> None:
     out = stream or sys.stdout
     for line in lines:
@@ -847,6 +865,7 @@ def trade(
     )
     alerts = TradeAlerts.from_config(config.alerts, state_path)
     stop, abandon = threading.Event(), threading.Event()
+    loop: TradeLoop | None = None
     # SIGINT and SIGTERM belong to the stop from the loop's run until its summary and exit
     # code are out (`stopping`): the end of the session's group and the closing below are part
     # of the stop, and a KeyboardInterrupt there would leave without the summary, its NOT
@@ -965,7 +984,7 @@ def trade(
                         unknown=sorted(loop.executor.unknown_orders.unknown),
                     )
         finally:
-            alerts.close()
+            _close_alerts(alerts, loop.stop_deadline if loop is not None else None, log)
             log.close()
             store.close()
         print_lines(["", "summary:", *("  " + line for line in summary.lines())], out)
