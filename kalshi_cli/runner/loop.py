@@ -450,7 +450,9 @@ class TradeLoop:
         from kalshi_cli.runner.lifecycle.stop import withdraw_at_stop
 
         self.executor.stopping = True  # what the answers booked below would send, is not
-        self.dispatch.stopping = True  # nor what still waits for a send worker
+        # nor, in a stop that withdraws, what still waits for a send worker (`--once` ends its
+        # one pass with its orders sent and left resting)
+        self.dispatch.stopping = cancel_resting
         self.stop_deadline = Deadline.after(self.clock, self.settings.stop_deadline_s)
         with self.stop_deadline.scope():
             abandoned = False
