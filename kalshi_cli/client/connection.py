@@ -13,6 +13,8 @@ import os
 import random
 import ssl
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 from typing import Annotated, Any, TypeVar, cast
 from urllib.parse import quote
@@ -35,6 +37,7 @@ from kalshi_cli.vocabulary.errors import (
     KalshiError,
     NotFoundError,
     RedirectedError,
+    RequestWithdrawn,
     TransportError,
 )
 from kalshi_cli.vocabulary.keys import PrivateKey
@@ -245,6 +248,10 @@ class Connection:
         signed: bool = True,
     ) -> httpx.Response:
         self.limiter.acquire(method, path, items=items)
+        withdrawn = _WITHDRAWN.get()
+        if withdrawn is not None and withdrawn():
+            # after the limiter's wait, the last moment before anything leaves
+            raise RequestWithdrawn(f"{what}: withdrawn before it was sent")
         if self.subaccount is not None:
             # only a handle acting on a subaccount scopes its requests: its rules load with it
             from kalshi_cli.client.subaccount_scope import scope_request
@@ -582,3 +589,19 @@ def not_found_with_hint(exc: NotFoundError, message: str, hint: str | None) -> N
         exchange_message=exc.exchange_message,
         hint=hint,
     )
+
+
+_WITHDRAWN: ContextVar[Callable[[], bool] | None] = ContextVar("kalshi_withdrawn", default=None)
+
+
+@contextmanager
+def withdrawn_when(withdrawn: Callable[[], bool]) -> Iterator[None]:
+    """Each request made in the block is withdrawn (`RequestWithdrawn`, nothing sent) if
+    `withdrawn()` is true once it has its turn from the rate limiter: what the trade loop's
+    order calls are made under, so a request that waited for a token when the loop's stop
+    began never leaves. Per thread, like `answers_within`."""
+    token = _WITHDRAWN.set(withdrawn)
+    try:
+        yield
+    finally:
+        _WITHDRAWN.reset(token)

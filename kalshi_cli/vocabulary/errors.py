@@ -50,6 +50,11 @@ class TradingHaltedError(KalshiError):
     exit_code = ExitCode.HALTED
 
 
+class RequestWithdrawn(KalshiError):
+    """A request its caller withdrew before it left (`client.connection.withdrawn_when`: the
+    trade loop's stop began while it waited its turn): nothing reached the exchange."""
+
+
 class DataWriteError(KalshiError):
     """A data set could not be written (disk full, directory unwritable)."""
 

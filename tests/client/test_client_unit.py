@@ -16,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kalshi_cli.client import BucketLimit, CreateOrder, KalshiClient, TierLimits
+from kalshi_cli.client.connection import withdrawn_when
 from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -30,6 +31,7 @@ from kalshi_cli.vocabulary.errors import (
     NotFoundError,
     OrderOutcomeUnknown,
     RateLimitedError,
+    RequestWithdrawn,
     ServerError,
     TransportError,
     ValidationError,
@@ -427,6 +429,32 @@ def test_create_order_sends_the_body_once_and_parses_the_result(
     )
     (request,) = fake.requests
     assert json.loads(request.content) == _new_order().to_api()
+
+
+def test_an_order_request_withdrawn_while_it_waits_its_turn_never_leaves(
+    fake: FakeExchange, clock: ManualClock, key: rsa.RSAPrivateKey
+) -> None:
+    """Under `withdrawn_when`, a request is withdrawn if its caller no longer wants it once the
+    rate limiter gives it its turn: the trade loop's stop begins while an order waits for a
+    write token, and that order never reaches the exchange."""
+    client = KalshiClient(
+        api_base=BASE,
+        key_id="key-1",
+        private_key=key,
+        clock=clock,
+        transport=httpx.MockTransport(fake.handler),
+        # room for one order at once (10 tokens of 18), the next after a wait for 2 more
+        rate_limits=TierLimits(BucketLimit(20, 20), BucketLimit(10, 20)),
+    )
+    created = {"order_id": "o9", "client_order_id": "coid-7", "fill_count": "0.00"}
+    fake.on("POST", ORDERS, default=_ok({**created, "remaining_count": "3.00"}, 201))
+    stop_at = clock.monotonic() + 0.1  # the stop begins a tenth of a second from now
+    with withdrawn_when(lambda: clock.monotonic() >= stop_at):
+        client.orders.create_order(_new_order())  # the one write token: sent at once
+        with pytest.raises(RequestWithdrawn):
+            client.orders.create_order(_new_order())  # waits a fifth of a second for its turn
+    assert len(fake.sent("POST", ORDERS)) == 1
+    assert clock.monotonic() >= stop_at, "it was withdrawn after its wait, not before"
 
 
 @pytest.mark.parametrize(

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.risk.state import halt
 from kalshi_cli.runner.books.portfolio import OpenOrder, open_order
-from kalshi_cli.runner.execution.dispatch import CallNotMade
 from kalshi_cli.runner.execution.fills import Sent
 from kalshi_cli.runner.execution.order_group import GROUP_TRIGGERED
 from kalshi_cli.store.errors import OrderNotRecorded, StoreError
 from kalshi_cli.vocabulary.errors import (
     ApiError,
     OrderOutcomeUnknown,
+    RequestWithdrawn,
     TradingHaltedError,
     TransportError,
 )
@@ -132,10 +132,11 @@ class AnswerBook:
     def never_sent(
         self, recorded: list[tuple[Intent, CreateOrder]], answer: CallAnswer[Any]
     ) -> bool:
-        """True when the call was never made (`CallNotMade`: the stop began before a worker
-        took it): each intent is then booked as refused before it left, logged as dropped,
-        and neither the API error guard nor the balance hold hears of it."""
-        if not isinstance(answer.error, CallNotMade):
+        """True when the call's request never left (`RequestWithdrawn`: the stop began before
+        a worker took it, or while it waited its turn from the rate limiter): each intent is
+        then booked as refused before it left, logged as dropped, and neither the API error
+        guard nor the balance hold hears of it."""
+        if not isinstance(answer.error, RequestWithdrawn):
             return False
         reason = str(answer.error)
         with self._store.transaction():

@@ -32,7 +32,9 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from kalshi_cli.client.connection import withdrawn_when
 from kalshi_cli.vocabulary.clock import answers_within
+from kalshi_cli.vocabulary.errors import RequestWithdrawn
 
 if TYPE_CHECKING:
     from kalshi_cli.services.orders import OrderClient
@@ -54,11 +56,6 @@ class CallAnswer(Generic[T]):
         if self.error is not None:
             raise self.error
         return self.value  # type: ignore[return-value]
-
-
-class CallNotMade(Exception):
-    """A call that places orders, still waiting for a worker when the loop's stop began: never
-    made (`Dispatch.stopping`), so none of its orders exists."""
 
 
 def run_call(call: Callable[[], T]) -> CallAnswer[T]:
@@ -113,9 +110,10 @@ class Dispatch:
         # market -> its calls sent and not yet booked (only the deciding thread touches this)
         self._busy: dict[str, int] = {}
         self._in_flight = 0
-        # set as the loop's stop begins: a call that places orders and that no worker has
-        # taken yet is not made (`CallNotMade`), so a stopping loop places nothing, however
-        # long the calls ahead of it held the workers
+        # set as the loop's stop begins: a call that places orders is not made if no worker
+        # has taken it yet, and its requests are withdrawn if they still wait their turn from
+        # the rate limiter (`RequestWithdrawn`), so a stopping loop places nothing, however long
+        # the calls ahead of it held the workers or the write budget
         self.stopping = False
         # the thread that books the answers (the deciding thread: the last to drain them); what
         # it asks itself to book `later` is booked at once
@@ -124,6 +122,9 @@ class Dispatch:
         # it, then takes its news again); without, a market is busy only within one call
         self.on_busy: Callable[[str], None] | None = None
         self.on_free: Callable[[str], None] | None = None
+
+    def _is_stopping(self) -> bool:
+        return self.stopping
 
     @property
     def threaded(self) -> bool:
@@ -149,7 +150,7 @@ class Dispatch:
     ) -> None:
         """Make the call off the deciding path and book its answer on it (see the module
         docstring); `markets` are busy until `then` has run. `places`: the call places orders,
-        and is not made once the stop began (`stopping`): `then` gets `CallNotMade`."""
+        and is not made once the stop began (`stopping`): `then` gets `RequestWithdrawn`."""
         keys = self._take(markets)
         self._in_flight += 1
         if not self.workers:
@@ -159,8 +160,11 @@ class Dispatch:
         def work() -> None:
             if places and self.stopping:
                 answer: CallAnswer[T] = CallAnswer(
-                    error=CallNotMade("the loop was stopping before the request was sent")
+                    error=RequestWithdrawn("the loop was stopping before the request was sent")
                 )
+            elif places:
+                with withdrawn_when(self._is_stopping):
+                    answer = self._run(call)
             else:
                 answer = self._run(call)
             self._answers.put(lambda: self._book(keys, then, answer))

@@ -9,8 +9,9 @@ from collections.abc import Callable
 
 import pytest
 
-from kalshi_cli.runner.execution.dispatch import CallAnswer, CallNotMade, Dispatch, Urgency
+from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch, Urgency
 from kalshi_cli.vocabulary.clock import SystemClock, answer_limit
+from kalshi_cli.vocabulary.errors import RequestWithdrawn
 from tests.waiting import poll_until
 
 
@@ -170,7 +171,7 @@ def test_a_free_worker_takes_risk_exits_then_first_quotes_then_the_rest() -> Non
 
 def test_a_placing_call_no_worker_took_before_the_stop_is_not_made() -> None:
     """Once the stop begins, a call that places orders and still waits for a worker is not
-    made: its booking hears `CallNotMade` (a stopping loop places nothing); a call that places
+    made: its booking hears `RequestWithdrawn` (a stopping loop places nothing); a call that places
     none (a cancel, a read) is still made, and the one already on a worker finishes."""
     dispatch = Dispatch(workers=1)
     release = threading.Event()
@@ -197,7 +198,7 @@ def test_a_placing_call_no_worker_took_before_the_stop_is_not_made() -> None:
         release.set()
         assert dispatch.settle(SystemClock(), 30)
         assert made == ["held", "cancel"]
-        assert isinstance(answers["order"].error, CallNotMade)
+        assert isinstance(answers["order"].error, RequestWithdrawn)
         assert answers["cancel"].get() == "cancel"
         assert dispatch.in_flight == 0 and not dispatch.busy("B")
     finally:
