@@ -244,7 +244,10 @@ def main() -> int:
         # first order: a fair schedule has none once the write budget is the limit
         second_early = 0
         for e in events:
-            if e.get("event") in ("order_placed", "dry_run_order"):
+            # an order whose answer the network held, found on the exchange by its lookup
+            # (`order_resolved`, not "rejected"), is that market's quote as much as one placed
+            found = e.get("event") == "order_resolved" and e.get("status") != "rejected"
+            if e.get("event") in ("order_placed", "dry_run_order") or found:
                 first_order.setdefault(str(e["ticker"]), str(e["ts"]))
             elif e.get("event") == "order_cancelled" and len(first_order) < len(markets):
                 second_early += 1
