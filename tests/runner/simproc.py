@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -10,6 +11,11 @@ from pathlib import Path
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import CreateOrder
+from kalshi_cli.client.signing import KalshiAuth
+from kalshi_cli.runner import StrategyChoice, TradeConfig, TradeOptions
+from kalshi_cli.runner.config import Selection
+from kalshi_cli.runner.lifecycle.session import trade
+from kalshi_cli.runner.lifecycle.summary import Summary
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import BookSide, TimeInForce
@@ -140,4 +146,37 @@ def observer_for(account: AccountInfo) -> KalshiClient:
         key_id=account.key_id,
         private_key=key,
         rate_limits=TierLimits(reads, tier_limits("basic").write),
+    )
+
+
+def market_maker_session(
+    account: AccountInfo,
+    client: KalshiClient,
+    ticker: str,
+    tmp_path: Path,
+    config: TradeConfig,
+    *,
+    duration_s: float,
+    out: io.StringIO | None = None,
+) -> Summary:
+    """`kalshi trade --strategy market-maker` on `ticker` for `duration_s`, run in this process
+    as the command runs it (its stop, the session's order group, the summary), through `client`;
+    its log is `tmp_path / "trade.log"`, its state file `tmp_path / "state.db"`."""
+    key, _ = load_private_key(path=Path(account.private_key_path))
+    options = TradeOptions(
+        strategies=(StrategyChoice("market-maker"),),
+        selection=Selection(tickers=(ticker,)),
+        duration_s=duration_s,
+        log_file=tmp_path / "trade.log",
+    )
+    return trade(
+        options,
+        env="sim",
+        state_path=tmp_path / "state.db",
+        config=config,
+        client=client,
+        ws_url=account.ws_url,
+        signer=KalshiAuth(account.key_id, key),
+        out=out or io.StringIO(),
+        read_lag_s=0.0,
     )

@@ -14,15 +14,14 @@ import httpx
 import pytest
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed.book import FeedEvent
 from kalshi_cli.runner import StrategyChoice, TradeOptions
-from kalshi_cli.runner.config import Selection, TradeConfig
-from kalshi_cli.runner.lifecycle.session import run, signals, trade
+from kalshi_cli.runner.config import TradeConfig
+from kalshi_cli.runner.lifecycle.session import run, signals
 from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness
 from tests.runner.fakes import Rig, make_rig
-from tests.runner.simproc import Book, client_for, log_events
+from tests.runner.simproc import Book, client_for, log_events, market_maker_session
 
 
 def _quoting_rig(tmp_path: Path) -> Rig:
@@ -124,24 +123,11 @@ def test_a_ctrl_c_while_the_session_group_ends_still_prints_the_summary(
     )
     log = tmp_path / "trade.log"
     out = io.StringIO()
-    options = TradeOptions(
-        strategies=(StrategyChoice("market-maker"),),
-        selection=Selection(tickers=(ticker,)),
-        duration_s=2.0,
-        log_file=log,
-    )
+    config = TradeConfig(strategies={"market-maker": {}})
     try:
         with client:
-            summary = trade(
-                options,
-                env="sim",
-                state_path=tmp_path / "state.db",
-                config=TradeConfig(strategies={"market-maker": {}}),
-                client=client,
-                ws_url=account.ws_url,
-                signer=KalshiAuth(account.key_id, key),
-                out=out,
-                read_lag_s=0.0,
+            summary = market_maker_session(
+                account, client, ticker, tmp_path, config, duration_s=2.0, out=out
             )
     except KeyboardInterrupt:
         pytest.fail("the Ctrl-C ended kalshi trade before its summary")

@@ -21,15 +21,12 @@ import httpx
 import pytest
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.client.signing import KalshiAuth
-from kalshi_cli.runner import StrategyChoice, TradeOptions
-from kalshi_cli.runner.config import Selection, TradeConfig
-from kalshi_cli.runner.lifecycle.session import trade
+from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.vocabulary.keys import load_private_key
 from tests.alerts.test_alerts import Receiver, _Handler, hang
 from tests.conftest import SimHarness
 from tests.runner.lifecycle.test_stop_deadline import MARGIN_S
-from tests.runner.simproc import Book, client_for, log_events
+from tests.runner.simproc import Book, client_for, log_events, market_maker_session
 
 TICKER = "KXSTOPALERT-SIM-A"
 STOP_DEADLINE_S = 3.0
@@ -79,12 +76,6 @@ def test_a_webhook_that_never_answers_does_not_hold_the_exit_past_the_stop_deadl
     )
     log = tmp_path / "trade.log"
     out = io.StringIO()
-    options = TradeOptions(
-        strategies=(StrategyChoice("market-maker"),),
-        selection=Selection(tickers=(TICKER,)),
-        duration_s=2.0,
-        log_file=log,
-    )
     # the channel's own bounds as shipped (5 s a try, 3 tries): longer than a stop can wait
     alerts = {"channels": {"dm": {"type": "deadman", "url": hanging_receiver.url(PING)}}}
     config = TradeConfig(
@@ -94,16 +85,8 @@ def test_a_webhook_that_never_answers_does_not_hold_the_exit_past_the_stop_deadl
     )
     try:
         with client:
-            summary = trade(
-                options,
-                env="sim",
-                state_path=tmp_path / "state.db",
-                config=config,
-                client=client,
-                ws_url=account.ws_url,
-                signer=KalshiAuth(account.key_id, key),
-                out=out,
-                read_lag_s=0.0,
+            summary = market_maker_session(
+                account, client, TICKER, tmp_path, config, duration_s=2.0, out=out
             )
             returned = time.monotonic()
     finally:

@@ -11,20 +11,15 @@ stop deadline (the group, kept, stays listed for the kill switch).
 
 from __future__ import annotations
 
-import io
 import time
 from pathlib import Path
 
 import httpx
 
-from kalshi_cli.client.signing import KalshiAuth
-from kalshi_cli.runner import StrategyChoice, TradeOptions
-from kalshi_cli.runner.config import Selection, TradeConfig
-from kalshi_cli.runner.lifecycle.session import trade
-from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.runner.config import TradeConfig
 from tests.conftest import SimHarness
 from tests.runner.lifecycle.test_stop_deadline import MARGIN_S, TrickleProxy, through_proxy
-from tests.runner.simproc import Book, client_for, log_events
+from tests.runner.simproc import Book, client_for, log_events, market_maker_session
 
 TICKER = "KXSTOPEND-SIM-A"
 STOP_DEADLINE_S = 4.0
@@ -52,30 +47,15 @@ def test_the_group_delete_after_a_proven_stop_keeps_to_the_stop_deadline(
     Book(other, TICKER).quote("0.40", "0.60")
     account = sim.new_account(balance_cents=10_000_000)
     proxy, client = through_proxy(account, SlowFromTheGroupDelete)
-    key, _ = load_private_key(path=Path(account.private_key_path))
     log = tmp_path / "trade.log"
-    options = TradeOptions(
-        strategies=(StrategyChoice("market-maker"),),
-        selection=Selection(tickers=(TICKER,)),
-        duration_s=DURATION_S,
-        log_file=log,
-    )
     config = TradeConfig(
         strategies={"market-maker": {}}, trade={"stop_deadline_s": STOP_DEADLINE_S}
     )
     try:
         with client:
             started = time.monotonic()
-            summary = trade(
-                options,
-                env="sim",
-                state_path=tmp_path / "state.db",
-                config=config,
-                client=client,
-                ws_url=account.ws_url,
-                signer=KalshiAuth(account.key_id, key),
-                out=io.StringIO(),
-                read_lag_s=0.0,
+            summary = market_maker_session(
+                account, client, TICKER, tmp_path, config, duration_s=DURATION_S
             )
             took = time.monotonic() - started
     finally:
