@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch, Urgency
 from kalshi_cli.vocabulary.clock import SystemClock, answer_limit
 from kalshi_cli.vocabulary.errors import RequestWithdrawn
+from tests.runner.fakes import make_rig
 from tests.waiting import poll_until
 
 
@@ -204,3 +207,29 @@ def test_a_placing_call_no_worker_took_before_the_stop_is_not_made() -> None:
     finally:
         release.set()
         dispatch.close()
+
+
+def test_once_sends_its_pass_orders_that_still_wait_for_a_worker_at_its_end(
+    tmp_path: Path,
+) -> None:
+    """`--once` ends its pass through the stop without withdrawing (`cancel_resting=False`):
+    its orders are meant to go out and stay, so one still waiting for a worker then is made."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", send_workers=1)
+    dispatch = rig.loop.dispatch
+    release = threading.Event()
+    dispatch.send((), lambda: release.wait(30), lambda _: None)  # the only worker, held
+    rig.step(0.1)
+    assert dispatch.in_flight > 1, "the pass's orders wait behind the held call"
+    sent = len(rig.client.requests)
+    settle = dispatch.settle
+
+    def settle_once_stopping(*args: Any, **kwargs: Any) -> bool:
+        release.set()  # the held call ends as the stop waits for the calls still out
+        return bool(settle(*args, **kwargs))
+
+    dispatch.settle = settle_once_stopping
+    try:
+        rig.loop.shutdown(cancel_resting=False)
+    finally:
+        release.set()
+    assert len(rig.client.requests) > sent, "the pass's orders went out"
