@@ -150,6 +150,7 @@ def build_executor(
     )
     # what a single order and a batch share: the request, the intent written, the answer booked
     answers = AnswerBook(orders=orders, books=books, report=report, holds=holds, fills=fills)
+    fills.awaiting_answer = answers.in_flight.in_market
     sender = Sender(orders=orders, answers=answers, dispatch=dispatch, guard=guard)
     outbox = Outbox(
         wire=wire, portfolio=portfolio, log=log, holds=holds, sender=sender, answers=answers

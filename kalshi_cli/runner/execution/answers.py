@@ -11,6 +11,7 @@ turned into a halt; a fill at once read before the next decision in its market.
 
 from __future__ import annotations
 
+from collections import Counter
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -128,6 +129,12 @@ class AnswerBook:
     def answered(self, recorded: list[tuple[Intent, CreateOrder]]) -> None:
         for _, create in recorded:
             self.in_flight.remove(create.client_order_id)
+
+    def settled(self) -> None:
+        """After an answer is booked: the fills a read listed while an order of their market
+        was on its way, waiting for its answer (`FillSync.held`), booked now that the orders
+        they may be are known."""
+        self._fills.release_held()
 
     def never_sent(
         self, recorded: list[tuple[Intent, CreateOrder]], answer: CallAnswer[Any]
@@ -451,17 +458,27 @@ class InFlight:
     def __init__(self) -> None:
         self.intents: dict[str, Intent] = {}
         self._added: dict[str, Decimal] = {}
+        self._per_market: Counter[str] = Counter()
         self.exposure = ZERO
 
     def add(self, client_order_id: str, intent: Intent, added: Decimal) -> None:
         """An order sent, and the exposure it adds (`added_exposure`)."""
         self.intents[client_order_id] = intent
         self._added[client_order_id] = added
+        self._per_market[intent.ticker] += 1
         self.exposure += added
 
     def remove(self, client_order_id: str) -> None:
-        self.intents.pop(client_order_id, None)
+        intent = self.intents.pop(client_order_id, None)
+        if intent is not None:
+            self._per_market[intent.ticker] -= 1
+            if not self._per_market[intent.ticker]:
+                del self._per_market[intent.ticker]
         self.exposure -= self._added.pop(client_order_id, ZERO)
+
+    def in_market(self, ticker: str) -> bool:
+        """An order of this market is sent and its answer not booked yet."""
+        return ticker in self._per_market
 
 
 def added_exposure(view: PositionView, intent: Intent) -> Decimal:

@@ -105,13 +105,20 @@ class FillSync:
         # MAX_REMEMBERED: a message about those is read, as any news)
         self._applied_trades: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._applied_counts: OrderedDict[str, Decimal] = OrderedDict()
+        # whether an order of a market is on its way, its answer not booked (the answer book's
+        # `InFlight.in_market`, set once that is built): a fill there of an order the loop does
+        # not know may be that order's, filled at once and listed by a read on another worker
+        # before its answer came back; it waits here, by fill id, unbooked, until the answer
+        # names its order (`release_held`), so it is booked as its strategy's
+        self.awaiting_answer: Callable[[str], bool] = lambda ticker: False
+        self.held: dict[str, Fill] = {}
 
     def sync(self, *, since_ts: int | None = None) -> int:
         """Read new fills from the exchange and apply each one once, waiting for the read (a
         stop's last read, a test); how many were new."""
         self.due.clear()
         since = since_ts if since_ts is not None else self._since()
-        return self._absorb(run_call(lambda: self._listed(since)))
+        return self._absorb(run_call(lambda: self._listed(since)), wait=False)
 
     def read_for(
         self, markets: Iterable[str] = (), then: Callable[[int], None] | None = None
@@ -155,7 +162,12 @@ class FillSync:
         """The exchange's part of a read, alone: no state file, no view."""
         return list(self._client.portfolio.iter_fills(min_ts=since))
 
-    def _absorb(self, answer: CallAnswer[list[Fill]], sent_at: float | None = None) -> int:
+    def _absorb(
+        self, answer: CallAnswer[list[Fill]], sent_at: float | None = None, *, wait: bool = True
+    ) -> int:
+        """A read's answer booked: its new fills applied (those that may be an order's still on
+        its way held, unless `wait` is False: a stop's last read, after which no answer is
+        booked); how many were applied."""
         try:
             fills = answer.get()
         except KalshiError as exc:
@@ -166,13 +178,46 @@ class FillSync:
         self._guard.ok(sent_at)
         # the listing covers every subaccount: another's fills are another book, not the loop's
         here = self._client.subaccount or 0
-        new = [
+        listed = [
             f
             for f in fills
             if f.ticker in self._portfolio.markets
             and fill_subaccount(f, here) == here
             and not self._known(f)
         ]
+        if wait:
+            listed = self._hold_back(listed)
+        elif self.held:  # no answer is booked after this read: nothing waits for one
+            listed = list({f.fill_id: f for f in [*self.held.values(), *listed]}.values())
+            self.held.clear()
+        return self._take(listed)
+
+    def release_held(self) -> None:
+        """The held fills of the markets with no order on its way any more, applied (an answer
+        was booked: their orders are known now, or are no order of this run)."""
+        if self.held:
+            self._take(self._hold_back(list(self.held.values())))
+
+    def _hold_back(self, fills: list[Fill]) -> list[Fill]:
+        """The fills to apply now; those of an order the loop does not know yet, in a market
+        with an order on its way, held."""
+        ready: list[Fill] = []
+        for fill in fills:
+            if self._awaits_answer(fill):
+                self.held[fill.fill_id] = fill
+            else:
+                self.held.pop(fill.fill_id, None)
+                ready.append(fill)
+        return ready
+
+    def _awaits_answer(self, fill: Fill) -> bool:
+        return (
+            self.awaiting_answer(fill.ticker)
+            and fill.order_id not in self.sent
+            and self._store.orders.intent_by_order_id(fill.order_id) is None
+        )
+
+    def _take(self, new: list[Fill]) -> int:
         new.sort(key=lambda f: (f.ts or 0, f.created_time))
         doubtful = {f.ticker for f in new if self._perhaps_unknown(f)}
         if doubtful:
@@ -211,8 +256,12 @@ class FillSync:
                 kept.popitem(last=False)
 
     def _since(self) -> int:
-        # fills are read with a margin: a fill of the same second may land after a read
-        return int(self._last_fill_ts) - 2
+        # fills are read with a margin: a fill of the same second may land after a read; a
+        # held fill is listed again until it is applied
+        since = self._last_fill_ts
+        if self.held:
+            since = min(since, *(f.ts or since for f in self.held.values()))
+        return int(since) - 2
 
     def _known(self, fill: Fill) -> bool:
         return fill.fill_id in self._seen

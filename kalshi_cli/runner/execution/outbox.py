@@ -176,6 +176,7 @@ class Outbox:
             self.answers.answered(recorded)
             if not self.answers.never_sent(recorded, answer):
                 self.answers.book_batch(recorded, sent_at, answer)
+            self.answers.settled()
 
         dispatch = self._dispatch
         tickers = [intent.ticker for intent, _ in recorded]

@@ -56,6 +56,7 @@ class Sender:
                 filled = None
             else:
                 filled = self._answers.book(intent, create, sent_at, answer.get())
+            self._answers.settled()
             if then is not None:
                 then(filled)
 

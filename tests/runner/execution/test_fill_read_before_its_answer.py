@@ -1,0 +1,154 @@
+"""With send workers, a fill read can list an order's fill before that order's answer is booked
+(the order filled at once; the read ran on another worker while the answer was on its way).
+The fill is its strategy's all the same: it waits, unbooked, for the answer that names its
+order, so a strategy never sees a fill of its own as someone else's, and never trades away
+contracts it did not buy believing its own are still there."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
+from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.strategy_api.snapshot import MarketSnapshot
+from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.decisions import Intent, PositionView
+from kalshi_cli.vocabulary.models import (
+    Action,
+    BookSide,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
+from tests.runner.fakes import Rig, make_rig, swap_decide
+from tests.waiting import poll_until
+
+RISK = {"max_orders_per_minute": 1000}
+
+
+def _buy_once(rig: Rig, ticker: str) -> None:
+    """The loop's strategy buys 3 YES at the ask, once, IOC (it fills at once)."""
+    done: list[bool] = []
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Intent]:
+        if done or snap.ticker != ticker or snap.book.yes_ask is None:
+            return []
+        done.append(True)
+        ask = snap.book.yes_ask[0]
+        return [
+            Intent(
+                ticker,
+                Side.YES,
+                Action.BUY,
+                ask,
+                Decimal(3),
+                Decimal("0.99"),
+                "take",
+                time_in_force=TimeInForce.IOC,
+            )
+        ]
+
+    swap_decide(rig.loop, decide)
+
+
+def _answer_held(rig: Rig) -> tuple[threading.Event, threading.Event]:
+    """The next create reaches the exchange at once, but its answer waits for `release`;
+    `placed` is set once the exchange has it."""
+    placed, release = threading.Event(), threading.Event()
+    create = rig.client.create_order
+
+    def held(request: CreateOrder) -> CreateOrderResult:
+        result = create(request)
+        placed.set()
+        release.wait(30)
+        return result
+
+    rig.client.create_order = held  # type: ignore[method-assign]
+    return placed, release
+
+
+def _bought_by_hand(rig: Rig, ticker: str, count: int) -> None:
+    """The person buys `count` YES at the ask in the same account, outside the loop."""
+    book = rig.client.get_orderbook(ticker)
+    assert book.yes_ask is not None
+    rig.exchange.place_order(
+        rig.client.account_id,
+        PlaceRequest(
+            ticker=ticker,
+            book_side=BookSide.BID,
+            price=book.yes_ask[0],
+            count=Decimal(count),
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
+    )
+
+
+def test_a_fill_listed_before_its_orders_answer_is_booked_as_its_strategys(
+    tmp_path: Path,
+) -> None:
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, send_workers=2)
+    ticker = next(iter(rig.exchange.markets))
+    _buy_once(rig, ticker)
+    placed, release = _answer_held(rig)
+    dispatch = rig.loop.dispatch
+    fills = rig.loop.executor.fills
+    try:
+        rig.step(0.5)
+        assert placed.wait(30), "the order reached the exchange"
+        _bought_by_hand(rig, ticker, 2)
+        # a read on the other worker lists both fills while the order's answer is held
+        fills.read_for()
+        assert poll_until(lambda: dispatch.answered)
+        dispatch.drain()
+        release.set()
+        assert dispatch.settle(SystemClock(), 30)
+        dispatch.drain()
+        assert dispatch.settle(SystemClock(), 30)  # a read the answer asked for
+        dispatch.drain()
+    finally:
+        release.set()
+        dispatch.close()
+    booked = [f for f in rig.store.fills.read() if f.ticker == ticker]
+    by_owner = {
+        owner: sum((f.count for f in booked if f.strategy == owner), Decimal(0))
+        for owner in ("market-maker", None)
+    }
+    assert by_owner == {"market-maker": 3, None: 2}, "the hand-bought fill is nobody's"
+    assert rig.loop.portfolio.position(ticker) == 5
+    own = rig.loop.portfolio.view_for(ticker, "market-maker")
+    assert own.position == 3, "the strategy's own part counts its fill, not the person's"
+    assert fills.held == {}
+
+
+def test_the_stops_last_read_books_a_fill_whose_order_was_never_answered(
+    tmp_path: Path,
+) -> None:
+    """A fill held for an answer that never came back (the stop gave up waiting for the call):
+    the stop's last read books it, through the lookup of that order of unknown outcome."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, send_workers=2)
+    ticker = next(iter(rig.exchange.markets))
+    _buy_once(rig, ticker)
+    placed, release = _answer_held(rig)
+    dispatch = rig.loop.dispatch
+    fills = rig.loop.executor.fills
+    try:
+        rig.step(0.5)
+        assert placed.wait(30), "the order reached the exchange"
+        fills.read_for()
+        assert poll_until(lambda: dispatch.answered)
+        dispatch.drain()
+        assert [f.ticker for f in fills.held.values()] == [ticker]
+        in_flight = rig.loop.executor.answers.in_flight.intents
+        rig.loop.executor.unknown_orders.unanswered(in_flight, "not back at the stop")
+        assert fills.sync() == 1
+    finally:
+        release.set()
+        dispatch.close()
+    (booked,) = [f for f in rig.store.fills.read() if f.ticker == ticker]
+    assert (booked.count, booked.strategy) == (3, "market-maker")
+    assert fills.held == {}
