@@ -12,6 +12,7 @@ turned into a halt; a fill at once read before the next decision in its market.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -125,6 +126,12 @@ class AnswerBook:
             self.in_flight.add(create.client_order_id, intent, added_exposure(view, intent))
             if n < last:  # a lone order, the usual, has none after it
                 views[intent.ticker] = view.after(intent)
+
+    def unmade(self, recorded: list[tuple[Intent, CreateOrder]]) -> Callable[[], None]:
+        """What the dispatch tells when it drops the call of these orders unmade (a stop on a
+        failed state file): they never left (`InFlight.unsent`)."""
+        coids = [create.client_order_id for _, create in recorded]
+        return lambda: self.in_flight.unsent.update(coids)
 
     def answered(self, recorded: list[tuple[Intent, CreateOrder]]) -> None:
         for _, create in recorded:
@@ -460,6 +467,9 @@ class InFlight:
         self._added: dict[str, Decimal] = {}
         self._per_market: Counter[str] = Counter()
         self.exposure = ZERO
+        # of these, the orders whose call the dispatch dropped before a worker took it: they
+        # never left, and never will (runner/lifecycle/state_fault.py)
+        self.unsent: set[str] = set()
 
     def add(self, client_order_id: str, intent: Intent, added: Decimal) -> None:
         """An order sent, and the exposure it adds (`added_exposure`)."""
@@ -470,6 +480,7 @@ class InFlight:
 
     def remove(self, client_order_id: str) -> None:
         intent = self.intents.pop(client_order_id, None)
+        self.unsent.discard(client_order_id)
         if intent is not None:
             self._per_market[intent.ticker] -= 1
             if not self._per_market[intent.ticker]:

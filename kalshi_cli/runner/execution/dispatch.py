@@ -103,6 +103,11 @@ class Dispatch:
         self._idle = 0  # workers waiting for a call
         self._waiting = 0  # calls not yet taken by a worker
         self._lock = threading.Lock()
+        # the calls that place orders and no worker has taken yet, by their place in line,
+        # each with what to tell if `close` drops it (its orders then never leave); and those
+        # `close` dropped, which a worker that had already drawn one from the line skips
+        self._unmade: dict[int, Callable[[], None]] = {}
+        self._dropped: set[int] = set()
         # markets an order was sent for this run (what makes an order's call FIRST)
         self.quoted: set[str] = set()
         # answers back from the workers, each with its `then`: drained by the deciding thread
@@ -147,10 +152,13 @@ class Dispatch:
         urgency: Urgency = Urgency.AGAIN,
         *,
         places: bool = False,
+        unmade: Callable[[], None] | None = None,
     ) -> None:
         """Make the call off the deciding path and book its answer on it (see the module
         docstring); `markets` are busy until `then` has run. `places`: the call places orders,
-        and is not made once the stop began (`stopping`): `then` gets `RequestWithdrawn`."""
+        and is not made once the stop began (`stopping`): `then` gets `RequestWithdrawn`.
+        `unmade`: told (on the thread that closes) if `close` drops the call before a worker
+        took it, so it was never made and its `then` is never called."""
         keys = self._take(markets)
         self._in_flight += 1
         if not self.workers:
@@ -173,7 +181,10 @@ class Dispatch:
 
         with self._lock:
             self._waiting += 1
-            self._calls.put((urgency, next(self._sent), work))
+            seq = next(self._sent)
+            if unmade is not None:
+                self._unmade[seq] = unmade
+            self._calls.put((urgency, seq, work))
             if self._waiting > self._idle and len(self._threads) < self.workers:
                 thread = threading.Thread(
                     target=self._work, name=f"kalshi-call-{len(self._threads)}", daemon=True
@@ -199,13 +210,16 @@ class Dispatch:
 
     def _work(self) -> None:
         while True:
-            _, _, work = self._calls.get()
+            _, seq, work = self._calls.get()
             with self._lock:
                 self._idle -= 1
                 if work is None:
                     return
                 self._waiting -= 1
-            work()
+                self._unmade.pop(seq, None)
+                dropped = seq in self._dropped
+            if not dropped:
+                work()
             with self._lock:
                 self._idle += 1
 
@@ -276,16 +290,23 @@ class Dispatch:
         return True
 
     def close(self) -> None:
-        """No more calls: those still waiting for a worker are dropped, and the workers end
-        once their current call returns (not waited for)."""
-        while True:
-            try:
-                self._calls.get_nowait()
-            except queue.Empty:
-                break
+        """No more calls: those still waiting for a worker are dropped (each placing one's
+        `unmade` told), and the workers end once their current call returns (not waited
+        for)."""
         with self._lock:
+            while True:
+                try:
+                    self._calls.get_nowait()
+                except queue.Empty:
+                    break
+            # a worker that drew one of these from the line before the lock skips it
+            self._dropped.update(self._unmade)
+            unmade = list(self._unmade.values())
+            self._unmade.clear()
             for _ in self._threads:
                 self._calls.put((math.inf, next(self._sent), None))  # a worker taking it ends
+        for told in unmade:
+            told()
 
     def _book(
         self, keys: tuple[str, ...], then: Callable[[CallAnswer[T]], None], answer: CallAnswer[T]

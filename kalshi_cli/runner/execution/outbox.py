@@ -186,4 +186,5 @@ class Outbox:
             booked,
             dispatch.urgency(tickers, reduce_only=False),
             places=True,
+            unmade=self.answers.unmade(recorded),
         )

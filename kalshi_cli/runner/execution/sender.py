@@ -62,4 +62,11 @@ class Sender:
 
         urgency = self.dispatch.urgency((intent.ticker,), reduce_only=intent.reduce_only)
         call = partial(self.orders.send, create)
-        self.dispatch.send((intent.ticker,), call, booked, urgency, places=True)
+        self.dispatch.send(
+            (intent.ticker,),
+            call,
+            booked,
+            urgency,
+            places=True,
+            unmade=self._answers.unmade(recorded),
+        )

@@ -51,9 +51,14 @@ class Withdrawal:
     cancelled: list[str] = field(default_factory=list)
     left: list[str] = field(default_factory=list)  # order ids, or client order ids if unknown
     group_triggered: str | None = None
+    # client order ids of the orders decided before the failure whose request the stop
+    # dropped before it left: never on the exchange (their intents stay pending in the file)
+    never_sent: list[str] = field(default_factory=list)
 
     def text(self) -> str:
         said = f"{len(self.cancelled)} resting order(s) of the loop cancelled on the exchange"
+        if self.never_sent:
+            said += f"; {len(self.never_sent)} decided order(s) never sent"
         if self.left:
             said += f"; {len(self.left)} may still rest: {', '.join(self.left)}"
         if self.group_triggered:
@@ -80,6 +85,7 @@ def stop_on_state_failure(
             "reason": "state file failed",
             "cancelled": len(withdrawal.cancelled),
             "left": withdrawal.left,
+            "never_sent": withdrawal.never_sent,
             "order_group_triggered": withdrawal.group_triggered,
         },
     )
@@ -105,8 +111,9 @@ def refused_by_state_file(exc: StoreError) -> StateFileFailed:
 
 def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None) -> Withdrawal:
     """Cancel on the exchange every resting order the loop placed, and look up its orders of
-    unknown outcome (an order whose answer is not booked yet among them, one whose call still
-    waits for a send worker dropped), writing nothing
+    unknown outcome (an order whose answer is not booked yet among them; one whose call still
+    waits for a send worker is dropped, never sent, and neither looked up nor waited for),
+    writing nothing
     (cancelling one found resting); trigger the session's order group when something may still
     rest. Without a group, an order of unknown outcome is looked up once a second until it
     shows or can no longer show (`UnknownOrders.landing_s` after its failure), as at a shutdown
@@ -117,6 +124,18 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
     # is in flight, looked up below)
     loop.dispatch.close()
     client, done = loop.client, Withdrawal()
+    in_flight = loop.executor.answers.in_flight
+    done.never_sent = sorted(in_flight.unsent)
+    for client_order_id in done.never_sent:
+        intent = in_flight.intents[client_order_id]
+        loop.log.emit(
+            "intent_dropped",
+            {
+                "ticker": intent.ticker,
+                "client_order_id": client_order_id,
+                "reason": "never sent: the state file failed before a send worker took it",
+            },
+        )
     own = loop.own_resting()
     for order in own:
         if abandon is not None and abandon.is_set():
@@ -138,8 +157,9 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
     # may land after this stop began: of unknown outcome from now, looked up as one
     now = loop.clock.monotonic()
     landing_s = loop.executor.unknown_orders.landing_s
-    for client_order_id, intent in loop.executor.answers.in_flight.intents.items():
-        unknown.setdefault(client_order_id, LostAnswer(intent.ticker, now))
+    for client_order_id, intent in in_flight.intents.items():
+        if client_order_id not in in_flight.unsent:
+            unknown.setdefault(client_order_id, LostAnswer(intent.ticker, now))
 
     def look() -> None:
         for client_order_id, lost in list(unknown.items()):

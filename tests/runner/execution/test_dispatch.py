@@ -4,6 +4,7 @@ drains, and the markets it concerns stay busy until then."""
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -233,3 +234,44 @@ def test_once_sends_its_pass_orders_that_still_wait_for_a_worker_at_its_end(
     finally:
         release.set()
     assert len(rig.client.requests) > sent, "the pass's orders went out"
+
+
+class _DrawThenWait(queue.PriorityQueue[Any]):
+    """The line of calls, where a worker that draws a call waits for `go` before going on:
+    the moment between a worker's draw and its taking the call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.drew, self.go = threading.Event(), threading.Event()
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        item = super().get(block, timeout)
+        if item[2] is not None and not self.drew.is_set():
+            self.drew.set()
+            self.go.wait(30)
+        return item
+
+
+def test_a_call_closed_while_a_worker_was_drawing_it_is_not_made_and_is_told_unmade() -> None:
+    """`close` drops every placing call no worker has taken, and tells each that it was not
+    made; one a worker had drawn from the line but not yet taken is among them, and the
+    worker skips it, so what the stop calls never sent never leaves."""
+    dispatch = Dispatch(workers=1)
+    line = _DrawThenWait()
+    dispatch._calls = line
+    made: list[str] = []
+    told: list[str] = []
+    dispatch.send(
+        ("A",),
+        lambda: made.append("order"),
+        lambda _: None,
+        places=True,
+        unmade=lambda: told.append("order"),
+    )
+    assert line.drew.wait(30), "the worker drew the call"
+    dispatch.close()
+    line.go.set()
+    worker = dispatch._threads[0]
+    worker.join(30)
+    assert not worker.is_alive(), "the worker ended"
+    assert (made, told) == ([], ["order"])

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
@@ -48,10 +49,11 @@ from kalshi_cli.runner.lifecycle.state_fault import withdraw_unrecorded
 from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
+from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.errors import KalshiError, ServerError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import BookSide, Order, TimeInForce
+from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side, TimeInForce
 from tests.conftest import SimHarness
 from tests.fakes import FakeAlertStateStore
 from tests.runner.fakes import Held, make_rig
@@ -716,3 +718,34 @@ def test_a_state_failure_stop_lets_no_call_still_waiting_for_a_worker_go_out(
     worker = dispatch._threads[0]
     wait_until(lambda: made or not worker.is_alive(), "the worker ends or makes the call")
     assert made == [], "a call left after the state-file stop"
+
+
+def test_a_state_failure_stop_waits_for_no_order_whose_request_never_left(
+    tmp_path: Path,
+) -> None:
+    """An order whose request was still waiting for a send worker when the state file failed
+    is dropped by the stop and so can never land: the stop neither waits the landing window
+    for it nor reports it as one that may still rest; it says it was never sent."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, send_workers=1)
+    dispatch = rig.loop.dispatch
+    taken, release = threading.Event(), threading.Event()
+
+    def held() -> None:
+        taken.set()
+        release.wait(30)
+
+    dispatch.send(("A",), held, lambda _: None)
+    assert taken.wait(30), "the worker took the slow call"
+    ticker = next(iter(rig.exchange.markets))
+    intent = Intent(ticker, Side.YES, Action.BUY, Decimal("0.01"), Decimal(1), Decimal("0.5"), "")
+    rig.loop.executor.outbox.send(intent, batch=False, then=lambda _: None)
+    (coid,) = rig.loop.executor.answers.in_flight.intents
+    before = rig.clock.monotonic()
+    try:
+        done = withdraw_unrecorded(rig.loop)
+    finally:
+        release.set()
+    assert rig.clock.monotonic() - before < 1.0, "no landing window waited for it"
+    assert done.left == [] and done.never_sent == [coid]
+    assert "never sent" in done.text()
+    assert [r for r in rig.client.requests if r.client_order_id == coid] == []
