@@ -167,14 +167,15 @@ class FillSync:
     ) -> int:
         """A read's answer booked: its new fills applied (those that may be an order's still on
         its way held, unless `wait` is False: a stop's last read, after which no answer is
-        booked); how many were applied."""
+        booked, and which books the fills held even when it fails: an earlier read listed
+        them); how many were applied."""
         try:
             fills = answer.get()
         except KalshiError as exc:
             self._guard.failed(exc, sent_at)
             self.due.set()
             self._log.emit("fill_sync_failed", {"error": exc.one_line()})
-            return 0
+            return 0 if wait else self._take(self._unheld([]))
         self._guard.ok(sent_at)
         # the listing covers every subaccount: another's fills are another book, not the loop's
         here = self._client.subaccount or 0
@@ -185,12 +186,16 @@ class FillSync:
             and fill_subaccount(f, here) == here
             and not self._known(f)
         ]
-        if wait:
-            listed = self._hold_back(listed)
-        elif self.held:  # no answer is booked after this read: nothing waits for one
-            listed = list({f.fill_id: f for f in [*self.held.values(), *listed]}.values())
-            self.held.clear()
-        return self._take(listed)
+        return self._take(self._hold_back(listed) if wait else self._unheld(listed))
+
+    def _unheld(self, listed: list[Fill]) -> list[Fill]:
+        """`listed` and every fill held, each once, none held any more: no answer is booked
+        after a stop's last read, so nothing waits for one."""
+        if not self.held:
+            return listed
+        fills = list({f.fill_id: f for f in [*self.held.values(), *listed]}.values())
+        self.held.clear()
+        return fills
 
     def release_held(self) -> None:
         """The held fills of the markets with no order on its way any more, applied (an answer

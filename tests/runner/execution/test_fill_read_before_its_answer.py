@@ -256,3 +256,31 @@ def test_the_fills_held_for_a_batchs_answer_are_booked_with_it(tmp_path: Path) -
     assert booked == sorted([(a, 3, "market-maker"), (a, 2, ""), (b, 3, "market-maker")]), (
         "each fill booked once, as its own"
     )
+
+
+def test_the_stops_last_read_that_fails_still_books_the_fills_held(tmp_path: Path) -> None:
+    """The fills held were listed by an earlier read: a last read that fails cannot list them
+    again, and the stop books them all the same, as its strategy's."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, send_workers=2)
+    ticker = next(iter(rig.exchange.markets))
+    _buy_once(rig, ticker)
+    placed, release = _answer_held(rig)
+    dispatch = rig.loop.dispatch
+    fills = rig.loop.executor.fills
+    try:
+        rig.step(0.5)
+        assert placed.wait(30), "the order reached the exchange"
+        fills.read_for()
+        assert poll_until(lambda: dispatch.answered)
+        dispatch.drain()
+        assert [f.ticker for f in fills.held.values()] == [ticker]
+        in_flight = rig.loop.executor.answers.in_flight.intents
+        rig.loop.executor.unknown_orders.unanswered(in_flight, "not back at the stop")
+        rig.client.fills_error = ServerError("request failed: HTTP 503", status=503)
+        assert fills.sync() == 1
+    finally:
+        release.set()
+        dispatch.close()
+    (booked,) = [f for f in rig.store.fills.read() if f.ticker == ticker]
+    assert (booked.count, booked.strategy) == (3, "market-maker")
+    assert fills.held == {}
