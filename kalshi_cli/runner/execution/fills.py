@@ -201,17 +201,23 @@ class FillSync:
         """The held fills of the markets with no order on its way any more, applied (an answer
         was booked: their orders are known now, or are no order of this run)."""
         if self.held:
-            self._take(self._hold_back(list(self.held.values())))
+            self._take(self._hold_back([]))
 
-    def _hold_back(self, fills: list[Fill]) -> list[Fill]:
-        """The fills to apply now; those of an order the loop does not know yet, in a market
-        with an order on its way, held."""
+    def _hold_back(self, listed: list[Fill]) -> list[Fill]:
+        """The fills to apply now, of those `listed` and those held. A fill of an order the
+        loop does not know yet, in a market with an order on its way, is held, and every later
+        fill of its market with it: applied before it, a later fill would reorder the market's
+        fills, and a strategy's part cut when the account dipped below it is not given back
+        when the earlier fill lands (`Owners`). The earlier fills of its market go now."""
+        fills = sorted({f.fill_id: f for f in [*self.held.values(), *listed]}.values(), key=_when)
+        waiting: set[str] = set()  # markets with a fill held
+        self.held = {}
         ready: list[Fill] = []
         for fill in fills:
-            if self._awaits_answer(fill):
+            if fill.ticker in waiting or self._awaits_answer(fill):
+                waiting.add(fill.ticker)
                 self.held[fill.fill_id] = fill
             else:
-                self.held.pop(fill.fill_id, None)
                 ready.append(fill)
         return ready
 
@@ -223,7 +229,7 @@ class FillSync:
         )
 
     def _take(self, new: list[Fill]) -> int:
-        new.sort(key=lambda f: (f.ts or 0, f.created_time))
+        new.sort(key=_when)
         doubtful = {f.ticker for f in new if self._perhaps_unknown(f)}
         if doubtful:
             # perhaps an order of unknown outcome that landed late (and not found by the read's
@@ -401,3 +407,8 @@ class FillSync:
             fields["model_fair"] = sent.model_fair
             fields["strategy"] = sent.strategy
         return fields
+
+
+def _when(fill: Fill) -> tuple[int, str]:
+    """A fill's place in the exchange's order, as a listing tells it."""
+    return (fill.ts or 0, fill.created_time)

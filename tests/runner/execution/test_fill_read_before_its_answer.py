@@ -284,3 +284,64 @@ def test_the_stops_last_read_that_fails_still_books_the_fills_held(tmp_path: Pat
     (booked,) = [f for f in rig.store.fills.read() if f.ticker == ticker]
     assert (booked.count, booked.strategy) == (3, "market-maker")
     assert fills.held == {}
+
+
+def _sent_and_booked(rig: Rig, intent: Intent) -> None:
+    """One order of the loop's strategy sent, its answer booked."""
+    rig.loop.executor.outbox.queue(intent)
+    rig.loop.executor.flush()
+    assert rig.loop.dispatch.settle(SystemClock(), 30)
+
+
+def test_a_markets_fills_wait_behind_one_held_so_they_apply_in_the_exchanges_order(
+    tmp_path: Path,
+) -> None:
+    """The strategy's buy fills at once; then its resting ask, an order the loop knows, is
+    hit; one read lists both before the buy's answer is back. Applied ask first, the account
+    would dip below what the strategy held and the cut would never come back: its own part
+    would keep the person's 2 contracts, which it would then sell. Held behind the buy, the
+    ask's fill is applied after it, in the exchange's order."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, send_workers=2)
+    ticker, _ = _two_markets_with_an_ask(rig)
+    dispatch, fills = rig.loop.dispatch, rig.loop.executor.fills
+    portfolio = rig.loop.portfolio
+    try:
+        _bought_by_hand(rig, ticker, 2)
+        fills.read_for()
+        assert dispatch.settle(SystemClock(), 30)
+        assert portfolio.position(ticker) == 2
+        above = Decimal("0.55")  # above every ask the simulated makers show
+        ask = Intent(
+            ticker, Side.YES, Action.SELL, above, Decimal(3), Decimal("0.40"), "quote",
+            strategy="market-maker",
+        )  # fmt: skip
+        _sent_and_booked(rig, ask)
+        placed, release = _answer_held(rig)
+        rig.loop.executor.outbox.queue(_taken_at_the_ask(rig, ticker))
+        rig.loop.executor.flush()
+        assert placed.wait(30), "the buy reached the exchange and filled"
+        rig.clock.advance(1)
+        book = rig.client.get_orderbook(ticker)
+        # a YES ask is a NO bid's complement: every one up to the strategy's, its own last
+        sweep = sum((level.size for level in book.no_bids if 1 - level.price <= above), Decimal(0))
+        someone = rig.exchange.create_account(key_id="someone", public_key_pem="", cash_cents=10**7)
+        rig.exchange.place_order(
+            someone.account_id,
+            PlaceRequest(
+                ticker=ticker, book_side=BookSide.BID, price=above, count=sweep,
+                time_in_force=TimeInForce.IOC,
+                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+            ),
+        )  # fmt: skip
+        fills.read_for()
+        assert poll_until(lambda: dispatch.answered)
+        dispatch.drain()
+        release.set()
+        assert dispatch.settle(SystemClock(), 30)
+    finally:
+        release.set()
+        dispatch.close()
+    assert fills.held == {}
+    assert portfolio.position(ticker) == 2
+    own = portfolio.view_for(ticker, "market-maker")
+    assert own.position == 0, "the strategy bought 3 and sold 3: none of the 2 left is its"
