@@ -167,14 +167,15 @@ class FillSync:
     ) -> int:
         """A read's answer booked: its new fills applied (those that may be an order's still on
         its way held, unless `wait` is False: a stop's last read, after which no answer is
-        booked); how many were applied."""
+        booked, and which books the fills held even when it fails: an earlier read listed
+        them); how many were applied."""
         try:
             fills = answer.get()
         except KalshiError as exc:
             self._guard.failed(exc, sent_at)
             self.due.set()
             self._log.emit("fill_sync_failed", {"error": exc.one_line()})
-            return 0
+            return 0 if wait else self._take(self._unheld([]))
         self._guard.ok(sent_at)
         # the listing covers every subaccount: another's fills are another book, not the loop's
         here = self._client.subaccount or 0
@@ -185,28 +186,38 @@ class FillSync:
             and fill_subaccount(f, here) == here
             and not self._known(f)
         ]
-        if wait:
-            listed = self._hold_back(listed)
-        elif self.held:  # no answer is booked after this read: nothing waits for one
-            listed = list({f.fill_id: f for f in [*self.held.values(), *listed]}.values())
-            self.held.clear()
-        return self._take(listed)
+        return self._take(self._hold_back(listed) if wait else self._unheld(listed))
+
+    def _unheld(self, listed: list[Fill]) -> list[Fill]:
+        """`listed` and every fill held, each once, none held any more: no answer is booked
+        after a stop's last read, so nothing waits for one."""
+        if not self.held:
+            return listed
+        fills = list({f.fill_id: f for f in [*self.held.values(), *listed]}.values())
+        self.held.clear()
+        return fills
 
     def release_held(self) -> None:
         """The held fills of the markets with no order on its way any more, applied (an answer
         was booked: their orders are known now, or are no order of this run)."""
         if self.held:
-            self._take(self._hold_back(list(self.held.values())))
+            self._take(self._hold_back([]))
 
-    def _hold_back(self, fills: list[Fill]) -> list[Fill]:
-        """The fills to apply now; those of an order the loop does not know yet, in a market
-        with an order on its way, held."""
+    def _hold_back(self, listed: list[Fill]) -> list[Fill]:
+        """The fills to apply now, of those `listed` and those held. A fill of an order the
+        loop does not know yet, in a market with an order on its way, is held, and every later
+        fill of its market with it: applied before it, a later fill would reorder the market's
+        fills, and a strategy's part cut when the account dipped below it is not given back
+        when the earlier fill lands (`Owners`). The earlier fills of its market go now."""
+        fills = sorted({f.fill_id: f for f in [*self.held.values(), *listed]}.values(), key=_when)
+        waiting: set[str] = set()  # markets with a fill held
+        self.held = {}
         ready: list[Fill] = []
         for fill in fills:
-            if self._awaits_answer(fill):
+            if fill.ticker in waiting or self._awaits_answer(fill):
+                waiting.add(fill.ticker)
                 self.held[fill.fill_id] = fill
             else:
-                self.held.pop(fill.fill_id, None)
                 ready.append(fill)
         return ready
 
@@ -218,7 +229,7 @@ class FillSync:
         )
 
     def _take(self, new: list[Fill]) -> int:
-        new.sort(key=lambda f: (f.ts or 0, f.created_time))
+        new.sort(key=_when)
         doubtful = {f.ticker for f in new if self._perhaps_unknown(f)}
         if doubtful:
             # perhaps an order of unknown outcome that landed late (and not found by the read's
@@ -396,3 +407,8 @@ class FillSync:
             fields["model_fair"] = sent.model_fair
             fields["strategy"] = sent.strategy
         return fields
+
+
+def _when(fill: Fill) -> tuple[int, str]:
+    """A fill's place in the exchange's order, as a listing tells it."""
+    return (fill.ts or 0, fill.created_time)

@@ -7,19 +7,22 @@ contracts it did not buy believing its own are still there."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from kalshi_cli.client.batch_orders import BatchItem, read_batch_answer
 from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
+from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import (
     Action,
     BookSide,
+    Fill,
     SelfTradePrevention,
     Side,
     TimeInForce,
@@ -152,3 +155,193 @@ def test_the_stops_last_read_books_a_fill_whose_order_was_never_answered(
     (booked,) = [f for f in rig.store.fills.read() if f.ticker == ticker]
     assert (booked.count, booked.strategy) == (3, "market-maker")
     assert fills.held == {}
+
+
+def _two_markets_with_an_ask(rig: Rig) -> tuple[str, str]:
+    rig.exchange.tick()  # the simulated makers quote
+    a, b, *_ = [t for t in rig.exchange.markets if rig.client.get_orderbook(t).yes_ask]
+    return a, b
+
+
+def _taken_at_the_ask(rig: Rig, ticker: str) -> Intent:
+    """The loop's strategy buys 3 YES at the ask, IOC: it fills at once."""
+    ask = rig.client.get_orderbook(ticker).yes_ask
+    assert ask is not None
+    return Intent(
+        ticker, Side.YES, Action.BUY, ask[0], Decimal(3), Decimal("0.99"), "take",
+        strategy="market-maker", time_in_force=TimeInForce.IOC,
+    )  # fmt: skip
+
+
+def _batch_answer_held(rig: Rig) -> tuple[threading.Event, threading.Event]:
+    """The client sends batches; the next batch reaches the exchange at once, but its answer
+    waits for `release`; `placed` is set once the exchange has it."""
+    placed, release = threading.Event(), threading.Event()
+    client = rig.client
+
+    def batch_create_orders(
+        creates: list[CreateOrder], *, subaccount: int | None = None
+    ) -> list[BatchItem]:
+        raws = []
+        for create in creates:
+            result = client._place(create)
+            raws.append(
+                {
+                    "order_id": result.order_id,
+                    "client_order_id": create.client_order_id,
+                    "fill_count": str(result.fill_count),
+                    "remaining_count": str(result.remaining_count),
+                    "ts_ms": 1,
+                }
+            )
+        placed.set()
+        release.wait(30)
+        return read_batch_answer(raws)
+
+    client.batch_size = lambda: 20  # type: ignore[attr-defined]
+    client.batch_create_orders = batch_create_orders  # type: ignore[attr-defined]
+    return placed, release
+
+
+def _reads_held(rig: Rig) -> tuple[threading.Event, threading.Event]:
+    """Once `hold` is set, each fill read waits for `go` before it lists anything."""
+    hold, go = threading.Event(), threading.Event()
+    listed = rig.client.iter_fills
+
+    def iter_fills(*, min_ts: int | None = None, **rest: Any) -> Iterator[Fill]:
+        if hold.is_set():
+            go.wait(30)
+        yield from listed(min_ts=min_ts, **rest)
+
+    rig.client.iter_fills = iter_fills  # type: ignore[method-assign]
+    return hold, go
+
+
+def test_the_fills_held_for_a_batchs_answer_are_booked_with_it(tmp_path: Path) -> None:
+    """A batch's orders fill at once and a read lists their fills, and a fill of the person's
+    beside them, before the batch's answer is back: booking that answer books them all, each
+    as its own (the strategy's, the person's), without waiting for the read it asks for."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, send_workers=2)
+    a, b = _two_markets_with_an_ask(rig)
+    placed, release = _batch_answer_held(rig)
+    hold, go = _reads_held(rig)
+    executor = rig.loop.executor
+    dispatch, fills = rig.loop.dispatch, executor.fills
+    try:
+        for ticker in (a, b):
+            executor.outbox.queue(_taken_at_the_ask(rig, ticker))
+        executor.flush()
+        assert placed.wait(30), "the batch reached the exchange"
+        _bought_by_hand(rig, a, 2)
+        fills.read_for()
+        assert poll_until(lambda: dispatch.answered)
+        dispatch.drain()
+        assert sorted(f.ticker for f in fills.held.values()) == sorted([a, a, b])
+        hold.set()  # the read the batch's answer asks for lists nothing until the end
+        release.set()
+        assert poll_until(lambda: dispatch.answered)
+        dispatch.drain()
+        assert fills.held == {}
+        portfolio = rig.loop.portfolio
+        assert (portfolio.position(a), portfolio.position(b)) == (5, 3)
+        own = [portfolio.view_for(t, "market-maker").position for t in (a, b)]
+        assert own == [3, 3], "the strategy's own parts count its fills, not the person's"
+        go.set()
+        assert dispatch.settle(SystemClock(), 30)
+    finally:
+        release.set()
+        go.set()
+        dispatch.close()
+    booked = sorted((f.ticker, f.count, f.strategy or "") for f in rig.store.fills.read())
+    assert booked == sorted([(a, 3, "market-maker"), (a, 2, ""), (b, 3, "market-maker")]), (
+        "each fill booked once, as its own"
+    )
+
+
+def test_the_stops_last_read_that_fails_still_books_the_fills_held(tmp_path: Path) -> None:
+    """The fills held were listed by an earlier read: a last read that fails cannot list them
+    again, and the stop books them all the same, as its strategy's."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, send_workers=2)
+    ticker = next(iter(rig.exchange.markets))
+    _buy_once(rig, ticker)
+    placed, release = _answer_held(rig)
+    dispatch = rig.loop.dispatch
+    fills = rig.loop.executor.fills
+    try:
+        rig.step(0.5)
+        assert placed.wait(30), "the order reached the exchange"
+        fills.read_for()
+        assert poll_until(lambda: dispatch.answered)
+        dispatch.drain()
+        assert [f.ticker for f in fills.held.values()] == [ticker]
+        in_flight = rig.loop.executor.answers.in_flight.intents
+        rig.loop.executor.unknown_orders.unanswered(in_flight, "not back at the stop")
+        rig.client.fills_error = ServerError("request failed: HTTP 503", status=503)
+        assert fills.sync() == 1
+    finally:
+        release.set()
+        dispatch.close()
+    (booked,) = [f for f in rig.store.fills.read() if f.ticker == ticker]
+    assert (booked.count, booked.strategy) == (3, "market-maker")
+    assert fills.held == {}
+
+
+def _sent_and_booked(rig: Rig, intent: Intent) -> None:
+    """One order of the loop's strategy sent, its answer booked."""
+    rig.loop.executor.outbox.queue(intent)
+    rig.loop.executor.flush()
+    assert rig.loop.dispatch.settle(SystemClock(), 30)
+
+
+def test_a_markets_fills_wait_behind_one_held_so_they_apply_in_the_exchanges_order(
+    tmp_path: Path,
+) -> None:
+    """The strategy's buy fills at once; then its resting ask, an order the loop knows, is
+    hit; one read lists both before the buy's answer is back. Applied ask first, the account
+    would dip below what the strategy held and the cut would never come back: its own part
+    would keep the person's 2 contracts, which it would then sell. Held behind the buy, the
+    ask's fill is applied after it, in the exchange's order."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, send_workers=2)
+    ticker, _ = _two_markets_with_an_ask(rig)
+    dispatch, fills = rig.loop.dispatch, rig.loop.executor.fills
+    portfolio = rig.loop.portfolio
+    try:
+        _bought_by_hand(rig, ticker, 2)
+        fills.read_for()
+        assert dispatch.settle(SystemClock(), 30)
+        assert portfolio.position(ticker) == 2
+        above = Decimal("0.55")  # above every ask the simulated makers show
+        ask = Intent(
+            ticker, Side.YES, Action.SELL, above, Decimal(3), Decimal("0.40"), "quote",
+            strategy="market-maker",
+        )  # fmt: skip
+        _sent_and_booked(rig, ask)
+        placed, release = _answer_held(rig)
+        rig.loop.executor.outbox.queue(_taken_at_the_ask(rig, ticker))
+        rig.loop.executor.flush()
+        assert placed.wait(30), "the buy reached the exchange and filled"
+        rig.clock.advance(1)
+        book = rig.client.get_orderbook(ticker)
+        # a YES ask is a NO bid's complement: every one up to the strategy's, its own last
+        sweep = sum((level.size for level in book.no_bids if 1 - level.price <= above), Decimal(0))
+        someone = rig.exchange.create_account(key_id="someone", public_key_pem="", cash_cents=10**7)
+        rig.exchange.place_order(
+            someone.account_id,
+            PlaceRequest(
+                ticker=ticker, book_side=BookSide.BID, price=above, count=sweep,
+                time_in_force=TimeInForce.IOC,
+                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+            ),
+        )  # fmt: skip
+        fills.read_for()
+        assert poll_until(lambda: dispatch.answered)
+        dispatch.drain()
+        release.set()
+        assert dispatch.settle(SystemClock(), 30)
+    finally:
+        release.set()
+        dispatch.close()
+    assert fills.held == {}
+    assert portfolio.position(ticker) == 2
+    own = portfolio.view_for(ticker, "market-maker")
+    assert own.position == 0, "the strategy bought 3 and sold 3: none of the 2 left is its"
