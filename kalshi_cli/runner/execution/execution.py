@@ -142,9 +142,12 @@ class LoopExecutor:
         # visit that decided it: it goes at once, keeping its market busy, never left queued
         # for a batch while its market is free to be decided on again
         batch = batch and not self._threaded
+        # until the cancels are answered it counts as resting, the orders it replaces too
+        answered = self.outbox.replacing_until(intent)
 
         def replaced(ok: bool) -> None:
             # the cancels are booked: the replacement goes only if every replaced order went
+            answered()
             if not ok:
                 self._log.emit(
                     "intent_dropped",

@@ -7,15 +7,17 @@ written in one transaction (the trading state read inside it for each), one
 `POST /portfolio/events/orders/batched` carries them, each item's answer is recorded as a single
 order's is (an answer lost leaves every order of it unknown, never resent), and their fills are
 read once. While they wait the risk engine counts them as resting, and the circuit breaker is
-checked again before they leave. Reducing orders never wait. What a batch shares with a single
-order, the intents written and the answers booked, is the `AnswerBook`'s
-(runner/execution/answers.py); a lone order goes as the `Sender` sends one
+checked again before they leave; so it counts a replacement waiting for the cancels of the
+orders it replaces, beside those orders until the cancels are answered. Reducing orders never
+wait. What a batch shares with a single order, the intents written and the answers booked, is
+the `AnswerBook`'s (runner/execution/answers.py); a lone order goes as the `Sender` sends one
 (runner/execution/sender.py). docs/trade-loop.md "Orders sent together".
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, cast
 
@@ -62,6 +64,10 @@ class Outbox:
         self.queued: list[Intent] = []
         self.queued_exposure = ZERO
         self.queued_since = 0.0  # monotonic, when the oldest of them was queued
+        # replacements allowed and waiting for the cancels of the orders they replace (their
+        # `replaces` left out: a cancel may fail, and both would rest), and what they add
+        self.replacing: list[Intent] = []
+        self.replacing_exposure = ZERO
 
     # ---------------------------------------------------------------- waiting
 
@@ -75,15 +81,36 @@ class Outbox:
         return self._batch_size
 
     def pending(self) -> list[Intent]:
-        """The orders allowed and not yet booked: queued for the batch, or sent and their
-        answers not back (runner/execution/dispatch.py)."""
+        """The orders allowed and not yet booked: queued for the batch, waiting for the cancels
+        of the orders they replace, or sent and their answers not back
+        (runner/execution/dispatch.py)."""
         in_flight = self.answers.in_flight.intents
-        return [*self.queued, *in_flight.values()] if in_flight else self.queued
+        if not in_flight and not self.replacing:
+            return self.queued
+        return [*self.queued, *self.replacing, *in_flight.values()]
 
     @property
     def pending_exposure(self) -> Decimal:
         """The exposure the pending orders add."""
-        return self.queued_exposure + self.answers.in_flight.exposure
+        return self.queued_exposure + self.replacing_exposure + self.answers.in_flight.exposure
+
+    def replacing_until(self, intent: Intent) -> Callable[[], None]:
+        """A replacement allowed, its cancels sent: until the function returned is called (the
+        cancels are answered), it counts as resting beside the orders it replaces, which rest
+        until then and would go on resting if a cancel failed. The decisions made meanwhile
+        (another strategy's in its market, any market's for the exposure) must not find room
+        the replacement is about to take."""
+        beside = replace(intent, replaces=())
+        added = added_exposure(self.queued_view(intent.ticker), beside)
+        self.replacing.append(beside)
+        self.replacing_exposure += added
+
+        def answered() -> None:
+            if any(i is beside for i in self.replacing):
+                self.replacing = [i for i in self.replacing if i is not beside]
+                self.replacing_exposure -= added
+
+        return answered
 
     def total_exposure(self) -> Decimal:
         """The account's exposure as the risk engine counts it: the view's, each pending order
