@@ -167,7 +167,7 @@ class AnswerBook:
         except OrderOutcomeUnknown as exc:
             self._guard.failed(exc, sent_at)
             exposure = added_exposure(self._portfolio.view(intent.ticker), intent)
-            self._unknown.lost(create.client_order_id, intent.ticker, exposure)
+            self._unknown.lost(create.client_order_id, intent.ticker, exposure, intent)
             self._fills.due.set()
             self._log.emit(
                 "order_unknown",
@@ -338,7 +338,7 @@ class AnswerBook:
             view = views.get(intent.ticker) or self._portfolio.view(intent.ticker)
             views[intent.ticker] = view.after(intent)
             exposure = added_exposure(view, intent)
-            self._unknown.lost(create.client_order_id, intent.ticker, exposure)
+            self._unknown.lost(create.client_order_id, intent.ticker, exposure, intent)
         if lost:
             self._fills.due.set()
         for intent, create in lost:
@@ -421,7 +421,7 @@ class AnswerBook:
         (runner/lifecycle/state_fault.py)."""
         if exc.order_id is None:
             exposure = added_exposure(self._portfolio.view(intent.ticker), intent)
-            self._unknown.lost(exc.client_order_id, intent.ticker, exposure)
+            self._unknown.lost(exc.client_order_id, intent.ticker, exposure, intent)
             return
         if exc.remaining > 0:
             book = to_book(intent.side, intent.action, intent.price)

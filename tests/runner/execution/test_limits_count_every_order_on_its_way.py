@@ -16,7 +16,7 @@ from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
-from tests.runner.fakes import Rig, make_rig, swap_decide
+from tests.runner.fakes import Held, Rig, make_rig, swap_decide
 from tests.waiting import poll_until
 
 RISK = {"max_orders_per_minute": 1000, "min_edge": "0"}
@@ -114,3 +114,42 @@ def test_an_order_decided_while_a_replacements_cancel_is_out_counts_the_replacem
     assert _resting_yes_bids(rig, ticker) == 15
     assert rig.loop.log.counts.get("risk_denied") == 1
 
+
+def test_a_strategys_order_of_unknown_outcome_counts_toward_its_own_budget(
+    tmp_path: Path,
+) -> None:
+    """A strategy with $5 of its own to risk bids $4 in one market, and the answer is lost: the
+    order may rest. Its $4 counted toward the account's exposure, but not toward the
+    strategy's budget, which let a second $4 bid go out in another market: $8 of the strategy's
+    own at risk once the lost order was found resting."""
+    first, second = "KXNBAGAME-SIM-LALGSW-LAL", "KXNBAGAME-SIM-BOSNYK-BOS"
+    rig = make_rig(
+        tmp_path / "s.db",
+        strategy="market-maker",
+        risk=RISK,
+        trade={"budgets": {"market-maker": {"max_exposure": "5"}}},
+    )
+    turn = [first]
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Intent]:
+        if snap.ticker not in turn:
+            return []
+        turn.remove(snap.ticker)
+        return [_bid(snap.ticker, "0.40", "10")]
+
+    swap_decide(rig.loop, decide)
+    # the first order's answer is lost, and the order reaches the exchange late
+    rig.client.create_errors.append(Held(3.0))
+    rig.step(0.5)
+    (lost,) = rig.loop.executor.unknown_orders.unknown.values()
+    assert lost.ticker == first
+    turn.append(second)
+    swap_decide(rig.loop, decide)  # asked afresh, not skipped as a quiet market
+    rig.step(2.0)  # past the API error guard's backoff after the lost answer
+    assert not turn, "the strategy was asked"
+    for _ in range(3):
+        rig.step(1.0)
+    assert not rig.loop.executor.unknown_orders.unknown
+    # the lost order landed and rests; the second was refused for the strategy's budget
+    assert (_resting_yes_bids(rig, first), _resting_yes_bids(rig, second)) == (10, 0)
+    assert [r.ticker for r in rig.client.requests] == [first]
