@@ -21,7 +21,6 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, cast
 
-from kalshi_cli.runner.execution.answers import added_exposure
 from kalshi_cli.runner.execution.dispatch import CallAnswer
 from kalshi_cli.services.order_batch import SendsBatches
 from kalshi_cli.vocabulary.models import ZERO
@@ -59,15 +58,12 @@ class Outbox:
         self.answers = answers
         # how many orders one request may carry (1: this client sends one at a time)
         self._batch_size: int | None = None
-        # orders the risk engine allowed this tick, waiting to go out together, and the
-        # exposure they add
+        # orders the risk engine allowed this tick, waiting to go out together
         self.queued: list[Intent] = []
-        self.queued_exposure = ZERO
         self.queued_since = 0.0  # monotonic, when the oldest of them was queued
         # replacements allowed and waiting for the cancels of the orders they replace (their
-        # `replaces` left out: a cancel may fail, and both would rest), and what they add
+        # `replaces` left out: a cancel may fail, and both would rest)
         self.replacing: list[Intent] = []
-        self.replacing_exposure = ZERO
 
     # ---------------------------------------------------------------- waiting
 
@@ -91,8 +87,20 @@ class Outbox:
 
     @property
     def pending_exposure(self) -> Decimal:
-        """The exposure the pending orders add."""
-        return self.queued_exposure + self.replacing_exposure + self.answers.in_flight.exposure
+        """The exposure the pending orders add: in each market with some, its view with all of
+        them resting less its view alone. Worked out from the views as they are now, never
+        added up order by order as each left: an order's share depends on the others of its
+        market (of two asks that each alone only close the contracts held, the second opens
+        as many), and on the position, which their fills move while the others are out."""
+        pending = self.pending()
+        if not pending:
+            return ZERO
+        views: dict[str, PositionView] = {}
+        for intent in pending:
+            view = views.get(intent.ticker) or self._portfolio.view(intent.ticker)
+            views[intent.ticker] = view.after(intent)
+        portfolio = self._portfolio
+        return sum((v.exposure() - portfolio.view(t).exposure() for t, v in views.items()), ZERO)
 
     def replacing_until(self, intent: Intent) -> Callable[[], None]:
         """A replacement allowed, its cancels sent: until the function returned is called (the
@@ -101,14 +109,10 @@ class Outbox:
         (another strategy's in its market, any market's for the exposure) must not find room
         the replacement is about to take."""
         beside = replace(intent, replaces=())
-        added = added_exposure(self.queued_view(intent.ticker), beside)
         self.replacing.append(beside)
-        self.replacing_exposure += added
 
         def answered() -> None:
-            if any(i is beside for i in self.replacing):
-                self.replacing = [i for i in self.replacing if i is not beside]
-                self.replacing_exposure -= added
+            self.replacing = [i for i in self.replacing if i is not beside]
 
         return answered
 
@@ -137,7 +141,6 @@ class Outbox:
 
     def queue(self, intent: Intent) -> Decimal:
         """Hold an allowed order for the tick's batch; nothing of it is filled yet."""
-        self.queued_exposure += added_exposure(self.queued_view(intent.ticker), intent)
         if not self.queued:
             self.queued_since = self._guard.stamp()
         self.queued.append(intent)
@@ -146,7 +149,6 @@ class Outbox:
     def drop(self, reason: str) -> None:
         """What waits goes nowhere: each order dropped, for `reason`."""
         queued, self.queued = self.queued, []
-        self.queued_exposure = ZERO
         for intent in queued:
             self._log.emit("intent_dropped", {"ticker": intent.ticker, "reason": reason})
 
@@ -156,7 +158,6 @@ class Outbox:
         if not self.queued:
             return
         queued, self.queued = self.queued, []
-        self.queued_exposure = ZERO
         size = self.batch_size()
         for start in range(0, len(queued), size):
             if self._guard.backing_off:

@@ -12,10 +12,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from kalshi_cli.client.requests import CancelResult
+from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.vocabulary.clock import SystemClock
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.models import (
+    Action,
+    BookSide,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
 from tests.runner.fakes import Held, Rig, make_rig, swap_decide
 from tests.waiting import poll_until
 
@@ -32,6 +39,12 @@ def _bid(ticker: str, price: str, count: str, replaces: tuple[str, ...] = ()) ->
         Decimal("0.90"),
         "test",
         replaces=replaces,
+    )
+
+
+def _ask(ticker: str, price: str) -> Intent:
+    return Intent(
+        ticker, Side.YES, Action.SELL, Decimal(price), Decimal(10), Decimal("0.10"), "test"
     )
 
 
@@ -153,3 +166,72 @@ def test_a_strategys_order_of_unknown_outcome_counts_toward_its_own_budget(
     # the lost order landed and rests; the second was refused for the strategy's budget
     assert (_resting_yes_bids(rig, first), _resting_yes_bids(rig, second)) == (10, 0)
     assert [r.ticker for r in rig.client.requests] == [first]
+
+
+def test_orders_on_their_way_in_one_market_count_together_toward_the_exposure(
+    tmp_path: Path,
+) -> None:
+    """The account holds 10 YES ($5.10); two asks of 10 go out in one visit and their answers
+    are held. The first only closes what is held; the second, beside it, would open 10 NO
+    ($4.50). The risk engine judged the second beside the first, but the orders in flight were
+    each counted against the view alone, where each only closed: $0 on their way, so a $4 bid
+    in another market went out against a limit of $10 ($13.60 at risk once all rested)."""
+    first, second = "KXNBAGAME-SIM-LALGSW-LAL", "KXNBAGAME-SIM-BOSNYK-BOS"
+    rig = make_rig(
+        tmp_path / "s.db",
+        strategy="market-maker",
+        risk={**RISK, "max_total_exposure": "10"},
+        send_workers=4,
+    )
+    turn: list[str] = []
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Intent]:
+        if snap.ticker not in turn:
+            return []
+        turn.remove(snap.ticker)
+        if snap.ticker == first:
+            return [_ask(first, "0.60"), _ask(first, "0.55")]
+        return [_bid(second, "0.40", "10")]
+
+    swap_decide(rig.loop, decide)
+    rig.step(0.5)
+    rig.exchange.place_order(
+        rig.client.account_id,
+        PlaceRequest(
+            ticker=first,
+            book_side=BookSide.BID,
+            price=Decimal("0.51"),
+            count=Decimal(10),
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
+    )
+    rig.step(0.5)
+    _settle(rig)
+    assert rig.loop.portfolio.position(first) == 10
+    held, release = threading.Semaphore(0), threading.Event()
+    create = rig.client.create_order
+
+    def holding(request: CreateOrder) -> CreateOrderResult:
+        if request.ticker == first:
+            held.release()
+            release.wait(30)
+        return create(request)
+
+    rig.client.create_order = holding  # type: ignore[method-assign]
+    try:
+        turn.append(first)
+        swap_decide(rig.loop, decide)
+        rig.step(0.5)
+        assert held.acquire(timeout=30) and held.acquire(timeout=30), "both asks are out"
+        turn.append(second)
+        swap_decide(rig.loop, decide)  # asked afresh, not skipped as a quiet market
+        rig.step(0.5)
+        assert not turn, "the strategy was asked"
+        release.set()
+        _settle(rig)
+    finally:
+        release.set()
+        rig.loop.dispatch.close()
+    assert [r.ticker for r in rig.client.requests] == [first, first]
+    assert rig.loop.executor.outbox.total_exposure() <= 10
