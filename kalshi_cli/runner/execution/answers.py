@@ -117,15 +117,9 @@ class AnswerBook:
         return recorded
 
     def sending(self, recorded: list[tuple[Intent, CreateOrder]]) -> None:
-        """Orders on their way: counted as resting until their answers are booked, each beside
-        the ones before it in its market."""
-        views: dict[str, PositionView] = {}
-        last = len(recorded) - 1
-        for n, (intent, create) in enumerate(recorded):
-            view = views.get(intent.ticker) or self._portfolio.view(intent.ticker)
-            self.in_flight.add(create.client_order_id, intent, added_exposure(view, intent))
-            if n < last:  # a lone order, the usual, has none after it
-                views[intent.ticker] = view.after(intent)
+        """Orders on their way: counted as resting until their answers are booked."""
+        for intent, create in recorded:
+            self.in_flight.add(create.client_order_id, intent)
 
     def unmade(self, recorded: list[tuple[Intent, CreateOrder]]) -> Callable[[], None]:
         """What the dispatch tells when it drops the call of these orders unmade (a stop on a
@@ -174,7 +168,7 @@ class AnswerBook:
         except OrderOutcomeUnknown as exc:
             self._guard.failed(exc, sent_at)
             exposure = added_exposure(self._portfolio.view(intent.ticker), intent)
-            self._unknown.lost(create.client_order_id, intent.ticker, exposure)
+            self._unknown.lost(create.client_order_id, intent.ticker, exposure, intent)
             self._fills.due.set()
             self._log.emit(
                 "order_unknown",
@@ -345,7 +339,7 @@ class AnswerBook:
             view = views.get(intent.ticker) or self._portfolio.view(intent.ticker)
             views[intent.ticker] = view.after(intent)
             exposure = added_exposure(view, intent)
-            self._unknown.lost(create.client_order_id, intent.ticker, exposure)
+            self._unknown.lost(create.client_order_id, intent.ticker, exposure, intent)
         if lost:
             self._fills.due.set()
         for intent, create in lost:
@@ -428,7 +422,7 @@ class AnswerBook:
         (runner/lifecycle/state_fault.py)."""
         if exc.order_id is None:
             exposure = added_exposure(self._portfolio.view(intent.ticker), intent)
-            self._unknown.lost(exc.client_order_id, intent.ticker, exposure)
+            self._unknown.lost(exc.client_order_id, intent.ticker, exposure, intent)
             return
         if exc.remaining > 0:
             book = to_book(intent.side, intent.action, intent.price)
@@ -460,23 +454,19 @@ class AnswerBook:
 
 class InFlight:
     """Orders sent whose answers are not booked yet (runner/execution/dispatch.py), by client order
-    id, and the exposure they add: the risk engine counts them as resting until they are."""
+    id: the risk engine counts them as resting until they are (runner/execution/outbox.py
+    `Outbox.pending`)."""
 
     def __init__(self) -> None:
         self.intents: dict[str, Intent] = {}
-        self._added: dict[str, Decimal] = {}
         self._per_market: Counter[str] = Counter()
-        self.exposure = ZERO
         # of these, the orders whose call the dispatch dropped before a worker took it: they
         # never left, and never will (runner/lifecycle/state_fault.py)
         self.unsent: set[str] = set()
 
-    def add(self, client_order_id: str, intent: Intent, added: Decimal) -> None:
-        """An order sent, and the exposure it adds (`added_exposure`)."""
+    def add(self, client_order_id: str, intent: Intent) -> None:
         self.intents[client_order_id] = intent
-        self._added[client_order_id] = added
         self._per_market[intent.ticker] += 1
-        self.exposure += added
 
     def remove(self, client_order_id: str) -> None:
         intent = self.intents.pop(client_order_id, None)
@@ -485,7 +475,6 @@ class InFlight:
             self._per_market[intent.ticker] -= 1
             if not self._per_market[intent.ticker]:
                 del self._per_market[intent.ticker]
-        self.exposure -= self._added.pop(client_order_id, ZERO)
 
     def in_market(self, ticker: str) -> bool:
         """An order of this market is sent and its answer not booked yet."""

@@ -142,9 +142,12 @@ class LoopExecutor:
         # visit that decided it: it goes at once, keeping its market busy, never left queued
         # for a batch while its market is free to be decided on again
         batch = batch and not self._threaded
+        # until the cancels are answered it counts as resting, the orders it replaces too
+        answered = self.outbox.replacing_until(intent)
 
         def replaced(ok: bool) -> None:
             # the cancels are booked: the replacement goes only if every replaced order went
+            answered()
             if not ok:
                 self._log.emit(
                     "intent_dropped",
@@ -257,9 +260,12 @@ class LoopExecutor:
         leg(0)
         return ended[0] if ended else True
 
-    def _owned(self, intent: Intent, queued: Sequence[Intent]) -> Owned | None:
-        """What the intent's strategy owns, for its budget (None: it has none)."""
-        return None if self.budgets is None else self.budgets.owned(intent, queued)
+    def _owned(self, intent: Intent, pending: Sequence[Intent]) -> Owned | None:
+        """What the intent's strategy owns, for its budget (None: it has none): its orders
+        `pending` and those of unknown outcome (they may rest) counted as resting."""
+        if self.budgets is None:
+            return None
+        return self.budgets.owned(intent, [*pending, *self.unknown_orders.intents()])
 
     def _drop_group(self, intent: Intent, reason: str) -> bool:
         self._log.emit("group_dropped", {"ticker": intent.ticker, "reason": reason})

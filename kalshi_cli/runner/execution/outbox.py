@@ -7,19 +7,20 @@ written in one transaction (the trading state read inside it for each), one
 `POST /portfolio/events/orders/batched` carries them, each item's answer is recorded as a single
 order's is (an answer lost leaves every order of it unknown, never resent), and their fills are
 read once. While they wait the risk engine counts them as resting, and the circuit breaker is
-checked again before they leave. Reducing orders never wait. What a batch shares with a single
-order, the intents written and the answers booked, is the `AnswerBook`'s
-(runner/execution/answers.py); a lone order goes as the `Sender` sends one
+checked again before they leave; so it counts a replacement waiting for the cancels of the
+orders it replaces, beside those orders until the cancels are answered. Reducing orders never
+wait. What a batch shares with a single order, the intents written and the answers booked, is
+the `AnswerBook`'s (runner/execution/answers.py); a lone order goes as the `Sender` sends one
 (runner/execution/sender.py). docs/trade-loop.md "Orders sent together".
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, cast
 
-from kalshi_cli.runner.execution.answers import added_exposure
 from kalshi_cli.runner.execution.dispatch import CallAnswer
 from kalshi_cli.services.order_batch import SendsBatches
 from kalshi_cli.vocabulary.models import ZERO
@@ -57,11 +58,12 @@ class Outbox:
         self.answers = answers
         # how many orders one request may carry (1: this client sends one at a time)
         self._batch_size: int | None = None
-        # orders the risk engine allowed this tick, waiting to go out together, and the
-        # exposure they add
+        # orders the risk engine allowed this tick, waiting to go out together
         self.queued: list[Intent] = []
-        self.queued_exposure = ZERO
         self.queued_since = 0.0  # monotonic, when the oldest of them was queued
+        # replacements allowed and waiting for the cancels of the orders they replace (their
+        # `replaces` left out: a cancel may fail, and both would rest)
+        self.replacing: list[Intent] = []
 
     # ---------------------------------------------------------------- waiting
 
@@ -75,15 +77,44 @@ class Outbox:
         return self._batch_size
 
     def pending(self) -> list[Intent]:
-        """The orders allowed and not yet booked: queued for the batch, or sent and their
-        answers not back (runner/execution/dispatch.py)."""
+        """The orders allowed and not yet booked: queued for the batch, waiting for the cancels
+        of the orders they replace, or sent and their answers not back
+        (runner/execution/dispatch.py)."""
         in_flight = self.answers.in_flight.intents
-        return [*self.queued, *in_flight.values()] if in_flight else self.queued
+        if not in_flight and not self.replacing:
+            return self.queued
+        return [*self.queued, *self.replacing, *in_flight.values()]
 
     @property
     def pending_exposure(self) -> Decimal:
-        """The exposure the pending orders add."""
-        return self.queued_exposure + self.answers.in_flight.exposure
+        """The exposure the pending orders add: in each market with some, its view with all of
+        them resting less its view alone. Worked out from the views as they are now, never
+        added up order by order as each left: an order's share depends on the others of its
+        market (of two asks that each alone only close the contracts held, the second opens
+        as many), and on the position, which their fills move while the others are out."""
+        pending = self.pending()
+        if not pending:
+            return ZERO
+        views: dict[str, PositionView] = {}
+        for intent in pending:
+            view = views.get(intent.ticker) or self._portfolio.view(intent.ticker)
+            views[intent.ticker] = view.after(intent)
+        portfolio = self._portfolio
+        return sum((v.exposure() - portfolio.view(t).exposure() for t, v in views.items()), ZERO)
+
+    def replacing_until(self, intent: Intent) -> Callable[[], None]:
+        """A replacement allowed, its cancels sent: until the function returned is called (the
+        cancels are answered), it counts as resting beside the orders it replaces, which rest
+        until then and would go on resting if a cancel failed. The decisions made meanwhile
+        (another strategy's in its market, any market's for the exposure) must not find room
+        the replacement is about to take."""
+        beside = replace(intent, replaces=())
+        self.replacing.append(beside)
+
+        def answered() -> None:
+            self.replacing = [i for i in self.replacing if i is not beside]
+
+        return answered
 
     def total_exposure(self) -> Decimal:
         """The account's exposure as the risk engine counts it: the view's, each pending order
@@ -110,7 +141,6 @@ class Outbox:
 
     def queue(self, intent: Intent) -> Decimal:
         """Hold an allowed order for the tick's batch; nothing of it is filled yet."""
-        self.queued_exposure += added_exposure(self.queued_view(intent.ticker), intent)
         if not self.queued:
             self.queued_since = self._guard.stamp()
         self.queued.append(intent)
@@ -119,7 +149,6 @@ class Outbox:
     def drop(self, reason: str) -> None:
         """What waits goes nowhere: each order dropped, for `reason`."""
         queued, self.queued = self.queued, []
-        self.queued_exposure = ZERO
         for intent in queued:
             self._log.emit("intent_dropped", {"ticker": intent.ticker, "reason": reason})
 
@@ -129,7 +158,6 @@ class Outbox:
         if not self.queued:
             return
         queued, self.queued = self.queued, []
-        self.queued_exposure = ZERO
         size = self.batch_size()
         for start in range(0, len(queued), size):
             if self._guard.backing_off:

@@ -55,6 +55,8 @@ class LostAnswer:
     # what the order would add to the total exposure if it rests: the limit counts it until
     # the lookups find it (then the view holds it) or it can no longer land
     exposure: Decimal = ZERO
+    # the order it is, which its strategy's budget counts as resting meanwhile (None: not known)
+    intent: Intent | None = None
 
 
 def wait_out_unknown(
@@ -154,23 +156,35 @@ class UnknownOrders:
         may rest on the exchange, so each is unknown from now, looked up and proven gone as one
         whose answer was lost; a call that never left is found absent the same way."""
         for client_order_id, intent in sent.items():
-            self.lost(client_order_id, intent.ticker, ZERO)
+            self.lost(client_order_id, intent.ticker, ZERO, intent)
             self._store.orders.mark_unknown(client_order_id, reason=why)
             self._log.emit(
                 "order_unknown",
                 {"ticker": intent.ticker, "client_order_id": client_order_id, "error": why},
             )
 
-    def lost(self, client_order_id: str, ticker: str, exposure: Decimal = ZERO) -> None:
+    def lost(
+        self,
+        client_order_id: str,
+        ticker: str,
+        exposure: Decimal = ZERO,
+        intent: Intent | None = None,
+    ) -> None:
         """An order whose answer was lost (or could not be recorded), from now; `exposure`:
-        what it would add to the total exposure if it rests."""
-        self.unknown[client_order_id] = LostAnswer(ticker, self._clock.monotonic(), exposure)
+        what it would add to the total exposure if it rests; `intent`: the order it is."""
+        since = self._clock.monotonic()
+        self.unknown[client_order_id] = LostAnswer(ticker, since, exposure, intent)
 
     def exposure(self) -> Decimal:
         """What the orders of unknown outcome would add to the total exposure if they rest: a
         lost batch's orders may all land, and the markets after it must not fill the limit
         again beside them."""
         return sum((u.exposure for u in self.unknown.values()), start=ZERO)
+
+    def intents(self) -> list[Intent]:
+        """The orders of unknown outcome, each as the intent it is: a strategy's budget counts
+        its own as resting, as the account's exposure counts every one."""
+        return [u.intent for u in self.unknown.values() if u.intent is not None]
 
     def resolve(self, *, guarded: bool = True, markets: Collection[str] | None = None) -> None:
         """Look each order of unknown outcome up by its client order id (only those in

@@ -1,0 +1,237 @@
+"""The position and exposure limits, and each strategy's budget, hold before submission with the
+loop's calls on send workers: every order on its way counts as resting, also one the decisions
+after it cannot see on the exchange or in the view yet (a replacement waiting for its cancels to
+be answered, an order of unknown outcome), and until its cancel is answered the order replaced
+counts beside its replacement (the cancel may fail, and both then rest)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
+from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
+from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.models import (
+    Action,
+    BookSide,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
+from tests.runner.fakes import Held, Rig, make_rig, swap_decide
+from tests.waiting import poll_until
+
+RISK = {"max_orders_per_minute": 1000, "min_edge": "0"}
+
+
+def _bid(ticker: str, price: str, count: str, replaces: tuple[str, ...] = ()) -> Intent:
+    return Intent(
+        ticker,
+        Side.YES,
+        Action.BUY,
+        Decimal(price),
+        Decimal(count),
+        Decimal("0.90"),
+        "test",
+        replaces=replaces,
+    )
+
+
+def _ask(ticker: str, price: str) -> Intent:
+    return Intent(
+        ticker, Side.YES, Action.SELL, Decimal(price), Decimal(10), Decimal("0.10"), "test"
+    )
+
+
+def _resting_yes_bids(rig: Rig, ticker: str) -> Decimal:
+    orders = rig.exchange.orders(rig.client.account_id)
+    return sum(
+        (
+            o.remaining_count
+            for o in orders
+            if o.ticker == ticker and o.status == "resting" and o.book_side is BookSide.BID
+        ),
+        Decimal(0),
+    )
+
+
+def _cancels_held(rig: Rig) -> tuple[threading.Event, threading.Event]:
+    """Every cancel waits for `release` in the network; `held` is set once one does."""
+    held, release = threading.Event(), threading.Event()
+    cancel = rig.client.cancel_order
+
+    def waiting(order_id: str, **kw: Any) -> CancelResult:
+        held.set()
+        release.wait(30)
+        return cancel(order_id, **kw)
+
+    rig.client.cancel_order = waiting  # type: ignore[method-assign]
+    return held, release
+
+
+def _settle(rig: Rig) -> None:
+    dispatch = rig.loop.dispatch
+    while dispatch.in_flight:
+        assert dispatch.settle(SystemClock(), 30)
+
+
+def test_an_order_decided_while_a_replacements_cancel_is_out_counts_the_replacement(
+    tmp_path: Path,
+) -> None:
+    """A strategy replaces its bid of 5 by one of 15 and, in the same visit, bids 10 more; the
+    position limit is 20. The 10 was judged beside the old bid of 5 alone: the replacement,
+    waiting for its cancel, was nowhere the risk engine looked, so once the cancel was
+    answered 25 YES rested against a limit of 20."""
+    rig = make_rig(
+        tmp_path / "s.db",
+        strategy="market-maker",
+        risk={**RISK, "max_position_per_market": "20"},
+        send_workers=2,
+    )
+    ticker = next(iter(rig.exchange.markets))
+    decided: list[str] = []
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Intent]:
+        if snap.ticker != ticker:
+            return []
+        if not decided:
+            decided.append("first")
+            return [_bid(ticker, "0.05", "5")]
+        if pos.resting and len(decided) == 1:
+            decided.append("replaced")
+            (old,) = pos.resting
+            return [_bid(ticker, "0.06", "15", (old.order_id,)), _bid(ticker, "0.04", "10")]
+        return []
+
+    swap_decide(rig.loop, decide)
+    try:
+        rig.step(0.5)
+        _settle(rig)
+        assert _resting_yes_bids(rig, ticker) == 5
+        held, release = _cancels_held(rig)
+        rig.step(0.5)
+        assert decided == ["first", "replaced"]
+        assert held.wait(30), "the replacement's cancel is out"
+        release.set()
+        _settle(rig)
+        assert poll_until(lambda: not rig.loop.dispatch.in_flight)
+    finally:
+        release.set()
+        rig.loop.dispatch.close()
+    # the replacement went; the 10 beside it would have carried the market past the limit
+    assert _resting_yes_bids(rig, ticker) == 15
+    assert rig.loop.log.counts.get("risk_denied") == 1
+
+
+def test_a_strategys_order_of_unknown_outcome_counts_toward_its_own_budget(
+    tmp_path: Path,
+) -> None:
+    """A strategy with $5 of its own to risk bids $4 in one market, and the answer is lost: the
+    order may rest. Its $4 counted toward the account's exposure, but not toward the
+    strategy's budget, which let a second $4 bid go out in another market: $8 of the strategy's
+    own at risk once the lost order was found resting."""
+    first, second = "KXNBAGAME-SIM-LALGSW-LAL", "KXNBAGAME-SIM-BOSNYK-BOS"
+    rig = make_rig(
+        tmp_path / "s.db",
+        strategy="market-maker",
+        risk=RISK,
+        trade={"budgets": {"market-maker": {"max_exposure": "5"}}},
+    )
+    turn = [first]
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Intent]:
+        if snap.ticker not in turn:
+            return []
+        turn.remove(snap.ticker)
+        return [_bid(snap.ticker, "0.40", "10")]
+
+    swap_decide(rig.loop, decide)
+    # the first order's answer is lost, and the order reaches the exchange late
+    rig.client.create_errors.append(Held(3.0))
+    rig.step(0.5)
+    (lost,) = rig.loop.executor.unknown_orders.unknown.values()
+    assert lost.ticker == first
+    turn.append(second)
+    swap_decide(rig.loop, decide)  # asked afresh, not skipped as a quiet market
+    rig.step(2.0)  # past the API error guard's backoff after the lost answer
+    assert not turn, "the strategy was asked"
+    for _ in range(3):
+        rig.step(1.0)
+    assert not rig.loop.executor.unknown_orders.unknown
+    # the lost order landed and rests; the second was refused for the strategy's budget
+    assert (_resting_yes_bids(rig, first), _resting_yes_bids(rig, second)) == (10, 0)
+    assert [r.ticker for r in rig.client.requests] == [first]
+
+
+def test_orders_on_their_way_in_one_market_count_together_toward_the_exposure(
+    tmp_path: Path,
+) -> None:
+    """The account holds 10 YES ($5.10); two asks of 10 go out in one visit and their answers
+    are held. The first only closes what is held; the second, beside it, would open 10 NO
+    ($4.50). The risk engine judged the second beside the first, but the orders in flight were
+    each counted against the view alone, where each only closed: $0 on their way, so a $4 bid
+    in another market went out against a limit of $10 ($13.60 at risk once all rested)."""
+    first, second = "KXNBAGAME-SIM-LALGSW-LAL", "KXNBAGAME-SIM-BOSNYK-BOS"
+    rig = make_rig(
+        tmp_path / "s.db",
+        strategy="market-maker",
+        risk={**RISK, "max_total_exposure": "10"},
+        send_workers=4,
+    )
+    turn: list[str] = []
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Intent]:
+        if snap.ticker not in turn:
+            return []
+        turn.remove(snap.ticker)
+        if snap.ticker == first:
+            return [_ask(first, "0.60"), _ask(first, "0.55")]
+        return [_bid(second, "0.40", "10")]
+
+    swap_decide(rig.loop, decide)
+    rig.step(0.5)
+    rig.exchange.place_order(
+        rig.client.account_id,
+        PlaceRequest(
+            ticker=first,
+            book_side=BookSide.BID,
+            price=Decimal("0.51"),
+            count=Decimal(10),
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
+    )
+    rig.step(0.5)
+    _settle(rig)
+    assert rig.loop.portfolio.position(first) == 10
+    held, release = threading.Semaphore(0), threading.Event()
+    create = rig.client.create_order
+
+    def holding(request: CreateOrder) -> CreateOrderResult:
+        if request.ticker == first:
+            held.release()
+            release.wait(30)
+        return create(request)
+
+    rig.client.create_order = holding  # type: ignore[method-assign]
+    try:
+        turn.append(first)
+        swap_decide(rig.loop, decide)
+        rig.step(0.5)
+        assert held.acquire(timeout=30) and held.acquire(timeout=30), "both asks are out"
+        turn.append(second)
+        swap_decide(rig.loop, decide)  # asked afresh, not skipped as a quiet market
+        rig.step(0.5)
+        assert not turn, "the strategy was asked"
+        release.set()
+        _settle(rig)
+    finally:
+        release.set()
+        rig.loop.dispatch.close()
+    assert [r.ticker for r in rig.client.requests] == [first, first]
+    assert rig.loop.executor.outbox.total_exposure() <= 10
