@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from kalshi_cli.client.batch_orders import BatchItem, read_batch_answer
 from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
@@ -91,31 +94,42 @@ def _bought_by_hand(rig: Rig, ticker: str, count: int) -> None:
     )
 
 
-def test_a_fill_listed_before_its_orders_answer_is_booked_as_its_strategys(
-    tmp_path: Path,
-) -> None:
+@contextmanager
+def _a_buy_listed_before_its_answer(
+    tmp_path: Path, hand_bought: int = 0
+) -> Iterator[tuple[Rig, str, threading.Event]]:
+    """The loop's strategy buys 3 at once (IOC) with its answer held; the person buys
+    `hand_bought` in the same market; a read on the other worker lists the fills and is
+    booked. Yields the rig, the market and the event that lets the answer go."""
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, send_workers=2)
     ticker = next(iter(rig.exchange.markets))
     _buy_once(rig, ticker)
     placed, release = _answer_held(rig)
     dispatch = rig.loop.dispatch
-    fills = rig.loop.executor.fills
     try:
         rig.step(0.5)
         assert placed.wait(30), "the order reached the exchange"
-        _bought_by_hand(rig, ticker, 2)
-        # a read on the other worker lists both fills while the order's answer is held
-        fills.read_for()
+        if hand_bought:
+            _bought_by_hand(rig, ticker, hand_bought)
+        rig.loop.executor.fills.read_for()
         assert poll_until(lambda: dispatch.answered)
         dispatch.drain()
+        yield rig, ticker, release
+    finally:
+        release.set()
+        dispatch.close()
+
+
+def test_a_fill_listed_before_its_orders_answer_is_booked_as_its_strategys(
+    tmp_path: Path,
+) -> None:
+    with _a_buy_listed_before_its_answer(tmp_path, hand_bought=2) as (rig, ticker, release):
+        dispatch = rig.loop.dispatch
         release.set()
         assert dispatch.settle(SystemClock(), 30)
         dispatch.drain()
         assert dispatch.settle(SystemClock(), 30)  # a read the answer asked for
         dispatch.drain()
-    finally:
-        release.set()
-        dispatch.close()
     booked = [f for f in rig.store.fills.read() if f.ticker == ticker]
     by_owner = {
         owner: sum((f.count for f in booked if f.strategy == owner), Decimal(0))
@@ -125,33 +139,24 @@ def test_a_fill_listed_before_its_orders_answer_is_booked_as_its_strategys(
     assert rig.loop.portfolio.position(ticker) == 5
     own = rig.loop.portfolio.view_for(ticker, "market-maker")
     assert own.position == 3, "the strategy's own part counts its fill, not the person's"
-    assert fills.held == {}
+    assert rig.loop.executor.fills.held == {}
 
 
+@pytest.mark.parametrize("last_read_fails", [False, True])
 def test_the_stops_last_read_books_a_fill_whose_order_was_never_answered(
-    tmp_path: Path,
+    tmp_path: Path, last_read_fails: bool
 ) -> None:
     """A fill held for an answer that never came back (the stop gave up waiting for the call):
-    the stop's last read books it, through the lookup of that order of unknown outcome."""
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, send_workers=2)
-    ticker = next(iter(rig.exchange.markets))
-    _buy_once(rig, ticker)
-    placed, release = _answer_held(rig)
-    dispatch = rig.loop.dispatch
-    fills = rig.loop.executor.fills
-    try:
-        rig.step(0.5)
-        assert placed.wait(30), "the order reached the exchange"
-        fills.read_for()
-        assert poll_until(lambda: dispatch.answered)
-        dispatch.drain()
+    the stop's last read books it, through the lookup of that order of unknown outcome; also
+    when that read fails, as the fill was listed by an earlier one."""
+    with _a_buy_listed_before_its_answer(tmp_path) as (rig, ticker, _):
+        fills = rig.loop.executor.fills
         assert [f.ticker for f in fills.held.values()] == [ticker]
         in_flight = rig.loop.executor.answers.in_flight.intents
         rig.loop.executor.unknown_orders.unanswered(in_flight, "not back at the stop")
+        if last_read_fails:
+            rig.client.fills_error = ServerError("request failed: HTTP 503", status=503)
         assert fills.sync() == 1
-    finally:
-        release.set()
-        dispatch.close()
     (booked,) = [f for f in rig.store.fills.read() if f.ticker == ticker]
     assert (booked.count, booked.strategy) == (3, "market-maker")
     assert fills.held == {}
@@ -256,34 +261,6 @@ def test_the_fills_held_for_a_batchs_answer_are_booked_with_it(tmp_path: Path) -
     assert booked == sorted([(a, 3, "market-maker"), (a, 2, ""), (b, 3, "market-maker")]), (
         "each fill booked once, as its own"
     )
-
-
-def test_the_stops_last_read_that_fails_still_books_the_fills_held(tmp_path: Path) -> None:
-    """The fills held were listed by an earlier read: a last read that fails cannot list them
-    again, and the stop books them all the same, as its strategy's."""
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, send_workers=2)
-    ticker = next(iter(rig.exchange.markets))
-    _buy_once(rig, ticker)
-    placed, release = _answer_held(rig)
-    dispatch = rig.loop.dispatch
-    fills = rig.loop.executor.fills
-    try:
-        rig.step(0.5)
-        assert placed.wait(30), "the order reached the exchange"
-        fills.read_for()
-        assert poll_until(lambda: dispatch.answered)
-        dispatch.drain()
-        assert [f.ticker for f in fills.held.values()] == [ticker]
-        in_flight = rig.loop.executor.answers.in_flight.intents
-        rig.loop.executor.unknown_orders.unanswered(in_flight, "not back at the stop")
-        rig.client.fills_error = ServerError("request failed: HTTP 503", status=503)
-        assert fills.sync() == 1
-    finally:
-        release.set()
-        dispatch.close()
-    (booked,) = [f for f in rig.store.fills.read() if f.ticker == ticker]
-    assert (booked.count, booked.strategy) == (3, "market-maker")
-    assert fills.held == {}
 
 
 def _sent_and_booked(rig: Rig, intent: Intent) -> None:
