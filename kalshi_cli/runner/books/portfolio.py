@@ -10,9 +10,10 @@ the file by `replay`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.books.fees import FeeChange
 from kalshi_cli.services.pnl import MarketPnl, PnlEngine, RealizedEvent
@@ -32,6 +33,9 @@ from kalshi_cli.vocabulary.models import (
     Side,
     from_book,
 )
+
+if TYPE_CHECKING:
+    from kalshi_cli.store import FillRecord
 
 
 @dataclass
@@ -146,6 +150,15 @@ class Portfolio:
         event = _apply(self.pnl, self.opened_at, fill)
         self.owners.apply(fill, self.pnl.markets[ticker].position)
         return event
+
+    def give_fills(self, owner: str, fills: Iterable[FillRecord]) -> None:
+        """Fills already in the account's position, booked as nobody's (their order's answer
+        was lost, and the lookup that found it came after them), given to the strategy that
+        sent the order: its part counts them from now, as a restarted loop's would."""
+        wholes = {f.ticker: self.position(f.ticker) for f in fills}
+        for ticker in wholes:
+            self._forget(ticker)  # the views built before, with the parts as they were
+        self.owners.give(owner, fills, wholes)
 
     def apply_settlement(
         self,
@@ -311,6 +324,27 @@ class Owners:
             event = _apply(self.engines[owner], self.opened_at[owner], fill)
             self._realized(owner, event.ts, event.net)
         self._clip(fill[0], whole, fill[5])
+
+    def give(self, owner: str, fills: Iterable[FillRecord], wholes: Mapping[str, Decimal]) -> None:
+        """Fills of `owner`'s order that were applied as nobody's, now its (`Portfolio.
+        give_fills`): into its part, oldest first, which is then held to the account's
+        position (`wholes`, by market) as after any fill. A strategy not of this loop has no
+        part to give them to."""
+        if owner not in self.engines:
+            return
+        for fill in fills:
+            book = (
+                fill.ticker,
+                fill.book_side,
+                fill.yes_price,
+                fill.count,
+                fill.fee,
+                fill.ts,
+                owner,
+            )
+            event = _apply(self.engines[owner], self.opened_at[owner], book)
+            self._realized(owner, event.ts, event.net)
+            self._clip(fill.ticker, wholes[fill.ticker], fill.ts)
 
     def _realized(self, owner: str, ts: float, net: Decimal) -> None:
         day = utc_day(ts)

@@ -333,10 +333,13 @@ class UnknownOrders:
         )
         intent = self._store.orders.get_intent(client_order_id)
         if intent is not None:
-            # fills read while the order was still unknown here carry no intent yet
-            self._store.fills.attribute_fills(
+            # fills read while the order was still unknown here carry no intent yet: its
+            # strategy's from now, in the state file and in the loop's parts
+            given = self._store.fills.attribute_fills(
                 order.order_id, client_order_id=client_order_id, strategy=intent.strategy
             )
+            if intent.strategy:
+                self._portfolio.give_fills(intent.strategy, given)
         if order.status == "resting" and intent is not None:
             self._portfolio.add_order(
                 open_order(

@@ -14,6 +14,7 @@ from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.server.auth import DEFAULT_WINDOW_S
 from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import BookSide, Order, SelfTradePrevention, TimeInForce
 from tests.runner.fakes import Held, Rig, make_rig
 from tests.waiting import poll_until
@@ -280,3 +281,39 @@ def test_a_lost_order_is_called_never_placed_only_once_a_listing_could_show_it(
     unknown.resolve()
     assert coid not in unknown.unknown
     assert rig.store.orders.get_intent(coid).status == "rejected"
+
+
+def test_a_late_orders_fill_read_before_its_lookup_becomes_its_strategys_once_found(
+    tmp_path: Path,
+) -> None:
+    """A fill of an order the loop does not know, in a market with an order of unknown
+    outcome, may be that order's (landed late): while the lookup that would say so fails, the
+    fill is in the account's position as nobody's (the strategy does not exit it), and once
+    the order is found it is the strategy's, in the state file and in the strategy's own
+    part alike."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS)
+    first, _ = _two_lost_one_filled(rig)
+    ticker = rig.store.orders.get_intent(first).ticker
+    rig.client.lookup_errors.extend([ServerError("down", status=503)] * 2)
+    dispatch = rig.loop.dispatch
+    fills = rig.loop.executor.fills
+    dispatch.workers = 1  # from here on, calls off the deciding path
+    try:
+        fills.read_for()
+        assert dispatch.settle(SystemClock(), 30)
+        (early,) = [f for f in rig.store.fills.read() if f.ticker == ticker]
+        assert early.strategy is None
+        assert rig.loop.portfolio.view_for(ticker, "market-maker").position == 0
+        rig.loop.executor.unknown_orders.resolve_later()
+        assert dispatch.settle(SystemClock(), 30)
+        fills.read_for()
+        assert dispatch.settle(SystemClock(), 30)
+    finally:
+        dispatch.close()
+    booked = [f for f in rig.store.fills.read() if f.ticker == ticker]
+    assert booked and {f.strategy for f in booked} == {"market-maker"}
+    filled = sum((f.count for f in booked), Decimal(0))
+    position = rig.loop.portfolio.position(ticker)
+    assert abs(position) == filled
+    own = rig.loop.portfolio.view_for(ticker, "market-maker")
+    assert own.position == position, "the strategy's own part counts its late order's fill"
