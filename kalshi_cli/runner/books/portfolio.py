@@ -10,7 +10,7 @@ the file by `replay`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -99,6 +99,8 @@ class Portfolio:
         self._exposure = ZERO
         self._exposures: dict[str, Decimal] = {}
         self._changed: set[str] = set()
+        # told each market whose view changed (the outbox keeps what its pending orders add)
+        self.listeners: list[Callable[[str], None]] = []
         # ticker -> (its fee model, its rates outside a waiver): the loop reads them for every
         # market on every pass; a new model (a fee change) is a new object and is read afresh
         self._rates: dict[str, tuple[FeeModel, tuple[Decimal, Decimal]]] = {}
@@ -215,6 +217,8 @@ class Portfolio:
         if self._views.pop(ticker, None) is not None:
             self._owner_views.pop(ticker, None)
         self._changed.add(ticker)
+        for tell in self.listeners:
+            tell(ticker)
 
     def view(self, ticker: str) -> PositionView:
         """The account's view of one market, as the risk rules count it (`own` flat)."""

@@ -11,8 +11,7 @@ turned into a halt; a fill at once read before the next decision in its market.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -459,26 +458,35 @@ class InFlight:
 
     def __init__(self) -> None:
         self.intents: dict[str, Intent] = {}
-        self._per_market: Counter[str] = Counter()
+        self._by_market: dict[str, dict[str, Intent]] = {}
         # of these, the orders whose call the dispatch dropped before a worker took it: they
         # never left, and never will (runner/lifecycle/state_fault.py)
         self.unsent: set[str] = set()
+        # told the market of each order added or removed (the outbox's `_touch`)
+        self.on_change: Callable[[str], None] = lambda ticker: None
 
     def add(self, client_order_id: str, intent: Intent) -> None:
         self.intents[client_order_id] = intent
-        self._per_market[intent.ticker] += 1
+        self._by_market.setdefault(intent.ticker, {})[client_order_id] = intent
+        self.on_change(intent.ticker)
 
     def remove(self, client_order_id: str) -> None:
         intent = self.intents.pop(client_order_id, None)
         self.unsent.discard(client_order_id)
         if intent is not None:
-            self._per_market[intent.ticker] -= 1
-            if not self._per_market[intent.ticker]:
-                del self._per_market[intent.ticker]
+            of_market = self._by_market[intent.ticker]
+            del of_market[client_order_id]
+            if not of_market:
+                del self._by_market[intent.ticker]
+            self.on_change(intent.ticker)
 
     def in_market(self, ticker: str) -> bool:
         """An order of this market is sent and its answer not booked yet."""
-        return ticker in self._per_market
+        return ticker in self._by_market
+
+    def of_market(self, ticker: str) -> Iterable[Intent]:
+        """The market's orders sent, in the order sent."""
+        return self._by_market.get(ticker, {}).values()
 
 
 def added_exposure(view: PositionView, intent: Intent) -> Decimal:

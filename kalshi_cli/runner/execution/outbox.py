@@ -64,6 +64,13 @@ class Outbox:
         # replacements allowed and waiting for the cancels of the orders they replace (their
         # `replaces` left out: a cancel may fail, and both would rest)
         self.replacing: list[Intent] = []
+        # what each market's pending orders add to its exposure, their sum, and the markets
+        # whose share must be worked out again (`pending_exposure`)
+        self._added: dict[str, Decimal] = {}
+        self._added_total = ZERO
+        self._stale: set[str] = set()
+        portfolio.listeners.append(self._touch)
+        answers.in_flight.on_change = self._touch
 
     # ---------------------------------------------------------------- waiting
 
@@ -91,16 +98,35 @@ class Outbox:
         them resting less its view alone. Worked out from the views as they are now, never
         added up order by order as each left: an order's share depends on the others of its
         market (of two asks that each alone only close the contracts held, the second opens
-        as many), and on the position, which their fills move while the others are out."""
-        pending = self.pending()
-        if not pending:
-            return ZERO
-        views: dict[str, PositionView] = {}
-        for intent in pending:
-            view = views.get(intent.ticker) or self._portfolio.view(intent.ticker)
-            views[intent.ticker] = view.after(intent)
-        portfolio = self._portfolio
-        return sum((v.exposure() - portfolio.view(t).exposure() for t, v in views.items()), ZERO)
+        as many), and on the position, which their fills move while the others are out. Every
+        decision asks it, with hundreds of orders out at a time: each market's share is kept,
+        and worked out again only for the markets whose view or pending orders changed since
+        (`_touch`)."""
+        for ticker in self._stale:
+            intents = self._pending_in(ticker)
+            added = ZERO
+            if intents:
+                view = after = self._portfolio.view(ticker)
+                for intent in intents:
+                    after = after.after(intent)
+                added = after.exposure() - view.exposure()
+            self._added_total += added - self._added.pop(ticker, ZERO)
+            if intents:
+                self._added[ticker] = added
+        self._stale.clear()
+        return self._added_total
+
+    def _touch(self, ticker: str) -> None:
+        """The market's view or its pending orders changed: its share is worked out again."""
+        self._stale.add(ticker)
+
+    def _pending_in(self, ticker: str) -> list[Intent]:
+        """The market's pending orders (`pending`), in the same order."""
+        return [
+            *(i for i in self.queued if i.ticker == ticker),
+            *(i for i in self.replacing if i.ticker == ticker),
+            *self.answers.in_flight.of_market(ticker),
+        ]
 
     def replacing_until(self, intent: Intent) -> Callable[[], None]:
         """A replacement allowed, its cancels sent: until the function returned is called (the
@@ -110,9 +136,11 @@ class Outbox:
         the replacement is about to take."""
         beside = replace(intent, replaces=())
         self.replacing.append(beside)
+        self._touch(intent.ticker)
 
         def answered() -> None:
             self.replacing = [i for i in self.replacing if i is not beside]
+            self._touch(intent.ticker)
 
         return answered
 
@@ -134,9 +162,8 @@ class Outbox:
     def queued_view(self, ticker: str) -> PositionView:
         """The market's view as if each pending order for it rested."""
         view = self._portfolio.view(ticker)
-        for intent in self.pending():
-            if intent.ticker == ticker:
-                view = view.after(intent)
+        for intent in self._pending_in(ticker):
+            view = view.after(intent)
         return view
 
     def queue(self, intent: Intent) -> Decimal:
@@ -144,12 +171,14 @@ class Outbox:
         if not self.queued:
             self.queued_since = self._guard.stamp()
         self.queued.append(intent)
+        self._touch(intent.ticker)
         return ZERO
 
     def drop(self, reason: str) -> None:
         """What waits goes nowhere: each order dropped, for `reason`."""
         queued, self.queued = self.queued, []
         for intent in queued:
+            self._touch(intent.ticker)
             self._log.emit("intent_dropped", {"ticker": intent.ticker, "reason": reason})
 
     def flush(self) -> None:
@@ -158,6 +187,8 @@ class Outbox:
         if not self.queued:
             return
         queued, self.queued = self.queued, []
+        for intent in queued:
+            self._touch(intent.ticker)  # each goes on its way, or is held or dropped
         size = self.batch_size()
         for start in range(0, len(queued), size):
             if self._guard.backing_off:

@@ -235,3 +235,29 @@ def test_orders_on_their_way_in_one_market_count_together_toward_the_exposure(
         rig.loop.dispatch.close()
     assert [r.ticker for r in rig.client.requests] == [first, first]
     assert rig.loop.executor.outbox.total_exposure() <= 10
+
+
+def test_the_exposure_of_the_orders_on_their_way_follows_the_position_they_join(
+    tmp_path: Path,
+) -> None:
+    """What the orders on their way add is kept between decisions, and worked out again when
+    the market's position or its orders on their way change: two asks out beside 10 YES held
+    add nothing (they close what is held) only while it is held."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    ticker = next(iter(rig.exchange.markets))
+    portfolio, outbox = rig.loop.portfolio, rig.loop.executor.outbox
+    in_flight = rig.loop.executor.answers.in_flight
+    portfolio.apply_fill(
+        ticker, BookSide.BID, Decimal("0.40"), Decimal(20), Decimal(0), ts=1.0, strategy=None
+    )
+    in_flight.add("ask-1", _ask(ticker, "0.60"))
+    in_flight.add("ask-2", _ask(ticker, "0.60"))
+    assert outbox.pending_exposure == 0, "the asks only close what is held"
+    assert outbox.pending_exposure == 0, "asked again, the same"
+    portfolio.apply_fill(
+        ticker, BookSide.ASK, Decimal("0.50"), Decimal(20), Decimal(0), ts=2.0, strategy=None
+    )
+    # flat now: each ask opens 10 NO at 0.40
+    assert outbox.pending_exposure == Decimal("8.00")
+    in_flight.remove("ask-2")
+    assert outbox.pending_exposure == Decimal("4.00")
