@@ -353,6 +353,10 @@ class Owners:
     def _realized(self, owner: str, ts: float, net: Decimal) -> None:
         day = utc_day(ts)
         before = self._days.get(owner)
+        if before is not None and day < before[0]:
+            # an earlier day's (a fill given to it late, `give`): what the limit reads is the
+            # day kept, which that day's P&L is no part of
+            return
         self._days[owner] = (day, net + (before[1] if before and before[0] == day else ZERO))
 
     def realized_today(self, owner: str, day: str) -> Decimal:

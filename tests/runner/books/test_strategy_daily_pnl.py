@@ -1,0 +1,41 @@
+"""A strategy's realized P&L for the day, which its daily loss limit reads, counts what its own
+fills and settlements realized on the UTC day asked about, whatever order they reach it in."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from kalshi_cli.runner.books.portfolio import Portfolio
+from kalshi_cli.store import FillRecord
+from kalshi_cli.vocabulary.clock import utc_day
+from kalshi_cli.vocabulary.models import BookSide, Market
+
+D = Decimal
+TRADED, LATE = "KXTEST-26JAN02-A", "KXTEST-26JAN02-B"
+MIDNIGHT = datetime(2026, 1, 2, tzinfo=UTC).timestamp()
+
+
+def test_a_fill_of_yesterday_given_late_leaves_todays_realized_pnl_counted() -> None:
+    """An order placed just before midnight whose answer was lost: its fill is booked as
+    nobody's, and given to its strategy once the lookup finds the order, after midnight and
+    after the strategy lost a dollar today. Today's loss is still counted."""
+    portfolio = Portfolio([Market(ticker=TRADED), Market(ticker=LATE)])
+    portfolio.owners.own("mm")
+    late = FillRecord(
+        "f-late", "o-late", None, LATE, BookSide.BID, D("0.30"), D(5), D(0), False, MIDNIGHT - 3
+    )
+    portfolio.apply_fill(
+        LATE, late.book_side, late.yes_price, late.count, late.fee, ts=late.ts, strategy=None
+    )
+    portfolio.apply_fill(
+        TRADED, BookSide.BID, D("0.50"), D(10), D(0), ts=MIDNIGHT + 1, strategy="mm"
+    )
+    portfolio.apply_fill(
+        TRADED, BookSide.ASK, D("0.40"), D(10), D(0), ts=MIDNIGHT + 2, strategy="mm"
+    )
+    today = utc_day(MIDNIGHT + 5)
+    assert portfolio.owners.realized_today("mm", today) == D("-1.00")
+    portfolio.give_fills("mm", [late])
+    assert portfolio.view_for(LATE, "mm").position == 5, "the late fill is the strategy's"
+    assert portfolio.owners.realized_today("mm", today) == D("-1.00")
