@@ -49,24 +49,15 @@ class FillRepository:
             cur = self._db.conn.executemany(_INSERT_FILL_SQL, (_fill_row(f) for f in fills))
         return max(cur.rowcount, 0)
 
-    def attribute_fills(
-        self, order_id: str, *, client_order_id: str, strategy: str | None
-    ) -> list[FillRecord]:
+    def attribute_fills(self, order_id: str, *, client_order_id: str, strategy: str | None) -> int:
         """Give the fills of `order_id` recorded without an intent (copied before the order's
-        lost answer was resolved) their intent and strategy; returns those fills, as they
-        were recorded (their strategy None), oldest first."""
-        where = " WHERE order_id = ? AND client_order_id IS NULL"
-        with self._db.transaction():
-            rows = self._db.rows(
-                f"SELECT {_FILL_COLUMNS} FROM fills{where} ORDER BY ts, rowid",  # noqa: S608
-                (order_id,),
-            )
-            if rows:
-                self._db.write(
-                    f"UPDATE fills SET client_order_id = ?, strategy = ?{where}",  # noqa: S608
-                    (client_order_id, strategy, order_id),
-                )
-        return list(_fill_records(rows))
+        lost answer was resolved) their intent and strategy; returns how many changed."""
+        cur = self._db.write(
+            "UPDATE fills SET client_order_id = ?, strategy = ? "
+            "WHERE order_id = ? AND client_order_id IS NULL",
+            (client_order_id, strategy, order_id),
+        )
+        return max(cur.rowcount, 0)
 
     def set_fill_realized_pnl(self, fill_id: str, realized_pnl: Decimal | None) -> bool:
         cur = self._db.write(

@@ -317,6 +317,8 @@ class FillSync:
             ts=record.ts,
             strategy=strategy,
         )
+        if strategy is None:
+            self._unknown.unclaimed_fill(record)  # perhaps a late order's, not found yet
         with self._store.transaction():  # one commit for the fill and its order's row
             new = self._store.fills.record_fill(replace(record, realized_pnl=event.net))
             if intent is not None:

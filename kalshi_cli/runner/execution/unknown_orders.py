@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.execution.call_guard import CallGuard
     from kalshi_cli.runner.execution.dispatch import Wire
-    from kalshi_cli.store import Store
+    from kalshi_cli.store import FillRecord, Store
     from kalshi_cli.strategies import Intent
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import Order, QuarantinedFill
@@ -125,6 +125,19 @@ class UnknownOrders:
         # never applied, so the loop's view may be short of the exchange's); it takes no new
         # non-reducing order for the rest of the run
         self.doubted: dict[str, str] = {}
+        # order id -> its fills the loop booked as nobody's while its market had an order of
+        # unknown outcome, whose they may be: given to that order's strategy if a lookup finds
+        # it (`_adopt`). The loop's own record, not the state file's: a reconcile in another
+        # process may attribute them there first, or copy in fills the loop has not booked yet
+        self.unclaimed: dict[str, list[FillRecord]] = {}
+
+    def unclaimed_fill(self, fill: FillRecord) -> None:
+        """A fill booked as nobody's: kept while an order of unknown outcome in its market may
+        be its order."""
+        lost = {u.ticker for u in self.unknown.values()}
+        self.unclaimed = {o: kept for o, kept in self.unclaimed.items() if kept[0].ticker in lost}
+        if fill.ticker in lost:
+            self.unclaimed.setdefault(fill.order_id, []).append(fill)
 
     def holds(self, ticker: str) -> bool:
         return ticker in self.doubted or any(u.ticker == ticker for u in self.unknown.values())
@@ -332,13 +345,14 @@ class UnknownOrders:
             remaining_count=order.remaining_count,
         )
         intent = self._store.orders.get_intent(client_order_id)
+        given = self.unclaimed.pop(order.order_id, [])
         if intent is not None:
             # fills read while the order was still unknown here carry no intent yet: its
             # strategy's from now, in the state file and in the loop's parts
-            given = self._store.fills.attribute_fills(
+            self._store.fills.attribute_fills(
                 order.order_id, client_order_id=client_order_id, strategy=intent.strategy
             )
-            if intent.strategy:
+            if intent.strategy and given:
                 self._portfolio.give_fills(intent.strategy, given)
         if order.status == "resting" and intent is not None:
             self._portfolio.add_order(

@@ -317,3 +317,38 @@ def test_a_late_orders_fill_read_before_its_lookup_becomes_its_strategys_once_fo
     assert abs(position) == filled
     own = rig.loop.portfolio.view_for(ticker, "market-maker")
     assert own.position == position, "the strategy's own part counts its late order's fill"
+
+
+def test_a_late_orders_fill_is_its_strategys_when_a_reconcile_attributed_it_first(
+    tmp_path: Path,
+) -> None:
+    """A reconcile in another process may find the late order and attribute its fills in the
+    state file before the loop's own lookup does: the fill the loop booked as nobody's is
+    still given to the strategy's part once the loop finds the order."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS)
+    first, _ = _two_lost_one_filled(rig)
+    ticker = rig.store.orders.get_intent(first).ticker
+    rig.client.lookup_errors.extend([ServerError("down", status=503)] * 2)
+    dispatch = rig.loop.dispatch
+    fills = rig.loop.executor.fills
+    dispatch.workers = 1  # from here on, calls off the deciding path
+    try:
+        fills.read_for()
+        assert dispatch.settle(SystemClock(), 30)
+        (early,) = [f for f in rig.store.fills.read() if f.ticker == ticker]
+        assert early.strategy is None
+        # the other process's reconcile, as `resolve_unknown` attributes what it finds
+        rig.store.fills.attribute_fills(
+            early.order_id, client_order_id=first, strategy="market-maker"
+        )
+        rig.loop.executor.unknown_orders.resolve_later()
+        assert dispatch.settle(SystemClock(), 30)
+        fills.read_for()
+        assert dispatch.settle(SystemClock(), 30)
+    finally:
+        dispatch.close()
+    assert first not in rig.loop.executor.unknown_orders.unknown
+    position = rig.loop.portfolio.position(ticker)
+    assert position != 0
+    own = rig.loop.portfolio.view_for(ticker, "market-maker")
+    assert own.position == position, "the strategy's own part counts its late order's fill"
