@@ -9,6 +9,8 @@ from decimal import Decimal
 from functools import partial
 from pathlib import Path
 
+import pytest
+
 from kalshi_cli.client.client import LANDING_WINDOW_S, SIGNATURE_WINDOW_S
 from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.sim.core.records import PlaceRequest
@@ -283,14 +285,16 @@ def test_a_lost_order_is_called_never_placed_only_once_a_listing_could_show_it(
     assert rig.store.orders.get_intent(coid).status == "rejected"
 
 
+@pytest.mark.parametrize("reconciled_first", [False, True])
 def test_a_late_orders_fill_read_before_its_lookup_becomes_its_strategys_once_found(
-    tmp_path: Path,
+    tmp_path: Path, reconciled_first: bool
 ) -> None:
     """A fill of an order the loop does not know, in a market with an order of unknown
     outcome, may be that order's (landed late): while the lookup that would say so fails, the
     fill is in the account's position as nobody's (the strategy does not exit it), and once
     the order is found it is the strategy's, in the state file and in the strategy's own
-    part alike."""
+    part alike; also when a reconcile in another process found the order and attributed the
+    fill in the state file before the loop's own lookup did."""
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS)
     first, _ = _two_lost_one_filled(rig)
     ticker = rig.store.orders.get_intent(first).ticker
@@ -304,43 +308,11 @@ def test_a_late_orders_fill_read_before_its_lookup_becomes_its_strategys_once_fo
         (early,) = [f for f in rig.store.fills.read() if f.ticker == ticker]
         assert early.strategy is None
         assert rig.loop.portfolio.view_for(ticker, "market-maker").position == 0
-        rig.loop.executor.unknown_orders.resolve_later()
-        assert dispatch.settle(SystemClock(), 30)
-        fills.read_for()
-        assert dispatch.settle(SystemClock(), 30)
-    finally:
-        dispatch.close()
-    booked = [f for f in rig.store.fills.read() if f.ticker == ticker]
-    assert booked and {f.strategy for f in booked} == {"market-maker"}
-    filled = sum((f.count for f in booked), Decimal(0))
-    position = rig.loop.portfolio.position(ticker)
-    assert abs(position) == filled
-    own = rig.loop.portfolio.view_for(ticker, "market-maker")
-    assert own.position == position, "the strategy's own part counts its late order's fill"
-
-
-def test_a_late_orders_fill_is_its_strategys_when_a_reconcile_attributed_it_first(
-    tmp_path: Path,
-) -> None:
-    """A reconcile in another process may find the late order and attribute its fills in the
-    state file before the loop's own lookup does: the fill the loop booked as nobody's is
-    still given to the strategy's part once the loop finds the order."""
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS)
-    first, _ = _two_lost_one_filled(rig)
-    ticker = rig.store.orders.get_intent(first).ticker
-    rig.client.lookup_errors.extend([ServerError("down", status=503)] * 2)
-    dispatch = rig.loop.dispatch
-    fills = rig.loop.executor.fills
-    dispatch.workers = 1  # from here on, calls off the deciding path
-    try:
-        fills.read_for()
-        assert dispatch.settle(SystemClock(), 30)
-        (early,) = [f for f in rig.store.fills.read() if f.ticker == ticker]
-        assert early.strategy is None
-        # the other process's reconcile, as `resolve_unknown` attributes what it finds
-        rig.store.fills.attribute_fills(
-            early.order_id, client_order_id=first, strategy="market-maker"
-        )
+        if reconciled_first:
+            # the other process's reconcile, as `resolve_unknown` attributes what it finds
+            rig.store.fills.attribute_fills(
+                early.order_id, client_order_id=first, strategy="market-maker"
+            )
         rig.loop.executor.unknown_orders.resolve_later()
         assert dispatch.settle(SystemClock(), 30)
         fills.read_for()
@@ -348,7 +320,10 @@ def test_a_late_orders_fill_is_its_strategys_when_a_reconcile_attributed_it_firs
     finally:
         dispatch.close()
     assert first not in rig.loop.executor.unknown_orders.unknown
+    booked = [f for f in rig.store.fills.read() if f.ticker == ticker]
+    assert booked and {f.strategy for f in booked} == {"market-maker"}
+    filled = sum((f.count for f in booked), Decimal(0))
     position = rig.loop.portfolio.position(ticker)
-    assert position != 0
+    assert abs(position) == filled
     own = rig.loop.portfolio.view_for(ticker, "market-maker")
     assert own.position == position, "the strategy's own part counts its late order's fill"
