@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
     from kalshi_cli.services.orders import OrderService, SentOrder
     from kalshi_cli.strategies import Intent
-    from kalshi_cli.vocabulary.decisions import PositionView
 
 
 class AnswerBook:
@@ -166,8 +165,7 @@ class AnswerBook:
             outcome = self.orders.book_sent(create, sent)
         except OrderOutcomeUnknown as exc:
             self._guard.failed(exc, sent_at)
-            exposure = added_exposure(self._portfolio.view(intent.ticker), intent)
-            self._unknown.lost(create.client_order_id, intent.ticker, exposure, intent)
+            self._unknown.lost(create.client_order_id, intent.ticker, intent)
             self._fills.due.set()
             self._log.emit(
                 "order_unknown",
@@ -333,12 +331,8 @@ class AnswerBook:
         takes no new order, the lookups find it, a stop on a failing state file waits for it),
         then each marked unknown in the state file (`why`, or its own reason in `reasons`); a
         mark that fails ends the marking (OrderNotRecorded), the loop still knowing them all."""
-        views: dict[str, PositionView] = {}
         for intent, create in lost:
-            view = views.get(intent.ticker) or self._portfolio.view(intent.ticker)
-            views[intent.ticker] = view.after(intent)
-            exposure = added_exposure(view, intent)
-            self._unknown.lost(create.client_order_id, intent.ticker, exposure, intent)
+            self._unknown.lost(create.client_order_id, intent.ticker, intent)
         if lost:
             self._fills.due.set()
         for intent, create in lost:
@@ -420,8 +414,7 @@ class AnswerBook:
         answer: the loop still knows of it, so the stop that follows withdraws it
         (runner/lifecycle/state_fault.py)."""
         if exc.order_id is None:
-            exposure = added_exposure(self._portfolio.view(intent.ticker), intent)
-            self._unknown.lost(exc.client_order_id, intent.ticker, exposure, intent)
+            self._unknown.lost(exc.client_order_id, intent.ticker, intent)
             return
         if exc.remaining > 0:
             book = to_book(intent.side, intent.action, intent.price)
@@ -487,11 +480,6 @@ class InFlight:
     def of_market(self, ticker: str) -> Iterable[Intent]:
         """The market's orders sent, in the order sent."""
         return self._by_market.get(ticker, {}).values()
-
-
-def added_exposure(view: PositionView, intent: Intent) -> Decimal:
-    """What the intent adds to the total exposure if it rests beside the market's `view`."""
-    return view.after(intent).exposure() - view.exposure()
 
 
 _EDGE_PLACES = Decimal("0.0001")  # an intent's edge in its log lines

@@ -71,6 +71,7 @@ class Outbox:
         self._stale: set[str] = set()
         portfolio.listeners.append(self._touch)
         answers.in_flight.on_change = self._touch
+        holds.unknown.on_change = self._touch
 
     # ---------------------------------------------------------------- waiting
 
@@ -121,11 +122,13 @@ class Outbox:
         self._stale.add(ticker)
 
     def _pending_in(self, ticker: str) -> list[Intent]:
-        """The market's pending orders (`pending`), in the same order."""
+        """The market's orders that may rest beside its view: its pending orders (`pending`),
+        in the same order, then its orders of unknown outcome."""
         return [
             *(i for i in self.queued if i.ticker == ticker),
             *(i for i in self.replacing if i.ticker == ticker),
             *self.answers.in_flight.of_market(ticker),
+            *self._unknown.intents_in(ticker),
         ]
 
     def replacing_until(self, intent: Intent) -> Callable[[], None]:
@@ -147,7 +150,7 @@ class Outbox:
     def total_exposure(self) -> Decimal:
         """The account's exposure as the risk engine counts it: the view's, each pending order
         as if it rested, and each order of unknown outcome too (it may rest)."""
-        return self._portfolio.total_exposure() + self.pending_exposure + self._unknown.exposure()
+        return self._portfolio.total_exposure() + self.pending_exposure
 
     def send(self, intent: Intent, *, batch: bool, then: Callable[[Decimal | None], None]) -> bool:
         """An allowed order on its way: sent at once (it reduces, `batch` is False, or the

@@ -13,7 +13,6 @@ import math
 import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -24,7 +23,6 @@ from kalshi_cli.runner.execution.dispatch import CallAnswer, Urgency, run_call
 from kalshi_cli.store.records import NOT_ON_EXCHANGE
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.models import ZERO
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.portfolio import Portfolio
@@ -52,10 +50,10 @@ class LostAnswer:
 
     ticker: str
     since: float  # monotonic, when the failure was seen (after the request was signed)
-    # what the order would add to the total exposure if it rests: the limit counts it until
-    # the lookups find it (then the view holds it) or it can no longer land
-    exposure: Decimal = ZERO
-    # the order it is, which its strategy's budget counts as resting meanwhile (None: not known)
+    # the order it is: until the lookups find it (then the view holds it) or it can no longer
+    # land, it counts as resting, toward the total exposure beside its market's other orders
+    # that may rest (runner/execution/outbox.py `pending_exposure`) and toward its strategy's
+    # budget (None: not known, a stop's own record)
     intent: Intent | None = None
 
 
@@ -130,6 +128,9 @@ class UnknownOrders:
         # it (`_adopt`). The loop's own record, not the state file's: a reconcile in another
         # process may attribute them there first, or copy in fills the loop has not booked yet
         self.unclaimed: dict[str, list[FillRecord]] = {}
+        # told the market of each order of unknown outcome added or settled (the outbox's
+        # `_touch`: it counts them toward the exposure)
+        self.on_change: Callable[[str], None] = lambda ticker: None
 
     def unclaimed_fill(self, fill: FillRecord) -> None:
         """A fill booked as nobody's: kept while an order of unknown outcome in its market may
@@ -169,30 +170,25 @@ class UnknownOrders:
         may rest on the exchange, so each is unknown from now, looked up and proven gone as one
         whose answer was lost; a call that never left is found absent the same way."""
         for client_order_id, intent in sent.items():
-            self.lost(client_order_id, intent.ticker, ZERO, intent)
+            self.lost(client_order_id, intent.ticker, intent)
             self._store.orders.mark_unknown(client_order_id, reason=why)
             self._log.emit(
                 "order_unknown",
                 {"ticker": intent.ticker, "client_order_id": client_order_id, "error": why},
             )
 
-    def lost(
-        self,
-        client_order_id: str,
-        ticker: str,
-        exposure: Decimal = ZERO,
-        intent: Intent | None = None,
-    ) -> None:
-        """An order whose answer was lost (or could not be recorded), from now; `exposure`:
-        what it would add to the total exposure if it rests; `intent`: the order it is."""
+    def lost(self, client_order_id: str, ticker: str, intent: Intent | None = None) -> None:
+        """An order whose answer was lost (or could not be recorded), from now; `intent`: the
+        order it is."""
         since = self._clock.monotonic()
-        self.unknown[client_order_id] = LostAnswer(ticker, since, exposure, intent)
+        self.unknown[client_order_id] = LostAnswer(ticker, since, intent)
+        self.on_change(ticker)
 
-    def exposure(self) -> Decimal:
-        """What the orders of unknown outcome would add to the total exposure if they rest: a
-        lost batch's orders may all land, and the markets after it must not fill the limit
-        again beside them."""
-        return sum((u.exposure for u in self.unknown.values()), start=ZERO)
+    def intents_in(self, ticker: str) -> list[Intent]:
+        """The market's orders of unknown outcome, each as the intent it is: they may rest,
+        and a lost batch's may all land, so the total exposure counts them beside the
+        market's other orders that may rest."""
+        return [u.intent for u in self.unknown.values() if u.ticker == ticker and u.intent]
 
     def intents(self) -> list[Intent]:
         """The orders of unknown outcome, each as the intent it is: a strategy's budget counts
@@ -301,6 +297,7 @@ class UnknownOrders:
                 self._adopt(client_order_id, order)
                 status = order.status
             del self.unknown[client_order_id]
+            self.on_change(lost.ticker)
             self._log.emit(
                 "order_resolved",
                 {"ticker": lost.ticker, "client_order_id": client_order_id, "status": status},

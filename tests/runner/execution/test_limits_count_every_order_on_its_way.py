@@ -261,3 +261,21 @@ def test_the_exposure_of_the_orders_on_their_way_follows_the_position_they_join(
     assert outbox.pending_exposure == Decimal("8.00")
     in_flight.remove("ask-2")
     assert outbox.pending_exposure == Decimal("4.00")
+
+
+def test_an_order_of_unknown_outcome_counts_beside_the_orders_on_their_way_in_its_market(
+    tmp_path: Path,
+) -> None:
+    """An order whose answer was lost may rest: it counts toward the exposure together with
+    the market's other orders that may rest, as they are now. Of two asks beside 10 YES held,
+    one on its way and one lost, the second opens 10 NO, whichever is lost."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    ticker = next(iter(rig.exchange.markets))
+    portfolio, outbox = rig.loop.portfolio, rig.loop.executor.outbox
+    unknown = rig.loop.executor.unknown_orders
+    portfolio.apply_fill(
+        ticker, BookSide.BID, Decimal("0.40"), Decimal(10), Decimal(0), ts=1.0, strategy=None
+    )
+    rig.loop.executor.answers.in_flight.add("ask-1", _ask(ticker, "0.60"))
+    unknown.lost("ask-2", ticker, intent=_ask(ticker, "0.60"))
+    assert outbox.total_exposure() - portfolio.total_exposure() == Decimal("4.00")
