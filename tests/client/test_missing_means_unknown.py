@@ -191,7 +191,7 @@ def test_a_trade_loop_without_an_order_group_leaves_no_quote_behind(
         ticker,
         "--no-order-group",
         "--max-ticks",
-        "3",
+        "20",
         "--log-file",
         str(tmp_path / "trade.log"),
         client=lambda: _client_of(prime, Stripping(_create_without("remaining_count"))),
