@@ -63,8 +63,13 @@ def assemble_loop(
     executor's parts, the loop's own orders, then the loop around them (the loop builds the
     parts that call back into it: market pass, watch, schedule, heartbeat)."""
     voice = Voice(log=log, alerts=alerts)
-    # where exchange calls go: off the deciding path with workers (runner/execution/dispatch.py)
-    dispatch = Dispatch(workers=settings.send_workers, answer_within_s=settings.call_timeout_s)
+    # where exchange calls go: off the deciding path with workers (runner/execution/dispatch.py);
+    # the answers of one drain are booked in one transaction of the state file
+    dispatch = Dispatch(
+        workers=settings.send_workers,
+        answer_within_s=settings.call_timeout_s,
+        group=store.transaction,
+    )
     executor = build_executor(
         dispatch=dispatch,
         client=client,

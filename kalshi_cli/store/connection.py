@@ -56,6 +56,8 @@ class Database:
         # transactions ended by a rollback (or a failed commit): what a repository keeps of
         # the file's rows is good only while this has not moved (`TradingStateRepository`)
         self.rolled_back = 0
+        # write transactions begun (BEGIN IMMEDIATE): which one is open, when one is
+        self.begun = 0
         # only this connection can write the file (`Store.open(exclusive=True)`)
         self.exclusive = False
 
@@ -142,6 +144,8 @@ class Transaction:
             db.conn.execute(f"SAVEPOINT {savepoint}" if savepoint else "BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise wrap_error(exc, db.path) from exc
+        if not savepoint:
+            db.begun += 1
         db.depth += 1
 
     def __exit__(

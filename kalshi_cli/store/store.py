@@ -82,6 +82,9 @@ class Store:
     ) -> None:
         self._conn = conn
         self._exclusive = exclusive
+        # `data_version` as read, and in which write transaction (`Database.begun`; -1: none)
+        self._version = 0
+        self._version_in = -1
         self._db = db = Database(conn, path, clock)
         db.exclusive = exclusive
         self.path = path
@@ -264,10 +267,23 @@ class Store:
         connection's own writes (those move `total_changes`). Compared only with an earlier
         value from this same connection. Read from the file, so it fails as any read does;
         on a file held `exclusive`, which no other connection can commit to, it is not read
-        and never changes."""
+        and never changes. Inside a transaction (BEGIN IMMEDIATE: this connection holds the
+        write lock, so no other commits until it ends) it is read once, at the first ask."""
         if self._exclusive:
             return 0
-        return int(self._db.rows("PRAGMA data_version")[0][0])
+        db = self._db
+        if db.depth and self._version_in == db.begun:
+            return self._version
+        self._version = int(db.rows("PRAGMA data_version")[0][0])
+        self._version_in = db.begun if db.depth else -1
+        return self._version
+
+    @property
+    def rolled_back(self) -> int:
+        """Transactions (and savepoints) of this connection ended by a rollback or a failed
+        commit: an answer read while this has not moved since is still the file's, even one
+        read inside a transaction."""
+        return self._db.rolled_back
 
     @property
     def total_changes(self) -> int:

@@ -1,9 +1,10 @@
 """The risk engine's trading records during the loop: the state file, read again on a change. The
 loop asks for the trading state, today's trips and realized P&L every tick and for every
-intent, so the answers are kept, keyed on `PRAGMA data_version` (another connection's commits)
-and `total_changes` (this connection's writes). Nothing is kept inside an open transaction, and
-the last gate before an order (`Store.record_intent_if_allowed`) never reads through this
-cache. See docs/trade-loop.md "How a halt from another process is seen".
+intent, so the answers are kept, keyed on `PRAGMA data_version` (another connection's commits),
+`total_changes` (this connection's writes) and `rolled_back` (this connection's rollbacks: an
+answer read inside a transaction is kept until one), and the last gate before an order
+(`Store.record_intent_if_allowed`) never reads through this cache. See docs/trade-loop.md "How
+a halt from another process is seen".
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ class LoopTradingRecords:
         self._pnl: dict[str, Decimal] = {}
         self._trips: dict[tuple[str | None, str | None], Sequence[object]] = {}
         self._state: StateRow | None = None
-        # data_version and this connection's counted writes when last compared
+        # data_version, this connection's counted writes and its rollbacks when last compared
         self._version = -1
         self._own = -1
+        self._rolled_back = -1
         self._own_at_pass = -1  # the counted writes when the P&L and trips were last dropped
         self._uncounted = 0  # writes made inside `writing_heartbeat`
         self._in_tick = False  # inside `tick`: compared with the file as it opened
@@ -45,6 +47,13 @@ class LoopTradingRecords:
         self._compare_own()
 
     def _compare_own(self) -> None:
+        rolled_back = self.store.rolled_back
+        if rolled_back != self._rolled_back:
+            # what was read or added since may have been undone
+            self._pnl.clear()
+            self._trips.clear()
+            self._state = None
+            self._rolled_back = rolled_back
         own = self.store.total_changes - self._uncounted
         if own != self._own:
             self._state = None
@@ -92,8 +101,6 @@ class LoopTradingRecords:
             self._compare_own()
         else:
             self._compare()
-        if self.store.in_transaction:
-            return self.store.trading.trading_state()
         if self._state is None:
             self._state = self.store.trading.trading_state()
         return self._state
@@ -116,8 +123,7 @@ class LoopTradingRecords:
         )
 
     def risk_trips(self, *, rule: str | None = None, day: str | None = None) -> Sequence[object]:
-        if self.store.in_transaction:  # what it reads may be rolled back: not kept
-            return self.store.trading.risk_trips(rule=rule, day=day)
+        self._compare_own()  # a rollback since the last comparison
         key = (rule, day)
         trips = self._trips.get(key)
         if trips is None:
@@ -125,8 +131,7 @@ class LoopTradingRecords:
         return trips
 
     def daily_realized_pnl(self, day: str) -> Decimal:
-        if self.store.in_transaction:  # what it reads may be rolled back: not kept
-            return self.store.trading.daily_realized_pnl(day)
+        self._compare_own()  # a rollback since the last comparison
         pnl = self._pnl.get(day)
         if pnl is None:
             pnl = self._pnl[day] = self.store.trading.daily_realized_pnl(day)

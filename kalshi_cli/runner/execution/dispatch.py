@@ -16,6 +16,12 @@ than the workers and the rate limiter let out, a free worker takes the most urge
 (`Urgency`: risk exits and fill reads, then a market's first order, then the rest), so a
 market is not quoted again while another waits for its first.
 
+The answers of one drain are booked in one `group` (the state file's transaction: one commit,
+one fsync, however many answers came back). A call a booking sends meanwhile (a replacement
+after its cancels, and the intent written for it) waits in the dispatch until the group has
+committed, so an order never leaves before its intent is on disk; if the group fails, none of
+those calls is made (a placing one's `unmade` is told) and their markets are freed.
+
 Without workers (a backtest, paper trading, a test, `trade.send_workers: 0`) a call and its
 `then` run at once, in order, on the deciding thread: the loop behaves as one that waits.
 docs/trade-loop.md "Calls off the deciding path".
@@ -28,6 +34,7 @@ import math
 import queue
 import threading
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -84,8 +91,18 @@ class Wire:
 
 
 class Dispatch:
-    def __init__(self, *, workers: int = 0, answer_within_s: float | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        workers: int = 0,
+        answer_within_s: float | None = None,
+        group: Callable[[], AbstractContextManager[None]] = nullcontext,
+    ) -> None:
         self.workers = workers
+        # what one drain's bookings share: the state file's transaction (module docstring)
+        self._group = group
+        # while a drain books in its group: the calls its bookings sent, made once it committed
+        self._held: list[_Call] | None = None
         # the longest a worker waits for one request's answer once it left (`trade.
         # call_timeout_s`): a call held in the network frees its worker then, its order one of
         # unknown outcome (looked up, never sent again), so held calls cannot take every worker
@@ -158,7 +175,8 @@ class Dispatch:
         docstring); `markets` are busy until `then` has run. `places`: the call places orders,
         and is not made once the stop began (`stopping`): `then` gets `RequestWithdrawn`.
         `unmade`: told (on the thread that closes) if `close` drops the call before a worker
-        took it, so it was never made and its `then` is never called."""
+        took it, or a failed drain before it was made (module docstring), so it was never made
+        and its `then` is never called."""
         keys = self._take(markets)
         self._in_flight += 1
         if not self.workers:
@@ -179,12 +197,19 @@ class Dispatch:
             if self.wake is not None:
                 self.wake()
 
+        waiting = _Call(keys, urgency, work, unmade)
+        if self._held is not None:
+            self._held.append(waiting)  # made once the drain's group committed
+            return
+        self._line_up(waiting)
+
+    def _line_up(self, call: _Call) -> None:
         with self._lock:
             self._waiting += 1
             seq = next(self._sent)
-            if unmade is not None:
-                self._unmade[seq] = unmade
-            self._calls.put((urgency, seq, work))
+            if call.unmade is not None:
+                self._unmade[seq] = call.unmade
+            self._calls.put((call.urgency, seq, call.work))
             if self._waiting > self._idle and len(self._threads) < self.workers:
                 thread = threading.Thread(
                     target=self._work, name=f"kalshi-call-{len(self._threads)}", daemon=True
@@ -255,18 +280,52 @@ class Dispatch:
         return not self._answers.empty()
 
     def drain(self) -> int:
-        """Book every answer that is back; how many were booked."""
+        """Book every answer that is back, in one group; how many were booked. The calls the
+        bookings sent are made once the group committed; if it fails, none is (module
+        docstring), and the failure is raised."""
         if not self.workers:
             return 0  # each answer was booked as its call returned
         self._booker = threading.get_ident()
+        if self._answers.empty():
+            return 0
         booked = 0
-        while True:
-            try:
-                booking = self._answers.get_nowait()
-            except queue.Empty:
-                return booked
-            booking()
-            booked += 1
+        held = self._held = []
+        failed: BaseException | None = None
+        try:
+            with self._group():
+                while True:
+                    try:
+                        booking = self._answers.get_nowait()
+                    except queue.Empty:
+                        break
+                    try:
+                        booking()
+                    except BaseException as exc:
+                        # what the bookings before it wrote is still committed, as it was
+                        # when each booking committed alone
+                        failed = exc
+                        break
+                    booked += 1
+        except BaseException:
+            self._held = None
+            self._unsent(held)
+            raise
+        self._held = None
+        if failed is not None:
+            self._unsent(held)  # the loop stops: what it decided meanwhile does not leave
+            raise failed
+        for call in held:
+            self._line_up(call)
+        return booked
+
+    def _unsent(self, calls: list[_Call]) -> None:
+        """Calls a failed drain's bookings sent: never made, nor booked; each placing one's
+        `unmade` told, and their markets freed."""
+        for call in calls:
+            self._in_flight -= 1
+            self._free(call.keys)
+            if call.unmade is not None:
+                call.unmade()
 
     def settle(self, clock: Clock, within_s: float, abandon: threading.Event | None = None) -> bool:
         """Wait (booking answers as they come) until no call is out, `within_s` of the loop's
@@ -335,3 +394,15 @@ class Dispatch:
                 del self._busy[key]
                 if self.on_free is not None and self.workers:
                     self.on_free(key)
+
+
+@dataclass(frozen=True)
+class _Call:
+    """A call sent with workers, until a worker takes it: the markets it keeps busy, its
+    urgency, its work (the call, then its answer queued for booking), and what to tell if it
+    is never made."""
+
+    keys: tuple[str, ...]
+    urgency: Urgency
+    work: Callable[[], None]
+    unmade: Callable[[], None] | None

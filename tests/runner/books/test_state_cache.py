@@ -358,3 +358,30 @@ def test_a_fill_another_process_recorded_first_is_not_counted_twice_in_the_kept_
             assert rig.loop.records.daily_realized_pnl(day) == Decimal(2), "counted twice"
     finally:
         rig.loop.log.close()
+
+
+def test_inside_one_transaction_the_file_is_compared_once_and_each_answer_read_once(
+    tmp_path: Path,
+) -> None:
+    """A drain books its answers in one transaction, and each replacement's risk check asks
+    the trading state, the day's P&L and trips. The write lock is held from the transaction's
+    start, so no other connection commits until it ends: what one committed before is seen,
+    the file is compared once, and each answer is read once and kept until this connection
+    writes or rolls back (the rollback case above)."""
+    with Store.open(tmp_path / "s.db") as store, Store.open(tmp_path / "s.db") as other:
+        day = utc_day(store.clock.wall())
+        records = LoopTradingRecords(store)
+        assert records.trading_state().state == "ACTIVE"
+        other.trading.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
+        statements: list[str] = []
+        store._conn.set_trace_callback(statements.append)
+        with store.transaction():
+            rounds = []
+            for _ in range(3):
+                assert records.trading_state().state == "HALTED"
+                assert records.daily_realized_pnl(day) == 0
+                assert records.risk_trips(day=day) == []
+                rounds.append(len(statements))
+        assert rounds[0] > 1, "the first round read the file"
+        assert rounds[2] == rounds[0], "the later rounds read nothing"
+        assert sum("data_version" in s for s in statements) == 1

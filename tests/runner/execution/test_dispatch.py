@@ -275,3 +275,149 @@ def test_a_call_closed_while_a_worker_was_drawing_it_is_not_made_and_is_told_unm
     worker.join(30)
     assert not worker.is_alive(), "the worker ended"
     assert (made, told) == ([], ["order"])
+
+
+class _Group:
+    """The state file's transaction as a drain opens it: whether it is open, how many times it
+    committed, and whether its commit fails."""
+
+    def __init__(self, *, fails: bool = False) -> None:
+        self.open = False
+        self.commits = 0
+        self.fails = fails
+
+    def __call__(self) -> _Group:
+        return self
+
+    def __enter__(self) -> None:
+        self.open = True
+
+    def __exit__(self, kind: object, *rest: object) -> None:
+        self.open = False
+        if kind is None and self.fails:
+            raise OSError("disk full")
+        if kind is None:
+            self.commits += 1
+
+
+def _answers_back(dispatch: Dispatch, count: int) -> Callable[[], None]:
+    """Wait until `count` answers are back (each wakes the loop)."""
+    back = threading.Semaphore(0)
+    dispatch.wake = back.release
+
+    def wait() -> None:
+        for _ in range(count):
+            assert back.acquire(timeout=30)
+
+    return wait
+
+
+def _replacing(
+    dispatch: Dispatch, group: _Group, seen: dict[str, Any], market: str
+) -> Callable[[CallAnswer[str]], None]:
+    """A cancel's booking that sends the market's replacement (a placing call): records whether
+    the group was open as it booked, and as the replacement was made."""
+
+    def booked(_: CallAnswer[str]) -> None:
+        seen["booked"].append(group.open)
+        if len(seen["booked"]) > 1:
+            made_one.wait(1)  # time for a worker to make the first replacement, were it let out
+        dispatch.send(
+            (market,),
+            made,
+            lambda _: None,
+            places=True,
+            unmade=lambda: seen["unmade"].append(True),
+        )
+
+    def made() -> None:
+        seen["made"].append(group.open)
+        made_one.set()
+
+    made_one: threading.Event = seen.setdefault("made_one", threading.Event())
+    return booked
+
+
+def test_a_drains_answers_are_booked_in_one_group_and_what_they_send_leaves_after_its_commit() -> (
+    None
+):
+    """One commit for every answer a drain books; a replacement a booking sends (its intent
+    written inside the group) is made only once the group committed."""
+    group = _Group()
+    dispatch = Dispatch(workers=2, group=group)
+    seen: dict[str, Any] = {"booked": [], "made": [], "unmade": []}
+    wait = _answers_back(dispatch, 2)
+    try:
+        for market in ("A", "B"):
+            dispatch.send((market,), lambda: "cancelled", _replacing(dispatch, group, seen, market))
+        wait()
+        wait = _answers_back(dispatch, 2)
+        assert dispatch.drain() == 2
+        assert group.commits == 1
+        assert seen["booked"] == [True, True]
+        wait()  # the replacements were made
+        assert seen["made"] == [False, False]
+        assert dispatch.settle(SystemClock(), 30)
+        assert dispatch.in_flight == 0 and not dispatch.busy("A") and not dispatch.busy("B")
+    finally:
+        dispatch.close()
+
+
+@pytest.mark.parametrize("fault", ["commit fails", "a booking raises"])
+def test_a_failed_drain_makes_none_of_the_calls_its_bookings_sent(fault: str) -> None:
+    """The group did not commit (their intents are not on disk), or a booking failed (the loop
+    stops): the replacements are never made, each told unmade, and their markets freed. A
+    booking before the failing one is still committed."""
+    group = _Group(fails=fault == "commit fails")
+    dispatch = Dispatch(workers=2, group=group)
+    seen: dict[str, Any] = {"booked": [], "made": [], "unmade": []}
+    wait = _answers_back(dispatch, 1)
+
+    def broken(_: CallAnswer[str]) -> None:
+        raise RuntimeError("a bug in a booking")
+
+    second = broken if fault == "a booking raises" else _replacing(dispatch, group, seen, "B")
+    try:
+        dispatch.send(("A",), lambda: "cancelled", _replacing(dispatch, group, seen, "A"))
+        wait()  # A's answer first, so it is booked first
+        dispatch.send(("B",), lambda: "cancelled", second)
+        wait()
+        with pytest.raises((OSError, RuntimeError)):
+            dispatch.drain()
+        assert group.commits == (1 if fault == "a booking raises" else 0)
+        assert seen["made"] == [] and seen["unmade"] == [True] * len(seen["booked"])
+        assert seen["booked"], "a replacement was sent"
+        assert dispatch.in_flight == 0 and not dispatch.busy("A") and not dispatch.busy("B")
+    finally:
+        dispatch.close()
+
+
+def test_the_loop_books_a_drains_answers_in_one_commit_of_its_state_file(tmp_path: Path) -> None:
+    """The loop as built (runner/assembly.py): the answers of the quotes one pass sent over
+    several markets, back together, are booked in one commit of the state file, not one each."""
+    from tests.waiting import wait_until
+
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", send_workers=4)
+    dispatch = rig.loop.dispatch
+    go = threading.Event()
+    run = dispatch._run
+
+    def held_run(call: Callable[[], Any]) -> Any:
+        go.wait(30)  # the answers come back together, after the pass
+        return run(call)
+
+    dispatch._run = held_run
+    rig.step(0.1)  # the pass's quotes, their calls out
+    out = dispatch.in_flight
+    assert out > 1, "the pass sent quotes in several markets"
+    go.set()
+    wait_until(lambda: dispatch._answers.qsize() == out, "every answer back")
+    statements: list[str] = []
+    rig.store._conn.set_trace_callback(statements.append)
+    try:
+        assert dispatch.drain() == out
+    finally:
+        rig.store._conn.set_trace_callback(None)
+        rig.loop.dispatch.close()
+    assert sum(s.strip().upper() == "COMMIT" for s in statements) == 1
+    assert any(s.startswith("UPDATE") or s.startswith("INSERT") for s in statements)
