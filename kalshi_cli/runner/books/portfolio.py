@@ -311,9 +311,10 @@ class Owners:
     def __init__(self) -> None:
         self.engines: dict[str, PnlEngine] = {}
         self.opened_at: dict[str, dict[str, float]] = {}
-        # owner -> (UTC day, the P&L its own fills and settlements realized that day): what its
-        # daily loss limit reads (risk/budget.py)
-        self._days: dict[str, tuple[str, Decimal]] = {}
+        # owner -> market -> (UTC day, the P&L its own fills and settlements there realized
+        # that day): what its daily loss limit reads (risk/budget.py), summed over the markets.
+        # Kept by market so that one market's parts can be rebuilt alone (`give`)
+        self._days: dict[str, dict[str, tuple[str, Decimal]]] = {}
 
     def own(self, owner: str) -> None:
         """`owner` is a strategy of this loop: its fills build its part from now on."""
@@ -326,7 +327,7 @@ class Owners:
         owner = fill[6]
         if owner is not None and owner in self.engines:
             event = _apply(self.engines[owner], self.opened_at[owner], fill)
-            self._realized(owner, event.ts, event.net)
+            self._realized(owner, event.ticker, event.ts, event.net)
         self._clip(fill[0], whole, fill[5])
 
     def give(self, owner: str, fills: Iterable[FillRecord], wholes: Mapping[str, Decimal]) -> None:
@@ -347,22 +348,24 @@ class Owners:
                 owner,
             )
             event = _apply(self.engines[owner], self.opened_at[owner], book)
-            self._realized(owner, event.ts, event.net)
+            self._realized(owner, event.ticker, event.ts, event.net)
             self._clip(fill.ticker, wholes[fill.ticker], fill.ts)
 
-    def _realized(self, owner: str, ts: float, net: Decimal) -> None:
+    def _realized(self, owner: str, ticker: str, ts: float, net: Decimal) -> None:
         day = utc_day(ts)
-        before = self._days.get(owner)
+        days = self._days.setdefault(owner, {})
+        before = days.get(ticker)
         if before is not None and day < before[0]:
             # an earlier day's (a fill given to it late, `give`): what the limit reads is the
             # day kept, which that day's P&L is no part of
             return
-        self._days[owner] = (day, net + (before[1] if before and before[0] == day else ZERO))
+        days[ticker] = (day, net + (before[1] if before and before[0] == day else ZERO))
 
     def realized_today(self, owner: str, day: str) -> Decimal:
-        """The P&L `owner`'s own fills and settlements realized on the UTC `day`, fees counted."""
-        seen = self._days.get(owner)
-        return seen[1] if seen is not None and seen[0] == day else ZERO
+        """The P&L `owner`'s own fills and settlements realized on the UTC `day`, fees counted:
+        today's (a market's earlier day is dropped once it realizes on a later one)."""
+        kept = self._days.get(owner, {}).values()
+        return sum((net for seen, net in kept if seen == day), ZERO)
 
     def _clip(self, ticker: str, whole: Decimal, ts: float) -> None:
         parts = []
@@ -389,7 +392,7 @@ class Owners:
                 event = engine.apply_settlement(
                     ticker, result, ts=ts, fee=ZERO, yes_value=yes_value
                 )
-                self._realized(owner, ts, event.net)
+                self._realized(owner, ticker, ts, event.net)
                 self.opened_at[owner].pop(ticker, None)
 
     def assign(self, owner: str, ticker: str, whole: Holding, ts: float) -> Decimal:
