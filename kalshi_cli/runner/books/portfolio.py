@@ -10,10 +10,10 @@ the file by `replay`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection, Iterable, MutableMapping
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from kalshi_cli.runner.books.fees import FeeChange
 from kalshi_cli.services.pnl import MarketPnl, PnlEngine, RealizedEvent
@@ -144,23 +144,26 @@ class Portfolio:
         *,
         ts: float,
         strategy: str | None,
+        fill_id: str | None = None,
     ) -> RealizedEvent:
         """One fill into the account's position, and into the part of the strategy that sent
-        its order when that strategy runs in this loop (`Owners`)."""
+        its order when that strategy runs in this loop (`Owners`). `fill_id` names it for
+        `give_fills`, should it be booked as nobody's and found to be a strategy's later."""
         self._forget(ticker)
         fill = (ticker, book_side, yes_price, count, fee, ts, strategy)
         event = _apply(self.pnl, self.opened_at, fill)
-        self.owners.apply(fill, self.pnl.markets[ticker].position)
+        self.owners.apply(fill, self.pnl.markets[ticker].position, fill_id)
         return event
 
     def give_fills(self, owner: str, fills: Iterable[FillRecord]) -> None:
         """Fills already in the account's position, booked as nobody's (their order's answer
         was lost, and the lookup that found it came after them), given to the strategy that
-        sent the order: its part counts them from now, as a restarted loop's would."""
-        wholes = {f.ticker: self.position(f.ticker) for f in fills}
-        for ticker in wholes:
+        sent the order: the parts of their markets become those a restarted loop would build
+        (`Owners.give`)."""
+        given = list(fills)
+        for ticker in {f.ticker for f in given}:
             self._forget(ticker)  # the views built before, with the parts as they were
-        self.owners.give(owner, fills, wholes)
+        self.owners.give(owner, {f.fill_id for f in given})
 
     def apply_settlement(
         self,
@@ -297,6 +300,34 @@ class Portfolio:
 
 # (ticker, book side, YES price, count, fee, unix seconds, strategy)
 _Fill = tuple[str, BookSide, Decimal, Decimal, Decimal, float, str | None]
+# an owner's part of one market: its P&L there, when the part opened, and the (UTC day,
+# realized that day) it counts there; None where it has none
+_Part = tuple[MarketPnl | None, float | None, tuple[str, Decimal] | None]
+
+
+@dataclass
+class _Booked:
+    """A fill of a market whose parts may be replayed, as it was applied."""
+
+    fill_id: str | None
+    fill: _Fill  # its owner is the one thing a replay may change (`Owners.give`)
+    whole: Decimal  # the account's position after it
+
+
+@dataclass(frozen=True)
+class _Settled:
+    result: str
+    ts: float  # unix seconds
+    yes_value: Decimal | None
+
+
+@dataclass
+class _Replay:
+    """A market's parts as they were when an order there became of unknown outcome, and its
+    fills and settlements since, in the order applied: what a restart replays from there."""
+
+    parts: dict[str, _Part]  # by owner
+    events: list[_Booked | _Settled] = field(default_factory=list)
 
 
 class Owners:
@@ -306,14 +337,27 @@ class Owners:
     account holds on that side: a fill that leaves the account holding less (a person selling
     by hand, the stop-loss, another program) cuts the newest parts first, and one that empties
     or flips the position ends every part there. A strategy then never sells what it did not
-    buy. The account's own rules never read these."""
+    buy. The account's own rules never read these.
+
+    A fill whose order's answer was lost may be booked as nobody's before the lookup that finds
+    the order (runner/execution/unknown_orders.py): a sell then cuts the newest parts, perhaps
+    another strategy's, at no P&L, and no fill given to its owner afterwards can undo that cut.
+    So while an order of a market is of unknown outcome, the market's parts as they were when
+    it was lost are kept with every fill and settlement of the market since (`keep_replay`),
+    and a fill given to its owner replays them, by the same rule every fill follows: the parts
+    and the day's P&L come out as a restart's from the state file."""
 
     def __init__(self) -> None:
         self.engines: dict[str, PnlEngine] = {}
         self.opened_at: dict[str, dict[str, float]] = {}
-        # owner -> (UTC day, the P&L its own fills and settlements realized that day): what its
-        # daily loss limit reads (risk/budget.py)
-        self._days: dict[str, tuple[str, Decimal]] = {}
+        # owner -> market -> (UTC day, the P&L its own fills and settlements there realized
+        # that day): what its daily loss limit reads (risk/budget.py), summed over the markets.
+        # Kept by market so that one market's parts can be rebuilt alone (`give`)
+        self._days: dict[str, dict[str, tuple[str, Decimal]]] = {}
+        # the markets with an order of unknown outcome: what a replay of each starts from.
+        # Dropped once none is (`drop_replay`): what is kept is a market's fills while an
+        # order there may still land, not the run's
+        self._replays: dict[str, _Replay] = {}
 
     def own(self, owner: str) -> None:
         """`owner` is a strategy of this loop: its fills build its part from now on."""
@@ -321,48 +365,86 @@ class Owners:
             self.engines[owner] = PnlEngine()
             self.opened_at[owner] = {}
 
-    def apply(self, fill: _Fill, whole: Decimal) -> None:
+    def keep_replay(self, ticker: str) -> None:
+        """An order in `ticker` is of unknown outcome from now, and its fills may be booked as
+        nobody's before it is found: the market's parts as they are, and every fill and
+        settlement of it from now, are kept for `give` until `drop_replay`."""
+        if ticker not in self._replays:
+            parts = {owner: self._part(owner, ticker) for owner in self.engines}
+            self._replays[ticker] = _Replay(parts)
+
+    def drop_replay(self, ticker: str) -> None:
+        """No order in `ticker` is of unknown outcome any more: none of its fills is given."""
+        self._replays.pop(ticker, None)
+
+    def apply(self, fill: _Fill, whole: Decimal, fill_id: str | None = None) -> None:
         """A fill of the account, `whole` the account's position after it."""
+        replay = self._replays.get(fill[0])
+        if replay is not None:
+            replay.events.append(_Booked(fill_id, fill, whole))
+        self._book(fill, whole)
+
+    def _book(self, fill: _Fill, whole: Decimal) -> None:
         owner = fill[6]
         if owner is not None and owner in self.engines:
             event = _apply(self.engines[owner], self.opened_at[owner], fill)
-            self._realized(owner, event.ts, event.net)
+            self._realized(owner, event.ticker, event.ts, event.net)
         self._clip(fill[0], whole, fill[5])
 
-    def give(self, owner: str, fills: Iterable[FillRecord], wholes: Mapping[str, Decimal]) -> None:
-        """Fills of `owner`'s order that were applied as nobody's, now its (`Portfolio.
-        give_fills`): into its part, oldest first, which is then held to the account's
-        position (`wholes`, by market) as after any fill. A strategy not of this loop has no
-        part to give them to."""
-        if owner not in self.engines:
-            return
-        for fill in fills:
-            book = (
-                fill.ticker,
-                fill.book_side,
-                fill.yes_price,
-                fill.count,
-                fill.fee,
-                fill.ts,
-                owner,
-            )
-            event = _apply(self.engines[owner], self.opened_at[owner], book)
-            self._realized(owner, event.ts, event.net)
-            self._clip(fill.ticker, wholes[fill.ticker], fill.ts)
+    def give(self, owner: str, fill_ids: Collection[str]) -> None:
+        """Fills applied as nobody's, now `owner`'s (`Portfolio.give_fills`): each market they
+        are in is replayed from the parts kept when its order became of unknown outcome
+        (`keep_replay`), its fills and settlements since in the order applied, these now
+        `owner`'s, through `_book` and `_settle` as when they were applied. What they cut from
+        another strategy's part is that part's again, and each owner's P&L of the day there is
+        what the replay realizes (a fill of an earlier day leaves today's alone): the parts a
+        restart builds from the state file. A strategy not of this loop has no part to give
+        them to. Every fill booked while an order of its market was of unknown outcome is in
+        that market's replay; any other is left as it was booked."""
+        for ticker, replay in self._replays.items():
+            given = [e for e in replay.events if isinstance(e, _Booked) and e.fill_id in fill_ids]
+            if not given:
+                continue
+            for booked in given:
+                booked.fill = (*booked.fill[:6], owner)
+            for name in self.engines:
+                self._restore(name, ticker, replay.parts.get(name, (None, None, None)))
+            for event in replay.events:
+                if isinstance(event, _Booked):
+                    self._book(event.fill, event.whole)
+                else:
+                    self._settle(ticker, event.result, ts=event.ts, yes_value=event.yes_value)
 
-    def _realized(self, owner: str, ts: float, net: Decimal) -> None:
+    def _part(self, owner: str, ticker: str) -> _Part:
+        mine = self.engines[owner].markets.get(ticker)
+        return (
+            None if mine is None else replace(mine),
+            self.opened_at[owner].get(ticker),
+            self._days.get(owner, {}).get(ticker),
+        )
+
+    def _restore(self, owner: str, ticker: str, part: _Part) -> None:
+        """`owner`'s part of `ticker` as `_part` kept it (a copy: a replay may run again)."""
+        mine, opened_at, day = part
+        _put(self.engines[owner].markets, ticker, None if mine is None else replace(mine))
+        _put(self.opened_at[owner], ticker, opened_at)
+        _put(self._days.setdefault(owner, {}), ticker, day)
+
+    def _realized(self, owner: str, ticker: str, ts: float, net: Decimal) -> None:
         day = utc_day(ts)
-        before = self._days.get(owner)
+        days = self._days.setdefault(owner, {})
+        before = days.get(ticker)
         if before is not None and day < before[0]:
             # an earlier day's (a fill given to it late, `give`): what the limit reads is the
             # day kept, which that day's P&L is no part of
             return
-        self._days[owner] = (day, net + (before[1] if before and before[0] == day else ZERO))
+        days[ticker] = (day, net + (before[1] if before and before[0] == day else ZERO))
 
     def realized_today(self, owner: str, day: str) -> Decimal:
-        """The P&L `owner`'s own fills and settlements realized on the UTC `day`, fees counted."""
-        seen = self._days.get(owner)
-        return seen[1] if seen is not None and seen[0] == day else ZERO
+        """The P&L `owner`'s own fills and settlements realized on the UTC `day`, fees counted:
+        today's (a market's earlier day is dropped once it realizes on a later one)."""
+        kept = self._days.get(owner, {}).values()
+        return sum((net for seen, net in kept if seen == day), ZERO)
 
     def _clip(self, ticker: str, whole: Decimal, ts: float) -> None:
         parts = []
@@ -383,13 +465,19 @@ class Owners:
             excess -= cut
 
     def settle(self, ticker: str, result: str, *, ts: float, yes_value: Decimal | None) -> None:
+        replay = self._replays.get(ticker)
+        if replay is not None:
+            replay.events.append(_Settled(result, ts, yes_value))
+        self._settle(ticker, result, ts=ts, yes_value=yes_value)
+
+    def _settle(self, ticker: str, result: str, *, ts: float, yes_value: Decimal | None) -> None:
         for owner, engine in self.engines.items():
             mine = engine.markets.get(ticker)
             if mine is not None and mine.position != 0:
                 event = engine.apply_settlement(
                     ticker, result, ts=ts, fee=ZERO, yes_value=yes_value
                 )
-                self._realized(owner, ts, event.net)
+                self._realized(owner, ticker, ts, event.net)
                 self.opened_at[owner].pop(ticker, None)
 
     def assign(self, owner: str, ticker: str, whole: Holding, ts: float) -> Decimal:
@@ -429,6 +517,17 @@ class Owners:
             entry_cost=per * held,
             opened_at=self.opened_at[owner].get(ticker),
         )
+
+
+_V = TypeVar("_V")
+
+
+def _put(kept: MutableMapping[str, _V], key: str, value: _V | None) -> None:
+    """`kept[key] = value`, or no `key` when `value` is None."""
+    if value is None:
+        kept.pop(key, None)
+    else:
+        kept[key] = value
 
 
 def _reduce(

@@ -316,6 +316,7 @@ class FillSync:
             fill.fee,
             ts=record.ts,
             strategy=strategy,
+            fill_id=fill.fill_id,
         )
         if strategy is None:
             self._unknown.unclaimed_fill(record)  # perhaps a late order's, not found yet

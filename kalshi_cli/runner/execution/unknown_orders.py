@@ -182,6 +182,9 @@ class UnknownOrders:
         order it is."""
         since = self._clock.monotonic()
         self.unknown[client_order_id] = LostAnswer(ticker, since, intent)
+        # its fills may be read before it is found, booked as nobody's: the market's parts are
+        # kept from here, so that giving them to its strategy (`_adopt`) can rebuild them
+        self._portfolio.owners.keep_replay(ticker)
         self.on_change(ticker)
 
     def intents_in(self, ticker: str) -> list[Intent]:
@@ -297,6 +300,8 @@ class UnknownOrders:
                 self._adopt(client_order_id, order)
                 status = order.status
             del self.unknown[client_order_id]
+            if not any(u.ticker == lost.ticker for u in self.unknown.values()):
+                self._portfolio.owners.drop_replay(lost.ticker)
             self.on_change(lost.ticker)
             self._log.emit(
                 "order_resolved",

@@ -25,8 +25,16 @@ def test_a_fill_of_yesterday_given_late_leaves_todays_realized_pnl_counted() -> 
     late = FillRecord(
         "f-late", "o-late", None, LATE, BookSide.BID, D("0.30"), D(5), D(0), False, MIDNIGHT - 3
     )
+    portfolio.owners.keep_replay(LATE)  # the order's answer was lost
     portfolio.apply_fill(
-        LATE, late.book_side, late.yes_price, late.count, late.fee, ts=late.ts, strategy=None
+        LATE,
+        late.book_side,
+        late.yes_price,
+        late.count,
+        late.fee,
+        ts=late.ts,
+        strategy=None,
+        fill_id=late.fill_id,
     )
     portfolio.apply_fill(
         TRADED, BookSide.BID, D("0.50"), D(10), D(0), ts=MIDNIGHT + 1, strategy="mm"

@@ -8,6 +8,7 @@ import threading
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,16 +16,26 @@ from kalshi_cli.client.client import LANDING_WINDOW_S, SIGNATURE_WINDOW_S
 from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.server.auth import DEFAULT_WINDOW_S
-from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
+from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, utc_day
 from kalshi_cli.vocabulary.errors import ServerError
-from kalshi_cli.vocabulary.models import BookSide, Order, SelfTradePrevention, TimeInForce
-from tests.runner.fakes import Held, Rig, make_rig
+from kalshi_cli.vocabulary.models import (
+    Action,
+    BookSide,
+    Order,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
+from tests.runner.fakes import START, Held, Rig, make_rig, new_exchange, swap_decide, trader
+from tests.runner.test_strategy_scenarios import SCENARIO, TICKER, Mover
 from tests.waiting import poll_until
 
 # the default cap of orders a minute is no part of these tests
 RISK = {"max_orders_per_minute": 1000}
 # requoting at every tick's move: these tests hold "the loop's next create", which comes soon
 PARAMS = {"requote_tolerance": "0"}
+MM, MR = "market-maker", "mean-reversion"
 
 
 def _hold_next_create(rig: Rig, held: Held) -> str:
@@ -327,3 +338,101 @@ def test_a_late_orders_fill_read_before_its_lookup_becomes_its_strategys_once_fo
     assert abs(position) == filled
     own = rig.loop.portfolio.view_for(ticker, "market-maker")
     assert own.position == position, "the strategy's own part counts its late order's fill"
+
+
+class _Sends:
+    """A strategy's decide that sends what the test queues for it, once, and nothing else."""
+
+    def __init__(self) -> None:
+        self.queued: list[Intent] = []
+
+    def __call__(self, snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
+        sent, self.queued = self.queued, []
+        return sent
+
+
+def _ioc(action: Action, price: str, count: int) -> Intent:
+    return Intent(
+        ticker=TICKER,
+        side=Side.YES,
+        action=action,
+        price=Decimal(price),
+        count=Decimal(count),
+        model_fair=Decimal("0.50" if action is Action.BUY else "0.30"),  # an edge either way
+        reason="test",
+        strategy="test",  # the loop stamps the strategy that decided it
+        time_in_force=TimeInForce.IOC,
+    )
+
+
+def _parts(rig: Rig) -> dict[str, tuple[Decimal, Decimal]]:
+    """Each strategy's own part of the market and what its own fills realized today."""
+    today = utc_day(rig.clock.wall())
+    portfolio = rig.loop.portfolio
+    return {
+        name: (
+            portfolio.view_for(TICKER, name).position,
+            portfolio.owners.realized_today(name, today),
+        )
+        for name in (MM, MR)
+    }
+
+
+@pytest.mark.parametrize("newest", [MR, MM])
+def test_a_late_sell_found_after_its_fill_cuts_only_its_own_strategys_part(
+    tmp_path: Path, newest: str
+) -> None:
+    """Two strategies hold parts of one market; one's sell loses its answer, lands and fills,
+    and the fill is read before the lookup that finds the order. Booked as nobody's, it cut
+    the newest part first, at no P&L: the other strategy's, or the seller's own below what it
+    then sells. Once the order is found the market's parts are what a restart builds from the
+    state file: the other strategy's part whole, the seller's less what it sold, and the
+    exit in what the seller realized today."""
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    clock = ManualClock(START)
+    exchange = new_exchange(scenario, clock)
+    account = trader(exchange)
+    Mover(exchange).quote("0.40", "0.45")
+    rig = make_rig(
+        tmp_path / "s.db", exchange=exchange, clock=clock, account_id=account, strategies=[MM, MR]
+    )
+    decides = {MM: _Sends(), MR: _Sends()}
+    for name, decide in decides.items():
+        swap_decide(rig.loop, decide, name)
+    bought = {MM: 5, MR: 3}
+    for name in sorted(bought, key=lambda n: n == newest):  # the newest part bought last
+        decides[name].queued.append(_ioc(Action.BUY, "0.45", bought[name]))
+        rig.step(1.0)
+    assert {n: p for n, (p, _) in _parts(rig).items()} == bought
+
+    landed: list[bool] = []
+    rig.client.create_errors.append(Held(15.0, then=lambda: landed.append(True)))
+    decides[MM].queued.append(_ioc(Action.SELL, "0.40", 3))
+    rig.step(1.0)
+    (lost,) = rig.loop.executor.unknown_orders.unknown
+    while not landed:
+        rig.clock.advance(0.5)
+        rig.client.deliver_held()
+    rig.client.lookup_errors.extend([ServerError("down", status=503)] * 2)
+    fills = rig.loop.executor.fills
+    fills.read_for()  # its own lookup and the one before booking it fail: nobody's
+    (sold,) = [f for f in rig.store.fills.read() if f.book_side is BookSide.ASK]
+    assert sold.strategy is None
+    assert rig.loop.portfolio.position(TICKER) == 5
+    rig.loop.executor.unknown_orders.resolve_later()
+    assert lost not in rig.loop.executor.unknown_orders.unknown
+
+    booked = rig.store.fills.read()
+    (buy, sell) = sorted((f for f in booked if f.strategy == MM), key=lambda f: f.ts)
+    assert sell.fill_id == sold.fill_id, "the state file gives the sell to its strategy"
+    (other,) = [f for f in booked if f.strategy == MR]
+    after = _parts(rig)
+    assert after[MR] == (3, -other.fee), "the other strategy's part is whole"
+    exit_pnl = 3 * (sold.yes_price - buy.yes_price) - buy.fee - sold.fee
+    assert after[MM] == (2, exit_pnl), "the seller's part less what it sold, the exit realized"
+    rig.store.close()
+    restarted = make_rig(
+        tmp_path / "s.db", exchange=exchange, clock=clock, account_id=account, strategies=[MM, MR]
+    )
+    assert _parts(restarted) == after
