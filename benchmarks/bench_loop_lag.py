@@ -34,7 +34,7 @@ from pathlib import Path
 
 import httpx
 from bench_loop_memory import scenario
-from sim_process import client_for, start_simulator, stop_simulator
+from sim_process import admin, client_for, start_simulator, stop_simulator
 
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
@@ -152,6 +152,13 @@ def main() -> int:
         help="trade.call_timeout_s: the longest the loop waits for one call's answer",
     )
     parser.add_argument(
+        "--key-type",
+        choices=("rsa", "ed25519"),
+        default="rsa",
+        help="the API key the loop signs with: each request's RSA-PSS signature costs the "
+        "client far more CPU than an Ed25519 one",
+    )
+    parser.add_argument(
         "--client-tier",
         default="prime",
         help="the rate-limit tier the client paces itself at (the simulator serves prime)",
@@ -165,6 +172,8 @@ def main() -> int:
         clock = SystemClock()
         if args.latency_ms:
             admin_put(account["api_base"], "/faults", {"latency_ms": args.latency_ms})
+        if args.key_type != "rsa":
+            account = admin(account["api_base"], "/accounts", {"key_type": args.key_type})
         holding = HoldEvery(args.hold_every, args.hold_s) if args.hold_every else None
         client = client_for(account, transport=holding, tier=args.client_tier)
         markets = [
@@ -203,7 +212,7 @@ def main() -> int:
             f"loop lag: {len(markets)} markets, strategies {', '.join(strategies)}"
             f"{' (dry run)' if args.dry_run else ''}{' (no budget)' if args.no_budget else ''}, "
             f"{args.workers} send workers (call timeout {args.call_timeout_s:g} s), client "
-            f"paced at {args.client_tier}, "
+            f"paced at {args.client_tier}, {args.key_type.upper()} key, "
             f"exchange latency {args.latency_ms:g} ms"
             + (f", one order call in {args.hold_every} held {args.hold_s:g} s" if holding else "")
             + f", warm-up {args.warmup:g} s, measured {args.seconds:g} s, load {load()}",
