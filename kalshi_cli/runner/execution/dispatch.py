@@ -286,8 +286,8 @@ class Dispatch:
         if not self.workers:
             return 0  # each answer was booked as its call returned
         self._booker = threading.get_ident()
-        if self._answers.empty():
-            return 0
+        if self._answers.empty() or self._held is not None:
+            return 0  # nothing back, or a booking draining again: the drain under way books it
         booked = 0
         held = self._held = []
         failed: BaseException | None = None

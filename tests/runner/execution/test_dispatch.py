@@ -421,3 +421,30 @@ def test_the_loop_books_a_drains_answers_in_one_commit_of_its_state_file(tmp_pat
         rig.loop.dispatch.close()
     assert sum(s.strip().upper() == "COMMIT" for s in statements) == 1
     assert any(s.startswith("UPDATE") or s.startswith("INSERT") for s in statements)
+
+
+def test_a_booking_that_drains_again_leaves_the_answers_to_the_drain_under_way() -> None:
+    """A drain asked for from inside a booking books nothing itself: the drain under way books
+    what is back, in its group, and still holds what its bookings send until its commit."""
+    group = _Group()
+    dispatch = Dispatch(workers=2, group=group)
+    seen: dict[str, Any] = {"booked": [], "made": [], "unmade": []}
+    inner: list[int] = []
+    wait = _answers_back(dispatch, 2)
+    replace_a = _replacing(dispatch, group, seen, "A")
+
+    def draining_again(answer: CallAnswer[str]) -> None:
+        inner.append(dispatch.drain())
+        replace_a(answer)
+
+    try:
+        dispatch.send(("A",), lambda: "cancelled", draining_again)
+        dispatch.send(("B",), lambda: "cancelled", _replacing(dispatch, group, seen, "B"))
+        wait()
+        wait = _answers_back(dispatch, 2)
+        assert dispatch.drain() == 2
+        assert inner == [0] and group.commits == 1
+        wait()
+        assert seen["made"] == [False, False]
+    finally:
+        dispatch.close()
