@@ -459,10 +459,11 @@ class TradeLoop:
             # the calls still out are answered and booked first (within the stop's deadline),
             # so the orders they placed are known to the withdrawal; an order whose answer is
             # still not back may yet land: it is an order of unknown outcome to the stop; a
-            # second SIGINT or SIGTERM ends this wait as it ends the withdrawal's
+            # second SIGINT or SIGTERM ends this wait as it ends the withdrawal's; an order a
+            # failed drain never made (runner/execution/dispatch.py) is no such order
             if not self.dispatch.settle(self.clock, self.settings.stop_deadline_s / 2, abandon):
                 self.executor.unknown_orders.unanswered(
-                    self.executor.answers.in_flight.intents,
+                    self.executor.answers.in_flight.may_land(),
                     "its answer was not back when the loop stopped",
                 )
             self.dispatch.close()

@@ -473,6 +473,13 @@ class InFlight:
                 del self._by_market[intent.ticker]
             self.on_change(intent.ticker)
 
+    def may_land(self) -> dict[str, Intent]:
+        """The orders whose request left or may yet leave (those the dispatch dropped unmade
+        left out): each may rest on the exchange until it is looked up."""
+        if not self.unsent:
+            return dict(self.intents)
+        return {c: i for c, i in self.intents.items() if c not in self.unsent}
+
     def in_market(self, ticker: str) -> bool:
         """An order of this market is sent and its answer not booked yet."""
         return ticker in self._by_market

@@ -20,7 +20,10 @@ The answers of one drain are booked in one `group` (the state file's transaction
 one fsync, however many answers came back). A call a booking sends meanwhile (a replacement
 after its cancels, and the intent written for it) waits in the dispatch until the group has
 committed, so an order never leaves before its intent is on disk; if the group fails, none of
-those calls is made (a placing one's `unmade` is told) and their markets are freed.
+those calls is made (a placing one's `unmade` is told) and their markets are freed. The group
+holds the state file's write lock: a booking that must wait on the exchange (a lookup made on
+the deciding thread) ends it first (`outside_group`), so no wait holds the lock another
+process's `kalshi halt` needs.
 
 Without workers (a backtest, paper trading, a test, `trade.send_workers: 0`) a call and its
 `then` run at once, in order, on the deciding thread: the loop behaves as one that waits.
@@ -33,8 +36,8 @@ import itertools
 import math
 import queue
 import threading
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -101,7 +104,9 @@ class Dispatch:
         self.workers = workers
         # what one drain's bookings share: the state file's transaction (module docstring)
         self._group = group
-        # while a drain books in its group: the calls its bookings sent, made once it committed
+        # the group a drain's bookings are in now (None: none open), and the calls they sent
+        # meanwhile, made once it committed
+        self._open: AbstractContextManager[None] | None = None
         self._held: list[_Call] | None = None
         # the longest a worker waits for one request's answer once it left (`trade.
         # call_timeout_s`): a call held in the network frees its worker then, its order one of
@@ -289,34 +294,63 @@ class Dispatch:
         if self._answers.empty() or self._held is not None:
             return 0  # nothing back, or a booking draining again: the drain under way books it
         booked = 0
-        held = self._held = []
         failed: BaseException | None = None
+        self._begin()
         try:
-            with self._group():
-                while True:
-                    try:
-                        booking = self._answers.get_nowait()
-                    except queue.Empty:
-                        break
-                    try:
-                        booking()
-                    except BaseException as exc:
-                        # what the bookings before it wrote is still committed, as it was
-                        # when each booking committed alone
-                        failed = exc
-                        break
-                    booked += 1
+            while True:
+                try:
+                    booking = self._answers.get_nowait()
+                except queue.Empty:
+                    break
+                booking()
+                booked += 1
+        except BaseException as exc:
+            # what the bookings before it wrote is still committed, as it was when each booking
+            # committed alone; the loop stops: what it decided meanwhile does not leave
+            failed = exc
+        self._end(make=failed is None)
+        if failed is not None:
+            raise failed
+        return booked
+
+    @contextmanager
+    def outside_group(self) -> Iterator[None]:
+        """For a booking that must wait on the exchange (a lookup on the deciding thread): the
+        drain's group is committed first, and the calls its bookings sent are lined up, so the
+        wait holds nothing the group holds (the state file's write lock); the bookings after
+        it go on in a new group. Outside a drain it changes nothing. Only where the booking
+        has no transaction of its own open: the group's must be the only one."""
+        if self._open is None:
+            yield
+            return
+        self._end(make=True)  # a failed commit fails the booking, and so the drain
+        try:
+            yield
+        finally:
+            self._begin()
+
+    def _begin(self) -> None:
+        """A group opened for the bookings that follow: what they send is held until it ends."""
+        group = self._group()
+        group.__enter__()
+        self._open, self._held = group, []
+
+    def _end(self, *, make: bool) -> None:
+        """The open group committed, then the calls its bookings sent lined up for the
+        workers (`make`) or dropped unmade; a failed commit drops them, and is raised."""
+        group, held = self._open, self._held or []
+        self._open = self._held = None
+        try:
+            if group is not None:
+                group.__exit__(None, None, None)
         except BaseException:
-            self._held = None
             self._unsent(held)
             raise
-        self._held = None
-        if failed is not None:
-            self._unsent(held)  # the loop stops: what it decided meanwhile does not leave
-            raise failed
+        if not make:
+            self._unsent(held)
+            return
         for call in held:
             self._line_up(call)
-        return booked
 
     def _unsent(self, calls: list[_Call]) -> None:
         """Calls a failed drain's bookings sent: never made, nor booked; each placing one's

@@ -233,9 +233,12 @@ class FillSync:
         doubtful = {f.ticker for f in new if self._perhaps_unknown(f)}
         if doubtful:
             # perhaps an order of unknown outcome that landed late (and not found by the read's
-            # own lookups): found before its fills are recorded (and before the write lock is
-            # taken), so they are its strategy's; only those of the fills' markets are asked
-            self._unknown.resolve(markets=doubtful)
+            # own lookups): found before its fills are recorded, so they are its strategy's;
+            # only those of the fills' markets are asked. The lookups wait on the exchange
+            # without the state file's write lock, which a drain's bookings share
+            # (runner/execution/dispatch.py `outside_group`): `kalshi halt` needs it
+            with self.dispatch.outside_group():
+                self._unknown.resolve(markets=doubtful)
         if new:
             with self._store.transaction():  # one commit for the read's fills and their orders
                 for fill in new:

@@ -51,8 +51,10 @@ class Withdrawal:
     cancelled: list[str] = field(default_factory=list)
     left: list[str] = field(default_factory=list)  # order ids, or client order ids if unknown
     group_triggered: str | None = None
-    # client order ids of the orders decided before the failure whose request the stop
-    # dropped before it left: never on the exchange (their intents stay pending in the file)
+    # client order ids of the orders decided before the failure whose request the stop, or
+    # the failed drain that held it for its commit, dropped before it left: never on the
+    # exchange (an intent that reached the file stays pending there; one the failed commit
+    # took with it never did)
     never_sent: list[str] = field(default_factory=list)
 
     def text(self) -> str:
@@ -157,9 +159,8 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
     # may land after this stop began: of unknown outcome from now, looked up as one
     now = loop.clock.monotonic()
     landing_s = loop.executor.unknown_orders.landing_s
-    for client_order_id, intent in in_flight.intents.items():
-        if client_order_id not in in_flight.unsent:
-            unknown.setdefault(client_order_id, LostAnswer(intent.ticker, now))
+    for client_order_id, intent in in_flight.may_land().items():
+        unknown.setdefault(client_order_id, LostAnswer(intent.ticker, now))
 
     def look() -> None:
         for client_order_id, lost in list(unknown.items()):

@@ -385,3 +385,43 @@ def test_inside_one_transaction_the_file_is_compared_once_and_each_answer_read_o
         assert rounds[0] > 1, "the first round read the file"
         assert rounds[2] == rounds[0], "the later rounds read nothing"
         assert sum("data_version" in s for s in statements) == 1
+
+
+def test_another_connections_commit_between_two_transactions_is_seen_inside_the_second(
+    tmp_path: Path,
+) -> None:
+    """`data_version` is read once per write transaction, not once for all of them: a HALTED
+    written by `kalshi halt` between two drains is what the next drain's risk checks read."""
+    with Store.open(tmp_path / "s.db") as store, Store.open(tmp_path / "s.db") as other:
+        records = LoopTradingRecords(store)
+        with store.transaction():
+            assert records.trading_state().state == "ACTIVE"
+        other.trading.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
+        with store.transaction():
+            assert records.trading_state().state == "HALTED"
+
+
+def test_an_answer_read_inside_a_savepoint_that_rolls_back_is_not_kept(tmp_path: Path) -> None:
+    """A booking's own transaction is a savepoint of the drain's: when it rolls back (an intent
+    refused, an answer that could not be written) and the drain goes on, the trading state and
+    the day's P&L read inside it are read again, for the bookings after it."""
+    with Store.open(tmp_path / "s.db") as store:
+        now = store.clock.wall()
+        day = utc_day(now)
+        records = LoopTradingRecords(store)
+        gain = FillRecord(
+            "f-gain", "o-1", None, "T", BookSide.BID, Decimal("0.5"), Decimal(1), Decimal(0),
+            True, now, "s", Decimal(50),
+        )  # fmt: skip
+        with store.transaction():
+            assert records.trading_state().state == "ACTIVE"
+            assert records.daily_realized_pnl(day) == 0
+            with pytest.raises(RuntimeError), store.transaction():
+                store.fills.record_fill(gain)
+                records.add_realized(now, Decimal(50))
+                store.trading.set_trading_state("HALTED", reason="undone", source="test")
+                assert records.trading_state().state == "HALTED"
+                assert records.daily_realized_pnl(day) == Decimal(50)
+                raise RuntimeError("rolled back")
+            assert records.trading_state().state == "ACTIVE"
+            assert records.daily_realized_pnl(day) == 0

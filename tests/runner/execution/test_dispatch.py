@@ -279,25 +279,31 @@ def test_a_call_closed_while_a_worker_was_drawing_it_is_not_made_and_is_told_unm
 
 class _Group:
     """The state file's transaction as a drain opens it: whether it is open, how many times it
-    committed, and whether its commit fails."""
+    committed, and whether its commit fails. One opened inside another is a savepoint of it:
+    only the outer one commits."""
 
     def __init__(self, *, fails: bool = False) -> None:
-        self.open = False
+        self.depth = 0
         self.commits = 0
         self.fails = fails
+
+    @property
+    def open(self) -> bool:
+        return self.depth > 0
 
     def __call__(self) -> _Group:
         return self
 
     def __enter__(self) -> None:
-        self.open = True
+        self.depth += 1
 
     def __exit__(self, kind: object, *rest: object) -> None:
-        self.open = False
-        if kind is None and self.fails:
+        self.depth -= 1
+        if kind is not None or self.depth:
+            return
+        if self.fails:
             raise OSError("disk full")
-        if kind is None:
-            self.commits += 1
+        self.commits += 1
 
 
 def _answers_back(dispatch: Dispatch, count: int) -> Callable[[], None]:
@@ -430,7 +436,7 @@ def test_a_booking_that_drains_again_leaves_the_answers_to_the_drain_under_way()
     dispatch = Dispatch(workers=2, group=group)
     seen: dict[str, Any] = {"booked": [], "made": [], "unmade": []}
     inner: list[int] = []
-    wait = _answers_back(dispatch, 2)
+    wait = _answers_back(dispatch, 1)
     replace_a = _replacing(dispatch, group, seen, "A")
 
     def draining_again(answer: CallAnswer[str]) -> None:
@@ -439,6 +445,8 @@ def test_a_booking_that_drains_again_leaves_the_answers_to_the_drain_under_way()
 
     try:
         dispatch.send(("A",), lambda: "cancelled", draining_again)
+        wait()  # A's answer first: B's is still waiting when A's booking drains again
+        wait = _answers_back(dispatch, 1)
         dispatch.send(("B",), lambda: "cancelled", _replacing(dispatch, group, seen, "B"))
         wait()
         wait = _answers_back(dispatch, 2)
@@ -446,5 +454,67 @@ def test_a_booking_that_drains_again_leaves_the_answers_to_the_drain_under_way()
         assert inner == [0] and group.commits == 1
         wait()
         assert seen["made"] == [False, False]
+    finally:
+        dispatch.close()
+
+
+def test_a_booking_that_waits_on_the_exchange_ends_the_group_first() -> None:
+    """A booking that must wait (a lookup on the deciding thread) steps outside the group: the
+    group commits and the calls booked before it leave before the wait, which holds nothing of
+    the group's; the bookings after it, the rest of its own among them, go on in a new group,
+    whose calls leave once it committed."""
+    group = _Group()
+    dispatch = Dispatch(workers=2, group=group)
+    seen: dict[str, Any] = {"booked": [], "made": [], "unmade": []}
+    waited: list[tuple[bool, bool]] = []  # (the group open, the first replacement made)
+
+    def waits(_: CallAnswer[str]) -> None:
+        with dispatch.outside_group():
+            made_one = seen["made_one"].wait(30)
+            waited.append((group.open, made_one))
+        _replacing(dispatch, group, seen, "B")(CallAnswer("cancelled"))
+
+    wait = _answers_back(dispatch, 1)
+    try:
+        dispatch.send(("A",), lambda: "cancelled", _replacing(dispatch, group, seen, "A"))
+        wait()
+        wait = _answers_back(dispatch, 1)
+        dispatch.send(("B",), lambda: "looked up", waits)
+        wait()
+        assert dispatch.drain() >= 2  # A's replacement may be back and booked meanwhile
+        assert waited == [(False, True)]
+        assert group.commits == 2
+        assert poll_until(lambda: len(seen["made"]) == 2)
+        assert seen["made"] == [False, False] and seen["unmade"] == []
+        assert dispatch.settle(SystemClock(), 30)
+        assert dispatch.in_flight == 0 and not dispatch.busy("A") and not dispatch.busy("B")
+    finally:
+        dispatch.close()
+
+
+def test_a_failed_commit_as_a_booking_steps_outside_the_group_makes_none_of_its_calls() -> None:
+    """The group a booking ends to wait outside it does not commit: the calls booked before
+    are never made (told unmade, their markets freed), the wait does not happen, and the drain
+    raises the failure."""
+    group = _Group(fails=True)
+    dispatch = Dispatch(workers=2, group=group)
+    seen: dict[str, Any] = {"booked": [], "made": [], "unmade": []}
+    waited: list[bool] = []
+
+    def waits(_: CallAnswer[str]) -> None:
+        with dispatch.outside_group():
+            waited.append(True)
+
+    wait = _answers_back(dispatch, 1)
+    try:
+        dispatch.send(("A",), lambda: "cancelled", _replacing(dispatch, group, seen, "A"))
+        wait()
+        wait = _answers_back(dispatch, 1)
+        dispatch.send(("B",), lambda: "looked up", waits)
+        wait()
+        with pytest.raises(OSError, match="disk full"):
+            dispatch.drain()
+        assert waited == [] and seen["made"] == [] and seen["unmade"] == [True]
+        assert dispatch.in_flight == 0 and not dispatch.busy("A") and not dispatch.busy("B")
     finally:
         dispatch.close()
