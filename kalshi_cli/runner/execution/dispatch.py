@@ -23,7 +23,8 @@ committed, so an order never leaves before its intent is on disk; if the group f
 those calls is made (a placing one's `unmade` is told) and their markets are freed. The group
 holds the state file's write lock: a booking that must wait on the exchange (a lookup made on
 the deciding thread) ends it first (`outside_group`), so no wait holds the lock another
-process's `kalshi halt` needs.
+process's `kalshi halt` needs, and a long drain commits and opens a new group every `group_s`
+(0.1 s), so no hold lasts much longer.
 
 Without workers (a backtest, paper trading, a test, `trade.send_workers: 0`) a call and its
 `then` run at once, in order, on the deciding thread: the loop behaves as one that waits.
@@ -36,6 +37,7 @@ import itertools
 import math
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -100,10 +102,17 @@ class Dispatch:
         workers: int = 0,
         answer_within_s: float | None = None,
         group: Callable[[], AbstractContextManager[None]] = nullcontext,
+        group_s: float = 0.1,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.workers = workers
-        # what one drain's bookings share: the state file's transaction (module docstring)
+        # what one drain's bookings share: the state file's transaction (module docstring),
+        # committed and opened again once it has been open `group_s`: it holds the write lock
+        # another process's `kalshi halt` needs (the kill switch waits a second for it)
         self._group = group
+        self._group_s = group_s
+        self._monotonic = monotonic
+        self._opened_at = 0.0
         # the group a drain's bookings are in now (None: none open), and the calls they sent
         # meanwhile, made once it committed
         self._open: AbstractContextManager[None] | None = None
@@ -304,6 +313,9 @@ class Dispatch:
                     break
                 booking()
                 booked += 1
+                if self._monotonic() - self._opened_at >= self._group_s:
+                    self._end(make=True)  # the lock let go between two groups
+                    self._begin()
         except BaseException as exc:
             # what the bookings before it wrote is still committed, as it was when each booking
             # committed alone; the loop stops: what it decided meanwhile does not leave
@@ -334,6 +346,7 @@ class Dispatch:
         group = self._group()
         group.__enter__()
         self._open, self._held = group, []
+        self._opened_at = self._monotonic()
 
     def _end(self, *, make: bool) -> None:
         """The open group committed, then the calls its bookings sent lined up for the

@@ -4,6 +4,7 @@ drains, and the markets it concerns stay busy until then."""
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 from collections.abc import Callable
@@ -350,7 +351,7 @@ def test_a_drains_answers_are_booked_in_one_group_and_what_they_send_leaves_afte
     """One commit for every answer a drain books; a replacement a booking sends (its intent
     written inside the group) is made only once the group committed."""
     group = _Group()
-    dispatch = Dispatch(workers=2, group=group)
+    dispatch = Dispatch(workers=2, group=group, group_s=60)  # one group, however slow
     seen: dict[str, Any] = {"booked": [], "made": [], "unmade": []}
     wait = _answers_back(dispatch, 2)
     try:
@@ -375,7 +376,7 @@ def test_a_failed_drain_makes_none_of_the_calls_its_bookings_sent(fault: str) ->
     stops): the replacements are never made, each told unmade, and their markets freed. A
     booking before the failing one is still committed."""
     group = _Group(fails=fault == "commit fails")
-    dispatch = Dispatch(workers=2, group=group)
+    dispatch = Dispatch(workers=2, group=group, group_s=60)  # one group, however slow
     seen: dict[str, Any] = {"booked": [], "made": [], "unmade": []}
     wait = _answers_back(dispatch, 1)
 
@@ -405,6 +406,7 @@ def test_the_loop_books_a_drains_answers_in_one_commit_of_its_state_file(tmp_pat
 
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", send_workers=4)
     dispatch = rig.loop.dispatch
+    dispatch._group_s = math.inf  # one group, however long a busy machine takes to book
     go = threading.Event()
     run = dispatch._run
 
@@ -433,7 +435,7 @@ def test_a_booking_that_drains_again_leaves_the_answers_to_the_drain_under_way()
     """A drain asked for from inside a booking books nothing itself: the drain under way books
     what is back, in its group, and still holds what its bookings send until its commit."""
     group = _Group()
-    dispatch = Dispatch(workers=2, group=group)
+    dispatch = Dispatch(workers=2, group=group, group_s=60)  # one group, however slow
     seen: dict[str, Any] = {"booked": [], "made": [], "unmade": []}
     inner: list[int] = []
     wait = _answers_back(dispatch, 1)
@@ -464,7 +466,7 @@ def test_a_booking_that_waits_on_the_exchange_ends_the_group_first() -> None:
     the group's; the bookings after it, the rest of its own among them, go on in a new group,
     whose calls leave once it committed."""
     group = _Group()
-    dispatch = Dispatch(workers=2, group=group)
+    dispatch = Dispatch(workers=2, group=group, group_s=60)  # one group, however slow
     seen: dict[str, Any] = {"booked": [], "made": [], "unmade": []}
     waited: list[tuple[bool, bool]] = []  # (the group open, the first replacement made)
 
@@ -497,7 +499,7 @@ def test_a_failed_commit_as_a_booking_steps_outside_the_group_makes_none_of_its_
     are never made (told unmade, their markets freed), the wait does not happen, and the drain
     raises the failure."""
     group = _Group(fails=True)
-    dispatch = Dispatch(workers=2, group=group)
+    dispatch = Dispatch(workers=2, group=group, group_s=60)  # one group, however slow
     seen: dict[str, Any] = {"booked": [], "made": [], "unmade": []}
     waited: list[bool] = []
 
@@ -516,5 +518,30 @@ def test_a_failed_commit_as_a_booking_steps_outside_the_group_makes_none_of_its_
             dispatch.drain()
         assert waited == [] and seen["made"] == [] and seen["unmade"] == [True]
         assert dispatch.in_flight == 0 and not dispatch.busy("A") and not dispatch.busy("B")
+    finally:
+        dispatch.close()
+
+
+def test_a_long_drain_commits_and_lets_go_of_the_write_lock_between_its_groups() -> None:
+    """The group holds the state file's write lock, which `kalshi halt` and `cancel-all` in
+    another process need (the kill switch waits a second for it, then cancels without writing
+    HALTED). A drain booking for longer than `group_s` commits what it booked and opens a new
+    group for the rest, so no hold lasts much longer than that; what its bookings sent goes out
+    after the commit that covers it."""
+    group = _Group()
+    now = [0.0]
+    dispatch = Dispatch(workers=1, group=group, group_s=0.1, monotonic=lambda: now[0])
+    wait = _answers_back(dispatch, 1)
+
+    def slow(_: CallAnswer[str]) -> None:
+        now[0] += 0.06  # each booking takes 60 ms of the loop's time
+
+    try:
+        for market in "ABCDE":
+            dispatch.send((market,), lambda: "cancelled", slow)
+            wait()
+        assert dispatch.drain() == 5
+        # 0.06, 0.12 > 0.1: a commit after the second booking and after the fourth, then the last
+        assert group.commits == 3
     finally:
         dispatch.close()
