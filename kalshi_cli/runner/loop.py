@@ -258,7 +258,8 @@ class TradeLoop:
         starts) until `budget_s` of the loop's clock is spent or none is left. A tick called
         on its own (`--once`, a backtest, a test) has no budget: it visits every market."""
         self.ticks += 1
-        # the exchange's answers that are back, booked before anything is decided
+        # the exchange's answers that are back, booked before anything is decided (what one
+        # drain leaves, a long one, is booked after the next visit: its markets stay busy)
         self.dispatch.drain()
         if self.reload_requested.is_set():
             self.reload_params()

@@ -24,7 +24,8 @@ those calls is made (a placing one's `unmade` is told) and their markets are fre
 holds the state file's write lock: a booking that must wait on the exchange (a lookup made on
 the deciding thread) ends it first (`outside_group`), so no wait holds the lock another
 process's `kalshi halt` needs, and a long drain commits and opens a new group every `group_s`
-(0.1 s), so no hold lasts much longer.
+(0.1 s) ends, leaving the answers it did not book to the next drain: the lock is let go
+while the loop decides in between, so no hold lasts much longer.
 
 Without workers (a backtest, paper trading, a test, `trade.send_workers: 0`) a call and its
 `then` run at once, in order, on the deciding thread: the loop behaves as one that waits.
@@ -107,8 +108,8 @@ class Dispatch:
     ) -> None:
         self.workers = workers
         # what one drain's bookings share: the state file's transaction (module docstring),
-        # committed and opened again once it has been open `group_s`: it holds the write lock
-        # another process's `kalshi halt` needs (the kill switch waits a second for it)
+        # committed once it has been open `group_s`, the drain then ending: it holds the write
+        # lock another process's `kalshi halt` needs (the kill switch waits a second for it)
         self._group = group
         self._group_s = group_s
         self._monotonic = monotonic
@@ -294,9 +295,10 @@ class Dispatch:
         return not self._answers.empty()
 
     def drain(self) -> int:
-        """Book every answer that is back, in one group; how many were booked. The calls the
-        bookings sent are made once the group committed; if it fails, none is (module
-        docstring), and the failure is raised."""
+        """Book the answers that are back, in one group, for at most about `group_s` (the rest
+        at the next drain); how many were booked. The calls the bookings sent are made once
+        the group committed; if it fails, none is (module docstring), and the failure is
+        raised."""
         if not self.workers:
             return 0  # each answer was booked as its call returned
         self._booker = threading.get_ident()
@@ -314,8 +316,7 @@ class Dispatch:
                 booking()
                 booked += 1
                 if self._monotonic() - self._opened_at >= self._group_s:
-                    self._end(make=True)  # the lock let go between two groups
-                    self._begin()
+                    break  # the rest at the next drain: the lock let go, the loop deciding
         except BaseException as exc:
             # what the bookings before it wrote is still committed, as it was when each booking
             # committed alone; the loop stops: what it decided meanwhile does not leave
@@ -382,7 +383,7 @@ class Dispatch:
         end = clock.monotonic() + within_s
         while self._in_flight:
             if abandon is not None and abandon.is_set():
-                self.drain()
+                self._drain_all()
                 return not self._in_flight
             left = end - clock.monotonic()
             if left <= 0:
@@ -392,8 +393,12 @@ class Dispatch:
             except queue.Empty:
                 continue
             booking()
-        self.drain()
+        self._drain_all()
         return True
+
+    def _drain_all(self) -> None:
+        while self.drain():
+            pass
 
     def close(self) -> None:
         """No more calls: those still waiting for a worker are dropped (each placing one's
