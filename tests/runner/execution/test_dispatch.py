@@ -4,7 +4,10 @@ drains, and the markets it concerns stay busy until then."""
 
 from __future__ import annotations
 
+import os
 import queue
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -13,10 +16,10 @@ from typing import Any
 import pytest
 
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch, Urgency
-from kalshi_cli.vocabulary.clock import SystemClock, answer_limit
+from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, answer_limit
 from kalshi_cli.vocabulary.errors import RequestWithdrawn
 from tests.runner.fakes import make_rig
-from tests.waiting import poll_until
+from tests.waiting import PATIENCE_S, poll_until
 
 
 def test_without_workers_a_call_is_answered_and_booked_before_send_returns() -> None:
@@ -127,6 +130,19 @@ def test_settle_gives_up_at_its_deadline_with_the_call_still_out() -> None:
         assert dispatch.busy("A") and dispatch.in_flight == 1
     finally:
         release.set()
+        dispatch.close()
+
+
+def test_settle_waits_out_the_whole_of_a_short_stop_for_an_answer_on_its_way() -> None:
+    """The stop gives the calls still out half its deadline, which may be under a second: on a
+    clock that has not moved, none of that time has passed, and the answer is waited for."""
+    dispatch = Dispatch(workers=1)
+    booked: list[str] = []
+    try:
+        dispatch.send(("A",), lambda: "placed", lambda answer: booked.append(answer.get()))
+        assert dispatch.settle(ManualClock(), 0.5)
+        assert booked == ["placed"] and dispatch.in_flight == 0
+    finally:
         dispatch.close()
 
 
@@ -446,5 +462,108 @@ def test_a_booking_that_drains_again_leaves_the_answers_to_the_drain_under_way()
         assert inner == [0] and group.commits == 1
         wait()
         assert seen["made"] == [False, False]
+    finally:
+        dispatch.close()
+
+
+class _TakenOnGo(queue.PriorityQueue[Any]):
+    """The line of calls, where a started worker takes nothing until `go`: the moment between a
+    worker's start and its first call, when the loop may send another."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = threading.Event()
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        self.go.wait(30)
+        return super().get(block, timeout)
+
+
+def test_a_call_sent_before_the_first_worker_took_its_call_gets_a_worker_of_its_own() -> None:
+    """Two calls sent back to back: the one worker started for the first has not taken it yet,
+    so the second starts another, and is made while the first is held in the network."""
+    dispatch = Dispatch(workers=2)
+    line = _TakenOnGo()
+    dispatch._calls = line
+    release = threading.Event()
+    woken = threading.Event()
+    dispatch.wake = woken.set
+    booked: list[str] = []
+    try:
+        dispatch.send(("A",), lambda: release.wait(30), lambda _: booked.append("A"))
+        dispatch.send(("B",), lambda: "quick", lambda _: booked.append("B"))
+        line.go.set()
+        assert woken.wait(30), "B's answer came back while A's call was held"
+        assert dispatch.drain() == 1
+        assert booked == ["B"] and dispatch.busy("A")
+    finally:
+        line.go.set()
+        release.set()
+        dispatch.close()
+
+
+def test_a_call_held_in_the_network_does_not_keep_the_process_from_exiting() -> None:
+    """The stop gives up on a call still out (its order one of unknown outcome) and the process
+    ends: the worker holding it does not hold the interpreter open."""
+    script = (
+        "import threading\n"
+        "from kalshi_cli.runner.execution.dispatch import Dispatch\n"
+        "dispatch = Dispatch(workers=1)\n"
+        "started = threading.Event()\n"
+        "dispatch.send(('A',), lambda: (started.set(), threading.Event().wait()), print)\n"
+        "assert started.wait(30)\n"
+        "dispatch.close()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])},
+        capture_output=True,
+        text=True,
+        timeout=PATIENCE_S,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_without_workers_a_later_booking_is_booked_at_once() -> None:
+    dispatch = Dispatch()
+    booked: list[str] = []
+    dispatch.later(lambda: booked.append("doubt"))
+    assert booked == ["doubt"]
+
+
+def test_what_a_worker_learns_is_booked_on_the_draining_thread_and_wakes_the_loop() -> None:
+    """A fill listing's quarantined fill, found on a worker: booked by the next drain on the
+    deciding thread, not on the worker; the loop waiting for news is woken for it."""
+    dispatch = Dispatch(workers=1)
+    woken = threading.Event()
+    dispatch.wake = woken.set
+    booked_on: list[int] = []
+    woken_for_it: list[bool] = []
+
+    def read_fills() -> None:
+        dispatch.later(lambda: booked_on.append(threading.get_ident()))
+        woken_for_it.append(woken.is_set())  # before the call's own answer wakes it
+
+    try:
+        dispatch.send(("A",), read_fills, lambda _: None)
+        assert poll_until(lambda: woken_for_it)
+        assert woken_for_it == [True] and booked_on == []
+        assert dispatch.settle(SystemClock(), 30)
+        assert booked_on == [threading.get_ident()]
+    finally:
+        dispatch.close()
+
+
+def test_a_later_booking_asked_on_the_deciding_thread_after_its_drain_is_booked_at_once() -> None:
+    """The stop's last read of the fills is made on the deciding thread once its drains are
+    over: what it learns is booked then, as no drain comes after it."""
+    dispatch = Dispatch(workers=1)
+    booked: list[str] = []
+    try:
+        dispatch.drain()  # the deciding thread
+        dispatch.later(lambda: booked.append("doubt"))
+        assert booked == ["doubt"]
+        assert not dispatch.answered
     finally:
         dispatch.close()
