@@ -485,15 +485,20 @@ def test_a_call_sent_before_the_first_worker_took_its_call_gets_a_worker_of_its_
     dispatch = Dispatch(workers=2)
     line = _TakenOnGo()
     dispatch._calls = line
-    release = threading.Event()
+    release, a_done = threading.Event(), threading.Event()
     woken = threading.Event()
     dispatch.wake = woken.set
     booked: list[str] = []
+
+    def held() -> None:
+        release.wait(30)
+        a_done.set()
+
     try:
-        dispatch.send(("A",), lambda: release.wait(30), lambda _: booked.append("A"))
+        dispatch.send(("A",), held, lambda _: booked.append("A"))
         dispatch.send(("B",), lambda: "quick", lambda _: booked.append("B"))
         line.go.set()
-        assert woken.wait(30), "B's answer came back while A's call was held"
+        assert woken.wait(PATIENCE_S) and not a_done.is_set(), "B was made while A was held"
         assert dispatch.drain() == 1
         assert booked == ["B"] and dispatch.busy("A")
     finally:
@@ -566,4 +571,89 @@ def test_a_later_booking_asked_on_the_deciding_thread_after_its_drain_is_booked_
         assert booked == ["doubt"]
         assert not dispatch.answered
     finally:
+        dispatch.close()
+
+
+def test_a_placing_call_a_worker_already_made_is_not_told_unmade_at_close() -> None:
+    """The order left: `close` must not tell the loop it never did, or the loop would forget
+    an order resting on the exchange."""
+    dispatch = Dispatch(workers=1)
+    release = threading.Event()
+    started = threading.Event()
+    told: list[str] = []
+    answers: list[CallAnswer[str]] = []
+
+    def place() -> str:
+        started.set()
+        release.wait(30)
+        return "placed"
+
+    try:
+        dispatch.send(("A",), place, answers.append, places=True, unmade=lambda: told.append("A"))
+        assert started.wait(30), "A's order is on its way"
+        dispatch.close()
+        assert told == []
+    finally:
+        release.set()
+        dispatch.close()
+
+
+class _CountedTakes(queue.PriorityQueue[Any]):
+    """The line of calls, counting each time a worker asks it for a call (one that asks again
+    has finished its last) and each call taken."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asks = self.takes = 0
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        self.asks += 1
+        item = super().get(block, timeout)
+        self.takes += 1
+        return item
+
+
+def test_a_worker_back_from_its_call_and_then_held_does_not_keep_the_next_call_waiting() -> None:
+    """With one worker busy again after a quick call, the next call starts the second worker
+    rather than waiting behind the held one."""
+    dispatch = Dispatch(workers=2)
+    line = _CountedTakes()
+    dispatch._calls = line
+    release = threading.Event()
+    made: list[str] = []
+
+    def held() -> None:
+        release.wait(30)
+        made.append("B")
+
+    try:
+        dispatch.send(("A",), lambda: made.append("A"), lambda _: None)
+        assert poll_until(lambda: line.asks == 2), "the worker is back for another call"
+        dispatch.send(("B",), held, lambda _: None)
+        assert poll_until(lambda: line.takes == 2), "the worker took B"
+        dispatch.send(("C",), lambda: made.append("C"), lambda _: None)
+        assert poll_until(lambda: "C" in made)
+        assert made == ["A", "C"], "C was made while B was held"
+    finally:
+        release.set()
+        dispatch.close()
+
+
+def test_close_drops_the_cancels_and_reads_still_waiting_too() -> None:
+    """The stop's withdrawal follows `close`: a requote's cancel or a read still waiting for a
+    worker is not made after it, spending the write budget the withdrawal needs."""
+    dispatch = Dispatch(workers=1)
+    release = threading.Event()
+    made: list[str] = []
+    try:
+        dispatch.send(("A",), lambda: release.wait(30), lambda _: None)
+        dispatch.send(("B",), lambda: made.append("cancel B"), lambda _: None)
+        dispatch.close()
+        release.set()
+        [worker] = dispatch._threads
+        worker.join(30)
+        assert not worker.is_alive(), "the worker ended"
+        assert made == []
+    finally:
+        release.set()
         dispatch.close()
