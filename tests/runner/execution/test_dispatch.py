@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from kalshi_cli.client.connection import _WITHDRAWN
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch, Urgency
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, answer_limit
 from kalshi_cli.vocabulary.errors import RequestWithdrawn
@@ -89,7 +90,9 @@ def test_a_booking_may_send_the_markets_next_call_before_the_market_is_free() ->
     """A replacement after its cancels: the market never reads as free in between, so the
     loop cannot decide on it while its actions are only half done."""
     dispatch = Dispatch(workers=1)
+    parked: list[str] = []
     freed: list[str] = []
+    dispatch.on_busy = parked.append
     dispatch.on_free = freed.append
     seen_busy: list[bool] = []
 
@@ -99,9 +102,10 @@ def test_a_booking_may_send_the_markets_next_call_before_the_market_is_free() ->
 
     try:
         dispatch.send(("A",), lambda: "cancelled", after_cancel)
+        assert parked == ["A"], "the schedule parks the market as its first call goes out"
         assert dispatch.settle(SystemClock(), 30)
         assert seen_busy == [True, True]
-        assert freed == ["A"]  # once, when the last call of the chain was booked
+        assert (parked, freed) == (["A"], ["A"])  # once each, for the whole chain
     finally:
         dispatch.close()
 
@@ -383,7 +387,7 @@ def test_a_drains_answers_are_booked_in_one_group_and_what_they_send_leaves_afte
 def test_a_failed_drain_makes_none_of_the_calls_its_bookings_sent(fault: str) -> None:
     """The group did not commit (their intents are not on disk), or a booking failed (the loop
     stops): the replacements are never made, each told unmade, and their markets freed. A
-    booking before the failing one is still committed."""
+    booking before the failing one is still committed, and the stop's own calls still go."""
     group = _Group(fails=fault == "commit fails")
     dispatch = Dispatch(workers=2, group=group)
     seen: dict[str, Any] = {"booked": [], "made": [], "unmade": []}
@@ -404,6 +408,10 @@ def test_a_failed_drain_makes_none_of_the_calls_its_bookings_sent(fault: str) ->
         assert seen["made"] == [] and seen["unmade"] == [True] * len(seen["booked"])
         assert seen["booked"], "a replacement was sent"
         assert dispatch.in_flight == 0 and not dispatch.busy("A") and not dispatch.busy("B")
+        # the stop that follows still reaches the exchange (its cancels, its last fill read)
+        dispatch.send(("C",), lambda: "cancelled", lambda _: seen["made"].append("C"))
+        assert dispatch.settle(SystemClock(), 30)
+        assert seen["made"] == ["C"]
     finally:
         dispatch.close()
 
@@ -656,4 +664,51 @@ def test_close_drops_the_cancels_and_reads_still_waiting_too() -> None:
         assert made == []
     finally:
         release.set()
+        dispatch.close()
+
+
+def test_every_drain_books_its_answers_and_calls_go_out_after_one() -> None:
+    """The loop drains at every tick and between visits: the second drain books what came back
+    since the first, and a call sent after a drain is made, not held for a drain that ended."""
+    group = _Group()
+    dispatch = Dispatch(workers=1, group=group)
+    booked: list[str] = []
+
+    def book(market: str) -> Callable[[CallAnswer[str]], None]:
+        return lambda _: booked.append(market)
+
+    try:
+        for market in ("A", "B"):
+            wait = _answers_back(dispatch, 1)
+            dispatch.send((market,), lambda: "cancelled", book(market))
+            wait()
+            assert dispatch.drain() == 1
+        assert booked == ["A", "B"] and group.commits == 2
+        assert dispatch.in_flight == 0 and not dispatch.busy("B")
+    finally:
+        dispatch.close()
+
+
+def test_a_placing_call_on_a_worker_is_withdrawn_once_the_stop_begins() -> None:
+    """A placing call a worker took before the stop makes its requests under the dispatch's
+    `stopping`: one still waiting its turn from the rate limiter when the stop begins is
+    withdrawn (client/connection.py), so it never leaves."""
+    dispatch = Dispatch(workers=1)
+    taken, stop_begun = threading.Event(), threading.Event()
+    answers: list[CallAnswer[bool]] = []
+
+    def place() -> bool:
+        taken.set()
+        stop_begun.wait(30)
+        withdrawn = _WITHDRAWN.get()  # what the client asks after the rate limiter's wait
+        return withdrawn is not None and withdrawn()
+
+    try:
+        dispatch.send(("A",), place, answers.append, places=True)
+        assert taken.wait(30)
+        dispatch.stopping = True
+        stop_begun.set()
+        assert dispatch.settle(SystemClock(), 30)
+        assert [a.get() for a in answers] == [True]
+    finally:
         dispatch.close()
