@@ -425,3 +425,70 @@ def test_an_answer_read_inside_a_savepoint_that_rolls_back_is_not_kept(tmp_path:
                 raise RuntimeError("rolled back")
             assert records.trading_state().state == "ACTIVE"
             assert records.daily_realized_pnl(day) == 0
+
+
+def _fill(fill_id: str, ts: float, realized: str) -> FillRecord:
+    return FillRecord(
+        fill_id, "o-" + fill_id, None, "T", BookSide.BID, Decimal("0.5"), Decimal(1), Decimal(0),
+        True, ts, "s", Decimal(realized),
+    )  # fmt: skip
+
+
+def test_a_fill_the_loop_writes_moves_the_kept_pnl_by_its_realized_amount(tmp_path: Path) -> None:
+    """The loop's own fill does not drop the kept P&L (only a full pass does): it is added to
+    the day's total, so the circuit breaker sees the loss between full passes."""
+    with Store.open(tmp_path / "s.db") as store:
+        now = store.clock.wall()
+        day = utc_day(now)
+        records = LoopTradingRecords(store)
+        store.fills.record_fill(_fill("f-1", now, "-5"))
+        assert records.daily_realized_pnl(day) == Decimal(-5)
+        store.fills.record_fill(_fill("f-2", now, "-20"))
+        records.add_realized(now, Decimal(-20))
+
+        assert records.daily_realized_pnl(day) == Decimal(-25)
+        assert records.daily_realized_pnl(day) == store.trading.daily_realized_pnl(day)
+
+
+def test_a_fill_another_process_wrote_within_the_tick_is_read_from_the_file_once_forgotten(
+    tmp_path: Path,
+) -> None:
+    """Within a tick another connection's commit is not compared for: a fill the loop finds
+    already written (a reconcile copied it first) is in the file but not in the kept total, so
+    the day's P&L is read again; a day not kept is left to be read when asked."""
+    with Store.open(tmp_path / "s.db") as store, Store.open(tmp_path / "s.db") as other:
+        now = store.clock.wall()
+        day = utc_day(now)
+        records = LoopTradingRecords(store)
+        records.forget_realized(now)  # nothing kept for the day yet
+        with records.tick(full=False):
+            assert records.daily_realized_pnl(day) == 0
+            other.fills.record_fill(_fill("f-loss", now, "-30"))
+            records.forget_realized(now)
+
+            assert records.daily_realized_pnl(day) == Decimal(-30)
+
+
+def test_the_trips_of_each_rule_and_day_are_kept_apart(tmp_path: Path) -> None:
+    """The circuit breaker asks for its own rule's trips of one day: a trip of another rule,
+    or of another day, is not its answer, and its own trip is not hidden by theirs."""
+    with Store.open(tmp_path / "s.db") as store:
+        today = utc_day(store.clock.wall())
+        yesterday = utc_day(store.clock.wall() - 86_400)
+        records = LoopTradingRecords(store)
+        records.record_risk_trip(
+            rule="strategy_guard", code="SAFE_MODE", detail="raised", ticker="T", day=today
+        )
+        records.record_risk_trip(
+            rule="circuit_breaker", code="CIRCUIT_BREAKER", detail="loss", day=yesterday
+        )
+
+        trips = store.trading.risk_trips
+        [guard] = trips(day=today)
+        [breaker] = trips(rule="circuit_breaker")
+        assert (guard.rule, guard.ticker) == ("strategy_guard", "T")
+        assert breaker.day == yesterday
+        asked = [(None, today), ("circuit_breaker", today), ("circuit_breaker", yesterday)]
+        for rule, day in asked:
+            assert list(records.risk_trips(rule=rule, day=day)) == trips(rule=rule, day=day)
+        assert records.risk_trips(rule="circuit_breaker", day=today) == []

@@ -5,7 +5,10 @@ drains, and the markets it concerns stay busy until then."""
 from __future__ import annotations
 
 import math
+import os
 import queue
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -13,11 +16,12 @@ from typing import Any
 
 import pytest
 
+from kalshi_cli.client.connection import _WITHDRAWN
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch, Urgency
-from kalshi_cli.vocabulary.clock import SystemClock, answer_limit
+from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, answer_limit
 from kalshi_cli.vocabulary.errors import RequestWithdrawn
 from tests.runner.fakes import make_rig
-from tests.waiting import poll_until
+from tests.waiting import PATIENCE_S, poll_until
 
 
 def test_without_workers_a_call_is_answered_and_booked_before_send_returns() -> None:
@@ -87,7 +91,9 @@ def test_a_booking_may_send_the_markets_next_call_before_the_market_is_free() ->
     """A replacement after its cancels: the market never reads as free in between, so the
     loop cannot decide on it while its actions are only half done."""
     dispatch = Dispatch(workers=1)
+    parked: list[str] = []
     freed: list[str] = []
+    dispatch.on_busy = parked.append
     dispatch.on_free = freed.append
     seen_busy: list[bool] = []
 
@@ -97,9 +103,10 @@ def test_a_booking_may_send_the_markets_next_call_before_the_market_is_free() ->
 
     try:
         dispatch.send(("A",), lambda: "cancelled", after_cancel)
+        assert parked == ["A"], "the schedule parks the market as its first call goes out"
         assert dispatch.settle(SystemClock(), 30)
         assert seen_busy == [True, True]
-        assert freed == ["A"]  # once, when the last call of the chain was booked
+        assert (parked, freed) == (["A"], ["A"])  # once each, for the whole chain
     finally:
         dispatch.close()
 
@@ -374,7 +381,7 @@ def test_a_drains_answers_are_booked_in_one_group_and_what_they_send_leaves_afte
 def test_a_failed_drain_makes_none_of_the_calls_its_bookings_sent(fault: str) -> None:
     """The group did not commit (their intents are not on disk), or a booking failed (the loop
     stops): the replacements are never made, each told unmade, and their markets freed. A
-    booking before the failing one is still committed."""
+    booking before the failing one is still committed, and the stop's own calls still go."""
     group = _Group(fails=fault == "commit fails")
     dispatch = Dispatch(workers=2, group=group, group_s=60)  # one group, however slow
     seen: dict[str, Any] = {"booked": [], "made": [], "unmade": []}
@@ -395,6 +402,10 @@ def test_a_failed_drain_makes_none_of_the_calls_its_bookings_sent(fault: str) ->
         assert seen["made"] == [] and seen["unmade"] == [True] * len(seen["booked"])
         assert seen["booked"], "a replacement was sent"
         assert dispatch.in_flight == 0 and not dispatch.busy("A") and not dispatch.busy("B")
+        # the stop that follows still reaches the exchange (its cancels, its last fill read)
+        dispatch.send(("C",), lambda: "cancelled", lambda _: seen["made"].append("C"))
+        assert dispatch.settle(SystemClock(), 30)
+        assert seen["made"] == ["C"]
     finally:
         dispatch.close()
 
@@ -548,5 +559,282 @@ def test_a_long_drain_commits_and_leaves_the_rest_to_the_next_drain() -> None:
             assert not group.open, "the lock is let go between two drains"
         assert drains == [2, 2, 1] and group.commits == 3
         assert dispatch.settle(SystemClock(), 30)
+    finally:
+        dispatch.close()
+
+
+def test_settle_waits_out_the_whole_of_a_short_stop_for_an_answer_on_its_way() -> None:
+    """The stop gives the calls still out half its deadline, which may be under a second: on a
+    clock that has not moved, none of that time has passed, and the answer is waited for."""
+    dispatch = Dispatch(workers=1)
+    booked: list[str] = []
+    try:
+        dispatch.send(("A",), lambda: "placed", lambda answer: booked.append(answer.get()))
+        assert dispatch.settle(ManualClock(), 0.5)
+        assert booked == ["placed"] and dispatch.in_flight == 0
+    finally:
+        dispatch.close()
+
+
+class _TakenOnGo(queue.PriorityQueue[Any]):
+    """The line of calls, where a started worker takes nothing until `go`: the moment between a
+    worker's start and its first call, when the loop may send another."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = threading.Event()
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        self.go.wait(30)
+        return super().get(block, timeout)
+
+
+def test_a_call_sent_before_the_first_worker_took_its_call_gets_a_worker_of_its_own() -> None:
+    """Two calls sent back to back: the one worker started for the first has not taken it yet,
+    so the second starts another, and is made while the first is held in the network."""
+    dispatch = Dispatch(workers=2)
+    line = _TakenOnGo()
+    dispatch._calls = line
+    release, a_done = threading.Event(), threading.Event()
+    woken = threading.Event()
+    dispatch.wake = woken.set
+    booked: list[str] = []
+
+    def held() -> None:
+        release.wait(30)
+        a_done.set()
+
+    try:
+        dispatch.send(("A",), held, lambda _: booked.append("A"))
+        dispatch.send(("B",), lambda: "quick", lambda _: booked.append("B"))
+        line.go.set()
+        assert woken.wait(PATIENCE_S) and not a_done.is_set(), "B was made while A was held"
+        assert dispatch.drain() == 1
+        assert booked == ["B"] and dispatch.busy("A")
+    finally:
+        line.go.set()
+        release.set()
+        dispatch.close()
+
+
+def test_a_call_held_in_the_network_does_not_keep_the_process_from_exiting() -> None:
+    """The stop gives up on a call still out (its order one of unknown outcome) and the process
+    ends: the worker holding it does not hold the interpreter open."""
+    script = (
+        "import threading\n"
+        "from kalshi_cli.runner.execution.dispatch import Dispatch\n"
+        "dispatch = Dispatch(workers=1)\n"
+        "started = threading.Event()\n"
+        "dispatch.send(('A',), lambda: (started.set(), threading.Event().wait()), print)\n"
+        "assert started.wait(30)\n"
+        "dispatch.close()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])},
+        capture_output=True,
+        text=True,
+        timeout=PATIENCE_S,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_without_workers_a_later_booking_is_booked_at_once() -> None:
+    dispatch = Dispatch()
+    booked: list[str] = []
+    dispatch.later(lambda: booked.append("doubt"))
+    assert booked == ["doubt"]
+
+
+def test_what_a_worker_learns_is_booked_on_the_draining_thread_and_wakes_the_loop() -> None:
+    """A fill listing's quarantined fill, found on a worker: booked by the next drain on the
+    deciding thread, not on the worker; the loop waiting for news is woken for it."""
+    dispatch = Dispatch(workers=1)
+    woken = threading.Event()
+    dispatch.wake = woken.set
+    booked_on: list[int] = []
+    woken_for_it: list[bool] = []
+
+    def read_fills() -> None:
+        dispatch.later(lambda: booked_on.append(threading.get_ident()))
+        woken_for_it.append(woken.is_set())  # before the call's own answer wakes it
+
+    try:
+        dispatch.send(("A",), read_fills, lambda _: None)
+        assert poll_until(lambda: woken_for_it)
+        assert woken_for_it == [True] and booked_on == []
+        assert dispatch.settle(SystemClock(), 30)
+        assert booked_on == [threading.get_ident()]
+    finally:
+        dispatch.close()
+
+
+def test_a_later_booking_asked_on_the_deciding_thread_after_its_drain_is_booked_at_once() -> None:
+    """The stop's last read of the fills is made on the deciding thread once its drains are
+    over: what it learns is booked then, as no drain comes after it."""
+    dispatch = Dispatch(workers=1)
+    booked: list[str] = []
+    try:
+        dispatch.drain()  # the deciding thread
+        dispatch.later(lambda: booked.append("doubt"))
+        assert booked == ["doubt"]
+        assert not dispatch.answered
+    finally:
+        dispatch.close()
+
+
+def test_a_placing_call_a_worker_already_made_is_not_told_unmade_at_close() -> None:
+    """The order left: `close` must not tell the loop it never did, or the loop would forget
+    an order resting on the exchange."""
+    dispatch = Dispatch(workers=1)
+    release = threading.Event()
+    started = threading.Event()
+    told: list[str] = []
+    answers: list[CallAnswer[str]] = []
+
+    def place() -> str:
+        started.set()
+        release.wait(30)
+        return "placed"
+
+    try:
+        dispatch.send(("A",), place, answers.append, places=True, unmade=lambda: told.append("A"))
+        assert started.wait(30), "A's order is on its way"
+        dispatch.close()
+        assert told == []
+    finally:
+        release.set()
+        dispatch.close()
+
+
+class _CountedTakes(queue.PriorityQueue[Any]):
+    """The line of calls, counting each time a worker asks it for a call (one that asks again
+    has finished its last) and each call taken."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asks = self.takes = 0
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        self.asks += 1
+        item = super().get(block, timeout)
+        self.takes += 1
+        return item
+
+
+def test_a_worker_back_from_its_call_and_then_held_does_not_keep_the_next_call_waiting() -> None:
+    """With one worker busy again after a quick call, the next call starts the second worker
+    rather than waiting behind the held one."""
+    dispatch = Dispatch(workers=2)
+    line = _CountedTakes()
+    dispatch._calls = line
+    release = threading.Event()
+    made: list[str] = []
+
+    def held() -> None:
+        release.wait(30)
+        made.append("B")
+
+    try:
+        dispatch.send(("A",), lambda: made.append("A"), lambda _: None)
+        assert poll_until(lambda: line.asks == 2), "the worker is back for another call"
+        dispatch.send(("B",), held, lambda _: None)
+        assert poll_until(lambda: line.takes == 2), "the worker took B"
+        dispatch.send(("C",), lambda: made.append("C"), lambda _: None)
+        assert poll_until(lambda: "C" in made)
+        assert made == ["A", "C"], "C was made while B was held"
+    finally:
+        release.set()
+        dispatch.close()
+
+
+def test_close_drops_the_cancels_and_reads_still_waiting_too() -> None:
+    """The stop's withdrawal follows `close`: a requote's cancel or a read still waiting for a
+    worker is not made after it, spending the write budget the withdrawal needs."""
+    dispatch = Dispatch(workers=1)
+    release = threading.Event()
+    made: list[str] = []
+    try:
+        dispatch.send(("A",), lambda: release.wait(30), lambda _: None)
+        dispatch.send(("B",), lambda: made.append("cancel B"), lambda _: None)
+        dispatch.close()
+        release.set()
+        [worker] = dispatch._threads
+        worker.join(30)
+        assert not worker.is_alive(), "the worker ended"
+        assert made == []
+    finally:
+        release.set()
+        dispatch.close()
+
+
+def test_every_drain_books_its_answers_and_calls_go_out_after_one() -> None:
+    """The loop drains at every tick and between visits: the second drain books what came back
+    since the first, and a call sent after a drain is made, not held for a drain that ended."""
+    group = _Group()
+    dispatch = Dispatch(workers=1, group=group)
+    booked: list[str] = []
+
+    def book(market: str) -> Callable[[CallAnswer[str]], None]:
+        return lambda _: booked.append(market)
+
+    try:
+        for market in ("A", "B"):
+            wait = _answers_back(dispatch, 1)
+            dispatch.send((market,), lambda: "cancelled", book(market))
+            wait()
+            assert dispatch.drain() == 1
+        assert booked == ["A", "B"] and group.commits == 2
+        assert dispatch.in_flight == 0 and not dispatch.busy("B")
+    finally:
+        dispatch.close()
+
+
+def test_a_placing_call_on_a_worker_is_withdrawn_once_the_stop_begins() -> None:
+    """A placing call a worker took before the stop makes its requests under the dispatch's
+    `stopping`: one still waiting its turn from the rate limiter when the stop begins is
+    withdrawn (client/connection.py), so it never leaves."""
+    dispatch = Dispatch(workers=1)
+    taken, stop_begun = threading.Event(), threading.Event()
+    answers: list[CallAnswer[bool]] = []
+
+    def place() -> bool:
+        taken.set()
+        stop_begun.wait(30)
+        withdrawn = _WITHDRAWN.get()  # what the client asks after the rate limiter's wait
+        return withdrawn is not None and withdrawn()
+
+    try:
+        dispatch.send(("A",), place, answers.append, places=True)
+        assert taken.wait(30)
+        dispatch.stopping = True
+        stop_begun.set()
+        assert dispatch.settle(SystemClock(), 30)
+        assert [a.get() for a in answers] == [True]
+    finally:
+        dispatch.close()
+
+
+def test_a_stop_abandoned_by_a_second_interrupt_still_books_every_answer_that_is_back() -> None:
+    """However many drains it takes (each ends after `group_s`): what is back is booked before
+    the stop goes on, a second Ctrl-C or not."""
+    now = [0.0]
+    dispatch = Dispatch(workers=1, group=_Group(), group_s=0.1, monotonic=lambda: now[0])
+    wait = _answers_back(dispatch, 1)
+    booked: list[str] = []
+
+    def slow(answer: CallAnswer[str]) -> None:
+        now[0] += 0.06
+        booked.append(answer.get())
+
+    try:
+        for market in "ABCDE":
+            dispatch.send((market,), lambda market=market: market, slow)  # type: ignore[misc]
+            wait()
+        abandon = threading.Event()
+        abandon.set()
+        assert dispatch.settle(SystemClock(), 30, abandon)
+        assert booked == list("ABCDE") and dispatch.in_flight == 0
     finally:
         dispatch.close()
