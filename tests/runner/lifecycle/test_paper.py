@@ -58,7 +58,7 @@ def test_a_paper_loop_on_the_live_feed_fills_locally_and_sends_no_write(
     state = tmp_path / "state.db"
     log = tmp_path / "trade.log"
     env = trade_env(paper, tmp_path / "home", state)
-    command = [*trade_command("market-maker", TICKER, log, "--duration", "120"), "--paper"]
+    command = [*trade_command("market-maker", TICKER, log, "--duration", "45"), "--paper"]
     out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     with (
         out.open("w") as stdout,
@@ -66,7 +66,7 @@ def test_a_paper_loop_on_the_live_feed_fills_locally_and_sends_no_write(
         subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr) as proc,
     ):
         try:
-            # two minutes of a live market: public trades on both sides of the paper quotes
+            # 45 seconds of a live market: public trades on both sides of the paper quotes
             # (inside 0.40/0.60), each one through a paper price
             sides = [(BookSide.ASK, "0.40"), (BookSide.BID, "0.60")]
             n = 0
@@ -74,7 +74,7 @@ def test_a_paper_loop_on_the_live_feed_fills_locally_and_sends_no_write(
                 book_side, price = sides[n % 2]
                 taker.order(book_side, price, "1", TimeInForce.IOC)
                 n += 1
-                time.sleep(2)  # the market's pace of public trades, not a wait for a condition
+                time.sleep(1)  # the market's pace of public trades, not a wait for a condition
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
