@@ -23,9 +23,9 @@ committed, so an order never leaves before its intent is on disk; if the group f
 those calls is made (a placing one's `unmade` is told) and their markets are freed. The group
 holds the state file's write lock: a booking that must wait on the exchange (a lookup made on
 the deciding thread) ends it first (`outside_group`), so no wait holds the lock another
-process's `kalshi halt` needs, and a long drain commits and opens a new group every `group_s`
-(0.1 s) ends, leaving the answers it did not book to the next drain: the lock is let go
-while the loop decides in between, so no hold lasts much longer.
+process's `kalshi halt` needs; and a drain that has booked for `group_s` (0.1 s) commits and
+ends, leaving the answers it did not book to the next drain, so the lock is free while the
+loop decides in between and no hold lasts much longer.
 
 Without workers (a backtest, paper trading, a test, `trade.send_workers: 0`) a call and its
 `then` run at once, in order, on the deciding thread: the loop behaves as one that waits.
