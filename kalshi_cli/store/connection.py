@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from pathlib import Path
 from types import TracebackType
@@ -60,6 +60,8 @@ class Database:
         self.begun = 0
         # only this connection can write the file (`Store.open(exclusive=True)`)
         self.exclusive = False
+        # what to do once the open transaction commits (`Store.when_committed`)
+        self.on_commit: list[Callable[[], None]] = []
 
     def intent_sync(self) -> AbstractContextManager[None]:
         """The synchronous mode for a pending intent's own commit: NORMAL inside the block
@@ -131,11 +133,12 @@ class Transaction:
     error raised as the store's. A class, not a generator: every order action opens one or
     two, and a generator's context manager costs several calls more each."""
 
-    __slots__ = ("_db", "_savepoint")
+    __slots__ = ("_db", "_savepoint", "_told")
 
     def __init__(self, db: Database) -> None:
         self._db = db
         self._savepoint: str | None = None
+        self._told = 0  # `db.on_commit`'s length at entry: a savepoint's own are after it
 
     def __enter__(self) -> None:
         db = self._db
@@ -147,6 +150,7 @@ class Transaction:
         if not savepoint:
             db.begun += 1
         db.depth += 1
+        self._told = len(db.on_commit)
 
     def __exit__(
         self,
@@ -158,6 +162,7 @@ class Transaction:
         db.depth -= 1
         if exc is not None:
             db.rolled_back += 1
+            del db.on_commit[self._told :]  # what it wrote is undone: nothing of it is told
             if savepoint and conn.in_transaction:
                 conn.execute(f"ROLLBACK TO {savepoint}")
                 conn.execute(f"RELEASE {savepoint}")
@@ -172,9 +177,14 @@ class Transaction:
             conn.execute(f"RELEASE {savepoint}" if savepoint else "COMMIT")
         except sqlite3.Error as error:
             db.rolled_back += 1
+            del db.on_commit[self._told :]
             if not savepoint and conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise wrap_error(error, db.path) from error
+        if not savepoint and db.on_commit:
+            calls, db.on_commit = db.on_commit, []
+            for call in calls:
+                call()
 
 
 _UNCHANGED = nullcontext()

@@ -255,6 +255,16 @@ class Store:
         (a repository's own transaction inside one) become savepoints."""
         return self._db.transaction()
 
+    def when_committed(self, call: Callable[[], None]) -> None:
+        """`call` once what was written so far is committed: at once outside a transaction,
+        after the outermost COMMIT inside one, never if that transaction (or the savepoint it
+        was asked in) rolls back. For telling of a write (a log line, an alert) only when
+        another process can read it. Calls run in the order asked."""
+        if self._db.depth:
+            self._db.on_commit.append(call)
+        else:
+            call()
+
     def busy_timeout(self, seconds: float) -> contextlib.AbstractContextManager[None]:
         """Inside the block, wait at most `seconds` for another writer's lock (instead of the
         usual BUSY_TIMEOUT_SECONDS): for a caller that has something more urgent to do than

@@ -105,3 +105,27 @@ def test_writes_of_several_repositories_commit_together_or_not_at_all(tmp_path: 
         assert other.orders.get_intent("c2") is None
         assert other.fills.count_fills() == 1
         assert other.trading.trading_state().state == "ACTIVE"
+
+
+def test_when_committed_runs_after_the_outermost_commit_and_drops_what_a_savepoint_undid(
+    tmp_path: Path,
+) -> None:
+    told: list[str] = []
+    with Store.open(tmp_path / "state.db") as store:
+        store.when_committed(lambda: told.append("outside"))
+        assert told == ["outside"]
+        with store.transaction():
+            store.when_committed(lambda: told.append("outer"))
+            with pytest.raises(RuntimeError), store.transaction():
+                store.when_committed(lambda: told.append("undone"))
+                raise RuntimeError("the savepoint rolls back")
+            with store.transaction():
+                store.when_committed(lambda: told.append("kept"))
+            assert told == ["outside"]
+        assert told == ["outside", "outer", "kept"]
+        with pytest.raises(RuntimeError), store.transaction():
+            store.when_committed(lambda: told.append("rolled back"))
+            raise RuntimeError("the transaction rolls back")
+        with store.transaction():
+            pass
+        assert told == ["outside", "outer", "kept"]

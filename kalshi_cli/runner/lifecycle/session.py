@@ -360,7 +360,7 @@ def build_loop(
 
     lineup = resolve_lineup(options, config)
     limits = config.limits
-    sink = _Sink(parts.log, parts.alerts, parts.on_event)
+    sink = _Sink(parts.store, parts.log, parts.alerts, parts.on_event)
     records = LoopTradingRecords(parts.store)
     risk = RiskEngine(records, limits, clock=parts.clock, sink=sink)
     portfolio = Portfolio(markets)
@@ -463,19 +463,26 @@ def start_loop(
 
 
 class _Sink:
-    """The risk engine's event sink: logged, and its two trips alerted."""
+    """The risk engine's event sink: logged, and its two trips alerted, each once what it
+    tells of is committed (a trip booked in a drain's transaction, when that commits): who
+    reads "safe_mode" in the log or its alert and looks at the state file reads SAFE_MODE."""
 
     def __init__(
         self,
+        store: Store,
         log: EventLog,
         alerts: TradeAlerts | None,
         on_event: Callable[[str, Any], None] | None = None,
     ) -> None:
+        self.store = store
         self.log = log
         self.alerts = alerts
         self.on_event = on_event
 
     def __call__(self, kind: str, data: Any) -> None:
+        self.store.when_committed(lambda: self._tell(kind, data))
+
+    def _tell(self, kind: str, data: Any) -> None:
         self.log.emit(kind, data)
         if self.on_event is not None:
             self.on_event(kind, data)
