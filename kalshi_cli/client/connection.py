@@ -25,7 +25,7 @@ import msgspec
 from kalshi_cli import __version__
 from kalshi_cli.client.deadline import hold_to_deadlines
 from kalshi_cli.client.pagination import paginate
-from kalshi_cli.client.ratelimit import RateLimiter, TierLimits, tier_limits
+from kalshi_cli.client.ratelimit import RateLimiter, TierLimits, TurnAfterDeadline, tier_limits
 from kalshi_cli.client.retry import Resend, RetryPolicy
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.client.stats import ApiStats
@@ -247,11 +247,18 @@ class Connection:
         what: str,
         signed: bool = True,
     ) -> httpx.Response:
-        self.limiter.acquire(method, path, items=items)
-        withdrawn = _WITHDRAWN.get()
-        if withdrawn is not None and withdrawn():
-            # after the limiter's wait, the last moment before anything leaves
-            raise RequestWithdrawn(f"{what}: withdrawn before it was sent")
+        # the limiter asks whether the request was withdrawn while it waits and once more at
+        # its turn, the last moment before anything leaves; one not sent holds no tokens
+        try:
+            self.limiter.acquire(method, path, items=items, withdrawn=_WITHDRAWN.get())
+        except RequestWithdrawn:
+            raise RequestWithdrawn(f"{what}: withdrawn before it was sent") from None
+        except TurnAfterDeadline as exc:
+            self.stats.record(method, path, None, None)
+            raise TransportError(
+                f"{what}: no answer from {self.host}: not sent: its deadline had passed",
+                hint=REACHABILITY_HINT,
+            ) from httpx.ConnectTimeout(str(exc))  # nothing left: `retry.nothing_sent`
         if self.subaccount is not None:
             # only a handle acting on a subaccount scopes its requests: its rules load with it
             from kalshi_cli.client.subaccount_scope import scope_request

@@ -7,15 +7,23 @@ a request travels", step 1 (costs, the safety margin, unsigned requests).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import msgspec
 
 from kalshi_cli.vocabulary.clock import Clock, Deadline
-from kalshi_cli.vocabulary.errors import ConfigError
+from kalshi_cli.vocabulary.errors import ConfigError, RequestWithdrawn
 
 DEFAULT_COST = 10
 SAFETY_CAPACITY = 0.90
 SAFETY_RATE = 0.95
+# how often a request waiting its turn asks whether its caller withdrew it (`acquire`)
+WITHDRAWN_CHECK_S = 0.1
+
+
+class TurnAfterDeadline(Exception):
+    """A request's turn from the rate limiter would come after the deadline it runs under: it
+    is not sent, and holds no tokens."""
 
 
 class BucketLimit(msgspec.Struct, frozen=True):
@@ -112,20 +120,43 @@ class TokenBucket:
             self._refill()
             return self._tokens
 
-    def acquire(self, cost: float) -> float:
-        """Take `cost` tokens, waiting until the bucket has covered them, or only until the
-        deadline the caller runs under (`clock.Deadline`: the request then finds none left and
-        is not sent); returns the wait."""
+    def acquire(self, cost: float, *, withdrawn: Callable[[], bool] | None = None) -> float:
+        """Take `cost` tokens, waiting until the bucket has covered them; returns the wait.
+
+        A request that will not be sent gives its tokens back, so the requests after it (a
+        stopping loop's cancels) do not wait for it: one whose turn would come after the
+        deadline it runs under (`clock.Deadline`) raises `TurnAfterDeadline` at once, and one
+        whose caller withdraws it (`withdrawn()` true, asked every `WITHDRAWN_CHECK_S` of the
+        wait and once more at its end) raises `RequestWithdrawn`. The requests already waiting
+        keep their turns; a request arriving after the give-back may go before them, within
+        what the bucket holds."""
         with self._lock:
             self._refill()
             self._tokens -= cost
             wait = -self._tokens / self.refill_rate if self._tokens < 0 else 0.0
         deadline = Deadline.current()
-        if deadline is not None:
-            wait = min(wait, max(0.0, deadline.remaining()))
-        if wait > 0:
-            self._clock.sleep(wait)
-        return wait
+        if deadline is not None and wait > max(0.0, deadline.remaining()):
+            self._give_back(cost)
+            raise TurnAfterDeadline(f"its turn comes in {wait:.2f}s, after its deadline")
+        if withdrawn is None:
+            if wait > 0:
+                self._clock.sleep(wait)
+            return wait
+        end = self._clock.monotonic() + wait
+        while True:
+            if withdrawn():
+                self._give_back(cost)
+                raise RequestWithdrawn("withdrawn before it was sent")
+            left = end - self._clock.monotonic()
+            if left <= 0:
+                return wait
+            self._clock.sleep(min(left, WITHDRAWN_CHECK_S))
+
+    def _give_back(self, cost: float) -> None:
+        """A request's tokens, when it will not be sent: never above the capacity."""
+        with self._lock:
+            self._refill()
+            self._tokens = min(self.capacity, self._tokens + cost)
 
     def drain(self) -> None:
         """The exchange said 429: its bucket is empty whatever ours thinks, so empty ours."""
@@ -175,9 +206,17 @@ class RateLimiter:
         """The largest batch whose cost still fits in the write bucket."""
         return max(1, int(self.buckets["write"].capacity // per_item))
 
-    def acquire(self, method: str, path: str, *, items: int = 1) -> float:
+    def acquire(
+        self,
+        method: str,
+        path: str,
+        *,
+        items: int = 1,
+        withdrawn: Callable[[], bool] | None = None,
+    ) -> float:
+        """The request's turn (`TokenBucket.acquire`)."""
         bucket, cost = request_cost(method, path, items=items)
-        return self.buckets[bucket].acquire(cost)
+        return self.buckets[bucket].acquire(cost, withdrawn=withdrawn)
 
     def rate_limited(self, method: str, path: str) -> None:
         bucket, _ = request_cost(method, path)

@@ -12,11 +12,12 @@ from kalshi_cli.client.ratelimit import (
     RateLimiter,
     TierLimits,
     TokenBucket,
+    TurnAfterDeadline,
     request_cost,
     tier_limits,
 )
-from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.errors import ConfigError
+from kalshi_cli.vocabulary.clock import Deadline, ManualClock
+from kalshi_cli.vocabulary.errors import ConfigError, RequestWithdrawn
 
 
 @pytest.mark.parametrize(
@@ -112,3 +113,37 @@ def test_batches_are_sized_to_fit_the_write_bucket() -> None:
     limiter = RateLimiter(tiny, clock)
     assert limiter.max_batch_items(per_item=2) == 9  # 20 * 0.9 // 2
     assert limiter.max_batch_items(per_item=100) == 1
+
+
+def test_a_request_withdrawn_while_it_waits_leaves_at_once_and_gives_its_tokens_back() -> None:
+    """Tokens a request never sent are not the exchange's: the calls behind it (a stopping
+    loop's cancels) must not wait for orders that will never leave."""
+    clock = ManualClock()
+    bucket = TokenBucket(refill_rate=10.0, capacity=10.0, clock=clock)
+    assert bucket.acquire(10) == 0.0
+    stop_at = 0.5
+    with pytest.raises(RequestWithdrawn):
+        # its turn would come 10 s on; the stop begins after half a second
+        bucket.acquire(100, withdrawn=lambda: clock.monotonic() >= stop_at)
+    assert clock.monotonic() <= stop_at + 0.25
+    # the 100 tokens came back: the next request waits for its own 2 alone, not for them
+    assert bucket.acquire(2) == 0.0
+
+
+def test_a_request_whose_turn_comes_after_its_deadline_fails_at_once_holding_no_tokens() -> None:
+    clock = ManualClock()
+    bucket = TokenBucket(refill_rate=10.0, capacity=10.0, clock=clock)
+    assert bucket.acquire(10) == 0.0
+    with Deadline.within(clock, 1.0), pytest.raises(TurnAfterDeadline):
+        bucket.acquire(100)  # its turn is 10 s away
+    assert clock.monotonic() == 0.0
+    clock.advance(0.2)
+    assert bucket.acquire(2) == 0.0  # the refused request's 100 tokens are not owed
+
+
+def test_a_withdrawal_never_gives_back_tokens_the_bucket_never_had() -> None:
+    clock = ManualClock()
+    bucket = TokenBucket(refill_rate=10.0, capacity=10.0, clock=clock)
+    with pytest.raises(RequestWithdrawn):
+        bucket.acquire(30, withdrawn=lambda: True)
+    assert bucket.available == pytest.approx(10.0)  # full, never above the capacity

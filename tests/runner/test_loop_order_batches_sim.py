@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from kalshi_cli.client import KalshiClient
+from kalshi_cli.client import KalshiClient, TierLimits
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
 from kalshi_cli.feed.book import EventKind, FeedEvent
@@ -87,13 +87,15 @@ def rig(
     send_workers: int = 0,
     trade: dict[str, Any] | None = None,
     read_lag_s: float = DEFAULT_READ_LAG_S,
+    rate_limits: TierLimits | None = None,
 ) -> Iterator[Rig]:
     """A loop built as `kalshi trade` builds it, on its own account; a second account makes
     every market's book. `batch_wait_s` is infinite unless said: a pass's orders wait for the
     end of its visits however slowly a loaded machine makes them. `timeout`: the client's
     deadline for each request. `send_workers`: the loop's exchange calls off its deciding
     path (none: each waited for, so a tick's calls are answered when it returns). `trade`: the
-    config's `trade:` section. `read_lag_s`: how long the loop takes reads to lag writes."""
+    config's `trade:` section. `read_lag_s`: how long the loop takes reads to lag writes.
+    `rate_limits`: the buckets the client paces by (the basic tier's unless said)."""
     other = client_for(sim.new_account(balance_cents=10_000_000))
     books = {}
     for ticker in tickers:
@@ -108,6 +110,7 @@ def rig(
         private_key=key,
         timeout=timeout,
         transport=transport,
+        rate_limits=rate_limits,
     )
     clock = SystemClock()
     feed = MarketData(
