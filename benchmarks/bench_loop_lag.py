@@ -258,7 +258,11 @@ def main() -> int:
             found = e.get("event") == "order_resolved" and e.get("status") != "rejected"
             if e.get("event") in ("order_placed", "dry_run_order") or found:
                 first_order.setdefault(str(e["ticker"]), str(e["ts"]))
-            elif e.get("event") == "order_cancelled" and len(first_order) < len(markets):
+            elif (
+                e.get("event") == "order_cancelled"
+                and e.get("reason") != "shutdown"  # the stop's own withdrawal is no requote
+                and len(first_order) < len(markets)
+            ):
                 second_early += 1
         started_at = str(events[0]["ts"]) if events else ""
         quoted_by = max(first_order.values(), default="")

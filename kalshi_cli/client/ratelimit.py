@@ -202,6 +202,13 @@ class RateLimiter:
             self.buckets[name].resize(*_with_margin(limit))
         self.limits = limits
 
+    def behind_s(self, bucket: str) -> float:
+        """How far behind `bucket` is, in seconds of its refill: what a request arriving now
+        would wait behind the requests that took their tokens before it; negative while it
+        holds tokens (-0.5: half a second of requests in hand)."""
+        held = self.buckets[bucket]
+        return -held.available / held.refill_rate
+
     def max_batch_items(self, per_item: int) -> int:
         """The largest batch whose cost still fits in the write bucket."""
         return max(1, int(self.buckets["write"].capacity // per_item))

@@ -9,8 +9,10 @@ reconciles the state, then asks `assemble_loop` for a loop ready to tick. docs/t
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.books.own_orders import OwnOrders
@@ -65,10 +67,15 @@ def assemble_loop(
     voice = Voice(log=log, alerts=alerts)
     # where exchange calls go: off the deciding path with workers (runner/execution/dispatch.py);
     # the answers of one drain are booked in one transaction of the state file
+    # how far behind the client's write budget runs, which the loop reads before deciding
+    # (a local venue has no rate limiter: its budget is never short)
+    limiter = getattr(getattr(client, "connection", None), "limiter", None)
+    writes_behind = (lambda: -math.inf) if limiter is None else partial(limiter.behind_s, "write")
     dispatch = Dispatch(
         workers=settings.send_workers,
         answer_within_s=settings.call_timeout_s,
         group=store.transaction,
+        writes_behind=writes_behind,
     )
     executor = build_executor(
         dispatch=dispatch,

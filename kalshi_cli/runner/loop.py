@@ -43,6 +43,16 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.loop_shared import Acting, Sight, Tuning, Voice
     from kalshi_cli.store import Store
 
+WRITE_AHEAD_S = 1.0
+"""How far behind the client's write budget may run (the seconds an order sent now would wait
+for its turn from the rate limiter) before the loop decides no more orders: one decided
+further ahead goes out on a book that has moved, and a post-only quote is then refused as a
+cross, its tokens spent for nothing (`TradeLoop._serve`)."""
+
+WRITES_SHORT_S = 0.5
+"""The write budget is short with less than this many seconds of writes in hand: the markets
+not yet quoted then go first (`TradeLoop._serve`)."""
+
 
 class TradeLoop:
     def __init__(
@@ -126,6 +136,10 @@ class TradeLoop:
         # ticker -> the position view a held market's last visit saw: a new one (a fill, an
         # order) is news for its risk exits
         self._seen_views: dict[str, PositionView] = {}
+        # the markets no order was sent for yet (`_unquoted`), and how many were sent for when
+        # it was last brought up to date
+        self._not_quoted: set[str] = set(portfolio.markets)
+        self._quoted_seen = 0
         figures = RunFigures(
             counters=self.executor.counters,
             dispatch=self.dispatch,
@@ -234,7 +248,8 @@ class TradeLoop:
                 break
             events = self.feed.drain_events()
             full = now >= next_full
-            if events or full or self.schedule.pending or self.dispatch.answered:
+            deciding = self.schedule.pending and not self._writes_held_back()
+            if events or full or deciding or self.dispatch.answered:
                 self.tick(events, full=full, budget_s=self.settings.tick_budget_s)
                 if full:
                     next_full = now + self.settings.tick_interval_s
@@ -319,26 +334,43 @@ class TradeLoop:
         stop-loss waits for its retry gets its stop-loss; the others' stop-loss would answer as
         it did (it reads only the book and the view). Then markets from the schedule, at least
         one, until the loop's clock reaches `until`; the orders they decide go out as a batch
-        once the first has waited `batch_wait_s` (the rest at the end of the tick)."""
+        once the first has waited `batch_wait_s` (the rest at the end of the tick).
+
+        The loop decides no more than the client's write budget can send soon: more than
+        `WRITE_AHEAD_S` behind, no market takes a turn (held positions take their stop-loss
+        alone), as an order decided now would wait its turn and go out on a book that has
+        moved. With less than `WRITES_SHORT_S` of writes in hand, the markets not yet quoted
+        go first, and held positions take their stop-loss alone while one of them waits, so
+        no market is quoted again while another waits for its first."""
         schedule = self.schedule
         dispatch = self.dispatch
+        behind = dispatch.writes_behind_s()
+        first = self._unquoted() if behind > -WRITES_SHORT_S else frozenset()
+        exits_only = behind > WRITE_AHEAD_S or schedule.waiting_first(first)
         for m in self.portfolio.open_positions():
             ticker = m.ticker
             if ticker not in schedule.visited or dispatch.busy(ticker):
                 continue
-            if ticker in schedule.news or schedule.in_sweep(ticker):
+            has_turn = ticker in schedule.news or schedule.in_sweep(ticker)
+            if has_turn and not exits_only:
                 self._visit(ticker)
-            elif self.portfolio.view(ticker) is not self._seen_views.get(ticker) or (
-                self.market_pass.stop_waiting(ticker)  # a close that did not fill: its retry
+            elif (
+                has_turn
+                or self.portfolio.view(ticker) is not self._seen_views.get(ticker)
+                or self.market_pass.stop_waiting(ticker)  # a close that did not fill: its retry
             ):
                 self.market_pass.exit(ticker)
                 self._seen_views[ticker] = self.portfolio.view(ticker)
+        if behind > WRITE_AHEAD_S:
+            return
         while True:
-            turn = schedule.next_market(self.clock.monotonic())
+            turn = schedule.next_market(self.clock.monotonic(), first)
             if turn is None:
                 return
             self._visit(turn)
             dispatch.drain()  # answers back meanwhile: their markets may take a turn again
+            if self._writes_held_back():
+                return  # what it decided fills the write budget: the rest waits its turn
             now = self.clock.monotonic()
             executor = self.executor
             if (
@@ -348,6 +380,18 @@ class TradeLoop:
                 executor.flush()  # the first order of the batch has waited long enough
             if self.clock.monotonic() >= until:
                 return
+
+    def _writes_held_back(self) -> bool:
+        """The write budget is more than `WRITE_AHEAD_S` behind: no market takes a turn."""
+        return self.dispatch.writes_behind_s() > WRITE_AHEAD_S
+
+    def _unquoted(self) -> frozenset[str] | set[str]:
+        """The markets no order was sent for yet this run (`Dispatch.quoted`)."""
+        quoted = self.dispatch.quoted
+        if len(quoted) != self._quoted_seen:
+            self._quoted_seen = len(quoted)
+            self._not_quoted.difference_update(quoted)
+        return self._not_quoted
 
     def _visit(self, ticker: str) -> None:
         self.market_pass.trade(ticker)

@@ -147,3 +147,20 @@ def test_a_withdrawal_never_gives_back_tokens_the_bucket_never_had() -> None:
     with pytest.raises(RequestWithdrawn):
         bucket.acquire(30, withdrawn=lambda: True)
     assert bucket.available == pytest.approx(10.0)  # full, never above the capacity
+
+
+def test_behind_s_is_the_wait_of_a_request_arriving_now_and_negative_while_tokens_are_in_hand() -> (
+    None
+):
+    class Frozen(ManualClock):
+        def sleep(self, seconds: float) -> None:
+            """Time stands still: the requests' tokens are taken, their waits not yet over."""
+
+    clock = Frozen()
+    limiter = RateLimiter(TierLimits(BucketLimit(100, 100), BucketLimit(100, 100)), clock)
+    rate = 100 * SAFETY_RATE
+    assert limiter.behind_s("write") == pytest.approx(-100 * SAFETY_CAPACITY / rate)
+    for _ in range(19):  # 190 tokens taken from 90: 100 owed
+        limiter.acquire("POST", "/portfolio/events/orders")
+    assert limiter.behind_s("write") == pytest.approx(100 / rate)
+    assert limiter.behind_s("read") < 0  # the other bucket is untouched

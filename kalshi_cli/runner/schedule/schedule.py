@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,14 +113,25 @@ class MarketSchedule:
             for ticker, (news_at, _) in self._parked.items():
                 self._parked[ticker] = (news_at, True)
 
-    def next_market(self, now: float) -> str | None:
-        """The market to visit next, or None when there is nothing left to do."""
+    def next_market(self, now: float, first: AbstractSet[str] = frozenset()) -> str | None:
+        """The market to visit next, or None when there is nothing left to do. Markets in
+        `first` (the loop's unquoted markets while the write budget is short) go ahead of the
+        others, the oldest news first, then in the sweep's order."""
+        if first:
+            for waiting in (self.news, self._sweep):
+                found = next((t for t in waiting if t in first), None)
+                if found is not None:
+                    return found
         front = next(iter(self._sweep), None)
         if front is not None and now - self.visited[front] >= self.revisit_s:
             return front  # overdue: the fairness bound goes ahead of the news
         if self.news:
             return next(iter(self.news))
         return front
+
+    def waiting_first(self, first: AbstractSet[str]) -> bool:
+        """A market of `first` has news or a turn in the sweep."""
+        return bool(first) and any(t in first for w in (self.news, self._sweep) for t in w)
 
     def visit(self, ticker: str, now: float) -> None:
         """The loop decided on the market at `now` (or found nothing to decide on)."""
