@@ -266,10 +266,14 @@ def local_time(at: float) -> str:  # unix seconds
 
 def lag_text(lag: dict[str, Any]) -> str:
     """The loop's lag as a person reads it: `p99 0.012s book change to decision, every market
-    visited within 1.0s` (and `, BEHIND` past its fairness bound)."""
+    visited within 1.0s` (then how long an order waits for the write budget, if it does, and
+    `, BEHIND` past its fairness bound)."""
     p99 = lag.get("lag_p99_s")
     text = "no book change decided on" if p99 is None else f"p99 {p99}s book change to decision"
     text += f", every market visited within {lag.get('revisit_max_s')}s"
+    writes = lag.get("writes_behind_s")
+    if writes:  # the write budget holds the loop back (docs/trade-loop.md)
+        text += f", orders waiting {writes}s for the write budget"
     return text + (", BEHIND" if lag.get("behind") else "")
 
 

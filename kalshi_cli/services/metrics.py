@@ -373,6 +373,13 @@ def _loop_lag(detail: Mapping[str, object]) -> list[Family]:
             "Markets whose book change the trade loop "
             "has not yet decided on, at its last heartbeat.",
         ),
+        (
+            "writes_behind_s",
+            "kalshi_loop_writes_behind_seconds",
+            "How long an order sent now would wait for the "
+            "account's write budget, at the trade loop's last heartbeat (over 1 s: no market "
+            "takes a turn).",
+        ),
     ):
         value = detail.get(key)
         if isinstance(value, int | float):

@@ -1066,7 +1066,15 @@ def _loop_subaccount(beat: HeartbeatRecord | None) -> int | None:
     return number if isinstance(number, int) else None
 
 
-LAG_KEYS = ("lag_p50_s", "lag_p99_s", "lag_max_s", "revisit_max_s", "waiting", "behind")
+LAG_KEYS = (
+    "lag_p50_s",
+    "lag_p99_s",
+    "lag_max_s",
+    "revisit_max_s",
+    "waiting",
+    "behind",
+    "writes_behind_s",
+)
 
 
 def _loop_lag(beat: HeartbeatRecord | None) -> dict[str, Any] | None:

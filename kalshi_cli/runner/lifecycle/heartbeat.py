@@ -127,6 +127,9 @@ class Heartbeat:
             "behind": self._behind,
             # exchange calls sent whose answers are not booked yet (runner/execution/dispatch.py)
             "calls_out": self._figures.dispatch.in_flight,
+            # how long an order sent now would wait for the write budget (0: none; None: no
+            # rate limiter, a local venue): more than a second, and no market takes a turn
+            "writes_behind_s": _writes_behind(self._figures.dispatch.writes_behind_s()),
             # what runs: `kalshi status` and the dashboard show it
             "strategy": self._tuning.lineup.describe(),
             "strategies": self._tuning.lineup.to_json(),
@@ -182,3 +185,8 @@ class Heartbeat:
             revisit_max_s=None if lag is None else lag.revisit_max_s,
             behind=self._behind,
         )
+
+
+def _writes_behind(behind: float) -> float | None:
+    """`Dispatch.writes_behind_s` as the heartbeat reports it: 0 while writes are in hand."""
+    return None if behind == -math.inf else round(max(behind, 0.0), 3)

@@ -149,3 +149,36 @@ def test_run_waits_between_ticks_while_no_market_may_take_a_turn(tmp_path: Path)
     finally:
         rig.loop.log.close()
         rig.store.close()
+
+
+def test_the_heartbeat_status_and_metrics_say_how_far_behind_the_write_budget_is(
+    tmp_path: Path,
+) -> None:
+    from typer.testing import CliRunner
+
+    from kalshi_cli.cli._context import AppContext
+    from kalshi_cli.cli.app import app
+    from kalshi_cli.services.metrics import Collector
+
+    rig = _rig(tmp_path)
+    try:
+        rig.loop.dispatch.writes_behind = lambda: 2.5
+        rig.loop.heartbeat.beat()
+        beat = rig.store.events.last_heartbeat("trade")
+        assert beat is not None and beat.detail["writes_behind_s"] == 2.5
+        context = AppContext(environ={"KALSHI_HOME": str(tmp_path / "home")})
+        runner = CliRunner()
+        args = ["--state", str(rig.store.path), "status"]
+        people = runner.invoke(app, args, obj=context, env={"COLUMNS": "200"}).stdout
+        assert "orders waiting 2.5s for the write budget" in people
+        document = runner.invoke(app, [*args, "--json"], obj=context).stdout
+        assert '"writes_behind_s": 2.5' in document
+        metrics = Collector(rig.store.path, clock=rig.clock).collect()
+        assert "\nkalshi_loop_writes_behind_seconds 2.5\n" in metrics
+        rig.loop.dispatch.writes_behind = lambda: -0.4  # writes in hand
+        rig.loop.heartbeat.beat()
+        beat = rig.store.events.last_heartbeat("trade")
+        assert beat is not None and beat.detail["writes_behind_s"] == 0.0
+    finally:
+        rig.loop.log.close()
+        rig.store.close()
