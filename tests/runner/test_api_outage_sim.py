@@ -67,11 +67,12 @@ def test_an_exchange_failing_every_request_puts_the_loop_in_safe_mode(
         assert quoting and proc.poll() is None, proc.communicate(timeout=60)[1][-2000:]
         sim.set_faults(http_5xx_rate=1.0)
         began = time.monotonic()
+        # however long a loaded machine takes the loop to reach its outage's seconds: that it
+        # tripped on the outage (not on the error count) is the detail asserted below
         tripped = poll_until(
             lambda: (
                 any(e["event"] == "safe_mode" for e in log_events(log)) or proc.poll() is not None
-            ),
-            within_s=outage_s + 20,
+            )
         )
         took = time.monotonic() - began
         assert proc.poll() is None, proc.communicate(timeout=60)[1][-2000:]

@@ -115,6 +115,12 @@ def _started_since(log: Path, starts_before: int) -> bool:
     return _events(log, 0).count("started") > starts_before
 
 
+def _traded(log: Path, since: int) -> bool:
+    """Whether the log says `order_placed` 20 times, and `fill_received` after its first
+    `since` events."""
+    return _events(log, 0).count("order_placed") >= 20 and "fill_received" in _events(log, since)
+
+
 def _reader_between_runs(account: AccountInfo) -> KalshiClient:
     """A client of the traded account at the tier's whole read budget, for the checks made
     after a run was killed and reaped and before the next one starts: no `kalshi trade` reads
@@ -220,16 +226,39 @@ def test_sigkill_at_twenty_points_then_restart_loses_nothing(
                 + (events[-1] if events else "(nothing logged)")
             )
             _check_against_exchange(state, trader)
-        # the last restart runs to its end: past every start-up check, and exits 0
-        final = subprocess.run(
-            trade_command("market-maker", TICKER, log, "--max-ticks", "5"),
+        # the last restart runs past every start-up check and trades until the whole run has
+        # placed 20 orders and it has a fill of its own (however long a loaded machine makes
+        # that: the kills' short runs may have done little), then stops and exits 0
+        before = _events(log, 0)
+        final = subprocess.Popen(
+            trade_command("market-maker", TICKER, log, "--duration", "600"),
             env=env,
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=60,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
         )
-        assert final.returncode == 0, final.stderr[-2000:]
+        try:
+            wait_until(
+                partial(_started_since, log, before.count("started")),
+                "the last restart to start",
+                between=while_running(final, stderr_path),
+            )
+            active.set()
+            wait_until(
+                partial(_traded, log, len(before)),
+                "20 orders placed and a fill of the last run's",
+                between=while_running(final, stderr_path),
+            )
+            active.clear()
+            with busy:  # no trade lands on the account while it stops and is compared
+                pass
+            final.send_signal(signal.SIGTERM)
+            final.wait(timeout=60)
+        finally:
+            active.clear()
+            if final.poll() is None:
+                final.kill()
+                final.wait()
+        assert final.returncode == 0, stderr_path.read_text()[-2000:]
         totals = _check_against_exchange(state, trader)
     finally:
         stderr.close()

@@ -8,13 +8,21 @@ and the positions rebuilt from its fills equal the exchange's (no fill counted t
 from __future__ import annotations
 
 import random
+import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 from tests.conftest import SimHarness
 from tests.runner.simproc import client_for, log_events, observer_for, trade_command, trade_env
 from tests.runner.test_kill_restart import TICKER, Counterparty, _check_against_exchange
+from tests.waiting import stderr_tail, wait_until, while_running
+
+
+def _quoted_and_filled(log: Path) -> bool:
+    events = [e["event"] for e in log_events(log)]
+    return events.count("order_placed") >= 5 and "fill_received" in events
 
 
 def test_the_trade_loop_stays_consistent_under_500ms_of_read_lag(
@@ -33,20 +41,35 @@ def test_the_trade_loop_stays_consistent_under_500ms_of_read_lag(
     active, busy, done = threading.Event(), threading.Lock(), threading.Event()
     actor = threading.Thread(target=other.run, args=(active, busy, done), daemon=True)
     actor.start()
+    err = tmp_path / "stderr.txt"
     try:
         active.set()
-        run = subprocess.run(
-            trade_command("market-maker", TICKER, log, "--duration", "8"),
-            env=env,
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
+        with err.open("w") as stderr:
+            run = subprocess.Popen(
+                trade_command("market-maker", TICKER, log, "--duration", "600"),
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+            began = time.monotonic()
+            try:
+                # the loop runs for 8 s and until it has really quoted and been traded with,
+                # however long a loaded machine makes that; then it stops as at its --duration
+                wait_until(
+                    lambda: time.monotonic() - began >= 8 and _quoted_and_filled(log),
+                    stderr_tail(err, "five orders placed and a fill"),
+                    between=while_running(run, err),
+                )
+                run.send_signal(signal.SIGTERM)
+                run.wait(timeout=90)
+            finally:
+                if run.poll() is None:
+                    run.kill()
+                    run.wait()
         active.clear()
         with busy:  # no trade lands on the account while it is compared
             pass
-        assert run.returncode == 0, run.stderr[-2000:]
+        assert run.returncode == 0, err.read_text()[-2000:]
         sim.clear_faults()
         totals = _check_against_exchange(state, trader)
         placed = [e for e in log_events(log) if e["event"] == "order_placed"]

@@ -22,7 +22,7 @@ from kalshi_cli.vocabulary.models import Action, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, make_markets, state_path
-from tests.waiting import pause, poll_until
+from tests.waiting import pause, wait_until
 
 FINAL = ("resting", "executed", "canceled")
 
@@ -112,9 +112,11 @@ def test_sigkill_mid_placement_then_reconcile_matches_the_exchange(
         assert proc.poll() is None, f"the placer exited on its own ({proc.returncode})"
         pause()
 
-    with watcher:  # killed after 40 intents, or 30 s of placing on a slow machine
-        poll_until(
-            lambda: len(watcher.orders.intents(limit=40)) >= 40, within_s=30, between=placing
+    with watcher:  # killed once 40 intents are on disk, however long a loaded machine takes
+        wait_until(
+            lambda: len(watcher.orders.intents(limit=40)) >= 40,
+            "the placer to write 40 intents",
+            between=placing,
         )
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)

@@ -77,6 +77,7 @@ LOCK_HOLDER = textwrap.dedent(
     """
     import sqlite3, sys
     conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+    print("ready", flush=True)
     sys.stdin.readline()
     conn.execute("BEGIN IMMEDIATE")
     print("locked", flush=True)
@@ -84,6 +85,23 @@ LOCK_HOLDER = textwrap.dedent(
     conn.execute("ROLLBACK")
     """
 )
+
+
+@contextmanager
+def _lock_holder(state: Path) -> Iterator[tuple[IO[str], IO[str]]]:
+    """Another process with the state file open, which takes its write lock when told (`lock`,
+    answered `locked`) and lets it go when told again; its pipes in and out. It is running
+    before this returns: an interpreter's start-up, seconds on a loaded machine, must not fall
+    in the window a test has to take the lock in (a request held a few seconds)."""
+    with subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, str(state)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        assert holder.stdin is not None and holder.stdout is not None
+        assert holder.stdout.readline().strip() == "ready"
+        yield holder.stdin, holder.stdout
 
 
 @dataclass
@@ -217,14 +235,7 @@ def _lock_once_an_intent_is_pending(state: Path, pipe_in: IO[str], pipe_out: IO[
 def _run_with_the_lock_taken_once_an_intent_is_pending(s: Session) -> KalshiError:
     """Run the loop; another process takes the state file's write lock as soon as an intent
     is on disk, unanswered, and holds it until the loop has stopped."""
-    with subprocess.Popen(
-        [sys.executable, "-c", LOCK_HOLDER, str(s.state)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as holder:
-        assert holder.stdin is not None and holder.stdout is not None
-        pipe_in, pipe_out = holder.stdin, holder.stdout
+    with _lock_holder(s.state) as (pipe_in, pipe_out):
 
         def lock_once_an_intent_is_pending() -> None:
             _lock_once_an_intent_is_pending(s.state, pipe_in, pipe_out)
@@ -342,24 +353,18 @@ def test_a_fill_while_the_state_file_is_locked_is_recovered_by_reconcile(
 ) -> None:
     s = session
     _quote(s)
-    with subprocess.Popen(
-        [sys.executable, "-c", LOCK_HOLDER, str(s.state)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as holder:
-        assert holder.stdin is not None and holder.stdout is not None
-        holder.stdin.write("lock\n")
-        holder.stdin.flush()
-        assert holder.stdout.readline().strip() == "locked"
+    with _lock_holder(s.state) as (pipe_in, pipe_out):
+        pipe_in.write("lock\n")
+        pipe_in.flush()
+        assert pipe_out.readline().strip() == "locked"
         bid = next(o for o in s.resting() if o.book_side is BookSide.BID)
         s.book.order(BookSide.ASK, f"{bid.yes_price}", f"{bid.remaining_count}", TimeInForce.IOC)
         try:
             with s.store.busy_timeout(0.5):
                 error = _run_until_it_stops(s)
         finally:
-            holder.stdin.write("release\n")
-            holder.stdin.flush()
+            pipe_in.write("release\n")
+            pipe_in.flush()
     assert s.resting() == [], "the loop's other quote was withdrawn"
     assert [f.order_id for f in s.client.portfolio.iter_fills(ticker=TICKER)] == [bid.order_id]
     _assert_stopped_on_the_state_file(s, error, "locked")
@@ -464,15 +469,8 @@ def test_an_order_of_unknown_outcome_at_the_failure_is_stopped_by_the_order_grou
     when it arrives."""
     with (
         open_session(sim, tmp_path, timeout_s=1.0) as s,
-        subprocess.Popen(
-            [sys.executable, "-c", LOCK_HOLDER, str(s.state)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        ) as holder,
+        _lock_holder(s.state) as (pipe_in, pipe_out),
     ):
-        assert holder.stdin is not None and holder.stdout is not None
-        pipe_in, pipe_out = holder.stdin, holder.stdout
         group = open_session_group(s.client, s.store, TradeConfig(), s.loop.log)
         s.loop.executor.answers.order_group_id = group
         _idle_pass(s)
@@ -611,15 +609,8 @@ def test_an_order_of_unknown_outcome_at_a_state_failure_without_a_group_does_not
     rest. Lookups and cancels need no write, so the stop waits for it as a shutdown does."""
     with (
         open_session(sim, tmp_path, timeout_s=1.0) as s,
-        subprocess.Popen(
-            [sys.executable, "-c", LOCK_HOLDER, str(s.state)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        ) as holder,
+        _lock_holder(s.state) as (pipe_in, pipe_out),
     ):
-        assert holder.stdin is not None and holder.stdout is not None
-        pipe_in, pipe_out = holder.stdin, holder.stdout
         assert s.loop.executor.answers.order_group_id is None  # --no-order-group
         _idle_pass(s)
         creates = sim.stats()["order_create_requests"]

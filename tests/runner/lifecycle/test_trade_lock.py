@@ -115,7 +115,9 @@ def test_two_trade_processes_one_runs_and_a_sigkill_leaves_no_lock(
         assert f"another trade loop (pid {first.pid}" in third.stderr
         assert f"holds the account {trader.key_id}" in third.stderr
 
-        # checks, read-only commands and the kill switch keep working beside the loop
+        # checks, read-only commands and the kill switch keep working beside the loop (its first
+        # heartbeat ends the tick that placed its first order: it may come after that order)
+        assert poll_until(logged("heartbeat")) and first.poll() is None
         heartbeat = kalshi(env, "check", "heartbeat")
         assert heartbeat.returncode == 0, heartbeat.stdout + heartbeat.stderr
         positions = kalshi(env, "positions", "--json")

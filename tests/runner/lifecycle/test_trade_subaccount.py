@@ -195,7 +195,9 @@ def test_a_loop_on_subaccount_1_never_touches_an_order_of_subaccount_0(
         assert proc.poll() is None, proc.communicate(timeout=60)[1][-2000:]
         hand_survives()
         assert _started(log)["subaccount"] == 1
-        # `kalshi status --json` names the subaccount the running loop trades (its heartbeat)
+        # `kalshi status --json` names the subaccount the running loop trades (its heartbeat):
+        # the quotes can rest before the tick that sent them ends with the first heartbeat
+        assert poll_until(lambda: logged("heartbeat") or proc.poll() is not None)
         status = kalshi(env, "status", "--json")
         assert status.returncode == 0, status.stderr
         assert json.loads(status.stdout)["loop_subaccount"] == 1
