@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -74,7 +75,7 @@ def assemble_loop(
     dispatch = Dispatch(
         workers=settings.send_workers,
         answer_within_s=settings.call_timeout_s,
-        group=store.transaction,
+        group=partial(_booking, store, log),
         writes_behind=writes_behind,
     )
     executor = build_executor(
@@ -112,6 +113,14 @@ def assemble_loop(
     own.after_each = loop.beat_if_due
     loop.on_let_go = stop_listening
     return loop
+
+
+@contextmanager
+def _booking(store: Store, log: EventLog) -> Iterator[None]:
+    """A drain's bookings: one transaction of the state file, and the lines they log written
+    once it has committed (none if it rolls back)."""
+    with store.transaction(), log.until(store.when_committed):
+        yield
 
 
 def build_executor(

@@ -13,7 +13,8 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -108,8 +109,34 @@ class EventLog:
         self._file_error: str | None = None  # why the file stopped taking lines, once said
         self._repeats: dict[tuple[str, ...], _Repeats] = {}
         self._next_summary = math.inf
+        # while a thread books into an open transaction (`until`): how its lines wait for the
+        # commit, and which thread that is
+        self._until: Callable[[Callable[[], None]], None] | None = None
+        self._until_thread: int | None = None
+
+    @contextlib.contextmanager
+    def until(self, when: Callable[[Callable[[], None]], None]) -> Iterator[None]:
+        """Inside the block, each line this thread emits is handed to `when` to write (a
+        store's `when_committed`: once the transaction the lines tell of has committed, never
+        if it rolls back), so the log never says what the state file does not hold yet. The
+        trade loop books a drain of answers so (runner/assembly.py); other threads' lines are
+        written at once."""
+        before = self._until, self._until_thread
+        self._until, self._until_thread = when, threading.get_ident()
+        try:
+            yield
+        finally:
+            self._until, self._until_thread = before
 
     def emit(self, event: str, fields: Mapping[str, Any] | None = None) -> None:
+        until = self._until
+        if until is not None and threading.get_ident() == self._until_thread:
+            data = dict(fields or {})  # as it is now: the caller may change its own later
+            until(lambda: self._emit(event, data))
+            return
+        self._emit(event, fields)
+
+    def _emit(self, event: str, fields: Mapping[str, Any] | None) -> None:
         self.counts[event] = self.counts.get(event, 0) + 1
         to_stderr = self._stderr is not None and event not in QUIET_ON_STDERR
         if self._file is None and not to_stderr:
