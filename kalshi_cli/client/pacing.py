@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from kalshi_cli.client.ratelimit import BucketLimit, TierLimits
+from kalshi_cli.client.ratelimit import DEFAULT_COST, SAFETY_RATE, BucketLimit, TierLimits
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import KalshiError
 
@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 ASK_WITHIN_S = 5.0
 
 PacingSource = Literal["exchange", "config", "fallback"]
+
+# one order in each market taking the write budget longer than this is said at the start
+SLOW_FIRST_ORDERS_S = 10.0
 
 
 class TierSetting(NamedTuple):
@@ -52,6 +55,24 @@ class Pacing(NamedTuple):
         }[self.source]
         read, write = _bucket_text(self.limits.read), _bucket_text(self.limits.write)
         return f"{self.tier}, {why}: reads {read}, writes {write}"
+
+    def orders_per_s(self) -> float:
+        """Orders a second the write budget carries, as the client paces it (a single order
+        costs `DEFAULT_COST` tokens; the client keeps its safety margin)."""
+        return self.limits.write.refill_rate * SAFETY_RATE / DEFAULT_COST
+
+    def first_orders_text(self, markets: int) -> str | None:
+        """A start-up line when one order in each market takes the write budget longer than
+        `SLOW_FIRST_ORDERS_S`, else None: a trader who starts 500 markets on the Basic tier
+        learns why the last of them is quoted minutes later."""
+        rate = self.orders_per_s()
+        took = markets / rate
+        if took <= SLOW_FIRST_ORDERS_S:
+            return None
+        return (
+            f"about {rate:g} orders a second ({self.tier}): one order in each of {markets} "
+            f"markets takes about {took:.0f} s; the markets not yet quoted go first"
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -164,3 +164,16 @@ def test_behind_s_is_the_wait_of_a_request_arriving_now_and_negative_while_token
         limiter.acquire("POST", "/portfolio/events/orders")
     assert limiter.behind_s("write") == pytest.approx(100 / rate)
     assert limiter.behind_s("read") < 0  # the other bucket is untouched
+
+
+def test_the_start_says_how_long_one_order_in_each_market_takes_the_write_budget() -> None:
+    from kalshi_cli.client.pacing import Pacing
+
+    basic = Pacing("basic", TIERS["basic"], "fallback", "HTTP 500")
+    assert basic.orders_per_s() == pytest.approx(9.5)
+    assert basic.first_orders_text(500) == (
+        "about 9.5 orders a second (basic): one order in each of 500 markets takes about 53 s; "
+        "the markets not yet quoted go first"
+    )
+    assert basic.first_orders_text(95) is None  # ten seconds or less: nothing to say
+    assert Pacing("premier", TIERS["premier"], "exchange", "").first_orders_text(500) is None

@@ -800,6 +800,13 @@ def _close_alerts(alerts: TradeAlerts, stop_deadline: Deadline | None, log: Even
         log.emit("alerts_unsent", {"waited_s": round(wait_s, 3)})
 
 
+def _write_budget_lines(pacing: Pacing, options: TradeOptions, markets: int) -> list[str]:
+    """The start-up line when the markets take the write budget a while to quote (none for a
+    dry run, which sends nothing)."""
+    slow = None if options.dry_run else pacing.first_orders_text(markets)
+    return [] if slow is None else [f"write budget    {slow}"]
+
+
 def print_lines(lines: list[str], stream: TextIO | None = None) -> None:
     out = stream or sys.stdout
     for line in lines:
@@ -907,6 +914,7 @@ def trade(
             log.emit("reconciled", report.to_json())
             if venue is None:
                 markets = select_markets(client, selection)
+                print_lines(_write_budget_lines(pacing, options, len(markets)), out)
             feed: MarketFeed = MarketData(
                 [m.ticker for m in markets],
                 ws_url=ws_url,

@@ -45,10 +45,16 @@ def premier(tmp_path: Path) -> Iterator[SimHarness]:
 
 
 def _run_once(
-    sim: SimHarness, tmp_path: Path, transport: httpx.BaseTransport | None = None
+    sim: SimHarness,
+    tmp_path: Path,
+    transport: httpx.BaseTransport | None = None,
+    *,
+    tickers: tuple[str, ...] = (TICKER,),
+    dry_run: bool = True,
 ) -> tuple[KalshiClient, str, Path]:
-    """One dry-run pass of the loop with a client built at the Basic tier (as `kalshi trade`
-    builds it with no tier configured): the client, the banner and the log file."""
+    """One pass of the loop (a dry run unless said) with a client built at the Basic tier (as
+    `kalshi trade` builds it with no tier configured): the client, the banner and the log
+    file."""
     account = sim.new_account()
     key, _ = load_private_key(path=Path(account.private_key_path))
     client = KalshiClient(
@@ -57,9 +63,9 @@ def _run_once(
     out, log = io.StringIO(), tmp_path / "trade.log"
     options = TradeOptions(
         strategies=(StrategyChoice("market-maker"),),
-        selection=Selection(tickers=(TICKER,)),
+        selection=Selection(tickers=tickers),
         once=True,
-        dry_run=True,
+        dry_run=dry_run,
         log_file=log,
     )
     with client:
@@ -137,3 +143,23 @@ def test_a_tier_the_config_names_wins_without_asking(premier: SimHarness, tmp_pa
     )
     requests = premier.stats()["accounts"][account.key_id]["requests"]
     assert "GET /account/limits" not in requests
+
+
+def test_the_start_says_how_long_the_write_budget_takes_to_quote_every_market(
+    premier: SimHarness, tmp_path: Path
+) -> None:
+    """Paced at Basic (the exchange did not say its tier), 120 markets take the write budget
+    about 13 s at one order each: the start says so; one market says nothing of it."""
+    tickers = tuple(f"KXPACE-SIM-M{n:03d}" for n in range(120))
+    for ticker in tickers:
+        premier.create_market(ticker)  # no book: the market maker quotes none of them
+    failing = OneRouteFails("GET", "/account/limits", status=500)
+    _, banner, _ = _run_once(premier, tmp_path, failing, tickers=tickers, dry_run=False)
+    assert (
+        "write budget    about 9.5 orders a second (basic): one order in each of 120 markets "
+        "takes about 13 s; the markets not yet quoted go first" in banner
+    )
+    (tmp_path / "one").mkdir()
+    fails = OneRouteFails("GET", "/account/limits")
+    _, one, _ = _run_once(premier, tmp_path / "one", fails, dry_run=False)
+    assert "write budget" not in one
