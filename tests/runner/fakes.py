@@ -45,6 +45,7 @@ from kalshi_cli.vocabulary.models import (
     Position,
     SelfTradePrevention,
     Settlement,
+    TimeInForce,
     decode_answer,
     decode_orderbook,
 )
@@ -468,6 +469,22 @@ class Rig:
         self.client.deliver_held()
         self.exchange.tick()
         self.loop.tick(self.feed.drain_events(), full=True)
+
+    def buy_yes(self, ticker: str, price: Decimal, count: Decimal) -> None:
+        """The account buys YES at up to `price` behind the loop's back (an IOC placed on the
+        exchange by hand, taking the asks), and the loop's next step books the fill."""
+        self.exchange.place_order(
+            self.client.account_id,
+            PlaceRequest(
+                ticker=ticker,
+                book_side=BookSide.BID,
+                price=price,
+                count=count,
+                time_in_force=TimeInForce.IOC,
+                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+            ),
+        )
+        self.step(0.1)
 
 
 def make_rig(

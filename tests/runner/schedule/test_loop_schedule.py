@@ -125,18 +125,7 @@ def test_a_held_positions_stop_loss_goes_out_in_the_first_tick_with_500_markets_
     rig: Rig,
 ) -> None:
     # long 10 YES in the last market of the sweep, bought at the ask
-    rig.exchange.place_order(
-        rig.client.account_id,
-        PlaceRequest(
-            ticker=LAST,
-            book_side=BookSide.BID,
-            price=Decimal("0.51"),
-            count=Decimal("10"),
-            time_in_force=TimeInForce.IOC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    )
-    rig.step(0.1)
+    rig.buy_yes(LAST, Decimal("0.51"), Decimal("10"))
     assert rig.loop.portfolio.position(LAST) == 10
     assert rig.client.requests == []
     # the YES bid falls to 0.20: a mark of 2.00 against a floor of 0.5 x 5.10

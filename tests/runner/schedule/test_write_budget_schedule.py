@@ -10,10 +10,9 @@ import threading
 from decimal import Decimal
 from pathlib import Path
 
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import BookSide, Orderbook, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.models import BookSide, Orderbook
 from tests.runner.fakes import START, Rig, make_rig, trader
 
 D = Decimal
@@ -111,18 +110,7 @@ def test_a_held_position_takes_its_stop_loss_while_the_write_budget_is_behind(
     rig = _rig(tmp_path)
     try:
         held = QUOTED[0]
-        rig.exchange.place_order(
-            rig.client.account_id,
-            PlaceRequest(
-                ticker=held,
-                book_side=BookSide.BID,
-                price=D("0.55"),
-                count=D("10"),
-                time_in_force=TimeInForce.IOC,
-                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-            ),
-        )
-        rig.step(0.1)
+        rig.buy_yes(held, D("0.55"), D("10"))
         assert rig.loop.portfolio.position(held) == 10
         rig.loop.dispatch.writes_behind = lambda: 5.0
         rig.client.requests.clear()
