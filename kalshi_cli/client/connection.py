@@ -39,6 +39,7 @@ from kalshi_cli.vocabulary.errors import (
     RedirectedError,
     RequestWithdrawn,
     TransportError,
+    TurnPastDeadline,
 )
 from kalshi_cli.vocabulary.keys import PrivateKey
 from kalshi_cli.vocabulary.models import Fill, QuarantinedFill, decode_answer
@@ -255,9 +256,10 @@ class Connection:
             raise RequestWithdrawn(f"{what}: withdrawn before it was sent") from None
         except TurnAfterDeadline as exc:
             self.stats.record(method, path, None, None)
-            raise TransportError(
-                f"{what}: no answer from {self.host}: not sent: its deadline had passed",
-                hint=REACHABILITY_HINT,
+            raise TurnPastDeadline(
+                f"{what}: not sent: its turn from the client's rate limiter comes after its "
+                "deadline",
+                hint="the client asked more of the account's rate limits than it can wait for",
             ) from httpx.ConnectTimeout(str(exc))  # nothing left: `retry.nothing_sent`
         if self.subaccount is not None:
             # only a handle acting on a subaccount scopes its requests: its rules load with it

@@ -46,7 +46,12 @@ from kalshi_cli.risk.state import TradingRecords, TradingState, current_state
 from kalshi_cli.vocabulary.clock import Backoff, Clock, utc_day
 from kalshi_cli.vocabulary.decisions import Intent, PositionView, best_bid, require
 from kalshi_cli.vocabulary.decode import Range, decode_config
-from kalshi_cli.vocabulary.errors import RateLimitedError, ServerError, TransportError
+from kalshi_cli.vocabulary.errors import (
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    TurnPastDeadline,
+)
 from kalshi_cli.vocabulary.models import ZERO, Action, BookSide, Orderbook, Side, TimeInForce
 from kalshi_cli.vocabulary.units import fmt_exact_dollars, fmt_money
 
@@ -235,6 +240,10 @@ class ApiErrorGuard:
 
     @staticmethod
     def counts(error: BaseException) -> bool:
+        # a request the client's own rate limiter held past its deadline never reached the
+        # exchange: the backlog is the loop's, and says nothing of the exchange's health
+        if isinstance(error, TurnPastDeadline):
+            return False
         return isinstance(error, (TransportError, RateLimitedError, ServerError))
 
     def record_success(self) -> None:

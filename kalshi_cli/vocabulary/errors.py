@@ -71,6 +71,13 @@ class TransportError(KalshiError):
     exit_code = ExitCode.UNREACHABLE
 
 
+class TurnPastDeadline(TransportError):
+    """The client's own rate limiter would let the request out only after the deadline it runs
+    under: nothing was sent (a `TransportError`, so a caller's retry and "never sent" rules
+    hold). The backlog is the client's, not the exchange's: the API error guard does not count
+    it toward SAFE_MODE."""
+
+
 class OrderOutcomeUnknown(TransportError):
     exit_code = ExitCode.OUTCOME_UNKNOWN
 

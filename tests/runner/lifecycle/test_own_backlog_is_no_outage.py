@@ -1,0 +1,61 @@
+"""A request the client's own rate limiter would let out only after its deadline is not sent
+(`TurnAfterDeadline`): the loop asked more of its write budget than the retry budget of a call
+(`kalshi trade` gives 3 s) can wait for, a pause or a SAFE_MODE withdrawing hundreds of quotes
+at once. That says nothing about the exchange's health, so the API error guard must not count
+it toward SAFE_MODE (which needs a person to lift), nor back the loop off for it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kalshi_cli.client.connection import Connection
+from kalshi_cli.client.ratelimit import BucketLimit, TierLimits
+from kalshi_cli.client.retry import Resend, nothing_sent
+from kalshi_cli.risk import RiskEngine, RiskLimits, TradingState
+from kalshi_cli.runner.books.records import LoopTradingRecords
+from kalshi_cli.runner.lifecycle.session import CLIENT_RETRY_BUDGET_S
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import TransportError
+
+START = 1_767_268_800.0
+# ten tokens a second: a batch cancel of 40 orders (80 tokens) waits about 8 s for its turn
+SLOW_WRITES = TierLimits(read=BucketLimit(1000, 1000), write=BucketLimit(10, 10))
+BATCH = "/portfolio/events/orders/batched"
+
+
+def _behind_its_own_budget(clock: ManualClock, sent: list[httpx.Request]) -> TransportError:
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"orders": []})
+
+    conn = Connection(
+        api_base="http://exchange.invalid/trade-api/v2",
+        clock=clock,
+        transport=httpx.MockTransport(answer),
+        rate_limits=SLOW_WRITES,
+        max_retry_seconds=CLIENT_RETRY_BUDGET_S,
+    )
+    with pytest.raises(TransportError) as info:
+        conn.request("DELETE", BATCH, items=40, mode=Resend.IF_UNSENT)
+    return info.value
+
+
+def test_a_call_not_sent_for_the_clients_own_write_backlog_is_no_api_error(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock(START)
+    sent: list[httpx.Request] = []
+    error = _behind_its_own_budget(clock, sent)
+    assert sent == [] and nothing_sent(error)  # never left: safe to send again later
+    with Store.open(tmp_path / "state.db", clock=clock) as store:
+        engine = RiskEngine(
+            LoopTradingRecords(store), RiskLimits(max_consecutive_errors=2), clock=clock
+        )
+        verdicts = [engine.api_guard.record_error(error) for _ in range(3)]
+        assert not any(v.safe_mode for v in verdicts)
+        assert all(v.delay_s == 0 for v in verdicts), "no backoff: the exchange is not failing"
+        assert store.trading.trading_state().state == TradingState.ACTIVE.value
