@@ -314,7 +314,8 @@ class TradeLoop:
             self.schedule.start_sweep()
         # the pause file is read once a tick, not once per market
         self.market_pass.paused = self.watch.paused
-        self._serve(now_m + budget_s)
+        # a tick called on its own (no budget) visits every market, whatever the write budget
+        self._serve(now_m + budget_s, paced=budget_s != math.inf)
         # the orders the visits decided go out together, before anything else of the tick
         self.executor.flush()
         if self.executor.guard.safe_mode_tripped:
@@ -327,7 +328,7 @@ class TradeLoop:
 
     # ---------------------------------------------------------------- which markets
 
-    def _serve(self, until: float) -> None:
+    def _serve(self, until: float, *, paced: bool = True) -> None:
         """Held positions first, whatever the budget: each whose book changed or that is due in
         the sweep gets its whole turn (stop-loss, then the strategy: a take-profit is its
         exit); each whose position view changed since (a fill read, an order's update) or whose
@@ -341,10 +342,11 @@ class TradeLoop:
         alone), as an order decided now would wait its turn and go out on a book that has
         moved. With less than `WRITES_SHORT_S` of writes in hand, the markets not yet quoted
         go first, and held positions take their stop-loss alone while one of them waits, so
-        no market is quoted again while another waits for its first."""
+        no market is quoted again while another waits for its first. A tick called on its own
+        (not `paced`: `--once`, a backtest) is not held back: it visits every market."""
         schedule = self.schedule
         dispatch = self.dispatch
-        behind = dispatch.writes_behind_s()
+        behind = dispatch.writes_behind_s() if paced else -math.inf
         first = self._unquoted() if behind > -WRITES_SHORT_S else frozenset()
         exits_only = behind > WRITE_AHEAD_S or schedule.waiting_first(first)
         for m in self.portfolio.open_positions():
@@ -369,7 +371,7 @@ class TradeLoop:
                 return
             self._visit(turn)
             dispatch.drain()  # answers back meanwhile: their markets may take a turn again
-            if self._writes_held_back():
+            if paced and self._writes_held_back():
                 return  # what it decided fills the write budget: the rest waits its turn
             now = self.clock.monotonic()
             executor = self.executor

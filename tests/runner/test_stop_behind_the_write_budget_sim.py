@@ -5,7 +5,6 @@ and the stop proves that nothing of the loop rests."""
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -28,9 +27,9 @@ def test_a_stop_behind_a_backlog_of_orders_cancels_what_rests_within_its_deadlin
         send_workers=16, rate_limits=SLOW_WRITES,
     ) as r:  # fmt: skip
         r.loop.settings = replace(r.loop.settings, stop_deadline_s=4.0)
-        # the loop decides every quote at once, as it does when the budget runs out under it
-        # (the orders of a visit, a 429 that empties the bucket): the backlog is the client's
-        r.loop.dispatch.writes_behind = lambda: -math.inf
+        # a tick called on its own (as `--once` runs it) decides every market at once, as a
+        # loop does when the budget runs out under it (a 429 that empties the bucket): the
+        # backlog is the client's
         r.loop.tick(r.feed.drain_events(), full=True)
         assert len(r.store.orders.intents()) == 2 * len(TICKERS)  # every quote decided
 

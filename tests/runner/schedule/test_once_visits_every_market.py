@@ -1,19 +1,15 @@
 """`kalshi trade --once` is one tick called on its own, which docs/trade-loop.md promises
-"visits every market, as the full pass did": the process ends after it, so a market the write
-budget's gate left for a later tick is never decided on at all."""
+"visits every market, as the full pass did": the process ends after it, so the write budget,
+which holds back the ticks `run` makes, must not end it early (a market left for a later tick
+would never be decided on)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.runner.schedule.test_write_budget_schedule import QUOTED, _rig
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the write-budget gate ends a tick called on its own (--once) early"
-)
 def test_a_tick_on_its_own_decides_on_every_market_whatever_the_write_budget(
     tmp_path: Path,
 ) -> None:
