@@ -127,3 +127,25 @@ def test_a_late_fill_given_leaves_every_part_as_a_restart_builds_it(seed: int) -
         day = utc_day(ts)
         assert parts(live, day) == parts(history.restart(), day), step
     assert given > 0 and utc_day(MIDNIGHT) == utc_day(ts)
+
+
+def test_once_no_order_of_a_market_is_of_unknown_outcome_none_of_its_fills_is_given() -> None:
+    portfolio = Portfolio([Market(ticker=TICKERS[0])])
+    portfolio.owners.own("mm")
+    fill = FillRecord(
+        "f1", "o1", None, TICKERS[0], BookSide.BID, D("0.40"), D(3), D(0), False, MIDNIGHT
+    )
+    portfolio.owners.keep_replay(fill.ticker)
+    portfolio.apply_fill(
+        fill.ticker,
+        fill.book_side,
+        fill.yes_price,
+        fill.count,
+        fill.fee,
+        ts=fill.ts,
+        strategy=None,
+        fill_id=fill.fill_id,
+    )
+    portfolio.owners.drop_replay(fill.ticker)  # the order was found, and it was not this one
+    portfolio.give_fills("mm", [fill])
+    assert portfolio.view_for(fill.ticker, "mm").position == 0

@@ -10,9 +10,17 @@ from typing import Any
 
 import pytest
 
+from kalshi_cli.runner.books.fees import FeeChange
+from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.runner.lifecycle.session import StartupRefused
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import MAKER_FEE_RATE, TAKER_FEE_RATE
+from kalshi_cli.vocabulary.models import (
+    MAKER_FEE_RATE,
+    TAKER_FEE_RATE,
+    FeeModel,
+    FeeType,
+    Market,
+)
 from tests.runner.fakes import START, FakeClient, make_rig, new_exchange
 
 SCENARIO = """
@@ -99,6 +107,32 @@ def test_a_fee_change_takes_effect_at_its_time_while_the_loop_runs(tmp_path: Pat
     rig.step(1)
     assert len(fee_changes()) == 1  # applied once
     rig.loop.log.close()
+
+
+def test_the_fee_changes_due_apply_together_in_order_and_the_later_ones_wait() -> None:
+    """Changes are applied by time, as many as are due at once (a loop that stalled past two),
+    the later of two on one market last; one not yet due is kept for its time."""
+    tickers = ("KXCHG-1-A", "KXCHG-1-B")
+    portfolio = Portfolio([Market(ticker=t) for t in tickers])
+
+    def change(ticker: str, at: float, multiplier: str) -> FeeChange:
+        fees = FeeModel(FeeType.QUADRATIC, D(multiplier))
+        return FeeChange(ticker, at, fees, "KXCHG", f"{ticker}@{at}")
+
+    first, second, third = (
+        change(tickers[0], START + 10, "2"),
+        change(tickers[0], START + 20, "3"),
+        change(tickers[1], START + 30, "4"),
+    )
+    portfolio.fee_changes = [first, second, third]
+    assert portfolio.apply_fee_changes(START + 5) == []
+    assert portfolio.apply_fee_changes(START + 25) == [first, second]
+    assert portfolio.fee_rates(tickers[0], START + 25) == (3 * TAKER_FEE_RATE, 0)
+    assert portfolio.fee_rates(tickers[1], START + 25) == (TAKER_FEE_RATE, MAKER_FEE_RATE)
+    assert portfolio.fee_changes == [third]
+    assert portfolio.apply_fee_changes(START + 30) == [third]
+    assert portfolio.fee_rates(tickers[1], START + 30) == (4 * TAKER_FEE_RATE, 0)
+    assert portfolio.fee_changes == []
 
 
 class FlatSeries(FakeClient):

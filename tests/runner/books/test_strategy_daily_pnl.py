@@ -47,3 +47,23 @@ def test_a_fill_of_yesterday_given_late_leaves_todays_realized_pnl_counted() -> 
     portfolio.give_fills("mm", [late])
     assert portfolio.view_for(LATE, "mm").position == 5, "the late fill is the strategy's"
     assert portfolio.owners.realized_today("mm", today) == D("-1.00")
+
+
+def test_what_a_market_realizes_adds_up_over_the_day_and_starts_afresh_the_next() -> None:
+    portfolio = Portfolio([Market(ticker=TRADED)])
+    portfolio.owners.own("mm")
+    yesterday, today = utc_day(MIDNIGHT - 1), utc_day(MIDNIGHT + 1)
+    assert portfolio.owners.realized_today("mm", today) == D(0)
+    assert isinstance(portfolio.owners.realized_today("mm", today), Decimal)
+
+    def fill(book_side: BookSide, price: str, count: int, at: float) -> None:
+        portfolio.apply_fill(TRADED, book_side, D(price), D(count), D(0), ts=at, strategy="mm")
+
+    fill(BookSide.BID, "0.50", 10, MIDNIGHT - 60)
+    fill(BookSide.ASK, "0.45", 10, MIDNIGHT - 30)  # -0.50 yesterday
+    assert portfolio.owners.realized_today("mm", yesterday) == D("-0.50")
+    fill(BookSide.BID, "0.50", 10, MIDNIGHT + 10)
+    fill(BookSide.ASK, "0.60", 5, MIDNIGHT + 20)  # +0.50 today
+    fill(BookSide.ASK, "0.70", 5, MIDNIGHT + 30)  # +1.00 today, in the same market
+    assert portfolio.owners.realized_today("mm", today) == D("1.50")
+    assert portfolio.owners.realized_today("mm", yesterday) == D(0)  # today's replaced it

@@ -1,0 +1,82 @@
+"""A fill that leaves the account holding less than its strategies' parts together (a person
+selling by hand) cuts the newest part first, each part cut at its own average cost, on the YES
+side as on the NO side and down to a single contract; a part of one contract is a part like any
+other, and so is a fill of a strategy that does not run in this loop: nobody's."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from kalshi_cli.runner.books.portfolio import Portfolio
+from kalshi_cli.strategy_api import FLAT, Holding
+from kalshi_cli.vocabulary.clock import utc_day
+from kalshi_cli.vocabulary.models import ZERO, BookSide, Market
+
+D = Decimal
+TICKER = "KXTEST-26JAN02-A"
+T0 = datetime(2026, 1, 2, 12, tzinfo=UTC).timestamp()
+
+
+def loop_of(*names: str) -> Portfolio:
+    portfolio = Portfolio([Market(ticker=TICKER)])
+    for name in names:
+        portfolio.owners.own(name)
+    return portfolio
+
+
+def filled(
+    portfolio: Portfolio,
+    book_side: BookSide,
+    yes_price: str,
+    count: int,
+    strategy: str | None,
+    *,
+    at: float,
+) -> None:
+    portfolio.apply_fill(TICKER, book_side, D(yes_price), D(count), ZERO, ts=at, strategy=strategy)
+
+
+def own(portfolio: Portfolio, name: str) -> Holding:
+    return portfolio.view_for(TICKER, name).own
+
+
+def test_a_sale_by_hand_cuts_the_newest_yes_part_first_each_at_its_own_cost() -> None:
+    portfolio = loop_of("idle", "first", "second")  # idle holds nothing in the market
+    filled(portfolio, BookSide.BID, "0.40", 5, "first", at=T0)
+    filled(portfolio, BookSide.BID, "0.50", 5, "second", at=T0 + 1)
+    filled(portfolio, BookSide.ASK, "0.45", 7, None, at=T0 + 2)  # 7 sold by hand: 3 left
+    assert own(portfolio, "second") == FLAT
+    assert own(portfolio, "first") == Holding(D(3), D("0.40"), D("1.20"), T0)
+    assert own(portfolio, "idle") == FLAT
+
+
+def test_a_purchase_by_hand_cuts_the_newest_no_part_first_each_at_its_own_cost() -> None:
+    portfolio = loop_of("first", "second")
+    filled(portfolio, BookSide.ASK, "0.30", 5, "first", at=T0)  # 5 NO at 0.70
+    filled(portfolio, BookSide.ASK, "0.40", 5, "second", at=T0 + 1)  # 5 NO at 0.60
+    filled(portfolio, BookSide.BID, "0.35", 7, None, at=T0 + 2)  # 7 YES bought by hand
+    assert own(portfolio, "second") == FLAT
+    assert own(portfolio, "first") == Holding(D(-3), D("0.70"), D("2.10"), T0)
+
+
+def test_parts_of_one_contract_are_cut_kept_and_settled_like_any_other() -> None:
+    portfolio = loop_of("first", "second")
+    filled(portfolio, BookSide.BID, "0.40", 2, "first", at=T0)
+    filled(portfolio, BookSide.BID, "0.50", 1, "second", at=T0 + 1)
+    filled(portfolio, BookSide.ASK, "0.45", 1, None, at=T0 + 2)  # the newest part, one contract
+    assert own(portfolio, "second") == FLAT
+    assert own(portfolio, "first") == Holding(D(2), D("0.40"), D("0.80"), T0)
+    filled(portfolio, BookSide.ASK, "0.45", 1, None, at=T0 + 3)  # the account holds one
+    assert own(portfolio, "first") == Holding(D(1), D("0.40"), D("0.40"), T0)
+    portfolio.apply_settlement(TICKER, "yes", ts=T0 + 60, fee=ZERO)
+    assert own(portfolio, "first") == FLAT
+    assert portfolio.owners.realized_today("first", utc_day(T0)) == D("0.60")  # 1 - 0.40
+
+
+def test_a_fill_of_a_strategy_this_loop_does_not_run_is_nobodys() -> None:
+    portfolio = loop_of("mm")
+    filled(portfolio, BookSide.BID, "0.40", 3, "elsewhere", at=T0)  # sent by another loop
+    assert portfolio.position(TICKER) == 3
+    assert own(portfolio, "mm") == FLAT
+    assert portfolio.assign("mm", TICKER, T0 + 5) == 3

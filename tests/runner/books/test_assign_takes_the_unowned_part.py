@@ -1,0 +1,65 @@
+"""`kalshi trade --assign NAME:TICKER` gives a strategy the part of the account's position that
+no strategy owns, on the side held, at the account's average cost; a part another strategy
+built stays that strategy's, and a view read before is read afresh."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from kalshi_cli.runner.books.portfolio import Portfolio
+from kalshi_cli.strategy_api import FLAT, Holding
+from kalshi_cli.vocabulary.models import ZERO, BookSide, Market
+
+D = Decimal
+TICKER = "KXTEST-26JAN02-A"
+START = 1_767_355_200.0
+
+
+def loop_of(*names: str) -> Portfolio:
+    portfolio = Portfolio([Market(ticker=TICKER)])
+    for name in names:
+        portfolio.owners.own(name)
+    return portfolio
+
+
+def filled(
+    portfolio: Portfolio, book_side: BookSide, yes_price: str, count: int, strategy: str | None
+) -> None:
+    portfolio.apply_fill(
+        TICKER, book_side, D(yes_price), D(count), ZERO, ts=START, strategy=strategy
+    )
+
+
+def test_the_contracts_no_strategy_owns_are_given_and_the_others_parts_stay_theirs() -> None:
+    portfolio = loop_of("mm", "spike", "arb")
+    filled(portfolio, BookSide.BID, "0.40", 1, "spike")
+    filled(portfolio, BookSide.BID, "0.40", 2, "arb")
+    filled(portfolio, BookSide.BID, "0.40", 1, None)  # bought by hand
+    assert portfolio.view_for(TICKER, "mm").own == FLAT  # read before: kept until a change
+    assert portfolio.assign("mm", TICKER, START + 5) == 1
+    assert portfolio.view_for(TICKER, "mm").own == Holding(D(1), D("0.40"), D("0.40"), START + 5)
+    assert portfolio.view_for(TICKER, "spike").own.position == 1
+    assert portfolio.view_for(TICKER, "arb").own.position == 2
+    assert portfolio.assign("mm", TICKER, START + 6) == 0  # nothing unowned is left
+
+
+def test_a_no_position_is_given_as_no_at_the_accounts_average_cost() -> None:
+    portfolio = loop_of("mm", "spike")
+    filled(portfolio, BookSide.ASK, "0.30", 1, "spike")  # spike holds 1 NO, paid 0.70
+    filled(portfolio, BookSide.ASK, "0.40", 3, None)  # 3 NO at 0.60, by hand
+    filled(portfolio, BookSide.BID, "0.50", 2, "mm")  # mm's YES buy closes 2 of the 4 NO
+    # the account holds 2 NO; spike's 1 is its own, the other 1 is nobody's
+    whole = portfolio.view(TICKER).whole
+    assert whole.position == -2
+    assert portfolio.assign("mm", TICKER, START + 5) == 1
+    own = portfolio.view_for(TICKER, "mm").own
+    assert own == Holding(D(-1), whole.avg_entry_price, whole.avg_entry_price, START + 5)
+    assert portfolio.view_for(TICKER, "spike").own.position == -1
+
+
+def test_nothing_is_given_when_the_account_holds_nothing() -> None:
+    portfolio = loop_of("mm")
+    filled(portfolio, BookSide.BID, "0.40", 2, None)
+    filled(portfolio, BookSide.ASK, "0.45", 2, None)
+    assert portfolio.assign("mm", TICKER, START + 5) == 0
+    assert portfolio.view_for(TICKER, "mm").own == FLAT

@@ -1,0 +1,79 @@
+"""A settlement closes the account's position in its market at what each contract paid, less
+its fee, and closes every strategy's part there at the same payout, counted in that strategy's
+P&L of the day: also when the part is rebuilt by a fill given to its owner late."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from kalshi_cli.runner.books.portfolio import Portfolio
+from kalshi_cli.store import FillRecord
+from kalshi_cli.strategy_api import FLAT
+from kalshi_cli.vocabulary.clock import utc_day
+from kalshi_cli.vocabulary.models import ZERO, BookSide, Market
+
+D = Decimal
+TICKER = "KXTEST-26JAN02-A"
+NOON = datetime(2026, 1, 2, 12, tzinfo=UTC).timestamp()
+TODAY = utc_day(NOON)
+
+
+def bought(portfolio: Portfolio, count: int, price: str, strategy: str | None, at: float) -> None:
+    portfolio.apply_fill(
+        TICKER, BookSide.BID, D(price), D(count), ZERO, ts=at, strategy=strategy, fill_id=None
+    )
+
+
+def test_a_settlement_closes_the_account_position_at_its_payout_less_its_fee() -> None:
+    portfolio = Portfolio([Market(ticker=TICKER)])
+    bought(portfolio, 10, "0.40", None, NOON)
+    # a floored market: YES paid its floor, 0.70, not $1
+    portfolio.apply_settlement(TICKER, "yes", ts=NOON + 60, fee=D("0.05"), yes_value=D("0.70"))
+    assert portfolio.position(TICKER) == 0
+    assert portfolio.open_positions() == []
+    assert portfolio.view(TICKER).position == 0
+    assert portfolio.pnl.realized == D("2.95")  # 10 x 0.70 - 4.00 paid - 0.05 fee
+    assert portfolio.total_exposure() == ZERO
+
+
+def test_a_settlement_closes_each_strategys_part_at_the_same_payout_counted_today() -> None:
+    portfolio = Portfolio([Market(ticker=TICKER)])
+    for name in ("mm", "spike"):
+        portfolio.owners.own(name)
+    bought(portfolio, 10, "0.40", "mm", NOON)
+    bought(portfolio, 4, "0.50", "spike", NOON + 1)
+    portfolio.apply_settlement(TICKER, "yes", ts=NOON + 60, fee=ZERO, yes_value=D("0.70"))
+    assert portfolio.owners.realized_today("mm", TODAY) == D("3.00")  # 10 x 0.70 - 4.00
+    assert portfolio.owners.realized_today("spike", TODAY) == D("0.80")  # 4 x 0.70 - 2.00
+    for name in ("mm", "spike"):
+        assert portfolio.owners.holding(name, TICKER, D(14)) == FLAT
+        assert portfolio.owners.engines[name].markets[TICKER].position == 0
+
+
+def test_a_fill_given_late_is_settled_again_at_the_payout_the_settlement_named() -> None:
+    """The replay of a market whose order's answer was lost settles the parts at the same
+    floored payout as the settlement did when it came."""
+    portfolio = Portfolio([Market(ticker=TICKER)])
+    for name in ("mm", "spike"):
+        portfolio.owners.own(name)
+    portfolio.owners.keep_replay(TICKER)  # an order of spike's is of unknown outcome
+    late = FillRecord(
+        "f-late", "o-late", None, TICKER, BookSide.BID, D("0.50"), D(4), ZERO, False, NOON
+    )
+    portfolio.apply_fill(
+        TICKER,
+        late.book_side,
+        late.yes_price,
+        late.count,
+        late.fee,
+        ts=late.ts,
+        strategy=None,
+        fill_id=late.fill_id,
+    )
+    bought(portfolio, 10, "0.40", "mm", NOON + 1)
+    portfolio.apply_settlement(TICKER, "yes", ts=NOON + 60, fee=ZERO, yes_value=D("0.70"))
+    assert portfolio.owners.realized_today("spike", TODAY) == ZERO  # not spike's yet
+    portfolio.give_fills("spike", [late])
+    assert portfolio.owners.realized_today("spike", TODAY) == D("0.80")  # 4 x 0.70 - 2.00
+    assert portfolio.owners.realized_today("mm", TODAY) == D("3.00")
