@@ -23,6 +23,7 @@ from kalshi_cli.vocabulary.errors import (
     RateLimitedError,
     ServerError,
     TransportError,
+    TurnPastDeadline,
 )
 
 log = logging.getLogger("kalshi_cli.client")
@@ -46,6 +47,10 @@ def nothing_sent(exc: BaseException) -> bool:
 
 def is_retryable(exc: KalshiError, mode: Resend) -> bool:
     if mode is Resend.NEVER or isinstance(exc, OrderOutcomeUnknown):
+        return False
+    if isinstance(exc, TurnPastDeadline):
+        # its turn from the client's own rate limiter and the deadline draw nearer together:
+        # a retry fails alike, and its backoff only spends the caller's deadline
         return False
     if isinstance(exc, RateLimitedError):
         return True

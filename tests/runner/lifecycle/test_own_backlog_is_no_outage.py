@@ -59,3 +59,14 @@ def test_a_call_not_sent_for_the_clients_own_write_backlog_is_no_api_error(
         assert not any(v.safe_mode for v in verdicts)
         assert all(v.delay_s == 0 for v in verdicts), "no backoff: the exchange is not failing"
         assert store.trading.trading_state().state == TradingState.ACTIVE.value
+
+
+def test_a_call_whose_turn_comes_after_its_deadline_is_not_tried_again_within_it() -> None:
+    """The wait for its turn and the time left shrink together: a retry would fail alike, and
+    its backoff would only spend the caller's deadline (a stop's, the kill switch's)."""
+    clock = ManualClock(START)
+    started = clock.monotonic()
+    sent: list[httpx.Request] = []
+    _behind_its_own_budget(clock, sent)
+    assert sent == []
+    assert clock.monotonic() == started, "it gave up at once, with no backoff between tries"
