@@ -5,36 +5,16 @@ other, and so is a fill of a strategy that does not run in this loop: nobody's."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.strategy_api import FLAT, Holding
 from kalshi_cli.vocabulary.clock import utc_day
-from kalshi_cli.vocabulary.models import ZERO, BookSide, Market
+from kalshi_cli.vocabulary.models import ZERO, BookSide
+from tests.runner.books.parts import START as T0
+from tests.runner.books.parts import TICKER, filled, loop_of
 
 D = Decimal
-TICKER = "KXTEST-26JAN02-A"
-T0 = datetime(2026, 1, 2, 12, tzinfo=UTC).timestamp()
-
-
-def loop_of(*names: str) -> Portfolio:
-    portfolio = Portfolio([Market(ticker=TICKER)])
-    for name in names:
-        portfolio.owners.own(name)
-    return portfolio
-
-
-def filled(
-    portfolio: Portfolio,
-    book_side: BookSide,
-    yes_price: str,
-    count: int,
-    strategy: str | None,
-    *,
-    at: float,
-) -> None:
-    portfolio.apply_fill(TICKER, book_side, D(yes_price), D(count), ZERO, ts=at, strategy=strategy)
 
 
 def own(portfolio: Portfolio, name: str) -> Holding:

@@ -6,28 +6,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.strategy_api import FLAT, Holding
-from kalshi_cli.vocabulary.models import ZERO, BookSide, Market
+from kalshi_cli.vocabulary.models import BookSide
+from tests.runner.books.parts import START, TICKER, filled, loop_of
 
 D = Decimal
-TICKER = "KXTEST-26JAN02-A"
-START = 1_767_355_200.0
-
-
-def loop_of(*names: str) -> Portfolio:
-    portfolio = Portfolio([Market(ticker=TICKER)])
-    for name in names:
-        portfolio.owners.own(name)
-    return portfolio
-
-
-def filled(
-    portfolio: Portfolio, book_side: BookSide, yes_price: str, count: int, strategy: str | None
-) -> None:
-    portfolio.apply_fill(
-        TICKER, book_side, D(yes_price), D(count), ZERO, ts=START, strategy=strategy
-    )
 
 
 def test_the_contracts_no_strategy_owns_are_given_and_the_others_parts_stay_theirs() -> None:
