@@ -40,6 +40,10 @@ if TYPE_CHECKING:
     from kalshi_cli.strategies import Intent
 
 
+# why an order the dispatch dropped before it was made never left (`AnswerBook.unmade`)
+UNMADE = "never sent: dropped before it left (the loop stopped, or its state file failed)"
+
+
 class AnswerBook:
     def __init__(
         self,
@@ -120,10 +124,20 @@ class AnswerBook:
             self.in_flight.add(create.client_order_id, intent)
 
     def unmade(self, recorded: list[tuple[Intent, CreateOrder]]) -> Callable[[], None]:
-        """What the dispatch tells when it drops the call of these orders unmade (a stop on a
-        failed state file): they never left (`InFlight.unsent`)."""
+        """What the dispatch tells when it drops the call of these orders unmade (the stop
+        before a worker took it, a failed drain's commit): they never left
+        (`InFlight.unsent`), and each is logged as dropped. Their intents stay pending in the
+        state file (it may be the part that failed) until `kalshi reconcile` or the next start
+        finds them not on the exchange."""
         coids = [create.client_order_id for _, create in recorded]
-        return lambda: self.in_flight.unsent.update(coids)
+        tickers = [intent.ticker for intent, _ in recorded]
+
+        def told() -> None:
+            self.in_flight.unsent.update(coids)
+            for ticker in tickers:
+                self._log.emit("intent_dropped", {"ticker": ticker, "reason": UNMADE})
+
+        return told
 
     def answered(self, recorded: list[tuple[Intent, CreateOrder]]) -> None:
         for _, create in recorded:

@@ -6,6 +6,7 @@ that may rest."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -120,7 +121,10 @@ def test_a_crash_stop_takes_no_order_a_failed_drain_never_made_for_one_that_may_
     The stop ends its wait for the calls still out (its deadline's share ran out, or a second
     Ctrl-C): an order whose answer was not back may rest, but this one never left. It is
     neither marked unknown in the state file, nor looked up, nor named as not proven gone."""
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, send_workers=2)
+    log = tmp_path / "loop.jsonl"
+    rig = make_rig(
+        tmp_path / "s.db", strategy="market-maker", risk=RISK, send_workers=2, log_path=log
+    )
     ticker = _a_market_with_an_ask(rig)
     ask = rig.client.get_orderbook(ticker).yes_ask
     assert ask is not None
@@ -165,3 +169,9 @@ def test_a_crash_stop_takes_no_order_a_failed_drain_never_made_for_one_that_may_
     assert coid not in rig.loop.executor.unknown_orders.unknown
     assert rig.store.orders.get_intent(coid).status != "unknown"
     assert coid not in summary.not_proven
+    # and the log says what became of it, as of every intent that never left
+    dropped = [json.loads(line) for line in log.read_text().splitlines()]
+    dropped = [e for e in dropped if e["event"] == "intent_dropped" and e["ticker"] == ticker]
+    assert [e["reason"] for e in dropped] == [
+        "never sent: dropped before it left (the loop stopped, or its state file failed)"
+    ]
