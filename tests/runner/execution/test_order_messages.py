@@ -80,3 +80,31 @@ def test_a_message_older_than_the_row_is_ignored_and_the_view_follows_the_row(ri
 def test_a_message_for_an_order_placed_elsewhere_is_the_callers(rig: Rig) -> None:
     assert rig.loop.executor.fills.order_message(_message("resting", "0", "10", "o-elsewhere"))
     assert rig.store.orders.intent_by_order_id("o-elsewhere") is None
+
+
+def test_after_a_restart_an_open_orders_earlier_fills_count_toward_what_is_left(
+    rig: Rig,
+) -> None:
+    """The fills the state file holds of an order still open (replayed at start) are counted
+    with the fills read after: the order's row takes the larger of its own count and theirs,
+    so a row that lagged its fills does not say more rests than does."""
+    from kalshi_cli.store import FillRecord
+    from kalshi_cli.vocabulary.models import Fill
+
+    _row(rig, "resting")  # the row says nothing filled: the message saying 4 was lost
+    earlier = [
+        FillRecord(
+            f"f-{n}", OID, COID, TICKER, BookSide.BID, D("0.40"), D(n), D(0), False, 1_767_225_600.0
+        )
+        for n in (1, 3)
+    ]
+    rig.loop.executor.fills.load_seen(earlier)  # what the start replays: 4 filled
+    rig.loop.executor.fills.apply(
+        Fill(
+            fill_id="f-2", trade_id="t-2", order_id=OID, ticker=TICKER, book_side=BookSide.BID,
+            count=D(2), yes_price=D("0.40"), fee=D(0), created_time="2026-01-01T00:00:01Z",
+            ts=1_767_225_601,
+        )
+    )  # fmt: skip
+    assert _stored(rig) == ("resting", D(6), D(4))
+    assert rig.loop.portfolio.orders[OID].remaining == D(4)
