@@ -171,3 +171,24 @@ def test_the_heartbeat_status_and_metrics_say_how_far_behind_the_write_budget_is
     finally:
         rig.loop.log.close()
         rig.store.close()
+
+
+def test_a_held_positions_strategy_waits_while_the_write_budget_is_behind(tmp_path: Path) -> None:
+    """Held back, a held market with news takes its stop-loss alone: its strategy's quotes,
+    which would add orders the budget cannot send soon, wait for its turn."""
+    rig = _rig(tmp_path)
+    try:
+        held = QUOTED[0]
+        rig.buy_yes(held, D("0.55"), D("10"))
+        assert rig.loop.portfolio.position(held) == 10
+        rig.loop.dispatch.writes_behind = lambda: 1.5
+        rig.client.requests.clear()
+        rig.feed.show(_book(held, "0.35", "0.55"))  # mid 0.50 -> 0.40: a requote, above the stop
+        _tick(rig)
+        assert rig.client.requests == []
+        rig.loop.dispatch.writes_behind = lambda: -1.0  # the budget back in hand
+        _tick(rig)
+        assert held in {r.ticker for r in rig.client.requests}, "its turn came after"
+    finally:
+        rig.loop.log.close()
+        rig.store.close()
