@@ -168,6 +168,7 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
         "orders": stats.orders,
         "rejected": stats.rejected,
         "cancels": stats.cancels,
+        "amends": stats.amends,
         "round_trips": len(closed),
         "wins": len(wins),
         "win_rate": _ratio(len(wins), len(closed)),
@@ -376,7 +377,8 @@ def render_text(report: dict[str, Any], *, width: int = 72) -> list[str]:
         f"expectancy       {_money(t['expectancy_per_contract'])} per contract; profit factor "
         f"{_num(t['profit_factor'])}",
         f"max drawdown     {_money(t['max_drawdown'])} ({_pct(t['max_drawdown_share'])})",
-        f"orders           {t['orders']} ({t['rejected']} rejected, {t['cancels']} cancelled); "
+        f"orders           {t['orders']} ({t['rejected']} rejected, {t['cancels']} cancelled, "
+        f"{t['amends']} amended); "
         f"fills {t['fills']}; fill ratio {_pct(t['fill_ratio'])}",
         f"maker/taker      {_pct(t['maker_share'])} / {_pct(t['taker_share'])}; queue wait "
         f"mean {_secs(t['queue_wait_s']['mean'])}, median {_secs(t['queue_wait_s']['median'])}",

@@ -1,7 +1,7 @@
 """The trade loop put together, top to bottom: each part built once, here, and given what it
 uses (the constructor chain loop -> executor -> call guard -> unknown orders -> balance hold ->
-fills -> cancels -> answer book -> sender -> outbox, then the loop's own orders and the loop;
-what several of them share for one purpose is one small record, runner/execution/shared.py
+fills -> cancels -> amends -> answer book -> sender -> outbox, then the loop's own orders and
+the loop; what several of them share for one purpose is one small record, runner/execution/shared.py
 for the executor's parts and runner/loop_shared.py for the loop's). `session.build_loop`
 reconciles the state, then asks `assemble_loop` for a loop ready to tick. docs/trade-loop.md
 "Where the code lives".
@@ -17,6 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.books.own_orders import OwnOrders
+from kalshi_cli.runner.execution.amends import Amends
 from kalshi_cli.runner.execution.answers import AnswerBook
 from kalshi_cli.runner.execution.balance_hold import BalanceHold
 from kalshi_cli.runner.execution.call_guard import CallGuard, Counters
@@ -26,7 +27,7 @@ from kalshi_cli.runner.execution.execution import LoopExecutor
 from kalshi_cli.runner.execution.fills import FillSync
 from kalshi_cli.runner.execution.outbox import Outbox
 from kalshi_cli.runner.execution.sender import Sender
-from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
+from kalshi_cli.runner.execution.shared import Bookkeeping, Changes, Holds, Report
 from kalshi_cli.runner.execution.unknown_orders import UnknownOrders
 from kalshi_cli.runner.loop import TradeLoop
 from kalshi_cli.runner.loop_shared import Acting, Sight, Tuning, Voice
@@ -169,6 +170,15 @@ def build_executor(
         fills_due=fills_due.set,
         dry_run=settings.dry_run,
     )
+    amends = Amends(
+        wire=wire,
+        orders=orders,
+        portfolio=portfolio,
+        report=report,
+        holds=holds,
+        fills=fills,
+        enabled=settings.amend_requotes and not settings.dry_run,
+    )
     # what a single order and a batch share: the request, the intent written, the answer booked
     answers = AnswerBook(orders=orders, books=books, report=report, holds=holds, fills=fills)
     fills.awaiting_answer = answers.in_flight.in_market
@@ -181,7 +191,7 @@ def build_executor(
         report=report,
         holds=holds,
         fills=fills,
-        cancels=cancels,
+        changes=Changes(cancels=cancels, amends=amends),
         outbox=outbox,
         hold_markets=dispatch.hold,
         threaded=dispatch.threaded,

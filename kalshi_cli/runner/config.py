@@ -63,6 +63,9 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     # the longest a send worker waits for one call's answer once it left (the rate limiter's wait
     # not counted); an order not answered within it is one of unknown outcome, looked up
     call_timeout_s: Seconds = 2.0
+    # a requote of one resting order is an amend of it (one call), not a cancel and a new order
+    # (runner/execution/amends.py)
+    amend_requotes: bool = True
     stop_deadline_s: Seconds = 20.0
     log_max_bytes: Whole = eventlog.MAX_BYTES
     log_backups: Whole = eventlog.BACKUPS

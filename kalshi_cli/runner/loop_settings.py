@@ -65,5 +65,8 @@ class LoopSettings:
     # the longest a send worker waits for one call's answer once it left (`trade.call_timeout_s`;
     # None: the client's own timeout)
     call_timeout_s: float | None = None
+    # a requote of one resting order of its own is an amend of it (`trade.amend_requotes`;
+    # runner/execution/amends.py); False: a cancel, then a new order
+    amend_requotes: bool = True
     # how often the exchange's announced maintenance windows are read again
     schedule_poll_s: float = 60.0

@@ -65,7 +65,12 @@ from kalshi_cli.vocabulary.units import fmt_exact_dollars
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
+    from kalshi_cli.client.requests import (
+        AmendResult,
+        CancelResult,
+        CreateOrder,
+        CreateOrderResult,
+    )
     from kalshi_cli.config import Located
     from kalshi_cli.store import HeartbeatRecord, IntentRecord, Store
     from kalshi_cli.vocabulary.clock import Clock
@@ -112,7 +117,7 @@ class OrderCalls(OrderReads, Protocol):
         count: Decimal,
         updated_client_order_id: str | None = ...,
         expiration_time: int | None = ...,
-    ) -> object: ...  # its answer is not read: the order is looked up after
+    ) -> AmendResult: ...
 
     def decrease_order(
         self, order_id: str, *, reduce_by: Decimal | None = ..., reduce_to: Decimal | None = ...
@@ -228,6 +233,39 @@ class SentOrder:
     result: CreateOrderResult | None = None
     refused: ApiError | TransportError | None = None
     lost: OrderOutcomeUnknown | None = None
+
+
+@dataclass(frozen=True)
+class Amend:
+    """An amend of one resting order, as the trade loop sends it: the order, its market and
+    book side, the new YES price and the new total (filled so far plus what is to rest, the
+    exchange's `count`)."""
+
+    order_id: str
+    ticker: str
+    book_side: BookSide
+    yes_price: Decimal
+    total: Decimal
+
+
+@dataclass(frozen=True)
+class SentAmend:
+    """What an amend's request came back with (`OrderService.send_amend`): the exchange's
+    answer, its refusal or a failure before anything left, or an answer lost."""
+
+    result: AmendResult | None = None
+    refused: ApiError | TransportError | None = None
+    lost: AmendOutcomeUnknown | None = None
+
+
+@dataclass(frozen=True)
+class AmendOutcome:
+    """An amend the exchange applied, as booked: the order's status after it, what rests
+    (None: the answer left it as it was), and what the amend itself filled."""
+
+    status: str
+    remaining: Decimal | None
+    filled: Decimal
 
 
 class MarketReads:
@@ -433,6 +471,69 @@ class OrderService:
             result.remaining_count,
             result.average_fill_price,
         )
+
+    def record_amend(
+        self,
+        order_id: str,
+        *,
+        ticker: str,
+        book_side: BookSide,
+        yes_price: Decimal,
+        rest: Decimal,
+        post_only: bool,
+    ) -> Amend | None:
+        """An amend's first step: written in the order's history before it is sent, the
+        trading state read in the same transaction (TradingHaltedError, and nothing written,
+        unless it allows adding exposure: a new price or size may add some). The amend names
+        the new total, what the state file says filled plus `rest`; None when the state file
+        has no resting order by that id on the terms an amend keeps (good till cancelled, not
+        reduce only, `post_only` as the new quote wants): nothing may be sent."""
+        total = self.store.record_amend_if_allowed(
+            order_id,
+            price=yes_price,
+            rest=rest,
+            post_only=post_only,
+            allowed=lambda state: check_trading_state(
+                state.state, state.reason, reduce_only=False, what="not sent"
+            ),
+        )
+        if total is None:
+            return None
+        return Amend(order_id, ticker, book_side, yes_price, total)
+
+    def send_amend(self, amend: Amend) -> SentAmend:
+        """An amend's exchange part alone (no state file): the request sent once (the client
+        resends it only when it certainly did not leave). The trade loop makes this call off
+        its deciding path and books it with `book_amend`."""
+        try:
+            result = self.client.orders.amend_order(
+                amend.order_id,
+                ticker=amend.ticker,
+                book_side=amend.book_side,
+                price=amend.yes_price,
+                count=amend.total,
+            )
+        except AmendOutcomeUnknown as exc:
+            return SentAmend(lost=exc)
+        except (ApiError, TransportError) as exc:
+            return SentAmend(refused=exc)
+        return SentAmend(result=result)
+
+    def book_amend(self, amend: Amend, result: AmendResult) -> AmendOutcome:
+        """An amend the exchange applied, in the state file: the order keeps its row (its
+        client order id, order id and strategy) and takes the new price and total, and what
+        rests when the answer says (it says only when the amend filled or changed what
+        rests). What the amend filled comes in with the fills read next."""
+        remaining = result.remaining_count
+        status = "executed" if remaining is not None and remaining <= 0 else "resting"
+        self.store.orders.update_order(
+            order_id=amend.order_id,
+            price=amend.yes_price,
+            count=amend.total,
+            remaining_count=remaining,
+            status=status,
+        )
+        return AmendOutcome(status, remaining, result.fill_count or ZERO)
 
     def record_intent(
         self,

@@ -29,7 +29,7 @@ from kalshi_cli.store.records import (
     OrderHistoryRecord,
 )
 from kalshi_cli.store.values import BOOK_SIDES, dec_text, opt_dec_text, opt_decimal, where_clause
-from kalshi_cli.vocabulary.units import ONE, ZERO, Action, BookSide, Side, book_side_of
+from kalshi_cli.vocabulary.units import ONE, ZERO, Action, BookSide, Side, TimeInForce, book_side_of
 
 _AWAITING_ANSWER = (PENDING, UNKNOWN)
 _ORDER_COLUMNS = (
@@ -234,6 +234,34 @@ class OrderRepository:
             )
             self._history(coid, _change_name(changed, wanted), now)
         return True
+
+    def write_amend(
+        self, order_id: str, *, price: Decimal, rest: Decimal, post_only: bool
+    ) -> Decimal | None:
+        """An amend of a resting order about to be sent, inside the caller's transaction
+        (`Store.record_amend_if_allowed`): a row of the order's history says what the request
+        asks, while the order's own row keeps what the exchange last said until its answer
+        (`update_order`). Returns the new total the request names, what the row says filled
+        plus `rest`; None, and nothing written, when no order by that id rests here on the
+        terms an amend keeps and the caller wants (good till cancelled, not reduce only,
+        `post_only` as given)."""
+        if not self._db.depth:
+            raise RuntimeError("write_amend runs inside a transaction")
+        if not ZERO < price < ONE:
+            raise ValueError(f"YES price {price} is outside (0, 1)")
+        if rest <= 0:
+            raise ValueError(f"count {rest} to rest must be positive")
+        row = self._db.conn.execute(
+            "SELECT client_order_id, filled FROM orders WHERE order_id = ? AND status = ? "
+            "AND time_in_force = ? AND post_only = ? AND reduce_only = 0",
+            (order_id, RESTING, str(TimeInForce.GTC), int(post_only)),
+        ).fetchone()
+        if row is None:
+            return None
+        total = Decimal(row[1]) + rest
+        note = f"amend sent: YES price {dec_text(price)}, total {dec_text(total)}"
+        self._history(str(row[0]), note, self._db.clock.wall())
+        return total
 
     def get_intent(self, client_order_id: str) -> IntentRecord | None:
         rows = self._db.rows(f"{_SELECT_ORDERS} WHERE client_order_id = ?", (client_order_id,))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 from kalshi_cli.store import migrations
@@ -329,6 +330,23 @@ class Store:
         return "\n".join(str(row[0]) for row in self._db.rows("PRAGMA integrity_check"))
 
     # ------------------------------------------------------------- across two table groups
+
+    def record_amend_if_allowed(
+        self,
+        order_id: str,
+        *,
+        price: Decimal,
+        rest: Decimal,
+        post_only: bool,
+        allowed: Callable[[TradingStateRecord], None],
+    ) -> Decimal | None:
+        """An amend about to be sent, in the order's history (`OrderRepository.write_amend`:
+        the new total it names, None when no order by that id rests here), with the trading
+        state read inside the same write transaction as for a new order: a new price or size
+        can add exposure, so it is written, and sent, only while the state allows it."""
+        with self._db.intent_sync(), self._db.transaction():
+            allowed(self.trading.trading_state())
+            return self.orders.write_amend(order_id, price=price, rest=rest, post_only=post_only)
 
     def record_intent_if_allowed(
         self, intent: IntentRecord, allowed: Callable[[TradingStateRecord], None]

@@ -62,6 +62,7 @@ class VenueStats:
     orders: int = 0
     rejected: int = 0
     cancels: int = 0
+    amends: int = 0
     taker_fills: int = 0
     maker_fills: int = 0
     taker_contracts: Decimal = ZERO
@@ -654,6 +655,7 @@ class LocalVenue:
             raise api_error(exc) from exc
         finally:
             self._untake(ticker, placed)
+        self.stats.amends += 1
         if fills:
             self.stats.taker_fills += len(fills)
             self.stats.taker_contracts += sum((f.count for f in fills), ZERO)

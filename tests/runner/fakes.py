@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from kalshi_cli.client.historical import HistoricalCutoff
-from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
+from kalshi_cli.client.requests import AmendResult, CancelResult, CreateOrder, CreateOrderResult
 from kalshi_cli.client.subaccounts import SubaccountBalance
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.index import IndexBoard, decode_tick
@@ -32,8 +32,14 @@ from kalshi_cli.sim.core.exchange import (
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.strategy_api import IndexView
+from kalshi_cli.venue.answers import amended
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.errors import ApiError, NotFoundError, OrderOutcomeUnknown
+from kalshi_cli.vocabulary.errors import (
+    AmendOutcomeUnknown,
+    ApiError,
+    NotFoundError,
+    OrderOutcomeUnknown,
+)
 from kalshi_cli.vocabulary.models import (
     ZERO,
     Balance,
@@ -91,6 +97,10 @@ class FakeClient(EveryAreaItself):
     lookup_errors: list[BaseException | str] = field(default_factory=list)
     # raised by the next cancels (the exchange cancels nothing)
     cancel_errors: list[BaseException] = field(default_factory=list)
+    # raised by the next amends; "unknown": the exchange amends the order and the answer is
+    # lost; "lost": the answer is lost and the exchange never amends
+    amend_errors: list[BaseException | str] = field(default_factory=list)
+    amends: int = 0  # amend requests made
     # raised by every fill read while set
     fills_error: BaseException | None = None
     requests: list[CreateOrder] = field(default_factory=list)
@@ -250,9 +260,15 @@ class FakeClient(EveryAreaItself):
         count: Decimal,
         updated_client_order_id: str | None = None,
         expiration_time: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> AmendResult:
+        self.amends += 1
+        error = self.amend_errors.pop(0) if self.amend_errors else None
+        if isinstance(error, BaseException):
+            raise error
+        if error == "lost":
+            raise AmendOutcomeUnknown("timed out", order_id=order_id)
         try:
-            old, new, _ = self.core.amend_order(
+            old, new, fills = self.core.amend_order(
                 self.account_id,
                 order_id,
                 ticker=ticker,
@@ -264,7 +280,9 @@ class FakeClient(EveryAreaItself):
             )
         except ExchangeError as exc:
             raise _api_error(exc) from None
-        return {"old_order": ser.order_json(old), "order": ser.order_json(new)}
+        if error == "unknown":
+            raise AmendOutcomeUnknown("timed out", order_id=order_id)
+        return amended(old, new, fills, 0.0)
 
     def decrease_order(
         self, order_id: str, *, reduce_by: Decimal | None = None, reduce_to: Decimal | None = None

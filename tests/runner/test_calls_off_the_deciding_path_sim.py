@@ -96,7 +96,7 @@ def test_a_replacement_goes_out_only_after_its_cancels_are_answered(
     gate = Gate()
     with rig(
         sim, tmp_path, [ticker], strategy="market-maker", params={"requote_tolerance": "0"},
-        transport=gate, send_workers=2,
+        transport=gate, send_workers=2, trade={"amend_requotes": False},
     ) as r:  # fmt: skip
         r.loop.tick(r.feed.drain_events(), full=True)
         assert poll_until(lambda: _placed(r, ticker) == 2, between=lambda: _ticking(r))
@@ -337,7 +337,7 @@ def test_a_replacement_whose_cancels_are_answered_during_the_stop_is_not_sent(
     gate = Gate()
     with rig(
         sim, tmp_path, [ticker], strategy="market-maker", params={"requote_tolerance": "0"},
-        transport=gate, send_workers=2,
+        transport=gate, send_workers=2, trade={"amend_requotes": False},
     ) as r:  # fmt: skip
         r.loop.tick(r.feed.drain_events(), full=True)
         assert poll_until(lambda: _placed(r, ticker) == 2, between=lambda: _ticking(r))

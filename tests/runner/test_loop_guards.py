@@ -78,8 +78,8 @@ def _leg(ticker: str, count: str = "10") -> Intent:
     )
 
 
-def _pair_rig(tmp_path: Path, **risk: Any) -> Any:
-    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, risk=risk)
+def _pair_rig(tmp_path: Path, trade: dict[str, Any] | None = None, **risk: Any) -> Any:
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, risk=risk, trade=trade)
     rig.step(0.1)
     return rig
 
@@ -124,7 +124,7 @@ def test_the_second_leg_waits_for_the_first_to_fill(tmp_path: Path) -> None:
 def test_a_replaced_quote_that_filled_unseen_is_counted_before_the_new_one(
     tmp_path: Path,
 ) -> None:
-    rig = _pair_rig(tmp_path, max_position_per_market=12)
+    rig = _pair_rig(tmp_path, trade={"amend_requotes": False}, max_position_per_market=12)
     quote = Intent(
         ticker=LAL,
         side=Side.YES,

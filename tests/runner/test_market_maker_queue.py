@@ -9,6 +9,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import BookSide
@@ -24,7 +26,7 @@ def our_yes_bids(rig: Rig) -> dict[str, Decimal]:
     }
 
 
-def _rig(tmp_path: Path) -> tuple[Rig, Mover]:
+def _rig(tmp_path: Path, *, amend: bool = True) -> tuple[Rig, Mover]:
     """The market maker on the in-process exchange with no requote tolerance, which would keep
     a one-tick move by itself: the queue rule alone decides here."""
     scenario = tmp_path / "scenario.yaml"
@@ -40,14 +42,15 @@ def _rig(tmp_path: Path) -> tuple[Rig, Mover]:
         exchange=exchange,
         clock=clock,
         params=params,
+        trade={"amend_requotes": amend},
     )
     return rig, mover
 
 
 def run(
-    tmp_path: Path, *, someone_first: bool, unreadable: bool = False
+    tmp_path: Path, *, someone_first: bool, unreadable: bool = False, amend: bool = True
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    rig, mover = _rig(tmp_path)  # YES bid 0.49, ask 0.51: our YES bid 0.48
+    rig, mover = _rig(tmp_path, amend=amend)  # YES bid 0.49, ask 0.51: our YES bid 0.48
     if someone_first:
         mover.set("early", BookSide.BID, "0.48")  # rests at 0.48 before our quote
     if unreadable:
@@ -71,11 +74,18 @@ def test_a_quote_at_the_front_of_the_queue_stays_for_a_one_tick_move(tmp_path: P
     assert after == before  # the same order, still at 0.48
 
 
-def test_a_quote_behind_another_order_is_replaced_for_a_one_tick_move(tmp_path: Path) -> None:
-    before, after = run(tmp_path, someone_first=True)
-    assert list(after.values()) == [Decimal("0.47")] and set(after) != set(before)
+@pytest.mark.parametrize("amend", [True, False], ids=["amended", "cancelled-and-placed"])
+def test_a_quote_behind_another_order_is_replaced_for_a_one_tick_move(
+    tmp_path: Path, amend: bool
+) -> None:
+    before, after = run(tmp_path, someone_first=True, amend=amend)
+    assert list(after.values()) == [Decimal("0.47")]
+    # amended, the order keeps its id; else a new order replaced it
+    assert (set(after) == set(before)) is amend
 
 
-def test_an_unreadable_queue_position_requotes_as_before(tmp_path: Path) -> None:
-    before, after = run(tmp_path, someone_first=False, unreadable=True)
-    assert list(after.values()) == [Decimal("0.47")] and set(after) != set(before)
+@pytest.mark.parametrize("amend", [True, False], ids=["amended", "cancelled-and-placed"])
+def test_an_unreadable_queue_position_requotes_as_before(tmp_path: Path, amend: bool) -> None:
+    before, after = run(tmp_path, someone_first=False, unreadable=True, amend=amend)
+    assert list(after.values()) == [Decimal("0.47")]
+    assert (set(after) == set(before)) is amend

@@ -18,7 +18,11 @@ PARAMS = {"requote_tolerance": "0"}
 def test_an_order_found_resting_after_its_lost_answer_tripped_safe_mode_is_withdrawn(
     tmp_path: Path,
 ) -> None:
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS)
+    # requotes as new orders: the test holds the loop's next create
+    trade = {"amend_requotes": False}
+    rig = make_rig(
+        tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS, trade=trade
+    )
     rig.step(0.1)
     assert rig.loop.portfolio.orders, "the market maker quotes"
     # the exchange takes the next create, its answer is lost, and the lookup right after does

@@ -83,8 +83,12 @@ def test_safe_mode_withdraws_at_once_and_resume_brings_the_quotes_back(
     def fills() -> int:
         return len(list(mine.portfolio.iter_fills(ticker=TICKER)))
 
-    def requoted(before: set[str]) -> bool:
-        now = {o.order_id for o in resting()}
+    def quotes() -> set[tuple[str, Decimal]]:
+        return {(o.order_id, o.yes_price) for o in resting()}
+
+    def requoted(before: set[tuple[str, Decimal]]) -> bool:
+        """Both quotes moved: each a new order, or the same one amended to a new price."""
+        now = quotes()
         return len(now) == 2 and not now & before
 
     def logged(event: str, after: int = 0) -> bool:
@@ -111,7 +115,7 @@ def test_safe_mode_withdraws_at_once_and_resume_brings_the_quotes_back(
         assert poll_until(a_bid)
         assert proc.poll() is None
         bid = bids[0]
-        before_fill = {o.order_id for o in resting()}
+        before_fill = quotes()
         book.order(BookSide.ASK, f"{bid.yes_price}", f"{bid.remaining_count}", TimeInForce.IOC)
         assert poll_until(lambda: logged("fill_received"))
         # the fill skews the maker's centre, and it replaces both quotes: the faults start once

@@ -84,14 +84,20 @@ class Mover:
         self.set("ask", BookSide.ASK, yes_ask)
 
 
-def _rig(tmp_path: Path, strategy: str) -> tuple[Rig, Mover]:
+def _rig(tmp_path: Path, strategy: str, *, amend: bool = True) -> tuple[Rig, Mover]:
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text(SCENARIO, encoding="utf-8")
     clock = ManualClock(START)
     exchange = new_exchange(scenario, clock)
     mover = Mover(exchange)
     mover.quote("0.49", "0.51")
-    rig = make_rig(tmp_path / "state.db", strategy=strategy, exchange=exchange, clock=clock)
+    rig = make_rig(
+        tmp_path / "state.db",
+        strategy=strategy,
+        exchange=exchange,
+        clock=clock,
+        trade={"amend_requotes": amend},
+    )
     return rig, mover
 
 
@@ -177,8 +183,11 @@ def test_strategy_on_a_scenario_built_for_it(
     assert all(i.reason and i.reason.startswith(strategy) for i in intents), intents
 
 
-def test_a_quote_filled_while_its_order_update_was_lost_is_requoted(tmp_path: Path) -> None:
-    rig, mover = _rig(tmp_path, "market-maker")
+@pytest.mark.parametrize("amend", [True, False], ids=["amended", "cancelled-and-placed"])
+def test_a_quote_filled_while_its_order_update_was_lost_is_requoted(
+    tmp_path: Path, amend: bool
+) -> None:
+    rig, mover = _rig(tmp_path, "market-maker", amend=amend)
     rig.step(1.0)
     (quote,) = [o for o in rig.loop.portfolio.orders.values() if o.side == "yes"]
     taker = rig.exchange.create_account(key_id="taker", public_key_pem="", cash_cents=10**7)
@@ -204,4 +213,6 @@ def test_a_quote_filled_while_its_order_update_was_lost_is_requoted(tmp_path: Pa
     assert intent is not None and intent.status == "executed"
     new_bids = [r for r in rig.client.requests[sent:] if r.book_side is BookSide.BID]
     assert new_bids, "the YES side must be quoted again"
-    assert rig.loop.log.counts.get("cancel_failed", 0) == 1
+    # the requote of the filled order was refused once, and the order read back
+    refused = "amend_rejected" if amend else "cancel_failed"
+    assert rig.loop.log.counts.get(refused, 0) == 1

@@ -203,6 +203,19 @@ class Portfolio:
         else:
             order.remaining = remaining
 
+    def amend_order(self, order_id: str, *, price: Decimal, remaining: Decimal) -> None:
+        """A resting order the exchange amended: the same order at its new price (of its
+        side) and with what rests now."""
+        order = self.orders.get(order_id)
+        if order is None:
+            return
+        self._forget(order.ticker)
+        if remaining <= 0:
+            self._drop_order(order_id)
+        else:
+            order.price = price
+            order.remaining = remaining
+
     def _drop_order(self, order_id: str) -> None:
         order = self.orders.pop(order_id, None)
         if order is not None:

@@ -25,6 +25,7 @@ class Counters:
     fills: int = 0
     denied: int = 0
     cancels: int = 0
+    amends: int = 0  # requotes amended in place (runner/execution/amends.py)
     errors: int = 0
 
 

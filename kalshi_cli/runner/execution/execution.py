@@ -1,7 +1,8 @@
 """From a strategy's decision to the exchange, and fills back into the loop's view. The
 `LoopExecutor` decides (the risk verdict, the hold on a market with an order of unknown outcome, a
 group's legs, the order-rate slot and the circuit breaker's last look before a batch leaves) and has
-a part for each of the rest (`guard`, `unknown`, `fills`, `cancels`, `outbox`, and its `answers`),
+a part for each of the rest (`guard`, `unknown`, `fills`, `cancels`, `amends`, `outbox`, and its
+`answers`),
 each a plain object with its own state built by runner/assembly.py; the methods that only hand on to
 a part are its face to the loop. See docs/trade-loop.md "From a decision to the wire, and
 fills back" and "Where the code lives".
@@ -22,10 +23,9 @@ if TYPE_CHECKING:
     from kalshi_cli.risk.budget import Owned
     from kalshi_cli.runner.budgets import Budgets
     from kalshi_cli.runner.execution.answers import AnswerBook
-    from kalshi_cli.runner.execution.cancels import Cancels
     from kalshi_cli.runner.execution.fills import FillSync
     from kalshi_cli.runner.execution.outbox import Outbox
-    from kalshi_cli.runner.execution.shared import Holds, Report
+    from kalshi_cli.runner.execution.shared import Changes, Holds, Report
 
 
 class LoopExecutor:
@@ -36,7 +36,7 @@ class LoopExecutor:
         report: Report,
         holds: Holds,
         fills: FillSync,
-        cancels: Cancels,
+        changes: Changes,
         outbox: Outbox,
         hold_markets: Callable[[Iterable[str]], Callable[[], None]],
         threaded: bool,
@@ -59,7 +59,8 @@ class LoopExecutor:
         self.unknown_orders = holds.unknown
         self.fills = fills
         self.sent = fills.sent
-        self.cancels = cancels
+        self.cancels = changes.cancels
+        self.amends = changes.amends
         self.outbox = outbox
         # set as the loop's stop begins: an order decided before it (a replacement whose
         # cancels the stop books, a group's next leg) is dropped, never sent by a loop that
@@ -137,6 +138,8 @@ class LoopExecutor:
             return then(intent.count)
         if not intent.replaces:
             return self._send(intent, batch=batch, then=then)
+        if self._amended(intent, then):
+            return None
         shortfalls = self.cancels.shortfalls
         # with workers the replacement goes once the cancels' answers are booked, outside the
         # visit that decided it: it goes at once, keeping its market busy, never left queued
@@ -169,6 +172,27 @@ class LoopExecutor:
             self.fills.read_for((intent.ticker,), then=read)
 
         self.cancels.send_cancels(intent.ticker, intent.replaces, "replaced", replaced)
+
+    def _amended(self, intent: Intent, then: Callable[[Decimal | None], None]) -> bool:
+        """A requote that amends the one order it replaces in place, when that order can be
+        (runner/execution/amends.py): one call instead of a cancel, its answer and a new
+        order. False when it cannot: the requote goes as cancels, then a new order."""
+        order = self.amends.amendable(intent)
+        if order is None:
+            return False
+        if self.stopping:
+            self._log.emit(
+                "intent_dropped", {"ticker": intent.ticker, "reason": "the loop is stopping"}
+            )
+            then(None)
+            return True
+        return self.amends.submit(
+            intent,
+            order,
+            taken=self._risk.record_sent,
+            beside=self.outbox.replacing_until,
+            then=then,
+        )
 
     def _send(self, intent: Intent, *, batch: bool, then: Callable[[Decimal | None], None]) -> None:
         if self.stopping:

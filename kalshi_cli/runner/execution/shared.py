@@ -6,7 +6,8 @@ client and the dispatch, how a part reaches the exchange):
   records read from it (the realized P&L, a halt), and the loop's view of positions and orders;
 - `Report`: where a part reports: the event log and the run's counters;
 - `Holds`: what holds an order back, and what an answer teaches them: the API error guard's
-  backoff, the markets with an order of unknown outcome, the wait after a refusal for balance.
+  backoff, the markets with an order of unknown outcome, the wait after a refusal for balance;
+- `Changes`: what changes an order already resting: its cancels and its amends.
 
 Each is a frozen record of parts that exist on their own; a part keeps the members it uses.
 """
@@ -20,8 +21,10 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.books.records import LoopTradingRecords
+    from kalshi_cli.runner.execution.amends import Amends
     from kalshi_cli.runner.execution.balance_hold import BalanceHold
     from kalshi_cli.runner.execution.call_guard import CallGuard, Counters
+    from kalshi_cli.runner.execution.cancels import Cancels
     from kalshi_cli.runner.execution.unknown_orders import UnknownOrders
     from kalshi_cli.store import Store
 
@@ -44,3 +47,9 @@ class Holds:
     guard: CallGuard
     unknown: UnknownOrders
     balance_hold: BalanceHold
+
+
+@dataclass(frozen=True)
+class Changes:
+    cancels: Cancels
+    amends: Amends

@@ -128,6 +128,11 @@ class UnknownOrders:
         # it (`_adopt`). The loop's own record, not the state file's: a reconcile in another
         # process may attribute them there first, or copy in fills the loop has not booked yet
         self.unclaimed: dict[str, list[FillRecord]] = {}
+        # order id -> an amend whose answer was lost (runner/execution/amends.py): the order
+        # may rest at its old or its new price and size, so its market takes no new
+        # non-reducing order and the amend counts as resting beside the order until a read
+        # settles it
+        self.amending: dict[str, LostAnswer] = {}
         # told the market of each order of unknown outcome added or settled (the outbox's
         # `_touch`: it counts them toward the exposure)
         self.on_change: Callable[[str], None] = lambda ticker: None
@@ -141,7 +146,11 @@ class UnknownOrders:
             self.unclaimed.setdefault(fill.order_id, []).append(fill)
 
     def holds(self, ticker: str) -> bool:
-        return ticker in self.doubted or any(u.ticker == ticker for u in self.unknown.values())
+        return (
+            ticker in self.doubted
+            or any(u.ticker == ticker for u in self.unknown.values())
+            or any(u.ticker == ticker for u in self.amending.values())
+        )
 
     def doubt(self, ticker: str, why: str) -> None:
         self.doubted.setdefault(ticker, why)
@@ -191,12 +200,20 @@ class UnknownOrders:
         """The market's orders of unknown outcome, each as the intent it is: they may rest,
         and a lost batch's may all land, so the total exposure counts them beside the
         market's other orders that may rest."""
-        return [u.intent for u in self.unknown.values() if u.ticker == ticker and u.intent]
+        return [
+            u.intent
+            for u in (*self.unknown.values(), *self.amending.values())
+            if u.ticker == ticker and u.intent
+        ]
 
     def intents(self) -> list[Intent]:
         """The orders of unknown outcome, each as the intent it is: a strategy's budget counts
         its own as resting, as the account's exposure counts every one."""
-        return [u.intent for u in self.unknown.values() if u.intent is not None]
+        return [
+            u.intent
+            for u in (*self.unknown.values(), *self.amending.values())
+            if u.intent is not None
+        ]
 
     def resolve(self, *, guarded: bool = True, markets: Collection[str] | None = None) -> None:
         """Look each order of unknown outcome up by its client order id (only those in

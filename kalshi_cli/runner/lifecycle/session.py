@@ -388,6 +388,7 @@ def build_loop(
         stop_deadline_s=trade.stop_deadline_s,
         read_lag_s=parts.read_lag_s,
         call_timeout_s=trade.call_timeout_s,
+        amend_requotes=trade.amend_requotes,
         # the mids a strategy reads are those of its window; keeping more costs time and memory
         # (200 markets x 10 minutes of mids is ~20 MB)
         history_s=lineup.history_s(LoopSettings.history_s),  # secs

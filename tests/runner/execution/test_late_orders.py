@@ -34,6 +34,9 @@ from tests.waiting import poll_until
 # the default cap of orders a minute is no part of these tests
 RISK = {"max_orders_per_minute": 1000}
 # requoting at every tick's move: these tests hold "the loop's next create", which comes soon
+# requotes as cancels and new orders: these tests hold the loop's next create, which an amend
+# of a requote would never be
+CREATES = {"amend_requotes": False}
 PARAMS = {"requote_tolerance": "0"}
 MM, MR = "market-maker", "mean-reversion"
 
@@ -82,7 +85,9 @@ def test_the_client_window_covers_the_exchanges() -> None:
 def test_an_order_held_past_the_old_grace_lands_late_adopted_and_never_doubled(
     tmp_path: Path,
 ) -> None:
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS)
+    rig = make_rig(
+        tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS, trade=CREATES
+    )
     landed: list[float] = []
     held = Held(25.0, then=lambda: landed.append(rig.clock.monotonic()))
     coid = _hold_next_create(rig, held)
@@ -117,7 +122,9 @@ def test_an_order_held_past_the_old_grace_lands_late_adopted_and_never_doubled(
 
 
 def test_a_late_order_filled_before_the_loop_looked_is_attributed(tmp_path: Path) -> None:
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS)
+    rig = make_rig(
+        tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS, trade=CREATES
+    )
     coid = ""
     held = Held(15.0, then=lambda: _take(rig, coid))
     coid = _hold_next_create(rig, held)
@@ -137,7 +144,9 @@ def test_a_late_order_filled_before_the_loop_looked_is_attributed(tmp_path: Path
 
 
 def test_an_order_that_never_lands_is_rejected_only_after_the_window(tmp_path: Path) -> None:
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS)
+    rig = make_rig(
+        tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS, trade=CREATES
+    )
     coid = _hold_next_create(rig, Held(10_000.0))  # lost for good
     failed_at = rig.clock.monotonic()
     ticker = rig.store.orders.get_intent(coid).ticker
@@ -194,7 +203,9 @@ def test_a_fill_read_looks_up_only_the_lost_orders_of_the_markets_it_found_fills
     """A fill of an order the loop does not know may be a lost order's, landed late: the read
     looks up the lost orders of that fill's market before booking it, not every lost order
     (with hundreds lost, one lookup each would hold the loop for as many round trips)."""
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS)
+    rig = make_rig(
+        tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS, trade=CREATES
+    )
     first, second = _two_lost_one_filled(rig)
     made = _lookups(rig)
     assert rig.loop.executor.fills.sync() >= 1
@@ -211,7 +222,9 @@ def test_a_fill_read_off_the_deciding_path_makes_its_lookups_on_the_worker(
     """With send workers, the read's lookups of the lost orders in its fills' markets go out
     with the listing, on the worker: the deciding thread waits for none, and the late order's
     fill is still booked as its strategy's."""
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS)
+    rig = make_rig(
+        tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS, trade=CREATES
+    )
     first, second = _two_lost_one_filled(rig)
     made = _lookups(rig)
     dispatch = rig.loop.dispatch
@@ -281,7 +294,12 @@ def test_a_lost_order_is_called_never_placed_only_once_a_listing_could_show_it(
     listing shows it only a read lag after it landed: until both have passed, a lookup that
     does not find it leaves it unknown, as `kalshi reconcile` does (`landing_wait_s`)."""
     rig = make_rig(
-        tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS, read_lag_s=5.0
+        tmp_path / "s.db",
+        strategy="market-maker",
+        risk=RISK,
+        params=PARAMS,
+        read_lag_s=5.0,
+        trade=CREATES,
     )
     coid = _hold_next_create(rig, Held(10_000.0))  # it never lands
     unknown = rig.loop.executor.unknown_orders
@@ -306,7 +324,9 @@ def test_a_late_orders_fill_read_before_its_lookup_becomes_its_strategys_once_fo
     the order is found it is the strategy's, in the state file and in the strategy's own
     part alike; also when a reconcile in another process found the order and attributed the
     fill in the state file before the loop's own lookup did."""
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS)
+    rig = make_rig(
+        tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS, trade=CREATES
+    )
     first, _ = _two_lost_one_filled(rig)
     ticker = rig.store.orders.get_intent(first).ticker
     rig.client.lookup_errors.extend([ServerError("down", status=503)] * 2)

@@ -92,6 +92,7 @@ def test_an_order_decided_while_a_replacements_cancel_is_out_counts_the_replacem
         strategy="market-maker",
         risk={**RISK, "max_position_per_market": "20"},
         send_workers=2,
+        trade={"amend_requotes": False},  # the replacement waits for its cancel
     )
     ticker = next(iter(rig.exchange.markets))
     decided: list[str] = []

@@ -50,6 +50,8 @@ def _rig(tmp_path: Path) -> Rig:
         account_id=trader(exchange),
         risk={"max_orders_per_minute": 10_000},
         log_path=tmp_path / "trade.log",
+        # every quote a create, the requotes too: the order of the creates is the schedule's
+        trade={"amend_requotes": False},
     )
 
 

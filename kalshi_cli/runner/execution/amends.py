@@ -1,0 +1,339 @@
+"""Requotes amended in place, a part of the trade loop's `LoopExecutor`
+(runner/execution/execution.py). A strategy that moves its quote names the order it replaces;
+when that is one resting order of its own, in the same market, side and terms, the order is
+amended (`POST /portfolio/events/orders/{id}/amend`): one call and one round trip instead of a
+cancel, its answer, and then the new order. The order keeps its identity (its row in the state
+file, its client order id and order id, its strategy) and takes the new price and size when the
+exchange says it did.
+
+While the amend is out the new quote counts as resting beside the order as it was (the risk
+engine sees the larger of the two and more); a refusal leaves the order as it was (a refusal
+that says it no longer rests reads it back, and fills are read); an answer lost leaves the
+order in doubt: its market takes no new non-reducing order, and it is read by its order id once
+a second until it shows the amend or the amend can no longer land (`landing_s`, as an order
+whose answer was lost). docs/trade-loop.md "Requotes amended in place".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from functools import partial
+from typing import TYPE_CHECKING
+
+from kalshi_cli.runner.execution.answers import intent_fields
+from kalshi_cli.runner.execution.dispatch import CallAnswer, Urgency, run_call
+from kalshi_cli.runner.execution.fills import Sent
+from kalshi_cli.runner.execution.unknown_orders import LostAnswer
+from kalshi_cli.vocabulary.errors import (
+    ApiError,
+    BadRequestError,
+    KalshiError,
+    NotFoundError,
+    RequestWithdrawn,
+    TradingHaltedError,
+)
+from kalshi_cli.vocabulary.models import ZERO, TimeInForce, to_book
+
+if TYPE_CHECKING:
+    from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio
+    from kalshi_cli.runner.execution.dispatch import Wire
+    from kalshi_cli.runner.execution.fills import FillSync
+    from kalshi_cli.runner.execution.shared import Holds, Report
+    from kalshi_cli.services.orders import Amend, OrderService, SentAmend
+    from kalshi_cli.strategies import Intent
+    from kalshi_cli.vocabulary.models import Order
+
+
+@dataclass(frozen=True)
+class _Answered:
+    """An amend's call, made on a worker: what it came back with and, for a refusal that may
+    say the order no longer rests, the order read back."""
+
+    sent: SentAmend
+    read_back: CallAnswer[Order] | None = None
+
+
+class Amends:
+    def __init__(
+        self,
+        *,
+        wire: Wire,
+        orders: OrderService,
+        portfolio: Portfolio,
+        report: Report,
+        holds: Holds,
+        fills: FillSync,
+        enabled: bool = True,
+    ) -> None:
+        # False (`trade.amend_requotes: false`): every requote goes as cancels, then a new order
+        self.enabled = enabled
+        self._dispatch = wire.dispatch
+        self._client = wire.client
+        self._orders = orders
+        self._portfolio = portfolio
+        self._log = report.log
+        self._counters = report.counters
+        self._guard = holds.guard
+        self._unknown = holds.unknown
+        self._balance_hold = holds.balance_hold
+        self._fills = fills
+        # order id -> the amend whose answer was lost, and the order it is (`lost`)
+        self.lost: dict[str, tuple[Amend, OpenOrder]] = {}
+        self._looking: set[str] = set()  # order ids whose read is out
+
+    # ---------------------------------------------------------------- sending
+
+    def amendable(self, intent: Intent) -> OpenOrder | None:
+        """The one order a requote can amend in place: it replaces exactly one order, resting
+        in the view, of its own strategy, in its market, on the same side and action (so only
+        the price and size change), and neither reduces (an amend cannot make an order reduce
+        only) nor is anything but good till cancelled. The state file has the last word on
+        the order's own terms (`OrderService.record_amend`)."""
+        if not self.enabled or len(intent.replaces) != 1 or intent.reduce_only:
+            return None
+        if intent.time_in_force is not TimeInForce.GTC:
+            return None
+        order = self._portfolio.orders.get(intent.replaces[0])
+        if order is None or order.ticker != intent.ticker or order.strategy != intent.strategy:
+            return None
+        if order.side is not intent.side or order.action is not intent.action:
+            return None
+        return order
+
+    def submit(
+        self,
+        intent: Intent,
+        order: OpenOrder,
+        *,
+        taken: Callable[[], None],
+        beside: Callable[[Intent], Callable[[], None]],
+        then: Callable[[Decimal | None], None],
+    ) -> bool:
+        """Amend `order` (`amendable`) to the intent's price and size, off the deciding path;
+        False when the state file does not hold it resting on the same terms (nothing is sent:
+        the requote goes as a cancel and a new order). `taken`: the order-rate slot taken as
+        it goes; `beside`: the intent counted as resting beside the order until the function
+        it returns is called (the outbox's `replacing_until`); `then` is handed what the amend
+        filled at once, or None when it did not go through."""
+        book = to_book(intent.side, intent.action, intent.price)
+        try:
+            amend = self._orders.record_amend(
+                order.order_id,
+                ticker=intent.ticker,
+                book_side=book.book_side,
+                yes_price=book.yes_price,
+                rest=intent.count,
+                post_only=intent.post_only,
+            )
+        except TradingHaltedError as exc:
+            self._log.emit("intent_dropped", {"ticker": intent.ticker, "reason": exc.message})
+            then(None)
+            return True
+        if amend is None:
+            return False
+        taken()
+        answered = beside(intent)
+        sent_at = self._guard.stamp()
+
+        def booked(answer: CallAnswer[_Answered]) -> None:
+            answered()
+            then(self._booked(intent, order, amend, sent_at, answer))
+
+        def unmade() -> None:
+            answered()
+            self._log.emit(
+                "intent_dropped", {"ticker": intent.ticker, "reason": "never sent: amend dropped"}
+            )
+
+        urgency = self._dispatch.urgency((intent.ticker,), reduce_only=False)
+        self._dispatch.send(
+            (intent.ticker,),
+            partial(self._call, amend),
+            booked,
+            urgency,
+            places=True,
+            unmade=unmade,
+        )
+        return True
+
+    def _call(self, amend: Amend) -> _Answered:
+        """The exchange's part of an amend alone (no state file, no view): safe on a worker.
+        A refusal that may say the order no longer rests reads it back at once."""
+        sent = self._orders.send_amend(amend)
+        if isinstance(sent.refused, (BadRequestError, NotFoundError)):
+            orders = self._client.orders
+            return _Answered(sent, run_call(lambda: orders.get_order(amend.order_id)))
+        return _Answered(sent)
+
+    # ---------------------------------------------------------------- the answer
+
+    def _booked(
+        self,
+        intent: Intent,
+        order: OpenOrder,
+        amend: Amend,
+        sent_at: float,
+        answer: CallAnswer[_Answered],
+    ) -> Decimal | None:
+        """An amend's answer in the state file and the view: what it filled at once, or None
+        when it did not go through (refused, never sent, or in doubt)."""
+        if isinstance(answer.error, RequestWithdrawn):
+            self._log.emit("intent_dropped", {"ticker": intent.ticker, "reason": str(answer.error)})
+            return None
+        answered = answer.get()
+        sent = answered.sent
+        if sent.lost is not None:
+            self._guard.failed(sent.lost, sent_at)
+            self._lose(amend, order, intent)
+            self._log.emit(
+                "amend_unknown",
+                {**intent_fields(intent), "order_id": amend.order_id, "error": sent.lost.message},
+            )
+            return None
+        if sent.refused is not None:
+            exc = sent.refused
+            self._guard.failed(exc, sent_at)
+            self._balance_hold.refused(exc.code if isinstance(exc, ApiError) else None)
+            self._log.emit(
+                "amend_rejected",
+                {**intent_fields(intent), "order_id": amend.order_id, "error": exc.message},
+            )
+            if answered.read_back is not None:
+                self._read_back(order, answered.read_back)
+            return None
+        assert sent.result is not None  # one of the three is set (SentAmend)
+        self._guard.ok(sent_at)
+        outcome = self._orders.book_amend(amend, sent.result)
+        remaining = order.remaining if outcome.remaining is None else outcome.remaining
+        self._applied(intent, order, remaining, sent_at)
+        self._log.emit(
+            "order_amended",
+            {
+                **intent_fields(intent),
+                "client_order_id": order.client_order_id,
+                "order_id": order.order_id,
+                "status": outcome.status,
+                "filled": outcome.filled,
+                "remaining": remaining,
+            },
+        )
+        # less rests than asked, beyond what the amend filled: the order filled unseen before
+        # it landed (the new total caps it). Either way the position must be known before the
+        # next decision in this market
+        unseen = outcome.remaining is not None and outcome.remaining + outcome.filled < intent.count
+        if outcome.filled > 0 or unseen:
+            self._fills.read_for((intent.ticker,))
+        return outcome.filled
+
+    def _applied(self, intent: Intent, order: OpenOrder, remaining: Decimal, at: float) -> None:
+        """The amend is on the exchange: the view holds the order at its new price, and its
+        fills are measured against it."""
+        self._counters.amends += 1
+        self._portfolio.amend_order(order.order_id, price=intent.price, remaining=remaining)
+        self._fills.sent.remember(
+            order.order_id,
+            Sent(
+                order.client_order_id,
+                intent.side,
+                intent.action,
+                intent.price,
+                intent.model_fair,
+                intent.strategy,
+                at,
+            ),
+        )
+
+    def _read_back(self, order: OpenOrder, answer: CallAnswer[Order]) -> None:
+        """A refused amend whose refusal may say the order no longer rests (filled, or gone):
+        the order as the exchange shows it, and the fills read. One still resting stays as it
+        was: the refusal was for the amend itself (a post-only price that would cross, a size
+        below what filled unseen)."""
+        self._fills.due.set()
+        try:
+            shown = answer.get()
+        except NotFoundError:
+            self._portfolio.update_order(order.order_id, remaining=ZERO, status="canceled")
+            return
+        except KalshiError as exc:
+            self._guard.failed(exc)
+            return
+        self._guard.ok()
+        self._orders.record_found(shown)
+        if shown.status != "resting":
+            self._portfolio.update_order(
+                order.order_id, remaining=shown.remaining_count, status=shown.status
+            )
+
+    # ---------------------------------------------------------------- answers lost
+
+    def _lose(self, amend: Amend, order: OpenOrder, intent: Intent) -> None:
+        """An amend whose answer was lost: the order may rest at its old or its new price and
+        size. Its market takes no new non-reducing order and the intent counts as resting
+        beside the order (`UnknownOrders.amending`) until a read settles it (`look_later`)."""
+        self.lost[amend.order_id] = (amend, order)
+        # counted beside the order as it was, not in its place: the order may not have changed
+        beside = replace(intent, replaces=())
+        self._unknown.amending[amend.order_id] = LostAnswer(
+            intent.ticker, self._guard.stamp(), beside
+        )
+        self._unknown.on_change(intent.ticker)
+        self._fills.due.set()
+
+    def look_later(self) -> None:
+        """Read each order whose amend is in doubt by its order id, off the deciding path, one
+        read out per order at a time; booked by `_looked`."""
+        for order_id in list(self.lost):
+            if order_id in self._looking:
+                continue
+            self._looking.add(order_id)
+            orders = self._client.orders
+            ticker = self.lost[order_id][0].ticker
+            sent_at = self._guard.stamp()
+            self._dispatch.send(
+                (),
+                partial(run_call, partial(orders.get_order, order_id)),
+                partial(self._looked, order_id, sent_at),
+                Urgency.EXIT if self._unknown.holds(ticker) else Urgency.AGAIN,
+            )
+
+    def _looked(self, order_id: str, sent_at: float, answer: CallAnswer[CallAnswer[Order]]) -> None:
+        self._looking.discard(order_id)
+        kept = self.lost.get(order_id)
+        lost = self._unknown.amending.get(order_id)
+        if kept is None or lost is None:
+            return
+        amend, order = kept
+        try:
+            shown = answer.get().get()
+        except NotFoundError:
+            self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
+            return self._settle(order_id, lost, "gone")
+        except KalshiError as exc:
+            self._guard.failed(exc, sent_at)
+            return
+        self._guard.ok(sent_at)
+        self._orders.record_found(shown)
+        if shown.status != "resting":
+            self._portfolio.update_order(
+                order_id, remaining=shown.remaining_count, status=shown.status
+            )
+            return self._settle(order_id, lost, shown.status)
+        total = shown.fill_count + shown.remaining_count
+        if shown.yes_price == amend.yes_price and total == amend.total:
+            assert lost.intent is not None
+            self._applied(lost.intent, order, shown.remaining_count, self._guard.stamp())
+            return self._settle(order_id, lost, "amended")
+        self._portfolio.update_order(order_id, remaining=shown.remaining_count, status="resting")
+        if self._guard.stamp() - lost.since >= self._unknown.landing_s:
+            self._settle(order_id, lost, "not amended")
+
+    def _settle(self, order_id: str, lost: LostAnswer, became: str) -> None:
+        del self.lost[order_id]
+        del self._unknown.amending[order_id]
+        self._unknown.on_change(lost.ticker)
+        self._fills.due.set()
+        self._log.emit(
+            "amend_resolved", {"ticker": lost.ticker, "order_id": order_id, "status": became}
+        )

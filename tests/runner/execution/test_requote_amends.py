@@ -1,0 +1,240 @@
+"""A requote of one resting order of its own is an amend of that order (one call), not a cancel
+and a new order: the order keeps its identity and takes the new price and size only when the
+exchange says it did; a refusal leaves it as it was; an answer lost leaves its market holding new
+orders, the new quote counted beside the old, until a read by its order id says which it is
+(runner/execution/amends.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.client.connection import LANDING_WINDOW_S
+from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.strategies import Intent
+from kalshi_cli.vocabulary.errors import BadRequestError
+from kalshi_cli.vocabulary.models import (
+    Action,
+    BookSide,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
+from tests.runner.fakes import Rig, make_rig
+
+LAL = "KXNBAGAME-SIM-LALGSW-LAL"
+QUOTE = Intent(
+    ticker=LAL,
+    side=Side.YES,
+    action=Action.BUY,
+    price=Decimal("0.40"),
+    count=Decimal("10"),
+    model_fair=Decimal("0.46"),
+    reason="a quote",
+    strategy="market-maker",
+    post_only=True,
+)
+
+
+def _rig(tmp_path: Path, **risk: Any) -> Rig:
+    """A loop whose own strategy stays quiet (a spike it never sees): the tests decide."""
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, risk=risk, read_lag_s=0.5)
+    rig.step(0.1)
+    return rig
+
+
+def _quoted(rig: Rig) -> str:
+    """The quote placed and resting; its order id."""
+    assert rig.loop.executor.execute(QUOTE, last_data_at=rig.clock.wall(), in_sync=True)
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    return str(resting.order_id)
+
+
+def _requote(rig: Rig, order_id: str, price: str = "0.41", count: str = "10") -> bool:
+    requote = replace(QUOTE, price=Decimal(price), count=Decimal(count), replaces=(order_id,))
+    return bool(rig.loop.executor.execute(requote, last_data_at=rig.clock.wall(), in_sync=True))
+
+
+def _on_exchange(rig: Rig, order_id: str) -> tuple[Decimal, Decimal]:
+    order = rig.exchange.order(rig.client.account_id, order_id)
+    return order.price, order.remaining_count
+
+
+def test_a_requote_amends_its_order_in_place(tmp_path: Path) -> None:
+    rig = _rig(tmp_path)
+    order_id = _quoted(rig)
+    row = rig.store.orders.intent_by_order_id(order_id)
+    assert row is not None
+    creates = len(rig.client.requests)
+    assert _requote(rig, order_id, "0.42", "12")
+    assert len(rig.client.requests) == creates, "no new order"
+    assert rig.client.amends == 1
+    assert rig.loop.log.counts.get("order_cancelled", 0) == 0
+    assert _on_exchange(rig, order_id) == (Decimal("0.42"), Decimal("12"))
+    # the same order in the view and the state file, at its new price and size
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    assert (resting.order_id, resting.client_order_id) == (order_id, row.client_order_id)
+    assert (resting.price, resting.remaining) == (Decimal("0.42"), Decimal("12"))
+    after = rig.store.orders.get_intent(row.client_order_id)
+    assert after is not None
+    assert (after.status, after.price, after.count, after.remaining) == (
+        "resting",
+        Decimal("0.42"),
+        Decimal("12"),
+        Decimal("12"),
+    )
+    notes = [h.note for h in rig.store.orders.order_history(row.client_order_id)]
+    # written before it left, then the exchange's answer
+    assert notes[-2:] == ["amend sent: YES price 0.42, total 12", "amend"]
+    assert rig.loop.log.counts.get("order_amended") == 1
+
+
+def test_a_refused_amend_leaves_the_order_as_it_was(tmp_path: Path) -> None:
+    rig = _rig(tmp_path)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append(
+        BadRequestError("HTTP 400 invalid_order: post only cross", status=400)
+    )
+    assert not _requote(rig, order_id)
+    assert rig.loop.log.counts.get("amend_rejected") == 1
+    assert _on_exchange(rig, order_id) == (Decimal("0.40"), Decimal("10"))
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    assert (resting.order_id, resting.price, resting.remaining) == (
+        order_id,
+        Decimal("0.40"),
+        Decimal("10"),
+    )
+    row = rig.store.orders.intent_by_order_id(order_id)
+    assert row is not None and (row.status, row.price) == ("resting", Decimal("0.40"))
+    assert not rig.loop.executor.unknown_orders.holds(LAL)
+
+
+def test_an_amend_whose_answer_was_lost_holds_its_market_until_a_read_shows_it(
+    tmp_path: Path,
+) -> None:
+    """The exchange amended the order and the answer never came: until a read by its order id
+    shows the new price, the market takes no new order that adds and the new quote counts
+    as resting beside the old; the read settles it at once (no landing window to wait)."""
+    rig = _rig(tmp_path)
+    order_id = _quoted(rig)
+    exposure = rig.loop.executor.outbox.total_exposure()
+    rig.client.amend_errors.append("unknown")
+    assert not _requote(rig, order_id, "0.43")
+    assert _on_exchange(rig, order_id) == (Decimal("0.43"), Decimal("10"))
+    unknown = rig.loop.executor.unknown_orders
+    assert unknown.holds(LAL)
+    # the old quote (4.00) and the new one beside it (4.30)
+    assert rig.loop.executor.outbox.total_exposure() == exposure + Decimal("4.30")
+    other = replace(QUOTE, price=Decimal("0.30"))
+    creates = len(rig.client.requests)
+    assert not rig.loop.executor.execute(other, last_data_at=rig.clock.wall(), in_sync=True)
+    assert len(rig.client.requests) == creates, "held while the amend is in doubt"
+    for _ in range(4):
+        rig.step(0.5)
+    assert not unknown.holds(LAL)
+    assert rig.loop.log.counts.get("amend_resolved") == 1
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    assert (resting.order_id, resting.price) == (order_id, Decimal("0.43"))
+    row = rig.store.orders.intent_by_order_id(order_id)
+    assert row is not None and row.price == Decimal("0.43")
+    assert rig.loop.executor.outbox.total_exposure() == exposure + Decimal("0.30")
+
+
+def test_an_amend_lost_before_it_landed_is_called_not_amended_only_after_the_window(
+    tmp_path: Path,
+) -> None:
+    """The answer was lost and the exchange never amended: a read showing the old price
+    proves nothing until the amend could no longer land (`landing_s`); then the order is
+    as it was and the market trades again."""
+    rig = _rig(tmp_path)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append("lost")
+    assert not _requote(rig, order_id, "0.43")
+    unknown = rig.loop.executor.unknown_orders
+    failed_at = rig.clock.monotonic()
+    while rig.clock.monotonic() - failed_at < LANDING_WINDOW_S - 1:
+        rig.step(1.0)
+        assert unknown.holds(LAL)
+    for _ in range(4):
+        rig.step(1.0)
+    assert not unknown.holds(LAL)
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    assert (resting.order_id, resting.price) == (order_id, Decimal("0.40"))
+    assert rig.loop.log.counts.get("amend_resolved") == 1
+
+
+def test_an_amended_quote_that_filled_unseen_is_capped_and_its_fill_read(
+    tmp_path: Path,
+) -> None:
+    """Another trader sold 6 into the quote; the loop has not heard of it. The amend names a
+    total of 10 (what the loop knew filled, none, plus 10 to rest), so only 4 rest at the new
+    price: what is held and what rests never exceed what was asked, and the loop's view, 10
+    resting and nothing held until it reads the fill, counts the same worst case. The answer
+    says nothing of it (what rests did not change), so the fill comes in with the next read."""
+    rig = _rig(tmp_path, max_position_per_market=12)
+    order_id = _quoted(rig)
+    _sell_into_the_quote(rig, Decimal("6"))
+    assert _requote(rig, order_id, "0.39")
+    assert _on_exchange(rig, order_id) == (Decimal("0.39"), Decimal("4"))
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    assert rig.loop.portfolio.position(LAL) + resting.remaining == 10
+    for _ in range(12):  # past the fill poll's 5 s
+        rig.step(0.5)
+    assert rig.loop.portfolio.position(LAL) == 6
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    assert (resting.price, resting.remaining) == (Decimal("0.39"), Decimal("4"))
+
+
+def test_an_amend_answered_with_less_resting_than_asked_reads_the_fill_at_once(
+    tmp_path: Path,
+) -> None:
+    """The same unseen fill of 6, and a requote to 12: the exchange rests 6 of a total of 12
+    and says so. Less rests than asked beyond what the amend filled: the fill is read before
+    the market decides again."""
+    rig = _rig(tmp_path, max_position_per_market=20)
+    order_id = _quoted(rig)
+    _sell_into_the_quote(rig, Decimal("6"))
+    assert _requote(rig, order_id, "0.39", "12")
+    assert _on_exchange(rig, order_id) == (Decimal("0.39"), Decimal("6"))
+    assert rig.loop.portfolio.position(LAL) == 6
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    assert (resting.price, resting.remaining) == (Decimal("0.39"), Decimal("6"))
+
+
+def _sell_into_the_quote(rig: Rig, count: Decimal) -> None:
+    """Another trader sells `count` into the loop's bid at 0.40 (after the bids ahead of it);
+    the loop hears nothing of it."""
+    other = rig.exchange.create_account(
+        key_id="other", public_key_pem="", cash_cents=1_000_000
+    ).account_id
+    yes_bids, _ = rig.exchange.book(LAL)
+    ahead = sum((n for p, n in yes_bids if p >= Decimal("0.40")), Decimal(0)) - Decimal("10")
+    rig.exchange.place_order(
+        other,
+        PlaceRequest(
+            ticker=LAL,
+            book_side=BookSide.ASK,
+            price=Decimal("0.40"),
+            count=ahead + count,
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
+    )
+    rig.feed.drain_events()
+
+
+def test_a_requote_of_an_order_on_other_terms_goes_as_cancel_and_new_order(
+    tmp_path: Path,
+) -> None:
+    """An amend keeps an order's terms: a requote that changes them (here post-only) cannot
+    be one, and goes as a cancel, then a new order."""
+    rig = _rig(tmp_path)
+    order_id = _quoted(rig)
+    requote = replace(QUOTE, price=Decimal("0.41"), post_only=False, replaces=(order_id,))
+    assert rig.loop.executor.execute(requote, last_data_at=rig.clock.wall(), in_sync=True)
+    assert rig.client.amends == 0
+    assert rig.loop.log.counts.get("order_cancelled") == 1
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    assert resting.order_id != order_id and resting.price == Decimal("0.41")
