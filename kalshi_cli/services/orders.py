@@ -525,7 +525,9 @@ class OrderService:
         rests when the answer says (it says only when the amend filled or changed what
         rests). What the amend filled comes in with the fills read next."""
         remaining = result.remaining_count
-        status = "executed" if remaining is not None and remaining <= 0 else "resting"
+        # what rests, when the answer says: all of it filled by the amend is executed; else the
+        # status is what the row says (a fill read booked meanwhile may have moved it on)
+        status = None if remaining is None else "executed" if remaining <= 0 else "resting"
         self.store.orders.update_order(
             order_id=amend.order_id,
             price=amend.yes_price,
@@ -533,7 +535,7 @@ class OrderService:
             remaining_count=remaining,
             status=status,
         )
-        return AmendOutcome(status, remaining, result.fill_count or ZERO)
+        return AmendOutcome(status or "resting", remaining, result.fill_count or ZERO)
 
     def record_intent(
         self,
