@@ -16,16 +16,17 @@ whose answer was lost). docs/trade-loop.md "Requotes amended in place".
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING
 
-from kalshi_cli.runner.execution.answers import intent_fields
+from kalshi_cli.runner.execution.answers import UNMADE, intent_fields
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Urgency, run_call
 from kalshi_cli.runner.execution.fills import Sent
-from kalshi_cli.runner.execution.unknown_orders import LostAnswer
+from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE, LostAnswer
 from kalshi_cli.vocabulary.errors import (
     ApiError,
     BadRequestError,
@@ -82,6 +83,9 @@ class Amends:
         # order id -> the amend whose answer was lost, and the order it is (`lost`)
         self.lost: dict[str, tuple[Amend, OpenOrder]] = {}
         self._looking: set[str] = set()  # order ids whose read is out
+        # order id in doubt -> when its last read was sent (monotonic): the next turn goes to
+        # the one read least recently
+        self._turns: dict[str, float] = {}
 
     # ---------------------------------------------------------------- sending
 
@@ -143,9 +147,7 @@ class Amends:
 
         def unmade() -> None:
             answered()
-            self._log.emit(
-                "intent_dropped", {"ticker": intent.ticker, "reason": "never sent: amend dropped"}
-            )
+            self._log.emit("intent_dropped", {"ticker": intent.ticker, "reason": UNMADE})
 
         urgency = self._dispatch.urgency((intent.ticker,), reduce_only=False)
         self._dispatch.send(
@@ -283,19 +285,25 @@ class Amends:
 
     def look_later(self) -> None:
         """Read each order whose amend is in doubt by its order id, off the deciding path, one
-        read out per order at a time; booked by `_looked`."""
-        for order_id in list(self.lost):
+        read out per order at a time, those read least recently first, and at most one send
+        worker in `LOOKUP_SHARE` on them (as the lookups of lost orders: after an outage that
+        left hundreds in doubt, their reads must not take every worker from the markets that
+        are not); booked by `_looked`."""
+        room = max(1, self._dispatch.workers // LOOKUP_SHARE) if self._dispatch.threaded else None
+        self._turns = {o: at for o, at in self._turns.items() if o in self.lost}
+        orders = self._client.orders
+        for order_id in sorted(self.lost, key=lambda o: self._turns.get(o, -math.inf)):
             if order_id in self._looking:
                 continue
+            if room is not None and len(self._looking) >= room:
+                return
             self._looking.add(order_id)
-            orders = self._client.orders
-            ticker = self.lost[order_id][0].ticker
-            sent_at = self._guard.stamp()
+            sent_at = self._turns[order_id] = self._guard.stamp()
             self._dispatch.send(
                 (),
                 partial(run_call, partial(orders.get_order, order_id)),
                 partial(self._looked, order_id, sent_at),
-                Urgency.EXIT if self._unknown.holds(ticker) else Urgency.AGAIN,
+                Urgency.EXIT,
             )
 
     def _looked(self, order_id: str, sent_at: float, answer: CallAnswer[CallAnswer[Order]]) -> None:

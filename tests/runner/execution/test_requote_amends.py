@@ -6,23 +6,29 @@ orders, the new quote counted beside the old, until a read by its order id says 
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from kalshi_cli.client.connection import LANDING_WINDOW_S
+from kalshi_cli.runner.books.portfolio import OpenOrder
+from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
+from kalshi_cli.services.orders import Amend
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Intent
-from kalshi_cli.vocabulary.errors import BadRequestError
+from kalshi_cli.vocabulary.errors import BadRequestError, NotFoundError
 from kalshi_cli.vocabulary.models import (
     Action,
     BookSide,
+    Order,
     SelfTradePrevention,
     Side,
     TimeInForce,
 )
 from tests.runner.fakes import Rig, make_rig
+from tests.waiting import poll_until
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 QUOTE = Intent(
@@ -238,3 +244,45 @@ def test_a_requote_of_an_order_on_other_terms_goes_as_cancel_and_new_order(
     assert rig.loop.log.counts.get("order_cancelled") == 1
     (resting,) = rig.loop.portfolio.resting(LAL)
     assert resting.order_id != order_id and resting.price == Decimal("0.41")
+
+
+def test_the_reads_of_amends_in_doubt_take_at_most_their_share_of_the_send_workers(
+    tmp_path: Path,
+) -> None:
+    """Amends whose answers were lost in many markets (an outage's aftermath): each order is
+    read by its id, but no more such reads are out at once than a share of the send workers,
+    and as they are booked the orders not read yet take their turn, each once at a time."""
+    rig = make_rig(tmp_path / "s.db", send_workers=32)
+    amends = rig.loop.executor.amends
+    markets = [f"KXDOUBT-{n}" for n in range(6)]
+    for n, ticker in enumerate(markets):
+        order = OpenOrder(f"order-{n}", f"c-{n}", ticker, Side.YES, Action.BUY, QUOTE.price,
+                          QUOTE.count, QUOTE.strategy)  # fmt: skip
+        amend = Amend(order.order_id, ticker, BookSide.BID, Decimal("0.41"), Decimal("10"))
+        amends._lose(amend, order, replace(QUOTE, ticker=ticker))  # what a lost answer does
+    release = threading.Event()
+    asked: list[str] = []
+
+    def held(order_id: str) -> Order:
+        asked.append(order_id)
+        release.wait(60)
+        raise NotFoundError("HTTP 404 not_found", status=404)
+
+    rig.client.get_order = held  # type: ignore[method-assign]
+    dispatch = rig.loop.dispatch
+    share = 32 // LOOKUP_SHARE
+    assert len(markets) % share == 0
+    for turn in range(len(markets) // share):
+        amends.look_later()
+        assert dispatch.in_flight == share
+        amends.look_later()  # no order read twice at once, none past the share
+        assert dispatch.in_flight == share
+        release.set()
+        made = share * (turn + 1)
+        assert poll_until(lambda made=made: len(asked) == made)
+        while dispatch.in_flight:
+            assert poll_until(lambda: dispatch.answered)
+            dispatch.drain()
+        release.clear()
+    assert sorted(asked) == sorted(f"order-{n}" for n in range(len(markets))), "each once"
+    assert amends.lost == {} and not rig.loop.executor.unknown_orders.amending
