@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -246,6 +247,10 @@ def test_a_requote_of_an_order_on_other_terms_goes_as_cancel_and_new_order(
     assert resting.order_id != order_id and resting.price == Decimal("0.41")
 
 
+def _asked(asked: list[str], n: int) -> bool:
+    return len(asked) == n
+
+
 def test_the_reads_of_amends_in_doubt_take_at_most_their_share_of_the_send_workers(
     tmp_path: Path,
 ) -> None:
@@ -278,8 +283,7 @@ def test_the_reads_of_amends_in_doubt_take_at_most_their_share_of_the_send_worke
         amends.look_later()  # no order read twice at once, none past the share
         assert dispatch.in_flight == share
         release.set()
-        made = share * (turn + 1)
-        assert poll_until(lambda made=made: len(asked) == made)
+        assert poll_until(partial(_asked, asked, share * (turn + 1)))
         while dispatch.in_flight:
             assert poll_until(lambda: dispatch.answered)
             dispatch.drain()
