@@ -159,6 +159,11 @@ def main() -> int:
         "client far more CPU than an Ed25519 one",
     )
     parser.add_argument(
+        "--no-amend",
+        action="store_true",
+        help="trade.amend_requotes: false: each requote a cancel, then a new order, for comparison",
+    )
+    parser.add_argument(
         "--client-tier",
         default="prime",
         help="the rate-limit tier the client paces itself at (the simulator serves prime)",
@@ -196,7 +201,7 @@ def main() -> int:
                 "max_orders_per_minute": 1_000_000,
                 "max_total_exposure": "100000",
             },
-            trade={"call_timeout_s": args.call_timeout_s},
+            trade={"call_timeout_s": args.call_timeout_s, "amend_requotes": not args.no_amend},
         )
         loop = build_loop(
             Parts(client, store, feed, clock, log, send_workers=args.workers),
@@ -213,7 +218,8 @@ def main() -> int:
             f"{' (dry run)' if args.dry_run else ''}{' (no budget)' if args.no_budget else ''}, "
             f"{args.workers} send workers (call timeout {args.call_timeout_s:g} s), client "
             f"paced at {args.client_tier}, {args.key_type.upper()} key, "
-            f"exchange latency {args.latency_ms:g} ms"
+            f"exchange latency {args.latency_ms:g} ms, requotes "
+            f"{'cancelled and placed' if args.no_amend else 'amended'}"
             + (f", one order call in {args.hold_every} held {args.hold_s:g} s" if holding else "")
             + f", warm-up {args.warmup:g} s, measured {args.seconds:g} s, load {load()}",
             flush=True,
@@ -249,8 +255,8 @@ def main() -> int:
         held_markets = holding.markets(order_tickers) if holding else set()
         others = sorted(lag for ticker, lag in kept if ticker not in held_markets)
         first_order: dict[str, str] = {}
-        # requotes (an order cancelled to be replaced) while a market still waited for its
-        # first order: a fair schedule has none once the write budget is the limit
+        # requotes (an order amended, or cancelled to be replaced) while a market still waited
+        # for its first order: a fair schedule has none once the write budget is the limit
         second_early = 0
         for e in events:
             # an order whose answer the network held, found on the exchange by its lookup
@@ -259,7 +265,7 @@ def main() -> int:
             if e.get("event") in ("order_placed", "dry_run_order") or found:
                 first_order.setdefault(str(e["ticker"]), str(e["ts"]))
             elif (
-                e.get("event") == "order_cancelled"
+                e.get("event") in ("order_cancelled", "order_amended")
                 and e.get("reason") != "shutdown"  # the stop's own withdrawal is no requote
                 and len(first_order) < len(markets)
             ):
@@ -273,7 +279,10 @@ def main() -> int:
             if b.get("event") == "heartbeat" and b["ts"] >= iso_utc(measured_from[0])
         ]
         c = loop.executor.counters
-        print(f"  orders {c.orders}, denied {c.denied}, ticks {loop.ticks}, load {load()}")
+        print(
+            f"  orders {c.orders}, amended {c.amends}, cancelled {c.cancels}, denied {c.denied}, "
+            f"ticks {loop.ticks}, load {load()}"
+        )
         print(f"  the loop's event log: {log_path}")
         print(
             f"  markets with an order: {len(first_order)} of {len(markets)}"
@@ -283,7 +292,7 @@ def main() -> int:
                 if first_order and started_at
                 else ""
             )
-            + f"; {second_early} cancel(s) to requote a market before then"
+            + f"; {second_early} requote(s) of a market before then"
             + f"; SAFE_MODE entered {safe_modes} time(s)"
             + (
                 f"; {len(holding.held)} order call(s) held ({holding.given_up} given up by "
