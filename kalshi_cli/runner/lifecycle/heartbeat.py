@@ -117,6 +117,7 @@ class Heartbeat:
         detail = {
             "ticks": self._figures.ticks(),
             "orders": counters.orders,
+            "amends": counters.amends,  # requotes amended in place
             "fills": counters.fills,
             "state": self._figures.watch.state,
             "paused": self._figures.watch.last_paused,
@@ -160,7 +161,7 @@ class Heartbeat:
         return (
             f"kalshi trade {', '.join(self._tuning.lineup.names)}: {what}; "
             f"ticks {self._figures.ticks()}, "
-            f"orders {c.orders}, fills {c.fills}"
+            f"orders {c.orders}, amends {c.amends}, fills {c.fills}"
         )
 
     def summary(self) -> Summary:

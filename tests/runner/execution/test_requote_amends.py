@@ -96,6 +96,9 @@ def test_a_requote_amends_its_order_in_place(tmp_path: Path) -> None:
     # written before it left, then the exchange's answer
     assert notes[-2:] == ["amend sent: YES price 0.42, total 12", "amend"]
     assert rig.loop.log.counts.get("order_amended") == 1
+    rig.step(1.0)
+    beat = rig.store.events.last_heartbeat("trade")
+    assert beat is not None and beat.detail["amends"] == 1, "the heartbeat counts it"
 
 
 def test_a_refused_amend_leaves_the_order_as_it_was(tmp_path: Path) -> None:
