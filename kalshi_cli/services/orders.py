@@ -27,7 +27,7 @@ from kalshi_cli.services.reconcile import (
     reconcile,
     sync_fills,
 )
-from kalshi_cli.store.records import EXECUTED, PENDING, UNKNOWN
+from kalshi_cli.store.records import EXECUTED, PENDING, RESTING, UNKNOWN
 from kalshi_cli.vocabulary.decode import Range, decode_config
 from kalshi_cli.vocabulary.errors import (
     AmendOutcomeUnknown,
@@ -480,14 +480,15 @@ class OrderService:
         book_side: BookSide,
         yes_price: Decimal,
         rest: Decimal,
-        post_only: bool,
+        post_only: bool | None,
     ) -> Amend | None:
         """An amend's first step: written in the order's history before it is sent, the
         trading state read in the same transaction (TradingHaltedError, and nothing written,
         unless it allows adding exposure: a new price or size may add some). The amend names
         the new total, what the state file says filled plus `rest`; None when the state file
-        has no resting order by that id on the terms an amend keeps (good till cancelled, not
-        reduce only, `post_only` as the new quote wants): nothing may be sent."""
+        has no resting order by that id, or (`post_only` given: a requote, which must keep the
+        order's terms) none on the terms an amend keeps (good till cancelled, not reduce only,
+        `post_only` as the new quote wants): nothing may be sent then."""
         total = self.store.record_amend_if_allowed(
             order_id,
             price=yes_price,
@@ -798,6 +799,18 @@ class OrderService:
         growth = total - order.fill_count - order.remaining_count
         if growth > 0:
             self._check_position(order.ticker, order.book_side, growth)
+        if local is not None and local.status == RESTING:
+            # written in the order's history before it leaves, as the trade loop's amends are
+            # (`record_amend`); an order the state file does not hold resting is copied in from
+            # the exchange's answer below
+            self.record_amend(
+                order_id,
+                ticker=order.ticker,
+                book_side=order.book_side,
+                yes_price=yes_price,
+                rest=total - local.filled,
+                post_only=None,  # whatever its terms: the person amends this order
+            )
         try:
             self.client.orders.amend_order(
                 order_id,

@@ -236,26 +236,28 @@ class OrderRepository:
         return True
 
     def write_amend(
-        self, order_id: str, *, price: Decimal, rest: Decimal, post_only: bool
+        self, order_id: str, *, price: Decimal, rest: Decimal, post_only: bool | None
     ) -> Decimal | None:
         """An amend of a resting order about to be sent, inside the caller's transaction
         (`Store.record_amend_if_allowed`): a row of the order's history says what the request
         asks, while the order's own row keeps what the exchange last said until its answer
         (`update_order`). Returns the new total the request names, what the row says filled
-        plus `rest`; None, and nothing written, when no order by that id rests here on the
-        terms an amend keeps and the caller wants (good till cancelled, not reduce only,
-        `post_only` as given)."""
+        plus `rest`; None, and nothing written, when no order by that id rests here, or (with
+        `post_only` given: a requote that must keep the order's terms) none on the terms an
+        amend keeps and the requote wants: good till cancelled, not reduce only, `post_only`
+        as given."""
         if not self._db.depth:
             raise RuntimeError("write_amend runs inside a transaction")
         if not ZERO < price < ONE:
             raise ValueError(f"YES price {price} is outside (0, 1)")
         if rest <= 0:
             raise ValueError(f"count {rest} to rest must be positive")
-        row = self._db.conn.execute(
-            "SELECT client_order_id, filled FROM orders WHERE order_id = ? AND status = ? "
-            "AND time_in_force = ? AND post_only = ? AND reduce_only = 0",
-            (order_id, RESTING, str(TimeInForce.GTC), int(post_only)),
-        ).fetchone()
+        sql = "SELECT client_order_id, filled FROM orders WHERE order_id = ? AND status = ?"
+        params: tuple[object, ...] = (order_id, RESTING)
+        if post_only is not None:
+            sql += " AND time_in_force = ? AND post_only = ? AND reduce_only = 0"
+            params += (str(TimeInForce.GTC), int(post_only))
+        row = self._db.conn.execute(sql, params).fetchone()
         if row is None:
             return None
         total = Decimal(row[1]) + rest

@@ -337,7 +337,7 @@ class Store:
         *,
         price: Decimal,
         rest: Decimal,
-        post_only: bool,
+        post_only: bool | None,
         allowed: Callable[[TradingStateRecord], None],
     ) -> Decimal | None:
         """An amend about to be sent, in the order's history (`OrderRepository.write_amend`:

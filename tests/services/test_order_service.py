@@ -588,3 +588,18 @@ def test_a_cancel_names_the_market_of_an_order_the_state_file_knows(
     service = OrderService(client, store)
     assert service.cancel(here) == D(1) and service.cancel(there) == D(1)
     assert sent == [(here, ticker, None), (there, ticker, None), (there, ticker, number)]
+
+
+def test_an_amend_by_hand_is_written_in_the_orders_history_before_it_leaves(
+    store: Store, ticker: str, service: OrderService
+) -> None:
+    """As the trade loop's amends are: the row says what was asked before the request left,
+    then what the exchange did."""
+    order_id = placed_bid(service, ticker, 10)
+    service.amend(order_id, price=D("0.21"), count=D(12))
+    intent = store.orders.intent_by_order_id(order_id)
+    assert intent is not None
+    assert (intent.price, intent.remaining) == (D("0.21"), D(12))
+    notes = [h.note for h in store.orders.order_history(intent.client_order_id)]
+    asked = notes.index("amend sent: YES price 0.21, total 12")
+    assert "amend" in notes[asked + 1 :]
