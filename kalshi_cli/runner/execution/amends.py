@@ -334,7 +334,10 @@ class Amends:
             self._applied(lost.intent, order, shown.remaining_count, self._guard.stamp())
             return self._settle(order_id, lost, "amended")
         self._portfolio.update_order(order_id, remaining=shown.remaining_count, status="resting")
-        if self._guard.stamp() - lost.since >= self._unknown.landing_s:
+        # the read shows the order as it was when the read was sent (and a read lag before):
+        # it proves the amend never landed only if the amend could no longer land by then. The
+        # moment its answer came back proves nothing: the amend may land while the read is out
+        if sent_at - lost.since >= self._unknown.landing_s:
             self._settle(order_id, lost, "not amended")
 
     def _settle(self, order_id: str, lost: LostAnswer, became: str) -> None:

@@ -293,3 +293,45 @@ def test_the_reads_of_amends_in_doubt_take_at_most_their_share_of_the_send_worke
         release.clear()
     assert sorted(asked) == sorted(f"order-{n}" for n in range(len(markets))), "each once"
     assert amends.lost == {} and not rig.loop.executor.unknown_orders.amending
+
+
+def test_a_read_sent_before_the_amend_could_no_longer_land_does_not_settle_it(
+    tmp_path: Path,
+) -> None:
+    """The answer was lost; a read of the order goes out just before the amend could no longer
+    land and comes back after. What it shows is the exchange as it was when the read was
+    taken: the amend, held in the network, may land after that and before its window closes.
+    Only a read sent once the window closed proves it never will; until then the market
+    holds and both quotes count."""
+    rig = _rig(tmp_path)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append("lost")
+    assert not _requote(rig, order_id, "0.43")
+    amends, unknown = rig.loop.executor.amends, rig.loop.executor.unknown_orders
+    rig.clock.advance(LANDING_WINDOW_S - 2)
+    read = rig.client.get_order
+
+    def slow(order_id: str) -> Order:
+        shown = read(order_id)  # the old price, as the read is taken
+        rig.clock.advance(1)
+        # the amend, signed before its answer was lost, lands within its window
+        rig.exchange.amend_order(
+            rig.client.account_id,
+            order_id,
+            ticker=LAL,
+            book_side=BookSide.BID,
+            price=Decimal("0.43"),
+            count=Decimal("10"),
+        )
+        rig.clock.advance(4)  # and the read's answer comes back past the window
+        return shown
+
+    rig.client.get_order = slow  # type: ignore[method-assign]
+    amends.look_later()
+    assert unknown.holds(LAL), "a read taken inside the window proves nothing"
+    assert amends.lost
+    rig.client.get_order = read  # type: ignore[method-assign]
+    amends.look_later()
+    assert not unknown.holds(LAL)
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    assert (resting.order_id, resting.price) == (order_id, Decimal("0.43"))
