@@ -19,7 +19,7 @@ from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.services.orders import Amend
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Intent
-from kalshi_cli.vocabulary.errors import BadRequestError, NotFoundError
+from kalshi_cli.vocabulary.errors import BadRequestError, NotFoundError, ServerError
 from kalshi_cli.vocabulary.models import (
     Action,
     BookSide,
@@ -335,3 +335,34 @@ def test_a_read_sent_before_the_amend_could_no_longer_land_does_not_settle_it(
     assert not unknown.holds(LAL)
     (resting,) = rig.loop.portfolio.resting(LAL)
     assert (resting.order_id, resting.price) == (order_id, Decimal("0.43"))
+
+
+def test_reads_of_an_amend_in_doubt_during_the_backoff_of_a_block_do_not_feed_the_guard(
+    tmp_path: Path,
+) -> None:
+    """The lost answer itself put trading into SAFE_MODE; the order is read through the
+    backoff (trading is blocked), as the lookups of lost orders are. An outage answering
+    those reads with errors must neither extend the backoff nor trip SAFE_MODE again: a
+    storm of errors would otherwise keep the loop backing off, and tell the trader of
+    SAFE_MODE, once a second."""
+    rig = _rig(tmp_path, max_consecutive_errors=1, max_orders_per_minute=1000)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append("lost")
+    assert not _requote(rig, order_id, "0.43")
+    guard = rig.loop.executor.guard
+    assert rig.store.trading.trading_state().state == "SAFE_MODE"
+    assert guard.backing_off
+    backoff_until = guard.backoff_until
+    tripped = rig.loop.log.counts.get("safe_mode", 0)
+    reads: list[str] = []
+
+    def outage(order_id: str) -> Order:
+        reads.append(order_id)
+        raise ServerError("request failed: HTTP 503", status=503)
+
+    rig.client.get_order = outage  # type: ignore[method-assign]
+    for _ in range(10):
+        rig.step(0.5)
+    assert reads, "the order in doubt is read through the backoff"
+    assert guard.backoff_until == backoff_until, "the reads' errors do not extend the backoff"
+    assert rig.loop.log.counts.get("safe_mode", 0) == tripped
