@@ -27,7 +27,7 @@ from kalshi_cli.services.reconcile import (
     reconcile,
     sync_fills,
 )
-from kalshi_cli.store.records import EXECUTED, PENDING, UNKNOWN
+from kalshi_cli.store.records import CANCELED, EXECUTED, PENDING, RESTING, UNKNOWN
 from kalshi_cli.vocabulary.decode import Range, decode_config
 from kalshi_cli.vocabulary.errors import (
     AmendOutcomeUnknown,
@@ -523,19 +523,31 @@ class OrderService:
         """An amend the exchange applied, in the state file: the order keeps its row (its
         client order id, order id and strategy) and takes the new price and total, and what
         rests when the answer says (it says only when the amend filled or changed what
-        rests). What the amend filled comes in with the fills read next."""
+        rests). What the amend filled comes in with the fills read next. A row that ended
+        meanwhile stays ended (only its price and total follow): the amend landed first, and a
+        cancel answered, or fills of the whole new total, booked before this answer ended the
+        order after it."""
         remaining = result.remaining_count
+        filled = result.fill_count or ZERO
         # what rests, when the answer says: all of it filled by the amend is executed; else the
         # status is what the row says (a fill read booked meanwhile may have moved it on)
-        status = None if remaining is None else "executed" if remaining <= 0 else "resting"
-        self.store.orders.update_order(
-            order_id=amend.order_id,
-            price=amend.yes_price,
-            count=amend.total,
-            remaining_count=remaining,
-            status=status,
-        )
-        return AmendOutcome(status or "resting", remaining, result.fill_count or ZERO)
+        status = None if remaining is None else EXECUTED if remaining <= 0 else RESTING
+        with self.store.transaction():
+            row = self.store.orders.intent_by_order_id(amend.order_id)
+            ended = row is not None and (
+                row.status == CANCELED or (row.status == EXECUTED and row.filled >= amend.total)
+            )
+            self.store.orders.update_order(
+                order_id=amend.order_id,
+                price=amend.yes_price,
+                count=amend.total,
+                remaining_count=None if ended else remaining,
+                status=None if ended else status,
+            )
+        if ended:
+            assert row is not None
+            return AmendOutcome(row.status, ZERO, filled)
+        return AmendOutcome(status or RESTING, remaining, filled)
 
     def record_intent(
         self,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.client.connection import LANDING_WINDOW_S
+from kalshi_cli.client.requests import AmendResult
 from kalshi_cli.runner.books.portfolio import OpenOrder
 from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.services.orders import Amend
@@ -366,3 +367,46 @@ def test_reads_of_an_amend_in_doubt_during_the_backoff_of_a_block_do_not_feed_th
     assert reads, "the order in doubt is read through the backoff"
     assert guard.backoff_until == backoff_until, "the reads' errors do not extend the backoff"
     assert rig.loop.log.counts.get("safe_mode", 0) == tripped
+
+
+def _booked_all(rig: Rig) -> None:
+    dispatch = rig.loop.dispatch
+    while dispatch.in_flight:
+        assert poll_until(lambda: dispatch.answered)
+        dispatch.drain()
+
+
+def test_an_amend_answered_after_a_withdrawal_booked_leaves_the_order_cancelled(
+    tmp_path: Path,
+) -> None:
+    """The amend lands, then the withdrawal's cancel (trading blocked) lands on the same
+    order; the cancel's answer is booked first. The amend's answer, booked after, must not
+    bring the order back to resting in the state file: the exchange cancelled it."""
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, read_lag_s=0.5, send_workers=4)
+    rig.step(0.1)
+    rig.loop.executor.execute(QUOTE, last_data_at=rig.clock.wall(), in_sync=True)
+    _booked_all(rig)
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    order_id = str(resting.order_id)
+    amend = rig.client.amend_order
+    release = threading.Event()
+
+    def held(order_id: str, **terms: Any) -> AmendResult:
+        result = amend(order_id, **terms)
+        release.wait(60)  # its answer is slow to come back
+        return result
+
+    rig.client.amend_order = held  # type: ignore[method-assign]
+    _requote(rig, order_id, "0.41", "12")
+    assert poll_until(lambda: _on_exchange(rig, order_id) == (Decimal("0.41"), Decimal("12")))
+    rig.loop.executor.cancels.withdraw(LAL, order_id, "trading is blocked")
+    assert poll_until(lambda: rig.loop.dispatch.answered)
+    rig.loop.dispatch.drain()
+    row = rig.store.orders.intent_by_order_id(order_id)
+    assert row is not None and row.status == "canceled"
+    release.set()
+    _booked_all(rig)
+    row = rig.store.orders.intent_by_order_id(order_id)
+    assert row is not None and row.status == "canceled", "the exchange cancelled it"
+    assert rig.exchange.order(rig.client.account_id, order_id).status == "canceled"
+    assert not rig.loop.portfolio.resting(LAL)
