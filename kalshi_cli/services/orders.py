@@ -261,11 +261,14 @@ class SentAmend:
 @dataclass(frozen=True)
 class AmendOutcome:
     """An amend the exchange applied, as booked: the order's status after it, what rests
-    (None: the answer left it as it was), and what the amend itself filled."""
+    (None: the answer left it as it was), what the amend itself filled, and whether the order
+    rests again after fills booked meanwhile had ended it against its old total (`reopened`:
+    the loop's view, which dropped it then, takes it back)."""
 
     status: str
     remaining: Decimal | None
     filled: Decimal
+    reopened: bool = False
 
 
 class MarketReads:
@@ -523,31 +526,39 @@ class OrderService:
         """An amend the exchange applied, in the state file: the order keeps its row (its
         client order id, order id and strategy) and takes the new price and total, and what
         rests when the answer says (it says only when the amend filled or changed what
-        rests). What the amend filled comes in with the fills read next. A row that ended
-        meanwhile stays ended (only its price and total follow): the amend landed first, and a
-        cancel answered, or fills of the whole new total, booked before this answer ended the
-        order after it."""
+        rests). What the amend filled comes in with the fills read next.
+
+        The answer may be booked after other answers about the order that the exchange gave
+        after the amend landed. A row cancelled meanwhile, or executed for the whole new
+        total, stays ended (only its price and total follow). Fills booked meanwhile were
+        counted against the old total: what rests is at most the new total less what the row
+        counts filled, and a row they ended short of the new total rests again."""
         remaining = result.remaining_count
         filled = result.fill_count or ZERO
-        # what rests, when the answer says: all of it filled by the amend is executed; else the
-        # status is what the row says (a fill read booked meanwhile may have moved it on)
-        status = None if remaining is None else EXECUTED if remaining <= 0 else RESTING
         with self.store.transaction():
             row = self.store.orders.intent_by_order_id(amend.order_id)
-            ended = row is not None and (
+            if row is not None and (
                 row.status == CANCELED or (row.status == EXECUTED and row.filled >= amend.total)
-            )
+            ):
+                self.store.orders.update_order(
+                    order_id=amend.order_id, price=amend.yes_price, count=amend.total
+                )
+                return AmendOutcome(row.status, ZERO, filled)
+            reopened = row is not None and row.status == EXECUTED
+            if row is not None and (remaining is not None or reopened):
+                left = amend.total - row.filled
+                remaining = left if remaining is None else min(remaining, left)
+            # what rests, when known: none left is executed; else the status is what the row
+            # says (a fill read booked meanwhile may have moved it on)
+            status = None if remaining is None else EXECUTED if remaining <= 0 else RESTING
             self.store.orders.update_order(
                 order_id=amend.order_id,
                 price=amend.yes_price,
                 count=amend.total,
-                remaining_count=None if ended else remaining,
-                status=None if ended else status,
+                remaining_count=remaining,
+                status=status,
             )
-        if ended:
-            assert row is not None
-            return AmendOutcome(row.status, ZERO, filled)
-        return AmendOutcome(status or RESTING, remaining, filled)
+        return AmendOutcome(status or RESTING, remaining, filled, reopened and status == RESTING)
 
     def record_intent(
         self,

@@ -209,6 +209,9 @@ class Amends:
         self._guard.ok(sent_at)
         outcome = self._orders.book_amend(amend, sent.result)
         remaining = order.remaining if outcome.remaining is None else outcome.remaining
+        if outcome.reopened:
+            # fills booked meanwhile ended it against its old total, and the view dropped it
+            self._portfolio.add_order(replace(order, remaining=remaining))
         self._applied(intent, order, remaining, sent_at)
         self._log.emit(
             "order_amended",

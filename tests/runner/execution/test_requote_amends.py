@@ -214,20 +214,22 @@ def test_an_amend_answered_with_less_resting_than_asked_reads_the_fill_at_once(
     assert (resting.price, resting.remaining) == (Decimal("0.39"), Decimal("6"))
 
 
-def _sell_into_the_quote(rig: Rig, count: Decimal) -> None:
-    """Another trader sells `count` into the loop's bid at 0.40 (after the bids ahead of it);
-    the loop hears nothing of it."""
+def _sell_into_the_quote(
+    rig: Rig, count: Decimal, price: Decimal = Decimal("0.40"), quoted: Decimal = Decimal("10")
+) -> None:
+    """Another trader sells `count` into the loop's bid of `quoted` at `price` (after the bids
+    ahead of it); the loop hears nothing of it."""
     other = rig.exchange.create_account(
         key_id="other", public_key_pem="", cash_cents=1_000_000
     ).account_id
     yes_bids, _ = rig.exchange.book(LAL)
-    ahead = sum((n for p, n in yes_bids if p >= Decimal("0.40")), Decimal(0)) - Decimal("10")
+    ahead = sum((n for p, n in yes_bids if p >= price), Decimal(0)) - quoted
     rig.exchange.place_order(
         other,
         PlaceRequest(
             ticker=LAL,
             book_side=BookSide.ASK,
-            price=Decimal("0.40"),
+            price=price,
             count=ahead + count,
             time_in_force=TimeInForce.IOC,
             self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
@@ -410,3 +412,47 @@ def test_an_amend_answered_after_a_withdrawal_booked_leaves_the_order_cancelled(
     assert row is not None and row.status == "canceled", "the exchange cancelled it"
     assert rig.exchange.order(rig.client.account_id, order_id).status == "canceled"
     assert not rig.loop.portfolio.resting(LAL)
+
+
+def test_fills_booked_while_an_amend_raising_the_total_is_out_do_not_end_the_order(
+    tmp_path: Path,
+) -> None:
+    """The amend raises the quote from 10 to 12 and lands; 10 fill at the new price; the fill
+    read is booked before the amend's answer. Counted against the old total of 10, those
+    fills would end the order, in the state file and the view, while 2 of the new total
+    still rest on the exchange: a quote the loop no longer counts, nor withdraws. Booked,
+    the amend's answer leaves the order resting with what the new total leaves."""
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, read_lag_s=0.5, send_workers=4)
+    rig.step(0.1)
+    rig.loop.executor.execute(QUOTE, last_data_at=rig.clock.wall(), in_sync=True)
+    _booked_all(rig)
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    order_id = str(resting.order_id)
+    amend = rig.client.amend_order
+    release = threading.Event()
+
+    def held(order_id: str, **terms: Any) -> AmendResult:
+        result = amend(order_id, **terms)
+        release.wait(60)  # its answer is slow to come back
+        return result
+
+    rig.client.amend_order = held  # type: ignore[method-assign]
+    _requote(rig, order_id, "0.41", "12")
+    assert poll_until(lambda: _on_exchange(rig, order_id) == (Decimal("0.41"), Decimal("12")))
+    _sell_into_the_quote(rig, Decimal("10"), Decimal("0.41"), Decimal("12"))
+    assert _on_exchange(rig, order_id) == (Decimal("0.41"), Decimal("2"))
+    rig.loop.executor.fills.read_for()
+    assert poll_until(lambda: rig.loop.dispatch.answered)
+    rig.loop.dispatch.drain()
+    assert rig.loop.portfolio.position(LAL) == 10
+    release.set()
+    _booked_all(rig)
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    assert (resting.order_id, resting.price, resting.remaining) == (
+        order_id,
+        Decimal("0.41"),
+        Decimal("2"),
+    )
+    row = rig.store.orders.intent_by_order_id(order_id)
+    assert row is not None
+    assert (row.status, row.count, row.remaining) == ("resting", Decimal("12"), Decimal("2"))
