@@ -290,8 +290,9 @@ class TradeLoop:
         may_look = self.watch.blocked_by is not None or not self.executor.guard.backing_off
         in_doubt = self.executor.unknown_orders.unknown or self.executor.amends.lost
         if in_doubt and now_m >= self._next_resolve and may_look:
-            self.executor.unknown_orders.resolve_later(guarded=not self.executor.guard.backing_off)
-            self.executor.amends.look_later()
+            guarded = not self.executor.guard.backing_off
+            self.executor.unknown_orders.resolve_later(guarded=guarded)
+            self.executor.amends.look_later(guarded=guarded)
             self._next_resolve = now_m + self.settings.resolve_s
         due = self.executor.fills_due or now_m >= self._next_fill_poll
         # a failed read leaves fills_due set; retrying it every tick would ignore the backoff

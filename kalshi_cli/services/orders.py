@@ -27,7 +27,7 @@ from kalshi_cli.services.reconcile import (
     reconcile,
     sync_fills,
 )
-from kalshi_cli.store.records import EXECUTED, PENDING, RESTING, UNKNOWN
+from kalshi_cli.store.records import CANCELED, EXECUTED, PENDING, RESTING, UNKNOWN
 from kalshi_cli.vocabulary.decode import Range, decode_config
 from kalshi_cli.vocabulary.errors import (
     AmendOutcomeUnknown,
@@ -261,11 +261,14 @@ class SentAmend:
 @dataclass(frozen=True)
 class AmendOutcome:
     """An amend the exchange applied, as booked: the order's status after it, what rests
-    (None: the answer left it as it was), and what the amend itself filled."""
+    (None: the answer left it as it was), what the amend itself filled, and whether the order
+    rests again after fills booked meanwhile had ended it against its old total (`reopened`:
+    the loop's view, which dropped it then, takes it back)."""
 
     status: str
     remaining: Decimal | None
     filled: Decimal
+    reopened: bool = False
 
 
 class MarketReads:
@@ -524,19 +527,39 @@ class OrderService:
         """An amend the exchange applied, in the state file: the order keeps its row (its
         client order id, order id and strategy) and takes the new price and total, and what
         rests when the answer says (it says only when the amend filled or changed what
-        rests). What the amend filled comes in with the fills read next."""
+        rests). What the amend filled comes in with the fills read next.
+
+        The answer may be booked after other answers about the order that the exchange gave
+        after the amend landed. A row cancelled meanwhile, or executed for the whole new
+        total, stays ended (only its price and total follow). Fills booked meanwhile were
+        counted against the old total: what rests is at most the new total less what the row
+        counts filled, and a row they ended short of the new total rests again."""
         remaining = result.remaining_count
-        # what rests, when the answer says: all of it filled by the amend is executed; else the
-        # status is what the row says (a fill read booked meanwhile may have moved it on)
-        status = None if remaining is None else "executed" if remaining <= 0 else "resting"
-        self.store.orders.update_order(
-            order_id=amend.order_id,
-            price=amend.yes_price,
-            count=amend.total,
-            remaining_count=remaining,
-            status=status,
-        )
-        return AmendOutcome(status or "resting", remaining, result.fill_count or ZERO)
+        filled = result.fill_count or ZERO
+        with self.store.transaction():
+            row = self.store.orders.intent_by_order_id(amend.order_id)
+            if row is not None and (
+                row.status == CANCELED or (row.status == EXECUTED and row.filled >= amend.total)
+            ):
+                self.store.orders.update_order(
+                    order_id=amend.order_id, price=amend.yes_price, count=amend.total
+                )
+                return AmendOutcome(row.status, ZERO, filled)
+            reopened = row is not None and row.status == EXECUTED
+            if row is not None and (remaining is not None or reopened):
+                left = amend.total - row.filled
+                remaining = left if remaining is None else min(remaining, left)
+            # what rests, when known: none left is executed; else the status is what the row
+            # says (a fill read booked meanwhile may have moved it on)
+            status = None if remaining is None else EXECUTED if remaining <= 0 else RESTING
+            self.store.orders.update_order(
+                order_id=amend.order_id,
+                price=amend.yes_price,
+                count=amend.total,
+                remaining_count=remaining,
+                status=status,
+            )
+        return AmendOutcome(status or RESTING, remaining, filled, reopened and status == RESTING)
 
     def record_intent(
         self,

@@ -209,6 +209,9 @@ class Amends:
         self._guard.ok(sent_at)
         outcome = self._orders.book_amend(amend, sent.result)
         remaining = order.remaining if outcome.remaining is None else outcome.remaining
+        if outcome.reopened:
+            # fills booked meanwhile ended it against its old total, and the view dropped it
+            self._portfolio.add_order(replace(order, remaining=remaining))
         self._applied(intent, order, remaining, sent_at)
         self._log.emit(
             "order_amended",
@@ -283,12 +286,15 @@ class Amends:
         self._unknown.on_change(intent.ticker)
         self._fills.due.set()
 
-    def look_later(self) -> None:
+    def look_later(self, *, guarded: bool = True) -> None:
         """Read each order whose amend is in doubt by its order id, off the deciding path, one
         read out per order at a time, those read least recently first, and at most one send
         worker in `LOOKUP_SHARE` on them (as the lookups of lost orders: after an outage that
         left hundreds in doubt, their reads must not take every worker from the markets that
-        are not); booked by `_looked`."""
+        are not); booked by `_looked`. `guarded=False` (reads during the API error guard's
+        backoff, while trading is blocked), as for those lookups
+        (`UnknownOrders.resolve`): the guard hears neither their failures nor their
+        successes."""
         room = max(1, self._dispatch.workers // LOOKUP_SHARE) if self._dispatch.threaded else None
         self._turns = {o: at for o, at in self._turns.items() if o in self.lost}
         orders = self._client.orders
@@ -302,11 +308,17 @@ class Amends:
             self._dispatch.send(
                 (),
                 partial(run_call, partial(orders.get_order, order_id)),
-                partial(self._looked, order_id, sent_at),
+                partial(self._looked, order_id, guarded, sent_at),
                 Urgency.EXIT,
             )
 
-    def _looked(self, order_id: str, sent_at: float, answer: CallAnswer[CallAnswer[Order]]) -> None:
+    def _looked(
+        self,
+        order_id: str,
+        guarded: bool,
+        sent_at: float,
+        answer: CallAnswer[CallAnswer[Order]],
+    ) -> None:
         self._looking.discard(order_id)
         kept = self.lost.get(order_id)
         lost = self._unknown.amending.get(order_id)
@@ -319,9 +331,11 @@ class Amends:
             self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
             return self._settle(order_id, lost, "gone")
         except KalshiError as exc:
-            self._guard.failed(exc, sent_at)
+            if guarded:
+                self._guard.failed(exc, sent_at)
             return
-        self._guard.ok(sent_at)
+        if guarded:
+            self._guard.ok(sent_at)
         self._orders.record_found(shown)
         if shown.status != "resting":
             self._portfolio.update_order(
@@ -334,7 +348,10 @@ class Amends:
             self._applied(lost.intent, order, shown.remaining_count, self._guard.stamp())
             return self._settle(order_id, lost, "amended")
         self._portfolio.update_order(order_id, remaining=shown.remaining_count, status="resting")
-        if self._guard.stamp() - lost.since >= self._unknown.landing_s:
+        # the read shows the order as it was when the read was sent (and a read lag before):
+        # it proves the amend never landed only if the amend could no longer land by then. The
+        # moment its answer came back proves nothing: the amend may land while the read is out
+        if sent_at - lost.since >= self._unknown.landing_s:
             self._settle(order_id, lost, "not amended")
 
     def _settle(self, order_id: str, lost: LostAnswer, became: str) -> None:

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.client.connection import LANDING_WINDOW_S
+from kalshi_cli.client.requests import AmendResult
 from kalshi_cli.runner.books.portfolio import OpenOrder
 from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.services.orders import Amend
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Intent
-from kalshi_cli.vocabulary.errors import BadRequestError, NotFoundError
+from kalshi_cli.vocabulary.errors import BadRequestError, NotFoundError, ServerError
 from kalshi_cli.vocabulary.models import (
     Action,
     BookSide,
@@ -213,20 +214,22 @@ def test_an_amend_answered_with_less_resting_than_asked_reads_the_fill_at_once(
     assert (resting.price, resting.remaining) == (Decimal("0.39"), Decimal("6"))
 
 
-def _sell_into_the_quote(rig: Rig, count: Decimal) -> None:
-    """Another trader sells `count` into the loop's bid at 0.40 (after the bids ahead of it);
-    the loop hears nothing of it."""
+def _sell_into_the_quote(
+    rig: Rig, count: Decimal, price: Decimal = Decimal("0.40"), quoted: Decimal = Decimal("10")
+) -> None:
+    """Another trader sells `count` into the loop's bid of `quoted` at `price` (after the bids
+    ahead of it); the loop hears nothing of it."""
     other = rig.exchange.create_account(
         key_id="other", public_key_pem="", cash_cents=1_000_000
     ).account_id
     yes_bids, _ = rig.exchange.book(LAL)
-    ahead = sum((n for p, n in yes_bids if p >= Decimal("0.40")), Decimal(0)) - Decimal("10")
+    ahead = sum((n for p, n in yes_bids if p >= price), Decimal(0)) - quoted
     rig.exchange.place_order(
         other,
         PlaceRequest(
             ticker=LAL,
             book_side=BookSide.ASK,
-            price=Decimal("0.40"),
+            price=price,
             count=ahead + count,
             time_in_force=TimeInForce.IOC,
             self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
@@ -293,3 +296,163 @@ def test_the_reads_of_amends_in_doubt_take_at_most_their_share_of_the_send_worke
         release.clear()
     assert sorted(asked) == sorted(f"order-{n}" for n in range(len(markets))), "each once"
     assert amends.lost == {} and not rig.loop.executor.unknown_orders.amending
+
+
+def test_a_read_sent_before_the_amend_could_no_longer_land_does_not_settle_it(
+    tmp_path: Path,
+) -> None:
+    """The answer was lost; a read of the order goes out just before the amend could no longer
+    land and comes back after. What it shows is the exchange as it was when the read was
+    taken: the amend, held in the network, may land after that and before its window closes.
+    Only a read sent once the window closed proves it never will; until then the market
+    holds and both quotes count."""
+    rig = _rig(tmp_path)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append("lost")
+    assert not _requote(rig, order_id, "0.43")
+    amends, unknown = rig.loop.executor.amends, rig.loop.executor.unknown_orders
+    rig.clock.advance(LANDING_WINDOW_S - 2)
+    read = rig.client.get_order
+
+    def slow(order_id: str) -> Order:
+        shown = read(order_id)  # the old price, as the read is taken
+        rig.clock.advance(1)
+        # the amend, signed before its answer was lost, lands within its window
+        rig.exchange.amend_order(
+            rig.client.account_id,
+            order_id,
+            ticker=LAL,
+            book_side=BookSide.BID,
+            price=Decimal("0.43"),
+            count=Decimal("10"),
+        )
+        rig.clock.advance(4)  # and the read's answer comes back past the window
+        return shown
+
+    rig.client.get_order = slow  # type: ignore[method-assign]
+    amends.look_later()
+    assert unknown.holds(LAL), "a read taken inside the window proves nothing"
+    assert amends.lost
+    rig.client.get_order = read  # type: ignore[method-assign]
+    amends.look_later()
+    assert not unknown.holds(LAL)
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    assert (resting.order_id, resting.price) == (order_id, Decimal("0.43"))
+
+
+def test_reads_of_an_amend_in_doubt_during_the_backoff_of_a_block_do_not_feed_the_guard(
+    tmp_path: Path,
+) -> None:
+    """The lost answer itself put trading into SAFE_MODE; the order is read through the
+    backoff (trading is blocked), as the lookups of lost orders are. An outage answering
+    those reads with errors must neither extend the backoff nor trip SAFE_MODE again: a
+    storm of errors would otherwise keep the loop backing off, and tell the trader of
+    SAFE_MODE, once a second."""
+    rig = _rig(tmp_path, max_consecutive_errors=1, max_orders_per_minute=1000)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append("lost")
+    assert not _requote(rig, order_id, "0.43")
+    guard = rig.loop.executor.guard
+    assert rig.store.trading.trading_state().state == "SAFE_MODE"
+    assert guard.backing_off
+    backoff_until = guard.backoff_until
+    tripped = rig.loop.log.counts.get("safe_mode", 0)
+    reads: list[str] = []
+
+    def outage(order_id: str) -> Order:
+        reads.append(order_id)
+        raise ServerError("request failed: HTTP 503", status=503)
+
+    rig.client.get_order = outage  # type: ignore[method-assign]
+    for _ in range(10):
+        rig.step(0.5)
+    assert reads, "the order in doubt is read through the backoff"
+    assert guard.backoff_until == backoff_until, "the reads' errors do not extend the backoff"
+    assert rig.loop.log.counts.get("safe_mode", 0) == tripped
+
+
+def _booked_all(rig: Rig) -> None:
+    dispatch = rig.loop.dispatch
+    while dispatch.in_flight:
+        assert poll_until(lambda: dispatch.answered)
+        dispatch.drain()
+
+
+def test_an_amend_answered_after_a_withdrawal_booked_leaves_the_order_cancelled(
+    tmp_path: Path,
+) -> None:
+    """The amend lands, then the withdrawal's cancel (trading blocked) lands on the same
+    order; the cancel's answer is booked first. The amend's answer, booked after, must not
+    bring the order back to resting in the state file: the exchange cancelled it."""
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, read_lag_s=0.5, send_workers=4)
+    rig.step(0.1)
+    rig.loop.executor.execute(QUOTE, last_data_at=rig.clock.wall(), in_sync=True)
+    _booked_all(rig)
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    order_id = str(resting.order_id)
+    amend = rig.client.amend_order
+    release = threading.Event()
+
+    def held(order_id: str, **terms: Any) -> AmendResult:
+        result = amend(order_id, **terms)
+        release.wait(60)  # its answer is slow to come back
+        return result
+
+    rig.client.amend_order = held  # type: ignore[method-assign]
+    _requote(rig, order_id, "0.41", "12")
+    assert poll_until(lambda: _on_exchange(rig, order_id) == (Decimal("0.41"), Decimal("12")))
+    rig.loop.executor.cancels.withdraw(LAL, order_id, "trading is blocked")
+    assert poll_until(lambda: rig.loop.dispatch.answered)
+    rig.loop.dispatch.drain()
+    row = rig.store.orders.intent_by_order_id(order_id)
+    assert row is not None and row.status == "canceled"
+    release.set()
+    _booked_all(rig)
+    row = rig.store.orders.intent_by_order_id(order_id)
+    assert row is not None and row.status == "canceled", "the exchange cancelled it"
+    assert rig.exchange.order(rig.client.account_id, order_id).status == "canceled"
+    assert not rig.loop.portfolio.resting(LAL)
+
+
+def test_fills_booked_while_an_amend_raising_the_total_is_out_do_not_end_the_order(
+    tmp_path: Path,
+) -> None:
+    """The amend raises the quote from 10 to 12 and lands; 10 fill at the new price; the fill
+    read is booked before the amend's answer. Counted against the old total of 10, those
+    fills would end the order, in the state file and the view, while 2 of the new total
+    still rest on the exchange: a quote the loop no longer counts, nor withdraws. Booked,
+    the amend's answer leaves the order resting with what the new total leaves."""
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, read_lag_s=0.5, send_workers=4)
+    rig.step(0.1)
+    rig.loop.executor.execute(QUOTE, last_data_at=rig.clock.wall(), in_sync=True)
+    _booked_all(rig)
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    order_id = str(resting.order_id)
+    amend = rig.client.amend_order
+    release = threading.Event()
+
+    def held(order_id: str, **terms: Any) -> AmendResult:
+        result = amend(order_id, **terms)
+        release.wait(60)  # its answer is slow to come back
+        return result
+
+    rig.client.amend_order = held  # type: ignore[method-assign]
+    _requote(rig, order_id, "0.41", "12")
+    assert poll_until(lambda: _on_exchange(rig, order_id) == (Decimal("0.41"), Decimal("12")))
+    _sell_into_the_quote(rig, Decimal("10"), Decimal("0.41"), Decimal("12"))
+    assert _on_exchange(rig, order_id) == (Decimal("0.41"), Decimal("2"))
+    rig.loop.executor.fills.read_for()
+    assert poll_until(lambda: rig.loop.dispatch.answered)
+    rig.loop.dispatch.drain()
+    assert rig.loop.portfolio.position(LAL) == 10
+    release.set()
+    _booked_all(rig)
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    assert (resting.order_id, resting.price, resting.remaining) == (
+        order_id,
+        Decimal("0.41"),
+        Decimal("2"),
+    )
+    row = rig.store.orders.intent_by_order_id(order_id)
+    assert row is not None
+    assert (row.status, row.count, row.remaining) == ("resting", Decimal("12"), Decimal("2"))
