@@ -282,7 +282,7 @@ class FakeClient(EveryAreaItself):
             raise _api_error(exc) from None
         if error == "unknown":
             raise AmendOutcomeUnknown("timed out", order_id=order_id)
-        return amended(old, new, fills, 0.0)
+        return amended(old, new, fills, new.last_update_time or 0.0)
 
     def decrease_order(
         self, order_id: str, *, reduce_by: Decimal | None = None, reduce_to: Decimal | None = None

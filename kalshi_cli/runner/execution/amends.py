@@ -212,7 +212,8 @@ class Amends:
         if outcome.reopened:
             # fills booked meanwhile ended it against its old total, and the view dropped it
             self._portfolio.add_order(replace(order, remaining=remaining))
-        self._applied(intent, order, remaining, sent_at)
+        ts_ms = sent.result.ts_ms
+        self._applied(intent, order, remaining, sent_at, None if ts_ms is None else ts_ms / 1000)
         self._log.emit(
             "order_amended",
             {
@@ -232,23 +233,29 @@ class Amends:
             self._fills.read_for((intent.ticker,))
         return outcome.filled
 
-    def _applied(self, intent: Intent, order: OpenOrder, remaining: Decimal, at: float) -> None:
-        """The amend is on the exchange: the view holds the order at its new price, and its
-        fills are measured against it."""
+    def _applied(
+        self,
+        intent: Intent,
+        order: OpenOrder,
+        remaining: Decimal,
+        at: float,
+        landed: float | None = None,
+    ) -> None:
+        """The amend is on the exchange (since `landed`, unix seconds, when the answer said):
+        the view holds the order at its new price, and the fills made since are measured
+        against it (those made before, against what was sent before)."""
         self._counters.amends += 1
         self._portfolio.amend_order(order.order_id, price=intent.price, remaining=remaining)
-        self._fills.sent.remember(
-            order.order_id,
-            Sent(
-                order.client_order_id,
-                intent.side,
-                intent.action,
-                intent.price,
-                intent.model_fair,
-                intent.strategy,
-                at,
-            ),
+        now = Sent(
+            order.client_order_id,
+            intent.side,
+            intent.action,
+            intent.price,
+            intent.model_fair,
+            intent.strategy,
+            at,
         )
+        self._fills.sent.amend(order.order_id, now, landed)
 
     def _read_back(self, order: OpenOrder, answer: CallAnswer[Order]) -> None:
         """A refused amend whose refusal may say the order no longer rests (filled, or gone):

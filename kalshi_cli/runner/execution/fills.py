@@ -44,6 +44,21 @@ class Sent:
     model_fair: Decimal
     strategy: str
     sent_at: float  # monotonic
+    # an order amended in place: what was sent before the amend, and when the amend landed
+    # (the exchange's unix seconds); a fill made before then is measured against `before`
+    before: Sent | None = None
+    landed: float | None = None
+
+    def amended(self, sent: Sent, landed: float | None) -> Sent:
+        """What is remembered once this order is amended to `sent` (at `landed`, when the
+        answer said): the new terms, with these as they were before (one amend back)."""
+        return replace(sent, before=replace(self, before=None, landed=None), landed=landed)
+
+    def at(self, ts: float) -> Sent:
+        """What the order was when a fill at `ts` (unix seconds) was made."""
+        if self.before is not None and self.landed is not None and ts < self.landed:
+            return self.before
+        return self
 
 
 class SentOrders:
@@ -58,6 +73,12 @@ class SentOrders:
         if order_id not in self._sent and len(self._sent) >= MAX_REMEMBERED:
             self._sent.popitem(last=False)
         self._sent[order_id] = sent
+
+    def amend(self, order_id: str, sent: Sent, landed: float | None) -> None:
+        """The order amended in place to `sent`, since `landed` (unix seconds, when the
+        answer said): remembered with what it was before, for the fills made before then."""
+        before = self._sent.get(order_id)
+        self.remember(order_id, sent if before is None else before.amended(sent, landed))
 
     def get(self, order_id: str) -> Sent | None:
         return self._sent.get(order_id)
@@ -336,7 +357,8 @@ class FillSync:
         self._last_fill_ts = max(self._last_fill_ts, record.ts)
         self._forget_old_fills()
         self._counters.fills += 1
-        self._log.emit("fill_received", self._fill_fields(fill, sent, event.net))
+        made = sent.at(record.ts) if sent else None  # an amended order's terms at its fill
+        self._log.emit("fill_received", self._fill_fields(fill, made, event.net))
 
     def _order_filled(self, row: IntentRecord, count: Decimal) -> None:
         """A fill of an order the state file knows: its row follows (filled, remaining,

@@ -6,6 +6,7 @@ orders, the new quote counted beside the old, until a read by its order id says 
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import replace
 from decimal import Decimal
@@ -456,3 +457,29 @@ def test_fills_booked_while_an_amend_raising_the_total_is_out_do_not_end_the_ord
     row = rig.store.orders.intent_by_order_id(order_id)
     assert row is not None
     assert (row.status, row.count, row.remaining) == ("resting", Decimal("12"), Decimal("2"))
+
+
+def test_a_fill_made_before_an_amend_is_measured_against_the_price_it_filled_at(
+    tmp_path: Path,
+) -> None:
+    """Another trader sold 6 into the quote at its limit of 0.40; the loop reads the fill
+    only after it amended the quote to 0.39. The fill's slippage is against the 0.40 it was
+    made at (none), not the new limit; and its latency from when the quote was sent."""
+    rig = make_rig(
+        tmp_path / "s.db",
+        params={"spike_share": 5},
+        read_lag_s=0.5,
+        log_path=tmp_path / "trade.log",
+    )
+    rig.step(0.1)
+    order_id = _quoted(rig)
+    _sell_into_the_quote(rig, Decimal("6"))
+    rig.clock.advance(1.0)  # the amend lands a second after the fill
+    assert _requote(rig, order_id, "0.39")
+    for _ in range(12):  # past the fill poll's 5 s
+        rig.step(0.5)
+    rig.loop.log.close()
+    lines = [json.loads(line) for line in (tmp_path / "trade.log").read_text().splitlines()]
+    (fill,) = [e for e in lines if e["event"] == "fill_received"]
+    assert Decimal(fill["price"]) == Decimal("0.40")
+    assert Decimal(fill["slippage"]) == 0
