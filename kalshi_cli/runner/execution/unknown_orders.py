@@ -305,7 +305,9 @@ class UnknownOrders:
             if guarded:
                 self._guard.ok(sent_at)
             if order is None:
-                if self._clock.monotonic() - lost.since < self.landing_s:
+                # judged by when the lookup was sent: it shows the exchange as it was then,
+                # and the order may land after that until its window closes
+                if sent_at - lost.since < self.landing_s:
                     continue
                 reason = (
                     f"{NOT_ON_EXCHANGE} {self.landing_s:g}s after its answer was lost, past "

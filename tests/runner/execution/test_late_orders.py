@@ -456,3 +456,50 @@ def test_a_late_sell_found_after_its_fill_cuts_only_its_own_strategys_part(
         tmp_path / "s.db", exchange=exchange, clock=clock, account_id=account, strategies=[MM, MR]
     )
     assert _parts(restarted) == after
+
+
+def test_a_lookup_sent_before_a_lost_order_could_no_longer_land_does_not_call_it_never_placed(
+    tmp_path: Path,
+) -> None:
+    """A lookup goes out just before a lost order could no longer land and comes back after,
+    not finding it. It shows the exchange as it was when it was taken: the order, held in the
+    network, may land after that and before its window closes. Only a lookup sent once the
+    window closed proves it never will; until then it is unknown, its market holding."""
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, read_lag_s=0.5)
+    rig.step(0.1)
+    ticker = next(iter(rig.exchange.markets))
+    quote = Intent(
+        ticker=ticker,
+        side=Side.YES,
+        action=Action.BUY,
+        price=Decimal("0.10"),
+        count=Decimal("10"),
+        model_fair=Decimal("0.20"),
+        reason="a quote",
+        strategy="spike",
+        post_only=True,
+    )
+    rig.client.create_errors.append(Held(10_000.0))  # the answer lost; it lands when told
+    rig.loop.executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True)
+    unknown = rig.loop.executor.unknown_orders
+    (coid,) = unknown.unknown
+    rig.clock.advance(unknown.landing_s - 2)
+    find = rig.client.find_order_by_client_id
+
+    def slow(client_order_id: str, ticker: str) -> Order | None:
+        shown = find(client_order_id, ticker)  # not there yet, as the lookup is taken
+        rig.clock.advance(1)
+        # the order, signed before its answer was lost, lands within its window
+        rig.client.held = [(0.0, request, held) for _, request, held in rig.client.held]
+        rig.client.deliver_held()
+        rig.clock.advance(4)  # and the lookup's answer comes back past the window
+        return shown
+
+    rig.client.find_order_by_client_id = slow  # type: ignore[method-assign]
+    unknown.resolve()
+    assert coid in unknown.unknown, "a lookup taken inside the window proves nothing"
+    assert rig.store.orders.get_intent(coid).status == "unknown"
+    rig.client.find_order_by_client_id = find  # type: ignore[method-assign]
+    unknown.resolve()
+    assert coid not in unknown.unknown
+    assert rig.store.orders.get_intent(coid).status == "resting"
