@@ -390,7 +390,8 @@ class TradeLoop:
                 and now - executor.outbox.queued_since >= self.settings.batch_wait_s
             ):
                 executor.flush()  # the first order of the batch has waited long enough
-            if self.clock.monotonic() >= until:
+                now = self.clock.monotonic()
+            if now >= until:
                 return
 
     def _writes_held_back(self) -> bool:
