@@ -37,7 +37,7 @@ from kalshi_cli.runner.schedule.market_pass import MarketPass
 from kalshi_cli.runner.schedule.schedule import LagReport, MarketSchedule
 from kalshi_cli.strategies import PositionView
 from kalshi_cli.strategy_api import MarketTerms
-from kalshi_cli.vocabulary.clock import Deadline
+from kalshi_cli.vocabulary.clock import Deadline, utc_day
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.loop_shared import Acting, Sight, Tuning, Voice
@@ -123,6 +123,10 @@ class TradeLoop:
             on_resume=self.market_pass.forget_errors,
         )
         self.ticks = 0
+        # the state file's generation and the UTC day when the tick's own questions were last
+        # asked, and the circuit breaker's answer then (`tick`)
+        self._asked: tuple[int, str] | None = None
+        self._tripped = False
         self._started = clock.monotonic()
         self._next_fill_poll = self._started + settings.fill_poll_s
         self._next_resolve = self._started
@@ -301,12 +305,18 @@ class TradeLoop:
         if due and not self.executor.guard.backing_off and not fills.reading:
             fills.read_for()
             self._next_fill_poll = now_m + self.settings.fill_poll_s
-        # one look at the state file for the tick's own questions (docs/trade-loop.md)
+        # one look at the state file for the tick's own questions (docs/trade-loop.md), asked
+        # again only on a full pass or when their answers may have moved: the file changed
+        # (another connection's commit, this loop's write or rollback) or the UTC day turned
         with self.records.tick(full=full):
-            self.watch.watch_state()
-            if full and self.on_halted is not None and self.watch.state == "HALTED":
-                self.on_halted()
-            tripped = self.risk.check_circuit_breaker()
+            asking = (self.records.generation, utc_day(self.clock.wall()))
+            if full or asking != self._asked:
+                self._asked = asking
+                self.watch.watch_state()
+                if full and self.on_halted is not None and self.watch.state == "HALTED":
+                    self.on_halted()
+                self._tripped = self.risk.check_circuit_breaker()
+        tripped = self._tripped
         if self.budgets is not None:
             for name, why in self.budgets.check_day(self.clock.wall()):
                 self._stop_strategy(name, why)
@@ -383,7 +393,8 @@ class TradeLoop:
                 and now - executor.outbox.queued_since >= self.settings.batch_wait_s
             ):
                 executor.flush()  # the first order of the batch has waited long enough
-            if self.clock.monotonic() >= until:
+                now = self.clock.monotonic()
+            if now >= until:
                 return
 
     def _writes_held_back(self) -> bool:

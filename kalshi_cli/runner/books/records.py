@@ -33,6 +33,10 @@ class LoopTradingRecords:
         self._rolled_back = -1
         self._own_at_pass = -1  # the counted writes when the P&L and trips were last dropped
         self._uncounted = 0  # writes made inside `writing_heartbeat`
+        # moves each time a comparison finds the file changed (another connection's commit,
+        # this connection's write or rollback): an answer given at one value holds while it
+        # stays, so the loop asks its tick's questions again only when it moves
+        self.generation = 0
         self._in_tick = False  # inside `tick`: compared with the file as it opened
         self._tick_block = _TickBlock(self)
 
@@ -44,6 +48,7 @@ class LoopTradingRecords:
             self._trips.clear()
             self._state = None
             self._version = version
+            self.generation += 1
         self._compare_own()
 
     def _compare_own(self) -> None:
@@ -54,10 +59,12 @@ class LoopTradingRecords:
             self._trips.clear()
             self._state = None
             self._rolled_back = rolled_back
+            self.generation += 1
         own = self.store.total_changes - self._uncounted
         if own != self._own:
             self._state = None
             self._own = own
+            self.generation += 1
 
     def tick(self, *, full: bool) -> AbstractContextManager[None]:
         """The tick's own questions (the loop's watch of the trading state, the circuit
@@ -65,7 +72,9 @@ class LoopTradingRecords:
         what another connection committed before it is dropped; on a full pass, the day's P&L
         and trips are also read again if this loop wrote anything (other than its heartbeat)
         since the last full pass. Inside the block this loop's own writes still drop the
-        state at once; outside it, every trading-state question compares afresh."""
+        state at once; outside it, every trading-state question compares afresh. The loop asks
+        its questions again only when `generation` moved since it last did (or on a full pass,
+        or a new UTC day)."""
         self._compare()
         if full and self._own != self._own_at_pass:
             self._pnl.clear()

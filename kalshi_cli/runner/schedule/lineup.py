@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +29,8 @@ class Member:
     params: Any
     params_file: Path | None = None
 
-    @property
-    def name(self) -> str:
+    @cached_property
+    def name(self) -> str:  # read several times on every market's turn
         return self.strategy.name
 
     @property

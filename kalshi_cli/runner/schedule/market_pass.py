@@ -73,6 +73,8 @@ def checked(
     at = f"{where}: " if where else ""
     if not isinstance(decisions, list | tuple):
         raise ValueError(f"{at}decide returned {type(decisions).__name__}, not a list of decisions")
+    if not decisions:
+        return decisions  # most calls decide nothing: nothing to check
     markets = {ticker} if complement is None else {ticker, complement.ticker}
     for decision in decisions:
         if not isinstance(decision, Intent | Cancel):
@@ -168,10 +170,11 @@ class MarketPass:
             self._stops.pop(ticker, None)
         elif self._stopped(ticker, now, book, self._loop_view(ticker)):
             return
-        members = [m for m in self.lineup if not self._untouched(m, ticker, now, book)]
+        lineup = self.lineup
+        members = [m for m in lineup if not self._untouched(m, ticker, now, book)]
         if not members:
             return
-        mids = self.history.record(ticker, now, book) if self.lineup.any("reads_mids") else ()
+        mids = self.history.record(ticker, now, book) if lineup.any("reads_mids") else ()
         if self._executor.guard.backing_off or self.paused:
             return
         price_ranges = self._portfolio.markets[ticker].price_ranges
@@ -360,9 +363,10 @@ class MarketPass:
         before_member, before, before_view = last
         if before_member is not member:
             return False
-        if not (view is before_view or view == before_view) or not clock_free(view):
-            return False
+        # the book first: on a visit for news it is what changed
         if not (market.book is before.book or market.book == before.book):
+            return False
+        if not (view is before_view or view == before_view) or not clock_free(view):
             return False
         if (
             market.taker_rate != before.fee_rate

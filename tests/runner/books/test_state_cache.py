@@ -25,9 +25,10 @@ import pytest
 from kalshi_cli.risk import utc_day
 from kalshi_cli.runner.books.records import LoopTradingRecords
 from kalshi_cli.store import FillRecord, Store, StoreError
+from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import BookSide
-from tests.runner.fakes import Rig, make_rig
+from tests.runner.fakes import START, Rig, make_rig
 
 RigMaker = Callable[..., Rig]
 
@@ -226,6 +227,47 @@ def test_the_loops_own_circuit_breaker_is_seen_by_its_own_next_read(
     assert rig.loop.risk.state() == "REDUCING"
     assert _states(log) == ["ACTIVE", "REDUCING"]
     assert _resting(rig) == []
+
+
+def test_the_circuit_breaker_of_a_day_is_lifted_on_the_first_tick_of_the_next(
+    new_rig: RigMaker, tmp_path: Path
+) -> None:
+    """The tick asks the breaker again when the UTC day turns, though nothing was written to
+    the state file since it last asked: the first feed-driven tick past midnight lifts the
+    REDUCING of the day before, and the next one sees trading ACTIVE."""
+    log = tmp_path / "loop.jsonl"
+    clock = ManualClock(START - 2.0)  # two seconds before midnight UTC
+    rig = new_rig(
+        tmp_path / "s.db", strategy="spike", clock=clock, risk={"daily_loss_limit": 5}, log_path=log
+    )
+    rig.step(0.1)
+    ticker = next(iter(rig.exchange.markets))
+    rig.store.fills.record_fill(
+        FillRecord(
+            "f-loss",
+            "o-1",
+            None,
+            ticker,
+            BookSide.BID,
+            Decimal("0.5"),
+            Decimal("1"),
+            Decimal("0"),
+            True,
+            rig.clock.wall(),
+            "spike",
+            Decimal("-5"),
+        )
+    )
+    rig.step(0.1)
+    _feed_tick(rig)
+    assert _states(log) == ["ACTIVE", "REDUCING"]
+
+    rig.clock.advance(2.0)  # past midnight
+    _feed_tick(rig)  # lifts it (the watch reads the state before the breaker is asked) ...
+    _feed_tick(rig)  # ... and sees it lifted
+
+    assert _states(log) == ["ACTIVE", "REDUCING", "ACTIVE"]
+    assert rig.store.trading.trading_state().reason == "new UTC day"
 
 
 def test_a_failed_read_of_the_state_file_fails_the_tick_with_the_cache_warm(
