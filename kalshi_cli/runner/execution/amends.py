@@ -66,7 +66,7 @@ class Amends:
         report: Report,
         holds: Holds,
         fills: FillSync,
-        enabled: bool = True,
+        enabled: bool,
     ) -> None:
         # False (`trade.amend_requotes: false`): every requote goes as cancels, then a new order
         self.enabled = enabled
@@ -95,7 +95,8 @@ class Amends:
         the price and size change), and neither reduces (an amend cannot make an order reduce
         only) nor is anything but good till cancelled. The state file has the last word on
         the order's own terms (`OrderService.record_amend`)."""
-        if not self.enabled or len(intent.replaces) != 1 or intent.reduce_only:
+        # a reducing intent is immediate or cancel (`Intent`): not good till cancelled either
+        if not self.enabled or len(intent.replaces) != 1:
             return None
         if intent.time_in_force is not TimeInForce.GTC:
             return None

@@ -20,8 +20,9 @@ from kalshi_cli.runner.books.portfolio import OpenOrder
 from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.services.orders import Amend
 from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.store import Store
 from kalshi_cli.strategies import Intent
-from kalshi_cli.vocabulary.errors import BadRequestError, NotFoundError, ServerError
+from kalshi_cli.vocabulary.errors import ApiError, BadRequestError, NotFoundError, ServerError
 from kalshi_cli.vocabulary.models import (
     Action,
     BookSide,
@@ -98,9 +99,10 @@ def test_a_requote_amends_its_order_in_place(tmp_path: Path) -> None:
     # written before it left, then the exchange's answer
     assert notes[-2:] == ["amend sent: YES price 0.42, total 12", "amend"]
     assert rig.loop.log.counts.get("order_amended") == 1
+    assert _requote(rig, order_id, "0.43", "12")  # and once more
     rig.step(1.0)
     beat = rig.store.events.last_heartbeat("trade")
-    assert beat is not None and beat.detail["amends"] == 1, "the heartbeat counts it"
+    assert beat is not None and beat.detail["amends"] == 2, "the heartbeat counts them"
 
 
 def test_a_refused_amend_leaves_the_order_as_it_was(tmp_path: Path) -> None:
@@ -483,3 +485,115 @@ def test_a_fill_made_before_an_amend_is_measured_against_the_price_it_filled_at(
     (fill,) = [e for e in lines if e["event"] == "fill_received"]
     assert Decimal(fill["price"]) == Decimal("0.40")
     assert Decimal(fill["slippage"]) == 0
+
+
+def _is_amended(rig: Rig, intent: Intent) -> bool:
+    """The requote went as an amend (False: it would go as cancels and a new order)."""
+    return rig.loop.executor.amends.amendable(intent) is not None
+
+
+def test_only_a_requote_of_one_order_of_its_own_on_the_same_terms_is_amended(
+    tmp_path: Path,
+) -> None:
+    """An amend changes the price and size of one order and nothing else: a requote of two
+    orders, of another strategy's order, on the other side or action, or one that reduces
+    only or is not good till cancelled goes as cancels, then a new order."""
+    rig = _rig(tmp_path)
+    order_id = _quoted(rig)
+    other = _quoted_too(rig, replace(QUOTE, price=Decimal("0.30")))
+    same = replace(QUOTE, price=Decimal("0.41"), replaces=(order_id,))
+    assert _is_amended(rig, same)
+    assert not _is_amended(rig, replace(same, replaces=(order_id, other)))
+    assert not _is_amended(rig, replace(same, strategy="spike"))  # not its order
+    assert not _is_amended(rig, replace(same, side=Side.NO, action=Action.SELL))
+    assert not _is_amended(rig, replace(same, action=Action.SELL))
+    reducing = replace(same, reduce_only=True, time_in_force=TimeInForce.IOC)
+    assert not _is_amended(rig, reducing)
+    assert not _is_amended(rig, replace(same, time_in_force=TimeInForce.IOC))
+    assert not _is_amended(rig, replace(same, ticker="KXNBAGAME-SIM-LALGSW-GSW"))
+
+
+def _quoted_too(rig: Rig, quote: Intent) -> str:
+    """A second quote in the market; its order id."""
+    before = {o.order_id for o in rig.loop.portfolio.resting(LAL)}
+    assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True)
+    (new,) = [o.order_id for o in rig.loop.portfolio.resting(LAL) if o.order_id not in before]
+    return str(new)
+
+
+def test_an_amend_decided_before_halted_was_written_is_neither_sent_nor_a_cancel(
+    tmp_path: Path,
+) -> None:
+    """The kill switch writes HALTED after the risk engine allowed the requote: the amend is
+    refused in the transaction that would record it, and nothing is sent (no amend, and no
+    cancel in its place)."""
+    rig = _rig(tmp_path)
+    order_id = _quoted(rig)
+    requote = replace(QUOTE, price=Decimal("0.41"), replaces=(order_id,))
+    order = rig.loop.executor.amends.amendable(requote)
+    assert order is not None
+    with Store.open(tmp_path / "s.db") as kill_switch:
+        kill_switch.trading.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
+    answers: list[Decimal | None] = []
+    taken: list[bool] = []
+    assert rig.loop.executor.amends.submit(
+        requote,
+        order,
+        taken=lambda: taken.append(True),
+        beside=rig.loop.executor.outbox.replacing_until,
+        then=answers.append,
+    )
+    assert answers == [None] and taken == []
+    assert rig.client.amends == 0
+    assert _on_exchange(rig, order_id) == (Decimal("0.40"), Decimal("10"))
+    assert rig.loop.log.counts.get("intent_dropped") == 1
+
+
+def test_a_lost_amend_counts_toward_the_api_error_guard(tmp_path: Path) -> None:
+    """An amend's answer lost is the exchange failing, as a lost order's is: with one error
+    enough, SAFE_MODE."""
+    rig = _rig(tmp_path, max_consecutive_errors=1)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append("lost")
+    assert not _requote(rig, order_id, "0.41")
+    assert rig.loop.executor.guard.safe_mode_tripped
+
+
+def test_an_amend_refused_for_balance_holds_the_orders_that_add(tmp_path: Path) -> None:
+    rig = _rig(tmp_path)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append(
+        ApiError("HTTP 400 insufficient_balance", status=400, code="insufficient_balance")
+    )
+    assert not _requote(rig, order_id, "0.41")
+    assert rig.loop.executor.balance_hold.holds()
+
+
+def test_a_refused_amend_of_an_order_gone_meanwhile_reads_it_back(tmp_path: Path) -> None:
+    """The quote was cancelled by hand and the loop has not heard: the amend is refused, the
+    order read back, and the view and the state file stop counting it."""
+    rig = _rig(tmp_path)
+    order_id = _quoted(rig)
+    rig.exchange.cancel_order(rig.client.account_id, order_id)
+    rig.feed.drain_events()
+    assert not _requote(rig, order_id, "0.41")
+    assert rig.loop.log.counts.get("amend_rejected") == 1
+    assert rig.loop.portfolio.resting(LAL) == []
+    row = rig.store.orders.intent_by_order_id(order_id)
+    assert row is not None and row.status == "canceled"
+
+
+def test_an_order_cancelled_while_its_amend_was_in_doubt_settles_it(tmp_path: Path) -> None:
+    """The amend's answer was lost, and the order was cancelled by hand meanwhile: the read
+    shows it cancelled, the doubt is over, and nothing counts it."""
+    rig = _rig(tmp_path)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append("lost")
+    assert not _requote(rig, order_id, "0.41")
+    rig.exchange.cancel_order(rig.client.account_id, order_id)
+    rig.feed.drain_events()
+    rig.loop.executor.amends.look_later()
+    unknown = rig.loop.executor.unknown_orders
+    assert not unknown.holds(LAL)
+    assert rig.loop.portfolio.resting(LAL) == []
+    assert rig.loop.executor.outbox.total_exposure() == 0
