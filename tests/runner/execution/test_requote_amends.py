@@ -597,3 +597,36 @@ def test_an_order_cancelled_while_its_amend_was_in_doubt_settles_it(tmp_path: Pa
     assert not unknown.holds(LAL)
     assert rig.loop.portfolio.resting(LAL) == []
     assert rig.loop.executor.outbox.total_exposure() == 0
+
+
+def test_an_amend_a_worker_takes_once_the_stop_began_is_never_sent(tmp_path: Path) -> None:
+    """A stopping loop places nothing: an amend still waiting for a worker when the stop
+    begins is withdrawn (the stop cancels the order as it is), not sent."""
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, send_workers=2)
+    rig.step(0.1)
+    dispatch = rig.loop.dispatch
+    try:
+        assert rig.loop.executor.execute(QUOTE, last_data_at=rig.clock.wall(), in_sync=True)
+        assert poll_until(lambda: dispatch.answered)
+        dispatch.drain()
+        (resting,) = rig.loop.portfolio.resting(LAL)
+        order_id = resting.order_id
+        dispatch.stopping = True
+        answers: list[Decimal | None] = []
+        requote = replace(QUOTE, price=Decimal("0.41"), replaces=(order_id,))
+        order = rig.loop.executor.amends.amendable(requote)
+        assert order is not None
+        assert rig.loop.executor.amends.submit(
+            requote,
+            order,
+            taken=lambda: None,
+            beside=rig.loop.executor.outbox.replacing_until,
+            then=answers.append,
+        )
+        assert poll_until(lambda: dispatch.answered)
+        dispatch.drain()
+        assert answers == [None]
+        assert rig.client.amends == 0
+        assert _on_exchange(rig, order_id) == (Decimal("0.40"), Decimal("10"))
+    finally:
+        dispatch.close()
