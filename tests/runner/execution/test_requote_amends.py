@@ -223,7 +223,7 @@ def _sell_into_the_quote(
     """Another trader sells `count` into the loop's bid of `quoted` at `price` (after the bids
     ahead of it); the loop hears nothing of it."""
     other = rig.exchange.create_account(
-        key_id="other", public_key_pem="", cash_cents=1_000_000
+        key_id=f"other-{price}", public_key_pem="", cash_cents=1_000_000
     ).account_id
     yes_bids, _ = rig.exchange.book(LAL)
     ahead = sum((n for p, n in yes_bids if p >= price), Decimal(0)) - quoted
@@ -466,7 +466,8 @@ def test_a_fill_made_before_an_amend_is_measured_against_the_price_it_filled_at(
 ) -> None:
     """Another trader sold 6 into the quote at its limit of 0.40; the loop reads the fill
     only after it amended the quote to 0.39. The fill's slippage is against the 0.40 it was
-    made at (none), not the new limit; and its latency from when the quote was sent."""
+    made at (none), not the new limit; and its latency from when the quote was sent. A fill
+    of the amended quote is measured against its new limit, as its strategy's."""
     rig = make_rig(
         tmp_path / "s.db",
         params={"spike_share": 5},
@@ -480,11 +481,19 @@ def test_a_fill_made_before_an_amend_is_measured_against_the_price_it_filled_at(
     assert _requote(rig, order_id, "0.39")
     for _ in range(12):  # past the fill poll's 5 s
         rig.step(0.5)
+    # then 2 of the 4 left at the new limit of 0.39
+    _sell_into_the_quote(rig, Decimal("2"), price=Decimal("0.39"), quoted=Decimal("4"))
+    for _ in range(12):
+        rig.step(0.5)
     rig.loop.log.close()
     lines = [json.loads(line) for line in (tmp_path / "trade.log").read_text().splitlines()]
-    (fill,) = [e for e in lines if e["event"] == "fill_received"]
-    assert Decimal(fill["price"]) == Decimal("0.40")
-    assert Decimal(fill["slippage"]) == 0
+    before, after = [e for e in lines if e["event"] == "fill_received"]
+    assert Decimal(before["price"]) == Decimal("0.40")
+    assert Decimal(before["slippage"]) == 0
+    assert (Decimal(after["price"]), Decimal(after["count"])) == (Decimal("0.39"), 2)
+    assert Decimal(after["slippage"]) == 0
+    assert (after["side"], after["action"], after["strategy"]) == ("yes", "buy", "market-maker")
+    assert Decimal(after["model_fair"]) == QUOTE.model_fair
 
 
 def _is_amended(rig: Rig, intent: Intent) -> bool:
