@@ -228,7 +228,8 @@ def main() -> int:
                 print(
                     f"  t={t:6.0f}s rss={mb:6.1f} MB sqlite={sqlite_samples[-1][1]:5.1f} MB "
                     f"{traced}sim rss={sim_samples[-1][1]:6.1f} MB ticks={loop.ticks} "
-                    f"orders={loop.executor.counters.orders} fresh={fresh}/{len(markets)}",
+                    f"orders={loop.executor.counters.orders} "
+                    f"amends={loop.executor.counters.amends} fresh={fresh}/{len(markets)}",
                     flush=True,
                 )
 
