@@ -537,17 +537,17 @@ class OrderService:
         remaining = result.remaining_count
         filled = result.fill_count or ZERO
         with self.store.transaction():
-            row = self.store.orders.intent_by_order_id(amend.order_id)
+            row = self.store.orders.status_and_filled(amend.order_id)
             if row is not None and (
-                row.status == CANCELED or (row.status == EXECUTED and row.filled >= amend.total)
+                row[0] == CANCELED or (row[0] == EXECUTED and row[1] >= amend.total)
             ):
                 self.store.orders.update_order(
                     order_id=amend.order_id, price=amend.yes_price, count=amend.total
                 )
-                return AmendOutcome(row.status, ZERO, filled)
-            reopened = row is not None and row.status == EXECUTED
+                return AmendOutcome(row[0], ZERO, filled)
+            reopened = row is not None and row[0] == EXECUTED
             if row is not None and (remaining is not None or reopened):
-                left = amend.total - row.filled
+                left = amend.total - row[1]
                 remaining = left if remaining is None else min(remaining, left)
             # what rests, when known: none left is executed; else the status is what the row
             # says (a fill read booked meanwhile may have moved it on)

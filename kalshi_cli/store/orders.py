@@ -269,6 +269,14 @@ class OrderRepository:
         rows = self._db.rows(f"{_SELECT_ORDERS} WHERE client_order_id = ?", (client_order_id,))
         return _intent(rows[0]) if rows else None
 
+    def status_and_filled(self, order_id: str) -> tuple[str, Decimal] | None:
+        """The status of the order by that id and what it counts filled (None: no such row):
+        what booking an amend's answer reads, without the whole row."""
+        row = self._db.conn.execute(
+            "SELECT status, filled FROM orders WHERE order_id = ?", (order_id,)
+        ).fetchone()
+        return None if row is None else (str(row[0]), Decimal(row[1]))
+
     def intent_by_order_id(self, order_id: str) -> IntentRecord | None:
         rows = self._db.rows(f"{_SELECT_ORDERS} WHERE order_id = ?", (order_id,))
         return _intent(rows[0]) if rows else None
