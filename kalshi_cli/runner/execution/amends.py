@@ -287,7 +287,7 @@ class Amends:
         beside the order (`UnknownOrders.amending`) until a read settles it (`look_later`)."""
         self.lost[amend.order_id] = (amend, order)
         # counted beside the order as it was, not in its place: the order may not have changed
-        beside = replace(intent, replaces=())
+        beside = intent.replacing_none()
         self._unknown.amending[amend.order_id] = LostAnswer(
             intent.ticker, self._guard.stamp(), beside
         )

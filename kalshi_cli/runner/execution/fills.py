@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 MAX_REMEMBERED = 10_000
 
 
-@dataclass
+@dataclass(slots=True)
 class Sent:
     """What the loop remembers of an order it sent, for fill latency and slippage."""
 
@@ -52,7 +52,28 @@ class Sent:
     def amended(self, sent: Sent, landed: float | None) -> Sent:
         """What is remembered once this order is amended to `sent` (at `landed`, when the
         answer said): the new terms, with these as they were before (one amend back)."""
-        return replace(sent, before=replace(self, before=None, landed=None), landed=landed)
+        # built whole rather than by `dataclasses.replace`, which reads every field by name:
+        # a market maker's every requote is an amend
+        prior = Sent(
+            self.client_order_id,
+            self.side,
+            self.action,
+            self.price,
+            self.model_fair,
+            self.strategy,
+            self.sent_at,
+        )
+        return Sent(
+            sent.client_order_id,
+            sent.side,
+            sent.action,
+            sent.price,
+            sent.model_fair,
+            sent.strategy,
+            sent.sent_at,
+            prior,
+            landed,
+        )
 
     def at(self, ts: float) -> Sent:
         """What the order was when a fill at `ts` (unix seconds) was made."""

@@ -17,7 +17,6 @@ the `AnswerBook`'s (runner/execution/answers.py); a lone order goes as the `Send
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, cast
 
@@ -137,7 +136,7 @@ class Outbox:
         until then and would go on resting if a cancel failed. The decisions made meanwhile
         (another strategy's in its market, any market's for the exposure) must not find room
         the replacement is about to take."""
-        beside = replace(intent, replaces=())
+        beside = intent.replacing_none()
         self.replacing.append(beside)
         self._touch(intent.ticker)
 
