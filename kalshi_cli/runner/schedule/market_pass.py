@@ -43,6 +43,7 @@ from kalshi_cli.strategy_api import Complement, IndexView, MarketTerms, best_bid
 from kalshi_cli.strategy_api.window import MidWindow
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import Level, Orderbook, PriceRange
+from kalshi_cli.vocabulary.order_terms import TermsError, check_count, check_dollars
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.records import LoopTradingRecords
@@ -68,7 +69,8 @@ def checked(
 ) -> Sequence[Decision]:
     """What a strategy returned, refused whole (ValueError) unless it is a sequence of
     `Intent`s and `Cancel`s for this market (or its complement) whose fair values are
-    probabilities: a wrong answer from user code never reaches the risk engine half-read. The
+    probabilities and whose counts and prices an order may carry (`check_count`,
+    `check_dollars`): a wrong answer from user code never reaches the risk engine half-read. The
     refusal starts with `where`, the file and line of the strategy's `decide`."""
     at = f"{where}: " if where else ""
     if not isinstance(decisions, list | tuple):
@@ -85,6 +87,13 @@ def checked(
             fair = decision.model_fair
             if not isinstance(fair, Decimal) or not fair.is_finite() or not 0 <= fair <= 1:
                 raise ValueError(f"{at}intent model_fair {fair!r} is not a probability")
+            # terms no order may carry (a count of three decimals), refused here rather than by
+            # the client as it builds the request, on a worker, after the state file wrote it
+            try:
+                check_count(decision.count)
+                check_dollars(decision.price)
+            except TermsError as exc:
+                raise ValueError(f"{at}intent {exc.message}") from exc
     return decisions
 
 

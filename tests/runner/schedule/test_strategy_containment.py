@@ -84,6 +84,13 @@ GARBAGE: dict[str, Any] = {
     "garbage-fair-above-one": lambda snap, pos, params: [_intent(snap, model_fair=Decimal("1.5"))],
     "garbage-other-market": lambda snap, pos, params: [_intent(snap, ticker="ELSEWHERE")],
     "garbage-not-a-list": lambda snap, pos, params: (d for d in [_intent(snap)]),
+    # terms no order may carry: the client would refuse them as it builds the request
+    "garbage-count-of-three-decimals": lambda snap, pos, params: [
+        _intent(snap, count=Decimal("1.001"))
+    ],
+    "garbage-price-of-five-decimals": lambda snap, pos, params: [
+        _intent(snap, price=Decimal("0.01001"))
+    ],
 }
 
 
