@@ -33,6 +33,7 @@ from kalshi_cli.vocabulary.errors import (
     AmendOutcomeUnknown,
     ApiError,
     BadRequestError,
+    KalshiError,
     NotFoundError,
     OrderOutcomeUnknown,
     TradingHaltedError,
@@ -231,7 +232,7 @@ class SentOrder:
     (`lost`)."""
 
     result: CreateOrderResult | None = None
-    refused: ApiError | TransportError | None = None
+    refused: ApiError | TransportError | ValidationError | None = None
     lost: OrderOutcomeUnknown | None = None
 
 
@@ -254,7 +255,7 @@ class SentAmend:
     answer, its refusal or a failure before anything left, or an answer lost."""
 
     result: AmendResult | None = None
-    refused: ApiError | TransportError | None = None
+    refused: ApiError | TransportError | ValidationError | None = None
     lost: AmendOutcomeUnknown | None = None
 
 
@@ -519,9 +520,23 @@ class OrderService:
             )
         except AmendOutcomeUnknown as exc:
             return SentAmend(lost=exc)
-        except (ApiError, TransportError) as exc:
+        # a ValidationError is the client's refusal before anything left: a refusal too
+        except (ApiError, TransportError, ValidationError) as exc:
             return SentAmend(refused=exc)
         return SentAmend(result=result)
+
+    def book_amend_refused(self, amend: Amend, exc: KalshiError) -> None:
+        """An amend refused (by the exchange, or by the client before anything left), in the
+        order's history after the row `record_amend` wrote before it was to leave: the order
+        stays as it was, and its history must not end on an amend that seems to have gone
+        out."""
+        what = "refused" if isinstance(exc, ApiError) else "not sent"
+        self.store.orders.note(amend.order_id, f"amend {what}: {exc.message}")
+
+    def book_amend_unsent(self, amend: Amend, why: str) -> None:
+        """An amend dropped before it was sent (the loop stopping), in the order's history
+        as `book_amend_refused` writes a refusal."""
+        self.store.orders.note(amend.order_id, f"amend not sent: {why}")
 
     def book_amend(self, amend: Amend, result: AmendResult) -> AmendOutcome:
         """An amend the exchange applied, in the state file: the order keeps its row (its
@@ -822,11 +837,12 @@ class OrderService:
         growth = total - order.fill_count - order.remaining_count
         if growth > 0:
             self._check_position(order.ticker, order.book_side, growth)
+        recorded: Amend | None = None
         if local is not None and local.status == RESTING:
             # written in the order's history before it leaves, as the trade loop's amends are
             # (`record_amend`); an order the state file does not hold resting is copied in from
             # the exchange's answer below
-            self.record_amend(
+            recorded = self.record_amend(
                 order_id,
                 ticker=order.ticker,
                 book_side=order.book_side,
@@ -845,6 +861,11 @@ class OrderService:
             )
         except AmendOutcomeUnknown as exc:
             return self._resolve_amend(exc, yes_price, total)
+        except (ApiError, TransportError, ValidationError) as exc:
+            # refused, or certainly not sent: the order is as it was, and its history says so
+            if recorded is not None:
+                self.book_amend_refused(recorded, exc)
+            raise
         updated = self.client.orders.get_order(order_id)
         self._apply_order(updated)
         return updated

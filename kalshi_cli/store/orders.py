@@ -269,6 +269,18 @@ class OrderRepository:
         rows = self._db.rows(f"{_SELECT_ORDERS} WHERE client_order_id = ?", (client_order_id,))
         return _intent(rows[0]) if rows else None
 
+    def note(self, order_id: str, note: str) -> bool:
+        """A row of the order's history, by its order id, for a request about it that changed
+        nothing (an amend refused, or never sent); False when no row has that id."""
+        with self._db.transaction():
+            row = self._db.conn.execute(
+                "SELECT client_order_id FROM orders WHERE order_id = ?", (order_id,)
+            ).fetchone()
+            if row is None:
+                return False
+            self._history(str(row[0]), note, self._db.clock.wall())
+        return True
+
     def status_and_filled(self, order_id: str) -> tuple[str, Decimal] | None:
         """The status of the order by that id and what it counts filled (None: no such row):
         what booking an amend's answer reads, without the whole row."""

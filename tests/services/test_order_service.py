@@ -603,3 +603,25 @@ def test_an_amend_by_hand_is_written_in_the_orders_history_before_it_leaves(
     notes = [h.note for h in store.orders.order_history(intent.client_order_id)]
     asked = notes.index("amend sent: YES price 0.21, total 12")
     assert "amend" in notes[asked + 1 :]
+
+
+def test_an_amend_by_hand_the_exchange_refuses_says_so_in_the_orders_history(
+    store: Store, ticker: str, service: OrderService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The row said the amend was about to leave; the exchange refused it, and the order is
+    as it was: the history says it was refused, and the person sees the refusal."""
+    order_id = placed_bid(service, ticker, 10)
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise BadRequestError("HTTP 400 invalid_order: post only cross", status=400)
+
+    monkeypatch.setattr(service.client.orders, "amend_order", refuse)
+    with pytest.raises(BadRequestError):
+        service.amend(order_id, price=D("0.21"), count=D(12))
+    intent = store.orders.intent_by_order_id(order_id)
+    assert intent is not None and intent.remaining == D(10)
+    notes = [h.note for h in store.orders.order_history(intent.client_order_id)]
+    assert notes[-2:] == [
+        "amend sent: YES price 0.21, total 12",
+        "amend refused: HTTP 400 invalid_order: post only cross",
+    ]

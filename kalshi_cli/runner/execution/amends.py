@@ -16,6 +16,7 @@ whose answer was lost). docs/trade-loop.md "Requotes amended in place".
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -27,6 +28,7 @@ from kalshi_cli.runner.execution.answers import UNMADE, intent_fields
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Urgency, run_call
 from kalshi_cli.runner.execution.fills import Sent
 from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE, LostAnswer
+from kalshi_cli.store.errors import StoreError
 from kalshi_cli.vocabulary.errors import (
     ApiError,
     BadRequestError,
@@ -149,6 +151,9 @@ class Amends:
         def unmade() -> None:
             answered()
             self._log.emit("intent_dropped", {"ticker": intent.ticker, "reason": UNMADE})
+            # the state file may be what failed: its failure stops the loop already
+            with contextlib.suppress(StoreError):
+                self._orders.book_amend_unsent(amend, UNMADE)
 
         urgency = self._dispatch.urgency((intent.ticker,), reduce_only=False)
         self._dispatch.send(
@@ -184,6 +189,7 @@ class Amends:
         when it did not go through (refused, never sent, or in doubt)."""
         if isinstance(answer.error, RequestWithdrawn):
             self._log.emit("intent_dropped", {"ticker": intent.ticker, "reason": str(answer.error)})
+            self._orders.book_amend_unsent(amend, str(answer.error))
             return None
         answered = answer.get()
         sent = answered.sent
@@ -203,6 +209,7 @@ class Amends:
                 "amend_rejected",
                 {**intent_fields(intent), "order_id": amend.order_id, "error": exc.message},
             )
+            self._orders.book_amend_refused(amend, exc)
             if answered.read_back is not None:
                 self._read_back(order, answered.read_back)
             return None

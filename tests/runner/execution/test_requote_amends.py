@@ -7,6 +7,7 @@ orders, the new quote counted beside the old, until a read by its order id says 
 from __future__ import annotations
 
 import json
+import queue
 import threading
 from dataclasses import replace
 from decimal import Decimal
@@ -17,12 +18,19 @@ from typing import Any
 from kalshi_cli.client.connection import LANDING_WINDOW_S
 from kalshi_cli.client.requests import AmendResult
 from kalshi_cli.runner.books.portfolio import OpenOrder
+from kalshi_cli.runner.execution.answers import UNMADE
 from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.services.orders import Amend
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.store import Store
 from kalshi_cli.strategies import Intent
-from kalshi_cli.vocabulary.errors import ApiError, BadRequestError, NotFoundError, ServerError
+from kalshi_cli.vocabulary.errors import (
+    ApiError,
+    BadRequestError,
+    NotFoundError,
+    ServerError,
+    ValidationError,
+)
 from kalshi_cli.vocabulary.models import (
     Action,
     BookSide,
@@ -123,6 +131,42 @@ def test_a_refused_amend_leaves_the_order_as_it_was(tmp_path: Path) -> None:
     row = rig.store.orders.intent_by_order_id(order_id)
     assert row is not None and (row.status, row.price) == ("resting", Decimal("0.40"))
     assert not rig.loop.executor.unknown_orders.holds(LAL)
+    # the order's history says the amend was sent and refused, not only that it was sent
+    notes = [h.note for h in rig.store.orders.order_history(row.client_order_id)]
+    assert notes[-2:] == [
+        "amend sent: YES price 0.41, total 10",
+        "amend refused: HTTP 400 invalid_order: post only cross",
+    ]
+
+
+def test_an_amend_the_client_refuses_before_sending_leaves_the_order_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """The client checks the request before it leaves (a price or total it cannot write):
+    nothing reached the exchange, so the order rests as it was, the requote is dropped as a
+    refused one is, the loop goes on, and the state file's history says it was not sent."""
+    rig = _rig(tmp_path)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append(
+        ValidationError("count 10.001 has more than two decimals", code="bad_count")
+    )
+    assert not _requote(rig, order_id)
+    assert rig.loop.log.counts.get("amend_rejected") == 1
+    assert _on_exchange(rig, order_id) == (Decimal("0.40"), Decimal("10"))
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    assert (resting.order_id, resting.price, resting.remaining) == (
+        order_id,
+        Decimal("0.40"),
+        Decimal("10"),
+    )
+    row = rig.store.orders.intent_by_order_id(order_id)
+    assert row is not None and (row.status, row.price) == ("resting", Decimal("0.40"))
+    assert not rig.loop.executor.unknown_orders.holds(LAL)
+    notes = [h.note for h in rig.store.orders.order_history(row.client_order_id)]
+    assert notes[-1] == "amend not sent: count 10.001 has more than two decimals"
+    rig.step(1.0)  # the loop goes on
+    assert _requote(rig, order_id, "0.42")  # and a later requote amends it
+    assert _on_exchange(rig, order_id) == (Decimal("0.42"), Decimal("10"))
 
 
 def test_an_amend_whose_answer_was_lost_holds_its_market_until_a_read_shows_it(
@@ -608,6 +652,60 @@ def test_an_order_cancelled_while_its_amend_was_in_doubt_settles_it(tmp_path: Pa
     assert rig.loop.executor.outbox.total_exposure() == 0
 
 
+class _HeldOnceArmed(queue.PriorityQueue[Any]):
+    """The dispatch's line of calls, where, once `armed`, a worker that draws a call waits
+    for `go` before going on: the moment between its draw and its taking the call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed, self.drew, self.go = threading.Event(), threading.Event(), threading.Event()
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        item = super().get(block, timeout)
+        if item[2] is not None and self.armed.is_set() and not self.drew.is_set():
+            self.drew.set()
+            self.go.wait(30)
+        return item
+
+
+def test_an_amend_dropped_unmade_says_so_in_the_orders_history(tmp_path: Path) -> None:
+    """The dispatch closes while a worker has drawn the amend but not taken it: the amend is
+    never made, and the order's history, which said it was about to leave, says it did not."""
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, send_workers=1)
+    rig.step(0.1)
+    dispatch = rig.loop.dispatch
+    line = _HeldOnceArmed()
+    dispatch._calls = line  # before any worker starts: they start with the first call
+    try:
+        assert rig.loop.executor.execute(QUOTE, last_data_at=rig.clock.wall(), in_sync=True)
+        assert poll_until(lambda: dispatch.answered)
+        dispatch.drain()
+        (resting,) = rig.loop.portfolio.resting(LAL)
+        order_id = resting.order_id
+        line.armed.set()
+        requote = replace(QUOTE, price=Decimal("0.41"), replaces=(order_id,))
+        order = rig.loop.executor.amends.amendable(requote)
+        assert order is not None
+        answers: list[Decimal | None] = []
+        assert rig.loop.executor.amends.submit(
+            requote,
+            order,
+            taken=lambda: None,
+            beside=rig.loop.executor.outbox.replacing_until,
+            then=answers.append,
+        )
+        assert line.drew.wait(30), "the worker drew the amend"
+        dispatch.close()
+    finally:
+        line.go.set()
+    assert rig.client.amends == 0
+    assert _on_exchange(rig, order_id) == (Decimal("0.40"), Decimal("10"))
+    row = rig.store.orders.intent_by_order_id(order_id)
+    assert row is not None
+    notes = [h.note for h in rig.store.orders.order_history(row.client_order_id)]
+    assert notes[-2:] == ["amend sent: YES price 0.41, total 10", f"amend not sent: {UNMADE}"]
+
+
 def test_an_amend_a_worker_takes_once_the_stop_began_is_never_sent(tmp_path: Path) -> None:
     """A stopping loop places nothing: an amend still waiting for a worker when the stop
     begins is withdrawn (the stop cancels the order as it is), not sent."""
@@ -637,5 +735,11 @@ def test_an_amend_a_worker_takes_once_the_stop_began_is_never_sent(tmp_path: Pat
         assert answers == [None]
         assert rig.client.amends == 0
         assert _on_exchange(rig, order_id) == (Decimal("0.40"), Decimal("10"))
+        row = rig.store.orders.intent_by_order_id(order_id)
+        assert row is not None
+        notes = [h.note for h in rig.store.orders.order_history(row.client_order_id)]
+        # written before it would leave, then that it never left
+        assert notes[-2] == "amend sent: YES price 0.41, total 10"
+        assert notes[-1] == "amend not sent: the loop was stopping before the request was sent"
     finally:
         dispatch.close()
