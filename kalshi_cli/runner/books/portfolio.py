@@ -193,28 +193,27 @@ class Portfolio:
         else:
             self._drop_order(order.order_id)
 
-    def update_order(self, order_id: str, *, remaining: Decimal, status: str) -> None:
+    def update_order(
+        self,
+        order_id: str,
+        *,
+        remaining: Decimal,
+        status: str,
+        price: Decimal | None = None,
+    ) -> None:
+        """What the exchange says of an order the view holds: what rests now and its status
+        (one no longer resting, or with nothing left, is dropped); `price`, of its side, when
+        an amend moved it (the same order at its new price)."""
         order = self.orders.get(order_id)
         if order is None:
             return
         self._forget(order.ticker)
         if status != "resting" or remaining <= 0:
             self._drop_order(order_id)
-        else:
-            order.remaining = remaining
-
-    def amend_order(self, order_id: str, *, price: Decimal, remaining: Decimal) -> None:
-        """A resting order the exchange amended: the same order at its new price (of its
-        side) and with what rests now."""
-        order = self.orders.get(order_id)
-        if order is None:
             return
-        self._forget(order.ticker)
-        if remaining <= 0:
-            self._drop_order(order_id)
-        else:
+        order.remaining = remaining
+        if price is not None:
             order.price = price
-            order.remaining = remaining
 
     def _drop_order(self, order_id: str) -> None:
         order = self.orders.pop(order_id, None)

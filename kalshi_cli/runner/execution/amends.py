@@ -253,7 +253,9 @@ class Amends:
         the view holds the order at its new price, and the fills made since are measured
         against it (those made before, against what was sent before)."""
         self._counters.amends += 1
-        self._portfolio.amend_order(order.order_id, price=intent.price, remaining=remaining)
+        self._portfolio.update_order(
+            order.order_id, remaining=remaining, status="resting", price=intent.price
+        )
         now = Sent(
             order.client_order_id,
             intent.side,
