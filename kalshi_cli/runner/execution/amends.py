@@ -25,6 +25,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.execution.answers import UNMADE, intent_fields
+from kalshi_cli.runner.execution.cancels import read_back
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Urgency, run_call
 from kalshi_cli.runner.execution.fills import Sent
 from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE, LostAnswer
@@ -273,15 +274,9 @@ class Amends:
         was: the refusal was for the amend itself (a post-only price that would cross, a size
         below what filled unseen)."""
         self._fills.due.set()
-        try:
-            shown = answer.get()
-        except NotFoundError:
-            self._portfolio.update_order(order.order_id, remaining=ZERO, status="canceled")
+        shown = read_back(answer, order.order_id, self._portfolio, self._guard)
+        if shown is None:
             return
-        except KalshiError as exc:
-            self._guard.failed(exc)
-            return
-        self._guard.ok()
         self._orders.record_found(shown)
         if shown.status != "resting":
             self._portfolio.update_order(

@@ -165,15 +165,9 @@ class Cancels:
         `user_orders` message saying so was missed or is still on its way, so the order was
         asked for once (`_cancel`). Left as it was, the loop would count it as resting and
         try to cancel it on every tick."""
-        try:
-            order = answer.get()
-        except NotFoundError:
-            self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
+        order = read_back(answer, order_id, self._portfolio, self._guard)
+        if order is None:
             return
-        except KalshiError as exc:
-            self._guard.failed(exc)
-            return
-        self._guard.ok()
         if order.status == "resting":
             # the refusal says it no longer rests: this read lags the write that ended it
             # (reads lag writes on Kalshi). Not written back; the view stops counting it, and
@@ -190,6 +184,24 @@ class Cancels:
         self._portfolio.update_order(order_id, remaining=order.remaining_count, status=order.status)
         if order.fill_count > 0:
             self._fills_due()
+
+
+def read_back(
+    answer: CallAnswer[Order], order_id: str, portfolio: Portfolio, guard: CallGuard
+) -> Order | None:
+    """An order read back after a refusal that may say it no longer rests (of a cancel, or of
+    an amend), as the exchange shows it; None when the exchange does not know it (the view
+    drops it: it is gone) or the read failed (the API error guard is told)."""
+    try:
+        order = answer.get()
+    except NotFoundError:
+        portfolio.update_order(order_id, remaining=ZERO, status="canceled")
+        return None
+    except KalshiError as exc:
+        guard.failed(exc)
+        return None
+    guard.ok()
+    return order
 
 
 @dataclass(frozen=True)
