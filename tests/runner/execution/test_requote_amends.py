@@ -15,6 +15,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kalshi_cli.client.connection import LANDING_WINDOW_S
 from kalshi_cli.client.requests import AmendResult
 from kalshi_cli.runner.books.portfolio import OpenOrder
@@ -113,43 +115,29 @@ def test_a_requote_amends_its_order_in_place(tmp_path: Path) -> None:
     assert beat is not None and beat.detail["amends"] == 2, "the heartbeat counts them"
 
 
-def test_a_refused_amend_leaves_the_order_as_it_was(tmp_path: Path) -> None:
-    rig = _rig(tmp_path)
-    order_id = _quoted(rig)
-    rig.client.amend_errors.append(
-        BadRequestError("HTTP 400 invalid_order: post only cross", status=400)
-    )
-    assert not _requote(rig, order_id)
-    assert rig.loop.log.counts.get("amend_rejected") == 1
-    assert _on_exchange(rig, order_id) == (Decimal("0.40"), Decimal("10"))
-    (resting,) = rig.loop.portfolio.resting(LAL)
-    assert (resting.order_id, resting.price, resting.remaining) == (
-        order_id,
-        Decimal("0.40"),
-        Decimal("10"),
-    )
-    row = rig.store.orders.intent_by_order_id(order_id)
-    assert row is not None and (row.status, row.price) == ("resting", Decimal("0.40"))
-    assert not rig.loop.executor.unknown_orders.holds(LAL)
-    # the order's history says the amend was sent and refused, not only that it was sent
-    notes = [h.note for h in rig.store.orders.order_history(row.client_order_id)]
-    assert notes[-2:] == [
-        "amend sent: YES price 0.41, total 10",
+# the exchange's refusal, and the client's own before the request left (a total it cannot
+# write): either way nothing changed on the exchange
+REFUSALS = {
+    "by the exchange": (
+        BadRequestError("HTTP 400 invalid_order: post only cross", status=400),
         "amend refused: HTTP 400 invalid_order: post only cross",
-    ]
+    ),
+    "by the client before sending": (
+        ValidationError("count 10.001 has more than two decimals", code="bad_count"),
+        "amend not sent: count 10.001 has more than two decimals",
+    ),
+}
 
 
-def test_an_amend_the_client_refuses_before_sending_leaves_the_order_as_it_was(
-    tmp_path: Path,
-) -> None:
-    """The client checks the request before it leaves (a price or total it cannot write):
-    nothing reached the exchange, so the order rests as it was, the requote is dropped as a
-    refused one is, the loop goes on, and the state file's history says it was not sent."""
+@pytest.mark.parametrize("refusal", sorted(REFUSALS))
+def test_a_refused_amend_leaves_the_order_as_it_was(tmp_path: Path, refusal: str) -> None:
+    """The order rests as it was in the exchange, the view and the state file, whose history
+    says the amend was refused (not only that it was about to leave); the loop goes on, and a
+    later requote amends the order."""
+    error, note = REFUSALS[refusal]
     rig = _rig(tmp_path)
     order_id = _quoted(rig)
-    rig.client.amend_errors.append(
-        ValidationError("count 10.001 has more than two decimals", code="bad_count")
-    )
+    rig.client.amend_errors.append(error)
     assert not _requote(rig, order_id)
     assert rig.loop.log.counts.get("amend_rejected") == 1
     assert _on_exchange(rig, order_id) == (Decimal("0.40"), Decimal("10"))
@@ -163,9 +151,9 @@ def test_an_amend_the_client_refuses_before_sending_leaves_the_order_as_it_was(
     assert row is not None and (row.status, row.price) == ("resting", Decimal("0.40"))
     assert not rig.loop.executor.unknown_orders.holds(LAL)
     notes = [h.note for h in rig.store.orders.order_history(row.client_order_id)]
-    assert notes[-1] == "amend not sent: count 10.001 has more than two decimals"
+    assert notes[-2:] == ["amend sent: YES price 0.41, total 10", note]
     rig.step(1.0)  # the loop goes on
-    assert _requote(rig, order_id, "0.42")  # and a later requote amends it
+    assert _requote(rig, order_id, "0.42")
     assert _on_exchange(rig, order_id) == (Decimal("0.42"), Decimal("10"))
 
 
@@ -652,6 +640,30 @@ def test_an_order_cancelled_while_its_amend_was_in_doubt_settles_it(tmp_path: Pa
     assert rig.loop.executor.outbox.total_exposure() == 0
 
 
+def _placed_by_a_worker(rig: Rig) -> str:
+    """The quote placed through the rig's send workers, its answer booked; its order id."""
+    dispatch = rig.loop.dispatch
+    assert rig.loop.executor.execute(QUOTE, last_data_at=rig.clock.wall(), in_sync=True)
+    assert poll_until(lambda: dispatch.answered)
+    dispatch.drain()
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    return str(resting.order_id)
+
+
+def _amend_submitted(rig: Rig, order_id: str, answers: list[Decimal | None]) -> None:
+    """A requote of the order to 0.41 handed to the amends, its answer to `answers`."""
+    requote = replace(QUOTE, price=Decimal("0.41"), replaces=(order_id,))
+    order = rig.loop.executor.amends.amendable(requote)
+    assert order is not None
+    assert rig.loop.executor.amends.submit(
+        requote,
+        order,
+        taken=lambda: None,
+        beside=rig.loop.executor.outbox.replacing_until,
+        then=answers.append,
+    )
+
+
 class _HeldOnceArmed(queue.PriorityQueue[Any]):
     """The dispatch's line of calls, where, once `armed`, a worker that draws a call waits
     for `go` before going on: the moment between its draw and its taking the call."""
@@ -677,23 +689,9 @@ def test_an_amend_dropped_unmade_says_so_in_the_orders_history(tmp_path: Path) -
     line = _HeldOnceArmed()
     dispatch._calls = line  # before any worker starts: they start with the first call
     try:
-        assert rig.loop.executor.execute(QUOTE, last_data_at=rig.clock.wall(), in_sync=True)
-        assert poll_until(lambda: dispatch.answered)
-        dispatch.drain()
-        (resting,) = rig.loop.portfolio.resting(LAL)
-        order_id = resting.order_id
+        order_id = _placed_by_a_worker(rig)
         line.armed.set()
-        requote = replace(QUOTE, price=Decimal("0.41"), replaces=(order_id,))
-        order = rig.loop.executor.amends.amendable(requote)
-        assert order is not None
-        answers: list[Decimal | None] = []
-        assert rig.loop.executor.amends.submit(
-            requote,
-            order,
-            taken=lambda: None,
-            beside=rig.loop.executor.outbox.replacing_until,
-            then=answers.append,
-        )
+        _amend_submitted(rig, order_id, [])
         assert line.drew.wait(30), "the worker drew the amend"
         dispatch.close()
     finally:
@@ -713,23 +711,10 @@ def test_an_amend_a_worker_takes_once_the_stop_began_is_never_sent(tmp_path: Pat
     rig.step(0.1)
     dispatch = rig.loop.dispatch
     try:
-        assert rig.loop.executor.execute(QUOTE, last_data_at=rig.clock.wall(), in_sync=True)
-        assert poll_until(lambda: dispatch.answered)
-        dispatch.drain()
-        (resting,) = rig.loop.portfolio.resting(LAL)
-        order_id = resting.order_id
+        order_id = _placed_by_a_worker(rig)
         dispatch.stopping = True
         answers: list[Decimal | None] = []
-        requote = replace(QUOTE, price=Decimal("0.41"), replaces=(order_id,))
-        order = rig.loop.executor.amends.amendable(requote)
-        assert order is not None
-        assert rig.loop.executor.amends.submit(
-            requote,
-            order,
-            taken=lambda: None,
-            beside=rig.loop.executor.outbox.replacing_until,
-            then=answers.append,
-        )
+        _amend_submitted(rig, order_id, answers)
         assert poll_until(lambda: dispatch.answered)
         dispatch.drain()
         assert answers == [None]
