@@ -23,11 +23,11 @@ from kalshi_cli.runner.execution.balance_hold import BalanceHold
 from kalshi_cli.runner.execution.call_guard import CallGuard, Counters
 from kalshi_cli.runner.execution.cancels import Cancels
 from kalshi_cli.runner.execution.dispatch import Dispatch, Wire
-from kalshi_cli.runner.execution.execution import LoopExecutor
+from kalshi_cli.runner.execution.execution import Changes, LoopExecutor
 from kalshi_cli.runner.execution.fills import FillSync
 from kalshi_cli.runner.execution.outbox import Outbox
 from kalshi_cli.runner.execution.sender import Sender
-from kalshi_cli.runner.execution.shared import Bookkeeping, Changes, Holds, Report
+from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
 from kalshi_cli.runner.execution.unknown_orders import UnknownOrders
 from kalshi_cli.runner.loop import TradeLoop
 from kalshi_cli.runner.loop_shared import Acting, Sight, Tuning, Voice

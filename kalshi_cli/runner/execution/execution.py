@@ -11,6 +11,7 @@ fills back" and "Where the code lives".
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -22,10 +23,21 @@ if TYPE_CHECKING:
     from kalshi_cli.risk import RiskEngine
     from kalshi_cli.risk.budget import Owned
     from kalshi_cli.runner.budgets import Budgets
+    from kalshi_cli.runner.execution.amends import Amends
     from kalshi_cli.runner.execution.answers import AnswerBook
+    from kalshi_cli.runner.execution.cancels import Cancels
     from kalshi_cli.runner.execution.fills import FillSync
     from kalshi_cli.runner.execution.outbox import Outbox
-    from kalshi_cli.runner.execution.shared import Changes, Holds, Report
+    from kalshi_cli.runner.execution.shared import Holds, Report
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What changes an order already resting, the executor's two parts for it: its cancels
+    and its amends (a record, as runner/execution/shared.py's are)."""
+
+    cancels: Cancels
+    amends: Amends
 
 
 class LoopExecutor:

@@ -21,10 +21,8 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.books.records import LoopTradingRecords
-    from kalshi_cli.runner.execution.amends import Amends
     from kalshi_cli.runner.execution.balance_hold import BalanceHold
     from kalshi_cli.runner.execution.call_guard import CallGuard, Counters
-    from kalshi_cli.runner.execution.cancels import Cancels
     from kalshi_cli.runner.execution.unknown_orders import UnknownOrders
     from kalshi_cli.store import Store
 
@@ -47,9 +45,3 @@ class Holds:
     guard: CallGuard
     unknown: UnknownOrders
     balance_hold: BalanceHold
-
-
-@dataclass(frozen=True)
-class Changes:
-    cancels: Cancels
-    amends: Amends
