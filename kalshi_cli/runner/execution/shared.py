@@ -7,9 +7,10 @@ client and the dispatch, how a part reaches the exchange):
 - `Report`: where a part reports: the event log and the run's counters;
 - `Holds`: what holds an order back, and what an answer teaches them: the API error guard's
   backoff, the markets with an order of unknown outcome, the wait after a refusal for balance;
-- `Changes`: what changes an order already resting: its cancels and its amends.
 
 Each is a frozen record of parts that exist on their own; a part keeps the members it uses.
+(`execution.Changes`, the executor's cancels and amends, is one too; it lives beside the
+executor, as this module may not import the parts that import it.)
 """
 
 from __future__ import annotations
