@@ -232,7 +232,7 @@ class SentOrder:
     (`lost`)."""
 
     result: CreateOrderResult | None = None
-    refused: ApiError | TransportError | ValidationError | None = None
+    refused: ApiError | TransportError | None = None
     lost: OrderOutcomeUnknown | None = None
 
 
@@ -553,16 +553,15 @@ class OrderService:
         filled = result.fill_count or ZERO
         with self.store.transaction():
             row = self.store.orders.status_and_filled(amend.order_id)
-            if row is not None and (
-                row[0] == CANCELED or (row[0] == EXECUTED and row[1] >= amend.total)
-            ):
+            was, known_filled = row if row is not None else (None, ZERO)
+            if was == CANCELED or (was == EXECUTED and known_filled >= amend.total):
                 self.store.orders.update_order(
                     order_id=amend.order_id, price=amend.yes_price, count=amend.total
                 )
-                return AmendOutcome(row[0], ZERO, filled)
-            reopened = row is not None and row[0] == EXECUTED
+                return AmendOutcome(was, ZERO, filled)
+            reopened = was == EXECUTED
             if row is not None and (remaining is not None or reopened):
-                left = amend.total - row[1]
+                left = amend.total - known_filled
                 remaining = left if remaining is None else min(remaining, left)
             # what rests, when known: none left is executed; else the status is what the row
             # says (a fill read booked meanwhile may have moved it on)
