@@ -1,0 +1,194 @@
+"""An order whose answer was lost, found by a lookup by its client order id, is the loop's own
+from then on: resting, it is in the loop's book as its strategy's order on its own terms; ended,
+it is not; partly filled, a fill read is due at once; and the fills read while it was unknown,
+booked as nobody's, are all its strategy's. Its lookups count with the API error guard while the
+loop trades, and never during a stop: lookups that failed while a stop waited must not leave the
+state file in SAFE_MODE for the next start."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.strategies import Intent
+from kalshi_cli.vocabulary.errors import ServerError
+from kalshi_cli.vocabulary.models import (
+    Action,
+    BookSide,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
+from tests.runner.fakes import Held, Rig, make_rig
+
+PRICE = Decimal("0.10")  # below the simulated makers' bids: the quote rests
+
+
+def _rig(tmp_path: Path, **risk: int) -> Rig:
+    """A loop whose own strategy stays quiet (a spike it never sees): the tests decide."""
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, risk=risk, read_lag_s=0.5)
+    rig.step(0.1)
+    return rig
+
+
+def _lost_quote(rig: Rig, side: Side = Side.YES) -> tuple[str, str]:
+    """A quote to buy 10 of `side` whose answer is lost, landed on the exchange at once
+    (resting); its client order id and market."""
+    ticker = next(iter(rig.exchange.markets))
+    quote = Intent(
+        ticker=ticker,
+        side=side,
+        action=Action.BUY,
+        price=PRICE,
+        count=Decimal("10"),
+        model_fair=Decimal("0.20"),
+        reason="a quote",
+        strategy="spike",
+        post_only=True,
+    )
+    rig.client.create_errors.append(Held(10_000.0))
+    rig.loop.executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True)
+    (coid,) = rig.loop.executor.unknown_orders.unknown
+    rig.client.held = [(0.0, request, held) for _, request, held in rig.client.held]
+    rig.client.deliver_held()
+    return coid, ticker
+
+
+def _sell_into_quote(rig: Rig, ticker: str, count: Decimal) -> None:
+    """Another account sells YES down to the quote's price: every bid above it, then `count`
+    of the quote."""
+    bids, _ = rig.exchange.book(ticker)
+    ahead = sum((size for price, size in bids if price > PRICE), Decimal(0))
+    other = rig.exchange.create_account(
+        key_id=f"taker-{uuid.uuid4()}", public_key_pem="", cash_cents=10**8
+    )
+    rig.exchange.place_order(
+        other.account_id,
+        PlaceRequest(
+            ticker=ticker,
+            book_side=BookSide.ASK,
+            price=PRICE,
+            count=ahead + count,
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
+    )
+
+
+def _down() -> ServerError:
+    return ServerError("down", status=503)
+
+
+@pytest.mark.parametrize("side", [Side.YES, Side.NO])
+def test_a_lost_quote_found_resting_is_its_strategys_order_on_its_own_terms(
+    tmp_path: Path, side: Side
+) -> None:
+    rig = _rig(tmp_path)
+    coid, ticker = _lost_quote(rig, side)
+    assert rig.loop.portfolio.resting(ticker) == []
+    rig.loop.executor.unknown_orders.resolve()
+    (found,) = rig.loop.portfolio.resting(ticker)
+    row = rig.store.orders.get_intent(coid)
+    assert row is not None and row.status == "resting"
+    assert (found.order_id, found.client_order_id, found.strategy) == (row.order_id, coid, "spike")
+    assert (found.side, found.action, found.price, found.remaining) == (
+        side,
+        Action.BUY,
+        PRICE,
+        Decimal("10"),
+    )
+
+
+def test_a_lost_quote_found_filled_is_not_resting_in_the_loops_book(tmp_path: Path) -> None:
+    rig = _rig(tmp_path)
+    coid, ticker = _lost_quote(rig)
+    _sell_into_quote(rig, ticker, Decimal("10"))
+    rig.loop.executor.unknown_orders.resolve()
+    row = rig.store.orders.get_intent(coid)
+    assert row is not None and row.status == "executed"
+    assert rig.loop.portfolio.resting(ticker) == []
+
+
+def test_a_lost_quote_found_with_one_contract_filled_makes_a_fill_read_due(
+    tmp_path: Path,
+) -> None:
+    rig = _rig(tmp_path)
+    _, ticker = _lost_quote(rig)
+    _sell_into_quote(rig, ticker, Decimal("1"))
+    fills = rig.loop.executor.fills
+    fills.due.clear()
+    rig.loop.executor.unknown_orders.resolve()
+    assert fills.due.is_set()
+
+
+def test_the_fills_read_while_a_lost_quote_was_unknown_are_all_its_strategys_once_found(
+    tmp_path: Path,
+) -> None:
+    """Two fills of the quote, each read while every lookup fails, are booked as nobody's;
+    found, the quote takes both: the state file's rows of them name it and its strategy, and
+    the strategy's own part holds what they bought."""
+    rig = _rig(tmp_path)
+    coid, ticker = _lost_quote(rig)
+    fills = rig.loop.executor.fills
+    for count in (Decimal("2"), Decimal("3")):
+        _sell_into_quote(rig, ticker, count)
+        rig.client.lookup_errors.extend([_down(), _down()])  # the read's, and before booking
+        fills.read_for()
+        assert rig.loop.portfolio.view_for(ticker, "spike").position == 0, "nobody's yet"
+    rig.loop.executor.unknown_orders.resolve()
+    booked = [f for f in rig.store.fills.read() if f.ticker == ticker]
+    assert sorted(f.count for f in booked) == [2, 3]
+    assert {(f.client_order_id, f.strategy) for f in booked} == {(coid, "spike")}
+    assert rig.loop.portfolio.view_for(ticker, "spike").position == 5
+
+
+def _fill_read(rig: Rig) -> None:
+    rig.loop.executor.fills.read_for()
+
+
+def _fill_read_without_lookup(rig: Rig) -> None:
+    """A read that finds no fill of the market (no lookup of its own); the lookup is the one
+    made before its fills are booked."""
+    rig.loop.executor.fills.sync()
+
+
+def _periodic(rig: Rig) -> None:
+    rig.loop.executor.unknown_orders.resolve_later()
+
+
+@pytest.mark.parametrize(
+    "lookup", [_periodic, _fill_read, _fill_read_without_lookup], ids=lambda f: f.__name__
+)
+def test_a_failed_lookup_of_a_lost_order_while_trading_backs_off(
+    tmp_path: Path, lookup: Callable[[Rig], None]
+) -> None:
+    rig = _rig(tmp_path)
+    _, ticker = _lost_quote(rig)
+    _sell_into_quote(rig, ticker, Decimal("1"))  # a fill in its market, of an order unknown
+    guard = rig.loop.executor.guard
+    while guard.backing_off:  # the lost answer's own backoff
+        rig.clock.advance(0.5)
+    rig.client.lookup_errors.append(_down())
+    lookup(rig)
+    assert guard.backing_off
+
+
+@pytest.mark.parametrize("wait", [True, False], ids=["waits", "one look"])
+def test_a_stops_failed_lookups_of_a_lost_order_never_trip_safe_mode(
+    tmp_path: Path, wait: bool
+) -> None:
+    rig = _rig(tmp_path, max_consecutive_errors=2)
+    coid, _ = _lost_quote(rig)  # its lost answer the first error in a row
+    assert rig.store.trading.trading_state().state == "ACTIVE"
+    rig.client.lookup_errors.extend([_down()] * 3)
+    errors = rig.loop.executor.counters.errors
+    rig.loop.executor.unknown_orders.see_through(wait=wait)
+    assert rig.store.trading.trading_state().state == "ACTIVE"
+    assert rig.loop.executor.counters.errors == errors
+    # waiting, the lookups are made again until one answers (the quote landed: found)
+    assert (coid in rig.loop.executor.unknown_orders.unknown) == (not wait)
