@@ -246,14 +246,16 @@ def _made(asked: list[str], n: int) -> bool:
     return len(asked) == n
 
 
+@pytest.mark.parametrize("workers", [32, 24])
 def test_the_lookups_of_lost_orders_take_at_most_their_share_of_the_send_workers(
-    tmp_path: Path,
+    tmp_path: Path, workers: int
 ) -> None:
     """Lost orders in many markets (an outage's aftermath): each market's are looked up on a
-    call of its own, but no more such calls are out at once than a share of the send workers,
-    so the markets in doubt do not take every worker from the others' orders; as those calls
-    are booked, the markets not looked up yet take their turn, each market once at a time."""
-    rig = make_rig(tmp_path / "s.db", send_workers=32)
+    call of its own, but no more such calls are out at once than a share of the send workers
+    (a whole number of them: 24 workers give one), so the markets in doubt do not take every
+    worker from the others' orders; as those calls are booked, the markets not looked up yet
+    take their turn, each market once at a time."""
+    rig = make_rig(tmp_path / "s.db", send_workers=workers)
     unknown = rig.loop.executor.unknown_orders
     markets = [f"KXLOST-{n}" for n in range(10)]
     for ticker in markets:
@@ -269,7 +271,7 @@ def test_the_lookups_of_lost_orders_take_at_most_their_share_of_the_send_workers
 
     rig.client.find_order_by_client_id = held  # type: ignore[method-assign]
     dispatch = rig.loop.dispatch
-    share = 32 // LOOKUP_SHARE
+    share = workers // LOOKUP_SHARE
     assert len(markets) % share == 0
     for turn in range(len(markets) // share):
         unknown.resolve_later()

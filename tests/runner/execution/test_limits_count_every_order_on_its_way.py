@@ -278,5 +278,6 @@ def test_an_order_of_unknown_outcome_counts_beside_the_orders_on_their_way_in_it
         ticker, BookSide.BID, Decimal("0.40"), Decimal(10), Decimal(0), ts=1.0, strategy=None
     )
     rig.loop.executor.answers.in_flight.add("ask-1", _ask(ticker, "0.60"))
+    assert outbox.total_exposure() == portfolio.total_exposure(), "one ask only closes"
     unknown.lost("ask-2", ticker, intent=_ask(ticker, "0.60"))
     assert outbox.total_exposure() - portfolio.total_exposure() == Decimal("4.00")
