@@ -65,6 +65,30 @@ def test_the_loops_memory_of_its_orders_and_fills_stays_within_its_bound(
     # each still its strategy's, from the state file
     assert {f.strategy for f in recorded} == {"market-maker"}
     assert forgotten_asked <= {f.order_id for f in recorded}
+    # a restart replays more fills than the loop remembers, and books none of them again
+    rig.store.close()
+    again = make_rig(
+        tmp_path / "state.db",
+        strategy="market-maker",
+        exchange=rig.exchange,
+        clock=clock,
+        account_id=rig.client.account_id,
+    )
+    assert len(recorded) > BOUND
+    assert again.loop.executor.fills.sync() == 0
+    assert len(list(again.store.fills.iter_fills())) == len(recorded)
+
+
+def test_the_orders_sent_longest_ago_are_forgotten_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fills, "MAX_REMEMBERED", BOUND)
+    sent = fills.SentOrders()
+    for n in range(BOUND + 3):
+        sent.remember(
+            f"order-{n}",
+            fills.Sent(f"c-{n}", Side.YES, Action.BUY, Decimal("0.40"), Decimal("0.50"), "mm", n),
+        )
+    assert len(sent) == BOUND
+    assert [f"order-{n}" in sent for n in range(BOUND + 3)] == [False] * 3 + [True] * BOUND
 
 
 def test_an_order_amended_again_and_again_is_remembered_one_amend_back() -> None:
