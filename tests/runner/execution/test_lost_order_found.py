@@ -36,10 +36,13 @@ def _rig(tmp_path: Path, **risk: int) -> Rig:
     return rig
 
 
-def _lost_quote(rig: Rig, side: Side = Side.YES) -> tuple[str, str]:
-    """A quote to buy 10 of `side` whose answer is lost, landed on the exchange at once
-    (resting); its client order id and market."""
-    ticker = next(iter(rig.exchange.markets))
+def _lost_quote(
+    rig: Rig, side: Side = Side.YES, *, market: int = 0, lands: bool = True
+) -> tuple[str, str]:
+    """A quote to buy 10 of `side` in the rig's `market`-th market whose answer is lost,
+    landed on the exchange at once (resting) unless it never `lands`; its client order id and
+    market."""
+    ticker = list(rig.exchange.markets)[market]
     quote = Intent(
         ticker=ticker,
         side=side,
@@ -51,11 +54,16 @@ def _lost_quote(rig: Rig, side: Side = Side.YES) -> tuple[str, str]:
         strategy="spike",
         post_only=True,
     )
+    while rig.loop.executor.guard.backing_off:  # an earlier lost answer's backoff
+        rig.clock.advance(0.5)
+    before = set(rig.loop.executor.unknown_orders.unknown)
     rig.client.create_errors.append(Held(10_000.0))
     rig.loop.executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True)
-    (coid,) = rig.loop.executor.unknown_orders.unknown
-    rig.client.held = [(0.0, request, held) for _, request, held in rig.client.held]
-    rig.client.deliver_held()
+    (coid,) = set(rig.loop.executor.unknown_orders.unknown) - before
+    if lands:  # this quote's create, held last, reaches the exchange now
+        *earlier, (_, request, held) = rig.client.held
+        rig.client.held = [*earlier, (0.0, request, held)]
+        rig.client.deliver_held()
     return coid, ticker
 
 
@@ -102,6 +110,41 @@ def test_a_lost_quote_found_resting_is_its_strategys_order_on_its_own_terms(
         PRICE,
         Decimal("10"),
     )
+
+
+def test_a_lookup_round_settles_the_orders_found_after_one_that_may_still_land(
+    tmp_path: Path,
+) -> None:
+    rig = _rig(tmp_path)
+    unknown = rig.loop.executor.unknown_orders
+    landing, _ = _lost_quote(rig, market=0, lands=False)
+    found, ticker = _lost_quote(rig, market=1)
+    assert list(unknown.unknown) == [landing, found]
+    unknown.resolve()
+    assert list(unknown.unknown) == [landing], "not listed yet, inside its window"
+    row = rig.store.orders.get_intent(found)
+    assert row is not None and row.status == "resting"
+    assert [o.client_order_id for o in rig.loop.portfolio.resting(ticker)] == [found]
+
+
+def test_lookups_booked_after_one_of_their_orders_was_settled_settle_the_others(
+    tmp_path: Path,
+) -> None:
+    """A worker's lookups of two lost quotes come back after a lookup of the first, made
+    meanwhile, settled it: the second is settled from them all the same."""
+    rig = _rig(tmp_path)
+    unknown = rig.loop.executor.unknown_orders
+    _, one = _lost_quote(rig, market=0)
+    second, other = _lost_quote(rig, market=1)
+    sent_at = rig.loop.executor.guard.stamp()
+    looked = unknown.look(unknown.in_markets())
+    unknown.resolve(markets={one})
+    assert list(unknown.unknown) == [second]
+    unknown.settle(looked, sent_at=sent_at)
+    assert unknown.unknown == {}
+    row = rig.store.orders.get_intent(second)
+    assert row is not None and row.status == "resting"
+    assert [o.client_order_id for o in rig.loop.portfolio.resting(other)] == [second]
 
 
 def test_a_lost_quote_found_filled_is_not_resting_in_the_loops_book(tmp_path: Path) -> None:
