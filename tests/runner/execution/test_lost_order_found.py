@@ -2,8 +2,8 @@
 from then on: resting, it is in the loop's book as its strategy's order on its own terms; ended,
 it is not; partly filled, a fill read is due at once; and the fills read while it was unknown,
 booked as nobody's, are all its strategy's. Its lookups count with the API error guard while the
-loop trades, and never during a stop: lookups that failed while a stop waited must not leave the
-state file in SAFE_MODE for the next start."""
+loop trades (each judged by when it was sent, as every call is), and never during a stop: lookups
+that failed while a stop waited must not leave the state file in SAFE_MODE for the next start."""
 
 from __future__ import annotations
 
@@ -235,3 +235,45 @@ def test_a_stops_failed_lookups_of_a_lost_order_never_trip_safe_mode(
     assert rig.loop.executor.counters.errors == errors
     # waiting, the lookups are made again until one answers (the quote landed: found)
     assert (coid in rig.loop.executor.unknown_orders.unknown) == (not wait)
+
+
+def test_a_lookup_failing_after_a_later_call_was_answered_does_not_back_off(
+    tmp_path: Path,
+) -> None:
+    """A lookup held in the network fails after a fill read sent later was answered: the
+    exchange was answering after the lookup left, so its failure is no evidence of an outage
+    and the loop does not back off."""
+    rig = _rig(tmp_path)
+    unknown, guard = rig.loop.executor.unknown_orders, rig.loop.executor.guard
+    _lost_quote(rig)
+    while guard.backing_off:  # the lost answer's own backoff
+        rig.clock.advance(0.5)
+    sent_at = guard.stamp()
+    rig.client.lookup_errors.append(_down())
+    looked = unknown.look(unknown.in_markets())
+    rig.clock.advance(1.0)
+    rig.loop.executor.fills.sync()  # sent, and answered, after the lookup
+    unknown.settle(looked, sent_at=sent_at)
+    assert not guard.backing_off
+
+
+def test_a_lookup_failing_after_an_earlier_lookup_was_answered_backs_off(
+    tmp_path: Path,
+) -> None:
+    """An answered lookup says the exchange answered calls sent until it was sent, not until
+    it was booked: a lookup sent after it that fails is an error that counts."""
+    rig = _rig(tmp_path)
+    unknown, guard = rig.loop.executor.unknown_orders, rig.loop.executor.guard
+    _lost_quote(rig, lands=False)
+    while guard.backing_off:
+        rig.clock.advance(0.5)
+    earlier_at = guard.stamp()
+    answered = unknown.look(unknown.in_markets())  # not listed yet
+    rig.clock.advance(1.0)
+    failing_at = guard.stamp()
+    rig.client.lookup_errors.append(_down())
+    failed = unknown.look(unknown.in_markets())
+    rig.clock.advance(1.0)
+    unknown.settle(answered, sent_at=earlier_at)
+    unknown.settle(failed, sent_at=failing_at)
+    assert guard.backing_off
