@@ -3,7 +3,8 @@ out: it sends no new read while one is out (a failed read retried every tick wou
 burst of errors into SAFE_MODE), so the count must hold until the last read out is booked. A
 read's answer reaches the API error guard with the time the read was sent: a failure of a read
 held in the network while a later call was answered is no evidence of an outage, and an
-answer proves only that the exchange answered calls sent until then."""
+answer proves only that the exchange answered calls sent until then. Every read, the stop's last
+one too, lists the recent window only."""
 
 from __future__ import annotations
 
@@ -125,3 +126,22 @@ def test_a_fill_read_failing_after_an_earlier_read_was_answered_backs_off(
         assert guard.backing_off
     finally:
         dispatch.close()
+
+
+def test_a_stops_last_fill_read_lists_the_recent_window_not_the_accounts_history(
+    tmp_path: Path,
+) -> None:
+    """The stop's last read (`sync`) asks the exchange for the fills since a little before the
+    last one the loop applied, as every read does: an account's whole history may be many
+    pages, and the stop's deadline is short."""
+    rig = make_rig(tmp_path / "s.db")
+    asked: list[int | None] = []
+    listed = rig.client.iter_fills
+
+    def spy(*, min_ts: int | None = None, **kwargs: Any) -> Iterator[Fill]:
+        asked.append(min_ts)
+        return listed(min_ts=min_ts, **kwargs)
+
+    rig.client.iter_fills = spy  # type: ignore[method-assign]
+    rig.loop.executor.fills.sync()
+    assert asked == [int(rig.clock.wall()) - 2]
