@@ -60,6 +60,8 @@ def test_the_loops_memory_of_its_orders_and_fills_stays_within_its_bound(
     assert len(forgotten_asked) >= 3, executor.counters  # fills of orders it forgot
     assert most_sent == BOUND
     assert most_applied == BOUND
+    # the fills counted per order are kept only for the orders that still rest
+    assert set(executor.fills._filled) <= set(rig.loop.portfolio.orders)
     recorded = list(rig.store.fills.iter_fills())
     assert len(recorded) == executor.counters.fills
     # each still its strategy's, from the state file
