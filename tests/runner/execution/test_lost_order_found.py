@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.store import IntentRecord
 from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import (
@@ -188,6 +189,63 @@ def test_the_fills_read_while_a_lost_quote_was_unknown_are_all_its_strategys_onc
     assert sorted(f.count for f in booked) == [2, 3]
     assert {(f.client_order_id, f.strategy) for f in booked} == {(coid, "spike")}
     assert rig.loop.portfolio.view_for(ticker, "spike").position == 5
+
+
+def test_a_second_lost_order_of_a_market_found_later_still_takes_its_fills(
+    tmp_path: Path,
+) -> None:
+    """Two orders of one market lost (as a batch's may be): the first is found while the
+    second is still unknown, and the second then lands and fills, the fill read while its
+    lookups fail. Found at last, the second takes its fill: the market's parts are kept for it
+    until no order there is of unknown outcome."""
+    rig = _rig(tmp_path)
+    unknown = rig.loop.executor.unknown_orders
+    _, ticker = _lost_quote(rig)
+    second = "spike:second"
+    price = PRICE + Decimal("0.01")  # above the first: filled first
+    rig.store.orders.record_intent(
+        IntentRecord(
+            second, ticker, BookSide.BID, price, Decimal(5), Side.YES, Action.BUY,
+            strategy="spike",
+        )
+    )  # fmt: skip
+    unknown.lost(second, ticker)
+    unknown.resolve()  # the first found; the second not placed yet, inside its window
+    assert list(unknown.unknown) == [second]
+    rig.exchange.place_order(
+        rig.client.account_id,
+        PlaceRequest(
+            ticker=ticker,
+            book_side=BookSide.BID,
+            price=price,
+            count=Decimal(5),
+            time_in_force=TimeInForce.GTC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+            client_order_id=second,
+        ),
+    )
+    bids, _ = rig.exchange.book(ticker)
+    ahead = sum((size for p, size in bids if p > price), Decimal(0))
+    other = rig.exchange.create_account(
+        key_id=f"taker-{uuid.uuid4()}", public_key_pem="", cash_cents=10**8
+    )
+    rig.exchange.place_order(
+        other.account_id,
+        PlaceRequest(
+            ticker=ticker,
+            book_side=BookSide.ASK,
+            price=price,
+            count=ahead + 2,
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
+    )
+    rig.client.lookup_errors.extend([_down(), _down()])
+    rig.loop.executor.fills.read_for()
+    assert rig.loop.portfolio.view_for(ticker, "spike").position == 0, "nobody's yet"
+    unknown.resolve()
+    assert unknown.unknown == {}
+    assert rig.loop.portfolio.view_for(ticker, "spike").position == 2
 
 
 def _fill_read(rig: Rig) -> None:
