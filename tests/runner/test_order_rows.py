@@ -170,3 +170,67 @@ def test_a_user_orders_message_without_its_counts_changes_nothing_it_cannot_say(
     row = rig.store.orders.intent_by_order_id(order.order_id)
     assert row is not None and (row.status, row.remaining) == ("resting", order.remaining)
     assert _state_file_resting(rig) == _exchange_resting(rig)
+
+
+def _fills_only_tick(rig: Rig) -> None:
+    """The loop's next tick with the `user_orders` messages (and the book's moves) lost: the
+    fill read alone brings the news, and the market maker sees nothing to requote."""
+    rig.clock.advance(0.01)
+    lost = {EventKind.USER_ORDER, EventKind.BOOK}
+    rig.loop.tick([e for e in rig.feed.drain_events() if e.kind not in lost], full=False)
+
+
+def test_partial_fills_read_one_at_a_time_add_up_in_the_row(tmp_path: Path) -> None:
+    """Two partial fills of one quote, each read on its own: the row counts both, and rests
+    with what is left of the exchange's order."""
+    rig = _quotes(tmp_path)
+    order_id = _fill_best_bid_quote(rig, share=Decimal("0.4"))
+    _fills_only_tick(rig)
+    first = rig.store.orders.intent_by_order_id(order_id)
+    assert first is not None and first.filled == first.count * Decimal("0.4")
+    order = rig.exchange.order(rig.client.account_id, order_id)
+    _sell_into(rig, order.ticker, order.price, Decimal(1))  # the quote is now the best bid
+    _fills_only_tick(rig)
+    row = rig.store.orders.intent_by_order_id(order_id)
+    assert row is not None
+    left = rig.exchange.order(rig.client.account_id, order_id).remaining_count
+    assert left == row.count * Decimal("0.6") - 1
+    assert (row.status, row.filled, row.remaining) == ("resting", row.count - left, left)
+    assert _state_file_resting(rig) == _exchange_resting(rig)
+    # a `user_orders` message counting both fills brings no news: no read is made for it
+    fills = rig.loop.executor.fills
+    assert not fills.order_fills_are_news(order_id, row.filled)
+    assert fills.order_fills_are_news(order_id, row.filled + 1)
+
+
+def test_a_fill_never_raises_what_rests_above_what_the_exchange_last_said(
+    tmp_path: Path,
+) -> None:
+    """A quote cut down on the exchange (by hand, here an amend to a smaller total) rests with
+    less than its count less its fills; a fill read afterwards leaves the row's resting count
+    at most what the exchange last said, never the count less the fills."""
+    rig = _quotes(tmp_path)
+    me = rig.client.account_id
+    order_id = _fill_best_bid_quote(rig, share=Decimal("0.4"))
+    _fills_only_tick(rig)  # now alone at the best bid, 0.4 of it filled
+    order = rig.exchange.order(me, order_id)
+    rig.exchange.amend_order(
+        me,
+        order_id,
+        ticker=order.ticker,
+        book_side=order.book_side,
+        price=order.price,
+        count=order.fill_count + 2,  # two contracts left to rest
+    )
+    said = ser.ws_user_order_msg(rig.exchange.order(me, order_id))
+    message = order_update(said)
+    rig.loop.tick([FeedEvent(EventKind.USER_ORDER, order.ticker, message=message)], full=False)
+    cut = rig.store.orders.intent_by_order_id(order_id)
+    assert cut is not None and cut.remaining == 2 < cut.count - cut.filled
+    _sell_into(rig, order.ticker, order.price, Decimal(1))
+    _fills_only_tick(rig)
+    row = rig.store.orders.intent_by_order_id(order_id)
+    assert row is not None and row.status == "resting"
+    assert row.filled == cut.filled + 1
+    assert row.remaining is not None and row.remaining <= 2
+    assert rig.exchange.order(me, order_id).remaining_count == 1

@@ -246,14 +246,16 @@ def _made(asked: list[str], n: int) -> bool:
     return len(asked) == n
 
 
+@pytest.mark.parametrize("workers", [32, 24])
 def test_the_lookups_of_lost_orders_take_at_most_their_share_of_the_send_workers(
-    tmp_path: Path,
+    tmp_path: Path, workers: int
 ) -> None:
     """Lost orders in many markets (an outage's aftermath): each market's are looked up on a
-    call of its own, but no more such calls are out at once than a share of the send workers,
-    so the markets in doubt do not take every worker from the others' orders; as those calls
-    are booked, the markets not looked up yet take their turn, each market once at a time."""
-    rig = make_rig(tmp_path / "s.db", send_workers=32)
+    call of its own, but no more such calls are out at once than a share of the send workers
+    (a whole number of them: 24 workers give one), so the markets in doubt do not take every
+    worker from the others' orders; as those calls are booked, the markets not looked up yet
+    take their turn, each market once at a time."""
+    rig = make_rig(tmp_path / "s.db", send_workers=workers)
     unknown = rig.loop.executor.unknown_orders
     markets = [f"KXLOST-{n}" for n in range(10)]
     for ticker in markets:
@@ -269,7 +271,7 @@ def test_the_lookups_of_lost_orders_take_at_most_their_share_of_the_send_workers
 
     rig.client.find_order_by_client_id = held  # type: ignore[method-assign]
     dispatch = rig.loop.dispatch
-    share = 32 // LOOKUP_SHARE
+    share = workers // LOOKUP_SHARE
     assert len(markets) % share == 0
     for turn in range(len(markets) // share):
         unknown.resolve_later()
@@ -285,6 +287,43 @@ def test_the_lookups_of_lost_orders_take_at_most_their_share_of_the_send_workers
         # this turn's markets, both orders of each, are the first not looked up before
         assert sorted(asked[2 * share * turn :]) == sorted(markets[share * turn :][:share] * 2)
     assert set(unknown.unknown) == {f"{t}-{s}" for t in markets for s in "ab"}, "still landing"
+
+
+def test_a_market_whose_lookup_is_still_out_does_not_hold_back_the_next_markets_turn(
+    tmp_path: Path,
+) -> None:
+    """Three markets in doubt, looked up side by side; one market's lookup is held in the
+    network. At the next round that market is passed over, and the markets after it in line
+    are looked up again all the same."""
+    rig = make_rig(tmp_path / "s.db", send_workers=3 * LOOKUP_SHARE)
+    unknown = rig.loop.executor.unknown_orders
+    markets = ["KXLOST-A", "KXLOST-B", "KXLOST-C"]
+    for ticker in markets:
+        unknown.lost(f"{ticker}-a", ticker)
+    release = threading.Event()
+    asked: list[str] = []
+
+    def held(client_order_id: str, ticker: str) -> Order | None:
+        asked.append(ticker)
+        if ticker == markets[1]:
+            release.wait(60)
+        return None
+
+    rig.client.find_order_by_client_id = held  # type: ignore[method-assign]
+    dispatch = rig.loop.dispatch
+    try:
+        unknown.resolve_later()
+        assert poll_until(partial(_made, asked, 3))
+        while dispatch.in_flight > 1:  # all but the held market's booked
+            assert poll_until(lambda: dispatch.answered)
+            dispatch.drain()
+        rig.clock.advance(1.0)
+        unknown.resolve_later()
+        assert poll_until(partial(_made, asked, 5))
+        assert sorted(asked[3:]) == [markets[0], markets[2]]
+    finally:
+        release.set()
+        dispatch.close()
 
 
 def test_a_lost_order_is_called_never_placed_only_once_a_listing_could_show_it(

@@ -14,6 +14,7 @@ from typing import Any
 
 from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
 from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.store import IntentRecord
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.models import (
@@ -278,5 +279,30 @@ def test_an_order_of_unknown_outcome_counts_beside_the_orders_on_their_way_in_it
         ticker, BookSide.BID, Decimal("0.40"), Decimal(10), Decimal(0), ts=1.0, strategy=None
     )
     rig.loop.executor.answers.in_flight.add("ask-1", _ask(ticker, "0.60"))
+    assert outbox.total_exposure() == portfolio.total_exposure(), "one ask only closes"
     unknown.lost("ask-2", ticker, intent=_ask(ticker, "0.60"))
+    assert outbox.total_exposure() - portfolio.total_exposure() == Decimal("4.00")
+
+
+def test_an_order_of_unknown_outcome_counts_in_its_own_market_only_and_until_settled(
+    tmp_path: Path,
+) -> None:
+    """Two asks lost in two flat markets: each opens 10 NO at 0.40 in its own market, and no
+    more; once a lookup past its window proves one never placed, it counts no more."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    first, second = list(rig.exchange.markets)[:2]
+    portfolio, outbox = rig.loop.portfolio, rig.loop.executor.outbox
+    unknown = rig.loop.executor.unknown_orders
+    for coid, ticker in (("ask-1", first), ("ask-2", second)):
+        rig.store.orders.record_intent(
+            IntentRecord(
+                coid, ticker, BookSide.ASK, Decimal("0.60"), Decimal(10), Side.YES, Action.SELL
+            )
+        )
+        unknown.lost(coid, ticker, intent=_ask(ticker, "0.60"))
+    assert outbox.total_exposure() - portfolio.total_exposure() == Decimal("8.00")
+    rig.clock.advance(unknown.landing_s)
+    unknown.resolve(markets={first})  # not listed, and it could no longer land
+    assert "ask-1" not in unknown.unknown
+    assert rig.store.orders.get_intent("ask-1").status == "rejected"
     assert outbox.total_exposure() - portfolio.total_exposure() == Decimal("4.00")

@@ -5,12 +5,14 @@ file. The bound is made small here so a short run passes it many times over."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from kalshi_cli.runner.execution import fills
 from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import Action, Side
 from tests.runner.fakes import START, make_rig, new_exchange
 
 BOUND = 8
@@ -58,8 +60,55 @@ def test_the_loops_memory_of_its_orders_and_fills_stays_within_its_bound(
     assert len(forgotten_asked) >= 3, executor.counters  # fills of orders it forgot
     assert most_sent == BOUND
     assert most_applied == BOUND
+    # the fills counted per order are kept only for the orders that still rest
+    assert set(executor.fills._filled) <= set(rig.loop.portfolio.orders)
     recorded = list(rig.store.fills.iter_fills())
     assert len(recorded) == executor.counters.fills
     # each still its strategy's, from the state file
     assert {f.strategy for f in recorded} == {"market-maker"}
     assert forgotten_asked <= {f.order_id for f in recorded}
+    # a restart replays more fills than the loop remembers, and books none of them again
+    rig.store.close()
+    again = make_rig(
+        tmp_path / "state.db",
+        strategy="market-maker",
+        exchange=rig.exchange,
+        clock=clock,
+        account_id=rig.client.account_id,
+    )
+    assert len(recorded) > BOUND
+    assert again.loop.executor.fills.sync() == 0
+    assert len(list(again.store.fills.iter_fills())) == len(recorded)
+
+
+def test_the_orders_sent_longest_ago_are_forgotten_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fills, "MAX_REMEMBERED", BOUND)
+    sent = fills.SentOrders()
+    for n in range(BOUND + 3):
+        sent.remember(
+            f"order-{n}",
+            fills.Sent(f"c-{n}", Side.YES, Action.BUY, Decimal("0.40"), Decimal("0.50"), "mm", n),
+        )
+    assert len(sent) == BOUND
+    assert [f"order-{n}" in sent for n in range(BOUND + 3)] == [False] * 3 + [True] * BOUND
+
+
+def test_an_order_amended_again_and_again_is_remembered_one_amend_back() -> None:
+    """A quote the loop amends at every requote, for weeks: what it remembers of the order is
+    its terms now and as they were before the last amend (for the fills made before it
+    landed), never the chain of every earlier amend."""
+    sent = fills.SentOrders()
+    prices = [Decimal("0.40") + Decimal("0.01") * n for n in range(5)]
+    terms = [
+        fills.Sent("c", Side.YES, Action.BUY, p, Decimal("0.50"), "market-maker", float(n))
+        for n, p in enumerate(prices)
+    ]
+    sent.remember("order", terms[0])
+    for n, now in enumerate(terms[1:], start=1):
+        sent.amend("order", now, landed=START + n)
+    last = sent.get("order")
+    assert last is not None and last.price == prices[-1]
+    assert last.before is not None and last.before.price == prices[-2]
+    assert last.before.before is None
+    assert last.at(START + 4).price == prices[-1], "a fill made as the amend landed: its terms"
+    assert last.at(START + 3.999).price == prices[-2]

@@ -1,0 +1,67 @@
+"""An amend of a resting order is written in the order's history before it is sent, naming the
+new total (what the row says filled plus what is to rest), inside the caller's transaction; a
+price outside (0, 1) or nothing left to rest is refused before anything is written, and one
+contract left to rest is an amend like any other."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.store import IntentRecord, Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
+
+D = Decimal
+ORDER = "order-1"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A state file with one resting order: 10 to buy YES at 0.40, 3 of them filled."""
+    s = Store.open(tmp_path / "state.db", clock=ManualClock(1_700_000_000.0))
+    s.orders.record_intent(
+        IntentRecord("c1", "KXTEST-1", BookSide.BID, D("0.40"), D(10), Side.YES, Action.BUY)
+    )
+    s.orders.mark_sent(
+        "c1", order_id=ORDER, status="resting", fill_count=D(3), remaining_count=D(7)
+    )
+    yield s
+    s.close()
+
+
+def _amend(store: Store, price: Decimal, rest: Decimal) -> Decimal | None:
+    with store.transaction():
+        return store.orders.write_amend(ORDER, price=price, rest=rest, post_only=None)
+
+
+def test_an_amend_leaving_one_contract_to_rest_is_written_with_its_new_total(
+    store: Store,
+) -> None:
+    assert _amend(store, D("0.41"), D(1)) == 4
+    assert store.orders.order_history("c1")[-1].note == "amend sent: YES price 0.41, total 4"
+
+
+@pytest.mark.parametrize(
+    ("price", "rest", "refusal"),
+    [
+        (D(0), D(5), "YES price 0 is outside"),
+        (D(1), D(5), "YES price 1 is outside"),
+        (D("0.41"), D(0), "count 0 to rest must be positive"),
+    ],
+)
+def test_an_amend_to_no_price_or_nothing_to_rest_is_refused_before_it_is_written(
+    store: Store, price: Decimal, rest: Decimal, refusal: str
+) -> None:
+    before = store.orders.order_history("c1")
+    with pytest.raises(ValueError, match=refusal):
+        _amend(store, price, rest)
+    assert store.orders.order_history("c1") == before
+
+
+def test_an_amend_outside_a_transaction_is_refused(store: Store) -> None:
+    with pytest.raises(RuntimeError, match="write_amend runs inside a transaction"):
+        store.orders.write_amend(ORDER, price=D("0.41"), rest=D(5), post_only=None)
