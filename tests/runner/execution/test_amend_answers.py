@@ -1,0 +1,226 @@
+"""What an amend's answer does beyond the order's own row (runner/execution/amends.py): a
+refusal or a read of an amend in doubt that finds the order gone drops it from the view; a
+read that shows the old terms takes what rests from it; the API error guard hears refusals
+and reads as it hears orders; an amend that fills reads its fills at once, and one that fills
+nothing does not; an answer without a time is still booked."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from kalshi_cli.client.connection import LANDING_WINDOW_S
+from kalshi_cli.client.requests import AmendResult
+from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import NotFoundError, ServerError
+from kalshi_cli.vocabulary.models import BookSide, Order, SelfTradePrevention, TimeInForce
+from tests.runner.execution.test_requote_amends import (
+    LAL,
+    QUOTE,
+    _on_exchange,
+    _quoted,
+    _requote,
+    _rig,
+    _sell_into_the_quote,
+)
+from tests.runner.fakes import START, Rig, make_rig
+
+
+def _gone(order_id: str) -> Order:
+    raise NotFoundError("HTTP 404 not_found", status=404)
+
+
+def test_a_refused_amend_of_an_order_the_exchange_no_longer_knows_drops_it(
+    tmp_path: Path,
+) -> None:
+    """The amend is refused as not found, and the read back says the exchange does not know
+    the order: the view stops counting it (the state file is left to the next reconcile, as
+    after a cancel's refusal)."""
+    rig = _rig(tmp_path)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append(NotFoundError("HTTP 404 not_found", status=404))
+    rig.client.get_order = _gone  # type: ignore[method-assign]
+    assert not _requote(rig, order_id, "0.41")
+    assert rig.loop.log.counts.get("amend_rejected") == 1
+    assert rig.loop.portfolio.resting(LAL) == []
+    assert rig.loop.executor.outbox.total_exposure() == 0
+
+
+def test_an_amend_in_doubt_whose_order_the_exchange_no_longer_knows_is_dropped(
+    tmp_path: Path,
+) -> None:
+    """The amend's answer was lost; the read by its order id finds nothing: the doubt is over
+    and neither the order nor the new quote beside it counts any more."""
+    rig = _rig(tmp_path)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append("lost")
+    assert not _requote(rig, order_id, "0.41")
+    rig.client.get_order = _gone  # type: ignore[method-assign]
+    rig.loop.executor.amends.look_later()
+    assert not rig.loop.executor.unknown_orders.holds(LAL)
+    assert rig.loop.executor.amends.lost == {}
+    assert rig.loop.portfolio.resting(LAL) == []
+    assert rig.loop.executor.outbox.total_exposure() == 0
+
+
+def test_a_read_of_an_amend_in_doubt_showing_the_old_terms_takes_what_rests(
+    tmp_path: Path,
+) -> None:
+    """The amend never landed, and another trader sold 4 into the quote meanwhile: the read
+    shows it at its old price with 6 resting. The view takes the 6 at once, inside the
+    landing window (the doubt stays), not with the fills read later."""
+    rig = _rig(tmp_path)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append("lost")
+    assert not _requote(rig, order_id, "0.43")
+    _sell_into_the_quote(rig, Decimal("4"))
+    amends = rig.loop.executor.amends
+    amends.look_later()
+    assert rig.loop.executor.unknown_orders.holds(LAL)
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    assert (resting.price, resting.remaining) == (Decimal("0.40"), Decimal("6"))
+    rig.clock.advance(LANDING_WINDOW_S + 5)
+    amends.look_later()
+    assert not rig.loop.executor.unknown_orders.holds(LAL)
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    assert (resting.price, resting.remaining) == (Decimal("0.40"), Decimal("6"))
+
+
+class _RunningLong(ManualClock):
+    """A clock whose monotonic time is a day on, as a machine's is long after it started:
+    the landing window must be measured from the amend, not from the clock's zero."""
+
+    def monotonic(self) -> float:
+        return super().monotonic() + 86_400.0
+
+
+def test_a_lost_amend_waits_out_its_landing_window_on_a_clock_far_from_zero(
+    tmp_path: Path,
+) -> None:
+    rig = make_rig(
+        tmp_path / "s.db", clock=_RunningLong(START), params={"spike_share": 5}, read_lag_s=0.5
+    )
+    rig.step(0.1)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append("lost")
+    assert not _requote(rig, order_id, "0.43")
+    amends = rig.loop.executor.amends
+    amends.look_later()
+    assert rig.loop.executor.unknown_orders.holds(LAL), "the amend may still land"
+    rig.clock.advance(LANDING_WINDOW_S + 5)
+    amends.look_later()
+    assert not rig.loop.executor.unknown_orders.holds(LAL)
+
+
+def test_an_amend_refused_by_a_failing_exchange_counts_toward_the_api_error_guard(
+    tmp_path: Path,
+) -> None:
+    """A 503 to an amend is the exchange failing, as it is to an order: with one error
+    enough, SAFE_MODE."""
+    rig = _rig(tmp_path, max_consecutive_errors=1)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append(ServerError("request failed: HTTP 503", status=503))
+    assert not _requote(rig, order_id, "0.41")
+    assert rig.loop.executor.guard.safe_mode_tripped
+
+
+def test_reads_of_an_amend_in_doubt_while_trading_count_toward_the_api_error_guard(
+    tmp_path: Path,
+) -> None:
+    """The lost answer is one error; a read of the order that fails while trading is not
+    blocked is the second, and with two enough, SAFE_MODE."""
+    rig = _rig(tmp_path, max_consecutive_errors=2)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append("lost")
+    assert not _requote(rig, order_id, "0.43")
+    guard = rig.loop.executor.guard
+    assert not guard.safe_mode_tripped
+
+    def outage(order_id: str) -> Order:
+        raise ServerError("request failed: HTTP 503", status=503)
+
+    rig.client.get_order = outage  # type: ignore[method-assign]
+    rig.loop.executor.amends.look_later(guarded=True)
+    assert guard.safe_mode_tripped
+
+
+def _counting_fill_reads(rig: Rig) -> list[int]:
+    reads: list[int] = []
+    listing = rig.client.iter_fills
+
+    def counted(**filters: Any) -> Any:
+        reads.append(1)
+        return listing(**filters)
+
+    rig.client.iter_fills = counted  # type: ignore[method-assign]
+    return reads
+
+
+def test_an_amend_that_fills_nothing_makes_no_fill_read(tmp_path: Path) -> None:
+    """Every requote of a market maker is an amend: one that filled nothing and rests what
+    was asked leaves nothing to read, and a read after each would double its calls."""
+    rig = _rig(tmp_path)
+    order_id = _quoted(rig)
+    reads = _counting_fill_reads(rig)
+    assert _requote(rig, order_id, "0.41")
+    assert _on_exchange(rig, order_id) == (Decimal("0.41"), Decimal("10"))
+    assert _requote(rig, order_id, "0.41", "12")  # the answer says what rests: all of it
+    assert _on_exchange(rig, order_id) == (Decimal("0.41"), Decimal("12"))
+    assert reads == []
+
+
+def test_an_amend_that_fills_one_contract_at_once_reads_it_before_the_next_decision(
+    tmp_path: Path,
+) -> None:
+    """A quote that is not post-only, amended up through an ask of one contract: the amend
+    fills that one and rests the rest. The fill is read at once: the position is known before
+    the market decides again."""
+    rig = _rig(tmp_path, max_position_per_market=20)
+    quote = replace(QUOTE, post_only=False, model_fair=Decimal("0.60"))
+    assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True)
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    order_id = str(resting.order_id)
+    other = rig.exchange.create_account(
+        key_id="other", public_key_pem="", cash_cents=1_000_000
+    ).account_id
+    rig.exchange.place_order(  # one contract offered inside the spread
+        other,
+        PlaceRequest(
+            ticker=LAL,
+            book_side=BookSide.ASK,
+            price=Decimal("0.50"),
+            count=Decimal("1"),
+            time_in_force=TimeInForce.GTC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
+    )
+    rig.feed.drain_events()
+    requote = replace(quote, price=Decimal("0.50"), replaces=(order_id,))
+    assert rig.loop.executor.execute(requote, last_data_at=rig.clock.wall(), in_sync=True)
+    assert rig.client.amends == 1
+    assert _on_exchange(rig, order_id) == (Decimal("0.50"), Decimal("9"))
+    assert rig.loop.portfolio.position(LAL) == 1, "read before the next decision"
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    assert (resting.price, resting.remaining) == (Decimal("0.50"), Decimal("9"))
+
+
+def test_an_amend_answered_without_a_time_is_booked(tmp_path: Path) -> None:
+    """The exchange may leave out when the amend landed: the amend is booked all the same
+    (the fills made after it are measured against the new terms)."""
+    rig = _rig(tmp_path)
+    order_id = _quoted(rig)
+    amend = rig.client.amend_order
+
+    def timeless(order_id: str, **terms: Any) -> AmendResult:
+        return msgspec.structs.replace(amend(order_id, **terms), ts_ms=None)
+
+    rig.client.amend_order = timeless  # type: ignore[method-assign]
+    assert _requote(rig, order_id, "0.41")
+    assert rig.loop.log.counts.get("order_amended") == 1
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    assert (resting.price, resting.remaining) == (Decimal("0.41"), Decimal("10"))
