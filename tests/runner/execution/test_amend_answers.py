@@ -6,6 +6,7 @@ nothing does not; an answer without a time is still booked."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -224,3 +225,53 @@ def test_an_amend_answered_without_a_time_is_booked(tmp_path: Path) -> None:
     assert rig.loop.log.counts.get("order_amended") == 1
     (resting,) = rig.loop.portfolio.resting(LAL)
     assert (resting.price, resting.remaining) == (Decimal("0.41"), Decimal("10"))
+
+
+def test_a_quote_in_doubt_stops_counting_once_a_read_shows_its_order_cancelled(
+    tmp_path: Path,
+) -> None:
+    """The amend's answer was lost, and the order was cancelled by hand: a message saying so
+    drops it from the view, and the new quote still counts beside it (the amend may have
+    landed first). The read showing it cancelled ends that: nothing counts any more."""
+    rig = _rig(tmp_path)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append("lost")
+    assert not _requote(rig, order_id, "0.41")
+    rig.exchange.cancel_order(rig.client.account_id, order_id)
+    rig.loop.portfolio.update_order(order_id, remaining=Decimal(0), status="canceled")
+    outbox = rig.loop.executor.outbox
+    assert rig.loop.portfolio.resting(LAL) == []
+    assert outbox.total_exposure() == Decimal("4.10"), "the quote in doubt"
+    rig.loop.executor.amends.look_later()
+    assert not rig.loop.executor.unknown_orders.holds(LAL)
+    assert outbox.total_exposure() == 0
+
+
+def test_a_fill_of_a_quote_found_amended_after_its_answer_was_lost_is_booked_as_its_own(
+    tmp_path: Path,
+) -> None:
+    """The exchange amended the quote to 0.43 and the answer never came; a read shows the
+    amend, and then another trader sells 2 into it. The fill is the quote's: in the state
+    file under its client order id and strategy, and in the log with its latency and no
+    slippage against the amended limit."""
+    rig = make_rig(
+        tmp_path / "s.db", params={"spike_share": 5}, read_lag_s=0.5, log_path=tmp_path / "log"
+    )
+    rig.step(0.1)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append("unknown")
+    assert not _requote(rig, order_id, "0.43")
+    rig.loop.executor.amends.look_later()
+    assert not rig.loop.executor.unknown_orders.holds(LAL)
+    _sell_into_the_quote(rig, Decimal("2"), price=Decimal("0.43"))
+    for _ in range(12):  # past the fill poll's 5 s
+        rig.step(0.5)
+    row = rig.store.orders.intent_by_order_id(order_id)
+    assert row is not None
+    (fill,) = rig.store.fills.read(ticker=LAL)
+    assert (fill.client_order_id, fill.strategy) == (row.client_order_id, "market-maker")
+    rig.loop.log.close()
+    lines = [json.loads(line) for line in (tmp_path / "log").read_text().splitlines()]
+    (received,) = [e for e in lines if e["event"] == "fill_received"]
+    assert (Decimal(received["price"]), Decimal(received["slippage"])) == (Decimal("0.43"), 0)
+    assert received["latency_ms"] >= 0
