@@ -2,11 +2,13 @@
 refusal or a read of an amend in doubt that finds the order gone drops it from the view; a
 read that shows the old terms takes what rests from it; the API error guard hears refusals
 and reads as it hears orders; an amend that fills reads its fills at once, and one that fills
-nothing does not; an answer without a time is still booked."""
+nothing does not; an answer without a time is still booked; the reads of amends in doubt take
+their share of the send workers, and one held in the network holds back no other."""
 
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -16,10 +18,20 @@ import msgspec
 
 from kalshi_cli.client.connection import LANDING_WINDOW_S
 from kalshi_cli.client.requests import AmendResult
+from kalshi_cli.runner.books.portfolio import OpenOrder
+from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
+from kalshi_cli.services.orders import Amend
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import NotFoundError, ServerError
-from kalshi_cli.vocabulary.models import BookSide, Order, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.models import (
+    Action,
+    BookSide,
+    Order,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
 from tests.runner.execution.test_requote_amends import (
     LAL,
     QUOTE,
@@ -30,6 +42,7 @@ from tests.runner.execution.test_requote_amends import (
     _sell_into_the_quote,
 )
 from tests.runner.fakes import START, Rig, make_rig
+from tests.waiting import poll_until
 
 
 def _gone(order_id: str) -> Order:
@@ -275,3 +288,81 @@ def test_a_fill_of_a_quote_found_amended_after_its_answer_was_lost_is_booked_as_
     (received,) = [e for e in lines if e["event"] == "fill_received"]
     assert (Decimal(received["price"]), Decimal(received["slippage"])) == (Decimal("0.43"), 0)
     assert received["latency_ms"] >= 0
+
+
+def _lost_in(rig: Rig, markets: int) -> list[str]:
+    """Amends of quotes in `markets` markets whose answers were lost (as a lost answer leaves
+    them); their order ids."""
+    amends = rig.loop.executor.amends
+    ids = []
+    for n in range(markets):
+        ticker = f"KXDOUBT-{n}"
+        order = OpenOrder(f"order-{n}", f"c-{n}", ticker, Side.YES, Action.BUY, QUOTE.price,
+                          QUOTE.count, QUOTE.strategy)  # fmt: skip
+        amend = Amend(order.order_id, ticker, BookSide.BID, Decimal("0.41"), Decimal("10"))
+        amends._lose(amend, order, replace(QUOTE, ticker=ticker))
+        ids.append(order.order_id)
+    return ids
+
+
+def _answer_all(rig: Rig) -> None:
+    dispatch = rig.loop.dispatch
+    while dispatch.in_flight:
+        assert poll_until(lambda: dispatch.answered)
+        dispatch.drain()
+
+
+def test_reads_of_amends_in_doubt_take_one_worker_when_their_share_is_less_than_two(
+    tmp_path: Path,
+) -> None:
+    """With 24 send workers a sixteenth is one and a half: the reads take one worker, never
+    two (the share rounds down, to no less than one)."""
+    rig = make_rig(tmp_path / "s.db", send_workers=LOOKUP_SHARE + LOOKUP_SHARE // 2)
+    _lost_in(rig, 3)
+    release = threading.Event()
+
+    def held(order_id: str) -> Order:
+        release.wait(60)
+        raise NotFoundError("HTTP 404 not_found", status=404)
+
+    rig.client.get_order = held  # type: ignore[method-assign]
+    try:
+        rig.loop.executor.amends.look_later()
+        assert rig.loop.dispatch.in_flight == 1
+    finally:
+        release.set()
+        _answer_all(rig)
+        rig.loop.dispatch.close()
+
+
+def test_a_read_of_an_amend_in_doubt_held_in_the_network_keeps_no_other_from_its_turn(
+    tmp_path: Path,
+) -> None:
+    """Two amends in doubt; the read of the first hangs, the read of the second fails and is
+    booked. The next round reads the second again: a read still out holds only its own order
+    back."""
+    rig = make_rig(tmp_path / "s.db", send_workers=2 * LOOKUP_SHARE)
+    first, second = _lost_in(rig, 2)
+    release = threading.Event()
+    asked: list[str] = []
+
+    def read(order_id: str) -> Order:
+        asked.append(order_id)
+        if order_id == first:
+            release.wait(60)
+        raise ServerError("request failed: HTTP 503", status=503)
+
+    rig.client.get_order = read  # type: ignore[method-assign]
+    dispatch, amends = rig.loop.dispatch, rig.loop.executor.amends
+    try:
+        amends.look_later()
+        assert poll_until(lambda: dispatch.answered)
+        dispatch.drain()
+        assert dispatch.in_flight == 1, "the first read still out"
+        rig.clock.advance(1.0)
+        amends.look_later()
+        assert poll_until(lambda: asked.count(second) == 2)
+    finally:
+        release.set()
+        _answer_all(rig)
+        dispatch.close()
