@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 
 from kalshi_cli.client.connection import LANDING_WINDOW_S
 from kalshi_cli.client.requests import AmendResult
@@ -366,3 +367,110 @@ def test_a_read_of_an_amend_in_doubt_held_in_the_network_keeps_no_other_from_its
         release.set()
         _answer_all(rig)
         dispatch.close()
+
+
+# With calls made side by side, a failure is evidence of an outage only if no call sent after
+# it was answered (runner/execution/call_guard.py): an amend's failure, or a read's, is judged
+# by when it was sent, and its answer vouches only for the calls sent before it.
+
+
+def _answered_while_out(rig: Rig) -> None:
+    """A call sent after the one now out is answered before it: the exchange is answering."""
+    guard = rig.loop.executor.guard
+    rig.clock.advance(1.0)
+    guard.ok(guard.stamp())
+    rig.clock.advance(1.0)
+
+
+def _sent_while_out(rig: Rig, sent: list[float]) -> None:
+    """A call sent while the one now out is still out; its answer comes later."""
+    rig.clock.advance(1.0)
+    sent.append(rig.loop.executor.guard.stamp())
+    rig.clock.advance(1.0)
+
+
+@pytest.mark.parametrize("failure", ["refused by a failing exchange", "answer lost"])
+def test_an_amend_failing_after_a_later_call_was_answered_is_no_evidence_of_an_outage(
+    tmp_path: Path, failure: str
+) -> None:
+    rig = _rig(tmp_path, max_consecutive_errors=1)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append(
+        ServerError("request failed: HTTP 503", status=503)
+        if failure.startswith("refused")
+        else "lost"
+    )
+    amend = rig.client.amend_order
+
+    def slow(order_id: str, **terms: Any) -> AmendResult:
+        _answered_while_out(rig)
+        return amend(order_id, **terms)
+
+    rig.client.amend_order = slow  # type: ignore[method-assign]
+    assert not _requote(rig, order_id, "0.41")
+    guard = rig.loop.executor.guard
+    assert not guard.safe_mode_tripped and not guard.backing_off
+
+
+def test_an_amend_answered_vouches_only_for_the_calls_sent_before_it(tmp_path: Path) -> None:
+    rig = _rig(tmp_path, max_consecutive_errors=1)
+    order_id = _quoted(rig)
+    amend = rig.client.amend_order
+    sent: list[float] = []
+
+    def slow(order_id: str, **terms: Any) -> AmendResult:
+        _sent_while_out(rig, sent)
+        return amend(order_id, **terms)
+
+    rig.client.amend_order = slow  # type: ignore[method-assign]
+    assert _requote(rig, order_id, "0.41")
+    guard = rig.loop.executor.guard
+    guard.failed(ServerError("request failed: HTTP 503", status=503), sent[0])
+    assert guard.safe_mode_tripped, "sent after the amend: the exchange is failing now"
+
+
+def _in_doubt(rig: Rig) -> str:
+    """The quote, and an amend of it to 0.41 whose answer was lost (as a lost answer leaves
+    it, the API error guard untold); its order id."""
+    order_id = _quoted(rig)
+    order = rig.loop.portfolio.orders[order_id]
+    amend = Amend(order_id, LAL, BookSide.BID, Decimal("0.41"), Decimal("10"))
+    requote = replace(QUOTE, price=Decimal("0.41"), replaces=(order_id,))
+    rig.loop.executor.amends._lose(amend, order, requote)
+    return order_id
+
+
+def test_a_read_of_an_amend_in_doubt_failing_after_a_later_call_was_answered_is_no_outage(
+    tmp_path: Path,
+) -> None:
+    rig = _rig(tmp_path, max_consecutive_errors=1)
+    _in_doubt(rig)
+
+    def slow(order_id: str) -> Order:
+        _answered_while_out(rig)
+        raise ServerError("request failed: HTTP 503", status=503)
+
+    rig.client.get_order = slow  # type: ignore[method-assign]
+    rig.loop.executor.amends.look_later(guarded=True)
+    guard = rig.loop.executor.guard
+    assert not guard.safe_mode_tripped and not guard.backing_off
+    assert rig.loop.executor.unknown_orders.holds(LAL)
+
+
+def test_a_read_of_an_amend_in_doubt_vouches_only_for_the_calls_sent_before_it(
+    tmp_path: Path,
+) -> None:
+    rig = _rig(tmp_path, max_consecutive_errors=1)
+    _in_doubt(rig)
+    read = rig.client.get_order
+    sent: list[float] = []
+
+    def slow(order_id: str) -> Order:
+        _sent_while_out(rig, sent)
+        return read(order_id)
+
+    rig.client.get_order = slow  # type: ignore[method-assign]
+    rig.loop.executor.amends.look_later(guarded=True)
+    guard = rig.loop.executor.guard
+    guard.failed(ServerError("request failed: HTTP 503", status=503), sent[0])
+    assert guard.safe_mode_tripped, "sent after the read: the exchange is failing now"
