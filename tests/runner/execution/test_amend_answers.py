@@ -36,7 +36,10 @@ from kalshi_cli.vocabulary.models import (
 from tests.runner.execution.test_requote_amends import (
     LAL,
     QUOTE,
+    _amend_submitted,
+    _HeldOnceArmed,
     _on_exchange,
+    _placed_by_a_worker,
     _quoted,
     _requote,
     _rig,
@@ -474,3 +477,28 @@ def test_a_read_of_an_amend_in_doubt_vouches_only_for_the_calls_sent_before_it(
     guard = rig.loop.executor.guard
     guard.failed(ServerError("request failed: HTTP 503", status=503), sent[0])
     assert guard.safe_mode_tripped, "sent after the read: the exchange is failing now"
+
+
+def test_an_amend_dropped_unmade_as_the_state_file_fails_still_stops_counting(
+    tmp_path: Path,
+) -> None:
+    """The dispatch closes while a worker has drawn the amend but not taken it, and the state
+    file has failed (its failure stops the loop): the note that the amend never left cannot
+    be written, and the close still drops the call and stops counting the new quote."""
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, send_workers=1)
+    rig.step(0.1)
+    dispatch = rig.loop.dispatch
+    line = _HeldOnceArmed()
+    dispatch._calls = line  # before any worker starts: they start with the first call
+    try:
+        order_id = _placed_by_a_worker(rig)
+        line.armed.set()
+        _amend_submitted(rig, order_id, [])
+        assert line.drew.wait(30), "the worker drew the amend"
+        assert rig.loop.executor.outbox.replacing
+        rig.store.close()
+        dispatch.close()
+    finally:
+        line.go.set()
+    assert rig.client.amends == 0
+    assert not rig.loop.executor.outbox.replacing
