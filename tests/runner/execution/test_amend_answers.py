@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 from kalshi_cli.client.connection import LANDING_WINDOW_S
 from kalshi_cli.client.requests import AmendResult
 from kalshi_cli.runner.books.portfolio import OpenOrder
+from kalshi_cli.runner.execution.dispatch import Urgency
 from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.services.orders import Amend
 from kalshi_cli.sim.core.records import PlaceRequest
@@ -502,3 +504,79 @@ def test_an_amend_dropped_unmade_as_the_state_file_fails_still_stops_counting(
         line.go.set()
     assert rig.client.amends == 0
     assert not rig.loop.executor.outbox.replacing
+
+
+def _worker_busy(rig: Rig) -> threading.Event:
+    """The one send worker held by a call until the event returned is set; what is sent
+    meanwhile waits in line, and a free worker takes the most urgent first."""
+    started, release = threading.Event(), threading.Event()
+
+    def busy() -> None:
+        started.set()
+        release.wait(60)
+
+    rig.loop.dispatch.send((), busy, lambda answer: None, Urgency.EXIT)
+    assert started.wait(30)
+    return release
+
+
+def _made(made: list[str], what: str) -> Callable[[], None]:
+    return lambda: made.append(what)
+
+
+def test_an_amend_waits_behind_an_exit_sent_after_it(tmp_path: Path) -> None:
+    """An amend is a requote: an order that only reduces a position (a stop-loss), sent while
+    the amend waits for a worker, is made first."""
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, send_workers=1)
+    rig.step(0.1)
+    dispatch = rig.loop.dispatch
+    try:
+        order_id = _placed_by_a_worker(rig)
+        made: list[str] = []
+        amend = rig.client.amend_order
+
+        def amend_made(order_id: str, **terms: Any) -> AmendResult:
+            made.append("amend")
+            return amend(order_id, **terms)
+
+        rig.client.amend_order = amend_made  # type: ignore[method-assign]
+        release = _worker_busy(rig)
+        _amend_submitted(rig, order_id, [])
+        dispatch.send((), _made(made, "exit"), lambda answer: None, Urgency.EXIT)
+        release.set()
+        assert poll_until(lambda: len(made) == 2)
+        assert made == ["exit", "amend"]
+        _answer_all(rig)
+    finally:
+        dispatch.close()
+
+
+def test_a_read_of_an_amend_in_doubt_goes_ahead_of_the_requotes(tmp_path: Path) -> None:
+    """The market of an amend in doubt takes no new order until a read settles it: the read
+    is made before the requotes waiting for a worker, as the lookups of lost orders are."""
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, send_workers=1)
+    rig.step(0.1)
+    dispatch = rig.loop.dispatch
+    try:
+        order_id = _placed_by_a_worker(rig)
+        order = rig.loop.portfolio.orders[order_id]
+        amend = Amend(order_id, LAL, BookSide.BID, Decimal("0.41"), Decimal("10"))
+        requote = replace(QUOTE, price=Decimal("0.41"), replaces=(order_id,))
+        rig.loop.executor.amends._lose(amend, order, requote)  # as a lost answer leaves it
+        made: list[str] = []
+        read = rig.client.get_order
+
+        def read_made(order_id: str) -> Order:
+            made.append("read")
+            return read(order_id)
+
+        rig.client.get_order = read_made  # type: ignore[method-assign]
+        release = _worker_busy(rig)
+        dispatch.send((), _made(made, "requote"), lambda answer: None, Urgency.AGAIN)
+        rig.loop.executor.amends.look_later()
+        release.set()
+        assert poll_until(lambda: len(made) == 2)
+        assert made == ["read", "requote"]
+        _answer_all(rig)
+    finally:
+        dispatch.close()
