@@ -580,3 +580,57 @@ def test_a_read_of_an_amend_in_doubt_goes_ahead_of_the_requotes(tmp_path: Path) 
         _answer_all(rig)
     finally:
         dispatch.close()
+
+
+def test_the_reads_of_amends_in_doubt_take_turns_the_least_recently_read_first(
+    tmp_path: Path,
+) -> None:
+    """Two amends in doubt and room for one read at a time: the read of the first fails, and
+    the next round reads the second, never read yet, rather than the first again (an outage
+    answering one order's reads with errors must not keep the other in doubt for good)."""
+    rig = make_rig(tmp_path / "s.db", send_workers=LOOKUP_SHARE)
+    first, second = _lost_in(rig, 2)
+    asked: list[str] = []
+
+    def read(order_id: str) -> Order:
+        asked.append(order_id)
+        raise ServerError("request failed: HTTP 503", status=503)
+
+    rig.client.get_order = read  # type: ignore[method-assign]
+    amends = rig.loop.executor.amends
+    try:
+        for _ in range(3):
+            amends.look_later()
+            _answer_all(rig)
+            rig.clock.advance(1.0)
+        assert asked == [first, second, first]
+    finally:
+        rig.loop.dispatch.close()
+
+
+def test_an_amend_of_a_quote_an_earlier_run_left_goes_ahead_of_requotes(tmp_path: Path) -> None:
+    """The first call this run in a market is made before the requotes of markets quoted
+    already, an amend of a quote an earlier run left as much as a new order."""
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, send_workers=1)
+    rig.step(0.1)
+    dispatch = rig.loop.dispatch
+    try:
+        order_id = _placed_by_a_worker(rig)
+        dispatch.quoted.clear()  # as a restart finds the quote: not placed by this run
+        made: list[str] = []
+        amend = rig.client.amend_order
+
+        def amend_made(order_id: str, **terms: Any) -> AmendResult:
+            made.append("amend")
+            return amend(order_id, **terms)
+
+        rig.client.amend_order = amend_made  # type: ignore[method-assign]
+        release = _worker_busy(rig)
+        dispatch.send((), _made(made, "requote"), lambda answer: None, Urgency.AGAIN)
+        _amend_submitted(rig, order_id, [])
+        release.set()
+        assert poll_until(lambda: len(made) == 2)
+        assert made == ["amend", "requote"]
+        _answer_all(rig)
+    finally:
+        dispatch.close()
