@@ -25,6 +25,7 @@ from kalshi_cli.runner.execution.dispatch import Urgency
 from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.services.orders import Amend
 from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import NotFoundError, ServerError
 from kalshi_cli.vocabulary.models import (
@@ -194,21 +195,16 @@ def test_an_amend_that_fills_nothing_makes_no_fill_read(tmp_path: Path) -> None:
     assert reads == []
 
 
-def test_an_amend_that_fills_one_contract_at_once_reads_it_before_the_next_decision(
-    tmp_path: Path,
-) -> None:
-    """A quote that is not post-only, amended up through an ask of one contract: the amend
-    fills that one and rests the rest. The fill is read at once: the position is known before
-    the market decides again."""
-    rig = _rig(tmp_path, max_position_per_market=20)
+def _crossing_quote(rig: Rig) -> tuple[Intent, str]:
+    """A quote that is not post-only, resting below the spread, and one contract offered at
+    0.50 inside it (the asks behind it start at 0.51); the quote and its order id."""
     quote = replace(QUOTE, post_only=False, model_fair=Decimal("0.60"))
     assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True)
     (resting,) = rig.loop.portfolio.resting(LAL)
-    order_id = str(resting.order_id)
     other = rig.exchange.create_account(
         key_id="other", public_key_pem="", cash_cents=1_000_000
     ).account_id
-    rig.exchange.place_order(  # one contract offered inside the spread
+    rig.exchange.place_order(
         other,
         PlaceRequest(
             ticker=LAL,
@@ -220,6 +216,17 @@ def test_an_amend_that_fills_one_contract_at_once_reads_it_before_the_next_decis
         ),
     )
     rig.feed.drain_events()
+    return quote, str(resting.order_id)
+
+
+def test_an_amend_that_fills_one_contract_at_once_reads_it_before_the_next_decision(
+    tmp_path: Path,
+) -> None:
+    """The quote amended up through the one contract offered: the amend fills that one and
+    rests the rest. The fill is read at once: the position is known before the market
+    decides again."""
+    rig = _rig(tmp_path, max_position_per_market=20)
+    quote, order_id = _crossing_quote(rig)
     requote = replace(quote, price=Decimal("0.50"), replaces=(order_id,))
     assert rig.loop.executor.execute(requote, last_data_at=rig.clock.wall(), in_sync=True)
     assert rig.client.amends == 1
@@ -227,6 +234,33 @@ def test_an_amend_that_fills_one_contract_at_once_reads_it_before_the_next_decis
     assert rig.loop.portfolio.position(LAL) == 1, "read before the next decision"
     (resting,) = rig.loop.portfolio.resting(LAL)
     assert (resting.price, resting.remaining) == (Decimal("0.50"), Decimal("9"))
+
+
+def test_a_fill_an_amend_made_below_its_new_limit_is_measured_against_that_limit(
+    tmp_path: Path,
+) -> None:
+    """The quote amended to buy at 0.51 takes the contract offered at 0.50 and nine at 0.51:
+    the fill at 0.50 bought a cent better than the amended limit (slippage -0.01), the
+    others at it."""
+    log = tmp_path / "log"
+    rig = make_rig(
+        tmp_path / "s.db",
+        params={"spike_share": 5},
+        risk={"max_position_per_market": 20},
+        read_lag_s=0.5,
+        log_path=log,
+    )
+    rig.step(0.1)
+    quote, order_id = _crossing_quote(rig)
+    requote = replace(quote, price=Decimal("0.51"), replaces=(order_id,))
+    assert rig.loop.executor.execute(requote, last_data_at=rig.clock.wall(), in_sync=True)
+    assert rig.loop.portfolio.position(LAL) == 10
+    rig.loop.log.close()
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    slippage = {
+        Decimal(e["price"]): Decimal(e["slippage"]) for e in lines if e["event"] == "fill_received"
+    }
+    assert slippage == {Decimal("0.50"): Decimal("-0.01"), Decimal("0.51"): 0}
 
 
 def test_an_amend_answered_without_a_time_is_booked(tmp_path: Path) -> None:
