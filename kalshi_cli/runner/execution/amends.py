@@ -212,7 +212,7 @@ class Amends:
             )
             self._orders.book_amend_refused(amend, exc)
             if answered.read_back is not None:
-                self._read_back(order, answered.read_back)
+                self._read_back(order, answered.read_back, sent_at)
             return None
         assert sent.result is not None  # one of the three is set (SentAmend)
         self._guard.ok(sent_at)
@@ -268,13 +268,13 @@ class Amends:
         )
         self._fills.sent.amend(order.order_id, now, landed)
 
-    def _read_back(self, order: OpenOrder, answer: CallAnswer[Order]) -> None:
+    def _read_back(self, order: OpenOrder, answer: CallAnswer[Order], sent_at: float) -> None:
         """A refused amend whose refusal may say the order no longer rests (filled, or gone):
         the order as the exchange shows it, and the fills read. One still resting stays as it
         was: the refusal was for the amend itself (a post-only price that would cross, a size
         below what filled unseen)."""
         self._fills.due.set()
-        shown = read_back(answer, order.order_id, self._portfolio, self._guard)
+        shown = read_back(answer, order.order_id, self._portfolio, self._guard, sent_at)
         if shown is None:
             return
         self._orders.record_found(shown)

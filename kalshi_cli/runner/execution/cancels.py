@@ -73,11 +73,15 @@ class Cancels:
         (the market takes no decision until then)."""
         ids = tuple(order_ids)
         orders = self._client.orders
+        sent_at = self._guard.stamp()
 
         def booked(answer: CallAnswer[list[_Cancelled]]) -> None:
             results = answer.get()
             ok = all(
-                [self._booked(ticker, i, reason, r) for i, r in zip(ids, results, strict=True)]
+                [
+                    self._booked(ticker, i, reason, r, sent_at=sent_at)
+                    for i, r in zip(ids, results, strict=True)
+                ]
             )
             if then is not None:
                 then(ok)
@@ -96,10 +100,11 @@ class Cancels:
             return
         self._withdrawing.add(order_id)
         orders = self._client.orders
+        sent_at = self._guard.stamp()
 
         def booked(answer: CallAnswer[_Cancelled]) -> None:
             self._withdrawing.discard(order_id)
-            self._booked(ticker, order_id, reason, answer.get(), withdraw=True)
+            self._booked(ticker, order_id, reason, answer.get(), withdraw=True, sent_at=sent_at)
 
         self.dispatch.send(
             (ticker,), lambda: _cancel(orders, order_id, ticker), booked, Urgency.EXIT
@@ -130,7 +135,7 @@ class Cancels:
             "cancel_failed", {"ticker": ticker, "order_id": order_id, "error": exc.one_line()}
         )
         if cancelled.read_back is not None:
-            self._read_back(order_id, cancelled.read_back)
+            self._read_back(order_id, cancelled.read_back, sent_at)
         return False
 
     def booked_cancelled(
@@ -160,12 +165,12 @@ class Cancels:
         self._fills_due()
         self._log.emit("order_gone", {"ticker": ticker, "order_id": order_id})
 
-    def _read_back(self, order_id: str, answer: CallAnswer[Order]) -> None:
+    def _read_back(self, order_id: str, answer: CallAnswer[Order], sent_at: float | None) -> None:
         """A cancel refused because the order is no longer resting (filled, or gone): the
         `user_orders` message saying so was missed or is still on its way, so the order was
         asked for once (`_cancel`). Left as it was, the loop would count it as resting and
         try to cancel it on every tick."""
-        order = read_back(answer, order_id, self._portfolio, self._guard)
+        order = read_back(answer, order_id, self._portfolio, self._guard, sent_at)
         if order is None:
             return
         if order.status == "resting":
@@ -187,20 +192,26 @@ class Cancels:
 
 
 def read_back(
-    answer: CallAnswer[Order], order_id: str, portfolio: Portfolio, guard: CallGuard
+    answer: CallAnswer[Order],
+    order_id: str,
+    portfolio: Portfolio,
+    guard: CallGuard,
+    sent_at: float | None,
 ) -> Order | None:
     """An order read back after a refusal that may say it no longer rests (of a cancel, or of
     an amend), as the exchange shows it; None when the exchange does not know it (the view
-    drops it: it is gone) or the read failed (the API error guard is told)."""
+    drops it: it is gone) or the read failed (the API error guard is told). `sent_at`: when
+    the refused call was sent (the read went out after it): the guard hears the read's answer
+    as of then, so it vouches for no call sent while the two were out."""
     try:
         order = answer.get()
     except NotFoundError:
         portfolio.update_order(order_id, remaining=ZERO, status="canceled")
         return None
     except KalshiError as exc:
-        guard.failed(exc)
+        guard.failed(exc, sent_at)
         return None
-    guard.ok()
+    guard.ok(sent_at)
     return order
 
 

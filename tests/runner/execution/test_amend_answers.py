@@ -25,9 +25,9 @@ from kalshi_cli.runner.execution.dispatch import Urgency
 from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.services.orders import Amend
 from kalshi_cli.sim.core.records import PlaceRequest
-from kalshi_cli.strategies import Intent
+from kalshi_cli.strategies import Cancel, Intent
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.errors import NotFoundError, ServerError
+from kalshi_cli.vocabulary.errors import BadRequestError, NotFoundError, ServerError
 from kalshi_cli.vocabulary.models import (
     Action,
     BookSide,
@@ -668,3 +668,48 @@ def test_an_amend_of_a_quote_an_earlier_run_left_goes_ahead_of_requotes(tmp_path
         _answer_all(rig)
     finally:
         dispatch.close()
+
+
+def test_an_order_read_back_after_a_refused_amend_vouches_only_for_the_calls_sent_before_it(
+    tmp_path: Path,
+) -> None:
+    """The amend is refused and its order read back; a call sent while they were out fails
+    afterwards. The read's answer is no evidence the exchange answered that later call's kind
+    of request after it left: its failure counts toward the API error guard."""
+    rig = _rig(tmp_path, max_consecutive_errors=1)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append(
+        BadRequestError("HTTP 400 invalid_order: post only cross", status=400)
+    )
+    read = rig.client.get_order
+    sent: list[float] = []
+
+    def slow(order_id: str) -> Order:
+        _sent_while_out(rig, sent)
+        return read(order_id)
+
+    rig.client.get_order = slow  # type: ignore[method-assign]
+    assert not _requote(rig, order_id, "0.41")
+    guard = rig.loop.executor.guard
+    guard.failed(ServerError("request failed: HTTP 503", status=503), sent[0])
+    assert guard.safe_mode_tripped, "sent after the amend and its read: the exchange is failing"
+
+
+def test_a_cancel_answered_vouches_only_for_the_calls_sent_before_it(tmp_path: Path) -> None:
+    """A strategy's cancel is answered; a call sent while it was out fails afterwards: that
+    failure counts toward the API error guard, as after an order's or an amend's answer."""
+    rig = _rig(tmp_path, max_consecutive_errors=1)
+    order_id = _quoted(rig)
+    cancel = rig.client.cancel_order
+    sent: list[float] = []
+
+    def slow(order_id: str, **kwargs: Any) -> Any:
+        _sent_while_out(rig, sent)
+        return cancel(order_id, **kwargs)
+
+    rig.client.cancel_order = slow  # type: ignore[method-assign]
+    rig.loop.executor.cancels.cancel(Cancel(LAL, order_id, "the strategy's cancel"))
+    assert rig.loop.portfolio.resting(LAL) == []
+    guard = rig.loop.executor.guard
+    guard.failed(ServerError("request failed: HTTP 503", status=503), sent[0])
+    assert guard.safe_mode_tripped, "sent after the cancel: the exchange is failing now"
