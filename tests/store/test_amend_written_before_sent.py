@@ -65,3 +65,28 @@ def test_an_amend_to_no_price_or_nothing_to_rest_is_refused_before_it_is_written
 def test_an_amend_outside_a_transaction_is_refused(store: Store) -> None:
     with pytest.raises(RuntimeError, match="write_amend runs inside a transaction"):
         store.orders.write_amend(ORDER, price=D("0.41"), rest=D(5), post_only=None)
+
+
+def test_a_note_on_an_order_is_a_row_of_its_history_and_changes_nothing_else(
+    store: Store,
+) -> None:
+    """What an amend that changed nothing leaves (refused, or never sent): a history row with
+    the order's status and counts as they are; an order id no row has writes nothing."""
+    before = store.orders.get_intent("c1")
+    assert store.orders.note(ORDER, "amend refused: HTTP 400 invalid_order: post only cross")
+    last = store.orders.order_history("c1")[-1]
+    assert (last.note, last.status, last.filled, last.remaining) == (
+        "amend refused: HTTP 400 invalid_order: post only cross",
+        "resting",
+        D(3),
+        D(7),
+    )
+    assert store.orders.get_intent("c1") == before
+    rows = len(store.orders.order_history("c1"))
+    assert not store.orders.note("order-nobody-has", "amend not sent: the loop stopped")
+    assert len(store.orders.order_history("c1")) == rows
+
+
+def test_an_orders_status_and_filled_count_are_read_by_its_order_id(store: Store) -> None:
+    assert store.orders.status_and_filled(ORDER) == ("resting", D(3))
+    assert store.orders.status_and_filled("order-nobody-has") is None
