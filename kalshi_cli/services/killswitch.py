@@ -959,9 +959,7 @@ class _Trail:
         try:
             with store.busy_timeout(wait_s), store.transaction():
                 for order_id in report.cancelled:
-                    store.orders.update_order(
-                        order_id=order_id, status="canceled", remaining_count=ZERO
-                    )
+                    store.orders.mark_cancelled(order_id)
                 store.events.log_event("kill_switch_result", report.to_json())
         except StoreError as exc:
             self._failed(exc)

@@ -767,7 +767,7 @@ class OrderService:
                     code=exc.code,
                 ) from exc
             return ZERO
-        self.store.orders.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
+        self.store.orders.mark_cancelled(order_id)
         return result.reduced_by
 
     def _other_subaccount(self, order_id: str) -> int | None:

@@ -19,6 +19,7 @@ from typing import Any
 from kalshi_cli.store.connection import Database
 from kalshi_cli.store.errors import DuplicateIntentError, InvalidTransition, OrderNotFound
 from kalshi_cli.store.records import (
+    CANCELED,
     ORDER_STATUSES,
     PENDING,
     REJECTED,
@@ -234,6 +235,12 @@ class OrderRepository:
             )
             self._history(coid, _change_name(changed, wanted), now)
         return True
+
+    def mark_cancelled(self, order_id: str) -> bool:
+        """An order the exchange cancelled, or no longer lists as resting: canceled, nothing
+        rests (`update_order`); True when a known order changed. The one way a cancel is
+        booked: the trade loop's, `kalshi order cancel`'s and the kill switch's."""
+        return self.update_order(order_id=order_id, status=CANCELED, remaining_count=ZERO)
 
     def write_amend(
         self, order_id: str, *, price: Decimal, rest: Decimal, post_only: bool | None

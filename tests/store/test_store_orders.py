@@ -192,6 +192,20 @@ def test_update_order_on_an_order_it_does_not_know_is_a_no_op(store: Store) -> N
         store.orders.update_order(order_id="x", status="pending")
 
 
+def test_an_order_marked_cancelled_rests_nothing(store: Store) -> None:
+    """How every cancel is booked (the loop's, `kalshi order cancel`'s, the kill switch's)."""
+    store.orders.record_intent(intent())
+    store.orders.mark_sent(
+        "c1", order_id="o1", status="resting", fill_count=D(1), remaining_count=D("1.50")
+    )
+    assert store.orders.mark_cancelled("o1")
+    row = store.orders.get_intent("c1")
+    assert row is not None and (row.status, row.filled, row.remaining) == ("canceled", 1, 0)
+    assert store.orders.order_history("c1")[-1].note == "canceled"
+    assert not store.orders.mark_cancelled("o1"), "nothing more to change"
+    assert not store.orders.mark_cancelled("placed-elsewhere")
+
+
 def test_intent_queries(store: Store, clock: ManualClock) -> None:
     for n in range(5):
         store.orders.record_intent(

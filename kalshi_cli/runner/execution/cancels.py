@@ -149,7 +149,7 @@ class Cancels:
             # fewer cancelled than the view had resting: the rest filled, unseen so far
             self.shortfalls += 1
             self._fills_due()
-        self._store.orders.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
+        self._store.orders.mark_cancelled(order_id)
         self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
         self._log.emit(
             "order_cancelled",
@@ -160,7 +160,7 @@ class Cancels:
         """An order the exchange no longer lists as resting (its group triggered, cancelled by
         a request whose answer was lost, or filled): no longer resting in the view; the fills
         read next say how much of it filled."""
-        self._store.orders.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
+        self._store.orders.mark_cancelled(order_id)
         self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
         self._fills_due()
         self._log.emit("order_gone", {"ticker": ticker, "order_id": order_id})
