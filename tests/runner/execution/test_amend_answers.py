@@ -428,6 +428,28 @@ def _sent_while_out(rig: Rig, sent: list[float]) -> None:
     rig.clock.advance(1.0)
 
 
+def _sent_while_each_is_out(rig: Rig, call: str) -> list[float]:
+    """The client's `call` made slow: while each is out, another call is sent
+    (`_sent_while_out`); the times those were sent."""
+    made = getattr(rig.client, call)
+    sent: list[float] = []
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        _sent_while_out(rig, sent)
+        return made(*args, **kwargs)
+
+    setattr(rig.client, call, slow)
+    return sent
+
+
+def _a_failure_of_the_call_sent_meanwhile_trips_safe_mode(rig: Rig, sent: list[float]) -> bool:
+    """That call fails: with `max_consecutive_errors=1`, SAFE_MODE unless the guard took an
+    answer as coming after it was sent."""
+    guard = rig.loop.executor.guard
+    guard.failed(ServerError("request failed: HTTP 503", status=503), sent[0])
+    return bool(guard.safe_mode_tripped)
+
+
 @pytest.mark.parametrize("failure", ["refused by a failing exchange", "answer lost"])
 def test_an_amend_failing_after_a_later_call_was_answered_is_no_evidence_of_an_outage(
     tmp_path: Path, failure: str
@@ -454,18 +476,9 @@ def test_an_amend_failing_after_a_later_call_was_answered_is_no_evidence_of_an_o
 def test_an_amend_answered_vouches_only_for_the_calls_sent_before_it(tmp_path: Path) -> None:
     rig = _rig(tmp_path, max_consecutive_errors=1)
     order_id = _quoted(rig)
-    amend = rig.client.amend_order
-    sent: list[float] = []
-
-    def slow(order_id: str, **terms: Any) -> AmendResult:
-        _sent_while_out(rig, sent)
-        return amend(order_id, **terms)
-
-    rig.client.amend_order = slow  # type: ignore[method-assign]
+    sent = _sent_while_each_is_out(rig, "amend_order")
     assert _requote(rig, order_id, "0.41")
-    guard = rig.loop.executor.guard
-    guard.failed(ServerError("request failed: HTTP 503", status=503), sent[0])
-    assert guard.safe_mode_tripped, "sent after the amend: the exchange is failing now"
+    assert _a_failure_of_the_call_sent_meanwhile_trips_safe_mode(rig, sent), "sent after it"
 
 
 def _in_doubt(rig: Rig) -> str:
@@ -681,18 +694,9 @@ def test_an_order_read_back_after_a_refused_amend_vouches_only_for_the_calls_sen
     rig.client.amend_errors.append(
         BadRequestError("HTTP 400 invalid_order: post only cross", status=400)
     )
-    read = rig.client.get_order
-    sent: list[float] = []
-
-    def slow(order_id: str) -> Order:
-        _sent_while_out(rig, sent)
-        return read(order_id)
-
-    rig.client.get_order = slow  # type: ignore[method-assign]
+    sent = _sent_while_each_is_out(rig, "get_order")
     assert not _requote(rig, order_id, "0.41")
-    guard = rig.loop.executor.guard
-    guard.failed(ServerError("request failed: HTTP 503", status=503), sent[0])
-    assert guard.safe_mode_tripped, "sent after the amend and its read: the exchange is failing"
+    assert _a_failure_of_the_call_sent_meanwhile_trips_safe_mode(rig, sent), "sent after it"
 
 
 def test_a_cancel_answered_vouches_only_for_the_calls_sent_before_it(tmp_path: Path) -> None:
@@ -700,16 +704,7 @@ def test_a_cancel_answered_vouches_only_for_the_calls_sent_before_it(tmp_path: P
     failure counts toward the API error guard, as after an order's or an amend's answer."""
     rig = _rig(tmp_path, max_consecutive_errors=1)
     order_id = _quoted(rig)
-    cancel = rig.client.cancel_order
-    sent: list[float] = []
-
-    def slow(order_id: str, **kwargs: Any) -> Any:
-        _sent_while_out(rig, sent)
-        return cancel(order_id, **kwargs)
-
-    rig.client.cancel_order = slow  # type: ignore[method-assign]
+    sent = _sent_while_each_is_out(rig, "cancel_order")
     rig.loop.executor.cancels.cancel(Cancel(LAL, order_id, "the strategy's cancel"))
     assert rig.loop.portfolio.resting(LAL) == []
-    guard = rig.loop.executor.guard
-    guard.failed(ServerError("request failed: HTTP 503", status=503), sent[0])
-    assert guard.safe_mode_tripped, "sent after the cancel: the exchange is failing now"
+    assert _a_failure_of_the_call_sent_meanwhile_trips_safe_mode(rig, sent), "sent after it"
