@@ -4,6 +4,7 @@ books: the trade loop runs on them with a ManualClock, no thread and no socket."
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,7 +30,7 @@ from kalshi_cli.sim.core.exchange import (
     OrderChanged,
     SimMarket,
 )
-from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.sim.core.records import PlaceRequest, PlaceResult
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.venue.answers import amended
@@ -503,6 +504,36 @@ class Rig:
             ),
         )
         self.step(0.1)
+
+
+def another_trader_places(
+    exchange: Exchange,
+    ticker: str,
+    book_side: BookSide,
+    price: Decimal,
+    count: Decimal,
+    *,
+    time_in_force: TimeInForce = TimeInForce.IOC,
+) -> PlaceResult:
+    """An order of another trader (a new account of its own, funded), placed on the exchange
+    behind the loop's back: what the loop hears of it is what the feed and its reads say."""
+    other = exchange.create_account(
+        key_id=f"other-{next(_OTHERS)}", public_key_pem="", cash_cents=10_000_000
+    )
+    return exchange.place_order(
+        other.account_id,
+        PlaceRequest(
+            ticker=ticker,
+            book_side=book_side,
+            price=price,
+            count=count,
+            time_in_force=time_in_force,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
+    )
+
+
+_OTHERS = itertools.count(1)
 
 
 def make_rig(

@@ -22,7 +22,7 @@ from kalshi_cli.vocabulary.models import (
     Side,
     TimeInForce,
 )
-from tests.runner.fakes import make_rig
+from tests.runner.fakes import another_trader_places, make_rig
 
 
 def _server_error() -> ServerError:
@@ -139,20 +139,7 @@ def test_a_replaced_quote_that_filled_unseen_is_counted_before_the_new_one(
     assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True)
     (resting,) = rig.loop.portfolio.resting(LAL)
     # another trader sells 6 into the quote (the best bid); the loop has not heard of it yet
-    other = rig.exchange.create_account(
-        key_id="other", public_key_pem="", cash_cents=1_000_000
-    ).account_id
-    rig.exchange.place_order(
-        other,
-        PlaceRequest(
-            ticker=LAL,
-            book_side=BookSide.ASK,
-            price=Decimal("0.50"),
-            count=Decimal("6"),
-            time_in_force=TimeInForce.IOC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    )
+    another_trader_places(rig.exchange, LAL, BookSide.ASK, Decimal("0.50"), Decimal("6"))
     rig.feed.drain_events()
     requote = replace(quote, price=Decimal("0.49"), replaces=(resting.order_id,))
     # 6 held + 10 new > 12: the cancel's answer (4 cancelled, not 10) gives the fill away

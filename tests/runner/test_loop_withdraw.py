@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.risk.state import resume
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.errors import ServerError
-from kalshi_cli.vocabulary.models import Action, BookSide, SelfTradePrevention, Side, TimeInForce
-from tests.runner.fakes import Rig, make_rig
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from tests.runner.fakes import Rig, another_trader_places, make_rig
 
 # one error trips SAFE_MODE, whose backoff then outlasts every test here by far
 TRIP_AT_ONCE = {"max_consecutive_errors": 1, "backoff_max_s": 600.0}
@@ -142,20 +141,7 @@ def _long_with_an_exit(rig: Rig, extra: Decimal) -> Any:
     # another trader sells down to the loop's bid, and into it
     bids, _ = rig.exchange.book(quote.ticker)
     sweep = sum((size for price, size in bids if price >= quote.price), Decimal(0))
-    other = rig.exchange.create_account(
-        key_id="other", public_key_pem="", cash_cents=1_000_000
-    ).account_id
-    rig.exchange.place_order(
-        other,
-        PlaceRequest(
-            ticker=quote.ticker,
-            book_side=BookSide.ASK,
-            price=quote.price,
-            count=sweep,
-            time_in_force=TimeInForce.IOC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    )
+    another_trader_places(rig.exchange, quote.ticker, BookSide.ASK, quote.price, sweep)
     rig.step(0.01)
     held = rig.loop.portfolio.position(quote.ticker)
     assert held > 0

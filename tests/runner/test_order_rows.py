@@ -9,7 +9,6 @@ message is lost). On the fakes, with a ManualClock.
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,9 +17,8 @@ import pytest
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.messages import order_update
 from kalshi_cli.sim.core import serialize as ser
-from kalshi_cli.sim.core.records import PlaceRequest
-from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
-from tests.runner.fakes import Rig, make_rig
+from kalshi_cli.vocabulary.models import BookSide
+from tests.runner.fakes import Rig, another_trader_places, make_rig
 
 
 def _exchange_resting(rig: Rig) -> dict[str, Decimal]:
@@ -41,20 +39,7 @@ def _state_file_resting(rig: Rig) -> dict[str, Decimal | None]:
 
 def _sell_into(rig: Rig, ticker: str, price: Decimal, count: Decimal) -> None:
     """Another account sells YES at `price` down through the book, `count` contracts."""
-    other = rig.exchange.create_account(
-        key_id=f"other-{uuid.uuid4()}", public_key_pem="", cash_cents=10_000_000
-    ).account_id
-    rig.exchange.place_order(
-        other,
-        PlaceRequest(
-            ticker=ticker,
-            book_side=BookSide.ASK,
-            price=price,
-            count=count,
-            time_in_force=TimeInForce.IOC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    )
+    another_trader_places(rig.exchange, ticker, BookSide.ASK, price, count)
 
 
 def _quotes(tmp_path: Path) -> Rig:

@@ -13,11 +13,18 @@ from typing import Any
 import pytest
 
 from kalshi_cli.risk import RiskLimits
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Intent
-from kalshi_cli.vocabulary.models import Action, BookSide, SelfTradePrevention, Side, TimeInForce
-from tests.runner.fakes import START, Rig, make_rig, new_exchange, swap_decide, trader
+from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
+from tests.runner.fakes import (
+    START,
+    Rig,
+    another_trader_places,
+    make_rig,
+    new_exchange,
+    swap_decide,
+    trader,
+)
 
 TICKER = "KXSPLIT-SIM-A-X"
 D = Decimal
@@ -101,17 +108,8 @@ def _bought(
         if rig.loop.portfolio.position(TICKER) == count:
             break
     if better_bid is not None:
-        other = exchange.create_account(key_id="other", public_key_pem="", cash_cents=10_000_000)
-        exchange.place_order(
-            other.account_id,
-            PlaceRequest(
-                ticker=TICKER,
-                book_side=BookSide.BID,
-                price=D(better_bid),
-                count=D(500),
-                time_in_force=TimeInForce.GTC,
-                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-            ),
+        another_trader_places(
+            exchange, TICKER, BookSide.BID, D(better_bid), D(500), time_in_force=TimeInForce.GTC
         )
     rig.step(0.1)
     return rig

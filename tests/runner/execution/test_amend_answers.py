@@ -24,7 +24,6 @@ from kalshi_cli.runner.books.portfolio import OpenOrder
 from kalshi_cli.runner.execution.dispatch import Urgency
 from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.services.orders import Amend
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Cancel, Intent
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import BadRequestError, NotFoundError, ServerError
@@ -32,7 +31,6 @@ from kalshi_cli.vocabulary.models import (
     Action,
     BookSide,
     Order,
-    SelfTradePrevention,
     Side,
     TimeInForce,
 )
@@ -48,7 +46,7 @@ from tests.runner.execution.test_requote_amends import (
     _rig,
     _sell_into_the_quote,
 )
-from tests.runner.fakes import START, Rig, make_rig
+from tests.runner.fakes import START, Rig, another_trader_places, make_rig
 from tests.waiting import poll_until
 
 
@@ -201,19 +199,13 @@ def _crossing_quote(rig: Rig) -> tuple[Intent, str]:
     quote = replace(QUOTE, post_only=False, model_fair=Decimal("0.60"))
     assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True)
     (resting,) = rig.loop.portfolio.resting(LAL)
-    other = rig.exchange.create_account(
-        key_id="other", public_key_pem="", cash_cents=1_000_000
-    ).account_id
-    rig.exchange.place_order(
-        other,
-        PlaceRequest(
-            ticker=LAL,
-            book_side=BookSide.ASK,
-            price=Decimal("0.50"),
-            count=Decimal("1"),
-            time_in_force=TimeInForce.GTC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
+    another_trader_places(
+        rig.exchange,
+        LAL,
+        BookSide.ASK,
+        Decimal("0.50"),
+        Decimal("1"),
+        time_in_force=TimeInForce.GTC,
     )
     rig.feed.drain_events()
     return quote, str(resting.order_id)

@@ -23,7 +23,6 @@ from kalshi_cli.runner.books.portfolio import OpenOrder
 from kalshi_cli.runner.execution.answers import UNMADE
 from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.services.orders import Amend
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.store import Store
 from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.errors import (
@@ -37,11 +36,10 @@ from kalshi_cli.vocabulary.models import (
     Action,
     BookSide,
     Order,
-    SelfTradePrevention,
     Side,
     TimeInForce,
 )
-from tests.runner.fakes import Rig, make_rig
+from tests.runner.fakes import Rig, another_trader_places, make_rig
 from tests.waiting import poll_until
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
@@ -254,22 +252,9 @@ def _sell_into_the_quote(
 ) -> None:
     """Another trader sells `count` into the loop's bid of `quoted` at `price` (after the bids
     ahead of it); the loop hears nothing of it."""
-    other = rig.exchange.create_account(
-        key_id=f"other-{price}", public_key_pem="", cash_cents=1_000_000
-    ).account_id
     yes_bids, _ = rig.exchange.book(LAL)
     ahead = sum((n for p, n in yes_bids if p >= price), Decimal(0)) - quoted
-    rig.exchange.place_order(
-        other,
-        PlaceRequest(
-            ticker=LAL,
-            book_side=BookSide.ASK,
-            price=price,
-            count=ahead + count,
-            time_in_force=TimeInForce.IOC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    )
+    another_trader_places(rig.exchange, LAL, BookSide.ASK, price, ahead + count)
     rig.feed.drain_events()
 
 
