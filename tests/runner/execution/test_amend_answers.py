@@ -563,6 +563,19 @@ def _made(made: list[str], what: str) -> Callable[[], None]:
     return lambda: made.append(what)
 
 
+def _amends_told(rig: Rig) -> list[str]:
+    """The calls made, in order: each amend the client makes adds "amend"."""
+    made: list[str] = []
+    amend = rig.client.amend_order
+
+    def amend_made(order_id: str, **terms: Any) -> AmendResult:
+        made.append("amend")
+        return amend(order_id, **terms)
+
+    rig.client.amend_order = amend_made  # type: ignore[method-assign]
+    return made
+
+
 def test_an_amend_waits_behind_an_exit_sent_after_it(tmp_path: Path) -> None:
     """An amend is a requote: an order that only reduces a position (a stop-loss), sent while
     the amend waits for a worker, is made first."""
@@ -571,14 +584,7 @@ def test_an_amend_waits_behind_an_exit_sent_after_it(tmp_path: Path) -> None:
     dispatch = rig.loop.dispatch
     try:
         order_id = _placed_by_a_worker(rig)
-        made: list[str] = []
-        amend = rig.client.amend_order
-
-        def amend_made(order_id: str, **terms: Any) -> AmendResult:
-            made.append("amend")
-            return amend(order_id, **terms)
-
-        rig.client.amend_order = amend_made  # type: ignore[method-assign]
+        made = _amends_told(rig)
         release = _worker_busy(rig)
         _amend_submitted(rig, order_id, [])
         dispatch.send((), _made(made, "exit"), lambda answer: None, Urgency.EXIT)
@@ -656,14 +662,7 @@ def test_an_amend_of_a_quote_an_earlier_run_left_goes_ahead_of_requotes(tmp_path
     try:
         order_id = _placed_by_a_worker(rig)
         dispatch.quoted.clear()  # as a restart finds the quote: not placed by this run
-        made: list[str] = []
-        amend = rig.client.amend_order
-
-        def amend_made(order_id: str, **terms: Any) -> AmendResult:
-            made.append("amend")
-            return amend(order_id, **terms)
-
-        rig.client.amend_order = amend_made  # type: ignore[method-assign]
+        made = _amends_told(rig)
         release = _worker_busy(rig)
         dispatch.send((), _made(made, "requote"), lambda answer: None, Urgency.AGAIN)
         _amend_submitted(rig, order_id, [])

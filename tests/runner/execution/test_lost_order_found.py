@@ -7,7 +7,6 @@ that failed while a stop waited must not leave the state file in SAFE_MODE for t
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -25,7 +24,7 @@ from kalshi_cli.vocabulary.models import (
     Side,
     TimeInForce,
 )
-from tests.runner.fakes import Held, Rig, make_rig
+from tests.runner.fakes import Held, Rig, another_trader_places, make_rig
 
 PRICE = Decimal("0.10")  # below the simulated makers' bids: the quote rests
 
@@ -73,20 +72,7 @@ def _sell_into_quote(rig: Rig, ticker: str, count: Decimal) -> None:
     of the quote."""
     bids, _ = rig.exchange.book(ticker)
     ahead = sum((size for price, size in bids if price > PRICE), Decimal(0))
-    other = rig.exchange.create_account(
-        key_id=f"taker-{uuid.uuid4()}", public_key_pem="", cash_cents=10**8
-    )
-    rig.exchange.place_order(
-        other.account_id,
-        PlaceRequest(
-            ticker=ticker,
-            book_side=BookSide.ASK,
-            price=PRICE,
-            count=ahead + count,
-            time_in_force=TimeInForce.IOC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    )
+    another_trader_places(rig.exchange, ticker, BookSide.ASK, PRICE, ahead + count)
 
 
 def _down() -> ServerError:
@@ -226,20 +212,7 @@ def test_a_second_lost_order_of_a_market_found_later_still_takes_its_fills(
     )
     bids, _ = rig.exchange.book(ticker)
     ahead = sum((size for p, size in bids if p > price), Decimal(0))
-    other = rig.exchange.create_account(
-        key_id=f"taker-{uuid.uuid4()}", public_key_pem="", cash_cents=10**8
-    )
-    rig.exchange.place_order(
-        other.account_id,
-        PlaceRequest(
-            ticker=ticker,
-            book_side=BookSide.ASK,
-            price=price,
-            count=ahead + 2,
-            time_in_force=TimeInForce.IOC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    )
+    another_trader_places(rig.exchange, ticker, BookSide.ASK, price, ahead + 2)
     rig.client.lookup_errors.extend([_down(), _down()])
     rig.loop.executor.fills.read_for()
     assert rig.loop.portfolio.view_for(ticker, "spike").position == 0, "nobody's yet"
