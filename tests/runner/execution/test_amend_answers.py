@@ -38,6 +38,7 @@ from tests.runner.execution.test_requote_amends import (
     LAL,
     QUOTE,
     _amend_submitted,
+    _booked_all,
     _HeldOnceArmed,
     _on_exchange,
     _placed_by_a_worker,
@@ -337,13 +338,6 @@ def _lost_in(rig: Rig, markets: int) -> list[str]:
     return ids
 
 
-def _answer_all(rig: Rig) -> None:
-    dispatch = rig.loop.dispatch
-    while dispatch.in_flight:
-        assert poll_until(lambda: dispatch.answered)
-        dispatch.drain()
-
-
 def test_reads_of_amends_in_doubt_take_one_worker_when_their_share_is_less_than_two(
     tmp_path: Path,
 ) -> None:
@@ -363,7 +357,7 @@ def test_reads_of_amends_in_doubt_take_one_worker_when_their_share_is_less_than_
         assert rig.loop.dispatch.in_flight == 1
     finally:
         release.set()
-        _answer_all(rig)
+        _booked_all(rig)
         rig.loop.dispatch.close()
 
 
@@ -396,7 +390,7 @@ def test_a_read_of_an_amend_in_doubt_held_in_the_network_keeps_no_other_from_its
         assert poll_until(lambda: asked.count(second) == 2)
     finally:
         release.set()
-        _answer_all(rig)
+        _booked_all(rig)
         dispatch.close()
 
 
@@ -591,7 +585,7 @@ def test_an_amend_waits_behind_an_exit_sent_after_it(tmp_path: Path) -> None:
         release.set()
         assert poll_until(lambda: len(made) == 2)
         assert made == ["exit", "amend"]
-        _answer_all(rig)
+        _booked_all(rig)
     finally:
         dispatch.close()
 
@@ -622,7 +616,7 @@ def test_a_read_of_an_amend_in_doubt_goes_ahead_of_the_requotes(tmp_path: Path) 
         release.set()
         assert poll_until(lambda: len(made) == 2)
         assert made == ["read", "requote"]
-        _answer_all(rig)
+        _booked_all(rig)
     finally:
         dispatch.close()
 
@@ -646,7 +640,7 @@ def test_the_reads_of_amends_in_doubt_take_turns_the_least_recently_read_first(
     try:
         for _ in range(3):
             amends.look_later()
-            _answer_all(rig)
+            _booked_all(rig)
             rig.clock.advance(1.0)
         assert asked == [first, second, first]
     finally:
@@ -669,7 +663,7 @@ def test_an_amend_of_a_quote_an_earlier_run_left_goes_ahead_of_requotes(tmp_path
         release.set()
         assert poll_until(lambda: len(made) == 2)
         assert made == ["amend", "requote"]
-        _answer_all(rig)
+        _booked_all(rig)
     finally:
         dispatch.close()
 
