@@ -152,8 +152,10 @@ class Amends:
         def unmade() -> None:
             answered()
             self._log.emit("intent_dropped", {"ticker": intent.ticker, "reason": UNMADE})
-            # the state file may be what failed: its failure stops the loop already
-            with contextlib.suppress(StoreError):
+            # the state file may be what failed (its failure stops the loop already), its
+            # write lock held by another process among the ways: the note is not waited for,
+            # as the withdrawal of the loop's resting orders comes after this close
+            with contextlib.suppress(StoreError), self._orders.store.busy_timeout(0):
                 self._orders.book_amend_unsent(amend, UNMADE)
 
         urgency = self._dispatch.urgency((intent.ticker,), reduce_only=False)

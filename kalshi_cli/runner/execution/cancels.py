@@ -72,21 +72,19 @@ class Cancels:
         (runner/execution/dispatch.py); `then` is told whether every one went, once all are booked
         (the market takes no decision until then)."""
         ids = tuple(order_ids)
-        orders = self._client.orders
-        sent_at = self._guard.stamp()
+        orders, stamp = self._client.orders, self._guard.stamp
 
         def booked(answer: CallAnswer[list[_Cancelled]]) -> None:
             results = answer.get()
             ok = all(
-                [
-                    self._booked(ticker, i, reason, r, sent_at=sent_at)
-                    for i, r in zip(ids, results, strict=True)
-                ]
+                [self._booked(ticker, i, reason, r) for i, r in zip(ids, results, strict=True)]
             )
             if then is not None:
                 then(ok)
 
-        self.dispatch.send((ticker,), lambda: [_cancel(orders, i, ticker) for i in ids], booked)
+        self.dispatch.send(
+            (ticker,), lambda: [_cancel(orders, i, ticker, stamp) for i in ids], booked
+        )
 
     def withdraw(self, ticker: str, order_id: str, reason: str) -> None:
         """Withdraw an order (a quote pulled because trading is blocked or its market went
@@ -99,15 +97,14 @@ class Cancels:
         if order_id in self._withdrawing:
             return
         self._withdrawing.add(order_id)
-        orders = self._client.orders
-        sent_at = self._guard.stamp()
+        orders, stamp = self._client.orders, self._guard.stamp
 
         def booked(answer: CallAnswer[_Cancelled]) -> None:
             self._withdrawing.discard(order_id)
-            self._booked(ticker, order_id, reason, answer.get(), withdraw=True, sent_at=sent_at)
+            self._booked(ticker, order_id, reason, answer.get(), withdraw=True)
 
         self.dispatch.send(
-            (ticker,), lambda: _cancel(orders, order_id, ticker), booked, Urgency.EXIT
+            (ticker,), lambda: _cancel(orders, order_id, ticker, stamp), booked, Urgency.EXIT
         )
 
     def _booked(
@@ -118,10 +115,9 @@ class Cancels:
         cancelled: _Cancelled,
         *,
         withdraw: bool = False,
-        sent_at: float | None = None,
     ) -> bool:
         """A cancel's answer in the state file and the view; True when the order went."""
-        exc = cancelled.error
+        exc, sent_at = cancelled.error, cancelled.sent_at
         if exc is None:
             self._guard.ok(sent_at)
             assert cancelled.result is not None
@@ -165,7 +161,7 @@ class Cancels:
         self._fills_due()
         self._log.emit("order_gone", {"ticker": ticker, "order_id": order_id})
 
-    def _read_back(self, order_id: str, answer: CallAnswer[Order], sent_at: float | None) -> None:
+    def _read_back(self, order_id: str, answer: CallAnswer[Order], sent_at: float) -> None:
         """A cancel refused because the order is no longer resting (filled, or gone): the
         `user_orders` message saying so was missed or is still on its way, so the order was
         asked for once (`_cancel`). Left as it was, the loop would count it as resting and
@@ -196,7 +192,7 @@ def read_back(
     order_id: str,
     portfolio: Portfolio,
     guard: CallGuard,
-    sent_at: float | None,
+    sent_at: float,
 ) -> Order | None:
     """An order read back after a refusal that may say it no longer rests (of a cancel, or of
     an amend), as the exchange shows it; None when the exchange does not know it (the view
@@ -218,18 +214,25 @@ def read_back(
 @dataclass(frozen=True)
 class _Cancelled:
     """One cancel's answer (`_cancel`): the exchange's result, or its error and, for a refusal
-    that says the order no longer rests, the order read back."""
+    that says the order no longer rests, the order read back; `sent_at`, when it left (a
+    worker took it: a cancel may wait for one behind calls sent after it, and answered)."""
 
+    sent_at: float
     result: CancelResult | None = None
     error: KalshiError | None = None
     read_back: CallAnswer[Order] | None = None
 
 
-def _cancel(orders: OrderCalls, order_id: str, ticker: str) -> _Cancelled:
-    """The exchange's part of one cancel, alone (no state file, no view): safe on a worker."""
+def _cancel(
+    orders: OrderCalls, order_id: str, ticker: str, stamp: Callable[[], float]
+) -> _Cancelled:
+    """The exchange's part of one cancel, alone (no state file, no view): safe on a worker.
+    `stamp`: the API error guard's clock, read as the cancel leaves."""
+    sent_at = stamp()
     try:
-        return _Cancelled(result=orders.cancel_order(order_id, ticker=ticker))
+        return _Cancelled(sent_at, result=orders.cancel_order(order_id, ticker=ticker))
     except KalshiError as exc:
         if isinstance(exc, (BadRequestError, NotFoundError)):
-            return _Cancelled(error=exc, read_back=run_call(lambda: orders.get_order(order_id)))
-        return _Cancelled(error=exc)
+            read_back = run_call(lambda: orders.get_order(order_id))
+            return _Cancelled(sent_at, error=exc, read_back=read_back)
+        return _Cancelled(sent_at, error=exc)

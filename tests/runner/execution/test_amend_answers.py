@@ -693,3 +693,27 @@ def test_a_cancel_answered_vouches_only_for_the_calls_sent_before_it(tmp_path: P
     rig.loop.executor.cancels.cancel(Cancel(LAL, order_id, "the strategy's cancel"))
     assert rig.loop.portfolio.resting(LAL) == []
     assert _a_failure_of_the_call_sent_meanwhile_trips_safe_mode(rig, sent), "sent after it"
+
+
+def test_a_cancel_that_waited_for_a_worker_counts_from_when_it_left(tmp_path: Path) -> None:
+    """A cancel waits for the one send worker while an exit sent after it goes first and is
+    answered; the exchange then fails the cancel. It left after that answer: its failure is
+    the exchange's trouble now, and backs off, not a call held in the network."""
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, send_workers=1)
+    rig.step(0.1)
+    dispatch, guard = rig.loop.dispatch, rig.loop.executor.guard
+    try:
+        order_id = _placed_by_a_worker(rig)
+        release = _worker_busy(rig)
+        rig.client.cancel_errors.append(ServerError("request failed: HTTP 503", status=503))
+        rig.loop.executor.cancels.send_cancels(LAL, (order_id,), "a requote")
+        rig.clock.advance(1.0)
+        exit_sent = guard.stamp()
+        dispatch.send((), lambda: None, lambda answer: guard.ok(exit_sent), Urgency.EXIT)
+        release.set()
+        _answer_all(rig)
+    finally:
+        dispatch.close()
+    assert rig.loop.log.counts.get("cancel_failed") == 1
+    assert rig.loop.log.counts.get("api_error_isolated", 0) == 0
+    assert guard.backing_off

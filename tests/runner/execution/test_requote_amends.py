@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import queue
+import sqlite3
 import threading
+import time
 from dataclasses import replace
 from decimal import Decimal
 from functools import partial
@@ -24,6 +26,7 @@ from kalshi_cli.runner.execution.answers import UNMADE
 from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.services.orders import Amend
 from kalshi_cli.store import Store
+from kalshi_cli.store.connection import BUSY_TIMEOUT_SECONDS
 from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.errors import (
     ApiError,
@@ -687,6 +690,34 @@ def test_an_amend_dropped_unmade_says_so_in_the_orders_history(tmp_path: Path) -
     assert row is not None
     notes = [h.note for h in rig.store.orders.order_history(row.client_order_id)]
     assert notes[-2:] == ["amend sent: YES price 0.41, total 10", f"amend not sent: {UNMADE}"]
+
+
+def test_an_amend_dropped_unmade_does_not_wait_for_the_state_files_lock(tmp_path: Path) -> None:
+    """The dispatch closes while a worker has drawn the amend but not taken it, and another
+    process holds the state file's write lock (the loop stops because it cannot write): the
+    note that the amend never left is given up at once, not waited for, so the withdrawal of
+    the loop's resting orders that follows the close is not held back by it."""
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, send_workers=1)
+    rig.step(0.1)
+    dispatch = rig.loop.dispatch
+    line = _HeldOnceArmed()
+    dispatch._calls = line  # before any worker starts: they start with the first call
+    other = sqlite3.connect(rig.store.path, isolation_level=None)
+    try:
+        order_id = _placed_by_a_worker(rig)
+        line.armed.set()
+        _amend_submitted(rig, order_id, [])
+        assert line.drew.wait(30), "the worker drew the amend"
+        other.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        dispatch.close()
+        took = time.monotonic() - started
+    finally:
+        line.go.set()
+        other.close()
+    assert took < BUSY_TIMEOUT_SECONDS / 2, f"the close waited {took:.1f}s for the lock"
+    assert rig.client.amends == 0
+    assert not rig.loop.executor.outbox.replacing
 
 
 def test_an_amend_a_worker_takes_once_the_stop_began_is_never_sent(tmp_path: Path) -> None:
