@@ -52,9 +52,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class _Answered:
-    """An amend's call, made on a worker: what it came back with and, for a refusal that may
-    say the order no longer rests, the order read back."""
+    """An amend's call, made on a worker: when it left (the worker took it: it may wait for
+    one behind calls sent after it, and answered), what it came back with and, for a refusal
+    that may say the order no longer rests, the order read back."""
 
+    sent_at: float
     sent: SentAmend
     read_back: CallAnswer[Order] | None = None
 
@@ -143,11 +145,10 @@ class Amends:
             return False
         taken()
         answered = beside(intent)
-        sent_at = self._guard.stamp()
 
         def booked(answer: CallAnswer[_Answered]) -> None:
             answered()
-            then(self._booked(intent, order, amend, sent_at, answer))
+            then(self._booked(intent, order, amend, answer))
 
         def unmade() -> None:
             answered()
@@ -172,11 +173,12 @@ class Amends:
     def _call(self, amend: Amend) -> _Answered:
         """The exchange's part of an amend alone (no state file, no view): safe on a worker.
         A refusal that may say the order no longer rests reads it back at once."""
+        sent_at = self._guard.stamp()
         sent = self._orders.send_amend(amend)
         if isinstance(sent.refused, (BadRequestError, NotFoundError)):
             orders = self._client.orders
-            return _Answered(sent, run_call(lambda: orders.get_order(amend.order_id)))
-        return _Answered(sent)
+            return _Answered(sent_at, sent, run_call(lambda: orders.get_order(amend.order_id)))
+        return _Answered(sent_at, sent)
 
     # ---------------------------------------------------------------- the answer
 
@@ -185,7 +187,6 @@ class Amends:
         intent: Intent,
         order: OpenOrder,
         amend: Amend,
-        sent_at: float,
         answer: CallAnswer[_Answered],
     ) -> Decimal | None:
         """An amend's answer in the state file and the view: what it filled at once, or None
@@ -195,7 +196,8 @@ class Amends:
             self._orders.book_amend_unsent(amend, str(answer.error))
             return None
         answered = answer.get()
-        sent = answered.sent
+        # the API error guard, and the fills' latency, count from when the amend left
+        sent, sent_at = answered.sent, answered.sent_at
         if sent.lost is not None:
             self._guard.failed(sent.lost, sent_at)
             self._lose(amend, order, intent)

@@ -711,9 +711,32 @@ def test_a_cancel_that_waited_for_a_worker_counts_from_when_it_left(tmp_path: Pa
         exit_sent = guard.stamp()
         dispatch.send((), lambda: None, lambda answer: guard.ok(exit_sent), Urgency.EXIT)
         release.set()
-        _answer_all(rig)
+        _booked_all(rig)
     finally:
         dispatch.close()
     assert rig.loop.log.counts.get("cancel_failed") == 1
+    assert rig.loop.log.counts.get("api_error_isolated", 0) == 0
+    assert guard.backing_off
+
+
+def test_an_amend_that_waited_for_a_worker_counts_from_when_it_left(tmp_path: Path) -> None:
+    """As a cancel: an amend waits for the one send worker while an exit sent after it goes
+    first and is answered; the exchange then fails the amend. Its failure counts."""
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, send_workers=1)
+    rig.step(0.1)
+    dispatch, guard = rig.loop.dispatch, rig.loop.executor.guard
+    try:
+        order_id = _placed_by_a_worker(rig)
+        release = _worker_busy(rig)
+        rig.client.amend_errors.append(ServerError("request failed: HTTP 503", status=503))
+        _amend_submitted(rig, order_id, [])
+        rig.clock.advance(1.0)
+        exit_sent = guard.stamp()
+        dispatch.send((), lambda: None, lambda answer: guard.ok(exit_sent), Urgency.EXIT)
+        release.set()
+        _booked_all(rig)
+    finally:
+        dispatch.close()
+    assert rig.loop.log.counts.get("amend_rejected") == 1
     assert rig.loop.log.counts.get("api_error_isolated", 0) == 0
     assert guard.backing_off
