@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from functools import partial
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -46,22 +45,28 @@ class Sender:
             if then is not None:
                 then(None)
             return
-        sent_at = self._guard.stamp()
         recorded = [(intent, create)]
         self._answers.sending(recorded)
+        left = self._guard.stamp  # read as the order leaves, on the worker
+        sent_at = [left()]  # (or now, if no worker takes it)
 
         def booked(answer: CallAnswer[SentOrder]) -> None:
             self._answers.answered(recorded)
             if self._answers.never_sent(recorded, answer):
                 filled = None
             else:
-                filled = self._answers.book(intent, create, sent_at, answer.get())
+                filled = self._answers.book(intent, create, sent_at[0], answer.get())
             self._answers.settled()
             if then is not None:
                 then(filled)
 
+        def call() -> SentOrder:
+            # it may wait for a worker behind more urgent calls sent after it, and answered:
+            # the API error guard and the fill's latency count from when it left
+            sent_at[0] = left()
+            return self.orders.send(create)
+
         urgency = self.dispatch.urgency((intent.ticker,), reduce_only=intent.reduce_only)
-        call = partial(self.orders.send, create)
         self.dispatch.send(
             (intent.ticker,),
             call,

@@ -26,7 +26,12 @@ from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.services.orders import Amend
 from kalshi_cli.strategies import Cancel, Intent
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.errors import BadRequestError, NotFoundError, ServerError
+from kalshi_cli.vocabulary.errors import (
+    BadRequestError,
+    NotFoundError,
+    OrderOutcomeUnknown,
+    ServerError,
+)
 from kalshi_cli.vocabulary.models import (
     Action,
     BookSide,
@@ -738,5 +743,61 @@ def test_an_amend_that_waited_for_a_worker_counts_from_when_it_left(tmp_path: Pa
     finally:
         dispatch.close()
     assert rig.loop.log.counts.get("amend_rejected") == 1
+    assert rig.loop.log.counts.get("api_error_isolated", 0) == 0
+    assert guard.backing_off
+
+
+def test_an_order_that_waited_for_a_worker_counts_from_when_it_left(tmp_path: Path) -> None:
+    """As an amend and a cancel: a new order waits for the one send worker while an exit sent
+    after it goes first and is answered; the exchange then refuses the order with a 503. Its
+    failure counts."""
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, send_workers=1)
+    rig.step(0.1)
+    dispatch, guard = rig.loop.dispatch, rig.loop.executor.guard
+    try:
+        release = _worker_busy(rig)
+        rig.client.create_errors.append(ServerError("request failed: HTTP 503", status=503))
+        assert rig.loop.executor.execute(QUOTE, last_data_at=rig.clock.wall(), in_sync=True)
+        rig.clock.advance(1.0)
+        exit_sent = guard.stamp()
+        dispatch.send((), lambda: None, lambda answer: guard.ok(exit_sent), Urgency.EXIT)
+        release.set()
+        _booked_all(rig)
+    finally:
+        dispatch.close()
+    assert rig.loop.log.counts.get("api_error_isolated", 0) == 0
+    assert guard.backing_off
+
+
+def test_a_batch_that_waited_for_a_worker_counts_from_when_it_left(tmp_path: Path) -> None:
+    """The same for the tick's batch of new orders: its answer lost with a 503 after an exit
+    sent after it was answered counts toward the API error guard."""
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, send_workers=1)
+    rig.step(0.1)
+
+    def lost(creates: list[Any], *, subaccount: int | None = None) -> Any:
+        raise OrderOutcomeUnknown(
+            "the exchange answered HTTP 503 to the batch; any of them may exist",
+            client_order_id=creates[0].client_order_id,
+        )
+
+    rig.client.batch_size = lambda: 2  # type: ignore[attr-defined]
+    rig.client.batch_create_orders = lost  # type: ignore[attr-defined]
+    dispatch, guard = rig.loop.dispatch, rig.loop.executor.guard
+    try:
+        release = _worker_busy(rig)
+        for price in ("0.40", "0.39"):
+            quote = replace(QUOTE, price=Decimal(price))
+            assert rig.loop.executor.execute(
+                quote, last_data_at=rig.clock.wall(), in_sync=True, batch=True
+            )
+        rig.loop.executor.flush()
+        rig.clock.advance(1.0)
+        exit_sent = guard.stamp()
+        dispatch.send((), lambda: None, lambda answer: guard.ok(exit_sent), Urgency.EXIT)
+        release.set()
+        _booked_all(rig)
+    finally:
+        dispatch.close()
     assert rig.loop.log.counts.get("api_error_isolated", 0) == 0
     assert guard.backing_off
