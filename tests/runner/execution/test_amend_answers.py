@@ -42,9 +42,9 @@ from kalshi_cli.vocabulary.models import (
 from tests.runner.execution.test_requote_amends import (
     LAL,
     QUOTE,
+    _amend_drawn_by_a_worker,
     _amend_submitted,
     _booked_all,
-    _HeldOnceArmed,
     _on_exchange,
     _placed_by_a_worker,
     _quoted,
@@ -525,21 +525,10 @@ def test_an_amend_dropped_unmade_as_the_state_file_fails_still_stops_counting(
     """The dispatch closes while a worker has drawn the amend but not taken it, and the state
     file has failed (its failure stops the loop): the note that the amend never left cannot
     be written, and the close still drops the call and stops counting the new quote."""
-    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, send_workers=1)
-    rig.step(0.1)
-    dispatch = rig.loop.dispatch
-    line = _HeldOnceArmed()
-    dispatch._calls = line  # before any worker starts: they start with the first call
-    try:
-        order_id = _placed_by_a_worker(rig)
-        line.armed.set()
-        _amend_submitted(rig, order_id, [])
-        assert line.drew.wait(30), "the worker drew the amend"
+    with _amend_drawn_by_a_worker(tmp_path) as (rig, _):
         assert rig.loop.executor.outbox.replacing
         rig.store.close()
-        dispatch.close()
-    finally:
-        line.go.set()
+        rig.loop.dispatch.close()
     assert rig.client.amends == 0
     assert not rig.loop.executor.outbox.replacing
 
@@ -700,18 +689,13 @@ def test_a_cancel_answered_vouches_only_for_the_calls_sent_before_it(tmp_path: P
     assert _a_failure_of_the_call_sent_meanwhile_trips_safe_mode(rig, sent), "sent after it"
 
 
-def test_a_cancel_that_waited_for_a_worker_counts_from_when_it_left(tmp_path: Path) -> None:
-    """A cancel waits for the one send worker while an exit sent after it goes first and is
-    answered; the exchange then fails the cancel. It left after that answer: its failure is
-    the exchange's trouble now, and backs off, not a call held in the network."""
-    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, send_workers=1)
-    rig.step(0.1)
+def _behind_an_exit_answered(rig: Rig, send: Callable[[], None]) -> None:
+    """`send` puts a call in line behind the one send worker, held busy; an exit sent after it
+    goes first and is answered; then every answer is booked and the dispatch closed."""
     dispatch, guard = rig.loop.dispatch, rig.loop.executor.guard
     try:
-        order_id = _placed_by_a_worker(rig)
         release = _worker_busy(rig)
-        rig.client.cancel_errors.append(ServerError("request failed: HTTP 503", status=503))
-        rig.loop.executor.cancels.send_cancels(LAL, (order_id,), "a requote")
+        send()
         rig.clock.advance(1.0)
         exit_sent = guard.stamp()
         dispatch.send((), lambda: None, lambda answer: guard.ok(exit_sent), Urgency.EXIT)
@@ -719,6 +703,20 @@ def test_a_cancel_that_waited_for_a_worker_counts_from_when_it_left(tmp_path: Pa
         _booked_all(rig)
     finally:
         dispatch.close()
+
+
+def test_a_cancel_that_waited_for_a_worker_counts_from_when_it_left(tmp_path: Path) -> None:
+    """A cancel waits for the one send worker while an exit sent after it goes first and is
+    answered; the exchange then fails the cancel. It left after that answer: its failure is
+    the exchange's trouble now, and backs off, not a call held in the network."""
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, send_workers=1)
+    rig.step(0.1)
+    order_id = _placed_by_a_worker(rig)
+    rig.client.cancel_errors.append(ServerError("request failed: HTTP 503", status=503))
+    _behind_an_exit_answered(
+        rig, lambda: rig.loop.executor.cancels.send_cancels(LAL, (order_id,), "a requote")
+    )
+    guard = rig.loop.executor.guard
     assert rig.loop.log.counts.get("cancel_failed") == 1
     assert rig.loop.log.counts.get("api_error_isolated", 0) == 0
     assert guard.backing_off
@@ -729,19 +727,10 @@ def test_an_amend_that_waited_for_a_worker_counts_from_when_it_left(tmp_path: Pa
     first and is answered; the exchange then fails the amend. Its failure counts."""
     rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, send_workers=1)
     rig.step(0.1)
-    dispatch, guard = rig.loop.dispatch, rig.loop.executor.guard
-    try:
-        order_id = _placed_by_a_worker(rig)
-        release = _worker_busy(rig)
-        rig.client.amend_errors.append(ServerError("request failed: HTTP 503", status=503))
-        _amend_submitted(rig, order_id, [])
-        rig.clock.advance(1.0)
-        exit_sent = guard.stamp()
-        dispatch.send((), lambda: None, lambda answer: guard.ok(exit_sent), Urgency.EXIT)
-        release.set()
-        _booked_all(rig)
-    finally:
-        dispatch.close()
+    order_id = _placed_by_a_worker(rig)
+    rig.client.amend_errors.append(ServerError("request failed: HTTP 503", status=503))
+    _behind_an_exit_answered(rig, lambda: _amend_submitted(rig, order_id, []))
+    guard = rig.loop.executor.guard
     assert rig.loop.log.counts.get("amend_rejected") == 1
     assert rig.loop.log.counts.get("api_error_isolated", 0) == 0
     assert guard.backing_off
@@ -753,18 +742,13 @@ def test_an_order_that_waited_for_a_worker_counts_from_when_it_left(tmp_path: Pa
     failure counts."""
     rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, send_workers=1)
     rig.step(0.1)
-    dispatch, guard = rig.loop.dispatch, rig.loop.executor.guard
-    try:
-        release = _worker_busy(rig)
-        rig.client.create_errors.append(ServerError("request failed: HTTP 503", status=503))
+    rig.client.create_errors.append(ServerError("request failed: HTTP 503", status=503))
+
+    def send() -> None:
         assert rig.loop.executor.execute(QUOTE, last_data_at=rig.clock.wall(), in_sync=True)
-        rig.clock.advance(1.0)
-        exit_sent = guard.stamp()
-        dispatch.send((), lambda: None, lambda answer: guard.ok(exit_sent), Urgency.EXIT)
-        release.set()
-        _booked_all(rig)
-    finally:
-        dispatch.close()
+
+    _behind_an_exit_answered(rig, send)
+    guard = rig.loop.executor.guard
     assert rig.loop.log.counts.get("api_error_isolated", 0) == 0
     assert guard.backing_off
 
@@ -783,21 +767,16 @@ def test_a_batch_that_waited_for_a_worker_counts_from_when_it_left(tmp_path: Pat
 
     rig.client.batch_size = lambda: 2  # type: ignore[attr-defined]
     rig.client.batch_create_orders = lost  # type: ignore[attr-defined]
-    dispatch, guard = rig.loop.dispatch, rig.loop.executor.guard
-    try:
-        release = _worker_busy(rig)
+
+    def send() -> None:
         for price in ("0.40", "0.39"):
             quote = replace(QUOTE, price=Decimal(price))
             assert rig.loop.executor.execute(
                 quote, last_data_at=rig.clock.wall(), in_sync=True, batch=True
             )
         rig.loop.executor.flush()
-        rig.clock.advance(1.0)
-        exit_sent = guard.stamp()
-        dispatch.send((), lambda: None, lambda answer: guard.ok(exit_sent), Urgency.EXIT)
-        release.set()
-        _booked_all(rig)
-    finally:
-        dispatch.close()
+
+    _behind_an_exit_answered(rig, send)
+    guard = rig.loop.executor.guard
     assert rig.loop.log.counts.get("api_error_isolated", 0) == 0
     assert guard.backing_off

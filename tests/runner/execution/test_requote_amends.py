@@ -6,11 +6,13 @@ orders, the new quote counted beside the old, until a read by its order id says 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
 from functools import partial
@@ -668,22 +670,29 @@ class _HeldOnceArmed(queue.PriorityQueue[Any]):
         return item
 
 
-def test_an_amend_dropped_unmade_says_so_in_the_orders_history(tmp_path: Path) -> None:
-    """The dispatch closes while a worker has drawn the amend but not taken it: the amend is
-    never made, and the order's history, which said it was about to leave, says it did not."""
+@contextlib.contextmanager
+def _amend_drawn_by_a_worker(tmp_path: Path) -> Iterator[tuple[Rig, str]]:
+    """A rig with one send worker that has drawn a requote's amend of the quote (its order id
+    given) but not yet taken it: the moment a close drops the call unmade."""
     rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, send_workers=1)
     rig.step(0.1)
-    dispatch = rig.loop.dispatch
     line = _HeldOnceArmed()
-    dispatch._calls = line  # before any worker starts: they start with the first call
+    rig.loop.dispatch._calls = line  # before any worker starts: they start with the first call
     try:
         order_id = _placed_by_a_worker(rig)
         line.armed.set()
         _amend_submitted(rig, order_id, [])
         assert line.drew.wait(30), "the worker drew the amend"
-        dispatch.close()
+        yield rig, order_id
     finally:
         line.go.set()
+
+
+def test_an_amend_dropped_unmade_says_so_in_the_orders_history(tmp_path: Path) -> None:
+    """The dispatch closes while a worker has drawn the amend but not taken it: the amend is
+    never made, and the order's history, which said it was about to leave, says it did not."""
+    with _amend_drawn_by_a_worker(tmp_path) as (rig, order_id):
+        rig.loop.dispatch.close()
     assert rig.client.amends == 0
     assert _on_exchange(rig, order_id) == (Decimal("0.40"), Decimal("10"))
     row = rig.store.orders.intent_by_order_id(order_id)
@@ -697,24 +706,15 @@ def test_an_amend_dropped_unmade_does_not_wait_for_the_state_files_lock(tmp_path
     process holds the state file's write lock (the loop stops because it cannot write): the
     note that the amend never left is given up at once, not waited for, so the withdrawal of
     the loop's resting orders that follows the close is not held back by it."""
-    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, send_workers=1)
-    rig.step(0.1)
-    dispatch = rig.loop.dispatch
-    line = _HeldOnceArmed()
-    dispatch._calls = line  # before any worker starts: they start with the first call
-    other = sqlite3.connect(rig.store.path, isolation_level=None)
-    try:
-        order_id = _placed_by_a_worker(rig)
-        line.armed.set()
-        _amend_submitted(rig, order_id, [])
-        assert line.drew.wait(30), "the worker drew the amend"
-        other.execute("BEGIN IMMEDIATE")
-        started = time.monotonic()
-        dispatch.close()
-        took = time.monotonic() - started
-    finally:
-        line.go.set()
-        other.close()
+    with _amend_drawn_by_a_worker(tmp_path) as (rig, _):
+        other = sqlite3.connect(rig.store.path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            started = time.monotonic()
+            rig.loop.dispatch.close()
+            took = time.monotonic() - started
+        finally:
+            other.close()
     assert took < BUSY_TIMEOUT_SECONDS / 2, f"the close waited {took:.1f}s for the lock"
     assert rig.client.amends == 0
     assert not rig.loop.executor.outbox.replacing
