@@ -77,6 +77,7 @@ def assemble_loop(
         workers=settings.send_workers,
         answer_within_s=settings.call_timeout_s,
         group=partial(_booking, store, log),
+        stamp=clock.monotonic,  # each answer's `sent_at`: the API error guard's clock
         writes_behind=writes_behind,
     )
     executor = build_executor(
@@ -182,7 +183,7 @@ def build_executor(
     # what a single order and a batch share: the request, the intent written, the answer booked
     answers = AnswerBook(orders=orders, books=books, report=report, holds=holds, fills=fills)
     fills.awaiting_answer = answers.in_flight.in_market
-    sender = Sender(orders=orders, answers=answers, dispatch=dispatch, guard=guard)
+    sender = Sender(orders=orders, answers=answers, dispatch=dispatch)
     outbox = Outbox(
         wire=wire, portfolio=portfolio, log=log, holds=holds, sender=sender, answers=answers
     )

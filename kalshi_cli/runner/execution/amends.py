@@ -52,11 +52,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class _Answered:
-    """An amend's call, made on a worker: when it left (the worker took it: it may wait for
-    one behind calls sent after it, and answered), what it came back with and, for a refusal
-    that may say the order no longer rests, the order read back."""
+    """An amend's call, made on a worker: what it came back with and, for a refusal that may
+    say the order no longer rests, the order read back."""
 
-    sent_at: float
     sent: SentAmend
     read_back: CallAnswer[Order] | None = None
 
@@ -173,12 +171,12 @@ class Amends:
     def _call(self, amend: Amend) -> _Answered:
         """The exchange's part of an amend alone (no state file, no view): safe on a worker.
         A refusal that may say the order no longer rests reads it back at once."""
-        sent_at = self._guard.stamp()
         sent = self._orders.send_amend(amend)
         if isinstance(sent.refused, (BadRequestError, NotFoundError)):
             orders = self._client.orders
-            return _Answered(sent_at, sent, run_call(lambda: orders.get_order(amend.order_id)))
-        return _Answered(sent_at, sent)
+            read = run_call(lambda: orders.get_order(amend.order_id), self._guard.stamp())
+            return _Answered(sent, read)
+        return _Answered(sent)
 
     # ---------------------------------------------------------------- the answer
 
@@ -196,8 +194,9 @@ class Amends:
             self._orders.book_amend_unsent(amend, str(answer.error))
             return None
         answered = answer.get()
-        # the API error guard, and the fills' latency, count from when the amend left
-        sent, sent_at = answered.sent, answered.sent_at
+        # the API error guard, and the fills' latency, count from when the amend left (a worker
+        # took it: it may wait behind calls sent after it, and answered)
+        sent, sent_at = answered.sent, answer.sent_at
         if sent.lost is not None:
             self._guard.failed(sent.lost, sent_at)
             self._lose(amend, order, intent)
@@ -320,29 +319,24 @@ class Amends:
             if room is not None and len(self._looking) >= room:
                 return
             self._looking.add(order_id)
-            sent_at = self._turns[order_id] = self._guard.stamp()
+            self._turns[order_id] = self._guard.stamp()
             self._dispatch.send(
                 (),
-                partial(run_call, partial(orders.get_order, order_id)),
-                partial(self._looked, order_id, guarded, sent_at),
+                partial(orders.get_order, order_id),
+                partial(self._looked, order_id, guarded),
                 Urgency.EXIT,
             )
 
-    def _looked(
-        self,
-        order_id: str,
-        guarded: bool,
-        sent_at: float,
-        answer: CallAnswer[CallAnswer[Order]],
-    ) -> None:
+    def _looked(self, order_id: str, guarded: bool, answer: CallAnswer[Order]) -> None:
         self._looking.discard(order_id)
         kept = self.lost.get(order_id)
         lost = self._unknown.amending.get(order_id)
         if kept is None or lost is None:
             return
         amend, order = kept
+        sent_at = answer.sent_at
         try:
-            shown = answer.get().get()
+            shown = answer.get()
         except NotFoundError:
             self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
             return self._settle(order_id, lost, "gone")

@@ -217,12 +217,10 @@ class AnswerBook:
         return outcome.fill_count
 
     def book_batch(
-        self,
-        recorded: list[tuple[Intent, CreateOrder]],
-        sent_at: float,
-        answer: CallAnswer[list[BatchItem]],
+        self, recorded: list[tuple[Intent, CreateOrder]], answer: CallAnswer[list[BatchItem]]
     ) -> None:
         """A batch's answer in the state file and the view, each item as a single order's."""
+        sent_at = answer.sent_at
         try:
             items = answer.get()
         except OrderOutcomeUnknown as exc:

@@ -233,6 +233,6 @@ def _cancel(
         return _Cancelled(sent_at, result=orders.cancel_order(order_id, ticker=ticker))
     except KalshiError as exc:
         if isinstance(exc, (BadRequestError, NotFoundError)):
-            read_back = run_call(lambda: orders.get_order(order_id))
+            read_back = run_call(lambda: orders.get_order(order_id), stamp())
             return _Cancelled(sent_at, error=exc, read_back=read_back)
         return _Cancelled(sent_at, error=exc)

@@ -58,8 +58,11 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class CallAnswer(Generic[T]):
-    """What a call came back with: its value, or the exception it raised."""
+    """What a call came back with: its value, or the exception it raised; and when it left
+    (`sent_at`, on the loop's monotonic clock: for a call the dispatch makes, as a worker took
+    it), from which the API error guard and the fills' latency count."""
 
+    sent_at: float
     value: T | None = None
     error: BaseException | None = None
 
@@ -71,11 +74,12 @@ class CallAnswer(Generic[T]):
         return self.value  # type: ignore[return-value]
 
 
-def run_call(call: Callable[[], T]) -> CallAnswer[T]:
+def run_call(call: Callable[[], T], sent_at: float) -> CallAnswer[T]:
+    """Make the call, `sent_at` the time it leaves."""
     try:
-        return CallAnswer(value=call())
+        return CallAnswer(sent_at, value=call())
     except Exception as exc:  # the `then` decides what each failure means
-        return CallAnswer(error=exc)
+        return CallAnswer(sent_at, error=exc)
 
 
 class Urgency(IntEnum):
@@ -105,6 +109,7 @@ class Dispatch:
         group: Callable[[], AbstractContextManager[None]] = nullcontext,
         group_s: float = 0.1,
         monotonic: Callable[[], float] = time.monotonic,
+        stamp: Callable[[], float] = time.monotonic,
         writes_behind: Callable[[], float] = lambda: -math.inf,
     ) -> None:
         self.workers = workers
@@ -119,6 +124,9 @@ class Dispatch:
         self._group_s = group_s
         self._monotonic = monotonic
         self._opened_at = 0.0
+        # the loop's clock (a replay's in a backtest), read as each call leaves: its answer's
+        # `sent_at`. The group's hold above is the wall's: another process waits on it
+        self._stamp = stamp
         # the group a drain's bookings are in now (None: none open), and the calls they sent
         # meanwhile, made once it committed
         self._open: AbstractContextManager[None] | None = None
@@ -213,7 +221,8 @@ class Dispatch:
         def work() -> None:
             if places and self.stopping:
                 answer: CallAnswer[T] = CallAnswer(
-                    error=RequestWithdrawn("the loop was stopping before the request was sent")
+                    self._stamp(),
+                    error=RequestWithdrawn("the loop was stopping before the request was sent"),
                 )
             elif places:
                 with withdrawn_when(self._is_stopping):
@@ -247,9 +256,9 @@ class Dispatch:
 
     def _run(self, call: Callable[[], T]) -> CallAnswer[T]:
         if self.answer_within_s is None:
-            return run_call(call)
+            return run_call(call, self._stamp())
         with answers_within(self.answer_within_s):
-            return run_call(call)
+            return run_call(call, self._stamp())
 
     def urgency(self, markets: Iterable[str], *, reduce_only: bool) -> Urgency:
         """An order's: EXIT when it only reduces, FIRST in a market not quoted yet (which it

@@ -160,7 +160,7 @@ class FillSync:
         stop's last read, a test); how many were new."""
         self.due.clear()
         since = since_ts if since_ts is not None else self._since()
-        return self._absorb(run_call(lambda: self._listed(since)), wait=False)
+        return self._absorb(run_call(lambda: self._listed(since), self._guard.stamp()), wait=False)
 
     def read_for(
         self, markets: Iterable[str] = (), then: Callable[[int], None] | None = None
@@ -171,7 +171,6 @@ class FillSync:
         self.due.clear()
         since = self._since()
         self._reads_out += 1
-        sent_at = self._guard.stamp()
         lost = self._unknown.in_markets()
 
         def read() -> tuple[list[Fill], Looked]:
@@ -184,12 +183,12 @@ class FillSync:
         def absorbed(answer: CallAnswer[tuple[list[Fill], Looked]]) -> None:
             self._reads_out -= 1
             if answer.error is not None:
-                new = self._absorb(CallAnswer(error=answer.error), sent_at)
+                new = self._absorb(CallAnswer(answer.sent_at, error=answer.error))
             else:
                 assert answer.value is not None
                 fills, looked = answer.value
-                self._unknown.settle(looked, sent_at=sent_at)
-                new = self._absorb(CallAnswer(value=fills), sent_at)
+                self._unknown.settle(looked)
+                new = self._absorb(CallAnswer(answer.sent_at, value=fills))
             if then is not None:
                 then(new)
 
@@ -204,9 +203,7 @@ class FillSync:
         """The exchange's part of a read, alone: no state file, no view."""
         return list(self._client.portfolio.iter_fills(min_ts=since))
 
-    def _absorb(
-        self, answer: CallAnswer[list[Fill]], sent_at: float | None = None, *, wait: bool = True
-    ) -> int:
+    def _absorb(self, answer: CallAnswer[list[Fill]], *, wait: bool = True) -> int:
         """A read's answer booked: its new fills applied (those that may be an order's still on
         its way held, unless `wait` is False: a stop's last read, after which no answer is
         booked, and which books the fills held even when it fails: an earlier read listed
@@ -214,11 +211,11 @@ class FillSync:
         try:
             fills = answer.get()
         except KalshiError as exc:
-            self._guard.failed(exc, sent_at)
+            self._guard.failed(exc, answer.sent_at)
             self.due.set()
             self._log.emit("fill_sync_failed", {"error": exc.one_line()})
             return 0 if wait else self._take(self._unheld([]))
-        self._guard.ok(sent_at)
+        self._guard.ok(answer.sent_at)
         # the listing covers every subaccount: another's fills are another book, not the loop's
         here = self._client.subaccount or 0
         listed = [

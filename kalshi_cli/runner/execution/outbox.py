@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, cast
 
 from kalshi_cli.runner.execution.dispatch import CallAnswer
@@ -231,26 +232,18 @@ class Outbox:
         creates = [create for _, create in recorded]
         batches = cast(SendsBatches, self._client.orders)  # batch_size() said so
         self.answers.sending(recorded)
-        left = self._guard.stamp  # read as the batch leaves, on the worker
-        sent_at = [left()]  # (or now, if no worker takes it)
 
         def booked(answer: CallAnswer[list[BatchItem]]) -> None:
             self.answers.answered(recorded)
             if not self.answers.never_sent(recorded, answer):
-                self.answers.book_batch(recorded, sent_at[0], answer)
+                self.answers.book_batch(recorded, answer)
             self.answers.settled()
-
-        def call() -> list[BatchItem]:
-            # it may wait for a worker behind more urgent calls sent after it, and answered:
-            # the API error guard and the fills' latency count from when it left
-            sent_at[0] = left()
-            return batches.batch_create_orders(creates)
 
         dispatch = self._dispatch
         tickers = [intent.ticker for intent, _ in recorded]
         dispatch.send(
             tickers,
-            call,
+            partial(batches.batch_create_orders, creates),
             booked,
             dispatch.urgency(tickers, reduce_only=False),
             places=True,

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.execution.answers import AnswerBook
-    from kalshi_cli.runner.execution.call_guard import CallGuard
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
     from kalshi_cli.services.orders import OrderService, SentOrder
     from kalshi_cli.strategies import Intent
@@ -27,12 +27,10 @@ class Sender:
         orders: OrderService,
         answers: AnswerBook,
         dispatch: Dispatch,
-        guard: CallGuard,
     ) -> None:
         self.orders = orders
         self._answers = answers
         self.dispatch = dispatch
-        self._guard = guard
 
     def submit(
         self, intent: Intent, *, then: Callable[[Decimal | None], None] | None = None
@@ -47,29 +45,23 @@ class Sender:
             return
         recorded = [(intent, create)]
         self._answers.sending(recorded)
-        left = self._guard.stamp  # read as the order leaves, on the worker
-        sent_at = [left()]  # (or now, if no worker takes it)
 
         def booked(answer: CallAnswer[SentOrder]) -> None:
             self._answers.answered(recorded)
             if self._answers.never_sent(recorded, answer):
                 filled = None
             else:
-                filled = self._answers.book(intent, create, sent_at[0], answer.get())
+                # the API error guard and the fill's latency count from when it left (a worker
+                # took it: it may wait behind more urgent calls sent after it, and answered)
+                filled = self._answers.book(intent, create, answer.sent_at, answer.get())
             self._answers.settled()
             if then is not None:
                 then(filled)
 
-        def call() -> SentOrder:
-            # it may wait for a worker behind more urgent calls sent after it, and answered:
-            # the API error guard and the fill's latency count from when it left
-            sent_at[0] = left()
-            return self.orders.send(create)
-
         urgency = self.dispatch.urgency((intent.ticker,), reduce_only=intent.reduce_only)
         self.dispatch.send(
             (intent.ticker,),
-            call,
+            partial(self.orders.send, create),
             booked,
             urgency,
             places=True,

@@ -223,8 +223,7 @@ class UnknownOrders:
         during the API error guard's backoff, while trading is blocked): the guard hears neither
         its failure nor its success, so a storm of errors neither extends the backoff nor trips
         SAFE_MODE again through these lookups."""
-        sent_at = self._guard.stamp()
-        self._settle(self.look(self.in_markets(markets)), guarded=guarded, sent_at=sent_at)
+        self._settle(self.look(self.in_markets(markets)), guarded=guarded)
 
     def in_markets(self, markets: Collection[str] | None = None) -> dict[str, LostAnswer]:
         """The orders of unknown outcome (in `markets`, when given), as they are now: what a
@@ -233,9 +232,9 @@ class UnknownOrders:
             return dict(self.unknown)
         return {c: u for c, u in self.unknown.items() if u.ticker in markets}
 
-    def settle(self, looked: Looked, *, sent_at: float) -> None:
+    def settle(self, looked: Looked) -> None:
         """Book lookups a worker made (`look`), on the deciding thread."""
-        self._settle(looked, guarded=True, sent_at=sent_at)
+        self._settle(looked, guarded=True)
 
     def resolve_later(self, *, guarded: bool = True) -> None:
         """`resolve` with the lookups off the deciding path (runner/execution/dispatch.py), each
@@ -259,17 +258,14 @@ class UnknownOrders:
             if room is not None and len(self._looking) >= room:
                 return
             self._looking.add(ticker)
-            sent_at = self._guard.stamp()
-            self._turns[ticker] = sent_at
-            booked = partial(self._looked, ticker, guarded, sent_at)
+            self._turns[ticker] = self._guard.stamp()
+            booked = partial(self._looked, ticker, guarded)
             self.dispatch.send((), partial(self.look, by_market[ticker]), booked, Urgency.EXIT)
 
-    def _looked(
-        self, ticker: str, guarded: bool, sent_at: float, answer: CallAnswer[Looked]
-    ) -> None:
+    def _looked(self, ticker: str, guarded: bool, answer: CallAnswer[Looked]) -> None:
         """A market's lookups made on a worker (`resolve_later`), booked."""
         self._looking.discard(ticker)
-        self._settle(answer.get(), guarded=guarded, sent_at=sent_at)
+        self._settle(answer.get(), guarded=guarded)
 
     def look(self, lost: dict[str, LostAnswer]) -> Looked:
         """The exchange's part of `resolve` alone (no state file, no view): each lookup in
@@ -278,21 +274,18 @@ class UnknownOrders:
         orders = self._client.orders
         for client_order_id, unknown in lost.items():
             found = run_call(
-                partial(orders.find_order_by_client_id, client_order_id, unknown.ticker)
+                partial(orders.find_order_by_client_id, client_order_id, unknown.ticker),
+                self._guard.stamp(),
             )
             looked.append((client_order_id, found))
             if found.error is not None:
                 break
         return looked
 
-    def _settle(
-        self,
-        looked: Looked,
-        *,
-        guarded: bool,
-        sent_at: float,
-    ) -> None:
+    def _settle(self, looked: Looked, *, guarded: bool) -> None:
+        """Each lookup booked as of when it was sent (`found.sent_at`)."""
         for client_order_id, found in looked:
+            sent_at = found.sent_at
             lost = self.unknown.get(client_order_id)
             if lost is None:
                 continue  # settled meanwhile (a stop's lookups, a fill read)

@@ -87,6 +87,38 @@ def test_a_failed_call_hands_its_exception_to_the_booking() -> None:
     assert not dispatch.busy("A")
 
 
+@pytest.mark.parametrize("workers", [0, 1])
+def test_an_answer_says_when_its_call_left_on_the_loops_clock(workers: int) -> None:
+    """The API error guard and the fills' latency count from when a call left: with workers,
+    when a worker took it (it may wait behind calls sent after it, and answered), read from the
+    clock the dispatch was given (the loop's, a replay's in a backtest); without, as it is
+    sent."""
+    clock = ManualClock()
+    dispatch = Dispatch(workers=workers, stamp=clock.monotonic)
+    taken, release = threading.Event(), threading.Event()
+    sent_at: dict[str, float | None] = {}
+
+    def held() -> bool:
+        taken.set()
+        return release.wait(30)
+
+    try:
+        clock.advance(100.0)
+        if workers:
+            dispatch.send(("A",), held, lambda a: sent_at.update(A=a.sent_at))
+            assert taken.wait(30)
+        dispatch.send(("B",), lambda: "b", lambda a: sent_at.update(B=a.sent_at))
+        clock.advance(5.0)  # B waits for the one worker, held by A's call
+        release.set()
+        assert dispatch.settle(SystemClock(), 30)
+        assert sent_at["B"] == (105.0 if workers else 100.0)
+        if workers:
+            assert sent_at["A"] == 100.0
+    finally:
+        release.set()
+        dispatch.close()
+
+
 def test_a_booking_may_send_the_markets_next_call_before_the_market_is_free() -> None:
     """A replacement after its cancels: the market never reads as free in between, so the
     loop cannot decide on it while its actions are only half done."""
@@ -485,7 +517,7 @@ def test_a_booking_that_waits_on_the_exchange_ends_the_group_first() -> None:
         with dispatch.outside_group():
             made_one = seen["made_one"].wait(30)
             waited.append((group.open, made_one))
-        _replacing(dispatch, group, seen, "B")(CallAnswer("cancelled"))
+        _replacing(dispatch, group, seen, "B")(CallAnswer(0.0, "cancelled"))
 
     wait = _answers_back(dispatch, 1)
     try:

@@ -123,11 +123,10 @@ def test_lookups_booked_after_one_of_their_orders_was_settled_settle_the_others(
     unknown = rig.loop.executor.unknown_orders
     _, one = _lost_quote(rig, market=0)
     second, other = _lost_quote(rig, market=1)
-    sent_at = rig.loop.executor.guard.stamp()
     looked = unknown.look(unknown.in_markets())
     unknown.resolve(markets={one})
     assert list(unknown.unknown) == [second]
-    unknown.settle(looked, sent_at=sent_at)
+    unknown.settle(looked)
     assert unknown.unknown == {}
     row = rig.store.orders.get_intent(second)
     assert row is not None and row.status == "resting"
@@ -279,12 +278,11 @@ def test_a_lookup_failing_after_a_later_call_was_answered_does_not_back_off(
     _lost_quote(rig)
     while guard.backing_off:  # the lost answer's own backoff
         rig.clock.advance(0.5)
-    sent_at = guard.stamp()
     rig.client.lookup_errors.append(_down())
-    looked = unknown.look(unknown.in_markets())
+    looked = unknown.look(unknown.in_markets())  # each lookup stamped as it leaves
     rig.clock.advance(1.0)
     rig.loop.executor.fills.sync()  # sent, and answered, after the lookup
-    unknown.settle(looked, sent_at=sent_at)
+    unknown.settle(looked)
     assert not guard.backing_off
 
 
@@ -298,13 +296,11 @@ def test_a_lookup_failing_after_an_earlier_lookup_was_answered_backs_off(
     _lost_quote(rig, lands=False)
     while guard.backing_off:
         rig.clock.advance(0.5)
-    earlier_at = guard.stamp()
     answered = unknown.look(unknown.in_markets())  # not listed yet
     rig.clock.advance(1.0)
-    failing_at = guard.stamp()
     rig.client.lookup_errors.append(_down())
-    failed = unknown.look(unknown.in_markets())
+    failed = unknown.look(unknown.in_markets())  # sent a second after
     rig.clock.advance(1.0)
-    unknown.settle(answered, sent_at=earlier_at)
-    unknown.settle(failed, sent_at=failing_at)
+    unknown.settle(answered)
+    unknown.settle(failed)
     assert guard.backing_off
