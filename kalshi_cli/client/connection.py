@@ -261,6 +261,9 @@ class Connection:
                 "deadline",
                 hint="the client asked more of the account's rate limits than it can wait for",
             ) from httpx.ConnectTimeout(str(exc))  # nothing left: `retry.nothing_sent`
+        leaving = _LEAVING.get()
+        if leaving is not None:
+            leaving()
         if self.subaccount is not None:
             # only a handle acting on a subaccount scopes its requests: its rules load with it
             from kalshi_cli.client.subaccount_scope import scope_request
@@ -601,6 +604,19 @@ def not_found_with_hint(exc: NotFoundError, message: str, hint: str | None) -> N
 
 
 _WITHDRAWN: ContextVar[Callable[[], bool] | None] = ContextVar("kalshi_withdrawn", default=None)
+_LEAVING: ContextVar[Callable[[], None] | None] = ContextVar("kalshi_leaving", default=None)
+
+
+@contextmanager
+def on_leaving(told: Callable[[], None]) -> Iterator[None]:
+    """`told()` as each request made in the block has its turn from the rate limiter, the
+    moment before it leaves: when the trade loop's calls count as sent (a request may wait
+    seconds for a write token). Per thread, like `answers_within`."""
+    token = _LEAVING.set(told)
+    try:
+        yield
+    finally:
+        _LEAVING.reset(token)
 
 
 @contextmanager

@@ -174,7 +174,7 @@ class Amends:
         sent = self._orders.send_amend(amend)
         if isinstance(sent.refused, (BadRequestError, NotFoundError)):
             orders = self._client.orders
-            read = run_call(lambda: orders.get_order(amend.order_id), self._guard.stamp())
+            read = run_call(lambda: orders.get_order(amend.order_id), self._guard.stamp)
             return _Answered(sent, read)
         return _Answered(sent)
 

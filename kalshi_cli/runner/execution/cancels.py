@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Urgency, run_call
@@ -228,11 +229,13 @@ def _cancel(
 ) -> _Cancelled:
     """The exchange's part of one cancel, alone (no state file, no view): safe on a worker.
     `stamp`: the API error guard's clock, read as the cancel leaves."""
-    sent_at = stamp()
-    try:
-        return _Cancelled(sent_at, result=orders.cancel_order(order_id, ticker=ticker))
-    except KalshiError as exc:
-        if isinstance(exc, (BadRequestError, NotFoundError)):
-            read_back = run_call(lambda: orders.get_order(order_id), stamp())
-            return _Cancelled(sent_at, error=exc, read_back=read_back)
-        return _Cancelled(sent_at, error=exc)
+    cancelled = run_call(partial(orders.cancel_order, order_id, ticker=ticker), stamp)
+    exc, sent_at = cancelled.error, cancelled.sent_at
+    if exc is None:
+        return _Cancelled(sent_at, result=cancelled.value)
+    if not isinstance(exc, KalshiError):
+        raise exc
+    if isinstance(exc, (BadRequestError, NotFoundError)):
+        read_back = run_call(partial(orders.get_order, order_id), stamp)
+        return _Cancelled(sent_at, error=exc, read_back=read_back)
+    return _Cancelled(sent_at, error=exc)

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from kalshi_cli.client.connection import withdrawn_when
+from kalshi_cli.client.connection import on_leaving, withdrawn_when
 from kalshi_cli.vocabulary.clock import answers_within
 from kalshi_cli.vocabulary.errors import RequestWithdrawn
 
@@ -74,12 +74,23 @@ class CallAnswer(Generic[T]):
         return self.value  # type: ignore[return-value]
 
 
-def run_call(call: Callable[[], T], sent_at: float) -> CallAnswer[T]:
-    """Make the call, `sent_at` the time it leaves."""
+def run_call(call: Callable[[], T], stamp: Callable[[], float]) -> CallAnswer[T]:
+    """Make the call; its answer's `sent_at` read from `stamp` as the call's first request
+    leaves (has its turn from the client's rate limiter), or as the call is made if it
+    sends none through a client that paces (a local venue's)."""
+    made_at = stamp()
+    left: list[float] = []
+
+    def leaving() -> None:
+        if not left:
+            left.append(stamp())
+
     try:
-        return CallAnswer(sent_at, value=call())
+        with on_leaving(leaving):
+            value = call()
     except Exception as exc:  # the `then` decides what each failure means
-        return CallAnswer(sent_at, error=exc)
+        return CallAnswer(left[0] if left else made_at, error=exc)
+    return CallAnswer(left[0] if left else made_at, value=value)
 
 
 class Urgency(IntEnum):
@@ -256,9 +267,9 @@ class Dispatch:
 
     def _run(self, call: Callable[[], T]) -> CallAnswer[T]:
         if self.answer_within_s is None:
-            return run_call(call, self._stamp())
+            return run_call(call, self._stamp)
         with answers_within(self.answer_within_s):
-            return run_call(call, self._stamp())
+            return run_call(call, self._stamp)
 
     def urgency(self, markets: Iterable[str], *, reduce_only: bool) -> Urgency:
         """An order's: EXIT when it only reduces, FIRST in a market not quoted yet (which it

@@ -160,7 +160,7 @@ class FillSync:
         stop's last read, a test); how many were new."""
         self.due.clear()
         since = since_ts if since_ts is not None else self._since()
-        return self._absorb(run_call(lambda: self._listed(since), self._guard.stamp()), wait=False)
+        return self._absorb(run_call(lambda: self._listed(since), self._guard.stamp), wait=False)
 
     def read_for(
         self, markets: Iterable[str] = (), then: Callable[[int], None] | None = None

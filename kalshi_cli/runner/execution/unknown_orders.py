@@ -275,7 +275,7 @@ class UnknownOrders:
         for client_order_id, unknown in lost.items():
             found = run_call(
                 partial(orders.find_order_by_client_id, client_order_id, unknown.ticker),
-                self._guard.stamp(),
+                self._guard.stamp,
             )
             looked.append((client_order_id, found))
             if found.error is not None:

@@ -11,15 +11,21 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from kalshi_cli.client import BucketLimit, CreateOrder, KalshiClient, TierLimits
 from kalshi_cli.client.connection import _WITHDRAWN
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch, Urgency
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, answer_limit
 from kalshi_cli.vocabulary.errors import RequestWithdrawn
+from kalshi_cli.vocabulary.keys import generate_private_key
+from kalshi_cli.vocabulary.models import BookSide
 from tests.runner.fakes import make_rig
 from tests.waiting import PATIENCE_S, poll_until
 
@@ -117,6 +123,44 @@ def test_an_answer_says_when_its_call_left_on_the_loops_clock(workers: int) -> N
     finally:
         release.set()
         dispatch.close()
+
+
+def test_a_calls_send_time_is_when_its_request_has_its_turn_from_the_rate_limiter() -> None:
+    """A write that waits its turn from the client's rate limiter leaves after the wait: its
+    answer's `sent_at` is then, not when the call was made (a failure after that wait, with a
+    read sent meanwhile and answered, is still an outage's)."""
+    clock = ManualClock()  # the client's limiter waits on it (its sleep moves it)
+    created = {"order_id": "o9", "client_order_id": "c", "fill_count": "0.00"}
+    client = KalshiClient(
+        api_base="https://exchange.test/trade-api/v2",
+        clock=clock,
+        transport=httpx.MockTransport(
+            lambda _: httpx.Response(201, json={**created, "remaining_count": "3.00"})
+        ),
+        # room for one order at once (10 tokens of 18), the next after a wait for 2 more
+        rate_limits=TierLimits(BucketLimit(20, 20), BucketLimit(10, 20)),
+        key_id="key-1",
+        private_key=generate_private_key(),
+    )
+    dispatch = Dispatch(stamp=clock.monotonic)
+    order = CreateOrder(
+        ticker="KXT", book_side=BookSide.ASK, price=Decimal("0.60"), count=Decimal(3)
+    )
+    sent_at: list[float] = []
+    for _ in range(2):
+        made_at = clock.monotonic()
+        dispatch.send(("KXT",), partial(client.orders.create_order, order), _sent(sent_at))
+    first, second = sent_at
+    assert first == 0.0
+    assert second > made_at and second == pytest.approx(clock.monotonic())
+
+
+def _sent(into: list[float]) -> Callable[[CallAnswer[Any]], None]:
+    def booked(answer: CallAnswer[Any]) -> None:
+        answer.get()
+        into.append(answer.sent_at)
+
+    return booked
 
 
 def test_a_booking_may_send_the_markets_next_call_before_the_market_is_free() -> None:
