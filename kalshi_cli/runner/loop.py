@@ -231,7 +231,7 @@ class TradeLoop:
         summary = f"strategy {name} stopped: {why}"
         self._voice.alert("strategy_stopped", name, summary, {"strategy": name})
         if not self.settings.dry_run:
-            self.own.cancel_adding(f"strategy {name} stopped", lambda o: self.own.owner(o) == name)
+            self.own.cancel_adding(f"strategy {name} stopped", lambda _: True, owner=name)
 
     # ---------------------------------------------------------------- running
 

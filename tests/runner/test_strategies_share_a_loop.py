@@ -387,3 +387,88 @@ def test_a_reload_reads_each_strategys_file_alone_and_a_bad_one_leaves_all_runni
     (refused,) = _log(rig, log, "params_reload_refused")
     assert reloaded["strategy"] == MM and reloaded["changed"] == {"spread": "0.08"}
     assert refused["strategy"] == "spike" and "take_profit" in refused["error"]
+
+
+def test_a_stopped_strategys_opening_quote_goes_while_the_account_holds_the_other_way(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "log.jsonl"
+    budgets = {MM: {"daily_loss_limit": "1"}}
+    rig = _rig(tmp_path, MM, MR, trade={"budgets": budgets}, log_path=log)
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    moves: list[Intent] = [
+        _order(Side.YES, Action.BUY, "0.45", "10", TimeInForce.IOC),
+        # a NO bid (a YES ask at 0.70): while it holds YES, it would close its own part
+        _order(Side.NO, Action.BUY, "0.30", "5"),
+    ]
+
+    def losing(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
+        return [moves.pop(0)] if moves else []
+
+    holder = Recorder(_order(Side.YES, Action.BUY, "0.45", "10", TimeInForce.IOC))
+    swap_decide(rig.loop, losing, MM)
+    swap_decide(rig.loop, holder, MR)
+    rig.step(1.0)
+    rig.step(1.0)
+    rig.step(1.0)
+    quoted = {o.yes_price for o in rig.client.iter_orders(status="resting")} - {
+        Decimal("0.40"),
+        Decimal("0.45"),
+    }
+    assert quoted == {Decimal("0.70")}
+    # it sells its own 10 at a $2.00 loss, past its $1 limit; the account still holds the
+    # other strategy's 10 YES
+    mover.quote("0.25", "0.45")
+    moves.append(
+        replace(
+            _order(Side.YES, Action.SELL, "0.25", "10", TimeInForce.IOC),
+            model_fair=Decimal("0.20"),
+            reduce_only=True,
+        )
+    )
+    for _ in range(4):
+        rig.step(1.0)
+    (stopped,) = _log(rig, log, "strategy_stopped")
+    assert stopped["strategy"] == MM
+    assert rig.loop.portfolio.view_for(TICKER, MM).position == 0
+    assert rig.loop.portfolio.view_for(TICKER, MR).position == Decimal("10")
+    # flat, its NO bid would open a NO position of its own (and sell the other strategy's
+    # contracts from under it): a quote that adds, withdrawn with the others
+    mine = [
+        o
+        for o in rig.client.iter_orders(status="resting")
+        if o.client_order_id and owner_in(o.client_order_id) == MM
+    ]
+    assert mine == []
+
+
+def test_a_failing_strategys_opening_quote_goes_while_the_account_holds_the_other_way(
+    tmp_path: Path,
+) -> None:
+    rig = _rig(tmp_path, MM, MR)
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    # flat, it bids for NO (a YES ask at 0.70) while the other strategy holds 10 YES
+    failing = Recorder(_order(Side.NO, Action.BUY, "0.30", "5"))
+    holder = Recorder(_order(Side.YES, Action.BUY, "0.45", "10", TimeInForce.IOC))
+    swap_decide(rig.loop, holder, MR)
+    swap_decide(rig.loop, Recorder(), MM)
+    rig.step(1.0)
+    rig.step(1.0)
+    assert rig.loop.portfolio.view_for(TICKER, MR).position == Decimal("10")
+    swap_decide(rig.loop, failing, MM)
+    rig.step(1.0)
+    rig.step(1.0)
+    assert {o.yes_price for o in rig.client.iter_orders(status="resting")} >= {Decimal("0.70")}
+    failing.failing = True
+    mover.quote("0.41", "0.45")  # a new book: each strategy is asked again
+    rig.step(1.0)
+    rig.step(1.0)
+    assert rig.loop.log.counts["strategy_error"] >= 1
+    mine = [
+        o
+        for o in rig.client.iter_orders(status="resting")
+        if o.client_order_id and owner_in(o.client_order_id) == MM
+    ]
+    assert mine == []
