@@ -472,3 +472,38 @@ def test_a_failing_strategys_opening_quote_goes_while_the_account_holds_the_othe
         if o.client_order_id and owner_in(o.client_order_id) == MM
     ]
     assert mine == []
+
+
+def test_a_quote_left_by_a_run_on_a_lost_state_file_is_its_strategys_after_the_start(
+    tmp_path: Path,
+) -> None:
+    from kalshi_cli.runner.lifecycle.session import reconcile
+    from kalshi_cli.store import Store
+
+    clock = ManualClock(START)
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    exchange = new_exchange(scenario, clock)
+    account = trader(exchange)
+    first = _rig(tmp_path, MM, MR, clock=clock, exchange=exchange, account_id=account)
+    Mover(exchange).quote("0.30", "0.70")
+    swap_decide(first.loop, Recorder(_order(Side.YES, Action.BUY, "0.41")), MM)
+    swap_decide(first.loop, Recorder(), MR)
+    first.step(1.0)
+    first.step(1.0)
+    (left,) = [o for o in first.client.iter_orders(status="resting") if owner_in(o.client_order_id)]
+    first.store.close()  # the run ends without its stop, and its state file is lost
+    with Store.open(tmp_path / "fresh.db", clock=clock) as store:
+        reconcile(first.client, store, clock)  # the next start's, on a new state file
+    fresh = _rig(
+        tmp_path, MM, MR, clock=clock, exchange=exchange, account_id=account, state="fresh.db"
+    )
+    own = fresh.loop.own
+    (order,) = fresh.loop.portfolio.resting(TICKER)
+    assert order.order_id == left.order_id
+    # the exchange keeps the strategy's name in the client order id: the market maker's, to
+    # manage and to withdraw at the stop
+    assert own.owner(order) == MM
+    assert [o.order_id for o in fresh.loop.own_resting()] == [left.order_id]
+    row = fresh.store.orders.intent_by_order_id(left.order_id)
+    assert row is not None and row.strategy == MM  # its fills from now on build its part
