@@ -29,6 +29,7 @@ from kalshi_cli.vocabulary.clock import Clock, SystemClock
 from kalshi_cli.vocabulary.errors import NotFoundError
 from kalshi_cli.vocabulary.models import ZERO, Order, Side, TimeInForce, from_book
 from kalshi_cli.vocabulary.order_terms import owner_in
+from kalshi_cli.vocabulary.owners import EXTERNAL
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -672,7 +673,7 @@ def import_order(
             action=action,
             subaccount=subaccount,
             now=now,
-            strategy=owner_in(order.client_order_id or "") or "external",
+            strategy=owner_in(order.client_order_id or "") or EXTERNAL,
             reason="imported by reconcile",
         )
     )

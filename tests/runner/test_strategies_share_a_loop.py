@@ -23,7 +23,7 @@ from kalshi_cli.services.orders import trading_status
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.errors import ConfigError
+from kalshi_cli.vocabulary.errors import ConfigError, UsageError
 from kalshi_cli.vocabulary.models import (
     Action,
     BookSide,
@@ -32,6 +32,7 @@ from kalshi_cli.vocabulary.models import (
     TimeInForce,
 )
 from kalshi_cli.vocabulary.order_terms import owner_in
+from kalshi_cli.vocabulary.owners import NOT_STRATEGIES
 from tests.runner.fakes import START, Rig, make_rig, new_exchange, swap_decide, trader
 from tests.runner.test_strategy_scenarios import SCENARIO, TICKER, Mover
 
@@ -507,3 +508,21 @@ def test_a_quote_left_by_a_run_on_a_lost_state_file_is_its_strategys_after_the_s
     assert [o.order_id for o in fresh.loop.own_resting()] == [left.order_id]
     row = fresh.store.orders.intent_by_order_id(left.order_id)
     assert row is not None and row.strategy == MM  # its fills from now on build its part
+
+
+@pytest.mark.parametrize("name", sorted(NOT_STRATEGIES))
+def test_no_strategy_takes_the_name_orders_placed_without_one_are_kept_under(
+    tmp_path: Path, name: str
+) -> None:
+    # a loop running a strategy of that name would own the person's orders: withdraw them at
+    # its stop, and build its part from their fills
+    spec = tmp_path / "mine.py"
+    spec.write_text(
+        "from kalshi_cli.strategy_api import Params, Strategy\n\n\n"
+        "class P(Params, frozen=True):\n    pass\n\n\n"
+        "def decide(snap, pos, params):\n    return []\n\n\n"
+        f"STRATEGY = Strategy({name!r}, P, decide)\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(UsageError, match=rf"strategy name '{name}' is what the state file keeps"):
+        _rig(tmp_path, str(spec))
