@@ -510,19 +510,35 @@ def test_a_quote_left_by_a_run_on_a_lost_state_file_is_its_strategys_after_the_s
     assert row is not None and row.strategy == MM  # its fills from now on build its part
 
 
-@pytest.mark.parametrize("name", sorted(NOT_STRATEGIES))
-def test_no_strategy_takes_the_name_orders_placed_without_one_are_kept_under(
-    tmp_path: Path, name: str
-) -> None:
-    # a loop running a strategy of that name would own the person's orders: withdraw them at
-    # its stop, and build its part from their fills
-    spec = tmp_path / "mine.py"
-    spec.write_text(
+def _named(path: Path, name: str) -> str:
+    """A strategy file of ours that decides nothing, under `name`: its spec."""
+    path.write_text(
         "from kalshi_cli.strategy_api import Params, Strategy\n\n\n"
         "class P(Params, frozen=True):\n    pass\n\n\n"
         "def decide(snap, pos, params):\n    return []\n\n\n"
         f"STRATEGY = Strategy({name!r}, P, decide)\n",
         encoding="utf-8",
     )
+    return str(path)
+
+
+@pytest.mark.parametrize("name", sorted(NOT_STRATEGIES))
+def test_no_strategy_takes_the_name_orders_placed_without_one_are_kept_under(
+    tmp_path: Path, name: str
+) -> None:
+    # a loop running a strategy of that name would own the person's orders: withdraw them at
+    # its stop, and build its part from their fills
+    spec = _named(tmp_path / "mine.py", name)
     with pytest.raises(UsageError, match=rf"strategy name '{name}' is what the state file keeps"):
-        _rig(tmp_path, str(spec))
+        _rig(tmp_path, spec)
+
+
+def test_two_strategies_the_client_order_id_cannot_tell_apart_are_refused(
+    tmp_path: Path,
+) -> None:
+    # the id keeps 31 characters of the name: an order the state file does not know (an
+    # update from the orders channel, an import after a lost state file) would be either's
+    one = _named(tmp_path / "one.py", "momentum_breakout_btc_hourly_fast_one")
+    two = _named(tmp_path / "two.py", "momentum_breakout_btc_hourly_fast_two")
+    with pytest.raises(UsageError, match=r"the client order id spells .* alike"):
+        _rig(tmp_path, one, two)
