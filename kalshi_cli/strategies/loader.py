@@ -198,7 +198,8 @@ def _checked(value: Any, where: str, module_name: str) -> Strategy[Any]:
     if name in NOT_STRATEGIES:
         raise UsageError(
             f"{where}:1: strategy name {name!r} is what the state file keeps orders placed "
-            "without a strategy under (by hand, a batch file, the assistant, or elsewhere)",
+            "without a strategy under (by hand, a batch file, the assistant, elsewhere, or the "
+            "stop-loss)",
             hint="choose another name",
         )
     from kalshi_cli.strategies import BUILT_IN

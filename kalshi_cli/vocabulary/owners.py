@@ -1,6 +1,7 @@
 """The owners the state file keeps an order (and its fills) under that are no trade loop's
 strategy: `kalshi order place`'s, `kalshi order batch`'s, an order placed elsewhere that
-reconcile imported, and the assistant's (`agent.strategy`'s default). A strategy may not take one
+reconcile imported, the assistant's (`agent.strategy`'s default), and the stop-loss's closes
+(the account's floor, no strategy's exit). A strategy may not take one
 of these names (strategies/loader.py): a loop running it would own those orders, withdraw them
 at its stop and build its part from their fills (docs/strategies.md "Several strategies in one
 loop"). Kept apart from order_terms.py so that the P&L reports, which label fills of no strategy
@@ -13,4 +14,5 @@ MANUAL = "manual"
 BATCH = "batch"
 EXTERNAL = "external"
 AGENT = "agent"
-NOT_STRATEGIES = frozenset({MANUAL, BATCH, EXTERNAL, AGENT})
+STOP_LOSS = "stop-loss"
+NOT_STRATEGIES = frozenset({MANUAL, BATCH, EXTERNAL, AGENT, STOP_LOSS})
