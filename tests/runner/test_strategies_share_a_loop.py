@@ -23,7 +23,7 @@ from kalshi_cli.services.orders import trading_status
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.errors import ConfigError, UsageError
+from kalshi_cli.vocabulary.errors import ConfigError, ServerError, UsageError
 from kalshi_cli.vocabulary.models import (
     Action,
     BookSide,
@@ -542,3 +542,43 @@ def test_two_strategies_the_client_order_id_cannot_tell_apart_are_refused(
     two = _named(tmp_path / "two.py", "momentum_breakout_btc_hourly_fast_two")
     with pytest.raises(UsageError, match=r"the client order id spells .* alike"):
         _rig(tmp_path, one, two)
+
+
+def test_a_stopped_strategys_withdrawal_that_failed_is_tried_again_on_the_next_pass(
+    tmp_path: Path,
+) -> None:
+    budgets = {MM: {"daily_loss_limit": "1"}}
+    rig = _rig(tmp_path, MM, MR, trade={"budgets": budgets})
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    moves: list[Intent] = [_order(Side.YES, Action.BUY, "0.45", "10", TimeInForce.IOC)]
+    quote = _order(Side.YES, Action.BUY, "0.21", "5")
+
+    def losing(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
+        if moves:
+            return [moves.pop(0)]
+        return [] if pos.resting else [quote]
+
+    swap_decide(rig.loop, losing, MM)
+    swap_decide(rig.loop, Recorder(), MR)
+    rig.step(1.0)
+    rig.step(1.0)
+    assert {o.yes_price for o in rig.client.iter_orders(status="resting")} >= {Decimal("0.21")}
+    mover.quote("0.25", "0.45")
+    moves.append(
+        replace(
+            _order(Side.YES, Action.SELL, "0.25", "10", TimeInForce.IOC),
+            model_fair=Decimal("0.20"),
+            reduce_only=True,
+        )
+    )
+    rig.client.cancel_errors.append(ServerError("request failed: HTTP 503", status=503))
+    for _ in range(4):
+        rig.step(0.5)
+        if rig.loop.log.counts.get("strategy_stopped"):
+            break
+    assert rig.loop.log.counts.get("strategy_stopped") == 1
+    assert rig.loop.log.counts.get("cancel_failed") == 1
+    assert Decimal("0.21") in {o.yes_price for o in rig.client.iter_orders(status="resting")}
+    rig.step(1.0)  # the next full pass: the quote that would add goes, as a halt's does
+    assert Decimal("0.21") not in {o.yes_price for o in rig.client.iter_orders(status="resting")}
