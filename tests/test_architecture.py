@@ -25,7 +25,14 @@ TIER_FOLDERS = ("vocabulary", "services")
 LAYERS: list[tuple[str, set[str]]] = [
     (
         "constants",
-        {"__init__", "vocabulary", "services", "vocabulary.exit_codes", "vocabulary.clock"},
+        {
+            "__init__",
+            "vocabulary",
+            "services",
+            "vocabulary.exit_codes",
+            "vocabulary.clock",
+            "vocabulary.owners",
+        },
     ),
     ("errors and units", {"vocabulary.errors", "vocabulary.units", "vocabulary.reference_index"}),
     ("the config decoder", {"vocabulary.decode"}),

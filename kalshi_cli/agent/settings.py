@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import msgspec
 
 from kalshi_cli.vocabulary.decode import Range, decode_config
+from kalshi_cli.vocabulary.owners import AGENT
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -46,7 +47,7 @@ class AgentConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     """The `agent:` section, decoded by `vocabulary.decode` (unknown keys refused at their line)."""
 
     strategy: Annotated[str, msgspec.Meta(min_length=1)] = (
-        "agent"  # the strategy name the assistant's orders are placed under
+        AGENT  # the strategy name the assistant's orders are placed under
     )
     writes: AgentWrites = msgspec.field(default_factory=AgentWrites)
     budget: AgentBudget = msgspec.field(default_factory=AgentBudget)

@@ -216,6 +216,7 @@ def order_request(
     the same reading as a row of a batch file (`order_terms.read_terms`)."""
     from kalshi_cli.vocabulary.clock import SystemClock
     from kalshi_cli.vocabulary.order_terms import TermsError, read_terms
+    from kalshi_cli.vocabulary.owners import MANUAL
 
     cells = {
         "ticker": ticker,
@@ -229,7 +230,7 @@ def order_request(
         "client_order_id": client_order_id or "",
     }
     try:
-        return read_terms(cells, now=SystemClock().wall(), strategy="manual")
+        return read_terms(cells, now=SystemClock().wall(), strategy=MANUAL)
     except TermsError as exc:
         raise usage_error(exc) from None
 

@@ -53,6 +53,7 @@ from kalshi_cli.vocabulary.errors import (
     TurnPastDeadline,
 )
 from kalshi_cli.vocabulary.models import ZERO, Action, BookSide, Orderbook, Side, TimeInForce
+from kalshi_cli.vocabulary.owners import STOP_LOSS
 from kalshi_cli.vocabulary.units import fmt_exact_dollars, fmt_money
 
 EventSink = Callable[[str, Mapping[str, str]], None]
@@ -403,7 +404,7 @@ class RiskEngine:
             count=position.contracts,
             model_fair=mark,
             reason=reason,
-            strategy="stop-loss",
+            strategy=STOP_LOSS,
             reduce_only=True,
             time_in_force=TimeInForce.IOC,
             replaces=replaces,

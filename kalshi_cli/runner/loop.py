@@ -230,8 +230,16 @@ class TradeLoop:
         self.log.emit("strategy_stopped", {"strategy": name, "reason": why})
         summary = f"strategy {name} stopped: {why}"
         self._voice.alert("strategy_stopped", name, summary, {"strategy": name})
-        if not self.settings.dry_run:
-            self.own.cancel_adding(f"strategy {name} stopped", lambda o: self.own.owner(o) == name)
+
+    def _withdraw_stopped(self, newly: set[str], *, full: bool) -> None:
+        """The quotes that would add of each strategy stopped for the day, withdrawn in the tick
+        that stops it and again on each full pass, as a blocking state's are: a cancel that
+        failed is tried again (runner/lifecycle/loop_watch.py `withdraw`)."""
+        if self.settings.dry_run or self.budgets is None:
+            return
+        for name in self.budgets.stopped:
+            if full or name in newly:
+                self.own.cancel_adding(f"strategy {name} stopped", lambda _: True, owner=name)
 
     # ---------------------------------------------------------------- running
 
@@ -318,8 +326,10 @@ class TradeLoop:
                 self._tripped = self.risk.check_circuit_breaker()
         tripped = self._tripped
         if self.budgets is not None:
-            for name, why in self.budgets.check_day(self.clock.wall()):
+            newly = self.budgets.check_day(self.clock.wall())
+            for name, why in newly:
                 self._stop_strategy(name, why)
+            self._withdraw_stopped({name for name, _ in newly}, full=full)
         self.watch.withdraw(tripped, full=full, went_stale=went_stale)
         self.watch.check_breaches()
         if full:

@@ -38,6 +38,7 @@ from kalshi_cli.vocabulary.errors import (
 )
 from kalshi_cli.vocabulary.models import ZERO, BookSide
 from kalshi_cli.vocabulary.order_terms import FIELDS, REQUIRED, OrderRequest, TermsError, read_terms
+from kalshi_cli.vocabulary.owners import BATCH
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -260,7 +261,7 @@ def _row(line: int, record: dict[str, Any], now: float) -> BatchRow:
         raise ValueError(f"unknown field(s) {', '.join(unknown)}")
     cells = {name: _text(record.get(name)) for name in FIELDS}
     try:
-        request = read_terms(cells, now=now, strategy="batch")
+        request = read_terms(cells, now=now, strategy=BATCH)
     except TermsError as exc:
         raise ValueError(exc.message) from None
     # the terms as written, canonical (1 and 1.00 alike): what a derived id is made from

@@ -21,6 +21,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from kalshi_cli.vocabulary.clock import parse_iso, utc_day
+from kalshi_cli.vocabulary.owners import MANUAL
 from kalshi_cli.vocabulary.units import ONE, ZERO, BookSide, fmt_exact_dollars
 
 if TYPE_CHECKING:
@@ -651,7 +652,7 @@ class _Pass(Generic[N]):
             gross = move(t, signed, cost, units)
             t.realized_gross += gross
             if ts >= cutoff:
-                key = (int(ts // 86_400), strategy or "manual", ticker)
+                key = (int(ts // 86_400), strategy or MANUAL, ticker)
                 c = cells.get(key) or cell(key)
                 c.gross += gross
                 c.fees += fee
@@ -849,7 +850,7 @@ class _StretchPass(_Pass[int]):
                 t.fills += fills
                 t.traded += traded
                 if counted:
-                    c = self.cell((day, strategy or "manual", ticker))
+                    c = self.cell((day, strategy or MANUAL, ticker))
                     c.gross += gross
                     c.fees += fees
                     c.fills += fills

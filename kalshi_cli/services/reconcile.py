@@ -28,6 +28,8 @@ from kalshi_cli.store.records import (
 from kalshi_cli.vocabulary.clock import Clock, SystemClock
 from kalshi_cli.vocabulary.errors import NotFoundError
 from kalshi_cli.vocabulary.models import ZERO, Order, Side, TimeInForce, from_book
+from kalshi_cli.vocabulary.order_terms import owner_in
+from kalshi_cli.vocabulary.owners import EXTERNAL
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -638,10 +640,12 @@ def import_order(
     now: float,
     subaccount: int | Callable[[], int | None] | None = None,
 ) -> None:
-    """An order the state file did not know (placed elsewhere): record it as external. Its
-    subaccount is the one it names (sent to direct members), else `subaccount` (the one the
-    listing was of: a client acting on N lists N's only; a callable is asked for it only
-    here), else the primary (the spec's default)."""
+    """An order the state file did not know (placed elsewhere): record it as external, or as
+    the strategy its client order id names (`NAME:HEX`, `owner_in`: a trade loop's order whose
+    state file was lost), so a loop running that strategy owns it and its fills as the run
+    that placed it did. Its subaccount is the one it names (sent to direct members), else
+    `subaccount` (the one the listing was of: a client acting on N lists N's only; a callable
+    is asked for it only here), else the primary (the spec's default)."""
     from kalshi_cli.client.requests import CreateOrder
     from kalshi_cli.store import IntentRecord
 
@@ -669,7 +673,7 @@ def import_order(
             action=action,
             subaccount=subaccount,
             now=now,
-            strategy="external",
+            strategy=owner_in(order.client_order_id or "") or EXTERNAL,
             reason="imported by reconcile",
         )
     )

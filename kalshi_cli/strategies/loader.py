@@ -33,6 +33,7 @@ from typing import Any
 from kalshi_cli.strategies.code import code_fingerprint
 from kalshi_cli.strategy_api import Params, Strategy
 from kalshi_cli.vocabulary.errors import UsageError
+from kalshi_cli.vocabulary.owners import NOT_STRATEGIES
 
 ENTRY_POINT_GROUP = "kalshi_cli.strategies"
 
@@ -194,6 +195,13 @@ def _checked(value: Any, where: str, module_name: str) -> Strategy[Any]:
     name = value.name
     if not name or not all(c.isalnum() or c in "-_" for c in name):
         raise UsageError(f"{where}:1: strategy name {name!r}: use letters, digits, - and _")
+    if name in NOT_STRATEGIES:
+        raise UsageError(
+            f"{where}:1: strategy name {name!r} is what the state file keeps orders placed "
+            "without a strategy under (by hand, a batch file, the assistant, elsewhere, or the "
+            "stop-loss)",
+            hint="choose another name",
+        )
     from kalshi_cli.strategies import BUILT_IN
 
     if any(s.name == name and s is not value for s in BUILT_IN):

@@ -23,7 +23,7 @@ from kalshi_cli.services.orders import trading_status
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.errors import ConfigError
+from kalshi_cli.vocabulary.errors import ConfigError, ServerError, UsageError
 from kalshi_cli.vocabulary.models import (
     Action,
     BookSide,
@@ -32,6 +32,7 @@ from kalshi_cli.vocabulary.models import (
     TimeInForce,
 )
 from kalshi_cli.vocabulary.order_terms import owner_in
+from kalshi_cli.vocabulary.owners import NOT_STRATEGIES
 from tests.runner.fakes import START, Rig, make_rig, new_exchange, swap_decide, trader
 from tests.runner.test_strategy_scenarios import SCENARIO, TICKER, Mover
 
@@ -387,3 +388,197 @@ def test_a_reload_reads_each_strategys_file_alone_and_a_bad_one_leaves_all_runni
     (refused,) = _log(rig, log, "params_reload_refused")
     assert reloaded["strategy"] == MM and reloaded["changed"] == {"spread": "0.08"}
     assert refused["strategy"] == "spike" and "take_profit" in refused["error"]
+
+
+def test_a_stopped_strategys_opening_quote_goes_while_the_account_holds_the_other_way(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "log.jsonl"
+    budgets = {MM: {"daily_loss_limit": "1"}}
+    rig = _rig(tmp_path, MM, MR, trade={"budgets": budgets}, log_path=log)
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    moves: list[Intent] = [
+        _order(Side.YES, Action.BUY, "0.45", "10", TimeInForce.IOC),
+        # a NO bid (a YES ask at 0.70): while it holds YES, it would close its own part
+        _order(Side.NO, Action.BUY, "0.30", "5"),
+    ]
+
+    def losing(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
+        return [moves.pop(0)] if moves else []
+
+    holder = Recorder(_order(Side.YES, Action.BUY, "0.45", "10", TimeInForce.IOC))
+    swap_decide(rig.loop, losing, MM)
+    swap_decide(rig.loop, holder, MR)
+    rig.step(1.0)
+    rig.step(1.0)
+    rig.step(1.0)
+    quoted = {o.yes_price for o in rig.client.iter_orders(status="resting")} - {
+        Decimal("0.40"),
+        Decimal("0.45"),
+    }
+    assert quoted == {Decimal("0.70")}
+    # it sells its own 10 at a $2.00 loss, past its $1 limit; the account still holds the
+    # other strategy's 10 YES
+    mover.quote("0.25", "0.45")
+    moves.append(
+        replace(
+            _order(Side.YES, Action.SELL, "0.25", "10", TimeInForce.IOC),
+            model_fair=Decimal("0.20"),
+            reduce_only=True,
+        )
+    )
+    for _ in range(4):
+        rig.step(1.0)
+    (stopped,) = _log(rig, log, "strategy_stopped")
+    assert stopped["strategy"] == MM
+    assert rig.loop.portfolio.view_for(TICKER, MM).position == 0
+    assert rig.loop.portfolio.view_for(TICKER, MR).position == Decimal("10")
+    # flat, its NO bid would open a NO position of its own (and sell the other strategy's
+    # contracts from under it): a quote that adds, withdrawn with the others
+    mine = [
+        o
+        for o in rig.client.iter_orders(status="resting")
+        if o.client_order_id and owner_in(o.client_order_id) == MM
+    ]
+    assert mine == []
+
+
+def test_a_failing_strategys_opening_quote_goes_while_the_account_holds_the_other_way(
+    tmp_path: Path,
+) -> None:
+    rig = _rig(tmp_path, MM, MR)
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    # flat, it bids for NO (a YES ask at 0.70) while the other strategy holds 10 YES
+    failing = Recorder(_order(Side.NO, Action.BUY, "0.30", "5"))
+    holder = Recorder(_order(Side.YES, Action.BUY, "0.45", "10", TimeInForce.IOC))
+    swap_decide(rig.loop, holder, MR)
+    swap_decide(rig.loop, Recorder(), MM)
+    rig.step(1.0)
+    rig.step(1.0)
+    assert rig.loop.portfolio.view_for(TICKER, MR).position == Decimal("10")
+    swap_decide(rig.loop, failing, MM)
+    rig.step(1.0)
+    rig.step(1.0)
+    assert {o.yes_price for o in rig.client.iter_orders(status="resting")} >= {Decimal("0.70")}
+    failing.failing = True
+    mover.quote("0.41", "0.45")  # a new book: each strategy is asked again
+    rig.step(1.0)
+    rig.step(1.0)
+    assert rig.loop.log.counts["strategy_error"] >= 1
+    mine = [
+        o
+        for o in rig.client.iter_orders(status="resting")
+        if o.client_order_id and owner_in(o.client_order_id) == MM
+    ]
+    assert mine == []
+
+
+def test_a_quote_left_by_a_run_on_a_lost_state_file_is_its_strategys_after_the_start(
+    tmp_path: Path,
+) -> None:
+    from kalshi_cli.runner.lifecycle.session import reconcile
+    from kalshi_cli.store import Store
+
+    clock = ManualClock(START)
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    exchange = new_exchange(scenario, clock)
+    account = trader(exchange)
+    first = _rig(tmp_path, MM, MR, clock=clock, exchange=exchange, account_id=account)
+    Mover(exchange).quote("0.30", "0.70")
+    swap_decide(first.loop, Recorder(_order(Side.YES, Action.BUY, "0.41")), MM)
+    swap_decide(first.loop, Recorder(), MR)
+    first.step(1.0)
+    first.step(1.0)
+    (left,) = [o for o in first.client.iter_orders(status="resting") if owner_in(o.client_order_id)]
+    first.store.close()  # the run ends without its stop, and its state file is lost
+    with Store.open(tmp_path / "fresh.db", clock=clock) as store:
+        reconcile(first.client, store, clock)  # the next start's, on a new state file
+    fresh = _rig(
+        tmp_path, MM, MR, clock=clock, exchange=exchange, account_id=account, state="fresh.db"
+    )
+    own = fresh.loop.own
+    (order,) = fresh.loop.portfolio.resting(TICKER)
+    assert order.order_id == left.order_id
+    # the exchange keeps the strategy's name in the client order id: the market maker's, to
+    # manage and to withdraw at the stop
+    assert own.owner(order) == MM
+    assert [o.order_id for o in fresh.loop.own_resting()] == [left.order_id]
+    row = fresh.store.orders.intent_by_order_id(left.order_id)
+    assert row is not None and row.strategy == MM  # its fills from now on build its part
+
+
+def _named(path: Path, name: str) -> str:
+    """A strategy file of ours that decides nothing, under `name`: its spec."""
+    path.write_text(
+        "from kalshi_cli.strategy_api import Params, Strategy\n\n\n"
+        "class P(Params, frozen=True):\n    pass\n\n\n"
+        "def decide(snap, pos, params):\n    return []\n\n\n"
+        f"STRATEGY = Strategy({name!r}, P, decide)\n",
+        encoding="utf-8",
+    )
+    return str(path)
+
+
+@pytest.mark.parametrize("name", sorted(NOT_STRATEGIES))
+def test_no_strategy_takes_the_name_orders_placed_without_one_are_kept_under(
+    tmp_path: Path, name: str
+) -> None:
+    # a loop running a strategy of that name would own the person's orders: withdraw them at
+    # its stop, and build its part from their fills
+    spec = _named(tmp_path / "mine.py", name)
+    with pytest.raises(UsageError, match=rf"strategy name '{name}' is what the state file keeps"):
+        _rig(tmp_path, spec)
+
+
+def test_two_strategies_the_client_order_id_cannot_tell_apart_are_refused(
+    tmp_path: Path,
+) -> None:
+    # the id keeps 31 characters of the name: an order the state file does not know (an
+    # update from the orders channel, an import after a lost state file) would be either's
+    one = _named(tmp_path / "one.py", "momentum_breakout_btc_hourly_fast_one")
+    two = _named(tmp_path / "two.py", "momentum_breakout_btc_hourly_fast_two")
+    with pytest.raises(UsageError, match=r"the client order id spells .* alike"):
+        _rig(tmp_path, one, two)
+
+
+def test_a_stopped_strategys_withdrawal_that_failed_is_tried_again_on_the_next_pass(
+    tmp_path: Path,
+) -> None:
+    budgets = {MM: {"daily_loss_limit": "1"}}
+    rig = _rig(tmp_path, MM, MR, trade={"budgets": budgets})
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    moves: list[Intent] = [_order(Side.YES, Action.BUY, "0.45", "10", TimeInForce.IOC)]
+    quote = _order(Side.YES, Action.BUY, "0.21", "5")
+
+    def losing(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
+        if moves:
+            return [moves.pop(0)]
+        return [] if pos.resting else [quote]
+
+    swap_decide(rig.loop, losing, MM)
+    swap_decide(rig.loop, Recorder(), MR)
+    rig.step(1.0)
+    rig.step(1.0)
+    assert {o.yes_price for o in rig.client.iter_orders(status="resting")} >= {Decimal("0.21")}
+    mover.quote("0.25", "0.45")
+    moves.append(
+        replace(
+            _order(Side.YES, Action.SELL, "0.25", "10", TimeInForce.IOC),
+            model_fair=Decimal("0.20"),
+            reduce_only=True,
+        )
+    )
+    rig.client.cancel_errors.append(ServerError("request failed: HTTP 503", status=503))
+    for _ in range(4):
+        rig.step(0.5)
+        if rig.loop.log.counts.get("strategy_stopped"):
+            break
+    assert rig.loop.log.counts.get("strategy_stopped") == 1
+    assert rig.loop.log.counts.get("cancel_failed") == 1
+    assert Decimal("0.21") in {o.yes_price for o in rig.client.iter_orders(status="resting")}
+    rig.step(1.0)  # the next full pass: the quote that would add goes, as a halt's does
+    assert Decimal("0.21") not in {o.yes_price for o in rig.client.iter_orders(status="resting")}

@@ -57,18 +57,33 @@ class OwnOrders:
         """The resting orders this loop placed."""
         return [o for o in list(self._portfolio.orders.values()) if self.placed_by_us(o)]
 
-    def cancel_adding(self, why: str, wanted: Callable[[OpenOrder], bool]) -> None:
+    def cancel_adding(
+        self, why: str, wanted: Callable[[OpenOrder], bool], *, owner: str | None = None
+    ) -> None:
         """Cancel this loop's orders (of the markets `wanted`) that would add to a position.
         An order the other way reduces it only as far as the position goes: once the orders
         placed by hand, then this loop's oldest first, would close all of it, the rest would
-        open the opposite position, so they go too."""
+        open the opposite position, so they go too.
+
+        With `owner` (a strategy stopped or failing alone), only that strategy's orders, and
+        the position is its own part (`Portfolio.view_for`), as its budget counts it: a flat
+        strategy's order the other way from another strategy's contracts opens a position of
+        its own (its fill would cut that other part), so it goes."""
         orders = list(self._portfolio.orders.values())
+        if owner is None:
+            held = self._portfolio.position
+        else:
+            orders = [o for o in orders if self.owner(o) == owner]
+
+            def held(ticker: str) -> Decimal:
+                return self._portfolio.view_for(ticker, owner).position
+
         closing: dict[str, Decimal] = {}  # ticker -> contracts already set to close it
         going: list[OpenOrder] = []
         for order in sorted(orders, key=self.placed_by_us):  # orders placed by hand first
             if not wanted(order):
                 continue
-            position = self._portfolio.position(order.ticker)
+            position = held(order.ticker)
             towards_yes = order.view.book_side is BookSide.BID
             reduces = position != 0 and (position > 0) != towards_yes
             if reduces:

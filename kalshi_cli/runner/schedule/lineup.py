@@ -5,7 +5,9 @@ A member's name is its strategy's name, and it is the owner its intents, orders 
 in the state file: the loop visits each market once and asks every member in turn, each
 deciding on a view of its own resting orders and of the position its own fills built
 (`PositionView.own`), while the risk engine, the stop-loss and the kill switch count the whole
-account. Two members of one name would own the same orders, so a lineup refuses them.
+account. Two members of one name would own the same orders, so a lineup refuses them, and
+two whose names the client order id spells alike (it keeps 31 characters of a name,
+`owner_spelling`), which the exchange's copy of an order could not tell apart.
 docs/strategies.md "Several strategies in one loop".
 """
 
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.vocabulary.errors import UsageError
+from kalshi_cli.vocabulary.order_terms import owner_spelling
 
 if TYPE_CHECKING:
     from kalshi_cli.strategies import Strategy
@@ -46,15 +49,23 @@ class Lineup:
     def __init__(self, members: Sequence[Member]) -> None:
         if not members:
             raise UsageError("a trade loop needs at least one strategy", hint="--strategy NAME")
-        seen: set[str] = set()
+        seen: dict[str, str] = {}  # the name as the client order id spells it -> the name
         for member in members:
-            if member.name in seen:
+            if member.name in seen.values():
                 raise UsageError(
                     f"the strategy {member.name} is named twice; each strategy runs once in a "
                     "loop (its orders and positions are owned by its name)",
                     hint="name each strategy once",
                 )
-            seen.add(member.name)
+            spelled = owner_spelling(member.name)
+            if spelled in seen:
+                raise UsageError(
+                    f"the client order id spells the strategies {seen[spelled]} and "
+                    f"{member.name} alike ({spelled}); an order the state file does not know "
+                    "is owned by the name its id carries",
+                    hint="tell them apart within their first 31 characters",
+                )
+            seen[spelled] = member.name
         self.members: tuple[Member, ...] = tuple(members)
         self._flags: dict[str, bool] = {}  # `any`'s answers: the members never change
 

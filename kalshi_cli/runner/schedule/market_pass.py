@@ -283,9 +283,7 @@ class MarketPass:
             },
         )
         if not self.settings.dry_run:
-            self._own.cancel_adding(
-                "strategy error", lambda o: o.ticker == ticker and self._own.owner(o) == name
-            )
+            self._own.cancel_adding("strategy error", lambda o: o.ticker == ticker, owner=name)
         summary = f"{ticker}: {count} failed decisions in a row, last: {text}"
         if count == self.settings.strategy_errors_alert:
             self._alert(
