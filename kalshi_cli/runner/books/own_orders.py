@@ -53,6 +53,12 @@ class OwnOrders:
             return order.strategy if order.strategy in self._names else None
         return self._spelled.get(owner_in(order.client_order_id) or "")
 
+    def names_ours(self, client_order_id: str | None) -> bool:
+        """The client order id carries the name of one of this loop's strategies: the order
+        is this loop's (or an earlier run's of its strategies; one loop per account), whether
+        the view holds it or not."""
+        return owner_in(client_order_id or "") in self._spelled
+
     def resting(self) -> list[OpenOrder]:
         """The resting orders this loop placed."""
         return [o for o in list(self._portfolio.orders.values()) if self.placed_by_us(o)]

@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
@@ -48,6 +48,7 @@ from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.own_orders import OwnOrders
     from kalshi_cli.runner.books.portfolio import OpenOrder
     from kalshi_cli.runner.execution.execution import LoopExecutor
     from kalshi_cli.runner.loop_settings import LoopSettings
@@ -85,6 +86,7 @@ class StoppingLoop(Protocol):
     executor: LoopExecutor
     trigger_group: Callable[[], None] | None
     settings: LoopSettings
+    own: OwnOrders
 
     def own_resting(self) -> list[OpenOrder]: ...
 
@@ -281,9 +283,22 @@ def _prove(loop: StoppingLoop, *, refused_later: bool, shows_all_from: float) ->
     for order_id, order in believed.items():
         if order_id not in resting:
             loop.executor.cancels.booked_gone(order.ticker, order_id)
-    left = tuple(sorted(oid for oid in believed if oid in resting)) + tuple(sorted(mine))
+    # resting under one of the loop's names though its view does not hold it (an earlier
+    # run's, or one its books lost track of): the loop's all the same
+    strays = {
+        o.order_id
+        for o in listed
+        if o.order_id not in believed
+        and o.client_order_id not in found
+        and loop.own.names_ours(o.client_order_id)
+    }
+    left = tuple(sorted(oid for oid in believed if oid in resting))
+    left += tuple(sorted(strays)) + tuple(sorted(mine))
     if left:
-        loop.log.emit("stop_not_proven", {"left_resting": list(left)})
+        fields: dict[str, Any] = {"left_resting": list(left)}
+        if strays:
+            fields["not_in_view"] = sorted(strays)
+        loop.log.emit("stop_not_proven", fields)
     else:
         loop.log.emit("stop_proven", {"listed_resting": len(resting)})
     return left
