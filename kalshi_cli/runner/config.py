@@ -19,6 +19,7 @@ import msgspec
 from kalshi_cli.risk.budget import Budget
 from kalshi_cli.runner.books import eventlog
 from kalshi_cli.vocabulary.errors import ConfigError, UsageError
+from kalshi_cli.vocabulary.owners import AGENT
 
 if TYPE_CHECKING:
     from kalshi_cli.config import Located
@@ -193,6 +194,9 @@ class TradeConfig:
     trade: Mapping[str, Any] = field(default_factory=dict)
     alerts: Mapping[str, Any] = field(default_factory=dict)
     retention: Mapping[str, Any] = field(default_factory=dict)
+    # the owner `kalshi mcp`'s orders are placed under (`agent.strategy`): no strategy of a
+    # loop may carry it
+    agent_strategy: str = AGENT
     # strategies of the trader's own that the config names (`strategies.NAME.strategy`)
     sources: Mapping[str, str] = field(default_factory=dict)
     # the command's strategies, each looked up once: the config check's, then the run's
@@ -296,6 +300,7 @@ def load_trade_config(path: Path | None, lookup: StrategyLookup | None = None) -
         trade=_trade(section(document, "trade")),
         alerts=_alerts(section(document, "alerts")),
         retention=section(document, "retention"),
+        agent_strategy=str(section(document, "agent").get("strategy") or AGENT),
     )
     config.retention_policy  # noqa: B018 - refused here, before anything runs
     # read by `kalshi order` and `kalshi check`, not by the loop: a mistake there is still one

@@ -35,3 +35,19 @@ def test_the_underscore_spelling_is_refused_before_any_client(
     assert result.exit_code == ExitCode.USAGE, result.output
     assert f"unknown strategy '{typed}'" in result.stderr
     assert f"did you mean `{meant}`?" in result.stderr
+
+
+def test_a_loop_refuses_a_strategy_whose_name_the_assistant_places_its_orders_under(
+    tmp_path: Path,
+) -> None:
+    """`agent.strategy` names the owner of `kalshi mcp`'s orders: a loop running a strategy of
+    that name would own them (withdraw them at its stop, count their fills as its part)."""
+    config = tmp_path / "config.yaml"
+    config.write_text("agent:\n  strategy: market-maker\n")
+    result = run(
+        ["--config", str(config), "trade", "--strategy", "market-maker", "--dry-run", "--once"],
+        home=tmp_path,
+    )
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert "agent.strategy" in result.stderr
+    assert "market-maker" in result.stderr

@@ -119,6 +119,7 @@ def check_start(env: str, options: TradeOptions, config: TradeConfig) -> Selecti
     """The refusals that need no exchange (prod without `--live`, prod with no selection), and
     the selection in force: the flags', else the config's `trade:` section's."""
     check_live(env, options)
+    _check_not_the_assistants(options, config)
     selection = options.selection if options.selection.given else config.selection()
     if env == "prod" and not selection.given:
         raise UsageError(
@@ -128,6 +129,23 @@ def check_start(env: str, options: TradeOptions, config: TradeConfig) -> Selecti
             "(or trade.markets / trade.series / trade.event in the config)",
         )
     return selection
+
+
+def _check_not_the_assistants(options: TradeOptions, config: TradeConfig) -> None:
+    """A strategy of the loop may not carry the name `kalshi mcp` places its orders under
+    (`agent.strategy`): the loop would own the assistant's orders, withdraw them at its stop
+    and count their fills as its strategy's part."""
+    from kalshi_cli.vocabulary.order_terms import owner_spelling
+
+    agent = owner_spelling(config.agent_strategy)
+    for choice in options.strategies:
+        name = choice.strategy.name if choice.strategy is not None else choice.spec
+        if owner_spelling(name) == agent:
+            raise UsageError(
+                f"the strategy {name} carries the name the assistant places its orders under "
+                f"(agent.strategy: {config.agent_strategy}); the loop would own them",
+                hint="set agent.strategy in the config to a name no strategy of yours has",
+            )
 
 
 def select_markets(client: KalshiClient, selection: Selection) -> list[Market]:
