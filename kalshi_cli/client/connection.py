@@ -607,16 +607,22 @@ _WITHDRAWN: ContextVar[Callable[[], bool] | None] = ContextVar("kalshi_withdrawn
 _LEAVING: ContextVar[Callable[[], None] | None] = ContextVar("kalshi_leaving", default=None)
 
 
-@contextmanager
-def on_leaving(told: Callable[[], None]) -> Iterator[None]:
+class on_leaving:
     """`told()` as each request made in the block has its turn from the rate limiter, the
     moment before it leaves: when the trade loop's calls count as sent (a request may wait
-    seconds for a write token). Per thread, like `answers_within`."""
-    token = _LEAVING.set(told)
-    try:
-        yield
-    finally:
-        _LEAVING.reset(token)
+    seconds for a write token). Per thread, like `answers_within`. A class rather than a
+    generator: the loop makes every exchange call under one."""
+
+    __slots__ = ("_token", "_told")
+
+    def __init__(self, told: Callable[[], None]) -> None:
+        self._told = told
+
+    def __enter__(self) -> None:
+        self._token = _LEAVING.set(self._told)
+
+    def __exit__(self, *_: object) -> None:
+        _LEAVING.reset(self._token)
 
 
 @contextmanager
