@@ -267,6 +267,31 @@ def rebuild(store: Store, portfolio: Portfolio, subaccount: int = 0) -> list[Any
     return fills
 
 
+def _resting_elsewhere(store: Store, loop: TradeLoop, log: EventLog) -> list[str]:
+    """The start-up lines (and `resting_elsewhere`) for orders of the loop's strategies that
+    rest in markets this run does not trade (an earlier run's quotes): nobody manages them,
+    and the stop names them as not proven gone (runner/lifecycle/stop.py)."""
+    here = loop.client.subaccount or 0
+    names = loop.lineup.names
+    found: dict[str, list[str]] = {}
+    for intent in store.orders.open_orders(subaccount=here):
+        strategy = intent.strategy or ""
+        mine = intent.status == "resting" and strategy in names
+        if mine and intent.ticker not in loop.portfolio.markets:
+            found.setdefault(strategy, []).append(intent.ticker)
+    lines = []
+    for strategy, tickers in sorted(found.items()):
+        n = len(tickers)
+        where = ", ".join(sorted(set(tickers)))
+        lines.append(
+            f"elsewhere       {n} resting order{'' if n == 1 else 's'} of {strategy} in "
+            f"markets this run does not trade: {where} (not managed; the stop names them; "
+            "`kalshi cancel-all --ticker T` withdraws them)"
+        )
+        log.emit("resting_elsewhere", {"strategy": strategy, "orders": n, "tickers": where})
+    return lines
+
+
 def check_subaccount(client: KalshiClient, number: int) -> None:
     """`--subaccount N` names a subaccount the account has (0 always is), or nothing starts:
     the exchange lists no orders of one it does not have and refuses every order to it."""
@@ -991,6 +1016,7 @@ def trade(
                     **({"paper": True} if options.paper else {}),
                 },
             )
+            print_lines(_resting_elsewhere(store, loop, log), out)
             stopping.enter_context(
                 signals(
                     stop,

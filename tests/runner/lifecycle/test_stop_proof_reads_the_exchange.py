@@ -4,12 +4,21 @@ not (one loop per account: no other loop places orders under those names)."""
 
 from __future__ import annotations
 
+import io
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
-from kalshi_cli.client import CreateOrder
+import pytest
+
+from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.runner.config import TradeConfig
+from kalshi_cli.runner.lifecycle.stop import StopNotProven
+from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import ZERO, BookSide
+from kalshi_cli.vocabulary.order_terms import owned_client_order_id
 from tests.conftest import SimHarness
+from tests.runner.simproc import Book, client_for, market_maker_session
 from tests.runner.test_loop_order_batches_sim import rig
 
 TICKER = "KXSTOPPROOF-SIM-A"
@@ -45,4 +54,46 @@ def test_an_order_placed_by_hand_in_the_loops_market_is_not_the_stops_to_name(
 def _a_bid_by_hand() -> CreateOrder:
     return CreateOrder(
         ticker=TICKER, book_side=BookSide.BID, price=Decimal("0.30"), count=Decimal(1)
+    )
+
+
+def test_an_earlier_runs_quote_in_a_market_this_run_does_not_trade_is_told_and_named(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A quote an earlier run of the strategy left in another market rests with nobody
+    managing it: the start says so, and the stop names it (exit 11), as it names any order of
+    the loop's it cannot prove gone."""
+    traded, elsewhere = "KXSTOPPROOF-SIM-B", "KXSTOPPROOF-SIM-C"
+    other = client_for(sim.new_account(balance_cents=10_000_000))
+    for ticker in (traded, elsewhere):
+        sim.create_market(ticker)
+        Book(other, ticker).quote("0.40", "0.60")
+    account = sim.new_account(balance_cents=10_000_000)
+    key, _ = load_private_key(path=Path(account.private_key_path))
+    client = KalshiClient(api_base=account.api_base, key_id=account.key_id, private_key=key)
+    left = client.orders.create_order(
+        replace(
+            _a_bid_by_hand(),
+            ticker=elsewhere,
+            client_order_id=owned_client_order_id("market-maker"),
+        )
+    )
+    out = io.StringIO()
+    try:
+        with client, pytest.raises(StopNotProven) as stopped:
+            market_maker_session(
+                account,
+                client,
+                traded,
+                tmp_path,
+                TradeConfig(strategies={"market-maker": {}}),
+                duration_s=1.0,
+                out=out,
+            )
+    finally:
+        other.close()
+    assert stopped.value.left == (left.order_id,)
+    told = " ".join(out.getvalue().split())
+    assert f"1 resting order of market-maker in markets this run does not trade: {elsewhere}" in (
+        told
     )
