@@ -6,7 +6,7 @@ and a restart on the same state file knows whose each contract is."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -27,6 +27,7 @@ from kalshi_cli.vocabulary.errors import ConfigError, ServerError, UsageError
 from kalshi_cli.vocabulary.models import (
     Action,
     BookSide,
+    Order,
     SelfTradePrevention,
     Side,
     TimeInForce,
@@ -257,12 +258,7 @@ def test_a_strategy_past_its_daily_loss_limit_stops_alone(tmp_path: Path) -> Non
     mover = Mover(rig.exchange)
     mover.quote("0.40", "0.45")
     moves: list[Intent] = [_order(Side.YES, Action.BUY, "0.45", "10", TimeInForce.IOC)]
-    quote = _order(Side.YES, Action.BUY, "0.21", "5")
-
-    def losing(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
-        if moves:
-            return [moves.pop(0)]
-        return [] if pos.resting else [quote]
+    losing = _moves_then_quotes(moves, _order(Side.YES, Action.BUY, "0.21", "5"))
 
     # both quote below the bid the loss is taken at: no own order stands in its way
     steady = Recorder(_order(Side.YES, Action.BUY, "0.20", "5"))
@@ -273,14 +269,7 @@ def test_a_strategy_past_its_daily_loss_limit_stops_alone(tmp_path: Path) -> Non
     quoted = {o.yes_price for o in rig.client.iter_orders(status="resting")}
     assert quoted == {Decimal("0.20"), Decimal("0.21")}
     # bought 10 at 0.45, then sold at 0.25: $2.00 lost, past its $1 limit
-    mover.quote("0.25", "0.45")
-    moves.append(
-        replace(
-            _order(Side.YES, Action.SELL, "0.25", "10", TimeInForce.IOC),
-            model_fair=Decimal("0.20"),
-            reduce_only=True,
-        )
-    )
+    _sell_ten_at_a_loss(mover, moves)
     for _ in range(4):
         rig.step(1.0)
     (stopped,) = _log(rig, log, "strategy_stopped")
@@ -420,14 +409,7 @@ def test_a_stopped_strategys_opening_quote_goes_while_the_account_holds_the_othe
     assert quoted == {Decimal("0.70")}
     # it sells its own 10 at a $2.00 loss, past its $1 limit; the account still holds the
     # other strategy's 10 YES
-    mover.quote("0.25", "0.45")
-    moves.append(
-        replace(
-            _order(Side.YES, Action.SELL, "0.25", "10", TimeInForce.IOC),
-            model_fair=Decimal("0.20"),
-            reduce_only=True,
-        )
-    )
+    _sell_ten_at_a_loss(mover, moves)
     for _ in range(4):
         rig.step(1.0)
     (stopped,) = _log(rig, log, "strategy_stopped")
@@ -436,12 +418,7 @@ def test_a_stopped_strategys_opening_quote_goes_while_the_account_holds_the_othe
     assert rig.loop.portfolio.view_for(TICKER, MR).position == Decimal("10")
     # flat, its NO bid would open a NO position of its own (and sell the other strategy's
     # contracts from under it): a quote that adds, withdrawn with the others
-    mine = [
-        o
-        for o in rig.client.iter_orders(status="resting")
-        if o.client_order_id and owner_in(o.client_order_id) == MM
-    ]
-    assert mine == []
+    assert _resting_of(rig, MM) == []
 
 
 def test_a_failing_strategys_opening_quote_goes_while_the_account_holds_the_other_way(
@@ -467,12 +444,7 @@ def test_a_failing_strategys_opening_quote_goes_while_the_account_holds_the_othe
     rig.step(1.0)
     rig.step(1.0)
     assert rig.loop.log.counts["strategy_error"] >= 1
-    mine = [
-        o
-        for o in rig.client.iter_orders(status="resting")
-        if o.client_order_id and owner_in(o.client_order_id) == MM
-    ]
-    assert mine == []
+    assert _resting_of(rig, MM) == []
 
 
 def test_a_quote_left_by_a_run_on_a_lost_state_file_is_its_strategys_after_the_start(
@@ -552,26 +524,14 @@ def test_a_stopped_strategys_withdrawal_that_failed_is_tried_again_on_the_next_p
     mover = Mover(rig.exchange)
     mover.quote("0.40", "0.45")
     moves: list[Intent] = [_order(Side.YES, Action.BUY, "0.45", "10", TimeInForce.IOC)]
-    quote = _order(Side.YES, Action.BUY, "0.21", "5")
-
-    def losing(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
-        if moves:
-            return [moves.pop(0)]
-        return [] if pos.resting else [quote]
+    losing = _moves_then_quotes(moves, _order(Side.YES, Action.BUY, "0.21", "5"))
 
     swap_decide(rig.loop, losing, MM)
     swap_decide(rig.loop, Recorder(), MR)
     rig.step(1.0)
     rig.step(1.0)
     assert {o.yes_price for o in rig.client.iter_orders(status="resting")} >= {Decimal("0.21")}
-    mover.quote("0.25", "0.45")
-    moves.append(
-        replace(
-            _order(Side.YES, Action.SELL, "0.25", "10", TimeInForce.IOC),
-            model_fair=Decimal("0.20"),
-            reduce_only=True,
-        )
-    )
+    _sell_ten_at_a_loss(mover, moves)
     rig.client.cancel_errors.append(ServerError("request failed: HTTP 503", status=503))
     for _ in range(4):
         rig.step(0.5)
@@ -582,3 +542,38 @@ def test_a_stopped_strategys_withdrawal_that_failed_is_tried_again_on_the_next_p
     assert Decimal("0.21") in {o.yes_price for o in rig.client.iter_orders(status="resting")}
     rig.step(1.0)  # the next full pass: the quote that would add goes, as a halt's does
     assert Decimal("0.21") not in {o.yes_price for o in rig.client.iter_orders(status="resting")}
+
+
+def _sell_ten_at_a_loss(mover: Mover, moves: list[Intent]) -> None:
+    """The bid falls to 0.25 and the strategy sells the 10 YES it bought at 0.45: $2.00 lost."""
+    mover.quote("0.25", "0.45")
+    moves.append(
+        replace(
+            _order(Side.YES, Action.SELL, "0.25", "10", TimeInForce.IOC),
+            model_fair=Decimal("0.20"),
+            reduce_only=True,
+        )
+    )
+
+
+def _resting_of(rig: Rig, strategy: str) -> list[Order]:
+    """The orders resting on the exchange under `strategy`'s name."""
+    return [
+        o
+        for o in rig.client.iter_orders(status="resting")
+        if o.client_order_id and owner_in(o.client_order_id) == strategy
+    ]
+
+
+def _moves_then_quotes(
+    moves: list[Intent], quote: Intent
+) -> Callable[[MarketSnapshot, PositionView, Any], list[Intent]]:
+    """A strategy that makes each of `moves` in turn (more may be added), then rests `quote`
+    whenever it has nothing resting."""
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
+        if moves:
+            return [moves.pop(0)]
+        return [] if pos.resting else [quote]
+
+    return decide
