@@ -60,6 +60,20 @@ class AgentConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     backtest_max_s: Positive = 300.0  # a backtest tool call is stopped after this long
     backtest_max_mb: Positive = 512.0  # and refused on a data set larger than this
 
+    def __post_init__(self) -> None:
+        # the assistant changes the orders placed under this name alone: under another
+        # owner's, it could amend and cancel a person's orders or a loop's quotes
+        from kalshi_cli.strategies import strategy_names
+        from kalshi_cli.vocabulary.owners import NOT_STRATEGIES
+
+        taken = (NOT_STRATEGIES - {AGENT}) | set(strategy_names())
+        if self.strategy in taken:
+            raise ValueError(
+                f"strategy {self.strategy!r} is another owner's name (orders placed by hand, "
+                "a batch file, elsewhere, the stop-loss, or a strategy); the assistant would "
+                "change their orders"
+            )
+
 
 def agent_config(document: Located) -> AgentConfig:
     from kalshi_cli.config import section

@@ -42,3 +42,16 @@ def test_config_set_refuses_a_value_the_section_cannot_hold(tmp_path: Path) -> N
     )
     assert run(["config", "set", "agent.writes.sim", "true"], home=tmp_path).exit_code == 0
     assert load_agent_config(tmp_path / "config.yaml").writes.sim is True
+
+
+@pytest.mark.parametrize("name", ["manual", "batch", "external", "stop-loss", "market-maker"])
+def test_the_assistant_may_not_place_its_orders_under_another_owners_name(
+    tmp_path: Path, name: str
+) -> None:
+    """The assistant changes only orders placed under `agent.strategy`: set to `manual`, it
+    could amend and cancel the orders a person placed by hand (a built-in strategy's name: a
+    loop's quotes)."""
+    (tmp_path / "c.yaml").write_text(f"agent:\n  strategy: {name}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_agent_config(tmp_path / "c.yaml")
+    assert "c.yaml:2" in caught.value.one_line() and name in caught.value.one_line()
