@@ -2,7 +2,8 @@
 the row takes the new price and total, and what rests as the answer says, capped by the fills
 the state file booked while the answer was out (counted against the old total); none left is
 executed, one contract left rests; a row cancelled meanwhile stays cancelled; an answer
-without counts leaves what rests as the row says."""
+without counts leaves what rests as the row says, unless fills booked meanwhile ended the row
+short of the new total: then it rests again with what that total leaves."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from kalshi_cli.client.requests import AmendResult
 from kalshi_cli.services.orders import Amend, AmendOutcome, OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
@@ -137,3 +139,21 @@ def test_an_amend_answered_without_counts_leaves_what_rests_as_the_row_says(
 
     assert outcome == AmendOutcome("resting", None, D(0))
     assert _row(store, order_id) == ("resting", D("0.21"), D(10), D(10))
+
+
+def test_a_row_that_fills_ended_short_of_the_new_total_rests_again_on_an_answer_without_counts(
+    prime: SimHarness, store: Store, ticker: str, service: OrderService
+) -> None:
+    """The exchange sends an amend's counts null, or not at all, when they did not change
+    (`AmendResult`); the row's own count is then what the new total leaves."""
+    order_id = _bid_of_ten(service, ticker)
+    amend = _amend(service, order_id, ticker, "0.21", 12)
+    assert service.send_amend(amend).result is not None
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.21", 10)
+    _fills_booked(store, order_id, 10)  # against the old total of 10: ended
+    assert _row(store, order_id)[0] == "executed"
+
+    outcome = service.book_amend(amend, AmendResult(order_id=order_id))
+
+    assert outcome == AmendOutcome("resting", D(2), D(0), reopened=True)
+    assert _row(store, order_id) == ("resting", D("0.21"), D(12), D(2))
