@@ -3,17 +3,22 @@ the row takes the new price and total, and what rests as the answer says, capped
 the state file booked while the answer was out (counted against the old total); none left is
 executed, one contract left rests; a row cancelled meanwhile stays cancelled; an answer
 without counts leaves what rests as the row says, unless fills booked meanwhile ended the row
-short of the new total: then it rests again with what that total leaves."""
+short of the new total: then it rests again with what that total leaves. An answer for an
+order whose row is gone writes nothing."""
 
 from __future__ import annotations
 
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 
+from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import AmendResult
 from kalshi_cli.services.orders import Amend, AmendOutcome, OrderService
 from kalshi_cli.store import Store
+from kalshi_cli.store.retention import RetentionPolicy
+from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
@@ -157,3 +162,28 @@ def test_a_row_that_fills_ended_short_of_the_new_total_rests_again_on_an_answer_
 
     assert outcome == AmendOutcome("resting", D(2), D(0), reopened=True)
     assert _row(store, order_id) == ("resting", D("0.21"), D(12), D(2))
+
+
+def test_an_amend_answered_after_retention_removed_its_cancelled_order_writes_nothing(
+    client: KalshiClient, ticker: str, tmp_path: Path
+) -> None:
+    """Retention removes a cancelled order once unchanged for `unfilled_orders_s`, which may
+    be set shorter than an amend's answer takes: the answer then finds no row, and its
+    booking neither fails nor brings one back."""
+    clock = ManualClock(1_800_000_000.0)
+    with Store.open(tmp_path / "state.db", clock=clock) as store:
+        service = OrderService(client, store)
+        order_id = _bid_of_ten(service, ticker)
+        amend = _amend(service, order_id, ticker, "0.21", 12)
+        sent = service.send_amend(amend)
+        assert sent.result is not None
+        service.client.orders.cancel_order(order_id, ticker=ticker)
+        store.orders.mark_cancelled(order_id)
+        clock.advance(2)
+        pruned = store.retention.prune(RetentionPolicy(unfilled_orders_s=1.0, pause_s=0))
+        assert pruned.removed["orders"] == 1
+        assert store.orders.intent_by_order_id(order_id) is None
+
+        service.book_amend(amend, sent.result)
+
+        assert store.orders.intent_by_order_id(order_id) is None
