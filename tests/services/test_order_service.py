@@ -625,3 +625,38 @@ def test_an_amend_by_hand_the_exchange_refuses_says_so_in_the_orders_history(
         "amend sent: YES price 0.21, total 12",
         "amend refused: HTTP 400 invalid_order: post only cross",
     ]
+
+
+def test_an_amend_by_hand_of_a_partly_filled_order_writes_its_new_total_in_its_history(
+    prime: SimHarness, store: Store, ticker: str, service: OrderService
+) -> None:
+    """The history names the total the request asks: what filled plus what is to rest."""
+    order_id = partly_filled(prime, service, ticker)  # 10 at 0.20: 4 filled, 6 rest
+    service.amend(order_id, price=D("0.21"))  # its answer tells the state file of the 4 filled
+
+    service.amend(order_id, count=D(7))
+
+    intent = store.orders.intent_by_order_id(order_id)
+    assert intent is not None and (intent.count, intent.remaining) == (D(7), D(3))
+    notes = [h.note for h in store.orders.order_history(intent.client_order_id)]
+    assert [n for n in notes if n and n.startswith("amend sent")][-1] == (
+        "amend sent: YES price 0.21, total 7"
+    )
+
+
+def test_an_amend_by_hand_the_exchange_refuses_of_an_order_placed_elsewhere_raises_the_refusal(
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str
+) -> None:
+    """No row of the state file said the amend was about to leave, so none says it was
+    refused: the person sees the exchange's refusal, and the order is as it was."""
+    placed = client.orders.create_order(
+        CreateOrder(ticker, BookSide.BID, D("0.20"), D(5), post_only=True)
+    )
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.25", 3)
+
+    with pytest.raises(BadRequestError) as refused:
+        OrderService(client, store).amend(placed.order_id, price=D("0.25"))
+
+    assert "post only cross" in refused.value.message
+    assert client.orders.get_order(placed.order_id).yes_price == D("0.20")
+    assert store.orders.intent_by_order_id(placed.order_id) is None
