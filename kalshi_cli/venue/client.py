@@ -239,10 +239,13 @@ class VenueMarkets:
             for m in self._c.core.reference.markets.values()
             if m.event_ticker == event_ticker
         ]
-        series = self._c.core.reference.series.get(event.series_ticker)
+        reference = self._c.core.reference
+        series = reference.series.get(event.series_ticker)
+        # the override in effect now, as the exchange sends it
+        override = reference.event_fee_override(event_ticker)
         if with_nested_markets:
-            return {"event": ser.event_json(event, series, markets)}
-        return {"event": ser.event_json(event, series, None), "markets": markets}
+            return {"event": ser.event_json(event, series, markets, override)}
+        return {"event": ser.event_json(event, series, None, override), "markets": markets}
 
     def get_series(self, series_ticker: str) -> dict[str, Any]:
         series = self._c.core.reference.series.get(series_ticker)
@@ -258,7 +261,8 @@ class VenueMarkets:
 
 
 class VenueExchange:
-    """The scheduled fee changes of series and events."""
+    """The scheduled fee changes of series and events the venue's core charges by (the
+    reference data's), listed as the exchange lists them."""
 
     def __init__(self, client: VenueClient) -> None:
         self._c = client
@@ -266,13 +270,19 @@ class VenueExchange:
     def get_series_fee_changes(
         self, *, series_ticker: str | None = None, show_historical: bool = False
     ) -> list[dict[str, Any]]:
-        return [ser.fee_change_json(c) for c in self._c.core.reference.fee_changes(series_ticker)]
+        return ser.series_fee_changes_json(
+            self._c.core.reference.fee_changes(series_ticker),
+            self._c.venue.clock.wall(),
+            historical=show_historical,
+        )
 
     def iter_event_fee_changes(
         self, *, event_ticker: str | None = None
     ) -> Iterator[dict[str, Any]]:
-        """No event fee change is scheduled on a venue: its fees are the reference data's."""
-        return iter(())
+        """Every change of an event's fee override, those in effect too (the operation has no
+        `show_historical`)."""
+        changes = self._c.core.reference.event_fee_changes(event_ticker)
+        return iter([ser.event_fee_change_json(c) for c in changes])
 
 
 class VenuePortfolio:

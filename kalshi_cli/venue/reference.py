@@ -83,13 +83,16 @@ def load_reference(root: Path) -> dict[str, MarketInfo]:
     if not path.exists():
         return {}
     data = json.loads(path.read_text())
-    infos = from_rest(data.get("series", []), data.get("events", []), data.get("markets", []))
-    return with_fee_changes(
-        infos, data.get("series_fee_changes") or [], data.get("event_fee_changes") or []
+    return from_rest(
+        data.get("series", []),
+        data.get("events", []),
+        data.get("markets", []),
+        series_fee_changes=data.get("series_fee_changes") or [],
+        event_fee_changes=data.get("event_fee_changes") or [],
     )
 
 
-def with_fee_changes(
+def _with_fee_changes(
     infos: dict[str, MarketInfo],
     series_changes: Iterable[Mapping[str, Any]],
     event_changes: Iterable[Mapping[str, Any]],
@@ -129,10 +132,16 @@ def from_rest(
     series: Iterable[Mapping[str, Any]],
     events: Iterable[Mapping[str, Any]],
     markets: Iterable[Mapping[str, Any]],
+    *,
+    series_fee_changes: Iterable[Mapping[str, Any]],
+    event_fee_changes: Iterable[Mapping[str, Any]],
 ) -> dict[str, MarketInfo]:
-    """Read from REST bodies kept as sent (reference.json, written by any earlier version),
-    field by field rather than as Structs: a missing field takes its default (a missing series
-    or event is named in `assumed`), so a body of an older shape still describes its market."""
+    """Read from REST bodies kept as sent (reference.json, written by any earlier version, or
+    a paper session's reads of the exchange), field by field rather than as Structs: a missing
+    field takes its default (a missing series or event is named in `assumed`), so a body of an
+    older shape still describes its market. The fee changes scheduled for the markets' series
+    and events are part of what a market charges (a fill is priced by the change in force at
+    its time), so they are asked for, never left out."""
     by_series = {str(s.get("ticker")): s for s in series}
     by_event = {str(e.get("event_ticker")): e for e in events}
     out: dict[str, MarketInfo] = {}
@@ -171,7 +180,7 @@ def from_rest(
             fractional=bool(fractional_flag(m)),
             assumed=tuple(assumed),
         )
-    return out
+    return _with_fee_changes(out, series_fee_changes, event_fee_changes)
 
 
 def with_lifecycle(info: MarketInfo, msg: Lifecycle) -> MarketInfo:

@@ -740,8 +740,11 @@ class LocalVenue:
         market_tickers: list[str] | None = None,
         event_ticker: str | None = None,
     ) -> dict[str, Decimal]:
-        """order id -> contracts ahead of it in the estimated queue (the fill model's), of the
-        orders resting on `ledgers` (of these markets, of this event)."""
+        """order id -> contracts ahead of it in its queue, of the orders resting on `ledgers` (of
+        these markets, of this event): as the exchange counts them, whoever's they are (the
+        spec's "preceding shares"), so the recorded contracts the fill model estimates ahead
+        of it, and our own orders ahead of it at its price, which the core's book (holding
+        only ours between requests) queues exactly."""
         out: dict[str, Decimal] = {}
         for r in self._resting.values():
             if r.ledger not in ledgers:
@@ -752,5 +755,5 @@ class LocalVenue:
                 market = self.core.reference.markets.get(r.ticker)
                 if market is None or market.event_ticker != event_ticker:
                     continue
-            out[r.order_id] = r.spot.before_us
+            out[r.order_id] = r.spot.before_us + self.core.desk.queue_position(r.ledger, r.order_id)
         return out

@@ -150,10 +150,17 @@ def test_an_event_override_outlasts_a_series_fee_change() -> None:
     """EventData: the override "takes precedence over the series-level fee for this event's
     markets", before and after the series' own fees change."""
     from kalshi_cli.venue import LocalVenue
-    from kalshi_cli.venue.reference import from_rest, with_fee_changes
+    from kalshi_cli.venue.reference import from_rest
     from kalshi_cli.vocabulary.clock import ManualClock
 
     t0 = 1_767_225_600.0
+    change = {
+        "id": "c1",
+        "series_ticker": "FEEX",
+        "fee_type": "quadratic",
+        "fee_multiplier": 3,
+        "scheduled_ts": "2026-01-01T01:00:00Z",
+    }
     infos = from_rest(
         [{"ticker": "FEEX", "fee_type": "quadratic", "fee_multiplier": 1}],
         [
@@ -165,15 +172,9 @@ def test_an_event_override_outlasts_a_series_fee_change() -> None:
             }
         ],
         [{"ticker": "FEEX-EV-A", "event_ticker": "FEEX-EV"}],
+        series_fee_changes=[change],
+        event_fee_changes=[],
     )
-    change = {
-        "id": "c1",
-        "series_ticker": "FEEX",
-        "fee_type": "quadratic",
-        "fee_multiplier": 3,
-        "scheduled_ts": "2026-01-01T01:00:00Z",
-    }
-    infos = with_fee_changes(infos, [change], [])
     venue = LocalVenue(ManualClock(t0), infos.values(), balance=Decimal(100))
     for at in (t0, t0 + 7200):
         fees = venue.core.reference.fee_model("FEEX-EV-A", at)

@@ -150,11 +150,9 @@ class FakeClient(EveryAreaItself):
         self, *, series_ticker: str | None = None, show_historical: bool = False
     ) -> list[dict[str, Any]]:
         now = self.clock.wall() if self.clock is not None else -math.inf
-        return [
-            ser.fee_change_json(c)
-            for c in self.core.fee_changes(series_ticker)
-            if show_historical or c.scheduled_ts > now
-        ]
+        return ser.series_fee_changes_json(
+            self.core.fee_changes(series_ticker), now, historical=show_historical
+        )
 
     def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
         return decode_orderbook(ticker, ser.orderbook_json(self.core, ticker, depth))

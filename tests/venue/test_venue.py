@@ -530,3 +530,56 @@ def test_queue_positions_of_another_subaccount_are_empty_on_a_venue() -> None:
     assert v.client.orders.get_queue_positions() == {resting.order_id: D(50)}
     assert v.client.orders.get_queue_positions(subaccount=0) == {resting.order_id: D(50)}
     assert v.client.orders.get_queue_positions(subaccount=1) == {}
+
+
+def test_a_queue_position_counts_our_own_earlier_orders_at_the_price_as_the_exchange_does() -> None:
+    """GetOrderQueuePositions: "the number of preceding shares before the order in the queue",
+    whoever's they are. On the simulator, with 30 contracts of others resting at 0.40 before
+    our orders of 10 and then 5, the second has 40 ahead of it; the venue answers the same:
+    the recorded queue it estimates ahead, and our own orders it knows are ahead."""
+    from kalshi_cli.sim.core.exchange import Exchange, SimEvent, SimMarket, SimSeries
+    from kalshi_cli.sim.core.records import PlaceRequest
+    from kalshi_cli.vocabulary.models import PRICE_STRUCTURES
+
+    clock = ManualClock()
+    sim = Exchange(clock)
+    sim.add_series(SimSeries("KXTEST", "KXTEST"))
+    sim.add_event(SimEvent("KXTEST-26JAN01", "KXTEST", "event"))
+    sim.add_market(
+        SimMarket(
+            ticker=T,
+            event_ticker="KXTEST-26JAN01",
+            series_ticker="KXTEST",
+            title=T,
+            yes_sub_title="",
+            no_sub_title="",
+            status="open",
+            price_level_structure="linear_cent",
+            price_ranges=PRICE_STRUCTURES["linear_cent"],
+            open_time=0.0,
+            close_time=2e9,
+            latest_expiration_time=2e9,
+            created_time=0.0,
+            updated_time=0.0,
+        )
+    )
+    others = sim.create_account(key_id="others", public_key_pem="", cash_cents=10**6).account_id
+    we = sim.create_account(key_id="we", public_key_pem="", cash_cents=10**5).account_id
+    v, _ = venue()
+    v.book_changed(T, {D("0.40"): D(30)}, {D("0.45"): D(10)})
+    sim.place_order(
+        others,
+        PlaceRequest(T, BookSide.BID, D("0.40"), D(30), TimeInForce.GTC, SelfTradePrevention.MAKER),
+    )
+    on_sim, on_venue = [], []
+    for count in ("10", "5"):
+        request = PlaceRequest(
+            T, BookSide.BID, D("0.40"), D(count), TimeInForce.GTC, SelfTradePrevention.MAKER
+        )
+        on_sim.append(sim.place_order(we, request).order.order_id)
+        on_venue.append(
+            v.client.orders.create_order(order(BookSide.BID, "0.40", count, TimeInForce.GTC))
+        )
+    assert [sim.queue_position(we, i) for i in on_sim] == [D(30), D(40)]
+    positions = v.client.orders.get_queue_positions()
+    assert [positions[o.order_id] for o in on_venue] == [D(30), D(40)]

@@ -243,3 +243,67 @@ def test_an_amend_answer_counts_what_the_amend_filled_and_none_when_nothing_chan
     )
     assert amended.average_fill_price == D("0.45")
     assert (amended.fill_count, amended.remaining_count) == (D(3), D(0))
+
+
+def test_a_backtests_loop_reads_the_fees_the_venue_charges_before_and_after_their_changes() -> None:
+    """The venue's client answers the fee reads as the exchange does (the event's override in
+    effect on the event, every change of an event's override, a series' changes still to come
+    unless the historical ones are asked for), so the fee model the trade loop prices its edge
+    with (`load_fees`, with the changes it applies when its clock reaches them) is the one the
+    venue charges, at every time."""
+    from kalshi_cli.runner.books.fees import load_fees
+    from kalshi_cli.venue.reference import from_rest
+
+    t0 = 1_767_225_600.0
+    series_change = {"id": "s1", "series_ticker": "FEEX", "fee_type": "quadratic"}
+    infos = from_rest(
+        [{"ticker": "FEEX", "fee_type": "quadratic", "fee_multiplier": 1}],
+        [
+            {
+                "event_ticker": "FEEX-EV",
+                "series_ticker": "FEEX",
+                "fee_type_override": "quadratic_with_maker_fees",
+                "fee_multiplier_override": 2,
+            }
+        ],
+        [{"ticker": "FEEX-EV-A", "event_ticker": "FEEX-EV"}],
+        series_fee_changes=[
+            {**series_change, "fee_multiplier": 3, "scheduled_ts": "2025-12-31T00:00:00Z"},
+            {
+                **series_change,
+                "id": "s2",
+                "fee_multiplier": 4,
+                "scheduled_ts": "2026-01-01T03:00:00Z",
+            },
+        ],
+        event_fee_changes=[
+            {
+                "id": "e1",
+                "event_ticker": "FEEX-EV",
+                "series_ticker": "FEEX",
+                "fee_type_override": None,
+                "fee_multiplier_override": None,
+                "scheduled_ts": "2026-01-01T01:00:00Z",
+            }
+        ],
+    )
+    clock = ManualClock(t0)
+    v = LocalVenue(clock, infos.values(), balance=D(100))
+    market = v.client.markets.get_market("FEEX-EV-A")
+    event = v.client.markets.get_event("FEEX-EV")["event"]
+    assert (event["fee_type_override"], event["fee_multiplier_override"]) == (
+        "quadratic_with_maker_fees",
+        2,
+    )
+    assert [c["id"] for c in v.client.exchange.iter_event_fee_changes(event_ticker="FEEX-EV")] == [
+        v.core.reference.event_fee_changes("FEEX-EV")[0].id
+    ]
+    upcoming = v.client.exchange.get_series_fee_changes(series_ticker="FEEX")
+    every = v.client.exchange.get_series_fee_changes(series_ticker="FEEX", show_historical=True)
+    assert [c["fee_multiplier"] for c in upcoming] == [4]
+    assert [c["fee_multiplier"] for c in every] == [3, 4]
+    models, changes = load_fees(v.client, [market], now=t0)
+    assert models["FEEX-EV-A"] == v.fee_model("FEEX-EV-A")
+    for change in changes:  # the override cleared at 01:00, the series' fees changed at 03:00
+        assert change.fees == v.core.reference.fee_model("FEEX-EV-A", change.at), change
+    assert [c.at - t0 for c in changes] == [3600, 10_800]

@@ -173,8 +173,10 @@ def build_venue(
     subaccount: int = 0,
 ) -> LocalVenue:
     """A venue for `markets`, described by the exchange's own reference data (tick grids,
-    series and event fees), holding `balance` on `subaccount` (`--subaccount N`: subaccounts
-    1..N created, as `kalshi subaccount create` would, and the whole balance moved to N)."""
+    series and event fees, and the changes of both the exchange has scheduled, so a fill after
+    a change is charged as the exchange charges it), holding `balance` on `subaccount`
+    (`--subaccount N`: subaccounts 1..N created, as `kalshi subaccount create` would, and the
+    whole balance moved to N)."""
     from kalshi_cli.venue import LocalVenue
     from kalshi_cli.venue.reference import from_rest
 
@@ -188,7 +190,20 @@ def build_venue(
         s = e.get("series_ticker")
         if isinstance(s, str) and s and s not in series:
             series[s] = _inner(exchange.markets.get_series(s), "series")
-    infos = from_rest(series.values(), events.values(), [m.raw for m in markets])
+    infos = from_rest(
+        series.values(),
+        events.values(),
+        [m.raw for m in markets],
+        # those in effect too, as a recording's reference data keeps them (data/reference.py)
+        series_fee_changes=[
+            c
+            for s in series
+            for c in exchange.exchange.get_series_fee_changes(series_ticker=s, show_historical=True)
+        ],
+        event_fee_changes=[
+            c for e in events for c in exchange.exchange.iter_event_fee_changes(event_ticker=e)
+        ],
+    )
     venue = LocalVenue(clock, infos.values(), balance=balance)
     if subaccount:
         subaccounts = venue.core.subaccounts

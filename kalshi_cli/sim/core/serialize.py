@@ -41,6 +41,8 @@ from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.models import ONE, ZERO, BookSide, FeeModel, fmt_count, fmt_dollars
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from kalshi_cli.sim.core.exchange import Exchange  # the served exchange: its routes' shapes
 
 EXCHANGE_INDEX = 0
@@ -245,6 +247,14 @@ def fee_change_json(c: SimFeeChange) -> Json:
         "fee_multiplier": float(Decimal(c.fee_multiplier)),  # a JSON number (spec)
         "scheduled_ts": iso_utc(c.scheduled_ts),
     }
+
+
+def series_fee_changes_json(
+    changes: Iterable[SimFeeChange], now: float, *, historical: bool
+) -> list[Json]:
+    """GetSeriesFeeChanges' `series_fee_change_arr`: the changes still to come at `now` (unix
+    seconds); with `historical` (`show_historical`), those already in effect too."""
+    return [fee_change_json(c) for c in changes if historical or c.scheduled_ts > now]
 
 
 def orderbook_json(books: Books, ticker: str, depth: int) -> Json:

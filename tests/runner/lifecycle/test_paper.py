@@ -270,6 +270,45 @@ def test_a_market_paused_then_resumed_takes_paper_orders_again() -> None:
     assert venue.client.orders.create_order(order).remaining_count == 1
 
 
+@pytest.mark.parametrize("scheduled", ["series", "event"])
+def test_a_paper_venue_charges_a_fee_change_the_exchange_scheduled_after_it_started(
+    scheduled: str,
+) -> None:
+    """A series' fee change, or its event's override, scheduled to take effect while the paper
+    session runs: the venue's fill of one contract costs the fee the exchange charges its own
+    fill of that contract at that time."""
+    from typing import cast
+
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.runner.lifecycle.paper import build_venue
+    from kalshi_cli.vocabulary.models import trading_fee
+    from tests.runner.fakes import START, FakeClient, new_exchange, trader
+
+    clock = ManualClock(START)
+    exchange = new_exchange(clock=clock)
+    real = FakeClient(exchange, trader(exchange), clock=clock)
+    market = next(m for t in exchange.markets if (m := real.get_market(t)).is_open)
+    if scheduled == "series":
+        series = exchange.markets[market.ticker].series_ticker
+        exchange.schedule_fee_change(series, "quadratic", "3", START + 60)
+    else:
+        exchange.schedule_event_fee_change(market.event_ticker, "quadratic", "3", START + 60)
+    venue = build_venue(cast("KalshiClient", real), [market], clock, Decimal(1000))
+    clock.advance(120)
+    exchange.tick()  # the exchange's participants quote
+    yes, no = exchange.book(market.ticker)
+    venue.book_changed(market.ticker, dict(yes), dict(no))
+    ask = 1 - max(price for price, _ in no)
+    order = CreateOrder(market.ticker, BookSide.BID, ask, Decimal(1), time_in_force=TimeInForce.IOC)
+    real.create_order(order)
+    venue.client.orders.create_order(order)
+    (on_exchange,) = exchange.fills(real.account_id)
+    (on_venue,) = venue.client.portfolio.iter_fills()
+    assert (on_venue.yes_price, on_venue.fee) == (on_exchange.price, on_exchange.fee)
+    # the change's fee, three times the standard quadratic's taker rate
+    assert on_exchange.fee == trading_fee(Decimal(1), ask, Decimal("0.21"))
+
+
 def test_a_paper_state_file_with_an_earlier_sessions_orders_is_refused(tmp_path: Path) -> None:
     from kalshi_cli.store.records import IntentRecord
     from kalshi_cli.vocabulary.models import Action

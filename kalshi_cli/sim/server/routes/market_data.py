@@ -353,13 +353,11 @@ def handle_get_series_list(state: SimState, ctx: RequestContext) -> tuple[int, J
 def handle_get_series_fee_changes(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     """GetSeriesFeeChanges: the scheduled changes still to come (`show_historical`: those
     already in effect too), of one series or of all."""
-    historical = query_bool(ctx, "show_historical")
-    now = state.clock.wall()
-    changes = [
-        ser.fee_change_json(c)
-        for c in state.exchange.fee_changes(query_str(ctx, "series_ticker"))
-        if historical or c.scheduled_ts > now
-    ]
+    changes = ser.series_fee_changes_json(
+        state.exchange.fee_changes(query_str(ctx, "series_ticker")),
+        state.clock.wall(),
+        historical=query_bool(ctx, "show_historical"),
+    )
     return 200, {"series_fee_change_arr": changes}
 
 
