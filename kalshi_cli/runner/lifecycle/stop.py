@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from kalshi_cli.store.records import FINISHED_STATUSES
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.execution import LoopExecutor
     from kalshi_cli.runner.loop_settings import LoopSettings
     from kalshi_cli.runner.ports import LoopClient
+    from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
 
 T = TypeVar("T")
@@ -87,6 +89,9 @@ class StoppingLoop(Protocol):
     trigger_group: Callable[[], None] | None
     settings: LoopSettings
     own: OwnOrders
+
+    @property
+    def store(self) -> Store: ...
 
     def own_resting(self) -> list[OpenOrder]: ...
 
@@ -250,6 +255,12 @@ def _in_context(call: Callable[[], T]) -> Callable[[], T]:
     return lambda: context.run(call)
 
 
+def _ended(store: Store, order_id: str) -> bool:
+    """The state file records the order as finished (executed, cancelled or refused)."""
+    row = store.orders.intent_by_order_id(order_id)
+    return row is not None and row.status in FINISHED_STATUSES
+
+
 def _prove(loop: StoppingLoop, *, refused_later: bool, shows_all_from: float) -> tuple[str, ...]:
     """The loop's orders one listing shows resting, or all it believes resting when no listing
     could be had: the stop's proof (empty: nothing of the loop's is left). An order of unknown
@@ -284,13 +295,15 @@ def _prove(loop: StoppingLoop, *, refused_later: bool, shows_all_from: float) ->
         if order_id not in resting:
             loop.executor.cancels.booked_gone(order.ticker, order_id)
     # resting under one of the loop's names though its view does not hold it (an earlier
-    # run's, or one its books lost track of): the loop's all the same
+    # run's, or one its books lost track of): the loop's all the same. Not one the state file
+    # knows ended (an answer said so): reads lag writes, and a listing may still show it
     strays = {
         o.order_id
         for o in listed
         if o.order_id not in believed
         and o.client_order_id not in found
         and loop.own.names_ours(o.client_order_id)
+        and not _ended(loop.store, o.order_id)
     }
     left = tuple(sorted(oid for oid in believed if oid in resting))
     left += tuple(sorted(strays)) + tuple(sorted(mine))
