@@ -640,7 +640,8 @@ def import_order(
     now: float,
     subaccount: int | Callable[[], int | None] | None = None,
 ) -> None:
-    """An order the state file did not know (placed elsewhere): record it as external, or as
+    """An order the state file did not know (placed elsewhere): record it, with what the
+    exchange says of it, in one transaction, as external, or as
     the strategy its client order id names (`NAME:HEX`, `owner_in`: a trade loop's order whose
     state file was lost), so a loop running that strategy owns it and its fills as the run
     that placed it did. Its subaccount is the one it names (sent to direct members), else
@@ -666,21 +667,24 @@ def import_order(
         time_in_force=TimeInForce(order.time_in_force),
         client_order_id=order.client_order_id or f"external-{order.order_id}",
     )
-    store.orders.record_intent(
-        IntentRecord.pending(
-            placed,
-            side=Side.YES,
-            action=action,
-            subaccount=subaccount,
-            now=now,
-            strategy=owner_in(order.client_order_id or "") or EXTERNAL,
-            reason="imported by reconcile",
+    # one commit: a row written pending and killed before its answer has no order id, and an
+    # order placed without a client order id could never be found by one, nor imported again
+    with store.transaction():
+        store.orders.record_intent(
+            IntentRecord.pending(
+                placed,
+                side=Side.YES,
+                action=action,
+                subaccount=subaccount,
+                now=now,
+                strategy=owner_in(order.client_order_id or "") or EXTERNAL,
+                reason="imported by reconcile",
+            )
         )
-    )
-    store.orders.mark_sent(
-        order.client_order_id or f"external-{order.order_id}",
-        order_id=order.order_id,
-        status=order.status,
-        fill_count=order.fill_count,
-        remaining_count=order.remaining_count,
-    )
+        store.orders.mark_sent(
+            placed.client_order_id,
+            order_id=order.order_id,
+            status=order.status,
+            fill_count=order.fill_count,
+            remaining_count=order.remaining_count,
+        )
