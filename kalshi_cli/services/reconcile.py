@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kalshi_cli.store.records import (
@@ -254,17 +255,26 @@ def resolve_unknown(
             by_market[(intent.ticker, scope)] = orders
         order = orders.get(intent.client_order_id)
         if order is not None:
-            apply_order(store, order, now=now)
-            store.fills.attribute_fills(
-                order.order_id,
-                client_order_id=intent.client_order_id,
-                strategy=intent.strategy,
-            )
+            take_found(store, intent, order, partial(apply_order, store, order, now=now))
             found = report.found_after_rejection if intent.status == REJECTED else None
             (found if found is not None else report.resolved_unknown).append(intent.client_order_id)
         elif intent.status != REJECTED and now - intent.updated_at >= wait:
             mark_never_placed(store, intent, wait)
             report.not_on_exchange.append(intent.client_order_id)
+
+
+def take_found(
+    store: Store, intent: IntentRecord, order: Order, write: Callable[[], object]
+) -> None:
+    """An order found after its answer was lost (or after it was called never placed), in one
+    commit: its row as the exchange shows it (`write`), and the fills copied before it was
+    found given its intent and strategy. Once the row says found, no lookup looks for the
+    order again, so a kill between the two left those fills nobody's for good."""
+    with store.transaction():
+        write()
+        store.fills.attribute_fills(
+            order.order_id, client_order_id=intent.client_order_id, strategy=intent.strategy
+        )
 
 
 def refresh_resting(

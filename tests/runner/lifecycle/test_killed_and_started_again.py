@@ -1,5 +1,5 @@
-"""`kalshi trade` killed during its start-up's reconcile, then started again: what the kill left
-of the state file must not keep the next start from knowing what rests on the exchange."""
+"""`kalshi trade` killed at a chosen instant, then started again: what the kill left of the state
+file must let the next start know what rests on the exchange and whose each fill is."""
 
 from __future__ import annotations
 
@@ -15,8 +15,11 @@ import pytest
 from kalshi_cli.client.connection import LANDING_WINDOW_S
 from kalshi_cli.runner.lifecycle.session import reconcile
 from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import BookSide, Order, SelfTradePrevention, TimeInForce
-from tests.runner.crash_rig import Killed, crash_at, restart
+from tests.runner.crash_rig import Killed, copy_committed, crash_at, restart
+from tests.runner.execution.test_late_orders import _two_lost_one_filled
 from tests.runner.fakes import FakeClient, make_rig
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
@@ -76,3 +79,47 @@ def test_a_kill_while_reconcile_imports_an_order_leaves_it_to_be_imported_again(
     row = again.store.orders.intent_by_order_id(placed.order_id)
     assert row is not None and row.status == "resting", row
     assert placed.order_id in again.loop.portfolio.orders
+
+
+@pytest.mark.parametrize("killed_in", ["the loop's lookup", "the next start's reconcile"])
+def test_a_kill_as_a_late_order_is_found_leaves_its_fills_to_its_strategy(
+    tmp_path: Path, killed_in: str
+) -> None:
+    """An order's answer was lost; it landed late and filled, and the loop read the fill
+    before any lookup found the order, so booked it as nobody's. Then the order is found (by
+    the loop's next lookup, or, the loop killed first, by the next start's reconcile), and the
+    process is killed between writing the order as found and giving it its fills. The start
+    after must still give the fill to the order's strategy, in the state file and in that
+    strategy's own part of the position: the order, written found, is looked up no more."""
+    state, left = tmp_path / "s.db", tmp_path / "left.db"
+    rig = make_rig(
+        state,
+        strategy="market-maker",
+        risk={"max_orders_per_minute": 1000},
+        params={"requote_tolerance": "0"},
+        trade={"amend_requotes": False},
+    )
+    first, _ = _two_lost_one_filled(rig)
+    ticker = rig.store.orders.get_intent(first).ticker
+    rig.client.lookup_errors.extend([ServerError("down", status=503)] * 2)
+    rig.loop.executor.fills.read_for()
+    (early,) = [f for f in rig.store.fills.read() if f.ticker == ticker]
+    assert early.strategy is None
+    if killed_in == "the loop's lookup":
+        crash_at(rig.store.fills, "attribute_fills", state, left, after=False)
+        with pytest.raises(Killed):
+            rig.loop.executor.unknown_orders.resolve()
+    else:
+        killed = tmp_path / "killed.db"
+        copy_committed(state, killed)  # the loop is killed before any lookup found it
+        client = FakeClient(rig.exchange, rig.client.account_id, clock=rig.clock)
+        with Store.open(killed, clock=rig.clock) as store:
+            crash_at(store.fills, "attribute_fills", killed, left, after=False)
+            with pytest.raises(Killed):
+                reconcile(client, store, rig.clock)
+    rig.clock.advance(LANDING_WINDOW_S + 2)  # the other lost order never lands
+    again = restart(rig, left, risk={"max_orders_per_minute": 1000})
+    booked = [f for f in again.store.fills.read() if f.ticker == ticker]
+    assert {f.strategy for f in booked} == {"market-maker"}
+    own = again.loop.portfolio.view_for(ticker, "market-maker")
+    assert own.position == again.loop.portfolio.position(ticker) != 0
