@@ -375,8 +375,7 @@ def correct_fills(
         if apply_order(store, order, now=now, doubtful=doubtful):
             report.orders_updated.append(order_id)
     report.settlements_added = sync_settlements(client, store)
-    if report.fills_added or report.settlements_added:
-        backfill_realized(store)
+    realize_missing(store, report.fills_added + report.settlements_added)
 
 
 def never_placed(intent: IntentRecord) -> bool:
@@ -480,6 +479,16 @@ def sync_fills(
     return added, underfilled
 
 
+def realize_missing(store: Store, added: int) -> None:
+    """After copying `added` fills and settlements: every fill without a realized P&L gets
+    one (`backfill_realized`), also when nothing was added now. Fills are copied in one
+    commit and given their P&L in the next; a process killed between the two left them
+    without it, and the next copy adds nothing: the day's realized P&L (the daily circuit
+    breaker's figure) would leave them out for good."""
+    if added or store.fills.lacks_realized():
+        backfill_realized(store)
+
+
 def backfill_realized(store: Store) -> int:
     """Give every fill that lacks one its realized P&L (net of its fee), by replaying the
     history of its subaccount (each is its own book): the daily circuit breaker and `kalshi
@@ -575,8 +584,7 @@ def catch_up(client: ReconcileClient, store: Store, *, now: float) -> int:
     # every settlement: the spec promises no order to stop early on, and the client has no
     # time filter for them (they are few beside fills)
     settlements = sync_settlements(client, store, subaccounts=numbers)  # listed once
-    if fills or settlements:
-        backfill_realized(store)
+    realize_missing(store, fills + settlements)
     store.events.set_kv(CATCH_UP_CURSOR, repr(now))
     return fills + settlements
 
