@@ -1,9 +1,10 @@
-"""Reconciliation: the exchange's truth brought into the state file, in four named steps.
+"""Reconciliation: the exchange's truth brought into the state file, in five named steps.
 
 `resolve_unknown` looks up every intent whose fate the state file cannot be sure of (marked
 rejected only once no request sent for it can still land), `refresh_resting` brings resting
 orders up to date, `import_foreign_orders` records orders placed elsewhere, and `correct_fills`
-copies fills (both tiers) and settlements and corrects rows their fills contradict. A read
+copies fills (both tiers) and settlements and corrects rows their fills contradict, and
+`settle_amends` reads the orders whose amend was sent and never answered. A read
 that would move a row backwards is not applied within the read lag of the row's last write:
 the order is read again once the lag has passed, and that read decides. Idempotent: a second
 run changes nothing. Each step in full: docs/orders.md "What `kalshi reconcile` does" and
@@ -183,10 +184,52 @@ def reconcile(
         client, store, report, since_ts=since_ts, now=now, doubtful=doubtful, unnamed=listed
     )
     doubtful.read_again(client, store, report, clock)
+    amended = settle_amends(client, store, now=clock.wall(), grace_s=grace_s, read_lag_s=read_lag_s)
     report.still_unknown = [
         i.client_order_id for i in store.orders.intents(status=[PENDING, UNKNOWN])
-    ]
+    ] + amended
     return report
+
+
+def settle_amends(
+    client: ReconcileClient,
+    store: Store,
+    *,
+    now: float,
+    grace_s: float = 0.0,
+    read_lag_s: float = DEFAULT_READ_LAG_S,
+) -> list[str]:
+    """Step 5: amends written as sent that nothing was heard of since (a process killed while
+    one was out; `OrderRepository.amends_in_doubt`), each order read by its id. Showing the
+    amend's price and total, or no longer resting, the row takes what it shows and the
+    history says the amend is settled; still at its old terms, the amend is called not made
+    once it could no longer land (`landing_wait_s` after it was written), and until then the
+    order's client order id is returned: its terms are unknown (a trade loop must not start
+    on the old ones, nor send the amend again)."""
+    wait = landing_wait_s(read_lag_s, grace_s)
+    unknown = []
+    for intent, price, total, at in store.orders.amends_in_doubt():
+        assert intent.order_id is not None  # resting
+        scope = None if client.subaccount is None else intent.subaccount
+        try:
+            order = client.on_subaccount(scope).orders.get_order(intent.order_id)
+        except NotFoundError:
+            order = None
+        if order is not None:
+            apply_order(store, order, now=now)
+        shown = order is not None and (
+            order.yes_price == price and order.fill_count + order.remaining_count == total
+        )
+        if shown or order is None or order.status != RESTING:
+            store.orders.note(intent.order_id, "amend settled: the order read after it")
+        elif now - at >= wait:
+            store.orders.note(
+                intent.order_id,
+                f"amend not made: not shown {wait:g}s after it was sent, past the signature window",
+            )
+        else:
+            unknown.append(intent.client_order_id)
+    return unknown
 
 
 class Doubtful:

@@ -3,8 +3,8 @@ file must let the next start know what rests on the exchange and whose each fill
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,14 +13,23 @@ import msgspec
 import pytest
 
 from kalshi_cli.client.connection import LANDING_WINDOW_S
-from kalshi_cli.runner.lifecycle.session import reconcile
+from kalshi_cli.runner.lifecycle.session import StartupRefused, reconcile
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.store import Store
+from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.errors import ServerError
-from kalshi_cli.vocabulary.models import BookSide, Order, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.models import (
+    Action,
+    BookSide,
+    Order,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
 from tests.runner.crash_rig import Killed, copy_committed, crash_at, restart
 from tests.runner.execution.test_late_orders import _two_lost_one_filled
-from tests.runner.fakes import FakeClient, make_rig
+from tests.runner.fakes import FakeClient, Rig, make_rig
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 
@@ -123,3 +132,74 @@ def test_a_kill_as_a_late_order_is_found_leaves_its_fills_to_its_strategy(
     assert {f.strategy for f in booked} == {"market-maker"}
     own = again.loop.portfolio.view_for(ticker, "market-maker")
     assert own.position == again.loop.portfolio.position(ticker) != 0
+
+
+def _amend_held_then_killed(rig: Rig, state: Path, left: Path) -> tuple[str, Callable[[], None]]:
+    """A quote of the loop's resting, then a requote amending it in place (10 YES at 0.40 to
+    12 at 0.42) whose request is held in the network as the loop is killed; returns the
+    order id and what makes the held amend land."""
+    rig.step(0.1)
+    quote = Intent(
+        LAL, Side.YES, Action.BUY, Decimal("0.40"), Decimal(10), Decimal("0.46"), "a quote",
+        strategy="spike", post_only=True,
+    )  # fmt: skip
+    assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True)
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    held: list[dict[str, Any]] = []
+
+    def amend_order(order_id: str, **terms: Any) -> None:
+        held.append(terms)
+        copy_committed(state, left)
+        raise Killed("the amend is in the network")
+
+    rig.client.amend_order = amend_order  # type: ignore[method-assign,assignment]
+    requote = replace(quote, price=Decimal("0.42"), count=Decimal(12), replaces=(resting.order_id,))
+    with pytest.raises(Killed):
+        rig.loop.executor.execute(requote, last_data_at=rig.clock.wall(), in_sync=True)
+    (terms,) = held
+
+    def land() -> None:
+        rig.exchange.amend_order(
+            rig.client.account_id,
+            resting.order_id,
+            ticker=terms["ticker"],
+            book_side=terms["book_side"],
+            price=terms["price"],
+            count=terms["count"],
+        )
+
+    return resting.order_id, land
+
+
+@pytest.mark.parametrize("lands", [True, False])
+def test_an_amend_in_the_network_at_a_kill_keeps_the_next_start_until_it_is_known(
+    tmp_path: Path, lands: bool
+) -> None:
+    """The loop is killed with an amend of its quote in the network (written in the order's
+    history before it left, no answer). A start within the time it can still land does not
+    trade on the order's old terms (it would count 10 at 0.40 where 12 at 0.42 may rest): it
+    is refused, as for an order whose answer was lost. Once the amend landed, the next start
+    knows the order at its new terms; once it can no longer land, at its old ones, its history
+    saying the amend was not made."""
+    state, left = tmp_path / "s.db", tmp_path / "left.db"
+    rig = make_rig(state, strategy="spike", params={"spike_share": 5})
+    order_id, land = _amend_held_then_killed(rig, state, left)
+    rig.clock.advance(2.0)
+    with pytest.raises(StartupRefused) as refused:
+        restart(rig, left, strategies=("spike",))
+    assert refused.value.exit_code == ExitCode.OUTCOME_UNKNOWN
+    if lands:
+        land()
+        rig.clock.advance(1.0)
+        terms = (Decimal("0.42"), Decimal(12))
+    else:
+        rig.clock.advance(LANDING_WINDOW_S + 2)
+        terms = (Decimal("0.40"), Decimal(10))
+    again = restart(rig, left, strategies=("spike",))
+    row = again.store.orders.intent_by_order_id(order_id)
+    assert row is not None and (row.status, row.price, row.count) == ("resting", *terms)
+    view = again.loop.portfolio.orders[order_id]
+    assert (view.price, view.remaining) == terms
+    if not lands:
+        notes = [h.note or "" for h in again.store.orders.order_history(row.client_order_id)]
+        assert notes[-1].startswith("amend not made"), notes
