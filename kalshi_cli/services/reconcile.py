@@ -1,9 +1,10 @@
-"""Reconciliation: the exchange's truth brought into the state file, in four named steps.
+"""Reconciliation: the exchange's truth brought into the state file, in five named steps.
 
 `resolve_unknown` looks up every intent whose fate the state file cannot be sure of (marked
 rejected only once no request sent for it can still land), `refresh_resting` brings resting
 orders up to date, `import_foreign_orders` records orders placed elsewhere, and `correct_fills`
-copies fills (both tiers) and settlements and corrects rows their fills contradict. A read
+copies fills (both tiers) and settlements and corrects rows their fills contradict, and
+`settle_amends` reads the orders whose amend was sent and never answered. A read
 that would move a row backwards is not applied within the read lag of the row's last write:
 the order is read again once the lag has passed, and that read decides. Idempotent: a second
 run changes nothing. Each step in full: docs/orders.md "What `kalshi reconcile` does" and
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kalshi_cli.store.records import (
@@ -182,10 +184,52 @@ def reconcile(
         client, store, report, since_ts=since_ts, now=now, doubtful=doubtful, unnamed=listed
     )
     doubtful.read_again(client, store, report, clock)
+    amended = settle_amends(client, store, now=clock.wall(), grace_s=grace_s, read_lag_s=read_lag_s)
     report.still_unknown = [
         i.client_order_id for i in store.orders.intents(status=[PENDING, UNKNOWN])
-    ]
+    ] + amended
     return report
+
+
+def settle_amends(
+    client: ReconcileClient,
+    store: Store,
+    *,
+    now: float,
+    grace_s: float = 0.0,
+    read_lag_s: float = DEFAULT_READ_LAG_S,
+) -> list[str]:
+    """Step 5: amends written as sent that nothing was heard of since (a process killed while
+    one was out; `OrderRepository.amends_in_doubt`), each order read by its id. Showing the
+    amend's price and total, or no longer resting, the row takes what it shows and the
+    history says the amend is settled; still at its old terms, the amend is called not made
+    once it could no longer land (`landing_wait_s` after it was written), and until then the
+    order's client order id is returned: its terms are unknown (a trade loop must not start
+    on the old ones, nor send the amend again)."""
+    wait = landing_wait_s(read_lag_s, grace_s)
+    unknown = []
+    for intent, price, total, at in store.orders.amends_in_doubt():
+        assert intent.order_id is not None  # resting
+        scope = None if client.subaccount is None else intent.subaccount
+        try:
+            order = client.on_subaccount(scope).orders.get_order(intent.order_id)
+        except NotFoundError:
+            order = None
+        if order is not None:
+            apply_order(store, order, now=now)
+        shown = order is not None and (
+            order.yes_price == price and order.fill_count + order.remaining_count == total
+        )
+        if shown or order is None or order.status != RESTING:
+            store.orders.note(intent.order_id, "amend settled: the order read after it")
+        elif now - at >= wait:
+            store.orders.note(
+                intent.order_id,
+                f"amend not made: not shown {wait:g}s after it was sent, past the signature window",
+            )
+        else:
+            unknown.append(intent.client_order_id)
+    return unknown
 
 
 class Doubtful:
@@ -254,17 +298,26 @@ def resolve_unknown(
             by_market[(intent.ticker, scope)] = orders
         order = orders.get(intent.client_order_id)
         if order is not None:
-            apply_order(store, order, now=now)
-            store.fills.attribute_fills(
-                order.order_id,
-                client_order_id=intent.client_order_id,
-                strategy=intent.strategy,
-            )
+            take_found(store, intent, order, partial(apply_order, store, order, now=now))
             found = report.found_after_rejection if intent.status == REJECTED else None
             (found if found is not None else report.resolved_unknown).append(intent.client_order_id)
         elif intent.status != REJECTED and now - intent.updated_at >= wait:
             mark_never_placed(store, intent, wait)
             report.not_on_exchange.append(intent.client_order_id)
+
+
+def take_found(
+    store: Store, intent: IntentRecord, order: Order, write: Callable[[], object]
+) -> None:
+    """An order found after its answer was lost (or after it was called never placed), in one
+    commit: its row as the exchange shows it (`write`), and the fills copied before it was
+    found given its intent and strategy. Once the row says found, no lookup looks for the
+    order again, so a kill between the two left those fills nobody's for good."""
+    with store.transaction():
+        write()
+        store.fills.attribute_fills(
+            order.order_id, client_order_id=intent.client_order_id, strategy=intent.strategy
+        )
 
 
 def refresh_resting(
@@ -365,8 +418,7 @@ def correct_fills(
         if apply_order(store, order, now=now, doubtful=doubtful):
             report.orders_updated.append(order_id)
     report.settlements_added = sync_settlements(client, store)
-    if report.fills_added or report.settlements_added:
-        backfill_realized(store)
+    realize_missing(store, report.fills_added + report.settlements_added)
 
 
 def never_placed(intent: IntentRecord) -> bool:
@@ -470,6 +522,16 @@ def sync_fills(
     return added, underfilled
 
 
+def realize_missing(store: Store, added: int) -> None:
+    """After copying `added` fills and settlements: every fill without a realized P&L gets
+    one (`backfill_realized`), also when nothing was added now. Fills are copied in one
+    commit and given their P&L in the next; a process killed between the two left them
+    without it, and the next copy adds nothing: the day's realized P&L (the daily circuit
+    breaker's figure) would leave them out for good."""
+    if added or store.fills.lacks_realized():
+        backfill_realized(store)
+
+
 def backfill_realized(store: Store) -> int:
     """Give every fill that lacks one its realized P&L (net of its fee), by replaying the
     history of its subaccount (each is its own book): the daily circuit breaker and `kalshi
@@ -565,8 +627,7 @@ def catch_up(client: ReconcileClient, store: Store, *, now: float) -> int:
     # every settlement: the spec promises no order to stop early on, and the client has no
     # time filter for them (they are few beside fills)
     settlements = sync_settlements(client, store, subaccounts=numbers)  # listed once
-    if fills or settlements:
-        backfill_realized(store)
+    realize_missing(store, fills + settlements)
     store.events.set_kv(CATCH_UP_CURSOR, repr(now))
     return fills + settlements
 
@@ -640,7 +701,8 @@ def import_order(
     now: float,
     subaccount: int | Callable[[], int | None] | None = None,
 ) -> None:
-    """An order the state file did not know (placed elsewhere): record it as external, or as
+    """An order the state file did not know (placed elsewhere): record it, with what the
+    exchange says of it, in one transaction, as external, or as
     the strategy its client order id names (`NAME:HEX`, `owner_in`: a trade loop's order whose
     state file was lost), so a loop running that strategy owns it and its fills as the run
     that placed it did. Its subaccount is the one it names (sent to direct members), else
@@ -666,21 +728,24 @@ def import_order(
         time_in_force=TimeInForce(order.time_in_force),
         client_order_id=order.client_order_id or f"external-{order.order_id}",
     )
-    store.orders.record_intent(
-        IntentRecord.pending(
-            placed,
-            side=Side.YES,
-            action=action,
-            subaccount=subaccount,
-            now=now,
-            strategy=owner_in(order.client_order_id or "") or EXTERNAL,
-            reason="imported by reconcile",
+    # one commit: a row written pending and killed before its answer has no order id, and an
+    # order placed without a client order id could never be found by one, nor imported again
+    with store.transaction():
+        store.orders.record_intent(
+            IntentRecord.pending(
+                placed,
+                side=Side.YES,
+                action=action,
+                subaccount=subaccount,
+                now=now,
+                strategy=owner_in(order.client_order_id or "") or EXTERNAL,
+                reason="imported by reconcile",
+            )
         )
-    )
-    store.orders.mark_sent(
-        order.client_order_id or f"external-{order.order_id}",
-        order_id=order.order_id,
-        status=order.status,
-        fill_count=order.fill_count,
-        remaining_count=order.remaining_count,
-    )
+        store.orders.mark_sent(
+            placed.client_order_id,
+            order_id=order.order_id,
+            status=order.status,
+            fill_count=order.fill_count,
+            remaining_count=order.remaining_count,
+        )

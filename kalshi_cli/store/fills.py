@@ -209,6 +209,11 @@ class FillRepository:
     def count_fills(self) -> int:
         return int(self._db.rows("SELECT count(*) FROM fills")[0][0])
 
+    def lacks_realized(self) -> bool:
+        """Whether any fill has no realized P&L yet (copied from the exchange, and the process
+        stopped before it was written)."""
+        return bool(self._db.rows("SELECT 1 FROM fills WHERE realized_pnl IS NULL LIMIT 1"))
+
 
 def _fill_row(f: FillRecord) -> tuple[object, ...]:
     return (

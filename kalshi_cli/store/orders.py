@@ -268,9 +268,29 @@ class OrderRepository:
         if row is None:
             return None
         total = Decimal(row[1]) + rest
-        note = f"amend sent: YES price {dec_text(price)}, total {dec_text(total)}"
+        note = f"{AMEND_SENT}YES price {dec_text(price)}, total {dec_text(total)}"
         self._history(str(row[0]), note, self._db.clock.wall())
         return total
+
+    def amends_in_doubt(self) -> list[tuple[IntentRecord, Decimal, Decimal, float]]:
+        """Resting orders whose latest row about an amend (a note beginning "amend") is the one
+        `write_amend` wrote before it was sent: an amend nothing was heard of since (its
+        process killed while it was out, or its answer lost). Each with the YES price and the
+        total that amend asked, and when it was written."""
+        rows = self._db.rows(
+            "SELECT h.client_order_id, h.note, h.at FROM orders o JOIN order_history h "
+            "ON h.id = (SELECT MAX(id) FROM order_history "
+            "WHERE client_order_id = o.client_order_id AND note LIKE 'amend%') "
+            "WHERE o.status = ? AND h.note LIKE ? || '%'",
+            (RESTING, AMEND_SENT),
+        )
+        found = []
+        for coid, note, at in rows:
+            intent = self.get_intent(str(coid))
+            price, total = _amend_terms(str(note))
+            if intent is not None:
+                found.append((intent, price, total, float(at)))
+        return found
 
     def get_intent(self, client_order_id: str) -> IntentRecord | None:
         rows = self._db.rows(f"{_SELECT_ORDERS} WHERE client_order_id = ?", (client_order_id,))
@@ -398,6 +418,16 @@ class OrderRepository:
             "FROM orders WHERE client_order_id = ?",
             (note, at, client_order_id),
         )
+
+
+# how `write_amend` begins the row it writes before an amend is sent (`amends_in_doubt`)
+AMEND_SENT = "amend sent: "
+
+
+def _amend_terms(note: str) -> tuple[Decimal, Decimal]:
+    """The YES price and total of a row `write_amend` wrote."""
+    price, total = note.removeprefix(AMEND_SENT).split(", ")
+    return Decimal(price.removeprefix("YES price ")), Decimal(total.removeprefix("total "))
 
 
 def _change_name(changed: dict[str, object], wanted: dict[str, object]) -> str:

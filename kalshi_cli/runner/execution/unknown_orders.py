@@ -20,6 +20,7 @@ from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.books.portfolio import open_order
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Urgency, run_call
+from kalshi_cli.services.reconcile import take_found
 from kalshi_cli.store.records import NOT_ON_EXCHANGE
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import KalshiError
@@ -351,21 +352,23 @@ class UnknownOrders:
         return left
 
     def _adopt(self, client_order_id: str, order: Order) -> None:
-        self._store.orders.mark_sent(
+        intent = self._store.orders.get_intent(client_order_id)
+        found = partial(
+            self._store.orders.mark_sent,
             client_order_id,
             order_id=order.order_id,
             status=order.status,
             fill_count=order.fill_count,
             remaining_count=order.remaining_count,
         )
-        intent = self._store.orders.get_intent(client_order_id)
         given = self.unclaimed.pop(order.order_id, [])
-        if intent is not None:
+        if intent is None:
+            found()
+        else:
             # fills read while the order was still unknown here carry no intent yet: its
-            # strategy's from now, in the state file and in the loop's parts
-            self._store.fills.attribute_fills(
-                order.order_id, client_order_id=client_order_id, strategy=intent.strategy
-            )
+            # strategy's from now, in the state file (with the order's row, in one commit)
+            # and in the loop's parts
+            take_found(self._store, intent, order, found)
             if intent.strategy and given:
                 self._portfolio.give_fills(intent.strategy, given)
         if order.status == "resting" and intent is not None:

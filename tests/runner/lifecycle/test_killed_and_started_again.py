@@ -1,0 +1,205 @@
+"""`kalshi trade` killed at a chosen instant, then started again: what the kill left of the state
+file must let the next start know what rests on the exchange and whose each fill is."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from kalshi_cli.client.connection import LANDING_WINDOW_S
+from kalshi_cli.runner.lifecycle.session import StartupRefused, reconcile
+from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.store import Store
+from kalshi_cli.strategies import Intent
+from kalshi_cli.vocabulary.errors import ServerError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.models import (
+    Action,
+    BookSide,
+    Order,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
+from tests.runner.crash_rig import Killed, copy_committed, crash_at, restart
+from tests.runner.execution.test_late_orders import _two_lost_one_filled
+from tests.runner.fakes import FakeClient, Rig, make_rig
+
+LAL = "KXNBAGAME-SIM-LALGSW-LAL"
+
+
+@dataclass
+class NoClientIds(FakeClient):
+    """The exchange as Kalshi shows an order placed without a client order id (by hand on the
+    website): with none. The in-process exchange names such an order by its order id."""
+
+    by_hand: set[str] = field(default_factory=set)
+
+    def _shown(self, order: Order) -> Order:
+        return (
+            msgspec.structs.replace(order, client_order_id="")
+            if order.order_id in self.by_hand
+            else order
+        )
+
+    def iter_orders(self, **filters: Any) -> Iterator[Order]:
+        return (self._shown(o) for o in super().iter_orders(**filters))
+
+    def get_order(self, order_id: str) -> Order:
+        return self._shown(super().get_order(order_id))
+
+
+@pytest.mark.parametrize("wait", [0.0, LANDING_WINDOW_S + 2])
+def test_a_kill_while_reconcile_imports_an_order_leaves_it_to_be_imported_again(
+    tmp_path: Path, wait: float
+) -> None:
+    """An order placed by hand without a client order id rests. The start's reconcile imports
+    it, and the loop is killed between the import's row and the exchange's answer in it: the
+    row, pending with no order id, could not be found by the lookup of orders whose answer was
+    lost, nor matched by the next import, which failed on its name ever after, so no later
+    start (at once, or past the landing window) could trade. The import is one commit: the
+    next start imports the order and knows it resting."""
+    state, left = tmp_path / "s.db", tmp_path / "left.db"
+    rig = make_rig(state, strategy="spike", params={"spike_share": 5})
+    placed = rig.exchange.place_order(
+        rig.client.account_id,
+        PlaceRequest(
+            ticker=LAL,
+            book_side=BookSide.BID,
+            price=Decimal("0.05"),
+            count=Decimal(3),
+            time_in_force=TimeInForce.GTC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
+    ).order
+    client = NoClientIds(rig.exchange, rig.client.account_id, clock=rig.clock)
+    client.by_hand.add(placed.order_id)
+    crash_at(rig.store.orders, "mark_sent", state, left, after=False)
+    with pytest.raises(Killed):
+        reconcile(client, rig.store, rig.clock)
+    rig.clock.advance(wait)
+    again = restart(rig, left, strategies=("spike",), client=client)
+    row = again.store.orders.intent_by_order_id(placed.order_id)
+    assert row is not None and row.status == "resting", row
+    assert placed.order_id in again.loop.portfolio.orders
+
+
+@pytest.mark.parametrize("killed_in", ["the loop's lookup", "the next start's reconcile"])
+def test_a_kill_as_a_late_order_is_found_leaves_its_fills_to_its_strategy(
+    tmp_path: Path, killed_in: str
+) -> None:
+    """An order's answer was lost; it landed late and filled, and the loop read the fill
+    before any lookup found the order, so booked it as nobody's. Then the order is found (by
+    the loop's next lookup, or, the loop killed first, by the next start's reconcile), and the
+    process is killed between writing the order as found and giving it its fills. The start
+    after must still give the fill to the order's strategy, in the state file and in that
+    strategy's own part of the position: the order, written found, is looked up no more."""
+    state, left = tmp_path / "s.db", tmp_path / "left.db"
+    rig = make_rig(
+        state,
+        strategy="market-maker",
+        risk={"max_orders_per_minute": 1000},
+        params={"requote_tolerance": "0"},
+        trade={"amend_requotes": False},
+    )
+    first, _ = _two_lost_one_filled(rig)
+    ticker = rig.store.orders.get_intent(first).ticker
+    rig.client.lookup_errors.extend([ServerError("down", status=503)] * 2)
+    rig.loop.executor.fills.read_for()
+    (early,) = [f for f in rig.store.fills.read() if f.ticker == ticker]
+    assert early.strategy is None
+    if killed_in == "the loop's lookup":
+        crash_at(rig.store.fills, "attribute_fills", state, left, after=False)
+        with pytest.raises(Killed):
+            rig.loop.executor.unknown_orders.resolve()
+    else:
+        killed = tmp_path / "killed.db"
+        copy_committed(state, killed)  # the loop is killed before any lookup found it
+        client = FakeClient(rig.exchange, rig.client.account_id, clock=rig.clock)
+        with Store.open(killed, clock=rig.clock) as store:
+            crash_at(store.fills, "attribute_fills", killed, left, after=False)
+            with pytest.raises(Killed):
+                reconcile(client, store, rig.clock)
+    rig.clock.advance(LANDING_WINDOW_S + 2)  # the other lost order never lands
+    again = restart(rig, left, risk={"max_orders_per_minute": 1000})
+    booked = [f for f in again.store.fills.read() if f.ticker == ticker]
+    assert {f.strategy for f in booked} == {"market-maker"}
+    own = again.loop.portfolio.view_for(ticker, "market-maker")
+    assert own.position == again.loop.portfolio.position(ticker) != 0
+
+
+def _amend_held_then_killed(rig: Rig, state: Path, left: Path) -> tuple[str, Callable[[], None]]:
+    """A quote of the loop's resting, then a requote amending it in place (10 YES at 0.40 to
+    12 at 0.42) whose request is held in the network as the loop is killed; returns the
+    order id and what makes the held amend land."""
+    rig.step(0.1)
+    quote = Intent(
+        LAL, Side.YES, Action.BUY, Decimal("0.40"), Decimal(10), Decimal("0.46"), "a quote",
+        strategy="spike", post_only=True,
+    )  # fmt: skip
+    assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True)
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    held: list[dict[str, Any]] = []
+
+    def amend_order(order_id: str, **terms: Any) -> None:
+        held.append(terms)
+        copy_committed(state, left)
+        raise Killed("the amend is in the network")
+
+    rig.client.amend_order = amend_order  # type: ignore[method-assign,assignment]
+    requote = replace(quote, price=Decimal("0.42"), count=Decimal(12), replaces=(resting.order_id,))
+    with pytest.raises(Killed):
+        rig.loop.executor.execute(requote, last_data_at=rig.clock.wall(), in_sync=True)
+    (terms,) = held
+
+    def land() -> None:
+        rig.exchange.amend_order(
+            rig.client.account_id,
+            resting.order_id,
+            ticker=terms["ticker"],
+            book_side=terms["book_side"],
+            price=terms["price"],
+            count=terms["count"],
+        )
+
+    return resting.order_id, land
+
+
+@pytest.mark.parametrize("lands", [True, False])
+def test_an_amend_in_the_network_at_a_kill_keeps_the_next_start_until_it_is_known(
+    tmp_path: Path, lands: bool
+) -> None:
+    """The loop is killed with an amend of its quote in the network (written in the order's
+    history before it left, no answer). A start within the time it can still land does not
+    trade on the order's old terms (it would count 10 at 0.40 where 12 at 0.42 may rest): it
+    is refused, as for an order whose answer was lost. Once the amend landed, the next start
+    knows the order at its new terms; once it can no longer land, at its old ones, its history
+    saying the amend was not made."""
+    state, left = tmp_path / "s.db", tmp_path / "left.db"
+    rig = make_rig(state, strategy="spike", params={"spike_share": 5})
+    order_id, land = _amend_held_then_killed(rig, state, left)
+    rig.clock.advance(2.0)
+    with pytest.raises(StartupRefused) as refused:
+        restart(rig, left, strategies=("spike",))
+    assert refused.value.exit_code == ExitCode.OUTCOME_UNKNOWN
+    if lands:
+        land()
+        rig.clock.advance(1.0)
+        terms = (Decimal("0.42"), Decimal(12))
+    else:
+        rig.clock.advance(LANDING_WINDOW_S + 2)
+        terms = (Decimal("0.40"), Decimal(10))
+    again = restart(rig, left, strategies=("spike",))
+    row = again.store.orders.intent_by_order_id(order_id)
+    assert row is not None and (row.status, row.price, row.count) == ("resting", *terms)
+    view = again.loop.portfolio.orders[order_id]
+    assert (view.price, view.remaining) == terms
+    if not lands:
+        notes = [h.note or "" for h in again.store.orders.order_history(row.client_order_id)]
+        assert notes[-1].startswith("amend not made"), notes
