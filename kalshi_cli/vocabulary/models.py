@@ -536,16 +536,35 @@ class Position(Answer, frozen=True, kw_only=True):
 
 
 class Settlement(Answer, frozen=True, kw_only=True):
-    ticker: str = ""
+    """A market's settlement of the account's contracts. No defaults in money: the counts,
+    costs, revenue and fee the spec requires have none, nor has the time, which puts its
+    realized P&L in a day (the day the circuit breaker sums). Read as zeros, a win was booked
+    as the loss of its cost; without its time, it was dated 1970. An answer lacking one does
+    not decode, so the read of the settlements fails."""
+
+    ticker: str
     event_ticker: str = ""
     market_result: str = ""
-    yes_count: Decimal = field(default=ZERO, name="yes_count_fp")
-    yes_total_cost: Decimal = field(default=ZERO, name="yes_total_cost_dollars")
-    no_count: Decimal = field(default=ZERO, name="no_count_fp")
-    no_total_cost: Decimal = field(default=ZERO, name="no_total_cost_dollars")
-    revenue_cents: int = field(default=0, name="revenue")  # the wire sends integer cents
-    fee: Decimal = field(default=ZERO, name="fee_cost")
-    settled_time: str = ""
+    yes_count: Decimal = field(name="yes_count_fp")
+    yes_total_cost: Decimal = field(name="yes_total_cost_dollars")
+    no_count: Decimal = field(name="no_count_fp")
+    no_total_cost: Decimal = field(name="no_total_cost_dollars")
+    revenue_cents: int = field(name="revenue")  # the wire sends integer cents
+    fee: Decimal = field(name="fee_cost")
+    settled_time: str
+
+    def __post_init__(self) -> None:
+        _require_text(self.ticker, "ticker")
+        _require_text(self.settled_time, "settled_time")
+        for value, name in (
+            (self.yes_count, "yes_count_fp"),
+            (self.yes_total_cost, "yes_total_cost_dollars"),
+            (self.no_count, "no_count_fp"),
+            (self.no_total_cost, "no_total_cost_dollars"),
+            (self.fee, "fee_cost"),
+        ):
+            if not value.is_finite():
+                raise ValueError(f"`{name}` is not a finite number: {value}")
 
     @property
     def revenue(self) -> Decimal:
