@@ -523,12 +523,28 @@ class QuarantinedFill(msgspec.Struct, frozen=True):
 
 
 class Position(Answer, frozen=True, kw_only=True):
+    """A market position as the exchange lists it. No defaults in money: the size and the
+    dollar figures the spec requires have none (read as $0, a position's exposure passed
+    `kalshi check exposure` and its P&L and fees showed as differences), so a position lacking
+    one does not decode and the read of the positions fails."""
+
     ticker: str = ""
-    position: Decimal = field(name="position_fp")  # positive YES, negative NO; never a default
-    exposure: Decimal = field(default=ZERO, name="market_exposure_dollars")
-    realized_pnl: Decimal = field(default=ZERO, name="realized_pnl_dollars")
-    fees_paid: Decimal = field(default=ZERO, name="fees_paid_dollars")
-    total_traded: Decimal = field(default=ZERO, name="total_traded_dollars")
+    position: Decimal = field(name="position_fp")  # positive YES, negative NO
+    exposure: Decimal = field(name="market_exposure_dollars")
+    realized_pnl: Decimal = field(name="realized_pnl_dollars")
+    fees_paid: Decimal = field(name="fees_paid_dollars")
+    total_traded: Decimal = field(name="total_traded_dollars")
+
+    def __post_init__(self) -> None:
+        for value, name in (
+            (self.position, "position_fp"),
+            (self.exposure, "market_exposure_dollars"),
+            (self.realized_pnl, "realized_pnl_dollars"),
+            (self.fees_paid, "fees_paid_dollars"),
+            (self.total_traded, "total_traded_dollars"),
+        ):
+            if not value.is_finite():
+                raise ValueError(f"`{name}` is not a finite number: {value}")
 
     @property
     def side(self) -> Side | None:

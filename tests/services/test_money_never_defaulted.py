@@ -17,6 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from kalshi_cli.checks import CheckResult, CheckStatus, guarded
+from kalshi_cli.checks.remote import check_exposure
+from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import Store
@@ -101,3 +104,38 @@ def test_a_settlement_listed_without_a_money_field_is_never_booked(
         (booked,) = store.settlements.read()
         assert booked.ticker == settled_win and booked.revenue == D(4)
         assert booked.yes_total_cost == D("2.40")
+
+
+@pytest.fixture
+def held(prime: SimHarness) -> Iterator[str]:
+    """4 YES bought at 0.60 and held: $2.40 of exposure."""
+    (ticker,) = make_markets(prime, 1)
+    with connect(prime.new_account(balance_cents=1_000_000)) as other:
+        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.60"), D(4)))
+    with connect(prime.account) as ours:
+        ours.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.60"), D(4)))
+    yield ticker
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["market_exposure_dollars", "realized_pnl_dollars", "fees_paid_dollars", "total_traded_dollars"],
+)
+def test_a_position_listed_without_its_money_is_no_exposure_of_zero(
+    prime: SimHarness, held: str, field: str
+) -> None:
+    """`kalshi check exposure` sums the exchange's `market_exposure_dollars`: a position listed
+    without it counted $0, and $2.40 against a $2.00 cap was OK. The positions read fails, and
+    the check is UNKNOWN ("cannot tell"), never OK."""
+    cap = D(2)
+
+    def exposure(client: KalshiClient) -> CheckResult:
+        return guarded("exposure", lambda: check_exposure(client, resolve(None), cap))
+
+    with connect(prime.account) as client:
+        assert exposure(client).status is CheckStatus.CRITICAL  # the whole answer
+    transport = Stripping("/portfolio/positions", "market_positions", field)
+    with _client_of(prime, transport) as client:
+        result = exposure(client)
+    assert result.status is CheckStatus.UNKNOWN, result.summary
+    assert field in result.summary
