@@ -154,8 +154,9 @@ def _set(item: msgspec.Struct, name: str, value: Any) -> None:
 
 
 def _book_side(side: str, action: str) -> BookSide:
-    """An older order or fill without `book_side`: derived from its side and action."""
-    return book_side_of(Side(side or "yes"), Action(action or "buy"))
+    """An older order or fill without `book_side`: derived from its side and action, both
+    sent (a ValueError for either missing: no direction is guessed)."""
+    return book_side_of(Side(side), Action(action))
 
 
 # --------------------------------------------------------------------------------------------
@@ -407,17 +408,22 @@ def _orderbook(ticker: str, answer: _BookAnswer) -> Orderbook:
 
 class Order(Answer, frozen=True, kw_only=True):
     """An order as the exchange shows it. `status`, `fill_count` and `remaining_count` are what
-    reconciliation and the kill switch's proof decide on: never a default (module docstring)."""
+    reconciliation and the kill switch's proof decide on, and the price and the direction
+    what the exposure rule prices it by: never a default (module docstring). The direction is
+    `book_side`, else `outcome_side` (the same bit: `yes` is a bid), else the older `side` and
+    `action` together; an order naming none of them does not decode (read as a YES bid, an
+    ask counted the other way), nor does one without `yes_price_dollars` (read as $0)."""
 
     order_id: str = ""
     client_order_id: str = ""
     ticker: str = ""
-    # absent in the older shape: derived from `side`/`action` (`__post_init__`)
+    # absent in the older shape: derived in `__post_init__`
     book_side: BookSide = None  # type: ignore[assignment]
+    outcome_side: Side | None = None
     side: str = ""
     action: str = ""
     status: str
-    yes_price: Decimal = field(default=ZERO, name="yes_price_dollars")
+    yes_price: Decimal = field(name="yes_price_dollars")
     fill_count: Decimal = field(name="fill_count_fp")
     remaining_count: Decimal = field(name="remaining_count_fp")
     initial_count: Decimal = field(default=ZERO, name="initial_count_fp")
@@ -434,7 +440,15 @@ class Order(Answer, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         _require_text(self.status, "status")
         if self.book_side is None:  # absent on the wire (the annotation holds once set here)
-            _set(self, "book_side", _book_side(self.side, self.action))  # type: ignore[unreachable]
+            if self.outcome_side is not None:  # type: ignore[unreachable]
+                bid = self.outcome_side is Side.YES
+                _set(self, "book_side", BookSide.BID if bid else BookSide.ASK)
+            elif self.side and self.action:
+                _set(self, "book_side", _book_side(self.side, self.action))
+            else:
+                raise ValueError("an order without `book_side`, `outcome_side` or `side`+`action`")
+        if not (self.yes_price.is_finite() and ZERO <= self.yes_price <= ONE):
+            raise ValueError(f"`yes_price_dollars` {self.yes_price} is not a price")
 
     @property
     def fees(self) -> Decimal:

@@ -75,10 +75,30 @@ def test_an_order_of_the_spec_decodes_into_our_vocabulary() -> None:
 
 
 def test_an_older_order_without_book_side_is_read_from_its_side_and_action() -> None:
-    older = {k: v for k, v in SPEC_ORDER.items() if k != "book_side"}
+    # the older shape has neither `book_side` nor `outcome_side` (both came in 3.2x)
+    older = {k: v for k, v in SPEC_ORDER.items() if k not in ("book_side", "outcome_side")}
     assert decode_answer(Order, older).book_side is BookSide.ASK  # buy NO sells YES
     bought_yes = {**older, "side": "yes"}
     assert decode_answer(Order, bought_yes).book_side is BookSide.BID
+
+
+def test_an_order_without_book_side_reads_its_outcome_side_and_never_guesses_one() -> None:
+    """`outcome_side` is the same bit as `book_side` (`yes` is a bid). An order naming no
+    direction at all was read as a YES bid, so a resting ask counted toward the other side of
+    the position limit; it is refused, as is one without its price (read as $0)."""
+    newer = {k: v for k, v in SPEC_ORDER.items() if k not in ("book_side", "side", "action")}
+    assert decode_answer(Order, newer).book_side is BookSide.ASK
+    assert decode_answer(Order, {**newer, "outcome_side": "yes"}).book_side is BookSide.BID
+    for left_out in (
+        ("book_side", "outcome_side", "side", "action"),
+        ("book_side", "outcome_side", "action"),  # `side` alone says no direction
+        ("yes_price_dollars",),
+    ):
+        with pytest.raises(msgspec.ValidationError):
+            decode_answer(Order, {k: v for k, v in SPEC_ORDER.items() if k not in left_out})
+    for price in ("1.5", "-0.1", "NaN"):
+        with pytest.raises(msgspec.ValidationError):
+            decode_answer(Order, {**SPEC_ORDER, "yes_price_dollars": price})
 
 
 @pytest.mark.parametrize(
