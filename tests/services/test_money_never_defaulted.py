@@ -119,7 +119,12 @@ def held(prime: SimHarness) -> Iterator[str]:
 
 @pytest.mark.parametrize(
     "field",
-    ["market_exposure_dollars", "realized_pnl_dollars", "fees_paid_dollars", "total_traded_dollars"],
+    [
+        "market_exposure_dollars",
+        "realized_pnl_dollars",
+        "fees_paid_dollars",
+        "total_traded_dollars",
+    ],
 )
 def test_a_position_listed_without_its_money_is_no_exposure_of_zero(
     prime: SimHarness, held: str, field: str
