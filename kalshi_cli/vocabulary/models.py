@@ -399,7 +399,26 @@ def decode_orderbooks(data: bytes) -> dict[str, Orderbook]:
 
 def _orderbook(ticker: str, answer: _BookAnswer) -> Orderbook:
     sides: _BookSides = answer.orderbook_fp or answer
+    for price, size in (*(sides.yes_dollars or ()), *(sides.no_dollars or ())):
+        problem = level_problem(price, size)
+        if problem is not None:
+            raise msgspec.ValidationError(
+                f"{ticker}: bad orderbook level [{price}, {size}]: {problem}"
+            )
     return Orderbook(ticker, _best_first(sides.yes_dollars), _best_first(sides.no_dollars))
+
+
+def level_problem(price: Decimal, size: Decimal) -> str | None:
+    """Why (price, size) is no level of a book (a REST book's, a WebSocket snapshot's), or
+    None. No defaults in money: an endless or undefined size, or a price off (0, 1), is never
+    kept (a venue would fill against it, a mark would price a position by it)."""
+    if not (price.is_finite() and size.is_finite()):
+        return "not a finite number"
+    if not ZERO < price < ONE:
+        return "a price outside (0, 1)"
+    if size < ZERO:
+        return "a negative size"
+    return None
 
 
 # --------------------------------------------------------------------------------------------

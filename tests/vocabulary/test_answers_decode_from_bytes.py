@@ -24,6 +24,7 @@ from kalshi_cli.vocabulary.models import (
     Trade,
     decode_answer,
     decode_orderbook,
+    decode_orderbooks,
 )
 
 
@@ -296,6 +297,25 @@ def test_an_order_book_reads_either_wrapping_and_sorts_best_first() -> None:
     item = {"ticker": "KXT", "orderbook_fp": {"yes_dollars": None, "no_dollars": [["0.5", "2"]]}}
     book = decode_orderbook("KXT", item)
     assert (book.yes_bids, book.best_no_bid) == ((), (D("0.5"), D(2)))
+
+
+@pytest.mark.parametrize(
+    "level",
+    [["0.50", "Infinity"], ["0.50", "NaN"], ["NaN", "1.00"], ["1.50", "1.00"], ["0", "1.00"]],
+)
+@pytest.mark.parametrize("side", ["yes_dollars", "no_dollars"])
+def test_an_order_book_with_a_level_that_is_no_price_and_size_is_refused(
+    side: str, level: list[str]
+) -> None:
+    """No defaults in money: a REST book (the loop's polling fallback, the mark of `kalshi
+    positions` and `pnl`) with an endless size or a price off (0, 1) was taken as sent (a NO
+    bid at 1.50 marked a NO position at $1.50 a contract); it does not decode, as the WebSocket's
+    snapshot of it is refused (feed/book.py)."""
+    body = {"orderbook_fp": {"yes_dollars": [], "no_dollars": [], side: [["0.30", "2.00"], level]}}
+    with pytest.raises(msgspec.ValidationError, match="level"):
+        decode_orderbook("KXT", json.dumps(body).encode())
+    with pytest.raises(msgspec.ValidationError, match="level"):
+        decode_orderbooks(json.dumps({"orderbooks": [{"ticker": "KXT", **body}]}).encode())
 
 
 def test_raw_is_decoded_from_the_bytes_only_when_read() -> None:
