@@ -468,6 +468,12 @@ class Order(Answer, frozen=True, kw_only=True):
                 raise ValueError("an order without `book_side`, `outcome_side` or `side`+`action`")
         if not (self.yes_price.is_finite() and ZERO <= self.yes_price <= ONE):
             raise ValueError(f"`yes_price_dollars` {self.yes_price} is not a price")
+        for count, name in (
+            (self.fill_count, "fill_count_fp"),
+            (self.remaining_count, "remaining_count_fp"),
+        ):
+            if not (count.is_finite() and count >= ZERO):
+                raise ValueError(f"`{name}` {count} is not a count")
 
     @property
     def fees(self) -> Decimal:
@@ -516,7 +522,8 @@ class Fill(Answer, frozen=True, kw_only=True):
         for value, name in ((self.fill_id, "fill_id"), (self.ticker, "ticker")):
             _require_text(value, name)
         _require_text(self.order_id, "order_id")
-        if not (self.count > 0 and ZERO <= self.yes_price <= ONE and self.fee.is_finite()):
+        finite = self.count.is_finite() and self.yes_price.is_finite() and self.fee.is_finite()
+        if not (finite and self.count > 0 and ZERO <= self.yes_price <= ONE):
             raise ValueError(
                 f"a fill of {self.count} contracts at {self.yes_price} with fee {self.fee}"
             )

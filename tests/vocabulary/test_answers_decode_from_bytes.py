@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from kalshi_cli.client.connection import FillQuarantine
 from kalshi_cli.vocabulary.models import (
     Balance,
     BookSide,
@@ -112,6 +113,11 @@ def test_an_order_without_book_side_reads_its_outcome_side_and_never_guesses_one
         ("fill_count_fp", "lots"),
         ("remaining_count_fp", None),
         ("remaining_count_fp", "lots"),
+        ("remaining_count_fp", "NaN"),
+        ("remaining_count_fp", "Infinity"),
+        ("remaining_count_fp", "-1.00"),
+        ("fill_count_fp", "NaN"),
+        ("fill_count_fp", "-1.00"),
     ],
 )
 def test_an_order_whose_safety_field_is_missing_empty_or_garbled_is_refused(
@@ -212,11 +218,32 @@ def test_a_fill_lacking_a_field_the_spec_requires_is_refused_never_zero(
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("count_fp", "0.00"), ("count_fp", "-2.00"), ("yes_price_dollars", "1.5")]
+    ("field", "value"),
+    [
+        ("count_fp", "0.00"),
+        ("count_fp", "-2.00"),
+        ("yes_price_dollars", "1.5"),
+        ("count_fp", "NaN"),
+        ("count_fp", "Infinity"),
+        ("yes_price_dollars", "NaN"),
+        ("fee_cost", "NaN"),
+    ],
 )
 def test_a_fill_with_a_count_or_price_no_fill_can_have_is_refused(field: str, value: str) -> None:
     with pytest.raises(ValueError):
         decode_answer(Fill, {**SPEC_FILL, field: value})
+
+
+@pytest.mark.parametrize(("field", "value"), [("count_fp", "NaN"), ("yes_price_dollars", "NaN")])
+def test_a_listed_fill_whose_count_or_price_is_not_a_number_is_quarantined(
+    field: str, value: str
+) -> None:
+    """Not a finite number is as good as missing: the listing quarantines the fill, where a
+    `decimal.InvalidOperation` escaped the quarantine and failed the whole read."""
+    quarantine = FillQuarantine()
+    assert quarantine.fill_or_none({**SPEC_FILL, field: value}) is None
+    (held,) = quarantine.held.values()
+    assert held.order_id == SPEC_FILL["order_id"]
 
 
 def test_a_settlement_and_a_balance_read_cents_as_dollars() -> None:
