@@ -636,7 +636,8 @@ class Balance(Answer, frozen=True, kw_only=True):
 
     balance_cents: int | None = field(default=None, name="balance")
     balance_dollars: Decimal | None = None
-    portfolio_value_cents: int = field(default=0, name="portfolio_value")
+    # required by the spec, yet only shown: absent, it is unknown (None), never $0
+    portfolio_value_cents: int | None = field(default=None, name="portfolio_value")
     updated_ts: int = 0
 
     def __post_init__(self) -> None:
@@ -650,8 +651,10 @@ class Balance(Answer, frozen=True, kw_only=True):
         return cents_to_dollars(self.balance_cents or 0)
 
     @property
-    def portfolio_value(self) -> Decimal:
-        return cents_to_dollars(self.portfolio_value_cents)
+    def portfolio_value(self) -> Decimal | None:
+        """In dollars; None when the answer left it out."""
+        cents = self.portfolio_value_cents
+        return None if cents is None else cents_to_dollars(cents)
 
 
 class Trade(Answer, frozen=True, kw_only=True):
