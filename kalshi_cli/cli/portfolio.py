@@ -36,6 +36,12 @@ def register(app: typer.Typer) -> None:
         app.command(name)(command)
 
 
+def _money_or_unknown(value: Decimal | None) -> str:
+    from kalshi_cli.vocabulary.models import fmt_money
+
+    return "unknown" if value is None else fmt_money(value)
+
+
 def _money(value: Decimal) -> str:
     """2 decimals, or every digit when there are sub-cent ones (fees are charged to $0.0001):
     a balance or a fee total is never rounded in a report."""
@@ -67,7 +73,7 @@ def balance_command(
     out.record(
         [
             ("balance", fmt_money(balance.balance)),
-            ("portfolio value", fmt_money(balance.portfolio_value)),
+            ("portfolio value", _money_or_unknown(balance.portfolio_value)),
         ],
         document=document,
         csv_fields=[
@@ -78,9 +84,10 @@ def balance_command(
 
 
 def balance_json(balance: Balance) -> dict[str, Any]:
+    value = balance.portfolio_value
     return {
         "balance": _money(balance.balance),
-        "portfolio_value": _money(balance.portfolio_value),
+        "portfolio_value": None if value is None else _money(value),
         "updated_ts": balance.updated_ts or None,
     }
 

@@ -16,7 +16,15 @@ from typing import Any
 import msgspec
 
 from kalshi_cli.feed.messages import BookSnapshot, FeedTrade, FillNotice, Lifecycle, UnreadableOrder
-from kalshi_cli.vocabulary.models import ONE, ZERO, Level, Order, Orderbook, best_first_levels
+from kalshi_cli.vocabulary.models import (
+    ONE,
+    ZERO,
+    Level,
+    Order,
+    Orderbook,
+    best_first_levels,
+    level_problem,
+)
 
 
 class EventKind(StrEnum):
@@ -117,8 +125,8 @@ class LocalBook:
         """Apply one signed size change (`yes_priced`: a NO level's price is YES-leg, as in
         `apply_snapshot`). False means the delta cannot be right (unknown side, a price off
         (0, 1), a level driven below zero, not a number, a new level that crosses the other
-        side): the book is then stale and must be resnapshotted. A stale book ignores deltas
-        and returns True."""
+        side, a size that is not a finite number): the book is then stale and must be
+        resnapshotted. A stale book ignores deltas and returns True."""
         if not self.fresh:
             return True
         if side == "yes":
@@ -143,7 +151,7 @@ class LocalBook:
             d = _SIZES.get(delta)
             held = levels.get(p)
             size = (ZERO if held is None else held) + (_size(delta) if d is None else d)
-            if size < ZERO:
+            if not size.is_finite() or size < ZERO:  # an endless level is no size
                 self.fresh = False
                 return False
         except (InvalidOperation, TypeError):
@@ -215,8 +223,9 @@ def _levels(raw: Any, *, flip: bool = False) -> dict[Decimal, Decimal]:
     levels: dict[Decimal, Decimal] = {}
     for price, size in raw or ():
         p, s = Decimal(price), Decimal(size)
-        if not ZERO < p < ONE or s < ZERO:
-            raise ValueError(f"bad snapshot level [{price!r}, {size!r}]")
+        problem = level_problem(p, s)
+        if problem is not None:
+            raise ValueError(f"bad snapshot level [{price!r}, {size!r}]: {problem}")
         if s:
             levels[ONE - p if flip else p] = s
     return levels

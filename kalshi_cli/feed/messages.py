@@ -31,7 +31,7 @@ from typing import Any, get_args
 
 import msgspec
 
-from kalshi_cli.vocabulary.models import Order, Side, decode_answer
+from kalshi_cli.vocabulary.models import ONE, ZERO, Order, Side, decode_answer
 
 # --------------------------------------------------------------------------------- bodies
 
@@ -82,8 +82,8 @@ class FeedTrade(msgspec.Struct, frozen=True, gc=False):
         price, count, taker = self.yes_price, self.count, self.taker
         if price is None or count is None or taker is None:
             return None
-        if not (price.is_finite() and count.is_finite() and count > 0):
-            return None
+        if not (price.is_finite() and count.is_finite() and count > 0 and ZERO < price < ONE):
+            return None  # a price off (0, 1) is no trade's: it would fill what it never met
         return price, count, taker
 
 

@@ -187,10 +187,16 @@ class Collector:
                 "Cash balance on the exchange, in dollars.",
                 balance.balance,
             ),
-            gauge(
-                "kalshi_portfolio_value_dollars",
-                "Portfolio value on the exchange, in dollars.",
-                balance.portfolio_value,
+            *(
+                []
+                if balance.portfolio_value is None  # left out of the answer: no sample, not $0
+                else [
+                    gauge(
+                        "kalshi_portfolio_value_dollars",
+                        "Portfolio value on the exchange, in dollars.",
+                        balance.portfolio_value,
+                    )
+                ]
             ),
             gauge(
                 "kalshi_exposure_dollars",

@@ -79,7 +79,7 @@ def settlement_record_from_api(s: Settlement, subaccount: int | None = 0) -> Set
     """`subaccount`: the one the listing was made for (the Settlement names none)."""
     from kalshi_cli.store import SettlementRecord
 
-    settled_at = parse_iso(s.settled_time).timestamp() if s.settled_time else 0.0
+    settled_at = parse_iso(s.settled_time).timestamp()  # never empty (models.Settlement)
     return SettlementRecord(
         ticker=s.ticker,
         event_ticker=s.event_ticker,

@@ -35,6 +35,7 @@ def order(o: SimOrder) -> Order:
         client_order_id=o.client_order_id,
         ticker=o.ticker,
         book_side=o.book_side,
+        outcome_side=outcome_side_of(o.book_side),
         side=outcome_side_of(o.book_side).value,
         action="buy",
         status=o.status,

@@ -154,8 +154,9 @@ def _set(item: msgspec.Struct, name: str, value: Any) -> None:
 
 
 def _book_side(side: str, action: str) -> BookSide:
-    """An older order or fill without `book_side`: derived from its side and action."""
-    return book_side_of(Side(side or "yes"), Action(action or "buy"))
+    """An older order or fill without `book_side`: derived from its side and action, both
+    sent (a ValueError for either missing: no direction is guessed)."""
+    return book_side_of(Side(side), Action(action))
 
 
 # --------------------------------------------------------------------------------------------
@@ -398,7 +399,26 @@ def decode_orderbooks(data: bytes) -> dict[str, Orderbook]:
 
 def _orderbook(ticker: str, answer: _BookAnswer) -> Orderbook:
     sides: _BookSides = answer.orderbook_fp or answer
+    for price, size in (*(sides.yes_dollars or ()), *(sides.no_dollars or ())):
+        problem = level_problem(price, size)
+        if problem is not None:
+            raise msgspec.ValidationError(
+                f"{ticker}: bad orderbook level [{price}, {size}]: {problem}"
+            )
     return Orderbook(ticker, _best_first(sides.yes_dollars), _best_first(sides.no_dollars))
+
+
+def level_problem(price: Decimal, size: Decimal) -> str | None:
+    """Why (price, size) is no level of a book (a REST book's, a WebSocket snapshot's), or
+    None. No defaults in money: an endless or undefined size, or a price off (0, 1), is never
+    kept (a venue would fill against it, a mark would price a position by it)."""
+    if not (price.is_finite() and size.is_finite()):
+        return "not a finite number"
+    if not ZERO < price < ONE:
+        return "a price outside (0, 1)"
+    if size < ZERO:
+        return "a negative size"
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -407,17 +427,22 @@ def _orderbook(ticker: str, answer: _BookAnswer) -> Orderbook:
 
 class Order(Answer, frozen=True, kw_only=True):
     """An order as the exchange shows it. `status`, `fill_count` and `remaining_count` are what
-    reconciliation and the kill switch's proof decide on: never a default (module docstring)."""
+    reconciliation and the kill switch's proof decide on, and the price and the direction
+    what the exposure rule prices it by: never a default (module docstring). The direction is
+    `book_side`, else `outcome_side` (the same bit: `yes` is a bid), else the older `side` and
+    `action` together; an order naming none of them does not decode (read as a YES bid, an
+    ask counted the other way), nor does one without `yes_price_dollars` (read as $0)."""
 
     order_id: str = ""
     client_order_id: str = ""
     ticker: str = ""
-    # absent in the older shape: derived from `side`/`action` (`__post_init__`)
+    # absent in the older shape: derived in `__post_init__`
     book_side: BookSide = None  # type: ignore[assignment]
+    outcome_side: Side | None = None
     side: str = ""
     action: str = ""
     status: str
-    yes_price: Decimal = field(default=ZERO, name="yes_price_dollars")
+    yes_price: Decimal = field(name="yes_price_dollars")
     fill_count: Decimal = field(name="fill_count_fp")
     remaining_count: Decimal = field(name="remaining_count_fp")
     initial_count: Decimal = field(default=ZERO, name="initial_count_fp")
@@ -434,7 +459,21 @@ class Order(Answer, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         _require_text(self.status, "status")
         if self.book_side is None:  # absent on the wire (the annotation holds once set here)
-            _set(self, "book_side", _book_side(self.side, self.action))  # type: ignore[unreachable]
+            if self.outcome_side is not None:  # type: ignore[unreachable]
+                bid = self.outcome_side is Side.YES
+                _set(self, "book_side", BookSide.BID if bid else BookSide.ASK)
+            elif self.side and self.action:
+                _set(self, "book_side", _book_side(self.side, self.action))
+            else:
+                raise ValueError("an order without `book_side`, `outcome_side` or `side`+`action`")
+        if not (self.yes_price.is_finite() and ZERO <= self.yes_price <= ONE):
+            raise ValueError(f"`yes_price_dollars` {self.yes_price} is not a price")
+        for count, name in (
+            (self.fill_count, "fill_count_fp"),
+            (self.remaining_count, "remaining_count_fp"),
+        ):
+            if not (count.is_finite() and count >= ZERO):
+                raise ValueError(f"`{name}` {count} is not a count")
 
     @property
     def fees(self) -> Decimal:
@@ -483,7 +522,8 @@ class Fill(Answer, frozen=True, kw_only=True):
         for value, name in ((self.fill_id, "fill_id"), (self.ticker, "ticker")):
             _require_text(value, name)
         _require_text(self.order_id, "order_id")
-        if not (self.count > 0 and ZERO <= self.yes_price <= ONE and self.fee.is_finite()):
+        finite = self.count.is_finite() and self.yes_price.is_finite() and self.fee.is_finite()
+        if not (finite and self.count > 0 and ZERO <= self.yes_price <= ONE):
             raise ValueError(
                 f"a fill of {self.count} contracts at {self.yes_price} with fee {self.fee}"
             )
@@ -523,12 +563,28 @@ class QuarantinedFill(msgspec.Struct, frozen=True):
 
 
 class Position(Answer, frozen=True, kw_only=True):
+    """A market position as the exchange lists it. No defaults in money: the size and the
+    dollar figures the spec requires have none (read as $0, a position's exposure passed
+    `kalshi check exposure` and its P&L and fees showed as differences), so a position lacking
+    one does not decode and the read of the positions fails."""
+
     ticker: str = ""
-    position: Decimal = field(name="position_fp")  # positive YES, negative NO; never a default
-    exposure: Decimal = field(default=ZERO, name="market_exposure_dollars")
-    realized_pnl: Decimal = field(default=ZERO, name="realized_pnl_dollars")
-    fees_paid: Decimal = field(default=ZERO, name="fees_paid_dollars")
-    total_traded: Decimal = field(default=ZERO, name="total_traded_dollars")
+    position: Decimal = field(name="position_fp")  # positive YES, negative NO
+    exposure: Decimal = field(name="market_exposure_dollars")
+    realized_pnl: Decimal = field(name="realized_pnl_dollars")
+    fees_paid: Decimal = field(name="fees_paid_dollars")
+    total_traded: Decimal = field(name="total_traded_dollars")
+
+    def __post_init__(self) -> None:
+        for value, name in (
+            (self.position, "position_fp"),
+            (self.exposure, "market_exposure_dollars"),
+            (self.realized_pnl, "realized_pnl_dollars"),
+            (self.fees_paid, "fees_paid_dollars"),
+            (self.total_traded, "total_traded_dollars"),
+        ):
+            if not value.is_finite():
+                raise ValueError(f"`{name}` is not a finite number: {value}")
 
     @property
     def side(self) -> Side | None:
@@ -536,16 +592,35 @@ class Position(Answer, frozen=True, kw_only=True):
 
 
 class Settlement(Answer, frozen=True, kw_only=True):
-    ticker: str = ""
+    """A market's settlement of the account's contracts. No defaults in money: the counts,
+    costs, revenue and fee the spec requires have none, nor has the time, which puts its
+    realized P&L in a day (the day the circuit breaker sums). Read as zeros, a win was booked
+    as the loss of its cost; without its time, it was dated 1970. An answer lacking one does
+    not decode, so the read of the settlements fails."""
+
+    ticker: str
     event_ticker: str = ""
     market_result: str = ""
-    yes_count: Decimal = field(default=ZERO, name="yes_count_fp")
-    yes_total_cost: Decimal = field(default=ZERO, name="yes_total_cost_dollars")
-    no_count: Decimal = field(default=ZERO, name="no_count_fp")
-    no_total_cost: Decimal = field(default=ZERO, name="no_total_cost_dollars")
-    revenue_cents: int = field(default=0, name="revenue")  # the wire sends integer cents
-    fee: Decimal = field(default=ZERO, name="fee_cost")
-    settled_time: str = ""
+    yes_count: Decimal = field(name="yes_count_fp")
+    yes_total_cost: Decimal = field(name="yes_total_cost_dollars")
+    no_count: Decimal = field(name="no_count_fp")
+    no_total_cost: Decimal = field(name="no_total_cost_dollars")
+    revenue_cents: int = field(name="revenue")  # the wire sends integer cents
+    fee: Decimal = field(name="fee_cost")
+    settled_time: str
+
+    def __post_init__(self) -> None:
+        _require_text(self.ticker, "ticker")
+        _require_text(self.settled_time, "settled_time")
+        for value, name in (
+            (self.yes_count, "yes_count_fp"),
+            (self.yes_total_cost, "yes_total_cost_dollars"),
+            (self.no_count, "no_count_fp"),
+            (self.no_total_cost, "no_total_cost_dollars"),
+            (self.fee, "fee_cost"),
+        ):
+            if not value.is_finite():
+                raise ValueError(f"`{name}` is not a finite number: {value}")
 
     @property
     def revenue(self) -> Decimal:
@@ -561,7 +636,8 @@ class Balance(Answer, frozen=True, kw_only=True):
 
     balance_cents: int | None = field(default=None, name="balance")
     balance_dollars: Decimal | None = None
-    portfolio_value_cents: int = field(default=0, name="portfolio_value")
+    # required by the spec, yet only shown: absent, it is unknown (None), never $0
+    portfolio_value_cents: int | None = field(default=None, name="portfolio_value")
     updated_ts: int = 0
 
     def __post_init__(self) -> None:
@@ -575,8 +651,10 @@ class Balance(Answer, frozen=True, kw_only=True):
         return cents_to_dollars(self.balance_cents or 0)
 
     @property
-    def portfolio_value(self) -> Decimal:
-        return cents_to_dollars(self.portfolio_value_cents)
+    def portfolio_value(self) -> Decimal | None:
+        """In dollars; None when the answer left it out."""
+        cents = self.portfolio_value_cents
+        return None if cents is None else cents_to_dollars(cents)
 
 
 class Trade(Answer, frozen=True, kw_only=True):

@@ -72,6 +72,7 @@ class FakeClient(EveryAreaItself):
     books: dict[str, dict[str, Any]] = field(default_factory=dict)
     balance_cents: int = 100_000
     balance_dollars: str | None = None
+    portfolio_value_cents: int | None = 2500  # None: the answer leaves it out
     positions: list[dict[str, Any]] = field(default_factory=list)
     fills: list[dict[str, Any]] = field(default_factory=list)
     settlements: list[dict[str, Any]] = field(default_factory=list)
@@ -154,7 +155,9 @@ class FakeClient(EveryAreaItself):
 
     def get_balance(self) -> Balance:
         self._call("get_balance")
-        data: dict[str, Any] = {"balance": self.balance_cents, "portfolio_value": 2500}
+        data: dict[str, Any] = {"balance": self.balance_cents}
+        if self.portfolio_value_cents is not None:
+            data["portfolio_value"] = self.portfolio_value_cents
         if self.balance_dollars is not None:
             data["balance_dollars"] = self.balance_dollars
         return decode_answer(Balance, data)

@@ -55,6 +55,19 @@ def test_balance(tmp_path: Path) -> None:
     assert plain.stdout.splitlines()[0] == "balance          $1,234.56"
 
 
+def test_a_balance_answer_without_the_portfolio_value_shows_it_unknown_never_zero(
+    tmp_path: Path,
+) -> None:
+    """No defaults in money: an answer that leaves out `portfolio_value` (the spec requires it)
+    was shown as a portfolio worth $0.00; the value is unknown (null in JSON), the balance
+    still shown."""
+    client = FakeClient(balance_cents=123456, portfolio_value_cents=None)
+    document = json.loads(run(["balance", "--json"], client=client, home=tmp_path).stdout)
+    assert document == {"balance": "1234.56", "portfolio_value": None, "updated_ts": None}
+    plain = run(["balance"], client=client, home=tmp_path).stdout.splitlines()
+    assert plain[:2] == ["balance          $1,234.56", "portfolio value  unknown"]
+
+
 def test_a_sub_cent_balance_is_shown_exactly_never_rounded(tmp_path: Path) -> None:
     # fees are charged to $0.0001: after one taker fill at $0.52 the balance is $999.4625
     client = FakeClient(balance_cents=99_946, balance_dollars="999.4625")

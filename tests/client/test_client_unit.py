@@ -616,7 +616,14 @@ def test_a_repeated_cursor_stops_the_listing(client: KalshiClient, fake: FakeExc
 
 def test_positions_skip_flat_markets(client: KalshiClient, fake: FakeExchange) -> None:
     def pos(ticker: str, count: str) -> dict[str, Any]:
-        return {"ticker": ticker, "position_fp": count, "market_exposure_dollars": "1.0000"}
+        return {
+            "ticker": ticker,
+            "position_fp": count,
+            "market_exposure_dollars": "1.0000",
+            "realized_pnl_dollars": "0.0000",
+            "fees_paid_dollars": "0.0000",
+            "total_traded_dollars": "1.0000",
+        }
 
     fake.on(
         "GET",

@@ -141,10 +141,17 @@ def test_an_order_read_without_its_status_or_counts_is_refused(field: str) -> No
 
 
 def test_a_position_read_without_its_size_is_refused() -> None:
-    position = {"ticker": "KXT", "position_fp": "3.00"}
+    position = {
+        "ticker": "KXT",
+        "position_fp": "3.00",
+        "market_exposure_dollars": "1.2000",
+        "realized_pnl_dollars": "0.0000",
+        "fees_paid_dollars": "0.0200",
+        "total_traded_dollars": "1.2000",
+    }
     assert decode_answer(Position, position).position == D(3)
     with pytest.raises((KeyError, TypeError, ValueError)):
-        decode_answer(Position, {"ticker": "KXT"})
+        decode_answer(Position, {k: v for k, v in position.items() if k != "position_fp"})
 
 
 def test_a_listing_whose_order_lacks_its_status_fails_the_read(prime: SimHarness) -> None:

@@ -94,7 +94,8 @@ class ReferenceBook:
         try:
             p = Decimal(price)
             size = levels.get(p, Decimal(0)) + Decimal(delta)
-            if not Decimal(0) < p < Decimal(1) or size < 0:
+            # an endless size is no size (no defaults in money): the book goes stale
+            if not Decimal(0) < p < Decimal(1) or not size.is_finite() or size < 0:
                 self.fresh = False
                 return False
         except (InvalidOperation, TypeError):

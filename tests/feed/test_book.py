@@ -81,6 +81,8 @@ def test_fractional_and_subpenny_stay_exact() -> None:
         ("no", "0", "1.00"),
         ("yes", "abc", "1.00"),
         ("yes", "0.50", "NaN"),
+        ("yes", "0.50", "Infinity"),  # no defaults in money: an endless level is no size
+        ("no", "0.40", "Infinity"),
     ],
 )
 def test_impossible_delta_marks_book_stale(side: str, price: str, delta: str) -> None:
@@ -100,9 +102,16 @@ def test_stale_book_ignores_deltas_until_snapshot() -> None:
     assert book.to_orderbook().yes_bids == ((D("0.50"), D("1")),)
 
 
-def test_bad_snapshot_level_is_refused() -> None:
+@pytest.mark.parametrize(
+    "level", [["1.50", "1.00"], ["0.50", "Infinity"], ["0.50", "NaN"], ["NaN", "1.00"]]
+)
+def test_bad_snapshot_level_is_refused(level: list[str]) -> None:
+    """A size that is not a finite number (an endless level a venue would fill against
+    without end) is refused as a price off (0, 1) is, never kept in the book."""
+    book = LocalBook("MKT")
     with pytest.raises(ValueError, match="bad snapshot level"):
-        LocalBook("MKT").apply_snapshot(snap([["1.50", "1.00"]]))
+        book.apply_snapshot(snap([level]))
+    assert book.to_orderbook().yes_bids == ()
 
 
 def test_replace_reports_change() -> None:

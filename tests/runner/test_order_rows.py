@@ -157,6 +157,34 @@ def test_a_user_orders_message_without_its_counts_changes_nothing_it_cannot_say(
     assert _state_file_resting(rig) == _exchange_resting(rig)
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [("yes_price_dollars",), ("book_side", "outcome_side", "side")],
+    ids=["price", "direction"],
+)
+def test_a_user_orders_message_without_its_price_or_direction_leaves_the_quote_as_known(
+    tmp_path: Path, fields: tuple[str, ...]
+) -> None:
+    """No defaults in money: a message that leaves out the order's price (read as $0, a bid
+    resting at 0.48 was counted at $0 or $1 a contract) or its direction (read as a YES bid)
+    is unknown: the loop keeps the quote at the price and on the side it knew, and reads
+    fills to find out. The quote is an ask: read as a bid, it counted the other way."""
+    rig = _quotes(tmp_path)
+    orders = rig.loop.portfolio.orders.values()
+    order = next(o for o in orders if o.view.book_side is BookSide.ASK)
+    exposure = rig.loop.portfolio.view(order.ticker).exposure()
+    assert exposure > 0
+    message = ser.ws_user_order_msg(rig.exchange.order(rig.client.account_id, order.order_id))
+    for field in fields:
+        message.pop(field)
+    event = FeedEvent(EventKind.USER_ORDER, order.ticker, message=order_update(message))
+    rig.loop.tick([event], full=False)
+    kept = rig.loop.portfolio.orders.get(order.order_id)
+    assert kept is not None
+    assert (kept.side, kept.action, kept.price) == (order.side, order.action, order.price)
+    assert rig.loop.portfolio.view(order.ticker).exposure() == exposure
+
+
 def _fills_only_tick(rig: Rig) -> None:
     """The loop's next tick with the `user_orders` messages (and the book's moves) lost: the
     fill read alone brings the news, and the market maker sees nothing to requote."""

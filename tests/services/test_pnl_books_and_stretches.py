@@ -132,6 +132,8 @@ def test_a_settlement_is_recorded_for_the_subaccount_its_listing_was_made_for() 
         "market_result": "yes",
         "yes_count_fp": "10.00",
         "yes_total_cost_dollars": "4.0000",
+        "no_count_fp": "0.00",
+        "no_total_cost_dollars": "0.0000",
         "revenue": 1000,
         "fee_cost": "0.0200",
         "settled_time": "2026-11-22T10:00:01.500Z",

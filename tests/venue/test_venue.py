@@ -9,7 +9,9 @@ from decimal import ROUND_CEILING, Decimal
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.feed.messages import FeedTrade
 from kalshi_cli.venue import FillModel, LocalVenue, MarketInfo
+from kalshi_cli.venue.applier import FeedApplier
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import BadRequestError
 from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, Side, TimeInForce
@@ -583,3 +585,28 @@ def test_a_queue_position_counts_our_own_earlier_orders_at_the_price_as_the_exch
     assert [sim.queue_position(we, i) for i in on_sim] == [D(30), D(40)]
     positions = v.client.orders.get_queue_positions()
     assert [positions[o.order_id] for o in on_venue] == [D(30), D(40)]
+
+
+@pytest.mark.parametrize(
+    ("price", "taker"), [("1.50", "yes"), ("1.00", "yes"), ("0.00", "no"), ("-0.10", "no")]
+)
+def test_a_recorded_trade_at_no_price_a_trade_can_have_fills_nothing(
+    price: str, taker: str
+) -> None:
+    """No defaults in money: a trade's YES price lies inside (0, 1), as every order's does. A
+    recorded trade at 1.50 (a YES taker) traded through our resting ask at 0.60 and filled it,
+    one at 0.00 (a NO taker) our bid at 0.35; the applier counts it `bad_trade` and fills
+    nothing, as it does a trade without a price."""
+    v, clock = venue()
+    v.book_changed(T, {D("0.40"): D(10)}, {})
+    v.client.orders.create_order(order(BookSide.ASK, "0.60", "5", TimeInForce.GTC))
+    v.client.orders.create_order(order(BookSide.BID, "0.35", "5", TimeInForce.GTC))
+    clock.advance(3)
+    applier = FeedApplier(v)
+    trade = FeedTrade(
+        market_ticker=T, yes_price=D(price), count=D(20), taker_outcome_side=taker, trade_id="t1"
+    )
+    assert trade.terms() is None
+    assert not applier.trade(T, trade)
+    assert applier.skipped["bad_trade"] == 1
+    assert list(v.client.portfolio.iter_fills()) == []

@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from kalshi_cli.client.connection import FillQuarantine
 from kalshi_cli.vocabulary.models import (
     Balance,
     BookSide,
@@ -24,6 +25,7 @@ from kalshi_cli.vocabulary.models import (
     Trade,
     decode_answer,
     decode_orderbook,
+    decode_orderbooks,
 )
 
 
@@ -75,10 +77,30 @@ def test_an_order_of_the_spec_decodes_into_our_vocabulary() -> None:
 
 
 def test_an_older_order_without_book_side_is_read_from_its_side_and_action() -> None:
-    older = {k: v for k, v in SPEC_ORDER.items() if k != "book_side"}
+    # the older shape has neither `book_side` nor `outcome_side` (both came in 3.2x)
+    older = {k: v for k, v in SPEC_ORDER.items() if k not in ("book_side", "outcome_side")}
     assert decode_answer(Order, older).book_side is BookSide.ASK  # buy NO sells YES
     bought_yes = {**older, "side": "yes"}
     assert decode_answer(Order, bought_yes).book_side is BookSide.BID
+
+
+def test_an_order_without_book_side_reads_its_outcome_side_and_never_guesses_one() -> None:
+    """`outcome_side` is the same bit as `book_side` (`yes` is a bid). An order naming no
+    direction at all was read as a YES bid, so a resting ask counted toward the other side of
+    the position limit; it is refused, as is one without its price (read as $0)."""
+    newer = {k: v for k, v in SPEC_ORDER.items() if k not in ("book_side", "side", "action")}
+    assert decode_answer(Order, newer).book_side is BookSide.ASK
+    assert decode_answer(Order, {**newer, "outcome_side": "yes"}).book_side is BookSide.BID
+    for left_out in (
+        ("book_side", "outcome_side", "side", "action"),
+        ("book_side", "outcome_side", "action"),  # `side` alone says no direction
+        ("yes_price_dollars",),
+    ):
+        with pytest.raises(msgspec.ValidationError):
+            decode_answer(Order, {k: v for k, v in SPEC_ORDER.items() if k not in left_out})
+    for price in ("1.5", "-0.1", "NaN"):
+        with pytest.raises(msgspec.ValidationError):
+            decode_answer(Order, {**SPEC_ORDER, "yes_price_dollars": price})
 
 
 @pytest.mark.parametrize(
@@ -91,6 +113,11 @@ def test_an_older_order_without_book_side_is_read_from_its_side_and_action() -> 
         ("fill_count_fp", "lots"),
         ("remaining_count_fp", None),
         ("remaining_count_fp", "lots"),
+        ("remaining_count_fp", "NaN"),
+        ("remaining_count_fp", "Infinity"),
+        ("remaining_count_fp", "-1.00"),
+        ("fill_count_fp", "NaN"),
+        ("fill_count_fp", "-1.00"),
     ],
 )
 def test_an_order_whose_safety_field_is_missing_empty_or_garbled_is_refused(
@@ -191,11 +218,32 @@ def test_a_fill_lacking_a_field_the_spec_requires_is_refused_never_zero(
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("count_fp", "0.00"), ("count_fp", "-2.00"), ("yes_price_dollars", "1.5")]
+    ("field", "value"),
+    [
+        ("count_fp", "0.00"),
+        ("count_fp", "-2.00"),
+        ("yes_price_dollars", "1.5"),
+        ("count_fp", "NaN"),
+        ("count_fp", "Infinity"),
+        ("yes_price_dollars", "NaN"),
+        ("fee_cost", "NaN"),
+    ],
 )
 def test_a_fill_with_a_count_or_price_no_fill_can_have_is_refused(field: str, value: str) -> None:
     with pytest.raises(ValueError):
         decode_answer(Fill, {**SPEC_FILL, field: value})
+
+
+@pytest.mark.parametrize(("field", "value"), [("count_fp", "NaN"), ("yes_price_dollars", "NaN")])
+def test_a_listed_fill_whose_count_or_price_is_not_a_number_is_quarantined(
+    field: str, value: str
+) -> None:
+    """Not a finite number is as good as missing: the listing quarantines the fill, where a
+    `decimal.InvalidOperation` escaped the quarantine and failed the whole read."""
+    quarantine = FillQuarantine()
+    assert quarantine.fill_or_none({**SPEC_FILL, field: value}) is None
+    (held,) = quarantine.held.values()
+    assert held.order_id == SPEC_FILL["order_id"]
 
 
 def test_a_settlement_and_a_balance_read_cents_as_dollars() -> None:
@@ -276,6 +324,25 @@ def test_an_order_book_reads_either_wrapping_and_sorts_best_first() -> None:
     item = {"ticker": "KXT", "orderbook_fp": {"yes_dollars": None, "no_dollars": [["0.5", "2"]]}}
     book = decode_orderbook("KXT", item)
     assert (book.yes_bids, book.best_no_bid) == ((), (D("0.5"), D(2)))
+
+
+@pytest.mark.parametrize(
+    "level",
+    [["0.50", "Infinity"], ["0.50", "NaN"], ["NaN", "1.00"], ["1.50", "1.00"], ["0", "1.00"]],
+)
+@pytest.mark.parametrize("side", ["yes_dollars", "no_dollars"])
+def test_an_order_book_with_a_level_that_is_no_price_and_size_is_refused(
+    side: str, level: list[str]
+) -> None:
+    """No defaults in money: a REST book (the loop's polling fallback, the mark of `kalshi
+    positions` and `pnl`) with an endless size or a price off (0, 1) was taken as sent (a NO
+    bid at 1.50 marked a NO position at $1.50 a contract); it does not decode, as the WebSocket's
+    snapshot of it is refused (feed/book.py)."""
+    body = {"orderbook_fp": {"yes_dollars": [], "no_dollars": [], side: [["0.30", "2.00"], level]}}
+    with pytest.raises(msgspec.ValidationError, match="level"):
+        decode_orderbook("KXT", json.dumps(body).encode())
+    with pytest.raises(msgspec.ValidationError, match="level"):
+        decode_orderbooks(json.dumps({"orderbooks": [{"ticker": "KXT", **body}]}).encode())
 
 
 def test_raw_is_decoded_from_the_bytes_only_when_read() -> None:

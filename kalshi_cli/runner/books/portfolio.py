@@ -300,13 +300,16 @@ class Portfolio:
         self._changed.clear()
         return self._exposure
 
-    def unrealized(self, books: dict[str, Orderbook | None]) -> Decimal:
-        """Open positions marked at the best bid of the held side; unknown marks count 0."""
+    def unrealized(self, books: dict[str, Orderbook | None]) -> Decimal | None:
+        """Open positions marked at the best bid of the held side; None when one has no mark
+        (no book, or no bid on its side): an unknown mark is never counted as $0."""
         total = ZERO
         for m in self.open_positions():
             bid, _ = m.mark(books.get(m.ticker))
             value = m.unrealized(bid)
-            total += value if value is not None else ZERO
+            if value is None:
+                return None
+            total += value
         return total
 
 

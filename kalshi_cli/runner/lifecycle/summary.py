@@ -72,7 +72,7 @@ class Summary:
     resting_orders: int
     realized_pnl: Decimal  # this run, net of fees
     daily_pnl: Decimal  # today (UTC), every run, as the circuit breaker counts it
-    unrealized_pnl: Decimal
+    unrealized_pnl: Decimal | None  # None: a position without a mark (no book, no bid)
     trading_state: str
     subaccount: int = 0  # the one the loop acts on (`--subaccount`; 0, the exchange's default)
     # the lag figures of the last heartbeat (runner/schedule/schedule.py); None before the first
@@ -88,8 +88,13 @@ class Summary:
         data["open_positions"] = {k: str(v) for k, v in self.open_positions.items()}
         data["not_proven"] = list(self.not_proven)
         for key in ("realized_pnl", "daily_pnl", "unrealized_pnl"):
-            data[key] = f"{data[key]:f}"
+            data[key] = None if data[key] is None else f"{data[key]:f}"
         return data
+
+    def _unrealized_text(self) -> str:
+        if self.unrealized_pnl is None:
+            return "unknown (a position without a mark)"
+        return _money(self.unrealized_pnl)
 
     def lines(self) -> list[str]:
         positions = ", ".join(f"{t} {p:+f}" for t, p in self.open_positions.items()) or "none"
@@ -101,7 +106,7 @@ class Summary:
             f"open positions  {positions}",
             f"resting orders  {self.resting_orders}",
             f"realized P&L    {_money(self.realized_pnl)} this run, {_money(self.daily_pnl)} today",
-            f"unrealized P&L  {_money(self.unrealized_pnl)}",
+            f"unrealized P&L  {self._unrealized_text()}",
             f"trading state   {self.trading_state}",
             f"subaccount      {self.subaccount}",
             f"loop lag        {self._lag_text()}",
