@@ -22,6 +22,8 @@ from kalshi_cli.runner.lifecycle.session import reconcile, start_loop
 from kalshi_cli.store import Store
 from tests.runner.fakes import FakeClient, FakeFeed, Rig
 
+RIG_READ_LAG_S = 0.5  # how long the restarted loop takes reads to lag writes
+
 
 class Killed(BaseException):
     """The process died here: nothing of the loop's catches it."""
@@ -72,7 +74,7 @@ def restart(
     strategies: Sequence[str] = ("market-maker",),
     subaccount: int | None = None,
     risk: dict[str, Any] | None = None,
-    read_lag_s: float = 0.5,
+    read_lag_s: float = RIG_READ_LAG_S,
     trade: dict[str, Any] | None = None,
     client: FakeClient | None = None,
 ) -> Rig:

@@ -187,12 +187,50 @@ def reconcile(
     store: Store,
     clock: Clock,
     read_lag_s: float = DEFAULT_READ_LAG_S,
+    waiting: Callable[[int, float], None] | None = None,
 ) -> Any:
+    """The start's reconcile. An order of unknown outcome (or an amend) left by a process
+    killed while it was out may still land for a while (the signature window and a read lag):
+    the start waits that long once, told to `waiting` (how many, the seconds), and reconciles
+    again, by which time each is found or known never placed. Refused (exit 10) only if one
+    is still unknown then: a start refused at once, again and again, would exhaust a
+    service manager's restarts (5 in 10 minutes for the shipped unit) within the window."""
     from kalshi_cli.services.orders import OrderService
+    from kalshi_cli.services.reconcile import landing_wait_s
 
     service = OrderService(client, store, clock=clock, read_lag_s=read_lag_s)
+    report = _reconciled(service)
+    if report.still_unknown:
+        wait = landing_wait_s(read_lag_s)
+        if waiting is not None:
+            waiting(len(report.still_unknown), wait)
+        clock.sleep(wait)
+        report = _reconciled(service)
+    if report.still_unknown:
+        unknown = StartupRefused(
+            f"{len(report.still_unknown)} order(s) of unknown outcome remain after "
+            "reconciliation; not trading",
+            hint="run `kalshi reconcile` until none is left",
+        )
+        unknown.exit_code = ExitCode.OUTCOME_UNKNOWN
+        raise unknown
+    return report
+
+
+def _start_waits(log: EventLog, out: TextIO | None, orders: int, wait_s: float) -> None:
+    log.emit("start_waits_unknown", {"orders": orders, "wait_s": wait_s})
+    print_lines(
+        [
+            f"waiting {wait_s:g}s: {orders} order(s) or amend(s) a stopped run left of unknown "
+            "outcome may still land; reconciling again then"
+        ],
+        out,
+    )
+
+
+def _reconciled(service: Any) -> Any:
     try:
-        report = service.reconcile()
+        return service.reconcile()
     except KalshiError as exc:
         state_failed = is_state_failure(exc)
         refused = StartupRefused(
@@ -204,15 +242,6 @@ def reconcile(
         # an unreachable exchange exits 7, as everywhere; a state file that fails, 21
         refused.exit_code = ExitCode.STATE_WRITE_FAILED if state_failed else exc.exit_code
         raise refused from exc
-    if report.still_unknown:
-        unknown = StartupRefused(
-            f"{len(report.still_unknown)} order(s) of unknown outcome remain after "
-            "reconciliation; not trading",
-            hint="run `kalshi reconcile` until none is left",
-        )
-        unknown.exit_code = ExitCode.OUTCOME_UNKNOWN
-        raise unknown
-    return report
 
 
 def rebuild(store: Store, portfolio: Portfolio, subaccount: int = 0) -> list[Any]:
@@ -954,7 +983,13 @@ def trade(
                 # from the reconcile on, every order, read and kill of the loop is the subaccount's
                 # (client/subaccount_scope.py); a paper client sets its venue client's
                 loop_client.subaccount = options.subaccount
-            report = reconcile(loop_client, store, clock, read_lag_s)
+            report = reconcile(
+                loop_client,
+                store,
+                clock,
+                read_lag_s,
+                waiting=functools.partial(_start_waits, log, out),
+            )
             log.emit("reconciled", report.to_json())
             if venue is None:
                 markets = select_markets(client, selection)

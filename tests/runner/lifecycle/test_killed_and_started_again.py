@@ -13,12 +13,12 @@ import msgspec
 import pytest
 
 from kalshi_cli.client.connection import LANDING_WINDOW_S
-from kalshi_cli.runner.lifecycle.session import StartupRefused, reconcile
+from kalshi_cli.runner.lifecycle.session import reconcile
+from kalshi_cli.services.reconcile import landing_wait_s
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.store import Store
 from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.errors import ServerError
-from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import (
     Action,
     BookSide,
@@ -27,7 +27,7 @@ from kalshi_cli.vocabulary.models import (
     Side,
     TimeInForce,
 )
-from tests.runner.crash_rig import Killed, copy_committed, crash_at, restart
+from tests.runner.crash_rig import RIG_READ_LAG_S, Killed, copy_committed, crash_at, restart
 from tests.runner.execution.test_late_orders import _two_lost_one_filled
 from tests.runner.fakes import FakeClient, Rig, make_rig
 
@@ -172,30 +172,29 @@ def _amend_held_then_killed(rig: Rig, state: Path, left: Path) -> tuple[str, Cal
 
 
 @pytest.mark.parametrize("lands", [True, False])
-def test_an_amend_in_the_network_at_a_kill_keeps_the_next_start_until_it_is_known(
+def test_an_amend_in_the_network_at_a_kill_is_known_before_the_next_start_trades(
     tmp_path: Path, lands: bool
 ) -> None:
     """The loop is killed with an amend of its quote in the network (written in the order's
     history before it left, no answer). A start within the time it can still land does not
-    trade on the order's old terms (it would count 10 at 0.40 where 12 at 0.42 may rest): it
-    is refused, as for an order whose answer was lost. Once the amend landed, the next start
-    knows the order at its new terms; once it can no longer land, at its old ones, its history
-    saying the amend was not made."""
+    trade on the order's old terms (it would count 10 at 0.40 where 12 at 0.42 may rest), nor
+    give up (exit 10: a service manager restarting it every 10 s would run out of restarts
+    within that time): it waits until the amend can no longer land, then knows the order at
+    its old terms, its history saying the amend was not made. An amend that landed is known
+    at once, at its new terms."""
     state, left = tmp_path / "s.db", tmp_path / "left.db"
     rig = make_rig(state, strategy="spike", params={"spike_share": 5})
     order_id, land = _amend_held_then_killed(rig, state, left)
     rig.clock.advance(2.0)
-    with pytest.raises(StartupRefused) as refused:
-        restart(rig, left, strategies=("spike",))
-    assert refused.value.exit_code == ExitCode.OUTCOME_UNKNOWN
     if lands:
         land()
-        rig.clock.advance(1.0)
         terms = (Decimal("0.42"), Decimal(12))
     else:
-        rig.clock.advance(LANDING_WINDOW_S + 2)
         terms = (Decimal("0.40"), Decimal(10))
+    started_at = rig.clock.monotonic()
     again = restart(rig, left, strategies=("spike",))
+    waited = rig.clock.monotonic() - started_at
+    assert waited == (0.0 if lands else pytest.approx(landing_wait_s(RIG_READ_LAG_S)))
     row = again.store.orders.intent_by_order_id(order_id)
     assert row is not None and (row.status, row.price, row.count) == ("resting", *terms)
     view = again.loop.portfolio.orders[order_id]
