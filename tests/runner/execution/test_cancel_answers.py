@@ -274,3 +274,37 @@ def test_each_order_cancelled_is_counted_once(tmp_path: Path) -> None:
     assert counters.cancels == 1
     _cancel(rig, _quoted(rig))
     assert counters.cancels == 2
+
+
+def test_a_cancel_that_found_all_the_view_held_resting_makes_no_fill_read(
+    tmp_path: Path,
+) -> None:
+    rig = _rig(tmp_path)
+    _cancel(rig, _quoted(rig))
+    assert rig.loop.portfolio.resting(LAL) == []
+    assert not rig.loop.executor.fills_due
+
+
+def test_each_replaced_order_that_filled_unseen_has_its_fills_read_before_the_replacement(
+    tmp_path: Path,
+) -> None:
+    """Two requotes on other terms (each a cancel, then a new order), the order each replaces
+    filled by one contract the loop has not seen: the cancel finds less resting than the view
+    held, and the fills are read before the replacement is judged, the second time too."""
+    rig = _rig(tmp_path)
+    reads = _counting_fill_reads(rig)
+    quote = QUOTE
+    _quoted(rig)
+    for n, price in enumerate(("0.41", "0.42"), start=1):
+        (resting,) = rig.loop.portfolio.resting(LAL)
+        _sell_into_the_quote(rig, Decimal(1), resting.price, resting.remaining)
+        quote = replace(
+            quote,
+            price=Decimal(price),
+            post_only=not quote.post_only,  # other terms: no amend
+            replaces=(str(resting.order_id),),
+        )
+        assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True)
+        assert len(reads) == n
+        (placed,) = rig.loop.portfolio.resting(LAL)
+        assert placed.price == Decimal(price)
