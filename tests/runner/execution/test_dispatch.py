@@ -155,6 +155,39 @@ def test_a_calls_send_time_is_when_its_request_has_its_turn_from_the_rate_limite
     assert second > made_at and second == pytest.approx(clock.monotonic())
 
 
+def test_a_call_refused_after_its_turn_from_the_rate_limiter_counts_from_that_turn() -> None:
+    """As an answer: a write that waited for its turn and was then refused left after the
+    wait, and its failure's `sent_at` says so (the API error guard judges it by then)."""
+    clock = ManualClock()
+    created = {"order_id": "o9", "client_order_id": "c", "fill_count": "0.00"}
+    answers = iter(
+        [
+            httpx.Response(201, json={**created, "remaining_count": "3.00"}),
+            httpx.Response(400, json={"error": {"code": "invalid_order", "message": "no"}}),
+        ]
+    )
+    client = KalshiClient(
+        api_base="https://exchange.test/trade-api/v2",
+        clock=clock,
+        transport=httpx.MockTransport(lambda _: next(answers)),
+        # room for one order at once (10 tokens of 18), the next after a wait for 2 more
+        rate_limits=TierLimits(BucketLimit(20, 20), BucketLimit(10, 20)),
+        key_id="key-1",
+        private_key=generate_private_key(),
+    )
+    dispatch = Dispatch(stamp=clock.monotonic)
+    order = CreateOrder(
+        ticker="KXT", book_side=BookSide.ASK, price=Decimal("0.60"), count=Decimal(3)
+    )
+    booked: list[CallAnswer[Any]] = []
+    for _ in range(2):
+        made_at = clock.monotonic()
+        dispatch.send(("KXT",), partial(client.orders.create_order, order), booked.append)
+    first, refused = booked
+    assert first.error is None and refused.error is not None
+    assert refused.sent_at > made_at and refused.sent_at == pytest.approx(clock.monotonic())
+
+
 def _sent(into: list[float]) -> Callable[[CallAnswer[Any]], None]:
     def booked(answer: CallAnswer[Any]) -> None:
         answer.get()

@@ -306,3 +306,52 @@ def test_an_order_of_unknown_outcome_counts_in_its_own_market_only_and_until_set
     assert "ask-1" not in unknown.unknown
     assert rig.store.orders.get_intent("ask-1").status == "rejected"
     assert outbox.total_exposure() - portfolio.total_exposure() == Decimal("4.00")
+
+
+def test_a_replacement_waiting_for_its_cancels_counts_in_the_exposure_until_they_are_answered(
+    tmp_path: Path,
+) -> None:
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, risk=RISK)
+    ticker = next(iter(rig.exchange.markets))
+    outbox = rig.loop.executor.outbox
+    before = outbox.total_exposure()
+    answered = outbox.replacing_until(_bid(ticker, "0.40", "10", ("an-order",)))
+    assert outbox.total_exposure() == before + Decimal("4.00")
+    answered()
+    assert outbox.total_exposure() == before
+
+
+def test_the_orders_waiting_for_the_batch_stop_counting_once_dropped(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, risk=RISK)
+    ticker = next(iter(rig.exchange.markets))
+    outbox = rig.loop.executor.outbox
+    before = outbox.total_exposure()
+    outbox.queue(_bid(ticker, "0.40", "10"))
+    assert outbox.total_exposure() == before + Decimal("4.00")
+    outbox.drop("the loop is stopping")
+    assert outbox.total_exposure() == before
+    assert outbox.pending() == []
+
+
+def test_a_strategys_pending_orders_are_its_replacements_waiting_and_its_orders_in_flight(
+    tmp_path: Path,
+) -> None:
+    """What a strategy's budget counts as resting beside what the view holds: a replacement
+    waiting for its cancels with nothing in flight, and an order in flight with no
+    replacement waiting."""
+    from tests.runner.execution.test_amend_answers import _worker_busy
+
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, risk=RISK, send_workers=1)
+    ticker = next(iter(rig.exchange.markets))
+    executor, outbox = rig.loop.executor, rig.loop.executor.outbox
+    answered = outbox.replacing_until(_bid(ticker, "0.40", "10", ("an-order",)))
+    assert [(i.ticker, i.price) for i in outbox.pending()] == [(ticker, Decimal("0.40"))]
+    answered()
+    release = _worker_busy(rig)
+    try:
+        bid = _bid(ticker, "0.05", "5")
+        assert executor.execute(bid, last_data_at=rig.clock.wall(), in_sync=True)
+        assert [(i.ticker, i.price) for i in outbox.pending()] == [(ticker, Decimal("0.05"))]
+    finally:
+        release.set()
+        rig.loop.dispatch.close()
