@@ -132,7 +132,7 @@ class Dispatch:
         # committed once it has been open `group_s`, the drain then ending: it holds the write
         # lock another process's `kalshi halt` needs (the kill switch waits a second for it)
         self._group = group
-        self._group_s = group_s
+        self.group_s = group_s
         self._monotonic = monotonic
         self._opened_at = 0.0
         # the loop's clock (a replay's in a backtest), read as each call leaves: its answer's
@@ -347,7 +347,7 @@ class Dispatch:
                     break
                 booking()
                 booked += 1
-                if self._monotonic() - self._opened_at >= self._group_s:
+                if self._monotonic() - self._opened_at >= self.group_s:
                     break  # the rest at the next drain: the lock let go, the loop deciding
         except BaseException as exc:
             # what the bookings before it wrote is still committed, as it was when each booking
