@@ -661,13 +661,7 @@ def apply_order(
         import_order(store, order, now=now, subaccount=subaccount)
         return True
     if intent.status in (PENDING, UNKNOWN):
-        store.orders.mark_sent(
-            intent.client_order_id,
-            order_id=order.order_id,
-            status=order.status,
-            fill_count=order.fill_count,
-            remaining_count=order.remaining_count,
-        )
+        store.orders.mark_shown(intent.client_order_id, order)
         return True
     if doubtful is not None and doubtful.lags(intent, order, asked=now):
         return False
@@ -742,10 +736,4 @@ def import_order(
                 reason="imported by reconcile",
             )
         )
-        store.orders.mark_sent(
-            placed.client_order_id,
-            order_id=order.order_id,
-            status=order.status,
-            fill_count=order.fill_count,
-            remaining_count=order.remaining_count,
-        )
+        store.orders.mark_shown(placed.client_order_id, order)

@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.store.connection import Database
 from kalshi_cli.store.errors import DuplicateIntentError, InvalidTransition, OrderNotFound
@@ -31,6 +31,9 @@ from kalshi_cli.store.records import (
 )
 from kalshi_cli.store.values import BOOK_SIDES, dec_text, opt_dec_text, opt_decimal, where_clause
 from kalshi_cli.vocabulary.units import ONE, ZERO, Action, BookSide, Side, TimeInForce, book_side_of
+
+if TYPE_CHECKING:
+    from kalshi_cli.vocabulary.models import Order
 
 _AWAITING_ANSWER = (PENDING, UNKNOWN)
 _ORDER_COLUMNS = (
@@ -135,6 +138,17 @@ class OrderRepository:
             "order_id = ?, status = ?, filled = ?, remaining = ?, error = NULL",
             (order_id, status, dec_text(fill_count), dec_text(remaining_count)),
             note=None,
+        )
+
+    def mark_shown(self, client_order_id: str, order: Order) -> None:
+        """`mark_sent` with what the exchange shows of the order (a lookup, a reconcile's
+        listing, an import)."""
+        self.mark_sent(
+            client_order_id,
+            order_id=order.order_id,
+            status=order.status,
+            fill_count=order.fill_count,
+            remaining_count=order.remaining_count,
         )
 
     def mark_rejected(self, client_order_id: str, *, reason: str) -> None:

@@ -353,14 +353,7 @@ class UnknownOrders:
 
     def _adopt(self, client_order_id: str, order: Order) -> None:
         intent = self._store.orders.get_intent(client_order_id)
-        found = partial(
-            self._store.orders.mark_sent,
-            client_order_id,
-            order_id=order.order_id,
-            status=order.status,
-            fill_count=order.fill_count,
-            remaining_count=order.remaining_count,
-        )
+        found = partial(self._store.orders.mark_shown, client_order_id, order)
         given = self.unclaimed.pop(order.order_id, [])
         if intent is None:
             found()
