@@ -19,14 +19,13 @@ from typing import Any
 import httpx
 import pytest
 
-from kalshi_cli.client import CreateOrder, CreateOrderResult, KalshiClient
+from kalshi_cli.client import CreateOrder, CreateOrderResult
 from kalshi_cli.client.requests import decode_cancel_result
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import AmendOutcomeUnknown, KalshiError
-from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import BookSide, Order, Position, decode_answer
 from tests.conftest import SimHarness
-from tests.prime_tier import TIER, Kalshi, connect, make_markets, state_path
+from tests.prime_tier import Kalshi, connect, make_markets, state_path
 
 PLACE = ("order", "place", "KXT-EV-M00", "--side", "yes", "--action", "buy")
 CREATE_PATH = "/trade-api/v2/portfolio/events/orders"
@@ -53,18 +52,6 @@ class Stripping(httpx.BaseTransport):
         self._inner.close()
 
 
-def _client_of(prime: SimHarness, transport: httpx.BaseTransport) -> KalshiClient:
-    account = prime.account
-    key, _ = load_private_key(path=account.private_key_path)
-    return KalshiClient(
-        api_base=account.api_base,
-        key_id=account.key_id,
-        private_key=key,
-        tier=TIER,
-        transport=transport,
-    )
-
-
 def _create_without(*fields: str) -> Callable[[httpx.Request], tuple[str, ...]]:
     def strip(request: httpx.Request) -> tuple[str, ...]:
         if request.method == "POST" and request.url.path == CREATE_PATH:
@@ -88,7 +75,7 @@ def test_an_order_answer_without_its_counts_is_looked_up_and_recorded_resting(
         "--client-order-id",
         "half-1",
         "--json",
-        client=lambda: _client_of(prime, Stripping(_create_without(field))),
+        client=lambda: connect(prime.account, transport=Stripping(_create_without(field))),
     )
     assert placed.exit_code == 0, placed.output
     assert json.loads(placed.stdout)["order"]["status"] == "resting"
@@ -172,7 +159,7 @@ def test_a_listing_whose_order_lacks_its_status_fails_the_read(prime: SimHarness
                 row.pop("status", None)
             return httpx.Response(response.status_code, json=body)
 
-    with _client_of(prime, NoStatus()) as client:
+    with connect(prime.account, transport=NoStatus()) as client:
         client.orders.create_order(CreateOrder("KXT-EV-M00", BookSide.BID, D("0.40"), D(1)))
         with pytest.raises(KalshiError, match="status"):
             list(client.orders.iter_orders(status="resting"))
@@ -201,12 +188,14 @@ def test_a_trade_loop_without_an_order_group_leaves_no_quote_behind(
         "20",
         "--log-file",
         str(tmp_path / "trade.log"),
-        client=lambda: _client_of(prime, Stripping(_create_without("remaining_count"))),
+        client=lambda: connect(
+            prime.account, transport=Stripping(_create_without("remaining_count"))
+        ),
     )
     assert ran.exit_code == 0, ran.output
     placed = prime.stats()["order_create_requests"] - before
     assert placed > 0, "the loop placed no quote: nothing was proven"
-    with _client_of(prime, httpx.HTTPTransport()) as client:
+    with connect(prime.account, transport=httpx.HTTPTransport()) as client:
         left = [o.order_id for o in client.orders.iter_orders(status="resting")]
     assert left == [], f"{len(left)} quote(s) left resting after the loop stopped"
 
@@ -221,7 +210,7 @@ def test_a_decrease_answer_without_remaining_count_is_an_unknown_outcome(
     def strip(request: httpx.Request) -> tuple[str, ...]:
         return ("remaining_count",) if request.url.path.endswith("/decrease") else ()
 
-    with _client_of(prime, Stripping(strip)) as client:
+    with connect(prime.account, transport=Stripping(strip)) as client:
         placed = client.orders.create_order(
             CreateOrder("KXT-EV-M00", BookSide.BID, D("0.40"), D(3))
         )

@@ -24,10 +24,9 @@ from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import BookSide
 from tests.conftest import SimHarness
-from tests.prime_tier import TIER, connect, make_markets, state_path
+from tests.prime_tier import connect, make_markets, state_path
 
 
 class Stripping(httpx.BaseTransport):
@@ -49,18 +48,6 @@ class Stripping(httpx.BaseTransport):
 
     def close(self) -> None:
         self._inner.close()
-
-
-def _client_of(prime: SimHarness, transport: httpx.BaseTransport) -> KalshiClient:
-    account = prime.account
-    key, _ = load_private_key(path=account.private_key_path)
-    return KalshiClient(
-        api_base=account.api_base,
-        key_id=account.key_id,
-        private_key=key,
-        tier=TIER,
-        transport=transport,
-    )
 
 
 @pytest.fixture
@@ -95,7 +82,10 @@ def test_a_settlement_listed_without_a_money_field_is_never_booked(
     losses the circuit breaker sums. The settlements read fails instead, and nothing is
     booked."""
     transport = Stripping("/portfolio/settlements", "settlements", field)
-    with Store.open(state_path(tmp_path)) as store, _client_of(prime, transport) as client:
+    with (
+        Store.open(state_path(tmp_path)) as store,
+        connect(prime.account, transport=transport) as client,
+    ):
         with pytest.raises(KalshiError, match=field):
             OrderService(client, store).reconcile()
         assert list(store.settlements.read()) == []
@@ -140,7 +130,7 @@ def test_a_position_listed_without_its_money_is_no_exposure_of_zero(
     with connect(prime.account) as client:
         assert exposure(client).status is CheckStatus.CRITICAL  # the whole answer
     transport = Stripping("/portfolio/positions", "market_positions", field)
-    with _client_of(prime, transport) as client:
+    with connect(prime.account, transport=transport) as client:
         result = exposure(client)
     assert result.status is CheckStatus.UNKNOWN, result.summary
     assert field in result.summary
