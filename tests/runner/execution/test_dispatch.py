@@ -125,47 +125,19 @@ def test_an_answer_says_when_its_call_left_on_the_loops_clock(workers: int) -> N
         dispatch.close()
 
 
-def test_a_calls_send_time_is_when_its_request_has_its_turn_from_the_rate_limiter() -> None:
+@pytest.mark.parametrize("second", ["placed", "refused"])
+def test_a_calls_send_time_is_when_its_request_has_its_turn_from_the_rate_limiter(
+    second: str,
+) -> None:
     """A write that waits its turn from the client's rate limiter leaves after the wait: its
-    answer's `sent_at` is then, not when the call was made (a failure after that wait, with a
-    read sent meanwhile and answered, is still an outage's)."""
+    answer's `sent_at` is then, not when the call was made, whether it was placed or refused
+    (a failure after that wait, with a read sent meanwhile and answered, is still an
+    outage's: the API error guard judges it by then)."""
     clock = ManualClock()  # the client's limiter waits on it (its sleep moves it)
-    created = {"order_id": "o9", "client_order_id": "c", "fill_count": "0.00"}
-    client = KalshiClient(
-        api_base="https://exchange.test/trade-api/v2",
-        clock=clock,
-        transport=httpx.MockTransport(
-            lambda _: httpx.Response(201, json={**created, "remaining_count": "3.00"})
-        ),
-        # room for one order at once (10 tokens of 18), the next after a wait for 2 more
-        rate_limits=TierLimits(BucketLimit(20, 20), BucketLimit(10, 20)),
-        key_id="key-1",
-        private_key=generate_private_key(),
-    )
-    dispatch = Dispatch(stamp=clock.monotonic)
-    order = CreateOrder(
-        ticker="KXT", book_side=BookSide.ASK, price=Decimal("0.60"), count=Decimal(3)
-    )
-    sent_at: list[float] = []
-    for _ in range(2):
-        made_at = clock.monotonic()
-        dispatch.send(("KXT",), partial(client.orders.create_order, order), _sent(sent_at))
-    first, second = sent_at
-    assert first == 0.0
-    assert second > made_at and second == pytest.approx(clock.monotonic())
-
-
-def test_a_call_refused_after_its_turn_from_the_rate_limiter_counts_from_that_turn() -> None:
-    """As an answer: a write that waited for its turn and was then refused left after the
-    wait, and its failure's `sent_at` says so (the API error guard judges it by then)."""
-    clock = ManualClock()
-    created = {"order_id": "o9", "client_order_id": "c", "fill_count": "0.00"}
-    answers = iter(
-        [
-            httpx.Response(201, json={**created, "remaining_count": "3.00"}),
-            httpx.Response(400, json={"error": {"code": "invalid_order", "message": "no"}}),
-        ]
-    )
+    created = {"order_id": "o9", "client_order_id": "c", "remaining_count": "3.00"}
+    placed = httpx.Response(201, json={**created, "fill_count": "0.00"})
+    refused = httpx.Response(400, json={"error": {"code": "invalid_order", "message": "no"}})
+    answers = iter([placed, placed if second == "placed" else refused])
     client = KalshiClient(
         api_base="https://exchange.test/trade-api/v2",
         clock=clock,
@@ -183,17 +155,10 @@ def test_a_call_refused_after_its_turn_from_the_rate_limiter_counts_from_that_tu
     for _ in range(2):
         made_at = clock.monotonic()
         dispatch.send(("KXT",), partial(client.orders.create_order, order), booked.append)
-    first, refused = booked
-    assert first.error is None and refused.error is not None
-    assert refused.sent_at > made_at and refused.sent_at == pytest.approx(clock.monotonic())
-
-
-def _sent(into: list[float]) -> Callable[[CallAnswer[Any]], None]:
-    def booked(answer: CallAnswer[Any]) -> None:
-        answer.get()
-        into.append(answer.sent_at)
-
-    return booked
+    first, then = booked
+    assert first.error is None and first.sent_at == 0.0
+    assert (then.error is None) == (second == "placed")
+    assert then.sent_at > made_at and then.sent_at == pytest.approx(clock.monotonic())
 
 
 def test_a_booking_may_send_the_markets_next_call_before_the_market_is_free() -> None:
