@@ -12,7 +12,7 @@ from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.conftest import SimHarness
-from tests.prime_tier import Kalshi, make_markets, state_path
+from tests.prime_tier import Kalshi, connect, make_markets, state_path
 
 HEADER = "ticker,side,action,count,price,tif,post_only,client_order_id\n"
 BATCHED = "POST /portfolio/events/orders/batched"
@@ -255,7 +255,7 @@ def test_an_item_that_does_not_say_plainly_is_looked_up_not_rejected(
     recorded `rejected` while it rests."""
     import httpx
 
-    from tests.client.test_missing_means_unknown import Stripping, _client_of
+    from tests.client.test_missing_means_unknown import Stripping
 
     def unclear(request: httpx.Request) -> tuple[str, ...]:
         return ()
@@ -274,7 +274,7 @@ def test_an_item_that_does_not_say_plainly_is_looked_up_not_rejected(
     path.write_text(ladder(tickers, 2))
     result = kalshi(
         "order", "batch", "--file", str(path), "--json",
-        client=lambda: _client_of(prime, FirstItemWithoutOrderId(unclear)),
+        client=lambda: connect(prime.account, transport=FirstItemWithoutOrderId(unclear)),
     )  # fmt: skip
     rows = json.loads(result.stdout)["batch"]["rows"]
     assert [r["status"] for r in rows] == ["resting", "resting"], result.output
