@@ -64,8 +64,11 @@ class AgentConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
         # the assistant changes the orders placed under this name alone: under another
         # owner's, it could amend and cancel a person's orders or a loop's quotes
         from kalshi_cli.strategies import strategy_names
-        from kalshi_cli.vocabulary.owners import NOT_STRATEGIES
+        from kalshi_cli.vocabulary.owners import NOT_STRATEGIES, OWNER_NAME, OWNER_NAME_RULE
 
+        if not OWNER_NAME.match(self.strategy):
+            # its orders' ids carry the name: one reconcile imports is recorded under it
+            raise ValueError(f"strategy {self.strategy!r}: {OWNER_NAME_RULE}")
         taken = (NOT_STRATEGIES - {AGENT}) | set(strategy_names())
         if self.strategy in taken:
             raise ValueError(

@@ -33,7 +33,7 @@ from typing import Any
 from kalshi_cli.strategies.code import code_fingerprint
 from kalshi_cli.strategy_api import Params, Strategy
 from kalshi_cli.vocabulary.errors import UsageError
-from kalshi_cli.vocabulary.owners import NOT_STRATEGIES
+from kalshi_cli.vocabulary.owners import NOT_STRATEGIES, OWNER_NAME, OWNER_NAME_RULE
 
 ENTRY_POINT_GROUP = "kalshi_cli.strategies"
 
@@ -193,8 +193,10 @@ def _checked(value: Any, where: str, module_name: str) -> Strategy[Any]:
             f"{where}:1: {type(value).__name__} is not a kalshi_cli.strategy_api.Strategy"
         )
     name = value.name
-    if not name or not all(c.isalnum() or c in "-_" for c in name):
-        raise UsageError(f"{where}:1: strategy name {name!r}: use letters, digits, - and _")
+    if not OWNER_NAME.match(name):
+        raise UsageError(
+            f"{where}:1: strategy name {name!r}: {OWNER_NAME_RULE} (its order ids carry it whole)"
+        )
     if name in NOT_STRATEGIES:
         raise UsageError(
             f"{where}:1: strategy name {name!r} is what the state file keeps orders placed "

@@ -10,9 +10,19 @@ loop"). Kept apart from order_terms.py so that the P&L reports, which label fill
 
 from __future__ import annotations
 
+import re
+
 MANUAL = "manual"
 BATCH = "batch"
 EXTERNAL = "external"
 AGENT = "agent"
 STOP_LOSS = "stop-loss"
 NOT_STRATEGIES = frozenset({MANUAL, BATCH, EXTERNAL, AGENT, STOP_LOSS})
+
+# what a strategy's name may be (strategies/loader.py, runner/schedule/lineup.py, and the
+# assistant's `agent.strategy`): the client order id carries it whole
+# (`order_terms.owned_client_order_id` keeps 31 characters of [A-Za-z0-9_.-]), so an order the
+# state file does not know, one reconcile imports after a lost state file, is recorded under
+# the very name its loop owns orders by, and no two names are spelled alike there
+OWNER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,31}$")
+OWNER_NAME_RULE = "use at most 31 ASCII letters, digits, - and _"

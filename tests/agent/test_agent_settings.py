@@ -55,3 +55,16 @@ def test_the_assistant_may_not_place_its_orders_under_another_owners_name(
     with pytest.raises(ConfigError) as caught:
         load_agent_config(tmp_path / "c.yaml")
     assert "c.yaml:2" in caught.value.one_line() and name in caught.value.one_line()
+
+
+@pytest.mark.parametrize("name", ["assistant of the desk", "élan", "a" * 32])
+def test_an_assistant_name_its_order_ids_cannot_carry_whole_is_refused(
+    tmp_path: Path, name: str
+) -> None:
+    """Its orders' ids carry the name (31 characters of [A-Za-z0-9_.-]): an order of its
+    that reconcile imports after a lost state file would be recorded under another spelling,
+    and the assistant could no longer amend or cancel it."""
+    (tmp_path / "c.yaml").write_text(f"agent:\n  strategy: {name}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_agent_config(tmp_path / "c.yaml")
+    assert "c.yaml:2" in caught.value.one_line() and "at most 31 ASCII" in caught.value.one_line()

@@ -505,15 +505,49 @@ def test_no_strategy_takes_the_name_orders_placed_without_one_are_kept_under(
         _rig(tmp_path, spec)
 
 
-def test_two_strategies_the_client_order_id_cannot_tell_apart_are_refused(
+@pytest.mark.parametrize(
+    "name",
+    ["momentum_breakout_btc_hourly_fast", "élan", "momentum_breakout_btc_hourly_fast_one"],
+)
+def test_a_strategy_its_order_ids_cannot_carry_whole_is_refused(tmp_path: Path, name: str) -> None:
+    # the id keeps a name's first 31 characters of [A-Za-z0-9_.-]: an order the state file
+    # does not know (an import after a lost state file) is recorded under that spelling, no
+    # strategy of the loop's, so its stop would leave the quote resting and prove nothing of
+    # its own rests; two such names could also be spelled alike and own each other's orders
+    spec = _named(tmp_path / "mine.py", name)
+    with pytest.raises(UsageError, match=r"at most 31 ASCII letters, digits, - and _"):
+        _rig(tmp_path, spec)
+
+
+def test_a_name_of_31_characters_owns_its_quote_left_on_a_lost_state_file(
     tmp_path: Path,
 ) -> None:
-    # the id keeps 31 characters of the name: an order the state file does not know (an
-    # update from the orders channel, an import after a lost state file) would be either's
-    one = _named(tmp_path / "one.py", "momentum_breakout_btc_hourly_fast_one")
-    two = _named(tmp_path / "two.py", "momentum_breakout_btc_hourly_fast_two")
-    with pytest.raises(UsageError, match=r"the client order id spells .* alike"):
-        _rig(tmp_path, one, two)
+    from kalshi_cli.runner.lifecycle.session import reconcile
+    from kalshi_cli.store import Store
+
+    name = "momentum_breakout_btc_hourly_fa"
+    assert len(name) == 31
+    clock = ManualClock(START)
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    exchange = new_exchange(scenario, clock)
+    account = trader(exchange)
+    spec = _named(tmp_path / "mine.py", name)
+    first = _rig(tmp_path, spec, clock=clock, exchange=exchange, account_id=account)
+    Mover(exchange).quote("0.30", "0.70")
+    swap_decide(first.loop, Recorder(_order(Side.YES, Action.BUY, "0.41")), name)
+    first.step(1.0)
+    first.step(1.0)
+    (left,) = [o for o in first.client.iter_orders(status="resting") if owner_in(o.client_order_id)]
+    first.store.close()  # the run ends without its stop, and its state file is lost
+    with Store.open(tmp_path / "fresh.db", clock=clock) as store:
+        reconcile(first.client, store, clock)
+    fresh = _rig(
+        tmp_path, spec, clock=clock, exchange=exchange, account_id=account, state="fresh.db"
+    )
+    assert [o.order_id for o in fresh.loop.own_resting()] == [left.order_id]
+    row = fresh.store.orders.intent_by_order_id(left.order_id)
+    assert row is not None and row.strategy == name
 
 
 def test_a_stopped_strategys_withdrawal_that_failed_is_tried_again_on_the_next_pass(

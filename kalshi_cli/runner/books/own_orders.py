@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kalshi_cli.vocabulary.models import BookSide
-from kalshi_cli.vocabulary.order_terms import owner_in, owner_spelling
+from kalshi_cli.vocabulary.order_terms import owner_in
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio
@@ -36,8 +36,8 @@ class OwnOrders:
     ) -> None:
         self._executor = executor
         self._portfolio = portfolio
+        # each carried whole by its order ids (`Lineup`): the name an id carries is the owner
         self._names = frozenset(names)
-        self._spelled = {owner_spelling(name): name for name in self._names}
         # set by runner/assembly.py once the loop is built: the heartbeat, if it is due
         self.after_each: Callable[[], None] = after_each or (lambda: None)
 
@@ -51,13 +51,14 @@ class OwnOrders:
         state file's record of it, else the name its client order id carries."""
         if order.strategy is not None:
             return order.strategy if order.strategy in self._names else None
-        return self._spelled.get(owner_in(order.client_order_id) or "")
+        name = owner_in(order.client_order_id)
+        return name if name in self._names else None
 
     def names_ours(self, client_order_id: str | None) -> bool:
         """The client order id carries the name of one of this loop's strategies: the order
         is this loop's (or an earlier run's of its strategies; one loop per account), whether
         the view holds it or not."""
-        return owner_in(client_order_id or "") in self._spelled
+        return owner_in(client_order_id or "") in self._names
 
     def resting(self) -> list[OpenOrder]:
         """The resting orders this loop placed."""

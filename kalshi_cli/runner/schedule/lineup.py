@@ -6,8 +6,8 @@ in the state file: the loop visits each market once and asks every member in tur
 deciding on a view of its own resting orders and of the position its own fills built
 (`PositionView.own`), while the risk engine, the stop-loss and the kill switch count the whole
 account. Two members of one name would own the same orders, so a lineup refuses them, and
-two whose names the client order id spells alike (it keeps 31 characters of a name,
-`owner_spelling`), which the exchange's copy of an order could not tell apart.
+a name the client order id cannot carry whole (`OWNER_NAME`): the exchange's copy of an order
+must name the very strategy that owns it.
 docs/strategies.md "Several strategies in one loop".
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.vocabulary.errors import UsageError
-from kalshi_cli.vocabulary.order_terms import owner_spelling
+from kalshi_cli.vocabulary.owners import OWNER_NAME, OWNER_NAME_RULE
 
 if TYPE_CHECKING:
     from kalshi_cli.strategies import Strategy
@@ -49,23 +49,21 @@ class Lineup:
     def __init__(self, members: Sequence[Member]) -> None:
         if not members:
             raise UsageError("a trade loop needs at least one strategy", hint="--strategy NAME")
-        seen: dict[str, str] = {}  # the name as the client order id spells it -> the name
+        seen: set[str] = set()
         for member in members:
-            if member.name in seen.values():
+            if not OWNER_NAME.match(member.name):
+                raise UsageError(
+                    f"strategy name {member.name!r}: {OWNER_NAME_RULE} (its order ids carry "
+                    "it whole; an order the state file does not know is owned by the name its "
+                    "id carries)"
+                )
+            if member.name in seen:
                 raise UsageError(
                     f"the strategy {member.name} is named twice; each strategy runs once in a "
                     "loop (its orders and positions are owned by its name)",
                     hint="name each strategy once",
                 )
-            spelled = owner_spelling(member.name)
-            if spelled in seen:
-                raise UsageError(
-                    f"the client order id spells the strategies {seen[spelled]} and "
-                    f"{member.name} alike ({spelled}); an order the state file does not know "
-                    "is owned by the name its id carries",
-                    hint="tell them apart within their first 31 characters",
-                )
-            seen[spelled] = member.name
+            seen.add(member.name)
         self.members: tuple[Member, ...] = tuple(members)
         self._flags: dict[str, bool] = {}  # `any`'s answers: the members never change
 
