@@ -31,26 +31,32 @@ if TYPE_CHECKING:
 _MICRO = Decimal("0.000001")
 
 
+def fill_time(fill: Fill) -> float | None:
+    """When the fill happened, in unix seconds; None when it says neither `created_time` nor
+    `ts` (the spec requires neither). `created_time` first: it has milliseconds, and fills
+    within one second must keep their order (average cost is path dependent); `ts` is whole
+    seconds."""
+    if fill.created_time:
+        return parse_iso(fill.created_time).timestamp()
+    return None if fill.ts is None else float(fill.ts)
+
+
 def fill_record_from_api(
     fill: Fill,
     *,
+    read_at: float,
     client_order_id: str | None = None,
     strategy: str | None = None,
     subaccount: int | None = None,
 ) -> FillRecord:
     """The state file's record of an exchange fill. Its subaccount is the one the fill names
     (`subaccount_number`, sent to direct members), else `subaccount` (its order's), else 0
-    (the primary, the spec's default)."""
+    (the primary, the spec's default). Its time is the fill's own, else (the spec makes both
+    `created_time` and `ts` optional) `read_at`, the wall time of the read that brought it:
+    the latest it can have happened, and the day its P&L counts in (the daily loss limit)."""
     from kalshi_cli.store import FillRecord
 
-    # created_time first: it has milliseconds, and fills within one second must keep their
-    # order (average cost is path dependent); `ts` is whole seconds
-    if fill.created_time:
-        ts = parse_iso(fill.created_time).timestamp()
-    elif fill.ts is not None:
-        ts = float(fill.ts)  # unix seconds, not money
-    else:
-        ts = 0.0
+    ts = fill_time(fill)
     return FillRecord(
         fill_id=fill.fill_id,
         order_id=fill.order_id,
@@ -61,7 +67,7 @@ def fill_record_from_api(
         count=fill.count,
         fee=fill.fee,
         is_taker=fill.is_taker,
-        ts=ts,
+        ts=read_at if ts is None else ts,
         strategy=strategy,
         realized_pnl=None,
         subaccount=fill_subaccount(fill, subaccount),

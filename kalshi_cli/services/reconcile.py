@@ -491,13 +491,14 @@ def sync_fills(
     # The exchange lists newest first; the state file streams fills by (ts, rowid), so they
     # are written oldest first and fills of the same instant keep their true order. Fills older
     # than the historical cutoff are only on the historical tier: both tiers are read.
-    for fill in reversed(
-        list(fills_with_history(client.portfolio, client.historical, min_ts=since_ts))
-    ):
+    listed = list(fills_with_history(client.portfolio, client.historical, min_ts=since_ts))
+    read_at = store.clock.wall()  # a fill that says no time happened by then
+    for fill in reversed(listed):
         intent = known_orders.get(fill.order_id)
         filled[fill.order_id] = filled.get(fill.order_id, ZERO) + fill.count
         record = fill_record_from_api(
             fill,
+            read_at=read_at,
             client_order_id=intent.client_order_id if intent else None,
             strategy=intent.strategy if intent else None,
             # else the one the client lists: a fill naming none is of it

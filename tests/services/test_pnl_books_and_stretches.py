@@ -323,7 +323,9 @@ def test_a_fill_is_recorded_in_the_book_of_the_subaccount_it_names(
     }
     if number is not None:
         body["subaccount_number"] = number
-    record = fill_record_from_api(decode_answer(Fill, body), subaccount=order_subaccount)
+    record = fill_record_from_api(
+        decode_answer(Fill, body), read_at=1795341700.0, subaccount=order_subaccount
+    )
     assert record.subaccount == book
 
 

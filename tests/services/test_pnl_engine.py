@@ -305,18 +305,18 @@ def test_a_fill_body_becomes_the_record_the_state_file_keeps() -> None:
         "ts": 1795341601,
     }
     record = fill_record_from_api(
-        decode_answer(Fill, body), client_order_id="c-1", strategy="spike"
+        decode_answer(Fill, body), read_at=1795341700.0, client_order_id="c-1", strategy="spike"
     )
     assert record == FillRecord(
         "F1", "O1", "c-1", "KX-A", ASK, D("0.42"), D(3), D("0.0123"), True,
         1795341601.25, "spike", None,
     )  # fmt: skip
     assert record.realized_pnl is None
-    bare = fill_record_from_api(decode_answer(Fill, body))
+    bare = fill_record_from_api(decode_answer(Fill, body), read_at=1795341700.0)
     assert (bare.client_order_id, bare.strategy) == (None, None)
 
 
-def test_a_fill_body_without_created_time_takes_ts_or_zero() -> None:
+def test_a_fill_body_without_created_time_takes_ts_or_the_time_of_its_read() -> None:
     body = {
         "fill_id": "F1",
         "order_id": "O1",
@@ -327,9 +327,10 @@ def test_a_fill_body_without_created_time_takes_ts_or_zero() -> None:
         "fee_cost": "0",
         "ts": 1795341601,
     }
-    assert fill_record_from_api(decode_answer(Fill, body)).ts == 1795341601.0
+    read_at = 1795341700.5
+    assert fill_record_from_api(decode_answer(Fill, body), read_at=read_at).ts == 1795341601.0
     del body["ts"]
-    assert fill_record_from_api(decode_answer(Fill, body)).ts == 0.0
+    assert fill_record_from_api(decode_answer(Fill, body), read_at=read_at).ts == read_at
 
 
 def test_a_settlement_body_becomes_the_record_the_state_file_keeps() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal as D
@@ -164,7 +165,8 @@ def test_a_state_file_from_before_subaccounts_learns_them_from_the_exchange(
                 (f"old-{order_id}", order_id, ticker, status),
             )
         # as the old code wrote them: one book, each fill's realized P&L from that netting
-        records = sorted((fill_record_from_api(f) for f in fills), key=lambda r: r.ts)
+        listed = (fill_record_from_api(f, read_at=time.time()) for f in fills)
+        records = sorted(listed, key=lambda r: r.ts)
         for record, event in realized_per_fill(records, []):
             conn.execute(
                 "INSERT INTO fills (fill_id, order_id, ticker, book_side, yes_price, count, fee, "

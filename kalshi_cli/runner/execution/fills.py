@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Urgency, run_call
-from kalshi_cli.services.pnl import fill_record_from_api, fill_subaccount
+from kalshi_cli.services.pnl import fill_record_from_api, fill_subaccount, fill_time
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING, SENT_STATUSES
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import ZERO, Action, Side, from_book
@@ -348,7 +348,11 @@ class FillSync:
         # a fill that names no subaccount (sent to direct members only) is of the one the
         # client lists: the loop's
         record = fill_record_from_api(
-            fill, client_order_id=coid, strategy=strategy, subaccount=self._client.subaccount
+            fill,
+            read_at=self._clock.wall(),
+            client_order_id=coid,
+            strategy=strategy,
+            subaccount=self._client.subaccount,
         )
         event = self._portfolio.apply_fill(
             fill.ticker,
@@ -455,6 +459,8 @@ class FillSync:
         return fields
 
 
-def _when(fill: Fill) -> tuple[int, str]:
-    """A fill's place in the exchange's order, as a listing tells it."""
-    return (fill.ts or 0, fill.created_time)
+def _when(fill: Fill) -> tuple[bool, float]:
+    """A fill's place in the order its P&L is worked out in, the one its record's time gives
+    (`fill_record_from_api`): one that says no time is dated by its read, after the rest."""
+    at = fill_time(fill)
+    return (at is None, at or 0.0)

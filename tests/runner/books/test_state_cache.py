@@ -387,7 +387,7 @@ def test_a_fill_another_process_recorded_first_is_not_counted_twice_in_the_kept_
         rig.loop.tick([], full=True)
         sell = fill("f2", BookSide.ASK, "0.60")  # sells them at 0.60: +2.00
         with Store.open(tmp_path / "s.db") as other:  # `kalshi reconcile` copies it first
-            other.fills.record_fill(fill_record_from_api(sell))
+            other.fills.record_fill(fill_record_from_api(sell, read_at=rig.clock.wall()))
             backfill_realized(other)
         day = utc_day(rig.clock.wall())
         rig.loop.risk.state()  # an order's risk context: the other commit is seen
