@@ -96,6 +96,7 @@ def test_a_reads_fills_apply_in_the_order_of_their_times_whichever_field_says_it
     ]
     rig.client.iter_fills = lambda **_: iter(listed)  # type: ignore[method-assign]
     assert rig.loop.executor.fills.sync(since_ts=0) == 3
+    rig.loop.log.close()
     events = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     applied = [e["fill_id"] for e in events if e["event"] == "fill_received"]
     assert applied == ["by-ts", "by-created-time", "undated"]
