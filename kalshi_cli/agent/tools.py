@@ -33,14 +33,14 @@ from kalshi_cli.agent.gate import Charge, Pending, WriteGate
 from kalshi_cli.agent.settings import AgentConfig
 from kalshi_cli.vocabulary.clock import Clock
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError, ValidationError
-from kalshi_cli.vocabulary.models import ONE, ZERO, Side, fmt_count, fmt_dollars
+from kalshi_cli.vocabulary.models import ZERO, fmt_count, fmt_dollars
 from kalshi_cli.vocabulary.units import fmt_exact_dollars
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.client.pacing import TierSetting
     from kalshi_cli.config import Settings
-    from kalshi_cli.services.orders import OrderService
+    from kalshi_cli.services.orders import OrderService, PreparedAmend
     from kalshi_cli.store import Store
 
 KILL_DEADLINE_S = 30.0  # the kill switch's proof, as `kalshi cancel-all` gives it by default
@@ -595,33 +595,41 @@ class AgentTools:
             )
         return order
 
-    def _preview_amend(self, arguments: dict[str, Any]) -> _Written:
+    def _prepare_amend(self, arguments: Mapping[str, Any]) -> tuple[PreparedAmend, Charge]:
+        """The order service's checks of an amend of the assistant's order, then the budget's
+        for what it adds: the contracts, and the most the order could cost beyond what it
+        could before."""
         from kalshi_cli.services.orders import committed_price
         from kalshi_cli.vocabulary.order_terms import parse_count, parse_price
 
-        self._check_writes()
         price, count = arguments["price"], arguments["count"]
         if price is None and count is None:
             raise UsageError("give a new price, a new count or both")
-        order = self._agents_order(arguments["order_id"])
-        side = Side(order.side)
-        old_price = order.yes_price if side is Side.YES else ONE - order.yes_price
-        new_price = old_price if price is None else parse_price(str(price), "price")
+        new_price = None if price is None else parse_price(str(price), "price")
+        new_count = None if count is None else parse_count(str(count), "count")
+        self._agents_order(arguments["order_id"])
+        with self._exchange, self.access.open_store() as store:
+            prepared = self.access.order_service(store).prepare_amend(
+                str(arguments["order_id"]), price=new_price, count=new_count
+            )
+        order = prepared.order
         old_count = order.fill_count + order.remaining_count
-        new_count = old_count if count is None else parse_count(str(count), "count")
-        yes_price = new_price if side is Side.YES else ONE - new_price
-        added = max(new_count - old_count, ZERO)
-        cost_now = new_count * committed_price(order.book_side, yes_price)
+        cost_now = prepared.total * committed_price(order.book_side, prepared.yes_price)
         cost_before = old_count * committed_price(order.book_side, order.yes_price)
-        charge = Charge(0, added, max(cost_now - cost_before, ZERO))
+        charge = Charge(0, max(prepared.total - old_count, ZERO), max(cost_now - cost_before, ZERO))
         self.gate.check(charge)
+        return prepared, charge
+
+    def _preview_amend(self, arguments: dict[str, Any]) -> _Written:
+        self._check_writes()
+        prepared, charge = self._prepare_amend(arguments)
         document = {
             "would_send": {
-                "order_id": order.order_id,
-                "ticker": order.ticker,
-                "side": side.value,
-                "price": fmt_dollars(new_price),
-                "count": fmt_count(new_count),
+                "order_id": prepared.order.order_id,
+                "ticker": prepared.order.ticker,
+                "side": prepared.side.value,
+                "price": fmt_dollars(prepared.price),
+                "count": fmt_count(prepared.total),
             },
             "most_it_could_cost_more": fmt_exact_dollars(charge.dollars),
         }
@@ -641,7 +649,7 @@ class AgentTools:
         return self._ticket(tool, arguments, Charge(), document)
 
     def _execute(self, pending: Pending) -> _Written:
-        from kalshi_cli.vocabulary.order_terms import parse_count, parse_price
+        from kalshi_cli.vocabulary.order_terms import parse_count
 
         if pending.tool == "preview_order":
             prepared, charge, _ = self._prepare(pending.arguments)
@@ -673,30 +681,25 @@ class AgentTools:
             return _Written({"lifted": str(before), "state": row.state})
         arguments = pending.arguments
         order_id = str(arguments["order_id"])
+        if pending.tool == "preview_amend":
+            # checked again as it is now (filled meanwhile, the state changed), as an order is
+            prepared, charge = self._prepare_amend(arguments)
+            with self._exchange, self.access.open_store() as store:
+                self.gate.spend(charge)  # sent: it counts whatever the answer
+                order = self.access.order_service(store).submit_amend(prepared)
+            return _Written({"order": plain(order)}, charge)
         self._agents_order(order_id)  # still the assistant's, and still there
         with self._exchange, self.access.open_store() as store:
             service = self.access.order_service(store)
             if pending.tool == "preview_cancel":
                 taken = service.cancel(order_id)
                 return _Written({"order_id": order_id, "contracts_cancelled": fmt_count(taken)})
-            if pending.tool == "preview_amend":
-                self.gate.spend(pending.charge)
-                order = service.amend(
-                    order_id,
-                    price=None
-                    if arguments["price"] is None
-                    else parse_price(str(arguments["price"]), "price"),
-                    count=None
-                    if arguments["count"] is None
-                    else parse_count(str(arguments["count"]), "count"),
-                )
-            else:
-                by, to = arguments["by"], arguments["to"]
-                order = service.decrease(
-                    order_id,
-                    by=None if by is None else parse_count(str(by), "by"),
-                    to=None if to is None else parse_count(str(to), "to", allow_zero=True),
-                )
+            by, to = arguments["by"], arguments["to"]
+            order = service.decrease(
+                order_id,
+                by=None if by is None else parse_count(str(by), "by"),
+                to=None if to is None else parse_count(str(to), "to", allow_zero=True),
+            )
         return _Written({"order": plain(order)}, pending.charge)
 
     @staticmethod

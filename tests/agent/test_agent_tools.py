@@ -185,3 +185,24 @@ def test_the_reads_answer_as_the_commands_do(
     assert tools.checks() == {"checks": []}
     assert [e["tool"] for e in tools.audit()["audit"]] == ["preview_order", "execute"]
     assert tools.budget()["remaining"]["orders"] == 1
+
+
+def test_an_amends_preview_is_what_execute_sends_and_spends_for_a_sell(tools: AgentTools) -> None:
+    # selling NO at 0.90 is a YES bid at 0.10 on the book: 60 contracts, $6.00 at risk
+    sell = tools.preview_order(T, side="no", action="sell", count="60", price="0.90")
+    order_id = tools.execute(sell["token"])["order_id"]
+    preview = tools.preview_amend(order_id, price="0.80")  # still selling NO: a bid at 0.20
+    assert preview["would_send"] | {"order_id": None} == {
+        "order_id": None,
+        "ticker": T,
+        "side": "no",
+        "price": "0.8000",
+        "count": "60.00",
+    }
+    assert preview["most_it_could_cost_more"] == "6.0000"  # 60 x (0.20 - 0.10)
+    assert tools.execute(preview["token"])["order"]["yes_price_dollars"] == "0.2000"
+    assert tools.budget()["remaining"]["dollars"] == "38.0000"
+    # selling NO at 0.10 bids 0.90 for YES: $42.00 more, past the $50 budget with $12 spent
+    refused(lambda: tools.preview_amend(order_id, price="0.10"), "REJECTED BUDGET_DOLLARS")
+    [order] = tools.orders()["orders"]
+    assert order["yes_price_dollars"] == "0.2000"
