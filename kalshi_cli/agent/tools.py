@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from kalshi_cli.services.orders import OrderService, PreparedAmend
     from kalshi_cli.store import Store
 
+SOURCE = "kalshi mcp"  # who the trading state's rows say set it, when the assistant did
 KILL_DEADLINE_S = 30.0  # the kill switch's proof, as `kalshi cancel-all` gives it by default
 LIST_MAX = 200  # the most rows a listing tool returns
 
@@ -383,12 +384,16 @@ class AgentTools:
         )
 
     def preview_resume(self) -> dict[str, Any]:
-        """Lifting HALTED or SAFE_MODE is a write like an order: previewed, then executed."""
+        """Lift a halt of the assistant's own (its halt, its cancel_all): a write like an
+        order, previewed, then executed. A state a person, the trade loop or its risk rules set
+        is theirs: only `kalshi resume` lifts it."""
 
         def preview() -> _Written:
             self._check_writes()
             from kalshi_cli.services.orders import trading_status
 
+            with self.access.open_store() as store:
+                self._check_own_halt(store)
             status = trading_status(self.access.settings().state, self.clock.wall())
             return self._ticket("preview_resume", {}, Charge(), {"state_now": status.state})
 
@@ -426,7 +431,7 @@ class AgentTools:
                     read_lag_s=self.access.settings().read_lag,
                     ticker=ticker,
                     event_ticker=event,
-                    source="kalshi mcp",
+                    source=SOURCE,
                     communications=client.communications,
                     pace=partial(pace_by_account, client, self.access.tier()),
                 )
@@ -446,7 +451,7 @@ class AgentTools:
             from kalshi_cli.risk.state import halt
 
             with self._exchange, self.access.open_store() as store:
-                halt(store.trading, reason=reason, source="kalshi mcp")
+                halt(store.trading, reason=reason, source=SOURCE)
                 row = store.trading.trading_state()
             return _Written({"state": row.state, "reason": row.reason, "source": row.source})
 
@@ -511,6 +516,22 @@ class AgentTools:
                 code="WRITES_DISABLED",
                 hint=f"a person sets agent.writes.{env}: true in the config; "
                 "reads, halt and cancel_all need nothing",
+            )
+
+    @staticmethod
+    def _check_own_halt(store: Store) -> None:
+        """Refuse (NOT_THE_AGENTS_HALT) to lift a state another set: every state since trading
+        was last ACTIVE must be the assistant's, so its own halt on top of a person's kill
+        switch, the API error guard's SAFE_MODE or the circuit breaker's REDUCING does not make
+        theirs its to lift."""
+        others = [r for r in store.trading.states_since_active() if r.source != SOURCE]
+        if others:
+            first = others[0]
+            raise ValidationError(
+                f"trading is stopped by {first.source} ({first.state}: {first.reason}); the "
+                "assistant lifts only a halt of its own",
+                code="NOT_THE_AGENTS_HALT",
+                hint="a person reads `kalshi status` and runs `kalshi resume`",
             )
 
     def _ticket(
@@ -675,8 +696,9 @@ class AgentTools:
         if pending.tool == "preview_resume":
             from kalshi_cli.risk.state import resume
 
-            with self._exchange, self.access.open_store() as store:
-                before = resume(store.trading, source="kalshi mcp")
+            with self._exchange, self.access.open_store() as store, store.transaction():
+                self._check_own_halt(store)  # as it is now: a person may have halted since
+                before = resume(store.trading, source=SOURCE)
                 row = store.trading.trading_state()
             return _Written({"lifted": str(before), "state": row.state})
         arguments = pending.arguments

@@ -206,3 +206,40 @@ def test_an_amends_preview_is_what_execute_sends_and_spends_for_a_sell(tools: Ag
     refused(lambda: tools.preview_amend(order_id, price="0.10"), "REJECTED BUDGET_DOLLARS")
     [order] = tools.orders()["orders"]
     assert order["yes_price_dollars"] == "0.2000"
+
+
+@pytest.mark.parametrize(
+    ("state", "source"),
+    [
+        ("HALTED", "kalshi cancel-all"),  # the trader's kill switch
+        ("SAFE_MODE", "api_error_guard"),  # a person must look at the exchange's failures
+        ("REDUCING", "circuit_breaker"),  # the day's losses: no new orders until tomorrow
+    ],
+)
+def test_the_assistant_lifts_only_a_halt_of_its_own(
+    tools: AgentTools, state: str, source: str
+) -> None:
+    app = tools.access._app  # type: ignore[attr-defined]
+
+    def set_state(state: str, source: str) -> None:
+        with open_store(app) as store:
+            store.trading.set_trading_state(state, reason="set outside", source=source)
+
+    set_state(state, source)
+    refused(tools.preview_resume, "REJECTED NOT_THE_AGENTS_HALT")
+    # halting on top of it does not make it the assistant's to lift
+    assert tools.halt(reason="mine too")["state"] == "HALTED"
+    refused(tools.preview_resume, "REJECTED NOT_THE_AGENTS_HALT")
+    assert tools.loop_status()["state"] == "HALTED"
+
+    set_state("ACTIVE", "kalshi resume")
+    tools.halt(reason="the assistant's own")
+    token = tools.preview_resume()["token"]
+    set_state(state, source)  # set again while the token waits
+    refused(lambda: tools.execute(token), "REJECTED NOT_THE_AGENTS_HALT")
+    assert tools.loop_status()["state"] == state
+
+    set_state("ACTIVE", "kalshi resume")
+    tools.halt(reason="the assistant's own")
+    lifted = tools.execute(tools.preview_resume()["token"])
+    assert (lifted["lifted"], lifted["state"]) == ("HALTED", "ACTIVE")
