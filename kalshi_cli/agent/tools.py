@@ -660,9 +660,9 @@ class AgentTools:
         """Decrease and cancel take risk away: no budget, but writes on and the order the
         assistant's."""
         self._check_writes()
+        if tool == "preview_decrease":
+            _decrease_amounts(arguments)
         order = self._agents_order(arguments["order_id"])
-        if tool == "preview_decrease" and (arguments["by"] is None) == (arguments["to"] is None):
-            raise UsageError("give exactly one of by or to")
         document = {
             "would_send": {"order_id": order.order_id, "ticker": order.ticker, **arguments},
             "remaining_now": fmt_count(order.remaining_count),
@@ -670,8 +670,6 @@ class AgentTools:
         return self._ticket(tool, arguments, Charge(), document)
 
     def _execute(self, pending: Pending) -> _Written:
-        from kalshi_cli.vocabulary.order_terms import parse_count
-
         if pending.tool == "preview_order":
             prepared, charge, _ = self._prepare(pending.arguments)
             with self._exchange, self.access.open_store() as store:
@@ -716,15 +714,24 @@ class AgentTools:
             if pending.tool == "preview_cancel":
                 taken = service.cancel(order_id)
                 return _Written({"order_id": order_id, "contracts_cancelled": fmt_count(taken)})
-            by, to = arguments["by"], arguments["to"]
-            order = service.decrease(
-                order_id,
-                by=None if by is None else parse_count(str(by), "by"),
-                to=None if to is None else parse_count(str(to), "to", allow_zero=True),
-            )
+            by, to = _decrease_amounts(arguments)
+            order = service.decrease(order_id, by=by, to=to)
         return _Written({"order": plain(order)}, pending.charge)
 
     @staticmethod
     def _owner(store: Store, order_id: str) -> str | None:
         intent = store.orders.intent_by_order_id(order_id)
         return None if intent is None else intent.strategy
+
+
+def _decrease_amounts(arguments: Mapping[str, Any]) -> tuple[Decimal | None, Decimal | None]:
+    """A decrease's `by` or `to` as counts, read alike by its preview and its execute, so a
+    preview hands no token for one that could not be sent."""
+    from kalshi_cli.vocabulary.order_terms import parse_count
+
+    by, to = arguments["by"], arguments["to"]
+    if (by is None) == (to is None):
+        raise UsageError("give exactly one of by or to")
+    if by is not None:
+        return parse_count(str(by), "by"), None
+    return None, parse_count(str(to), "to", allow_zero=True)

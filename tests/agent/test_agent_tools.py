@@ -243,3 +243,17 @@ def test_the_assistant_lifts_only_a_halt_of_its_own(
     tools.halt(reason="the assistant's own")
     lifted = tools.execute(tools.preview_resume()["token"])
     assert (lifted["lifted"], lifted["state"]) == ("HALTED", "ACTIVE")
+
+
+def test_a_decrease_with_no_count_is_refused_at_its_preview(tools: AgentTools) -> None:
+    order_id = placed(tools, "4", "0.20")["order_id"]
+    for by, to, code in (
+        ("NaN", None, "NOT_A_NUMBER"),
+        ("-1", None, "BY_NOT_POSITIVE"),
+        ("0", None, "BY_NOT_POSITIVE"),
+        ("1.001", None, "COUNT_PRECISION"),
+        (None, "Infinity", "NOT_A_NUMBER"),
+        (None, "-2", "TO_NOT_POSITIVE"),
+    ):
+        refused(partial(tools.preview_decrease, order_id, by=by, to=to), f"REJECTED {code}")
+    assert [e["outcome"] for e in tools.audit()["audit"]][2:] == ["refused"] * 6
