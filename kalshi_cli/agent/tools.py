@@ -31,7 +31,7 @@ import msgspec
 
 from kalshi_cli.agent.gate import Charge, Pending, WriteGate
 from kalshi_cli.agent.settings import AgentConfig
-from kalshi_cli.vocabulary.clock import Clock
+from kalshi_cli.vocabulary.clock import Clock, utc_day
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError, ValidationError
 from kalshi_cli.vocabulary.models import ZERO, fmt_count, fmt_dollars
 from kalshi_cli.vocabulary.units import fmt_exact_dollars
@@ -518,6 +518,24 @@ class AgentTools:
                 "reads, halt and cancel_all need nothing",
             )
 
+    def _check_breaker(self, store: Store) -> None:
+        """The trade loop's daily circuit breaker (`risk.daily_loss_limit`), asked as the loop
+        asks it: today's trip, or today's realized P&L at the limit (which trips it, as the
+        loop would), refuses an order or an amend of the assistant's (CIRCUIT_BREAKER) for the
+        rest of the UTC day, even after a `kalshi resume`; a cancel and a decrease still go."""
+        from kalshi_cli.risk import CircuitBreaker, log_event
+        from kalshi_cli.runner.config import load_risk_limits
+
+        limit = load_risk_limits(self.access.settings().config_path).daily_loss_limit
+        day = utc_day(self.clock.wall())
+        if CircuitBreaker(store.trading, limit, log_event).tripped(day):
+            raise ValidationError(
+                f"the daily circuit breaker tripped on {day}: no new orders or amends until "
+                "the next UTC day",
+                code="CIRCUIT_BREAKER",
+                hint="`kalshi status` shows why; cancels and decreases still go",
+            )
+
     @staticmethod
     def _check_own_halt(store: Store) -> None:
         """Refuse (NOT_THE_AGENTS_HALT) to lift a state another set: every state since trading
@@ -565,6 +583,7 @@ class AgentTools:
         }
         request = read_terms(cells, now=self.clock.wall(), strategy=self.config.strategy)
         with self._exchange, self.access.open_store() as store:
+            self._check_breaker(store)
             service = self.access.order_service(store)
             prepared = service.prepare(request)
             limits = service.limits
@@ -630,6 +649,7 @@ class AgentTools:
         new_count = None if count is None else parse_count(str(count), "count")
         self._agents_order(arguments["order_id"])
         with self._exchange, self.access.open_store() as store:
+            self._check_breaker(store)
             prepared = self.access.order_service(store).prepare_amend(
                 str(arguments["order_id"]), price=new_price, count=new_count
             )

@@ -17,9 +17,10 @@ from kalshi_cli.agent.tools import AgentTools
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli._services import open_store, order_service
 from kalshi_cli.cli.mcp_cmd import CliAccess
-from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.store.records import FillRecord
+from kalshi_cli.vocabulary.clock import ManualClock, utc_day
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.models import Action, Side
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.cli.test_cli_sim import kalshi
 
@@ -257,3 +258,47 @@ def test_a_decrease_with_no_count_is_refused_at_its_preview(tools: AgentTools) -
     ):
         refused(partial(tools.preview_decrease, order_id, by=by, to=to), f"REJECTED {code}")
     assert [e["outcome"] for e in tools.audit()["audit"]][2:] == ["refused"] * 6
+
+
+def test_a_circuit_breaker_tripped_today_stops_the_assistants_orders_after_a_resume(
+    tools: AgentTools,
+) -> None:
+    order_id = placed(tools, "4", "0.20")["order_id"]
+    app = tools.access._app  # type: ignore[attr-defined]
+    with open_store(app) as store:
+        # the trade loop's breaker tripped today; a person resumed to trade by hand
+        store.trading.record_risk_trip(
+            rule="circuit_breaker",
+            code="CIRCUIT_BREAKER",
+            detail="realized P&L -$100.00 reached the daily loss limit",
+            day=utc_day(tools.clock.wall()),
+        )
+        store.trading.set_trading_state("ACTIVE", reason="resumed", source="kalshi resume")
+    new = partial(tools.preview_order, T, side="yes", action="buy", count="1", price="0.10")
+    refused(new, "REJECTED CIRCUIT_BREAKER")
+    refused(partial(tools.preview_amend, order_id, count="8"), "REJECTED CIRCUIT_BREAKER")
+    # what takes risk away still goes
+    cancelled = tools.execute(tools.preview_cancel(order_id)["token"])
+    assert cancelled["contracts_cancelled"] == "4.00"
+
+
+def test_a_days_loss_at_the_limit_trips_the_breaker_for_the_assistant_as_for_the_loop(
+    tools: AgentTools,
+) -> None:
+    app = tools.access._app  # type: ignore[attr-defined]
+    config = app.settings().config_path
+    config.write_text(CONFIG + "risk:\n  daily_loss_limit: 5\n")
+    with open_store(app) as store:
+        # a fill of today's that closed a position $5 down, booked while no loop ran
+        store.fills.record_fill(
+            FillRecord(
+                "f-loss", "o-loss", None, T, BookSide.ASK, Decimal("0.10"), Decimal(1),
+                Decimal(0), True, tools.clock.wall() - 60, "agent", Decimal(-5),
+            )
+        )  # fmt: skip
+    new = partial(tools.preview_order, T, side="yes", action="buy", count="1", price="0.10")
+    refused(new, "REJECTED CIRCUIT_BREAKER")
+    with open_store(app) as store:
+        [trip] = store.trading.risk_trips(rule="circuit_breaker")
+        assert trip.day == utc_day(tools.clock.wall())
+        assert store.trading.trading_state().state == "REDUCING"
