@@ -567,7 +567,7 @@ class AgentTools:
 
     def _prepare(self, arguments: Mapping[str, Any]) -> tuple[Any, Charge, dict[str, Any]]:
         """The order service's checks of an order (and its market reads), then the budget's."""
-        from kalshi_cli.vocabulary.order_terms import read_terms
+        from kalshi_cli.vocabulary.order_terms import owned_client_order_id, read_terms
 
         cells = {
             "ticker": str(arguments["ticker"]),
@@ -578,8 +578,12 @@ class AgentTools:
             "tif": str(arguments["time_in_force"]).lower(),
             "post_only": "true" if arguments["post_only"] else "",
             "expires": arguments["expires"] or "",
-            # the id the preview showed, so the order sent is the order previewed
-            "client_order_id": str(arguments.get("client_order_id") or ""),
+            # the id the preview showed, so the order sent is the order previewed; it names
+            # the assistant, as a loop's names its strategy, so a state file rebuilt from the
+            # exchange (`kalshi reconcile`) still knows whose the order is
+            "client_order_id": str(
+                arguments.get("client_order_id") or owned_client_order_id(self.config.strategy)
+            ),
         }
         request = read_terms(cells, now=self.clock.wall(), strategy=self.config.strategy)
         with self._exchange, self.access.open_store() as store:

@@ -302,3 +302,22 @@ def test_a_days_loss_at_the_limit_trips_the_breaker_for_the_assistant_as_for_the
         [trip] = store.trading.risk_trips(rule="circuit_breaker")
         assert trip.day == utc_day(tools.clock.wall())
         assert store.trading.trading_state().state == "REDUCING"
+
+
+def test_a_state_file_rebuilt_from_the_exchange_still_knows_the_assistants_orders(
+    tools: AgentTools, sim: SimHarness, tmp_path: Path
+) -> None:
+    order_id = placed(tools, "4", "0.20")["order_id"]
+    # the state file is lost: a new one learns the account's orders from the exchange
+    rebuilt = AppContext(
+        environ=environ(sim, tmp_path) | {"KALSHI_STATE": str(tmp_path / "new.db")}
+    )
+    try:
+        with open_store(rebuilt) as store:
+            order_service(rebuilt, store).reconcile()
+        again = AgentTools(CliAccess(rebuilt), tools.config, clock=tools.clock)
+        assert [o["strategy"] for o in again.orders()["orders"]] == ["agent"]
+        cancelled = again.execute(again.preview_cancel(order_id)["token"])
+    finally:
+        rebuilt.close()
+    assert cancelled["contracts_cancelled"] == "4.00"
