@@ -450,7 +450,9 @@ class AgentTools:
         def run() -> _Written:
             from kalshi_cli.risk.state import halt
 
-            with self._exchange, self.access.open_store() as store:
+            # the state file alone, not behind a call to the exchange another tool is making
+            # (a slow or failing exchange is a reason to halt)
+            with self.access.open_store() as store:
                 halt(store.trading, reason=reason, source=SOURCE)
                 row = store.trading.trading_state()
             return _Written({"state": row.state, "reason": row.reason, "source": row.source})

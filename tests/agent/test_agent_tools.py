@@ -5,6 +5,7 @@ trading state refuse with their codes; halt, then a previewed resume."""
 from __future__ import annotations
 
 import json
+import threading
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -23,6 +24,7 @@ from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.cli.test_cli_sim import kalshi
+from tests.waiting import wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -321,3 +323,28 @@ def test_a_state_file_rebuilt_from_the_exchange_still_knows_the_assistants_order
     finally:
         rebuilt.close()
     assert cancelled["contracts_cancelled"] == "4.00"
+
+
+def test_halt_goes_at_once_while_an_order_is_held_in_a_slow_network(
+    tools: AgentTools, sim: SimHarness
+) -> None:
+    preview = tools.preview_order(T, side="yes", action="buy", count="1", price="0.10")
+    sim.set_faults(hold_request_s=5.0)
+    answers: list[object] = []
+
+    def send() -> None:
+        try:
+            answers.append(tools.execute(preview["token"]))
+        except KalshiError as exc:
+            answers.append(exc)
+
+    sending = threading.Thread(target=send)
+    sending.start()
+    try:
+        wait_until(lambda: sim.faults()["hold_request_s"] == 0, "the order request held")
+        # halt needs nothing of the exchange: it must not wait for the order's answer
+        assert tools.halt(reason="stop now")["state"] == "HALTED"
+        assert sending.is_alive(), "halt waited for the held order"
+    finally:
+        sending.join()
+    assert len(answers) == 1
