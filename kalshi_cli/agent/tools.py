@@ -22,6 +22,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
@@ -419,8 +420,14 @@ class AgentTools:
 
         def run() -> _Written:
             from kalshi_cli.client.pacing import pace_by_account
+            from kalshi_cli.risk.state import halt
             from kalshi_cli.services.killswitch import run_kill_switch
 
+            # the kill switch's first step, taken before waiting for the client another tool
+            # may hold on a slow exchange: a running trade loop stops placing now. Best effort:
+            # the kill switch halts again, says what the state file refused, and cancels anyway
+            with suppress(KalshiError), self.access.open_store() as store:
+                halt(store.trading, reason="kill switch: the assistant's cancel_all", source=SOURCE)
             with self._exchange:
                 client = self.access.client(auth=True)
                 report = run_kill_switch(

@@ -19,7 +19,7 @@ from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli._services import open_store, order_service
 from kalshi_cli.cli.mcp_cmd import CliAccess
 from kalshi_cli.store.records import FillRecord
-from kalshi_cli.vocabulary.clock import ManualClock, utc_day
+from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, utc_day
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
@@ -27,7 +27,7 @@ from tests.cli.test_cli_sim import kalshi
 from tests.waiting import wait_until
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from tests.conftest import SimHarness
 
@@ -348,3 +348,42 @@ def test_halt_goes_at_once_while_an_order_is_held_in_a_slow_network(
     finally:
         sending.join()
     assert len(answers) == 1
+
+
+def test_the_kill_switch_halts_at_once_while_an_order_is_held_in_a_slow_network(
+    tools: AgentTools, sim: SimHarness
+) -> None:
+    # the kill switch's proof reads the state file's times: on the clock the state file keeps
+    tools = AgentTools(tools.access, tools.config, clock=SystemClock())
+    preview = tools.preview_order(T, side="yes", action="buy", count="1", price="0.10")
+    sim.set_faults(hold_request_s=5.0)
+    answers: dict[str, object] = {}
+
+    def call(name: str, tool: Callable[[], object]) -> threading.Thread:
+        def run() -> None:
+            try:
+                answers[name] = tool()
+            except KalshiError as exc:
+                answers[name] = exc
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    sending = call("execute", partial(tools.execute, preview["token"]))
+    wait_until(lambda: sim.faults()["hold_request_s"] == 0, "the order request held")
+    killing = call("cancel_all", tools.cancel_all)
+    try:
+        # a running trade loop must stop placing now, not once the held order is answered
+        wait_until(
+            lambda: tools.loop_status()["state"] == "HALTED" or not sending.is_alive(),
+            "HALTED or the held order answered",
+        )
+        assert sending.is_alive(), "the kill switch waited for the held order to halt"
+    finally:
+        sending.join()
+        killing.join()
+    report = answers["cancel_all"]
+    assert isinstance(report, dict), report
+    assert report["proven"] is True
+    assert tools.orders()["orders"] == []
