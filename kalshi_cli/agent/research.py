@@ -89,6 +89,8 @@ def backtest_request(
         raise UsageError(f"fill_model {ask.fill_model!r}", hint="optimistic or pessimistic")
     if ask.latency_ms < 0:
         raise UsageError("latency_ms must be at least 0")
+    config = load_trade_config(config_path)
+    _named_code_only(ask)
     data = Path(ask.data).expanduser()
     size = data_megabytes(data)
     if size > max_mb:
@@ -97,7 +99,7 @@ def backtest_request(
             hint="a person runs it with `kalshi backtest`, or raises agent.backtest_max_mb",
         )
     return build_request(
-        load_trade_config(config_path).with_model((ask.strategy,), None),
+        config.with_model((ask.strategy,), None),
         strategy=ask.strategy,
         data=data,
         start=ask.start,
@@ -115,6 +117,30 @@ def backtest_request(
         lookahead=False,
         runs_dir=dirs_from(environ).backtest_runs_dir(),
     )
+
+
+def _named_code_only(ask: BacktestAsk) -> None:
+    """Refuse a backtest that would run code the assistant chose. A strategy given as a file or
+    an import path is loaded (its module executed) in this process, and a model's `source` is
+    a command, a module or a file the run starts: either runs what the assistant names with the
+    key and the state file at hand, writes off or not. A strategy is named, as the trader
+    installed or configured it, and a model runs on the source the config gives it."""
+    from kalshi_cli.backtest.sweep import parse_params
+    from kalshi_cli.strategies.loader import is_path_spec
+
+    if is_path_spec(ask.strategy):
+        raise UsageError(
+            f"the assistant backtests a strategy by its name, not {ask.strategy!r}",
+            hint="a name the strategies tool lists or the config names (strategies.NAME.source); "
+            "a person runs a file with `kalshi backtest --strategy PATH`",
+        )
+    if "source" in parse_params(ask.params):
+        raise UsageError(
+            "the assistant does not set a model's source (a command, a module or a file it "
+            "would run)",
+            hint="the config's strategies.NAME.source is the one backtested; "
+            "a person gives another with `kalshi backtest --model`",
+        )
 
 
 def run_limited(request: BacktestRequest, *, max_s: float, progress: Progress) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
@@ -31,18 +32,19 @@ import msgspec
 
 from kalshi_cli.agent.gate import Charge, Pending, WriteGate
 from kalshi_cli.agent.settings import AgentConfig
-from kalshi_cli.vocabulary.clock import Clock
+from kalshi_cli.vocabulary.clock import Clock, utc_day
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError, ValidationError
-from kalshi_cli.vocabulary.models import ONE, ZERO, Side, fmt_count, fmt_dollars
+from kalshi_cli.vocabulary.models import ZERO, fmt_count, fmt_dollars
 from kalshi_cli.vocabulary.units import fmt_exact_dollars
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.client.pacing import TierSetting
     from kalshi_cli.config import Settings
-    from kalshi_cli.services.orders import OrderService
+    from kalshi_cli.services.orders import OrderService, PreparedAmend
     from kalshi_cli.store import Store
 
+SOURCE = "kalshi mcp"  # who the trading state's rows say set it, when the assistant did
 KILL_DEADLINE_S = 30.0  # the kill switch's proof, as `kalshi cancel-all` gives it by default
 LIST_MAX = 200  # the most rows a listing tool returns
 
@@ -383,12 +385,16 @@ class AgentTools:
         )
 
     def preview_resume(self) -> dict[str, Any]:
-        """Lifting HALTED or SAFE_MODE is a write like an order: previewed, then executed."""
+        """Lift a halt of the assistant's own (its halt, its cancel_all): a write like an
+        order, previewed, then executed. A state a person, the trade loop or its risk rules set
+        is theirs: only `kalshi resume` lifts it."""
 
         def preview() -> _Written:
             self._check_writes()
             from kalshi_cli.services.orders import trading_status
 
+            with self.access.open_store() as store:
+                self._check_own_halt(store)
             status = trading_status(self.access.settings().state, self.clock.wall())
             return self._ticket("preview_resume", {}, Charge(), {"state_now": status.state})
 
@@ -414,8 +420,14 @@ class AgentTools:
 
         def run() -> _Written:
             from kalshi_cli.client.pacing import pace_by_account
+            from kalshi_cli.risk.state import halt
             from kalshi_cli.services.killswitch import run_kill_switch
 
+            # the kill switch's first step, taken before waiting for the client another tool
+            # may hold on a slow exchange: a running trade loop stops placing now. Best effort:
+            # the kill switch halts again, says what the state file refused, and cancels anyway
+            with suppress(KalshiError), self.access.open_store() as store:
+                halt(store.trading, reason="kill switch: the assistant's cancel_all", source=SOURCE)
             with self._exchange:
                 client = self.access.client(auth=True)
                 report = run_kill_switch(
@@ -426,7 +438,7 @@ class AgentTools:
                     read_lag_s=self.access.settings().read_lag,
                     ticker=ticker,
                     event_ticker=event,
-                    source="kalshi mcp",
+                    source=SOURCE,
                     communications=client.communications,
                     pace=partial(pace_by_account, client, self.access.tier()),
                 )
@@ -445,8 +457,10 @@ class AgentTools:
         def run() -> _Written:
             from kalshi_cli.risk.state import halt
 
-            with self._exchange, self.access.open_store() as store:
-                halt(store.trading, reason=reason, source="kalshi mcp")
+            # the state file alone, not behind a call to the exchange another tool is making
+            # (a slow or failing exchange is a reason to halt)
+            with self.access.open_store() as store:
+                halt(store.trading, reason=reason, source=SOURCE)
                 row = store.trading.trading_state()
             return _Written({"state": row.state, "reason": row.reason, "source": row.source})
 
@@ -513,6 +527,40 @@ class AgentTools:
                 "reads, halt and cancel_all need nothing",
             )
 
+    def _check_breaker(self, store: Store) -> None:
+        """The trade loop's daily circuit breaker (`risk.daily_loss_limit`), asked as the loop
+        asks it: today's trip, or today's realized P&L at the limit (which trips it, as the
+        loop would), refuses an order or an amend of the assistant's (CIRCUIT_BREAKER) for the
+        rest of the UTC day, even after a `kalshi resume`; a cancel and a decrease still go."""
+        from kalshi_cli.risk import CircuitBreaker, log_event
+        from kalshi_cli.runner.config import load_risk_limits
+
+        limit = load_risk_limits(self.access.settings().config_path).daily_loss_limit
+        day = utc_day(self.clock.wall())
+        if CircuitBreaker(store.trading, limit, log_event).tripped(day):
+            raise ValidationError(
+                f"the daily circuit breaker tripped on {day}: no new orders or amends until "
+                "the next UTC day",
+                code="CIRCUIT_BREAKER",
+                hint="`kalshi status` shows why; cancels and decreases still go",
+            )
+
+    @staticmethod
+    def _check_own_halt(store: Store) -> None:
+        """Refuse (NOT_THE_AGENTS_HALT) to lift a state another set: every state since trading
+        was last ACTIVE must be the assistant's, so its own halt on top of a person's kill
+        switch, the API error guard's SAFE_MODE or the circuit breaker's REDUCING does not make
+        theirs its to lift."""
+        others = [r for r in store.trading.states_since_active() if r.source != SOURCE]
+        if others:
+            first = others[0]
+            raise ValidationError(
+                f"trading is stopped by {first.source} ({first.state}: {first.reason}); the "
+                "assistant lifts only a halt of its own",
+                code="NOT_THE_AGENTS_HALT",
+                hint="a person reads `kalshi status` and runs `kalshi resume`",
+            )
+
     def _ticket(
         self, tool: str, arguments: dict[str, Any], charge: Charge, document: dict[str, Any]
     ) -> _Written:
@@ -528,7 +576,7 @@ class AgentTools:
 
     def _prepare(self, arguments: Mapping[str, Any]) -> tuple[Any, Charge, dict[str, Any]]:
         """The order service's checks of an order (and its market reads), then the budget's."""
-        from kalshi_cli.vocabulary.order_terms import read_terms
+        from kalshi_cli.vocabulary.order_terms import owned_client_order_id, read_terms
 
         cells = {
             "ticker": str(arguments["ticker"]),
@@ -539,11 +587,16 @@ class AgentTools:
             "tif": str(arguments["time_in_force"]).lower(),
             "post_only": "true" if arguments["post_only"] else "",
             "expires": arguments["expires"] or "",
-            # the id the preview showed, so the order sent is the order previewed
-            "client_order_id": str(arguments.get("client_order_id") or ""),
+            # the id the preview showed, so the order sent is the order previewed; it names
+            # the assistant, as a loop's names its strategy, so a state file rebuilt from the
+            # exchange (`kalshi reconcile`) still knows whose the order is
+            "client_order_id": str(
+                arguments.get("client_order_id") or owned_client_order_id(self.config.strategy)
+            ),
         }
         request = read_terms(cells, now=self.clock.wall(), strategy=self.config.strategy)
         with self._exchange, self.access.open_store() as store:
+            self._check_breaker(store)
             service = self.access.order_service(store)
             prepared = service.prepare(request)
             limits = service.limits
@@ -595,33 +648,42 @@ class AgentTools:
             )
         return order
 
-    def _preview_amend(self, arguments: dict[str, Any]) -> _Written:
+    def _prepare_amend(self, arguments: Mapping[str, Any]) -> tuple[PreparedAmend, Charge]:
+        """The order service's checks of an amend of the assistant's order, then the budget's
+        for what it adds: the contracts, and the most the order could cost beyond what it
+        could before."""
         from kalshi_cli.services.orders import committed_price
         from kalshi_cli.vocabulary.order_terms import parse_count, parse_price
 
-        self._check_writes()
         price, count = arguments["price"], arguments["count"]
         if price is None and count is None:
             raise UsageError("give a new price, a new count or both")
-        order = self._agents_order(arguments["order_id"])
-        side = Side(order.side)
-        old_price = order.yes_price if side is Side.YES else ONE - order.yes_price
-        new_price = old_price if price is None else parse_price(str(price), "price")
+        new_price = None if price is None else parse_price(str(price), "price")
+        new_count = None if count is None else parse_count(str(count), "count")
+        self._agents_order(arguments["order_id"])
+        with self._exchange, self.access.open_store() as store:
+            self._check_breaker(store)
+            prepared = self.access.order_service(store).prepare_amend(
+                str(arguments["order_id"]), price=new_price, count=new_count
+            )
+        order = prepared.order
         old_count = order.fill_count + order.remaining_count
-        new_count = old_count if count is None else parse_count(str(count), "count")
-        yes_price = new_price if side is Side.YES else ONE - new_price
-        added = max(new_count - old_count, ZERO)
-        cost_now = new_count * committed_price(order.book_side, yes_price)
+        cost_now = prepared.total * committed_price(order.book_side, prepared.yes_price)
         cost_before = old_count * committed_price(order.book_side, order.yes_price)
-        charge = Charge(0, added, max(cost_now - cost_before, ZERO))
+        charge = Charge(0, max(prepared.total - old_count, ZERO), max(cost_now - cost_before, ZERO))
         self.gate.check(charge)
+        return prepared, charge
+
+    def _preview_amend(self, arguments: dict[str, Any]) -> _Written:
+        self._check_writes()
+        prepared, charge = self._prepare_amend(arguments)
         document = {
             "would_send": {
-                "order_id": order.order_id,
-                "ticker": order.ticker,
-                "side": side.value,
-                "price": fmt_dollars(new_price),
-                "count": fmt_count(new_count),
+                "order_id": prepared.order.order_id,
+                "ticker": prepared.order.ticker,
+                "side": prepared.side.value,
+                "price": fmt_dollars(prepared.price),
+                "count": fmt_count(prepared.total),
             },
             "most_it_could_cost_more": fmt_exact_dollars(charge.dollars),
         }
@@ -631,9 +693,9 @@ class AgentTools:
         """Decrease and cancel take risk away: no budget, but writes on and the order the
         assistant's."""
         self._check_writes()
+        if tool == "preview_decrease":
+            _decrease_amounts(arguments)
         order = self._agents_order(arguments["order_id"])
-        if tool == "preview_decrease" and (arguments["by"] is None) == (arguments["to"] is None):
-            raise UsageError("give exactly one of by or to")
         document = {
             "would_send": {"order_id": order.order_id, "ticker": order.ticker, **arguments},
             "remaining_now": fmt_count(order.remaining_count),
@@ -641,8 +703,6 @@ class AgentTools:
         return self._ticket(tool, arguments, Charge(), document)
 
     def _execute(self, pending: Pending) -> _Written:
-        from kalshi_cli.vocabulary.order_terms import parse_count, parse_price
-
         if pending.tool == "preview_order":
             prepared, charge, _ = self._prepare(pending.arguments)
             with self._exchange, self.access.open_store() as store:
@@ -667,39 +727,44 @@ class AgentTools:
         if pending.tool == "preview_resume":
             from kalshi_cli.risk.state import resume
 
-            with self._exchange, self.access.open_store() as store:
-                before = resume(store.trading, source="kalshi mcp")
+            with self._exchange, self.access.open_store() as store, store.transaction():
+                self._check_own_halt(store)  # as it is now: a person may have halted since
+                before = resume(store.trading, source=SOURCE)
                 row = store.trading.trading_state()
             return _Written({"lifted": str(before), "state": row.state})
         arguments = pending.arguments
         order_id = str(arguments["order_id"])
+        if pending.tool == "preview_amend":
+            # checked again as it is now (filled meanwhile, the state changed), as an order is
+            prepared, charge = self._prepare_amend(arguments)
+            with self._exchange, self.access.open_store() as store:
+                self.gate.spend(charge)  # sent: it counts whatever the answer
+                order = self.access.order_service(store).submit_amend(prepared)
+            return _Written({"order": plain(order)}, charge)
         self._agents_order(order_id)  # still the assistant's, and still there
         with self._exchange, self.access.open_store() as store:
             service = self.access.order_service(store)
             if pending.tool == "preview_cancel":
                 taken = service.cancel(order_id)
                 return _Written({"order_id": order_id, "contracts_cancelled": fmt_count(taken)})
-            if pending.tool == "preview_amend":
-                self.gate.spend(pending.charge)
-                order = service.amend(
-                    order_id,
-                    price=None
-                    if arguments["price"] is None
-                    else parse_price(str(arguments["price"]), "price"),
-                    count=None
-                    if arguments["count"] is None
-                    else parse_count(str(arguments["count"]), "count"),
-                )
-            else:
-                by, to = arguments["by"], arguments["to"]
-                order = service.decrease(
-                    order_id,
-                    by=None if by is None else parse_count(str(by), "by"),
-                    to=None if to is None else parse_count(str(to), "to", allow_zero=True),
-                )
+            by, to = _decrease_amounts(arguments)
+            order = service.decrease(order_id, by=by, to=to)
         return _Written({"order": plain(order)}, pending.charge)
 
     @staticmethod
     def _owner(store: Store, order_id: str) -> str | None:
         intent = store.orders.intent_by_order_id(order_id)
         return None if intent is None else intent.strategy
+
+
+def _decrease_amounts(arguments: Mapping[str, Any]) -> tuple[Decimal | None, Decimal | None]:
+    """A decrease's `by` or `to` as counts, read alike by its preview and its execute, so a
+    preview hands no token for one that could not be sent."""
+    from kalshi_cli.vocabulary.order_terms import parse_count
+
+    by, to = arguments["by"], arguments["to"]
+    if (by is None) == (to is None):
+        raise UsageError("give exactly one of by or to")
+    if by is not None:
+        return parse_count(str(by), "by"), None
+    return None, parse_count(str(to), "to", allow_zero=True)

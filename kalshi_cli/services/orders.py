@@ -250,6 +250,26 @@ class Amend:
 
 
 @dataclass(frozen=True)
+class PreparedAmend:
+    """An amend of one resting order with every local check passed (`OrderService.
+    prepare_amend`): the order as the exchange showed it, the side it trades (the state file's;
+    YES for an order it does not hold), and the YES price, total and expiry it would be sent
+    with. What a preview shows is what is sent: both read it from here."""
+
+    order: Order
+    side: Side
+    yes_price: Decimal
+    total: Decimal
+    expiration_time: int | None
+    local: IntentRecord | None
+
+    @property
+    def price(self) -> Decimal:
+        """The new price of the side the order trades, as the trader gave it."""
+        return self.yes_price if self.side is Side.YES else ONE - self.yes_price
+
+
+@dataclass(frozen=True)
 class SentAmend:
     """What an amend's request came back with (`OrderService.send_amend`): the exchange's
     answer, its refusal or a failure before anything left, or an answer lost."""
@@ -799,11 +819,26 @@ class OrderService:
         expiration_time: int | None = None,
     ) -> Order:
         """New price (of the side the order trades, as the trader placed it), new total count
-        and/or new expiry (unix seconds; None keeps it, 0 removes it, else in the future);
-        validated against the market's grid and the clock before anything is sent. A new price
-        can cross the book and a new count can grow the order, so it needs trading to be
-        ACTIVE. The order keeps its queue position only when the amend changes just the expiry
-        or lowers the count at the same price (Kalshi's rule, API 3.31.0)."""
+        and/or new expiry (unix seconds; None keeps it, 0 removes it, else in the future):
+        `prepare_amend`'s checks, then `submit_amend`. The order keeps its queue position only
+        when the amend changes just the expiry or lowers the count at the same price (Kalshi's
+        rule, API 3.31.0)."""
+        prepared = self.prepare_amend(
+            order_id, price=price, count=count, expiration_time=expiration_time
+        )
+        return self.submit_amend(prepared)
+
+    def prepare_amend(
+        self,
+        order_id: str,
+        *,
+        price: Decimal | None = None,
+        count: Decimal | None = None,
+        expiration_time: int | None = None,
+    ) -> PreparedAmend:
+        """Every local check of an amend, sending nothing: validated against the market's grid
+        and the clock, and the limits a new order meets. A new price can cross the book and a
+        new count can grow the order, so it needs trading to be ACTIVE."""
         if expiration_time is not None and (
             expiration_time < 0 or 0 < expiration_time <= self._now()
         ):
@@ -836,6 +871,12 @@ class OrderService:
         growth = total - order.fill_count - order.remaining_count
         if growth > 0:
             self._check_position(order.ticker, order.book_side, growth)
+        return PreparedAmend(order, side, yes_price, total, expiration_time, local)
+
+    def submit_amend(self, prepared: PreparedAmend) -> Order:
+        """Record, send once, record the answer, of an amend `prepare_amend` checked."""
+        order, local = prepared.order, prepared.local
+        order_id, yes_price, total = order.order_id, prepared.yes_price, prepared.total
         recorded: Amend | None = None
         if local is not None and local.status == RESTING:
             # written in the order's history before it leaves, as the trade loop's amends are
@@ -856,7 +897,7 @@ class OrderService:
                 book_side=order.book_side,
                 price=yes_price,
                 count=total,
-                expiration_time=expiration_time,
+                expiration_time=prepared.expiration_time,
             )
         except AmendOutcomeUnknown as exc:
             return self._resolve_amend(exc, yes_price, total)

@@ -91,6 +91,16 @@ class TradingStateRepository:
         )
         return [TradingStateRecord(*r) for r in rows]
 
+    def states_since_active(self) -> list[TradingStateRecord]:
+        """The states set since trading was last ACTIVE, oldest first (none while it is): who
+        stopped trading, and who stopped it further since."""
+        rows = self._db.rows(
+            "SELECT state, reason, source, at FROM trading_state_history WHERE id > "
+            "(SELECT COALESCE(MAX(id), 0) FROM trading_state_history WHERE state = 'ACTIVE') "
+            "ORDER BY id"
+        )
+        return [TradingStateRecord(*r) for r in rows]
+
     def record_risk_trip(
         self,
         *,

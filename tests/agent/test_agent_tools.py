@@ -5,6 +5,7 @@ trading state refuse with their codes; halt, then a previewed resume."""
 from __future__ import annotations
 
 import json
+import threading
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -17,14 +18,16 @@ from kalshi_cli.agent.tools import AgentTools
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli._services import open_store, order_service
 from kalshi_cli.cli.mcp_cmd import CliAccess
-from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.store.records import FillRecord
+from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, utc_day
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.models import Action, Side
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.cli.test_cli_sim import kalshi
+from tests.waiting import wait_until
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from tests.conftest import SimHarness
 
@@ -185,3 +188,202 @@ def test_the_reads_answer_as_the_commands_do(
     assert tools.checks() == {"checks": []}
     assert [e["tool"] for e in tools.audit()["audit"]] == ["preview_order", "execute"]
     assert tools.budget()["remaining"]["orders"] == 1
+
+
+def test_an_amends_preview_is_what_execute_sends_and_spends_for_a_sell(tools: AgentTools) -> None:
+    # selling NO at 0.90 is a YES bid at 0.10 on the book: 60 contracts, $6.00 at risk
+    sell = tools.preview_order(T, side="no", action="sell", count="60", price="0.90")
+    order_id = tools.execute(sell["token"])["order_id"]
+    preview = tools.preview_amend(order_id, price="0.80")  # still selling NO: a bid at 0.20
+    assert preview["would_send"] | {"order_id": None} == {
+        "order_id": None,
+        "ticker": T,
+        "side": "no",
+        "price": "0.8000",
+        "count": "60.00",
+    }
+    assert preview["most_it_could_cost_more"] == "6.0000"  # 60 x (0.20 - 0.10)
+    assert tools.execute(preview["token"])["order"]["yes_price_dollars"] == "0.2000"
+    assert tools.budget()["remaining"]["dollars"] == "38.0000"
+    # selling NO at 0.10 bids 0.90 for YES: $42.00 more, past the $50 budget with $12 spent
+    refused(lambda: tools.preview_amend(order_id, price="0.10"), "REJECTED BUDGET_DOLLARS")
+    [order] = tools.orders()["orders"]
+    assert order["yes_price_dollars"] == "0.2000"
+
+
+@pytest.mark.parametrize(
+    ("state", "source"),
+    [
+        ("HALTED", "kalshi cancel-all"),  # the trader's kill switch
+        ("SAFE_MODE", "api_error_guard"),  # a person must look at the exchange's failures
+        ("REDUCING", "circuit_breaker"),  # the day's losses: no new orders until tomorrow
+    ],
+)
+def test_the_assistant_lifts_only_a_halt_of_its_own(
+    tools: AgentTools, state: str, source: str
+) -> None:
+    app = tools.access._app  # type: ignore[attr-defined]
+
+    def set_state(state: str, source: str) -> None:
+        with open_store(app) as store:
+            store.trading.set_trading_state(state, reason="set outside", source=source)
+
+    set_state(state, source)
+    refused(tools.preview_resume, "REJECTED NOT_THE_AGENTS_HALT")
+    # halting on top of it does not make it the assistant's to lift
+    assert tools.halt(reason="mine too")["state"] == "HALTED"
+    refused(tools.preview_resume, "REJECTED NOT_THE_AGENTS_HALT")
+    assert tools.loop_status()["state"] == "HALTED"
+
+    set_state("ACTIVE", "kalshi resume")
+    tools.halt(reason="the assistant's own")
+    token = tools.preview_resume()["token"]
+    set_state(state, source)  # set again while the token waits
+    refused(lambda: tools.execute(token), "REJECTED NOT_THE_AGENTS_HALT")
+    assert tools.loop_status()["state"] == state
+
+    set_state("ACTIVE", "kalshi resume")
+    tools.halt(reason="the assistant's own")
+    lifted = tools.execute(tools.preview_resume()["token"])
+    assert (lifted["lifted"], lifted["state"]) == ("HALTED", "ACTIVE")
+
+
+def test_a_decrease_with_no_count_is_refused_at_its_preview(tools: AgentTools) -> None:
+    order_id = placed(tools, "4", "0.20")["order_id"]
+    for by, to, code in (
+        ("NaN", None, "NOT_A_NUMBER"),
+        ("-1", None, "BY_NOT_POSITIVE"),
+        ("0", None, "BY_NOT_POSITIVE"),
+        ("1.001", None, "COUNT_PRECISION"),
+        (None, "Infinity", "NOT_A_NUMBER"),
+        (None, "-2", "TO_NOT_POSITIVE"),
+    ):
+        refused(partial(tools.preview_decrease, order_id, by=by, to=to), f"REJECTED {code}")
+    assert [e["outcome"] for e in tools.audit()["audit"]][2:] == ["refused"] * 6
+
+
+def test_a_circuit_breaker_tripped_today_stops_the_assistants_orders_after_a_resume(
+    tools: AgentTools,
+) -> None:
+    order_id = placed(tools, "4", "0.20")["order_id"]
+    app = tools.access._app  # type: ignore[attr-defined]
+    with open_store(app) as store:
+        # the trade loop's breaker tripped today; a person resumed to trade by hand
+        store.trading.record_risk_trip(
+            rule="circuit_breaker",
+            code="CIRCUIT_BREAKER",
+            detail="realized P&L -$100.00 reached the daily loss limit",
+            day=utc_day(tools.clock.wall()),
+        )
+        store.trading.set_trading_state("ACTIVE", reason="resumed", source="kalshi resume")
+    new = partial(tools.preview_order, T, side="yes", action="buy", count="1", price="0.10")
+    refused(new, "REJECTED CIRCUIT_BREAKER")
+    refused(partial(tools.preview_amend, order_id, count="8"), "REJECTED CIRCUIT_BREAKER")
+    # what takes risk away still goes
+    cancelled = tools.execute(tools.preview_cancel(order_id)["token"])
+    assert cancelled["contracts_cancelled"] == "4.00"
+
+
+def test_a_days_loss_at_the_limit_trips_the_breaker_for_the_assistant_as_for_the_loop(
+    tools: AgentTools,
+) -> None:
+    app = tools.access._app  # type: ignore[attr-defined]
+    config = app.settings().config_path
+    config.write_text(CONFIG + "risk:\n  daily_loss_limit: 5\n")
+    with open_store(app) as store:
+        # a fill of today's that closed a position $5 down, booked while no loop ran
+        store.fills.record_fill(
+            FillRecord(
+                "f-loss", "o-loss", None, T, BookSide.ASK, Decimal("0.10"), Decimal(1),
+                Decimal(0), True, tools.clock.wall() - 60, "agent", Decimal(-5),
+            )
+        )  # fmt: skip
+    new = partial(tools.preview_order, T, side="yes", action="buy", count="1", price="0.10")
+    refused(new, "REJECTED CIRCUIT_BREAKER")
+    with open_store(app) as store:
+        [trip] = store.trading.risk_trips(rule="circuit_breaker")
+        assert trip.day == utc_day(tools.clock.wall())
+        assert store.trading.trading_state().state == "REDUCING"
+
+
+def test_a_state_file_rebuilt_from_the_exchange_still_knows_the_assistants_orders(
+    tools: AgentTools, sim: SimHarness, tmp_path: Path
+) -> None:
+    order_id = placed(tools, "4", "0.20")["order_id"]
+    # the state file is lost: a new one learns the account's orders from the exchange
+    rebuilt = AppContext(
+        environ=environ(sim, tmp_path) | {"KALSHI_STATE": str(tmp_path / "new.db")}
+    )
+    try:
+        with open_store(rebuilt) as store:
+            order_service(rebuilt, store).reconcile()
+        again = AgentTools(CliAccess(rebuilt), tools.config, clock=tools.clock)
+        assert [o["strategy"] for o in again.orders()["orders"]] == ["agent"]
+        cancelled = again.execute(again.preview_cancel(order_id)["token"])
+    finally:
+        rebuilt.close()
+    assert cancelled["contracts_cancelled"] == "4.00"
+
+
+def test_halt_goes_at_once_while_an_order_is_held_in_a_slow_network(
+    tools: AgentTools, sim: SimHarness
+) -> None:
+    preview = tools.preview_order(T, side="yes", action="buy", count="1", price="0.10")
+    sim.set_faults(hold_request_s=5.0)
+    answers: list[object] = []
+
+    def send() -> None:
+        try:
+            answers.append(tools.execute(preview["token"]))
+        except KalshiError as exc:
+            answers.append(exc)
+
+    sending = threading.Thread(target=send)
+    sending.start()
+    try:
+        wait_until(lambda: sim.faults()["hold_request_s"] == 0, "the order request held")
+        # halt needs nothing of the exchange: it must not wait for the order's answer
+        assert tools.halt(reason="stop now")["state"] == "HALTED"
+        assert sending.is_alive(), "halt waited for the held order"
+    finally:
+        sending.join()
+    assert len(answers) == 1
+
+
+def test_the_kill_switch_halts_at_once_while_an_order_is_held_in_a_slow_network(
+    tools: AgentTools, sim: SimHarness
+) -> None:
+    # the kill switch's proof reads the state file's times: on the clock the state file keeps
+    tools = AgentTools(tools.access, tools.config, clock=SystemClock())
+    preview = tools.preview_order(T, side="yes", action="buy", count="1", price="0.10")
+    sim.set_faults(hold_request_s=5.0)
+    answers: dict[str, object] = {}
+
+    def call(name: str, tool: Callable[[], object]) -> threading.Thread:
+        def run() -> None:
+            try:
+                answers[name] = tool()
+            except KalshiError as exc:
+                answers[name] = exc
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    sending = call("execute", partial(tools.execute, preview["token"]))
+    wait_until(lambda: sim.faults()["hold_request_s"] == 0, "the order request held")
+    killing = call("cancel_all", tools.cancel_all)
+    try:
+        # a running trade loop must stop placing now, not once the held order is answered
+        wait_until(
+            lambda: tools.loop_status()["state"] == "HALTED" or not sending.is_alive(),
+            "HALTED or the held order answered",
+        )
+        assert sending.is_alive(), "the kill switch waited for the held order to halt"
+    finally:
+        sending.join()
+        killing.join()
+    report = answers["cancel_all"]
+    assert isinstance(report, dict), report
+    assert report["proven"] is True
+    assert tools.orders()["orders"] == []
