@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from kalshi_cli.store.records import FINISHED_STATUSES
+from kalshi_cli.store.records import FINISHED_STATUSES, RESTING
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -125,7 +125,7 @@ def withdraw_at_stop(loop: StoppingLoop, abandon: threading.Event | None = None)
     else:
         triggered = _withdraw(loop, abandon, shows_all_from)
     if abandon is not None and abandon.is_set():
-        resting = tuple(sorted(o.order_id for o in loop.own_resting()))
+        resting = tuple(sorted(_believed_resting(loop)))
         if interrupted_first:
             unknown_left = sorted(loop.executor.unknown_orders.unknown)
             loop.log.emit(
@@ -255,6 +255,23 @@ def _in_context(call: Callable[[], T]) -> Callable[[], T]:
     return lambda: context.run(call)
 
 
+def _believed_resting(loop: StoppingLoop) -> set[str]:
+    """The loop's orders it or its state file holds resting, for a stop that has no listing to
+    prove with (given up first, or the listing failed): the view's, and those the state file
+    records resting on the loop's subaccount under one of its strategies' names. An earlier
+    run's quote in a market this run does not trade is in no view (the start says the stop
+    names it), and only the proof's listing would otherwise have found it."""
+    here = loop.client.subaccount or 0
+    recorded = {
+        intent.order_id
+        for intent in loop.store.orders.open_orders(subaccount=here)
+        if intent.status == RESTING
+        and intent.order_id
+        and loop.own.names_ours(intent.client_order_id)
+    }
+    return {o.order_id for o in loop.own_resting()} | recorded
+
+
 def _ended(store: Store, order_id: str) -> bool:
     """The state file records the order as finished (executed, cancelled or refused)."""
     row = store.orders.intent_by_order_id(order_id)
@@ -277,7 +294,7 @@ def _prove(loop: StoppingLoop, *, refused_later: bool, shows_all_from: float) ->
     try:
         listed = list(loop.client.orders.iter_orders(status="resting"))
     except KalshiError as exc:
-        left = tuple(sorted(believed))
+        left = tuple(sorted(_believed_resting(loop)))
         loop.log.emit(
             "stop_not_proven",
             {"left_resting": list(left), "unknown": sorted(found), "error": exc.one_line()},
