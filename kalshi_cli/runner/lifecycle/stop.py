@@ -11,7 +11,7 @@ the unit's 30 s with room for the process to exit):
 1. at once: trigger the session's order group (the exchange cancels every order in it), or
    without one cancel the loop's resting orders in batch requests;
 2. the orders of unknown outcome are looked up (waited for without a group) until the
-   deadline's withdrawal share is spent;
+   deadline's withdrawal share is spent, each found resting cancelled as it is found;
 3. one listing of the resting orders; the loop's still there are cancelled side by side, each
    cancel on a worker thread under the same deadline (the client is thread-safe; the state
    file and the view are written only here, on the loop's thread);
@@ -161,8 +161,12 @@ def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_fro
     unknown = loop.executor.unknown_orders
     if unknown.unknown and not (abandon is not None and abandon.is_set()):
         # with the group, one look (the triggered group refuses what lands later); without,
-        # until each is found or can no longer land, within this share of the deadline
-        unknown.see_through(abandon, wait=group is None)
+        # until each is found or can no longer land, within this share of the deadline; each
+        # found resting is cancelled as it is found, while the wait for the others goes on
+        withdrawn = {o.order_id for o in loop.own_resting()}
+        unknown.see_through(
+            abandon, wait=group is None, after_look=partial(_cancel_found, loop, withdrawn)
+        )
     if abandon is not None and abandon.is_set():
         return triggered
     own_left = {o.order_id: o for o in loop.own_resting()}
@@ -170,6 +174,17 @@ def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_fro
     if still:
         _cancel_side_by_side(loop, still)
     return triggered
+
+
+def _cancel_found(loop: StoppingLoop, withdrawn: set[str]) -> None:
+    """The loop's orders a look at the orders of unknown outcome just found resting (those
+    not in `withdrawn`, which it then holds), cancelled side by side at once: waited for until
+    the others are settled, the wait could spend the withdrawal's whole share of the deadline,
+    leaving nothing to cancel them with."""
+    found = [o for o in loop.own_resting() if o.order_id not in withdrawn]
+    withdrawn.update(o.order_id for o in found)
+    if found:
+        _cancel_side_by_side(loop, found)
 
 
 def _batch_cancel(loop: StoppingLoop, own: list[OpenOrder]) -> None:
