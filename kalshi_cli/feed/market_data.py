@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from types import TracebackType
@@ -100,11 +101,18 @@ class MarketData:
         if self.ws is not None:
             self.ws.start()
 
-    def stop(self) -> None:
-        if self.ws is not None:
-            self.ws.stop()
-        if self.poller is not None:
-            self.poller.stop()
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop both sources' threads, waiting for them `timeout_s` in all. Both are told
+        first: waited for one after the other, a connect and a poll that a slow exchange held
+        took 5 s each, 10 s past a trade loop's stop deadline, beyond the room the service
+        manager's stop timeout leaves it. A thread still in its call then is a daemon: it ends
+        with the process."""
+        sources = [s for s in (self.ws, self.poller) if s is not None]
+        for source in sources:
+            source.begin_stop()
+        end = time.monotonic() + timeout_s
+        for source in sources:
+            source.stop(max(0.0, end - time.monotonic()))
 
     def __enter__(self) -> MarketData:
         self.start()

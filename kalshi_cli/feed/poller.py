@@ -75,6 +75,10 @@ class RestPoller:
     def start(self) -> None:
         self._background.start()
 
+    def begin_stop(self) -> None:
+        """Tell the thread to stop, without waiting for it (`stop` waits)."""
+        self._stop.set()
+
     def stop(self, timeout: float = 5.0) -> None:
         self._background.stop(timeout)
 

@@ -532,12 +532,16 @@ class TradeLoop:
             # still not back may yet land: it is an order of unknown outcome to the stop; a
             # second SIGINT or SIGTERM ends this wait as it ends the withdrawal's; an order a
             # failed drain never made (runner/execution/dispatch.py) is no such order
-            if not self.dispatch.settle(self.clock, self.settings.stop_deadline_s / 2, abandon):
+            settled = self.dispatch.settle(self.clock, self.settings.stop_deadline_s / 2, abandon)
+            # the calls no worker took are dropped before what is out is called unknown: their
+            # orders never leave, so neither this stop nor the next start waits for them to land
+            self.dispatch.close()
+            self.executor.answers.never_made()
+            if not settled:
                 self.executor.unknown_orders.unanswered(
                     self.executor.answers.in_flight.may_land(),
                     "its answer was not back when the loop stopped",
                 )
-            self.dispatch.close()
             if cancel_resting and not self.settings.dry_run:
                 proof = withdraw_at_stop(self, abandon)
                 self.not_proven, abandoned = proof.left, proof.abandoned

@@ -7,6 +7,7 @@ the poller thread share one clock, and only real time keeps them in step.
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from decimal import Decimal
 from typing import Any
@@ -176,6 +177,50 @@ def test_failing_polls_make_the_market_stale() -> None:
         assert (EventKind.STALE, "poll_failed") in kinds(events)
         rest.failing = False
         wait_until(lambda: md.is_fresh("A"), 'md.is_fresh("A")')
+
+
+def test_a_feed_whose_connect_and_poll_both_hang_is_stopped_within_one_wait() -> None:
+    """A trade loop stops its feed after its own stop, whose deadline sits inside the service
+    manager's stop timeout with little room left. Against an exchange that answers nothing the
+    WebSocket's connect and the REST poll both hang; stopping the feed waits for its two threads
+    together, at most one join's time, where the old code waited for one, then the other: 10 s
+    past the stop's deadline, enough with the last alerts' wait to pass a 30 s stop timeout."""
+    released = threading.Event()
+    connecting, polling = threading.Event(), threading.Event()
+    attempts = []
+
+    def hanging_connect(url: str, headers: Any, timeout: float) -> Any:
+        attempts.append(url)
+        if len(attempts) > 1:  # the first is refused, so the feed falls back to polling
+            connecting.set()
+            released.wait(60)
+        raise OSError("connection refused")
+
+    class HangingRest(FakeRest):
+        def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
+            polling.set()
+            released.wait(60)
+            return super().get_orderbook(ticker, depth)
+
+    rest = HangingRest({"A": Orderbook("A", ((D("0.40"), D(2)),), ())})
+    md = MarketData(
+        ["A"],
+        ws_url="ws://sim.invalid/trade-api/ws/v2",
+        rest=rest,
+        connector=hanging_connect,
+        fallback_after=1,
+        poll_interval=0.02,
+        backoff=FAST,
+    )
+    md.start()
+    try:
+        wait_until(lambda: connecting.is_set() and polling.is_set(), "both threads hang")
+        started = time.monotonic()
+        md.stop()
+        took = time.monotonic() - started
+    finally:
+        released.set()
+    assert took < 7.0, took
 
 
 def test_needs_a_source() -> None:

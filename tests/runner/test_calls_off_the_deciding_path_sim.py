@@ -226,6 +226,43 @@ def test_an_order_call_still_waiting_for_a_worker_when_the_stop_begins_never_lea
         assert list(r.client.orders.iter_orders(status="resting")) == []
 
 
+def test_an_order_call_no_worker_took_while_the_stop_waited_is_not_taken_for_one_that_may_land(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The call ahead holds the only worker past the stop's wait for the calls still out (half
+    its deadline): the call behind it, never taken, never leaves. Its orders are never sent, so
+    the stop neither waits for them to land nor names them: only the held call's orders, which
+    may land, are not proven gone. On the old code both markets' orders were marked unknown
+    before the waiting call was dropped, and the stop named all four (and the next start would
+    have waited for orders that never left)."""
+    tickers = ["KXOFFPATH-SIM-W1", "KXOFFPATH-SIM-W2"]
+    gate = Gate()
+    gate.holds = lambda request: request.method == "POST"
+    with rig(
+        sim, tmp_path, tickers, strategy="market-maker", params={}, batch_wait_s=0.0,
+        transport=gate, send_workers=1,
+    ) as r:  # fmt: skip
+        try:
+            r.loop.settings = replace(r.loop.settings, stop_deadline_s=2.0)
+            r.loop.tick(r.feed.drain_events(), full=True)
+            assert gate.held.wait(30)
+            assert {i.ticker for i in r.store.orders.intents()} == set(tickers)
+            summary = r.loop.shutdown(cancel_resting=True)
+        finally:
+            gate.open.set()
+        posts = [body for at, method, _, body in gate.log if at == "start" and method == "POST"]
+        assert len(posts) == 1, "only the call the worker had taken went out"
+        [sent] = {t for t in tickers if t.encode() in posts[0]}
+        [dropped] = set(tickers) - {sent}
+        held = {i.client_order_id for i in r.store.orders.intents() if i.ticker == sent}
+        assert len(held) == 2
+        assert set(summary.not_proven) == held
+        never = [i for i in r.store.orders.intents() if i.ticker == dropped]
+        assert len(never) == 2 and {i.status for i in never} == {"rejected"}, "never sent"
+        assert not any(e["ticker"] == dropped for e in r.events("order_unknown"))
+        assert list(r.client.orders.iter_orders(ticker=dropped)) == []
+
+
 def test_a_held_lookup_of_one_markets_lost_orders_holds_only_that_market(
     sim: SimHarness, tmp_path: Path
 ) -> None:

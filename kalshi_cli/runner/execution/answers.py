@@ -11,6 +11,7 @@ turned into a halt; a fill at once read before the next decision in its market.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ from kalshi_cli.risk.state import halt
 from kalshi_cli.runner.books.portfolio import OpenOrder, open_order
 from kalshi_cli.runner.execution.fills import Sent
 from kalshi_cli.runner.execution.order_group import GROUP_TRIGGERED
-from kalshi_cli.store.errors import OrderNotRecorded, StoreError
+from kalshi_cli.store.errors import OrderNotFound, OrderNotRecorded, StoreError
 from kalshi_cli.vocabulary.errors import (
     ApiError,
     OrderOutcomeUnknown,
@@ -138,6 +139,15 @@ class AnswerBook:
                 self._log.emit("intent_dropped", {"ticker": ticker, "reason": UNMADE})
 
         return told
+
+    def never_made(self) -> None:
+        """At a stop, once the dispatch is closed: each order whose call it dropped before a
+        worker took it (`InFlight.unsent`) never left, and its intent is booked as refused
+        before it left, as one withdrawn while it waited its turn is (`never_sent`). An
+        intent whose row a failed drain's booking never wrote has nothing to book."""
+        for client_order_id in sorted(self.in_flight.unsent):
+            with contextlib.suppress(OrderNotFound):
+                self._store.orders.mark_rejected(client_order_id, reason=UNMADE)
 
     def answered(self, recorded: list[tuple[Intent, CreateOrder]]) -> None:
         for _, create in recorded:

@@ -322,7 +322,11 @@ class UnknownOrders:
             )
 
     def see_through(
-        self, abandon: threading.Event | None = None, *, wait: bool = True
+        self,
+        abandon: threading.Event | None = None,
+        *,
+        wait: bool = True,
+        after_look: Callable[[], None] = lambda: None,
     ) -> list[str]:
         """At shutdown: look the orders of unknown outcome up once a second until each is found
         (it then counts as resting or filled, so the shutdown's cancels reach it) or can no
@@ -333,11 +337,17 @@ class UnknownOrders:
         Returns the client order ids still unknown, each logged: when `abandon` is set (a
         second SIGINT or SIGTERM: the person will not wait; `shutdown_abandoned`), when the
         window has passed with the exchange not answering the lookups, or after the one look
-        (`shutdown_unknown_left`; `kalshi reconcile` settles them)."""
-        if not wait:
+        (`shutdown_unknown_left`; `kalshi reconcile` settles them). `after_look` runs after
+        each look: the stop cancels there what it found resting, at once, not once the wait
+        for the others has spent its deadline."""
+
+        def look() -> None:
             self.resolve(guarded=False)
+            after_look()
+
+        if not wait:
+            look()
         else:
-            look = partial(self.resolve, guarded=False)
             wait_out_unknown(
                 self.unknown, look, self._clock, self._log, abandon, landing_s=self.landing_s
             )

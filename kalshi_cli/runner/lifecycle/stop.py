@@ -11,7 +11,7 @@ the unit's 30 s with room for the process to exit):
 1. at once: trigger the session's order group (the exchange cancels every order in it), or
    without one cancel the loop's resting orders in batch requests;
 2. the orders of unknown outcome are looked up (waited for without a group) until the
-   deadline's withdrawal share is spent;
+   deadline's withdrawal share is spent, each found resting cancelled as it is found;
 3. one listing of the resting orders; the loop's still there are cancelled side by side, each
    cancel on a worker thread under the same deadline (the client is thread-safe; the state
    file and the view are written only here, on the loop's thread);
@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from kalshi_cli.store.records import FINISHED_STATUSES
+from kalshi_cli.store.records import FINISHED_STATUSES, RESTING
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -125,7 +125,7 @@ def withdraw_at_stop(loop: StoppingLoop, abandon: threading.Event | None = None)
     else:
         triggered = _withdraw(loop, abandon, shows_all_from)
     if abandon is not None and abandon.is_set():
-        resting = tuple(sorted(o.order_id for o in loop.own_resting()))
+        resting = tuple(sorted(_believed_resting(loop)))
         if interrupted_first:
             unknown_left = sorted(loop.executor.unknown_orders.unknown)
             loop.log.emit(
@@ -161,8 +161,12 @@ def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_fro
     unknown = loop.executor.unknown_orders
     if unknown.unknown and not (abandon is not None and abandon.is_set()):
         # with the group, one look (the triggered group refuses what lands later); without,
-        # until each is found or can no longer land, within this share of the deadline
-        unknown.see_through(abandon, wait=group is None)
+        # until each is found or can no longer land, within this share of the deadline; each
+        # found resting is cancelled as it is found, while the wait for the others goes on
+        withdrawn = {o.order_id for o in loop.own_resting()}
+        unknown.see_through(
+            abandon, wait=group is None, after_look=partial(_cancel_found, loop, withdrawn)
+        )
     if abandon is not None and abandon.is_set():
         return triggered
     own_left = {o.order_id: o for o in loop.own_resting()}
@@ -170,6 +174,17 @@ def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_fro
     if still:
         _cancel_side_by_side(loop, still)
     return triggered
+
+
+def _cancel_found(loop: StoppingLoop, withdrawn: set[str]) -> None:
+    """The loop's orders a look at the orders of unknown outcome just found resting (those
+    not in `withdrawn`, which it then holds), cancelled side by side at once: waited for until
+    the others are settled, the wait could spend the withdrawal's whole share of the deadline,
+    leaving nothing to cancel them with."""
+    found = [o for o in loop.own_resting() if o.order_id not in withdrawn]
+    withdrawn.update(o.order_id for o in found)
+    if found:
+        _cancel_side_by_side(loop, found)
 
 
 def _batch_cancel(loop: StoppingLoop, own: list[OpenOrder]) -> None:
@@ -255,6 +270,23 @@ def _in_context(call: Callable[[], T]) -> Callable[[], T]:
     return lambda: context.run(call)
 
 
+def _believed_resting(loop: StoppingLoop) -> set[str]:
+    """The loop's orders it or its state file holds resting, for a stop that has no listing to
+    prove with (given up first, or the listing failed): the view's, and those the state file
+    records resting on the loop's subaccount under one of its strategies' names. An earlier
+    run's quote in a market this run does not trade is in no view (the start says the stop
+    names it), and only the proof's listing would otherwise have found it."""
+    here = loop.client.subaccount or 0
+    recorded = {
+        intent.order_id
+        for intent in loop.store.orders.open_orders(subaccount=here)
+        if intent.status == RESTING
+        and intent.order_id
+        and loop.own.names_ours(intent.client_order_id)
+    }
+    return {o.order_id for o in loop.own_resting()} | recorded
+
+
 def _ended(store: Store, order_id: str) -> bool:
     """The state file records the order as finished (executed, cancelled or refused)."""
     row = store.orders.intent_by_order_id(order_id)
@@ -277,7 +309,7 @@ def _prove(loop: StoppingLoop, *, refused_later: bool, shows_all_from: float) ->
     try:
         listed = list(loop.client.orders.iter_orders(status="resting"))
     except KalshiError as exc:
-        left = tuple(sorted(believed))
+        left = tuple(sorted(_believed_resting(loop)))
         loop.log.emit(
             "stop_not_proven",
             {"left_resting": list(left), "unknown": sorted(found), "error": exc.one_line()},

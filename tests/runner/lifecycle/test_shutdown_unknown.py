@@ -12,6 +12,7 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 
 from kalshi_cli.client.client import LANDING_WINDOW_S
@@ -28,7 +29,8 @@ from tests.runner.simproc import (
     trade_command,
     trade_env,
 )
-from tests.waiting import stderr_tail, wait_until, while_running
+from tests.runner.test_loop_order_batches_sim import rig
+from tests.waiting import poll_until, stderr_tail, wait_until, while_running
 
 TICKER = "KXSTOPUNK-SIM-A"
 
@@ -337,3 +339,64 @@ def test_sigterm_with_the_group_and_an_order_placed_by_hand_leaves_nothing_of_th
     finally:
         other.close()
         trader.close()
+
+
+class LostCreates(httpx.HTTPTransport):
+    """The real transport; the order requests of market `landed` reach the exchange
+    `LANDS_AFTER_S` late, after the client gave up on their answers; those of market `never`
+    are lost before they reach it."""
+
+    def __init__(self, landed: str, never: str) -> None:
+        super().__init__()
+        self.landed, self.never = landed, never
+        self.arrived = threading.Event()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and "/portfolio/events/orders" in request.url.path:
+            if self.landed.encode() in request.content:
+                threading.Timer(LANDS_AFTER_S, self._arrive, (request,)).start()
+                raise httpx.ReadTimeout("no answer", request=request)
+            if self.never.encode() in request.content:
+                raise httpx.ReadTimeout("no answer", request=request)
+        return super().handle_request(request)
+
+    def _arrive(self, request: httpx.Request) -> None:
+        super().handle_request(request)
+        self.arrived.set()
+
+
+LANDS_AFTER_S = 3.0
+
+
+def test_an_order_found_during_the_wait_for_another_is_cancelled_at_once(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Two orders of unknown outcome at a stop without an order group: one lands during the
+    stop, the other never will. The stop finds the first at its next look and cancels it then,
+    not after waiting for the second: that wait spends the withdrawal's share of the deadline,
+    and on the old code nothing was left to cancel the found order with, so it rested after
+    the stop."""
+    landed, never = "KXSTOPUNK-SIM-L", "KXSTOPUNK-SIM-N"
+    transport = LostCreates(landed, never)
+    with rig(
+        sim, tmp_path, [landed, never], strategy="market-maker", params={},
+        batch_wait_s=0.0, transport=transport,
+    ) as r:  # fmt: skip
+        r.loop.settings = replace(r.loop.settings, stop_deadline_s=8.0, resolve_s=3600.0)
+        r.loop._next_resolve = r.loop.clock.monotonic() + 3600.0
+        unknown = r.loop.executor.unknown_orders.unknown
+
+        def both_lost() -> bool:
+            r.loop.tick(r.feed.drain_events(), full=True)
+            return {u.ticker for u in unknown.values()} == {landed, never}
+
+        # the second market's orders go out once the backoff after the first loss is over
+        assert poll_until(both_lost)
+        assert not transport.arrived.is_set()
+        lost_for_good = {c for c, u in unknown.items() if u.ticker == never}
+        summary = r.loop.shutdown(cancel_resting=True)
+        assert transport.arrived.is_set(), "the late orders landed during the stop"
+        assert list(r.client.orders.iter_orders(status="resting")) == []
+        found = list(r.client.orders.iter_orders(ticker=landed))
+        assert len(found) == 2 and {o.status for o in found} == {"canceled"}
+        assert set(summary.not_proven) == lost_for_good

@@ -5,15 +5,18 @@ not (one loop per account: no other loop places orders under those names)."""
 from __future__ import annotations
 
 import io
+import threading
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.lifecycle.stop import StopNotProven
+from kalshi_cli.services.orders import OrderService
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import ZERO, BookSide
 from kalshi_cli.vocabulary.order_terms import owned_client_order_id
@@ -97,3 +100,62 @@ def test_an_earlier_runs_quote_in_a_market_this_run_does_not_trade_is_told_and_n
     assert f"1 resting order of market-maker in markets this run does not trade: {elsewhere}" in (
         told
     )
+
+
+class NoListingAfterTheBatchCancel(httpx.HTTPTransport):
+    """The real transport; once the stop's batch cancel has been answered (the exchange
+    cancelled what it named), either a second SIGINT or SIGTERM comes (`abandon`), or every
+    listing of the orders is answered 503 without reaching the exchange: the stop has no
+    listing to prove with."""
+
+    def __init__(self, way: str) -> None:
+        super().__init__()
+        self.way = way
+        self.abandon = threading.Event()
+        self.cancelled = threading.Event()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        listing = request.method == "GET" and path.endswith("/orders")
+        if listing and self.cancelled.is_set() and self.way == "listing_refused":
+            return httpx.Response(503, json={"code": "service_unavailable", "message": "x"})
+        response = super().handle_request(request)
+        if request.method == "DELETE" and path.endswith("/orders/batched"):
+            self.cancelled.set()
+            if self.way == "interrupted":
+                self.abandon.set()
+        return response
+
+
+@pytest.mark.parametrize("way", ["interrupted", "listing_refused"])
+def test_a_stop_with_no_listing_to_prove_with_still_names_an_earlier_runs_quote(
+    sim: SimHarness, tmp_path: Path, way: str
+) -> None:
+    """A stop given up by a second interrupt before its proving listing, or whose listing
+    fails, names every order of the loop it believes resting, and that includes a quote an
+    earlier run of the strategy left in a market this run does not trade, which the state file
+    holds (the start said the stop names it). On the old code the stop named only its view's
+    orders, all confirmed cancelled by the batch: nothing was named, and `kalshi trade` exited
+    0 with that quote resting."""
+    traded, elsewhere = "KXSTOPPROOF-SIM-D", "KXSTOPPROOF-SIM-E"
+    sim.create_market(elsewhere)
+    transport = NoListingAfterTheBatchCancel(way)
+    with rig(sim, tmp_path, [traded], strategy="market-maker", params={}, transport=transport) as r:
+        left = r.client.orders.create_order(
+            replace(
+                _a_bid_by_hand(),
+                ticker=elsewhere,
+                client_order_id=owned_client_order_id("market-maker"),
+            )
+        )
+        # the earlier run's state file: its quote, recorded as resting
+        OrderService(r.client, r.store, clock=r.loop.clock).reconcile()
+        r.loop.settings = replace(r.loop.settings, stop_deadline_s=4.0)
+        r.loop.tick(r.feed.drain_events(), full=True)
+        assert len(r.loop.own_resting()) == 2
+        summary = r.loop.shutdown(cancel_resting=True, abandon=transport.abandon)
+        assert transport.cancelled.is_set()
+        transport.cancelled.clear()  # the test's own listing below reaches the exchange
+        resting = {o.order_id for o in r.client.orders.iter_orders(status="resting")}
+        assert resting == {left.order_id}, "the quotes went, the earlier run's stayed"
+        assert summary.not_proven == (left.order_id,)
