@@ -18,11 +18,13 @@ import msgspec
 
 from kalshi_cli.services.loop_strategies import strategy_names, strategy_rows, strategy_text
 from kalshi_cli.services.reconcile import (
+    AMEND_READ,
     DEFAULT_READ_LAG_S,
     FillReads,
     OrderReads,
     ReconcileClient,
     ReconcileReport,
+    amend_settled_by,
     apply_order,
     reconcile,
     sync_fills,
@@ -240,13 +242,15 @@ class SentOrder:
 class Amend:
     """An amend of one resting order, as the trade loop sends it: the order, its market and
     book side, the new YES price and the new total (filled so far plus what is to rest, the
-    exchange's `count`)."""
+    exchange's `count`), and the id of its record in flight in the state file, which what
+    settles the amend clears (`OrderRepository.settle_amend`)."""
 
     order_id: str
     ticker: str
     book_side: BookSide
     yes_price: Decimal
     total: Decimal
+    record: int
 
 
 @dataclass(frozen=True)
@@ -506,14 +510,16 @@ class OrderService:
         rest: Decimal,
         post_only: bool | None,
     ) -> Amend | None:
-        """An amend's first step: written in the order's history before it is sent, the
-        trading state read in the same transaction (TradingHaltedError, and nothing written,
-        unless it allows adding exposure: a new price or size may add some). The amend names
-        the new total, what the state file says filled plus `rest`; None when the state file
-        has no resting order by that id, or (`post_only` given: a requote, which must keep the
-        order's terms) none on the terms an amend keeps (good till cancelled, not reduce only,
-        `post_only` as the new quote wants): nothing may be sent then."""
-        total = self.store.record_amend_if_allowed(
+        """An amend's first step: recorded in flight (and in the order's history) before it
+        is sent, the trading state read in the same transaction (TradingHaltedError, and
+        nothing written, unless it allows adding exposure: a new price or size may add some).
+        The amend names the new total, what the state file says filled plus `rest`; None when
+        the state file has no resting order by that id, or (`post_only` given: a requote,
+        which must keep the order's terms) none on the terms an amend keeps (good till
+        cancelled, not reduce only, `post_only` as the new quote wants): nothing may be sent
+        then. From here the amend is in doubt until one of the `book_amend*` calls (or a read,
+        `settle_amends`) settles it."""
+        recorded = self.store.record_amend_if_allowed(
             order_id,
             price=yes_price,
             rest=rest,
@@ -522,9 +528,9 @@ class OrderService:
                 state.state, state.reason, reduce_only=False, what="not sent"
             ),
         )
-        if total is None:
+        if recorded is None:
             return None
-        return Amend(order_id, ticker, book_side, yes_price, total)
+        return Amend(order_id, ticker, book_side, yes_price, recorded.total, recorded.id)
 
     def send_amend(self, amend: Amend) -> SentAmend:
         """An amend's exchange part alone (no state file): the request sent once (the client
@@ -546,23 +552,28 @@ class OrderService:
         return SentAmend(result=result)
 
     def book_amend_refused(self, amend: Amend, exc: KalshiError) -> None:
-        """An amend refused (by the exchange, or by the client before anything left), in the
-        order's history after the row `record_amend` wrote before it was to leave: the order
-        stays as it was, and its history must not end on an amend that seems to have gone
-        out."""
+        """An amend refused (by the exchange, or by the client before anything left): settled,
+        the order as it was, and its history says so after the row `record_amend` wrote before
+        it was to leave."""
         what = "refused" if isinstance(exc, ApiError) else "not sent"
-        self.store.orders.note(amend.order_id, f"amend {what}: {exc.message}")
+        self.store.orders.settle_amend(amend.record, f"amend {what}: {exc.message}")
 
     def book_amend_unsent(self, amend: Amend, why: str) -> None:
-        """An amend dropped before it was sent (the loop stopping), in the order's history
-        as `book_amend_refused` writes a refusal."""
-        self.store.orders.note(amend.order_id, f"amend not sent: {why}")
+        """An amend dropped before it was sent (the loop stopping): settled as
+        `book_amend_refused` settles a refusal."""
+        self.store.orders.settle_amend(amend.record, f"amend not sent: {why}")
+
+    def book_amend_read(self, amend: Amend, note: str) -> None:
+        """An amend whose answer was lost, settled by a read of its order (the trade loop's
+        lookups, runner/execution/amends.py; `amend`'s read after a lost answer): the read is
+        booked already; `note` says in the order's history what it showed."""
+        self.store.orders.settle_amend(amend.record, note)
 
     def book_amend(self, amend: Amend, result: AmendResult) -> AmendOutcome:
-        """An amend the exchange applied, in the state file: the order keeps its row (its
-        client order id, order id and strategy) and takes the new price and total, and what
-        rests when the answer says (it says only when the amend filled or changed what
-        rests). What the amend filled comes in with the fills read next.
+        """An amend the exchange applied, in the state file: settled, and the order keeps its
+        row (its client order id, order id and strategy) and takes the new price and total,
+        and what rests when the answer says (it says only when the amend filled or changed
+        what rests). What the amend filled comes in with the fills read next.
 
         The answer may be booked after other answers about the order that the exchange gave
         after the amend landed. A row cancelled meanwhile, or executed for the whole new
@@ -572,6 +583,8 @@ class OrderService:
         remaining = result.remaining_count
         filled = result.fill_count or ZERO
         with self.store.transaction():
+            # whatever the answer changes of the row (perhaps nothing it did not show already)
+            self.store.orders.settle_amend(amend.record)
             row = self.store.orders.status_and_filled(amend.order_id)
             was, known_filled = row if row is not None else (None, ZERO)
             if was == CANCELED or (was == EXECUTED and known_filled >= amend.total):
@@ -891,7 +904,7 @@ class OrderService:
                 post_only=None,  # whatever its terms: the person amends this order
             )
         try:
-            self.client.orders.amend_order(
+            result = self.client.orders.amend_order(
                 order_id,
                 ticker=order.ticker,
                 book_side=order.book_side,
@@ -900,25 +913,33 @@ class OrderService:
                 expiration_time=prepared.expiration_time,
             )
         except AmendOutcomeUnknown as exc:
-            return self._resolve_amend(exc, yes_price, total)
+            return self._resolve_amend(exc, yes_price, total, recorded)
         except (ApiError, TransportError, ValidationError) as exc:
             # refused, or certainly not sent: the order is as it was, and its history says so
             if recorded is not None:
                 self.book_amend_refused(recorded, exc)
             raise
+        if recorded is not None:
+            self.book_amend(recorded, result)  # as the trade loop books its amends' answers
         updated = self.client.orders.get_order(order_id)
         self._apply_order(updated)
         return updated
 
-    def _resolve_amend(self, exc: AmendOutcomeUnknown, price: Decimal, total: Decimal) -> Order:
+    def _resolve_amend(
+        self, exc: AmendOutcomeUnknown, price: Decimal, total: Decimal, recorded: Amend | None
+    ) -> Order:
         """An amend without a clear answer is never sent again: the order is read once. Showing
         the new price and count, it is done; otherwise it stays unknown (the exchange may not
-        have done it, or a read can lag a write), and the person is told what it shows now."""
+        have done it, or a read can lag a write), and the person is told what it shows now.
+        Its record in flight is settled as reconcile's step 5 settles one (`amend_settled_by`:
+        also when the order no longer rests); otherwise it stays in doubt for that step."""
         try:
             order = self.client.orders.get_order(exc.order_id)
         except (ApiError, TransportError):
             raise exc from None
         self._apply_order(order)
+        if recorded is not None and amend_settled_by(order, price, total):
+            self.book_amend_read(recorded, AMEND_READ)
         if order.yes_price == price and order.fill_count + order.remaining_count == total:
             return order
         shown = order.fill_count + order.remaining_count

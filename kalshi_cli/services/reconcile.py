@@ -199,37 +199,56 @@ def settle_amends(
     grace_s: float = 0.0,
     read_lag_s: float = DEFAULT_READ_LAG_S,
 ) -> list[str]:
-    """Step 5: amends written as sent that nothing was heard of since (a process killed while
-    one was out; `OrderRepository.amends_in_doubt`), each order read by its id. Showing the
-    amend's price and total, or no longer resting, the row takes what it shows and the
-    history says the amend is settled; still at its old terms, the amend is called not made
-    once it could no longer land (`landing_wait_s` after it was written), and until then the
-    order's client order id is returned: its terms are unknown (a trade loop must not start
-    on the old ones, nor send the amend again)."""
+    """Step 5: amends recorded in flight that nothing settled since (a process killed while
+    one was out; `OrderRepository.amends_in_doubt`), each order read once by its id. Its row
+    takes what the read shows; an amend the read settles (`amend_settled_by`) is settled,
+    its history saying so; one still not shown is called not made once it could no longer
+    land (`landing_wait_s` after it was written), and until then its order's client order id
+    is returned: its terms are unknown (a trade loop must not start on the old ones, nor send
+    the amend again)."""
     wait = landing_wait_s(read_lag_s, grace_s)
-    unknown = []
-    for intent, price, total, at in store.orders.amends_in_doubt():
-        assert intent.order_id is not None  # resting
-        scope = None if client.subaccount is None else intent.subaccount
-        try:
-            order = client.on_subaccount(scope).orders.get_order(intent.order_id)
-        except NotFoundError:
-            order = None
-        if order is not None:
-            apply_order(store, order, now=now)
-        shown = order is not None and (
-            order.yes_price == price and order.fill_count + order.remaining_count == total
-        )
-        if shown or order is None or order.status != RESTING:
-            store.orders.note(intent.order_id, "amend settled: the order read after it")
-        elif now - at >= wait:
-            store.orders.note(
-                intent.order_id,
-                f"amend not made: not shown {wait:g}s after it was sent, past the signature window",
-            )
-        else:
+    unknown: list[str] = []
+    reads: dict[str, Order | None] = {}
+    for intent, amend in store.orders.amends_in_doubt():
+        order_id = intent.order_id
+        assert order_id is not None  # resting
+        if order_id not in reads:
+            scope = None if client.subaccount is None else intent.subaccount
+            read: Order | None
+            try:
+                read = client.on_subaccount(scope).orders.get_order(order_id)
+            except NotFoundError:
+                read = None
+            else:
+                apply_order(store, read, now=now)
+            reads[order_id] = read
+        order = reads[order_id]
+        if amend_settled_by(order, amend.price, amend.total):
+            store.orders.settle_amend(amend.id, AMEND_READ)
+        elif now - amend.at >= wait:
+            store.orders.settle_amend(amend.id, amend_not_made(wait))
+        elif intent.client_order_id not in unknown:
             unknown.append(intent.client_order_id)
     return unknown
+
+
+# what an order's history says of an amend a read of the order settled
+AMEND_READ = "amend settled: the order read after it"
+
+
+def amend_not_made(wait_s: float) -> str:
+    """What it says of an amend still not shown `wait_s` after it was recorded: it can no
+    longer land (`landing_wait_s`)."""
+    return f"amend not made: not shown {wait_s:g}s after it was sent, past the signature window"
+
+
+def amend_settled_by(order: Order | None, price: Decimal, total: Decimal) -> bool:
+    """Does this read of an order (None: the exchange knows none by its id) settle an amend
+    of it to YES `price` and `total`? When it shows them, or shows the order no longer
+    resting: an order that ended takes no amend."""
+    if order is None or order.status != RESTING:
+        return True
+    return order.yes_price == price and order.fill_count + order.remaining_count == total
 
 
 class Doubtful:

@@ -370,6 +370,45 @@ AGENT_AUDIT = Migration(
     ),
 )
 
+# -- 0009_amends_in_flight: an amend in flight, a record of its own -----------------------------
+# An amend of a resting order is written before it is sent and must be known until something
+# settles it (its answer, its refusal, its drop unsent, a read of the order), because a loop
+# that starts while one may still land does not know the order's terms. Earlier versions kept it
+# only as a history note, "amend sent: YES price P, total T", and took an order's amend to be
+# in doubt while that note was the last of its notes beginning "amend". That missed answers
+# booked under another name ("decrease": a size lowered alone) or under none (a row that already
+# showed them), and let one amend's answer settle another out for the same order. A table of its
+# own rather than columns on `orders`: an order may have two amends out at once (the loop's and
+# one by hand), and each must be settled by its own answer. A record goes with its order
+# (retention removes finished orders; an answer may come after). The notes are parsed here, once:
+# each resting order whose last "amend%" note is a sent one gets that amend's record, at the
+# note's time, exactly the amends the earlier version would have read as in doubt. Once
+# released, never edit these.
+AMENDS_IN_FLIGHT = Migration(
+    "0009_amends_in_flight",
+    (
+        """
+        CREATE TABLE amends_in_flight (
+            id INTEGER PRIMARY KEY,
+            client_order_id TEXT NOT NULL
+                REFERENCES orders (client_order_id) ON DELETE CASCADE,
+            price TEXT NOT NULL,
+            total TEXT NOT NULL,
+            at REAL NOT NULL
+        )
+        """,
+        "CREATE INDEX amends_in_flight_order ON amends_in_flight (client_order_id)",
+        # 'amend sent: YES price ' is 22 characters, ', total ' 8
+        "INSERT INTO amends_in_flight (client_order_id, price, total, at) "
+        "SELECT h.client_order_id, substr(h.note, 23, instr(h.note, ', total ') - 23), "
+        "substr(h.note, instr(h.note, ', total ') + 8), h.at "
+        "FROM orders o JOIN order_history h ON h.id = (SELECT MAX(id) FROM order_history "
+        "WHERE client_order_id = o.client_order_id AND note LIKE 'amend%') "
+        "WHERE o.status = 'resting' AND h.note GLOB 'amend sent: YES price ?*, total ?*' "
+        "ORDER BY h.id",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     INITIAL,
     FILL_INTEGER_UNITS,
@@ -379,6 +418,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     FILL_MONEY_TEXT_ONLY,
     FILLS_BY_ORDER,
     AGENT_AUDIT,
+    AMENDS_IN_FLIGHT,
 )
 
 

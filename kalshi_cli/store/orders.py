@@ -1,11 +1,14 @@
-"""Order intents and their history (tables `orders` and `order_history`).
+"""Order intents and their history (tables `orders` and `order_history`), and the amends of
+orders in flight (`amends_in_flight`).
 
 An intent is written `pending` before its request is sent. While its outcome is not known
 (`pending` or `unknown`) the placing code records the answer with `mark_sent`, `mark_rejected` or
 `mark_unknown`; any other use of those is refused as a bug. Afterwards `update_order` copies what
 the exchange says, whatever it is, because the exchange is the truth (the kill switch and
 reconciliation depend on that). Every change also appends a row to `order_history` in the same
-transaction.
+transaction. An amend of a resting order is recorded in flight before it is sent (`write_amend`)
+and is in doubt (`amends_in_doubt`) until whatever settles it removes its record
+(`settle_amend`): the history's rows about it are for people, and nothing reads them back.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from kalshi_cli.store.records import (
     RESTING,
     SENT_STATUSES,
     UNKNOWN,
+    AmendRecord,
     IntentRecord,
     OrderHistoryRecord,
 )
@@ -258,15 +262,16 @@ class OrderRepository:
 
     def write_amend(
         self, order_id: str, *, price: Decimal, rest: Decimal, post_only: bool | None
-    ) -> Decimal | None:
+    ) -> AmendRecord | None:
         """An amend of a resting order about to be sent, inside the caller's transaction
-        (`Store.record_amend_if_allowed`): a row of the order's history says what the request
-        asks, while the order's own row keeps what the exchange last said until its answer
-        (`update_order`). Returns the new total the request names, what the row says filled
-        plus `rest`; None, and nothing written, when no order by that id rests here, or (with
-        `post_only` given: a requote that must keep the order's terms) none on the terms an
-        amend keeps and the requote wants: good till cancelled, not reduce only, `post_only`
-        as given."""
+        (`Store.record_amend_if_allowed`): its record in `amends_in_flight`, in doubt until
+        `settle_amend` settles it, and a row of the order's history saying what the request
+        asks (for people: nothing reads it back), while the order's own row keeps what the
+        exchange last said until its answer (`update_order`). The record names the new total
+        the request asks, what the row says filled plus `rest`. None, and nothing written,
+        when no order by that id rests here, or (with `post_only` given: a requote that must
+        keep the order's terms) none on the terms an amend keeps and the requote wants: good
+        till cancelled, not reduce only, `post_only` as given."""
         if not self._db.depth:
             raise RuntimeError("write_amend runs inside a transaction")
         if not ZERO < price < ONE:
@@ -281,46 +286,55 @@ class OrderRepository:
         row = self._db.conn.execute(sql, params).fetchone()
         if row is None:
             return None
-        total = Decimal(row[1]) + rest
-        note = f"{AMEND_SENT}YES price {dec_text(price)}, total {dec_text(total)}"
-        self._history(str(row[0]), note, self._db.clock.wall())
-        return total
+        coid, total, now = str(row[0]), Decimal(row[1]) + rest, self._db.clock.wall()
+        written = self._db.conn.execute(
+            "INSERT INTO amends_in_flight (client_order_id, price, total, at) VALUES (?, ?, ?, ?)",
+            (coid, dec_text(price), dec_text(total), now),
+        )
+        assert written.lastrowid is not None  # an INSERT into a rowid table
+        note = f"amend sent: YES price {dec_text(price)}, total {dec_text(total)}"
+        self._history(coid, note, now)
+        return AmendRecord(written.lastrowid, coid, price, total, now)
 
-    def amends_in_doubt(self) -> list[tuple[IntentRecord, Decimal, Decimal, float]]:
-        """Resting orders whose latest row about an amend (a note beginning "amend") is the one
-        `write_amend` wrote before it was sent: an amend nothing was heard of since (its
-        process killed while it was out, or its answer lost). Each with the YES price and the
-        total that amend asked, and when it was written."""
+    def settle_amend(self, amend: int, note: str | None = None) -> bool:
+        """The amend `write_amend` recorded with id `amend` settled (answered and booked,
+        refused, never sent, or shown by a read): its record gone and, when given, `note` a
+        row of its order's history, in one transaction. False, and nothing written, when no
+        record has that id: something settled it already (another process's reconcile, with
+        its own note), or retention removed its order with it."""
+        with self._db.transaction():
+            row = self._db.conn.execute(
+                "SELECT client_order_id FROM amends_in_flight WHERE id = ?", (amend,)
+            ).fetchone()
+            if row is None:
+                return False
+            self._db.conn.execute("DELETE FROM amends_in_flight WHERE id = ?", (amend,))
+            if note is not None:
+                self._history(str(row[0]), note, self._db.clock.wall())
+        return True
+
+    def amends_in_doubt(self) -> list[tuple[IntentRecord, AmendRecord]]:
+        """The amends of resting orders recorded and not settled since (`write_amend`,
+        `settle_amend`), oldest first, each with its order: sent, or about to be, and nothing
+        heard of since (its answer still out, or lost: its process killed while it was out).
+        An order that no longer rests takes no amend, so its records are not in doubt; they go
+        when retention removes the order."""
         rows = self._db.rows(
-            "SELECT h.client_order_id, h.note, h.at FROM orders o JOIN order_history h "
-            "ON h.id = (SELECT MAX(id) FROM order_history "
-            "WHERE client_order_id = o.client_order_id AND note LIKE 'amend%') "
-            "WHERE o.status = ? AND h.note LIKE ? || '%'",
-            (RESTING, AMEND_SENT),
+            "SELECT a.id, a.client_order_id, a.price, a.total, a.at FROM amends_in_flight a "
+            "JOIN orders o USING (client_order_id) WHERE o.status = ? ORDER BY a.id",
+            (RESTING,),
         )
         found = []
-        for coid, note, at in rows:
+        for amend_id, coid, price, total, at in rows:
             intent = self.get_intent(str(coid))
-            price, total = _amend_terms(str(note))
-            if intent is not None:
-                found.append((intent, price, total, float(at)))
+            if intent is not None:  # None: another process's retention removed it since
+                terms = Decimal(price), Decimal(total)
+                found.append((intent, AmendRecord(int(amend_id), str(coid), *terms, float(at))))
         return found
 
     def get_intent(self, client_order_id: str) -> IntentRecord | None:
         rows = self._db.rows(f"{_SELECT_ORDERS} WHERE client_order_id = ?", (client_order_id,))
         return _intent(rows[0]) if rows else None
-
-    def note(self, order_id: str, note: str) -> bool:
-        """A row of the order's history, by its order id, for a request about it that changed
-        nothing (an amend refused, or never sent); False when no row has that id."""
-        with self._db.transaction():
-            row = self._db.conn.execute(
-                "SELECT client_order_id FROM orders WHERE order_id = ?", (order_id,)
-            ).fetchone()
-            if row is None:
-                return False
-            self._history(str(row[0]), note, self._db.clock.wall())
-        return True
 
     def status_and_filled(self, order_id: str) -> tuple[str, Decimal] | None:
         """The status of the order by that id and what it counts filled (None: no such row):
@@ -432,16 +446,6 @@ class OrderRepository:
             "FROM orders WHERE client_order_id = ?",
             (note, at, client_order_id),
         )
-
-
-# how `write_amend` begins the row it writes before an amend is sent (`amends_in_doubt`)
-AMEND_SENT = "amend sent: "
-
-
-def _amend_terms(note: str) -> tuple[Decimal, Decimal]:
-    """The YES price and total of a row `write_amend` wrote."""
-    price, total = note.removeprefix(AMEND_SENT).split(", ")
-    return Decimal(price.removeprefix("YES price ")), Decimal(total.removeprefix("total "))
 
 
 def _change_name(changed: dict[str, object], wanted: dict[str, object]) -> str:

@@ -142,6 +142,20 @@ class OrderHistoryRecord:
     at: float
 
 
+@dataclass(frozen=True)
+class AmendRecord:
+    """An amend of a resting order, written before it was sent and not settled since (a row of
+    `amends_in_flight`): the YES price and the total it asks, and when it was written. `id`
+    names it to what settles it, so two amends out for one order are settled each by its own
+    answer."""
+
+    id: int
+    client_order_id: str
+    price: Decimal
+    total: Decimal
+    at: float
+
+
 # Not slotted on purpose: `Store.iter_fills` builds a million of these for `kalshi pnl` and fills
 # the instance dict directly, which costs half of what the generated frozen __init__ does.
 @dataclass(frozen=True)

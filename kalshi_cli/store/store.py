@@ -47,7 +47,12 @@ from kalshi_cli.store.errors import (
 from kalshi_cli.store.events import EventRepository
 from kalshi_cli.store.fills import FillRepository
 from kalshi_cli.store.orders import OrderRepository
-from kalshi_cli.store.records import IntentRecord, MigrationReport, TradingStateRecord
+from kalshi_cli.store.records import (
+    AmendRecord,
+    IntentRecord,
+    MigrationReport,
+    TradingStateRecord,
+)
 from kalshi_cli.store.retention import PruneReport, RetentionPolicy, RetentionRepository
 from kalshi_cli.store.settlements import SettlementRepository
 from kalshi_cli.store.trading import TradingStateRepository
@@ -339,11 +344,12 @@ class Store:
         rest: Decimal,
         post_only: bool | None,
         allowed: Callable[[TradingStateRecord], None],
-    ) -> Decimal | None:
-        """An amend about to be sent, in the order's history (`OrderRepository.write_amend`:
-        the new total it names, None when no order by that id rests here), with the trading
-        state read inside the same write transaction as for a new order: a new price or size
-        can add exposure, so it is written, and sent, only while the state allows it."""
+    ) -> AmendRecord | None:
+        """An amend about to be sent, recorded in flight (`OrderRepository.write_amend`: its
+        record, with the new total it names; None when no order by that id rests here), with
+        the trading state read inside the same write transaction as for a new order: a new
+        price or size can add exposure, so it is written, and sent, only while the state
+        allows it."""
         with self._db.intent_sync(), self._db.transaction():
             allowed(self.trading.trading_state())
             return self.orders.write_amend(order_id, price=price, rest=rest, post_only=post_only)

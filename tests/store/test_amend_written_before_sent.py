@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.store import IntentRecord, Store
+from kalshi_cli.store import AmendRecord, IntentRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 
@@ -33,7 +33,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
-def _amend(store: Store, price: Decimal, rest: Decimal) -> Decimal | None:
+def _amend(store: Store, price: Decimal, rest: Decimal) -> AmendRecord | None:
     with store.transaction():
         return store.orders.write_amend(ORDER, price=price, rest=rest, post_only=None)
 
@@ -41,8 +41,11 @@ def _amend(store: Store, price: Decimal, rest: Decimal) -> Decimal | None:
 def test_an_amend_leaving_one_contract_to_rest_is_written_with_its_new_total(
     store: Store,
 ) -> None:
-    assert _amend(store, D("0.41"), D(1)) == 4
+    amend = _amend(store, D("0.41"), D(1))
+    assert amend is not None and (amend.price, amend.total) == (D("0.41"), D(4))
     assert store.orders.order_history("c1")[-1].note == "amend sent: YES price 0.41, total 4"
+    ((intent, doubted),) = store.orders.amends_in_doubt()
+    assert (intent.client_order_id, doubted) == ("c1", amend)
 
 
 @pytest.mark.parametrize(
@@ -60,6 +63,7 @@ def test_an_amend_to_no_price_or_nothing_to_rest_is_refused_before_it_is_written
     with pytest.raises(ValueError, match=refusal):
         _amend(store, price, rest)
     assert store.orders.order_history("c1") == before
+    assert store.orders.amends_in_doubt() == []
 
 
 def test_an_amend_outside_a_transaction_is_refused(store: Store) -> None:
@@ -67,23 +71,24 @@ def test_an_amend_outside_a_transaction_is_refused(store: Store) -> None:
         store.orders.write_amend(ORDER, price=D("0.41"), rest=D(5), post_only=None)
 
 
-def test_a_note_on_an_order_is_a_row_of_its_history_and_changes_nothing_else(
+def test_an_amend_settled_with_a_note_is_a_row_of_its_history_and_changes_nothing_else(
     store: Store,
 ) -> None:
-    """What an amend that changed nothing leaves (refused, or never sent): a history row with
-    the order's status and counts as they are; an order id no row has writes nothing."""
+    """What an amend that changed nothing leaves (refused, or never sent): its record in
+    flight gone, and a history row with the order's status and counts as they are; a record
+    id none has (settled already) writes nothing."""
     before = store.orders.get_intent("c1")
-    assert store.orders.note(ORDER, "amend refused: HTTP 400 invalid_order: post only cross")
+    with store.transaction():
+        amend = store.orders.write_amend(ORDER, price=D("0.41"), rest=D(5), post_only=None)
+    assert amend is not None and (amend.client_order_id, amend.total) == ("c1", D(8))
+    note = "amend refused: HTTP 400 invalid_order: post only cross"
+    assert store.orders.settle_amend(amend.id, note)
     last = store.orders.order_history("c1")[-1]
-    assert (last.note, last.status, last.filled, last.remaining) == (
-        "amend refused: HTTP 400 invalid_order: post only cross",
-        "resting",
-        D(3),
-        D(7),
-    )
+    assert (last.note, last.status, last.filled, last.remaining) == (note, "resting", D(3), D(7))
     assert store.orders.get_intent("c1") == before
+    assert store.orders.amends_in_doubt() == []
     rows = len(store.orders.order_history("c1"))
-    assert not store.orders.note("order-nobody-has", "amend not sent: the loop stopped")
+    assert not store.orders.settle_amend(amend.id, "amend not sent: the loop stopped")
     assert len(store.orders.order_history("c1")) == rows
 
 

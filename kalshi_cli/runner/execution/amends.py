@@ -29,6 +29,7 @@ from kalshi_cli.runner.execution.cancels import read_back
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Urgency, run_call
 from kalshi_cli.runner.execution.fills import Sent
 from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE, LostAnswer
+from kalshi_cli.services.reconcile import AMEND_READ, amend_not_made
 from kalshi_cli.store.errors import StoreError
 from kalshi_cli.vocabulary.errors import (
     ApiError,
@@ -48,6 +49,9 @@ if TYPE_CHECKING:
     from kalshi_cli.services.orders import Amend, OrderService, SentAmend
     from kalshi_cli.strategies import Intent
     from kalshi_cli.vocabulary.models import Order
+
+
+NOT_AMENDED = "not amended"  # what a settled amend became: still at the order's old terms
 
 
 @dataclass(frozen=True)
@@ -362,11 +366,16 @@ class Amends:
         # it proves the amend never landed only if the amend could no longer land by then. The
         # moment its answer came back proves nothing: the amend may land while the read is out
         if sent_at - lost.since >= self._unknown.landing_s:
-            self._settle(order_id, lost, "not amended")
+            self._settle(order_id, lost, NOT_AMENDED)
 
     def _settle(self, order_id: str, lost: LostAnswer, became: str) -> None:
-        del self.lost[order_id]
+        """The doubt over, in the view and in the state file, whose record of the amend in
+        flight would otherwise hold the next start until the amend could no longer land."""
+        amend, _ = self.lost.pop(order_id)
         del self._unknown.amending[order_id]
+        not_made = became == NOT_AMENDED
+        note = amend_not_made(self._unknown.landing_s) if not_made else AMEND_READ
+        self._orders.book_amend_read(amend, note)
         self._unknown.on_change(lost.ticker)
         self._fills.due.set()
         self._log.emit(

@@ -42,6 +42,7 @@ from kalshi_cli.vocabulary.models import (
 from tests.runner.execution.test_requote_amends import (
     LAL,
     QUOTE,
+    UNRECORDED,
     _amend_drawn_by_a_worker,
     _amend_submitted,
     _booked_all,
@@ -337,7 +338,8 @@ def _lost_in(rig: Rig, markets: int) -> list[str]:
         ticker = f"KXDOUBT-{n}"
         order = OpenOrder(f"order-{n}", f"c-{n}", ticker, Side.YES, Action.BUY, QUOTE.price,
                           QUOTE.count, QUOTE.strategy)  # fmt: skip
-        amend = Amend(order.order_id, ticker, BookSide.BID, Decimal("0.41"), Decimal("10"))
+        amend = Amend(order.order_id, ticker, BookSide.BID, Decimal("0.41"), Decimal("10"),
+                      UNRECORDED)  # fmt: skip
         amends._lose(amend, order, replace(QUOTE, ticker=ticker))
         ids.append(order.order_id)
     return ids
@@ -477,7 +479,7 @@ def _in_doubt(rig: Rig) -> str:
     it, the API error guard untold); its order id."""
     order_id = _quoted(rig)
     order = rig.loop.portfolio.orders[order_id]
-    amend = Amend(order_id, LAL, BookSide.BID, Decimal("0.41"), Decimal("10"))
+    amend = Amend(order_id, LAL, BookSide.BID, Decimal("0.41"), Decimal("10"), UNRECORDED)
     requote = replace(QUOTE, price=Decimal("0.41"), replaces=(order_id,))
     rig.loop.executor.amends._lose(amend, order, requote)
     return order_id
@@ -593,7 +595,7 @@ def test_a_read_of_an_amend_in_doubt_goes_ahead_of_the_requotes(tmp_path: Path) 
     try:
         order_id = _placed_by_a_worker(rig)
         order = rig.loop.portfolio.orders[order_id]
-        amend = Amend(order_id, LAL, BookSide.BID, Decimal("0.41"), Decimal("10"))
+        amend = Amend(order_id, LAL, BookSide.BID, Decimal("0.41"), Decimal("10"), UNRECORDED)
         requote = replace(QUOTE, price=Decimal("0.41"), replaces=(order_id,))
         rig.loop.executor.amends._lose(amend, order, requote)  # as a lost answer leaves it
         made: list[str] = []

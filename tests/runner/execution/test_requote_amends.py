@@ -48,6 +48,8 @@ from tests.runner.fakes import Rig, another_trader_places, make_rig
 from tests.waiting import poll_until
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
+# the record id of an amend made up in the loop alone: the state file has none by it
+UNRECORDED = 0
 QUOTE = Intent(
     ticker=LAL,
     side=Side.YES,
@@ -212,6 +214,31 @@ def test_an_amend_lost_before_it_landed_is_called_not_amended_only_after_the_win
     (resting,) = rig.loop.portfolio.resting(LAL)
     assert (resting.order_id, resting.price) == (order_id, Decimal("0.40"))
     assert rig.loop.log.counts.get("amend_resolved") == 1
+    # the state file holds it settled too: the next start neither reads it nor writes of it
+    assert rig.store.orders.amends_in_doubt() == []
+    row = rig.store.orders.intent_by_order_id(order_id)
+    assert row is not None
+    notes = [h.note or "" for h in rig.store.orders.order_history(row.client_order_id)]
+    assert notes[-1].startswith("amend not made"), notes
+
+
+def test_an_amend_lowering_only_the_size_whose_answer_was_lost_is_settled_by_the_read(
+    tmp_path: Path,
+) -> None:
+    """The exchange lowered the quote from 10 to 7 at its price and the answer never came:
+    the read that shows it settles the amend in the view and in the state file, whose row
+    rests the new size (a change named a decrease in its history, not an amend)."""
+    rig = _rig(tmp_path)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append("unknown")
+    assert not _requote(rig, order_id, "0.40", "7")
+    assert [i.order_id for i, *_ in rig.store.orders.amends_in_doubt()] == [order_id]
+    for _ in range(4):
+        rig.step(0.5)
+    assert rig.loop.log.counts.get("amend_resolved") == 1
+    row = rig.store.orders.intent_by_order_id(order_id)
+    assert row is not None and row.remaining == Decimal("7")
+    assert rig.store.orders.amends_in_doubt() == []
 
 
 def test_an_amended_quote_that_filled_unseen_is_capped_and_its_fill_read(
@@ -294,7 +321,8 @@ def test_the_reads_of_amends_in_doubt_take_at_most_their_share_of_the_send_worke
     for n, ticker in enumerate(markets):
         order = OpenOrder(f"order-{n}", f"c-{n}", ticker, Side.YES, Action.BUY, QUOTE.price,
                           QUOTE.count, QUOTE.strategy)  # fmt: skip
-        amend = Amend(order.order_id, ticker, BookSide.BID, Decimal("0.41"), Decimal("10"))
+        amend = Amend(order.order_id, ticker, BookSide.BID, Decimal("0.41"), Decimal("10"),
+                      UNRECORDED)  # fmt: skip
         amends._lose(amend, order, replace(QUOTE, ticker=ticker))  # what a lost answer does
     release = threading.Event()
     asked: list[str] = []

@@ -202,3 +202,37 @@ def test_an_amend_in_the_network_at_a_kill_is_known_before_the_next_start_trades
     if not lands:
         notes = [h.note or "" for h in again.store.orders.order_history(row.client_order_id)]
         assert notes[-1].startswith("amend not made"), notes
+
+
+def test_a_start_after_an_amend_of_the_size_alone_was_answered_does_not_wait_on_it(
+    tmp_path: Path,
+) -> None:
+    """A requote lowered the loop's quote from 10 to 7 at its price and the answer was booked
+    (a row its history names a decrease, not an amend); the order was then decreased by hand
+    to 5 and the loop killed. The next start knows the amend settled: it neither waits for it
+    to land nor, once it could no longer have, writes that it was not made."""
+    state, left = tmp_path / "s.db", tmp_path / "left.db"
+    rig = make_rig(state, strategy="spike", params={"spike_share": 5})
+    rig.step(0.1)
+    quote = Intent(
+        LAL, Side.YES, Action.BUY, Decimal("0.40"), Decimal(10), Decimal("0.46"), "a quote",
+        strategy="spike", post_only=True,
+    )  # fmt: skip
+    assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True)
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    requote = replace(quote, count=Decimal(7), replaces=(resting.order_id,))
+    assert rig.loop.executor.execute(requote, last_data_at=rig.clock.wall(), in_sync=True)
+    assert rig.loop.log.counts.get("order_amended") == 1
+    rig.client.decrease_order(resting.order_id, reduce_by=Decimal(2))
+    copy_committed(state, left)  # killed here
+
+    started_at = rig.clock.monotonic()
+    again = restart(rig, left, strategies=("spike",))
+
+    assert rig.clock.monotonic() - started_at == 0.0
+    row = again.store.orders.intent_by_order_id(resting.order_id)
+    assert row is not None and (row.status, row.remaining) == ("resting", Decimal(5))
+    rig.clock.advance(LANDING_WINDOW_S + 2)
+    assert reconcile(again.client, again.store, rig.clock).still_unknown == []
+    notes = [h.note or "" for h in again.store.orders.order_history(row.client_order_id)]
+    assert not [n for n in notes if n.startswith("amend not made")], notes

@@ -1,0 +1,188 @@
+"""An amend is in doubt (`OrderRepository.amends_in_doubt`, what reconcile's step 5 reads at
+every start) from when it is written, before it leaves, until something settles it: its answer
+booked, whatever that answer changed of the order's row (a size lowered alone, or nothing the
+row did not already show); its refusal; its drop before it was sent; a read of the order that
+shows its terms. Each amend is a record of its own: two out for one order are each in doubt
+until their own answer. On the simulator."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal as D
+
+import pytest
+
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.services.orders import Amend, OrderService
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import AmendOutcomeUnknown, BadRequestError
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.order_terms import OrderRequest
+from tests.conftest import SimHarness
+
+
+def _bid_of_ten(service: OrderService, ticker: str) -> str:
+    """A YES bid of 10 at 0.20, resting; its order id."""
+    request = OrderRequest(ticker, Side.YES, Action.BUY, D(10), D("0.20"))
+    outcome = service.place(service.prepare(request))
+    assert outcome.order_id is not None
+    return outcome.order_id
+
+
+def _amend(service: OrderService, order_id: str, ticker: str, price: str, rest: int) -> Amend:
+    amend = service.record_amend(
+        order_id,
+        ticker=ticker,
+        book_side=BookSide.BID,
+        yes_price=D(price),
+        rest=D(rest),
+        post_only=None,
+    )
+    assert amend is not None
+    return amend
+
+
+def _doubted(store: Store) -> list[str | None]:
+    """The order ids of the amends in doubt."""
+    return [intent.order_id for intent, *_ in store.orders.amends_in_doubt()]
+
+
+def _doubts(store: Store) -> list[tuple[str | None, D, D]]:
+    """The amends in doubt: each one's order id, YES price and total."""
+    return [(i.order_id, a.price, a.total) for i, a in store.orders.amends_in_doubt()]
+
+
+def _notes(store: Store, order_id: str) -> list[str]:
+    row = store.orders.intent_by_order_id(order_id)
+    assert row is not None
+    return [h.note or "" for h in store.orders.order_history(row.client_order_id)]
+
+
+def test_an_amend_is_in_doubt_with_its_terms_from_when_it_is_written(
+    store: Store, ticker: str, service: OrderService
+) -> None:
+    order_id = _bid_of_ten(service, ticker)
+    assert _doubted(store) == []
+    _amend(service, order_id, ticker, "0.21", 12)
+    assert _doubts(store) == [(order_id, D("0.21"), D(12))]
+
+
+def test_an_amend_lowering_only_the_size_is_settled_once_its_answer_is_booked(
+    store: Store, ticker: str, service: OrderService
+) -> None:
+    """Its answer, booked, lowers the row's total and what rests and leaves the price: a
+    history row named for a decrease, not an amend. The amend is settled all the same."""
+    order_id = _bid_of_ten(service, ticker)
+    amend = _amend(service, order_id, ticker, "0.20", 7)
+    sent = service.send_amend(amend)
+    assert sent.result is not None
+
+    service.book_amend(amend, sent.result)
+
+    row = store.orders.intent_by_order_id(order_id)
+    assert row is not None and (row.price, row.count) == (D("0.20"), D(7))
+    assert _doubted(store) == []
+
+
+def test_an_amend_whose_answer_changes_nothing_the_row_shows_is_settled_once_booked(
+    store: Store, ticker: str, service: OrderService
+) -> None:
+    """A read copied the amend's terms into the row before its answer was booked (a fill
+    read, a listing): booking the answer changes nothing and writes no history row. The
+    amend is settled all the same."""
+    order_id = _bid_of_ten(service, ticker)
+    amend = _amend(service, order_id, ticker, "0.20", 7)
+    sent = service.send_amend(amend)
+    assert sent.result is not None
+    store.orders.update_order(order_id=order_id, count=D(7), remaining_count=D(7))
+    rows = len(_notes(store, order_id))
+
+    service.book_amend(amend, sent.result)
+
+    assert len(_notes(store, order_id)) == rows
+    assert _doubted(store) == []
+
+
+def test_an_amend_answered_and_booked_is_never_called_not_made_after_a_decrease(
+    client: KalshiClient, store: Store, ticker: str, service: OrderService
+) -> None:
+    """A size-only amend answered and booked, then the order decreased by hand: a reconcile
+    (as a start runs) neither waits on the amend nor, once it could no longer land, writes
+    that it was not made."""
+    order_id = _bid_of_ten(service, ticker)
+    amend = _amend(service, order_id, ticker, "0.20", 7)
+    sent = service.send_amend(amend)
+    assert sent.result is not None
+    service.book_amend(amend, sent.result)
+    service.decrease(order_id, by=D(2))
+
+    assert service.reconcile().still_unknown == []
+    later = OrderService(client, store, clock=ManualClock(time.time() + 3_600))
+    assert later.reconcile().still_unknown == []
+    assert not [n for n in _notes(store, order_id) if n.startswith("amend not made")]
+
+
+def test_two_amends_out_for_one_order_are_each_in_doubt_until_their_own_answer(
+    store: Store, ticker: str, service: OrderService
+) -> None:
+    """A requote's amend and one by hand (`kalshi order amend` while the loop runs) are out
+    together: the answer of the first settles the first only."""
+    order_id = _bid_of_ten(service, ticker)
+    first = _amend(service, order_id, ticker, "0.21", 10)
+    _amend(service, order_id, ticker, "0.22", 10)
+    sent = service.send_amend(first)
+    assert sent.result is not None
+
+    service.book_amend(first, sent.result)
+
+    assert _doubts(store) == [(order_id, D("0.22"), D(10))]
+
+
+def test_an_amend_refused_or_dropped_unsent_is_settled(
+    store: Store, ticker: str, service: OrderService
+) -> None:
+    order_id = _bid_of_ten(service, ticker)
+    refused = _amend(service, order_id, ticker, "0.21", 10)
+    unsent = _amend(service, order_id, ticker, "0.22", 10)
+
+    service.book_amend_refused(refused, BadRequestError("HTTP 400 post only cross", status=400))
+    assert _doubts(store) == [(order_id, D("0.22"), D(10))]
+    service.book_amend_unsent(unsent, "the loop was stopping")
+    assert _doubted(store) == []
+    assert _notes(store, order_id)[-2:] == [
+        "amend refused: HTTP 400 post only cross",
+        "amend not sent: the loop was stopping",
+    ]
+
+
+def test_an_amend_by_hand_lowering_only_the_size_is_settled_by_its_answer(
+    store: Store, ticker: str, service: OrderService
+) -> None:
+    order_id = _bid_of_ten(service, ticker)
+
+    service.amend(order_id, count=D(7))
+
+    row = store.orders.intent_by_order_id(order_id)
+    assert row is not None and (row.count, row.remaining) == (D(7), D(7))
+    assert _doubted(store) == []
+
+
+def test_an_amend_by_hand_answered_503_stays_in_doubt_until_a_read_shows_it(
+    prime: SimHarness, store: Store, ticker: str, service: OrderService
+) -> None:
+    """Refused with a 503 before it acted: the read after shows the old size, so the amend
+    stays in doubt with its terms (a read may lag the write). Done and answered 503: the read
+    shows the new size, and the amend is settled."""
+    order_id = _bid_of_ten(service, ticker)
+    prime.set_faults(write_503_rate=1.0)
+    with pytest.raises(AmendOutcomeUnknown):
+        service.amend(order_id, count=D(7))
+    prime.clear_faults()
+    assert _doubts(store) == [(order_id, D("0.20"), D(7))]
+
+    prime.set_faults(write_503_after_commit_rate=1.0)
+    service.amend(order_id, count=D(6))
+    prime.clear_faults()
+
+    assert _doubts(store) == [(order_id, D("0.20"), D(7))], "the first is still unanswered"
