@@ -303,13 +303,17 @@ class OrderRepository:
         record has that id: something settled it already (another process's reconcile, with
         its own note), or retention removed its order with it."""
         with self._db.transaction():
-            row = self._db.conn.execute(
-                "SELECT client_order_id FROM amends_in_flight WHERE id = ?", (amend,)
-            ).fetchone()
-            if row is None:
+            row = None
+            if note is not None:  # an answer booked (the common case) writes no note
+                row = self._db.conn.execute(
+                    "SELECT client_order_id FROM amends_in_flight WHERE id = ?", (amend,)
+                ).fetchone()
+                if row is None:
+                    return False
+            gone = self._db.conn.execute("DELETE FROM amends_in_flight WHERE id = ?", (amend,))
+            if gone.rowcount == 0:
                 return False
-            self._db.conn.execute("DELETE FROM amends_in_flight WHERE id = ?", (amend,))
-            if note is not None:
+            if row is not None and note is not None:
                 self._history(str(row[0]), note, self._db.clock.wall())
         return True
 

@@ -92,6 +92,20 @@ def test_an_amend_settled_with_a_note_is_a_row_of_its_history_and_changes_nothin
     assert len(store.orders.order_history("c1")) == rows
 
 
+def test_an_amend_settled_by_its_booked_answer_leaves_no_row_of_its_own(store: Store) -> None:
+    """An answer booked (`book_amend`: the order's row took its terms, with the history row that
+    change writes) settles its record without a note; settled once, it is not again."""
+    rows = len(store.orders.order_history("c1"))
+    with store.transaction():
+        amend = store.orders.write_amend(ORDER, price=D("0.41"), rest=D(5), post_only=None)
+    assert amend is not None
+    assert [a.id for _, a in store.orders.amends_in_doubt()] == [amend.id]
+    assert store.orders.settle_amend(amend.id)
+    assert store.orders.amends_in_doubt() == []
+    assert len(store.orders.order_history("c1")) == rows + 1  # the "amend sent" row alone
+    assert not store.orders.settle_amend(amend.id)
+
+
 def test_an_orders_status_and_filled_count_are_read_by_its_order_id(store: Store) -> None:
     assert store.orders.status_and_filled(ORDER) == ("resting", D(3))
     assert store.orders.status_and_filled("order-nobody-has") is None
