@@ -271,8 +271,15 @@ def describe(run: Mapping[str, Any]) -> list[str]:
         out = run.get("out_of_sample") or {}
         return [*lines, f"out of sample: net {out.get('net')} over {out.get('windows')} windows"]
     if run.get("kind") == "sweep":
+        from kalshi_cli.backtest.report import failed, failure_line
+
         for n, r in enumerate(run.get("runs") or [], 1):
             p = " ".join(f"{k}={v}" for k, v in sorted(r["params"].items()))
+            # as the sweep printed it: a failed set's figures are not the strategy's
+            failure = failed(r) or failed(r.get("train") or {})
+            if failure is not None:
+                lines.append(f"{n:>3}. FAILED  {p}: {failure_line(failure)}")
+                continue
             dsr = (r.get("deflated_sharpe") or {}).get("value")
             lines.append(
                 f"{n:>3}. net {r['totals']['net']:>10}  fills {r['totals']['fills']:>4}  "

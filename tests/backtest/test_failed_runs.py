@@ -128,3 +128,45 @@ def test_a_garbage_return_names_the_strategy_file_and_the_line_of_its_decide(
     report = run_backtest(BacktestSpec(data=str(data), strategy=str(path)))
     (error,) = report["failed"]["errors"]
     assert error["error"].startswith(f"{path}:{line}: decide returned str"), error
+
+
+def test_a_search_trial_whose_strategy_raises_fails_the_search_and_ranks_last(
+    data: Path, tmp_path: Path
+) -> None:
+    """A search keeps each trial's figures in its study and ranks from there: the failure must
+    travel with them, or the failed trial is ranked by its figures (a net of zero) and the
+    command exits 0."""
+    args = [
+        "backtest", "--strategy", UNRULY, "--data", str(data), "--search", "grid",
+        "--param", "fair=0.55..0.70:0.05", "--param", "broken_fair=0.65", "--jobs", "1",
+    ]  # fmt: skip
+    done = kalshi([*args, "--json"], tmp_path)
+    assert done.returncode == ExitCode.STRATEGY_FAILED, done.stderr
+    assert "1 of 4 runs failed" in done.stderr and BROKEN in done.stderr
+    doc = json.loads(done.stdout)
+    runs = doc["runs"]
+    assert [r["params"]["fair"] for r in runs][-1] == "0.65"
+    failed = runs[-1]
+    assert failed["value"] is None and failed["failed"]["decisions"] > 0
+    assert any(BROKEN in e["error"] for e in failed["failed"]["errors"])
+    assert failed["deflated_sharpe"] == {"value": None, "reason": "the run failed"}
+    assert all(r["failed"] is None and r["value"] is not None for r in runs[:-1])
+    # the same command again continues the study: the failed trial is still failed
+    again = kalshi([*args, "--json"], tmp_path)
+    assert again.returncode == ExitCode.STRATEGY_FAILED, again.stderr
+    assert json.loads(again.stdout)["runs"][-1]["failed"] == failed["failed"]
+    listed = kalshi(["backtest", "runs", "list", "--json"], tmp_path)
+    assert [r["failed"] for r in json.loads(listed.stdout)["runs"]] == [1, 1]
+
+
+def test_a_stored_sweep_shows_its_failed_set_as_failed(data: Path, tmp_path: Path) -> None:
+    args = [
+        "backtest", "--strategy", UNRULY, "--data", str(data),
+        "--param", "fair=0.6,0.65", "--param", "broken_fair=0.65", "--jobs", "1",
+    ]  # fmt: skip
+    assert kalshi(args, tmp_path).returncode == ExitCode.STRATEGY_FAILED
+    shown = kalshi(["backtest", "runs", "show", "last"], tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    row = next(line for line in shown.stdout.splitlines() if " fair=0.65 " in line)
+    assert "FAILED" in row and BROKEN in row
+    assert "net" not in row  # a failed set's figures are not the strategy's
