@@ -153,6 +153,11 @@ class BacktestOutcome:
         ]
         for n, run in enumerate(self.runs, 1):
             params = " ".join(f"{k}={v}" for k, v in sorted(run["params"].items()))
+            failure = failed(run) or failed(run["train"])
+            if failure is not None:
+                part = "holdout" if failed(run) else "training part"
+                out.append(f"{n:>3}. FAILED  {params} (on its {part}): {failure_line(failure)}")
+                continue
             flag = "  OVERFIT" if run["overfit"] else ""
             chosen = "  (chosen on training)" if run["chosen"] else ""
             out.append(
@@ -173,6 +178,8 @@ class BacktestOutcome:
         for w in self.windows:
             params = " ".join(f"{k}={v}" for k, v in sorted(w["params"].items()))
             flag = "  OVERFIT" if w["overfit"] else ""
+            if failed(w["train"]) or failed(w["test"]):
+                flag += "  FAILED"
             out.append(
                 f"window {w['window']}: train {iso_utc(w['train_part']['from'])} .. "
                 f"{iso_utc(w['train_part']['to'])} ({w['tried']} tried), test .. "
@@ -180,6 +187,12 @@ class BacktestOutcome:
                 f"{_figure(w['train']['value'])} test {_figure(w['test']['value'])} "
                 f"gap {w['gap'] or '-'}{flag}  {params}"
             )
+            for tried in w["failed"]:
+                shown = " ".join(f"{k}={v}" for k, v in sorted(tried["params"].items()))
+                out.append(
+                    f"  FAILED on window {w['window']}'s training part: {shown}: "
+                    f"{failure_line(tried['failed'])}"
+                )
         o = self.out_of_sample
         out.append(
             f"out of sample: net {o['net']} over {o['windows']} test parts, fees {o['fees']}, "
@@ -198,12 +211,21 @@ class BacktestOutcome:
             failure = failed(self.report)
             return [] if failure is None else [(dict(self.report["spec"]["params"]), failure)]
         out = []
-        for run in [*self.runs, *(self.windows or [])]:
-            for part in (run, run.get("train") or {}, run.get("test") or {}):
-                failure = part.get("failed")
-                if failure:
-                    out.append((run["params"], failure))
+        for run in self.runs:  # a set, with its training part's run when held out
+            failure = failed(run) or failed(run.get("train") or {})
+            if failure is not None:
+                out.append((run["params"], failure))
+        for window in self.windows or []:  # every set tried on its training part, its test
+            out += [(tried["params"], tried["failed"]) for tried in window["failed"]]
+            failure = failed(window["test"])
+            if failure is not None:
+                out.append((window["params"], failure))
         return out
+
+    def _tried(self) -> int:
+        """The runs `failures` counts among: a sweep's sets; each window's training runs and
+        its test run."""
+        return len(self.runs) + sum(w["tried"] + 1 for w in self.windows or [])
 
     def raise_if_failed(self) -> None:
         """A failed strategy fails the command (STRATEGY_FAILED), after its report is shown;
@@ -215,7 +237,7 @@ class BacktestOutcome:
                 hint="its figures are not the strategy's; the report lists the errors",
             )
         if failures:
-            tried = len(self.runs) + len(self.windows or [])
+            tried = self._tried()
             first_params, first = failures[0]
             params = " ".join(f"{k}={v}" for k, v in sorted(first_params.items()))
             raise StrategyFailed(
@@ -515,11 +537,11 @@ def _research(request: BacktestRequest, trials: Trials, base: BacktestSpec) -> B
             "holdout": fold.test.to_json(),
             "overfit_gap": str(request.overfit_gap),
         }
-        out.chosen = next(run["params"] for run in out.runs if run["chosen"])
+        out.chosen = next((run["params"] for run in out.runs if run["chosen"]), None)
     else:
         tried = trials.run(base)
         out.runs = ranked_runs(tried.results, request.rank_by)
-        out.chosen = out.runs[0]["params"] if out.runs else None
+        out.chosen = next((run["params"] for run in out.runs if not run["failed"]), None)
         out.statistics = [r.get("statistics") for _, r, _ in tried.results]
     if tried.search is not None:
         out.search = tried.search.to_json()
