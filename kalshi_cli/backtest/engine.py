@@ -391,7 +391,7 @@ def execute(
     records = _bounded((source or DataSet(root, "")).records(skipped), spec)
     first = next(records, None)
     if first is None:
-        raise NoDataError(f"no records in {root} between the given times")
+        raise NoDataError(f"no records in {root}{_where(spec, skipped)}")
     start = first[0] / 1e9
     clock = ReplayClock(start)
     feed = ReplayFeed(tickers, clock)
@@ -421,6 +421,14 @@ def execute(
         equity = _drive(loop, driver, spec)
         if spec.start_ns is not None:
             start = max(start, spec.start_ns / 1e9)
+        if feed.latest < start:
+            # nothing of the run's markets between its bounds (a recording that connected and
+            # got nothing, a market the recording had stopped following): no strategy could
+            # have traded, and a report of zero trades would say it found nothing to trade
+            raise NoDataError(
+                f"no data of {', '.join(tickers)} in {root}{_where(spec, skipped)}",
+                hint="`kalshi data info` shows what the data set holds of each market, and when",
+            )
         loop.shutdown(cancel_resting=True)
         driver.applier.settle_known(loop.closed)
         sync_settlements(client, store)
@@ -466,7 +474,7 @@ def _drive(
             driver._apply(driver.next)
             driver.next = next(driver.records, None)
         if driver.next is None:
-            raise NoDataError(f"no records in {spec.data} between the given times")
+            raise NoDataError(f"no records in {spec.data}{_where(spec, Counter())}")
         feed.drain_events()
         driver.pending_since = None
         clock.set(spec.start_ns / 1e9)
@@ -517,6 +525,16 @@ def _drive(
         end = max(end, (spec.end_ns - 1) / 1e9)
     tick_until(end)
     return equity
+
+
+def _where(spec: BacktestSpec, skipped: Counter[str]) -> str:
+    """The end of a no-data message: the run's bounds when it has any, and what the reading
+    skipped (a corrupt segment reads as no records)."""
+    bounded = spec.start_ns is not None or spec.end_ns is not None
+    text = " between the given times" if bounded else ""
+    if skipped:
+        text += " (skipped: " + ", ".join(f"{n} {why}" for why, n in sorted(skipped.items())) + ")"
+    return text
 
 
 def _equity_point(venue: LocalVenue, feed: ReplayFeed, at: float) -> EquityPoint:

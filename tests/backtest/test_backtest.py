@@ -208,3 +208,80 @@ def test_a_backtest_writes_its_heartbeat_once_a_simulated_minute(
     assert span > 240, "the recording covers five simulated minutes"
     # at the start, once a minute, and at the end: never once a second
     assert 2 <= len(beats) <= span / 60 + 2, [b["ts"] for b in beats]
+
+
+def _rewritten(source: Path, out: Path, keep: object) -> Path:
+    """A copy of `source` holding only the records `keep(record)` accepts, with its manifest."""
+    from kalshi_cli.data.manifest import read_manifest, write_manifest
+    from kalshi_cli.data.segments import SegmentWriter, iter_lines
+
+    writer = SegmentWriter(out, fsync=False)
+    for line in iter_lines(source, Counter()):
+        record = json.loads(line)
+        if keep(record):  # type: ignore[operator]
+            writer.write(record["recv_ns"], line + b"\n")
+    writer.close()
+    manifest = read_manifest(source) or {}
+    manifest["segments"] = writer.segments
+    write_manifest(out, manifest)
+    return out
+
+
+def test_a_recording_with_no_data_of_its_markets_is_no_data_not_zero_trades(
+    spike_data: Path, tmp_path: Path
+) -> None:
+    """A recording whose connection came up and recorded nothing (its manifest names the market
+    it subscribed): a run over it read no data, which is not a strategy that found nothing."""
+    from kalshi_cli.data.manifest import read_manifest, write_manifest
+    from kalshi_cli.data.segments import SegmentWriter
+    from kalshi_cli.vocabulary.errors import NoDataError
+
+    empty = tmp_path / "empty"
+    writer = SegmentWriter(empty, fsync=False)
+    writer.write(
+        1_767_225_600 * 10**9, b'{"recv_ns":1767225600000000000,"local":{"event":"connected"}}\n'
+    )
+    writer.close()
+    write_manifest(empty, read_manifest(spike_data) or {})
+    with pytest.raises(NoDataError, match=f"no data of {LAL} in {empty}"):
+        execute(BacktestSpec(data=str(empty), strategy="spike"), tmp_path / "run")
+
+
+def test_a_window_with_no_data_of_the_chosen_market_is_no_data(tmp_path: Path) -> None:
+    """Records of another market in the window are no data for the market chosen: the run
+    would report zero trades for a market the recording had stopped following."""
+    from kalshi_cli.vocabulary.errors import NoDataError
+
+    gsw = "KXNBAGAME-SIM-LALGSW-GSW"
+    both = record_scenario("default", tmp_path / "both", seconds=120, tickers=[LAL, gsw])
+    start = 1_767_225_600 * 10**9
+
+    def lal_stops_after_a_minute(record: dict[str, object]) -> bool:
+        body = record.get("frame", {}).get("msg", {})  # type: ignore[union-attr]
+        return body.get("market_ticker") != LAL or record["recv_ns"] < start + 60 * 10**9  # type: ignore[union-attr,operator]
+
+    data = _rewritten(both, tmp_path / "lal-stops", lal_stops_after_a_minute)
+    window = {"start_ns": start + 90 * 10**9, "end_ns": start + 110 * 10**9}
+    spec = BacktestSpec(data=str(data), strategy="spike", markets=(LAL,), **window)
+    with pytest.raises(NoDataError, match=f"no data of {LAL} in {data} between the given times"):
+        execute(spec, tmp_path / "run")
+    # the other market has its data in that window, and runs
+    other = BacktestSpec(data=str(data), strategy="spike", markets=(gsw,), **window)
+    assert run(other, tmp_path / "other")[1]["data"]["book_events"] > 0  # type: ignore[index]
+
+
+def test_a_recording_whose_only_segment_is_corrupt_says_so(
+    spike_data: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from kalshi_cli.vocabulary.errors import NoDataError
+
+    data = tmp_path / "corrupt"
+    shutil.copytree(spike_data, data)
+    (segment,) = (data / "frames").iterdir()
+    raw = segment.read_bytes()
+    segment.write_bytes(raw[:10] + bytes(b ^ 0xFF for b in raw[10:200]) + raw[200:])
+    with pytest.raises(NoDataError) as refused:
+        execute(BacktestSpec(data=str(data), strategy="spike"), tmp_path / "run")
+    assert refused.value.message == f"no records in {data} (skipped: 1 corrupt_block)"
