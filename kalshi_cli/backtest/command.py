@@ -39,7 +39,7 @@ from kalshi_cli.strategies import StrategyLookup, strategy_source
 from kalshi_cli.strategy_api import params_dict
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.clock import parse_time as clock_parse_time
-from kalshi_cli.vocabulary.errors import DataWriteError, UsageError
+from kalshi_cli.vocabulary.errors import ConfigError, DataWriteError, UsageError
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.config import TradeConfig
@@ -422,9 +422,18 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
     sweep_axes = {k: v for k, v in axes.items() if len(v) > 1}
     strategy = request.strategies(base.strategy)
     _check_research(request, ranges, sweep_axes)
+    given = [k for k in axes if k not in ranges]
     for spec in grid(base, sweep_axes):
-        # every combination validated as a whole before the first run starts
-        strategy.params(dict(spec.params))
+        # every combination validated as a whole before the first run starts, a refusal
+        # named by the flags' values of its cell (the config's own were checked on loading)
+        values = dict(spec.params)
+        try:
+            strategy.params(values)
+        except ConfigError as exc:
+            if not given:
+                raise
+            cell = " ".join(f"{k}={values[k]}" for k in given)
+            raise UsageError(f"--param {cell}: {exc.message}", hint=exc.hint) from None
     research = sweep_axes or request.search or request.holdout or request.walk_forward
     if request.best_params is not None and not research:
         raise UsageError(

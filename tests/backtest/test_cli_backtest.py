@@ -240,3 +240,19 @@ def test_a_sweep_line_shows_the_net_once_whatever_it_is_ranked_by() -> None:
     assert by_net.split().count("net") == 1 and "-0.9496" in by_net
     [by_sharpe, *_] = BacktestOutcome(rank_by="sharpe", runs=[{**run, "value": 1.5}]).lines()
     assert by_sharpe.split()[1:5] == ["sharpe", "1.5000", "net", "-0.9496"]
+
+
+def test_a_sweep_cell_the_strategy_refuses_is_a_usage_error_naming_the_cell(
+    data: Path, tmp_path: Path
+) -> None:
+    """Every cell is validated before the first run: the one refused is named by its flag's
+    values (exit 2, a bad parameter), not as a malformed config file (3), and nothing runs."""
+    args = ["backtest", "--strategy", "spike", "--data", str(data), "--jobs", "1"]
+    done = kalshi([*args, "--param", "window_s=30,400", "--param", "take_profit=0.04"], tmp_path)
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    assert "--param window_s=400 take_profit=0.04" in done.stderr
+    assert "max_hold_s must be at least window_s" in done.stderr
+    assert not (tmp_path / "backtests").exists()  # nothing ran, nothing stored
+    single = kalshi([*args, "--param", "take_profit=lots"], tmp_path)
+    assert single.returncode == ExitCode.USAGE, single.stderr
+    assert "--param take_profit=lots" in single.stderr and "expected a number" in single.stderr

@@ -172,9 +172,7 @@ def test_a_stored_sweep_shows_its_failed_set_as_failed(data: Path, tmp_path: Pat
     assert "net" not in row  # a failed set's figures are not the strategy's
 
 
-def test_a_holdout_counts_a_failed_set_once_and_marks_it_failed(
-    data: Path, tmp_path: Path
-) -> None:
+def test_a_holdout_counts_a_failed_set_once_and_marks_it_failed(data: Path, tmp_path: Path) -> None:
     """A set fails on its training part and on its holdout: one set of two failed, not two."""
     args = [
         "backtest", "--strategy", UNRULY, "--data", str(data), "--holdout", "0.5",
