@@ -419,6 +419,10 @@ def render_text(report: dict[str, Any], *, width: int = 72) -> list[str]:
         lines += ["", f"exits: {exits}"]
     if report["assumptions"]["defaults_used"]:
         lines += ["", *assumed_lines(report)]
+    skipped = report["data"]["skipped"]
+    if skipped:  # a cut-off or damaged recording: the figures are those of what was read
+        counts = ", ".join(f"{n} {why}" for why, n in sorted(skipped.items()))
+        lines += ["", f"skipped reading the data: {counts} (docs/data.md says why)"]
     chart = equity_chart([Decimal(e) for _, e, _ in report["equity"]], width=width)
     if chart:
         lines += ["", "equity", *chart]

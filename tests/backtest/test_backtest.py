@@ -285,3 +285,24 @@ def test_a_recording_whose_only_segment_is_corrupt_says_so(
     with pytest.raises(NoDataError) as refused:
         execute(BacktestSpec(data=str(data), strategy="spike"), tmp_path / "run")
     assert refused.value.message == f"no records in {data} (skipped: 1 corrupt_block)"
+
+
+def test_the_text_report_says_what_the_reading_skipped(spike_data: Path, tmp_path: Path) -> None:
+    """A recording cut off half-way reads up to its last whole line: the figures are those of
+    half the data, and the report a trader reads must say so, not only its --json."""
+    import shutil
+
+    from kalshi_cli.backtest.report import render_text
+
+    data = tmp_path / "cut"
+    shutil.copytree(spike_data, data)
+    (segment,) = (data / "frames").iterdir()
+    raw = segment.read_bytes()
+    segment.write_bytes(raw[: len(raw) // 2])
+    _, report = run(BacktestSpec(data=str(data), strategy="spike"), tmp_path / "cut-run")
+    assert report["data"]["skipped"] == {"truncated_tail": 1}  # type: ignore[index]
+    lines = render_text(report)
+    skipped = [line for line in lines if line.startswith("skipped")]
+    assert skipped == ["skipped reading the data: 1 truncated_tail (docs/data.md says why)"]
+    _, whole = run(BacktestSpec(data=str(spike_data), strategy="spike"), tmp_path / "whole")
+    assert not [line for line in render_text(whole) if line.startswith("skipped")]
