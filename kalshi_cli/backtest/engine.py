@@ -388,7 +388,8 @@ def execute(
     skipped: Counter[str] = Counter()
     tickers = markets_of(spec, skipped, source)
     infos = _infos(root, tickers)
-    records = _bounded((source or DataSet(root, "")).records(skipped), spec)
+    past: list[int] = []  # a record at or after `end_ns`: the data goes on past the run
+    records = _bounded((source or DataSet(root, "")).records(skipped), spec, past)
     first = next(records, None)
     if first is None:
         raise NoDataError(f"no records in {root}{_where(spec, skipped)}")
@@ -430,7 +431,10 @@ def execute(
                 hint="`kalshi data info` shows what the data set holds of each market, and when",
             )
         loop.shutdown(cancel_resting=True)
-        driver.applier.settle_known(loop.closed)
+        if not past:
+            # the reference's results are as read when the recording ended: a run that stops
+            # before the end of the data (`--to`, a holdout's training part) did not know them
+            driver.applier.settle_known(loop.closed)
         sync_settlements(client, store)
         loop.executor.fills.sync()
         equity.append(_equity_point(venue, feed, clock.wall()))
@@ -645,13 +649,21 @@ def _infos(root: Path, tickers: list[str]) -> dict[str, MarketInfo]:
     return infos
 
 
-def _bounded(records: Iterator[Record], spec: BacktestSpec) -> Iterator[Record]:
+def _bounded(records: Iterator[Record], spec: BacktestSpec, past: list[int]) -> Iterator[Record]:
     """The records before `end_ns` (those before `start_ns` are read too: they build the
-    books; `_drive` trades from `start_ns` on)."""
+    books; `_drive` trades from `start_ns` on); the time of the first record at or after it
+    is put in `past`."""
     hi = spec.end_ns
     if hi is None:
         return records  # no bound: no generator between the reader and the driver
-    return itertools.takewhile(lambda record: record[0] < hi, records)
+
+    def before(record: Record) -> bool:
+        if record[0] < hi:
+            return True
+        past.append(record[0])
+        return False
+
+    return itertools.takewhile(before, records)
 
 
 def _chain(first: Record, rest: Iterator[Record]) -> Iterator[Record]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -306,3 +307,39 @@ def test_the_text_report_says_what_the_reading_skipped(spike_data: Path, tmp_pat
     assert skipped == ["skipped reading the data: 1 truncated_tail (docs/data.md says why)"]
     _, whole = run(BacktestSpec(data=str(spike_data), strategy="spike"), tmp_path / "whole")
     assert not [line for line in render_text(whole) if line.startswith("skipped")]
+
+
+def test_a_run_ending_before_a_markets_result_is_recorded_does_not_settle_at_it(
+    tmp_path: Path,
+) -> None:
+    """`kalshi record` reads the markets again when it stops, so the reference data of a market
+    determined during the recording holds its result. A run that stops before the recorded
+    `determined` frame (`--to`, a holdout's training part) did not know it: settling there at
+    that result is the future reaching the figures a set is chosen on."""
+    data = record_scenario(
+        "default", tmp_path / "settling", seconds=240, tickers=[LAL], settle={LAL: (150.0, "no")}
+    )
+    reference = json.loads((data / "reference.json").read_text())
+    for market in reference["markets"]:
+        market.update(result="no", status="finalized")  # as read again when the recording ended
+    (data / "reference.json").write_text(json.dumps(reference))
+    params = (("take_profit", "0.5"), ("max_hold_s", "1000"), ("order_count", "10"))
+    whole = BacktestSpec(data=str(data), strategy="spike", params=params)
+    _, report = run(whole, tmp_path / "whole")
+    assert Decimal(report["markets"][LAL]["settled"]) > 0  # type: ignore[index]
+    cut = replace(whole, end_ns=(1_767_225_600 + 120) * 10**9)  # before the determination
+    artifacts, report = run(cut, tmp_path / "cut")
+    assert list(artifacts.venue.client.portfolio.iter_settlements()) == []
+    market = report["markets"][LAL]  # type: ignore[index]
+    assert market["settled"] == "0.0000" and Decimal(market["position"]) != 0
+    assert [p["ticker"] for p in report["left_open"]] == [LAL]  # type: ignore[index]
+    # a run to the end of the data settles at the reference's result as before, the frame or not
+    no_frame = _rewritten(
+        data,
+        tmp_path / "no-lifecycle",
+        lambda r: r.get("frame", {}).get("type") != "market_lifecycle_v2",
+    )
+    (no_frame / "reference.json").write_text(json.dumps(reference))
+    artifacts, report = run(replace(whole, data=str(no_frame)), tmp_path / "no-frame")
+    (settlement,) = artifacts.venue.client.portfolio.iter_settlements()
+    assert settlement.market_result == "no"
