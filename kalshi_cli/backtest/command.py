@@ -77,6 +77,7 @@ class BacktestRequest:
     executor: str = "local"  # where a sweep's runs go (executors.py): local or dask
     scheduler: str | None = None  # a Dask scheduler's address (dask: else a local cluster)
     run_progress: Progress | None = None  # (runs done, runs in all) as a sweep's runs finish
+    replay_progress: Callable[[int], None] | None = None  # percent of a single run's data done
     # the command's strategies, each looked up once (build_request: the config's lookup) and
     # handed down to every run made in this process, its checks and its stored provenance
     strategies: StrategyLookup = field(default_factory=StrategyLookup, compare=False, repr=False)
@@ -313,6 +314,7 @@ def build_request(
     scheduler: str | None = None,
     run_progress: Progress | None = None,
     beside: tuple[str, ...] = (),
+    replay_progress: Callable[[int], None] | None = None,
 ) -> BacktestRequest:
     """The command line and the config file's sections (`strategies.NAME`, `risk`, `trade`)
     as one request; a misspelled strategy or a bad amount is refused before anything runs.
@@ -382,6 +384,7 @@ def build_request(
         executor=executor,
         scheduler=scheduler,
         run_progress=run_progress,
+        replay_progress=replay_progress,
         progress=progress,
         strategies=config.lookup,
     )
@@ -485,7 +488,9 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
                 provenance(base, request.strategies) | record | _stored(sweep)
             )
         return sweep
-    outcome = BacktestOutcome(report=_one(base, request.out, request.strategies))
+    outcome = BacktestOutcome(
+        report=_one(base, request.out, request.strategies, request.replay_progress)
+    )
     if request.lookahead:
         with tempfile.TemporaryDirectory(prefix="kalshi-lookahead-") as tmp:
             outcome.lookahead = check_lookahead(base, Path(tmp), strategies=request.strategies)
@@ -633,14 +638,19 @@ def _not_written(path: Path, exc: OSError) -> DataWriteError:
     )
 
 
-def _one(spec: BacktestSpec, out: Path | None, strategies: StrategyLookup) -> dict[str, Any]:
+def _one(
+    spec: BacktestSpec,
+    out: Path | None,
+    strategies: StrategyLookup,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     if out is None:
         with tempfile.TemporaryDirectory(prefix="kalshi-backtest-") as tmp:
-            return _run_in(spec, Path(tmp), strategies, log=False)
+            return _run_in(spec, Path(tmp), strategies, log=False, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     for name in ("backtest.db", "backtest.db-wal", "backtest.db-shm", "backtest.log"):
         (out / name).unlink(missing_ok=True)  # a run starts from an empty state file
-    report = _run_in(spec, out, strategies, log=True)
+    report = _run_in(spec, out, strategies, log=True, progress=progress)
     try:
         (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
     except OSError as exc:
@@ -649,7 +659,12 @@ def _one(spec: BacktestSpec, out: Path | None, strategies: StrategyLookup) -> di
 
 
 def _run_in(
-    spec: BacktestSpec, workdir: Path, strategies: StrategyLookup, *, log: bool
+    spec: BacktestSpec,
+    workdir: Path,
+    strategies: StrategyLookup,
+    *,
+    log: bool,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """The run in `workdir`, whose state file and log are files the command writes: one the
     machine will not take (the disk full) is DATA_WRITE_FAILED, as every output's."""
@@ -657,7 +672,9 @@ def _run_in(
 
     try:
         log_path = workdir / "backtest.log" if log else None
-        artifacts = execute(spec, workdir, log_path=log_path, strategies=strategies)
+        artifacts = execute(
+            spec, workdir, log_path=log_path, strategies=strategies, progress=progress
+        )
     except StateFileUnwritable as exc:
         raise DataWriteError(
             f"cannot write the run's state file in {workdir}: {exc.message}",

@@ -373,12 +373,14 @@ def execute(
     keep_signals: bool = False,
     source: DataSet | None = None,
     strategies: Lookup | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> RunArtifacts:
     """The run itself: the state file is written into `workdir`, the loop's event log to
     `log_path` (none by default: formatting every event costs a busy replay a third of its
     time). `source` is the data set as a sweep's worker holds it (dataset.py); by default
     the records are read from `spec.data`'s files. `strategies`: the command's lookup, which
-    found the spec's strategies once (`BacktestSpec.lineup`)."""
+    found the spec's strategies once (`BacktestSpec.lineup`). `progress`: told the percent of
+    the run's span replayed each time it grows (`_Replayed`)."""
     from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
     from kalshi_cli.runner.lifecycle.session import Parts, build_loop
     from kalshi_cli.services.reconcile import sync_settlements
@@ -419,7 +421,10 @@ def execute(
         # is written once a simulated minute rather than every second: 3,600 transactions an
         # hour of data were 8% of a quiet replay (docs/benchmarks.md); nothing else changes
         loop.settings = replace(loop.settings, heartbeat_interval_s=BACKTEST_HEARTBEAT_S)
-        equity = _drive(loop, driver, spec)
+        replayed = None if progress is None else _Replayed.of(spec, root, start, progress)
+        equity = _drive(loop, driver, spec, replayed)
+        if replayed is not None:
+            replayed.at(replayed.end)  # the last pass may come before the span's end
         if spec.start_ns is not None:
             start = max(start, spec.start_ns / 1e9)
         if feed.latest < start:
@@ -463,10 +468,44 @@ def execute(
     )
 
 
+@dataclass
+class _Replayed:
+    """The percent of a run's span replayed, told to `tell` when it grows, at the loop's full
+    passes (once a simulated `tick_interval_s`: no cost per record). The span ends at `--to`
+    or the manifest's last record; without either nothing is told."""
+
+    start: float  # unix seconds
+    end: float  # unix seconds
+    tell: Callable[[int], None]
+    shown: int = -1
+
+    @classmethod
+    def of(
+        cls, spec: BacktestSpec, root: Path, start: float, tell: Callable[[int], None]
+    ) -> _Replayed | None:
+        if spec.start_ns is not None:
+            start = max(start, spec.start_ns / 1e9)
+        segments = (read_manifest(root) or {}).get("segments") or {}
+        lasts = [s.get("last_ns") for s in segments.values() if isinstance(s, dict)]
+        ends = [ns / 1e9 for ns in lasts if isinstance(ns, int)]
+        if spec.end_ns is not None:
+            ends = [min([*ends, spec.end_ns / 1e9])]
+        if not ends or max(ends) <= start:
+            return None
+        return cls(start, max(ends), tell)
+
+    def at(self, t: float) -> None:  # unix seconds
+        percent = min(100, max(0, int((t - self.start) * 100 / (self.end - self.start))))
+        if percent > self.shown:
+            self.shown = percent
+            self.tell(percent)
+
+
 def _drive(
     loop: TradeLoop,
     driver: Driver,
     spec: BacktestSpec,
+    replayed: _Replayed | None = None,
 ) -> list[EquityPoint]:
     clock, feed = driver.clock, driver.feed
     poll = loop.settings.poll_s
@@ -508,6 +547,8 @@ def _drive(
             loop.tick(feed.drain_events(), full=full)
             if full:
                 next_full = at + interval
+                if replayed is not None:
+                    replayed.at(at)
             if at >= next_sample:
                 equity.append(_equity_point(driver.venue, feed, at))
                 next_sample = at + spec.sample_s

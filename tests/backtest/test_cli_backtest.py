@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -256,3 +257,38 @@ def test_a_sweep_cell_the_strategy_refuses_is_a_usage_error_naming_the_cell(
     single = kalshi([*args, "--param", "take_profit=lots"], tmp_path)
     assert single.returncode == ExitCode.USAGE, single.stderr
     assert "--param take_profit=lots" in single.stderr and "expected a number" in single.stderr
+
+
+def test_a_single_run_shows_how_much_of_the_data_it_replayed_on_a_terminal(
+    data: Path, tmp_path: Path
+) -> None:
+    """A run over a month of books takes minutes: on a terminal, stderr counts the share of the
+    data replayed, as a sweep counts its runs, and clears the line before the report."""
+    import pty
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KALSHI_")}
+    env.update(KALSHI_HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "c"), HOME=str(tmp_path))
+    terminal, stderr = pty.openpty()
+    args = [script(), "backtest", "--strategy", "spike", "--data", str(data), "--json"]
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, env=env) as proc:
+        os.close(stderr)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(terminal, 4096)
+            except OSError:  # the other end closed: the command is done
+                break
+            if not chunk:
+                break
+            shown += chunk
+        out, _ = proc.communicate(timeout=120)
+    os.close(terminal)
+    assert proc.returncode == 0, shown
+    json.loads(out)  # stdout is the report alone
+    counts = [int(c) for c in re.findall(rb"% of the data replayed: (\d+)", shown)]
+    assert counts and counts == sorted(set(counts)) and counts[-1] == 100, shown
+    assert len(counts) > 10  # counted as it goes, not once at the end
+    assert shown.endswith(b"\r\x1b[K")  # the line cleared
+    # not on a pipe: a log file gets no carriage returns
+    piped = kalshi(["backtest", "--strategy", "spike", "--data", str(data)], tmp_path)
+    assert "replayed" not in piped.stderr
