@@ -226,7 +226,7 @@ class BacktestOutcome:
     def _tried(self) -> int:
         """The runs `failures` counts among: a sweep's sets; each window's training runs and
         its test run."""
-        return len(self.runs) + sum(w["tried"] + 1 for w in self.windows or [])
+        return len(self.runs) + sum(int(w["tried"]) + 1 for w in self.windows or [])
 
     def raise_if_failed(self) -> None:
         """A failed strategy fails the command (STRATEGY_FAILED), after its report is shown;

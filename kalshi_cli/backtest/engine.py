@@ -690,7 +690,9 @@ def _infos(root: Path, tickers: list[str]) -> dict[str, MarketInfo]:
     return infos
 
 
-def _bounded(records: Iterator[Record], spec: BacktestSpec, past: list[int]) -> Iterator[Record]:
+def _bounded(
+    records: Iterator[Record], spec: BacktestSpec, past: list[int] | None = None
+) -> Iterator[Record]:
     """The records before `end_ns` (those before `start_ns` are read too: they build the
     books; `_drive` trades from `start_ns` on); the time of the first record at or after it
     is put in `past`."""
@@ -701,7 +703,8 @@ def _bounded(records: Iterator[Record], spec: BacktestSpec, past: list[int]) -> 
     def before(record: Record) -> bool:
         if record[0] < hi:
             return True
-        past.append(record[0])
+        if past is not None:
+            past.append(record[0])
         return False
 
     return itertools.takewhile(before, records)

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -211,7 +212,7 @@ def test_a_backtest_writes_its_heartbeat_once_a_simulated_minute(
     assert 2 <= len(beats) <= span / 60 + 2, [b["ts"] for b in beats]
 
 
-def _rewritten(source: Path, out: Path, keep: object) -> Path:
+def _rewritten(source: Path, out: Path, keep: Callable[[dict[str, Any]], bool]) -> Path:
     """A copy of `source` holding only the records `keep(record)` accepts, with its manifest."""
     from kalshi_cli.data.manifest import read_manifest, write_manifest
     from kalshi_cli.data.segments import SegmentWriter, iter_lines
@@ -219,7 +220,7 @@ def _rewritten(source: Path, out: Path, keep: object) -> Path:
     writer = SegmentWriter(out, fsync=False)
     for line in iter_lines(source, Counter()):
         record = json.loads(line)
-        if keep(record):  # type: ignore[operator]
+        if keep(record):
             writer.write(record["recv_ns"], line + b"\n")
     writer.close()
     manifest = read_manifest(source) or {}
@@ -257,17 +258,22 @@ def test_a_window_with_no_data_of_the_chosen_market_is_no_data(tmp_path: Path) -
     both = record_scenario("default", tmp_path / "both", seconds=120, tickers=[LAL, gsw])
     start = 1_767_225_600 * 10**9
 
-    def lal_stops_after_a_minute(record: dict[str, object]) -> bool:
-        body = record.get("frame", {}).get("msg", {})  # type: ignore[union-attr]
-        return body.get("market_ticker") != LAL or record["recv_ns"] < start + 60 * 10**9  # type: ignore[union-attr,operator]
+    def lal_stops_after_a_minute(record: dict[str, Any]) -> bool:
+        body = record.get("frame", {}).get("msg", {})
+        return bool(body.get("market_ticker") != LAL or record["recv_ns"] < start + 60 * 10**9)
 
     data = _rewritten(both, tmp_path / "lal-stops", lal_stops_after_a_minute)
-    window = {"start_ns": start + 90 * 10**9, "end_ns": start + 110 * 10**9}
-    spec = BacktestSpec(data=str(data), strategy="spike", markets=(LAL,), **window)
+    spec = BacktestSpec(
+        data=str(data),
+        strategy="spike",
+        markets=(LAL,),
+        start_ns=start + 90 * 10**9,
+        end_ns=start + 110 * 10**9,
+    )
     with pytest.raises(NoDataError, match=f"no data of {LAL} in {data} between the given times"):
         execute(spec, tmp_path / "run")
     # the other market has its data in that window, and runs
-    other = BacktestSpec(data=str(data), strategy="spike", markets=(gsw,), **window)
+    other = replace(spec, markets=(gsw,))
     assert run(other, tmp_path / "other")[1]["data"]["book_events"] > 0  # type: ignore[index]
 
 
@@ -309,6 +315,10 @@ def test_the_text_report_says_what_the_reading_skipped(spike_data: Path, tmp_pat
     assert not [line for line in render_text(whole) if line.startswith("skipped")]
 
 
+def _not_a_lifecycle_frame(record: dict[str, Any]) -> bool:
+    return bool(record.get("frame", {}).get("type") != "market_lifecycle_v2")
+
+
 def test_a_run_ending_before_a_markets_result_is_recorded_does_not_settle_at_it(
     tmp_path: Path,
 ) -> None:
@@ -332,13 +342,9 @@ def test_a_run_ending_before_a_markets_result_is_recorded_does_not_settle_at_it(
     assert list(artifacts.venue.client.portfolio.iter_settlements()) == []
     market = report["markets"][LAL]  # type: ignore[index]
     assert market["settled"] == "0.0000" and Decimal(market["position"]) != 0
-    assert [p["ticker"] for p in report["left_open"]] == [LAL]  # type: ignore[index]
+    assert [p["ticker"] for p in cast("list[dict[str, str]]", report["left_open"])] == [LAL]
     # a run to the end of the data settles at the reference's result as before, the frame or not
-    no_frame = _rewritten(
-        data,
-        tmp_path / "no-lifecycle",
-        lambda r: r.get("frame", {}).get("type") != "market_lifecycle_v2",
-    )
+    no_frame = _rewritten(data, tmp_path / "no-lifecycle", _not_a_lifecycle_frame)
     (no_frame / "reference.json").write_text(json.dumps(reference))
     artifacts, report = run(replace(whole, data=str(no_frame)), tmp_path / "no-frame")
     (settlement,) = artifacts.venue.client.portfolio.iter_settlements()
