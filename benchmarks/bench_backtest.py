@@ -108,11 +108,14 @@ def _measure(spec: BacktestSpec) -> dict[str, Any]:
     spent: list[float] = []
 
     def timed(
-        loop: TradeLoop, driver: engine.Driver, spec: BacktestSpec
+        loop: TradeLoop,
+        driver: engine.Driver,
+        spec: BacktestSpec,
+        replayed: engine._Replayed | None = None,
     ) -> list[engine.EquityPoint]:
         began = time.perf_counter()
         try:
-            return drive(loop, driver, spec)
+            return drive(loop, driver, spec, replayed)
         finally:
             spent.append(time.perf_counter() - began)
 

@@ -39,7 +39,7 @@ from kalshi_cli.strategies import StrategyLookup, strategy_source
 from kalshi_cli.strategy_api import params_dict
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.clock import parse_time as clock_parse_time
-from kalshi_cli.vocabulary.errors import DataWriteError, UsageError
+from kalshi_cli.vocabulary.errors import ConfigError, DataWriteError, UsageError
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.config import TradeConfig
@@ -77,6 +77,7 @@ class BacktestRequest:
     executor: str = "local"  # where a sweep's runs go (executors.py): local or dask
     scheduler: str | None = None  # a Dask scheduler's address (dask: else a local cluster)
     run_progress: Progress | None = None  # (runs done, runs in all) as a sweep's runs finish
+    replay_progress: Callable[[int], None] | None = None  # percent of a single run's data done
     # the command's strategies, each looked up once (build_request: the config's lookup) and
     # handed down to every run made in this process, its checks and its stored provenance
     strategies: StrategyLookup = field(default_factory=StrategyLookup, compare=False, repr=False)
@@ -153,6 +154,11 @@ class BacktestOutcome:
         ]
         for n, run in enumerate(self.runs, 1):
             params = " ".join(f"{k}={v}" for k, v in sorted(run["params"].items()))
+            failure = failed(run) or failed(run["train"])
+            if failure is not None:
+                part = "holdout" if failed(run) else "training part"
+                out.append(f"{n:>3}. FAILED  {params} (on its {part}): {failure_line(failure)}")
+                continue
             flag = "  OVERFIT" if run["overfit"] else ""
             chosen = "  (chosen on training)" if run["chosen"] else ""
             out.append(
@@ -173,6 +179,8 @@ class BacktestOutcome:
         for w in self.windows:
             params = " ".join(f"{k}={v}" for k, v in sorted(w["params"].items()))
             flag = "  OVERFIT" if w["overfit"] else ""
+            if failed(w["train"]) or failed(w["test"]):
+                flag += "  FAILED"
             out.append(
                 f"window {w['window']}: train {iso_utc(w['train_part']['from'])} .. "
                 f"{iso_utc(w['train_part']['to'])} ({w['tried']} tried), test .. "
@@ -180,6 +188,12 @@ class BacktestOutcome:
                 f"{_figure(w['train']['value'])} test {_figure(w['test']['value'])} "
                 f"gap {w['gap'] or '-'}{flag}  {params}"
             )
+            for tried in w["failed"]:
+                shown = " ".join(f"{k}={v}" for k, v in sorted(tried["params"].items()))
+                out.append(
+                    f"  FAILED on window {w['window']}'s training part: {shown}: "
+                    f"{failure_line(tried['failed'])}"
+                )
         o = self.out_of_sample
         out.append(
             f"out of sample: net {o['net']} over {o['windows']} test parts, fees {o['fees']}, "
@@ -198,12 +212,21 @@ class BacktestOutcome:
             failure = failed(self.report)
             return [] if failure is None else [(dict(self.report["spec"]["params"]), failure)]
         out = []
-        for run in [*self.runs, *(self.windows or [])]:
-            for part in (run, run.get("train") or {}, run.get("test") or {}):
-                failure = part.get("failed")
-                if failure:
-                    out.append((run["params"], failure))
+        for run in self.runs:  # a set, with its training part's run when held out
+            failure = failed(run) or failed(run.get("train") or {})
+            if failure is not None:
+                out.append((run["params"], failure))
+        for window in self.windows or []:  # every set tried on its training part, its test
+            out += [(tried["params"], tried["failed"]) for tried in window["failed"]]
+            failure = failed(window["test"])
+            if failure is not None:
+                out.append((window["params"], failure))
         return out
+
+    def _tried(self) -> int:
+        """The runs `failures` counts among: a sweep's sets; each window's training runs and
+        its test run."""
+        return len(self.runs) + sum(int(w["tried"]) + 1 for w in self.windows or [])
 
     def raise_if_failed(self) -> None:
         """A failed strategy fails the command (STRATEGY_FAILED), after its report is shown;
@@ -215,7 +238,7 @@ class BacktestOutcome:
                 hint="its figures are not the strategy's; the report lists the errors",
             )
         if failures:
-            tried = len(self.runs) + len(self.windows or [])
+            tried = self._tried()
             first_params, first = failures[0]
             params = " ".join(f"{k}={v}" for k, v in sorted(first_params.items()))
             raise StrategyFailed(
@@ -291,6 +314,7 @@ def build_request(
     scheduler: str | None = None,
     run_progress: Progress | None = None,
     beside: tuple[str, ...] = (),
+    replay_progress: Callable[[int], None] | None = None,
 ) -> BacktestRequest:
     """The command line and the config file's sections (`strategies.NAME`, `risk`, `trade`)
     as one request; a misspelled strategy or a bad amount is refused before anything runs.
@@ -360,6 +384,7 @@ def build_request(
         executor=executor,
         scheduler=scheduler,
         run_progress=run_progress,
+        replay_progress=replay_progress,
         progress=progress,
         strategies=config.lookup,
     )
@@ -400,9 +425,18 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
     sweep_axes = {k: v for k, v in axes.items() if len(v) > 1}
     strategy = request.strategies(base.strategy)
     _check_research(request, ranges, sweep_axes)
+    given = [k for k in axes if k not in ranges]
     for spec in grid(base, sweep_axes):
-        # every combination validated as a whole before the first run starts
-        strategy.params(dict(spec.params))
+        # every combination validated as a whole before the first run starts, a refusal
+        # named by the flags' values of its cell (the config's own were checked on loading)
+        values = dict(spec.params)
+        try:
+            strategy.params(values)
+        except ConfigError as exc:
+            if not given:
+                raise
+            cell = " ".join(f"{k}={values[k]}" for k in given)
+            raise UsageError(f"--param {cell}: {exc.message}", hint=exc.hint) from None
     research = sweep_axes or request.search or request.holdout or request.walk_forward
     if request.best_params is not None and not research:
         raise UsageError(
@@ -454,7 +488,9 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
                 provenance(base, request.strategies) | record | _stored(sweep)
             )
         return sweep
-    outcome = BacktestOutcome(report=_one(base, request.out, request.strategies))
+    outcome = BacktestOutcome(
+        report=_one(base, request.out, request.strategies, request.replay_progress)
+    )
     if request.lookahead:
         with tempfile.TemporaryDirectory(prefix="kalshi-lookahead-") as tmp:
             outcome.lookahead = check_lookahead(base, Path(tmp), strategies=request.strategies)
@@ -515,11 +551,11 @@ def _research(request: BacktestRequest, trials: Trials, base: BacktestSpec) -> B
             "holdout": fold.test.to_json(),
             "overfit_gap": str(request.overfit_gap),
         }
-        out.chosen = next(run["params"] for run in out.runs if run["chosen"])
+        out.chosen = next((run["params"] for run in out.runs if run["chosen"]), None)
     else:
         tried = trials.run(base)
         out.runs = ranked_runs(tried.results, request.rank_by)
-        out.chosen = out.runs[0]["params"] if out.runs else None
+        out.chosen = next((run["params"] for run in out.runs if not run["failed"]), None)
         out.statistics = [r.get("statistics") for _, r, _ in tried.results]
     if tried.search is not None:
         out.search = tried.search.to_json()
@@ -602,14 +638,19 @@ def _not_written(path: Path, exc: OSError) -> DataWriteError:
     )
 
 
-def _one(spec: BacktestSpec, out: Path | None, strategies: StrategyLookup) -> dict[str, Any]:
+def _one(
+    spec: BacktestSpec,
+    out: Path | None,
+    strategies: StrategyLookup,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     if out is None:
         with tempfile.TemporaryDirectory(prefix="kalshi-backtest-") as tmp:
-            return _run_in(spec, Path(tmp), strategies, log=False)
+            return _run_in(spec, Path(tmp), strategies, log=False, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     for name in ("backtest.db", "backtest.db-wal", "backtest.db-shm", "backtest.log"):
         (out / name).unlink(missing_ok=True)  # a run starts from an empty state file
-    report = _run_in(spec, out, strategies, log=True)
+    report = _run_in(spec, out, strategies, log=True, progress=progress)
     try:
         (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
     except OSError as exc:
@@ -618,7 +659,12 @@ def _one(spec: BacktestSpec, out: Path | None, strategies: StrategyLookup) -> di
 
 
 def _run_in(
-    spec: BacktestSpec, workdir: Path, strategies: StrategyLookup, *, log: bool
+    spec: BacktestSpec,
+    workdir: Path,
+    strategies: StrategyLookup,
+    *,
+    log: bool,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """The run in `workdir`, whose state file and log are files the command writes: one the
     machine will not take (the disk full) is DATA_WRITE_FAILED, as every output's."""
@@ -626,7 +672,9 @@ def _run_in(
 
     try:
         log_path = workdir / "backtest.log" if log else None
-        artifacts = execute(spec, workdir, log_path=log_path, strategies=strategies)
+        artifacts = execute(
+            spec, workdir, log_path=log_path, strategies=strategies, progress=progress
+        )
     except StateFileUnwritable as exc:
         raise DataWriteError(
             f"cannot write the run's state file in {workdir}: {exc.message}",

@@ -373,12 +373,14 @@ def execute(
     keep_signals: bool = False,
     source: DataSet | None = None,
     strategies: Lookup | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> RunArtifacts:
     """The run itself: the state file is written into `workdir`, the loop's event log to
     `log_path` (none by default: formatting every event costs a busy replay a third of its
     time). `source` is the data set as a sweep's worker holds it (dataset.py); by default
     the records are read from `spec.data`'s files. `strategies`: the command's lookup, which
-    found the spec's strategies once (`BacktestSpec.lineup`)."""
+    found the spec's strategies once (`BacktestSpec.lineup`). `progress`: told the percent of
+    the run's span replayed each time it grows (`_Replayed`)."""
     from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
     from kalshi_cli.runner.lifecycle.session import Parts, build_loop
     from kalshi_cli.services.reconcile import sync_settlements
@@ -388,10 +390,11 @@ def execute(
     skipped: Counter[str] = Counter()
     tickers = markets_of(spec, skipped, source)
     infos = _infos(root, tickers)
-    records = _bounded((source or DataSet(root, "")).records(skipped), spec)
+    past: list[int] = []  # a record at or after `end_ns`: the data goes on past the run
+    records = _bounded((source or DataSet(root, "")).records(skipped), spec, past)
     first = next(records, None)
     if first is None:
-        raise NoDataError(f"no records in {root} between the given times")
+        raise NoDataError(f"no records in {root}{_where(spec, skipped)}")
     start = first[0] / 1e9
     clock = ReplayClock(start)
     feed = ReplayFeed(tickers, clock)
@@ -418,11 +421,25 @@ def execute(
         # is written once a simulated minute rather than every second: 3,600 transactions an
         # hour of data were 8% of a quiet replay (docs/benchmarks.md); nothing else changes
         loop.settings = replace(loop.settings, heartbeat_interval_s=BACKTEST_HEARTBEAT_S)
-        equity = _drive(loop, driver, spec)
+        replayed = None if progress is None else _Replayed.of(spec, root, start, progress)
+        equity = _drive(loop, driver, spec, replayed)
+        if replayed is not None:
+            replayed.at(replayed.end)  # the last pass may come before the span's end
         if spec.start_ns is not None:
             start = max(start, spec.start_ns / 1e9)
+        if feed.latest < start:
+            # nothing of the run's markets between its bounds (a recording that connected and
+            # got nothing, a market the recording had stopped following): no strategy could
+            # have traded, and a report of zero trades would say it found nothing to trade
+            raise NoDataError(
+                f"no data of {', '.join(tickers)} in {root}{_where(spec, skipped)}",
+                hint="`kalshi data info` shows what the data set holds of each market, and when",
+            )
         loop.shutdown(cancel_resting=True)
-        driver.applier.settle_known(loop.closed)
+        if not past:
+            # the reference's results are as read when the recording ended: a run that stops
+            # before the end of the data (`--to`, a holdout's training part) did not know them
+            driver.applier.settle_known(loop.closed)
         sync_settlements(client, store)
         loop.executor.fills.sync()
         equity.append(_equity_point(venue, feed, clock.wall()))
@@ -451,10 +468,44 @@ def execute(
     )
 
 
+@dataclass
+class _Replayed:
+    """The percent of a run's span replayed, told to `tell` when it grows, at the loop's full
+    passes (once a simulated `tick_interval_s`: no cost per record). The span ends at `--to`
+    or the manifest's last record; without either nothing is told."""
+
+    start: float  # unix seconds
+    end: float  # unix seconds
+    tell: Callable[[int], None]
+    shown: int = -1
+
+    @classmethod
+    def of(
+        cls, spec: BacktestSpec, root: Path, start: float, tell: Callable[[int], None]
+    ) -> _Replayed | None:
+        if spec.start_ns is not None:
+            start = max(start, spec.start_ns / 1e9)
+        segments = (read_manifest(root) or {}).get("segments") or {}
+        lasts = [s.get("last_ns") for s in segments.values() if isinstance(s, dict)]
+        ends = [ns / 1e9 for ns in lasts if isinstance(ns, int)]
+        if spec.end_ns is not None:
+            ends = [min([*ends, spec.end_ns / 1e9])]
+        if not ends or max(ends) <= start:
+            return None
+        return cls(start, max(ends), tell)
+
+    def at(self, t: float) -> None:  # unix seconds
+        percent = min(100, max(0, int((t - self.start) * 100 / (self.end - self.start))))
+        if percent > self.shown:
+            self.shown = percent
+            self.tell(percent)
+
+
 def _drive(
     loop: TradeLoop,
     driver: Driver,
     spec: BacktestSpec,
+    replayed: _Replayed | None = None,
 ) -> list[EquityPoint]:
     clock, feed = driver.clock, driver.feed
     poll = loop.settings.poll_s
@@ -466,7 +517,7 @@ def _drive(
             driver._apply(driver.next)
             driver.next = next(driver.records, None)
         if driver.next is None:
-            raise NoDataError(f"no records in {spec.data} between the given times")
+            raise NoDataError(f"no records in {spec.data}{_where(spec, Counter())}")
         feed.drain_events()
         driver.pending_since = None
         clock.set(spec.start_ns / 1e9)
@@ -496,6 +547,8 @@ def _drive(
             loop.tick(feed.drain_events(), full=full)
             if full:
                 next_full = at + interval
+                if replayed is not None:
+                    replayed.at(at)
             if at >= next_sample:
                 equity.append(_equity_point(driver.venue, feed, at))
                 next_sample = at + spec.sample_s
@@ -517,6 +570,16 @@ def _drive(
         end = max(end, (spec.end_ns - 1) / 1e9)
     tick_until(end)
     return equity
+
+
+def _where(spec: BacktestSpec, skipped: Counter[str]) -> str:
+    """The end of a no-data message: the run's bounds when it has any, and what the reading
+    skipped (a corrupt segment reads as no records)."""
+    bounded = spec.start_ns is not None or spec.end_ns is not None
+    text = " between the given times" if bounded else ""
+    if skipped:
+        text += " (skipped: " + ", ".join(f"{n} {why}" for why, n in sorted(skipped.items())) + ")"
+    return text
 
 
 def _equity_point(venue: LocalVenue, feed: ReplayFeed, at: float) -> EquityPoint:
@@ -627,13 +690,24 @@ def _infos(root: Path, tickers: list[str]) -> dict[str, MarketInfo]:
     return infos
 
 
-def _bounded(records: Iterator[Record], spec: BacktestSpec) -> Iterator[Record]:
+def _bounded(
+    records: Iterator[Record], spec: BacktestSpec, past: list[int] | None = None
+) -> Iterator[Record]:
     """The records before `end_ns` (those before `start_ns` are read too: they build the
-    books; `_drive` trades from `start_ns` on)."""
+    books; `_drive` trades from `start_ns` on); the time of the first record at or after it
+    is put in `past`."""
     hi = spec.end_ns
     if hi is None:
         return records  # no bound: no generator between the reader and the driver
-    return itertools.takewhile(lambda record: record[0] < hi, records)
+
+    def before(record: Record) -> bool:
+        if record[0] < hi:
+            return True
+        if past is not None:
+            past.append(record[0])
+        return False
+
+    return itertools.takewhile(before, records)
 
 
 def _chain(first: Record, rest: Iterator[Record]) -> Iterator[Record]:

@@ -129,7 +129,9 @@ class _Worker:
         except (BrokenPipeError, OSError):
             return None
         line = stdout.readline()
-        if not line:
+        if not line.endswith("\n"):
+            # nothing, or the start of an answer: a long report is written in pieces the pipe
+            # holds, and a worker killed between two of them leaves half a line
             return None
         answer: dict[str, Any] = json.loads(line)
         return answer

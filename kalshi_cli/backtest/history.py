@@ -260,19 +260,32 @@ def describe(run: Mapping[str, Any]) -> list[str]:
         f"data     {data['path']} (fingerprint {data['fingerprint']})",
         "",
     ]
+    from kalshi_cli.backtest.report import failed, failure_line
+
     if run.get("kind") == "walk-forward":
         for w in run.get("windows") or []:
             p = " ".join(f"{k}={v}" for k, v in sorted(w["params"].items()))
+            flag = "  FAILED" if failed(w["train"]) or failed(w["test"]) else ""
             lines.append(
                 f"window {w['window']}: {w['train']['rank_by']} train {w['train']['value']} "
                 f"test {w['test']['value']}  net {w['test']['totals']['net']}"
-                f"{'  OVERFIT' if w['overfit'] else ''}  {p}"
+                f"{'  OVERFIT' if w['overfit'] else ''}{flag}  {p}"
             )
+            for tried in w.get("failed") or []:  # the sets its training part passed over
+                shown = " ".join(f"{k}={v}" for k, v in sorted(tried["params"].items()))
+                lines.append(
+                    f"  FAILED on its training part: {shown}: {failure_line(tried['failed'])}"
+                )
         out = run.get("out_of_sample") or {}
         return [*lines, f"out of sample: net {out.get('net')} over {out.get('windows')} windows"]
     if run.get("kind") == "sweep":
         for n, r in enumerate(run.get("runs") or [], 1):
             p = " ".join(f"{k}={v}" for k, v in sorted(r["params"].items()))
+            # as the sweep printed it: a failed set's figures are not the strategy's
+            failure = failed(r) or failed(r.get("train") or {})
+            if failure is not None:
+                lines.append(f"{n:>3}. FAILED  {p}: {failure_line(failure)}")
+                continue
             dsr = (r.get("deflated_sharpe") or {}).get("value")
             lines.append(
                 f"{n:>3}. net {r['totals']['net']:>10}  fills {r['totals']['fills']:>4}  "

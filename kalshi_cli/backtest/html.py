@@ -13,7 +13,7 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
-from kalshi_cli.backtest.report import statistics_lines
+from kalshi_cli.backtest.report import failed, failure_lines, skipped_line, statistics_lines
 from kalshi_cli.backtest.stats import MIN_DAYS
 from kalshi_cli.vocabulary.models import fmt_money
 
@@ -25,7 +25,7 @@ h1{font-size:20px}h2{font-size:16px;margin-top:1.6em}
 table{border-collapse:collapse;margin:.5em 0}td,th{padding:2px 10px;border-bottom:1px solid #ddd}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .neg{color:#b00}.pos{color:#070}svg{background:#fafafa;border:1px solid #eee}
-.note{color:#666;font-size:12px}
+.note{color:#666;font-size:12px}.warn{color:#b00;font-weight:bold;margin:.2em 0}
 """
 
 
@@ -79,6 +79,12 @@ def render_html(report: dict[str, Any]) -> str:
     exits = ", ".join(f"{escape(k)} {v}" for k, v in sorted(report["exit_reasons"].items()))
     title = f"Backtest: {spec['strategy']} on {spec['data']}"
     params = ", ".join(f"{k}={v}" for k, v in spec["params"]) or "defaults"
+    # first, as in the terminal: a failed run's figures are not the strategy's, and a cut-off
+    # recording's are those of what was read
+    failure = failed(report)
+    warnings = [line for line in failure_lines(failure) if line] if failure else []
+    warnings += [line for line in (skipped_line(report),) if line]
+    warned = "".join(f"<p class=warn>{escape(line)}</p>" for line in warnings)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
 <style>{_CSS}</style></head><body>
@@ -86,7 +92,7 @@ def render_html(report: dict[str, Any]) -> str:
 <p class=note>parameters: {escape(params)}; fill model {escape(spec["fill_model"])}, latency
 {spec["latency_ms"]} ms, {report["data"]["markets"]} markets, {report["data"]["book_events"]}
 book events. Assumptions: docs/backtesting.md.</p>
-<table>{rows}</table>
+{warned}<table>{rows}</table>
 <h2>Statistics</h2><ul>{stats}</ul>
 <p class=note>Returns per day, or per closed round trip under {MIN_DAYS} days of data; never
 annualized. Intervals: bootstrap of the closed round trips. docs/backtesting.md "Statistics".</p>

@@ -419,10 +419,23 @@ def render_text(report: dict[str, Any], *, width: int = 72) -> list[str]:
         lines += ["", f"exits: {exits}"]
     if report["assumptions"]["defaults_used"]:
         lines += ["", *assumed_lines(report)]
+    skipped = skipped_line(report)
+    if skipped:
+        lines += ["", skipped]
     chart = equity_chart([Decimal(e) for _, e, _ in report["equity"]], width=width)
     if chart:
         lines += ["", "equity", *chart]
     return lines
+
+
+def skipped_line(report: Mapping[str, Any]) -> str | None:
+    """What the reading of the data skipped, by reason: a cut-off or damaged recording's
+    figures are those of what was read."""
+    skipped = report["data"]["skipped"]
+    if not skipped:
+        return None
+    counts = ", ".join(f"{n} {why}" for why, n in sorted(skipped.items()))
+    return f"skipped reading the data: {counts} (docs/data.md says why)"
 
 
 def failure_lines(failure: Mapping[str, Any]) -> list[str]:

@@ -162,7 +162,7 @@ def with_holdout(
                 "cached": cached,
                 "train": _figures(train, trials.rank_by, a.to_json()),
                 **_gap(train, test, trials.rank_by, fold, threshold),
-                "chosen": n == 0,
+                "chosen": n == 0 and failed(train) is None,  # a failed set is never chosen
             }
         )
     order = sorted(range(len(rows)), key=lambda i: (order_key(tested[i][1], trials.rank_by), i))
@@ -195,6 +195,13 @@ def walk_forward(
                     "statistics": test.get("statistics"),
                 },
                 "cached": cached,
+                # the sets of its training part that failed: the choice passed them over, but
+                # a failed run fails the command all the same
+                "failed": [
+                    {"params": dict(s.params), "failed": failure}
+                    for s, r, _ in tried.results
+                    if (failure := failed(r)) is not None
+                ],
                 "search": None if tried.search is None else tried.search.to_json(),
                 **_gap(train, test, trials.rank_by, fold, threshold),
             }

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest.engine import BacktestSpec
+from kalshi_cli.backtest.report import failed, failure_line
 from kalshi_cli.backtest.sweep import METRICS, metric_value, run_sweep
 from kalshi_cli.strategy_api import search_ranges
 from kalshi_cli.vocabulary.errors import ConfigError, UsageError
@@ -318,6 +319,9 @@ def _trials(
         for (trial, _), (_, report, cached) in zip(batch, done, strict=True):
             trial.set_user_attr("totals", _plain(report["totals"]))
             trial.set_user_attr("statistics", _plain(report.get("statistics")))
+            # the ranking reads the study, not the report: a failed run must stay failed there
+            failure = failed(report)
+            trial.set_user_attr("failed", _plain(failure))
             trial.set_user_attr("cached", cached)
             value = metric_value(report, rank_by)
             if value is None:
@@ -328,6 +332,8 @@ def _trials(
             if progress is not None:
                 shown = " ".join(f"{k}={trial.user_attrs['params'][k]}" for k in _names(axes))
                 figure = "-" if value is None else f"{value:.4f}"
+                if failure is not None:
+                    figure = f"FAILED ({failure_line(failure)})"
                 progress(f"trial {trial.number}: {rank_by} {figure}  {shown}")
     return ran, refused
 
@@ -413,7 +419,11 @@ def _spec_of(base: BacktestSpec, params: Mapping[str, str]) -> BacktestSpec:
 
 
 def _report_of(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
-    return {"totals": trial.user_attrs["totals"], "statistics": trial.user_attrs["statistics"]}
+    return {
+        "totals": trial.user_attrs["totals"],
+        "statistics": trial.user_attrs["statistics"],
+        "failed": trial.user_attrs.get("failed"),
+    }
 
 
 def _plain(value: Any) -> Any:

@@ -275,6 +275,7 @@ def backtest_command(
     app = current()
     output = app.output(as_json=as_json)
     shown = output.progress("sweep runs done")  # on a terminal's stderr only
+    replayed = output.progress("% of the data replayed")  # a single run's
     request = build_request(
         load_trade_config(app.settings().config_path).with_model(tuple(strategy), model),
         strategy=first, beside=tuple(beside), data=data, start=start, end=end, markets=markets,
@@ -282,7 +283,7 @@ def backtest_command(
         balance=balance, html=html, out=out, rank_by=rank_by, jobs=jobs,
         cache=not no_cache, lookahead=lookahead_check, params_file=params_file,
         best_params=best_params, executor=executor.value, scheduler=scheduler,
-        run_progress=lambda done, _total: shown(done),
+        run_progress=lambda done, _total: shown(done), replay_progress=replayed,
         runs_dir=dirs_from(app.environ).backtest_runs_dir(),
         holdout=holdout, walk_forward=walk_forward,
         search=None if search is None else search.value, trials=trials, study=study,
@@ -292,6 +293,7 @@ def backtest_command(
         outcome = backtest(request)
     finally:
         shown.close()
+        replayed.close()
     if as_json:
         output.json(outcome.to_json())
     else:

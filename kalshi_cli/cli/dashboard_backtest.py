@@ -68,8 +68,13 @@ def _dec(value: Any) -> Decimal | None:
 
 
 def render_summary(view: BacktestView) -> RenderableType:
+    from kalshi_cli.backtest.report import failed, failure_line
+
     t = view.totals
     table = new_table("", "")
+    failure = failed(view.report)
+    if failure is not None:  # first: a failed run's figures are not the strategy's
+        table.add_row("FAILED", note_text(failure_line(failure), "bold red"))
     table.add_row("net P&L", money_cell(_dec(t.get("net"))))
     table.add_row("realized", money_cell(_dec(t.get("realized"))))
     table.add_row("settled", money_cell(_dec(t.get("settled"))))
@@ -215,8 +220,11 @@ class BacktestApp(PanelApp):
         view, flt = self.view, self.market_filter.upper()
         spec = view.report.get("spec") or {}
         data = view.report.get("data") or {}
+        from kalshi_cli.backtest.report import failed
+
         top = Text.assemble(
             (" BACKTEST ", "bold reverse cyan"),
+            (" FAILED ", "bold reverse red") if failed(view.report) else "",
             f"  {spec.get('strategy', '?')} on {data.get('path', spec.get('data', '?'))}",
             f"  fill model {spec.get('fill_model', '?')}, latency {spec.get('latency_ms', 0)} ms",
             f"  {view.source}",

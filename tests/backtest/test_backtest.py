@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -208,3 +210,142 @@ def test_a_backtest_writes_its_heartbeat_once_a_simulated_minute(
     assert span > 240, "the recording covers five simulated minutes"
     # at the start, once a minute, and at the end: never once a second
     assert 2 <= len(beats) <= span / 60 + 2, [b["ts"] for b in beats]
+
+
+def _rewritten(source: Path, out: Path, keep: Callable[[dict[str, Any]], bool]) -> Path:
+    """A copy of `source` holding only the records `keep(record)` accepts, with its manifest."""
+    from kalshi_cli.data.manifest import read_manifest, write_manifest
+    from kalshi_cli.data.segments import SegmentWriter, iter_lines
+
+    writer = SegmentWriter(out, fsync=False)
+    for line in iter_lines(source, Counter()):
+        record = json.loads(line)
+        if keep(record):
+            writer.write(record["recv_ns"], line + b"\n")
+    writer.close()
+    manifest = read_manifest(source) or {}
+    manifest["segments"] = writer.segments
+    write_manifest(out, manifest)
+    return out
+
+
+def test_a_recording_with_no_data_of_its_markets_is_no_data_not_zero_trades(
+    spike_data: Path, tmp_path: Path
+) -> None:
+    """A recording whose connection came up and recorded nothing (its manifest names the market
+    it subscribed): a run over it read no data, which is not a strategy that found nothing."""
+    from kalshi_cli.data.manifest import read_manifest, write_manifest
+    from kalshi_cli.data.segments import SegmentWriter
+    from kalshi_cli.vocabulary.errors import NoDataError
+
+    empty = tmp_path / "empty"
+    writer = SegmentWriter(empty, fsync=False)
+    writer.write(
+        1_767_225_600 * 10**9, b'{"recv_ns":1767225600000000000,"local":{"event":"connected"}}\n'
+    )
+    writer.close()
+    write_manifest(empty, read_manifest(spike_data) or {})
+    with pytest.raises(NoDataError, match=f"no data of {LAL} in {empty}"):
+        execute(BacktestSpec(data=str(empty), strategy="spike"), tmp_path / "run")
+
+
+def test_a_window_with_no_data_of_the_chosen_market_is_no_data(tmp_path: Path) -> None:
+    """Records of another market in the window are no data for the market chosen: the run
+    would report zero trades for a market the recording had stopped following."""
+    from kalshi_cli.vocabulary.errors import NoDataError
+
+    gsw = "KXNBAGAME-SIM-LALGSW-GSW"
+    both = record_scenario("default", tmp_path / "both", seconds=120, tickers=[LAL, gsw])
+    start = 1_767_225_600 * 10**9
+
+    def lal_stops_after_a_minute(record: dict[str, Any]) -> bool:
+        body = record.get("frame", {}).get("msg", {})
+        return bool(body.get("market_ticker") != LAL or record["recv_ns"] < start + 60 * 10**9)
+
+    data = _rewritten(both, tmp_path / "lal-stops", lal_stops_after_a_minute)
+    spec = BacktestSpec(
+        data=str(data),
+        strategy="spike",
+        markets=(LAL,),
+        start_ns=start + 90 * 10**9,
+        end_ns=start + 110 * 10**9,
+    )
+    with pytest.raises(NoDataError, match=f"no data of {LAL} in {data} between the given times"):
+        execute(spec, tmp_path / "run")
+    # the other market has its data in that window, and runs
+    other = replace(spec, markets=(gsw,))
+    assert run(other, tmp_path / "other")[1]["data"]["book_events"] > 0  # type: ignore[index]
+
+
+def test_a_recording_whose_only_segment_is_corrupt_says_so(
+    spike_data: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from kalshi_cli.vocabulary.errors import NoDataError
+
+    data = tmp_path / "corrupt"
+    shutil.copytree(spike_data, data)
+    (segment,) = (data / "frames").iterdir()
+    raw = segment.read_bytes()
+    segment.write_bytes(raw[:10] + bytes(b ^ 0xFF for b in raw[10:200]) + raw[200:])
+    with pytest.raises(NoDataError) as refused:
+        execute(BacktestSpec(data=str(data), strategy="spike"), tmp_path / "run")
+    assert refused.value.message == f"no records in {data} (skipped: 1 corrupt_block)"
+
+
+def test_the_text_report_says_what_the_reading_skipped(spike_data: Path, tmp_path: Path) -> None:
+    """A recording cut off half-way reads up to its last whole line: the figures are those of
+    half the data, and the report a trader reads must say so, not only its --json."""
+    import shutil
+
+    from kalshi_cli.backtest.report import render_text
+
+    data = tmp_path / "cut"
+    shutil.copytree(spike_data, data)
+    (segment,) = (data / "frames").iterdir()
+    raw = segment.read_bytes()
+    segment.write_bytes(raw[: len(raw) // 2])
+    _, report = run(BacktestSpec(data=str(data), strategy="spike"), tmp_path / "cut-run")
+    assert report["data"]["skipped"] == {"truncated_tail": 1}  # type: ignore[index]
+    lines = render_text(report)
+    skipped = [line for line in lines if line.startswith("skipped")]
+    assert skipped == ["skipped reading the data: 1 truncated_tail (docs/data.md says why)"]
+    _, whole = run(BacktestSpec(data=str(spike_data), strategy="spike"), tmp_path / "whole")
+    assert not [line for line in render_text(whole) if line.startswith("skipped")]
+
+
+def _not_a_lifecycle_frame(record: dict[str, Any]) -> bool:
+    return bool(record.get("frame", {}).get("type") != "market_lifecycle_v2")
+
+
+def test_a_run_ending_before_a_markets_result_is_recorded_does_not_settle_at_it(
+    tmp_path: Path,
+) -> None:
+    """`kalshi record` reads the markets again when it stops, so the reference data of a market
+    determined during the recording holds its result. A run that stops before the recorded
+    `determined` frame (`--to`, a holdout's training part) did not know it: settling there at
+    that result is the future reaching the figures a set is chosen on."""
+    data = record_scenario(
+        "default", tmp_path / "settling", seconds=240, tickers=[LAL], settle={LAL: (150.0, "no")}
+    )
+    reference = json.loads((data / "reference.json").read_text())
+    for market in reference["markets"]:
+        market.update(result="no", status="finalized")  # as read again when the recording ended
+    (data / "reference.json").write_text(json.dumps(reference))
+    params = (("take_profit", "0.5"), ("max_hold_s", "1000"), ("order_count", "10"))
+    whole = BacktestSpec(data=str(data), strategy="spike", params=params)
+    _, report = run(whole, tmp_path / "whole")
+    assert Decimal(report["markets"][LAL]["settled"]) > 0  # type: ignore[index]
+    cut = replace(whole, end_ns=(1_767_225_600 + 120) * 10**9)  # before the determination
+    artifacts, report = run(cut, tmp_path / "cut")
+    assert list(artifacts.venue.client.portfolio.iter_settlements()) == []
+    market = report["markets"][LAL]  # type: ignore[index]
+    assert market["settled"] == "0.0000" and Decimal(market["position"]) != 0
+    assert [p["ticker"] for p in cast("list[dict[str, str]]", report["left_open"])] == [LAL]
+    # a run to the end of the data settles at the reference's result as before, the frame or not
+    no_frame = _rewritten(data, tmp_path / "no-lifecycle", _not_a_lifecycle_frame)
+    (no_frame / "reference.json").write_text(json.dumps(reference))
+    artifacts, report = run(replace(whole, data=str(no_frame)), tmp_path / "no-frame")
+    (settlement,) = artifacts.venue.client.portfolio.iter_settlements()
+    assert settlement.market_result == "no"

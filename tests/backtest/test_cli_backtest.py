@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -240,3 +241,54 @@ def test_a_sweep_line_shows_the_net_once_whatever_it_is_ranked_by() -> None:
     assert by_net.split().count("net") == 1 and "-0.9496" in by_net
     [by_sharpe, *_] = BacktestOutcome(rank_by="sharpe", runs=[{**run, "value": 1.5}]).lines()
     assert by_sharpe.split()[1:5] == ["sharpe", "1.5000", "net", "-0.9496"]
+
+
+def test_a_sweep_cell_the_strategy_refuses_is_a_usage_error_naming_the_cell(
+    data: Path, tmp_path: Path
+) -> None:
+    """Every cell is validated before the first run: the one refused is named by its flag's
+    values (exit 2, a bad parameter), not as a malformed config file (3), and nothing runs."""
+    args = ["backtest", "--strategy", "spike", "--data", str(data), "--jobs", "1"]
+    done = kalshi([*args, "--param", "window_s=30,400", "--param", "take_profit=0.04"], tmp_path)
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    assert "--param window_s=400 take_profit=0.04" in done.stderr
+    assert "max_hold_s must be at least window_s" in done.stderr
+    assert not (tmp_path / "backtests").exists()  # nothing ran, nothing stored
+    single = kalshi([*args, "--param", "take_profit=lots"], tmp_path)
+    assert single.returncode == ExitCode.USAGE, single.stderr
+    assert "--param take_profit=lots" in single.stderr and "expected a number" in single.stderr
+
+
+def test_a_single_run_shows_how_much_of_the_data_it_replayed_on_a_terminal(
+    data: Path, tmp_path: Path
+) -> None:
+    """A run over a month of books takes minutes: on a terminal, stderr counts the share of the
+    data replayed, as a sweep counts its runs, and clears the line before the report."""
+    import pty
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KALSHI_")}
+    env.update(KALSHI_HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "c"), HOME=str(tmp_path))
+    terminal, stderr = pty.openpty()
+    args = [script(), "backtest", "--strategy", "spike", "--data", str(data), "--json"]
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, env=env) as proc:
+        os.close(stderr)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(terminal, 4096)
+            except OSError:  # the other end closed: the command is done
+                break
+            if not chunk:
+                break
+            shown += chunk
+        out, _ = proc.communicate(timeout=120)
+    os.close(terminal)
+    assert proc.returncode == 0, shown
+    json.loads(out)  # stdout is the report alone
+    counts = [int(c) for c in re.findall(rb"% of the data replayed: (\d+)", shown)]
+    assert counts and counts == sorted(set(counts)) and counts[-1] == 100, shown
+    assert len(counts) > 10  # counted as it goes, not once at the end
+    assert shown.endswith(b"\r\x1b[K")  # the line cleared
+    # not on a pipe: a log file gets no carriage returns
+    piped = kalshi(["backtest", "--strategy", "spike", "--data", str(data)], tmp_path)
+    assert "replayed" not in piped.stderr

@@ -71,6 +71,20 @@ def test_a_worker_that_dies_fails_the_sweep_naming_the_run(data: Path) -> None:
     assert "killed by signal 9" in line
 
 
+@pytest.mark.parametrize("act", ["exit", "exit-mid-answer"])
+def test_a_worker_that_exits_even_mid_answer_fails_the_sweep_naming_the_run(
+    data: Path, act: str
+) -> None:
+    """A worker gone with exit status 0, before its answer or half-way through writing it (a
+    long report is written in pieces a pipe holds): the run died, named, never a half answer
+    read as JSON."""
+    specs = specs_of(data, f"act=trade,{act}", "fair=0.6")
+    with LocalPool(2) as pool, pytest.raises(ExecutorError) as died:
+        run_sweep(specs, executor=pool)
+    line = died.value.one_line()
+    assert f"a sweep worker died running the run with act={act} fair=0.6 (exit 0)" in line
+
+
 def test_a_runs_own_error_keeps_its_exit_code(tmp_path: Path) -> None:
     missing = tmp_path / "nothing-here"
     specs = [BacktestSpec(data=str(missing), strategy="spike", params=(("take_profit", "0.06"),))]

@@ -128,3 +128,85 @@ def test_a_garbage_return_names_the_strategy_file_and_the_line_of_its_decide(
     report = run_backtest(BacktestSpec(data=str(data), strategy=str(path)))
     (error,) = report["failed"]["errors"]
     assert error["error"].startswith(f"{path}:{line}: decide returned str"), error
+
+
+def test_a_search_trial_whose_strategy_raises_fails_the_search_and_ranks_last(
+    data: Path, tmp_path: Path
+) -> None:
+    """A search keeps each trial's figures in its study and ranks from there: the failure must
+    travel with them, or the failed trial is ranked by its figures (a net of zero) and the
+    command exits 0."""
+    args = [
+        "backtest", "--strategy", UNRULY, "--data", str(data), "--search", "grid",
+        "--param", "fair=0.55..0.70:0.05", "--param", "broken_fair=0.65", "--jobs", "1",
+    ]  # fmt: skip
+    done = kalshi([*args, "--json"], tmp_path)
+    assert done.returncode == ExitCode.STRATEGY_FAILED, done.stderr
+    assert "1 of 4 runs failed" in done.stderr and BROKEN in done.stderr
+    doc = json.loads(done.stdout)
+    runs = doc["runs"]
+    assert [r["params"]["fair"] for r in runs][-1] == "0.65"
+    failed = runs[-1]
+    assert failed["value"] is None and failed["failed"]["decisions"] > 0
+    assert any(BROKEN in e["error"] for e in failed["failed"]["errors"])
+    assert failed["deflated_sharpe"] == {"value": None, "reason": "the run failed"}
+    assert all(r["failed"] is None and r["value"] is not None for r in runs[:-1])
+    # the same command again continues the study: the failed trial is still failed
+    again = kalshi([*args, "--json"], tmp_path)
+    assert again.returncode == ExitCode.STRATEGY_FAILED, again.stderr
+    assert json.loads(again.stdout)["runs"][-1]["failed"] == failed["failed"]
+    listed = kalshi(["backtest", "runs", "list", "--json"], tmp_path)
+    assert [r["failed"] for r in json.loads(listed.stdout)["runs"]] == [1, 1]
+
+
+def test_a_stored_sweep_shows_its_failed_set_as_failed(data: Path, tmp_path: Path) -> None:
+    args = [
+        "backtest", "--strategy", UNRULY, "--data", str(data),
+        "--param", "fair=0.6,0.65", "--param", "broken_fair=0.65", "--jobs", "1",
+    ]  # fmt: skip
+    assert kalshi(args, tmp_path).returncode == ExitCode.STRATEGY_FAILED
+    shown = kalshi(["backtest", "runs", "show", "last"], tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    row = next(line for line in shown.stdout.splitlines() if " fair=0.65 " in line)
+    assert "FAILED" in row and BROKEN in row
+    assert "net" not in row  # a failed set's figures are not the strategy's
+
+
+def test_a_holdout_counts_a_failed_set_once_and_marks_it_failed(data: Path, tmp_path: Path) -> None:
+    """A set fails on its training part and on its holdout: one set of two failed, not two."""
+    args = [
+        "backtest", "--strategy", UNRULY, "--data", str(data), "--holdout", "0.5",
+        "--param", "fair=0.6,0.65", "--param", "broken_fair=0.65", "--jobs", "1",
+    ]  # fmt: skip
+    done = kalshi(args, tmp_path)
+    assert done.returncode == ExitCode.STRATEGY_FAILED, done.stderr
+    assert "1 of 2 runs failed" in done.stderr and BROKEN in done.stderr
+    row = next(line for line in done.stdout.splitlines() if " fair=0.65 " in line)
+    assert "FAILED" in row and BROKEN in row and "chosen" not in row
+
+
+def test_a_walk_forward_whose_training_tried_a_failed_set_fails_naming_it(
+    data: Path, tmp_path: Path
+) -> None:
+    """Each window chooses among the sets tried on its training part: one of them failing must
+    fail the command, though the window chose another."""
+    args = [
+        "backtest", "--strategy", UNRULY, "--data", str(data), "--walk-forward", "2",
+        "--param", "fair=0.6,0.65", "--param", "broken_fair=0.65", "--jobs", "1",
+    ]  # fmt: skip
+    done = kalshi([*args, "--json"], tmp_path)
+    assert done.returncode == ExitCode.STRATEGY_FAILED, done.stderr
+    assert "2 of 6 runs failed" in done.stderr, done.stderr
+    assert "fair=0.65" in done.stderr and BROKEN in done.stderr
+    doc = json.loads(done.stdout)
+    for window in doc["windows"]:
+        assert window["params"]["fair"] == "0.6"  # never chosen
+        (tried,) = window["failed"]
+        assert tried["params"]["fair"] == "0.65"
+        assert any(BROKEN in e["error"] for e in tried["failed"]["errors"])
+    text = kalshi(args, tmp_path)
+    assert text.returncode == ExitCode.STRATEGY_FAILED
+    failed_lines = [line for line in text.stdout.splitlines() if "FAILED" in line]
+    assert len(failed_lines) == 2 and all(" fair=0.65 " in line for line in failed_lines)
+    listed = kalshi(["backtest", "runs", "list", "--json"], tmp_path)
+    assert [r["failed"] for r in json.loads(listed.stdout)["runs"]] == [2, 2]

@@ -64,3 +64,23 @@ def test_equity_and_drawdown_charts_carry_the_curve(report: dict[str, object]) -
     for (_, e, _), (_, d) in zip(equity, drawdown, strict=True):
         peak = Decimal(e) if peak is None else max(peak, Decimal(e))
         assert d == Decimal(e) - peak <= 0
+
+
+def test_a_failed_runs_page_opens_with_its_failure(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The page is what gets mailed and archived: a run whose strategy failed must say so first,
+    as the terminal does, or its figures read as the strategy's."""
+    from pathlib import Path
+
+    data = record_scenario("default", tmp_path_factory.mktemp("failed"), seconds=60, tickers=[LAL])
+    unruly = str(Path(__file__).with_name("unruly_strategy.py"))
+    params = (("broken_fair", "0.65"), ("fair", "0.65"))
+    failed = run_backtest(BacktestSpec(data=str(data), strategy=unruly, params=params))
+    assert failed["failed"] is not None
+    page = render_html(failed)
+    head = page.index("<table>")  # the summary
+    banner = page.find("FAILED: the strategy failed in")
+    assert 0 <= banner < head, page[:2000]
+    assert "no row for fair 0.65 in the model&#x27;s table" in page[banner:head]
+    assert "FAILED" not in render_html(run_backtest(BacktestSpec(data=str(data), strategy=unruly)))

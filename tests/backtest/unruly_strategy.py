@@ -1,7 +1,9 @@
 """A strategy file whose runs misbehave on demand, for the executors' tests: it trades as the
 example fair-value strategy does (`act: trade`), or, on its first decision, prints to stdout
-(`print`), kills its own process (`die`), or (`hang-once`) writes its process id to `marker`
-and waits to be killed, unless `marker` is there already (the run again after the kill trades).
+(`print`), kills its own process (`die`), ends it with `os._exit(0)` (`exit`), writes the start
+of an answer to its sweep worker's answer pipe and then ends it so (`exit-mid-answer`: a worker
+killed while it writes a long report), or (`hang-once`) writes its process id to `marker` and
+waits to be killed, unless `marker` is there already (the run again after the kill trades).
 A set whose `fair` equals `broken_fair` raises in every decision, as a strategy with a bug does.
 """
 
@@ -44,6 +46,12 @@ def misbehave(params: UnrulyParams) -> None:
         print("a strategy's own output, on stdout")
     elif params.act == "die":
         os.kill(os.getpid(), signal.SIGKILL)
+    elif params.act == "exit":
+        os._exit(0)
+    elif params.act == "exit-mid-answer":
+        for fd in _answer_pipes():
+            os.write(fd, b'{"report": {"totals": {"net": "1')
+        os._exit(0)
     elif params.act == "hang-once" and not Path(params.marker).exists():
         tmp = Path(f"{params.marker}.{os.getpid()}")
         tmp.write_text(str(os.getpid()))
@@ -52,6 +60,24 @@ def misbehave(params: UnrulyParams) -> None:
         raise RuntimeError("hang-once: nobody killed this worker")
     if params.fair == params.broken_fair:
         raise KeyError(f"no row for fair {params.fair} in the model's table")
+
+
+def _answer_pipes() -> list[int]:
+    """The pipes this process may write to other than its stdout and stderr: a sweep worker's
+    answer pipe (it keeps a copy of the stdout it was started with)."""
+    import fcntl
+
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            writable = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY
+            is_pipe = os.readlink(f"/proc/self/fd/{name}").startswith("pipe:")
+        except OSError:
+            continue
+        if fd > 2 and writable and is_pipe:
+            found.append(fd)
+    return found
 
 
 def decide(

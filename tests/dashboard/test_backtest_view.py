@@ -178,3 +178,21 @@ def test_the_command_without_a_terminal_refuses_to_draw(tmp_path: Path) -> None:
     assert done.returncode == ExitCode.USAGE, done.stdout[:200]
     assert done.stdout == ""  # no escape codes drawn into the pipe
     assert "needs a terminal" in done.stderr and "kalshi status --json" in done.stderr
+
+
+def test_a_failed_runs_results_say_it_failed(tmp_path: Path) -> None:
+    """The dashboard is another place a run's figures are read: a run whose strategy failed
+    says so in its top line and its summary, as the text report and the page do."""
+    from kalshi_cli.backtest import run_backtest
+
+    data = record_scenario("default", tmp_path / "data", seconds=60, tickers=[LAL])
+    unruly = str(Path(__file__).parents[1] / "backtest" / "unruly_strategy.py")
+    params = (("broken_fair", "0.65"), ("fair", "0.65"))
+    report = run_backtest(BacktestSpec(data=str(data), strategy=unruly, params=params))
+    assert report["failed"] is not None
+    saved = tmp_path / "report.json"
+    saved.write_text(json.dumps(report))
+    seen = _screen(BacktestApp(load_backtest(saved, SystemClock())))
+    assert "FAILED" in seen["top"], seen["top"]
+    decisions = report["failed"]["decisions"]
+    assert f"FAILED · the strategy failed in {decisions} decisions" in seen["summary"]
