@@ -118,6 +118,7 @@ class _RiskChecked:
 
 
 # each risk code an assistant's order meets: the config key that sets it, and what to do
+# (a person may raise the key; the assistant cannot)
 _RISK_KEYS = {
     "MAX_ORDER_SIZE": "risk.max_order_count",
     "POSITION_LIMIT": "risk.max_position_per_market",
@@ -125,13 +126,10 @@ _RISK_KEYS = {
     "STRATEGY_BUDGET": "trade.budgets",
 }
 _RISK_HINTS = {
-    "MAX_ORDER_SIZE": "a smaller count; the account's limit is risk.max_order_count",
-    "POSITION_LIMIT": "a smaller count, or cancel resting orders; the account's limit is "
-    "risk.max_position_per_market, counting every order resting in the market",
-    "MAX_EXPOSURE": "a smaller order, or cancel resting orders; the account's limit is "
-    "risk.max_total_exposure, over every market",
-    "STRATEGY_BUDGET": "a smaller order; the assistant's own budget is trade.budgets under "
-    "its agent.strategy name",
+    "MAX_ORDER_SIZE": "a smaller count",
+    "POSITION_LIMIT": "a smaller count, or cancel resting orders in the market",
+    "MAX_EXPOSURE": "a smaller order, or cancel resting orders",
+    "STRATEGY_BUDGET": "a smaller order",
 }
 
 
