@@ -1,12 +1,15 @@
 """The write gate: every write an assistant asks for is previewed, then executed by a token.
 
 A `preview_*` tool checks the write as the order service would send it and asks the gate for a
-`Ticket`: a random token bound to that one write, usable once, for `token_ttl_s`. `execute`
-redeems it; a token that is unknown, expired or already used is refused, and so is one whose
-write would now go past the session's budget (orders, contracts, dollars the orders could cost
-at most). The budget comes from the config and only ever shrinks: no tool raises it. The gate
-holds no exchange or state file; it is pure bookkeeping over an injected clock, so its rules are
-tested without a server.
+token bound to that one write, usable once, for `token_ttl_s`. `execute` redeems it; a token
+that is unknown, expired or already used is refused. The budget (`agent.budget`: orders,
+contracts, dollars the orders could cost at most) is checked against what was spent of it, which
+the caller reads from the state file (agent/ledger.py): the gate keeps no count of its own, so a
+new `kalshi mcp` process starts from what the day's earlier ones placed. The budget comes from
+the config: no tool raises it. The gate holds no exchange or state file; it is pure bookkeeping
+over an injected clock, so its rules are tested without a server. A token is forgotten one
+`token_ttl_s` after it expired, used or not, so a server that runs for weeks holds only the
+tokens of its last minutes.
 """
 
 from __future__ import annotations
@@ -23,10 +26,21 @@ from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import ZERO, fmt_count
 from kalshi_cli.vocabulary.units import fmt_exact_dollars
 
+BUDGET_RULE = "the budget is per UTC day, counted from the state file's records of its orders"
+
 
 @dataclass(frozen=True)
 class Charge:
     """What a write spends from the budget: orders placed, contracts, dollars at most."""
+
+    orders: int = 0
+    contracts: Decimal = ZERO
+    dollars: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class Spent:
+    """What was spent of the budget (agent/ledger.py reads it from the state file)."""
 
     orders: int = 0
     contracts: Decimal = ZERO
@@ -44,66 +58,60 @@ class Pending:
 
 
 @dataclass
-class Spent:
-    orders: int = 0
-    contracts: Decimal = ZERO
-    dollars: Decimal = ZERO
-
-    def add(self, charge: Charge) -> None:
-        self.orders += charge.orders
-        self.contracts += charge.contracts
-        self.dollars += charge.dollars
-
-
-@dataclass
 class WriteGate:
     budget: AgentBudget
     clock: Clock
     ttl_s: float
-    spent: Spent = field(default_factory=Spent)
     _pending: dict[str, Pending] = field(default_factory=dict)
-    _used: set[str] = field(default_factory=set)
+    _used: dict[str, float] = field(default_factory=dict)  # token -> the wall time it expired
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def check(self, charge: Charge) -> None:
+    def check(self, charge: Charge, spent: Spent) -> None:
         """Refuse (BUDGET_ORDERS, BUDGET_CONTRACTS, BUDGET_DOLLARS) a write that would take the
-        session past its budget, counting what it has spent."""
-        b, s = self.budget, self.spent
+        budget past its limits, counting what was `spent` of it."""
+        b, s = self.budget, spent
         if s.orders + charge.orders > b.max_orders:
             raise ValidationError(
-                f"the session's budget allows {b.max_orders} orders and {s.orders} were placed",
+                f"the budget allows {b.max_orders} orders a day and {s.orders} were placed today",
                 code="BUDGET_ORDERS",
-                hint="agent.budget.max_orders in the config; a new session starts afresh",
+                hint=f"agent.budget.max_orders in the config; {BUDGET_RULE}",
             )
         if s.contracts + charge.contracts > b.max_contracts:
             raise ValidationError(
-                f"{fmt_count(charge.contracts)} more contracts would pass the session's budget "
-                f"of {fmt_count(b.max_contracts)} ({fmt_count(s.contracts)} placed)",
+                f"{fmt_count(charge.contracts)} more contracts would pass the budget of "
+                f"{fmt_count(b.max_contracts)} a day ({fmt_count(s.contracts)} placed today)",
                 code="BUDGET_CONTRACTS",
-                hint="a smaller count, or agent.budget.max_contracts in the config",
+                hint=f"a smaller count, or agent.budget.max_contracts in the config; {BUDGET_RULE}",
             )
         if s.dollars + charge.dollars > b.max_dollars:
             raise ValidationError(
-                f"{fmt_exact_dollars(charge.dollars)} more at risk would pass the session's "
-                f"budget of {fmt_exact_dollars(b.max_dollars)} "
-                f"({fmt_exact_dollars(s.dollars)} placed)",
+                f"{fmt_exact_dollars(charge.dollars)} more at risk (the taker fee counted) would "
+                f"pass the budget of {fmt_exact_dollars(b.max_dollars)} a day "
+                f"({fmt_exact_dollars(s.dollars)} placed today)",
                 code="BUDGET_DOLLARS",
-                hint="a smaller order, or agent.budget.max_dollars in the config",
+                hint=f"a smaller order, or agent.budget.max_dollars in the config; {BUDGET_RULE}",
             )
 
-    def issue(self, tool: str, arguments: dict[str, Any], charge: Charge) -> tuple[str, float]:
+    def issue(
+        self, tool: str, arguments: dict[str, Any], charge: Charge, spent: Spent
+    ) -> tuple[str, float]:
         """A single-use token for this write, and the wall time it expires at."""
+        self.check(charge, spent)
         with self._lock:
-            self.check(charge)
+            now = self.clock.wall()
+            self._forget(now)
             token = secrets.token_urlsafe(16)
-            expires = self.clock.wall() + self.ttl_s
+            expires = now + self.ttl_s
             self._pending[token] = Pending(tool, dict(arguments), charge, expires)
             return token, expires
 
     def redeem(self, token: str) -> Pending:
         """The write `token` stands for, taken: it cannot be redeemed again. Refused when the
-        token is unknown, used or expired, or the write no longer fits the budget."""
+        token is unknown, used or expired; its budget is the caller's to check again, against
+        what was spent by then."""
         with self._lock:
+            now = self.clock.wall()
+            self._forget(now)
             if token in self._used:
                 raise ValidationError(
                     "this token was used already; a token executes one write once",
@@ -115,25 +123,36 @@ class WriteGate:
                 raise ValidationError(
                     "unknown token", code="TOKEN_UNKNOWN", hint="a token comes from a preview_ tool"
                 )
-            self._used.add(token)
-            if self.clock.wall() >= pending.expires_at:
+            self._used[token] = pending.expires_at
+            if now >= pending.expires_at:
                 raise ValidationError(
                     f"the token expired ({self.ttl_s:g} s after its preview)",
                     code="TOKEN_EXPIRED",
                     hint="preview the write again for a new token",
                 )
-            self.check(pending.charge)
             return pending
 
-    def spend(self, charge: Charge) -> None:
-        """Count a write that was sent (whatever the exchange answered: it may have landed)."""
+    def held(self) -> int:
+        """How many tokens the gate still holds, waiting or used (each is forgotten one
+        `ttl_s` after it expired)."""
         with self._lock:
-            self.spent.add(charge)
+            self._forget(self.clock.wall())
+            return len(self._pending) + len(self._used)
 
-    def remaining(self) -> dict[str, str | int]:
-        b, s = self.budget, self.spent
+    def remaining(self, spent: Spent) -> dict[str, str | int]:
+        b, s = self.budget, spent
         return {
             "orders": b.max_orders - s.orders,
             "contracts": fmt_count(b.max_contracts - s.contracts),
             "dollars": fmt_exact_dollars(b.max_dollars - s.dollars),
         }
+
+    def _forget(self, now: float) -> None:
+        """Drop the tokens that expired a `ttl_s` ago or more: until then a late one is told
+        it expired or was used, after it only that it is unknown, and nothing grows with the
+        server's age."""
+        horizon = now - self.ttl_s
+        for token in [t for t, p in self._pending.items() if p.expires_at <= horizon]:
+            del self._pending[token]
+        for token in [t for t, expired in self._used.items() if expired <= horizon]:
+            del self._used[token]

@@ -37,9 +37,10 @@ INSTRUCTIONS = (
     "Kalshi event contracts through kalshi-cli. Prices are dollars (0.55), counts contracts. "
     "Reads are free. A write is two steps: a preview_ tool returns what would be sent, the most "
     "it could cost, the checks it passed and a token; execute(token) sends it once. Writes may "
-    "be off (WRITES_DISABLED) and every session has a budget (budget tool). cancel_all (the kill "
-    "switch) and halt are always allowed. Errors start with the CLI's exit code name, then the "
-    "rule's code: read the hint in brackets for what to do."
+    "be off (WRITES_DISABLED), are held to the account's risk limits, and have a budget per UTC "
+    "day (budget tool). cancel_all (the kill switch) and halt are always allowed. Errors start "
+    "with the CLI's exit code name, then the rule's code: read the hint in brackets for what to "
+    "do."
 )
 
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=True)

@@ -1,7 +1,7 @@
 """The config's `agent:` section: what an assistant connected through `kalshi mcp` may do.
 
 Every default is the safe one: no environment lets an assistant write until the config says so,
-prod has a switch of its own, and the session's budget is small. The agent cannot change any of
+prod has a switch of its own, and the budget a UTC day is small. The agent cannot change any of
 it: the section is read once when the server starts, and no tool writes the config.
 """
 
@@ -36,7 +36,9 @@ class AgentWrites(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
 
 
 class AgentBudget(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """What one `kalshi mcp` session may place in all, whatever the assistant asks."""
+    """What the assistant may place in a UTC day, whatever the assistant asks and however many
+    `kalshi mcp` processes it runs: spent as the state file's records of its orders say
+    (agent/ledger.py)."""
 
     max_orders: Annotated[int, msgspec.Meta(ge=0)] = 10
     max_contracts: Annotated[Decimal, Range(ge=0)] = Decimal(100)

@@ -6,15 +6,18 @@ same name does, through the same code. Nothing here knows the protocol: `agent/s
 registers these methods on the SDK's server, and a `KalshiError` raised here reaches the
 assistant as one line, `NAME CODE: what is wrong (what to do)`, NAME the CLI's exit code's name.
 
-Writes are the order service's, never a second path: a `preview_*` tool runs the same checks
-`kalshi order place` runs before sending (`OrderService.prepare`: the order's terms, the trading
-state, the market, the tick grid, the config's `limits:`, the balance), then the session's budget
-(`gate.py`), and hands back a single-use token; `execute` redeems it, checks again and sends
-through the same service, which writes the intent before the request leaves. The assistant's
-orders carry the strategy name of the config's `agent.strategy`, so `kalshi status`, `kalshi pnl
---by strategy` and a trade loop's ownership rules tell them apart; amend, decrease and cancel
-touch only those. The kill switch and halt are always allowed and need no preview. Every write
-tool call, refused or not, is a row of the state file's `agent_audit`.
+Writes are the order service's, never a second path: a `preview_*` tool brings the account's
+fills into the state file, asks the trade loop's daily circuit breaker, runs the checks `kalshi
+order place` runs before sending (`OrderService.prepare`: the order's terms, the trading state,
+the market, the tick grid, the config's `limits:`, the balance), then the risk engine's own limit
+rules over the whole account (`risk:`, and `trade.budgets` under the assistant's name), then the
+day's budget (`gate.py`, spent as `ledger.py` reads it from the state file), and hands back a
+single-use token; `execute` redeems it, checks everything again and sends through the same
+service, which writes the intent before the request leaves. The assistant's orders carry the
+strategy name of the config's `agent.strategy`, so `kalshi status`, `kalshi pnl --by strategy`
+and a trade loop's ownership rules tell them apart; amend, decrease and cancel touch only those.
+The kill switch and halt are always allowed and need no preview. Every write tool call, refused
+or not, is a row of the state file's `agent_audit`.
 """
 
 from __future__ import annotations
@@ -23,14 +26,15 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
-from kalshi_cli.agent.gate import Charge, Pending, WriteGate
+from kalshi_cli.agent.gate import Charge, Pending, Spent, WriteGate
+from kalshi_cli.agent.ledger import spent_today
 from kalshi_cli.agent.settings import AgentConfig
 from kalshi_cli.vocabulary.clock import Clock, utc_day
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError, ValidationError
@@ -41,8 +45,10 @@ if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.client.pacing import TierSetting
     from kalshi_cli.config import Settings
-    from kalshi_cli.services.orders import OrderService, PreparedAmend
+    from kalshi_cli.risk.budget import Budget, Owned
+    from kalshi_cli.services.orders import OrderService, PreparedAmend, PreparedOrder
     from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.decisions import Intent
 
 SOURCE = "kalshi mcp"  # who the trading state's rows say set it, when the assistant did
 KILL_DEADLINE_S = 30.0  # the kill switch's proof, as `kalshi cancel-all` gives it by default
@@ -87,14 +93,54 @@ def _limit(limit: int) -> int:
 
 @dataclass(frozen=True)
 class _Written:
-    """A write's answer and what it spent."""
+    """A write's answer."""
 
     document: dict[str, Any]
-    charge: Charge = field(default_factory=Charge)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """An order with every check passed: what would be sent, what it spends of the day's
+    budget, the checks as the preview shows them, and what the day had spent before it."""
+
+    prepared: PreparedOrder
+    charge: Charge
+    checks: dict[str, Any]
+    spent: Spent
+
+
+@dataclass(frozen=True)
+class _RiskChecked:
+    """The account's risk limits passed: their codes, and what the preview shows of them."""
+
+    passed: list[str]
+    document: dict[str, Any]
+
+
+# each risk code an assistant's order meets: the config key that sets it, and what to do
+# (a person may raise the key; the assistant cannot)
+_RISK_KEYS = {
+    "MAX_ORDER_SIZE": "risk.max_order_count",
+    "POSITION_LIMIT": "risk.max_position_per_market",
+    "MAX_EXPOSURE": "risk.max_total_exposure",
+    "STRATEGY_BUDGET": "trade.budgets",
+}
+_RISK_HINTS = {
+    "MAX_ORDER_SIZE": "a smaller count",
+    "POSITION_LIMIT": "a smaller count, or cancel resting orders in the market",
+    "MAX_EXPOSURE": "a smaller order, or cancel resting orders",
+    "STRATEGY_BUDGET": "a smaller order",
+}
+
+
+def _number(value: Decimal) -> str:
+    """A limit as the config writes it (`500`, `0.5`)."""
+    return format(value.normalize(), "f")
 
 
 class AgentTools:
-    """The tools of one `kalshi mcp` session (one process): its budget and tokens live here."""
+    """The tools of one `kalshi mcp` session (one process): its tokens live here; its budget
+    is the day's, read from the state file."""
 
     def __init__(
         self, access: Access, config: AgentConfig, *, clock: Clock, session: str | None = None
@@ -396,7 +442,7 @@ class AgentTools:
             with self.access.open_store() as store:
                 self._check_own_halt(store)
             status = trading_status(self.access.settings().state, self.clock.wall())
-            return self._ticket("preview_resume", {}, Charge(), {"state_now": status.state})
+            return self._ticket("preview_resume", {}, {"state_now": status.state})
 
         return self._audited("preview_resume", {}, preview)
 
@@ -467,14 +513,24 @@ class AgentTools:
         return self._audited("halt", arguments, run)
 
     def budget(self) -> dict[str, Any]:
-        """What this session may still place, and whether writes are on here."""
+        """What the assistant may still place today (UTC), and whether writes are on here."""
+        from kalshi_cli.store import Store
+
         env = self.access.settings().env
+        store = Store.open_readonly(self.access.settings().state)
+        if store is None:
+            spent = Spent()
+        else:
+            with store:
+                spent = spent_today(store, self.config.strategy)
         return {
             "environment": env,
             "writes_enabled": self.config.writes.allowed(env),
-            "remaining": self.gate.remaining(),
+            "remaining": self.gate.remaining(spent),
+            "per": "UTC day",
             "strategy": self.config.strategy,
             "token_ttl_s": self.config.token_ttl_s,
+            "tokens_held": self.gate.held(),
         }
 
     # ----------------------------------------------------------------------- the steps
@@ -562,9 +618,14 @@ class AgentTools:
             )
 
     def _ticket(
-        self, tool: str, arguments: dict[str, Any], charge: Charge, document: dict[str, Any]
+        self,
+        tool: str,
+        arguments: dict[str, Any],
+        document: dict[str, Any],
+        charge: Charge | None = None,
+        spent: Spent | None = None,
     ) -> _Written:
-        token, expires_at = self.gate.issue(tool, arguments, charge)
+        token, expires_at = self.gate.issue(tool, arguments, charge or Charge(), spent or Spent())
         return _Written(
             document
             | {
@@ -574,8 +635,11 @@ class AgentTools:
             }
         )
 
-    def _prepare(self, arguments: Mapping[str, Any]) -> tuple[Any, Charge, dict[str, Any]]:
-        """The order service's checks of an order (and its market reads), then the budget's."""
+    def _prepare(self, arguments: Mapping[str, Any]) -> _Prepared:
+        """The checks of an order, each as the code that owns it asks it: the fills brought in,
+        the daily circuit breaker, the order service's (and its market reads), the account's
+        risk limits, then the day's budget."""
+        from kalshi_cli.vocabulary.decisions import Intent
         from kalshi_cli.vocabulary.order_terms import owned_client_order_id, read_terms
 
         cells = {
@@ -596,44 +660,167 @@ class AgentTools:
         }
         request = read_terms(cells, now=self.clock.wall(), strategy=self.config.strategy)
         with self._exchange, self.access.open_store() as store:
+            self._catch_up(store)
             self._check_breaker(store)
             service = self.access.order_service(store)
             prepared = service.prepare(request)
             limits = service.limits
-        charge = Charge(1, request.count, prepared.cost)
-        self.gate.check(charge)
+            intent = Intent(
+                ticker=request.ticker,
+                side=request.side,
+                action=request.action,
+                price=request.price,
+                count=request.count,
+                model_fair=request.price,  # the assistant names no fair value: no edge rule
+                reason="the assistant's order",
+                strategy=self.config.strategy,
+                post_only=request.post_only,
+                time_in_force=request.time_in_force,
+            )
+            risk = self._check_risk(store, service, intent)
+            spent = spent_today(store, self.config.strategy)
+        charge = Charge(1, request.count, prepared.most_cost)
+        self.gate.check(charge, spent)
         checks = {
             "passed": [
                 "order terms",
                 "trading state",
+                "CIRCUIT_BREAKER",
                 "market open",
                 "price on the tick grid",
                 "count",
                 *(["MAX_ORDER_COST"] if limits.max_order_cost is not None else []),
-                *(["POSITION_LIMIT"] if limits.max_position_per_market is not None else []),
+                *(["limits.POSITION_LIMIT"] if limits.max_position_per_market is not None else []),
+                *risk.passed,
                 "INSUFFICIENT_BALANCE",
                 "BUDGET_ORDERS",
                 "BUDGET_CONTRACTS",
                 "BUDGET_DOLLARS",
             ],
             "limits": plain(limits),
+            **risk.document,
             "worst_case_position_after": None
             if prepared.exposure_after is None
             else fmt_count(prepared.exposure_after),
         }
-        return prepared, charge, checks
+        return _Prepared(prepared, charge, checks, spent)
+
+    def _catch_up(self, store: Store) -> None:
+        """The account's fills since the last catch-up, and its settlements, into the state
+        file before anything reads them (the daily circuit breaker's P&L, the assistant's own
+        part of a position, what its orders spent today), as `kalshi reconcile`'s fill step
+        and `kalshi positions` bring them in: an order's answer carries no fill."""
+        from kalshi_cli.services.reconcile import catch_up
+
+        catch_up(self.access.client(auth=True), store, now=self.clock.wall())
+
+    def _check_risk(self, store: Store, service: OrderService, intent: Intent) -> _RiskChecked:
+        """The risk engine's own limit rules (`risk.limit_rules`, from the config's `risk:` and
+        a budget of the assistant's name in `trade.budgets`) over the whole account as the
+        exchange shows it (`OrderService.account_views`): a denial refuses the order, by its
+        code, as it would refuse the loop's."""
+        from kalshi_cli.risk import RiskContext, current_state, limit_rules
+        from kalshi_cli.runner.config import load_budgets, load_risk_limits
+        from kalshi_cli.vocabulary.decisions import PositionView
+
+        config_path = self.access.settings().config_path
+        limits = load_risk_limits(config_path)
+        budget = load_budgets(config_path).get(self.config.strategy)
+        views = service.account_views()
+        view = views.get(intent.ticker) or PositionView(intent.ticker)
+        context = RiskContext(
+            now=self.clock.wall(),
+            state=current_state(store.trading),
+            position=view,
+            total_exposure=sum((v.exposure() for v in views.values()), ZERO),
+            owned=None if budget is None else self._owned(store, service, intent, budget),
+        )
+        rules = limit_rules(limits)
+        denials = [v for v in (rule.check(intent, context) for rule in rules) if not v.allowed]
+        if denials:
+            first = denials[0]
+            raise ValidationError(
+                "; ".join(f"{v.detail} ({_RISK_KEYS[v.code]})" for v in denials),
+                code=str(first.code),
+                hint=_RISK_HINTS[first.code],
+            )
+        after = view.after(intent)
+        return _RiskChecked(
+            passed=[str(rule.code) for rule in rules if budget or rule.code != "STRATEGY_BUDGET"],
+            document={
+                "risk_limits": {
+                    "max_position_per_market": _number(limits.max_position_per_market),
+                    "max_total_exposure": _number(limits.max_total_exposure),
+                    "max_order_count": _number(limits.max_order_count),
+                },
+                "strategy_budget": None if budget is None else plain(budget),
+                "account_after": {
+                    "worst_case_position": fmt_count(after.worst_case(intent.book_side)),
+                    "total_exposure": fmt_exact_dollars(
+                        context.total_exposure - view.exposure() + after.exposure()
+                    ),
+                },
+            },
+        )
+
+    def _owned(self, store: Store, service: OrderService, intent: Intent, budget: Budget) -> Owned:
+        """What the assistant owns, for its budget in `trade.budgets`, counted as a loop counts
+        a strategy's (runner/budgets.py): its part of each position, built by its own fills in
+        the state file; its own orders there that rest, and those pending or of unknown
+        outcome (they may land); and whether its own realized loss today stopped it."""
+        from kalshi_cli.runner.books.portfolio import Portfolio, open_order
+        from kalshi_cli.runner.budgets import Budgets
+        from kalshi_cli.runner.lifecycle.session import rebuild
+        from kalshi_cli.services.orders import order_subaccount
+        from kalshi_cli.vocabulary.decisions import Intent
+        from kalshi_cli.vocabulary.units import from_book
+
+        name = self.config.strategy
+        subaccount = order_subaccount(service.client) or 0
+        portfolio = Portfolio([])
+        portfolio.owners.own(name)
+        rebuild(store, portfolio, subaccount)
+        queued: list[Intent] = []
+        for order in store.orders.open_orders(subaccount=subaccount):
+            if order.strategy != name:
+                continue
+            if order.status == "resting" and order.order_id:
+                rests = order.remaining if order.remaining is not None else order.count
+                portfolio.add_order(
+                    open_order(
+                        order_id=order.order_id,
+                        client_order_id=order.client_order_id,
+                        ticker=order.ticker,
+                        book_side=order.book_side,
+                        yes_price=order.price,
+                        side=order.side,
+                        remaining=rests,
+                        strategy=name,
+                    )
+                )
+                continue
+            action, price = from_book(order.book_side, order.price, order.side)
+            queued.append(
+                Intent(order.ticker, order.side, action, price, order.count, price, "", name)
+            )
+        budgets = Budgets({name: budget}, portfolio, lambda o: o.strategy)
+        budgets.check_day(self.clock.wall())
+        owned = budgets.owned(intent, queued)
+        assert owned is not None  # a budget of its name was given
+        return owned
 
     def _preview_order(self, arguments: dict[str, Any]) -> _Written:
         self._check_writes()
-        prepared, charge, checks = self._prepare(arguments)
+        ready = self._prepare(arguments)
+        prepared = ready.prepared
         document = {
             "would_send": prepared.describe(),
-            "most_it_could_cost": fmt_exact_dollars(prepared.cost),
+            "most_it_could_cost": fmt_exact_dollars(prepared.most_cost),
             "strategy": self.config.strategy,
-            "checks": checks,
+            "checks": ready.checks,
         }
         sent = arguments | {"client_order_id": prepared.create.client_order_id}
-        return self._ticket("preview_order", sent, charge, document)
+        return self._ticket("preview_order", sent, document, ready.charge, ready.spent)
 
     def _agents_order(self, order_id: str) -> Any:
         """The exchange's order `order_id`, if the assistant placed it (else refused)."""
@@ -648,12 +835,15 @@ class AgentTools:
             )
         return order
 
-    def _prepare_amend(self, arguments: Mapping[str, Any]) -> tuple[PreparedAmend, Charge]:
-        """The order service's checks of an amend of the assistant's order, then the budget's
-        for what it adds: the contracts, and the most the order could cost beyond what it
-        could before."""
-        from kalshi_cli.services.orders import committed_price
+    def _prepare_amend(self, arguments: Mapping[str, Any]) -> tuple[PreparedAmend, Charge, Spent]:
+        """The checks of an amend of the assistant's order as of a new order (the fills brought
+        in, the breaker, the order service's, the account's risk limits with the amended order
+        in place of the one resting), then the day's budget for what it adds: what the order
+        counts in the day's spending after it, less what it counted before."""
+        from kalshi_cli.agent.ledger import day_orders, live_contracts, share
+        from kalshi_cli.vocabulary.decisions import Intent
         from kalshi_cli.vocabulary.order_terms import parse_count, parse_price
+        from kalshi_cli.vocabulary.units import from_book
 
         price, count = arguments["price"], arguments["count"]
         if price is None and count is None:
@@ -662,21 +852,41 @@ class AgentTools:
         new_count = None if count is None else parse_count(str(count), "count")
         self._agents_order(arguments["order_id"])
         with self._exchange, self.access.open_store() as store:
+            self._catch_up(store)
             self._check_breaker(store)
-            prepared = self.access.order_service(store).prepare_amend(
+            service = self.access.order_service(store)
+            prepared = service.prepare_amend(
                 str(arguments["order_id"]), price=new_price, count=new_count
             )
-        order = prepared.order
-        old_count = order.fill_count + order.remaining_count
-        cost_now = prepared.total * committed_price(order.book_side, prepared.yes_price)
-        cost_before = old_count * committed_price(order.book_side, order.yes_price)
-        charge = Charge(0, max(prepared.total - old_count, ZERO), max(cost_now - cost_before, ZERO))
-        self.gate.check(charge)
-        return prepared, charge
+            order = prepared.order
+            action, side_price = from_book(order.book_side, prepared.yes_price, prepared.side)
+            amended = Intent(
+                ticker=order.ticker,
+                side=prepared.side,
+                action=action,
+                price=side_price,
+                count=prepared.total - order.fill_count,  # what rests after it
+                model_fair=side_price,
+                reason="the assistant's amend",
+                strategy=self.config.strategy,
+                replaces=(order.order_id,),
+            )
+            self._check_risk(store, service, amended)
+            spent = spent_today(store, self.config.strategy)
+            fills = store.fills.of_orders([order.order_id])
+            today = {i.client_order_id for i, _ in day_orders(store, self.config.strategy)}
+        local = prepared.local
+        before = (ZERO, ZERO)
+        if local is not None and local.client_order_id in today:
+            before = share(local.book_side, local.price, live_contracts(local), fills)
+        after = share(order.book_side, prepared.yes_price, prepared.total, fills)
+        charge = Charge(0, max(after[0] - before[0], ZERO), max(after[1] - before[1], ZERO))
+        self.gate.check(charge, spent)
+        return prepared, charge, spent
 
     def _preview_amend(self, arguments: dict[str, Any]) -> _Written:
         self._check_writes()
-        prepared, charge = self._prepare_amend(arguments)
+        prepared, charge, spent = self._prepare_amend(arguments)
         document = {
             "would_send": {
                 "order_id": prepared.order.order_id,
@@ -687,7 +897,7 @@ class AgentTools:
             },
             "most_it_could_cost_more": fmt_exact_dollars(charge.dollars),
         }
-        return self._ticket("preview_amend", arguments, charge, document)
+        return self._ticket("preview_amend", arguments, document, charge, spent)
 
     def _preview_change(self, tool: str, arguments: dict[str, Any]) -> _Written:
         """Decrease and cancel take risk away: no budget, but writes on and the order the
@@ -700,14 +910,15 @@ class AgentTools:
             "would_send": {"order_id": order.order_id, "ticker": order.ticker, **arguments},
             "remaining_now": fmt_count(order.remaining_count),
         }
-        return self._ticket(tool, arguments, Charge(), document)
+        return self._ticket(tool, arguments, document)
 
     def _execute(self, pending: Pending) -> _Written:
         if pending.tool == "preview_order":
-            prepared, charge, _ = self._prepare(pending.arguments)
+            # checked again as it is now: the day's spending, the account, the state
+            prepared = self._prepare(pending.arguments).prepared
             with self._exchange, self.access.open_store() as store:
-                self.gate.spend(charge)  # sent: it counts whatever the answer
                 outcome = self.access.order_service(store).place(prepared)
+                spent = spent_today(store, self.config.strategy)
             return _Written(
                 {
                     "order": prepared.describe(),
@@ -720,9 +931,8 @@ class AgentTools:
                     if outcome.average_fill_price is None
                     else fmt_dollars(outcome.average_fill_price),
                     "note": outcome.note,
-                    "budget_remaining": self.gate.remaining(),
-                },
-                charge,
+                    "budget_remaining": self.gate.remaining(spent),
+                }
             )
         if pending.tool == "preview_resume":
             from kalshi_cli.risk.state import resume
@@ -736,11 +946,10 @@ class AgentTools:
         order_id = str(arguments["order_id"])
         if pending.tool == "preview_amend":
             # checked again as it is now (filled meanwhile, the state changed), as an order is
-            prepared, charge = self._prepare_amend(arguments)
+            amend, _, _ = self._prepare_amend(arguments)
             with self._exchange, self.access.open_store() as store:
-                self.gate.spend(charge)  # sent: it counts whatever the answer
-                order = self.access.order_service(store).submit_amend(prepared)
-            return _Written({"order": plain(order)}, charge)
+                order = self.access.order_service(store).submit_amend(amend)
+            return _Written({"order": plain(order)})
         self._agents_order(order_id)  # still the assistant's, and still there
         with self._exchange, self.access.open_store() as store:
             service = self.access.order_service(store)
@@ -749,7 +958,7 @@ class AgentTools:
                 return _Written({"order_id": order_id, "contracts_cancelled": fmt_count(taken)})
             by, to = _decrease_amounts(arguments)
             order = service.decrease(order_id, by=by, to=to)
-        return _Written({"order": plain(order)}, pending.charge)
+        return _Written({"order": plain(order)})
 
     @staticmethod
     def _owner(store: Store, order_id: str) -> str | None:

@@ -45,7 +45,8 @@ def mcp_command(
     Over stdio, started by the assistant (docs/agents.md has the snippets); --http listens on
     127.0.0.1 and needs the config's bearer token. Writes are off until the config's `agent:`
     section turns them on; each is previewed, then executed by a single-use token, within the
-    session's budget, and recorded in the state file's audit. Needs the `mcp` extra.
+    account's risk limits and the assistant's budget of the day, and recorded in the state
+    file's audit. Needs the `mcp` extra.
 
     Example: kalshi mcp --env sim
     """

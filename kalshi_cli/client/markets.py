@@ -26,9 +26,7 @@ from kalshi_cli.client.connection import (
     path_segment,
 )
 from kalshi_cli.client.pagination import paginate
-from kalshi_cli.vocabulary.errors import (
-    NotFoundError,
-)
+from kalshi_cli.vocabulary.errors import NotFoundError, ValidationError
 from kalshi_cli.vocabulary.models import (
     ZERO,
     Answer,
@@ -48,6 +46,11 @@ __all__ = [
     "Ohlc",
 ]
 
+# the filters the spec allows (openapi.yaml 3.31.0): anything else is refused before it is sent,
+# not answered by the exchange's 400 (or by a server that ignores it with every market)
+MARKET_STATUSES = ("unopened", "open", "paused", "closed", "settled")  # GET /markets
+EVENT_STATUSES = ("unopened", "open", "closed", "settled")  # GET /events
+ORDERBOOK_DEPTH_MAX = 100  # GET /markets/{ticker}/orderbook: 0 (every level) to 100
 CANDLE_PERIODS = {"1m": 1, "1h": 60, "1d": 1440}  # the spec's period_interval, in minutes
 # `GET /markets/candlesticks` returns up to 10,000 candlesticks in all (openapi.yaml)
 CANDLES_PER_REQUEST = 10_000
@@ -99,6 +102,15 @@ class _EventCandles(Answer, frozen=True):
     adjusted_end_ts: int
 
 
+def _check_status(status: str | None, allowed: tuple[str, ...], what: str) -> None:
+    if status is not None and status not in allowed:
+        raise ValidationError(
+            f"{what} status {status!r} is not one the exchange filters by",
+            code="bad_status",
+            hint=f"one of {', '.join(allowed)}, or none for every status",
+        )
+
+
 def _candles(items: list[msgspec.Raw]) -> list[Candle]:
     return [decode_answer(Candle, item) for item in items]
 
@@ -119,6 +131,7 @@ class MarketsApi(Area):
     ) -> tuple[list[Market], str]:
         """One page of `GET /markets`: (markets, next cursor; "" on the last page). `extra`
         passes other documented filters through (`min_close_ts`, `mve_filter`, ...)."""
+        _check_status(status, MARKET_STATUSES, "market")
         params: Params = {
             "status": status,
             "series_ticker": series_ticker,
@@ -164,6 +177,12 @@ class MarketsApi(Area):
         return self._conn.item(Market, fields, "market", "market")
 
     def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
+        if not 0 <= depth <= ORDERBOOK_DEPTH_MAX:
+            raise ValidationError(
+                f"order book depth {depth} is out of range",
+                code="bad_depth",
+                hint=f"levels per side: 1 to {ORDERBOOK_DEPTH_MAX}, or 0 for every level",
+            )
         try:
             # public since API 3.31.0 (3.13-3.30 required a signature): with a key it is signed
             # all the same, so a server that still wants one gets it
@@ -200,6 +219,7 @@ class MarketsApi(Area):
         on_page: Callable[[int], None] | None = None,
         **extra: str | int | None,
     ) -> Iterator[dict[str, Any]]:
+        _check_status(status, EVENT_STATUSES, "event")
         params: Params = {
             "status": status,
             "series_ticker": series_ticker,

@@ -14,6 +14,7 @@ from kalshi_cli.risk.engine import (
     OrderRateCap,
     RiskEngine,
     RiskLimits,
+    limit_rules,
     log_event,
 )
 from kalshi_cli.risk.rules import Code, RiskContext, Rule, Verdict
@@ -37,6 +38,7 @@ __all__ = [
     "Verdict",
     "current_state",
     "halt",
+    "limit_rules",
     "log_event",
     "resume",
     "utc_day",

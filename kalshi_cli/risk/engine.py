@@ -142,6 +142,22 @@ class RiskLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
         return decode_config(cls, raw, where="risk", what="parameter")
 
 
+def limit_rules(limits: RiskLimits) -> tuple[Rule, ...]:
+    """The rules that bound what one order may add to the account: its size
+    (`MAX_ORDER_SIZE`), its strategy's own budget (`STRATEGY_BUDGET`, when the context names
+    one), the position in its market counting resting orders (`POSITION_LIMIT`) and the
+    dollars at risk over every market (`MAX_EXPOSURE`). They read only the intent and the
+    account's positions and orders in the context, so an order placed outside a loop (the
+    assistant's, `kalshi mcp`) is held to the same rules, built from the same `risk:` section,
+    as the loop's are."""
+    return (
+        MaxOrderSizeRule(limits.max_order_count),
+        StrategyBudgetRule(),
+        PositionLimitRule(limits.max_position_per_market),
+        MaxExposureRule(limits.max_total_exposure),
+    )
+
+
 class OrderRateCap:
     """Orders sent in the last `window_s` seconds (monotonic clock), capped at `limit`."""
 
@@ -309,11 +325,8 @@ class RiskEngine:
             CircuitBreakerRule(self.breaker),
             StaleFeedRule(self.limits.stale_after_s),
             OrderRateRule(self.rate_cap),
-            MaxOrderSizeRule(self.limits.max_order_count),
             SelfCrossRule(),
-            StrategyBudgetRule(),
-            PositionLimitRule(self.limits.max_position_per_market),
-            MaxExposureRule(self.limits.max_total_exposure),
+            *limit_rules(self.limits),
             MinEdgeRule(self.limits.min_edge),
             MaintenanceRule(self.maintenance, self.limits.maintenance_lead_s),
         )

@@ -321,6 +321,15 @@ def load_risk_limits(path: Path | None) -> RiskLimits:
     return RiskLimits.from_config(_risk(section(read_sections(path), "risk")))
 
 
+def load_budgets(path: Path | None) -> dict[str, Budget]:
+    """The strategies' own budgets from the config file (`trade.budgets`, checked as the loop
+    checks them), for the orders placed outside a loop under a strategy's name (the
+    assistant's, `kalshi mcp`)."""
+    from kalshi_cli.config import read_sections, section
+
+    return dict(TradeConfig(trade=_trade(section(read_sections(path), "trade"))).settings.budgets)
+
+
 def _strategies(
     strategies: Located, lookup: StrategyLookup
 ) -> tuple[dict[str, Mapping[str, Any]], dict[str, str]]:

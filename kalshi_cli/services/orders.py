@@ -77,6 +77,7 @@ if TYPE_CHECKING:
     from kalshi_cli.config import Located
     from kalshi_cli.store import HeartbeatRecord, IntentRecord, Store
     from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.decisions import PositionView
     from kalshi_cli.vocabulary.models import Balance, Position
 
 _T = TypeVar("_T")
@@ -196,11 +197,28 @@ class Exposure:
 
 
 @dataclass(frozen=True)
+class _Holdings:
+    """What the exchange holds for the account (`OrderService._holdings`)."""
+
+    positions: list[Position]
+    resting: list[Order]
+    unknown: list[IntentRecord]  # this state file's orders of unknown outcome not listed
+
+
+@dataclass(frozen=True)
 class PreparedOrder:
     request: OrderRequest
     create: CreateOrder
     cost: Decimal
     exposure_after: Decimal | None
+
+    @property
+    def most_cost(self) -> Decimal:
+        """The most the order could cost: `cost` and the taker fee on every contract
+        (`most_cost`)."""
+        return most_cost(
+            self.request.count, committed_price(self.create.book_side, self.create.price)
+        )
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -346,6 +364,63 @@ class OrderService:
     def exposure(self, ticker: str) -> Exposure:
         """The exchange's position plus its resting orders for one market, both of the
         subaccount an order placed now goes to (the client's, else 0)."""
+        held = self._holdings(ticker)
+        position = ZERO
+        for pos in held.positions:
+            position = pos.position
+        bids = asks = unknown = ZERO
+        for order in held.resting:
+            if order.book_side is BookSide.BID:
+                bids += order.remaining_count
+            else:
+                asks += order.remaining_count
+        for intent in held.unknown:
+            unknown += intent.count
+            if intent.book_side is BookSide.BID:
+                bids += intent.count
+            else:
+                asks += intent.count
+        return Exposure(position, bids, asks, unknown)
+
+    def account_views(self) -> dict[str, PositionView]:
+        """Every market's view as the risk engine's rules count it (risk/rules.py), read from
+        the exchange as `exposure` reads one market: the position and what it cost
+        (`market_exposure_dollars`), every resting order, and the orders of unknown outcome as
+        resting. What an order placed outside a loop (the assistant's) is held to the account's
+        `risk:` limits with, as the loop's are with its own view."""
+        from kalshi_cli.vocabulary.decisions import PositionView, RestingOrder
+        from kalshi_cli.vocabulary.units import from_book
+
+        held = self._holdings(None)
+        costs: dict[str, tuple[Decimal, Decimal]] = {
+            p.ticker: (p.position, p.exposure) for p in held.positions
+        }
+        resting: dict[str, list[RestingOrder]] = {}
+        for order in held.resting:
+            # seen from YES: a rule reads the book side and the price of the side it adds
+            action, price = from_book(order.book_side, order.yes_price, Side.YES)
+            entry = RestingOrder(order.order_id, Side.YES, action, price, order.remaining_count)
+            resting.setdefault(order.ticker, []).append(entry)
+        for intent in held.unknown:
+            action, price = from_book(intent.book_side, intent.price, Side.YES)
+            entry = RestingOrder("", Side.YES, action, price, intent.count)
+            resting.setdefault(intent.ticker, []).append(entry)
+        views: dict[str, PositionView] = {}
+        for ticker in costs.keys() | resting.keys():
+            position, cost = costs.get(ticker, (ZERO, ZERO))
+            views[ticker] = PositionView(
+                ticker,
+                position=position,
+                avg_entry_price=cost / abs(position) if position else ZERO,
+                entry_cost=cost,
+                resting=tuple(resting.get(ticker, ())),
+            )
+        return views
+
+    def _holdings(self, ticker: str | None) -> _Holdings:
+        """The exchange's positions and resting orders (of one market, or of every one) of the
+        subaccount an order placed now goes to (the client's, else 0), and this state file's
+        orders there of unknown outcome that the exchange does not list."""
         # read through a handle naming that subaccount: an order listing that names none covers
         # every subaccount's (openapi.yaml 3.31.0), and an order names its subaccount to direct
         # members only (REFERENCE.md), so another's bids could neither be left out nor told
@@ -353,33 +428,23 @@ class OrderService:
         number = order_subaccount(self.client)
         # not known: read unnamed, which counts every subaccount's orders (never fewer)
         own = self.client if number is None else self.client.on_subaccount(number)
-        position = ZERO
-        for pos in own.portfolio.get_positions(ticker=ticker):
-            if pos.ticker == ticker:
-                position = pos.position
-        bids = asks = ZERO
-        listed: set[str] = set()
-        for order in own.orders.iter_orders(ticker=ticker, status="resting"):
-            listed.add(order.client_order_id)
-            if order.book_side is BookSide.BID:
-                bids += order.remaining_count
-            else:
-                asks += order.remaining_count
+        positions = [
+            p
+            for p in own.portfolio.get_positions(ticker=ticker)
+            if ticker is None or p.ticker == ticker
+        ]
+        resting = list(own.orders.iter_orders(ticker=ticker, status="resting"))
+        listed = {order.client_order_id for order in resting}
         # an order of this state file whose answer was lost (or whose run was killed mid-request)
         # may still land: it counts as resting until the exchange lists it or `kalshi reconcile`
         # settles it, or an order placed beside it meanwhile could pass the limit
-        unknown = ZERO
-        for intent in self.store.orders.intents(status=[PENDING, UNKNOWN], ticker=ticker):
-            if intent.client_order_id in listed:
-                continue
-            if number is not None and intent.subaccount != number:
-                continue
-            unknown += intent.count
-            if intent.book_side is BookSide.BID:
-                bids += intent.count
-            else:
-                asks += intent.count
-        return Exposure(position, bids, asks, unknown)
+        unknown = [
+            intent
+            for intent in self.store.orders.intents(status=[PENDING, UNKNOWN], ticker=ticker)
+            if intent.client_order_id not in listed
+            and (number is None or intent.subaccount == number)
+        ]
+        return _Holdings(positions, resting, unknown)
 
     def prepare(self, request: OrderRequest, *, reads: MarketReads | None = None) -> PreparedOrder:
         """Every local check; raises ValidationError / TradingHaltedError, sends nothing.
@@ -1060,7 +1125,7 @@ class OrderService:
         takes = request.time_in_force is not TimeInForce.GTC
 
         def cost(count: Decimal) -> Decimal:
-            return count * price + (trading_fee(count, price) if takes else ZERO)
+            return most_cost(count, price) if takes else count * price
 
         need = cost(request.count)
         available = reads.get("balance", "", self._balance) - reads.spent
@@ -1214,6 +1279,14 @@ def committed_price(book_side: BookSide, yes_price: Decimal) -> Decimal:
     at the YES price; an ask sells YES, which (unless YES is held) opens NO at 1 - price, so
     `sell yes @ 0.05` can commit 0.95 a contract, not 0.05."""
     return yes_price if book_side is BookSide.BID else ONE - yes_price
+
+
+def most_cost(count: Decimal, price: Decimal) -> Decimal:
+    """The most `count` contracts at `price` (the price of the side they add,
+    `committed_price`) could cost: their price and the taker fee on every one (`trading_fee`,
+    at Kalshi's standard taker rate). A fill that takes liquidity pays it, an IOC's or FOK's
+    and a crossing GTC's alike; one that rests pays the maker's, never more."""
+    return count * price + trading_fee(count, price)
 
 
 def _status_after_create(fill: Decimal, remaining: Decimal, create: CreateOrder) -> str:

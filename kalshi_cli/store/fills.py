@@ -6,7 +6,7 @@ each distinct text once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -76,6 +76,15 @@ class FillRepository:
     ) -> list[FillRecord]:
         sql, params = _fills_query(since=since, until=None, ticker=ticker, subaccount=subaccount)
         return list(_fill_records(self._db.newest(sql, params, "ts, rowid", limit)))
+
+    def of_orders(self, order_ids: Collection[str]) -> list[FillRecord]:
+        """The fills of these orders, in time order."""
+        ids = list(order_ids)
+        if not ids:
+            return []
+        marks = ", ".join("?" * len(ids))
+        sql = f"SELECT {_FILL_COLUMNS} FROM fills WHERE order_id IN ({marks}) ORDER BY ts, rowid"  # noqa: S608
+        return list(_fill_records(self._db.rows(sql, ids)))
 
     def iter_fills(
         self,

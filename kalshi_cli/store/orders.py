@@ -384,6 +384,23 @@ class OrderRepository:
         rows = self._db.newest(sql, params, "created_at, rowid", limit)
         return [_intent(r) for r in rows]
 
+    def placed_or_amended(
+        self, strategy: str, *, since: float, until: float
+    ) -> list[tuple[IntentRecord, bool]]:
+        """`strategy`'s orders placed in [since, until) (unix seconds) that the exchange did
+        not refuse, and those placed before whose amend was sent in it, oldest first, each
+        with whether it was placed then: what the assistant's budget of a day reads
+        (agent/ledger.py)."""
+        rows = self._db.rows(
+            f"{_SELECT_ORDERS} o WHERE strategy = ? AND status != ? AND ("  # noqa: S608
+            "(created_at >= ? AND created_at < ?) OR EXISTS (SELECT 1 FROM order_history h "
+            "WHERE h.client_order_id = o.client_order_id AND h.note LIKE ? || '%' "
+            "AND h.at >= ? AND h.at < ?)) ORDER BY created_at, rowid",
+            (strategy, REJECTED, since, until, AMEND_SENT, since, until),
+        )
+        found = [_intent(r) for r in rows]
+        return [(intent, since <= intent.created_at < until) for intent in found]
+
     def iter_intents(self) -> Iterator[IntentRecord]:
         """Every intent, oldest first, streamed without loading them all: a backtest's report
         reads each of a run's orders once, and memory stays flat whatever their number."""

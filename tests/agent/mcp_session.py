@@ -16,6 +16,8 @@ from mcp.shared.dispatcher import ProgressFnT
 
 from kalshi_cli.sim.server.embed import AccountInfo
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 def server_params(
     account: AccountInfo | None, home: Path, config: str = ""
@@ -30,6 +32,8 @@ def server_params(
         "XDG_CACHE_HOME": str(home / "cache"),
         "KALSHI_ENV": "sim",
         "KALSHI_STATE": str(home / "state.db"),
+        # the server runs the tree under test, not whichever copy the interpreter has installed
+        "PYTHONPATH": str(REPO),
     }
     if account is not None:
         env |= {

@@ -82,7 +82,8 @@ def test_amend_decrease_and_cancel_change_the_assistants_order(tools: AgentTools
     order_id = placed(tools, "4", "0.20")["order_id"]
     preview = tools.preview_amend(order_id, price="0.22")
     assert preview["would_send"]["price"] == "0.2200"
-    assert preview["most_it_could_cost_more"] == "0.0800"  # 4 contracts, 2 cents more each
+    # 4 contracts, 2 cents more each, and the taker fee at 0.22 (0.0481) less that at 0.20 (0.0448)
+    assert preview["most_it_could_cost_more"] == "0.0833"
     amended = tools.execute(preview["token"])["order"]
     assert amended["yes_price_dollars"] == "0.2200"
     decreased = tools.execute(tools.preview_decrease(order_id, by="1")["token"])["order"]
@@ -191,6 +192,8 @@ def test_the_reads_answer_as_the_commands_do(
 
 
 def test_an_amends_preview_is_what_execute_sends_and_spends_for_a_sell(tools: AgentTools) -> None:
+    app = tools.access._app  # type: ignore[attr-defined]
+    app.settings().config_path.write_text(CONFIG + "risk:\n  max_order_count: 100\n")
     # selling NO at 0.90 is a YES bid at 0.10 on the book: 60 contracts, $6.00 at risk
     sell = tools.preview_order(T, side="no", action="sell", count="60", price="0.90")
     order_id = tools.execute(sell["token"])["order_id"]
@@ -202,10 +205,11 @@ def test_an_amends_preview_is_what_execute_sends_and_spends_for_a_sell(tools: Ag
         "price": "0.8000",
         "count": "60.00",
     }
-    assert preview["most_it_could_cost_more"] == "6.0000"  # 60 x (0.20 - 0.10)
+    # 60 x (0.20 - 0.10), and the taker fee at 0.20 (0.672) less that at 0.10 (0.378)
+    assert preview["most_it_could_cost_more"] == "6.2940"
     assert tools.execute(preview["token"])["order"]["yes_price_dollars"] == "0.2000"
-    assert tools.budget()["remaining"]["dollars"] == "38.0000"
-    # selling NO at 0.10 bids 0.90 for YES: $42.00 more, past the $50 budget with $12 spent
+    assert tools.budget()["remaining"]["dollars"] == "37.3280"
+    # selling NO at 0.10 bids 0.90 for YES: $41.706 more, past the $50 budget with $12.672 spent
     refused(lambda: tools.preview_amend(order_id, price="0.10"), "REJECTED BUDGET_DOLLARS")
     [order] = tools.orders()["orders"]
     assert order["yes_price_dollars"] == "0.2000"

@@ -66,7 +66,8 @@ def test_an_assistant_reads_places_within_limits_is_refused_past_them_and_cancel
                     "preview_order", ticker=T, side="yes", action="buy", count="3", price="0.30"
                 )
                 assert preview["would_send"]["yes_price"] == "0.3000"
-                assert preview["most_it_could_cost"] == "0.9000"
+                # $0.90 and the taker fee, ceil(0.07 x 3 x 0.30 x 0.70 to $0.0001)
+                assert preview["most_it_could_cost"] == "0.9441"
                 assert "POSITION_LIMIT" in preview["checks"]["passed"]
                 placed = await s.call("execute", token=preview["token"])
                 assert placed["status"] == "resting"

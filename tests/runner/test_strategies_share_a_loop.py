@@ -287,6 +287,12 @@ def test_a_budget_for_a_strategy_that_does_not_run_is_refused_at_start(tmp_path:
         _rig(tmp_path, MM, MR, trade={"budgets": {"spike": {"max_contracts": "5"}}})
 
 
+def test_a_budget_under_the_assistants_name_is_left_to_the_assistant(tmp_path: Path) -> None:
+    # `kalshi mcp` holds the assistant's orders to trade.budgets.agent; the loop runs without it
+    rig = _rig(tmp_path, MM, MR, trade={"budgets": {"agent": {"max_contracts": "5"}}})
+    assert rig.loop.budgets is None
+
+
 def test_status_has_a_row_per_strategy_with_what_its_fills_realized_today(tmp_path: Path) -> None:
     rig = _rig(tmp_path, MM, MR)
     mover = Mover(rig.exchange)

@@ -467,7 +467,7 @@ def build_loop(
         pause_file=pause_file,
         strategy_errors_alert=trade.strategy_errors_alert,
         strategy_errors_safe_mode=trade.strategy_errors_safe_mode,
-        budgets=_budgets(trade.budgets, lineup),
+        budgets=_budgets(trade.budgets, lineup, config.agent_strategy),
         send_workers=parts.send_workers,
     )
     loop = assemble_loop(
@@ -645,9 +645,11 @@ def _assign(options: TradeOptions, lineup: Lineup, portfolio: Portfolio, parts: 
         )
 
 
-def _budgets(budgets: Mapping[str, Budget], lineup: Lineup) -> dict[str, Budget]:
+def _budgets(budgets: Mapping[str, Budget], lineup: Lineup, assistant: str) -> dict[str, Budget]:
     """`trade.budgets`, each naming a strategy of the run: a budget for a strategy that does
-    not run is a mistake (a misspelt name would leave the one meant without its limits)."""
+    not run is a mistake (a misspelt name would leave the one meant without its limits). The
+    assistant's (`agent.strategy`) is `kalshi mcp`'s to apply to its orders, not the loop's."""
+    budgets = {name: budget for name, budget in budgets.items() if name != assistant}
     for name in budgets:
         if lineup.get(name) is None:
             raise ConfigError(

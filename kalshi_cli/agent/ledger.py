@@ -1,0 +1,83 @@
+"""What the assistant spent of its budget (`agent.budget`) on a UTC day, read from the state
+file's own records of its orders: no second store of the same facts, so a new `kalshi mcp`
+process (an assistant restarted for each conversation) starts from what the day's earlier ones
+placed, not afresh.
+
+The day's orders are the assistant's (`agent.strategy`) placed that day and not refused by the
+exchange, and those placed before whose amend was sent that day. Each placed that day is one
+order. Each counts its contracts that filled or may still fill (every one while it is pending,
+of unknown outcome or resting; those that filled once it ended) and the most they could cost:
+what its fills in the state file cost, their fees included, and the rest at the order's price
+with the taker fee on every contract (`most_cost`). A cancel or a decrease gives back contracts
+that can no longer fill; the count of orders never goes down, so placing and cancelling does not
+go on for ever. The day is the one of the clock that stamps the state file's rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from kalshi_cli.agent.gate import Spent
+from kalshi_cli.vocabulary.clock import day_start, utc_day
+from kalshi_cli.vocabulary.models import ZERO, BookSide
+
+if TYPE_CHECKING:
+    from kalshi_cli.store import FillRecord, IntentRecord, Store
+
+DAY_S = 86_400.0
+LIVE = ("pending", "unknown", "resting")  # statuses of an order that may still fill
+
+
+def day_orders(store: Store, strategy: str) -> list[tuple[IntentRecord, bool]]:
+    """`strategy`'s orders of today (UTC, on the state file's clock), each with whether it
+    was placed today (else amended)."""
+    start = day_start(utc_day(store.clock.wall()))
+    return store.orders.placed_or_amended(strategy, since=start, until=start + DAY_S)
+
+
+def spent_today(store: Store, strategy: str) -> Spent:
+    """What `strategy`'s orders of today spent (the module docstring)."""
+    found = day_orders(store, strategy)
+    fills = fills_by_order(store, [intent for intent, _ in found])
+    orders, contracts, dollars = 0, ZERO, ZERO
+    for intent, placed in found:
+        count, cost = share(
+            intent.book_side,
+            intent.price,
+            live_contracts(intent),
+            fills.get(intent.order_id or "", ()),
+        )
+        orders += placed
+        contracts += count
+        dollars += cost
+    return Spent(orders, contracts, dollars)
+
+
+def fills_by_order(store: Store, intents: Iterable[IntentRecord]) -> dict[str, list[FillRecord]]:
+    ids = [i.order_id for i in intents if i.order_id]
+    found: dict[str, list[FillRecord]] = {}
+    for fill in store.fills.of_orders(ids):
+        found.setdefault(fill.order_id, []).append(fill)
+    return found
+
+
+def live_contracts(intent: IntentRecord) -> Decimal:
+    """The order's contracts that filled or may still fill."""
+    return intent.count if intent.status in LIVE else intent.filled
+
+
+def share(
+    book_side: BookSide, yes_price: Decimal, contracts: Decimal, fills: Iterable[FillRecord]
+) -> tuple[Decimal, Decimal]:
+    """(contracts, dollars at most) of one order of `contracts` at `yes_price`, of which
+    `fills` are booked: what they cost, and the rest at most (`most_cost`)."""
+    from kalshi_cli.services.orders import committed_price, most_cost
+
+    booked = paid = ZERO
+    for fill in fills:
+        booked += fill.count
+        paid += fill.count * committed_price(fill.book_side, fill.yes_price) + fill.fee
+    rest = max(contracts - booked, ZERO)
+    return contracts, paid + most_cost(rest, committed_price(book_side, yes_price))

@@ -1,0 +1,190 @@
+"""The assistant's orders held to the account's limits, against the simulator: the risk engine's
+own rules (`risk:`, a budget of its name in `trade.budgets`) over the whole account, its budget a
+UTC day's read from the state file whatever the session, the fills a breaker reads brought in
+first, the taker fee in the dollars, bad input refused before anything is sent, and tokens
+forgotten once past their time."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from kalshi_cli.agent.settings import load_agent_config
+from kalshi_cli.agent.tools import AgentTools
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli._services import open_store, order_service
+from kalshi_cli.cli.mcp_cmd import CliAccess
+from kalshi_cli.vocabulary.clock import Clock, ManualClock, SystemClock
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.models import Action, Side
+from kalshi_cli.vocabulary.order_terms import OrderRequest
+from tests.agent.test_agent_tools import environ, refused
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.conftest import SimHarness
+
+T = "KXMCP-26JAN01-T4"
+WRITES_ON = "agent:\n  writes:\n    sim: true\n"
+
+
+class Rig:
+    """The tools of one `kalshi mcp` process over a home whose config a test rewrites (the
+    tools read it on every call), and more processes over the same state file."""
+
+    def __init__(self, sim: SimHarness, home: Path) -> None:
+        self.sim = sim
+        self.home = home
+        self.apps: list[AppContext] = []
+
+    def config(self, text: str, *, budget: str = "") -> None:
+        """`text` beside the `agent:` section, which turns writes on and sets `budget`."""
+        agent = WRITES_ON + (f"  budget: {budget}\n" if budget else "")
+        (self.home / "config.yaml").write_text(agent + text)
+
+    def session(self, clock: Clock | None = None) -> AgentTools:
+        """A new `kalshi mcp` process: its own context, client and write gate."""
+        app = AppContext(environ=environ(self.sim, self.home))
+        self.apps.append(app)
+        config = load_agent_config(app.settings().config_path)
+        return AgentTools(CliAccess(app), config, clock=clock or ManualClock(1_700_000_000.0))
+
+    def by_hand(self, count: str, price: str) -> str:
+        """A person's order (`kalshi order place`): the account's, not the assistant's."""
+        app = self.apps[0]
+        with open_store(app) as store:
+            service = order_service(app, store)
+            request = OrderRequest(
+                T, Side.YES, Action.BUY, Decimal(count), Decimal(price), strategy="manual"
+            )
+            placed = service.place(service.prepare(request))
+        assert placed.order_id is not None
+        return placed.order_id
+
+
+@pytest.fixture
+def rig(sim: SimHarness, tmp_path: Path) -> Iterator[Rig]:
+    sim.create_market(T)
+    made = Rig(sim, tmp_path)
+    made.config("")
+    yield made
+    for app in made.apps:
+        app.close()
+
+
+def buy(tools: AgentTools, count: str, price: str, **terms: Any) -> dict[str, Any]:
+    return tools.preview_order(T, side="yes", action="buy", count=count, price=price, **terms)
+
+
+def test_the_accounts_risk_limits_refuse_the_assistants_orders_and_amends(rig: Rig) -> None:
+    rig.config("risk:\n  max_position_per_market: 10\n  max_order_count: 8\n")
+    tools = rig.session()
+    rig.by_hand("6", "0.10")  # the person's bid counts: the limit is the account's
+    over = refused(partial(buy, tools, "5", "0.10"), "REJECTED POSITION_LIMIT: ")
+    assert "11" in over and "risk.max_position_per_market" in over, over
+    refused(partial(buy, tools, "9", "0.10"), "REJECTED MAX_ORDER_SIZE: ")
+    preview = buy(tools, "4", "0.10")
+    assert {"MAX_ORDER_SIZE", "POSITION_LIMIT", "MAX_EXPOSURE"} <= set(preview["checks"]["passed"])
+    assert preview["checks"]["risk_limits"] == {
+        "max_position_per_market": "10",
+        "max_total_exposure": "500",
+        "max_order_count": "8",
+    }
+    order_id = tools.execute(preview["token"])["order_id"]
+    # an amend that grows it is an order that adds: the same rules
+    refused(partial(tools.preview_amend, order_id, count="5"), "REJECTED POSITION_LIMIT: ")
+
+    # $0.60 of the person's and $0.40 of the assistant's at risk: $1.20 more passes $2
+    rig.config("risk:\n  max_total_exposure: 2\n")
+    refused(partial(buy, tools, "3", "0.40"), "REJECTED MAX_EXPOSURE: ")
+    refused(partial(tools.preview_amend, order_id, price="0.50"), "REJECTED MAX_EXPOSURE: ")
+
+    # a budget of the assistant's own in trade.budgets counts what it owns alone
+    rig.config("trade:\n  budgets:\n    agent: {max_contracts: 5}\n")
+    refused(partial(buy, tools, "2", "0.10"), "REJECTED STRATEGY_BUDGET: ")
+    assert "STRATEGY_BUDGET" in buy(tools, "1", "0.10")["checks"]["passed"]
+    assert sorted(o["strategy"] for o in tools.orders()["orders"]) == ["agent", "manual"]
+
+
+def test_the_budget_is_the_utc_days_whatever_the_session(rig: Rig) -> None:
+    rig.config("", budget="{max_orders: 3, max_contracts: 10}")
+    first = rig.session()
+    first.execute(buy(first, "6", "0.10")["token"])
+    # the assistant restarted for a new conversation: what the day's orders took stays taken
+    second = rig.session()
+    refused(partial(buy, second, "5", "0.10"), "REJECTED BUDGET_CONTRACTS: ")
+    # $0.60 and ceil(0.07 x 6 x 0.10 x 0.90 to $0.0001) = $0.0378 of fee, of $50
+    assert second.budget()["remaining"] == {"orders": 2, "contracts": "4.00", "dollars": "49.3622"}
+    order_id = second.execute(buy(second, "4", "0.10")["token"])["order_id"]
+    # a cancel gives back the contracts that can no longer fill, never the order placed
+    second.execute(second.preview_cancel(order_id)["token"])
+    third = rig.session()
+    assert third.budget()["remaining"] == {"orders": 1, "contracts": "4.00", "dollars": "49.3622"}
+    third.execute(buy(third, "1", "0.10")["token"])
+    refused(partial(buy, rig.session(), "1", "0.10"), "REJECTED BUDGET_ORDERS: ")
+
+
+def test_the_dollar_budget_counts_the_taker_fee(rig: Rig) -> None:
+    rig.config("", budget="{max_dollars: 5}")
+    tools = rig.session()
+    # $5.00 of contracts and ceil(0.07 x 10 x 0.50 x 0.50) = $0.175 of fee: past $5
+    line = refused(
+        partial(buy, tools, "10", "0.50", time_in_force="ioc"), "REJECTED BUDGET_DOLLARS: "
+    )
+    assert "5.1750 more at risk" in line, line
+    preview = buy(tools, "9", "0.50", time_in_force="ioc")
+    assert preview["most_it_could_cost"] == "4.6575"  # 4.50 + ceil(0.1575 to $0.0001)
+
+
+def test_the_fills_the_breaker_reads_are_brought_in_before_it_is_asked(rig: Rig) -> None:
+    rig.config("risk:\n  daily_loss_limit: 1\n")
+    # the day's fills are the exchange's, dated by its clock: the tools' day must be the same
+    tools = rig.session(SystemClock())
+    other = rig.sim.new_account()
+    for side, price in (("ask", "0.60"), ("bid", "0.40")):
+        order = {
+            "ticker": T,
+            "side": side,
+            "price": price,
+            "count": "10",
+            "time_in_force": "good_till_canceled",
+            "self_trade_prevention_type": "taker_at_cross",
+        }
+        assert rig.sim.signed(other, "POST", "/portfolio/events/orders", json=order).is_success
+    # bought at 0.60 and sold at 0.40: $2.00 lost and the fees, past the $1 limit; the order
+    # answers carry no fill, and no loop or reconcile brought the fills in
+    tools.execute(buy(tools, "10", "0.60", time_in_force="ioc")["token"])
+    sold = tools.preview_order(
+        T, side="yes", action="sell", count="10", price="0.40", time_in_force="ioc"
+    )
+    tools.execute(sold["token"])
+    refused(partial(buy, tools, "1", "0.10"), "REJECTED CIRCUIT_BREAKER: ")
+    with open_store(rig.apps[0]) as store:
+        assert len(store.fills.read()) == 2
+        assert store.trading.trading_state().state == "REDUCING"
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "code"),
+    [
+        ("orderbook", {"ticker": T, "depth": -1}, "bad_depth"),
+        ("orderbook", {"ticker": T, "depth": 101}, "bad_depth"),
+        ("markets", {"status": "bogus"}, "bad_status"),
+        ("events", {"status": "bogus"}, "bad_status"),
+        ("markets", {"limit": 0}, ""),
+    ],
+)
+def test_bad_input_is_refused_before_anything_is_sent(
+    rig: Rig, tool: str, arguments: dict[str, Any], code: str
+) -> None:
+    tools = rig.session()
+    before = rig.sim.stats()["total_requests"]
+    with pytest.raises(KalshiError) as caught:
+        getattr(tools, tool)(**arguments)
+    assert getattr(caught.value, "code", "") == code or not code, caught.value
+    assert rig.sim.stats()["total_requests"] == before
