@@ -292,7 +292,7 @@ class OrderRepository:
             (coid, dec_text(price), dec_text(total), now),
         )
         assert written.lastrowid is not None  # an INSERT into a rowid table
-        note = f"amend sent: YES price {dec_text(price)}, total {dec_text(total)}"
+        note = f"{AMEND_SENT}YES price {dec_text(price)}, total {dec_text(total)}"
         self._history(coid, note, now)
         return AmendRecord(written.lastrowid, coid, price, total, now)
 
@@ -467,6 +467,12 @@ class OrderRepository:
             "FROM orders WHERE client_order_id = ?",
             (note, at, client_order_id),
         )
+
+
+# how the history row `write_amend` writes begins: the day's amends the assistant's budget
+# counts (`placed_or_amended`) are found by it; their terms are read from the records, never
+# from the note
+AMEND_SENT = "amend sent: "
 
 
 def _change_name(changed: dict[str, object], wanted: dict[str, object]) -> str:
