@@ -119,7 +119,7 @@ class Amends:
         intent: Intent,
         order: OpenOrder,
         *,
-        taken: Callable[[], None],
+        taken: Callable[[], object],
         beside: Callable[[Intent], Callable[[], None]],
         then: Callable[[Decimal | None], None],
     ) -> bool:

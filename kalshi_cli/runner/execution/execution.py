@@ -157,24 +157,30 @@ class LoopExecutor:
         # visit that decided it: it goes at once, keeping its market busy, never left queued
         # for a batch while its market is free to be decided on again
         batch = batch and not self._threaded
-        # until the cancels are answered it counts as resting, the orders it replaces too
+        # until the cancels are answered it counts as resting, the orders it replaces too, and
+        # its slot of the order-rate cap is taken now, as an order's that goes at once: with
+        # workers the cancels are answered after other decisions, which must count it
         answered = self.outbox.replacing_until(intent)
+        slot = self._risk.record_sent()
 
         def replaced(ok: bool) -> None:
             # the cancels are booked: the replacement goes only if every replaced order went
             answered()
             if not ok:
+                self._risk.give_back(slot)
                 self._log.emit(
                     "intent_dropped",
                     {"ticker": intent.ticker, "reason": "a replaced order could not be cancelled"},
                 )
                 return then(None)
             if self.cancels.shortfalls == shortfalls:
-                return self._send(intent, batch=batch, then=then)
+                return self._send(intent, batch=batch, then=then, slot=slot)
 
             # a replaced order filled before its cancel landed, and the view has not seen
-            # that fill: read it, and ask the risk engine again with it counted
+            # that fill: read it, and ask the risk engine again with it counted (and its own
+            # slot not: it takes one afresh if allowed)
             def read(_: int) -> None:
+                self._risk.give_back(slot)
                 if self.guard.backing_off or self._denied(
                     intent, last_data_at=last_data_at, in_sync=in_sync
                 ):
@@ -206,14 +212,26 @@ class LoopExecutor:
             then=then,
         )
 
-    def _send(self, intent: Intent, *, batch: bool, then: Callable[[Decimal | None], None]) -> None:
+    def _send(
+        self,
+        intent: Intent,
+        *,
+        batch: bool,
+        then: Callable[[Decimal | None], None],
+        slot: float | None = None,
+    ) -> None:
+        """An allowed order on its way; `slot`: its slot of the order-rate cap, when taken as
+        it was allowed (a replacement's, before its cancels)."""
         if self.stopping:
+            if slot is not None:
+                self._risk.give_back(slot)
             self._log.emit(
                 "intent_dropped", {"ticker": intent.ticker, "reason": "the loop is stopping"}
             )
             return then(None)
-        # its slot of the order-rate cap is taken now, so the decisions after it count it
-        self._risk.record_sent()
+        if slot is None:
+            # its slot of the order-rate cap is taken now, so the decisions after it count it
+            self._risk.record_sent()
         if not self.outbox.send(intent, batch=batch, then=then):
             return
         if len(self.outbox.queued) >= self.outbox.batch_size():
