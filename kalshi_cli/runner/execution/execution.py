@@ -268,37 +268,55 @@ class LoopExecutor:
         """Legs that only make sense together (an arbitrage pair). Every leg must pass the risk
         engine with the legs before it counted (their order-rate slots, the exposure they add),
         or none is sent; then each leg goes out only once the one before it filled in full, so
-        a leg denied, rejected or killed at the exchange never leaves its partner alone. The
-        one leg risk left (the first fills, the second is then killed) is the position limit's
-        and the stop-loss's."""
+        a leg denied, rejected or killed at the exchange never leaves its partner alone. Until
+        a leg goes (or the group ends) it counts as resting and holds its slot of the order-rate
+        cap: with workers the other markets are decided on while the legs before it are out,
+        and must not take the room it was allowed with (refused then, it would leave the legs
+        before it alone). The one leg risk left (the first fills, the second is then killed) is
+        the position limit's and the stop-loss's."""
         if self._risk.rate_cap.count() + len(intents) > self._risk.rate_cap.limit:
             return self._drop_group(intents[0], "the order-rate cap has no room for every leg")
-        added = ZERO  # what the legs before it add
-        for n, intent in enumerate(intents):
+        # each leg allowed so far: counted as resting until the function is called, and the
+        # moment its slot of the order-rate cap was taken
+        kept: list[tuple[Callable[[], None], float]] = []
+
+        def let_go(legs: Sequence[tuple[Callable[[], None], float]]) -> None:
+            for answered, slot in legs:
+                answered()
+                self._risk.give_back(slot)
+
+        for intent in intents:
             if not intent.reduce_only and self.unknown_orders.holds(intent.ticker):
+                let_go(kept)
                 return self._drop_group(intent, "an order of unknown outcome here")
-            # the orders waiting in the tick's batch count, as for a single intent
-            view = self.outbox.queued_view(intent.ticker)
+            # the orders waiting in the tick's batch count, as for a single intent, and so do
+            # the legs before it (they count as resting)
             ctx = self._risk.context(
-                view,
-                total_exposure=self.outbox.total_exposure() + added,
+                self.outbox.queued_view(intent.ticker),
+                total_exposure=self.outbox.total_exposure(),
                 last_data_at=last_data_at,
                 in_sync=in_sync,
-                owned=self._owned(intent, [*self.outbox.pending(), *intents[:n]]),
+                owned=self._owned(intent, self.outbox.pending()),
             )
             if self._risk.evaluate(intent, ctx):
                 self.counters.denied += 1
+                let_go(kept)
                 return self._drop_group(intent, "a leg was denied by the risk engine")
-            added += view.after(intent).exposure() - view.exposure()
+            kept.append((self.outbox.replacing_until(intent), self._risk.record_sent()))
         # every leg's market takes no other decision until the group is done
         release = self._hold_markets(i.ticker for i in intents)
         ended: list[bool] = []  # once the last leg sent is booked: whether any went out
 
         def leg(n: int) -> None:
+            # judged again as it goes, with what changed since (the legs before it filled):
+            # its own room and slot no longer held apart, it takes them afresh if allowed
+            let_go(kept[n : n + 1])
+
             def after(filled: Decimal | None) -> None:
                 if filled is not None and filled >= intents[n].count and n + 1 < len(intents):
                     return leg(n + 1)
                 ended.append(n > 0 or filled is not None)
+                let_go(kept[n + 1 :])
                 release()
                 if n + 1 < len(intents):
                     self._log.emit(
