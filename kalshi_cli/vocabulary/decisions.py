@@ -170,6 +170,31 @@ class PositionView:
             self.unbooked,
         )
 
+    def closed_by(self, intent: Intent) -> PositionView:
+        """This view once a reduce-only `intent` has filled in full (the orders it replaces
+        gone): it fills only against the contracts held, so it takes off at most as many as are
+        held, at their average cost, and rests nowhere; the orders left rest beside what is
+        left. An order that cannot reduce fills nothing."""
+        replaced = intent.replaces
+        kept = tuple(o for o in self.resting if o.order_id not in replaced) if replaced else None
+        held = self.held_side
+        taken = ZERO
+        if held is not None and intent.book_side is not _direction_of(held):
+            taken = min(intent.count, self.contracts)
+        left = self.contracts - taken
+        cost = self.entry_cost * left / self.contracts if self.contracts else ZERO
+        return PositionView(
+            self.ticker,
+            left if self.position >= 0 else -left,
+            self.avg_entry_price if left else ZERO,
+            cost,
+            self.opened_at if left else None,
+            self.resting if kept is None else kept,
+            self.own,
+            self.account,
+            self.unbooked,
+        )
+
 
 def _direction_of(side: Side) -> BookSide:
     return BookSide.BID if side is Side.YES else BookSide.ASK
