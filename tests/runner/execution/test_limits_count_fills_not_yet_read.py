@@ -334,3 +334,49 @@ def test_an_order_of_unknown_outcome_found_filled_counts_until_its_fill_is_read(
     dispatch.close()
     assert _held_yes(rig, HOLD) == 10
     assert _resting(rig, CUT) == 0, "CUT's bid would have taken the account past $10"
+
+
+def test_a_strategy_sees_only_what_its_own_orders_filled_that_is_not_read_yet(
+    tmp_path: Path,
+) -> None:
+    """Two strategies in HOLD: the market maker's bid fills while the fill read is held. Its
+    view holds the 10 told filled; the other strategy's holds none (they are not its own)."""
+    rig = _rig(tmp_path, {}, strategies=("market-maker", "mean-reversion"))
+    seen: dict[str, list[PositionView]] = {"market-maker": [], "mean-reversion": []}
+
+    def deciding(name: str) -> Any:
+        def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Intent]:
+            if snap.ticker != HOLD:
+                return []
+            seen[name].append(pos)
+            if name == "market-maker" and not pos.resting and not pos.unbooked:
+                return [_bid(HOLD, "0.61", 10)] if len(seen[name]) == 1 else []
+            return []
+
+        return decide
+
+    for name in seen:
+        swap_decide(rig.loop, deciding(name), name)
+    release = threading.Event()
+    try:
+        rig.step(0.5)
+        _settle(rig)
+        rig.step(0.5)
+        assert _resting(rig, HOLD) == 10
+        release = _fill_reads_held(rig)
+        another_trader_places(rig.exchange, HOLD, BookSide.ASK, Decimal("0.61"), Decimal(10))
+        for name in seen:
+            swap_decide(rig.loop, deciding(name), name)  # asked afresh
+        rig.step(0.5)
+        assert rig.loop.executor.fills.reading, "the fill read is still out"
+        account = rig.loop.portfolio.view(HOLD).unbooked
+    finally:
+        release.set()
+    _settle(rig)
+    rig.loop.dispatch.close()
+    (mine,) = seen["market-maker"][-1].unbooked
+    assert (mine.remaining, mine.price) == (Decimal(10), Decimal("0.61"))
+    assert seen["mean-reversion"][-1].unbooked == ()
+    assert account == (mine,)
+    assert rig.loop.portfolio.view(HOLD).unbooked == (), "read, they are in the position"
+    assert rig.loop.portfolio.position(HOLD) == 10
