@@ -26,6 +26,7 @@ from tests.runner.fakes import (
     new_exchange,
     swap_decide,
 )
+from tests.runner.simproc import log_events
 from tests.waiting import pause, poll_until
 
 # the quiet scenario's books stand still: HOLD's YES bid 0.60 and ask 0.62, CUT's bid 0.33
@@ -105,14 +106,10 @@ def _held_yes(rig: Rig, ticker: str) -> Decimal:
     return sum((p.position for p in positions if p.ticker == ticker), Decimal(0))
 
 
-def test_a_quote_told_filled_before_its_fill_is_read_counts_toward_the_position_limit(
-    tmp_path: Path,
-) -> None:
-    """A bid of 10 against a position limit of 10 fills; the `user_orders` message says so and
-    the fill read it calls for is held in the network. The view dropped the bid at once and its
-    position stayed flat until the read, so the strategy's next bid of 10 went out: 10 YES held
-    and 10 more resting against a limit of 10."""
-    rig = _rig(tmp_path, {"max_position_per_market": "10"})
+def _filled_then_bid_again(rig: Rig) -> None:
+    """A bid of 10 in HOLD rests, then fills; the `user_orders` message says so, and the fill
+    read it calls for is held while HOLD is decided on again (a strategy that bids 10 whenever
+    it has no bid resting), then everything is answered and booked."""
 
     def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Intent]:
         if snap.ticker != HOLD or pos.resting:
@@ -138,8 +135,34 @@ def test_a_quote_told_filled_before_its_fill_is_read_counts_toward_the_position_
     rig.step(0.5)
     rig.loop.dispatch.close()
     assert _held_yes(rig, HOLD) == 10
+
+
+def test_a_quote_told_filled_before_its_fill_is_read_counts_toward_the_position_limit(
+    tmp_path: Path,
+) -> None:
+    """A bid of 10 against a position limit of 10 fills; the `user_orders` message says so and
+    the fill read it calls for is held in the network. The view dropped the bid at once and its
+    position stayed flat until the read, so the strategy's next bid of 10 went out: 10 YES held
+    and 10 more resting against a limit of 10."""
+    rig = _rig(tmp_path, {"max_position_per_market": "10"})
+    _filled_then_bid_again(rig)
     assert _resting(rig, HOLD) == 0, "a second bid would have carried HOLD past the limit"
     assert rig.loop.log.counts.get("risk_denied", 0) >= 1
+
+
+def test_a_strategys_quote_told_filled_and_not_read_counts_toward_its_own_budget(
+    tmp_path: Path,
+) -> None:
+    """The same with the account's limit far off and the strategy's own budget of 10
+    contracts: the second bid is refused for the budget."""
+    log = tmp_path / "trade.log"
+    budgets = {"market-maker": {"max_contracts": "10"}}
+    rig = _rig(tmp_path, {}, trade={"budgets": budgets}, log_path=log)
+    _filled_then_bid_again(rig)
+    rig.loop.log.close()
+    assert _resting(rig, HOLD) == 0, "a second bid would have carried it past its budget"
+    codes = {e.get("code") for e in log_events(log) if e["event"] == "risk_denied"}
+    assert codes == {"STRATEGY_BUDGET"}
 
 
 def test_an_order_filled_at_once_counts_toward_the_exposure_while_its_fill_read_is_out(
