@@ -140,7 +140,10 @@ class LoopWatch:
         if not fills.order_message(update):
             return
         known = self._portfolio.orders.get(order_id)
-        if news and ticker in self._portfolio.markets:
+        # an order on its way counts as resting until its answer is booked, which tells what
+        # it filled as this message does
+        on_its_way = update.client_order_id in self._executor.answers.in_flight.intents
+        if news and ticker in self._portfolio.markets and not on_its_way:
             # what it says filled leaves what rests before the fill read brings it into the
             # position: until then the limits count it apart, or it would count nowhere
             fills.told_filled(

@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from kalshi_cli.client.requests import CancelResult
+from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
 from kalshi_cli.feed.book import EventKind
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
@@ -403,3 +403,43 @@ def test_a_strategy_sees_only_what_its_own_orders_filled_that_is_not_read_yet(
     assert account == (mine,)
     assert rig.loop.portfolio.view(HOLD).unbooked == (), "read, they are in the position"
     assert rig.loop.portfolio.position(HOLD) == 10
+
+
+def test_an_order_on_its_way_told_filled_counts_once(tmp_path: Path) -> None:
+    """The exchange fills a bid at once and the `user_orders` message saying so arrives before
+    the create's answer: the order, still on its way, counts as resting, and the message does
+    not count it a second time."""
+    rig = _rig(tmp_path, {})
+    turn = [HOLD]
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Intent]:
+        if snap.ticker not in turn:
+            return []
+        turn.remove(snap.ticker)
+        return [_bid(HOLD, "0.62", 10, time_in_force=TimeInForce.IOC)]
+
+    placed, answer = threading.Event(), threading.Event()
+    create = rig.client.create_order
+
+    def answered_late(request: CreateOrder) -> CreateOrderResult:
+        result = create(request)
+        placed.set()
+        answer.wait(30)
+        return result
+
+    rig.client.create_order = answered_late  # type: ignore[method-assign]
+    swap_decide(rig.loop, decide)
+    outbox = rig.loop.executor.outbox
+    try:
+        rig.step(0.5)
+        assert placed.wait(30), "the exchange took the order"
+        rig.step(0.5)  # its message: executed, 10 filled
+        assert rig.loop.log.counts.get("order_placed") is None, "its answer is not back"
+        assert outbox.total_exposure() == Decimal("6.20")
+    finally:
+        answer.set()
+    _settle(rig)
+    rig.step(0.5)
+    rig.loop.dispatch.close()
+    assert rig.loop.portfolio.position(HOLD) == 10
+    assert outbox.total_exposure() == Decimal("6.20")
