@@ -173,8 +173,16 @@ class OrderRateCap:
             self._sent.popleft()
         return len(self._sent)
 
-    def record(self) -> None:
-        self._sent.append(self._clock.monotonic())
+    def record(self) -> float:
+        """A slot taken now; when it was taken (for `give_back`)."""
+        at = self._clock.monotonic()
+        self._sent.append(at)
+        return at
+
+    def give_back(self, at: float) -> None:
+        """The slot taken at `at` (`record`) for an order that is not sent after all."""
+        if at in self._sent:
+            self._sent.remove(at)
 
 
 class CircuitBreaker:
@@ -375,8 +383,13 @@ class RiskEngine:
             )
         return denials
 
-    def record_sent(self) -> None:
-        self.rate_cap.record()
+    def record_sent(self) -> float:
+        """An order's slot of the order-rate cap, taken as it is allowed; when (`give_back`)."""
+        return self.rate_cap.record()
+
+    def give_back(self, slot: float) -> None:
+        """The slot taken at `slot` for an order that was not sent after all."""
+        self.rate_cap.give_back(slot)
 
     def check_circuit_breaker(self) -> bool:
         """Evaluate today's realized P&L (tripping if needed); True while tripped today."""

@@ -7,7 +7,8 @@ strings for logs, alerts and tests.
 
 What a rule lets through on purpose: reduce_only intents pass the circuit breaker and min-edge
 rules, and an intent that adds no exposure passes the exposure rule (closing a position is never
-the riskier choice); nothing passes HALTED, SAFE_MODE, a stale feed or the order-rate cap.
+the riskier choice; a reduce_only one is counted as filled against what is held, since it can
+never rest or open); nothing passes HALTED, SAFE_MODE, a stale feed or the order-rate cap.
 An announced maintenance window holds orders that add from its lead time on, and every order
 inside it (the exchange refuses creates then: each would only become an unknown outcome).
 """
@@ -246,7 +247,11 @@ class MaxExposureRule:
 
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         before = ctx.position.exposure()
-        after = ctx.position.after(intent).exposure()
+        # a reduce-only order fills only against what is held and never rests: the most it can
+        # leave at risk is what is left once it filled in full (less held, the account's other
+        # orders then resting beside less), or what is at risk now if it fills nothing
+        view = ctx.position
+        after = (view.closed_by(intent) if intent.reduce_only else view.after(intent)).exposure()
         total = ctx.total_exposure - before + after
         if after <= before or total <= self.max_total_exposure:
             return _ok(self.code)

@@ -162,13 +162,14 @@ def build_executor(
     balance_hold = BalanceHold(clock=clock, counters=report.counters, log=log)
     holds = Holds(guard=guard, unknown=unknown_orders, balance_hold=balance_hold)
     fills = FillSync(wire=wire, books=books, report=report, clock=clock, holds=holds, due=fills_due)
+    unknown_orders.told_filled = fills.told_filled
     cancels = Cancels(
         wire=wire,
         store=store,
         portfolio=portfolio,
         report=report,
         guard=guard,
-        fills_due=fills_due.set,
+        fills=fills,
         dry_run=settings.dry_run,
     )
     amends = Amends(

@@ -57,11 +57,16 @@ class Budgets:
 
     def view(self, name: str, ticker: str, queued: Sequence[Intent] = ()) -> PositionView:
         """`name`'s own view of a market: its part of the position, its own resting orders
-        and those of the tick's batch it decided."""
+        and those of the tick's batch it decided, and what its own orders filled that is not
+        read yet."""
         view = self._portfolio.view_for(ticker, name)
-        resting = tuple(o.view for o in self._portfolio.resting(ticker) if self._owner(o) == name)
+        portfolio = self._portfolio
+        resting = tuple(o.view for o in portfolio.resting(ticker) if self._owner(o) == name)
         if resting != view.resting:
             view = replace(view, resting=resting)
+        if view.unbooked:
+            told = portfolio.unbooked_orders(ticker)
+            view = replace(view, unbooked=tuple(o.view for o in told if self._owner(o) == name))
         for intent in queued:
             if intent.ticker == ticker and intent.strategy == name:
                 view = view.after(intent)
@@ -71,6 +76,7 @@ class Budgets:
         engine = self._portfolio.owners.engines.get(name)
         held = {t for t, m in engine.markets.items() if m.position != 0} if engine else set()
         held.update(o.ticker for o in self._portfolio.orders.values() if self._owner(o) == name)
+        held.update(o.ticker for o in self._portfolio.unbooked_orders() if self._owner(o) == name)
         held.update(i.ticker for i in queued if i.strategy == name)
         return held
 

@@ -90,6 +90,11 @@ class PositionView:
     resting: tuple[RestingOrder, ...] = ()
     own: Holding = FLAT
     account: Holding | None = None  # the account's whole position, when it differs
+    # contracts the exchange says filled that `position` does not hold yet (their fills are not
+    # read yet), each as the order that filled them: the limits count them as resting orders
+    # nobody can cancel (`worst_case`, `exposure`), so a fill is counted from the moment it is
+    # known, not from the moment it is read
+    unbooked: tuple[RestingOrder, ...] = ()
 
     @property
     def whole(self) -> Holding:
@@ -113,13 +118,21 @@ class PositionView:
         the other way did: + contracts of YES for BID, of NO for ASK."""
         held = self.position if direction is BookSide.BID else -self.position
         return held + sum(
-            (o.remaining for o in self.resting if o.book_side is direction), start=ZERO
+            (o.remaining for o in self._counted if o.book_side is direction), start=ZERO
         )
 
+    @property
+    def _counted(self) -> tuple[RestingOrder, ...]:
+        """What the limits count beside the position: the contracts filled and not read yet
+        (first: they have filled, so they close what is held before any resting order does),
+        then the resting orders."""
+        return (*self.unbooked, *self.resting) if self.unbooked else self.resting
+
     def exposure(self) -> Decimal:
-        """Dollars at risk in this market: the entry cost plus what each resting order would cost
-        if filled, except the part of an opposite order that only closes contracts held. Both
-        directions of a two-sided quote are counted, which overstates on purpose."""
+        """Dollars at risk in this market: the entry cost plus what each resting order (and each
+        fill not read yet) would cost if filled, except the part of an opposite order that only
+        closes contracts held. Both directions of a two-sided quote are counted, which
+        overstates on purpose."""
         return self._exposure
 
     @cached_property
@@ -129,7 +142,7 @@ class PositionView:
         held = self.held_side
         closable = self.contracts
         total = self.entry_cost
-        for order in self.resting:
+        for order in self._counted:
             count = order.remaining
             if held is not None and order.book_side is not _direction_of(held):
                 closing = min(count, closable)
@@ -154,6 +167,32 @@ class PositionView:
             (*kept, pending),
             self.own,
             self.account,
+            self.unbooked,
+        )
+
+    def closed_by(self, intent: Intent) -> PositionView:
+        """This view once a reduce-only `intent` has filled in full (the orders it replaces
+        gone): it fills only against the contracts held, so it takes off at most as many as are
+        held, at their average cost, and rests nowhere; the orders left rest beside what is
+        left. An order that cannot reduce fills nothing."""
+        replaced = intent.replaces
+        kept = tuple(o for o in self.resting if o.order_id not in replaced) if replaced else None
+        held = self.held_side
+        taken = ZERO
+        if held is not None and intent.book_side is not _direction_of(held):
+            taken = min(intent.count, self.contracts)
+        left = self.contracts - taken
+        cost = self.entry_cost * left / self.contracts if self.contracts else ZERO
+        return PositionView(
+            self.ticker,
+            left if self.position >= 0 else -left,
+            self.avg_entry_price if left else ZERO,
+            cost,
+            self.opened_at if left else None,
+            self.resting if kept is None else kept,
+            self.own,
+            self.account,
+            self.unbooked,
         )
 
 

@@ -1,3 +1,4 @@
+import dataclasses
 from decimal import Decimal as D
 
 import pytest
@@ -124,6 +125,33 @@ def test_max_exposure_is_inclusive_and_never_blocks_what_adds_nothing():
     assert not denied.allowed and denied.code is Code.MAX_EXPOSURE
     closing = intent(Side.YES, Action.SELL, price="0.30", count="10", reduce_only=True)
     assert rule.check(closing, ctx(pos, total_exposure=D(500))).allowed
+
+
+def test_a_reduce_only_close_counts_as_filled_against_what_is_held():
+    """10 YES held ($6.20) and the account's own ask of 10 resting, which counts as closing
+    them: a reduce-only close of 10 fills only against what is held, so it leaves the ask to open
+    10 NO. At 0.70 that is $3.00, less than now; at 0.10 it is $9.00, more."""
+    rule = MaxExposureRule(D("7"))
+    close = intent(Side.YES, Action.SELL, price="0.30", count="10", reduce_only=True)
+    for ask, allowed in (("0.70", True), ("0.10", False)):
+        pos = PositionView(
+            "T",
+            position=D(10),
+            avg_entry_price=D("0.62"),
+            entry_cost=D("6.20"),
+            resting=(RestingOrder("a", Side.YES, Action.SELL, D(ask), D(10)),),
+        )
+        assert pos.exposure() == D("6.20")
+        assert rule.check(close, ctx(pos, total_exposure=D("6.20"))).allowed is allowed, ask
+    # what it cannot fill (more than is held, or the side not held) it does not count
+    held = PositionView("T", position=D(10), avg_entry_price=D("0.40"), entry_cost=D("4.00"))
+    assert held.closed_by(replace_count(close, "15")).exposure() == 0
+    buy = intent(Side.YES, Action.BUY, price="0.30", count="10", reduce_only=True)
+    assert held.closed_by(buy).exposure() == D("4.00")
+
+
+def replace_count(order: Intent, count: str) -> Intent:
+    return dataclasses.replace(order, count=D(count))
 
 
 def test_min_edge_is_inclusive_and_exempts_reduce_only():

@@ -85,6 +85,13 @@ class Portfolio:
         self.orders: dict[str, OpenOrder] = {}  # order id -> resting order
         # the same orders by market, in the same order: a market's view reads its own only
         self._orders_of: dict[str, dict[str, OpenOrder]] = {}
+        # contracts the exchange says an order filled whose fills are not applied here yet (an
+        # order's answer, a `user_orders` message or a cancel told of them before a fill read
+        # listed them): by market, order id -> the order with those contracts as `remaining`,
+        # and how many fill reads had been sent when they were last told. The limits count them
+        # as resting (`PositionView.unbooked`) until the order's fills are applied, or a fill
+        # read sent after them is (`fills_read`): until then they are in no position
+        self._unbooked: dict[str, dict[str, tuple[OpenOrder, int]]] = {}
         self.opened_at: dict[str, float] = {}
         # the positions each strategy's own fills built (`PositionView.own`): what it may
         # close without touching what a person, another strategy or an earlier run opened
@@ -145,11 +152,15 @@ class Portfolio:
         ts: float,
         strategy: str | None,
         fill_id: str | None = None,
+        order_id: str | None = None,
     ) -> RealizedEvent:
         """One fill into the account's position, and into the part of the strategy that sent
         its order when that strategy runs in this loop (`Owners`). `fill_id` names it for
-        `give_fills`, should it be booked as nobody's and found to be a strategy's later."""
+        `give_fills`, should it be booked as nobody's and found to be a strategy's later;
+        `order_id`, its order, whose contracts told filled and not read yet it now holds."""
         self._forget(ticker)
+        if order_id is not None:
+            self._unbooked_read(ticker, order_id, count)
         fill = (ticker, book_side, yes_price, count, fee, ts, strategy)
         event = _apply(self.pnl, self.opened_at, fill)
         self.owners.apply(fill, self.pnl.markets[ticker].position, fill_id)
@@ -175,6 +186,8 @@ class Portfolio:
         yes_value: Decimal | None = None,
     ) -> None:
         self._forget(ticker)
+        # a settled market's fills were listed before its settlement: none is still to come
+        self._unbooked.pop(ticker, None)
         self.pnl.apply_settlement(ticker, result, ts=ts, fee=fee, yes_value=yes_value)
         if self.position(ticker) == 0:
             self.opened_at.pop(ticker, None)
@@ -226,6 +239,58 @@ class Portfolio:
     def resting(self, ticker: str) -> list[OpenOrder]:
         return list(self._orders_of.get(ticker, {}).values())
 
+    # ---------------------------------------------------------------- fills told, not read yet
+
+    def unbooked(self, ticker: str, order_id: str) -> Decimal:
+        """The contracts of the order told filled whose fills are not applied yet."""
+        kept = self._unbooked.get(ticker, {}).get(order_id)
+        return ZERO if kept is None else kept[0].remaining
+
+    def unbooked_orders(self, ticker: str | None = None) -> list[OpenOrder]:
+        """Each order with contracts told filled and not read yet (of `ticker`, or of every
+        market), those contracts as its `remaining`."""
+        markets = self._unbooked.values() if ticker is None else [self._unbooked.get(ticker, {})]
+        return [order for of_market in markets for order, _ in of_market.values()]
+
+    def set_unbooked(self, order: OpenOrder, count: Decimal, *, reads_sent: int) -> None:
+        """`count` contracts of `order` filled at the exchange and are not applied here yet
+        (0: none), as of `reads_sent` fill reads sent: a read sent after now lists them."""
+        ticker = order.ticker
+        of_market = self._unbooked.get(ticker)
+        if count <= 0 and (of_market is None or order.order_id not in of_market):
+            return
+        self._forget(ticker)
+        if count > 0:
+            kept = replace(order, remaining=count)
+            self._unbooked.setdefault(ticker, {})[order.order_id] = (kept, reads_sent)
+            return
+        assert of_market is not None
+        del of_market[order.order_id]
+        if not of_market:
+            del self._unbooked[ticker]
+
+    def _unbooked_read(self, ticker: str, order_id: str, count: Decimal) -> None:
+        """A fill of `count` contracts of the order applied: as many are no longer unbooked."""
+        kept = self._unbooked.get(ticker, {}).get(order_id)
+        if kept is not None:
+            order, reads_sent = kept
+            self.set_unbooked(order, order.remaining - count, reads_sent=reads_sent)
+
+    def fills_read(self, read: int, *, but: Collection[str] = ()) -> None:
+        """The `read`-th fill read sent is applied: every fill made before it was sent is in
+        the positions now, so the contracts told before it (`reads_sent` below `read`) are
+        no longer counted apart, except in the markets `but` (fills held back there)."""
+        for ticker in [t for t in self._unbooked if t not in but]:
+            of_market = self._unbooked[ticker]
+            kept = {k: v for k, v in of_market.items() if v[1] >= read}
+            if len(kept) == len(of_market):
+                continue
+            self._forget(ticker)
+            if kept:
+                self._unbooked[ticker] = kept
+            else:
+                del self._unbooked[ticker]
+
     # ---------------------------------------------------------------- what the risk engine reads
 
     def _forget(self, ticker: str) -> None:
@@ -276,8 +341,10 @@ class Portfolio:
     def _make_view(self, ticker: str) -> PositionView:
         m = self.pnl.markets.get(ticker)
         resting = tuple(o.view for o in self.resting(ticker))
+        told = self._unbooked.get(ticker)
+        unbooked = tuple(o.view for o, _ in told.values()) if told else ()
         if m is None or m.position == 0:
-            return PositionView(ticker, resting=resting)
+            return PositionView(ticker, resting=resting, unbooked=unbooked)
         contracts = abs(m.position)
         return PositionView(
             ticker,
@@ -286,6 +353,7 @@ class Portfolio:
             entry_cost=m.basis,
             opened_at=self.opened_at.get(ticker),
             resting=resting,
+            unbooked=unbooked,
         )
 
     def total_exposure(self) -> Decimal:

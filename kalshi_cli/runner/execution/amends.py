@@ -119,7 +119,7 @@ class Amends:
         intent: Intent,
         order: OpenOrder,
         *,
-        taken: Callable[[], None],
+        taken: Callable[[], object],
         beside: Callable[[Intent], Callable[[], None]],
         then: Callable[[Decimal | None], None],
     ) -> bool:
@@ -243,9 +243,13 @@ class Amends:
         )
         # less rests than asked, beyond what the amend filled: the order filled unseen before
         # it landed (the new total caps it). Either way the position must be known before the
-        # next decision in this market
-        unseen = outcome.remaining is not None and outcome.remaining + outcome.filled < intent.count
-        if outcome.filled > 0 or unseen:
+        # next decision in this market, and until the fill read lists them those contracts
+        # count toward the limits apart (every market's decisions read them)
+        unseen = ZERO
+        if outcome.remaining is not None:
+            unseen = max(intent.count - outcome.remaining - outcome.filled, ZERO)
+        if outcome.filled > 0 or unseen > 0:
+            self._fills.may_have_filled(replace(order, price=intent.price), outcome.filled + unseen)
             self._fills.read_for((intent.ticker,))
         return outcome.filled
 
@@ -286,6 +290,8 @@ class Amends:
             return
         self._orders.record_found(shown)
         if shown.status != "resting":
+            if shown.fill_count > 0:
+                self._fills.told_filled(order, shown.fill_count)
             self._portfolio.update_order(
                 order.order_id, remaining=shown.remaining_count, status=shown.status
             )
@@ -351,6 +357,9 @@ class Amends:
         if guarded:
             self._guard.ok(sent_at)
         self._orders.record_found(shown)
+        if shown.fill_count > 0:
+            # what it filled leaves what rests before the fill read brings it in
+            self._fills.told_filled(order, shown.fill_count)
         if shown.status != "resting":
             self._portfolio.update_order(
                 order_id, remaining=shown.remaining_count, status=shown.status

@@ -417,19 +417,25 @@ class AnswerBook:
                 "remaining": remaining,
             },
         )
-        if order_id and remaining > 0 and status == "resting":
-            self._portfolio.add_order(
-                OpenOrder(
-                    order_id,
-                    create.client_order_id,
-                    intent.ticker,
-                    intent.side,
-                    intent.action,
-                    intent.price,
-                    remaining,
-                    intent.strategy,
-                )
-            )
+        if not order_id:
+            return
+        order = OpenOrder(
+            order_id,
+            create.client_order_id,
+            intent.ticker,
+            intent.side,
+            intent.action,
+            intent.price,
+            remaining,
+            intent.strategy,
+        )
+        if remaining > 0 and status == "resting":
+            self._portfolio.add_order(order)
+        if fill_count > 0:
+            # filled at once: in no position until the fill read lists it, and no longer on
+            # its way; the limits count it apart meanwhile (every market's decisions, not only
+            # those of its own, which wait for the read)
+            self._fills.told_filled(order, fill_count)
 
     def not_recorded(self, intent: Intent, exc: OrderNotRecorded) -> None:
         """The order reached the exchange (or may have) and the state file could not take its

@@ -2,7 +2,9 @@
 strategy decided, the orders an intent replaces (all must go before it is sent), and the loop's
 withdrawals and shutdown cancels; a cancel refused because the order no longer rests reads the
 order back. A cancel that found less resting than the view held is counted (`shortfalls`): the
-rest filled unseen, so fills are due.
+rest filled unseen, so fills are due, and until a fill read lists them the limits count those
+contracts apart (`FillSync.may_have_filled`), as they do an order gone from the exchange's list
+whose fills are not read yet.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.execution.call_guard import CallGuard
     from kalshi_cli.runner.execution.dispatch import Wire
+    from kalshi_cli.runner.execution.fills import FillSync
     from kalshi_cli.runner.execution.shared import Report
     from kalshi_cli.services.orders import OrderCalls
     from kalshi_cli.store import Store
@@ -38,7 +41,7 @@ class Cancels:
         portfolio: Portfolio,
         report: Report,
         guard: CallGuard,
-        fills_due: Callable[[], None],
+        fills: FillSync,
         dry_run: bool,
     ) -> None:
         self.dispatch = wire.dispatch
@@ -48,7 +51,7 @@ class Cancels:
         self._log = report.log
         self._guard = guard
         self._counters = report.counters
-        self._fills_due = fills_due  # called when a fill read is due
+        self._fills = fills  # told what may have filled unseen; a fill read is then due
         self._dry_run = dry_run
         self.shortfalls = 0  # cancels that found less resting than the view held
         self._withdrawing: set[str] = set()  # order ids whose withdrawal is out
@@ -145,7 +148,8 @@ class Cancels:
         if believed is not None and reduced_by < believed.remaining:
             # fewer cancelled than the view had resting: the rest filled, unseen so far
             self.shortfalls += 1
-            self._fills_due()
+            self._fills.may_have_filled(believed, believed.remaining - reduced_by)
+            self._fills.due.set()
         self._store.orders.mark_cancelled(order_id)
         self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
         self._log.emit(
@@ -157,10 +161,18 @@ class Cancels:
         """An order the exchange no longer lists as resting (its group triggered, cancelled by
         a request whose answer was lost, or filled): no longer resting in the view; the fills
         read next say how much of it filled."""
+        self._gone(order_id)
         self._store.orders.mark_cancelled(order_id)
         self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
-        self._fills_due()
+        self._fills.due.set()
         self._log.emit("order_gone", {"ticker": ticker, "order_id": order_id})
+
+    def _gone(self, order_id: str) -> None:
+        """The view's order is no longer resting and may have filled, by how much the fills
+        read next say: until then, all it had resting counts toward the limits as filled."""
+        believed = self._portfolio.orders.get(order_id)
+        if believed is not None:
+            self._fills.may_have_filled(believed, believed.remaining)
 
     def _read_back(self, order_id: str, answer: CallAnswer[Order], sent_at: float) -> None:
         """A cancel refused because the order is no longer resting (filled, or gone): the
@@ -172,10 +184,11 @@ class Cancels:
             return
         if order.status == "resting":
             # the refusal says it no longer rests: this read lags the write that ended it
-            # (reads lag writes on Kalshi). Not written back; the view stops counting it, and
-            # fills decide what it became
+            # (reads lag writes on Kalshi). Not written back; the view stops counting it as
+            # resting, and fills decide what it became
+            self._gone(order_id)
             self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
-            self._fills_due()
+            self._fills.due.set()
             return
         self._store.orders.update_order(
             order_id=order_id,
@@ -183,9 +196,12 @@ class Cancels:
             fill_count=order.fill_count,
             remaining_count=order.remaining_count,
         )
+        believed = self._portfolio.orders.get(order_id)
+        if believed is not None and order.fill_count > 0:
+            self._fills.told_filled(believed, order.fill_count)
         self._portfolio.update_order(order_id, remaining=order.remaining_count, status=order.status)
         if order.fill_count > 0:
-            self._fills_due()
+            self._fills.due.set()
 
 
 def read_back(

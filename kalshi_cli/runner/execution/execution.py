@@ -157,24 +157,30 @@ class LoopExecutor:
         # visit that decided it: it goes at once, keeping its market busy, never left queued
         # for a batch while its market is free to be decided on again
         batch = batch and not self._threaded
-        # until the cancels are answered it counts as resting, the orders it replaces too
+        # until the cancels are answered it counts as resting, the orders it replaces too, and
+        # its slot of the order-rate cap is taken now, as an order's that goes at once: with
+        # workers the cancels are answered after other decisions, which must count it
         answered = self.outbox.replacing_until(intent)
+        slot = self._risk.record_sent()
 
         def replaced(ok: bool) -> None:
             # the cancels are booked: the replacement goes only if every replaced order went
             answered()
             if not ok:
+                self._risk.give_back(slot)
                 self._log.emit(
                     "intent_dropped",
                     {"ticker": intent.ticker, "reason": "a replaced order could not be cancelled"},
                 )
                 return then(None)
             if self.cancels.shortfalls == shortfalls:
-                return self._send(intent, batch=batch, then=then)
+                return self._send(intent, batch=batch, then=then, slot=slot)
 
             # a replaced order filled before its cancel landed, and the view has not seen
-            # that fill: read it, and ask the risk engine again with it counted
+            # that fill: read it, and ask the risk engine again with it counted (and its own
+            # slot not: it takes one afresh if allowed)
             def read(_: int) -> None:
+                self._risk.give_back(slot)
                 if self.guard.backing_off or self._denied(
                     intent, last_data_at=last_data_at, in_sync=in_sync
                 ):
@@ -206,14 +212,26 @@ class LoopExecutor:
             then=then,
         )
 
-    def _send(self, intent: Intent, *, batch: bool, then: Callable[[Decimal | None], None]) -> None:
+    def _send(
+        self,
+        intent: Intent,
+        *,
+        batch: bool,
+        then: Callable[[Decimal | None], None],
+        slot: float | None = None,
+    ) -> None:
+        """An allowed order on its way; `slot`: its slot of the order-rate cap, when taken as
+        it was allowed (a replacement's, before its cancels)."""
         if self.stopping:
+            if slot is not None:
+                self._risk.give_back(slot)
             self._log.emit(
                 "intent_dropped", {"ticker": intent.ticker, "reason": "the loop is stopping"}
             )
             return then(None)
-        # its slot of the order-rate cap is taken now, so the decisions after it count it
-        self._risk.record_sent()
+        if slot is None:
+            # its slot of the order-rate cap is taken now, so the decisions after it count it
+            self._risk.record_sent()
         if not self.outbox.send(intent, batch=batch, then=then):
             return
         if len(self.outbox.queued) >= self.outbox.batch_size():
@@ -250,37 +268,55 @@ class LoopExecutor:
         """Legs that only make sense together (an arbitrage pair). Every leg must pass the risk
         engine with the legs before it counted (their order-rate slots, the exposure they add),
         or none is sent; then each leg goes out only once the one before it filled in full, so
-        a leg denied, rejected or killed at the exchange never leaves its partner alone. The
-        one leg risk left (the first fills, the second is then killed) is the position limit's
-        and the stop-loss's."""
+        a leg denied, rejected or killed at the exchange never leaves its partner alone. Until
+        a leg goes (or the group ends) it counts as resting and holds its slot of the order-rate
+        cap: with workers the other markets are decided on while the legs before it are out,
+        and must not take the room it was allowed with (refused then, it would leave the legs
+        before it alone). The one leg risk left (the first fills, the second is then killed) is
+        the position limit's and the stop-loss's."""
         if self._risk.rate_cap.count() + len(intents) > self._risk.rate_cap.limit:
             return self._drop_group(intents[0], "the order-rate cap has no room for every leg")
-        added = ZERO  # what the legs before it add
-        for n, intent in enumerate(intents):
+        # each leg allowed so far: counted as resting until the function is called, and the
+        # moment its slot of the order-rate cap was taken
+        kept: list[tuple[Callable[[], None], float]] = []
+
+        def let_go(legs: Sequence[tuple[Callable[[], None], float]]) -> None:
+            for answered, slot in legs:
+                answered()
+                self._risk.give_back(slot)
+
+        for intent in intents:
             if not intent.reduce_only and self.unknown_orders.holds(intent.ticker):
+                let_go(kept)
                 return self._drop_group(intent, "an order of unknown outcome here")
-            # the orders waiting in the tick's batch count, as for a single intent
-            view = self.outbox.queued_view(intent.ticker)
+            # the orders waiting in the tick's batch count, as for a single intent, and so do
+            # the legs before it (they count as resting)
             ctx = self._risk.context(
-                view,
-                total_exposure=self.outbox.total_exposure() + added,
+                self.outbox.queued_view(intent.ticker),
+                total_exposure=self.outbox.total_exposure(),
                 last_data_at=last_data_at,
                 in_sync=in_sync,
-                owned=self._owned(intent, [*self.outbox.pending(), *intents[:n]]),
+                owned=self._owned(intent, self.outbox.pending()),
             )
             if self._risk.evaluate(intent, ctx):
                 self.counters.denied += 1
+                let_go(kept)
                 return self._drop_group(intent, "a leg was denied by the risk engine")
-            added += view.after(intent).exposure() - view.exposure()
+            kept.append((self.outbox.replacing_until(intent), self._risk.record_sent()))
         # every leg's market takes no other decision until the group is done
         release = self._hold_markets(i.ticker for i in intents)
         ended: list[bool] = []  # once the last leg sent is booked: whether any went out
 
         def leg(n: int) -> None:
+            # judged again as it goes, with what changed since (the legs before it filled):
+            # its own room and slot no longer held apart, it takes them afresh if allowed
+            let_go(kept[n : n + 1])
+
             def after(filled: Decimal | None) -> None:
                 if filled is not None and filled >= intents[n].count and n + 1 < len(intents):
                     return leg(n + 1)
                 ended.append(n > 0 or filled is not None)
+                let_go(kept[n + 1 :])
                 release()
                 if n + 1 < len(intents):
                     self._log.emit(

@@ -22,6 +22,7 @@ from kalshi_cli.vocabulary.models import ZERO, Action, Side, from_book
 
 if TYPE_CHECKING:
     from kalshi_cli.feed.messages import FillNotice
+    from kalshi_cli.runner.books.portfolio import OpenOrder
     from kalshi_cli.runner.execution.dispatch import Wire
     from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
     from kalshi_cli.runner.execution.unknown_orders import Looked
@@ -154,13 +155,19 @@ class FillSync:
         # names its order (`release_held`), so it is booked as its strategy's
         self.awaiting_answer: Callable[[str], bool] = lambda ticker: False
         self.held: dict[str, Fill] = {}
+        # the fill reads sent so far: a read sent after the exchange told of a fill lists it,
+        # so once it is applied, no fill told before it is counted apart any more
+        # (`Portfolio.fills_read`)
+        self._reads_sent = 0
 
     def sync(self, *, since_ts: int | None = None) -> int:
         """Read new fills from the exchange and apply each one once, waiting for the read (a
         stop's last read, a test); how many were new."""
         self.due.clear()
         since = since_ts if since_ts is not None else self._since()
-        return self._absorb(run_call(lambda: self._listed(since), self._guard.stamp), wait=False)
+        read = self._sent_read()
+        answer = run_call(lambda: self._listed(since), self._guard.stamp)
+        return self._absorb(answer, read, wait=False)
 
     def read_for(
         self, markets: Iterable[str] = (), then: Callable[[int], None] | None = None
@@ -171,6 +178,7 @@ class FillSync:
         self.due.clear()
         since = self._since()
         self._reads_out += 1
+        number = self._sent_read()
         lost = self._unknown.in_markets()
 
         def read() -> tuple[list[Fill], Looked]:
@@ -183,12 +191,12 @@ class FillSync:
         def absorbed(answer: CallAnswer[tuple[list[Fill], Looked]]) -> None:
             self._reads_out -= 1
             if answer.error is not None:
-                new = self._absorb(CallAnswer(answer.sent_at, error=answer.error))
+                new = self._absorb(CallAnswer(answer.sent_at, error=answer.error), number)
             else:
                 assert answer.value is not None
                 fills, looked = answer.value
                 self._unknown.settle(looked)
-                new = self._absorb(CallAnswer(answer.sent_at, value=fills))
+                new = self._absorb(CallAnswer(answer.sent_at, value=fills), number)
             if then is not None:
                 then(new)
 
@@ -203,11 +211,16 @@ class FillSync:
         """The exchange's part of a read, alone: no state file, no view."""
         return list(self._client.portfolio.iter_fills(min_ts=since))
 
-    def _absorb(self, answer: CallAnswer[list[Fill]], *, wait: bool = True) -> int:
-        """A read's answer booked: its new fills applied (those that may be an order's still on
-        its way held, unless `wait` is False: a stop's last read, after which no answer is
-        booked, and which books the fills held even when it fails: an earlier read listed
-        them); how many were applied."""
+    def _sent_read(self) -> int:
+        """A fill read is on its way: its number, counting every read sent."""
+        self._reads_sent += 1
+        return self._reads_sent
+
+    def _absorb(self, answer: CallAnswer[list[Fill]], read: int, *, wait: bool = True) -> int:
+        """The `read`-th read's answer booked: its new fills applied (those that may be an
+        order's still on its way held, unless `wait` is False: a stop's last read, after which
+        no answer is booked, and which books the fills held even when it fails: an earlier read
+        listed them); how many were applied."""
         try:
             fills = answer.get()
         except KalshiError as exc:
@@ -225,7 +238,26 @@ class FillSync:
             and fill_subaccount(f, here) == here
             and not self._known(f)
         ]
-        return self._take(self._hold_back(listed) if wait else self._unheld(listed))
+        new = self._take(self._hold_back(listed) if wait else self._unheld(listed))
+        # every fill made before the read was sent is applied now, but in a market with a
+        # fill held back
+        self._portfolio.fills_read(read, but={f.ticker for f in self.held.values()})
+        return new
+
+    def told_filled(self, order: OpenOrder, filled: Decimal) -> None:
+        """The exchange says `filled` contracts of `order` have filled in all (its answer, a
+        `user_orders` message): those no fill applied here yet count toward the limits as
+        resting until they are read (`Portfolio.set_unbooked`), whatever the view's order
+        says rests now."""
+        applied = self._applied_counts.get(order.order_id, ZERO)
+        self._portfolio.set_unbooked(order, filled - applied, reads_sent=self._reads_sent)
+
+    def may_have_filled(self, order: OpenOrder, count: Decimal) -> None:
+        """`count` more contracts of `order` may have filled unseen (a cancel found less of it
+        resting than the view held): counted toward the limits as resting until a fill read
+        sent from now on is applied."""
+        told = self._portfolio.unbooked(order.ticker, order.order_id)
+        self._portfolio.set_unbooked(order, told + count, reads_sent=self._reads_sent)
 
     def _unheld(self, listed: list[Fill]) -> list[Fill]:
         """`listed` and every fill held, each once, none held any more: no answer is booked
@@ -363,6 +395,7 @@ class FillSync:
             ts=record.ts,
             strategy=strategy,
             fill_id=fill.fill_id,
+            order_id=fill.order_id,
         )
         if strategy is None:
             self._unknown.unclaimed_fill(record)  # perhaps a late order's, not found yet

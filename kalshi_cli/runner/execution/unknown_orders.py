@@ -26,7 +26,9 @@ from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import KalshiError
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.books.portfolio import Portfolio
+    from decimal import Decimal
+
+    from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio
     from kalshi_cli.runner.execution.call_guard import CallGuard
     from kalshi_cli.runner.execution.dispatch import Wire
     from kalshi_cli.store import FillRecord, Store
@@ -137,6 +139,10 @@ class UnknownOrders:
         # told the market of each order of unknown outcome added or settled (the outbox's
         # `_touch`: it counts them toward the exposure)
         self.on_change: Callable[[str], None] = lambda ticker: None
+        # told what an order found has filled, which no fill read may have brought in yet
+        # (`FillSync.told_filled`, set once that is built): found, it no longer counts as an
+        # order that may rest, and its fills must count somewhere until they are read
+        self.told_filled: Callable[[OpenOrder, Decimal], None] = lambda order, filled: None
 
     def unclaimed_fill(self, fill: FillRecord) -> None:
         """A fill booked as nobody's: kept while an order of unknown outcome in its market may
@@ -374,18 +380,18 @@ class UnknownOrders:
             take_found(self._store, intent, order, found)
             if intent.strategy and given:
                 self._portfolio.give_fills(intent.strategy, given)
+        shown = open_order(
+            order_id=order.order_id,
+            client_order_id=client_order_id,
+            ticker=order.ticker,
+            book_side=order.book_side,
+            yes_price=order.yes_price,
+            side=None if intent is None else intent.side,
+            remaining=order.remaining_count,
+            strategy=None if intent is None else intent.strategy,
+        )
         if order.status == "resting" and intent is not None:
-            self._portfolio.add_order(
-                open_order(
-                    order_id=order.order_id,
-                    client_order_id=client_order_id,
-                    ticker=order.ticker,
-                    book_side=order.book_side,
-                    yes_price=order.yes_price,
-                    side=intent.side,
-                    remaining=order.remaining_count,
-                    strategy=intent.strategy,
-                )
-            )
+            self._portfolio.add_order(shown)
         if order.fill_count > 0:
+            self.told_filled(shown, order.fill_count)
             self._fills_due()

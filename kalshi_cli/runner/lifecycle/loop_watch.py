@@ -133,11 +133,33 @@ class LoopWatch:
             self._log.emit("user_order_unreadable", {"order_id": order_id, "error": update.error})
             return
         status, remaining, filled = update.status, update.remaining_count, update.fill_count
-        if filled > 0 and self._executor.fills.order_fills_are_news(order_id, filled):
+        fills = self._executor.fills
+        news = filled > 0 and fills.order_fills_are_news(order_id, filled)
+        if news:
             self._executor.fills_due = True
-        if not self._executor.fills.order_message(update):
+        if not fills.order_message(update):
             return
         known = self._portfolio.orders.get(order_id)
+        # an order on its way counts as resting until its answer is booked, which tells what
+        # it filled as this message does
+        on_its_way = update.client_order_id in self._executor.answers.in_flight.intents
+        if news and ticker in self._portfolio.markets and not on_its_way:
+            # what it says filled leaves what rests before the fill read brings it into the
+            # position: until then the limits count it apart, or it would count nowhere
+            fills.told_filled(
+                known
+                or open_order(
+                    order_id=order_id,
+                    client_order_id=update.client_order_id,
+                    ticker=ticker,
+                    book_side=update.book_side,
+                    yes_price=update.yes_price,
+                    side=None,
+                    remaining=filled,
+                    strategy=None,
+                ),
+                filled,
+            )
         if known is not None and status == "resting" and remaining > 0:
             # an amend (by hand, or on the website) can move the price as well as the count;
             # the exposure rule prices every resting order

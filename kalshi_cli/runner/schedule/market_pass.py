@@ -455,9 +455,13 @@ class MarketPass:
         queue positions: what it may cancel or replace. Another strategy's orders and the
         person's are not its to touch; the risk engine still counts them."""
         view = self._portfolio.view_for(ticker, member.name)
+        name = member.name
+        if view.unbooked:
+            # what its own orders filled that is not read yet, not another strategy's
+            told = self._portfolio.unbooked_orders(ticker)
+            view = replace(view, unbooked=tuple(o.view for o in told if self._own.owner(o) == name))
         if not view.resting:
             return view
-        name = member.name
         mine = {o.order_id for o in self._portfolio.resting(ticker) if self._own.owner(o) == name}
         if len(mine) != len(view.resting):
             view = replace(view, resting=tuple(o for o in view.resting if o.order_id in mine))

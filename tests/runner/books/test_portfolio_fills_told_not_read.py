@@ -1,0 +1,120 @@
+"""Contracts the exchange says filled, before a fill read brings them into the position, count in
+the market's view as resting orders nobody can cancel (`PositionView.unbooked`): toward the
+worst case and the exposure, and in the kept total exposure. The fills of their order take them
+back one by one as they are applied; a fill read sent after they were told takes back whatever
+is left (a cancel's shortfall may have been no fill at all); a market whose fills are held
+back keeps them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from kalshi_cli.risk.rules import MaxExposureRule, PositionLimitRule, RiskContext
+from kalshi_cli.risk.state import TradingState
+from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio, open_order
+from kalshi_cli.strategies import Intent
+from kalshi_cli.vocabulary.models import ZERO, Action, BookSide, Market, Side
+
+A, B = "KXTEST-26JAN01-A", "KXTEST-26JAN01-B"
+
+
+def _bid(order_id: str, ticker: str = A, count: str = "10") -> OpenOrder:
+    return open_order(
+        order_id=order_id,
+        client_order_id=f"c-{order_id}",
+        ticker=ticker,
+        book_side=BookSide.BID,
+        yes_price=Decimal("0.40"),
+        side=Side.YES,
+        remaining=Decimal(count),
+        strategy="maker",
+    )
+
+
+def _fill(portfolio: Portfolio, order_id: str, count: str) -> None:
+    portfolio.apply_fill(
+        A,
+        BookSide.BID,
+        Decimal("0.40"),
+        Decimal(count),
+        ZERO,
+        ts=1.0,
+        strategy="maker",
+        order_id=order_id,
+    )
+
+
+def _full_sum(portfolio: Portfolio) -> Decimal:
+    return portfolio.view(A).exposure() + portfolio.view(B).exposure()
+
+
+def test_contracts_told_filled_count_until_their_fills_are_applied() -> None:
+    portfolio = Portfolio([Market(ticker=A), Market(ticker=B)])
+    portfolio.set_unbooked(_bid("o1"), Decimal(10), reads_sent=0)
+    view = portfolio.view(A)
+    assert view.position == 0 and not view.resting
+    assert view.worst_case(BookSide.BID) == 10
+    assert view.exposure() == Decimal("4.00")
+    assert portfolio.total_exposure() == Decimal("4.00")
+    _fill(portfolio, "o1", "6")
+    view = portfolio.view(A)
+    assert (view.position, view.worst_case(BookSide.BID)) == (6, 10)
+    assert portfolio.total_exposure() == _full_sum(portfolio) == Decimal("4.00")
+    _fill(portfolio, "o1", "4")
+    assert portfolio.view(A).unbooked == ()
+    assert portfolio.unbooked(A, "o1") == 0
+    assert portfolio.total_exposure() == _full_sum(portfolio) == Decimal("4.00")
+
+
+def test_a_fill_read_sent_after_they_were_told_takes_back_what_is_left() -> None:
+    portfolio = Portfolio([Market(ticker=A), Market(ticker=B)])
+    portfolio.set_unbooked(_bid("o1"), Decimal(10), reads_sent=3)  # three reads sent before
+    portfolio.set_unbooked(_bid("o2", B), Decimal(5), reads_sent=3)
+    portfolio.fills_read(3)  # sent before: it may not list them
+    assert portfolio.unbooked(A, "o1") == 10
+    portfolio.fills_read(4, but={B})  # sent after; B's fills are held back
+    assert portfolio.unbooked(A, "o1") == 0
+    assert portfolio.unbooked(B, "o2") == 5
+    assert portfolio.total_exposure() == _full_sum(portfolio) == Decimal("2.00")
+    portfolio.fills_read(5)
+    assert portfolio.unbooked_orders() == []
+    assert portfolio.total_exposure() == 0
+
+
+def test_the_rules_count_them_and_an_order_replacing_their_order_leaves_them_counted() -> None:
+    """A bid of 10 told filled, and its order replaced: the contracts filled are not cancelled
+    with what rests of it."""
+    portfolio = Portfolio([Market(ticker=A)])
+    portfolio.add_order(_bid("o1", count="5"))
+    portfolio.set_unbooked(_bid("o1"), Decimal(5), reads_sent=0)
+    view = portfolio.view(A)
+    replacement = Intent(
+        A,
+        Side.YES,
+        Action.BUY,
+        Decimal("0.41"),
+        Decimal(6),
+        Decimal("0.90"),
+        "requote",
+        replaces=("o1",),
+    )
+    after = view.after(replacement)
+    assert after.unbooked == view.unbooked
+    assert after.worst_case(BookSide.BID) == 11
+    ctx = RiskContext(now=0.0, state=TradingState.ACTIVE, position=view, total_exposure=ZERO)
+    assert not PositionLimitRule(Decimal(10)).check(replacement, ctx).allowed
+    assert PositionLimitRule(Decimal(11)).check(replacement, ctx).allowed
+    exposure = RiskContext(
+        now=0.0, state=TradingState.ACTIVE, position=view, total_exposure=view.exposure()
+    )
+    # 5 filled at 0.40 and 6 at 0.41: $4.46
+    assert not MaxExposureRule(Decimal("4.45")).check(replacement, exposure).allowed
+    assert MaxExposureRule(Decimal("4.46")).check(replacement, exposure).allowed
+
+
+def test_a_settled_market_counts_none_still_to_be_read() -> None:
+    portfolio = Portfolio([Market(ticker=A)])
+    portfolio.set_unbooked(_bid("o1"), Decimal(10), reads_sent=0)
+    portfolio.apply_settlement(A, "yes", ts=2.0, fee=ZERO)
+    assert portfolio.view(A).unbooked == ()
+    assert portfolio.total_exposure() == 0

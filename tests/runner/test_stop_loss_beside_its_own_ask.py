@@ -1,0 +1,66 @@
+"""A stop-loss close is reduce-only: the exchange fills it only against the contracts held, so
+it never opens a position, and closing is never the riskier choice. The exposure rule counted it
+as an order resting behind the account's own ask in the market (which already counted as closing
+what is held), so as opening the other side: with the account near its exposure limit, the close
+was refused on every tick while the position fell."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
+from tests.runner.fakes import START, another_trader_places, make_rig, new_exchange, swap_decide
+
+FED = "KXFEDDECISION-SIM-DEC-H0"  # quiet scenario: YES bids 0.60 x 100, 0.59 x 200; ask 0.62
+
+
+def test_a_stop_loss_beside_the_accounts_own_ask_is_not_refused_for_exposure(
+    tmp_path: Path,
+) -> None:
+    """10 YES bought at 0.62 ($6.20 at risk, against a limit of $7) and a take-profit ask of 10
+    at 0.70 resting. The bids fall to 0.30, under the stop-loss floor: the close sells 10 at
+    0.30. Filled, it leaves the ask alone to open 10 NO ($3.00): less at risk than before. The
+    rule counted it behind the ask as opening 10 NO at 0.70 ($13.20 in all) and refused it."""
+    clock = ManualClock(START)
+    rig = make_rig(
+        tmp_path / "s.db",
+        strategy="market-maker",
+        exchange=new_exchange("quiet", clock),
+        clock=clock,
+        risk={"max_total_exposure": "7", "min_edge": "0", "max_orders_per_minute": 1000},
+    )
+    turn = ["buy", "ask"]
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Intent]:
+        if snap.ticker != FED or not turn:
+            return []
+        step = turn.pop(0)
+        if step == "buy":
+            price, action, tif = "0.62", Action.BUY, TimeInForce.IOC
+        else:
+            price, action, tif = "0.70", Action.SELL, TimeInForce.GTC
+        fair = Decimal("0.90") if action is Action.BUY else Decimal("0.50")
+        terms = (FED, Side.YES, action, Decimal(price), Decimal(10), fair, step)
+        return [Intent(*terms, time_in_force=tif)]
+
+    swap_decide(rig.loop, decide)
+    rig.step(0.5)
+    rig.step(0.5)
+    assert rig.loop.portfolio.position(FED) == 10
+    assert [o.price for o in rig.loop.portfolio.resting(FED)] == [Decimal("0.70")]
+    # the bids are taken, and a new one rests at 0.30: the mark (0.30 x 10) is under the floor
+    # (0.5 x 6.20)
+    another_trader_places(rig.exchange, FED, BookSide.ASK, Decimal("0.59"), Decimal(300))
+    another_trader_places(
+        rig.exchange, FED, BookSide.BID, Decimal("0.30"), Decimal(50), time_in_force=TimeInForce.GTC
+    )
+    rig.step(0.5)
+    closes = [r for r in rig.client.requests if r.reduce_only]
+    assert [(r.price, r.count) for r in closes] == [(Decimal("0.30"), Decimal(10))]
+    assert rig.loop.portfolio.position(FED) == 0
+    assert rig.loop.log.counts.get("risk_denied") is None
