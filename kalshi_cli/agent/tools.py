@@ -99,7 +99,7 @@ class _Written:
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class _CheckedOrder:
     """An order with every check passed: what would be sent, what it spends of the day's
     budget, the checks as the preview shows them, and what the day had spent before it."""
 
@@ -635,7 +635,7 @@ class AgentTools:
             }
         )
 
-    def _prepare(self, arguments: Mapping[str, Any]) -> _Prepared:
+    def _prepare(self, arguments: Mapping[str, Any]) -> _CheckedOrder:
         """The checks of an order, each as the code that owns it asks it: the fills brought in,
         the daily circuit breaker, the order service's (and its market reads), the account's
         risk limits, then the day's budget."""
@@ -703,7 +703,7 @@ class AgentTools:
             if prepared.exposure_after is None
             else fmt_count(prepared.exposure_after),
         }
-        return _Prepared(prepared, charge, checks, spent)
+        return _CheckedOrder(prepared, charge, checks, spent)
 
     def _catch_up(self, store: Store) -> None:
         """The account's fills since the last catch-up, and its settlements, into the state
@@ -768,7 +768,7 @@ class AgentTools:
         a strategy's (runner/budgets.py): its part of each position, built by its own fills in
         the state file; its own orders there that rest, and those pending or of unknown
         outcome (they may land); and whether its own realized loss today stopped it."""
-        from kalshi_cli.runner.books.portfolio import Portfolio, open_order
+        from kalshi_cli.runner.books.portfolio import Portfolio, resting_order
         from kalshi_cli.runner.budgets import Budgets
         from kalshi_cli.runner.lifecycle.session import rebuild
         from kalshi_cli.services.orders import order_subaccount
@@ -785,19 +785,7 @@ class AgentTools:
             if order.strategy != name:
                 continue
             if order.status == "resting" and order.order_id:
-                rests = order.remaining if order.remaining is not None else order.count
-                portfolio.add_order(
-                    open_order(
-                        order_id=order.order_id,
-                        client_order_id=order.client_order_id,
-                        ticker=order.ticker,
-                        book_side=order.book_side,
-                        yes_price=order.price,
-                        side=order.side,
-                        remaining=rests,
-                        strategy=name,
-                    )
-                )
+                portfolio.add_order(resting_order(order))
                 continue
             action, price = from_book(order.book_side, order.price, order.side)
             queued.append(

@@ -35,7 +35,7 @@ from kalshi_cli.vocabulary.models import (
 )
 
 if TYPE_CHECKING:
-    from kalshi_cli.store import FillRecord
+    from kalshi_cli.store import FillRecord, IntentRecord
 
 
 @dataclass
@@ -70,6 +70,22 @@ def open_order(
     action, price = from_book(book_side, yes_price, seen_from)
     return OpenOrder(
         order_id, client_order_id, ticker, seen_from, action, price, remaining, strategy
+    )
+
+
+def resting_order(intent: IntentRecord) -> OpenOrder:
+    """The state file's record of an order it holds resting, as the loop's books keep it:
+    what rests is the row's `remaining` (its `count` when no answer said)."""
+    assert intent.order_id is not None  # resting: the exchange named it
+    return open_order(
+        order_id=intent.order_id,
+        client_order_id=intent.client_order_id,
+        ticker=intent.ticker,
+        book_side=intent.book_side,
+        yes_price=intent.price,
+        side=intent.side,
+        remaining=intent.remaining if intent.remaining is not None else intent.count,
+        strategy=intent.strategy,
     )
 
 

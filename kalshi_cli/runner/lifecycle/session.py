@@ -31,7 +31,7 @@ from kalshi_cli.risk.budget import Budget
 from kalshi_cli.runner.assembly import assemble_loop
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.books.fees import FeeMarketReads, FeeReads, load_fees
-from kalshi_cli.runner.books.portfolio import Portfolio, open_order
+from kalshi_cli.runner.books.portfolio import Portfolio, resting_order
 from kalshi_cli.runner.books.records import LoopTradingRecords
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.execution.order_group import (
@@ -281,18 +281,7 @@ def rebuild(store: Store, portfolio: Portfolio, subaccount: int = 0) -> list[Any
             store.fills.set_fill_realized_pnl(fill_id, net)
     for intent in store.orders.open_orders(subaccount=subaccount):
         if intent.status == "resting" and intent.order_id and intent.ticker in portfolio.markets:
-            portfolio.add_order(
-                open_order(
-                    order_id=intent.order_id,
-                    client_order_id=intent.client_order_id,
-                    ticker=intent.ticker,
-                    book_side=intent.book_side,
-                    yes_price=intent.price,
-                    side=intent.side,
-                    remaining=intent.remaining if intent.remaining is not None else intent.count,
-                    strategy=intent.strategy,
-                )
-            )
+            portfolio.add_order(resting_order(intent))
     return fills
 
 
