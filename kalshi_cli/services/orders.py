@@ -1234,8 +1234,17 @@ class OrderService:
         return status
 
     def record_found(self, order: Order) -> None:
-        """Record an order found on the exchange by its client order id after its answer was
-        lost (its fills, status and order id)."""
+        """Record an order found on the exchange (its fills, status and order id): one whose
+        answer was lost, or one read back after a refusal. A read that shows less than the row
+        already knows (fewer contracts filled, or resting where the row is executed or
+        cancelled: `moves_backwards`) lags a write the row learned from since (reads lag
+        writes), and is not copied in: fills only grow and an ended order never rests again."""
+        from kalshi_cli.services.reconcile import moves_backwards
+
+        local = self._local_by_order_id(order.order_id)
+        answered = local is not None and local.status not in (PENDING, UNKNOWN)
+        if answered and local is not None and moves_backwards(local, order):
+            return
         self._apply_order(order)
 
 

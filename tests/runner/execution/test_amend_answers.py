@@ -782,3 +782,42 @@ def test_a_batch_that_waited_for_a_worker_counts_from_when_it_left(tmp_path: Pat
     guard = rig.loop.executor.guard
     assert rig.loop.log.counts.get("api_error_isolated", 0) == 0
     assert guard.backing_off
+
+
+def test_a_read_back_after_a_refused_amend_that_lags_the_state_file_does_not_move_it_back(
+    tmp_path: Path,
+) -> None:
+    """The order filled whole and the state file booked it executed (its fills read), while a
+    requote's amend was already on its way: the exchange refuses it (the order no longer
+    rests) and the order read back comes from a replica that has not seen the fills yet
+    (reads lag writes: REFERENCE.md), showing it resting with nothing filled. Copied in, it
+    moved the row back to resting, and the stop's proof then named an executed order as one
+    of the loop's still resting."""
+    rig = _rig(tmp_path)
+    order_id = _quoted(rig)
+    stale = rig.client.get_order(order_id)  # as a lagging replica still shows it
+    assert (stale.status, stale.fill_count) == ("resting", 0)
+    rig.client.amend_errors.append(
+        BadRequestError(
+            f"HTTP 400 order_not_resting: order {order_id} is executed",
+            status=400,
+            code="order_not_resting",
+        )
+    )
+
+    def lagging(_id: str) -> Order:
+        # the fills were booked while the amend was out (as a fill read does)
+        assert rig.store.orders.update_order(
+            order_id=order_id,
+            status="executed",
+            fill_count=Decimal(10),
+            remaining_count=Decimal(0),
+        )
+        return stale
+
+    rig.client.get_order = lagging  # type: ignore[method-assign,assignment]
+    assert not _requote(rig, order_id, "0.41")
+    assert rig.loop.log.counts.get("amend_rejected") == 1
+    row = rig.store.orders.intent_by_order_id(order_id)
+    assert row is not None
+    assert (row.status, row.filled, row.remaining) == ("executed", Decimal(10), Decimal(0))
