@@ -13,7 +13,9 @@ from decimal import Decimal as D
 import pytest
 
 from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.connection import LANDING_WINDOW_S
 from kalshi_cli.services.orders import Amend, OrderService
+from kalshi_cli.services.reconcile import AMEND_READ, amend_not_made
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import AmendOutcomeUnknown, BadRequestError
@@ -186,3 +188,44 @@ def test_an_amend_by_hand_answered_503_stays_in_doubt_until_a_read_shows_it(
     prime.clear_faults()
 
     assert _doubts(store) == [(order_id, D("0.20"), D(7))], "the first is still unanswered"
+
+
+def test_an_amend_a_start_finds_done_is_settled_by_its_read_and_its_history_says_so(
+    store: Store, ticker: str, service: OrderService
+) -> None:
+    """Sent and done, its answer never booked (the process killed while it was out): the
+    reconcile a start runs reads the order, sees the amend's terms, and settles it, the
+    order's history saying how."""
+    order_id = _bid_of_ten(service, ticker)
+    amend = _amend(service, order_id, ticker, "0.21", 10)
+    assert service.send_amend(amend).result is not None
+
+    assert service.reconcile().still_unknown == []
+
+    assert _doubted(store) == []
+    assert _notes(store, order_id)[-1] == AMEND_READ
+
+
+@pytest.mark.parametrize(("grace_s", "read_lag_s"), [(0.0, 5.0), (60.0, 0.0)])
+def test_an_amend_never_shown_is_called_not_made_only_once_it_can_no_longer_land(
+    client: KalshiClient, store: Store, ticker: str, grace_s: float, read_lag_s: float
+) -> None:
+    """Recorded, and never done (its process died before it left): until the signature
+    window or the grace given, whichever is longer, and then the read lag, have passed since
+    it was written, it may still land, so its order's terms are unknown; after, it is called
+    not made."""
+    service = OrderService(client, store, read_lag_s=read_lag_s)
+    order_id = _bid_of_ten(service, ticker)
+    _amend(service, order_id, ticker, "0.21", 10)
+    ((_, amend),) = store.orders.amends_in_doubt()
+    wait = max(grace_s, LANDING_WINDOW_S) + read_lag_s
+
+    def reconcile_at(at: float) -> list[str]:
+        later = OrderService(client, store, clock=ManualClock(at), read_lag_s=read_lag_s)
+        return later.reconcile(grace_s=grace_s).still_unknown
+
+    assert reconcile_at(amend.at + wait - 1) == [amend.client_order_id]
+    assert _doubted(store) == [order_id]
+    assert reconcile_at(amend.at + wait) == []
+    assert _doubted(store) == []
+    assert _notes(store, order_id)[-1] == amend_not_made(wait)

@@ -17,12 +17,15 @@ from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.lifecycle.stop import StopNotProven
 from kalshi_cli.services.orders import OrderService
+from kalshi_cli.store import Store
+from kalshi_cli.store.records import RESTING, IntentRecord
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import ZERO, BookSide
+from kalshi_cli.vocabulary.models import ZERO, Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import owned_client_order_id
 from tests.conftest import SimHarness
 from tests.runner.simproc import Book, client_for, market_maker_session
 from tests.runner.test_loop_order_batches_sim import rig
+from tests.waiting import wait_until
 
 TICKER = "KXSTOPPROOF-SIM-A"
 
@@ -136,7 +139,8 @@ def test_a_stop_with_no_listing_to_prove_with_still_names_an_earlier_runs_quote(
     earlier run of the strategy left in a market this run does not trade, which the state file
     holds (the start said the stop names it). On the old code the stop named only its view's
     orders, all confirmed cancelled by the batch: nothing was named, and `kalshi trade` exited
-    0 with that quote resting."""
+    0 with that quote resting. A quote the state file holds on another subaccount is another
+    loop's, under the same strategy's name: not named."""
     traded, elsewhere = "KXSTOPPROOF-SIM-D", "KXSTOPPROOF-SIM-E"
     sim.create_market(elsewhere)
     transport = NoListingAfterTheBatchCancel(way)
@@ -150,6 +154,8 @@ def test_a_stop_with_no_listing_to_prove_with_still_names_an_earlier_runs_quote(
         )
         # the earlier run's state file: its quote, recorded as resting
         OrderService(r.client, r.store, clock=r.loop.clock).reconcile()
+        # and a quote of the same strategy another loop keeps on subaccount 1: that loop's
+        _record_resting_on_subaccount_1(r.store, elsewhere)
         r.loop.settings = replace(r.loop.settings, stop_deadline_s=4.0)
         r.loop.tick(r.feed.drain_events(), full=True)
         assert len(r.loop.own_resting()) == 2
@@ -159,3 +165,41 @@ def test_a_stop_with_no_listing_to_prove_with_still_names_an_earlier_runs_quote(
         resting = {o.order_id for o in r.client.orders.iter_orders(status="resting")}
         assert resting == {left.order_id}, "the quotes went, the earlier run's stayed"
         assert summary.not_proven == (left.order_id,)
+
+
+def test_a_quote_the_state_file_knows_cancelled_is_not_named_though_a_lagging_listing_shows_it(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Reads lag writes: the proof's listing, asked just after the batch cancel, still shows
+    the two quotes it cancelled, under the loop's names. The state file records each cancelled
+    (the batch's answer said so), so neither is a stray: the stop is proven. Named, it made a
+    clean stop exit 11."""
+    with rig(sim, tmp_path, [TICKER], strategy="market-maker", params={}) as r:
+        sim.set_faults(read_lag_ms=1000)
+        r.loop.tick(r.feed.drain_events(), full=True)
+        placed = {o.order_id for o in r.loop.own_resting()}
+        assert len(placed) == 2
+        wait_until(
+            lambda: {o.order_id for o in r.client.orders.iter_orders(status="resting")} == placed,
+            "the listing to show both quotes",
+        )
+        summary = r.loop.shutdown(cancel_resting=True)
+        listed_after = {o.order_id for o in r.client.orders.iter_orders(status="resting")}
+        sim.clear_faults()
+        assert listed_after == placed, "the listing still lagged the cancels"
+        assert {o.order_id for o in r.client.orders.iter_orders(status="resting")} == set()
+        assert summary.not_proven == ()
+
+
+def _record_resting_on_subaccount_1(store: Store, ticker: str) -> None:
+    coid = owned_client_order_id("market-maker")
+    store.orders.record_intent(
+        IntentRecord(
+            coid, ticker, BookSide.BID, Decimal("0.30"), Decimal(1), Side.YES, Action.BUY,
+            strategy="market-maker", subaccount=1,
+        )
+    )  # fmt: skip
+    store.orders.mark_sent(
+        coid, order_id="on-subaccount-1", status=RESTING, fill_count=ZERO,
+        remaining_count=Decimal(1),
+    )  # fmt: skip

@@ -12,6 +12,7 @@ that fails too, the proof waits out the lag, sees it resting and names it (exit 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -68,3 +69,56 @@ def test_a_failed_withdrawal_is_not_proven_by_a_listing_that_lags_the_orders(
             assert resting == placed
             assert set(summary.not_proven) == placed
             assert {i.status for i in r.store.orders.intents()} == {RESTING}
+
+
+class CancelsDoneButAnswered503(httpx.HTTPTransport):
+    """The real transport, whose cancels reach the exchange (which cancels the orders) and
+    are all answered 503 all the same: the loop cannot tell its cancels worked."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.method == "DELETE":
+            response.read()
+            return httpx.Response(503, json={"code": "service_unavailable", "message": "down"})
+        return response
+
+
+def test_a_failed_withdrawal_whose_orders_are_gone_is_proven_by_a_listing_a_read_lag_on(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Every cancel of the stop answered 503, though each was done: the loop still holds both
+    quotes resting. The proof waits until a read lag has passed since the stop began, lists
+    the resting orders, finds neither, and the stop is proven. Not waiting, its listing was
+    too soon to say they were gone, and it named both (exit 11); listing every order, not the
+    resting ones, it counted the cancelled quotes as resting."""
+    with rig(
+        sim, tmp_path, [TICKER], strategy="market-maker", params={},
+        transport=CancelsDoneButAnswered503(), read_lag_s=READ_LAG_S,
+    ) as r:  # fmt: skip
+        r.loop.tick(r.feed.drain_events(), full=True)
+        placed = {o.order_id for o in r.loop.own_resting()}
+        assert len(placed) == 2
+        summary = r.loop.shutdown(cancel_resting=True)
+        assert {o.order_id for o in r.client.orders.iter_orders(status="resting")} == set()
+        assert summary.not_proven == ()
+
+
+def test_a_proof_its_deadline_cuts_short_of_the_read_lag_names_what_its_listing_does_not_show(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Nothing could cancel the two quotes, and the stop's deadline ends before a read lag has
+    passed since the stop began: the proof's listing, asked sooner, does not show the quotes
+    yet, and cannot say they are gone. Both are named."""
+    with rig(
+        sim, tmp_path, [TICKER], strategy="market-maker", params={},
+        transport=RefusedCancels("every"), read_lag_s=READ_LAG_S,
+    ) as r:  # fmt: skip
+        sim.set_faults(read_lag_ms=READ_LAG_S * 1000)
+        r.loop.settings = replace(r.loop.settings, stop_deadline_s=1.0)
+        r.loop.tick(r.feed.drain_events(), full=True)
+        placed = {o.order_id for o in r.loop.own_resting()}
+        assert len(placed) == 2
+        summary = r.loop.shutdown(cancel_resting=True)
+        sim.clear_faults()
+        assert {o.order_id for o in r.client.orders.iter_orders(status="resting")} == placed
+        assert set(summary.not_proven) == placed
