@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kalshi_cli.agent.gate import Spent
+from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
 from kalshi_cli.vocabulary.clock import day_start, utc_day
 from kalshi_cli.vocabulary.models import ZERO, BookSide
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from kalshi_cli.store import FillRecord, IntentRecord, Store
 
 DAY_S = 86_400.0
-LIVE = ("pending", "unknown", "resting")  # statuses of an order that may still fill
+LIVE = (PENDING, UNKNOWN, RESTING)  # statuses of an order that may still fill
 
 
 def day_orders(store: Store, strategy: str) -> list[tuple[IntentRecord, bool]]:
