@@ -13,7 +13,9 @@ the market, the tick grid, the config's `limits:`, the balance), then the risk e
 rules over the whole account (`risk:`, and `trade.budgets` under the assistant's name), then the
 day's budget (`gate.py`, spent as `ledger.py` reads it from the state file), and hands back a
 single-use token; `execute` redeems it, checks everything again and sends through the same
-service, which writes the intent before the request leaves. The assistant's orders carry the
+service, which writes the intent before the request leaves, asking the budget once more inside
+the transaction that writes it: two `kalshi mcp` processes on one state file never both spend
+the budget's last order. The assistant's orders carry the
 strategy name of the config's `agent.strategy`, so `kalshi status`, `kalshi pnl --by strategy`
 and a trade loop's ownership rules tell them apart; amend, decrease and cancel touch only those.
 The kill switch and halt are always allowed and need no preview. Every write tool call, refused
@@ -903,9 +905,12 @@ class AgentTools:
     def _execute(self, pending: Pending) -> _Written:
         if pending.tool == "preview_order":
             # checked again as it is now: the day's spending, the account, the state
-            prepared = self._prepare(pending.arguments).prepared
+            checked = self._prepare(pending.arguments)
+            prepared = checked.prepared
             with self._exchange, self.access.open_store() as store:
-                outcome = self.access.order_service(store).place(prepared)
+                outcome = self.access.order_service(store).place(
+                    prepared, check=partial(self._within_budget, store, checked.charge)
+                )
                 spent = spent_today(store, self.config.strategy)
             return _Written(
                 {
@@ -934,9 +939,11 @@ class AgentTools:
         order_id = str(arguments["order_id"])
         if pending.tool == "preview_amend":
             # checked again as it is now (filled meanwhile, the state changed), as an order is
-            amend, _, _ = self._prepare_amend(arguments)
+            amend, charge, _ = self._prepare_amend(arguments)
             with self._exchange, self.access.open_store() as store:
-                order = self.access.order_service(store).submit_amend(amend)
+                order = self.access.order_service(store).submit_amend(
+                    amend, check=partial(self._within_budget, store, charge)
+                )
             return _Written({"order": plain(order)})
         self._agents_order(order_id)  # still the assistant's, and still there
         with self._exchange, self.access.open_store() as store:
@@ -947,6 +954,13 @@ class AgentTools:
             by, to = _decrease_amounts(arguments)
             order = service.decrease(order_id, by=by, to=to)
         return _Written({"order": plain(order)})
+
+    def _within_budget(self, store: Store, charge: Charge) -> None:
+        """The day's budget asked once more as the write is recorded: inside the transaction
+        that writes its intent or amend (the order service's `check`), which holds the state
+        file's write lock, so what another `kalshi mcp` process on the file recorded a moment
+        ago counts, and none records more until this write is in."""
+        self.gate.check(charge, spent_today(store, self.config.strategy))
 
     @staticmethod
     def _owner(store: Store, order_id: str) -> str | None:

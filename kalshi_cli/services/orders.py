@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
@@ -75,7 +76,7 @@ if TYPE_CHECKING:
         CreateOrderResult,
     )
     from kalshi_cli.config import Located
-    from kalshi_cli.store import HeartbeatRecord, IntentRecord, Store
+    from kalshi_cli.store import HeartbeatRecord, IntentRecord, Store, TradingStateRecord
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.decisions import PositionView
     from kalshi_cli.vocabulary.models import Balance, Position
@@ -489,8 +490,11 @@ class OrderService:
         create = CreateOrder(**create_kwargs)
         return PreparedOrder(request, create, cost, exposure_after)
 
-    def place(self, prepared: PreparedOrder) -> PlaceOutcome:
-        """Record, send once, record the answer. See the module docstring."""
+    def place(
+        self, prepared: PreparedOrder, *, check: Callable[[], None] | None = None
+    ) -> PlaceOutcome:
+        """Record, send once, record the answer. See the module docstring. `check`: as
+        `record_intent` takes it."""
         req = prepared.request
         return self.submit(
             prepared.create,
@@ -499,6 +503,7 @@ class OrderService:
             strategy=req.strategy,
             model_fair=req.model_fair,
             reason=req.reason,
+            check=check,
         )
 
     def submit(
@@ -510,11 +515,13 @@ class OrderService:
         strategy: str | None = None,
         model_fair: Decimal | None = None,
         reason: str | None = None,
+        check: Callable[[], None] | None = None,
     ) -> PlaceOutcome:
         """The one path by which an order reaches the exchange (the CLI after `prepare`, the
         trade loop after its risk engine): intent written first, sent once, answer recorded.
         A batch (`kalshi order batch`, the trade loop's) takes the same steps through
-        `record_intent`, `record_answer` and `record_unknown`."""
+        `record_intent`, `record_answer` and `record_unknown`. `check`: as `record_intent`
+        takes it."""
         self.record_intent(
             create,
             side=side,
@@ -522,6 +529,7 @@ class OrderService:
             strategy=strategy,
             model_fair=model_fair,
             reason=reason,
+            check=check,
         )
         sent = self.send(create)
         if sent.lost is None:
@@ -574,10 +582,12 @@ class OrderService:
         yes_price: Decimal,
         rest: Decimal,
         post_only: bool | None,
+        check: Callable[[], None] | None = None,
     ) -> Amend | None:
         """An amend's first step: recorded in flight (and in the order's history) before it
         is sent, the trading state read in the same transaction (TradingHaltedError, and
-        nothing written, unless it allows adding exposure: a new price or size may add some).
+        nothing written, unless it allows adding exposure: a new price or size may add some),
+        and then `check`, as `record_intent` takes it.
         The amend names the new total, what the state file says filled plus `rest`; None when
         the state file has no resting order by that id, or (`post_only` given: a requote,
         which must keep the order's terms) none on the terms an amend keeps (good till
@@ -589,9 +599,7 @@ class OrderService:
             price=yes_price,
             rest=rest,
             post_only=post_only,
-            allowed=lambda state: check_trading_state(
-                state.state, state.reason, reduce_only=False, what="not sent"
-            ),
+            allowed=partial(_allowed, reduce_only=False, check=check),
         )
         if recorded is None:
             return None
@@ -683,12 +691,19 @@ class OrderService:
         model_fair: Decimal | None = None,
         reason: str | None = None,
         subaccount: int | None = None,
+        check: Callable[[], None] | None = None,
     ) -> None:
         """Step 2 of `submit`: the intent written as pending, the trading state read in the
         same transaction (TradingHaltedError, and nothing written, unless it allows the order).
         The one path by which a new order enters the state file: `order place`, `order batch`
         and the trade loop's batches all record theirs here. `subaccount`: the one the request
-        names; None is the one the client's orders go to (`order_subaccount`), decided here."""
+        names; None is the one the client's orders go to (`order_subaccount`), decided here.
+
+        `check`: a rule of the caller's over the state file, asked after the trading state in
+        the same transaction, which holds the file's write lock: it reads `self.store` and
+        raises to refuse (nothing written). What it reads cannot change before the intent is
+        written, so a limit counted from the state file (the assistant's day budget,
+        agent/tools.py) holds against another process placing at the same moment."""
         from kalshi_cli.store import IntentRecord
 
         if subaccount is None:
@@ -706,9 +721,7 @@ class OrderService:
                 model_fair=model_fair,
                 reason=reason,
             ),
-            lambda state: check_trading_state(
-                state.state, state.reason, reduce_only=create.reduce_only, what="not sent"
-            ),
+            partial(_allowed, reduce_only=create.reduce_only, check=check),
         )
 
     def _record_accepted(
@@ -951,8 +964,12 @@ class OrderService:
             self._check_position(order.ticker, order.book_side, growth)
         return PreparedAmend(order, side, yes_price, total, expiration_time, local)
 
-    def submit_amend(self, prepared: PreparedAmend) -> Order:
-        """Record, send once, record the answer, of an amend `prepare_amend` checked."""
+    def submit_amend(
+        self, prepared: PreparedAmend, *, check: Callable[[], None] | None = None
+    ) -> Order:
+        """Record, send once, record the answer, of an amend `prepare_amend` checked. `check`:
+        as `record_amend` takes it; asked alone when the state file holds no resting order to
+        record the amend on (nothing it reads is then written with the amend)."""
         order, local = prepared.order, prepared.local
         order_id, yes_price, total = order.order_id, prepared.yes_price, prepared.total
         recorded: Amend | None = None
@@ -967,7 +984,10 @@ class OrderService:
                 yes_price=yes_price,
                 rest=total - local.filled,
                 post_only=None,  # whatever its terms: the person amends this order
+                check=check,
             )
+        elif check is not None:
+            check()
         try:
             result = self.client.orders.amend_order(
                 order_id,
@@ -1271,6 +1291,17 @@ def open_market(client: OrderClient, ticker: str) -> Market:
             f"{market.ticker} is {market.status}, not open for trading", code="MARKET_NOT_OPEN"
         )
     return market
+
+
+def _allowed(
+    state: TradingStateRecord, *, reduce_only: bool, check: Callable[[], None] | None
+) -> None:
+    """What an intent or an amend is recorded only if: the trading state allows it, then the
+    caller's own `check` (`OrderService.record_intent`), both inside the recording's
+    transaction."""
+    check_trading_state(state.state, state.reason, reduce_only=reduce_only, what="not sent")
+    if check is not None:
+        check()
 
 
 def check_trading_state(state: str, reason: str, *, reduce_only: bool, what: str) -> None:

@@ -1,11 +1,13 @@
 """The assistant's orders held to the account's limits, against the simulator: the risk engine's
 own rules (`risk:`, a budget of its name in `trade.budgets`) over the whole account, its budget a
-UTC day's read from the state file whatever the session, the fills a breaker reads brought in
-first, the taker fee in the dollars, bad input refused before anything is sent, and tokens
-forgotten once past their time."""
+UTC day's read from the state file whatever the session and however two sessions race, the fills
+a breaker reads brought in first, the taker fee in the dollars, bad input refused before
+anything is sent, and tokens forgotten once past their time."""
 
 from __future__ import annotations
 
+import sys
+import threading
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -18,14 +20,17 @@ from kalshi_cli.agent.tools import AgentTools
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli._services import open_store, order_service
 from kalshi_cli.cli.mcp_cmd import CliAccess
+from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import Clock, ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import Action, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.agent.test_agent_tools import environ, refused
+from tests.waiting import PATIENCE_S, wait_until
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
+    from types import FrameType
 
     from tests.conftest import SimHarness
 
@@ -127,6 +132,81 @@ def test_the_budget_is_the_utc_days_whatever_the_session(rig: Rig) -> None:
     assert third.budget()["remaining"] == {"orders": 1, "contracts": "4.00", "dollars": "49.3622"}
     third.execute(buy(third, "1", "0.10")["token"])
     refused(partial(buy, rig.session(), "1", "0.10"), "REJECTED BUDGET_ORDERS: ")
+
+
+class HeldAt:
+    """`call` on a thread of its own that stops as it enters `function` (the state file's one
+    write of an intent, or of an amend) until `release`: another process's whole write runs in
+    between, with no sleep to hope for the order. Seen through the thread's profile hook, so
+    nothing of the code under test is replaced."""
+
+    def __init__(self, function: Callable[..., Any], call: Callable[[], Any]) -> None:
+        self._code = function.__code__
+        self._call = call
+        self._go = threading.Event()
+        self.reached = threading.Event()
+        self.answer: Any = None
+        self._thread = threading.Thread(target=self._run)
+        self._thread.start()
+
+    def _profile(self, frame: FrameType, event: str, arg: object) -> None:
+        if event == "call" and frame.f_code is self._code and not self.reached.is_set():
+            self.reached.set()
+            self._go.wait(PATIENCE_S)
+
+    def _run(self) -> None:
+        sys.setprofile(self._profile)
+        try:
+            self.answer = self._call()
+        except KalshiError as exc:
+            self.answer = exc
+        finally:
+            sys.setprofile(None)
+
+    def release(self) -> Any:
+        """Let it go on, and its answer (or the KalshiError it raised)."""
+        self._go.set()
+        self._thread.join(PATIENCE_S)
+        assert not self._thread.is_alive(), "the held call never ended"
+        return self.answer
+
+
+def test_two_sessions_racing_on_one_state_file_place_only_the_budgets_orders(rig: Rig) -> None:
+    rig.config("", budget="{max_orders: 1}")
+    first, second = rig.session(), rig.session()
+    mine, theirs = buy(first, "1", "0.10"), buy(second, "1", "0.11")  # each alone within it
+    # the first has checked its budget and is about to write its intent when the second,
+    # another process on the same state file, places its own
+    held = HeldAt(Store.record_intent_if_allowed, partial(first.execute, mine["token"]))
+    wait_until(held.reached.is_set, "the first session at its intent's write")
+    placed = second.execute(theirs["token"])
+    answer = held.release()
+
+    assert placed["status"] == "resting"
+    assert isinstance(answer, KalshiError), answer
+    assert getattr(answer, "code", None) == "BUDGET_ORDERS", answer
+    account = rig.sim.stats()["accounts"][rig.sim.account.key_id]
+    assert account["order_create_requests"] == 1
+    assert [o["order_id"] for o in first.orders()["orders"]] == [placed["order_id"]]
+
+
+def test_two_sessions_racing_to_amend_grow_only_the_budgets_contracts(rig: Rig) -> None:
+    rig.config("", budget="{max_contracts: 6}")
+    first, second = rig.session(), rig.session()
+    mine = first.execute(buy(first, "2", "0.10")["token"])["order_id"]
+    theirs = second.execute(buy(second, "2", "0.11")["token"])["order_id"]
+    # 4 contracts placed: 2 more each fits the 6, both do not
+    grow_mine = first.preview_amend(mine, count="4")
+    grow_theirs = second.preview_amend(theirs, count="4")
+    held = HeldAt(Store.record_amend_if_allowed, partial(first.execute, grow_mine["token"]))
+    wait_until(held.reached.is_set, "the first session at its amend's write")
+    second.execute(grow_theirs["token"])
+    answer = held.release()
+
+    assert isinstance(answer, KalshiError), answer
+    assert getattr(answer, "code", None) == "BUDGET_CONTRACTS", answer
+    resting = {o["order_id"]: Decimal(o["remaining_count_fp"]) for o in first.orders()["orders"]}
+    assert resting == {mine: 2, theirs: 4}
 
 
 def test_the_dollar_budget_counts_the_taker_fee(rig: Rig) -> None:
