@@ -48,6 +48,7 @@ from kalshi_cli.vocabulary.models import (
     ZERO,
     Action,
     BookSide,
+    FeeModel,
     Market,
     Order,
     Side,
@@ -55,7 +56,6 @@ from kalshi_cli.vocabulary.models import (
     fmt_count,
     fmt_dollars,
     to_book,
-    trading_fee,
 )
 from kalshi_cli.vocabulary.order_terms import (
     OrderRequest,
@@ -85,6 +85,7 @@ _T = TypeVar("_T")
 
 # Trading states in which new exposure may not be added. REDUCING still allows reduce-only.
 BLOCKING_STATES = ("HALTED", "SAFE_MODE")
+STANDARD_FEES = FeeModel()  # Kalshi's standard taker rate, for a check that reads no series
 
 
 class MarketRead(Protocol):
@@ -212,14 +213,6 @@ class PreparedOrder:
     create: CreateOrder
     cost: Decimal
     exposure_after: Decimal | None
-
-    @property
-    def most_cost(self) -> Decimal:
-        """The most the order could cost: `cost` and the taker fee on every contract
-        (`most_cost`)."""
-        return most_cost(
-            self.request.count, committed_price(self.create.book_side, self.create.price)
-        )
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -1145,7 +1138,9 @@ class OrderService:
         takes = request.time_in_force is not TimeInForce.GTC
 
         def cost(count: Decimal) -> Decimal:
-            return most_cost(count, price) if takes else count * price
+            # at Kalshi's standard taker rate: `prepare` reads no series (an order of a market
+            # whose multiplier is higher is the exchange's to refuse)
+            return most_cost(count, price, STANDARD_FEES) if takes else count * price
 
         need = cost(request.count)
         available = reads.get("balance", "", self._balance) - reads.spent
@@ -1321,12 +1316,13 @@ def committed_price(book_side: BookSide, yes_price: Decimal) -> Decimal:
     return yes_price if book_side is BookSide.BID else ONE - yes_price
 
 
-def most_cost(count: Decimal, price: Decimal) -> Decimal:
+def most_cost(count: Decimal, price: Decimal, fees: FeeModel) -> Decimal:
     """The most `count` contracts at `price` (the price of the side they add,
-    `committed_price`) could cost: their price and the taker fee on every one (`trading_fee`,
-    at Kalshi's standard taker rate). A fill that takes liquidity pays it, an IOC's or FOK's
-    and a crossing GTC's alike; one that rests pays the maker's, never more."""
-    return count * price + trading_fee(count, price)
+    `committed_price`) could cost: their price and the taker fee on every one at the market's
+    fees (`FeeModel.most_fee`: its series' multiplier, an event's override). A fill that takes
+    liquidity pays it, an IOC's or FOK's and a crossing GTC's alike; one that rests pays the
+    maker's, never more."""
+    return count * price + fees.most_fee(count, price)
 
 
 def _status_after_create(fill: Decimal, remaining: Decimal, create: CreateOrder) -> str:

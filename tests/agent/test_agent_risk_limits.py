@@ -249,6 +249,47 @@ def test_the_fills_the_breaker_reads_are_brought_in_before_it_is_asked(rig: Rig)
         assert store.trading.trading_state().state == "REDUCING"
 
 
+def test_the_dollar_budget_counts_the_taker_fee_at_the_series_multiplier(rig: Rig) -> None:
+    doubled = "KXFEE2-26JAN01-T1"
+    rig.sim.create_market(doubled, fee_type="quadratic", fee_multiplier=2)
+    rig.config("", budget="{max_dollars: 4.70}")
+    tools = rig.session()
+    # $4.50 of contracts and ceil(2 x 0.07 x 9 x 0.50 x 0.50) = $0.315 of fee: past $4.70,
+    # which the standard rate's $0.1575 would fit
+    nine = partial(tools.preview_order, doubled, side="yes", action="buy", count="9", price="0.50")
+    line = refused(nine, "REJECTED BUDGET_DOLLARS: ")
+    assert "4.8150 more at risk" in line, line
+    four = tools.preview_order(doubled, side="yes", action="buy", count="4", price="0.50")
+    assert four["most_it_could_cost"] == "2.1400"  # 2.00 + 2 x 0.07 x 4 x 0.25
+    tools.execute(four["token"])
+    # resting, it may still fill as a taker at the doubled fee: a new session counts it so
+    assert rig.session().budget()["remaining"]["dollars"] == "2.5600"
+
+
+def test_an_order_another_session_placed_a_moment_ago_counts_at_its_markets_fee(
+    rig: Rig,
+) -> None:
+    doubled = "KXFEE2-26JAN01-T2"
+    rig.sim.create_market(doubled, fee_type="quadratic", fee_multiplier=2)
+    rig.config("", budget="{max_dollars: 6.75}")
+    first, second = rig.session(), rig.session()
+    mine = buy(first, "9", "0.50")  # $4.50 and $0.1575 of fee
+    theirs = second.preview_order(doubled, side="yes", action="buy", count="4", price="0.50")
+    # the second's order, in a market whose fees the first has not read, is recorded while
+    # the first is at its write: $2.14 at the doubled fee ($2.07 at the standard rate would
+    # leave the first's $4.6575 within $6.75)
+    held = HeldAt(Store.record_intent_if_allowed, partial(first.execute, mine["token"]))
+    wait_until(held.reached.is_set, "the first session at its intent's write")
+    second.execute(theirs["token"])
+    answer = held.release()
+
+    assert isinstance(answer, KalshiError), answer
+    assert getattr(answer, "code", None) == "BUDGET_DOLLARS", answer
+    assert "2.1400 placed today" in answer.message, answer.message
+    account = rig.sim.stats()["accounts"][rig.sim.account.key_id]
+    assert account["order_create_requests"] == 1
+
+
 @pytest.mark.parametrize(
     ("tool", "arguments", "code"),
     [
