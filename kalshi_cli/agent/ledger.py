@@ -4,7 +4,8 @@ process (an assistant restarted for each conversation) starts from what the day'
 placed, not afresh.
 
 The day's orders are the assistant's (`agent.strategy`) placed that day and not refused by the
-exchange, and those placed before whose amend was sent that day. Each placed that day is one
+exchange, and those placed before whose amend was sent that day (the order's own row says when
+its latest was, `orders.amend_sent_at`: no history note is read). Each placed that day is one
 order. Each counts its contracts that filled or may still fill (every one while it is pending,
 of unknown outcome or resting; those that filled once it ended) and the most they could cost:
 what its fills in the state file cost, their fees included, and the rest at the order's price
