@@ -11,13 +11,14 @@ fills into the state file, asks the trade loop's daily circuit breaker, runs the
 order place` runs before sending (`OrderService.prepare`: the order's terms, the trading state,
 the market, the tick grid, the config's `limits:`, the balance), then the risk engine's own limit
 rules over the whole account (`risk:`, and `trade.budgets` under the assistant's name), then the
-day's budget (`gate.py`, spent as `ledger.py` reads it from the state file), and hands back a
-single-use token; `execute` redeems it, checks everything again and sends through the same
-service, which writes the intent before the request leaves, asking the budget once more inside
-the transaction that writes it: two `kalshi mcp` processes on one state file never both spend
-the budget's last order. The assistant's orders carry the
-strategy name of the config's `agent.strategy`, so `kalshi status`, `kalshi pnl --by strategy`
-and a trade loop's ownership rules tell them apart; amend, decrease and cancel touch only those.
+day's budget (`gate.py`, spent as `ledger.py` reads it from the state file, the taker fee at each
+market's own fees as the exchange gives them), and hands back a single-use token; `execute`
+redeems it, checks everything again and sends through the same service, which writes the intent
+before the request leaves, asking the budget once more inside the transaction that writes it:
+two `kalshi mcp` processes on one state file never both spend the budget's last order. The
+assistant's orders carry the strategy name of the config's `agent.strategy`, so `kalshi status`,
+`kalshi pnl --by strategy` and a trade loop's ownership rules tell them apart; amend, decrease
+and cancel touch only those.
 The kill switch and halt are always allowed and need no preview. Every write tool call, refused
 or not, is a row of the state file's `agent_audit`.
 """
