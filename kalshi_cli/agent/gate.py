@@ -5,7 +5,9 @@ token bound to that one write, usable once, for `token_ttl_s`. `execute` redeems
 that is unknown, expired or already used is refused. The budget (`agent.budget`: orders,
 contracts, dollars the orders could cost at most) is checked against what was spent of it, which
 the caller reads from the state file (agent/ledger.py): the gate keeps no count of its own, so a
-new `kalshi mcp` process starts from what the day's earlier ones placed. The budget comes from
+new `kalshi mcp` process starts from what the day's earlier ones placed. `execute` asks it once
+more inside the transaction that records the write (agent/tools.py), so two processes cannot
+both spend the last of it. The budget comes from
 the config: no tool raises it. The gate holds no exchange or state file; it is pure bookkeeping
 over an injected clock, so its rules are tested without a server. A token is forgotten one
 `token_ttl_s` after it expired, used or not, so a server that runs for weeks holds only the

@@ -4,25 +4,28 @@ process (an assistant restarted for each conversation) starts from what the day'
 placed, not afresh.
 
 The day's orders are the assistant's (`agent.strategy`) placed that day and not refused by the
-exchange, and those placed before whose amend was sent that day. Each placed that day is one
+exchange, and those placed before whose amend was sent that day (the order's own row says when
+its latest was, `orders.amend_sent_at`: no history note is read). Each placed that day is one
 order. Each counts its contracts that filled or may still fill (every one while it is pending,
 of unknown outcome or resting; those that filled once it ended) and the most they could cost:
 what its fills in the state file cost, their fees included, and the rest at the order's price
-with the taker fee on every contract (`most_cost`). A cancel or a decrease gives back contracts
-that can no longer fill; the count of orders never goes down, so placing and cancelling does not
-go on for ever. The day is the one of the clock that stamps the state file's rows.
+with the taker fee on every contract at its market's fees (`most_cost`: the series' multiplier,
+an event's override), which the caller reads from the exchange for the markets `unbooked_in`
+names. A cancel or a decrease gives back contracts that can no longer fill; the count of orders
+never goes down, so placing and cancelling does not go on for ever. The day is the one of the
+clock that stamps the state file's rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kalshi_cli.agent.gate import Spent
 from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
 from kalshi_cli.vocabulary.clock import day_start, utc_day
-from kalshi_cli.vocabulary.models import ZERO, BookSide
+from kalshi_cli.vocabulary.models import ZERO, BookSide, FeeModel
 
 if TYPE_CHECKING:
     from kalshi_cli.store import FillRecord, IntentRecord, Store
@@ -38,21 +41,46 @@ def day_orders(store: Store, strategy: str) -> list[tuple[IntentRecord, bool]]:
     return store.orders.placed_or_amended(strategy, since=start, until=start + DAY_S)
 
 
-def spent_today(store: Store, strategy: str) -> Spent:
-    """What `strategy`'s orders of today spent (the module docstring)."""
+class FeesUnread(Exception):
+    """The day's orders have contracts still to fill in markets whose fees were not read
+    (another session placed there a moment ago): `tickers`, to read before asking again."""
+
+    def __init__(self, tickers: set[str]) -> None:
+        super().__init__(", ".join(sorted(tickers)))
+        self.tickers = tickers
+
+
+def unbooked_in(store: Store, strategy: str) -> set[str]:
+    """The markets where `strategy`'s orders of today have contracts that may fill beyond the
+    fills booked: those whose fees `spent_today` needs."""
     found = day_orders(store, strategy)
     fills = fills_by_order(store, [intent for intent, _ in found])
-    orders, contracts, dollars = 0, ZERO, ZERO
+    return {
+        intent.ticker
+        for intent, _ in found
+        if unbooked(live_contracts(intent), fills.get(intent.order_id or "", ()))
+    }
+
+
+def spent_today(store: Store, strategy: str, fees: Mapping[str, FeeModel]) -> Spent:
+    """What `strategy`'s orders of today spent (the module docstring), each order's contracts
+    still to fill at the fees of its market in `fees`; FeesUnread names the markets missing."""
+    found = day_orders(store, strategy)
+    fills = fills_by_order(store, [intent for intent, _ in found])
+    orders, contracts, dollars, unread = 0, ZERO, ZERO, set()
     for intent, placed in found:
-        count, cost = share(
-            intent.book_side,
-            intent.price,
-            live_contracts(intent),
-            fills.get(intent.order_id or "", ()),
-        )
+        own = fills.get(intent.order_id or "", ())
+        live = live_contracts(intent)
+        model = fees.get(intent.ticker)
+        if model is None and unbooked(live, own):
+            unread.add(intent.ticker)
+            continue
+        count, cost = share(intent.book_side, intent.price, live, own, model)
         orders += placed
         contracts += count
         dollars += cost
+    if unread:
+        raise FeesUnread(unread)
     return Spent(orders, contracts, dollars)
 
 
@@ -69,16 +97,28 @@ def live_contracts(intent: IntentRecord) -> Decimal:
     return intent.count if intent.status in LIVE else intent.filled
 
 
+def unbooked(contracts: Decimal, fills: Iterable[FillRecord]) -> Decimal:
+    """Of an order's `contracts` that filled or may still fill, those no fill booked holds."""
+    return max(contracts - sum((fill.count for fill in fills), ZERO), ZERO)
+
+
 def share(
-    book_side: BookSide, yes_price: Decimal, contracts: Decimal, fills: Iterable[FillRecord]
+    book_side: BookSide,
+    yes_price: Decimal,
+    contracts: Decimal,
+    fills: Iterable[FillRecord],
+    fees: FeeModel | None,
 ) -> tuple[Decimal, Decimal]:
     """(contracts, dollars at most) of one order of `contracts` at `yes_price`, of which
-    `fills` are booked: what they cost, and the rest at most (`most_cost`)."""
+    `fills` are booked: what they cost, and the rest at most at the market's `fees`
+    (`most_cost`; None only for an order with none left to fill)."""
     from kalshi_cli.services.orders import committed_price, most_cost
 
-    booked = paid = ZERO
-    for fill in fills:
-        booked += fill.count
-        paid += fill.count * committed_price(fill.book_side, fill.yes_price) + fill.fee
-    rest = max(contracts - booked, ZERO)
-    return contracts, paid + most_cost(rest, committed_price(book_side, yes_price))
+    fills = list(fills)
+    paid = sum((f.count * committed_price(f.book_side, f.yes_price) + f.fee for f in fills), ZERO)
+    rest = unbooked(contracts, fills)
+    if not rest:
+        return contracts, paid
+    if fees is None:
+        raise ValueError("contracts left to fill are priced at their market's fees: none given")
+    return contracts, paid + most_cost(rest, committed_price(book_side, yes_price), fees)

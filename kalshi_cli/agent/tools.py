@@ -11,11 +11,14 @@ fills into the state file, asks the trade loop's daily circuit breaker, runs the
 order place` runs before sending (`OrderService.prepare`: the order's terms, the trading state,
 the market, the tick grid, the config's `limits:`, the balance), then the risk engine's own limit
 rules over the whole account (`risk:`, and `trade.budgets` under the assistant's name), then the
-day's budget (`gate.py`, spent as `ledger.py` reads it from the state file), and hands back a
-single-use token; `execute` redeems it, checks everything again and sends through the same
-service, which writes the intent before the request leaves. The assistant's orders carry the
-strategy name of the config's `agent.strategy`, so `kalshi status`, `kalshi pnl --by strategy`
-and a trade loop's ownership rules tell them apart; amend, decrease and cancel touch only those.
+day's budget (`gate.py`, spent as `ledger.py` reads it from the state file, the taker fee at each
+market's own fees as the exchange gives them), and hands back a single-use token; `execute`
+redeems it, checks everything again and sends through the same service, which writes the intent
+before the request leaves, asking the budget once more inside the transaction that writes it:
+two `kalshi mcp` processes on one state file never both spend the budget's last order. The
+assistant's orders carry the strategy name of the config's `agent.strategy`, so `kalshi status`,
+`kalshi pnl --by strategy` and a trade loop's ownership rules tell them apart; amend, decrease
+and cancel touch only those.
 The kill switch and halt are always allowed and need no preview. Every write tool call, refused
 or not, is a row of the state file's `agent_audit`.
 """
@@ -29,12 +32,12 @@ from contextlib import suppress
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import msgspec
 
 from kalshi_cli.agent.gate import Charge, Pending, Spent, WriteGate
-from kalshi_cli.agent.ledger import spent_today
+from kalshi_cli.agent.ledger import FeesUnread, spent_today, unbooked_in
 from kalshi_cli.agent.settings import AgentConfig
 from kalshi_cli.vocabulary.clock import Clock, utc_day
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError, ValidationError
@@ -49,6 +52,9 @@ if TYPE_CHECKING:
     from kalshi_cli.services.orders import OrderService, PreparedAmend, PreparedOrder
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.decisions import Intent
+    from kalshi_cli.vocabulary.models import FeeModel
+
+_T = TypeVar("_T")
 
 SOURCE = "kalshi mcp"  # who the trading state's rows say set it, when the assistant did
 KILL_DEADLINE_S = 30.0  # the kill switch's proof, as `kalshi cancel-all` gives it by default
@@ -101,12 +107,24 @@ class _Written:
 @dataclass(frozen=True)
 class _CheckedOrder:
     """An order with every check passed: what would be sent, what it spends of the day's
-    budget, the checks as the preview shows them, and what the day had spent before it."""
+    budget, the checks as the preview shows them, what the day had spent before it, and the
+    fees of the markets that was priced at."""
 
     prepared: PreparedOrder
     charge: Charge
     checks: dict[str, Any]
     spent: Spent
+    fees: dict[str, FeeModel]
+
+
+@dataclass(frozen=True)
+class _CheckedAmend:
+    """An amend with every check passed, as `_CheckedOrder` is."""
+
+    prepared: PreparedAmend
+    charge: Charge
+    spent: Spent
+    fees: dict[str, FeeModel]
 
 
 @dataclass(frozen=True)
@@ -521,8 +539,8 @@ class AgentTools:
         if store is None:
             spent = Spent()
         else:
-            with store:
-                spent = spent_today(store, self.config.strategy)
+            with self._exchange, store:
+                spent = self._spent(store, self._fees(store))
         return {
             "environment": env,
             "writes_enabled": self.config.writes.allowed(env),
@@ -639,6 +657,7 @@ class AgentTools:
         """The checks of an order, each as the code that owns it asks it: the fills brought in,
         the daily circuit breaker, the order service's (and its market reads), the account's
         risk limits, then the day's budget."""
+        from kalshi_cli.services.orders import committed_price, most_cost
         from kalshi_cli.vocabulary.decisions import Intent
         from kalshi_cli.vocabulary.order_terms import owned_client_order_id, read_terms
 
@@ -678,8 +697,13 @@ class AgentTools:
                 time_in_force=request.time_in_force,
             )
             risk = self._check_risk(store, service, intent)
-            spent = spent_today(store, self.config.strategy)
-        charge = Charge(1, request.count, prepared.most_cost)
+            fees = self._fees(store, request.ticker)
+            spent = self._spent(store, fees)
+        create = prepared.create
+        most = most_cost(
+            request.count, committed_price(create.book_side, create.price), fees[request.ticker]
+        )
+        charge = Charge(1, request.count, most)
         self.gate.check(charge, spent)
         checks = {
             "passed": [
@@ -703,7 +727,7 @@ class AgentTools:
             if prepared.exposure_after is None
             else fmt_count(prepared.exposure_after),
         }
-        return _CheckedOrder(prepared, charge, checks, spent)
+        return _CheckedOrder(prepared, charge, checks, spent, fees)
 
     def _catch_up(self, store: Store) -> None:
         """The account's fills since the last catch-up, and its settlements, into the state
@@ -713,6 +737,32 @@ class AgentTools:
         from kalshi_cli.services.reconcile import catch_up
 
         catch_up(self.access.client(auth=True), store, now=self.clock.wall())
+
+    def _fees(self, store: Store, *tickers: str) -> dict[str, FeeModel]:
+        """The fees in effect of the markets `tickers` and of those where the assistant's
+        orders of today have contracts left to fill (`ledger.unbooked_in`), read from the
+        exchange (the series' multiplier, an event's override): what the day's budget prices a
+        taker's fill at. Read under the exchange's lock, as every call of the client is."""
+        return self._read_fees({*tickers, *unbooked_in(store, self.config.strategy)})
+
+    def _read_fees(self, tickers: set[str]) -> dict[str, FeeModel]:
+        """`_fees` of `tickers` alone; refused (FEES_UNPRICED) for a market whose fees the
+        model cannot price: the budget is never spent at a guessed fee."""
+        from kalshi_cli.runner.books.fees import load_fee_models
+        from kalshi_cli.vocabulary.models import FeeModelError
+
+        if not tickers:
+            return {}
+        client = self.access.client(auth=True)
+        markets = [client.markets.get_market(ticker) for ticker in sorted(tickers)]
+        try:
+            return load_fee_models(client, markets)
+        except FeeModelError as exc:
+            raise ValidationError(
+                f"cannot price the fees of {exc}",
+                code="FEES_UNPRICED",
+                hint="the assistant's budget counts the taker fee; trade another market",
+            ) from exc
 
     def _check_risk(self, store: Store, service: OrderService, intent: Intent) -> _RiskChecked:
         """The risk engine's own limit rules (`risk.limit_rules`, from the config's `risk:` and
@@ -803,7 +853,7 @@ class AgentTools:
         prepared = ready.prepared
         document = {
             "would_send": prepared.describe(),
-            "most_it_could_cost": fmt_exact_dollars(prepared.most_cost),
+            "most_it_could_cost": fmt_exact_dollars(ready.charge.dollars),
             "strategy": self.config.strategy,
             "checks": ready.checks,
         }
@@ -823,7 +873,7 @@ class AgentTools:
             )
         return order
 
-    def _prepare_amend(self, arguments: Mapping[str, Any]) -> tuple[PreparedAmend, Charge, Spent]:
+    def _prepare_amend(self, arguments: Mapping[str, Any]) -> _CheckedAmend:
         """The checks of an amend of the assistant's order as of a new order (the fills brought
         in, the breaker, the order service's, the account's risk limits with the amended order
         in place of the one resting), then the day's budget for what it adds: what the order
@@ -860,21 +910,23 @@ class AgentTools:
                 replaces=(order.order_id,),
             )
             self._check_risk(store, service, amended)
-            spent = spent_today(store, self.config.strategy)
+            fees = self._fees(store, order.ticker)
+            spent = self._spent(store, fees)
             fills = store.fills.of_orders([order.order_id])
             today = {i.client_order_id for i, _ in day_orders(store, self.config.strategy)}
-        local = prepared.local
+        local, market_fees = prepared.local, fees[order.ticker]
         before = (ZERO, ZERO)
         if local is not None and local.client_order_id in today:
-            before = share(local.book_side, local.price, live_contracts(local), fills)
-        after = share(order.book_side, prepared.yes_price, prepared.total, fills)
+            before = share(local.book_side, local.price, live_contracts(local), fills, market_fees)
+        after = share(order.book_side, prepared.yes_price, prepared.total, fills, market_fees)
         charge = Charge(0, max(after[0] - before[0], ZERO), max(after[1] - before[1], ZERO))
         self.gate.check(charge, spent)
-        return prepared, charge, spent
+        return _CheckedAmend(prepared, charge, spent, fees)
 
     def _preview_amend(self, arguments: dict[str, Any]) -> _Written:
         self._check_writes()
-        prepared, charge, spent = self._prepare_amend(arguments)
+        checked = self._prepare_amend(arguments)
+        prepared, charge = checked.prepared, checked.charge
         document = {
             "would_send": {
                 "order_id": prepared.order.order_id,
@@ -885,7 +937,7 @@ class AgentTools:
             },
             "most_it_could_cost_more": fmt_exact_dollars(charge.dollars),
         }
-        return self._ticket("preview_amend", arguments, document, charge, spent)
+        return self._ticket("preview_amend", arguments, document, charge, checked.spent)
 
     def _preview_change(self, tool: str, arguments: dict[str, Any]) -> _Written:
         """Decrease and cancel take risk away: no budget, but writes on and the order the
@@ -903,10 +955,14 @@ class AgentTools:
     def _execute(self, pending: Pending) -> _Written:
         if pending.tool == "preview_order":
             # checked again as it is now: the day's spending, the account, the state
-            prepared = self._prepare(pending.arguments).prepared
+            checked = self._prepare(pending.arguments)
+            prepared = checked.prepared
             with self._exchange, self.access.open_store() as store:
-                outcome = self.access.order_service(store).place(prepared)
-                spent = spent_today(store, self.config.strategy)
+                service = self.access.order_service(store)
+                outcome = self._within_budget(
+                    store, checked.charge, checked.fees, partial(service.place, prepared)
+                )
+                spent = self._spent(store, checked.fees)
             return _Written(
                 {
                     "order": prepared.describe(),
@@ -934,9 +990,12 @@ class AgentTools:
         order_id = str(arguments["order_id"])
         if pending.tool == "preview_amend":
             # checked again as it is now (filled meanwhile, the state changed), as an order is
-            amend, _, _ = self._prepare_amend(arguments)
+            amend = self._prepare_amend(arguments)
             with self._exchange, self.access.open_store() as store:
-                order = self.access.order_service(store).submit_amend(amend)
+                service = self.access.order_service(store)
+                order = self._within_budget(
+                    store, amend.charge, amend.fees, partial(service.submit_amend, amend.prepared)
+                )
             return _Written({"order": plain(order)})
         self._agents_order(order_id)  # still the assistant's, and still there
         with self._exchange, self.access.open_store() as store:
@@ -947,6 +1006,39 @@ class AgentTools:
             by, to = _decrease_amounts(arguments)
             order = service.decrease(order_id, by=by, to=to)
         return _Written({"order": plain(order)})
+
+    def _within_budget(
+        self,
+        store: Store,
+        charge: Charge,
+        fees: dict[str, FeeModel],
+        write: Callable[..., _T],
+    ) -> _T:
+        """`write(check=...)` (the order service's: record, then send), the day's budget asked
+        once more as it records: inside the transaction that writes the intent or the amend,
+        which holds the state file's write lock, so what another `kalshi mcp` process on the
+        file recorded a moment ago counts, and none records more until this write is in. When
+        the day's orders have come to name a market whose fees were not read (another session
+        placed there since), nothing was written: its fees are read, outside the transaction
+        (no call to the exchange holds the lock), and the write is asked again."""
+
+        def check() -> None:
+            self.gate.check(charge, spent_today(store, self.config.strategy, fees))
+
+        while True:
+            try:
+                return write(check=check)
+            except FeesUnread as unread:
+                fees.update(self._read_fees(unread.tickers))
+
+    def _spent(self, store: Store, fees: dict[str, FeeModel]) -> Spent:
+        """What the day spent (`spent_today`), first reading into `fees` those of any market
+        another session placed in since they were read."""
+        while True:
+            try:
+                return spent_today(store, self.config.strategy, fees)
+            except FeesUnread as unread:
+                fees.update(self._read_fees(unread.tickers))
 
     @staticmethod
     def _owner(store: Store, order_id: str) -> str | None:

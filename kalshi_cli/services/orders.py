@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
@@ -47,6 +48,7 @@ from kalshi_cli.vocabulary.models import (
     ZERO,
     Action,
     BookSide,
+    FeeModel,
     Market,
     Order,
     Side,
@@ -54,7 +56,6 @@ from kalshi_cli.vocabulary.models import (
     fmt_count,
     fmt_dollars,
     to_book,
-    trading_fee,
 )
 from kalshi_cli.vocabulary.order_terms import (
     OrderRequest,
@@ -75,7 +76,7 @@ if TYPE_CHECKING:
         CreateOrderResult,
     )
     from kalshi_cli.config import Located
-    from kalshi_cli.store import HeartbeatRecord, IntentRecord, Store
+    from kalshi_cli.store import HeartbeatRecord, IntentRecord, Store, TradingStateRecord
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.decisions import PositionView
     from kalshi_cli.vocabulary.models import Balance, Position
@@ -84,6 +85,7 @@ _T = TypeVar("_T")
 
 # Trading states in which new exposure may not be added. REDUCING still allows reduce-only.
 BLOCKING_STATES = ("HALTED", "SAFE_MODE")
+STANDARD_FEES = FeeModel()  # Kalshi's standard taker rate, for a check that reads no series
 
 
 class MarketRead(Protocol):
@@ -211,14 +213,6 @@ class PreparedOrder:
     create: CreateOrder
     cost: Decimal
     exposure_after: Decimal | None
-
-    @property
-    def most_cost(self) -> Decimal:
-        """The most the order could cost: `cost` and the taker fee on every contract
-        (`most_cost`)."""
-        return most_cost(
-            self.request.count, committed_price(self.create.book_side, self.create.price)
-        )
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -489,8 +483,11 @@ class OrderService:
         create = CreateOrder(**create_kwargs)
         return PreparedOrder(request, create, cost, exposure_after)
 
-    def place(self, prepared: PreparedOrder) -> PlaceOutcome:
-        """Record, send once, record the answer. See the module docstring."""
+    def place(
+        self, prepared: PreparedOrder, *, check: Callable[[], None] | None = None
+    ) -> PlaceOutcome:
+        """Record, send once, record the answer. See the module docstring. `check`: as
+        `record_intent` takes it."""
         req = prepared.request
         return self.submit(
             prepared.create,
@@ -499,6 +496,7 @@ class OrderService:
             strategy=req.strategy,
             model_fair=req.model_fair,
             reason=req.reason,
+            check=check,
         )
 
     def submit(
@@ -510,11 +508,13 @@ class OrderService:
         strategy: str | None = None,
         model_fair: Decimal | None = None,
         reason: str | None = None,
+        check: Callable[[], None] | None = None,
     ) -> PlaceOutcome:
         """The one path by which an order reaches the exchange (the CLI after `prepare`, the
         trade loop after its risk engine): intent written first, sent once, answer recorded.
         A batch (`kalshi order batch`, the trade loop's) takes the same steps through
-        `record_intent`, `record_answer` and `record_unknown`."""
+        `record_intent`, `record_answer` and `record_unknown`. `check`: as `record_intent`
+        takes it."""
         self.record_intent(
             create,
             side=side,
@@ -522,6 +522,7 @@ class OrderService:
             strategy=strategy,
             model_fair=model_fair,
             reason=reason,
+            check=check,
         )
         sent = self.send(create)
         if sent.lost is None:
@@ -574,10 +575,12 @@ class OrderService:
         yes_price: Decimal,
         rest: Decimal,
         post_only: bool | None,
+        check: Callable[[], None] | None = None,
     ) -> Amend | None:
         """An amend's first step: recorded in flight (and in the order's history) before it
         is sent, the trading state read in the same transaction (TradingHaltedError, and
-        nothing written, unless it allows adding exposure: a new price or size may add some).
+        nothing written, unless it allows adding exposure: a new price or size may add some),
+        and then `check`, as `record_intent` takes it.
         The amend names the new total, what the state file says filled plus `rest`; None when
         the state file has no resting order by that id, or (`post_only` given: a requote,
         which must keep the order's terms) none on the terms an amend keeps (good till
@@ -589,9 +592,7 @@ class OrderService:
             price=yes_price,
             rest=rest,
             post_only=post_only,
-            allowed=lambda state: check_trading_state(
-                state.state, state.reason, reduce_only=False, what="not sent"
-            ),
+            allowed=partial(_allowed, reduce_only=False, check=check),
         )
         if recorded is None:
             return None
@@ -683,12 +684,19 @@ class OrderService:
         model_fair: Decimal | None = None,
         reason: str | None = None,
         subaccount: int | None = None,
+        check: Callable[[], None] | None = None,
     ) -> None:
         """Step 2 of `submit`: the intent written as pending, the trading state read in the
         same transaction (TradingHaltedError, and nothing written, unless it allows the order).
         The one path by which a new order enters the state file: `order place`, `order batch`
         and the trade loop's batches all record theirs here. `subaccount`: the one the request
-        names; None is the one the client's orders go to (`order_subaccount`), decided here."""
+        names; None is the one the client's orders go to (`order_subaccount`), decided here.
+
+        `check`: a rule of the caller's over the state file, asked after the trading state in
+        the same transaction, which holds the file's write lock: it reads `self.store` and
+        raises to refuse (nothing written). What it reads cannot change before the intent is
+        written, so a limit counted from the state file (the assistant's day budget,
+        agent/tools.py) holds against another process placing at the same moment."""
         from kalshi_cli.store import IntentRecord
 
         if subaccount is None:
@@ -706,9 +714,7 @@ class OrderService:
                 model_fair=model_fair,
                 reason=reason,
             ),
-            lambda state: check_trading_state(
-                state.state, state.reason, reduce_only=create.reduce_only, what="not sent"
-            ),
+            partial(_allowed, reduce_only=create.reduce_only, check=check),
         )
 
     def _record_accepted(
@@ -951,8 +957,12 @@ class OrderService:
             self._check_position(order.ticker, order.book_side, growth)
         return PreparedAmend(order, side, yes_price, total, expiration_time, local)
 
-    def submit_amend(self, prepared: PreparedAmend) -> Order:
-        """Record, send once, record the answer, of an amend `prepare_amend` checked."""
+    def submit_amend(
+        self, prepared: PreparedAmend, *, check: Callable[[], None] | None = None
+    ) -> Order:
+        """Record, send once, record the answer, of an amend `prepare_amend` checked. `check`:
+        as `record_amend` takes it; asked alone when the state file holds no resting order to
+        record the amend on (nothing it reads is then written with the amend)."""
         order, local = prepared.order, prepared.local
         order_id, yes_price, total = order.order_id, prepared.yes_price, prepared.total
         recorded: Amend | None = None
@@ -967,7 +977,10 @@ class OrderService:
                 yes_price=yes_price,
                 rest=total - local.filled,
                 post_only=None,  # whatever its terms: the person amends this order
+                check=check,
             )
+        elif check is not None:
+            check()
         try:
             result = self.client.orders.amend_order(
                 order_id,
@@ -1125,7 +1138,9 @@ class OrderService:
         takes = request.time_in_force is not TimeInForce.GTC
 
         def cost(count: Decimal) -> Decimal:
-            return most_cost(count, price) if takes else count * price
+            # at Kalshi's standard taker rate: `prepare` reads no series (an order of a market
+            # whose multiplier is higher is the exchange's to refuse)
+            return most_cost(count, price, STANDARD_FEES) if takes else count * price
 
         need = cost(request.count)
         available = reads.get("balance", "", self._balance) - reads.spent
@@ -1273,6 +1288,17 @@ def open_market(client: OrderClient, ticker: str) -> Market:
     return market
 
 
+def _allowed(
+    state: TradingStateRecord, *, reduce_only: bool, check: Callable[[], None] | None
+) -> None:
+    """What an intent or an amend is recorded only if: the trading state allows it, then the
+    caller's own `check` (`OrderService.record_intent`), both inside the recording's
+    transaction."""
+    check_trading_state(state.state, state.reason, reduce_only=reduce_only, what="not sent")
+    if check is not None:
+        check()
+
+
 def check_trading_state(state: str, reason: str, *, reduce_only: bool, what: str) -> None:
     """Raise TradingHaltedError unless `state` allows the order: ACTIVE anything, REDUCING only
     a reduce-only order, HALTED and SAFE_MODE nothing (risk/state.py's rule)."""
@@ -1290,12 +1316,13 @@ def committed_price(book_side: BookSide, yes_price: Decimal) -> Decimal:
     return yes_price if book_side is BookSide.BID else ONE - yes_price
 
 
-def most_cost(count: Decimal, price: Decimal) -> Decimal:
+def most_cost(count: Decimal, price: Decimal, fees: FeeModel) -> Decimal:
     """The most `count` contracts at `price` (the price of the side they add,
-    `committed_price`) could cost: their price and the taker fee on every one (`trading_fee`,
-    at Kalshi's standard taker rate). A fill that takes liquidity pays it, an IOC's or FOK's
-    and a crossing GTC's alike; one that rests pays the maker's, never more."""
-    return count * price + trading_fee(count, price)
+    `committed_price`) could cost: their price and the taker fee on every one at the market's
+    fees (`FeeModel.most_fee`: its series' multiplier, an event's override). A fill that takes
+    liquidity pays it, an IOC's or FOK's and a crossing GTC's alike; one that rests pays the
+    maker's, never more."""
+    return count * price + fees.most_fee(count, price)
 
 
 def _status_after_create(fill: Decimal, remaining: Decimal, create: CreateOrder) -> str:

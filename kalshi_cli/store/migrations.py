@@ -409,6 +409,24 @@ AMENDS_IN_FLIGHT = Migration(
     ),
 )
 
+# -- 0010_orders_amend_sent_at: when an order's latest amend was sent ----------------------------
+# The assistant's day budget (agent/ledger.py) counts the orders placed before the day whose
+# amend was sent in it. Earlier versions found those by a history note beginning "amend sent: ",
+# a note written for people: retention removes a finished order's history after
+# `order_history_s` while the order stays, and the order then dropped out of the day it was
+# amended in. A column of the order's own row, set with the amend's record (`write_amend`),
+# stays as long as the order. The latest amend is enough: the day asked about is today's. The
+# notes are read here, once: each order gets the time of its latest "amend sent: " note (NULL:
+# none). Once released, never edit these.
+ORDERS_AMEND_SENT_AT = Migration(
+    "0010_orders_amend_sent_at",
+    (
+        "ALTER TABLE orders ADD COLUMN amend_sent_at REAL",
+        "UPDATE orders SET amend_sent_at = (SELECT MAX(h.at) FROM order_history h "
+        "WHERE h.client_order_id = orders.client_order_id AND h.note GLOB 'amend sent: *')",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     INITIAL,
     FILL_INTEGER_UNITS,
@@ -419,6 +437,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     FILLS_BY_ORDER,
     AGENT_AUDIT,
     AMENDS_IN_FLIGHT,
+    ORDERS_AMEND_SENT_AT,
 )
 
 

@@ -292,7 +292,12 @@ class OrderRepository:
             (coid, dec_text(price), dec_text(total), now),
         )
         assert written.lastrowid is not None  # an INSERT into a rowid table
-        note = f"{AMEND_SENT}YES price {dec_text(price)}, total {dec_text(total)}"
+        # the order's row keeps the exchange's terms until the answer; when it was last
+        # amended is this file's own fact (the day an assistant's budget counts it in)
+        self._db.conn.execute(
+            "UPDATE orders SET amend_sent_at = ? WHERE client_order_id = ?", (now, coid)
+        )
+        note = f"amend sent: YES price {dec_text(price)}, total {dec_text(total)}"
         self._history(coid, note, now)
         return AmendRecord(written.lastrowid, coid, price, total, now)
 
@@ -388,15 +393,15 @@ class OrderRepository:
         self, strategy: str, *, since: float, until: float
     ) -> list[tuple[IntentRecord, bool]]:
         """`strategy`'s orders placed in [since, until) (unix seconds) that the exchange did
-        not refuse, and those placed before whose amend was sent in it, oldest first, each
-        with whether it was placed then: what the assistant's budget of a day reads
-        (agent/ledger.py)."""
+        not refuse, and those placed before whose latest amend was sent in it (`write_amend`;
+        one amended in it and again after is found by the later: the window asked is today),
+        oldest first, each with whether it was placed then: what the assistant's budget of a
+        day reads (agent/ledger.py)."""
         rows = self._db.rows(
-            f"{_SELECT_ORDERS} o WHERE strategy = ? AND status != ? AND ("  # noqa: S608
-            "(created_at >= ? AND created_at < ?) OR EXISTS (SELECT 1 FROM order_history h "
-            "WHERE h.client_order_id = o.client_order_id AND h.note LIKE ? || '%' "
-            "AND h.at >= ? AND h.at < ?)) ORDER BY created_at, rowid",
-            (strategy, REJECTED, since, until, AMEND_SENT, since, until),
+            f"{_SELECT_ORDERS} WHERE strategy = ? AND status != ? AND ("
+            "(created_at >= ? AND created_at < ?) OR (amend_sent_at >= ? AND amend_sent_at < ?))"
+            " ORDER BY created_at, rowid",
+            (strategy, REJECTED, since, until, since, until),
         )
         found = [_intent(r) for r in rows]
         return [(intent, since <= intent.created_at < until) for intent in found]
@@ -467,12 +472,6 @@ class OrderRepository:
             "FROM orders WHERE client_order_id = ?",
             (note, at, client_order_id),
         )
-
-
-# how the history row `write_amend` writes begins: the day's amends the assistant's budget
-# counts (`placed_or_amended`) are found by it; their terms are read from the records, never
-# from the note
-AMEND_SENT = "amend sent: "
 
 
 def _change_name(changed: dict[str, object], wanted: dict[str, object]) -> str:

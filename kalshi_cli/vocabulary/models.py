@@ -805,6 +805,12 @@ class FeeModel(msgspec.Struct, frozen=True):
         taker_rate, maker_rate = self.rates(at=at)
         return trading_fee(count, price, taker_rate if taker else maker_rate)
 
+    def most_fee(self, count: Decimal, price: Decimal) -> Decimal:
+        """The most fills of `count` contracts at `price` could pay, whenever they come: the
+        taker's rate, the waiver not counted (an order resting past its end fills after it)."""
+        taker_rate, _ = _FEE_RATES[self.fee_type]
+        return trading_fee(count, price, taker_rate * self.multiplier)
+
 
 class FeeCharge(msgspec.Struct, frozen=True):
     """What one fill costs in fees, by Kalshi's fee-rounding page: the trade fee, a rounding fee

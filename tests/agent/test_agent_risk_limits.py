@@ -1,11 +1,13 @@
 """The assistant's orders held to the account's limits, against the simulator: the risk engine's
 own rules (`risk:`, a budget of its name in `trade.budgets`) over the whole account, its budget a
-UTC day's read from the state file whatever the session, the fills a breaker reads brought in
-first, the taker fee in the dollars, bad input refused before anything is sent, and tokens
-forgotten once past their time."""
+UTC day's read from the state file whatever the session and however two sessions race, the fills
+a breaker reads brought in first, the taker fee in the dollars, bad input refused before
+anything is sent, and tokens forgotten once past their time."""
 
 from __future__ import annotations
 
+import sys
+import threading
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -18,14 +20,17 @@ from kalshi_cli.agent.tools import AgentTools
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli._services import open_store, order_service
 from kalshi_cli.cli.mcp_cmd import CliAccess
+from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import Clock, ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import Action, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.agent.test_agent_tools import environ, refused
+from tests.waiting import PATIENCE_S, wait_until
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
+    from types import FrameType
 
     from tests.conftest import SimHarness
 
@@ -129,6 +134,81 @@ def test_the_budget_is_the_utc_days_whatever_the_session(rig: Rig) -> None:
     refused(partial(buy, rig.session(), "1", "0.10"), "REJECTED BUDGET_ORDERS: ")
 
 
+class HeldAt:
+    """`call` on a thread of its own that stops as it enters `function` (the state file's one
+    write of an intent, or of an amend) until `release`: another process's whole write runs in
+    between, with no sleep to hope for the order. Seen through the thread's profile hook, so
+    nothing of the code under test is replaced."""
+
+    def __init__(self, function: Callable[..., Any], call: Callable[[], Any]) -> None:
+        self._code = function.__code__
+        self._call = call
+        self._go = threading.Event()
+        self.reached = threading.Event()
+        self.answer: Any = None
+        self._thread = threading.Thread(target=self._run)
+        self._thread.start()
+
+    def _profile(self, frame: FrameType, event: str, arg: object) -> None:
+        if event == "call" and frame.f_code is self._code and not self.reached.is_set():
+            self.reached.set()
+            self._go.wait(PATIENCE_S)
+
+    def _run(self) -> None:
+        sys.setprofile(self._profile)
+        try:
+            self.answer = self._call()
+        except KalshiError as exc:
+            self.answer = exc
+        finally:
+            sys.setprofile(None)
+
+    def release(self) -> Any:
+        """Let it go on, and its answer (or the KalshiError it raised)."""
+        self._go.set()
+        self._thread.join(PATIENCE_S)
+        assert not self._thread.is_alive(), "the held call never ended"
+        return self.answer
+
+
+def test_two_sessions_racing_on_one_state_file_place_only_the_budgets_orders(rig: Rig) -> None:
+    rig.config("", budget="{max_orders: 1}")
+    first, second = rig.session(), rig.session()
+    mine, theirs = buy(first, "1", "0.10"), buy(second, "1", "0.11")  # each alone within it
+    # the first has checked its budget and is about to write its intent when the second,
+    # another process on the same state file, places its own
+    held = HeldAt(Store.record_intent_if_allowed, partial(first.execute, mine["token"]))
+    wait_until(held.reached.is_set, "the first session at its intent's write")
+    placed = second.execute(theirs["token"])
+    answer = held.release()
+
+    assert placed["status"] == "resting"
+    assert isinstance(answer, KalshiError), answer
+    assert getattr(answer, "code", None) == "BUDGET_ORDERS", answer
+    account = rig.sim.stats()["accounts"][rig.sim.account.key_id]
+    assert account["order_create_requests"] == 1
+    assert [o["order_id"] for o in first.orders()["orders"]] == [placed["order_id"]]
+
+
+def test_two_sessions_racing_to_amend_grow_only_the_budgets_contracts(rig: Rig) -> None:
+    rig.config("", budget="{max_contracts: 6}")
+    first, second = rig.session(), rig.session()
+    mine = first.execute(buy(first, "2", "0.10")["token"])["order_id"]
+    theirs = second.execute(buy(second, "2", "0.11")["token"])["order_id"]
+    # 4 contracts placed: 2 more each fits the 6, both do not
+    grow_mine = first.preview_amend(mine, count="4")
+    grow_theirs = second.preview_amend(theirs, count="4")
+    held = HeldAt(Store.record_amend_if_allowed, partial(first.execute, grow_mine["token"]))
+    wait_until(held.reached.is_set, "the first session at its amend's write")
+    second.execute(grow_theirs["token"])
+    answer = held.release()
+
+    assert isinstance(answer, KalshiError), answer
+    assert getattr(answer, "code", None) == "BUDGET_CONTRACTS", answer
+    resting = {o["order_id"]: Decimal(o["remaining_count_fp"]) for o in first.orders()["orders"]}
+    assert resting == {mine: 2, theirs: 4}
+
+
 def test_the_dollar_budget_counts_the_taker_fee(rig: Rig) -> None:
     rig.config("", budget="{max_dollars: 5}")
     tools = rig.session()
@@ -167,6 +247,47 @@ def test_the_fills_the_breaker_reads_are_brought_in_before_it_is_asked(rig: Rig)
     with open_store(rig.apps[0]) as store:
         assert len(store.fills.read()) == 2
         assert store.trading.trading_state().state == "REDUCING"
+
+
+def test_the_dollar_budget_counts_the_taker_fee_at_the_series_multiplier(rig: Rig) -> None:
+    doubled = "KXFEE2-26JAN01-T1"
+    rig.sim.create_market(doubled, fee_type="quadratic", fee_multiplier=2)
+    rig.config("", budget="{max_dollars: 4.70}")
+    tools = rig.session()
+    # $4.50 of contracts and ceil(2 x 0.07 x 9 x 0.50 x 0.50) = $0.315 of fee: past $4.70,
+    # which the standard rate's $0.1575 would fit
+    nine = partial(tools.preview_order, doubled, side="yes", action="buy", count="9", price="0.50")
+    line = refused(nine, "REJECTED BUDGET_DOLLARS: ")
+    assert "4.8150 more at risk" in line, line
+    four = tools.preview_order(doubled, side="yes", action="buy", count="4", price="0.50")
+    assert four["most_it_could_cost"] == "2.1400"  # 2.00 + 2 x 0.07 x 4 x 0.25
+    tools.execute(four["token"])
+    # resting, it may still fill as a taker at the doubled fee: a new session counts it so
+    assert rig.session().budget()["remaining"]["dollars"] == "2.5600"
+
+
+def test_an_order_another_session_placed_a_moment_ago_counts_at_its_markets_fee(
+    rig: Rig,
+) -> None:
+    doubled = "KXFEE2-26JAN01-T2"
+    rig.sim.create_market(doubled, fee_type="quadratic", fee_multiplier=2)
+    rig.config("", budget="{max_dollars: 6.75}")
+    first, second = rig.session(), rig.session()
+    mine = buy(first, "9", "0.50")  # $4.50 and $0.1575 of fee
+    theirs = second.preview_order(doubled, side="yes", action="buy", count="4", price="0.50")
+    # the second's order, in a market whose fees the first has not read, is recorded while
+    # the first is at its write: $2.14 at the doubled fee ($2.07 at the standard rate would
+    # leave the first's $4.6575 within $6.75)
+    held = HeldAt(Store.record_intent_if_allowed, partial(first.execute, mine["token"]))
+    wait_until(held.reached.is_set, "the first session at its intent's write")
+    second.execute(theirs["token"])
+    answer = held.release()
+
+    assert isinstance(answer, KalshiError), answer
+    assert getattr(answer, "code", None) == "BUDGET_DOLLARS", answer
+    assert "2.1400 placed today" in answer.message, answer.message
+    account = rig.sim.stats()["accounts"][rig.sim.account.key_id]
+    assert account["order_create_requests"] == 1
 
 
 @pytest.mark.parametrize(

@@ -70,9 +70,51 @@ class FeeChange:
         }
 
 
-def load_fee_models(client: FeeReads, markets: list[Market]) -> dict[str, FeeModel]:
-    """Ticker -> its fee model (the scheduled changes aside: see `load_fees`)."""
-    return load_fees(client, markets)[0]
+class FeeModelReads(Protocol):
+    """What the fee models in effect are read from (a client's `markets`)."""
+
+    @property
+    def markets(self) -> FeeMarketReads: ...
+
+
+def load_fee_models(client: FeeModelReads, markets: list[Market]) -> dict[str, FeeModel]:
+    """Ticker -> its fee model in effect (no scheduled change read: see `load_fees`); one
+    event and one series lookup of each, however many markets share them. Raises
+    FeeModelError naming the market whose fees cannot be priced."""
+    reads = _SeriesReads(client.markets)
+    return {market.ticker: reads.model(market)[0] for market in markets}
+
+
+class _SeriesReads:
+    """The events and series the markets name, each read once."""
+
+    def __init__(self, markets: FeeMarketReads) -> None:
+        self._markets = markets
+        self.events: dict[str, dict[str, Any]] = {}
+        self.series: dict[str, dict[str, Any]] = {}
+
+    def model(self, market: Market) -> tuple[FeeModel, str, dict[str, Any], dict[str, Any]]:
+        """The market's fee model in effect (its series', under its event's override, with its
+        waiver), its series ticker, and the event and series read."""
+        event = self.events.get(market.event_ticker)
+        if event is None:
+            event = self._markets.get_event(market.event_ticker).get("event", {})
+            self.events[market.event_ticker] = event
+        series_ticker = str(event.get("series_ticker", ""))
+        fees = self.series.get(series_ticker)
+        if fees is None:
+            fees = self.series[series_ticker] = self._markets.get_series(series_ticker)
+        try:
+            model = FeeModel.from_api(
+                fees.get("fee_type"),
+                fees.get("fee_multiplier"),
+                override_type=event.get("fee_type_override"),
+                override_multiplier=event.get("fee_multiplier_override"),
+                waiver_expiration_time=market.raw.get("fee_waiver_expiration_time"),
+            )
+        except FeeModelError as exc:
+            raise FeeModelError(f"{market.ticker} (series {series_ticker}): {exc}") from exc
+        return model, series_ticker, event, fees
 
 
 def load_fees(
@@ -86,34 +128,15 @@ def load_fees(
     `now` (Unix seconds; default: every event fee change counts as to come) tells the event fee
     changes still to come from those in effect. Raises FeeModelError naming the market whose
     fees cannot be priced."""
-    events: dict[str, dict[str, Any]] = {}
-    series: dict[str, dict[str, Any]] = {}
+    reads = _SeriesReads(client.markets)
     scheduled: dict[str, list[dict[str, Any]]] = {}
     event_scheduled: dict[str, list[dict[str, Any]]] = {}
     models: dict[str, FeeModel] = {}
     changes: list[FeeChange] = []
     for market in markets:
-        event = events.get(market.event_ticker)
-        if event is None:
-            event = events[market.event_ticker] = client.markets.get_event(market.event_ticker).get(
-                "event", {}
-            )
-        series_ticker = str(event.get("series_ticker", ""))
-        fees = series.get(series_ticker)
-        if fees is None:
-            fees = series[series_ticker] = client.markets.get_series(series_ticker)
+        models[market.ticker], series_ticker, event, fees = reads.model(market)
         waiver = market.raw.get("fee_waiver_expiration_time")
         override = (event.get("fee_type_override"), event.get("fee_multiplier_override"))
-        try:
-            models[market.ticker] = FeeModel.from_api(
-                fees.get("fee_type"),
-                fees.get("fee_multiplier"),
-                override_type=override[0],
-                override_multiplier=override[1],
-                waiver_expiration_time=waiver,
-            )
-        except FeeModelError as exc:
-            raise FeeModelError(f"{market.ticker} (series {series_ticker}): {exc}") from exc
         upcoming = scheduled.get(series_ticker)
         if upcoming is None:
             upcoming = scheduled[series_ticker] = client.exchange.get_series_fee_changes(
