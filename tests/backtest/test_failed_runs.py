@@ -210,3 +210,45 @@ def test_a_walk_forward_whose_training_tried_a_failed_set_fails_naming_it(
     assert len(failed_lines) == 2 and all(" fair=0.65 " in line for line in failed_lines)
     listed = kalshi(["backtest", "runs", "list", "--json"], tmp_path)
     assert [r["failed"] for r in json.loads(listed.stdout)["runs"]] == [2, 2]
+
+
+def test_a_walk_forward_window_whose_every_set_failed_chooses_none(
+    data: Path, tmp_path: Path
+) -> None:
+    """Every set of each window's training part fails: no window has a choice, nothing runs on
+    a test part, the out-of-sample has no figure, and --best-params writes nothing; the failed
+    sets are named, but never as the one chosen."""
+    best = tmp_path / "best.yaml"
+    args = [
+        "backtest", "--strategy", UNRULY, "--data", str(data), "--walk-forward", "2",
+        "--param", "fair=0.65", "--param", "broken_fair=0.65", "--param", "edge=0.02,0.03",
+        "--jobs", "1", "--best-params", str(best),
+    ]  # fmt: skip
+    done = kalshi([*args, "--json"], tmp_path)
+    assert done.returncode == ExitCode.STRATEGY_FAILED, done.stderr
+    assert "4 of 4 runs failed" in done.stderr, done.stderr  # two sets on two training parts
+    doc = json.loads(done.stdout)
+    assert doc["chosen"] is None
+    for window in doc["windows"]:
+        assert window["params"] is None and window["test"] is None and window["train"] is None
+        assert window["none_chosen"] == "every set failed on its training part"
+        assert sorted(t["params"]["edge"] for t in window["failed"]) == ["0.02", "0.03"]
+    oos = doc["out_of_sample"]
+    assert oos["net"] is None and oos["fees"] is None and oos["fills"] is None
+    assert oos["failed_windows"] == [1, 2]
+    assert not best.exists()
+    text = kalshi(args, tmp_path)
+    assert text.returncode == ExitCode.STRATEGY_FAILED
+    lines = text.stdout.splitlines()
+    heads = [line for line in lines if line.startswith("window ")]
+    assert len(heads) == 2
+    assert all("FAILED" in h and "none chosen: every set failed" in h for h in heads), heads
+    assert all("fair=" not in h for h in heads)  # no set named as the window's
+    oos_line = next(line for line in lines if line.startswith("out of sample"))
+    assert "FAILED" in oos_line and "net" not in oos_line, oos_line
+    shown = kalshi(["backtest", "runs", "show", "last"], tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    stored = [line for line in shown.stdout.splitlines() if line.startswith("window ")]
+    assert len(stored) == 2 and all("none chosen" in s and "fair=" not in s for s in stored)
+    listed = json.loads(kalshi(["backtest", "runs", "list", "--json"], tmp_path).stdout)
+    assert [(r["net"], r["best_params"]) for r in listed["runs"]] == [(None, None)] * 2
