@@ -146,7 +146,7 @@ def with_holdout(
     trials: Trials, base: BacktestSpec, fold: Fold, threshold: Decimal
 ) -> tuple[list[dict[str, Any]], Tried]:
     """Every set tried on the training part, then on the holdout: rows ranked by the holdout,
-    the training part's best marked `chosen`."""
+    the training part's best marked `chosen` unless it failed on either part."""
     tried = trials.run(_windowed(base, fold.train))
     tested = trials.on([_windowed(spec, fold.test) for spec, _, _ in tried.results])
     train_dsr = deflate([r.get("statistics") for _, r, _ in tried.results])
@@ -162,7 +162,9 @@ def with_holdout(
                 "cached": cached,
                 "train": _figures(train, trials.rank_by, a.to_json()),
                 **_gap(train, test, trials.rank_by, fold, threshold),
-                "chosen": n == 0 and failed(train) is None,  # a failed set is never chosen
+                # the training part's best, unless it failed on either part: a failed set is
+                # never chosen, and none other is in its place (that would choose on the holdout)
+                "chosen": n == 0 and failed(train) is None and failed(test) is None,
             }
         )
     order = sorted(range(len(rows)), key=lambda i: (order_key(tested[i][1], trials.rank_by), i))

@@ -252,3 +252,28 @@ def test_a_walk_forward_window_whose_every_set_failed_chooses_none(
     assert len(stored) == 2 and all("none chosen" in s and "fair=" not in s for s in stored)
     listed = json.loads(kalshi(["backtest", "runs", "list", "--json"], tmp_path).stdout)
     assert [(r["net"], r["best_params"]) for r in listed["runs"]] == [(None, None)] * 2
+
+
+def test_a_holdout_never_chooses_a_set_that_failed_on_its_holdout(
+    data: Path, tmp_path: Path
+) -> None:
+    """The set trains cleanly and fails on the holdout (a bug only later data meets): it was
+    the training part's best, but a failed set is never the one chosen, and --best-params does
+    not write it for a trader to run."""
+    best = tmp_path / "best.yaml"
+    late = 1_767_225_600 + 150  # the recording's start, and well into its holdout
+    args = [
+        "backtest", "--strategy", UNRULY, "--data", str(data), "--holdout", "0.5",
+        "--param", "fair=0.6", "--param", f"broken_from={late}", "--jobs", "1",
+        "--best-params", str(best),
+    ]  # fmt: skip
+    done = kalshi([*args, "--json"], tmp_path)
+    assert done.returncode == ExitCode.STRATEGY_FAILED, done.stderr
+    doc = json.loads(done.stdout)
+    (run,) = doc["runs"]
+    assert run["train"]["failed"] is None and run["failed"] is not None
+    assert run["chosen"] is False and doc["chosen"] is None
+    assert not best.exists()
+    text = kalshi(args, tmp_path)
+    row = next(line for line in text.stdout.splitlines() if " fair=0.6 " in line)
+    assert "FAILED" in row and "(on its holdout)" in row and "chosen" not in row
