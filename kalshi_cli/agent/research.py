@@ -203,6 +203,15 @@ def _child(request: BacktestRequest, pipe: Connection) -> None:
 
     try:
         outcome = backtest(replace(request, run_progress=sent))
+        try:
+            # as the command, which exits 23 after its report: a run whose strategy failed
+            # is a failed call, never a document of figures that are not the strategy's
+            outcome.raise_if_failed()
+        except KalshiError as exc:
+            shown = f"; stored as run {outcome.run_id}, whose report backtest_run shows"
+            stored = shown if outcome.run_id else ""
+            pipe.send(("error", exc.one_line() + stored, int(exc.exit_code)))
+            return
         pipe.send(("done", outcome.to_json()))
     except KalshiError as exc:
         pipe.send(("error", exc.one_line(), int(exc.exit_code)))

@@ -28,8 +28,10 @@ from kalshi_cli.backtest.report import (
 from kalshi_cli.backtest.research import (
     Trials,
     out_of_sample,
+    out_of_sample_line,
     ranked_runs,
     walk_forward,
+    window_failed,
     with_holdout,
 )
 from kalshi_cli.backtest.search import is_range, space
@@ -177,28 +179,29 @@ class BacktestOutcome:
         assert self.windows is not None and self.out_of_sample is not None
         out = []
         for w in self.windows:
-            params = " ".join(f"{k}={v}" for k, v in sorted(w["params"].items()))
-            flag = "  OVERFIT" if w["overfit"] else ""
-            if failed(w["train"]) or failed(w["test"]):
-                flag += "  FAILED"
-            out.append(
+            head = (
                 f"window {w['window']}: train {iso_utc(w['train_part']['from'])} .. "
                 f"{iso_utc(w['train_part']['to'])} ({w['tried']} tried), test .. "
-                f"{iso_utc(w['test_part']['to'])}: {self.rank_by} train "
-                f"{_figure(w['train']['value'])} test {_figure(w['test']['value'])} "
-                f"gap {w['gap'] or '-'}{flag}  {params}"
+                f"{iso_utc(w['test_part']['to'])}: "
             )
+            if w["params"] is None:
+                out.append(f"{head}FAILED  none chosen: {w['none_chosen']}")
+            else:
+                params = " ".join(f"{k}={v}" for k, v in sorted(w["params"].items()))
+                flag = "  OVERFIT" if w["overfit"] else ""
+                if window_failed(w):
+                    flag += "  FAILED"
+                out.append(
+                    f"{head}{self.rank_by} train {_figure(w['train']['value'])} "
+                    f"test {_figure(w['test']['value'])} gap {w['gap'] or '-'}{flag}  {params}"
+                )
             for tried in w["failed"]:
                 shown = " ".join(f"{k}={v}" for k, v in sorted(tried["params"].items()))
                 out.append(
                     f"  FAILED on window {w['window']}'s training part: {shown}: "
                     f"{failure_line(tried['failed'])}"
                 )
-        o = self.out_of_sample
-        out.append(
-            f"out of sample: net {o['net']} over {o['windows']} test parts, fees {o['fees']}, "
-            f"fills {o['fills']}; {o['overfit_windows']} windows flagged OVERFIT"
-        )
+        out.append(out_of_sample_line(self.out_of_sample))
         return out
 
     def _stored(self) -> list[str]:
@@ -218,15 +221,17 @@ class BacktestOutcome:
                 out.append((run["params"], failure))
         for window in self.windows or []:  # every set tried on its training part, its test
             out += [(tried["params"], tried["failed"]) for tried in window["failed"]]
-            failure = failed(window["test"])
+            failure = failed(window["test"] or {})
             if failure is not None:
                 out.append((window["params"], failure))
         return out
 
     def _tried(self) -> int:
         """The runs `failures` counts among: a sweep's sets; each window's training runs and
-        its test run."""
-        return len(self.runs) + sum(int(w["tried"]) + 1 for w in self.windows or [])
+        its test run (none when the window chose no set)."""
+        return len(self.runs) + sum(
+            int(w["tried"]) + (w["test"] is not None) for w in self.windows or []
+        )
 
     def raise_if_failed(self) -> None:
         """A failed strategy fails the command (STRATEGY_FAILED), after its report is shown;
@@ -538,8 +543,10 @@ def _research(request: BacktestRequest, trials: Trials, base: BacktestSpec) -> B
             request.overfit_gap,
         )  # fmt: skip
         out.out_of_sample = out_of_sample(out.windows)
-        # the set the last window chose: chosen on the most recent data
-        out.chosen = out.windows[-1]["params"]
+        # the set the last window chose: chosen on the most recent data; none when that
+        # window chose none or its set failed (a failed set is never the one chosen)
+        last = out.windows[-1]
+        out.chosen = None if window_failed(last) else last["params"]
         return out
     if request.holdout is not None:
         span = data_span(Path(base.data), base.start_ns, base.end_ns)

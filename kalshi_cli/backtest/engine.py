@@ -209,6 +209,10 @@ class ReplayFeed:
         self.changed: dict[str, None] = {}  # in the order of their first change, as live
         self.data_at: dict[str, float] = {}  # ticker -> time of its last book data
         self.latest = -math.inf  # the newest data applied
+        # the newest book or trade record of the run's markets: what there is to trade on.
+        # An index value is data a decision sees (`latest`), but none of a market's, and a
+        # lifecycle message quotes no price
+        self.markets_latest = -math.inf
         self.index = IndexBoard()
         self.index_changed: dict[str, None] = {}
 
@@ -308,7 +312,7 @@ class Driver:
             return
         if ticker not in feed.tickers:
             return
-        feed.latest = t
+        feed.latest = feed.markets_latest = t
         book = feed.replay.books.get(ticker)
         if book is None or not book.fresh:
             return
@@ -333,7 +337,7 @@ class Driver:
         if ticker is None or ticker not in feed.tickers:
             return
         if isinstance(obj, TradeMessage):
-            feed.latest = t
+            feed.latest = feed.markets_latest = t
             self.applier.trade(ticker, obj.msg)
         elif isinstance(obj, LifecycleMessage):
             feed.latest = t
@@ -341,7 +345,7 @@ class Driver:
             event = FeedEvent(EventKind.LIFECYCLE, ticker, source="replay", message=obj.msg)
             feed.events.append(event)
         elif isinstance(obj, Misshapen) and obj.type == "trade":
-            feed.latest = t
+            feed.latest = feed.markets_latest = t
             self.applier.skipped["bad_trade"] += 1
         elif isinstance(obj, Misshapen) and obj.type == "market_lifecycle_v2":
             feed.latest = t
@@ -427,10 +431,11 @@ def execute(
             replayed.at(replayed.end)  # the last pass may come before the span's end
         if spec.start_ns is not None:
             start = max(start, spec.start_ns / 1e9)
-        if feed.latest < start:
-            # nothing of the run's markets between its bounds (a recording that connected and
-            # got nothing, a market the recording had stopped following): no strategy could
-            # have traded, and a report of zero trades would say it found nothing to trade
+        if feed.markets_latest < start:
+            # no book or trade of the run's markets between its bounds (a recording that
+            # connected and got nothing, a market the recording had stopped following, one
+            # that kept only the index): no strategy could have traded, and a report of zero
+            # trades would say it found nothing to trade
             raise NoDataError(
                 f"no data of {', '.join(tickers)} in {root}{_where(spec, skipped)}",
                 hint="`kalshi data info` shows what the data set holds of each market, and when",

@@ -12,7 +12,7 @@ The deflated Sharpe of every list counts every set tried for it (stats.deflate).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -146,7 +146,7 @@ def with_holdout(
     trials: Trials, base: BacktestSpec, fold: Fold, threshold: Decimal
 ) -> tuple[list[dict[str, Any]], Tried]:
     """Every set tried on the training part, then on the holdout: rows ranked by the holdout,
-    the training part's best marked `chosen`."""
+    the training part's best marked `chosen` unless it failed on either part."""
     tried = trials.run(_windowed(base, fold.train))
     tested = trials.on([_windowed(spec, fold.test) for spec, _, _ in tried.results])
     train_dsr = deflate([r.get("statistics") for _, r, _ in tried.results])
@@ -162,7 +162,9 @@ def with_holdout(
                 "cached": cached,
                 "train": _figures(train, trials.rank_by, a.to_json()),
                 **_gap(train, test, trials.rank_by, fold, threshold),
-                "chosen": n == 0 and failed(train) is None,  # a failed set is never chosen
+                # the training part's best, unless it failed on either part: a failed set is
+                # never chosen, and none other is in its place (that would choose on the holdout)
+                "chosen": n == 0 and failed(train) is None and failed(test) is None,
             }
         )
     order = sorted(range(len(rows)), key=lambda i: (order_key(tested[i][1], trials.rank_by), i))
@@ -172,52 +174,110 @@ def with_holdout(
 def walk_forward(
     trials: Trials, base: BacktestSpec, folds: Sequence[Fold], threshold: Decimal
 ) -> list[dict[str, Any]]:
-    """Each window: the sets tried on its training part, the best run on its test part."""
+    """Each window: the sets tried on its training part, the best that did not fail run on its
+    test part. A window whose every set failed chooses none (`params` null, `none_chosen` why)
+    and runs nothing on its test part: a failed set is never chosen."""
     windows = []
     for i, fold in enumerate(folds, 1):
         tried = trials.run(_windowed(base, fold.train), label=f"-w{i}of{len(folds)}")
-        spec, train, _ = tried.results[0]
-        deflated = deflate([r.get("statistics") for _, r, _ in tried.results])[0]
+        window: dict[str, Any] = {
+            "window": i,
+            "train_part": fold.train.to_json(),
+            "test_part": fold.test.to_json(),
+            "tried": len(tried.results),
+            # the sets of its training part that failed: the choice passed them over, but
+            # a failed run fails the command all the same
+            "failed": [
+                {"params": dict(s.params), "failed": failure}
+                for s, r, _ in tried.results
+                if (failure := failed(r)) is not None
+            ],
+            "search": None if tried.search is None else tried.search.to_json(),
+        }
+        # ranked with the failed sets last: the first is the best that did not fail, if any
+        best = next((n for n, (_, r, _) in enumerate(tried.results) if failed(r) is None), None)
+        if best is None:
+            windows.append(window | _none_chosen(tried))
+            continue
+        spec, train, _ = tried.results[best]
+        deflated = deflate([r.get("statistics") for _, r, _ in tried.results])[best]
         ((_, test, cached),) = trials.on([_windowed(spec, fold.test)])
-        windows.append(
-            {
-                "window": i,
-                "train_part": fold.train.to_json(),
-                "test_part": fold.test.to_json(),
-                "params": dict(spec.params),
-                "tried": len(tried.results),
-                "train": _figures(train, trials.rank_by, deflated.to_json()),
-                "test": {
-                    "failed": failed(test),
-                    "rank_by": trials.rank_by,
-                    "value": metric_value(test, trials.rank_by),
-                    "totals": test["totals"],
-                    "statistics": test.get("statistics"),
-                },
-                "cached": cached,
-                # the sets of its training part that failed: the choice passed them over, but
-                # a failed run fails the command all the same
-                "failed": [
-                    {"params": dict(s.params), "failed": failure}
-                    for s, r, _ in tried.results
-                    if (failure := failed(r)) is not None
-                ],
-                "search": None if tried.search is None else tried.search.to_json(),
-                **_gap(train, test, trials.rank_by, fold, threshold),
-            }
-        )
+        window |= {
+            "params": dict(spec.params),
+            "none_chosen": None,
+            "train": _figures(train, trials.rank_by, deflated.to_json()),
+            "test": {
+                "failed": failed(test),
+                "rank_by": trials.rank_by,
+                "value": metric_value(test, trials.rank_by),
+                "totals": test["totals"],
+                "statistics": test.get("statistics"),
+            },
+            "cached": cached,
+            **_gap(train, test, trials.rank_by, fold, threshold),
+        }
+        windows.append(window)
     return windows
+
+
+def _none_chosen(tried: Tried) -> dict[str, Any]:
+    """A window without a choice: no set, no figures, nothing run on its test part."""
+    why = "every set failed on its training part" if tried.results else "no set ran"
+    return {
+        "params": None,
+        "none_chosen": why,
+        "train": None,
+        "test": None,
+        "cached": False,
+        "gap": None,
+        "overfit": False,
+    }
+
+
+def window_failed(window: Mapping[str, Any]) -> bool:
+    """Whether a window has no figure of the strategy's to give: it chose no set, or its
+    chosen set failed on its test part (or, as stored before, on its training part)."""
+    return (
+        window.get("params") is None
+        or failed(window.get("train") or {}) is not None
+        or failed(window.get("test") or {}) is not None
+    )
 
 
 def out_of_sample(windows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The test parts together: what the walk-forward would have made, each window trading
-    the set chosen on the data before it."""
-    net = sum((Decimal(w["test"]["totals"]["net"]) for w in windows), Decimal(0))
-    fees = sum((Decimal(w["test"]["totals"]["fees"]) for w in windows), Decimal(0))
-    return {
-        "net": str(net),
-        "fees": str(fees),
-        "fills": sum(int(w["test"]["totals"]["fills"]) for w in windows),
+    the set chosen on the data before it. A window that chose none, or whose set failed, has
+    no figure of the strategy's: the sum would not be one either, so there is none
+    (`failed_windows` names them)."""
+    failed_windows = [w["window"] for w in windows if window_failed(w)]
+    out: dict[str, Any] = {
+        "net": None,
+        "fees": None,
+        "fills": None,
         "windows": len(windows),
         "overfit_windows": sum(1 for w in windows if w["overfit"]),
+        "failed_windows": failed_windows,
     }
+    if failed_windows:
+        return out
+    net = sum((Decimal(w["test"]["totals"]["net"]) for w in windows), Decimal(0))
+    fees = sum((Decimal(w["test"]["totals"]["fees"]) for w in windows), Decimal(0))
+    fills = sum(int(w["test"]["totals"]["fills"]) for w in windows)
+    return out | {"net": str(net), "fees": str(fees), "fills": fills}
+
+
+def out_of_sample_line(o: Mapping[str, Any]) -> str:
+    """The out-of-sample figures as the command prints them and `runs show` shows them again:
+    a failed walk-forward's say it failed and which windows, with no net."""
+    flagged = f"{o['overfit_windows']} windows flagged OVERFIT"
+    failed_windows = o.get("failed_windows") or []  # absent from runs stored before it was
+    if failed_windows:
+        named = ", ".join(str(n) for n in failed_windows)
+        return (
+            f"out of sample: FAILED (window {named} chose no set, or its set failed), "
+            f"no figures over {o['windows']} test parts; {flagged}"
+        )
+    return (
+        f"out of sample: net {o['net']} over {o['windows']} test parts, fees {o['fees']}, "
+        f"fills {o['fills']}; {flagged}"
+    )

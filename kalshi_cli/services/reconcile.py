@@ -687,11 +687,17 @@ def apply_order(
         return False
     # a row recorded before the state file kept subaccounts says 0 until the exchange names one
     moved = order.subaccount is not None and order.subaccount != intent.subaccount
+    # a resting order's total is what filled and what rests. A size-only amend changes only
+    # that: a `user_orders` message (which carries no total) may have copied what rests
+    # already, and the read that settles the amend then differs from the row in nothing else
+    total = order.fill_count + order.remaining_count
+    resized = order.status == RESTING and intent.count != total
     if (
         intent.status != order.status
         or intent.filled != order.fill_count
         or intent.remaining != order.remaining_count
         or intent.price != order.yes_price
+        or resized
         or moved
     ):
         store.orders.update_order(
@@ -701,7 +707,7 @@ def apply_order(
             fill_count=order.fill_count,
             remaining_count=order.remaining_count,
             price=order.yes_price,
-            count=order.fill_count + order.remaining_count,
+            count=total,
             subaccount=order.subaccount,
         )
         return True

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -87,3 +88,28 @@ def test_a_backtest_past_its_time_limit_is_stopped_and_one_too_big_refused(
         research.backtest_request(
             ask, config_path=tmp_path / "none.yaml", environ=environ, max_mb=size / 2
         )
+
+
+def test_a_backtest_whose_strategy_failed_fails_the_tool_call(data: Path, tmp_path: Path) -> None:
+    """The model's only value is a day older than the recording: every decision fails. The
+    command exits 23 (STRATEGY_FAILED) after its report; the tool must fail too, not hand the
+    assistant the figures of a failed run as a backtest's answer. The run is stored, failed."""
+    stale = tmp_path / "stale.csv"
+    stale.write_text(f"ticker,fair,time\n{LAL},0.95,2025-12-31T00:00:00Z\n")
+    config = f"strategies:\n  model:\n    source: 'file:{stale}'\n"
+    params = server_params(None, tmp_path, config)
+
+    async def session() -> tuple[str, str, dict[str, Any]]:
+        with (tmp_path / "server.log").open("w") as errlog:
+            async with mcp_session(params, errlog) as s:
+                one = await s.refused("backtest", strategy="model", data=str(data))
+                sweep = await s.refused(
+                    "backtest", strategy="model", data=str(data), params=["min_edge=0.02,0.03"]
+                )
+                return one, sweep, await s.call("backtest_runs")
+
+    one, sweep, runs = anyio.run(session)
+    assert "STRATEGY_FAILED: the strategy failed in " in one, one
+    assert "s old (max_age_s 60)" in one and "stored as run " in one, one
+    assert "STRATEGY_FAILED: 2 of 2 runs failed" in sweep, sweep
+    assert [(r["kind"], r["failed"]) for r in runs["runs"]] == [("run", 1), ("sweep", 2)]

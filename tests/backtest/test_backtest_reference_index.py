@@ -10,6 +10,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,3 +119,24 @@ def test_each_decision_sees_the_index_value_last_received_before_it(
     assert checked > 40
     # five index values a second and a quiet book: most decisions were woken by the index
     assert len(SEEN) > 2 * artifacts.book_events
+
+
+def test_a_recording_with_only_index_ticks_of_its_markets_is_no_data(tmp_path: Path) -> None:
+    """Index values are no data of the markets: a recording that kept the index and lost the
+    market's book and trades has nothing to trade on, and a report of zero trades would say
+    the strategy found nothing to trade."""
+    from kalshi_cli.vocabulary.errors import NoDataError
+    from tests.backtest.test_backtest import _rewritten
+
+    (tmp_path / "btc.yaml").write_text(SCENARIO)
+    data = record_scenario(tmp_path / "btc.yaml", tmp_path / "data", seconds=20)
+
+    def not_the_markets(record: dict[str, Any]) -> bool:
+        return bool(record.get("frame", {}).get("msg", {}).get("market_ticker") != TICKER)
+
+    index_only = _rewritten(data, tmp_path / "index-only", not_the_markets)
+    kept = Counter(type(obj).__name__ for _, obj, _ in iter_records(index_only, Counter()))
+    assert kept["CfbValueMessage"] > 0 and kept["Cfb5HzValueMessage"] > 0, kept
+    spec = BacktestSpec(data=str(index_only), strategy="spike", markets=(TICKER,))
+    with pytest.raises(NoDataError, match=f"no data of {TICKER} in {index_only}"):
+        execute(spec, tmp_path / "run")

@@ -183,7 +183,7 @@ def test_walk_forward_chooses_in_each_window_and_tests_on_the_part_after_it(
     assert Decimal(stored["net"]) == total_net
     shown = kalshi(["backtest", "runs", "show", doc["run_id"]], tmp_path)
     assert shown.returncode == 0, shown.stderr
-    assert f"out of sample: net {doc['out_of_sample']['net']} over 2 windows" in shown.stdout
+    assert f"out of sample: net {doc['out_of_sample']['net']} over 2 test parts" in shown.stdout
 
 
 def test_bad_split_flags_exit_2(data: Path, tmp_path: Path) -> None:

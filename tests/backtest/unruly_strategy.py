@@ -4,7 +4,9 @@ example fair-value strategy does (`act: trade`), or, on its first decision, prin
 of an answer to its sweep worker's answer pipe and then ends it so (`exit-mid-answer`: a worker
 killed while it writes a long report), or (`hang-once`) writes its process id to `marker` and
 waits to be killed, unless `marker` is there already (the run again after the kill trades).
-A set whose `fair` equals `broken_fair` raises in every decision, as a strategy with a bug does.
+A set whose `fair` equals `broken_fair` raises in every decision, as a strategy with a bug does;
+one with `broken_from` (unix seconds) in every decision from that time on, as a bug only later
+data meets (a holdout's, not its training part's).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class UnrulyParams(Params, frozen=True):
     act: str = "trade"
     marker: str = ""
     broken_fair: Decimal = Decimal(0)  # 0: never broken
+    broken_from: Decimal = Decimal(0)  # 0: never broken
 
 
 def misbehave(params: UnrulyParams) -> None:
@@ -84,6 +87,8 @@ def decide(
     snapshot: MarketSnapshot, position: PositionView, params: UnrulyParams
 ) -> list[Decision]:
     misbehave(params)
+    if params.broken_from and snapshot.ts >= params.broken_from:
+        raise RuntimeError(f"no model for the data after {params.broken_from}")
     own = position.own
     if own.held_side is not None:
         bid = best_bid(snapshot.book, own.held_side)

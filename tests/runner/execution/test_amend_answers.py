@@ -821,3 +821,57 @@ def test_a_read_back_after_a_refused_amend_that_lags_the_state_file_does_not_mov
     row = rig.store.orders.intent_by_order_id(order_id)
     assert row is not None
     assert (row.status, row.filled, row.remaining) == ("executed", Decimal(10), Decimal(0))
+
+
+def _row_counts(rig: Rig, order_id: str) -> tuple[str, Decimal, Decimal, Decimal | None]:
+    row = rig.store.orders.intent_by_order_id(order_id)
+    assert row is not None
+    return row.status, row.price, row.count, row.remaining
+
+
+def test_a_size_only_amend_answered_after_its_user_orders_message_books_the_new_total(
+    tmp_path: Path,
+) -> None:
+    """The amend raises the quote from 10 to 12 at its price and lands; the `user_orders`
+    message saying 12 rest is booked before the amend's answer. The row's total is the
+    amended 12, not the 10 it was placed with, beside the 12 the message says rest."""
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, read_lag_s=0.5, send_workers=4)
+    rig.step(0.1)
+    order_id = _placed_by_a_worker(rig)
+    amend = rig.client.amend_order
+    release = threading.Event()
+
+    def held(order_id: str, **terms: Any) -> AmendResult:
+        result = amend(order_id, **terms)
+        release.wait(60)  # its answer is slow to come back
+        return result
+
+    rig.client.amend_order = held  # type: ignore[method-assign]
+    _requote(rig, order_id, "0.40", "12")
+    assert poll_until(lambda: _on_exchange(rig, order_id) == (Decimal("0.40"), Decimal("12")))
+    rig.step(0.1)  # the user_orders message of the amended order
+    assert _row_counts(rig, order_id)[3] == Decimal("12"), "the message landed first"
+    release.set()
+    _booked_all(rig)
+    assert _row_counts(rig, order_id) == ("resting", Decimal("0.40"), Decimal("12"), Decimal("12"))
+
+
+def test_a_size_only_amend_in_doubt_read_after_its_user_orders_message_books_the_new_total(
+    tmp_path: Path,
+) -> None:
+    """The amend from 10 to 12 at the same price lands and its answer is lost; the
+    `user_orders` message saying 12 rest is booked, then the read by its order id settles the
+    doubt. The read shows what the row already holds but its total: the row's total must be
+    the amended 12, or a row resting 12 of 10 goes on to the next reconcile and the risk
+    engine's count."""
+    rig = _rig(tmp_path)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append("unknown")  # applied, its answer lost
+    assert not _requote(rig, order_id, "0.40", "12")
+    assert _on_exchange(rig, order_id) == (Decimal("0.40"), Decimal("12"))
+    rig.step(0.1)  # the user_orders message of the amended order
+    assert _row_counts(rig, order_id)[3] == Decimal("12"), "the message landed first"
+    amends = rig.loop.executor.amends
+    amends.look_later()
+    assert amends.lost == {}, "the read settled the amend"
+    assert _row_counts(rig, order_id) == ("resting", Decimal("0.40"), Decimal("12"), Decimal("12"))
