@@ -164,8 +164,8 @@ def prune_command(
     app = current()
     settings = app.settings(env.value if env else None)
     out = app.output(as_json=as_json, fmt=fmt)
-    policy = retention_policy(app)
-    report = Store.prune(settings.state, policy, dry_run=dry_run)
+    policy, agent_strategy = retention_policy(app)
+    report = Store.prune(settings.state, policy, agent_strategy=agent_strategy, dry_run=dry_run)
     rows = [{"table": t, "removed": str(n)} for t, n in report.removed.items()]
     verb = "would remove" if dry_run else "removed"
     out.note(f"{verb} {report.total} row(s) of {settings.state} in {report.seconds:.1f}s")
