@@ -32,6 +32,7 @@ from pathlib import Path
 
 from kalshi_cli.store import FillRecord, IntentRecord, RetentionPolicy, Store
 from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.owners import AGENT
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -123,7 +124,8 @@ def prune(store: Store, policy: RetentionPolicy, writer: Writer) -> tuple[float,
     thread = threading.Thread(target=writer.run)
     thread.start()
     began = time.perf_counter()
-    report = store.retention.prune(policy, sleep=time.sleep)
+    # the assistant's strategy: none of the loop's orders are its, so each is asked and goes
+    report = store.retention.prune(policy, agent_strategy=AGENT, sleep=time.sleep)
     took = time.perf_counter() - began
     writer.done.set()
     thread.join()

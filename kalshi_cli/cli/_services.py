@@ -41,13 +41,15 @@ def order_limits(app: AppContext) -> OrderLimits:
     return load_limits(app.settings().config_path)
 
 
-def retention_policy(app: AppContext) -> RetentionPolicy:
-    """The config file's `retention:` section (every default without one)."""
+def retention_policy(app: AppContext) -> tuple[RetentionPolicy, str]:
+    """The config file's `retention:` section (every default without one), and the
+    `agent.strategy` whose orders of the day it keeps."""
+    from kalshi_cli.agent.settings import agent_strategy
     from kalshi_cli.config import read_sections, section
     from kalshi_cli.store import RetentionPolicy
 
     document = read_sections(app.settings().config_path)
-    return RetentionPolicy.from_config(section(document, "retention"))
+    return RetentionPolicy.from_config(section(document, "retention")), agent_strategy(document)
 
 
 def order_service(app: AppContext, store: Store) -> OrderService:

@@ -151,9 +151,10 @@ def prune_command(
     """Remove what the state file no longer needs, by the config's `retention:` policy.
 
     Finished orders past their age (with their history), old order history, events, alert
-    logs, risk trips and trading-state history. Open orders, unknown intents, fills and
-    settlements stay (docs/state-file.md "Retention"). Safe while `kalshi trade` runs: it
-    removes a hundred rows at a time. From cron, hourly:
+    logs, risk trips and trading-state history. Open orders, unknown intents, fills,
+    settlements and the orders of the day of the assistant (`agent.strategy`: `kalshi mcp`'s
+    budget counts them) stay (docs/state-file.md "Retention"). Safe while `kalshi trade` runs:
+    it removes a hundred rows at a time. From cron, hourly:
     `0 * * * * kalshi state prune --env prod`.
 
     Example: kalshi state prune --dry-run
@@ -164,8 +165,8 @@ def prune_command(
     app = current()
     settings = app.settings(env.value if env else None)
     out = app.output(as_json=as_json, fmt=fmt)
-    policy = retention_policy(app)
-    report = Store.prune(settings.state, policy, dry_run=dry_run)
+    policy, agent_strategy = retention_policy(app)
+    report = Store.prune(settings.state, policy, agent_strategy=agent_strategy, dry_run=dry_run)
     rows = [{"table": t, "removed": str(n)} for t, n in report.removed.items()]
     verb = "would remove" if dry_run else "removed"
     out.note(f"{verb} {report.total} row(s) of {settings.state} in {report.seconds:.1f}s")

@@ -287,6 +287,7 @@ def load_trade_config(path: Path | None, lookup: StrategyLookup | None = None) -
     docstring); a missing file means every default. `lookup`: the command's strategies (a
     new one by default), through which the check loads the config's own, once for the
     command."""
+    from kalshi_cli.agent.settings import agent_strategy
     from kalshi_cli.config import read_sections, section
 
     document = read_sections(path)
@@ -300,7 +301,7 @@ def load_trade_config(path: Path | None, lookup: StrategyLookup | None = None) -
         trade=_trade(section(document, "trade")),
         alerts=_alerts(section(document, "alerts")),
         retention=section(document, "retention"),
-        agent_strategy=str(section(document, "agent").get("strategy") or AGENT),
+        agent_strategy=agent_strategy(document),
     )
     config.retention_policy  # noqa: B018 - refused here, before anything runs
     # read by `kalshi order` and `kalshi check`, not by the loop: a mistake there is still one

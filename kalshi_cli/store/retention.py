@@ -9,7 +9,10 @@ it goes, and each rule keeps what something still reads:
   only when the file holds fills for every contract the row says filled: a fill of it copied
   later (a catch-up after a stop) would otherwise lose the strategy that owns it. An order that
   may still rest (pending, unknown, resting) is never removed, nor one marked rejected only
-  because the exchange did not list it (`NOT_ON_EXCHANGE`: reconcile checks it again);
+  because the exchange did not list it (`NOT_ON_EXCHANGE`: reconcile checks it again), nor one
+  of the assistant's (the config's `agent.strategy`, `prune`'s `agent_strategy`) placed or
+  amended since the start of the UTC day: its budget of the day counts them (agent/ledger.py),
+  and one removed would let placing and cancelling go on for ever;
 - the history rows of a finished order that stays go after `order_history_s` (the row itself
   keeps its final state);
 - the event log after `events_s`, except a quarantined fill (the only record of a fill whose
@@ -43,6 +46,7 @@ import msgspec
 
 from kalshi_cli.store.connection import Database
 from kalshi_cli.store.records import FINISHED_STATUSES, NOT_ON_EXCHANGE, REJECTED
+from kalshi_cli.vocabulary.clock import day_start, utc_day
 from kalshi_cli.vocabulary.decode import decode_config
 
 Age = Annotated[float, msgspec.Meta(gt=0)]  # seconds
@@ -120,11 +124,15 @@ def _cutoff(now: float, age: float | None) -> float:
 
 _FINISHED = f"({', '.join(repr(s) for s in FINISHED_STATUSES)})"
 # An order old enough to go, as far as its own row tells (its fills are counted apart): its
-# parameters are the cutoffs of unfilled and filled orders, then REJECTED and NOT_ON_EXCHANGE.
+# parameters are the cutoffs of unfilled and filled orders, REJECTED and NOT_ON_EXCHANGE, then
+# the assistant's strategy and the start of the day (placed or amended since: its budget's; an
+# order never amended has no `amend_sent_at`, and a NULL compared here would keep it for good).
 _ORDER_GOES = (
     f"(o.status IN {_FINISHED} "
     "AND o.updated_at < (CASE WHEN o.filled = '0' THEN ? ELSE ? END) "
-    "AND NOT (o.status = ? AND o.order_id IS NULL AND o.error LIKE ? || '%'))"
+    "AND NOT (o.status = ? AND o.order_id IS NULL AND o.error LIKE ? || '%') "
+    "AND NOT (o.strategy IS ? "
+    "AND MAX(o.created_at, IFNULL(o.amend_sent_at, o.created_at)) >= ?))"
 )
 _ORDER_CANDIDATES = (
     "SELECT o.rowid, o.client_order_id, o.order_id, o.filled FROM orders o "  # noqa: S608
@@ -158,14 +166,22 @@ _DELETE_HISTORY = (
 @dataclass(frozen=True)
 class _OrderCutoffs:
     """The times before which a finished order unchanged since goes: one with nothing filled,
-    one with some (-inf: kept for good), as `_ORDER_GOES`'s parameters."""
+    one with some (-inf: kept for good); and the assistant's strategy, whose orders placed or
+    amended from `today` on stay: as `_ORDER_GOES`'s parameters."""
 
     unfilled: float
     filled: float
+    agent_strategy: str
+    today: float
 
     @classmethod
-    def of(cls, policy: RetentionPolicy, now: float) -> _OrderCutoffs:
-        return cls(_cutoff(now, policy.unfilled_orders_s), _cutoff(now, policy.filled_orders_s))
+    def of(cls, policy: RetentionPolicy, now: float, agent_strategy: str) -> _OrderCutoffs:
+        return cls(
+            _cutoff(now, policy.unfilled_orders_s),
+            _cutoff(now, policy.filled_orders_s),
+            agent_strategy,
+            day_start(utc_day(now)),
+        )
 
     @property
     def any(self) -> bool:
@@ -173,7 +189,14 @@ class _OrderCutoffs:
 
     @property
     def params(self) -> tuple[object, ...]:
-        return (self.unfilled, self.filled, REJECTED, NOT_ON_EXCHANGE)
+        return (
+            self.unfilled,
+            self.filled,
+            REJECTED,
+            NOT_ON_EXCHANGE,
+            self.agent_strategy,
+            self.today,
+        )
 
 
 @dataclass(frozen=True)
@@ -214,17 +237,19 @@ class RetentionRepository:
         self,
         policy: RetentionPolicy,
         *,
+        agent_strategy: str,
         dry_run: bool = False,
         stop: Callable[[], bool] = lambda: False,
         sleep: Callable[[float], object] = time.sleep,
     ) -> PruneReport:
         """Remove what `policy` lets go, as of the store's clock; on a dry run only count it.
+        `agent_strategy`: the config's `agent.strategy`, whose orders of the day stay.
         `stop()` is asked between batches (a loop stopping ends the prune there: what went,
         went whole; the rest waits for the next run)."""
         started = time.monotonic()
         report = PruneReport(dry_run)
         now = self._db.clock.wall()
-        orders = _OrderCutoffs.of(policy, now)
+        orders = _OrderCutoffs.of(policy, now, agent_strategy)
         steps: list[Iterator[dict[str, int]]] = [
             self._orders(orders, policy.batch_rows, dry_run=dry_run),
             self._history(orders, policy, now, dry_run=dry_run),

@@ -180,15 +180,17 @@ class Store:
         path: Path,
         policy: RetentionPolicy,
         *,
+        agent_strategy: str,
         dry_run: bool = False,
         clock: Clock | None = None,
     ) -> PruneReport:
-        """Apply the retention policy to the state file at `path` (`kalshi state prune`); on a
-        dry run only count. No file there: nothing to prune (none is created)."""
+        """Apply the retention policy to the state file at `path` (`kalshi state prune`), the
+        orders of the day of the assistant's `agent_strategy` kept; on a dry run only count. No
+        file there: nothing to prune (none is created)."""
         if not Path(path).expanduser().exists():
             return PruneReport(dry_run)
         with cls.open(path, clock=clock, create=False) as store:
-            return store.retention.prune(policy, dry_run=dry_run)
+            return store.retention.prune(policy, agent_strategy=agent_strategy, dry_run=dry_run)
 
     @classmethod
     def open_readonly(cls, path: Path, *, clock: Clock | None = None) -> Store | None:

@@ -1,10 +1,13 @@
 """`kalshi state prune` on a state file of real orders against the simulator, with a policy whose
 ages have all passed: the finished orders go, the resting one stays, `pnl` and `positions` say
-the same to the cent before and after, and `reconcile` afterwards copies no fill twice."""
+the same to the cent before and after, and `reconcile` afterwards copies no fill twice; the
+assistant's orders of the day stay."""
 
 from __future__ import annotations
 
 import json
+import time
+from decimal import Decimal as D
 from pathlib import Path
 
 from typer.testing import CliRunner, Result
@@ -12,7 +15,9 @@ from typer.testing import CliRunner, Result
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.sim.server.embed import AccountInfo
-from kalshi_cli.store import Store
+from kalshi_cli.store import IntentRecord, Store
+from kalshi_cli.vocabulary.clock import utc_day
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import SimHarness
 
 TICKER = "KXPRUNE-26JAN01-T1"
@@ -123,3 +128,32 @@ def test_state_prune_refuses_a_bad_retention_section(sim: SimHarness, tmp_path: 
     result = kalshi(tmp_path, sim.account, "state", "prune")
     assert result.exit_code == 3, result.output
     assert "retention.events_days" in result.output
+
+
+def test_state_prune_keeps_the_assistants_orders_of_today(sim: SimHarness, tmp_path: Path) -> None:
+    """The config's `agent.strategy` names the orders whose day `kalshi mcp`'s budget counts."""
+    for attempt in range(2):  # a prune run across UTC midnight reads another day: once more
+        home = tmp_path / str(attempt)
+        home.mkdir()
+        (home / "config.yaml").write_text(AGED + "agent:\n  strategy: desk-assistant\n")
+        path = Path(kalshi(home, sim.account, "state", "path").stdout.strip())
+        day = utc_day(time.time())
+        with Store.open(path) as store:
+            for coid, strategy in (("assistant", "desk-assistant"), ("quote", "market-maker")):
+                store.orders.record_intent(
+                    IntentRecord(
+                        coid, TICKER, BookSide.BID, D("0.40"), D(1), Side.YES, Action.BUY,
+                        strategy=strategy,
+                    )
+                )  # fmt: skip
+                store.orders.mark_sent(
+                    coid, order_id=f"o-{coid}", status="canceled", fill_count=D(0),
+                    remaining_count=D(0),
+                )  # fmt: skip
+        done = kalshi(home, sim.account, "state", "prune", "--json")
+        if utc_day(time.time()) == day:
+            break
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["removed"]["orders"] == 1
+    with Store.open(path, create=False) as store:
+        assert [i.client_order_id for i in store.orders.intents()] == ["assistant"]

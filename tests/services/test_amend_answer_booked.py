@@ -21,6 +21,7 @@ from kalshi_cli.store.retention import RetentionPolicy
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
+from kalshi_cli.vocabulary.owners import AGENT
 from tests.conftest import SimHarness
 from tests.prime_tier import another_accounts_order
 
@@ -180,7 +181,9 @@ def test_an_amend_answered_after_retention_removed_its_cancelled_order_writes_no
         service.client.orders.cancel_order(order_id, ticker=ticker)
         store.orders.mark_cancelled(order_id)
         clock.advance(2)
-        pruned = store.retention.prune(RetentionPolicy(unfilled_orders_s=1.0, pause_s=0))
+        pruned = store.retention.prune(
+            RetentionPolicy(unfilled_orders_s=1.0, pause_s=0), agent_strategy=AGENT
+        )
         assert pruned.removed["orders"] == 1
         assert store.orders.intent_by_order_id(order_id) is None
 

@@ -13,6 +13,7 @@ from kalshi_cli.store import IntentRecord, RetentionPolicy, Store
 from kalshi_cli.store import migrations as m
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.owners import AGENT
 
 START = 1_700_000_000.0  # 22:13:20 UTC
 MIDNIGHT = 1_700_006_400.0  # the UTC day after START
@@ -54,7 +55,7 @@ def test_an_order_amended_today_is_the_days_after_its_history_is_pruned(tmp_path
         )
         # a person keeps an hour of history of finished orders; the order, which filled, stays
         clock.advance(3_600)
-        store.retention.prune(RetentionPolicy(order_history_s=600))
+        store.retention.prune(RetentionPolicy(order_history_s=600), agent_strategy=AGENT)
         assert store.orders.order_history("a") == []
 
         assert _day(store, MIDNIGHT) == [("a", False)]

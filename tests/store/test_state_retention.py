@@ -13,6 +13,7 @@ from kalshi_cli.services.pnl import summarize_store
 from kalshi_cli.store import FillRecord, IntentRecord, RetentionPolicy, SettlementRecord, Store
 from kalshi_cli.store.records import NOT_ON_EXCHANGE
 from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.owners import AGENT
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 
 DAY = 86_400.0
@@ -139,9 +140,9 @@ def test_pruning_an_aged_file_keeps_what_pnl_and_open_orders_need(tmp_path: Path
     with Store.open(path, clock=clock) as store:
         before = figures(store)
         fills_before = [f.fill_id for f in store.fills.iter_fills()]
-        dry = store.retention.prune(POLICY, dry_run=True)
+        dry = store.retention.prune(POLICY, agent_strategy=AGENT, dry_run=True)
         assert store.total_changes == 0  # a dry run writes nothing
-        report = store.retention.prune(POLICY)
+        report = store.retention.prune(POLICY, agent_strategy=AGENT)
         assert report.removed == dry.removed
         kept = {name: store.orders.get_intent(coid) for name, coid in names.items()}
 
@@ -176,7 +177,7 @@ def test_pruning_an_aged_file_keeps_what_pnl_and_open_orders_need(tmp_path: Path
         assert store.integrity_check() == "ok"
         # the 5 days' 10 executed and 10 partly filled, the refused one and the old canceled one
         assert report.removed["orders"] == 22
-        assert store.retention.prune(POLICY).total == 0  # nothing more to do
+        assert store.retention.prune(POLICY, agent_strategy=AGENT).total == 0  # nothing more to do
 
 
 def test_a_policy_of_nulls_keeps_everything(tmp_path: Path) -> None:
@@ -193,7 +194,7 @@ def test_a_policy_of_nulls_keeps_everything(tmp_path: Path) -> None:
         trading_state_history_s=None,
     )
     with Store.open(path, clock=clock) as store:
-        assert store.retention.prune(keep_all).total == 0
+        assert store.retention.prune(keep_all, agent_strategy=AGENT).total == 0
         assert store.total_changes == 0
 
 
@@ -208,16 +209,16 @@ def test_a_stop_between_batches_ends_the_prune_with_each_batch_whole(tmp_path: P
             asked.append(1)
             return len(asked) == 2
 
-        first = store.retention.prune(POLICY, stop=stop)
+        first = store.retention.prune(POLICY, agent_strategy=AGENT, stop=stop)
         assert first.batches == 2
         assert first.removed["orders"] == 2 * POLICY.batch_rows  # two batches of orders
-        rest = store.retention.prune(POLICY)
+        rest = store.retention.prune(POLICY, agent_strategy=AGENT)
         full = rest.total + first.total
     clock2 = ManualClock(START)
     other = tmp_path / "other.db"
     aged_file(other, clock2)
     with Store.open(other, clock=clock2) as store:
-        assert store.retention.prune(POLICY).total == full
+        assert store.retention.prune(POLICY, agent_strategy=AGENT).total == full
 
 
 def test_a_file_from_before_0007_gets_the_fills_by_order_index(tmp_path: Path) -> None:

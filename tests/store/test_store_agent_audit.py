@@ -9,6 +9,7 @@ from pathlib import Path
 from kalshi_cli.store import RetentionPolicy, Store
 from kalshi_cli.store import migrations as m
 from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.owners import AGENT
 
 DAY = 86_400.0
 
@@ -46,6 +47,8 @@ def test_retention_removes_audit_rows_older_than_their_age(tmp_path: Path) -> No
         store.audit.record(session="s", tool="halt", arguments={}, outcome="ok", detail={})
         clock.advance(10 * DAY)
         store.audit.record(session="s", tool="cancel_all", arguments={}, outcome="ok", detail={})
-        report = store.retention.prune(RetentionPolicy(agent_audit_s=5 * DAY, pause_s=0))
+        report = store.retention.prune(
+            RetentionPolicy(agent_audit_s=5 * DAY, pause_s=0), agent_strategy=AGENT
+        )
         assert [e.tool for e in store.audit.entries()] == ["cancel_all"]
     assert report.removed["agent_audit"] == 1

@@ -14,6 +14,7 @@ from kalshi_cli.store import IntentRecord, RetentionPolicy, Store
 from kalshi_cli.store import migrations as m
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.owners import AGENT
 
 NOW = 1_700_000_000.0
 # an amend answered, then another sent, whose terms are a sub-penny price and a fractional total
@@ -103,7 +104,9 @@ def test_an_amends_record_goes_with_its_order_when_retention_removes_it(tmp_path
         assert amend is not None
         store.orders.mark_cancelled("o-1")
         clock.advance(2)
-        pruned = store.retention.prune(RetentionPolicy(unfilled_orders_s=1.0, pause_s=0))
+        pruned = store.retention.prune(
+            RetentionPolicy(unfilled_orders_s=1.0, pause_s=0), agent_strategy=AGENT
+        )
         assert pruned.removed["orders"] == 1
         assert store.orders.amends_in_doubt() == []
         assert not store.orders.settle_amend(amend.id, "amend refused: too late")

@@ -56,6 +56,7 @@ from kalshi_cli.strategies import get_strategy
 from kalshi_cli.vocabulary.errors import ConfigError, KalshiError, UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import FeeModelError, Market
+from kalshi_cli.vocabulary.owners import AGENT
 from kalshi_cli.vocabulary.units import fmt_count
 
 if TYPE_CHECKING:
@@ -720,20 +721,22 @@ def run(
     abandon: threading.Event | None = None,
     fresh_timeout_s: float = 15.0,
     retention: RetentionPolicy | None = None,
+    agent_strategy: str = AGENT,
 ) -> Summary:
     """Run the loop as the options say and return the final summary (also on SIGTERM). A crash
     inside the loop still cancels the loop's resting orders before it propagates: quotes left
     on the book with nobody managing them are the costliest way to fail. With `retention`, the
-    state file is pruned in the background while the loop runs (runner/lifecycle/state_prune.py).
+    state file is pruned in the background while the loop runs (runner/lifecycle/state_prune.py),
+    the day's orders of the config's `agent.strategy` (`agent_strategy`) kept.
     SIGINT and SIGTERM set `stop`, and a second one `abandon` (`signals`), while this runs; a
     caller whose stop goes on after it (`trade`) passes its own, which its handlers set then."""
-    with _pruning(loop, options, retention):
+    with _pruning(loop, options, retention, agent_strategy):
         return _run(loop, options, stop=stop, abandon=abandon, fresh_timeout_s=fresh_timeout_s)
 
 
 @contextmanager
 def _pruning(
-    loop: TradeLoop, options: TradeOptions, policy: RetentionPolicy | None
+    loop: TradeLoop, options: TradeOptions, policy: RetentionPolicy | None, agent_strategy: str
 ) -> Iterator[None]:
     """The background prune beside a loop that runs on (not `--once`, not a dry run, which
     leaves the state file as it found it); its last problem, if any, logged at the end."""
@@ -742,7 +745,9 @@ def _pruning(
         return
     from kalshi_cli.runner.lifecycle.state_prune import BackgroundPrune
 
-    pruner = BackgroundPrune(loop.store.path, policy, loop.clock).start()
+    pruner = BackgroundPrune(
+        loop.store.path, policy, loop.clock, agent_strategy=agent_strategy
+    ).start()
     try:
         yield
     finally:
@@ -1052,7 +1057,12 @@ def trade(
                 )
             )
             summary = run(
-                loop, options, stop=stop, abandon=abandon, retention=config.retention_policy
+                loop,
+                options,
+                stop=stop,
+                abandon=abandon,
+                retention=config.retention_policy,
+                agent_strategy=config.agent_strategy,
             )
             if group is not None and not options.once:
                 # part of the stop, so under what is left of its one deadline: a delete held by a

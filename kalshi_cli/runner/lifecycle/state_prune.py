@@ -2,13 +2,14 @@
 
 A daemon thread with its own connection to the state file applies the retention policy every
 `interval_s`, first `interval_s` after the loop starts (a start is busy: reconciliation, the first
-books). It never runs on the loop's thread, so a decision never waits for it except for SQLite's
-write lock, which each of its batches holds for one transaction of at most `batch_rows` rows,
-`pause_s` apart; a stop ends it between batches. What it did goes to the state file's event log
-(`state_pruned`, the counts of `kalshi state prune --json`), written on its own connection,
-because the loop's JSON log belongs to the loop's thread. A failure (the file locked past the
-busy timeout, a full disk) is kept as `problem` and tried again next interval: pruning is never
-what stops a loop. docs/trade-loop.md "State file retention".
+books), keeping the day's orders of the assistant's strategy (`agent.strategy`: the budget of
+`kalshi mcp` reads them). It never runs on the loop's thread, so a decision never waits for it
+except for SQLite's write lock, which each of its batches holds for one transaction of at most
+`batch_rows` rows, `pause_s` apart; a stop ends it between batches. What it did goes to the state
+file's event log (`state_pruned`, the counts of `kalshi state prune --json`), written on its own
+connection, because the loop's JSON log belongs to the loop's thread. A failure (the file locked
+past the busy timeout, a full disk) is kept as `problem` and tried again next interval: pruning is
+never what stops a loop. docs/trade-loop.md "State file retention".
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ if TYPE_CHECKING:
 class BackgroundPrune:
     """`start` it beside a running loop, `close` it when the loop ends."""
 
-    def __init__(self, path: Path, policy: RetentionPolicy, clock: Clock) -> None:
+    def __init__(
+        self, path: Path, policy: RetentionPolicy, clock: Clock, *, agent_strategy: str
+    ) -> None:
         self._path = path
         self._policy = policy
+        self._agent_strategy = agent_strategy
         self._clock = clock
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="state-prune", daemon=True)
@@ -55,7 +59,10 @@ class BackgroundPrune:
         try:
             with Store.open(self._path, clock=self._clock, create=False) as store:
                 report = store.retention.prune(
-                    self._policy, stop=self._stop.is_set, sleep=self._stop.wait
+                    self._policy,
+                    agent_strategy=self._agent_strategy,
+                    stop=self._stop.is_set,
+                    sleep=self._stop.wait,
                 )
                 store.events.log_event("state_pruned", report.to_json())
         except StoreError as exc:
