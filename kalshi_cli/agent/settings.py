@@ -86,15 +86,6 @@ def agent_config(document: Located) -> AgentConfig:
     return decode_config(AgentConfig, section(document, "agent"), where="agent")
 
 
-def agent_strategy(document: Located) -> str:
-    """The config's `agent.strategy` alone, for those that need only the name, not the rest of
-    the section (`kalshi mcp` checks it): no strategy of a loop may carry it, and retention
-    keeps the orders of the day placed under it."""
-    from kalshi_cli.config import section
-
-    return str(section(document, "agent").get("strategy") or AGENT)
-
-
 def load_agent_config(config_path: Path) -> AgentConfig:
     from kalshi_cli.config import read_sections
 

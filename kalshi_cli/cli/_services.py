@@ -44,8 +44,7 @@ def order_limits(app: AppContext) -> OrderLimits:
 def retention_policy(app: AppContext) -> tuple[RetentionPolicy, str]:
     """The config file's `retention:` section (every default without one), and the
     `agent.strategy` whose orders of the day it keeps."""
-    from kalshi_cli.agent.settings import agent_strategy
-    from kalshi_cli.config import read_sections, section
+    from kalshi_cli.config import agent_strategy, read_sections, section
     from kalshi_cli.store import RetentionPolicy
 
     document = read_sections(app.settings().config_path)

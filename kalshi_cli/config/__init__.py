@@ -23,6 +23,7 @@ import msgspec
 from kalshi_cli.config.sections import CONFIG_FILENAME as CONFIG_FILENAME
 from kalshi_cli.config.sections import NESTED_SECTIONS as NESTED_SECTIONS
 from kalshi_cli.config.sections import Located as Located
+from kalshi_cli.config.sections import agent_strategy as agent_strategy
 from kalshi_cli.config.sections import load_yaml as load_yaml
 from kalshi_cli.config.sections import read_params_file as read_params_file
 from kalshi_cli.config.sections import read_sections as read_sections

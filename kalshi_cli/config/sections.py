@@ -174,6 +174,15 @@ def section(document: Located, name: str) -> Located:
     return value if isinstance(value, Located) else Located(document.path, document.line)
 
 
+def agent_strategy(document: Located) -> str:
+    """The config's `agent.strategy` alone, for those that need only the name, not the rest of
+    the section (`kalshi mcp` checks it): no strategy of a loop may carry it, and retention
+    keeps the orders of the day placed under it."""
+    from kalshi_cli.vocabulary.owners import AGENT
+
+    return str(section(document, "agent").get("strategy") or AGENT)
+
+
 def _refuse_non_finite(node: Located, dotted: str) -> None:
     for key, value in node.items():
         here = f"{dotted}.{key}"

@@ -287,8 +287,7 @@ def load_trade_config(path: Path | None, lookup: StrategyLookup | None = None) -
     docstring); a missing file means every default. `lookup`: the command's strategies (a
     new one by default), through which the check loads the config's own, once for the
     command."""
-    from kalshi_cli.agent.settings import agent_strategy
-    from kalshi_cli.config import read_sections, section
+    from kalshi_cli.config import agent_strategy, read_sections, section
 
     document = read_sections(path)
     lookup = lookup or _new_lookup()
