@@ -266,15 +266,20 @@ def out_of_sample(windows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out | {"net": str(net), "fees": str(fees), "fills": fills}
 
 
+def windows_failure(failed_windows: Sequence[int]) -> str:
+    """Why a walk-forward has no out-of-sample figure, naming the windows that have none."""
+    named = ", ".join(str(n) for n in failed_windows)
+    return f"window {named} chose no set, or its set failed"
+
+
 def out_of_sample_line(o: Mapping[str, Any]) -> str:
     """The out-of-sample figures as the command prints them and `runs show` shows them again:
     a failed walk-forward's say it failed and which windows, with no net."""
     flagged = f"{o['overfit_windows']} windows flagged OVERFIT"
     failed_windows = o.get("failed_windows") or []  # absent from runs stored before it was
     if failed_windows:
-        named = ", ".join(str(n) for n in failed_windows)
         return (
-            f"out of sample: FAILED (window {named} chose no set, or its set failed), "
+            f"out of sample: FAILED ({windows_failure(failed_windows)}), "
             f"no figures over {o['windows']} test parts; {flagged}"
         )
     return (
