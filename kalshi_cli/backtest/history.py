@@ -283,24 +283,10 @@ def describe(run: Mapping[str, Any]) -> list[str]:
     from kalshi_cli.backtest.report import failed, failure_line
 
     if run.get("kind") == "walk-forward":
-        from kalshi_cli.backtest.research import out_of_sample_line, window_failed
+        from kalshi_cli.backtest.research import out_of_sample_line, window_lines
 
         for w in run.get("windows") or []:
-            if w["params"] is None:
-                lines.append(f"window {w['window']}: FAILED  none chosen: {w['none_chosen']}")
-            else:
-                p = " ".join(f"{k}={v}" for k, v in sorted(w["params"].items()))
-                flag = "  FAILED" if window_failed(w) else ""
-                lines.append(
-                    f"window {w['window']}: {w['train']['rank_by']} train {w['train']['value']} "
-                    f"test {w['test']['value']}  net {w['test']['totals']['net']}"
-                    f"{'  OVERFIT' if w['overfit'] else ''}{flag}  {p}"
-                )
-            for tried in w.get("failed") or []:  # the sets its training part passed over
-                shown = " ".join(f"{k}={v}" for k, v in sorted(tried["params"].items()))
-                lines.append(
-                    f"  FAILED on its training part: {shown}: {failure_line(tried['failed'])}"
-                )
+            lines += window_lines(w, run["rank_by"])
         return [*lines, out_of_sample_line(run.get("out_of_sample") or {})]
     if run.get("kind") == "sweep":
         for n, r in enumerate(run.get("runs") or [], 1):

@@ -347,3 +347,29 @@ def test_comparing_sweeps_and_walk_forwards_without_figures_marks_them_failed(
     ]
     assert diff["failed"]["a"] is None
     assert diff["failed"]["b"] == "window 1, 2 chose no set, or its set failed"
+
+
+def test_runs_show_gives_a_walk_forwards_windows_as_the_command_printed_them(
+    data: Path, tmp_path: Path
+) -> None:
+    """The stored walk-forward is shown again line for line: each window's parts, figures, gap
+    and chosen set, and the sets its training part passed over because they failed."""
+    args = [
+        "backtest", "--strategy", UNRULY, "--data", str(data), "--walk-forward", "2",
+        "--param", "fair=0.6,0.65", "--param", "broken_fair=0.65", "--jobs", "1",
+    ]  # fmt: skip
+    done = kalshi(args, tmp_path)
+    assert done.returncode == ExitCode.STRATEGY_FAILED, done.stderr
+    shown = kalshi(["backtest", "runs", "show", "last"], tmp_path)
+    assert shown.returncode == 0, shown.stderr
+
+    def windows(text: str) -> list[str]:
+        return [
+            line
+            for line in text.splitlines()
+            if line.startswith(("window ", "  FAILED on ", "out of sample"))
+        ]
+
+    printed = windows(done.stdout)
+    assert len(printed) == 5, printed  # two windows, each with its failed set, and the total
+    assert windows(shown.stdout) == printed
