@@ -27,11 +27,13 @@ from kalshi_cli.backtest.report import (
 )
 from kalshi_cli.backtest.research import (
     Trials,
+    figure_text,
     out_of_sample,
     out_of_sample_line,
     ranked_runs,
     walk_forward,
     window_failed,
+    window_lines,
     with_holdout,
 )
 from kalshi_cli.backtest.search import is_range, space
@@ -164,8 +166,8 @@ class BacktestOutcome:
             flag = "  OVERFIT" if run["overfit"] else ""
             chosen = "  (chosen on training)" if run["chosen"] else ""
             out.append(
-                f"{n:>3}. holdout {_figure(run['value']):>10}  train "
-                f"{_figure(run['train']['value']):>10}  gap {run['gap'] or '-':>7}"
+                f"{n:>3}. holdout {figure_text(run['value']):>10}  train "
+                f"{figure_text(run['train']['value']):>10}  gap {run['gap'] or '-':>7}"
                 f"  fills {run['totals']['fills']:>4}/{run['train']['totals']['fills']:<4}"
                 f"  {params}{chosen}{flag}"
             )
@@ -177,32 +179,8 @@ class BacktestOutcome:
 
     def _walk_forward_lines(self) -> list[str]:
         assert self.windows is not None and self.out_of_sample is not None
-        out = []
-        for w in self.windows:
-            head = (
-                f"window {w['window']}: train {iso_utc(w['train_part']['from'])} .. "
-                f"{iso_utc(w['train_part']['to'])} ({w['tried']} tried), test .. "
-                f"{iso_utc(w['test_part']['to'])}: "
-            )
-            if w["params"] is None:
-                out.append(f"{head}FAILED  none chosen: {w['none_chosen']}")
-            else:
-                params = " ".join(f"{k}={v}" for k, v in sorted(w["params"].items()))
-                flag = "  OVERFIT" if w["overfit"] else ""
-                if window_failed(w):
-                    flag += "  FAILED"
-                out.append(
-                    f"{head}{self.rank_by} train {_figure(w['train']['value'])} "
-                    f"test {_figure(w['test']['value'])} gap {w['gap'] or '-'}{flag}  {params}"
-                )
-            for tried in w["failed"]:
-                shown = " ".join(f"{k}={v}" for k, v in sorted(tried["params"].items()))
-                out.append(
-                    f"  FAILED on window {w['window']}'s training part: {shown}: "
-                    f"{failure_line(tried['failed'])}"
-                )
-        out.append(out_of_sample_line(self.out_of_sample))
-        return out
+        out = [line for w in self.windows for line in window_lines(w, self.rank_by)]
+        return [*out, out_of_sample_line(self.out_of_sample)]
 
     def _stored(self) -> list[str]:
         if self.run_id is None:
@@ -280,10 +258,6 @@ class BacktestOutcome:
         if self.run_id is not None:
             doc["run_id"] = self.run_id
         return doc
-
-
-def _figure(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
 
 
 def build_request(

@@ -208,9 +208,27 @@ def _flatten(out: dict[str, Any], key: str, value: Any) -> None:
         out[key] = value
 
 
+def failure(run: Mapping[str, Any]) -> str | None:
+    """Why a stored run has no figures of the strategy's (None when it has them): a run that
+    failed, a sweep whose every set failed (a failed set is never its best), a walk-forward a
+    window of which chose no set or whose set failed (it has no out-of-sample figure)."""
+    from kalshi_cli.backtest.report import failed, failure_line
+    from kalshi_cli.backtest.research import window_failed, windows_failure
+
+    if run.get("kind") == "walk-forward":
+        windows = [w["window"] for w in run.get("windows") or [] if window_failed(w)]
+        return windows_failure(windows) if windows else None
+    if run.get("kind") == "sweep":
+        return "every set failed" if run.get("runs") and _best(run) is None else None
+    failure_ = failed(run.get("report") or {})
+    return None if failure_ is None else failure_line(failure_)
+
+
 def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
     """Two runs side by side: what produced each where they differ, then every figure of
-    either with the difference (b - a) of those that are numbers in both."""
+    either with the difference (b - a) of those that are numbers in both. A run without
+    figures of the strategy's (`failed`: why) has none here: its totals are not a result,
+    and nothing is subtracted from or against them."""
     inputs = []
     for key in ("strategy", "params", "data", "version"):
         left, right = a.get(key), b.get(key)
@@ -225,12 +243,14 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
     for key in dict.fromkeys([*spec_a, *spec_b]):
         if key not in ("params", "data", "strategy") and spec_a.get(key) != spec_b.get(key):
             inputs.append({"what": f"spec.{key}", "a": spec_a.get(key), "b": spec_b.get(key)})
-    fa, fb = _figures(a), _figures(b)
+    failures = {"a": failure(a), "b": failure(b)}
+    fa = {} if failures["a"] else _figures(a)
+    fb = {} if failures["b"] else _figures(b)
     rows = []
     for key in list(dict.fromkeys([*fa, *fb])):
         left, right = fa.get(key), fb.get(key)
         rows.append({"figure": key, "a": left, "b": right, "difference": _difference(left, right)})
-    return {"a": a["id"], "b": b["id"], "inputs": inputs, "figures": rows}
+    return {"a": a["id"], "b": b["id"], "failed": failures, "inputs": inputs, "figures": rows}
 
 
 def _difference(left: Any, right: Any) -> str | float | None:  # ratios
@@ -263,24 +283,10 @@ def describe(run: Mapping[str, Any]) -> list[str]:
     from kalshi_cli.backtest.report import failed, failure_line
 
     if run.get("kind") == "walk-forward":
-        from kalshi_cli.backtest.research import out_of_sample_line, window_failed
+        from kalshi_cli.backtest.research import out_of_sample_line, window_lines
 
         for w in run.get("windows") or []:
-            if w["params"] is None:
-                lines.append(f"window {w['window']}: FAILED  none chosen: {w['none_chosen']}")
-            else:
-                p = " ".join(f"{k}={v}" for k, v in sorted(w["params"].items()))
-                flag = "  FAILED" if window_failed(w) else ""
-                lines.append(
-                    f"window {w['window']}: {w['train']['rank_by']} train {w['train']['value']} "
-                    f"test {w['test']['value']}  net {w['test']['totals']['net']}"
-                    f"{'  OVERFIT' if w['overfit'] else ''}{flag}  {p}"
-                )
-            for tried in w.get("failed") or []:  # the sets its training part passed over
-                shown = " ".join(f"{k}={v}" for k, v in sorted(tried["params"].items()))
-                lines.append(
-                    f"  FAILED on its training part: {shown}: {failure_line(tried['failed'])}"
-                )
+            lines += window_lines(w, run["rank_by"])
         return [*lines, out_of_sample_line(run.get("out_of_sample") or {})]
     if run.get("kind") == "sweep":
         for n, r in enumerate(run.get("runs") or [], 1):
@@ -305,6 +311,7 @@ __all__ = [
     "RunStore",
     "compare",
     "describe",
+    "failure",
     "provenance",
     "strategy_source",
     "summary",

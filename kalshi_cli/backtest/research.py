@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest.engine import BacktestSpec
-from kalshi_cli.backtest.report import failed
+from kalshi_cli.backtest.report import failed, failure_line
 from kalshi_cli.backtest.search import Axis, SearchOutcome, search
 from kalshi_cli.backtest.split import Fold, Window, gap, overfit
 from kalshi_cli.backtest.stats import deflate
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from kalshi_cli.backtest.executors import Executor, Progress
 from kalshi_cli.backtest.sweep import METRICS, grid, metric_value, order_key, rank, run_sweep
 from kalshi_cli.strategy_api import Strategy
+from kalshi_cli.vocabulary.clock import iso_utc
 
 Result = tuple[BacktestSpec, dict[str, Any], bool]  # as run_sweep gives them
 
@@ -266,15 +267,54 @@ def out_of_sample(windows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out | {"net": str(net), "fees": str(fees), "fills": fills}
 
 
+def figure_text(value: float | None) -> str:
+    """A ranked figure (`value`) as the research lists print it."""
+    return "-" if value is None else f"{value:.4f}"
+
+
+def window_lines(w: Mapping[str, Any], rank_by: str) -> list[str]:
+    """A walk-forward window as the command prints it and `runs show` shows it again: its
+    parts, its set's figures on each, the gap and flags, then each set its training part
+    passed over because it failed."""
+    head = (
+        f"window {w['window']}: train {iso_utc(w['train_part']['from'])} .. "
+        f"{iso_utc(w['train_part']['to'])} ({w['tried']} tried), test .. "
+        f"{iso_utc(w['test_part']['to'])}: "
+    )
+    if w["params"] is None:
+        out = [f"{head}FAILED  none chosen: {w['none_chosen']}"]
+    else:
+        params = " ".join(f"{k}={v}" for k, v in sorted(w["params"].items()))
+        flag = "  OVERFIT" if w["overfit"] else ""
+        if window_failed(w):
+            flag += "  FAILED"
+        out = [
+            f"{head}{rank_by} train {figure_text(w['train']['value'])} "
+            f"test {figure_text(w['test']['value'])} gap {w['gap'] or '-'}{flag}  {params}"
+        ]
+    for tried in w.get("failed") or []:  # absent from runs stored before it was
+        shown = " ".join(f"{k}={v}" for k, v in sorted(tried["params"].items()))
+        out.append(
+            f"  FAILED on window {w['window']}'s training part: {shown}: "
+            f"{failure_line(tried['failed'])}"
+        )
+    return out
+
+
+def windows_failure(failed_windows: Sequence[int]) -> str:
+    """Why a walk-forward has no out-of-sample figure, naming the windows that have none."""
+    named = ", ".join(str(n) for n in failed_windows)
+    return f"window {named} chose no set, or its set failed"
+
+
 def out_of_sample_line(o: Mapping[str, Any]) -> str:
     """The out-of-sample figures as the command prints them and `runs show` shows them again:
     a failed walk-forward's say it failed and which windows, with no net."""
     flagged = f"{o['overfit_windows']} windows flagged OVERFIT"
     failed_windows = o.get("failed_windows") or []  # absent from runs stored before it was
     if failed_windows:
-        named = ", ".join(str(n) for n in failed_windows)
         return (
-            f"out of sample: FAILED (window {named} chose no set, or its set failed), "
+            f"out of sample: FAILED ({windows_failure(failed_windows)}), "
             f"no figures over {o['windows']} test parts; {flagged}"
         )
     return (

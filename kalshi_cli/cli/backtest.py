@@ -390,16 +390,26 @@ def runs_compare_command(a: RunArg, b: RunArg, as_json: JsonOpt = False) -> None
     if as_json:
         output.json(diff)
         return
+    failed = diff["failed"]
+    for side in ("a", "b"):
+        if failed[side]:
+            output.line(
+                f"{side} {diff[side]}: FAILED: {failed[side]}; "
+                "its figures are not the strategy's and are not compared"
+            )
     for row in diff["inputs"]:
         output.line(f"{row['what']} differs: a {_brief(row['a'])}; b {_brief(row['b'])}")
     columns = [
         Column("figure", "figure"),
-        Column("a", diff["a"], numeric=True),
-        Column("b", diff["b"], numeric=True),
+        *(
+            Column(side, f"{diff[side]} (FAILED)" if failed[side] else diff[side], numeric=True)
+            for side in ("a", "b")
+        ),
         Column("difference", "b - a", numeric=True),
     ]
     rows = [
-        {k: _cell(row[k]) for k in ("a", "b", "difference")} | {"figure": row["figure"]}
+        {side: "FAILED" if failed[side] else _cell(row[side]) for side in ("a", "b")}
+        | {"figure": row["figure"], "difference": _cell(row["difference"])}
         for row in diff["figures"]
     ]
     output.table(columns, rows, document=diff)

@@ -689,8 +689,11 @@ def apply_order(
     moved = order.subaccount is not None and order.subaccount != intent.subaccount
     # a resting order's total is what filled and what rests. A size-only amend changes only
     # that: a `user_orders` message (which carries no total) may have copied what rests
-    # already, and the read that settles the amend then differs from the row in nothing else
-    total = order.fill_count + order.remaining_count
+    # already, and the read that settles the amend then differs from the row in nothing else.
+    # An executed order filled its whole total; a cancelled one rests nothing, so what filled
+    # is not its total: its row keeps the total it was for, as a cancel booked from its answer
+    # (`mark_cancelled`) and an imported order (its `initial_count`) do
+    total = None if order.status == CANCELED else order.fill_count + order.remaining_count
     resized = order.status == RESTING and intent.count != total
     if (
         intent.status != order.status

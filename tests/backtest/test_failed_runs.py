@@ -277,3 +277,99 @@ def test_a_holdout_never_chooses_a_set_that_failed_on_its_holdout(
     text = kalshi(args, tmp_path)
     row = next(line for line in text.stdout.splitlines() if " fair=0.6 " in line)
     assert "FAILED" in row and "(on its holdout)" in row and "chosen" not in row
+
+
+def test_comparing_a_failed_run_marks_it_failed_and_computes_no_difference(
+    data: Path, tmp_path: Path
+) -> None:
+    """A failed run's totals are not the strategy's: compared with a good run they are neither
+    shown as figures nor subtracted, and both outputs say which run failed and why. Reading
+    stored runs succeeds (exit 0), as `runs show` of a failed run does."""
+    base = ["backtest", "--strategy", UNRULY, "--data", str(data), "--param", "broken_fair=0.65"]
+    assert kalshi([*base, "--param", "fair=0.6"], tmp_path).returncode == 0
+    bad_run = kalshi([*base, "--param", "fair=0.65"], tmp_path)
+    assert bad_run.returncode == ExitCode.STRATEGY_FAILED, bad_run.stderr
+    listed = json.loads(kalshi(["backtest", "runs", "list", "--json"], tmp_path).stdout)["runs"]
+    good, bad = (r["id"] for r in listed)
+    done = kalshi(["backtest", "runs", "compare", good, bad, "--json"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    diff = json.loads(done.stdout)
+    rows = {r["figure"]: r for r in diff["figures"]}
+    assert rows["totals.net"]["a"] is not None  # the good run's figures are still there
+    assert all(r["b"] is None and r["difference"] is None for r in diff["figures"]), [
+        r for r in diff["figures"] if r["b"] is not None or r["difference"] is not None
+    ]
+    assert diff["failed"]["a"] is None
+    assert (
+        diff["failed"]["b"].startswith("the strategy failed in") and BROKEN in diff["failed"]["b"]
+    )
+    text = kalshi(["backtest", "runs", "compare", good, bad], tmp_path)
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert any(line.startswith(f"b {bad}: FAILED") and BROKEN in line for line in lines), lines
+    assert f"{bad} (FAILED)" in text.stdout
+    net = next(line for line in lines if line.startswith("totals.net"))
+    assert net.split()[2:] == ["FAILED", "-"], net  # a's net, then no b figure, no difference
+    # either way round: the failed run is `a` and still nothing is subtracted from it
+    swapped = json.loads(
+        kalshi(["backtest", "runs", "compare", bad, good, "--json"], tmp_path).stdout
+    )
+    assert swapped["failed"]["b"] is None and swapped["failed"]["a"] == diff["failed"]["b"]
+    assert all(r["a"] is None and r["difference"] is None for r in swapped["figures"])
+
+
+def test_comparing_sweeps_and_walk_forwards_without_figures_marks_them_failed(
+    data: Path, tmp_path: Path
+) -> None:
+    """A sweep whose every set failed has no best set, a walk-forward a window of which chose
+    none has no out-of-sample figure: neither is a result to subtract from another."""
+    base = ["backtest", "--strategy", UNRULY, "--data", str(data), "--jobs", "1"]
+    broken = ["--param", "fair=0.65", "--param", "broken_fair=0.65", "--param", "edge=0.02,0.03"]
+    assert kalshi([*base, *broken], tmp_path).returncode == ExitCode.STRATEGY_FAILED
+    walked = kalshi([*base, *broken, "--walk-forward", "2"], tmp_path)
+    assert walked.returncode == ExitCode.STRATEGY_FAILED, walked.stderr
+    good = kalshi([*base, "--param", "fair=0.6", "--walk-forward", "2"], tmp_path)
+    assert good.returncode == 0, good.stderr
+    listed = json.loads(kalshi(["backtest", "runs", "list", "--json"], tmp_path).stdout)["runs"]
+    sweep, failed_walk, good_walk = (r["id"] for r in listed)
+    diff = json.loads(
+        kalshi(["backtest", "runs", "compare", sweep, good_walk, "--json"], tmp_path).stdout
+    )
+    assert all(r["a"] is None and r["difference"] is None for r in diff["figures"])
+    assert diff["failed"] == {"a": "every set failed", "b": None}
+    walks = kalshi(["backtest", "runs", "compare", good_walk, failed_walk, "--json"], tmp_path)
+    assert walks.returncode == 0, walks.stderr
+    diff = json.loads(walks.stdout)
+    rows = {r["figure"]: r for r in diff["figures"]}
+    assert rows["totals.windows"]["a"] == 2  # the good walk-forward's, as it counted them
+    assert all(r["b"] is None and r["difference"] is None for r in diff["figures"]), [
+        r for r in diff["figures"] if r["b"] is not None or r["difference"] is not None
+    ]
+    assert diff["failed"]["a"] is None
+    assert diff["failed"]["b"] == "window 1, 2 chose no set, or its set failed"
+
+
+def test_runs_show_gives_a_walk_forwards_windows_as_the_command_printed_them(
+    data: Path, tmp_path: Path
+) -> None:
+    """The stored walk-forward is shown again line for line: each window's parts, figures, gap
+    and chosen set, and the sets its training part passed over because they failed."""
+    args = [
+        "backtest", "--strategy", UNRULY, "--data", str(data), "--walk-forward", "2",
+        "--param", "fair=0.6,0.65", "--param", "broken_fair=0.65", "--jobs", "1",
+    ]  # fmt: skip
+    done = kalshi(args, tmp_path)
+    assert done.returncode == ExitCode.STRATEGY_FAILED, done.stderr
+    shown = kalshi(["backtest", "runs", "show", "last"], tmp_path)
+    assert shown.returncode == 0, shown.stderr
+
+    def windows(text: str) -> list[str]:
+        return [
+            line
+            for line in text.splitlines()
+            if line.startswith(("window ", "  FAILED on ", "out of sample"))
+        ]
+
+    printed = windows(done.stdout)
+    assert len(printed) == 5, printed  # two windows, each with its failed set, and the total
+    assert windows(shown.stdout) == printed

@@ -292,3 +292,39 @@ def test_an_accepted_order_the_state_file_cannot_record_names_its_order_and_what
             service.place(service.prepare(request))
         (order,) = client.orders.iter_orders(ticker=ticker)
         assert (failed.value.order_id, failed.value.remaining) == (order.order_id, D(3))
+
+
+def test_a_cancel_booked_by_a_read_keeps_the_orders_total_as_a_cancel_sent_here_does(
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str, service: OrderService
+) -> None:
+    """Two bids of 10, each with 4 filled, cancelled: one by `kalshi order cancel` (its answer
+    booked), the other elsewhere (the website, another state file) and found by reconcile's
+    read. Both rows say the same: a 10-contract order cancelled, none resting; and once the
+    fills are read, 4 of it filled. What filled is not the total of an order cancelled."""
+
+    def row(client_order_id: str) -> tuple[str, D, D, D | None]:
+        intent = store.orders.get_intent(client_order_id)
+        assert intent is not None
+        return (intent.status, intent.count, intent.filled, intent.remaining)
+
+    booked = {}
+    placed_ids = {}
+    for how in ("sent here", "found by a read"):
+        placed = service.place(
+            service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(10), D("0.20")))
+        )
+        assert placed.order_id is not None
+        with connect(prime.new_account(balance_cents=100_000)) as other:
+            other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.20"), D(4)))
+        if how == "sent here":
+            assert service.cancel(placed.order_id) == D(6)
+        else:
+            client.orders.cancel_order(placed.order_id, ticker=ticker)
+            assert placed.order_id in service.reconcile().orders_updated
+        placed_ids[how] = placed.client_order_id
+        status, count, _, remaining = row(placed.client_order_id)
+        booked[how] = (status, count, remaining)
+    assert booked["found by a read"] == booked["sent here"] == ("canceled", D(10), D(0)), booked
+    service.reconcile()  # the fills, which the cancel's answer does not tell
+    rows = {how: row(client_order_id) for how, client_order_id in placed_ids.items()}
+    assert rows["found by a read"] == rows["sent here"] == ("canceled", D(10), D(4), D(0)), rows
