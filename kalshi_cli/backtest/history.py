@@ -267,7 +267,8 @@ def _difference(left: Any, right: Any) -> str | float | None:  # ratios
 
 
 def describe(run: Mapping[str, Any]) -> list[str]:
-    """A stored run for a terminal: what produced it, then its report or its ranking."""
+    """A stored run for a terminal: what produced it, then its report, its ranking or its
+    windows as the command printed them (the same functions print both)."""
     from kalshi_cli.backtest.report import render_text
 
     strategy, data = run["strategy"], run["data"]
@@ -280,8 +281,6 @@ def describe(run: Mapping[str, Any]) -> list[str]:
         f"data     {data['path']} (fingerprint {data['fingerprint']})",
         "",
     ]
-    from kalshi_cli.backtest.report import failed, failure_line
-
     if run.get("kind") == "walk-forward":
         from kalshi_cli.backtest.research import out_of_sample_line, window_lines
 
@@ -289,19 +288,12 @@ def describe(run: Mapping[str, Any]) -> list[str]:
             lines += window_lines(w, run["rank_by"])
         return [*lines, out_of_sample_line(run.get("out_of_sample") or {})]
     if run.get("kind") == "sweep":
-        for n, r in enumerate(run.get("runs") or [], 1):
-            p = " ".join(f"{k}={v}" for k, v in sorted(r["params"].items()))
-            # as the sweep printed it: a failed set's figures are not the strategy's
-            failure = failed(r) or failed(r.get("train") or {})
-            if failure is not None:
-                lines.append(f"{n:>3}. FAILED  {p}: {failure_line(failure)}")
-                continue
-            dsr = (r.get("deflated_sharpe") or {}).get("value")
-            lines.append(
-                f"{n:>3}. net {r['totals']['net']:>10}  fills {r['totals']['fills']:>4}  "
-                f"DSR {'-' if dsr is None else format(dsr, '.2f'):>4}  {p}"
-            )
-        return lines
+        from kalshi_cli.backtest.research import holdout_lines, sweep_lines
+
+        runs, search = run.get("runs") or [], run.get("search")
+        if run.get("holdout") is not None:
+            return lines + holdout_lines(runs, run["rank_by"], run["holdout"], search)
+        return lines + sweep_lines(runs, run["rank_by"], search)
     return lines + render_text(run["report"])
 
 

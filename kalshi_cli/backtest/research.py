@@ -272,6 +272,87 @@ def figure_text(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+def search_lines(search: Mapping[str, Any] | None) -> list[str]:
+    """The study a search ran, as a sweep or a holdout of one opens with it."""
+    if search is None:
+        return []
+    t = search["trials"]
+    return [
+        f"study {search['study']} ({search['sampler']}) in {search['storage']}: "
+        f"{t['ran']} trials ran ({t['ran_before']} before, {t['ran_now']} now), "
+        f"{t['refused']} refused by the strategy, {t['interrupted']} interrupted and retried"
+    ]
+
+
+def sweep_lines(
+    runs: Sequence[Mapping[str, Any]], rank_by: str, search: Mapping[str, Any] | None
+) -> list[str]:
+    """A sweep's ranking as the command prints it and `runs show` shows it again: each set's
+    ranked figure, trades and deflated Sharpe, or FAILED with why (its figures are not the
+    strategy's)."""
+    out = search_lines(search)
+    for n, run in enumerate(runs, 1):
+        t = run["totals"]
+        params = " ".join(f"{k}={v}" for k, v in sorted(run["params"].items()))
+        if run.get("failed"):
+            out.append(f"{n:>3}. FAILED  {params}: {failure_line(run['failed'])}")
+            continue
+        cached = "  (cached)" if run["cached"] else ""
+        dsr = run["deflated_sharpe"]["value"]
+        deflated = "-" if dsr is None else f"{dsr:.2f}"
+        # ranked by net, the value is the net already: one column, not two alike
+        net = "" if rank_by == "net" else f"  net {t['net']:>10}"
+        out.append(
+            f"{n:>3}. {rank_by} {figure_text(run['value']):>10}{net}  fills {t['fills']:>4}"
+            f"  trades {t['round_trips']:>3}  DSR {deflated:>4}  {params}{cached}"
+        )
+    if runs:
+        out.append(
+            f"DSR: the probability that a run's Sharpe beats the best of {len(runs)} "
+            "unskilled tries (deflated Sharpe ratio); - where the Sharpe is not given"
+        )
+    return out
+
+
+def holdout_lines(
+    runs: Sequence[Mapping[str, Any]],
+    rank_by: str,
+    holdout: Mapping[str, Any],
+    search: Mapping[str, Any] | None,
+) -> list[str]:
+    """A holdout as the command prints it and `runs show` shows it again: its parts, each set's
+    holdout and training figures, the gap and flags ranked by the holdout, or FAILED naming the
+    part it failed on; the set chosen on training marked."""
+    h = holdout
+    out = [
+        *search_lines(search),
+        f"train {iso_utc(h['train']['from'])} .. {iso_utc(h['train']['to'])}, "
+        f"holdout (the last {h['share']}) "
+        f"{iso_utc(h['holdout']['from'])} .. {iso_utc(h['holdout']['to'])}; "
+        f"ranked by the holdout's {rank_by}",
+    ]
+    for n, run in enumerate(runs, 1):
+        params = " ".join(f"{k}={v}" for k, v in sorted(run["params"].items()))
+        failure = failed(run) or failed(run["train"])
+        if failure is not None:
+            part = "holdout" if failed(run) else "training part"
+            out.append(f"{n:>3}. FAILED  {params} (on its {part}): {failure_line(failure)}")
+            continue
+        flag = "  OVERFIT" if run["overfit"] else ""
+        chosen = "  (chosen on training)" if run["chosen"] else ""
+        out.append(
+            f"{n:>3}. holdout {figure_text(run['value']):>10}  train "
+            f"{figure_text(run['train']['value']):>10}  gap {run['gap'] or '-':>7}"
+            f"  fills {run['totals']['fills']:>4}/{run['train']['totals']['fills']:<4}"
+            f"  {params}{chosen}{flag}"
+        )
+    out.append(
+        f"gap: the share of the training {rank_by} the holdout lost (net and fees per "
+        f"hour of each part); OVERFIT above {h['overfit_gap']}"
+    )
+    return out
+
+
 def window_lines(w: Mapping[str, Any], rank_by: str) -> list[str]:
     """A walk-forward window as the command prints it and `runs show` shows it again: its
     parts, its set's figures on each, the gap and flags, then each set its training part

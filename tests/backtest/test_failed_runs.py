@@ -373,3 +373,30 @@ def test_runs_show_gives_a_walk_forwards_windows_as_the_command_printed_them(
     printed = windows(done.stdout)
     assert len(printed) == 5, printed  # two windows, each with its failed set, and the total
     assert windows(shown.stdout) == printed
+
+
+def test_runs_show_gives_a_sweeps_and_a_holdouts_rows_as_the_command_printed_them(
+    data: Path, tmp_path: Path
+) -> None:
+    """A stored sweep and a stored holdout are shown again line for line: each row's ranked
+    figure, trades, cached marker, failure; the holdout's parts, both figures, gap, chosen
+    set and the part a set failed on."""
+    late = 1_767_225_600 + 150  # well into the holdout
+    base = ["backtest", "--strategy", UNRULY, "--data", str(data), "--jobs", "1"]
+    broken = ["--param", "fair=0.6,0.65", "--param", "broken_fair=0.65"]
+    sweep = [*base, *broken, "--rank-by", "sharpe"]
+    assert kalshi(sweep, tmp_path).returncode == ExitCode.STRATEGY_FAILED
+    holdout = [*base, *broken, "--holdout", "0.5", "--param", f"broken_from=0,{late}"]
+    printed = {}
+    for name, args in (("sweep", sweep), ("holdout", holdout)):  # the sweep again: cached
+        done = kalshi(args, tmp_path)
+        assert done.returncode == ExitCode.STRATEGY_FAILED, done.stderr
+        printed[name], stored_line = done.stdout.split("\n\nstored as run ")
+        shown = kalshi(["backtest", "runs", "show", "last"], tmp_path)
+        assert shown.returncode == 0, shown.stderr
+        assert stored_line.startswith(shown.stdout.split()[1])  # the run just stored
+        assert shown.stdout.split("\n\n", 1)[1].rstrip("\n") == printed[name]
+    assert "sharpe" in printed["sweep"] and "(cached)" in printed["sweep"], printed["sweep"]
+    assert "trades" in printed["sweep"] and "FAILED" in printed["sweep"], printed["sweep"]
+    for marker in ("(chosen on training)", "(on its holdout)", "gap ", "OVERFIT above"):
+        assert marker in printed["holdout"], printed["holdout"]
