@@ -27,6 +27,7 @@ from kalshi_cli.backtest.report import (
 )
 from kalshi_cli.backtest.research import (
     Trials,
+    holdout_choice,
     holdout_lines,
     out_of_sample,
     out_of_sample_line,
@@ -470,7 +471,8 @@ def _research(request: BacktestRequest, trials: Trials, base: BacktestSpec) -> B
             "holdout": fold.test.to_json(),
             "overfit_gap": str(request.overfit_gap),
         }
-        out.chosen = next((run["params"] for run in out.runs if run["chosen"]), None)
+        chosen = holdout_choice(out.runs)
+        out.chosen = None if chosen is None else chosen["params"]
     else:
         tried = trials.run(base)
         out.runs = ranked_runs(tried.results, request.rank_by)

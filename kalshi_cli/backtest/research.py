@@ -235,6 +235,33 @@ def _none_chosen(tried: Tried) -> dict[str, Any]:
     }
 
 
+def holdout_choice(runs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The set a holdout chose: the row marked `chosen` (the training part's best), unless it
+    failed on either part (a run stored before `chosen` left those out could mark one)."""
+    return next(
+        (
+            r
+            for r in runs
+            if r.get("chosen") and failed(r) is None and failed(r.get("train") or {}) is None
+        ),
+        None,
+    )
+
+
+def holdout_none_chosen(runs: Sequence[Mapping[str, Any]]) -> str | None:
+    """Why a holdout chose no set (None when it chose one). No other set takes the place of
+    the training part's best: the next by the holdout's figures would be a choice made on the
+    holdout, and a set that failed on its training part has no figures of the strategy's."""
+    if holdout_choice(runs) is not None:
+        return None
+    if not runs:
+        return "no set ran"
+    # ranked with the failed sets last, the training part's best failed there only when all did
+    if all(failed(r.get("train") or {}) is not None for r in runs):
+        return "every set failed on its training part"
+    return "the training part's best failed on the holdout"
+
+
 def window_failed(window: Mapping[str, Any]) -> bool:
     """Whether a window has no figure of the strategy's to give: it chose no set, or its
     chosen set failed on its test part (or, as stored before, on its training part)."""
@@ -322,7 +349,7 @@ def holdout_lines(
 ) -> list[str]:
     """A holdout as the command prints it and `runs show` shows it again: its parts, each set's
     holdout and training figures, the gap and flags ranked by the holdout, or FAILED naming the
-    part it failed on; the set chosen on training marked."""
+    part it failed on; the set chosen on training, or why none was."""
     h = holdout
     out = [
         *search_lines(search),
@@ -346,6 +373,9 @@ def holdout_lines(
             f"  fills {run['totals']['fills']:>4}/{run['train']['totals']['fills']:<4}"
             f"  {params}{chosen}{flag}"
         )
+    none_chosen = holdout_none_chosen(runs)
+    if none_chosen is not None:
+        out.append(f"none chosen: {none_chosen}")
     out.append(
         f"gap: the share of the training {rank_by} the holdout lost (net and fees per "
         f"hour of each part); OVERFIT above {h['overfit_gap']}"
