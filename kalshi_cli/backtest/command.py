@@ -27,10 +27,12 @@ from kalshi_cli.backtest.report import (
 )
 from kalshi_cli.backtest.research import (
     Trials,
-    figure_text,
+    holdout_choice,
+    holdout_lines,
     out_of_sample,
     out_of_sample_line,
     ranked_runs,
+    sweep_lines,
     walk_forward,
     window_failed,
     window_lines,
@@ -41,7 +43,6 @@ from kalshi_cli.backtest.split import OVERFIT_GAP, data_span
 from kalshi_cli.backtest.sweep import METRICS, default_cache_dir, grid, parse_params
 from kalshi_cli.strategies import StrategyLookup, strategy_source
 from kalshi_cli.strategy_api import params_dict
-from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.clock import parse_time as clock_parse_time
 from kalshi_cli.vocabulary.errors import ConfigError, DataWriteError, UsageError
 
@@ -111,71 +112,9 @@ class BacktestOutcome:
         if self.windows is not None:
             return self._walk_forward_lines() + self._stored()
         if self.holdout is not None:
-            return self._holdout_lines() + self._stored()
-        out = self._search_lines()
-        for n, run in enumerate(self.runs, 1):
-            t = run["totals"]
-            params = " ".join(f"{k}={v}" for k, v in sorted(run["params"].items()))
-            if run.get("failed"):
-                out.append(f"{n:>3}. FAILED  {params}: {failure_line(run['failed'])}")
-                continue
-            value = "-" if run["value"] is None else f"{run['value']:.4f}"
-            cached = "  (cached)" if run["cached"] else ""
-            dsr = run["deflated_sharpe"]["value"]
-            deflated = "-" if dsr is None else f"{dsr:.2f}"
-            # ranked by net, the value is the net already: one column, not two alike
-            net = "" if self.rank_by == "net" else f"  net {t['net']:>10}"
-            out.append(
-                f"{n:>3}. {self.rank_by} {value:>10}{net}  fills {t['fills']:>4}"
-                f"  trades {t['round_trips']:>3}  DSR {deflated:>4}  {params}{cached}"
-            )
-        if self.runs:
-            out.append(
-                f"DSR: the probability that a run's Sharpe beats the best of {len(self.runs)} "
-                "unskilled tries (deflated Sharpe ratio); - where the Sharpe is not given"
-            )
-        return out + self._stored()
-
-    def _search_lines(self) -> list[str]:
-        if self.search is None:
-            return []
-        t = self.search["trials"]
-        return [
-            f"study {self.search['study']} ({self.search['sampler']}) in {self.search['storage']}: "
-            f"{t['ran']} trials ran ({t['ran_before']} before, {t['ran_now']} now), "
-            f"{t['refused']} refused by the strategy, {t['interrupted']} interrupted and retried"
-        ]
-
-    def _holdout_lines(self) -> list[str]:
-        assert self.holdout is not None
-        h = self.holdout
-        out = [
-            *self._search_lines(),
-            f"train {iso_utc(h['train']['from'])} .. {iso_utc(h['train']['to'])}, "
-            f"holdout (the last {h['share']}) "
-            f"{iso_utc(h['holdout']['from'])} .. {iso_utc(h['holdout']['to'])}; "
-            f"ranked by the holdout's {self.rank_by}",
-        ]
-        for n, run in enumerate(self.runs, 1):
-            params = " ".join(f"{k}={v}" for k, v in sorted(run["params"].items()))
-            failure = failed(run) or failed(run["train"])
-            if failure is not None:
-                part = "holdout" if failed(run) else "training part"
-                out.append(f"{n:>3}. FAILED  {params} (on its {part}): {failure_line(failure)}")
-                continue
-            flag = "  OVERFIT" if run["overfit"] else ""
-            chosen = "  (chosen on training)" if run["chosen"] else ""
-            out.append(
-                f"{n:>3}. holdout {figure_text(run['value']):>10}  train "
-                f"{figure_text(run['train']['value']):>10}  gap {run['gap'] or '-':>7}"
-                f"  fills {run['totals']['fills']:>4}/{run['train']['totals']['fills']:<4}"
-                f"  {params}{chosen}{flag}"
-            )
-        out.append(
-            f"gap: the share of the training {self.rank_by} the holdout lost (net and fees per "
-            f"hour of each part); OVERFIT above {h['overfit_gap']}"
-        )
-        return out
+            lines = holdout_lines(self.runs, self.rank_by, self.holdout, self.search)
+            return lines + self._stored()
+        return sweep_lines(self.runs, self.rank_by, self.search) + self._stored()
 
     def _walk_forward_lines(self) -> list[str]:
         assert self.windows is not None and self.out_of_sample is not None
@@ -532,7 +471,8 @@ def _research(request: BacktestRequest, trials: Trials, base: BacktestSpec) -> B
             "holdout": fold.test.to_json(),
             "overfit_gap": str(request.overfit_gap),
         }
-        out.chosen = next((run["params"] for run in out.runs if run["chosen"]), None)
+        chosen = holdout_choice(out.runs)
+        out.chosen = None if chosen is None else chosen["params"]
     else:
         tried = trials.run(base)
         out.runs = ranked_runs(tried.results, request.rank_by)

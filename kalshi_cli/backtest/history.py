@@ -123,9 +123,15 @@ class RunStore:
 def summary(run: Mapping[str, Any]) -> dict[str, Any]:
     """One line's worth of a stored run. A sweep's figures (`net`, `fills`, `sharpe`) are its
     best set's (`best_params`), `runs` how many sets ran and `failed` how many of them failed;
-    a walk-forward's are its test parts' together."""
-    totals = _totals(run)
+    a walk-forward's are its test parts' together. A run without figures of the strategy's has
+    them null and `failure` says why (`failure` below)."""
+    failure_ = failure(run)
+    totals = {} if failure_ else _totals(run)
     best = _best(run)
+    if run.get("kind") == "walk-forward":
+        best_params = run.get("chosen")  # the last window's choice
+    else:
+        best_params = None if best is None else best["params"]
     return {
         "id": run["id"],
         "kind": run.get("kind"),
@@ -134,23 +140,29 @@ def summary(run: Mapping[str, Any]) -> dict[str, Any]:
         "params": run.get("params", {}),
         "runs": _count(run),
         "failed": _failed(run),
+        "failure": failure_,
         "net": totals.get("net"),
         "fills": totals.get("fills"),
         "sharpe": totals.get("sharpe"),
-        "best_params": run.get("chosen") if best is None else best["params"],
+        "best_params": best_params,
         "axes": sorted(run.get("axes") or {}),
         "version": run.get("version"),
     }
 
 
 def _best(run: Mapping[str, Any]) -> dict[str, Any] | None:
-    """A sweep's best set: the one chosen on the training data (a holdout), else the first
-    ranked; a failed set is never it (None when every set failed)."""
+    """A sweep's best set: a holdout's is the set chosen on its training part, none when it
+    chose none (the first by the holdout's figures would be a choice made on the holdout); a
+    plain sweep's the first ranked that did not fail (None when every set failed)."""
+    from kalshi_cli.backtest.research import holdout_choice
+
     if run.get("kind") != "sweep":
         return None
-    runs: list[dict[str, Any]] = [r for r in run.get("runs") or [] if not r.get("failed")]
-    chosen = [r for r in runs if r.get("chosen")]
-    return (chosen or runs)[0] if runs else None
+    runs: list[dict[str, Any]] = list(run.get("runs") or [])
+    if run.get("holdout") is not None:
+        chosen = holdout_choice(runs)
+        return None if chosen is None else dict(chosen)
+    return next((r for r in runs if not r.get("failed")), None)
 
 
 def _failed(run: Mapping[str, Any]) -> int:
@@ -210,14 +222,19 @@ def _flatten(out: dict[str, Any], key: str, value: Any) -> None:
 
 def failure(run: Mapping[str, Any]) -> str | None:
     """Why a stored run has no figures of the strategy's (None when it has them): a run that
-    failed, a sweep whose every set failed (a failed set is never its best), a walk-forward a
-    window of which chose no set or whose set failed (it has no out-of-sample figure)."""
+    failed, a sweep whose every set failed (a failed set is never its best), a holdout that
+    chose no set (`none chosen: ` why: another set's figures would be a choice made on the
+    holdout), a walk-forward a window of which chose no set or whose set failed (it has no
+    out-of-sample figure)."""
     from kalshi_cli.backtest.report import failed, failure_line
-    from kalshi_cli.backtest.research import window_failed, windows_failure
+    from kalshi_cli.backtest.research import holdout_none_chosen, window_failed, windows_failure
 
     if run.get("kind") == "walk-forward":
         windows = [w["window"] for w in run.get("windows") or [] if window_failed(w)]
         return windows_failure(windows) if windows else None
+    if run.get("kind") == "sweep" and run.get("holdout") is not None:
+        why = holdout_none_chosen(run.get("runs") or [])
+        return None if why is None else f"none chosen: {why}"
     if run.get("kind") == "sweep":
         return "every set failed" if run.get("runs") and _best(run) is None else None
     failure_ = failed(run.get("report") or {})
@@ -267,7 +284,8 @@ def _difference(left: Any, right: Any) -> str | float | None:  # ratios
 
 
 def describe(run: Mapping[str, Any]) -> list[str]:
-    """A stored run for a terminal: what produced it, then its report or its ranking."""
+    """A stored run for a terminal: what produced it, then its report, its ranking or its
+    windows as the command printed them (the same functions print both)."""
     from kalshi_cli.backtest.report import render_text
 
     strategy, data = run["strategy"], run["data"]
@@ -280,8 +298,6 @@ def describe(run: Mapping[str, Any]) -> list[str]:
         f"data     {data['path']} (fingerprint {data['fingerprint']})",
         "",
     ]
-    from kalshi_cli.backtest.report import failed, failure_line
-
     if run.get("kind") == "walk-forward":
         from kalshi_cli.backtest.research import out_of_sample_line, window_lines
 
@@ -289,19 +305,12 @@ def describe(run: Mapping[str, Any]) -> list[str]:
             lines += window_lines(w, run["rank_by"])
         return [*lines, out_of_sample_line(run.get("out_of_sample") or {})]
     if run.get("kind") == "sweep":
-        for n, r in enumerate(run.get("runs") or [], 1):
-            p = " ".join(f"{k}={v}" for k, v in sorted(r["params"].items()))
-            # as the sweep printed it: a failed set's figures are not the strategy's
-            failure = failed(r) or failed(r.get("train") or {})
-            if failure is not None:
-                lines.append(f"{n:>3}. FAILED  {p}: {failure_line(failure)}")
-                continue
-            dsr = (r.get("deflated_sharpe") or {}).get("value")
-            lines.append(
-                f"{n:>3}. net {r['totals']['net']:>10}  fills {r['totals']['fills']:>4}  "
-                f"DSR {'-' if dsr is None else format(dsr, '.2f'):>4}  {p}"
-            )
-        return lines
+        from kalshi_cli.backtest.research import holdout_lines, sweep_lines
+
+        runs, search = run.get("runs") or [], run.get("search")
+        if run.get("holdout") is not None:
+            return lines + holdout_lines(runs, run["rank_by"], run["holdout"], search)
+        return lines + sweep_lines(runs, run["rank_by"], search)
     return lines + render_text(run["report"])
 
 

@@ -235,6 +235,33 @@ def _none_chosen(tried: Tried) -> dict[str, Any]:
     }
 
 
+def holdout_choice(runs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The set a holdout chose: the row marked `chosen` (the training part's best), unless it
+    failed on either part (a run stored before `chosen` left those out could mark one)."""
+    return next(
+        (
+            r
+            for r in runs
+            if r.get("chosen") and failed(r) is None and failed(r.get("train") or {}) is None
+        ),
+        None,
+    )
+
+
+def holdout_none_chosen(runs: Sequence[Mapping[str, Any]]) -> str | None:
+    """Why a holdout chose no set (None when it chose one). No other set takes the place of
+    the training part's best: the next by the holdout's figures would be a choice made on the
+    holdout, and a set that failed on its training part has no figures of the strategy's."""
+    if holdout_choice(runs) is not None:
+        return None
+    if not runs:
+        return "no set ran"
+    # ranked with the failed sets last, the training part's best failed there only when all did
+    if all(failed(r.get("train") or {}) is not None for r in runs):
+        return "every set failed on its training part"
+    return "the training part's best failed on the holdout"
+
+
 def window_failed(window: Mapping[str, Any]) -> bool:
     """Whether a window has no figure of the strategy's to give: it chose no set, or its
     chosen set failed on its test part (or, as stored before, on its training part)."""
@@ -270,6 +297,90 @@ def out_of_sample(windows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def figure_text(value: float | None) -> str:
     """A ranked figure (`value`) as the research lists print it."""
     return "-" if value is None else f"{value:.4f}"
+
+
+def search_lines(search: Mapping[str, Any] | None) -> list[str]:
+    """The study a search ran, as a sweep or a holdout of one opens with it."""
+    if search is None:
+        return []
+    t = search["trials"]
+    return [
+        f"study {search['study']} ({search['sampler']}) in {search['storage']}: "
+        f"{t['ran']} trials ran ({t['ran_before']} before, {t['ran_now']} now), "
+        f"{t['refused']} refused by the strategy, {t['interrupted']} interrupted and retried"
+    ]
+
+
+def sweep_lines(
+    runs: Sequence[Mapping[str, Any]], rank_by: str, search: Mapping[str, Any] | None
+) -> list[str]:
+    """A sweep's ranking as the command prints it and `runs show` shows it again: each set's
+    ranked figure, trades and deflated Sharpe, or FAILED with why (its figures are not the
+    strategy's)."""
+    out = search_lines(search)
+    for n, run in enumerate(runs, 1):
+        t = run["totals"]
+        params = " ".join(f"{k}={v}" for k, v in sorted(run["params"].items()))
+        if run.get("failed"):
+            out.append(f"{n:>3}. FAILED  {params}: {failure_line(run['failed'])}")
+            continue
+        cached = "  (cached)" if run["cached"] else ""
+        dsr = run["deflated_sharpe"]["value"]
+        deflated = "-" if dsr is None else f"{dsr:.2f}"
+        # ranked by net, the value is the net already: one column, not two alike
+        net = "" if rank_by == "net" else f"  net {t['net']:>10}"
+        out.append(
+            f"{n:>3}. {rank_by} {figure_text(run['value']):>10}{net}  fills {t['fills']:>4}"
+            f"  trades {t['round_trips']:>3}  DSR {deflated:>4}  {params}{cached}"
+        )
+    if runs:
+        out.append(
+            f"DSR: the probability that a run's Sharpe beats the best of {len(runs)} "
+            "unskilled tries (deflated Sharpe ratio); - where the Sharpe is not given"
+        )
+    return out
+
+
+def holdout_lines(
+    runs: Sequence[Mapping[str, Any]],
+    rank_by: str,
+    holdout: Mapping[str, Any],
+    search: Mapping[str, Any] | None,
+) -> list[str]:
+    """A holdout as the command prints it and `runs show` shows it again: its parts, each set's
+    holdout and training figures, the gap and flags ranked by the holdout, or FAILED naming the
+    part it failed on; the set chosen on training, or why none was."""
+    h = holdout
+    out = [
+        *search_lines(search),
+        f"train {iso_utc(h['train']['from'])} .. {iso_utc(h['train']['to'])}, "
+        f"holdout (the last {h['share']}) "
+        f"{iso_utc(h['holdout']['from'])} .. {iso_utc(h['holdout']['to'])}; "
+        f"ranked by the holdout's {rank_by}",
+    ]
+    for n, run in enumerate(runs, 1):
+        params = " ".join(f"{k}={v}" for k, v in sorted(run["params"].items()))
+        failure = failed(run) or failed(run["train"])
+        if failure is not None:
+            part = "holdout" if failed(run) else "training part"
+            out.append(f"{n:>3}. FAILED  {params} (on its {part}): {failure_line(failure)}")
+            continue
+        flag = "  OVERFIT" if run["overfit"] else ""
+        chosen = "  (chosen on training)" if run["chosen"] else ""
+        out.append(
+            f"{n:>3}. holdout {figure_text(run['value']):>10}  train "
+            f"{figure_text(run['train']['value']):>10}  gap {run['gap'] or '-':>7}"
+            f"  fills {run['totals']['fills']:>4}/{run['train']['totals']['fills']:<4}"
+            f"  {params}{chosen}{flag}"
+        )
+    none_chosen = holdout_none_chosen(runs)
+    if none_chosen is not None:
+        out.append(f"none chosen: {none_chosen}")
+    out.append(
+        f"gap: the share of the training {rank_by} the holdout lost (net and fees per "
+        f"hour of each part); OVERFIT above {h['overfit_gap']}"
+    )
+    return out
 
 
 def window_lines(w: Mapping[str, Any], rank_by: str) -> list[str]:

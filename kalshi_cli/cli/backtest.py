@@ -342,7 +342,8 @@ def runs_list_command(as_json: JsonOpt = False) -> None:
 
 def _run_row(r: dict[str, Any]) -> dict[str, str]:
     """A run: its params; a sweep: how many sets ran and failed, and its best set's swept
-    values beside that set's figures."""
+    values beside that set's figures; one without figures of the strategy's: FAILED and why
+    (a holdout that chose no set has no best)."""
     if r["kind"] == "run":
         kind = "run (FAILED)" if r.get("failed") else "run"
         params = " ".join(f"{k}={v}" for k, v in sorted((r["params"] or {}).items()))
@@ -353,6 +354,8 @@ def _run_row(r: dict[str, Any]) -> dict[str, str]:
         best = r.get("best_params")
         shown = [k for k in r.get("axes") or [] if best and k in best] or sorted(best or {})
         params = "best: " + " ".join(f"{k}={best[k]}" for k in shown) if best else ""
+        if r.get("failure"):
+            kind, params = f"{kind} (FAILED)", r["failure"]
     return {
         "id": r["id"],
         "kind": kind,

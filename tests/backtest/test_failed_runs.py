@@ -96,7 +96,9 @@ def test_a_single_run_whose_strategy_raises_exits_non_zero_with_the_error_and_it
     assert "FAILED" in text.stdout and BROKEN in text.stdout
     assert "no trades" not in text.stdout
     stored = json.loads(kalshi(["backtest", "runs", "list", "--json"], tmp_path).stdout)["runs"]
-    assert [r["failed"] for r in stored] == [1, 1]
+    # listed as compared: a failed run's totals are not the strategy's figures
+    assert [(r["failed"], r["net"], r["fills"]) for r in stored] == [(1, None, None)] * 2
+    assert all(r["failure"].startswith("the strategy failed in") for r in stored), stored
 
 
 GARBAGE = """
@@ -252,6 +254,8 @@ def test_a_walk_forward_window_whose_every_set_failed_chooses_none(
     assert len(stored) == 2 and all("none chosen" in s and "fair=" not in s for s in stored)
     listed = json.loads(kalshi(["backtest", "runs", "list", "--json"], tmp_path).stdout)
     assert [(r["net"], r["best_params"]) for r in listed["runs"]] == [(None, None)] * 2
+    failure = "window 1, 2 chose no set, or its set failed"
+    assert [r["failure"] for r in listed["runs"]] == [failure] * 2
 
 
 def test_a_holdout_never_chooses_a_set_that_failed_on_its_holdout(
@@ -373,3 +377,82 @@ def test_runs_show_gives_a_walk_forwards_windows_as_the_command_printed_them(
     printed = windows(done.stdout)
     assert len(printed) == 5, printed  # two windows, each with its failed set, and the total
     assert windows(shown.stdout) == printed
+
+
+def test_a_holdout_that_chose_no_set_has_no_best_and_no_figures_to_list_or_compare(
+    data: Path, tmp_path: Path
+) -> None:
+    """A holdout whose training part's best failed on the holdout chose no set, and so does one
+    whose every set failed on its training part: another set's holdout figures would be a
+    choice made on the holdout, or figures of a set that failed, so neither has a best set,
+    and listed or compared it says why, its figures null and nothing subtracted."""
+    start = 1_767_225_600  # the recording's first second; its holdout (0.5) starts near +100
+    base = ["backtest", "--strategy", UNRULY, "--data", str(data), "--jobs", "1"]
+    held = [*base, "--holdout", "0.5", "--param", "fair=0.6"]
+    assert kalshi([*base, "--param", "fair=0.6"], tmp_path).returncode == 0
+    # the two sets train alike, so the first is the training part's best; it fails after +150
+    late = kalshi([*held, "--param", f"broken_from={start + 150},0", "--json"], tmp_path)
+    assert late.returncode == ExitCode.STRATEGY_FAILED, late.stderr
+    doc = json.loads(late.stdout)
+    assert doc["chosen"] is None
+    # the holdout's own best did not fail on either part: the one a choice on it would take
+    assert doc["runs"][0]["failed"] is None and doc["runs"][0]["train"]["failed"] is None
+    early = kalshi([*held, "--param", f"broken_until={start + 90}", "--json"], tmp_path)
+    assert early.returncode == ExitCode.STRATEGY_FAILED, early.stderr
+    (only,) = json.loads(early.stdout)["runs"]
+    assert only["train"]["failed"] is not None and only["failed"] is None
+    listed = json.loads(kalshi(["backtest", "runs", "list", "--json"], tmp_path).stdout)["runs"]
+    good, after, before = listed
+    for stored in (after, before):
+        assert (stored["net"], stored["fills"], stored["sharpe"]) == (None, None, None), stored
+        assert stored["best_params"] is None
+    why = {
+        after["id"]: "none chosen: the training part's best failed on the holdout",
+        before["id"]: "none chosen: every set failed on its training part",
+    }
+    assert {r["id"]: r["failure"] for r in (after, before)} == why
+    assert good["failure"] is None and good["net"] is not None
+    for stored in (after, before):  # the holdout's own lines say so too
+        shown = kalshi(["backtest", "runs", "show", stored["id"]], tmp_path).stdout.splitlines()
+        assert why[stored["id"]] in shown, shown
+    table = kalshi(["backtest", "runs", "list"], tmp_path)
+    assert table.returncode == 0, table.stderr
+    for run_id, reason in why.items():
+        (row,) = [r for r in table.stdout.splitlines() if r.startswith(run_id)]
+        assert "FAILED" in row and reason in row and "$" not in row and "best:" not in row, row
+    for stored in (after, before):
+        done = kalshi(["backtest", "runs", "compare", good["id"], stored["id"], "--json"], tmp_path)
+        assert done.returncode == 0, done.stderr
+        diff = json.loads(done.stdout)
+        assert diff["failed"] == {"a": None, "b": why[stored["id"]]}
+        assert {r["figure"]: r for r in diff["figures"]}["totals.net"]["a"] == good["net"]
+        assert all(r["b"] is None and r["difference"] is None for r in diff["figures"])
+        text = kalshi(["backtest", "runs", "compare", good["id"], stored["id"]], tmp_path)
+        assert f"b {stored['id']}: FAILED: {why[stored['id']]}" in text.stdout, text.stdout
+
+
+def test_runs_show_gives_a_sweeps_and_a_holdouts_rows_as_the_command_printed_them(
+    data: Path, tmp_path: Path
+) -> None:
+    """A stored sweep and a stored holdout are shown again line for line: each row's ranked
+    figure, trades, cached marker, failure; the holdout's parts, both figures, gap, chosen
+    set and the part a set failed on."""
+    late = 1_767_225_600 + 150  # well into the holdout
+    base = ["backtest", "--strategy", UNRULY, "--data", str(data), "--jobs", "1"]
+    broken = ["--param", "fair=0.6,0.65", "--param", "broken_fair=0.65"]
+    sweep = [*base, *broken, "--rank-by", "sharpe"]
+    assert kalshi(sweep, tmp_path).returncode == ExitCode.STRATEGY_FAILED
+    holdout = [*base, *broken, "--holdout", "0.5", "--param", f"broken_from=0,{late}"]
+    printed = {}
+    for name, args in (("sweep", sweep), ("holdout", holdout)):  # the sweep again: cached
+        done = kalshi(args, tmp_path)
+        assert done.returncode == ExitCode.STRATEGY_FAILED, done.stderr
+        printed[name], stored_line = done.stdout.split("\n\nstored as run ")
+        shown = kalshi(["backtest", "runs", "show", "last"], tmp_path)
+        assert shown.returncode == 0, shown.stderr
+        assert stored_line.startswith(shown.stdout.split()[1])  # the run just stored
+        assert shown.stdout.split("\n\n", 1)[1].rstrip("\n") == printed[name]
+    assert "sharpe" in printed["sweep"] and "(cached)" in printed["sweep"], printed["sweep"]
+    assert "trades" in printed["sweep"] and "FAILED" in printed["sweep"], printed["sweep"]
+    for marker in ("(chosen on training)", "(on its holdout)", "gap ", "OVERFIT above"):
+        assert marker in printed["holdout"], printed["holdout"]

@@ -6,7 +6,8 @@ killed while it writes a long report), or (`hang-once`) writes its process id to
 waits to be killed, unless `marker` is there already (the run again after the kill trades).
 A set whose `fair` equals `broken_fair` raises in every decision, as a strategy with a bug does;
 one with `broken_from` (unix seconds) in every decision from that time on, as a bug only later
-data meets (a holdout's, not its training part's).
+data meets (a holdout's, not its training part's); one with `broken_until` in every decision
+before that time, as a bug only earlier data meets (a training part's, not its holdout's).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class UnrulyParams(Params, frozen=True):
     marker: str = ""
     broken_fair: Decimal = Decimal(0)  # 0: never broken
     broken_from: Decimal = Decimal(0)  # 0: never broken
+    broken_until: Decimal = Decimal(0)  # 0: never broken
 
 
 def misbehave(params: UnrulyParams) -> None:
@@ -89,6 +91,8 @@ def decide(
     misbehave(params)
     if params.broken_from and snapshot.ts >= params.broken_from:
         raise RuntimeError(f"no model for the data after {params.broken_from}")
+    if snapshot.ts < params.broken_until:
+        raise RuntimeError(f"no model for the data before {params.broken_until}")
     own = position.own
     if own.held_side is not None:
         bid = best_bid(snapshot.book, own.held_side)
