@@ -22,7 +22,7 @@ from kalshi_cli.cli._services import open_store, order_service
 from kalshi_cli.cli.mcp_cmd import CliAccess
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import Clock, ManualClock, SystemClock
-from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.errors import KalshiError, OrderOutcomeUnknown
 from kalshi_cli.vocabulary.models import Action, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.agent.test_agent_tools import environ, refused
@@ -114,6 +114,42 @@ def test_the_accounts_risk_limits_refuse_the_assistants_orders_and_amends(rig: R
     refused(partial(buy, tools, "2", "0.10"), "REJECTED STRATEGY_BUDGET: ")
     assert "STRATEGY_BUDGET" in buy(tools, "1", "0.10")["checks"]["passed"]
     assert sorted(o["strategy"] for o in tools.orders()["orders"]) == ["agent", "manual"]
+
+
+def test_a_position_held_counts_toward_the_assistants_limits(rig: Rig) -> None:
+    """The person bought 6 YES at 0.40 ($2.40): the assistant's bid of 5 would make 11 against
+    a position limit of 10, and one of 2 at 0.40 $3.20 at risk against $3."""
+    rig.config("risk:\n  max_position_per_market: 10\n  max_total_exposure: 3\n")
+    tools = rig.session()
+    other = rig.sim.new_account()
+    order = {
+        "ticker": T,
+        "side": "ask",
+        "price": "0.40",
+        "count": "6",
+        "time_in_force": "good_till_canceled",
+        "self_trade_prevention_type": "taker_at_cross",
+    }
+    assert rig.sim.signed(other, "POST", "/portfolio/events/orders", json=order).is_success
+    rig.by_hand("6", "0.40")
+    over = refused(partial(buy, tools, "5", "0.10"), "REJECTED POSITION_LIMIT: ")
+    assert "11" in over, over
+    refused(partial(buy, tools, "2", "0.40"), "REJECTED MAX_EXPOSURE: ")
+    assert {"POSITION_LIMIT", "MAX_EXPOSURE"} <= set(buy(tools, "1", "0.40")["checks"]["passed"])
+
+
+def test_an_order_of_unknown_outcome_counts_toward_the_assistants_limits(rig: Rig) -> None:
+    """A person's bid of 6 whose answer was lost is not on the exchange yet and may still land:
+    the assistant's bid of 5 is judged beside it, 11 against a position limit of 10."""
+    rig.config("risk:\n  max_position_per_market: 10\n")
+    tools = rig.session()
+    rig.sim.set_faults(write_503_rate=1.0)
+    with pytest.raises(OrderOutcomeUnknown):
+        rig.by_hand("6", "0.10")
+    rig.sim.clear_faults()
+    over = refused(partial(buy, tools, "5", "0.10"), "REJECTED POSITION_LIMIT: ")
+    assert "11" in over, over
+    assert "POSITION_LIMIT" in buy(tools, "4", "0.10")["checks"]["passed"]
 
 
 def test_the_budget_is_the_utc_days_whatever_the_session(rig: Rig) -> None:

@@ -222,6 +222,32 @@ def test_stop_loss_splits_by_max_order_size_and_cancels_orders_that_add():
     assert all(c.book_side is BookSide.ASK for c in closes)
 
 
+def test_a_stop_loss_is_judged_without_the_bid_it_replaces_and_beside_the_ask_it_leaves():
+    """10 YES bought at 0.62 ($6.20), the account's own bid resting below the book and its ask
+    of 10 at 0.35 above it. The bids fall to 0.30: the stop-loss sells 10 and replaces the bid.
+    Filled, it leaves the ask alone to open 10 NO ($6.50). Beside a bid of 10 at 0.25 that is
+    less at risk than now ($8.70), so it goes; beside a bid of 1 it is more than now ($6.45),
+    so it goes only within the limit. The bid it replaces is not left to count (10 more at
+    0.25 would have taken it past $8.90), nor is it the only order left to count."""
+    for bids, limit, allowed in (("10", "8.90", True), ("1", "6.49", False), ("1", "6.50", True)):
+        engine, _, _, _ = make(RiskLimits(max_total_exposure=D(limit)))
+        pos = PositionView(
+            "T",
+            D(10),
+            D("0.62"),
+            D("6.20"),
+            resting=(
+                RestingOrder("adds", Side.YES, Action.BUY, D("0.25"), D(bids)),
+                RestingOrder("closes", Side.YES, Action.SELL, D("0.35"), D(10)),
+            ),
+        )
+        (close,) = engine.stop_loss(pos, book("0.30"))
+        assert close.replaces == ("adds",) and close.count == 10
+        at = fresh(engine, pos, total_exposure=pos.exposure())
+        codes = [v.code for v in engine.evaluate(close, at)]
+        assert codes == ([] if allowed else [Code.MAX_EXPOSURE]), (bids, limit)
+
+
 def test_stop_loss_needs_a_bid_and_can_be_switched_off():
     engine, _, _, events = make()
     assert engine.stop_loss(long_yes(), book(None)) == []

@@ -150,6 +150,31 @@ def test_a_reduce_only_close_counts_as_filled_against_what_is_held():
     assert held.closed_by(buy).exposure() == D("4.00")
 
 
+def test_a_partial_reduce_only_close_leaves_the_rest_held_on_its_own_side():
+    """10 held at 0.62 ($6.20) and the account's own order of 10 that closes them resting at
+    YES 0.35 (a NO at 0.65 when NO is held). A close of 4 leaves 6 held ($3.72): the order then
+    closes those 6 and opens 4 of the other side ($2.60), $6.32 in all. Counted as held on the
+    other side, the 6 would leave the order opening all 10 ($10.22)."""
+    yes_ask = RestingOrder("a", Side.YES, Action.SELL, D("0.35"), D(10))
+    no_ask = RestingOrder("a", Side.NO, Action.SELL, D("0.35"), D(10))
+    for held, order, side in ((D(10), yes_ask, Side.YES), (D(-10), no_ask, Side.NO)):
+        pos = PositionView("T", held, D("0.62"), D("6.20"), resting=(order,))
+        close = intent(side, Action.SELL, price="0.30", count="4", reduce_only=True)
+        assert pos.closed_by(close).exposure() == D("6.32"), side
+        at = ctx(pos, total_exposure=D("6.20"))
+        assert MaxExposureRule(D("6.32")).check(close, at).allowed, side
+        assert not MaxExposureRule(D("6.31")).check(close, at).allowed, side
+    # a fraction of a contract held is held all the same (markets with fractional counts)
+    half = RestingOrder("a", Side.YES, Action.SELL, D("0.35"), D("0.5"))
+    part = PositionView("T", D("0.5"), D("0.62"), D("0.31"), resting=(half,))
+    close = intent(Side.YES, Action.SELL, price="0.30", count="0.2", reduce_only=True)
+    assert part.closed_by(close).exposure() == D("0.316")
+    # nothing held: nothing to close, and what rests counts as it did
+    flat = PositionView("T", resting=(yes_ask,))
+    assert flat.closed_by(close).exposure() == flat.exposure() == D("6.50")
+    assert MaxExposureRule(D("6.50")).check(close, ctx(flat, total_exposure=D("6.50"))).allowed
+
+
 def replace_count(order: Intent, count: str) -> Intent:
     return dataclasses.replace(order, count=D(count))
 
@@ -235,7 +260,9 @@ def test_a_strategys_budget_counts_only_what_it_owns():
     assert "mm" in over.detail and "11" in over.detail and "10" in over.detail
     # dollars: $1.20 held here, $5 elsewhere, 10 more at 0.40 = $10.20 > $10
     dollars = owned(mine, elsewhere="5", max_exposure="10")
-    assert not rule.check(intent(count="10"), ctx(account, owned=dollars)).allowed
+    refused = rule.check(intent(count="10"), ctx(account, owned=dollars))
+    assert not refused.allowed and refused.code is Code.STRATEGY_BUDGET
+    assert refused.detail == "strategy mm: $10.20 at risk of its own > its budget of $10"
     assert rule.check(intent(count="9"), ctx(account, owned=dollars)).allowed
     assert rule.check(intent(count="9.5"), ctx(account, owned=dollars)).allowed  # $10.00: at it
     # no budget: nothing to count

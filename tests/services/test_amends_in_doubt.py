@@ -175,7 +175,7 @@ def test_an_amend_by_hand_answered_503_stays_in_doubt_until_a_read_shows_it(
 ) -> None:
     """Refused with a 503 before it acted: the read after shows the old size, so the amend
     stays in doubt with its terms (a read may lag the write). Done and answered 503: the read
-    shows the new size, and the amend is settled."""
+    shows the new size, and the amend is settled, its order's history saying how."""
     order_id = _bid_of_ten(service, ticker)
     prime.set_faults(write_503_rate=1.0)
     with pytest.raises(AmendOutcomeUnknown):
@@ -188,6 +188,7 @@ def test_an_amend_by_hand_answered_503_stays_in_doubt_until_a_read_shows_it(
     prime.clear_faults()
 
     assert _doubts(store) == [(order_id, D("0.20"), D(7))], "the first is still unanswered"
+    assert _notes(store, order_id)[-1] == AMEND_READ, "the history says the read settled it"
 
 
 def test_an_amend_a_start_finds_done_is_settled_by_its_read_and_its_history_says_so(

@@ -93,3 +93,25 @@ def test_reducing_allows_a_reduce_only_order_and_refuses_another(
     recorded = [i.client_order_id for i in store.orders.intents()]
     assert opening.create.client_order_id not in recorded
     assert reducing.create.client_order_id in recorded
+
+
+def test_an_amend_checked_before_reducing_is_neither_recorded_nor_sent(
+    prime: SimHarness, client: KalshiClient, store: Store, tmp_path: Path
+) -> None:
+    """A new price can cross the book: an amend adds as a new order does, and the circuit
+    breaker's REDUCING, set by another process after the amend's checks, keeps it off the
+    exchange and out of the state file's amends in flight."""
+    prime.create_market(T)
+    service = OrderService(client, store)
+    order_id = service.place(service.prepare(_bid())).order_id
+    assert order_id is not None
+    prepared = service.prepare_amend(order_id, price=Decimal("0.41"))
+    with Store.open(tmp_path / "state.db") as other:
+        other.trading.set_trading_state("REDUCING", reason="circuit breaker", source="risk")
+
+    with pytest.raises(TradingHaltedError) as refused:
+        service.submit_amend(prepared)
+
+    assert refused.value.message == "trading is REDUCING (circuit breaker); not sent"
+    assert store.orders.amends_in_doubt() == []
+    assert client.orders.get_order(order_id).yes_price == Decimal("0.40")

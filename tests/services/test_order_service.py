@@ -299,6 +299,21 @@ def test_only_the_growth_of_an_amended_order_is_held_to_the_position_limit(
     assert client.orders.get_order(order_id).remaining_count == D(6)
 
 
+def test_an_amended_orders_growth_is_held_to_the_position_limit_of_its_own_market(
+    prime: SimHarness, client: KalshiClient, ticker: str, service: OrderService
+) -> None:
+    """10 YES held and a bid of 10 resting in another market: a bid of 5 here amended to 15 is
+    15 in its own market, at a limit of 15."""
+    (other,) = make_markets(prime, 1, event="KXT-OTHER")
+    another_accounts_order(prime, other, BookSide.ASK, "0.30", 10)
+    client.orders.create_order(CreateOrder(other, BookSide.BID, D("0.30"), D(10)))
+    client.orders.create_order(CreateOrder(other, BookSide.BID, D("0.10"), D(10)))
+    order_id = placed_bid(service, ticker, 5)
+    service.limits = OrderLimits(max_position_per_market=D(15))
+
+    assert service.amend(order_id, count=D(15)).remaining_count == D(15)
+
+
 # ---------------------------------------------------------------------------- cancel, batch
 
 

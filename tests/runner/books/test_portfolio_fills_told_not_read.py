@@ -118,3 +118,30 @@ def test_a_settled_market_counts_none_still_to_be_read() -> None:
     portfolio.apply_settlement(A, "yes", ts=2.0, fee=ZERO)
     assert portfolio.view(A).unbooked == ()
     assert portfolio.total_exposure() == 0
+
+
+def test_contracts_told_sold_close_what_is_held_before_a_resting_ask_does() -> None:
+    """10 YES held ($4.00), an ask of 10 at 0.60 told filled and not read, and another ask of 10
+    resting at 0.10. The fill told sold the 10 held: the resting ask can only open 10 NO
+    ($9.00), and the view counts it so, beside the $4.00 paid until the fill is read. Counted
+    first, the resting ask would close the 10 and leave the ask that already filled opening
+    10 NO at 0.40: $8.00 in all, less than the $9.00 at risk once the fill is read."""
+
+    def ask(order_id: str, price: str) -> OpenOrder:
+        return open_order(
+            order_id=order_id,
+            client_order_id=f"c-{order_id}",
+            ticker=A,
+            book_side=BookSide.ASK,
+            yes_price=Decimal(price),
+            side=Side.YES,
+            remaining=Decimal(10),
+            strategy="maker",
+        )
+
+    portfolio = Portfolio([Market(ticker=A)])
+    _fill(portfolio, "o1", "10")
+    portfolio.set_unbooked(ask("sold", "0.60"), Decimal(10), reads_sent=0)
+    portfolio.add_order(ask("resting", "0.10"))
+    assert portfolio.view(A).exposure() == Decimal("13.00")
+    assert portfolio.total_exposure() == Decimal("13.00")
