@@ -10,6 +10,8 @@ import signal
 import subprocess
 import threading
 from dataclasses import replace
+from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -17,7 +19,7 @@ import pytest
 
 from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.errors import ServerError
+from kalshi_cli.vocabulary.errors import ApiError, ServerError
 from kalshi_cli.vocabulary.models import BookSide, Order, TimeInForce
 from tests.conftest import SimHarness
 from tests.runner.fakes import Held, Rig, make_rig
@@ -241,6 +243,31 @@ def test_with_the_sessions_order_group_the_stop_looks_once_and_does_not_wait(
     assert rig.clock.monotonic() == before, "no wait"
     assert rig.store.orders.get_intent(coid).status == "unknown", "kalshi reconcile settles it"
     assert rig.loop.log.counts.get("shutdown_unknown_left") == 1, "what the look left is said"
+
+
+def test_with_the_group_triggered_an_order_of_unknown_outcome_the_listing_lacks_is_proven_gone(
+    tmp_path: Path,
+) -> None:
+    """The stop triggered the session's order group while an order of the loop's was still in
+    the network: the exchange refuses it when it lands, so a proving listing that does not
+    show it proves it gone, and the stop is proven (exit 0). Naming it anyway (as a stop
+    without a group must) would make every clean stop with the group exit 11."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    me = rig.client.account_id
+    group = rig.exchange.create_order_group(me, Decimal(1000)).order_group_id
+    rig.loop.executor.answers.order_group_id = group
+    rig.loop.trigger_group = partial(rig.exchange.trigger_order_group, me, group)
+    coid = _lose_next_create(rig, Held(5.0))
+    summary = rig.loop.shutdown(cancel_resting=True)
+    assert rig.loop.log.counts.get("stop_group_triggered") == 1
+    assert summary.not_proven == ()
+    assert rig.loop.log.counts.get("stop_proven") == 1
+    rig.clock.advance(5.0)
+    with pytest.raises(ApiError) as refused:
+        rig.client.deliver_held()  # the held order lands after the stop
+    assert refused.value.code == "order_group_triggered"
+    assert coid not in {o.client_order_id for o in rig.exchange.orders(me)}
+    assert [o for o in rig.exchange.orders(me) if o.status == "resting"] == []
 
 
 @pytest.mark.slow
