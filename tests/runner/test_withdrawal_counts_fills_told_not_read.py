@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from kalshi_cli.sim.core.records import SimOrder
 from kalshi_cli.strategies import Intent
@@ -36,7 +37,7 @@ RISK = {
 }
 
 
-def _rig(tmp_path: Path) -> Rig:
+def _rig(tmp_path: Path, **risk: Any) -> Rig:
     """A loop whose strategy decides nothing: its orders are the test's, placed as a
     strategy's are (`executor.execute`, through the risk engine)."""
     clock = ManualClock(START)
@@ -45,7 +46,7 @@ def _rig(tmp_path: Path) -> Rig:
         strategy="market-maker",
         exchange=new_exchange("quiet", clock),
         clock=clock,
-        risk=RISK,
+        risk={**RISK, **risk},
     )
     swap_decide(rig.loop, lambda *_: [])
     rig.step(0.1)
@@ -113,3 +114,29 @@ def test_the_other_side_of_a_quote_whose_bid_filled_stays_as_an_exit(tmp_path: P
     rig.step(1.0)
     assert rig.loop.portfolio.position(HOLD) == 10
     assert [o.order_id for o in _resting(rig)] == [ask], "the exit of the 10 YES held"
+
+
+def test_a_strategys_own_withdrawal_counts_its_own_fills_told_and_not_read(
+    tmp_path: Path,
+) -> None:
+    """A strategy withdrawn alone (stopped for the day, or failing in a market) is judged on its
+    own part of the position, as its budget counts it: with what its own orders were told
+    filled. 10 YES its own bid bought, two exits of its own; the first fills, its fill read
+    fails (the API error guard backs off, no SAFE_MODE). Its second exit would open 10 NO of
+    its own: it goes. On the old code its part read 10 YES and the exit stayed."""
+    rig = _rig(tmp_path, max_consecutive_errors=5)
+    _place(rig, Action.BUY, "0.61", 10)
+    another_trader_places(rig.exchange, HOLD, BookSide.ASK, Decimal("0.61"), Decimal(10))
+    rig.step(0.01)
+    assert rig.loop.portfolio.view_for(HOLD, "market-maker").position == 10
+    _place(rig, Action.SELL, "0.61", 10)
+    second = _place(rig, Action.SELL, "0.62", 10)
+    rig.client.fills_error = ServerError("request failed: HTTP 503", status=503)
+    another_trader_places(rig.exchange, HOLD, BookSide.BID, Decimal("0.61"), Decimal(10))
+    rig.step(0.01)
+    assert rig.store.trading.trading_state().state == "ACTIVE"
+    assert [o.order_id for o in _resting(rig)] == [second]
+    rig.loop.own.cancel_adding(
+        "strategy market-maker stopped", lambda _: True, owner="market-maker"
+    )
+    assert _resting(rig) == []
