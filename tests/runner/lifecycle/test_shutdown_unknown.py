@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from kalshi_cli.client.client import LANDING_WINDOW_S
+from kalshi_cli.runner.lifecycle.stop import PROOF_MAX_S, PROOF_SHARE
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import ApiError, ServerError
 from kalshi_cli.vocabulary.models import BookSide, Order, TimeInForce
@@ -163,6 +164,26 @@ def test_the_stop_deadline_ends_the_wait_and_names_the_order(tmp_path: Path) -> 
     assert summary.not_proven == (coid,)
     assert rig.store.orders.get_intent(coid).status == "unknown", "kalshi reconcile settles it"
     assert rig.loop.log.counts.get("stop_not_proven") == 1
+
+
+@pytest.mark.parametrize("deadline", [20.0, 1.0])
+def test_the_wait_for_an_order_of_unknown_outcome_leaves_the_proof_its_share_of_the_deadline(
+    tmp_path: Path, deadline: float
+) -> None:
+    """A wait that could last the whole deadline (an order that never lands) ends where the
+    proof's share of it begins, with the default deadline and with a short one: the proving
+    listing always has time to look, however slowly the withdrawal goes. The withdrawal once
+    ran under the whole deadline and left the proof nothing against an exchange answering
+    slowly."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    _lose_next_create(rig, Held(10_000.0))
+    rig.loop.settings = replace(rig.loop.settings, stop_deadline_s=deadline)
+    started = rig.clock.monotonic()
+    rig.loop.shutdown(cancel_resting=True)
+    left = deadline - (rig.clock.monotonic() - started)
+    kept = min(PROOF_MAX_S, deadline * PROOF_SHARE)
+    assert left >= kept - 1e-9  # (the manual clock's float sums)
+    assert rig.loop.log.counts.get("stop_not_proven") == 1, "and the proof looked"
 
 
 def test_a_second_interrupt_stops_the_wait_and_leaves_the_order_unknown(tmp_path: Path) -> None:
