@@ -525,8 +525,8 @@ class TradeLoop:
         # nor, in a stop that withdraws, what still waits for a send worker (`--once` ends its
         # one pass with its orders sent and left resting)
         self.dispatch.stopping = cancel_resting
-        self.stop_deadline = Deadline.after(self.clock, self.settings.stop_deadline_s)
-        with self.stop_deadline.scope():
+        deadline = self.stop_deadline = Deadline.after(self.clock, self.settings.stop_deadline_s)
+        with deadline.scope():
             abandoned = False
             # the calls still out are answered and booked first (within the stop's deadline),
             # so the orders they placed are known to the withdrawal; an order whose answer is
@@ -544,7 +544,7 @@ class TradeLoop:
                     "its answer was not back when the loop stopped",
                 )
             if cancel_resting and not self.settings.dry_run:
-                proof = withdraw_at_stop(self, abandon)
+                proof = withdraw_at_stop(self, deadline, abandon)
                 self.not_proven, abandoned = proof.left, proof.abandoned
                 self.unlisted = proof.unlisted
                 if not proof.proven and not abandoned:

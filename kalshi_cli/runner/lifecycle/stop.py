@@ -79,7 +79,7 @@ class StopNotProven(KalshiError):
 
     exit_code = ExitCode.NOT_PROVEN
 
-    def __init__(self, left: tuple[str, ...], unlisted: str = "") -> None:
+    def __init__(self, left: tuple[str, ...], unlisted: str) -> None:
         super().__init__(
             not_proven_text(left, unlisted),
             hint="`kalshi order list --status resting` shows what rests, `kalshi cancel-all` "
@@ -130,21 +130,19 @@ class StopProof:
         return not self.left and not self.unlisted
 
 
-def withdraw_at_stop(loop: StoppingLoop, abandon: threading.Event | None = None) -> StopProof:
-    """Withdraw every resting order this loop placed and prove none is left, within the
-    deadline the caller runs under (`Deadline.current()`; module docstring)."""
+def withdraw_at_stop(
+    loop: StoppingLoop, whole: Deadline, abandon: threading.Event | None = None
+) -> StopProof:
+    """Withdraw every resting order this loop placed and prove none is left, within the stop's
+    one deadline `whole`, which the caller runs under (module docstring)."""
     # every order the loop placed was answered before the stop began (one still out is of
     # unknown outcome): a listing asked a read lag later shows each that rests
     shows_all_from = loop.clock.monotonic() + loop.settings.read_lag_s
     # interrupted again before the withdrawal began (while the stop waited for the calls still
     # out): nothing looked the orders of unknown outcome up, nor said which are left
     interrupted_first = abandon is not None and abandon.is_set()
-    whole = Deadline.current()
-    if whole is not None:
-        proof_s = min(PROOF_MAX_S, whole.remaining() * PROOF_SHARE)
-        with Deadline.within(loop.clock, max(whole.remaining() - proof_s, 0.0)):
-            triggered = _withdraw(loop, abandon, shows_all_from)
-    else:
+    proof_s = min(PROOF_MAX_S, whole.remaining() * PROOF_SHARE)
+    with Deadline.within(loop.clock, max(whole.remaining() - proof_s, 0.0)):
         triggered = _withdraw(loop, abandon, shows_all_from)
     if abandon is not None and abandon.is_set():
         resting = tuple(sorted(_believed_resting(loop)))

@@ -25,7 +25,13 @@ from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import ZERO, Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import owned_client_order_id
 from tests.conftest import SimHarness
-from tests.runner.simproc import Book, client_for, market_maker_session, observer_for
+from tests.runner.simproc import (
+    Book,
+    client_for,
+    log_events,
+    market_maker_session,
+    observer_for,
+)
 from tests.runner.test_loop_order_batches_sim import rig
 from tests.waiting import wait_until
 
@@ -45,6 +51,9 @@ def test_a_quote_the_loops_view_lost_track_of_is_named_by_the_stop(
         resting = {o.order_id for o in r.client.orders.iter_orders(status="resting")}
         assert resting == {lost}, "the stop withdrew what it believed resting, and only that"
         assert summary.not_proven == (lost,)
+        # runbook 14: the event names, apart, what the loop's view did not hold
+        (said,) = r.events("stop_not_proven")
+        assert said["left_resting"] == [lost] and said["not_in_view"] == [lost]
 
 
 def test_an_order_placed_by_hand_in_the_loops_market_is_not_the_stops_to_name(
@@ -101,6 +110,10 @@ def test_an_earlier_runs_quote_in_a_market_this_run_does_not_trade_is_told_and_n
     finally:
         other.close()
     assert stopped.value.left == (left.order_id,)
+    assert stopped.value.unlisted == ""
+    assert stopped.value.message == (
+        f"the stop could not prove 1 order(s) of the loop gone: {left.order_id}"
+    )
     told = " ".join(out.getvalue().split())
     assert f"1 resting order of market-maker in markets this run does not trade: {elsewhere}" in (
         told
@@ -272,8 +285,25 @@ def test_a_stop_no_listing_proved_is_not_proven_though_every_order_it_knew_went(
     assert mine and {o.status for o in mine} == {"canceled"}, "every quote it knew went"
     assert stopped.value.exit_code == ExitCode.NOT_PROVEN
     assert stopped.value.left == ()
-    said = stopped.value.one_line()
-    why = {"listing_refused": "its listing failed: GET", "interrupted": "given up"}[way]
-    assert f"no listing proved the stop ({why}" in said
-    assert "`kalshi order list --status resting`" in said and "`kalshi cancel-all`" in said
+    why = {
+        "listing_refused": "its listing failed: GET /portfolio/orders failed: HTTP 503 "
+        "service_unavailable: x",
+        "interrupted": "given up by a second interrupt before its listing",
+    }[way]
+    assert stopped.value.unlisted == why
+    assert stopped.value.message == (
+        f"no listing proved the stop ({why}): an order of the loop's that no record knows may rest"
+    )
+    assert stopped.value.hint == (
+        "`kalshi order list --status resting` shows what rests, `kalshi cancel-all` withdraws "
+        "and proves; runbooks/14-stop-not-proven.md"
+    )
     assert f"NOT PROVEN no listing proved the stop: {why}" in " ".join(out.getvalue().split())
+    events = log_events(tmp_path / "trade.log")
+    if way == "listing_refused":
+        (said,) = [e for e in events if e["event"] == "stop_not_proven"]
+        assert said["left_resting"] == [] and said["unknown"] == []
+        assert "HTTP 503" in str(said["error"])
+    else:
+        (said,) = [e for e in events if e["event"] == "shutdown_abandoned"]
+        assert said["left_resting"] == []
