@@ -211,6 +211,51 @@ def test_a_second_interrupt_stops_the_wait_and_leaves_the_order_unknown(tmp_path
     )
 
 
+def test_a_stop_given_up_reads_no_fills_again(tmp_path: Path) -> None:
+    """A second interrupt gives the stop up: the person will not wait for an exchange that
+    answers slowly, so its last read of the fills is not made either (it would wait on the
+    same exchange)."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    _lose_next_create(rig, Held(10_000.0))
+    abandon = threading.Event()
+    lookup = rig.client.find_order_by_client_id
+
+    def interrupted(client_order_id: str, ticker: str) -> Order | None:
+        abandon.set()  # the person presses Ctrl-C again while the stop waits
+        return lookup(client_order_id, ticker)
+
+    rig.client.find_order_by_client_id = interrupted  # type: ignore[method-assign]
+    rig.client.fills_error = ServerError("down", status=503)  # a read made would say so
+    summary = rig.loop.shutdown(cancel_resting=True, abandon=abandon)
+    assert summary.unlisted
+    assert rig.loop.log.counts.get("fill_sync_failed") is None, "no read of the fills was made"
+
+
+def test_a_stop_given_up_with_the_group_triggered_does_not_name_the_order_it_refuses(
+    tmp_path: Path,
+) -> None:
+    """Given up right after the session's order group was triggered: the order of unknown
+    outcome, which the triggered group refuses when it lands, is not named; the quotes the
+    trigger cancelled, which no listing showed gone, are."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    me = rig.client.account_id
+    group = rig.exchange.create_order_group(me, Decimal(1000)).order_group_id
+    rig.loop.executor.answers.order_group_id = group
+    abandon = threading.Event()
+
+    def trigger_then_interrupted() -> None:
+        rig.exchange.trigger_order_group(me, group)
+        abandon.set()  # the person presses Ctrl-C again
+
+    rig.loop.trigger_group = trigger_then_interrupted
+    coid = _lose_next_create(rig, Held(5.0))
+    quotes = {o.order_id for o in rig.loop.own_resting()}
+    assert quotes
+    summary = rig.loop.shutdown(cancel_resting=True, abandon=abandon)
+    assert set(summary.not_proven) == quotes
+    assert coid not in summary.not_proven
+
+
 def test_an_exchange_that_does_not_answer_the_lookups_bounds_the_wait(tmp_path: Path) -> None:
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
     _past_the_window(rig)

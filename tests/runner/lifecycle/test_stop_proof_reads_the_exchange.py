@@ -16,7 +16,7 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.runner.config import TradeConfig
-from kalshi_cli.runner.lifecycle.stop import StopNotProven
+from kalshi_cli.runner.lifecycle.stop import StopNotProven, not_proven_text
 from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.store.records import RESTING, IntentRecord
@@ -307,3 +307,17 @@ def test_a_stop_no_listing_proved_is_not_proven_though_every_order_it_knew_went(
     else:
         (said,) = [e for e in events if e["event"] == "shutdown_abandoned"]
         assert said["left_resting"] == []
+
+
+def test_a_stop_not_proven_says_what_it_names_and_why_no_listing_looked() -> None:
+    """Both at once (an earlier run's quote named, the listing failed), one line; the alert
+    names at most ten, with the count of all."""
+    both = StopNotProven(("a", "b"), "its listing failed: x")
+    assert both.message == (
+        "the stop could not prove 2 order(s) of the loop gone: a, b; no listing proved the stop "
+        "(its listing failed: x): an order of the loop's that no record knows may rest"
+    )
+    ids = tuple(f"o{n}" for n in range(12))
+    assert not_proven_text(ids, "", most=10) == (
+        "the stop could not prove 12 order(s) of the loop gone: " + ", ".join(ids[:10])
+    )
