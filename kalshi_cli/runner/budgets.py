@@ -59,14 +59,11 @@ class Budgets:
         """`name`'s own view of a market: its part of the position, its own resting orders
         and those of the tick's batch it decided, and what its own orders filled that is not
         read yet."""
-        view = self._portfolio.view_for(ticker, name)
         portfolio = self._portfolio
+        view = portfolio.owned_view(ticker, name, self._owner)
         resting = tuple(o.view for o in portfolio.resting(ticker) if self._owner(o) == name)
         if resting != view.resting:
             view = replace(view, resting=resting)
-        if view.unbooked:
-            told = portfolio.unbooked_orders(ticker)
-            view = replace(view, unbooked=tuple(o.view for o in told if self._owner(o) == name))
         for intent in queued:
             if intent.ticker == ticker and intent.strategy == name:
                 view = view.after(intent)

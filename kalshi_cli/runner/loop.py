@@ -96,6 +96,7 @@ class TradeLoop:
         self.trigger_group: Callable[[], None] | None = None
         # the loop's orders its last stop could not prove gone (empty: proven, or no stop yet)
         self.not_proven: tuple[str, ...] = ()
+        self.unlisted = ""  # why no listing proved the stop ("": one did)
         # the stop's one deadline (`trade.stop_deadline_s`), from its start: what ends the
         # session's order group after it runs under what is left (None: no stop yet)
         self.stop_deadline: Deadline | None = None
@@ -518,14 +519,14 @@ class TradeLoop:
         write a last heartbeat, and return the final summary, which names the orders not proven
         gone. Once `abandon` is set (a second Ctrl-C: the person will not wait for an exchange that
         answers slowly), what is left is given up and logged, and fills are not read again."""
-        from kalshi_cli.runner.lifecycle.stop import withdraw_at_stop
+        from kalshi_cli.runner.lifecycle.stop import not_proven_text, withdraw_at_stop
 
         self.executor.stopping = True  # what the answers booked below would send, is not
         # nor, in a stop that withdraws, what still waits for a send worker (`--once` ends its
         # one pass with its orders sent and left resting)
         self.dispatch.stopping = cancel_resting
-        self.stop_deadline = Deadline.after(self.clock, self.settings.stop_deadline_s)
-        with self.stop_deadline.scope():
+        deadline = self.stop_deadline = Deadline.after(self.clock, self.settings.stop_deadline_s)
+        with deadline.scope():
             abandoned = False
             # the calls still out are answered and booked first (within the stop's deadline),
             # so the orders they placed are known to the withdrawal; an order whose answer is
@@ -543,16 +544,17 @@ class TradeLoop:
                     "its answer was not back when the loop stopped",
                 )
             if cancel_resting and not self.settings.dry_run:
-                proof = withdraw_at_stop(self, abandon)
+                proof = withdraw_at_stop(self, deadline, abandon)
                 self.not_proven, abandoned = proof.left, proof.abandoned
+                self.unlisted = proof.unlisted
                 if not proof.proven and not abandoned:
                     self._voice.alert(
                         "stop_not_proven",
                         "stop",
-                        f"the stop could not prove {len(proof.left)} order(s) of the loop gone: "
-                        + ", ".join(proof.left[:10]),
+                        not_proven_text(proof.left, proof.unlisted, most=10),
                         {
                             "left_resting": ", ".join(proof.left),
+                            "unlisted": proof.unlisted,
                             "runbook": "runbooks/14-stop-not-proven.md",
                         },
                     )
@@ -561,6 +563,6 @@ class TradeLoop:
         # only now: a fill that last read left out for a missing field is still told
         self.let_go()
         self.heartbeat.beat()
-        summary = replace(self.summary(), not_proven=self.not_proven)
+        summary = replace(self.summary(), not_proven=self.not_proven, unlisted=self.unlisted)
         self.log.emit("stopped", summary.to_json())
         return summary

@@ -450,3 +450,4 @@ def test_a_second_interrupt_ends_the_stops_wait_for_the_calls_still_out(
         [abandoned] = r.events("shutdown_abandoned")
         left = abandoned["unknown_left"]
         assert isinstance(left, list) and set(left) == out
+        assert abandoned["left_resting"] == [], "nothing of the loop's was believed resting"

@@ -17,12 +17,20 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.models import ZERO, BookSide
 from kalshi_cli.vocabulary.order_terms import owner_in
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio
     from kalshi_cli.runner.execution.execution import LoopExecutor
+    from kalshi_cli.strategy_api import PositionView
+
+
+def _once_read(view: PositionView) -> Decimal:
+    """The view's position once the contracts told filled and not read yet are read: a bid's
+    add YES, an ask's NO."""
+    told = (o.remaining if o.book_side is BookSide.BID else -o.remaining for o in view.unbooked)
+    return view.position + sum(told, start=ZERO)
 
 
 class OwnOrders:
@@ -73,17 +81,26 @@ class OwnOrders:
         open the opposite position, so they go too.
 
         With `owner` (a strategy stopped or failing alone), only that strategy's orders, and
-        the position is its own part (`Portfolio.view_for`), as its budget counts it: a flat
+        the position is its own part (`Portfolio.owned_view`), as its budget counts it: a flat
         strategy's order the other way from another strategy's contracts opens a position of
-        its own (its fill would cut that other part), so it goes."""
+        its own (its fill would cut that other part), so it goes.
+
+        The position is the one the risk checks count: with the contracts the exchange told
+        filled whose fills are not read yet (`PositionView.unbooked`). The outage that trips
+        SAFE_MODE keeps them unread; judged by the position read so far, an exit whose
+        contracts another exit already sold stayed resting (it opens the opposite position),
+        and the other side of a quote whose bid had filled (now the exit of what it bought)
+        was cancelled."""
         orders = list(self._portfolio.orders.values())
         if owner is None:
-            held = self._portfolio.position
+
+            def held(ticker: str) -> Decimal:
+                return _once_read(self._portfolio.view(ticker))
         else:
             orders = [o for o in orders if self.owner(o) == owner]
 
             def held(ticker: str) -> Decimal:
-                return self._portfolio.view_for(ticker, owner).position
+                return _once_read(self._portfolio.owned_view(ticker, owner, self.owner))
 
         closing: dict[str, Decimal] = {}  # ticker -> contracts already set to close it
         going: list[OpenOrder] = []

@@ -354,6 +354,18 @@ class Portfolio:
             )
         return mine
 
+    def owned_view(
+        self, ticker: str, owner: str, owner_of: Callable[[OpenOrder], str | None]
+    ) -> PositionView:
+        """`owner`'s view (`view_for`) with only the contracts its own orders (`owner_of`) were
+        told filled and not read yet: what its budget and its withdrawal count, not another
+        strategy's fills."""
+        view = self.view_for(ticker, owner)
+        if view.unbooked:
+            told = self.unbooked_orders(ticker)
+            view = replace(view, unbooked=tuple(o.view for o in told if owner_of(o) == owner))
+        return view
+
     def _make_view(self, ticker: str) -> PositionView:
         m = self.pnl.markets.get(ticker)
         resting = tuple(o.view for o in self.resting(ticker))

@@ -85,7 +85,8 @@ def wait_out_unknown(
         now = clock.monotonic()
         if all(now - lost.since >= landing_s for lost in unknown.values()):
             return  # each could be looked up no more: a lookup failed
-        clock.sleep(1.0)
+        # never past the deadline: what comes after this wait (the stop's proof) has its share
+        clock.sleep(1.0 if deadline is None else min(1.0, max(deadline.remaining(), 0.0)))
 
 
 class UnknownOrders:

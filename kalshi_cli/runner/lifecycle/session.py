@@ -1084,8 +1084,8 @@ def trade(
             log.close()
             store.close()
         print_lines(["", "summary:", *("  " + line for line in summary.lines())], out)
-        if summary.not_proven:
+        if summary.not_proven or summary.unlisted:
             from kalshi_cli.runner.lifecycle.stop import StopNotProven
 
-            raise StopNotProven(summary.not_proven)
+            raise StopNotProven(summary.not_proven, summary.unlisted)
         return summary

@@ -15,9 +15,14 @@ the unit's 30 s with room for the process to exit):
 3. one listing of the resting orders; the loop's still there are cancelled side by side, each
    cancel on a worker thread under the same deadline (the client is thread-safe; the state
    file and the view are written only here, on the loop's thread);
-4. the proof: one listing under what the deadline leaves. An order of the loop in it, or no
-   listing at all, is an order not proven gone: the stop names them (`StopProof.left`), and
-   `kalshi trade` exits NOT_PROVEN (11) with their ids, logged (`stop_not_proven`) and alerted.
+4. the proof: one listing under what the deadline leaves. An order of the loop in it is an
+   order not proven gone: the stop names them (`StopProof.left`), and `kalshi trade` exits
+   NOT_PROVEN (11) with their ids, logged (`stop_not_proven`) and alerted. No listing at all
+   (it failed, or a second signal gave the stop up first) proves nothing either, even when
+   every order the loop and its state file knew was confirmed cancelled: an order no record
+   knows (an earlier run's whose state file was lost) is found only by a listing. The stop
+   names what it believes resting and says why no listing looked (`StopProof.unlisted`), and
+   exits 11 all the same.
 
 The proof keeps a share of the deadline for itself, so a slow exchange cannot spend it all on
 the withdrawal and leave nothing to look with.
@@ -64,19 +69,34 @@ STOP_WORKERS = 4
 # the share of the stop deadline kept for the proving listing, at most this many seconds
 PROOF_SHARE = 0.25
 PROOF_MAX_S = 5.0
+# why no listing proved a stop a second SIGINT or SIGTERM gave up (`StopProof.unlisted`)
+GIVEN_UP = "given up by a second interrupt before its listing"
 
 
 class StopNotProven(KalshiError):
-    """`kalshi trade` stopped without proving every order of its own gone (exit 11)."""
+    """`kalshi trade` stopped without proving every order of its own gone (exit 11): `left`
+    names those it could not, `unlisted` says why no listing looked (empty: one did)."""
 
     exit_code = ExitCode.NOT_PROVEN
 
-    def __init__(self, left: tuple[str, ...]) -> None:
+    def __init__(self, left: tuple[str, ...], unlisted: str) -> None:
         super().__init__(
-            f"the stop could not prove {len(left)} order(s) of the loop gone: {', '.join(left)}",
-            hint="`kalshi cancel-all` withdraws and proves; runbooks/14-stop-not-proven.md",
+            not_proven_text(left, unlisted),
+            hint="`kalshi order list --status resting` shows what rests, `kalshi cancel-all` "
+            "withdraws and proves; runbooks/14-stop-not-proven.md",
         )
         self.left = left
+        self.unlisted = unlisted
+
+
+def not_proven_text(left: tuple[str, ...], unlisted: str, *, most: int | None = None) -> str:
+    """What a stop not proven says: the orders it names (the first `most` of them), and why no
+    listing looked."""
+    named = f"the stop could not prove {len(left)} order(s) of the loop gone: "
+    named += ", ".join(left[:most])
+    unseen = f"no listing proved the stop ({unlisted}): an order of the loop's that no record "
+    unseen += "knows may rest"
+    return "; ".join(([named] if left else []) + ([unseen] if unlisted else []))
 
 
 class StoppingLoop(Protocol):
@@ -98,31 +118,31 @@ class StoppingLoop(Protocol):
 
 @dataclass(frozen=True)
 class StopProof:
-    """What a stop proved: `left`, the loop's orders not proven gone (empty: proven)."""
+    """What a stop proved: `left`, the loop's orders not proven gone, and `unlisted`, why no
+    listing looked ("": one did). Proven only when both are empty."""
 
     left: tuple[str, ...] = ()
     abandoned: bool = False
+    unlisted: str = ""
 
     @property
     def proven(self) -> bool:
-        return not self.left
+        return not self.left and not self.unlisted
 
 
-def withdraw_at_stop(loop: StoppingLoop, abandon: threading.Event | None = None) -> StopProof:
-    """Withdraw every resting order this loop placed and prove none is left, within the
-    deadline the caller runs under (`Deadline.current()`; module docstring)."""
+def withdraw_at_stop(
+    loop: StoppingLoop, whole: Deadline, abandon: threading.Event | None = None
+) -> StopProof:
+    """Withdraw every resting order this loop placed and prove none is left, within the stop's
+    one deadline `whole`, which the caller runs under (module docstring)."""
     # every order the loop placed was answered before the stop began (one still out is of
     # unknown outcome): a listing asked a read lag later shows each that rests
     shows_all_from = loop.clock.monotonic() + loop.settings.read_lag_s
     # interrupted again before the withdrawal began (while the stop waited for the calls still
     # out): nothing looked the orders of unknown outcome up, nor said which are left
     interrupted_first = abandon is not None and abandon.is_set()
-    whole = Deadline.current()
-    if whole is not None:
-        proof_s = min(PROOF_MAX_S, whole.remaining() * PROOF_SHARE)
-        with Deadline.within(loop.clock, max(whole.remaining() - proof_s, 0.0)):
-            triggered = _withdraw(loop, abandon, shows_all_from)
-    else:
+    proof_s = min(PROOF_MAX_S, whole.remaining() * PROOF_SHARE)
+    with Deadline.within(loop.clock, max(whole.remaining() - proof_s, 0.0)):
         triggered = _withdraw(loop, abandon, shows_all_from)
     if abandon is not None and abandon.is_set():
         resting = tuple(sorted(_believed_resting(loop)))
@@ -137,8 +157,8 @@ def withdraw_at_stop(loop: StoppingLoop, abandon: threading.Event | None = None)
         # an order of unknown outcome given up on may still land, unless the triggered group
         # refuses it: it is not proven gone, so it is named as a resting one is
         unknown = () if triggered else tuple(sorted(loop.executor.unknown_orders.unknown))
-        return StopProof(resting + unknown, abandoned=True)
-    return StopProof(_prove(loop, refused_later=triggered, shows_all_from=shows_all_from))
+        return StopProof(resting + unknown, abandoned=True, unlisted=GIVEN_UP)
+    return _prove(loop, refused_later=triggered, shows_all_from=shows_all_from)
 
 
 def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_from: float) -> bool:
@@ -293,11 +313,12 @@ def _ended(store: Store, order_id: str) -> bool:
     return row is not None and row.status in FINISHED_STATUSES
 
 
-def _prove(loop: StoppingLoop, *, refused_later: bool, shows_all_from: float) -> tuple[str, ...]:
+def _prove(loop: StoppingLoop, *, refused_later: bool, shows_all_from: float) -> StopProof:
     """The loop's orders one listing shows resting, or all it believes resting when no listing
-    could be had: the stop's proof (empty: nothing of the loop's is left). An order of unknown
-    outcome the listing does not show is not proven gone either (named by its client order id:
-    it may still land), unless the triggered order group will refuse it (`refused_later`).
+    could be had, which proves nothing even when it names none: the stop's proof. An order of
+    unknown outcome the listing does not show is not proven gone either (named by its client
+    order id: it may still land), unless the triggered order group will refuse it
+    (`refused_later`).
     An order the loop believes resting (its cancel failed) is proven gone only by a listing
     asked from `shows_all_from` on, which the proof waits for while its deadline allows: one
     asked sooner may not show an order placed just before the stop."""
@@ -314,7 +335,7 @@ def _prove(loop: StoppingLoop, *, refused_later: bool, shows_all_from: float) ->
             "stop_not_proven",
             {"left_resting": list(left), "unknown": sorted(found), "error": exc.one_line()},
         )
-        return left + tuple(sorted(found))
+        return StopProof(left + tuple(sorted(found)), unlisted=f"its listing failed: {exc.message}")
     resting = {o.order_id for o in listed}
     if asked < shows_all_from and not refused_later:
         resting |= set(believed)  # not listed yet is not gone
@@ -346,4 +367,4 @@ def _prove(loop: StoppingLoop, *, refused_later: bool, shows_all_from: float) ->
         loop.log.emit("stop_not_proven", fields)
     else:
         loop.log.emit("stop_proven", {"listed_resting": len(resting)})
-    return left
+    return StopProof(left)

@@ -81,6 +81,9 @@ class Summary:
     behind: bool = False  # past the loop's fairness bound (`trade.max_revisit_s`)
     # the loop's orders its stop could not prove gone (runner/lifecycle/stop.py); empty: proven
     not_proven: tuple[str, ...] = ()
+    # why no listing proved the stop ("": one did, or the loop did not withdraw); not proven
+    # either way, though it names no order
+    unlisted: str = ""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -116,6 +119,11 @@ class Summary:
                     + ", ".join(self.not_proven)
                 ]
                 if self.not_proven
+                else []
+            ),
+            *(
+                [f"NOT PROVEN      no listing proved the stop: {self.unlisted}"]
+                if self.unlisted
                 else []
             ),
         ]

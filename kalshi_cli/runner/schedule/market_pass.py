@@ -454,12 +454,9 @@ class MarketPass:
         it), the part its own fills built (`own`), and only its own resting orders, with their
         queue positions: what it may cancel or replace. Another strategy's orders and the
         person's are not its to touch; the risk engine still counts them."""
-        view = self._portfolio.view_for(ticker, member.name)
         name = member.name
-        if view.unbooked:
-            # what its own orders filled that is not read yet, not another strategy's
-            told = self._portfolio.unbooked_orders(ticker)
-            view = replace(view, unbooked=tuple(o.view for o in told if self._own.owner(o) == name))
+        # what its own orders filled that is not read yet, not another strategy's
+        view = self._portfolio.owned_view(ticker, name, self._own.owner)
         if not view.resting:
             return view
         mine = {o.order_id for o in self._portfolio.resting(ticker) if self._own.owner(o) == name}

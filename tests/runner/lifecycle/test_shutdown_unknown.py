@@ -10,14 +10,17 @@ import signal
 import subprocess
 import threading
 from dataclasses import replace
+from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import httpx
 import pytest
 
 from kalshi_cli.client.client import LANDING_WINDOW_S
+from kalshi_cli.runner.lifecycle.stop import PROOF_MAX_S, PROOF_SHARE
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.errors import ServerError
+from kalshi_cli.vocabulary.errors import ApiError, ServerError
 from kalshi_cli.vocabulary.models import BookSide, Order, TimeInForce
 from tests.conftest import SimHarness
 from tests.runner.fakes import Held, Rig, make_rig
@@ -163,6 +166,26 @@ def test_the_stop_deadline_ends_the_wait_and_names_the_order(tmp_path: Path) -> 
     assert rig.loop.log.counts.get("stop_not_proven") == 1
 
 
+@pytest.mark.parametrize("deadline", [20.0, 1.0])
+def test_the_wait_for_an_order_of_unknown_outcome_leaves_the_proof_its_share_of_the_deadline(
+    tmp_path: Path, deadline: float
+) -> None:
+    """A wait that could last the whole deadline (an order that never lands) ends where the
+    proof's share of it begins, with the default deadline and with a short one: the proving
+    listing always has time to look, however slowly the withdrawal goes. The withdrawal once
+    ran under the whole deadline and left the proof nothing against an exchange answering
+    slowly."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    _lose_next_create(rig, Held(10_000.0))
+    rig.loop.settings = replace(rig.loop.settings, stop_deadline_s=deadline)
+    started = rig.clock.monotonic()
+    rig.loop.shutdown(cancel_resting=True)
+    left = deadline - (rig.clock.monotonic() - started)
+    kept = min(PROOF_MAX_S, deadline * PROOF_SHARE)
+    assert left >= kept - 1e-9  # (the manual clock's float sums)
+    assert rig.loop.log.counts.get("stop_not_proven") == 1, "and the proof looked"
+
+
 def test_a_second_interrupt_stops_the_wait_and_leaves_the_order_unknown(tmp_path: Path) -> None:
     """Given up, the order that may still land is not proven gone: the stop names it, so
     `kalshi trade` exits 11 (on the old code it exited 0 with the order free to land)."""
@@ -186,6 +209,51 @@ def test_a_second_interrupt_stops_the_wait_and_leaves_the_order_unknown(tmp_path
     assert [o for o in rig.exchange.orders(me) if o.status == "resting"] == [], (
         "the known quotes were cancelled before the wait"
     )
+
+
+def test_a_stop_given_up_reads_no_fills_again(tmp_path: Path) -> None:
+    """A second interrupt gives the stop up: the person will not wait for an exchange that
+    answers slowly, so its last read of the fills is not made either (it would wait on the
+    same exchange)."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    _lose_next_create(rig, Held(10_000.0))
+    abandon = threading.Event()
+    lookup = rig.client.find_order_by_client_id
+
+    def interrupted(client_order_id: str, ticker: str) -> Order | None:
+        abandon.set()  # the person presses Ctrl-C again while the stop waits
+        return lookup(client_order_id, ticker)
+
+    rig.client.find_order_by_client_id = interrupted  # type: ignore[method-assign]
+    rig.client.fills_error = ServerError("down", status=503)  # a read made would say so
+    summary = rig.loop.shutdown(cancel_resting=True, abandon=abandon)
+    assert summary.unlisted
+    assert rig.loop.log.counts.get("fill_sync_failed") is None, "no read of the fills was made"
+
+
+def test_a_stop_given_up_with_the_group_triggered_does_not_name_the_order_it_refuses(
+    tmp_path: Path,
+) -> None:
+    """Given up right after the session's order group was triggered: the order of unknown
+    outcome, which the triggered group refuses when it lands, is not named; the quotes the
+    trigger cancelled, which no listing showed gone, are."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    me = rig.client.account_id
+    group = rig.exchange.create_order_group(me, Decimal(1000)).order_group_id
+    rig.loop.executor.answers.order_group_id = group
+    abandon = threading.Event()
+
+    def trigger_then_interrupted() -> None:
+        rig.exchange.trigger_order_group(me, group)
+        abandon.set()  # the person presses Ctrl-C again
+
+    rig.loop.trigger_group = trigger_then_interrupted
+    coid = _lose_next_create(rig, Held(5.0))
+    quotes = {o.order_id for o in rig.loop.own_resting()}
+    assert quotes
+    summary = rig.loop.shutdown(cancel_resting=True, abandon=abandon)
+    assert set(summary.not_proven) == quotes
+    assert coid not in summary.not_proven
 
 
 def test_an_exchange_that_does_not_answer_the_lookups_bounds_the_wait(tmp_path: Path) -> None:
@@ -241,6 +309,31 @@ def test_with_the_sessions_order_group_the_stop_looks_once_and_does_not_wait(
     assert rig.clock.monotonic() == before, "no wait"
     assert rig.store.orders.get_intent(coid).status == "unknown", "kalshi reconcile settles it"
     assert rig.loop.log.counts.get("shutdown_unknown_left") == 1, "what the look left is said"
+
+
+def test_with_the_group_triggered_an_order_of_unknown_outcome_the_listing_lacks_is_proven_gone(
+    tmp_path: Path,
+) -> None:
+    """The stop triggered the session's order group while an order of the loop's was still in
+    the network: the exchange refuses it when it lands, so a proving listing that does not
+    show it proves it gone, and the stop is proven (exit 0). Naming it anyway (as a stop
+    without a group must) would make every clean stop with the group exit 11."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    me = rig.client.account_id
+    group = rig.exchange.create_order_group(me, Decimal(1000)).order_group_id
+    rig.loop.executor.answers.order_group_id = group
+    rig.loop.trigger_group = partial(rig.exchange.trigger_order_group, me, group)
+    coid = _lose_next_create(rig, Held(5.0))
+    summary = rig.loop.shutdown(cancel_resting=True)
+    assert rig.loop.log.counts.get("stop_group_triggered") == 1
+    assert summary.not_proven == ()
+    assert rig.loop.log.counts.get("stop_proven") == 1
+    rig.clock.advance(5.0)
+    with pytest.raises(ApiError) as refused:
+        rig.client.deliver_held()  # the held order lands after the stop
+    assert refused.value.code == "order_group_triggered"
+    assert coid not in {o.client_order_id for o in rig.exchange.orders(me)}
+    assert [o for o in rig.exchange.orders(me) if o.status == "resting"] == []
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ not (one loop per account: no other loop places orders under those names)."""
 from __future__ import annotations
 
 import io
+import signal
 import threading
 from dataclasses import replace
 from decimal import Decimal
@@ -15,15 +16,22 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.runner.config import TradeConfig
-from kalshi_cli.runner.lifecycle.stop import StopNotProven
+from kalshi_cli.runner.lifecycle.stop import StopNotProven, not_proven_text
 from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.store.records import RESTING, IntentRecord
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import ZERO, Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import owned_client_order_id
 from tests.conftest import SimHarness
-from tests.runner.simproc import Book, client_for, market_maker_session
+from tests.runner.simproc import (
+    Book,
+    client_for,
+    log_events,
+    market_maker_session,
+    observer_for,
+)
 from tests.runner.test_loop_order_batches_sim import rig
 from tests.waiting import wait_until
 
@@ -43,6 +51,9 @@ def test_a_quote_the_loops_view_lost_track_of_is_named_by_the_stop(
         resting = {o.order_id for o in r.client.orders.iter_orders(status="resting")}
         assert resting == {lost}, "the stop withdrew what it believed resting, and only that"
         assert summary.not_proven == (lost,)
+        # runbook 14: the event names, apart, what the loop's view did not hold
+        (said,) = r.events("stop_not_proven")
+        assert said["left_resting"] == [lost] and said["not_in_view"] == [lost]
 
 
 def test_an_order_placed_by_hand_in_the_loops_market_is_not_the_stops_to_name(
@@ -99,6 +110,10 @@ def test_an_earlier_runs_quote_in_a_market_this_run_does_not_trade_is_told_and_n
     finally:
         other.close()
     assert stopped.value.left == (left.order_id,)
+    assert stopped.value.unlisted == ""
+    assert stopped.value.message == (
+        f"the stop could not prove 1 order(s) of the loop gone: {left.order_id}"
+    )
     told = " ".join(out.getvalue().split())
     assert f"1 resting order of market-maker in markets this run does not trade: {elsewhere}" in (
         told
@@ -203,3 +218,106 @@ def _record_resting_on_subaccount_1(store: Store, ticker: str) -> None:
         coid, order_id="on-subaccount-1", status=RESTING, fill_count=ZERO,
         remaining_count=Decimal(1),
     )  # fmt: skip
+
+
+class NoListingOnceWithdrawn(httpx.HTTPTransport):
+    """The real transport; once the stop's withdrawal has been answered (the session's order
+    group triggered, or without one the batch cancel: the exchange cancelled every quote),
+    either the person presses Ctrl-C twice more (`interrupted`: the second gives the stop up
+    before its proving listing), or every listing of the orders is answered 503 without
+    reaching the exchange (`listing_refused`)."""
+
+    def __init__(self, way: str) -> None:
+        super().__init__()
+        self.way = way
+        self.withdrawn = threading.Event()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        listing = request.method == "GET" and path.endswith("/orders")
+        if listing and self.withdrawn.is_set() and self.way == "listing_refused":
+            return httpx.Response(503, json={"code": "service_unavailable", "message": "x"})
+        response = super().handle_request(request)
+        trigger = request.method == "PUT" and path.endswith("/trigger")
+        if trigger or (request.method == "DELETE" and path.endswith("/orders/batched")):
+            self.withdrawn.set()
+            if self.way == "interrupted":
+                signal.raise_signal(signal.SIGINT)  # the loop's own handlers take both
+                signal.raise_signal(signal.SIGINT)
+        return response
+
+
+@pytest.mark.parametrize(
+    ("way", "order_group"), [("listing_refused", True), ("interrupted", False)]
+)
+def test_a_stop_no_listing_proved_is_not_proven_though_every_order_it_knew_went(
+    sim: SimHarness, tmp_path: Path, way: str, order_group: bool
+) -> None:
+    """The stop's withdrawal cancelled every quote the loop knew (the order group's trigger,
+    or without one a batch cancel whose answer the state file books), and the state file holds
+    none resting, but no listing looked: its listing failed, or a second Ctrl-C gave the stop
+    up before it. An order no record knows (an earlier run's whose state file was lost, one
+    whose answer was lost) could rest all the same, so the stop is not proven: exit 11, saying
+    why and what to run. On the old code `kalshi trade` exited 0, a proof never made. (With
+    the group and given up, the quotes its trigger cancelled are still believed resting, and
+    named: not the case here.)"""
+    sim.create_market(TICKER)
+    other = client_for(sim.new_account(balance_cents=10_000_000))
+    Book(other, TICKER).quote("0.40", "0.60")
+    account = sim.new_account(balance_cents=10_000_000)
+    key, _ = load_private_key(path=Path(account.private_key_path))
+    transport = NoListingOnceWithdrawn(way)
+    client = KalshiClient(
+        api_base=account.api_base, key_id=account.key_id, private_key=key, transport=transport
+    )
+    out = io.StringIO()
+    config = TradeConfig(strategies={"market-maker": {}}, trade={"stop_deadline_s": 4.0})
+    try:
+        with client, pytest.raises(StopNotProven) as stopped:
+            market_maker_session(
+                account, client, TICKER, tmp_path, config,
+                duration_s=1.0, out=out, order_group=order_group,
+            )  # fmt: skip
+    finally:
+        other.close()
+    assert transport.withdrawn.is_set()
+    mine = list(observer_for(account).orders.iter_orders(ticker=TICKER))
+    assert mine and {o.status for o in mine} == {"canceled"}, "every quote it knew went"
+    assert stopped.value.exit_code == ExitCode.NOT_PROVEN
+    assert stopped.value.left == ()
+    why = {
+        "listing_refused": "its listing failed: GET /portfolio/orders failed: HTTP 503 "
+        "service_unavailable: x",
+        "interrupted": "given up by a second interrupt before its listing",
+    }[way]
+    assert stopped.value.unlisted == why
+    assert stopped.value.message == (
+        f"no listing proved the stop ({why}): an order of the loop's that no record knows may rest"
+    )
+    assert stopped.value.hint == (
+        "`kalshi order list --status resting` shows what rests, `kalshi cancel-all` withdraws "
+        "and proves; runbooks/14-stop-not-proven.md"
+    )
+    assert f"NOT PROVEN no listing proved the stop: {why}" in " ".join(out.getvalue().split())
+    events = log_events(tmp_path / "trade.log")
+    if way == "listing_refused":
+        (said,) = [e for e in events if e["event"] == "stop_not_proven"]
+        assert said["left_resting"] == [] and said["unknown"] == []
+        assert "HTTP 503" in str(said["error"])
+    else:
+        (said,) = [e for e in events if e["event"] == "shutdown_abandoned"]
+        assert said["left_resting"] == []
+
+
+def test_a_stop_not_proven_says_what_it_names_and_why_no_listing_looked() -> None:
+    """Both at once (an earlier run's quote named, the listing failed), one line; the alert
+    names at most ten, with the count of all."""
+    both = StopNotProven(("a", "b"), "its listing failed: x")
+    assert both.message == (
+        "the stop could not prove 2 order(s) of the loop gone: a, b; no listing proved the stop "
+        "(its listing failed: x): an order of the loop's that no record knows may rest"
+    )
+    ids = tuple(f"o{n}" for n in range(12))
+    assert not_proven_text(ids, "", most=10) == (
+        "the stop could not prove 12 order(s) of the loop gone: " + ", ".join(ids[:10])
+    )
