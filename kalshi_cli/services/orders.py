@@ -648,14 +648,20 @@ class OrderService:
         counts filled, and a row they ended short of the new total rests again."""
         remaining = result.remaining_count
         filled = result.fill_count or ZERO
+        orders = self.store.orders
+        # one transaction, its writes plain statements of it (no savepoint each): nothing here
+        # catches an error, so any one undoes the whole booking, the record's settling with it
         with self.store.transaction():
             # whatever the answer changes of the row (perhaps nothing it did not show already)
-            self.store.orders.settle_amend(amend.record)
-            row = self.store.orders.status_and_filled(amend.order_id)
+            orders.settle_amend(amend.record, savepoint=False)
+            row = orders.status_and_filled(amend.order_id)
             was, known_filled = row if row is not None else (None, ZERO)
             if was == CANCELED or (was == EXECUTED and known_filled >= amend.total):
-                self.store.orders.update_order(
-                    order_id=amend.order_id, price=amend.yes_price, count=amend.total
+                orders.update_order(
+                    order_id=amend.order_id,
+                    price=amend.yes_price,
+                    count=amend.total,
+                    savepoint=False,
                 )
                 return AmendOutcome(was, ZERO, filled)
             reopened = was == EXECUTED
@@ -665,12 +671,13 @@ class OrderService:
             # what rests, when known: none left is executed; else the status is what the row
             # says (a fill read booked meanwhile may have moved it on)
             status = None if remaining is None else EXECUTED if remaining <= 0 else RESTING
-            self.store.orders.update_order(
+            orders.update_order(
                 order_id=amend.order_id,
                 price=amend.yes_price,
                 count=amend.total,
                 remaining_count=remaining,
                 status=status,
+                savepoint=False,
             )
         return AmendOutcome(status or RESTING, remaining, filled, reopened and status == RESTING)
 

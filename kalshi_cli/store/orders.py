@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from kalshi_cli.vocabulary.models import Order
 
 _AWAITING_ANSWER = (PENDING, UNKNOWN)
+_IN_CALLERS = nullcontext()  # `OrderRepository._block` without a savepoint: no statement
 _ORDER_COLUMNS = (
     "client_order_id, order_id, ticker, book_side, price, count, side, action, status, filled, "
     "remaining, strategy, model_fair, reason, error, created_at, updated_at, time_in_force, "
@@ -199,12 +201,14 @@ class OrderRepository:
         price: Decimal | None = None,
         count: Decimal | None = None,
         subaccount: int | None = None,
+        savepoint: bool = True,
     ) -> bool:
         """Copy the exchange's view of an order; True when a known order changed.
 
         The row is found by client_order_id when given (then `order_id` is set on it), else by
         order_id. An order the state file does not know is not an error (the kill switch
-        cancels orders placed elsewhere): nothing happens and False is returned.
+        cancels orders placed elsewhere): nothing happens and False is returned. `savepoint`:
+        see `_block`.
         """
         if client_order_id is None and order_id is None:
             raise ValueError("update_order needs a client_order_id or an order_id")
@@ -233,7 +237,7 @@ class OrderRepository:
             if client_order_id is not None
             else ("order_id", order_id)
         )
-        with self._db.transaction():
+        with self._block(savepoint, "update_order"):
             row = self._db.conn.execute(
                 f"SELECT client_order_id{', ' + columns if columns else ''} "  # noqa: S608
                 f"FROM orders WHERE {key_column} = ?",
@@ -301,13 +305,13 @@ class OrderRepository:
         self._history(coid, note, now)
         return AmendRecord(written.lastrowid, coid, price, total, now)
 
-    def settle_amend(self, amend: int, note: str | None = None) -> bool:
+    def settle_amend(self, amend: int, note: str | None = None, *, savepoint: bool = True) -> bool:
         """The amend `write_amend` recorded with id `amend` settled (answered and booked,
         refused, never sent, or shown by a read): its record gone and, when given, `note` a
-        row of its order's history, in one transaction. False, and nothing written, when no
-        record has that id: something settled it already (another process's reconcile, with
-        its own note), or retention removed its order with it."""
-        with self._db.transaction():
+        row of its order's history, in one transaction (`savepoint`: see `_block`). False, and
+        nothing written, when no record has that id: something settled it already (another
+        process's reconcile, with its own note), or retention removed its order with it."""
+        with self._block(savepoint, "settle_amend"):
             row = None
             if note is not None:  # an answer booked (the common case) writes no note
                 row = self._db.conn.execute(
@@ -464,6 +468,19 @@ class OrderRepository:
                     hint="use update_order to copy the exchange's state",
                 )
             self._history(client_order_id, note if note is not None else what, now)
+
+    def _block(self, savepoint: bool, what: str) -> AbstractContextManager[object]:
+        """A method's writes in a transaction of their own, a savepoint inside the caller's (an
+        error undoes them alone, so a caller that catches it and goes on keeps none of them);
+        or, with `savepoint` False, as plain statements of the caller's open transaction, for
+        a caller that lets any error undo its whole block (`OrderService.book_amend`: the
+        savepoint and its release were two statements more for every write of every amend
+        booked)."""
+        if savepoint:
+            return self._db.transaction()
+        if not self._db.depth:
+            raise RuntimeError(f"{what} without a savepoint runs inside a transaction")
+        return _IN_CALLERS
 
     def _history(self, client_order_id: str, note: str, at: float) -> None:
         self._db.conn.execute(

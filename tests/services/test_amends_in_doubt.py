@@ -17,6 +17,7 @@ from kalshi_cli.client.connection import LANDING_WINDOW_S
 from kalshi_cli.services.orders import Amend, OrderService
 from kalshi_cli.services.reconcile import AMEND_READ, amend_not_made
 from kalshi_cli.store import Store
+from kalshi_cli.store.errors import StoreError
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import AmendOutcomeUnknown, BadRequestError
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
@@ -85,6 +86,31 @@ def test_an_amend_lowering_only_the_size_is_settled_once_its_answer_is_booked(
     row = store.orders.intent_by_order_id(order_id)
     assert row is not None and (row.price, row.count) == (D("0.20"), D(7))
     assert _doubted(store) == []
+
+
+def test_an_amend_whose_booking_fails_half_way_stays_in_doubt_and_its_order_as_it_was(
+    store: Store, ticker: str, service: OrderService
+) -> None:
+    """The state file refuses a write of the booking after the record's settling (the
+    history row the new price writes; a trigger stands in for the failing file): the booking
+    is undone whole, so the amend is still in doubt for the next start to settle by a read,
+    and the row keeps the terms the exchange last showed."""
+    order_id = _bid_of_ten(service, ticker)
+    amend = _amend(service, order_id, ticker, "0.21", 10)
+    sent = service.send_amend(amend)
+    assert sent.result is not None
+    conn = store._conn
+    conn.execute(
+        "CREATE TEMP TRIGGER refused AFTER INSERT ON order_history "
+        "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+    )
+    with pytest.raises(StoreError, match="disk I/O error"):
+        service.book_amend(amend, sent.result)
+    conn.execute("DROP TRIGGER refused")
+
+    row = store.orders.intent_by_order_id(order_id)
+    assert row is not None and (row.price, row.count) == (D("0.20"), D(10))
+    assert _doubts(store) == [(order_id, D("0.21"), D(10))]
 
 
 def test_an_amend_whose_answer_changes_nothing_the_row_shows_is_settled_once_booked(

@@ -71,6 +71,22 @@ def test_an_amend_outside_a_transaction_is_refused(store: Store) -> None:
         store.orders.write_amend(ORDER, price=D("0.41"), rest=D(5), post_only=None)
 
 
+def test_a_write_without_a_savepoint_of_its_own_outside_a_transaction_is_refused(
+    store: Store,
+) -> None:
+    """Without a savepoint, a settling or an update is a plain statement of its caller's
+    transaction: with none open it would commit alone, so it is refused, writing nothing."""
+    amend = _amend(store, D("0.41"), D(5))
+    assert amend is not None
+    rows = store.orders.order_history("c1")
+    with pytest.raises(RuntimeError, match="settle_amend without a savepoint runs inside"):
+        store.orders.settle_amend(amend.id, savepoint=False)
+    with pytest.raises(RuntimeError, match="update_order without a savepoint runs inside"):
+        store.orders.update_order(order_id=ORDER, price=D("0.41"), savepoint=False)
+    assert [a.id for _, a in store.orders.amends_in_doubt()] == [amend.id]
+    assert store.orders.order_history("c1") == rows
+
+
 def test_an_amend_settled_with_a_note_is_a_row_of_its_history_and_changes_nothing_else(
     store: Store,
 ) -> None:
