@@ -11,6 +11,7 @@ imported."""
 from __future__ import annotations
 
 import json
+import time
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,11 @@ import httpx
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.config import load_settings
 from kalshi_cli.services.orders import OrderService
+from kalshi_cli.services.reconcile import catch_up
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import BookSide
-from tests.checks.test_subaccount_checks import sim  # noqa: F401  (fixture)
+from tests.checks.test_subaccount_checks import buy_on, sim  # noqa: F401  (fixture)
 from tests.conftest import SimHarness
 from tests.services.test_restricted_key_exposure import (
     _restricted_client,
@@ -152,3 +154,34 @@ def test_reconcile_books_a_restricted_keys_unnamed_orders_and_fills_on_its_subac
     assert imported == ("external", 1)
     assert fills == [(1, D(1))]
     assert sum(reads["GET api_keys"].outcomes.values()) == 1
+
+
+def test_a_fill_naming_no_subaccount_is_the_subaccounts_it_was_listed_for(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """2 YES bought on subaccount 1 by a program this state file does not know, the fill
+    listed naming no subaccount. `catch_up` (what `kalshi positions` runs first) lists each
+    subaccount's fills on its own, and `kalshi reconcile --subaccount 1` lists 1's: either way
+    the fill is 1's. Booked on 0, 1's book would miss a position the exchange shows there."""
+    sim.create_market("KXRKI-5")
+    buy_on(sim, 1, "KXRKI-5", 2)
+    key, _ = load_private_key(path=Path(sim.account.private_key_path))
+
+    def client(subaccount: int | None) -> KalshiClient:
+        made = KalshiClient(
+            api_base=sim.account.api_base,
+            key_id=sim.account.key_id,
+            private_key=key,
+            transport=_NamingNoSubaccount(),
+        )
+        made.subaccount = subaccount
+        return made
+
+    with client(None) as every, Store.open(tmp_path / "caught-up.db") as store:
+        catch_up(every, store, now=time.time())
+        caught_up = [(f.subaccount, f.count) for f in store.fills.iter_fills(ticker="KXRKI-5")]
+    with client(1) as on_1, Store.open(tmp_path / "reconciled.db") as store:
+        OrderService(on_1, store).reconcile()
+        reconciled = [(f.subaccount, f.count) for f in store.fills.iter_fills(ticker="KXRKI-5")]
+    assert caught_up == reconciled == [(1, D(2))]
