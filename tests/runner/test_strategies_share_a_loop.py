@@ -34,7 +34,15 @@ from kalshi_cli.vocabulary.models import (
 )
 from kalshi_cli.vocabulary.order_terms import owner_in
 from kalshi_cli.vocabulary.owners import NOT_STRATEGIES
-from tests.runner.fakes import START, Rig, make_rig, new_exchange, swap_decide, trader
+from tests.runner.fakes import (
+    START,
+    Rig,
+    another_trader_places,
+    make_rig,
+    new_exchange,
+    swap_decide,
+    trader,
+)
 from tests.runner.test_strategy_scenarios import SCENARIO, TICKER, Mover
 
 MM = "market-maker"
@@ -207,6 +215,37 @@ def test_a_restart_knows_whose_each_contract_is(tmp_path: Path) -> None:
     assert again.loop.portfolio.view(TICKER).position == Decimal("5")
     after = {n: again.loop.portfolio.view_for(TICKER, n).position for n in (MM, MR)}
     assert after == before  # the 2 bought by hand are still nobody's
+
+
+def test_a_restart_takes_back_a_resting_order_as_it_was_placed_with_what_rests_of_it(
+    tmp_path: Path,
+) -> None:
+    """A NO bid of 5 at 0.35, 2 of them filled: the next run's books hold it as the strategy
+    placed it (a NO bid, not the YES ask it is on the exchange's book), 3 resting, under the
+    client order id that names its strategy."""
+    clock = ManualClock(START)
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    exchange = new_exchange(scenario, clock)
+    account = trader(exchange)
+    first = _rig(tmp_path, MM, MR, clock=clock, exchange=exchange, account_id=account)
+    Mover(exchange).quote("0.30", "0.70")
+    swap_decide(first.loop, Recorder(_order(Side.NO, Action.BUY, "0.35", "5")), MM)
+    swap_decide(first.loop, Recorder(), MR)
+    first.step(1.0)
+    first.step(1.0)
+    another_trader_places(exchange, TICKER, BookSide.BID, Decimal("0.65"), Decimal(2))
+    first.step(1.0)
+    (placed,) = [
+        o for o in first.client.iter_orders(status="resting") if owner_in(o.client_order_id)
+    ]
+    assert placed.remaining_count == 3
+    first.store.close()
+    again = _rig(tmp_path, MM, MR, clock=clock, exchange=exchange, account_id=account)
+    (order,) = again.loop.portfolio.resting(TICKER)
+    assert (order.side, order.action, order.price) == (Side.NO, Action.BUY, Decimal("0.35"))
+    assert order.remaining == 3
+    assert (order.client_order_id, order.strategy) == (placed.client_order_id, MM)
 
 
 def test_every_order_names_its_strategy_in_the_client_order_id(tmp_path: Path) -> None:

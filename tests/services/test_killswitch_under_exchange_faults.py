@@ -202,3 +202,24 @@ def test_an_order_that_cannot_be_cancelled_is_retried_with_backoff_until_the_dea
     assert not report.proven and report.left == ["stuck-1"]
     assert clock.monotonic() >= 29
     assert exchange.listings < 100
+
+
+def test_reconcile_adds_up_every_fill_of_a_row_the_kill_switch_marked_short(
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str, service: OrderService
+) -> None:
+    """4 filled and read, then 3 more just before the cancel-all: the row says 4 filled. The
+    exchange's fills of the order add up to 7, though neither of them is more than 4."""
+    mine = service.place(
+        service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, Decimal(10), Decimal("0.30")))
+    )
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.30", 4)
+    service.reconcile()
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.30", 3)
+
+    assert KillSwitch(client, store, SystemClock(), deadline_s=20).run().proven
+    row = store.orders.get_intent(mine.client_order_id)
+    assert row is not None and (row.status, row.filled) == ("canceled", 4)
+
+    assert service.reconcile().orders_updated == [mine.order_id]
+    row = store.orders.get_intent(mine.client_order_id)
+    assert row is not None and (row.status, row.filled, row.remaining) == ("canceled", 7, 0)

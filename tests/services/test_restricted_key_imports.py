@@ -11,6 +11,7 @@ imported."""
 from __future__ import annotations
 
 import json
+import time
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,14 @@ import httpx
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.config import load_settings
 from kalshi_cli.services.orders import OrderService
+from kalshi_cli.services.reconcile import catch_up
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import BookSide
-from tests.checks.test_subaccount_checks import sim  # noqa: F401  (fixture)
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.order_terms import OrderRequest
+from tests.checks.test_subaccount_checks import buy_on, sim  # noqa: F401  (fixture)
 from tests.conftest import SimHarness
+from tests.prime_tier import another_accounts_order
 from tests.services.test_restricted_key_exposure import (
     _restricted_client,
     _restricted_holding,
@@ -152,3 +156,57 @@ def test_reconcile_books_a_restricted_keys_unnamed_orders_and_fills_on_its_subac
     assert imported == ("external", 1)
     assert fills == [(1, D(1))]
     assert sum(reads["GET api_keys"].outcomes.values()) == 1
+
+
+def _naming_none(sim: SimHarness, subaccount: int | None) -> KalshiClient:  # noqa: F811
+    """The account's own key, on `subaccount`, through a wire that names no subaccount."""
+    key, _ = load_private_key(path=Path(sim.account.private_key_path))
+    made = KalshiClient(
+        api_base=sim.account.api_base,
+        key_id=sim.account.key_id,
+        private_key=key,
+        transport=_NamingNoSubaccount(),
+    )
+    made.subaccount = subaccount
+    return made
+
+
+def test_a_fill_naming_no_subaccount_is_the_subaccounts_it_was_listed_for(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """2 YES bought on subaccount 1 by a program this state file does not know, the fill
+    listed naming no subaccount. `catch_up` (what `kalshi positions` runs first) lists each
+    subaccount's fills on its own, and `kalshi reconcile --subaccount 1` lists 1's: either way
+    the fill is 1's. Booked on 0, 1's book would miss a position the exchange shows there."""
+    sim.create_market("KXRKI-5")
+    buy_on(sim, 1, "KXRKI-5", 2)
+
+    with _naming_none(sim, None) as every, Store.open(tmp_path / "caught-up.db") as store:
+        catch_up(every, store, now=time.time())
+        caught_up = [(f.subaccount, f.count) for f in store.fills.iter_fills(ticker="KXRKI-5")]
+    with _naming_none(sim, 1) as on_1, Store.open(tmp_path / "reconciled.db") as store:
+        OrderService(on_1, store).reconcile()
+        reconciled = [(f.subaccount, f.count) for f in store.fills.iter_fills(ticker="KXRKI-5")]
+    assert caught_up == reconciled == [(1, D(2))]
+
+
+def test_a_fill_naming_no_subaccount_of_an_order_placed_here_is_its_orders_subaccounts(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A bid of 2 this state file placed on subaccount 1, filled; `kalshi reconcile` without
+    `--subaccount` lists every subaccount's fills, this one naming none: it is its order's."""
+    sim.create_market("KXRKI-6")
+    buy_on(sim, 1, "KXRKI-6", 1)  # subaccount 1 made and funded
+    with Store.open(tmp_path / "state.db") as store:
+        with _naming_none(sim, 1) as on_1:
+            service = OrderService(on_1, store)
+            request = OrderRequest("KXRKI-6", Side.YES, Action.BUY, D(2), D("0.40"))
+            placed = service.place(service.prepare(request))
+        another_accounts_order(sim, "KXRKI-6", BookSide.ASK, "0.40", 2)
+        with _naming_none(sim, None) as every:
+            OrderService(every, store).reconcile()
+        fills = store.fills.iter_fills(ticker="KXRKI-6")
+        ours = [(f.subaccount, f.count) for f in fills if f.order_id == placed.order_id]
+    assert ours == [(1, D(2))]

@@ -145,3 +145,32 @@ def test_contracts_told_sold_close_what_is_held_before_a_resting_ask_does() -> N
     portfolio.add_order(ask("resting", "0.10"))
     assert portfolio.view(A).exposure() == Decimal("13.00")
     assert portfolio.total_exposure() == Decimal("13.00")
+
+
+def test_one_contract_told_counts_and_each_orders_fills_take_back_only_its_own() -> None:
+    portfolio = Portfolio([Market(ticker=A)])
+    portfolio.set_unbooked(_bid("o1", count="1"), Decimal(1), reads_sent=0)
+    portfolio.set_unbooked(_bid("o2"), Decimal(10), reads_sent=0)
+    assert portfolio.view(A).worst_case(BookSide.BID) == 11
+    _fill(portfolio, "o1", "1")
+    view = portfolio.view(A)
+    assert (view.position, view.worst_case(BookSide.BID)) == (1, 11)
+    assert [o.order_id for o in portfolio.unbooked_orders(A)] == ["o2"]
+
+
+def test_a_fill_read_takes_back_in_every_market_only_what_was_told_before_it_was_sent() -> None:
+    """Told after the fifth read was sent, A's 10 and one of B's orders stay counted when the
+    fourth is applied; B's other order, told before it, is in its positions now. An order
+    partly applied keeps the read it was told as of."""
+    portfolio = Portfolio([Market(ticker=A), Market(ticker=B)])
+    portfolio.set_unbooked(_bid("a-after"), Decimal(10), reads_sent=5)
+    portfolio.set_unbooked(_bid("b-before", B), Decimal(5), reads_sent=3)
+    portfolio.set_unbooked(_bid("b-after", B), Decimal(2), reads_sent=5)
+    _fill(portfolio, "a-after", "6")
+    portfolio.fills_read(4)
+    assert portfolio.unbooked(A, "a-after") == 4
+    assert (portfolio.unbooked(B, "b-before"), portfolio.unbooked(B, "b-after")) == (0, 2)
+    assert portfolio.view(B).worst_case(BookSide.BID) == 2
+    assert portfolio.total_exposure() == _full_sum(portfolio) == Decimal("4.80")
+    portfolio.fills_read(6)
+    assert portfolio.unbooked_orders() == []
