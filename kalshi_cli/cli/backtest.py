@@ -402,6 +402,14 @@ def runs_compare_command(a: RunArg, b: RunArg, as_json: JsonOpt = False) -> None
             )
     for row in diff["inputs"]:
         output.line(f"{row['what']} differs: a {_brief(row['a'])}; b {_brief(row['b'])}")
+    columns, rows = _compare_table(diff)
+    output.table(columns, rows, document=diff)
+
+
+def _compare_table(diff: dict[str, Any]) -> tuple[list[Column], list[dict[str, str]]]:
+    """`runs compare`'s table: each figure of the two runs and their difference, a failed
+    run's column marked FAILED in its head and in every row."""
+    failed = diff["failed"]
     columns = [
         Column("figure", "figure"),
         *(
@@ -415,7 +423,7 @@ def runs_compare_command(a: RunArg, b: RunArg, as_json: JsonOpt = False) -> None
         | {"figure": row["figure"], "difference": _cell(row["difference"])}
         for row in diff["figures"]
     ]
-    output.table(columns, rows, document=diff)
+    return columns, rows
 
 
 def _cell(value: object) -> str:
