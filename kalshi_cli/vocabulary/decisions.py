@@ -177,23 +177,50 @@ class PositionView:
         left. An order that cannot reduce fills nothing."""
         replaced = intent.replaces
         kept = tuple(o for o in self.resting if o.order_id not in replaced) if replaced else None
-        held = self.held_side
+        # the fills told and not read are held as the exchange holds them: the order reduces
+        # them too, and what it leaves is read as held (none of them counts as resting any more)
+        position, entry_cost = self.position, self.entry_cost
+        if self.unbooked:
+            position, entry_cost = self._held_with_unbooked()
+        contracts = abs(position)
         taken = ZERO
-        if held is not None and intent.book_side is not _direction_of(held):
-            taken = min(intent.count, self.contracts)
-        left = self.contracts - taken
-        cost = self.entry_cost * left / self.contracts if self.contracts else ZERO
+        if position and intent.book_side is not (BookSide.BID if position > 0 else BookSide.ASK):
+            taken = min(intent.count, contracts)
+        left = contracts - taken
+        cost = entry_cost * left / contracts if contracts else ZERO
+        if not left:
+            average = ZERO
+        elif self.unbooked:
+            average = cost / left
+        else:
+            average = self.avg_entry_price
         return PositionView(
             self.ticker,
-            left if self.position >= 0 else -left,
-            self.avg_entry_price if left else ZERO,
+            left if position >= 0 else -left,
+            average,
             cost,
             self.opened_at if left else None,
             self.resting if kept is None else kept,
             self.own,
             self.account,
-            self.unbooked,
         )
+
+    def _held_with_unbooked(self) -> tuple[Decimal, Decimal]:
+        """The position (+YES / -NO) and its entry cost once every fill told and not read is
+        read: a fill toward the side held adds at its price, one the other way closes what is
+        held at their average cost and opens the other side with what is left of it."""
+        position, cost = self.position, self.entry_cost
+        for fill in self.unbooked:
+            count = fill.remaining
+            toward = ONE if fill.book_side is BookSide.BID else -ONE
+            if position and (position > 0) is not (toward > 0):
+                closing = min(count, abs(position))
+                cost -= cost * closing / abs(position)
+                position += toward * closing
+                count -= closing
+            position += toward * count
+            cost += count * _buy_price(fill.book_side, fill.side, fill.price)
+        return position, cost
 
 
 def _direction_of(side: Side) -> BookSide:

@@ -288,3 +288,35 @@ def test_a_stopped_strategy_may_only_take_back_what_it_holds():
 def test_budget_limits_must_be_positive():
     with pytest.raises(ValueError, match="max_contracts must be positive"):
         Budget(max_contracts=D("0"))
+
+
+def test_a_reduce_only_close_counts_the_fills_told_and_not_read_as_held():
+    """10 YES held at 0.62 ($6.20), a bid of 10 at 0.60 the exchange says filled whose fill is
+    not read yet (so 20 are held), and the account's ask of 10 at YES 0.35 resting, which closes
+    10 of them: $12.20 at risk. A stop-loss selling 10 takes off 10 of the 20, leaving 10 that
+    the ask closes: less at risk, so it goes out whatever the limit. Counted against the 10 read
+    alone, it left the ask opening 10 NO ($12.50) and the limit refused the exit."""
+    filled = RestingOrder("b", Side.YES, Action.BUY, D("0.60"), D(10))
+    ask = RestingOrder("a", Side.YES, Action.SELL, D("0.35"), D(10))
+    pos = PositionView("T", D(10), D("0.62"), D("6.20"), resting=(ask,), unbooked=(filled,))
+    assert pos.exposure() == D("12.20")
+    stop = intent(Side.YES, Action.SELL, price="0.30", count="10", reduce_only=True)
+    assert pos.closed_by(stop).exposure() < pos.exposure()
+    assert MaxExposureRule(D("12.40")).check(stop, ctx(pos, total_exposure=D("12.20"))).allowed
+    # a close of all 20 leaves the ask to open 10 NO: $6.50, still less than now
+    assert pos.closed_by(replace_count(stop, "20")).exposure() == D("6.50")
+    # a fill told on the other side closed what was held before the stop-loss: 10 YES read,
+    # 10 sold and not read, so it fills nothing and leaves nothing at risk
+    sold = RestingOrder("s", Side.YES, Action.SELL, D("0.70"), D(10))
+    gone = PositionView("T", D(10), D("0.62"), D("6.20"), unbooked=(sold,))
+    after = gone.closed_by(stop)
+    assert after.position == 0 and after.exposure() == 0
+    # one that sold more than was held opened the other side: 5 NO at 0.30, which a YES sell
+    # cannot reduce
+    more = PositionView("T", D(10), D("0.62"), D("6.20"), unbooked=(replace_rest(sold, "15"),))
+    assert more.closed_by(stop).position == D(-5)
+    assert more.closed_by(stop).exposure() == D("1.50")
+
+
+def replace_rest(order: RestingOrder, remaining: str) -> RestingOrder:
+    return dataclasses.replace(order, remaining=D(remaining))
