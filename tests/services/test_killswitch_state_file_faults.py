@@ -173,14 +173,16 @@ def test_a_state_file_locked_by_another_process_cancels_first_and_records_when_r
     seeded = seed(prime)
     with lock_holder(path) as release:
         proc = spawn_kalshi(prime, tmp_path, "cancel-all", "--json")
-        # the cancel goes out while the other process still holds the lock
+        # the cancel goes out while the other process still holds the lock; the lock is then
+        # let go at once: the switch waits for it a bounded time after its proof, and a test
+        # that first watched the orders go (many requests on a busy machine) could let go late
         wait_until(lambda: cancel_all_requests(prime) == 1 or proc.poll() is not None, "cancel")
         assert cancel_all_requests(prime) == 1, proc.communicate(timeout=60)
-        wait_until(lambda: resting_count(client) == 0, "every order cancelled")
         release()
         out, err = proc.communicate(timeout=120)
 
     assert proc.returncode == ExitCode.OK, err
+    assert resting_count(client) == 0
     document = json.loads(out)
     assert document["proven"] is True and document["cancelled_count"] == seeded
     # recorded as soon as the lock was released, and the output says it came late and why
