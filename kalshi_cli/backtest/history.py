@@ -245,7 +245,9 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
     """Two runs side by side: what produced each where they differ, then every figure of
     either with the difference (b - a) of those that are numbers in both. A run without
     figures of the strategy's (`failed`: why) has none here: its totals are not a result,
-    and nothing is subtracted from or against them."""
+    and nothing is subtracted from or against them. `none_compared` says why there is no
+    figure at all (None when there is one): an empty list alone would read as a comparison
+    that matched nothing."""
     inputs = []
     for key in ("strategy", "params", "data", "version"):
         left, right = a.get(key), b.get(key)
@@ -267,7 +269,20 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
     for key in list(dict.fromkeys([*fa, *fb])):
         left, right = fa.get(key), fb.get(key)
         rows.append({"figure": key, "a": left, "b": right, "difference": _difference(left, right)})
-    return {"a": a["id"], "b": b["id"], "failed": failures, "inputs": inputs, "figures": rows}
+    return {
+        "a": a["id"],
+        "b": b["id"],
+        "failed": failures,
+        "none_compared": None if rows else _none_compared(failures),
+        "inputs": inputs,
+        "figures": rows,
+    }
+
+
+def _none_compared(failures: Mapping[str, str | None]) -> str:
+    """Why two runs have no figure to compare; each run's failure is in `failures`."""
+    why = "neither run has figures to compare"
+    return f"{why}: both failed" if failures["a"] and failures["b"] else why
 
 
 def _difference(left: Any, right: Any) -> str | float | None:  # ratios

@@ -402,6 +402,9 @@ def runs_compare_command(a: RunArg, b: RunArg, as_json: JsonOpt = False) -> None
             )
     for row in diff["inputs"]:
         output.line(f"{row['what']} differs: a {_brief(row['a'])}; b {_brief(row['b'])}")
+    if diff["none_compared"]:  # not the empty table's "nothing matched": the runs matched
+        output.line(diff["none_compared"])
+        return
     columns, rows = _compare_table(diff)
     output.table(columns, rows, document=diff)
 

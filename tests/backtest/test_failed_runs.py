@@ -322,6 +322,36 @@ def test_comparing_a_failed_run_marks_it_failed_and_computes_no_difference(
     assert all(r["a"] is None and r["difference"] is None for r in swapped["figures"])
 
 
+def test_comparing_two_failed_runs_says_neither_has_figures_and_why(
+    data: Path, tmp_path: Path
+) -> None:
+    """Both runs failed: there is no figure of either to compare, which the output says in so
+    many words, each run's failure named, never as a listing that matched nothing. Reading
+    stored runs succeeds (exit 0), as comparing one failed run does."""
+    base = ["backtest", "--strategy", UNRULY, "--data", str(data), "--param", "fair=0.65"]
+    for edge in ("0.02", "0.03"):
+        failed_run = kalshi(
+            [*base, "--param", "broken_fair=0.65", "--param", f"edge={edge}"], tmp_path
+        )
+        assert failed_run.returncode == ExitCode.STRATEGY_FAILED, failed_run.stderr
+    listed = json.loads(kalshi(["backtest", "runs", "list", "--json"], tmp_path).stdout)["runs"]
+    first, second = (r["id"] for r in listed)
+    done = kalshi(["backtest", "runs", "compare", first, second, "--json"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    diff = json.loads(done.stdout)
+    assert diff["figures"] == []
+    assert all(BROKEN in diff["failed"][side] for side in ("a", "b")), diff["failed"]
+    assert diff["none_compared"] == "neither run has figures to compare: both failed"
+    assert diff["inputs"] == [{"what": "params", "a": {"edge": "0.02"}, "b": {"edge": "0.03"}}]
+    text = kalshi(["backtest", "runs", "compare", first, second], tmp_path)
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    for side, run_id in (("a", first), ("b", second)):
+        assert any(line.startswith(f"{side} {run_id}: FAILED") and BROKEN in line for line in lines)
+    assert lines[-1] == "neither run has figures to compare: both failed", lines
+    assert "nothing matched" not in text.stdout + text.stderr
+
+
 def test_comparing_sweeps_and_walk_forwards_without_figures_marks_them_failed(
     data: Path, tmp_path: Path
 ) -> None:
