@@ -222,12 +222,18 @@ def _flatten(out: dict[str, Any], key: str, value: Any) -> None:
 
 def failure(run: Mapping[str, Any]) -> str | None:
     """Why a stored run has no figures of the strategy's (None when it has them): a run that
-    failed, a sweep whose every set failed (a failed set is never its best), a holdout that
+    failed, a sweep in which no set ran (the strategy refused every set of a search) or whose
+    every set failed (a failed set is never its best), a holdout that
     chose no set (`none chosen: ` why: another set's figures would be a choice made on the
     holdout), a walk-forward a window of which chose no set or whose set failed (it has no
     out-of-sample figure)."""
     from kalshi_cli.backtest.report import failed, failure_line
-    from kalshi_cli.backtest.research import holdout_none_chosen, window_failed, windows_failure
+    from kalshi_cli.backtest.research import (
+        NO_SET_RAN,
+        holdout_none_chosen,
+        window_failed,
+        windows_failure,
+    )
 
     if run.get("kind") == "walk-forward":
         windows = [w["window"] for w in run.get("windows") or [] if window_failed(w)]
@@ -235,8 +241,10 @@ def failure(run: Mapping[str, Any]) -> str | None:
     if run.get("kind") == "sweep" and run.get("holdout") is not None:
         why = holdout_none_chosen(run.get("runs") or [])
         return None if why is None else f"none chosen: {why}"
+    if run.get("kind") == "sweep" and not run.get("runs"):
+        return NO_SET_RAN
     if run.get("kind") == "sweep":
-        return "every set failed" if run.get("runs") and _best(run) is None else None
+        return "every set failed" if _best(run) is None else None
     failure_ = failed(run.get("report") or {})
     return None if failure_ is None else failure_line(failure_)
 

@@ -32,6 +32,10 @@ from kalshi_cli.vocabulary.clock import iso_utc
 
 Result = tuple[BacktestSpec, dict[str, Any], bool]  # as run_sweep gives them
 
+# why a sweep, a holdout or a walk-forward window has no set to give: the strategy refused
+# every set of a search, so none ran
+NO_SET_RAN = "no set ran"
+
 
 @dataclass(frozen=True)
 class Tried:
@@ -223,7 +227,7 @@ def walk_forward(
 
 def _none_chosen(tried: Tried) -> dict[str, Any]:
     """A window without a choice: no set, no figures, nothing run on its test part."""
-    why = "every set failed on its training part" if tried.results else "no set ran"
+    why = "every set failed on its training part" if tried.results else NO_SET_RAN
     return {
         "params": None,
         "none_chosen": why,
@@ -255,7 +259,7 @@ def holdout_none_chosen(runs: Sequence[Mapping[str, Any]]) -> str | None:
     if holdout_choice(runs) is not None:
         return None
     if not runs:
-        return "no set ran"
+        return NO_SET_RAN
     # ranked with the failed sets last, the training part's best failed there only when all did
     if all(failed(r.get("train") or {}) is not None for r in runs):
         return "every set failed on its training part"
@@ -316,8 +320,10 @@ def sweep_lines(
 ) -> list[str]:
     """A sweep's ranking as the command prints it and `runs show` shows it again: each set's
     ranked figure, trades and deflated Sharpe, or FAILED with why (its figures are not the
-    strategy's)."""
+    strategy's); FAILED when no set ran, as `runs list` marks it."""
     out = search_lines(search)
+    if not runs:
+        return [*out, f"FAILED: {NO_SET_RAN}"]
     for n, run in enumerate(runs, 1):
         t = run["totals"]
         params = " ".join(f"{k}={v}" for k, v in sorted(run["params"].items()))

@@ -383,6 +383,40 @@ def test_comparing_sweeps_and_walk_forwards_without_figures_marks_them_failed(
     assert diff["failed"]["b"] == "window 1, 2 chose no set, or its set failed"
 
 
+def test_a_sweep_in_which_no_set_ran_is_stored_failed_saying_so(data: Path, tmp_path: Path) -> None:
+    """The strategy refuses every set of a search (spike's max_hold_s, 300 by default, must be
+    at least window_s), so no set runs: a sweep with nothing to rank has no figures of the
+    strategy's, and is listed, shown and compared as failed, not as a sweep that succeeded."""
+    good = kalshi(["backtest", "--strategy", "spike", "--data", str(data)], tmp_path)
+    assert good.returncode == 0, good.stderr
+    args = [
+        "backtest", "--strategy", "spike", "--data", str(data), "--search", "grid",
+        "--param", "window_s=400..500:100", "--jobs", "1",
+    ]  # fmt: skip
+    done = kalshi(args, tmp_path)
+    assert "2 refused by the strategy" in done.stdout, done.stdout
+    printed = done.stdout.split("\n\nstored as run ")[0]
+    assert printed.splitlines()[-1] == "FAILED: no set ran", printed
+    listed = json.loads(kalshi(["backtest", "runs", "list", "--json"], tmp_path).stdout)["runs"]
+    run, sweep = listed
+    assert (sweep["kind"], sweep["runs"], sweep["failed"]) == ("sweep", 0, 0)
+    assert sweep["failure"] == "no set ran"
+    assert (sweep["net"], sweep["best_params"]) == (None, None)
+    table = kalshi(["backtest", "runs", "list"], tmp_path).stdout.splitlines()
+    (row,) = [line for line in table if line.startswith(sweep["id"])]
+    assert "(FAILED)" in row and "no set ran" in row, row
+    shown = kalshi(["backtest", "runs", "show", sweep["id"]], tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split("\n\n", 1)[1].rstrip("\n") == printed
+    compared = kalshi(["backtest", "runs", "compare", run["id"], sweep["id"], "--json"], tmp_path)
+    assert compared.returncode == 0, compared.stderr
+    diff = json.loads(compared.stdout)
+    assert diff["failed"] == {"a": None, "b": "no set ran"}
+    assert all(r["b"] is None and r["difference"] is None for r in diff["figures"])
+    text = kalshi(["backtest", "runs", "compare", run["id"], sweep["id"]], tmp_path).stdout
+    assert f"b {sweep['id']}: FAILED: no set ran" in text, text
+
+
 def test_runs_show_gives_a_walk_forwards_windows_as_the_command_printed_them(
     data: Path, tmp_path: Path
 ) -> None:
