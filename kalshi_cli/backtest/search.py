@@ -244,6 +244,10 @@ def search(
             (_spec_of(base, t.user_attrs["params"]), _report_of(t), t.user_attrs["cached"])
             for t in _ran(study)
         ]
+    if not results and refused:
+        # a grid whose every point the strategy refused: the ranges are wrong, as when a
+        # random search meets only refusals, and there is nothing to rank or store
+        raise _all_refused(f"all {len(refused)} parameter sets", refused)
     return SearchOutcome(
         results=results,
         study=name,
@@ -254,6 +258,13 @@ def search(
         ran_now=ran_now,
         refused=refused,
         interrupted=interrupted,
+    )
+
+
+def _all_refused(how_many: str, refused: list[dict[str, Any]]) -> UsageError:
+    return UsageError(
+        f"the strategy refused {how_many} of the search, e.g. {refused[-1]['reason']}",
+        hint="narrow the ranges (--param NAME=LO..HI) to values the strategy takes",
     )
 
 
@@ -284,11 +295,7 @@ def _trials(
         if left <= 0:
             break
         if len(refused) >= max(wanted, 1) * 2:
-            raise UsageError(
-                f"the strategy refused {len(refused)} parameter sets of the search, "
-                f"e.g. {refused[-1]['reason']}",
-                hint="narrow the ranges (--param NAME=LO..HI) to values the strategy takes",
-            )
+            raise _all_refused(f"{len(refused)} parameter sets", refused)
         batch = []
         asked = min(left, jobs or os.cpu_count() or 1)
         if grid and not _waiting(study):

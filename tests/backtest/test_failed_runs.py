@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from kalshi_cli.backtest import history
+from kalshi_cli.backtest.research import sweep_lines
 from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 
@@ -383,10 +385,12 @@ def test_comparing_sweeps_and_walk_forwards_without_figures_marks_them_failed(
     assert diff["failed"]["b"] == "window 1, 2 chose no set, or its set failed"
 
 
-def test_a_sweep_in_which_no_set_ran_is_stored_failed_saying_so(data: Path, tmp_path: Path) -> None:
-    """The strategy refuses every set of a search (spike's max_hold_s, 300 by default, must be
-    at least window_s), so no set runs: a sweep with nothing to rank has no figures of the
-    strategy's, and is listed, shown and compared as failed, not as a sweep that succeeded."""
+def test_a_search_whose_every_set_the_strategy_refuses_fails_as_a_usage_error(
+    data: Path, tmp_path: Path
+) -> None:
+    """The strategy refuses every set of a grid search (spike's max_hold_s, 300 by default, must
+    be at least window_s), so no set runs: the command fails as a random search that met only
+    refusals does (the ranges are wrong, not the strategy), saying why, and stores nothing."""
     good = kalshi(["backtest", "--strategy", "spike", "--data", str(data)], tmp_path)
     assert good.returncode == 0, good.stderr
     args = [
@@ -394,27 +398,25 @@ def test_a_sweep_in_which_no_set_ran_is_stored_failed_saying_so(data: Path, tmp_
         "--param", "window_s=400..500:100", "--jobs", "1",
     ]  # fmt: skip
     done = kalshi(args, tmp_path)
-    assert "2 refused by the strategy" in done.stdout, done.stdout
-    printed = done.stdout.split("\n\nstored as run ")[0]
-    assert printed.splitlines()[-1] == "FAILED: no set ran", printed
+    assert done.returncode == ExitCode.USAGE, (done.stdout, done.stderr)
+    assert "the strategy refused all 2 parameter sets of the search" in done.stderr, done.stderr
+    assert "max_hold_s" in done.stderr, done.stderr
     listed = json.loads(kalshi(["backtest", "runs", "list", "--json"], tmp_path).stdout)["runs"]
-    run, sweep = listed
-    assert (sweep["kind"], sweep["runs"], sweep["failed"]) == ("sweep", 0, 0)
-    assert sweep["failure"] == "no set ran"
-    assert (sweep["net"], sweep["best_params"]) == (None, None)
-    table = kalshi(["backtest", "runs", "list"], tmp_path).stdout.splitlines()
-    (row,) = [line for line in table if line.startswith(sweep["id"])]
-    assert "(FAILED)" in row and "no set ran" in row, row
-    shown = kalshi(["backtest", "runs", "show", sweep["id"]], tmp_path)
-    assert shown.returncode == 0, shown.stderr
-    assert shown.stdout.split("\n\n", 1)[1].rstrip("\n") == printed
-    compared = kalshi(["backtest", "runs", "compare", run["id"], sweep["id"], "--json"], tmp_path)
-    assert compared.returncode == 0, compared.stderr
-    diff = json.loads(compared.stdout)
-    assert diff["failed"] == {"a": None, "b": "no set ran"}
-    assert all(r["b"] is None and r["difference"] is None for r in diff["figures"])
-    text = kalshi(["backtest", "runs", "compare", run["id"], sweep["id"]], tmp_path).stdout
-    assert f"b {sweep['id']}: FAILED: no set ran" in text, text
+    assert [r["kind"] for r in listed] == ["run"], listed
+
+
+def test_a_stored_sweep_in_which_no_set_ran_reads_as_failed() -> None:
+    """A sweep stored with no run (an earlier version stored a grid search whose every set the
+    strategy refused) has no figures of the strategy's: it is failed where a stored run's
+    failure is decided, so it is listed, shown and compared as failed, never as a success."""
+    sweep = {"id": "s", "kind": "sweep", "strategy": "spike", "runs": []}
+    assert history.failure(sweep) == "no set ran"
+    assert sweep_lines([], "net", None)[-1] == "FAILED: no set ran"
+    other = dict(sweep, id="t")
+    diff = history.compare(sweep, other)
+    assert diff["failed"] == {"a": "no set ran", "b": "no set ran"}
+    assert diff["figures"] == []
+    assert diff["none_compared"] == "neither run has figures to compare: both failed"
 
 
 def test_runs_show_gives_a_walk_forwards_windows_as_the_command_printed_them(
