@@ -1,6 +1,7 @@
 """Cold start of a network command: `kalshi markets --json` joining a running simulator, as fresh
 processes interleaved with the `import typer` baseline: median wall and CPU time, each beside its
-ratio to the baseline's (budgets: under 1 s wall, and CPU time under twice the typer import's).
+ratio to the baseline's (budgets: under 1 s wall, and with `--floor` the CPU the command adds
+over a bare signed GET under half the typer import's).
 See docs/benchmarks.md "How each benchmark measures".
 
     python benchmarks/bench_cold_start_network.py [--runs 20] [--importtime]
