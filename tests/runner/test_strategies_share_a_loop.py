@@ -736,3 +736,44 @@ def test_an_exit_for_more_than_the_strategy_owns_sells_only_its_own_part(tmp_pat
     (held,) = [p for p in rig.client.get_positions() if p.ticker == TICKER]
     assert held.position == Decimal("6")
     assert rig.loop.portfolio.view_for(TICKER, MM).position == 0
+
+
+def test_a_fill_another_process_copied_before_the_answer_is_the_strategys_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """`kalshi positions` in another terminal copies the account's fills into the state file.
+    One run while market-maker's buy of 3 had filled and its answer was not booked yet copies
+    the fill as nobody's (the row did not name its order yet); the loop then reads the fill as
+    market-maker's. A restart rebuilds the parts from the file: the 3 are still market-maker's.
+    On the old code the file kept the copy's blank strategy, and after the restart the 3 were
+    nobody's: its exits would never sell them, and its budget did not count them."""
+    from kalshi_cli.services.reconcile import catch_up
+    from kalshi_cli.store import Store
+
+    clock = ManualClock(START)
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    exchange = new_exchange(scenario, clock)
+    account = trader(exchange)
+    first = _rig(tmp_path, MM, MR, clock=clock, exchange=exchange, account_id=account)
+    Mover(exchange).quote("0.40", "0.45")
+    place = first.client.create_order
+
+    def placed_then_copied(request: Any) -> Any:
+        answer = place(request)
+        with Store.open(tmp_path / "state.db", clock=clock) as other:  # another process
+            catch_up(first.client, other, now=clock.wall())
+        return answer
+
+    first.client.create_order = placed_then_copied  # type: ignore[method-assign]
+    buy = _order(Side.YES, Action.BUY, "0.45", "3", TimeInForce.IOC)
+    swap_decide(first.loop, Recorder(buy), MM)
+    swap_decide(first.loop, Recorder(), MR)
+    first.step(1.0)
+    first.step(1.0)
+    assert first.loop.portfolio.view_for(TICKER, MM).position == 3
+    first.store.close()
+    again = _rig(tmp_path, MM, MR, clock=clock, exchange=exchange, account_id=account)
+    (copied,) = again.store.fills.iter_fills()
+    assert copied.strategy == MM
+    assert again.loop.portfolio.view_for(TICKER, MM).position == 3
