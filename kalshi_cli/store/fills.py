@@ -29,6 +29,12 @@ _INSERT_FILL_SQL = (
     f"INSERT OR IGNORE INTO fills ({_FILL_COLUMNS}) "  # noqa: S608
     f"VALUES ({', '.join('?' * 13)})"
 )
+# a fill copied before the row of its order named it (another process's copy, while the order's
+# answer was not booked yet) has no intent: the next writer that knows the order gives it one
+_ATTRIBUTE_FILL_SQL = (
+    "UPDATE fills SET client_order_id = ?, strategy = ? "
+    "WHERE fill_id = ? AND client_order_id IS NULL"
+)
 _BOOK_SIDE_TEXT: dict[object, str] = {side.value: side.value for side in BookSide}
 
 
@@ -39,15 +45,27 @@ class FillRepository:
         self._db = db
 
     def record_fill(self, fill: FillRecord) -> bool:
-        """Store a fill once; True if it was new (a fill_id seen before is ignored)."""
+        """Store a fill once; True if it was new. A fill_id seen before is ignored, except
+        that a copy recorded without an intent takes this one's (`_ATTRIBUTE_FILL_SQL`): the
+        strategy a restart rebuilds its part with."""
         cur = self._db.write(_INSERT_FILL_SQL, _fill_row(fill))
-        return cur.rowcount == 1
+        if cur.rowcount == 1:
+            return True
+        if fill.client_order_id is not None:
+            self._db.write(_ATTRIBUTE_FILL_SQL, _attribution(fill))
+        return False
 
     def record_fills(self, fills: Iterable[FillRecord]) -> int:
-        """Store many fills in one transaction (all or none); returns how many were new."""
+        """Store many fills in one transaction (all or none); returns how many were new. Those
+        seen before are ignored, but for the intent a copy without one takes (`record_fill`)."""
+        records = list(fills)
         with self._db.transaction():
-            cur = self._db.conn.executemany(_INSERT_FILL_SQL, (_fill_row(f) for f in fills))
-        return max(cur.rowcount, 0)
+            conn = self._db.conn
+            added = max(conn.executemany(_INSERT_FILL_SQL, map(_fill_row, records)).rowcount, 0)
+            if added < len(records):
+                known = (_attribution(f) for f in records if f.client_order_id is not None)
+                conn.executemany(_ATTRIBUTE_FILL_SQL, known)
+        return added
 
     def attribute_fills(self, order_id: str, *, client_order_id: str, strategy: str | None) -> int:
         """Give the fills of `order_id` recorded without an intent (copied before the order's
@@ -222,6 +240,10 @@ class FillRepository:
         """Whether any fill has no realized P&L yet (copied from the exchange, and the process
         stopped before it was written)."""
         return bool(self._db.rows("SELECT 1 FROM fills WHERE realized_pnl IS NULL LIMIT 1"))
+
+
+def _attribution(f: FillRecord) -> tuple[object, ...]:
+    return (f.client_order_id, f.strategy, f.fill_id)
 
 
 def _fill_row(f: FillRecord) -> tuple[object, ...]:

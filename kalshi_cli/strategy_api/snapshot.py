@@ -84,8 +84,9 @@ def close_at_bid(
     strategy: str,
 ) -> Intent | None:
     """A reducing IOC sell of `pos` at the best bid for the held side (Kalshi has no market
-    orders); None when flat or nobody bids. Hand it `position.own` to close only what this
-    run's orders bought, the whole `position` to close the account's."""
+    orders); None when flat or nobody bids. In a loop the view's `position` is the strategy's
+    own part, and the loop cuts any reduce-only order to that part; elsewhere it is what the
+    caller's view holds."""
     held = pos.held_side
     bid = None if held is None else best_bid(snap.book, held)
     if held is None or bid is None:

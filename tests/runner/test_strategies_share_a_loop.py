@@ -22,8 +22,9 @@ from kalshi_cli.runner import StrategyChoice
 from kalshi_cli.services.orders import trading_status
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
+from kalshi_cli.strategy_api import close_at_bid
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.errors import ConfigError, ServerError, UsageError
+from kalshi_cli.vocabulary.errors import ConfigError, ServerError, TurnPastDeadline, UsageError
 from kalshi_cli.vocabulary.models import (
     Action,
     BookSide,
@@ -656,3 +657,123 @@ def _moves_then_quotes(
         return [] if pos.resting else [quote]
 
     return decide
+
+
+def _exit_of_own_part(
+    buy: Intent, *, closes: Callable[[PositionView], Any]
+) -> Callable[[MarketSnapshot, PositionView, Any], list[Intent]]:
+    """A strategy that buys once, then, while its view holds contracts of its own, sells what
+    `closes` reads from that view at the best bid, reduce-only: a take-profit."""
+    bought: list[Intent] = []
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
+        if not bought:
+            bought.append(buy)
+            return [buy]
+        if pos.position == 0:
+            return []
+        exit_ = close_at_bid(snap, closes(pos), fair=Decimal("0.40"), reason="take-profit",
+                             strategy="test")  # fmt: skip
+        return [] if exit_ is None else [exit_]
+
+    return decide
+
+
+def _sold(rig: Rig) -> list[tuple[Decimal, bool]]:
+    """The loop's sales in the market: (count, reduce-only) of each."""
+    return [(r.count, r.reduce_only) for r in rig.client.requests if r.book_side is BookSide.ASK]
+
+
+def test_an_exit_decided_before_its_sale_is_read_never_sells_another_strategys_contracts(
+    tmp_path: Path,
+) -> None:
+    """4 YES of market-maker's, 10 of mean-reversion's. Market-maker's take-profit sells its 4;
+    the read of that fill fails without a backoff (the client's own rate limiter held it past its
+    deadline), so its part still reads 4 YES, the sale told and not read. Its next turn decides
+    the same exit again: it may sell only what it owns once the sale is counted, nothing. On the
+    old code the exit went out on every turn and the exchange's reduce-only took it from the
+    contracts left, mean-reversion's: 8 of its 10 were sold in two more turns."""
+    rig = _rig(tmp_path, MM, MR, risk={"min_edge": "0"})
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    buy = _order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)
+    swap_decide(rig.loop, _exit_of_own_part(buy, closes=lambda pos: pos), MM)
+    swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.45", "10", TimeInForce.IOC)), MR)
+    rig.step(1.0)
+    assert {n: rig.loop.portfolio.view_for(TICKER, n).position for n in (MM, MR)} == {MM: 4, MR: 10}
+    assert _sold(rig) == []
+    rig.client.fills_error = TurnPastDeadline("the read waited past its deadline for its turn")
+    for bid in ("0.41", "0.40", "0.41"):
+        mover.quote(bid, "0.45")  # a new book: each strategy is asked again
+        rig.step(1.0)
+    assert rig.loop.log.counts.get("fill_sync_failed", 0) >= 1
+    assert _sold(rig) == [(Decimal("4"), True)]  # the take-profit, once
+    (held,) = [p for p in rig.client.get_positions() if p.ticker == TICKER]
+    assert held.position == Decimal("10")
+    rig.client.fills_error = None
+    rig.step(1.0)
+    assert {n: rig.loop.portfolio.view_for(TICKER, n).position for n in (MM, MR)} == {MM: 0, MR: 10}
+
+
+def test_an_exit_for_more_than_the_strategy_owns_sells_only_its_own_part(tmp_path: Path) -> None:
+    """A strategy of one's own that closes the account's whole position (`position.whole`)
+    sells only what its own fills built: 4 YES of its own beside 6 bought by hand, its exit of
+    10 goes out for 4 and the person's 6 stay. On the old code all 10 were sold."""
+    rig = _rig(tmp_path, MM, MR, risk={"min_edge": "0"})
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    buy = _order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)
+    swap_decide(rig.loop, _exit_of_own_part(buy, closes=lambda pos: pos.whole), MM)
+    swap_decide(rig.loop, Recorder(), MR)
+    _hand_buy(rig, "0.45", "6")
+    rig.step(1.0)
+    assert _sold(rig) == []
+    mover.quote("0.41", "0.45")
+    rig.step(1.0)
+    mover.quote("0.40", "0.45")
+    rig.step(1.0)
+    assert _sold(rig) == [(Decimal("4"), True)]
+    (held,) = [p for p in rig.client.get_positions() if p.ticker == TICKER]
+    assert held.position == Decimal("6")
+    assert rig.loop.portfolio.view_for(TICKER, MM).position == 0
+
+
+def test_a_fill_another_process_copied_before_the_answer_is_the_strategys_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """`kalshi positions` in another terminal copies the account's fills into the state file.
+    One run while market-maker's buy of 3 had filled and its answer was not booked yet copies
+    the fill as nobody's (the row did not name its order yet); the loop then reads the fill as
+    market-maker's. A restart rebuilds the parts from the file: the 3 are still market-maker's.
+    On the old code the file kept the copy's blank strategy, and after the restart the 3 were
+    nobody's: its exits would never sell them, and its budget did not count them."""
+    from kalshi_cli.services.reconcile import catch_up
+    from kalshi_cli.store import Store
+
+    clock = ManualClock(START)
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    exchange = new_exchange(scenario, clock)
+    account = trader(exchange)
+    first = _rig(tmp_path, MM, MR, clock=clock, exchange=exchange, account_id=account)
+    Mover(exchange).quote("0.40", "0.45")
+    place = first.client.create_order
+
+    def placed_then_copied(request: Any) -> Any:
+        answer = place(request)
+        with Store.open(tmp_path / "state.db", clock=clock) as other:  # another process
+            catch_up(first.client, other, now=clock.wall())
+        return answer
+
+    first.client.create_order = placed_then_copied  # type: ignore[method-assign]
+    buy = _order(Side.YES, Action.BUY, "0.45", "3", TimeInForce.IOC)
+    swap_decide(first.loop, Recorder(buy), MM)
+    swap_decide(first.loop, Recorder(), MR)
+    first.step(1.0)
+    first.step(1.0)
+    assert first.loop.portfolio.view_for(TICKER, MM).position == 3
+    first.store.close()
+    again = _rig(tmp_path, MM, MR, clock=clock, exchange=exchange, account_id=account)
+    (copied,) = again.store.fills.iter_fills()
+    assert copied.strategy == MM
+    assert again.loop.portfolio.view_for(TICKER, MM).position == 3

@@ -67,6 +67,33 @@ def test_a_batch_counts_only_new_fills(store: Store) -> None:
     assert store.fills.count_fills() == 15
 
 
+def test_a_copy_recorded_without_its_order_takes_the_strategy_a_later_writer_knows(
+    store: Store,
+) -> None:
+    """Another process copies a fill before the row of its order names it (no intent, no
+    strategy); the loop, or the next reconcile, then records it knowing its order: the copy
+    takes that intent and strategy, and the fill is still counted once and is not new. A fill
+    recorded with its intent keeps it whatever a later copy says."""
+    copied = fill(1, strategy=None)
+    assert store.fills.record_fill(copied) is True
+    assert store.fills.record_fill(fill(1, client_order_id="mm:1", strategy="mm")) is False
+    assert store.fills.read() == [fill(1, client_order_id="mm:1", strategy="mm")]
+    store.fills.record_fill(fill(1, strategy=None))
+    store.fills.record_fill(fill(1, client_order_id="mr:9", strategy="mr"))
+    assert store.fills.read() == [fill(1, client_order_id="mm:1", strategy="mm")]
+    store.fills.record_fills([fill(3, strategy=None), fill(5, strategy=None)])
+    batch = [fill(3, client_order_id="mm:3", strategy="mm"), fill(5), fill(7, strategy="mm")]
+    assert store.fills.record_fills(batch) == 1
+    by_id = {f.fill_id: (f.client_order_id, f.strategy) for f in store.fills.read()}
+    assert by_id == {
+        "f1": ("mm:1", "mm"),
+        "f3": ("mm:3", "mm"),
+        "f5": (None, None),  # the batch knew no more of it
+        "f7": (None, "mm"),
+    }
+    assert store.fills.count_fills() == 4
+
+
 def test_a_batch_is_all_or_nothing(store: Store) -> None:
     batch = [fill(0), fill(1), fill(2, fee=0.01), fill(3)]
     with pytest.raises(TypeError):

@@ -62,6 +62,12 @@ class OwnOrders:
         name = owner_in(order.client_order_id)
         return name if name in self._names else None
 
+    def held(self, ticker: str, owner: str) -> Decimal:
+        """`owner`'s own part of the position in `ticker` (+YES / -NO), with the contracts its
+        own orders were told filled and not read yet (`Portfolio.owned_view`): what its exits
+        may sell."""
+        return _once_read(self._portfolio.owned_view(ticker, owner, self.owner))
+
     def names_ours(self, client_order_id: str | None) -> bool:
         """The client order id carries the name of one of this loop's strategies: the order
         is this loop's (or an earlier run's of its strategies; one loop per account), whether
@@ -100,7 +106,7 @@ class OwnOrders:
             orders = [o for o in orders if self.owner(o) == owner]
 
             def held(ticker: str) -> Decimal:
-                return _once_read(self._portfolio.owned_view(ticker, owner, self.owner))
+                return self.held(ticker, owner)
 
         closing: dict[str, Decimal] = {}  # ticker -> contracts already set to close it
         going: list[OpenOrder] = []

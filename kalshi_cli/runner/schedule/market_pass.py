@@ -42,7 +42,7 @@ from kalshi_cli.strategies import (
 from kalshi_cli.strategy_api import Complement, IndexView, MarketTerms, best_bid
 from kalshi_cli.strategy_api.window import MidWindow
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.models import Level, Orderbook, PriceRange
+from kalshi_cli.vocabulary.models import ZERO, BookSide, Level, Orderbook, PriceRange
 from kalshi_cli.vocabulary.order_terms import TermsError, check_count, check_dollars
 
 if TYPE_CHECKING:
@@ -242,14 +242,62 @@ class MarketPass:
                     self._executor.cancels.cancel(decision)
                 continue
             intents.append(_owned(decision, member.name, mine))
-        if len(intents) > 1 and (len({i.ticker for i in intents}) > 1 or strategy.uses_complements):
+        grouped = len(intents) > 1 and (
+            len({i.ticker for i in intents}) > 1 or strategy.uses_complements
+        )
+        intents, dropped = self._within_own(intents, member.name)
+        if grouped:
             # legs that only pay together (an arbitrage pair, in two markets or in one) go out
             # together or not at all
+            if dropped:
+                self._log.emit(
+                    "group_dropped",
+                    {"ticker": ticker, "reason": "a reducing leg had nothing of its own to sell"},
+                )
+                return
             self._executor.execute_group(intents, last_data_at=last_data_at, in_sync=fresh)
             return
         for intent in intents:
             # an order that adds waits for the tick's batch; one that reduces goes at once
             self._executor.execute(intent, last_data_at=last_data_at, in_sync=fresh, batch=True)
+
+    def _within_own(self, intents: list[Intent], name: str) -> tuple[list[Intent], bool]:
+        """The strategy's reduce-only orders cut to what it owns (and whether one was dropped):
+        its own part of each position, the contracts its own orders were told filled and not
+        read counted (`OwnOrders.held`), less what its exits before it in this decision sell.
+        The exchange caps a reduce-only order by the account's whole position alone, so an exit
+        for more than its own part (decided while its last sale is not read yet, or for the
+        account's whole position) would sell contracts another strategy or a person holds. One
+        with nothing of its own left to sell is dropped; the orders it replaces are cancelled,
+        as it asked."""
+        if not any(i.reduce_only for i in intents):
+            return intents, False
+        left: dict[str, Decimal] = {}  # ticker -> its own contracts not yet sold by an exit
+        kept: list[Intent] = []
+        dropped = False
+        for intent in intents:
+            if not intent.reduce_only:
+                kept.append(intent)
+                continue
+            ticker = intent.ticker
+            held = left[ticker] if ticker in left else self._own.held(ticker, name)
+            takes_yes = intent.book_side is BookSide.ASK  # a YES sale, or a NO buy
+            count = min(intent.count, max(held if takes_yes else -held, ZERO))
+            left[ticker] = held - count if takes_yes else held + count
+            if count == intent.count:
+                kept.append(intent)
+                continue
+            self._log.emit(
+                "exit_cut",
+                {"ticker": ticker, "strategy": name, "asked": intent.count, "count": count},
+            )
+            if count > 0:
+                kept.append(replace(intent, count=count))
+                continue
+            dropped = True
+            for order_id in intent.replaces:
+                self._executor.cancels.cancel(Cancel(ticker, order_id, intent.reason))
+        return kept, dropped
 
     def _index_of(self, ticker: str) -> IndexView | None:
         """The reference index the market's rules name, as the feed last gave it."""
