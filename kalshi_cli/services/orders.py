@@ -430,8 +430,12 @@ class OrderService:
         resting = list(own.orders.iter_orders(ticker=ticker, status="resting"))
         listed = {order.client_order_id for order in resting}
         # an order of this state file whose answer was lost (or whose run was killed mid-request)
-        # may still land: it counts as resting until the exchange lists it or `kalshi reconcile`
-        # settles it, or an order placed beside it meanwhile could pass the limit
+        # may still land: it counts as resting until the exchange lists it resting or `kalshi
+        # reconcile` settles it, or an order placed beside it meanwhile could pass the limit.
+        # One the exchange has ended counts on at its whole count: the positions were read
+        # before, so what it filled may be in neither read, and only resting orders are listed
+        # (not the account's every order of every day). Too much is counted until a reconcile,
+        # never too little.
         unknown = [
             intent
             for intent in self.store.orders.intents(status=[PENDING, UNKNOWN], ticker=ticker)
