@@ -5,10 +5,12 @@ An intent is written `pending` before its request is sent. While its outcome is 
 (`pending` or `unknown`) the placing code records the answer with `mark_sent`, `mark_rejected` or
 `mark_unknown`; any other use of those is refused as a bug. Afterwards `update_order` copies what
 the exchange says, whatever it is, because the exchange is the truth (the kill switch and
-reconciliation depend on that). Every change also appends a row to `order_history` in the same
-transaction. An amend of a resting order is recorded in flight before it is sent (`write_amend`)
-and is in doubt (`amends_in_doubt`) until whatever settles it removes its record
-(`settle_amend`): the history's rows about it are for people, and nothing reads them back.
+reconciliation depend on that); only a total it would leave below what filled is raised to that (an
+amend made elsewhere grew the order, and a read of it ended does not show by how much). Every
+change also appends a row to `order_history` in the same transaction. An amend of a resting order
+is recorded in flight before it is sent (`write_amend`) and is in doubt (`amends_in_doubt`) until
+whatever settles it removes its record (`settle_amend`): the history's rows about it are for
+people, and nothing reads them back.
 """
 
 from __future__ import annotations
@@ -148,14 +150,20 @@ class OrderRepository:
 
     def mark_shown(self, client_order_id: str, order: Order) -> None:
         """`mark_sent` with what the exchange shows of the order (a lookup, a reconcile's
-        listing, an import)."""
-        self.mark_sent(
-            client_order_id,
-            order_id=order.order_id,
-            status=order.status,
-            fill_count=order.fill_count,
-            remaining_count=order.remaining_count,
-        )
+        listing, an import), its total raised to what filled if that is more (`update_order`):
+        an amend not seen here may have grown the order since the row's total was written."""
+        with self._db.transaction():
+            self.mark_sent(
+                client_order_id,
+                order_id=order.order_id,
+                status=order.status,
+                fill_count=order.fill_count,
+                remaining_count=order.remaining_count,
+            )
+            if order.fill_count:
+                self.update_order(
+                    client_order_id=client_order_id, fill_count=order.fill_count, savepoint=False
+                )
 
     def mark_rejected(self, client_order_id: str, *, reason: str) -> None:
         """The exchange (or the network, before sending) clearly refused it."""
@@ -239,14 +247,17 @@ class OrderRepository:
         )
         with self._block(savepoint, "update_order"):
             row = self._db.conn.execute(
-                f"SELECT client_order_id{', ' + columns if columns else ''} "  # noqa: S608
+                f"SELECT client_order_id, filled, count{', ' + columns if columns else ''} "  # noqa: S608
                 f"FROM orders WHERE {key_column} = ?",
                 (key,),
             ).fetchone()
             if row is None:
                 return False
             coid = str(row[0])
-            changed = {c: v for c, v in zip(wanted, row[1:], strict=True) if wanted[c] != v}
+            held = dict(zip(wanted, row[3:], strict=True))
+            held.setdefault("count", row[2])
+            _total_covers_filled(wanted, filled=row[1], count=row[2])
+            changed = {c: held[c] for c in wanted if wanted[c] != held[c]}
             if not changed:
                 return False
             now = self._db.clock.wall()
@@ -489,6 +500,18 @@ class OrderRepository:
             "FROM orders WHERE client_order_id = ?",
             (note, at, client_order_id),
         )
+
+
+def _total_covers_filled(wanted: dict[str, object], *, filled: str, count: str) -> None:
+    """Raise the total `wanted` leaves the row (`count`, else the row's) to what it leaves
+    filled, if that is more. An order never fills more than its total, so a row that would
+    say so holds a total out of date: an amend sent elsewhere grew the order, and the read
+    that shows its fills cannot show its new total once it has ended (a cancelled order rests
+    nothing; `initial_count` is the size it was placed with). What filled is then the least
+    the total was."""
+    now_filled = Decimal(str(wanted.get("filled", filled)))
+    if now_filled > Decimal(str(wanted.get("count", count))):
+        wanted["count"] = dec_text(now_filled)
 
 
 def _change_name(changed: dict[str, object], wanted: dict[str, object]) -> str:
