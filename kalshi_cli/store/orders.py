@@ -16,7 +16,7 @@ people, and nothing reads them back.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from decimal import Decimal
@@ -354,6 +354,24 @@ class OrderRepository:
             if intent is not None:  # None: another process's retention removed it since
                 terms = Decimal(price), Decimal(total)
                 found.append((intent, AmendRecord(int(amend_id), str(coid), *terms, float(at))))
+        return found
+
+    def amends_of(self, client_order_ids: Collection[str]) -> dict[str, list[AmendRecord]]:
+        """The amends recorded and not settled since (`write_amend`, `settle_amend`) of these
+        orders, by client order id, oldest first, whatever the order's status now: what may
+        yet have changed each order's terms on the exchange, whoever sent it."""
+        ids = list(client_order_ids)
+        if not ids:
+            return {}
+        marks = ", ".join("?" * len(ids))
+        found: dict[str, list[AmendRecord]] = {}
+        for amend_id, coid, price, total, at in self._db.rows(
+            "SELECT id, client_order_id, price, total, at FROM amends_in_flight "  # noqa: S608
+            f"WHERE client_order_id IN ({marks}) ORDER BY id",
+            ids,
+        ):
+            record = AmendRecord(int(amend_id), str(coid), Decimal(price), Decimal(total), at)
+            found.setdefault(record.client_order_id, []).append(record)
         return found
 
     def get_intent(self, client_order_id: str) -> IntentRecord | None:
