@@ -2,10 +2,10 @@
 commands' position limit and the assistant's account limits as resting, at its whole count,
 after the exchange has ended it (executed or cancelled), until `kalshi reconcile` settles it.
 
-Only resting orders are listed: the positions and the orders are two reads at two moments, and
-an order seen ended may have filled after the positions were read, so dropping it once it is
-listed as ended could count its contracts nowhere. Counting it on counts too much, never too
-little, until a reconcile books what it did."""
+Only resting orders are listed (not every order of the account, for each check), and a read of
+the positions may lag the order's end, so dropping it once it is listed as ended could count its
+contracts nowhere. Counting it on counts too much, never too little, until a reconcile books
+what it did."""
 
 from __future__ import annotations
 
