@@ -11,9 +11,12 @@ of unknown outcome or resting; those that filled once it ended) and the most the
 what its fills in the state file cost, their fees included, and the rest at the order's price
 with the taker fee on every contract at its market's fees (`most_cost`: the series' multiplier,
 an event's override), which the caller reads from the exchange for the markets `unbooked_in`
-names. A cancel or a decrease gives back contracts that can no longer fill; the count of orders
-never goes down, so placing and cancelling does not go on for ever. The day is the one of the
-clock that stamps the state file's rows.
+names. An order with an amend in flight (recorded in `amends_in_flight` and not settled, by
+this process or any other on the file) counts at the worse of its row's terms and each such
+amend's, contracts and dollars each: until the amend is booked the order may fill at either,
+and its row holds the old ones. A cancel or a decrease gives back contracts that can no longer
+fill; the count of orders never goes down, so placing and cancelling does not go on for ever.
+The day is the one of the clock that stamps the state file's rows.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from kalshi_cli.vocabulary.clock import day_start, utc_day
 from kalshi_cli.vocabulary.models import ZERO, BookSide, FeeModel
 
 if TYPE_CHECKING:
-    from kalshi_cli.store import FillRecord, IntentRecord, Store
+    from kalshi_cli.store import AmendRecord, FillRecord, IntentRecord, Store
 
 DAY_S = 86_400.0
 LIVE = (PENDING, UNKNOWN, RESTING)  # statuses of an order that may still fill
@@ -52,13 +55,18 @@ class FeesUnread(Exception):
 
 def unbooked_in(store: Store, strategy: str) -> set[str]:
     """The markets where `strategy`'s orders of today have contracts that may fill beyond the
-    fills booked: those whose fees `spent_today` needs."""
+    fills booked, at any of their terms: those whose fees `spent_today` needs."""
     found = day_orders(store, strategy)
-    fills = fills_by_order(store, [intent for intent, _ in found])
+    intents = [intent for intent, _ in found]
+    fills = fills_by_order(store, intents)
+    amends = store.orders.amends_of([intent.client_order_id for intent in intents])
     return {
         intent.ticker
-        for intent, _ in found
-        if unbooked(live_contracts(intent), fills.get(intent.order_id or "", ()))
+        for intent in intents
+        if any(
+            unbooked(count, fills.get(intent.order_id or "", ()))
+            for _, count in order_terms(intent, amends.get(intent.client_order_id, ()))
+        )
     }
 
 
@@ -67,15 +75,16 @@ def spent_today(store: Store, strategy: str, fees: Mapping[str, FeeModel]) -> Sp
     still to fill at the fees of its market in `fees`; FeesUnread names the markets missing."""
     found = day_orders(store, strategy)
     fills = fills_by_order(store, [intent for intent, _ in found])
+    amends = store.orders.amends_of([intent.client_order_id for intent, _ in found])
     orders, contracts, dollars, unread = 0, ZERO, ZERO, set()
     for intent, placed in found:
         own = fills.get(intent.order_id or "", ())
-        live = live_contracts(intent)
+        terms = order_terms(intent, amends.get(intent.client_order_id, ()))
         model = fees.get(intent.ticker)
-        if model is None and unbooked(live, own):
+        if model is None and any(unbooked(count, own) for _, count in terms):
             unread.add(intent.ticker)
             continue
-        count, cost = share(intent.book_side, intent.price, live, own, model)
+        count, cost = worst_share(intent.book_side, terms, own, model)
         orders += placed
         contracts += count
         dollars += cost
@@ -95,6 +104,31 @@ def fills_by_order(store: Store, intents: Iterable[IntentRecord]) -> dict[str, l
 def live_contracts(intent: IntentRecord) -> Decimal:
     """The order's contracts that filled or may still fill."""
     return intent.count if intent.status in LIVE else intent.filled
+
+
+def order_terms(
+    intent: IntentRecord, amends: Iterable[AmendRecord]
+) -> list[tuple[Decimal, Decimal]]:
+    """The terms the order may fill at, as (YES price, contracts that filled or may still
+    fill): its row's, and each of its `amends` in flight's (`OrderRepository.amends_of`).
+    Ended, it fills no more whatever an amend asked: each counts what filled, at its price."""
+    live = intent.status in LIVE
+    return [(intent.price, live_contracts(intent))] + [
+        (amend.price, amend.total if live else intent.filled) for amend in amends
+    ]
+
+
+def worst_share(
+    book_side: BookSide,
+    terms: Iterable[tuple[Decimal, Decimal]],
+    fills: Iterable[FillRecord],
+    fees: FeeModel | None,
+) -> tuple[Decimal, Decimal]:
+    """`share` of one order at the worst of `terms` (`order_terms`): the most contracts and the
+    most dollars of any, each on its own, since the budget limits both."""
+    fills = list(fills)
+    shares = [share(book_side, price, count, fills, fees) for price, count in terms]
+    return max(count for count, _ in shares), max(dollars for _, dollars in shares)
 
 
 def unbooked(contracts: Decimal, fills: Iterable[FillRecord]) -> Decimal:

@@ -62,27 +62,16 @@ class AgentConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     backtest_max_s: Positive = 300.0  # a backtest tool call is stopped after this long
     backtest_max_mb: Positive = 512.0  # and refused on a data set larger than this
 
-    def __post_init__(self) -> None:
-        # the assistant changes the orders placed under this name alone: under another
-        # owner's, it could amend and cancel a person's orders or a loop's quotes
-        from kalshi_cli.strategies import strategy_names
-        from kalshi_cli.vocabulary.owners import NOT_STRATEGIES, OWNER_NAME, OWNER_NAME_RULE
-
-        if not OWNER_NAME.match(self.strategy):
-            # its orders' ids carry the name: one reconcile imports is recorded under it
-            raise ValueError(f"strategy {self.strategy!r}: {OWNER_NAME_RULE}")
-        taken = (NOT_STRATEGIES - {AGENT}) | set(strategy_names())
-        if self.strategy in taken:
-            raise ValueError(
-                f"strategy {self.strategy!r} is another owner's name (orders placed by hand, "
-                "a batch file, elsewhere, the stop-loss, or a strategy); the assistant would "
-                "change their orders"
-            )
-
 
 def agent_config(document: Located) -> AgentConfig:
-    from kalshi_cli.config import section
+    """The `agent:` section, its `strategy` read by the rule the trade loop and retention read
+    it by (`config.agent_strategy`): the assistant changes the orders placed under that name
+    alone, so under another owner's it could amend and cancel a person's orders or a loop's
+    quotes."""
+    from kalshi_cli.config import agent_strategy, section
+    from kalshi_cli.strategies import strategy_names
 
+    agent_strategy(document, strategies=strategy_names())
     return decode_config(AgentConfig, section(document, "agent"), where="agent")
 
 

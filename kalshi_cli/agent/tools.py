@@ -877,8 +877,9 @@ class AgentTools:
         """The checks of an amend of the assistant's order as of a new order (the fills brought
         in, the breaker, the order service's, the account's risk limits with the amended order
         in place of the one resting), then the day's budget for what it adds: what the order
-        counts in the day's spending after it, less what it counted before."""
-        from kalshi_cli.agent.ledger import day_orders, live_contracts, share
+        counts in the day's spending once the amend is in flight (the worse of its terms and
+        the amend's, agent/ledger.py), less what it counted before."""
+        from kalshi_cli.agent.ledger import day_orders, order_terms, worst_share
         from kalshi_cli.vocabulary.decisions import Intent
         from kalshi_cli.vocabulary.order_terms import parse_count, parse_price
         from kalshi_cli.vocabulary.units import from_book
@@ -914,11 +915,17 @@ class AgentTools:
             spent = self._spent(store, fees)
             fills = store.fills.of_orders([order.order_id])
             today = {i.client_order_id for i, _ in day_orders(store, self.config.strategy)}
-        local, market_fees = prepared.local, fees[order.ticker]
+            local = prepared.local
+            in_flight = store.orders.amends_of([local.client_order_id] if local else [])
+        market_fees = fees[order.ticker]
+        terms = []
+        if local is not None:
+            terms = order_terms(local, in_flight.get(local.client_order_id, ()))
         before = (ZERO, ZERO)
         if local is not None and local.client_order_id in today:
-            before = share(local.book_side, local.price, live_contracts(local), fills, market_fees)
-        after = share(order.book_side, prepared.yes_price, prepared.total, fills, market_fees)
+            before = worst_share(order.book_side, terms, fills, market_fees)
+        terms.append((prepared.yes_price, prepared.total))
+        after = worst_share(order.book_side, terms, fills, market_fees)
         charge = Charge(0, max(after[0] - before[0], ZERO), max(after[1] - before[1], ZERO))
         self.gate.check(charge, spent)
         return _CheckedAmend(prepared, charge, spent, fees)

@@ -46,9 +46,11 @@ def retention_policy(app: AppContext) -> tuple[RetentionPolicy, str]:
     `agent.strategy` whose orders of the day it keeps."""
     from kalshi_cli.config import agent_strategy, read_sections, section
     from kalshi_cli.store import RetentionPolicy
+    from kalshi_cli.strategies import strategy_names
 
     document = read_sections(app.settings().config_path)
-    return RetentionPolicy.from_config(section(document, "retention")), agent_strategy(document)
+    agent = agent_strategy(document, strategies=strategy_names())
+    return RetentionPolicy.from_config(section(document, "retention")), agent
 
 
 def order_service(app: AppContext, store: Store) -> OrderService:

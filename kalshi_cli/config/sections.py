@@ -9,11 +9,14 @@ See docs/configuration.md "The sections of other layers".
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
+
+import msgspec
 
 from kalshi_cli.vocabulary.errors import ConfigError
+from kalshi_cli.vocabulary.owners import AGENT
 
 CONFIG_FILENAME = "config.yaml"
 T = TypeVar("T")
@@ -174,13 +177,39 @@ def section(document: Located, name: str) -> Located:
     return value if isinstance(value, Located) else Located(document.path, document.line)
 
 
-def agent_strategy(document: Located) -> str:
-    """The config's `agent.strategy` alone, for those that need only the name, not the rest of
-    the section (`kalshi mcp` checks it): no strategy of a loop may carry it, and retention
-    keeps the orders of the day placed under it."""
-    from kalshi_cli.vocabulary.owners import AGENT
+class _AgentName(msgspec.Struct, frozen=True, kw_only=True):
+    """`agent.strategy` alone of the `agent:` section (its other keys are `kalshi mcp`'s)."""
 
-    return str(section(document, "agent").get("strategy") or AGENT)
+    strategy: Annotated[str, msgspec.Meta(min_length=1)] = AGENT
+
+
+def agent_strategy(document: Located, *, strategies: Collection[str]) -> str:
+    """The config's `agent.strategy`: the owner `kalshi mcp` places the assistant's orders
+    under and changes the orders of, which no strategy of a loop may carry and whose orders of
+    the day retention keeps. The one rule by which `kalshi mcp`, the trade loop and `kalshi
+    state prune` read it, so a name one refuses none takes: text of at most 31 letters,
+    digits, - and _ (its orders' ids carry it whole, and an order of its that reconcile
+    imports is recorded under what they carry), and no other owner's name: a person's, a
+    batch file's, an order placed elsewhere, the stop-loss's, or one of `strategies` (the
+    strategies registered in the caller's process: the config imports none), whose orders the
+    assistant would change. Absent, `agent`; refused at its line."""
+    from kalshi_cli.vocabulary.decode import decode_config
+    from kalshi_cli.vocabulary.owners import NOT_STRATEGIES, OWNER_NAME, OWNER_NAME_RULE
+
+    agent = section(document, "agent")
+    # the decoder's refusals of a value that is not text, as every other key's read
+    name = decode_config(_AgentName, agent, where="agent").strategy
+    where = agent.where("strategy")
+    if not OWNER_NAME.match(name):
+        raise ConfigError(f"{where}: agent.strategy: {name!r}: {OWNER_NAME_RULE}")
+    if name != AGENT and (name in NOT_STRATEGIES or name in strategies):
+        raise ConfigError(
+            f"{where}: agent.strategy: {name!r} is another owner's name (orders placed by "
+            "hand, a batch file, elsewhere, the stop-loss, or a strategy); the assistant would "
+            "change their orders",
+            hint="give the assistant a name of its own, or leave agent.strategy out (`agent`)",
+        )
+    return name
 
 
 def _refuse_non_finite(node: Located, dotted: str) -> None:

@@ -288,6 +288,7 @@ def load_trade_config(path: Path | None, lookup: StrategyLookup | None = None) -
     new one by default), through which the check loads the config's own, once for the
     command."""
     from kalshi_cli.config import agent_strategy, read_sections, section
+    from kalshi_cli.strategies import strategy_names
 
     document = read_sections(path)
     lookup = lookup or _new_lookup()
@@ -300,7 +301,7 @@ def load_trade_config(path: Path | None, lookup: StrategyLookup | None = None) -
         trade=_trade(section(document, "trade")),
         alerts=_alerts(section(document, "alerts")),
         retention=section(document, "retention"),
-        agent_strategy=agent_strategy(document),
+        agent_strategy=agent_strategy(document, strategies=strategy_names()),
     )
     config.retention_policy  # noqa: B018 - refused here, before anything runs
     # read by `kalshi order` and `kalshi check`, not by the loop: a mistake there is still one

@@ -422,22 +422,29 @@ class OrderService:
         number = order_subaccount(self.client)
         # not known: read unnamed, which counts every subaccount's orders (never fewer)
         own = self.client if number is None else self.client.on_subaccount(number)
+        # read in the direction contracts move: an order of unknown outcome lands and is booked
+        # resting, a resting order fills into the position. Each read comes before the one its
+        # contracts move into, so a move between two reads counts in both, never in neither
+        awaiting = [
+            intent
+            for intent in self.store.orders.intents(status=[PENDING, UNKNOWN], ticker=ticker)
+            if number is None or intent.subaccount == number
+        ]
+        resting = list(own.orders.iter_orders(ticker=ticker, status="resting"))
         positions = [
             p
             for p in own.portfolio.get_positions(ticker=ticker)
             if ticker is None or p.ticker == ticker
         ]
-        resting = list(own.orders.iter_orders(ticker=ticker, status="resting"))
         listed = {order.client_order_id for order in resting}
         # an order of this state file whose answer was lost (or whose run was killed mid-request)
-        # may still land: it counts as resting until the exchange lists it or `kalshi reconcile`
-        # settles it, or an order placed beside it meanwhile could pass the limit
-        unknown = [
-            intent
-            for intent in self.store.orders.intents(status=[PENDING, UNKNOWN], ticker=ticker)
-            if intent.client_order_id not in listed
-            and (number is None or intent.subaccount == number)
-        ]
+        # may still land: it counts as resting until the exchange lists it resting or `kalshi
+        # reconcile` settles it, or an order placed beside it meanwhile could pass the limit.
+        # One the exchange has ended counts on at its whole count: only resting orders are
+        # listed (not the account's every order of every day), and a read of the positions may
+        # lag the order's end (reads lag writes). Too much is counted until a reconcile, never
+        # too little.
+        unknown = [intent for intent in awaiting if intent.client_order_id not in listed]
         return _Holdings(positions, resting, unknown)
 
     def prepare(self, request: OrderRequest, *, reads: MarketReads | None = None) -> PreparedOrder:

@@ -692,7 +692,8 @@ def apply_order(
     # already, and the read that settles the amend then differs from the row in nothing else.
     # An executed order filled its whole total; a cancelled one rests nothing, so what filled
     # is not its total: its row keeps the total it was for, as a cancel booked from its answer
-    # (`mark_cancelled`) and an imported order (its `initial_count`) do
+    # (`mark_cancelled`) and an imported order (its `initial_count`) do, and never less than
+    # what filled (an amend not seen here grew it: `update_order` raises the total to that)
     total = None if order.status == CANCELED else order.fill_count + order.remaining_count
     resized = order.status == RESTING and intent.count != total
     if (

@@ -5,16 +5,18 @@ An intent is written `pending` before its request is sent. While its outcome is 
 (`pending` or `unknown`) the placing code records the answer with `mark_sent`, `mark_rejected` or
 `mark_unknown`; any other use of those is refused as a bug. Afterwards `update_order` copies what
 the exchange says, whatever it is, because the exchange is the truth (the kill switch and
-reconciliation depend on that). Every change also appends a row to `order_history` in the same
-transaction. An amend of a resting order is recorded in flight before it is sent (`write_amend`)
-and is in doubt (`amends_in_doubt`) until whatever settles it removes its record
-(`settle_amend`): the history's rows about it are for people, and nothing reads them back.
+reconciliation depend on that); only a total it would leave below what filled is raised to that (an
+amend made elsewhere grew the order, and a read of it ended does not show by how much). Every
+change also appends a row to `order_history` in the same transaction. An amend of a resting order
+is recorded in flight before it is sent (`write_amend`) and is in doubt (`amends_in_doubt`) until
+whatever settles it removes its record (`settle_amend`): the history's rows about it are for
+people, and nothing reads them back.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from decimal import Decimal
@@ -148,14 +150,20 @@ class OrderRepository:
 
     def mark_shown(self, client_order_id: str, order: Order) -> None:
         """`mark_sent` with what the exchange shows of the order (a lookup, a reconcile's
-        listing, an import)."""
-        self.mark_sent(
-            client_order_id,
-            order_id=order.order_id,
-            status=order.status,
-            fill_count=order.fill_count,
-            remaining_count=order.remaining_count,
-        )
+        listing, an import), its total raised to what filled if that is more (`update_order`):
+        an amend not seen here may have grown the order since the row's total was written."""
+        with self._db.transaction():
+            self.mark_sent(
+                client_order_id,
+                order_id=order.order_id,
+                status=order.status,
+                fill_count=order.fill_count,
+                remaining_count=order.remaining_count,
+            )
+            if order.fill_count:
+                self.update_order(
+                    client_order_id=client_order_id, fill_count=order.fill_count, savepoint=False
+                )
 
     def mark_rejected(self, client_order_id: str, *, reason: str) -> None:
         """The exchange (or the network, before sending) clearly refused it."""
@@ -239,14 +247,17 @@ class OrderRepository:
         )
         with self._block(savepoint, "update_order"):
             row = self._db.conn.execute(
-                f"SELECT client_order_id{', ' + columns if columns else ''} "  # noqa: S608
+                f"SELECT client_order_id, filled, count{', ' + columns if columns else ''} "  # noqa: S608
                 f"FROM orders WHERE {key_column} = ?",
                 (key,),
             ).fetchone()
             if row is None:
                 return False
             coid = str(row[0])
-            changed = {c: v for c, v in zip(wanted, row[1:], strict=True) if wanted[c] != v}
+            held = dict(zip(wanted, row[3:], strict=True))
+            held.setdefault("count", row[2])
+            _total_covers_filled(wanted, filled=row[1], count=row[2])
+            changed = {c: held[c] for c in wanted if wanted[c] != held[c]}
             if not changed:
                 return False
             now = self._db.clock.wall()
@@ -343,6 +354,24 @@ class OrderRepository:
             if intent is not None:  # None: another process's retention removed it since
                 terms = Decimal(price), Decimal(total)
                 found.append((intent, AmendRecord(int(amend_id), str(coid), *terms, float(at))))
+        return found
+
+    def amends_of(self, client_order_ids: Collection[str]) -> dict[str, list[AmendRecord]]:
+        """The amends recorded and not settled since (`write_amend`, `settle_amend`) of these
+        orders, by client order id, oldest first, whatever the order's status now: what may
+        yet have changed each order's terms on the exchange, whoever sent it."""
+        ids = list(client_order_ids)
+        if not ids:
+            return {}
+        marks = ", ".join("?" * len(ids))
+        found: dict[str, list[AmendRecord]] = {}
+        for amend_id, coid, price, total, at in self._db.rows(
+            "SELECT id, client_order_id, price, total, at FROM amends_in_flight "  # noqa: S608
+            f"WHERE client_order_id IN ({marks}) ORDER BY id",
+            ids,
+        ):
+            record = AmendRecord(int(amend_id), str(coid), Decimal(price), Decimal(total), at)
+            found.setdefault(record.client_order_id, []).append(record)
         return found
 
     def get_intent(self, client_order_id: str) -> IntentRecord | None:
@@ -489,6 +518,18 @@ class OrderRepository:
             "FROM orders WHERE client_order_id = ?",
             (note, at, client_order_id),
         )
+
+
+def _total_covers_filled(wanted: dict[str, object], *, filled: str, count: str) -> None:
+    """Raise the total `wanted` leaves the row (`count`, else the row's) to what it leaves
+    filled, if that is more. An order never fills more than its total, so a row that would
+    say so holds a total out of date: an amend sent elsewhere grew the order, and the read
+    that shows its fills cannot show its new total once it has ended (a cancelled order rests
+    nothing; `initial_count` is the size it was placed with). What filled is then the least
+    the total was."""
+    now_filled = Decimal(str(wanted.get("filled", filled)))
+    if now_filled > Decimal(str(wanted.get("count", count))):
+        wanted["count"] = dec_text(now_filled)
 
 
 def _change_name(changed: dict[str, object], wanted: dict[str, object]) -> str:

@@ -20,6 +20,7 @@ from kalshi_cli.agent.tools import AgentTools
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli._services import open_store, order_service
 from kalshi_cli.cli.mcp_cmd import CliAccess
+from kalshi_cli.client.orders import OrdersApi
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import Clock, ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import KalshiError, OrderOutcomeUnknown
@@ -243,6 +244,69 @@ def test_two_sessions_racing_to_amend_grow_only_the_budgets_contracts(rig: Rig) 
     assert getattr(answer, "code", None) == "BUDGET_CONTRACTS", answer
     resting = {o["order_id"]: Decimal(o["remaining_count_fp"]) for o in first.orders()["orders"]}
     assert resting == {mine: 2, theirs: 4}
+
+
+def test_another_sessions_amend_in_flight_counts_at_its_new_terms_until_booked(rig: Rig) -> None:
+    """The first session's amend of its bid of 2 at 0.10 to 4 at 0.20 is recorded and out to
+    the exchange, its answer not yet back: the order's row still holds its old terms. A second
+    session counts the order at the worse of the two, so a bid of 3 (7 contracts once the
+    amend lands, against 6) is refused, and the day's dollars are already the amended order's."""
+    rig.config("", budget="{max_contracts: 6}")
+    first, second = rig.session(), rig.session()
+    mine = first.execute(buy(first, "2", "0.10")["token"])["order_id"]
+    grow = first.preview_amend(mine, price="0.20", count="4")
+    held = HeldAt(OrdersApi.amend_order, partial(first.execute, grow["token"]))
+    wait_until(held.reached.is_set, "the first session's amend on its way to the exchange")
+    try:
+        during = second.budget()["remaining"]
+        over = refused(partial(buy, second, "3", "0.10"), "REJECTED BUDGET_CONTRACTS: ")
+    finally:
+        answer = held.release()
+
+    assert not isinstance(answer, KalshiError), answer
+    assert "(4.00 placed today)" in over, over
+    assert during == rig.session().budget()["remaining"]
+    assert during["contracts"] == "2.00"
+    refused(partial(buy, second, "3", "0.10"), "REJECTED BUDGET_CONTRACTS: ")
+
+
+def test_an_amend_in_flight_that_shrinks_the_order_counts_its_old_terms_until_booked(
+    rig: Rig,
+) -> None:
+    """An amend of a bid of 4 at 0.20 down to 2 at 0.10, its answer out: until it is booked
+    the old order may still fill, so the day counts the old terms, and gives back only once
+    the answer says the amend was made."""
+    rig.config("", budget="{max_contracts: 6}")
+    first, second = rig.session(), rig.session()
+    mine = first.execute(buy(first, "4", "0.20")["token"])["order_id"]
+    before = second.budget()["remaining"]
+    shrink = first.preview_amend(mine, price="0.10", count="2")
+    held = HeldAt(OrdersApi.amend_order, partial(first.execute, shrink["token"]))
+    wait_until(held.reached.is_set, "the first session's amend on its way to the exchange")
+    try:
+        during = second.budget()["remaining"]
+    finally:
+        answer = held.release()
+
+    assert not isinstance(answer, KalshiError), answer
+    assert during == before
+    assert second.budget()["remaining"]["contracts"] == "4.00"
+
+
+def test_an_amend_whose_answer_was_lost_counts_at_its_new_terms_until_settled(rig: Rig) -> None:
+    """The session's own amend of its bid of 2 to 5, answered 503: it may have been made, and
+    stays in flight until a read settles it. Every session counts the order at 5 meanwhile, so
+    a bid of 2 (7 against 6 if it was made) is refused."""
+    rig.config("", budget="{max_contracts: 6}")
+    tools = rig.session()
+    mine = tools.execute(buy(tools, "2", "0.10")["token"])["order_id"]
+    grow = tools.preview_amend(mine, count="5")
+    rig.sim.set_faults(write_503_rate=1.0)
+    refused(partial(tools.execute, grow["token"]), "OUTCOME_UNKNOWN: ")
+    rig.sim.clear_faults()
+
+    assert rig.session().budget()["remaining"]["contracts"] == "1.00"
+    refused(partial(buy, tools, "2", "0.10"), "REJECTED BUDGET_CONTRACTS: ")
 
 
 def test_the_dollar_budget_counts_the_taker_fee(rig: Rig) -> None:

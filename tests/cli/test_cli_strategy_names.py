@@ -12,6 +12,8 @@ from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 from .fakes import run
 
+FAIR_VALUE = Path(__file__).resolve().parents[2] / "examples" / "strategies" / "fair_value.py"
+
 
 def test_trade_help_offers_exactly_the_registered_names(tmp_path: Path) -> None:
     result = run(["trade", "--help"], home=tmp_path)
@@ -41,13 +43,39 @@ def test_a_loop_refuses_a_strategy_whose_name_the_assistant_places_its_orders_un
     tmp_path: Path,
 ) -> None:
     """`agent.strategy` names the owner of `kalshi mcp`'s orders: a loop running a strategy of
-    that name would own them (withdraw them at its stop, count their fills as its part)."""
+    that name (one of the trader's own, from a file) would own them (withdraw them at its
+    stop, count their fills as its part)."""
     config = tmp_path / "config.yaml"
-    config.write_text("agent:\n  strategy: market-maker\n")
+    config.write_text("agent:\n  strategy: fair-value\n")
     result = run(
-        ["--config", str(config), "trade", "--strategy", "market-maker", "--dry-run", "--once"],
+        ["--config", str(config), "trade", "--strategy", str(FAIR_VALUE), "--dry-run", "--once"],
         home=tmp_path,
     )
     assert result.exit_code == ExitCode.USAGE, result.output
     assert "agent.strategy" in result.stderr
-    assert "market-maker" in result.stderr
+    assert "fair-value" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("market-maker", "another owner's name"),
+        ("manual", "another owner's name"),
+        ("desk assistant", "at most 31 ASCII"),
+    ],
+)
+def test_a_loop_refuses_an_assistant_name_kalshi_mcp_refuses(
+    tmp_path: Path, name: str, why: str
+) -> None:
+    """The loop reads `agent.strategy` (whose orders its background prune keeps for the day,
+    and whose budget it leaves to the assistant) by the one rule `kalshi mcp` reads it by: a
+    name it refuses is refused at its line before the loop starts, whatever strategy runs."""
+    config = tmp_path / "config.yaml"
+    config.write_text(f"agent:\n  strategy: {name}\n")
+    result = run(
+        ["--config", str(config), "trade", "--strategy", "spike", "--dry-run", "--once"],
+        home=tmp_path,
+    )
+    assert result.exit_code == ExitCode.CONFIG, result.output
+    assert f"{config}:2" in result.stderr and "agent.strategy" in result.stderr, result.stderr
+    assert why in result.stderr, result.stderr

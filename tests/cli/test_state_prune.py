@@ -10,6 +10,7 @@ import time
 from decimal import Decimal as D
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
@@ -128,6 +129,29 @@ def test_state_prune_refuses_a_bad_retention_section(sim: SimHarness, tmp_path: 
     result = kalshi(tmp_path, sim.account, "state", "prune")
     assert result.exit_code == 3, result.output
     assert "retention.events_days" in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("manual", "another owner's name"),
+        ("market-maker", "another owner's name"),
+        ("desk assistant", "at most 31 ASCII"),
+        ("7", "expected text, not 7"),
+    ],
+)
+def test_state_prune_refuses_an_assistant_name_kalshi_mcp_refuses(
+    sim: SimHarness, tmp_path: Path, name: str, why: str
+) -> None:
+    """Retention keeps the day's orders of `agent.strategy` by the name `kalshi mcp` places
+    them under, read by the one rule `kalshi mcp` reads it by: a name it refuses is refused
+    here too, at its line, and nothing is pruned (`manual` kept a person's cancelled orders
+    of the day past their age, as if they were the assistant's)."""
+    (tmp_path / "config.yaml").write_text(AGED + f"agent:\n  strategy: {name}\n")
+    result = kalshi(tmp_path, sim.account, "state", "prune")
+    assert result.exit_code == 3, result.output
+    assert "config.yaml:6" in result.output and "agent.strategy" in result.output, result.output
+    assert why in result.output, result.output
 
 
 def test_state_prune_keeps_the_assistants_orders_of_today(sim: SimHarness, tmp_path: Path) -> None:

@@ -328,3 +328,41 @@ def test_a_cancel_booked_by_a_read_keeps_the_orders_total_as_a_cancel_sent_here_
     service.reconcile()  # the fills, which the cancel's answer does not tell
     rows = {how: row(client_order_id) for how, client_order_id in placed_ids.items()}
     assert rows["found by a read"] == rows["sent here"] == ("canceled", D(10), D(4), D(0)), rows
+
+
+@pytest.mark.parametrize("how", ["sent here", "found by a read", "its answer lost"])
+def test_a_cancelled_order_grown_by_an_amend_not_seen_here_is_at_least_what_filled(
+    prime: SimHarness, ticker: str, service: OrderService, how: str
+) -> None:
+    """A bid of 5 grown to 10 by an amend sent elsewhere (the website, another state file),
+    8 of it filled, then cancelled: by `kalshi order cancel` (its answer booked, the fills read
+    after), elsewhere and found by reconcile's read, or elsewhere after the answer to placing
+    it was lost here (found by reconcile's lookup). The row holds the total of 5 it knew, but
+    an order cannot fill more than its total: the row's total is at least the 8 that filled,
+    never a cancelled order of 5 with 8 filled. (Its true total, 10, is on no read: a
+    cancelled order rests nothing, and its `initial_count` is the 5 it was placed with.)"""
+    client, store = service.client, service.store
+    create = CreateOrder(ticker, BookSide.BID, D("0.20"), D(5))
+    order_id: str | None
+    if how == "its answer lost":
+        service.record_intent(create, side=Side.YES, action=Action.BUY)
+        service.record_unknown(create, "timed out")
+        order_id = client.orders.create_order(create).order_id
+    else:
+        order_id = service.submit(create, side=Side.YES, action=Action.BUY).order_id
+    assert order_id is not None
+    client.orders.amend_order(
+        order_id, ticker=ticker, book_side=BookSide.BID, price=D("0.20"), count=D(10)
+    )
+    with connect(prime.new_account(balance_cents=100_000)) as other:
+        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.20"), D(8)))
+    if how == "sent here":
+        assert service.cancel(order_id) == D(2)
+    else:
+        client.orders.cancel_order(order_id, ticker=ticker)
+    service.reconcile()
+
+    intent = store.orders.get_intent(create.client_order_id)
+    assert intent is not None
+    assert (intent.status, intent.filled, intent.remaining) == ("canceled", D(8), D(0))
+    assert intent.count == D(8)

@@ -125,3 +125,19 @@ def test_an_amend_settled_by_its_booked_answer_leaves_no_row_of_its_own(store: S
 def test_an_orders_status_and_filled_count_are_read_by_its_order_id(store: Store) -> None:
     assert store.orders.status_and_filled(ORDER) == ("resting", D(3))
     assert store.orders.status_and_filled("order-nobody-has") is None
+
+
+def test_the_amends_in_flight_of_orders_are_read_by_order_whatever_their_status(
+    store: Store,
+) -> None:
+    """What the assistant's budget counts an order at besides its row (agent/ledger.py): every
+    amend not settled, oldest first, kept after the order ended (it may have been made first)."""
+    first = _amend(store, D("0.41"), D(5))
+    second = _amend(store, D("0.45"), D(2))
+    settled = _amend(store, D("0.50"), D(1))
+    assert first is not None and second is not None and settled is not None
+    store.orders.settle_amend(settled.id)
+    assert store.orders.amends_of(["c1", "not-an-order"]) == {"c1": [first, second]}
+    store.orders.mark_cancelled(ORDER)
+    assert store.orders.amends_of(["c1"]) == {"c1": [first, second]}
+    assert store.orders.amends_of([]) == {}

@@ -18,7 +18,7 @@ from kalshi_cli.store import (
     StoreError,
 )
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side
 
 D = Decimal
 
@@ -204,6 +204,42 @@ def test_an_order_marked_cancelled_rests_nothing(store: Store) -> None:
     assert store.orders.order_history("c1")[-1].note == "canceled"
     assert not store.orders.mark_cancelled("o1"), "nothing more to change"
     assert not store.orders.mark_cancelled("placed-elsewhere")
+
+
+def test_an_orders_total_is_never_left_below_what_filled(store: Store) -> None:
+    """An order cannot fill more than its total: a row told more filled than its total holds
+    a total out of date (an amend sent elsewhere grew the order) and takes what filled as the
+    least it was, whatever the update names, and a lookup's answer likewise."""
+    store.orders.record_intent(intent())  # a total of 2.50
+    store.orders.mark_sent(
+        "c1", order_id="o1", status="resting", fill_count=D(1), remaining_count=D("1.50")
+    )
+    assert store.orders.update_order(
+        order_id="o1", status="canceled", fill_count=D(4), remaining_count=D(0)
+    )
+    row = store.orders.get_intent("c1")
+    assert row is not None and (row.status, row.count, row.filled) == ("canceled", 4, 4)
+    assert store.orders.order_history("c1")[-1].note == "canceled"
+    assert store.orders.update_order(order_id="o1", fill_count=D(5), count=D(3))
+    row = store.orders.get_intent("c1")
+    assert row is not None and (row.count, row.filled) == (5, 5)
+    assert not store.orders.mark_cancelled("o1"), "nothing more to change"
+
+    store.orders.record_intent(intent("c2"))
+    store.orders.mark_unknown("c2", reason="timed out")
+    found = Order(
+        order_id="o2",
+        client_order_id="c2",
+        ticker="KXTEST-1",
+        book_side=BookSide.ASK,
+        status="canceled",
+        yes_price=D("0.6050"),
+        fill_count=D(3),
+        remaining_count=D(0),
+    )
+    store.orders.mark_shown("c2", found)
+    row = store.orders.get_intent("c2")
+    assert row is not None and (row.status, row.count, row.filled) == ("canceled", 3, 3)
 
 
 def test_intent_queries(store: Store, clock: ManualClock) -> None:
