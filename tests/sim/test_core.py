@@ -733,15 +733,9 @@ def test_duplicate_client_order_id_is_refused_never_a_second_order() -> None:
     assert generated.client_order_id
 
 
-def test_reduce_only_is_immediate_or_cancel_only_and_refuses_growth() -> None:
+def test_reduce_only_is_immediate_or_cancel_only() -> None:
     """API 3.31.0: reduce_only orders are rejected unless immediate_or_cancel."""
     env = Env(fees=FeeModel(multiplier=D(0)))
-    refused(
-        env,
-        400,
-        "invalid_reduce_only",
-        lambda: env.place(env.a, BID, "0.5", 1, IOC, reduce_only=True),
-    )
     env.place(env.b, ASK, "0.50", 5)
     env.place(env.a, BID, "0.50", 5)  # a holds 5 YES
     for tif in (GTC, TimeInForce.FOK):
@@ -751,17 +745,97 @@ def test_reduce_only_is_immediate_or_cancel_only_and_refuses_growth() -> None:
             "invalid_parameters",
             lambda tif=tif: env.place(env.a, ASK, "0.55", 1, tif, reduce_only=True),
         )
-    refused(
-        env,
-        400,
-        "invalid_reduce_only",
-        lambda: env.place(env.a, ASK, "0.6", 6, IOC, reduce_only=True),
-    )
     env.place(env.c, BID, "0.55", 3)
     r = env.place(env.a, ASK, "0.55", 5, IOC, reduce_only=True)  # 3 fill, the rest is cancelled
     assert sum(f.count for f in r.fills) == 3
     assert r.order.status == "canceled"
     assert env.pos(env.a) == 2
+
+
+def test_a_reduce_only_sale_of_more_than_is_held_sells_what_is_held() -> None:
+    """API 3.31.0 (CreateOrderV2Request.reduce_only): the order's "place count should be
+    capped by the member's current position": a sale of 10 with 4 held sells the 4, and the
+    6 above the position are cancelled as an IOC remainder is, the order keeping the count it
+    was sent with."""
+    env = Env(fees=FeeModel(multiplier=D(0)))
+    env.place(env.b, ASK, "0.50", 4)
+    env.place(env.a, BID, "0.50", 4)  # a holds 4 YES
+    env.place(env.c, BID, "0.55", 10)
+    r = env.place(env.a, ASK, "0.55", 10, IOC, reduce_only=True)
+    assert [(f.count, f.price) for f in r.fills] == [(4, D("0.55"))]
+    o = env.ex.order(env.a, r.order.order_id)
+    assert (o.status, o.initial_count, o.fill_count, o.remaining_count) == ("canceled", 10, 4, 0)
+    assert (r.order.status, r.order.fill_count, r.order.remaining_count) == ("canceled", 4, 0)
+    assert env.pos(env.a) == 0
+    assert env.cash(env.a) == 100_00 - 4 * 50 + 4 * 55
+    assert env.ex.book("M")[0] == [(D("0.55"), D(6))]  # c's bid keeps what a did not sell
+    assert env.pos(env.c) == 4
+
+
+def test_a_reduce_only_purchase_closes_a_no_position_across_levels_and_no_further() -> None:
+    """The cap is the position the order reduces, whichever side it is on: a bid for YES
+    reduces a NO position (a negative one), over as many price levels as it takes."""
+    env = Env(fees=FeeModel(multiplier=D(0)))
+    env.place(env.b, BID, "0.50", 4)
+    env.place(env.a, ASK, "0.50", 4)  # a holds 4 NO
+    assert env.pos(env.a) == -4
+    env.place(env.c, ASK, "0.44", 2)
+    env.place(env.c, ASK, "0.45", 8)
+    r = env.place(env.a, BID, "0.45", 10, IOC, reduce_only=True)
+    assert [(f.count, f.price) for f in r.fills] == [(2, D("0.44")), (2, D("0.45"))]
+    assert (r.order.status, r.order.fill_count, r.order.remaining_count) == ("canceled", 4, 0)
+    assert env.pos(env.a) == 0
+    assert env.ex.book("M")[1] == [(D("0.55"), D(6))]  # c's ask at 0.45 (a NO bid at 0.55)
+
+
+def test_a_capped_reduce_only_order_fills_no_more_than_the_book_offers() -> None:
+    """Capping the count does not make liquidity: with 4 held and 2 bid for, a reduce-only
+    sale of 10 sells 2 and a holds the other 2."""
+    env = Env(fees=FeeModel(multiplier=D(0)))
+    env.place(env.b, ASK, "0.50", 4)
+    env.place(env.a, BID, "0.50", 4)
+    env.place(env.c, BID, "0.55", 2)
+    r = env.place(env.a, ASK, "0.55", 10, IOC, reduce_only=True)
+    assert sum(f.count for f in r.fills) == 2
+    assert (r.order.status, r.order.fill_count, r.order.remaining_count) == ("canceled", 2, 0)
+    assert env.pos(env.a) == 2
+
+
+def test_a_reduce_only_sale_with_no_cash_left_sells_the_whole_position() -> None:
+    """The cap comes before the balance check: what is planned is the sale of what is held,
+    which needs no collateral, never the uncapped count."""
+    env = Env(fees=FeeModel(multiplier=D(0)))
+    poor = env.ex.create_account(key_id="d", public_key_pem="", cash_cents=2_00).account_id
+    env.place(env.b, ASK, "0.50", 4)
+    env.place(poor, BID, "0.50", 4)  # 4 YES held and $0.00
+    assert env.cash(poor) == 0
+    env.place(env.c, BID, "0.40", 10)
+    r = env.place(poor, ASK, "0.40", 10, IOC, reduce_only=True)
+    assert sum(f.count for f in r.fills) == 4
+    assert env.pos(poor) == 0
+    assert env.cash(poor) == 4 * 40
+
+
+def test_a_reduce_only_order_with_nothing_to_reduce_is_refused() -> None:
+    """A cap of zero: no position, or one on the side the order would add to. The spec says
+    only that the count is capped; an order capped to no contracts at all is refused, as an
+    order of zero contracts is (docs/simulator.md, "Reduce-only orders")."""
+    env = Env(fees=FeeModel(multiplier=D(0)))
+    refused(
+        env,
+        400,
+        "invalid_reduce_only",
+        lambda: env.place(env.a, ASK, "0.5", 1, IOC, reduce_only=True),
+    )
+    env.place(env.b, ASK, "0.50", 5)
+    env.place(env.a, BID, "0.50", 5)  # a holds 5 YES: a bid would grow the position
+    env.place(env.c, ASK, "0.55", 5)
+    refused(
+        env,
+        400,
+        "invalid_reduce_only",
+        lambda: env.place(env.a, BID, "0.55", 1, IOC, reduce_only=True),
+    )
 
 
 def test_expired_orders_are_canceled_by_tick() -> None:

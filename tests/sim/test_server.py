@@ -145,6 +145,77 @@ def test_a_batch_larger_than_the_tier_allows_is_refused(sim: SimHarness) -> None
     assert sim.signed(sim.account, "GET", "/portfolio/orders").json()["orders"] == []
 
 
+ORDERS = "/portfolio/events/orders"
+
+
+def holding_four_yes(sim: SimHarness) -> tuple[Any, Any]:
+    """Our account holding 4 YES, bid for 10 at 0.45 by another account."""
+    sim.create_market(T)
+    me, other = sim.account, sim.new_account()
+    sim.signed(other, "POST", ORDERS, json=order("ask", "0.50", "4"))
+    bought = sim.signed(
+        me, "POST", ORDERS, json=order("bid", "0.50", "4", time_in_force="immediate_or_cancel")
+    )
+    assert bought.json()["fill_count"] == "4.00"
+    sim.signed(other, "POST", ORDERS, json=order("bid", "0.45", "10"))
+    return me, other
+
+
+def exit_order(count: str) -> dict[str, Any]:
+    return order("ask", "0.45", count, time_in_force="immediate_or_cancel", reduce_only=True)
+
+
+def test_a_reduce_only_exit_for_more_than_is_held_sells_what_is_held(sim: SimHarness) -> None:
+    """API 3.31.0 (CreateOrderV2Request.reduce_only): the "place count should be capped by the
+    member's current position". The create answers what filled and nothing remaining (for an
+    IOC order "the final state after unfilled contracts are canceled"); the order reads
+    canceled, 4 of its 10 filled."""
+    me, _ = holding_four_yes(sim)
+    placed = sim.signed(me, "POST", ORDERS, json=exit_order("10"))
+    assert placed.status_code == 201, placed.text
+    body = placed.json()
+    assert (body["fill_count"], body["remaining_count"], body["average_fill_price"]) == (
+        "4.00",
+        "0.00",
+        "0.4500",
+    )
+    mine = sim.signed(me, "GET", f"/portfolio/orders/{body['order_id']}").json()["order"]
+    assert (
+        mine["status"],
+        mine["initial_count_fp"],
+        mine["fill_count_fp"],
+        mine["remaining_count_fp"],
+    ) == ("canceled", "10.00", "4.00", "0.00")
+    positions = sim.signed(me, "GET", "/portfolio/positions").json()["market_positions"]
+    assert {p["ticker"]: p["position_fp"] for p in positions}.get(T, "0.00") == "0.00"
+    # nothing is left to reduce: the next exit is refused (docs/simulator.md)
+    again = sim.signed(me, "POST", ORDERS, json=exit_order("1"))
+    assert nested_code(again) == (400, "invalid_reduce_only")
+
+
+def test_batched_reduce_only_exits_are_each_capped_by_the_position_they_meet(
+    sim: SimHarness,
+) -> None:
+    """The items of a batch are placed in turn: each exit is capped by what the ones before it
+    left held, and one that finds nothing held is that item's error."""
+    me, _ = holding_four_yes(sim)
+    batch = sim.signed(
+        me,
+        "POST",
+        f"{ORDERS}/batched",
+        json={"orders": [exit_order("3"), exit_order("3"), exit_order("3")]},
+    )
+    assert batch.status_code == 201, batch.text
+    items = batch.json()["orders"]
+    assert [(i.get("fill_count"), i.get("remaining_count")) for i in items[:2]] == [
+        ("3.00", "0.00"),
+        ("1.00", "0.00"),
+    ]
+    assert items[2]["error"]["code"] == "invalid_reduce_only"
+    positions = sim.signed(me, "GET", "/portfolio/positions").json()["market_positions"]
+    assert {p["ticker"]: p["position_fp"] for p in positions}.get(T, "0.00") == "0.00"
+
+
 # a body that does not decode is answered flat, every other refusal nested (as on the wire)
 UNDECODABLE: list[tuple[str, Any]] = [
     ("malformed json", b"{not json"),

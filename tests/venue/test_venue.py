@@ -393,6 +393,29 @@ def test_a_rejection_is_the_clients_own_error() -> None:
         v.client.orders.create_order(order(BookSide.BID, "0.505", "1", TimeInForce.GTC))
 
 
+def test_a_reduce_only_exit_for_more_than_is_held_sells_what_is_held() -> None:
+    """The venue places through the simulator's order desk, so its reduce-only rule is the
+    simulator's (API 3.31.0: the count "capped by the member's current position"): a backtest's
+    exit of 10 with 4 held sells the 4, not a refusal, and the rest of the recorded bid stays
+    for a later order."""
+    v, _ = venue()
+    v.book_changed(T, {D("0.45"): D(20)}, {D("0.50"): D(4)})  # YES bid 0.45, YES ask 0.50
+    bought = v.client.orders.create_order(order(BookSide.BID, "0.50", "4", TimeInForce.IOC))
+    assert bought.fill_count == 4
+
+    def exit_() -> CreateOrder:
+        return CreateOrder(
+            T, BookSide.ASK, D("0.45"), D(10), time_in_force=TimeInForce.IOC, reduce_only=True
+        )
+
+    sold = v.client.orders.create_order(exit_())
+    assert (sold.fill_count, sold.remaining_count) == (4, 0)
+    assert v.client.orders.get_order(sold.order_id).status == "canceled"
+    assert [p.position for p in v.client.portfolio.get_positions() if p.ticker == T] in ([], [0])
+    with pytest.raises(BadRequestError, match="invalid_reduce_only"):  # nothing left to reduce
+        v.client.orders.create_order(exit_())
+
+
 def test_settlement_pays_the_recorded_result_and_cancels_resting_orders() -> None:
     v, _ = venue()
     v.book_changed(T, {D("0.30"): D(10)}, {D("0.60"): D(10)})  # YES ask 0.40

@@ -13,7 +13,7 @@ import heapq
 from collections.abc import Sequence
 from decimal import Decimal
 
-from kalshi_cli.sim.core.accounts import Ledger
+from kalshi_cli.sim.core.accounts import AccountState, Ledger
 from kalshi_cli.sim.core.history import History
 from kalshi_cli.sim.core.matching import MatchingEngine
 from kalshi_cli.sim.core.order_groups import OrderGroups
@@ -126,22 +126,16 @@ class OrderDesk:
         if group_id is not None:
             self._groups.open_group(account_id, group_id)
         buy_yes = book_side is BookSide.BID
+        planned = count  # what may fill: all of it, unless a reduce-only cap says less
         if reduce_only:
-            position = self._ledger.position_of(acct, ticker)
-            reducible = -position if buy_yes else position
-            if count > reducible:
-                raise ExchangeError(
-                    400,
-                    "invalid_reduce_only",
-                    f"a reduce-only order may close at most {max(reducible, ZERO)} contracts",
-                )
+            planned = self._reduce_only_cap(acct, ticker, buy_yes=buy_yes, count=count)
         own = price if buy_yes else ONE - price
         plan = self._engine.plan(
             acct,
             ticker,
             buy_yes=buy_yes,
             own=own,
-            count=count,
+            count=planned,
             stp=request.self_trade_prevention,
             post_only=post_only,
             time_in_force=time_in_force,
@@ -197,6 +191,32 @@ class OrderDesk:
         # an order that does not rest is final: nothing changes it again (amends, cancels and
         # decreases take resting orders only), so it is its own snapshot and needs no copy
         return PlaceResult(copy_order(order) if order.status == "resting" else order, fills)
+
+    def _reduce_only_cap(
+        self, acct: AccountState, ticker: str, *, buy_yes: bool, count: Decimal
+    ) -> Decimal:
+        """What of a reduce-only order may fill: `count`, capped by the position it reduces.
+
+        API 3.31.0 (CreateOrderV2Request.reduce_only): "Specifies whether the order place count
+        should be capped by the member's current position." So an exit sent for more than is
+        held is not refused: the order keeps the count it was sent with, at most the position
+        is planned, and the rest is cancelled with its IOC remainder (reduce-only orders are
+        IOC only, `_refuse_terms`).
+
+        The spec says nothing of a cap of zero (nothing held, or a position the order would
+        add to). Such an order would be placed for no contracts, which no order may be
+        (`invalid_count`), so it is refused, with `invalid_reduce_only`: our choice where the
+        spec is silent (docs/simulator.md, "Reduce-only orders")."""
+        position = self._ledger.position_of(acct, ticker)
+        reducible = -position if buy_yes else position
+        if reducible <= ZERO:
+            raise ExchangeError(
+                400,
+                "invalid_reduce_only",
+                "a reduce-only order needs a position it reduces: "
+                f"{'no NO' if buy_yes else 'no YES'} contracts of {ticker} are held",
+            )
+        return reducible if reducible < count else count
 
     def cancel_order(self, account_id: str, order_id: str) -> tuple[SimOrder, Decimal]:
         """Returns the canceled order and the count that was still open (reduced_by). An order
