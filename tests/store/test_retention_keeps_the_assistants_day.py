@@ -95,9 +95,10 @@ def test_the_assistants_orders_of_today_outlive_their_age_until_the_day_is_over(
 def test_the_day_kept_starts_at_midnight_utc_and_an_order_of_no_strategy_is_nobodys(
     tmp_path: Path,
 ) -> None:
-    """The assistant's order placed at 00:00:00 UTC exactly is the day's (its budget counts it
-    from there) and stays; one placed half a second before goes once past its age. An order
-    placed by hand names no strategy: it is not the assistant's, and goes as any other."""
+    """The assistant's order placed at 00:00:00 UTC exactly is placed in the day (its budget
+    counts it as one of the day's orders) and stays; one placed half a second before goes once
+    past its age. An order placed by hand names no strategy: it is not the assistant's, and
+    goes as any other."""
     clock = ManualClock(MIDNIGHT - 0.5)
     with Store.open(tmp_path / "state.db", clock=clock) as store:
         resting(store, "before", ASSISTANT)
@@ -106,7 +107,9 @@ def test_the_day_kept_starts_at_midnight_utc_and_an_order_of_no_strategy_is_nobo
         for coid, strategy in (("midnight", ASSISTANT), ("by-hand", None)):
             resting(store, coid, strategy)
             cancel(store, coid)
-        assert [i.client_order_id for i, _ in day_orders(store, ASSISTANT)] == ["midnight"]
+        assert [(i.client_order_id, placed) for i, placed in day_orders(store, ASSISTANT)] == [
+            ("midnight", True)  # placed in the day, so one of its orders
+        ]
 
         clock.advance(2 * HOUR + 1)  # every order past its age
         assert prune(store) == {"midnight"}
