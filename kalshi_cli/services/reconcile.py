@@ -690,12 +690,13 @@ def apply_order(
     # a resting order's total is what filled and what rests. A size-only amend changes only
     # that: a `user_orders` message (which carries no total) may have copied what rests
     # already, and the read that settles the amend then differs from the row in nothing else.
-    # An executed order filled its whole total; a cancelled one rests nothing, so what filled
+    # An executed order filled its whole total, and its messages may likewise have copied
+    # its status and counts before the read. A cancelled one rests nothing, so what filled
     # is not its total: its row keeps the total it was for, as a cancel booked from its answer
     # (`mark_cancelled`) and an imported order (its `initial_count`) do, and never less than
     # what filled (an amend not seen here grew it: `update_order` raises the total to that)
     total = None if order.status == CANCELED else order.fill_count + order.remaining_count
-    resized = order.status == RESTING and intent.count != total
+    resized = total is not None and intent.count != total
     if (
         intent.status != order.status
         or intent.filled != order.fill_count

@@ -320,3 +320,23 @@ def test_a_reduce_only_close_counts_the_fills_told_and_not_read_as_held():
 
 def replace_rest(order: RestingOrder, remaining: str) -> RestingOrder:
     return dataclasses.replace(order, remaining=D(remaining))
+
+
+def test_a_close_reads_each_fill_told_at_its_own_price_and_in_its_own_direction():
+    """The fills told and not read are read into what is held before a reduce-only close is
+    counted, each at its own price and in its own direction, whatever is held then."""
+    bought = RestingOrder("b", Side.YES, Action.BUY, D("0.60"), D(10))
+    ask = RestingOrder("a", Side.YES, Action.SELL, D("0.35"), D(10))
+    stop = intent(Side.YES, Action.SELL, price="0.30", count="10", reduce_only=True)
+    # 10 YES held at 0.62 and 10 bought at 0.60: 20 held for $12.20. The stop takes off 10 at
+    # their average cost and the ask closes the 10 left: $6.10
+    pos = PositionView("T", D(10), D("0.62"), D("6.20"), resting=(ask,), unbooked=(bought,))
+    assert pos.closed_by(stop).exposure() == D("6.10")
+    # nothing read yet: the 10 bought are all that is held; a stop of 4 leaves 6 at 0.60
+    told = PositionView("T", unbooked=(bought,))
+    assert told.closed_by(replace_count(stop, "4")).exposure() == D("3.60")
+    # one YES held and 3 sold: the sale closes the one (its cost gone with it) and opens 2 NO
+    # at 0.30, which a YES sell cannot reduce
+    sold = RestingOrder("s", Side.YES, Action.SELL, D("0.70"), D(3))
+    one = PositionView("T", D(1), D("0.62"), D("0.62"), unbooked=(sold,))
+    assert one.closed_by(stop).exposure() == D("0.60")

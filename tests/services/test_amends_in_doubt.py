@@ -113,6 +113,34 @@ def test_an_amend_whose_booking_fails_half_way_stays_in_doubt_and_its_order_as_i
     assert _doubts(store) == [(order_id, D("0.21"), D(10))]
 
 
+def test_an_amends_booking_is_one_transaction_with_no_savepoint_per_write(
+    store: Store, ticker: str, service: OrderService
+) -> None:
+    """The record's settling and the row's update are plain statements of the booking's one
+    transaction: a savepoint and its release for each was two statements more for every write
+    of every amend a joining replay books. So on a row still resting and on one cancelled while
+    the answer was out alike, and the amend is settled and the row updated all the same."""
+    for cancelled in (False, True):
+        order_id = _bid_of_ten(service, ticker)
+        amend = _amend(service, order_id, ticker, "0.21", 10)
+        sent = service.send_amend(amend)
+        assert sent.result is not None
+        if cancelled:
+            store.orders.update_order(order_id=order_id, status="canceled")
+        statements: list[str] = []
+        store._conn.set_trace_callback(statements.append)
+        try:
+            service.book_amend(amend, sent.result)
+        finally:
+            store._conn.set_trace_callback(None)
+        verbs = [s.split()[0] for s in statements]
+        assert verbs.count("BEGIN") == verbs.count("COMMIT") == 1, statements
+        assert not {"SAVEPOINT", "RELEASE"} & set(verbs), statements
+        row = store.orders.intent_by_order_id(order_id)
+        assert row is not None and row.price == D("0.21"), cancelled
+        assert order_id not in _doubted(store)
+
+
 def test_an_amend_whose_answer_changes_nothing_the_row_shows_is_settled_once_booked(
     store: Store, ticker: str, service: OrderService
 ) -> None:

@@ -13,7 +13,7 @@ import pytest
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.errors import TradingHaltedError
+from kalshi_cli.vocabulary.errors import TradingHaltedError, ValidationError
 from kalshi_cli.vocabulary.models import Action, Side, TimeInForce
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
@@ -43,6 +43,30 @@ def test_an_order_prepared_before_halted_is_neither_recorded_nor_sent(
     assert store.orders.intents() == []
     assert resting_count(client) == 0
     assert prime.stats()["accounts"][prime.account.key_id]["order_create_requests"] == 0
+
+
+def test_a_halted_file_refuses_as_halted_before_the_callers_check_is_asked(
+    prime: SimHarness, client: KalshiClient, store: Store, tmp_path: Path
+) -> None:
+    """The caller's check (the assistant's day budget) is asked after the trading state, in
+    the same transaction: a halted file refuses the order as halted, whatever the check would
+    say, and the check is not asked."""
+    prime.create_market(T)
+    service = OrderService(client, store)
+    prepared = service.prepare(_bid())
+    with Store.open(tmp_path / "state.db") as other:
+        other.trading.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
+    asked: list[str] = []
+
+    def over_budget() -> None:
+        asked.append(prepared.request.ticker)
+        raise ValidationError("over the day's budget", code="AGENT_BUDGET")
+
+    with pytest.raises(TradingHaltedError):
+        service.place(prepared, check=over_budget)
+
+    assert asked == []
+    assert store.orders.intents() == []
 
 
 def test_reducing_allows_a_reduce_only_order_and_refuses_another(

@@ -659,6 +659,32 @@ def test_an_amend_by_hand_of_a_partly_filled_order_writes_its_new_total_in_its_h
     )
 
 
+def test_an_amend_of_an_order_the_state_file_does_not_hold_asks_the_callers_check_first(
+    client: KalshiClient, store: Store, ticker: str
+) -> None:
+    """With no resting row to record the amend on, the caller's check (the assistant's day
+    budget) is asked alone, before anything leaves: its refusal sends nothing."""
+    placed = client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(5)))
+    service = OrderService(client, store)
+    prepared = service.prepare_amend(placed.order_id, price=D("0.21"))
+
+    def over_budget() -> None:
+        raise ValidationError("over the day's budget", code="AGENT_BUDGET")
+
+    with pytest.raises(ValidationError, match="over the day's budget"):
+        service.submit_amend(prepared, check=over_budget)
+    assert client.orders.get_order(placed.order_id).yes_price == D("0.20")
+
+    asked: list[D] = []
+
+    def within_budget() -> None:
+        asked.append(client.orders.get_order(placed.order_id).yes_price)
+
+    service.submit_amend(prepared, check=within_budget)
+    assert asked == [D("0.20")]  # asked before the amend left
+    assert client.orders.get_order(placed.order_id).yes_price == D("0.21")
+
+
 def test_an_amend_by_hand_the_exchange_refuses_of_an_order_placed_elsewhere_raises_the_refusal(
     prime: SimHarness, client: KalshiClient, store: Store, ticker: str
 ) -> None:

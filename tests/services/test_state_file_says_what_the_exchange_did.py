@@ -366,3 +366,74 @@ def test_a_cancelled_order_grown_by_an_amend_not_seen_here_is_at_least_what_fill
     assert intent is not None
     assert (intent.status, intent.filled, intent.remaining) == ("canceled", D(8), D(0))
     assert intent.count == D(8)
+
+
+def test_an_order_found_executed_by_a_read_has_what_filled_as_its_total(
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str, service: OrderService
+) -> None:
+    """A bid of 10, decreased elsewhere (the website) to 6, and the 6 filled: reconcile's read
+    finds it executed. An executed order filled its whole total, so its row says 6, as the
+    exchange does, not the 10 it was placed for with 4 of them neither filled nor resting."""
+    placed = service.place(
+        service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(10), D("0.20")))
+    )
+    assert placed.order_id is not None
+    client.orders.decrease_order(placed.order_id, reduce_to=D(6))
+    with connect(prime.new_account(balance_cents=100_000)) as other:
+        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.20"), D(6)))
+
+    assert placed.order_id in service.reconcile().orders_updated
+
+    intent = store.orders.get_intent(placed.client_order_id)
+    assert intent is not None
+    assert (intent.status, intent.count, intent.filled, intent.remaining) == (
+        "executed",
+        D(6),
+        D(6),
+        D(0),
+    )
+
+
+def test_an_executed_row_whose_total_alone_differs_from_a_read_takes_the_total_read(
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str, service: OrderService
+) -> None:
+    """A bid of 10 lowered to 6 by an amend whose answer was lost, then its 6 filled. The
+    trade loop books the `user_orders` messages as they come: 6 resting, then executed with 6
+    filled (a message carries no total, so the row still says 10). The read that settles the
+    amend differs from the row in the total alone; an executed order filled its whole total,
+    so the row takes the 6 read, not 10 with 4 neither filled nor resting."""
+    placed = service.place(
+        service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(10), D("0.20")))
+    )
+    assert placed.order_id is not None
+    amend = service.record_amend(
+        placed.order_id,
+        ticker=ticker,
+        book_side=BookSide.BID,
+        yes_price=D("0.20"),
+        rest=D(6),
+        post_only=None,
+    )
+    assert amend is not None
+    assert service.send_amend(amend).result is not None  # applied; its answer never booked
+    # the loop's booking of each message (`Fills.order_message`): status and counts, no total
+    store.orders.update_order(
+        order_id=placed.order_id, status="resting", fill_count=D(0), remaining_count=D(6)
+    )
+    with connect(prime.new_account(balance_cents=100_000)) as other:
+        other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.20"), D(6)))
+    store.orders.update_order(
+        order_id=placed.order_id, status="executed", fill_count=D(6), remaining_count=D(0)
+    )
+
+    # the trade loop's lookup of the amend whose answer was lost (runner/execution/amends.py)
+    service.record_found(client.orders.get_order(placed.order_id))
+
+    intent = store.orders.get_intent(placed.client_order_id)
+    assert intent is not None
+    assert (intent.status, intent.count, intent.filled, intent.remaining) == (
+        "executed",
+        D(6),
+        D(6),
+        D(0),
+    )

@@ -22,7 +22,7 @@ ASSISTANT = "desk-assistant"  # the config's `agent.strategy`, not its default
 POLICY = RetentionPolicy(pause_s=0, filled_orders_s=HOUR)
 
 
-def resting(store: Store, coid: str, strategy: str) -> None:
+def resting(store: Store, coid: str, strategy: str | None) -> None:
     store.orders.record_intent(
         IntentRecord(
             coid, "KXTEST-1", BookSide.BID, D("0.40"), D(3), Side.YES, Action.BUY, strategy=strategy
@@ -90,3 +90,26 @@ def test_the_assistants_orders_of_today_outlive_their_age_until_the_day_is_over(
 
         clock.advance(DAY)  # the next UTC day: nothing of them is read any more
         assert prune(store) == set()
+
+
+def test_the_day_kept_starts_at_midnight_utc_and_an_order_of_no_strategy_is_nobodys(
+    tmp_path: Path,
+) -> None:
+    """The assistant's order placed at 00:00:00 UTC exactly is placed in the day (its budget
+    counts it as one of the day's orders) and stays; one placed half a second before goes once
+    past its age. An order placed by hand names no strategy: it is not the assistant's, and
+    goes as any other."""
+    clock = ManualClock(MIDNIGHT - 0.5)
+    with Store.open(tmp_path / "state.db", clock=clock) as store:
+        resting(store, "before", ASSISTANT)
+        cancel(store, "before")
+        clock.advance(0.5)
+        for coid, strategy in (("midnight", ASSISTANT), ("by-hand", None)):
+            resting(store, coid, strategy)
+            cancel(store, coid)
+        assert [(i.client_order_id, placed) for i, placed in day_orders(store, ASSISTANT)] == [
+            ("midnight", True)  # placed in the day, so one of its orders
+        ]
+
+        clock.advance(2 * HOUR + 1)  # every order past its age
+        assert prune(store) == {"midnight"}

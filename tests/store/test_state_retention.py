@@ -6,6 +6,7 @@ same to the last digit before and after."""
 from __future__ import annotations
 
 import itertools
+import time
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -219,6 +220,36 @@ def test_a_stop_between_batches_ends_the_prune_with_each_batch_whole(tmp_path: P
     aged_file(other, clock2)
     with Store.open(other, clock=clock2) as store:
         assert store.retention.prune(POLICY, agent_strategy=AGENT).total == full
+
+
+def test_a_prune_pauses_after_each_batch_a_dry_run_never_and_each_says_how_long_it_took(
+    tmp_path: Path,
+) -> None:
+    """The pause between batches gives the file's other writers their turn (the trade loop
+    prunes in the background): a prune takes it after every batch, a dry run, which writes
+    nothing, never. Each reports the seconds it took, stopped between batches or not."""
+    clock = ManualClock(START)
+    path = tmp_path / "state.db"
+    aged_file(path, clock)
+    paced = RetentionPolicy(batch_rows=3, pause_s=0.25, trading_state_history_s=30 * DAY)
+    with Store.open(path, clock=clock) as store:
+        for dry_run in (True, False):
+            slept: list[float] = []
+            began = time.monotonic()
+            report = store.retention.prune(
+                paced, agent_strategy=AGENT, dry_run=dry_run, sleep=slept.append
+            )
+            took = time.monotonic() - began
+            assert report.batches > 1
+            assert slept == ([] if dry_run else [0.25] * report.batches), dry_run
+            assert 0 <= report.seconds <= took, dry_run
+    again = ManualClock(START)
+    aged_file(tmp_path / "again.db", again)
+    with Store.open(tmp_path / "again.db", clock=again) as store:
+        began = time.monotonic()
+        stopped = store.retention.prune(paced, agent_strategy=AGENT, stop=lambda: True)
+        assert stopped.batches == 1
+        assert 0 <= stopped.seconds <= time.monotonic() - began
 
 
 def test_a_file_from_before_0007_gets_the_fills_by_order_index(tmp_path: Path) -> None:
