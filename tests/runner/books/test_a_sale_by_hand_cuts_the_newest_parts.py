@@ -60,3 +60,14 @@ def test_a_fill_of_a_strategy_this_loop_does_not_run_is_nobodys() -> None:
     assert portfolio.position(TICKER) == 3
     assert own(portfolio, "mm") == FLAT
     assert portfolio.assign("mm", TICKER, T0 + 5) == 3
+
+
+def test_a_strategy_buying_the_other_side_holds_no_part_and_cuts_the_holders() -> None:
+    """The exchange nets YES and NO of one market: a strategy that buys 4 NO while another holds
+    10 YES leaves the account 6 YES. The buyer holds no part (the account holds no NO), and the
+    holder's part shrinks to what the account holds."""
+    portfolio = loop_of("holder", "buyer")
+    filled(portfolio, BookSide.BID, "0.40", 10, "holder", at=T0)
+    filled(portfolio, BookSide.ASK, "0.45", 4, "buyer", at=T0 + 1)  # 4 NO at 0.55
+    assert own(portfolio, "buyer") == FLAT
+    assert own(portfolio, "holder") == Holding(D(6), D("0.40"), D("2.40"), T0)
