@@ -17,6 +17,7 @@ from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio, open_order
 from kalshi_cli.runner.budgets import Budgets
 from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.models import ZERO, Action, BookSide, Market, Side
+from kalshi_cli.vocabulary.owners import STOP_LOSS
 
 MAKER, OTHER = "maker", "other"
 A, B, C, D, E, F = (f"KXTEST-26JAN01-{m}" for m in "ABCDEF")
@@ -139,3 +140,16 @@ def test_a_strategy_stops_at_its_daily_loss_limit_exactly_and_trades_again_the_n
     assert budgets.stopped == {}
     owned = budgets.owned(_intent(A, "1"), [])
     assert owned is not None and owned.stopped is None
+
+
+def test_a_strategy_whose_contracts_the_stop_loss_closed_at_its_limit_is_stopped() -> None:
+    """The maker buys 10 at 0.50; the account's stop-loss sells them at 0.30: the maker lost
+    $2.00, its daily limit, though no fill of its own sold them."""
+    portfolio = Portfolio([Market(ticker=A)])
+    portfolio.owners.own(MAKER)
+    budgets = Budgets({MAKER: Budget(daily_loss_limit=Decimal(2))}, portfolio, lambda o: o.strategy)
+    _fill(portfolio, A, MAKER, BookSide.BID, "0.50")
+    _fill(portfolio, A, STOP_LOSS, BookSide.ASK, "0.30")
+    assert budgets.check_day(NOW) == [
+        (MAKER, "its realized P&L today -$2.00 reached its daily loss limit of -$2.00")
+    ]

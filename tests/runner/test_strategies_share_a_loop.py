@@ -473,20 +473,22 @@ def test_a_failing_strategys_opening_quote_goes_while_the_account_holds_the_othe
     rig = _rig(tmp_path, MM, MR)
     mover = Mover(rig.exchange)
     mover.quote("0.40", "0.45")
-    # flat, it bids for NO (a YES ask at 0.70) while the other strategy holds 10 YES
+    # flat, it bids for NO (a YES ask at 0.70) while the account is flat; then the other
+    # strategy buys 10 YES (a NO bid decided now would be cut: it would sell them)
     failing = Recorder(_order(Side.NO, Action.BUY, "0.30", "5"))
     holder = Recorder(_order(Side.YES, Action.BUY, "0.45", "10", TimeInForce.IOC))
+    swap_decide(rig.loop, failing, MM)
+    swap_decide(rig.loop, Recorder(), MR)
+    rig.step(1.0)
+    assert {o.yes_price for o in rig.client.iter_orders(status="resting")} >= {Decimal("0.70")}
     swap_decide(rig.loop, holder, MR)
-    swap_decide(rig.loop, Recorder(), MM)
+    mover.quote("0.41", "0.45")  # a new book: each strategy is asked again
     rig.step(1.0)
     rig.step(1.0)
     assert rig.loop.portfolio.view_for(TICKER, MR).position == Decimal("10")
-    swap_decide(rig.loop, failing, MM)
-    rig.step(1.0)
-    rig.step(1.0)
     assert {o.yes_price for o in rig.client.iter_orders(status="resting")} >= {Decimal("0.70")}
     failing.failing = True
-    mover.quote("0.41", "0.45")  # a new book: each strategy is asked again
+    mover.quote("0.40", "0.45")
     rig.step(1.0)
     rig.step(1.0)
     assert rig.loop.log.counts["strategy_error"] >= 1
@@ -777,3 +779,58 @@ def test_a_fill_another_process_copied_before_the_answer_is_the_strategys_after_
     (copied,) = again.store.fills.iter_fills()
     assert copied.strategy == MM
     assert again.loop.portfolio.view_for(TICKER, MM).position == 3
+
+
+def test_a_strategy_buying_the_other_side_never_takes_another_strategys_contracts(
+    tmp_path: Path,
+) -> None:
+    """Mean-reversion holds 10 YES. Market-maker buys 4 NO: the exchange nets them against the
+    account's YES, so the order would sell 4 of mean-reversion's contracts and leave
+    market-maker holding nothing. It is dropped before it is sent (`order_cut`). On the old code
+    it went out and mean-reversion's part fell to 6, with the P&L of the 4 nobody's."""
+    log = tmp_path / "log.jsonl"
+    rig = _rig(tmp_path, MM, MR, risk={"min_edge": "0"}, log_path=log)
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.45", "10", TimeInForce.IOC)), MR)
+    swap_decide(rig.loop, Recorder(), MM)
+    rig.step(1.0)
+    assert rig.loop.portfolio.view_for(TICKER, MR).position == 10
+    swap_decide(rig.loop, Recorder(_order(Side.NO, Action.BUY, "0.60", "4", TimeInForce.IOC)), MM)
+    mover.quote("0.41", "0.45")
+    rig.step(1.0)
+    assert _sold(rig) == []
+    (cut,) = _log(rig, log, "order_cut")
+    assert (cut["strategy"], cut["asked"], cut["count"]) == (MM, "4", "0")
+    (held,) = [p for p in rig.client.get_positions() if p.ticker == TICKER]
+    assert held.position == Decimal("10")
+    assert rig.loop.portfolio.view_for(TICKER, MR).position == 10
+
+
+def test_a_sale_past_the_strategys_own_part_is_cut_to_it_beside_contracts_bought_by_hand(
+    tmp_path: Path,
+) -> None:
+    """Market-maker owns 4 YES beside 6 bought by hand and sells 10 YES, not reduce-only (a
+    quote that would turn it short): on Kalshi the first 10 contracts it sells net the
+    account's YES, so 6 would be the person's. It goes out for its own 4; with nothing of its
+    own, a sale into the person's contracts is dropped whole."""
+    rig = _rig(tmp_path, MM, risk={"min_edge": "0"})
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    moves = [_order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)]
+    quote = replace(_order(Side.YES, Action.SELL, "0.50"), model_fair=Decimal("0.30"))
+    swap_decide(rig.loop, _moves_then_quotes(moves, quote), MM)
+    _hand_buy(rig, "0.45", "6")
+    rig.step(1.0)
+    assert rig.loop.portfolio.view_for(TICKER, MM).position == 4
+    sale = _order(Side.YES, Action.SELL, "0.40", "10", TimeInForce.IOC)
+    moves.append(replace(sale, model_fair=Decimal("0.30")))
+    mover.quote("0.41", "0.45")
+    rig.step(1.0)
+    assert _sold(rig) == [(Decimal("4"), False)]
+    (held,) = [p for p in rig.client.get_positions() if p.ticker == TICKER]
+    assert held.position == Decimal("6")
+    mover.quote("0.40", "0.45")
+    rig.step(1.0)  # flat now: its resting quote of 5 would sell the person's 6
+    assert _sold(rig) == [(Decimal("4"), False)]
+    assert _resting_of(rig, MM) == []

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 def _once_read(view: PositionView) -> Decimal:
     """The view's position once the contracts told filled and not read yet are read: a bid's
     add YES, an ask's NO."""
+    if not view.unbooked:
+        return view.position
     told = (o.remaining if o.book_side is BookSide.BID else -o.remaining for o in view.unbooked)
     return view.position + sum(told, start=ZERO)
 
@@ -67,6 +69,11 @@ class OwnOrders:
         own orders were told filled and not read yet (`Portfolio.owned_view`): what its exits
         may sell."""
         return _once_read(self._portfolio.owned_view(ticker, owner, self.owner))
+
+    def account_held(self, ticker: str) -> Decimal:
+        """The account's position in `ticker` (+YES / -NO) with every contract told filled and
+        not read yet: what an order that takes from the side held closes first."""
+        return _once_read(self._portfolio.view(ticker))
 
     def names_ours(self, client_order_id: str | None) -> bool:
         """The client order id carries the name of one of this loop's strategies: the order

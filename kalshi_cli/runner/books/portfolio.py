@@ -21,6 +21,7 @@ from kalshi_cli.strategy_api import FLAT, Holding, PositionView, RestingOrder
 from kalshi_cli.strategy_api.window import MidSeries, MidWindow
 from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.models import (
+    FEE_QUANTUM,
     MAKER_FEE_RATE,
     ONE,
     TAKER_FEE_RATE,
@@ -33,6 +34,7 @@ from kalshi_cli.vocabulary.models import (
     Side,
     from_book,
 )
+from kalshi_cli.vocabulary.owners import STOP_LOSS
 
 if TYPE_CHECKING:
     from kalshi_cli.store import FillRecord, IntentRecord
@@ -447,8 +449,9 @@ class Owners:
     so a restarted loop rebuilds the same parts), and never more, all parts together, than the
     account holds on that side: a fill that leaves the account holding less (a person selling
     by hand, the stop-loss, another program) cuts the newest parts first, and one that empties
-    or flips the position ends every part there. A strategy then never sells what it did not
-    buy. The account's own rules never read these.
+    or flips the position ends every part there; what the stop-loss cuts is the strategy's loss
+    (`_cut`). A strategy then never sells what it did not buy. The account's own rules never
+    read these.
 
     A fill whose order's answer was lost may be booked as nobody's before the lookup that finds
     the order (runner/execution/unknown_orders.py): a sell then cuts the newest parts, perhaps
@@ -500,7 +503,7 @@ class Owners:
         if owner is not None and owner in self.engines:
             event = _apply(self.engines[owner], self.opened_at[owner], fill)
             self._realized(owner, event.ticker, event.ts, event.net)
-        self._clip(fill[0], whole, fill[5])
+        self._clip(fill, whole)
 
     def give(self, owner: str, fill_ids: Collection[str]) -> None:
         """Fills applied as nobody's, now `owner`'s (`Portfolio.give_fills`): each market they
@@ -557,14 +560,16 @@ class Owners:
         kept = self._days.get(owner, {}).values()
         return sum((net for seen, net in kept if seen == day), ZERO)
 
-    def _clip(self, ticker: str, whole: Decimal, ts: float) -> None:
+    def _clip(self, fill: _Fill, whole: Decimal) -> None:
+        """Cut the parts of `fill`'s market to what the account holds after it, `whole`."""
+        ticker = fill[0]
         parts = []
         for owner, engine in self.engines.items():
             mine = engine.markets.get(ticker)
             if mine is None or mine.position == 0:
                 continue
             if whole == 0 or (mine.position > 0) != (whole > 0):
-                _reduce(engine, self.opened_at[owner], ticker, abs(mine.position), ts)
+                self._cut(owner, fill, abs(mine.position))
             else:
                 parts.append((self.opened_at[owner].get(ticker, 0.0), owner, mine.position))
         excess = sum((abs(p) for _, _, p in parts), ZERO) - abs(whole)
@@ -572,8 +577,25 @@ class Owners:
             if excess <= 0:
                 return
             cut = min(excess, abs(position))
-            _reduce(self.engines[owner], self.opened_at[owner], ticker, cut, ts)
+            self._cut(owner, fill, cut)
             excess -= cut
+
+    def _cut(self, owner: str, fill: _Fill, count: Decimal) -> None:
+        """Take `count` contracts off `owner`'s part of `fill`'s market. The stop-loss closes
+        them for the strategy (the account's floor under its position): the part is closed at
+        the stop-loss fill's price with its share of the fee, and the strategy's day counts the
+        loss. Any other fill (a sale by hand, another program's, a strategy's buying the other
+        side) takes them back at the part's own cost, realizing nothing for it."""
+        ticker, book_side, yes_price, filled, fee, ts, strategy = fill
+        engine, opened_at = self.engines[owner], self.opened_at[owner]
+        closes = (engine.markets[ticker].position > 0) == (book_side is BookSide.ASK)
+        if strategy != STOP_LOSS or not closes:
+            _reduce(engine, opened_at, ticker, count, ts)
+            return
+        # its share of the fee, in the fee's own unit (a third of $0.07 is $0.0233)
+        share = fee if count == filled else (fee * count / filled).quantize(FEE_QUANTUM)
+        event = _apply(engine, opened_at, (ticker, book_side, yes_price, count, share, ts, None))
+        self._realized(owner, ticker, ts, event.net)
 
     def settle(self, ticker: str, result: str, *, ts: float, yes_value: Decimal | None) -> None:
         replay = self._replays.get(ticker)

@@ -252,7 +252,7 @@ class MarketPass:
             if dropped:
                 self._log.emit(
                     "group_dropped",
-                    {"ticker": ticker, "reason": "a reducing leg had nothing of its own to sell"},
+                    {"ticker": ticker, "reason": "a leg would take contracts not its own"},
                 )
                 return
             self._executor.execute_group(intents, last_data_at=last_data_at, in_sync=fresh)
@@ -262,33 +262,47 @@ class MarketPass:
             self._executor.execute(intent, last_data_at=last_data_at, in_sync=fresh, batch=True)
 
     def _within_own(self, intents: list[Intent], name: str) -> tuple[list[Intent], bool]:
-        """The strategy's reduce-only orders cut to what it owns (and whether one was dropped):
-        its own part of each position, the contracts its own orders were told filled and not
-        read counted (`OwnOrders.held`), less what its exits before it in this decision sell.
-        The exchange caps a reduce-only order by the account's whole position alone, so an exit
-        for more than its own part (decided while its last sale is not read yet, or for the
-        account's whole position) would sell contracts another strategy or a person holds. One
-        with nothing of its own left to sell is dropped; the orders it replaces are cancelled,
-        as it asked."""
-        if not any(i.reduce_only for i in intents):
-            return intents, False
-        left: dict[str, Decimal] = {}  # ticker -> its own contracts not yet sold by an exit
+        """The strategy's orders cut to what they may take of the account's position (and
+        whether one was dropped), so that a strategy never sells contracts another strategy or
+        a person holds:
+        - a reduce-only order, to its own part (`OwnOrders.held`: the contracts its own orders
+          were told filled and not read counted), less what its orders before it in this
+          decision take. The exchange caps a reduce-only order by the account's whole
+          position alone, so an exit for more than its own part (decided while its last sale
+          is not read yet, or for the account's whole position) would sell others' contracts;
+        - any other order that takes from the side the account holds (a YES sale or a NO buy
+          while the account holds YES), to its own part too when the account holds contracts
+          of that side that are not its own. The exchange nets YES and NO of one market, so
+          such an order first closes what the account holds: beyond its own part, the
+          contracts of another strategy or of a person, at no P&L of its own.
+        One cut to nothing is dropped (`exit_cut`, `order_cut`); the orders it replaces are
+        cancelled, as it asked."""
+        owned: dict[str, Decimal] = {}  # ticker -> its own part before this decision (+YES/-NO)
+        left: dict[str, Decimal] = {}  # ticker -> what its orders before this one left of it
         kept: list[Intent] = []
         dropped = False
         for intent in intents:
-            if not intent.reduce_only:
-                kept.append(intent)
-                continue
             ticker = intent.ticker
-            held = left[ticker] if ticker in left else self._own.held(ticker, name)
-            takes_yes = intent.book_side is BookSide.ASK  # a YES sale, or a NO buy
-            count = min(intent.count, max(held if takes_yes else -held, ZERO))
-            left[ticker] = held - count if takes_yes else held + count
+            sign = 1 if intent.book_side is BookSide.ASK else -1  # a YES sale or NO buy: +1
+            account = ZERO
+            if not intent.reduce_only:
+                account = sign * self._own.account_held(ticker)
+                if account <= 0:
+                    kept.append(intent)  # the account holds none of the side it takes
+                    continue
+            if ticker not in owned:
+                owned[ticker] = left[ticker] = self._own.held(ticker, name)
+            mine = max(sign * left[ticker], ZERO)
+            count = min(intent.count, mine)
+            if not intent.reduce_only and intent.count > mine:
+                others = account - max(sign * owned[ticker], ZERO)
+                count = intent.count if others <= 0 else mine
+            left[ticker] -= sign * count
             if count == intent.count:
                 kept.append(intent)
                 continue
             self._log.emit(
-                "exit_cut",
+                "exit_cut" if intent.reduce_only else "order_cut",
                 {"ticker": ticker, "strategy": name, "asked": intent.count, "count": count},
             )
             if count > 0:

@@ -211,6 +211,9 @@ def test_orders_on_their_way_in_one_market_count_together_toward_the_exposure(
     rig.step(0.5)
     _settle(rig)
     assert rig.loop.portfolio.position(first) == 10
+    # bought by hand, given to the market maker (`--assign`): its asks may sell them all and
+    # turn the position, where they would be cut to its own part (nothing) otherwise
+    assert rig.loop.portfolio.assign("market-maker", first, rig.clock.wall()) == 10
     held, release = threading.Semaphore(0), threading.Event()
     create = rig.client.create_order
 
