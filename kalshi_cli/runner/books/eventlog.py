@@ -34,6 +34,10 @@ COALESCED: dict[str, tuple[str, ...]] = {
     # a strategy failing in a market fails at every call (after SAFE_MODE too, which stops its
     # orders, not its calls): the first in full, then a count per interval
     "strategy_error": ("strategy", "ticker", "kind"),
+    # a strategy's order cut to its own part is cut again at every requote while the account
+    # holds contracts not its own there (runner/schedule/market_pass.py `_within_own`)
+    "exit_cut": ("strategy", "ticker"),
+    "order_cut": ("strategy", "ticker"),
 }
 # risk denial codes that hold for every market at once: coalesced by the code alone
 ACCOUNT_WIDE = frozenset({"HALTED", "SAFE_MODE", "REDUCING", "CIRCUIT_BREAKER"})

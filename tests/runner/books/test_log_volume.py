@@ -111,3 +111,27 @@ def test_log_sizes_that_would_not_bound_the_log_are_refused(value: object) -> No
         TradeConfig(trade={"log_max_bytes": value}).settings  # noqa: B018 - it decodes
     with pytest.raises(ConfigError, match=r"trade\.log_backups"):
         TradeConfig(trade={"log_backups": value}).settings  # noqa: B018 - it decodes
+
+
+def test_an_order_cut_on_every_requote_is_one_line_then_a_count(tmp_path: Path) -> None:
+    """A market maker beside contracts bought by hand has its asks cut on every requote, many
+    a second: one line per strategy and market, then a count per interval."""
+    clock = ManualClock(START)
+    path = tmp_path / "trade.log"
+    log = EventLog(clock, path=path, stderr=None)
+    for kind in ("order_cut", "exit_cut"):
+        for _ in range(3):
+            log.emit(kind, {"ticker": "A", "strategy": "mm", "asked": "5", "count": "0"})
+    log.emit("order_cut", {"ticker": "B", "strategy": "mm", "asked": "5", "count": "0"})
+    clock.advance(61)
+    log.emit("heartbeat", {})
+    log.close()
+    events = [(e["event"], e.get("ticker"), e.get("count")) for e in _lines(path)]
+    assert events == [
+        ("order_cut", "A", "0"),
+        ("exit_cut", "A", "0"),
+        ("order_cut", "B", "0"),
+        ("order_cut_summary", "A", 2),
+        ("exit_cut_summary", "A", 2),
+        ("heartbeat", None, None),
+    ]
