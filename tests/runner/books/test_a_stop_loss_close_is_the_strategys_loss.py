@@ -120,3 +120,23 @@ def test_a_share_of_the_fee_is_kept_to_kalshis_four_places() -> None:
     filled(portfolio, BookSide.BID, "0.60", 2, None, at=T0 + 1)
     stop_loss_fill(portfolio, BookSide.ASK, "0.20", 3, "0.07", at=T0 + 60)
     assert portfolio.owners.realized_today("mm", TODAY) == D("-0.4233")
+
+
+def test_a_stop_loss_close_whose_answer_was_lost_is_charged_once_it_is_found() -> None:
+    """The stop-loss's order was of unknown outcome; its fill was read first, as nobody's (a
+    sale by hand: the part taken back at its cost). The lookup finds the order: the market is
+    replayed with the fill the stop-loss's, and the strategy's day counts the loss."""
+    portfolio = loop_of("mm")
+    filled(portfolio, BookSide.BID, "0.60", 10, "mm", at=T0)
+    portfolio.owners.keep_replay(TICKER)
+    close = FillRecord(
+        "f-close", "o-close", None, TICKER, BookSide.ASK, D("0.20"), D(10), D("0.10"), True, T0 + 60
+    )
+    portfolio.apply_fill(
+        TICKER, close.book_side, close.yes_price, close.count, close.fee, ts=close.ts,
+        strategy=None, fill_id=close.fill_id,
+    )  # fmt: skip
+    assert portfolio.owners.realized_today("mm", TODAY) == D(0)
+    portfolio.give_fills(STOP_LOSS, [close])
+    assert own(portfolio, "mm") == FLAT
+    assert portfolio.owners.realized_today("mm", TODAY) == D("-4.10")
