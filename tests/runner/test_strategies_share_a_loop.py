@@ -834,3 +834,34 @@ def test_a_sale_past_the_strategys_own_part_is_cut_to_it_beside_contracts_bought
     rig.step(1.0)  # flat now: its resting quote of 5 would sell the person's 6
     assert _sold(rig) == [(Decimal("4"), False)]
     assert _resting_of(rig, MM) == []
+
+
+@pytest.mark.parametrize("reduce_only", [False, True])
+def test_two_sales_in_one_decision_together_sell_no_more_than_the_strategys_own_part(
+    tmp_path: Path, reduce_only: bool
+) -> None:
+    """Market-maker owns 4 YES beside 6 bought by hand and decides two sales of 3 at once:
+    the first goes whole, the second for the 1 left of its own."""
+    rig = _rig(tmp_path, MM, risk={"min_edge": "0"})
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    sale = replace(
+        _order(Side.YES, Action.SELL, "0.40", "3", TimeInForce.IOC),
+        model_fair=Decimal("0.30"),
+        reduce_only=reduce_only,
+    )
+    moves = [[_order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)]]
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
+        return moves.pop(0) if moves else []
+
+    swap_decide(rig.loop, decide, MM)
+    _hand_buy(rig, "0.45", "6")
+    rig.step(1.0)
+    assert rig.loop.portfolio.view_for(TICKER, MM).position == 4
+    moves.append([sale, replace(sale, price=Decimal("0.39"))])
+    mover.quote("0.41", "0.45")
+    rig.step(1.0)
+    assert _sold(rig) == [(Decimal("3"), reduce_only), (Decimal("1"), reduce_only)]
+    (held,) = [p for p in rig.client.get_positions() if p.ticker == TICKER]
+    assert held.position == Decimal("6")
