@@ -863,3 +863,35 @@ def test_a_second_sale_beside_the_strategys_resting_one_never_sells_contracts_bo
     rig.step(1.0)
     (held,) = [p for p in rig.client.get_positions() if p.ticker == TICKER]
     assert held.position == Decimal("6")
+
+
+def test_a_pair_whose_leg_is_cut_to_the_strategys_own_part_is_dropped_whole(
+    tmp_path: Path,
+) -> None:
+    """Arbitrage owns 4 YES beside 6 bought by hand and decides a pair in one market: 10 YES
+    and 10 NO, which only pay together. The NO leg may take only its own 4 of the account's YES;
+    sent as 10 YES and 4 NO, the pair would leave 6 YES unhedged that it never meant to hold. A
+    group with a leg cut goes nowhere, as one with a leg dropped."""
+    rig = _rig(tmp_path, "arbitrage", risk={"min_edge": "0"})
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    moves: list[list[Intent]] = [[_order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)]]
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
+        return moves.pop(0) if moves else []
+
+    swap_decide(rig.loop, decide, "arbitrage")
+    _hand_buy(rig, "0.45", "6")
+    rig.step(1.0)
+    assert rig.loop.portfolio.view_for(TICKER, "arbitrage").position == 4
+    before = len(rig.client.requests)
+    moves.append(
+        [
+            _order(Side.YES, Action.BUY, "0.45", "10", TimeInForce.FOK),
+            _order(Side.NO, Action.BUY, "0.50", "10", TimeInForce.FOK),
+        ]
+    )
+    mover.quote("0.41", "0.45")
+    rig.step(1.0)
+    assert moves == []
+    assert rig.client.requests[before:] == []

@@ -249,11 +249,12 @@ class MarketPass:
         grouped = len(intents) > 1 and (
             len({i.ticker for i in intents}) > 1 or strategy.uses_complements
         )
-        intents, dropped = self._within_own(intents, member.name, gone)
+        intents, cut = self._within_own(intents, member.name, gone)
         if grouped:
             # legs that only pay together (an arbitrage pair, in two markets or in one) go out
-            # together or not at all
-            if dropped:
+            # together, as decided, or not at all: a leg cut to fewer contracts would leave the
+            # others' extra contracts unhedged
+            if cut:
                 self._log.emit(
                     "group_dropped",
                     {"ticker": ticker, "reason": "a leg would take contracts not its own"},
@@ -269,8 +270,8 @@ class MarketPass:
         self, intents: list[Intent], name: str, gone: Collection[str]
     ) -> tuple[list[Intent], bool]:
         """The strategy's orders cut to what they may take of the account's position (and
-        whether one was dropped), so that a strategy never sells contracts another strategy or
-        a person holds:
+        whether one was cut or dropped), so that a strategy never sells contracts another
+        strategy or a person holds:
         - a reduce-only order, to its own part (`OwnOrders.held`: the contracts its own orders
           were told filled and not read counted), less what its orders before it in this
           decision take. The exchange caps a reduce-only order by the account's whole
@@ -290,7 +291,7 @@ class MarketPass:
         owned: dict[str, Decimal] = {}  # ticker -> its own part before this decision (+YES/-NO)
         left: dict[str, Decimal] = {}  # ticker -> what its orders before this one left of it
         kept: list[Intent] = []
-        dropped = False
+        cut = False
         for intent in intents:
             ticker = intent.ticker
             sign = 1 if intent.book_side is BookSide.ASK else -1  # a YES sale or NO buy: +1
@@ -312,6 +313,7 @@ class MarketPass:
             if count == intent.count:
                 kept.append(intent)
                 continue
+            cut = True
             self._log.emit(
                 "exit_cut" if intent.reduce_only else "order_cut",
                 {"ticker": ticker, "strategy": name, "asked": intent.count, "count": count},
@@ -319,10 +321,9 @@ class MarketPass:
             if count > 0:
                 kept.append(replace(intent, count=count))
                 continue
-            dropped = True
             for order_id in intent.replaces:
                 self._executor.cancels.cancel(Cancel(ticker, order_id, intent.reason))
-        return kept, dropped
+        return kept, cut
 
     def _index_of(self, ticker: str) -> IndexView | None:
         """The reference index the market's rules name, as the feed last gave it."""
