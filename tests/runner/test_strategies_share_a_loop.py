@@ -444,7 +444,7 @@ def test_a_stopped_strategys_opening_quote_goes_while_the_account_holds_the_othe
 
     holder = Recorder(_order(Side.YES, Action.BUY, "0.45", "10", TimeInForce.IOC))
     swap_decide(rig.loop, losing, MM)
-    swap_decide(rig.loop, holder, MR)
+    swap_decide(rig.loop, Recorder(), MR)
     rig.step(1.0)
     rig.step(1.0)
     rig.step(1.0)
@@ -453,9 +453,11 @@ def test_a_stopped_strategys_opening_quote_goes_while_the_account_holds_the_othe
         Decimal("0.45"),
     }
     assert quoted == {Decimal("0.70")}
-    # it sells its own 10 at a $2.00 loss, past its $1 limit; the account still holds the
-    # other strategy's 10 YES
+    # it sells its own 10 at a $2.00 loss, past its $1 limit, while the account holds only its
+    # own (beside another strategy's contracts its NO bid would take 5 of the 10 its sale may
+    # sell); on the same turn the other strategy buys 10 YES, which the account then holds
     _sell_ten_at_a_loss(mover, moves)
+    swap_decide(rig.loop, holder, MR)
     for _ in range(4):
         rig.step(1.0)
     (stopped,) = _log(rig, log, "strategy_stopped")
@@ -834,6 +836,65 @@ def test_a_sale_past_the_strategys_own_part_is_cut_to_it_beside_contracts_bought
     rig.step(1.0)  # flat now: its resting quote of 5 would sell the person's 6
     assert _sold(rig) == [(Decimal("4"), False)]
     assert _resting_of(rig, MM) == []
+
+
+def test_a_second_sale_beside_the_strategys_resting_one_never_sells_contracts_bought_by_hand(
+    tmp_path: Path,
+) -> None:
+    """Market-maker owns 4 YES beside 6 bought by hand and rests an ask for its 4. Its next turn
+    adds another ask of 4 without replacing the first: both filling would sell 8, 4 of them the
+    person's. What its resting orders already sell of the side comes off what it may sell."""
+    rig = _rig(tmp_path, MM, risk={"min_edge": "0"})
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    moves = [_order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)]
+    swap_decide(rig.loop, _moves_then_quotes(moves, _order(Side.YES, Action.BUY, "0.21")), MM)
+    _hand_buy(rig, "0.45", "6")
+    rig.step(1.0)
+    assert rig.loop.portfolio.view_for(TICKER, MM).position == 4
+    ask = replace(_order(Side.YES, Action.SELL, "0.60", "4"), model_fair=Decimal("0.30"))
+    moves += [ask, replace(ask, price=Decimal("0.65"))]
+    for bid in ("0.41", "0.40"):
+        mover.quote(bid, "0.45")
+        rig.step(1.0)
+    assert _sold(rig) == [(Decimal("4"), False)]
+    mover.quote("0.40", "0.70")
+    another_trader_places(rig.exchange, TICKER, BookSide.BID, Decimal("0.65"), Decimal("8"))
+    rig.step(1.0)
+    (held,) = [p for p in rig.client.get_positions() if p.ticker == TICKER]
+    assert held.position == Decimal("6")
+
+
+def test_a_pair_whose_leg_is_cut_to_the_strategys_own_part_is_dropped_whole(
+    tmp_path: Path,
+) -> None:
+    """Arbitrage owns 4 YES beside 6 bought by hand and decides a pair in one market: 10 YES
+    and 10 NO, which only pay together. The NO leg may take only its own 4 of the account's YES;
+    sent as 10 YES and 4 NO, the pair would leave 6 YES unhedged that it never meant to hold. A
+    group with a leg cut goes nowhere, as one with a leg dropped."""
+    rig = _rig(tmp_path, "arbitrage", risk={"min_edge": "0"})
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    moves: list[list[Intent]] = [[_order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)]]
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
+        return moves.pop(0) if moves else []
+
+    swap_decide(rig.loop, decide, "arbitrage")
+    _hand_buy(rig, "0.45", "6")
+    rig.step(1.0)
+    assert rig.loop.portfolio.view_for(TICKER, "arbitrage").position == 4
+    before = len(rig.client.requests)
+    moves.append(
+        [
+            _order(Side.YES, Action.BUY, "0.45", "10", TimeInForce.FOK),
+            _order(Side.NO, Action.BUY, "0.50", "10", TimeInForce.FOK),
+        ]
+    )
+    mover.quote("0.41", "0.45")
+    rig.step(1.0)
+    assert moves == []
+    assert rig.client.requests[before:] == []
 
 
 @pytest.mark.parametrize("reduce_only", [False, True])

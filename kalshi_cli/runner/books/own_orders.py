@@ -13,7 +13,7 @@ loop doing its job look dead).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -74,6 +74,22 @@ class OwnOrders:
         """The account's position in `ticker` (+YES / -NO) with every contract told filled and
         not read yet: what an order that takes from the side held closes first."""
         return _once_read(self._portfolio.view(ticker))
+
+    def taking(self, ticker: str, owner: str, book_side: BookSide, but: Collection[str]) -> Decimal:
+        """What `owner`'s orders in `ticker` on `book_side` take, should they all fill: those
+        resting (but the ones `but` names, which its decision replaces or cancels) and those on
+        their way (in the tick's batch, waiting for the cancels of the orders they replace,
+        sent and not answered, or of unknown outcome)."""
+        total = ZERO
+        for order in self._portfolio.resting(ticker):
+            if order.order_id in but or order.view.book_side is not book_side:
+                continue
+            if self.owner(order) == owner:
+                total += order.remaining
+        for intent in self._executor.outbox.pending_in(ticker):
+            if intent.strategy == owner and intent.book_side is book_side:
+                total += intent.count
+        return total
 
     def names_ours(self, client_order_id: str | None) -> bool:
         """The client order id carries the name of one of this loop's strategies: the order

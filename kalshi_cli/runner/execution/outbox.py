@@ -104,7 +104,7 @@ class Outbox:
         and worked out again only for the markets whose view or pending orders changed since
         (`_touch`)."""
         for ticker in self._stale:
-            intents = self._pending_in(ticker)
+            intents = self.pending_in(ticker)
             added = ZERO
             if intents:
                 view = after = self._portfolio.view(ticker)
@@ -121,7 +121,7 @@ class Outbox:
         """The market's view or its pending orders changed: its share is worked out again."""
         self._stale.add(ticker)
 
-    def _pending_in(self, ticker: str) -> list[Intent]:
+    def pending_in(self, ticker: str) -> list[Intent]:
         """The market's orders that may rest beside its view: its pending orders (`pending`),
         in the same order, then its orders of unknown outcome."""
         return [
@@ -165,7 +165,7 @@ class Outbox:
     def queued_view(self, ticker: str) -> PositionView:
         """The market's view as if each pending order for it rested."""
         view = self._portfolio.view(ticker)
-        for intent in self._pending_in(ticker):
+        for intent in self.pending_in(ticker):
             view = view.after(intent)
         return view
 

@@ -20,7 +20,7 @@ client (the queue positions of the loop's orders) (runner/loop_shared.py); the l
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -236,20 +236,25 @@ class MarketPass:
         last_data_at = self._last_data_at(ticker, now, fresh)
         mine = {o.order_id for o in view.resting}
         intents: list[Intent] = []
+        gone: set[str] = set()  # its resting orders this decision cancels or replaces
         for decision in decisions:
             if isinstance(decision, Cancel):
                 if decision.order_id in mine:  # never another strategy's or a person's order
                     self._executor.cancels.cancel(decision)
+                    gone.add(decision.order_id)
                 continue
-            intents.append(_owned(decision, member.name, mine))
+            intent = _owned(decision, member.name, mine)
+            gone.update(intent.replaces)
+            intents.append(intent)
         grouped = len(intents) > 1 and (
             len({i.ticker for i in intents}) > 1 or strategy.uses_complements
         )
-        intents, dropped = self._within_own(intents, member.name)
+        intents, cut = self._within_own(intents, member.name, gone)
         if grouped:
             # legs that only pay together (an arbitrage pair, in two markets or in one) go out
-            # together or not at all
-            if dropped:
+            # together, as decided, or not at all: a leg cut to fewer contracts would leave the
+            # others' extra contracts unhedged
+            if cut:
                 self._log.emit(
                     "group_dropped",
                     {"ticker": ticker, "reason": "a leg would take contracts not its own"},
@@ -261,10 +266,12 @@ class MarketPass:
             # an order that adds waits for the tick's batch; one that reduces goes at once
             self._executor.execute(intent, last_data_at=last_data_at, in_sync=fresh, batch=True)
 
-    def _within_own(self, intents: list[Intent], name: str) -> tuple[list[Intent], bool]:
+    def _within_own(
+        self, intents: list[Intent], name: str, gone: Collection[str]
+    ) -> tuple[list[Intent], bool]:
         """The strategy's orders cut to what they may take of the account's position (and
-        whether one was dropped), so that a strategy never sells contracts another strategy or
-        a person holds:
+        whether one was cut or dropped), so that a strategy never sells contracts another
+        strategy or a person holds:
         - a reduce-only order, to its own part (`OwnOrders.held`: the contracts its own orders
           were told filled and not read counted), less what its orders before it in this
           decision take. The exchange caps a reduce-only order by the account's whole
@@ -275,32 +282,38 @@ class MarketPass:
           of that side that are not its own. The exchange nets YES and NO of one market, so
           such an order first closes what the account holds: beyond its own part, the
           contracts of another strategy or of a person, at no P&L of its own.
+        Where the account holds contracts of that side that are not its own, what its orders
+        resting or on their way already take from the side comes off its part first (but those
+        `gone`: this decision cancels or replaces them): a second sale beside one resting
+        would sell the others' contracts once both fill.
         One cut to nothing is dropped (`exit_cut`, `order_cut`); the orders it replaces are
         cancelled, as it asked."""
         owned: dict[str, Decimal] = {}  # ticker -> its own part before this decision (+YES/-NO)
         left: dict[str, Decimal] = {}  # ticker -> what its orders before this one left of it
         kept: list[Intent] = []
-        dropped = False
+        cut = False
         for intent in intents:
             ticker = intent.ticker
             sign = 1 if intent.book_side is BookSide.ASK else -1  # a YES sale or NO buy: +1
-            account = ZERO
-            if not intent.reduce_only:
-                account = sign * self._own.account_held(ticker)
-                if account <= 0:
-                    kept.append(intent)  # the account holds none of the side it takes
-                    continue
+            account = sign * self._own.account_held(ticker)
+            if not intent.reduce_only and account <= 0:
+                kept.append(intent)  # the account holds none of the side it takes
+                continue
             if ticker not in owned:
                 owned[ticker] = left[ticker] = self._own.held(ticker, name)
             mine = max(sign * left[ticker], ZERO)
+            others = account - max(sign * owned[ticker], ZERO)
+            if others > 0 and mine > 0:
+                taking = self._own.taking(ticker, name, intent.book_side, gone)
+                mine = max(mine - taking, ZERO)
             count = min(intent.count, mine)
-            if not intent.reduce_only and intent.count > mine:
-                others = account - max(sign * owned[ticker], ZERO)
-                count = intent.count if others <= 0 else mine
+            if not intent.reduce_only and others <= 0:
+                count = intent.count  # it owns all the account holds there: it may turn it
             left[ticker] -= sign * count
             if count == intent.count:
                 kept.append(intent)
                 continue
+            cut = True
             self._log.emit(
                 "exit_cut" if intent.reduce_only else "order_cut",
                 {"ticker": ticker, "strategy": name, "asked": intent.count, "count": count},
@@ -308,10 +321,9 @@ class MarketPass:
             if count > 0:
                 kept.append(replace(intent, count=count))
                 continue
-            dropped = True
             for order_id in intent.replaces:
                 self._executor.cancels.cancel(Cancel(ticker, order_id, intent.reason))
-        return kept, dropped
+        return kept, cut
 
     def _index_of(self, ticker: str) -> IndexView | None:
         """The reference index the market's rules name, as the feed last gave it."""
