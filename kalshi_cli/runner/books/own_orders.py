@@ -1,5 +1,6 @@
-"""Which resting orders are the trade loop's own, and their withdrawal: a part that the loop
-(`TradeLoop`, runner/loop.py), its market pass and what it watches all ask.
+"""Which resting orders are the trade loop's own, what a strategy's order may take of the
+account's position (`OwnPart`), and their withdrawal: a part that the loop (`TradeLoop`,
+runner/loop.py), its market pass, its executor and what it watches all ask.
 
 An order is the loop's when this run sent it or it rests under the name of one of the loop's
 strategies from an earlier run (in the state file, or in the client order id the exchange
@@ -23,6 +24,7 @@ from kalshi_cli.vocabulary.order_terms import owner_in
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio
     from kalshi_cli.runner.execution.execution import LoopExecutor
+    from kalshi_cli.strategies import Intent
     from kalshi_cli.strategy_api import PositionView
 
 
@@ -90,6 +92,20 @@ class OwnOrders:
             if intent.strategy == owner and intent.book_side is book_side:
                 total += intent.count
         return total
+
+    def within_own(self, owner: str, gone: Collection[str]) -> OwnPart:
+        """The cut of one decision of `owner`'s, its orders taken in turn (`OwnPart`); `gone`:
+        its resting orders that decision cancels or replaces."""
+        return OwnPart(self, owner, gone)
+
+    def room(self, intent: Intent) -> Decimal:
+        """What an order of one of the loop's strategies may take now, alone: a replacement,
+        its cancels booked, is cut again (`LoopExecutor`), as the orders it replaced may have
+        filled since it was decided and the strategy's part is smaller by as much. An order no
+        strategy of the loop's decided (a stop-loss) is the account's, and is never cut."""
+        if intent.strategy not in self._names:
+            return intent.count
+        return OwnPart(self, intent.strategy, ()).count(intent)
 
     def names_ours(self, client_order_id: str | None) -> bool:
         """The client order id carries the name of one of this loop's strategies: the order
@@ -163,3 +179,50 @@ class OwnOrders:
         for order in orders:
             self._executor.cancels.withdraw(order.ticker, order.order_id, why)
             self.after_each()
+
+
+class OwnPart:
+    """One decision's orders cut, in turn, to what each may take of the account's position, so
+    that a strategy never sells contracts another strategy or a person holds:
+    - a reduce-only order, to its own part (`OwnOrders.held`: the contracts its own orders
+      were told filled and not read counted), less what its orders before it in this decision
+      take. The exchange caps a reduce-only order by the account's whole position alone, so an
+      exit for more than its own part (decided while its last sale is not read yet, or for the
+      account's whole position) would sell others' contracts;
+    - any other order that takes from the side the account holds (a YES sale or a NO buy while
+      the account holds YES), to its own part too when the account holds contracts of that
+      side that are not its own. The exchange nets YES and NO of one market, so such an order
+      first closes what the account holds: beyond its own part, the contracts of another
+      strategy or of a person, at no P&L of its own.
+    Where the account holds contracts of that side that are not its own, what its orders
+    resting or on their way already take from the side comes off its part first (but those
+    `gone`: the decision cancels or replaces them): a second sale beside one resting would
+    sell the others' contracts once both fill."""
+
+    def __init__(self, own: OwnOrders, owner: str, gone: Collection[str]) -> None:
+        self._own = own
+        self._owner = owner
+        self._gone = gone
+        self._owned: dict[str, Decimal] = {}  # ticker -> its own part before the decision
+        self._left: dict[str, Decimal] = {}  # ticker -> what its orders so far left of it
+
+    def count(self, intent: Intent) -> Decimal:
+        """How many of the intent's contracts it may take, its orders before it in the
+        decision counted."""
+        own, ticker = self._own, intent.ticker
+        sign = 1 if intent.book_side is BookSide.ASK else -1  # a YES sale or NO buy: +1
+        account = sign * own.account_held(ticker)
+        if not intent.reduce_only and account <= 0:
+            return intent.count  # the account holds none of the side it takes
+        if ticker not in self._owned:
+            self._owned[ticker] = self._left[ticker] = own.held(ticker, self._owner)
+        mine = max(sign * self._left[ticker], ZERO)
+        others = account - max(sign * self._owned[ticker], ZERO)
+        if others > 0 and mine > 0:
+            taking = own.taking(ticker, self._owner, intent.book_side, self._gone)
+            mine = max(mine - taking, ZERO)
+        count = min(intent.count, mine)
+        if not intent.reduce_only and others <= 0:
+            count = intent.count  # it owns all the account holds there: it may turn it
+        self._left[ticker] -= sign * count
+        return count

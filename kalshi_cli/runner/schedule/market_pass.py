@@ -42,7 +42,7 @@ from kalshi_cli.strategies import (
 from kalshi_cli.strategy_api import Complement, IndexView, MarketTerms, best_bid
 from kalshi_cli.strategy_api.window import MidWindow
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.models import ZERO, BookSide, Level, Orderbook, PriceRange
+from kalshi_cli.vocabulary.models import Level, Orderbook, PriceRange
 from kalshi_cli.vocabulary.order_terms import TermsError, check_count, check_dollars
 
 if TYPE_CHECKING:
@@ -269,51 +269,20 @@ class MarketPass:
     def _within_own(
         self, intents: list[Intent], name: str, gone: Collection[str]
     ) -> tuple[list[Intent], bool]:
-        """The strategy's orders cut to what they may take of the account's position (and
-        whether one was cut or dropped), so that a strategy never sells contracts another
-        strategy or a person holds:
-        - a reduce-only order, to its own part (`OwnOrders.held`: the contracts its own orders
-          were told filled and not read counted), less what its orders before it in this
-          decision take. The exchange caps a reduce-only order by the account's whole
-          position alone, so an exit for more than its own part (decided while its last sale
-          is not read yet, or for the account's whole position) would sell others' contracts;
-        - any other order that takes from the side the account holds (a YES sale or a NO buy
-          while the account holds YES), to its own part too when the account holds contracts
-          of that side that are not its own. The exchange nets YES and NO of one market, so
-          such an order first closes what the account holds: beyond its own part, the
-          contracts of another strategy or of a person, at no P&L of its own.
-        Where the account holds contracts of that side that are not its own, what its orders
-        resting or on their way already take from the side comes off its part first (but those
-        `gone`: this decision cancels or replaces them): a second sale beside one resting
-        would sell the others' contracts once both fill.
-        One cut to nothing is dropped (`exit_cut`, `order_cut`); the orders it replaces are
-        cancelled, as it asked."""
-        owned: dict[str, Decimal] = {}  # ticker -> its own part before this decision (+YES/-NO)
-        left: dict[str, Decimal] = {}  # ticker -> what its orders before this one left of it
+        """The strategy's orders cut to what they may take of the account's position
+        (`OwnPart`: never the contracts another strategy or a person holds), and whether one
+        was cut or dropped. One cut to nothing is dropped (`exit_cut`, `order_cut`); the
+        orders it replaces are cancelled, as it asked."""
+        part = self._own.within_own(name, gone)
         kept: list[Intent] = []
         cut = False
         for intent in intents:
-            ticker = intent.ticker
-            sign = 1 if intent.book_side is BookSide.ASK else -1  # a YES sale or NO buy: +1
-            account = sign * self._own.account_held(ticker)
-            if not intent.reduce_only and account <= 0:
-                kept.append(intent)  # the account holds none of the side it takes
-                continue
-            if ticker not in owned:
-                owned[ticker] = left[ticker] = self._own.held(ticker, name)
-            mine = max(sign * left[ticker], ZERO)
-            others = account - max(sign * owned[ticker], ZERO)
-            if others > 0 and mine > 0:
-                taking = self._own.taking(ticker, name, intent.book_side, gone)
-                mine = max(mine - taking, ZERO)
-            count = min(intent.count, mine)
-            if not intent.reduce_only and others <= 0:
-                count = intent.count  # it owns all the account holds there: it may turn it
-            left[ticker] -= sign * count
+            count = part.count(intent)
             if count == intent.count:
                 kept.append(intent)
                 continue
             cut = True
+            ticker = intent.ticker
             self._log.emit(
                 "exit_cut" if intent.reduce_only else "order_cut",
                 {"ticker": ticker, "strategy": name, "asked": intent.count, "count": count},
