@@ -102,6 +102,8 @@ def assemble_loop(
         stop_listening = quarantine.listen(lambda found: dispatch.later(lambda: doubt(found)))
     # which resting orders are the loop's, each strategy's, and their withdrawal
     own = OwnOrders(executor=executor, portfolio=portfolio, names=lineup.names)
+    # a replacement is cut again to its strategy's own part once its cancels are booked
+    executor.room = own.room
     loop = TradeLoop(
         client=client,
         sight=Sight(feed=feed, portfolio=portfolio, clock=clock),

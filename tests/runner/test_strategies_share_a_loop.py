@@ -926,3 +926,57 @@ def test_two_sales_in_one_decision_together_sell_no_more_than_the_strategys_own_
     assert _sold(rig) == [(Decimal("3"), reduce_only), (Decimal("1"), reduce_only)]
     (held,) = [p for p in rig.client.get_positions() if p.ticker == TICKER]
     assert held.position == Decimal("6")
+
+
+@pytest.mark.parametrize("amend", [False, True])
+def test_a_requote_whose_old_ask_filled_before_it_landed_sells_only_the_strategys_part_left(
+    tmp_path: Path, amend: bool
+) -> None:
+    """Market-maker owns 4 YES beside 6 bought by hand and rests an ask for its 4. It requotes
+    with an ask of 4 that replaces it (whole: the old one goes), and 2 of the old ask fill
+    before the requote lands. Its own part is 2 now; on the old code the replacement, sent once
+    the old ask's cancel was booked, still went out for 4, and once it filled 2 of the person's
+    contracts were sold. An amend names the order's new total, what filled of it counted: the
+    exchange rests only the 2 left of it."""
+    rig = _rig(tmp_path, MM, risk={"min_edge": "0"}, trade={"amend_requotes": amend})
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    ask = replace(_order(Side.YES, Action.SELL, "0.60", "4"), model_fair=Decimal("0.30"))
+    turns: list[Callable[[PositionView], list[Intent]]] = [
+        lambda pos: [_order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)]
+    ]
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
+        return turns.pop(0)(pos) if turns else []
+
+    swap_decide(rig.loop, decide, MM)
+    _hand_buy(rig, "0.45", "6")
+    rig.step(1.0)
+    assert rig.loop.portfolio.view_for(TICKER, MM).position == 4
+    turns.append(lambda pos: [ask])
+    mover.quote("0.40", "0.70")
+    rig.step(1.0)
+    assert _sold(rig) == [(Decimal("4"), False)]
+    call = "amend_order" if amend else "cancel_order"
+    lands = getattr(rig.client, call)
+
+    def filled_first(*args: Any, **kw: Any) -> Any:
+        # 2 of the old ask fill while the requote is on its way
+        another_trader_places(rig.exchange, TICKER, BookSide.BID, Decimal("0.60"), Decimal("2"))
+        return lands(*args, **kw)
+
+    setattr(rig.client, call, filled_first)
+    turns.append(
+        lambda pos: [replace(ask, price=Decimal("0.62"), replaces=(pos.resting[0].order_id,))]
+    )
+    mover.quote("0.41", "0.70")
+    rig.step(1.0)
+    assert rig.loop.log.counts.get("order_amended", 0) == int(amend)
+    assert rig.loop.executor.cancels.shortfalls == int(not amend)
+    another_trader_places(rig.exchange, TICKER, BookSide.BID, Decimal("0.62"), Decimal("8"))
+    rig.step(1.0)
+    (held,) = [p for p in rig.client.get_positions() if p.ticker == TICKER]
+    assert held.position == Decimal("6")
+    assert rig.loop.portfolio.view_for(TICKER, MM).position == 0
+    if not amend:
+        assert _sold(rig) == [(Decimal("4"), False), (Decimal("2"), False)]

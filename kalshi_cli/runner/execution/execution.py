@@ -11,7 +11,7 @@ fills back" and "Where the code lives".
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -66,6 +66,9 @@ class LoopExecutor:
         self.counters = report.counters
         # the strategies' own budgets (None: no strategy has one); set by the loop
         self.budgets: Budgets | None = None
+        # what an order of a strategy's may take of the account's position now
+        # (runner/books/own_orders.py `OwnOrders.room`); set by runner/assembly.py
+        self.room: Callable[[Intent], Decimal] = lambda intent: intent.count
         self.guard = holds.guard
         self.balance_hold = holds.balance_hold
         self.unknown_orders = holds.unknown
@@ -173,8 +176,12 @@ class LoopExecutor:
                     {"ticker": intent.ticker, "reason": "a replaced order could not be cancelled"},
                 )
                 return then(None)
+            going = self._within_own(intent)
+            if going is None:
+                self._risk.give_back(slot)
+                return then(None)
             if self.cancels.shortfalls == shortfalls:
-                return self._send(intent, batch=batch, then=then, slot=slot)
+                return self._send(going, batch=batch, then=then, slot=slot)
 
             # a replaced order filled before its cancel landed, and the view has not seen
             # that fill: read it, and ask the risk engine again with it counted (and its own
@@ -182,14 +189,41 @@ class LoopExecutor:
             def read(_: int) -> None:
                 self._risk.give_back(slot)
                 if self.guard.backing_off or self._denied(
-                    intent, last_data_at=last_data_at, in_sync=in_sync
+                    going, last_data_at=last_data_at, in_sync=in_sync
                 ):
                     return then(None)
-                self._send(intent, batch=batch, then=then)
+                self._send(going, batch=batch, then=then)
 
             self.fills.read_for((intent.ticker,), then=read)
 
         self.cancels.send_cancels(intent.ticker, intent.replaces, "replaced", replaced)
+
+    def _within_own(self, intent: Intent) -> Intent | None:
+        """A replacement, its cancels booked, cut to what its strategy may take now (`room`;
+        None: nothing). It was decided with the orders it replaces gone, and allowed what
+        they took of the strategy's own part; should they fill before their cancels landed
+        (a fill told meanwhile, or a cancel that found less resting), that part is smaller
+        by as much, and the whole replacement would sell the contracts of another strategy
+        or of a person."""
+        count = self.room(intent)
+        if count == intent.count:
+            return intent
+        self._log.emit(
+            "exit_cut" if intent.reduce_only else "order_cut",
+            {
+                "ticker": intent.ticker,
+                "strategy": intent.strategy,
+                "asked": intent.count,
+                "count": count,
+            },
+        )
+        if count > 0:
+            return replace(intent, count=count)
+        self._log.emit(
+            "intent_dropped",
+            {"ticker": intent.ticker, "reason": "the orders it replaced filled before it went"},
+        )
+        return None
 
     def _amended(self, intent: Intent, then: Callable[[Decimal | None], None]) -> bool:
         """A requote that amends the one order it replaces in place, when that order can be
