@@ -6,6 +6,7 @@ and a restart on the same state file knows whose each contract is."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from decimal import Decimal
@@ -23,7 +24,7 @@ from kalshi_cli.services.orders import trading_status
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.strategy_api import close_at_bid
-from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import ConfigError, ServerError, TurnPastDeadline, UsageError
 from kalshi_cli.vocabulary.models import (
     Action,
@@ -980,3 +981,77 @@ def test_a_requote_whose_old_ask_filled_before_it_landed_sells_only_the_strategy
     assert rig.loop.portfolio.view_for(TICKER, MM).position == 0
     if not amend:
         assert _sold(rig) == [(Decimal("4"), False), (Decimal("2"), False)]
+
+
+def test_a_requote_whose_old_ask_was_told_filled_while_its_cancel_was_out_sells_only_its_part(
+    tmp_path: Path,
+) -> None:
+    """The same with the cancel out on a send worker while the exchange's message tells of the
+    2 filled: the view holds 2 of the old ask resting when the cancel's answer (2 cancelled) is
+    booked, so it finds nothing short, and the replacement went out for 4 with no second look."""
+    rig = _rig(
+        tmp_path, MM, risk={"min_edge": "0"}, trade={"amend_requotes": False}, send_workers=2
+    )
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    ask = replace(_order(Side.YES, Action.SELL, "0.60", "4"), model_fair=Decimal("0.30"))
+    turns: list[Callable[[PositionView], list[Intent]]] = [
+        lambda pos: [_order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)]
+    ]
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
+        return turns.pop(0)(pos) if turns else []
+
+    def settled() -> None:
+        dispatch = rig.loop.dispatch
+        while dispatch.in_flight:
+            assert dispatch.settle(SystemClock(), 30)
+
+    swap_decide(rig.loop, decide, MM)
+    _hand_buy(rig, "0.45", "6")
+    release = threading.Event()
+    try:
+        rig.step(1.0)
+        settled()
+        rig.step(1.0)
+        assert rig.loop.portfolio.view_for(TICKER, MM).position == 4
+        turns.append(lambda pos: [ask])
+        mover.quote("0.40", "0.70")
+        rig.step(1.0)
+        settled()
+        rig.step(1.0)
+        assert _sold(rig) == [(Decimal("4"), False)]
+        out = threading.Event()
+        cancel = rig.client.cancel_order
+
+        def held(order_id: str, **kw: Any) -> Any:
+            out.set()
+            release.wait(30)
+            return cancel(order_id, **kw)
+
+        rig.client.cancel_order = held  # type: ignore[method-assign]
+        turns.append(
+            lambda pos: [replace(ask, price=Decimal("0.62"), replaces=(pos.resting[0].order_id,))]
+        )
+        mover.quote("0.41", "0.70")
+        rig.step(1.0)
+        assert out.wait(30), "the old ask's cancel is out"
+        another_trader_places(rig.exchange, TICKER, BookSide.BID, Decimal("0.60"), Decimal("2"))
+        rig.step(1.0)  # the message tells of the 2 filled
+        (old,) = [o for o in rig.loop.portfolio.orders.values() if o.ticker == TICKER]
+        assert old.remaining == 2
+        release.set()
+        settled()
+        rig.step(1.0)
+        settled()
+        assert rig.loop.executor.cancels.shortfalls == 0
+        another_trader_places(rig.exchange, TICKER, BookSide.BID, Decimal("0.62"), Decimal("8"))
+        rig.step(1.0)
+        settled()
+        rig.step(1.0)
+    finally:
+        release.set()
+        rig.loop.dispatch.close()
+    (position,) = [p for p in rig.client.get_positions() if p.ticker == TICKER]
+    assert position.position == Decimal("6")
+    assert _sold(rig) == [(Decimal("4"), False), (Decimal("2"), False)]
