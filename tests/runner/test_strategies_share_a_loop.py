@@ -1021,3 +1021,25 @@ def test_an_exit_of_a_purchase_told_filled_and_not_read_sells_what_it_bought(
     rig.step(1.0)
     assert _sold(rig) == [(Decimal("4"), True)]
     assert [p.position for p in rig.client.get_positions() if p.ticker == TICKER] in ([], [0])
+
+
+def test_an_exit_decided_beside_the_order_that_opens_the_position_has_nothing_to_sell(
+    tmp_path: Path,
+) -> None:
+    """Flat, market-maker decides at once an ask that opens a NO position and a reduce-only
+    bid closing NO: the exit closes nothing it holds yet (the ask has not filled), so it is
+    dropped (`exit_cut`, 0 sent) and the ask goes alone. On the old code the event of a bid
+    cut to nothing said `-0` sent."""
+    log = tmp_path / "log.jsonl"
+    rig = _rig(tmp_path, MM, risk={"min_edge": "0"}, log_path=log)
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    ask = replace(_order(Side.YES, Action.SELL, "0.60", "2"), model_fair=Decimal("0.30"))
+    swap_decide(rig.loop, _turns([ask, _exit(Side.NO, "0.55", "2", "0.40")]), MM)
+    rig.step(1.0)
+    mover.quote("0.41", "0.45")
+    rig.step(1.0)
+    sent = [(r.book_side, r.count, r.reduce_only) for r in rig.client.requests]
+    assert sent == [(BookSide.ASK, Decimal("2"), False)]
+    (cut,) = _log(rig, log, "exit_cut")
+    assert (cut["asked"], cut["count"]) == ("2", "0")

@@ -292,7 +292,8 @@ class MarketPass:
                     continue
             if ticker not in owned:
                 owned[ticker] = left[ticker] = self._own.held(ticker, name)
-            mine = max(sign * left[ticker], ZERO)
+            # ZERO first: max keeps the first of equals, and a bid's sign makes nothing -0
+            mine = max(ZERO, sign * left[ticker])
             count = min(intent.count, mine)
             if not intent.reduce_only and intent.count > mine:
                 others = account - max(sign * owned[ticker], ZERO)
