@@ -192,6 +192,22 @@ def test_update_order_on_an_order_it_does_not_know_is_a_no_op(store: Store) -> N
         store.orders.update_order(order_id="x", status="pending")
 
 
+def test_an_update_to_a_yes_price_outside_zero_and_one_is_refused(store: Store) -> None:
+    """No order rests at a YES price of 0 or 1: a row told so is a bug in the caller, refused
+    before anything is written."""
+    store.orders.record_intent(intent())
+    store.orders.mark_sent(
+        "c1", order_id="o1", status="resting", fill_count=D(0), remaining_count=D("2.50")
+    )
+    for price in (D(0), D(1)):
+        with pytest.raises(ValueError, match=f"YES price {price} is outside"):
+            store.orders.update_order(order_id="o1", price=price)
+    assert store.orders.update_order(order_id="o1", price=D("0.99"))
+    row = store.orders.get_intent("c1")
+    assert row is not None and row.price == D("0.99")
+    assert store.orders.order_history("c1")[-1].note == "amend"
+
+
 def test_an_order_marked_cancelled_rests_nothing(store: Store) -> None:
     """How every cancel is booked (the loop's, `kalshi order cancel`'s, the kill switch's)."""
     store.orders.record_intent(intent())
