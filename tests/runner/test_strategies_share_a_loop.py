@@ -93,12 +93,13 @@ class Recorder:
         return list(self.orders)
 
 
-def _hand_buy(rig: Rig, price: str, count: str) -> None:
+def _hand_buy(rig: Rig, price: str, count: str, book_side: BookSide = BookSide.BID) -> None:
+    """A purchase by hand on the loop's account, of YES (a bid) or of NO (an ask)."""
     rig.exchange.place_order(
         rig.client.account_id,
         PlaceRequest(
             ticker=TICKER,
-            book_side=BookSide.BID,
+            book_side=book_side,
             price=Decimal(price),
             count=Decimal(count),
             time_in_force=TimeInForce.IOC,
@@ -1055,3 +1056,211 @@ def test_a_requote_whose_old_ask_was_told_filled_while_its_cancel_was_out_sells_
     (position,) = [p for p in rig.client.get_positions() if p.ticker == TICKER]
     assert position.position == Decimal("6")
     assert _sold(rig) == [(Decimal("4"), False), (Decimal("2"), False)]
+
+
+def _turns(*turns: list[Intent]) -> Callable[[MarketSnapshot, PositionView, Any], list[Any]]:
+    """A strategy that decides each of `turns` in turn (each a whole decision of one or more
+    orders), then nothing."""
+    left = list(turns)
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Any]:
+        return left.pop(0) if left else []
+
+    return decide
+
+
+def _exit(side: Side, price: str, count: str, fair: str) -> Intent:
+    """A reduce-only sale of `side`, immediate or cancel."""
+    sale = _order(side, Action.SELL, price, count, TimeInForce.IOC)
+    return replace(sale, reduce_only=True, model_fair=Decimal(fair))
+
+
+def test_exits_in_one_decision_share_the_strategys_own_part_and_the_orders_after_them_go(
+    tmp_path: Path,
+) -> None:
+    """Market-maker owns 4 YES beside 6 bought by hand and decides, at once, two exits of 3
+    and a bid. The first sells 3; the second may take only what the first left of its part,
+    so it goes out for 1 (`exit_cut`: asked 3, sent 1); the bid after them goes as decided.
+    The exchange caps a reduce-only order by the account's 10 alone: a second exit of 3 would
+    have sold 2 of the person's."""
+    log = tmp_path / "log.jsonl"
+    rig = _rig(tmp_path, MM, risk={"min_edge": "0"}, log_path=log)
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    bid = _order(Side.YES, Action.BUY, "0.30", "1")
+    exits = [_exit(Side.YES, "0.40", "3", "0.30"), _exit(Side.YES, "0.40", "3", "0.30"), bid]
+    swap_decide(
+        rig.loop, _turns([_order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)], exits), MM
+    )
+    _hand_buy(rig, "0.45", "6")
+    rig.step(1.0)
+    assert rig.loop.portfolio.view_for(TICKER, MM).position == 4
+    mover.quote("0.41", "0.45")
+    rig.step(1.0)
+    mover.quote("0.40", "0.45")
+    rig.step(1.0)
+    assert _sold(rig) == [(Decimal("3"), True), (Decimal("1"), True)]
+    (held,) = [p for p in rig.client.get_positions() if p.ticker == TICKER]
+    assert held.position == Decimal("6")
+    assert rig.loop.portfolio.view_for(TICKER, MM).position == 0
+    assert [(o.book_side, o.yes_price, o.remaining_count) for o in _resting_of(rig, MM)] == [
+        (BookSide.BID, Decimal("0.30"), Decimal("1"))
+    ]
+    (cut,) = _log(rig, log, "exit_cut")
+    assert (cut["ticker"], cut["strategy"], cut["asked"]) == (TICKER, MM, "3")
+    assert Decimal(cut["count"]) == 1
+
+
+def test_an_exit_of_no_contracts_is_cut_to_the_strategys_own_part(tmp_path: Path) -> None:
+    """The cut reads a NO position as it reads a YES one: market-maker owns 4 NO beside 6 NO
+    bought by hand, and its reduce-only exit of 10 NO (a YES bid) goes out for its own 4."""
+    rig = _rig(tmp_path, MM, risk={"min_edge": "0"})
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    buy = _order(Side.NO, Action.BUY, "0.60", "4", TimeInForce.IOC)
+    swap_decide(rig.loop, _turns([buy], [_exit(Side.NO, "0.55", "10", "0.40")]), MM)
+    _hand_buy(rig, "0.40", "6", BookSide.ASK)
+    rig.step(1.0)
+    assert rig.loop.portfolio.view_for(TICKER, MM).position == -4
+    mover.quote("0.41", "0.45")
+    rig.step(1.0)
+    bought = [(r.count, r.reduce_only) for r in rig.client.requests if r.book_side is BookSide.BID]
+    assert bought == [(Decimal("4"), True)]
+    (held,) = [p for p in rig.client.get_positions() if p.ticker == TICKER]
+    assert held.position == Decimal("-6")
+    assert rig.loop.portfolio.view_for(TICKER, MM).position == 0
+
+
+def test_a_sale_into_a_single_contract_not_the_strategys_own_is_cut(tmp_path: Path) -> None:
+    """The cut holds at one contract: with 1 YES bought by hand and none of its own,
+    market-maker's sale of 1 is dropped (`order_cut`); owning 2 beside that 1, its sale of 3
+    goes out for 2."""
+    log = tmp_path / "log.jsonl"
+    rig = _rig(tmp_path, MM, risk={"min_edge": "0"}, log_path=log)
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+
+    def sale(count: str) -> Intent:
+        return replace(_order(Side.YES, Action.SELL, "0.40", count, TimeInForce.IOC),
+                       model_fair=Decimal("0.30"))  # fmt: skip
+
+    buy = _order(Side.YES, Action.BUY, "0.45", "2", TimeInForce.IOC)
+    swap_decide(rig.loop, _turns([sale("1")], [buy], [sale("3")]), MM)
+    _hand_buy(rig, "0.45", "1")
+    for bid in ("0.40", "0.41", "0.40"):
+        mover.quote(bid, "0.45")
+        rig.step(1.0)
+    assert _sold(rig) == [(Decimal("2"), False)]
+    (held,) = [p for p in rig.client.get_positions() if p.ticker == TICKER]
+    assert held.position == Decimal("1")
+    first = _log(rig, log, "order_cut")[0]  # the next cut of the market is counted, not logged
+    assert (first["asked"], first["count"]) == ("1", "0")
+
+
+def test_a_pair_whose_leg_would_take_another_strategys_contracts_goes_out_not_at_all(
+    tmp_path: Path,
+) -> None:
+    """Mean-reversion holds 10 YES. Market-maker, deciding legs that only pay together, buys
+    2 YES and 4 NO: the NO leg would net mean-reversion's YES, so it is dropped, and the YES
+    leg goes without it never (`group_dropped`); nothing is sent."""
+    log = tmp_path / "log.jsonl"
+    rig = _rig(tmp_path, MM, MR, risk={"min_edge": "0"}, log_path=log)
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.45", "10", TimeInForce.IOC)), MR)
+    swap_decide(rig.loop, Recorder(), MM)
+    rig.step(1.0)
+    assert rig.loop.portfolio.view_for(TICKER, MR).position == 10
+    sent = len(rig.client.requests)
+    legs = [
+        _order(Side.YES, Action.BUY, "0.45", "2", TimeInForce.IOC),
+        _order(Side.NO, Action.BUY, "0.60", "4", TimeInForce.IOC),
+    ]
+    member = rig.loop.lineup.get(MM)
+    paired = replace(member.strategy, decide_fn=_turns(legs), uses_complements=True)
+    rig.loop.replace_member(replace(member, strategy=paired))
+    mover.quote("0.41", "0.45")
+    rig.step(1.0)
+    assert len(rig.client.requests) == sent
+    (dropped,) = _log(rig, log, "group_dropped")
+    assert dropped["ticker"] == TICKER
+    assert rig.loop.portfolio.view_for(TICKER, MR).position == 10
+
+
+def test_an_exit_cut_to_nothing_still_cancels_the_orders_it_replaces(tmp_path: Path) -> None:
+    """Market-maker rests a bid, then decides an exit replacing it while it owns nothing (the
+    6 held were bought by hand): the exit is dropped, and the bid it replaces is cancelled as
+    it asked (`order_cancelled`, with the exit's reason)."""
+    log = tmp_path / "log.jsonl"
+    rig = _rig(tmp_path, MM, risk={"min_edge": "0"}, log_path=log)
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    bid = _order(Side.YES, Action.BUY, "0.30", "1")
+    rested: list[str] = []
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
+        if not rested and not pos.resting:
+            return [bid]
+        if pos.resting:
+            rested.extend(o.order_id for o in pos.resting)
+            exit_ = _exit(Side.YES, "0.40", "6", "0.30")
+            return [replace(exit_, reason="stop", replaces=tuple(rested))]
+        return []
+
+    swap_decide(rig.loop, decide, MM)
+    _hand_buy(rig, "0.45", "6")
+    for quoted in ("0.40", "0.41", "0.40"):
+        mover.quote(quoted, "0.45")
+        rig.step(1.0)
+    assert _sold(rig) == []
+    assert _resting_of(rig, MM) == []
+    (cancelled,) = _log(rig, log, "order_cancelled")
+    assert (cancelled["ticker"], cancelled["order_id"], cancelled["reason"]) == (
+        TICKER,
+        rested[0],
+        "stop",
+    )
+    (held,) = [p for p in rig.client.get_positions() if p.ticker == TICKER]
+    assert held.position == Decimal("6")
+
+
+def test_an_exit_of_a_purchase_told_filled_and_not_read_sells_what_it_bought(
+    tmp_path: Path,
+) -> None:
+    """Market-maker buys 4 YES; the exchange's answer says they filled, but the read of the
+    fill fails. Its exit of 4 on the next turn goes out for the 4: its own part counts the
+    contracts its bid was told it bought (a bid's add YES, as an ask's take them off)."""
+    rig = _rig(tmp_path, MM, risk={"min_edge": "0"})
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    buy = _order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)
+    swap_decide(rig.loop, _turns([buy], [_exit(Side.YES, "0.40", "4", "0.30")]), MM)
+    rig.client.fills_error = TurnPastDeadline("the read waited past its deadline for its turn")
+    rig.step(1.0)
+    assert rig.loop.portfolio.view_for(TICKER, MM).position == 0  # not read yet
+    mover.quote("0.41", "0.45")
+    rig.step(1.0)
+    assert _sold(rig) == [(Decimal("4"), True)]
+    assert [p.position for p in rig.client.get_positions() if p.ticker == TICKER] in ([], [0])
+
+
+def test_an_exit_decided_beside_the_order_that_opens_the_position_has_nothing_to_sell(
+    tmp_path: Path,
+) -> None:
+    """Flat, market-maker decides at once an ask that opens a NO position and a reduce-only
+    bid closing NO: the exit closes nothing it holds yet (the ask has not filled), so it is
+    dropped (`exit_cut`, 0 sent) and the ask goes alone. On the old code the event of a bid
+    cut to nothing said `-0` sent."""
+    log = tmp_path / "log.jsonl"
+    rig = _rig(tmp_path, MM, risk={"min_edge": "0"}, log_path=log)
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    ask = replace(_order(Side.YES, Action.SELL, "0.60", "2"), model_fair=Decimal("0.30"))
+    swap_decide(rig.loop, _turns([ask, _exit(Side.NO, "0.55", "2", "0.40")]), MM)
+    rig.step(1.0)
+    mover.quote("0.41", "0.45")
+    rig.step(1.0)
+    sent = [(r.book_side, r.count, r.reduce_only) for r in rig.client.requests]
+    assert sent == [(BookSide.ASK, Decimal("2"), False)]
+    (cut,) = _log(rig, log, "exit_cut")
+    assert (cut["asked"], cut["count"]) == ("2", "0")

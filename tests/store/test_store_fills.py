@@ -92,6 +92,10 @@ def test_a_copy_recorded_without_its_order_takes_the_strategy_a_later_writer_kno
         "f7": (None, "mm"),
     }
     assert store.fills.count_fills() == 4
+    # a copy that names no intent leaves the one before it as it was, whatever strategy it says
+    assert store.fills.record_fill(fill(7, strategy="spike")) is False
+    (f7,) = [f for f in store.fills.read() if f.fill_id == "f7"]
+    assert (f7.client_order_id, f7.strategy) == (None, "mm")
 
 
 def test_a_batch_is_all_or_nothing(store: Store) -> None:

@@ -192,6 +192,22 @@ def test_update_order_on_an_order_it_does_not_know_is_a_no_op(store: Store) -> N
         store.orders.update_order(order_id="x", status="pending")
 
 
+def test_an_update_to_a_yes_price_outside_zero_and_one_is_refused(store: Store) -> None:
+    """No order rests at a YES price of 0 or 1: a row told so is a bug in the caller, refused
+    before anything is written."""
+    store.orders.record_intent(intent())
+    store.orders.mark_sent(
+        "c1", order_id="o1", status="resting", fill_count=D(0), remaining_count=D("2.50")
+    )
+    for price in (D(0), D(1)):
+        with pytest.raises(ValueError, match=f"YES price {price} is outside"):
+            store.orders.update_order(order_id="o1", price=price)
+    assert store.orders.update_order(order_id="o1", price=D("0.99"))
+    row = store.orders.get_intent("c1")
+    assert row is not None and row.price == D("0.99")
+    assert store.orders.order_history("c1")[-1].note == "amend"
+
+
 def test_an_order_marked_cancelled_rests_nothing(store: Store) -> None:
     """How every cancel is booked (the loop's, `kalshi order cancel`'s, the kill switch's)."""
     store.orders.record_intent(intent())
@@ -323,3 +339,48 @@ def test_only_pending_intents_are_withdrawn_and_all_or_none(store: Store) -> Non
     assert store.orders.get_intent("a") is None and store.orders.order_history("a") == []
     store.orders.record_intent(intent("a"))  # the same id may be recorded, and sent, again
     assert store.orders.get_intent("a") is not None
+
+
+def test_a_total_named_below_what_the_row_says_filled_is_raised_to_that(store: Store) -> None:
+    """An update that names a total but no fills is held to the fills the row holds: a row of
+    10 with 5 filled told its total is 3 (an amend's answer read after more filled) keeps 5,
+    never 3 with 5 filled, nor its old 10. An update naming nothing changes nothing."""
+    store.orders.record_intent(intent(count=D(10)))
+    store.orders.mark_sent(
+        "c1", order_id="o1", status="resting", fill_count=D(5), remaining_count=D(5)
+    )
+    assert not store.orders.update_order(client_order_id="c1")
+    assert store.orders.update_order(order_id="o1", count=D(3), remaining_count=D(0))
+    row = store.orders.get_intent("c1")
+    assert row is not None and (row.count, row.filled, row.remaining) == (5, 5, 0)
+
+
+def test_a_lookups_answer_raises_the_total_in_its_own_transaction_with_no_savepoint_more(
+    store: Store,
+) -> None:
+    """`mark_shown` books the answer and raises the total in one transaction; the raise is a
+    plain statement of it, not a savepoint and its release more for every order a reconcile
+    or an import shows."""
+    store.orders.record_intent(intent())
+    store.orders.mark_unknown("c1", reason="timed out")
+    found = Order(
+        order_id="o1",
+        client_order_id="c1",
+        ticker="KXTEST-1",
+        book_side=BookSide.ASK,
+        status="canceled",
+        yes_price=D("0.6050"),
+        fill_count=D(3),
+        remaining_count=D(0),
+    )
+    statements: list[str] = []
+    store._conn.set_trace_callback(statements.append)
+    try:
+        store.orders.mark_shown("c1", found)
+    finally:
+        store._conn.set_trace_callback(None)
+    verbs = [s.split()[0] for s in statements]
+    assert verbs.count("BEGIN") == verbs.count("COMMIT") == 1, statements
+    assert verbs.count("SAVEPOINT") <= 1, statements  # `mark_sent`'s own, if it takes one
+    row = store.orders.get_intent("c1")
+    assert row is not None and (row.status, row.count, row.filled) == ("canceled", 3, 3)

@@ -216,7 +216,8 @@ class OwnPart:
             return intent.count  # the account holds none of the side it takes
         if ticker not in self._owned:
             self._owned[ticker] = self._left[ticker] = own.held(ticker, self._owner)
-        mine = max(sign * self._left[ticker], ZERO)
+        # ZERO first: max keeps the first of equals, and a bid's sign makes nothing -0
+        mine = max(ZERO, sign * self._left[ticker])
         others = account - max(sign * self._owned[ticker], ZERO)
         if others > 0 and mine > 0:
             taking = own.taking(ticker, self._owner, intent.book_side, self._gone)
