@@ -185,6 +185,9 @@ def quoting(
     try:
         assert poll_until(lambda: all(feed.is_fresh(t) for t in MARKETS))
         loop.tick(feed.drain_events(), full=True)
+        # the orders go out on the loop's send workers: their answers may still be on their
+        # way when the tick ends (on a busy machine), and are booked as they come
+        assert loop.dispatch.settle(clock, 30)
         assert len(loop.own_resting()) == 20, [
             (e["event"], e.get("code"), e.get("reason")) for e in log_events(log_path)
         ][-15:]
