@@ -64,3 +64,45 @@ def test_a_stop_loss_beside_the_accounts_own_ask_is_not_refused_for_exposure(
     assert [(r.price, r.count) for r in closes] == [(Decimal("0.30"), Decimal(10))]
     assert rig.loop.portfolio.position(FED) == 0
     assert rig.loop.log.counts.get("risk_denied") is None
+
+
+def test_a_stop_loss_that_replaces_the_strategys_own_bid_goes_out_once_the_bid_is_cancelled(
+    tmp_path: Path,
+) -> None:
+    """10 YES bought at 0.62 and a bid of 5 at 0.25 resting, which would add to them. The bids
+    fall to 0.30: the close cancels the bid first, then sells the 10. The close is the account's
+    (the stop-loss is no strategy of the loop's), so nothing cuts it to a strategy's part once
+    the bid's cancel is booked."""
+    clock = ManualClock(START)
+    rig = make_rig(
+        tmp_path / "s.db",
+        strategy="market-maker",
+        exchange=new_exchange("quiet", clock),
+        clock=clock,
+        risk={"min_edge": "0", "max_orders_per_minute": 1000},
+        trade={"amend_requotes": False},
+    )
+    turn = ["buy", "bid"]
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Intent]:
+        if snap.ticker != FED or not turn:
+            return []
+        step = turn.pop(0)
+        price, count, tif = ("0.62", 10, TimeInForce.IOC) if step == "buy" else ("0.25", 5, None)
+        terms = (FED, Side.YES, Action.BUY, Decimal(price), Decimal(count), Decimal("0.90"), step)
+        return [Intent(*terms, time_in_force=tif or TimeInForce.GTC)]
+
+    swap_decide(rig.loop, decide)
+    rig.step(0.5)
+    rig.step(0.5)
+    assert rig.loop.portfolio.position(FED) == 10
+    assert [o.price for o in rig.loop.portfolio.resting(FED)] == [Decimal("0.25")]
+    another_trader_places(rig.exchange, FED, BookSide.ASK, Decimal("0.59"), Decimal(300))
+    another_trader_places(
+        rig.exchange, FED, BookSide.BID, Decimal("0.30"), Decimal(50), time_in_force=TimeInForce.GTC
+    )
+    rig.step(0.5)
+    closes = [r for r in rig.client.requests if r.reduce_only]
+    assert [(r.price, r.count) for r in closes] == [(Decimal("0.30"), Decimal(10))]
+    assert rig.loop.portfolio.resting(FED) == []
+    assert rig.loop.portfolio.position(FED) == 0

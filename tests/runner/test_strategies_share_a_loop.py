@@ -22,7 +22,7 @@ from kalshi_cli.dashboard.snapshot import Sources, local_snapshot
 from kalshi_cli.runner import StrategyChoice
 from kalshi_cli.services.orders import trading_status
 from kalshi_cli.sim.core.records import PlaceRequest
-from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
+from kalshi_cli.strategies import Cancel, Intent, MarketSnapshot, PositionView
 from kalshi_cli.strategy_api import close_at_bid
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import ConfigError, ServerError, TurnPastDeadline, UsageError
@@ -1264,3 +1264,80 @@ def test_an_exit_decided_beside_the_order_that_opens_the_position_has_nothing_to
     assert sent == [(BookSide.ASK, Decimal("2"), False)]
     (cut,) = _log(rig, log, "exit_cut")
     assert (cut["asked"], cut["count"]) == ("2", "0")
+
+
+def test_only_the_strategys_own_orders_taking_the_side_come_off_what_it_may_sell(
+    tmp_path: Path,
+) -> None:
+    """Market-maker owns 4 YES beside 6 bought by hand; it rests a bid (which adds YES), and the
+    person rests an ask of their own. Neither takes from the strategy's 4: its ask of 4 goes
+    out whole."""
+    rig = _rig(tmp_path, MM, risk={"min_edge": "0"})
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    bid = _order(Side.YES, Action.BUY, "0.30", "1")
+    ask = replace(_order(Side.YES, Action.SELL, "0.60", "4"), model_fair=Decimal("0.30"))
+    swap_decide(
+        rig.loop, _turns([_order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)], [bid]), MM
+    )
+    _hand_buy(rig, "0.45", "6")
+    rig.step(1.0)
+    mover.quote("0.41", "0.45")
+    rig.step(1.0)
+    assert rig.loop.portfolio.view_for(TICKER, MM).position == 4
+    assert [o.yes_price for o in _resting_of(rig, MM)] == [Decimal("0.30")]
+    rig.exchange.place_order(
+        rig.client.account_id,
+        PlaceRequest(
+            ticker=TICKER,
+            book_side=BookSide.ASK,
+            price=Decimal("0.70"),
+            count=Decimal(2),
+            time_in_force=TimeInForce.GTC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
+    )
+    swap_decide(rig.loop, _turns([ask]), MM)
+    mover.quote("0.40", "0.45")
+    rig.step(1.0)
+    assert _sold(rig) == [(Decimal("4"), False)]
+
+
+def test_a_sale_beside_the_strategys_resting_one_that_it_cancels_goes_out_whole(
+    tmp_path: Path,
+) -> None:
+    """Market-maker owns 4 YES beside 6 bought by hand and rests an ask of 4. Its next decision
+    cancels that ask and sends another of 4: the cancelled one takes nothing any more, so the
+    new one goes out whole, also while the cancel is out on a send worker."""
+    rig = _rig(tmp_path, MM, risk={"min_edge": "0"}, send_workers=2)
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    ask = replace(_order(Side.YES, Action.SELL, "0.60", "4"), model_fair=Decimal("0.30"))
+    turns: list[Callable[[PositionView], list[Any]]] = [
+        lambda pos: [_order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)],
+        lambda pos: [ask],
+        lambda pos: [
+            Cancel(TICKER, pos.resting[0].order_id, "requote"),
+            replace(ask, price=Decimal("0.62")),
+        ],
+    ]
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Any]:
+        return turns.pop(0)(pos) if turns else []
+
+    swap_decide(rig.loop, decide, MM)
+    _hand_buy(rig, "0.45", "6")
+    try:
+        for bid in ("0.40", "0.41", "0.40"):
+            mover.quote(bid, "0.45")
+            rig.step(1.0)
+            while rig.loop.dispatch.in_flight:
+                assert rig.loop.dispatch.settle(SystemClock(), 30)
+        rig.step(1.0)
+    finally:
+        rig.loop.dispatch.close()
+    assert [(r.price, r.count) for r in rig.client.requests if r.book_side is BookSide.ASK] == [
+        (Decimal("0.60"), Decimal("4")),
+        (Decimal("0.62"), Decimal("4")),
+    ]
+    assert [o.yes_price for o in _resting_of(rig, MM)] == [Decimal("0.62")]
