@@ -45,6 +45,7 @@ from kalshi_cli.vocabulary.models import ZERO, fmt_count, fmt_dollars
 from kalshi_cli.vocabulary.units import fmt_exact_dollars
 
 if TYPE_CHECKING:
+    from kalshi_cli.agent.own_part import OwnBooks
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.client.pacing import TierSetting
     from kalshi_cli.config import Settings
@@ -769,8 +770,10 @@ class AgentTools:
         a budget of the assistant's name in `trade.budgets`) over the whole account as the
         exchange shows it (`OrderService.account_views`): a denial refuses the order, by its
         code, as it would refuse the loop's."""
+        from kalshi_cli.agent.own_part import own_books
         from kalshi_cli.risk import RiskContext, current_state, limit_rules
         from kalshi_cli.runner.config import load_budgets, load_risk_limits
+        from kalshi_cli.services.orders import order_subaccount
         from kalshi_cli.vocabulary.decisions import PositionView
 
         config_path = self.access.settings().config_path
@@ -778,12 +781,21 @@ class AgentTools:
         budget = load_budgets(config_path).get(self.config.strategy)
         views = service.account_views()
         view = views.get(intent.ticker) or PositionView(intent.ticker)
+        subaccount = order_subaccount(service.client) or 0
+        # a budget counts every market; the own part, the order's market alone
+        books = own_books(
+            store,
+            self.config.strategy,
+            subaccount,
+            account=views,
+            ticker=None if budget is not None else intent.ticker,
+        )
         context = RiskContext(
             now=self.clock.wall(),
             state=current_state(store.trading),
             position=view,
             total_exposure=sum((v.exposure() for v in views.values()), ZERO),
-            owned=None if budget is None else self._owned(store, service, intent, budget),
+            owned=None if budget is None else self._owned(books, intent, budget),
         )
         rules = limit_rules(limits)
         denials = [v for v in (rule.check(intent, context) for rule in rules) if not v.allowed]
@@ -794,9 +806,13 @@ class AgentTools:
                 code=str(first.code),
                 hint=_RISK_HINTS[first.code],
             )
+        self._check_own_part(books, intent)
         after = view.after(intent)
         return _RiskChecked(
-            passed=[str(rule.code) for rule in rules if budget or rule.code != "STRATEGY_BUDGET"],
+            passed=[
+                *(str(rule.code) for rule in rules if budget or rule.code != "STRATEGY_BUDGET"),
+                "NOT_THE_AGENTS_CONTRACTS",
+            ],
             document={
                 "risk_limits": {
                     "max_position_per_market": _number(limits.max_position_per_market),
@@ -813,39 +829,41 @@ class AgentTools:
             },
         )
 
-    def _owned(self, store: Store, service: OrderService, intent: Intent, budget: Budget) -> Owned:
+    def _owned(self, books: OwnBooks, intent: Intent, budget: Budget) -> Owned:
         """What the assistant owns, for its budget in `trade.budgets`, counted as a loop counts
         a strategy's (runner/budgets.py): its part of each position, built by its own fills in
         the state file; its own orders there that rest, and those pending or of unknown
         outcome (they may land); and whether its own realized loss today stopped it."""
-        from kalshi_cli.runner.books.portfolio import Portfolio, resting_order
         from kalshi_cli.runner.budgets import Budgets
-        from kalshi_cli.runner.lifecycle.session import rebuild
-        from kalshi_cli.services.orders import order_subaccount
-        from kalshi_cli.vocabulary.decisions import Intent
-        from kalshi_cli.vocabulary.units import from_book
 
         name = self.config.strategy
-        subaccount = order_subaccount(service.client) or 0
-        portfolio = Portfolio([])
-        portfolio.owners.own(name)
-        rebuild(store, portfolio, subaccount)
-        queued: list[Intent] = []
-        for order in store.orders.open_orders(subaccount=subaccount):
-            if order.strategy != name:
-                continue
-            if order.status == "resting" and order.order_id:
-                portfolio.add_order(resting_order(order))
-                continue
-            action, price = from_book(order.book_side, order.price, order.side)
-            queued.append(
-                Intent(order.ticker, order.side, action, price, order.count, price, "", name)
-            )
-        budgets = Budgets({name: budget}, portfolio, lambda o: o.strategy)
+        budgets = Budgets({name: budget}, books.portfolio, lambda o: o.strategy)
         budgets.check_day(self.clock.wall())
-        owned = budgets.owned(intent, queued)
+        owned = budgets.owned(intent, books.queued)
         assert owned is not None  # a budget of its name was given
         return owned
+
+    def _check_own_part(self, books: OwnBooks, intent: Intent) -> None:
+        """Refuse an order (or an amend) that would close contracts the assistant does not own
+        (agent/own_part.py): Kalshi nets YES and NO, so beyond its own part a sale of YES or a
+        buy of NO sells a running strategy's contracts or a person's."""
+        from kalshi_cli.agent.own_part import may_take
+
+        allowed = may_take(books, intent)
+        if allowed >= intent.count:
+            return
+        held = books.account_held(intent.ticker)
+        side = "YES" if held > 0 else "NO"
+        raise ValidationError(
+            f"the account holds {fmt_count(abs(held))} {side} in {intent.ticker}, "
+            f"{fmt_count(abs(books.held(intent.ticker, books.name)))} of them the assistant's: "
+            f"an order that takes from them closes them first (Kalshi nets YES and NO), so it "
+            f"may be for at most {fmt_count(allowed)} with the assistant's own orders counted, "
+            f"not {fmt_count(intent.count)}",
+            code="NOT_THE_AGENTS_CONTRACTS",
+            hint="the assistant trades its own contracts; a person sells others' by hand "
+            "(`kalshi order place`)",
+        )
 
     def _preview_order(self, arguments: dict[str, Any]) -> _Written:
         self._check_writes()

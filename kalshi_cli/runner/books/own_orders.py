@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from kalshi_cli.vocabulary.models import ZERO, BookSide
 from kalshi_cli.vocabulary.order_terms import owner_in
@@ -35,6 +35,19 @@ def _once_read(view: PositionView) -> Decimal:
         return view.position
     told = (o.remaining if o.book_side is BookSide.BID else -o.remaining for o in view.unbooked)
     return view.position + sum(told, start=ZERO)
+
+
+class Holdings(Protocol):
+    """What `OwnPart` reads of the account: the loop's (`OwnOrders`), or the assistant's
+    (agent/own_part.py), each counted from its own books."""
+
+    def account_held(self, ticker: str) -> Decimal: ...
+
+    def held(self, ticker: str, owner: str) -> Decimal: ...
+
+    def taking(
+        self, ticker: str, owner: str, book_side: BookSide, but: Collection[str]
+    ) -> Decimal: ...
 
 
 class OwnOrders:
@@ -183,7 +196,8 @@ class OwnOrders:
 
 class OwnPart:
     """One decision's orders cut, in turn, to what each may take of the account's position, so
-    that a strategy never sells contracts another strategy or a person holds:
+    that a strategy (or the assistant, agent/own_part.py) never sells contracts another
+    strategy or a person holds:
     - a reduce-only order, to its own part (`OwnOrders.held`: the contracts its own orders
       were told filled and not read counted), less what its orders before it in this decision
       take. The exchange caps a reduce-only order by the account's whole position alone, so an
@@ -199,7 +213,7 @@ class OwnPart:
     `gone`: the decision cancels or replaces them): a second sale beside one resting would
     sell the others' contracts once both fill."""
 
-    def __init__(self, own: OwnOrders, owner: str, gone: Collection[str]) -> None:
+    def __init__(self, own: Holdings, owner: str, gone: Collection[str]) -> None:
         self._own = own
         self._owner = owner
         self._gone = gone

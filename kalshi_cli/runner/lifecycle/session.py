@@ -245,17 +245,22 @@ def _reconciled(service: Any) -> Any:
         raise refused from exc
 
 
-def rebuild(store: Store, portfolio: Portfolio, subaccount: int = 0) -> list[Any]:
+def rebuild(
+    store: Store, portfolio: Portfolio, subaccount: int = 0, ticker: str | None = None
+) -> list[Any]:
     """Replay every fill and settlement of the loop's subaccount's book (its own positions:
     another subaccount's fills are another book), oldest first; fills that lack a realized P&L
     (imported by reconcile) get theirs written, so the daily circuit breaker counts them.
+    `ticker`: that market's alone (a part of one position needs no other market's fills).
     Returns the fill records."""
     from kalshi_cli.services.pnl import book_settlements, merge_settlements
     from kalshi_cli.store import SettlementRecord
 
-    fills = list(store.fills.iter_fills(subaccount=subaccount))
+    fills = list(store.fills.iter_fills(subaccount=subaccount, ticker=ticker))
     missing: list[tuple[str, Decimal]] = []
     settlements = book_settlements(store.settlements.read(), subaccount)
+    if ticker is not None:
+        settlements = [s for s in settlements if s.ticker == ticker]
     for event in merge_settlements(fills, settlements):
         if isinstance(event, SettlementRecord):
             portfolio.apply_settlement(

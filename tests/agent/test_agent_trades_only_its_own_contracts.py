@@ -1,0 +1,150 @@
+"""The assistant trades only the contracts it owns. Kalshi nets YES and NO of one market, so an
+order that takes from the side the account holds (a YES sale, or a NO buy, while the account
+holds YES) first closes what the account holds: beyond the assistant's own part, a running
+strategy's contracts or a person's. Such an order, or an amend growing one, is refused at its
+preview and again at `execute` with what it may take, and nothing is sent; an order that adds
+to the side, or one in a market where the account holds only the assistant's, goes as before."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from kalshi_cli.agent.settings import load_agent_config
+from kalshi_cli.agent.tools import AgentTools
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli._services import open_store, order_service
+from kalshi_cli.cli.mcp_cmd import CliAccess
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import Action, Side
+from kalshi_cli.vocabulary.order_terms import OrderRequest, owned_client_order_id
+from tests.agent.test_agent_tools import environ, refused
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.conftest import SimHarness
+
+T = "KXOWN-26JAN01-T3"
+NOT_ITS_OWN = "REJECTED NOT_THE_AGENTS_CONTRACTS"
+CONFIG = """\
+agent:
+  writes:
+    sim: true
+risk:
+  max_position_per_market: 100
+  max_order_count: 100
+"""
+
+
+@pytest.fixture
+def tools(sim: SimHarness, tmp_path: Path) -> Iterator[AgentTools]:
+    sim.create_market(T)
+    (tmp_path / "config.yaml").write_text(CONFIG)
+    app = AppContext(environ=environ(sim, tmp_path))
+    clock = ManualClock(1_700_000_000.0)
+    yield AgentTools(CliAccess(app), load_agent_config(app.settings().config_path), clock=clock)
+    app.close()
+
+
+def offer(sim: SimHarness, count: int, price: str = "0.60") -> None:
+    """Another account's YES ask resting in the market, for the buys below to take."""
+    other = sim.new_account()
+    ask = {
+        "ticker": T,
+        "side": "ask",
+        "price": price,
+        "count": str(count),
+        "time_in_force": "good_till_canceled",
+        "self_trade_prevention_type": "taker_at_cross",
+    }
+    assert sim.signed(other, "POST", "/portfolio/events/orders", json=ask).is_success
+
+
+def bought_by(tools: AgentTools, owner: str, count: int) -> None:
+    """`owner` (a strategy, or `manual`: a person) buys `count` YES at the offer's price through
+    the order service, as `kalshi trade` or `kalshi order place` does."""
+    app = tools.access._app  # type: ignore[attr-defined]
+    with open_store(app) as store:
+        service = order_service(app, store)
+        request = OrderRequest(
+            T,
+            Side.YES,
+            Action.BUY,
+            Decimal(count),
+            Decimal("0.60"),
+            strategy=owner,
+            client_order_id=owned_client_order_id(owner) if owner != "manual" else None,
+        )
+        placed = service.place(service.prepare(request))
+    assert placed.status == "executed", placed
+
+
+def agent_buys(tools: AgentTools, count: str) -> None:
+    preview = tools.preview_order(T, side="yes", action="buy", count=count, price="0.60")
+    assert tools.execute(preview["token"])["status"] == "executed"
+
+
+def preview(tools: AgentTools, side: str, action: str, count: str) -> Any:
+    price = "0.95" if action == "sell" and side == "yes" else "0.05"  # rests: crosses nothing
+    return tools.preview_order(T, side=side, action=action, count=count, price=price)
+
+
+@pytest.mark.parametrize("owner", ["market-maker", "manual"])
+def test_the_assistant_cannot_close_contracts_it_does_not_own(
+    tools: AgentTools, sim: SimHarness, owner: str
+) -> None:
+    offer(sim, 10)
+    bought_by(tools, owner, 10)
+    before = sim.stats()
+    for side, action in (("no", "buy"), ("yes", "sell")):
+        line = refused(partial(preview, tools, side, action, "4"), NOT_ITS_OWN)
+        assert "at most 0" in line, line
+    # adding to the side held takes nothing from it
+    assert preview(tools, "yes", "buy", "4")["would_send"]["count"] == "4.00"
+    assert sim.stats()["order_create_requests"] == before["order_create_requests"]
+    assert [o["strategy"] for o in tools.orders()["orders"]] == []
+
+
+def test_the_assistant_sells_its_own_part_and_no_more(tools: AgentTools, sim: SimHarness) -> None:
+    offer(sim, 14)
+    bought_by(tools, "market-maker", 10)
+    agent_buys(tools, "4")
+    line = refused(lambda: preview(tools, "yes", "sell", "5"), NOT_ITS_OWN)
+    assert "at most 4" in line, line
+    refused(lambda: preview(tools, "no", "buy", "5"), NOT_ITS_OWN)
+    assert preview(tools, "no", "buy", "4")["would_send"]["count"] == "4.00"
+    # its ask of 3 rests: what it takes comes off the part first
+    rest = preview(tools, "yes", "sell", "3")
+    order_id = tools.execute(rest["token"])["order_id"]
+    line = refused(lambda: preview(tools, "yes", "sell", "2"), NOT_ITS_OWN)
+    assert "at most 1" in line, line
+    # an amend growing the resting ask is held to the part, the ask itself not counted twice
+    refused(lambda: tools.preview_amend(order_id, count="5"), NOT_ITS_OWN)
+    assert tools.preview_amend(order_id, count="4")["would_send"]["count"] == "4.00"
+
+
+def test_a_check_passed_at_the_preview_is_asked_again_at_execute(
+    tools: AgentTools, sim: SimHarness
+) -> None:
+    offer(sim, 14)
+    agent_buys(tools, "4")
+    # all the account holds is the assistant's: it may turn the position
+    sale = preview(tools, "yes", "sell", "10")
+    bought_by(tools, "market-maker", 10)  # then a strategy buys beside it
+    line = refused(lambda: tools.execute(sale["token"]), NOT_ITS_OWN)
+    assert "at most 4" in line, line
+    assert [o["strategy"] for o in tools.orders()["orders"]] == []
+
+
+def test_where_the_account_holds_only_its_own_the_assistant_may_turn_the_position(
+    tools: AgentTools, sim: SimHarness
+) -> None:
+    offer(sim, 4)
+    agent_buys(tools, "4")
+    assert preview(tools, "yes", "sell", "10")["would_send"]["count"] == "10.00"
+    assert preview(tools, "no", "buy", "10")["would_send"]["count"] == "10.00"
