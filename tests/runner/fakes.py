@@ -587,6 +587,19 @@ def make_rig(
     return Rig(loop, client, feed, store, clock, exchange)
 
 
+def quiet_market_maker(tmp_path: Path, **kw: Any) -> Rig:
+    """The market maker on the quiet scenario, whose books stand still, on a clock of its own:
+    a loop for tests that decide its orders themselves. `kw` are `make_rig`'s."""
+    clock = ManualClock(START)
+    return make_rig(
+        tmp_path / "s.db",
+        strategy="market-maker",
+        exchange=new_exchange("quiet", clock),
+        clock=clock,
+        **kw,
+    )
+
+
 def swap_decide(loop: Any, decide: Any, name: str | None = None) -> None:
     """The loop's strategy `name` (its first by default), deciding through `decide` from the
     next call on."""

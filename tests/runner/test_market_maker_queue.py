@@ -11,11 +11,10 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import BookSide
-from tests.runner.fakes import START, Rig, make_rig, new_exchange
-from tests.runner.test_strategy_scenarios import SCENARIO, Mover
+from tests.runner.fakes import Rig
+from tests.runner.test_strategy_scenarios import Mover, on_the_scenario
 
 
 def our_yes_bids(rig: Rig) -> dict[str, Decimal]:
@@ -29,22 +28,8 @@ def our_yes_bids(rig: Rig) -> dict[str, Decimal]:
 def _rig(tmp_path: Path, *, amend: bool = True) -> tuple[Rig, Mover]:
     """The market maker on the in-process exchange with no requote tolerance, which would keep
     a one-tick move by itself: the queue rule alone decides here."""
-    scenario = tmp_path / "scenario.yaml"
-    scenario.write_text(SCENARIO, encoding="utf-8")
-    clock = ManualClock(START)
-    exchange = new_exchange(scenario, clock)
-    mover = Mover(exchange)
-    mover.quote("0.49", "0.51")
     params = {"requote_tolerance": "0"}
-    rig = make_rig(
-        tmp_path / "state.db",
-        strategy="market-maker",
-        exchange=exchange,
-        clock=clock,
-        params=params,
-        trade={"amend_requotes": amend},
-    )
-    return rig, mover
+    return on_the_scenario(tmp_path, "market-maker", params=params, trade={"amend_requotes": amend})
 
 
 def run(

@@ -8,10 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from kalshi_cli.sim.core.records import PlaceRequest
-from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
-from tests.runner.fakes import START, make_rig, new_exchange, trader
-from tests.runner.test_strategy_scenarios import SCENARIO, TICKER, Mover
+from tests.runner.test_strategy_scenarios import TICKER, on_the_scenario
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "strategies" / "fair_value.py"
 # YES bought at 0.51 (0.60 - 0.51 - fee > 0.02); after the move to 0.55 / 0.57 the bid pays
@@ -20,24 +18,10 @@ PARAMS = {"fair": "0.60", "edge": "0.02", "take_profit": "0.03", "order_count": 
 
 
 def test_the_take_profit_leaves_a_hand_opened_position_alone(tmp_path: Path) -> None:
-    scenario = tmp_path / "scenario.yaml"
-    scenario.write_text(SCENARIO, encoding="utf-8")
-    clock = ManualClock(START)
-    exchange = new_exchange(scenario, clock)
-    mover = Mover(exchange)
-    mover.quote("0.49", "0.51")
-    account = trader(exchange)
-    rig = make_rig(
-        tmp_path / "state.db",
-        strategy=str(EXAMPLE),
-        exchange=exchange,
-        clock=clock,
-        account_id=account,
-        params=PARAMS,
-    )
+    rig, mover = on_the_scenario(tmp_path, str(EXAMPLE), params=PARAMS)
     # the person buys 10 YES by hand, on the account the loop trades
-    exchange.place_order(
-        account,
+    rig.exchange.place_order(
+        rig.client.account_id,
         PlaceRequest(
             ticker=TICKER,
             book_side=BookSide.BID,

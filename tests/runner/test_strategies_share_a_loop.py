@@ -93,8 +93,15 @@ class Recorder:
         return list(self.orders)
 
 
-def _hand_buy(rig: Rig, price: str, count: str, book_side: BookSide = BookSide.BID) -> None:
-    """A purchase by hand on the loop's account, of YES (a bid) or of NO (an ask)."""
+def _hand_buy(
+    rig: Rig,
+    price: str,
+    count: str,
+    book_side: BookSide = BookSide.BID,
+    tif: TimeInForce = TimeInForce.IOC,
+) -> None:
+    """A purchase by hand on the loop's account, of YES (a bid) or of NO (an ask): one that
+    takes what it can at once, or, GTC, one that rests."""
     rig.exchange.place_order(
         rig.client.account_id,
         PlaceRequest(
@@ -102,10 +109,35 @@ def _hand_buy(rig: Rig, price: str, count: str, book_side: BookSide = BookSide.B
             book_side=book_side,
             price=Decimal(price),
             count=Decimal(count),
-            time_in_force=TimeInForce.IOC,
+            time_in_force=tif,
             self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
         ),
     )
+
+
+def _runs_on_one_account(tmp_path: Path) -> Callable[..., Rig]:
+    """Starts runs of the loop one after another on one account, exchange and clock, as a
+    restart does: each call starts a run of the strategies it is given (`_rig`'s keywords, as
+    `state`, pass through)."""
+    clock = ManualClock(START)
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    exchange = new_exchange(scenario, clock)
+    account = trader(exchange)
+
+    def start(*strategies: Any, **kw: Any) -> Rig:
+        return _rig(tmp_path, *strategies, clock=clock, exchange=exchange, account_id=account, **kw)
+
+    return start
+
+
+def _only_market_maker_decides(rig: Rig, *orders: Intent) -> None:
+    """Market-maker answers `orders` while flat and without resting orders of its own, and
+    mean-reversion decides nothing, over two turns."""
+    swap_decide(rig.loop, Recorder(*orders), MM)
+    swap_decide(rig.loop, Recorder(), MR)
+    rig.step(1.0)
+    rig.step(1.0)
 
 
 def test_two_strategies_quoting_one_market_never_fill_each_other(tmp_path: Path) -> None:
@@ -194,24 +226,16 @@ def test_one_strategys_crash_withdraws_its_own_quotes_alone(tmp_path: Path) -> N
 
 
 def test_a_restart_knows_whose_each_contract_is(tmp_path: Path) -> None:
-    clock = ManualClock(START)
-    scenario = tmp_path / "scenario.yaml"
-    scenario.write_text(SCENARIO, encoding="utf-8")
-    exchange = new_exchange(scenario, clock)
-    account = trader(exchange)
-    first = _rig(tmp_path, MM, MR, clock=clock, exchange=exchange, account_id=account)
-    Mover(exchange).quote("0.40", "0.45")
-    buy = _order(Side.YES, Action.BUY, "0.45", "3", TimeInForce.IOC)
-    swap_decide(first.loop, Recorder(buy), MM)
-    swap_decide(first.loop, Recorder(), MR)
-    first.step(1.0)
-    first.step(1.0)
+    start = _runs_on_one_account(tmp_path)
+    first = start(MM, MR)
+    Mover(first.exchange).quote("0.40", "0.45")
+    _only_market_maker_decides(first, _order(Side.YES, Action.BUY, "0.45", "3", TimeInForce.IOC))
     _hand_buy(first, "0.45", "2")
     first.step(1.0)
     before = {n: first.loop.portfolio.view_for(TICKER, n).position for n in (MM, MR)}
     assert before == {MM: 3, MR: 0}
     first.store.close()
-    again = _rig(tmp_path, MM, MR, clock=clock, exchange=exchange, account_id=account)
+    again = start(MM, MR)
     swap_decide(again.loop, Recorder(), MM)
     swap_decide(again.loop, Recorder(), MR)
     again.step(1.0)
@@ -226,25 +250,18 @@ def test_a_restart_takes_back_a_resting_order_as_it_was_placed_with_what_rests_o
     """A NO bid of 5 at 0.35, 2 of them filled: the next run's books hold it as the strategy
     placed it (a NO bid, not the YES ask it is on the exchange's book), 3 resting, under the
     client order id that names its strategy."""
-    clock = ManualClock(START)
-    scenario = tmp_path / "scenario.yaml"
-    scenario.write_text(SCENARIO, encoding="utf-8")
-    exchange = new_exchange(scenario, clock)
-    account = trader(exchange)
-    first = _rig(tmp_path, MM, MR, clock=clock, exchange=exchange, account_id=account)
-    Mover(exchange).quote("0.30", "0.70")
-    swap_decide(first.loop, Recorder(_order(Side.NO, Action.BUY, "0.35", "5")), MM)
-    swap_decide(first.loop, Recorder(), MR)
-    first.step(1.0)
-    first.step(1.0)
-    another_trader_places(exchange, TICKER, BookSide.BID, Decimal("0.65"), Decimal(2))
+    start = _runs_on_one_account(tmp_path)
+    first = start(MM, MR)
+    Mover(first.exchange).quote("0.30", "0.70")
+    _only_market_maker_decides(first, _order(Side.NO, Action.BUY, "0.35", "5"))
+    another_trader_places(first.exchange, TICKER, BookSide.BID, Decimal("0.65"), Decimal(2))
     first.step(1.0)
     (placed,) = [
         o for o in first.client.iter_orders(status="resting") if owner_in(o.client_order_id)
     ]
     assert placed.remaining_count == 3
     first.store.close()
-    again = _rig(tmp_path, MM, MR, clock=clock, exchange=exchange, account_id=account)
+    again = start(MM, MR)
     (order,) = again.loop.portfolio.resting(TICKER)
     assert (order.side, order.action, order.price) == (Side.NO, Action.BUY, Decimal("0.35"))
     assert order.remaining == 3
@@ -373,23 +390,16 @@ def test_status_has_a_row_per_strategy_with_what_its_fills_realized_today(tmp_pa
 
 
 def test_a_position_assigned_to_a_strategy_at_start_is_its_to_exit(tmp_path: Path) -> None:
-    clock = ManualClock(START)
-    scenario = tmp_path / "scenario.yaml"
-    scenario.write_text(SCENARIO, encoding="utf-8")
-    exchange = new_exchange(scenario, clock)
-    account = trader(exchange)
-    first = _rig(tmp_path, "spike", clock=clock, exchange=exchange, account_id=account)
-    mover = Mover(exchange)
+    start = _runs_on_one_account(tmp_path)
+    first = start("spike")
+    mover = Mover(first.exchange)
     mover.quote("0.55", "0.60")
     _hand_buy(first, "0.60", "20")
     first.step(1.0)
     assert first.loop.portfolio.view_for(TICKER, "spike").position == 0
     first.store.close()
     # the trader gives spike the 20 bought by hand: its time stop (300 s) may now sell them
-    rig = _rig(
-        tmp_path, "spike", clock=clock, exchange=exchange, account_id=account,
-        assign=(("spike", TICKER),),
-    )  # fmt: skip
+    rig = start("spike", assign=(("spike", TICKER),))
     view = rig.loop.portfolio.view_for(TICKER, "spike")
     assert (view.position, view.avg_entry_price) == (Decimal("20"), Decimal("0.60"))
     for step in range(80):
@@ -499,30 +509,33 @@ def test_a_failing_strategys_opening_quote_goes_while_the_account_holds_the_othe
     assert _resting_of(rig, MM) == []
 
 
-def test_a_quote_left_by_a_run_on_a_lost_state_file_is_its_strategys_after_the_start(
-    tmp_path: Path,
-) -> None:
+def _a_quote_left_on_a_lost_state_file(tmp_path: Path, *strategies: Any) -> tuple[Order, Rig]:
+    """The first of `strategies` rests a YES bid of 5 at 0.41 (the others decide nothing); the
+    run ends without its stop, its state file is lost, and the next start reconciles the
+    account onto a new one. The quote left, and the run started on the new state file."""
     from kalshi_cli.runner.lifecycle.session import reconcile
     from kalshi_cli.store import Store
 
-    clock = ManualClock(START)
-    scenario = tmp_path / "scenario.yaml"
-    scenario.write_text(SCENARIO, encoding="utf-8")
-    exchange = new_exchange(scenario, clock)
-    account = trader(exchange)
-    first = _rig(tmp_path, MM, MR, clock=clock, exchange=exchange, account_id=account)
-    Mover(exchange).quote("0.30", "0.70")
-    swap_decide(first.loop, Recorder(_order(Side.YES, Action.BUY, "0.41")), MM)
-    swap_decide(first.loop, Recorder(), MR)
+    start = _runs_on_one_account(tmp_path)
+    first = start(*strategies)
+    Mover(first.exchange).quote("0.30", "0.70")
+    owner, *others = first.loop.lineup.names
+    swap_decide(first.loop, Recorder(_order(Side.YES, Action.BUY, "0.41")), owner)
+    for name in others:
+        swap_decide(first.loop, Recorder(), name)
     first.step(1.0)
     first.step(1.0)
     (left,) = [o for o in first.client.iter_orders(status="resting") if owner_in(o.client_order_id)]
-    first.store.close()  # the run ends without its stop, and its state file is lost
-    with Store.open(tmp_path / "fresh.db", clock=clock) as store:
-        reconcile(first.client, store, clock)  # the next start's, on a new state file
-    fresh = _rig(
-        tmp_path, MM, MR, clock=clock, exchange=exchange, account_id=account, state="fresh.db"
-    )
+    first.store.close()
+    with Store.open(tmp_path / "fresh.db", clock=first.clock) as store:
+        reconcile(first.client, store, first.clock)  # the next start's
+    return left, start(*strategies, state="fresh.db")
+
+
+def test_a_quote_left_by_a_run_on_a_lost_state_file_is_its_strategys_after_the_start(
+    tmp_path: Path,
+) -> None:
+    left, fresh = _a_quote_left_on_a_lost_state_file(tmp_path, MM, MR)
     own = fresh.loop.own
     (order,) = fresh.loop.portfolio.resting(TICKER)
     assert order.order_id == left.order_id
@@ -574,29 +587,9 @@ def test_a_strategy_its_order_ids_cannot_carry_whole_is_refused(tmp_path: Path, 
 def test_a_name_of_31_characters_owns_its_quote_left_on_a_lost_state_file(
     tmp_path: Path,
 ) -> None:
-    from kalshi_cli.runner.lifecycle.session import reconcile
-    from kalshi_cli.store import Store
-
     name = "momentum_breakout_btc_hourly_fa"
     assert len(name) == 31
-    clock = ManualClock(START)
-    scenario = tmp_path / "scenario.yaml"
-    scenario.write_text(SCENARIO, encoding="utf-8")
-    exchange = new_exchange(scenario, clock)
-    account = trader(exchange)
-    spec = _named(tmp_path / "mine.py", name)
-    first = _rig(tmp_path, spec, clock=clock, exchange=exchange, account_id=account)
-    Mover(exchange).quote("0.30", "0.70")
-    swap_decide(first.loop, Recorder(_order(Side.YES, Action.BUY, "0.41")), name)
-    first.step(1.0)
-    first.step(1.0)
-    (left,) = [o for o in first.client.iter_orders(status="resting") if owner_in(o.client_order_id)]
-    first.store.close()  # the run ends without its stop, and its state file is lost
-    with Store.open(tmp_path / "fresh.db", clock=clock) as store:
-        reconcile(first.client, store, clock)
-    fresh = _rig(
-        tmp_path, spec, clock=clock, exchange=exchange, account_id=account, state="fresh.db"
-    )
+    left, fresh = _a_quote_left_on_a_lost_state_file(tmp_path, _named(tmp_path / "mine.py", name))
     assert [o.order_id for o in fresh.loop.own_resting()] == [left.order_id]
     row = fresh.store.orders.intent_by_order_id(left.order_id)
     assert row is not None and row.strategy == name
@@ -665,17 +658,46 @@ def _moves_then_quotes(
     return decide
 
 
-def _exit_of_own_part(
-    buy: Intent, *, closes: Callable[[PositionView], Any]
-) -> Callable[[MarketSnapshot, PositionView, Any], list[Intent]]:
-    """A strategy that buys once, then, while its view holds contracts of its own, sells what
-    `closes` reads from that view at the best bid, reduce-only: a take-profit."""
+Decide = Callable[[MarketSnapshot, PositionView, Any], Sequence[Any]]
+Turn = Sequence[Any] | Callable[[PositionView], Sequence[Any]]
+
+
+class Turns:
+    """A decide that answers each of its turns in turn, then nothing. A turn is a whole decision
+    (one or more orders), or a function of the view handed to it that makes one; the test adds
+    turns as it goes (`then`), once it has seen what the ones before did."""
+
+    def __init__(self, *turns: Turn) -> None:
+        self.left = list(turns)
+
+    def then(self, *turns: Turn) -> None:
+        self.left.extend(turns)
+
+    def __call__(self, snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Any]:
+        if not self.left:
+            return []
+        turn = self.left.pop(0)
+        return turn(pos) if callable(turn) else turn
+
+
+def _buys_then(buy: Intent, then: Decide) -> Decide:
+    """A strategy whose first decision is `buy`, and which decides by `then` after it."""
     bought: list[Intent] = []
 
-    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Any]:
         if not bought:
             bought.append(buy)
             return [buy]
+        return then(snap, pos, params)
+
+    return decide
+
+
+def _take_profit(closes: Callable[[PositionView], Any]) -> Decide:
+    """A strategy that, while its view holds contracts of its own, sells what `closes` reads from
+    that view at the best bid, reduce-only."""
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
         if pos.position == 0:
             return []
         exit_ = close_at_bid(snap, closes(pos), fair=Decimal("0.40"), reason="take-profit",
@@ -688,6 +710,62 @@ def _exit_of_own_part(
 def _sold(rig: Rig) -> list[tuple[Decimal, bool]]:
     """The loop's sales in the market: (count, reduce-only) of each."""
     return [(r.count, r.reduce_only) for r in rig.client.requests if r.book_side is BookSide.ASK]
+
+
+def _settle(rig: Rig) -> None:
+    """Wait until the calls out on the send workers are answered, and book the answers."""
+    dispatch = rig.loop.dispatch
+    while dispatch.in_flight:
+        assert dispatch.settle(SystemClock(), 30)
+
+
+# what the strategy's buy of 4 and the person's of 6 take from the book at 0.40 / 0.45: YES at
+# up to 0.45 (a YES bid), or NO at up to 0.60 (a YES ask at 0.40)
+TAKEN = {Side.YES: ("0.45", BookSide.BID, "0.45"), Side.NO: ("0.60", BookSide.ASK, "0.40")}
+
+
+def _owns_four_beside_six_by_hand(
+    tmp_path: Path,
+    then: Decide,
+    *,
+    owner: str = MM,
+    beside: Sequence[str] = (),
+    side: Side = Side.YES,
+    **kw: Any,
+) -> tuple[Rig, Mover]:
+    """`owner` owns 4 contracts of `side` beside 6 of them bought by hand: the book at 0.40 /
+    0.45, its first decision buys the 4, the person buys the 6, and it decides by `then` from its
+    next turn on. The strategies `beside` run in the loop and decide nothing; `kw` are `_rig`'s.
+    The rig once the 4 are booked as its own, and the mover of the book."""
+    rig = _rig(tmp_path, owner, *beside, risk={"min_edge": "0"}, **kw)
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    price, book_side, yes_price = TAKEN[side]
+    buy = _order(side, Action.BUY, price, "4", TimeInForce.IOC)
+    swap_decide(rig.loop, _buys_then(buy, then), owner)
+    for name in beside:
+        swap_decide(rig.loop, Recorder(), name)
+    _hand_buy(rig, yes_price, "6", book_side)
+    rig.step(1.0)
+    if kw.get("send_workers"):  # the buy's answer comes back from a worker: its fill read next
+        _settle(rig)
+        rig.step(1.0)
+    own = rig.loop.portfolio.view_for(TICKER, owner).position
+    assert own == (4 if side is Side.YES else -4)
+    return rig, mover
+
+
+def _mean_reversion_holds_ten_yes(tmp_path: Path, **kw: Any) -> tuple[Rig, Mover]:
+    """Mean-reversion buys 10 YES on the book at 0.40 / 0.45 while market-maker decides
+    nothing; `kw` are `_rig`'s. The rig once the 10 are booked as its own, and the mover."""
+    rig = _rig(tmp_path, MM, MR, risk={"min_edge": "0"}, **kw)
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.45", "10", TimeInForce.IOC)), MR)
+    swap_decide(rig.loop, Recorder(), MM)
+    rig.step(1.0)
+    assert rig.loop.portfolio.view_for(TICKER, MR).position == 10
+    return rig, mover
 
 
 def test_an_exit_decided_before_its_sale_is_read_never_sells_another_strategys_contracts(
@@ -703,7 +781,7 @@ def test_an_exit_decided_before_its_sale_is_read_never_sells_another_strategys_c
     mover = Mover(rig.exchange)
     mover.quote("0.40", "0.45")
     buy = _order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)
-    swap_decide(rig.loop, _exit_of_own_part(buy, closes=lambda pos: pos), MM)
+    swap_decide(rig.loop, _buys_then(buy, _take_profit(lambda pos: pos)), MM)
     swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.45", "10", TimeInForce.IOC)), MR)
     rig.step(1.0)
     assert {n: rig.loop.portfolio.view_for(TICKER, n).position for n in (MM, MR)} == {MM: 4, MR: 10}
@@ -725,14 +803,9 @@ def test_an_exit_for_more_than_the_strategy_owns_sells_only_its_own_part(tmp_pat
     """A strategy of one's own that closes the account's whole position (`position.whole`)
     sells only what its own fills built: 4 YES of its own beside 6 bought by hand, its exit of
     10 goes out for 4 and the person's 6 stay. On the old code all 10 were sold."""
-    rig = _rig(tmp_path, MM, MR, risk={"min_edge": "0"})
-    mover = Mover(rig.exchange)
-    mover.quote("0.40", "0.45")
-    buy = _order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)
-    swap_decide(rig.loop, _exit_of_own_part(buy, closes=lambda pos: pos.whole), MM)
-    swap_decide(rig.loop, Recorder(), MR)
-    _hand_buy(rig, "0.45", "6")
-    rig.step(1.0)
+    rig, mover = _owns_four_beside_six_by_hand(
+        tmp_path, _take_profit(lambda pos: pos.whole), beside=[MR]
+    )
     assert _sold(rig) == []
     mover.quote("0.41", "0.45")
     rig.step(1.0)
@@ -756,30 +829,22 @@ def test_a_fill_another_process_copied_before_the_answer_is_the_strategys_after_
     from kalshi_cli.services.reconcile import catch_up
     from kalshi_cli.store import Store
 
-    clock = ManualClock(START)
-    scenario = tmp_path / "scenario.yaml"
-    scenario.write_text(SCENARIO, encoding="utf-8")
-    exchange = new_exchange(scenario, clock)
-    account = trader(exchange)
-    first = _rig(tmp_path, MM, MR, clock=clock, exchange=exchange, account_id=account)
-    Mover(exchange).quote("0.40", "0.45")
+    start = _runs_on_one_account(tmp_path)
+    first = start(MM, MR)
+    Mover(first.exchange).quote("0.40", "0.45")
     place = first.client.create_order
 
     def placed_then_copied(request: Any) -> Any:
         answer = place(request)
-        with Store.open(tmp_path / "state.db", clock=clock) as other:  # another process
-            catch_up(first.client, other, now=clock.wall())
+        with Store.open(tmp_path / "state.db", clock=first.clock) as other:  # another process
+            catch_up(first.client, other, now=first.clock.wall())
         return answer
 
     first.client.create_order = placed_then_copied  # type: ignore[method-assign]
-    buy = _order(Side.YES, Action.BUY, "0.45", "3", TimeInForce.IOC)
-    swap_decide(first.loop, Recorder(buy), MM)
-    swap_decide(first.loop, Recorder(), MR)
-    first.step(1.0)
-    first.step(1.0)
+    _only_market_maker_decides(first, _order(Side.YES, Action.BUY, "0.45", "3", TimeInForce.IOC))
     assert first.loop.portfolio.view_for(TICKER, MM).position == 3
     first.store.close()
-    again = _rig(tmp_path, MM, MR, clock=clock, exchange=exchange, account_id=account)
+    again = start(MM, MR)
     (copied,) = again.store.fills.iter_fills()
     assert copied.strategy == MM
     assert again.loop.portfolio.view_for(TICKER, MM).position == 3
@@ -793,13 +858,7 @@ def test_a_strategy_buying_the_other_side_never_takes_another_strategys_contract
     market-maker holding nothing. It is dropped before it is sent (`order_cut`). On the old code
     it went out and mean-reversion's part fell to 6, with the P&L of the 4 nobody's."""
     log = tmp_path / "log.jsonl"
-    rig = _rig(tmp_path, MM, MR, risk={"min_edge": "0"}, log_path=log)
-    mover = Mover(rig.exchange)
-    mover.quote("0.40", "0.45")
-    swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.45", "10", TimeInForce.IOC)), MR)
-    swap_decide(rig.loop, Recorder(), MM)
-    rig.step(1.0)
-    assert rig.loop.portfolio.view_for(TICKER, MR).position == 10
+    rig, mover = _mean_reversion_holds_ten_yes(tmp_path, log_path=log)
     swap_decide(rig.loop, Recorder(_order(Side.NO, Action.BUY, "0.60", "4", TimeInForce.IOC)), MM)
     mover.quote("0.41", "0.45")
     rig.step(1.0)
@@ -818,15 +877,9 @@ def test_a_sale_past_the_strategys_own_part_is_cut_to_it_beside_contracts_bought
     quote that would turn it short): on Kalshi the first 10 contracts it sells net the
     account's YES, so 6 would be the person's. It goes out for its own 4; with nothing of its
     own, a sale into the person's contracts is dropped whole."""
-    rig = _rig(tmp_path, MM, risk={"min_edge": "0"})
-    mover = Mover(rig.exchange)
-    mover.quote("0.40", "0.45")
-    moves = [_order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)]
+    moves: list[Intent] = []
     quote = replace(_order(Side.YES, Action.SELL, "0.50"), model_fair=Decimal("0.30"))
-    swap_decide(rig.loop, _moves_then_quotes(moves, quote), MM)
-    _hand_buy(rig, "0.45", "6")
-    rig.step(1.0)
-    assert rig.loop.portfolio.view_for(TICKER, MM).position == 4
+    rig, mover = _owns_four_beside_six_by_hand(tmp_path, _moves_then_quotes(moves, quote))
     sale = _order(Side.YES, Action.SELL, "0.40", "10", TimeInForce.IOC)
     moves.append(replace(sale, model_fair=Decimal("0.30")))
     mover.quote("0.41", "0.45")
@@ -846,14 +899,9 @@ def test_a_second_sale_beside_the_strategys_resting_one_never_sells_contracts_bo
     """Market-maker owns 4 YES beside 6 bought by hand and rests an ask for its 4. Its next turn
     adds another ask of 4 without replacing the first: both filling would sell 8, 4 of them the
     person's. What its resting orders already sell of the side comes off what it may sell."""
-    rig = _rig(tmp_path, MM, risk={"min_edge": "0"})
-    mover = Mover(rig.exchange)
-    mover.quote("0.40", "0.45")
-    moves = [_order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)]
-    swap_decide(rig.loop, _moves_then_quotes(moves, _order(Side.YES, Action.BUY, "0.21")), MM)
-    _hand_buy(rig, "0.45", "6")
-    rig.step(1.0)
-    assert rig.loop.portfolio.view_for(TICKER, MM).position == 4
+    moves: list[Intent] = []
+    quote = _order(Side.YES, Action.BUY, "0.21")
+    rig, mover = _owns_four_beside_six_by_hand(tmp_path, _moves_then_quotes(moves, quote))
     ask = replace(_order(Side.YES, Action.SELL, "0.60", "4"), model_fair=Decimal("0.30"))
     moves += [ask, replace(ask, price=Decimal("0.65"))]
     for bid in ("0.41", "0.40"):
@@ -874,20 +922,10 @@ def test_a_pair_whose_leg_is_cut_to_the_strategys_own_part_is_dropped_whole(
     and 10 NO, which only pay together. The NO leg may take only its own 4 of the account's YES;
     sent as 10 YES and 4 NO, the pair would leave 6 YES unhedged that it never meant to hold. A
     group with a leg cut goes nowhere, as one with a leg dropped."""
-    rig = _rig(tmp_path, "arbitrage", risk={"min_edge": "0"})
-    mover = Mover(rig.exchange)
-    mover.quote("0.40", "0.45")
-    moves: list[list[Intent]] = [[_order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)]]
-
-    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
-        return moves.pop(0) if moves else []
-
-    swap_decide(rig.loop, decide, "arbitrage")
-    _hand_buy(rig, "0.45", "6")
-    rig.step(1.0)
-    assert rig.loop.portfolio.view_for(TICKER, "arbitrage").position == 4
+    turns = Turns()
+    rig, mover = _owns_four_beside_six_by_hand(tmp_path, turns, owner="arbitrage")
     before = len(rig.client.requests)
-    moves.append(
+    turns.then(
         [
             _order(Side.YES, Action.BUY, "0.45", "10", TimeInForce.FOK),
             _order(Side.NO, Action.BUY, "0.50", "10", TimeInForce.FOK),
@@ -895,7 +933,7 @@ def test_a_pair_whose_leg_is_cut_to_the_strategys_own_part_is_dropped_whole(
     )
     mover.quote("0.41", "0.45")
     rig.step(1.0)
-    assert moves == []
+    assert turns.left == []
     assert rig.client.requests[before:] == []
 
 
@@ -905,24 +943,14 @@ def test_two_sales_in_one_decision_together_sell_no_more_than_the_strategys_own_
 ) -> None:
     """Market-maker owns 4 YES beside 6 bought by hand and decides two sales of 3 at once:
     the first goes whole, the second for the 1 left of its own."""
-    rig = _rig(tmp_path, MM, risk={"min_edge": "0"})
-    mover = Mover(rig.exchange)
-    mover.quote("0.40", "0.45")
     sale = replace(
         _order(Side.YES, Action.SELL, "0.40", "3", TimeInForce.IOC),
         model_fair=Decimal("0.30"),
         reduce_only=reduce_only,
     )
-    moves = [[_order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)]]
-
-    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
-        return moves.pop(0) if moves else []
-
-    swap_decide(rig.loop, decide, MM)
-    _hand_buy(rig, "0.45", "6")
-    rig.step(1.0)
-    assert rig.loop.portfolio.view_for(TICKER, MM).position == 4
-    moves.append([sale, replace(sale, price=Decimal("0.39"))])
+    turns = Turns()
+    rig, mover = _owns_four_beside_six_by_hand(tmp_path, turns)
+    turns.then([sale, replace(sale, price=Decimal("0.39"))])
     mover.quote("0.41", "0.45")
     rig.step(1.0)
     assert _sold(rig) == [(Decimal("3"), reduce_only), (Decimal("1"), reduce_only)]
@@ -940,22 +968,10 @@ def test_a_requote_whose_old_ask_filled_before_it_landed_sells_only_the_strategy
     the old ask's cancel was booked, still went out for 4, and once it filled 2 of the person's
     contracts were sold. An amend names the order's new total, what filled of it counted: the
     exchange rests only the 2 left of it."""
-    rig = _rig(tmp_path, MM, risk={"min_edge": "0"}, trade={"amend_requotes": amend})
-    mover = Mover(rig.exchange)
-    mover.quote("0.40", "0.45")
     ask = replace(_order(Side.YES, Action.SELL, "0.60", "4"), model_fair=Decimal("0.30"))
-    turns: list[Callable[[PositionView], list[Intent]]] = [
-        lambda pos: [_order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)]
-    ]
-
-    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
-        return turns.pop(0)(pos) if turns else []
-
-    swap_decide(rig.loop, decide, MM)
-    _hand_buy(rig, "0.45", "6")
-    rig.step(1.0)
-    assert rig.loop.portfolio.view_for(TICKER, MM).position == 4
-    turns.append(lambda pos: [ask])
+    turns = Turns()
+    rig, mover = _owns_four_beside_six_by_hand(tmp_path, turns, trade={"amend_requotes": amend})
+    turns.then([ask])
     mover.quote("0.40", "0.70")
     rig.step(1.0)
     assert _sold(rig) == [(Decimal("4"), False)]
@@ -968,7 +984,7 @@ def test_a_requote_whose_old_ask_filled_before_it_landed_sells_only_the_strategy
         return lands(*args, **kw)
 
     setattr(rig.client, call, filled_first)
-    turns.append(
+    turns.then(
         lambda pos: [replace(ask, price=Decimal("0.62"), replaces=(pos.resting[0].order_id,))]
     )
     mover.quote("0.41", "0.70")
@@ -990,36 +1006,17 @@ def test_a_requote_whose_old_ask_was_told_filled_while_its_cancel_was_out_sells_
     """The same with the cancel out on a send worker while the exchange's message tells of the
     2 filled: the view holds 2 of the old ask resting when the cancel's answer (2 cancelled) is
     booked, so it finds nothing short, and the replacement went out for 4 with no second look."""
-    rig = _rig(
-        tmp_path, MM, risk={"min_edge": "0"}, trade={"amend_requotes": False}, send_workers=2
-    )
-    mover = Mover(rig.exchange)
-    mover.quote("0.40", "0.45")
     ask = replace(_order(Side.YES, Action.SELL, "0.60", "4"), model_fair=Decimal("0.30"))
-    turns: list[Callable[[PositionView], list[Intent]]] = [
-        lambda pos: [_order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)]
-    ]
-
-    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
-        return turns.pop(0)(pos) if turns else []
-
-    def settled() -> None:
-        dispatch = rig.loop.dispatch
-        while dispatch.in_flight:
-            assert dispatch.settle(SystemClock(), 30)
-
-    swap_decide(rig.loop, decide, MM)
-    _hand_buy(rig, "0.45", "6")
+    turns = Turns()
+    rig, mover = _owns_four_beside_six_by_hand(
+        tmp_path, turns, trade={"amend_requotes": False}, send_workers=2
+    )
     release = threading.Event()
     try:
-        rig.step(1.0)
-        settled()
-        rig.step(1.0)
-        assert rig.loop.portfolio.view_for(TICKER, MM).position == 4
-        turns.append(lambda pos: [ask])
+        turns.then([ask])
         mover.quote("0.40", "0.70")
         rig.step(1.0)
-        settled()
+        _settle(rig)
         rig.step(1.0)
         assert _sold(rig) == [(Decimal("4"), False)]
         out = threading.Event()
@@ -1031,7 +1028,7 @@ def test_a_requote_whose_old_ask_was_told_filled_while_its_cancel_was_out_sells_
             return cancel(order_id, **kw)
 
         rig.client.cancel_order = held  # type: ignore[method-assign]
-        turns.append(
+        turns.then(
             lambda pos: [replace(ask, price=Decimal("0.62"), replaces=(pos.resting[0].order_id,))]
         )
         mover.quote("0.41", "0.70")
@@ -1042,13 +1039,13 @@ def test_a_requote_whose_old_ask_was_told_filled_while_its_cancel_was_out_sells_
         (old,) = [o for o in rig.loop.portfolio.orders.values() if o.ticker == TICKER]
         assert old.remaining == 2
         release.set()
-        settled()
+        _settle(rig)
         rig.step(1.0)
-        settled()
+        _settle(rig)
         assert rig.loop.executor.cancels.shortfalls == 0
         another_trader_places(rig.exchange, TICKER, BookSide.BID, Decimal("0.62"), Decimal("8"))
         rig.step(1.0)
-        settled()
+        _settle(rig)
         rig.step(1.0)
     finally:
         release.set()
@@ -1056,17 +1053,6 @@ def test_a_requote_whose_old_ask_was_told_filled_while_its_cancel_was_out_sells_
     (position,) = [p for p in rig.client.get_positions() if p.ticker == TICKER]
     assert position.position == Decimal("6")
     assert _sold(rig) == [(Decimal("4"), False), (Decimal("2"), False)]
-
-
-def _turns(*turns: list[Intent]) -> Callable[[MarketSnapshot, PositionView, Any], list[Any]]:
-    """A strategy that decides each of `turns` in turn (each a whole decision of one or more
-    orders), then nothing."""
-    left = list(turns)
-
-    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Any]:
-        return left.pop(0) if left else []
-
-    return decide
 
 
 def _exit(side: Side, price: str, count: str, fair: str) -> Intent:
@@ -1084,17 +1070,9 @@ def test_exits_in_one_decision_share_the_strategys_own_part_and_the_orders_after
     The exchange caps a reduce-only order by the account's 10 alone: a second exit of 3 would
     have sold 2 of the person's."""
     log = tmp_path / "log.jsonl"
-    rig = _rig(tmp_path, MM, risk={"min_edge": "0"}, log_path=log)
-    mover = Mover(rig.exchange)
-    mover.quote("0.40", "0.45")
     bid = _order(Side.YES, Action.BUY, "0.30", "1")
     exits = [_exit(Side.YES, "0.40", "3", "0.30"), _exit(Side.YES, "0.40", "3", "0.30"), bid]
-    swap_decide(
-        rig.loop, _turns([_order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)], exits), MM
-    )
-    _hand_buy(rig, "0.45", "6")
-    rig.step(1.0)
-    assert rig.loop.portfolio.view_for(TICKER, MM).position == 4
+    rig, mover = _owns_four_beside_six_by_hand(tmp_path, Turns(exits), log_path=log)
     mover.quote("0.41", "0.45")
     rig.step(1.0)
     mover.quote("0.40", "0.45")
@@ -1114,14 +1092,8 @@ def test_exits_in_one_decision_share_the_strategys_own_part_and_the_orders_after
 def test_an_exit_of_no_contracts_is_cut_to_the_strategys_own_part(tmp_path: Path) -> None:
     """The cut reads a NO position as it reads a YES one: market-maker owns 4 NO beside 6 NO
     bought by hand, and its reduce-only exit of 10 NO (a YES bid) goes out for its own 4."""
-    rig = _rig(tmp_path, MM, risk={"min_edge": "0"})
-    mover = Mover(rig.exchange)
-    mover.quote("0.40", "0.45")
-    buy = _order(Side.NO, Action.BUY, "0.60", "4", TimeInForce.IOC)
-    swap_decide(rig.loop, _turns([buy], [_exit(Side.NO, "0.55", "10", "0.40")]), MM)
-    _hand_buy(rig, "0.40", "6", BookSide.ASK)
-    rig.step(1.0)
-    assert rig.loop.portfolio.view_for(TICKER, MM).position == -4
+    exit_ = _exit(Side.NO, "0.55", "10", "0.40")
+    rig, mover = _owns_four_beside_six_by_hand(tmp_path, Turns([exit_]), side=Side.NO)
     mover.quote("0.41", "0.45")
     rig.step(1.0)
     bought = [(r.count, r.reduce_only) for r in rig.client.requests if r.book_side is BookSide.BID]
@@ -1145,7 +1117,7 @@ def test_a_sale_into_a_single_contract_not_the_strategys_own_is_cut(tmp_path: Pa
                        model_fair=Decimal("0.30"))  # fmt: skip
 
     buy = _order(Side.YES, Action.BUY, "0.45", "2", TimeInForce.IOC)
-    swap_decide(rig.loop, _turns([sale("1")], [buy], [sale("3")]), MM)
+    swap_decide(rig.loop, Turns([sale("1")], [buy], [sale("3")]), MM)
     _hand_buy(rig, "0.45", "1")
     for bid in ("0.40", "0.41", "0.40"):
         mover.quote(bid, "0.45")
@@ -1164,20 +1136,14 @@ def test_a_pair_whose_leg_would_take_another_strategys_contracts_goes_out_not_at
     2 YES and 4 NO: the NO leg would net mean-reversion's YES, so it is dropped, and the YES
     leg goes without it never (`group_dropped`); nothing is sent."""
     log = tmp_path / "log.jsonl"
-    rig = _rig(tmp_path, MM, MR, risk={"min_edge": "0"}, log_path=log)
-    mover = Mover(rig.exchange)
-    mover.quote("0.40", "0.45")
-    swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.45", "10", TimeInForce.IOC)), MR)
-    swap_decide(rig.loop, Recorder(), MM)
-    rig.step(1.0)
-    assert rig.loop.portfolio.view_for(TICKER, MR).position == 10
+    rig, mover = _mean_reversion_holds_ten_yes(tmp_path, log_path=log)
     sent = len(rig.client.requests)
     legs = [
         _order(Side.YES, Action.BUY, "0.45", "2", TimeInForce.IOC),
         _order(Side.NO, Action.BUY, "0.60", "4", TimeInForce.IOC),
     ]
     member = rig.loop.lineup.get(MM)
-    paired = replace(member.strategy, decide_fn=_turns(legs), uses_complements=True)
+    paired = replace(member.strategy, decide_fn=Turns(legs), uses_complements=True)
     rig.loop.replace_member(replace(member, strategy=paired))
     mover.quote("0.41", "0.45")
     rig.step(1.0)
@@ -1234,7 +1200,7 @@ def test_an_exit_of_a_purchase_told_filled_and_not_read_sells_what_it_bought(
     mover = Mover(rig.exchange)
     mover.quote("0.40", "0.45")
     buy = _order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)
-    swap_decide(rig.loop, _turns([buy], [_exit(Side.YES, "0.40", "4", "0.30")]), MM)
+    swap_decide(rig.loop, Turns([buy], [_exit(Side.YES, "0.40", "4", "0.30")]), MM)
     rig.client.fills_error = TurnPastDeadline("the read waited past its deadline for its turn")
     rig.step(1.0)
     assert rig.loop.portfolio.view_for(TICKER, MM).position == 0  # not read yet
@@ -1256,7 +1222,7 @@ def test_an_exit_decided_beside_the_order_that_opens_the_position_has_nothing_to
     mover = Mover(rig.exchange)
     mover.quote("0.40", "0.45")
     ask = replace(_order(Side.YES, Action.SELL, "0.60", "2"), model_fair=Decimal("0.30"))
-    swap_decide(rig.loop, _turns([ask, _exit(Side.NO, "0.55", "2", "0.40")]), MM)
+    swap_decide(rig.loop, Turns([ask, _exit(Side.NO, "0.55", "2", "0.40")]), MM)
     rig.step(1.0)
     mover.quote("0.41", "0.45")
     rig.step(1.0)
@@ -1272,32 +1238,15 @@ def test_only_the_strategys_own_orders_taking_the_side_come_off_what_it_may_sell
     """Market-maker owns 4 YES beside 6 bought by hand; it rests a bid (which adds YES), and the
     person rests an ask of their own. Neither takes from the strategy's 4: its ask of 4 goes
     out whole."""
-    rig = _rig(tmp_path, MM, risk={"min_edge": "0"})
-    mover = Mover(rig.exchange)
-    mover.quote("0.40", "0.45")
     bid = _order(Side.YES, Action.BUY, "0.30", "1")
     ask = replace(_order(Side.YES, Action.SELL, "0.60", "4"), model_fair=Decimal("0.30"))
-    swap_decide(
-        rig.loop, _turns([_order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)], [bid]), MM
-    )
-    _hand_buy(rig, "0.45", "6")
-    rig.step(1.0)
+    rig, mover = _owns_four_beside_six_by_hand(tmp_path, Turns([bid]))
     mover.quote("0.41", "0.45")
     rig.step(1.0)
     assert rig.loop.portfolio.view_for(TICKER, MM).position == 4
     assert [o.yes_price for o in _resting_of(rig, MM)] == [Decimal("0.30")]
-    rig.exchange.place_order(
-        rig.client.account_id,
-        PlaceRequest(
-            ticker=TICKER,
-            book_side=BookSide.ASK,
-            price=Decimal("0.70"),
-            count=Decimal(2),
-            time_in_force=TimeInForce.GTC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    )
-    swap_decide(rig.loop, _turns([ask]), MM)
+    _hand_buy(rig, "0.70", "2", BookSide.ASK, TimeInForce.GTC)  # the person's own ask
+    swap_decide(rig.loop, Turns([ask]), MM)
     mover.quote("0.40", "0.45")
     rig.step(1.0)
     assert _sold(rig) == [(Decimal("4"), False)]
@@ -1309,30 +1258,20 @@ def test_a_sale_beside_the_strategys_resting_one_that_it_cancels_goes_out_whole(
     """Market-maker owns 4 YES beside 6 bought by hand and rests an ask of 4. Its next decision
     cancels that ask and sends another of 4: the cancelled one takes nothing any more, so the
     new one goes out whole, also while the cancel is out on a send worker."""
-    rig = _rig(tmp_path, MM, risk={"min_edge": "0"}, send_workers=2)
-    mover = Mover(rig.exchange)
-    mover.quote("0.40", "0.45")
     ask = replace(_order(Side.YES, Action.SELL, "0.60", "4"), model_fair=Decimal("0.30"))
-    turns: list[Callable[[PositionView], list[Any]]] = [
-        lambda pos: [_order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)],
-        lambda pos: [ask],
+    turns = Turns(
+        [ask],
         lambda pos: [
             Cancel(TICKER, pos.resting[0].order_id, "requote"),
             replace(ask, price=Decimal("0.62")),
         ],
-    ]
-
-    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Any]:
-        return turns.pop(0)(pos) if turns else []
-
-    swap_decide(rig.loop, decide, MM)
-    _hand_buy(rig, "0.45", "6")
+    )
+    rig, mover = _owns_four_beside_six_by_hand(tmp_path, turns, send_workers=2)
     try:
-        for bid in ("0.40", "0.41", "0.40"):
+        for bid in ("0.41", "0.40"):
             mover.quote(bid, "0.45")
             rig.step(1.0)
-            while rig.loop.dispatch.in_flight:
-                assert rig.loop.dispatch.settle(SystemClock(), 30)
+            _settle(rig)
         rig.step(1.0)
     finally:
         rig.loop.dispatch.close()

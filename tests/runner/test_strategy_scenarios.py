@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,21 +85,21 @@ class Mover:
         self.set("ask", BookSide.ASK, yes_ask)
 
 
-def _rig(tmp_path: Path, strategy: str, *, amend: bool = True) -> tuple[Rig, Mover]:
+def on_the_scenario(tmp_path: Path, strategy: str, **kw: Any) -> tuple[Rig, Mover]:
+    """`strategy` in a loop on the one market of SCENARIO, whose book the mover sets at YES bid
+    0.49, ask 0.51 before the loop starts; `kw` are `make_rig`'s. The rig, and the mover."""
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text(SCENARIO, encoding="utf-8")
     clock = ManualClock(START)
     exchange = new_exchange(scenario, clock)
     mover = Mover(exchange)
     mover.quote("0.49", "0.51")
-    rig = make_rig(
-        tmp_path / "state.db",
-        strategy=strategy,
-        exchange=exchange,
-        clock=clock,
-        trade={"amend_requotes": amend},
-    )
+    rig = make_rig(tmp_path / "state.db", strategy=strategy, exchange=exchange, clock=clock, **kw)
     return rig, mover
+
+
+def _rig(tmp_path: Path, strategy: str, *, amend: bool = True) -> tuple[Rig, Mover]:
+    return on_the_scenario(tmp_path, strategy, trade={"amend_requotes": amend})
 
 
 def _spike(move_to: tuple[str, str]) -> Callable[[Rig, Mover], None]:

@@ -14,15 +14,12 @@ from typing import Any
 
 from kalshi_cli.sim.core.records import SimOrder
 from kalshi_cli.strategies import Intent
-from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from tests.runner.fakes import (
-    START,
     Rig,
     another_trader_places,
-    make_rig,
-    new_exchange,
+    quiet_market_maker,
     swap_decide,
 )
 
@@ -40,14 +37,7 @@ RISK = {
 def _rig(tmp_path: Path, **risk: Any) -> Rig:
     """A loop whose strategy decides nothing: its orders are the test's, placed as a
     strategy's are (`executor.execute`, through the risk engine)."""
-    clock = ManualClock(START)
-    rig = make_rig(
-        tmp_path / "s.db",
-        strategy="market-maker",
-        exchange=new_exchange("quiet", clock),
-        clock=clock,
-        risk={**RISK, **risk},
-    )
+    rig = quiet_market_maker(tmp_path, risk={**RISK, **risk})
     swap_decide(rig.loop, lambda *_: [])
     rig.step(0.1)
     return rig

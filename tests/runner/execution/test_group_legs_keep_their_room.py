@@ -14,9 +14,9 @@ from typing import Any
 
 from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
 from kalshi_cli.strategies import Intent
-from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
+from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.models import Action, Side, TimeInForce
-from tests.runner.fakes import START, Rig, make_rig, new_exchange
+from tests.runner.fakes import Rig, quiet_market_maker
 
 # the quiet scenario's books stand still: HOLD's YES ask is 0.62, CUT's 0.35, HIGH's bid 0.452
 HOLD = "KXFEDDECISION-SIM-DEC-H0"
@@ -52,15 +52,7 @@ def _bid(ticker: str) -> Intent:
 
 
 def _rig(tmp_path: Path, risk: dict[str, Any]) -> Rig:
-    clock = ManualClock(START)
-    return make_rig(
-        tmp_path / "s.db",
-        strategy="market-maker",
-        exchange=new_exchange("quiet", clock),
-        clock=clock,
-        risk={"min_edge": "0", **risk},
-        send_workers=2,
-    )
+    return quiet_market_maker(tmp_path, risk={"min_edge": "0", **risk}, send_workers=2)
 
 
 def _first_leg_held(rig: Rig) -> tuple[threading.Event, threading.Event]:

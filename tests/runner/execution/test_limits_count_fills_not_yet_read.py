@@ -16,14 +16,12 @@ from typing import Any
 from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
 from kalshi_cli.feed.book import EventKind
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
-from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
+from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.models import Action, BookSide, Fill, Side, TimeInForce
 from tests.runner.fakes import (
-    START,
     Rig,
     another_trader_places,
-    make_rig,
-    new_exchange,
+    quiet_market_maker,
     swap_decide,
 )
 from tests.runner.simproc import log_events
@@ -36,16 +34,7 @@ RISK = {"max_orders_per_minute": 1000, "min_edge": "0"}
 
 
 def _rig(tmp_path: Path, risk: dict[str, str], **kw: Any) -> Rig:
-    clock = ManualClock(START)
-    return make_rig(
-        tmp_path / "s.db",
-        strategy="market-maker",
-        exchange=new_exchange("quiet", clock),
-        clock=clock,
-        risk={**RISK, **risk},
-        send_workers=2,
-        **kw,
-    )
+    return quiet_market_maker(tmp_path, risk={**RISK, **risk}, send_workers=2, **kw)
 
 
 def _bid(ticker: str, price: str, count: int, **kw: Any) -> Intent:

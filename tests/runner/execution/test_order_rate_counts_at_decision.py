@@ -14,9 +14,9 @@ from typing import Any
 
 from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
-from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
+from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.models import Action, Side
-from tests.runner.fakes import START, Rig, make_rig, new_exchange, swap_decide
+from tests.runner.fakes import Rig, quiet_market_maker, swap_decide
 
 # the quiet scenario's books stand still; bids well under them rest
 MARKETS = ("KXFEDDECISION-SIM-DEC-H0", "KXFEDDECISION-SIM-DEC-C25")
@@ -47,12 +47,8 @@ def test_replacements_waiting_for_their_cancels_take_their_slots_when_allowed(
     """Two bids are out (2 of a cap of 3 a minute); both are replaced in one pass, and their
     cancels are held. Each replacement was judged with 2 slots taken, and both went out once
     the cancels were answered: 4 orders in the minute against a cap of 3."""
-    clock = ManualClock(START)
-    rig = make_rig(
-        tmp_path / "s.db",
-        strategy="market-maker",
-        exchange=new_exchange("quiet", clock),
-        clock=clock,
+    rig = quiet_market_maker(
+        tmp_path,
         risk={"max_orders_per_minute": 3, "min_edge": "0"},
         send_workers=2,
         trade={"amend_requotes": False},  # each replacement waits for its cancel
