@@ -4,9 +4,9 @@ market that paid out), each strategy's part is closed at the payout and its day 
 (its daily loss limit stops it), the account's day counts it (the daily circuit breaker), and
 `kalshi pnl --by strategy` adds up to the account's realized P&L and the cash it moved.
 
-On the old code the running loop never read a settlement: the settled market's 10 YES stayed
-in its books at their cost ($4.50 of exposure), each strategy's day held only its fees, and the
-account's day did not count the $4.50 lost until a restart."""
+On the old code the running loop never read a settlement: the settled market's 12 YES stayed
+in its books at their cost ($5.40 of exposure), each strategy's day held only its fees, and the
+account's day did not count the $5.40 lost until a restart."""
 
 from __future__ import annotations
 
