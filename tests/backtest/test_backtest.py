@@ -126,6 +126,39 @@ def test_a_market_that_settles_mid_run_pays_its_result_and_takes_no_more_orders(
     assert report["exit_reasons"] == {"settlement": 1}
 
 
+def test_a_market_that_settles_mid_run_is_booked_by_the_loop_when_it_settles(
+    tmp_path: Path,
+) -> None:
+    """The run's loop books the settlement as a live loop does, when the market settles (its
+    strategies' daily loss limits, the circuit breaker and the exposure see it from then on),
+    not only in the state file the report reads after the run. The report names the
+    settlement's P&L as `kalshi pnl --by strategy` does."""
+    data = record_scenario(
+        "default", tmp_path / "settling", seconds=240, tickers=[LAL], settle={LAL: (150.0, "no")}
+    )
+    params = (("take_profit", "0.5"), ("max_hold_s", "1000"), ("order_count", "10"))
+    spec = BacktestSpec(data=str(data), strategy="spike", params=params)
+    log = tmp_path / "log.jsonl"
+    artifacts = execute(spec, tmp_path / "run", log_path=log)
+    rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    (booked,) = [r for r in rows if r["event"] == "settlement_booked"]
+    (settlement,) = list(artifacts.venue.client.portfolio.iter_settlements())
+    assert (booked["ticker"], booked["result"]) == (LAL, "no")
+    assert Decimal(booked["realized_pnl"]) > 0
+    at = datetime.fromisoformat(booked["ts"]).timestamp()
+    assert at - datetime.fromisoformat(settlement.settled_time).timestamp() < 1.0
+    # the report's `by_strategy` has the settlement's P&L, which no order made, apart, under
+    # `settlement` (as `kalshi pnl --by strategy`), and its rows add up to the run's P&L
+    report = build_report(artifacts)
+    groups = cast("dict[str, dict[str, str]]", report["by_strategy"])
+    totals = cast("dict[str, str]", report["totals"])
+    assert set(groups) == {"spike", "settlement"}
+    assert Decimal(groups["settlement"]["realized"]) == Decimal(booked["realized_pnl"])
+    assert sum(Decimal(g["realized"]) for g in groups.values()) == Decimal(
+        totals["realized"]
+    ) + Decimal(totals["settled"])
+
+
 def test_latency_is_part_of_the_run(spike_data: Path, tmp_path: Path) -> None:
     base = BacktestSpec(data=str(spike_data), strategy="spike", params=PROFITABLE)
     slow = BacktestSpec(data=str(spike_data), strategy="spike", params=PROFITABLE, latency_ms=400)

@@ -19,7 +19,13 @@ from kalshi_cli.client.requests import AmendResult, CancelResult, CreateOrder, C
 from kalshi_cli.client.subaccounts import SubaccountBalance
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.index import IndexBoard, decode_tick
-from kalshi_cli.feed.messages import FillNotice, IndexValueMessage, convert_frame, order_update
+from kalshi_cli.feed.messages import (
+    FillNotice,
+    IndexValueMessage,
+    Lifecycle,
+    convert_frame,
+    order_update,
+)
 from kalshi_cli.sim.core import indices
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import (
@@ -27,6 +33,7 @@ from kalshi_cli.sim.core.exchange import (
     Exchange,
     ExchangeError,
     FillHappened,
+    MarketLifecycle,
     OrderChanged,
     SimMarket,
 )
@@ -433,6 +440,12 @@ class FakeFeed:
         elif isinstance(event, OrderChanged) and event.order.account_id == self.account_id:
             update = order_update(ser.ws_user_order_msg(event.order))
             self.events.append(FeedEvent(EventKind.USER_ORDER, event.order.ticker, message=update))
+        elif isinstance(event, MarketLifecycle):
+            # what the `market_lifecycle_v2` subscription carries: a pause, a close, a result
+            market = self.exchange.markets[event.ticker]
+            body = ser.ws_lifecycle_msg(market, event.event_type, event.ts)
+            message = msgspec.convert(body, Lifecycle)
+            self.events.append(FeedEvent(EventKind.LIFECYCLE, event.ticker, message=message))
 
     def start(self) -> None:
         pass

@@ -563,37 +563,49 @@ class Owners:
     def _clip(self, fill: _Fill, whole: Decimal) -> None:
         """Cut the parts of `fill`'s market to what the account holds after it, `whole`."""
         ticker = fill[0]
+        cuts: list[tuple[str, Decimal]] = []  # (owner, contracts cut), in the order cut
         parts = []
         for owner, engine in self.engines.items():
             mine = engine.markets.get(ticker)
             if mine is None or mine.position == 0:
                 continue
             if whole == 0 or (mine.position > 0) != (whole > 0):
-                self._cut(owner, fill, abs(mine.position))
+                cuts.append((owner, abs(mine.position)))
             else:
                 parts.append((self.opened_at[owner].get(ticker, 0.0), owner, mine.position))
         excess = sum((abs(p) for _, _, p in parts), ZERO) - abs(whole)
         for _, owner, position in sorted(parts, reverse=True):  # the newest part first
             if excess <= 0:
-                return
+                break
             cut = min(excess, abs(position))
-            self._cut(owner, fill, cut)
+            cuts.append((owner, cut))
             excess -= cut
+        # each cut's share of the fill's fee, in the fee's own unit (a third of $0.07 is
+        # $0.0233), rounded on the running total of the contracts cut: the shares add up to the
+        # fee of all of them, the whole fee when every contract the fill closed was a part's
+        # (three shares of $0.0349 rounded alone came to $0.0348)
+        filled, fee = fill[3], fill[4]
+        cut_so_far = charged = ZERO
+        for owner, count in cuts:
+            cut_so_far += count
+            upto = (
+                fee if cut_so_far >= filled else (fee * cut_so_far / filled).quantize(FEE_QUANTUM)
+            )
+            self._cut(owner, fill, count, upto - charged)
+            charged = upto
 
-    def _cut(self, owner: str, fill: _Fill, count: Decimal) -> None:
+    def _cut(self, owner: str, fill: _Fill, count: Decimal, share: Decimal) -> None:
         """Take `count` contracts off `owner`'s part of `fill`'s market. The stop-loss closes
         them for the strategy (the account's floor under its position): the part is closed at
-        the stop-loss fill's price with its share of the fee, and the strategy's day counts the
+        the stop-loss fill's price with `share` of its fee, and the strategy's day counts the
         loss. Any other fill (a sale by hand, another program's, a strategy's buying the other
         side) takes them back at the part's own cost, realizing nothing for it."""
-        ticker, book_side, yes_price, filled, fee, ts, strategy = fill
+        ticker, book_side, yes_price, _, _, ts, strategy = fill
         engine, opened_at = self.engines[owner], self.opened_at[owner]
         closes = (engine.markets[ticker].position > 0) == (book_side is BookSide.ASK)
         if strategy != STOP_LOSS or not closes:
             _reduce(engine, opened_at, ticker, count, ts)
             return
-        # its share of the fee, in the fee's own unit (a third of $0.07 is $0.0233)
-        share = fee if count == filled else (fee * count / filled).quantize(FEE_QUANTUM)
         event = _apply(engine, opened_at, (ticker, book_side, yes_price, count, share, ts, None))
         self._realized(owner, ticker, ts, event.net)
 

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Urgency, run_call
+from kalshi_cli.runner.execution.settlements import SettlementReads
 from kalshi_cli.services.pnl import fill_record_from_api, fill_subaccount, fill_time
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING, SENT_STATUSES
 from kalshi_cli.vocabulary.errors import KalshiError
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.unknown_orders import Looked
     from kalshi_cli.store import FillRecord, IntentRecord
     from kalshi_cli.vocabulary.clock import Clock
-    from kalshi_cli.vocabulary.models import Fill, Order
+    from kalshi_cli.vocabulary.models import Fill, Order, Settlement
 
 
 MAX_REMEMBERED = 10_000
@@ -159,6 +160,15 @@ class FillSync:
         # so once it is applied, no fill told before it is counted apart any more
         # (`Portfolio.fills_read`)
         self._reads_sent = 0
+        # the settlements of markets whose result is known, read with the fills and booked
+        # after them (runner/execution/settlements.py)
+        self.settlements = SettlementReads(
+            client=wire.client,
+            store=books.store,
+            records=books.records,
+            portfolio=books.portfolio,
+            log=report.log,
+        )
 
     def sync(self, *, since_ts: int | None = None) -> int:
         """Read new fills from the exchange and apply each one once, waiting for the read (a
@@ -180,23 +190,28 @@ class FillSync:
         self._reads_out += 1
         number = self._sent_read()
         lost = self._unknown.in_markets()
+        settling = tuple(self.settlements.awaited)
 
-        def read() -> tuple[list[Fill], Looked]:
+        def read() -> tuple[list[Fill], Looked, list[Settlement]]:
             # an order of unknown outcome in a market with a new fill may be that fill's order,
             # landed late: looked up here too, so the deciding thread need not wait for it
             fills = self._listed(since)
             filled = {f.ticker for f in fills}
-            return fills, self._unknown.look({c: u for c, u in lost.items() if u.ticker in filled})
+            looked = self._unknown.look({c: u for c, u in lost.items() if u.ticker in filled})
+            # listed after the fills: a market's settlement comes after all its fills
+            return fills, looked, self.settlements.listed(settling)
 
-        def absorbed(answer: CallAnswer[tuple[list[Fill], Looked]]) -> None:
+        def absorbed(answer: CallAnswer[tuple[list[Fill], Looked, list[Settlement]]]) -> None:
             self._reads_out -= 1
             if answer.error is not None:
                 new = self._absorb(CallAnswer(answer.sent_at, error=answer.error), number)
             else:
                 assert answer.value is not None
-                fills, looked = answer.value
+                fills, looked, settled = answer.value
                 self._unknown.settle(looked)
                 new = self._absorb(CallAnswer(answer.sent_at, value=fills), number)
+                held = {f.ticker for f in self.held.values()}
+                self.settlements.book(settled, settling, held)
             if then is not None:
                 then(new)
 

@@ -199,6 +199,10 @@ class LoopWatch:
             return
         if kind in ENDED_EVENTS:
             self._ended.add(ticker)
+        if kind in LIFECYCLE_RESULT:
+            # its settlement is read with the fills from now on, and booked when listed
+            self._executor.fills.settlements.result_known(ticker)
+            self._executor.fills_due = True
         if kind in CLOSED_EVENTS and ticker not in self._closed:
             self._closed.add(ticker)
             self._log.emit("market_closed", {"ticker": ticker, "event_type": kind})

@@ -140,3 +140,20 @@ def test_a_stop_loss_close_whose_answer_was_lost_is_charged_once_it_is_found() -
     portfolio.give_fills(STOP_LOSS, [close])
     assert own(portfolio, "mm") == FLAT
     assert portfolio.owners.realized_today("mm", TODAY) == D("-4.10")
+
+
+def test_the_shares_of_the_fee_of_a_close_cutting_several_parts_add_up_to_the_fee() -> None:
+    """Three strategies own 1 YES each; the stop-loss sells the 3 at 0.21 for a fee of
+    $0.0349 (0.07 x 3 x 0.21 x 0.79 = 0.034839, up to $0.0001). A third of it is $0.011633...:
+    each share rounded alone is $0.0116, and the three days together were charged $0.0348 of
+    the $0.0349 the account paid. The shares are rounded on their running total, so the
+    strategies' losses add up to the account's to the last digit."""
+    names = ("first", "second", "third")
+    portfolio = loop_of(*names)
+    for i, name in enumerate(names):
+        filled(portfolio, BookSide.BID, "0.60", 1, name, at=T0 + i)
+    account_before = portfolio.pnl.realized
+    stop_loss_fill(portfolio, BookSide.ASK, "0.21", 3, "0.0349", at=T0 + 60)
+    days = [portfolio.owners.realized_today(name, TODAY) for name in names]
+    assert sum(days, D(0)) == portfolio.pnl.realized - account_before == D("-1.2049")
+    assert sorted(days) == [D("-0.4017"), D("-0.4016"), D("-0.4016")]

@@ -1,0 +1,107 @@
+"""Settlements into the trade loop's books while it runs, a part of its `FillSync`
+(runner/execution/fills.py). A market of the loop's whose result the feed announces
+(`determined` or `settled`) is read with the fill reads from then on (`GET
+/portfolio/settlements` for that market, in the same call as the fills, after them) until its
+settlement is listed, and booked as the start's rebuild books it from the state file
+(runner/lifecycle/session.py `rebuild`): written to the state file once, then into the
+account's position and every strategy's part there (`Portfolio.apply_settlement`), after the
+market's fills. So the account's day (the daily circuit breaker), each strategy's day (its daily
+loss limit) and the exposure see a settlement when it happens, not at the next start. See
+docs/trade-loop.md "A market that settles while the loop runs".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import TYPE_CHECKING
+
+from kalshi_cli.services.pnl import settlement_record_from_api
+
+if TYPE_CHECKING:
+    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.portfolio import Portfolio
+    from kalshi_cli.runner.books.records import LoopTradingRecords
+    from kalshi_cli.services.orders import OrderClient
+    from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.models import Settlement
+
+
+class SettlementReads:
+    def __init__(
+        self,
+        *,
+        client: OrderClient,
+        store: Store,
+        records: LoopTradingRecords,
+        portfolio: Portfolio,
+        log: EventLog,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._records = records
+        self._portfolio = portfolio
+        self._log = log
+        # the markets whose result is known and whose settlement is not booked yet
+        self.awaited: set[str] = set()
+
+    def result_known(self, ticker: str) -> None:
+        """The feed says `ticker` has its result: its settlement is read from the next fill
+        read on."""
+        market = self._portfolio.pnl.markets.get(ticker)
+        if market is None or not market.settled:  # not booked already (the start's rebuild)
+            self.awaited.add(ticker)
+
+    def listed(self, markets: Iterable[str]) -> list[Settlement]:
+        """The exchange's part, off the deciding path: the loop's subaccount's settlements of
+        `markets` (none listed yet for a market whose payout is still to come)."""
+        here = self._client.subaccount or 0
+        portfolio = self._client.portfolio
+        return [
+            s
+            for ticker in markets
+            for s in portfolio.iter_settlements(ticker=ticker, subaccount=here)
+            if s.ticker == ticker
+        ]
+
+    def book(
+        self, listed: Iterable[Settlement], asked: Collection[str], held: Collection[str]
+    ) -> None:
+        """The settlements a read listed for the markets it `asked` about, booked once the read's
+        fills are: each into the state file and the books. A market with a fill `held` back
+        (its order's answer not booked) waits for it: a settlement comes after every fill of its
+        market. One listed nothing for stays awaited while the loop holds contracts there, and
+        is let go when it holds none (nothing to pay)."""
+        here = self._client.subaccount or 0
+        found = {s.ticker: s for s in listed}
+        for ticker in asked:
+            if ticker not in self.awaited or ticker in held:
+                continue
+            settlement = found.get(ticker)
+            if settlement is None:
+                if self._portfolio.position(ticker) == 0:
+                    self.awaited.discard(ticker)
+                continue
+            self.awaited.discard(ticker)
+            record = settlement_record_from_api(settlement, here)
+            new = self._store.settlements.record_settlement(record)
+            self._portfolio.apply_settlement(
+                ticker,
+                record.result,
+                ts=record.settled_at,
+                fee=record.fee,
+                yes_value=record.yes_value,
+            )
+            if new:
+                self._records.add_realized(record.settled_at, record.realized_pnl)
+            else:  # another process (a reconcile) copied it first: the file has it
+                self._records.forget_realized(record.settled_at)
+            self._log.emit(
+                "settlement_booked",
+                {
+                    "ticker": ticker,
+                    "result": record.result,
+                    "revenue": record.revenue,
+                    "fee": record.fee,
+                    "realized_pnl": record.realized_pnl,
+                },
+            )

@@ -1,0 +1,175 @@
+"""A market that settles while the trade loop runs: the loop books the settlement as a restart
+would book it from the state file. The account's position there ends (no exposure left on a
+market that paid out), each strategy's part is closed at the payout and its day counts the loss
+(its daily loss limit stops it), the account's day counts it (the daily circuit breaker), and
+`kalshi pnl --by strategy` adds up to the account's realized P&L and the cash it moved.
+
+On the old code the running loop never read a settlement: the settled market's 12 YES stayed
+in its books at their cost ($5.40 of exposure), each strategy's day held only its fees, and the
+account's day did not count the $5.40 lost until a restart."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kalshi_cli.services.pnl import summarize_store
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock, utc_day
+from kalshi_cli.vocabulary.models import Action, Side, TimeInForce
+from kalshi_cli.vocabulary.owners import MANUAL
+from tests.runner.fakes import START, Rig, new_exchange, swap_decide, trader
+from tests.runner.test_strategies_share_a_loop import (
+    MM,
+    MR,
+    Recorder,
+    _hand_buy,
+    _log,
+    _order,
+    _rig,
+)
+from tests.runner.test_strategy_scenarios import SCENARIO, TICKER, Mover
+
+D = Decimal
+
+
+def _bought(rig: Rig, mm: str, mr: str) -> None:
+    """Market-maker buys `mm` YES and mean-reversion `mr` at 0.45 (taking the ask); a person
+    buys 2 by hand."""
+    swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.45", mm, TimeInForce.IOC)), MM)
+    swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.45", mr, TimeInForce.IOC)), MR)
+    rig.step(1.0)
+    rig.step(1.0)
+    _hand_buy(rig, "0.45", "2")
+    rig.step(1.0)
+    assert rig.loop.portfolio.view_for(TICKER, MM).position == D(mm)
+    assert rig.loop.portfolio.view_for(TICKER, MR).position == D(mr)
+
+
+def _fees(store: Store, strategy: str | None) -> Decimal:
+    return sum((f.fee for f in store.fills.iter_fills() if f.strategy == strategy), D(0))
+
+
+@pytest.mark.parametrize("result", ["no", "yes"])
+def test_a_market_settling_while_the_loop_runs_is_booked_for_each_strategy(
+    tmp_path: Path, result: Any
+) -> None:
+    clock = ManualClock(START)
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    exchange = new_exchange(scenario, clock)
+    account = trader(exchange)
+    cash = exchange.cash_dollars(account)
+    rig = _rig(tmp_path, MM, MR, clock=clock, exchange=exchange, account_id=account)
+    Mover(exchange).quote("0.40", "0.45")
+    _bought(rig, "6", "4")
+    exchange.settle(TICKER, result)
+    rig.step(1.0)
+    rig.step(1.0)
+
+    portfolio, store = rig.loop.portfolio, rig.store
+    today = utc_day(clock.wall())
+    paid = D(1) if result == "yes" else D(0)
+    assert portfolio.position(TICKER) == 0
+    assert portfolio.total_exposure() == 0
+    for name, count in ((MM, 6), (MR, 4)):
+        expected = count * (paid - D("0.45")) - _fees(store, name)
+        assert portfolio.owners.realized_today(name, today) == expected, name
+    (settlement,) = store.settlements.read()
+    assert settlement.ticker == TICKER
+    # the account's day (the daily circuit breaker's) counts what the settlement realized
+    fills_net = sum((f.realized_pnl or D(0) for f in store.fills.iter_fills()), D(0))
+    account_day = fills_net + settlement.realized_pnl
+    assert store.trading.daily_realized_pnl(today) == account_day
+    assert rig.loop.records.daily_realized_pnl(today) == account_day
+    assert portfolio.pnl.realized == account_day
+
+    # `kalshi pnl --by strategy`: each row is its fills' (the settlement's own), and together
+    # they are the account's realized P&L, which is the cash the account gained or lost
+    summary = summarize_store(store)
+    rows = summary.groups["strategy"]
+    assert set(rows) == {MM, MR, MANUAL, "settlement"}
+    assert sum((b.net for b in rows.values()), D(0)) == summary.realized == account_day
+    assert exchange.cash_dollars(account) - cash == account_day
+
+    # a loop started again on the same state file holds the same books
+    rig.store.close()
+    again = _rig(tmp_path, MM, MR, clock=clock, exchange=exchange, account_id=account)
+    for name in (MM, MR):
+        assert again.loop.portfolio.owners.realized_today(
+            name, today
+        ) == portfolio.owners.realized_today(name, today)
+    assert again.loop.portfolio.position(TICKER) == 0
+    assert len(again.store.settlements.read()) == 1
+
+
+def test_a_strategy_whose_contracts_settle_at_nothing_is_stopped_at_its_daily_limit(
+    tmp_path: Path,
+) -> None:
+    """Market-maker's 6 YES at 0.45 settle NO: it lost $2.70 and its fees, past its daily loss
+    limit of $2.50, though no fill of its own lost it. Mean-reversion's $1.80 is under its own
+    limit of $2."""
+    log = tmp_path / "log.jsonl"
+    budgets = {MM: {"daily_loss_limit": "2.50"}, MR: {"daily_loss_limit": "2"}}
+    rig = _rig(tmp_path, MM, MR, trade={"budgets": budgets}, log_path=log)
+    Mover(rig.exchange).quote("0.40", "0.45")
+    _bought(rig, "6", "4")
+    assert rig.loop.log.counts.get("strategy_stopped", 0) == 0
+    rig.exchange.settle(TICKER, "no")
+    rig.step(1.0)
+    rig.step(1.0)
+    (stopped,) = _log(rig, log, "strategy_stopped")
+    assert stopped["strategy"] == MM
+
+
+def test_a_settlement_not_listed_yet_is_read_again_until_it_is(tmp_path: Path) -> None:
+    """Kalshi may announce a result before it lists the payout (reads lag writes, and a market
+    is determined before it settles): the loop keeps reading the market's settlement with its
+    fill reads until it is listed, and books it once."""
+    rig = _rig(tmp_path, MM, MR)
+    Mover(rig.exchange).quote("0.40", "0.45")
+    _bought(rig, "6", "4")
+    listing = rig.client.iter_settlements
+    asked: list[Any] = []
+
+    def not_yet(**kw: Any) -> Any:
+        asked.append(kw)
+        return iter(()) if len(asked) <= 2 else listing(**kw)
+
+    rig.client.iter_settlements = not_yet  # type: ignore[method-assign]
+    rig.exchange.settle(TICKER, "no")
+    rig.step(1.0)
+    assert asked and rig.loop.portfolio.position(TICKER) == 12
+    for _ in range(20):  # the fills' fallback read comes every few seconds
+        rig.step(1.0)
+    assert rig.loop.portfolio.position(TICKER) == 0
+    assert asked[0] == {"ticker": TICKER, "subaccount": 0}
+    assert len(asked) == 3, "read until listed, then no more"
+    assert len(rig.store.settlements.read()) == 1
+    today = utc_day(rig.clock.wall())
+    assert rig.loop.portfolio.owners.realized_today(MM, today) == -D("2.70") - _fees(rig.store, MM)
+
+
+def test_a_settlement_another_process_copied_first_is_still_booked_once(tmp_path: Path) -> None:
+    """`kalshi pnl` in another terminal copies the settlement into the state file before the
+    loop reads it: the loop still books it into its own books, and the account's day counts
+    it once."""
+    from kalshi_cli.services.reconcile import catch_up
+
+    rig = _rig(tmp_path, MM, MR)
+    Mover(rig.exchange).quote("0.40", "0.45")
+    _bought(rig, "6", "4")
+    today = utc_day(rig.clock.wall())
+    before = rig.loop.records.daily_realized_pnl(today)  # kept by the loop from here
+    rig.exchange.settle(TICKER, "no")
+    with Store.open(tmp_path / "state.db", clock=rig.clock) as other:
+        catch_up(rig.client, other, now=rig.clock.wall())
+    rig.step(1.0)
+    rig.step(1.0)
+    (settlement,) = rig.store.settlements.read()
+    assert rig.loop.portfolio.position(TICKER) == 0
+    assert rig.loop.records.daily_realized_pnl(today) == before + settlement.realized_pnl
+    assert rig.loop.portfolio.owners.realized_today(MR, today) == -D("1.80") - _fees(rig.store, MR)
