@@ -173,3 +173,30 @@ def test_a_settlement_another_process_copied_first_is_still_booked_once(tmp_path
     assert rig.loop.portfolio.position(TICKER) == 0
     assert rig.loop.records.daily_realized_pnl(today) == before + settlement.realized_pnl
     assert rig.loop.portfolio.owners.realized_today(MR, today) == -D("1.80") - _fees(rig.store, MR)
+
+
+def test_a_market_settling_where_the_loop_holds_nothing_costs_no_settlement_read(
+    tmp_path: Path,
+) -> None:
+    """A series of hundreds of markets settles at once: the loop lists the settlement only of
+    a market where the account holds contracts (nothing else pays it or costs it), not one
+    read per market announced; a market still held after its fills are read is asked."""
+    rig = _rig(tmp_path, MM, MR)
+    Mover(rig.exchange).quote("0.40", "0.45")
+    swap_decide(rig.loop, Recorder(), MM)
+    swap_decide(rig.loop, Recorder(), MR)
+    rig.step(1.0)
+    listing = rig.client.iter_settlements
+    asked: list[Any] = []
+
+    def counted(**kw: Any) -> Any:
+        asked.append(kw)
+        return listing(**kw)
+
+    rig.client.iter_settlements = counted  # type: ignore[method-assign]
+    rig.exchange.settle(TICKER, "no")
+    for _ in range(12):  # past the fills' fallback read
+        rig.step(1.0)
+    assert rig.loop.portfolio.position(TICKER) == 0
+    assert asked == []
+    assert rig.loop.executor.fills.settlements.awaited == set()

@@ -37,7 +37,7 @@ from kalshi_cli.vocabulary.models import (
 from kalshi_cli.vocabulary.owners import STOP_LOSS
 
 if TYPE_CHECKING:
-    from kalshi_cli.store import FillRecord, IntentRecord
+    from kalshi_cli.store import FillRecord, IntentRecord, SettlementRecord
 
 
 @dataclass
@@ -210,6 +210,17 @@ class Portfolio:
         if self.position(ticker) == 0:
             self.opened_at.pop(ticker, None)
         self.owners.settle(ticker, result, ts=ts, yes_value=yes_value)
+
+    def book_settlement(self, record: SettlementRecord) -> None:
+        """A settlement as the state file keeps it (`apply_settlement`): the start's rebuild
+        and the running loop's reads book it alike."""
+        self.apply_settlement(
+            record.ticker,
+            record.result,
+            ts=record.settled_at,
+            fee=record.fee,
+            yes_value=record.yes_value,
+        )
 
     def open_positions(self) -> list[MarketPnl]:
         return [m for m in self.pnl.markets.values() if m.position != 0]

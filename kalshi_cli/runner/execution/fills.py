@@ -190,7 +190,7 @@ class FillSync:
         self._reads_out += 1
         number = self._sent_read()
         lost = self._unknown.in_markets()
-        settling = tuple(self.settlements.awaited)
+        settling = self.settlements.to_ask()
 
         def read() -> tuple[list[Fill], Looked, list[Settlement]]:
             # an order of unknown outcome in a market with a new fill may be that fill's order,
@@ -211,7 +211,7 @@ class FillSync:
                 self._unknown.settle(looked)
                 new = self._absorb(CallAnswer(answer.sent_at, value=fills), number)
                 held = {f.ticker for f in self.held.values()}
-                self.settlements.book(settled, settling, held)
+                self.settlements.book(settled, held)
             if then is not None:
                 then(new)
 

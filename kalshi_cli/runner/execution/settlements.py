@@ -46,10 +46,17 @@ class SettlementReads:
 
     def result_known(self, ticker: str) -> None:
         """The feed says `ticker` has its result: its settlement is read from the next fill
-        read on."""
+        read on, while the account holds contracts there."""
         market = self._portfolio.pnl.markets.get(ticker)
         if market is None or not market.settled:  # not booked already (the start's rebuild)
             self.awaited.add(ticker)
+
+    def to_ask(self) -> tuple[str, ...]:
+        """The awaited markets whose settlement a fill read lists: those where the account
+        holds contracts, read or told filled (a series of hundreds settling at once would
+        otherwise cost a read each). One held by none waits for the read's fills (`book`)."""
+        view = self._portfolio.view
+        return tuple(t for t in self.awaited if view(t).position != 0 or view(t).unbooked)
 
     def listed(self, markets: Iterable[str]) -> list[Settlement]:
         """The exchange's part, off the deciding path: the loop's subaccount's settlements of
@@ -63,34 +70,27 @@ class SettlementReads:
             if s.ticker == ticker
         ]
 
-    def book(
-        self, listed: Iterable[Settlement], asked: Collection[str], held: Collection[str]
-    ) -> None:
-        """The settlements a read listed for the markets it `asked` about, booked once the read's
-        fills are: each into the state file and the books. A market with a fill `held` back
-        (its order's answer not booked) waits for it: a settlement comes after every fill of its
-        market. One listed nothing for stays awaited while the loop holds contracts there, and
-        is let go when it holds none (nothing to pay)."""
+    def book(self, listed: Iterable[Settlement], held: Collection[str]) -> None:
+        """The settlements a read listed, booked once the read's fills are: each into the state
+        file and the books. A market with a fill `held` back (its order's answer not booked)
+        waits for it: a settlement comes after every fill of its market. An awaited market with
+        none listed stays awaited while the loop holds contracts there (read or told filled),
+        and is let go when it holds none (nothing to pay), its fills read."""
         here = self._client.subaccount or 0
         found = {s.ticker: s for s in listed}
-        for ticker in asked:
-            if ticker not in self.awaited or ticker in held:
+        for ticker in list(self.awaited):
+            if ticker in held:
                 continue
             settlement = found.get(ticker)
             if settlement is None:
-                if self._portfolio.position(ticker) == 0:
+                view = self._portfolio.view(ticker)
+                if view.position == 0 and not view.unbooked:
                     self.awaited.discard(ticker)
                 continue
             self.awaited.discard(ticker)
             record = settlement_record_from_api(settlement, here)
             new = self._store.settlements.record_settlement(record)
-            self._portfolio.apply_settlement(
-                ticker,
-                record.result,
-                ts=record.settled_at,
-                fee=record.fee,
-                yes_value=record.yes_value,
-            )
+            self._portfolio.book_settlement(record)
             if new:
                 self._records.add_realized(record.settled_at, record.realized_pnl)
             else:  # another process (a reconcile) copied it first: the file has it

@@ -263,13 +263,7 @@ def rebuild(
         settlements = [s for s in settlements if s.ticker == ticker]
     for event in merge_settlements(fills, settlements):
         if isinstance(event, SettlementRecord):
-            portfolio.apply_settlement(
-                event.ticker,
-                event.result,
-                ts=event.settled_at,
-                fee=event.fee,
-                yes_value=event.yes_value,
-            )
+            portfolio.book_settlement(event)
             continue
         applied = portfolio.apply_fill(
             event.ticker,
