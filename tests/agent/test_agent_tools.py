@@ -266,6 +266,37 @@ def test_a_decrease_with_no_count_is_refused_at_its_preview(tools: AgentTools) -
     assert [e["outcome"] for e in tools.audit()["audit"]][2:] == ["refused"] * 6
 
 
+@pytest.mark.parametrize(
+    ("terms", "code"),
+    [
+        ({"count": "1_0"}, "NOT_A_NUMBER"),  # Python's Decimal reads it as 10
+        ({"count": "\uff11"}, "NOT_A_NUMBER"),  # a full-width 1, which Decimal reads as 1
+        ({"count": "1e3"}, "NOT_A_NUMBER"),
+        ({"count": "-3"}, "COUNT_NOT_POSITIVE"),
+        ({"count": "0"}, "COUNT_NOT_POSITIVE"),
+        ({"count": "1.001"}, "COUNT_PRECISION"),
+        ({"count": "99999999999999999999"}, "INSUFFICIENT_BALANCE"),
+        ({"price": "0.1_5"}, "NOT_A_NUMBER"),
+        ({"price": "0.105"}, "PRICE_OFF_GRID"),
+        ({"price": "1"}, "PRICE_OUT_OF_RANGE"),
+        ({"side": "buy_yes"}, "BAD_CHOICE"),
+        ({"action": "purchase"}, "BAD_CHOICE"),
+        ({"ticker": "KXMCP 26JAN01"}, "BAD_TICKER"),
+    ],
+)
+def test_an_order_of_malformed_terms_is_refused_and_nothing_is_sent_or_written(
+    tools: AgentTools, sim: SimHarness, terms: dict[str, str], code: str
+) -> None:
+    good: dict[str, Any] = {"ticker": T, "side": "yes", "action": "buy", "count": "2"}
+    order = good | {"price": "0.10"} | terms
+    refused(partial(tools.preview_order, **order), f"REJECTED {code}")
+    account = sim.stats()["accounts"].get(sim.account.key_id, {})
+    assert account.get("order_create_requests", 0) == 0, account
+    with open_store(tools.access._app) as store:  # type: ignore[attr-defined]
+        assert store.orders.intents() == []
+    assert [e["outcome"] for e in tools.audit()["audit"]] == ["refused"]
+
+
 def test_a_circuit_breaker_tripped_today_stops_the_assistants_orders_after_a_resume(
     tools: AgentTools,
 ) -> None:
