@@ -18,7 +18,8 @@ it goes, and each rule keeps what something still reads:
 - the event log after `events_s`, except a quarantined fill (the only record of a fill whose
   money could not be read); the alert log after `alert_log_s`, with the memory of an alert that
   has resolved; risk trips after `risk_trips_s`; the trading state's history after
-  `trading_state_history_s` (the current state is one row and stays); the agent's audit of what
+  `trading_state_history_s` (the current state is one row and stays), except the states since
+  trading was last ACTIVE, which say who stopped it; the agent's audit of what
   an assistant did through `kalshi mcp` after `agent_audit_s` (a year: it answers "who did
   this" long after);
 - fills and settlements are never removed: `kalshi pnl` replays every fill to give each day,
@@ -222,7 +223,16 @@ _BY_AGE = (
     _AgeRule("alert_log", "at", "alert_log_s"),
     _AgeRule("alerts", "updated_at", "alert_log_s", "status = 'resolved'"),
     _AgeRule("risk_trips", "at", "risk_trips_s"),
-    _AgeRule("trading_state_history", "at", "trading_state_history_s"),
+    # the states since trading was last ACTIVE (and that ACTIVE) stay, however old: they say
+    # who stopped trading (`states_since_active`), and `kalshi mcp` lifts only a halt all of
+    # whose states are the assistant's: a person's kill switch pruned from under its own halt
+    # would be the assistant's to lift
+    _AgeRule(
+        "trading_state_history",
+        "at",
+        "trading_state_history_s",
+        "id < (SELECT COALESCE(MAX(id), 0) FROM trading_state_history WHERE state = 'ACTIVE')",
+    ),
     _AgeRule("agent_audit", "at", "agent_audit_s"),
 )
 

@@ -18,6 +18,7 @@ from kalshi_cli.agent.tools import AgentTools
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli._services import open_store, order_service
 from kalshi_cli.cli.mcp_cmd import CliAccess
+from kalshi_cli.store import RetentionPolicy, Store
 from kalshi_cli.store.records import FillRecord
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, utc_day
 from kalshi_cli.vocabulary.errors import KalshiError
@@ -250,6 +251,28 @@ def test_the_assistant_lifts_only_a_halt_of_its_own(
     tools.halt(reason="the assistant's own")
     lifted = tools.execute(tools.preview_resume()["token"])
     assert (lifted["lifted"], lifted["state"]) == ("HALTED", "ACTIVE")
+
+
+@pytest.mark.parametrize("on_top", [False, True], ids=["alone", "the-assistants-halt-on-top"])
+def test_a_persons_halt_stays_theirs_after_retention_prunes_its_history(
+    tools: AgentTools, on_top: bool
+) -> None:
+    """A person's kill switch older than `retention.trading_state_history_s`: the history row
+    that says whose it is ages past the window. Pruned, the assistant found no one else's
+    state since trading was last ACTIVE and lifted the person's halt."""
+    app = tools.access._app  # type: ignore[attr-defined]
+    with open_store(app) as store:
+        store.trading.set_trading_state("ACTIVE", reason="resumed", source="kalshi resume")
+        store.trading.set_trading_state("HALTED", reason="stop", source="kalshi cancel-all")
+    if on_top:
+        tools.halt(reason="mine too")
+    later = ManualClock(SystemClock().wall() + 2 * 3_600.0)
+    with Store.open(app.settings().state, clock=later) as store:
+        policy = RetentionPolicy(trading_state_history_s=3_600.0, pause_s=0)
+        store.retention.prune(policy, agent_strategy="agent")
+
+    refused(tools.preview_resume, "REJECTED NOT_THE_AGENTS_HALT")
+    assert tools.loop_status()["state"] == "HALTED"
 
 
 def test_a_decrease_with_no_count_is_refused_at_its_preview(tools: AgentTools) -> None:
