@@ -342,6 +342,33 @@ def test_a_circuit_breaker_tripped_today_stops_the_assistants_orders_after_a_res
     assert cancelled["contracts_cancelled"] == "4.00"
 
 
+def test_a_circuit_breaker_tripped_today_outlives_a_short_retention_of_risk_trips(
+    tools: AgentTools,
+) -> None:
+    """Today's trip is what holds the breaker for the rest of the day once the day's P&L is
+    back above the limit (here a trip with no loss left to read). Retention keeps today's trips
+    whatever `risk_trips_s` says; pruned, the assistant's next order went out, and asking the
+    breaker lifted its REDUCING as a previous day's."""
+    state = tools.access.settings().state
+    tripped_at = ManualClock(tools.clock.wall() - 120.0)  # two minutes ago, the same UTC day
+    with Store.open(state, clock=tripped_at) as store:
+        store.trading.record_risk_trip(
+            rule="circuit_breaker",
+            code="CIRCUIT_BREAKER",
+            detail="realized P&L -$100.00 reached the daily loss limit",
+        )
+        store.trading.set_trading_state(
+            "REDUCING", reason="the day's loss", source="circuit_breaker"
+        )
+    with Store.open(state, clock=ManualClock(tools.clock.wall())) as store:
+        policy = RetentionPolicy(risk_trips_s=60.0, pause_s=0)
+        store.retention.prune(policy, agent_strategy="agent")
+
+    new = partial(tools.preview_order, T, side="yes", action="buy", count="1", price="0.10")
+    refused(new, "REJECTED CIRCUIT_BREAKER")
+    assert tools.loop_status()["state"] == "REDUCING"
+
+
 def test_a_days_loss_at_the_limit_trips_the_breaker_for_the_assistant_as_for_the_loop(
     tools: AgentTools,
 ) -> None:
