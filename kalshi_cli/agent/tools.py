@@ -511,7 +511,7 @@ class AgentTools:
                     communications=client.communications,
                     pace=partial(pace_by_account, client, self.access.tier()),
                 )
-            document = report.to_json()
+            document = report.to_json() | report.state_json()
             if not report.proven:
                 document["next"] = "not proven: run `kalshi cancel-all` and read `kalshi status`"
             return _Written(document)

@@ -149,6 +149,38 @@ def test_the_kill_switch_answers_when_the_audit_cannot_be_written(
     assert answer["audit"].startswith("not recorded: ")
 
 
+def test_the_kill_switch_says_whether_halted_was_recorded_as_the_command_does(
+    tools: AgentTools, sim: SimHarness, tmp_path: Path
+) -> None:
+    """`cancel_all` is `kalshi cancel-all`, whose answer says whether HALTED reached the state
+    file (`halted`, `state_recorded`, `state_error`): cancels proven on the exchange with no
+    HALTED recorded leave a trade loop on that state file placing. The tool said `proven` alone,
+    and the assistant could only report that everything was stopped."""
+    answer = tools.cancel_all()
+    shown = kalshi(["cancel-all", "--json", "--yes"], tmp_path, environ(sim, tmp_path))
+    assert shown.exit_code == 0, shown.output
+    command = {k: v for k, v in json.loads(shown.stdout).items() if k != "scope"}
+    assert {k: answer[k] for k in command} == command
+    assert (answer["halted"], answer["state_recorded"], answer["state_error"]) == (
+        True,
+        True,
+        None,
+    )
+
+    (tmp_path / "not-a-directory").write_text("")
+    broken = environ(sim, tmp_path) | {
+        "KALSHI_STATE": str(tmp_path / "not-a-directory" / "state.db")
+    }
+    app = AppContext(environ=broken)
+    try:
+        unrecorded = AgentTools(CliAccess(app), tools.config, clock=tools.clock).cancel_all()
+    finally:
+        app.close()
+    assert unrecorded["proven"] is True
+    assert (unrecorded["halted"], unrecorded["state_recorded"]) == (False, False)
+    assert "not-a-directory" in unrecorded["state_error"], unrecorded
+
+
 def test_the_reads_answer_as_the_commands_do(
     tools: AgentTools, sim: SimHarness, tmp_path: Path
 ) -> None:
