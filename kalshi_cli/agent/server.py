@@ -4,7 +4,8 @@ optional extra), so no other command pays for it or needs it.
 
 Each tool is registered as a thin wrapper that keeps its function's signature (the SDK builds
 the tool's input schema from it) and turns a `KalshiError` into the SDK's `ToolError`, whose text
-the assistant reads: one line, `NAME CODE: what is wrong (what to do)`. Over HTTP the server
+the assistant reads: one line, `NAME CODE: what is wrong (what to do)`. An argument the signature
+does not name is refused before the tool runs (`_tool`). Over HTTP the server
 binds loopback only and every request must carry the configured bearer token, checked by the
 SDK's own bearer middleware through a `TokenVerifier`.
 """
@@ -23,8 +24,9 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
 from mcp_types import ToolAnnotations
-from pydantic import AnyHttpUrl
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict
 
 from kalshi_cli import __version__
 from kalshi_cli.agent import research
@@ -73,9 +75,6 @@ def build_server(
                 validate_token_resource=False,
             ),
         }
-    server: MCPServer = MCPServer(
-        "kalshi", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING", **auth
-    )
     reads: tuple[Callable[..., Any], ...] = (
         tools.exchange_status,
         tools.markets,
@@ -106,24 +105,50 @@ def build_server(
         tools.cancel_all,
         tools.halt,
     )
-    for fn in reads:
-        server.add_tool(_refusing(fn), annotations=READ)
-    for fn in writes:
-        server.add_tool(_refusing(fn), annotations=WRITE)
-    _research_tools(server, tools)
-    return server
+    registered = [
+        *(_tool(_refusing(fn), READ) for fn in reads),
+        *(_tool(_refusing(fn), WRITE) for fn in writes),
+        *(_tool(fn, READ) for fn in _research_tools(tools)),
+    ]
+    return MCPServer(
+        "kalshi",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+        log_level="WARNING",
+        tools=registered,
+        **auth,
+    )
 
 
-def _research_tools(server: MCPServer, tools: AgentTools) -> None:
+def _tool(fn: Callable[..., Any], annotations: ToolAnnotations) -> Tool:
+    """`fn` as the SDK makes a tool of it, its input schema from its signature, and refusing
+    an argument the signature does not name. The SDK's own argument model reads the names it
+    knows and drops the rest unread: an assistant's `reduce_only` on an order, or `dry_run` on
+    `execute`, would be answered as if it had not been asked, and a plain order placed. The
+    schema then says so to the client too (`additionalProperties: false`)."""
+    tool = Tool.from_function(fn, annotations=annotations)
+    loose = tool.fn_metadata.arg_model
+    strict: type[BaseModel] = type(
+        loose.__name__,
+        (loose,),
+        {"model_config": ConfigDict(extra="forbid"), "__module__": loose.__module__},
+    )
+    return tool.model_copy(
+        update={
+            "fn_metadata": tool.fn_metadata.model_copy(update={"arg_model": strict}),
+            "parameters": strict.model_json_schema(by_alias=True),
+        }
+    )
+
+
+def _research_tools(tools: AgentTools) -> tuple[Callable[..., Any], ...]:
     environ = tools.access.environ
     config = tools.config
 
-    @server.tool(annotations=READ)
     def strategies() -> dict[str, Any]:
         """Every strategy, with its parameters at their defaults (docs/strategies.md)."""
         return research.strategies()
 
-    @server.tool(annotations=READ)
     async def backtest(  # noqa: PLR0917 (the tool's arguments, as the SDK hands them)
         strategy: str,
         data: str,
@@ -169,20 +194,19 @@ def _research_tools(server: MCPServer, tools: AgentTools) -> None:
             raise ToolError(one_line(exc)) from None
         return result
 
-    @server.tool(annotations=READ)
     def backtest_runs() -> dict[str, Any]:
         """The stored backtest runs and sweeps, oldest first."""
         return research.stored_runs(environ)
 
-    @server.tool(annotations=READ)
     def backtest_run(run: str) -> dict[str, Any]:
         """One stored run's report: an id, a unique start of one, or `last`."""
         return _refusing(research.stored_run)(environ, run)  # type: ignore[no-any-return]
 
-    @server.tool(annotations=READ)
     def backtest_compare(a: str, b: str) -> dict[str, Any]:
         """Two stored runs side by side, figure by figure."""
         return _refusing(research.compare_runs)(environ, a, b)  # type: ignore[no-any-return]
+
+    return strategies, backtest, backtest_runs, backtest_run, backtest_compare
 
 
 class _BearerToken:

@@ -40,7 +40,12 @@ from kalshi_cli.agent.gate import Charge, Pending, Spent, WriteGate
 from kalshi_cli.agent.ledger import FeesUnread, spent_today, unbooked_in
 from kalshi_cli.agent.settings import AgentConfig
 from kalshi_cli.vocabulary.clock import Clock, utc_day
-from kalshi_cli.vocabulary.errors import KalshiError, UsageError, ValidationError
+from kalshi_cli.vocabulary.errors import (
+    KalshiError,
+    OrderOutcomeUnknown,
+    UsageError,
+    ValidationError,
+)
 from kalshi_cli.vocabulary.models import ZERO, fmt_count, fmt_dollars
 from kalshi_cli.vocabulary.units import fmt_exact_dollars
 
@@ -507,7 +512,7 @@ class AgentTools:
                     communications=client.communications,
                     pace=partial(pace_by_account, client, self.access.tier()),
                 )
-            document = report.to_json()
+            document = report.to_json() | report.state_json()
             if not report.proven:
                 document["next"] = "not proven: run `kalshi cancel-all` and read `kalshi status`"
             return _Written(document)
@@ -559,9 +564,16 @@ class AgentTools:
     ) -> dict[str, Any]:
         """Run a write tool and record the call, whatever came of it. A write that was made is
         answered even when the audit cannot take its row (the kill switch cancels with a broken
-        state file): the answer then says so."""
+        state file): the answer then says so. A write whose request left and whose answer was
+        lost, or could not be recorded, is `unknown`: it may have been made, which a row
+        `refused` would deny to whoever reads the audit."""
+        from kalshi_cli.store import OrderNotRecorded
+
         try:
             written = run()
+        except (OrderOutcomeUnknown, OrderNotRecorded) as exc:
+            self._record(tool, arguments, "unknown", {"error": one_line(exc)})
+            raise
         except KalshiError as exc:
             self._record(tool, arguments, "refused", {"error": one_line(exc)})
             raise

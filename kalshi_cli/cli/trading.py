@@ -127,13 +127,7 @@ def _kill_scope(ticker: str | None, event: str | None, subaccount: int | None) -
 
 
 def render_kill_report(out: Output, report: KillReport, *, scope: str) -> None:
-    document = {
-        **report.to_json(),
-        "scope": scope,
-        "halted": report.halted,
-        "state_recorded": report.halted and report.result_recorded,
-        "state_error": report.state_error,
-    }
+    document = {**report.to_json(), "scope": scope, **report.state_json()}
     if out.as_json:
         out.json(document)
         return

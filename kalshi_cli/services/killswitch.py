@@ -171,6 +171,17 @@ class KillReport:
             "communications_left": self.communications_left,
         }
 
+    def state_json(self) -> dict[str, Any]:
+        """The state file's side, which every answer of the switch carries beside `to_json`:
+        whether HALTED is recorded, whether the result is too, and the first reason a write
+        failed. Cancels proven with no HALTED recorded leave a trade loop on that file
+        placing: whoever pulled the switch must be told."""
+        return {
+            "halted": self.halted,
+            "state_recorded": self.halted and self.result_recorded,
+            "state_error": self.state_error,
+        }
+
 
 # How long the switch keeps cancelling and listing before it gives up proving (docs/kill-switch.md):
 # `kalshi cancel-all`, the dashboard's kill key and the class itself share this one default.

@@ -17,7 +17,7 @@ class AuditRecord:
     session: str  # one `kalshi mcp` process's id
     tool: str
     arguments: dict[str, Any]
-    outcome: str  # ok, refused, failed
+    outcome: str  # ok, refused, unknown (the write may have been made), failed
     detail: dict[str, Any]  # what was sent and answered, or the refusal's code and line
 
     def to_json(self) -> dict[str, Any]:

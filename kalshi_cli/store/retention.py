@@ -17,8 +17,10 @@ it goes, and each rule keeps what something still reads:
   keeps its final state);
 - the event log after `events_s`, except a quarantined fill (the only record of a fill whose
   money could not be read); the alert log after `alert_log_s`, with the memory of an alert that
-  has resolved; risk trips after `risk_trips_s`; the trading state's history after
-  `trading_state_history_s` (the current state is one row and stays); the agent's audit of what
+  has resolved; risk trips after `risk_trips_s`, except today's (the daily circuit breaker holds
+  the day on them); the trading state's history after
+  `trading_state_history_s` (the current state is one row and stays), except the states since
+  trading was last ACTIVE, which say who stopped it; the agent's audit of what
   an assistant did through `kalshi mcp` after `agent_audit_s` (a year: it answers "who did
   this" long after);
 - fills and settlements are never removed: `kalshi pnl` replays every fill to give each day,
@@ -202,13 +204,15 @@ class _OrderCutoffs:
 @dataclass(frozen=True)
 class _AgeRule:
     """Rows of `table` whose `column` is older than the policy's `age` and that meet
-    `condition` (with `params`)."""
+    `condition` (with `params`); `before_today`: and whose `day` is before the UTC day of the
+    prune (a row of today stays whatever its age)."""
 
     table: str
     column: str
     age: str
     condition: str = "1"
     params: tuple[object, ...] = ()
+    before_today: bool = False
 
 
 _BY_AGE = (
@@ -221,8 +225,19 @@ _BY_AGE = (
     ),
     _AgeRule("alert_log", "at", "alert_log_s"),
     _AgeRule("alerts", "updated_at", "alert_log_s", "status = 'resolved'"),
-    _AgeRule("risk_trips", "at", "risk_trips_s"),
-    _AgeRule("trading_state_history", "at", "trading_state_history_s"),
+    # today's trips stay: the daily circuit breaker holds the day on them once its P&L is back
+    # above the limit, and, finding none, would lift the day's REDUCING as a previous day's
+    _AgeRule("risk_trips", "at", "risk_trips_s", before_today=True),
+    # the states since trading was last ACTIVE (and that ACTIVE) stay, however old: they say
+    # who stopped trading (`states_since_active`), and `kalshi mcp` lifts only a halt all of
+    # whose states are the assistant's: a person's kill switch pruned from under its own halt
+    # would be the assistant's to lift
+    _AgeRule(
+        "trading_state_history",
+        "at",
+        "trading_state_history_s",
+        "id < (SELECT COALESCE(MAX(id), 0) FROM trading_state_history WHERE state = 'ACTIVE')",
+    ),
     _AgeRule("agent_audit", "at", "agent_audit_s"),
 )
 
@@ -257,7 +272,7 @@ class RetentionRepository:
         for rule in _BY_AGE:
             age = getattr(policy, rule.age)
             if age is not None:
-                steps.append(self._by_age(rule, now - age, policy.batch_rows, dry_run=dry_run))
+                steps.append(self._by_age(rule, now, now - age, policy.batch_rows, dry_run=dry_run))
         for batches in steps:
             for removed in batches:
                 for table, count in removed.items():
@@ -352,17 +367,20 @@ class RetentionRepository:
                 return
 
     def _by_age(
-        self, rule: _AgeRule, cutoff: float, batch: int, *, dry_run: bool
+        self, rule: _AgeRule, now: float, cutoff: float, batch: int, *, dry_run: bool
     ) -> Iterator[dict[str, int]]:
         """The rows `rule` names older than `cutoff`, by rowid."""
+        condition, params = rule.condition, rule.params
+        if rule.before_today:
+            condition, params = f"({condition}) AND day < ?", (*params, utc_day(now))
         select = (
             f"SELECT rowid FROM {rule.table} WHERE rowid > ? AND {rule.column} < ? "  # noqa: S608
-            f"AND {rule.condition} ORDER BY rowid LIMIT ?"
+            f"AND {condition} ORDER BY rowid LIMIT ?"
         )
         delete = f"DELETE FROM {rule.table} WHERE rowid = ?"  # noqa: S608
         cursor = 0
         while True:
-            ids = [int(i) for (i,) in self._db.rows(select, (cursor, cutoff, *rule.params, batch))]
+            ids = [int(i) for (i,) in self._db.rows(select, (cursor, cutoff, *params, batch))]
             if not ids:
                 return
             cursor = ids[-1]

@@ -59,6 +59,7 @@ REQUIRED = FIELDS[:5]
 _TIFS = {"gtc": TimeInForce.GTC, "ioc": TimeInForce.IOC, "fok": TimeInForce.FOK}
 _TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0", "")
 _CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_PLAIN_DECIMAL = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
 _DURATION = re.compile(r"^\+?(\d+)\s*([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -123,13 +124,15 @@ def _refuse(field: str, message: str, code: str) -> TermsError:
 
 
 def parse_amount(text: str, field: str, *, allow_zero: bool = False) -> Decimal:
-    """A count or a price as Decimal, refusing floats' disguises (nan, inf, 1e3)."""
+    """A count or a price as Decimal, written as plain ASCII decimal digits: `Decimal` also
+    reads floats' disguises (nan, inf, 1e3), digit groups (`1_0` is 10) and other scripts'
+    digits (a full-width `１`), none of which a person or a file means as an amount."""
     raw = text.strip()
     try:
         value = Decimal(raw)
     except InvalidOperation:
         raise _refuse(field, f"{text!r} is not a number", "NOT_A_NUMBER") from None
-    if not value.is_finite() or "e" in raw.lower():
+    if not _PLAIN_DECIMAL.match(raw):
         raise _refuse(field, f"{text!r} is not a plain decimal number", "NOT_A_NUMBER")
     if value < 0 or (value == 0 and not allow_zero):
         code = f"{field.upper().replace(' ', '_')}_NOT_POSITIVE"  # `contracts limit`

@@ -309,6 +309,31 @@ def test_an_amend_whose_answer_was_lost_counts_at_its_new_terms_until_settled(ri
     refused(partial(buy, tools, "2", "0.10"), "REJECTED BUDGET_CONTRACTS: ")
 
 
+def test_a_write_whose_answer_was_lost_is_audited_as_unknown_never_as_refused(rig: Rig) -> None:
+    """An order and an amend answered 503: they may have been made. The state file says so of
+    the order (`unknown`, for `kalshi reconcile`), the budget counts it, and its audit row must
+    say so too: a row `refused` tells whoever reads the audit that nothing went out."""
+    tools = rig.session()
+    mine = tools.execute(buy(tools, "2", "0.10")["token"])["order_id"]
+    order, grow = buy(tools, "3", "0.11"), tools.preview_amend(mine, count="4")
+    rig.sim.set_faults(write_503_rate=1.0)
+    refused(partial(tools.execute, order["token"]), "OUTCOME_UNKNOWN: ")
+    refused(partial(tools.execute, grow["token"]), "OUTCOME_UNKNOWN: ")
+    # the token of a write that may have been made sends nothing again
+    refused(partial(tools.execute, order["token"]), "REJECTED TOKEN_USED: ")
+    rig.sim.clear_faults()
+
+    executes = [e for e in tools.audit()["audit"] if e["tool"] == "execute"]
+    assert [e["outcome"] for e in executes] == ["ok", "unknown", "unknown", "refused"]
+    assert executes[1]["detail"]["error"].startswith("OUTCOME_UNKNOWN: "), executes[1]
+    with open_store(rig.apps[0]) as store:
+        lost = store.orders.get_intent(order["would_send"]["client_order_id"])
+    assert lost is not None
+    assert lost.status == "unknown"
+    account = rig.sim.stats()["accounts"][rig.sim.account.key_id]
+    assert account["order_create_requests"] == 2
+
+
 def test_the_dollar_budget_counts_the_taker_fee(rig: Rig) -> None:
     rig.config("", budget="{max_dollars: 5}")
     tools = rig.session()

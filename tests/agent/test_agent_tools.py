@@ -18,6 +18,7 @@ from kalshi_cli.agent.tools import AgentTools
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli._services import open_store, order_service
 from kalshi_cli.cli.mcp_cmd import CliAccess
+from kalshi_cli.store import RetentionPolicy, Store
 from kalshi_cli.store.records import FillRecord
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, utc_day
 from kalshi_cli.vocabulary.errors import KalshiError
@@ -148,6 +149,38 @@ def test_the_kill_switch_answers_when_the_audit_cannot_be_written(
     assert answer["audit"].startswith("not recorded: ")
 
 
+def test_the_kill_switch_says_whether_halted_was_recorded_as_the_command_does(
+    tools: AgentTools, sim: SimHarness, tmp_path: Path
+) -> None:
+    """`cancel_all` is `kalshi cancel-all`, whose answer says whether HALTED reached the state
+    file (`halted`, `state_recorded`, `state_error`): cancels proven on the exchange with no
+    HALTED recorded leave a trade loop on that state file placing. The tool said `proven` alone,
+    and the assistant could only report that everything was stopped."""
+    answer = tools.cancel_all()
+    shown = kalshi(["cancel-all", "--json", "--yes"], tmp_path, environ(sim, tmp_path))
+    assert shown.exit_code == 0, shown.output
+    command = {k: v for k, v in json.loads(shown.stdout).items() if k != "scope"}
+    assert {k: answer[k] for k in command} == command
+    assert (answer["halted"], answer["state_recorded"], answer["state_error"]) == (
+        True,
+        True,
+        None,
+    )
+
+    (tmp_path / "not-a-directory").write_text("")
+    broken = environ(sim, tmp_path) | {
+        "KALSHI_STATE": str(tmp_path / "not-a-directory" / "state.db")
+    }
+    app = AppContext(environ=broken)
+    try:
+        unrecorded = AgentTools(CliAccess(app), tools.config, clock=tools.clock).cancel_all()
+    finally:
+        app.close()
+    assert unrecorded["proven"] is True
+    assert (unrecorded["halted"], unrecorded["state_recorded"]) == (False, False)
+    assert "not-a-directory" in unrecorded["state_error"], unrecorded
+
+
 def test_the_reads_answer_as_the_commands_do(
     tools: AgentTools, sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -252,6 +285,28 @@ def test_the_assistant_lifts_only_a_halt_of_its_own(
     assert (lifted["lifted"], lifted["state"]) == ("HALTED", "ACTIVE")
 
 
+@pytest.mark.parametrize("on_top", [False, True], ids=["alone", "the-assistants-halt-on-top"])
+def test_a_persons_halt_stays_theirs_after_retention_prunes_its_history(
+    tools: AgentTools, on_top: bool
+) -> None:
+    """A person's kill switch older than `retention.trading_state_history_s`: the history row
+    that says whose it is ages past the window. Pruned, the assistant found no one else's
+    state since trading was last ACTIVE and lifted the person's halt."""
+    app = tools.access._app  # type: ignore[attr-defined]
+    with open_store(app) as store:
+        store.trading.set_trading_state("ACTIVE", reason="resumed", source="kalshi resume")
+        store.trading.set_trading_state("HALTED", reason="stop", source="kalshi cancel-all")
+    if on_top:
+        tools.halt(reason="mine too")
+    later = ManualClock(SystemClock().wall() + 2 * 3_600.0)
+    with Store.open(app.settings().state, clock=later) as store:
+        policy = RetentionPolicy(trading_state_history_s=3_600.0, pause_s=0)
+        store.retention.prune(policy, agent_strategy="agent")
+
+    refused(tools.preview_resume, "REJECTED NOT_THE_AGENTS_HALT")
+    assert tools.loop_status()["state"] == "HALTED"
+
+
 def test_a_decrease_with_no_count_is_refused_at_its_preview(tools: AgentTools) -> None:
     order_id = placed(tools, "4", "0.20")["order_id"]
     for by, to, code in (
@@ -264,6 +319,37 @@ def test_a_decrease_with_no_count_is_refused_at_its_preview(tools: AgentTools) -
     ):
         refused(partial(tools.preview_decrease, order_id, by=by, to=to), f"REJECTED {code}")
     assert [e["outcome"] for e in tools.audit()["audit"]][2:] == ["refused"] * 6
+
+
+@pytest.mark.parametrize(
+    ("terms", "code"),
+    [
+        ({"count": "1_0"}, "NOT_A_NUMBER"),  # Python's Decimal reads it as 10
+        ({"count": "\uff11"}, "NOT_A_NUMBER"),  # a full-width 1, which Decimal reads as 1
+        ({"count": "1e3"}, "NOT_A_NUMBER"),
+        ({"count": "-3"}, "COUNT_NOT_POSITIVE"),
+        ({"count": "0"}, "COUNT_NOT_POSITIVE"),
+        ({"count": "1.001"}, "COUNT_PRECISION"),
+        ({"count": "99999999999999999999"}, "INSUFFICIENT_BALANCE"),
+        ({"price": "0.1_5"}, "NOT_A_NUMBER"),
+        ({"price": "0.105"}, "PRICE_OFF_GRID"),
+        ({"price": "1"}, "PRICE_OUT_OF_RANGE"),
+        ({"side": "buy_yes"}, "BAD_CHOICE"),
+        ({"action": "purchase"}, "BAD_CHOICE"),
+        ({"ticker": "KXMCP 26JAN01"}, "BAD_TICKER"),
+    ],
+)
+def test_an_order_of_malformed_terms_is_refused_and_nothing_is_sent_or_written(
+    tools: AgentTools, sim: SimHarness, terms: dict[str, str], code: str
+) -> None:
+    good: dict[str, Any] = {"ticker": T, "side": "yes", "action": "buy", "count": "2"}
+    order = good | {"price": "0.10"} | terms
+    refused(partial(tools.preview_order, **order), f"REJECTED {code}")
+    account = sim.stats()["accounts"].get(sim.account.key_id, {})
+    assert account.get("order_create_requests", 0) == 0, account
+    with open_store(tools.access._app) as store:  # type: ignore[attr-defined]
+        assert store.orders.intents() == []
+    assert [e["outcome"] for e in tools.audit()["audit"]] == ["refused"]
 
 
 def test_a_circuit_breaker_tripped_today_stops_the_assistants_orders_after_a_resume(
@@ -286,6 +372,33 @@ def test_a_circuit_breaker_tripped_today_stops_the_assistants_orders_after_a_res
     # what takes risk away still goes
     cancelled = tools.execute(tools.preview_cancel(order_id)["token"])
     assert cancelled["contracts_cancelled"] == "4.00"
+
+
+def test_a_circuit_breaker_tripped_today_outlives_a_short_retention_of_risk_trips(
+    tools: AgentTools,
+) -> None:
+    """Today's trip is what holds the breaker for the rest of the day once the day's P&L is
+    back above the limit (here a trip with no loss left to read). Retention keeps today's trips
+    whatever `risk_trips_s` says; pruned, the assistant's next order went out, and asking the
+    breaker lifted its REDUCING as a previous day's."""
+    state = tools.access.settings().state
+    tripped_at = ManualClock(tools.clock.wall() - 120.0)  # two minutes ago, the same UTC day
+    with Store.open(state, clock=tripped_at) as store:
+        store.trading.record_risk_trip(
+            rule="circuit_breaker",
+            code="CIRCUIT_BREAKER",
+            detail="realized P&L -$100.00 reached the daily loss limit",
+        )
+        store.trading.set_trading_state(
+            "REDUCING", reason="the day's loss", source="circuit_breaker"
+        )
+    with Store.open(state, clock=ManualClock(tools.clock.wall())) as store:
+        policy = RetentionPolicy(risk_trips_s=60.0, pause_s=0)
+        store.retention.prune(policy, agent_strategy="agent")
+
+    new = partial(tools.preview_order, T, side="yes", action="buy", count="1", price="0.10")
+    refused(new, "REJECTED CIRCUIT_BREAKER")
+    assert tools.loop_status()["state"] == "REDUCING"
 
 
 def test_a_days_loss_at_the_limit_trips_the_breaker_for_the_assistant_as_for_the_loop(

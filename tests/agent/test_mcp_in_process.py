@@ -6,18 +6,23 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
 from mcp.client import Client
 
 from kalshi_cli.agent.server import build_server
-from kalshi_cli.agent.settings import AgentConfig
+from kalshi_cli.agent.settings import AgentConfig, load_agent_config
 from kalshi_cli.agent.tools import AgentTools
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.mcp_cmd import CliAccess
+from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
+from tests.agent.test_agent_tools import environ
+
+if TYPE_CHECKING:
+    from tests.conftest import SimHarness
 
 WRITE_TOOLS = {
     "preview_order",
@@ -98,3 +103,59 @@ def test_the_backtest_tool_runs_no_code_the_assistant_names(
         assert "USAGE: the assistant backtests a strategy by its name" in line, line
     for line in refusals[2:]:
         assert "USAGE: the assistant does not set a model's source" in line, line
+
+
+def test_an_argument_a_tool_does_not_take_is_refused_and_nothing_is_sent(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """An assistant that adds an argument of its own (`reduce_only` to an order, `dry_run` to
+    `execute`) is refused, not answered as if it had not asked: a buy it believed could only
+    reduce a position, or an execute it believed a rehearsal, would otherwise go out."""
+    ticker = "KXMCP-26JAN01-T5"
+    sim.create_market(ticker)
+    (tmp_path / "config.yaml").write_text("agent:\n  writes:\n    sim: true\n")
+    app = AppContext(environ=environ(sim, tmp_path))
+    server = build_server(
+        AgentTools(
+            CliAccess(app),
+            load_agent_config(app.settings().config_path),
+            clock=ManualClock(1_700_000_000.0),
+        )
+    )
+    order = {"ticker": ticker, "side": "yes", "action": "buy", "count": "2", "price": "0.10"}
+    answers: dict[str, Any] = {}
+
+    async def session() -> None:
+        async with Client(server) as client:
+            listed = {t.name: t for t in (await client.list_tools()).tools}
+            answers["schema"] = listed["preview_order"].input_schema
+            answers["preview_order"] = await client.call_tool(
+                "preview_order", order | {"reduce_only": True}
+            )
+            preview = await client.call_tool("preview_order", order)
+            token = json.loads(preview.content[0].text)["token"]  # type: ignore[union-attr]
+            answers["execute"] = await client.call_tool(
+                "execute", {"token": token, "dry_run": True}
+            )
+            # a kill switch of one series that does not exist would stop every market
+            answers["cancel_all"] = await client.call_tool("cancel_all", {"series": "KXMCP"})
+
+    try:
+        anyio.run(session)
+    finally:
+        app.close()
+    account = sim.stats()["accounts"][sim.account.key_id]
+    assert account["order_create_requests"] == 0, "an execute asked for a dry run placed"
+    with Store.open(tmp_path / "state.db") as store:
+        assert store.orders.intents() == []
+        assert store.trading.trading_state().state == "ACTIVE"
+    for name, unknown in (
+        ("preview_order", "reduce_only"),
+        ("cancel_all", "series"),
+        ("execute", "dry_run"),
+    ):
+        result = answers[name]
+        assert result.is_error, (name, result)
+        assert unknown in result.content[0].text, result
+    # the schema says so to the client before it calls
+    assert answers["schema"]["additionalProperties"] is False
