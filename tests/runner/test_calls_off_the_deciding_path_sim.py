@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import httpx
+import pytest
 
 from kalshi_cli.risk import halt
 from kalshi_cli.store import Store
@@ -451,3 +452,59 @@ def test_a_second_interrupt_ends_the_stops_wait_for_the_calls_still_out(
         left = abandoned["unknown_left"]
         assert isinstance(left, list) and set(left) == out
         assert abandoned["left_resting"] == [], "nothing of the loop's was believed resting"
+
+
+class Faulty(httpx.HTTPTransport):
+    """The real transport, but an order request of a `faulty` market is held until `open` is
+    set and then raises what no booking expects (a bug below the client): its call comes back
+    with that exception."""
+
+    def __init__(self, faulty: str) -> None:
+        super().__init__()
+        self.faulty = faulty.encode()
+        self.open = threading.Event()
+        self.held = threading.Event()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and self.faulty in request.content:
+            self.held.set()
+            self.open.wait(60)
+            raise RuntimeError("a bug below the client")
+        return super().handle_request(request)
+
+
+def test_an_answer_whose_booking_fails_during_the_stop_does_not_keep_it_from_withdrawing(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A call still out as the stop begins comes back with an exception no booking expects, and
+    its booking raises while the stop books the answers still out. The stop goes on: the other
+    answers are booked and the loop's quotes withdrawn, and only then does the failure end the
+    run as the crash it is. On the old code it ended the stop at once: no cancel was sent, and
+    the other market's two quotes rested with nobody to manage them."""
+    quoted, faulty = "KXOFFPATH-SIM-F1", "KXOFFPATH-SIM-F2"
+    gate = Faulty(faulty)
+    with rig(
+        sim, tmp_path, [quoted, faulty], strategy="market-maker", params={}, batch_wait_s=0.0,
+        transport=gate, send_workers=2,
+    ) as r:  # fmt: skip
+        try:
+            r.loop.settings = replace(r.loop.settings, stop_deadline_s=10.0)
+            r.loop.tick(r.feed.drain_events(), full=True)
+            assert gate.held.wait(30)
+            assert poll_until(lambda: _placed(r, quoted) == 2, between=lambda: _ticking(r))
+            settle = r.loop.dispatch.settle
+
+            def settle_once_answered(*args: object, **kwargs: object) -> bool:
+                gate.open.set()  # the faulty call comes back as the stop waits for it
+                return settle(*args, **kwargs)  # type: ignore[arg-type]
+
+            r.loop.dispatch.settle = settle_once_answered  # type: ignore[method-assign]
+            with pytest.raises(RuntimeError, match="a bug below the client"):
+                r.loop.shutdown(cancel_resting=True)
+        finally:
+            gate.open.set()
+        assert list(r.client.orders.iter_orders(status="resting")) == []
+        cancelled = [e for e in r.events("order_cancelled") if e["reason"] == "shutdown"]
+        assert {e["ticker"] for e in cancelled} == {quoted} and len(cancelled) == 2
+        [failed] = r.events("shutdown_booking_failed")
+        assert "a bug below the client" in str(failed["error"])
