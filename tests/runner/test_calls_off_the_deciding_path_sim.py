@@ -508,3 +508,57 @@ def test_an_answer_whose_booking_fails_during_the_stop_does_not_keep_it_from_wit
         assert {e["ticker"] for e in cancelled} == {quoted} and len(cancelled) == 2
         [failed] = r.events("shutdown_booking_failed")
         assert "a bug below the client" in str(failed["error"])
+
+
+def test_a_second_interrupt_ends_the_stops_cancels_one_by_one_still_held(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The stop's batch cancel is refused, so it cancels the loop's quotes one by one, side by
+    side, and the exchange holds those cancels. A second SIGINT or SIGTERM there ends that step
+    at once, as it ends every other: the quotes whose cancels are not answered are given up on
+    and named as not proven gone. On the old code the stop waited for every held cancel (here
+    until the network let them go, 30 s later; on a slow exchange, the withdrawal's whole share
+    of the deadline)."""
+    ticker = "KXOFFPATH-SIM-J"
+    gate = Gate()
+    batched = "/trade-api/v2/portfolio/events/orders/batched"
+    with rig(
+        sim, tmp_path, [ticker], strategy="market-maker", params={},
+        transport=gate, send_workers=2,
+    ) as r:  # fmt: skip
+        r.loop.settings = replace(r.loop.settings, stop_deadline_s=60.0)
+        r.loop.tick(r.feed.drain_events(), full=True)
+        assert poll_until(lambda: _placed(r, ticker) == 2, between=lambda: _ticking(r))
+        quotes = {o.order_id for o in r.loop.own_resting()}
+        refuse = gate.handle_request
+
+        def refusing_the_batch(request: httpx.Request) -> httpx.Response:
+            if request.method == "DELETE" and request.url.path == batched:
+                return httpx.Response(400, json={"error": {"code": "bad_request"}})
+            return refuse(request)
+
+        gate.handle_request = refusing_the_batch  # type: ignore[method-assign]
+        gate.holds = lambda request: (
+            request.method == "DELETE" and request.url.path.rsplit("/", 1)[-1] in quotes
+        )
+        abandon = threading.Event()
+
+        def interrupt_again_once_held() -> None:
+            if gate.held.wait(30):
+                abandon.set()
+
+        threading.Thread(target=interrupt_again_once_held, daemon=True).start()
+        # a stop that waited for the held cancels would return only once this opens them
+        opener = threading.Timer(30, gate.open.set)
+        opener.start()
+        try:
+            summary = r.loop.shutdown(cancel_resting=True, abandon=abandon)
+            assert not gate.open.is_set(), "the stop waited for the held cancels"
+        finally:
+            opener.cancel()
+            gate.open.set()
+        assert abandon.is_set()
+        assert set(summary.not_proven) == quotes
+        [abandoned] = r.events("shutdown_abandoned")
+        left = abandoned["left_resting"]
+        assert isinstance(left, list) and set(left) == quotes
