@@ -534,6 +534,12 @@ class TradeLoop:
             # second SIGINT or SIGTERM ends this wait as it ends the withdrawal's; an order a
             # failed drain never made (runner/execution/dispatch.py) is no such order
             settled = self.dispatch.settle(self.clock, self.settings.stop_deadline_s / 2, abandon)
+            # an answer whose booking failed (a bug, or a call that raised what no booking
+            # expects) ends the run as a crash, but only once the stop has withdrawn what the
+            # other answers placed: the order it concerned may rest, so the exit is never 0
+            failed = self.dispatch.failed
+            if failed is not None:
+                self.log.emit("shutdown_booking_failed", {"error": repr(failed)})
             # the calls no worker took are dropped before what is out is called unknown: their
             # orders never leave, so neither this stop nor the next start waits for them to land
             self.dispatch.close()
@@ -565,4 +571,6 @@ class TradeLoop:
         self.heartbeat.beat()
         summary = replace(self.summary(), not_proven=self.not_proven, unlisted=self.unlisted)
         self.log.emit("stopped", summary.to_json())
+        if failed is not None:
+            raise failed
         return summary

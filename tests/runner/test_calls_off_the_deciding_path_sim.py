@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import httpx
+import pytest
 
 from kalshi_cli.risk import halt
 from kalshi_cli.store import Store
@@ -451,3 +452,113 @@ def test_a_second_interrupt_ends_the_stops_wait_for_the_calls_still_out(
         left = abandoned["unknown_left"]
         assert isinstance(left, list) and set(left) == out
         assert abandoned["left_resting"] == [], "nothing of the loop's was believed resting"
+
+
+class Faulty(httpx.HTTPTransport):
+    """The real transport, but an order request of a `faulty` market is held until `open` is
+    set and then raises what no booking expects (a bug below the client): its call comes back
+    with that exception."""
+
+    def __init__(self, faulty: str) -> None:
+        super().__init__()
+        self.faulty = faulty.encode()
+        self.open = threading.Event()
+        self.held = threading.Event()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and self.faulty in request.content:
+            self.held.set()
+            self.open.wait(60)
+            raise RuntimeError("a bug below the client")
+        return super().handle_request(request)
+
+
+def test_an_answer_whose_booking_fails_during_the_stop_does_not_keep_it_from_withdrawing(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A call still out as the stop begins comes back with an exception no booking expects, and
+    its booking raises while the stop books the answers still out. The stop goes on: the other
+    answers are booked and the loop's quotes withdrawn, and only then does the failure end the
+    run as the crash it is. On the old code it ended the stop at once: no cancel was sent, and
+    the other market's two quotes rested with nobody to manage them."""
+    quoted, faulty = "KXOFFPATH-SIM-F1", "KXOFFPATH-SIM-F2"
+    gate = Faulty(faulty)
+    with rig(
+        sim, tmp_path, [quoted, faulty], strategy="market-maker", params={}, batch_wait_s=0.0,
+        transport=gate, send_workers=2,
+    ) as r:  # fmt: skip
+        try:
+            r.loop.settings = replace(r.loop.settings, stop_deadline_s=10.0)
+            r.loop.tick(r.feed.drain_events(), full=True)
+            assert gate.held.wait(30)
+            assert poll_until(lambda: _placed(r, quoted) == 2, between=lambda: _ticking(r))
+            settle = r.loop.dispatch.settle
+
+            def settle_once_answered(*args: object, **kwargs: object) -> bool:
+                gate.open.set()  # the faulty call comes back as the stop waits for it
+                return settle(*args, **kwargs)  # type: ignore[arg-type]
+
+            r.loop.dispatch.settle = settle_once_answered  # type: ignore[method-assign]
+            with pytest.raises(RuntimeError, match="a bug below the client"):
+                r.loop.shutdown(cancel_resting=True)
+        finally:
+            gate.open.set()
+        assert list(r.client.orders.iter_orders(status="resting")) == []
+        cancelled = [e for e in r.events("order_cancelled") if e["reason"] == "shutdown"]
+        assert {e["ticker"] for e in cancelled} == {quoted} and len(cancelled) == 2
+        [failed] = r.events("shutdown_booking_failed")
+        assert "a bug below the client" in str(failed["error"])
+
+
+def test_a_second_interrupt_ends_the_stops_cancels_one_by_one_still_held(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The stop's batch cancel is refused, so it cancels the loop's quotes one by one, side by
+    side, and the exchange holds those cancels. A second SIGINT or SIGTERM there ends that step
+    at once, as it ends every other: the quotes whose cancels are not answered are given up on
+    and named as not proven gone. On the old code the stop waited for every held cancel (here
+    until the network let them go, 30 s later; on a slow exchange, the withdrawal's whole share
+    of the deadline)."""
+    ticker = "KXOFFPATH-SIM-J"
+    gate = Gate()
+    batched = "/trade-api/v2/portfolio/events/orders/batched"
+    with rig(
+        sim, tmp_path, [ticker], strategy="market-maker", params={},
+        transport=gate, send_workers=2,
+    ) as r:  # fmt: skip
+        r.loop.settings = replace(r.loop.settings, stop_deadline_s=60.0)
+        r.loop.tick(r.feed.drain_events(), full=True)
+        assert poll_until(lambda: _placed(r, ticker) == 2, between=lambda: _ticking(r))
+        quotes = {o.order_id for o in r.loop.own_resting()}
+        refuse = gate.handle_request
+
+        def refusing_the_batch(request: httpx.Request) -> httpx.Response:
+            if request.method == "DELETE" and request.url.path == batched:
+                return httpx.Response(400, json={"error": {"code": "bad_request"}})
+            return refuse(request)
+
+        gate.handle_request = refusing_the_batch  # type: ignore[method-assign]
+        gate.holds = lambda request: (
+            request.method == "DELETE" and request.url.path.rsplit("/", 1)[-1] in quotes
+        )
+        abandon = threading.Event()
+
+        def interrupt_again_once_held() -> None:
+            if gate.held.wait(30):
+                abandon.set()
+
+        threading.Thread(target=interrupt_again_once_held, daemon=True).start()
+        # a stop that waited for the held cancels would return only once this opens them
+        opener = threading.Timer(30, gate.open.set)
+        opener.start()
+        try:
+            summary = r.loop.shutdown(cancel_resting=True, abandon=abandon)
+            assert not gate.open.is_set(), "the stop waited for the held cancels"
+        finally:
+            opener.cancel()
+            gate.open.set()
+        assert abandon.is_set()
+        assert set(summary.not_proven) == quotes
+        [abandoned] = r.events("shutdown_abandoned")
+        left = abandoned["left_resting"]
+        assert isinstance(left, list) and set(left) == quotes

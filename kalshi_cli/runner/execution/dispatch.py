@@ -46,6 +46,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from kalshi_cli.client.connection import on_leaving, withdrawn_when
+from kalshi_cli.store.errors import StoreError
 from kalshi_cli.vocabulary.clock import answers_within
 from kalshi_cli.vocabulary.errors import RequestWithdrawn
 
@@ -176,6 +177,9 @@ class Dispatch:
         # the rate limiter (`RequestWithdrawn`), so a stopping loop places nothing, however long
         # the calls ahead of it held the workers or the write budget
         self.stopping = False
+        # the first booking that failed while the stop waited for the calls still out
+        # (`settle`): the stop goes on withdrawing, then raises it
+        self.failed: Exception | None = None
         # the thread that books the answers (the deciding thread: the last to drain them); what
         # it asks itself to book `later` is booked at once
         self._booker: int | None = None
@@ -411,7 +415,13 @@ class Dispatch:
         """Wait (booking answers as they come) until no call is out, `within_s` of the loop's
         clock passed, or `abandon` is set (a second SIGINT or SIGTERM: the person will not
         wait; what is back is still booked): the stop's first step. True when none is left
-        out."""
+        out.
+
+        A booking that fails does not end the wait: the answers after it are booked all the
+        same, so the withdrawal that follows knows the orders they placed. The first failure
+        is kept in `failed`, for the stop to raise once it has withdrawn. A failure of the
+        state file is the exception: it is raised at once, the answers not booked yet left
+        in flight, as the stop that writes nothing needs them (runner/lifecycle/state_fault.py)."""
         end = clock.monotonic() + within_s
         while self._in_flight:
             if abandon is not None and abandon.is_set():
@@ -424,13 +434,26 @@ class Dispatch:
                 booking = self._answers.get(timeout=min(left, 0.05))
             except queue.Empty:
                 continue
-            booking()
+            self._keep_going(booking)
         self._drain_all()
         return True
 
     def _drain_all(self) -> None:
-        while self.drain():
+        # a drain that a failed booking ended booked what came before it: the next, the rest
+        while self._keep_going(self.drain) != 0:
             pass
+
+    def _keep_going(self, booking: Callable[[], object]) -> object:
+        """`booking`'s answer; one that fails is kept in `failed` (the first) and answers
+        None, unless the state file is what failed (`settle`)."""
+        try:
+            return booking()
+        except StoreError:
+            raise
+        except Exception as exc:
+            if self.failed is None:
+                self.failed = exc
+            return None
 
     def close(self) -> None:
         """No more calls: those still waiting for a worker are dropped (each placing one's

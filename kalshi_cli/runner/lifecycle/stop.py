@@ -42,7 +42,7 @@ import contextvars
 import math
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -53,6 +53,7 @@ from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 if TYPE_CHECKING:
+    from kalshi_cli.client.requests import CancelResult
     from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.runner.books.own_orders import OwnOrders
     from kalshi_cli.runner.books.portfolio import OpenOrder
@@ -69,6 +70,8 @@ STOP_WORKERS = 4
 # the share of the stop deadline kept for the proving listing, at most this many seconds
 PROOF_SHARE = 0.25
 PROOF_MAX_S = 5.0
+# how often the wait for the stop's own cancels asks whether a second interrupt gave it up
+_ABANDON_CHECK_S = 0.05
 # why no listing proved a stop a second SIGINT or SIGTERM gave up (`StopProof.unlisted`)
 GIVEN_UP = "given up by a second interrupt before its listing"
 
@@ -185,18 +188,20 @@ def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_fro
         # found resting is cancelled as it is found, while the wait for the others goes on
         withdrawn = {o.order_id for o in loop.own_resting()}
         unknown.see_through(
-            abandon, wait=group is None, after_look=partial(_cancel_found, loop, withdrawn)
+            abandon,
+            wait=group is None,
+            after_look=partial(_cancel_found, loop, withdrawn, abandon),
         )
     if abandon is not None and abandon.is_set():
         return triggered
     own_left = {o.order_id: o for o in loop.own_resting()}
     still = _resting_of(loop, own_left, trusted_from=-math.inf if triggered else shows_all_from)
     if still:
-        _cancel_side_by_side(loop, still)
+        _cancel_side_by_side(loop, still, abandon)
     return triggered
 
 
-def _cancel_found(loop: StoppingLoop, withdrawn: set[str]) -> None:
+def _cancel_found(loop: StoppingLoop, withdrawn: set[str], abandon: threading.Event | None) -> None:
     """The loop's orders a look at the orders of unknown outcome just found resting (those
     not in `withdrawn`, which it then holds), cancelled side by side at once: waited for until
     the others are settled, the wait could spend the withdrawal's whole share of the deadline,
@@ -204,7 +209,7 @@ def _cancel_found(loop: StoppingLoop, withdrawn: set[str]) -> None:
     found = [o for o in loop.own_resting() if o.order_id not in withdrawn]
     withdrawn.update(o.order_id for o in found)
     if found:
-        _cancel_side_by_side(loop, found)
+        _cancel_side_by_side(loop, found, abandon)
 
 
 def _batch_cancel(loop: StoppingLoop, own: list[OpenOrder]) -> None:
@@ -247,30 +252,47 @@ def _resting_of(
     return [o for oid, o in own.items() if oid in listed]
 
 
-def _cancel_side_by_side(loop: StoppingLoop, orders: Iterable[OpenOrder]) -> None:
+def _cancel_side_by_side(
+    loop: StoppingLoop, orders: Iterable[OpenOrder], abandon: threading.Event | None
+) -> None:
     """One cancel per order on worker threads, each under the deadline the caller runs in (a
     context variable: copied into every task); the answers are booked here, on the loop's
-    thread, as they come."""
-    orders = list(orders)
+    thread, as they come. `abandon` set (a second SIGINT or SIGTERM) ends the wait for them
+    at once: the cancels not answered yet are not booked (their orders stay believed resting,
+    to be named), and those not started are not made."""
     cancel = loop.client.orders.cancel_order
-    calls = [_in_context(partial(cancel, o.order_id, ticker=o.ticker)) for o in orders]
-    with ThreadPoolExecutor(max_workers=STOP_WORKERS, thread_name_prefix="stop") as pool:
-        futures = [pool.submit(call) for call in calls]
-        for order, future in zip(orders, futures, strict=True):
-            try:
-                result = future.result()
-            except NotFoundError:
-                loop.executor.cancels.booked_gone(order.ticker, order.order_id)
-                continue
-            except KalshiError as exc:
-                loop.log.emit(
-                    "cancel_failed",
-                    {"ticker": order.ticker, "order_id": order.order_id, "error": exc.one_line()},
-                )
-                continue
-            loop.executor.cancels.booked_cancelled(
-                order.ticker, order.order_id, result.reduced_by, "shutdown"
-            )
+    pool = ThreadPoolExecutor(max_workers=STOP_WORKERS, thread_name_prefix="stop")
+    futures = {
+        pool.submit(_in_context(partial(cancel, o.order_id, ticker=o.ticker))): o for o in orders
+    }
+    pending: set[Future[CancelResult]] = set(futures)
+    try:
+        while pending and not (abandon is not None and abandon.is_set()):
+            done, pending = wait(pending, timeout=_ABANDON_CHECK_S, return_when=FIRST_COMPLETED)
+            for future in done:
+                _book_cancel(loop, futures[future], future)
+    finally:
+        # a cancel still out when the wait was given up is not waited for: the deadline it
+        # runs under still bounds it
+        pool.shutdown(wait=not pending, cancel_futures=True)
+
+
+def _book_cancel(loop: StoppingLoop, order: OpenOrder, future: Future[CancelResult]) -> None:
+    """One of the stop's cancels answered, in the state file and the view."""
+    try:
+        result = future.result()
+    except NotFoundError:
+        loop.executor.cancels.booked_gone(order.ticker, order.order_id)
+        return
+    except KalshiError as exc:
+        loop.log.emit(
+            "cancel_failed",
+            {"ticker": order.ticker, "order_id": order.order_id, "error": exc.one_line()},
+        )
+        return
+    loop.executor.cancels.booked_cancelled(
+        order.ticker, order.order_id, result.reduced_by, "shutdown"
+    )
 
 
 def _wait_until(loop: StoppingLoop, at: float) -> None:

@@ -22,6 +22,7 @@ import pytest
 from kalshi_cli.client import BucketLimit, CreateOrder, KalshiClient, TierLimits
 from kalshi_cli.client.connection import _WITHDRAWN
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch, Urgency
+from kalshi_cli.store.errors import StateFileUnwritable
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, answer_limit
 from kalshi_cli.vocabulary.errors import RequestWithdrawn
 from kalshi_cli.vocabulary.keys import generate_private_key
@@ -228,6 +229,60 @@ def test_settle_ends_at_a_second_interrupt_with_the_call_still_out() -> None:
         assert dispatch.busy("A") and dispatch.in_flight == 1
     finally:
         release.set()
+        dispatch.close()
+
+
+@pytest.mark.parametrize("interrupted", [False, True])
+def test_settle_books_the_answers_after_one_whose_booking_fails_and_keeps_the_failure(
+    interrupted: bool,
+) -> None:
+    """The stop's wait goes on past a booking that raises, whether it books the answers as it
+    waits or all at once at a second interrupt (`interrupted`): the answers after it are
+    booked, so the withdrawal knows their orders, and the first failure is kept for the stop
+    to raise once it has withdrawn. On the old code the failure ended the wait, and the
+    answers after it were never booked."""
+    dispatch = Dispatch(workers=3)
+    wait = _answers_back(dispatch, 3)
+    abandon = threading.Event()
+    booked: list[str] = []
+
+    def broken(_: CallAnswer[str]) -> None:
+        raise RuntimeError("a bug in a booking")
+
+    try:
+        dispatch.send(("A",), lambda: "answered", broken)
+        dispatch.send(("B",), lambda: "answered", broken)
+        dispatch.send(("C",), lambda: "answered", lambda _: booked.append("C"))
+        wait()
+        if interrupted:
+            abandon.set()
+        assert dispatch.settle(SystemClock(), 30, abandon)
+        assert booked == ["C"]
+        assert dispatch.in_flight == 0 and not any(dispatch.busy(m) for m in "ABC")
+        assert isinstance(dispatch.failed, RuntimeError)
+    finally:
+        dispatch.close()
+
+
+def test_settle_stops_at_a_failing_state_file_leaving_the_rest_in_flight() -> None:
+    """The state file failing is not one answer's trouble: the wait ends at once, raising it,
+    and the answers not booked stay in flight for the stop that writes nothing."""
+    dispatch = Dispatch(workers=2)
+    wait = _answers_back(dispatch, 1)
+
+    def unwritable(_: CallAnswer[str]) -> None:
+        raise StateFileUnwritable("disk I/O error")
+
+    try:
+        dispatch.send(("A",), lambda: "answered", unwritable)
+        wait()  # A's answer first, so it is booked first
+        dispatch.send(("B",), lambda: "answered", lambda _: None)
+        wait()
+        with pytest.raises(StateFileUnwritable):
+            dispatch.settle(SystemClock(), 30)
+        assert dispatch.failed is None
+        assert dispatch.in_flight == 1 and dispatch.busy("B")
+    finally:
         dispatch.close()
 
 
