@@ -15,6 +15,7 @@ import httpx
 import pytest
 from hypothesis import settings
 
+from kalshi_cli.client.connection import KEEPALIVE_EXPIRY_S
 from kalshi_cli.sim.server.embed import (
     AccountInfo,
     RunningSimulator,
@@ -52,7 +53,11 @@ class SimHarness:
         self.base_url = running.base_url
         self.admin_url = running.admin_url
         self.data_dir = running.data_dir
-        self.http = httpx.Client(timeout=10)
+        # an idle connection let go before the simulator closes it, as the product's client
+        # does: the two timers equal raced (a request written as the server closed it)
+        self.http = httpx.Client(
+            timeout=10, limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S)
+        )
         self._keys: dict[str, Any] = {}
 
     def _admin(self, method: str, path: str, body: object | None = None) -> httpx.Response:

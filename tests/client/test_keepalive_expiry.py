@@ -8,9 +8,14 @@ simulator. The client now drops an idle connection a clear second before the ser
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.connection import KEEPALIVE_EXPIRY_S
 from kalshi_cli.sim.server.embed import IDLE_TIMEOUT_S
+
+if TYPE_CHECKING:
+    from tests.conftest import SimHarness
 
 
 def test_the_client_drops_an_idle_connection_a_second_before_the_simulator_closes_it() -> None:
@@ -21,3 +26,12 @@ def test_the_client_drops_an_idle_connection_a_second_before_the_simulator_close
         assert client.connection._http._transport._pool._keepalive_expiry == KEEPALIVE_EXPIRY_S  # type: ignore[attr-defined]
     finally:
         client.close()
+
+
+def test_the_tests_admin_client_drops_an_idle_connection_before_the_simulator_closes_it(
+    sim: SimHarness,
+) -> None:
+    """The same race in the tests' own admin calls: `sim.stats()` after a stop that took a few
+    seconds was written on a connection the simulator closed at that moment, and the test
+    failed with "Server disconnected without sending a response" on a busy machine."""
+    assert sim.http._transport._pool._keepalive_expiry == KEEPALIVE_EXPIRY_S  # type: ignore[attr-defined]
