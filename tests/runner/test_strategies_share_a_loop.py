@@ -488,7 +488,9 @@ def test_a_failing_strategys_opening_quote_goes_while_the_account_holds_the_othe
     mover = Mover(rig.exchange)
     mover.quote("0.40", "0.45")
     # flat, it bids for NO (a YES ask at 0.70) while the account is flat; then the other
-    # strategy buys 10 YES (a NO bid decided now would be cut: it would sell them)
+    # strategy buys 10 YES: the NO bid resting would now sell them, so it goes at once
+    # (test_a_resting_order_never_nets_others_contracts.py), before the strategy fails, and a
+    # NO bid decided again is cut to nothing
     failing = Recorder(_order(Side.NO, Action.BUY, "0.30", "5"))
     holder = Recorder(_order(Side.YES, Action.BUY, "0.45", "10", TimeInForce.IOC))
     swap_decide(rig.loop, failing, MM)
@@ -500,7 +502,8 @@ def test_a_failing_strategys_opening_quote_goes_while_the_account_holds_the_othe
     rig.step(1.0)
     rig.step(1.0)
     assert rig.loop.portfolio.view_for(TICKER, MR).position == Decimal("10")
-    assert {o.yes_price for o in rig.client.iter_orders(status="resting")} >= {Decimal("0.70")}
+    assert _resting_of(rig, MM) == []
+    assert rig.loop.log.counts["order_cut"] >= 1
     failing.failing = True
     mover.quote("0.40", "0.45")
     rig.step(1.0)

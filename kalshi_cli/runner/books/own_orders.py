@@ -18,13 +18,13 @@ from collections.abc import Callable, Collection, Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
+from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.models import ZERO, BookSide
 from kalshi_cli.vocabulary.order_terms import owner_in
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio
     from kalshi_cli.runner.execution.execution import LoopExecutor
-    from kalshi_cli.strategies import Intent
     from kalshi_cli.strategy_api import PositionView
 
 
@@ -119,6 +119,35 @@ class OwnOrders:
         if intent.strategy not in self._names:
             return intent.count
         return OwnPart(self, intent.strategy, ()).count(intent)
+
+    def beyond_own(self, ticker: str) -> list[OpenOrder]:
+        """The loop's strategies' resting orders in `ticker` that would, should they fill, take
+        contracts the account holds that are not their strategy's: each strategy's orders
+        taking from the side held, oldest first, held to its own part as a new order is
+        (`OwnPart`, what its orders on their way take counted first); those past it. An order
+        that rested while the account held nothing of that side (a quote on both sides) closes
+        what was bought since, whoever bought it, once it fills."""
+        held = self.account_held(ticker)
+        if held == 0:
+            return []
+        # the book side that takes from what is held: an ask (a YES sale, a NO buy) from YES
+        taking = BookSide.ASK if held > 0 else BookSide.BID
+        orders: dict[str, list[OpenOrder]] = {}
+        for order in self._portfolio.resting(ticker):
+            owner = self.owner(order)
+            if owner is not None and order.view.book_side is taking:
+                orders.setdefault(owner, []).append(order)
+        beyond: list[OpenOrder] = []
+        for owner, own in orders.items():
+            part = OwnPart(self, owner, {o.order_id for o in own})
+            for order in own:
+                as_new = Intent(
+                    ticker, order.side, order.action, order.price, order.remaining,
+                    order.price, "resting", owner,
+                )  # fmt: skip
+                if part.count(as_new) < order.remaining:
+                    beyond.append(order)
+        return beyond
 
     def names_ours(self, client_order_id: str | None) -> bool:
         """The client order id carries the name of one of this loop's strategies: the order

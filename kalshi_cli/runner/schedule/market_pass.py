@@ -135,6 +135,8 @@ class MarketPass:
         # (strategy, ticker) -> the inputs of the strategy's last call there, when it decided
         # nothing
         self._quiet: dict[tuple[str, str], tuple[Member, MarketSnapshot, PositionView]] = {}
+        # ticker -> the position view whose resting orders took nothing not their own
+        self._owns_checked: dict[str, PositionView] = {}
 
     @property
     def settings(self) -> LoopSettings:
@@ -171,6 +173,7 @@ class MarketPass:
         book = self._feed.book(ticker)
         if book is None:
             return
+        self._keep_within_own(ticker)
         now = self._clock.wall()
         # the stop-loss first, on the account's view: a strategy quiet on its own (flat) part
         # says nothing of the account's position, which the floor counts; a flat account has
@@ -365,7 +368,25 @@ class MarketPass:
         book = self._feed.book(ticker)
         if book is None:
             return
+        self._keep_within_own(ticker)
         self._stopped(ticker, self._clock.wall(), book, self._loop_view(ticker))
+
+    def _keep_within_own(self, ticker: str) -> None:
+        """Withdraw the strategies' resting orders that would take contracts the account holds
+        that are not their own (`OwnOrders.beyond_own`): an order that rested before a person
+        or another strategy bought would sell their contracts once it fills. Asked once a
+        position view (a new one on each fill, order or settlement of the market); again on
+        each turn while a withdrawal is not booked (one that failed is sent again)."""
+        view = self._portfolio.view(ticker)
+        if view is self._owns_checked.get(ticker):
+            return
+        beyond = self._own.beyond_own(ticker) if view.resting else []
+        for order in beyond:
+            self._executor.cancels.withdraw(ticker, order.order_id, "takes contracts not its own")
+        if beyond:
+            self._owns_checked.pop(ticker, None)
+        else:
+            self._owns_checked[ticker] = view
 
     def _stopped(
         self,
