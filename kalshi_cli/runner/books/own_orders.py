@@ -140,6 +140,8 @@ class OwnOrders:
         beyond: list[OpenOrder] = []
         for owner, own in orders.items():
             part = OwnPart(self, owner, {o.order_id for o in own})
+            if part.others(ticker, taking) <= 0:
+                continue  # the strategy owns all the account holds there
             for order in own:
                 as_new = Intent(
                     ticker, order.side, order.action, order.price, order.remaining,
@@ -249,6 +251,17 @@ class OwnPart:
         self._owned: dict[str, Decimal] = {}  # ticker -> its own part before the decision
         self._left: dict[str, Decimal] = {}  # ticker -> what its orders so far left of it
 
+    def others(self, ticker: str, book_side: BookSide) -> Decimal:
+        """How many contracts of the side an order on `book_side` takes from (YES for an ask,
+        NO for a bid) the account holds that are not the owner's (0 or less: none)."""
+        sign = 1 if book_side is BookSide.ASK else -1
+        return self._others(ticker, sign, sign * self._own.account_held(ticker))
+
+    def _others(self, ticker: str, sign: int, account: Decimal) -> Decimal:
+        if ticker not in self._owned:
+            self._owned[ticker] = self._left[ticker] = self._own.held(ticker, self._owner)
+        return account - max(sign * self._owned[ticker], ZERO)
+
     def count(self, intent: Intent) -> Decimal:
         """How many of the intent's contracts it may take, its orders before it in the
         decision counted."""
@@ -257,11 +270,9 @@ class OwnPart:
         account = sign * own.account_held(ticker)
         if not intent.reduce_only and account <= 0:
             return intent.count  # the account holds none of the side it takes
-        if ticker not in self._owned:
-            self._owned[ticker] = self._left[ticker] = own.held(ticker, self._owner)
+        others = self._others(ticker, sign, account)
         # ZERO first: max keeps the first of equals, and a bid's sign makes nothing -0
         mine = max(ZERO, sign * self._left[ticker])
-        others = account - max(sign * self._owned[ticker], ZERO)
         if others > 0 and mine > 0:
             taking = own.taking(ticker, self._owner, intent.book_side, self._gone)
             mine = max(mine - taking, ZERO)

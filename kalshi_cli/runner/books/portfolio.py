@@ -484,6 +484,14 @@ class Owners:
         # order there may still land, not the run's
         self._replays: dict[str, _Replay] = {}
 
+    def parts(self, ticker: str) -> tuple[Decimal, ...]:
+        """Each owner's part of the position in `ticker` (+YES / -NO), in the owners' order:
+        what tells a change of whose the contracts are from one of the orders alone."""
+        return tuple(
+            ZERO if (m := engine.markets.get(ticker)) is None else m.position
+            for engine in self.engines.values()
+        )
+
     def own(self, owner: str) -> None:
         """`owner` is a strategy of this loop: its fills build its part from now on."""
         if owner not in self.engines:

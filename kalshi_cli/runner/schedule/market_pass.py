@@ -135,8 +135,9 @@ class MarketPass:
         # (strategy, ticker) -> the inputs of the strategy's last call there, when it decided
         # nothing
         self._quiet: dict[tuple[str, str], tuple[Member, MarketSnapshot, PositionView]] = {}
-        # ticker -> the position view whose resting orders took nothing not their own
-        self._owns_checked: dict[str, PositionView] = {}
+        # ticker -> what the account held there, and whose, when its strategies' resting
+        # orders last took nothing not their own
+        self._owns_checked: dict[str, tuple[object, ...]] = {}
 
     @property
     def settings(self) -> LoopSettings:
@@ -374,11 +375,14 @@ class MarketPass:
     def _keep_within_own(self, ticker: str) -> None:
         """Withdraw the strategies' resting orders that would take contracts the account holds
         that are not their own (`OwnOrders.beyond_own`): an order that rested before a person
-        or another strategy bought would sell their contracts once it fills. Asked once a
-        position view (a new one on each fill, order or settlement of the market); again on
-        each turn while a withdrawal is not booked (one that failed is sent again)."""
+        or another strategy bought would sell their contracts once it fills. Asked when what
+        the account holds there, or whose it is, changed (a fill read or told, a settlement, a
+        part given): an order placed or amended since was cut when it was decided, so a
+        requote alone asks nothing. Asked again on each turn while a withdrawal is not booked
+        (one that failed is sent again)."""
         view = self._portfolio.view(ticker)
-        if view is self._owns_checked.get(ticker):
+        held = (view.position, view.unbooked, self._portfolio.owners.parts(ticker))
+        if held == self._owns_checked.get(ticker):
             return
         beyond = self._own.beyond_own(ticker) if view.resting else []
         for order in beyond:
@@ -386,7 +390,7 @@ class MarketPass:
         if beyond:
             self._owns_checked.pop(ticker, None)
         else:
-            self._owns_checked[ticker] = view
+            self._owns_checked[ticker] = held
 
     def _stopped(
         self,
