@@ -324,6 +324,28 @@ def test_a_key_restricted_to_a_subaccount_reads_and_trades_only_there(
     assert [o["subaccount_number"] for o in left["orders"]] == [0]
 
 
+def test_an_orders_queue_position_is_read_on_any_subaccount_the_key_may_read(
+    adv: SimHarness, tmp_path: Path
+) -> None:
+    """GetOrderQueuePosition names no `subaccount` (as GetOrder): the order is found on any
+    subaccount the key may read, and a key restricted to a subaccount finds only its own."""
+    me = adv.account
+    adv.signed(me, "POST", "/portfolio/subaccounts")
+    transfer(adv, me, 50_00)
+    primary = adv.signed(me, "POST", "/portfolio/events/orders", json=order()).json()["order_id"]
+    placed = adv.signed(me, "POST", "/portfolio/events/orders", json=order(subaccount=1))
+    on_one = placed.json()["order_id"]  # behind the primary's 5 at the same price
+
+    def queue(key: AccountInfo, order_id: str) -> Any:
+        return adv.signed(key, "GET", f"/portfolio/orders/{order_id}/queue_position")
+
+    assert queue(me, primary).json() == {"queue_position_fp": "0.00"}
+    assert queue(me, on_one).json() == {"queue_position_fp": "5.00"}
+    locked = generated_key(adv, me, tmp_path, subaccount=1)
+    assert queue(locked, on_one).json() == {"queue_position_fp": "5.00"}
+    assert nested_code(queue(locked, primary)) == (404, "not_found")
+
+
 def test_create_a_key_from_a_public_key_needs_premier(sim: SimHarness, tmp_path: Path) -> None:
     pem = public_key_pem(generate_private_key("ed25519"))
     refused = sim.signed(sim.account, "POST", "/api_keys", json={"name": "x", "public_key": pem})
