@@ -24,6 +24,7 @@ from tests.sim.wsutil import Ws
 from tests.wire import flat_code, nested_code
 
 T = "KXAUDIT-26JAN01-A"
+ORDERS = "/portfolio/events/orders"
 P = "/trade-api/v2"
 ASYNCAPI = Path(__file__).resolve().parents[2] / "docs" / "kalshi-api" / "asyncapi.yaml"
 WS_MESSAGES = {
@@ -168,6 +169,29 @@ def test_a_legacy_body_is_refused_and_unknown_fields_are_ignored(sim: SimHarness
     assert extra.status_code == 201
     mine = sim.signed(sim.account, "GET", f"/portfolio/orders/{extra.json()['order_id']}").json()
     assert mine["order"]["book_side"] == "bid"
+
+
+def test_an_empty_client_order_id_is_one_not_given(sim: SimHarness) -> None:
+    """`client_order_id` and `updated_client_order_id` are `x-go-type-skip-optional-pointer`
+    strings: Kalshi's decoder cannot tell "" from a field left out, so "" names no id. Two
+    orders sent with "" are two orders, each read back as one sent without an id; an amend
+    with "" keeps the order's id."""
+    sim.create_market(T)
+    me = sim.account
+    placed = [sim.signed(me, "POST", ORDERS, json=order(client_order_id="")) for _ in range(2)]
+    assert [p.status_code for p in placed] == [201, 201], placed[1].text
+    bare = sim.signed(me, "POST", ORDERS, json=order())
+    for answer in [*placed, bare]:
+        assert answer.json()["client_order_id"] == answer.json()["order_id"]
+    first = placed[0].json()["order_id"]
+    amend = {"ticker": T, "side": "bid", "price": "0.40", "count": "5"}
+    amended = sim.signed(
+        me, "POST", f"{ORDERS}/{first}/amend", json={**amend, "updated_client_order_id": ""}
+    )
+    assert amended.status_code == 200, amended.text
+    assert amended.json()["client_order_id"] == first
+    read = sim.signed(me, "GET", f"/portfolio/orders/{first}").json()["order"]
+    assert read["client_order_id"] == first
 
 
 def test_cancel_of_an_order_that_no_longer_rests_is_a_404(sim: SimHarness) -> None:
