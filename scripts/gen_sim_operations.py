@@ -55,7 +55,36 @@ def render() -> str:
                         "    (\n" + "".join(f"        {f},\n" for f in fields) + "    ),\n"
                     )
     lines.append(")\n")
+    lines.append(SHARD_HEADER)
+    lines += [f'        "{op}",\n' for op in _declaring(spec, "query", "exchange_index")]
+    lines.append("    }\n)\n")
     return "".join(lines)
+
+
+SHARD_HEADER = """
+# The operations that declare an `exchange_index` query parameter. Kalshi's server binds the
+# parameters an operation declares and no others, so every other operation ignores one, whatever
+# its value (sim/server/routing.py `other_shard`).
+SHARD_QUERY: frozenset[str] = frozenset(
+    {
+"""
+
+
+def _declaring(spec: dict[str, Any], where: str, name: str) -> list[str]:
+    """The operationIds, in the spec's order, with a parameter `name` in `where` (through
+    `$ref`s to the spec's shared parameters)."""
+    shared = spec["components"]["parameters"]
+    found = []
+    for item in spec["paths"].values():
+        for method in METHODS:
+            if method not in item:
+                continue
+            for parameter in item[method].get("parameters", ()):
+                if "$ref" in parameter:
+                    parameter = shared[parameter["$ref"].rsplit("/", 1)[1]]
+                if parameter["in"] == where and parameter["name"] == name:
+                    found.append(item[method]["operationId"])
+    return found
 
 
 BODIES_HEADER = '''"""The request bodies of openapi.yaml {version}.

@@ -194,6 +194,45 @@ def test_an_empty_client_order_id_is_one_not_given(sim: SimHarness) -> None:
     assert read["client_order_id"] == first
 
 
+def test_exchange_index_is_read_only_by_the_operations_that_declare_it(sim: SimHarness) -> None:
+    """Kalshi's server binds the query parameters its operation declares and no others. Of the
+    order paths, `exchange_index` is declared by GetOrders (a filter), CancelOrderV2 and the
+    order group writes; cancel-all ("across every exchange shard"), amend, decrease (their
+    shard is in the body), the queue positions, the order group reads and the settlements
+    declare none, so there it changes nothing, whatever its value."""
+    sim.create_market(T)
+    me, other = sim.account, sim.new_account()
+    shard = {"exchange_index": "1"}
+    group = sim.signed(me, "POST", "/portfolio/order_groups/create", json={"contracts_limit": 9})
+    group_id = group.json()["order_group_id"]
+    placed = sim.signed(me, "POST", ORDERS, json=order(order_group_id=group_id)).json()
+    path = f"{ORDERS}/{placed['order_id']}"
+    sold = order(side="ask", count="1", time_in_force="immediate_or_cancel")
+    assert sim.signed(other, "POST", ORDERS, json=sold).json()["fill_count"] == "1.00"
+
+    def answer(method: str, where: str, **kw: Any) -> Any:
+        response = sim.signed(me, method, where, params=shard, **kw)
+        assert response.status_code == 200, (where, response.text)
+        return response.json()
+
+    assert sim.signed(me, "GET", "/portfolio/orders", params=shard).json()["orders"] == []
+    amend = {"ticker": T, "side": "bid", "price": "0.40", "count": "4"}
+    assert answer("POST", f"{path}/amend", json=amend)["remaining_count"] == "3.00"
+    assert answer("POST", f"{path}/decrease", json={"reduce_by": "1"})["remaining_count"] == "2.00"
+    queue = answer("GET", "/portfolio/orders/queue_positions")["queue_positions"]
+    assert [q["order_id"] for q in queue] == [placed["order_id"]]
+    groups = answer("GET", "/portfolio/order_groups")["order_groups"]
+    assert [g["id"] for g in groups] == [group_id]
+    assert answer("GET", f"/portfolio/order_groups/{group_id}")["orders"] == [placed["order_id"]]
+    for value in ("1", "not a number"):
+        cancel_all = sim.signed(me, "DELETE", ORDERS, params={"exchange_index": value})
+        assert cancel_all.status_code == 204, cancel_all.text
+    mine = sim.signed(me, "GET", f"/portfolio/orders/{placed['order_id']}").json()["order"]
+    assert mine["status"] == "canceled"
+    sim.settle(T, "yes")
+    assert [s["ticker"] for s in answer("GET", "/portfolio/settlements")["settlements"]] == [T]
+
+
 def test_cancel_of_an_order_that_no_longer_rests_is_a_404(sim: SimHarness) -> None:
     sim.create_market(T)
     placed = sim.signed(sim.account, "POST", "/portfolio/events/orders", json=order()).json()

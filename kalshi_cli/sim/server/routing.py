@@ -36,6 +36,7 @@ from kalshi_cli.sim.server.auth import Authenticator
 from kalshi_cli.sim.server.faults import Faults
 from kalshi_cli.sim.server.history import MarketHistory
 from kalshi_cli.sim.server.lag import ReadReplica
+from kalshi_cli.sim.server.operations import SHARD_QUERY
 from kalshi_cli.sim.server.ratelimit import (
     SimRateLimiter,
     Tier,
@@ -357,8 +358,12 @@ def other_shard(ctx: RequestContext, *, auto_route: bool = False) -> bool:
     query parameter is validated here and resolved by `sim/server/routes/subaccounts.py`).
 
     The portfolio list filters take `exchange_index` >= 0; the single-order write paths take
-    the `ExchangeIndex` schema, where -1 asks for auto-routing."""
+    the `ExchangeIndex` schema, where -1 asks for auto-routing. An operation that does not
+    declare the parameter ignores it, whatever its value (`SHARD_QUERY`): cancel-all cancels
+    on every shard, as the spec says."""
     query_int(ctx, "subaccount", None, 0, 63)
+    if ctx.operation not in SHARD_QUERY:
+        return False
     shard = query_int(ctx, "exchange_index", None, -1 if auto_route else 0, None, bits=32)
     return shard is not None and shard not in (0, -1)
 
