@@ -55,18 +55,24 @@ def render() -> str:
                         "    (\n" + "".join(f"        {f},\n" for f in fields) + "    ),\n"
                     )
     lines.append(")\n")
-    lines.append(SHARD_HEADER)
-    lines += [f'        "{op}",\n' for op in _declaring(spec, "query", "exchange_index")]
-    lines.append("    }\n)\n")
+    for name, parameter, reader in QUERY_TABLES:
+        lines.append(QUERY_HEADER.format(name=name, parameter=parameter, reader=reader))
+        lines += [f'        "{op}",\n' for op in _declaring(spec, "query", parameter)]
+        lines.append("    }\n)\n")
     return "".join(lines)
 
 
-SHARD_HEADER = """
-# The operations that declare an `exchange_index` query parameter. Kalshi's server binds the
+# (table, query parameter, what in sim/server/routing.py reads it)
+QUERY_TABLES = (
+    ("SHARD_QUERY", "exchange_index", "`other_shard`"),
+    ("SUBACCOUNT_QUERY", "subaccount", "`query_subaccount`"),
+)
+QUERY_HEADER = """
+# The operations that declare the `{parameter}` query parameter. Kalshi's server binds the
 # parameters an operation declares and no others, so every other operation ignores one, whatever
-# its value (sim/server/routing.py `other_shard`).
-SHARD_QUERY: frozenset[str] = frozenset(
-    {
+# its value (sim/server/routing.py {reader}).
+{name}: frozenset[str] = frozenset(
+    {{
 """
 
 
@@ -79,9 +85,8 @@ def _declaring(spec: dict[str, Any], where: str, name: str) -> list[str]:
         for method in METHODS:
             if method not in item:
                 continue
-            for parameter in item[method].get("parameters", ()):
-                if "$ref" in parameter:
-                    parameter = shared[parameter["$ref"].rsplit("/", 1)[1]]
+            for given in item[method].get("parameters", ()):
+                parameter = shared[given["$ref"].rsplit("/", 1)[1]] if "$ref" in given else given
                 if parameter["in"] == where and parameter["name"] == name:
                     found.append(item[method]["operationId"])
     return found
