@@ -55,7 +55,41 @@ def render() -> str:
                         "    (\n" + "".join(f"        {f},\n" for f in fields) + "    ),\n"
                     )
     lines.append(")\n")
+    for name, parameter, reader in QUERY_TABLES:
+        lines.append(QUERY_HEADER.format(name=name, parameter=parameter, reader=reader))
+        lines += [f'        "{op}",\n' for op in _declaring(spec, "query", parameter)]
+        lines.append("    }\n)\n")
     return "".join(lines)
+
+
+# (table, query parameter, what in sim/server/routing.py reads it)
+QUERY_TABLES = (
+    ("SHARD_QUERY", "exchange_index", "`other_shard`"),
+    ("SUBACCOUNT_QUERY", "subaccount", "`query_subaccount`"),
+)
+QUERY_HEADER = """
+# The operations that declare the `{parameter}` query parameter. Kalshi's server binds the
+# parameters an operation declares and no others, so every other operation ignores one, whatever
+# its value (sim/server/routing.py {reader}).
+{name}: frozenset[str] = frozenset(
+    {{
+"""
+
+
+def _declaring(spec: dict[str, Any], where: str, name: str) -> list[str]:
+    """The operationIds, in the spec's order, with a parameter `name` in `where` (through
+    `$ref`s to the spec's shared parameters)."""
+    shared = spec["components"]["parameters"]
+    found = []
+    for item in spec["paths"].values():
+        for method in METHODS:
+            if method not in item:
+                continue
+            for given in item[method].get("parameters", ()):
+                parameter = shared[given["$ref"].rsplit("/", 1)[1]] if "$ref" in given else given
+                if parameter["in"] == where and parameter["name"] == name:
+                    found.append(item[method]["operationId"])
+    return found
 
 
 BODIES_HEADER = '''"""The request bodies of openapi.yaml {version}.

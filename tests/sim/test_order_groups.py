@@ -241,3 +241,19 @@ def test_groups_survive_a_restart_from_the_journal(tmp_path: Path, closing: list
     assert [g.order_group_id for g in again.order_groups(a)] == [limited, kept]
     assert again.order_group(a, kept).order_ids == [resting]
     assert [o.status for o in again.orders(a)] == [o.status for o in ex.orders(a)]
+
+
+def test_a_user_holds_at_most_100000_groups_at_a_time() -> None:
+    """CreateOrderGroup: "Users can have up to 100,000 order groups at a time." The groups of a
+    user's subaccounts count towards the user's; a deleted group frees its place; another
+    user's groups do not count."""
+    env = Env()
+    one = env.ex.subaccount_ledger(env.a, env.ex.create_subaccount(env.a))
+    made = [env.ex.create_order_group(one, D(5)).order_group_id]
+    made += [env.ex.create_order_group(env.a, D(5)).order_group_id for _ in range(99_999)]
+    refused(env, 400, "too_many_order_groups", lambda: env.ex.create_order_group(env.a, D(5)))
+    refused(env, 400, "too_many_order_groups", lambda: env.ex.create_order_group(one, D(5)))
+    env.ex.create_order_group(env.b, D(5))  # another user's count is its own
+    env.ex.delete_order_group(one, made[0])
+    env.ex.create_order_group(env.a, D(5))  # the deleted group's place is free again
+    refused(env, 400, "too_many_order_groups", lambda: env.ex.create_order_group(env.a, D(5)))

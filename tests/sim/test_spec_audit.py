@@ -24,6 +24,7 @@ from tests.sim.wsutil import Ws
 from tests.wire import flat_code, nested_code
 
 T = "KXAUDIT-26JAN01-A"
+ORDERS = "/portfolio/events/orders"
 P = "/trade-api/v2"
 ASYNCAPI = Path(__file__).resolve().parents[2] / "docs" / "kalshi-api" / "asyncapi.yaml"
 WS_MESSAGES = {
@@ -168,6 +169,68 @@ def test_a_legacy_body_is_refused_and_unknown_fields_are_ignored(sim: SimHarness
     assert extra.status_code == 201
     mine = sim.signed(sim.account, "GET", f"/portfolio/orders/{extra.json()['order_id']}").json()
     assert mine["order"]["book_side"] == "bid"
+
+
+def test_an_empty_client_order_id_is_one_not_given(sim: SimHarness) -> None:
+    """`client_order_id` and `updated_client_order_id` are `x-go-type-skip-optional-pointer`
+    strings: Kalshi's decoder cannot tell "" from a field left out, so "" names no id. Two
+    orders sent with "" are two orders, each read back as one sent without an id; an amend
+    with "" keeps the order's id."""
+    sim.create_market(T)
+    me = sim.account
+    placed = [sim.signed(me, "POST", ORDERS, json=order(client_order_id="")) for _ in range(2)]
+    assert [p.status_code for p in placed] == [201, 201], placed[1].text
+    bare = sim.signed(me, "POST", ORDERS, json=order())
+    for answer in [*placed, bare]:
+        assert answer.json()["client_order_id"] == answer.json()["order_id"]
+    first = placed[0].json()["order_id"]
+    amend = {"ticker": T, "side": "bid", "price": "0.40", "count": "5"}
+    amended = sim.signed(
+        me, "POST", f"{ORDERS}/{first}/amend", json={**amend, "updated_client_order_id": ""}
+    )
+    assert amended.status_code == 200, amended.text
+    assert amended.json()["client_order_id"] == first
+    read = sim.signed(me, "GET", f"/portfolio/orders/{first}").json()["order"]
+    assert read["client_order_id"] == first
+
+
+def test_exchange_index_is_read_only_by_the_operations_that_declare_it(sim: SimHarness) -> None:
+    """Kalshi's server binds the query parameters its operation declares and no others. Of the
+    order paths, `exchange_index` is declared by GetOrders (a filter), CancelOrderV2 and the
+    order group writes; cancel-all ("across every exchange shard"), amend, decrease (their
+    shard is in the body), the queue positions, the order group reads and the settlements
+    declare none, so there it changes nothing, whatever its value."""
+    sim.create_market(T)
+    me, other = sim.account, sim.new_account()
+    shard = {"exchange_index": "1"}
+    group = sim.signed(me, "POST", "/portfolio/order_groups/create", json={"contracts_limit": 9})
+    group_id = group.json()["order_group_id"]
+    placed = sim.signed(me, "POST", ORDERS, json=order(order_group_id=group_id)).json()
+    path = f"{ORDERS}/{placed['order_id']}"
+    sold = order(side="ask", count="1", time_in_force="immediate_or_cancel")
+    assert sim.signed(other, "POST", ORDERS, json=sold).json()["fill_count"] == "1.00"
+
+    def answer(method: str, where: str, **kw: Any) -> Any:
+        response = sim.signed(me, method, where, params=shard, **kw)
+        assert response.status_code == 200, (where, response.text)
+        return response.json()
+
+    assert sim.signed(me, "GET", "/portfolio/orders", params=shard).json()["orders"] == []
+    amend = {"ticker": T, "side": "bid", "price": "0.40", "count": "4"}
+    assert answer("POST", f"{path}/amend", json=amend)["remaining_count"] == "3.00"
+    assert answer("POST", f"{path}/decrease", json={"reduce_by": "1"})["remaining_count"] == "2.00"
+    queue = answer("GET", "/portfolio/orders/queue_positions")["queue_positions"]
+    assert [q["order_id"] for q in queue] == [placed["order_id"]]
+    groups = answer("GET", "/portfolio/order_groups")["order_groups"]
+    assert [g["id"] for g in groups] == [group_id]
+    assert answer("GET", f"/portfolio/order_groups/{group_id}")["orders"] == [placed["order_id"]]
+    for value in ("1", "not a number"):
+        cancel_all = sim.signed(me, "DELETE", ORDERS, params={"exchange_index": value})
+        assert cancel_all.status_code == 204, cancel_all.text
+    mine = sim.signed(me, "GET", f"/portfolio/orders/{placed['order_id']}").json()["order"]
+    assert mine["status"] == "canceled"
+    sim.settle(T, "yes")
+    assert [s["ticker"] for s in answer("GET", "/portfolio/settlements")["settlements"]] == [T]
 
 
 def test_cancel_of_an_order_that_no_longer_rests_is_a_404(sim: SimHarness) -> None:

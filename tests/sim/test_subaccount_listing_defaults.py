@@ -139,6 +139,38 @@ def test_settlements_cover_every_subaccount_when_none_is_named(
     assert sum(Decimal(s["yes_count_fp"]) for s in settled) == 2
 
 
+def test_settlements_of_one_market_on_several_subaccounts_page_to_the_end(
+    both: tuple[SimHarness, AccountInfo, str, str],
+) -> None:
+    """Each subaccount that held a market has its own settlement of it: paging the listing of
+    every subaccount one at a time gives each once and then an empty cursor."""
+    sim, me, _, _ = both
+    body = {
+        "ticker": T,
+        "side": "bid",
+        "price": "0.31",  # ahead of subaccount 0's bid: the next sale fills it
+        "count": "1",
+        "time_in_force": "good_till_canceled",
+        "self_trade_prevention_type": "taker_at_cross",
+        "subaccount": 1,
+    }
+    ok(sim.signed(me, "POST", ORDERS, json=body), 201)
+    sell_one(sim, sim.new_account(), T)
+    sim.settle(U, "yes")
+    sim.settle(T, "yes")  # newest first: T's two settlements lead, U's follows them
+    pages: list[list[str]] = []
+    cursor = ""
+    while len(pages) < 10:  # three settlements: a listing that never ends stops here
+        params = {"limit": "1", **({"cursor": cursor} if cursor else {})}
+        answer = ok(sim.signed(me, "GET", "/portfolio/settlements", params=params))
+        pages.append([s["ticker"] for s in answer["settlements"]])
+        cursor = answer["cursor"]
+        if not cursor:
+            break
+    assert sorted(t for page in pages for t in page) == [T, T, U]
+    assert len(pages) == 3
+
+
 def test_the_historical_reads_default_and_scope_as_the_spec_words_them(
     both: tuple[SimHarness, AccountInfo, str, str],
 ) -> None:

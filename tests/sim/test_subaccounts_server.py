@@ -324,6 +324,60 @@ def test_a_key_restricted_to_a_subaccount_reads_and_trades_only_there(
     assert [o["subaccount_number"] for o in left["orders"]] == [0]
 
 
+def test_an_orders_queue_position_is_read_on_any_subaccount_the_key_may_read(
+    adv: SimHarness, tmp_path: Path
+) -> None:
+    """GetOrderQueuePosition names no `subaccount` (as GetOrder): the order is found on any
+    subaccount the key may read, and a key restricted to a subaccount finds only its own."""
+    me = adv.account
+    adv.signed(me, "POST", "/portfolio/subaccounts")
+    transfer(adv, me, 50_00)
+    primary = adv.signed(me, "POST", "/portfolio/events/orders", json=order()).json()["order_id"]
+    placed = adv.signed(me, "POST", "/portfolio/events/orders", json=order(subaccount=1))
+    on_one = placed.json()["order_id"]  # behind the primary's 5 at the same price
+
+    def queue(key: AccountInfo, order_id: str) -> Any:
+        return adv.signed(key, "GET", f"/portfolio/orders/{order_id}/queue_position")
+
+    assert queue(me, primary).json() == {"queue_position_fp": "0.00"}
+    assert queue(me, on_one).json() == {"queue_position_fp": "5.00"}
+    locked = generated_key(adv, me, tmp_path, subaccount=1)
+    assert queue(locked, on_one).json() == {"queue_position_fp": "5.00"}
+    assert nested_code(queue(locked, primary)) == (404, "not_found")
+
+
+def test_a_subaccount_query_parameter_counts_only_where_the_operation_declares_it(
+    adv: SimHarness,
+) -> None:
+    """Kalshi's server binds the query parameters an operation declares and no others. Create,
+    batch create and batch cancel take their subaccount in the body, and GetOrder takes none:
+    a `subaccount` query parameter sent to them is ignored, whatever its value, so an order
+    whose body names none is placed on subaccount 0."""
+    me = adv.account
+    adv.signed(me, "POST", "/portfolio/subaccounts")
+    transfer(adv, me, 50_00)
+    elsewhere = {"subaccount": "1"}
+
+    def send(method: str, path: str, body: Any, params: dict[str, str]) -> Any:
+        answer = adv.signed(me, method, path, json=body, params=params)
+        assert answer.status_code in (200, 201), answer.text
+        return answer.json()
+
+    one = send("POST", "/portfolio/events/orders", order(), elsewhere)["order_id"]
+    batch = send("POST", "/portfolio/events/orders/batched", {"orders": [order()]}, elsewhere)
+    two = batch["orders"][0]["order_id"]
+    for order_id in (one, two):
+        for params in (elsewhere, {"subaccount": "not a number"}):
+            read = adv.signed(me, "GET", f"/portfolio/orders/{order_id}", params=params)
+            assert read.status_code == 200, read.text
+            assert read.json()["order"]["subaccount_number"] == 0
+    cancel = {"orders": [{"order_id": one}, {"order_id": two}]}
+    cancelled = send("DELETE", "/portfolio/events/orders/batched", cancel, elsewhere)
+    assert [o["reduced_by"] for o in cancelled["orders"]] == ["5.00", "5.00"]
+    on_one = adv.signed(me, "GET", "/portfolio/orders", params=elsewhere).json()["orders"]
+    assert on_one == []
+
+
 def test_create_a_key_from_a_public_key_needs_premier(sim: SimHarness, tmp_path: Path) -> None:
     pem = public_key_pem(generate_private_key("ed25519"))
     refused = sim.signed(sim.account, "POST", "/api_keys", json={"name": "x", "public_key": pem})

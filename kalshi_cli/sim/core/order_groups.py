@@ -28,6 +28,9 @@ from kalshi_cli.sim.core.reference import Reference
 from kalshi_cli.vocabulary.models import ZERO
 
 WINDOW_S = 15.0
+# CreateOrderGroup: "Users can have up to 100,000 order groups at a time." A user's: its
+# subaccounts' groups count towards it, and a deleted group no longer does.
+MAX_GROUPS_PER_USER = 100_000
 
 
 @dataclass
@@ -75,6 +78,16 @@ class OrderGroups:
     def create_order_group(self, account_id: str, contracts_limit: Decimal) -> SimOrderGroup:
         self._ledger.acct(account_id)
         _check_limit(contracts_limit)
+        # no user can be at the cap while all users together hold fewer: counted only then
+        if len(self.groups) >= MAX_GROUPS_PER_USER and (
+            sum(1 for g in self.groups.values() if same_user(g.account_id, account_id))
+            >= MAX_GROUPS_PER_USER
+        ):
+            raise ExchangeError(
+                400,
+                "too_many_order_groups",
+                f"at most {MAX_GROUPS_PER_USER} order groups at a time: delete one first",
+            )
         now = self._ref.now()
         self._ref.log_at(
             now, "order_group_create", account_id=account_id, limit=str(contracts_limit)

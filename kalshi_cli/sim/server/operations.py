@@ -146,3 +146,48 @@ OPERATIONS: tuple[tuple[str, str, str], ...] = (
     ("GET", "/historical/markets", "GetHistoricalMarkets"),
     ("GET", "/historical/markets/{ticker}", "GetHistoricalMarket"),
 )
+
+# The operations that declare the `exchange_index` query parameter. Kalshi's server binds the
+# parameters an operation declares and no others, so every other operation ignores one, whatever
+# its value (sim/server/routing.py `other_shard`).
+SHARD_QUERY: frozenset[str] = frozenset(
+    {
+        "GetOrders",
+        "CancelOrderV2",
+        "DeleteOrderGroup",
+        "ResetOrderGroup",
+        "TriggerOrderGroup",
+        "UpdateOrderGroupLimit",
+        "GetBalance",
+        "GetPositions",
+        "GetFills",
+    }
+)
+
+# The operations that declare the `subaccount` query parameter. Kalshi's server binds the
+# parameters an operation declares and no others, so every other operation ignores one, whatever
+# its value (sim/server/routing.py `query_subaccount`).
+SUBACCOUNT_QUERY: frozenset[str] = frozenset(
+    {
+        "GetOrders",
+        "GetOrderQueuePositions",
+        "CancelAllOrders",
+        "CancelOrderV2",
+        "AmendOrderV2",
+        "DecreaseOrderV2",
+        "GetOrderGroups",
+        "GetOrderGroup",
+        "DeleteOrderGroup",
+        "ResetOrderGroup",
+        "TriggerOrderGroup",
+        "UpdateOrderGroupLimit",
+        "GetBalance",
+        "GetPositions",
+        "GetSettlements",
+        "GetFills",
+        "GetRFQs",
+        "GetFillsHistorical",
+        "GetHistoricalOrders",
+        "GetHistoricalPositions",
+    }
+)

@@ -32,10 +32,12 @@ from kalshi_cli.sim.core.exchange import (
 )
 from kalshi_cli.sim.core.historical import HistoryPolicy
 from kalshi_cli.sim.core.record_views import NewestFirst, OrderRef, OrdersNewestFirst
+from kalshi_cli.sim.core.subaccounts import MAX_SUBACCOUNT
 from kalshi_cli.sim.server.auth import Authenticator
 from kalshi_cli.sim.server.faults import Faults
 from kalshi_cli.sim.server.history import MarketHistory
 from kalshi_cli.sim.server.lag import ReadReplica
+from kalshi_cli.sim.server.operations import SHARD_QUERY, SUBACCOUNT_QUERY
 from kalshi_cli.sim.server.ratelimit import (
     SimRateLimiter,
     Tier,
@@ -352,13 +354,27 @@ def query_list(ctx: RequestContext, name: str) -> list[str] | None:
     return [t.strip() for t in raw.split(",") if t.strip()] if raw else None
 
 
+def query_subaccount(ctx: RequestContext) -> int | None:
+    """The `subaccount` query parameter (0 to 63, else a bare-`msg` 400), or None when it is not
+    sent or its operation does not declare it (`SUBACCOUNT_QUERY`): Kalshi's server binds no
+    other, so an order create naming none in its body is placed on subaccount 0 whatever the
+    query says."""
+    if ctx.operation not in SUBACCOUNT_QUERY:
+        return None
+    return query_int(ctx, "subaccount", None, 0, MAX_SUBACCOUNT)
+
+
 def other_shard(ctx: RequestContext, *, auto_route: bool = False) -> bool:
     """True when the request asks for a shard the simulator does not have (the `subaccount`
     query parameter is validated here and resolved by `sim/server/routes/subaccounts.py`).
 
     The portfolio list filters take `exchange_index` >= 0; the single-order write paths take
-    the `ExchangeIndex` schema, where -1 asks for auto-routing."""
-    query_int(ctx, "subaccount", None, 0, 63)
+    the `ExchangeIndex` schema, where -1 asks for auto-routing. An operation that does not
+    declare the parameter ignores it, whatever its value (`SHARD_QUERY`): cancel-all cancels
+    on every shard, as the spec says."""
+    query_subaccount(ctx)
+    if ctx.operation not in SHARD_QUERY:
+        return False
     shard = query_int(ctx, "exchange_index", None, -1 if auto_route else 0, None, bits=32)
     return shard is not None and shard not in (0, -1)
 

@@ -17,7 +17,7 @@ from typing import Any
 from kalshi_cli.sim.core.communications import CommsEvent, Communications, SimQuote, SimRfq
 from kalshi_cli.sim.core.exchange import not_found
 from kalshi_cli.sim.core.records import owner
-from kalshi_cli.sim.server.routes.subaccounts import MAX_SUBACCOUNT, write_ledger
+from kalshi_cli.sim.server.routes.subaccounts import write_ledger
 from kalshi_cli.sim.server.routing import (
     DOLLARS_TEXT,
     Endpoint,
@@ -33,6 +33,7 @@ from kalshi_cli.sim.server.routing import (
     parse_count,
     query_int,
     query_str,
+    query_subaccount,
 )
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
@@ -264,7 +265,7 @@ def handle_list_rfqs(state: SimState, ctx: RequestContext) -> tuple[int, Json | 
     creator = _uuid_query(ctx, "creator_user_id")
     mine = _user_filter(ctx, "user_filter")
     # the spec's SubaccountQuery: the caller's RFQs on that subaccount; omitted, all of them
-    subaccount = query_int(ctx, "subaccount", None, 0, MAX_SUBACCOUNT)
+    subaccount = query_subaccount(ctx)
     rows = [
         r
         for r in reversed(list(c.rfqs.values()))  # newest first

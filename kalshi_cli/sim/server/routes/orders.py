@@ -112,6 +112,13 @@ def check_expiration_range(expiration: int) -> None:
         )
 
 
+def optional_id(body: Json, name: str) -> str | None:
+    """A client id field of the order bodies (`client_order_id`, `updated_client_order_id`):
+    the spec makes each an `x-go-type-skip-optional-pointer` string, so Kalshi's decoder reads
+    "" exactly as a field left out, and "" names no id."""
+    return field_str(body, name, required=False) or None
+
+
 def parse_create(state: SimState, body: Any) -> PlaceRequest:
     if not isinstance(body, dict):
         raise bad_request("an order must be a JSON object", "bad_request")
@@ -140,7 +147,7 @@ def parse_create(state: SimState, body: Any) -> PlaceRequest:
         count=count,
         time_in_force=tif,
         self_trade_prevention=stp,
-        client_order_id=field_str(body, "client_order_id", required=False),
+        client_order_id=optional_id(body, "client_order_id"),
         post_only=field_bool(body, "post_only"),
         reduce_only=field_bool(body, "reduce_only"),
         expiration_time=expiration,
@@ -265,7 +272,7 @@ def handle_amend_order(state: SimState, ctx: RequestContext) -> tuple[int, Json 
     count = parse_count(body, "count")
     assert count is not None
     field_str(body, "client_order_id", required=False)
-    updated = field_str(body, "updated_client_order_id", required=False)
+    updated = optional_id(body, "updated_client_order_id")
     expiration = body.get("expiration_time")
     if expiration is not None:
         if isinstance(expiration, bool) or not isinstance(expiration, int) or expiration < 0:

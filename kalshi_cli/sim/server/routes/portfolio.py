@@ -5,12 +5,14 @@ limits and endpoint costs. Reads of orders and positions go through the read rep
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import ExchangeError, not_found
 from kalshi_cli.sim.core.historical import Archive
 from kalshi_cli.sim.core.record_views import OrderRef, OrdersNewestFirst
+from kalshi_cli.sim.core.records import SimSettlement, owner
 from kalshi_cli.sim.server.routes.subaccounts import read_ledger, read_ledgers
 from kalshi_cli.sim.server.routing import (
     Endpoint,
@@ -199,17 +201,38 @@ def handle_get_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | 
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _HeldSettlement:
+    """A settlement beside the subaccount it was paid to. A market settles once on every
+    subaccount that held it, so its ticker alone does not name one row of a listing that
+    covers several subaccounts: a cursor naming the ticker would lead back to the first of
+    them, and the pages after it would repeat without end."""
+
+    subaccount: int
+    settlement: SimSettlement
+
+    @property
+    def ticker(self) -> str:
+        return self.settlement.ticker
+
+    @property
+    def cursor(self) -> str:
+        return f"{self.settlement.ticker}:{self.subaccount}"
+
+
 def handle_get_settlements(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     return _filtered_page(
         state,
         ctx,
         "settlements",
-        rows=state.exchange.settlements,
+        rows=lambda ledger: [
+            _HeldSettlement(owner(ledger)[1], s) for s in state.exchange.settlements(ledger)
+        ],
         by="event_ticker",
-        field=lambda s: s.event_ticker,
-        when=lambda s: s.settled_time,
-        cursor_key=lambda s: s.ticker,
-        to_json=ser.settlement_json,
+        field=lambda r: r.settlement.event_ticker,
+        when=lambda r: r.settlement.settled_time,
+        cursor_key=lambda r: r.cursor,
+        to_json=lambda r: ser.settlement_json(r.settlement),
     )
 
 

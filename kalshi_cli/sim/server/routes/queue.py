@@ -7,6 +7,7 @@ increase sends the order to the back. Computed from the live book (not the lagge
 
 from __future__ import annotations
 
+from kalshi_cli.sim.core.exchange import ExchangeError, not_found
 from kalshi_cli.sim.server.routes.subaccounts import read_ledgers
 from kalshi_cli.sim.server.routing import (
     Endpoint,
@@ -46,8 +47,19 @@ def handle_queue_positions(state: SimState, ctx: RequestContext) -> tuple[int, J
 
 
 def handle_queue_position(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    position = state.exchange.queue_position(ctx.account_id, ctx.path_param("order_id"))
-    return 200, {"queue_position_fp": fmt_count(position)}
+    # The spec gives this path no `subaccount`, as it gives GetOrder none: the order is looked
+    # for on every subaccount the key may read (a restricted key's own only), and an order on
+    # none of them is the one 404 of an unknown order.
+    order_id = ctx.path_param("order_id")
+    missing = not_found()
+    for ledger in read_ledgers(state, ctx, all_by_default=True):
+        try:
+            position = state.exchange.queue_position(ledger, order_id)
+        except ExchangeError as exc:
+            missing = exc
+            continue
+        return 200, {"queue_position_fp": fmt_count(position)}
+    raise missing
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (

@@ -28,6 +28,7 @@ from kalshi_cli.sim.server.routing import (
     paginate,
     query_int,
     query_str,
+    query_subaccount,
 )
 from kalshi_cli.vocabulary.models import fmt_dollars
 
@@ -64,14 +65,14 @@ def write_ledger(state: SimState, ctx: RequestContext, value: Any = None) -> str
     else 0."""
     wanted = _number(value, "subaccount")
     if wanted is None:
-        wanted = query_int(ctx, "subaccount", None, 0, MAX_SUBACCOUNT)
+        wanted = query_subaccount(ctx)
     number = _restricted(ctx, wanted)
     return state.exchange.subaccount_ledger(ctx.account_id, number or 0)
 
 
 def read_ledgers(state: SimState, ctx: RequestContext, *, all_by_default: bool) -> list[str]:
     """The ledgers a listing covers (empty for a subaccount not created)."""
-    number = _restricted(ctx, query_int(ctx, "subaccount", None, 0, MAX_SUBACCOUNT))
+    number = _restricted(ctx, query_subaccount(ctx))
     numbers = state.exchange.subaccount_numbers(ctx.account_id)
     if number is None:
         return [ledger_id(ctx.account_id, n) for n in (numbers if all_by_default else [0])]
@@ -80,7 +81,7 @@ def read_ledgers(state: SimState, ctx: RequestContext, *, all_by_default: bool) 
 
 def read_ledger(state: SimState, ctx: RequestContext) -> str:
     """The one ledger a read that defaults to 0 acts on (400 for one not created)."""
-    number = _restricted(ctx, query_int(ctx, "subaccount", None, 0, MAX_SUBACCOUNT))
+    number = _restricted(ctx, query_subaccount(ctx))
     return state.exchange.subaccount_ledger(ctx.account_id, number or 0)
 
 
@@ -88,7 +89,7 @@ def lookup_ledger(ctx: RequestContext) -> str:
     """The ledger a write that defaults to 0 finds its object in (order groups): the
     `subaccount` query parameter, else 0. A subaccount not created holds nothing, so the
     caller's lookup answers 404 rather than a 400 the operation does not document."""
-    number = _restricted(ctx, query_int(ctx, "subaccount", None, 0, MAX_SUBACCOUNT))
+    number = _restricted(ctx, query_subaccount(ctx))
     return ledger_id(ctx.account_id, number or 0)
 
 
