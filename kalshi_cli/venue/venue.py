@@ -36,7 +36,7 @@ from kalshi_cli.venue import answers
 from kalshi_cli.venue.client import VenueClient, api_error
 from kalshi_cli.venue.queue import FillModel, QueueSpot
 from kalshi_cli.venue.reference import MarketInfo
-from kalshi_cli.vocabulary.clock import Clock
+from kalshi_cli.vocabulary.clock import Clock, iso_utc, parse_iso
 from kalshi_cli.vocabulary.models import (
     LIFECYCLE_RESUMES,
     LIFECYCLE_STOPS,
@@ -275,7 +275,22 @@ class LocalVenue:
             return
         for order_id in list(self._by_ticker.get(ticker, ())):
             self._forget(order_id)
-        self.core.settlement.settle(ticker, "yes" if result == "yes" else "no")
+        yes_or_no = "yes" if result == "yes" else "no"
+        self.core.settlement.settle(ticker, yes_or_no, at=self._settled_at(ticker))
+
+    def _settled_at(self, ticker: str) -> float:  # unix seconds
+        """When `ticker` settles: now, unless a fill of ours in it is stamped in this very
+        millisecond; then the next millisecond. The exchange's answers stamp times to the
+        millisecond, and the P&L applies a settlement before every fill stamped at or after
+        it (`pnl.SettlementQueue`), while a market fills nothing once settled: a decision
+        that fills in the millisecond the result arrives (a tick, then the frame) filled
+        before it, and its contracts are what the settlement pays."""
+        now = self.clock.wall()
+        trades = self.core.engine.trades_by_ticker.get(ticker)  # each one ours: module docstring
+        stamp = iso_utc(now)
+        if not trades or iso_utc(trades[-1].ts) < stamp:
+            return now
+        return parse_iso(stamp).timestamp() + 0.001  # the next millisecond's start
 
     def close(self, ticker: str) -> None:
         """Trading stopped on `ticker` (closed or paused, not settled): orders are refused,
