@@ -671,6 +671,9 @@ class LocalVenue:
         finally:
             self._untake(ticker, placed)
         self.stats.amends += 1
+        # the count is the order's new total: what it adds to the order's filled and resting
+        # contracts is ordered now, as a new order's would be (a requote after a partial fill)
+        self.stats.contracts_ordered += max(count - old.fill_count - old.remaining_count, ZERO)
         if fills:
             self.stats.taker_fills += len(fills)
             self.stats.taker_contracts += sum((f.count for f in fills), ZERO)
