@@ -275,8 +275,9 @@ class LocalVenue:
             return
         for order_id in list(self._by_ticker.get(ticker, ())):
             self._forget(order_id)
-        yes_or_no = "yes" if result == "yes" else "no"
-        self.core.settlement.settle(ticker, yes_or_no, at=self._settled_at(ticker))
+        self.core.settlement.settle(
+            ticker, "yes" if result == "yes" else "no", at=self._settled_at(ticker)
+        )
 
     def _settled_at(self, ticker: str) -> float:  # unix seconds
         """When `ticker` settles: now, unless a fill of ours in it is stamped in this very

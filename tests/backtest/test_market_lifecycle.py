@@ -80,7 +80,7 @@ def test_a_result_in_the_millisecond_of_the_last_fill_settles_what_that_fill_bou
     moment or half a millisecond later: the report settles the five contracts bought, and its
     net is what the account's equity gained."""
     start_ns = 1_767_225_600 * 10**9
-    frames = [
+    frames: list[tuple[float, str, dict[str, Any]]] = [
         (0.0, "orderbook_snapshot", {
             "market_id": "m",
             "yes_dollars_fp": [["0.4000", "10.00"]],
