@@ -64,6 +64,17 @@ class DataSet:
         )
         return iter_records(self.root, skipped, blocks=blocks)
 
+    def confirm_read(self) -> None:
+        """After a run that was to read this data set: one read from its files as the run went
+        (over the memory budget) must still be the one whose fingerprint was checked when it
+        was opened, or the run read a recording that grew meanwhile. A held one was read whole
+        and checked then (`open_dataset`)."""
+        if self.held is None and fingerprint(self.root) != self.fingerprint:
+            raise DataSetChanged(
+                f"the data set at {self.root} changed while a run of this sweep read it",
+                hint="sweep a finished recording, or a copy of one still being written",
+            )
+
 
 _LOCK = threading.Lock()  # a worker's threads open the data set once between them
 _HELD: dict[Path, DataSet] = {}  # at most one: the data set this process read last

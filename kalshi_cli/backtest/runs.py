@@ -20,8 +20,14 @@ from kalshi_cli.backtest.report import build_report
 def run_backtest(spec: BacktestSpec, strategies: Lookup | None = None) -> dict[str, Any]:
     """Run `spec` and return its report. The state file lives in a temporary directory that
     is gone afterwards. The data set is opened through this process's cache (dataset.py): a
-    worker reads it once for all the runs it is given. `strategies`: in the command's own
-    process, its lookup, which found the spec's strategies once."""
+    worker reads it once for all the runs it is given; one pinned by a sweep
+    (`data_fingerprint`) and read from its files must not change before the run has read it.
+    `strategies`: in the command's own process, its lookup, which found the spec's strategies
+    once."""
     source = open_dataset(spec.data, spec.data_fingerprint)
     with tempfile.TemporaryDirectory(prefix="kalshi-backtest-") as tmp:
-        return build_report(execute(spec, Path(tmp), source=source, strategies=strategies))
+        report = build_report(execute(spec, Path(tmp), source=source, strategies=strategies))
+    if spec.data_fingerprint:
+        # the runs a sweep ranks against each other read the data set it saw, all of it
+        source.confirm_read()
+    return report

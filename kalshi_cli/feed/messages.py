@@ -89,7 +89,9 @@ class FeedTrade(msgspec.Struct, frozen=True, gc=False):
 
 class Lifecycle(msgspec.Struct, frozen=True, gc=False):
     """A `market_lifecycle_v2`'s `msg`. `result` comes with `determined` (and on the wire with
-    `settled`); `price_level_structure` and `price_ranges` with `created`."""
+    `settled`); `price_level_structure` and `price_ranges` with `created`; `close_ts` (unix
+    seconds, read as sent: a value of another type is no reason to drop the message) with
+    `created` and `close_date_updated`."""
 
     market_ticker: str | None = None
     event_type: str | None = None
@@ -97,6 +99,7 @@ class Lifecycle(msgspec.Struct, frozen=True, gc=False):
     price_level_structure: str | None = None
     price_ranges: list[Any] | None = None
     settlement_value: Any = None
+    close_ts: Any = None
 
     @property
     def known_result(self) -> str | None:

@@ -48,6 +48,9 @@ class MarketInfo:
     fee_waiver_expiration_time: float | None = None  # unix seconds
     mutually_exclusive: bool = False
     result: str = ""  # "yes" or "no" once known
+    # when trading ends (the body's `close_time`, moved by a lifecycle message's `close_ts`):
+    # Kalshi closes the market then, and no message says so; None: not known
+    close_time: float | None = None  # unix seconds
     settlement_floor: Decimal | None = None
     fractional: bool = False
     # scheduled fee changes (`/series/fee_changes`, `/events/fee_changes`), in time order:
@@ -162,6 +165,7 @@ def from_rest(
             by = event.get("fee_multiplier_override")
             override = (str(event["fee_type_override"]), None if by is None else str(by))
         waiver = m.get("fee_waiver_expiration_time")
+        close = m.get("close_time")
         ranges = price_ranges_of(m.get("price_ranges"))
         out[ticker] = MarketInfo(
             ticker=ticker,
@@ -176,6 +180,7 @@ def from_rest(
             fee_waiver_expiration_time=parse_iso(str(waiver)).timestamp() if waiver else None,
             mutually_exclusive=bool(event.get("mutually_exclusive", False)),
             result=str(m.get("result") or ""),
+            close_time=_unix_time(close),
             settlement_floor=parse_optional_dollars(m.get("settlement_floor_dollars")),
             fractional=bool(fractional_flag(m)),
             assumed=tuple(assumed),
@@ -183,9 +188,25 @@ def from_rest(
     return _with_fee_changes(out, series_fee_changes, event_fee_changes)
 
 
+def _unix_time(value: Any) -> float | None:
+    """A body's date-time (ISO 8601) or a message's unix seconds as unix seconds; None for
+    none, or for one that is neither."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return parse_iso(str(value)).timestamp()
+    except ValueError:
+        return None
+
+
 def with_lifecycle(info: MarketInfo, msg: Lifecycle) -> MarketInfo:
-    """`info` updated by a `market_lifecycle_v2` message (tick grid, result)."""
+    """`info` updated by a `market_lifecycle_v2` message (tick grid, result, close time)."""
     kind = msg.event_type
+    close = _unix_time(msg.close_ts)
+    if close is not None and close != info.close_time:
+        info = replace(info, close_time=close)  # `created`, `close_date_updated`
     if kind == "created" and msg.price_level_structure:
         ranges = price_ranges_of(msg.price_ranges)
         assumed = tuple(a for a in info.assumed if a != "tick grid")

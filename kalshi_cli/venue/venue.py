@@ -36,7 +36,7 @@ from kalshi_cli.venue import answers
 from kalshi_cli.venue.client import VenueClient, api_error
 from kalshi_cli.venue.queue import FillModel, QueueSpot
 from kalshi_cli.venue.reference import MarketInfo
-from kalshi_cli.vocabulary.clock import Clock
+from kalshi_cli.vocabulary.clock import Clock, iso_utc, parse_iso
 from kalshi_cli.vocabulary.models import (
     LIFECYCLE_RESUMES,
     LIFECYCLE_STOPS,
@@ -121,6 +121,8 @@ class LocalVenue:
         self.core = CoreParts.build(clock)
         self.stats = VenueStats()
         self.infos: dict[str, MarketInfo] = {}
+        # heap of (close time, ticker): the exchange closes a market then (`close_due`)
+        self._closes: list[tuple[float, str]] = []
         for info in markets:
             self._install(info)
         self.account = self.core.accounts.create_account(
@@ -170,6 +172,7 @@ class LocalVenue:
             for at, override, override_multiplier in info.event_fee_changes:
                 ref.schedule_event_fee_change(info.event_ticker, override, override_multiplier, at)
         now = self.clock.wall()
+        close = info.close_time
         market = SimMarket(
             ticker=info.ticker,
             event_ticker=info.event_ticker,
@@ -181,7 +184,7 @@ class LocalVenue:
             price_level_structure=info.price_level_structure,
             price_ranges=info.ranges,
             open_time=now,
-            close_time=now + 365 * 86_400,
+            close_time=now + 365 * 86_400 if close is None else close,
             latest_expiration_time=now + 365 * 86_400,
             created_time=now,
             updated_time=now,
@@ -193,6 +196,8 @@ class LocalVenue:
         # no resting order to re-hold, as `Exchange.schedule_fee_change` would after listing
         self.core.add_market(market)
         self.infos[info.ticker] = info
+        if close is not None:
+            heapq.heappush(self._closes, (close, info.ticker))
 
     def fee_model(self, ticker: str) -> FeeModel:
         return self.core.reference.fee_model(ticker)
@@ -202,7 +207,7 @@ class LocalVenue:
     def book_changed(self, ticker: str, yes: Levels, no: Levels) -> None:
         """The recorded bids of `ticker` are now `yes` and `no` (price -> size). The mappings
         are read, not copied, until the next call for this market."""
-        if self._expiries:
+        if self._expiries or (self._closes and self._closes[0][0] <= self.clock.wall()):
             self.expire_due()
         if self.clock.wall() >= self._compact_at:
             self.compact()
@@ -239,7 +244,7 @@ class LocalVenue:
     def trade(self, ticker: str, yes_price: Decimal, count: Decimal, taker_side: Side) -> None:
         """A recorded public trade. A YES taker bought at `yes_price`, meeting NO bids at
         1 - yes_price; a NO taker met YES bids at `yes_price`."""
-        if self._expiries:
+        if self._expiries or (self._closes and self._closes[0][0] <= self.clock.wall()):
             self.expire_due()
         ids = self._by_ticker.get(ticker)
         if not ids:
@@ -275,7 +280,23 @@ class LocalVenue:
             return
         for order_id in list(self._by_ticker.get(ticker, ())):
             self._forget(order_id)
-        self.core.settlement.settle(ticker, "yes" if result == "yes" else "no")
+        self.core.settlement.settle(
+            ticker, "yes" if result == "yes" else "no", at=self._settled_at(ticker)
+        )
+
+    def _settled_at(self, ticker: str) -> float:  # unix seconds
+        """When `ticker` settles: now, unless a fill of ours in it is stamped in this very
+        millisecond; then the next millisecond. The exchange's answers stamp times to the
+        millisecond, and the P&L applies a settlement before every fill stamped at or after
+        it (`pnl.SettlementQueue`), while a market fills nothing once settled: a decision
+        that fills in the millisecond the result arrives (a tick, then the frame) filled
+        before it, and its contracts are what the settlement pays."""
+        now = self.clock.wall()
+        trades = self.core.engine.trades_by_ticker.get(ticker)  # each one ours: module docstring
+        stamp = iso_utc(now)
+        if not trades or iso_utc(trades[-1].ts) < stamp:
+            return now
+        return parse_iso(stamp).timestamp() + 0.001  # the next millisecond's start
 
     def close(self, ticker: str) -> None:
         """Trading stopped on `ticker` (closed or paused, not settled): orders are refused,
@@ -286,20 +307,39 @@ class LocalVenue:
             self.core.settlement.set_market_status(ticker, "closed")
 
     def reopen(self, ticker: str) -> None:
-        """Trading resumed on `ticker` (a paused market `activated` again)."""
+        """Trading resumed on `ticker` (a paused market `activated` again), unless its close
+        time has come."""
         self.expire_due()
         market = self.core.reference.markets.get(ticker)
-        if market is not None and market.status == "closed":
+        if (
+            market is not None
+            and market.status == "closed"
+            and self.clock.wall() < market.close_time
+        ):
             self.core.settlement.set_market_status(ticker, "open")
 
     def lifecycle(self, ticker: str, event_type: object) -> None:
         """A `market_lifecycle_v2` event's effect on trading: `deactivated` (trading paused
-        or ended) closes the market, `activated` reopens it; the others change nothing here
-        (settlement comes with its result, `settle`)."""
+        or ended) closes the market, `activated` reopens it, and a close time it moved
+        (`created`, `close_date_updated`: the applier keeps it in `infos`) is the market's
+        from now; the others change nothing here (settlement comes with its result,
+        `settle`)."""
+        self._close_at(ticker)
         if event_type in LIFECYCLE_STOPS:
             self.close(ticker)
         elif event_type == LIFECYCLE_RESUMES:
             self.reopen(ticker)
+
+    def _close_at(self, ticker: str) -> None:
+        """The market closes at its info's close time, if that moved."""
+        info = self.infos.get(ticker)
+        market = self.core.reference.markets.get(ticker)
+        if info is None or market is None or info.close_time is None:
+            return
+        if info.close_time != market.close_time:
+            market.close_time = info.close_time
+            heapq.heappush(self._closes, (info.close_time, ticker))
+            self.expire_due()
 
     def _trading(self, ticker: str) -> bool:
         market = self.core.reference.markets.get(ticker)
@@ -501,8 +541,11 @@ class LocalVenue:
         self.expire_due()
 
     def expire_due(self) -> None:
-        """Expire our orders whose `expiration_time` the clock has reached, through the core's
-        own expiry (`OrderDesk.expire_due`, as the simulator runs it on its tick)."""
+        """Close the markets whose close time the clock has reached, and expire our orders
+        whose `expiration_time` it has reached, through the core's own expiry
+        (`OrderDesk.expire_due`), as the simulator's tick does both."""
+        if self._closes and self._closes[0][0] <= self.clock.wall():
+            self.close_due()
         if not self._expiries or self._expiries[0][0] > self.clock.wall():
             return
         now = self.clock.wall()
@@ -512,6 +555,19 @@ class LocalVenue:
             r = self._resting.get(order_id)
             if r is not None and self.core.history.order(r.ledger, order_id).status != "resting":
                 self._forget(order_id)
+
+    def close_due(self) -> None:
+        """Kalshi closes a market at its close time, and no message marks it (`deactivated` is
+        a pause of an open market): from then on orders are refused (409 `market_closed`) and
+        nothing of ours fills, as when a `deactivated` message closes it. Its resting orders
+        stay, as the exchange keeps them, until the market settles."""
+        now = self.clock.wall()
+        while self._closes and self._closes[0][0] <= now:
+            at, ticker = heapq.heappop(self._closes)
+            market = self.core.reference.markets.get(ticker)
+            # a close time moved since (`_close_at`) is in the heap again, at its new time
+            if market is not None and market.close_time == at and market.status == "open":
+                self.core.settlement.set_market_status(ticker, "closed")
 
     def _watch_expiry(self, order_id: str, expiration_time: int | None) -> None:
         if expiration_time is not None:
@@ -656,6 +712,9 @@ class LocalVenue:
         finally:
             self._untake(ticker, placed)
         self.stats.amends += 1
+        # the count is the order's new total: what it adds to the order's filled and resting
+        # contracts is ordered now, as a new order's would be (a requote after a partial fill)
+        self.stats.contracts_ordered += max(count - old.fill_count - old.remaining_count, ZERO)
         if fills:
             self.stats.taker_fills += len(fills)
             self.stats.taker_contracts += sum((f.count for f in fills), ZERO)

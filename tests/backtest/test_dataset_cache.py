@@ -1,17 +1,20 @@
 """A process opens a data set by its path once for all its runs (kalshi_cli/backtest/dataset.py):
 the reports equal runs read from disk, a data set that is not the one the sweep saw is refused,
-and one over the memory budget is read by every run."""
+and one over the memory budget is read by every run, and refused if it changed while read."""
 
 from __future__ import annotations
 
 import json
 import tempfile
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from kalshi_cli.backtest import BacktestSpec, run_backtest
+from kalshi_cli.backtest import BacktestSpec, dataset, run_backtest
 from kalshi_cli.backtest.dataset import (
     CACHE_ENV,
     DataSetChanged,
@@ -22,6 +25,9 @@ from kalshi_cli.backtest.dataset import (
 from kalshi_cli.backtest.engine import execute
 from kalshi_cli.backtest.report import build_report
 from kalshi_cli.backtest.scenario import record_scenario
+from kalshi_cli.data.manifest import read_manifest
+from kalshi_cli.data.replay import Record, iter_records
+from kalshi_cli.data.segments import SegmentWriter, frame_line
 from kalshi_cli.vocabulary.errors import ConfigError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 
@@ -83,6 +89,45 @@ def test_a_data_set_over_the_memory_budget_is_read_by_every_run(
     reports = [json.loads(json.dumps(run_backtest(s), default=str)) for s in specs]
     assert reads(data) == (2, 2)
     assert reports == [from_disk(s) for s in specs]
+
+
+def test_a_data_set_over_the_budget_that_changes_while_a_run_reads_it_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run of a sweep checks the data set's fingerprint when it opens it; one over the memory
+    budget is then read from its files as the run goes. A recording still being written that
+    grows after that check (here: a segment of later trades, written between the check and the
+    reading) is another data set than the one the sweep ranks its runs on and caches them
+    under: the run is refused, as one that opened it changed is."""
+    data = record(tmp_path / "d")
+    monkeypatch.setenv(CACHE_ENV, "0")
+    seen = fingerprint(data)
+    last_ns = max(s["last_ns"] for s in (read_manifest(data) or {})["segments"].values())
+
+    def growing(root: Path, skipped: Counter[str], **kwargs: Any) -> Iterator[Record]:
+        writer = SegmentWriter(root, fsync=False)
+        for n in range(1, 4):
+            ns = last_ns + n * 10**9
+            trade = {
+                "type": "trade",
+                "sid": 99,
+                "seq": n,
+                "msg": {
+                    "market_ticker": LAL,
+                    "yes_price_dollars": "0.5000",
+                    "count_fp": "100.00",
+                    "taker_outcome_side": "no",
+                },
+            }
+            writer.write(ns, frame_line(ns, json.dumps(trade).encode()))
+        writer.close()
+        return iter_records(root, skipped, **kwargs)
+
+    monkeypatch.setattr(dataset, "iter_records", growing)
+    with pytest.raises(DataSetChanged) as refused:
+        run_backtest(replace(spec(data, "0.6"), data_fingerprint=seen))
+    assert refused.value.exit_code is ExitCode.NO_DATA
+    assert "changed while" in refused.value.one_line()
 
 
 def test_a_budget_that_is_not_a_number_is_refused(

@@ -134,6 +134,42 @@ def test_a_garbage_return_names_the_strategy_file_and_the_line_of_its_decide(
     assert error["error"].startswith(f"{path}:{line}: decide returned str"), error
 
 
+BROKEN_QUIET_CHECK = """
+from kalshi_cli.strategy_api import Params, Strategy
+
+
+class QuietParams(Params, frozen=True):
+    pass
+
+
+def decide(snapshot, position, params):
+    return []
+
+
+def clock_free(position):
+    raise ValueError("clock_free cannot read this position")
+
+
+STRATEGY = Strategy("quiet-check", QuietParams, decide, clock_free=clock_free)
+"""
+
+
+def test_a_strategy_whose_clock_free_raises_is_a_failed_run(data: Path, tmp_path: Path) -> None:
+    """`clock_free` is the strategy's code too (docs/strategies.md), asked on a market where it
+    last decided nothing: its raising fails that decision as `decide` raising does, and the
+    run is a failed run, not a crash of the loop with no report."""
+    from kalshi_cli.backtest import BacktestSpec, run_backtest
+
+    path = tmp_path / "quiet_check.py"
+    path.write_text(BROKEN_QUIET_CHECK)
+    report = run_backtest(BacktestSpec(data=str(data), strategy=str(path)))
+    failed = report["failed"]
+    assert failed is not None and failed["decisions"] > 0
+    (error,) = failed["errors"]
+    assert (error["strategy"], error["kind"]) == ("quiet-check", "ValueError")
+    assert error["error"] == "clock_free cannot read this position"
+
+
 def test_a_search_trial_whose_strategy_raises_fails_the_search_and_ranks_last(
     data: Path, tmp_path: Path
 ) -> None:

@@ -1,16 +1,21 @@
 """A recorded market's lifecycle in a backtest: trading paused (`deactivated`) and resumed
-(`activated`, kalshi_cli/backtest/engine.py), and no fill while the market does not trade
-(kalshi_cli/venue/venue.py)."""
+(`activated`, kalshi_cli/backtest/engine.py), closed at its close time (no message marks it),
+no fill while the market does not trade (kalshi_cli/venue/venue.py), and a result that comes
+right after a fill booked after it."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kalshi_cli.backtest.engine import Driver, ReplayClock, ReplayFeed
+from kalshi_cli.backtest.engine import BacktestSpec, Driver, ReplayClock, ReplayFeed, execute
+from kalshi_cli.backtest.report import build_report
 from kalshi_cli.client import CreateOrder
+from kalshi_cli.data.importer import import_jsonl
 from kalshi_cli.data.replay import Record
 from kalshi_cli.feed.messages import convert_frame
 from kalshi_cli.venue import LocalVenue, MarketInfo
@@ -20,6 +25,7 @@ from kalshi_cli.vocabulary.models import BookSide, Side, TimeInForce
 D = Decimal
 T = "KXTEST-26JAN01-A"
 START = 1_700_000_000.0
+FAIR_VALUE = Path(__file__).resolve().parents[2] / "examples" / "strategies" / "fair_value.py"
 
 
 def bid(price: str, count: str) -> CreateOrder:
@@ -62,3 +68,148 @@ def test_a_resting_order_does_not_fill_while_its_market_does_not_trade() -> None
     venue.reopen(T)
     venue.trade(T, D("0.50"), D(3), Side.NO)
     assert venue.client.orders.get_order(rest.order_id).fill_count == 3
+
+
+@pytest.mark.parametrize("after_ms", [1.0, 1.5])
+def test_a_result_in_the_millisecond_of_the_last_fill_settles_what_that_fill_bought(
+    tmp_path: Path, after_ms: float
+) -> None:
+    """Fills and settlements are stamped to the millisecond, as the exchange writes times, and
+    the P&L applies a settlement before the fills stamped at its time; a market fills nothing
+    once settled, so the venue stamps a settlement after the fills it follows. Here the
+    strategy buys YES one poll (1 ms) after the book arrives, and the result comes at that very
+    moment or half a millisecond later: the report settles the five contracts bought, and its
+    net is what the account's equity gained."""
+    start_ns = 1_767_225_600 * 10**9
+    frames: list[tuple[float, str, dict[str, Any]]] = [
+        (0.0, "orderbook_snapshot", {
+            "market_id": "m",
+            "yes_dollars_fp": [["0.4000", "10.00"]],
+            "no_dollars_fp": [["0.5500", "10.00"]],  # YES offered at 0.45
+        }),
+        (after_ms, "market_lifecycle_v2", {"event_type": "determined", "result": "yes"}),
+    ]  # fmt: skip
+    source = tmp_path / "capture.jsonl"
+    source.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "recv_ns": start_ns + round(at_ms * 1_000_000),
+                    "frame": {"type": kind, "sid": sid, "seq": 1, "msg": {"market_ticker": T, **m}},
+                }
+            )
+            + "\n"
+            for sid, (at_ms, kind, m) in enumerate(frames, start=1)
+        )
+    )
+    import_jsonl(source, tmp_path / "set")
+    spec = BacktestSpec(
+        data=str(tmp_path / "set"),
+        strategy=str(FAIR_VALUE),
+        params=(("fair", "0.90"), ("order_count", "5")),
+    )
+    run = execute(spec, tmp_path)
+    report = build_report(run)
+    (fill,) = run.venue.client.portfolio.iter_fills()
+    market = report["markets"][T]
+    assert (market["position"], market["settled"]) == ("0.00", "2.7500")  # 5 x (1 - 0.45)
+    assert report["left_open"] == []
+    assert report["exit_reasons"] == {"settlement": 1}
+    totals = report["totals"]
+    gained = D(totals["end_equity"]) - D(totals["start_balance"])
+    assert D(totals["net"]) == gained == 5 - 5 * D("0.45") - fill.fee
+    assert D(report["by_strategy"]["settlement"]["realized"]) == D("2.75")
+    (settlement,) = run.venue.client.portfolio.iter_settlements()
+    # the fill is in the millisecond the result arrived; the settlement is stamped after it
+    assert (fill.created_time, fill.yes_price, fill.count) == (
+        "2026-01-01T00:00:00.001Z",
+        D("0.45"),
+        D(5),
+    )
+    assert settlement.settled_time == "2026-01-01T00:00:00.002Z"
+    assert settlement.revenue == 5  # the venue paid the five contracts $1 each
+
+
+def test_a_market_trades_nothing_from_its_close_time_on() -> None:
+    """Kalshi closes a market at its `close_time` (the reference data's, moved by a
+    `close_date_updated` message's `close_ts`); no lifecycle message says so (`deactivated` is
+    a pause of an open market). From then on the venue refuses our orders, and neither a
+    recorded trade nor a book crossing our resting bid fills it."""
+    clock = ReplayClock(START)
+    info = MarketInfo(T, "KXTEST-26JAN01", "KXTEST", close_time=START + 10)
+    venue = LocalVenue(clock, [info], balance=D(100))
+    venue.book_changed(T, {D("0.40"): D(10)}, {D("0.55"): D(10)})
+    rest = venue.client.orders.create_order(bid("0.42", "5"))
+    assert rest.remaining_count == 5
+    clock.set(START + 10)
+    with pytest.raises(ConflictError, match="market_closed"):
+        venue.client.orders.create_order(bid("0.45", "1"))  # would take the 0.45 offered
+    venue.trade(T, D("0.40"), D(3), Side.NO)  # a trade through our bid, recorded after close
+    venue.book_changed(T, {D("0.40"): D(10)}, {D("0.60"): D(10)})  # YES offered at 0.40
+    assert venue.client.orders.get_order(rest.order_id).fill_count == 0
+    assert venue.client.markets.get_market(T).status == "closed"
+
+
+def test_a_close_date_update_moves_the_close() -> None:
+    """The message's `close_ts` is the market's close from then on: earlier (an early
+    determination) or later."""
+    clock = ReplayClock(START)
+    info = MarketInfo(T, "KXTEST-26JAN01", "KXTEST", close_time=START + 10)
+    venue = LocalVenue(clock, [info], balance=D(100))
+    venue.book_changed(T, {}, {D("0.50"): D(10)})
+    records = iter(
+        [
+            lifecycle(START + 1, 1, "close_date_updated", close_ts=int(START) + 20),
+            lifecycle(START + 15, 2, "close_date_updated", close_ts=int(START) + 16),
+        ]
+    )
+    driver = Driver(records, ReplayFeed([T], clock), venue, clock)
+    driver.advance_to(START + 12)  # past the first close, before the new one
+    assert venue.client.orders.create_order(bid("0.40", "1")).remaining_count == 1
+    driver.advance_to(START + 16)
+    with pytest.raises(ConflictError, match="market_closed"):
+        venue.client.orders.create_order(bid("0.40", "1"))
+
+
+def test_a_backtest_fills_nothing_after_the_recorded_close(tmp_path: Path) -> None:
+    """A model that has an opinion only after the market closed (as the crypto model has once
+    the settlement window is printed) must not buy the book the recording still shows: the
+    exchange refused every order from the close on."""
+    start_s = 1_767_225_600
+    book = {"market_ticker": T, "market_id": "m"}
+    frames: list[tuple[int, str, dict[str, Any]]] = [
+        (0, "orderbook_snapshot", {
+            **book, "yes_dollars_fp": [["0.4000", "10.00"]], "no_dollars_fp": [["0.5500", "10.00"]],
+        }),
+        (8_000, "orderbook_delta", {
+            **book, "price_dollars": "0.3000", "delta_fp": "5.00", "side": "yes",
+        }),
+    ]  # fmt: skip
+    source = tmp_path / "capture.jsonl"
+    source.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "recv_ms": start_s * 1000 + at_ms,
+                    "frame": {"type": kind, "sid": 1, "seq": seq, "msg": m},
+                }
+            )
+            + "\n"
+            for seq, (at_ms, kind, m) in enumerate(frames, start=1)
+        )
+    )
+    data = tmp_path / "set"
+    import_jsonl(source, data)
+    market = {"ticker": T, "event_ticker": "KXTEST-26JAN01", "close_time": "2026-01-01T00:00:05Z"}
+    (data / "reference.json").write_text(json.dumps({"markets": [market]}))
+    fair = tmp_path / "fair.csv"
+    fair.write_text(f"ticker,fair,confidence,time\n{T},0.90,1,{start_s + 6}\n")
+    spec = BacktestSpec(
+        data=str(data),
+        strategy="model",
+        params=(("source", f"file:{fair}"), ("bankroll", "100"), ("max_count", "5")),
+    )
+    run = execute(spec, tmp_path)
+    report = build_report(run)
+    assert list(run.venue.client.portfolio.iter_fills()) == []
+    assert report["totals"]["orders"] == report["totals"]["rejected"] > 0

@@ -633,3 +633,28 @@ def test_a_recorded_trade_at_no_price_a_trade_can_have_fills_nothing(
     assert not applier.trade(T, trade)
     assert applier.skipped["bad_trade"] == 1
     assert list(v.client.portfolio.iter_fills()) == []
+
+
+def test_an_amend_that_adds_contracts_counts_them_as_ordered() -> None:
+    """The report's fill ratio is contracts filled over contracts ordered (the venue's
+    `stats`). An amend names the order's new total: one that grows it orders the contracts it
+    adds, as a requote after a partial fill does (5 of 10 filled, 10 to rest again: a total of
+    15). Counted from the creates alone, the 15 filled read as 150% of the 10 ordered."""
+    v, clock = venue()
+    v.book_changed(T, {}, {D("0.45"): D(10)})  # nobody bids YES: our bid is first
+    placed = v.client.orders.create_order(order(BookSide.BID, "0.50", "10", TimeInForce.GTC))
+    clock.advance(1)
+    v.trade(T, D("0.50"), D(5), Side.NO)
+    v.client.orders.amend_order(
+        placed.order_id, ticker=T, book_side=BookSide.BID, price=D("0.50"), count=D(15)
+    )
+    clock.advance(1)
+    v.trade(T, D("0.50"), D(10), Side.NO)
+    assert v.client.orders.get_order(placed.order_id).fill_count == 15
+    assert (v.stats.contracts_ordered, v.stats.maker_contracts) == (D(15), D(15))
+    # one that shrinks it orders nothing more (the contracts it drops are cancelled)
+    again = v.client.orders.create_order(order(BookSide.BID, "0.50", "10", TimeInForce.GTC))
+    v.client.orders.amend_order(
+        again.order_id, ticker=T, book_side=BookSide.BID, price=D("0.49"), count=D(6)
+    )
+    assert v.stats.contracts_ordered == D(25)

@@ -64,6 +64,26 @@ class StopAttempt:
     tried: bool
 
 
+class _StrategyRaised(Exception):
+    """The strategy's own code other than `decide` (its `clock_free`) raised while the loop
+    asked it whether a call could be skipped: that decision fails, as one whose `decide` raised
+    (`MarketPass._decide`)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _clock_free(member: Member, view: PositionView) -> bool:
+    """The member's `clock_free` for `view` (it has one); what it raises, as `_StrategyRaised`."""
+    clock_free = member.strategy.clock_free
+    assert clock_free is not None
+    try:
+        return clock_free(view)
+    except Exception as exc:  # user code: contained where the decision is, never the loop
+        raise _StrategyRaised(exc) from exc
+
+
 def checked(
     decisions: Sequence[Decision], ticker: str, complement: Complement | None, where: str = ""
 ) -> Sequence[Decision]:
@@ -207,7 +227,11 @@ class MarketPass:
         strategy = member.strategy
         mids = market.mids if strategy.reads_mids else ()
         # the snapshot is built only for a call: a quiet market's full pass costs no allocation
-        if self._still_quiet(member, market, view, mids):
+        try:
+            if self._still_quiet(member, market, view, mids):
+                return
+        except _StrategyRaised as raised:
+            self._strategy_failed(member, ticker, raised.error)
             return
         snapshot = MarketSnapshot(
             ticker,
@@ -441,7 +465,7 @@ class MarketPass:
         # the book first: on a visit for news it is what changed
         if not (market.book is before.book or market.book == before.book):
             return False
-        if not (view is before_view or view == before_view) or not clock_free(view):
+        if not (view is before_view or view == before_view) or not _clock_free(member, view):
             return False
         if (
             market.taker_rate != before.fee_rate
@@ -485,8 +509,11 @@ class MarketPass:
         view = self._portfolio.view_for(ticker, member.name)
         if view is not before_view or strategy.clock_free is None:
             return False
-        if not strategy.clock_free(view):
-            return False
+        try:
+            if not _clock_free(member, view):
+                return False
+        except _StrategyRaised:
+            return False  # the full path asks again, and fails the decision (`_decide`)
         complement = before.complement
         if complement is None:
             if ticker in self._complements and self._complement(ticker) is not None:

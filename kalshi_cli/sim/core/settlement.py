@@ -70,18 +70,25 @@ class SettlementDesk:
         return market
 
     def settle(
-        self, ticker: str, result: Literal["yes", "no"], expiration_value: str = ""
+        self,
+        ticker: str,
+        result: Literal["yes", "no"],
+        expiration_value: str = "",
+        *,
+        at: float | None = None,  # unix seconds
     ) -> SimMarket:
         """Cancels resting orders, pays each contract its side's settlement value ($1.00 to
         the winning side; on a floored market a NO result still pays YES the floor and NO
         the rest), records settlements. `expiration_value`: the value the result was read
-        from (a crypto market's index value), served as the market's `expiration_value`."""
+        from (a crypto market's index value), served as the market's `expiration_value`.
+        `at`: the settlement's time when it is not the clock's now (a local venue stamps a
+        settlement after the fills it follows: venue.py `LocalVenue.settle`)."""
         market = self._ref.market(ticker)
         if result not in ("yes", "no"):
             raise ExchangeError(400, "invalid_parameters", "result must be yes or no")
         if market.status == "settled":
             raise ExchangeError(409, "market_already_settled", f"{ticker} is already settled")
-        now = self._ref.now()
+        now = self._ref.now() if at is None else at
         if expiration_value:
             self._ref.log_at(
                 now, "settle", ticker=ticker, result=result, expiration_value=expiration_value
