@@ -552,6 +552,7 @@ class TradeLoop:
             if cancel_resting and not self.settings.dry_run:
                 proof = withdraw_at_stop(self, deadline, abandon)
                 self.not_proven, abandoned = proof.left, proof.abandoned
+                failed = failed or proof.failed
                 self.unlisted = proof.unlisted
                 if not proof.proven and not abandoned:
                     self._voice.alert(

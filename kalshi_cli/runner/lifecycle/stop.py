@@ -43,10 +43,11 @@ import math
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from kalshi_cli.store.errors import StoreError
 from kalshi_cli.store.records import FINISHED_STATUSES, RESTING
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
@@ -127,6 +128,9 @@ class StopProof:
     left: tuple[str, ...] = ()
     abandoned: bool = False
     unlisted: str = ""
+    # a step of the withdrawal that failed with what no answer should be (a bug): the stop
+    # withdrew and proved past it, and the run then ends as the crash it is
+    failed: Exception | None = None
 
     @property
     def proven(self) -> bool:
@@ -145,8 +149,18 @@ def withdraw_at_stop(
     # out): nothing looked the orders of unknown outcome up, nor said which are left
     interrupted_first = abandon is not None and abandon.is_set()
     proof_s = min(PROOF_MAX_S, whole.remaining() * PROOF_SHARE)
+    failed: Exception | None = None
     with Deadline.within(loop.clock, max(whole.remaining() - proof_s, 0.0)):
-        triggered = _withdraw(loop, abandon, shows_all_from)
+        try:
+            triggered = _withdraw(loop, abandon, shows_all_from)
+        except StoreError:
+            raise  # the stop that writes nothing takes over (runner/lifecycle/state_fault.py)
+        except Exception as exc:  # a bug must not leave the quotes resting
+            loop.log.emit("stop_withdrawal_failed", {"error": repr(exc)})
+            failed, triggered = exc, False
+            still = loop.own_resting()
+            if still and not (abandon is not None and abandon.is_set()):
+                _cancel_side_by_side(loop, still, abandon)
     if abandon is not None and abandon.is_set():
         resting = tuple(sorted(_believed_resting(loop)))
         if interrupted_first:
@@ -160,8 +174,9 @@ def withdraw_at_stop(
         # an order of unknown outcome given up on may still land, unless the triggered group
         # refuses it: it is not proven gone, so it is named as a resting one is
         unknown = () if triggered else tuple(sorted(loop.executor.unknown_orders.unknown))
-        return StopProof(resting + unknown, abandoned=True, unlisted=GIVEN_UP)
-    return _prove(loop, refused_later=triggered, shows_all_from=shows_all_from)
+        return StopProof(resting + unknown, abandoned=True, unlisted=GIVEN_UP, failed=failed)
+    proof = _prove(loop, refused_later=triggered, shows_all_from=shows_all_from)
+    return proof if failed is None else replace(proof, failed=failed)
 
 
 def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_from: float) -> bool:

@@ -1,0 +1,38 @@
+"""A stop whose own call fails with what no answer should be (a bug below the client, an
+exception the client does not map) still withdraws the loop's quotes and proves it before the
+run ends as the crash it is. On the old code a trigger of the session's order group raising
+so ended the stop at once: no cancel, no proof, and the quotes rested with nobody to manage
+them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.vocabulary.models import Action, Side
+from tests.runner.fakes import swap_decide
+from tests.runner.test_strategies_share_a_loop import MM, Recorder, _order, _resting_of, _rig
+from tests.runner.test_strategy_scenarios import Mover
+
+
+def _a_bug() -> None:
+    raise RuntimeError("a bug below the client")
+
+
+def test_a_trigger_that_raises_leaves_no_quote_resting(tmp_path: Path) -> None:
+    rig = _rig(tmp_path, MM)
+    Mover(rig.exchange).quote("0.40", "0.45")
+    swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.41")), MM)
+    rig.step(1.0)
+    assert [o.yes_price for o in _resting_of(rig, MM)] == [Decimal("0.41")]
+    me = rig.client.account_id
+    group = rig.exchange.create_order_group(me, Decimal(1000)).order_group_id
+    rig.loop.executor.answers.order_group_id = group
+    rig.loop.trigger_group = _a_bug
+    with pytest.raises(RuntimeError, match="a bug below the client"):
+        rig.loop.shutdown(cancel_resting=True)
+    assert _resting_of(rig, MM) == []
+    assert rig.loop.log.counts.get("stop_withdrawal_failed") == 1
+    assert rig.loop.log.counts.get("stop_proven") == 1
