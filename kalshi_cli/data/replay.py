@@ -34,7 +34,7 @@ from typing import Any, cast
 import msgspec
 
 from kalshi_cli.data.segments import iter_line_blocks
-from kalshi_cli.feed.book import LocalBook
+from kalshi_cli.feed.book import LocalBook, sent_number
 from kalshi_cli.feed.messages import (
     BOOK_TYPES,
     TYPE_OF,
@@ -129,7 +129,12 @@ def fractional_market(frame: RecordedFrame) -> str | None:
     ticker: str | None
     counts: list[Any]
     if type(frame) is DeltaMessage:
-        ticker, counts = frame.msg.market_ticker, [frame.msg.delta_fp]
+        # as the book reads it: a string's text or a JSON number, either way exactly
+        ticker = frame.msg.market_ticker
+        try:
+            counts = [sent_number(frame.msg.delta_fp)]
+        except (TypeError, ValueError, ArithmeticError):
+            return None
     elif type(frame) is TradeMessage:
         ticker, counts = frame.msg.market_ticker, [frame.msg.count]
     elif type(frame) is SnapshotMessage:

@@ -140,7 +140,7 @@ class LocalBook:
             # the replay's innermost step: a price text seen before is a known good level
             p = _PRICES.get(price)
             if p is None:
-                p = Decimal(price)
+                p = sent_number(price)
                 if not ZERO < p < ONE:
                     self.fresh = False
                     return False
@@ -195,8 +195,23 @@ _SIZES: dict[str, Decimal] = {}
 _KEPT_MAX = 1 << 16
 
 
+def sent_number(value: Any) -> Decimal:
+    """A delta's price or size as the message wrote it. REFERENCE.md: numbers come as strings
+    or as JSON numbers; a JSON number with a fraction is decoded to the binary float nearest
+    it, whose shortest text (`repr`) is the number written, for any of up to 15 significant
+    digits (a price has 4 decimals, a size 2). `Decimal(float)` would keep the float's binary
+    error (0.4 as 0.4000000000000000222...), a level of its own beside 0.40. Anything else
+    (`true`, a list, null) is no number: TypeError."""
+    kind = type(value)
+    if kind is str or kind is int:  # not bool, an int subclass: `true` is not 1 contract
+        return Decimal(value)
+    if kind is float:
+        return Decimal(repr(value))
+    raise TypeError(f"not a number: {value!r}")
+
+
 def _size(text: Any) -> Decimal:
-    value = Decimal(text)
+    value = sent_number(text)
     if type(text) is str and len(_SIZES) < _KEPT_MAX:
         _SIZES[text] = value
     return value

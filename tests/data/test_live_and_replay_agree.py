@@ -1,0 +1,87 @@
+"""One way to apply market data: the same frames give the same books to the live feed
+(`FeedSession`, as the trade loop reads them) and to a replay of their recording (`BookReplay`,
+as a backtest, `data export` and the import read them). Where a book cannot be exact it is
+stale in both, never fresh and wrong in either."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.data.replay import BookReplay, fractional_market, replay
+from kalshi_cli.data.segments import SegmentWriter, frame_line
+from kalshi_cli.feed.book import BookSet, FeedEvent
+from kalshi_cli.feed.messages import decode
+from kalshi_cli.feed.ws import FeedSession
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import Orderbook
+from tests.feed import wire
+
+START_NS = 1_767_225_600 * 10**9
+SID = 7
+D = Decimal
+
+
+def live(texts: list[str], tickers: tuple[str, ...] = ("A", "B")) -> BookSet:
+    """The books a live session keeps from `texts`, on an orderbook subscription `SID` that
+    asked for NO-leg prices."""
+    events: list[FeedEvent] = []
+    books = BookSet(events.append, source="ws", yes_priced=False)
+    books.add(tickers)
+    session = FeedSession(books, events.append, clock=ManualClock())
+    session.open(lambda text: None)
+    session.handle(wire.subscribed(1, "orderbook_delta", SID))
+    for text in texts:
+        session.handle(text)
+    return books
+
+
+def replayed(root: Path, texts: list[str]) -> BookReplay:
+    """The replay of a recording of `texts`, made on a connection that asked for NO-leg
+    prices."""
+    writer = SegmentWriter(root, fsync=False)
+    connected = json.dumps({"event": "connected", "orderbook_prices": "no_leg"}).encode()
+    writer.write(START_NS, b'{"recv_ns":%d,"local":%s}\n' % (START_NS, connected))
+    for i, text in enumerate(texts, start=1):
+        ns = START_NS + i * 10**6
+        writer.write(ns, frame_line(ns, text.encode()))
+    writer.close()
+    return replay(root)
+
+
+def replayed_book(books: BookReplay, ticker: str) -> Orderbook | None:
+    book = books.books.get(ticker)
+    return book.to_orderbook() if book is not None and book.fresh else None
+
+
+def delta(seq: int, ticker: str, **body: Any) -> str:
+    msg = {"market_ticker": ticker, **body}
+    return json.dumps({"type": "orderbook_delta", "sid": SID, "seq": seq, "msg": msg})
+
+
+def test_deltas_sent_as_json_numbers_give_the_same_exact_book(tmp_path: Path) -> None:
+    """REFERENCE.md: numbers come as strings or JSON numbers, deltas can be fractional."""
+    texts = [
+        wire.snapshot(SID, 1, "A", yes=[["0.4000", "10.00"]], no=[["0.5000", "5.00"]]),
+        delta(2, "A", side="yes", price_dollars=0.4, delta_fp=2.1),
+        delta(3, "A", side="no", price_dollars=0.5, delta_fp=0.1),
+        delta(4, "A", side="no", price_dollars=0.5, delta_fp=0.2),
+        delta(5, "A", side="yes", price_dollars=0.35, delta_fp=3),
+    ]
+    exact = Orderbook("A", ((D("0.40"), D("12.1")), (D("0.35"), D(3))), ((D("0.5"), D("5.3")),))
+    assert live(texts).orderbook("A") == exact
+    assert replayed_book(replayed(tmp_path, texts), "A") == exact
+
+
+def test_a_fraction_sent_as_a_json_number_shows_a_fractional_market() -> None:
+    """The recorder and the import keep a market's granularity from its counts: a fractional
+    delta sent as a JSON number was refused as a float and the market kept whole, so the
+    backtest's venue refused the recorded fractional liquidity."""
+
+    def sized(size: float) -> str:
+        return delta(2, "A", side="yes", price_dollars=0.4, delta_fp=size)
+
+    assert fractional_market(decode(sized(0.37))) == "A"
+    assert fractional_market(decode(sized(3))) is None
