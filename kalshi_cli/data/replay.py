@@ -34,7 +34,7 @@ from typing import Any, cast
 import msgspec
 
 from kalshi_cli.data.segments import iter_line_blocks
-from kalshi_cli.feed.book import LocalBook, sent_number
+from kalshi_cli.feed.book import LocalBook, read_in_old_prices, sent_number
 from kalshi_cli.feed.messages import (
     BOOK_TYPES,
     TYPE_OF,
@@ -300,7 +300,7 @@ class BookReplay:
                 self.new_connection(ns)
                 self.yes_priced = obj.orderbook_prices == "yes_leg"
             elif obj.orderbook_prices is not msgspec.UNSET:
-                self.yes_priced = obj.orderbook_prices == "yes_leg"
+                self._read_prices(ns, obj.orderbook_prices == "yes_leg", None)
             return
         self.apply(ns, obj)
 
@@ -354,13 +354,23 @@ class BookReplay:
         book = self._snapshot_book(ns, msg.sid, msg.seq, msg.msg.market_ticker)
         was_fresh = book.fresh
         try:
-            self.yes_priced = book.take_snapshot(msg.msg, yes_priced=self.yes_priced)
+            yes_priced = book.take_snapshot(msg.msg, yes_priced=self.yes_priced)
         except (ValueError, InvalidOperation, TypeError):
             self._bad_snapshot(ns, book, was_fresh)
             return
+        self._read_prices(ns, yes_priced, book)
         self.applied += 1
         if not was_fresh:
             self._emit(ns, "fresh", book.ticker)
+
+    def _read_prices(self, ns: int, yes_priced: bool, switched_by: LocalBook | None) -> None:
+        """The NO levels' prices from now on; a switch leaves every other book stale, as live
+        (`feed.book.read_in_old_prices`)."""
+        if yes_priced == self.yes_priced:
+            return
+        self.yes_priced = yes_priced
+        for ticker in read_in_old_prices(self.books.values(), switched_by):
+            self._emit(ns, "stale", ticker, "orderbook_prices")
 
     def _snapshot_book(self, ns: int, sid: int, seq: int, ticker: str) -> LocalBook:
         """The book a snapshot is for, after its place on its subscription is taken."""

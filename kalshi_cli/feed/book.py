@@ -229,6 +229,21 @@ def convention_event(ticker: str | None, yes_priced: bool, source: str) -> FeedE
     return FeedEvent(EventKind.ERROR, ticker, data=data, reason=reason, source=source)
 
 
+def read_in_old_prices(books: Iterable[LocalBook], switched_by: LocalBook | None) -> list[str]:
+    """The NO levels turned out to come in the other prices (`take_snapshot`): every book but
+    the one that showed it was read in the old ones. A snapshot crosses in the wrong prices
+    only when its best YES bid is at least its best NO bid, so a book that did not cross may
+    hold its NO bids mirrored (0.55 read as 0.45), and the deltas that follow would be read
+    against it in the new prices. Each fresh one turns stale until its next snapshot; returns
+    those."""
+    turned: list[str] = []
+    for book in books:
+        if book is not switched_by and book.fresh:
+            book.fresh = False
+            turned.append(book.ticker)
+    return turned
+
+
 class CrossedBook(ValueError):
     """A snapshot whose best bids cross, read in the prices its subscription declared."""
 
@@ -311,11 +326,14 @@ class BookSet:
             book = self._books.get(ticker)
             return book is not None and book.fresh
 
-    def snapshot(self, ticker: str, msg: BookSnapshot) -> None:
+    def snapshot(self, ticker: str, msg: BookSnapshot) -> list[str]:
+        """Take a market's snapshot; returns the other markets whose books it made stale (a
+        switch of prices, `read_in_old_prices`), which the owner resnapshots."""
+        turned: list[str] = []
         with self.lock:
             book = self._books.get(ticker)
             if book is None:
-                return
+                return turned
             was_fresh = book.fresh
             declared = self.yes_priced
             try:
@@ -323,17 +341,26 @@ class BookSet:
             except (ValueError, InvalidOperation, TypeError):
                 book.fresh = False
             now_fresh = book.fresh
+            if self.yes_priced != declared:
+                turned = read_in_old_prices(self._books.values(), book)
         if self.yes_priced != declared:
             self._sink(convention_event(ticker, self.yes_priced, self._source))
+            for other in turned:
+                self._sink(
+                    FeedEvent(
+                        EventKind.STALE, other, reason="orderbook_prices", source=self._source
+                    )
+                )
         if not now_fresh:
             if was_fresh:
                 self._sink(
                     FeedEvent(EventKind.STALE, ticker, reason="bad_snapshot", source=self._source)
                 )
-            return
+            return turned
         if not was_fresh:
             self._sink(FeedEvent(EventKind.FRESH, ticker, source=self._source))
         self._sink(FeedEvent(EventKind.BOOK, ticker, source=self._source))
+        return turned
 
     def replace(self, ticker: str, orderbook: Orderbook) -> None:
         with self.lock:

@@ -428,7 +428,9 @@ class FeedSession:
         self._resnap.pop(ticker, None)
         if not self._seq.accept(sid, msg.seq):
             self._on_book_gap(ticker)
-        self._books.snapshot(ticker, body)
+        read_in_old_prices = self._books.snapshot(ticker, body)
+        if read_in_old_prices:  # the NO levels' prices switched: read those books again
+            self.request_snapshots(read_in_old_prices)
 
     def _on_book_gap(self, except_ticker: str | None) -> None:
         """A message of the orderbook subscription was lost: any of its markets may be wrong."""

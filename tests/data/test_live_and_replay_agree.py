@@ -24,11 +24,13 @@ SID = 7
 D = Decimal
 
 
-def live(texts: list[str], tickers: tuple[str, ...] = ("A", "B")) -> BookSet:
+def live(
+    texts: list[str], tickers: tuple[str, ...] = ("A", "B"), *, yes_priced: bool = False
+) -> BookSet:
     """The books a live session keeps from `texts`, on an orderbook subscription `SID` that
-    asked for NO-leg prices."""
+    asked for NO-leg prices (`yes_priced`: YES-leg)."""
     events: list[FeedEvent] = []
-    books = BookSet(events.append, source="ws", yes_priced=False)
+    books = BookSet(events.append, source="ws", yes_priced=yes_priced)
     books.add(tickers)
     session = FeedSession(books, events.append, clock=ManualClock())
     session.open(lambda text: None)
@@ -38,11 +40,12 @@ def live(texts: list[str], tickers: tuple[str, ...] = ("A", "B")) -> BookSet:
     return books
 
 
-def replayed(root: Path, texts: list[str]) -> BookReplay:
+def replayed(root: Path, texts: list[str], *, yes_priced: bool = False) -> BookReplay:
     """The replay of a recording of `texts`, made on a connection that asked for NO-leg
-    prices."""
+    prices (`yes_priced`: YES-leg)."""
     writer = SegmentWriter(root, fsync=False)
-    connected = json.dumps({"event": "connected", "orderbook_prices": "no_leg"}).encode()
+    prices = "yes_leg" if yes_priced else "no_leg"
+    connected = json.dumps({"event": "connected", "orderbook_prices": prices}).encode()
     writer.write(START_NS, b'{"recv_ns":%d,"local":%s}\n' % (START_NS, connected))
     for i, text in enumerate(texts, start=1):
         ns = START_NS + i * 10**6
@@ -85,3 +88,23 @@ def test_a_fraction_sent_as_a_json_number_shows_a_fractional_market() -> None:
 
     assert fractional_market(decode(sized(0.37))) == "A"
     assert fractional_market(decode(sized(3))) is None
+
+
+def test_a_switch_of_prices_leaves_no_book_read_in_the_old_ones(tmp_path: Path) -> None:
+    """Asked for YES-leg prices, the exchange sends NO-leg ones. A's snapshot does not cross
+    either way (YES 0.40, NO 0.55) and is read as a NO bid at 0.45; B's crosses and switches
+    the subscription. A stays stale until its next snapshot, read in the prices now known."""
+    texts = [
+        wire.snapshot(SID, 1, "A", yes=[["0.4000", "10.00"]], no=[["0.5500", "5.00"]]),
+        wire.snapshot(SID, 2, "B", yes=[["0.4000", "10.00"]], no=[["0.3000", "5.00"]]),
+    ]
+    b = Orderbook("B", ((D("0.40"), D(10)),), ((D("0.30"), D(5)),))
+    books = live(texts, yes_priced=True)
+    assert (books.orderbook("A"), books.orderbook("B")) == (None, b)
+    replay = replayed(tmp_path / "switch", texts, yes_priced=True)
+    assert (replayed_book(replay, "A"), replayed_book(replay, "B")) == (None, b)
+    # the snapshot the live feed asked for, read in NO-leg prices by both
+    texts.append(wire.snapshot(SID, 3, "A", yes=[["0.4000", "10.00"]], no=[["0.5500", "5.00"]]))
+    a = Orderbook("A", ((D("0.40"), D(10)),), ((D("0.55"), D(5)),))
+    assert live(texts, yes_priced=True).orderbook("A") == a
+    assert replayed_book(replayed(tmp_path / "again", texts, yes_priced=True), "A") == a
