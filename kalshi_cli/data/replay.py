@@ -394,22 +394,40 @@ class BookReplay:
         """A frame of a known type not in its shape: a book frame is `bad_frame` (a snapshot
         naming its market and place whose levels are not levels: `bad_snapshot`, its book
         stale), taking its place on its subscription when it states one; any other is read for
-        its place alone, as a well-shaped one is."""
+        its place alone, as a well-shaped one is. A delta carried a change that is lost: the
+        books it may have changed are stale (the live feed resyncs every book on it)."""
         kind, sid, seq, ticker = msg.type, msg.sid, msg.seq, msg.market_ticker
         self.frames[kind] += 1
         if kind not in BOOK_TYPES:
             self._place(ns, kind, sid, seq)
-        elif sid is None or seq is None or (ticker is None and kind == "orderbook_snapshot"):
-            self.skipped["bad_frame"] += 1
         elif kind == "orderbook_snapshot":
-            book = self._snapshot_book(ns, sid, seq, str(ticker))
-            self._bad_snapshot(ns, book, book.fresh)
-        elif self._sequenced(ns, sid, seq):
+            if sid is None or seq is None or ticker is None:
+                self.skipped["bad_frame"] += 1  # it replaces no book: none is the worse for it
+            else:
+                book = self._snapshot_book(ns, sid, seq, ticker)
+                self._bad_snapshot(ns, book, book.fresh)
+        elif sid is None or seq is None or self._sequenced(ns, sid, seq):
             known = None if ticker is None else self.books.get(ticker)
             if ticker is not None and (known is None or not known.fresh):
                 self.skipped["stale_delta"] += 1  # read before its fields, as a delta's is
             else:
                 self.skipped["bad_frame"] += 1
+                self._lost_change(ns, sid, ticker)
+
+    def _lost_change(self, ns: int, sid: int | None, ticker: str | None) -> None:
+        """A delta that cannot be read changed its market's book, or, naming none, any book of
+        its subscription, or, naming neither, any book at all: those are stale."""
+        if ticker is not None:
+            tickers: Iterable[str] = (ticker,)
+        elif sid is not None:
+            tickers = self._sid_tickers.get(sid, ())
+        else:
+            tickers = list(self.books)
+        for name in tickers:
+            book = self.books.get(name)
+            if book is not None and book.fresh:
+                book.fresh = False
+                self._emit(ns, "stale", name, "bad_frame")
 
     def _gap(self, ns: int, sid: int, except_ticker: str | None) -> None:
         self.skipped["seq_gap"] += 1

@@ -10,6 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kalshi_cli.data.replay import BookReplay, fractional_market, replay
 from kalshi_cli.data.segments import SegmentWriter, frame_line
 from kalshi_cli.feed.book import BookSet, FeedEvent
@@ -22,6 +24,8 @@ from tests.feed import wire
 START_NS = 1_767_225_600 * 10**9
 SID = 7
 D = Decimal
+# a delta's change without its side: what a frame not in its shape still carries
+CHANGE = {"price_dollars": "0.4000", "delta_fp": "1.00"}
 
 
 def live(
@@ -108,3 +112,31 @@ def test_a_switch_of_prices_leaves_no_book_read_in_the_old_ones(tmp_path: Path) 
     a = Orderbook("A", ((D("0.40"), D(10)),), ((D("0.55"), D(5)),))
     assert live(texts, yes_priced=True).orderbook("A") == a
     assert replayed_book(replayed(tmp_path / "again", texts, yes_priced=True), "A") == a
+
+
+@pytest.mark.parametrize(
+    ("frame", "stale"),
+    [
+        ({"sid": SID, "seq": 3, "msg": {"market_ticker": "A", **CHANGE}}, ["A"]),
+        ({"sid": SID, "seq": 3, "msg": {**CHANGE, "side": "yes"}}, ["A", "B"]),
+        ({"sid": SID, "msg": {"market_ticker": "A", **CHANGE, "side": "yes"}}, ["A"]),
+        ({"msg": {**CHANGE, "side": "yes"}}, ["A", "B"]),
+    ],
+    ids=["no-side", "no-market", "no-seq", "nothing-but-the-change"],
+)
+def test_a_delta_not_in_its_shape_leaves_the_books_it_may_have_changed_stale(
+    tmp_path: Path, frame: dict[str, Any], stale: list[str]
+) -> None:
+    """The live feed takes such a frame for malformed and resyncs every book (`WsFeed`). The
+    replay counted it (`bad_frame`) and kept the book fresh without the change it carried, so a
+    backtest traded on 10 at 0.40 where the exchange held 11."""
+    texts = [
+        wire.snapshot(SID, 1, "A", yes=[["0.4000", "10.00"]]),
+        wire.snapshot(SID, 2, "B", yes=[["0.2000", "1.00"]]),
+        json.dumps({"type": "orderbook_delta", **frame}),
+        # the next number: a frame without its number took none
+        wire.delta(SID, frame.get("seq", 2) + 1, "A", "yes 0.4000 2.00"),
+    ]
+    books = replayed(tmp_path, texts)
+    assert sorted(t for t, book in books.books.items() if not book.fresh) == stale
+    assert books.skipped["bad_frame"] == 1
