@@ -6,7 +6,8 @@ does (`feed.book.LocalBook`) and checks sequence numbers per subscription. Nothi
 is fatal: a line or frame it cannot use is skipped and counted under its reason (the table in
 docs/data.md "Reading: what is skipped and why"). A recorder's `connected` record starts a new
 connection, so sequence tracking restarts; in imported data without one, a snapshot restarts
-its subscription's sequence.
+its subscription's sequence, and the subscription's other books are stale until their own
+snapshots.
 
 This is where a recorded frame is decoded, once: every reader of a data set (`data info`,
 `data export`, the import's coverage, the backtest) takes its typed values. A line is decoded by
@@ -375,9 +376,12 @@ class BookReplay:
     def _snapshot_book(self, ns: int, sid: int, seq: int, ticker: str) -> LocalBook:
         """The book a snapshot is for, after its place on its subscription is taken."""
         expected = self._next.get(sid)
-        if expected is not None and seq > expected:
+        # a lower seq: a new subscription numbered anew (imported data, no `connected` record)
+        # or a repeat; either way the subscription's other books are not known current, as
+        # the live feed takes a snapshot off its number for a gap
+        if expected is not None and seq != expected:
             self._gap(ns, sid, ticker)
-        self._next[sid] = seq + 1  # a lower seq: a new subscription reusing the sid
+        self._next[sid] = seq + 1
         self._sid_tickers.setdefault(sid, {})[ticker] = None
         book = self.books.get(ticker)
         if book is None:

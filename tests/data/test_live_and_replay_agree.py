@@ -140,3 +140,23 @@ def test_a_delta_not_in_its_shape_leaves_the_books_it_may_have_changed_stale(
     books = replayed(tmp_path, texts)
     assert sorted(t for t, book in books.books.items() if not book.fresh) == stale
     assert books.skipped["bad_frame"] == 1
+
+
+def test_a_subscription_numbered_anew_leaves_the_old_ones_books_stale(tmp_path: Path) -> None:
+    """Imported data has no `connected` record: a new connection shows as a snapshot numbered
+    from 1 again. The live feed takes any snapshot off its number for a gap of the others; the
+    replay restarted the numbers and kept B's book from the old connection fresh, adding the new
+    subscription's delta to it before B's own snapshot came."""
+    texts = [
+        wire.snapshot(SID, 1, "A", yes=[["0.4000", "10.00"]]),
+        wire.snapshot(SID, 2, "B", yes=[["0.2000", "1.00"]]),
+        wire.delta(SID, 3, "B", "yes 0.2000 1.00"),
+        # the next connection: B changed meanwhile, its snapshot not yet here
+        wire.snapshot(SID, 1, "A", yes=[["0.4000", "10.00"]]),
+        wire.delta(SID, 2, "B", "yes 0.2000 5.00"),
+    ]
+    a = Orderbook("A", ((D("0.40"), D(10)),), ())
+    books = live(texts)
+    assert (books.orderbook("A"), books.orderbook("B")) == (a, None)
+    replay = replayed(tmp_path, texts)
+    assert (replayed_book(replay, "A"), replayed_book(replay, "B")) == (a, None)
