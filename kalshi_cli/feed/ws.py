@@ -171,6 +171,8 @@ class FeedSession:
         self._dead: set[int] = set()  # unsubscribed sids whose late messages are dropped
         self._seq = SeqTracker()
         self._resnap: dict[str, float] = {}  # ticker -> when a snapshot was requested
+        # monotonic: when the orderbook subscription was refused, to be asked for again
+        self._refused_at: float | None = None
         self._book_at: float | None = None  # monotonic: the last orderbook data message
         self._probes = 0  # quiet-subscription probes sent, to rotate through the markets
         self._unknown_types: set[str | None] = set()  # logged once each
@@ -303,8 +305,9 @@ class FeedSession:
             self.update_subscription(sid, "get_snapshot", want)
 
     def tick(self) -> None:
-        """Repeat snapshot requests that went unanswered; probe a quiet orderbook subscription,
-        and mark its books stale once it has delivered no data for `stale_after`."""
+        """Repeat snapshot requests that went unanswered and a refused orderbook subscription;
+        probe a quiet orderbook subscription, and mark its books stale once it has delivered no
+        data for `stale_after`."""
         with self._lock:
             now = self._clock.monotonic()
             late = [t for t, at in self._resnap.items() if now - at >= self.resnapshot_timeout]
@@ -312,6 +315,14 @@ class FeedSession:
                 del self._resnap[ticker]
             if late:
                 self.request_snapshots(late)
+            refused = self._refused_at
+            if refused is not None and now - refused >= self.resnapshot_timeout:
+                # no book turns fresh without it, and the other channels keep the connection up
+                self._refused_at = None
+                if ORDERBOOK not in self.sids and not any(
+                    p == ("subscribe", ORDERBOOK) for p in self._pending.values()
+                ):
+                    self.subscribe(ORDERBOOK)
             if self._book_at is None or ORDERBOOK not in self.sids:
                 return
             age = now - self._book_at
@@ -519,6 +530,7 @@ class FeedSession:
             self._resubscribe(self._channel_of[sid])
         elif purpose == "subscribe" and channel == ORDERBOOK:
             self._books.mark_stale(None, "subscribe_refused")
+            self._refused_at = self._clock.monotonic()  # asked again by `tick`
 
 
 class WsFeed:

@@ -252,6 +252,30 @@ def test_refused_get_snapshot_resubscribes_the_channel() -> None:
     assert h.books.orderbook("A") == Orderbook("A", (), ())
 
 
+def test_a_refused_orderbook_subscription_is_asked_for_again() -> None:
+    """Code 18 (command timeout), 1 (processing error): a refusal that may pass. The books were
+    marked stale and nothing asked again; the other channels' messages kept the connection
+    alive, so no book could turn fresh until the connection died of something else, and the
+    trade loop placed nothing for as long."""
+    h = make()
+    h.sent.clear()
+    h.feed(wire.error(1, 18, "Command timeout"))
+    h.clock.advance(1.0)
+    h.session.tick()
+    assert h.sent == []  # not at once: a refusal that lasts is asked again at a walk
+    h.clock.advance(1.5)
+    h.session.tick()
+    assert [(c["cmd"], c["params"]["channels"]) for c in h.sent] == [
+        ("subscribe", ["orderbook_delta"])
+    ]
+    cid = h.sent[0]["id"]
+    h.feed(wire.subscribed(cid, "orderbook_delta", 9), wire.snapshot(9, 1, "A"))
+    assert h.books.orderbook("A") == Orderbook("A", (), ())
+    h.clock.advance(5.0)
+    h.session.tick()
+    assert [c["cmd"] for c in h.sent].count("subscribe") == 1  # answered: not asked again
+
+
 def test_terminal_channel_error_resubscribes() -> None:
     h = make()
     subscribed_with_books(h)
