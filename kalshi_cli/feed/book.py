@@ -90,8 +90,8 @@ class LocalBook:
         `yes_priced`: its NO levels come in YES-leg prices (`use_yes_price`), so a level at p is
         a NO bid at 1 - p. A book that would be crossed raises `CrossedBook`, nothing taken:
         no exchange holds one, so its NO levels are in the other convention."""
-        yes = _levels(msg.yes_dollars_fp)
-        no = _levels(msg.no_dollars_fp, flip=yes_priced)
+        yes = _levels(_side(msg.yes_dollars_fp, msg.yes, msg.yes_dollars))
+        no = _levels(_side(msg.no_dollars_fp, msg.no, msg.no_dollars), flip=yes_priced)
         if yes and no and max(yes) + max(no) >= ONE:
             raise CrossedBook(
                 f"{self.ticker}: best YES bid {max(yes)} and NO bid {max(no)} cross "
@@ -246,6 +246,15 @@ def read_in_old_prices(books: Iterable[LocalBook], switched_by: LocalBook | None
 
 class CrossedBook(ValueError):
     """A snapshot whose best bids cross, read in the prices its subscription declared."""
+
+
+def _side(levels: Any, *older: Any) -> Any:
+    """One side's `_dollars_fp` levels. Absent, the side is empty, unless a field of before
+    them holds levels (cents in `yes`, dollars in `yes_dollars`: a recording from then): that
+    side is not known, and the book is refused rather than taken for one nobody bids in."""
+    if levels is None and any(older):
+        raise ValueError("levels only in fields from before `_dollars_fp` (cents or dollars)")
+    return levels
 
 
 def _levels(raw: Any, *, flip: bool = False) -> dict[Decimal, Decimal]:

@@ -160,3 +160,24 @@ def test_a_subscription_numbered_anew_leaves_the_old_ones_books_stale(tmp_path: 
     assert (books.orderbook("A"), books.orderbook("B")) == (a, None)
     replay = replayed(tmp_path, texts)
     assert (replayed_book(replay, "A"), replayed_book(replay, "B")) == (a, None)
+
+
+@pytest.mark.parametrize(
+    "levels",
+    [
+        {"yes": [[40, 10]], "no": [[55, 5]]},  # cents, before the dollar fields
+        {"yes_dollars": [["0.400", 10]], "no_dollars": [["0.550", 5]]},
+    ],
+    ids=["cents", "dollars-without-fp"],
+)
+def test_a_snapshot_with_levels_only_in_fields_not_read_is_no_empty_book(
+    tmp_path: Path, levels: dict[str, Any]
+) -> None:
+    """asyncapi-2026-03.yaml: a snapshot once carried its levels in `yes`/`no` (cents) and
+    `yes_dollars`/`no_dollars` beside `yes_dollars_fp`/`no_dollars_fp`; an absent `_fp` key
+    is an empty side. A frame from before the `_fp` fields (an imported recording) was a
+    fresh, empty book, which a strategy would quote into as if nobody bid."""
+    msg = {"market_ticker": "A", **levels}
+    texts = [json.dumps({"type": "orderbook_snapshot", "sid": SID, "seq": 1, "msg": msg})]
+    assert live(texts).orderbook("A") is None
+    assert replayed_book(replayed(tmp_path, texts), "A") is None
