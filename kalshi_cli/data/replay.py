@@ -35,7 +35,14 @@ from typing import Any, cast
 import msgspec
 
 from kalshi_cli.data.segments import iter_line_blocks
-from kalshi_cli.feed.book import LocalBook, read_in_old_prices, sent_number
+from kalshi_cli.feed.book import (
+    GAP,
+    REPEAT,
+    LocalBook,
+    SeqTracker,
+    read_in_old_prices,
+    sent_number,
+)
 from kalshi_cli.feed.messages import (
     BOOK_TYPES,
     TYPE_OF,
@@ -276,7 +283,12 @@ class BookReplay:
         self.skipped: Counter[str] = Counter()
         self.applied = 0  # snapshots and deltas applied to an exact book
         self.frames: Counter[str] = Counter()  # frames by type
-        self._next: dict[int, int] = {}  # sid -> next seq expected
+        # each subscription's next number, by the live feed's own rule
+        self._seq = SeqTracker()
+        # a `connected` record was seen: the data says where each connection began, so a
+        # number below the next one is a repeat, as live; without (imported data) a snapshot so
+        # numbered starts a new subscription
+        self._connections_known = False
         self._sid_tickers: dict[int, dict[str, None]] = {}  # ordered sets
         self._listener = listener
         # the prices the orderbook NO levels come in, as the recording's `local` records say
@@ -288,7 +300,8 @@ class BookReplay:
             self._listener(ns, kind, ticker, reason)
 
     def new_connection(self, ns: int) -> None:
-        self._next.clear()
+        self._seq = SeqTracker()
+        self._connections_known = True
         self._sid_tickers.clear()
         for book in self.books.values():
             if book.fresh:
@@ -325,13 +338,12 @@ class BookReplay:
 
     def _sequenced(self, ns: int, sid: int, seq: int) -> bool:
         """A delta's place on its subscription: False for one already seen (`duplicate`)."""
-        expected = self._next.get(sid)
-        if expected is not None and seq != expected:
-            if seq < expected:
-                self.skipped["duplicate"] += 1
-                return False
+        place = self._seq.place(sid, seq)
+        if place == REPEAT:
+            self.skipped["duplicate"] += 1
+            return False
+        if place == GAP:
             self._gap(ns, sid, None)
-        self._next[sid] = seq + 1
         return True
 
     def _delta(self, ns: int, msg: DeltaMessage) -> None:
@@ -353,6 +365,8 @@ class BookReplay:
 
     def _snapshot(self, ns: int, msg: SnapshotMessage) -> None:
         book = self._snapshot_book(ns, msg.sid, msg.seq, msg.msg.market_ticker)
+        if book is None:
+            return
         was_fresh = book.fresh
         try:
             yes_priced = book.take_snapshot(msg.msg, yes_priced=self.yes_priced)
@@ -373,15 +387,21 @@ class BookReplay:
         for ticker in read_in_old_prices(self.books.values(), switched_by):
             self._emit(ns, "stale", ticker, "orderbook_prices")
 
-    def _snapshot_book(self, ns: int, sid: int, seq: int, ticker: str) -> LocalBook:
-        """The book a snapshot is for, after its place on its subscription is taken."""
-        expected = self._next.get(sid)
-        # a lower seq: a new subscription numbered anew (imported data, no `connected` record)
-        # or a repeat; either way the subscription's other books are not known current, as
-        # the live feed takes a snapshot off its number for a gap
-        if expected is not None and seq != expected:
+    def _snapshot_book(self, ns: int, sid: int, seq: int, ticker: str) -> LocalBook | None:
+        """The book a snapshot is for, after its place on its subscription is taken; None for
+        a repeat (`duplicate`), which would take the book back to before the deltas since."""
+        place = self._seq.place(sid, seq)
+        if place == REPEAT:
+            if self._connections_known:
+                self.skipped["duplicate"] += 1
+                return None
+            # imported data: a new connection's subscription, numbered anew; the others of the
+            # old one are not known current
+            self._seq.forget(sid)
+            self._seq.place(sid, seq)
+            place = GAP
+        if place == GAP:
             self._gap(ns, sid, ticker)
-        self._next[sid] = seq + 1
         self._sid_tickers.setdefault(sid, {})[ticker] = None
         book = self.books.get(ticker)
         if book is None:
@@ -409,7 +429,8 @@ class BookReplay:
                 self.skipped["bad_frame"] += 1  # it replaces no book: none is the worse for it
             else:
                 book = self._snapshot_book(ns, sid, seq, ticker)
-                self._bad_snapshot(ns, book, book.fresh)
+                if book is not None:
+                    self._bad_snapshot(ns, book, book.fresh)
         elif sid is None or seq is None or self._sequenced(ns, sid, seq):
             known = None if ticker is None else self.books.get(ticker)
             if ticker is not None and (known is None or not known.fresh):
@@ -447,14 +468,11 @@ class BookReplay:
         if sid is None or seq is None:
             return
         if kind == "ok":
-            if self._next.get(sid) == seq:
-                self._next[sid] = seq + 1
+            self._seq.accept_if_next(sid, seq)
             return
         if kind not in _SEQUENCED:
             return
-        expected = self._next.get(sid)
-        self._next[sid] = seq + 1
-        if expected is not None and seq > expected:
+        if self._seq.place(sid, seq) == GAP:
             self.skipped[f"{kind}_seq_gap"] += 1
             self._emit(ns, "gap", None, kind)
 

@@ -270,6 +270,10 @@ def _levels(raw: Any, *, flip: bool = False) -> dict[Decimal, Decimal]:
     return levels
 
 
+# `SeqTracker.place`: a message's place on its subscription
+NEXT, GAP, REPEAT = 0, 1, 2
+
+
 class SeqTracker:
     """Expected next `seq` per subscription id. The first message of a subscription sets the
     baseline; after a gap the received message becomes the new baseline, so one lost message
@@ -285,6 +289,20 @@ class SeqTracker:
         expected = self._next.get(sid)
         self._next[sid] = seq + 1
         return expected is None or seq == expected
+
+    def place(self, sid: int, seq: int) -> int:
+        """Where an orderbook message stands on `sid`: `NEXT` (or the first seen), `GAP` (some
+        were lost; it is the new baseline) or `REPEAT` (numbered below the next one: the
+        baseline stays). A repeat was applied already, or its loss was a gap whose snapshot,
+        numbered after it, holds its change: the live feed and a replay skip it alike."""
+        expected = self._next.get(sid)
+        if expected is None or seq == expected:
+            self._next[sid] = seq + 1
+            return NEXT
+        if seq < expected:
+            return REPEAT
+        self._next[sid] = seq + 1
+        return GAP
 
     def accept_if_next(self, sid: int, seq: int) -> None:
         """Advance only when `seq` is exactly the next one; anything else is left alone."""

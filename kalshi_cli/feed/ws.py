@@ -28,7 +28,15 @@ import websocket
 
 from kalshi_cli.feed import messages
 from kalshi_cli.feed.background import BackgroundThread
-from kalshi_cli.feed.book import BookSet, EventKind, EventSink, FeedEvent, SeqTracker
+from kalshi_cli.feed.book import (
+    GAP,
+    REPEAT,
+    BookSet,
+    EventKind,
+    EventSink,
+    FeedEvent,
+    SeqTracker,
+)
 from kalshi_cli.feed.index import (
     ACTIONS,
     ID_PARAM,
@@ -405,8 +413,11 @@ class FeedSession:
         sid = msg.sid
         if sid in self._dead:
             return
+        place = self._seq.place(sid, msg.seq)
+        if place == REPEAT:  # applied already, or held by the snapshot its gap asked for
+            return
         self._book_at = self._clock.monotonic()
-        if not self._seq.accept(sid, msg.seq):
+        if place == GAP:
             self._on_book_gap(None)
             return
         body = msg.msg
@@ -433,11 +444,14 @@ class FeedSession:
         sid = msg.sid
         if sid in self._dead:
             return
+        place = self._seq.place(sid, msg.seq)
+        if place == REPEAT:  # older than the book: taken, it would undo the deltas since
+            return
         self._book_at = self._clock.monotonic()
         body = msg.msg
         ticker = body.market_ticker
         self._resnap.pop(ticker, None)
-        if not self._seq.accept(sid, msg.seq):
+        if place == GAP:
             self._on_book_gap(ticker)
         read_in_old_prices = self._books.snapshot(ticker, body)
         if read_in_old_prices:  # the NO levels' prices switched: read those books again

@@ -44,13 +44,17 @@ def live(
     return books
 
 
-def replayed(root: Path, texts: list[str], *, yes_priced: bool = False) -> BookReplay:
+def replayed(
+    root: Path, texts: list[str], *, yes_priced: bool = False, recorded: bool = True
+) -> BookReplay:
     """The replay of a recording of `texts`, made on a connection that asked for NO-leg
-    prices (`yes_priced`: YES-leg)."""
+    prices (`yes_priced`: YES-leg); `recorded=False`: imported, without the recorder's
+    `connected` record."""
     writer = SegmentWriter(root, fsync=False)
-    prices = "yes_leg" if yes_priced else "no_leg"
-    connected = json.dumps({"event": "connected", "orderbook_prices": prices}).encode()
-    writer.write(START_NS, b'{"recv_ns":%d,"local":%s}\n' % (START_NS, connected))
+    if recorded:
+        prices = "yes_leg" if yes_priced else "no_leg"
+        connected = json.dumps({"event": "connected", "orderbook_prices": prices}).encode()
+        writer.write(START_NS, b'{"recv_ns":%d,"local":%s}\n' % (START_NS, connected))
     for i, text in enumerate(texts, start=1):
         ns = START_NS + i * 10**6
         writer.write(ns, frame_line(ns, text.encode()))
@@ -144,9 +148,8 @@ def test_a_delta_not_in_its_shape_leaves_the_books_it_may_have_changed_stale(
 
 def test_a_subscription_numbered_anew_leaves_the_old_ones_books_stale(tmp_path: Path) -> None:
     """Imported data has no `connected` record: a new connection shows as a snapshot numbered
-    from 1 again. The live feed takes any snapshot off its number for a gap of the others; the
-    replay restarted the numbers and kept B's book from the old connection fresh, adding the new
-    subscription's delta to it before B's own snapshot came."""
+    from 1 again. The replay restarted the numbers and kept B's book from the old connection
+    fresh, adding the new subscription's delta to it before B's own snapshot came."""
     texts = [
         wire.snapshot(SID, 1, "A", yes=[["0.4000", "10.00"]]),
         wire.snapshot(SID, 2, "B", yes=[["0.2000", "1.00"]]),
@@ -156,10 +159,9 @@ def test_a_subscription_numbered_anew_leaves_the_old_ones_books_stale(tmp_path: 
         wire.delta(SID, 2, "B", "yes 0.2000 5.00"),
     ]
     a = Orderbook("A", ((D("0.40"), D(10)),), ())
-    books = live(texts)
-    assert (books.orderbook("A"), books.orderbook("B")) == (a, None)
-    replay = replayed(tmp_path, texts)
+    replay = replayed(tmp_path, texts, recorded=False)
     assert (replayed_book(replay, "A"), replayed_book(replay, "B")) == (a, None)
+    assert replay.skipped["seq_gap"] == 1
 
 
 @pytest.mark.parametrize(
@@ -181,3 +183,45 @@ def test_a_snapshot_with_levels_only_in_fields_not_read_is_no_empty_book(
     texts = [json.dumps({"type": "orderbook_snapshot", "sid": SID, "seq": 1, "msg": msg})]
     assert live(texts).orderbook("A") is None
     assert replayed_book(replayed(tmp_path, texts), "A") is None
+
+
+def test_a_repeated_snapshot_does_not_take_the_book_back(tmp_path: Path) -> None:
+    """A frame numbered below the next one was applied already (or its loss was a gap, and
+    the snapshot asked for since holds its change). A snapshot sent again after the deltas
+    that followed it was taken, live and in a replay: the book went back to before them and
+    stayed fresh."""
+    texts = [
+        wire.snapshot(SID, 1, "A", yes=[["0.4000", "10.00"]]),
+        wire.snapshot(SID, 2, "B", yes=[["0.2000", "1.00"]]),
+        wire.delta(SID, 3, "A", "yes 0.4000 5.00"),
+        wire.snapshot(SID, 1, "A", yes=[["0.4000", "10.00"]]),  # the first frame again
+        wire.delta(SID, 4, "B", "yes 0.2000 1.00"),
+    ]
+    a = Orderbook("A", ((D("0.40"), D(15)),), ())
+    # before: A went back to 10 and stayed fresh until the next frame showed a gap
+    assert live(texts[:4]).orderbook("A") == a
+    assert replayed_book(replayed(tmp_path / "repeat", texts[:4]), "A") == a
+    b = Orderbook("B", ((D("0.20"), D(2)),), ())
+    books = live(texts)
+    assert (books.orderbook("A"), books.orderbook("B")) == (a, b)
+    replay = replayed(tmp_path / "after", texts)
+    assert (replayed_book(replay, "A"), replayed_book(replay, "B")) == (a, b)
+    assert replay.skipped["duplicate"] == 1
+
+
+def test_a_repeated_delta_is_skipped_by_both(tmp_path: Path) -> None:
+    """The replay skipped it (`duplicate`) and kept its books; the live feed took it for a gap
+    and marked every book stale, so a backtest traded where the loop it rehearses could not."""
+    texts = [
+        wire.snapshot(SID, 1, "A", yes=[["0.4000", "10.00"]]),
+        wire.snapshot(SID, 2, "B", yes=[["0.2000", "1.00"]]),
+        wire.delta(SID, 3, "A", "yes 0.4000 5.00"),
+        wire.delta(SID, 3, "A", "yes 0.4000 5.00"),  # delivered twice
+        wire.delta(SID, 4, "B", "yes 0.2000 1.00"),
+    ]
+    a = Orderbook("A", ((D("0.40"), D(15)),), ())
+    b = Orderbook("B", ((D("0.20"), D(2)),), ())
+    books = live(texts)
+    assert (books.orderbook("A"), books.orderbook("B")) == (a, b)
+    replay = replayed(tmp_path, texts)
+    assert (replayed_book(replay, "A"), replayed_book(replay, "B")) == (a, b)
