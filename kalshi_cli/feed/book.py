@@ -258,13 +258,16 @@ def _side(levels: Any, *older: Any) -> Any:
 
 
 def _levels(raw: Any, *, flip: bool = False) -> dict[Decimal, Decimal]:
-    """One side's levels; `flip`: NO levels given in YES-leg prices, each p kept as 1 - p."""
+    """One side's levels; `flip`: NO levels given in YES-leg prices, each p kept as 1 - p. A
+    price listed twice (0.40 and 0.4000) has no one size: the snapshot is refused."""
     levels: dict[Decimal, Decimal] = {}
+    seen: set[Decimal] = set()
     for price, size in raw or ():
         p, s = Decimal(price), Decimal(size)
-        problem = level_problem(p, s)
+        problem = level_problem(p, s) or ("a price listed twice" if p in seen else None)
         if problem is not None:
             raise ValueError(f"bad snapshot level [{price!r}, {size!r}]: {problem}")
+        seen.add(p)
         if s:
             levels[ONE - p if flip else p] = s
     return levels

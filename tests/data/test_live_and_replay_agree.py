@@ -225,3 +225,13 @@ def test_a_repeated_delta_is_skipped_by_both(tmp_path: Path) -> None:
     assert (books.orderbook("A"), books.orderbook("B")) == (a, b)
     replay = replayed(tmp_path, texts)
     assert (replayed_book(replay, "A"), replayed_book(replay, "B")) == (a, b)
+
+
+def test_a_snapshot_listing_a_price_twice_is_refused(tmp_path: Path) -> None:
+    """Two sizes for one level: 10, 5 or 15 resting at 0.40, no reading knows which. The book
+    kept the last, fresh."""
+    texts = [wire.snapshot(SID, 1, "A", yes=[["0.4000", "10.00"], ["0.40", "5.00"]])]
+    assert live(texts).orderbook("A") is None
+    replay = replayed(tmp_path, texts)
+    assert replayed_book(replay, "A") is None
+    assert replay.skipped["bad_snapshot"] == 1
