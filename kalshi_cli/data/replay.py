@@ -47,6 +47,7 @@ from kalshi_cli.feed.messages import (
     BOOK_TYPES,
     TYPE_OF,
     DeltaMessage,
+    Error,
     Message,
     Misshapen,
     SnapshotMessage,
@@ -335,6 +336,8 @@ class BookReplay:
             kind = TYPE_OF[type(msg)]
             self.frames[kind] += 1
             self._place(ns, kind, msg.sid, msg.seq)
+            if type(msg) is Error and msg.terminal and msg.sid is not None:
+                self._ended(ns, msg.sid)
 
     def _sequenced(self, ns: int, sid: int, seq: int) -> bool:
         """A delta's place on its subscription: False for one already seen (`duplicate`)."""
@@ -453,6 +456,17 @@ class BookReplay:
             if book is not None and book.fresh:
                 book.fresh = False
                 self._emit(ns, "stale", name, "bad_frame")
+
+    def _ended(self, ns: int, sid: int) -> None:
+        """A terminal channel error ended the subscription (the live feed resubscribes): its
+        books may have lost messages and are stale until their next snapshot, which comes on
+        a new subscription."""
+        self._seq.forget(sid)
+        for ticker in self._sid_tickers.pop(sid, ()):
+            book = self.books.get(ticker)
+            if book is not None and book.fresh:
+                book.fresh = False
+                self._emit(ns, "stale", ticker, "channel_error")
 
     def _gap(self, ns: int, sid: int, except_ticker: str | None) -> None:
         self.skipped["seq_gap"] += 1

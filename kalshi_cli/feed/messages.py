@@ -301,8 +301,18 @@ class Ok(Frame, tag="ok", frozen=True):
     pass
 
 
+# REFERENCE.md's WS error codes that end a subscription: 10 channel error, 25 buffer overflow
+# (its messages were dropped: "you must resubscribe")
+TERMINAL_ERROR_CODES = frozenset({10, 25})
+
+
 class Error(Frame, tag="error", frozen=True):
     msg: ErrorBody = msgspec.field(default_factory=ErrorBody)
+
+    @property
+    def terminal(self) -> bool:
+        """The subscription `sid` names has ended: its books may have lost messages."""
+        return self.msg.code in TERMINAL_ERROR_CODES
 
 
 class UnknownMessage(msgspec.Struct, frozen=True):

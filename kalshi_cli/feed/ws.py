@@ -57,7 +57,6 @@ MARKET_CHANNELS = (ORDERBOOK, "ticker", TRADE, "fill", "user_orders", "market_po
 LIFECYCLE = "market_lifecycle_v2"
 # What the trade loop subscribes to.
 DEFAULT_CHANNELS = (ORDERBOOK, "ticker", "fill", "user_orders", LIFECYCLE)
-TERMINAL_ERROR_CODES = frozenset({10, 25})
 
 # The feed's defaults, each named once: FeedSession, WsFeed and MarketData all take them from here.
 # No channel message for this long and the connection is taken for dead (reconnect).
@@ -540,7 +539,7 @@ class FeedSession:
         self._sink(FeedEvent(EventKind.ERROR, data=body, reason=f"{purpose or 'server'}: {code}"))
         if purpose == "get_snapshot":
             self._resubscribe(ORDERBOOK)
-        elif code in TERMINAL_ERROR_CODES and sid is not None and sid in self._channel_of:
+        elif msg.terminal and sid is not None and sid in self._channel_of:
             self._resubscribe(self._channel_of[sid])
         elif purpose == "subscribe" and channel == ORDERBOOK:
             self._books.mark_stale(None, "subscribe_refused")

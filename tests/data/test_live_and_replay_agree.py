@@ -235,3 +235,27 @@ def test_a_snapshot_listing_a_price_twice_is_refused(tmp_path: Path) -> None:
     replay = replayed(tmp_path, texts)
     assert replayed_book(replay, "A") is None
     assert replay.skipped["bad_snapshot"] == 1
+
+
+def test_a_terminal_channel_error_leaves_its_books_stale(tmp_path: Path) -> None:
+    """Code 25, buffer overflow: messages of the subscription were dropped and it must be
+    subscribed again (REFERENCE.md). The live feed marks its books stale and resubscribes; the
+    replay read the error as a reply and kept them fresh without what the overflow lost, until
+    the new subscription's snapshots came."""
+    overflow = {"type": "error", "sid": SID, "msg": {"code": 25, "msg": "Buffer overflow"}}
+    texts = [
+        wire.snapshot(SID, 1, "A", yes=[["0.4000", "10.00"]]),
+        wire.snapshot(SID, 2, "B", yes=[["0.2000", "1.00"]]),
+        json.dumps(overflow),
+    ]
+    books = live(texts)
+    assert (books.orderbook("A"), books.orderbook("B")) == (None, None)
+    replay = replayed(tmp_path / "overflow", texts)
+    assert (replayed_book(replay, "A"), replayed_book(replay, "B")) == (None, None)
+    # the new subscription's snapshots, numbered from 1 on its own sid
+    texts += [
+        wire.subscribed(9, "orderbook_delta", SID + 1),
+        wire.snapshot(SID + 1, 1, "A", yes=[["0.4000", "12.00"]]),
+    ]
+    replay = replayed(tmp_path / "again", texts)
+    assert replayed_book(replay, "A") == Orderbook("A", ((D("0.40"), D(12)),), ())
