@@ -6,7 +6,8 @@ does (`feed.book.LocalBook`) and checks sequence numbers per subscription. Nothi
 is fatal: a line or frame it cannot use is skipped and counted under its reason (the table in
 docs/data.md "Reading: what is skipped and why"). A recorder's `connected` record starts a new
 connection, so sequence tracking restarts; in imported data without one, a snapshot restarts
-its subscription's sequence.
+its subscription's sequence, and the subscription's other books are stale until their own
+snapshots.
 
 This is where a recorded frame is decoded, once: every reader of a data set (`data info`,
 `data export`, the import's coverage, the backtest) takes its typed values. A line is decoded by
@@ -34,11 +35,19 @@ from typing import Any, cast
 import msgspec
 
 from kalshi_cli.data.segments import iter_line_blocks
-from kalshi_cli.feed.book import LocalBook
+from kalshi_cli.feed.book import (
+    GAP,
+    REPEAT,
+    LocalBook,
+    SeqTracker,
+    read_in_old_prices,
+    sent_number,
+)
 from kalshi_cli.feed.messages import (
     BOOK_TYPES,
     TYPE_OF,
     DeltaMessage,
+    Error,
     Message,
     Misshapen,
     SnapshotMessage,
@@ -129,7 +138,12 @@ def fractional_market(frame: RecordedFrame) -> str | None:
     ticker: str | None
     counts: list[Any]
     if type(frame) is DeltaMessage:
-        ticker, counts = frame.msg.market_ticker, [frame.msg.delta_fp]
+        # as the book reads it: a string's text or a JSON number, either way exactly
+        ticker = frame.msg.market_ticker
+        try:
+            counts = [sent_number(frame.msg.delta_fp)]
+        except (TypeError, ValueError, ArithmeticError):
+            return None
     elif type(frame) is TradeMessage:
         ticker, counts = frame.msg.market_ticker, [frame.msg.count]
     elif type(frame) is SnapshotMessage:
@@ -270,7 +284,12 @@ class BookReplay:
         self.skipped: Counter[str] = Counter()
         self.applied = 0  # snapshots and deltas applied to an exact book
         self.frames: Counter[str] = Counter()  # frames by type
-        self._next: dict[int, int] = {}  # sid -> next seq expected
+        # each subscription's next number, by the live feed's own rule
+        self._seq = SeqTracker()
+        # a `connected` record was seen: the data says where each connection began, so a
+        # number below the next one is a repeat, as live; without (imported data) a snapshot so
+        # numbered starts a new subscription
+        self._connections_known = False
         self._sid_tickers: dict[int, dict[str, None]] = {}  # ordered sets
         self._listener = listener
         # the prices the orderbook NO levels come in, as the recording's `local` records say
@@ -282,7 +301,8 @@ class BookReplay:
             self._listener(ns, kind, ticker, reason)
 
     def new_connection(self, ns: int) -> None:
-        self._next.clear()
+        self._seq = SeqTracker()
+        self._connections_known = True
         self._sid_tickers.clear()
         for book in self.books.values():
             if book.fresh:
@@ -295,7 +315,7 @@ class BookReplay:
                 self.new_connection(ns)
                 self.yes_priced = obj.orderbook_prices == "yes_leg"
             elif obj.orderbook_prices is not msgspec.UNSET:
-                self.yes_priced = obj.orderbook_prices == "yes_leg"
+                self._read_prices(ns, obj.orderbook_prices == "yes_leg", None)
             return
         self.apply(ns, obj)
 
@@ -316,16 +336,17 @@ class BookReplay:
             kind = TYPE_OF[type(msg)]
             self.frames[kind] += 1
             self._place(ns, kind, msg.sid, msg.seq)
+            if type(msg) is Error and msg.terminal and msg.sid is not None:
+                self._ended(ns, msg.sid)
 
     def _sequenced(self, ns: int, sid: int, seq: int) -> bool:
         """A delta's place on its subscription: False for one already seen (`duplicate`)."""
-        expected = self._next.get(sid)
-        if expected is not None and seq != expected:
-            if seq < expected:
-                self.skipped["duplicate"] += 1
-                return False
+        place = self._seq.place(sid, seq)
+        if place == REPEAT:
+            self.skipped["duplicate"] += 1
+            return False
+        if place == GAP:
             self._gap(ns, sid, None)
-        self._next[sid] = seq + 1
         return True
 
     def _delta(self, ns: int, msg: DeltaMessage) -> None:
@@ -347,22 +368,43 @@ class BookReplay:
 
     def _snapshot(self, ns: int, msg: SnapshotMessage) -> None:
         book = self._snapshot_book(ns, msg.sid, msg.seq, msg.msg.market_ticker)
+        if book is None:
+            return
         was_fresh = book.fresh
         try:
-            self.yes_priced = book.take_snapshot(msg.msg, yes_priced=self.yes_priced)
+            yes_priced = book.take_snapshot(msg.msg, yes_priced=self.yes_priced)
         except (ValueError, InvalidOperation, TypeError):
             self._bad_snapshot(ns, book, was_fresh)
             return
+        self._read_prices(ns, yes_priced, book)
         self.applied += 1
         if not was_fresh:
             self._emit(ns, "fresh", book.ticker)
 
-    def _snapshot_book(self, ns: int, sid: int, seq: int, ticker: str) -> LocalBook:
-        """The book a snapshot is for, after its place on its subscription is taken."""
-        expected = self._next.get(sid)
-        if expected is not None and seq > expected:
+    def _read_prices(self, ns: int, yes_priced: bool, switched_by: LocalBook | None) -> None:
+        """The NO levels' prices from now on; a switch leaves every other book stale, as live
+        (`feed.book.read_in_old_prices`)."""
+        if yes_priced == self.yes_priced:
+            return
+        self.yes_priced = yes_priced
+        for ticker in read_in_old_prices(self.books.values(), switched_by):
+            self._emit(ns, "stale", ticker, "orderbook_prices")
+
+    def _snapshot_book(self, ns: int, sid: int, seq: int, ticker: str) -> LocalBook | None:
+        """The book a snapshot is for, after its place on its subscription is taken; None for
+        a repeat (`duplicate`), which would take the book back to before the deltas since."""
+        place = self._seq.place(sid, seq)
+        if place == REPEAT:
+            if self._connections_known:
+                self.skipped["duplicate"] += 1
+                return None
+            # imported data: a new connection's subscription, numbered anew; the others of the
+            # old one are not known current
+            self._seq.forget(sid)
+            self._seq.place(sid, seq)
+            place = GAP
+        if place == GAP:
             self._gap(ns, sid, ticker)
-        self._next[sid] = seq + 1  # a lower seq: a new subscription reusing the sid
         self._sid_tickers.setdefault(sid, {})[ticker] = None
         book = self.books.get(ticker)
         if book is None:
@@ -379,22 +421,52 @@ class BookReplay:
         """A frame of a known type not in its shape: a book frame is `bad_frame` (a snapshot
         naming its market and place whose levels are not levels: `bad_snapshot`, its book
         stale), taking its place on its subscription when it states one; any other is read for
-        its place alone, as a well-shaped one is."""
+        its place alone, as a well-shaped one is. A delta carried a change that is lost: the
+        books it may have changed are stale (the live feed resyncs every book on it)."""
         kind, sid, seq, ticker = msg.type, msg.sid, msg.seq, msg.market_ticker
         self.frames[kind] += 1
         if kind not in BOOK_TYPES:
             self._place(ns, kind, sid, seq)
-        elif sid is None or seq is None or (ticker is None and kind == "orderbook_snapshot"):
-            self.skipped["bad_frame"] += 1
         elif kind == "orderbook_snapshot":
-            book = self._snapshot_book(ns, sid, seq, str(ticker))
-            self._bad_snapshot(ns, book, book.fresh)
-        elif self._sequenced(ns, sid, seq):
+            if sid is None or seq is None or ticker is None:
+                self.skipped["bad_frame"] += 1  # it replaces no book: none is the worse for it
+            else:
+                book = self._snapshot_book(ns, sid, seq, ticker)
+                if book is not None:
+                    self._bad_snapshot(ns, book, book.fresh)
+        elif sid is None or seq is None or self._sequenced(ns, sid, seq):
             known = None if ticker is None else self.books.get(ticker)
             if ticker is not None and (known is None or not known.fresh):
                 self.skipped["stale_delta"] += 1  # read before its fields, as a delta's is
             else:
                 self.skipped["bad_frame"] += 1
+                self._lost_change(ns, sid, ticker)
+
+    def _lost_change(self, ns: int, sid: int | None, ticker: str | None) -> None:
+        """A delta that cannot be read changed its market's book, or, naming none, any book of
+        its subscription, or, naming neither, any book at all: those are stale."""
+        if ticker is not None:
+            tickers: Iterable[str] = (ticker,)
+        elif sid is not None:
+            tickers = self._sid_tickers.get(sid, ())
+        else:
+            tickers = list(self.books)
+        for name in tickers:
+            book = self.books.get(name)
+            if book is not None and book.fresh:
+                book.fresh = False
+                self._emit(ns, "stale", name, "bad_frame")
+
+    def _ended(self, ns: int, sid: int) -> None:
+        """A terminal channel error ended the subscription (the live feed resubscribes): its
+        books may have lost messages and are stale until their next snapshot, which comes on
+        a new subscription."""
+        self._seq.forget(sid)
+        for ticker in self._sid_tickers.pop(sid, ()):
+            book = self.books.get(ticker)
+            if book is not None and book.fresh:
+                book.fresh = False
+                self._emit(ns, "stale", ticker, "channel_error")
 
     def _gap(self, ns: int, sid: int, except_ticker: str | None) -> None:
         self.skipped["seq_gap"] += 1
@@ -410,14 +482,11 @@ class BookReplay:
         if sid is None or seq is None:
             return
         if kind == "ok":
-            if self._next.get(sid) == seq:
-                self._next[sid] = seq + 1
+            self._seq.accept_if_next(sid, seq)
             return
         if kind not in _SEQUENCED:
             return
-        expected = self._next.get(sid)
-        self._next[sid] = seq + 1
-        if expected is not None and seq > expected:
+        if self._seq.place(sid, seq) == GAP:
             self.skipped[f"{kind}_seq_gap"] += 1
             self._emit(ns, "gap", None, kind)
 

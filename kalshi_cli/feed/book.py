@@ -90,8 +90,8 @@ class LocalBook:
         `yes_priced`: its NO levels come in YES-leg prices (`use_yes_price`), so a level at p is
         a NO bid at 1 - p. A book that would be crossed raises `CrossedBook`, nothing taken:
         no exchange holds one, so its NO levels are in the other convention."""
-        yes = _levels(msg.yes_dollars_fp)
-        no = _levels(msg.no_dollars_fp, flip=yes_priced)
+        yes = _levels(_side(msg.yes_dollars_fp, msg.yes, msg.yes_dollars))
+        no = _levels(_side(msg.no_dollars_fp, msg.no, msg.no_dollars), flip=yes_priced)
         if yes and no and max(yes) + max(no) >= ONE:
             raise CrossedBook(
                 f"{self.ticker}: best YES bid {max(yes)} and NO bid {max(no)} cross "
@@ -140,7 +140,7 @@ class LocalBook:
             # the replay's innermost step: a price text seen before is a known good level
             p = _PRICES.get(price)
             if p is None:
-                p = Decimal(price)
+                p = sent_number(price)
                 if not ZERO < p < ONE:
                     self.fresh = False
                     return False
@@ -195,8 +195,23 @@ _SIZES: dict[str, Decimal] = {}
 _KEPT_MAX = 1 << 16
 
 
+def sent_number(value: Any) -> Decimal:
+    """A delta's price or size as the message wrote it. REFERENCE.md: numbers come as strings
+    or as JSON numbers; a JSON number with a fraction is decoded to the binary float nearest
+    it, whose shortest text (`repr`) is the number written, for any of up to 15 significant
+    digits (a price has 4 decimals, a size 2). `Decimal(float)` would keep the float's binary
+    error (0.4 as 0.4000000000000000222...), a level of its own beside 0.40. Anything else
+    (`true`, a list, null) is no number: TypeError."""
+    kind = type(value)
+    if kind is str or kind is int:  # not bool, an int subclass: `true` is not 1 contract
+        return Decimal(value)
+    if kind is float:
+        return Decimal(repr(value))
+    raise TypeError(f"not a number: {value!r}")
+
+
 def _size(text: Any) -> Decimal:
-    value = Decimal(text)
+    value = sent_number(text)
     if type(text) is str and len(_SIZES) < _KEPT_MAX:
         _SIZES[text] = value
     return value
@@ -214,21 +229,52 @@ def convention_event(ticker: str | None, yes_priced: bool, source: str) -> FeedE
     return FeedEvent(EventKind.ERROR, ticker, data=data, reason=reason, source=source)
 
 
+def read_in_old_prices(books: Iterable[LocalBook], switched_by: LocalBook | None) -> list[str]:
+    """The NO levels turned out to come in the other prices (`take_snapshot`): every book but
+    the one that showed it was read in the old ones. A snapshot crosses in the wrong prices
+    only when its best YES bid is at least its best NO bid, so a book that did not cross may
+    hold its NO bids mirrored (0.55 read as 0.45), and the deltas that follow would be read
+    against it in the new prices. Each fresh one turns stale until its next snapshot; returns
+    those."""
+    turned: list[str] = []
+    for book in books:
+        if book is not switched_by and book.fresh:
+            book.fresh = False
+            turned.append(book.ticker)
+    return turned
+
+
 class CrossedBook(ValueError):
     """A snapshot whose best bids cross, read in the prices its subscription declared."""
 
 
+def _side(levels: Any, *older: Any) -> Any:
+    """One side's `_dollars_fp` levels. Absent, the side is empty, unless a field of before
+    them holds levels (cents in `yes`, dollars in `yes_dollars`: a recording from then): that
+    side is not known, and the book is refused rather than taken for one nobody bids in."""
+    if levels is None and any(older):
+        raise ValueError("levels only in fields from before `_dollars_fp` (cents or dollars)")
+    return levels
+
+
 def _levels(raw: Any, *, flip: bool = False) -> dict[Decimal, Decimal]:
-    """One side's levels; `flip`: NO levels given in YES-leg prices, each p kept as 1 - p."""
+    """One side's levels; `flip`: NO levels given in YES-leg prices, each p kept as 1 - p. A
+    price listed twice (0.40 and 0.4000) has no one size: the snapshot is refused."""
     levels: dict[Decimal, Decimal] = {}
+    seen: set[Decimal] = set()
     for price, size in raw or ():
         p, s = Decimal(price), Decimal(size)
-        problem = level_problem(p, s)
+        problem = level_problem(p, s) or ("a price listed twice" if p in seen else None)
         if problem is not None:
             raise ValueError(f"bad snapshot level [{price!r}, {size!r}]: {problem}")
+        seen.add(p)
         if s:
             levels[ONE - p if flip else p] = s
     return levels
+
+
+# `SeqTracker.place`: a message's place on its subscription
+NEXT, GAP, REPEAT = 0, 1, 2
 
 
 class SeqTracker:
@@ -246,6 +292,20 @@ class SeqTracker:
         expected = self._next.get(sid)
         self._next[sid] = seq + 1
         return expected is None or seq == expected
+
+    def place(self, sid: int, seq: int) -> int:
+        """Where an orderbook message stands on `sid`: `NEXT` (or the first seen), `GAP` (some
+        were lost; it is the new baseline) or `REPEAT` (numbered below the next one: the
+        baseline stays). A repeat was applied already, or its loss was a gap whose snapshot,
+        numbered after it, holds its change: the live feed and a replay skip it alike."""
+        expected = self._next.get(sid)
+        if expected is None or seq == expected:
+            self._next[sid] = seq + 1
+            return NEXT
+        if seq < expected:
+            return REPEAT
+        self._next[sid] = seq + 1
+        return GAP
 
     def accept_if_next(self, sid: int, seq: int) -> None:
         """Advance only when `seq` is exactly the next one; anything else is left alone."""
@@ -296,11 +356,14 @@ class BookSet:
             book = self._books.get(ticker)
             return book is not None and book.fresh
 
-    def snapshot(self, ticker: str, msg: BookSnapshot) -> None:
+    def snapshot(self, ticker: str, msg: BookSnapshot) -> list[str]:
+        """Take a market's snapshot; returns the other markets whose books it made stale (a
+        switch of prices, `read_in_old_prices`), which the owner resnapshots."""
+        turned: list[str] = []
         with self.lock:
             book = self._books.get(ticker)
             if book is None:
-                return
+                return turned
             was_fresh = book.fresh
             declared = self.yes_priced
             try:
@@ -308,17 +371,26 @@ class BookSet:
             except (ValueError, InvalidOperation, TypeError):
                 book.fresh = False
             now_fresh = book.fresh
+            if self.yes_priced != declared:
+                turned = read_in_old_prices(self._books.values(), book)
         if self.yes_priced != declared:
             self._sink(convention_event(ticker, self.yes_priced, self._source))
+            for other in turned:
+                self._sink(
+                    FeedEvent(
+                        EventKind.STALE, other, reason="orderbook_prices", source=self._source
+                    )
+                )
         if not now_fresh:
             if was_fresh:
                 self._sink(
                     FeedEvent(EventKind.STALE, ticker, reason="bad_snapshot", source=self._source)
                 )
-            return
+            return turned
         if not was_fresh:
             self._sink(FeedEvent(EventKind.FRESH, ticker, source=self._source))
         self._sink(FeedEvent(EventKind.BOOK, ticker, source=self._source))
+        return turned
 
     def replace(self, ticker: str, orderbook: Orderbook) -> None:
         with self.lock:

@@ -38,11 +38,19 @@ from kalshi_cli.vocabulary.models import ONE, ZERO, Order, Side, decode_answer
 
 class BookSnapshot(msgspec.Struct, frozen=True, gc=False):
     """An `orderbook_snapshot`'s `msg`: each side's levels as `[price, size]` (an absent side
-    is an empty one). `LocalBook` checks the levels, refusing the whole book for one bad."""
+    is an empty one). `LocalBook` checks the levels, refusing the whole book for one bad.
+
+    `yes`/`no` (cents) and `yes_dollars`/`no_dollars` are the fields a snapshot carried its
+    levels in before the `_fp` ones (asyncapi-2026-03.yaml sends all three): kept as sent only
+    so that a side given in them alone is refused, not read as an empty side."""
 
     market_ticker: str
     yes_dollars_fp: list[tuple[Decimal, Decimal]] | None = None
     no_dollars_fp: list[tuple[Decimal, Decimal]] | None = None
+    yes: Any = None
+    no: Any = None
+    yes_dollars: Any = None
+    no_dollars: Any = None
 
 
 class BookDelta(msgspec.Struct, frozen=True, gc=False):
@@ -296,8 +304,18 @@ class Ok(Frame, tag="ok", frozen=True):
     pass
 
 
+# REFERENCE.md's WS error codes that end a subscription: 10 channel error, 25 buffer overflow
+# (its messages were dropped: "you must resubscribe")
+TERMINAL_ERROR_CODES = frozenset({10, 25})
+
+
 class Error(Frame, tag="error", frozen=True):
     msg: ErrorBody = msgspec.field(default_factory=ErrorBody)
+
+    @property
+    def terminal(self) -> bool:
+        """The subscription `sid` names has ended: its books may have lost messages."""
+        return self.msg.code in TERMINAL_ERROR_CODES
 
 
 class UnknownMessage(msgspec.Struct, frozen=True):

@@ -28,7 +28,15 @@ import websocket
 
 from kalshi_cli.feed import messages
 from kalshi_cli.feed.background import BackgroundThread
-from kalshi_cli.feed.book import BookSet, EventKind, EventSink, FeedEvent, SeqTracker
+from kalshi_cli.feed.book import (
+    GAP,
+    REPEAT,
+    BookSet,
+    EventKind,
+    EventSink,
+    FeedEvent,
+    SeqTracker,
+)
 from kalshi_cli.feed.index import (
     ACTIONS,
     ID_PARAM,
@@ -49,7 +57,6 @@ MARKET_CHANNELS = (ORDERBOOK, "ticker", TRADE, "fill", "user_orders", "market_po
 LIFECYCLE = "market_lifecycle_v2"
 # What the trade loop subscribes to.
 DEFAULT_CHANNELS = (ORDERBOOK, "ticker", "fill", "user_orders", LIFECYCLE)
-TERMINAL_ERROR_CODES = frozenset({10, 25})
 
 # The feed's defaults, each named once: FeedSession, WsFeed and MarketData all take them from here.
 # No channel message for this long and the connection is taken for dead (reconnect).
@@ -171,6 +178,8 @@ class FeedSession:
         self._dead: set[int] = set()  # unsubscribed sids whose late messages are dropped
         self._seq = SeqTracker()
         self._resnap: dict[str, float] = {}  # ticker -> when a snapshot was requested
+        # monotonic: when the orderbook subscription was refused, to be asked for again
+        self._refused_at: float | None = None
         self._book_at: float | None = None  # monotonic: the last orderbook data message
         self._probes = 0  # quiet-subscription probes sent, to rotate through the markets
         self._unknown_types: set[str | None] = set()  # logged once each
@@ -303,8 +312,9 @@ class FeedSession:
             self.update_subscription(sid, "get_snapshot", want)
 
     def tick(self) -> None:
-        """Repeat snapshot requests that went unanswered; probe a quiet orderbook subscription,
-        and mark its books stale once it has delivered no data for `stale_after`."""
+        """Repeat snapshot requests that went unanswered and a refused orderbook subscription;
+        probe a quiet orderbook subscription, and mark its books stale once it has delivered no
+        data for `stale_after`."""
         with self._lock:
             now = self._clock.monotonic()
             late = [t for t, at in self._resnap.items() if now - at >= self.resnapshot_timeout]
@@ -312,6 +322,14 @@ class FeedSession:
                 del self._resnap[ticker]
             if late:
                 self.request_snapshots(late)
+            refused = self._refused_at
+            if refused is not None and now - refused >= self.resnapshot_timeout:
+                # no book turns fresh without it, and the other channels keep the connection up
+                self._refused_at = None
+                if ORDERBOOK not in self.sids and not any(
+                    p == ("subscribe", ORDERBOOK) for p in self._pending.values()
+                ):
+                    self.subscribe(ORDERBOOK)
             if self._book_at is None or ORDERBOOK not in self.sids:
                 return
             age = now - self._book_at
@@ -394,8 +412,11 @@ class FeedSession:
         sid = msg.sid
         if sid in self._dead:
             return
+        place = self._seq.place(sid, msg.seq)
+        if place == REPEAT:  # applied already, or held by the snapshot its gap asked for
+            return
         self._book_at = self._clock.monotonic()
-        if not self._seq.accept(sid, msg.seq):
+        if place == GAP:
             self._on_book_gap(None)
             return
         body = msg.msg
@@ -422,13 +443,18 @@ class FeedSession:
         sid = msg.sid
         if sid in self._dead:
             return
+        place = self._seq.place(sid, msg.seq)
+        if place == REPEAT:  # older than the book: taken, it would undo the deltas since
+            return
         self._book_at = self._clock.monotonic()
         body = msg.msg
         ticker = body.market_ticker
         self._resnap.pop(ticker, None)
-        if not self._seq.accept(sid, msg.seq):
+        if place == GAP:
             self._on_book_gap(ticker)
-        self._books.snapshot(ticker, body)
+        read_in_old_prices = self._books.snapshot(ticker, body)
+        if read_in_old_prices:  # the NO levels' prices switched: read those books again
+            self.request_snapshots(read_in_old_prices)
 
     def _on_book_gap(self, except_ticker: str | None) -> None:
         """A message of the orderbook subscription was lost: any of its markets may be wrong."""
@@ -513,10 +539,11 @@ class FeedSession:
         self._sink(FeedEvent(EventKind.ERROR, data=body, reason=f"{purpose or 'server'}: {code}"))
         if purpose == "get_snapshot":
             self._resubscribe(ORDERBOOK)
-        elif code in TERMINAL_ERROR_CODES and sid is not None and sid in self._channel_of:
+        elif msg.terminal and sid is not None and sid in self._channel_of:
             self._resubscribe(self._channel_of[sid])
         elif purpose == "subscribe" and channel == ORDERBOOK:
             self._books.mark_stale(None, "subscribe_refused")
+            self._refused_at = self._clock.monotonic()  # asked again by `tick`
 
 
 class WsFeed:

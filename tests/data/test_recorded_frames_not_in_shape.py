@@ -43,7 +43,8 @@ def test_book_frames_not_in_their_shape_are_counted_and_keep_their_sequence(
         tmp_path,
         [
             wire.snapshot(1, 1, T, yes=[["0.4000", "10.00"]]),
-            delta(2, market_ticker=T, price_dollars="0.4000", delta_fp="1.00"),  # no side
+            # no side: a change lost, T is stale
+            delta(2, market_ticker=T, price_dollars="0.4000", delta_fp="1.00"),
             wire.delta(1, 3, T, "yes 0.4000 2.00"),  # the next number: no gap
             delta(4, price_dollars="0.4000", delta_fp="1.00", side="yes"),  # no market
             json.dumps({"type": "orderbook_delta", "sid": 1, "msg": {}}),  # no seq
@@ -57,8 +58,10 @@ def test_book_frames_not_in_their_shape_are_counted_and_keep_their_sequence(
         ],
     )
     books = replay(root)
-    assert books.skipped == Counter(bad_frame=4, bad_snapshot=1, stale_delta=1, unknown_type=1)
-    assert books.books[T].fresh and books.books[T].yes == {Decimal("0.4"): Decimal(13)}
+    assert books.skipped == Counter(bad_frame=4, bad_snapshot=1, stale_delta=3, unknown_type=1)
+    assert "seq_gap" not in books.skipped
+    # T's book missed the change the delta without a side carried: stale, never 10 or 13 at 0.40
+    assert not books.books[T].fresh and books.books[T].yes == {Decimal("0.4"): Decimal(10)}
     assert not books.books["OTHER"].fresh
     assert books.frames == Counter(
         orderbook_delta=6,

@@ -207,6 +207,8 @@ def awkward_recording(seed: int) -> list[tuple[int, bytes]]:
             seq[sid] += rng.randint(2, 4) if roll < 0.004 else 1
         if roll < 0.08:
             levels = [[rare(prices, ["1.2"]), rare(["1.00", "50"], ["-2.00"])] for _ in range(3)]
+            # a side lists each price once, as a real book does (0.40 and 0.4000 are one)
+            levels[1][0] = rng.choice([p for p in prices if Decimal(p) != Decimal(levels[0][0])])
             put(wire.snapshot(sid, seq[sid], ticker, yes=levels[:2], no=levels[2:]))
         elif roll < 0.85:
             side, price = rare(["yes", "no"], ["maybe"]), rare(prices, ["0"])

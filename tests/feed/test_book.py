@@ -10,7 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent, LocalBook, SeqTracker
+from kalshi_cli.feed.book import (
+    GAP,
+    NEXT,
+    REPEAT,
+    BookSet,
+    EventKind,
+    FeedEvent,
+    LocalBook,
+    SeqTracker,
+)
 from kalshi_cli.feed.messages import BookSnapshot
 from kalshi_cli.vocabulary.models import Orderbook
 
@@ -226,6 +235,17 @@ def test_seq_tracker_gap_and_new_baseline() -> None:
     assert seq.accept(1, 12)
     seq.forget(1)
     assert seq.accept(1, 100)
+
+
+def test_seq_tracker_places_a_repeat_apart_from_a_gap() -> None:
+    seq = SeqTracker()
+    assert seq.place(1, 5) == NEXT  # the first sets the baseline
+    assert seq.place(1, 6) == NEXT
+    assert seq.place(1, 6) == REPEAT  # delivered twice: the baseline stays
+    assert seq.place(1, 7) == NEXT
+    assert seq.place(1, 9) == GAP  # 8 lost
+    assert seq.place(1, 8) == REPEAT  # late: its loss was the gap
+    assert seq.place(1, 10) == NEXT
 
 
 def test_bookset_reports_transitions_once() -> None:

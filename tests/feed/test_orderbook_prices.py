@@ -68,6 +68,33 @@ def test_yes_leg_levels_on_a_no_leg_subscription_are_found_and_read_right() -> N
     assert books.orderbook("A").no_bids == ((D("0.30"), D(4)),)  # type: ignore[union-attr]
 
 
+def test_books_read_before_a_switch_of_prices_are_stale_and_resnapshotted() -> None:
+    """A snapshot crosses in the declared prices only when its best YES bid is at least its
+    best NO-leg NO bid; A's (YES 0.40, NO 0.55 NO-leg) does not, so it was taken as a NO bid
+    at 0.45. B's crossed and switched the subscription to NO-leg prices, but A's book stayed
+    fresh with its NO bid 0.10 off and its deltas read against it in the other prices."""
+    events: list[FeedEvent] = []
+    sent: list[Any] = []
+    books = BookSet(events.append, source="ws", yes_priced=True)
+    books.add(["A", "B"])
+    feed = FeedSession(books, events.append, clock=ManualClock(), resnapshot_timeout=2.0)
+    feed.open(lambda text: sent.append(json.loads(text)))
+    feed.handle(wire.subscribed(1, "orderbook_delta", 7))
+    sent.clear()
+    # the exchange ignored `use_yes_price` and sends NO-leg prices
+    feed.handle(wire.snapshot(7, 1, "A", yes=[["0.4000", "10.00"]], no=[["0.5500", "5.00"]]))
+    feed.handle(wire.snapshot(7, 2, "B", yes=[["0.4000", "10.00"]], no=[["0.3000", "5.00"]]))
+    assert books.yes_priced is False
+    assert books.orderbook("B") is not None
+    assert books.orderbook("A") is None  # not traded on until read again
+    assert (EventKind.STALE, "A") in [(e.kind, e.ticker) for e in events]
+    assert [(c["params"]["action"], c["params"]["market_tickers"]) for c in sent] == [
+        ("get_snapshot", ["A"])
+    ]
+    feed.handle(wire.snapshot(7, 3, "A", yes=[["0.4000", "10.00"]], no=[["0.5500", "5.00"]]))
+    assert books.orderbook("A").no_bids == ((D("0.55"), D(5)),)  # type: ignore[union-attr]
+
+
 def test_a_delta_that_would_cross_the_book_is_a_gap_that_resnapshots() -> None:
     feed, books, events, sent = session(yes_priced=True)
     feed.handle(wire.subscribed(1, "orderbook_delta", 7))

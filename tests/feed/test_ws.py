@@ -137,6 +137,36 @@ def test_prices_and_counts_sent_as_json_numbers_are_read_exactly() -> None:
     assert isinstance(message, FeedTrade) and message.terms() == (D("0.56"), D(3), Side.NO)
 
 
+def test_a_delta_sent_as_json_numbers_changes_the_level_it_names_exactly() -> None:
+    """REFERENCE.md: numeric fields come as strings or JSON numbers, and deltas can be
+    fractional. A delta's price and size were read through the binary float a JSON number
+    decodes to: 0.4 was the level 0.4000000000000000222..., a new level beside 0.40 that the
+    book kept as fresh, and 0.1 contracts were 0.1000000000000000055..."""
+    h = make()
+    subscribed_with_books(h)  # A: YES 10 at 0.40, NO 5 at 0.50
+
+    def delta(seq: int, side: str, price: float, size: float) -> str:
+        body = {"market_ticker": "A", "price_dollars": price, "delta_fp": size, "side": side}
+        return json.dumps({"type": "orderbook_delta", "sid": 7, "seq": seq, "msg": body})
+
+    h.feed(delta(3, "yes", 0.4, 2.1), delta(4, "no", 0.5, 0.1), delta(5, "no", 0.5, 0.2))
+    no = ((D("0.5"), D("5.3")),)
+    assert h.books.orderbook("A") == Orderbook("A", ((D("0.4"), D("12.1")),), no)
+    h.feed(delta(6, "yes", 0.4, -12.1))  # the whole level: gone, not a sliver left
+    assert h.books.orderbook("A") == Orderbook("A", (), no)
+
+
+def test_a_delta_whose_size_is_true_is_impossible() -> None:
+    """A JSON `true` is no size: it was read as the number 1 (one contract more), leaving the
+    book fresh and wrong."""
+    h = make()
+    subscribed_with_books(h)
+    body = {"market_ticker": "A", "price_dollars": "0.4000", "delta_fp": True, "side": "yes"}
+    h.feed(json.dumps({"type": "orderbook_delta", "sid": 7, "seq": 3, "msg": body}))
+    assert not h.books.is_fresh("A")
+    assert (EventKind.STALE, "A", "bad_delta") in [(e.kind, e.ticker, e.reason) for e in h.events]
+
+
 def test_a_trade_missing_its_count_is_passed_on_for_its_reader_to_skip() -> None:
     """Not a malformed frame (that would resync every book): a trade the venue cannot fill
     from, which its applier counts as `bad_trade`."""
@@ -220,6 +250,30 @@ def test_refused_get_snapshot_resubscribes_the_channel() -> None:
     h.feed(wire.delta(7, 6, "A", "yes 0.9000 1.00"))
     h.feed(wire.subscribed(8, "orderbook_delta", 9), wire.snapshot(9, 1, "A"))
     assert h.books.orderbook("A") == Orderbook("A", (), ())
+
+
+def test_a_refused_orderbook_subscription_is_asked_for_again() -> None:
+    """Code 18 (command timeout), 1 (processing error): a refusal that may pass. The books were
+    marked stale and nothing asked again; the other channels' messages kept the connection
+    alive, so no book could turn fresh until the connection died of something else, and the
+    trade loop placed nothing for as long."""
+    h = make()
+    h.sent.clear()
+    h.feed(wire.error(1, 18, "Command timeout"))
+    h.clock.advance(1.0)
+    h.session.tick()
+    assert h.sent == []  # not at once: a refusal that lasts is asked again at a walk
+    h.clock.advance(1.5)
+    h.session.tick()
+    assert [(c["cmd"], c["params"]["channels"]) for c in h.sent] == [
+        ("subscribe", ["orderbook_delta"])
+    ]
+    cid = h.sent[0]["id"]
+    h.feed(wire.subscribed(cid, "orderbook_delta", 9), wire.snapshot(9, 1, "A"))
+    assert h.books.orderbook("A") == Orderbook("A", (), ())
+    h.clock.advance(5.0)
+    h.session.tick()
+    assert [c["cmd"] for c in h.sent].count("subscribe") == 1  # answered: not asked again
 
 
 def test_terminal_channel_error_resubscribes() -> None:
