@@ -35,7 +35,7 @@ from kalshi_cli.runner.ports import LoopClient
 from kalshi_cli.runner.schedule.lineup import Lineup, Member
 from kalshi_cli.runner.schedule.market_pass import MarketPass
 from kalshi_cli.runner.schedule.schedule import LagReport, MarketSchedule
-from kalshi_cli.strategies import PositionView
+from kalshi_cli.strategies import Intent, PositionView
 from kalshi_cli.strategy_api import MarketTerms
 from kalshi_cli.vocabulary.clock import Deadline, utc_day
 
@@ -123,6 +123,8 @@ class TradeLoop:
             closed=self.closed,
             on_resume=self.market_pass.forget_errors,
         )
+        # a replacement whose cancels were answered after its decision asks the loop's rule
+        self.executor.withheld = self.withheld
         self.ticks = 0
         # the state file's generation and the UTC day when the tick's own questions were last
         # asked, and the circuit breaker's answer then (`tick`)
@@ -241,6 +243,21 @@ class TradeLoop:
         for name in self.budgets.stopped:
             if full or name in newly:
                 self.own.cancel_adding(f"strategy {name} stopped", lambda _: True, owner=name)
+
+    def withheld(self, intent: Intent) -> str | None:
+        """Why the loop would withdraw `intent` were it resting now (None: it would not): the
+        watch's rule (its market closed or stale; a blocking state, for one that is not
+        reduce-only) or, for one that is not reduce-only either, its strategy stopped for the
+        day (`_withdraw_stopped`). What the executor asks of an order decided earlier before
+        it goes (runner/execution/execution.py `_since_decided`)."""
+        why = self.watch.withheld(intent)
+        if why is not None or intent.reduce_only or self.budgets is None:
+            return why
+        return (
+            f"strategy {intent.strategy} stopped"
+            if intent.strategy in self.budgets.stopped
+            else None
+        )
 
     # ---------------------------------------------------------------- running
 

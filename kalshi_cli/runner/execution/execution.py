@@ -69,6 +69,9 @@ class LoopExecutor:
         # what an order of a strategy's may take of the account's position now
         # (runner/books/own_orders.py `OwnOrders.room`); set by runner/assembly.py
         self.room: Callable[[Intent], Decimal] = lambda intent: intent.count
+        # why the loop would withdraw an order were it resting now (None: it would not), by the
+        # rules it withdraws its quotes by (runner/loop.py `TradeLoop.withheld`); set by the loop
+        self.withheld: Callable[[Intent], str | None] = lambda intent: None
         self.guard = holds.guard
         self.balance_hold = holds.balance_hold
         self.unknown_orders = holds.unknown
@@ -167,14 +170,13 @@ class LoopExecutor:
         slot = self._risk.record_sent()
 
         def replaced(ok: bool) -> None:
-            # the cancels are booked: the replacement goes only if every replaced order went
+            # the cancels are booked: the replacement goes only if every replaced order went,
+            # and the loop has not withdrawn its market's quotes since it was decided
             answered()
-            if not ok:
+            why = self._since_decided(intent) if ok else "a replaced order could not be cancelled"
+            if why is not None:
                 self._risk.give_back(slot)
-                self._log.emit(
-                    "intent_dropped",
-                    {"ticker": intent.ticker, "reason": "a replaced order could not be cancelled"},
-                )
+                self._log.emit("intent_dropped", {"ticker": intent.ticker, "reason": why})
                 return then(None)
             going = self._within_own(intent)
             if going is None:
@@ -197,6 +199,22 @@ class LoopExecutor:
             self.fills.read_for((intent.ticker,), then=read)
 
         self.cancels.send_cancels(intent.ticker, intent.replaces, "replaced", replaced)
+
+    def _since_decided(self, intent: Intent) -> str | None:
+        """Why a replacement whose cancels are answered may no longer go (None: it may). With
+        workers the answers come outside the visit that decided it, seconds later on a slow
+        exchange, and the loop may meanwhile have withdrawn its market's quotes (a stale book,
+        the pause, a blocking state, its strategy stopped) or begun backing off after an API
+        error: sent then, it would be a fresh quote where the loop has just withdrawn them.
+        So the loop's rule for a quote resting is asked of it (`withheld`), as if it rested.
+        Without workers they are answered within the decision: nothing to ask again (a
+        replay's requotes cost no more)."""
+        if not self._threaded:
+            return None
+        if self.guard.backing_off:
+            return "backing off after API errors"
+        why = self.withheld(intent)
+        return None if why is None else f"{why} while its cancels were out"
 
     def _within_own(self, intent: Intent) -> Intent | None:
         """A replacement, its cancels booked, cut to what its strategy may take now (`room`;

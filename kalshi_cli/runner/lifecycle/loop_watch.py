@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.loop_settings import LoopSettings
     from kalshi_cli.runner.loop_shared import Acting, Sight, Tuning, Voice
     from kalshi_cli.runner.ports import LoopClient
+    from kalshi_cli.strategies import Intent
 
 CLOSED_EVENTS = LIFECYCLE_STOPS | LIFECYCLE_RESULT
 # of those, the ones no later event undoes: `deactivated` is also a pause, which `activated` ends
@@ -69,6 +70,7 @@ class LoopWatch:
         self._paused = False  # as last logged
         self.state = ""  # the trading state last read ("" before the first read)
         self.blocked_by: str | None = None  # the blocking state the quotes were withdrawn for
+        self._tripped = False  # the daily circuit breaker, as the loop last handed it
         self._breached: set[str] = set()
         self._next_schedule = clock.monotonic()  # when the maintenance windows are read again
         self._maintenance: tuple[float, float] | None = None  # the window holding now, if any
@@ -322,6 +324,23 @@ class LoopWatch:
             return True
         return self._feed.data_age(ticker) >= self._risk.limits.stale_after_s
 
+    def withheld(self, intent: Intent) -> str | None:
+        """Why this order may not go out now by the rules the watch keeps (None: it may): its
+        market closed (the market pass decides nothing there) or stale (`withdraw` pulls every
+        quote there), whichever way it points; or, for one that is not reduce-only, a blocking
+        state (`withdraw` pulls those: the trading state and the circuit breaker as last seen,
+        the pause read now, a maintenance window). Asked of an order decided earlier that has
+        not gone yet: a replacement whose cancels were answered after its decision
+        (runner/execution/execution.py `_since_decided`)."""
+        ticker = intent.ticker
+        if ticker in self._closed:
+            return "market closed"
+        if self._stale(ticker):
+            return "stale feed"
+        if intent.reduce_only:
+            return None
+        return self._blocked(self._tripped)
+
     def withdraw(self, tripped: bool, *, full: bool, went_stale: set[str]) -> None:
         """While a blocking state holds (SAFE_MODE, HALTED, REDUCING, the circuit breaker, the
         pause) no order that adds to a position may be sent, and one the loop left resting
@@ -333,6 +352,7 @@ class LoopWatch:
         Orders that only reduce stay (the stop-loss and exits may still be working), and
         orders placed by hand are left to the person who placed them."""
         self._watch_maintenance()
+        self._tripped = tripped
         why = self._blocked(tripped)
         new_block = why is not None and why != self.blocked_by
         self.blocked_by = why
