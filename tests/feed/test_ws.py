@@ -276,6 +276,73 @@ def test_a_refused_orderbook_subscription_is_asked_for_again() -> None:
     assert [c["cmd"] for c in h.sent].count("subscribe") == 1  # answered: not asked again
 
 
+@pytest.mark.parametrize("channel", ["ticker", "fill", "user_orders", "market_lifecycle_v2"])
+def test_a_refused_subscription_of_any_channel_is_asked_for_again(channel: str) -> None:
+    """Not the orderbook's alone: a refused `fill` or `user_orders` subscription was never asked
+    for again, so for the life of the connection the loop heard of its fills only by its fill
+    poll and never of its orders' updates."""
+    h = make()
+    cid = next(c["id"] for c in h.sent if c["params"]["channels"] == [channel])
+    h.sent.clear()
+    h.feed(wire.error(cid, 18, "Command timeout"))
+    h.clock.advance(1.0)
+    h.session.tick()
+    assert h.sent == []
+    h.clock.advance(1.5)
+    h.session.tick()
+    assert [(c["cmd"], c["params"]["channels"]) for c in h.sent] == [("subscribe", [channel])]
+    if channel != "market_lifecycle_v2":  # the markets asked for again are every market's
+        assert h.sent[0]["params"]["market_tickers"] == ["A", "B"]
+    h.feed(wire.subscribed(h.sent[0]["id"], channel, 9))
+    h.clock.advance(5.0)
+    h.session.tick()
+    assert [c["cmd"] for c in h.sent].count("subscribe") == 1  # granted: not asked again
+
+
+def test_a_refused_add_markets_is_asked_for_again_and_the_market_turns_fresh() -> None:
+    """An `update_subscription` adding markets refused (a command timeout) left the added markets
+    out of the subscription: no snapshot came, their books stayed stale, and nothing asked
+    again while the other markets' data kept the connection up."""
+    h = make()
+    subscribed_with_books(h)
+    h.books.add(["C"])
+    h.session.add_markets(["C"])
+    add = h.sent[0]
+    assert (add["cmd"], add["params"]["action"]) == ("update_subscription", "add_markets")
+    h.sent.clear()
+    h.feed(wire.error(add["id"], 18, "Command timeout"))
+    assert h.books.orderbook("C") is None
+    h.clock.advance(1.0)
+    h.session.tick()
+    assert h.sent == []
+    h.clock.advance(1.5)
+    h.session.tick()
+    assert [(c["cmd"], c["params"]) for c in h.sent] == [
+        ("update_subscription", {"sids": [7], "market_tickers": ["C"], "action": "add_markets"})
+    ]
+    h.feed(wire.ok(h.sent[0]["id"], 7), wire.snapshot(7, 3, "C"))
+    assert h.books.orderbook("C") == Orderbook("C", (), ())
+    assert h.books.orderbook("A") is not None  # the others stayed fresh throughout
+    h.clock.advance(5.0)
+    h.session.tick()
+    adds = [c for c in h.sent if c["params"]["action"] == "add_markets"]
+    assert len(adds) == 1  # granted: not asked again
+
+
+def test_a_refused_add_markets_asks_only_for_the_markets_still_wanted() -> None:
+    h = make()
+    subscribed_with_books(h)
+    h.books.add(["C", "D"])
+    h.session.add_markets(["C", "D"])
+    h.feed(wire.error(h.sent[0]["id"], 1, "Unable to process message"))
+    h.session.remove_markets(["D"])
+    h.books.remove(["D"])
+    h.sent.clear()
+    h.clock.advance(2.5)
+    h.session.tick()
+    assert [c["params"]["market_tickers"] for c in h.sent] == [["C"]]
+
+
 def test_terminal_channel_error_resubscribes() -> None:
     h = make()
     subscribed_with_books(h)
