@@ -336,7 +336,10 @@ class FeedSession:
             sid = self.sids.get(ORDERBOOK)
             if sid is None:  # the subscription is (re)starting: its snapshots are on the way
                 return
-            want = [t for t in tickers if t not in self._resnap]
+            # a market outside the subscription would get a snapshot and none of its deltas: a
+            # book frozen as fresh
+            outside = self._outside(ORDERBOOK)
+            want = [t for t in tickers if t not in self._resnap and t not in outside]
             if not want:
                 return
             now = self._clock.monotonic()
@@ -385,6 +388,16 @@ class FeedSession:
         wanted = [t for t in tickers if self._books.get(t) is not None]
         if wanted:
             self.update_subscription(sid, "add_markets", wanted)
+
+    def _outside(self, channel: str) -> set[str]:
+        """The markets not (yet) in the channel's subscription: an `add_markets` of them awaits
+        its answer, or was refused and is to be asked again."""
+        refusal = self._refused.get(channel)
+        outside = set(refusal.tickers) if refusal is not None else set()
+        for pending in self._pending.values():
+            if pending.purpose == "add_markets" and pending.channel == channel:
+                outside.update(pending.tickers)
+        return outside
 
     def _refuse(self, channel: str, tickers: tuple[str, ...]) -> None:
         """Remember a refused subscribe (no `tickers`) or `add_markets`, to be asked again by
@@ -578,12 +591,15 @@ class FeedSession:
             self._channel_of[sid] = channel
 
     def _on_ok(self, msg: messages.Ok) -> None:
-        self._pending.pop(msg.id or 0, None)
+        command = self._pending.pop(msg.id or 0, _NO_COMMAND)
         sid, seq = msg.sid, msg.seq
         # Whether an `ok` consumes a sequence number is not documented: take it only when it is
         # exactly the next one, so neither reading produces a false gap.
         if sid is not None and seq is not None:
             self._seq.accept_if_next(sid, seq)
+        if command.purpose == "add_markets" and command.channel == ORDERBOOK:
+            # added now: a snapshot withheld while they were outside (after a gap) is owed
+            self.request_snapshots(t for t in command.tickers if not self._books.is_fresh(t))
 
     def _on_error(self, msg: messages.Error) -> None:
         purpose, channel, tickers = self._pending.pop(msg.id or 0, _NO_COMMAND)
@@ -595,9 +611,9 @@ class FeedSession:
         elif msg.terminal and sid is not None and sid in self._channel_of:
             self._resubscribe(self._channel_of[sid])
         elif purpose in ("subscribe", "add_markets") and channel in self.channels:
-            if purpose == "subscribe" and channel == ORDERBOOK:
-                self._books.mark_stale(None, "subscribe_refused")
-            # an added market had no snapshot yet: its book is stale until the one asked again
+            if channel == ORDERBOOK:  # no delta of these markets comes until it is granted
+                refused = None if purpose == "subscribe" else tickers
+                self._books.mark_stale(refused, "subscribe_refused")
             self._refuse(channel, tickers)
 
 
