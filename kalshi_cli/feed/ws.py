@@ -20,7 +20,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import urlparse
 
 import msgspec
@@ -68,6 +68,25 @@ STALE_AFTER_S = 10.0
 RESNAPSHOT_TIMEOUT_S = 5.0
 
 _MAX_PENDING = 256
+
+
+class _Pending(NamedTuple):
+    """A command awaiting its reply: what it was for, and the markets an `add_markets` added."""
+
+    purpose: str
+    channel: str
+    tickers: tuple[str, ...] = ()
+
+
+_NO_COMMAND = _Pending("", "")
+
+
+class _Refusal(NamedTuple):
+    """A subscription the exchange refused, to be asked for again: when (monotonic), and the
+    markets whose `add_markets` it refused (none: the subscription itself)."""
+
+    at: float
+    tickers: tuple[str, ...] = ()
 
 
 class HeaderSigner(Protocol):
@@ -172,14 +191,13 @@ class FeedSession:
 
     def _reset(self) -> None:
         self._next_id = 1
-        self._pending: dict[int, tuple[str, str]] = {}  # command id -> (purpose, channel)
+        self._pending: dict[int, _Pending] = {}  # command id -> what it was for
         self.sids: dict[str, int] = {}
         self._channel_of: dict[int, str] = {}
         self._dead: set[int] = set()  # unsubscribed sids whose late messages are dropped
         self._seq = SeqTracker()
         self._resnap: dict[str, float] = {}  # ticker -> when a snapshot was requested
-        # monotonic: when the orderbook subscription was refused, to be asked for again
-        self._refused_at: float | None = None
+        self._refused: dict[str, _Refusal] = {}  # channel -> what to ask for again (`tick`)
         self._book_at: float | None = None  # monotonic: the last orderbook data message
         self._probes = 0  # quiet-subscription probes sent, to rotate through the markets
         self._unknown_types: set[str | None] = set()  # logged once each
@@ -200,14 +218,21 @@ class FeedSession:
 
     # ---------------------------------------------------------------- commands
 
-    def _command(self, cmd: str, params: dict[str, Any], purpose: str, channel: str) -> int:
+    def _command(
+        self,
+        cmd: str,
+        params: dict[str, Any],
+        purpose: str,
+        channel: str,
+        tickers: tuple[str, ...] = (),
+    ) -> int:
         if self._send is None:
             return 0
         cid = self._next_id
         self._next_id += 1
         if len(self._pending) >= _MAX_PENDING:  # some replies never come (get_snapshot's)
             del self._pending[next(iter(self._pending))]
-        self._pending[cid] = (purpose, channel)
+        self._pending[cid] = _Pending(purpose, channel, tickers)
         self._send(json.dumps({"id": cid, "cmd": cmd, "params": params}))
         return cid
 
@@ -229,7 +254,15 @@ class FeedSession:
                 if channel == ORDERBOOK:
                     # sent either way: the exchange's default is to flip, then the flag to go
                     params["use_yes_price"] = self._books.yes_priced
+            # the new subscription carries every market: nothing refused before is owed
+            self._refused.pop(channel, None)
             return self._command("subscribe", params, "subscribe", channel)
+
+    def _subscribing(self, channel: str) -> bool:
+        """Whether a subscribe of the channel awaits its reply."""
+        return any(
+            p.purpose == "subscribe" and p.channel == channel for p in self._pending.values()
+        )
 
     def unsubscribe(self, sids: list[int]) -> int:
         with self._lock:
@@ -245,7 +278,7 @@ class FeedSession:
         with self._lock:
             channel = self._channel_of.get(sid, "")
             params = {"sids": [sid], "market_tickers": tickers, "action": action}
-            return self._command("update_subscription", params, action, channel)
+            return self._command("update_subscription", params, action, channel, tuple(tickers))
 
     def add_indices(self, channel: str, ids: list[str]) -> None:
         """Follow more indices on an index channel (`subscribe_indices`, or
@@ -260,7 +293,7 @@ class FeedSession:
             if sid is not None:
                 if new:
                     self._update_ids(sid, channel, ACTIONS[channel][0], new)
-            elif not any(p == ("subscribe", channel) for p in self._pending.values()):
+            elif not self._subscribing(channel):
                 self.subscribe(channel)
 
     def list_indices(self, channel: str) -> int:
@@ -286,7 +319,7 @@ class FeedSession:
                 sid = self.sids.get(channel)
                 if sid is not None:
                     self.update_subscription(sid, "add_markets", tickers)
-                elif not any(p == ("subscribe", channel) for p in self._pending.values()):
+                elif not self._subscribing(channel):
                     self.subscribe(channel)
 
     def remove_markets(self, tickers: list[str]) -> None:
@@ -303,7 +336,10 @@ class FeedSession:
             sid = self.sids.get(ORDERBOOK)
             if sid is None:  # the subscription is (re)starting: its snapshots are on the way
                 return
-            want = [t for t in tickers if t not in self._resnap]
+            # a market outside the subscription would get a snapshot and none of its deltas: a
+            # book frozen as fresh
+            outside = self._outside(ORDERBOOK)
+            want = [t for t in tickers if t not in self._resnap and t not in outside]
             if not want:
                 return
             now = self._clock.monotonic()
@@ -312,9 +348,9 @@ class FeedSession:
             self.update_subscription(sid, "get_snapshot", want)
 
     def tick(self) -> None:
-        """Repeat snapshot requests that went unanswered and a refused orderbook subscription;
-        probe a quiet orderbook subscription, and mark its books stale once it has delivered no
-        data for `stale_after`."""
+        """Repeat snapshot requests that went unanswered and refused subscriptions; probe a
+        quiet orderbook subscription, and mark its books stale once it has delivered no data
+        for `stale_after`."""
         with self._lock:
             now = self._clock.monotonic()
             late = [t for t, at in self._resnap.items() if now - at >= self.resnapshot_timeout]
@@ -322,14 +358,10 @@ class FeedSession:
                 del self._resnap[ticker]
             if late:
                 self.request_snapshots(late)
-            refused = self._refused_at
-            if refused is not None and now - refused >= self.resnapshot_timeout:
-                # no book turns fresh without it, and the other channels keep the connection up
-                self._refused_at = None
-                if ORDERBOOK not in self.sids and not any(
-                    p == ("subscribe", ORDERBOOK) for p in self._pending.values()
-                ):
-                    self.subscribe(ORDERBOOK)
+            for channel, refusal in list(self._refused.items()):
+                if now - refusal.at >= self.resnapshot_timeout:
+                    del self._refused[channel]
+                    self._ask_again(channel, refusal.tickers)
             if self._book_at is None or ORDERBOOK not in self.sids:
                 return
             age = now - self._book_at
@@ -342,6 +374,40 @@ class FeedSession:
             elif age >= self.probe_after and not self._resnap:
                 self.request_snapshots([tickers[self._probes % len(tickers)]])
                 self._probes += 1
+
+    def _ask_again(self, channel: str, tickers: tuple[str, ...]) -> None:
+        """Ask again for a refused subscription, or for the markets a refused `add_markets`
+        would have added to it. The other channels keep the connection up, so waiting for a
+        reconnect would go without the channel (no book fresh, no fill or order update heard)
+        for as long."""
+        sid = self.sids.get(channel)
+        if sid is None:
+            if not self._subscribing(channel):
+                self.subscribe(channel)  # with every market wanted now
+            return
+        wanted = [t for t in tickers if self._books.get(t) is not None]
+        if wanted:
+            self.update_subscription(sid, "add_markets", wanted)
+
+    def _outside(self, channel: str) -> set[str]:
+        """The markets not (yet) in the channel's subscription: an `add_markets` of them awaits
+        its answer, or was refused and is to be asked again."""
+        refusal = self._refused.get(channel)
+        outside = set(refusal.tickers) if refusal is not None else set()
+        for pending in self._pending.values():
+            if pending.purpose == "add_markets" and pending.channel == channel:
+                outside.update(pending.tickers)
+        return outside
+
+    def _refuse(self, channel: str, tickers: tuple[str, ...]) -> None:
+        """Remember a refused subscribe (no `tickers`) or `add_markets`, to be asked again by
+        `tick` after `resnapshot_timeout`."""
+        earlier = self._refused.get(channel)
+        if earlier is None:
+            self._refused[channel] = _Refusal(self._clock.monotonic(), tickers)
+        else:
+            merged = tuple(dict.fromkeys((*earlier.tickers, *tickers)))
+            self._refused[channel] = _Refusal(earlier.at, merged)
 
     def data_age(self) -> float:
         """Seconds since the orderbook subscription's last data message (inf: none yet)."""
@@ -508,7 +574,7 @@ class FeedSession:
             self._sink(FeedEvent(EventKind.INDEX, tick.index_id, reason=tick.channel))
 
     def _on_index_list(self, msg: messages.IndexListMessage) -> None:
-        _, channel = self._pending.pop(msg.id or 0, ("", ""))
+        channel = self._pending.pop(msg.id or 0, _NO_COMMAND).channel
         sid, seq = msg.sid, msg.seq
         if sid is not None and seq is not None:
             self._seq.accept_if_next(sid, seq)
@@ -525,15 +591,18 @@ class FeedSession:
             self._channel_of[sid] = channel
 
     def _on_ok(self, msg: messages.Ok) -> None:
-        self._pending.pop(msg.id or 0, None)
+        command = self._pending.pop(msg.id or 0, _NO_COMMAND)
         sid, seq = msg.sid, msg.seq
         # Whether an `ok` consumes a sequence number is not documented: take it only when it is
         # exactly the next one, so neither reading produces a false gap.
         if sid is not None and seq is not None:
             self._seq.accept_if_next(sid, seq)
+        if command.purpose == "add_markets" and command.channel == ORDERBOOK:
+            # added now: a snapshot withheld while they were outside (after a gap) is owed
+            self.request_snapshots(t for t in command.tickers if not self._books.is_fresh(t))
 
     def _on_error(self, msg: messages.Error) -> None:
-        purpose, channel = self._pending.pop(msg.id or 0, ("", ""))
+        purpose, channel, tickers = self._pending.pop(msg.id or 0, _NO_COMMAND)
         code, sid = msg.msg.code, msg.sid
         body = msgspec.structs.asdict(msg.msg)
         self._sink(FeedEvent(EventKind.ERROR, data=body, reason=f"{purpose or 'server'}: {code}"))
@@ -541,9 +610,11 @@ class FeedSession:
             self._resubscribe(ORDERBOOK)
         elif msg.terminal and sid is not None and sid in self._channel_of:
             self._resubscribe(self._channel_of[sid])
-        elif purpose == "subscribe" and channel == ORDERBOOK:
-            self._books.mark_stale(None, "subscribe_refused")
-            self._refused_at = self._clock.monotonic()  # asked again by `tick`
+        elif purpose in ("subscribe", "add_markets") and channel in self.channels:
+            if channel == ORDERBOOK:  # no delta of these markets comes until it is granted
+                refused = None if purpose == "subscribe" else tickers
+                self._books.mark_stale(refused, "subscribe_refused")
+            self._refuse(channel, tickers)
 
 
 class WsFeed:

@@ -259,3 +259,44 @@ def test_a_terminal_channel_error_leaves_its_books_stale(tmp_path: Path) -> None
     ]
     replay = replayed(tmp_path / "again", texts)
     assert replayed_book(replay, "A") == Orderbook("A", ((D("0.40"), D(12)),), ())
+
+
+def test_a_refused_add_markets_leaves_the_market_stale_until_asked_again(tmp_path: Path) -> None:
+    """A refused `add_markets` (a command timeout) brings no snapshot: the added market is
+    stale live and in the replay. The live feed asks again after `resnapshot_timeout`; the
+    granted one's snapshot, recorded like any frame, makes it fresh in both."""
+    events: list[FeedEvent] = []
+    books = BookSet(events.append, source="ws")
+    books.add(["A"])
+    clock = ManualClock()
+    sent: list[dict[str, Any]] = []
+    session = FeedSession(books, events.append, clock=clock)
+    session.open(lambda text: sent.append(json.loads(text)))
+    received = [
+        wire.subscribed(1, "orderbook_delta", SID),
+        wire.snapshot(SID, 1, "A", yes=[["0.4000", "10.00"]]),
+    ]
+    for text in received:
+        session.handle(text)
+    sent.clear()
+    books.add(["C"])
+    session.add_markets(["C"])
+    received.append(wire.error(sent[-1]["id"], 18, "Command timeout"))
+    session.handle(received[-1])
+    sent.clear()
+    assert books.orderbook("C") is None
+    assert replayed_book(replayed(tmp_path / "refused", received), "C") is None
+    clock.advance(session.resnapshot_timeout)
+    session.tick()
+    asked = next(c for c in sent if c["params"].get("action") == "add_markets")
+    assert asked["params"]["market_tickers"] == ["C"]
+    received += [
+        wire.ok(asked["id"], SID),
+        wire.snapshot(SID, 2, "C", yes=[["0.3000", "2.00"]]),
+        delta(3, "C", side="yes", price_dollars="0.3000", delta_fp="1.00"),
+    ]
+    for text in received[-3:]:
+        session.handle(text)
+    book = Orderbook("C", ((D("0.30"), D(3)),), ())
+    assert books.orderbook("C") == book
+    assert replayed_book(replayed(tmp_path / "granted", received), "C") == book

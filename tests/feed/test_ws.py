@@ -276,6 +276,117 @@ def test_a_refused_orderbook_subscription_is_asked_for_again() -> None:
     assert [c["cmd"] for c in h.sent].count("subscribe") == 1  # answered: not asked again
 
 
+@pytest.mark.parametrize("channel", ["ticker", "fill", "user_orders", "market_lifecycle_v2"])
+def test_a_refused_subscription_of_any_channel_is_asked_for_again(channel: str) -> None:
+    """Not the orderbook's alone: a refused `fill` or `user_orders` subscription was never asked
+    for again, so for the life of the connection the loop heard of its fills only by its fill
+    poll and never of its orders' updates."""
+    h = make()
+    cid = next(c["id"] for c in h.sent if c["params"]["channels"] == [channel])
+    h.sent.clear()
+    h.feed(wire.error(cid, 18, "Command timeout"))
+    h.clock.advance(1.0)
+    h.session.tick()
+    assert h.sent == []
+    h.clock.advance(1.5)
+    h.session.tick()
+    assert [(c["cmd"], c["params"]["channels"]) for c in h.sent] == [("subscribe", [channel])]
+    if channel != "market_lifecycle_v2":  # the markets asked for again are every market's
+        assert h.sent[0]["params"]["market_tickers"] == ["A", "B"]
+    h.feed(wire.subscribed(h.sent[0]["id"], channel, 9))
+    h.clock.advance(5.0)
+    h.session.tick()
+    assert [c["cmd"] for c in h.sent].count("subscribe") == 1  # granted: not asked again
+
+
+def test_a_refused_add_markets_is_asked_for_again_and_the_market_turns_fresh() -> None:
+    """An `update_subscription` adding markets refused (a command timeout) left the added markets
+    out of the subscription: no snapshot came, their books stayed stale, and nothing asked
+    again while the other markets' data kept the connection up."""
+    h = make()
+    subscribed_with_books(h)
+    h.books.add(["C"])
+    h.session.add_markets(["C"])
+    add = h.sent[0]
+    assert (add["cmd"], add["params"]["action"]) == ("update_subscription", "add_markets")
+    h.sent.clear()
+    h.feed(wire.error(add["id"], 18, "Command timeout"))
+    assert h.books.orderbook("C") is None
+    h.clock.advance(1.0)
+    h.session.tick()
+    assert h.sent == []
+    h.clock.advance(1.5)
+    h.session.tick()
+    assert [(c["cmd"], c["params"]) for c in h.sent] == [
+        ("update_subscription", {"sids": [7], "market_tickers": ["C"], "action": "add_markets"})
+    ]
+    h.feed(wire.ok(h.sent[0]["id"], 7), wire.snapshot(7, 3, "C"))
+    assert h.books.orderbook("C") == Orderbook("C", (), ())
+    assert h.books.orderbook("A") is not None  # the others stayed fresh throughout
+    h.clock.advance(5.0)
+    h.session.tick()
+    adds = [c for c in h.sent if c["params"]["action"] == "add_markets"]
+    assert len(adds) == 1  # granted: not asked again
+
+
+def test_a_refused_add_markets_asks_only_for_the_markets_still_wanted() -> None:
+    h = make()
+    subscribed_with_books(h)
+    h.books.add(["C", "D"])
+    h.session.add_markets(["C", "D"])
+    h.feed(wire.error(h.sent[0]["id"], 1, "Unable to process message"))
+    h.session.remove_markets(["D"])
+    h.books.remove(["D"])
+    h.sent.clear()
+    h.clock.advance(2.5)
+    h.session.tick()
+    assert [c["params"]["market_tickers"] for c in h.sent] == [["C"]]
+
+
+def test_no_snapshot_is_asked_for_a_market_its_subscription_refused_to_add() -> None:
+    """The simulator, and maybe the exchange, answers `get_snapshot` for any market: a probe
+    of the quiet subscription, or a resnapshot after a gap, naming a market whose `add_markets`
+    was refused made its book fresh while none of its deltas could come, a book frozen as
+    fresh. Until an `add_markets` of it is granted, no snapshot of it is asked for."""
+    h = make()
+    subscribed_with_books(h)
+    h.books.add(["C"])
+    h.session.add_markets(["C"])
+    for _ in range(12):  # every re-ask refused again (the market limit, code 26)
+        for command in list(h.sent):
+            if command["params"].get("action") == "add_markets":
+                h.feed(wire.error(command["id"], 26, "Subscription market limit exceeded"))
+        h.sent.clear()
+        h.clock.advance(1.0)
+        h.session.tick()
+        asked = [c["params"] for c in h.sent if c["params"].get("action") == "get_snapshot"]
+        assert all("C" not in params["market_tickers"] for params in asked), asked
+    h.feed(wire.delta(7, 3, "A", "yes 0.1000 1.00"), wire.delta(7, 5, "A", "yes 0.1000 1.00"))
+    asked = [c["params"] for c in h.sent if c["params"].get("action") == "get_snapshot"]
+    assert asked and all("C" not in params["market_tickers"] for params in asked)
+    assert h.books.orderbook("C") is None
+
+
+def test_a_gap_while_markets_are_being_added_resnapshots_them_once_they_are_added() -> None:
+    """A gap between an added market's snapshot and the `ok` of its `add_markets` makes it
+    stale, and no snapshot of a market outside the subscription is asked for: the `ok` asks
+    for it, or its book would stay stale on a busy subscription, never probed."""
+    h = make()
+    subscribed_with_books(h)
+    h.books.add(["C"])
+    h.session.add_markets(["C"])
+    add = h.sent[0]
+    h.feed(wire.snapshot(7, 3, "C"), wire.delta(7, 5, "A", "yes 0.4000 1.00"))  # 4 lost
+    assert h.books.orderbook("C") is None
+    h.sent.clear()
+    h.feed(wire.ok(add["id"], 7))
+    assert [(c["params"]["action"], c["params"]["market_tickers"]) for c in h.sent] == [
+        ("get_snapshot", ["C"])
+    ]
+    h.feed(wire.snapshot(7, 6, "C"))
+    assert h.books.orderbook("C") == Orderbook("C", (), ())
+
+
 def test_terminal_channel_error_resubscribes() -> None:
     h = make()
     subscribed_with_books(h)
@@ -750,6 +861,61 @@ def test_sim_dropped_connection_is_resubscribed(sim: Any) -> None:
         assert any(e.kind is EventKind.DISCONNECTED for e in events)
         wanted = {"orderbook_delta", "user_orders", "fill"}
         wait_until(lambda: feed.session.sids.keys() >= wanted, "every channel resubscribed")
+    finally:
+        feed.stop()
+
+
+def test_sim_refused_subscriptions_are_asked_for_again_on_the_same_connection(sim: Any) -> None:
+    """The simulator refuses every subscribe (code 18) while the fault is on: once it is off,
+    the feed holds every channel it needs, its book fresh, without a reconnect."""
+    books = SimBooks(sim)
+    ticker = books.market("FEED-REFUSED")
+    events: list[FeedEvent] = []
+    feed = books.feed([ticker], events, idle_timeout=30.0)
+    feed.session.resnapshot_timeout = 0.5
+    sim.set_faults(ws_refuse_subscribe_rate=1.0)
+    feed.start()
+    try:
+        refused = {"fill", "user_orders"}
+        wait_until(
+            lambda: {e.reason for e in events} >= {"subscribe: 18"},
+            "a subscribe refused",
+        )
+        sim.clear_faults()
+        wanted = {"orderbook_delta", "ticker", "fill", "user_orders", "market_lifecycle_v2"}
+        wait_until(lambda: feed.session.sids.keys() >= wanted, f"{refused} asked for again")
+        books.rest_orders(ticker, 2)
+        books.wait_equal(feed, ticker)
+        assert feed.connections == 1  # asked again in place, not by reconnecting
+    finally:
+        feed.stop()
+
+
+def test_sim_refused_add_markets_is_asked_for_again_and_never_fresh_before(sim: Any) -> None:
+    """While the simulator refuses to add the market, no probe snapshot makes its book fresh
+    (none of its deltas would come); once the fault is off, the add asked again is granted."""
+    books = SimBooks(sim)
+    first = books.market("FEED-ADD-1")
+    second = books.market("FEED-ADD-2")
+    events: list[FeedEvent] = []
+    feed = books.feed([first], events, idle_timeout=30.0)
+    feed.session.resnapshot_timeout = 0.5
+    feed.session.probe_after = 0.1  # the quiet subscription probed through the refusal
+    feed.start()
+    try:
+        wait_until(lambda: feed.is_fresh(first), "feed.is_fresh(first)")
+        sim.set_faults(ws_refuse_subscribe_rate=1.0)
+        feed.add_markets([second])
+        # refused on its four market channels, asked again twice and refused again
+        wait_until(
+            lambda: sum(e.reason == "add_markets: 18" for e in events) >= 12,
+            "add_markets asked for again",
+        )
+        assert not [e for e in events if e.kind is EventKind.FRESH and e.ticker == second]
+        sim.clear_faults()
+        books.rest_orders(second, 2)
+        books.wait_equal(feed, second)
+        assert feed.connections == 1
     finally:
         feed.stop()
 

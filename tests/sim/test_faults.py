@@ -155,6 +155,25 @@ def test_ws_drop_rate_closes_the_connection(sim: SimHarness) -> None:
     assert int.from_bytes(data[:2], "big") == 1011  # closed instead of answering
 
 
+def test_ws_refuse_subscribe_rate_refuses_subscribe_and_add_markets(sim: SimHarness) -> None:
+    sim.create_market(T)
+    ws = Ws(sim.account)
+    (sid,) = ws.subscribe(["orderbook_delta"], market_ticker=T)
+    ws.recv()  # its snapshot
+    sim.set_faults(ws_refuse_subscribe_rate=1.0)
+    for cid in (
+        ws.send("subscribe", channels=["fill"]),
+        ws.send("update_subscription", sids=[sid], market_tickers=[T], action="add_markets"),
+    ):
+        refusal = ws.recv_until(lambda m, cid=cid: m.get("id") == cid)
+        assert (refusal["type"], refusal["msg"]["code"]) == ("error", 18)  # Command timeout
+    listed = ws.send("list_subscriptions")  # not a subscription: answered
+    assert ws.recv_until(lambda m: m.get("id") == listed)["type"] == "ok"
+    sim.clear_faults()
+    assert len(ws.subscribe(["fill"])) == 1  # asked again, granted
+    ws.close()
+
+
 # ------------------------------------------------------------------------------------------
 # a request held in the network, and 503 on order writes
 

@@ -21,7 +21,7 @@ _RATES = (
     "write_503_rate",
     "write_503_after_commit_rate",
 )
-_WS_RATES = ("ws_drop_rate", "ws_seq_gap_rate")
+_WS_RATES = ("ws_drop_rate", "ws_seq_gap_rate", "ws_refuse_subscribe_rate")
 _NON_NEGATIVE = ("latency_ms", "ws_silence_s", "hold_request_s", "read_lag_ms")
 
 
@@ -38,6 +38,7 @@ class FaultSettings:
     ws_silence_s: float = 0.0
     ws_drop_rate: float = 0.0
     ws_seq_gap_rate: float = 0.0
+    ws_refuse_subscribe_rate: float = 0.0
     seed: int | None = None
 
 
@@ -127,3 +128,6 @@ class Faults:
 
     def ws_seq_gap(self) -> bool:
         return self._draw(self.settings.ws_seq_gap_rate)
+
+    def ws_refuse_subscribe(self) -> bool:
+        return self._draw(self.settings.ws_refuse_subscribe_rate)

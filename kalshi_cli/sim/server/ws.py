@@ -281,6 +281,9 @@ class WsHub:
                 raise CommandError(5, "Unknown command")
             if not isinstance(params, dict):
                 raise CommandError(2, "Params required")
+            if _subscribes(name, params) and self.state.faults.ws_refuse_subscribe():
+                # a refusal that may pass: the client is to ask again (asyncapi.yaml's code 18)
+                raise CommandError(18, "Command timeout")
             if name == "subscribe":
                 self._subscribe(conn, cmd_id, params)
             elif name == "unsubscribe":
@@ -690,6 +693,14 @@ class WsHub:
             msg["client_order_id"] = event.client_order_id
             msg["subaccount"] = owner(event.account_id)[1]
         return msg
+
+
+def _subscribes(name: Any, params: Json) -> bool:
+    """Whether a command asks for a subscription or for more markets on one: what the fault
+    `ws_refuse_subscribe_rate` refuses."""
+    return name == "subscribe" or (
+        name == "update_subscription" and params.get("action") == "add_markets"
+    )
 
 
 def _flag(params: Json, name: str) -> bool:
