@@ -218,6 +218,20 @@ def test_a_broken_state_file_is_unknown(tmp_path: Path) -> None:
     assert line(result).startswith("KALSHI HEARTBEAT UNKNOWN - ")
 
 
+@pytest.mark.parametrize("name", ["heartbeat", "feed", "orders", "pnl"])
+def test_a_directory_where_the_state_file_should_be_is_unknown_not_no_state_file(
+    tmp_path: Path, name: str
+) -> None:
+    """Something that is not a file at the state path is a broken state file, not a missing
+    one: orders and pnl read "no state file" as nothing wrong, and heartbeat as a loop gone."""
+    state = tmp_path / "state.db"
+    state.mkdir()
+    result = check(tmp_path, name, environ={"KALSHI_STATE": str(state)})
+    assert result.exit_code == UNKNOWN, result.stdout
+    assert line(result).startswith(f"KALSHI {name.upper()} UNKNOWN - ")
+    assert "no state file" not in line(result)
+
+
 @pytest.mark.parametrize("named_by", ["--state", "KALSHI_STATE"])
 @pytest.mark.parametrize("name", ["heartbeat", "orders", "pnl"])
 def test_a_state_file_in_a_missing_directory_is_unknown_and_nothing_is_made(
