@@ -31,7 +31,7 @@ from kalshi_cli.checks.local import (
     worst,
 )
 from kalshi_cli.checks.thresholds import Thresholds
-from kalshi_cli.vocabulary.clock import Clock, SystemClock
+from kalshi_cli.vocabulary.clock import Clock, Deadline, SystemClock
 from kalshi_cli.vocabulary.errors import ConfigError, CredentialsError, KalshiError
 
 if TYPE_CHECKING:
@@ -240,10 +240,16 @@ def deliver(
         state_store = store.alerts
     except KalshiError as exc:
         state_store = _UnavailableStateStore(f"alert state unavailable: {exc.one_line()}")
+    # One run waits on its webhooks for the longest channel deadline in all, not one deadline
+    # per result: `check all` alerts for each check in turn, and a receiver that never answers
+    # would hold it past the cron wrapper's timeout, which reports UNKNOWN in place of the
+    # verdict. What the budget cuts short is reported and left unsent, so the next run sends it.
+    budget = max(channel.settings.deadline for channel in router.channels.values())
     try:
-        for result in results:
-            report: SendReport = dispatch(result, router, state_store)
-            problems.extend(report.problems)
+        with Deadline.within(clock, budget):
+            for result in results:
+                report: SendReport = dispatch(result, router, state_store)
+                problems.extend(report.problems)
     finally:
         if store is not None:
             with suppress(KalshiError):
