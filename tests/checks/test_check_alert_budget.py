@@ -6,6 +6,7 @@ would report UNKNOWN in place of the check's own verdict)."""
 from __future__ import annotations
 
 import socket
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from kalshi_cli.checks import CheckResult, CheckStatus
 from kalshi_cli.checks.run import deliver
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
+from tests.checks.test_check_alerts_e2e import Receiver
 
 DEADLINE_S = 1.0
 
@@ -64,3 +66,39 @@ def test_every_alert_of_one_run_shares_one_channel_deadline(
         for name in names:
             row = store.alerts.alert_state(f"check:{name}")
             assert row is not None and row.last_sent_at is None, name
+
+
+def test_a_locked_state_file_does_not_use_up_the_webhooks_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer holding the state file's lock makes each record of an alert wait the busy
+    timeout; that wait is the state file's, not the webhooks', so every alert is still sent."""
+    monkeypatch.setattr("kalshi_cli.store.connection.BUSY_TIMEOUT_SECONDS", 2 * DEADLINE_S)
+    receiver = Receiver()
+    state = tmp_path / "state.db"
+    with Store.open(state):
+        pass
+    holder = sqlite3.connect(state, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        router = AlertRouter.from_config(
+            {
+                "channels": {
+                    "ops": {
+                        "type": "generic",
+                        "url": receiver.url,
+                        "timeout_s": DEADLINE_S,
+                        "max_attempts": 1,
+                    }
+                },
+                "routes": {"critical": "ops", "warning": "ops"},
+            }
+        )
+        names = ["positions", "heartbeat", "exposure"]
+        results = [CheckResult(name, CheckStatus.CRITICAL, f"{name} is broken") for name in names]
+        problems = deliver(results, router, state, clock=SystemClock())
+    finally:
+        holder.close()
+        receiver.stop()
+    assert [p["fingerprint"] for p in receiver.posts] == [f"check:{name}" for name in names]
+    assert all("could not record it in the alert state" in p for p in problems), problems
