@@ -31,7 +31,7 @@ from kalshi_cli.checks.local import (
     worst,
 )
 from kalshi_cli.checks.thresholds import Thresholds
-from kalshi_cli.vocabulary.clock import Clock, SystemClock
+from kalshi_cli.vocabulary.clock import Clock, Deadline, SystemClock
 from kalshi_cli.vocabulary.errors import ConfigError, CredentialsError, KalshiError
 
 if TYPE_CHECKING:
@@ -223,6 +223,47 @@ class _UnavailableStateStore:
         raise KalshiError(self.reason)
 
 
+class _TimedStateStore:
+    """The alert state, adding up the time its calls take (`spent`, seconds)."""
+
+    def __init__(self, inner: AlertStateStore, clock: Clock) -> None:
+        self.inner = inner
+        self.clock = clock
+        self.spent = 0.0
+
+    def alert_state(self, fingerprint: str) -> AlertStateLike | None:
+        started = self.clock.monotonic()
+        try:
+            return self.inner.alert_state(fingerprint)
+        finally:
+            self.spent += self.clock.monotonic() - started
+
+    def record_alert(
+        self,
+        fingerprint: str,
+        *,
+        status: str,
+        severity: str,
+        summary: str,
+        sent: bool,
+        error: str | None = None,
+        scope: str | None = None,
+    ) -> None:
+        started = self.clock.monotonic()
+        try:
+            self.inner.record_alert(
+                fingerprint,
+                status=status,
+                severity=severity,
+                summary=summary,
+                sent=sent,
+                error=error,
+                scope=scope,
+            )
+        finally:
+            self.spent += self.clock.monotonic() - started
+
+
 def deliver(
     results: Sequence[CheckResult], router: AlertRouter, state_path: Path, *, clock: Clock
 ) -> list[str]:
@@ -240,10 +281,21 @@ def deliver(
         state_store = store.alerts
     except KalshiError as exc:
         state_store = _UnavailableStateStore(f"alert state unavailable: {exc.one_line()}")
+    # One run waits on its webhooks for the longest channel deadline in all, not one deadline
+    # per result: `check all` alerts for each check in turn, and a receiver that never answers
+    # would hold it past the cron wrapper's timeout, which reports UNKNOWN in place of the
+    # verdict. What the budget cuts short is reported and left unsent, so the next run sends it.
+    # The time the alert state takes (another writer's lock waits the busy timeout) is not the
+    # webhooks' and is not counted, so a locked state file never stops an alert going out.
+    left = max(channel.settings.deadline for channel in router.channels.values())
+    timed = _TimedStateStore(state_store, clock)
     try:
         for result in results:
-            report: SendReport = dispatch(result, router, state_store)
+            started, in_state = clock.monotonic(), timed.spent
+            with Deadline.within(clock, max(left, 0.0)):
+                report: SendReport = dispatch(result, router, timed)
             problems.extend(report.problems)
+            left -= (clock.monotonic() - started) - (timed.spent - in_state)
     finally:
         if store is not None:
             with suppress(KalshiError):

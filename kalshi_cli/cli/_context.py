@@ -171,3 +171,25 @@ def activate(app: AppContext) -> None:
 def current() -> AppContext:
     """The AppContext of the running command."""
     return _CURRENT.get()
+
+
+def refuse_a_missing_state_dir(flag: Path | None, environ: Mapping[str, str]) -> None:
+    """A state file named by --state or KALSHI_STATE must be in a directory that exists: made
+    silently, a typo became a new, empty state file (without the HALTED of the real one) and
+    `kalshi halt` reported success on it. Only the default state directory is made on first use.
+    """
+    from kalshi_cli.vocabulary.errors import ConfigError, UsageError
+
+    raw = str(flag) if flag is not None else environ.get("KALSHI_STATE")
+    if not raw:
+        return
+    parent = Path(raw).expanduser().parent
+    if parent.is_dir():
+        return
+    where = "--state" if flag is not None else "KALSHI_STATE"
+    error = UsageError if flag is not None else ConfigError
+    raise error(
+        f"{where} {raw}: the directory {parent} does not exist",
+        hint="fix the path, or create the directory first; kalshi makes only its default "
+        "state directory",
+    )

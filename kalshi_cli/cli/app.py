@@ -23,15 +23,14 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
-from pathlib import Path
+from collections.abc import Iterator, MutableMapping, Sequence
 from typing import Any, NamedTuple
 
 import typer
 from typer.core import TyperGroup
 
 from kalshi_cli import __version__
-from kalshi_cli.cli._context import AppContext, activate
+from kalshi_cli.cli._context import AppContext, activate, refuse_a_missing_state_dir
 from kalshi_cli.cli._options import ConfigOpt, EnvOpt, StateOpt
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -389,34 +388,12 @@ def root(
     app_context.config_path = config
     app_context.state = state
     if ctx.invoked_subcommand not in _SHOWS_SETTINGS:
-        _refuse_a_missing_state_dir(state, app_context.environ)
+        refuse_a_missing_state_dir(state, app_context.environ)
     activate(app_context)
     ctx.call_on_close(app_context.close)
 
 
 # commands that show where things are or diagnose them (health-check reports an unusable state
-# location as a failed check; `check` answers with Nagios codes): a wrong --state is what they
-# help find, so they see it as it is
+# location as a failed check; `check` refuses it itself, as UNKNOWN with its Nagios line): a
+# wrong --state is what they help find, so they see it as it is
 _SHOWS_SETTINGS = frozenset({"config", "state", "health-check", "check", None})
-
-
-def _refuse_a_missing_state_dir(flag: Path | None, environ: Mapping[str, str]) -> None:
-    """A state file named by --state or KALSHI_STATE must be in a directory that exists: made
-    silently, a typo became a new, empty state file (without the HALTED of the real one) and
-    `kalshi halt` reported success on it. Only the default state directory is made on first use.
-    """
-    from kalshi_cli.vocabulary.errors import ConfigError, UsageError
-
-    raw = str(flag) if flag is not None else environ.get("KALSHI_STATE")
-    if not raw:
-        return
-    parent = Path(raw).expanduser().parent
-    if parent.is_dir():
-        return
-    where = "--state" if flag is not None else "KALSHI_STATE"
-    error = UsageError if flag is not None else ConfigError
-    raise error(
-        f"{where} {raw}: the directory {parent} does not exist",
-        hint="fix the path, or create the directory first; kalshi makes only its default "
-        "state directory",
-    )

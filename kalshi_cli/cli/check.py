@@ -18,7 +18,7 @@ import typer
 from typer.core import TyperCommand
 
 from kalshi_cli.checks import CheckResult, CheckStatus, format_nagios
-from kalshi_cli.cli._context import AppContext, current
+from kalshi_cli.cli._context import AppContext, current, refuse_a_missing_state_dir
 from kalshi_cli.cli._options import Environment, EnvOpt, JsonOpt
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 
@@ -185,6 +185,9 @@ def _plan(
 
     if subaccount is not None and name not in _BY_SUBACCOUNT:
         raise UsageError(f"--subaccount applies to positions, exposure and all, not {name.value}")
+    # A typo in --state or KALSHI_STATE is a check that cannot look, never the OK of an absent
+    # file, and the alert state must not make the directory the typo names.
+    refuse_a_missing_state_dir(app.state, app.environ)
     settings = app.settings(env.value if env else None)
     sections = load_sections(settings.config_path)
     thresholds = resolve(

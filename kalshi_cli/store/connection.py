@@ -251,6 +251,12 @@ _SQLITE_HEADER = b"SQLite format 3\x00"
 
 def check_is_state_file(path: Path) -> None:
     """Refuse, before SQLite touches it, a file that cannot be a state file."""
+    # Something other than a regular file is refused before it is opened: a directory cannot be
+    # read as one, and a FIFO would hold the open forever.
+    if path.is_dir():
+        raise _not_a_state_file(path, "is a directory")
+    if path.exists() and not path.is_file():
+        raise _not_a_state_file(path, "is not a regular file")
     try:
         with path.open("rb") as f:
             head = f.read(len(_SQLITE_HEADER))

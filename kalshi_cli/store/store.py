@@ -198,7 +198,8 @@ class Store:
         and never migrates: a file that needs migrating raises StoreError, a file that is not
         a state file raises NotAStateFile."""
         path = Path(path).expanduser()
-        if not path.is_file():
+        if not path.exists():
+            # only nothing at all is "no state file": a directory there is a broken one
             return None
         check_is_state_file(path)
         conn = connect(path, "ro")

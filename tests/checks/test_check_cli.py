@@ -218,6 +218,47 @@ def test_a_broken_state_file_is_unknown(tmp_path: Path) -> None:
     assert line(result).startswith("KALSHI HEARTBEAT UNKNOWN - ")
 
 
+@pytest.mark.parametrize("name", ["heartbeat", "feed", "orders", "pnl"])
+def test_a_directory_where_the_state_file_should_be_is_unknown_not_no_state_file(
+    tmp_path: Path, name: str
+) -> None:
+    """Something that is not a file at the state path is a broken state file, not a missing
+    one: orders and pnl read "no state file" as nothing wrong, and heartbeat as a loop gone."""
+    state = tmp_path / "state.db"
+    state.mkdir()
+    result = check(tmp_path, name, environ={"KALSHI_STATE": str(state)})
+    assert result.exit_code == UNKNOWN, result.stdout
+    assert line(result).startswith(f"KALSHI {name.upper()} UNKNOWN - ")
+    assert "no state file" not in line(result)
+
+
+@pytest.mark.parametrize("named_by", ["--state", "KALSHI_STATE"])
+@pytest.mark.parametrize("name", ["heartbeat", "orders", "pnl"])
+def test_a_state_file_in_a_missing_directory_is_unknown_and_nothing_is_made(
+    tmp_path: Path, name: str, named_by: str
+) -> None:
+    """A typo in the state path is a check that cannot look (as health-check reports it), never
+    OK from an absent file; and its alert state never makes the directory the typo names."""
+    (tmp_path / "config.yaml").write_text(
+        "alerts:\n"
+        "  channels:\n"
+        f"    ops: {{type: generic, url: 'http://127.0.0.1:{free_port()}/hook', max_attempts: 1}}\n"
+        "  routes: {critical: ops, warning: ops}\n"
+    )
+    state = tmp_path / "typo" / "state.db"
+    flags = ["--state", str(state)] if named_by == "--state" else []
+    environ = {"KALSHI_HOME": str(tmp_path)}
+    if named_by == "KALSHI_STATE":
+        environ["KALSHI_STATE"] = str(state)
+    result = CliRunner().invoke(
+        app, [*flags, "check", name], obj=AppContext(environ=environ), prog_name="kalshi"
+    )
+    assert result.exit_code == UNKNOWN, result.stdout
+    assert line(result).startswith(f"KALSHI {name.upper()} UNKNOWN - ")
+    assert "does not exist" in line(result)
+    assert not state.parent.exists()
+
+
 def test_all_reports_the_worst_and_every_line(tmp_path: Path) -> None:
     with Store.open(tmp_path / "state" / "sim" / "state.db") as store:
         store.events.heartbeat(source="trade")

@@ -1,0 +1,104 @@
+"""One run of `kalshi check` waits on its webhooks for one channel deadline in all, however many
+of its checks alert: `kalshi check all` alerts for each check in turn, and a receiver that never
+answers must not hold the run for a deadline per check, past the cron wrapper's timeout (which
+would report UNKNOWN in place of the check's own verdict)."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.alerts import AlertRouter
+from kalshi_cli.checks import CheckResult, CheckStatus
+from kalshi_cli.checks.run import deliver
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import SystemClock
+from tests.checks.test_check_alerts_e2e import Receiver
+
+DEADLINE_S = 1.0
+
+
+@pytest.fixture
+def silent_url() -> Iterator[str]:
+    """A receiver that takes the connection and never answers (the kernel completes the
+    handshake for the listen backlog; nothing ever reads the request)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+    server.close()
+
+
+def test_every_alert_of_one_run_shares_one_channel_deadline(
+    tmp_path: Path, silent_url: str
+) -> None:
+    router = AlertRouter.from_config(
+        {
+            "channels": {
+                "ops": {
+                    "type": "generic",
+                    "url": silent_url,
+                    "timeout_s": DEADLINE_S,
+                    "max_attempts": 1,
+                }
+            },
+            "routes": {"critical": "ops", "warning": "ops"},
+        }
+    )
+    names = ["positions", "heartbeat", "exposure", "api", "feed", "exchange"]
+    results = [CheckResult(name, CheckStatus.CRITICAL, f"{name} is broken") for name in names]
+    state = tmp_path / "state.db"
+
+    started = time.monotonic()
+    problems = deliver(results, router, state, clock=SystemClock())
+    took = time.monotonic() - started
+
+    # one deadline (and the join's grace), not one per alert: the old loop took six
+    assert took < 3 * DEADLINE_S, took
+    # none is lost: each is reported, and left unsent so the next run posts it
+    assert [p.split(":", 2)[1] for p in problems] == names
+    with Store.open(state) as store:
+        for name in names:
+            row = store.alerts.alert_state(f"check:{name}")
+            assert row is not None and row.last_sent_at is None, name
+
+
+def test_a_locked_state_file_does_not_use_up_the_webhooks_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer holding the state file's lock makes each record of an alert wait the busy
+    timeout; that wait is the state file's, not the webhooks', so every alert is still sent."""
+    monkeypatch.setattr("kalshi_cli.store.connection.BUSY_TIMEOUT_SECONDS", 2 * DEADLINE_S)
+    receiver = Receiver()
+    state = tmp_path / "state.db"
+    with Store.open(state):
+        pass
+    holder = sqlite3.connect(state, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        router = AlertRouter.from_config(
+            {
+                "channels": {
+                    "ops": {
+                        "type": "generic",
+                        "url": receiver.url,
+                        "timeout_s": DEADLINE_S,
+                        "max_attempts": 1,
+                    }
+                },
+                "routes": {"critical": "ops", "warning": "ops"},
+            }
+        )
+        names = ["positions", "heartbeat", "exposure"]
+        results = [CheckResult(name, CheckStatus.CRITICAL, f"{name} is broken") for name in names]
+        problems = deliver(results, router, state, clock=SystemClock())
+    finally:
+        holder.close()
+        receiver.stop()
+    assert [p["fingerprint"] for p in receiver.posts] == [f"check:{name}" for name in names]
+    assert all("could not record it in the alert state" in p for p in problems), problems
