@@ -15,17 +15,18 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from kalshi_cli.agent.settings import load_agent_config
-from kalshi_cli.agent.tools import AgentTools
+from kalshi_cli.agent.tools import AgentTools, one_line
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli._services import open_store, order_service
 from kalshi_cli.cli.mcp_cmd import CliAccess
 from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import KalshiError, OrderOutcomeUnknown
 from kalshi_cli.vocabulary.models import Action, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest, owned_client_order_id
 from tests.agent.test_agent_tools import environ, refused
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from tests.conftest import SimHarness
 
@@ -82,6 +83,23 @@ def bought_by(tools: AgentTools, owner: str, count: int) -> None:
         )
         placed = service.place(service.prepare(request))
     assert placed.status == "executed", placed
+
+
+def sold_by(tools: AgentTools, owner: str, count: int) -> None:
+    """`owner` (a strategy) rests an ask of `count` YES at 0.95 through the order service."""
+    app = tools.access._app  # type: ignore[attr-defined]
+    with open_store(app) as store:
+        service = order_service(app, store)
+        request = OrderRequest(
+            T,
+            Side.YES,
+            Action.SELL,
+            Decimal(count),
+            Decimal("0.95"),
+            strategy=owner,
+            client_order_id=owned_client_order_id(owner),
+        )
+        service.place(service.prepare(request))
 
 
 def agent_buys(tools: AgentTools, count: str) -> None:
@@ -148,3 +166,83 @@ def test_where_the_account_holds_only_its_own_the_assistant_may_turn_the_positio
     agent_buys(tools, "4")
     assert preview(tools, "yes", "sell", "10")["would_send"]["count"] == "10.00"
     assert preview(tools, "no", "buy", "10")["would_send"]["count"] == "10.00"
+
+
+def lost(sim: SimHarness, write: Callable[[], Any]) -> None:
+    """`write` answered 503: the state file holds its order as of unknown outcome (it may
+    still land), and the exchange never made it."""
+    sim.set_faults(write_503_rate=1.0)
+    try:
+        with pytest.raises(KalshiError) as caught:
+            write()
+    finally:
+        sim.clear_faults()
+    assert "OUTCOME_UNKNOWN" in one_line(caught.value) or isinstance(
+        caught.value, OrderOutcomeUnknown
+    ), caught.value
+
+
+def test_a_sale_of_the_assistants_whose_answer_was_lost_comes_off_its_part(
+    tools: AgentTools, sim: SimHarness
+) -> None:
+    """Its sale of 3 may still land: a second sale may take only the 1 left of its 4."""
+    offer(sim, 14)
+    bought_by(tools, "market-maker", 10)
+    agent_buys(tools, "4")
+    sale = preview(tools, "yes", "sell", "3")
+    lost(sim, lambda: tools.execute(sale["token"]))
+    line = refused(lambda: preview(tools, "yes", "sell", "2"), NOT_ITS_OWN)
+    assert "at most 1" in line, line
+
+
+def test_what_others_or_the_assistants_own_bids_may_land_takes_nothing_of_its_part(
+    tools: AgentTools, sim: SimHarness
+) -> None:
+    """A strategy's ask whose answer was lost is that strategy's to take from its own part,
+    and the assistant's bid whose answer was lost adds to the side held: neither comes off
+    the assistant's 4, which it may still sell whole."""
+    offer(sim, 14)
+    bought_by(tools, "market-maker", 10)
+    agent_buys(tools, "4")
+    lost(sim, partial(sold_by, tools, "market-maker", 3))
+    bid = preview(tools, "yes", "buy", "3")
+    lost(sim, lambda: tools.execute(bid["token"]))
+    assert preview(tools, "yes", "sell", "4")["would_send"]["count"] == "4.00"
+    assert preview(tools, "no", "buy", "4")["would_send"]["count"] == "4.00"
+
+
+T2 = "KXOWN-26JAN01-T4"
+
+
+def with_budget(tmp_path: Path, budget: str) -> None:
+    """A budget of the assistant's in `trade.budgets`: its books then count every market."""
+    (tmp_path / "config.yaml").write_text(CONFIG + f"trade:\n  budgets:\n    agent: {budget}\n")
+
+
+def test_with_a_budget_a_sale_that_may_land_in_another_market_takes_nothing_here(
+    tools: AgentTools, sim: SimHarness, tmp_path: Path
+) -> None:
+    """The budget reads the assistant's orders of every market; what may take from this
+    market's YES is still only what rests or may land in this market."""
+    with_budget(tmp_path, "{max_exposure: 1000}")
+    sim.create_market(T2)
+    offer(sim, 14)
+    bought_by(tools, "market-maker", 10)
+    agent_buys(tools, "4")
+    elsewhere = tools.preview_order(T2, side="yes", action="sell", count="3", price="0.95")
+    lost(sim, lambda: tools.execute(elsewhere["token"]))
+    assert preview(tools, "yes", "sell", "4")["would_send"]["count"] == "4.00"
+
+
+def test_the_budget_counts_the_assistants_dollars_in_every_market(
+    tools: AgentTools, sim: SimHarness, tmp_path: Path
+) -> None:
+    """$2.00 of its bid rests in another market: a bid of $1.60 here goes past $3 at risk."""
+    with_budget(tmp_path, "{max_exposure: 3}")
+    sim.create_market(T2)
+    elsewhere = tools.preview_order(T2, side="yes", action="buy", count="5", price="0.40")
+    assert tools.execute(elsewhere["token"])["status"] == "resting"
+    bid = partial(tools.preview_order, T, side="yes", action="buy", count="4", price="0.40")
+    line = refused(bid, "REJECTED STRATEGY_BUDGET: ")
+    assert "$3.60" in line, line
+    assert tools.preview_order(T, side="yes", action="buy", count="2", price="0.40")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
 from tests.runner.fakes import another_trader_places, swap_decide
 from tests.runner.test_strategies_share_a_loop import (
@@ -85,3 +86,92 @@ def test_a_resting_sale_within_the_strategys_own_part_stays(tmp_path: Path) -> N
     for _ in range(3):
         rig.step(1.0)
     assert [o.remaining_count for o in _resting_of(rig, MM)] == [Decimal("4")]
+
+
+def test_a_sale_resting_by_hand_stays_whatever_the_account_holds(tmp_path: Path) -> None:
+    """A person's own YES ask rests beside the strategy's 4 YES and is still resting when the
+    person buys 2 more: it takes the strategy's contracts once it fills, but it is the person's
+    order, never the loop's to withdraw."""
+    rig = _rig(tmp_path, MM)
+    Mover(rig.exchange).quote("0.40", "0.45")
+    swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)), MM)
+    for _ in range(2):
+        rig.step(1.0)
+    assert rig.loop.portfolio.view_for(TICKER, MM).position == Decimal("4")
+    _hand_buy(rig, "0.60", "4", BookSide.ASK, TimeInForce.GTC)  # a YES ask at 0.60, by hand
+    rig.step(1.0)
+    _hand_buy(rig, "0.45", "2")
+    for _ in range(3):
+        rig.step(1.0)
+    assert rig.loop.portfolio.position(TICKER) == Decimal("6")
+    by_hand = [o for o in rig.client.iter_orders(status="resting") if o.ticker == TICKER]
+    assert [(o.book_side, o.remaining_count) for o in by_hand] == [(BookSide.ASK, Decimal(4))]
+
+
+def test_a_withdrawal_that_failed_is_sent_again_on_the_next_turn(tmp_path: Path) -> None:
+    """The exchange refuses the first cancel of the strategy's NO bid (a 503): nothing about
+    the position changes after it, and the order is still withdrawn, on the next turn."""
+    rig = _rig(tmp_path, MM)
+    Mover(rig.exchange).quote("0.40", "0.45")
+    swap_decide(rig.loop, Recorder(_order(Side.NO, Action.BUY, "0.50", "4")), MM)
+    rig.step(1.0)
+    assert [o.yes_price for o in _resting_of(rig, MM)] == [Decimal("0.50")]
+    swap_decide(rig.loop, Recorder(), MM)  # quotes nothing more
+    rig.client.cancel_errors.append(ServerError("down", status=503))
+    _hand_buy(rig, "0.45", "10")
+    for _ in range(4):
+        rig.step(1.0)
+    assert rig.client.cancel_errors == [], "the first cancel was refused"
+    assert _resting_of(rig, MM) == []
+
+
+def test_every_resting_order_beyond_the_strategys_part_is_withdrawn_at_once(
+    tmp_path: Path,
+) -> None:
+    """Two NO bids rest when a person buys YES: the turn that sees the person's contracts
+    withdraws both, not one a turn."""
+    rig = _rig(tmp_path, MM)
+    Mover(rig.exchange).quote("0.40", "0.45")
+    bids = (_order(Side.NO, Action.BUY, "0.50", "2"), _order(Side.NO, Action.BUY, "0.48", "2"))
+    swap_decide(rig.loop, Recorder(*bids), MM)
+    rig.step(1.0)
+    assert len(_resting_of(rig, MM)) == 2
+    swap_decide(rig.loop, Recorder(), MM)
+    _hand_buy(rig, "0.45", "10")
+    for _ in range(3):
+        rig.step(1.0)
+        if len(_resting_of(rig, MM)) < 2:
+            break
+    assert _resting_of(rig, MM) == []
+
+
+def test_a_resting_sale_is_withdrawn_once_anothers_contracts_are_told_filled(
+    tmp_path: Path,
+) -> None:
+    """Mean-reversion's bid is told filled (its `user_orders` message) while the fill read is
+    still out: the account holds its 10 YES from then on, so market-maker's NO bid, which
+    would sell them, is withdrawn then, not once the read comes back."""
+    from tests.runner.execution.test_limits_count_fills_not_yet_read import (
+        _fill_reads_held,
+        _until_booked,
+    )
+
+    rig = _rig(tmp_path, MM, MR, send_workers=2)
+    Mover(rig.exchange).quote("0.40", "0.45")
+    swap_decide(rig.loop, Recorder(_order(Side.NO, Action.BUY, "0.50", "4")), MM)
+    swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.42", "10")), MR)
+    for _ in range(3):
+        rig.step(1.0)
+        rig.loop.dispatch.drain()
+    assert len(_resting_of(rig, MM)) == 1 and len(_resting_of(rig, MR)) == 1
+    release = _fill_reads_held(rig)
+    try:
+        another_trader_places(rig.exchange, TICKER, BookSide.ASK, Decimal("0.42"), Decimal(10))
+        rig.step(1.0)
+        assert rig.loop.executor.fills.reading, "the fill read is still out"
+        assert rig.loop.portfolio.position(TICKER) == 0, "the fill is not read yet"
+        _until_booked(rig, "order_cancelled")
+        assert _resting_of(rig, MM) == []
+    finally:
+        release.set()
+        rig.loop.dispatch.close()

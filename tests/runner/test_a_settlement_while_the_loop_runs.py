@@ -10,6 +10,7 @@ account's day did not count the $5.40 lost until a restart."""
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -200,3 +201,127 @@ def test_a_market_settling_where_the_loop_holds_nothing_costs_no_settlement_read
     assert rig.loop.portfolio.position(TICKER) == 0
     assert asked == []
     assert rig.loop.executor.fills.settlements.awaited == set()
+
+
+def test_a_settlement_another_process_copied_is_not_counted_twice_once_the_day_is_read_again(
+    tmp_path: Path,
+) -> None:
+    """The loop reads the day's P&L again after `kalshi pnl` in another terminal copied the
+    settlement (the circuit breaker asks it every tick): the day then holds the settlement
+    already, and the loop's own read of it must not add it a second time."""
+    from kalshi_cli.services.reconcile import catch_up
+
+    rig = _rig(tmp_path, MM, MR)
+    Mover(rig.exchange).quote("0.40", "0.45")
+    _bought(rig, "6", "4")
+    today = utc_day(rig.clock.wall())
+    rig.exchange.settle(TICKER, "no")
+    with Store.open(tmp_path / "state.db", clock=rig.clock) as other:
+        catch_up(rig.client, other, now=rig.clock.wall())
+    records = rig.loop.records
+    with records.tick(full=True):  # another connection's commit seen, the day read again
+        in_file = records.daily_realized_pnl(today)
+    rig.step(1.0)
+    rig.step(1.0)
+    assert rig.loop.portfolio.position(TICKER) == 0
+    assert len(rig.store.settlements.read()) == 1
+    assert (
+        records.daily_realized_pnl(today) == in_file == rig.store.trading.daily_realized_pnl(today)
+    )
+
+
+def test_a_settlement_waits_for_the_fill_held_for_its_orders_answer(tmp_path: Path) -> None:
+    """The strategy's 3 YES were listed before its order's answer was booked, and the market
+    settles meanwhile: its settlement is booked after that fill (a settlement comes after
+    every fill of its market), so the account and the strategy end flat, the strategy's part
+    paid out. Booked first, it would close only the person's 2 and leave the strategy's 3
+    held in a market that no longer trades."""
+    from kalshi_cli.vocabulary.clock import SystemClock
+    from tests.runner.execution.test_fill_read_before_its_answer import (
+        _a_buy_listed_before_its_answer,
+    )
+    from tests.waiting import poll_until
+
+    with _a_buy_listed_before_its_answer(tmp_path, hand_bought=2) as (rig, ticker, release):
+        dispatch, fills = rig.loop.dispatch, rig.loop.executor.fills
+        assert {f.ticker for f in fills.held.values()} == {ticker}
+        rig.exchange.settle(ticker, "no")
+        fills.settlements.result_known(ticker)
+        fills.read_for()  # lists the settlement, and waits for the held fill to book it
+        assert poll_until(lambda: dispatch.answered)
+        dispatch.drain()
+        assert ticker in fills.settlements.awaited
+        release.set()  # the order's answer comes back, and asks for a read
+        for _ in range(2):
+            assert dispatch.settle(SystemClock(), 30)
+            dispatch.drain()
+    today = utc_day(rig.clock.wall())
+    assert fills.held == {}
+    assert rig.loop.portfolio.position(ticker) == 0
+    assert rig.loop.portfolio.view_for(ticker, "market-maker").position == 0
+    (settlement,) = rig.store.settlements.read()
+    assert settlement.yes_count == 5
+    bought = sum(
+        (
+            f.yes_price * f.count + f.fee
+            for f in rig.store.fills.read()
+            if f.strategy == "market-maker"
+        ),
+        D(0),
+    )
+    assert rig.loop.portfolio.owners.realized_today("market-maker", today) == -bought
+
+
+def test_a_settlement_of_contracts_told_filled_and_not_read_yet_is_awaited_until_listed(
+    tmp_path: Path,
+) -> None:
+    """A bid takes HOLD's ask at once while a fill read made before it is out; HOLD settles,
+    and that read comes back listing neither the fill nor a settlement. The account holds the
+    10 YES told filled all the same, so the settlement is awaited until a read lists it, and
+    booked after the fill: the account ends flat, the strategy's part paid out."""
+    from kalshi_cli.vocabulary.clock import SystemClock
+    from tests.runner.execution.test_limits_count_fills_not_yet_read import (
+        HOLD,
+        RISK,
+        _bid,
+        _until_booked,
+    )
+    from tests.runner.fakes import quiet_market_maker
+
+    rig = quiet_market_maker(tmp_path, risk=RISK, send_workers=2)
+    fills, dispatch = rig.loop.executor.fills, rig.loop.dispatch
+    made, release = threading.Event(), threading.Event()
+    listed = rig.client.iter_fills
+
+    def held(**kw: Any) -> Any:
+        seen = list(listed(**kw))  # as the exchange lists them when the read is made
+        made.set()
+        release.wait(30)
+        return iter(seen)
+
+    rig.client.iter_fills = held  # type: ignore[method-assign]
+    once = [_bid(HOLD, "0.62", 10, time_in_force=TimeInForce.IOC)]
+    swap_decide(rig.loop, lambda snap, pos, params: [once.pop()] if once else [])
+    try:
+        fills.read_for()
+        assert made.wait(30), "the read was made before the bid"
+        rig.step(0.5)
+        _until_booked(rig, "order_placed")
+        view = rig.loop.portfolio.view(HOLD)
+        assert (view.position, sum(o.remaining for o in view.unbooked)) == (0, 10)
+        rig.exchange.settle(HOLD, "no")
+        rig.step(0.5)
+    finally:
+        release.set()
+    rig.client.iter_fills = listed  # type: ignore[method-assign]
+    for _ in range(12):  # past the fills' fallback read
+        while dispatch.in_flight:
+            assert dispatch.settle(SystemClock(), 30)
+        rig.step(1.0)
+    dispatch.close()
+    assert rig.loop.portfolio.position(HOLD) == 0
+    (settlement,) = rig.store.settlements.read()
+    assert settlement.yes_count == 10
+    today = utc_day(rig.clock.wall())
+    paid = D("6.20") + _fees(rig.store, "market-maker")
+    assert rig.loop.portfolio.owners.realized_today("market-maker", today) == -paid

@@ -77,3 +77,30 @@ def test_a_fill_given_late_is_settled_again_at_the_payout_the_settlement_named()
     portfolio.give_fills("spike", [late])
     assert portfolio.owners.realized_today("spike", TODAY) == D("0.80")  # 4 x 0.70 - 2.00
     assert portfolio.owners.realized_today("mm", TODAY) == D("3.00")
+
+
+def test_a_settlement_record_of_a_floored_market_books_the_floor_it_paid() -> None:
+    """The running loop books a settlement as the state file keeps it (`book_settlement`): a
+    floored market's NO result still paid YES its floor, read from the record's revenue, so
+    10 YES bought at 0.40 that paid 0.30 each lost $1.00, not the $4.00 a plain NO takes."""
+    from kalshi_cli.store.records import SettlementRecord
+
+    portfolio = Portfolio([Market(ticker=TICKER)])
+    portfolio.owners.own("mm")
+    bought(portfolio, 10, "0.40", "mm", NOON)
+    record = SettlementRecord(
+        ticker=TICKER,
+        event_ticker="KXTEST-26JAN02",
+        result="no",
+        yes_count=D(10),
+        no_count=ZERO,
+        yes_total_cost=D("4.00"),
+        no_total_cost=ZERO,
+        revenue=D("3.00"),
+        fee=ZERO,
+        settled_at=NOON + 60,
+    )
+    portfolio.book_settlement(record)
+    assert portfolio.position(TICKER) == 0
+    assert portfolio.pnl.realized == record.realized_pnl == D("-1.00")
+    assert portfolio.owners.realized_today("mm", TODAY) == D("-1.00")
