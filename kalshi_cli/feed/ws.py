@@ -66,6 +66,9 @@ IDLE_TIMEOUT_S = 30.0
 STALE_AFTER_S = 10.0
 # How long a requested snapshot may take before the subscription is resubscribed.
 RESNAPSHOT_TIMEOUT_S = 5.0
+# A refused subscription is asked again after `resnapshot_timeout`, each later wait twice the
+# one before up to this; a refusal that lasts is said once, then at most once per this long.
+REFUSAL_RETRY_CAP_S = 300.0
 
 _MAX_PENDING = 256
 
@@ -87,6 +90,19 @@ class _Refusal(NamedTuple):
 
     at: float
     tickers: tuple[str, ...] = ()
+
+
+class _Streak:
+    """A channel's refusals since it was last granted: how often it was asked again (each wait
+    twice the one before), how many refusals, and the last one said as an `error` event."""
+
+    __slots__ = ("asked", "code", "refusals", "said_at")
+
+    def __init__(self) -> None:
+        self.asked = 0
+        self.refusals = 0
+        self.code: int | None = None
+        self.said_at = -math.inf
 
 
 class HeaderSigner(Protocol):
@@ -198,6 +214,7 @@ class FeedSession:
         self._seq = SeqTracker()
         self._resnap: dict[str, float] = {}  # ticker -> when a snapshot was requested
         self._refused: dict[str, _Refusal] = {}  # channel -> what to ask for again (`tick`)
+        self._streaks: dict[str, _Streak] = {}  # channel -> its refusals since last granted
         self._book_at: float | None = None  # monotonic: the last orderbook data message
         self._probes = 0  # quiet-subscription probes sent, to rotate through the markets
         self._unknown_types: set[str | None] = set()  # logged once each
@@ -359,8 +376,10 @@ class FeedSession:
             if late:
                 self.request_snapshots(late)
             for channel, refusal in list(self._refused.items()):
-                if now - refusal.at >= self.resnapshot_timeout:
+                streak = self._streaks.setdefault(channel, _Streak())
+                if now - refusal.at >= self._retry_wait(streak.asked + 1):
                     del self._refused[channel]
+                    streak.asked += 1
                     self._ask_again(channel, refusal.tickers)
             if self._book_at is None or ORDERBOOK not in self.sids:
                 return
@@ -374,6 +393,20 @@ class FeedSession:
             elif age >= self.probe_after and not self._resnap:
                 self.request_snapshots([tickers[self._probes % len(tickers)]])
                 self._probes += 1
+
+    def _retry_wait(self, retry_number: int) -> float:
+        """The wait before asking a refused channel again for the `retry_number`-th time in a
+        row: `resnapshot_timeout`, doubling to `REFUSAL_RETRY_CAP_S`. A refusal that passes
+        (18 command timeout, 27 too many requests) is asked again soon; one that cannot (8
+        unknown channel, 9 authentication required, 26 market limit exceeded) costs a command
+        every few minutes, not every few seconds, and is still asked (a limit may be lifted)."""
+        cap = max(REFUSAL_RETRY_CAP_S, self.resnapshot_timeout)
+        return Backoff(self.resnapshot_timeout, cap).ceiling(retry_number)
+
+    def _granted(self, channel: str) -> None:
+        """A subscribe or an `add_markets` of the channel granted: a later refusal is news, and
+        asked again after the first wait."""
+        self._streaks.pop(channel, None)
 
     def _ask_again(self, channel: str, tickers: tuple[str, ...]) -> None:
         """Ask again for a refused subscription, or for the markets a refused `add_markets`
@@ -399,15 +432,25 @@ class FeedSession:
                 outside.update(pending.tickers)
         return outside
 
-    def _refuse(self, channel: str, tickers: tuple[str, ...]) -> None:
+    def _refuse(self, channel: str, tickers: tuple[str, ...], code: int | None) -> int:
         """Remember a refused subscribe (no `tickers`) or `add_markets`, to be asked again by
-        `tick` after `resnapshot_timeout`."""
+        `tick` after `_retry_wait`. The channel's refusals in a row when this one is to be said
+        as an `error` event, else 0: the first since the channel was granted, one of another
+        code, then one per `REFUSAL_RETRY_CAP_S` with the count, so a refusal that lasts costs a
+        line every few minutes, not one at every ask."""
+        now = self._clock.monotonic()
+        streak = self._streaks.setdefault(channel, _Streak())
+        streak.refusals += 1
+        say = streak.code != code or now - streak.said_at >= REFUSAL_RETRY_CAP_S
+        if say:
+            streak.code, streak.said_at = code, now
         earlier = self._refused.get(channel)
         if earlier is None:
-            self._refused[channel] = _Refusal(self._clock.monotonic(), tickers)
+            self._refused[channel] = _Refusal(now, tickers)
         else:
             merged = tuple(dict.fromkeys((*earlier.tickers, *tickers)))
             self._refused[channel] = _Refusal(earlier.at, merged)
+        return streak.refusals if say else 0
 
     def data_age(self) -> float:
         """Seconds since the orderbook subscription's last data message (inf: none yet)."""
@@ -589,6 +632,7 @@ class FeedSession:
         if channel is not None and sid is not None:
             self.sids[channel] = sid
             self._channel_of[sid] = channel
+            self._granted(channel)
 
     def _on_ok(self, msg: messages.Ok) -> None:
         command = self._pending.pop(msg.id or 0, _NO_COMMAND)
@@ -597,6 +641,8 @@ class FeedSession:
         # exactly the next one, so neither reading produces a false gap.
         if sid is not None and seq is not None:
             self._seq.accept_if_next(sid, seq)
+        if command.purpose == "add_markets":
+            self._granted(command.channel)
         if command.purpose == "add_markets" and command.channel == ORDERBOOK:
             # added now: a snapshot withheld while they were outside (after a gap) is owed
             self.request_snapshots(t for t in command.tickers if not self._books.is_fresh(t))
@@ -604,17 +650,23 @@ class FeedSession:
     def _on_error(self, msg: messages.Error) -> None:
         purpose, channel, tickers = self._pending.pop(msg.id or 0, _NO_COMMAND)
         code, sid = msg.msg.code, msg.sid
-        body = msgspec.structs.asdict(msg.msg)
-        self._sink(FeedEvent(EventKind.ERROR, data=body, reason=f"{purpose or 'server'}: {code}"))
-        if purpose == "get_snapshot":
-            self._resubscribe(ORDERBOOK)
-        elif msg.terminal and sid is not None and sid in self._channel_of:
-            self._resubscribe(self._channel_of[sid])
-        elif purpose in ("subscribe", "add_markets") and channel in self.channels:
+        ended = self._channel_of.get(sid) if msg.terminal and sid is not None else None
+        reason = f"{purpose or 'server'}: {code}"
+        if ended is None and purpose in ("subscribe", "add_markets") and channel in self.channels:
             if channel == ORDERBOOK:  # no delta of these markets comes until it is granted
                 refused = None if purpose == "subscribe" else tickers
                 self._books.mark_stale(refused, "subscribe_refused")
-            self._refuse(channel, tickers)
+            refusals = self._refuse(channel, tickers, code)
+            if not refusals:
+                return  # said already: counted, and said with the count at the cap
+            if refusals > 1:
+                reason += f" ({channel}, refusal {refusals} in a row)"
+        body = msgspec.structs.asdict(msg.msg)
+        self._sink(FeedEvent(EventKind.ERROR, data=body, reason=reason))
+        if purpose == "get_snapshot":
+            self._resubscribe(ORDERBOOK)
+        elif ended is not None:
+            self._resubscribe(ended)
 
 
 class WsFeed:

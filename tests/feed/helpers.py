@@ -8,7 +8,7 @@ from typing import Any
 
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed.book import EventSink, FeedEvent
-from kalshi_cli.feed.ws import WsFeed
+from kalshi_cli.feed.ws import FrameSink, WsFeed
 from kalshi_cli.vocabulary.clock import Backoff
 from kalshi_cli.vocabulary.errors import NotFoundError
 from kalshi_cli.vocabulary.keys import load_private_key
@@ -113,12 +113,14 @@ class SimBooks:
         signed: bool = True,
         sink: EventSink | None = None,
         yes_priced: bool = True,
+        frame_sink: FrameSink | None = None,
     ) -> WsFeed:
         return WsFeed(
             self.maker.ws_url,
             tickers,
             yes_priced=yes_priced,
             sink=sink or events.append,
+            frame_sink=frame_sink,
             auth=self.signer() if signed else None,
             idle_timeout=idle_timeout,
             backoff=Backoff(base=0.05, cap=0.2),

@@ -3,6 +3,7 @@ connection and manual time, and the whole thing against the simulator over a rea
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -17,6 +18,7 @@ from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent
 from kalshi_cli.feed.messages import FeedTrade, FillNotice, Lifecycle
 from kalshi_cli.feed.ws import (
     DEFAULT_CHANNELS,
+    REFUSAL_RETRY_CAP_S,
     FeedSession,
     FeedSocket,
     WsFeed,
@@ -297,6 +299,110 @@ def test_a_refused_subscription_of_any_channel_is_asked_for_again(channel: str) 
     h.clock.advance(5.0)
     h.session.tick()
     assert [c["cmd"] for c in h.sent].count("subscribe") == 1  # granted: not asked again
+
+
+def refuse_every_ask(
+    h: Harness, seconds: float, code: int, asked: Callable[[dict[str, Any]], bool]
+) -> tuple[list[float], list[tuple[float, str]]]:
+    """Tick every half second for `seconds`, answering each command `asked` picks with error
+    `code` at once: when (seconds from the start) it was asked, and the `error` events said."""
+    start = h.clock.monotonic()
+    asks: list[float] = []
+    said: list[tuple[float, str]] = []
+    for _ in range(int(seconds * 2)):
+        h.clock.advance(0.5)
+        h.session.tick()
+        sent, h.sent[:] = list(h.sent), []
+        h.events.clear()
+        for command in sent:
+            if asked(command):
+                asks.append(h.clock.monotonic() - start)
+                h.feed(wire.error(command["id"], code, "refused"))
+        now = h.clock.monotonic() - start
+        said += [(now, str(e.reason)) for e in h.events if e.kind is EventKind.ERROR]
+    return asks, said
+
+
+def subscribe_of(channel: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda c: c["cmd"] == "subscribe" and c["params"]["channels"] == [channel]
+
+
+def adding(command: dict[str, Any]) -> bool:
+    return bool(command["params"].get("action") == "add_markets")
+
+
+def gaps(times: list[float]) -> list[float]:
+    return [b - a for a, b in itertools.pairwise(times)]
+
+
+def test_a_refusal_that_lasts_is_asked_again_ever_more_slowly_up_to_the_cap() -> None:
+    """Code 26 (market limit exceeded), 9 (authentication required), 8 (unknown channel): a
+    refusal that cannot pass was asked again every `resnapshot_timeout` for the life of the
+    process, a command the exchange refused each time. The wait doubles from
+    `resnapshot_timeout` to the cap, and the channel is still asked for there (a limit may be
+    lifted)."""
+    h = make()
+    cid = next(c["id"] for c in h.sent if c["params"]["channels"] == ["fill"])
+    h.sent.clear()
+    h.feed(wire.error(cid, 26, "Subscription market limit exceeded"))
+    asks, _ = refuse_every_ask(h, 1500.0, 26, subscribe_of("fill"))
+    # the first after resnapshot_timeout (2 s here), each later wait twice the one before
+    assert asks[:4] == [2.0, 6.0, 14.0, 30.0]
+    assert gaps(asks)[:7] == [4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]
+    assert gaps(asks)[7:] == [REFUSAL_RETRY_CAP_S] * len(gaps(asks)[7:])
+    assert len(asks) >= 10  # asked at the cap again and again, never given up
+    assert 60.0 <= REFUSAL_RETRY_CAP_S <= 600.0  # a few minutes
+
+
+def test_a_refusal_that_lasts_is_said_once_then_once_per_cap_with_its_count() -> None:
+    """Every refusal was an `error` event, a log line every 5 s for the life of the process.
+    The first is said; a repeat of the same code only once the cap has passed since the last
+    said, with how many refusals in a row there have been; another code at once."""
+    h = make()
+    cid = next(c["id"] for c in h.sent if c["params"]["channels"] == ["user_orders"])
+    h.sent.clear()
+    h.feed(wire.error(cid, 9, "Authentication required"))
+    assert [str(e.reason) for e in h.events if e.kind is EventKind.ERROR] == ["subscribe: 9"]
+    asks, said = refuse_every_ask(h, 1500.0, 9, subscribe_of("user_orders"))
+    assert len(said) < len(asks) / 2
+    times = [0.0] + [at for at, _ in said]
+    assert all(gap >= REFUSAL_RETRY_CAP_S for gap in gaps(times)), said
+    assert said and all(reason.startswith("subscribe: 9 (user_orders, ") for _, reason in said)
+    in_a_row = len([at for at in asks if at <= said[-1][0]]) + 1
+    assert said[-1][1] == f"subscribe: 9 (user_orders, refusal {in_a_row} in a row)"
+    # a refusal of another code is news: said at once
+    _, said = refuse_every_ask(h, REFUSAL_RETRY_CAP_S, 18, subscribe_of("user_orders"))
+    assert said and said[0][1].startswith("subscribe: 18")
+
+
+def test_a_granted_subscription_asks_a_later_refusal_again_after_the_first_wait() -> None:
+    """The wait grows while refusals last; once the channel is granted, a later refusal (a
+    command timeout that passes at once) is asked again after `resnapshot_timeout`, and said."""
+    h = make()
+    subscribed_with_books(h)
+    h.books.add(["C"])
+    h.session.add_markets(["C"])
+    h.feed(wire.error(h.sent[0]["id"], 26, "Subscription market limit exceeded"))
+    h.sent.clear()
+    asks, _ = refuse_every_ask(h, 70.0, 26, adding)
+    assert gaps(asks)[:3] == [4.0, 8.0, 16.0]  # the wait grew
+    for _ in range(300):  # the limit lifted: the next ask of C is granted
+        h.clock.advance(0.5)
+        h.session.tick()
+        add = next((c for c in h.sent if adding(c)), None)
+        if add is not None:
+            break
+    assert add is not None
+    h.sent.clear()
+    h.feed(wire.ok(add["id"], 7), wire.snapshot(7, 3, "C"))
+    h.books.add(["D"])
+    h.session.add_markets(["D"])
+    h.events.clear()
+    h.feed(wire.error(h.sent[-1]["id"], 18, "Command timeout"))
+    assert [str(e.reason) for e in h.events if e.kind is EventKind.ERROR] == ["add_markets: 18"]
+    h.sent.clear()
+    asks, _ = refuse_every_ask(h, 10.0, 18, adding)
+    assert asks[:2] == [2.0, 6.0]  # from the first wait again
 
 
 def test_a_refused_add_markets_is_asked_for_again_and_the_market_turns_fresh() -> None:
@@ -898,7 +1004,13 @@ def test_sim_refused_add_markets_is_asked_for_again_and_never_fresh_before(sim: 
     first = books.market("FEED-ADD-1")
     second = books.market("FEED-ADD-2")
     events: list[FeedEvent] = []
-    feed = books.feed([first], events, idle_timeout=30.0)
+    refusals: list[bytes] = []
+
+    def frame_sink(data: bytes, _at: int) -> None:
+        if json.loads(data).get("type") == "error":
+            refusals.append(data)
+
+    feed = books.feed([first], events, idle_timeout=30.0, frame_sink=frame_sink)
     feed.session.resnapshot_timeout = 0.5
     feed.session.probe_after = 0.1  # the quiet subscription probed through the refusal
     feed.start()
@@ -907,10 +1019,9 @@ def test_sim_refused_add_markets_is_asked_for_again_and_never_fresh_before(sim: 
         sim.set_faults(ws_refuse_subscribe_rate=1.0)
         feed.add_markets([second])
         # refused on its four market channels, asked again twice and refused again
-        wait_until(
-            lambda: sum(e.reason == "add_markets: 18" for e in events) >= 12,
-            "add_markets asked for again",
-        )
+        wait_until(lambda: len(refusals) >= 12, "add_markets asked for again")
+        # each channel's first refusal said, the ones asked again after it only counted
+        assert sum(e.reason == "add_markets: 18" for e in events) == 4
         assert not [e for e in events if e.kind is EventKind.FRESH and e.ticker == second]
         sim.clear_faults()
         books.rest_orders(second, 2)
