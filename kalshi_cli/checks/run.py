@@ -7,9 +7,9 @@ configured. See docs/checks.md "Alerts".
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import suppress
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from kalshi_cli.alerts import AlertRouter, AlertStateLike, AlertStateStore, SendReport
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.risk import RiskLimits
-    from kalshi_cli.store import Store
+    from kalshi_cli.store import StateFileLocked, Store
 
 SECTIONS = ("checks", "alerts", "risk")
 
@@ -223,6 +223,71 @@ class _UnavailableStateStore:
         raise KalshiError(self.reason)
 
 
+class _OneLockWait:
+    """The alert state, waiting at most once a run for another writer's lock. Once a call has
+    waited the busy timeout for it, the next ones do not wait (a busy timeout of 0): a record
+    the lock refuses is left unrecorded and named in one problem (`problems`), and reads, which
+    the state file's WAL lets past a writer, go on de-duplicating."""
+
+    def __init__(
+        self, inner: AlertStateStore, impatient: Callable[[], AbstractContextManager[None]]
+    ) -> None:
+        from kalshi_cli.store import StateFileLocked
+
+        self.inner = inner
+        self.impatient = impatient
+        self.lock_error = StateFileLocked
+        self.locked: StateFileLocked | None = None
+        self.unrecorded: list[str] = []
+
+    def _patience(self) -> AbstractContextManager[None]:
+        return self.impatient() if self.locked is not None else nullcontext()
+
+    def alert_state(self, fingerprint: str) -> AlertStateLike | None:
+        try:
+            with self._patience():
+                return self.inner.alert_state(fingerprint)
+        except self.lock_error as exc:
+            self.locked = self.locked or exc
+            raise
+
+    def record_alert(
+        self,
+        fingerprint: str,
+        *,
+        status: str,
+        severity: str,
+        summary: str,
+        sent: bool,
+        error: str | None = None,
+        scope: str | None = None,
+    ) -> None:
+        try:
+            with self._patience():
+                self.inner.record_alert(
+                    fingerprint,
+                    status=status,
+                    severity=severity,
+                    summary=summary,
+                    sent=sent,
+                    error=error,
+                    scope=scope,
+                )
+        except self.lock_error as exc:
+            # not raised: the router would report each alert, and the lock is one problem
+            self.locked = self.locked or exc
+            self.unrecorded.append(fingerprint)
+
+    def problems(self) -> list[str]:
+        if self.locked is None or not self.unrecorded:
+            return []
+        return [
+            f"alerts {', '.join(self.unrecorded)}: could not record them in the alert state: "
+            f"{self.locked.message}, waited for once this run; sent without it, so a later run "
+            "may send them again"
+        ]
+
+
 class _TimedStateStore:
     """The alert state, adding up the time its calls take (`spent`, seconds)."""
 
@@ -288,7 +353,13 @@ def deliver(
     # The time the alert state takes (another writer's lock waits the busy timeout) is not the
     # webhooks' and is not counted, so a locked state file never stops an alert going out.
     left = max(channel.settings.deadline for channel in router.channels.values())
-    timed = _TimedStateStore(state_store, clock)
+    # Nor does the alert state wait for another writer's lock more than once a run: five
+    # alerts each waiting the busy timeout held `check all` 50 s, which with a slow exchange
+    # passed the cron wrapper's timeout all the same.
+    once = _OneLockWait(
+        state_store, partial(store.busy_timeout, 0.0) if store is not None else nullcontext
+    )
+    timed = _TimedStateStore(once, clock)
     try:
         for result in results:
             started, in_state = clock.monotonic(), timed.spent
@@ -296,6 +367,7 @@ def deliver(
                 report: SendReport = dispatch(result, router, timed)
             problems.extend(report.problems)
             left -= (clock.monotonic() - started) - (timed.spent - in_state)
+        problems.extend(once.problems())
     finally:
         if store is not None:
             with suppress(KalshiError):

@@ -232,6 +232,32 @@ def test_a_directory_where_the_state_file_should_be_is_unknown_not_no_state_file
     assert "no state file" not in line(result)
 
 
+@pytest.mark.parametrize("name", ["heartbeat", "feed", "orders", "pnl"])
+def test_a_symlink_to_a_missing_state_file_is_unknown_and_nothing_is_made(
+    tmp_path: Path, name: str
+) -> None:
+    """A link at the state path whose target is gone is a broken state file, not a missing one
+    (the state file it pointed at, with its HALTED and its orders, is lost or moved), and the
+    alert state never creates a new file where the link points."""
+    (tmp_path / "config.yaml").write_text(
+        "alerts:\n"
+        "  channels:\n"
+        f"    ops: {{type: generic, url: 'http://127.0.0.1:{free_port()}/hook', max_attempts: 1}}\n"
+        "  routes: {critical: ops, warning: ops}\n"
+    )
+    target = tmp_path / "moved.db"
+    state = tmp_path / "state.db"
+    state.symlink_to(target)
+    result = check(tmp_path, name, environ={"KALSHI_STATE": str(state)})
+    assert result.exit_code == UNKNOWN, result.stdout
+    assert line(result).startswith(f"KALSHI {name.upper()} UNKNOWN - ")
+    assert "no state file" not in line(result)
+    assert "does not exist" in line(result)
+    assert not target.exists()
+    assert state.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "state.db"]
+
+
 @pytest.mark.parametrize("named_by", ["--state", "KALSHI_STATE"])
 @pytest.mark.parametrize("name", ["heartbeat", "orders", "pnl"])
 def test_a_state_file_in_a_missing_directory_is_unknown_and_nothing_is_made(

@@ -74,6 +74,25 @@ def test_an_existing_file_that_is_not_a_state_file_is_refused_and_untouched(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.db"]
 
 
+@pytest.mark.parametrize("opener", OPENERS)
+def test_a_symlink_whose_target_is_missing_is_refused_and_nothing_is_made(
+    tmp_path: Path, opener: str
+) -> None:
+    """A link at the state path to nothing is a lost state file, not a missing one: read-only
+    it is not "no state file", and opened to write it never gets a new file at its target."""
+    path = tmp_path / "state.db"
+    path.symlink_to(tmp_path / "moved.db")
+
+    with pytest.raises(NotAStateFile) as info:
+        OPENERS[opener](path)
+
+    line = info.value.one_line()
+    assert str(path) in line and "moved.db, which does not exist" in line
+    assert info.value.exit_code == ExitCode.BAD_STATE_FILE
+    assert path.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.db"]
+
+
 def test_a_damaged_database_is_a_store_error_not_a_new_file(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     Store.open(path).close()
