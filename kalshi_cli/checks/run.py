@@ -6,8 +6,8 @@ configured. See docs/checks.md "Alerts".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext, suppress
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from functools import cached_property, partial
 from pathlib import Path
@@ -223,59 +223,52 @@ class _UnavailableStateStore:
         raise KalshiError(self.reason)
 
 
-class _OneLockWait:
-    """The alert state, waiting at most once a run for another writer's lock. Once a call has
-    waited the busy timeout for it, the next ones do not wait (a busy timeout of 0): a record
-    the lock refuses is left unrecorded and named in one problem (`problems`), and reads, which
-    the state file's WAL lets past a writer, go on de-duplicating."""
+class _RunsAlertState:
+    """The alert state as one run of checks uses it: the time its calls take is added up
+    (`spent`, seconds: not the webhooks', whose deadline it must not use up), and another
+    writer's lock is waited for at most once a run. Once a call has waited the busy timeout for
+    it, the next ones do not wait (`impatient`: a busy timeout of 0); a record the lock refuses
+    is left unrecorded and named in one problem (`problems`), and reads, which the state file's
+    WAL lets past a writer, go on de-duplicating."""
 
     def __init__(
-        self, inner: AlertStateStore, impatient: Callable[[], AbstractContextManager[None]]
+        self,
+        inner: AlertStateStore,
+        impatient: Callable[[], AbstractContextManager[None]],
+        clock: Clock,
     ) -> None:
         from kalshi_cli.store import StateFileLocked
 
         self.inner = inner
         self.impatient = impatient
+        self.clock = clock
+        self.spent = 0.0
         self.lock_error = StateFileLocked
         self.locked: StateFileLocked | None = None
         self.unrecorded: list[str] = []
 
-    def _patience(self) -> AbstractContextManager[None]:
-        return self.impatient() if self.locked is not None else nullcontext()
-
-    def alert_state(self, fingerprint: str) -> AlertStateLike | None:
+    @contextmanager
+    def _call(self) -> Iterator[None]:
+        started = self.clock.monotonic()
         try:
-            with self._patience():
-                return self.inner.alert_state(fingerprint)
+            with self.impatient() if self.locked is not None else nullcontext():
+                yield
         except self.lock_error as exc:
             self.locked = self.locked or exc
             raise
+        finally:
+            self.spent += self.clock.monotonic() - started
 
-    def record_alert(
-        self,
-        fingerprint: str,
-        *,
-        status: str,
-        severity: str,
-        summary: str,
-        sent: bool,
-        error: str | None = None,
-        scope: str | None = None,
-    ) -> None:
+    def alert_state(self, fingerprint: str) -> AlertStateLike | None:
+        with self._call():
+            return self.inner.alert_state(fingerprint)
+
+    def record_alert(self, fingerprint: str, **fields: Any) -> None:
         try:
-            with self._patience():
-                self.inner.record_alert(
-                    fingerprint,
-                    status=status,
-                    severity=severity,
-                    summary=summary,
-                    sent=sent,
-                    error=error,
-                    scope=scope,
-                )
-        except self.lock_error as exc:
+            with self._call():
+                self.inner.record_alert(fingerprint, **fields)
+        except self.lock_error:
             # not raised: the router would report each alert, and the lock is one problem
-            self.locked = self.locked or exc
             self.unrecorded.append(fingerprint)
 
     def problems(self) -> list[str]:
@@ -286,47 +279,6 @@ class _OneLockWait:
             f"{self.locked.message}, waited for once this run; sent without it, so a later run "
             "may send them again"
         ]
-
-
-class _TimedStateStore:
-    """The alert state, adding up the time its calls take (`spent`, seconds)."""
-
-    def __init__(self, inner: AlertStateStore, clock: Clock) -> None:
-        self.inner = inner
-        self.clock = clock
-        self.spent = 0.0
-
-    def alert_state(self, fingerprint: str) -> AlertStateLike | None:
-        started = self.clock.monotonic()
-        try:
-            return self.inner.alert_state(fingerprint)
-        finally:
-            self.spent += self.clock.monotonic() - started
-
-    def record_alert(
-        self,
-        fingerprint: str,
-        *,
-        status: str,
-        severity: str,
-        summary: str,
-        sent: bool,
-        error: str | None = None,
-        scope: str | None = None,
-    ) -> None:
-        started = self.clock.monotonic()
-        try:
-            self.inner.record_alert(
-                fingerprint,
-                status=status,
-                severity=severity,
-                summary=summary,
-                sent=sent,
-                error=error,
-                scope=scope,
-            )
-        finally:
-            self.spent += self.clock.monotonic() - started
 
 
 def deliver(
@@ -356,10 +308,9 @@ def deliver(
     # Nor does the alert state wait for another writer's lock more than once a run: five
     # alerts each waiting the busy timeout held `check all` 50 s, which with a slow exchange
     # passed the cron wrapper's timeout all the same.
-    once = _OneLockWait(
-        state_store, partial(store.busy_timeout, 0.0) if store is not None else nullcontext
+    timed = _RunsAlertState(
+        state_store, partial(store.busy_timeout, 0.0) if store is not None else nullcontext, clock
     )
-    timed = _TimedStateStore(once, clock)
     try:
         for result in results:
             started, in_state = clock.monotonic(), timed.spent
@@ -367,7 +318,7 @@ def deliver(
                 report: SendReport = dispatch(result, router, timed)
             problems.extend(report.problems)
             left -= (clock.monotonic() - started) - (timed.spent - in_state)
-        problems.extend(once.problems())
+        problems.extend(timed.problems())
     finally:
         if store is not None:
             with suppress(KalshiError):

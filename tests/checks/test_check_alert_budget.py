@@ -68,12 +68,12 @@ def test_every_alert_of_one_run_shares_one_channel_deadline(
             assert row is not None and row.last_sent_at is None, name
 
 
-def test_a_locked_state_file_does_not_use_up_the_webhooks_deadline(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Another writer holding the state file's lock makes each record of an alert wait the busy
-    timeout; that wait is the state file's, not the webhooks', so every alert is still sent."""
-    monkeypatch.setattr("kalshi_cli.store.connection.BUSY_TIMEOUT_SECONDS", 2 * DEADLINE_S)
+def _delivered_under_a_lock(
+    tmp_path: Path, names: list[str]
+) -> tuple[list[str], list[dict[str, object]], float]:
+    """Each of `names` alerting CRITICAL to one channel while another connection holds the
+    state file's write lock: the run's problems, what the receiver was posted, and how long the
+    run took (seconds)."""
     receiver = Receiver()
     state = tmp_path / "state.db"
     with Store.open(state):
@@ -94,13 +94,25 @@ def test_a_locked_state_file_does_not_use_up_the_webhooks_deadline(
                 "routes": {"critical": "ops", "warning": "ops"},
             }
         )
-        names = ["positions", "heartbeat", "exposure"]
         results = [CheckResult(name, CheckStatus.CRITICAL, f"{name} is broken") for name in names]
+        started = time.monotonic()
         problems = deliver(results, router, state, clock=SystemClock())
+        took = time.monotonic() - started
     finally:
         holder.close()
         receiver.stop()
-    assert [p["fingerprint"] for p in receiver.posts] == [f"check:{name}" for name in names]
+    return problems, receiver.posts, took
+
+
+def test_a_locked_state_file_does_not_use_up_the_webhooks_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer holding the state file's lock makes each record of an alert wait the busy
+    timeout; that wait is the state file's, not the webhooks', so every alert is still sent."""
+    monkeypatch.setattr("kalshi_cli.store.connection.BUSY_TIMEOUT_SECONDS", 2 * DEADLINE_S)
+    names = ["positions", "heartbeat", "exposure"]
+    problems, posts, _ = _delivered_under_a_lock(tmp_path, names)
+    assert [p["fingerprint"] for p in posts] == [f"check:{name}" for name in names]
     assert len(problems) == 1, problems  # the lock is one problem, not one per alert
     assert "could not record them in the alert state" in problems[0]
 
@@ -113,40 +125,14 @@ def test_a_locked_state_file_holds_one_run_for_one_lock_wait_and_is_reported_onc
     all` past the cron wrapper's timeout. Every alert still goes out, and the lock is one line."""
     lock_wait = 1.0
     monkeypatch.setattr("kalshi_cli.store.connection.BUSY_TIMEOUT_SECONDS", lock_wait)
-    receiver = Receiver()
-    state = tmp_path / "state.db"
-    with Store.open(state):
-        pass
-    holder = sqlite3.connect(state, isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")
-    try:
-        router = AlertRouter.from_config(
-            {
-                "channels": {
-                    "ops": {
-                        "type": "generic",
-                        "url": receiver.url,
-                        "timeout_s": DEADLINE_S,
-                        "max_attempts": 1,
-                    }
-                },
-                "routes": {"critical": "ops", "warning": "ops"},
-            }
-        )
-        names = ["positions", "pnl", "heartbeat", "orders", "exposure"]
-        results = [CheckResult(name, CheckStatus.CRITICAL, f"{name} is broken") for name in names]
-        started = time.monotonic()
-        problems = deliver(results, router, state, clock=SystemClock())
-        took = time.monotonic() - started
-    finally:
-        holder.close()
-        receiver.stop()
+    names = ["positions", "pnl", "heartbeat", "orders", "exposure"]
+    problems, posts, took = _delivered_under_a_lock(tmp_path, names)
     # one wait on the lock and five quick posts; the old code waited once per alert (five)
     assert took < 2.5 * lock_wait, took
-    assert [p["fingerprint"] for p in receiver.posts] == [f"check:{name}" for name in names]
+    assert [p["fingerprint"] for p in posts] == [f"check:{name}" for name in names]
     assert len(problems) == 1, problems
     (problem,) = problems
     assert "locked by another process" in problem
     assert all(f"check:{name}" in problem for name in names), problem
-    with Store.open(state) as store:  # nothing was recorded: the next run sends them again
+    with Store.open(tmp_path / "state.db") as store:  # nothing recorded: the next run resends
         assert all(store.alerts.alert_state(f"check:{name}") is None for name in names)
