@@ -243,16 +243,7 @@ def test_an_orders_total_is_never_left_below_what_filled(store: Store) -> None:
 
     store.orders.record_intent(intent("c2"))
     store.orders.mark_unknown("c2", reason="timed out")
-    found = Order(
-        order_id="o2",
-        client_order_id="c2",
-        ticker="KXTEST-1",
-        book_side=BookSide.ASK,
-        status="canceled",
-        yes_price=D("0.6050"),
-        fill_count=D(3),
-        remaining_count=D(0),
-    )
+    found = _cancelled_with_three_filled("o2", "c2")
     store.orders.mark_shown("c2", found)
     row = store.orders.get_intent("c2")
     assert row is not None and (row.status, row.count, row.filled) == ("canceled", 3, 3)
@@ -363,16 +354,7 @@ def test_a_lookups_answer_raises_the_total_in_its_own_transaction_with_no_savepo
     or an import shows."""
     store.orders.record_intent(intent())
     store.orders.mark_unknown("c1", reason="timed out")
-    found = Order(
-        order_id="o1",
-        client_order_id="c1",
-        ticker="KXTEST-1",
-        book_side=BookSide.ASK,
-        status="canceled",
-        yes_price=D("0.6050"),
-        fill_count=D(3),
-        remaining_count=D(0),
-    )
+    found = _cancelled_with_three_filled("o1", "c1")
     statements: list[str] = []
     store._conn.set_trace_callback(statements.append)
     try:
@@ -384,3 +366,17 @@ def test_a_lookups_answer_raises_the_total_in_its_own_transaction_with_no_savepo
     assert verbs.count("SAVEPOINT") <= 1, statements  # `mark_sent`'s own, if it takes one
     row = store.orders.get_intent("c1")
     assert row is not None and (row.status, row.count, row.filled) == ("canceled", 3, 3)
+
+
+def _cancelled_with_three_filled(order_id: str, client_order_id: str) -> Order:
+    """The exchange's answer for an order a lookup found: cancelled after 3 filled."""
+    return Order(
+        order_id=order_id,
+        client_order_id=client_order_id,
+        ticker="KXTEST-1",
+        book_side=BookSide.ASK,
+        status="canceled",
+        yes_price=D("0.6050"),
+        fill_count=D(3),
+        remaining_count=D(0),
+    )
