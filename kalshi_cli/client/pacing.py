@@ -85,7 +85,12 @@ class Pacing(NamedTuple):
 
 
 def _bucket_text(limit: BucketLimit) -> str:
-    return f"{limit.refill_rate} tokens/s (bucket {limit.capacity})"
+    # tokens alone read as requests: Basic's 100 write tokens a second are 10 orders a second
+    per_s = limit.refill_rate / DEFAULT_COST
+    return (
+        f"{limit.refill_rate} tokens/s (bucket {limit.capacity}; "
+        f"{per_s:g} requests/s at {DEFAULT_COST} tokens each)"
+    )
 
 
 def _bucket_json(limit: BucketLimit) -> dict[str, int]:

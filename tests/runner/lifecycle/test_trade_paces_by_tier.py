@@ -100,7 +100,8 @@ def test_the_loop_paces_by_the_premier_tier_the_exchange_states(
     assert client.connection.limiter.buckets["read"].refill_rate == 1000 * SAFETY_RATE
     assert (
         "rate limits     premier, as the exchange states for this account: "
-        "reads 1000 tokens/s (bucket 1000), writes 1000 tokens/s (bucket 2000)" in banner
+        "reads 1000 tokens/s (bucket 1000; 100 requests/s at 10 tokens each), "
+        "writes 1000 tokens/s (bucket 2000; 100 requests/s at 10 tokens each)" in banner
     )
     assert _started_rate_limits(log) == {
         "tier": "premier",
