@@ -11,7 +11,11 @@ import httpx
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import AREAS
 from kalshi_cli.client.connection import Area, Connection
+from kalshi_cli.client.orders import OrdersApi
+from kalshi_cli.client.requests import AmendResult
 from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import ServerError
+from kalshi_cli.vocabulary.models import Order
 
 A = TypeVar("A", bound=Area)
 
@@ -71,6 +75,24 @@ class Swapped(KalshiClient, Generic[A]):
         self.area = area
         (name,) = [name for name in AREAS if isinstance(area, type(getattr(self, name)))]
         setattr(self, name, area)
+
+
+class UnreadAfterAmend(OrdersApi):
+    """A client's orders on the simulator's wire whose amends are made and answered, and whose
+    reads of an order fail once an amend has been answered (the exchange answering 503): the
+    amend landed, and this machine cannot read the order back."""
+
+    amended = False
+
+    def amend_order(self, order_id: str, **terms: Any) -> AmendResult:
+        result = super().amend_order(order_id, **terms)
+        self.amended = True
+        return result
+
+    def get_order(self, order_id: str) -> Order:
+        if self.amended:
+            raise ServerError("request failed: HTTP 503 service_unavailable", status=503)
+        return super().get_order(order_id)
 
 
 @dataclass(frozen=True)

@@ -1030,10 +1030,10 @@ class AgentTools:
             amend = self._prepare_amend(arguments)
             with self._exchange, self.access.open_store() as store:
                 service = self.access.order_service(store)
-                order = self._within_budget(
+                amended = self._within_budget(
                     store, amend.charge, amend.fees, partial(service.submit_amend, amend.prepared)
                 )
-            return _Written({"order": plain(order)})
+            return _Written({"order": plain(amended.order), "note": amended.note})
         self._agents_order(order_id)  # still the assistant's, and still there
         with self._exchange, self.access.open_store() as store:
             service = self.access.order_service(store)

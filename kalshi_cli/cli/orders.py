@@ -406,10 +406,13 @@ def amend_command(
     out = app.output(as_json=as_json, fmt=fmt)
     confirm_on_prod(app, f"amend order {order_id}", yes=yes)
     with open_store(app) as store:
-        order = order_service(app, store).amend(
+        amended = order_service(app, store).amend(
             order_id, price=new_price, count=new_count, expiration_time=expiration
         )
-        render_order(out, order, store.orders.intent_by_order_id(order.order_id))
+        order = amended.order
+        render_order(out, order, store.orders.intent_by_order_id(order.order_id), note=amended.note)
+    if amended.note:
+        out.warn(amended.note)
 
 
 @order_app.command("decrease")
@@ -521,7 +524,9 @@ def order_row(doc: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def render_order(out: Any, order: Order, intent: IntentRecord | None) -> None:
+def render_order(out: Any, order: Order, intent: IntentRecord | None, **beside: str | None) -> None:
+    """The order's fields, and in the JSON document `beside` it what a command adds (an
+    amend's `note`: null, or what its warning says on stderr)."""
     doc = order_json(order, intent)
     row = order_row(doc)
     fields = [(c.header, row[c.key]) for c in ORDER_COLUMNS]
@@ -531,7 +536,7 @@ def render_order(out: Any, order: Order, intent: IntentRecord | None) -> None:
         listing.append(("expires", doc["expiration_time"] or "good till cancelled"))
         if intent is not None and intent.error:
             listing.append(("note", intent.error))
-    out.record(fields, document={"order": doc}, csv_fields=exact)
+    out.record(fields, document={"order": doc, **beside}, csv_fields=exact)
 
 
 @order_app.command("list")

@@ -296,6 +296,44 @@ class SentAmend:
 
 
 @dataclass(frozen=True)
+class Amended:
+    """An amend made (`OrderService.submit_amend`): the order read back after it, or, when that
+    read failed, the order as the amend's answer tells it, with `note` saying so. The amend is
+    done either way: a failed read after it must not read as a failed amend, which a trader or
+    the assistant would take to mean the old terms still stand (and might send it again)."""
+
+    order: Order
+    note: str | None = None
+
+
+def _as_answered(prepared: PreparedAmend, result: AmendResult) -> Order:
+    """The order as an amend's answer tells it, when it cannot be read back after: the order
+    as read before the amend, under the ids the answer names, at the amend's price, total and
+    expiry. What rests is the answer's when it says (it says when the amend filled or changed
+    what rests), else the new total less what had filled before."""
+    from kalshi_cli.vocabulary.clock import iso_utc
+
+    order, sent = prepared.order, prepared.expiration_time
+    # as the amend was sent: None keeps the expiry, 0 removes it
+    expiry = order.expiration_time if sent is None else iso_utc(sent) if sent else None
+    remaining = result.remaining_count
+    if remaining is None:
+        remaining = prepared.total - order.fill_count
+    remaining = max(remaining, ZERO)
+    # each written as the exchange writes it (0.2200, 5.00), as a read would show it
+    return msgspec.structs.replace(
+        order,
+        order_id=result.order_id or order.order_id,
+        client_order_id=result.client_order_id or order.client_order_id,
+        status=RESTING if remaining > 0 else EXECUTED,
+        yes_price=Decimal(fmt_dollars(prepared.yes_price)),
+        fill_count=Decimal(fmt_count(prepared.total - remaining)),
+        remaining_count=Decimal(fmt_count(remaining)),
+        expiration_time=expiry,
+    )
+
+
+@dataclass(frozen=True)
 class AmendOutcome:
     """An amend the exchange applied, as booked: the order's status after it, what rests
     (None: the answer left it as it was), what the amend itself filled, and whether the order
@@ -915,7 +953,7 @@ class OrderService:
         price: Decimal | None = None,
         count: Decimal | None = None,
         expiration_time: int | None = None,
-    ) -> Order:
+    ) -> Amended:
         """New price (of the side the order trades, as the trader placed it), new total count
         and/or new expiry (unix seconds; None keeps it, 0 removes it, else in the future):
         `prepare_amend`'s checks, then `submit_amend`. The order keeps its queue position only
@@ -973,7 +1011,7 @@ class OrderService:
 
     def submit_amend(
         self, prepared: PreparedAmend, *, check: Callable[[], None] | None = None
-    ) -> Order:
+    ) -> Amended:
         """Record, send once, record the answer, of an amend `prepare_amend` checked. `check`:
         as `record_amend` takes it; asked alone when the state file holds no resting order to
         record the amend on (nothing it reads is then written with the amend)."""
@@ -1013,13 +1051,22 @@ class OrderService:
             raise
         if recorded is not None:
             self.book_amend(recorded, result)  # as the trade loop books its amends' answers
-        updated = self.client.orders.get_order(order_id)
+        try:
+            updated = self.client.orders.get_order(order_id)
+        except (ApiError, TransportError) as exc:
+            # the amend is made (and booked, when the state file holds the order resting): the
+            # read would only show it, and `kalshi reconcile` brings the order in as it is
+            return Amended(
+                _as_answered(prepared, result),
+                f"amended; could not read the order back: {exc.message} (the order shown is "
+                "the amend's own answer)",
+            )
         self._apply_order(updated)
-        return updated
+        return Amended(updated)
 
     def _resolve_amend(
         self, exc: AmendOutcomeUnknown, price: Decimal, total: Decimal, recorded: Amend | None
-    ) -> Order:
+    ) -> Amended:
         """An amend without a clear answer is never sent again: the order is read once. Showing
         the new price and count, it is done; otherwise it stays unknown (the exchange may not
         have done it, or a read can lag a write), and the person is told what it shows now.
@@ -1033,7 +1080,7 @@ class OrderService:
         if recorded is not None and amend_settled_by(order, price, total):
             self.book_amend_read(recorded, AMEND_READ)
         if order.yes_price == price and order.fill_count + order.remaining_count == total:
-            return order
+            return Amended(order)
         shown = order.fill_count + order.remaining_count
         raise AmendOutcomeUnknown(
             f"{exc.message}; the exchange now shows {order.status} at "

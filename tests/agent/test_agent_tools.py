@@ -25,6 +25,8 @@ from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.cli.test_cli_sim import kalshi
+from tests.fakes import UnreadAfterAmend
+from tests.prime_tier import connect_as
 from tests.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -92,6 +94,43 @@ def test_amend_decrease_and_cancel_change_the_assistants_order(tools: AgentTools
     cancelled = tools.execute(tools.preview_cancel(order_id)["token"])
     assert cancelled["contracts_cancelled"] == "3.00"
     assert tools.orders()["orders"] == []
+
+
+def test_an_amend_made_whose_order_cannot_be_read_back_is_done_in_the_answer_and_the_audit(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The assistant's amend is made and answered, and the read of the order after it fails:
+    the answer is the amend made (its new terms) with a note that the order could not be read
+    back, and the audit says `ok`. A `refused` row tells the assistant, and whoever reads the
+    audit, that the old terms stand when the exchange holds the new ones."""
+    sim.create_market(T)
+    (tmp_path / "config.yaml").write_text(CONFIG)
+    app = AppContext(
+        environ=environ(sim, tmp_path),
+        client_factory=lambda _app, _settings, _anonymous: connect_as(
+            UnreadAfterAmend, sim.account
+        ),
+    )
+    try:
+        config = load_agent_config(app.settings().config_path)
+        tools = AgentTools(CliAccess(app), config, clock=ManualClock(1_700_000_000.0))
+        order_id = placed(tools, "4", "0.20")["order_id"]
+        answer = tools.execute(tools.preview_amend(order_id, price="0.22", count="5")["token"])
+        audit = tools.audit()["audit"]
+    finally:
+        app.close()
+
+    order = answer["order"]
+    assert (order["order_id"], order["yes_price_dollars"]) == (order_id, "0.2200")
+    assert (order["fill_count_fp"], order["remaining_count_fp"]) == ("0.00", "5.00")
+    assert answer["note"].startswith("amended; could not read the order back: "), answer
+    assert "HTTP 503" in answer["note"]
+    (amend,) = [e for e in audit if e["arguments"].get("previewed_by") == "preview_amend"]
+    assert amend["outcome"] == "ok", amend
+    assert amend["detail"]["note"] == answer["note"]
+    with connect_as(UnreadAfterAmend, sim.account) as client:
+        made = client.orders.get_order(order_id)
+    assert (made.yes_price, made.remaining_count) == (Decimal("0.22"), 5)
 
 
 def test_an_order_the_assistant_did_not_place_is_not_its_to_change(tools: AgentTools) -> None:

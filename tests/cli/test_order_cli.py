@@ -18,6 +18,7 @@ from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, TransportError, Va
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import BookSide
 from tests.conftest import SimHarness
+from tests.fakes import UnreadAfterAmend
 from tests.prime_tier import Kalshi, connect, connect_as, make_markets, state_path
 
 PLACE = ("order", "place", "KXT-EV-M00", "--side", "yes", "--action", "buy")
@@ -383,6 +384,62 @@ def test_amend_expires_sets_keeps_and_removes_the_expiry_in_the_queue(
     assert "keeps its place in the queue only when the amend changes just the" in " ".join(
         help_text.split()
     )
+
+
+def test_an_amend_made_whose_order_cannot_be_read_back_is_reported_made(
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """The amend is made and answered, and the read of the order after it fails: the amend is
+    done (exit 0, the new terms), with a warning that the order could not be read back. A
+    failure here tells the trader the old terms stand, and one who sends it again doubles a
+    growth the exchange already made."""
+    make_markets(prime, 1)
+    placed = kalshi(*place_args(side="no", count="10", price="0.30"), "--json")
+    oid = json.loads(placed.stdout)["order"]["order_id"]
+
+    amended = kalshi(
+        "order",
+        "amend",
+        oid,
+        "--price",
+        "0.32",
+        "--count",
+        "12",
+        "--json",
+        client=lambda: connect_as(UnreadAfterAmend, prime.account),
+    )
+    assert amended.exit_code == 0, amended.output
+    document = json.loads(amended.stdout)
+    order = document["order"]
+    assert (order["order_id"], order["side"], order["price"], order["yes_price"]) == (
+        oid,
+        "no",
+        "0.3200",
+        "0.6800",
+    )
+    assert (order["count"], order["remaining_count"]) == ("12.00", "12.00")
+    assert document["note"].startswith("amended; could not read the order back: "), document
+    assert "HTTP 503" in amended.stderr
+    # what it says is what the exchange did, and what the state file booked
+    made = client.orders.get_order(oid)
+    assert (made.yes_price, made.remaining_count) == (D("0.68"), D(12))
+    with Store.open(state_path(tmp_path)) as store:
+        (intent,) = store.orders.intents()
+        assert (intent.price, intent.count, intent.remaining) == (D("0.68"), D(12), D(12))
+        assert store.orders.amends_of([intent.client_order_id]) == {}
+
+    # without --json the warning comes after the order, on stderr, and the exit is 0
+    again = kalshi(
+        "order",
+        "amend",
+        oid,
+        "--price",
+        "0.33",
+        client=lambda: connect_as(UnreadAfterAmend, prime.account),
+    )
+    assert again.exit_code == 0, again.output
+    assert "0.33" in again.stdout
+    assert again.stderr.startswith("Warning: amended; could not read the order back: ")
 
 
 def test_order_show_names_each_change_and_shows_the_amended_expiry(

@@ -74,7 +74,7 @@ def test_an_amend_is_held_to_the_same_limits_as_a_new_order(
     order = client.orders.get_order(placed.order_id)
     assert (order.remaining_count, order.yes_price) == (D(5), D("0.20"))
     # within both limits, the amend goes through
-    amended = service.amend(placed.order_id, count=D(10), price=D("0.50"))
+    amended = service.amend(placed.order_id, count=D(10), price=D("0.50")).order
     assert (amended.remaining_count, amended.yes_price) == (D(10), D("0.50"))
 
 

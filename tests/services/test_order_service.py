@@ -258,7 +258,7 @@ def test_an_order_placed_outside_the_state_file_is_amended_at_its_yes_price(
 ) -> None:
     placed = client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(5)))
 
-    updated = OrderService(client, store).amend(placed.order_id, price=D("0.25"))
+    updated = OrderService(client, store).amend(placed.order_id, price=D("0.25")).order
 
     assert (updated.yes_price, updated.remaining_count) == (D("0.25"), D(5))
 
@@ -281,7 +281,7 @@ def test_an_amend_must_leave_more_than_what_already_filled(
     assert refused.value.code == "COUNT_TOO_LOW"
     assert refused.value.message == "new total count 4 must exceed the 4.00 already filled"
     assert refused.value.hint == "use `kalshi order decrease` or `cancel` to shrink an order"
-    assert service.amend(order_id, count=D(5)).remaining_count == D(1)
+    assert service.amend(order_id, count=D(5)).order.remaining_count == D(1)
 
 
 def test_only_the_growth_of_an_amended_order_is_held_to_the_position_limit(
@@ -291,7 +291,7 @@ def test_only_the_growth_of_an_amended_order_is_held_to_the_position_limit(
     service.limits = type(service.limits)(max_position_per_market=D(10))
 
     # the same total at a new price grows nothing: allowed at the limit
-    assert service.amend(order_id, price=D("0.21")).remaining_count == D(6)
+    assert service.amend(order_id, price=D("0.21")).order.remaining_count == D(6)
     # one more contract takes it over
     with pytest.raises(ValidationError) as refused:
         service.amend(order_id, count=D(11))
@@ -311,7 +311,7 @@ def test_an_amended_orders_growth_is_held_to_the_position_limit_of_its_own_marke
     order_id = placed_bid(service, ticker, 5)
     service.limits = OrderLimits(max_position_per_market=D(15))
 
-    assert service.amend(order_id, count=D(15)).remaining_count == D(15)
+    assert service.amend(order_id, count=D(15)).order.remaining_count == D(15)
 
 
 # ---------------------------------------------------------------------------- cancel, batch
@@ -477,9 +477,9 @@ def test_an_amend_can_set_and_remove_an_expiry_and_refuses_a_negative_one(
     service = OrderService(client, store, clock=ManualClock(1_800_000_000.0))
     order_id = placed_bid(service, ticker, 5)
 
-    dated = service.amend(order_id, expiration_time=1_800_003_600)
+    dated = service.amend(order_id, expiration_time=1_800_003_600).order
     assert dated.expiration_time == "2027-01-15T09:00:00.000Z"
-    undated = service.amend(order_id, expiration_time=0)  # 0 removes it
+    undated = service.amend(order_id, expiration_time=0).order  # 0 removes it
     assert not undated.expiration_time
     with pytest.raises(ValidationError) as refused:
         service.amend(order_id, expiration_time=-1)
@@ -495,7 +495,7 @@ def test_an_amended_price_of_a_no_order_is_the_no_price_the_trader_placed_it_at(
     )
     assert outcome.order_id is not None
 
-    amended = service.amend(outcome.order_id, price=D("0.60"))
+    amended = service.amend(outcome.order_id, price=D("0.60")).order
 
     assert (amended.book_side, amended.yes_price) == ("ask", D("0.40"))
     local = store.orders.get_intent(outcome.client_order_id)
@@ -512,7 +512,7 @@ def test_an_amend_over_the_cost_limit_counts_only_what_opens_in_this_market(
     service = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
     order_id = placed_bid(service, ticker, 5)
 
-    amended = service.amend(order_id, count=D(20), price=D("0.40"))
+    amended = service.amend(order_id, count=D(20), price=D("0.40")).order
 
     assert (amended.remaining_count, amended.yes_price) == (D(20), D("0.40"))
 
@@ -537,7 +537,7 @@ def test_an_amend_done_but_answered_503_is_read_back_and_returned_as_done(
     order_id = partly_filled(prime, service, ticker)  # 10 at 0.20: 4 filled, 6 rest
     prime.set_faults(write_503_after_commit_rate=1.0)  # it acts, then answers 503
 
-    amended = service.amend(order_id, price=D("0.22"), count=D(12))
+    amended = service.amend(order_id, price=D("0.22"), count=D(12)).order
 
     prime.clear_faults()
     assert (amended.yes_price, amended.fill_count, amended.remaining_count) == (
