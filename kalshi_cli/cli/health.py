@@ -211,9 +211,13 @@ def check_rate_tier(target: HealthTarget) -> HealthResult:
 
 @health_check("state location")
 def check_state_location(target: HealthTarget) -> HealthResult:
+    from kalshi_cli.store import state_file_at
+
     path = target.settings.state
-    if path.exists():
-        if path.is_file() and os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
+    # the rule every command opens it by: a link to nothing or a directory there fails this
+    # check, naming it (NotAStateFile), and is never a file "created on first use"
+    if state_file_at(path):
+        if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
             return HealthResult("state location", Status.OK, f"{path} (writable)")
         return HealthResult("state location", Status.FAIL, f"{path} is not a writable file")
     # Never create anything here: find the directory the file would be created under.

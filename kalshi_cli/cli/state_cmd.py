@@ -33,15 +33,20 @@ def path_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
 
     Example: kalshi state path --env demo
     """
+    from kalshi_cli.store import state_file_at
+
     app = current()
     settings = app.settings(env.value if env else None)
     out = app.output(as_json=as_json)
+    # Before anything is printed: a link to nothing or a directory at the path is a broken state
+    # file (exit 17, naming it), never a path with no state file yet.
+    exists = state_file_at(settings.state)
     if as_json:
         out.json(
             {
                 "env": settings.env,
                 "path": str(settings.state),
-                "exists": settings.state.is_file(),
+                "exists": exists,
                 "source": str(settings.origins["state"]),
                 "bound_to": _binding(settings.state),
             }
@@ -85,7 +90,7 @@ def migrate_command(
 
     Example: kalshi state migrate --list
     """
-    from kalshi_cli.store import Store, StoreError
+    from kalshi_cli.store import Store, StoreError, state_file_at
 
     app = current()
     settings = app.settings(env.value if env else None)
@@ -94,6 +99,9 @@ def migrate_command(
     status: list[tuple[str, float | None]] = [(n, None) for n in Store.known_migrations()]
     applied_now: list[str] = []
     if list_only:
+        # what cannot be a state file is refused (exit 17), not warned of and listed as a file
+        # with every migration pending
+        state_file_at(path)
         try:
             store = Store.open_readonly(path)
         except StoreError as exc:

@@ -198,3 +198,42 @@ def test_unwritable_state_location_fails(tmp_path: Path) -> None:
     result = run(["health-check", "--json"], client=FakeClient(), home=tmp_path, environ=environ)
     assert checks(result.stdout)["state location"]["status"] == "fail"
     assert result.exit_code == 12
+
+
+def test_a_symlink_to_a_missing_state_file_fails_the_state_checks_and_nothing_is_made(
+    tmp_path: Path,
+) -> None:
+    """A link at the state path whose target is gone (a volume not mounted, a file moved) is a
+    broken state file: `state location` said it would be created on first use, but no command
+    creates a file through the link, and every one that opens it exits 17."""
+    target = tmp_path / "volume" / "state.db"
+    state = tmp_path / "state.db"
+    state.symlink_to(target)
+    environ = {"KALSHI_STATE": str(state)}
+    result = run(["health-check", "--json"], client=FakeClient(), home=tmp_path, environ=environ)
+    found = checks(result.stdout)
+    named = f"{state} is a symbolic link to {target}, which does not exist"
+    for name in ("state location", "state integrity"):
+        assert found[name]["status"] == "fail", found[name]
+        assert found[name]["detail"].startswith(named), found[name]
+    assert json.loads(result.stdout)["ok"] is False
+    assert result.exit_code == 12
+    assert state.is_symlink() and not target.parent.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.db"]
+
+    plain = run(["health-check"], client=FakeClient(), home=tmp_path, environ=environ)
+    [location] = [ln for ln in plain.stdout.splitlines() if "state location" in ln]
+    assert location.split()[:3] == ["fail", "state", "location"]
+    assert named in location
+
+
+def test_a_directory_at_the_state_path_fails_the_state_checks_naming_it(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    state.mkdir()
+    environ = {"KALSHI_STATE": str(state)}
+    result = run(["health-check", "--json"], client=FakeClient(), home=tmp_path, environ=environ)
+    found = checks(result.stdout)
+    for name in ("state location", "state integrity"):
+        assert found[name]["status"] == "fail", found[name]
+        assert found[name]["detail"].startswith(f"{state} is a directory"), found[name]
+    assert result.exit_code == 12
