@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from kalshi_cli.cli._context import current
+from kalshi_cli.cli._context import current, refuse_a_missing_state_dir
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
 from kalshi_cli.cli._output import Column
 
@@ -25,6 +25,17 @@ state_app = typer.Typer(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(state_app)
+
+
+@state_app.callback()
+def _state_in_a_directory_that_exists(ctx: typer.Context) -> None:
+    # `state path` shows a --state or KALSHI_STATE in a directory that does not exist, which is
+    # what it is for; the others refuse it as every command that uses the file does (the root
+    # callback leaves `state` to this one): `bind` and `migrate` made the typo's directory and a
+    # new, empty state file there, and `migrate --list` and `prune` read it as no state file yet.
+    if ctx.invoked_subcommand != "path":
+        app = current()
+        refuse_a_missing_state_dir(app.state, app.environ)
 
 
 @state_app.command("path")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import Result
 
 from kalshi_cli.vocabulary.errors import AuthError, TransportError
@@ -237,3 +238,24 @@ def test_a_directory_at_the_state_path_fails_the_state_checks_naming_it(tmp_path
         assert found[name]["status"] == "fail", found[name]
         assert found[name]["detail"].startswith(f"{state} is a directory"), found[name]
     assert result.exit_code == 12
+
+
+@pytest.mark.parametrize("named_by", ["--state", "KALSHI_STATE"])
+def test_a_state_file_in_a_missing_directory_fails_state_location_and_nothing_is_made(
+    tmp_path: Path, named_by: str
+) -> None:
+    """A typo in --state or KALSHI_STATE is refused by every command that would use it (only the
+    default state directory is made on first use), so `state location` cannot call it a file
+    "created on first use"."""
+    state = tmp_path / "typo" / "state.db"
+    flags = ["--state", str(state)] if named_by == "--state" else []
+    environ = {"KALSHI_STATE": str(state)} if named_by == "KALSHI_STATE" else {}
+    result = run(
+        [*flags, "health-check", "--json"], client=FakeClient(), home=tmp_path, environ=environ
+    )
+    location = checks(result.stdout)["state location"]
+    assert location["status"] == "fail", location
+    assert f"the directory {state.parent} does not exist" in location["detail"]
+    assert checks(result.stdout)["state integrity"]["status"] == "skip"
+    assert result.exit_code == 12
+    assert not state.parent.exists()

@@ -5,7 +5,9 @@ moved) or a directory at the state path is a broken state file, never "no state 
 as none, `state path --json` said `"exists": false` and `state migrate --list` listed every
 migration pending, an account without history. Each subcommand refuses it in one line naming
 the path and what is there (exit 17), and nothing is created, through the link or beside it.
-Nothing at all at the path keeps its meaning: no state file yet.
+Nothing at all at the path keeps its meaning: no state file yet. A state path named in a
+directory that does not exist (a typo) is refused as every other command refuses it, except by
+`state path`, which is where such a typo is found.
 """
 
 from __future__ import annotations
@@ -113,3 +115,34 @@ def test_nothing_at_the_state_path_is_still_no_state_file_yet(tmp_path: Path) ->
     assert json.loads(pruned.stdout)["total"] == 0
 
     assert everything_under(tmp_path) == []
+
+
+@pytest.mark.parametrize("args", SUBCOMMANDS[2:], ids=" ".join)
+def test_a_state_command_refuses_a_state_file_in_a_missing_directory_and_makes_nothing(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """A typo in KALSHI_STATE is refused as by every other command (exit 3, naming the missing
+    directory): `state migrate` made the typo's directory and a new state file there and said
+    every migration was applied, `--list` and `prune` read it as no state file yet."""
+    key_file(tmp_path)
+    state = tmp_path / "typo" / "state.db"
+
+    result = kalshi(tmp_path, args, state)
+
+    assert result.exit_code == ExitCode.CONFIG, result.output
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert f"the directory {state.parent} does not exist" in line
+    assert not state.parent.exists()
+
+
+@pytest.mark.parametrize("args", SUBCOMMANDS[:2], ids=" ".join)
+def test_state_path_still_shows_a_state_file_in_a_missing_directory(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """`state path` is where a wrong KALSHI_STATE is found: it shows it, exit 0, making nothing."""
+    state = tmp_path / "typo" / "state.db"
+    result = kalshi(tmp_path, args, state)
+    assert result.exit_code == 0, result.output
+    assert str(state) in result.stdout
+    assert not state.parent.exists()
