@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from kalshi_cli.cli._context import AppContext, current
+from kalshi_cli.cli._context import AppContext, current, refuse_a_missing_state_dir
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt
 from kalshi_cli.cli._output import Column
 from kalshi_cli.vocabulary.errors import CredentialsError, KalshiError, TransportError
@@ -211,9 +211,16 @@ def check_rate_tier(target: HealthTarget) -> HealthResult:
 
 @health_check("state location")
 def check_state_location(target: HealthTarget) -> HealthResult:
+    from kalshi_cli.store import state_file_at
+
+    # a --state or KALSHI_STATE in a directory that does not exist is refused by every command
+    # that would use it (only the default state directory is made on first use)
+    refuse_a_missing_state_dir(target.app.state, target.app.environ)
     path = target.settings.state
-    if path.exists():
-        if path.is_file() and os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
+    # the rule every command opens it by: a link to nothing or a directory there fails this
+    # check, naming it (NotAStateFile), and is never a file "created on first use"
+    if state_file_at(path):
+        if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
             return HealthResult("state location", Status.OK, f"{path} (writable)")
         return HealthResult("state location", Status.FAIL, f"{path} is not a writable file")
     # Never create anything here: find the directory the file would be created under.

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from kalshi_cli.cli._context import current
+from kalshi_cli.cli._context import current, refuse_a_missing_state_dir
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
 from kalshi_cli.cli._output import Column
 
@@ -27,21 +27,37 @@ def register(app: typer.Typer) -> None:
     app.add_typer(state_app)
 
 
+@state_app.callback()
+def _state_in_a_directory_that_exists(ctx: typer.Context) -> None:
+    # `state path` shows a --state or KALSHI_STATE in a directory that does not exist, which is
+    # what it is for; the others refuse it as every command that uses the file does (the root
+    # callback leaves `state` to this one): `bind` and `migrate` made the typo's directory and a
+    # new, empty state file there, and `migrate --list` and `prune` read it as no state file yet.
+    if ctx.invoked_subcommand != "path":
+        app = current()
+        refuse_a_missing_state_dir(app.state, app.environ)
+
+
 @state_app.command("path")
 def path_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
     """Print the state file of this environment, exchange endpoint and account.
 
     Example: kalshi state path --env demo
     """
+    from kalshi_cli.store import state_file_at
+
     app = current()
     settings = app.settings(env.value if env else None)
     out = app.output(as_json=as_json)
+    # Before anything is printed: a link to nothing or a directory at the path is a broken state
+    # file (exit 17, naming it), never a path with no state file yet.
+    exists = state_file_at(settings.state)
     if as_json:
         out.json(
             {
                 "env": settings.env,
                 "path": str(settings.state),
-                "exists": settings.state.is_file(),
+                "exists": exists,
                 "source": str(settings.origins["state"]),
                 "bound_to": _binding(settings.state),
             }
@@ -85,7 +101,7 @@ def migrate_command(
 
     Example: kalshi state migrate --list
     """
-    from kalshi_cli.store import Store, StoreError
+    from kalshi_cli.store import Store, StoreError, state_file_at
 
     app = current()
     settings = app.settings(env.value if env else None)
@@ -94,6 +110,9 @@ def migrate_command(
     status: list[tuple[str, float | None]] = [(n, None) for n in Store.known_migrations()]
     applied_now: list[str] = []
     if list_only:
+        # what cannot be a state file is refused (exit 17), not warned of and listed as a file
+        # with every migration pending
+        state_file_at(path)
         try:
             store = Store.open_readonly(path)
         except StoreError as exc:

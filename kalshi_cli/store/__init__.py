@@ -1,6 +1,7 @@
 """The state file (see `store.py` for how it is laid out, `connection.py` for its durability and
 transaction rules, and `docs/state-file.md` for its tables)."""
 
+from kalshi_cli.store.connection import state_file_at
 from kalshi_cli.store.errors import (
     DuplicateIntentError,
     InvalidTransition,
@@ -66,4 +67,5 @@ __all__ = [
     "Store",
     "StoreError",
     "TradingStateRecord",
+    "state_file_at",
 ]

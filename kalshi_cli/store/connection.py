@@ -249,27 +249,32 @@ def _fsync_dir(directory: Path) -> None:
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
 
-def nothing_at(path: Path) -> bool:
-    """Is there no state file at `path` because there is nothing at all there? Only then is a
-    state file made, or a read-only command told there is none: anything else at the path is
-    given to `check_is_state_file`, which refuses it unless it is one."""
-    # A link whose target is gone is something: the state file it named was lost or moved, and
-    # read as none it would be a quiet, empty history (no HALTED, no orders).
-    return not os.path.lexists(path)
-
-
-def check_is_state_file(path: Path) -> None:
-    """Refuse, before SQLite touches it, a file that cannot be a state file."""
-    # Something other than a regular file is refused before it is opened: a directory cannot be
-    # read as one, a FIFO would hold the open forever, and a link to nothing is a lost file.
+def state_file_at(path: Path) -> bool:
+    """Is there a state file at `path`? The one rule for every command that opens it, reads it
+    or reports on it (`kalshi check`, `kalshi state`, `kalshi health-check`): False only when
+    there is nothing at all there, the one case where a state file is made or a read-only
+    command says there is none yet; True for a regular file, whose content `check_is_state_file`
+    then checks; and anything else there is refused (NotAStateFile), as it cannot be one."""
+    # A link whose target is gone is something: the state file it named was lost or moved (a
+    # volume not mounted), and read as none it would be a quiet, empty history (no HALTED, no
+    # orders), or get a new file made through it.
+    if not os.path.lexists(path):
+        return False
+    # A directory cannot be read as one, and a FIFO would hold the open forever.
     if path.is_symlink() and not path.exists():
         raise _not_a_state_file(
             path, f"is a symbolic link to {os.readlink(path)}, which does not exist"
         )
     if path.is_dir():
         raise _not_a_state_file(path, "is a directory")
-    if path.exists() and not path.is_file():
+    if not path.is_file():
         raise _not_a_state_file(path, "is not a regular file")
+    return True
+
+
+def check_is_state_file(path: Path) -> None:
+    """Refuse, before SQLite touches it, a regular file that cannot be a state file (what
+    `state_file_at` found there)."""
     try:
         with path.open("rb") as f:
             head = f.read(len(_SQLITE_HEADER))

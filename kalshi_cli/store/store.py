@@ -34,7 +34,7 @@ from kalshi_cli.store.connection import (
     create_state_file,
     migration_failed,
     missing_error,
-    nothing_at,
+    state_file_at,
     wrap_error,
 )
 from kalshi_cli.store.errors import (
@@ -137,7 +137,7 @@ class Store:
         """
         path = Path(path).expanduser()
         clock = clock or SystemClock()
-        if nothing_at(path):
+        if not state_file_at(path):
             if not create:
                 raise missing_error(path)
             migrated = create_state_file(path, clock)
@@ -188,7 +188,7 @@ class Store:
         """Apply the retention policy to the state file at `path` (`kalshi state prune`), the
         orders of the day of the assistant's `agent_strategy` kept; on a dry run only count. No
         file there: nothing to prune (none is created)."""
-        if nothing_at(Path(path).expanduser()):
+        if not state_file_at(Path(path).expanduser()):
             return PruneReport(dry_run)
         with cls.open(path, clock=clock, create=False) as store:
             return store.retention.prune(policy, agent_strategy=agent_strategy, dry_run=dry_run)
@@ -199,9 +199,9 @@ class Store:
         and never migrates: a file that needs migrating raises StoreError, a file that is not
         a state file raises NotAStateFile."""
         path = Path(path).expanduser()
-        if nothing_at(path):
+        if not state_file_at(path):
             # only nothing at all is "no state file": a directory or a link to nothing there
-            # is a broken one
+            # is a broken one, refused
             return None
         check_is_state_file(path)
         conn = connect(path, "ro")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import Result
 
 from kalshi_cli.vocabulary.errors import AuthError, TransportError
@@ -198,3 +199,63 @@ def test_unwritable_state_location_fails(tmp_path: Path) -> None:
     result = run(["health-check", "--json"], client=FakeClient(), home=tmp_path, environ=environ)
     assert checks(result.stdout)["state location"]["status"] == "fail"
     assert result.exit_code == 12
+
+
+def test_a_symlink_to_a_missing_state_file_fails_the_state_checks_and_nothing_is_made(
+    tmp_path: Path,
+) -> None:
+    """A link at the state path whose target is gone (a volume not mounted, a file moved) is a
+    broken state file: `state location` said it would be created on first use, but no command
+    creates a file through the link, and every one that opens it exits 17."""
+    target = tmp_path / "volume" / "state.db"
+    state = tmp_path / "state.db"
+    state.symlink_to(target)
+    environ = {"KALSHI_STATE": str(state)}
+    result = run(["health-check", "--json"], client=FakeClient(), home=tmp_path, environ=environ)
+    found = checks(result.stdout)
+    named = f"{state} is a symbolic link to {target}, which does not exist"
+    for name in ("state location", "state integrity"):
+        assert found[name]["status"] == "fail", found[name]
+        assert found[name]["detail"].startswith(named), found[name]
+    assert json.loads(result.stdout)["ok"] is False
+    assert result.exit_code == 12
+    assert state.is_symlink() and not target.parent.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.db"]
+
+    plain = run(["health-check"], client=FakeClient(), home=tmp_path, environ=environ)
+    [location] = [ln for ln in plain.stdout.splitlines() if "state location" in ln]
+    assert location.split()[:3] == ["fail", "state", "location"]
+    assert named in location
+
+
+def test_a_directory_at_the_state_path_fails_the_state_checks_naming_it(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    state.mkdir()
+    environ = {"KALSHI_STATE": str(state)}
+    result = run(["health-check", "--json"], client=FakeClient(), home=tmp_path, environ=environ)
+    found = checks(result.stdout)
+    for name in ("state location", "state integrity"):
+        assert found[name]["status"] == "fail", found[name]
+        assert found[name]["detail"].startswith(f"{state} is a directory"), found[name]
+    assert result.exit_code == 12
+
+
+@pytest.mark.parametrize("named_by", ["--state", "KALSHI_STATE"])
+def test_a_state_file_in_a_missing_directory_fails_state_location_and_nothing_is_made(
+    tmp_path: Path, named_by: str
+) -> None:
+    """A typo in --state or KALSHI_STATE is refused by every command that would use it (only the
+    default state directory is made on first use), so `state location` cannot call it a file
+    "created on first use"."""
+    state = tmp_path / "typo" / "state.db"
+    flags = ["--state", str(state)] if named_by == "--state" else []
+    environ = {"KALSHI_STATE": str(state)} if named_by == "KALSHI_STATE" else {}
+    result = run(
+        [*flags, "health-check", "--json"], client=FakeClient(), home=tmp_path, environ=environ
+    )
+    location = checks(result.stdout)["state location"]
+    assert location["status"] == "fail", location
+    assert f"the directory {state.parent} does not exist" in location["detail"]
+    assert checks(result.stdout)["state integrity"]["status"] == "skip"
+    assert result.exit_code == 12
+    assert not state.parent.exists()
