@@ -8,6 +8,7 @@ docs/state-file.md "Where it lives".
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -309,7 +310,11 @@ def choose_state_file(settings: Settings) -> Settings:
     from kalshi_cli.config import Origin, Source
 
     legacy = settings.legacy_state
-    if settings.origins["state"].source is not Source.DEFAULT or settings.state.exists():
+    # anything at the keyed path keeps it, as the store reads it (`state_file_at`): a link to
+    # nothing there is this account's lost file (a volume not mounted), refused when opened,
+    # never passed over for the older file beside it
+    keyed_taken = os.path.lexists(settings.state)
+    if settings.origins["state"].source is not Source.DEFAULT or keyed_taken:
         return settings
     if not legacy.exists():
         return settings

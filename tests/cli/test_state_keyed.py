@@ -152,6 +152,25 @@ def test_an_emptied_state_file_of_an_older_version_is_still_refused(tmp_path: Pa
     assert not (tmp_path / "home" / "state" / "sim" / "embedded").exists()
 
 
+def test_a_link_to_nothing_at_the_state_path_is_refused_not_passed_over_for_an_older_file(
+    tmp_path: Path,
+) -> None:
+    # the keyed file's link lost its target (a volume not mounted): the older version's file
+    # beside it is not this account's history, and reading it would hide the lost one
+    legacy = tmp_path / "home" / "state" / "sim" / "state.db"
+    legacy.parent.mkdir(parents=True)
+    with Store.open(legacy):
+        pass
+    keyed = tmp_path / "home" / "state" / "sim" / "embedded" / "state.db"
+    keyed.parent.mkdir(parents=True)
+    keyed.symlink_to(tmp_path / "unmounted" / "state.db")
+    for args in (("state", "path"), ("status",)):
+        result = kalshi(tmp_path, *args)
+        assert result.exit_code == ExitCode.BAD_STATE_FILE, (args, result.output)
+        assert str(keyed) in result.output
+    assert keyed.is_symlink() and not keyed.exists()
+
+
 def _rotated(sim: SimHarness, home: Path, *, delete_old: bool) -> AccountInfo:
     """A second key of the test account (`POST /api_keys/generate`), its private half on disk;
     the first key deleted after it when `delete_old` (a rotation done to the end)."""
