@@ -197,15 +197,23 @@ class SettlementRecord:
     subaccount: int | None = 0
 
     @property
+    def paid(self) -> Decimal:
+        """What the settled contracts were worth before the payout was rounded to whole cents:
+        the revenue (paid, in whole cents) and the settlement fee (what rounding kept) together
+        (Kalshi's docs, "Market Settlement": payout + fee = the value before rounding)."""
+        return self.revenue + self.fee
+
+    @property
     def realized_pnl(self) -> Decimal:
-        """What the settlement realized: the payout less what the settled contracts cost and the
-        settlement fee. This is the figure `store.trading.daily_realized_pnl` adds for the day."""
-        return self.revenue - self.yes_total_cost - self.no_total_cost - self.fee
+        """What the settlement realized: their worth less what the settled contracts cost and
+        the settlement fee, which is the revenue less the costs: the balance's change. This is
+        the figure `store.trading.daily_realized_pnl` adds for the day."""
+        return self.paid - self.yes_total_cost - self.no_total_cost - self.fee
 
     @property
     def yes_value(self) -> Decimal | None:
         """What one YES contract paid: $1.00 on a YES result; on a NO result, read from the
-        revenue of the contracts held (a floored market pays YES its floor, NO the rest), so
+        worth of the contracts held (a floored market pays YES its floor, NO the rest), so
         the floor is honoured without knowing the market. None when that cannot be read
         (nothing held, or a scalar or void result). A netted position holds one side only."""
         if self.result == "yes":
@@ -213,9 +221,9 @@ class SettlementRecord:
         if self.result != "no":
             return None
         if self.yes_count > 0:
-            return self.revenue / self.yes_count
+            return self.paid / self.yes_count
         if self.no_count > 0:
-            return 1 - self.revenue / self.no_count
+            return 1 - self.paid / self.no_count
         return None
 
 

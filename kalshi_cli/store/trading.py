@@ -145,7 +145,8 @@ class TradingStateRepository:
     def daily_realized_pnl(self, day: str) -> Decimal:
         """Realized P&L of one UTC day ("YYYY-MM-DD"): the `realized_pnl` of that day's fills
         (those that carry one) plus each settlement of that day's `realized_pnl`
-        (revenue - yes_total_cost - no_total_cost - fee; every subaccount's, each once)."""
+        (revenue - yes_total_cost - no_total_cost: the fee is out of the revenue already; every
+        subaccount's, each once)."""
         start = day_start(day)
         total = ZERO
         for (value,) in self._db.rows(

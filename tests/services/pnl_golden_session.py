@@ -15,12 +15,18 @@ from __future__ import annotations
 
 import csv
 import random
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 from kalshi_cli.services.pnl import PnlEngine
 from kalshi_cli.store import FillRecord, SettlementRecord
-from kalshi_cli.vocabulary.models import MAKER_FEE_RATE, TAKER_FEE_RATE, BookSide, trading_fee
+from kalshi_cli.vocabulary.models import (
+    CENT,
+    MAKER_FEE_RATE,
+    TAKER_FEE_RATE,
+    BookSide,
+    trading_fee,
+)
 
 DATA = Path(__file__).parents[1] / "data" / "pnl_golden"
 FILLS_CSV = DATA / "fills.csv"
@@ -101,7 +107,7 @@ MARKETS = {
     "KXG-26JAN-D": ("0.001", ("1", "4", "12")),
     "KXG-26JAN-E": ("0.01", ("0.01", "0.37", "1.5")),
     "KXG-26JAN-F": ("0.01", ("1", "2", "20")),
-    "KXG-26JAN-FLOOR": ("0.01", ("1", "2.5", "5")),  # floored at 0.25, settles NO
+    "KXG-26JAN-FLOOR": ("0.01", ("1", "2.5", "5")),  # floored at 0.2525, settles NO
     "KXG-26JAN-H": ("0.01", ("1", "2")),
     "KXG-26JAN-I": ("0.0001", ("1", "3")),
     "KXG-26JAN-J": ("0.01", ("1", "10")),
@@ -115,7 +121,8 @@ SETTLE = {
     # two settlements at one moment, before the next fill (of another market)
     "KXG-26JAN-D": ("yes", START + 4 * DAY + 1_000, None),
     "KXG-26JAN-E": ("no", START + 4 * DAY + 1_000, None),
-    "KXG-26JAN-FLOOR": ("no", START + 5 * DAY + 500, Decimal("0.25")),
+    # a sub-cent payout: paid in whole cents, the rest a settlement fee
+    "KXG-26JAN-FLOOR": ("no", START + 5 * DAY + 500, Decimal("0.2525")),
     "KXG-26JAN-H": ("void", START + 5 * DAY + 40_000, None),
     "KXG-26JAN-FLAT": ("yes", START + 6 * DAY + 100, None),
 }
@@ -201,7 +208,9 @@ def generate(
 
 
 def _settle(fills: list[FillRecord]) -> list[SettlementRecord]:
-    """Settlement records as the exchange writes them: the contracts held and their cost."""
+    """Settlement records as the exchange writes them: the contracts held and their cost, and
+    their worth paid in whole cents, what rounding kept the settlement fee (Kalshi's docs,
+    "Market Settlement": payout + fee = the worth before rounding)."""
     out = []
     for ticker, (result, at, floor) in SETTLE.items():
         engine = PnlEngine()
@@ -215,8 +224,9 @@ def _settle(fills: list[FillRecord]) -> list[SettlementRecord]:
         no_cost = m.basis if no else Decimal(0)
         yes_value = {"yes": Decimal(1), "no": floor or Decimal(0)}.get(result)
         # void: the cost comes back
-        revenue = m.basis if yes_value is None else yes * yes_value + no * (1 - yes_value)
-        fee = trading_fee(abs(m.position), Decimal("0.5")) if m.position else Decimal(0)
+        worth = m.basis if yes_value is None else yes * yes_value + no * (1 - yes_value)
+        revenue = worth if yes_value is None else worth.quantize(CENT, rounding=ROUND_DOWN)
+        fee = worth - revenue
         out.append(
             SettlementRecord(
                 *(ticker, "KXG-26JAN", result, yes, no, yes_cost, no_cost, revenue, fee, float(at))

@@ -249,6 +249,39 @@ def test_a_floored_market_settling_below_its_floor_pays_the_floor(
     store.close()
 
 
+def test_a_sub_cent_settlement_pays_whole_cents_and_books_the_rest_as_its_fee(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path
+) -> None:
+    """Kalshi's docs ("Market Settlement", Fees): a payout is rounded to whole cents, and the
+    rounding is a settlement fee (payout + fee = the value before rounding). Three YES contracts
+    of a market floored at $0.2525 settling NO are worth $0.7575: $0.75 is paid, $0.0075 is the
+    fee, and our P&L moves exactly as the balance does."""
+    ticker = "KXFS-EV-Y"
+    prime.create_market(ticker, settlement_floor_dollars="0.2525")
+    store = Store.open(state_path(tmp_path))
+    service = OrderService(client, store)
+    start = client.portfolio.get_balance().balance
+    with connect(prime.new_account(balance_cents=1_000_000)) as other:
+        rest(other, ticker, BookSide.ASK, "0.40", 3)
+        trade(service, ticker, "buy 3 yes @ 0.40")
+    before = client.portfolio.get_balance().balance
+    prime.settle(ticker, "no")
+    service.reconcile()
+
+    assert client.portfolio.get_balance().balance - before == D("0.75")
+    (settled,) = [s for s in store.settlements.read() if s.ticker == ticker]
+    assert (settled.revenue, settled.fee) == (D("0.75"), D("0.0075"))
+    summary = summarize(store.fills.iter_fills(), store.settlements.read())
+    market = summary.engine.markets[ticker]
+    assert market.realized_gross == D("0.7575") - D("1.20")
+    # what the trade and the settlement took, fees included, is what left the balance
+    assert market.realized_gross - market.fees == client.portfolio.get_balance().balance - start
+    theirs = exchange_positions(prime)[ticker]
+    assert market.realized_gross == parse_decimal(theirs["realized_pnl_dollars"])
+    assert market.fees == parse_decimal(theirs["fees_paid_dollars"])
+    store.close()
+
+
 def test_many_small_fills_sum_to_the_simulator_s_balance_change_exactly(
     prime: SimHarness, client: KalshiClient, kalshi: Kalshi, tmp_path: Path
 ) -> None:

@@ -142,7 +142,9 @@ def test_the_golden_session_has_what_it_claims() -> None:
     settlements = load_settlements()
     assert {s.result for s in settlements} == {"yes", "no", "void"}
     floored = [s for s in settlements if s.ticker == "KXG-26JAN-FLOOR"]
-    assert floored[0].yes_value == Decimal("0.25")
+    # floored at $0.2525: the 41 NO were worth $30.6475, paid $30.64 and $0.0075 the fee
+    assert floored[0].yes_value == Decimal("0.2525")
+    assert (floored[0].revenue, floored[0].fee) == (Decimal("30.64"), Decimal("0.0075"))
     # two settlements at one moment, then a fill at that same second
     at = [s.settled_at for s in settlements]
     assert at.count(1_767_572_200.0) == 2

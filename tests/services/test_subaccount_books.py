@@ -309,28 +309,39 @@ def test_a_market_held_on_two_subaccounts_settles_in_each_book_once(
 
 
 def test_a_settlement_fee_is_counted_once_in_its_own_book(tmp_path: Any) -> None:
-    """Each subaccount's settlement carries its own fee (the simulator charges none, so the
-    records are written as the import writes them): a fee is counted in its own book only,
-    once in the account's sum and once in the day's realized P&L."""
+    """Each subaccount's settlement carries its own fee (written as the import writes them, in
+    Kalshi's shape: the revenue is what was paid, the worth less the fee that rounding kept):
+    a fee is counted in its own book only, once in the account's sum and once in the day's
+    realized P&L."""
     from kalshi_cli.services.pnl import summarize_store
     from kalshi_cli.store import FillRecord, SettlementRecord
 
     ts = 1_790_000_000.0
     fills = [
-        # subaccount 0 buys 10 YES at 0.40; subaccount 1 buys 5 NO at 0.50 (sells YES)
+        # subaccount 0 buys 10 YES at 0.40; subaccount 1 buys 5 YES at 0.50
         FillRecord(
             "f0", "o0", None, "T", BookSide.BID, D("0.40"), D(10), D(0), True, ts, None, None, 0
         ),
         FillRecord(
-            "f1", "o1", None, "T", BookSide.ASK, D("0.50"), D(5), D(0), True, ts, None, None, 1
+            "f1", "o1", None, "T", BookSide.BID, D("0.50"), D(5), D(0), True, ts, None, None, 1
         ),
     ]
     settled = {
         0: SettlementRecord(
-            "T", "E", "yes", D(10), D(0), D("4.00"), D(0), D(10), D("0.05"), ts + 60, subaccount=0
+            "T", "E", "yes", D(10), D(0), D("4.00"), D(0), D("9.95"), D("0.05"), ts + 60
         ),
         1: SettlementRecord(
-            "T", "E", "yes", D(0), D(5), D(0), D("2.50"), D(0), D("0.03"), ts + 60, subaccount=1
+            "T",
+            "E",
+            "yes",
+            D(5),
+            D(0),
+            D("2.50"),
+            D(0),
+            D("4.97"),
+            D("0.03"),
+            ts + 60,
+            subaccount=1,
         ),
     }
     with Store.open(tmp_path / "fees.db") as store:
@@ -340,8 +351,8 @@ def test_a_settlement_fee_is_counted_once_in_its_own_book(tmp_path: Any) -> None
         whole = summarize_store(store)
         daily = store.trading.daily_realized_pnl("2026-09-21")
     assert (books[0].fees, books[1].fees, whole.fees) == (D("0.05"), D("0.03"), D("0.08"))
-    assert (books[0].realized, books[1].realized) == (D("5.95"), D("-2.53"))
-    assert whole.realized == daily == D("3.42")
+    assert (books[0].realized, books[1].realized) == (D("5.95"), D("2.47"))
+    assert whole.realized == daily == D("8.42")
 
 
 def test_a_settlement_copied_before_0004_is_replaced_by_each_subaccounts(

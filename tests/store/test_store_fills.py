@@ -173,7 +173,9 @@ def settlement(ticker: str, at: float, **kw: Any) -> SettlementRecord:
         "no_count": D(0),
         "yes_total_cost": D("4.2"),
         "no_total_cost": D("0.001"),
-        "revenue": D("10.50"),
+        # what was paid: the 10.5 contracts' $10.50 less the settlement fee that rounding
+        # kept (Kalshi's docs: payout + fee = the worth before rounding)
+        "revenue": D("10.48"),
         "fee": D("0.02"),
         "settled_at": at,
     }

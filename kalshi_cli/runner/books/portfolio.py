@@ -10,7 +10,7 @@ the file by `replay`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, MutableMapping
+from collections.abc import Callable, Collection, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
@@ -206,10 +206,11 @@ class Portfolio:
         self._forget(ticker)
         # a settled market's fills were listed before its settlement: none is still to come
         self._unbooked.pop(ticker, None)
+        settled = abs(self.position(ticker))
         self.pnl.apply_settlement(ticker, result, ts=ts, fee=fee, yes_value=yes_value)
         if self.position(ticker) == 0:
             self.opened_at.pop(ticker, None)
-        self.owners.settle(ticker, result, ts=ts, yes_value=yes_value)
+        self.owners.settle(ticker, result, ts=ts, yes_value=yes_value, fee=fee, settled=settled)
 
     def book_settlement(self, record: SettlementRecord) -> None:
         """A settlement as the state file keeps it (`apply_settlement`): the start's rebuild
@@ -443,6 +444,8 @@ class _Settled:
     result: str
     ts: float  # unix seconds
     yes_value: Decimal | None
+    fee: Decimal
+    settled: Decimal  # the account's contracts it settled
 
 
 @dataclass
@@ -546,7 +549,7 @@ class Owners:
                 if isinstance(event, _Booked):
                     self._book(event.fill, event.whole)
                 else:
-                    self._settle(ticker, event.result, ts=event.ts, yes_value=event.yes_value)
+                    self._settle(ticker, event)
 
     def _part(self, owner: str, ticker: str) -> _Part:
         mine = self.engines[owner].markets.get(ticker)
@@ -599,19 +602,11 @@ class Owners:
             cut = min(excess, abs(position))
             cuts.append((owner, cut))
             excess -= cut
-        # each cut's share of the fill's fee, in the fee's own unit (a third of $0.07 is
-        # $0.0233), rounded on the running total of the contracts cut: the shares add up to the
-        # fee of all of them, the whole fee when every contract the fill closed was a part's
-        # (three shares of $0.0349 rounded alone came to $0.0348)
-        filled, fee = fill[3], fill[4]
-        cut_so_far = charged = ZERO
-        for owner, count in cuts:
-            cut_so_far += count
-            upto = (
-                fee if cut_so_far >= filled else (fee * cut_so_far / filled).quantize(FEE_QUANTUM)
-            )
-            self._cut(owner, fill, count, upto - charged)
-            charged = upto
+        # each cut's share of the fill's fee: the whole fee when every contract the fill closed
+        # was a part's
+        shares = fee_shares(fill[4], fill[3], [count for _, count in cuts])
+        for (owner, count), share in zip(cuts, shares, strict=True):
+            self._cut(owner, fill, count, share)
 
     def _cut(self, owner: str, fill: _Fill, count: Decimal, share: Decimal) -> None:
         """Take `count` contracts off `owner`'s part of `fill`'s market. The stop-loss closes
@@ -628,21 +623,38 @@ class Owners:
         event = _apply(engine, opened_at, (ticker, book_side, yes_price, count, share, ts, None))
         self._realized(owner, ticker, ts, event.net)
 
-    def settle(self, ticker: str, result: str, *, ts: float, yes_value: Decimal | None) -> None:
+    def settle(
+        self,
+        ticker: str,
+        result: str,
+        *,
+        ts: float,
+        yes_value: Decimal | None,
+        fee: Decimal = ZERO,
+        settled: Decimal = ZERO,
+    ) -> None:
+        """Settle every part of `ticker`, each bearing its share of the settlement's `fee` by
+        the contracts it held of the account's `settled` ones (`fee_shares`)."""
+        event = _Settled(result, ts, yes_value, fee, settled)
         replay = self._replays.get(ticker)
         if replay is not None:
-            replay.events.append(_Settled(result, ts, yes_value))
-        self._settle(ticker, result, ts=ts, yes_value=yes_value)
+            replay.events.append(event)
+        self._settle(ticker, event)
 
-    def _settle(self, ticker: str, result: str, *, ts: float, yes_value: Decimal | None) -> None:
-        for owner, engine in self.engines.items():
-            mine = engine.markets.get(ticker)
-            if mine is not None and mine.position != 0:
-                event = engine.apply_settlement(
-                    ticker, result, ts=ts, fee=ZERO, yes_value=yes_value
-                )
-                self._realized(owner, ticker, ts, event.net)
-                self.opened_at[owner].pop(ticker, None)
+    def _settle(self, ticker: str, settled: _Settled) -> None:
+        held = [
+            (owner, engine, mine)
+            for owner, engine in self.engines.items()
+            if (mine := engine.markets.get(ticker)) is not None and mine.position != 0
+        ]
+        counts = [abs(mine.position) for _, _, mine in held]
+        shares = fee_shares(settled.fee, settled.settled, counts)
+        for (owner, engine, _), share in zip(held, shares, strict=True):
+            event = engine.apply_settlement(
+                ticker, settled.result, ts=settled.ts, fee=share, yes_value=settled.yes_value
+            )
+            self._realized(owner, ticker, settled.ts, event.net)
+            self.opened_at[owner].pop(ticker, None)
 
     def assign(self, owner: str, ticker: str, whole: Holding, ts: float) -> Decimal:
         """Give `owner` the part of the account's position `whole` that no strategy owns, at
@@ -684,6 +696,21 @@ class Owners:
 
 
 _V = TypeVar("_V")
+
+
+def fee_shares(fee: Decimal, whole: Decimal, counts: Sequence[Decimal]) -> list[Decimal]:
+    """Each count's share of `fee`, which `whole` contracts paid, in the fee's own unit (a
+    third of $0.07 is $0.0233), rounded on the running total of the counts: the shares add up
+    to the fee of all of them, the whole fee when they are every contract (three shares of
+    $0.0349 rounded alone came to $0.0348)."""
+    shares: list[Decimal] = []
+    so_far = charged = ZERO
+    for count in counts:
+        so_far += count
+        upto = fee if so_far >= whole else (fee * so_far / whole).quantize(FEE_QUANTUM)
+        shares.append(upto - charged)
+        charged = upto
+    return shares
 
 
 def _put(kept: MutableMapping[str, _V], key: str, value: _V | None) -> None:

@@ -1,13 +1,15 @@
-"""The simulated exchange's market lifecycle and settlement: opening, pausing and closing a
-market (pausing cancels the orders placed with `cancel_order_on_pause`), and settling one:
-resting orders are cancelled and each contract pays its side's settlement value, $1.00 to the
-winning side or, on a market with a settlement floor, YES the floor on a NO result and NO the
-rest. A part of the `Exchange` (sim/core/exchange.py) over its reference data, ledger and matching
-engine (which takes the resting orders off the book).
+"""The simulated exchange's market lifecycle and settlement: opening, pausing and closing a market
+(pausing cancels the orders placed with `cancel_order_on_pause`), and settling one: resting
+orders are cancelled and each contract pays its side's settlement value, $1.00 to the winning
+side or, on a market with a settlement floor, YES the floor on a NO result and NO the rest; a
+payout is paid in whole cents, what rounding leaves a settlement fee. A part of the `Exchange`
+(sim/core/exchange.py) over its reference data, ledger and matching engine (which takes the
+resting orders off the book).
 """
 
 from __future__ import annotations
 
+from decimal import ROUND_DOWN
 from typing import Literal
 
 from kalshi_cli.sim.core.accounts import Ledger
@@ -21,7 +23,7 @@ from kalshi_cli.sim.core.records import (
     SimSettlement,
 )
 from kalshi_cli.sim.core.reference import Reference
-from kalshi_cli.vocabulary.models import ONE, ZERO
+from kalshi_cli.vocabulary.models import CENT, ONE, ZERO
 
 _LIFECYCLE_EVENT = {
     "open": "activated",
@@ -116,6 +118,11 @@ class SettlementDesk:
             yes = pos.position > 0
             value = market.yes_settlement_value if yes else ONE - market.yes_settlement_value
             payout = abs(pos.position) * value
+            # Kalshi's docs ("Market Settlement", Fees): the payout is rounded to whole cents and
+            # the rest is a settlement fee, payout and fee adding up to the value before rounding
+            # (a floor of $0.2525 on 3 contracts: $0.75 paid, $0.0075 the fee)
+            paid = payout.quantize(CENT, rounding=ROUND_DOWN)
+            fee = payout - paid
             acct.settlements.append(
                 SimSettlement(
                     ticker=ticker,
@@ -125,14 +132,16 @@ class SettlementDesk:
                     yes_total_cost=pos.cost_basis if yes else ZERO,
                     no_count=ZERO if yes else -pos.position,
                     no_total_cost=ZERO if yes else pos.cost_basis,
-                    revenue_cents=int(payout * 100),
-                    fee_cost=ZERO,
+                    revenue_cents=int(paid * 100),
+                    fee_cost=fee,
                     settled_time=now,
                     yes_value=market.yes_settlement_value,
                 )
             )
-            acct.cash += payout
+            acct.cash += paid
+            # as a fill's: the P&L before fees, the fee beside it
             pos.realized_pnl += payout - pos.cost_basis
+            pos.fees_paid += fee
             pos.cost_basis = ZERO
             pos.position = ZERO
             pos.last_updated = now

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.store import FillRecord
+from kalshi_cli.store.records import SettlementRecord
 from kalshi_cli.strategy_api import FLAT
 from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.models import ZERO, BookSide, Market
@@ -104,3 +105,50 @@ def test_a_settlement_record_of_a_floored_market_books_the_floor_it_paid() -> No
     assert portfolio.position(TICKER) == 0
     assert portfolio.pnl.realized == record.realized_pnl == D("-1.00")
     assert portfolio.owners.realized_today("mm", TODAY) == D("-1.00")
+
+
+def _floored_no(yes_count: int, revenue: str, fee: str, cost: str) -> SettlementRecord:
+    from kalshi_cli.store.records import SettlementRecord
+
+    return SettlementRecord(
+        ticker=TICKER,
+        event_ticker="KXTEST-26JAN02",
+        result="no",
+        yes_count=D(yes_count),
+        no_count=ZERO,
+        yes_total_cost=D(cost),
+        no_total_cost=ZERO,
+        revenue=D(revenue),
+        fee=D(fee),
+        settled_at=NOON + 60,
+    )
+
+
+def test_a_sub_cent_settlement_is_booked_as_the_balance_moved() -> None:
+    """Kalshi pays a settlement in whole cents and lists what rounding kept as its fee (docs,
+    "Market Settlement"): three YES of a market floored at $0.2525 are worth $0.7575, $0.75 is
+    paid and $0.0075 is the fee. The P&L is what the balance got less what they cost: the fee
+    is out of the revenue already, never taken from it twice."""
+    portfolio = Portfolio([Market(ticker=TICKER)])
+    bought(portfolio, 3, "0.40", None, NOON)
+    record = _floored_no(3, "0.75", "0.0075", "1.20")
+    assert record.yes_value == D("0.2525")
+    portfolio.book_settlement(record)
+    assert portfolio.pnl.realized == record.realized_pnl == D("0.75") - D("1.20")
+
+
+def test_each_strategy_bears_its_share_of_a_settlement_fee_and_the_shares_add_up() -> None:
+    """The settlement fee is shared by the contracts each part held, rounded on the running
+    total: two strategies' parts of 2 and 1 contracts of a $0.0075 fee bear $0.0050 and
+    $0.0025, and their day's P&L adds up to the account's."""
+    portfolio = Portfolio([Market(ticker=TICKER)])
+    for name in ("mm", "spike"):
+        portfolio.owners.own(name)
+    bought(portfolio, 2, "0.40", "mm", NOON)
+    bought(portfolio, 1, "0.40", "spike", NOON + 1)
+    portfolio.book_settlement(_floored_no(3, "0.75", "0.0075", "1.20"))
+    mm = portfolio.owners.realized_today("mm", TODAY)
+    spike = portfolio.owners.realized_today("spike", TODAY)
+    assert mm == D("2") * D("0.2525") - D("0.80") - D("0.0050")
+    assert spike == D("0.2525") - D("0.40") - D("0.0025")
+    assert mm + spike == portfolio.pnl.realized
