@@ -366,8 +366,13 @@ class FillSync:
     def _known(self, fill: Fill) -> bool:
         return fill.fill_id in self._seen
 
-    def load_seen(self, records: Iterable[FillRecord]) -> None:
-        """The fills already applied (replayed from the state file at start)."""
+    def load_seen(self, records: Iterable[FillRecord], *, since: float | None = None) -> None:
+        """The fills already applied (replayed from the state file at start). `since`: when the
+        start's reconcile asked the exchange for the fills these are (unix seconds): the reads
+        begin there, not when the loop was built, so a fill made between the two (the start
+        reads its markets and their fees meanwhile, seconds on a large selection) is read."""
+        if since is not None:
+            self._last_fill_ts = min(self._last_fill_ts, since)
         open_ids = set(self._portfolio.orders)
         for record in records:
             self._seen[record.fill_id] = record.ts
