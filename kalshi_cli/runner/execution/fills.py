@@ -223,8 +223,13 @@ class FillSync:
         return self._reads_out > 0
 
     def _listed(self, since: int) -> list[Fill]:
-        """The exchange's part of a read, alone: no state file, no view."""
-        return list(self._client.portfolio.iter_fills(min_ts=since))
+        """The exchange's part of a read, alone: no state file, no view. Oldest first: the
+        exchange lists newest first, and fills of one moment (one order taking several of the
+        loop's) are applied in the order they were made, as a reconcile copies them
+        (`sync_fills`): average cost is path dependent."""
+        listed = list(self._client.portfolio.iter_fills(min_ts=since))
+        listed.reverse()
+        return listed
 
     def _sent_read(self) -> int:
         """A fill read is on its way: its number, counting every read sent."""
