@@ -132,6 +132,10 @@ class ReconcileReport:
     orders_imported: list[str] = field(default_factory=list)
     fills_added: int = 0
     settlements_added: int = 0
+    # the wall time the exchange's fills were asked for: every fill made before it is in the
+    # state file now, so whoever reads fills next (a trade loop built after this start's
+    # reconcile) reads from it
+    fills_read_at: float | None = None
 
     @property
     def changed(self) -> bool:
@@ -182,6 +186,7 @@ def reconcile(
     resting = refresh_resting(client, store, report, now=now, doubtful=doubtful)
     listed = _listed_subaccount(client, unnamed)
     import_foreign_orders(store, resting, report, now=now, doubtful=doubtful, subaccount=listed)
+    report.fills_read_at = clock.wall()
     correct_fills(
         client, store, report, since_ts=since_ts, now=now, doubtful=doubtful, unnamed=listed
     )

@@ -77,9 +77,11 @@ def restart(
     read_lag_s: float = RIG_READ_LAG_S,
     trade: dict[str, Any] | None = None,
     client: FakeClient | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> Rig:
     """A new loop on `state` against `rig`'s exchange (through `client`, when given), started
-    as `kalshi trade` starts."""
+    as `kalshi trade` starts. `meanwhile` runs between the reconcile and the loop's build, where
+    `kalshi trade` reads the markets and their fees (seconds on a large selection)."""
     clock, exchange = rig.clock, rig.exchange
     account = rig.client.account_id
     client = client or FakeClient(exchange, account, clock=clock, subaccount=subaccount)
@@ -87,7 +89,9 @@ def restart(
     log = EventLog(clock, stderr=None)
     feed = FakeFeed(exchange, account, clock)
     parts = Parts(client, store, feed, clock, log, read_lag_s=read_lag_s)
-    reconcile(client, store, clock, read_lag_s)
+    parts.fills_since = reconcile(client, store, clock, read_lag_s).fills_read_at
+    if meanwhile is not None:
+        meanwhile()
     choices = tuple(StrategyChoice(s) for s in strategies)
     config = TradeConfig(strategies={s: {} for s in strategies}, risk=risk or {}, trade=trade or {})
     markets = [client.get_market(t) for t in exchange.markets]

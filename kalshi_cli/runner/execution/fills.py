@@ -223,8 +223,13 @@ class FillSync:
         return self._reads_out > 0
 
     def _listed(self, since: int) -> list[Fill]:
-        """The exchange's part of a read, alone: no state file, no view."""
-        return list(self._client.portfolio.iter_fills(min_ts=since))
+        """The exchange's part of a read, alone: no state file, no view. Oldest first: the
+        exchange lists newest first, and fills of one moment (one order taking several of the
+        loop's) are applied in the order they were made, as a reconcile copies them
+        (`sync_fills`): average cost is path dependent."""
+        listed = list(self._client.portfolio.iter_fills(min_ts=since))
+        listed.reverse()
+        return listed
 
     def _sent_read(self) -> int:
         """A fill read is on its way: its number, counting every read sent."""
@@ -366,8 +371,13 @@ class FillSync:
     def _known(self, fill: Fill) -> bool:
         return fill.fill_id in self._seen
 
-    def load_seen(self, records: Iterable[FillRecord]) -> None:
-        """The fills already applied (replayed from the state file at start)."""
+    def load_seen(self, records: Iterable[FillRecord], *, since: float | None = None) -> None:
+        """The fills already applied (replayed from the state file at start). `since`: when the
+        start's reconcile asked the exchange for the fills these are (unix seconds): the reads
+        begin there, not when the loop was built, so a fill made between the two (the start
+        reads its markets and their fees meanwhile, seconds on a large selection) is read."""
+        if since is not None:
+            self._last_fill_ts = min(self._last_fill_ts, since)
         open_ids = set(self._portfolio.orders)
         for record in records:
             self._seen[record.fill_id] = record.ts

@@ -406,6 +406,9 @@ class Parts:
     # threads making the loop's exchange calls off its deciding path (`trade.send_workers`):
     # an exchange over the network has them; a local venue (paper, a backtest) answers at once
     send_workers: int = 0
+    # when the start's reconcile read the exchange's fills (`ReconcileReport.fills_read_at`):
+    # the loop's fill reads begin there; None (no reconcile: a backtest) from its build
+    fills_since: float | None = None
 
 
 def build_loop(
@@ -478,7 +481,7 @@ def build_loop(
         if lineup.any("uses_complements")
         else {},
     )
-    loop.executor.fills.load_seen(fills)
+    loop.executor.fills.load_seen(fills, since=parts.fills_since)
     if options.paper:
         from kalshi_cli.runner.lifecycle.paper import PaperClient, answer_kill
 
@@ -1018,6 +1021,7 @@ def trade(
                 telemetry.observe if telemetry else None,
                 read_lag_s=read_lag_s,
                 send_workers=config.settings.send_workers if venue is None else 0,
+                fills_since=report.fills_read_at,
             )
             loop = start_loop(
                 parts,

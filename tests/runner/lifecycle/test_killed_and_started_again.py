@@ -18,6 +18,7 @@ from kalshi_cli.services.reconcile import landing_wait_s
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.store import Store
 from kalshi_cli.strategies import Intent
+from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import (
     Action,
@@ -29,7 +30,8 @@ from kalshi_cli.vocabulary.models import (
 )
 from tests.runner.crash_rig import RIG_READ_LAG_S, Killed, copy_committed, crash_at, restart
 from tests.runner.execution.test_late_orders import _two_lost_one_filled
-from tests.runner.fakes import FakeClient, Rig, make_rig
+from tests.runner.fakes import FakeClient, Rig, another_trader_places, make_rig, swap_decide
+from tests.runner.test_strategy_scenarios import TICKER, on_the_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 
@@ -236,3 +238,47 @@ def test_a_start_after_an_amend_of_the_size_alone_was_answered_does_not_wait_on_
     assert reconcile(again.client, again.store, rig.clock).still_unknown == []
     notes = [h.note or "" for h in again.store.orders.order_history(row.client_order_id)]
     assert not [n for n in notes if n.startswith("amend not made")], notes
+
+
+def test_fills_made_while_the_start_reads_its_markets_are_booked_by_the_loop(
+    tmp_path: Path,
+) -> None:
+    """The loop is killed with a bid and an ask of its own resting. The next start reconciles,
+    then reads its markets and their fees for a few seconds before the loop is built (one
+    event, series and fee-change read per event of the selection); meanwhile the bid and the
+    ask fill, five contracts each, which leaves the position as the reconcile found it, so the
+    start's comparison of positions passes. The loop must still book both fills, once: its fill
+    reads began two seconds before it was built, so it never read them, and the day's realized
+    P&L lacked their $0.50 (a loss would have been missing from the circuit breaker's day)."""
+    state, left = tmp_path / "state.db", tmp_path / "left.db"
+    rig, mover = on_the_scenario(tmp_path, "market-maker")
+    swap_decide(rig.loop, lambda *_: [])
+    mover.quote("0.30", "0.70")
+    rig.step(0.1)
+    for side, price in ((Side.YES, "0.45"), (Side.NO, "0.45")):  # a YES bid at 0.45, ask at 0.55
+        quote = Intent(
+            TICKER, side, Action.BUY, Decimal(price), Decimal(5), Decimal("0.50"), "a quote",
+            strategy="market-maker", post_only=True,
+        )  # fmt: skip
+        assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True)
+    assert len(rig.loop.portfolio.resting(TICKER)) == 2
+    copy_committed(state, left)  # killed here
+
+    def both_quotes_fill_as_the_start_reads_its_markets() -> None:
+        another_trader_places(rig.exchange, TICKER, BookSide.ASK, Decimal("0.45"), Decimal(5))
+        another_trader_places(rig.exchange, TICKER, BookSide.BID, Decimal("0.55"), Decimal(5))
+        rig.clock.advance(3.0)
+
+    again = restart(rig, left, meanwhile=both_quotes_fill_as_the_start_reads_its_markets)
+    swap_decide(again.loop, lambda *_: [])
+    for _ in range(3):
+        again.step(1.0)
+    on_exchange = {f.fill_id for f in rig.exchange.fills(rig.client.account_id)}
+    booked = [f for f in again.store.fills.read() if f.ticker == TICKER]
+    assert sorted(f.fill_id for f in booked) == sorted(on_exchange) and len(booked) == 2
+    assert {f.strategy for f in booked} == {"market-maker"}
+    today = utc_day(rig.clock.wall())
+    # 5 bought at 0.45 and sold at 0.55; a maker pays no fee on this scenario's market
+    assert again.store.trading.daily_realized_pnl(today) == Decimal("0.50")
+    assert again.loop.portfolio.resting(TICKER) == []
+    assert not again.store.orders.intents(status="resting")
