@@ -945,7 +945,7 @@ def trade(
         max_bytes=config.settings.log_max_bytes,
         backups=config.settings.log_backups,
     )
-    alerts = TradeAlerts.from_config(config.alerts, state_path)
+    alerts = TradeAlerts.from_config(config.alerts, state_path, paper=options.paper)
     stop, abandon = threading.Event(), threading.Event()
     loop: TradeLoop | None = None
     # SIGINT and SIGTERM belong to the stop from the loop's run until its summary and exit
