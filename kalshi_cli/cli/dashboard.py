@@ -137,19 +137,19 @@ def load_sources(app: AppContext, state_path: Path, env: str) -> Sources:
     read it: the pause file and trade log of the loop, the position limit, the thresholds."""
     from kalshi_cli.checks.run import load_sections
     from kalshi_cli.checks.thresholds import resolve
-    from kalshi_cli.dashboard.snapshot import Sources
+    from kalshi_cli.dashboard.snapshot import Sources, is_paper
     from kalshi_cli.risk import RiskLimits
     from kalshi_cli.runner import load_trade_config
 
     config_path = app.settings().config_path
     sections = load_sections(config_path)
     trade = load_trade_config(config_path)
-    state_dir = state_path.parent
+    paper = is_paper(state_path)  # a paper session's state file: its own pause file and log
     return Sources(
         state_path=state_path,
         env=env,
-        pause_file=trade.path("pause_file", state_dir / "trade.pause"),
-        log_path=trade.path("log_file", state_dir / "trade.log"),
+        pause_file=trade.loop_path("pause_file", state_path, paper=paper),
+        log_path=trade.loop_path("log_file", state_path, paper=paper),
         limit=RiskLimits.from_config(sections["risk"]).max_position_per_market,
         thresholds=resolve(sections["checks"]),
         risk_section=dict(sections["risk"]),

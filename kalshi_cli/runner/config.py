@@ -257,6 +257,21 @@ class TradeConfig:
         value = getattr(self.settings, key)
         return default if value is None else Path(value).expanduser()
 
+    def loop_path(
+        self, key: Literal["log_file", "pause_file"], state_path: Path, *, paper: bool
+    ) -> Path:
+        """The log or pause file of the loop on `state_path`, for `kalshi trade` and the
+        dashboard alike. The config's (else `trade.log` and `trade.pause` beside the state file)
+        are the live loop's. A paper session's are its own, beside its state file
+        (`state.paper-demo.log`, `state.paper-demo.pause`): on the live loop's pause file a
+        pause or resume of one was the other's too, and in the live loop's log the paper
+        session's `started` event marked the live loop's dashboard PAPER."""
+        if paper:
+            kind = "log" if key == "log_file" else "pause"
+            return state_path.with_name(f"{state_path.stem}.{kind}")
+        default = "trade.log" if key == "log_file" else "trade.pause"
+        return self.path(key, state_path.parent / default)
+
     def with_model(self, strategies: tuple[str, ...], source: str | None) -> TradeConfig:
         """The config with `--model SOURCE` laid over `strategies.model.source`. `--model`
         without the model strategy, or the model strategy with no source anywhere, is

@@ -10,9 +10,12 @@ from decimal import Decimal as D
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli.dashboard import load_sources
 from kalshi_cli.cli.dashboard_app import DashboardApp, Wiring
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.dashboard.snapshot import Sources
+from kalshi_cli.runner.lifecycle.paper import paper_state_path
 from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.store.records import RESTING
 from kalshi_cli.vocabulary.keys import load_private_key
@@ -33,7 +36,7 @@ def _sources(state: Path) -> Sources:
     return Sources(
         state_path=state,
         env="sim",
-        pause_file=state.parent / "trade.pause",
+        pause_file=state.with_name(f"{state.stem}.pause"),  # the paper loop's own
         log_path=state.parent / "trade.log",
         limit=D(100),
     )
@@ -103,7 +106,7 @@ def test_p_h_and_k_on_a_paper_screen_with_no_paper_loop_running_send_nothing(
         after = _writes(sim)
         still = [o.order_id for o in client.orders.iter_orders(status="resting")]
     assert seen["paused"] == "True"
-    assert not (tmp_path / "trade.pause").exists()
+    assert not (tmp_path / "state.paper-sim.pause").exists()
     assert "HALTED" in seen["halted"]
     assert seen["dialog"] == "ConfirmKill"
     assert "PROVEN: no paper order left" in seen["kill"]
@@ -158,3 +161,45 @@ def test_k_on_a_paper_screen_has_the_running_paper_loop_cancel_its_venues_orders
     assert f"cancelled: {len(quoted)} paper order(s)" in seen["kill"]
     assert "in the running paper loop's venue" in seen["kill"]
     assert "HALTED" in seen["trading"]
+
+
+def test_p_on_a_paper_screen_pauses_the_paper_loop_and_leaves_a_paused_live_loop_paused(
+    tmp_path: Path,
+) -> None:
+    """The dashboard pointed at a paper session's state file, beside a live loop the trader
+    paused by hand: `p` pauses and resumes the paper loop on its own pause file (the one
+    `kalshi trade --paper` watches: tests/runner/lifecycle/test_paper.py), and the live loop's
+    pause file stays where the trader put it, so resuming the paper loop never resumes the
+    live one."""
+    config = tmp_path / "config.yaml"
+    config.write_text("trade: {}\n", encoding="utf-8")
+    environ = {"KALSHI_HOME": str(tmp_path / "home"), "KALSHI_CONFIG": str(config)}
+    live_state = tmp_path / "state.db"
+    state = paper_state_path(live_state, "sim")
+    sources = load_sources(AppContext(environ=environ), state, "sim")
+    live = load_sources(AppContext(environ=environ), live_state, "sim")
+    assert sources.pause_file is not None and live.pause_file is not None
+    assert sources.log_path is not None
+    clock = prepare(state, sources.log_path)
+    live.pause_file.touch()  # the trader paused the live loop
+    app = DashboardApp(Wiring(sources=sources, clock=clock))
+    seen: dict[str, bool] = {}
+
+    async def keys(pilot: Pilot[None]) -> None:
+        assert sources.pause_file is not None and live.pause_file is not None
+        seen["paper paused before"] = "PAUSED" in app.panel_text("trading")
+        await pilot.press("p")
+        seen["paper paused"] = sources.pause_file.exists()
+        seen["live paused after p"] = live.pause_file.exists()
+        await pilot.press("p")
+        seen["paper resumed"] = not sources.pause_file.exists()
+        seen["live paused after p p"] = live.pause_file.exists()
+
+    drive(app, keys)
+    assert seen == {
+        "paper paused before": False,
+        "paper paused": True,
+        "live paused after p": True,
+        "paper resumed": True,
+        "live paused after p p": True,
+    }

@@ -89,7 +89,9 @@ class Beat:
 
 
 class TradeAlerts:
-    def __init__(self, router: Notifier, state_store_factory: StateStoreFactory) -> None:
+    def __init__(
+        self, router: Notifier, state_store_factory: StateStoreFactory, *, pings: bool = True
+    ) -> None:
         self.router = router
         self._state_store_factory = state_store_factory
         self._queue: queue.Queue[Alert | Beat | None] = queue.Queue()
@@ -103,7 +105,7 @@ class TradeAlerts:
             if isinstance(channels, Mapping)
             else []
         )
-        self.pings = "deadman" in kinds
+        self.pings = pings and "deadman" in kinds
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         # the latest delivery problems; bounded, since a webhook that stays broken for the
@@ -114,7 +116,13 @@ class TradeAlerts:
             self._thread.start()
 
     @classmethod
-    def from_config(cls, section: Mapping[str, object], state_path: Path) -> TradeAlerts:
+    def from_config(
+        cls, section: Mapping[str, object], state_path: Path, *, paper: bool = False
+    ) -> TradeAlerts:
+        """The loop's alerts from the `alerts:` section. A paper session sends no dead-man beat:
+        the config's dead-man check watches the live loop, and a paper session's pings would keep
+        it up while the live loop is dead."""
+
         @contextmanager
         def state_store() -> Iterator[AlertStateStore]:
             from kalshi_cli.store import Store
@@ -122,7 +130,7 @@ class TradeAlerts:
             with Store.open(state_path) as store:
                 yield store.alerts
 
-        return cls(AlertRouter.from_config(section), state_store)
+        return cls(AlertRouter.from_config(section), state_store, pings=not paper)
 
     @property
     def enabled(self) -> bool:

@@ -917,9 +917,7 @@ def trade(
 
     clock = clock or SystemClock()
     selection = check_start(env, options, config)
-    state_dir = state_path.parent
-    default_log = state_dir / (f"{state_path.stem}.log" if options.paper else "trade.log")
-    log_path = options.log_file or config.path("log_file", default_log)
+    log_path = options.log_file or config.loop_path("log_file", state_path, paper=options.paper)
     console: TextIO | None = None
     if options.paper:
         from kalshi_cli.runner.lifecycle.paper import Prefixed
@@ -948,7 +946,7 @@ def trade(
         max_bytes=config.settings.log_max_bytes,
         backups=config.settings.log_backups,
     )
-    alerts = TradeAlerts.from_config(config.alerts, state_path)
+    alerts = TradeAlerts.from_config(config.alerts, state_path, paper=options.paper)
     stop, abandon = threading.Event(), threading.Event()
     loop: TradeLoop | None = None
     # SIGINT and SIGTERM belong to the stop from the loop's run until its summary and exit
@@ -1028,7 +1026,7 @@ def trade(
                 options,
                 config,
                 markets,
-                pause_file=config.path("pause_file", state_dir / "trade.pause"),
+                pause_file=config.loop_path("pause_file", state_path, paper=options.paper),
             )
             if reload is not None:  # a SIGHUP while starting is answered at the first tick
                 loop.reload_requested = reload

@@ -134,3 +134,34 @@ def test_kalshi_trade_pings_start_alive_and_a_final_ping(tmp_path: Path, hc: Rec
     # carries the final body instead: one or two pings, the last one saying `stopped`.
     assert paths in ([f"{PING}/start", PING, PING], [f"{PING}/start", PING]), paths
     assert b"starting" in hc.seen[0].body and b"stopped" in hc.seen[-1].body
+
+
+@pytest.mark.slow
+def test_a_paper_session_never_pings_the_live_loops_deadman_check(
+    tmp_path: Path, hc: Receiver
+) -> None:
+    """The dead-man check watches the live loop: a paper session beside it (the same config, so
+    the same `deadman` channel) must not ping it, or its pings would keep the check up while
+    the live loop is dead. The live run first shows the check is the one the config names."""
+    home = tmp_path / "home"
+    home.mkdir()
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"alerts:\n  channels:\n    hc:\n      type: deadman\n      url: {hc.url(PING)}\n",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "KALSHI_HOME": str(home), "KALSHI_CONFIG": str(config)}
+    command = [sys.executable, "-m", "kalshi_cli", "trade", "--strategy", "market-maker"]
+    command += ["--max-ticks", "3"]
+    live = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert live.returncode == 0, live.stderr
+    pinged_by_live = len(hc.seen)
+    assert pinged_by_live >= 2, [s.path for s in hc.seen]
+    paper = subprocess.run(
+        [*command, "--paper"], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert paper.returncode == 0, paper.stderr
+    assert "PAPER" in paper.stdout
+    assert [s.path for s in hc.seen[pinged_by_live:]] == []

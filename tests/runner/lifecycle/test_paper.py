@@ -433,3 +433,57 @@ def test_positions_on_two_subaccounts_that_would_net_to_zero_are_still_refused(
             )  # fmt: skip
         with pytest.raises(PaperStateRefused, match="2 open position"):
             refuse_leftovers(store, path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("configured", [False, True], ids=["default", "configured"])
+def test_a_paper_session_keeps_its_own_log_and_pause_file_never_the_live_loops(
+    tmp_path: Path, configured: bool
+) -> None:
+    """A paper session beside a live loop (the same config, the same state directory) writes
+    its events to the log the dashboard reads for the paper state file and pauses on the pause
+    file the dashboard's `p` toggles there, never the live loop's: the live loop paused by hand
+    does not pause it, and its `started` event (`"paper": true`) never lands in the live log,
+    where it would mark the live loop's screen PAPER and turn its `k` into the paper kill switch.
+    `configured`: the live loop's files named in the config (`trade.log_file`,
+    `trade.pause_file`), else the defaults beside the state file."""
+    import os
+    import sys
+
+    from kalshi_cli.cli._context import AppContext
+    from kalshi_cli.cli.dashboard import load_sources
+
+    home = tmp_path / "home"
+    home.mkdir()
+    config = tmp_path / "config.yaml"
+    live_dir = tmp_path / "live"
+    config.write_text(
+        f"trade:\n  log_file: {live_dir / 'trade.log'}\n  pause_file: {live_dir / 'trade.pause'}\n"
+        if configured
+        else "trade: {}\n",
+        encoding="utf-8",
+    )
+    environ = {**os.environ, "KALSHI_HOME": str(home), "KALSHI_CONFIG": str(config)}
+    state = AppContext(environ=environ).settings("sim").state
+    live = load_sources(AppContext(environ=environ), state, "sim")
+    paper = load_sources(AppContext(environ=environ), paper_state_path(state, "sim"), "sim")
+    assert live.pause_file is not None and paper.pause_file is not None
+    assert live.log_path is not None and paper.log_path is not None
+    live.pause_file.parent.mkdir(parents=True, exist_ok=True)
+    live.pause_file.touch()  # the trader paused the live loop
+    command = [sys.executable, "-m", "kalshi_cli", "trade", "--strategy", "market-maker"]
+    done = subprocess.run(
+        [*command, "--paper", "--max-ticks", "3"],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert not live.log_path.exists(), live.log_path.read_text()[:2000]
+    events = log_events(paper.log_path)
+    assert [e.get("paper") for e in events if e["event"] == "started"] == [True]
+    assert not [e for e in events if e["event"] == "paused"]
+    assert live.pause_file.exists()  # still the live loop's, as the trader left it
+    assert paper.pause_file != live.pause_file
