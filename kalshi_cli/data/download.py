@@ -429,7 +429,7 @@ def _fetch_trades(
     seen = {str(row["trade"]["trade_id"]) for row in place.rows}
     tiers = list(state["tiers"])
     cursor: str | None = state["cursor"]
-    cursors: set[str] = set()
+    cursors: set[str] = set()  # the tier's being read: a cursor belongs to its tier's listing
     while tiers:
         trades, following = client.historical.get_trades_page(
             historical=tiers[0] == "historical",
@@ -450,6 +450,7 @@ def _fetch_trades(
             done, tiers, cursor = tiers[0], tiers[1:], None
             if done == "live" and not tiers and _archived_since(client, request):
                 tiers = ["historical"]
+            cursors.clear()
         elif following in cursors:
             raise KalshiError(
                 f"pagination cursor repeated while downloading the trades of {place.ticker}",
