@@ -9,8 +9,6 @@ docs/backtesting.md "Sweeps".
 from __future__ import annotations
 
 import hashlib
-import io
-import itertools
 import os
 import threading
 from collections import Counter
@@ -20,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.data.replay import Record, iter_records
-from kalshi_cli.data.segments import iter_gzip_blocks, segment_paths
+from kalshi_cli.data.segments import iter_line_blocks, segment_paths
 from kalshi_cli.vocabulary.errors import ConfigError, NoDataError
 
 CACHE_ENV = "KALSHI_DATA_CACHE_MB"
@@ -52,16 +50,14 @@ class DataSet:
 
     root: Path
     fingerprint: str
-    held: tuple[bytes, ...] | None = None
+    held: tuple[tuple[str, bytes], ...] | None = None  # each segment's name and bytes
 
     def records(self, skipped: Counter[str]) -> Iterator[Record]:
         """Every record in time order, as `data.replay.iter_records` reads them from disk."""
         if self.held is None:
             _STATS["disk_reads"][str(self.root)] += 1
             return iter_records(self.root, skipped)
-        blocks = itertools.chain.from_iterable(
-            iter_gzip_blocks(io.BytesIO(blob), skipped) for blob in self.held
-        )
+        blocks = iter_line_blocks(self.root, skipped, held=self.held)
         return iter_records(self.root, skipped, blocks=blocks)
 
     def confirm_read(self) -> None:
@@ -107,7 +103,7 @@ def open_dataset(path: str, expected: str = "") -> DataSet:
             _HELD.clear()
             return DataSet(root, current)
         _STATS["disk_reads"][str(root)] += 1
-        blobs = tuple(p.read_bytes() for p in paths)
+        blobs = tuple((p.name, p.read_bytes()) for p in paths)
         if fingerprint(root) != current:
             raise DataSetChanged(
                 f"the data set at {root} changed while it was read",

@@ -414,7 +414,8 @@ def _fetch_trades(
     client: KalshiClient, request: DownloadRequest, place: _Place, page_size: int
 ) -> None:
     """A market's trades from both tiers, each once (by trade id), page by page: the live tier,
-    then the historical one for what is older than the cutoff."""
+    then the historical one for what is older than the cutoff (as it was when the market
+    started, or as it has moved since: `_archived_since`)."""
     state = place.checkpoint
     if not state:
         cutoff = client.historical.get_historical_cutoff().trades_created_ts
@@ -428,7 +429,7 @@ def _fetch_trades(
     seen = {str(row["trade"]["trade_id"]) for row in place.rows}
     tiers = list(state["tiers"])
     cursor: str | None = state["cursor"]
-    cursors: set[str] = set()
+    cursors: set[str] = set()  # the tier's being read: a cursor belongs to its tier's listing
     while tiers:
         trades, following = client.historical.get_trades_page(
             historical=tiers[0] == "historical",
@@ -446,7 +447,10 @@ def _fetch_trades(
             tier = "historical" if _ts(trade.created_time) < cutoff else "live"
             rows.append({"tier": tier, "trade": trade.raw})
         if not following:
-            tiers, cursor = tiers[1:], None
+            done, tiers, cursor = tiers[0], tiers[1:], None
+            if done == "live" and not tiers and _archived_since(client, request):
+                tiers = ["historical"]
+            cursors.clear()
         elif following in cursors:
             raise KalshiError(
                 f"pagination cursor repeated while downloading the trades of {place.ticker}",
@@ -456,6 +460,16 @@ def _fetch_trades(
             cursors.add(following)
             cursor = following
         place.page(rows, {"cutoff": cutoff, "tiers": tiers, "cursor": cursor})
+
+
+def _archived_since(client: KalshiClient, request: DownloadRequest) -> bool:
+    """Whether the cutoff, read again now, has moved into a range that was read from the live
+    tier alone (it began after the cutoff read when the market started: this run's start, or
+    an earlier run's, days ago). Its trades older than the new cutoff were archived before the
+    live pages reached them, and only the historical tier serves them now. Asked once the live
+    tier is read to its end, so a trade archived after that had been read from it already."""
+    moved = client.historical.get_historical_cutoff().trades_created_ts
+    return request.from_ts is None or request.from_ts < moved
 
 
 def _trade_order(row: dict[str, Any]) -> tuple[int, str]:

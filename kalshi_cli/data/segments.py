@@ -7,15 +7,18 @@ last complete line, counted as `truncated_tail`. See docs/data.md "Layout and fo
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
+
+from kalshi_cli.data.manifest import read_manifest
 
 FRAMES_DIR = "frames"
 # a download's REST history (candles, markets, settlements): `rest/KIND.ndjson.gz`
@@ -62,8 +65,10 @@ class SegmentWriter:
         self._flushed_at = monotonic()
         self._pending = False
         self.path: Path | None = None
-        # file name -> {"first_ns", "last_ns", "lines"}, for the manifest
+        # file name -> {"first_ns", "last_ns", "lines"}, for the manifest: what has reached
+        # the file (flushed), so a reader finds at least the lines it lists (`short_segment`)
         self.segments: dict[str, dict[str, int]] = {}
+        self._written = {"first_ns": 0, "last_ns": 0, "lines": 0}  # the current segment's
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def write(self, recv_ns: int, line: bytes) -> None:
@@ -71,7 +76,7 @@ class SegmentWriter:
         if hour != self._hour:
             self._rotate(hour)
         assert self._z is not None and self.path is not None
-        stats = self.segments[self.path.name]
+        stats = self._written
         if not stats["lines"]:
             stats["first_ns"] = recv_ns
         stats["last_ns"] = recv_ns
@@ -91,7 +96,8 @@ class SegmentWriter:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         self._z = zlib.compressobj(self.level, zlib.DEFLATED, 31)
         self._hour = hour
-        self.segments[self.path.name] = {"first_ns": 0, "last_ns": 0, "lines": 0}
+        self._written = {"first_ns": 0, "last_ns": 0, "lines": 0}
+        self.segments[self.path.name] = dict(self._written)
 
     def _write(self, data: bytes) -> None:
         assert self._fd is not None
@@ -112,6 +118,7 @@ class SegmentWriter:
         if self.fsync and self._fd is not None:
             os.fsync(self._fd)
         self._pending = False
+        self._commit()
 
     def close(self) -> None:
         if self._z is not None and self._fd is not None:
@@ -119,9 +126,15 @@ class SegmentWriter:
                 self._write(self._z.flush(zlib.Z_FINISH))
                 if self.fsync:
                     os.fsync(self._fd)
+                self._commit()
             finally:
                 os.close(self._fd)
         self._z, self._fd, self._hour, self._pending = None, None, None, False
+
+    def _commit(self) -> None:
+        """The current segment's lines have reached its file: the manifest may list them."""
+        if self.path is not None:
+            self.segments[self.path.name] = dict(self._written)
 
 
 def segment_paths(root: Path) -> list[Path]:
@@ -181,7 +194,47 @@ def iter_lines(root: Path, skipped: Counter[str]) -> Iterator[bytes]:
         yield from block
 
 
-def iter_line_blocks(root: Path, skipped: Counter[str]) -> Iterator[list[bytes]]:
-    """`iter_lines` a block of lines at a time (iter_gzip_blocks)."""
-    for path in segment_paths(root):
-        yield from iter_segment_blocks(path, skipped)
+def iter_line_blocks(
+    root: Path, skipped: Counter[str], *, held: Sequence[tuple[str, bytes]] | None = None
+) -> Iterator[list[bytes]]:
+    """`iter_lines` a block of lines at a time (iter_gzip_blocks); `held` are the segments'
+    names and bytes when they are already in memory (a sweep's worker), else they are read
+    from `root`. The segments are checked against the manifest's list of them as the reading
+    passes each: one it lists that is not there is `missing_segment`, one read to its end
+    (neither cut mid-line nor damaged, which are counted as such) holding fewer whole lines
+    than it lists is `short_segment`. Otherwise a data set that lost an hour (a copy
+    that missed a file, a segment cut at a line's end) would read as a shorter whole."""
+    listed = _listed_lines(root)
+    present: list[tuple[str, Path | bytes]] = (
+        [(path.name, path) for path in segment_paths(root)] if held is None else list(held)
+    )
+    gone = sorted(set(listed) - {name for name, _ in present})
+    for name, source in present:
+        while gone and gone[0] < name:  # the reading has passed where it would be
+            skipped["missing_segment"] += 1
+            gone.pop(0)
+        read, damaged = 0, skipped["truncated_tail"] + skipped["corrupt_block"]
+        with source.open("rb") if isinstance(source, Path) else io.BytesIO(source) as fh:
+            for block in iter_gzip_blocks(fh, skipped):
+                read += len(block)
+                yield block
+        # a segment cut mid-line or damaged is already counted as such
+        whole = skipped["truncated_tail"] + skipped["corrupt_block"] == damaged
+        if whole and read < listed.get(name, 0):
+            skipped["short_segment"] += 1
+    if gone:
+        skipped["missing_segment"] += len(gone)
+
+
+def _listed_lines(root: Path) -> dict[str, int]:
+    """The whole lines the manifest says each segment holds (what its writer had flushed when
+    the manifest was written: after a crash the segment holds as many or more)."""
+    segments = (read_manifest(root) or {}).get("segments")
+    if not isinstance(segments, dict):
+        return {}
+    listed = {}
+    for name, stats in segments.items():
+        lines = stats.get("lines") if isinstance(stats, dict) else None
+        if isinstance(lines, int) and not isinstance(lines, bool):
+            listed[str(name)] = lines
+    return listed

@@ -348,6 +348,78 @@ def test_the_text_report_says_what_the_reading_skipped(spike_data: Path, tmp_pat
     assert not [line for line in render_text(whole) if line.startswith("skipped")]
 
 
+def _recorded_in_two_runs(source: Path, out: Path) -> Path:
+    """A copy of `source` whose records two recorder runs wrote in the same hour, as a
+    restarted recorder leaves them: segments `.000` and `.001`, both listed in the manifest.
+    Returns the second run's segment."""
+    import shutil
+
+    from kalshi_cli.data.manifest import read_manifest, write_manifest
+    from kalshi_cli.data.segments import SegmentWriter, iter_lines, segment_paths
+
+    shutil.copytree(source, out)
+    lines = list(iter_lines(out, Counter()))
+    shutil.rmtree(out / "frames")
+    segments: dict[str, dict[str, int]] = {}
+    for part in (lines[: len(lines) // 2], lines[len(lines) // 2 :]):
+        writer = SegmentWriter(out, fsync=False)
+        for line in part:
+            writer.write(json.loads(line)["recv_ns"], line + b"\n")
+        writer.close()
+        segments.update(writer.segments)
+    manifest = read_manifest(out)
+    assert manifest is not None
+    write_manifest(out, {**manifest, "segments": segments})
+    _, second = segment_paths(out)
+    return second
+
+
+def test_a_segment_gone_or_cut_short_since_the_manifest_is_named_in_the_report(
+    spike_data: Path, tmp_path: Path
+) -> None:
+    """The manifest lists each segment with its lines: a run over a data set that has lost one
+    of them (a copy that missed a file, an hour pruned) or holds fewer whole lines of one
+    (cut at a line's end, so no `truncated_tail`) reads a shorter recording than the one
+    recorded, and its report must say so instead of presenting the rest as the whole."""
+    import gzip
+
+    from kalshi_cli.backtest.dataset import open_dataset
+    from kalshi_cli.backtest.report import render_text
+    from kalshi_cli.data.segments import iter_segment_lines
+
+    whole = tmp_path / "whole"
+    _recorded_in_two_runs(spike_data, whole)
+    _, report = run(BacktestSpec(data=str(whole), strategy="spike"), tmp_path / "whole-run")
+    assert report["data"]["skipped"] == {}  # type: ignore[index]
+
+    gone = tmp_path / "gone"
+    _recorded_in_two_runs(spike_data, gone).unlink()
+    _, report = run(BacktestSpec(data=str(gone), strategy="spike"), tmp_path / "gone-run")
+    assert report["data"]["skipped"] == {"missing_segment": 1}  # type: ignore[index]
+    skipped = [line for line in render_text(report) if line.startswith("skipped")]
+    assert skipped == ["skipped reading the data: 1 missing_segment (docs/data.md says why)"]
+    held = open_dataset(str(gone))  # as a sweep's worker reads it, from memory
+    assert held.held is not None
+    artifacts = execute(BacktestSpec(data=str(gone), strategy="spike"), tmp_path / "held-run",
+                        source=held)  # fmt: skip
+    assert artifacts.skipped == {"missing_segment": 1}
+    # a run that ends inside the first segment never reached where the second one was
+    listed = json.loads((gone / "manifest.json").read_text())["segments"]
+    first = listed[min(listed)]
+    early = BacktestSpec(
+        data=str(gone), strategy="spike", end_ns=(first["first_ns"] + first["last_ns"]) // 2
+    )
+    _, report = run(early, tmp_path / "early-run")
+    assert report["data"]["skipped"] == {}  # type: ignore[index]
+
+    short = tmp_path / "short"
+    second = _recorded_in_two_runs(spike_data, short)
+    kept = list(iter_segment_lines(second, Counter()))[:10]
+    second.write_bytes(gzip.compress(b"".join(line + b"\n" for line in kept)))
+    _, report = run(BacktestSpec(data=str(short), strategy="spike"), tmp_path / "short-run")
+    assert report["data"]["skipped"] == {"short_segment": 1}  # type: ignore[index]
+
+
 def _not_a_lifecycle_frame(record: dict[str, Any]) -> bool:
     return bool(record.get("frame", {}).get("type") != "market_lifecycle_v2")
 

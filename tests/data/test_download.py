@@ -267,6 +267,83 @@ def test_a_download_cut_off_inside_a_market_resumes_from_its_last_whole_page(
         assert files(part) == files(whole), cut
 
 
+def test_trades_archived_while_a_download_was_stopped_are_read_from_the_historical_tier(
+    traded: SimHarness, tmp_path: Path
+) -> None:
+    """A range after the historical cutoff is read from the live tier alone. The cutoff moves
+    on: stopped after B's first page and resumed once the cutoff has passed the range, the
+    download's live cursor finds nothing more there, and the trade it had not reached yet is
+    now served only by the historical tier. It must be read there, not left out."""
+    clock = traded.running.state.clock
+    assert isinstance(clock, ManualClock)
+    after_cutoff = int(clock.wall()) - HOUR // 2  # B's two later trades, both live
+    request = DownloadRequest("trades", tickers=(B,), from_ts=after_cutoff)
+    part = tmp_path / "part"
+    with _cut_at(CutAtPage, traded, 2) as client, pytest.raises(TransportError):
+        download(client, request, part, page_size=1)
+    assert client.area.asked[0][0] is False  # the live tier: one trade written, then the cut
+
+    clock.advance(60)  # a day later, say: the cutoff has passed the whole range
+    traded.http.put(traded.admin_url + "/historical", json={"lag_seconds": 30}).raise_for_status()
+    with _cut_at(CutAtPage, traded, None) as again:
+        summary = download(again, request, part, page_size=1)
+    with connect(traded.account) as direct:
+        served = [t.raw for t in direct.historical.iter_historical_trades(ticker=B)]
+    expected = sorted(t["trade_id"] for t in served if _ts(t) >= after_cutoff)
+    assert len(expected) == 2
+    assert summary.rows == 2
+    got = [line["rest"]["trade_id"] for p in sorted((part / "frames").iterdir())
+           for line in map(json.loads, _gunzip(p))]  # fmt: skip
+    assert sorted(got) == expected
+
+
+class ArchivesAfterFirstPage(CutAtPage):
+    """The real client's historical tier; once its first page of trades is answered, the
+    exchange's cutoff moves past every trade (a minute on, a lag of 30 s)."""
+
+    sim: SimHarness
+
+    def get_trades_page(self, **kwargs: Any) -> tuple[list[Trade], str]:
+        page = super().get_trades_page(**kwargs)
+        if len(self.asked) == 1:
+            clock = self.sim.running.state.clock
+            assert isinstance(clock, ManualClock)
+            clock.advance(60)
+            moved = self.sim.http.put(self.sim.admin_url + "/historical", json={"lag_seconds": 30})
+            moved.raise_for_status()
+        return page
+
+
+@pytest.mark.parametrize("from_ts", [None, -HOUR // 2], ids=["both-tiers", "after-the-cutoff"])
+def test_a_cutoff_moving_while_the_live_tier_is_read_loses_no_trade_and_is_no_repeated_cursor(
+    traded: SimHarness, tmp_path: Path, from_ts: int | None
+) -> None:
+    """The live tier's first page read, the cutoff passes every trade: the live tier has no
+    more, and the historical tier serves again what the live one had, under cursors the live
+    listing also gave. Cursors belong to their tier's listing: one seen in the live tier is no
+    repeat in the historical one (that stopped the download, `pagination cursor repeated`),
+    and every trade of the range is read once."""
+    now = int(traded.running.state.clock.wall())
+    start = None if from_ts is None else now + from_ts
+    request = DownloadRequest("trades", tickers=(B,), from_ts=start)
+    ArchivesAfterFirstPage.sim = traded
+    with _cut_at(ArchivesAfterFirstPage, traded, None) as client:
+        summary = download(client, request, tmp_path / "out", page_size=1)
+    with connect(traded.account) as direct:
+        served = [t.raw for t in direct.historical.iter_historical_trades(ticker=B)]
+    expected = sorted(t["trade_id"] for t in served if start is None or _ts(t) >= start)
+    assert len(expected) == (3 if start is None else 2)
+    got = [line["rest"]["trade_id"] for p in sorted((tmp_path / "out" / "frames").iterdir())
+           for line in map(json.loads, _gunzip(p))]  # fmt: skip
+    assert sorted(got) == expected and summary.rows == len(expected)
+
+
+def _ts(trade: dict[str, Any]) -> float:  # unix seconds
+    from kalshi_cli.vocabulary.clock import parse_iso
+
+    return parse_iso(trade["created_time"]).timestamp()
+
+
 class CutAtWindow(_Cut):
     """The real client's historical tier, whose connection drops when it asks for its
     `cut_at`-th window of candlesticks (never, if None); it keeps the windows asked for."""

@@ -337,3 +337,25 @@ def test_the_writer_flushes_once_a_second_at_most_and_only_with_something_to_flu
     now[0] = 5.0
     assert not writer.due()  # nothing new
     writer.close()
+
+
+def test_the_manifests_segment_lines_are_those_that_reached_the_file(tmp_path: Path) -> None:
+    """The segments a recorder lists in its manifest (written when it flushes, and when a write
+    fails) count only lines flushed to the file: a reader checks each segment holds at least
+    those (`short_segment`), and lines the compressor took but a full disk never got would
+    make a recording that merely failed look cut short by someone."""
+    writer = SegmentWriter(tmp_path, fsync=False)
+    lines = [frame_line(HOUR0 + i, b'{"type":"ok","id":"%d"}' % (i * 7919)) for i in range(5000)]
+    for i, line in enumerate(lines[:100]):
+        writer.write(HOUR0 + i, line)
+    writer.flush()
+    for i, line in enumerate(lines[100:], start=100):
+        writer.write(HOUR0 + i, line)  # taken by the compressor, not flushed
+    assert writer.path is not None
+    (listed,) = writer.segments.values()
+    assert listed == {"first_ns": HOUR0, "last_ns": HOUR0 + 99, "lines": 100}
+    on_disk = list(iter_segment_lines(writer.path, Counter()))
+    assert 100 <= len(on_disk) < 5000
+    writer.close()
+    (listed,) = writer.segments.values()
+    assert listed == {"first_ns": HOUR0, "last_ns": HOUR0 + 4999, "lines": 5000}
