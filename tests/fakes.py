@@ -12,7 +12,7 @@ from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import AREAS
 from kalshi_cli.client.connection import Area, Connection
 from kalshi_cli.client.orders import OrdersApi
-from kalshi_cli.client.requests import AmendResult
+from kalshi_cli.client.requests import AmendResult, DecreaseResult
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import Order
@@ -77,20 +77,25 @@ class Swapped(KalshiClient, Generic[A]):
         setattr(self, name, area)
 
 
-class UnreadAfterAmend(OrdersApi):
-    """A client's orders on the simulator's wire whose amends are made and answered, and whose
-    reads of an order fail once an amend has been answered (the exchange answering 503): the
-    amend landed, and this machine cannot read the order back."""
+class UnreadAfterChange(OrdersApi):
+    """A client's orders on the simulator's wire whose amends and decreases are made and
+    answered, and whose reads of an order fail once one has been answered (the exchange
+    answering 503): the change landed, and this machine cannot read the order back."""
 
-    amended = False
+    changed = False
 
     def amend_order(self, order_id: str, **terms: Any) -> AmendResult:
         result = super().amend_order(order_id, **terms)
-        self.amended = True
+        self.changed = True
+        return result
+
+    def decrease_order(self, order_id: str, **terms: Any) -> DecreaseResult:
+        result = super().decrease_order(order_id, **terms)
+        self.changed = True
         return result
 
     def get_order(self, order_id: str) -> Order:
-        if self.amended:
+        if self.changed:
             raise ServerError("request failed: HTTP 503 service_unavailable", status=503)
         return super().get_order(order_id)
 

@@ -1041,8 +1041,8 @@ class AgentTools:
                 taken = service.cancel(order_id)
                 return _Written({"order_id": order_id, "contracts_cancelled": fmt_count(taken)})
             by, to = _decrease_amounts(arguments)
-            order = service.decrease(order_id, by=by, to=to)
-        return _Written({"order": plain(order)})
+            decreased = service.decrease(order_id, by=by, to=to)
+        return _Written({"order": plain(decreased.order), "note": decreased.note})
 
     def _within_budget(
         self,

@@ -443,8 +443,13 @@ def decrease_command(
     use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     with open_store(app) as store:
-        order = order_service(app, store).decrease(order_id, by=amount_by, to=amount_to)
-        render_order(out, order, store.orders.intent_by_order_id(order.order_id))
+        decreased = order_service(app, store).decrease(order_id, by=amount_by, to=amount_to)
+        order = decreased.order
+        render_order(
+            out, order, store.orders.intent_by_order_id(order.order_id), note=decreased.note
+        )
+    if decreased.note:
+        out.warn(decreased.note)
 
 
 # ------------------------------------------------------------------------------------ read
@@ -526,7 +531,7 @@ def order_row(doc: dict[str, Any]) -> dict[str, str]:
 
 def render_order(out: Any, order: Order, intent: IntentRecord | None, **beside: str | None) -> None:
     """The order's fields, and in the JSON document `beside` it what a command adds (an
-    amend's `note`: null, or what its warning says on stderr)."""
+    amend's or a decrease's `note`: null, or what its warning says on stderr)."""
     doc = order_json(order, intent)
     row = order_row(doc)
     fields = [(c.header, row[c.key]) for c in ORDER_COLUMNS]

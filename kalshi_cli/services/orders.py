@@ -74,6 +74,7 @@ if TYPE_CHECKING:
         CancelResult,
         CreateOrder,
         CreateOrderResult,
+        DecreaseResult,
     )
     from kalshi_cli.config import Located
     from kalshi_cli.store import HeartbeatRecord, IntentRecord, Store, TradingStateRecord
@@ -127,7 +128,7 @@ class OrderCalls(OrderReads, Protocol):
 
     def decrease_order(
         self, order_id: str, *, reduce_by: Decimal | None = ..., reduce_to: Decimal | None = ...
-    ) -> object: ...
+    ) -> DecreaseResult: ...
 
 
 class OrderClient(ReconcileClient, Protocol):
@@ -296,14 +297,19 @@ class SentAmend:
 
 
 @dataclass(frozen=True)
-class Amended:
-    """An amend made (`OrderService.submit_amend`): the order read back after it, or, when that
-    read failed, the order as the amend's answer tells it, with `note` saying so. The amend is
-    done either way: a failed read after it must not read as a failed amend, which a trader or
-    the assistant would take to mean the old terms still stand (and might send it again)."""
+class ChangeMade:
+    """An amend or a decrease the exchange answered (`OrderService.submit_amend`, `decrease`):
+    the order read back after it, or, when that read failed, the order as the change's own
+    answer tells it, with `note` saying so. The change is made either way: a failed read after
+    it must not read as a failed change, which a trader or the assistant would take to mean
+    the old terms still stand (and might send it again)."""
 
     order: Order
     note: str | None = None
+
+
+# what a change of an order is called, and what it is once made
+_MADE = {"amend": "amended", "decrease": "decreased"}
 
 
 def _as_answered(prepared: PreparedAmend, result: AmendResult) -> Order:
@@ -330,6 +336,18 @@ def _as_answered(prepared: PreparedAmend, result: AmendResult) -> Order:
         fill_count=Decimal(fmt_count(prepared.total - remaining)),
         remaining_count=Decimal(fmt_count(remaining)),
         expiration_time=expiry,
+    )
+
+
+def _as_decreased(order: Order, result: DecreaseResult) -> Order:
+    """The order as a decrease's answer tells it, when it cannot be read back after: the order
+    as read before the decrease, with what rests now; none left, cancelled (a decrease to none
+    cancels the order)."""
+    remaining = max(result.remaining_count, ZERO)
+    return msgspec.structs.replace(
+        order,
+        status=RESTING if remaining > 0 else CANCELED,
+        remaining_count=Decimal(fmt_count(remaining)),
     )
 
 
@@ -953,7 +971,7 @@ class OrderService:
         price: Decimal | None = None,
         count: Decimal | None = None,
         expiration_time: int | None = None,
-    ) -> Amended:
+    ) -> ChangeMade:
         """New price (of the side the order trades, as the trader placed it), new total count
         and/or new expiry (unix seconds; None keeps it, 0 removes it, else in the future):
         `prepare_amend`'s checks, then `submit_amend`. The order keeps its queue position only
@@ -1011,7 +1029,7 @@ class OrderService:
 
     def submit_amend(
         self, prepared: PreparedAmend, *, check: Callable[[], None] | None = None
-    ) -> Amended:
+    ) -> ChangeMade:
         """Record, send once, record the answer, of an amend `prepare_amend` checked. `check`:
         as `record_amend` takes it; asked alone when the state file holds no resting order to
         record the amend on (nothing it reads is then written with the amend)."""
@@ -1049,24 +1067,36 @@ class OrderService:
             if recorded is not None:
                 self.book_amend_refused(recorded, exc)
             raise
-        if recorded is not None:
-            self.book_amend(recorded, result)  # as the trade loop books its amends' answers
+
+        def book() -> None:
+            if recorded is not None:
+                self.book_amend(recorded, result)  # as the trade loop books its amends' answers
+
+        return self._made("amend", order_id, _as_answered(prepared, result), book)
+
+    def _made(
+        self, change: str, order_id: str, answered: Order, book: Callable[[], None]
+    ) -> ChangeMade:
+        """The one rule for a change of an order the exchange answered (an amend, a decrease):
+        it is made, whatever comes after. `book` books its answer in the state file; the order
+        is then read back and copied in. A read that fails leaves the order as the answer tells
+        it (`answered`), with a note: the change is booked, the read would only show it, and
+        `kalshi reconcile` brings the order in as it is."""
+        book()
         try:
             updated = self.client.orders.get_order(order_id)
         except (ApiError, TransportError) as exc:
-            # the amend is made (and booked, when the state file holds the order resting): the
-            # read would only show it, and `kalshi reconcile` brings the order in as it is
-            return Amended(
-                _as_answered(prepared, result),
-                f"amended; could not read the order back: {exc.message} (the order shown is "
-                "the amend's own answer)",
+            return ChangeMade(
+                answered,
+                f"{_MADE[change]}; could not read the order back: {exc.message} (the order "
+                f"shown is the {change}'s own answer)",
             )
         self._apply_order(updated)
-        return Amended(updated)
+        return ChangeMade(updated)
 
     def _resolve_amend(
         self, exc: AmendOutcomeUnknown, price: Decimal, total: Decimal, recorded: Amend | None
-    ) -> Amended:
+    ) -> ChangeMade:
         """An amend without a clear answer is never sent again: the order is read once. Showing
         the new price and count, it is done; otherwise it stays unknown (the exchange may not
         have done it, or a read can lag a write), and the person is told what it shows now.
@@ -1080,7 +1110,7 @@ class OrderService:
         if recorded is not None and amend_settled_by(order, price, total):
             self.book_amend_read(recorded, AMEND_READ)
         if order.yes_price == price and order.fill_count + order.remaining_count == total:
-            return Amended(order)
+            return ChangeMade(order)
         shown = order.fill_count + order.remaining_count
         raise AmendOutcomeUnknown(
             f"{exc.message}; the exchange now shows {order.status} at "
@@ -1090,7 +1120,10 @@ class OrderService:
 
     def decrease(
         self, order_id: str, *, by: Decimal | None = None, to: Decimal | None = None
-    ) -> Order:
+    ) -> ChangeMade:
+        """Take contracts off a resting order, `by` so many or `to` so many left (0 cancels
+        it); it keeps its place in the queue. Answered, the decrease is made and booked from
+        its answer (`_made`)."""
         if (by is None) == (to is None):
             raise ValidationError("give exactly one of --by or --to", code="DECREASE_ARGS")
         amount = by if by is not None else to
@@ -1099,11 +1132,29 @@ class OrderService:
             raise ValidationError(
                 f"decrease amount must be positive, got {amount}", code="COUNT_NOT_POSITIVE"
             )
-        self._resting(order_id, "decreased")
-        self.client.orders.decrease_order(order_id, reduce_by=by, reduce_to=to)
-        updated = self.client.orders.get_order(order_id)
-        self._apply_order(updated)
-        return updated
+        order = self._resting(order_id, "decreased")
+        result = self.client.orders.decrease_order(order_id, reduce_by=by, reduce_to=to)
+        book = partial(self._book_decrease, order_id, result.remaining_count)
+        return self._made("decrease", order_id, _as_decreased(order, result), book)
+
+    def _book_decrease(self, order_id: str, remaining: Decimal) -> None:
+        """A decrease the exchange applied, in the state file, as a read of the order after it
+        would book it: what rests is the answer's, and the total what the row counts filled
+        plus that; none left, the order is cancelled (a decrease to none cancels it) and keeps
+        its total, as a cancel booked does. A row that no longer rests (fills or a cancel
+        booked meanwhile ended it) stays ended; an order the state file does not hold is left
+        to the read after it."""
+        orders = self.store.orders
+        with self.store.transaction():
+            row = orders.status_and_filled(order_id)
+            if row is None or row[0] != RESTING:
+                return
+            if remaining <= 0:
+                orders.mark_cancelled(order_id)
+            else:
+                orders.update_order(
+                    order_id=order_id, remaining_count=remaining, count=row[1] + remaining
+                )
 
     def _resting(self, order_id: str, done: str) -> Order:
         """The order, looked up before it is changed: an unknown id and an order that no longer

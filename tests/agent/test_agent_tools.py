@@ -25,7 +25,7 @@ from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.cli.test_cli_sim import kalshi
-from tests.fakes import UnreadAfterAmend
+from tests.fakes import UnreadAfterChange
 from tests.prime_tier import connect_as
 from tests.waiting import wait_until
 
@@ -96,29 +96,34 @@ def test_amend_decrease_and_cancel_change_the_assistants_order(tools: AgentTools
     assert tools.orders()["orders"] == []
 
 
-def test_an_amend_made_whose_order_cannot_be_read_back_is_done_in_the_answer_and_the_audit(
-    sim: SimHarness, tmp_path: Path
-) -> None:
-    """The assistant's amend is made and answered, and the read of the order after it fails:
-    the answer is the amend made (its new terms) with a note that the order could not be read
-    back, and the audit says `ok`. A `refused` row tells the assistant, and whoever reads the
-    audit, that the old terms stand when the exchange holds the new ones."""
+@pytest.fixture
+def unread_tools(sim: SimHarness, tmp_path: Path) -> Iterator[AgentTools]:
+    """The tools on a client whose reads of an order fail once an amend or a decrease of it
+    has been answered (`UnreadAfterChange`)."""
     sim.create_market(T)
     (tmp_path / "config.yaml").write_text(CONFIG)
     app = AppContext(
         environ=environ(sim, tmp_path),
         client_factory=lambda _app, _settings, _anonymous: connect_as(
-            UnreadAfterAmend, sim.account
+            UnreadAfterChange, sim.account
         ),
     )
-    try:
-        config = load_agent_config(app.settings().config_path)
-        tools = AgentTools(CliAccess(app), config, clock=ManualClock(1_700_000_000.0))
-        order_id = placed(tools, "4", "0.20")["order_id"]
-        answer = tools.execute(tools.preview_amend(order_id, price="0.22", count="5")["token"])
-        audit = tools.audit()["audit"]
-    finally:
-        app.close()
+    config = load_agent_config(app.settings().config_path)
+    yield AgentTools(CliAccess(app), config, clock=ManualClock(1_700_000_000.0))
+    app.close()
+
+
+def test_an_amend_made_whose_order_cannot_be_read_back_is_done_in_the_answer_and_the_audit(
+    sim: SimHarness, unread_tools: AgentTools
+) -> None:
+    """The assistant's amend is made and answered, and the read of the order after it fails:
+    the answer is the amend made (its new terms) with a note that the order could not be read
+    back, and the audit says `ok`. A `refused` row tells the assistant, and whoever reads the
+    audit, that the old terms stand when the exchange holds the new ones."""
+    tools = unread_tools
+    order_id = placed(tools, "4", "0.20")["order_id"]
+    answer = tools.execute(tools.preview_amend(order_id, price="0.22", count="5")["token"])
+    audit = tools.audit()["audit"]
 
     order = answer["order"]
     assert (order["order_id"], order["yes_price_dollars"]) == (order_id, "0.2200")
@@ -128,9 +133,33 @@ def test_an_amend_made_whose_order_cannot_be_read_back_is_done_in_the_answer_and
     (amend,) = [e for e in audit if e["arguments"].get("previewed_by") == "preview_amend"]
     assert amend["outcome"] == "ok", amend
     assert amend["detail"]["note"] == answer["note"]
-    with connect_as(UnreadAfterAmend, sim.account) as client:
+    with connect_as(UnreadAfterChange, sim.account) as client:
         made = client.orders.get_order(order_id)
     assert (made.yes_price, made.remaining_count) == (Decimal("0.22"), 5)
+
+
+def test_a_decrease_made_whose_order_cannot_be_read_back_is_done_in_the_answer_and_the_audit(
+    sim: SimHarness, unread_tools: AgentTools
+) -> None:
+    """The amend's rule holds for the assistant's decrease: answered, it is made in
+    `execute`'s answer (what rests as the decrease's answer says, and a note) and `ok` in the
+    audit. A `refused` row says the contracts still rest, and an assistant that decreases
+    again takes off more than it meant."""
+    tools = unread_tools
+    order_id = placed(tools, "4", "0.20")["order_id"]
+    answer = tools.execute(tools.preview_decrease(order_id, by="1")["token"])
+    audit = tools.audit()["audit"]
+
+    order = answer["order"]
+    assert (order["order_id"], order["status"]) == (order_id, "resting")
+    assert (order["fill_count_fp"], order["remaining_count_fp"]) == ("0.00", "3.00")
+    assert answer["note"].startswith("decreased; could not read the order back: "), answer
+    assert "HTTP 503" in answer["note"]
+    (decrease,) = [e for e in audit if e["arguments"].get("previewed_by") == "preview_decrease"]
+    assert decrease["outcome"] == "ok", decrease
+    assert decrease["detail"]["note"] == answer["note"]
+    with connect_as(UnreadAfterChange, sim.account) as client:
+        assert client.orders.get_order(order_id).remaining_count == 3
 
 
 def test_an_order_the_assistant_did_not_place_is_not_its_to_change(tools: AgentTools) -> None:

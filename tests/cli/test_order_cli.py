@@ -18,7 +18,7 @@ from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, TransportError, Va
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import BookSide
 from tests.conftest import SimHarness
-from tests.fakes import UnreadAfterAmend
+from tests.fakes import UnreadAfterChange
 from tests.prime_tier import Kalshi, connect, connect_as, make_markets, state_path
 
 PLACE = ("order", "place", "KXT-EV-M00", "--side", "yes", "--action", "buy")
@@ -406,7 +406,7 @@ def test_an_amend_made_whose_order_cannot_be_read_back_is_reported_made(
         "--count",
         "12",
         "--json",
-        client=lambda: connect_as(UnreadAfterAmend, prime.account),
+        client=lambda: connect_as(UnreadAfterChange, prime.account),
     )
     assert amended.exit_code == 0, amended.output
     document = json.loads(amended.stdout)
@@ -435,11 +435,54 @@ def test_an_amend_made_whose_order_cannot_be_read_back_is_reported_made(
         oid,
         "--price",
         "0.33",
-        client=lambda: connect_as(UnreadAfterAmend, prime.account),
+        client=lambda: connect_as(UnreadAfterChange, prime.account),
     )
     assert again.exit_code == 0, again.output
     assert "0.33" in again.stdout
     assert again.stderr.startswith("Warning: amended; could not read the order back: ")
+
+
+def test_a_decrease_made_whose_order_cannot_be_read_back_is_reported_made(
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """A decrease is held to the amend's rule: answered, it is made, whatever the read of the
+    order after it does (exit 0, what rests as its answer says, a warning), and the state file
+    books it from that answer. A failure here tells the trader the contracts still rest, and
+    one who decreases again takes off more than was meant."""
+    make_markets(prime, 1)
+    placed = kalshi(*place_args(side="no", count="10", price="0.30"), "--json")
+    oid = json.loads(placed.stdout)["order"]["order_id"]
+    unread = lambda: connect_as(UnreadAfterChange, prime.account)  # noqa: E731
+
+    decreased = kalshi("order", "decrease", oid, "--by", "4", "--json", client=unread)
+    assert decreased.exit_code == 0, decreased.output
+    document = json.loads(decreased.stdout)
+    order = document["order"]
+    assert (order["order_id"], order["side"], order["price"], order["status"]) == (
+        oid,
+        "no",
+        "0.3000",
+        "resting",
+    )
+    assert (order["count"], order["remaining_count"]) == ("6.00", "6.00")
+    assert document["note"].startswith("decreased; could not read the order back: "), document
+    assert "HTTP 503" in decreased.stderr
+    assert client.orders.get_order(oid).remaining_count == D(6)
+    with Store.open(state_path(tmp_path)) as store:
+        (intent,) = store.orders.intents()
+        assert (intent.status, intent.count, intent.remaining) == ("resting", D(6), D(6))
+        assert store.orders.order_history(intent.client_order_id)[-1].note == "decrease"
+
+    # to none: the exchange cancels the order, and so does the state file; the warning is on
+    # stderr after the order, and the exit is 0
+    emptied = kalshi("order", "decrease", oid, "--to", "0", client=unread)
+    assert emptied.exit_code == 0, emptied.output
+    assert "canceled" in emptied.stdout
+    assert emptied.stderr.startswith("Warning: decreased; could not read the order back: ")
+    assert client.orders.get_order(oid).status == "canceled"
+    with Store.open(state_path(tmp_path)) as store:
+        (intent,) = store.orders.intents()
+        assert (intent.status, intent.remaining) == ("canceled", D(0))
 
 
 def test_order_show_names_each_change_and_shows_the_amended_expiry(

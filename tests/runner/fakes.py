@@ -15,7 +15,13 @@ from typing import Any
 import msgspec
 
 from kalshi_cli.client.historical import HistoricalCutoff
-from kalshi_cli.client.requests import AmendResult, CancelResult, CreateOrder, CreateOrderResult
+from kalshi_cli.client.requests import (
+    AmendResult,
+    CancelResult,
+    CreateOrder,
+    CreateOrderResult,
+    DecreaseResult,
+)
 from kalshi_cli.client.subaccounts import SubaccountBalance
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.index import IndexBoard, decode_tick
@@ -40,7 +46,7 @@ from kalshi_cli.sim.core.exchange import (
 from kalshi_cli.sim.core.records import PlaceRequest, PlaceResult
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.strategy_api import IndexView
-from kalshi_cli.venue.answers import amended
+from kalshi_cli.venue.answers import amended, decreased
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import (
     AmendOutcomeUnknown,
@@ -292,14 +298,14 @@ class FakeClient(EveryAreaItself):
 
     def decrease_order(
         self, order_id: str, *, reduce_by: Decimal | None = None, reduce_to: Decimal | None = None
-    ) -> dict[str, Any]:
+    ) -> DecreaseResult:
         try:
             order = self.core.decrease_order(
                 self.account_id, order_id, reduce_by=reduce_by, reduce_to=reduce_to
             )
         except ExchangeError as exc:
             raise _api_error(exc) from None
-        return {"order": ser.order_json(order)}
+        return decreased(order, order.last_update_time)
 
     def iter_orders(self, **filters: Any) -> Iterator[Order]:
         for o in self.core.orders(self.account_id):

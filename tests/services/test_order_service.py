@@ -158,12 +158,12 @@ def test_decrease_to_and_by_reach_the_exchange_and_are_recorded(
 ) -> None:
     order_id = placed_bid(service, ticker, 10)
 
-    assert service.decrease(order_id, to=D(4)).remaining_count == D(4)
-    assert service.decrease(order_id, by=D(1)).remaining_count == D(3)
+    assert service.decrease(order_id, to=D(4)).order.remaining_count == D(4)
+    assert service.decrease(order_id, by=D(1)).order.remaining_count == D(3)
     local = store.orders.intent_by_order_id(order_id)
     assert local is not None and local.remaining == D(3)
     # to 0: the order is off the book
-    gone = service.decrease(order_id, to=D(0))
+    gone = service.decrease(order_id, to=D(0)).order
     assert gone.remaining_count == 0 and gone.status == "canceled"
 
 

@@ -114,7 +114,7 @@ def test_an_order_naming_no_subaccount_is_imported_on_the_keys_own(
     where it rests, and so outside the book a loop on 1 starts from."""
     env, order_id = _placed_elsewhere(sim, tmp_path, "KXRKI-2")
     with _unnamed_client(env) as client, Store.open(tmp_path / "state.db") as store:
-        decreased = OrderService(client, store).decrease(order_id, by=D(1))
+        decreased = OrderService(client, store).decrease(order_id, by=D(1)).order
         assert decreased.subaccount is None  # the wire named none
         assert _imported(store, order_id) == ("external", 1)
         assert [i.order_id for i in store.orders.open_orders(subaccount=1)] == [order_id]
