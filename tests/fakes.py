@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Self, TypeVar
 
@@ -12,7 +13,7 @@ from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import AREAS
 from kalshi_cli.client.connection import Area, Connection
 from kalshi_cli.client.orders import OrdersApi
-from kalshi_cli.client.requests import AmendResult, DecreaseResult
+from kalshi_cli.client.requests import AmendResult, CreateOrder, CreateOrderResult, DecreaseResult
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import Order
@@ -98,6 +99,30 @@ class UnreadAfterChange(OrdersApi):
         if self.changed:
             raise ServerError("request failed: HTTP 503 service_unavailable", status=503)
         return super().get_order(order_id)
+
+
+class StateFailsAfterWrite(OrdersApi):
+    """A client's orders on the simulator's wire whose orders, amends and decreases are made
+    and answered, and which call the test's `fail` (the state file stops taking writes: a lock
+    another process holds, a disk that fills) once the exchange has answered, before the
+    answer is booked."""
+
+    fail: Callable[[], None]
+
+    def create_order(self, request: CreateOrder) -> CreateOrderResult:
+        result = super().create_order(request)
+        self.fail()
+        return result
+
+    def amend_order(self, order_id: str, **terms: Any) -> AmendResult:
+        result = super().amend_order(order_id, **terms)
+        self.fail()
+        return result
+
+    def decrease_order(self, order_id: str, **terms: Any) -> DecreaseResult:
+        result = super().decrease_order(order_id, **terms)
+        self.fail()
+        return result
 
 
 @dataclass(frozen=True)

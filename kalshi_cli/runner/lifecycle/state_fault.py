@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TypeGuard
 
 from kalshi_cli.runner.execution.order_group import GroupTrigger, trigger_session_group
 from kalshi_cli.runner.execution.unknown_orders import LostAnswer, wait_out_unknown
-from kalshi_cli.store.errors import InvalidTransition, StateFileUnwritable, StoreError
+from kalshi_cli.store.errors import InvalidTransition, StoreError
 from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import ZERO
@@ -34,12 +34,12 @@ class StateFileFailed(KalshiError):
 
 
 def is_state_failure(exc: BaseException) -> TypeGuard[StoreError]:
-    """A state file that failed as SQLite said (full, failing, read-only, locked): not one
-    refused on opening with its own code (17, 20) nor a bug of ours in using it (those stay a
-    crash, exit 1)."""
-    return isinstance(exc, StateFileUnwritable) or (
+    """A state file that failed as SQLite said (full, failing, read-only, locked), also under
+    an answer it could not record (OrderNotRecorded): not one refused on opening with its own
+    code (17, 20) nor a bug of ours in using it (those stay a crash, exit 1)."""
+    return (
         isinstance(exc, StoreError)
-        and exc.exit_code is ExitCode.FAILURE
+        and exc.exit_code in (ExitCode.STATE_WRITE_FAILED, ExitCode.FAILURE)
         and not isinstance(exc, InvalidTransition)
     )
 
