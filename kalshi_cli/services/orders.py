@@ -351,6 +351,13 @@ def _as_decreased(order: Order, result: DecreaseResult) -> Order:
     )
 
 
+def _terms(order: Order) -> str:
+    """An order's state after a change, for a person: what rests and at what YES price."""
+    if order.status != RESTING:
+        return order.status
+    return f"{RESTING}, {fmt_count(order.remaining_count)} at YES {fmt_dollars(order.yes_price)}"
+
+
 @dataclass(frozen=True)
 class AmendOutcome:
     """An amend the exchange applied, as booked: the order's status after it, what rests
@@ -1075,24 +1082,50 @@ class OrderService:
         return self._made("amend", order_id, _as_answered(prepared, result), book)
 
     def _made(
-        self, change: str, order_id: str, answered: Order, book: Callable[[], None]
+        self,
+        change: str,
+        order_id: str,
+        answered: Order,
+        book: Callable[[], None],
+        *,
+        read: bool = True,
     ) -> ChangeMade:
-        """The one rule for a change of an order the exchange answered (an amend, a decrease):
-        it is made, whatever comes after. `book` books its answer in the state file; the order
-        is then read back and copied in. A read that fails leaves the order as the answer tells
+        """The one rule for a change of an order the exchange made (an amend, a decrease): it is
+        made, whatever comes after. `book` books it in the state file; the order is then read
+        back and copied in (`read`; False when `answered` is a read already: an amend whose
+        answer was lost, found made). A read that fails leaves the order as the answer tells
         it (`answered`), with a note: the change is booked, the read would only show it, and
-        `kalshi reconcile` brings the order in as it is."""
-        book()
+        `kalshi reconcile` brings the order in as it is. A state file that cannot take the
+        booking, or the read's copy, raises OrderNotRecorded saying the change WAS MADE, as an
+        order placed and not recorded does: its own error ("locked; try again") would read as
+        the change not made."""
+        from kalshi_cli.store import OrderNotRecorded, StoreError
+
+        shown = answered
         try:
-            updated = self.client.orders.get_order(order_id)
-        except (ApiError, TransportError) as exc:
-            return ChangeMade(
-                answered,
-                f"{_MADE[change]}; could not read the order back: {exc.message} (the order "
-                f"shown is the {change}'s own answer)",
-            )
-        self._apply_order(updated)
-        return ChangeMade(updated)
+            book()
+            if not read:
+                return ChangeMade(shown)
+            try:
+                shown = self.client.orders.get_order(order_id)
+            except (ApiError, TransportError) as exc:
+                return ChangeMade(
+                    answered,
+                    f"{_MADE[change]}; could not read the order back: {exc.message} (the order "
+                    f"shown is the {change}'s own answer)",
+                )
+            self._apply_order(shown)
+        except StoreError as exc:
+            raise OrderNotRecorded(
+                f"{change} of order {order_id} WAS MADE ({_terms(shown)}), but the state file "
+                f"could not record it: {exc.message}",
+                hint=f"do not {change} it again; `kalshi reconcile` records it once the state "
+                "file can be written",
+                client_order_id=shown.client_order_id,
+                order_id=shown.order_id,
+                remaining=shown.remaining_count if shown.status == RESTING else ZERO,
+            ) from exc
+        return ChangeMade(shown)
 
     def _resolve_amend(
         self, exc: AmendOutcomeUnknown, price: Decimal, total: Decimal, recorded: Amend | None
@@ -1106,11 +1139,16 @@ class OrderService:
             order = self.client.orders.get_order(exc.order_id)
         except (ApiError, TransportError):
             raise exc from None
-        self._apply_order(order)
-        if recorded is not None and amend_settled_by(order, price, total):
-            self.book_amend_read(recorded, AMEND_READ)
+
+        def book() -> None:
+            self._apply_order(order)
+            if recorded is not None and amend_settled_by(order, price, total):
+                self.book_amend_read(recorded, AMEND_READ)
+
         if order.yes_price == price and order.fill_count + order.remaining_count == total:
-            return ChangeMade(order)
+            # made, and the read that found it is the one after it
+            return self._made("amend", exc.order_id, order, book, read=False)
+        book()
         shown = order.fill_count + order.remaining_count
         raise AmendOutcomeUnknown(
             f"{exc.message}; the exchange now shows {order.status} at "

@@ -18,14 +18,14 @@ from kalshi_cli.agent.tools import AgentTools
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli._services import open_store, order_service
 from kalshi_cli.cli.mcp_cmd import CliAccess
-from kalshi_cli.store import RetentionPolicy, Store
+from kalshi_cli.store import OrderNotRecorded, RetentionPolicy, Store
 from kalshi_cli.store.records import FillRecord
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, utc_day
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.cli.test_cli_sim import kalshi
-from tests.fakes import UnreadAfterChange
+from tests.fakes import StateFailsAfterWrite, Swapped, UnreadAfterChange
 from tests.prime_tier import connect_as
 from tests.waiting import wait_until
 
@@ -160,6 +160,87 @@ def test_a_decrease_made_whose_order_cannot_be_read_back_is_done_in_the_answer_a
     assert decrease["detail"]["note"] == answer["note"]
     with connect_as(UnreadAfterChange, sim.account) as client:
         assert client.orders.get_order(order_id).remaining_count == 3
+
+
+class StoresHandedOut(CliAccess):
+    """The tools' access, keeping the state files it opens, so a test can break the one a
+    write is booking into while another (the audit's) still works."""
+
+    def __init__(self, app: AppContext) -> None:
+        super().__init__(app)
+        self.opened: list[Store] = []
+
+    def open_store(self) -> Store:
+        store = super().open_store()
+        self.opened.append(store)
+        return store
+
+
+@pytest.mark.parametrize(
+    ("preview", "terms"),
+    [
+        (
+            lambda tools, oid: tools.preview_amend(oid, price="0.22", count="5"),
+            "5.00 at YES 0.2200",
+        ),
+        (lambda tools, oid: tools.preview_decrease(oid, by="1"), "3.00 at YES 0.2000"),
+    ],
+    ids=["amend", "decrease"],
+)
+def test_a_change_made_that_the_state_file_cannot_record_is_unknown_in_the_audit(
+    sim: SimHarness,
+    tmp_path: Path,
+    preview: Callable[[AgentTools, str], dict[str, Any]],
+    terms: str,
+) -> None:
+    """The assistant's amend or decrease is made and answered, and the state file stops taking
+    writes before the answer is booked: `execute` says it WAS MADE and that the state file did
+    not record it, and the audit says `unknown`, as for an order placed and not recorded. The
+    state file's own error (`refused` in the audit) said the old terms stand."""
+    sim.create_market(T)
+    (tmp_path / "config.yaml").write_text(CONFIG)
+    armed: list[bool] = []
+
+    def stop_writes() -> None:
+        # once the change is previewed, the next answer's booking meets a file that became
+        # unwritable: every write on the connection that books it fails with SQLITE_READONLY
+        if armed:
+            access.opened[-1]._conn.execute("PRAGMA query_only = 1")
+
+    def failing(*_: object) -> Swapped[StateFailsAfterWrite]:
+        client = connect_as(StateFailsAfterWrite, sim.account)
+        client.area.fail = stop_writes
+        return client
+
+    app = AppContext(environ=environ(sim, tmp_path), client_factory=failing)
+    access = StoresHandedOut(app)
+    try:
+        tools = AgentTools(
+            access, load_agent_config(app.settings().config_path), clock=ManualClock(1.7e9)
+        )
+        order_id = placed(tools, "4", "0.20")["order_id"]
+        token = preview(tools, order_id)["token"]
+        armed.append(True)
+        with pytest.raises(OrderNotRecorded) as failed:
+            tools.execute(token)
+        audit = tools.audit()["audit"]
+    finally:
+        app.close()
+
+    change = "amend" if "amend" in failed.value.message else "decrease"
+    assert failed.value.message.startswith(
+        f"{change} of order {order_id} WAS MADE (resting, {terms}), but the state file could "
+        "not record it: state file "
+    ), failed.value.message
+    assert failed.value.hint == (
+        f"do not {change} it again; `kalshi reconcile` records it once the state file can be "
+        "written"
+    )
+    (row,) = [e for e in audit if e["arguments"].get("previewed_by") == f"preview_{change}"]
+    assert row["outcome"] == "unknown", row
+    assert row["detail"]["error"].startswith(
+        f"STATE_WRITE_FAILED: {change} of order {order_id} WAS MADE"
+    ), row
 
 
 def test_an_order_the_assistant_did_not_place_is_not_its_to_change(tools: AgentTools) -> None:

@@ -1,17 +1,23 @@
-"""An order the exchange accepted is placed, and a state file that cannot record the answer
-does not unmake it: `kalshi order place` says it WAS PLACED, that the state file did not record
-it and what to do, and exits 21 (STATE_WRITE_FAILED), as every command whose state file cannot
-take a write does; never 1 (a bug)."""
+"""An order, an amend or a decrease the exchange answered is made, and a state file that cannot
+record the answer does not unmake it: `kalshi order place|amend|decrease` says it WAS PLACED or
+WAS MADE, that the state file did not record it and what to do, and exits 21
+(STATE_WRITE_FAILED), as every command whose state file cannot take a write does; never 1 (a
+bug), never a bare "locked; try again" that would send it twice. `kalshi reconcile` brings the
+state file to what the exchange holds once it can be written."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
+from decimal import Decimal as D
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
 from kalshi_cli.client import KalshiClient
+from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.cli.test_order_cli import place_args
 from tests.conftest import SimHarness
@@ -53,6 +59,68 @@ def locked(
     lock = LockAfterTheAnswer(prime, state_path(tmp_path))
     yield lock
     lock.release()
+
+
+def _placed(prime: SimHarness, kalshi: Kalshi) -> str:
+    make_markets(prime, 1)
+    placed = kalshi(*place_args(side="no", count="10", price="0.30"), "--json")
+    assert placed.exit_code == 0, placed.output
+    return str(json.loads(placed.stdout)["order"]["order_id"])
+
+
+class Change(NamedTuple):
+    """A change of the order `_placed` rests (NO at 0.30 for 10): the command, its flags, its
+    terms as the error states them, and what rests after it."""
+
+    name: str
+    flags: tuple[str, ...]
+    terms: str
+    rests: D
+
+
+CHANGES = [
+    Change("amend", ("--price", "0.32", "--count", "12"), "resting, 12.00 at YES 0.6800", D(12)),
+    Change("decrease", ("--by", "4"), "resting, 6.00 at YES 0.7000", D(6)),
+    Change("decrease", ("--to", "0"), "canceled", D(0)),
+]
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=["amend", "decrease", "decrease-to-none"])
+def test_a_change_made_that_the_state_file_cannot_record_is_reported_made(
+    client: KalshiClient, kalshi: Kalshi, locked: LockAfterTheAnswer, change: Change
+) -> None:
+    """Before, the state file's own error escaped: `state file ... is locked by another
+    process (another kalshi process is writing it; try again)`, and a trader who tried again
+    amended or decreased twice."""
+    oid = _placed(locked.prime, kalshi)
+
+    made = kalshi("order", change.name, oid, *change.flags, "--json", client=locked.client)
+
+    assert made.exit_code == ExitCode.STATE_WRITE_FAILED, made.output
+    assert made.stdout == ""
+    assert made.stderr.startswith(
+        f"Error: {change.name} of order {oid} WAS MADE ({change.terms}), but the state file "
+        f"could not record it: state file {locked.path} is locked by another process ("
+    ), made.stderr
+    assert made.stderr.endswith(
+        f"(do not {change.name} it again; `kalshi reconcile` records it once the state file can "
+        "be written)\n"
+    ), made.stderr
+    assert "try again" not in made.stderr
+    assert len(made.stderr.splitlines()) == 1
+    # the exchange made it; the state file says so once it can be written and is reconciled
+    order = client.orders.get_order(oid)
+    assert order.remaining_count == change.rests
+    locked.release()
+    assert kalshi("reconcile").exit_code == 0
+    with Store.open(locked.path) as store:
+        (intent,) = store.orders.intents()
+        assert (intent.status, intent.price, intent.remaining) == (
+            order.status,
+            order.yes_price,
+            order.remaining_count,
+        )
+        assert store.orders.amends_of([intent.client_order_id]) == {}
 
 
 def test_an_order_placed_that_the_state_file_cannot_record_exits_21_not_1(

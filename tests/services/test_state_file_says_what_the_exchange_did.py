@@ -9,17 +9,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal as D
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.orders import OrdersApi
-from kalshi_cli.client.requests import CancelResult, CreateOrderResult
+from kalshi_cli.client.requests import AmendResult, CancelResult, CreateOrderResult
 from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import OrderNotRecorded, Store, StoreError
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.errors import BadRequestError, NotFoundError, OrderOutcomeUnknown
+from kalshi_cli.vocabulary.errors import (
+    AmendOutcomeUnknown,
+    BadRequestError,
+    NotFoundError,
+    OrderOutcomeUnknown,
+)
 from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
@@ -259,6 +264,42 @@ def test_an_order_found_after_a_lost_answer_that_cannot_be_recorded_names_its_or
             "do not place it again; `kalshi reconcile` records it once the state file can be "
             "written"
         )
+
+
+class AmendAnswerLostThenStateFileStops(BreaksTheStateFile):
+    """The amend lands and its answer is lost; the state file stops taking writes before the
+    read that finds it made is booked."""
+
+    def amend_order(self, order_id: str, **terms: Any) -> AmendResult:
+        super().amend_order(order_id, **terms)
+        _stop_writes(self.store)
+        raise AmendOutcomeUnknown("no answer from the exchange", order_id=order_id)
+
+
+def test_an_amend_found_made_after_a_lost_answer_that_cannot_be_recorded_says_it_was_made(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path, ticker: str
+) -> None:
+    """The amend's rule when its answer was lost and a read found it made: the state file's
+    own error ("open read-only") said nothing of the amend, which a person would send again."""
+    with Store.open(tmp_path / "state.db") as store:
+        service = OrderService(client, store)
+        placed = service.place(
+            service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(2), D("0.15")))
+        )
+        assert placed.order_id is not None
+        with connect_as(AmendAnswerLostThenStateFileStops, prime.account) as losing:
+            losing.area.store = store
+            with pytest.raises(OrderNotRecorded) as failed:
+                OrderService(losing, store).amend(placed.order_id, price=D("0.17"), count=D(3))
+        assert failed.value.message.startswith(
+            f"amend of order {placed.order_id} WAS MADE (resting, 3.00 at YES 0.1700), but the "
+            "state file could not record it: "
+        ), failed.value.message
+        assert failed.value.hint == (
+            "do not amend it again; `kalshi reconcile` records it once the state file can be "
+            "written"
+        )
+        assert (failed.value.order_id, failed.value.remaining) == (placed.order_id, D(3))
 
 
 class ReconcileInFlightThenStateFileStops(BesideAReconcile):
