@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from kalshi_cli.data.manifest import FORMAT, read_manifest, write_manifest
 from kalshi_cli.data.reference import save_reference
-from kalshi_cli.data.segments import FRAMES_DIR, REST_DIR, SegmentWriter, segment_paths
+from kalshi_cli.data.segments import FRAMES_DIR, REST_DIR, SegmentWriter, held_data_set
 from kalshi_cli.vocabulary.clock import parse_iso
 from kalshi_cli.vocabulary.errors import (
     DataWriteError,
@@ -211,22 +211,12 @@ def _named(request: DownloadRequest) -> str:
 
 
 def _check_destination(root: Path, request: DownloadRequest) -> None:
-    """One data set per directory: a recording or import is refused, and so is another
-    download; the same download again resumes (or rebuilds) it."""
-    if not root.exists():
-        return
-    if not root.is_dir():
+    """One data set per directory (`held_data_set`): a recording or import is refused, and so
+    is another download; the same download again resumes (or rebuilds) it."""
+    if root.exists() and not root.is_dir():
         raise UsageError(f"{root} is not a directory")
-    manifest = read_manifest(root)
-    if manifest is None:
-        if segment_paths(root):
-            raise UsageError(f"{root} already holds a data set", hint="download into a new one")
-        return
-    if manifest.get("source") != "download":
-        raise UsageError(
-            f"{root} holds a {manifest.get('source')} data set", hint="download into a new one"
-        )
-    if manifest.get("request") != request.to_json():
+    manifest = held_data_set(root, "download", hint="download into a new one")
+    if manifest is not None and manifest.get("request") != request.to_json():
         raise UsageError(
             f"{root} holds another download ({manifest.get('request')})",
             hint="the same request resumes it; another one goes in another directory",
