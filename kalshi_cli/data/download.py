@@ -150,12 +150,17 @@ def download(
         raise UsageError("--to is before --from")
     _check_destination(root, request)
     summary = DownloadSummary(root, request.kind)
+    # the markets before anything is written: a ticker no tier knows (a typo) or a series with
+    # no market leaves no manifest holding the bad request, which would refuse the corrected
+    # command into the same directory as another download
+    staged_markets = root / STAGE_DIR / "markets.json"
+    looked_up = None if staged_markets.exists() else _look_up_markets(client, request, root)
     try:
         root.mkdir(parents=True, exist_ok=True)
         stage = root / STAGE_DIR / request.kind
         stage.mkdir(parents=True, exist_ok=True)
         write_manifest(root, _manifest(request, "downloading"))
-        markets = _markets(client, request, root / STAGE_DIR)
+        markets = _markets(staged_markets, looked_up)
         summary.markets = len(markets)
         for i, (tier, market) in enumerate(markets, 1):
             staged = stage / f"{stage_name(market['ticker'])}.ndjson"
@@ -279,17 +284,37 @@ def _count_lines(path: Path) -> int:
 
 
 def _markets(
-    client: KalshiClient, request: DownloadRequest, stage_root: Path
+    staged: Path, looked_up: list[tuple[str, dict[str, Any]]] | None
 ) -> list[tuple[str, dict[str, Any]]]:
-    """(tier, market as sent) per market, by ticker; resolved once and staged, so a resumed run
-    reads the same markets even if the cutoff moved meanwhile."""
-    staged = stage_root / "markets.json"
-    if staged.exists():
+    """(tier, market as sent) per market, by ticker; resolved once (`_look_up_markets`) and
+    staged, so a resumed run reads the same markets even if the cutoff moved meanwhile (a
+    market archived since is asked for its tier again where its tier's route no longer has it:
+    `_fetch_candles`)."""
+    if looked_up is None:
         return [(m["tier"], m["market"]) for m in json.loads(staged.read_text(encoding="utf-8"))]
+    _write_atomically(
+        staged, json.dumps([{"tier": t, "market": m} for t, m in looked_up]).encode() + b"\n"
+    )
+    return looked_up
+
+
+def _look_up_markets(
+    client: KalshiClient, request: DownloadRequest, root: Path
+) -> list[tuple[str, dict[str, Any]]]:
+    """The request's markets, from both tiers; NotFoundError for a ticker no tier knows and
+    NoDataError for a series or event with no market, saying nothing was written to `root`."""
+    nothing_written = f"nothing was written to {root}"
     found: dict[str, tuple[str, dict[str, Any]]] = {}
     if request.tickers:
         for ticker in request.tickers:
-            found[ticker] = _one_market(client, ticker)
+            try:
+                found[ticker] = _one_market(client, ticker)
+            except NotFoundError:
+                raise NotFoundError(
+                    f"no market {ticker}, live or historical",
+                    status=404,
+                    hint=f"`kalshi markets` lists them; {nothing_written}",
+                ) from None
     else:
         live = client.markets.iter_markets(series_ticker=request.series, event_ticker=request.event)
         for market in live:
@@ -301,29 +326,22 @@ def _markets(
         for market in archived:
             found.setdefault(market.ticker, ("historical", market.raw))
         if not found:
-            raise NoDataError(f"no market in {_named(request)}, live or historical")
-    markets = [found[t] for t in sorted(found)]
-    _write_atomically(
-        staged, json.dumps([{"tier": t, "market": m} for t, m in markets]).encode() + b"\n"
-    )
-    return markets
+            raise NoDataError(
+                f"no market in {_named(request)}, live or historical", hint=nothing_written
+            )
+    return [found[t] for t in sorted(found)]
 
 
 def _one_market(client: KalshiClient, ticker: str) -> tuple[str, dict[str, Any]]:
+    """(tier, market as sent): live first, a 404 there means archived; NotFoundError when
+    neither tier has it."""
     market: Market
     try:
         market = client.markets.get_market(ticker)
         return "live", market.raw
     except NotFoundError:
         pass
-    try:
-        market = client.historical.get_historical_market(ticker)
-    except NotFoundError:
-        raise NotFoundError(
-            f"no market {ticker}, live or historical",
-            status=404,
-            hint="`kalshi markets` lists them",
-        ) from None
+    market = client.historical.get_historical_market(ticker)
     return "historical", market.raw
 
 
