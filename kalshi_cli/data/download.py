@@ -496,33 +496,42 @@ def _fetch_candles(
     place: _Place,
 ) -> None:
     """A market's candlesticks in windows of `CANDLES_PER_REQUEST` periods, one window a page
-    (the checkpoint is the next window's start)."""
+    (the checkpoint is the next window's start, and the tier read). A market the live route no
+    longer has (404) is asked for its tier again: archived since it was resolved (the cutoff
+    moved on while the download was stopped, or while it ran), it is on the historical route
+    from then on."""
     ticker = place.ticker
     period = PERIODS[request.period]
     state = place.checkpoint
     if not state:
         start = request.from_ts if request.from_ts is not None else int(_ts(market["open_time"]))
-        series = None
-        if tier == "live":
-            event = client.markets.get_event(str(market["event_ticker"]))
-            series = str(event["event"]["series_ticker"])
-        state = {"window": start, "series": series}
+        state = {"window": start, "series": None, "tier": tier}
+    # the tier the last page was read from (a checkpoint from before it was kept: the staged one)
+    tier = str(state.get("tier", tier))
     end = request.to_ts if request.to_ts is not None else int(_ts(market["close_time"]))
-    series = state["series"]
+    series: str | None = state["series"]
     step = CANDLES_PER_REQUEST * period * 60
     seen = {int(row["candle"]["end_period_ts"]) for row in place.rows}
     window = int(state["window"])
     while window <= end:
         upto = min(end, window + step - 1)
-        if tier == "live":
-            assert series is not None
-            found = client.historical.get_live_candlesticks(
-                series, ticker, start_ts=window, end_ts=upto, period_interval=period
-            )
-        else:
-            found = client.historical.get_historical_candlesticks(
-                ticker, start_ts=window, end_ts=upto, period_interval=period
-            )
+        try:
+            if tier == "live":
+                if series is None:
+                    event = client.markets.get_event(str(market["event_ticker"]))
+                    series = str(event["event"]["series_ticker"])
+                found = client.historical.get_live_candlesticks(
+                    series, ticker, start_ts=window, end_ts=upto, period_interval=period
+                )
+            else:
+                found = client.historical.get_historical_candlesticks(
+                    ticker, start_ts=window, end_ts=upto, period_interval=period
+                )
+        except NotFoundError:
+            if tier != "live" or _one_market(client, ticker)[0] != "historical":
+                raise
+            tier = "historical"
+            continue
         rows = []
         for candle in found:
             end_ts = int(candle["end_period_ts"])
@@ -533,7 +542,7 @@ def _fetch_candles(
                      "candle": candle}
                 )  # fmt: skip
         window = upto + 1
-        place.page(rows, {"window": window, "series": series})
+        place.page(rows, {"window": window, "series": series, "tier": tier})
 
 
 # --------------------------------------------------------------------------------------------

@@ -569,8 +569,9 @@ def test_a_mistyped_ticker_writes_nothing_and_the_corrected_command_runs(
     assert list(given.iterdir()) == []
 
 
+@pytest.mark.parametrize("cut", [1, 2], ids=["before-its-first-window", "after-one-window"])
 def test_candles_resumed_after_their_market_was_archived_are_read_from_the_historical_tier(
-    sim: SimHarness, tmp_path: Path
+    sim: SimHarness, tmp_path: Path, cut: int
 ) -> None:
     """A market's tier is resolved once and staged, so a resumed run reads the same markets;
     but a live market archived while the download was stopped is no longer on the live
@@ -591,9 +592,9 @@ def test_candles_resumed_after_their_market_was_archived_are_read_from_the_histo
         "candles", tickers=(ticker,), from_ts=now - 10 * 24 * HOUR, to_ts=now + 60, period="1m"
     )
     part = tmp_path / "part"
-    with _cut_at(CutAtWindow, sim, 2) as client, pytest.raises(TransportError):
+    with _cut_at(CutAtWindow, sim, cut) as client, pytest.raises(TransportError):
         download(client, request, part)
-    assert client.area.asked[0] == (ticker, request.from_ts)  # one window written, live
+    assert client.area.asked[0] == (ticker, request.from_ts)  # from the live route
 
     sim.http.put(sim.admin_url + "/historical", json={"lag_seconds": 30}).raise_for_status()
     clock.advance(120)  # the cutoff has passed the market's settlement: archived
@@ -602,10 +603,11 @@ def test_candles_resumed_after_their_market_was_archived_are_read_from_the_histo
             direct.markets.get_market(ticker)
     with _cut_at(CutAtWindow, sim, None) as again:
         summary = download(again, request, part)
-    assert summary.continued == [ticker]
-    assert again.area.asked[0] == client.area.asked[1]  # from the window the cut stopped at
+    assert summary.continued == ([ticker] if cut > 1 else [])
+    resumed_at = client.area.asked[cut - 1][1]  # the window the cut stopped at
+    assert again.area.asked[0] == (ticker, resumed_at)
+    assert [t for t, _ in again.area.asked].count(ticker) == len(again.area.asked)
     rows = [json.loads(x) for x in _gunzip(part / "rest" / "candles.ndjson.gz")]
-    resumed_at = client.area.asked[1][1]
     later = [r for r in rows if int(r["candle"]["end_period_ts"]) >= resumed_at]
     assert later and {r["tier"] for r in later} == {"historical"}
     assert sum(D(r["candle"]["volume"]) for r in later) == 2  # the market's one trade
