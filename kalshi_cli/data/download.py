@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from kalshi_cli.data.manifest import FORMAT, read_manifest, write_manifest
+from kalshi_cli.data.manifest import FORMAT, write_manifest
 from kalshi_cli.data.reference import save_reference
 from kalshi_cli.data.segments import FRAMES_DIR, REST_DIR, SegmentWriter, held_data_set
 from kalshi_cli.vocabulary.clock import parse_iso

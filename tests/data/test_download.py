@@ -489,7 +489,9 @@ def test_a_download_keeps_the_reference_data_of_its_markets(
 
 def _every_file(root: Path) -> dict[str, bytes]:
     """Every file under `root`, its staging area and manifest included, by relative path."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 def test_a_recorder_started_in_a_download_is_refused_before_anything_is_asked_or_written(
@@ -534,9 +536,9 @@ def test_an_import_into_a_candles_download_is_refused_and_leaves_it_as_it_was(
     assert done.exit_code == 0, done.output
     before = _every_file(out)
     source = tmp_path / "frames.jsonl"
-    frame = {"type": "trade", "sid": 1, "seq": 1,
-             "msg": {"market_ticker": A, "trade_id": "t1", "yes_price_dollars": "0.5000",
-                     "no_price_dollars": "0.5000", "count_fp": "1.00", "taker_side": "yes"}}  # fmt: skip
+    msg = {"market_ticker": A, "trade_id": "t1", "yes_price_dollars": "0.5000",
+           "no_price_dollars": "0.5000", "count_fp": "1.00", "taker_side": "yes"}  # fmt: skip
+    frame = {"type": "trade", "sid": 1, "seq": 1, "msg": msg}
     source.write_text(json.dumps({"recv_ns": 1, "frame": frame}) + "\n", encoding="utf-8")
     imported = kalshi(traded, tmp_path, "data", "import", str(source), "--out", str(out))
     assert imported.exit_code == ExitCode.USAGE, imported.output
@@ -586,7 +588,8 @@ def test_candles_resumed_after_their_market_was_archived_are_read_from_the_histo
     clock.advance(60)
     sim.settle(ticker, "yes")
     # settled, but the cutoff lags ten days: the market is still live
-    sim.http.put(sim.admin_url + "/historical", json={"lag_seconds": 10 * 24 * HOUR}).raise_for_status()
+    lag = {"lag_seconds": 10 * 24 * HOUR}
+    sim.http.put(sim.admin_url + "/historical", json=lag).raise_for_status()
     now = int(clock.wall())
     request = DownloadRequest(
         "candles", tickers=(ticker,), from_ts=now - 10 * 24 * HOUR, to_ts=now + 60, period="1m"
@@ -598,9 +601,8 @@ def test_candles_resumed_after_their_market_was_archived_are_read_from_the_histo
 
     sim.http.put(sim.admin_url + "/historical", json={"lag_seconds": 30}).raise_for_status()
     clock.advance(120)  # the cutoff has passed the market's settlement: archived
-    with connect(sim.account) as direct:
-        with pytest.raises(NotFoundError):
-            direct.markets.get_market(ticker)
+    with connect(sim.account) as direct, pytest.raises(NotFoundError):
+        direct.markets.get_market(ticker)
     with _cut_at(CutAtWindow, sim, None) as again:
         summary = download(again, request, part)
     assert summary.continued == ([ticker] if cut > 1 else [])
