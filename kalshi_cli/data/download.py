@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from kalshi_cli.data.manifest import FORMAT, read_manifest, write_manifest
+from kalshi_cli.data.manifest import FORMAT, write_manifest
 from kalshi_cli.data.reference import save_reference
-from kalshi_cli.data.segments import FRAMES_DIR, REST_DIR, SegmentWriter, segment_paths
+from kalshi_cli.data.segments import FRAMES_DIR, REST_DIR, SegmentWriter, held_data_set
 from kalshi_cli.vocabulary.clock import parse_iso
 from kalshi_cli.vocabulary.errors import (
     DataWriteError,
@@ -150,12 +150,17 @@ def download(
         raise UsageError("--to is before --from")
     _check_destination(root, request)
     summary = DownloadSummary(root, request.kind)
+    # the markets before anything is written: a ticker no tier knows (a typo) or a series with
+    # no market leaves no manifest holding the bad request, which would refuse the corrected
+    # command into the same directory as another download
+    staged_markets = root / STAGE_DIR / "markets.json"
+    looked_up = None if staged_markets.exists() else _look_up_markets(client, request, root)
     try:
         root.mkdir(parents=True, exist_ok=True)
         stage = root / STAGE_DIR / request.kind
         stage.mkdir(parents=True, exist_ok=True)
         write_manifest(root, _manifest(request, "downloading"))
-        markets = _markets(client, request, root / STAGE_DIR)
+        markets = _markets(staged_markets, looked_up)
         summary.markets = len(markets)
         for i, (tier, market) in enumerate(markets, 1):
             staged = stage / f"{stage_name(market['ticker'])}.ndjson"
@@ -211,22 +216,12 @@ def _named(request: DownloadRequest) -> str:
 
 
 def _check_destination(root: Path, request: DownloadRequest) -> None:
-    """One data set per directory: a recording or import is refused, and so is another
-    download; the same download again resumes (or rebuilds) it."""
-    if not root.exists():
-        return
-    if not root.is_dir():
+    """One data set per directory (`held_data_set`): a recording or import is refused, and so
+    is another download; the same download again resumes (or rebuilds) it."""
+    if root.exists() and not root.is_dir():
         raise UsageError(f"{root} is not a directory")
-    manifest = read_manifest(root)
-    if manifest is None:
-        if segment_paths(root):
-            raise UsageError(f"{root} already holds a data set", hint="download into a new one")
-        return
-    if manifest.get("source") != "download":
-        raise UsageError(
-            f"{root} holds a {manifest.get('source')} data set", hint="download into a new one"
-        )
-    if manifest.get("request") != request.to_json():
+    manifest = held_data_set(root, "download", hint="download into a new one")
+    if manifest is not None and manifest.get("request") != request.to_json():
         raise UsageError(
             f"{root} holds another download ({manifest.get('request')})",
             hint="the same request resumes it; another one goes in another directory",
@@ -289,17 +284,37 @@ def _count_lines(path: Path) -> int:
 
 
 def _markets(
-    client: KalshiClient, request: DownloadRequest, stage_root: Path
+    staged: Path, looked_up: list[tuple[str, dict[str, Any]]] | None
 ) -> list[tuple[str, dict[str, Any]]]:
-    """(tier, market as sent) per market, by ticker; resolved once and staged, so a resumed run
-    reads the same markets even if the cutoff moved meanwhile."""
-    staged = stage_root / "markets.json"
-    if staged.exists():
+    """(tier, market as sent) per market, by ticker; resolved once (`_look_up_markets`) and
+    staged, so a resumed run reads the same markets even if the cutoff moved meanwhile (a
+    market archived since is asked for its tier again where its tier's route no longer has it:
+    `_fetch_candles`)."""
+    if looked_up is None:
         return [(m["tier"], m["market"]) for m in json.loads(staged.read_text(encoding="utf-8"))]
+    _write_atomically(
+        staged, json.dumps([{"tier": t, "market": m} for t, m in looked_up]).encode() + b"\n"
+    )
+    return looked_up
+
+
+def _look_up_markets(
+    client: KalshiClient, request: DownloadRequest, root: Path
+) -> list[tuple[str, dict[str, Any]]]:
+    """The request's markets, from both tiers; NotFoundError for a ticker no tier knows and
+    NoDataError for a series or event with no market, saying nothing was written to `root`."""
+    nothing_written = f"nothing was written to {root}"
     found: dict[str, tuple[str, dict[str, Any]]] = {}
     if request.tickers:
         for ticker in request.tickers:
-            found[ticker] = _one_market(client, ticker)
+            try:
+                found[ticker] = _one_market(client, ticker)
+            except NotFoundError:
+                raise NotFoundError(
+                    f"no market {ticker}, live or historical",
+                    status=404,
+                    hint=f"`kalshi markets` lists them; {nothing_written}",
+                ) from None
     else:
         live = client.markets.iter_markets(series_ticker=request.series, event_ticker=request.event)
         for market in live:
@@ -311,29 +326,22 @@ def _markets(
         for market in archived:
             found.setdefault(market.ticker, ("historical", market.raw))
         if not found:
-            raise NoDataError(f"no market in {_named(request)}, live or historical")
-    markets = [found[t] for t in sorted(found)]
-    _write_atomically(
-        staged, json.dumps([{"tier": t, "market": m} for t, m in markets]).encode() + b"\n"
-    )
-    return markets
+            raise NoDataError(
+                f"no market in {_named(request)}, live or historical", hint=nothing_written
+            )
+    return [found[t] for t in sorted(found)]
 
 
 def _one_market(client: KalshiClient, ticker: str) -> tuple[str, dict[str, Any]]:
+    """(tier, market as sent): live first, a 404 there means archived; NotFoundError when
+    neither tier has it."""
     market: Market
     try:
         market = client.markets.get_market(ticker)
         return "live", market.raw
     except NotFoundError:
         pass
-    try:
-        market = client.historical.get_historical_market(ticker)
-    except NotFoundError:
-        raise NotFoundError(
-            f"no market {ticker}, live or historical",
-            status=404,
-            hint="`kalshi markets` lists them",
-        ) from None
+    market = client.historical.get_historical_market(ticker)
     return "historical", market.raw
 
 
@@ -488,33 +496,42 @@ def _fetch_candles(
     place: _Place,
 ) -> None:
     """A market's candlesticks in windows of `CANDLES_PER_REQUEST` periods, one window a page
-    (the checkpoint is the next window's start)."""
+    (the checkpoint is the next window's start, and the tier read). A market the live route no
+    longer has (404) is asked for its tier again: archived since it was resolved (the cutoff
+    moved on while the download was stopped, or while it ran), it is on the historical route
+    from then on."""
     ticker = place.ticker
     period = PERIODS[request.period]
     state = place.checkpoint
     if not state:
         start = request.from_ts if request.from_ts is not None else int(_ts(market["open_time"]))
-        series = None
-        if tier == "live":
-            event = client.markets.get_event(str(market["event_ticker"]))
-            series = str(event["event"]["series_ticker"])
-        state = {"window": start, "series": series}
+        state = {"window": start, "series": None, "tier": tier}
+    # the tier the last page was read from (a checkpoint from before it was kept: the staged one)
+    tier = str(state.get("tier", tier))
     end = request.to_ts if request.to_ts is not None else int(_ts(market["close_time"]))
-    series = state["series"]
+    series: str | None = state["series"]
     step = CANDLES_PER_REQUEST * period * 60
     seen = {int(row["candle"]["end_period_ts"]) for row in place.rows}
     window = int(state["window"])
     while window <= end:
         upto = min(end, window + step - 1)
-        if tier == "live":
-            assert series is not None
-            found = client.historical.get_live_candlesticks(
-                series, ticker, start_ts=window, end_ts=upto, period_interval=period
-            )
-        else:
-            found = client.historical.get_historical_candlesticks(
-                ticker, start_ts=window, end_ts=upto, period_interval=period
-            )
+        try:
+            if tier == "live":
+                if series is None:
+                    event = client.markets.get_event(str(market["event_ticker"]))
+                    series = str(event["event"]["series_ticker"])
+                found = client.historical.get_live_candlesticks(
+                    series, ticker, start_ts=window, end_ts=upto, period_interval=period
+                )
+            else:
+                found = client.historical.get_historical_candlesticks(
+                    ticker, start_ts=window, end_ts=upto, period_interval=period
+                )
+        except NotFoundError:
+            if tier != "live" or _one_market(client, ticker)[0] != "historical":
+                raise
+            tier = "historical"
+            continue
         rows = []
         for candle in found:
             end_ts = int(candle["end_period_ts"])
@@ -525,7 +542,7 @@ def _fetch_candles(
                      "candle": candle}
                 )  # fmt: skip
         window = upto + 1
-        place.page(rows, {"window": window, "series": series})
+        place.page(rows, {"window": window, "series": series, "tier": tier})
 
 
 # --------------------------------------------------------------------------------------------

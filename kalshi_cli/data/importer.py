@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from kalshi_cli.data.manifest import FORMAT, Coverage, write_manifest
 from kalshi_cli.data.replay import BookReplay, LocalEvent, fractional_market, iter_records
-from kalshi_cli.data.segments import SegmentWriter, frame_line, segment_paths
+from kalshi_cli.data.segments import SegmentWriter, frame_line, held_data_set, segment_paths
 from kalshi_cli.feed.messages import market_of
 from kalshi_cli.vocabulary.clock import parse_iso
 from kalshi_cli.vocabulary.errors import DataWriteError, NoDataError, UsageError
@@ -177,11 +177,9 @@ def _timed(
 
 def import_jsonl(source: Path, root: Path) -> ImportSummary:
     # refused before the source is opened: a refusal leaves nothing open behind it
-    if root.exists() and segment_paths(root):
-        raise UsageError(
-            f"{root} already holds a data set",
-            hint="import into a new directory: one data set per source",
-        )
+    hint = "import into a new directory: one data set per source"
+    if held_data_set(root, "import", hint=hint) is not None and segment_paths(root):
+        raise UsageError(f"{root} already holds a data set", hint=hint)
     try:
         handle = source.open("rb")
     except OSError as exc:

@@ -21,7 +21,7 @@ from typing import Any
 from kalshi_cli.data.lock import lock_directory
 from kalshi_cli.data.manifest import FORMAT, Coverage, read_manifest, write_manifest
 from kalshi_cli.data.replay import fractional_market
-from kalshi_cli.data.segments import SegmentWriter, frame_line
+from kalshi_cli.data.segments import SegmentWriter, frame_line, held_data_set
 from kalshi_cli.feed.book import EventKind, FeedEvent, orderbook_prices
 from kalshi_cli.feed.messages import decode
 from kalshi_cli.feed.ws import (
@@ -308,7 +308,10 @@ class Recorder:
 
 def make_directory(root: Path) -> None:
     """The data set's directory, made if missing; DataWriteError (exit 18) for a place that
-    cannot hold it. `kalshi record` runs it before anything is asked of the exchange."""
+    cannot hold it, UsageError (exit 2) for one holding a download or an import
+    (`held_data_set`: a recording there would replace its manifest). `kalshi record` runs it
+    before anything is asked of the exchange."""
+    held_data_set(root, "record", hint="record into a new directory: one data set per directory")
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

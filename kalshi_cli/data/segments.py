@@ -16,9 +16,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from kalshi_cli.data.manifest import read_manifest
+from kalshi_cli.vocabulary.errors import UsageError
 
 FRAMES_DIR = "frames"
 # a download's REST history (candles, markets, settlements): `rest/KIND.ndjson.gz`
@@ -139,6 +140,26 @@ class SegmentWriter:
 
 def segment_paths(root: Path) -> list[Path]:
     return sorted((root / FRAMES_DIR).glob(f"*{SUFFIX}"))
+
+
+def held_data_set(root: Path, source: str, *, hint: str) -> dict[str, Any] | None:
+    """One data set per directory, whichever command writes it (`record`, `data download`,
+    `data import`): the manifest of the data set `root` holds when its source is `source`
+    (the caller resumes it, adds to it or refuses it), None when `root` holds none. A data set
+    of another source, or segments with no manifest to say whose they are, is refused
+    (UsageError) with `hint`: a command writing there would replace that data set's manifest
+    with its own and mix its files with the other's. The commands ask this before anything is
+    asked of the exchange or written."""
+    if not root.is_dir():
+        return None
+    manifest = read_manifest(root)
+    if manifest is None:
+        if segment_paths(root):
+            raise UsageError(f"{root} already holds a data set", hint=hint)
+        return None
+    if manifest.get("source") != source:
+        raise UsageError(f"{root} holds a {manifest.get('source')} data set", hint=hint)
+    return manifest
 
 
 def iter_segment_lines(path: Path, skipped: Counter[str]) -> Iterator[bytes]:

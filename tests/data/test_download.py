@@ -27,7 +27,7 @@ from kalshi_cli.data.download import DownloadRequest, download
 from kalshi_cli.data.replay import iter_records
 from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.errors import TransportError
+from kalshi_cli.vocabulary.errors import NotFoundError, TransportError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import BookSide, TimeInForce, Trade
@@ -485,3 +485,131 @@ def test_a_download_keeps_the_reference_data_of_its_markets(
     # A settled before the download (and is archived): its result is in the data set
     assert (infos[A].result, infos[B].result) == ("yes", "")
     assert infos[A].assumed == () and infos[B].assumed == ()
+
+
+def _every_file(root: Path) -> dict[str, bytes]:
+    """Every file under `root`, its staging area and manifest included, by relative path."""
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_a_recorder_started_in_a_download_is_refused_before_anything_is_asked_or_written(
+    traded: SimHarness, tmp_path: Path
+) -> None:
+    """One data set per directory, both ways: `record --out` a download's directory would
+    replace the download's manifest with its own (its request lost, so it could never resume)
+    and add its segments beside the downloaded ones. It is refused as a download into a
+    recording is, before the exchange is asked anything, and the download is left as it was."""
+    out = tmp_path / "dl"
+    done = kalshi(traded, tmp_path, "data", "download", "trades", "--series", SERIES,
+                  "--out", str(out))  # fmt: skip
+    assert done.exit_code == 0, done.output
+    before = _every_file(out)
+    asked: list[str] = []
+
+    def no_exchange() -> Any:
+        asked.append("client")
+        raise AssertionError("the exchange was asked")
+
+    record = kalshi(traded, tmp_path, "record", "--tickers", B, "--out", str(out),
+                    "--duration", "1", client=no_exchange)  # fmt: skip
+    assert record.exit_code == ExitCode.USAGE, record.output
+    assert "holds a download data set" in record.output
+    assert asked == []
+    assert _every_file(out) == before
+    again = kalshi(traded, tmp_path, "data", "download", "trades", "--series", SERIES,
+                   "--out", str(out), "--json")  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["fetched"] == []  # still the download it was: resumed
+
+
+def test_an_import_into_a_candles_download_is_refused_and_leaves_it_as_it_was(
+    traded: SimHarness, tmp_path: Path
+) -> None:
+    """A candles download has no segments, only `rest/candles.ndjson.gz`: an import looked for
+    segments alone, so it wrote its frames there and replaced the download's manifest. The
+    manifest's source decides, as for a download into a recording."""
+    out = tmp_path / "candles"
+    done = kalshi(traded, tmp_path, "data", "download", "candles", "--tickers", A,
+                  "--period", "1h", "--out", str(out))  # fmt: skip
+    assert done.exit_code == 0, done.output
+    before = _every_file(out)
+    source = tmp_path / "frames.jsonl"
+    msg = {"market_ticker": A, "trade_id": "t1", "yes_price_dollars": "0.5000",
+           "no_price_dollars": "0.5000", "count_fp": "1.00", "taker_side": "yes"}  # fmt: skip
+    frame = {"type": "trade", "sid": 1, "seq": 1, "msg": msg}
+    source.write_text(json.dumps({"recv_ns": 1, "frame": frame}) + "\n", encoding="utf-8")
+    imported = kalshi(traded, tmp_path, "data", "import", str(source), "--out", str(out))
+    assert imported.exit_code == ExitCode.USAGE, imported.output
+    assert "holds a download data set" in imported.output
+    assert _every_file(out) == before
+
+
+def test_a_mistyped_ticker_writes_nothing_and_the_corrected_command_runs(
+    traded: SimHarness, tmp_path: Path
+) -> None:
+    """The markets are looked up before the manifest is written: a ticker no tier knows exits
+    6 and leaves nothing behind, where it left a `downloading` manifest holding the bad request
+    and the corrected command into the same directory was refused as another download."""
+    out = tmp_path / "n"
+    typo = kalshi(traded, tmp_path, "data", "download", "trades", "--tickers", "KXNOPE-1",
+                  "--out", str(out))  # fmt: skip
+    assert typo.exit_code == ExitCode.NOT_FOUND, typo.output
+    assert "nothing was written" in typo.output
+    assert not out.exists()
+    fixed = kalshi(traded, tmp_path, "data", "download", "trades", "--tickers", A,
+                   "--out", str(out), "--json")  # fmt: skip
+    assert fixed.exit_code == 0, fixed.output
+    assert json.loads(fixed.stdout)["rows"] == 2
+
+    given = tmp_path / "given"
+    given.mkdir()  # a directory that exists is left as it was
+    empty_series = kalshi(traded, tmp_path, "data", "download", "candles", "--series", "KXNONE",
+                          "--out", str(given))  # fmt: skip
+    assert empty_series.exit_code == ExitCode.NO_DATA, empty_series.output
+    assert list(given.iterdir()) == []
+
+
+@pytest.mark.parametrize("cut", [1, 2], ids=["before-its-first-window", "after-one-window"])
+def test_candles_resumed_after_their_market_was_archived_are_read_from_the_historical_tier(
+    sim: SimHarness, tmp_path: Path, cut: int
+) -> None:
+    """A market's tier is resolved once and staged, so a resumed run reads the same markets;
+    but a live market archived while the download was stopped is no longer on the live
+    candlesticks route (404), and every rerun failed there (exit 6). The market is asked for
+    its tier again and the rest of its windows are read from the historical route."""
+    clock = sim.running.state.clock
+    assert isinstance(clock, ManualClock)
+    ticker = f"{EVENT}-C"
+    sim.create_market(ticker, event_ticker=EVENT, series_ticker=SERIES)
+    with connect(sim.account) as me, connect(sim.new_account(1_000_000)) as other:
+        cross(other, me, ticker, "0.40", 2)
+    clock.advance(60)
+    sim.settle(ticker, "yes")
+    # settled, but the cutoff lags ten days: the market is still live
+    lag = {"lag_seconds": 10 * 24 * HOUR}
+    sim.http.put(sim.admin_url + "/historical", json=lag).raise_for_status()
+    now = int(clock.wall())
+    request = DownloadRequest(
+        "candles", tickers=(ticker,), from_ts=now - 10 * 24 * HOUR, to_ts=now + 60, period="1m"
+    )
+    part = tmp_path / "part"
+    with _cut_at(CutAtWindow, sim, cut) as client, pytest.raises(TransportError):
+        download(client, request, part)
+    assert client.area.asked[0] == (ticker, request.from_ts)  # from the live route
+
+    sim.http.put(sim.admin_url + "/historical", json={"lag_seconds": 30}).raise_for_status()
+    clock.advance(120)  # the cutoff has passed the market's settlement: archived
+    with connect(sim.account) as direct, pytest.raises(NotFoundError):
+        direct.markets.get_market(ticker)
+    with _cut_at(CutAtWindow, sim, None) as again:
+        summary = download(again, request, part)
+    assert summary.continued == ([ticker] if cut > 1 else [])
+    resumed_at = client.area.asked[cut - 1][1]  # the window the cut stopped at
+    assert again.area.asked[0] == (ticker, resumed_at)
+    assert [t for t, _ in again.area.asked].count(ticker) == len(again.area.asked)
+    rows = [json.loads(x) for x in _gunzip(part / "rest" / "candles.ndjson.gz")]
+    later = [r for r in rows if int(r["candle"]["end_period_ts"]) >= resumed_at]
+    assert later and {r["tier"] for r in later} == {"historical"}
+    assert sum(D(r["candle"]["volume"]) for r in later) == 2  # the market's one trade
