@@ -41,11 +41,6 @@ class PaperStateRefused(KalshiError):
     """The paper state file holds what an earlier session's venue (now gone) was holding."""
 
 
-def paper_state_path(state: Path, env: str) -> Path:
-    """The paper session's state file beside the live one: `state.db` -> `state.paper-demo.db`."""
-    return state.with_name(f"{state.stem}.paper-{env}{state.suffix or '.db'}")
-
-
 class PaperClient:
     """The client of a paper loop (module docstring): the market data areas of the exchange's
     client, every other area the venue's."""
