@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+PAPER = "PAPER"  # how a paper session's output and alerts are marked
 PAPER_MARK = ".paper-"  # in the name of a paper session's state file: <state>.paper-<env>.db
 
 
