@@ -20,3 +20,11 @@ def paper_state_path(state: Path, env: str) -> Path:
 def is_paper_state(path: Path) -> bool:
     """Is the state file at `path` a paper session's? Its name says so (`paper_state_path`)."""
     return PAPER_MARK in Path(path).name
+
+
+def paper_note(path: Path) -> str:
+    """What a read command (`pnl`, `positions`) says of a paper session's state file."""
+    return (
+        f"{path} is a paper session's state file: its own fills alone, never the account's, "
+        "and not compared with the account"
+    )
