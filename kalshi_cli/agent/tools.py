@@ -307,6 +307,7 @@ class AgentTools:
                     state.store,
                     limit=load_limits(settings.config_path).max_position_per_market,
                     risk_limit=load_risk_limits(settings.config_path).max_position_per_market,
+                    paper=state.paper,
                 )
             finally:
                 if state.store is not None:

@@ -95,6 +95,10 @@ def pnl_command(
         subaccount=subaccount,
     )
     out.table(COLUMNS[by], [display_row(r) for r in report.rows], document=report.document)
+    if report.document["paper"]:
+        from kalshi_cli.store.paper import paper_note
+
+        out.warn(paper_note(settings.state))
     if not out.as_json and out.format is not TableFormat.CSV:
         render_totals(out, report)
         if chart:

@@ -124,6 +124,7 @@ def positions_command(
     from kalshi_cli.runner.config import load_risk_limits
     from kalshi_cli.services.orders import load_limits
     from kalshi_cli.services.positions import mark_to_market, open_caught_up
+    from kalshi_cli.store.paper import paper_note
     from kalshi_cli.vocabulary.clock import SystemClock
 
     app = current()
@@ -136,12 +137,15 @@ def positions_command(
     state = open_caught_up(settings.state, client, now=SystemClock().wall())
     try:
         view = mark_to_market(
-            client, state.store, ticker=ticker, event_ticker=event, limit=limit, risk_limit=risk
-        )
+            client, state.store, ticker=ticker, event_ticker=event, limit=limit,
+            risk_limit=risk, paper=state.paper,
+        )  # fmt: skip
     finally:
         if state.store is not None:
             state.store.close()
     out.table(POSITION_COLUMNS, [position_row(r) for r in view.rows], document=view.to_json())
+    if state.paper:
+        out.warn(paper_note(settings.state))
     for d in view.differences:
         out.warn(f"{d.ticker}: {d.what} is {d.ours} here but {d.exchange} on the exchange")
     if view.differences:

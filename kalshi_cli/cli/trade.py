@@ -227,7 +227,7 @@ def _state_path(settings: Settings, options: TradeOptions) -> Path:
     """The loop's state file: the settings' one, or beside it a paper session's own."""
     if not options.paper:
         return settings.state
-    from kalshi_cli.runner.lifecycle.paper import paper_state_path
+    from kalshi_cli.store.paper import paper_state_path
 
     return paper_state_path(settings.state, settings.env)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kalshi_cli.services.loop_strategies import strategy_names, strategy_rows, strategy_text
+from kalshi_cli.store.paper import is_paper_state
 from kalshi_cli.vocabulary.clock import day_start
 from kalshi_cli.vocabulary.errors import KalshiError, TransportError
 from kalshi_cli.vocabulary.models import ZERO, Side, from_book
@@ -41,7 +42,6 @@ RECENT_FILLS = 12
 RECENT_ALERTS = 8
 HEARTBEAT_SOURCE = "trade"
 FEED_KEY = "feed.last_message_at"
-PAPER_MARK = ".paper-"  # in the name of a paper loop's state file: <state>.paper-<env>.db
 
 
 class DashboardFeed(Protocol):
@@ -403,7 +403,7 @@ def _alerts(store: Store) -> Iterable[AlertLine]:
 def is_paper(state_path: Path, log_lines: Sequence[bytes] = ()) -> bool:
     """A paper loop's: its state file's name says so, or the last `started` event in the log's
     tail does (`"paper": true`)."""
-    if PAPER_MARK in state_path.name:
+    if is_paper_state(state_path):
         return True
     for line in reversed(log_lines):
         if b'"started"' not in line:

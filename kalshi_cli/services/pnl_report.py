@@ -57,6 +57,7 @@ def pnl_report(
     each subaccount's positions marked and compared with its own book."""
     from kalshi_cli.services.pnl import plain_text, summarize_rows, summarize_store
     from kalshi_cli.store import Store
+    from kalshi_cli.store.paper import is_paper_state
 
     if by not in GROUPINGS:
         raise ValueError(f"P&L is grouped by one of {GROUPINGS}, not {by!r}")
@@ -72,6 +73,9 @@ def pnl_report(
 
         caught_up = open_caught_up(state, client, now=SystemClock().wall())
         store = caught_up.store
+    # a paper session's: its own fills alone, marked at the book, never compared with the
+    # account (open_caught_up brings nothing into it)
+    paper = is_paper_state(state)
     view: PositionsView | None = None
     try:
         if store is None:
@@ -79,7 +83,7 @@ def pnl_report(
         else:
             summary = summarize_store(store, since=since_ts, subaccount=subaccount)
         if client is not None:
-            view = _marked(client, store, summary, subaccount, limit)
+            view = _marked(client, store, summary, subaccount, limit, paper=paper)
     finally:
         if store is not None:
             store.close()
@@ -92,7 +96,8 @@ def pnl_report(
         "rows": rows,
         "unrealized_pnl": None if unrealized is None else plain_text(unrealized),
         "total_pnl": None if unrealized is None else plain_text(summary.realized + unrealized),
-        "cross_checked": view is not None,
+        "cross_checked": view is not None and not paper,
+        "paper": paper,
         "differences": [] if view is None else [d.to_json() for d in view.differences],
     }
     return PnlReport(summary, rows, view, document, caught_up)
@@ -104,6 +109,8 @@ def _marked(
     summary: PnlSummary,
     subaccount: int | None,
     limit: Decimal | None,
+    *,
+    paper: bool = False,
 ) -> PositionsView:
     """The positions marked to market: of `subaccount` (the client's, when it acts on one),
     else of every subaccount the account has, each against its own book, in one view. Each
@@ -112,6 +119,13 @@ def _marked(
     from kalshi_cli.services.positions import PositionsView, mark_to_market
 
     number = subaccount if subaccount is not None else client.subaccount
+    if paper:
+        # the paper session's own books alone: the account's subaccounts are not its
+        view = PositionsView(paper=True)
+        for n in [number] if number is not None else sorted(summary.books) or [0]:
+            one = mark_to_market(client, store, engine=summary.book(n), limit=limit, paper=True)
+            view.rows += one.rows
+        return view
     if number is not None:
         return mark_to_market(
             client.on_subaccount(number),

@@ -148,6 +148,8 @@ class PositionRow:
 @dataclass
 class PositionsView:
     rows: list[PositionRow] = field(default_factory=list)
+    # a paper session's: the state file's positions alone, never compared with the account
+    paper: bool = False
     # disagreements about markets now flat (closed out or settled), which have no row
     flat_differences: list[Difference] = field(default_factory=list)
 
@@ -169,6 +171,7 @@ class PositionsView:
             "count": len(self.rows),
             "unrealized_pnl": None if unrealized is None else fmt_dollars(unrealized),
             "cost": fmt_dollars(sum((r.cost for r in self.rows), ZERO)),
+            "paper": self.paper,
         }
 
 
@@ -255,12 +258,21 @@ def mark_to_market(
     engine: PnlEngine | None = None,
     include_flat: bool = False,
     risk_limit: Decimal | None = None,
+    paper: bool = False,
 ) -> PositionsView:
     """One row per market held (by the exchange's subaccount or the state file's replay of it:
     the client's subaccount, else 0, the exchange's default for positions).
 
     `engine` is that subaccount's replayed history when the caller already has it (`kalshi
-    pnl`)."""
+    pnl`). A paper session's state file (`paper`, or `store.paper`) holds no position of the
+    account's: its rows are its own replay alone, marked at the book (`paper_view`)."""
+    if paper or (store is not None and store.paper):
+        if engine is None:
+            engine = build_engine(store, client.subaccount or 0) if store else PnlEngine()
+        return paper_view(
+            client, engine, ticker=ticker, event_ticker=event_ticker, limit=limit,
+            risk_limit=risk_limit,
+        )  # fmt: skip
     # the client's subaccount, else its key's restriction, else 0 (None: not known)
     number = order_subaccount(client)
     if engine is None:
@@ -313,15 +325,57 @@ def mark_to_market(
     return view
 
 
+def paper_view(
+    client: KalshiClient,
+    engine: PnlEngine,
+    *,
+    ticker: str | None = None,
+    event_ticker: str | None = None,
+    limit: Decimal | None = None,
+    risk_limit: Decimal | None = None,
+) -> PositionsView:
+    """A paper session's positions: the state file's replay alone, marked at the exchange's
+    public book. The account's positions and resting orders are another book's, so none is
+    read and nothing is compared with them; the exposure is the position (the session's
+    resting orders were its venue's, gone with its process)."""
+    view = PositionsView(paper=True)
+    for t, ours in sorted(engine.markets.items()):
+        # a market's ticker starts with its event's (KXEVENT-26JAN01-T50 of KXEVENT-26JAN01)
+        wanted = ticker in (None, t) and (event_ticker is None or t.startswith(f"{event_ticker}-"))
+        if ours.position == 0 or not wanted:
+            continue
+        bid, mid = ours.mark(_book(client, t))
+        view.rows.append(
+            PositionRow(
+                ticker=t,
+                position=ours.position,
+                average_entry=ours.average_entry,
+                cost=ours.basis,
+                mark_bid=bid,
+                mark_mid=mid,
+                unrealized=ours.unrealized(bid),
+                unrealized_mid=ours.unrealized(mid),
+                realized_gross=ours.realized_gross,
+                fees=ours.fees,
+                exposure=abs(ours.position),
+                limit=limit,
+                risk_limit=risk_limit,
+            )
+        )
+    return view
+
+
 @dataclass
 class CaughtUp:
     """The state file after a read command's catch-up (`reconcile.catch_up`): `store` (None when
     there is no file: a read command never creates one), how many fills and settlements were
-    added, and, when it could not be written, why (the figures may then lag the exchange)."""
+    added, and, when it could not be written, why (the figures may then lag the exchange).
+    `paper`: a paper session's state file, read as it is (`open_caught_up`)."""
 
     store: Store | None
     added: int = 0
     stale_because: str | None = None
+    paper: bool = False
 
     def advice(self) -> str:
         """What to say after a difference with the exchange: only what could close it."""
@@ -344,10 +398,17 @@ def open_caught_up(path: Path, client: KalshiClient, *, now: float) -> CaughtUp:
     it lacks first, so what the command shows is current. A missing file stays missing; one
     that cannot be written (a read-only copy, a read-only directory) is read as it is, and
     `stale_because` says why. An exchange error propagates: the command needs the exchange
-    anyway."""
+    anyway.
+
+    A paper session's state file (store/paper.py) is read as it is: the account's fills and
+    settlements are another book's, and brought into it they would make its P&L the
+    account's and refuse the next paper session for an open position."""
     from kalshi_cli.services.reconcile import catch_up
     from kalshi_cli.store import Store, StoreError
+    from kalshi_cli.store.paper import is_paper_state
 
+    if is_paper_state(path):
+        return CaughtUp(Store.open_readonly(path), paper=True)
     if not path.exists():
         return CaughtUp(Store.open_readonly(path))
     try:

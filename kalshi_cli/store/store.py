@@ -48,6 +48,7 @@ from kalshi_cli.store.errors import (
 from kalshi_cli.store.events import EventRepository
 from kalshi_cli.store.fills import FillRepository
 from kalshi_cli.store.orders import OrderRepository
+from kalshi_cli.store.paper import is_paper_state
 from kalshi_cli.store.records import (
     AmendRecord,
     IntentRecord,
@@ -97,6 +98,9 @@ class Store:
         self.path = path
         self.clock = clock
         self.readonly = readonly
+        # a paper session's state file (store/paper.py): no read command copies the
+        # exchange's fills into it or compares it with the account
+        self.paper = is_paper_state(path)
         self.orders = OrderRepository(db)
         self.fills = FillRepository(db)
         self.settlements = SettlementRepository(db)

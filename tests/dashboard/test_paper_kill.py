@@ -15,8 +15,8 @@ from kalshi_cli.cli.dashboard import load_sources
 from kalshi_cli.cli.dashboard_app import DashboardApp, Wiring
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.dashboard.snapshot import Sources
-from kalshi_cli.runner.lifecycle.paper import paper_state_path
 from kalshi_cli.store import IntentRecord, Store
+from kalshi_cli.store.paper import paper_state_path
 from kalshi_cli.store.records import RESTING
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from kalshi_cli.alerts import Alert, AlertRouter, Runbook, Severity
+from kalshi_cli.store.paper import PAPER
 
 if TYPE_CHECKING:
     from kalshi_cli.alerts import AlertStateStore
@@ -90,9 +91,17 @@ class Beat:
 
 class TradeAlerts:
     def __init__(
-        self, router: Notifier, state_store_factory: StateStoreFactory, *, pings: bool = True
+        self,
+        router: Notifier,
+        state_store_factory: StateStoreFactory,
+        *,
+        pings: bool = True,
+        paper: bool = False,
     ) -> None:
         self.router = router
+        # a paper session's alerts say so and are deduplicated apart from the live loop's: a
+        # page from paper is never read as the live loop's, nor silenced as its repeat
+        self.paper = paper
         self._state_store_factory = state_store_factory
         self._queue: queue.Queue[Alert | Beat | None] = queue.Queue()
         # fingerprints (and "beat:SIGNAL") queued and not yet taken by the thread
@@ -121,7 +130,7 @@ class TradeAlerts:
     ) -> TradeAlerts:
         """The loop's alerts from the `alerts:` section. A paper session sends no dead-man beat:
         the config's dead-man check watches the live loop, and a paper session's pings would keep
-        it up while the live loop is dead."""
+        it up while the live loop is dead. Its alerts say PAPER (`post`)."""
 
         @contextmanager
         def state_store() -> Iterator[AlertStateStore]:
@@ -130,18 +139,21 @@ class TradeAlerts:
             with Store.open(state_path) as store:
                 yield store.alerts
 
-        return cls(AlertRouter.from_config(section), state_store, pings=not paper)
+        return cls(AlertRouter.from_config(section), state_store, pings=not paper, paper=paper)
 
     @property
     def enabled(self) -> bool:
         return self._thread is not None
 
     def post(self, kind: str, key: str, summary: str, details: Mapping[str, str]) -> None:
-        """Queue one alert; `key` makes the fingerprint, so one market's breach is one alert."""
+        """Queue one alert; `key` makes the fingerprint, so one market's breach is one alert.
+        A paper session's is titled `PAPER: ...` and fingerprinted `paper.trade....`."""
         if self._thread is None:
             return
         severity, title, runbook = KINDS[kind]
         fingerprint = f"trade.{kind}" + (f".{key}" if key else "")
+        if self.paper:
+            title, fingerprint = f"{PAPER}: {title}", f"paper.{fingerprint}"
         with self._lock:
             if fingerprint in self._waiting:
                 return

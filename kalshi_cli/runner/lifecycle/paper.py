@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.messages import FeedTrade, Lifecycle
 from kalshi_cli.runner.ports import FeedWithIndices, MarketFeed
+from kalshi_cli.store.paper import PAPER
 from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import Market, Orderbook
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from kalshi_cli.venue.applier import FedVenue
     from kalshi_cli.vocabulary.clock import Clock
 
-PAPER = "PAPER"
 DEFAULT_BALANCE = Decimal("1000")
 # the public channels a paper session subscribes: no fill, user_orders or market_positions
 PAPER_CHANNELS = ("orderbook_delta", "ticker", "trade", "market_lifecycle_v2")
@@ -39,11 +39,6 @@ _PRIVATE = frozenset({EventKind.FILL, EventKind.USER_ORDER, EventKind.POSITION})
 
 class PaperStateRefused(KalshiError):
     """The paper state file holds what an earlier session's venue (now gone) was holding."""
-
-
-def paper_state_path(state: Path, env: str) -> Path:
-    """The paper session's state file beside the live one: `state.db` -> `state.paper-demo.db`."""
-    return state.with_name(f"{state.stem}.paper-{env}{state.suffix or '.db'}")
 
 
 class PaperClient:

@@ -21,10 +21,10 @@ from kalshi_cli.runner.lifecycle.paper import (
     PaperFeed,
     PaperStateRefused,
     Prefixed,
-    paper_state_path,
     refuse_leftovers,
 )
 from kalshi_cli.store import Store
+from kalshi_cli.store.paper import paper_state_path
 from kalshi_cli.venue import LocalVenue, MarketInfo, default_info
 from kalshi_cli.vocabulary.clock import ManualClock, iso_utc
 from kalshi_cli.vocabulary.errors import ConflictError, UsageError

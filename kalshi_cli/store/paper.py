@@ -1,0 +1,30 @@
+"""Which state file is a paper session's (`kalshi trade --paper`): the one rule every command,
+the dashboard and the trade loop read it by. A paper session's state file is named for it,
+`<state>.paper-<env>.db` beside the live one, and holds the fills of a local venue, never the
+exchange's: a read command that brought the account's fills into it, or compared it with the
+account, would make its P&L the real account's (docs/backtesting.md "Paper trading")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PAPER = "PAPER"  # how a paper session's output and alerts are marked
+PAPER_MARK = ".paper-"  # in the name of a paper session's state file: <state>.paper-<env>.db
+
+
+def paper_state_path(state: Path, env: str) -> Path:
+    """The paper session's state file beside the live one: `state.db` -> `state.paper-demo.db`."""
+    return state.with_name(f"{state.stem}{PAPER_MARK}{env}{state.suffix or '.db'}")
+
+
+def is_paper_state(path: Path) -> bool:
+    """Is the state file at `path` a paper session's? Its name says so (`paper_state_path`)."""
+    return PAPER_MARK in Path(path).name
+
+
+def paper_note(path: Path) -> str:
+    """What a read command (`pnl`, `positions`) says of a paper session's state file."""
+    return (
+        f"{path} is a paper session's state file: its own fills alone, never the account's, "
+        "and not compared with the account"
+    )
