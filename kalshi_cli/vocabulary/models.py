@@ -376,7 +376,10 @@ class _BookAnswer(_BookSides, frozen=True):
 
 
 def _best_first(levels: list[Level] | None) -> tuple[Level, ...]:
-    return tuple(sorted(levels or (), key=lambda lv: lv[0], reverse=True))
+    """A side's levels best first, without the levels of no contracts: a level listed with
+    none bids nothing (a WebSocket snapshot's is left out too, feed/book.py), and kept it
+    would be the best bid a position is marked by."""
+    return tuple(sorted((lv for lv in levels or () if lv[1]), key=lambda lv: lv[0], reverse=True))
 
 
 def decode_orderbook(ticker: str, data: bytes | msgspec.Raw | Mapping[str, Any]) -> Orderbook:
