@@ -328,6 +328,9 @@ class RiskEngine:
         # not on every tick (a busy feed ticks many times a second, for days)
         self._no_bid: set[str] = set()
         self.maintenance = MaintenanceWindows()
+        # (ticker, unix seconds) -> the market's own (taker, maker) fee rates then; set by the
+        # loop once it has read the fees (None: the min-edge floor reads the intent's own rate)
+        self.fee_rates: Callable[[str, float], tuple[Decimal, Decimal]] | None = None
         self.rules: tuple[Rule, ...] = (
             TradingStateRule(),
             CircuitBreakerRule(self.breaker),
@@ -354,14 +357,17 @@ class RiskEngine:
         """A context for now, with the trading state read fresh from the trading records.
         `total_exposure` is `sum(p.exposure() for p in every market's PositionView)`;
         `last_data_at` is the last book update for this market (None: none yet, so stale)."""
+        now = self.clock.wall()
+        rates = self.fee_rates
         return RiskContext(
-            now=self.clock.wall(),
+            now=now,
             state=self.state(),
             position=position,
             total_exposure=total_exposure,
             last_data_at=last_data_at,
             in_sync=in_sync,
             owned=owned,
+            fee_rates=None if rates is None else rates(position.ticker, now),
         )
 
     def evaluate(self, intent: Intent, ctx: RiskContext) -> list[Verdict]:

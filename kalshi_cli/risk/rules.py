@@ -65,6 +65,8 @@ class RiskContext:
     last_data_at: float | None = None  # last book update for this market
     in_sync: bool = True  # False from a sequence gap until the book is resynced
     owned: Owned | None = None  # the sending strategy's own part, when it has a budget
+    # the market's own (taker, maker) fee rates now, when the caller knows them (a loop does)
+    fee_rates: tuple[Decimal, Decimal] | None = None
 
 
 class Rule(Protocol):
@@ -264,8 +266,18 @@ class MinEdgeRule:
     code: Code = Code.MIN_EDGE
 
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
-        edge = intent.edge_after_fees
-        if intent.reduce_only or edge >= self.min_edge:
+        if intent.reduce_only:
+            return _ok(self.code)
+        # no defaults in money: the floor is worked out at the market's own fee, never at the
+        # rate the intent carries, which a strategy may leave at its default (the standard
+        # taker rate) on a market that charges more. A post-only order never takes, so it pays
+        # the maker rate; any other may take, and pays the taker rate.
+        rates = ctx.fee_rates
+        if rates is None:
+            edge = intent.edge_after_fees
+        else:
+            edge = intent.edge_at(rates[1] if intent.post_only else rates[0])
+        if edge >= self.min_edge:
             return _ok(self.code)
         return _deny(self.code, f"edge after fees {edge:.4f} < min {self.min_edge}")
 

@@ -295,11 +295,16 @@ class Intent:
     @cached_property
     def edge_after_fees(self) -> Decimal:
         """Expected profit per contract at `model_fair`, after the fee: worked out once (the
-        intent is frozen), though the min-edge rule and the log lines of its order each ask."""
+        intent is frozen), though the strategy and the log lines of its order each ask."""
+        return self.edge_at(self.fee_rate)
+
+    def edge_at(self, fee_rate: Decimal) -> Decimal:
+        """Expected profit per contract at `model_fair`, after the fee at `fee_rate` (the
+        market's own, as the risk engine's min-edge floor reads it)."""
         gross = self.model_fair - self.price
         if self.action is Action.SELL:
             gross = -gross
-        return gross - self.fee / self.count
+        return gross - trading_fee(self.count, self.price, fee_rate) / self.count
 
 
 @dataclass(frozen=True)

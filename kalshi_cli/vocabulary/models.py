@@ -376,7 +376,10 @@ class _BookAnswer(_BookSides, frozen=True):
 
 
 def _best_first(levels: list[Level] | None) -> tuple[Level, ...]:
-    return tuple(sorted(levels or (), key=lambda lv: lv[0], reverse=True))
+    """A side's levels best first, without the levels of no contracts: a level listed with
+    none bids nothing (a WebSocket snapshot's is left out too, feed/book.py), and kept it
+    would be the best bid a position is marked by."""
+    return tuple(sorted((lv for lv in levels or () if lv[1]), key=lambda lv: lv[0], reverse=True))
 
 
 def decode_orderbook(ticker: str, data: bytes | msgspec.Raw | Mapping[str, Any]) -> Orderbook:
@@ -632,7 +635,8 @@ class Balance(Answer, frozen=True, kw_only=True):
     """`balance` in dollars from `balance_dollars` (4 decimals: fees are charged to $0.0001, so
     the balance has sub-cent digits); the integer-cent `balance` truncates them and is used
     only when `balance_dollars` is missing (before spec 3.29). An answer with neither is
-    refused."""
+    refused, and so is one whose `balance_dollars` is not a finite number (no defaults in
+    money): an `Infinity` let any buy past the local balance check."""
 
     balance_cents: int | None = field(default=None, name="balance")
     balance_dollars: Decimal | None = None
@@ -643,6 +647,8 @@ class Balance(Answer, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         if self.balance_cents is None and self.balance_dollars is None:
             raise ValueError("no `balance_dollars` and no `balance`")
+        if self.balance_dollars is not None and not self.balance_dollars.is_finite():
+            raise ValueError(f"`balance_dollars` is not a finite number: {self.balance_dollars}")
 
     @property
     def balance(self) -> Decimal:

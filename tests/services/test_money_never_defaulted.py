@@ -24,7 +24,8 @@ from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
 from tests.prime_tier import connect, make_markets, state_path
 
@@ -134,3 +135,40 @@ def test_a_position_listed_without_its_money_is_no_exposure_of_zero(
         result = exposure(client)
     assert result.status is CheckStatus.UNKNOWN, result.summary
     assert field in result.summary
+
+
+class Rewriting(httpx.BaseTransport):
+    """The real simulator, except that the balance answer says `balance_dollars` is `value`."""
+
+    def __init__(self, value: str) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._value = value
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        if request.method != "GET" or not request.url.path.endswith("/portfolio/balance"):
+            return response
+        body = json.loads(response.read())
+        body["balance_dollars"] = self._value
+        return httpx.Response(response.status_code, json=body)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+@pytest.mark.parametrize("value", ["Infinity", "NaN", "-Infinity"])
+def test_a_balance_that_is_no_finite_number_never_lets_an_order_past_the_balance_check(
+    prime: SimHarness, tmp_path: Path, value: str
+) -> None:
+    """An order costing more than the account's $1,000.00 is refused locally for its balance.
+    A balance answer of `Infinity` let it past that check, and `NaN` failed it with a bare
+    `decimal.InvalidOperation`: the balance read fails, naming the field, and nothing is
+    sent."""
+    make_markets(prime, 1)
+    request = OrderRequest("KXT-EV-M00", Side.YES, Action.BUY, D(2600), D("0.40"))
+    with (
+        Store.open(tmp_path / "state.db") as store,
+        connect(prime.account, transport=Rewriting(value)) as client,
+        pytest.raises(KalshiError, match="balance_dollars"),
+    ):
+        OrderService(client, store).prepare(request)

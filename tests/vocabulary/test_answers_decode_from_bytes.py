@@ -345,6 +345,29 @@ def test_an_order_book_with_a_level_that_is_no_price_and_size_is_refused(
         decode_orderbooks(json.dumps({"orderbooks": [{"ticker": "KXT", **body}]}).encode())
 
 
+@pytest.mark.parametrize("empty", ["0", "0.00", "-0"])
+def test_a_rest_book_level_of_no_contracts_is_no_bid_as_in_a_snapshot(empty: str) -> None:
+    """A level the exchange lists with no contracts bids nothing: the WebSocket's snapshot of
+    it leaves it out (feed/book.py), and so does a REST book. Kept, it was the best bid of a
+    book the loop polls while its WebSocket is down and the mark of `kalshi positions`: a YES
+    position marked at a 0.55 nobody bids, where the bid is 0.20."""
+    from kalshi_cli.feed.book import LocalBook
+    from kalshi_cli.feed.messages import BookSnapshot
+
+    yes = [["0.55", empty], ["0.20", "4.00"]]
+    no = [["0.30", "2.00"], ["0.40", empty]]
+    book = decode_orderbook(
+        "KXT", json.dumps({"orderbook_fp": {"yes_dollars": yes, "no_dollars": no}}).encode()
+    )
+    assert book.best_yes_bid == (D("0.20"), D(4))
+    assert book.no_bids == ((D("0.30"), D(2)),)
+    local = LocalBook("KXT")
+    local.apply_snapshot(
+        BookSnapshot("KXT", [(D(p), D(s)) for p, s in yes], [(D(p), D(s)) for p, s in no])
+    )
+    assert (dict(book.yes_bids), dict(book.no_bids)) == (local.yes, local.no)
+
+
 def test_raw_is_decoded_from_the_bytes_only_when_read() -> None:
     order = decode_answer(Order, json.dumps(SPEC_ORDER).encode())
     assert "raw" not in order.__dict__  # nothing decoded to a dict yet

@@ -439,6 +439,7 @@ def build_loop(
             f"cannot price the fees of {exc}; not trading",
             hint="leave that market out of the selection",
         ) from exc
+    risk.fee_rates = portfolio.fee_rates  # the min-edge floor prices orders by their market's
     # the exchange's positions the start compares with are the client's subaccount's (else 0)
     fills = rebuild(parts.store, portfolio, parts.client.subaccount or 0)
     _assign(options, lineup, portfolio, parts)

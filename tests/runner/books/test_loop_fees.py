@@ -13,15 +13,19 @@ import pytest
 from kalshi_cli.runner.books.fees import FeeChange
 from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.runner.lifecycle.session import StartupRefused
+from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import (
     MAKER_FEE_RATE,
     TAKER_FEE_RATE,
+    Action,
     FeeModel,
     FeeType,
     Market,
+    Side,
+    TimeInForce,
 )
-from tests.runner.fakes import START, FakeClient, make_rig, new_exchange
+from tests.runner.fakes import START, FakeClient, make_rig, new_exchange, swap_decide
 
 SCENARIO = """
 fees: {fee_type: quadratic, fee_multiplier: "1"}
@@ -198,3 +202,65 @@ def test_scheduled_event_fee_changes_take_effect_over_the_series_while_the_loop_
         charged = exchange.fee_model("KXEVC-1-A").rates(at=clock.wall())
         assert charged == rates, at
     rig.loop.log.close()
+
+
+DOUBLE = """
+fees: {fee_type: quadratic, fee_multiplier: "1"}
+series:
+  - ticker: KXDBL
+    title: Taker fees at twice the standard rate
+    fee_type: quadratic
+    fee_multiplier: "2"
+    events:
+      - event_ticker: KXDBL-1
+        title: One
+        markets:
+          - {ticker: KXDBL-1-A, path: {kind: flat, price: "0.50"},
+             quote: {half_spread: "0.02", size: "10", levels: 1}}
+liquidity_provider: {cash_cents: 10000000, refresh_seconds: 1.0}
+"""
+
+
+def test_the_min_edge_floor_prices_an_order_by_its_markets_fee_not_the_intents_default(
+    tmp_path: Path,
+) -> None:
+    """A strategy's order that leaves `fee_rate` unset is judged by its market's own fee: 10
+    YES at 0.52 with a fair value of 0.56 clear the 0.02 floor by 0.0225 at the standard
+    taker rate, and miss it at this series' double rate (0.0051). The floor was worked out
+    from the intent's default rate, and the order went out."""
+    path = tmp_path / "double.yaml"
+    path.write_text(DOUBLE)
+    clock = ManualClock(START)
+    rig = make_rig(
+        tmp_path / "s.db",
+        strategy="market-maker",
+        exchange=new_exchange(path, clock),
+        clock=clock,
+        risk={"min_edge": "0.02"},
+    )
+    decided: list[Intent] = []
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
+        if decided:
+            return []
+        ask = snap.book.yes_ask
+        assert ask is not None and ask.price == D("0.52")
+        intent = Intent(
+            snap.ticker,
+            Side.YES,
+            Action.BUY,
+            ask.price,
+            D(10),
+            D("0.56"),
+            "a buy whose strategy left the fee rate unset",
+            time_in_force=TimeInForce.IOC,
+        )
+        decided.append(intent)
+        return [intent]
+
+    swap_decide(rig.loop, decide)
+    rig.step(1)
+    assert decided, "the strategy was asked"
+    assert rig.loop.portfolio.fee_rates("KXDBL-1-A", clock.wall())[0] == 2 * TAKER_FEE_RATE
+    assert rig.client.requests == []
+    assert rig.loop.log.counts.get("risk_denied") == 1
