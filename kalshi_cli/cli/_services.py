@@ -16,14 +16,20 @@ if TYPE_CHECKING:
     from kalshi_cli.store import RetentionPolicy, Store
 
 
-def open_store(app: AppContext) -> Store:
+def open_store(app: AppContext, *, for_the_account: bool = True) -> Store:
     """The state file of this environment, created on first use and bound to the exchange
-    endpoint and account once a connection is known (`connection.bind_state`)."""
+    endpoint and account once a connection is known (`connection.bind_state`). A command
+    that acts on the account (`for_the_account`) refuses a paper session's state file
+    (`refuse_for_the_account`); halting or resuming the paper session on it does not act on
+    the account, and the kill switch is never refused."""
     from kalshi_cli.services.connection import bind_state
     from kalshi_cli.store import Store
+    from kalshi_cli.store.paper import refuse_for_the_account
 
     if app.state_mismatch is not None:
         raise app.state_mismatch
+    if for_the_account and not app.tolerate_state_mismatch:
+        refuse_for_the_account(app.settings().state)
     store = Store.open(app.settings().state)
     if app.tolerate_state_mismatch:
         return store  # the kill switch: no write may queue before its cancels

@@ -194,7 +194,7 @@ def halt_command(
     app = current()
     app.settings(env.value if env else None)
     out = app.output(as_json=as_json)
-    with open_store(app) as store:
+    with open_store(app, for_the_account=False) as store:  # a paper session is halted too
         halt(store.trading, reason=reason, source="kalshi halt")
         row = store.trading.trading_state()
     render_state(out, row.state, row.reason, row.source, row.at)
@@ -211,7 +211,7 @@ def resume_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
     app = current()
     app.settings(env.value if env else None)
     out = app.output(as_json=as_json)
-    with open_store(app) as store:
+    with open_store(app, for_the_account=False) as store:  # a paper session is resumed too
         before = resume(store.trading)
         row = store.trading.trading_state()
     if not as_json:

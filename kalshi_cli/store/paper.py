@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kalshi_cli.vocabulary.errors import UsageError
+
 PAPER = "PAPER"  # how a paper session's output and alerts are marked
 PAPER_MARK = ".paper-"  # in the name of a paper session's state file: <state>.paper-<env>.db
 
@@ -28,3 +30,15 @@ def paper_note(path: Path) -> str:
         f"{path} is a paper session's state file: its own fills alone, never the account's, "
         "and not compared with the account"
     )
+
+
+def refuse_for_the_account(path: Path) -> None:
+    """A command that acts on the account (an order, a cancel, a reconcile, the assistant's
+    writes) refuses a paper session's state file before anything is sent: it would send to the
+    real exchange and book the answer where the account's own state file never sees it (no
+    intent there before the order left), and the paper session's P&L would take real fills."""
+    if is_paper_state(path):
+        raise UsageError(
+            f"{path} is a paper session's state file, not the account's: nothing was sent",
+            hint="drop --state (or KALSHI_STATE) to act on the account with its own state file",
+        )
