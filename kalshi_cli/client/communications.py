@@ -83,6 +83,15 @@ class Quote(Answer, frozen=True, kw_only=True):
     cancellation_reason: str = ""
     creator_user_id: str = ""
 
+    def __post_init__(self) -> None:
+        # no defaults in money: a bid that is no price, or a size that is no count, would be
+        # offered for acceptance as it reads (`buy 10 at NaN`)
+        for price, name in ((self.yes_bid, "yes_bid_dollars"), (self.no_bid, "no_bid_dollars")):
+            if not (price.is_finite() and ZERO <= price <= ONE):
+                raise ValueError(f"`{name}` {price} is not a price")
+        if not (self.contracts.is_finite() and self.contracts >= ZERO):
+            raise ValueError(f"`contracts_fp` {self.contracts} is not a count")
+
     @property
     def mine(self) -> bool:
         return bool(self.creator_user_id)

@@ -77,6 +77,38 @@ def test_an_rfq_and_a_quote_read_the_spec_and_say_whose_they_are() -> None:
         decode_answer(Quote, b'{"id": "q1", "rfq_id": "r1", "market_ticker": "KXT"}')
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("yes_bid_dollars", "NaN"),
+        ("no_bid_dollars", "Infinity"),
+        ("yes_bid_dollars", "-0.1000"),
+        ("no_bid_dollars", "1.5000"),
+        ("contracts_fp", "NaN"),
+        ("contracts_fp", "-1.00"),
+    ],
+)
+def test_a_quote_priced_at_no_price_is_refused_not_offered_to_accept(
+    field: str, value: str
+) -> None:
+    """No defaults in money: a quote whose bid is no price (not a finite number in [0, 1]) or
+    whose size is no count is refused as it is read, never shown as `buy ... at NaN` for the
+    RFQ's creator to accept."""
+    quote = {
+        "id": "q1",
+        "rfq_id": "r1",
+        "market_ticker": "KXT",
+        "contracts_fp": "10.00",
+        "yes_bid_dollars": "0.4000",
+        "no_bid_dollars": "0.5500",
+        "created_ts": "2026-06-01T00:00:00Z",
+        "updated_ts": "2026-06-01T00:00:01Z",
+        "status": "open",
+    }
+    with pytest.raises(msgspec.ValidationError, match=field):
+        decode_answer(Quote, _bytes({**quote, field: value}))
+
+
 def test_a_candle_reads_null_prices_as_none() -> None:
     side = {"open_dollars": "0.40", "low_dollars": "0.39", "high_dollars": "0.45"}
     candle = decode_answer(
