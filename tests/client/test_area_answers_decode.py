@@ -25,6 +25,17 @@ from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import decode_answer
 
 LATER = {"a_field_of_a_later_spec": [1, {"x": None}]}
+QUOTE = {
+    "id": "q1",
+    "rfq_id": "r1",
+    "market_ticker": "KXT",
+    "contracts_fp": "10.00",
+    "yes_bid_dollars": "0.4000",
+    "no_bid_dollars": "0.5500",
+    "created_ts": "2026-06-01T00:00:00Z",
+    "updated_ts": "2026-06-01T00:00:01Z",
+    "status": "open",
+}
 
 
 def _bytes(item: dict[str, Any]) -> bytes:
@@ -49,24 +60,7 @@ def test_an_rfq_and_a_quote_read_the_spec_and_say_whose_they_are() -> None:
     )
     assert (rfq.rfq_id, rfq.contracts, rfq.target_cost, rfq.mine) == ("r1", D(10), D("4.5"), True)
     assert rfq.raw["a_field_of_a_later_spec"] == [1, {"x": None}]
-    quote = decode_answer(
-        Quote,
-        _bytes(
-            {
-                "id": "q1",
-                "rfq_id": "r1",
-                "creator_id": "c2",
-                "rfq_creator_id": "c1",
-                "market_ticker": "KXT",
-                "contracts_fp": "10.00",
-                "yes_bid_dollars": "0.4000",
-                "no_bid_dollars": "0.5500",
-                "created_ts": "2026-06-01T00:00:00Z",
-                "updated_ts": "2026-06-01T00:00:01Z",
-                "status": "open",
-            }
-        ),
-    )
+    quote = decode_answer(Quote, _bytes({**QUOTE, "creator_id": "c2", "rfq_creator_id": "c1"}))
     assert (quote.quote_id, quote.yes_bid, quote.no_bid, quote.mine) == (
         "q1",
         D("0.40"),
@@ -94,19 +88,8 @@ def test_a_quote_priced_at_no_price_is_refused_not_offered_to_accept(
     """No defaults in money: a quote whose bid is no price (not a finite number in [0, 1]) or
     whose size is no count is refused as it is read, never shown as `buy ... at NaN` for the
     RFQ's creator to accept."""
-    quote = {
-        "id": "q1",
-        "rfq_id": "r1",
-        "market_ticker": "KXT",
-        "contracts_fp": "10.00",
-        "yes_bid_dollars": "0.4000",
-        "no_bid_dollars": "0.5500",
-        "created_ts": "2026-06-01T00:00:00Z",
-        "updated_ts": "2026-06-01T00:00:01Z",
-        "status": "open",
-    }
     with pytest.raises(msgspec.ValidationError, match=field):
-        decode_answer(Quote, _bytes({**quote, field: value}))
+        decode_answer(Quote, _bytes({**QUOTE, field: value}))
 
 
 def test_a_candle_reads_null_prices_as_none() -> None:

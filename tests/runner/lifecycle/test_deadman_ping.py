@@ -110,8 +110,9 @@ def test_a_hanging_ping_url_holds_one_beat_of_each_kind(hc: Receiver) -> None:
     assert hc.seen[-1].body == b"stopped"  # the one that waited carries the newest news
 
 
-def test_kalshi_trade_pings_start_alive_and_a_final_ping(tmp_path: Path, hc: Receiver) -> None:
-    """`kalshi trade` as a process on the embedded simulator with a `deadman` channel."""
+def _trade_with_a_deadman(tmp_path: Path, hc: Receiver) -> tuple[dict[str, str], list[str]]:
+    """The environment and command of a 3-tick `kalshi trade` as a process on the embedded
+    simulator, its config's one channel the `deadman` check `hc` receives."""
     home = tmp_path / "home"
     home.mkdir()
     config = tmp_path / "config.yaml"
@@ -121,7 +122,13 @@ def test_kalshi_trade_pings_start_alive_and_a_final_ping(tmp_path: Path, hc: Rec
     )
     env = {**os.environ, "KALSHI_HOME": str(home), "KALSHI_CONFIG": str(config)}
     command = [sys.executable, "-m", "kalshi_cli", "trade", "--strategy", "market-maker"]
-    command += ["--max-ticks", "3", "--log-file", str(tmp_path / "trade.log")]
+    return env, [*command, "--max-ticks", "3"]
+
+
+def test_kalshi_trade_pings_start_alive_and_a_final_ping(tmp_path: Path, hc: Receiver) -> None:
+    """`kalshi trade` as a process on the embedded simulator with a `deadman` channel."""
+    env, command = _trade_with_a_deadman(tmp_path, hc)
+    command += ["--log-file", str(tmp_path / "trade.log")]
     with subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as proc:
@@ -143,16 +150,7 @@ def test_a_paper_session_never_pings_the_live_loops_deadman_check(
     """The dead-man check watches the live loop: a paper session beside it (the same config, so
     the same `deadman` channel) must not ping it, or its pings would keep the check up while
     the live loop is dead. The live run first shows the check is the one the config names."""
-    home = tmp_path / "home"
-    home.mkdir()
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        f"alerts:\n  channels:\n    hc:\n      type: deadman\n      url: {hc.url(PING)}\n",
-        encoding="utf-8",
-    )
-    env = {**os.environ, "KALSHI_HOME": str(home), "KALSHI_CONFIG": str(config)}
-    command = [sys.executable, "-m", "kalshi_cli", "trade", "--strategy", "market-maker"]
-    command += ["--max-ticks", "3"]
+    env, command = _trade_with_a_deadman(tmp_path, hc)
     live = subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=120, check=False
     )
