@@ -118,6 +118,23 @@ def _kind_of(value: object) -> str:
     return "value"
 
 
+# An amount as a person writes it: ASCII digits, one optional sign and point. `Decimal` also
+# reads digit groups (`1_0` is 10), other scripts' digits (a full-width `１`) and a float's
+# exponent (`1e3`), none of which a person or a file means as an amount: the flags
+# (`order_terms.parse_amount`) and the config's number fields refuse them alike.
+PLAIN_DECIMAL = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
+
+
+def _disguised(text: str) -> bool:
+    """Text `Decimal` reads as a number that is no plain decimal (`1_000`, `１`, `1e3`); text
+    that is no number at all is left to the decoder's own "expected a number"."""
+    try:
+        Decimal(text.strip())
+    except ArithmeticError:
+        return False
+    return not PLAIN_DECIMAL.match(text.strip())
+
+
 def _not_finite(value: object) -> bool:
     """A float NaN or infinity, or text a number field would read as one ('nan', '-inf')."""
     if isinstance(value, float):
@@ -273,7 +290,8 @@ def _choices(kind: Any) -> list[str]:
 
 
 def _refuse_non_finite(kind: Any, raw: object, dotted: str, where: str) -> None:
-    """A NaN or infinity (a YAML `.nan`, a text 'inf') at any number field, at its line."""
+    """A NaN or infinity (a YAML `.nan`, a text 'inf'), or text that is no plain decimal
+    (`PLAIN_DECIMAL`), at any number field, at its line."""
     if not isinstance(raw, Mapping):
         return
     kind = _narrow(kind, raw)  # a channel's own keys, by its `type:`
@@ -290,6 +308,10 @@ def _refuse_non_finite(kind: Any, raw: object, dotted: str, where: str) -> None:
         if numeric and _not_finite(value):
             raise ConfigError(
                 _text(here, _join(dotted, key), f"expected a finite number, not {value}")
+            )
+        if numeric and isinstance(value, str) and _disguised(value):
+            raise ConfigError(
+                _text(here, _join(dotted, key), f"expected a plain decimal number, not {value!r}")
             )
         _refuse_non_finite(sub, value, _join(dotted, key), here)
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from kalshi_cli.vocabulary.clock import parse_iso
+from kalshi_cli.vocabulary.decode import PLAIN_DECIMAL
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import price_bounds, price_on_grid
 from kalshi_cli.vocabulary.units import (
@@ -59,7 +60,6 @@ REQUIRED = FIELDS[:5]
 _TIFS = {"gtc": TimeInForce.GTC, "ioc": TimeInForce.IOC, "fok": TimeInForce.FOK}
 _TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0", "")
 _CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-_PLAIN_DECIMAL = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
 _DURATION = re.compile(r"^\+?(\d+)\s*([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -132,7 +132,7 @@ def parse_amount(text: str, field: str, *, allow_zero: bool = False) -> Decimal:
         value = Decimal(raw)
     except InvalidOperation:
         raise _refuse(field, f"{text!r} is not a number", "NOT_A_NUMBER") from None
-    if not _PLAIN_DECIMAL.match(raw):
+    if not PLAIN_DECIMAL.match(raw):
         raise _refuse(field, f"{text!r} is not a plain decimal number", "NOT_A_NUMBER")
     if value < 0 or (value == 0 and not allow_zero):
         code = f"{field.upper().replace(' ', '_')}_NOT_POSITIVE"  # `contracts limit`

@@ -56,3 +56,15 @@ def test_the_defaults_are_accepted_as_documented() -> None:
     assert (limits.stop_loss_share, limits.daily_loss_limit) == (D("0.5"), D(100))
     assert (limits.max_consecutive_errors, limits.max_orders_per_minute) == (5, 120)
     assert (limits.backoff_base_s, limits.backoff_max_s, limits.stale_after_s) == (1.0, 60.0, 10.0)
+
+
+@pytest.mark.parametrize("written", ["1_000", "１０００", "1e3", "1E-2", "+1_0.5"])
+def test_a_limit_written_as_no_plain_decimal_is_refused_as_the_flags_refuse_it(
+    written: str,
+) -> None:
+    """`Decimal` reads digit groups (`1_000`), another script's digits (a full-width `１０００`)
+    and a float's exponent (`1e3`); none is what a person means by an amount, and the `--count`
+    and `--price` flags refuse them: a limit in the config is read by the same rule."""
+    with pytest.raises(ConfigError, match=r"max_total_exposure.*plain decimal"):
+        RiskLimits.from_config({"max_total_exposure": written})
+    assert RiskLimits.from_config({"max_total_exposure": "1000"}).max_total_exposure == D(1000)
