@@ -60,7 +60,7 @@ class Axis:
         return cls(name, low, step, int(steps) + 1)
 
     def value(self, index: int) -> str:
-        return str(self.low + index * self.step)
+        return f"{self.low + index * self.step:f}"  # a plain decimal, never `1E-7`
 
     def values(self) -> list[str]:
         return [self.value(i) for i in range(self.count)]

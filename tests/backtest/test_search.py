@@ -333,3 +333,14 @@ def test_the_deflated_sharpe_counts_every_trial_of_a_resumed_study(tmp_path: Pat
     # and with fewer trials counted the figure would differ: the count matters
     fewer = deflated_sharpe(0.30, 30, 0.0, 3.0, trials=3, variance=variance)
     assert runs[0]["deflated_sharpe"]["value"] != pytest.approx(fewer)
+
+
+def test_a_searched_value_is_written_as_a_plain_decimal_the_params_decoder_reads() -> None:
+    """A value below a millionth is `1E-7` as Decimal's text, which a params file's number field
+    refuses (no plain decimal): each value of an axis is written in plain digits."""
+    from kalshi_cli.backtest.search import Axis
+    from kalshi_cli.vocabulary.decode import PLAIN_DECIMAL
+
+    axis = Axis.between("min_edge", Decimal("0.0000001"), Decimal("0.0000003"), Decimal("1E-7"))
+    assert axis.values() == ["0.0000001", "0.0000002", "0.0000003"]
+    assert all(PLAIN_DECIMAL.match(v) for v in axis.values())
