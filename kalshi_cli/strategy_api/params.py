@@ -113,9 +113,10 @@ def search_ranges(cls: type[Params]) -> dict[str, Search]:
 
 
 def params_dict(params: Params) -> dict[str, Any]:
-    """The params as plain values (Decimals as their text), for a report or `--json`."""
+    """The params as plain values (Decimals as their text in plain digits, never `1E-7`: a
+    backtest's spec keeps them so and decodes them again), for a report or `--json`."""
     return {
-        k: str(v) if isinstance(v, Decimal) else v
+        k: format(v, "f") if isinstance(v, Decimal) else v
         for k, v in msgspec.structs.asdict(params).items()
     }
 

@@ -344,3 +344,14 @@ def test_a_searched_value_is_written_as_a_plain_decimal_the_params_decoder_reads
     axis = Axis.between("min_edge", Decimal("0.0000001"), Decimal("0.0000003"), Decimal("1E-7"))
     assert axis.values() == ["0.0000001", "0.0000002", "0.0000003"]
     assert all(PLAIN_DECIMAL.match(v) for v in axis.values())
+
+
+def test_a_tiny_param_from_a_yaml_float_survives_the_specs_round_trip() -> None:
+    """`min_edge: 0.0000001` in YAML is the float 1e-07, read as Decimal `1E-7`. A backtest's
+    spec keeps params as text (`params_dict`) and decodes them again for its run: the text must
+    be plain digits, which the params decoder reads, not `1E-7`, which it refuses."""
+    strategy = get_strategy("spike")
+    params = strategy.params({"min_edge": 0.0000001})
+    text = params_dict(params)["min_edge"]
+    assert text == "0.0000001"
+    assert strategy.params({"min_edge": text}) == params
