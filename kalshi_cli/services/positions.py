@@ -225,25 +225,45 @@ def build_row(
     differences = cross_check(market, position, ticker)
     if position is None and ours.position != 0:
         differences += (Difference(ticker, "position", ours.position, ZERO),)
-    # mark and unrealized from our cost basis, which is only meaningful when it covers the
-    # contracts the exchange says are held
-    basis_ok = ours.position == signed
+    return _replayed_row(
+        ours, held=signed, book=book,
+        exposure=exposure.worst_case() if exposure is not None else abs(signed),
+        limit=limit, risk_limit=risk_limit, exchange=position, differences=differences,
+    )  # fmt: skip
+
+
+def _replayed_row(
+    ours: MarketPnl,
+    *,
+    held: Decimal,
+    book: Orderbook | None,
+    exposure: Decimal,
+    limit: Decimal | None,
+    risk_limit: Decimal | None,
+    exchange: Position | None = None,
+    differences: tuple[Difference, ...] = (),
+) -> PositionRow:
+    """The row of a market whose replayed history is `ours`, `held` contracts held (the
+    exchange's count; a paper session's own). Its mark and unrealized P&L come from our cost
+    basis, which is only meaningful when it covers the contracts held: otherwise the cost is
+    the exchange's and there is no mark."""
+    basis_ok = ours.position == held
     bid, mid = ours.mark(book) if basis_ok else (None, None)
     return PositionRow(
-        ticker=ticker,
-        position=signed,
+        ticker=ours.ticker,
+        position=held,
         average_entry=ours.average_entry if basis_ok else None,
-        cost=ours.basis if basis_ok else (position.exposure if position else ZERO),
+        cost=ours.basis if basis_ok else (exchange.exposure if exchange else ZERO),
         mark_bid=bid,
         mark_mid=mid,
         unrealized=ours.unrealized(bid) if basis_ok else None,
         unrealized_mid=ours.unrealized(mid) if basis_ok else None,
         realized_gross=ours.realized_gross,
         fees=ours.fees,
-        exposure=exposure.worst_case() if exposure is not None else abs(signed),
+        exposure=exposure,
         limit=limit,
         differences=differences,
-        exchange=position,
+        exchange=exchange,
         risk_limit=risk_limit,
     )
 
@@ -344,24 +364,11 @@ def paper_view(
         wanted = ticker in (None, t) and (event_ticker is None or t.startswith(f"{event_ticker}-"))
         if ours.position == 0 or not wanted:
             continue
-        bid, mid = ours.mark(_book(client, t))
-        view.rows.append(
-            PositionRow(
-                ticker=t,
-                position=ours.position,
-                average_entry=ours.average_entry,
-                cost=ours.basis,
-                mark_bid=bid,
-                mark_mid=mid,
-                unrealized=ours.unrealized(bid),
-                unrealized_mid=ours.unrealized(mid),
-                realized_gross=ours.realized_gross,
-                fees=ours.fees,
-                exposure=abs(ours.position),
-                limit=limit,
-                risk_limit=risk_limit,
-            )
-        )
+        row = _replayed_row(
+            ours, held=ours.position, book=_book(client, t), exposure=abs(ours.position),
+            limit=limit, risk_limit=risk_limit,
+        )  # fmt: skip
+        view.rows.append(row)
     return view
 
 

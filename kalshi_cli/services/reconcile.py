@@ -433,7 +433,10 @@ def correct_fills(
 ) -> None:
     """Step 4: fills and settlements copied, rows marked cancelled that filled first corrected,
     realized P&L written (`unnamed`: as `sync_fills`)."""
-    report.fills_added, underfilled = sync_fills(client, store, since_ts=since_ts, unnamed=unnamed)
+    numbers = None if client.subaccount is not None else account_subaccounts(client)
+    report.fills_added, underfilled = sync_account_fills(
+        client, store, since_ts=since_ts, numbers=numbers, unnamed=unnamed
+    )
     for order_id in underfilled:
         # marked canceled here (the kill switch after the exchange's cancel-all) but the
         # exchange has fills beyond what the row says: it filled first
@@ -443,7 +446,7 @@ def correct_fills(
             continue
         if apply_order(store, order, now=now, doubtful=doubtful):
             report.orders_updated.append(order_id)
-    report.settlements_added = sync_settlements(client, store)
+    report.settlements_added = sync_settlements(client, store, subaccounts=numbers)
     realize_missing(store, report.fills_added + report.settlements_added)
 
 
@@ -549,6 +552,37 @@ def sync_fills(
     return added, underfilled
 
 
+def account_subaccounts(client: ReconcileClient) -> list[int]:
+    """The subaccounts of the account the key may read (a restricted key's own only; none when
+    the exchange lists none), asked through a handle on no subaccount."""
+    balances = client.on_subaccount(None).subaccounts.subaccount_balances()
+    return sorted({b.subaccount for b in balances})
+
+
+def sync_account_fills(
+    client: ReconcileClient,
+    store: Store,
+    *,
+    since_ts: int | None,
+    numbers: list[int] | None,
+    unnamed: int | Callable[[], int | None] | None = None,
+) -> tuple[int, list[str]]:
+    """`sync_fills` over the account: the client's own subaccount's listing when it acts on one
+    (`numbers` None), else each of `numbers` listed on its own through a handle on it. A fill
+    names its subaccount to direct members only (openapi.yaml `Fill.subaccount_number`), and a
+    listing on no subaccount covers every one: listed once for all, a fill of subaccount 1
+    naming none would be booked on the primary for good. With no subaccount listed, one
+    listing, a fill naming none being `unnamed`'s (as `sync_fills`)."""
+    if numbers is None or not numbers:
+        return sync_fills(client, store, since_ts=since_ts, unnamed=unnamed)
+    added, underfilled = 0, []
+    for number in numbers:
+        more, short = sync_fills(client.on_subaccount(number), store, since_ts=since_ts)
+        added += more
+        underfilled += short
+    return added, underfilled
+
+
 def realize_missing(store: Store, added: int) -> None:
     """After copying `added` fills and settlements: every fill without a realized P&L gets
     one (`backfill_realized`), also when nothing was added now. Fills are copied in one
@@ -608,8 +642,7 @@ def sync_settlements(
     elif subaccounts is not None:
         numbers = subaccounts or [0]
     else:
-        # every subaccount the key may read (a restricted key's own only); 0 if none answers
-        numbers = sorted({b.subaccount for b in client.subaccounts.subaccount_balances()}) or [0]
+        numbers = account_subaccounts(client) or [0]  # 0 if none answers
     records = [
         settlement_record_from_api(settlement, number)
         for number in numbers
@@ -641,16 +674,11 @@ def catch_up(client: ReconcileClient, store: Store, *, now: float) -> int:
     since = None if cursor is None else int(float(cursor) - CATCH_UP_OVERLAP_S)  # time
     # the cursor is the state file's, not a subaccount's: every subaccount's fills are read
     # even for a command acting on one, or another subaccount's fills older than the overlap
-    # would be passed over for good. Each subaccount's listing on its own, when the account
-    # has several: a fill names its subaccount to direct members only, and one that names
-    # none is the listing's (`sync_fills`); one listing of all would book it on 0 for good.
-    numbers = sorted(
-        {b.subaccount for b in client.on_subaccount(None).subaccounts.subaccount_balances()}
+    # would be passed over for good; each subaccount's listed on its own (`sync_account_fills`)
+    numbers = account_subaccounts(client)
+    fills, _ = sync_account_fills(
+        client.on_subaccount(None), store, since_ts=since, numbers=numbers
     )
-    fills = 0
-    for number in numbers if len(numbers) > 1 else [None]:
-        added, _ = sync_fills(client.on_subaccount(number), store, since_ts=since)
-        fills += added
     # every settlement: the spec promises no order to stop early on, and the client has no
     # time filter for them (they are few beside fills)
     settlements = sync_settlements(client, store, subaccounts=numbers)  # listed once

@@ -161,3 +161,59 @@ def test_catch_up_books_an_unnamed_fill_on_the_subaccount_that_lists_it(tmp_path
         catch_up(client, store, now=clock.wall())
         reconcile(client, store, clock=clock, read_lag_s=0.0)  # the loop's start on 1
         assert {f.fill_id: f.subaccount for f in store.fills.iter_fills()} == {fill.fill_id: 1}
+
+
+class _TheirFillOnOne(FakeClient):
+    """An account with subaccounts 0 and 1 whose user is not a direct member: a fill listing
+    on no subaccount covers both (the spec's default for the fill listings), and the one fill
+    of subaccount 1 (an order placed there by hand) names none."""
+
+    theirs: Fill | None = None
+
+    def iter_fills(self, **kwargs: Any) -> Any:
+        ours = list(super().iter_fills(**kwargs))
+        listed = [self.theirs] if self.theirs is not None and self.subaccount in (None, 1) else []
+        return iter(listed + ours)
+
+    def subaccount_balances(self) -> list[Any]:
+        from kalshi_cli.client.subaccounts import SubaccountBalance
+
+        return [SubaccountBalance(n, Decimal(0), 0) for n in (0, 1)]
+
+
+def test_the_loop_on_the_primary_never_books_another_subaccounts_unnamed_fill(
+    tmp_path: Path,
+) -> None:
+    """A loop started without `--subaccount` trades on the primary; its fill reads list the
+    primary's fills only. Listed for every subaccount, subaccount 1's fill in a market it
+    trades named none and was applied as the loop's: a position the primary never held."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker")
+    rig.step(0.1)
+    quote = next(iter(rig.loop.portfolio.orders.values()))
+    assert rig.client.subaccount is None
+    rig.client.__class__ = _TheirFillOnOne
+    book = to_book(quote.side, quote.action, quote.price)
+    theirs = _unnamed_fill("hand-order-on-1", quote.ticker, book.book_side.value, "0.4000")
+    rig.client.theirs = theirs  # type: ignore[attr-defined]
+    held = rig.loop.portfolio.position(quote.ticker)
+    rig.loop.executor.fills.sync(since_ts=0)
+    assert rig.loop.portfolio.position(quote.ticker) == held
+    assert theirs.fill_id not in {f.fill_id for f in rig.store.fills.iter_fills(subaccount=0)}
+
+
+def test_reconcile_on_no_subaccount_books_an_unnamed_fill_on_the_subaccount_that_lists_it(
+    tmp_path: Path,
+) -> None:
+    """The start's reconcile (and `kalshi reconcile`) on no subaccount lists each subaccount's
+    fills on its own, as the read commands' catch-up does: listed once for all, subaccount 1's
+    fill naming none was booked on the primary, and the next start's positions differed from
+    the exchange's."""
+    clock = ManualClock(START)
+    exchange = new_exchange(clock=clock)
+    client = _TheirFillOnOne(exchange, trader(exchange), clock=clock)
+    ticker = next(iter(exchange.markets))
+    client.theirs = _unnamed_fill("hand-order-on-1", ticker, "bid", "0.4000")
+    with Store.open(tmp_path / "s.db", clock=clock) as store:
+        reconcile(client, store, clock=clock, read_lag_s=0.0)
+        booked = {f.fill_id: f.subaccount for f in store.fills.iter_fills()}
+    assert booked == {client.theirs.fill_id: 1}
