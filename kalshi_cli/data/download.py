@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 KINDS = ("trades", "candles", "markets", "settlements")
 PERIODS = {"1m": 1, "1h": 60, "1d": 1440}
 STAGE_DIR = ".download"
+# why a download that found nothing failed: its manifest holds no data set (`_check_destination`)
+NO_DATA_IN_RANGE = "no data in the range"
 # candlesticks asked for per request: a long range is read in windows of this many periods
 CANDLES_PER_REQUEST = 5000
 NS = 1_000_000_000
@@ -201,7 +203,7 @@ def download(
             hint="free space or choose another directory; run it again to resume",
         ) from exc
     if not summary.rows:
-        _mark_failed(root, request, "no data in the range")
+        _mark_failed(root, request, NO_DATA_IN_RANGE)
         raise NoDataError(
             f"no {request.kind} for {_named(request)} in the range asked for",
             hint="widen --from/--to, or check the markets with `kalshi markets`",
@@ -221,11 +223,20 @@ def _check_destination(root: Path, request: DownloadRequest) -> None:
     if root.exists() and not root.is_dir():
         raise UsageError(f"{root} is not a directory")
     manifest = held_data_set(root, "download", hint="download into a new one")
+    if manifest is not None and _found_nothing(manifest):
+        # a download that found no data holds none: the command its error hints at (a wider
+        # --from/--to) takes the directory, its staged markets read again, not the old ones
+        shutil.rmtree(root / STAGE_DIR, ignore_errors=True)
+        return
     if manifest is not None and manifest.get("request") != request.to_json():
         raise UsageError(
             f"{root} holds another download ({manifest.get('request')})",
             hint="the same request resumes it; another one goes in another directory",
         )
+
+
+def _found_nothing(manifest: dict[str, Any]) -> bool:
+    return manifest.get("status") == "failed" and manifest.get("error") == NO_DATA_IN_RANGE
 
 
 def _manifest(request: DownloadRequest, status: str, error: str | None = None) -> dict[str, Any]:

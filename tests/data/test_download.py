@@ -445,9 +445,29 @@ def test_refusals_are_one_line_with_their_own_exit_code(traded: SimHarness, tmp_
     assert empty.exit_code == ExitCode.NO_DATA
     assert json.loads((tmp_path / "e" / "manifest.json").read_text())["status"] == "failed"
 
+    held = kalshi(traded, tmp_path, "data", "download", "trades", "--tickers", A,
+                  "--out", str(tmp_path / "d"))  # fmt: skip
+    assert held.exit_code == 0, held.output
     other = kalshi(traded, tmp_path, "data", "download", "markets", "--tickers", A,
-                   "--out", str(tmp_path / "e"))  # fmt: skip
+                   "--out", str(tmp_path / "d"))  # fmt: skip
     assert other.exit_code == ExitCode.USAGE and "another download" in other.output
+
+
+def test_a_download_that_found_no_data_holds_no_directory_the_widened_command_runs(
+    traded: SimHarness, tmp_path: Path
+) -> None:
+    """ "no trades ... in the range asked for" hints to widen --from/--to; the widened command
+    into the same directory was refused as another download, though the first held no data."""
+    out = tmp_path / "e"
+    empty = kalshi(traded, tmp_path, "data", "download", "trades", "--tickers", A, "--from",
+                   "2001-01-01", "--to", "2001-01-02", "--out", str(out))  # fmt: skip
+    assert empty.exit_code == ExitCode.NO_DATA, empty.output
+    assert "widen --from/--to" in empty.output
+    widened = kalshi(traded, tmp_path, "data", "download", "trades", "--tickers", A,
+                     "--from", "2001-01-01", "--out", str(out), "--json")  # fmt: skip
+    assert widened.exit_code == 0, widened.output
+    assert json.loads(widened.stdout)["rows"] == 2
+    assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
 
 
 def test_the_account_s_settlements_of_the_markets_are_the_api_rows(
