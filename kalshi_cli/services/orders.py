@@ -1132,9 +1132,12 @@ class OrderService:
     ) -> ChangeMade:
         """An amend without a clear answer is never sent again: the order is read once. Showing
         the new price and count, it is done; otherwise it stays unknown (the exchange may not
-        have done it, or a read can lag a write), and the person is told what it shows now.
+        have done it, or a read can lag a write), and the person is told what it shows now,
+        also when the state file cannot record the read.
         Its record in flight is settled as reconcile's step 5 settles one (`amend_settled_by`:
         also when the order no longer rests); otherwise it stays in doubt for that step."""
+        from kalshi_cli.store import StoreError
+
         try:
             order = self.client.orders.get_order(exc.order_id)
         except (ApiError, TransportError):
@@ -1148,13 +1151,18 @@ class OrderService:
         if order.yes_price == price and order.fill_count + order.remaining_count == total:
             # made, and the read that found it is the one after it
             return self._made("amend", exc.order_id, order, book, read=False)
-        book()
         shown = order.fill_count + order.remaining_count
-        raise AmendOutcomeUnknown(
+        message = (
             f"{exc.message}; the exchange now shows {order.status} at "
-            f"{fmt_dollars(order.yes_price)} for {fmt_count(shown)}",
-            order_id=exc.order_id,
-        ) from exc
+            f"{fmt_dollars(order.yes_price)} for {fmt_count(shown)}"
+        )
+        try:
+            book()
+        except StoreError as unrecorded:
+            # still unknown, whatever the state file does: its own error ("locked; try
+            # again") would read as the amend refused, which a person would send again
+            message += f", and the state file could not record that: {unrecorded.message}"
+        raise AmendOutcomeUnknown(message, order_id=exc.order_id) from exc
 
     def decrease(
         self, order_id: str, *, by: Decimal | None = None, to: Decimal | None = None

@@ -302,6 +302,40 @@ def test_an_amend_found_made_after_a_lost_answer_that_cannot_be_recorded_says_it
         assert (failed.value.order_id, failed.value.remaining) == (placed.order_id, D(3))
 
 
+class AmendLostOrderCancelledThenStateFileStops(BreaksTheStateFile):
+    """The amend's answer is lost and it never lands; meanwhile the order is cancelled (another
+    session, the exchange), and the state file stops taking writes before the read is booked."""
+
+    def amend_order(self, order_id: str, **terms: Any) -> AmendResult:
+        self.cancel_order(order_id)
+        _stop_writes(self.store)
+        raise AmendOutcomeUnknown("no answer from the exchange", order_id=order_id)
+
+
+def test_an_amend_of_unknown_outcome_whose_read_cannot_be_recorded_stays_unknown(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path, ticker: str
+) -> None:
+    """Not found made, the amend's outcome stays unknown, and the person is told what the
+    exchange shows and that the state file could not record it. The state file's own error
+    ("attempt to write a readonly database", exit 1) said nothing of the amend."""
+    with Store.open(tmp_path / "state.db") as store:
+        service = OrderService(client, store)
+        placed = service.place(
+            service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(2), D("0.15")))
+        )
+        assert placed.order_id is not None
+        with connect_as(AmendLostOrderCancelledThenStateFileStops, prime.account) as losing:
+            losing.area.store = store
+            with pytest.raises(AmendOutcomeUnknown) as failed:
+                OrderService(losing, store).amend(placed.order_id, price=D("0.17"), count=D(3))
+        assert failed.value.message.startswith(
+            "no answer from the exchange; the exchange now shows canceled at 0.1500 for 0.00, "
+            "and the state file could not record that: "
+        ), failed.value.message
+        assert failed.value.order_id == placed.order_id
+        assert placed.order_id in (failed.value.hint or "")
+
+
 class ReconcileInFlightThenStateFileStops(BesideAReconcile):
     """A reconcile in another process marks the intent never placed while the request is in
     flight (the exchange does not have the order yet), and the state file stops taking writes
