@@ -217,3 +217,18 @@ def test_reconcile_on_no_subaccount_books_an_unnamed_fill_on_the_subaccount_that
         reconcile(client, store, clock=clock, read_lag_s=0.0)
         booked = {f.fill_id: f.subaccount for f in store.fills.iter_fills()}
     assert booked == {client.theirs.fill_id: 1}
+
+
+def test_reconcile_reads_the_fills_when_the_exchange_lists_no_subaccount(tmp_path: Path) -> None:
+    """An exchange whose subaccount listing is empty (a key that may read none of them) still
+    has its fills read, in one listing: none is skipped for want of a subaccount to list."""
+    clock = ManualClock(START)
+    exchange = new_exchange(clock=clock)
+    client = FakeClient(exchange, trader(exchange), clock=clock)
+    client.subaccount_balances = lambda: []  # type: ignore[method-assign]
+    ticker = next(iter(exchange.markets))
+    fill = _unnamed_fill("hand-order", ticker, "bid", "0.4000")
+    client.iter_fills = lambda **_: iter([fill])  # type: ignore[method-assign]
+    with Store.open(tmp_path / "s.db", clock=clock) as store:
+        reconcile(client, store, clock=clock, read_lag_s=0.0)
+        assert {f.fill_id: f.subaccount for f in store.fills.iter_fills()} == {fill.fill_id: 0}
