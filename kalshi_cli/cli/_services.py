@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kalshi_cli.cli._context import AppContext
     from kalshi_cli.client.pacing import TierSetting
     from kalshi_cli.services.orders import OrderLimits, OrderService
@@ -39,6 +41,41 @@ def open_store(app: AppContext, *, for_the_account: bool = True) -> Store:
         store.close()
         raise
     return store
+
+
+def open_kill_switch_store(app: AppContext, say: Callable[[str], None]) -> Store:
+    """The state file the kill switch halts and records its cancellations in. It cancels the
+    account's orders whatever file it is given, so it halts what trades on the account: given a
+    paper session's file, the account's own named beside it (`live_state_path`, said with
+    `say`), never the paper file, whose session places nothing on the exchange. When the
+    account's file cannot be told, or is bound to another account, `AccountStateUnknown`: the
+    switch cancels, records nothing, and proves nothing (docs/kill-switch.md)."""
+    from msgspec.structs import replace
+
+    from kalshi_cli.services.connection import check_state_binding
+    from kalshi_cli.store import AccountStateUnknown, Store
+    from kalshi_cli.store.paper import is_paper_state, live_state_path
+
+    settings = app.settings()
+    paper = settings.state
+    if not is_paper_state(paper):
+        return open_store(app)
+    live = live_state_path(paper, settings.env)
+    connection = app.current_connection()
+    if live is not None and connection is not None:
+        live_settings = replace(settings, state=live)
+        if check_state_binding(live_settings, connection, bind=False) is not None:
+            live = None  # another account's: its loop trades orders not cancelled here
+    if live is None:
+        raise AccountStateUnknown(
+            f"no live trade loop was halted: {paper} is a paper session's state file, and the "
+            "account's own state file cannot be told from it; a `kalshi trade` on that file "
+            "may still place orders",
+            hint="run `kalshi halt` without --state or KALSHI_STATE, then `kalshi cancel-all` "
+            "again",
+        )
+    say(f"{paper} is a paper session's state file: halting the account's own, {live}")
+    return Store.open(live)
 
 
 def order_limits(app: AppContext) -> OrderLimits:

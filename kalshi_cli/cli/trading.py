@@ -86,7 +86,12 @@ def cancel_all_command(
 
     Example: kalshi cancel-all --event KXBTCD-SIM-H17 --yes
     """
-    from kalshi_cli.cli._services import confirm_on_prod, open_store, tier_setting, use_subaccount
+    from kalshi_cli.cli._services import (
+        confirm_on_prod,
+        open_kill_switch_store,
+        tier_setting,
+        use_subaccount,
+    )
     from kalshi_cli.client.pacing import pace_by_account
     from kalshi_cli.services.killswitch import run_kill_switch
     from kalshi_cli.vocabulary.clock import SystemClock
@@ -101,7 +106,7 @@ def cancel_all_command(
     client = app.client(auth=True)  # missing credentials: exit 4 before anything, HALT included
     report = run_kill_switch(
         client,
-        lambda: open_store(app),
+        lambda: open_kill_switch_store(app, out.note),
         SystemClock(),
         deadline_s=deadline,
         read_lag_s=app.settings().read_lag,
@@ -164,7 +169,7 @@ def render_kill_report(out: Output, report: KillReport, *, scope: str) -> None:
 def _state_line(report: KillReport) -> str:
     why = report.state_error
     if not report.halted:
-        return f"NOT RECORDED: {why}"
+        return f"{'NOT HALTED' if report.account_state_unknown else 'NOT RECORDED'}: {why}"
     if not report.result_recorded:
         return f"HALTED, but the cancellations NOT RECORDED: {why}"
     if why:

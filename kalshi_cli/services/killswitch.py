@@ -21,7 +21,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
-from kalshi_cli.store import StoreError
+from kalshi_cli.store import AccountStateUnknown, StoreError
 from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
 from kalshi_cli.vocabulary.clock import Backoff, Deadline, parse_iso
 from kalshi_cli.vocabulary.errors import (
@@ -152,6 +152,9 @@ class KillReport:
     halted: bool = False  # HALTED is recorded
     result_recorded: bool = False  # the cancelled orders and `kill_switch_result` are recorded
     state_error: str | None = None  # why the state file was not written, or not at first
+    # no state file of the account's was given to halt (a paper session's was): a live trade
+    # loop on the account's own never saw HALTED
+    account_state_unknown: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -296,7 +299,7 @@ class KillSwitch:
             self._prove_rfq_side_closed(run)
             self._count_what_the_cancel_all_cancelled(run)
             self._record_halted_at_last(run)
-            self._refuse_proof_behind_a_held_lock(run)
+            self._refuse_proof_while_a_loop_may_place(run)
             self._forget_groups(run.unknown_groups)
             self._record_result(run)
         return run.report
@@ -320,6 +323,7 @@ class KillSwitch:
         if self.store is None:
             report.state_error = self.state_error or "no state file"
             trail.locked = _locked(self.state_fault)
+            report.account_state_unknown = isinstance(self.state_fault, AccountStateUnknown)
         return _Pull(
             report=report,
             trail=trail,
@@ -512,12 +516,19 @@ class KillSwitch:
             if run.proof_asked is not None:  # an empty listing counted: HALTED came after it
                 self._late_halted(run.ticker, run.proof_asked, run.landed, report)
 
-    def _refuse_proof_behind_a_held_lock(self, run: _Pull) -> None:
-        """Another writer held the lock to the end: a loop waiting for it places next."""
+    def _refuse_proof_while_a_loop_may_place(self, run: _Pull) -> None:
+        """HALTED reached no loop that may place after the listing: another writer held the
+        lock to the end (a loop waiting for it places next), or the account's own state file
+        could not be told (a live loop on it re-quotes at once)."""
         report = run.report
-        if report.proven and not report.halted and run.trail.locked:
+        if not report.proven or report.halted:
+            return
+        if run.trail.locked:
             report.proven = False
             report.errors.append(LOCK_HELD)
+        elif report.account_state_unknown and report.state_error is not None:
+            report.proven = False
+            report.errors.append(report.state_error)
 
     def _record_result(self, run: _Pull) -> None:
         """The orders confirmed cancelled and the `kill_switch_result` event."""

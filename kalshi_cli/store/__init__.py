@@ -3,6 +3,7 @@ transaction rules, and `docs/state-file.md` for its tables)."""
 
 from kalshi_cli.store.connection import state_file_at
 from kalshi_cli.store.errors import (
+    AccountStateUnknown,
     DuplicateIntentError,
     InvalidTransition,
     NotAStateFile,
@@ -41,6 +42,7 @@ __all__ = [
     "ORDER_STATUSES",
     "SENT_STATUSES",
     "TRADING_STATES",
+    "AccountStateUnknown",
     "AlertLogRecord",
     "AlertStateRecord",
     "AmendRecord",

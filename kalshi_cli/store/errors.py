@@ -45,6 +45,12 @@ class StateFileMismatch(StoreError):
     exit_code = ExitCode.STATE_MISMATCH
 
 
+class AccountStateUnknown(StoreError):
+    """The kill switch was given a state file that is not the account's (a paper session's) and
+    cannot tell the account's own from it: it cancels on the exchange all the same, but HALTED
+    reaches no live trade loop, which may place again at once, so no listing is proof."""
+
+
 class DuplicateIntentError(StoreError):
     exit_code = ExitCode.REJECTED
 

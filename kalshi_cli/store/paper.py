@@ -6,6 +6,7 @@ account, would make its P&L the real account's (docs/backtesting.md "Paper tradi
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from kalshi_cli.vocabulary.errors import UsageError
@@ -17,6 +18,23 @@ PAPER_MARK = ".paper-"  # in the name of a paper session's state file: <state>.p
 def paper_state_path(state: Path, env: str) -> Path:
     """The paper session's state file beside the live one: `state.db` -> `state.paper-demo.db`."""
     return state.with_name(f"{state.stem}{PAPER_MARK}{env}{state.suffix or '.db'}")
+
+
+def live_state_path(paper: Path, env: str) -> Path | None:
+    """The live state file a paper session's file of `env` was named beside (`paper_state_path`
+    undone), when it can be told: the one file beside it that exists and pairs with it. None
+    when the name is no paper file of `env`, when no such file exists (the account's own may be
+    anywhere: the paper session may have been started with another --state), or when two do
+    (`state` and `state.db` both pair with `state.paper-demo.db`)."""
+    paper = Path(paper)
+    tail = f"{PAPER_MARK}{env}{paper.suffix}"
+    base = paper.name.removesuffix(tail)
+    if not paper.suffix or base in ("", paper.name):
+        return None
+    names = [base + paper.suffix, *([base] if paper.suffix == ".db" else [])]
+    pairs = [paper.with_name(name) for name in names]
+    found = [p for p in pairs if paper_state_path(p, env) == paper and os.path.lexists(p)]
+    return found[0] if len(found) == 1 else None
 
 
 def is_paper_state(path: Path) -> bool:
