@@ -7,6 +7,7 @@ order (`OwnPart`); an order within its strategy's own part stays."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from tests.runner.test_strategies_share_a_loop import (
     MM,
     MR,
     Recorder,
+    Turns,
     _hand_buy,
     _moves_then_quotes,
     _order,
@@ -175,3 +177,66 @@ def test_a_resting_sale_is_withdrawn_once_anothers_contracts_are_told_filled(
     finally:
         release.set()
         rig.loop.dispatch.close()
+
+
+def test_a_resting_sale_is_withdrawn_once_a_fill_given_late_cuts_its_strategys_part(
+    tmp_path: Path,
+) -> None:
+    """Mean-reversion buys 6 YES, then market-maker 4, and market-maker rests an ask for its 4.
+    Mean-reversion's buy of 3 more fills and its answer is lost: the fill read comes before a
+    lookup finds the order, so the 3 are booked as nobody's. A person then sells 3 YES by hand,
+    which cuts no part (the parts hold 10 of the account's 10). Once the lookup finds the buy,
+    its 3 are mean-reversion's, and the market is replayed: the person's sale came when the
+    account held 13, so it cut the newest part, market-maker's, to 1. The account still holds
+    10; only whose they are changed, and market-maker's ask of 4 would sell 3 of
+    mean-reversion's contracts once it fills. It is withdrawn on that turn."""
+    rig = _rig(tmp_path, MM, MR, risk={"min_edge": "0"})
+    mover = Mover(rig.exchange)
+    mover.quote("0.40", "0.45")
+    mean_reversion, market_maker = Turns(), Turns()
+    swap_decide(rig.loop, mean_reversion, MR)
+    swap_decide(rig.loop, market_maker, MM)
+    mean_reversion.then([_order(Side.YES, Action.BUY, "0.45", "6", TimeInForce.IOC)])
+    rig.step(1.0)
+    market_maker.then([_order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC)])
+    mover.quote("0.40", "0.45")  # a new book: each strategy is asked again
+    rig.step(1.0)
+    ask = replace(_order(Side.YES, Action.SELL, "0.70", "4"), model_fair=Decimal("0.30"))
+    market_maker.then([ask])
+    mover.quote("0.41", "0.45")
+    rig.step(1.0)
+    assert [o.remaining_count for o in _resting_of(rig, MM)] == [Decimal("4")]
+
+    def parts() -> dict[str, Decimal]:
+        return {n: rig.loop.portfolio.view_for(TICKER, n).position for n in (MM, MR)}
+
+    rig.client.create_errors.append("unknown")
+    # the exchange took the buy but does not list it until the test says so
+    rig.client.lookup_errors.extend("missing" for _ in range(100))
+    mean_reversion.then([_order(Side.YES, Action.BUY, "0.45", "3", TimeInForce.IOC)])
+    mover.quote("0.40", "0.45")
+    rig.step(1.0)
+    rig.feed.drain_events()  # and its messages are lost too
+    for _ in range(3):
+        rig.step(1.0)
+    assert rig.loop.executor.unknown_orders.unknown, "not found yet"
+    assert rig.loop.portfolio.position(TICKER) == Decimal("13")
+    assert parts() == {MM: 4, MR: 6}, "the 3 are nobody's"
+    _hand_buy(rig, "0.40", "3", BookSide.ASK)  # the person sells 3 YES
+    for _ in range(3):
+        rig.step(1.0)
+    assert rig.loop.portfolio.position(TICKER) == Decimal("10")
+    assert parts() == {MM: 4, MR: 6}
+    assert [o.remaining_count for o in _resting_of(rig, MM)] == [Decimal("4")]
+    rig.client.lookup_errors.clear()
+    for _ in range(3):
+        rig.step(1.0)
+    assert rig.loop.executor.unknown_orders.unknown == {}
+    assert rig.loop.portfolio.position(TICKER) == Decimal("10")
+    assert parts() == {MM: 1, MR: 9}
+    assert _resting_of(rig, MM) == []
+    _sweep_yes(rig, "0.70")
+    rig.step(1.0)
+    (held,) = [p for p in rig.client.get_positions() if p.ticker == TICKER]
+    assert held.position == Decimal("10")
+    assert parts() == {MM: 1, MR: 9}
