@@ -79,6 +79,8 @@ class Access(Protocol):
 
     def open_store(self) -> Store: ...
 
+    def open_kill_switch_store(self, say: Callable[[str], None]) -> Store: ...
+
     def order_service(self, store: Store) -> OrderService: ...
 
     def tier(self) -> TierSetting: ...
@@ -488,6 +490,11 @@ class AgentTools:
         """The kill switch: halt, cancel every resting order (of a market or event), prove none
         is left. Always allowed, no preview. Trading stays HALTED until a resume."""
         arguments = {"ticker": ticker, "event": event}
+        # the state file the kill switch halts, records its cancels and this call in: the
+        # account's own, as `kalshi cancel-all` halts it (given a paper session's file, the one
+        # it is named beside), whatever file the assistant's other tools write to
+        notes: list[str] = []
+        opener = partial(self.access.open_kill_switch_store, notes.append)
 
         def run() -> _Written:
             from kalshi_cli.client.pacing import pace_by_account
@@ -497,13 +504,13 @@ class AgentTools:
             # the kill switch's first step, taken before waiting for the client another tool
             # may hold on a slow exchange: a running trade loop stops placing now. Best effort:
             # the kill switch halts again, says what the state file refused, and cancels anyway
-            with suppress(KalshiError), self.access.open_store() as store:
+            with suppress(KalshiError), opener() as store:
                 halt(store.trading, reason="kill switch: the assistant's cancel_all", source=SOURCE)
             with self._exchange:
                 client = self.access.client(auth=True)
                 report = run_kill_switch(
                     client,
-                    self.access.open_store,
+                    opener,
                     self.clock,
                     deadline_s=KILL_DEADLINE_S,
                     read_lag_s=self.access.settings().read_lag,
@@ -514,11 +521,13 @@ class AgentTools:
                     pace=partial(pace_by_account, client, self.access.tier()),
                 )
             document = report.to_json() | report.state_json()
+            if notes:
+                document["notes"] = list(dict.fromkeys(notes))
             if not report.proven:
                 document["next"] = "not proven: run `kalshi cancel-all` and read `kalshi status`"
             return _Written(document)
 
-        return self._audited("cancel_all", arguments, run)
+        return self._audited("cancel_all", arguments, run, opener)
 
     def halt(self, reason: str = "halted by the assistant") -> dict[str, Any]:
         """Stop every new order (a running trade loop's too) without cancelling anything.
@@ -561,39 +570,52 @@ class AgentTools:
     # ----------------------------------------------------------------------- the steps
 
     def _audited(
-        self, tool: str, arguments: dict[str, Any], run: Callable[[], _Written]
+        self,
+        tool: str,
+        arguments: dict[str, Any],
+        run: Callable[[], _Written],
+        opener: Callable[[], Store] | None = None,
     ) -> dict[str, Any]:
         """Run a write tool and record the call, whatever came of it. A write that was made is
         answered even when the audit cannot take its row (the kill switch cancels with a broken
         state file): the answer then says so. A write whose request left and whose answer was
         lost, or could not be recorded, is `unknown`: it may have been made, which a row
-        `refused` would deny to whoever reads the audit."""
+        `refused` would deny to whoever reads the audit. `opener`: the state file the row goes
+        to, when not the tools' own (the kill switch's)."""
         from kalshi_cli.store import OrderNotRecorded
 
+        record = partial(self._record, tool, arguments, opener=opener or self.access.open_store)
         try:
             written = run()
         except (OrderOutcomeUnknown, OrderNotRecorded) as exc:
-            self._record(tool, arguments, "unknown", {"error": one_line(exc)})
+            record("unknown", {"error": one_line(exc)})
             raise
         except KalshiError as exc:
-            self._record(tool, arguments, "refused", {"error": one_line(exc)})
+            record("refused", {"error": one_line(exc)})
             raise
         except Exception as exc:
-            self._record(tool, arguments, "failed", {"error": f"{type(exc).__name__}: {exc}"})
+            record("failed", {"error": f"{type(exc).__name__}: {exc}"})
             raise
         # the token is the assistant's to use, not the audit's to keep
         kept = {k: v for k, v in written.document.items() if k != "token"}
-        missed = self._record(tool, arguments, "ok", kept)
+        missed = record("ok", kept)
         if missed is not None:
             return written.document | {"audit": f"not recorded: {missed}"}
         return written.document
 
     def _record(
-        self, tool: str, arguments: dict[str, Any], outcome: str, detail: Any
+        self,
+        tool: str,
+        arguments: dict[str, Any],
+        outcome: str,
+        detail: Any,
+        *,
+        opener: Callable[[], Store] | None = None,
     ) -> str | None:
-        """Append the audit row; None, or why it could not be written."""
+        """Append the audit row (to `opener`'s state file, else the tools' own); None, or why
+        it could not be written."""
         try:
-            with self.access.open_store() as store:
+            with (opener or self.access.open_store)() as store:
                 store.audit.record(
                     session=self.session,
                     tool=tool,

@@ -6,7 +6,7 @@ reads and writes exactly as the command of the same name."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -77,6 +77,11 @@ class CliAccess:
         from kalshi_cli.cli._services import open_store
 
         return open_store(self._app)
+
+    def open_kill_switch_store(self, say: Callable[[str], None]) -> Store:
+        from kalshi_cli.cli._services import open_kill_switch_store
+
+        return open_kill_switch_store(self._app, say)
 
     def order_service(self, store: Store) -> OrderService:
         from kalshi_cli.cli._services import order_service

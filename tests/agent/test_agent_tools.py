@@ -330,6 +330,47 @@ def test_the_kill_switch_says_whether_halted_was_recorded_as_the_command_does(
     assert "not-a-directory" in unrecorded["state_error"], unrecorded
 
 
+def test_the_kill_switch_on_a_paper_state_file_halts_the_accounts_own_as_the_command_does(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """`kalshi --state <a paper session's file> mcp`: the assistant's `cancel_all` cancels the
+    account's orders, so it halts the account's own state file the paper file is named beside,
+    as `kalshi cancel-all` does. It refused the paper file (an account's write), halted nothing,
+    said "nothing was sent" of cancels it had sent, and proved the kill while a live loop on the
+    account's own file placed again."""
+    from kalshi_cli.store.paper import paper_state_path
+
+    sim.create_market(T)
+    live = tmp_path / "state.db"
+    Store.open(live).close()
+    paper = paper_state_path(live, "sim")
+    Store.open(paper).close()
+    app = AppContext(environ=environ(sim, tmp_path) | {"KALSHI_STATE": str(paper)})
+    try:
+        answer = AgentTools(
+            CliAccess(app), load_agent_config(tmp_path / "none.yaml"), clock=ManualClock(0)
+        ).cancel_all()
+    finally:
+        app.close()
+    assert (answer["proven"], answer["halted"], answer["state_recorded"]) == (True, True, True)
+    with Store.open(live) as store:
+        assert store.trading.trading_state().state == "HALTED"
+    with Store.open(paper) as store:
+        assert store.trading.trading_state().state == "ACTIVE"
+
+    live.unlink()  # the account's own file cannot be told: no live loop was halted
+    app = AppContext(environ=environ(sim, tmp_path) | {"KALSHI_STATE": str(paper)})
+    try:
+        unknown = AgentTools(
+            CliAccess(app), load_agent_config(tmp_path / "none.yaml"), clock=ManualClock(0)
+        ).cancel_all()
+    finally:
+        app.close()
+    assert (unknown["proven"], unknown["halted"]) == (False, False)
+    assert unknown["state_error"].startswith("no live trade loop was halted"), unknown
+    assert "nothing was sent" not in json.dumps(unknown), json.dumps(unknown)
+
+
 def test_the_reads_answer_as_the_commands_do(
     tools: AgentTools, sim: SimHarness, tmp_path: Path
 ) -> None:
