@@ -23,6 +23,7 @@ from kalshi_cli.vocabulary.models import (
     Order,
     Orderbook,
     best_first_levels,
+    bids_cross,
     level_problem,
 )
 
@@ -92,7 +93,7 @@ class LocalBook:
         no exchange holds one, so its NO levels are in the other convention."""
         yes = _levels(_side(msg.yes_dollars_fp, msg.yes, msg.yes_dollars))
         no = _levels(_side(msg.no_dollars_fp, msg.no, msg.no_dollars), flip=yes_priced)
-        if yes and no and max(yes) + max(no) >= ONE:
+        if yes and no and bids_cross(max(yes), max(no)):
             raise CrossedBook(
                 f"{self.ticker}: best YES bid {max(yes)} and NO bid {max(no)} cross "
                 f"(read in {'YES' if yes_priced else 'NO'}-leg prices)"
@@ -159,7 +160,7 @@ class LocalBook:
             return False
         if size:
             # a new level only can cross (a size change keeps a price both sides allowed)
-            if held is None and other and p + max(other) >= ONE:
+            if held is None and other and bids_cross(p, max(other)):
                 self.fresh = False
                 return False
             levels[p] = size

@@ -408,7 +408,23 @@ def _orderbook(ticker: str, answer: _BookAnswer) -> Orderbook:
             raise msgspec.ValidationError(
                 f"{ticker}: bad orderbook level [{price}, {size}]: {problem}"
             )
-    return Orderbook(ticker, _best_first(sides.yes_dollars), _best_first(sides.no_dollars))
+    book = Orderbook(ticker, _best_first(sides.yes_dollars), _best_first(sides.no_dollars))
+    yes, no = book.best_yes_bid, book.best_no_bid
+    if yes is not None and no is not None and bids_cross(yes.price, no.price):
+        raise msgspec.ValidationError(
+            f"{ticker}: best YES bid {yes.price} and NO bid {no.price} cross: no exchange holds "
+            "bids that together pay $1 or more"
+        )
+    return book
+
+
+def bids_cross(yes_bid: Decimal, no_bid: Decimal) -> bool:
+    """True when a YES bid and a NO bid cannot both rest: together they pay $1 or more (a NO
+    bid at q is a YES ask at 1 - q), so the exchange would have matched them. A locked book
+    (exactly $1) matches too, as the simulator's does (sim/core/book.py). The one rule a book
+    from the exchange is checked by: a REST book (`decode_orderbook`), a WebSocket snapshot and
+    a delta's new level (feed/book.py)."""
+    return yes_bid + no_bid >= ONE
 
 
 def level_problem(price: Decimal, size: Decimal) -> str | None:

@@ -12,13 +12,15 @@ import time
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.feed import EventKind, FeedEvent, MarketData
+from kalshi_cli.feed.poller import RestPoller
 from kalshi_cli.feed.ws import websocket_connect
-from kalshi_cli.vocabulary.clock import Backoff
-from kalshi_cli.vocabulary.errors import TransportError
+from kalshi_cli.vocabulary.clock import Backoff, ManualClock
+from kalshi_cli.vocabulary.errors import KalshiError, TransportError
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import Orderbook
 from tests.feed import wire
@@ -360,3 +362,28 @@ def test_waiting_for_events_wakes_on_a_queued_event_and_draining_resets_it() -> 
         assert md.wait_for_events(60.0) is True  # woken by the delta, long before the timeout
         assert EventKind.BOOK in [e.kind for e in md.drain_events()]
         assert md.wait_for_events(0.0) is False  # drained: nothing queued any more
+
+
+def test_a_polled_book_whose_best_bids_cross_is_a_failed_poll() -> None:
+    """While the WebSocket is down the loop trades on polled books. A REST book whose best YES
+    bid reaches the implied YES ask (the bids pay $1 or more together) was taken as sent, a
+    fresh book at a price nobody offers, where the WebSocket's snapshot of it is refused. It
+    is a failed poll now: the market is stale, and the error, naming the market and the two
+    bids, goes to the loop's API error guard as any failed call does."""
+    answers = [
+        {"orderbook_fp": {"yes_dollars": [["0.5400", "2.00"]], "no_dollars": [["0.4500", "1.00"]]}},
+        {"orderbook_fp": {"yes_dollars": [["0.5500", "2.00"]], "no_dollars": [["0.4500", "1.00"]]}},
+    ]
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=answers.pop(0)))
+    client = KalshiClient(api_base="https://exchange.test/trade-api/v2", transport=transport)
+    events: list[FeedEvent] = []
+    poller = RestPoller(client.markets, ["A"], sink=events.append, clock=ManualClock())
+    poller.set_active(True)
+    poller.poll_once()
+    assert poller.book("A") == Orderbook("A", ((D("0.54"), D(2)),), ((D("0.45"), D(1)),))
+    poller.poll_once()
+    assert poller.book("A") is None
+    assert (EventKind.STALE, "poll_failed") in kinds(events)
+    (failed,) = [e for e in events if e.kind is EventKind.ERROR]
+    assert isinstance(failed.error, KalshiError)
+    assert "A: best YES bid 0.5500 and NO bid 0.4500 cross" in failed.reason

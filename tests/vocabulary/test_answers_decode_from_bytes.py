@@ -345,6 +345,36 @@ def test_an_order_book_with_a_level_that_is_no_price_and_size_is_refused(
         decode_orderbooks(json.dumps({"orderbooks": [{"ticker": "KXT", **body}]}).encode())
 
 
+@pytest.mark.parametrize(
+    ("yes", "no"), [("0.6000", "0.4500"), ("0.5500", "0.4500")], ids=["crossed", "locked"]
+)
+def test_an_order_book_whose_best_bids_cross_is_refused_as_its_snapshot_is(
+    yes: str, no: str
+) -> None:
+    """A YES bid and a NO bid that together pay $1 or more would have matched: no exchange
+    holds both resting, a locked book (exactly $1) included, as the simulator matches it. The
+    WebSocket's snapshot of such a book is refused (feed/book.py); a REST book (the loop's
+    polling fallback, the mark of `kalshi positions`) was taken as sent, a YES bid above the
+    YES ask nobody offers. It does not decode now, naming the market and the two bids."""
+    from kalshi_cli.feed.book import CrossedBook, LocalBook
+    from kalshi_cli.feed.messages import BookSnapshot
+
+    sides = {"yes_dollars": [["0.20", "3.00"], [yes, "2.00"]], "no_dollars": [[no, "1.00"]]}
+    body = {"orderbook_fp": sides}
+    refused = rf"KXT: best YES bid {yes} and NO bid {no} cross"
+    with pytest.raises(msgspec.ValidationError, match=refused):
+        decode_orderbook("KXT", json.dumps(body).encode())
+    with pytest.raises(msgspec.ValidationError, match=refused):
+        decode_orderbooks(json.dumps({"orderbooks": [{"ticker": "KXT", **body}]}).encode())
+    snapshot = BookSnapshot("KXT", [(D("0.20"), D(3)), (D(yes), D(2))], [(D(no), D(1))])
+    with pytest.raises(CrossedBook):
+        LocalBook("KXT").apply_snapshot(snapshot)
+    # a tick short of locked is a book: the YES bid one cent under the implied YES ask
+    sides["no_dollars"] = [[str(D(1) - D(yes) - D("0.01")), "1.00"]]
+    book = decode_orderbook("KXT", json.dumps(body).encode())
+    assert book.spread == D("0.01")
+
+
 @pytest.mark.parametrize("empty", ["0", "0.00", "-0"])
 def test_a_rest_book_level_of_no_contracts_is_no_bid_as_in_a_snapshot(empty: str) -> None:
     """A level the exchange lists with no contracts bids nothing: the WebSocket's snapshot of
