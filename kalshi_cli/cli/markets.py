@@ -213,8 +213,8 @@ def render_markets(out: Output, markets: "list[Market]") -> None:
         {
             "ticker": m.ticker,
             "status": m.status,
-            "yes_bid": fmt_dollars(m.yes_bid),
-            "yes_ask": fmt_dollars(m.yes_ask),
+            "yes_bid": _quote(m.yes_bid),
+            "yes_ask": _quote(m.yes_ask),
             "last": fmt_dollars(m.last_price),
             "tick": _tick(m),
             "volume": fmt_count(m.volume),
@@ -260,6 +260,15 @@ def _tick(m: "Market") -> str:
     return f"{min_tick(m.price_ranges)}" if m.price_ranges else ""
 
 
+def _quote(price: Decimal) -> str:
+    """A market's bid or ask for people (the exact decimal, as CSV keeps it), or `-` when that
+    side has no order: the exchange's 0.0000 bid and 1.0000 ask of an empty side read as
+    prices (`models.quoted`). `--json` keeps the exchange's figures: its fields are strings."""
+    from kalshi_cli.vocabulary.models import fmt_dollars, quoted
+
+    return "-" if quoted(price) is None else fmt_dollars(price)
+
+
 def render_market(out: Output, m: "Market") -> None:
     from kalshi_cli.vocabulary import documents
     from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
@@ -275,8 +284,8 @@ def render_market(out: Output, m: "Market") -> None:
         ("event", m.event_ticker),
         ("status", m.status),
         ("result", m.result),
-        ("yes bid / ask", f"{fmt_dollars(m.yes_bid)} / {fmt_dollars(m.yes_ask)}"),
-        ("no bid / ask", f"{fmt_dollars(m.no_bid)} / {fmt_dollars(m.no_ask)}"),
+        ("yes bid / ask", f"{_quote(m.yes_bid)} / {_quote(m.yes_ask)}"),
+        ("no bid / ask", f"{_quote(m.no_bid)} / {_quote(m.no_ask)}"),
         ("last price", fmt_dollars(m.last_price)),
         ("volume (24h)", f"{fmt_count(m.volume)} ({fmt_count(m.volume_24h)})"),
         ("open interest", fmt_count(m.open_interest)),
@@ -288,9 +297,9 @@ def render_market(out: Output, m: "Market") -> None:
         ("rules", m.rules_primary),
         ("more rules", m.rules_secondary),
     ]
-    exact = {
-        "yes bid / ask": [("yes bid", m.yes_bid), ("yes ask", m.yes_ask)],
-        "no bid / ask": [("no bid", m.no_bid), ("no ask", m.no_ask)],
+    exact: dict[str, list[tuple[str, str | Decimal]]] = {
+        "yes bid / ask": [("yes bid", _quote(m.yes_bid)), ("yes ask", _quote(m.yes_ask))],
+        "no bid / ask": [("no bid", _quote(m.no_bid)), ("no ask", _quote(m.no_ask))],
         "volume (24h)": [("volume", m.volume), ("volume 24h", m.volume_24h)],
     }
     csv_fields = [

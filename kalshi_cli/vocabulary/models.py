@@ -275,6 +275,15 @@ class Market(Answer, frozen=True, kw_only=True):
         return self.status in ("active", "open")
 
 
+def quoted(price: Decimal) -> Decimal | None:
+    """A market listing's best bid or ask (`Market.yes_bid`, `.yes_ask`, ...), or None when
+    that side of its book has no order. The exchange answers an empty side with a price no
+    order can have, a bid of 0.0000 and an ask of 1.0000 (the fields are required; the
+    simulator's quote answers so), and a field left out decodes to 0: a level is always
+    priced inside (0, 1) (`level_problem`)."""
+    return price if ZERO < price < ONE else None
+
+
 class Level(NamedTuple):
     """One price level of a book side: its price and the contracts bid there (`size`). A
     tuple, so `price, size = level` and `level[0]` read it as before the fields had names; the

@@ -131,6 +131,53 @@ def test_market_markdown_and_table_formats(tmp_path: Path) -> None:
     assert max(len(line) for line in table.stdout.splitlines()) <= 100
 
 
+def one_sided_markets() -> list[dict[str, object]]:
+    """How the exchange lists a market with an empty side: a bid of 0.0000 and an ask of
+    1.0000, prices no order can have (the simulator's quote answers so); and a listing that
+    leaves the fields out."""
+    no_yes_bids = {"yes_bid_dollars": "0.0000", "no_ask_dollars": "1.0000"}
+    no_no_bids = {"no_bid_dollars": "0.0000", "yes_ask_dollars": "1.0000"}
+    return [
+        market("KXA-1", **no_yes_bids),
+        market("KXB-1", **no_no_bids),
+        {
+            k: v
+            for k, v in market("KXC-1").items()
+            if not k.endswith(("_bid_dollars", "_ask_dollars"))
+        },
+    ]
+
+
+def test_a_side_without_bids_shows_as_a_dash_never_as_a_price(tmp_path: Path) -> None:
+    """A market nobody bids YES in was shown with a YES bid of $0.00 and, with no NO bids, a
+    YES ask of $1.00: prices that read as quotes nobody made. Every text format shows `-`
+    there; `--json` keeps the exchange's figures, its documented shape (a string, always)."""
+    client = FakeClient(market_rows=one_sided_markets())
+    for fmt in ("plain", "table", "markdown"):
+        listing = run(["markets", "--format", fmt], client=client, home=tmp_path)
+        assert listing.exit_code == 0, listing.output
+        assert "$0.00" not in listing.stdout and "$1.00" not in listing.stdout, fmt
+        assert listing.stdout.count(" - ") >= 4, fmt  # two sides of KXC-1, one each of the rest
+    rows = list(
+        csv.DictReader(
+            io.StringIO(run(["markets", "--format", "csv"], client=client, home=tmp_path).stdout)
+        )
+    )
+    shown = [(r["ticker"], r["yes bid"], r["yes ask"]) for r in rows]
+    assert shown == [("KXA-1", "-", "0.4700"), ("KXB-1", "0.4500", "-"), ("KXC-1", "-", "-")]
+
+    details = run(["market", "KXA-1"], client=client, home=tmp_path).stdout
+    assert "yes bid / ask   - / 0.4700" in details
+    assert "no bid / ask    0.5300 / -" in details
+    record = run(["market", "KXB-1", "--format", "csv"], client=client, home=tmp_path).stdout
+    fields = dict(csv.reader(io.StringIO(record)))
+    assert (fields["yes ask"], fields["no bid"], fields["yes bid"]) == ("-", "-", "0.4500")
+
+    document = json.loads(run(["markets", "--json"], client=client, home=tmp_path).stdout)
+    quotes = [(m["yes_bid"], m["yes_ask"]) for m in document["markets"]]
+    assert quotes == [("0.0000", "0.4700"), ("0.4500", "1.0000"), ("0.0000", "0.0000")]
+
+
 def test_orderbook_json_has_implied_asks_spread_and_mid(tmp_path: Path) -> None:
     client = FakeClient(books={"KXA-1": BOOK})
     result = run(["orderbook", "KXA-1", "--depth", "3", "--json"], client=client, home=tmp_path)
