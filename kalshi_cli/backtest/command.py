@@ -46,6 +46,7 @@ from kalshi_cli.strategies import StrategyLookup, strategy_source
 from kalshi_cli.strategy_api import params_dict
 from kalshi_cli.vocabulary.clock import parse_time as clock_parse_time
 from kalshi_cli.vocabulary.errors import ConfigError, DataWriteError, UsageError
+from kalshi_cli.vocabulary.order_terms import TermsError, parse_cash
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.config import TradeConfig
@@ -263,13 +264,9 @@ def build_request(
         sources.append(_source_key(other, other_params))
     _check_outputs(html, out)
     try:
-        cash = Decimal(balance)
-    except InvalidOperation as exc:
-        raise UsageError(f"--balance {balance!r} is not an amount of dollars") from exc
-    if not cash.is_finite():
-        raise UsageError(f"--balance {balance!r} is not an amount of dollars")
-    if cash <= 0:
-        raise UsageError("--balance must be positive")
+        parse_cash(balance)  # the venue holds it in cents, as the exchange does
+    except TermsError as exc:
+        raise UsageError(f"--balance: {exc.problems[0].message}") from None
     start_ns, end_ns = parse_time(start, "--from"), parse_time(end, "--to")
     if start_ns is not None and end_ns is not None and start_ns >= end_ns:
         raise UsageError(f"--from {start} is not before --to {end}", hint="swap them")

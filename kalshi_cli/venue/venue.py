@@ -48,6 +48,7 @@ from kalshi_cli.vocabulary.models import (
     SelfTradePrevention,
     Side,
     TimeInForce,
+    dollars_to_cents,
 )
 
 CROWD_CASH_CENTS = 10**15  # the crowd account: never short of collateral
@@ -135,7 +136,7 @@ class LocalVenue:
         for info in infos:
             self._install(info)
         self.account = self.core.accounts.create_account(
-            key_id="backtest", public_key_pem="", cash_cents=int(balance * 100)
+            key_id="backtest", public_key_pem="", cash_cents=dollars_to_cents(balance)
         ).account_id
         self._crowd = self.core.accounts.create_account(
             key_id="recorded-crowd", public_key_pem="", cash_cents=CROWD_CASH_CENTS
