@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -112,10 +113,11 @@ def _measure(spec: BacktestSpec) -> dict[str, Any]:
         driver: engine.Driver,
         spec: BacktestSpec,
         replayed: engine._Replayed | None = None,
+        skipped: Counter[str] | None = None,
     ) -> list[engine.EquityPoint]:
         began = time.perf_counter()
         try:
-            return drive(loop, driver, spec, replayed)
+            return drive(loop, driver, spec, replayed, skipped)
         finally:
             spent.append(time.perf_counter() - began)
 

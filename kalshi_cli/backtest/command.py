@@ -32,6 +32,7 @@ from kalshi_cli.backtest.research import (
     out_of_sample,
     out_of_sample_line,
     ranked_runs,
+    skipped_lines,
     sweep_lines,
     walk_forward,
     window_failed,
@@ -45,6 +46,7 @@ from kalshi_cli.strategies import StrategyLookup, strategy_source
 from kalshi_cli.strategy_api import params_dict
 from kalshi_cli.vocabulary.clock import parse_time as clock_parse_time
 from kalshi_cli.vocabulary.errors import ConfigError, DataWriteError, UsageError
+from kalshi_cli.vocabulary.order_terms import TermsError, parse_cash
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.config import TradeConfig
@@ -101,6 +103,9 @@ class BacktestOutcome:
     windows: list[dict[str, Any]] | None = None  # walk-forward
     out_of_sample: dict[str, Any] | None = None
     statistics: list[Any] | None = None  # a plain sweep's, for the stored record only
+    # a sweep's, a holdout's or a walk-forward's: what its runs' reading of the data skipped
+    # (`Trials.skipped`); a single run's report says it itself
+    skipped: dict[str, int] | None = None
 
     def lines(self) -> list[str]:
         """What the terminal shows: the report (and the look-ahead check), or the ranking."""
@@ -110,11 +115,12 @@ class BacktestOutcome:
                 lines += ["", *self.lookahead.lines()]
             return lines + self._stored()
         if self.windows is not None:
-            return self._walk_forward_lines() + self._stored()
-        if self.holdout is not None:
+            lines = self._walk_forward_lines()
+        elif self.holdout is not None:
             lines = holdout_lines(self.runs, self.rank_by, self.holdout, self.search)
-            return lines + self._stored()
-        return sweep_lines(self.runs, self.rank_by, self.search) + self._stored()
+        else:
+            lines = sweep_lines(self.runs, self.rank_by, self.search)
+        return lines + skipped_lines(self.skipped) + self._stored()
 
     def _walk_forward_lines(self) -> list[str]:
         assert self.windows is not None and self.out_of_sample is not None
@@ -194,6 +200,8 @@ class BacktestOutcome:
                 doc |= {"holdout": self.holdout, "chosen": self.chosen}
         if self.search is not None:
             doc["search"] = self.search
+        if self.report is None:
+            doc["skipped"] = self.skipped or {}
         if self.run_id is not None:
             doc["run_id"] = self.run_id
         return doc
@@ -256,13 +264,9 @@ def build_request(
         sources.append(_source_key(other, other_params))
     _check_outputs(html, out)
     try:
-        cash = Decimal(balance)
-    except InvalidOperation as exc:
-        raise UsageError(f"--balance {balance!r} is not an amount of dollars") from exc
-    if not cash.is_finite():
-        raise UsageError(f"--balance {balance!r} is not an amount of dollars")
-    if cash <= 0:
-        raise UsageError("--balance must be positive")
+        parse_cash(balance)  # the venue holds it in cents, as the exchange does
+    except TermsError as exc:
+        raise UsageError(f"--balance: {exc.problems[0].message}") from None
     start_ns, end_ns = parse_time(start, "--from"), parse_time(end, "--to")
     if start_ns is not None and end_ns is not None and start_ns >= end_ns:
         raise UsageError(f"--from {start} is not before --to {end}", hint="swap them")
@@ -460,6 +464,7 @@ def _research(request: BacktestRequest, trials: Trials, base: BacktestSpec) -> B
         # window chose none or its set failed (a failed set is never the one chosen)
         last = out.windows[-1]
         out.chosen = None if window_failed(last) else last["params"]
+        out.skipped = dict(trials.skipped)
         return out
     if request.holdout is not None:
         span = data_span(Path(base.data), base.start_ns, base.end_ns)
@@ -480,6 +485,7 @@ def _research(request: BacktestRequest, trials: Trials, base: BacktestSpec) -> B
         out.statistics = [r.get("statistics") for _, r, _ in tried.results]
     if tried.search is not None:
         out.search = tried.search.to_json()
+    out.skipped = dict(trials.skipped)
     return out
 
 

@@ -426,7 +426,7 @@ def execute(
         # hour of data were 8% of a quiet replay (docs/benchmarks.md); nothing else changes
         loop.settings = replace(loop.settings, heartbeat_interval_s=BACKTEST_HEARTBEAT_S)
         replayed = None if progress is None else _Replayed.of(spec, root, start, progress)
-        equity = _drive(loop, driver, spec, replayed)
+        equity = _drive(loop, driver, spec, replayed, skipped)
         if replayed is not None:
             replayed.at(replayed.end)  # the last pass may come before the span's end
         if spec.start_ns is not None:
@@ -511,7 +511,10 @@ def _drive(
     driver: Driver,
     spec: BacktestSpec,
     replayed: _Replayed | None = None,
+    skipped: Counter[str] | None = None,
 ) -> list[EquityPoint]:
+    """Tick the loop through the records; `skipped` is what the reading has skipped so far,
+    named when nothing is left to trade from `--from` on."""
     clock, feed = driver.clock, driver.feed
     poll = loop.settings.poll_s
     interval = loop.settings.tick_interval_s
@@ -522,7 +525,7 @@ def _drive(
             driver._apply(driver.next)
             driver.next = next(driver.records, None)
         if driver.next is None:
-            raise NoDataError(f"no records in {spec.data}{_where(spec, Counter())}")
+            raise NoDataError(f"no records in {spec.data}{_where(spec, skipped or Counter())}")
         feed.drain_events()
         driver.pending_since = None
         clock.set(spec.start_ns / 1e9)

@@ -322,18 +322,21 @@ def describe(run: Mapping[str, Any]) -> list[str]:
         "",
     ]
     if run.get("kind") == "walk-forward":
-        from kalshi_cli.backtest.research import out_of_sample_line, window_lines
+        from kalshi_cli.backtest.research import out_of_sample_line, skipped_lines, window_lines
 
         for w in run.get("windows") or []:
             lines += window_lines(w, run["rank_by"])
-        return [*lines, out_of_sample_line(run.get("out_of_sample") or {})]
+        lines.append(out_of_sample_line(run.get("out_of_sample") or {}))
+        return lines + skipped_lines(run.get("skipped"))
     if run.get("kind") == "sweep":
-        from kalshi_cli.backtest.research import holdout_lines, sweep_lines
+        from kalshi_cli.backtest.research import holdout_lines, skipped_lines, sweep_lines
 
         runs, search = run.get("runs") or [], run.get("search")
         if run.get("holdout") is not None:
-            return lines + holdout_lines(runs, run["rank_by"], run["holdout"], search)
-        return lines + sweep_lines(runs, run["rank_by"], search)
+            lines += holdout_lines(runs, run["rank_by"], run["holdout"], search)
+        else:
+            lines += sweep_lines(runs, run["rank_by"], search)
+        return lines + skipped_lines(run.get("skipped"))
     return lines + render_text(run["report"])
 
 

@@ -431,7 +431,17 @@ def render_text(report: dict[str, Any], *, width: int = 72) -> list[str]:
 def skipped_line(report: Mapping[str, Any]) -> str | None:
     """What the reading of the data skipped, by reason: a cut-off or damaged recording's
     figures are those of what was read."""
-    skipped = report["data"]["skipped"]
+    return skipped_text(report["data"]["skipped"])
+
+
+def skipped_of(report: Mapping[str, Any]) -> dict[str, int]:
+    """What a run's reading of the data skipped, by reason (none in a report that does not
+    say: a search trial's figures kept before it was noted)."""
+    return dict((report.get("data") or {}).get("skipped") or {})
+
+
+def skipped_text(skipped: Mapping[str, int]) -> str | None:
+    """`skipped_line` of a count by reason: a run's, or a sweep's (`research.Trials.skipped`)."""
     if not skipped:
         return None
     counts = ", ".join(f"{n} {why}" for why, n in sorted(skipped.items()))

@@ -12,14 +12,15 @@ The deflated Sharpe of every list counts every set tried for it (stats.deflate).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest.engine import BacktestSpec
-from kalshi_cli.backtest.report import failed, failure_line
+from kalshi_cli.backtest.report import failed, failure_line, skipped_of, skipped_text
 from kalshi_cli.backtest.search import Axis, SearchOutcome, search
 from kalshi_cli.backtest.split import Fold, Window, gap, overfit
 from kalshi_cli.backtest.stats import deflate
@@ -61,6 +62,10 @@ class Trials:
     progress: Callable[[str], None] | None = None  # a line per search trial
     run_progress: Progress | None = None  # (runs done, runs in all) of each batch of runs
     executor: Executor | None = None  # where the runs go (executors.py); None: a local pool
+    # what the reading of the data skipped, by reason, in the runs tried so far: the most any
+    # one of them counted (each reads the one data set, up to its own end). A run's figures
+    # are those of what was read, and so are a sweep's
+    skipped: Counter[str] = field(default_factory=Counter)
 
     def run(self, base: BacktestSpec, *, label: str = "") -> Tried:
         if self.sampler is None:
@@ -82,17 +87,27 @@ class Trials:
             progress=self.progress,
             executor=self.executor,
         )
+        self._read(outcome.results)
         return Tried(rank(outcome.results, self.rank_by), outcome)
 
     def on(self, specs: Sequence[BacktestSpec]) -> list[Result]:
         """The same sets on another window, in the order given."""
-        return run_sweep(
-            list(specs),
-            jobs=self.jobs,
-            cache_dir=self.cache_dir,
-            executor=self.executor,
-            progress=self.run_progress,
+        return self._read(
+            run_sweep(
+                list(specs),
+                jobs=self.jobs,
+                cache_dir=self.cache_dir,
+                executor=self.executor,
+                progress=self.run_progress,
+            )
         )
+
+    def _read(self, results: list[Result]) -> list[Result]:
+        """`results`, what their reading of the data skipped counted in `skipped`."""
+        for _, report, _ in results:
+            for why, n in skipped_of(report).items():
+                self.skipped[why] = max(self.skipped[why], n)
+        return results
 
 
 def ranked_runs(results: Sequence[Result], rank_by: str) -> list[dict[str, Any]]:
@@ -296,6 +311,13 @@ def out_of_sample(windows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     fees = sum((Decimal(w["test"]["totals"]["fees"]) for w in windows), Decimal(0))
     fills = sum(int(w["test"]["totals"]["fills"]) for w in windows)
     return out | {"net": str(net), "fees": str(fees), "fills": fills}
+
+
+def skipped_lines(skipped: Mapping[str, int] | None) -> list[str]:
+    """What the reading of the data skipped in a sweep's, a holdout's or a walk-forward's runs,
+    as a single run's report says it (`report.skipped_line`); none when it skipped nothing."""
+    line = skipped_text(skipped or {})
+    return [] if line is None else ["", line]
 
 
 def figure_text(value: float | None) -> str:

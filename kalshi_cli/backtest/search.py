@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest.engine import BacktestSpec
-from kalshi_cli.backtest.report import failed, failure_line
+from kalshi_cli.backtest.report import failed, failure_line, skipped_of
 from kalshi_cli.backtest.sweep import METRICS, metric_value, run_sweep
 from kalshi_cli.strategy_api import search_ranges
 from kalshi_cli.vocabulary.errors import ConfigError, UsageError
@@ -326,6 +326,7 @@ def _trials(
         for (trial, _), (_, report, cached) in zip(batch, done, strict=True):
             trial.set_user_attr("totals", _plain(report["totals"]))
             trial.set_user_attr("statistics", _plain(report.get("statistics")))
+            trial.set_user_attr("skipped", skipped_of(report))
             # the ranking reads the study, not the report: a failed run must stay failed there
             failure = failed(report)
             trial.set_user_attr("failed", _plain(failure))
@@ -430,6 +431,8 @@ def _report_of(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
         "totals": trial.user_attrs["totals"],
         "statistics": trial.user_attrs["statistics"],
         "failed": trial.user_attrs.get("failed"),
+        # what its reading of the data skipped (a study kept before it was noted: nothing)
+        "data": {"skipped": trial.user_attrs.get("skipped") or {}},
     }
 
 

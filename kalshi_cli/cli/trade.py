@@ -341,10 +341,9 @@ def _options(
 ) -> TradeOptions:
     """The options of one run; `venue` is where its orders go: (`--paper`, `--paper-balance`,
     `--subaccount`); `assign`: the `--assign` values."""
-    from decimal import Decimal, InvalidOperation
-
     from kalshi_cli.runner import Selection, TradeOptions
     from kalshi_cli.vocabulary.errors import UsageError
+    from kalshi_cli.vocabulary.order_terms import TermsError, parse_cash
 
     markets, series, event = selected
     duration, max_ticks = bounds
@@ -352,11 +351,9 @@ def _options(
         raise UsageError("give at most one of --markets, --series and --event")
     paper_on, paper_balance, subaccount = venue
     try:
-        balance = Decimal(paper_balance)
-    except InvalidOperation:
-        raise UsageError(f"--paper-balance {paper_balance!r} is not an amount of dollars") from None
-    if not balance.is_finite():
-        raise UsageError(f"--paper-balance {paper_balance!r} is not an amount of dollars")
+        balance = parse_cash(paper_balance)  # the venue holds it in cents, as the exchange does
+    except TermsError as exc:
+        raise UsageError(f"--paper-balance: {exc.problems[0].message}") from None
     return TradeOptions(
         strategies=strategies,
         selection=Selection(_split(markets), series, event),

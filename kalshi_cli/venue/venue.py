@@ -48,6 +48,7 @@ from kalshi_cli.vocabulary.models import (
     SelfTradePrevention,
     Side,
     TimeInForce,
+    dollars_to_cents,
 )
 
 CROWD_CASH_CENTS = 10**15  # the crowd account: never short of collateral
@@ -123,10 +124,19 @@ class LocalVenue:
         self.infos: dict[str, MarketInfo] = {}
         # heap of (close time, ticker): the exchange closes a market then (`close_due`)
         self._closes: list[tuple[float, str]] = []
-        for info in markets:
+        infos = list(markets)
+        # the core holds a series' fees and an event's override once, from the first market of
+        # each it is given: the markets whose series (event) the reference data describes go
+        # first, so a market it does not list (its series and event assumed from its ticker)
+        # cannot put its assumed fees on the markets it does, whichever ticker sorts first
+        for info in sorted(infos, key=lambda i: "fees" in i.assumed):
+            self._install_series(info)
+        for info in sorted(infos, key=lambda i: "event" in i.assumed):
+            self._install_event(info)
+        for info in infos:
             self._install(info)
         self.account = self.core.accounts.create_account(
-            key_id="backtest", public_key_pem="", cash_cents=int(balance * 100)
+            key_id="backtest", public_key_pem="", cash_cents=dollars_to_cents(balance)
         ).account_id
         self._crowd = self.core.accounts.create_account(
             key_id="recorded-crowd", public_key_pem="", cash_cents=CROWD_CASH_CENTS
@@ -144,7 +154,9 @@ class LocalVenue:
 
     # ------------------------------------------------------------------ reference data
 
-    def _install(self, info: MarketInfo) -> None:
+    def _install_series(self, info: MarketInfo) -> None:
+        """`info`'s series, with its fees and their scheduled changes, unless the core holds
+        it already."""
         ref = self.core.reference
         if info.series_ticker not in ref.series:
             ref.add_series(
@@ -158,6 +170,11 @@ class LocalVenue:
             # the core prices each fill by the change in force at its time, as Kalshi does
             for at, fee_type, multiplier in info.series_fee_changes:
                 ref.schedule_fee_change(info.series_ticker, fee_type, multiplier, at)
+
+    def _install_event(self, info: MarketInfo) -> None:
+        """`info`'s event, with its fee override and that override's scheduled changes, unless
+        the core holds it already."""
+        ref = self.core.reference
         if info.event_ticker not in ref.events:
             ref.add_event(
                 SimEvent(
@@ -171,6 +188,9 @@ class LocalVenue:
             )
             for at, override, override_multiplier in info.event_fee_changes:
                 ref.schedule_event_fee_change(info.event_ticker, override, override_multiplier, at)
+
+    def _install(self, info: MarketInfo) -> None:
+        """`info`'s market, on its series and event (installed first)."""
         now = self.clock.wall()
         close = info.close_time
         market = SimMarket(

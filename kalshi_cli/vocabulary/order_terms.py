@@ -35,6 +35,7 @@ from kalshi_cli.vocabulary.units import (
     Side,
     TimeInForce,
     book_side_of,
+    dollars_to_cents,
     is_fraction,
     to_book,
 )
@@ -137,6 +138,19 @@ def parse_amount(text: str, field: str, *, allow_zero: bool = False) -> Decimal:
     if value < 0 or (value == 0 and not allow_zero):
         code = f"{field.upper().replace(' ', '_')}_NOT_POSITIVE"  # `contracts limit`
         raise _refuse(field, f"must be positive, got {raw}", code)
+    return value
+
+
+def parse_cash(text: str, field: str = "balance") -> Decimal:
+    """A starting balance in dollars (`kalshi backtest --balance`, `kalshi trade
+    --paper-balance`): a plain decimal above zero, in whole cents, the unit a local venue holds
+    cash in, as the exchange does (`dollars_to_cents`): a fraction of a cent would be cut off
+    while the report named the amount given."""
+    value = parse_amount(text, field)
+    try:
+        dollars_to_cents(value)
+    except ValueError:
+        raise _refuse(field, f"{text.strip()} is finer than a cent", "CASH_PRECISION") from None
     return value
 
 

@@ -327,6 +327,34 @@ def test_a_recording_whose_only_segment_is_corrupt_says_so(
     assert refused.value.message == f"no records in {data} (skipped: 1 corrupt_block)"
 
 
+def test_a_window_after_where_a_recording_was_cut_off_says_what_the_reading_skipped(
+    spike_data: Path, tmp_path: Path
+) -> None:
+    """A recording cut off half-way holds nothing from `--from` on in its second half (a
+    holdout's part, a walk-forward's window, both placed by the manifest's span): the run is
+    refused as no data, and the message must say the reading skipped the cut, not only that
+    there are no records there."""
+    import shutil
+
+    from kalshi_cli.vocabulary.errors import NoDataError
+
+    data = tmp_path / "cut"
+    shutil.copytree(spike_data, data)
+    (segment,) = (data / "frames").iterdir()
+    raw = segment.read_bytes()
+    segment.write_bytes(raw[: len(raw) // 2])
+    ((first, last),) = [
+        (s["first_ns"], s["last_ns"])
+        for s in json.loads((data / "manifest.json").read_text())["segments"].values()
+    ]
+    late = BacktestSpec(data=str(data), strategy="spike", start_ns=last - (last - first) // 10)
+    with pytest.raises(NoDataError) as refused:
+        execute(late, tmp_path / "run")
+    assert refused.value.message == (
+        f"no records in {data} between the given times (skipped: 1 truncated_tail)"
+    )
+
+
 def test_the_text_report_says_what_the_reading_skipped(spike_data: Path, tmp_path: Path) -> None:
     """A recording cut off half-way reads up to its last whole line: the figures are those of
     half the data, and the report a trader reads must say so, not only its --json."""

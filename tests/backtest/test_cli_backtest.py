@@ -101,6 +101,47 @@ def test_a_sweep_runs_the_grid_ranks_it_and_caches_it(data: Path, tmp_path: Path
     assert [r["totals"] for r in second] == [r["totals"] for r in runs]
 
 
+@pytest.mark.parametrize(
+    "research",
+    [[], ["--holdout", "0.25"], ["--walk-forward", "2"]],
+    ids=["sweep", "holdout", "walk-forward"],
+)
+def test_a_sweep_over_a_damaged_recording_says_what_the_reading_skipped(
+    data: Path, tmp_path: Path, research: list[str]
+) -> None:
+    """A line of the recording that cannot be read is skipped, and a single run's report says
+    so: its figures are those of what was read. A sweep's runs read the same data: its table
+    (a holdout's, a walk-forward's), its JSON and the stored sweep must say so too, not rank
+    what was read as the whole recording."""
+    import gzip
+    from collections import Counter
+
+    from kalshi_cli.data.segments import iter_segment_lines
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(data, damaged)
+    (segment,) = (damaged / "frames").iterdir()
+    lines = list(iter_segment_lines(segment, Counter()))
+    lines.insert(len(lines) // 2, b"not a record")
+    segment.write_bytes(gzip.compress(b"".join(line + b"\n" for line in lines)))
+    args = [
+        "backtest", "--strategy", "spike", "--data", str(damaged),
+        "--param", "take_profit=0.06,0.08", "--jobs", "1", *research,
+    ]  # fmt: skip
+    said = "skipped reading the data: 1 malformed (docs/data.md says why)"
+    text = kalshi(args, tmp_path)
+    assert text.returncode == 0, text.stderr
+    assert said in text.stdout.splitlines()
+    document = json.loads(kalshi([*args, "--json"], tmp_path).stdout)
+    assert document["skipped"] == {"malformed": 1}
+    shown = kalshi(["backtest", "runs", "show", "last"], tmp_path)
+    assert said in shown.stdout.splitlines()
+    # the recording whole: nothing skipped, and nothing said of it
+    whole = kalshi([*args[:4], str(data), *args[5:]], tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    assert not [line for line in whole.stdout.splitlines() if line.startswith("skipped")]
+
+
 def test_no_data_and_bad_flags_exit_with_their_codes(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     done = kalshi(["backtest", "--strategy", "spike", "--data", str(empty)], tmp_path)

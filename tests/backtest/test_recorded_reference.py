@@ -181,3 +181,63 @@ def test_an_event_override_outlasts_a_series_fee_change() -> None:
         assert (fees.fee_type.value, fees.multiplier) == ("quadratic_with_maker_fees", 2)
     # the series' own fees did change: a market of another event of it pays them
     assert venue.core.reference.series_fees("FEEX", t0 + 7200).multiplier == 3
+
+
+def test_a_market_the_reference_lists_is_charged_its_series_fees_beside_one_it_does_not(
+    tmp_path: Path,
+) -> None:
+    """A data set may hold a market its reference data does not list (a read that failed while
+    recording, a market listed after the recording started). Its fees are assumed, and the
+    report says so; the markets the reference does list are still charged their series' fees,
+    whichever ticker sorts first (the unlisted one, here, of the same series)."""
+    from kalshi_cli.backtest.engine import BacktestSpec, execute
+    from kalshi_cli.backtest.report import build_report
+    from kalshi_cli.data.importer import import_jsonl
+
+    start_s = 1_767_225_600
+    listed, unlisted = "FEEX-26JAN01-B", "FEEX-26JAN01-A"
+    book = {"yes_dollars_fp": [["0.4000", "10.00"]], "no_dollars_fp": [["0.5500", "10.00"]]}
+    source = tmp_path / "capture.jsonl"
+    source.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "recv_ms": start_s * 1000 + seq,
+                    "frame": {
+                        "type": "orderbook_snapshot",
+                        "sid": seq,
+                        "seq": 1,
+                        "msg": {"market_ticker": ticker, "market_id": ticker, **book},
+                    },
+                }
+            )
+            + "\n"
+            for seq, ticker in enumerate((unlisted, listed), start=1)
+        )
+    )
+    data = tmp_path / "set"
+    import_jsonl(source, data)
+    reference = {
+        "series": [{"ticker": "FEEX", "fee_type": "quadratic", "fee_multiplier": 2}],
+        "events": [{"event_ticker": "FEEX-26JAN01", "series_ticker": "FEEX"}],
+        "markets": [{"ticker": listed, "event_ticker": "FEEX-26JAN01"}],
+    }
+    (data / "reference.json").write_text(json.dumps(reference))
+    fair = tmp_path / "fair.csv"
+    fair.write_text(f"ticker,fair,confidence,time\n{listed},0.90,1,{start_s}\n")
+    spec = BacktestSpec(
+        data=str(data),
+        strategy="model",
+        params=(("source", f"file:{fair}"), ("bankroll", "100"), ("max_count", "5")),
+    )
+    run = execute(spec, tmp_path)
+    report = build_report(run)
+    assert report["assumptions"]["defaults_used"] == {
+        unlisted: ["event", "series", "tick grid", "fees"]
+    }
+    fills = list(run.venue.client.portfolio.iter_fills())
+    assert fills and {f.ticker for f in fills} == {listed}
+    for f in fills:
+        # the taker fee of a series at twice the standard rate: 0.14 x C x P x (1 - P)
+        raw = Decimal("0.14") * f.count * f.yes_price * (1 - f.yes_price)
+        assert f.is_taker and f.fee == raw.quantize(Decimal("0.0001"), rounding=ROUND_CEILING)

@@ -175,3 +175,25 @@ def test_typer_is_the_source_of_the_bad_parameter() -> None:
     # FiniteFloat raises Typer's own BadParameter: the one the app turns into exit 2
     with pytest.raises(typer.BadParameter):
         FiniteFloat(min=0)("nan")
+
+
+@pytest.mark.parametrize("value", ["1000.005", "0.001", "1e3", "1_000"])
+@pytest.mark.parametrize(
+    ("path", "option", "rest"),
+    [
+        (("trade",), "--paper-balance", ["--strategy", "spike", "--paper"]),
+        (("backtest",), "--balance", ["--strategy", "spike", "--data", "."]),
+    ],
+    ids=["trade --paper-balance", "backtest --balance"],
+)
+def test_a_starting_balance_is_a_plain_amount_of_whole_cents(
+    tmp_path: Path, path: tuple[str, ...], option: str, rest: list[str], value: str
+) -> None:
+    """A local venue holds its cash in cents, as the exchange does: a starting balance with a
+    fraction of a cent was cut to the cent while the run's report and the paper session's
+    header named the amount given ($1,000.005 start, an equity curve from $1,000.00), so it is
+    refused, as is a number that is no plain decimal."""
+    result = run([*path, *rest, f"{option}={value}"], home=tmp_path)
+    assert result.exit_code == ExitCode.USAGE, (result.exit_code, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and option in lines[0], result.stderr

@@ -21,7 +21,7 @@ from kalshi_cli.runner.ports import FeedWithIndices, MarketFeed
 from kalshi_cli.store.paper import PAPER
 from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.models import Market, Orderbook
+from kalshi_cli.vocabulary.models import Market, Orderbook, dollars_to_cents
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -209,7 +209,7 @@ def build_venue(
             client_transfer_id="paper-start",
             from_subaccount=0,
             to_subaccount=subaccount,
-            amount_cents=int(balance * 100),  # all of it, as LocalVenue holds it (cents)
+            amount_cents=dollars_to_cents(balance),  # all of it, as LocalVenue holds it
         )
     return venue
 
