@@ -217,3 +217,84 @@ def test_reconcile_on_no_subaccount_books_an_unnamed_fill_on_the_subaccount_that
         reconcile(client, store, clock=clock, read_lag_s=0.0)
         booked = {f.fill_id: f.subaccount for f in store.fills.iter_fills()}
     assert booked == {client.theirs.fill_id: 1}
+
+
+def _unnamed_order(order_id: str, ticker: str, client_order_id: str) -> Order:
+    """A bid of 3 at 0.05 resting, as the exchange lists it to a user who is not a direct
+    member: no `subaccount_number`."""
+    data: dict[str, Any] = {
+        "order_id": order_id,
+        "client_order_id": client_order_id,
+        "ticker": ticker,
+        "book_side": "bid",
+        "status": "resting",
+        "yes_price_dollars": "0.0500",
+        "fill_count_fp": "0.00",
+        "remaining_count_fp": "3.00",
+        "initial_count_fp": "3.00",
+        "created_time": "2026-01-01T00:00:00Z",
+    }
+    return decode_answer(Order, data)
+
+
+class _TheirOrderOnOne(_TheirFillOnOne):
+    """As `_TheirFillOnOne`, for orders: subaccount 1 rests one order (placed there by hand,
+    or by a loop run with `--subaccount 1`), which a listing on no subaccount covers and which
+    names none."""
+
+    their_order: Order | None = None
+
+    def iter_orders(self, **filters: Any) -> Any:
+        ours = list(super().iter_orders(**filters))
+        theirs = self.their_order
+        listed = theirs is not None and self.subaccount in (None, 1)
+        if listed and filters.get("ticker") in (None, theirs.ticker):  # type: ignore[union-attr]
+            return iter([theirs, *ours])
+        return iter(ours)
+
+
+def test_reconcile_on_no_subaccount_books_an_unnamed_resting_order_on_the_subaccount_that_lists_it(
+    tmp_path: Path,
+) -> None:
+    """The start's reconcile (and `kalshi reconcile`) on no subaccount records the resting
+    orders it does not know: subaccount 1's, naming none, was imported as the primary's, and
+    the loop's start then took it into its own book, to count against its limits (and, under
+    one of its strategies' names, to cancel)."""
+    clock = ManualClock(START)
+    exchange = new_exchange(clock=clock)
+    client = _TheirOrderOnOne(exchange, trader(exchange), clock=clock)
+    ticker = next(iter(exchange.markets))
+    theirs = _unnamed_order("hand-order-on-1", ticker, "by-hand-on-1")
+    client.their_order = theirs
+    with Store.open(tmp_path / "s.db", clock=clock) as store:
+        reconcile(client, store, clock=clock, read_lag_s=0.0)
+        row = store.orders.intent_by_order_id(theirs.order_id)
+        assert row is not None and row.subaccount == 1, row
+        # the loop on the primary builds its book from the state file: not from subaccount 1's
+        market = client.get_market(ticker)
+        book = Portfolio([market])
+        rebuild(store, book, 0)
+        assert theirs.order_id not in book.orders
+
+
+def test_reconcile_moves_an_unnamed_resting_order_booked_on_the_primary_to_its_subaccount(
+    tmp_path: Path,
+) -> None:
+    """A state file an earlier reconcile imported subaccount 1's order into as the primary's:
+    the next reconcile on no subaccount, listing 1's resting orders on their own, moves the row
+    there, as it does a fill a subaccount names (`sync_fills`)."""
+    from kalshi_cli.services.reconcile import import_order
+
+    clock = ManualClock(START)
+    exchange = new_exchange(clock=clock)
+    client = _TheirOrderOnOne(exchange, trader(exchange), clock=clock)
+    ticker = next(iter(exchange.markets))
+    theirs = _unnamed_order("hand-order-on-1", ticker, "by-hand-on-1")
+    client.their_order = theirs
+    with Store.open(tmp_path / "s.db", clock=clock) as store:
+        import_order(store, theirs, now=clock.wall())  # as listed once for all: on 0
+        assert store.orders.open_orders(subaccount=0)[0].order_id == theirs.order_id
+        reconcile(client, store, clock=clock, read_lag_s=0.0)
+        row = store.orders.intent_by_order_id(theirs.order_id)
+        assert row is not None and (row.subaccount, row.status) == (1, "resting"), row
+        assert store.orders.open_orders(subaccount=0) == []
