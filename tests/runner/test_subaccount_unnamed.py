@@ -298,3 +298,25 @@ def test_reconcile_moves_an_unnamed_resting_order_booked_on_the_primary_to_its_s
         row = store.orders.intent_by_order_id(theirs.order_id)
         assert row is not None and (row.subaccount, row.status) == (1, "resting"), row
         assert store.orders.open_orders(subaccount=0) == []
+
+
+def test_the_stop_of_a_loop_on_the_primary_never_names_another_subaccounts_quote(
+    tmp_path: Path,
+) -> None:
+    """The stop's proof lists what rests and names an order under one of the loop's strategies'
+    names its view does not hold (an earlier run's). A listing on no subaccount covers every
+    one: a quote of the same strategy resting on subaccount 1 (a loop run there with
+    `--subaccount 1`) was named, and a clean stop of the loop on the primary, which never
+    placed nor could cancel it, exited NOT PROVEN (11)."""
+    from kalshi_cli.vocabulary.order_terms import owned_client_order_id
+
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker")
+    rig.step(0.1)
+    quote = next(iter(rig.loop.portfolio.orders.values()))
+    assert rig.client.subaccount is None
+    rig.client.__class__ = _TheirOrderOnOne
+    theirs = _unnamed_order("quote-on-1", quote.ticker, owned_client_order_id("market-maker"))
+    rig.client.their_order = theirs  # type: ignore[attr-defined]
+    summary = rig.loop.shutdown(cancel_resting=True)
+    assert summary.not_proven == ()
+    assert rig.loop.own_resting() == []
