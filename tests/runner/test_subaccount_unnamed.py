@@ -320,3 +320,62 @@ def test_the_stop_of_a_loop_on_the_primary_never_names_another_subaccounts_quote
     summary = rig.loop.shutdown(cancel_resting=True)
     assert summary.not_proven == ()
     assert rig.loop.own_resting() == []
+
+
+def test_a_user_orders_message_naming_none_is_of_the_subaccount_the_state_file_records(
+    tmp_path: Path,
+) -> None:
+    """The `user_orders` channel covers every subaccount and names an order's only to direct
+    members. A loop on the primary was told of an order placed with `kalshi order place
+    --subaccount 1` (the state file records it on 1) naming none: taken into its book, it
+    counted against the loop's position limit and exposure; a quote of the loop's strategy
+    resting on 1 (a loop run there) became the loop's own, and the market maker cancelled it
+    at once to quote afresh (refused by the exchange, which reads the cancel as the primary's:
+    the loop's own new quote was dropped with it)."""
+    from kalshi_cli.feed.book import EventKind, FeedEvent
+    from kalshi_cli.feed.messages import order_update
+    from kalshi_cli.sim.core import serialize as ser
+    from kalshi_cli.store.records import RESTING, IntentRecord
+    from kalshi_cli.vocabulary.models import Action, Side
+    from kalshi_cli.vocabulary.order_terms import owned_client_order_id
+
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker")
+    rig.step(0.1)
+    quote = next(iter(rig.loop.portfolio.orders.values()))
+    assert rig.client.subaccount is None
+    shape = ser.ws_user_order_msg(rig.exchange.order(rig.client.account_id, quote.order_id))
+    cancelled: list[str] = []
+    cancel = rig.client.cancel_order
+
+    def recorded(order_id: str, **kwargs: Any) -> Any:
+        cancelled.append(order_id)
+        return cancel(order_id, **kwargs)
+
+    rig.client.cancel_order = recorded  # type: ignore[method-assign]
+    for order_id, coid in (
+        ("by-hand-on-1", "by-hand-on-1"),
+        ("quote-on-1", owned_client_order_id("market-maker")),
+    ):
+        rig.store.orders.record_intent(
+            IntentRecord(
+                coid, quote.ticker, BookSide.BID, Decimal("0.05"), Decimal(5), Side.YES,
+                Action.BUY, subaccount=1,
+            )
+        )  # fmt: skip
+        rig.store.orders.mark_sent(
+            coid, order_id=order_id, status=RESTING, fill_count=Decimal(0),
+            remaining_count=Decimal(5),
+        )  # fmt: skip
+        msg = shape | {
+            "order_id": order_id,
+            "client_order_id": coid,
+            "status": "resting",
+            "fill_count_fp": "0.00",
+            "remaining_count_fp": "5.00",
+        }
+        msg.pop("subaccount_number", None)  # not a direct member
+        rig.clock.advance(0.01)
+        rig.loop.tick([FeedEvent(EventKind.USER_ORDER, quote.ticker, message=order_update(msg))])
+    assert "quote-on-1" not in cancelled
+    # neither counts against the loop's limits
+    assert not {"by-hand-on-1", "quote-on-1"} & set(rig.loop.portfolio.orders)
