@@ -6,7 +6,7 @@ the loop itself."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, Self, TypeVar, runtime_checkable
 
 from kalshi_cli.feed.book import FeedEvent
 from kalshi_cli.services.orders import OrderCalls, OrderClient
@@ -68,3 +68,25 @@ class LoopClient(OrderClient, Protocol):
 
     @property
     def orders(self) -> LoopOrders: ...
+
+
+class OnSubaccount(Protocol):
+    """A client that acts on a subaccount (None: the exchange's defaults) and makes a handle on
+    another (`KalshiClient.on_subaccount`)."""
+
+    @property
+    def subaccount(self) -> int | None: ...
+
+    def on_subaccount(self, subaccount: int | None) -> Self: ...
+
+
+C = TypeVar("C", bound=OnSubaccount)
+
+
+def own_book(client: C) -> C:
+    """What lists the loop's own subaccount's orders and fills: its client when it acts on one,
+    else a handle on the primary, where its orders go. A listing on no subaccount covers every
+    one, and an order or a fill names its subaccount to direct members only (openapi.yaml
+    `Order.subaccount_number`, `Fill.subaccount_number`): another subaccount's would be taken
+    for the loop's."""
+    return client if client.subaccount is not None else client.on_subaccount(0)

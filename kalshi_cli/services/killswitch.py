@@ -20,6 +20,8 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+import msgspec
+
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.store import AccountStateUnknown, StoreError
 from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from kalshi_cli.client.communications import Quote, Rfq
     from kalshi_cli.client.pacing import Pacing
     from kalshi_cli.client.requests import CancelResult
+    from kalshi_cli.services.reconcile import SubaccountReads
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import Fill, Order
@@ -86,8 +89,13 @@ class CancelsOrders(Protocol):
     @property
     def subaccount(self) -> int | None: ...
 
+    def on_subaccount(self, subaccount: int | None) -> CancelsOrders: ...
+
     @property
     def orders(self) -> OrdersToCancel: ...
+
+    @property
+    def subaccounts(self) -> SubaccountReads: ...
 
     @property
     def portfolio(self) -> FillsSince: ...
@@ -219,6 +227,9 @@ class _Pull:
     listed: dict[str, Order] = field(default_factory=dict)  # every order any listing showed
     latest: set[str] | None = None  # order ids of the latest listing
     landed: set[str] = field(default_factory=set)  # client order ids any listing showed
+    # the subaccount of each order listed naming none, as its own subaccount's listing showed
+    # (None: the account has one subaccount, whose it is)
+    whose: dict[str, int | None] = field(default_factory=dict)
     unknown_groups: list[str] = field(default_factory=list)  # step 2's, forgotten at the end
 
     @property
@@ -459,11 +470,7 @@ class KillSwitch:
 
     def _list_resting(self, run: _Pull) -> list[Order]:
         orders = self._retry(
-            lambda: list(
-                self.client.orders.iter_orders(
-                    ticker=run.ticker, event_ticker=run.event_ticker, status="resting"
-                )
-            ),
+            lambda: self._named(run, self._resting_in_scope(run, self.client)),
             run.deadline,
             run.report,
         )
@@ -471,6 +478,37 @@ class KillSwitch:
             run.listed.setdefault(order.order_id, order)
             run.landed.add(order.client_order_id)
         return orders
+
+    @staticmethod
+    def _resting_in_scope(run: _Pull, client: CancelsOrders) -> list[Order]:
+        orders = client.orders.iter_orders(
+            ticker=run.ticker, event_ticker=run.event_ticker, status="resting"
+        )
+        return list(orders)
+
+    def _named(self, run: _Pull, orders: list[Order]) -> list[Order]:
+        """`orders`, each naming its subaccount. A listing on no subaccount covers every one,
+        an order names its subaccount to direct members only, and a cancel item naming none is
+        the primary's (openapi.yaml): another subaccount's order listed naming none was
+        cancelled as the primary's, refused round after round, and left resting. Such an order
+        is found in its own subaccount's listing, each order once (`run.whose`)."""
+        if self.client.subaccount is not None:
+            return orders  # its own subaccount's alone, and its cancels go there
+        if any(o.subaccount is None and o.order_id not in run.whose for o in orders):
+            balances = self.client.subaccounts.subaccount_balances()
+            numbers = sorted({b.subaccount for b in balances})
+            if len(numbers) > 1:
+                for number in numbers:
+                    for order in self._resting_in_scope(run, self.client.on_subaccount(number)):
+                        run.whose[order.order_id] = number
+            for order in orders:  # one subaccount, or not listed on its own: as the exchange
+                run.whose.setdefault(order.order_id, None)  # reads an item naming none
+        return [
+            msgspec.structs.replace(o, subaccount=found)
+            if o.subaccount is None and (found := run.whose.get(o.order_id)) is not None
+            else o
+            for o in orders
+        ]
 
     def _why_empty_is_no_proof(self, run: _Pull, asked: float, asked_wall: float) -> str | None:
         """Why an empty listing requested at `asked` is no proof, by the state file's order

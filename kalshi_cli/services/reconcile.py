@@ -18,6 +18,8 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
+import msgspec
+
 from kalshi_cli.store.records import (
     CANCELED,
     EXECUTED,
@@ -183,13 +185,16 @@ def reconcile(
     report = ReconcileReport()
     doubtful = Doubtful(read_lag_s)
     resolve_unknown(client, store, report, now=now, grace_s=grace_s, read_lag_s=read_lag_s)
-    resting = refresh_resting(client, store, report, now=now, doubtful=doubtful)
+    # on no subaccount, each of the account's is listed on its own (`account_resting`)
+    numbers = None if client.subaccount is not None else account_subaccounts(client)
+    resting = refresh_resting(client, store, report, now=now, doubtful=doubtful, numbers=numbers)
     listed = _listed_subaccount(client, unnamed)
     import_foreign_orders(store, resting, report, now=now, doubtful=doubtful, subaccount=listed)
     report.fills_read_at = clock.wall()
     correct_fills(
-        client, store, report, since_ts=since_ts, now=now, doubtful=doubtful, unnamed=listed
-    )
+        client, store, report,
+        since_ts=since_ts, now=now, doubtful=doubtful, unnamed=listed, numbers=numbers,
+    )  # fmt: skip
     doubtful.read_again(client, store, report, clock)
     amended = settle_amends(client, store, now=clock.wall(), grace_s=grace_s, read_lag_s=read_lag_s)
     report.still_unknown = [
@@ -353,10 +358,11 @@ def refresh_resting(
     *,
     now: float,
     doubtful: Doubtful | None = None,
+    numbers: list[int] | None = None,
 ) -> dict[str, Order]:
     """Step 2: the state file's resting orders brought up to date; returns the exchange's
-    resting orders by order id (step 3 reads them)."""
-    resting = {o.order_id: o for o in client.orders.iter_orders(status="resting")}
+    resting orders by order id (step 3 reads them), listed as `account_resting` lists them."""
+    resting = account_resting(client, numbers)
     for intent in store.orders.intents(status=RESTING):
         if not intent.order_id:
             continue
@@ -372,6 +378,25 @@ def refresh_resting(
                     continue
         if apply_order(store, order, now=now, doubtful=doubtful):
             report.orders_updated.append(intent.order_id)
+    return resting
+
+
+def account_resting(client: ReconcileClient, numbers: list[int] | None) -> dict[str, Order]:
+    """The exchange's resting orders by order id: the client's listing when it acts on one
+    subaccount (`numbers` None) or none is listed, else each of `numbers` listed on its own
+    through a handle on it, an order naming no subaccount given the one it was listed on. An
+    order names its subaccount to direct members only (openapi.yaml `Order.subaccount_number`),
+    and a listing on no subaccount covers every one: listed once for all, subaccount 1's order
+    naming none was imported as the primary's, and a loop on the primary took it for its own."""
+    if not numbers:
+        return {o.order_id: o for o in client.orders.iter_orders(status="resting")}
+    resting: dict[str, Order] = {}
+    for number in numbers:
+        for order in client.on_subaccount(number).orders.iter_orders(status="resting"):
+            named = order.subaccount is not None
+            resting[order.order_id] = (
+                order if named else msgspec.structs.replace(order, subaccount=number)
+            )
     return resting
 
 
@@ -430,10 +455,11 @@ def correct_fills(
     now: float,
     doubtful: Doubtful | None = None,
     unnamed: int | Callable[[], int | None] | None = None,
+    numbers: list[int] | None = None,
 ) -> None:
     """Step 4: fills and settlements copied, rows marked cancelled that filled first corrected,
-    realized P&L written (`unnamed`: as `sync_fills`)."""
-    numbers = None if client.subaccount is not None else account_subaccounts(client)
+    realized P&L written (`unnamed`: as `sync_fills`; `numbers`: the account's subaccounts,
+    None for a client acting on one)."""
     report.fills_added, underfilled = sync_account_fills(
         client, store, since_ts=since_ts, numbers=numbers, unnamed=unnamed
     )

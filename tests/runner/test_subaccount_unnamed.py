@@ -232,3 +232,165 @@ def test_reconcile_reads_the_fills_when_the_exchange_lists_no_subaccount(tmp_pat
     with Store.open(tmp_path / "s.db", clock=clock) as store:
         reconcile(client, store, clock=clock, read_lag_s=0.0)
         assert {f.fill_id: f.subaccount for f in store.fills.iter_fills()} == {fill.fill_id: 0}
+
+
+def _unnamed_order(order_id: str, ticker: str, client_order_id: str) -> Order:
+    """A bid of 3 at 0.05 resting, as the exchange lists it to a user who is not a direct
+    member: no `subaccount_number`."""
+    data: dict[str, Any] = {
+        "order_id": order_id,
+        "client_order_id": client_order_id,
+        "ticker": ticker,
+        "book_side": "bid",
+        "status": "resting",
+        "yes_price_dollars": "0.0500",
+        "fill_count_fp": "0.00",
+        "remaining_count_fp": "3.00",
+        "initial_count_fp": "3.00",
+        "created_time": "2026-01-01T00:00:00Z",
+    }
+    return decode_answer(Order, data)
+
+
+class _TheirOrderOnOne(_TheirFillOnOne):
+    """As `_TheirFillOnOne`, for orders: subaccount 1 rests one order (placed there by hand,
+    or by a loop run with `--subaccount 1`), which a listing on no subaccount covers and which
+    names none."""
+
+    their_order: Order | None = None
+
+    def iter_orders(self, **filters: Any) -> Any:
+        ours = list(super().iter_orders(**filters))
+        theirs = self.their_order
+        listed = theirs is not None and self.subaccount in (None, 1)
+        if listed and filters.get("ticker") in (None, theirs.ticker):  # type: ignore[union-attr]
+            return iter([theirs, *ours])
+        return iter(ours)
+
+
+def test_reconcile_on_no_subaccount_books_an_unnamed_resting_order_on_the_subaccount_that_lists_it(
+    tmp_path: Path,
+) -> None:
+    """The start's reconcile (and `kalshi reconcile`) on no subaccount records the resting
+    orders it does not know: subaccount 1's, naming none, was imported as the primary's, and
+    the loop's start then took it into its own book, to count against its limits (and, under
+    one of its strategies' names, to cancel)."""
+    clock = ManualClock(START)
+    exchange = new_exchange(clock=clock)
+    client = _TheirOrderOnOne(exchange, trader(exchange), clock=clock)
+    ticker = next(iter(exchange.markets))
+    theirs = _unnamed_order("hand-order-on-1", ticker, "by-hand-on-1")
+    client.their_order = theirs
+    with Store.open(tmp_path / "s.db", clock=clock) as store:
+        reconcile(client, store, clock=clock, read_lag_s=0.0)
+        row = store.orders.intent_by_order_id(theirs.order_id)
+        assert row is not None and row.subaccount == 1, row
+        # the loop on the primary builds its book from the state file: not from subaccount 1's
+        market = client.get_market(ticker)
+        book = Portfolio([market])
+        rebuild(store, book, 0)
+        assert theirs.order_id not in book.orders
+
+
+def test_reconcile_moves_an_unnamed_resting_order_booked_on_the_primary_to_its_subaccount(
+    tmp_path: Path,
+) -> None:
+    """A state file an earlier reconcile imported subaccount 1's order into as the primary's:
+    the next reconcile on no subaccount, listing 1's resting orders on their own, moves the row
+    there, as it does a fill a subaccount names (`sync_fills`)."""
+    from kalshi_cli.services.reconcile import import_order
+
+    clock = ManualClock(START)
+    exchange = new_exchange(clock=clock)
+    client = _TheirOrderOnOne(exchange, trader(exchange), clock=clock)
+    ticker = next(iter(exchange.markets))
+    theirs = _unnamed_order("hand-order-on-1", ticker, "by-hand-on-1")
+    client.their_order = theirs
+    with Store.open(tmp_path / "s.db", clock=clock) as store:
+        import_order(store, theirs, now=clock.wall())  # as listed once for all: on 0
+        assert store.orders.open_orders(subaccount=0)[0].order_id == theirs.order_id
+        reconcile(client, store, clock=clock, read_lag_s=0.0)
+        row = store.orders.intent_by_order_id(theirs.order_id)
+        assert row is not None and (row.subaccount, row.status) == (1, "resting"), row
+        assert store.orders.open_orders(subaccount=0) == []
+
+
+def test_the_stop_of_a_loop_on_the_primary_never_names_another_subaccounts_quote(
+    tmp_path: Path,
+) -> None:
+    """The stop's proof lists what rests and names an order under one of the loop's strategies'
+    names its view does not hold (an earlier run's). A listing on no subaccount covers every
+    one: a quote of the same strategy resting on subaccount 1 (a loop run there with
+    `--subaccount 1`) was named, and a clean stop of the loop on the primary, which never
+    placed nor could cancel it, exited NOT PROVEN (11)."""
+    from kalshi_cli.vocabulary.order_terms import owned_client_order_id
+
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker")
+    rig.step(0.1)
+    quote = next(iter(rig.loop.portfolio.orders.values()))
+    assert rig.client.subaccount is None
+    rig.client.__class__ = _TheirOrderOnOne
+    theirs = _unnamed_order("quote-on-1", quote.ticker, owned_client_order_id("market-maker"))
+    rig.client.their_order = theirs  # type: ignore[attr-defined]
+    summary = rig.loop.shutdown(cancel_resting=True)
+    assert summary.not_proven == ()
+    assert rig.loop.own_resting() == []
+
+
+def test_a_user_orders_message_naming_none_is_of_the_subaccount_the_state_file_records(
+    tmp_path: Path,
+) -> None:
+    """The `user_orders` channel covers every subaccount and names an order's only to direct
+    members. A loop on the primary was told of an order placed with `kalshi order place
+    --subaccount 1` (the state file records it on 1) naming none: taken into its book, it
+    counted against the loop's position limit and exposure; a quote of the loop's strategy
+    resting on 1 (a loop run there) became the loop's own, and the market maker cancelled it
+    at once to quote afresh (refused by the exchange, which reads the cancel as the primary's:
+    the loop's own new quote was dropped with it)."""
+    from kalshi_cli.feed.book import EventKind, FeedEvent
+    from kalshi_cli.feed.messages import order_update
+    from kalshi_cli.sim.core import serialize as ser
+    from kalshi_cli.store.records import RESTING, IntentRecord
+    from kalshi_cli.vocabulary.models import Action, Side
+    from kalshi_cli.vocabulary.order_terms import owned_client_order_id
+
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker")
+    rig.step(0.1)
+    quote = next(iter(rig.loop.portfolio.orders.values()))
+    assert rig.client.subaccount is None
+    shape = ser.ws_user_order_msg(rig.exchange.order(rig.client.account_id, quote.order_id))
+    cancelled: list[str] = []
+    cancel = rig.client.cancel_order
+
+    def recorded(order_id: str, **kwargs: Any) -> Any:
+        cancelled.append(order_id)
+        return cancel(order_id, **kwargs)
+
+    rig.client.cancel_order = recorded  # type: ignore[method-assign]
+    for order_id, coid in (
+        ("by-hand-on-1", "by-hand-on-1"),
+        ("quote-on-1", owned_client_order_id("market-maker")),
+    ):
+        rig.store.orders.record_intent(
+            IntentRecord(
+                coid, quote.ticker, BookSide.BID, Decimal("0.05"), Decimal(5), Side.YES,
+                Action.BUY, subaccount=1,
+            )
+        )  # fmt: skip
+        rig.store.orders.mark_sent(
+            coid, order_id=order_id, status=RESTING, fill_count=Decimal(0),
+            remaining_count=Decimal(5),
+        )  # fmt: skip
+        msg = shape | {
+            "order_id": order_id,
+            "client_order_id": coid,
+            "status": "resting",
+            "fill_count_fp": "0.00",
+            "remaining_count_fp": "5.00",
+        }
+        msg.pop("subaccount_number", None)  # not a direct member
+        rig.clock.advance(0.01)
+        rig.loop.tick([FeedEvent(EventKind.USER_ORDER, quote.ticker, message=order_update(msg))])
+    assert "quote-on-1" not in cancelled
+    # neither counts against the loop's limits
+    assert not {"by-hand-on-1", "quote-on-1"} & set(rig.loop.portfolio.orders)

@@ -6,14 +6,24 @@ every area the kill switch reads (`orders`, `portfolio`, `order_groups`) itself.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
+from typing import Self
 
 from kalshi_cli.client import CancelResult
+from kalshi_cli.client.subaccounts import SubaccountBalance
 from kalshi_cli.vocabulary.models import Fill, Order
 from tests.fakes import EveryAreaItself
 
 
 class UnexpectedCalls(EveryAreaItself):
     subaccount: int | None = None  # the client acts on every subaccount
+
+    def on_subaccount(self, subaccount: int | None) -> Self:
+        raise AssertionError("this fake exchange did not expect a handle on a subaccount")
+
+    def subaccount_balances(self) -> list[SubaccountBalance]:
+        """An account of one subaccount, the primary: an order listed naming none is its."""
+        return [SubaccountBalance(0, Decimal(0), 0)]
 
     def iter_orders(
         self,

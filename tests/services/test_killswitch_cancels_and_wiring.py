@@ -1021,3 +1021,29 @@ def test_one_deadline_default_of_60_seconds_for_the_switch_the_command_and_the_d
     (option,) = (p for p in cancel_all.params if p.name == "deadline")
     assert option.default == DEFAULT_DEADLINE_S
     assert inspect.signature(actions.kill).parameters["deadline_s"].default == DEFAULT_DEADLINE_S
+
+
+def test_one_market_cancels_an_order_of_another_subaccount_that_names_none(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    """A listing on no subaccount covers every one, and a batch cancel item the exchange reads
+    as the primary's unless it names another; an order names its subaccount to direct members
+    only. Subaccount 1's bid, listed naming none, was cancelled as the primary's: refused
+    round after round, it still rested when the kill switch gave up, NOT PROVEN."""
+    from tests.prime_tier import connect, funded_subaccount
+    from tests.services.test_restricted_key_imports import _NamingNoSubaccount
+
+    (ticker,) = make_markets(prime, 1)
+    assert funded_subaccount(client) == 1
+    on_1 = client.on_subaccount(1).orders.create_order(
+        CreateOrder(ticker, BookSide.BID, Decimal("0.20"), Decimal(3))
+    )
+    on_0 = client.orders.create_order(
+        CreateOrder(ticker, BookSide.BID, Decimal("0.10"), Decimal(2))
+    )
+    with connect(prime.account, transport=_NamingNoSubaccount()) as unnamed:
+        assert {o.subaccount for o in unnamed.orders.iter_orders(status="resting")} == {None}
+        report = KillSwitch(unnamed, store, ManualClock(), deadline_s=10).run(ticker=ticker)
+    assert report.proven, report.errors
+    assert sorted(report.cancelled) == sorted([on_0.order_id, on_1.order_id])
+    assert resting_count(client) == 0

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Urgency, run_call
 from kalshi_cli.runner.execution.settlements import SettlementReads
+from kalshi_cli.runner.ports import own_book
 from kalshi_cli.services.pnl import fill_record_from_api, fill_subaccount, fill_time
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING, SENT_STATUSES
 from kalshi_cli.vocabulary.errors import KalshiError
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.dispatch import Wire
     from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
     from kalshi_cli.runner.execution.unknown_orders import Looked
-    from kalshi_cli.services.orders import OrderClient
     from kalshi_cli.store import FillRecord, IntentRecord
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import Fill, Order, Settlement
@@ -228,18 +228,9 @@ class FillSync:
         exchange lists newest first, and fills of one moment (one order taking several of the
         loop's) are applied in the order they were made, as a reconcile copies them
         (`sync_fills`): average cost is path dependent."""
-        listed = list(self._own_book().portfolio.iter_fills(min_ts=since))
+        listed = list(own_book(self._client).portfolio.iter_fills(min_ts=since))
         listed.reverse()
         return listed
-
-    def _own_book(self) -> OrderClient:
-        """What lists the loop's own subaccount's fills: its client when it acts on one, else a
-        handle on the primary, where its orders go. A listing on no subaccount covers every
-        one, and a fill names its subaccount to direct members only (openapi.yaml
-        `Fill.subaccount_number`): another subaccount's fill in a market the loop trades would
-        be applied as the loop's."""
-        client = self._client
-        return client if client.subaccount is not None else client.on_subaccount(0)
 
     def _sent_read(self) -> int:
         """A fill read is on its way: its number, counting every read sent."""

@@ -124,8 +124,7 @@ class LoopWatch:
         return changed, went_stale
 
     def _order_update(self, update: Order | UnreadableOrder) -> None:
-        number = update.subaccount  # the channel covers every subaccount
-        if number is not None and number != (self._client.subaccount or 0):
+        if self._subaccount_of(update) != (self._client.subaccount or 0):
             return  # another subaccount's order: another book, never this loop's
         order_id, ticker = update.order_id, update.ticker or ""
         if isinstance(update, UnreadableOrder):
@@ -193,6 +192,20 @@ class LoopWatch:
                     strategy=None,
                 )
             )
+
+    def _subaccount_of(self, update: Order | UnreadableOrder) -> int:
+        """The subaccount of an order a `user_orders` message is about. The channel covers
+        every subaccount and names an order's to direct members only (asyncapi.yaml): one
+        naming none is on the subaccount the state file records it on (`kalshi order place
+        --subaccount 1`, a loop run there), else it is taken as the loop's own (placed by hand:
+        it counts against the limits, as one on the loop's subaccount does)."""
+        here = self._client.subaccount or 0
+        if update.subaccount is not None:
+            return update.subaccount
+        if update.order_id in self._portfolio.orders:
+            return here  # the loop's view holds its own subaccount's orders alone
+        row = self._records.store.orders.intent_by_order_id(update.order_id)
+        return row.subaccount if row is not None else here
 
     def _lifecycle(self, message: Lifecycle) -> None:
         ticker = message.market_ticker or ""

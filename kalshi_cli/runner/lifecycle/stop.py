@@ -47,6 +47,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from kalshi_cli.runner.ports import own_book
 from kalshi_cli.store.errors import StoreError
 from kalshi_cli.store.records import FINISHED_STATUSES, RESTING
 from kalshi_cli.vocabulary.clock import Deadline
@@ -257,7 +258,7 @@ def _resting_of(
     if loop.clock.monotonic() < trusted_from:
         return list(own.values())  # a listing now may not show them yet
     try:
-        listed = {o.order_id for o in loop.client.orders.iter_orders(status="resting")}
+        listed = {o.order_id for o in own_book(loop.client).orders.iter_orders(status="resting")}
     except KalshiError as exc:
         loop.log.emit("stop_listing_failed", {"error": exc.one_line()})
         return list(own.values())
@@ -365,7 +366,8 @@ def _prove(loop: StoppingLoop, *, refused_later: bool, shows_all_from: float) ->
         _wait_until(loop, shows_all_from)
     asked = loop.clock.monotonic()
     try:
-        listed = list(loop.client.orders.iter_orders(status="resting"))
+        # the loop's subaccount's: a quote of its strategy's on another is another book's
+        listed = list(own_book(loop.client).orders.iter_orders(status="resting"))
     except KalshiError as exc:
         left = tuple(sorted(_believed_resting(loop)))
         loop.log.emit(
