@@ -495,12 +495,20 @@ class KillSwitch:
         if self.client.subaccount is not None:
             return orders  # its own subaccount's alone, and its cancels go there
         if any(o.subaccount is None and o.order_id not in run.whose for o in orders):
-            balances = self.client.subaccounts.subaccount_balances()
-            numbers = sorted({b.subaccount for b in balances})
-            if len(numbers) > 1:
-                for number in numbers:
-                    for order in self._resting_in_scope(run, self.client.on_subaccount(number)):
-                        run.whose[order.order_id] = number
+            try:
+                balances = self.client.subaccounts.subaccount_balances()
+                numbers = sorted({b.subaccount for b in balances})
+                if len(numbers) > 1:
+                    for number in numbers:
+                        on_it = self.client.on_subaccount(number)
+                        for order in self._resting_in_scope(run, on_it):
+                            run.whose[order.order_id] = number
+            except KalshiError as exc:
+                # costs the orders whose subaccount it would tell, never the listing: the
+                # others are cancelled all the same
+                run.report.errors.append(
+                    f"could not tell the subaccount of every order: {exc.one_line()}"
+                )
             for order in orders:  # one subaccount, or not listed on its own: as the exchange
                 run.whose.setdefault(order.order_id, None)  # reads an item naming none
         return [

@@ -1047,3 +1047,36 @@ def test_one_market_cancels_an_order_of_another_subaccount_that_names_none(
     assert report.proven, report.errors
     assert sorted(report.cancelled) == sorted([on_0.order_id, on_1.order_id])
     assert resting_count(client) == 0
+
+
+def test_a_refused_subaccount_listing_never_keeps_the_kill_switch_from_cancelling(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    """Looking for the subaccount of an order listed naming none asks the account's
+    subaccounts; an exchange that refuses that read (a key that may not read them) must cost
+    that order alone, never the listing: the primary's bid is cancelled all the same."""
+    import httpx
+
+    from tests.prime_tier import connect, funded_subaccount
+    from tests.services.test_restricted_key_imports import _NamingNoSubaccount
+
+    class _NoSubaccountList(_NamingNoSubaccount):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/portfolio/subaccounts/balances"):
+                return httpx.Response(403, json={"error": {"code": "forbidden"}})
+            return super().handle_request(request)
+
+    (ticker,) = make_markets(prime, 1)
+    assert funded_subaccount(client) == 1
+    on_1 = client.on_subaccount(1).orders.create_order(
+        CreateOrder(ticker, BookSide.BID, Decimal("0.20"), Decimal(3))
+    )
+    on_0 = client.orders.create_order(
+        CreateOrder(ticker, BookSide.BID, Decimal("0.10"), Decimal(2))
+    )
+    with connect(prime.account, transport=_NoSubaccountList()) as unnamed:
+        report = KillSwitch(unnamed, store, ManualClock(), deadline_s=10).run(ticker=ticker)
+    assert on_0.order_id in report.cancelled, report.errors
+    # subaccount 1's, whose subaccount could not be told, is cancelled as the primary's and
+    # refused: left resting and named, never proven gone
+    assert not report.proven and report.left == [on_1.order_id]
