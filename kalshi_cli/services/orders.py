@@ -920,9 +920,9 @@ class OrderService:
                 result = self.client.orders.cancel_order(order_id, ticker=ticker)
             except NotFoundError:
                 # the exchange reads a cancel naming no subaccount as subaccount 0's: an order
-                # resting on another is cancelled there (the order names it; cancelling twice
-                # is harmless)
-                elsewhere = self._other_subaccount(order_id)
+                # resting on another is cancelled there (the order names it, else the state
+                # file's row; cancelling twice is harmless)
+                elsewhere = self._other_subaccount(order_id, local)
                 if elsewhere is None:
                     raise
                 result = self.client.orders.cancel_order(
@@ -951,15 +951,20 @@ class OrderService:
         self.store.orders.mark_cancelled(order_id)
         return result.reduced_by
 
-    def _other_subaccount(self, order_id: str) -> int | None:
-        """The subaccount of a resting order that is not the one the client names, if any."""
+    def _other_subaccount(self, order_id: str, local: IntentRecord | None) -> int | None:
+        """The subaccount of a resting order that is not the one the client names, if any: the
+        one the order names, else the one the state file placed it on (`local`, its row): the
+        exchange names an order's subaccount to direct members only."""
         try:
             order = self.client.orders.get_order(order_id)
         except (ApiError, TransportError):
             return None
-        if order.status != "resting" or order.subaccount is None:
+        number = order.subaccount
+        if number is None and local is not None:
+            number = local.subaccount
+        if order.status != "resting" or number is None:
             return None
-        return None if order.subaccount == (self.client.subaccount or 0) else order.subaccount
+        return None if number == (self.client.subaccount or 0) else number
 
     def _read_after_refusal(self, order_id: str, *, refused_at: float) -> Order:
         """The order once a read can reflect the write that made it stop resting."""

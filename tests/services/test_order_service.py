@@ -208,6 +208,28 @@ def test_a_cancel_finds_an_order_resting_on_another_subaccount_and_cancels_it_th
     assert (order.status, order.subaccount) == ("canceled", number)
 
 
+def test_a_cancel_of_an_order_naming_no_subaccount_goes_where_the_state_file_placed_it(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path, ticker: str
+) -> None:
+    """The exchange names an order's subaccount to direct members only. An order placed here
+    on subaccount 1 (`kalshi order place --subaccount 1`), cancelled without `--subaccount`:
+    the cancel read as the primary's is refused, and the order's own answer names no
+    subaccount to try next; the state file's row does. It stayed resting, and the command
+    said so as an error."""
+    from tests.services.test_restricted_key_imports import _NamingNoSubaccount
+
+    number = funded_subaccount(client)
+    with Store.open(tmp_path / "state.db") as store:
+        on_it = OrderService(client.on_subaccount(number), store)
+        order_id = placed_bid(on_it, ticker, 3)
+        assert store.orders.intent_by_order_id(order_id).subaccount == number  # type: ignore[union-attr]
+        with connect(prime.account, transport=_NamingNoSubaccount()) as unnamed:
+            taken_off = OrderService(unnamed, store).cancel(order_id)
+    assert taken_off == D(3)
+    order = client.orders.get_order(order_id)
+    assert (order.status, order.subaccount) == ("canceled", number)
+
+
 # ---------------------------------------------------------------------------- amend
 
 
