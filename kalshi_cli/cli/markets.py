@@ -207,7 +207,7 @@ MARKET_COLUMNS = (
 
 
 def render_markets(out: Output, markets: "list[Market]") -> None:
-    from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
+    from kalshi_cli.vocabulary.units import fmt_count
 
     rows = [
         {
@@ -215,7 +215,7 @@ def render_markets(out: Output, markets: "list[Market]") -> None:
             "status": m.status,
             "yes_bid": _quote(m.yes_bid),
             "yes_ask": _quote(m.yes_ask),
-            "last": fmt_dollars(m.last_price),
+            "last": _quote(m.last_price),
             "tick": _tick(m),
             "volume": fmt_count(m.volume),
             "close_time": m.close_time,
@@ -261,9 +261,10 @@ def _tick(m: "Market") -> str:
 
 
 def _quote(price: Decimal) -> str:
-    """A market's bid or ask for people (the exact decimal, as CSV keeps it), or `-` when that
-    side has no order: the exchange's 0.0000 bid and 1.0000 ask of an empty side read as
-    prices (`models.quoted`). `--json` keeps the exchange's figures: its fields are strings."""
+    """A market's bid, ask or last price for people (the exact decimal, as CSV keeps it), or
+    `-` when there is none: the exchange's 0.0000 bid and 1.0000 ask of an empty side, and the
+    0.0000 last price of a market never traded, read as prices (`models.quoted`). `--json`
+    keeps the exchange's figures: its fields are strings."""
     from kalshi_cli.vocabulary.models import fmt_dollars, quoted
 
     return "-" if quoted(price) is None else fmt_dollars(price)
@@ -286,7 +287,7 @@ def render_market(out: Output, m: "Market") -> None:
         ("result", m.result),
         ("yes bid / ask", f"{_quote(m.yes_bid)} / {_quote(m.yes_ask)}"),
         ("no bid / ask", f"{_quote(m.no_bid)} / {_quote(m.no_ask)}"),
-        ("last price", fmt_dollars(m.last_price)),
+        ("last price", _quote(m.last_price)),
         ("volume (24h)", f"{fmt_count(m.volume)} ({fmt_count(m.volume_24h)})"),
         ("open interest", fmt_count(m.open_interest)),
         ("tick structure", m.price_level_structure),

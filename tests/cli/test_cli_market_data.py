@@ -178,6 +178,19 @@ def test_a_side_without_bids_shows_as_a_dash_never_as_a_price(tmp_path: Path) ->
     assert quotes == [("0.0000", "0.4700"), ("0.4500", "1.0000"), ("0.0000", "0.0000")]
 
 
+def test_a_market_never_traded_shows_no_last_price(tmp_path: Path) -> None:
+    """A market with no trade yet is listed with a last price of 0.0000, a price no trade can
+    have; it was shown as a last price of $0.00. `--json` keeps the exchange's figure."""
+    client = FakeClient(market_rows=[market("KXA-1", last_price_dollars="0.0000")])
+    listing = run(["markets", "--format", "csv"], client=client, home=tmp_path).stdout
+    (row,) = csv.DictReader(io.StringIO(listing))
+    assert row["last"] == "-"
+    details = run(["market", "KXA-1"], client=client, home=tmp_path).stdout
+    assert "last price      -" in details, details
+    document = json.loads(run(["markets", "--json"], client=client, home=tmp_path).stdout)
+    assert document["markets"][0]["last_price"] == "0.0000"
+
+
 def test_orderbook_json_has_implied_asks_spread_and_mid(tmp_path: Path) -> None:
     client = FakeClient(books={"KXA-1": BOOK})
     result = run(["orderbook", "KXA-1", "--depth", "3", "--json"], client=client, home=tmp_path)
