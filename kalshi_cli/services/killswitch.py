@@ -120,6 +120,10 @@ class ClosesRfqs(Protocol):
 # The share of the deadline step 2b may spend retrying an RFQ service that does not answer: with
 # a filter the order cancels come after it, and they must not wait for the whole deadline.
 RFQ_STEP_SHARE = 0.2
+# The share of the deadline step 2 may spend on the order groups' triggers, each request cut to
+# it: the exchange's cancel-all comes after them, and an order-group service that does not
+# answer must not spend the whole deadline before a cancel is sent.
+GROUP_STEP_SHARE = 0.2
 
 
 # How long an order intent may stay `pending` while its request is in flight: more than the
@@ -573,8 +577,8 @@ class KillSwitch:
     ) -> list[str]:
         """Step 2: trigger every order group the state file lists on its own subaccount; when
         the client acts on one subaccount only, the groups of that one (see the module
-        docstring). Returns the groups the exchange does not know, to forget after the
-        cancels."""
+        docstring), within `GROUP_STEP_SHARE` of the deadline. Returns the groups the exchange
+        does not know, to forget after the cancels."""
         unknown: list[str] = []
         if self.store is None:
             return unknown
@@ -584,24 +588,26 @@ class KillSwitch:
             report.errors.append(f"order groups not read: {exc.one_line()}")
             return unknown
         scope = self.client.subaccount
-        for group_id, subaccount in places:
-            if scope is not None and subaccount != scope:
-                continue
-            try:
-                found = self._retry(
-                    lambda g=group_id, n=subaccount: self._trigger(g, n),  # type: ignore[misc]
-                    deadline,
-                    report,
-                )
-            except _DeadlinePassed:
-                say(f"order group {group_id} not triggered")
-                continue
-            if found:
-                report.order_groups_triggered.append(group_id)
-                say(f"order group {group_id} triggered")
-            else:
-                # deleted (or never this account's): nothing of it can rest, nothing to stop
-                unknown.append(group_id)
+        with Deadline.within(self.clock, GROUP_STEP_SHARE * self.deadline_s) as step:
+            deadline = min(deadline, step.at)
+            for group_id, subaccount in places:
+                if scope is not None and subaccount != scope:
+                    continue
+                try:
+                    found = self._retry(
+                        lambda g=group_id, n=subaccount: self._trigger(g, n),  # type: ignore[misc]
+                        deadline,
+                        report,
+                    )
+                except _DeadlinePassed:
+                    say(f"order group {group_id} not triggered")
+                    continue
+                if found:
+                    report.order_groups_triggered.append(group_id)
+                    say(f"order group {group_id} triggered")
+                else:
+                    # deleted (or never this account's): nothing of it can rest, nothing to stop
+                    unknown.append(group_id)
         return unknown
 
     def _open_communications(
