@@ -577,8 +577,8 @@ class KillSwitch:
     ) -> list[str]:
         """Step 2: trigger every order group the state file lists on its own subaccount; when
         the client acts on one subaccount only, the groups of that one (see the module
-        docstring), within `GROUP_STEP_SHARE` of the deadline. Returns the groups the exchange
-        does not know, to forget after the cancels."""
+        docstring), the newest first, within `GROUP_STEP_SHARE` of the deadline. Returns the
+        groups the exchange does not know, to forget after the cancels."""
         unknown: list[str] = []
         if self.store is None:
             return unknown
@@ -590,7 +590,9 @@ class KillSwitch:
         scope = self.client.subaccount
         with Deadline.within(self.clock, GROUP_STEP_SHARE * self.deadline_s) as step:
             deadline = min(deadline, step.at)
-            for group_id, subaccount in places:
+            # the newest first: the group of a loop that may still be running, which the share
+            # must reach before the groups earlier sessions left listed
+            for group_id, subaccount in reversed(places):
                 if scope is not None and subaccount != scope:
                     continue
                 try:

@@ -164,7 +164,7 @@ def test_a_session_group_made_by_a_client_on_a_subaccount_is_recorded_there(
     assert session_order_group_places(store) == [(on_zero, 0), (on_one, 1)]
     client.subaccount = None
     report = KillSwitch(client, store, SystemClock(), read_lag_s=0.0).run()
-    assert report.order_groups_triggered == [on_zero, on_one]
+    assert report.order_groups_triggered == [on_one, on_zero]  # the newest first
 
 
 def test_an_unknown_group_is_forgotten_after_the_cancels_not_before_them(
@@ -240,3 +240,44 @@ def test_a_group_trigger_that_is_never_answered_does_not_hold_the_cancels_back(
     assert client.orders.get_order(in_group).status == "canceled"
     assert client.orders.get_order(outside).status == "canceled"
     assert report.proven
+
+
+def test_the_newest_group_is_triggered_first_when_the_share_cannot_take_them_all(
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str
+) -> None:
+    """Thirty groups listed, the oldest first (each an earlier session's that ended without
+    deleting its own: a crash, `--once`), each trigger answered after a second: the share
+    takes about a dozen. The newest, the group of a loop that may still be running, is
+    triggered first, and the exchange's cancel-all follows within the share. Oldest first, the
+    running loop's group was the last one reached."""
+    groups = [client.order_groups.create_order_group(Decimal(100)) for _ in range(30)]
+    for group in groups:
+        remember_order_group(store, group)
+    running = groups[-1]
+    quote = client.orders.create_order(_bid(ticker, running)).order_id
+    clock = ManualClock()
+    cancel_all_at: list[float] = []
+
+    class Slow(OrderGroupsApi):
+        def trigger_order_group(
+            self, order_group_id: str, *, subaccount: int | None = None
+        ) -> None:
+            clock.advance(1.0)
+            super().trigger_order_group(order_group_id, subaccount=subaccount)
+
+    class Watched(OrdersApi):
+        def cancel_all_orders(self) -> None:
+            cancel_all_at.append(clock.monotonic())
+            super().cancel_all_orders()
+
+    client.order_groups = Slow(client.connection)
+    client.orders = Watched(client.connection)
+    report = KillSwitch(client, store, clock, deadline_s=60.0, read_lag_s=0.0).run()
+
+    assert report.order_groups_triggered[0] == running
+    assert len(report.order_groups_triggered) < len(groups)
+    assert _refused(client, ticker, running) == "order_group_triggered"
+    assert cancel_all_at and cancel_all_at[0] <= GROUP_STEP_SHARE * 60.0
+    assert client.orders.get_order(quote).status == "canceled"
+    assert report.proven
+    assert session_order_groups(store) == groups  # the list keeps its order
