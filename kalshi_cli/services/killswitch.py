@@ -304,7 +304,7 @@ class KillSwitch:
             self._count_what_the_cancel_all_cancelled(run)
             self._record_halted_at_last(run)
             self._refuse_proof_while_a_loop_may_place(run)
-            self._forget_groups(run.unknown_groups)
+            self._book_groups(run)
             self._record_result(run)
         return run.report
 
@@ -561,16 +561,22 @@ class KillSwitch:
                 "(run `kalshi cancel-all` again)"
             )
 
-    def _forget_groups(self, group_ids: list[str]) -> None:
+    def _book_groups(self, run: _Pull) -> None:
         """Drop from the state file the groups the exchange no longer knows (deleted, or never
-        this account's: nothing of them can rest). Bookkeeping, so after the cancels and waiting
-        at most `halt_wait_s` for another writer's lock; a group not forgotten now is asked
-        about again, and forgotten, by the next kill."""
-        if self.store is None or not group_ids:
+        this account's: nothing of them can rest), and record each group triggered, which
+        `kalshi order-group show` reads: the exchange's answer for a group does not say.
+        Bookkeeping, so after the cancels and waiting at most `halt_wait_s` for another
+        writer's lock; a group not forgotten now is asked about again, and forgotten, by the
+        next kill."""
+        triggered = run.report.order_groups_triggered
+        if self.store is None or not (run.unknown_groups or triggered):
             return
+        by = f"kill switch ({run.trail.source})"
         with suppress(StoreError), self.store.busy_timeout(self.halt_wait_s):
-            for group_id in group_ids:
+            for group_id in run.unknown_groups:
                 forget_order_group(self.store, group_id)
+            for group_id in triggered:
+                note_order_group_action(self.store, group_id, "triggered", by)
 
     def _trigger_groups(
         self, deadline: float, report: KillReport, say: Callable[[str], None]
