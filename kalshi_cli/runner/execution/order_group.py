@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 # the code the simulator answers an order for a triggered group with (sim/core/order_groups.py);
 # Kalshi documents 409 for order create but names no code for this case
 GROUP_TRIGGERED = "order_group_triggered"
+# the simulator's code for an order naming a group it does not know (deleted, as by `kalshi
+# order-group delete` while the loop runs): no order of the session can go into it any more
+GROUP_GONE = "invalid_order_group"
+# the refusals that say the session's group takes no more orders: the loop halts at the first
+GROUP_REFUSALS = frozenset({GROUP_TRIGGERED, GROUP_GONE})
 
 
 def contracts_limit(config: TradeConfig) -> Decimal:

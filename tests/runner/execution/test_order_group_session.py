@@ -271,3 +271,29 @@ def test_a_requote_of_an_earlier_runs_quote_goes_into_the_sessions_group(tmp_pat
     left = {o.order_id: o.price for o in rig.exchange.orders(me) if o.status == "resting"}
     assert left, "the earlier run's quotes the session never moved still rest"
     assert all(earlier.get(order_id) == price for order_id, price in left.items())
+
+
+def test_a_group_deleted_under_the_loop_halts_it_instead_of_refusal_after_refusal(
+    tmp_path: Path,
+) -> None:
+    """The session's group deleted while the loop runs (`kalshi order-group delete` by hand):
+    the exchange cancels its quotes and refuses every order naming it (the simulator's 400
+    `invalid_order_group`). The loop halts at the first refusal, says why, and sends nothing
+    more. Before, it took each for an ordinary refusal (which the API error guard does not
+    count) and sent its quotes again on every pass, each refused, for as long as it ran."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker")
+    me = rig.client.account_id
+    group = rig.exchange.create_order_group(me, Decimal(1000)).order_group_id
+    join_session_group(rig.loop.executor, group)
+    rig.step(0.1)
+    assert any(o.status == "resting" for o in rig.exchange.orders(me))
+
+    rig.exchange.delete_order_group(me, group)
+    rig.step(0.1)
+    assert rig.store.trading.trading_state().state == "HALTED"
+    assert group in (rig.store.trading.trading_state().reason or "")
+    assert rig.loop.log.counts.get("order_group_gone") == 1
+    before = len(rig.client.requests)
+    for _ in range(5):
+        rig.step(1.0)
+    assert len(rig.client.requests) == before, "HALTED: nothing more is sent"
