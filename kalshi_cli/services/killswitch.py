@@ -128,6 +128,10 @@ class ClosesRfqs(Protocol):
 # The share of the deadline step 2b may spend retrying an RFQ service that does not answer: with
 # a filter the order cancels come after it, and they must not wait for the whole deadline.
 RFQ_STEP_SHARE = 0.2
+# The share of the deadline step 2 may spend on the order groups' triggers, each request cut to
+# it: the exchange's cancel-all comes after them, and an order-group service that does not
+# answer must not spend the whole deadline before a cancel is sent.
+GROUP_STEP_SHARE = 0.2
 
 
 # How long an order intent may stay `pending` while its request is in flight: more than the
@@ -311,7 +315,7 @@ class KillSwitch:
             self._count_what_the_cancel_all_cancelled(run)
             self._record_halted_at_last(run)
             self._refuse_proof_while_a_loop_may_place(run)
-            self._forget_groups(run.unknown_groups)
+            self._book_groups(run)
             self._record_result(run)
         return run.report
 
@@ -603,24 +607,30 @@ class KillSwitch:
                 "(run `kalshi cancel-all` again)"
             )
 
-    def _forget_groups(self, group_ids: list[str]) -> None:
+    def _book_groups(self, run: _Pull) -> None:
         """Drop from the state file the groups the exchange no longer knows (deleted, or never
-        this account's: nothing of them can rest). Bookkeeping, so after the cancels and waiting
-        at most `halt_wait_s` for another writer's lock; a group not forgotten now is asked
-        about again, and forgotten, by the next kill."""
-        if self.store is None or not group_ids:
+        this account's: nothing of them can rest), and record each group triggered, which
+        `kalshi order-group show` reads: the exchange's answer for a group does not say.
+        Bookkeeping, so after the cancels and waiting at most `halt_wait_s` for another
+        writer's lock; a group not forgotten now is asked about again, and forgotten, by the
+        next kill."""
+        triggered = run.report.order_groups_triggered
+        if self.store is None or not (run.unknown_groups or triggered):
             return
+        by = f"kill switch ({run.trail.source})"
         with suppress(StoreError), self.store.busy_timeout(self.halt_wait_s):
-            for group_id in group_ids:
+            for group_id in run.unknown_groups:
                 forget_order_group(self.store, group_id)
+            for group_id in triggered:
+                note_order_group_action(self.store, group_id, "triggered", by)
 
     def _trigger_groups(
         self, deadline: float, report: KillReport, say: Callable[[str], None]
     ) -> list[str]:
         """Step 2: trigger every order group the state file lists on its own subaccount; when
         the client acts on one subaccount only, the groups of that one (see the module
-        docstring). Returns the groups the exchange does not know, to forget after the
-        cancels."""
+        docstring), the newest first, within `GROUP_STEP_SHARE` of the deadline. Returns the
+        groups the exchange does not know, to forget after the cancels."""
         unknown: list[str] = []
         if self.store is None:
             return unknown
@@ -630,24 +640,28 @@ class KillSwitch:
             report.errors.append(f"order groups not read: {exc.one_line()}")
             return unknown
         scope = self.client.subaccount
-        for group_id, subaccount in places:
-            if scope is not None and subaccount != scope:
-                continue
-            try:
-                found = self._retry(
-                    lambda g=group_id, n=subaccount: self._trigger(g, n),  # type: ignore[misc]
-                    deadline,
-                    report,
-                )
-            except _DeadlinePassed:
-                say(f"order group {group_id} not triggered")
-                continue
-            if found:
-                report.order_groups_triggered.append(group_id)
-                say(f"order group {group_id} triggered")
-            else:
-                # deleted (or never this account's): nothing of it can rest, nothing to stop
-                unknown.append(group_id)
+        with Deadline.within(self.clock, GROUP_STEP_SHARE * self.deadline_s) as step:
+            deadline = min(deadline, step.at)
+            # the newest first: the group of a loop that may still be running, which the share
+            # must reach before the groups earlier sessions left listed
+            for group_id, subaccount in reversed(places):
+                if scope is not None and subaccount != scope:
+                    continue
+                try:
+                    found = self._retry(
+                        lambda g=group_id, n=subaccount: self._trigger(g, n),  # type: ignore[misc]
+                        deadline,
+                        report,
+                    )
+                except _DeadlinePassed:
+                    say(f"order group {group_id} not triggered")
+                    continue
+                if found:
+                    report.order_groups_triggered.append(group_id)
+                    say(f"order group {group_id} triggered")
+                else:
+                    # deleted (or never this account's): nothing of it can rest, nothing to stop
+                    unknown.append(group_id)
         return unknown
 
     def _open_communications(

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.services.killswitch import remember_order_group
+from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import ApiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import BookSide
 from tests.conftest import SimHarness
-from tests.prime_tier import Kalshi, make_markets
+from tests.prime_tier import Kalshi, make_markets, state_path
 
 
 def _bid(ticker: str, group: str) -> CreateOrder:
@@ -122,3 +125,29 @@ def test_show_says_a_group_this_tool_triggered_is_triggered_until_it_is_reset(
     shown = json.loads(kalshi("order-group", "show", group, "--json").stdout)
     assert shown["triggered"] is False
     assert shown["triggered_seen"].startswith("kalshi order-group reset at 20")
+
+
+def test_show_says_a_group_cancel_all_triggered_is_triggered_after_an_earlier_reset(
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """A trade session's group reset by hand (`order-group reset`, say after the exchange
+    triggered it at its limit), then triggered by `kalshi cancel-all`: `show` says triggered,
+    by the kill switch. Before, the kill switch's trigger was not recorded and `show` went on
+    saying "no (kalshi order-group reset at ...)" while the exchange refused every order in it."""
+    (ticker,) = make_markets(prime, 1)
+    group = json.loads(kalshi("order-group", "create", "--limit", "25", "--json").stdout)[
+        "order_group_id"
+    ]
+    assert kalshi("order-group", "reset", group, "--yes").exit_code == 0
+    with Store.open(state_path(tmp_path)) as store:
+        remember_order_group(store, group)  # as `kalshi trade` lists its session's group
+
+    done = kalshi("cancel-all", "--yes")
+    assert done.exit_code == 0, done.output
+
+    with pytest.raises(ApiError) as refused:
+        client.orders.create_order(_bid(ticker, group))
+    assert refused.value.code == "order_group_triggered"
+    shown = json.loads(kalshi("order-group", "show", group, "--json").stdout)
+    assert shown["triggered"] is True
+    assert shown["triggered_seen"].startswith("kill switch (cancel-all) at 20")

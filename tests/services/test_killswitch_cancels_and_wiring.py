@@ -601,8 +601,8 @@ class Groups(Listings):
 def test_a_group_that_cannot_be_triggered_is_named_and_the_next_one_still_is(
     store: Store,
 ) -> None:
-    remember_order_group(store, "g-1")
     remember_order_group(store, "g-2")
+    remember_order_group(store, "g-1")  # the newest: triggered first
     refused = ApiError.from_response(403, {"code": "forbidden", "message": "not yours"})
     busy = ApiError.from_response(503, {})
     exchange = Groups({"g-1": [refused], "g-2": [busy, None]})
@@ -616,7 +616,7 @@ def test_a_group_that_cannot_be_triggered_is_named_and_the_next_one_still_is(
     assert exchange.triggers == ["g-1", "g-2", "g-2"]  # g-2 retried after its 503
     assert report.order_groups_triggered == ["g-2"]
     assert said[:2] == ["order group g-1 not triggered", "order group g-2 triggered"]
-    assert session_order_groups(store) == ["g-1", "g-2"]  # neither is forgotten
+    assert session_order_groups(store) == ["g-2", "g-1"]  # neither is forgotten
 
 
 @pytest.mark.parametrize(

@@ -5,22 +5,25 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client.order_groups import OrderGroupsApi
 from kalshi_cli.client.orders import OrdersApi
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.execution.order_group import open_session_group
 from kalshi_cli.services.killswitch import (
+    GROUP_STEP_SHARE,
     KillSwitch,
     remember_order_group,
     session_order_group_places,
     session_order_groups,
 )
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.clock import SystemClock
-from kalshi_cli.vocabulary.errors import ApiError
+from kalshi_cli.vocabulary.clock import Deadline, ManualClock, SystemClock
+from kalshi_cli.vocabulary.errors import ApiError, TransportError
 from kalshi_cli.vocabulary.models import BookSide
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, connect, funded_subaccount, make_markets, state_path
@@ -161,7 +164,7 @@ def test_a_session_group_made_by_a_client_on_a_subaccount_is_recorded_there(
     assert session_order_group_places(store) == [(on_zero, 0), (on_one, 1)]
     client.subaccount = None
     report = KillSwitch(client, store, SystemClock(), read_lag_s=0.0).run()
-    assert report.order_groups_triggered == [on_zero, on_one]
+    assert report.order_groups_triggered == [on_one, on_zero]  # the newest first
 
 
 def test_an_unknown_group_is_forgotten_after_the_cancels_not_before_them(
@@ -186,3 +189,95 @@ def test_an_unknown_group_is_forgotten_after_the_cancels_not_before_them(
     assert report.proven and report.exchange_cancel_all
     assert listed_at_cancel_all == [["no-such-group"]]
     assert session_order_groups(store) == []
+
+
+def test_a_group_trigger_that_is_never_answered_does_not_hold_the_cancels_back(
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str
+) -> None:
+    """An order-group service that takes each trigger and never answers (the orders service
+    still up): each try waits out the request's timeout, and the trigger is retried only
+    within its share of the deadline, so the exchange's cancel-all still goes out. Before, the
+    trigger was tried again until the whole deadline was spent, and no cancel was ever sent:
+    the orders kept resting, the run not proven."""
+    group = client.order_groups.create_order_group(Decimal(100))
+    in_group = client.orders.create_order(_bid(ticker, group)).order_id
+    outside = client.orders.create_order(_bid(ticker)).order_id
+    remember_order_group(store, group)
+    clock = ManualClock()
+    triggers: list[str] = []
+
+    class Unanswered(OrderGroupsApi):
+        """A trigger sent and never answered, as the connection reports one: after the
+        request's timeout, or sooner what the deadline it runs under leaves."""
+
+        def trigger_order_group(
+            self, order_group_id: str, *, subaccount: int | None = None
+        ) -> None:
+            triggers.append(order_group_id)
+            deadline = Deadline.current()
+            waited = 10.0 if deadline is None else min(10.0, deadline.remaining())
+            clock.advance(waited)
+            raise TransportError(f"no response within {waited:g}s") from httpx.ReadTimeout("")
+
+    cancel_all_at: list[float] = []
+
+    class Watched(OrdersApi):
+        def cancel_all_orders(self) -> None:
+            cancel_all_at.append(clock.monotonic())
+            super().cancel_all_orders()
+
+    client.order_groups = Unanswered(client.connection)
+    client.orders = Watched(client.connection)
+    said: list[str] = []
+    report = KillSwitch(client, store, clock, deadline_s=60.0, read_lag_s=0.0).run(
+        on_progress=said.append
+    )
+
+    assert len(triggers) > 1 and set(triggers) == {group}, "retried within its share"
+    assert report.order_groups_triggered == [] and f"order group {group} not triggered" in said
+    assert report.exchange_cancel_all
+    assert cancel_all_at and cancel_all_at[0] <= GROUP_STEP_SHARE * 60.0
+    assert client.orders.get_order(in_group).status == "canceled"
+    assert client.orders.get_order(outside).status == "canceled"
+    assert report.proven
+
+
+def test_the_newest_group_is_triggered_first_when_the_share_cannot_take_them_all(
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str
+) -> None:
+    """Thirty groups listed, the oldest first (each an earlier session's that ended without
+    deleting its own: a crash, `--once`), each trigger answered after a second: the share
+    takes about a dozen. The newest, the group of a loop that may still be running, is
+    triggered first, and the exchange's cancel-all follows within the share. Oldest first, the
+    running loop's group was the last one reached."""
+    groups = [client.order_groups.create_order_group(Decimal(100)) for _ in range(30)]
+    for group in groups:
+        remember_order_group(store, group)
+    running = groups[-1]
+    quote = client.orders.create_order(_bid(ticker, running)).order_id
+    clock = ManualClock()
+    cancel_all_at: list[float] = []
+
+    class Slow(OrderGroupsApi):
+        def trigger_order_group(
+            self, order_group_id: str, *, subaccount: int | None = None
+        ) -> None:
+            clock.advance(1.0)
+            super().trigger_order_group(order_group_id, subaccount=subaccount)
+
+    class Watched(OrdersApi):
+        def cancel_all_orders(self) -> None:
+            cancel_all_at.append(clock.monotonic())
+            super().cancel_all_orders()
+
+    client.order_groups = Slow(client.connection)
+    client.orders = Watched(client.connection)
+    report = KillSwitch(client, store, clock, deadline_s=60.0, read_lag_s=0.0).run()
+
+    assert report.order_groups_triggered[0] == running
+    assert len(report.order_groups_triggered) < len(groups)
+    assert _refused(client, ticker, running) == "order_group_triggered"
+    assert cancel_all_at and cancel_all_at[0] <= GROUP_STEP_SHARE * 60.0
+    assert client.orders.get_order(quote).status == "canceled"
+    assert report.proven
+    assert session_order_groups(store) == groups  # the list keeps its order

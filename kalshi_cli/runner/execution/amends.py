@@ -93,6 +93,16 @@ class Amends:
         # order id in doubt -> when its last read was sent (monotonic): the next turn goes to
         # the one read least recently
         self._turns: dict[str, float] = {}
+        # the orders resting in the view when the session's order group was made (an earlier
+        # run's, adopted at the start): none is in the group, and an amend would keep it out
+        self.outside_group: frozenset[str] = frozenset()
+
+    def group_made(self) -> None:
+        """The session's order group was made (runner/execution/order_group.py): the orders
+        resting now are outside it, so a requote of one goes as a cancel and a new order,
+        which the group holds, never as an amend that leaves it where the exchange limit of
+        the session's group does not reach."""
+        self.outside_group = frozenset(self._portfolio.orders)
 
     # ---------------------------------------------------------------- sending
 
@@ -100,8 +110,9 @@ class Amends:
         """The one order a requote can amend in place: it replaces exactly one order, resting
         in the view, of its own strategy, in its market, on the same side and action (so only
         the price and size change), and neither reduces (an amend cannot make an order reduce
-        only) nor is anything but good till cancelled. The state file has the last word on
-        the order's own terms (`OrderService.record_amend`)."""
+        only) nor is anything but good till cancelled, and is in the session's order group
+        when there is one (`group_made`). The state file has the last word on the order's own
+        terms (`OrderService.record_amend`)."""
         # a reducing intent is immediate or cancel (`Intent`): not good till cancelled either
         if not self.enabled or len(intent.replaces) != 1:
             return None
@@ -109,6 +120,8 @@ class Amends:
             return None
         order = self._portfolio.orders.get(intent.replaces[0])
         if order is None or order.ticker != intent.ticker or order.strategy != intent.strategy:
+            return None
+        if order.order_id in self.outside_group:
             return None
         if order.side is not intent.side or order.action is not intent.action:
             return None

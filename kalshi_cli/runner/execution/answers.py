@@ -5,8 +5,8 @@ intent (in the session's order group) and the intent written, the orders sent an
 accepted order counted, remembered for its fills and resting in the view; a refusal or transport
 failure reported to the API error guard and the balance hold; an answer lost leaving the order
 unknown (never sent again, looked up: runner/execution/unknown_orders.py); an order the state
-file could not record made known to the loop; the exchange's refusal for a triggered order group
-turned into a halt; a fill at once read before the next decision in its market.
+file could not record made known to the loop; the exchange's refusal for a triggered or deleted
+order group turned into a halt; a fill at once read before the next decision in its market.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from kalshi_cli.risk.state import halt
 from kalshi_cli.runner.books.portfolio import OpenOrder, open_order
 from kalshi_cli.runner.execution.fills import Sent
-from kalshi_cli.runner.execution.order_group import GROUP_TRIGGERED
+from kalshi_cli.runner.execution.order_group import GROUP_REFUSALS, GROUP_TRIGGERED
 from kalshi_cli.store.errors import OrderNotFound, OrderNotRecorded, StoreError
 from kalshi_cli.vocabulary.errors import (
     ApiError,
@@ -204,8 +204,8 @@ class AnswerBook:
             self.not_recorded(intent, exc)
             raise
         except (ApiError, TransportError) as exc:
-            if self.order_group_id and isinstance(exc, ApiError) and exc.code == GROUP_TRIGGERED:
-                self.group_triggered(intent, exc.message)
+            if self.order_group_id and isinstance(exc, ApiError) and exc.code in GROUP_REFUSALS:
+                self.group_refused(intent, exc.code, exc.message)
                 return None
             self._guard.failed(exc, sent_at)
             self._balance_hold.refused(exc.code if isinstance(exc, ApiError) else None)
@@ -242,8 +242,8 @@ class AnswerBook:
             for intent, create in recorded:
                 self._store.orders.mark_rejected(create.client_order_id, reason=exc.message)
                 self._log.emit("order_rejected", {**intent_fields(intent), "error": exc.message})
-            if self.order_group_id and isinstance(exc, ApiError) and exc.code == GROUP_TRIGGERED:
-                self.group_triggered(recorded[0][0], exc.message)
+            if self.order_group_id and isinstance(exc, ApiError) and exc.code in GROUP_REFUSALS:
+                self.group_refused(recorded[0][0], exc.code, exc.message)
             else:
                 self._guard.failed(exc, sent_at)
             self._balance_hold.refused(exc.code if isinstance(exc, ApiError) else None)
@@ -269,7 +269,7 @@ class AnswerBook:
             )
         else:
             self._guard.ok(sent_at)
-        triggered: tuple[Intent, str] | None = None  # an item refused for the order group
+        triggered: tuple[Intent, str, str] | None = None  # an item refused for the order group
         try:
             with self._store.transaction():  # one commit for the batch's answers
                 self._lost(unnamed, "the batch answer did not name this order", unclear)
@@ -282,15 +282,16 @@ class AnswerBook:
                         self._store.orders.mark_rejected(create.client_order_id, reason=reason)
                         self._log.emit("order_rejected", {**intent_fields(intent), "error": reason})
                         self._balance_hold.refused(reason.split(":")[0])
-                        if reason.split(":")[0] == GROUP_TRIGGERED and self.order_group_id:
-                            triggered = triggered or (intent, reason)
+                        code = reason.split(":")[0]
+                        if code in GROUP_REFUSALS and self.order_group_id:
+                            triggered = triggered or (intent, code, reason)
                     else:
                         status = self.orders.record_answer(create, item.result)
                         placed.append((intent, create, item.result, status))
         except StoreError as exc:
             raise self._unrecorded(recorded, answered, exc) from exc
         if triggered is not None:
-            self.group_triggered(*triggered)
+            self.group_refused(*triggered)
         for intent, create, result, status in placed:
             self.placed(
                 intent,
@@ -369,14 +370,19 @@ class AnswerBook:
                 },
             )
 
-    def group_triggered(self, intent: Intent, error: str) -> None:
-        """The exchange refused the order because the session's order group is triggered (its
-        contracts limit hit, or a kill switch): stop placing, as the kill switch would."""
-        reason = f"the exchange triggered order group {self.order_group_id}"
-        self._log.emit(
-            "order_group_triggered",
-            {**intent_fields(intent), "order_group_id": self.order_group_id, "error": error},
-        )
+    def group_refused(self, intent: Intent, code: str, error: str) -> None:
+        """The exchange refused the order because the session's order group takes no more:
+        triggered (its contracts limit hit, or a kill switch), or gone (deleted under the
+        loop). Stop placing, as the kill switch would: every order of the session names the
+        group, so each one after would be refused in turn."""
+        group = self.order_group_id
+        if code == GROUP_TRIGGERED:
+            event, reason = "order_group_triggered", f"the exchange triggered order group {group}"
+        else:
+            event = "order_group_gone"
+            reason = f"the exchange no longer knows order group {group} (deleted?)"
+        fields = {**intent_fields(intent), "order_group_id": group, "error": error}
+        self._log.emit(event, fields)
         halt(self._records, reason=reason, source="order group")
 
     def placed(

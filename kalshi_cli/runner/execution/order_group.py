@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 # the code the simulator answers an order for a triggered group with (sim/core/order_groups.py);
 # Kalshi documents 409 for order create but names no code for this case
 GROUP_TRIGGERED = "order_group_triggered"
+# the simulator's code for an order naming a group it does not know (deleted, as by `kalshi
+# order-group delete` while the loop runs): no order of the session can go into it any more
+GROUP_GONE = "invalid_order_group"
+# the refusals that say the session's group takes no more orders: the loop halts at the first
+GROUP_REFUSALS = frozenset({GROUP_TRIGGERED, GROUP_GONE})
 
 
 def contracts_limit(config: TradeConfig) -> Decimal:
@@ -113,3 +118,30 @@ def trigger_session_group(
         return False
     log.emit("order_group_triggered", {"order_group_id": group_id, "unknown_left": unknown})
     return True
+
+
+class _GroupedAnswers(Protocol):
+    order_group_id: str | None
+
+
+class _GroupedAmends(Protocol):
+    def group_made(self) -> None: ...
+
+
+class GroupedExecutor(Protocol):
+    """What joining the session's group sets of the loop's executor (a `LoopExecutor`)."""
+
+    @property
+    def answers(self) -> _GroupedAnswers: ...
+
+    @property
+    def amends(self) -> _GroupedAmends: ...
+
+
+def join_session_group(executor: GroupedExecutor, group_id: str) -> None:
+    """Every order the loop places from now goes into the session's group. The orders it holds
+    resting now (an earlier run's, adopted at the start) are outside the group, and an amend
+    keeps an order where it is: a requote of one of them goes as a cancel and a new order in
+    the group (runner/execution/amends.py `Amends.group_made`)."""
+    executor.answers.order_group_id = group_id
+    executor.amends.group_made()

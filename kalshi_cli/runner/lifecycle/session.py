@@ -37,6 +37,7 @@ from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.execution.order_group import (
     contracts_limit,
     end_session_group,
+    join_session_group,
     open_session_group,
 )
 from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
@@ -1032,8 +1033,8 @@ def trade(
             if reload is not None:  # a SIGHUP while starting is answered at the first tick
                 loop.reload_requested = reload
             group = _open_group(client, store, config, log) if _wants_group(options) else None
-            loop.executor.answers.order_group_id = group
             if group is not None:
+                join_session_group(loop.executor, group)
                 loop.trigger_group = functools.partial(
                     client.order_groups.trigger_order_group, group
                 )

@@ -16,7 +16,11 @@ import pytest
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.runner import TradeConfig
 from kalshi_cli.runner.books.eventlog import EventLog
-from kalshi_cli.runner.execution.order_group import end_session_group, open_session_group
+from kalshi_cli.runner.execution.order_group import (
+    end_session_group,
+    join_session_group,
+    open_session_group,
+)
 from kalshi_cli.services.killswitch import session_order_groups
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
@@ -222,3 +226,74 @@ def test_a_group_kept_after_the_stop_is_triggered_while_a_lost_order_may_still_l
         assert _event(log_path, "order_group_triggered") is None
     assert _event(log_path, "order_group_deleted") is None
     trader.close()
+
+
+def test_a_requote_of_an_earlier_runs_quote_goes_into_the_sessions_group(tmp_path: Path) -> None:
+    """A restart adopts the quotes the earlier run left resting (here a run without a group):
+    the new session's group does not hold them, and an amend keeps an order where it is. A
+    requote of one goes as a cancel and a new order in the group, so once the exchange
+    triggers the group (its limit hit, a kill switch) no quote the session moved rests. Before,
+    the requote amended it in place, outside the group: it kept resting after the trigger."""
+    first = make_rig(tmp_path / "s.db", strategy="market-maker")
+    first.step(0.1)
+    me = first.client.account_id
+    earlier = {o.order_id: o.price for o in first.exchange.orders(me) if o.status == "resting"}
+    assert earlier
+    first.store.close()
+    rig = make_rig(
+        tmp_path / "s.db",
+        strategy="market-maker",
+        exchange=first.exchange,
+        clock=first.clock,
+        account_id=me,
+    )
+    assert set(rig.loop.portfolio.orders) == set(earlier), "adopted"
+    group = rig.exchange.create_order_group(me, Decimal(1000)).order_group_id
+    join_session_group(rig.loop.executor, group)
+
+    def moved() -> set[str]:
+        return {
+            order_id
+            for order_id, price in earlier.items()
+            if (o := rig.exchange.order(me, order_id)).status != "resting" or o.price != price
+        }
+
+    for _ in range(60):
+        rig.step(1.0)
+        if moved():
+            break
+    assert moved(), "the market moved and the loop requoted an earlier run's quote"
+    rig.step(0.1)  # the new quote placed after its cancel
+    resting = [o for o in rig.exchange.orders(me) if o.status == "resting"]
+    assert any(o.order_group_id == group for o in resting), "the requote, in the group"
+
+    rig.exchange.trigger_order_group(me, group)
+    left = {o.order_id: o.price for o in rig.exchange.orders(me) if o.status == "resting"}
+    assert left, "the earlier run's quotes the session never moved still rest"
+    assert all(earlier.get(order_id) == price for order_id, price in left.items())
+
+
+def test_a_group_deleted_under_the_loop_halts_it_instead_of_refusal_after_refusal(
+    tmp_path: Path,
+) -> None:
+    """The session's group deleted while the loop runs (`kalshi order-group delete` by hand):
+    the exchange cancels its quotes and refuses every order naming it (the simulator's 400
+    `invalid_order_group`). The loop halts at the first refusal, says why, and sends nothing
+    more. Before, it took each for an ordinary refusal (which the API error guard does not
+    count) and sent its quotes again on every pass, each refused, for as long as it ran."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker")
+    me = rig.client.account_id
+    group = rig.exchange.create_order_group(me, Decimal(1000)).order_group_id
+    join_session_group(rig.loop.executor, group)
+    rig.step(0.1)
+    assert any(o.status == "resting" for o in rig.exchange.orders(me))
+
+    rig.exchange.delete_order_group(me, group)
+    rig.step(0.1)
+    assert rig.store.trading.trading_state().state == "HALTED"
+    assert group in (rig.store.trading.trading_state().reason or "")
+    assert rig.loop.log.counts.get("order_group_gone") == 1
+    before = len(rig.client.requests)
+    for _ in range(5):
+        rig.step(1.0)
+    assert len(rig.client.requests) == before, "HALTED: nothing more is sent"
