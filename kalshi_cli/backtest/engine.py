@@ -138,13 +138,13 @@ MAX_DISTINCT_ERRORS = 10
 class StrategyFailures:
     """The decisions of a run that failed (the loop's `strategy_error` events: the strategy or
     its model raised, hung past its deadline or answered garbage), counted by strategy, kind and
-    message, and the SAFE_MODE they put trading into. Any of them makes the run a failed run
-    (docs/backtesting.md "A failed run")."""
+    message. Any of them makes the run a failed run, as does trading stopped until a person
+    resumes it, which the run's state file records (`report.build_report`; docs/backtesting.md
+    "A failed run")."""
 
     decisions: int = 0
     errors: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     other: int = 0  # failed decisions whose message is not among the first distinct ones
-    safe_mode: str | None = None  # the detail of the SAFE_MODE the failures tripped
 
     def add(self, fields: Mapping[str, Any]) -> None:
         self.decisions += 1
@@ -739,8 +739,6 @@ class _SignalLog(EventLog):
     def emit(self, event: str, fields: Mapping[str, Any] | None = None) -> None:
         if event == "strategy_error" and fields is not None:
             self.failures.add(fields)
-        elif event == "safe_mode" and fields is not None and self.failures.decisions:
-            self.failures.safe_mode = str(fields.get("detail"))
         if event == "signal" and fields is not None:
             self.count += 1
             if self.keep:

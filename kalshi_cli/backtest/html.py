@@ -13,7 +13,13 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
-from kalshi_cli.backtest.report import failed, failure_lines, skipped_line, statistics_lines
+from kalshi_cli.backtest.report import (
+    failed,
+    failure_lines,
+    skipped_line,
+    statistics_lines,
+    trading_state_lines,
+)
 from kalshi_cli.backtest.stats import MIN_DAYS
 from kalshi_cli.vocabulary.models import fmt_money
 
@@ -79,10 +85,12 @@ def render_html(report: dict[str, Any]) -> str:
     exits = ", ".join(f"{escape(k)} {v}" for k, v in sorted(report["exit_reasons"].items()))
     title = f"Backtest: {spec['strategy']} on {spec['data']}"
     params = ", ".join(f"{k}={v}" for k, v in spec["params"]) or "defaults"
-    # first, as in the terminal: a failed run's figures are not the strategy's, and a cut-off
-    # recording's are those of what was read
+    # first, as in the terminal: a failed run's figures are not the strategy's, a run whose
+    # trading state changed has those of a loop that traded as it could after each change, and
+    # a cut-off recording's are those of what was read
     failure = failed(report)
     warnings = [line for line in failure_lines(failure) if line] if failure else []
+    warnings += [" ".join(line.split()) for line in trading_state_lines(report) if line]
     warnings += [line for line in (skipped_line(report),) if line]
     warned = "".join(f"<p class=warn>{escape(line)}</p>" for line in warnings)
     return f"""<!DOCTYPE html>

@@ -15,8 +15,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest.stats import analyse
+from kalshi_cli.risk.state import TradingState
 from kalshi_cli.services.pnl import PnlEngine, merge_settlements, summarize
-from kalshi_cli.store.records import FillRecord, SettlementRecord
+from kalshi_cli.store.records import FillRecord, SettlementRecord, TradingStateRecord
+from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import ZERO, fmt_count, fmt_money
@@ -28,7 +30,8 @@ FORMAT = "kalshi-backtest/1"
 
 
 class StrategyFailed(KalshiError):
-    """A run's strategy (or its model) failed decisions: its figures are not the strategy's."""
+    """A failed run: its strategy (or its model) failed decisions, or its trading stopped until
+    a person resumes it (`stops_the_run`): its figures are not the strategy's."""
 
     exit_code = ExitCode.STRATEGY_FAILED
 
@@ -41,18 +44,42 @@ def failed(report: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def failure_line(failure: Mapping[str, Any]) -> str:
-    """A failed run's errors in one line: how many decisions failed, and the commonest error."""
+    """A failed run in one line: how many decisions failed and the commonest error, and the
+    trading state that stopped the loop, when and why (why only when no decision failed: the
+    errors are the why then)."""
+    stopped = failure.get("stopped")  # absent from reports stored before it was
+    if not failure["decisions"]:
+        if stopped is None:
+            return f"trading went into SAFE_MODE: {failure['safe_mode']}"
+        return f"trading went into {state_change(stopped, then=False)}"
     top = failure["errors"][0] if failure["errors"] else None
     what = f": {top['kind']}: {top['error']}" if top else ""
     more = len(failure["errors"]) - 1 + (1 if failure["other_errors"] else 0)
     tail = f" (and {more} other error{'s' if more > 1 else ''})" if more > 0 else ""
-    safe = "; trading went into SAFE_MODE" if failure["safe_mode"] else ""
+    if stopped is not None:
+        safe = f"; trading went into {stopped['state']} at {iso_utc(stopped['at'])}"
+    else:
+        safe = "; trading went into SAFE_MODE" if failure["safe_mode"] else ""
     return f"the strategy failed in {failure['decisions']} decisions{what}{tail}{safe}"
 
 
-def _failure_json(failures: StrategyFailures) -> dict[str, Any] | None:
-    if not failures.decisions:
+def stops_the_run(state: str) -> bool:
+    """Whether trading moved to `state` makes the run a failed run: a state only a person lifts
+    (SAFE_MODE, HALTED). A backtest has no person to resume it, so the loop placed no order for
+    the rest of the span, for a reason that is not a rule of the strategy's (an exchange that
+    kept failing, a strategy that kept failing): the figures are not the strategy's. The
+    circuit breaker's REDUCING is a rule the trader configured, which lifts itself at the next
+    UTC day: that run stands, its report saying from when the loop could only close."""
+    return TradingState(state).needs_person
+
+
+def _failure_json(
+    failures: StrategyFailures, states: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    stopped = next((s for s in states if stops_the_run(s["state"])), None)
+    if not failures.decisions and stopped is None:
         return None
+    safe = next((s for s in states if s["state"] == TradingState.SAFE_MODE), None)
     return {
         "decisions": failures.decisions,
         "errors": [
@@ -60,8 +87,53 @@ def _failure_json(failures: StrategyFailures) -> dict[str, Any] | None:
             for (strategy, kind, error), count in failures.errors.most_common()
         ],
         "other_errors": failures.other,
-        "safe_mode": failures.safe_mode,
+        "safe_mode": None if safe is None else safe["reason"],
+        "stopped": stopped,
     }
+
+
+def _state_json(record: TradingStateRecord) -> dict[str, Any]:
+    return {
+        "at": record.at,
+        "state": record.state,
+        "source": record.source,
+        "reason": record.reason,
+    }
+
+
+# what the loop may still do once trading has moved to each state (docs/risk.md)
+_FROM_THEN_ON = {
+    "ACTIVE": "trading again",
+    "REDUCING": "only closing orders from then on",
+    "HALTED": "no order from then on",
+    "SAFE_MODE": "no order from then on",
+}
+
+
+def state_change(change: Mapping[str, Any], *, then: bool = True) -> str:
+    """A change of the trading state in words: to what, when (the data's time), by which rule
+    and why, and (`then`) what the loop could still do after it."""
+    state = change["state"]
+    text = (
+        f"{state} at {iso_utc(change['at'])} ({str(change['source']).replace('_', ' ')}): "
+        f"{change['reason']}"
+    )
+    after = _FROM_THEN_ON.get(state)
+    return f"{text}; {after}" if then and after else text
+
+
+def trading_state_lines(report: Mapping[str, Any]) -> list[str]:
+    """Every change of the trading state during the run, before the figures: they are those
+    of a loop that traded as it could after each (none of a report stored before they were
+    kept)."""
+    states = report.get("trading_states") or []
+    if not states:
+        return []
+    label = "trading state"
+    return [
+        *(f"{label if n == 0 else '':<17}{state_change(s)}" for n, s in enumerate(states)),
+        "",
+    ]
 
 
 @dataclass
@@ -85,6 +157,8 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
     forecasts: Counter[tuple[str, Decimal, bool]] = Counter()
     reasons: dict[str, str] = {}
     with Store.open(run.state_path, create=False) as store:
+        # every state the run's loop set, oldest first: the run's own file, so only its own
+        states = [_state_json(r) for r in store.trading.trading_state_history(limit=None)]
         settlements = store.settlements.read()
         filled_orders = {f.order_id for f in store.fills.iter_fills()}
         for i in store.orders.iter_intents():
@@ -198,7 +272,8 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
     assumed = {t: list(i.assumed) for t, i in run.infos.items() if i.assumed}
     return {
         "format": FORMAT,
-        "failed": _failure_json(run.failures),
+        "failed": _failure_json(run.failures, states),
+        "trading_states": states,
         "spec": _plain(asdict(run.spec)),
         "data": {
             "path": run.spec.data,
@@ -369,6 +444,7 @@ def render_text(report: dict[str, Any], *, width: int = 72) -> list[str]:
         f"latency {spec['latency_ms']} ms",
         "",
         *(failure_lines(failure) if failure else []),
+        *trading_state_lines(report),
         f"net P&L          {_money(t['net'])}   (realized {_money(t['realized'])}, settled "
         f"{_money(t['settled'])}, marked {_money(t['marked'])})",
         f"fees             {_money(t['fees'])}",
@@ -455,7 +531,8 @@ def failure_lines(failure: Mapping[str, Any]) -> list[str]:
         lines.append(f"  {e['count']:>6} x {e['strategy']}: {e['kind']}: {e['error']}")
     if failure["other_errors"]:
         lines.append(f"  {failure['other_errors']:>6} x other errors")
-    if failure["safe_mode"]:
+    if failure["decisions"] and failure["safe_mode"]:
+        # the first line names the SAFE_MODE the errors tripped; this is its detail
         lines.append(f"  SAFE_MODE: {failure['safe_mode']}")
     return [*lines, ""]
 

@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest.engine import BacktestSpec
-from kalshi_cli.backtest.report import failed, failure_line, skipped_of, skipped_text
+from kalshi_cli.backtest.report import (
+    failed,
+    failure_line,
+    skipped_of,
+    skipped_text,
+    state_change,
+)
 from kalshi_cli.backtest.search import Axis, SearchOutcome, search
 from kalshi_cli.backtest.split import Fold, Window, gap, overfit
 from kalshi_cli.backtest.stats import deflate
@@ -127,9 +133,24 @@ def ranked_runs(results: Sequence[Result], rank_by: str) -> list[dict[str, Any]]
                 {"value": None, "reason": "the run failed"} if failed(report) else dsr.to_json()
             ),
             "failed": failed(report),
+            "trading_states": states_of(report),
         }
         for (spec, report, cached), dsr in zip(results, deflated, strict=True)
     ]
+
+
+def states_of(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The changes of the trading state in a run (none in a report kept before they were)."""
+    return list(report.get("trading_states") or [])
+
+
+def state_notes(run: Mapping[str, Any], label: str = "") -> list[str]:
+    """The changes of the trading state of a listed run that did not fail, each under its row:
+    its figures are those of a loop that traded as it could after each (only closing, after the
+    circuit breaker's REDUCING). A failed run's row says already what stopped it."""
+    if failed(run) is not None:
+        return []
+    return [f"     {label}{state_change(s)}" for s in run.get("trading_states") or []]
 
 
 def _figures(report: dict[str, Any], rank_by: str, dsr: dict[str, Any]) -> dict[str, Any]:
@@ -140,6 +161,7 @@ def _figures(report: dict[str, Any], rank_by: str, dsr: dict[str, Any]) -> dict[
         "totals": report["totals"],
         "deflated_sharpe": dsr,
         "statistics": report.get("statistics"),
+        "trading_states": states_of(report),
     }
 
 
@@ -232,6 +254,7 @@ def walk_forward(
                 "value": metric_value(test, trials.rank_by),
                 "totals": test["totals"],
                 "statistics": test.get("statistics"),
+                "trading_states": states_of(test),
             },
             "cached": cached,
             **_gap(train, test, trials.rank_by, fold, threshold),
@@ -361,6 +384,7 @@ def sweep_lines(
             f"{n:>3}. {rank_by} {figure_text(run['value']):>10}{net}  fills {t['fills']:>4}"
             f"  trades {t['round_trips']:>3}  DSR {deflated:>4}  {params}{cached}"
         )
+        out += state_notes(run)
     if runs:
         out.append(
             f"DSR: the probability that a run's Sharpe beats the best of {len(runs)} "
@@ -401,6 +425,7 @@ def holdout_lines(
             f"  fills {run['totals']['fills']:>4}/{run['train']['totals']['fills']:<4}"
             f"  {params}{chosen}{flag}"
         )
+        out += state_notes(run, "holdout: ") + state_notes(run["train"], "training part: ")
     none_chosen = holdout_none_chosen(runs)
     if none_chosen is not None:
         out.append(f"none chosen: {none_chosen}")
@@ -431,6 +456,7 @@ def window_lines(w: Mapping[str, Any], rank_by: str) -> list[str]:
             f"{head}{rank_by} train {figure_text(w['train']['value'])} "
             f"test {figure_text(w['test']['value'])} gap {w['gap'] or '-'}{flag}  {params}"
         ]
+        out += state_notes(w["train"], "training part: ") + state_notes(w["test"], "test part: ")
     for tried in w.get("failed") or []:  # absent from runs stored before it was
         shown = " ".join(f"{k}={v}" for k, v in sorted(tried["params"].items()))
         out.append(

@@ -330,6 +330,7 @@ def _trials(
             # the ranking reads the study, not the report: a failed run must stay failed there
             failure = failed(report)
             trial.set_user_attr("failed", _plain(failure))
+            trial.set_user_attr("trading_states", _plain(report.get("trading_states") or []))
             trial.set_user_attr("cached", cached)
             value = metric_value(report, rank_by)
             if value is None:
@@ -431,6 +432,8 @@ def _report_of(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
         "totals": trial.user_attrs["totals"],
         "statistics": trial.user_attrs["statistics"],
         "failed": trial.user_attrs.get("failed"),
+        # when its loop's trading state changed (a study kept before it was noted: nothing)
+        "trading_states": trial.user_attrs.get("trading_states") or [],
         # what its reading of the data skipped (a study kept before it was noted: nothing)
         "data": {"skipped": trial.user_attrs.get("skipped") or {}},
     }

@@ -68,13 +68,17 @@ def _dec(value: Any) -> Decimal | None:
 
 
 def render_summary(view: BacktestView) -> RenderableType:
-    from kalshi_cli.backtest.report import failed, failure_line
+    from kalshi_cli.backtest.report import failed, failure_line, state_change
 
     t = view.totals
     table = new_table("", "")
     failure = failed(view.report)
     if failure is not None:  # first: a failed run's figures are not the strategy's
         table.add_row("FAILED", note_text(failure_line(failure), "bold red"))
+    # every change of the trading state, before the figures: they are those of a loop that
+    # traded as it could after each
+    for change in view.report.get("trading_states") or []:
+        table.add_row("trading state", note_text(state_change(change), "bold yellow"))
     table.add_row("net P&L", money_cell(_dec(t.get("net"))))
     table.add_row("realized", money_cell(_dec(t.get("realized"))))
     table.add_row("settled", money_cell(_dec(t.get("settled"))))

@@ -85,7 +85,8 @@ class TradingStateRepository:
             )
         return record
 
-    def trading_state_history(self, limit: int = 20) -> list[TradingStateRecord]:
+    def trading_state_history(self, limit: int | None = 20) -> list[TradingStateRecord]:
+        """The states set, oldest first: the newest `limit` of them (None: every one)."""
         rows = self._db.newest(
             "SELECT state, reason, source, at FROM trading_state_history", [], "id", limit
         )
