@@ -254,8 +254,13 @@ class FeedSession:
         return cid
 
     def subscribe(self, channel: str) -> int:
-        """Subscribe one channel (one command per channel, so each reply names its `sid`)."""
+        """Subscribe one channel (one command per channel, so each reply names its `sid`),
+        unless it is subscribed or a subscribe of it awaits its reply (0). The exchange grants
+        a second subscription of a channel, and every message of it would then come twice:
+        a book delta applied twice is a book the exchange does not hold."""
         with self._lock:
+            if channel in self.sids or self._subscribing(channel):
+                return 0
             params: dict[str, Any] = {"channels": [channel]}
             if channel in INDEX_CHANNELS:
                 ids = list(self.indices.get(channel, ()))
@@ -310,7 +315,7 @@ class FeedSession:
             if sid is not None:
                 if new:
                     self._update_ids(sid, channel, ACTIONS[channel][0], new)
-            elif not self._subscribing(channel):
+            else:
                 self.subscribe(channel)
 
     def list_indices(self, channel: str) -> int:
@@ -336,7 +341,7 @@ class FeedSession:
                 sid = self.sids.get(channel)
                 if sid is not None:
                     self.update_subscription(sid, "add_markets", tickers)
-                elif not self._subscribing(channel):
+                else:
                     self.subscribe(channel)
 
     def remove_markets(self, tickers: list[str]) -> None:
@@ -415,8 +420,7 @@ class FeedSession:
         for as long."""
         sid = self.sids.get(channel)
         if sid is None:
-            if not self._subscribing(channel):
-                self.subscribe(channel)  # with every market wanted now
+            self.subscribe(channel)  # with every market wanted now
             return
         wanted = [t for t in tickers if self._books.get(t) is not None]
         if wanted:

@@ -501,6 +501,31 @@ def test_terminal_channel_error_resubscribes() -> None:
     assert [c["cmd"] for c in h.sent] == ["unsubscribe", "subscribe"]
 
 
+def test_a_channel_subscribed_twice_never_applies_a_change_twice() -> None:
+    """A buffer overflow ended the orderbook subscription while the snapshot a gap asked for
+    was unanswered: the resubscribe, then the refusal of that `get_snapshot` (its sid is gone),
+    each subscribed the channel, and the exchange grants both. Two subscriptions of one market
+    sent every delta twice and both were applied: a book fresh and wrong."""
+    h = make()
+    subscribed_with_books(h)
+    h.feed(wire.delta(7, 4, "A", "yes 0.4000 1.00"))  # seq 3 lost: a snapshot is asked for
+    asked = h.sent[-1]["id"]
+    h.feed(wire.error(0, 25, "Subscription buffer overflow", sid=7))
+    h.feed(wire.error(asked, 7, "Unknown subscription ID"))
+    granted = []
+    for sid, command in enumerate((c for c in h.sent if c["cmd"] == "subscribe"), start=20):
+        granted.append(sid)
+        h.feed(
+            wire.subscribed(command["id"], "orderbook_delta", sid),
+            wire.snapshot(sid, 1, "A", yes=[["0.4000", "10.00"]]),
+            wire.snapshot(sid, 2, "B"),
+        )
+    for sid in granted:  # each subscription sends the one change the exchange made
+        h.feed(wire.delta(sid, 3, "A", "yes 0.4000 1.00"))
+    assert h.books.orderbook("A") == Orderbook("A", ((D("0.40"), D(11)),), ())
+    assert h.books.orderbook("B") == Orderbook("B", (), ())
+
+
 def test_ok_with_the_next_seq_is_not_a_gap_either_way() -> None:
     """Either reading of an `ok`'s `seq`, with its market list or without it (a subscription
     made with `skip_ticker_ack`)."""
