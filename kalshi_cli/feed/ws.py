@@ -74,7 +74,8 @@ _MAX_PENDING = 256
 
 
 class _Pending(NamedTuple):
-    """A command awaiting its reply: what it was for, and the markets an `add_markets` added."""
+    """A command awaiting its reply: what it was for, and the markets it named (those an
+    `add_markets` adds, those a subscribe carries)."""
 
     purpose: str
     channel: str
@@ -278,7 +279,8 @@ class FeedSession:
                     params["use_yes_price"] = self._books.yes_priced
             # the new subscription carries every market: nothing refused before is owed
             self._refused.pop(channel, None)
-            return self._command("subscribe", params, "subscribe", channel)
+            carried = tuple(params.get("market_tickers", ()))
+            return self._command("subscribe", params, "subscribe", channel, carried)
 
     def _subscribing(self, channel: str) -> bool:
         """Whether a subscribe of the channel awaits its reply."""
@@ -631,12 +633,19 @@ class FeedSession:
         self._sink(FeedEvent(EventKind.INDEX_LIST, data={"ids": ids}, reason=channel))
 
     def _on_subscribed(self, msg: messages.Subscribed) -> None:
-        self._pending.pop(msg.id or 0, None)
+        command = self._pending.pop(msg.id or 0, _NO_COMMAND)
         channel, sid = msg.msg.channel, msg.msg.sid
         if channel is not None and sid is not None:
             self.sids[channel] = sid
             self._channel_of[sid] = channel
             self._granted(channel)
+            # a market added while the subscribe was unanswered was left to it, and it did not
+            # carry it: outside the subscription no delta of it comes, and a snapshot asked
+            # for it (a probe's) would make its book fresh and frozen
+            if command.purpose == "subscribe" and command.tickers:
+                missing = [t for t in self._books.tickers() if t not in command.tickers]
+                if missing:
+                    self.update_subscription(sid, "add_markets", missing)
 
     def _on_ok(self, msg: messages.Ok) -> None:
         command = self._pending.pop(msg.id or 0, _NO_COMMAND)
@@ -660,7 +669,7 @@ class FeedSession:
             if channel == ORDERBOOK:  # no delta of these markets comes until it is granted
                 refused = None if purpose == "subscribe" else tickers
                 self._books.mark_stale(refused, "subscribe_refused")
-            refusals = self._refuse(channel, tickers, code)
+            refusals = self._refuse(channel, () if purpose == "subscribe" else tickers, code)
             if not refusals:
                 return  # said already: counted, and said with the count at the cap
             if refusals > 1:

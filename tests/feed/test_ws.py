@@ -669,6 +669,38 @@ def test_markets_added_and_removed_on_a_live_subscription() -> None:
     assert {c["params"]["action"] for c in h.sent} == {"delete_markets"}
 
 
+def test_a_market_added_while_its_channel_is_being_subscribed_is_added_once_granted() -> None:
+    """A market added while the subscribes sent at the connection's start were unanswered was
+    left to those subscribes, which did not carry it: it was never in a subscription. The
+    probes of the quiet subscription then asked for its snapshot, which the simulator (and
+    maybe the exchange) answers for any market: its book turned fresh, and stayed fresh and
+    frozen, none of its deltas ever coming."""
+    h = make()
+    h.books.add(["C"])
+    h.session.add_markets(["C"])  # every subscribe sent at open still awaits its answer
+    h.feed(
+        wire.subscribed(1, "orderbook_delta", 7),
+        wire.snapshot(7, 1, "A", yes=[["0.4000", "10.00"]]),
+        wire.snapshot(7, 2, "B"),
+        wire.subscribed(4, "user_orders", 8),
+    )
+    seq = itertools.count(3)
+    for _ in range(6):  # quiet: the subscription is probed, one market after another
+        h.clock.advance(h.session.probe_after)
+        h.session.tick()
+        for command in h.sent:
+            if command["params"].get("action") == "get_snapshot":
+                for ticker in command["params"]["market_tickers"]:
+                    h.feed(wire.snapshot(7, next(seq), ticker, yes=[["0.2000", "1.00"]]))
+        assert h.books.orderbook("C") is None  # outside the subscription: no delta would come
+        h.sent[:] = [c for c in h.sent if c["params"].get("action") != "get_snapshot"]
+    adds = {c["params"]["sids"][0]: c for c in h.sent if c["params"].get("action") == "add_markets"}
+    assert {sid: c["params"]["market_tickers"] for sid, c in adds.items()} == {7: ["C"], 8: ["C"]}
+    h.feed(wire.snapshot(7, next(seq), "C", yes=[["0.3000", "2.00"]]))
+    h.feed(wire.ok(adds[7]["id"], 7, seq=next(seq), tickers=["A", "B", "C"]))
+    assert h.books.orderbook("C") == Orderbook("C", ((D("0.30"), D(2)),), ())
+
+
 def test_no_markets_means_no_market_filtered_subscription() -> None:
     h = make(())
     assert [c["params"]["channels"][0] for c in h.sent] == ["market_lifecycle_v2"]
