@@ -570,6 +570,11 @@ class FeedSession:
         read_in_old_prices = self._books.snapshot(ticker, body)
         if read_in_old_prices:  # the NO levels' prices switched: read those books again
             self.request_snapshots(read_in_old_prices)
+        if self._books.get(ticker) is not None and not self._books.is_fresh(ticker):
+            # refused (an impossible level): no answer, so asked for again after
+            # `resnapshot_timeout` as an unanswered request is (`tick`); a busy subscription is
+            # never probed. Not at once: a book sent so again would cost a command a round trip.
+            self._resnap[ticker] = self._book_at
 
     def _on_book_gap(self, except_ticker: str | None) -> None:
         """A message of the orderbook subscription was lost: any of its markets may be wrong."""

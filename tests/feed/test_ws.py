@@ -493,6 +493,25 @@ def test_a_gap_while_markets_are_being_added_resnapshots_them_once_they_are_adde
     assert h.books.orderbook("C") == Orderbook("C", (), ())
 
 
+def test_a_refused_snapshot_is_asked_for_again() -> None:
+    """A snapshot with an impossible level leaves its market stale, as an impossible delta
+    does; the delta asks for a snapshot, the refused snapshot asked for none. A busy
+    subscription is never probed, so the market stayed stale for the connection's life."""
+    h = make()
+    subscribed_with_books(h)
+    h.feed(wire.snapshot(7, 3, "A", yes=[["0.4000", "-1.00"]]))
+    assert h.books.orderbook("A") is None
+    seq = itertools.count(4)
+    for _ in range(6):  # B's deltas keep the subscription busy for 3 s
+        h.clock.advance(0.5)
+        h.feed(wire.delta(7, next(seq), "B", "yes 0.1000 1.00"))
+        h.session.tick()
+    asked = [c["params"] for c in h.sent if c["params"].get("action") == "get_snapshot"]
+    assert [p["market_tickers"] for p in asked] == [["A"]]  # after `resnapshot_timeout`, 2 s
+    h.feed(wire.snapshot(7, next(seq), "A", yes=[["0.4000", "3.00"]]))
+    assert h.books.orderbook("A") == Orderbook("A", ((D("0.40"), D(3)),), ())
+
+
 def test_terminal_channel_error_resubscribes() -> None:
     h = make()
     subscribed_with_books(h)
