@@ -641,6 +641,10 @@ class FeedSession:
         command = self._pending.pop(msg.id or 0, _NO_COMMAND)
         channel, sid = msg.msg.channel, msg.msg.sid
         if channel is not None and sid is not None:
+            # a new subscription, numbered anew, though it may carry an ended one's sid (the
+            # old one's messages all came before this answer)
+            self._dead.discard(sid)
+            self._seq.forget(sid)
             self.sids[channel] = sid
             self._channel_of[sid] = channel
             self._granted(channel)
