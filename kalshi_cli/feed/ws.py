@@ -512,7 +512,14 @@ class FeedSession:
             if msg.type not in self._unknown_types:
                 self._unknown_types.add(msg.type)
                 log.info("websocket message of unknown type %r skipped", msg.type)
-        elif isinstance(msg, messages.IndexListMessage):
+            return
+        sid, seq = msg.sid, msg.seq
+        # Whether a reply consumes a sequence number is not documented (asyncapi.yaml gives an
+        # error scoped to a sequenced subscription its `seq`, and an `ok` was seen taking one):
+        # take it only when it is exactly the next one, so neither reading makes a false gap.
+        if sid is not None and seq is not None:
+            self._seq.accept_if_next(sid, seq)
+        if isinstance(msg, messages.IndexListMessage):
             self._on_index_list(msg)
         elif isinstance(msg, messages.Subscribed):
             self._on_subscribed(msg)
@@ -629,9 +636,7 @@ class FeedSession:
 
     def _on_index_list(self, msg: messages.IndexListMessage) -> None:
         channel = self._pending.pop(msg.id or 0, _NO_COMMAND).channel
-        sid, seq = msg.sid, msg.seq
-        if sid is not None and seq is not None:
-            self._seq.accept_if_next(sid, seq)
+        sid = msg.sid
         if not channel and sid is not None:
             channel = self._channel_of.get(sid, "")
         ids = msg.msg.ids
@@ -658,11 +663,6 @@ class FeedSession:
 
     def _on_ok(self, msg: messages.Ok) -> None:
         command = self._pending.pop(msg.id or 0, _NO_COMMAND)
-        sid, seq = msg.sid, msg.seq
-        # Whether an `ok` consumes a sequence number is not documented: take it only when it is
-        # exactly the next one, so neither reading produces a false gap.
-        if sid is not None and seq is not None:
-            self._seq.accept_if_next(sid, seq)
         if command.purpose == "add_markets":
             self._granted(command.channel)
         if command.purpose == "add_markets" and command.channel == ORDERBOOK:
