@@ -477,14 +477,13 @@ class BookReplay:
                 self._emit(ns, "stale", ticker, "seq_gap")
 
     def _place(self, ns: int, kind: str, sid: int | None, seq: int | None) -> None:
-        """The place of a message other than a book's on its subscription: an `ok` answering
-        at the next number takes it; a gap on a sequenced channel is counted and told."""
+        """The place of a message other than a book's on its subscription: a reply (an `ok`,
+        an `error`) at the next number takes it, as live (`FeedSession._on_reply`); a gap on a
+        sequenced channel is counted and told."""
         if sid is None or seq is None:
             return
-        if kind == "ok":
-            self._seq.accept_if_next(sid, seq)
-            return
         if kind not in _SEQUENCED:
+            self._seq.accept_if_next(sid, seq)
             return
         if self._seq.place(sid, seq) == GAP:
             self.skipped[f"{kind}_seq_gap"] += 1

@@ -74,7 +74,8 @@ _MAX_PENDING = 256
 
 
 class _Pending(NamedTuple):
-    """A command awaiting its reply: what it was for, and the markets an `add_markets` added."""
+    """A command awaiting its reply: what it was for, and the markets it named (those an
+    `add_markets` adds, those a subscribe carries)."""
 
     purpose: str
     channel: str
@@ -254,8 +255,13 @@ class FeedSession:
         return cid
 
     def subscribe(self, channel: str) -> int:
-        """Subscribe one channel (one command per channel, so each reply names its `sid`)."""
+        """Subscribe one channel (one command per channel, so each reply names its `sid`),
+        unless it is subscribed or a subscribe of it awaits its reply (0). The exchange grants
+        a second subscription of a channel, and every message of it would then come twice:
+        a book delta applied twice is a book the exchange does not hold."""
         with self._lock:
+            if channel in self.sids or self._subscribing(channel):
+                return 0
             params: dict[str, Any] = {"channels": [channel]}
             if channel in INDEX_CHANNELS:
                 ids = list(self.indices.get(channel, ()))
@@ -273,7 +279,8 @@ class FeedSession:
                     params["use_yes_price"] = self._books.yes_priced
             # the new subscription carries every market: nothing refused before is owed
             self._refused.pop(channel, None)
-            return self._command("subscribe", params, "subscribe", channel)
+            carried = tuple(params.get("market_tickers", ()))
+            return self._command("subscribe", params, "subscribe", channel, carried)
 
     def _subscribing(self, channel: str) -> bool:
         """Whether a subscribe of the channel awaits its reply."""
@@ -310,7 +317,7 @@ class FeedSession:
             if sid is not None:
                 if new:
                     self._update_ids(sid, channel, ACTIONS[channel][0], new)
-            elif not self._subscribing(channel):
+            else:
                 self.subscribe(channel)
 
     def list_indices(self, channel: str) -> int:
@@ -336,7 +343,7 @@ class FeedSession:
                 sid = self.sids.get(channel)
                 if sid is not None:
                     self.update_subscription(sid, "add_markets", tickers)
-                elif not self._subscribing(channel):
+                else:
                     self.subscribe(channel)
 
     def remove_markets(self, tickers: list[str]) -> None:
@@ -415,8 +422,7 @@ class FeedSession:
         for as long."""
         sid = self.sids.get(channel)
         if sid is None:
-            if not self._subscribing(channel):
-                self.subscribe(channel)  # with every market wanted now
+            self.subscribe(channel)  # with every market wanted now
             return
         wanted = [t for t in tickers if self._books.get(t) is not None]
         if wanted:
@@ -506,7 +512,14 @@ class FeedSession:
             if msg.type not in self._unknown_types:
                 self._unknown_types.add(msg.type)
                 log.info("websocket message of unknown type %r skipped", msg.type)
-        elif isinstance(msg, messages.IndexListMessage):
+            return
+        sid, seq = msg.sid, msg.seq
+        # Whether a reply consumes a sequence number is not documented (asyncapi.yaml gives an
+        # error scoped to a sequenced subscription its `seq`, and an `ok` was seen taking one):
+        # take it only when it is exactly the next one, so neither reading makes a false gap.
+        if sid is not None and seq is not None:
+            self._seq.accept_if_next(sid, seq)
+        if isinstance(msg, messages.IndexListMessage):
             self._on_index_list(msg)
         elif isinstance(msg, messages.Subscribed):
             self._on_subscribed(msg)
@@ -564,6 +577,11 @@ class FeedSession:
         read_in_old_prices = self._books.snapshot(ticker, body)
         if read_in_old_prices:  # the NO levels' prices switched: read those books again
             self.request_snapshots(read_in_old_prices)
+        if self._books.get(ticker) is not None and not self._books.is_fresh(ticker):
+            # refused (an impossible level): no answer, so asked for again after
+            # `resnapshot_timeout` as an unanswered request is (`tick`); a busy subscription is
+            # never probed. Not at once: a book sent so again would cost a command a round trip.
+            self._resnap[ticker] = self._book_at
 
     def _on_book_gap(self, except_ticker: str | None) -> None:
         """A message of the orderbook subscription was lost: any of its markets may be wrong."""
@@ -618,29 +636,33 @@ class FeedSession:
 
     def _on_index_list(self, msg: messages.IndexListMessage) -> None:
         channel = self._pending.pop(msg.id or 0, _NO_COMMAND).channel
-        sid, seq = msg.sid, msg.seq
-        if sid is not None and seq is not None:
-            self._seq.accept_if_next(sid, seq)
+        sid = msg.sid
         if not channel and sid is not None:
             channel = self._channel_of.get(sid, "")
         ids = msg.msg.ids
         self._sink(FeedEvent(EventKind.INDEX_LIST, data={"ids": ids}, reason=channel))
 
     def _on_subscribed(self, msg: messages.Subscribed) -> None:
-        self._pending.pop(msg.id or 0, None)
+        command = self._pending.pop(msg.id or 0, _NO_COMMAND)
         channel, sid = msg.msg.channel, msg.msg.sid
         if channel is not None and sid is not None:
+            # a new subscription, numbered anew, though it may carry an ended one's sid (the
+            # old one's messages all came before this answer)
+            self._dead.discard(sid)
+            self._seq.forget(sid)
             self.sids[channel] = sid
             self._channel_of[sid] = channel
             self._granted(channel)
+            # a market added while the subscribe was unanswered was left to it, and it did not
+            # carry it: outside the subscription no delta of it comes, and a snapshot asked
+            # for it (a probe's) would make its book fresh and frozen
+            if command.purpose == "subscribe" and command.tickers:
+                missing = [t for t in self._books.tickers() if t not in command.tickers]
+                if missing:
+                    self.update_subscription(sid, "add_markets", missing)
 
     def _on_ok(self, msg: messages.Ok) -> None:
         command = self._pending.pop(msg.id or 0, _NO_COMMAND)
-        sid, seq = msg.sid, msg.seq
-        # Whether an `ok` consumes a sequence number is not documented: take it only when it is
-        # exactly the next one, so neither reading produces a false gap.
-        if sid is not None and seq is not None:
-            self._seq.accept_if_next(sid, seq)
         if command.purpose == "add_markets":
             self._granted(command.channel)
         if command.purpose == "add_markets" and command.channel == ORDERBOOK:
@@ -656,7 +678,7 @@ class FeedSession:
             if channel == ORDERBOOK:  # no delta of these markets comes until it is granted
                 refused = None if purpose == "subscribe" else tickers
                 self._books.mark_stale(refused, "subscribe_refused")
-            refusals = self._refuse(channel, tickers, code)
+            refusals = self._refuse(channel, () if purpose == "subscribe" else tickers, code)
             if not refusals:
                 return  # said already: counted, and said with the count at the cap
             if refusals > 1:

@@ -23,6 +23,11 @@ from kalshi_cli.feed.messages import FeedTrade, Lifecycle
 from kalshi_cli.venue.reference import MarketInfo, with_lifecycle
 from kalshi_cli.vocabulary.models import LIFECYCLE_RESULT, Side
 
+# How many trade ids an applier remembers. A trade sent twice comes again within moments of the
+# first; a sequence number cannot tell it (a trade arriving late is numbered below the next one
+# too, and is a trade of its own), its id can.
+TRADES_KEPT = 1 << 16
+
 
 class FedVenue(Protocol):
     """What a `FeedApplier` tells a venue: `LocalVenue` hears it."""
@@ -42,11 +47,14 @@ class FedVenue(Protocol):
 
 class FeedApplier:
     """Applies market data to one venue (module docstring). `skipped` counts the trades it
-    could not read (`bad_trade`): one missing its price, count or taker is never a zero."""
+    could not read (`bad_trade`): one missing its price, count or taker is never a zero; and
+    those it applied already (`duplicate_trade`): one trade fills the venue's orders once."""
 
     def __init__(self, venue: FedVenue) -> None:
         self.venue = venue
         self.skipped: Counter[str] = Counter()
+        # the ids of the last `TRADES_KEPT` trades applied, oldest first
+        self._applied: dict[str, None] = {}
 
     def book(
         self, ticker: str, yes: Mapping[Decimal, Decimal], no: Mapping[Decimal, Decimal]
@@ -55,11 +63,21 @@ class FeedApplier:
         self.venue.book_changed(ticker, yes, no)
 
     def trade(self, ticker: str, trade: FeedTrade) -> bool:
-        """A public trade; False (and counted) when it lacks what a fill needs."""
+        """A public trade; False (and counted) when it lacks what a fill needs, or when its
+        `trade_id` was applied already (a frame delivered twice)."""
         terms = trade.terms()
         if terms is None:
             self.skipped["bad_trade"] += 1
             return False
+        trade_id = trade.trade_id
+        if trade_id:
+            applied = self._applied
+            if trade_id in applied:
+                self.skipped["duplicate_trade"] += 1
+                return False
+            applied[trade_id] = None
+            if len(applied) > TRADES_KEPT:
+                del applied[next(iter(applied))]
         self.venue.trade(ticker, *terms)
         return True
 

@@ -411,12 +411,18 @@ def decode_orderbooks(data: bytes) -> dict[str, Orderbook]:
 
 def _orderbook(ticker: str, answer: _BookAnswer) -> Orderbook:
     sides: _BookSides = answer.orderbook_fp or answer
-    for price, size in (*(sides.yes_dollars or ()), *(sides.no_dollars or ())):
-        problem = level_problem(price, size)
-        if problem is not None:
-            raise msgspec.ValidationError(
-                f"{ticker}: bad orderbook level [{price}, {size}]: {problem}"
+    for side in (sides.yes_dollars, sides.no_dollars):
+        # a price listed twice (0.40 and 0.4000) has no one size, as a WebSocket snapshot's
+        seen: set[Decimal] = set()
+        for price, size in side or ():
+            problem = level_problem(price, size) or (
+                "a price listed twice" if price in seen else None
             )
+            if problem is not None:
+                raise msgspec.ValidationError(
+                    f"{ticker}: bad orderbook level [{price}, {size}]: {problem}"
+                )
+            seen.add(price)
     book = Orderbook(ticker, _best_first(sides.yes_dollars), _best_first(sides.no_dollars))
     yes, no = book.best_yes_bid, book.best_no_bid
     if yes is not None and no is not None and bids_cross(yes.price, no.price):

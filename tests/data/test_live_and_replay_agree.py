@@ -300,3 +300,52 @@ def test_a_refused_add_markets_leaves_the_market_stale_until_asked_again(tmp_pat
     book = Orderbook("C", ((D("0.30"), D(3)),), ())
     assert books.orderbook("C") == book
     assert replayed_book(replayed(tmp_path / "granted", received), "C") == book
+
+
+def test_a_subscription_granted_again_under_the_old_sid_gives_the_same_books(
+    tmp_path: Path,
+) -> None:
+    """The resubscribe after a terminal error may be granted the ended subscription's sid, its
+    numbers from 1 again. The replay took its snapshots and deltas; the live feed dropped them
+    as the ended subscription's, every book stale where a backtest traded."""
+    overflow = {"type": "error", "sid": SID, "msg": {"code": 25, "msg": "Buffer overflow"}}
+    texts = [
+        wire.snapshot(SID, 1, "A", yes=[["0.4000", "10.00"]]),
+        wire.snapshot(SID, 2, "B", yes=[["0.2000", "1.00"]]),
+        json.dumps(overflow),
+        wire.subscribed(7, "orderbook_delta", SID),
+        wire.snapshot(SID, 1, "A", yes=[["0.4000", "12.00"]]),
+        wire.snapshot(SID, 2, "B"),
+        wire.delta(SID, 3, "A", "yes 0.4000 1.00"),
+    ]
+    a, b = Orderbook("A", ((D("0.40"), D(13)),), ()), Orderbook("B", (), ())
+    books = live(texts)
+    assert (books.orderbook("A"), books.orderbook("B")) == (a, b)
+    replay = replayed(tmp_path, texts)
+    assert (replayed_book(replay, "A"), replayed_book(replay, "B")) == (a, b)
+
+
+def test_an_error_taking_the_next_number_is_no_gap(tmp_path: Path) -> None:
+    """asyncapi.yaml: an error scoped to a subscription of a sequenced channel carries its
+    `seq`. A refused `add_markets` (the market limit, asked again every few minutes) taking
+    the next number read as a lost message: every book stale and resnapshotted, live and in
+    a replay, where an `ok` at the next number is taken as the command's."""
+    limit = {
+        "id": 9,
+        "type": "error",
+        "sid": SID,
+        "seq": 3,
+        "msg": {"code": 26, "msg": "Subscription market limit exceeded"},
+    }
+    texts = [
+        wire.snapshot(SID, 1, "A", yes=[["0.4000", "10.00"]]),
+        wire.snapshot(SID, 2, "B", yes=[["0.2000", "1.00"]]),
+        json.dumps(limit),
+        wire.delta(SID, 4, "A", "yes 0.4000 1.00"),
+    ]
+    a, b = Orderbook("A", ((D("0.40"), D(11)),), ()), Orderbook("B", ((D("0.20"), D(1)),), ())
+    books = live(texts)
+    assert (books.orderbook("A"), books.orderbook("B")) == (a, b)
+    replay = replayed(tmp_path, texts)
+    assert (replayed_book(replay, "A"), replayed_book(replay, "B")) == (a, b)
+    assert replay.skipped["seq_gap"] == 0

@@ -387,3 +387,25 @@ def test_a_polled_book_whose_best_bids_cross_is_a_failed_poll() -> None:
     (failed,) = [e for e in events if e.kind is EventKind.ERROR]
     assert isinstance(failed.error, KalshiError)
     assert "A: best YES bid 0.5500 and NO bid 0.4500 cross" in failed.reason
+
+
+def test_a_polled_book_listing_a_price_twice_is_a_failed_poll() -> None:
+    """Two sizes for one level (10 and 5 at 0.40: 10, 5 or 15 resting, no reading knows
+    which). The WebSocket's snapshot of such a book is refused; the polled one kept the last
+    size, a fresh book the exchange may not hold."""
+    answers = [
+        {"orderbook_fp": {"yes_dollars": [["0.4000", "10.00"]]}},
+        {"orderbook_fp": {"yes_dollars": [["0.4000", "10.00"], ["0.40", "5.00"]]}},
+    ]
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=answers.pop(0)))
+    client = KalshiClient(api_base="https://exchange.test/trade-api/v2", transport=transport)
+    events: list[FeedEvent] = []
+    poller = RestPoller(client.markets, ["A"], sink=events.append, clock=ManualClock())
+    poller.set_active(True)
+    poller.poll_once()
+    assert poller.book("A") == Orderbook("A", ((D("0.40"), D(10)),), ())
+    poller.poll_once()
+    assert poller.book("A") is None
+    assert (EventKind.STALE, "poll_failed") in kinds(events)
+    (failed,) = [e for e in events if e.kind is EventKind.ERROR]
+    assert "A: bad orderbook level" in failed.reason

@@ -493,12 +493,56 @@ def test_a_gap_while_markets_are_being_added_resnapshots_them_once_they_are_adde
     assert h.books.orderbook("C") == Orderbook("C", (), ())
 
 
+def test_a_refused_snapshot_is_asked_for_again() -> None:
+    """A snapshot with an impossible level leaves its market stale, as an impossible delta
+    does; the delta asks for a snapshot, the refused snapshot asked for none. A busy
+    subscription is never probed, so the market stayed stale for the connection's life."""
+    h = make()
+    subscribed_with_books(h)
+    h.feed(wire.snapshot(7, 3, "A", yes=[["0.4000", "-1.00"]]))
+    assert h.books.orderbook("A") is None
+    seq = itertools.count(4)
+    for _ in range(6):  # B's deltas keep the subscription busy for 3 s
+        h.clock.advance(0.5)
+        h.feed(wire.delta(7, next(seq), "B", "yes 0.1000 1.00"))
+        h.session.tick()
+    asked = [c["params"] for c in h.sent if c["params"].get("action") == "get_snapshot"]
+    assert [p["market_tickers"] for p in asked] == [["A"]]  # after `resnapshot_timeout`, 2 s
+    h.feed(wire.snapshot(7, next(seq), "A", yes=[["0.4000", "3.00"]]))
+    assert h.books.orderbook("A") == Orderbook("A", ((D("0.40"), D(3)),), ())
+
+
 def test_terminal_channel_error_resubscribes() -> None:
     h = make()
     subscribed_with_books(h)
     h.feed(wire.error(0, 25, "Subscription buffer overflow", sid=7))
     assert not h.books.is_fresh("A")
     assert [c["cmd"] for c in h.sent] == ["unsubscribe", "subscribe"]
+
+
+def test_a_channel_subscribed_twice_never_applies_a_change_twice() -> None:
+    """A buffer overflow ended the orderbook subscription while the snapshot a gap asked for
+    was unanswered: the resubscribe, then the refusal of that `get_snapshot` (its sid is gone),
+    each subscribed the channel, and the exchange grants both. Two subscriptions of one market
+    sent every delta twice and both were applied: a book fresh and wrong."""
+    h = make()
+    subscribed_with_books(h)
+    h.feed(wire.delta(7, 4, "A", "yes 0.4000 1.00"))  # seq 3 lost: a snapshot is asked for
+    asked = h.sent[-1]["id"]
+    h.feed(wire.error(0, 25, "Subscription buffer overflow", sid=7))
+    h.feed(wire.error(asked, 7, "Unknown subscription ID"))
+    granted = []
+    for sid, command in enumerate((c for c in h.sent if c["cmd"] == "subscribe"), start=20):
+        granted.append(sid)
+        h.feed(
+            wire.subscribed(command["id"], "orderbook_delta", sid),
+            wire.snapshot(sid, 1, "A", yes=[["0.4000", "10.00"]]),
+            wire.snapshot(sid, 2, "B"),
+        )
+    for sid in granted:  # each subscription sends the one change the exchange made
+        h.feed(wire.delta(sid, 3, "A", "yes 0.4000 1.00"))
+    assert h.books.orderbook("A") == Orderbook("A", ((D("0.40"), D(11)),), ())
+    assert h.books.orderbook("B") == Orderbook("B", (), ())
 
 
 def test_ok_with_the_next_seq_is_not_a_gap_either_way() -> None:
@@ -642,6 +686,38 @@ def test_markets_added_and_removed_on_a_live_subscription() -> None:
     h.sent.clear()
     h.session.remove_markets(["C"])
     assert {c["params"]["action"] for c in h.sent} == {"delete_markets"}
+
+
+def test_a_market_added_while_its_channel_is_being_subscribed_is_added_once_granted() -> None:
+    """A market added while the subscribes sent at the connection's start were unanswered was
+    left to those subscribes, which did not carry it: it was never in a subscription. The
+    probes of the quiet subscription then asked for its snapshot, which the simulator (and
+    maybe the exchange) answers for any market: its book turned fresh, and stayed fresh and
+    frozen, none of its deltas ever coming."""
+    h = make()
+    h.books.add(["C"])
+    h.session.add_markets(["C"])  # every subscribe sent at open still awaits its answer
+    h.feed(
+        wire.subscribed(1, "orderbook_delta", 7),
+        wire.snapshot(7, 1, "A", yes=[["0.4000", "10.00"]]),
+        wire.snapshot(7, 2, "B"),
+        wire.subscribed(4, "user_orders", 8),
+    )
+    seq = itertools.count(3)
+    for _ in range(6):  # quiet: the subscription is probed, one market after another
+        h.clock.advance(h.session.probe_after)
+        h.session.tick()
+        for command in h.sent:
+            if command["params"].get("action") == "get_snapshot":
+                for ticker in command["params"]["market_tickers"]:
+                    h.feed(wire.snapshot(7, next(seq), ticker, yes=[["0.2000", "1.00"]]))
+        assert h.books.orderbook("C") is None  # outside the subscription: no delta would come
+        h.sent[:] = [c for c in h.sent if c["params"].get("action") != "get_snapshot"]
+    adds = {c["params"]["sids"][0]: c for c in h.sent if c["params"].get("action") == "add_markets"}
+    assert {sid: c["params"]["market_tickers"] for sid, c in adds.items()} == {7: ["C"], 8: ["C"]}
+    h.feed(wire.snapshot(7, next(seq), "C", yes=[["0.3000", "2.00"]]))
+    h.feed(wire.ok(adds[7]["id"], 7, seq=next(seq), tickers=["A", "B", "C"]))
+    assert h.books.orderbook("C") == Orderbook("C", ((D("0.30"), D(2)),), ())
 
 
 def test_no_markets_means_no_market_filtered_subscription() -> None:

@@ -167,3 +167,14 @@ def test_both_modes_fill_and_settle_a_market_to_the_same_cent(
     assert results == ([] if settled_at is None else [settled_at])
     if settled_at == "yes":
         assert in_backtest["settlements"][0][2] == Decimal(5)  # $1 a contract held
+
+
+@pytest.mark.parametrize("mode", [backtest, paper], ids=["backtest", "paper"])
+def test_a_public_trade_delivered_twice_fills_once(mode: Any) -> None:
+    """The same trade (its `trade_id`) sent twice, one frame repeated: both modes filled our
+    bid against it twice, 8 of 8 where the exchange's one trade of 15 behind a queue of 10
+    fills 5."""
+    sent = frames()
+    sent.insert(2, sent[1])
+    fills = outcome(mode(default_info(T), sent))["fills"]
+    assert [(count, price) for count, price, _, _ in fills] == [(Decimal(5), Decimal("0.40"))]
