@@ -14,7 +14,7 @@ reference's result of a market whose lifecycle never came settles it when the ru
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Container, Mapping
 from decimal import Decimal
 from typing import Protocol
@@ -53,8 +53,10 @@ class FeedApplier:
     def __init__(self, venue: FedVenue) -> None:
         self.venue = venue
         self.skipped: Counter[str] = Counter()
-        # the ids of the last `TRADES_KEPT` trades applied, oldest first
-        self._applied: dict[str, None] = {}
+        # the ids of the last `TRADES_KEPT` trades applied, oldest first: an OrderedDict, whose
+        # oldest goes in constant time (a dict's first key is found past every key deleted
+        # before it, so dropping the oldest of a full one grows with the run)
+        self._applied: OrderedDict[str, None] = OrderedDict()
 
     def book(
         self, ticker: str, yes: Mapping[Decimal, Decimal], no: Mapping[Decimal, Decimal]
@@ -77,7 +79,7 @@ class FeedApplier:
                 return False
             applied[trade_id] = None
             if len(applied) > TRADES_KEPT:
-                del applied[next(iter(applied))]
+                applied.popitem(last=False)
         self.venue.trade(ticker, *terms)
         return True
 
