@@ -411,7 +411,7 @@ def _unless_given_up(call: Callable[[], T], abandon: threading.Event | None) -> 
 
     threading.Thread(target=_in_context(make), name="stop-call", daemon=True).start()
     while not done.wait(_ABANDON_CHECK_S):
-        if abandon.is_set():
+        if abandon.is_set() and not done.is_set():  # an answer already back is taken
             raise _GivenUp
     if error:
         raise error[0]
