@@ -582,7 +582,8 @@ class TradeLoop:
                             "runbook": "runbooks/14-stop-not-proven.md",
                         },
                     )
-            if not abandoned:
+            # a second interrupt that came once the proof had looked still means no more waiting
+            if not abandoned and not (abandon is not None and abandon.is_set()):
                 self.executor.fills.sync()  # with what the stop's deadline leaves
         # only now: a fill that last read left out for a missing field is still told
         self.let_go()

@@ -334,6 +334,7 @@ class UnknownOrders:
         *,
         wait: bool = True,
         after_look: Callable[[], None] = lambda: None,
+        looks: Callable[[dict[str, LostAnswer]], Looked] | None = None,
     ) -> list[str]:
         """At shutdown: look the orders of unknown outcome up once a second until each is found
         (it then counts as resting or filled, so the shutdown's cancels reach it) or can no
@@ -346,10 +347,12 @@ class UnknownOrders:
         window has passed with the exchange not answering the lookups, or after the one look
         (`shutdown_unknown_left`; `kalshi reconcile` settles them). `after_look` runs after
         each look: the stop cancels there what it found resting, at once, not once the wait
-        for the others has spent its deadline."""
+        for the others has spent its deadline. `looks`: how the lookups are made (`look` by
+        default; the stop's give them up at a second interrupt, answering none)."""
+        make = self.look if looks is None else looks
 
         def look() -> None:
-            self.resolve(guarded=False)
+            self._settle(make(self.in_markets()), guarded=False)
             after_look()
 
         if not wait:

@@ -27,6 +27,13 @@ the unit's 30 s with room for the process to exit):
 The proof keeps a share of the deadline for itself, so a slow exchange cannot spend it all on
 the withdrawal and leave nothing to look with.
 
+A second SIGINT or SIGTERM (`abandon`) gives the stop up at once, whichever of its calls is out:
+each call that waits on one answer (the trigger, a batch cancel, a listing, a lookup) is made on
+a thread of its own and waited for only until the answer comes or the person interrupts again
+(`_unless_given_up`), as the cancels side by side are. A call given up is not waited for; the
+deadline it runs under still bounds it. Waited for on the loop's thread, a call an exchange was
+slow to answer held a stop interrupted twice until the deadline cut it, up to 20 s.
+
 Reads lag writes (`read_lag`; REFERENCE.md "Observed on the real wire"): a listing asked within
 that lag of an order's creation may not show it yet. So an order whose withdrawal failed (no
 trigger, no cancel answered) is taken as gone only from a listing asked a read lag after the
@@ -60,10 +67,12 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.own_orders import OwnOrders
     from kalshi_cli.runner.books.portfolio import OpenOrder
     from kalshi_cli.runner.execution.execution import LoopExecutor
+    from kalshi_cli.runner.execution.unknown_orders import Looked, LostAnswer
     from kalshi_cli.runner.loop_settings import LoopSettings
     from kalshi_cli.runner.ports import LoopClient
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.models import Order
 
 T = TypeVar("T")
 
@@ -163,21 +172,36 @@ def withdraw_at_stop(
             if still and not (abandon is not None and abandon.is_set()):
                 _cancel_side_by_side(loop, still, abandon)
     if abandon is not None and abandon.is_set():
-        resting = tuple(sorted(_believed_resting(loop)))
-        if interrupted_first:
-            unknown_left = sorted(loop.executor.unknown_orders.unknown)
-            loop.log.emit(
-                "shutdown_abandoned",
-                {"left_resting": list(resting), "unknown_left": unknown_left},
-            )
-        elif resting or not loop.executor.unknown_orders.unknown:  # else see_through said it
-            loop.log.emit("shutdown_abandoned", {"left_resting": list(resting)})
-        # an order of unknown outcome given up on may still land, unless the triggered group
-        # refuses it: it is not proven gone, so it is named as a resting one is
-        unknown = () if triggered else tuple(sorted(loop.executor.unknown_orders.unknown))
-        return StopProof(resting + unknown, abandoned=True, unlisted=GIVEN_UP, failed=failed)
-    proof = _prove(loop, refused_later=triggered, shows_all_from=shows_all_from)
+        return _given_up(loop, triggered=triggered, first=interrupted_first, failed=failed)
+    try:
+        proof = _prove(
+            loop, refused_later=triggered, shows_all_from=shows_all_from, abandon=abandon
+        )
+    except _GivenUp:  # interrupted again while the proof's listing was out
+        return _given_up(loop, triggered=triggered, first=True, failed=failed)
     return proof if failed is None else replace(proof, failed=failed)
+
+
+def _given_up(
+    loop: StoppingLoop, *, triggered: bool, first: bool, failed: Exception | None
+) -> StopProof:
+    """What a stop a second SIGINT or SIGTERM gave up names, and says: the loop's orders it
+    believes resting, and those of unknown outcome the triggered group will not refuse.
+    `first`: interrupted again outside the wait for those (before the withdrawal began, or
+    while the proof's listing was out), so nothing said yet which of them are left."""
+    resting = tuple(sorted(_believed_resting(loop)))
+    if first:
+        unknown_left = sorted(loop.executor.unknown_orders.unknown)
+        loop.log.emit(
+            "shutdown_abandoned",
+            {"left_resting": list(resting), "unknown_left": unknown_left},
+        )
+    elif resting or not loop.executor.unknown_orders.unknown:  # else see_through said it
+        loop.log.emit("shutdown_abandoned", {"left_resting": list(resting)})
+    # an order of unknown outcome given up on may still land, unless the triggered group
+    # refuses it: it is not proven gone, so it is named as a resting one is
+    unknown = () if triggered else tuple(sorted(loop.executor.unknown_orders.unknown))
+    return StopProof(resting + unknown, abandoned=True, unlisted=GIVEN_UP, failed=failed)
 
 
 def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_from: float) -> bool:
@@ -190,13 +214,18 @@ def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_fro
     triggered = False
     if group is not None and loop.trigger_group is not None:
         try:
-            loop.trigger_group()
+            _unless_given_up(loop.trigger_group, abandon)
             triggered = True
             loop.log.emit("stop_group_triggered", {"order_group_id": group, "orders": len(own)})
         except KalshiError as exc:
             loop.log.emit("stop_group_trigger_failed", {"error": exc.one_line()})
+        except _GivenUp:
+            return False  # it may yet be triggered: nothing is taken as refused
     if own and not triggered:
-        _batch_cancel(loop, own)
+        try:
+            _batch_cancel(loop, own, abandon)
+        except _GivenUp:
+            return False
     unknown = loop.executor.unknown_orders
     if unknown.unknown and not (abandon is not None and abandon.is_set()):
         # with the group, one look (the triggered group refuses what lands later); without,
@@ -207,11 +236,13 @@ def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_fro
             abandon,
             wait=group is None,
             after_look=partial(_cancel_found, loop, withdrawn, abandon),
+            looks=partial(_looked_unless_given_up, unknown.look, abandon),
         )
     if abandon is not None and abandon.is_set():
         return triggered
     own_left = {o.order_id: o for o in loop.own_resting()}
-    still = _resting_of(loop, own_left, trusted_from=-math.inf if triggered else shows_all_from)
+    trusted_from = -math.inf if triggered else shows_all_from
+    still = _resting_of(loop, own_left, trusted_from=trusted_from, abandon=abandon)
     if still:
         _cancel_side_by_side(loop, still, abandon)
     return triggered
@@ -228,13 +259,30 @@ def _cancel_found(loop: StoppingLoop, withdrawn: set[str], abandon: threading.Ev
         _cancel_side_by_side(loop, found, abandon)
 
 
-def _batch_cancel(loop: StoppingLoop, own: list[OpenOrder]) -> None:
-    """The loop's orders in batch cancel requests; each one cancelled is booked so."""
+def _looked_unless_given_up(
+    look: Callable[[dict[str, LostAnswer]], Looked],
+    abandon: threading.Event | None,
+    lost: dict[str, LostAnswer],
+) -> Looked:
+    """The lookups of the orders of unknown outcome (`UnknownOrders.look`), none when a second
+    interrupt comes while they are out: nothing was seen of them, and the wait ends."""
+    try:
+        return _unless_given_up(partial(look, lost), abandon)
+    except _GivenUp:
+        return []
+
+
+def _batch_cancel(
+    loop: StoppingLoop, own: list[OpenOrder], abandon: threading.Event | None = None
+) -> None:
+    """The loop's orders in batch cancel requests; each one cancelled is booked so (none when
+    a second interrupt comes first: `_GivenUp`)."""
     here = loop.client.subaccount
     pairs: list[tuple[str, str | None]] = [(o.order_id, o.ticker) for o in own]
     where = {o.order_id: here for o in own} if here else None
+    batch_cancel = loop.client.orders.batch_cancel
     try:
-        results = loop.client.orders.batch_cancel(pairs, subaccounts=where)
+        results = _unless_given_up(lambda: batch_cancel(pairs, subaccounts=where), abandon)
     except KalshiError as exc:
         loop.log.emit("stop_batch_cancel_failed", {"orders": len(own), "error": exc.one_line()})
         return
@@ -247,20 +295,27 @@ def _batch_cancel(loop: StoppingLoop, own: list[OpenOrder]) -> None:
 
 
 def _resting_of(
-    loop: StoppingLoop, own: dict[str, OpenOrder], *, trusted_from: float
+    loop: StoppingLoop,
+    own: dict[str, OpenOrder],
+    *,
+    trusted_from: float,
+    abandon: threading.Event | None = None,
 ) -> list[OpenOrder]:
     """The loop's orders the exchange still lists as resting; those it no longer lists are
     booked as gone (fills read afterwards say what each became). When the listing fails, or
     was asked before `trusted_from` (reads lag writes: an order placed just before the stop,
-    whose withdrawal failed, may not be listed yet), every order is taken as still resting."""
+    whose withdrawal failed, may not be listed yet), or a second interrupt comes while it is
+    out, every order is taken as still resting."""
     if not own:
         return []
     if loop.clock.monotonic() < trusted_from:
         return list(own.values())  # a listing now may not show them yet
     try:
-        listed = {o.order_id for o in own_book(loop.client).orders.iter_orders(status="resting")}
+        listed = {o.order_id for o in _resting_listed(loop, abandon)}
     except KalshiError as exc:
         loop.log.emit("stop_listing_failed", {"error": exc.one_line()})
+        return list(own.values())
+    except _GivenUp:
         return list(own.values())
     for order_id, order in own.items():
         if order_id not in listed:
@@ -328,6 +383,49 @@ def _in_context(call: Callable[[], T]) -> Callable[[], T]:
     return lambda: context.run(call)
 
 
+class _GivenUp(Exception):
+    """A second SIGINT or SIGTERM came while a call of the stop was out (`_unless_given_up`)."""
+
+
+def _unless_given_up(call: Callable[[], T], abandon: threading.Event | None) -> T:
+    """`call`'s answer (or its error), the call made on a thread of its own under this
+    thread's deadline and waited for until it comes or `abandon` is set (a second SIGINT or
+    SIGTERM: the person will not wait), which raises `_GivenUp`; the call is then not waited
+    for, its deadline still bounds it. Without `abandon`, made here. Only the exchange's part
+    of a step goes there: what it answered is booked by the caller, on the loop's thread."""
+    if abandon is None:
+        return call()
+    if abandon.is_set():
+        raise _GivenUp
+    answer: list[T] = []
+    error: list[BaseException] = []
+    done = threading.Event()
+
+    def make() -> None:
+        try:
+            answer.append(call())
+        except BaseException as exc:  # raised again on the loop's thread
+            error.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=_in_context(make), name="stop-call", daemon=True).start()
+    while not done.wait(_ABANDON_CHECK_S):
+        if abandon.is_set() and not done.is_set():  # an answer already back is taken
+            raise _GivenUp
+    if error:
+        raise error[0]
+    return answer[0]
+
+
+def _resting_listed(loop: StoppingLoop, abandon: threading.Event | None) -> list[Order]:
+    """The orders the loop's subaccount has resting, as one listing shows them (`_GivenUp`
+    when a second interrupt comes first)."""
+    # the loop's subaccount's: a quote of its strategy's on another is another book's
+    orders = own_book(loop.client).orders
+    return _unless_given_up(lambda: list(orders.iter_orders(status="resting")), abandon)
+
+
 def _believed_resting(loop: StoppingLoop) -> set[str]:
     """The loop's orders it or its state file holds resting, for a stop that has no listing to
     prove with (given up first, or the listing failed): the view's, and those the state file
@@ -351,7 +449,13 @@ def _ended(store: Store, order_id: str) -> bool:
     return row is not None and row.status in FINISHED_STATUSES
 
 
-def _prove(loop: StoppingLoop, *, refused_later: bool, shows_all_from: float) -> StopProof:
+def _prove(
+    loop: StoppingLoop,
+    *,
+    refused_later: bool,
+    shows_all_from: float,
+    abandon: threading.Event | None = None,
+) -> StopProof:
     """The loop's orders one listing shows resting, or all it believes resting when no listing
     could be had, which proves nothing even when it names none: the stop's proof. An order of
     unknown outcome the listing does not show is not proven gone either (named by its client
@@ -359,15 +463,15 @@ def _prove(loop: StoppingLoop, *, refused_later: bool, shows_all_from: float) ->
     (`refused_later`).
     An order the loop believes resting (its cancel failed) is proven gone only by a listing
     asked from `shows_all_from` on, which the proof waits for while its deadline allows: one
-    asked sooner may not show an order placed just before the stop."""
+    asked sooner may not show an order placed just before the stop. A second interrupt while
+    the listing is out raises `_GivenUp`."""
     believed = {o.order_id: o for o in loop.own_resting()}
     found = loop.executor.unknown_orders.unknown  # may rest: only a listing can say
     if believed and not refused_later:
         _wait_until(loop, shows_all_from)
     asked = loop.clock.monotonic()
     try:
-        # the loop's subaccount's: a quote of its strategy's on another is another book's
-        listed = list(own_book(loop.client).orders.iter_orders(status="resting"))
+        listed = _resting_listed(loop, abandon)  # `_GivenUp` goes to the caller
     except KalshiError as exc:
         left = tuple(sorted(_believed_resting(loop)))
         loop.log.emit(

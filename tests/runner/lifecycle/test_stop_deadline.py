@@ -145,18 +145,24 @@ def through_proxy(
 
 @contextmanager
 def quoting(
-    sim: SimHarness, tmp_path: Path, *, group: bool, stale_after_s: float = 10.0
+    sim: SimHarness,
+    tmp_path: Path,
+    *,
+    group: bool,
+    stale_after_s: float = 10.0,
+    transport: Callable[[TrickleProxy], httpx.BaseTransport | None] = lambda _: None,
 ) -> Iterator[Rig]:
-    """A market-maker loop on its own account, reaching the exchange through a trickle proxy,
-    with a bid and an ask resting in each of ten markets; a market's data older than
-    `stale_after_s` is stale (the feed's and the risk rule's bound, as `kalshi trade` sets)."""
+    """A market-maker loop on its own account, reaching the exchange through a trickle proxy
+    (on the transport `transport` makes for it: httpx's own by default), with a bid and an ask
+    resting in each of ten markets; a market's data older than `stale_after_s` is stale (the
+    feed's and the risk rule's bound, as `kalshi trade` sets)."""
     other = client_for(sim.new_account(balance_cents=10_000_000))
     for ticker in MARKETS:
         sim.create_market(ticker)
         Book(other, ticker).quote("0.40", "0.60")
     trader = sim.new_account(balance_cents=10_000_000)
     # the client's own per-request bound, as measured
-    proxy, client = through_proxy(trader, lambda _: None, timeout=3.0)
+    proxy, client = through_proxy(trader, transport, timeout=3.0)
     key, _ = load_private_key(path=Path(trader.private_key_path))
     clock = SystemClock()
     feed = MarketData(

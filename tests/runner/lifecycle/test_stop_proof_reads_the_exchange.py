@@ -7,15 +7,19 @@ from __future__ import annotations
 import io
 import signal
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.runner.config import TradeConfig
+from kalshi_cli.runner.lifecycle import session
 from kalshi_cli.runner.lifecycle.stop import StopNotProven, not_proven_text
 from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import Store
@@ -223,35 +227,60 @@ def _record_resting_on_subaccount_1(store: Store, ticker: str) -> None:
 class NoListingOnceWithdrawn(httpx.HTTPTransport):
     """The real transport; once the stop's withdrawal has been answered (the session's order
     group triggered, or without one the batch cancel: the exchange cancelled every quote),
-    either the person presses Ctrl-C twice more (`interrupted`: the second gives the stop up
-    before its proving listing), or every listing of the orders is answered 503 without
-    reaching the exchange (`listing_refused`)."""
+    either the person presses Ctrl-C twice more as the proving listing leaves (`interrupted`:
+    the second gives the stop up before that listing's answer), or every listing of the orders
+    is answered 503 without reaching the exchange (`listing_refused`)."""
 
     def __init__(self, way: str) -> None:
         super().__init__()
         self.way = way
         self.withdrawn = threading.Event()
+        # the session's own stop and abandon events, which its SIGINT handler sets (`watch`)
+        self.stop = self.abandon = threading.Event()
+
+    def watch(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Know the events the session's signal handlers set, to see each Ctrl-C taken."""
+        installed = session.signals
+
+        @contextmanager
+        def watched(
+            stop: threading.Event, on_pause: Callable[[], None], **kw: Any
+        ) -> Iterator[None]:
+            self.stop, self.abandon = stop, kw["abandon"]
+            with installed(stop, on_pause, **kw):
+                yield
+
+        monkeypatch.setattr(session, "signals", watched)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         listing = request.method == "GET" and path.endswith("/orders")
         if listing and self.withdrawn.is_set() and self.way == "listing_refused":
             return httpx.Response(503, json={"code": "service_unavailable", "message": "x"})
+        interrupting = self.way == "interrupted" and not self.abandon.is_set()
+        if listing and self.withdrawn.is_set() and interrupting:
+            self._ctrl_c(self.stop)  # the loop's own handlers take both
+            self._ctrl_c(self.abandon)
         response = super().handle_request(request)
         trigger = request.method == "PUT" and path.endswith("/trigger")
         if trigger or (request.method == "DELETE" and path.endswith("/orders/batched")):
             self.withdrawn.set()
-            if self.way == "interrupted":
-                signal.raise_signal(signal.SIGINT)  # the loop's own handlers take both
-                signal.raise_signal(signal.SIGINT)
         return response
+
+    @staticmethod
+    def _ctrl_c(taken: threading.Event) -> None:
+        """One Ctrl-C, waited for until the loop's handler took it (`taken` set): the stop
+        makes this call on a thread of its own, and two signals raised at once from there may
+        reach the main thread's handler as one."""
+        signal.raise_signal(signal.SIGINT)
+        wait_until(taken.is_set, "the loop's handler to take the Ctrl-C")
 
 
 @pytest.mark.parametrize(
     ("way", "order_group"), [("listing_refused", True), ("interrupted", False)]
 )
 def test_a_stop_no_listing_proved_is_not_proven_though_every_order_it_knew_went(
-    sim: SimHarness, tmp_path: Path, way: str, order_group: bool
+    sim: SimHarness, tmp_path: Path, way: str, order_group: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The stop's withdrawal cancelled every quote the loop knew (the order group's trigger,
     or without one a batch cancel whose answer the state file books), and the state file holds
@@ -267,6 +296,7 @@ def test_a_stop_no_listing_proved_is_not_proven_though_every_order_it_knew_went(
     account = sim.new_account(balance_cents=10_000_000)
     key, _ = load_private_key(path=Path(account.private_key_path))
     transport = NoListingOnceWithdrawn(way)
+    transport.watch(monkeypatch)
     client = KalshiClient(
         api_base=account.api_base, key_id=account.key_id, private_key=key, transport=transport
     )
