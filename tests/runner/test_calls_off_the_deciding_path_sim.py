@@ -562,3 +562,46 @@ def test_a_second_interrupt_ends_the_stops_cancels_one_by_one_still_held(
         [abandoned] = r.events("shutdown_abandoned")
         left = abandoned["left_resting"]
         assert isinstance(left, list) and set(left) == quotes
+
+
+def test_a_maintenance_schedule_read_held_in_the_network_holds_no_tick(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The loop reads the exchange's maintenance windows every `schedule_poll_s`. The first
+    read is waited for (a loop started inside a window must know it before its first order);
+    a later one is made off the deciding path, as every other call is. Made on the loop's
+    thread, a read the exchange was slow to answer held every market's decisions until the
+    client's deadline."""
+    tickers = ["KXOFFPATH-SIM-S"]
+    gate = Gate()
+    holding = threading.Event()
+    gate.holds = lambda request: holding.is_set() and request.url.path.endswith("/schedule")
+    with rig(
+        sim, tmp_path, tickers, strategy="market-maker", params={},
+        batch_wait_s=0.0, transport=gate, send_workers=2, timeout=60.0,
+    ) as r:  # fmt: skip
+        try:
+            r.loop.settings = replace(r.loop.settings, schedule_poll_s=1.0)
+            r.loop.tick(r.feed.drain_events(), full=True)  # the first read, answered
+            assert poll_until(lambda: _placed(r, tickers[0]) == 2, between=lambda: _ticking(r))
+            holding.set()
+            time.sleep(1.5)  # the next read is due
+            # the read is let go after 20 s at the latest: a tick that waits for it returns
+            # only then, with the gate open
+            letting_go = threading.Timer(20.0, gate.open.set)
+            letting_go.start()
+            r.loop.tick(r.feed.drain_events(), full=True)
+            assert gate.held.wait(30), "the next read was sent"
+            assert not gate.open.is_set(), "the tick waited for the held read"
+            for _ in range(3):  # and the ticks after it go on while the read is still held
+                _ticking(r)
+            assert not gate.open.is_set()
+            letting_go.cancel()
+        finally:
+            gate.open.set()
+        holding.clear()
+        assert poll_until(lambda: not r.loop.watch._schedule_out, between=lambda: _ticking(r)), (
+            "the held read's answer is booked once it comes"
+        )
+        assert r.events("schedule_unavailable") == []
+        assert r.events("safe_mode") == []

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.messages import FillNotice, Lifecycle, UnreadableOrder
 from kalshi_cli.runner.books.portfolio import open_order
+from kalshi_cli.runner.execution.dispatch import Urgency, run_call
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import (
@@ -30,7 +31,9 @@ from kalshi_cli.vocabulary.models import (
 )
 
 if TYPE_CHECKING:
+    from kalshi_cli.client.exchange import ExchangeSchedule
     from kalshi_cli.runner.books.records import LoopTradingRecords
+    from kalshi_cli.runner.execution.dispatch import CallAnswer
     from kalshi_cli.runner.loop_settings import LoopSettings
     from kalshi_cli.runner.loop_shared import Acting, Sight, Tuning, Voice
     from kalshi_cli.runner.ports import LoopClient
@@ -58,6 +61,7 @@ class LoopWatch:
         self._client = client  # its subaccount, and the exchange's maintenance windows
         self._feed, self._portfolio, self._clock = sight.feed, sight.portfolio, sight.clock
         self._risk, self._executor, self._own = acting.risk, acting.executor, acting.own
+        self._dispatch = acting.dispatch
         self._tuning = tuning
         self._log, self._alert = voice.log, voice.alert
         self._records = records
@@ -73,6 +77,8 @@ class LoopWatch:
         self._tripped = False  # the daily circuit breaker, as the loop last handed it
         self._breached: set[str] = set()
         self._next_schedule = clock.monotonic()  # when the maintenance windows are read again
+        self._schedule_out = False  # a read of them is on its way, its answer not booked
+        self._schedule_read_once = False  # the first read was made (waited for)
         self._maintenance: tuple[float, float] | None = None  # the window holding now, if any
 
     @property
@@ -285,7 +291,9 @@ class LoopWatch:
         failed read counts, as every read does; the windows last read stay in force), and
         note when the loop enters or leaves one, its lead time counted. While in one, the risk
         engine's MAINTENANCE rule holds new orders, and `withdraw` pulls what
-        `risk.maintenance_withdraw` names (docs/trade-loop.md "Maintenance windows")."""
+        `risk.maintenance_withdraw` names (docs/trade-loop.md "Maintenance windows"). The
+        read is made off the deciding path (runner/execution/dispatch.py), as every exchange
+        call of the loop is: an exchange slow to answer it holds no market's decision."""
         # a client whose exchange announces no schedule (the local venue's, a test's) has none
         exchange = getattr(self._client, "exchange", None)
         read = getattr(exchange, "get_exchange_schedule", None)
@@ -293,24 +301,20 @@ class LoopWatch:
         if (
             read is not None
             and now_m >= self._next_schedule
+            and not self._schedule_out
             and not self._executor.guard.backing_off
         ):
             self._next_schedule = now_m + self.settings.schedule_poll_s
-            try:
-                schedule = read()
-            except KalshiError as exc:
-                self._executor.guard.failed(exc)
-                self._log.emit("schedule_unavailable", {"error": exc.one_line()})
+            if not self._schedule_read_once:
+                # the first read is waited for: a loop started inside a window must know it
+                # before its first order
+                self._schedule_read_once = True
+                self._schedule_read(run_call(read, self._clock.monotonic))
             else:
-                self._executor.guard.ok()
-                windows = [
-                    (w.start.timestamp(), w.end.timestamp()) for w in schedule.maintenance_windows
-                ]
-                if self._risk.maintenance.set(windows) and windows:
-                    self._log.emit(
-                        "maintenance_scheduled",
-                        {"windows": [[iso_utc(a), iso_utc(b)] for a, b in sorted(windows)]},
-                    )
+                self._schedule_out = True
+                self._dispatch.send(
+                    (), read, self._schedule_read, Urgency.AGAIN, unmade=self._schedule_unmade
+                )
         window = self._risk.maintenance.window_at(
             self._clock.wall(), self._risk.limits.maintenance_lead_s
         )
@@ -353,6 +357,27 @@ class LoopWatch:
         if intent.reduce_only:
             return None
         return self._blocked(self._tripped)
+
+    def _schedule_read(self, answer: CallAnswer[ExchangeSchedule]) -> None:
+        """The maintenance windows read, booked on the deciding path: a failed read counts, as
+        every read does, and the windows last read stay in force."""
+        self._schedule_out = False
+        try:
+            schedule = answer.get()
+        except KalshiError as exc:
+            self._executor.guard.failed(exc, answer.sent_at)
+            self._log.emit("schedule_unavailable", {"error": exc.one_line()})
+            return
+        self._executor.guard.ok(answer.sent_at)
+        windows = [(w.start.timestamp(), w.end.timestamp()) for w in schedule.maintenance_windows]
+        if self._risk.maintenance.set(windows) and windows:
+            self._log.emit(
+                "maintenance_scheduled",
+                {"windows": [[iso_utc(a), iso_utc(b)] for a, b in sorted(windows)]},
+            )
+
+    def _schedule_unmade(self) -> None:
+        self._schedule_out = False
 
     def withdraw(self, tripped: bool, *, full: bool, went_stale: set[str]) -> None:
         """While a blocking state holds (SAFE_MODE, HALTED, REDUCING, the circuit breaker, the
