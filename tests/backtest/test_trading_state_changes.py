@@ -7,10 +7,6 @@ close. Through the CLI, as a user runs it."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +19,7 @@ from kalshi_cli.sim.core.order_desk import OrderDesk
 from kalshi_cli.sim.core.records import ExchangeError
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.exit_codes import ExitCode
+from tests.backtest.test_failed_runs import kalshi
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 UNRULY = str(Path(__file__).with_name("unruly_strategy.py"))
@@ -32,16 +29,6 @@ LOSS_LIMIT = "daily loss limit of -$0.01"
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return record_scenario("default", tmp_path_factory.mktemp("states"), seconds=200, tickers=[LAL])
-
-
-def kalshi(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
-    found = shutil.which("kalshi", path=str(Path(sys.executable).parent))
-    assert found is not None
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KALSHI_")}
-    env.update(KALSHI_HOME=str(home), XDG_CACHE_HOME=str(home / "cache"), HOME=str(home))
-    return subprocess.run(
-        [found, *args], capture_output=True, text=True, env=env, timeout=300, check=False
-    )
 
 
 def with_risk(home: Path, **risk: str) -> Path:
