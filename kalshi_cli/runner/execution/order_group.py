@@ -9,9 +9,12 @@ the group; any other stop keeps it listed. See docs/trade-loop.md "The session's
 from __future__ import annotations
 
 import math
+import threading
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
+from kalshi_cli.runner.lifecycle.give_up import GivenUp, unless_given_up
 from kalshi_cli.services.killswitch import (
     forget_order_group,
     remember_order_group,
@@ -33,6 +36,8 @@ GROUP_TRIGGERED = "order_group_triggered"
 GROUP_GONE = "invalid_order_group"
 # the refusals that say the session's group takes no more orders: the loop halts at the first
 GROUP_REFUSALS = frozenset({GROUP_TRIGGERED, GROUP_GONE})
+# why a group's delete left it listed when the person interrupted again while it was out
+GROUP_END_GIVEN_UP = "its delete given up by a second interrupt"
 
 
 def contracts_limit(config: TradeConfig) -> Decimal:
@@ -63,12 +68,22 @@ def open_session_group(
     return group_id
 
 
-def close_session_group(client: KalshiClient, store: Store, group_id: str, log: EventLog) -> bool:
-    """Delete the group after a clean stop; on failure it stays listed for the kill switch."""
+def close_session_group(
+    client: KalshiClient,
+    store: Store,
+    group_id: str,
+    log: EventLog,
+    abandon: threading.Event | None = None,
+) -> bool:
+    """Delete the group after a clean stop; on failure it stays listed for the kill switch, as
+    it does when a second SIGINT or SIGTERM (`abandon`) gives the delete up while it is out."""
     try:
-        client.order_groups.delete_order_group(group_id)
+        unless_given_up(partial(client.order_groups.delete_order_group, group_id), abandon)
     except KalshiError as exc:
         log.emit("order_group_kept", {"order_group_id": group_id, "error": exc.message})
+        return False
+    except GivenUp:
+        log.emit("order_group_kept", {"order_group_id": group_id, "error": GROUP_END_GIVEN_UP})
         return False
     forget_order_group(store, group_id)
     log.emit("order_group_deleted", {"order_group_id": group_id})
@@ -83,16 +98,18 @@ def end_session_group(
     *,
     own_resting: int,
     unknown: list[str],
+    abandon: threading.Event | None = None,
 ) -> None:
     """After a stop (not `--once`): with none of the loop's own orders resting, delete the group
     (orders placed by hand are not in it), which also refuses an order of unknown outcome that
     lands later. A group kept (one of the loop's cancels failed or was abandoned, or the delete
     failed) while such an order may still land is triggered, so the exchange cancels the group's
     orders and refuses it: a live group would take it, and it would rest with nobody to manage
-    it. The group stays listed in the state file for the kill switch."""
-    if own_resting == 0 and close_session_group(client, store, group_id, log):
+    it. The group stays listed in the state file for the kill switch. Once a second SIGINT or
+    SIGTERM (`abandon`) gave the stop up, nothing more is asked: the person will not wait."""
+    if own_resting == 0 and close_session_group(client, store, group_id, log, abandon):
         return
-    if unknown:
+    if unknown and not (abandon is not None and abandon.is_set()):
         trigger_session_group(client.order_groups, group_id, log, unknown)
 
 

@@ -1081,6 +1081,7 @@ def trade(
                         log,
                         own_resting=len(loop.own_resting()),
                         unknown=sorted(loop.executor.unknown_orders.unknown),
+                        abandon=abandon,
                     )
         finally:
             _close_alerts(alerts, loop.stop_deadline if loop is not None else None, log)

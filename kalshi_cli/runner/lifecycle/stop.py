@@ -30,7 +30,7 @@ the withdrawal and leave nothing to look with.
 A second SIGINT or SIGTERM (`abandon`) gives the stop up at once, whichever of its calls is out:
 each call that waits on one answer (the trigger, a batch cancel, a listing, a lookup) is made on
 a thread of its own and waited for only until the answer comes or the person interrupts again
-(`_unless_given_up`), as the cancels side by side are. A call given up is not waited for; the
+(`unless_given_up`), as the cancels side by side are. A call given up is not waited for; the
 deadline it runs under still bounds it. Waited for on the loop's thread, a call an exchange was
 slow to answer held a stop interrupted twice until the deadline cut it, up to 20 s.
 
@@ -45,7 +45,6 @@ when it cannot. An order placed just before the stop once went unlisted, uncance
 
 from __future__ import annotations
 
-import contextvars
 import math
 import threading
 from collections.abc import Callable, Iterable
@@ -54,6 +53,12 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from kalshi_cli.runner.lifecycle.give_up import (
+    ABANDON_CHECK_S,
+    GivenUp,
+    in_context,
+    unless_given_up,
+)
 from kalshi_cli.runner.ports import own_book
 from kalshi_cli.store.errors import StoreError
 from kalshi_cli.store.records import FINISHED_STATUSES, RESTING
@@ -81,8 +86,6 @@ STOP_WORKERS = 4
 # the share of the stop deadline kept for the proving listing, at most this many seconds
 PROOF_SHARE = 0.25
 PROOF_MAX_S = 5.0
-# how often the wait for the stop's own cancels asks whether a second interrupt gave it up
-_ABANDON_CHECK_S = 0.05
 # why no listing proved a stop a second SIGINT or SIGTERM gave up (`StopProof.unlisted`)
 GIVEN_UP = "given up by a second interrupt before its listing"
 
@@ -177,7 +180,7 @@ def withdraw_at_stop(
         proof = _prove(
             loop, refused_later=triggered, shows_all_from=shows_all_from, abandon=abandon
         )
-    except _GivenUp:  # interrupted again while the proof's listing was out
+    except GivenUp:  # interrupted again while the proof's listing was out
         return _given_up(loop, triggered=triggered, first=True, failed=failed)
     return proof if failed is None else replace(proof, failed=failed)
 
@@ -214,17 +217,17 @@ def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_fro
     triggered = False
     if group is not None and loop.trigger_group is not None:
         try:
-            _unless_given_up(loop.trigger_group, abandon)
+            unless_given_up(loop.trigger_group, abandon)
             triggered = True
             loop.log.emit("stop_group_triggered", {"order_group_id": group, "orders": len(own)})
         except KalshiError as exc:
             loop.log.emit("stop_group_trigger_failed", {"error": exc.one_line()})
-        except _GivenUp:
+        except GivenUp:
             return False  # it may yet be triggered: nothing is taken as refused
     if own and not triggered:
         try:
             _batch_cancel(loop, own, abandon)
-        except _GivenUp:
+        except GivenUp:
             return False
     unknown = loop.executor.unknown_orders
     if unknown.unknown and not (abandon is not None and abandon.is_set()):
@@ -267,8 +270,8 @@ def _looked_unless_given_up(
     """The lookups of the orders of unknown outcome (`UnknownOrders.look`), none when a second
     interrupt comes while they are out: nothing was seen of them, and the wait ends."""
     try:
-        return _unless_given_up(partial(look, lost), abandon)
-    except _GivenUp:
+        return unless_given_up(partial(look, lost), abandon)
+    except GivenUp:
         return []
 
 
@@ -276,13 +279,13 @@ def _batch_cancel(
     loop: StoppingLoop, own: list[OpenOrder], abandon: threading.Event | None = None
 ) -> None:
     """The loop's orders in batch cancel requests; each one cancelled is booked so (none when
-    a second interrupt comes first: `_GivenUp`)."""
+    a second interrupt comes first: `GivenUp`)."""
     here = loop.client.subaccount
     pairs: list[tuple[str, str | None]] = [(o.order_id, o.ticker) for o in own]
     where = {o.order_id: here for o in own} if here else None
     batch_cancel = loop.client.orders.batch_cancel
     try:
-        results = _unless_given_up(lambda: batch_cancel(pairs, subaccounts=where), abandon)
+        results = unless_given_up(lambda: batch_cancel(pairs, subaccounts=where), abandon)
     except KalshiError as exc:
         loop.log.emit("stop_batch_cancel_failed", {"orders": len(own), "error": exc.one_line()})
         return
@@ -315,7 +318,7 @@ def _resting_of(
     except KalshiError as exc:
         loop.log.emit("stop_listing_failed", {"error": exc.one_line()})
         return list(own.values())
-    except _GivenUp:
+    except GivenUp:
         return list(own.values())
     for order_id, order in own.items():
         if order_id not in listed:
@@ -334,12 +337,12 @@ def _cancel_side_by_side(
     cancel = loop.client.orders.cancel_order
     pool = ThreadPoolExecutor(max_workers=STOP_WORKERS, thread_name_prefix="stop")
     futures = {
-        pool.submit(_in_context(partial(cancel, o.order_id, ticker=o.ticker))): o for o in orders
+        pool.submit(in_context(partial(cancel, o.order_id, ticker=o.ticker))): o for o in orders
     }
     pending: set[Future[CancelResult]] = set(futures)
     try:
         while pending and not (abandon is not None and abandon.is_set()):
-            done, pending = wait(pending, timeout=_ABANDON_CHECK_S, return_when=FIRST_COMPLETED)
+            done, pending = wait(pending, timeout=ABANDON_CHECK_S, return_when=FIRST_COMPLETED)
             for future in done:
                 _book_cancel(loop, futures[future], future)
     finally:
@@ -377,53 +380,12 @@ def _wait_until(loop: StoppingLoop, at: float) -> None:
         loop.clock.sleep(wait)
 
 
-def _in_context(call: Callable[[], T]) -> Callable[[], T]:
-    """`call` to run on another thread under this thread's context (its deadline)."""
-    context = contextvars.copy_context()
-    return lambda: context.run(call)
-
-
-class _GivenUp(Exception):
-    """A second SIGINT or SIGTERM came while a call of the stop was out (`_unless_given_up`)."""
-
-
-def _unless_given_up(call: Callable[[], T], abandon: threading.Event | None) -> T:
-    """`call`'s answer (or its error), the call made on a thread of its own under this
-    thread's deadline and waited for until it comes or `abandon` is set (a second SIGINT or
-    SIGTERM: the person will not wait), which raises `_GivenUp`; the call is then not waited
-    for, its deadline still bounds it. Without `abandon`, made here. Only the exchange's part
-    of a step goes there: what it answered is booked by the caller, on the loop's thread."""
-    if abandon is None:
-        return call()
-    if abandon.is_set():
-        raise _GivenUp
-    answer: list[T] = []
-    error: list[BaseException] = []
-    done = threading.Event()
-
-    def make() -> None:
-        try:
-            answer.append(call())
-        except BaseException as exc:  # raised again on the loop's thread
-            error.append(exc)
-        finally:
-            done.set()
-
-    threading.Thread(target=_in_context(make), name="stop-call", daemon=True).start()
-    while not done.wait(_ABANDON_CHECK_S):
-        if abandon.is_set() and not done.is_set():  # an answer already back is taken
-            raise _GivenUp
-    if error:
-        raise error[0]
-    return answer[0]
-
-
 def _resting_listed(loop: StoppingLoop, abandon: threading.Event | None) -> list[Order]:
-    """The orders the loop's subaccount has resting, as one listing shows them (`_GivenUp`
+    """The orders the loop's subaccount has resting, as one listing shows them (`GivenUp`
     when a second interrupt comes first)."""
     # the loop's subaccount's: a quote of its strategy's on another is another book's
     orders = own_book(loop.client).orders
-    return _unless_given_up(lambda: list(orders.iter_orders(status="resting")), abandon)
+    return unless_given_up(lambda: list(orders.iter_orders(status="resting")), abandon)
 
 
 def _believed_resting(loop: StoppingLoop) -> set[str]:
@@ -464,14 +426,14 @@ def _prove(
     An order the loop believes resting (its cancel failed) is proven gone only by a listing
     asked from `shows_all_from` on, which the proof waits for while its deadline allows: one
     asked sooner may not show an order placed just before the stop. A second interrupt while
-    the listing is out raises `_GivenUp`."""
+    the listing is out raises `GivenUp`."""
     believed = {o.order_id: o for o in loop.own_resting()}
     found = loop.executor.unknown_orders.unknown  # may rest: only a listing can say
     if believed and not refused_later:
         _wait_until(loop, shows_all_from)
     asked = loop.clock.monotonic()
     try:
-        listed = _resting_listed(loop, abandon)  # `_GivenUp` goes to the caller
+        listed = _resting_listed(loop, abandon)  # `GivenUp` goes to the caller
     except KalshiError as exc:
         left = tuple(sorted(_believed_resting(loop)))
         loop.log.emit(
