@@ -48,7 +48,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from kalshi_cli.runner.lifecycle.give_up import (
     ABANDON_CHECK_S,
     GivenUp,
-    in_context,
+    side_by_side,
     unless_given_up,
 )
 from kalshi_cli.runner.ports import own_book
@@ -335,10 +335,9 @@ def _cancel_side_by_side(
     at once: the cancels not answered yet are not booked (their orders stay believed resting,
     to be named), and those not started are not made."""
     cancel = loop.client.orders.cancel_order
-    pool = ThreadPoolExecutor(max_workers=STOP_WORKERS, thread_name_prefix="stop")
-    futures = {
-        pool.submit(in_context(partial(cancel, o.order_id, ticker=o.ticker))): o for o in orders
-    }
+    orders = list(orders)
+    calls = [partial(cancel, o.order_id, ticker=o.ticker) for o in orders]
+    futures = dict(zip(side_by_side(calls, STOP_WORKERS), orders, strict=True))
     pending: set[Future[CancelResult]] = set(futures)
     try:
         while pending and not (abandon is not None and abandon.is_set()):
@@ -346,9 +345,10 @@ def _cancel_side_by_side(
             for future in done:
                 _book_cancel(loop, futures[future], future)
     finally:
-        # a cancel still out when the wait was given up is not waited for: the deadline it
-        # runs under still bounds it
-        pool.shutdown(wait=not pending, cancel_futures=True)
+        # the cancels not started are not made; one still out when the wait was given up is
+        # not waited for, here or at the process's exit: the deadline it runs under bounds it
+        for future in pending:
+            future.cancel()
 
 
 def _book_cancel(loop: StoppingLoop, order: OpenOrder, future: Future[CancelResult]) -> None:
