@@ -322,3 +322,60 @@ def test_a_backtest_of_recorded_fees_missing_their_multiplier_stops_with_one_lin
     assert done.returncode == ExitCode.NO_DATA, done.stderr
     assert "Traceback" not in done.stderr
     assert "FEEX" in done.stderr and "no fee_multiplier" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("reference", "missing"),
+    [
+        (
+            {"series": [{"ticker": "FEEX", "fee_type": MAKER, "fee_multiplier": None}]},
+            "fee_multiplier",
+        ),
+        (
+            {
+                "series": [{"ticker": "FEEX", "fee_type": MAKER, "fee_multiplier": 2}],
+                "series_fee_changes": [
+                    {
+                        "id": "c1",
+                        "series_ticker": "FEEX",
+                        "fee_type": None,
+                        "fee_multiplier": None,
+                        "scheduled_ts": "2026-01-01T01:00:00Z",
+                    }
+                ],
+            },
+            "fee_type",
+        ),
+    ],
+    ids=["series-null-multiplier", "fee-change-nulls"],
+)
+def test_a_null_series_fee_is_refused_by_name_not_read_as_the_text_none(
+    tmp_path: Path, reference: dict[str, Any], missing: str
+) -> None:
+    """A Series' and a SeriesFeeChange's `fee_type` and `fee_multiplier` are not nullable in
+    the spec: a recorded null is a fee that is missing, refused as one, never the text "None"
+    handed on as a multiplier or a fee type."""
+    data = _one_market_set(tmp_path, reference)
+    with pytest.raises(NoDataError) as refused:
+        load_reference(data)
+    message = str(refused.value)
+    assert "FEEX" in message and f"no {missing}" in message
+    assert "None" not in message
+
+
+def test_a_null_event_override_multiplier_is_the_series_multiplier(tmp_path: Path) -> None:
+    """EventData's `fee_multiplier_override` is nullable, "paired with fee_type_override": a
+    recorded null with an override type is charged the series' own multiplier."""
+    from kalshi_cli.venue import LocalVenue
+    from kalshi_cli.vocabulary.clock import ManualClock
+    from kalshi_cli.vocabulary.models import FeeModel, FeeType
+
+    data = _one_market_set(
+        tmp_path, {"series": [{"ticker": "FEEX", "fee_type": "quadratic", "fee_multiplier": 3}]}
+    )
+    reference = json.loads((data / "reference.json").read_text())
+    reference["events"][0].update(fee_type_override=MAKER, fee_multiplier_override=None)
+    (data / "reference.json").write_text(json.dumps(reference))
+    (info,) = load_reference(data).values()
+    venue = LocalVenue(ManualClock(1_767_225_600.0), [info], balance=Decimal(100))
+    assert venue.fee_model(info.ticker) == FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, Decimal(3))

@@ -277,3 +277,24 @@ def test_a_scenario_giving_half_of_a_fee_model_is_refused(
     path.write_text(text)
     with pytest.raises(ScenarioError, match=f"no {missing}"):
         build_exchange(path, clock=ManualClock())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "fees: {fee_type: quadratic, fee_multiplier: null}\n",
+        "series:\n  - {ticker: X, title: X, fee_type: quadratic, fee_multiplier: null}\n",
+        "series:\n  - {ticker: X, title: X, fee_changes: "
+        "[{fee_type: quadratic, fee_multiplier: null, after_seconds: 60}]}\n",
+    ],
+    ids=["fees", "series", "fee-change"],
+)
+def test_a_null_fee_multiplier_in_a_scenario_is_refused_as_missing(
+    tmp_path: Path, text: str
+) -> None:
+    """A null multiplier is a multiplier not given (refused by name), never the text "None"."""
+    path = tmp_path / "null.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError, match="no fee_multiplier") as refused:
+        build_exchange(path, clock=ManualClock())
+    assert "None" not in str(refused.value)
