@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.runner.books.fees import load_fee_models
+from kalshi_cli.services.fees import load_fee_models
 from kalshi_cli.sim.core.exchange import EventFeeUpdated, Exchange, SimEvent, SimEventT, SimSeries
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.keys import load_private_key

@@ -30,7 +30,7 @@ from kalshi_cli.risk import RiskEngine
 from kalshi_cli.risk.budget import Budget
 from kalshi_cli.runner.assembly import assemble_loop
 from kalshi_cli.runner.books.eventlog import EventLog
-from kalshi_cli.runner.books.fees import FeeMarketReads, FeeReads, load_fees
+from kalshi_cli.runner.books.fees import FeeReads, load_fees
 from kalshi_cli.runner.books.portfolio import Portfolio, resting_order
 from kalshi_cli.runner.books.records import LoopTradingRecords
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
@@ -51,6 +51,7 @@ from kalshi_cli.runner.loop import TradeLoop
 from kalshi_cli.runner.loop_settings import LoopSettings
 from kalshi_cli.runner.ports import LoopClient, MarketFeed
 from kalshi_cli.runner.schedule.lineup import Lineup, Member
+from kalshi_cli.services.fees import FeeMarketReads
 from kalshi_cli.services.orders import MarketRead
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.strategies import get_strategy
