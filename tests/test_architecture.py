@@ -46,7 +46,7 @@ LAYERS: list[tuple[str, set[str]]] = [
         "adapters and rules",
         {"client", "store", "strategies", "risk", "feed", "alerts", "config", "sim"},
     ),
-    ("accounting", {"services.pnl", "services.loop_strategies"}),
+    ("accounting", {"services.pnl", "services.loop_strategies", "services.fees"}),
     ("reconciliation", {"services.reconcile"}),
     (
         "services",

@@ -784,7 +784,7 @@ class AgentTools:
     def _read_fees(self, tickers: set[str]) -> dict[str, FeeModel]:
         """`_fees` of `tickers` alone; refused (FEES_UNPRICED) for a market whose fees the
         model cannot price: the budget is never spent at a guessed fee."""
-        from kalshi_cli.runner.books.fees import load_fee_models
+        from kalshi_cli.services.fees import load_fee_models
         from kalshi_cli.vocabulary.models import FeeModelError
 
         if not tickers:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 import msgspec
 
+from kalshi_cli.services.fees import FeeMarketReads, load_fee_models
 from kalshi_cli.services.loop_strategies import strategy_names, strategy_rows, strategy_text
 from kalshi_cli.services.reconcile import (
     AMEND_READ,
@@ -49,6 +50,7 @@ from kalshi_cli.vocabulary.models import (
     Action,
     BookSide,
     FeeModel,
+    FeeModelError,
     Market,
     Order,
     Side,
@@ -86,11 +88,11 @@ _T = TypeVar("_T")
 
 # Trading states in which new exposure may not be added. REDUCING still allows reduce-only.
 BLOCKING_STATES = ("HALTED", "SAFE_MODE")
-STANDARD_FEES = FeeModel()  # Kalshi's standard taker rate, for a check that reads no series
 
 
-class MarketRead(Protocol):
-    """The market read the order service makes (a client's `markets`)."""
+class MarketRead(FeeMarketReads, Protocol):
+    """The market reads the order service makes (a client's `markets`): the market, and for a
+    buy that takes, its event and series (their fees)."""
 
     def get_market(self, ticker: str) -> Market: ...
 
@@ -537,7 +539,8 @@ class OrderService:
         cost = request.count * price
         self._check_order_cost(request.ticker, book.book_side, request.count, price, reads)
         exposure_after = self._check_position(request.ticker, book.book_side, request.count, reads)
-        self._check_balance(request, book.book_side, price, reads)  # last: it spends the balance
+        # last: it spends the balance
+        self._check_balance(request, market, book.book_side, price, reads)
         create_kwargs: dict[str, Any] = {
             "ticker": market.ticker,
             "book_side": book.book_side,
@@ -1285,12 +1288,19 @@ class OrderService:
         return frozenset(b.subaccount for b in self.client.subaccounts.subaccount_balances())
 
     def _check_balance(
-        self, request: OrderRequest, book_side: BookSide, price: Decimal, reads: MarketReads
+        self,
+        request: OrderRequest,
+        market: Market,
+        book_side: BookSide,
+        price: Decimal,
+        reads: MarketReads,
     ) -> None:
         """A buy costs count x `price` (the price of the side bought), plus the taker fee on
-        every contract for an order that takes or dies (IOC, FOK: `trading_fee`, models.py); a
-        GTC order may rest, and the exchange holds it to its cost alone, so only that is
-        checked (a fee it may owe on a fill is the exchange's to refuse, never ours to guess).
+        every contract for an order that takes or dies now (IOC, FOK), at the market's own fees
+        (`services.fees`: its series' type and multiplier, an event's override, its waiver;
+        read once per market); a GTC order may rest, and the exchange holds it to its cost
+        alone, so only that is checked. A fee it may owe on a later fill, or a fee the model
+        cannot price, is the exchange's to refuse, never ours to guess.
         Over the balance the exchange reports
         for the order's subaccount, less what the orders prepared before it (a batch's rows)
         may cost, it is refused. Sells and reduce-only orders release money and are not held
@@ -1298,12 +1308,15 @@ class OrderService:
         position read only when the whole buy does not fit)."""
         if request.action is not Action.BUY or request.reduce_only:
             return
-        takes = request.time_in_force is not TimeInForce.GTC
+        fees = None
+        if request.time_in_force is not TimeInForce.GTC:
+            fees = reads.get("fees", market.ticker, lambda: self._fees(market))
+        now = self._now()
 
         def cost(count: Decimal) -> Decimal:
-            # at Kalshi's standard taker rate: `prepare` reads no series (an order of a market
-            # whose multiplier is higher is the exchange's to refuse)
-            return most_cost(count, price, STANDARD_FEES) if takes else count * price
+            if fees is None:
+                return count * price
+            return count * price + fees.fee(count, price, taker=True, at=now)
 
         need = cost(request.count)
         available = reads.get("balance", "", self._balance) - reads.spent
@@ -1318,7 +1331,7 @@ class OrderService:
                 raise ValidationError(
                     f"buying {fmt_count(request.count)} {request.side.value} at "
                     f"${_money(price)} costs up to ${_money(opening_need)}"
-                    f"{' with the taker fee' if takes else ''}; "
+                    f"{' with the taker fee' if fees is not None else ''}; "
                     f"the balance{left} is ${_money(available)}: short by "
                     f"${_money(opening_need - available)}",
                     code="INSUFFICIENT_BALANCE",
@@ -1326,6 +1339,14 @@ class OrderService:
                 )
             need = opening_need
         reads.spent += need
+
+    def _fees(self, market: Market) -> FeeModel | None:
+        """The market's own fees, or None for fees the model cannot price (the exchange's to
+        hold the order to)."""
+        try:
+            return load_fee_models(self.client, [market])[market.ticker]
+        except FeeModelError:
+            return None
 
     def _balance(self) -> Decimal:
         """The balance of the subaccount an order placed now goes to (the client's, else the

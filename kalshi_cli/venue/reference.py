@@ -21,8 +21,11 @@ from typing import Any
 
 from kalshi_cli.feed.messages import Lifecycle
 from kalshi_cli.vocabulary.clock import parse_iso
+from kalshi_cli.vocabulary.errors import NoDataError
 from kalshi_cli.vocabulary.models import (
     PRICE_STRUCTURES,
+    FeeModel,
+    FeeModelError,
     PriceRange,
     fractional_flag,
     parse_optional_dollars,
@@ -81,18 +84,26 @@ def default_info(ticker: str) -> MarketInfo:
 
 
 def load_reference(root: Path) -> dict[str, MarketInfo]:
-    """Ticker -> info from `root/reference.json`, or {} when there is none."""
+    """Ticker -> info from `root/reference.json`, or {} when there is none. Raises
+    NoDataError for fees in it that cannot be priced (`from_rest`)."""
     path = root / REFERENCE_FILE
     if not path.exists():
         return {}
     data = json.loads(path.read_text())
-    return from_rest(
-        data.get("series", []),
-        data.get("events", []),
-        data.get("markets", []),
-        series_fee_changes=data.get("series_fee_changes") or [],
-        event_fee_changes=data.get("event_fee_changes") or [],
-    )
+    try:
+        return from_rest(
+            data.get("series", []),
+            data.get("events", []),
+            data.get("markets", []),
+            series_fee_changes=data.get("series_fee_changes") or [],
+            event_fee_changes=data.get("event_fee_changes") or [],
+        )
+    except FeeModelError as exc:
+        raise NoDataError(
+            f"{path}: cannot price the fees of {exc}",
+            hint="a backtest charges the fees Kalshi charged and guesses none: record or "
+            "download the data set again",
+        ) from exc
 
 
 def _with_fee_changes(
@@ -105,9 +116,9 @@ def _with_fee_changes(
     by_series: dict[str, list[tuple[float, str, str]]] = {}  # unix seconds
     for c in series_changes:
         at = parse_iso(str(c["scheduled_ts"])).timestamp()
-        by_series.setdefault(str(c["series_ticker"]), []).append(
-            (at, str(c["fee_type"]), str(c["fee_multiplier"]))
-        )
+        series = str(c["series_ticker"])
+        fees = _fees(f"series {series} (fee change {c.get('id')})", c)
+        by_series.setdefault(series, []).append((at, fees.fee_type.value, str(fees.multiplier)))
     by_event: dict[str, list[tuple[float, str | None, str | None]]] = {}
     for c in event_changes:
         at = parse_iso(str(c["scheduled_ts"])).timestamp()
@@ -142,9 +153,12 @@ def from_rest(
     """Read from REST bodies kept as sent (reference.json, written by any earlier version, or
     a paper session's reads of the exchange), field by field rather than as Structs: a missing
     field takes its default (a missing series or event is named in `assumed`), so a body of an
-    older shape still describes its market. The fee changes scheduled for the markets' series
-    and events are part of what a market charges (a fill is priced by the change in force at
-    its time), so they are asked for, never left out."""
+    older shape still describes its market. Fees are the exception: a series listed, or a
+    series fee change, without its `fee_type` or `fee_multiplier` (both required in the spec)
+    raises FeeModelError naming it, never priced at a type or multiplier made up here. The fee
+    changes scheduled for the markets' series and events are part of what a market charges (a
+    fill is priced by the change in force at its time), so they are asked for, never left
+    out."""
     by_series = {str(s.get("ticker")): s for s in series}
     by_event = {str(e.get("event_ticker")): e for e in events}
     out: dict[str, MarketInfo] = {}
@@ -158,8 +172,11 @@ def from_rest(
         assumed = [] if s is not None else ["fees"]
         if not event:
             assumed.append("event")
-        fee_type = (s or {}).get("fee_type") or "quadratic"
-        multiplier = (s or {}).get("fee_multiplier", "1")
+        # a series not listed: the standard fees, which `assumed` names
+        fee_type, multiplier = base.fee_type, base.fee_multiplier
+        if s is not None:
+            fees = _fees(f"series {series_ticker}", s)
+            fee_type, multiplier = fees.fee_type.value, str(fees.multiplier)
         override = None
         if event.get("fee_type_override"):
             by = event.get("fee_multiplier_override")
@@ -174,8 +191,8 @@ def from_rest(
             title=str(m.get("title") or ""),
             price_level_structure=str(m.get("price_level_structure") or "linear_cent"),
             price_ranges=ranges,
-            fee_type=str(fee_type),
-            fee_multiplier=str(multiplier),
+            fee_type=fee_type,
+            fee_multiplier=multiplier,
             fee_override=override,
             fee_waiver_expiration_time=parse_iso(str(waiver)).timestamp() if waiver else None,
             mutually_exclusive=bool(event.get("mutually_exclusive", False)),
@@ -186,6 +203,15 @@ def from_rest(
             assumed=tuple(assumed),
         )
     return _with_fee_changes(out, series_fee_changes, event_fee_changes)
+
+
+def _fees(what: str, body: Mapping[str, Any]) -> FeeModel:
+    """The `fee_type` and `fee_multiplier` of a Series or SeriesFeeChange body, both required:
+    FeeModelError naming `what` for one missing, null, or that cannot be priced."""
+    try:
+        return FeeModel.from_api(body.get("fee_type"), body.get("fee_multiplier"))
+    except FeeModelError as exc:
+        raise FeeModelError(f"{what}: {exc}") from exc
 
 
 def _unix_time(value: Any) -> float | None:

@@ -764,7 +764,10 @@ def trading_fee(count: Decimal, price: Decimal, rate: Decimal = TAKER_FEE_RATE) 
 
 
 def _fee_number(value: Any, what: str) -> Decimal:
-    """`fee_multiplier` is a JSON number in the spec; read it through its shortest text."""
+    """`fee_multiplier` is a JSON number in the spec; read it through its shortest text. A
+    missing one is refused by name: no multiplier is assumed."""
+    if value is None:
+        raise FeeModelError(f"no {what}")
     if isinstance(value, float):
         value = repr(value)  # the wire sends a JSON number; its text is exact enough
     try:
@@ -777,6 +780,8 @@ def _fee_number(value: Any, what: str) -> Decimal:
 
 
 def _fee_type(value: Any) -> FeeType:
+    if value is None:
+        raise FeeModelError("no fee_type")
     try:
         fee_type = FeeType(value)
     except ValueError:
@@ -816,7 +821,8 @@ class FeeModel(msgspec.Struct, frozen=True):
     ) -> FeeModel:
         """From a Series' `fee_type`/`fee_multiplier`, an Event's `fee_type_override`/
         `fee_multiplier_override` (both null: no override) and a Market's
-        `fee_waiver_expiration_time`. Raises FeeModelError for what cannot be priced."""
+        `fee_waiver_expiration_time`. Raises FeeModelError for what cannot be priced, a
+        missing (None) type or multiplier among it: neither is ever assumed."""
         if override_type is not None:
             fee_type = override_type
             if override_multiplier is not None:

@@ -84,10 +84,10 @@ def test_an_import_of_fractional_books_fills_what_the_book_could_fill(tmp_path: 
     assert Decimal(market["realized"]) == Decimal("3.19") * Decimal("0.07") - Decimal("0.2016")
 
 
-def test_an_import_of_whole_books_stays_whole(tmp_path: Path) -> None:
-    source = tmp_path / "capture.jsonl"
-    _frames(source)
-    whole = source.read_text()
+def _whole_frames(path: Path) -> None:
+    """`_frames` with every size a whole number of contracts."""
+    _frames(path)
+    whole = path.read_text()
     for fraction, integer in (
         ("12.37", "12.00"),
         ("8.41", "8.00"),
@@ -97,8 +97,45 @@ def test_an_import_of_whole_books_stays_whole(tmp_path: Path) -> None:
         whole = whole.replace(f'"{fraction}"', f'"{integer}"').replace(
             f'"-{fraction}"', f'"-{integer}"'
         )
-    source.write_text(whole)
+    path.write_text(whole)
+
+
+def test_an_import_of_whole_books_stays_whole(tmp_path: Path) -> None:
+    source = tmp_path / "capture.jsonl"
+    _whole_frames(source)
     import_jsonl(source, tmp_path / "set")
     manifest = read_manifest(tmp_path / "set")
     assert manifest is not None
     assert manifest["markets"][TICKER]["fractional"] is False
+
+
+def test_a_fractional_order_count_on_a_whole_contract_market_is_refused_as_the_exchange_does(
+    tmp_path: Path,
+) -> None:
+    """A strategy asking for 1.5 contracts of a market its data shows in whole contracts only:
+    the venue answers each order as the exchange does (400 `invalid_count`), so the run fills
+    nothing and counts the orders rejected, where a whole count of the same strategy fills."""
+    source = tmp_path / "capture.jsonl"
+    _whole_frames(source)
+    data = tmp_path / "set"
+    import_jsonl(source, data)
+    runs = {}
+    for count in ("1.5", "2"):
+        spec = BacktestSpec(
+            data=str(data),
+            strategy=str(EXAMPLE),
+            params=(("fair", "0.90"), ("take_profit", "0.05"), ("order_count", count)),
+        )
+        run = execute(spec, tmp_path / count)
+        with Store.open(run.state_path, create=False) as store:
+            runs[count] = (
+                build_report(run)["totals"],
+                [f.count for f in store.fills.iter_fills(ticker=TICKER)],
+                [i.error or "" for i in store.orders.intents()],
+            )
+    totals, fills, errors = runs["1.5"]
+    assert fills == [] and totals["fills"] == 0
+    assert totals["rejected"] == totals["orders"] > 0
+    assert all("invalid_count" in e and "whole contracts only" in e for e in errors), errors
+    totals, fills, errors = runs["2"]
+    assert fills == [2, 2] and errors == ["", ""]  # the entry and its take-profit exit

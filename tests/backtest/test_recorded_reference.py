@@ -10,12 +10,16 @@ import signal
 import time
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import pytest
 
 from kalshi_cli.backtest.report import render_text
 from kalshi_cli.data.replay import replay
 from kalshi_cli.store import Store
 from kalshi_cli.venue.reference import load_reference
+from kalshi_cli.vocabulary.errors import NoDataError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.backtest.test_cli_backtest import kalshi
 from tests.cli.test_cli_data import environ, start
 from tests.feed.helpers import SimBooks
@@ -241,3 +245,137 @@ def test_a_market_the_reference_lists_is_charged_its_series_fees_beside_one_it_d
         # the taker fee of a series at twice the standard rate: 0.14 x C x P x (1 - P)
         raw = Decimal("0.14") * f.count * f.yes_price * (1 - f.yes_price)
         assert f.is_taker and f.fee == raw.quantize(Decimal("0.0001"), rounding=ROUND_CEILING)
+
+
+def _one_market_set(tmp_path: Path, reference: dict[str, Any]) -> Path:
+    """A data set of one book of FEEX-26JAN01-A, with `reference` as its reference data."""
+    from kalshi_cli.data.importer import import_jsonl
+
+    ticker = "FEEX-26JAN01-A"
+    book = {"yes_dollars_fp": [["0.4000", "10.00"]], "no_dollars_fp": [["0.5500", "10.00"]]}
+    frame = {
+        "type": "orderbook_snapshot",
+        "sid": 1,
+        "seq": 1,
+        "msg": {"market_ticker": ticker, "market_id": ticker, **book},
+    }
+    source = tmp_path / "capture.jsonl"
+    source.write_text(json.dumps({"recv_ms": 1_767_225_600_000, "frame": frame}) + "\n")
+    data = tmp_path / "set"
+    import_jsonl(source, data)
+    (data / "reference.json").write_text(
+        json.dumps(
+            {
+                "events": [{"event_ticker": "FEEX-26JAN01", "series_ticker": "FEEX"}],
+                "markets": [{"ticker": ticker, "event_ticker": "FEEX-26JAN01"}],
+                **reference,
+            }
+        )
+    )
+    return data
+
+
+MAKER = "quadratic_with_maker_fees"
+
+
+@pytest.mark.parametrize(
+    ("reference", "missing"),
+    [
+        ({"series": [{"ticker": "FEEX", "fee_type": MAKER}]}, "fee_multiplier"),
+        ({"series": [{"ticker": "FEEX", "fee_multiplier": 2}]}, "fee_type"),
+        (
+            {
+                "series": [{"ticker": "FEEX", "fee_type": MAKER, "fee_multiplier": 2}],
+                "series_fee_changes": [
+                    {
+                        "id": "c1",
+                        "series_ticker": "FEEX",
+                        "fee_type": "quadratic",
+                        "scheduled_ts": "2026-01-01T01:00:00Z",
+                    }
+                ],
+            },
+            "fee_multiplier",
+        ),
+    ],
+    ids=["series-type-only", "series-multiplier-only", "fee-change-type-only"],
+)
+def test_recorded_fees_missing_half_are_refused_not_priced_at_the_standard(
+    tmp_path: Path, reference: dict[str, Any], missing: str
+) -> None:
+    """A Series and a SeriesFeeChange always carry both `fee_type` and `fee_multiplier` (the
+    spec requires them): a recorded one without either is damaged data, and the backtest stops
+    naming the series and the field, rather than charging the standard type or a multiplier
+    of 1 it made up."""
+    data = _one_market_set(tmp_path, reference)
+    with pytest.raises(NoDataError) as refused:
+        load_reference(data)
+    message = str(refused.value)
+    assert "reference.json" in message and "FEEX" in message and f"no {missing}" in message
+
+
+def test_a_backtest_of_recorded_fees_missing_their_multiplier_stops_with_one_line(
+    tmp_path: Path,
+) -> None:
+    data = _one_market_set(tmp_path, {"series": [{"ticker": "FEEX", "fee_type": MAKER}]})
+    done = kalshi(["backtest", "--strategy", "spike", "--data", str(data)], tmp_path)
+    assert done.returncode == ExitCode.NO_DATA, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "FEEX" in done.stderr and "no fee_multiplier" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("reference", "missing"),
+    [
+        (
+            {"series": [{"ticker": "FEEX", "fee_type": MAKER, "fee_multiplier": None}]},
+            "fee_multiplier",
+        ),
+        (
+            {
+                "series": [{"ticker": "FEEX", "fee_type": MAKER, "fee_multiplier": 2}],
+                "series_fee_changes": [
+                    {
+                        "id": "c1",
+                        "series_ticker": "FEEX",
+                        "fee_type": None,
+                        "fee_multiplier": None,
+                        "scheduled_ts": "2026-01-01T01:00:00Z",
+                    }
+                ],
+            },
+            "fee_type",
+        ),
+    ],
+    ids=["series-null-multiplier", "fee-change-nulls"],
+)
+def test_a_null_series_fee_is_refused_by_name_not_read_as_the_text_none(
+    tmp_path: Path, reference: dict[str, Any], missing: str
+) -> None:
+    """A Series' and a SeriesFeeChange's `fee_type` and `fee_multiplier` are not nullable in
+    the spec: a recorded null is a fee that is missing, refused as one, never the text "None"
+    handed on as a multiplier or a fee type."""
+    data = _one_market_set(tmp_path, reference)
+    with pytest.raises(NoDataError) as refused:
+        load_reference(data)
+    message = str(refused.value)
+    assert "FEEX" in message and f"no {missing}" in message
+    assert "None" not in message
+
+
+def test_a_null_event_override_multiplier_is_the_series_multiplier(tmp_path: Path) -> None:
+    """EventData's `fee_multiplier_override` is nullable, "paired with fee_type_override": a
+    recorded null with an override type is charged the series' own multiplier."""
+    from kalshi_cli.venue import LocalVenue
+    from kalshi_cli.vocabulary.clock import ManualClock
+    from kalshi_cli.vocabulary.models import FeeModel, FeeType
+
+    data = _one_market_set(
+        tmp_path, {"series": [{"ticker": "FEEX", "fee_type": "quadratic", "fee_multiplier": 3}]}
+    )
+    reference = json.loads((data / "reference.json").read_text())
+    reference["events"][0].update(fee_type_override=MAKER, fee_multiplier_override=None)
+    (data / "reference.json").write_text(json.dumps(reference))
+    (info,) = load_reference(data).values()
+    venue = LocalVenue(ManualClock(1_767_225_600.0), [info], balance=Decimal(100))
+    assert venue.fee_model(info.ticker) == FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, Decimal(3))

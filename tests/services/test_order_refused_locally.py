@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -134,6 +135,27 @@ def test_the_taker_fee_counts_against_the_balance(
     )
     assert intents(tmp_path) == []
     assert order_writes(prime) == 0
+
+
+@pytest.mark.parametrize(
+    "fees",
+    [{"fee_multiplier": "0"}, {"fee_multiplier": "1", "fee_waiver_expiration_time": 4_102_444_800}],
+    ids=["multiplier-0", "fee-waiver"],
+)
+def test_the_taker_fee_held_against_the_balance_is_the_markets_own(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path, fees: dict[str, Any]
+) -> None:
+    """A market whose series charges no fee (multiplier 0), or whose fees are waived: an IOC
+    buy of $980.00 on $1,000.00 owes no fee and the exchange takes it, so it is sent, not
+    refused for a standard taker fee the market does not charge."""
+    prime.create_market(
+        "KXZ-EV-M00", event_ticker="KXZ-EV", series_ticker="KXZ", fee_type="quadratic", **fees
+    )
+    buy = ("order", "place", "KXZ-EV-M00", "--side", "yes", "--action", "buy")
+    placed = kalshi(*buy, "--count", "2450", "--price", "0.40", "--tif", "ioc")
+    assert "short by" not in placed.stderr, placed.output
+    assert placed.exit_code == 0, placed.output
+    assert order_writes(prime) == 1
 
 
 def test_a_gtc_order_that_may_rest_is_held_to_its_cost_alone(

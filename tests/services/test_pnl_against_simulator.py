@@ -290,7 +290,11 @@ def test_many_small_fills_sum_to_the_simulator_s_balance_change_exactly(
     took them from the balance; no sub-cent amount may be lost in a total or a report."""
     ticker = "KXMK-EV-A"
     prime.create_market(
-        ticker, event_ticker="KXMK-EV", series_ticker="KXMK", fee_type="quadratic_with_maker_fees"
+        ticker,
+        event_ticker="KXMK-EV",
+        series_ticker="KXMK",
+        fee_type="quadratic_with_maker_fees",
+        fee_multiplier="1",
     )
     store = Store.open(state_path(tmp_path))
     service = OrderService(client, store)

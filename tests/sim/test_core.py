@@ -604,6 +604,23 @@ def test_a_fee_type_the_model_cannot_price_is_refused_at_series_creation() -> No
     assert "FLAT" not in env.ex.series
 
 
+def test_a_series_giving_half_of_its_fees_is_refused_not_completed_with_a_default() -> None:
+    """A Series carries `fee_type` and `fee_multiplier` together (both required in the spec):
+    a series that names its type but not its multiplier is not charged a multiplier of 1, nor
+    one naming its multiplier charged the default type."""
+    env = Env()
+    for half in (
+        SimSeries("HALFT", "type only", fee_type="quadratic_with_maker_fees"),
+        SimSeries("HALFM", "multiplier only", fee_multiplier="2"),
+    ):
+        with pytest.raises(ExchangeError) as info:
+            env.ex.add_series(half)
+        assert (info.value.status, info.value.code) == (400, "invalid_parameters")
+        missing = "fee_multiplier" if half.fee_type else "fee_type"
+        assert f"no {missing}" in str(info.value)
+        assert half.ticker not in env.ex.series
+
+
 def test_an_order_s_rounding_accumulator_refunds_a_whole_cent() -> None:
     # Kalshi's fee-rounding page: 0.01 contract at $0.555 is $0.00555 of revenue, below the
     # balance's $0.0001 precision; each fill's rounding fee goes into the order's accumulator,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.runner.books.fees import load_fee_models
+from kalshi_cli.services.fees import load_fee_models
 from kalshi_cli.sim.core.exchange import EventFeeUpdated, Exchange, SimEvent, SimEventT, SimSeries
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.keys import load_private_key
@@ -47,7 +47,7 @@ def test_a_fill_in_an_overridden_event_pays_the_override_to_the_cent() -> None:
 
 def test_an_override_without_a_multiplier_keeps_the_series_multiplier() -> None:
     env = Env()
-    env.ex.add_series(SimSeries("X3", "x3", fee_multiplier="3"))
+    env.ex.add_series(SimSeries("X3", "x3", fee_type="quadratic", fee_multiplier="3"))
     env.ex.add_event(SimEvent("X3-E", "X3", "e", fee_type_override="quadratic_with_maker_fees"))
     env.ex.add_market(market("X", event_ticker="X3-E", series_ticker="X3"))
     env.place(env.b, ASK, "0.40", 1, ticker="X")  # NO at 0.60

@@ -248,3 +248,53 @@ series:
     assert waived.waiver_until == clock.wall() + 600
     assert waived.rates(at=clock.wall()) == (0, 0)
     assert waived.rates(at=clock.wall() + 600) == (D("0.14"), D("0.070"))
+
+
+@pytest.mark.parametrize(
+    ("text", "missing"),
+    [
+        ("fees: {fee_type: quadratic_with_maker_fees}\n", "fee_multiplier"),
+        ('fees: {fee_multiplier: "2"}\n', "fee_type"),
+        (
+            "series:\n  - {ticker: X, title: X, fee_type: quadratic_with_maker_fees}\n",
+            "fee_multiplier",
+        ),
+        ('series:\n  - {ticker: X, title: X, fee_multiplier: "2"}\n', "fee_type"),
+        (
+            "series:\n  - {ticker: X, title: X, fee_changes: "
+            "[{fee_type: quadratic_with_maker_fees, after_seconds: 60}]}\n",
+            "fee_multiplier",
+        ),
+    ],
+    ids=["fees-type", "fees-multiplier", "series-type", "series-multiplier", "fee-change-type"],
+)
+def test_a_scenario_giving_half_of_a_fee_model_is_refused(
+    tmp_path: Path, text: str, missing: str
+) -> None:
+    """A fee type without its multiplier (or a multiplier without its type) names the half
+    that is missing; it is never completed with the standard one."""
+    path = tmp_path / "half.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError, match=f"no {missing}"):
+        build_exchange(path, clock=ManualClock())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "fees: {fee_type: quadratic, fee_multiplier: null}\n",
+        "series:\n  - {ticker: X, title: X, fee_type: quadratic, fee_multiplier: null}\n",
+        "series:\n  - {ticker: X, title: X, fee_changes: "
+        "[{fee_type: quadratic, fee_multiplier: null, after_seconds: 60}]}\n",
+    ],
+    ids=["fees", "series", "fee-change"],
+)
+def test_a_null_fee_multiplier_in_a_scenario_is_refused_as_missing(
+    tmp_path: Path, text: str
+) -> None:
+    """A null multiplier is a multiplier not given (refused by name), never the text "None"."""
+    path = tmp_path / "null.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError, match="no fee_multiplier") as refused:
+        build_exchange(path, clock=ManualClock())
+    assert "None" not in str(refused.value)

@@ -566,6 +566,22 @@ def test_series_report_their_fee_type_and_multiplier(sim: SimHarness) -> None:
     assert "flat" in refused.text
 
 
+def test_a_new_series_given_a_fee_type_without_its_multiplier_is_refused(sim: SimHarness) -> None:
+    half = sim.http.post(
+        sim.admin_url + "/markets",
+        json={
+            "ticker": "KXHALF-1-A",
+            "event_ticker": "KXHALF-1",
+            "series_ticker": "KXHALF",
+            "title": "half",
+            "fee_type": "quadratic_with_maker_fees",
+        },
+    )
+    assert half.status_code == 400
+    assert "no fee_multiplier" in half.text
+    assert sim.signed(sim.account, "GET", "/series/KXHALF").status_code == 404
+
+
 def test_scheduled_fee_changes_are_listed_and_charged_from_their_time_on(sim: SimHarness) -> None:
     # two series: one whose change took effect a minute ago, one whose change is an hour away
     sim.create_market("KXPAST-1-A")

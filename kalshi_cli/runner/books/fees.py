@@ -1,8 +1,8 @@
-"""The fees of the markets a loop trades, read from the exchange once at start: series, event
-override and market waiver combined into one `models.FeeModel` per market, with the series' and
-events' scheduled fee changes still to come, which the loop applies when its clock reaches
-them. A fee type the model cannot price refuses the start, naming the market: trading on a
-guessed fee is how a "profitable" strategy loses money. See docs/pnl.md "Fees".
+"""The fees of the markets a loop trades, read from the exchange once at start: each market's
+fee model in effect (services/fees.py), with the series' and events' scheduled fee changes
+still to come, which the loop applies when its clock reaches them. A fee type the model cannot
+price refuses the start, naming the market: trading on a guessed fee is how a "profitable"
+strategy loses money. See docs/pnl.md "Fees".
 """
 
 from __future__ import annotations
@@ -10,20 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from kalshi_cli.services.fees import FeeMarketReads, SeriesReads
 from kalshi_cli.vocabulary.clock import parse_iso
 from kalshi_cli.vocabulary.models import FeeModel, FeeModelError, Market
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-
-class FeeMarketReads(Protocol):
-    """The market data a fee model is read from: an event names its series, a series its fee
-    type and multiplier (a client's `markets`)."""
-
-    def get_event(self, event_ticker: str) -> dict[str, Any]: ...
-
-    def get_series(self, series_ticker: str) -> dict[str, Any]: ...
 
 
 class FeeChangeReads(Protocol):
@@ -70,53 +62,6 @@ class FeeChange:
         }
 
 
-class FeeModelReads(Protocol):
-    """What the fee models in effect are read from (a client's `markets`)."""
-
-    @property
-    def markets(self) -> FeeMarketReads: ...
-
-
-def load_fee_models(client: FeeModelReads, markets: list[Market]) -> dict[str, FeeModel]:
-    """Ticker -> its fee model in effect (no scheduled change read: see `load_fees`); one
-    event and one series lookup of each, however many markets share them. Raises
-    FeeModelError naming the market whose fees cannot be priced."""
-    reads = _SeriesReads(client.markets)
-    return {market.ticker: reads.model(market)[0] for market in markets}
-
-
-class _SeriesReads:
-    """The events and series the markets name, each read once."""
-
-    def __init__(self, markets: FeeMarketReads) -> None:
-        self._markets = markets
-        self.events: dict[str, dict[str, Any]] = {}
-        self.series: dict[str, dict[str, Any]] = {}
-
-    def model(self, market: Market) -> tuple[FeeModel, str, dict[str, Any], dict[str, Any]]:
-        """The market's fee model in effect (its series', under its event's override, with its
-        waiver), its series ticker, and the event and series read."""
-        event = self.events.get(market.event_ticker)
-        if event is None:
-            event = self._markets.get_event(market.event_ticker).get("event", {})
-            self.events[market.event_ticker] = event
-        series_ticker = str(event.get("series_ticker", ""))
-        fees = self.series.get(series_ticker)
-        if fees is None:
-            fees = self.series[series_ticker] = self._markets.get_series(series_ticker)
-        try:
-            model = FeeModel.from_api(
-                fees.get("fee_type"),
-                fees.get("fee_multiplier"),
-                override_type=event.get("fee_type_override"),
-                override_multiplier=event.get("fee_multiplier_override"),
-                waiver_expiration_time=market.raw.get("fee_waiver_expiration_time"),
-            )
-        except FeeModelError as exc:
-            raise FeeModelError(f"{market.ticker} (series {series_ticker}): {exc}") from exc
-        return model, series_ticker, event, fees
-
-
 def load_fees(
     client: FeeReads,
     markets: list[Market],
@@ -128,7 +73,7 @@ def load_fees(
     `now` (Unix seconds; default: every event fee change counts as to come) tells the event fee
     changes still to come from those in effect. Raises FeeModelError naming the market whose
     fees cannot be priced."""
-    reads = _SeriesReads(client.markets)
+    reads = SeriesReads(client.markets)
     scheduled: dict[str, list[dict[str, Any]]] = {}
     event_scheduled: dict[str, list[dict[str, Any]]] = {}
     models: dict[str, FeeModel] = {}

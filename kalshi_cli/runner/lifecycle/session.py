@@ -30,7 +30,7 @@ from kalshi_cli.risk import RiskEngine
 from kalshi_cli.risk.budget import Budget
 from kalshi_cli.runner.assembly import assemble_loop
 from kalshi_cli.runner.books.eventlog import EventLog
-from kalshi_cli.runner.books.fees import FeeMarketReads, FeeReads, load_fees
+from kalshi_cli.runner.books.fees import FeeReads, load_fees
 from kalshi_cli.runner.books.portfolio import Portfolio, resting_order
 from kalshi_cli.runner.books.records import LoopTradingRecords
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
@@ -51,6 +51,7 @@ from kalshi_cli.runner.loop import TradeLoop
 from kalshi_cli.runner.loop_settings import LoopSettings
 from kalshi_cli.runner.ports import LoopClient, MarketFeed
 from kalshi_cli.runner.schedule.lineup import Lineup, Member
+from kalshi_cli.services.fees import FeeMarketReads
 from kalshi_cli.services.orders import MarketRead
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.strategies import get_strategy
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
     from kalshi_cli.services.metrics import LoopTelemetry
     from kalshi_cli.services.orders import OrderClient
     from kalshi_cli.store import RetentionPolicy, Store
+    from kalshi_cli.venue import LocalVenue
     from kalshi_cli.vocabulary.clock import Clock, Deadline
 
 
@@ -107,6 +109,29 @@ class StartupRefused(KalshiError):
     (the exchange unreachable: 7, the key refused: 5...), which it keeps."""
 
     exit_code = ExitCode.REJECTED
+
+
+def fees_refused(exc: FeeModelError) -> StartupRefused:
+    """The refusal of a start on fees that cannot be priced (`exc` names the market or the
+    series): a loop, paper or live, never trades on a fee it made up."""
+    return StartupRefused(
+        f"cannot price the fees of {exc}; not trading",
+        hint="leave that market out of the selection",
+    )
+
+
+def _paper_venue(
+    client: KalshiClient, markets: list[Market], clock: Clock, options: TradeOptions
+) -> LocalVenue:
+    """A paper session's venue (`paper.build_venue`), refused on fees it cannot price."""
+    from kalshi_cli.runner.lifecycle import paper
+
+    try:
+        return paper.build_venue(
+            client, markets, clock, options.paper_balance, subaccount=options.subaccount or 0
+        )
+    except FeeModelError as exc:
+        raise fees_refused(exc) from exc
 
 
 def check_live(env: str, options: TradeOptions) -> None:
@@ -436,10 +461,7 @@ def build_loop(
             parts.client, markets, now=parts.clock.wall()
         )
     except FeeModelError as exc:
-        raise StartupRefused(
-            f"cannot price the fees of {exc}; not trading",
-            hint="leave that market out of the selection",
-        ) from exc
+        raise fees_refused(exc) from exc
     risk.fee_rates = portfolio.fee_rates  # the min-edge floor prices orders by their market's
     # the exchange's positions the start compares with are the client's subaccount's (else 0)
     fills = rebuild(parts.store, portfolio, parts.client.subaccount or 0)
@@ -967,13 +989,7 @@ def trade(
                 paper.refuse_leftovers(store, state_path)
                 # the markets and their reference data from the exchange; the orders go local
                 markets = select_markets(client, selection)
-                venue = paper.build_venue(
-                    client,
-                    markets,
-                    clock,
-                    options.paper_balance,
-                    subaccount=options.subaccount or 0,
-                )
+                venue = _paper_venue(client, markets, clock, options)
                 loop_client = paper.PaperClient(client, venue)
             if options.subaccount is not None:
                 if venue is None:

@@ -124,15 +124,14 @@ class Reference:
             raise ExchangeError(409, "series_exists", f"series {series.ticker} already exists")
         if not series.updated_time:
             series.updated_time = self.now()
-        fees = self.default_fees
-        if series.fee_type is not None or series.fee_multiplier is not None:
-            try:
-                fees = FeeModel.from_api(
-                    series.fee_type or fees.fee_type.value,
-                    series.fee_multiplier if series.fee_multiplier is not None else "1",
-                )
-            except FeeModelError as exc:
-                raise ExchangeError(400, "invalid_parameters", str(exc)) from exc
+        try:
+            fees = series_fees(series.fee_type, series.fee_multiplier)
+        except FeeModelError as exc:
+            raise ExchangeError(
+                400, "invalid_parameters", f"series {series.ticker}: {exc}"
+            ) from exc
+        if fees is None:
+            fees = self.default_fees
         self.log("series", series=plain_record(series))
         self._series[series.ticker] = series
         self._series_fees[series.ticker] = fees
@@ -432,6 +431,16 @@ class Reference:
                 if change.id == change_id:
                     self.emit(EventFeeUpdated(change))
                     return
+
+
+def series_fees(fee_type: str | None, fee_multiplier: str | None) -> FeeModel | None:
+    """A series' own fees: its `fee_type` and `fee_multiplier` together (the spec's Series
+    requires both), or None when it gives neither (the exchange's default then applies, a
+    scenario's `fees`). Half of them raises FeeModelError naming the half missing: the other
+    is never taken from the default or the standard rate."""
+    if fee_type is None and fee_multiplier is None:
+        return None
+    return FeeModel.from_api(fee_type, fee_multiplier)
 
 
 def check_fee_override(fee_type: str | None, multiplier: str | None) -> None:

@@ -41,6 +41,7 @@ from kalshi_cli.sim.core.participants import (
     SpikePath,
 )
 from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.sim.core.reference import series_fees
 from kalshi_cli.vocabulary.clock import Clock
 from kalshi_cli.vocabulary.models import (
     PRICE_STRUCTURES,
@@ -129,7 +130,7 @@ def build_exchange(
     if speed <= 0:
         raise ScenarioError("speed must be positive")
     data = load_scenario(scenario)
-    fees = _fees(data.get("fees") or {})
+    fees = None if data.get("fees") is None else _fees(data["fees"])
     specs = _market_specs(data)
     execution_timer_s = _execution_timer(data.get("rfq"))
     exchange = Exchange(clock, fees=fees, journal=journal)
@@ -228,17 +229,18 @@ def _walk(w: Any, what: str) -> indices.RandomWalk:
     )
 
 
-def _fees(data: dict[str, Any]) -> FeeModel:
-    """The scenario's default fee model, in the Series' own terms (`fee_type`, a multiplier)."""
+def _fees(data: Any) -> FeeModel:
+    """The scenario's default fee model, in the Series' own terms (`fee_type`, a multiplier),
+    both given (a scenario without `fees` charges the standard ones)."""
+    if not isinstance(data, dict):
+        raise ScenarioError('fees: a mapping, e.g. {fee_type: quadratic, fee_multiplier: "1"}')
     unknown = set(data) - {"fee_type", "fee_multiplier"}
     if unknown:
         raise ScenarioError(
             f"fees: unknown key(s) {sorted(unknown)}; fees take fee_type and fee_multiplier"
         )
     try:
-        return FeeModel.from_api(
-            data.get("fee_type", "quadratic"), str(data.get("fee_multiplier", "1"))
-        )
+        return FeeModel.from_api(data.get("fee_type"), data.get("fee_multiplier"))
     except FeeModelError as exc:
         raise ScenarioError(f"fees: {exc}") from exc
 
@@ -256,6 +258,7 @@ def _market_specs(
     out = []
     try:
         for s in data.get("series") or []:
+            multiplier = s.get("fee_multiplier")
             series = SimSeries(
                 ticker=s["ticker"],
                 title=s["title"],
@@ -263,13 +266,12 @@ def _market_specs(
                 frequency=s.get("frequency", "daily"),
                 tags=list(s.get("tags") or []),
                 fee_type=s.get("fee_type"),
-                fee_multiplier=None if "fee_multiplier" not in s else str(s["fee_multiplier"]),
+                fee_multiplier=None if multiplier is None else str(multiplier),
             )
-            if series.fee_type is not None or series.fee_multiplier is not None:
-                try:
-                    FeeModel.from_api(series.fee_type or "quadratic", series.fee_multiplier or "1")
-                except FeeModelError as exc:
-                    raise ScenarioError(f"series {series.ticker}: {exc}") from exc
+            try:
+                series_fees(series.fee_type, series.fee_multiplier)
+            except FeeModelError as exc:
+                raise ScenarioError(f"series {series.ticker}: {exc}") from exc
             _fee_changes(s)
             events = []
             for e in s.get("events") or []:
@@ -300,14 +302,13 @@ def _fee_changes(s: dict[str, Any]) -> list[tuple[str, str, float]]:
     for c in s.get("fee_changes") or []:
         what = f"series {s['ticker']} fee_changes"
         unknown = set(c) - {"fee_type", "fee_multiplier", "after_seconds"}
-        if unknown or "fee_type" not in c or "after_seconds" not in c:
+        if unknown or "after_seconds" not in c:
             raise ScenarioError(f"{what}: each takes fee_type, fee_multiplier and after_seconds")
-        multiplier = str(c.get("fee_multiplier", "1"))
         try:
-            FeeModel.from_api(c["fee_type"], multiplier)
+            fees = FeeModel.from_api(c.get("fee_type"), c.get("fee_multiplier"))
         except FeeModelError as exc:
             raise ScenarioError(f"{what}: {exc}") from exc
-        out.append((str(c["fee_type"]), multiplier, float(c["after_seconds"])))  # s
+        out.append((fees.fee_type.value, str(fees.multiplier), float(c["after_seconds"])))  # s
     return out
 
 

@@ -309,6 +309,33 @@ def test_a_paper_venue_charges_a_fee_change_the_exchange_scheduled_after_it_star
     assert on_exchange.fee == trading_fee(Decimal(1), ask, Decimal("0.21"))
 
 
+def test_a_paper_venue_on_a_series_answer_without_its_fee_multiplier_is_refused() -> None:
+    """The venue charges the exchange's fees, read from its Series answer: one without a
+    `fee_multiplier` (which the spec requires) is not charged a multiplier of 1 made up here;
+    the venue is refused, naming the series and the missing field (the session's start is
+    refused on it, `session.fees_refused`, as on a fee the live loop cannot price)."""
+    from typing import Any, cast
+
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.runner.lifecycle.paper import build_venue
+    from kalshi_cli.vocabulary.models import FeeModelError
+    from tests.runner.fakes import START, FakeClient, new_exchange, trader
+
+    class NoMultiplier(FakeClient):
+        def get_series(self, series_ticker: str) -> dict[str, Any]:
+            series = super().get_series(series_ticker)
+            return {k: v for k, v in series.items() if k != "fee_multiplier"}
+
+    clock = ManualClock(START)
+    exchange = new_exchange(clock=clock)
+    real = NoMultiplier(exchange, trader(exchange), clock=clock)
+    market = next(m for t in exchange.markets if (m := real.get_market(t)).is_open)
+    series = exchange.markets[market.ticker].series_ticker
+    with pytest.raises(FeeModelError) as refused:
+        build_venue(cast("KalshiClient", real), [market], clock, Decimal(1000))
+    assert series in str(refused.value) and "no fee_multiplier" in str(refused.value)
+
+
 def test_a_paper_state_file_with_an_earlier_sessions_orders_is_refused(tmp_path: Path) -> None:
     from kalshi_cli.store.records import IntentRecord
     from kalshi_cli.vocabulary.models import Action
