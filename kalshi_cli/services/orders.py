@@ -27,8 +27,9 @@ from kalshi_cli.services.reconcile import (
     ReconcileReport,
     amend_settled_by,
     apply_order,
+    listed_subaccounts,
     reconcile,
-    sync_fills,
+    sync_account_fills,
 )
 from kalshi_cli.store.records import CANCELED, EXECUTED, PENDING, RESTING, UNKNOWN
 from kalshi_cli.vocabulary.decode import Range, decode_config
@@ -1272,8 +1273,11 @@ class OrderService:
         )
 
     def sync_fills(self, *, since_ts: int | None = None) -> int:
-        """Copy the exchange's fills into the state file; returns how many were new."""
-        return sync_fills(self.client, self.store, since_ts=since_ts)[0]
+        """Copy the exchange's fills into the state file, listed as a reconcile lists them
+        (`sync_account_fills`: on no subaccount, each subaccount's on its own); returns how
+        many were new."""
+        numbers = listed_subaccounts(self.client)
+        return sync_account_fills(self.client, self.store, since_ts=since_ts, numbers=numbers)[0]
 
     # ---------------------------------------------------------------------------- helpers
 
