@@ -338,6 +338,9 @@ def cancel_command(
 ) -> None:
     """Cancel one resting order.
 
+    It acts on the order's own subaccount (as the exchange names it, else as the state file
+    placed it); `--subaccount` naming another is refused, the order left as it is.
+
     Example: kalshi order cancel 5c3e0b9e-...
     """
     app = current()
@@ -387,6 +390,9 @@ def amend_command(
     The order keeps its place in the queue only when the amend changes just the expiry or
     lowers the count at the same price; a new price or a bigger count sends it to the back.
 
+    It acts on the order's own subaccount (as the exchange names it, else as the state file
+    placed it); `--subaccount` naming another is refused, the order left as it is.
+
     Example: kalshi order amend 5c3e0b9e-... --price 0.57
     """
     from kalshi_cli.vocabulary.clock import SystemClock
@@ -431,6 +437,9 @@ def decrease_command(
     env: EnvOpt = None,
 ) -> None:
     """Shrink a resting order --by N contracts or --to N contracts.
+
+    It acts on the order's own subaccount (as the exchange names it, else as the state file
+    placed it); `--subaccount` naming another is refused, the order left as it is.
 
     Example: kalshi order decrease 5c3e0b9e-... --by 5
     """

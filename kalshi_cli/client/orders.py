@@ -192,11 +192,13 @@ class OrdersApi(Area):
         count: Decimal,
         updated_client_order_id: str | None = None,
         expiration_time: int | None = None,
+        subaccount: int | None = None,
     ) -> AmendResult:
         """Change price, size and/or expiry. `count` is the new total: filled so far plus what
         should rest. `expiration_time` (unix seconds): None keeps the expiry, 0 removes it,
-        anything else must be in the future. Retried only when the exchange certainly did not
-        act on the first attempt."""
+        anything else must be in the future. `subaccount` names the order's (default: the
+        client's, else 0). Retried only when the exchange certainly did not act on the first
+        attempt."""
         check_price(price)
         check_count(count)
         if expiration_time is not None and (
@@ -223,6 +225,7 @@ class OrdersApi(Area):
             response = self._conn.request(
                 "POST",
                 f"/portfolio/events/orders/{path_segment(order_id)}/amend",
+                params={"subaccount": subaccount},
                 json=body,
                 mode=Resend.IF_UNSENT,
                 auth=True,
@@ -265,8 +268,10 @@ class OrdersApi(Area):
         *,
         reduce_by: Decimal | None = None,
         reduce_to: Decimal | None = None,
+        subaccount: int | None = None,
     ) -> DecreaseResult:
-        """Shrink a resting order by `reduce_by`, or to `reduce_to` (exactly one of them).
+        """Shrink a resting order by `reduce_by`, or to `reduce_to` (exactly one of them), on
+        `subaccount` (the order's; default: the client's, else 0).
         Retried only when the exchange certainly did not act; an answer without the order id
         or what rests now (`remaining_count`) is `AmendOutcomeUnknown`: look the order up."""
         if (reduce_by is None) == (reduce_to is None):
@@ -283,6 +288,7 @@ class OrdersApi(Area):
         response = self._conn.request(
             "POST",
             f"/portfolio/events/orders/{path_segment(order_id)}/decrease",
+            params={"subaccount": subaccount},
             json=body,
             mode=Resend.IF_UNSENT,
             auth=True,

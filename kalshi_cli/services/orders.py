@@ -28,8 +28,9 @@ from kalshi_cli.services.reconcile import (
     ReconcileReport,
     amend_settled_by,
     apply_order,
+    listed_subaccounts,
     reconcile,
-    sync_fills,
+    sync_account_fills,
 )
 from kalshi_cli.store.records import CANCELED, EXECUTED, PENDING, RESTING, UNKNOWN
 from kalshi_cli.vocabulary.decode import Range, decode_config
@@ -126,10 +127,16 @@ class OrderCalls(OrderReads, Protocol):
         count: Decimal,
         updated_client_order_id: str | None = ...,
         expiration_time: int | None = ...,
+        subaccount: int | None = ...,
     ) -> AmendResult: ...
 
     def decrease_order(
-        self, order_id: str, *, reduce_by: Decimal | None = ..., reduce_to: Decimal | None = ...
+        self,
+        order_id: str,
+        *,
+        reduce_by: Decimal | None = ...,
+        reduce_to: Decimal | None = ...,
+        subaccount: int | None = ...,
     ) -> DecreaseResult: ...
 
 
@@ -281,6 +288,8 @@ class PreparedAmend:
     total: Decimal
     expiration_time: int | None
     local: IntentRecord | None
+    # the order's subaccount, where the amend goes (`OrderService._subaccount_of`)
+    subaccount: int | None = None
 
     @property
     def price(self) -> Decimal:
@@ -918,14 +927,15 @@ class OrderService:
         not reported as cancelled."""
         local = self._local_by_order_id(order_id)
         ticker = local.ticker if local else None
+        where = self._subaccount_of(order_id, local)
         try:
             try:
-                result = self.client.orders.cancel_order(order_id, ticker=ticker)
+                result = self.client.orders.cancel_order(order_id, ticker=ticker, subaccount=where)
             except NotFoundError:
-                # the exchange reads a cancel naming no subaccount as subaccount 0's: an order
-                # resting on another is cancelled there (the order names it, else the state
-                # file's row; cancelling twice is harmless)
-                elsewhere = self._other_subaccount(order_id, local)
+                # not on the subaccount tried: an order the state file does not hold, or
+                # holds on another subaccount than the exchange names, is cancelled where the
+                # exchange names (cancelling twice is harmless)
+                elsewhere = self._other_subaccount(order_id, local, tried=where)
                 if elsewhere is None:
                     raise
                 result = self.client.orders.cancel_order(
@@ -954,20 +964,44 @@ class OrderService:
         self.store.orders.mark_cancelled(order_id)
         return result.reduced_by
 
-    def _other_subaccount(self, order_id: str, local: IntentRecord | None) -> int | None:
-        """The subaccount of a resting order that is not the one the client names, if any: the
-        one the order names, else the one the state file placed it on (`local`, its row): the
-        exchange names an order's subaccount to direct members only."""
+    def _subaccount_of(
+        self, order_id: str, local: IntentRecord | None, order: Order | None = None
+    ) -> int | None:
+        """The subaccount a cancel, amend or decrease of order `order_id` goes to, one rule for
+        the three: the one the order names (`order`, a read of it), else the one the state file
+        placed it on (`local`, its row), else the client's (None: the exchange's default).
+        The exchange reads a write naming no subaccount as subaccount 0's, and names an order's
+        subaccount to direct members only. A subaccount the client was told to act on
+        (`--subaccount N`) that is not the order's is refused here, before anything is sent:
+        the write would be refused as not found, or act where the person did not say."""
+        known, said = (order.subaccount, "as the exchange shows it") if order else (None, "")
+        if known is None and local is not None:
+            known, said = local.subaccount, "as the state file placed it"
+        named = self.client.subaccount
+        if known is not None and named is not None and known != named:
+            raise ValidationError(
+                f"order {order_id} is on subaccount {known} ({said}), not on subaccount {named}",
+                code="OTHER_SUBACCOUNT",
+                hint=f"leave out --subaccount, or give --subaccount {known}; `kalshi reconcile` "
+                "corrects a state file that places an order where the exchange does not",
+            )
+        return named if known is None else known
+
+    def _other_subaccount(
+        self, order_id: str, local: IntentRecord | None, *, tried: int | None
+    ) -> int | None:
+        """The subaccount of a resting order that is not the one a write `tried` (None: the
+        client's, else 0), if any, by `_subaccount_of` over a read of the order."""
         try:
             order = self.client.orders.get_order(order_id)
         except (ApiError, TransportError):
             return None
-        number = order.subaccount
-        if number is None and local is not None:
-            number = local.subaccount
-        if order.status != "resting" or number is None:
+        if order.status != "resting":
             return None
-        return None if number == (self.client.subaccount or 0) else number
+        number = self._subaccount_of(order_id, local, order)
+        if number is None:
+            return None
+        return None if number == (tried if tried is not None else 0) else number
 
     def _read_after_refusal(self, order_id: str, *, refused_at: float) -> Order:
         """The order once a read can reflect the write that made it stop resting."""
@@ -1019,6 +1053,7 @@ class OrderService:
         self._check_trading(reduce_only=False, what="no order can be amended")
         order = self._resting(order_id, "amended")
         local = self._local_by_order_id(order_id)
+        subaccount = self._subaccount_of(order_id, local, order)
         side = local.side if local else Side.YES
         market = self.client.markets.get_market(order.ticker)
         yes_price = order.yes_price
@@ -1040,7 +1075,7 @@ class OrderService:
         growth = total - order.fill_count - order.remaining_count
         if growth > 0:
             self._check_position(order.ticker, order.book_side, growth)
-        return PreparedAmend(order, side, yes_price, total, expiration_time, local)
+        return PreparedAmend(order, side, yes_price, total, expiration_time, local, subaccount)
 
     def submit_amend(
         self, prepared: PreparedAmend, *, check: Callable[[], None] | None = None
@@ -1074,6 +1109,7 @@ class OrderService:
                 price=yes_price,
                 count=total,
                 expiration_time=prepared.expiration_time,
+                subaccount=prepared.subaccount,
             )
         except AmendOutcomeUnknown as exc:
             return self._resolve_amend(exc, yes_price, total, recorded)
@@ -1187,7 +1223,10 @@ class OrderService:
                 f"decrease amount must be positive, got {amount}", code="COUNT_NOT_POSITIVE"
             )
         order = self._resting(order_id, "decreased")
-        result = self.client.orders.decrease_order(order_id, reduce_by=by, reduce_to=to)
+        subaccount = self._subaccount_of(order_id, self._local_by_order_id(order_id), order)
+        result = self.client.orders.decrease_order(
+            order_id, reduce_by=by, reduce_to=to, subaccount=subaccount
+        )
         book = partial(self._book_decrease, order_id, result.remaining_count)
         return self._made("decrease", order_id, _as_decreased(order, result), book)
 
@@ -1237,8 +1276,11 @@ class OrderService:
         )
 
     def sync_fills(self, *, since_ts: int | None = None) -> int:
-        """Copy the exchange's fills into the state file; returns how many were new."""
-        return sync_fills(self.client, self.store, since_ts=since_ts)[0]
+        """Copy the exchange's fills into the state file, listed as a reconcile lists them
+        (`sync_account_fills`: on no subaccount, each subaccount's on its own); returns how
+        many were new."""
+        numbers = listed_subaccounts(self.client)
+        return sync_account_fills(self.client, self.store, since_ts=since_ts, numbers=numbers)[0]
 
     # ---------------------------------------------------------------------------- helpers
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import Enum
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 import msgspec
 
@@ -42,6 +43,20 @@ if TYPE_CHECKING:
     from kalshi_cli.client.subaccounts import SubaccountBalance
     from kalshi_cli.store import IntentRecord, Store
     from kalshi_cli.vocabulary.models import Fill, Settlement
+
+
+class _Own(Enum):
+    CLIENTS_OWN = "the subaccount the client acts on"
+
+
+# What a reconcile lists, each on its own: the account's subaccounts (`account_subaccounts`; a
+# list may be empty: the exchange lists none), or CLIENTS_OWN for a client acting on one
+# (`client.subaccount`), whose listing is that subaccount's alone. A distinct value, never
+# None: a client on no subaccount lists every subaccount in one listing, where the orders and
+# fills naming none would be booked on the primary (`listed_subaccounts` chooses).
+CLIENTS_OWN: Final = _Own.CLIENTS_OWN
+Listed = list[int] | Literal[_Own.CLIENTS_OWN]
+
 
 # How long a read may lag a write unless configured (`read_lag`, docs/configuration.md): about
 # three times the 360 ms seen on Kalshi (REFERENCE.md, "Observed on the real wire").
@@ -185,8 +200,7 @@ def reconcile(
     report = ReconcileReport()
     doubtful = Doubtful(read_lag_s)
     resolve_unknown(client, store, report, now=now, grace_s=grace_s, read_lag_s=read_lag_s)
-    # on no subaccount, each of the account's is listed on its own (`account_resting`)
-    numbers = None if client.subaccount is not None else account_subaccounts(client)
+    numbers = listed_subaccounts(client)
     resting = refresh_resting(client, store, report, now=now, doubtful=doubtful, numbers=numbers)
     listed = _listed_subaccount(client, unnamed)
     import_foreign_orders(store, resting, report, now=now, doubtful=doubtful, subaccount=listed)
@@ -358,11 +372,11 @@ def refresh_resting(
     *,
     now: float,
     doubtful: Doubtful | None = None,
-    numbers: list[int] | None = None,
+    numbers: Listed,
 ) -> dict[str, Order]:
     """Step 2: the state file's resting orders brought up to date; returns the exchange's
     resting orders by order id (step 3 reads them), listed as `account_resting` lists them."""
-    resting = account_resting(client, numbers)
+    resting = account_resting(client, numbers=numbers)
     for intent in store.orders.intents(status=RESTING):
         if not intent.order_id:
             continue
@@ -381,15 +395,17 @@ def refresh_resting(
     return resting
 
 
-def account_resting(client: ReconcileClient, numbers: list[int] | None) -> dict[str, Order]:
+def account_resting(client: ReconcileClient, *, numbers: Listed) -> dict[str, Order]:
     """The exchange's resting orders by order id: the client's listing when it acts on one
-    subaccount (`numbers` None) or none is listed, else each of `numbers` listed on its own
-    through a handle on it, an order naming no subaccount given the one it was listed on. An
-    order names its subaccount to direct members only (openapi.yaml `Order.subaccount_number`),
-    and a listing on no subaccount covers every one: listed once for all, subaccount 1's order
-    naming none was imported as the primary's, and a loop on the primary took it for its own."""
-    if not numbers:
+    subaccount (`numbers` CLIENTS_OWN) or none is listed, else each of `numbers` listed on its
+    own through a handle on it, an order naming no subaccount given the one it was listed on.
+    An order names its subaccount to direct members only (openapi.yaml
+    `Order.subaccount_number`), and a listing on no subaccount covers every one: listed once
+    for all, subaccount 1's order naming none was imported as the primary's, and a loop on the
+    primary took it for its own."""
+    if _one_listing(client, numbers):
         return {o.order_id: o for o in client.orders.iter_orders(status="resting")}
+    assert numbers is not CLIENTS_OWN
     resting: dict[str, Order] = {}
     for number in numbers:
         for order in client.on_subaccount(number).orders.iter_orders(status="resting"):
@@ -455,11 +471,11 @@ def correct_fills(
     now: float,
     doubtful: Doubtful | None = None,
     unnamed: int | Callable[[], int | None] | None = None,
-    numbers: list[int] | None = None,
+    numbers: Listed,
 ) -> None:
     """Step 4: fills and settlements copied, rows marked cancelled that filled first corrected,
-    realized P&L written (`unnamed`: as `sync_fills`; `numbers`: the account's subaccounts,
-    None for a client acting on one)."""
+    realized P&L written (`unnamed`: as `sync_fills`; `numbers`: what is listed, as
+    `sync_account_fills` lists it)."""
     report.fills_added, underfilled = sync_account_fills(
         client, store, since_ts=since_ts, numbers=numbers, unnamed=unnamed
     )
@@ -472,7 +488,9 @@ def correct_fills(
             continue
         if apply_order(store, order, now=now, doubtful=doubtful):
             report.orders_updated.append(order_id)
-    report.settlements_added = sync_settlements(client, store, subaccounts=numbers)
+    # a client on one subaccount has its settlements listed on that one (`sync_settlements`)
+    listed = None if numbers is CLIENTS_OWN else numbers
+    report.settlements_added = sync_settlements(client, store, subaccounts=listed)
     realize_missing(store, report.fills_added + report.settlements_added)
 
 
@@ -578,6 +596,23 @@ def sync_fills(
     return added, underfilled
 
 
+def listed_subaccounts(client: ReconcileClient) -> Listed:
+    """What a reconcile of `client` lists: the subaccount it acts on alone (CLIENTS_OWN), else
+    each of the account's on its own (`account_subaccounts`)."""
+    return CLIENTS_OWN if client.subaccount is not None else account_subaccounts(client)
+
+
+def _one_listing(client: ReconcileClient, numbers: Listed) -> bool:
+    """Whether `numbers` is read in one listing of `client`'s: the subaccount it acts on, or
+    none listed (`[]`). CLIENTS_OWN said of a client on no subaccount is refused: its one
+    listing would cover every subaccount and book what names none on the primary."""
+    if numbers is CLIENTS_OWN:
+        if client.subaccount is None:
+            raise ValueError("CLIENTS_OWN is listed for a client acting on no subaccount")
+        return True
+    return len(numbers) == 0
+
+
 def account_subaccounts(client: ReconcileClient) -> list[int]:
     """The subaccounts of the account the key may read (a restricted key's own only; none when
     the exchange lists none), asked through a handle on no subaccount."""
@@ -590,17 +625,18 @@ def sync_account_fills(
     store: Store,
     *,
     since_ts: int | None,
-    numbers: list[int] | None,
+    numbers: Listed,
     unnamed: int | Callable[[], int | None] | None = None,
 ) -> tuple[int, list[str]]:
     """`sync_fills` over the account: the client's own subaccount's listing when it acts on one
-    (`numbers` None), else each of `numbers` listed on its own through a handle on it. A fill
-    names its subaccount to direct members only (openapi.yaml `Fill.subaccount_number`), and a
-    listing on no subaccount covers every one: listed once for all, a fill of subaccount 1
-    naming none would be booked on the primary for good. With no subaccount listed, one
+    (`numbers` CLIENTS_OWN), else each of `numbers` listed on its own through a handle on it. A
+    fill names its subaccount to direct members only (openapi.yaml `Fill.subaccount_number`),
+    and a listing on no subaccount covers every one: listed once for all, a fill of subaccount
+    1 naming none would be booked on the primary for good. With no subaccount listed, one
     listing, a fill naming none being `unnamed`'s (as `sync_fills`)."""
-    if numbers is None or not numbers:
+    if _one_listing(client, numbers):
         return sync_fills(client, store, since_ts=since_ts, unnamed=unnamed)
+    assert numbers is not CLIENTS_OWN
     added, underfilled = 0, []
     for number in numbers:
         more, short = sync_fills(client.on_subaccount(number), store, since_ts=since_ts)

@@ -510,7 +510,9 @@ class VenueOrders:
         count: Decimal,
         updated_client_order_id: str | None = None,
         expiration_time: int | None = None,
+        subaccount: int | None = None,
     ) -> AmendResult:
+        """The order on `subaccount` (else the client's, else 0): another's is not found."""
         return self._c.venue.amend(
             order_id,
             ticker=ticker,
@@ -519,7 +521,7 @@ class VenueOrders:
             count=count,
             updated_client_order_id=updated_client_order_id,
             expiration_time=expiration_time,
-            subaccount=self._c.number(),
+            subaccount=self._c.number(subaccount),
         )
 
     def decrease_order(
@@ -528,9 +530,14 @@ class VenueOrders:
         *,
         reduce_by: Decimal | None = None,
         reduce_to: Decimal | None = None,
+        subaccount: int | None = None,
     ) -> DecreaseResult:
+        """The order on `subaccount` (else the client's, else 0): another's is not found."""
         return self._c.venue.decrease(
-            order_id, reduce_by=reduce_by, reduce_to=reduce_to, subaccount=self._c.number()
+            order_id,
+            reduce_by=reduce_by,
+            reduce_to=reduce_to,
+            subaccount=self._c.number(subaccount),
         )
 
 

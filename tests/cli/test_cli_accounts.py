@@ -122,7 +122,7 @@ def test_subaccount_flag_scopes_orders_and_the_portfolio(
     assert as_json(cancelled)["status"] == "canceled"
     again = as_json(kalshi(*PLACE, "--subaccount", "1", "--json"))["order"]
     amend = ("order", "amend", again["order_id"], "--price", "0.31")
-    assert kalshi(*amend).exit_code == ExitCode.NOT_FOUND  # not on subaccount 0
+    assert kalshi(*amend, "--subaccount", "0").exit_code == ExitCode.REJECTED  # not the order's
     assert kalshi(*amend, "--subaccount", "1").exit_code == 0
     decrease = ("order", "decrease", again["order_id"], "--by", "1", "--subaccount", "1")
     assert kalshi(*decrease).exit_code == 0

@@ -272,6 +272,7 @@ class FakeClient(EveryAreaItself):
         count: Decimal,
         updated_client_order_id: str | None = None,
         expiration_time: int | None = None,
+        subaccount: int | None = None,
     ) -> AmendResult:
         self.amends += 1
         error = self.amend_errors.pop(0) if self.amend_errors else None
@@ -297,8 +298,14 @@ class FakeClient(EveryAreaItself):
         return amended(old, new, fills, new.last_update_time or 0.0)
 
     def decrease_order(
-        self, order_id: str, *, reduce_by: Decimal | None = None, reduce_to: Decimal | None = None
+        self,
+        order_id: str,
+        *,
+        reduce_by: Decimal | None = None,
+        reduce_to: Decimal | None = None,
+        subaccount: int | None = None,
     ) -> DecreaseResult:
+        """The in-process exchange finds an order by its id, whichever subaccount holds it."""
         try:
             order = self.core.decrease_order(
                 self.account_id, order_id, reduce_by=reduce_by, reduce_to=reduce_to

@@ -13,10 +13,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.runner.lifecycle.session import rebuild
-from kalshi_cli.services.reconcile import reconcile
+from kalshi_cli.services.reconcile import (
+    CLIENTS_OWN,
+    account_resting,
+    reconcile,
+    sync_account_fills,
+)
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import BookSide, Fill, Order, TimeInForce, decode_answer, to_book
@@ -217,6 +224,46 @@ def test_reconcile_on_no_subaccount_books_an_unnamed_fill_on_the_subaccount_that
         reconcile(client, store, clock=clock, read_lag_s=0.0)
         booked = {f.fill_id: f.subaccount for f in store.fills.iter_fills()}
     assert booked == {client.theirs.fill_id: 1}
+
+
+def test_the_orders_service_fill_sync_on_no_subaccount_books_an_unnamed_fill_where_it_is_listed(
+    tmp_path: Path,
+) -> None:
+    """`OrderService.sync_fills` on no subaccount lists each subaccount's fills on its own, as
+    reconcile does: it listed once for all, and subaccount 1's fill naming none was booked on
+    the primary for good."""
+    from kalshi_cli.services.orders import OrderService
+
+    clock = ManualClock(START)
+    exchange = new_exchange(clock=clock)
+    client = _TheirFillOnOne(exchange, trader(exchange), clock=clock)
+    ticker = next(iter(exchange.markets))
+    client.theirs = _unnamed_fill("hand-order-on-1", ticker, "bid", "0.4000")
+    with Store.open(tmp_path / "s.db", clock=clock) as store:
+        assert OrderService(client, store, clock=clock, read_lag_s=0.0).sync_fills() == 1
+        booked = {f.fill_id: f.subaccount for f in store.fills.iter_fills()}
+    assert booked == {client.theirs.fill_id: 1}
+
+
+@pytest.mark.parametrize("numbers", [None, CLIENTS_OWN], ids=["none", "clients-own"])
+def test_one_listing_is_never_taken_for_a_client_on_no_subaccount(
+    tmp_path: Path, numbers: Any
+) -> None:
+    """A client acting on one subaccount is said so by a value of its own (CLIENTS_OWN), never
+    None, and that value is refused of a client acting on none: its one listing covers every
+    subaccount, and subaccount 1's fill naming none would be booked on the primary. Nothing is
+    booked."""
+    clock = ManualClock(START)
+    exchange = new_exchange(clock=clock)
+    client = _TheirFillOnOne(exchange, trader(exchange), clock=clock)
+    ticker = next(iter(exchange.markets))
+    client.theirs = _unnamed_fill("hand-order-on-1", ticker, "bid", "0.4000")
+    with Store.open(tmp_path / "s.db", clock=clock) as store:
+        with pytest.raises((TypeError, ValueError)):
+            sync_account_fills(client, store, since_ts=None, numbers=numbers)
+        with pytest.raises((TypeError, ValueError)):
+            account_resting(client, numbers=numbers)
+        assert list(store.fills.iter_fills()) == []
 
 
 def test_reconcile_reads_the_fills_when_the_exchange_lists_no_subaccount(tmp_path: Path) -> None:

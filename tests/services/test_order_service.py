@@ -610,7 +610,7 @@ def test_a_cancel_names_the_market_of_an_order_the_state_file_knows(
 ) -> None:
     """Kalshi routes a cancel to its market's shard by `market_ticker`: an order id alone
     cannot find the shard (REFERENCE.md). The simulator has one shard, so what is sent is
-    checked, on the first try and on the try at the order's own subaccount."""
+    checked; each cancel goes at once to the subaccount the state file placed its order on."""
     number = funded_subaccount(client)
     here = placed_bid(OrderService(client, store), ticker, 1)
     there = placed_bid(OrderService(client.on_subaccount(number), store), ticker, 1)
@@ -624,7 +624,7 @@ def test_a_cancel_names_the_market_of_an_order_the_state_file_knows(
     monkeypatch.setattr(client.orders, "cancel_order", spy)
     service = OrderService(client, store)
     assert service.cancel(here) == D(1) and service.cancel(there) == D(1)
-    assert sent == [(here, ticker, None), (there, ticker, None), (there, ticker, number)]
+    assert sent == [(here, ticker, 0), (there, ticker, number)]
 
 
 def test_an_amend_by_hand_is_written_in_the_orders_history_before_it_leaves(
