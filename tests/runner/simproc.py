@@ -156,19 +156,21 @@ def market_maker_session(
     tmp_path: Path,
     config: TradeConfig,
     *,
-    duration_s: float,
+    duration_s: float | None,
     out: io.StringIO | None = None,
     order_group: bool = True,
+    once: bool = False,
 ) -> Summary:
-    """`kalshi trade --strategy market-maker` on `ticker` for `duration_s`, run in this process
-    as the command runs it (its stop, the session's order group unless `order_group` is False:
-    `--no-order-group`, the summary), through `client`; its log is `tmp_path / "trade.log"`,
-    its state file `tmp_path / "state.db"`."""
+    """`kalshi trade --strategy market-maker` on `ticker` for `duration_s` (or one pass:
+    `once`, `--once`), run in this process as the command runs it (its stop, the session's
+    order group unless `order_group` is False: `--no-order-group`, the summary), through
+    `client`; its log is `tmp_path / "trade.log"`, its state file `tmp_path / "state.db"`."""
     key, _ = load_private_key(path=Path(account.private_key_path))
     options = TradeOptions(
         strategies=(StrategyChoice("market-maker"),),
         selection=Selection(tickers=(ticker,)),
         duration_s=duration_s,
+        once=once,
         log_file=tmp_path / "trade.log",
         order_group=order_group,
     )

@@ -148,7 +148,7 @@ def test_a_kill_on_one_subaccount_triggers_only_that_subaccounts_groups(
 
 
 def test_a_session_group_made_by_a_client_on_a_subaccount_is_recorded_there(
-    prime: SimHarness, client: KalshiClient, store: Store
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str
 ) -> None:
     """The trade loop has no subaccount of its own (its client acts on the exchange's
     defaults, so its group is on 0); a client set to one puts the group there, and the state
@@ -156,6 +156,8 @@ def test_a_session_group_made_by_a_client_on_a_subaccount_is_recorded_there(
     _fund_subaccount_1(client)
     log = EventLog(SystemClock(), stderr=None)
     on_zero = open_session_group(client, store, TradeConfig(), log)
+    # an order resting in it keeps it past the next start, which deletes idle earlier groups
+    client.orders.create_order(_bid(ticker, on_zero))
     client.subaccount = 1
     on_one = open_session_group(client, store, TradeConfig(), log)
     assert [g.order_group_id for g in client.order_groups.list_order_groups(subaccount=1)] == [

@@ -2,8 +2,9 @@
 (`--order-group`, the default). The group is created and written to the state file before the
 first order, so the kill switch from any process can trigger it even if this loop is hung or
 killed; an order refused because the group was triggered records HALTED. A clean stop deletes
-the group; any other stop keeps it listed. See docs/trade-loop.md "The session's order group
-(`--order-group`, the default)".
+the group; any other stop keeps it listed, and the next start deletes it once it holds no
+resting order. See docs/trade-loop.md "The session's order group (`--order-group`, the
+default)".
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from kalshi_cli.services.killswitch import (
     remember_order_group,
     session_order_group_places,
 )
-from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -62,10 +63,71 @@ def open_session_group(
     for old in places:
         if old not in live:
             forget_order_group(store, old[0])
+    delete_idle_groups(client, store, [p for p in places if p in live], log)
     group_id = client.order_groups.create_order_group(limit)
     remember_order_group(store, group_id, subaccount=here)
     log.emit("order_group_created", {"order_group_id": group_id, "contracts_limit": str(limit)})
     return group_id
+
+
+def delete_idle_groups(
+    client: KalshiClient, store: Store, earlier: list[tuple[str, int]], log: EventLog
+) -> None:
+    """Delete the groups (id, subaccount) earlier sessions of this state file left on the
+    exchange (a `--once` pass, a crash, a failed delete keep theirs) that hold no resting
+    order: every start makes a group, and a user may hold at most 100,000, so a loop started
+    again and again by cron or a service manager would otherwise pile them up until the
+    exchange refused the next and the loop could not start. A delete cancels the group's
+    orders, so a group holding one stays, and so does every group of a subaccount whose
+    orders cannot be told; a delete refused leaves the group listed for the kill switch. None
+    of this holds the start back."""
+    by_subaccount: dict[int, list[str]] = {}
+    for group_id, subaccount in earlier:
+        by_subaccount.setdefault(subaccount, []).append(group_id)
+    for subaccount, group_ids in sorted(by_subaccount.items()):
+        busy = _groups_with_resting_orders(client, store, subaccount, log)
+        if busy is None:
+            continue
+        for group_id in group_ids:
+            if group_id not in busy:
+                _delete_earlier_group(client, store, group_id, subaccount, log)
+
+
+def _groups_with_resting_orders(
+    client: KalshiClient, store: Store, subaccount: int, log: EventLog
+) -> set[str] | None:
+    """The groups of the subaccount's resting orders, from one listing; None when it cannot
+    be told: the listing failed, or an order the state file holds as resting is not in it (a
+    listing may lag the write that placed the order, and the order may be in any group)."""
+    try:
+        resting = list(client.on_subaccount(subaccount).orders.iter_orders(status="resting"))
+    except KalshiError as exc:
+        log.emit("order_groups_kept", {"subaccount": subaccount, "error": exc.one_line()})
+        return None
+    listed = {o.order_id for o in resting}
+    unlisted = sorted(
+        i.order_id
+        for i in store.orders.open_orders(subaccount=subaccount)
+        if i.order_id is not None and i.order_id not in listed
+    )
+    if unlisted:
+        log.emit("order_groups_kept", {"subaccount": subaccount, "unlisted_orders": unlisted})
+        return None
+    return {g for o in resting if isinstance(g := o.raw.get("order_group_id"), str)}
+
+
+def _delete_earlier_group(
+    client: KalshiClient, store: Store, group_id: str, subaccount: int, log: EventLog
+) -> None:
+    try:
+        client.order_groups.delete_order_group(group_id, subaccount=subaccount)
+    except NotFoundError:
+        pass  # gone already (deleted by hand): nothing is left to list
+    except KalshiError as exc:
+        log.emit("order_group_kept", {"order_group_id": group_id, "error": exc.one_line()})
+        return
+    forget_order_group(store, group_id)
+    log.emit("order_group_deleted", {"order_group_id": group_id})
 
 
 def close_session_group(
