@@ -52,16 +52,27 @@ def open_session_group(
     client: KalshiClient, store: Store, config: TradeConfig, log: EventLog
 ) -> str:
     """Create the session's group and record it in the state file; returns its id. Raises
-    the client's error when the exchange cannot be asked (the session refuses to start)."""
+    the client's error when the exchange cannot be asked about the groups of the loop's own
+    subaccount, or create one (the session refuses to start)."""
     limit = contracts_limit(config)
     here = client.subaccount or 0  # where the exchange puts the group (its default: 0)
     places = session_order_group_places(store)
     live: set[tuple[str, int]] = set()
+    seen: set[int] = set()
     for subaccount in sorted({n for _, n in places} | {here}):
-        groups = client.order_groups.list_order_groups(subaccount=subaccount)
+        try:
+            groups = client.order_groups.list_order_groups(subaccount=subaccount)
+        except KalshiError as exc:
+            if subaccount == here:
+                raise
+            # a key restricted to a subaccount may read no other's (403): the groups there
+            # stay listed, for a kill switch run with a key that reaches them
+            log.emit("order_groups_kept", {"subaccount": subaccount, "error": exc.one_line()})
+            continue
+        seen.add(subaccount)
         live |= {(g.order_group_id, subaccount) for g in groups}
     for old in places:
-        if old not in live:
+        if old[1] in seen and old not in live:
             forget_order_group(store, old[0])
     delete_idle_groups(client, store, [p for p in places if p in live], log)
     group_id = client.order_groups.create_order_group(limit)

@@ -6,6 +6,7 @@ loopback."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,12 +20,14 @@ from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.execution.order_group import open_session_group
 from kalshi_cli.services.killswitch import session_order_groups
 from kalshi_cli.sim.core import order_groups as sim_order_groups
+from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
 from kalshi_cli.store.records import IntentRecord
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from tests.conftest import SimHarness
+from tests.openapi_check import RECORDER
 from tests.runner.simproc import Book, client_for, log_events, market_maker_session
 
 TICKER = "KXOGSTART-SIM-A"
@@ -184,3 +187,44 @@ def test_an_order_the_listing_does_not_show_yet_keeps_every_earlier_group(
         assert session_order_groups(store) == [earlier, group]
     (kept,) = [e for e in log_events(log_path) if e["event"] == "order_groups_kept"]
     assert kept["unlisted_orders"] == ["not-listed-yet"]
+
+
+@pytest.fixture
+def advanced(tmp_path: Path) -> Iterator[SimHarness]:
+    """The simulator on the Advanced tier: subaccounts need it (REFERENCE.md)."""
+    harness = SimHarness(
+        start_simulator(
+            tmp_path / "sim", scenario="empty", tier="advanced", response_hook=RECORDER.hook
+        )
+    )
+    yield harness
+    harness.close()
+
+
+def test_a_key_restricted_to_a_subaccount_starts_beside_a_group_on_the_primary(
+    advanced: SimHarness, tmp_path: Path
+) -> None:
+    """An earlier session on subaccount 0 left its group (a `--once` pass); the loop now runs on
+    a key restricted to subaccount 1, which may read nothing of 0's. Before, the start asked
+    for 0's groups, the exchange refused the key (403), and the loop could not start at all,
+    however many times it was started again. Now the groups it cannot see stay listed, for a
+    kill switch run with a key that reaches them, and the start goes on."""
+    account = advanced.new_account(balance_cents=10_000_000)
+    log_path = tmp_path / "trade.log"
+    with client_for(account) as client, Store.open(tmp_path / "state.db") as store:
+        assert client.subaccounts.create_subaccount() == 1
+        generated = client.api_keys.generate_api_key("loop on 1", subaccount=1)
+        on_primary = _start(client, store, log_path)  # the earlier session's, on 0
+        key, _ = load_private_key(pem=generated.private_key_pem)
+        with KalshiClient(
+            api_base=account.api_base, key_id=generated.api_key_id, private_key=key
+        ) as restricted:
+            restricted.subaccount = 1  # as the start sets it for a key restricted to 1
+            group = _start(restricted, store, log_path)
+        assert session_order_groups(store) == [on_primary, group]
+        assert _groups(client) == {on_primary, group}
+        assert [g.order_group_id for g in client.order_groups.list_order_groups(subaccount=1)] == [
+            group
+        ]
+    (kept,) = [e for e in log_events(log_path) if e["event"] == "order_groups_kept"]
+    assert kept["subaccount"] == 0
