@@ -4,6 +4,7 @@ loop was SIGKILLed, a clean stop deletes it, and a group the exchange triggers h
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import subprocess
@@ -271,6 +272,38 @@ def test_a_requote_of_an_earlier_runs_quote_goes_into_the_sessions_group(tmp_pat
     left = {o.order_id: o.price for o in rig.exchange.orders(me) if o.status == "resting"}
     assert left, "the earlier run's quotes the session never moved still rest"
     assert all(earlier.get(order_id) == price for order_id, price in left.items())
+
+
+def test_the_stop_withdraws_an_earlier_runs_quote_the_session_never_moved(tmp_path: Path) -> None:
+    """A quote the earlier run left resting, adopted and never requoted, is outside the
+    session's group, so the trigger that opens the stop does not cancel it, and the stop,
+    its group triggered, sends no batch cancel. Its listing finds the quote still resting and
+    cancels it: the stop is proven, nothing of the loop's left."""
+    first = make_rig(tmp_path / "s.db", strategy="market-maker")
+    first.step(0.1)
+    me = first.client.account_id
+    earlier = {o.order_id for o in first.exchange.orders(me) if o.status == "resting"}
+    assert earlier
+    first.store.close()
+    rig = make_rig(
+        tmp_path / "s.db",
+        strategy="market-maker",
+        exchange=first.exchange,
+        clock=first.clock,
+        account_id=me,
+    )
+    assert set(rig.loop.portfolio.orders) == earlier, "adopted"
+    group = rig.exchange.create_order_group(me, Decimal(1000)).order_group_id
+    join_session_group(rig.loop.executor, group)
+    rig.loop.trigger_group = functools.partial(rig.exchange.trigger_order_group, me, group)
+
+    rig.loop.shutdown(cancel_resting=True)  # no pass first: the session never moved them
+    assert rig.loop.log.counts.get("stop_group_triggered") == 1
+    assert rig.loop.log.counts.get("stop_proven") == 1
+    assert rig.loop.not_proven == ()
+    for order_id in earlier:
+        order = rig.exchange.order(me, order_id)
+        assert (order.status, order.order_group_id) == ("canceled", None)
 
 
 def test_a_group_deleted_under_the_loop_halts_it_instead_of_refusal_after_refusal(
