@@ -667,8 +667,9 @@ class KillSwitch:
     def _open_communications(
         self, comms: ClosesRfqs, ticker: str | None, event_ticker: str | None
     ) -> tuple[list[Rfq], list[Quote]]:
-        """The account's open RFQs, and its own open or accepted quotes, in the switch's scope
-        (quotes only with no filter or `--ticker`: see the module docstring)."""
+        """The account's open RFQs, and its own quotes that may still execute (open, accepted,
+        or confirmed: that one's delete is refused, and the proof's listing names it), in the
+        switch's scope (quotes only with no filter or `--ticker`: see docs/kill-switch.md)."""
         rfqs = list(
             comms.iter_rfqs(
                 market_ticker=ticker,
@@ -680,7 +681,7 @@ class KillSwitch:
         )
         quotes: list[Quote] = []
         if event_ticker is None:
-            for status in ("open", "accepted"):
+            for status in ("open", "accepted", "confirmed"):
                 quotes += [
                     q
                     for q in comms.iter_quotes(status=status, mine=True)

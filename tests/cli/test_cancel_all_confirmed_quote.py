@@ -1,7 +1,8 @@
-"""`kalshi cancel-all` while a quote on our RFQ is confirmed: Kalshi's RFQ guide says that once
-confirmed "neither party can withdraw", and the orders are placed on the public book when the
-execution timer runs out. The kill switch cannot stop that, so it must not say it did: the RFQ's
-delete is refused, the RFQ is named as left, and the run is not proven (exit 11)."""
+"""`kalshi cancel-all` while a quote on our RFQ, or our quote on another's, is confirmed:
+Kalshi's RFQ guide says that once confirmed "neither party can withdraw", and the orders are
+placed on the public book when the execution timer runs out. The kill switch cannot stop that,
+so it must not say it did: the delete is refused, the RFQ or the quote is named as left, and the
+run is not proven (exit 11)."""
 
 from __future__ import annotations
 
@@ -52,3 +53,29 @@ def test_cancel_all_during_an_execution_timer_is_not_proven_and_names_the_rfq(
     prime.run_out_execution_timers()
     rows = ok_json(kalshi("positions", "--json"))["positions"]
     assert [(r["side"], r["contracts"]) for r in rows if r["ticker"] == T] == [("yes", "10.00")]
+
+
+def test_cancel_all_of_a_maker_whose_quote_is_confirmed_is_not_proven_and_names_the_quote(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """The other party's view: our quote on another's RFQ is confirmed, so our order is placed
+    when the timer runs out and nothing we send stops it. The switch must name the quote and
+    not say it proved the account still."""
+    prime.create_market(T)
+    requester = as_account(prime, prime.new_account(), tmp_path / "requester")
+    rfq_id = ok_json(requester("rfq", "create", T, "--count", "10", "--json"))["rfq_id"]
+    quote_id = ok_json(
+        kalshi("quote", "create", rfq_id, "--yes-bid", "0.40", "--no-bid", "0.55", "--json")
+    )["quote_id"]
+    ok_json(requester("quote", "accept", quote_id, "--side", "yes", "--json"))
+    ok_json(kalshi("quote", "confirm", quote_id, "--json"))
+
+    result = kalshi("cancel-all", "--yes", "--json")
+    assert result.exit_code == ExitCode.NOT_PROVEN, result.output
+    report = json.loads(result.stdout)
+    assert report["proven"] is False
+    assert report["quotes_cancelled"] == [] and report["communications_left"] == [quote_id]
+
+    prime.run_out_execution_timers()
+    rows = ok_json(kalshi("positions", "--json"))["positions"]
+    assert [(r["side"], r["contracts"]) for r in rows if r["ticker"] == T] == [("no", "10.00")]
