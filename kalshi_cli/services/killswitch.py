@@ -669,7 +669,9 @@ class KillSwitch:
     ) -> tuple[list[Rfq], list[Quote]]:
         """The account's open RFQs, and its own quotes that may still execute (open, accepted,
         or confirmed: that one's delete is refused, and the proof's listing names it), in the
-        switch's scope (quotes only with no filter or `--ticker`: see docs/kill-switch.md)."""
+        switch's scope. With `--event` only the confirmed ones: an open or accepted quote of
+        ours executes only on our confirmation, which HALTED refuses; a quote names its market,
+        not its event, so it is in the event when its RFQ is listed there."""
         rfqs = list(
             comms.iter_rfqs(
                 market_ticker=ticker,
@@ -687,6 +689,12 @@ class KillSwitch:
                     for q in comms.iter_quotes(status=status, mine=True)
                     if ticker is None or q.market_ticker == ticker
                 ]
+            return rfqs, quotes
+        confirmed = list(comms.iter_quotes(status="confirmed", mine=True))
+        if confirmed:
+            # a confirmed quote's RFQ stays open until the execution
+            in_event = {r.rfq_id for r in comms.iter_rfqs(event_ticker=event_ticker, status="open")}
+            quotes = [q for q in confirmed if q.rfq_id in in_event]
         return rfqs, quotes
 
     def _close_communications(

@@ -79,3 +79,29 @@ def test_cancel_all_of_a_maker_whose_quote_is_confirmed_is_not_proven_and_names_
     prime.run_out_execution_timers()
     rows = ok_json(kalshi("positions", "--json"))["positions"]
     assert [(r["side"], r["contracts"]) for r in rows if r["ticker"] == T] == [("no", "10.00")]
+
+
+def test_an_event_scoped_cancel_all_names_our_confirmed_quote_in_that_event(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """`--event` leaves our open and accepted quotes alone (neither executes without our
+    confirmation, which HALTED refuses), but a confirmed one executes with no further word from
+    us: in the event's scope it is named, and the run is not proven."""
+    prime.create_market(T)
+    requester = as_account(prime, prime.new_account(), tmp_path / "requester")
+    rfq_id = ok_json(requester("rfq", "create", T, "--count", "10", "--json"))["rfq_id"]
+    quote_id = ok_json(
+        kalshi("quote", "create", rfq_id, "--yes-bid", "0.40", "--no-bid", "0.55", "--json")
+    )["quote_id"]
+    ok_json(requester("quote", "accept", quote_id, "--side", "yes", "--json"))
+    ok_json(kalshi("quote", "confirm", quote_id, "--json"))
+    event = T.rsplit("-", 1)[0]
+
+    elsewhere = kalshi("cancel-all", "--event", "KXOTHER-26JAN01", "--yes", "--json")
+    assert elsewhere.exit_code == 0, elsewhere.output
+    assert json.loads(elsewhere.stdout)["communications_left"] == []
+
+    result = kalshi("cancel-all", "--event", event, "--yes", "--json")
+    assert result.exit_code == ExitCode.NOT_PROVEN, result.output
+    report = json.loads(result.stdout)
+    assert report["proven"] is False and report["communications_left"] == [quote_id]

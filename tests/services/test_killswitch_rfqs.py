@@ -293,7 +293,12 @@ def test_the_scope_reaches_the_listings() -> None:
     report = _kill(by_event, event_ticker="KXRFQ")
     assert by_event.rfq_asks[0]["event"] == "KXRFQ"
     assert report.rfqs_closed == ["r-e"]
-    assert by_event.quote_asks == [] and report.quotes_cancelled == []  # quotes name no event
+    # an open quote executes only on our confirmation, which HALTED refuses: with an event,
+    # only the confirmed ones are asked for
+    assert by_event.quote_asks and all(
+        ask == {"status": "confirmed", "mine": True} for ask in by_event.quote_asks
+    )
+    assert report.quotes_cancelled == []
 
 
 def test_an_rfq_still_open_after_its_delete_leaves_the_run_unproven() -> None:
