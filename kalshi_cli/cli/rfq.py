@@ -128,6 +128,17 @@ def _trading_allowed(app: AppContext, what: str) -> None:
     check_trading_state(state.state, state.reason, reduce_only=False, what=what)
 
 
+def _asked_and_still_allowed(app: AppContext, question: str, *, yes: bool, what: str) -> None:
+    """On prod the person's go-ahead, then the trading state read again just before the write
+    is sent: a person may take minutes to answer, and a halt recorded meanwhile (`kalshi
+    cancel-all` from another terminal) must stop the write, as it stops `kalshi order place`,
+    whose intent is written with the trading state read after its prompt."""
+    from kalshi_cli.cli._services import confirm_on_prod
+
+    confirm_on_prod(app, question, yes=yes)
+    _trading_allowed(app, what)
+
+
 def _open_market(client: KalshiClient, ticker: str) -> Market:
     from kalshi_cli.services.orders import open_market
 
@@ -368,8 +379,6 @@ def rfq_create_command(
 
     Example: kalshi rfq create KXBTCD-SIM-T97000 --count 100
     """
-    from kalshi_cli.cli._services import confirm_on_prod
-
     contracts, cost = _size(count, target_cost)
     ticker = _id(ticker, "TICKER")
     app = current()
@@ -378,7 +387,9 @@ def rfq_create_command(
     _trading_allowed(app, "no RFQ sent")
     _open_market(client, ticker)
     size = f"{contracts} contracts" if contracts is not None else f"${cost}"
-    confirm_on_prod(app, f"ask for quotes on {size} of {ticker}", yes=yes)
+    _asked_and_still_allowed(
+        app, f"ask for quotes on {size} of {ticker}", yes=yes, what="no RFQ sent"
+    )
     rfq_id = client.communications.create_rfq(
         ticker,
         contracts=contracts,
@@ -512,8 +523,6 @@ def quote_create_command(
 
     Example: kalshi quote create 6f1c2d3e-... --yes-bid 0.40 --no-bid 0.55
     """
-    from kalshi_cli.cli._services import confirm_on_prod
-
     yes_price, no_price = parse_bid(yes_bid, "--yes-bid"), parse_bid(no_bid, "--no-bid")
     if yes_price == 0 and no_price == 0:
         raise typer.BadParameter("a quote cannot decline both sides", param_hint="--yes-bid")
@@ -522,7 +531,8 @@ def quote_create_command(
     client = _session(app, env)
     out = app.output(as_json=as_json)
     ticker = _quotable(app, client, rid, yes_price, no_price)
-    confirm_on_prod(app, f"quote YES {yes_price} / NO {no_price} on RFQ {rid} ({ticker})", yes=yes)
+    question = f"quote YES {yes_price} / NO {no_price} on RFQ {rid} ({ticker})"
+    _asked_and_still_allowed(app, question, yes=yes, what="no quote sent")
     quote_id = client.communications.create_quote(
         rid,
         yes_bid=yes_price,
@@ -556,8 +566,6 @@ def quote_accept_command(
 
     Example: kalshi quote accept 0a9b8c7d-... --side yes
     """
-    from kalshi_cli.cli._services import confirm_on_prod
-
     qid = _id(quote_id, "QUOTE_ID")
     app = current()
     client = _session(app, env)
@@ -566,11 +574,12 @@ def quote_accept_command(
     quote = client.communications.get_quote(qid)
     price = quote.yes_bid if side is Side.YES else quote.no_bid
     count = quote.yes_contracts if side is Side.YES else quote.no_contracts
-    confirm_on_prod(
+    _asked_and_still_allowed(
         app,
         f"buy {count if count is not None else quote.contracts} {side.value.upper()} of "
         f"{quote.market_ticker} at {price}",
         yes=yes,
+        what="the quote was not accepted",
     )
     client.communications.accept_quote(qid, side.value)
     if as_json:
@@ -593,19 +602,18 @@ def quote_confirm_command(
 
     Example: kalshi quote confirm 0a9b8c7d-...
     """
-    from kalshi_cli.cli._services import confirm_on_prod
-
     qid = _id(quote_id, "QUOTE_ID")
     app = current()
     client = _session(app, env)
     out = app.output(as_json=as_json, fmt=fmt)
     _trading_allowed(app, "the quote was not confirmed")
     before = client.communications.get_quote(qid)
-    confirm_on_prod(
+    _asked_and_still_allowed(
         app,
         f"take the other side of {before.contracts} {(before.accepted_side or '?').upper()} "
         f"of {before.market_ticker} (quote {qid})",
         yes=yes,
+        what="the quote was not confirmed",
     )
     client.communications.confirm_quote(qid)
     doc = quote_json(client.communications.get_quote(qid))
