@@ -10,14 +10,18 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.communications import CommunicationsApi, Rfq
 from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.cli.test_rfq_cli import T, as_account, ok_json
 from tests.conftest import REAL_CLOCK_WINDOW_S, SimHarness
-from tests.prime_tier import Kalshi, prime_simulator
+from tests.prime_tier import Kalshi, connect, prime_simulator
 
 
 @pytest.fixture
@@ -105,3 +109,48 @@ def test_an_event_scoped_cancel_all_names_our_confirmed_quote_in_that_event(
     assert result.exit_code == ExitCode.NOT_PROVEN, result.output
     report = json.loads(result.stdout)
     assert report["proven"] is False and report["communications_left"] == [quote_id]
+
+
+class SecondListingFailsOnce:
+    """The real RFQ service, except that the second RFQ listing (the proof's) is answered 503
+    once: retried, it answers."""
+
+    def __init__(self, real: CommunicationsApi) -> None:
+        self._real = real
+        self.listings = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def iter_rfqs(self, **filters: Any) -> Iterator[Rfq]:
+        self.listings += 1
+        if self.listings == 2:
+            raise ServerError("the RFQ service is busy", status=503, code="unavailable")
+        return self._real.iter_rfqs(**filters)
+
+
+def test_the_text_report_names_what_the_rfq_side_left_open_whatever_error_came_last(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """The person reading `NOT PROVEN` must learn that an RFQ of theirs will execute, even when
+    the last error of the run is a passing 503 that a retry got past."""
+    prime.create_market(T)
+    maker = as_account(prime, prime.new_account(), tmp_path / "maker")
+    rfq_id = ok_json(kalshi("rfq", "create", T, "--count", "10", "--json"))["rfq_id"]
+    quote_id = ok_json(
+        maker("quote", "create", rfq_id, "--yes-bid", "0.40", "--no-bid", "0.55", "--json")
+    )["quote_id"]
+    ok_json(kalshi("quote", "accept", quote_id, "--side", "yes", "--json"))
+    ok_json(maker("quote", "confirm", quote_id, "--json"))
+
+    def client() -> KalshiClient:
+        real = connect(prime.account)
+        real.__dict__["communications"] = SecondListingFailsOnce(real.communications)
+        return real
+
+    result = kalshi("cancel-all", "--yes", client=client)
+
+    assert result.exit_code == ExitCode.NOT_PROVEN, result.output
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("NOT PROVEN: ") for line in lines), result.stdout
+    assert any(rfq_id in line and "still open" in line for line in lines), result.stdout
