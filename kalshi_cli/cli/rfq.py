@@ -139,6 +139,20 @@ def _asked_and_still_allowed(app: AppContext, question: str, *, yes: bool, what:
     _trading_allowed(app, what)
 
 
+def _accepted_terms(quote: Quote, side: Side) -> tuple[Decimal, Decimal | None]:
+    """The price and size of `side` in `quote`; a side the quote declines (its price 0) is
+    refused here, before anything is sent or asked."""
+    from kalshi_cli.vocabulary.errors import ValidationError
+
+    price = quote.yes_bid if side is Side.YES else quote.no_bid
+    if price == 0:
+        raise ValidationError(
+            f"quote {quote.quote_id} declines the {side.value} side (its price is 0)",
+            code="bad_side",
+        )
+    return price, quote.yes_contracts if side is Side.YES else quote.no_contracts
+
+
 def _open_market(client: KalshiClient, ticker: str) -> Market:
     from kalshi_cli.services.orders import open_market
 
@@ -572,8 +586,7 @@ def quote_accept_command(
     out = app.output(as_json=as_json)
     _trading_allowed(app, "the quote was not accepted")
     quote = client.communications.get_quote(qid)
-    price = quote.yes_bid if side is Side.YES else quote.no_bid
-    count = quote.yes_contracts if side is Side.YES else quote.no_contracts
+    price, count = _accepted_terms(quote, side)
     _asked_and_still_allowed(
         app,
         f"buy {count if count is not None else quote.contracts} {side.value.upper()} of "
