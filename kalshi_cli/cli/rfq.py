@@ -19,6 +19,7 @@ from kalshi_cli.vocabulary.units import Side
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
+    from kalshi_cli.cli._output import Output
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.client.communications import Quote, Rfq
     from kalshi_cli.vocabulary.models import Market
@@ -629,7 +630,26 @@ def quote_confirm_command(
         what="the quote was not confirmed",
     )
     client.communications.confirm_quote(qid)
-    doc = quote_json(client.communications.get_quote(qid))
+    _report_confirmed(out, client, qid)
+
+
+def _report_confirmed(out: Output, client: KalshiClient, qid: str) -> None:
+    """The quote read back after the exchange said yes to its confirmation. The confirmation
+    stands whatever the read does: a read that fails is a note, never the command's failure,
+    which the trader would take for a confirmation that did not happen while its orders are
+    placed when the timer runs out."""
+    from kalshi_cli.vocabulary.errors import KalshiError
+
+    try:
+        doc = quote_json(client.communications.get_quote(qid))
+    except KalshiError as exc:
+        out.note(
+            f"note: quote {qid} confirmed, but not read back ({exc.one_line()}); "
+            f"`kalshi quote show {qid}` reads it"
+        )
+        fields = [("quote", qid), ("status", "confirmed")]
+        out.record(fields, document={"result": "confirmed", "quote": None})
+        return
     out.record(_quote_fields(doc), document={"result": "confirmed", "quote": doc})
 
 

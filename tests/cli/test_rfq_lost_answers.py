@@ -222,3 +222,47 @@ def test_a_write_whose_answer_is_lost_exits_10_naming_the_read_back_and_is_sent_
     # the exchange did act: the read back the error names shows it
     party = parties.maker if write.by_maker else parties.requester
     assert write.shows(ok_json(party(*read_back, "--json")), parties)
+
+
+class ReadsFailAfter(httpx.BaseTransport):
+    """The real simulator, until the request `after` picks has been answered: every GET from
+    then on is answered 503, as an exchange whose read service fails under the write."""
+
+    def __init__(self, after: Callable[[httpx.Request], bool]) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._after = after
+        self.failing = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.failing and request.method == "GET":
+            body = {"error": {"code": "service_unavailable", "message": "service unavailable"}}
+            return httpx.Response(503, json=body)
+        response = self._inner.handle_request(request)
+        self.failing = self.failing or self._after(request)
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_a_confirmation_answered_yes_is_reported_confirmed_when_the_read_after_it_fails(
+    prime: SimHarness, tmp_path: Path
+) -> None:
+    """The exchange said yes to the confirmation: the orders are placed when the timer runs out.
+    A read of the quote after it that fails is no reason to say the confirmation failed."""
+    prime.create_market(T)
+    maker_account = prime.new_account()
+    parties = Parties(
+        _as(prime.account, tmp_path / "requester"), _as(maker_account, tmp_path / "maker")
+    )
+    _accepted(parties)
+    transport = ReadsFailAfter(lambda r: r.method == "PUT" and r.url.path.endswith("/confirm"))
+
+    result = _as(maker_account, tmp_path / "maker", transport)(
+        "quote", "confirm", parties.quote_id, "--json"
+    )
+
+    assert result.exit_code == 0, result.output
+    assert ok_json(result)["result"] == "confirmed"
+    shown = ok_json(parties.maker("quote", "show", parties.quote_id, "--json"))
+    assert shown["status"] == "confirmed"
