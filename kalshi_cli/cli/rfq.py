@@ -621,16 +621,27 @@ def quote_confirm_command(
     client = _session(app, env)
     out = app.output(as_json=as_json, fmt=fmt)
     _trading_allowed(app, "the quote was not confirmed")
-    before = client.communications.get_quote(qid)
-    _asked_and_still_allowed(
-        app,
-        f"take the other side of {before.contracts} {(before.accepted_side or '?').upper()} "
-        f"of {before.market_ticker} (quote {qid})",
-        yes=yes,
-        what="the quote was not confirmed",
-    )
+    question = _confirmation_question(client.communications.get_quote(qid))
+    _asked_and_still_allowed(app, question, yes=yes, what="the quote was not confirmed")
     client.communications.confirm_quote(qid)
     _report_confirmed(out, client, qid)
+
+
+def _confirmation_question(quote: Quote) -> str:
+    """What a confirmation of `quote` binds its maker to; a quote no requester accepted is
+    refused here, before anything is sent or asked: confirming it would bind the maker to
+    whichever side is accepted meanwhile."""
+    from kalshi_cli.vocabulary.errors import ValidationError
+
+    if quote.status != "accepted" or quote.accepted_side is None:
+        raise ValidationError(
+            f"quote {quote.quote_id} is {quote.status}, not accepted: nothing to confirm",
+            code="quote_not_accepted",
+        )
+    return (
+        f"take the other side of {quote.contracts} {quote.accepted_side.upper()} "
+        f"of {quote.market_ticker} (quote {quote.quote_id})"
+    )
 
 
 def _report_confirmed(out: Output, client: KalshiClient, qid: str) -> None:
