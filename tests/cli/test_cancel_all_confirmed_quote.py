@@ -1,8 +1,9 @@
-"""`kalshi cancel-all` while a quote on our RFQ, or our quote on another's, is confirmed:
-Kalshi's RFQ guide says that once confirmed "neither party can withdraw", and the orders are
-placed on the public book when the execution timer runs out. The kill switch cannot stop that,
-so it must not say it did: the delete is refused, the RFQ or the quote is named as left, and the
-run is not proven (exit 11)."""
+"""`kalshi cancel-all` and what of the RFQ side it cannot close. A quote on our RFQ, or our
+quote on another's, that is confirmed: Kalshi's RFQ guide says that once confirmed "neither
+party can withdraw", and the orders are placed on the public book when the execution timer runs
+out. An RFQ service that never lists: our accepted quote executes on the maker's confirmation
+alone. The kill switch cannot stop either, so it must not say it did: what it could not close is
+named, or the RFQ side said unlisted, and the run is not proven (exit 11)."""
 
 from __future__ import annotations
 
@@ -154,3 +155,47 @@ def test_the_text_report_names_what_the_rfq_side_left_open_whatever_error_came_l
     lines = result.stdout.splitlines()
     assert any(line.startswith("NOT PROVEN: ") for line in lines), result.stdout
     assert any(rfq_id in line and "still open" in line for line in lines), result.stdout
+
+
+class RfqListingDown:
+    """The real RFQ service, except that its RFQ listing answers 503 every time."""
+
+    def __init__(self, real: CommunicationsApi) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def iter_rfqs(self, **filters: Any) -> Iterator[Rfq]:
+        raise ServerError("the RFQ service is down", status=503, code="unavailable")
+
+
+def test_a_kill_that_could_not_list_the_rfq_side_is_not_proven(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """Our RFQ whose quote we accepted executes on the maker's confirmation alone. A kill switch
+    that never saw the RFQ side cannot say the account is clean: the maker confirms after it,
+    and we buy."""
+    prime.create_market(T)
+    maker = as_account(prime, prime.new_account(), tmp_path / "maker")
+    rfq_id = ok_json(kalshi("rfq", "create", T, "--count", "10", "--json"))["rfq_id"]
+    quote_id = ok_json(
+        maker("quote", "create", rfq_id, "--yes-bid", "0.40", "--no-bid", "0.55", "--json")
+    )["quote_id"]
+    ok_json(kalshi("quote", "accept", quote_id, "--side", "yes", "--json"))
+
+    def client() -> KalshiClient:
+        real = connect(prime.account)
+        real.__dict__["communications"] = RfqListingDown(real.communications)
+        return real
+
+    result = kalshi("cancel-all", "--yes", "--json", "--deadline", "5", client=client)
+
+    assert result.exit_code == ExitCode.NOT_PROVEN, result.output
+    report = json.loads(result.stdout)
+    assert report["proven"] is False and report["rfqs_closed"] == []
+    # what the switch could not close executes on the maker's confirmation
+    ok_json(maker("quote", "confirm", quote_id, "--json"))
+    prime.run_out_execution_timers()
+    rows = ok_json(kalshi("positions", "--json"))["positions"]
+    assert [(r["side"], r["contracts"]) for r in rows if r["ticker"] == T] == [("yes", "10.00")]
