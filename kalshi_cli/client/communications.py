@@ -18,6 +18,7 @@ import msgspec
 from kalshi_cli.client.connection import Area, Id, Params, path_segment
 from kalshi_cli.client.retry import Resend, nothing_sent
 from kalshi_cli.vocabulary.errors import (
+    KalshiError,
     OrderOutcomeUnknown,
     ServerError,
     TransportError,
@@ -164,6 +165,26 @@ class CommunicationsApi(Area):
                 f"{exc.message.rstrip('.')}; {unknown}", client_order_id="", hint=hint
             ) from exc
 
+    def _create(
+        self, path: str, body: dict[str, Any], *, what: str, unknown: str, read_back: str
+    ) -> str:
+        """A create sent once (`_write`), and the id of what it made. An answer without a
+        readable id is no failure either: the exchange made it, and `read_back` finds it."""
+        response = self._write(
+            "POST", path, json=body, what=what, unknown=unknown, read_back=read_back
+        )
+        try:
+            found: str = self._conn.field(
+                self._conn.fields(response), "id", Id, f"answer to {what}"
+            )
+        except KalshiError as exc:
+            raise OrderOutcomeUnknown(
+                f"the exchange made {what} but its id could not be read ({exc.message})",
+                client_order_id="",
+                hint=f"`{read_back}` shows what the exchange has",
+            ) from exc
+        return found
+
     def communications_id(self) -> str:
         """The account's public id in RFQs and quotes (it does not reveal the account id)."""
         found: str = self._conn.get_field(
@@ -254,16 +275,13 @@ class CommunicationsApi(Area):
             body["obscure_creator_id"] = True
         if _subaccount(subaccount) is not None:
             body["subaccount"] = subaccount
-        response = self._write(
-            "POST",
+        return self._create(
             RFQS,
-            json=body,
+            body,
             what=f"a new RFQ on {body['market_ticker']}",
             unknown="the RFQ may or may not exist",
             read_back="kalshi rfq list --mine",
         )
-        rfq_id: str = self._conn.field(self._conn.fields(response), "id", Id, "answer to a new RFQ")
-        return rfq_id
 
     def delete_rfq(self, rfq_id: str) -> None:
         """Close an RFQ of yours; its open quotes are cancelled."""
@@ -345,17 +363,13 @@ class CommunicationsApi(Area):
             body["post_only"] = True
         if _subaccount(subaccount) is not None:
             body["subaccount"] = subaccount
-        response = self._write(
-            "POST",
+        return self._create(
             QUOTES,
-            json=body,
+            body,
             what=f"a new quote on RFQ {body['rfq_id']}",
             unknown="the quote may or may not exist",
             read_back=f"kalshi quote list --mine --rfq {body['rfq_id']}",
         )
-        fields = self._conn.fields(response)
-        quote_id: str = self._conn.field(fields, "id", Id, "answer to a new quote")
-        return quote_id
 
     def delete_quote(self, quote_id: str, *, rfq_id: str | None = None) -> None:
         """Cancel a quote of yours (open or accepted)."""

@@ -9,6 +9,7 @@ transport between the command and it that answers 503 once the simulator has act
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -266,3 +267,49 @@ def test_a_confirmation_answered_yes_is_reported_confirmed_when_the_read_after_i
     assert ok_json(result)["result"] == "confirmed"
     shown = ok_json(parties.maker("quote", "show", parties.quote_id, "--json"))
     assert shown["status"] == "confirmed"
+
+
+class AnswerWithoutId(httpx.BaseTransport):
+    """The real simulator, except that the answers `garbled` picks lose their `id`."""
+
+    def __init__(self, garbled: Callable[[httpx.Request], bool]) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._garbled = garbled
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        if not self._garbled(request):
+            return response
+        body = json.loads(response.read())
+        body.pop("id", None)
+        return httpx.Response(response.status_code, json=body)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+@pytest.mark.parametrize("write", WRITES[:2], ids=[w.name for w in WRITES[:2]])
+def test_a_create_answered_without_its_id_exits_10_naming_the_read_back(
+    prime: SimHarness, tmp_path: Path, write: Write
+) -> None:
+    """A 201 whose id is missing: the RFQ or quote exists, and the command cannot say which it
+    is. Missing means unknown: exit 10 and the listing that shows it, never exit 1."""
+    prime.create_market(T)
+    maker_account = prime.new_account()
+    parties = Parties(
+        _as(prime.account, tmp_path / "requester"), _as(maker_account, tmp_path / "maker")
+    )
+    write.before(parties)
+    account = maker_account if write.by_maker else prime.account
+    home = tmp_path / ("maker" if write.by_maker else "requester")
+    transport = AnswerWithoutId(
+        lambda r: r.method == write.method and r.url.path.endswith(write.path_end)
+    )
+
+    result = _as(account, home, transport)(*write.args(parties))
+
+    assert result.exit_code == ExitCode.OUTCOME_UNKNOWN, result.output
+    read_back = write.read_back(parties)
+    assert f"kalshi {' '.join(read_back)}" in result.stderr, result.stderr
+    party = parties.maker if write.by_maker else parties.requester
+    assert write.shows(ok_json(party(*read_back, "--json")), parties)
