@@ -19,6 +19,7 @@ from kalshi_cli.vocabulary.units import Side
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
+    from kalshi_cli.cli._output import Output
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.client.communications import Quote, Rfq
     from kalshi_cli.vocabulary.models import Market
@@ -126,6 +127,31 @@ def _trading_allowed(app: AppContext, what: str) -> None:
     with open_store(app) as store:
         state = store.trading.trading_state()
     check_trading_state(state.state, state.reason, reduce_only=False, what=what)
+
+
+def _asked_and_still_allowed(app: AppContext, question: str, *, yes: bool, what: str) -> None:
+    """On prod the person's go-ahead, then the trading state read again just before the write
+    is sent: a person may take minutes to answer, and a halt recorded meanwhile (`kalshi
+    cancel-all` from another terminal) must stop the write, as it stops `kalshi order place`,
+    whose intent is written with the trading state read after its prompt."""
+    from kalshi_cli.cli._services import confirm_on_prod
+
+    confirm_on_prod(app, question, yes=yes)
+    _trading_allowed(app, what)
+
+
+def _accepted_terms(quote: Quote, side: Side) -> tuple[Decimal, Decimal | None]:
+    """The price and size of `side` in `quote`; a side the quote declines (its price 0) is
+    refused here, before anything is sent or asked."""
+    from kalshi_cli.vocabulary.errors import ValidationError
+
+    price = quote.yes_bid if side is Side.YES else quote.no_bid
+    if price == 0:
+        raise ValidationError(
+            f"quote {quote.quote_id} declines the {side.value} side (its price is 0)",
+            code="bad_side",
+        )
+    return price, quote.yes_contracts if side is Side.YES else quote.no_contracts
 
 
 def _open_market(client: KalshiClient, ticker: str) -> Market:
@@ -368,8 +394,6 @@ def rfq_create_command(
 
     Example: kalshi rfq create KXBTCD-SIM-T97000 --count 100
     """
-    from kalshi_cli.cli._services import confirm_on_prod
-
     contracts, cost = _size(count, target_cost)
     ticker = _id(ticker, "TICKER")
     app = current()
@@ -378,7 +402,9 @@ def rfq_create_command(
     _trading_allowed(app, "no RFQ sent")
     _open_market(client, ticker)
     size = f"{contracts} contracts" if contracts is not None else f"${cost}"
-    confirm_on_prod(app, f"ask for quotes on {size} of {ticker}", yes=yes)
+    _asked_and_still_allowed(
+        app, f"ask for quotes on {size} of {ticker}", yes=yes, what="no RFQ sent"
+    )
     rfq_id = client.communications.create_rfq(
         ticker,
         contracts=contracts,
@@ -512,8 +538,6 @@ def quote_create_command(
 
     Example: kalshi quote create 6f1c2d3e-... --yes-bid 0.40 --no-bid 0.55
     """
-    from kalshi_cli.cli._services import confirm_on_prod
-
     yes_price, no_price = parse_bid(yes_bid, "--yes-bid"), parse_bid(no_bid, "--no-bid")
     if yes_price == 0 and no_price == 0:
         raise typer.BadParameter("a quote cannot decline both sides", param_hint="--yes-bid")
@@ -522,7 +546,8 @@ def quote_create_command(
     client = _session(app, env)
     out = app.output(as_json=as_json)
     ticker = _quotable(app, client, rid, yes_price, no_price)
-    confirm_on_prod(app, f"quote YES {yes_price} / NO {no_price} on RFQ {rid} ({ticker})", yes=yes)
+    question = f"quote YES {yes_price} / NO {no_price} on RFQ {rid} ({ticker})"
+    _asked_and_still_allowed(app, question, yes=yes, what="no quote sent")
     quote_id = client.communications.create_quote(
         rid,
         yes_bid=yes_price,
@@ -556,21 +581,19 @@ def quote_accept_command(
 
     Example: kalshi quote accept 0a9b8c7d-... --side yes
     """
-    from kalshi_cli.cli._services import confirm_on_prod
-
     qid = _id(quote_id, "QUOTE_ID")
     app = current()
     client = _session(app, env)
     out = app.output(as_json=as_json)
     _trading_allowed(app, "the quote was not accepted")
     quote = client.communications.get_quote(qid)
-    price = quote.yes_bid if side is Side.YES else quote.no_bid
-    count = quote.yes_contracts if side is Side.YES else quote.no_contracts
-    confirm_on_prod(
+    price, count = _accepted_terms(quote, side)
+    _asked_and_still_allowed(
         app,
         f"buy {count if count is not None else quote.contracts} {side.value.upper()} of "
         f"{quote.market_ticker} at {price}",
         yes=yes,
+        what="the quote was not accepted",
     )
     client.communications.accept_quote(qid, side.value)
     if as_json:
@@ -593,22 +616,51 @@ def quote_confirm_command(
 
     Example: kalshi quote confirm 0a9b8c7d-...
     """
-    from kalshi_cli.cli._services import confirm_on_prod
-
     qid = _id(quote_id, "QUOTE_ID")
     app = current()
     client = _session(app, env)
     out = app.output(as_json=as_json, fmt=fmt)
     _trading_allowed(app, "the quote was not confirmed")
-    before = client.communications.get_quote(qid)
-    confirm_on_prod(
-        app,
-        f"take the other side of {before.contracts} {(before.accepted_side or '?').upper()} "
-        f"of {before.market_ticker} (quote {qid})",
-        yes=yes,
-    )
+    question = _confirmation_question(client.communications.get_quote(qid))
+    _asked_and_still_allowed(app, question, yes=yes, what="the quote was not confirmed")
     client.communications.confirm_quote(qid)
-    doc = quote_json(client.communications.get_quote(qid))
+    _report_confirmed(out, client, qid)
+
+
+def _confirmation_question(quote: Quote) -> str:
+    """What a confirmation of `quote` binds its maker to; a quote no requester accepted is
+    refused here, before anything is sent or asked: confirming it would bind the maker to
+    whichever side is accepted meanwhile."""
+    from kalshi_cli.vocabulary.errors import ValidationError
+
+    if quote.status != "accepted" or quote.accepted_side is None:
+        raise ValidationError(
+            f"quote {quote.quote_id} is {quote.status}, not accepted: nothing to confirm",
+            code="quote_not_accepted",
+        )
+    return (
+        f"take the other side of {quote.contracts} {quote.accepted_side.upper()} "
+        f"of {quote.market_ticker} (quote {quote.quote_id})"
+    )
+
+
+def _report_confirmed(out: Output, client: KalshiClient, qid: str) -> None:
+    """The quote read back after the exchange said yes to its confirmation. The confirmation
+    stands whatever the read does: a read that fails is a note, never the command's failure,
+    which the trader would take for a confirmation that did not happen while its orders are
+    placed when the timer runs out."""
+    from kalshi_cli.vocabulary.errors import KalshiError
+
+    try:
+        doc = quote_json(client.communications.get_quote(qid))
+    except KalshiError as exc:
+        out.note(
+            f"note: quote {qid} confirmed, but not read back ({exc.one_line()}); "
+            f"`kalshi quote show {qid}` reads it"
+        )
+        fields = [("quote", qid), ("status", "confirmed")]
+        out.record(fields, document={"result": "confirmed", "quote": None})
+        return
     out.record(_quote_fields(doc), document={"result": "confirmed", "quote": doc})
 
 

@@ -160,10 +160,15 @@ def render_kill_report(out: Output, report: KillReport, *, scope: str) -> None:
         out.line(f"NOT PROVEN: the exchange could not be reached: {last}")
     elif report.errors and not report.left:
         out.line(f"NOT PROVEN: {report.errors[-1]}")
+    elif report.communications_left and not report.left:
+        out.line(f"NOT PROVEN: {len(report.communications_left)} RFQ(s) or quote(s) still open")
     else:
         out.line(f"NOT PROVEN: {len(report.left)} resting order(s) left ({scope})")
     for order_id in report.left[:20]:
         out.line(f"  left: {order_id}")
+    # whatever the reason above, an RFQ or quote left open may still execute: each is named
+    for item in report.communications_left:
+        out.line(f"  still open: {item} (an RFQ or a quote of yours)")
 
 
 def _state_line(report: KillReport) -> str:

@@ -2,21 +2,23 @@
 a price on a size, makers quote a YES and a NO bid, the requester accepts one side, the maker
 confirms, and the exchange places both orders. Every served operation has a typed method;
 values no market allows are refused here, the market's tick grid is the caller's to check, and a
-write is sent again only when the first attempt certainly did not reach the exchange. See
-docs/orders.md "RFQs and quotes".
+write is sent again only when the first attempt certainly did not reach the exchange: one whose
+answer was lost after sending is `OrderOutcomeUnknown`, naming the read that tells (`_write`).
+See docs/orders.md "RFQs and quotes".
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
 from kalshi_cli.client.connection import Area, Id, Params, path_segment
 from kalshi_cli.client.retry import Resend, nothing_sent
 from kalshi_cli.vocabulary.errors import (
+    KalshiError,
     OrderOutcomeUnknown,
     ServerError,
     TransportError,
@@ -30,6 +32,9 @@ from kalshi_cli.vocabulary.units import (
     fmt_count,
     fmt_dollars,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "QUOTES",
@@ -130,6 +135,56 @@ def _subaccount(subaccount: int | None) -> int | None:
 class CommunicationsApi(Area):
     """RFQs and quotes (see the module docstring)."""
 
+    def _write(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        unknown: str,
+        read_back: str,
+        json: dict[str, Any] | None = None,
+    ) -> httpx.Response:
+        """Send one write, once. An answer lost after sending (a 5xx, a timeout, a dropped
+        connection) raises `OrderOutcomeUnknown`: the exchange may have acted, so it is neither
+        success nor failure; `unknown` says what may or may not be so, `read_back` the command
+        that tells."""
+        hint = f"`{read_back}` shows what the exchange has"
+        try:
+            return self._conn.request(method, path, json=json, mode=Resend.IF_UNSENT, auth=True)
+        except ServerError as exc:
+            raise OrderOutcomeUnknown(
+                f"the exchange answered HTTP {exc.status} to {what}; {unknown}",
+                client_order_id="",
+                hint=hint,
+            ) from exc
+        except TransportError as exc:
+            if nothing_sent(exc) or isinstance(exc, OrderOutcomeUnknown):
+                raise
+            raise OrderOutcomeUnknown(
+                f"{exc.message.rstrip('.')}; {unknown}", client_order_id="", hint=hint
+            ) from exc
+
+    def _create(
+        self, path: str, body: dict[str, Any], *, what: str, unknown: str, read_back: str
+    ) -> str:
+        """A create sent once (`_write`), and the id of what it made. An answer without a
+        readable id is no failure either: the exchange made it, and `read_back` finds it."""
+        response = self._write(
+            "POST", path, json=body, what=what, unknown=unknown, read_back=read_back
+        )
+        try:
+            found: str = self._conn.field(
+                self._conn.fields(response), "id", Id, f"answer to {what}"
+            )
+        except KalshiError as exc:
+            raise OrderOutcomeUnknown(
+                f"the exchange made {what} but its id could not be read ({exc.message})",
+                client_order_id="",
+                hint=f"`{read_back}` shows what the exchange has",
+            ) from exc
+        return found
+
     def communications_id(self) -> str:
         """The account's public id in RFQs and quotes (it does not reveal the account id)."""
         found: str = self._conn.get_field(
@@ -220,14 +275,24 @@ class CommunicationsApi(Area):
             body["obscure_creator_id"] = True
         if _subaccount(subaccount) is not None:
             body["subaccount"] = subaccount
-        response = self._conn.request("POST", RFQS, json=body, mode=Resend.IF_UNSENT, auth=True)
-        rfq_id: str = self._conn.field(self._conn.fields(response), "id", Id, "answer to a new RFQ")
-        return rfq_id
+        return self._create(
+            RFQS,
+            body,
+            what=f"a new RFQ on {body['market_ticker']}",
+            unknown="the RFQ may or may not exist",
+            read_back="kalshi rfq list --mine",
+        )
 
     def delete_rfq(self, rfq_id: str) -> None:
         """Close an RFQ of yours; its open quotes are cancelled."""
-        path = f"{RFQS}/{path_segment(_id(rfq_id, 'an RFQ id'))}"
-        self._conn.request("DELETE", path, mode=Resend.IF_UNSENT, auth=True)
+        rfq_id = _id(rfq_id, "an RFQ id")
+        self._write(
+            "DELETE",
+            f"{RFQS}/{path_segment(rfq_id)}",
+            what=f"the close of RFQ {rfq_id}",
+            unknown="it may or may not be closed",
+            read_back=f"kalshi rfq show {rfq_id}",
+        )
 
     # quotes -----------------------------------------------------------------------------------
 
@@ -298,28 +363,37 @@ class CommunicationsApi(Area):
             body["post_only"] = True
         if _subaccount(subaccount) is not None:
             body["subaccount"] = subaccount
-        response = self._conn.request("POST", QUOTES, json=body, mode=Resend.IF_UNSENT, auth=True)
-        fields = self._conn.fields(response)
-        quote_id: str = self._conn.field(fields, "id", Id, "answer to a new quote")
-        return quote_id
+        return self._create(
+            QUOTES,
+            body,
+            what=f"a new quote on RFQ {body['rfq_id']}",
+            unknown="the quote may or may not exist",
+            read_back=f"kalshi quote list --mine --rfq {body['rfq_id']}",
+        )
 
     def delete_quote(self, quote_id: str, *, rfq_id: str | None = None) -> None:
         """Cancel a quote of yours (open or accepted)."""
-        self._conn.request(
-            "DELETE", self._quote_path(quote_id, rfq_id), mode=Resend.IF_UNSENT, auth=True
+        self._write(
+            "DELETE",
+            self._quote_path(quote_id, rfq_id),
+            what=f"the cancel of quote {quote_id}",
+            unknown="it may or may not be cancelled",
+            read_back=f"kalshi quote show {quote_id}",
         )
 
     def accept_quote(self, quote_id: str, side: QuoteSide, *, rfq_id: str | None = None) -> None:
         """Accept one side of a quote on your RFQ: you buy `side` at the quote's price for it,
-        once the maker confirms."""
+        once the maker confirms. Sent once, as every write (`_write`): a lost answer is
+        `OrderOutcomeUnknown`, the quote's status says whether it was accepted."""
         if side not in ("yes", "no"):
             raise ValidationError(f"accepted side {side!r} must be yes or no", code="bad_side")
-        self._conn.request(
+        self._write(
             "PUT",
             self._quote_path(quote_id, rfq_id) + "/accept",
             json={"accepted_side": side},
-            mode=Resend.IF_UNSENT,
-            auth=True,
+            what=f"the acceptance of quote {quote_id}",
+            unknown=f"it may or may not be accepted: you buy {side} once the maker confirms",
+            read_back=f"kalshi quote show {quote_id}",
         )
 
     def confirm_quote(self, quote_id: str, *, rfq_id: str | None = None) -> None:
@@ -328,23 +402,10 @@ class CommunicationsApi(Area):
         Sent once. An answer lost after sending (a timeout, a dropped connection, a 5xx)
         raises `OrderOutcomeUnknown`: the orders may or may not have been placed, and the
         quote's status says which (`get_quote`); confirming again is refused once executed."""
-        path = self._quote_path(quote_id, rfq_id) + "/confirm"
-        what = f"the confirmation of quote {quote_id}"
-        hint = f"`kalshi quote show {quote_id}` shows whether it executed"
-        try:
-            self._conn.request("PUT", path, mode=Resend.IF_UNSENT, auth=True)
-        except ServerError as exc:
-            raise OrderOutcomeUnknown(
-                f"the exchange answered HTTP {exc.status} to {what}; its orders may or may not "
-                "exist",
-                client_order_id="",
-                hint=hint,
-            ) from exc
-        except TransportError as exc:
-            if nothing_sent(exc) or isinstance(exc, OrderOutcomeUnknown):
-                raise
-            raise OrderOutcomeUnknown(
-                f"{exc.message}; the orders of {what} may or may not exist",
-                client_order_id="",
-                hint=hint,
-            ) from exc
+        self._write(
+            "PUT",
+            self._quote_path(quote_id, rfq_id) + "/confirm",
+            what=f"the confirmation of quote {quote_id}",
+            unknown="its orders may or may not exist",
+            read_back=f"kalshi quote show {quote_id}",
+        )

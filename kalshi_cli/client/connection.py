@@ -40,6 +40,7 @@ from kalshi_cli.vocabulary.errors import (
     RequestWithdrawn,
     TransportError,
     TurnPastDeadline,
+    ValidationError,
 )
 from kalshi_cli.vocabulary.keys import PrivateKey
 from kalshi_cli.vocabulary.models import Fill, QuarantinedFill, decode_answer
@@ -578,7 +579,11 @@ def no_order_reason(status: int, body: dict[str, Any], what: str) -> str | None:
 
 
 def path_segment(value: str) -> str:
-    """A path segment, escaped so a stray '/' or '?' cannot change which endpoint is called."""
+    """A path segment, escaped so a stray '/' or '?' cannot change which endpoint is called.
+    `.` and `..` are refused: escaping leaves them as they are and the URL then drops or climbs
+    the segment, so that `DELETE .../orders/.` would be the exchange's cancel-all."""
+    if value in (".", ".."):
+        raise ValidationError(f"{value!r} is not an id", code="bad_id")
     return quote(value, safe="")
 
 

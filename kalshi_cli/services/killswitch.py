@@ -211,6 +211,10 @@ class _DeadlinePassed(Exception):
     pass
 
 
+class _RfqSideUnlisted(Exception):
+    """Step 2b's listing never answered within its share of the deadline."""
+
+
 @dataclass
 class _Pull:
     """One pull of the switch: what each step leaves for the steps after it."""
@@ -227,6 +231,9 @@ class _Pull:
     settled_at: float = 0.0  # monotonic
     cancelled_since_listing: bool = False
     closed_at: float | None = None  # monotonic; when step 2b's deletes were answered
+    # step 2b could not list: whatever it could not see may still execute, so only the proof's
+    # listing at the end can prove the RFQ side
+    rfq_side_unlisted: bool = False
     proof_asked: float | None = None  # wall time the proof's listing was asked
     listed: dict[str, Order] = field(default_factory=dict)  # every order any listing showed
     latest: set[str] | None = None  # order ids of the latest listing
@@ -409,9 +416,12 @@ class KillSwitch:
 
     def _close_rfq_side(self, run: _Pull) -> None:
         """Step 2b, right after the exchange's cancel-all (first, with a filter)."""
-        run.closed_at = self._close_communications(
-            run.ticker, run.event_ticker, run.deadline, run.report, run.say
-        )
+        try:
+            run.closed_at = self._close_communications(
+                run.ticker, run.event_ticker, run.deadline, run.report, run.say
+            )
+        except _RfqSideUnlisted:
+            run.rfq_side_unlisted = True
         if run.closed_at is not None:
             run.settled_at = max(run.settled_at, run.closed_at + self.read_lag_s)
             run.cancelled_since_listing = True
@@ -535,8 +545,10 @@ class KillSwitch:
 
     def _prove_rfq_side_closed(self, run: _Pull) -> None:
         """Step 2b's proof: every RFQ or quote it found is listed again, whether its delete
-        was answered yes or not (one whose delete was refused is still open)."""
-        if run.closed_at is not None and self._communications_left(
+        was answered yes or not (one whose delete was refused is still open); and when it
+        could not list, the RFQ side is listed here, or the run is not proven."""
+        listed_again = run.closed_at is not None or run.rfq_side_unlisted
+        if listed_again and self._communications_left(
             run.ticker, run.event_ticker, run.settled_at, run.deadline, run.report
         ):
             run.report.proven = False
@@ -667,8 +679,11 @@ class KillSwitch:
     def _open_communications(
         self, comms: ClosesRfqs, ticker: str | None, event_ticker: str | None
     ) -> tuple[list[Rfq], list[Quote]]:
-        """The account's open RFQs, and its own open or accepted quotes, in the switch's scope
-        (quotes only with no filter or `--ticker`: see the module docstring)."""
+        """The account's open RFQs, and its own quotes that may still execute (open, accepted,
+        or confirmed: that one's delete is refused, and the proof's listing names it), in the
+        switch's scope. With `--event` only the confirmed ones: an open or accepted quote of
+        ours executes only on our confirmation, which HALTED refuses; a quote names its market,
+        not its event, so it is in the event when its RFQ is listed there."""
         rfqs = list(
             comms.iter_rfqs(
                 market_ticker=ticker,
@@ -680,12 +695,18 @@ class KillSwitch:
         )
         quotes: list[Quote] = []
         if event_ticker is None:
-            for status in ("open", "accepted"):
+            for status in ("open", "accepted", "confirmed"):
                 quotes += [
                     q
                     for q in comms.iter_quotes(status=status, mine=True)
                     if ticker is None or q.market_ticker == ticker
                 ]
+            return rfqs, quotes
+        confirmed = list(comms.iter_quotes(status="confirmed", mine=True))
+        if confirmed:
+            # a confirmed quote's RFQ stays open until the execution
+            in_event = {r.rfq_id for r in comms.iter_rfqs(event_ticker=event_ticker, status="open")}
+            quotes = [q for q in confirmed if q.rfq_id in in_event]
         return rfqs, quotes
 
     def _close_communications(
@@ -709,7 +730,7 @@ class KillSwitch:
             )
         except _DeadlinePassed:
             report.errors.append("RFQs and quotes not listed: none closed")
-            return None
+            raise _RfqSideUnlisted from None
         sent = False
         for rfq in rfqs:
             with suppress(_DeadlinePassed):

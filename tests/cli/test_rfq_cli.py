@@ -300,3 +300,53 @@ def test_an_rfq_and_a_quote_on_subaccounts_trade_on_them_end_to_end(
 
     assert contracts(requester, 1) == [("yes", "10.00")] and contracts(requester, 0) == []
     assert contracts(maker, 2) == [("no", "10.00")] and contracts(maker, 0) == []
+
+
+def test_accepting_the_side_a_quote_declines_is_refused_before_anything_is_sent(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """A quote's 0 declines its side: the command has the quote in hand and refuses, as it
+    refuses a price off the market's grid, never asking on prod to `buy 3 NO at 0` first."""
+    prime.create_market(T)
+    maker = as_account(prime, prime.new_account(), tmp_path / "maker")
+    rfq_id = ok_json(kalshi("rfq", "create", T, "--count", "3", "--json"))["rfq_id"]
+    quote_id = ok_json(
+        maker("quote", "create", rfq_id, "--yes-bid", "0.40", "--no-bid", "0", "--json")
+    )["quote_id"]
+    before = prime.stats()["accounts"][prime.account.key_id]["requests"]
+
+    refused = kalshi("quote", "accept", quote_id, "--side", "no", "--yes")
+
+    assert refused.exit_code == ExitCode.REJECTED, refused.output
+    assert "declines" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    after = prime.stats()["accounts"][prime.account.key_id]["requests"]
+    assert {k: n for k, n in after.items() if k.startswith("PUT")} == {
+        k: n for k, n in before.items() if k.startswith("PUT")
+    }  # no accept sent
+    assert ok_json(kalshi("quote", "show", quote_id, "--json"))["status"] == "open"
+
+
+def test_confirming_a_quote_not_accepted_is_refused_before_anything_is_sent(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """Until its requester accepts a side there is nothing to confirm: the command has the quote
+    in hand and refuses, never sending a confirmation (or asking on prod to take `?`) that would
+    bind the maker to whichever side the requester accepts meanwhile."""
+    prime.create_market(T)
+    maker_account = prime.new_account()
+    maker = as_account(prime, maker_account, tmp_path / "maker")
+    rfq_id = ok_json(kalshi("rfq", "create", T, "--count", "3", "--json"))["rfq_id"]
+    quote_id = ok_json(
+        maker("quote", "create", rfq_id, "--yes-bid", "0.40", "--no-bid", "0.55", "--json")
+    )["quote_id"]
+    before = prime.stats()["accounts"][maker_account.key_id]["requests"]
+
+    refused = maker("quote", "confirm", quote_id, "--yes")
+
+    assert refused.exit_code == ExitCode.REJECTED, refused.output
+    assert "not accepted" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    after = prime.stats()["accounts"][maker_account.key_id]["requests"]
+    assert {k: n for k, n in after.items() if k.startswith("PUT")} == {
+        k: n for k, n in before.items() if k.startswith("PUT")
+    }  # no confirmation sent
+    assert ok_json(maker("quote", "show", quote_id, "--json"))["status"] == "open"

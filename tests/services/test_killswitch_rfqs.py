@@ -156,7 +156,10 @@ def test_an_rfq_service_that_never_answers_holds_the_order_cancels_back_only_bri
     assert rfqs.listings > 1  # retried within its share
     assert report.cancelled == ["o-1"]
     assert report.rfqs_closed == [] and "RFQs and quotes not listed: none closed" in report.errors
-    assert report.proven  # the orders are proven gone; nothing of the RFQ side was sent
+    # the orders are gone, but the RFQ side was never seen: an accepted quote on our RFQ would
+    # execute on its maker's confirmation alone
+    assert report.left == [] and not report.proven
+    assert report.errors[-1] == "RFQs and quotes not listed again: their closing is not proven"
 
 
 def _rfq(rfq_id: str, ticker: str = "KXRFQ-A") -> Rfq:
@@ -293,7 +296,12 @@ def test_the_scope_reaches_the_listings() -> None:
     report = _kill(by_event, event_ticker="KXRFQ")
     assert by_event.rfq_asks[0]["event"] == "KXRFQ"
     assert report.rfqs_closed == ["r-e"]
-    assert by_event.quote_asks == [] and report.quotes_cancelled == []  # quotes name no event
+    # an open quote executes only on our confirmation, which HALTED refuses: with an event,
+    # only the confirmed ones are asked for
+    assert by_event.quote_asks and all(
+        ask == {"status": "confirmed", "mine": True} for ask in by_event.quote_asks
+    )
+    assert report.quotes_cancelled == []
 
 
 def test_an_rfq_still_open_after_its_delete_leaves_the_run_unproven() -> None:
