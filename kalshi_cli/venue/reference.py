@@ -45,9 +45,9 @@ class MarketInfo:
     price_ranges: tuple[PriceRange, ...] = ()
     fee_type: str = "quadratic"  # the series' (its event's override, if any, is apart)
     fee_multiplier: str = "1"
-    # the event's `fee_type_override` and `fee_multiplier_override` (None: the series' own
-    # multiplier): it takes precedence over the series' fees, changed or not
-    fee_override: tuple[str, str | None] | None = None
+    # the event's `fee_type_override` and `fee_multiplier_override` (each None: the series'
+    # own half, both: no override): it takes precedence over the series' fees, changed or not
+    fee_override: tuple[str | None, str | None] | None = None
     fee_waiver_expiration_time: float | None = None  # unix seconds
     mutually_exclusive: bool = False
     result: str = ""  # "yes" or "no" once known
@@ -58,7 +58,7 @@ class MarketInfo:
     fractional: bool = False
     # scheduled fee changes (`/series/fee_changes`, `/events/fee_changes`), in time order:
     # (unix seconds, fee_type, fee_multiplier) of the series; (unix seconds, override type,
-    # override multiplier) of the event, None clearing the override
+    # override multiplier) of the event, each None the series' own, both clearing the override
     series_fee_changes: tuple[tuple[float, str, str], ...] = ()  # unix seconds
     event_fee_changes: tuple[tuple[float, str | None, str | None], ...] = ()
     # which fields are defaults, not data (the report lists them)
@@ -122,14 +122,7 @@ def _with_fee_changes(
     by_event: dict[str, list[tuple[float, str | None, str | None]]] = {}
     for c in event_changes:
         at = parse_iso(str(c["scheduled_ts"])).timestamp()
-        kind, multiplier = c.get("fee_type_override"), c.get("fee_multiplier_override")
-        by_event.setdefault(str(c["event_ticker"]), []).append(
-            (
-                at,
-                None if kind is None else str(kind),
-                None if multiplier is None else str(multiplier),
-            )
-        )
+        by_event.setdefault(str(c["event_ticker"]), []).append((at, *_override_halves(c)))
     return {
         t: replace(
             info,
@@ -177,10 +170,8 @@ def from_rest(
         if s is not None:
             fees = _fees(f"series {series_ticker}", s)
             fee_type, multiplier = fees.fee_type.value, str(fees.multiplier)
-        override = None
-        if event.get("fee_type_override"):
-            by = event.get("fee_multiplier_override")
-            override = (str(event["fee_type_override"]), None if by is None else str(by))
+        halves = _override_halves(event)
+        override = None if halves == (None, None) else halves
         waiver = m.get("fee_waiver_expiration_time")
         close = m.get("close_time")
         ranges = price_ranges_of(m.get("price_ranges"))
@@ -212,6 +203,14 @@ def _fees(what: str, body: Mapping[str, Any]) -> FeeModel:
         return FeeModel.from_api(body.get("fee_type"), body.get("fee_multiplier"))
     except FeeModelError as exc:
         raise FeeModelError(f"{what}: {exc}") from exc
+
+
+def _override_halves(body: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """An Event's or EventFeeChange's `fee_type_override` and `fee_multiplier_override` as
+    text, each as given: a null (or absent) one is None, the series' own half
+    (`FeeModel.from_api` combines them), never a reason to drop the other."""
+    kind, multiplier = body.get("fee_type_override"), body.get("fee_multiplier_override")
+    return (None if kind is None else str(kind), None if multiplier is None else str(multiplier))
 
 
 def _unix_time(value: Any) -> float | None:

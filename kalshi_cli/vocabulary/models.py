@@ -796,6 +796,16 @@ def _fee_type(value: Any) -> FeeType:
     return fee_type
 
 
+def check_fee_override(override_type: Any, override_multiplier: Any) -> None:
+    """An event's fee override the model can price, each half on its own (`FeeModel.from_api`
+    says why): a type given must be one the model prices, a multiplier given a number not
+    below zero; either may be None. Raises FeeModelError naming the half at fault."""
+    if override_type is not None:
+        _fee_type(override_type)
+    if override_multiplier is not None:
+        _fee_number(override_multiplier, "fee_multiplier_override")
+
+
 class FeeModel(msgspec.Struct, frozen=True):
     """The fees of one market: its series' (or event override's) type and multiplier, and the
     market's fee waiver (unix seconds; no fee before it)."""
@@ -820,13 +830,21 @@ class FeeModel(msgspec.Struct, frozen=True):
         waiver_expiration_time: str | None = None,
     ) -> FeeModel:
         """From a Series' `fee_type`/`fee_multiplier`, an Event's `fee_type_override`/
-        `fee_multiplier_override` (both null: no override) and a Market's
-        `fee_waiver_expiration_time`. Raises FeeModelError for what cannot be priced, a
-        missing (None) type or multiplier among it: neither is ever assumed."""
+        `fee_multiplier_override` and a Market's `fee_waiver_expiration_time`. Raises
+        FeeModelError for what cannot be priced, a missing (None) type or multiplier among it:
+        neither is ever assumed.
+
+        The one rule for an event's override, which the client, the simulator, the backtest
+        and the trade loop's scheduled changes all price through: each half stands alone.
+        EventFeeChange says a null `fee_type_override` "falls back to the parent series' fee
+        structure" and a null `fee_multiplier_override` "falls back to the parent series' fee
+        multiplier"; so the type in force is the override's, else the series', and the
+        multiplier the override's, else the series'. Both null is no override at all
+        (GetEventFeeChanges: "the override is cleared")."""
         if override_type is not None:
             fee_type = override_type
-            if override_multiplier is not None:
-                multiplier = override_multiplier
+        if override_multiplier is not None:
+            multiplier = override_multiplier
         waiver = None
         if waiver_expiration_time:
             from kalshi_cli.vocabulary.clock import parse_iso

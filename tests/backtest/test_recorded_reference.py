@@ -379,3 +379,85 @@ def test_a_null_event_override_multiplier_is_the_series_multiplier(tmp_path: Pat
     (info,) = load_reference(data).values()
     venue = LocalVenue(ManualClock(1_767_225_600.0), [info], balance=Decimal(100))
     assert venue.fee_model(info.ticker) == FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, Decimal(3))
+
+
+def test_an_event_overriding_only_the_multiplier_is_charged_it_in_a_backtest(
+    tmp_path: Path,
+) -> None:
+    """EventFeeChange: a null `fee_type_override` falls back to the series' type, a given
+    `fee_multiplier_override` still applies. A recorded event overriding only the multiplier
+    (twice the series' 1) is charged it, before and after a recorded change of the multiplier
+    alone (three times), never the series' own multiplier."""
+    from kalshi_cli.backtest.engine import BacktestSpec, execute
+
+    start_s = 1_767_225_600
+    ticker = "FEEX-26JAN01-A"
+    data = _one_market_set(
+        tmp_path,
+        {
+            "series": [{"ticker": "FEEX", "fee_type": "quadratic", "fee_multiplier": 1}],
+            "events": [
+                {
+                    "event_ticker": "FEEX-26JAN01",
+                    "series_ticker": "FEEX",
+                    "fee_type_override": None,
+                    "fee_multiplier_override": 2,
+                }
+            ],
+            "event_fee_changes": [
+                {
+                    "id": "c1",
+                    "event_ticker": "FEEX-26JAN01",
+                    "series_ticker": "FEEX",
+                    "fee_type_override": None,
+                    "fee_multiplier_override": 3,
+                    "scheduled_ts": "2026-01-01T01:00:00Z",
+                }
+            ],
+        },
+    )
+    (info,) = load_reference(data).values()
+    from kalshi_cli.venue import LocalVenue
+    from kalshi_cli.vocabulary.clock import ManualClock
+    from kalshi_cli.vocabulary.models import FeeModel, FeeType
+
+    venue = LocalVenue(ManualClock(float(start_s)), [info], balance=Decimal(100))
+    reference = venue.core.reference
+    assert reference.fee_model(ticker, start_s) == FeeModel(FeeType.QUADRATIC, Decimal(2))
+    assert reference.fee_model(ticker, start_s + 3600) == FeeModel(FeeType.QUADRATIC, Decimal(3))
+
+    fair = tmp_path / "fair.csv"
+    fair.write_text(f"ticker,fair,confidence,time\n{ticker},0.90,1,{start_s}\n")
+    spec = BacktestSpec(
+        data=str(data),
+        strategy="model",
+        params=(("source", f"file:{fair}"), ("bankroll", "100"), ("max_count", "5")),
+    )
+    run = execute(spec, tmp_path)
+    fills = list(run.venue.client.portfolio.iter_fills())
+    assert fills
+    for f in fills:
+        # the series' quadratic at the event's multiplier: 0.14 x C x P x (1 - P)
+        raw = Decimal("0.14") * f.count * f.yes_price * (1 - f.yes_price)
+        assert f.is_taker and f.fee == raw.quantize(Decimal("0.0001"), rounding=ROUND_CEILING)
+
+
+def test_a_recorded_event_overriding_only_the_multiplier_keeps_it(tmp_path: Path) -> None:
+    """The override read from a recorded event is each half as given: a multiplier without a
+    type is kept (and charged at the series' type), never read as no override at all."""
+    from kalshi_cli.venue import LocalVenue
+    from kalshi_cli.vocabulary.clock import ManualClock
+    from kalshi_cli.vocabulary.models import FeeModel, FeeType
+
+    event = {"event_ticker": "FEEX-26JAN01", "series_ticker": "FEEX"}
+    data = _one_market_set(
+        tmp_path,
+        {
+            "series": [{"ticker": "FEEX", "fee_type": MAKER, "fee_multiplier": 1}],
+            "events": [{**event, "fee_multiplier_override": 0.5}],
+        },
+    )
+    (info,) = load_reference(data).values()
+    venue = LocalVenue(ManualClock(1_767_225_600.0), [info], balance=Decimal(100))
+    half = FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, Decimal("0.5"))
+    assert venue.fee_model(info.ticker) == half

@@ -56,6 +56,43 @@ def test_an_override_without_a_multiplier_keeps_the_series_multiplier() -> None:
     assert env.ex.fills(env.b)[0].fee == D("0.0126")  # 3 x 0.0175 x 0.24
 
 
+def test_an_event_overriding_only_the_multiplier_is_charged_it_at_the_series_type() -> None:
+    """EventFeeChange: a null `fee_type_override` "falls back to the parent series' fee
+    structure"; the multiplier given still applies."""
+    env = Env()
+    env.ex.add_series(
+        SimSeries("HALF", "h", fee_type="quadratic_with_maker_fees", fee_multiplier="1")
+    )
+    env.ex.add_event(SimEvent("HALF-E", "HALF", "e", fee_multiplier_override="0.5"))
+    env.ex.add_market(market("H", event_ticker="HALF-E", series_ticker="HALF"))
+    env.place(env.b, ASK, "0.50", 10, ticker="H")
+    r = env.place(env.a, BID, "0.50", 10, ticker="H")
+    assert r.fills[0].fee == D("0.0875")  # 0.5 x 0.07 x 10 x 0.5 x 0.5
+    assert env.ex.fills(env.b)[0].fee == D("0.0219")  # 0.5 x 0.0175 x 2.5 = 0.021875, up
+    assert env.ex.event_fee_override("HALF-E") == (None, "0.5")
+    assert env.ex.fee_model("H") == FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, D("0.5"))
+
+
+def test_a_scheduled_change_of_the_multiplier_alone_drops_the_earlier_override_type() -> None:
+    """A change replaces the whole override: one giving only a multiplier charges it at the
+    series' type, not at the type the event overrode before; both null clear it."""
+    env = _event_env(fee_type_override="quadratic_with_maker_fees", fee_multiplier_override="2")
+    now = env.clock.wall()
+    env.ex.schedule_event_fee_change("EVS-OVR", None, "3", now + 60)
+    env.ex.schedule_event_fee_change("EVS-OVR", None, None, now + 120)
+    env.clock.advance(60)
+    env.ex.tick()
+    assert env.ex.event_fee_override("EVS-OVR") == (None, "3")
+    env.place(env.b, ASK, "0.50", 10, ticker="O")
+    assert env.place(env.a, BID, "0.50", 10, ticker="O").fills[0].fee == D("0.525")
+    assert env.ex.fills(env.b)[0].fee == 0  # the series' type: no maker fee
+    env.clock.advance(60)
+    env.ex.tick()
+    assert env.ex.event_fee_override("EVS-OVR") is None
+    env.place(env.b, ASK, "0.50", 10, ticker="O")
+    assert env.place(env.a, BID, "0.50", 10, ticker="O").fills[0].fee == D("0.175")
+
+
 def test_a_scheduled_event_fee_change_sets_then_clears_the_override_at_its_times() -> None:
     env = _event_env()
     events: list[SimEventT] = []
@@ -90,6 +127,20 @@ def test_a_resting_maker_reserve_covers_an_event_override_to_come() -> None:
     assert env.ex.held_dollars(env.b) == held + D("0.088")
 
 
+def test_a_resting_maker_reserve_covers_a_multiplier_override_to_come() -> None:
+    env = Env()
+    env.ex.add_series(
+        SimSeries("MK", "m", fee_type="quadratic_with_maker_fees", fee_multiplier="1")
+    )
+    env.ex.add_event(SimEvent("MK-E", "MK", "e"))
+    env.ex.add_market(market("MKA", event_ticker="MK-E", series_ticker="MK"))
+    env.place(env.b, ASK, "0.50", 10, ticker="MKA")
+    held = env.ex.held_dollars(env.b)
+    env.ex.schedule_event_fee_change("MK-E", None, "2", env.clock.wall() + 3600)
+    # 10 NO at 0.50 held 0.0175 x 0.25 -> 0.0044 each; at twice the multiplier, 0.0088
+    assert env.ex.held_dollars(env.b) == held + D("0.044")
+
+
 def test_event_fee_overrides_the_model_cannot_price_are_refused() -> None:
     env = _event_env()
     refused(env, 404, "not_found", lambda: env.ex.schedule_event_fee_change("NOPE", None, None, 0))
@@ -103,7 +154,13 @@ def test_event_fee_overrides_the_model_cannot_price_are_refused() -> None:
         env,
         400,
         "invalid_parameters",
-        lambda: env.ex.schedule_event_fee_change("EVS-OVR", None, "2", 0),
+        lambda: env.ex.schedule_event_fee_change("EVS-OVR", None, "-1", 0),
+    )
+    refused(
+        env,
+        400,
+        "invalid_parameters",
+        lambda: env.ex.add_event(SimEvent("EVS-NEG", "EVS", "n", fee_multiplier_override="-1")),
     )
 
 
@@ -166,6 +223,40 @@ def test_the_served_event_fee_override_is_what_a_fill_is_charged(sim: SimHarness
         raw = sim.signed(sim.account, "GET", f"/markets/{T}").json()["market"]
         models = load_fee_models(client, [decode_answer(Market, raw)])
     assert models[T].fee(D(1), D("0.52"), taker=True, at=now) == D("0.0350")
+
+
+def test_a_served_multiplier_only_override_is_what_a_fill_is_charged(sim: SimHarness) -> None:
+    """An EventFeeChange with a null type and a multiplier is accepted (the spec makes each
+    nullable on its own), served, charged at the series' type, and read the same by the
+    client's fee model, which the trade loop and the assistant price with."""
+    sim.create_market(T)
+    now = int(sim.running.state.clock.wall())
+    admin = sim.http.post(
+        f"{sim.admin_url}/events/{EVENT}/fee_changes",
+        json={"fee_type_override": None, "fee_multiplier_override": 0.5, "scheduled_ts": now},
+    )
+    assert admin.status_code == 201, admin.text
+    event = sim.signed(sim.account, "GET", f"/events/{EVENT}").json()["event"]
+    assert "fee_type_override" not in event  # x-omitempty: null is absent
+    assert event["fee_multiplier_override"] == 0.5
+    other = sim.new_account()
+    sim.signed(other, "POST", "/portfolio/events/orders", json=_order("ask"))
+    taker = sim.signed(
+        sim.account, "POST", "/portfolio/events/orders", json=_order("bid", "immediate_or_cancel")
+    )
+    assert taker.status_code == 201, taker.text
+    [fill] = sim.signed(sim.account, "GET", "/portfolio/fills", params={"ticker": T}).json()[
+        "fills"
+    ]
+    # the series' quadratic at half: 0.5 x 0.07 x 1 x 0.52 x 0.48 = 0.008736 -> 0.0088
+    assert fill["fee_cost"] == "0.008800"
+    key, _ = load_private_key(path=sim.account.private_key_path)
+    with KalshiClient(
+        api_base=sim.account.api_base, key_id=sim.account.key_id, private_key=key
+    ) as client:
+        raw = sim.signed(sim.account, "GET", f"/markets/{T}").json()["market"]
+        models = load_fee_models(client, [decode_answer(Market, raw)])
+    assert models[T].fee(D(1), D("0.52"), taker=True, at=now) == D("0.0088")
 
 
 def test_an_event_fee_change_replays_from_the_journal(tmp_path: Path) -> None:

@@ -85,6 +85,18 @@ def test_from_api_reads_the_series_fields_and_an_event_override() -> None:
     assert waived.waiver_until == 1_780_272_000.0
 
 
+def test_each_half_of_an_event_override_falls_back_to_the_series_alone() -> None:
+    """EventFeeChange: a null `fee_type_override` falls back to the series' fee structure, a
+    null `fee_multiplier_override` to the series' multiplier; only both null clear the
+    override. An event overriding only the multiplier is charged it at the series' type."""
+    half = FeeModel.from_api("quadratic_with_maker_fees", 1, override_multiplier=0.5)
+    assert half == FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, D("0.5"))
+    double = FeeModel.from_api("quadratic", 1, override_type=None, override_multiplier=2)
+    assert double.rates(at=0.0) == (D("0.14"), D(0))
+    typed = FeeModel.from_api("quadratic", 3, override_type="quadratic_with_maker_fees")
+    assert typed == FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, D(3))
+
+
 prices = st.integers(min_value=1, max_value=999).map(lambda n: D(n) / 1000)
 counts = st.integers(min_value=1, max_value=100_000).map(lambda n: D(n) / 100)
 rates = st.sampled_from([TAKER_FEE_RATE, MAKER_FEE_RATE, COMBO_MAKER_FEE_RATE])

@@ -37,6 +37,7 @@ from kalshi_cli.sim.core.records import (
     EventCreated,
     EventFeeUpdated,
     ExchangeError,
+    FeeOverride,
     FillHappened,
     Listener,
     MarketLifecycle,
@@ -94,6 +95,7 @@ __all__ = [
     "EventFeeUpdated",
     "Exchange",
     "ExchangeError",
+    "FeeOverride",
     "FillHappened",
     "Listener",
     "MarketLifecycle",
@@ -239,9 +241,7 @@ class Exchange:
     def fee_changes(self, series_ticker: str | None = None) -> list[SimFeeChange]:
         return self._ref.fee_changes(series_ticker)
 
-    def event_fee_override(
-        self, event_ticker: str, at: float | None = None
-    ) -> tuple[str, str | None] | None:
+    def event_fee_override(self, event_ticker: str, at: float | None = None) -> FeeOverride | None:
         return self._ref.event_fee_override(event_ticker, at)
 
     def event_fee_changes(self, event_ticker: str | None = None) -> list[SimEventFeeChange]:
@@ -577,10 +577,11 @@ class Exchange:
         scheduled_ts: float,  # unix seconds
     ) -> SimEventFeeChange:
         """Schedule a change of an event's fee override (GET /events/fee_changes lists it):
-        fills in the event's markets at or after `scheduled_ts` pay the override (a None type
-        clears it: the series' fees again). It is announced on `market_lifecycle_v2` as an
-        `event_fee_update` when it takes effect. Resting orders of the event's markets are
-        re-held when the change raises their maker reserve."""
+        fills in the event's markets at or after `scheduled_ts` pay the override (each half
+        None falls back to the series' own, both None clear it: `FeeModel.from_api`). It is
+        announced on `market_lifecycle_v2` as an `event_fee_update` when it takes effect.
+        Resting orders of the event's markets are re-held when the change raises their maker
+        reserve."""
         change = self._ref.schedule_event_fee_change(
             event_ticker, fee_type_override, fee_multiplier_override, scheduled_ts
         )

@@ -70,6 +70,11 @@ class SimFeeChange:
     scheduled_ts: float  # unix seconds
 
 
+# An event's fee override in force, as text: (fee_type_override, fee_multiplier_override),
+# either None for the series' own half, never both (that is no override).
+FeeOverride = tuple[str | None, str | None]
+
+
 @dataclass
 class SimEvent:
     event_ticker: str
@@ -78,8 +83,8 @@ class SimEvent:
     sub_title: str = ""
     mutually_exclusive: bool = False
     updated_time: float = 0.0  # unix seconds; set when added (the simulator never edits one)
-    # EventData `fee_type_override`/`fee_multiplier_override`: None is no override (the
-    # series' fees); a multiplier without a type is refused (they are a pair)
+    # EventData `fee_type_override`/`fee_multiplier_override`: each None falls back to the
+    # series' own type or multiplier, both None is no override (`FeeModel.from_api`)
     fee_type_override: str | None = None
     fee_multiplier_override: str | None = None  # a decimal string (kept as text for the journal)
 
@@ -87,9 +92,10 @@ class SimEvent:
 @dataclass
 class SimEventFeeChange:
     """A scheduled change of an event's fee override (openapi EventFeeChange): from
-    `scheduled_ts` on, the event's markets charge `fee_type_override` x
-    `fee_multiplier_override` (the series' multiplier when that is None); a None type clears
-    the override, and the series' fees apply again."""
+    `scheduled_ts` on, it replaces the override, and the event's markets charge
+    `fee_type_override` x `fee_multiplier_override`, each None falling back to the series'
+    own type or multiplier (`FeeModel.from_api`); both None clear the override, and the
+    series' fees apply again."""
 
     id: str
     event_ticker: str

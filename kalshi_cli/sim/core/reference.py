@@ -18,6 +18,7 @@ from kalshi_cli.sim.core.records import (
     EventCreated,
     EventFeeUpdated,
     ExchangeError,
+    FeeOverride,
     Listener,
     MarketLifecycle,
     SimEvent,
@@ -33,6 +34,7 @@ from kalshi_cli.vocabulary.models import (
     FeeModel,
     FeeModelError,
     PriceRange,
+    check_fee_override,
     is_fraction,
     price_bounds,
     price_on_grid,
@@ -168,44 +170,40 @@ class Reference:
         for override_type, override_multiplier in self._event_overrides(event_ticker):
             models += [
                 FeeModel.from_api(
-                    override_type,
-                    override_multiplier if override_multiplier is not None else m.multiplier,
+                    m.fee_type,
+                    m.multiplier,
+                    override_type=override_type,
+                    override_multiplier=override_multiplier,
                 )
                 for m in series_models
             ]
         return max(FeeModel(m.fee_type, m.multiplier).rates(at=0.0)[1] for m in models)
 
-    def _event_overrides(self, event_ticker: str | None) -> list[tuple[str, str | None]]:
+    def _event_overrides(self, event_ticker: str | None) -> list[FeeOverride]:
         """Every fee override an event has now or is scheduled to have."""
         event = self._events.get(event_ticker) if event_ticker is not None else None
         if event is None:
             return []
-        out = []
-        if event.fee_type_override is not None:
-            out.append((event.fee_type_override, event.fee_multiplier_override))
-        for c in self._event_fee_changes.get(event.event_ticker, ()):
-            if c.fee_type_override is not None:
-                out.append((c.fee_type_override, c.fee_multiplier_override))
-        return out
+        halves = [(event.fee_type_override, event.fee_multiplier_override)] + [
+            (c.fee_type_override, c.fee_multiplier_override)
+            for c in self._event_fee_changes.get(event.event_ticker, ())
+        ]
+        return [h for h in halves if h != (None, None)]
 
-    def event_fee_override(
-        self, event_ticker: str, at: float | None = None
-    ) -> tuple[str, str | None] | None:
-        """The fee override (type, multiplier or None for the series') an event has at `at`
-        (default: now): its last fee change scheduled at or before then, else its own; None
-        when it has none (or the last change cleared it)."""
+    def event_fee_override(self, event_ticker: str, at: float | None = None) -> FeeOverride | None:
+        """The fee override (type, multiplier; either None for the series') an event has at
+        `at` (default: now): its last fee change scheduled at or before then, else its own;
+        None when it has none (or the last change cleared it: both halves null)."""
         event = self._events.get(event_ticker)
         if event is None:
             return None
         when = self.now() if at is None else at
+        override = event.fee_type_override, event.fee_multiplier_override
         for change in reversed(self._event_fee_changes.get(event_ticker, ())):
             if change.scheduled_ts <= when:
-                if change.fee_type_override is None:
-                    return None
-                return change.fee_type_override, change.fee_multiplier_override
-        if event.fee_type_override is None:
-            return None
-        return event.fee_type_override, event.fee_multiplier_override
+                override = change.fee_type_override, change.fee_multiplier_override
+                break
+        return None if override == (None, None) else override
 
     def event_fee_changes(self, event_ticker: str | None = None) -> list[SimEventFeeChange]:
         """Every scheduled event fee change (of one event), by scheduled_ts."""
@@ -227,7 +225,10 @@ class Reference:
         override = self.event_fee_override(market.event_ticker, when)
         if override is not None:
             fees = FeeModel.from_api(
-                override[0], override[1] if override[1] is not None else fees.multiplier
+                fees.fee_type,
+                fees.multiplier,
+                override_type=override[0],
+                override_multiplier=override[1],
             )
         if market.fee_waiver_expiration_time is None:
             return fees
@@ -238,7 +239,7 @@ class Reference:
             raise ExchangeError(409, "event_exists", f"event {event.event_ticker} already exists")
         if not event.updated_time:
             event.updated_time = self.now()
-        check_fee_override(event.fee_type_override, event.fee_multiplier_override)
+        _check_event_override(event.fee_type_override, event.fee_multiplier_override)
         self.log("event", event=plain_record(event))
         self._events[event.event_ticker] = event
         if self.listeners:
@@ -402,7 +403,7 @@ class Reference:
         event = self._events.get(event_ticker)
         if event is None:
             raise ExchangeError(404, "not_found", f"event {event_ticker} not found")
-        check_fee_override(fee_type_override, fee_multiplier_override)
+        _check_event_override(fee_type_override, fee_multiplier_override)
         change = SimEventFeeChange(
             self.new_id(),
             event_ticker,
@@ -443,17 +444,11 @@ def series_fees(fee_type: str | None, fee_multiplier: str | None) -> FeeModel | 
     return FeeModel.from_api(fee_type, fee_multiplier)
 
 
-def check_fee_override(fee_type: str | None, multiplier: str | None) -> None:
-    """An event fee override the fee model can price: a type (with or without a multiplier),
-    or neither (no override)."""
-    if fee_type is None:
-        if multiplier is not None:
-            raise ExchangeError(
-                400, "invalid_parameters", "fee_multiplier_override needs fee_type_override"
-            )
-        return
+def _check_event_override(fee_type: str | None, multiplier: str | None) -> None:
+    """An event fee override the fee model can price, each half on its own (a multiplier
+    without a type is the series' type at that multiplier): a 400 for one it cannot."""
     try:
-        FeeModel.from_api(fee_type, multiplier if multiplier is not None else "1")
+        check_fee_override(fee_type, multiplier)
     except FeeModelError as exc:
         raise ExchangeError(400, "invalid_parameters", str(exc)) from exc
 

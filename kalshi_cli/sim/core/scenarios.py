@@ -50,6 +50,7 @@ from kalshi_cli.vocabulary.models import (
     FeeModelError,
     SelfTradePrevention,
     TimeInForce,
+    check_fee_override,
     fractional_flag,
     parse_decimal,
 )
@@ -313,19 +314,17 @@ def _fee_changes(s: dict[str, Any]) -> list[tuple[str, str, float]]:
 
 
 def _event_fee_override(what: str, fee_type: Any, multiplier: str | None) -> None:
-    if fee_type is None and multiplier is None:
-        return
-    if fee_type is None:
-        raise ScenarioError(f"event {what}: fee_multiplier_override needs fee_type_override")
+    """Each half of an event's override on its own: either may be null (the series' own)."""
     try:
-        FeeModel.from_api(fee_type, multiplier if multiplier is not None else "1")
+        check_fee_override(fee_type, multiplier)
     except FeeModelError as exc:
         raise ScenarioError(f"event {what}: {exc}") from exc
 
 
 def _event_fee_changes(e: dict[str, Any]) -> list[tuple[str | None, str | None, float]]:
     """An event's `fee_changes`: (fee_type_override, fee_multiplier_override, seconds after
-    install) each; a null type clears the override."""
+    install) each; a null half falls back to the series' own, both null clear the
+    override."""
     out = []
     for c in e.get("fee_changes") or []:
         what = f"{e['event_ticker']} fee_changes"

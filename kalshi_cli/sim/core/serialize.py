@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from kalshi_cli.sim.core import indices, records
 from kalshi_cli.sim.core.order_groups import SimOrderGroup
 from kalshi_cli.sim.core.records import (
+    FeeOverride,
     MarketStatus,
     OrderGroupChanged,
     SimEvent,
@@ -170,11 +171,11 @@ def event_json(
     ev: SimEvent,
     series: SimSeries | None,
     markets: list[Json] | None,
-    fee_override: tuple[str, str | None] | None = None,
+    fee_override: FeeOverride | None = None,
 ) -> Json:
-    """`fee_override`: the event's fee override in effect (type, multiplier or None for the
-    series'), sent as `fee_type_override`/`fee_multiplier_override` (x-omitempty: absent when
-    there is none)."""
+    """`fee_override`: the event's fee override in effect (type, multiplier; either None for
+    the series'), sent as `fee_type_override`/`fee_multiplier_override`, each absent when
+    null (x-omitempty)."""
     data: Json = {
         "event_ticker": ev.event_ticker,
         "series_ticker": ev.series_ticker,
@@ -187,10 +188,11 @@ def event_json(
         "product_metadata": None,
         "exchange_index": EXCHANGE_INDEX,
     }
-    if fee_override is not None:
-        data["fee_type_override"] = fee_override[0]
-        if fee_override[1] is not None:
-            data["fee_multiplier_override"] = _fee_number(fee_override[1])
+    override_type, override_multiplier = fee_override or (None, None)
+    if override_type is not None:
+        data["fee_type_override"] = override_type
+    if override_multiplier is not None:
+        data["fee_multiplier_override"] = _fee_number(override_multiplier)
     if markets is not None:
         data["markets"] = markets
     return data

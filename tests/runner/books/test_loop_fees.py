@@ -204,6 +204,54 @@ def test_scheduled_event_fee_changes_take_effect_over_the_series_while_the_loop_
     rig.loop.log.close()
 
 
+MULTIPLIER_ONLY = """
+fees: {fee_type: quadratic, fee_multiplier: "1"}
+series:
+  - ticker: KXMUL
+    title: Maker fees
+    fee_type: quadratic_with_maker_fees
+    fee_multiplier: "1"
+    events:
+      - event_ticker: KXMUL-1
+        title: At half the multiplier, twice it from five minutes in, cleared at ten
+        fee_multiplier_override: "0.5"
+        fee_changes:
+          - {fee_multiplier_override: "2", after_seconds: 300}
+          - {fee_type_override: null, fee_multiplier_override: null, after_seconds: 600}
+        markets:
+          - {ticker: KXMUL-1-A, path: {kind: flat, price: "0.50"},
+             quote: {half_spread: "0.02", size: "10", levels: 1}}
+liquidity_provider: {cash_cents: 10000000, refresh_seconds: 1.0}
+"""
+
+
+def test_an_event_overriding_only_the_multiplier_is_priced_at_it_while_the_loop_runs(
+    tmp_path: Path,
+) -> None:
+    """EventFeeChange: each half of an override is nullable on its own, a null one falling
+    back to the series'. The loop prices an event that overrides only the multiplier, and
+    its scheduled changes, at the series' type and that multiplier: what the exchange
+    charges."""
+    path = tmp_path / "multiplier.yaml"
+    path.write_text(MULTIPLIER_ONLY)
+    clock = ManualClock(START)
+    rig = make_rig(tmp_path / "s.db", exchange=new_exchange(path, clock), clock=clock)
+    portfolio = rig.loop.portfolio
+    exchange = rig.client.core
+    expected = [
+        (1, (TAKER_FEE_RATE / 2, D("0.00875"))),  # the series' type at half
+        (300, (2 * TAKER_FEE_RATE, D("0.035"))),  # the series' type at twice
+        (600, (TAKER_FEE_RATE, D("0.0175"))),  # cleared: the series' own
+    ]
+    for at, rates in expected:
+        while clock.wall() < START + at:
+            rig.step(1 if START + at - clock.wall() <= 100 else 100)
+        assert portfolio.fee_rates("KXMUL-1-A", clock.wall()) == rates, at
+        charged = exchange.fee_model("KXMUL-1-A").rates(at=clock.wall())
+        assert charged == rates, at
+    rig.loop.log.close()
+
+
 DOUBLE = """
 fees: {fee_type: quadratic, fee_multiplier: "1"}
 series:
