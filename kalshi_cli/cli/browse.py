@@ -188,7 +188,8 @@ def render_event(out: Output, body: dict[str, Any]) -> None:
     if out.as_json:
         out.json(event_json(event))
         return
-    override = event.get("fee_type_override")
+    override_type = event.get("fee_type_override")
+    multiplier = event.get("fee_multiplier_override")
     fields = [
         ("event", str(event.get("event_ticker", ""))),
         ("series", str(event.get("series_ticker", ""))),
@@ -196,9 +197,11 @@ def render_event(out: Output, body: dict[str, Any]) -> None:
         ("subtitle", str(event.get("sub_title", ""))),
         ("mutually exclusive", "yes" if event.get("mutually_exclusive") else "no"),
     ]
-    if override:
-        multiplier = event.get("fee_multiplier_override")
-        fields.append(("fee override", f"{override} x {multiplier if multiplier else 'series'}"))
+    if override_type is not None or multiplier is not None:
+        # each half of an override stands alone, a null one the series' (FeeModel.from_api)
+        shown_type = "series type" if override_type is None else override_type
+        shown_multiplier = "series" if multiplier is None else multiplier
+        fields.append(("fee override", f"{shown_type} x {shown_multiplier}"))
     out.record([(k, v) for k, v in fields if v], document=None)
     out.line()
     render_markets(out, [decode_answer(Market, m) for m in event["markets"]])

@@ -57,6 +57,23 @@ def test_events_event_and_series(clocked: Clocked, tmp_path: Path) -> None:
     assert as_json(kalshi(sim, tmp_path, "series", "--category", "None", "--json"))["count"] == 0
 
 
+def test_an_event_shows_an_override_of_its_fee_multiplier_alone(
+    clocked: Clocked, tmp_path: Path
+) -> None:
+    """An event overriding only its multiplier is charged the series' type at it: `kalshi
+    event` shows that override, rather than none."""
+    sim, clock, b = clocked
+    _session(sim, clock)
+    sim.http.post(
+        f"{sim.admin_url}/events/{EVENT}/fee_changes",
+        json={"fee_type_override": None, "fee_multiplier_override": 0.5, "scheduled_ts": b},
+    ).raise_for_status()
+    plain = kalshi(sim, tmp_path, "event", EVENT)
+    assert plain.exit_code == 0, plain.output
+    [line] = [x for x in plain.stdout.splitlines() if "fee override" in x]
+    assert line.split() == ["fee", "override", "series", "type", "x", "0.5"]
+
+
 def test_trades_is_the_tape(clocked: Clocked, tmp_path: Path) -> None:
     sim, clock, b = clocked
     _session(sim, clock)
