@@ -43,7 +43,8 @@ class FeeReads(Protocol):
 
 @dataclass(frozen=True)
 class FeeChange:
-    """From `at` (unix seconds) on, market `ticker` is priced by `fees` (a series fee change)."""
+    """From `at` (unix seconds) on, market `ticker` is priced by `fees` (a series' or an
+    event's fee change: the series' fees then under the event's override then)."""
 
     ticker: str
     at: float  # unix seconds

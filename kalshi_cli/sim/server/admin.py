@@ -292,8 +292,8 @@ async def handle_schedule_fee_change(state: SimState, request: Request) -> Respo
 
 async def handle_schedule_event_fee_change(state: SimState, request: Request) -> Response:
     """Schedule a change of an event's fee override: {fee_type_override, fee_multiplier_override
-    (both null or absent: clear the override), scheduled_ts (unix seconds)}; answers the
-    EventFeeChange as GET /events/fee_changes lists it."""
+    (each null or absent: the series' own half; both: clear the override), scheduled_ts (unix
+    seconds)}; answers the EventFeeChange as GET /events/fee_changes lists it."""
     body = await _json_object(request)
     fee_type = body.get("fee_type_override")
     if fee_type is not None and not isinstance(fee_type, str):
