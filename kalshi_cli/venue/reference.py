@@ -27,6 +27,7 @@ from kalshi_cli.vocabulary.models import (
     FeeModel,
     FeeModelError,
     PriceRange,
+    check_fee_override,
     fractional_flag,
     parse_optional_dollars,
     price_ranges_of,
@@ -122,7 +123,9 @@ def _with_fee_changes(
     by_event: dict[str, list[tuple[float, str | None, str | None]]] = {}
     for c in event_changes:
         at = parse_iso(str(c["scheduled_ts"])).timestamp()
-        by_event.setdefault(str(c["event_ticker"]), []).append((at, *_override_halves(c)))
+        event = str(c["event_ticker"])
+        halves = _override_halves(f"event {event} (fee change {c.get('id')})", c)
+        by_event.setdefault(event, []).append((at, *halves))
     return {
         t: replace(
             info,
@@ -170,7 +173,7 @@ def from_rest(
         if s is not None:
             fees = _fees(f"series {series_ticker}", s)
             fee_type, multiplier = fees.fee_type.value, str(fees.multiplier)
-        halves = _override_halves(event)
+        halves = _override_halves(f"event {event_ticker}", event)
         override = None if halves == (None, None) else halves
         waiver = m.get("fee_waiver_expiration_time")
         close = m.get("close_time")
@@ -205,11 +208,16 @@ def _fees(what: str, body: Mapping[str, Any]) -> FeeModel:
         raise FeeModelError(f"{what}: {exc}") from exc
 
 
-def _override_halves(body: Mapping[str, Any]) -> tuple[str | None, str | None]:
+def _override_halves(what: str, body: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """An Event's or EventFeeChange's `fee_type_override` and `fee_multiplier_override` as
     text, each as given: a null (or absent) one is None, the series' own half
-    (`FeeModel.from_api` combines them), never a reason to drop the other."""
+    (`FeeModel.from_api` combines them), never a reason to drop the other. A half the model
+    cannot price raises FeeModelError naming `what`, as a series' fees do (`_fees`)."""
     kind, multiplier = body.get("fee_type_override"), body.get("fee_multiplier_override")
+    try:
+        check_fee_override(kind, multiplier)
+    except FeeModelError as exc:
+        raise FeeModelError(f"{what}: {exc}") from exc
     return (None if kind is None else str(kind), None if multiplier is None else str(multiplier))
 
 

@@ -461,3 +461,46 @@ def test_a_recorded_event_overriding_only_the_multiplier_keeps_it(tmp_path: Path
     venue = LocalVenue(ManualClock(1_767_225_600.0), [info], balance=Decimal(100))
     half = FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, Decimal("0.5"))
     assert venue.fee_model(info.ticker) == half
+
+
+@pytest.mark.parametrize(
+    ("override", "change", "named"),
+    [
+        ({"fee_type_override": "flat"}, False, "flat"),
+        ({"fee_type_override": "surcharge"}, False, "surcharge"),
+        ({"fee_multiplier_override": -1}, False, "fee_multiplier_override"),
+        ({"fee_type_override": "flat"}, True, "flat"),
+    ],
+    ids=["event-flat", "event-unknown-type", "event-negative-multiplier", "event-change-flat"],
+)
+def test_a_recorded_event_override_that_cannot_be_priced_stops_the_backtest_with_one_line(
+    tmp_path: Path, override: dict[str, Any], change: bool, named: str
+) -> None:
+    """An event's fee override the model cannot price (a `flat` type, one it does not know, a
+    negative multiplier), on the event or in a scheduled change, is refused when the recording
+    is read, naming the event, as a series' fees are: it surfaced as the local venue's raw
+    refusal (`HTTP 400 invalid_parameters`) once the backtest built its exchange."""
+    data = _one_market_set(
+        tmp_path, {"series": [{"ticker": "FEEX", "fee_type": "quadratic", "fee_multiplier": 1}]}
+    )
+    reference = json.loads((data / "reference.json").read_text())
+    event = reference["events"][0]
+    if change:
+        reference["event_fee_changes"] = [
+            {
+                "id": "e1",
+                "event_ticker": event["event_ticker"],
+                "series_ticker": "FEEX",
+                "fee_type_override": None,
+                "fee_multiplier_override": None,
+                **override,
+                "scheduled_ts": "2026-01-01T01:00:00Z",
+            }
+        ]
+    else:
+        event.update(override)
+    (data / "reference.json").write_text(json.dumps(reference))
+    done = kalshi(["backtest", "--strategy", "spike", "--data", str(data)], tmp_path)
+    assert done.returncode == ExitCode.NO_DATA, done.stderr
+    assert "Traceback" not in done.stderr and "HTTP 400" not in done.stderr, done.stderr
+    assert event["event_ticker"] in done.stderr and named in done.stderr, done.stderr
