@@ -160,10 +160,26 @@ class SimHarness:
         self.running.stop()
 
 
-def _start(data_dir: Path, scenario: str, clock: Clock | None = None) -> SimHarness:
+def _start(
+    data_dir: Path, scenario: str, clock: Clock | None = None, tier: str | None = None
+) -> SimHarness:
+    if tier is None:
+        return SimHarness(
+            start_simulator(data_dir, scenario=scenario, clock=clock, response_hook=RECORDER.hook)
+        )
     return SimHarness(
-        start_simulator(data_dir, scenario=scenario, clock=clock, response_hook=RECORDER.hook)
+        start_simulator(
+            data_dir, scenario=scenario, clock=clock, tier=tier, response_hook=RECORDER.hook
+        )
     )
+
+
+def tier_simulator(tmp_path: Path, tier: str) -> Iterator[SimHarness]:
+    """The `sim` fixture's simulator on the API tier `tier` (subaccounts need Advanced or
+    above: REFERENCE.md), for a module's own fixture to yield from."""
+    harness = _start(tmp_path / "sim", "empty", tier=tier)
+    yield harness
+    harness.close()
 
 
 @pytest.fixture

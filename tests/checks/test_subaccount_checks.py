@@ -15,12 +15,10 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client import CreateOrder
-from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.vocabulary.models import BookSide, TimeInForce
 from tests.checks.test_check_alerts_e2e import Receiver
 from tests.checks.test_check_cli import account_env, buy, check, client_for, line
-from tests.conftest import SimHarness
-from tests.openapi_check import RECORDER
+from tests.conftest import SimHarness, tier_simulator
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 
@@ -28,13 +26,7 @@ OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[SimHarness]:
     """The simulator on the advanced tier: subaccounts need it or above."""
-    harness = SimHarness(
-        start_simulator(
-            tmp_path / "sim", scenario="empty", tier="advanced", response_hook=RECORDER.hook
-        )
-    )
-    yield harness
-    harness.close()
+    yield from tier_simulator(tmp_path, "advanced")
 
 
 @pytest.fixture

@@ -23,24 +23,17 @@ from kalshi_cli.client.ratelimit import (
     TierLimits,
     tier_limits,
 )
-from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
+from kalshi_cli.sim.server.embed import AccountInfo
 from kalshi_cli.vocabulary.errors import TransportError
 from kalshi_cli.vocabulary.keys import generate_private_key, load_private_key
 from kalshi_cli.vocabulary.models import decode_answer
-from tests.conftest import SimHarness
+from tests.conftest import SimHarness, tier_simulator
 from tests.fakes import OneRouteFails, Swapped
-from tests.openapi_check import RECORDER
 
 
 @pytest.fixture
 def premier(tmp_path: Path) -> Iterator[SimHarness]:
-    harness = SimHarness(
-        start_simulator(
-            tmp_path / "sim", scenario="empty", tier="premier", response_hook=RECORDER.hook
-        )
-    )
-    yield harness
-    harness.close()
+    yield from tier_simulator(tmp_path, "premier")
 
 
 def _client(account: AccountInfo, **kwargs: Any) -> KalshiClient:

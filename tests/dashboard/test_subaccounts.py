@@ -25,16 +25,14 @@ from kalshi_cli.client.subaccounts import SubaccountsApi
 from kalshi_cli.dashboard import actions
 from kalshi_cli.dashboard.snapshot import Sources, remote_snapshot
 from kalshi_cli.services.reconcile import catch_up
-from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.errors import ForbiddenError, KalshiError, NotFoundError
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import BookSide, Position, TimeInForce
-from tests.conftest import SimHarness
+from tests.conftest import SimHarness, tier_simulator
 from tests.dashboard.prepared import TICKER, until
 from tests.fakes import Swapped
-from tests.openapi_check import RECORDER
 from tests.runner.simproc import client_for
 
 if TYPE_CHECKING:
@@ -49,13 +47,7 @@ SIZE = (120, 40)
 @pytest.fixture
 def prime(tmp_path: Path) -> Iterator[SimHarness]:
     """A simulator on a tier that has subaccounts (the spec: Advanced and above)."""
-    harness = SimHarness(
-        start_simulator(
-            tmp_path / "sim", scenario="empty", tier="prime", response_hook=RECORDER.hook
-        )
-    )
-    yield harness
-    harness.close()
+    yield from tier_simulator(tmp_path, "prime")
 
 
 def _sources(tmp_path: Path) -> Sources:

@@ -13,9 +13,7 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.sim.server.embed import start_simulator
-from tests.conftest import SimHarness
-from tests.openapi_check import RECORDER
+from tests.conftest import SimHarness, tier_simulator
 from tests.sim.test_subaccounts_server import balances, generated_key
 from tests.wire import flat_code, nested_code
 
@@ -25,13 +23,7 @@ LIST = "/portfolio/intra_exchange_instance_transfers"
 
 @pytest.fixture
 def adv(tmp_path: Path) -> Iterator[SimHarness]:
-    harness = SimHarness(
-        start_simulator(
-            tmp_path / "sim", scenario="empty", tier="advanced", response_hook=RECORDER.hook
-        )
-    )
-    yield harness
-    harness.close()
+    yield from tier_simulator(tmp_path, "advanced")
 
 
 def send(sim: SimHarness, **body: Any) -> Any:

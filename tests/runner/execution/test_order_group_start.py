@@ -20,14 +20,12 @@ from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.execution.order_group import open_session_group
 from kalshi_cli.services.killswitch import session_order_groups
 from kalshi_cli.sim.core import order_groups as sim_order_groups
-from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
 from kalshi_cli.store.records import IntentRecord
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
-from tests.conftest import SimHarness
-from tests.openapi_check import RECORDER
+from tests.conftest import SimHarness, tier_simulator
 from tests.runner.simproc import Book, client_for, log_events, market_maker_session
 
 TICKER = "KXOGSTART-SIM-A"
@@ -192,13 +190,7 @@ def test_an_order_the_listing_does_not_show_yet_keeps_every_earlier_group(
 @pytest.fixture
 def advanced(tmp_path: Path) -> Iterator[SimHarness]:
     """The simulator on the Advanced tier: subaccounts need it (REFERENCE.md)."""
-    harness = SimHarness(
-        start_simulator(
-            tmp_path / "sim", scenario="empty", tier="advanced", response_hook=RECORDER.hook
-        )
-    )
-    yield harness
-    harness.close()
+    yield from tier_simulator(tmp_path, "advanced")
 
 
 def test_a_key_restricted_to_a_subaccount_starts_beside_a_group_on_the_primary(

@@ -29,14 +29,12 @@ from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.runner import StrategyChoice, TradeOptions
 from kalshi_cli.runner.config import Selection, load_trade_config
 from kalshi_cli.runner.lifecycle.session import StartupRefused, trade
-from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import BookSide, TimeInForce
-from tests.conftest import SimHarness
+from tests.conftest import SimHarness, tier_simulator
 from tests.key_listing import RefusingKeyListing
-from tests.openapi_check import RECORDER
 from tests.runner.simproc import (
     Book,
     client_for,
@@ -53,13 +51,7 @@ TICKER = "KXRESTRICT-26-A"
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[SimHarness]:
     """The simulator on the Advanced tier: subaccounts need it (REFERENCE.md)."""
-    harness = SimHarness(
-        start_simulator(
-            tmp_path / "sim", scenario="empty", tier="advanced", response_hook=RECORDER.hook
-        )
-    )
-    yield harness
-    harness.close()
+    yield from tier_simulator(tmp_path, "advanced")
 
 
 def kalshi(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

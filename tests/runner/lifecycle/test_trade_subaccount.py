@@ -36,7 +36,6 @@ from kalshi_cli.runner.lifecycle.lock import LoopAlreadyRunning, acquire
 from kalshi_cli.runner.lifecycle.session import reconcile
 from kalshi_cli.services.orders import OrderService
 from kalshi_cli.sim.core import serialize as ser
-from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
 from kalshi_cli.store.paper import paper_state_path
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -45,9 +44,8 @@ from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side, TimeInForce
 from kalshi_cli.vocabulary.order_terms import OrderRequest
-from tests.conftest import SimHarness
+from tests.conftest import SimHarness, tier_simulator
 from tests.fakes import Swapped
-from tests.openapi_check import RECORDER
 from tests.runner.fakes import make_rig
 from tests.runner.simproc import (
     Book,
@@ -72,13 +70,7 @@ trade:
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[SimHarness]:
     """The simulator on the Advanced tier: subaccounts need it (REFERENCE.md)."""
-    harness = SimHarness(
-        start_simulator(
-            tmp_path / "sim", scenario="empty", tier="advanced", response_hook=RECORDER.hook
-        )
-    )
-    yield harness
-    harness.close()
+    yield from tier_simulator(tmp_path, "advanced")
 
 
 def kalshi(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
