@@ -399,13 +399,12 @@ class LocalVenue:
         orders rest at a level, the recorded contracts still ahead of each
         (`QueueSpot.before_us`) go in front of it, so the incoming order meets them first, as
         it would on the exchange, and reaches ours (self-trade prevention) only after them."""
-        limit = ONE - own
-        taking = _Taking(ours=self._ours_crossed(ticker, not buy_yes, limit))
+        taking = _Taking(ours=self._ours_crossed(ticker, not buy_yes, ONE - own))
         levels = self._books.get(ticker)
         if levels is None:
             return taking
         other = levels[1] if buy_yes else levels[0]  # NO bids meet a YES bid, and back
-        for price in sorted((p for p in other if p >= limit), reverse=True):
+        for price in _crossed_levels(other, own):
             size = self._visible(ticker, not buy_yes, price, other[price])
             if size <= 0:
                 continue
@@ -497,7 +496,7 @@ class LocalVenue:
             key=lambda r: (-r.own, r.queued),
         ):
             other = no if r.yes else yes
-            for price in sorted((p for p in other if p >= ONE - r.own), reverse=True):
+            for price in _crossed_levels(other, r.own):
                 if r.spot.remaining <= 0:
                     break
                 size = self._visible(ticker, not r.yes, price, other[price])
@@ -836,3 +835,12 @@ class LocalVenue:
                     continue
             out[r.order_id] = r.spot.before_us + self.core.desk.queue_position(r.ledger, r.order_id)
         return out
+
+
+def _crossed_levels(other: Levels, own: Decimal) -> list[Decimal]:
+    """The prices of the other side's recorded levels that a bid at `own` (its own side's
+    price) meets, best first: a NO bid at p meets a YES bid at `own` when p + own >= 1, and
+    back. The one crossing rule of an incoming order (`_take`) and a resting one
+    (`_trade_through`)."""
+    limit = ONE - own
+    return sorted((p for p in other if p >= limit), reverse=True)
