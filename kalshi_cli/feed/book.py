@@ -1,8 +1,9 @@
 """Local order books kept from a snapshot plus deltas (`LocalBook`, keyed by `Decimal` price so
-sizes stay exact), the per-subscription sequence check (`SeqTracker`), and one feed source's
-books behind one lock (`BookSet`). A book is fresh only between a full snapshot and the first
-sign that it may be wrong; while stale its deltas are ignored and the trade loop places no new
-order in that market. See docs/feed.md "Keeping books exact" and "When a market is stale".
+sizes stay exact), the per-subscription sequence check (`SeqTracker`), which subscription of a
+channel is read (`Subscriptions`), and one feed source's books behind one lock (`BookSet`). A
+book is fresh only between a full snapshot and the first sign that it may be wrong; while stale
+its deltas are ignored and the trade loop places no new order in that market. See docs/feed.md
+"Keeping books exact" and "When a market is stale".
 """
 
 from __future__ import annotations
@@ -315,6 +316,51 @@ class SeqTracker:
 
     def forget(self, sid: int) -> None:
         self._next.pop(sid, None)
+
+
+class Subscriptions:
+    """Which subscription of each channel is read: one at a time, the first granted. The
+    exchange grants a second subscription of a channel, and every message of the channel then
+    comes twice, under two sids: a book delta applied twice is a book the exchange does not
+    hold. A second one granted while the channel holds one is not read, nor is an ended one
+    (unsubscribed, or ended by the exchange) whose late messages still come. The live feed
+    (`FeedSession`) and a replay of its recording (`BookReplay`) read by this one rule."""
+
+    __slots__ = ("_channel_of", "sids", "unread")
+
+    def __init__(self) -> None:
+        self.sids: dict[str, int] = {}  # channel -> the subscription read
+        self._channel_of: dict[int, str] = {}
+        # the sids whose messages are dropped: a set, as the delta path checks it each time
+        self.unread: set[int] = set()
+
+    def granted(self, channel: str, sid: int) -> bool:
+        """A `subscribed` answer: True when `sid` is now the channel's subscription (the first,
+        or one granted again under the sid it holds, numbered anew); False for a second one,
+        whose messages are not read."""
+        held = self.sids.get(channel)
+        if held is not None and held != sid:
+            self.unread.add(sid)
+            return False
+        self.unread.discard(sid)
+        self.sids[channel] = sid
+        self._channel_of[sid] = channel
+        return True
+
+    def end(self, sid: int) -> str | None:
+        """The subscription `sid` ended: its late messages are not read, and its channel, which
+        it returns, is free for the next one granted. None for a sid never granted (data
+        without its `subscribed` answers: nothing is known of it) or not read already."""
+        channel = self._channel_of.pop(sid, None)
+        if channel is None:
+            return None
+        self.unread.add(sid)
+        del self.sids[channel]
+        return channel
+
+    def channel_of(self, sid: int) -> str | None:
+        """The channel of a subscription read, else None."""
+        return self._channel_of.get(sid)
 
 
 class BookSet:

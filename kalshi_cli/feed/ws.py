@@ -36,6 +36,7 @@ from kalshi_cli.feed.book import (
     EventSink,
     FeedEvent,
     SeqTracker,
+    Subscriptions,
 )
 from kalshi_cli.feed.index import (
     ACTIONS,
@@ -209,9 +210,9 @@ class FeedSession:
     def _reset(self) -> None:
         self._next_id = 1
         self._pending: dict[int, _Pending] = {}  # command id -> what it was for
-        self.sids: dict[str, int] = {}
-        self._channel_of: dict[int, str] = {}
-        self._dead: set[int] = set()  # unsubscribed sids whose late messages are dropped
+        # each channel's subscription read; an ended one's late messages, and a second one's,
+        # are dropped
+        self._subs = Subscriptions()
         self._seq = SeqTracker()
         self._resnap: dict[str, float] = {}  # ticker -> when a snapshot was requested
         self._refused: dict[str, _Refusal] = {}  # channel -> what to ask for again (`tick`)
@@ -219,6 +220,11 @@ class FeedSession:
         self._book_at: float | None = None  # monotonic: the last orderbook data message
         self._probes = 0  # quiet-subscription probes sent, to rotate through the markets
         self._unknown_types: set[str | None] = set()  # logged once each
+
+    @property
+    def sids(self) -> dict[str, int]:
+        """Each channel's subscription (channel -> sid), as read."""
+        return self._subs.sids
 
     # ---------------------------------------------------------------- connection lifecycle
 
@@ -291,16 +297,13 @@ class FeedSession:
     def unsubscribe(self, sids: list[int]) -> int:
         with self._lock:
             for sid in sids:
-                self._dead.add(sid)
+                self._subs.end(sid)
                 self._seq.forget(sid)
-                channel = self._channel_of.pop(sid, None)
-                if channel is not None and self.sids.get(channel) == sid:
-                    del self.sids[channel]
             return self._command("unsubscribe", {"sids": sids}, "unsubscribe", "")
 
     def update_subscription(self, sid: int, action: str, tickers: list[str]) -> int:
         with self._lock:
-            channel = self._channel_of.get(sid, "")
+            channel = self._subs.channel_of(sid) or ""
             params = {"sids": [sid], "market_tickers": tickers, "action": action}
             return self._command("update_subscription", params, action, channel, tuple(tickers))
 
@@ -532,7 +535,7 @@ class FeedSession:
 
     def _on_delta(self, msg: messages.DeltaMessage) -> None:
         sid = msg.sid
-        if sid in self._dead:
+        if sid in self._subs.unread:
             return
         place = self._seq.place(sid, msg.seq)
         if place == REPEAT:  # applied already, or held by the snapshot its gap asked for
@@ -563,7 +566,7 @@ class FeedSession:
 
     def _on_snapshot(self, msg: messages.SnapshotMessage) -> None:
         sid = msg.sid
-        if sid in self._dead:
+        if sid in self._subs.unread:
             return
         place = self._seq.place(sid, msg.seq)
         if place == REPEAT:  # older than the book: taken, it would undo the deltas since
@@ -593,7 +596,7 @@ class FeedSession:
         """False for a message of an unsubscribed subscription; a GAP event when one of its
         channel was lost (a channel with no snapshot to resync from)."""
         sid, seq = msg.sid, msg.seq
-        if sid in self._dead:
+        if sid in self._subs.unread:
             return False
         if sid is not None and seq is not None and not self._seq.accept(sid, seq):
             self._sink(FeedEvent(EventKind.GAP, reason=reason))
@@ -638,7 +641,7 @@ class FeedSession:
         channel = self._pending.pop(msg.id or 0, _NO_COMMAND).channel
         sid = msg.sid
         if not channel and sid is not None:
-            channel = self._channel_of.get(sid, "")
+            channel = self._subs.channel_of(sid) or ""
         ids = msg.msg.ids
         self._sink(FeedEvent(EventKind.INDEX_LIST, data={"ids": ids}, reason=channel))
 
@@ -646,12 +649,14 @@ class FeedSession:
         command = self._pending.pop(msg.id or 0, _NO_COMMAND)
         channel, sid = msg.msg.channel, msg.msg.sid
         if channel is not None and sid is not None:
+            if not self._subs.granted(channel, sid):
+                # a second subscription of a subscribed channel: each of its messages is one
+                # of the first one's again, so they are dropped, and it is ended
+                self.unsubscribe([sid])
+                return
             # a new subscription, numbered anew, though it may carry an ended one's sid (the
             # old one's messages all came before this answer)
-            self._dead.discard(sid)
             self._seq.forget(sid)
-            self.sids[channel] = sid
-            self._channel_of[sid] = channel
             self._granted(channel)
             # a market added while the subscribe was unanswered was left to it, and it did not
             # carry it: outside the subscription no delta of it comes, and a snapshot asked
@@ -672,7 +677,7 @@ class FeedSession:
     def _on_error(self, msg: messages.Error) -> None:
         purpose, channel, tickers = self._pending.pop(msg.id or 0, _NO_COMMAND)
         code, sid = msg.msg.code, msg.sid
-        ended = self._channel_of.get(sid) if msg.terminal and sid is not None else None
+        ended = self._subs.channel_of(sid) if msg.terminal and sid is not None else None
         reason = f"{purpose or 'server'}: {code}"
         if ended is None and purpose in ("subscribe", "add_markets") and channel in self.channels:
             if channel == ORDERBOOK:  # no delta of these markets comes until it is granted

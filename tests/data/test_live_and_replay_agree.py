@@ -349,3 +349,37 @@ def test_an_error_taking_the_next_number_is_no_gap(tmp_path: Path) -> None:
     replay = replayed(tmp_path, texts)
     assert (replayed_book(replay, "A"), replayed_book(replay, "B")) == (a, b)
     assert replay.skipped["seq_gap"] == 0
+
+
+def test_a_recording_of_a_channel_subscribed_twice_applies_each_change_once(
+    tmp_path: Path,
+) -> None:
+    """A feed of before subscribed the orderbook channel twice (a terminal error's resubscribe,
+    then the refusal of a `get_snapshot` sent before it), the exchange granted both, and its
+    recordings hold every book frame twice, under two sids. The replay applied each delta
+    twice: a book fresh and wrong. One subscription of a channel is read, the first granted,
+    live and in a replay; the live feed ends a second one the exchange grants."""
+    texts = [
+        wire.subscribed(1, "orderbook_delta", SID),
+        wire.subscribed(2, "orderbook_delta", SID + 1),  # granted while the first stands
+        wire.snapshot(SID, 1, "A", yes=[["0.4000", "10.00"]]),
+        wire.snapshot(SID, 2, "B", yes=[["0.2000", "1.00"]]),
+        wire.snapshot(SID + 1, 1, "A", yes=[["0.4000", "10.00"]]),
+        wire.snapshot(SID + 1, 2, "B", yes=[["0.2000", "1.00"]]),
+        # each subscription sends the one change the exchange made
+        wire.delta(SID, 3, "A", "yes 0.4000 1.00"),
+        wire.delta(SID + 1, 3, "A", "yes 0.4000 1.00"),
+    ]
+    a, b = Orderbook("A", ((D("0.40"), D(11)),), ()), Orderbook("B", ((D("0.20"), D(1)),), ())
+    events: list[FeedEvent] = []
+    books = BookSet(events.append, source="ws")
+    books.add(["A", "B"])
+    sent: list[dict[str, Any]] = []
+    session = FeedSession(books, events.append, clock=ManualClock())
+    session.open(lambda text: sent.append(json.loads(text)))
+    for text in texts:
+        session.handle(text)
+    assert (books.orderbook("A"), books.orderbook("B")) == (a, b)
+    assert (sent[-1]["cmd"], sent[-1]["params"]) == ("unsubscribe", {"sids": [SID + 1]})
+    replay = replayed(tmp_path, texts)
+    assert (replayed_book(replay, "A"), replayed_book(replay, "B")) == (a, b)
