@@ -38,11 +38,14 @@ import msgspec
 from kalshi_cli.data.segments import iter_line_blocks
 from kalshi_cli.feed.book import (
     GAP,
+    GET_SNAPSHOT,
+    ORDERBOOK,
     REPEAT,
     LocalBook,
     SeqTracker,
     Subscriptions,
     read_in_old_prices,
+    refused_command,
     sent_number,
 )
 from kalshi_cli.feed.messages import (
@@ -64,12 +67,14 @@ from kalshi_cli.vocabulary.units import is_fraction, parse_count
 
 class LocalEvent(msgspec.Struct, frozen=True, gc=False):
     """A recording's own record (`local`): an event of the recorder's connection (`event`,
-    `connected` starting a new one) and the prices its orderbook NO levels came in
-    (`orderbook_prices`, `UNSET` when the record does not say). Read as found: an odd value is
-    an event the replay does not act on."""
+    `connected` starting a new one), the prices its orderbook NO levels came in
+    (`orderbook_prices`, `UNSET` when the record does not say) and the feed's reason (an
+    `error`'s names the command refused). Read as found: an odd value is an event the replay
+    does not act on."""
 
     event: Any = None
     orderbook_prices: Any = msgspec.UNSET
+    reason: Any = ""
 
 
 RecordedFrame = Message | UnknownMessage | Misshapen
@@ -184,11 +189,8 @@ def _read_parsed(rec: Any) -> Record | None:
         return ns, convert_frame(frame), False
     local = rec.get("local")
     if type(local) is dict:
-        return (
-            ns,
-            LocalEvent(local.get("event"), local.get("orderbook_prices", msgspec.UNSET)),
-            True,
-        )
+        prices = local.get("orderbook_prices", msgspec.UNSET)
+        return ns, LocalEvent(local.get("event"), prices, local.get("reason", "")), True
     text = rec.get("frame_text")
     return _read_text(ns, text) if isinstance(text, str) else None
 
@@ -311,10 +313,13 @@ class BookReplay:
         self._subs = Subscriptions()
         self._connections_known = True
         self._sid_tickers.clear()
+        self._all_stale(ns, "reconnect")
+
+    def _all_stale(self, ns: int, reason: str) -> None:
         for book in self.books.values():
             if book.fresh:
                 book.fresh = False
-                self._emit(ns, "stale", book.ticker, "reconnect")
+                self._emit(ns, "stale", book.ticker, reason)
 
     def apply_record(self, ns: int, obj: RecordedFrame | LocalEvent, is_local: bool) -> None:
         if isinstance(obj, LocalEvent):
@@ -323,8 +328,20 @@ class BookReplay:
                 self.yes_priced = obj.orderbook_prices == "yes_leg"
             elif obj.orderbook_prices is not msgspec.UNSET:
                 self._read_prices(ns, obj.orderbook_prices == "yes_leg", None)
+            elif obj.event == "error" and refused_command(obj.reason) == GET_SNAPSHOT:
+                self._snapshot_refused(ns)
             return
         self.apply(ns, obj)
+
+    def _snapshot_refused(self, ns: int) -> None:
+        """The exchange refused a `get_snapshot`, the recording's `error` record says (the
+        frame names only the command's id): the live feed then resubscribed the orderbook
+        channel, every book stale until the new subscription's snapshots and the old one's
+        late frames dropped (`FeedSession._on_error`). So here."""
+        sid = self._subs.sids.get(ORDERBOOK)
+        if sid is not None:
+            self._ended(ns, sid, "resubscribe")
+        self._all_stale(ns, "resubscribe")
 
     def apply(self, ns: int, msg: RecordedFrame) -> None:
         # the delta first: it is most of the traffic

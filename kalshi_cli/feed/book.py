@@ -28,6 +28,10 @@ from kalshi_cli.vocabulary.models import (
     level_problem,
 )
 
+# The channel of the books, and the command that asks it for a market's snapshot again.
+ORDERBOOK = "orderbook_delta"
+GET_SNAPSHOT = "get_snapshot"
+
 
 class EventKind(StrEnum):
     BOOK = "book"  # a market's book changed (coalesced by MarketData)
@@ -217,6 +221,23 @@ def _size(text: Any) -> Decimal:
     if type(text) is str and len(_SIZES) < _KEPT_MAX:
         _SIZES[text] = value
     return value
+
+
+def refusal_reason(purpose: str, code: object) -> str:
+    """The reason of the `error` event of a command the exchange refused: what the command was
+    for and the exchange's code (`get_snapshot: 18`). `kalshi record` writes it down, and a
+    replay reads the command back from it (`refused_command`)."""
+    return f"{purpose or 'server'}: {code}"
+
+
+def refused_command(reason: object) -> str:
+    """What the refused command was for, read from its `error` event's reason
+    (`refusal_reason`); "" for any other reason. The refusal of a `get_snapshot` resubscribes
+    the orderbook channel, live and in a replay of its recording."""
+    if type(reason) is not str:
+        return ""
+    purpose, colon, _ = reason.partition(": ")
+    return purpose if colon else ""
 
 
 def orderbook_prices(yes_priced: bool) -> str:

@@ -30,6 +30,8 @@ from kalshi_cli.feed import messages
 from kalshi_cli.feed.background import BackgroundThread
 from kalshi_cli.feed.book import (
     GAP,
+    GET_SNAPSHOT,
+    ORDERBOOK,
     REPEAT,
     BookSet,
     EventKind,
@@ -37,6 +39,7 @@ from kalshi_cli.feed.book import (
     FeedEvent,
     SeqTracker,
     Subscriptions,
+    refusal_reason,
 )
 from kalshi_cli.feed.index import (
     ACTIONS,
@@ -51,7 +54,6 @@ from kalshi_cli.vocabulary.models import Order, Orderbook
 
 log = logging.getLogger(__name__)
 
-ORDERBOOK = "orderbook_delta"
 TRADE = "trade"
 # Channels filtered by market (`market_tickers`); lifecycle always covers every market.
 MARKET_CHANNELS = (ORDERBOOK, "ticker", TRADE, "fill", "user_orders", "market_positions")
@@ -372,7 +374,7 @@ class FeedSession:
             now = self._clock.monotonic()
             for ticker in want:
                 self._resnap[ticker] = now
-            self.update_subscription(sid, "get_snapshot", want)
+            self.update_subscription(sid, GET_SNAPSHOT, want)
 
     def tick(self) -> None:
         """Repeat snapshot requests that went unanswered and refused subscriptions; probe a
@@ -678,7 +680,7 @@ class FeedSession:
         purpose, channel, tickers = self._pending.pop(msg.id or 0, _NO_COMMAND)
         code, sid = msg.msg.code, msg.sid
         ended = self._subs.channel_of(sid) if msg.terminal and sid is not None else None
-        reason = f"{purpose or 'server'}: {code}"
+        reason = refusal_reason(purpose, code)
         if ended is None and purpose in ("subscribe", "add_markets") and channel in self.channels:
             if channel == ORDERBOOK:  # no delta of these markets comes until it is granted
                 refused = None if purpose == "subscribe" else tickers
@@ -690,7 +692,7 @@ class FeedSession:
                 reason += f" ({channel}, refusal {refusals} in a row)"
         body = msgspec.structs.asdict(msg.msg)
         self._sink(FeedEvent(EventKind.ERROR, data=body, reason=reason))
-        if purpose == "get_snapshot":
+        if purpose == GET_SNAPSHOT:
             self._resubscribe(ORDERBOOK)
         elif ended is not None:
             self._resubscribe(ended)
