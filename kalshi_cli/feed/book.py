@@ -301,26 +301,22 @@ NEXT, GAP, REPEAT = 0, 1, 2
 
 
 class SeqTracker:
-    """Expected next `seq` per subscription id. The first message of a subscription sets the
-    baseline; after a gap the received message becomes the new baseline, so one lost message
-    reports one gap, not one per message that follows."""
+    """Expected next `seq` per subscription id, for every sequenced channel alike (`place`).
+    The first message of a subscription sets the baseline; after a gap the received message
+    becomes the new baseline, so one lost message reports one gap, not one per message that
+    follows; a message numbered below the next one leaves it, so it reports none."""
 
     __slots__ = ("_next",)
 
     def __init__(self) -> None:
         self._next: dict[int, int] = {}
 
-    def accept(self, sid: int, seq: int) -> bool:
-        """True when `seq` is the next one expected (or the first seen) on `sid`."""
-        expected = self._next.get(sid)
-        self._next[sid] = seq + 1
-        return expected is None or seq == expected
-
     def place(self, sid: int, seq: int) -> int:
-        """Where an orderbook message stands on `sid`: `NEXT` (or the first seen), `GAP` (some
-        were lost; it is the new baseline) or `REPEAT` (numbered below the next one: the
-        baseline stays). A repeat was applied already, or its loss was a gap whose snapshot,
-        numbered after it, holds its change: the live feed and a replay skip it alike."""
+        """Where a message stands on `sid`: `NEXT` (or the first seen), `GAP` (some were lost;
+        it is the new baseline) or `REPEAT` (numbered below the next one: the baseline stays).
+        A book's repeat was applied already, or its loss was a gap whose snapshot, numbered
+        after it, holds its change: the live feed and a replay skip it alike. A trade's or a
+        lifecycle message's is no loss either (sent twice, or a lost one arriving late)."""
         expected = self._next.get(sid)
         if expected is None or seq == expected:
             self._next[sid] = seq + 1

@@ -595,12 +595,15 @@ class FeedSession:
         self.request_snapshots(suspects)
 
     def _sequenced(self, msg: messages.Frame, reason: str) -> bool:
-        """False for a message of an unsubscribed subscription; a GAP event when one of its
-        channel was lost (a channel with no snapshot to resync from)."""
+        """False for a message of a subscription not read; a GAP event when one of its channel
+        was lost (a channel with no snapshot to resync from). A message numbered below the next
+        one (sent twice, or a lost one arriving late) is passed on and is no gap, and the
+        baseline stays: taken as the new one, it made the next message a gap too. Its reader
+        tells a trade applied already by its id."""
         sid, seq = msg.sid, msg.seq
         if sid in self._subs.unread:
             return False
-        if sid is not None and seq is not None and not self._seq.accept(sid, seq):
+        if sid is not None and seq is not None and self._seq.place(sid, seq) == GAP:
             self._sink(FeedEvent(EventKind.GAP, reason=reason))
         return True
 
