@@ -367,6 +367,12 @@ class BookReplay:
             elif type(msg) is Error and msg.terminal and msg.sid is not None:
                 self._ended(ns, msg.sid, "channel_error")
 
+    def reads(self, frame: RecordedFrame) -> bool:
+        """Whether the frame is of a subscription the live feed reads: a trade, a lifecycle
+        message or an index value of another is applied nowhere, as live."""
+        sid = getattr(frame, "sid", None)
+        return sid is None or sid not in self._subs.unread
+
     def _unread(self, sid: int) -> bool:
         """Whether a frame is of a subscription the live feed does not read (`Subscriptions`):
         a second one of its channel, or one ended whose frames still came. Counted."""
