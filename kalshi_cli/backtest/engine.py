@@ -325,8 +325,11 @@ class Driver:
 
     def _news(self, t: float, obj: RecordedFrame) -> None:
         """A frame other than a book's: a public trade, a market's lifecycle, an index value
-        (or one of those not in its message's shape: counted, applied nowhere)."""
+        (or one of those not in its message's shape: counted, applied nowhere). One of a
+        subscription the live feed does not read is applied nowhere either."""
         feed = self.feed
+        if not feed.replay.reads(obj):
+            return
         if isinstance(obj, IndexValueMessage):
             self._index(t, obj)
             return

@@ -22,11 +22,10 @@ from kalshi_cli.data.lock import lock_directory
 from kalshi_cli.data.manifest import FORMAT, Coverage, read_manifest, write_manifest
 from kalshi_cli.data.replay import fractional_market
 from kalshi_cli.data.segments import SegmentWriter, frame_line, held_data_set
-from kalshi_cli.feed.book import EventKind, FeedEvent, orderbook_prices
+from kalshi_cli.feed.book import ORDERBOOK, EventKind, FeedEvent, orderbook_prices
 from kalshi_cli.feed.messages import decode
 from kalshi_cli.feed.ws import (
     LIFECYCLE,
-    ORDERBOOK,
     RECONNECT_BACKOFF,
     TRADE,
     Connector,

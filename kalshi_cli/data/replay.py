@@ -2,9 +2,10 @@
 
 `iter_records` yields `(recv_ns, value, is_local)` for every record of every segment in file
 order (time order); `BookReplay` applies the frames to local books exactly as the live feed
-does (`feed.book.LocalBook`) and checks sequence numbers per subscription. Nothing in the data
-is fatal: a line or frame it cannot use is skipped and counted under its reason (the table in
-docs/data.md "Reading: what is skipped and why"). A recorder's `connected` record starts a new
+does (`feed.book.LocalBook`), checks sequence numbers per subscription and reads the
+subscriptions the live feed reads (`feed.book.Subscriptions`). Nothing in the data is fatal: a
+line or frame it cannot use is skipped and counted under its reason (the table in docs/data.md
+"Reading: what is skipped and why"). A recorder's `connected` record starts a new
 connection, so sequence tracking restarts; in imported data without one, a snapshot restarts
 its subscription's sequence, and the subscription's other books are stale until their own
 snapshots.
@@ -37,10 +38,14 @@ import msgspec
 from kalshi_cli.data.segments import iter_line_blocks
 from kalshi_cli.feed.book import (
     GAP,
+    GET_SNAPSHOT,
+    ORDERBOOK,
     REPEAT,
     LocalBook,
     SeqTracker,
+    Subscriptions,
     read_in_old_prices,
+    refused_command,
     sent_number,
 )
 from kalshi_cli.feed.messages import (
@@ -51,8 +56,10 @@ from kalshi_cli.feed.messages import (
     Message,
     Misshapen,
     SnapshotMessage,
+    Subscribed,
     TradeMessage,
     UnknownMessage,
+    Unsubscribed,
     convert_frame,
 )
 from kalshi_cli.vocabulary.units import is_fraction, parse_count
@@ -60,12 +67,14 @@ from kalshi_cli.vocabulary.units import is_fraction, parse_count
 
 class LocalEvent(msgspec.Struct, frozen=True, gc=False):
     """A recording's own record (`local`): an event of the recorder's connection (`event`,
-    `connected` starting a new one) and the prices its orderbook NO levels came in
-    (`orderbook_prices`, `UNSET` when the record does not say). Read as found: an odd value is
-    an event the replay does not act on."""
+    `connected` starting a new one), the prices its orderbook NO levels came in
+    (`orderbook_prices`, `UNSET` when the record does not say) and the feed's reason (an
+    `error`'s names the command refused). Read as found: an odd value is an event the replay
+    does not act on."""
 
     event: Any = None
     orderbook_prices: Any = msgspec.UNSET
+    reason: Any = ""
 
 
 RecordedFrame = Message | UnknownMessage | Misshapen
@@ -180,11 +189,8 @@ def _read_parsed(rec: Any) -> Record | None:
         return ns, convert_frame(frame), False
     local = rec.get("local")
     if type(local) is dict:
-        return (
-            ns,
-            LocalEvent(local.get("event"), local.get("orderbook_prices", msgspec.UNSET)),
-            True,
-        )
+        prices = local.get("orderbook_prices", msgspec.UNSET)
+        return ns, LocalEvent(local.get("event"), prices, local.get("reason", "")), True
     text = rec.get("frame_text")
     return _read_text(ns, text) if isinstance(text, str) else None
 
@@ -284,8 +290,10 @@ class BookReplay:
         self.skipped: Counter[str] = Counter()
         self.applied = 0  # snapshots and deltas applied to an exact book
         self.frames: Counter[str] = Counter()  # frames by type
-        # each subscription's next number, by the live feed's own rule
+        # each subscription's next number, and which subscription of a channel is read, by
+        # the live feed's own rules
         self._seq = SeqTracker()
+        self._subs = Subscriptions()
         # a `connected` record was seen: the data says where each connection began, so a
         # number below the next one is a repeat, as live; without (imported data) a snapshot so
         # numbered starts a new subscription
@@ -302,12 +310,16 @@ class BookReplay:
 
     def new_connection(self, ns: int) -> None:
         self._seq = SeqTracker()
+        self._subs = Subscriptions()
         self._connections_known = True
         self._sid_tickers.clear()
+        self._all_stale(ns, "reconnect")
+
+    def _all_stale(self, ns: int, reason: str) -> None:
         for book in self.books.values():
             if book.fresh:
                 book.fresh = False
-                self._emit(ns, "stale", book.ticker, "reconnect")
+                self._emit(ns, "stale", book.ticker, reason)
 
     def apply_record(self, ns: int, obj: RecordedFrame | LocalEvent, is_local: bool) -> None:
         if isinstance(obj, LocalEvent):
@@ -316,8 +328,20 @@ class BookReplay:
                 self.yes_priced = obj.orderbook_prices == "yes_leg"
             elif obj.orderbook_prices is not msgspec.UNSET:
                 self._read_prices(ns, obj.orderbook_prices == "yes_leg", None)
+            elif obj.event == "error" and refused_command(obj.reason) == GET_SNAPSHOT:
+                self._snapshot_refused(ns)
             return
         self.apply(ns, obj)
+
+    def _snapshot_refused(self, ns: int) -> None:
+        """The exchange refused a `get_snapshot`, the recording's `error` record says (the
+        frame names only the command's id): the live feed then resubscribed the orderbook
+        channel, every book stale until the new subscription's snapshots and the old one's
+        late frames dropped (`FeedSession._on_error`). So here."""
+        sid = self._subs.sids.get(ORDERBOOK)
+        if sid is not None:
+            self._ended(ns, sid, "resubscribe")
+        self._all_stale(ns, "resubscribe")
 
     def apply(self, ns: int, msg: RecordedFrame) -> None:
         # the delta first: it is most of the traffic
@@ -336,8 +360,32 @@ class BookReplay:
             kind = TYPE_OF[type(msg)]
             self.frames[kind] += 1
             self._place(ns, kind, msg.sid, msg.seq)
-            if type(msg) is Error and msg.terminal and msg.sid is not None:
-                self._ended(ns, msg.sid)
+            if type(msg) is Subscribed:
+                self._subscribed(msg)
+            elif type(msg) is Unsubscribed and msg.sid is not None:
+                self._ended(ns, msg.sid, "resubscribe")
+            elif type(msg) is Error and msg.terminal and msg.sid is not None:
+                self._ended(ns, msg.sid, "channel_error")
+
+    def reads(self, frame: RecordedFrame) -> bool:
+        """Whether the frame is of a subscription the live feed reads: a trade, a lifecycle
+        message or an index value of another is applied nowhere, as live."""
+        sid = getattr(frame, "sid", None)
+        return sid is None or sid not in self._subs.unread
+
+    def _unread(self, sid: int) -> bool:
+        """Whether a frame is of a subscription the live feed does not read (`Subscriptions`):
+        a second one of its channel, or one ended whose frames still came. Counted."""
+        if sid in self._subs.unread:
+            self.skipped["unread_subscription"] += 1
+            return True
+        return False
+
+    def _subscribed(self, msg: Subscribed) -> None:
+        """A `subscribed` answer: a subscription read from now on is numbered anew, as live."""
+        channel, sid = msg.msg.channel, msg.msg.sid
+        if channel is not None and sid is not None and self._subs.granted(channel, sid):
+            self._seq.forget(sid)
 
     def _sequenced(self, ns: int, sid: int, seq: int) -> bool:
         """A delta's place on its subscription: False for one already seen (`duplicate`)."""
@@ -350,7 +398,7 @@ class BookReplay:
         return True
 
     def _delta(self, ns: int, msg: DeltaMessage) -> None:
-        if not self._sequenced(ns, msg.sid, msg.seq):
+        if self._unread(msg.sid) or not self._sequenced(ns, msg.sid, msg.seq):
             return
         body = msg.msg
         ticker = body.market_ticker
@@ -392,7 +440,10 @@ class BookReplay:
 
     def _snapshot_book(self, ns: int, sid: int, seq: int, ticker: str) -> LocalBook | None:
         """The book a snapshot is for, after its place on its subscription is taken; None for
-        a repeat (`duplicate`), which would take the book back to before the deltas since."""
+        a repeat (`duplicate`), which would take the book back to before the deltas since, or
+        for a subscription not read."""
+        if self._unread(sid):
+            return None
         place = self._seq.place(sid, seq)
         if place == REPEAT:
             if self._connections_known:
@@ -434,6 +485,8 @@ class BookReplay:
                 book = self._snapshot_book(ns, sid, seq, ticker)
                 if book is not None:
                     self._bad_snapshot(ns, book, book.fresh)
+        elif sid is not None and self._unread(sid):
+            return
         elif sid is None or seq is None or self._sequenced(ns, sid, seq):
             known = None if ticker is None else self.books.get(ticker)
             if ticker is not None and (known is None or not known.fresh):
@@ -457,16 +510,18 @@ class BookReplay:
                 book.fresh = False
                 self._emit(ns, "stale", name, "bad_frame")
 
-    def _ended(self, ns: int, sid: int) -> None:
-        """A terminal channel error ended the subscription (the live feed resubscribes): its
-        books may have lost messages and are stale until their next snapshot, which comes on
-        a new subscription."""
+    def _ended(self, ns: int, sid: int, reason: str) -> None:
+        """The subscription ended: by a terminal channel error (the live feed resubscribes),
+        or unsubscribed (the live feed resubscribes a channel so). Its books may have lost
+        messages and are stale until their next snapshot, which comes on a new subscription;
+        its late frames are not read, as live."""
+        self._subs.end(sid)
         self._seq.forget(sid)
         for ticker in self._sid_tickers.pop(sid, ()):
             book = self.books.get(ticker)
             if book is not None and book.fresh:
                 book.fresh = False
-                self._emit(ns, "stale", ticker, "channel_error")
+                self._emit(ns, "stale", ticker, reason)
 
     def _gap(self, ns: int, sid: int, except_ticker: str | None) -> None:
         self.skipped["seq_gap"] += 1
@@ -484,6 +539,8 @@ class BookReplay:
             return
         if kind not in _SEQUENCED:
             self._seq.accept_if_next(sid, seq)
+            return
+        if self._unread(sid):
             return
         if self._seq.place(sid, seq) == GAP:
             self.skipped[f"{kind}_seq_gap"] += 1

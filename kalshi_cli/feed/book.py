@@ -1,8 +1,9 @@
 """Local order books kept from a snapshot plus deltas (`LocalBook`, keyed by `Decimal` price so
-sizes stay exact), the per-subscription sequence check (`SeqTracker`), and one feed source's
-books behind one lock (`BookSet`). A book is fresh only between a full snapshot and the first
-sign that it may be wrong; while stale its deltas are ignored and the trade loop places no new
-order in that market. See docs/feed.md "Keeping books exact" and "When a market is stale".
+sizes stay exact), the per-subscription sequence check (`SeqTracker`), which subscription of a
+channel is read (`Subscriptions`), and one feed source's books behind one lock (`BookSet`). A
+book is fresh only between a full snapshot and the first sign that it may be wrong; while stale
+its deltas are ignored and the trade loop places no new order in that market. See docs/feed.md
+"Keeping books exact" and "When a market is stale".
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ from kalshi_cli.vocabulary.models import (
     bids_cross,
     level_problem,
 )
+
+# The channel of the books, and the command that asks it for a market's snapshot again.
+ORDERBOOK = "orderbook_delta"
+GET_SNAPSHOT = "get_snapshot"
 
 
 class EventKind(StrEnum):
@@ -218,6 +223,23 @@ def _size(text: Any) -> Decimal:
     return value
 
 
+def refusal_reason(purpose: str, code: object) -> str:
+    """The reason of the `error` event of a command the exchange refused: what the command was
+    for and the exchange's code (`get_snapshot: 18`). `kalshi record` writes it down, and a
+    replay reads the command back from it (`refused_command`)."""
+    return f"{purpose or 'server'}: {code}"
+
+
+def refused_command(reason: object) -> str:
+    """What the refused command was for, read from its `error` event's reason
+    (`refusal_reason`); "" for any other reason. The refusal of a `get_snapshot` resubscribes
+    the orderbook channel, live and in a replay of its recording."""
+    if type(reason) is not str:
+        return ""
+    purpose, colon, _ = reason.partition(": ")
+    return purpose if colon else ""
+
+
 def orderbook_prices(yes_priced: bool) -> str:
     """The convention's name in recordings and the log: `yes_leg` or `no_leg`."""
     return "yes_leg" if yes_priced else "no_leg"
@@ -279,26 +301,22 @@ NEXT, GAP, REPEAT = 0, 1, 2
 
 
 class SeqTracker:
-    """Expected next `seq` per subscription id. The first message of a subscription sets the
-    baseline; after a gap the received message becomes the new baseline, so one lost message
-    reports one gap, not one per message that follows."""
+    """Expected next `seq` per subscription id, for every sequenced channel alike (`place`).
+    The first message of a subscription sets the baseline; after a gap the received message
+    becomes the new baseline, so one lost message reports one gap, not one per message that
+    follows; a message numbered below the next one leaves it, so it reports none."""
 
     __slots__ = ("_next",)
 
     def __init__(self) -> None:
         self._next: dict[int, int] = {}
 
-    def accept(self, sid: int, seq: int) -> bool:
-        """True when `seq` is the next one expected (or the first seen) on `sid`."""
-        expected = self._next.get(sid)
-        self._next[sid] = seq + 1
-        return expected is None or seq == expected
-
     def place(self, sid: int, seq: int) -> int:
-        """Where an orderbook message stands on `sid`: `NEXT` (or the first seen), `GAP` (some
-        were lost; it is the new baseline) or `REPEAT` (numbered below the next one: the
-        baseline stays). A repeat was applied already, or its loss was a gap whose snapshot,
-        numbered after it, holds its change: the live feed and a replay skip it alike."""
+        """Where a message stands on `sid`: `NEXT` (or the first seen), `GAP` (some were lost;
+        it is the new baseline) or `REPEAT` (numbered below the next one: the baseline stays).
+        A book's repeat was applied already, or its loss was a gap whose snapshot, numbered
+        after it, holds its change: the live feed and a replay skip it alike. A trade's or a
+        lifecycle message's is no loss either (sent twice, or a lost one arriving late)."""
         expected = self._next.get(sid)
         if expected is None or seq == expected:
             self._next[sid] = seq + 1
@@ -315,6 +333,51 @@ class SeqTracker:
 
     def forget(self, sid: int) -> None:
         self._next.pop(sid, None)
+
+
+class Subscriptions:
+    """Which subscription of each channel is read: one at a time, the first granted. The
+    exchange grants a second subscription of a channel, and every message of the channel then
+    comes twice, under two sids: a book delta applied twice is a book the exchange does not
+    hold. A second one granted while the channel holds one is not read, nor is an ended one
+    (unsubscribed, or ended by the exchange) whose late messages still come. The live feed
+    (`FeedSession`) and a replay of its recording (`BookReplay`) read by this one rule."""
+
+    __slots__ = ("_channel_of", "sids", "unread")
+
+    def __init__(self) -> None:
+        self.sids: dict[str, int] = {}  # channel -> the subscription read
+        self._channel_of: dict[int, str] = {}
+        # the sids whose messages are dropped: a set, as the delta path checks it each time
+        self.unread: set[int] = set()
+
+    def granted(self, channel: str, sid: int) -> bool:
+        """A `subscribed` answer: True when `sid` is now the channel's subscription (the first,
+        or one granted again under the sid it holds, numbered anew); False for a second one,
+        whose messages are not read."""
+        held = self.sids.get(channel)
+        if held is not None and held != sid:
+            self.unread.add(sid)
+            return False
+        self.unread.discard(sid)
+        self.sids[channel] = sid
+        self._channel_of[sid] = channel
+        return True
+
+    def end(self, sid: int) -> str | None:
+        """The subscription `sid` ended: its late messages are not read, and its channel, which
+        it returns, is free for the next one granted. None for a sid never granted (data
+        without its `subscribed` answers: nothing is known of it) or not read already."""
+        channel = self._channel_of.pop(sid, None)
+        if channel is None:
+            return None
+        self.unread.add(sid)
+        del self.sids[channel]
+        return channel
+
+    def channel_of(self, sid: int) -> str | None:
+        """The channel of a subscription read, else None."""
+        return self._channel_of.get(sid)
 
 
 class BookSet:

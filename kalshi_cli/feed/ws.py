@@ -30,12 +30,16 @@ from kalshi_cli.feed import messages
 from kalshi_cli.feed.background import BackgroundThread
 from kalshi_cli.feed.book import (
     GAP,
+    GET_SNAPSHOT,
+    ORDERBOOK,
     REPEAT,
     BookSet,
     EventKind,
     EventSink,
     FeedEvent,
     SeqTracker,
+    Subscriptions,
+    refusal_reason,
 )
 from kalshi_cli.feed.index import (
     ACTIONS,
@@ -50,7 +54,6 @@ from kalshi_cli.vocabulary.models import Order, Orderbook
 
 log = logging.getLogger(__name__)
 
-ORDERBOOK = "orderbook_delta"
 TRADE = "trade"
 # Channels filtered by market (`market_tickers`); lifecycle always covers every market.
 MARKET_CHANNELS = (ORDERBOOK, "ticker", TRADE, "fill", "user_orders", "market_positions")
@@ -209,9 +212,9 @@ class FeedSession:
     def _reset(self) -> None:
         self._next_id = 1
         self._pending: dict[int, _Pending] = {}  # command id -> what it was for
-        self.sids: dict[str, int] = {}
-        self._channel_of: dict[int, str] = {}
-        self._dead: set[int] = set()  # unsubscribed sids whose late messages are dropped
+        # each channel's subscription read; an ended one's late messages, and a second one's,
+        # are dropped
+        self._subs = Subscriptions()
         self._seq = SeqTracker()
         self._resnap: dict[str, float] = {}  # ticker -> when a snapshot was requested
         self._refused: dict[str, _Refusal] = {}  # channel -> what to ask for again (`tick`)
@@ -219,6 +222,11 @@ class FeedSession:
         self._book_at: float | None = None  # monotonic: the last orderbook data message
         self._probes = 0  # quiet-subscription probes sent, to rotate through the markets
         self._unknown_types: set[str | None] = set()  # logged once each
+
+    @property
+    def sids(self) -> dict[str, int]:
+        """Each channel's subscription (channel -> sid), as read."""
+        return self._subs.sids
 
     # ---------------------------------------------------------------- connection lifecycle
 
@@ -291,16 +299,13 @@ class FeedSession:
     def unsubscribe(self, sids: list[int]) -> int:
         with self._lock:
             for sid in sids:
-                self._dead.add(sid)
+                self._subs.end(sid)
                 self._seq.forget(sid)
-                channel = self._channel_of.pop(sid, None)
-                if channel is not None and self.sids.get(channel) == sid:
-                    del self.sids[channel]
             return self._command("unsubscribe", {"sids": sids}, "unsubscribe", "")
 
     def update_subscription(self, sid: int, action: str, tickers: list[str]) -> int:
         with self._lock:
-            channel = self._channel_of.get(sid, "")
+            channel = self._subs.channel_of(sid) or ""
             params = {"sids": [sid], "market_tickers": tickers, "action": action}
             return self._command("update_subscription", params, action, channel, tuple(tickers))
 
@@ -369,7 +374,7 @@ class FeedSession:
             now = self._clock.monotonic()
             for ticker in want:
                 self._resnap[ticker] = now
-            self.update_subscription(sid, "get_snapshot", want)
+            self.update_subscription(sid, GET_SNAPSHOT, want)
 
     def tick(self) -> None:
         """Repeat snapshot requests that went unanswered and refused subscriptions; probe a
@@ -532,7 +537,7 @@ class FeedSession:
 
     def _on_delta(self, msg: messages.DeltaMessage) -> None:
         sid = msg.sid
-        if sid in self._dead:
+        if sid in self._subs.unread:
             return
         place = self._seq.place(sid, msg.seq)
         if place == REPEAT:  # applied already, or held by the snapshot its gap asked for
@@ -563,7 +568,7 @@ class FeedSession:
 
     def _on_snapshot(self, msg: messages.SnapshotMessage) -> None:
         sid = msg.sid
-        if sid in self._dead:
+        if sid in self._subs.unread:
             return
         place = self._seq.place(sid, msg.seq)
         if place == REPEAT:  # older than the book: taken, it would undo the deltas since
@@ -590,12 +595,15 @@ class FeedSession:
         self.request_snapshots(suspects)
 
     def _sequenced(self, msg: messages.Frame, reason: str) -> bool:
-        """False for a message of an unsubscribed subscription; a GAP event when one of its
-        channel was lost (a channel with no snapshot to resync from)."""
+        """False for a message of a subscription not read; a GAP event when one of its channel
+        was lost (a channel with no snapshot to resync from). A message numbered below the next
+        one (sent twice, or a lost one arriving late) is passed on and is no gap, and the
+        baseline stays: taken as the new one, it made the next message a gap too. Its reader
+        tells a trade applied already by its id."""
         sid, seq = msg.sid, msg.seq
-        if sid in self._dead:
+        if sid in self._subs.unread:
             return False
-        if sid is not None and seq is not None and not self._seq.accept(sid, seq):
+        if sid is not None and seq is not None and self._seq.place(sid, seq) == GAP:
             self._sink(FeedEvent(EventKind.GAP, reason=reason))
         return True
 
@@ -614,8 +622,8 @@ class FeedSession:
             self._sink(FeedEvent(kind, ticker, message=message))
 
     def _on_lifecycle(self, msg: messages.Frame, body: messages.Lifecycle | None) -> None:
-        # lifecycle has no snapshot to resync from: a GAP says so, the trade loop re-reads
-        # markets; the event messages share its numbers, only a market's is passed on
+        # lifecycle has no snapshot to resync from: a GAP says so (the trade loop logs it);
+        # the event messages share its numbers, only a market's is passed on
         self._sequenced(msg, LIFECYCLE)
         ticker = None if body is None else body.market_ticker
         if ticker is not None and self._books.get(ticker) is not None:
@@ -638,7 +646,7 @@ class FeedSession:
         channel = self._pending.pop(msg.id or 0, _NO_COMMAND).channel
         sid = msg.sid
         if not channel and sid is not None:
-            channel = self._channel_of.get(sid, "")
+            channel = self._subs.channel_of(sid) or ""
         ids = msg.msg.ids
         self._sink(FeedEvent(EventKind.INDEX_LIST, data={"ids": ids}, reason=channel))
 
@@ -646,12 +654,14 @@ class FeedSession:
         command = self._pending.pop(msg.id or 0, _NO_COMMAND)
         channel, sid = msg.msg.channel, msg.msg.sid
         if channel is not None and sid is not None:
+            if not self._subs.granted(channel, sid):
+                # a second subscription of a subscribed channel: each of its messages is one
+                # of the first one's again, so they are dropped, and it is ended
+                self.unsubscribe([sid])
+                return
             # a new subscription, numbered anew, though it may carry an ended one's sid (the
             # old one's messages all came before this answer)
-            self._dead.discard(sid)
             self._seq.forget(sid)
-            self.sids[channel] = sid
-            self._channel_of[sid] = channel
             self._granted(channel)
             # a market added while the subscribe was unanswered was left to it, and it did not
             # carry it: outside the subscription no delta of it comes, and a snapshot asked
@@ -672,8 +682,8 @@ class FeedSession:
     def _on_error(self, msg: messages.Error) -> None:
         purpose, channel, tickers = self._pending.pop(msg.id or 0, _NO_COMMAND)
         code, sid = msg.msg.code, msg.sid
-        ended = self._channel_of.get(sid) if msg.terminal and sid is not None else None
-        reason = f"{purpose or 'server'}: {code}"
+        ended = self._subs.channel_of(sid) if msg.terminal and sid is not None else None
+        reason = refusal_reason(purpose, code)
         if ended is None and purpose in ("subscribe", "add_markets") and channel in self.channels:
             if channel == ORDERBOOK:  # no delta of these markets comes until it is granted
                 refused = None if purpose == "subscribe" else tickers
@@ -685,7 +695,7 @@ class FeedSession:
                 reason += f" ({channel}, refusal {refusals} in a row)"
         body = msgspec.structs.asdict(msg.msg)
         self._sink(FeedEvent(EventKind.ERROR, data=body, reason=reason))
-        if purpose == "get_snapshot":
+        if purpose == GET_SNAPSHOT:
             self._resubscribe(ORDERBOOK)
         elif ended is not None:
             self._resubscribe(ended)

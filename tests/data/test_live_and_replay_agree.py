@@ -14,7 +14,7 @@ import pytest
 
 from kalshi_cli.data.replay import BookReplay, fractional_market, replay
 from kalshi_cli.data.segments import SegmentWriter, frame_line
-from kalshi_cli.feed.book import BookSet, FeedEvent
+from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent
 from kalshi_cli.feed.messages import decode
 from kalshi_cli.feed.ws import FeedSession
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -349,3 +349,117 @@ def test_an_error_taking_the_next_number_is_no_gap(tmp_path: Path) -> None:
     replay = replayed(tmp_path, texts)
     assert (replayed_book(replay, "A"), replayed_book(replay, "B")) == (a, b)
     assert replay.skipped["seq_gap"] == 0
+
+
+def test_a_recording_of_a_channel_subscribed_twice_applies_each_change_once(
+    tmp_path: Path,
+) -> None:
+    """A feed of before subscribed the orderbook channel twice (a terminal error's resubscribe,
+    then the refusal of a `get_snapshot` sent before it), the exchange granted both, and its
+    recordings hold every book frame twice, under two sids. The replay applied each delta
+    twice: a book fresh and wrong. One subscription of a channel is read, the first granted,
+    live and in a replay; the live feed ends a second one the exchange grants."""
+    texts = [
+        wire.subscribed(1, "orderbook_delta", SID),
+        wire.subscribed(2, "orderbook_delta", SID + 1),  # granted while the first stands
+        wire.snapshot(SID, 1, "A", yes=[["0.4000", "10.00"]]),
+        wire.snapshot(SID, 2, "B", yes=[["0.2000", "1.00"]]),
+        wire.snapshot(SID + 1, 1, "A", yes=[["0.4000", "10.00"]]),
+        wire.snapshot(SID + 1, 2, "B", yes=[["0.2000", "1.00"]]),
+        # each subscription sends the one change the exchange made
+        wire.delta(SID, 3, "A", "yes 0.4000 1.00"),
+        wire.delta(SID + 1, 3, "A", "yes 0.4000 1.00"),
+    ]
+    a, b = Orderbook("A", ((D("0.40"), D(11)),), ()), Orderbook("B", ((D("0.20"), D(1)),), ())
+    events: list[FeedEvent] = []
+    books = BookSet(events.append, source="ws")
+    books.add(["A", "B"])
+    sent: list[dict[str, Any]] = []
+    session = FeedSession(books, events.append, clock=ManualClock())
+    session.open(lambda text: sent.append(json.loads(text)))
+    for text in texts:
+        session.handle(text)
+    assert (books.orderbook("A"), books.orderbook("B")) == (a, b)
+    assert (sent[-1]["cmd"], sent[-1]["params"]) == ("unsubscribe", {"sids": [SID + 1]})
+    replay = replayed(tmp_path, texts)
+    assert (replayed_book(replay, "A"), replayed_book(replay, "B")) == (a, b)
+
+
+class LiveRecording:
+    """Frames handed to a live session and written down as `kalshi record` writes them: each
+    frame as it came, then a `local` record of each event of it the recorder keeps (an error,
+    a book turned stale or fresh, a gap), with its market and reason."""
+
+    KEPT = frozenset({EventKind.ERROR, EventKind.STALE, EventKind.FRESH, EventKind.GAP})
+
+    def __init__(self, session: FeedSession, events: list[FeedEvent]) -> None:
+        self.session, self.events = session, events
+        self.ns = START_NS
+        connected = {"event": "connected", "orderbook_prices": "no_leg"}
+        self.lines = [b'{"recv_ns":%d,"local":%s}\n' % (self.ns, json.dumps(connected).encode())]
+
+    def handle(self, *texts: str) -> None:
+        for text in texts:
+            self.ns += 10**6
+            self.lines.append(frame_line(self.ns, text.encode()))
+            self.events.clear()
+            self.session.handle(text)
+            for event in self.events:
+                if event.kind in self.KEPT:
+                    body = {
+                        "event": event.kind.value,
+                        "ticker": event.ticker,
+                        "reason": event.reason,
+                    }
+                    local = json.dumps({k: v for k, v in body.items() if v}).encode()
+                    self.lines.append(b'{"recv_ns":%d,"local":%s}\n' % (self.ns, local))
+
+    def replay(self, root: Path) -> BookReplay:
+        writer = SegmentWriter(root, fsync=False)
+        for line in self.lines:
+            writer.write(START_NS, line)
+        writer.close()
+        return replay(root)
+
+
+def test_a_refused_snapshot_leaves_the_books_stale_in_a_replay_as_live(tmp_path: Path) -> None:
+    """The probe of a quiet subscription asks for one market's snapshot; refused, the live feed
+    resubscribes the orderbook channel: every book stale, the old subscription's late frames
+    dropped, until the new one's snapshots. The replay saw the error as a reply it could not
+    place and kept every book fresh, taking the old subscription's delta: a backtest traded
+    where the loop it rehearses could not."""
+    events: list[FeedEvent] = []
+    books = BookSet(events.append, source="ws")
+    books.add(["A", "B"])
+    clock = ManualClock()
+    sent: list[dict[str, Any]] = []
+    session = FeedSession(books, events.append, clock=clock)
+    session.open(lambda text: sent.append(json.loads(text)))
+    recording = LiveRecording(session, events)
+    recording.handle(
+        wire.subscribed(sent[0]["id"], "orderbook_delta", SID),
+        wire.snapshot(SID, 1, "A", yes=[["0.4000", "10.00"]]),
+        wire.snapshot(SID, 2, "B", yes=[["0.2000", "1.00"]]),
+    )
+    clock.advance(session.probe_after)
+    session.tick()
+    assert sent[-1]["params"]["action"] == "get_snapshot"
+    recording.handle(
+        wire.error(sent[-1]["id"], 18, "Command timeout"),
+        wire.delta(SID, 3, "A", "yes 0.4000 1.00"),  # sent before the unsubscribe was read
+    )
+    assert (books.orderbook("A"), books.orderbook("B")) == (None, None)
+    replayed = recording.replay(tmp_path / "refused")
+    assert (replayed_book(replayed, "A"), replayed_book(replayed, "B")) == (None, None)
+    unsubscribe, subscribe = sent[-2:]
+    assert (unsubscribe["cmd"], subscribe["cmd"]) == ("unsubscribe", "subscribe")
+    recording.handle(
+        json.dumps({"id": unsubscribe["id"], "type": "unsubscribed", "sid": SID, "seq": 4}),
+        wire.subscribed(subscribe["id"], "orderbook_delta", SID + 1),
+        wire.snapshot(SID + 1, 1, "A", yes=[["0.4000", "12.00"]]),
+        wire.snapshot(SID + 1, 2, "B", yes=[["0.2000", "1.00"]]),
+    )
+    a, b = Orderbook("A", ((D("0.40"), D(12)),), ()), Orderbook("B", ((D("0.20"), D(1)),), ())
+    assert (books.orderbook("A"), books.orderbook("B")) == (a, b)
+    replayed = recording.replay(tmp_path / "resubscribed")
+    assert (replayed_book(replayed, "A"), replayed_book(replayed, "B")) == (a, b)

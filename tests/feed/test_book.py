@@ -223,18 +223,18 @@ def test_a_book_read_between_changes_is_the_book_as_it_is_now(
 
 def test_seq_tracker_gap_and_new_baseline() -> None:
     seq = SeqTracker()
-    assert seq.accept(1, 5)  # first message sets the baseline
-    assert seq.accept(1, 6)
-    assert not seq.accept(1, 8)  # 7 lost
-    assert seq.accept(1, 9)  # one gap reported once
-    assert not seq.accept(1, 9)  # a repeat is not in order either
-    assert seq.accept(2, 1)  # other subscriptions are independent
+    assert seq.place(1, 5) == NEXT  # first message sets the baseline
+    assert seq.place(1, 6) == NEXT
+    assert seq.place(1, 8) == GAP  # 7 lost
+    assert seq.place(1, 9) == NEXT  # one gap reported once
+    assert seq.place(1, 9) == REPEAT  # a repeat is no second gap
+    assert seq.place(2, 1) == NEXT  # other subscriptions are independent
     seq.accept_if_next(1, 42)
-    assert seq.accept(1, 10)
+    assert seq.place(1, 10) == NEXT
     seq.accept_if_next(1, 11)
-    assert seq.accept(1, 12)
+    assert seq.place(1, 12) == NEXT
     seq.forget(1)
-    assert seq.accept(1, 100)
+    assert seq.place(1, 100) == NEXT
 
 
 def test_seq_tracker_places_a_repeat_apart_from_a_gap() -> None:

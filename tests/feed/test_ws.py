@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from kalshi_cli.data.replay import BookReplay
 from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent
-from kalshi_cli.feed.messages import FeedTrade, FillNotice, Lifecycle
+from kalshi_cli.feed.messages import FeedTrade, FillNotice, Lifecycle, decode
 from kalshi_cli.feed.ws import (
     DEFAULT_CHANNELS,
     REFUSAL_RETRY_CAP_S,
@@ -607,6 +608,33 @@ def test_public_trades_pass_through_and_a_trade_seq_gap_is_reported() -> None:
     assert h.events[2].reason == "trade"
     trade = h.events[0].message
     assert isinstance(trade, FeedTrade) and trade.count == Decimal("136.00")
+
+
+@pytest.mark.parametrize("channel", ["trade", "lifecycle"])
+@pytest.mark.parametrize(
+    ("seqs", "real"),
+    [([1, 2, 4, 4, 5], 1), ([1, 2, 4, 3, 5, 6], 1), ([1, 2, 2, 3], 0)],
+    ids=["gap-then-delivered-twice", "gap-then-late", "delivered-twice"],
+)
+def test_a_message_numbered_below_the_next_is_no_second_gap(
+    channel: str, seqs: list[int], real: int
+) -> None:
+    """The trade and lifecycle channels have no snapshot to resync from: a gap is reported
+    once. A message numbered below the next one (sent twice, or the lost one arriving late)
+    was counted as a gap and taken as the new baseline, so the next message in order was a
+    gap again: a `gap` event for each, where a replay of the same frames counts the real
+    one alone."""
+    h = make()
+    message = wire.trade if channel == "trade" else wire.lifecycle
+    frames = [message(9, seq, "A") for seq in seqs]
+    h.feed(*frames)
+    gaps = [e.reason for e in h.events if e.kind is EventKind.GAP]
+    kind = "trade" if channel == "trade" else "market_lifecycle_v2"
+    assert gaps == [kind] * real
+    replay = BookReplay()
+    for text in frames:
+        replay.apply(0, decode(text))
+    assert replay.skipped[f"{kind}_seq_gap"] == real
 
 
 def test_unfiltered_session_subscribes_every_market_but_never_an_unfiltered_book() -> None:

@@ -178,3 +178,21 @@ def test_a_public_trade_delivered_twice_fills_once(mode: Any) -> None:
     sent.insert(2, sent[1])
     fills = outcome(mode(default_info(T), sent))["fills"]
     assert [(count, price) for count, price, _, _ in fills] == [(Decimal(5), Decimal("0.40"))]
+
+
+@pytest.mark.parametrize("mode", [backtest, paper], ids=["backtest", "paper"])
+def test_a_trade_of_a_second_subscription_of_its_channel_fills_nothing(mode: Any) -> None:
+    """The exchange granted the trade channel twice, and every trade came under both sids. One
+    subscription of a channel is read, the first granted (`feed.book.Subscriptions`): a paper
+    session dropped the second's trade, a backtest of its recording filled our bid against it
+    again (a trade without its id, which no applier can tell from another)."""
+    sent = frames()
+    trade = {k: v for k, v in sent[1]["msg"].items() if k != "trade_id"}
+    sent[1:] = [
+        {"id": 1, "type": "subscribed", "msg": {"channel": "trade", "sid": 2}},
+        {"id": 2, "type": "subscribed", "msg": {"channel": "trade", "sid": 5}},
+        {"type": "trade", "sid": 2, "seq": 1, "msg": trade},
+        {"type": "trade", "sid": 5, "seq": 1, "msg": trade},
+    ]
+    fills = outcome(mode(default_info(T), sent))["fills"]
+    assert [(count, price) for count, price, _, _ in fills] == [(Decimal(5), Decimal("0.40"))]
