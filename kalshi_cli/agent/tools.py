@@ -904,13 +904,21 @@ class AgentTools:
         self._check_writes()
         ready = self._prepare(arguments)
         prepared = ready.prepared
+        expiry = prepared.create.expiration_time
         document = {
-            "would_send": prepared.describe(),
+            "would_send": prepared.describe() | {"expiration_time": expiry},
             "most_it_could_cost": fmt_exact_dollars(ready.charge.dollars),
             "strategy": self.config.strategy,
             "checks": ready.checks,
         }
-        sent = arguments | {"client_order_id": prepared.create.client_order_id}
+        # `execute` reads the order's terms again: the id and the expiry as this preview fixed
+        # them, so the order sent is the order previewed. An expiry given from now (`30m`) read
+        # again would be 30 minutes from the execute, and an order previewed to be gone by
+        # then would still be placed; as unix seconds it is the same moment, refused once past
+        sent = arguments | {
+            "client_order_id": prepared.create.client_order_id,
+            "expires": None if expiry is None else str(expiry),
+        }
         return self._ticket("preview_order", sent, document, ready.charge, ready.spent)
 
     def _agents_order(self, order_id: str) -> Any:

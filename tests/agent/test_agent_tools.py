@@ -694,3 +694,35 @@ def test_the_kill_switch_halts_at_once_while_an_order_is_held_in_a_slow_network(
     assert isinstance(report, dict), report
     assert report["proven"] is True
     assert tools.orders()["orders"] == []
+
+
+def test_an_order_previewed_to_expire_in_a_while_expires_when_its_preview_said(
+    tools: AgentTools, sim: SimHarness
+) -> None:
+    """`expires: "1m"` is a minute from the preview, the order the assistant saw: `execute`
+    sends that moment, and refuses (nothing sent) once it has passed. Read again at `execute`,
+    the order was sent to rest a minute from then, past the moment the preview showed, and one
+    previewed to be gone by then was placed all the same."""
+    from kalshi_cli.client.orders import OrdersApi
+    from kalshi_cli.vocabulary.clock import parse_iso
+
+    # the simulator holds an order's expiry to its own clock: the tools' on the same time
+    clock = ManualClock(float(int(SystemClock().wall())))
+    tools = AgentTools(tools.access, tools.config, clock=clock)
+    previewed_at = clock.wall()
+    preview = tools.preview_order(
+        T, side="yes", action="buy", count="1", price="0.10", expires="1m"
+    )
+    assert preview["would_send"]["expiration_time"] == int(previewed_at) + 60
+    clock.advance(30)
+    order_id = tools.execute(preview["token"])["order_id"]
+    with connect_as(OrdersApi, sim.account) as client:
+        expiry = client.orders.get_order(order_id).expiration_time
+    assert expiry is not None
+    assert parse_iso(expiry).timestamp() == previewed_at + 60
+
+    late = tools.preview_order(T, side="yes", action="buy", count="1", price="0.11", expires="1m")
+    clock.advance(90)  # inside the token's 120 s, past the order's minute
+    refused(partial(tools.execute, late["token"]), "REJECTED EXPIRY_IN_THE_PAST")
+    account = sim.stats()["accounts"][sim.account.key_id]
+    assert account["order_create_requests"] == 1
