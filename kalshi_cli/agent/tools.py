@@ -533,18 +533,29 @@ class AgentTools:
         """Stop every new order (a running trade loop's too) without cancelling anything.
         Always allowed."""
         arguments = {"reason": reason}
+        # the state file the kill switch halts (`cancel_all`): the account's own, also given a
+        # paper session's file; one that cannot be told is refused, nothing halted
+        notes: list[str] = []
+        opener = partial(self.access.open_kill_switch_store, notes.append)
 
         def run() -> _Written:
             from kalshi_cli.risk.state import halt
 
             # the state file alone, not behind a call to the exchange another tool is making
             # (a slow or failing exchange is a reason to halt)
-            with self.access.open_store() as store:
+            with opener() as store:
                 halt(store.trading, reason=reason, source=SOURCE)
                 row = store.trading.trading_state()
-            return _Written({"state": row.state, "reason": row.reason, "source": row.source})
+            document: dict[str, Any] = {
+                "state": row.state,
+                "reason": row.reason,
+                "source": row.source,
+            }
+            if notes:
+                document["notes"] = list(dict.fromkeys(notes))
+            return _Written(document)
 
-        return self._audited("halt", arguments, run)
+        return self._audited("halt", arguments, run, opener)
 
     def budget(self) -> dict[str, Any]:
         """What the assistant may still place today (UTC), and whether writes are on here."""

@@ -371,6 +371,46 @@ def test_the_kill_switch_on_a_paper_state_file_halts_the_accounts_own_as_the_com
     assert "nothing was sent" not in json.dumps(unknown), json.dumps(unknown)
 
 
+def test_halt_on_a_paper_state_file_halts_the_accounts_own_as_the_kill_switch_does(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """`kalshi --state <a paper session's file> mcp`: the assistant's `halt` stops the account's
+    new orders, so it halts the account's own state file the paper file is named beside, and
+    records its audit row there, as its `cancel_all` does (and `kalshi cancel-all`). It refused
+    the paper file as an account's write and halted nothing, while `cancel_all` in the same
+    session halted the account's own file."""
+    from kalshi_cli.store.paper import paper_state_path
+
+    live = tmp_path / "state.db"
+    Store.open(live).close()
+    paper = paper_state_path(live, "sim")
+    Store.open(paper).close()
+
+    def halt() -> dict[str, Any]:
+        app = AppContext(environ=environ(sim, tmp_path) | {"KALSHI_STATE": str(paper)})
+        try:
+            return AgentTools(
+                CliAccess(app), load_agent_config(tmp_path / "none.yaml"), clock=ManualClock(0)
+            ).halt(reason="news")
+        finally:
+            app.close()
+
+    answer = halt()
+    assert (answer["state"], answer["reason"]) == ("HALTED", "news")
+    assert str(live) in answer["notes"][0], answer
+    with Store.open(live) as store:
+        assert store.trading.trading_state().state == "HALTED"
+        assert [(e.tool, e.outcome) for e in store.audit.entries(limit=5)] == [("halt", "ok")]
+    with Store.open(paper) as store:
+        assert store.trading.trading_state().state == "ACTIVE"
+
+    live.unlink()  # the account's own file cannot be told: nothing halted, and it says so
+    line = refused(halt, "NOT_PROVEN: no live trade loop was halted")
+    assert "nothing was sent" not in line
+    with Store.open(paper) as store:
+        assert store.trading.trading_state().state == "ACTIVE"
+
+
 def test_the_reads_answer_as_the_commands_do(
     tools: AgentTools, sim: SimHarness, tmp_path: Path
 ) -> None:
