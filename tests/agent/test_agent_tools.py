@@ -162,6 +162,40 @@ def test_a_decrease_made_whose_order_cannot_be_read_back_is_done_in_the_answer_a
         assert client.orders.get_order(order_id).remaining_count == 3
 
 
+def test_a_decrease_whose_answer_was_lost_is_read_back_never_audited_as_refused(
+    tools: AgentTools, sim: SimHarness
+) -> None:
+    """The assistant's decrease reaches the exchange and its answer is lost (the connection
+    closed after the exchange acted). The order is read once, as an amend's is: showing the
+    decrease, it is made in `execute`'s answer and `ok` in the audit; a read that lags it leaves
+    it of unknown outcome (`unknown` in the audit, `OUTCOME_UNKNOWN`). It was `refused` (an
+    unreachable exchange) while the contracts had come off, and an assistant that decreased
+    again took off twice what it meant."""
+    order_id = placed(tools, "6", "0.20")["order_id"]
+    preview = tools.preview_decrease(order_id, by="2")
+    sim.set_faults(drop_response_after_commit_rate=1.0)
+    try:
+        answer = tools.execute(preview["token"])
+    finally:
+        sim.clear_faults()
+    assert (answer["order"]["order_id"], answer["order"]["remaining_count_fp"]) == (
+        order_id,
+        "4.00",
+    )
+
+    preview = tools.preview_decrease(order_id, to="1")
+    # reads lag the decrease: the read after the lost answer still shows 4 resting
+    sim.set_faults(drop_response_after_commit_rate=1.0, read_lag_ms=60_000)
+    try:
+        refused(partial(tools.execute, preview["token"]), "OUTCOME_UNKNOWN: ")
+    finally:
+        sim.clear_faults()
+    with connect_as(UnreadAfterChange, sim.account) as client:
+        assert client.orders.get_order(order_id).remaining_count == 1  # it was made
+    executes = [e for e in tools.audit()["audit"] if e["tool"] == "execute"]
+    assert [e["outcome"] for e in executes] == ["ok", "ok", "unknown"]
+
+
 class StoresHandedOut(CliAccess):
     """The tools' access, keeping the state files it opens, so a test can break the one a
     write is booking into while another (the audit's) still works."""
