@@ -77,6 +77,8 @@ class Access(Protocol):
 
     def client(self, *, auth: bool = False) -> KalshiClient: ...
 
+    def kill_switch_client(self) -> KalshiClient: ...
+
     def open_store(self) -> Store: ...
 
     def open_kill_switch_store(self, say: Callable[[str], None]) -> Store: ...
@@ -507,7 +509,7 @@ class AgentTools:
             with suppress(KalshiError), opener() as store:
                 halt(store.trading, reason="kill switch: the assistant's cancel_all", source=SOURCE)
             with self._exchange:
-                client = self.access.client(auth=True)
+                client = self.access.kill_switch_client()
                 report = run_kill_switch(
                     client,
                     opener,

@@ -405,6 +405,46 @@ def test_the_kill_switch_on_a_paper_state_file_halts_the_accounts_own_as_the_com
     assert "nothing was sent" not in json.dumps(unknown), json.dumps(unknown)
 
 
+def test_the_kill_switch_with_another_accounts_state_file_cancels_and_records_nothing(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """`kalshi --state <another account's file> mcp`: the assistant's `cancel_all` is `kalshi
+    cancel-all`, which cancels the key's orders whatever the state file and records nothing in
+    another account's file. It was refused as every write is (`STATE_MISMATCH: ... nothing was
+    sent`), the account's order left resting, after its first step had halted the other
+    account's file (no connection yet to check the file against)."""
+    from tests.cli.test_state_keyed import TICKER, place, remote, state_path
+
+    sim.create_market(TICKER)
+    assert place(tmp_path, "KXBTCD-SIM-T97000").exit_code == 0  # binds the embedded account's
+    theirs = state_path(tmp_path)
+    assert place(tmp_path, TICKER, **remote(sim.account)).exit_code == 0  # rests at 0.10
+    environ = {"KALSHI_HOME": str(tmp_path / "home"), "KALSHI_STATE": str(theirs)}
+
+    def session(tool: Callable[[AgentTools], dict[str, Any]]) -> dict[str, Any]:
+        """`tool` as the first call of a new session: nothing asked of the exchange yet."""
+        app = AppContext(environ=environ | remote(sim.account))
+        try:
+            config = load_agent_config(tmp_path / "none.yaml")
+            return tool(AgentTools(CliAccess(app), config, clock=SystemClock()))
+        finally:
+            app.close()
+
+    # halt, the kill switch's first step alone, records nothing there either
+    refused(partial(session, lambda tools: tools.halt()), "STATE_MISMATCH: ")
+    answer = session(lambda tools: tools.cancel_all())
+    assert (answer["proven"], answer["cancelled_count"]) == (True, 1), answer
+    assert (answer["halted"], answer["state_recorded"]) == (False, False)
+    assert "belongs to account" in answer["state_error"], answer
+    with connect_as(UnreadAfterChange, sim.account) as client:
+        assert list(client.orders.iter_orders(status="resting")) == []
+    store = Store.open_readonly(theirs)
+    assert store is not None
+    with store:
+        assert store.trading.trading_state().state == "ACTIVE"  # the other account's, untouched
+        assert store.audit.entries(limit=5) == []
+
+
 def test_halt_on_a_paper_state_file_halts_the_accounts_own_as_the_kill_switch_does(
     sim: SimHarness, tmp_path: Path
 ) -> None:
