@@ -77,6 +77,8 @@ class Access(Protocol):
 
     def client(self, *, auth: bool = False) -> KalshiClient: ...
 
+    def kill_switch_client(self) -> KalshiClient: ...
+
     def open_store(self) -> Store: ...
 
     def open_kill_switch_store(self, say: Callable[[str], None]) -> Store: ...
@@ -507,7 +509,7 @@ class AgentTools:
             with suppress(KalshiError), opener() as store:
                 halt(store.trading, reason="kill switch: the assistant's cancel_all", source=SOURCE)
             with self._exchange:
-                client = self.access.client(auth=True)
+                client = self.access.kill_switch_client()
                 report = run_kill_switch(
                     client,
                     opener,
@@ -533,18 +535,29 @@ class AgentTools:
         """Stop every new order (a running trade loop's too) without cancelling anything.
         Always allowed."""
         arguments = {"reason": reason}
+        # the state file the kill switch halts (`cancel_all`): the account's own, also given a
+        # paper session's file; one that cannot be told is refused, nothing halted
+        notes: list[str] = []
+        opener = partial(self.access.open_kill_switch_store, notes.append)
 
         def run() -> _Written:
             from kalshi_cli.risk.state import halt
 
             # the state file alone, not behind a call to the exchange another tool is making
             # (a slow or failing exchange is a reason to halt)
-            with self.access.open_store() as store:
+            with opener() as store:
                 halt(store.trading, reason=reason, source=SOURCE)
                 row = store.trading.trading_state()
-            return _Written({"state": row.state, "reason": row.reason, "source": row.source})
+            document: dict[str, Any] = {
+                "state": row.state,
+                "reason": row.reason,
+                "source": row.source,
+            }
+            if notes:
+                document["notes"] = list(dict.fromkeys(notes))
+            return _Written(document)
 
-        return self._audited("halt", arguments, run)
+        return self._audited("halt", arguments, run, opener)
 
     def budget(self) -> dict[str, Any]:
         """What the assistant may still place today (UTC), and whether writes are on here."""
@@ -904,13 +917,21 @@ class AgentTools:
         self._check_writes()
         ready = self._prepare(arguments)
         prepared = ready.prepared
+        expiry = prepared.create.expiration_time
         document = {
-            "would_send": prepared.describe(),
+            "would_send": prepared.describe() | {"expiration_time": expiry},
             "most_it_could_cost": fmt_exact_dollars(ready.charge.dollars),
             "strategy": self.config.strategy,
             "checks": ready.checks,
         }
-        sent = arguments | {"client_order_id": prepared.create.client_order_id}
+        # `execute` reads the order's terms again: the id and the expiry as this preview fixed
+        # them, so the order sent is the order previewed. An expiry given from now (`30m`) read
+        # again would be 30 minutes from the execute, and an order previewed to be gone by
+        # then would still be placed; as unix seconds it is the same moment, refused once past
+        sent = arguments | {
+            "client_order_id": prepared.create.client_order_id,
+            "expires": None if expiry is None else str(expiry),
+        }
         return self._ticket("preview_order", sent, document, ready.charge, ready.spent)
 
     def _agents_order(self, order_id: str) -> Any:

@@ -57,12 +57,16 @@ def open_kill_switch_store(app: AppContext, say: Callable[[str], None]) -> Store
     from kalshi_cli.store.paper import is_paper_state, live_state_path
 
     settings = app.settings()
+    # the account known before a file is opened, also when nothing has asked the exchange yet
+    # (an assistant's first call: `kalshi mcp`): a file bound to another account is then
+    # refused (nothing recorded in it, HALTED included), never taken as unbound for want of a
+    # connection to check it against
+    connection = app.connection(auth=False)
     paper = settings.state
     if not is_paper_state(paper):
         return open_store(app)
     live = live_state_path(paper, settings.env)
-    connection = app.current_connection()
-    if live is not None and connection is not None:
+    if live is not None:
         live_settings = replace(settings, state=live)
         if check_state_binding(live_settings, connection, bind=False) is not None:
             live = None  # another account's: its loop trades orders not cancelled here

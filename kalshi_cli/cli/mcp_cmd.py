@@ -73,6 +73,18 @@ class CliAccess:
     def client(self, *, auth: bool = False) -> KalshiClient:
         return self._app.client(auth=auth)
 
+    def kill_switch_client(self) -> KalshiClient:
+        """The client the kill switch cancels with: the key's, its credentials required, with
+        no refusal of a state file bound to another account. `kalshi cancel-all` cancels the
+        key's orders whatever the file and records nothing in another account's: the file is
+        its store's to refuse (`open_kill_switch_store`), never the cancels'."""
+        client = self._app.client()
+        if not client.authenticated:
+            from kalshi_cli.services.connection import no_credentials
+
+            raise no_credentials(self._app.settings())
+        return client
+
     def open_store(self) -> Store:
         from kalshi_cli.cli._services import open_store
 

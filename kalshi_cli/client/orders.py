@@ -221,38 +221,7 @@ class OrdersApi(Area):
         if expiration_time is not None:
             body["expiration_time"] = expiration_time
         what = f"amend of order {order_id}"
-        try:
-            response = self._conn.request(
-                "POST",
-                f"/portfolio/events/orders/{path_segment(order_id)}/amend",
-                params={"subaccount": subaccount},
-                json=body,
-                mode=Resend.IF_UNSENT,
-                auth=True,
-            )
-        except ServerError as exc:
-            raise AmendOutcomeUnknown(
-                f"the exchange answered HTTP {exc.status} to the {what}; it may or may not "
-                "have been applied",
-                order_id=order_id,
-            ) from exc
-        except TransportError as exc:
-            if nothing_sent(exc):
-                raise
-            raise AmendOutcomeUnknown(
-                f"{exc.message}; the {what} may or may not have been applied", order_id=order_id
-            ) from exc
-        try:
-            answer = self._conn.body(response)
-        except KalshiError as exc:
-            raise AmendOutcomeUnknown(
-                f"the {what} was answered HTTP {response.status_code} with a body that could "
-                "not be read; it may or may not have been applied",
-                order_id=order_id,
-            ) from exc
-        missing = no_order_reason(response.status_code, answer, f"the {what}")
-        if missing:
-            raise AmendOutcomeUnknown(missing, order_id=order_id)
+        answer = self._change(order_id, "amend", subaccount, body, what)
         try:
             return decode_answer(AmendResult, answer)
         except (TypeError, ValueError) as exc:
@@ -285,28 +254,58 @@ class OrdersApi(Area):
             if reduce_to != 0:
                 check_count(reduce_to, "reduce_to")
             body = {"reduce_to": fmt_count(reduce_to)}
-        response = self._conn.request(
-            "POST",
-            f"/portfolio/events/orders/{path_segment(order_id)}/decrease",
-            params={"subaccount": subaccount},
-            json=body,
-            mode=Resend.IF_UNSENT,
-            auth=True,
-        )
-        answer = self._conn.body(response)
-        what = f"the decrease of order {order_id}"
-        missing = no_order_reason(response.status_code, answer, what)
-        if missing:
-            raise AmendOutcomeUnknown(missing, order_id=order_id)
+        what = f"decrease of order {order_id}"
+        answer = self._change(order_id, "decrease", subaccount, body, what)
         try:
             return decode_answer(DecreaseResult, answer)
         except (TypeError, ValueError) as exc:
             # what rests now is what the answer is for: without it, unknown (never "0 left")
             raise AmendOutcomeUnknown(
-                f"the exchange answered {what} but its answer could not be read ({exc}); it "
-                "may or may not have been applied",
+                f"the exchange answered the {what} but its answer could not be read ({exc}); "
+                "it may or may not have been applied",
                 order_id=order_id,
             ) from None
+
+    def _change(
+        self, order_id: str, verb: str, subaccount: int | None, body: dict[str, Any], what: str
+    ) -> Any:
+        """The answer of an amend or a decrease (`verb`) of `order_id`: sent again only when
+        the exchange certainly did not act, and `AmendOutcomeUnknown` whenever it may have (a
+        5xx, a connection lost after sending, an answer that cannot be read or names no
+        order): the order is to be read, never the change sent again."""
+        try:
+            response = self._conn.request(
+                "POST",
+                f"/portfolio/events/orders/{path_segment(order_id)}/{verb}",
+                params={"subaccount": subaccount},
+                json=body,
+                mode=Resend.IF_UNSENT,
+                auth=True,
+            )
+        except ServerError as exc:
+            raise AmendOutcomeUnknown(
+                f"the exchange answered HTTP {exc.status} to the {what}; it may or may not "
+                "have been applied",
+                order_id=order_id,
+            ) from exc
+        except TransportError as exc:
+            if nothing_sent(exc):
+                raise
+            raise AmendOutcomeUnknown(
+                f"{exc.message}; the {what} may or may not have been applied", order_id=order_id
+            ) from exc
+        try:
+            answer = self._conn.body(response)
+        except KalshiError as exc:
+            raise AmendOutcomeUnknown(
+                f"the {what} was answered HTTP {response.status_code} with a body that could "
+                "not be read; it may or may not have been applied",
+                order_id=order_id,
+            ) from exc
+        missing = no_order_reason(response.status_code, answer, f"the {what}")
+        if missing:
+            raise AmendOutcomeUnknown(missing, order_id=order_id)
+        return answer
 
     def iter_orders(
         self,

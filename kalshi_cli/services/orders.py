@@ -1112,7 +1112,7 @@ class OrderService:
                 subaccount=prepared.subaccount,
             )
         except AmendOutcomeUnknown as exc:
-            return self._resolve_amend(exc, yes_price, total, recorded)
+            return self._resolve_change("amend", exc, yes_price, total, recorded)
         except (ApiError, TransportError, ValidationError) as exc:
             # refused, or certainly not sent: the order is as it was, and its history says so
             if recorded is not None:
@@ -1171,15 +1171,22 @@ class OrderService:
             ) from exc
         return ChangeMade(shown)
 
-    def _resolve_amend(
-        self, exc: AmendOutcomeUnknown, price: Decimal, total: Decimal, recorded: Amend | None
+    def _resolve_change(
+        self,
+        change: str,
+        exc: AmendOutcomeUnknown,
+        price: Decimal,
+        total: Decimal,
+        recorded: Amend | None = None,
     ) -> ChangeMade:
-        """An amend without a clear answer is never sent again: the order is read once. Showing
-        the new price and count, it is done; otherwise it stays unknown (the exchange may not
+        """An amend or a decrease (`change`) without a clear answer is never sent again: the
+        order is read once. Showing the new price and total count (a decrease keeps the price
+        and takes the total down), it is done; otherwise it stays unknown (the exchange may not
         have done it, or a read can lag a write), and the person is told what it shows now,
         also when the state file cannot record the read.
-        Its record in flight is settled as reconcile's step 5 settles one (`amend_settled_by`:
-        also when the order no longer rests); otherwise it stays in doubt for that step."""
+        An amend's record in flight is settled as reconcile's step 5 settles one
+        (`amend_settled_by`: also when the order no longer rests); otherwise it stays in doubt
+        for that step."""
         from kalshi_cli.store import StoreError
 
         try:
@@ -1194,7 +1201,7 @@ class OrderService:
 
         if order.yes_price == price and order.fill_count + order.remaining_count == total:
             # made, and the read that found it is the one after it
-            return self._made("amend", exc.order_id, order, book, read=False)
+            return self._made(change, exc.order_id, order, book, read=False)
         shown = order.fill_count + order.remaining_count
         message = (
             f"{exc.message}; the exchange now shows {order.status} at "
@@ -1204,7 +1211,7 @@ class OrderService:
             book()
         except StoreError as unrecorded:
             # still unknown, whatever the state file does: its own error ("locked; try
-            # again") would read as the amend refused, which a person would send again
+            # again") would read as the change refused, which a person would send again
             message += f", and the state file could not record that: {unrecorded.message}"
         raise AmendOutcomeUnknown(message, order_id=exc.order_id) from exc
 
@@ -1213,7 +1220,8 @@ class OrderService:
     ) -> ChangeMade:
         """Take contracts off a resting order, `by` so many or `to` so many left (0 cancels
         it); it keeps its place in the queue. Answered, the decrease is made and booked from
-        its answer (`_made`)."""
+        its answer (`_made`); its answer lost, it is never sent again, and the order read once
+        says whether it was made (`_resolve_change`, an amend's rule)."""
         if (by is None) == (to is None):
             raise ValidationError("give exactly one of --by or --to", code="DECREASE_ARGS")
         amount = by if by is not None else to
@@ -1224,9 +1232,15 @@ class OrderService:
             )
         order = self._resting(order_id, "decreased")
         subaccount = self._subaccount_of(order_id, self._local_by_order_id(order_id), order)
-        result = self.client.orders.decrease_order(
-            order_id, reduce_by=by, reduce_to=to, subaccount=subaccount
-        )
+        try:
+            result = self.client.orders.decrease_order(
+                order_id, reduce_by=by, reduce_to=to, subaccount=subaccount
+            )
+        except AmendOutcomeUnknown as exc:
+            # made, the order keeps its price and its total comes down by what was taken off
+            # (fills move contracts from resting to filled, never out of the total)
+            left = order.remaining_count - by if by is not None else amount
+            return self._resolve_change("decrease", exc, order.yes_price, order.fill_count + left)
         book = partial(self._book_decrease, order_id, result.remaining_count)
         return self._made("decrease", order_id, _as_decreased(order, result), book)
 

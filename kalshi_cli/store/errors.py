@@ -48,7 +48,10 @@ class StateFileMismatch(StoreError):
 class AccountStateUnknown(StoreError):
     """The kill switch was given a state file that is not the account's (a paper session's) and
     cannot tell the account's own from it: it cancels on the exchange all the same, but HALTED
-    reaches no live trade loop, which may place again at once, so no listing is proof."""
+    reaches no live trade loop, which may place again at once, so no listing is proof. Raised
+    out of a halt (the assistant's), it exits as the kill switch does then: NOT_PROVEN."""
+
+    exit_code = ExitCode.NOT_PROVEN
 
 
 class DuplicateIntentError(StoreError):

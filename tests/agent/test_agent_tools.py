@@ -162,6 +162,40 @@ def test_a_decrease_made_whose_order_cannot_be_read_back_is_done_in_the_answer_a
         assert client.orders.get_order(order_id).remaining_count == 3
 
 
+def test_a_decrease_whose_answer_was_lost_is_read_back_never_audited_as_refused(
+    tools: AgentTools, sim: SimHarness
+) -> None:
+    """The assistant's decrease reaches the exchange and its answer is lost (the connection
+    closed after the exchange acted). The order is read once, as an amend's is: showing the
+    decrease, it is made in `execute`'s answer and `ok` in the audit; a read that lags it leaves
+    it of unknown outcome (`unknown` in the audit, `OUTCOME_UNKNOWN`). It was `refused` (an
+    unreachable exchange) while the contracts had come off, and an assistant that decreased
+    again took off twice what it meant."""
+    order_id = placed(tools, "6", "0.20")["order_id"]
+    preview = tools.preview_decrease(order_id, by="2")
+    sim.set_faults(drop_response_after_commit_rate=1.0)
+    try:
+        answer = tools.execute(preview["token"])
+    finally:
+        sim.clear_faults()
+    assert (answer["order"]["order_id"], answer["order"]["remaining_count_fp"]) == (
+        order_id,
+        "4.00",
+    )
+
+    preview = tools.preview_decrease(order_id, to="1")
+    # reads lag the decrease: the read after the lost answer still shows 4 resting
+    sim.set_faults(drop_response_after_commit_rate=1.0, read_lag_ms=60_000)
+    try:
+        refused(partial(tools.execute, preview["token"]), "OUTCOME_UNKNOWN: ")
+    finally:
+        sim.clear_faults()
+    with connect_as(UnreadAfterChange, sim.account) as client:
+        assert client.orders.get_order(order_id).remaining_count == 1  # it was made
+    executes = [e for e in tools.audit()["audit"] if e["tool"] == "execute"]
+    assert [e["outcome"] for e in executes] == ["ok", "ok", "unknown"]
+
+
 class StoresHandedOut(CliAccess):
     """The tools' access, keeping the state files it opens, so a test can break the one a
     write is booking into while another (the audit's) still works."""
@@ -369,6 +403,86 @@ def test_the_kill_switch_on_a_paper_state_file_halts_the_accounts_own_as_the_com
     assert (unknown["proven"], unknown["halted"]) == (False, False)
     assert unknown["state_error"].startswith("no live trade loop was halted"), unknown
     assert "nothing was sent" not in json.dumps(unknown), json.dumps(unknown)
+
+
+def test_the_kill_switch_with_another_accounts_state_file_cancels_and_records_nothing(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """`kalshi --state <another account's file> mcp`: the assistant's `cancel_all` is `kalshi
+    cancel-all`, which cancels the key's orders whatever the state file and records nothing in
+    another account's file. It was refused as every write is (`STATE_MISMATCH: ... nothing was
+    sent`), the account's order left resting, after its first step had halted the other
+    account's file (no connection yet to check the file against)."""
+    from tests.cli.test_state_keyed import TICKER, place, remote, state_path
+
+    sim.create_market(TICKER)
+    assert place(tmp_path, "KXBTCD-SIM-T97000").exit_code == 0  # binds the embedded account's
+    theirs = state_path(tmp_path)
+    assert place(tmp_path, TICKER, **remote(sim.account)).exit_code == 0  # rests at 0.10
+    environ = {"KALSHI_HOME": str(tmp_path / "home"), "KALSHI_STATE": str(theirs)}
+
+    def session(tool: Callable[[AgentTools], dict[str, Any]]) -> dict[str, Any]:
+        """`tool` as the first call of a new session: nothing asked of the exchange yet."""
+        app = AppContext(environ=environ | remote(sim.account))
+        try:
+            config = load_agent_config(tmp_path / "none.yaml")
+            return tool(AgentTools(CliAccess(app), config, clock=SystemClock()))
+        finally:
+            app.close()
+
+    # halt, the kill switch's first step alone, records nothing there either
+    refused(partial(session, lambda tools: tools.halt()), "STATE_MISMATCH: ")
+    answer = session(lambda tools: tools.cancel_all())
+    assert (answer["proven"], answer["cancelled_count"]) == (True, 1), answer
+    assert (answer["halted"], answer["state_recorded"]) == (False, False)
+    assert "belongs to account" in answer["state_error"], answer
+    with connect_as(UnreadAfterChange, sim.account) as client:
+        assert list(client.orders.iter_orders(status="resting")) == []
+    store = Store.open_readonly(theirs)
+    assert store is not None
+    with store:
+        assert store.trading.trading_state().state == "ACTIVE"  # the other account's, untouched
+        assert store.audit.entries(limit=5) == []
+
+
+def test_halt_on_a_paper_state_file_halts_the_accounts_own_as_the_kill_switch_does(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """`kalshi --state <a paper session's file> mcp`: the assistant's `halt` stops the account's
+    new orders, so it halts the account's own state file the paper file is named beside, and
+    records its audit row there, as its `cancel_all` does (and `kalshi cancel-all`). It refused
+    the paper file as an account's write and halted nothing, while `cancel_all` in the same
+    session halted the account's own file."""
+    from kalshi_cli.store.paper import paper_state_path
+
+    live = tmp_path / "state.db"
+    Store.open(live).close()
+    paper = paper_state_path(live, "sim")
+    Store.open(paper).close()
+
+    def halt() -> dict[str, Any]:
+        app = AppContext(environ=environ(sim, tmp_path) | {"KALSHI_STATE": str(paper)})
+        try:
+            return AgentTools(
+                CliAccess(app), load_agent_config(tmp_path / "none.yaml"), clock=ManualClock(0)
+            ).halt(reason="news")
+        finally:
+            app.close()
+
+    answer = halt()
+    assert (answer["state"], answer["reason"]) == ("HALTED", "news")
+    assert str(live) in answer["notes"][0], answer
+    with Store.open(live) as store:
+        assert store.trading.trading_state().state == "HALTED"
+        assert [(e.tool, e.outcome) for e in store.audit.entries(limit=5)] == [("halt", "ok")]
+    with Store.open(paper) as store:
+        assert store.trading.trading_state().state == "ACTIVE"
+
+    live.unlink()  # the account's own file cannot be told: nothing halted, and it says so
+    line = refused(halt, "NOT_PROVEN: no live trade loop was halted")
+    assert "nothing was sent" not in line
+    with Store.open(paper) as store:
+        assert store.trading.trading_state().state == "ACTIVE"
 
 
 def test_the_reads_answer_as_the_commands_do(
@@ -694,3 +808,35 @@ def test_the_kill_switch_halts_at_once_while_an_order_is_held_in_a_slow_network(
     assert isinstance(report, dict), report
     assert report["proven"] is True
     assert tools.orders()["orders"] == []
+
+
+def test_an_order_previewed_to_expire_in_a_while_expires_when_its_preview_said(
+    tools: AgentTools, sim: SimHarness
+) -> None:
+    """`expires: "1m"` is a minute from the preview, the order the assistant saw: `execute`
+    sends that moment, and refuses (nothing sent) once it has passed. Read again at `execute`,
+    the order was sent to rest a minute from then, past the moment the preview showed, and one
+    previewed to be gone by then was placed all the same."""
+    from kalshi_cli.client.orders import OrdersApi
+    from kalshi_cli.vocabulary.clock import parse_iso
+
+    # the simulator holds an order's expiry to its own clock: the tools' on the same time
+    clock = ManualClock(float(int(SystemClock().wall())))
+    tools = AgentTools(tools.access, tools.config, clock=clock)
+    previewed_at = clock.wall()
+    preview = tools.preview_order(
+        T, side="yes", action="buy", count="1", price="0.10", expires="1m"
+    )
+    assert preview["would_send"]["expiration_time"] == int(previewed_at) + 60
+    clock.advance(30)
+    order_id = tools.execute(preview["token"])["order_id"]
+    with connect_as(OrdersApi, sim.account) as client:
+        expiry = client.orders.get_order(order_id).expiration_time
+    assert expiry is not None
+    assert parse_iso(expiry).timestamp() == previewed_at + 60
+
+    late = tools.preview_order(T, side="yes", action="buy", count="1", price="0.11", expires="1m")
+    clock.advance(90)  # inside the token's 120 s, past the order's minute
+    refused(partial(tools.execute, late["token"]), "REJECTED EXPIRY_IN_THE_PAST")
+    account = sim.stats()["accounts"][sim.account.key_id]
+    assert account["order_create_requests"] == 1

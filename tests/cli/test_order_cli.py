@@ -485,6 +485,41 @@ def test_a_decrease_made_whose_order_cannot_be_read_back_is_reported_made(
         assert (intent.status, intent.remaining) == ("canceled", D(0))
 
 
+def test_a_decrease_whose_answer_was_lost_is_read_back_never_sent_again(
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """A decrease that reached the exchange and whose answer was lost (the connection closed
+    after it acted) is held to the amend's rule: never sent again, the order read once. Showing
+    the contracts taken off, it is made (exit 0) and booked; a read that lags it leaves it of
+    unknown outcome (exit 10, saying what the exchange shows). It exited 7 (unreachable) with
+    the contracts off the book, and a trader who decreased again took off twice as many."""
+    make_markets(prime, 1)
+    placed = kalshi(*place_args(count="10", price="0.30"), "--json")
+    oid = json.loads(placed.stdout)["order"]["order_id"]
+
+    prime.set_faults(drop_response_after_commit_rate=1.0)
+    try:
+        decreased = kalshi("order", "decrease", oid, "--by", "4", "--json")
+    finally:
+        prime.clear_faults()
+    assert decreased.exit_code == 0, decreased.output
+    assert json.loads(decreased.stdout)["order"]["remaining_count"] == "6.00"
+    with Store.open(state_path(tmp_path)) as store:
+        (intent,) = store.orders.intents()
+        assert (intent.status, intent.count, intent.remaining) == ("resting", D(6), D(6))
+
+    # the read after the lost answer lags the decrease: still 6 resting, so not known made
+    prime.set_faults(drop_response_after_commit_rate=1.0, read_lag_ms=60_000)
+    try:
+        lagged = kalshi("order", "decrease", oid, "--to", "1")
+    finally:
+        prime.clear_faults()
+    assert lagged.exit_code == ExitCode.OUTCOME_UNKNOWN, lagged.output
+    assert "may or may not have been applied" in lagged.stderr
+    assert "the exchange now shows resting at 0.3000 for 6.00" in lagged.stderr
+    assert client.orders.get_order(oid).remaining_count == 1  # made, once
+
+
 def test_order_show_names_each_change_and_shows_the_amended_expiry(
     prime: SimHarness, client: KalshiClient, kalshi: Kalshi, store: Store
 ) -> None:
