@@ -373,6 +373,29 @@ def test_usage_errors_are_unknown(tmp_path: Path, args: list[str]) -> None:
 
 
 @pytest.mark.parametrize(
+    "args",
+    [
+        ["bogus"],
+        ["heartbeat", "--bogus"],
+        ["positions", "--subaccount", "99"],
+        ["heartbeat", "--warn", "soon"],
+        ["all", "--warn", "1"],
+    ],
+)
+def test_a_usage_error_with_json_is_still_one_json_document(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """`--json` output is parsed by a machine, which a Nagios line in its place breaks: the
+    errors Click finds (an unknown check or flag, a value out of range) answer in JSON too."""
+    result = check(tmp_path, *args, "--json")
+    assert result.exit_code == UNKNOWN, result.stdout
+    document = json.loads(result.stdout)
+    assert (document["status"], document["exit_code"]) == ("UNKNOWN", UNKNOWN)
+    assert document["line"].startswith("KALSHI ")
+    assert " UNKNOWN - " in document["line"]
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "env: [unclosed\n",  # malformed YAML
