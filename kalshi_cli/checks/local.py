@@ -12,6 +12,7 @@ milliseconds as Decimals.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -150,6 +151,9 @@ def check_feed(view: LocalView, th: Thresholds) -> CheckResult:
     try:
         at = float(raw)  # unix seconds, not money
     except ValueError:
+        at = math.nan
+    if not math.isfinite(at):
+        # `inf` is a float, and an age of minus infinity would read as a message just now
         return CheckResult("feed", CheckStatus.UNKNOWN, f"{FEED_KEY} is not a time: {raw!r}")
     age = view.now - at
     status = grade_ceiling(seconds(age), warn, crit)

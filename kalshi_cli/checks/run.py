@@ -294,7 +294,9 @@ def deliver(
     store: Store | None = None
     state_store: AlertStateStore
     try:
-        store = Store.open(state_path, clock=clock)
+        # never migrated here: a trade loop of the version before may still be using the file,
+        # and would wait on the migration's write lock (docs/state-file.md "Migrations")
+        store = Store.open(state_path, clock=clock, migrate=False)
         state_store = store.alerts
     except KalshiError as exc:
         state_store = _UnavailableStateStore(f"alert state unavailable: {exc.one_line()}")

@@ -48,14 +48,19 @@ _BY_SUBACCOUNT = frozenset({CheckName.POSITIONS, CheckName.EXPOSURE, CheckName.A
 
 
 class NagiosCommand(TyperCommand):
-    """A usage error is UNKNOWN (3) with a Nagios line, not Click's exit code 2."""
+    """A usage error is UNKNOWN (3) with a Nagios line (the JSON document with `--json`), not
+    Click's exit code 2."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # read before Click parses them: its error leaves no value of `--json` behind, and a
+        # machine reading the JSON must not be handed a line in its place
+        as_json = "--json" in args[: args.index("--") if "--" in args else len(args)]
         try:
             return list(super().parse_args(ctx, args))
         except typer.TyperException as exc:
             if getattr(exc, "exit_code", None) == 2:
-                typer.echo(f"KALSHI CHECK UNKNOWN - {' '.join(exc.format_message().split())}")
+                reason = " ".join(exc.format_message().split())
+                _render(None, [CheckResult("check", CheckStatus.UNKNOWN, reason)], as_json)
                 exc.exit_code = UNKNOWN
             raise
 
@@ -206,7 +211,7 @@ def _plan(
     return _Plan(settings, thresholds, sections["risk"], router)
 
 
-def _render(name: CheckName, results: list[CheckResult], as_json: bool) -> None:
+def _render(name: CheckName | None, results: list[CheckResult], as_json: bool) -> None:
     if as_json:
         from kalshi_cli.cli._output import dumps
 

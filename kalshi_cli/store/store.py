@@ -121,6 +121,7 @@ class Store:
         create: bool = True,
         durable: bool = True,
         exclusive: bool = False,
+        migrate: bool = True,
     ) -> Store:
         """Open (and with `create`, create) the state file and apply pending migrations.
 
@@ -138,6 +139,11 @@ class Store:
         and neither the file nor its directory is created. A file that exists but is not a
         state file (empty, not SQLite, or another program's database) raises NotAStateFile and
         is left as it is: only a path where no file exists gets a new state file.
+
+        `migrate=False` is for a writer that must not hold the write lock for a migration under
+        a trade loop of the version before (a cron check recording its alert): a file that needs
+        migrating raises StoreError, as it does for a read-only open. A new file is still made
+        whole.
         """
         path = Path(path).expanduser()
         clock = clock or SystemClock()
@@ -149,10 +155,14 @@ class Store:
             migrated = []
         check_is_state_file(path)
         conn = connect(path, "rw")
+        todo: list[str] = []
         try:
             check_schema(conn, path)  # before WAL mode is set, which writes the header
             configure(conn, readonly=False, durable=durable, exclusive=exclusive)
-            migrated += migrations.apply_pending(conn, clock.wall())
+            if migrate:
+                migrated += migrations.apply_pending(conn, clock.wall())
+            else:
+                todo = _pending(conn, path)
         except migrations.MigrationError as exc:
             conn.close()
             raise migration_failed(
@@ -167,6 +177,9 @@ class Store:
         except BaseException:
             conn.close()
             raise
+        if not migrate and todo:
+            conn.close()
+            raise _needs_migrating(path, todo)
         store = cls(conn, path, clock, readonly=False, exclusive=exclusive)
         store.migrated_on_open = tuple(migrated)
         return store
@@ -212,12 +225,7 @@ class Store:
         try:
             configure(conn, readonly=True)
             check_schema(conn, path)
-            recorded = [name for name, _ in migrations.applied(conn)]
-            migrations.check_known(recorded, migrations.MIGRATIONS)
-            todo = migrations.pending(conn)
-        except migrations.MigrationError as exc:
-            conn.close()
-            raise StoreError(f"state file {path}: {exc}", hint="upgrade kalshi-cli") from exc
+            todo = _pending(conn, path)
         except sqlite3.Error as exc:
             conn.close()
             raise wrap_error(exc, path) from exc
@@ -226,10 +234,7 @@ class Store:
             raise
         if todo:
             conn.close()
-            raise StoreError(
-                f"state file {path} needs migration(s): {', '.join(todo)}",
-                hint="run `kalshi state migrate`",
-            )
+            raise _needs_migrating(path, todo)
         return cls(conn, path, clock or SystemClock(), readonly=True)
 
     def backup_to(self, target: Path) -> None:
@@ -374,3 +379,21 @@ class Store:
         with self._db.intent_sync(), self._db.transaction():
             allowed(self.trading.trading_state())
             return self.orders.write_intent(intent)
+
+
+def _pending(conn: sqlite3.Connection, path: Path) -> list[str]:
+    """The migrations the file at `path` still needs, for an open that does not migrate; a
+    file recording one this version does not know is refused (it is from a newer version)."""
+    try:
+        recorded = [name for name, _ in migrations.applied(conn)]
+        migrations.check_known(recorded, migrations.MIGRATIONS)
+    except migrations.MigrationError as exc:
+        raise StoreError(f"state file {path}: {exc}", hint="upgrade kalshi-cli") from exc
+    return migrations.pending(conn)
+
+
+def _needs_migrating(path: Path, todo: list[str]) -> StoreError:
+    return StoreError(
+        f"state file {path} needs migration(s): {', '.join(todo)}",
+        hint="run `kalshi state migrate`",
+    )

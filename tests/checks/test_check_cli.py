@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 import subprocess
 import sys
 from decimal import Decimal
@@ -17,9 +18,10 @@ from typer.testing import CliRunner, Result
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.store import Store
+from kalshi_cli.store import Store, migrations
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import BookSide, TimeInForce
+from tests.checks.test_check_alerts_e2e import Receiver
 
 if TYPE_CHECKING:
     from kalshi_cli.sim.server.embed import AccountInfo
@@ -285,6 +287,49 @@ def test_a_state_file_in_a_missing_directory_is_unknown_and_nothing_is_made(
     assert not state.parent.exists()
 
 
+def test_a_state_file_that_needs_migrating_is_alerted_on_and_left_unmigrated(
+    tmp_path: Path,
+) -> None:
+    """After an upgrade the state file may still be in use by the trade loop of the version
+    before, until someone runs `kalshi state migrate` with no loop running: a check's alert must
+    not migrate it under that loop, which would wait on the migration's write lock for as long
+    as it takes (seconds for a long history: docs/state-file.md). The alert still goes out,
+    without the alert state, and the run says why."""
+    state = tmp_path / "state.db"
+    conn = sqlite3.connect(state, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        migrations.apply_pending(conn, 1.0, list(migrations.MIGRATIONS[:-1]))
+    finally:
+        conn.close()
+    last = migrations.MIGRATIONS[-1].name
+    receiver = Receiver()
+    try:
+        (tmp_path / "config.yaml").write_text(
+            "alerts:\n"
+            "  channels:\n"
+            f"    ops: {{type: generic, url: '{receiver.url}', max_attempts: 1}}\n"
+            "  routes: {critical: ops, warning: ops}\n"
+        )
+        result = check(tmp_path, "heartbeat", environ={"KALSHI_STATE": str(state)})
+    finally:
+        receiver.stop()
+
+    assert result.exit_code == UNKNOWN, result.stdout
+    assert line(result).startswith(f"KALSHI HEARTBEAT UNKNOWN - state file {state} needs migr")
+    assert [(p["status"], p["fingerprint"]) for p in receiver.posts] == [
+        ("firing", "check:heartbeat")
+    ]
+    assert f"alert state unavailable: state file {state} needs migration(s): {last}" in (
+        result.stderr
+    )
+    conn = sqlite3.connect(state)
+    try:
+        assert migrations.pending(conn) == [last]
+    finally:
+        conn.close()
+
+
 def test_all_reports_the_worst_and_every_line(tmp_path: Path) -> None:
     with Store.open(tmp_path / "state" / "sim" / "state.db") as store:
         store.events.heartbeat(source="trade")
@@ -325,6 +370,29 @@ def test_usage_errors_are_unknown(tmp_path: Path, args: list[str]) -> None:
     result = check(tmp_path, *args)
     assert result.exit_code == UNKNOWN, result.stdout
     assert "UNKNOWN - " in result.stdout.splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["bogus"],
+        ["heartbeat", "--bogus"],
+        ["positions", "--subaccount", "99"],
+        ["heartbeat", "--warn", "soon"],
+        ["all", "--warn", "1"],
+    ],
+)
+def test_a_usage_error_with_json_is_still_one_json_document(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """`--json` output is parsed by a machine, which a Nagios line in its place breaks: the
+    errors Click finds (an unknown check or flag, a value out of range) answer in JSON too."""
+    result = check(tmp_path, *args, "--json")
+    assert result.exit_code == UNKNOWN, result.stdout
+    document = json.loads(result.stdout)
+    assert (document["status"], document["exit_code"]) == ("UNKNOWN", UNKNOWN)
+    assert document["line"].startswith("KALSHI ")
+    assert " UNKNOWN - " in document["line"]
 
 
 @pytest.mark.parametrize(

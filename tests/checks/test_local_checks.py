@@ -171,9 +171,14 @@ def test_feed_age(store: Store, clock: ManualClock, age: float, status: CheckSta
     assert check_feed(view(store, clock), DEFAULTS).status is status
 
 
-def test_feed_garbage_value_is_unknown(store: Store, clock: ManualClock) -> None:
-    store.events.set_kv("feed.last_message_at", "yesterday")
-    assert check_feed(view(store, clock), DEFAULTS).status is CheckStatus.UNKNOWN
+@pytest.mark.parametrize("raw", ["yesterday", "inf", "nan", "-inf"])
+def test_feed_garbage_value_is_unknown(store: Store, clock: ManualClock, raw: str) -> None:
+    """A number that is no time (`inf` read as a message from forever ahead was an age of 0,
+    OK) is as unknown as text."""
+    store.events.set_kv("feed.last_message_at", raw)
+    result = check_feed(view(store, clock), DEFAULTS)
+    assert result.status is CheckStatus.UNKNOWN
+    assert result.summary == f"feed.last_message_at is not a time: {raw!r}"
 
 
 # --------------------------------------------------------------------------------------------
