@@ -118,7 +118,13 @@ def build_wiring(
 
     settings = app.settings(env)
     sources = load_sources(app, settings.state, settings.env)
-    wiring = Wiring(sources=sources, clock=SystemClock(), refresh_s=refresh_s, remote_s=remote_s)
+    wiring = Wiring(
+        sources=sources,
+        clock=SystemClock(),
+        refresh_s=refresh_s,
+        remote_s=remote_s,
+        read_lag_s=settings.read_lag,
+    )
     feed = None
     try:
         wiring.client = app.client(auth=True)

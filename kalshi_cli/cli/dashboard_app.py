@@ -37,6 +37,7 @@ from kalshi_cli.dashboard.snapshot import (
     local_snapshot,
     remote_snapshot,
 )
+from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.vocabulary.clock import utc_datetime
 from kalshi_cli.vocabulary.models import fmt_money
 
@@ -81,6 +82,9 @@ class Wiring:
     refresh_s: float = 1.0
     remote_s: float = 5.0
     kill_deadline_s: float = 60.0
+    # how long a read of orders may lag a write (the `read_lag` setting, as `kalshi cancel-all`
+    # reads it): the kill switch's proof listing waits that long after its cancels
+    read_lag_s: float = DEFAULT_READ_LAG_S
 
 
 def count_cell(value: Decimal | None, places: int = 2) -> str:
@@ -525,6 +529,7 @@ class DashboardApp(PanelApp):
         self.message = ""
         self._remote_busy = False
         self._kill_paper = False  # the confirmed kill is a paper loop's
+        self._kill_running = False  # a kill switch is out: another would cancel a second time
         self._leaving = threading.Event()  # a paper kill stops waiting for its loop
 
     # -------------------------------------------------------------------- layout
@@ -638,16 +643,42 @@ class DashboardApp(PanelApp):
         if pause_file is None:
             self.message = "no pause file configured"
         else:
-            paused = actions.toggle_pause(pause_file)
-            self.message = "new orders PAUSED" if paused else "new orders resumed"
+            try:
+                paused = actions.toggle_pause(pause_file)
+            except OSError as exc:
+                self.message = f"pause file NOT changed: {exc.strerror or exc}: {pause_file}"
+            else:
+                self.message = "new orders PAUSED" if paused else "new orders resumed"
         self.refresh_local()
 
     def action_halt(self) -> None:
-        actions.halt(self.wiring.sources.state_path)
-        self.message = "HALTED: `kalshi resume` lifts it"
+        # on a worker: the state file may be another writer's for seconds (`kalshi halt` waits
+        # for its lock as long), and the screen must keep refreshing meanwhile
+        self.message = "halting: writing HALTED to the state file..."
+        self.render_panels()
+        self.run_worker(self._run_halt, thread=True, group="halt")
+
+    def _run_halt(self) -> None:
+        from kalshi_cli.vocabulary.errors import KalshiError
+
+        try:
+            actions.halt(self.wiring.sources.state_path)
+        except KalshiError as exc:
+            said = f"HALT NOT recorded: {exc.one_line()}"
+        else:
+            said = "HALTED: `kalshi resume` lifts it"
+        if not self._leaving.is_set():  # a screen closed meanwhile has no line to say it on
+            self.call_from_thread(self._said, said)
+
+    def _said(self, message: str) -> None:
+        self.message = message
         self.refresh_local()
 
     def action_kill(self) -> None:
+        if self._kill_running:
+            self.message = "kill switch already running: its panel shows its progress"
+            self.render_panels()
+            return
         if self.local is not None and self.local.paper:
             # the paper loop has no order on the exchange, and the account's real ones may be a
             # live loop's: the paper loop cancels its own, through its state file
@@ -666,6 +697,7 @@ class DashboardApp(PanelApp):
             self.message = "kill switch not run (the word was not typed)"
             self.render_panels()
             return
+        self._kill_running = True
         self.kill_text = "running: halting, cancelling, proving..."
         self.render_panels()
         if self._kill_paper:
@@ -684,7 +716,12 @@ class DashboardApp(PanelApp):
             self.call_from_thread(self._kill_progress, "\n".join(progress[-4:]))
 
         report = actions.kill(
-            w.client, w.sources.state_path, w.clock, deadline_s=w.kill_deadline_s, on_progress=say
+            w.client,
+            w.sources.state_path,
+            w.clock,
+            deadline_s=w.kill_deadline_s,
+            read_lag_s=w.read_lag_s,
+            on_progress=say,
         )
         self.call_from_thread(self._kill_done, kill_report_text(report))
 
@@ -709,6 +746,7 @@ class DashboardApp(PanelApp):
         self.render_panels()
 
     def _kill_done(self, text: str) -> None:
+        self._kill_running = False
         self.kill_text = text
         self.message = "kill switch done: see its proof below"
         self.refresh_local()

@@ -3,11 +3,14 @@
 - `p`: `toggle_pause` creates or removes the trade loop's pause file (the loop reads it every
   tick: new orders wait, stop-losses still go out), as `touch`/`rm` of that file would.
 - `h`: `halt` sets the trading state to HALTED in the state file, as `kalshi halt` does
-  (`risk.state.halt`); a running loop stops placing on its next order.
+  (`risk.state.halt`); a running loop stops placing on its next order. It raises as that
+  command fails (a state file locked past the wait, one that is not a state file); the app runs
+  it off the screen's thread and says which.
 - `k`: `kill` runs `killswitch.KillSwitch`, the code behind `kalshi cancel-all`: HALTED first,
-  then every resting order cancelled, then listings until none is left; the report says whether
-  that was proven. As there, the state file is created if missing, and a state file that cannot
-  be opened does not stop the cancels (the report says why HALTED was not recorded).
+  then every resting order cancelled, then listings until none is left, each waiting the
+  `read_lag` setting after the cancels as there; the report says whether that was proven. As
+  there, the state file is created if missing, and a state file that cannot be opened does not
+  stop the cancels (the report says why HALTED was not recorded).
 - `k` on a PAPER screen: `paper_kill` halts the paper loop and has it cancel the orders of its
   own venue, through its state file (`services.paper_kill`); it holds no client, so nothing
   reaches the exchange, where the account's real orders may be a live loop's.
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kalshi_cli.services.killswitch import DEFAULT_DEADLINE_S
+from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 
 if TYPE_CHECKING:
     import threading
@@ -56,9 +60,11 @@ def kill(
     clock: Clock,
     *,
     deadline_s: float = DEFAULT_DEADLINE_S,
+    read_lag_s: float = DEFAULT_READ_LAG_S,
     on_progress: Callable[[str], None] | None = None,
 ) -> KillReport:
-    """`kalshi cancel-all` over every market: halt, cancel, prove."""
+    """`kalshi cancel-all` over every market: halt, cancel, prove; `read_lag_s` is the
+    `read_lag` setting, which `kalshi cancel-all` passes too."""
     from kalshi_cli.services.killswitch import run_kill_switch
     from kalshi_cli.store import Store
 
@@ -67,6 +73,7 @@ def kill(
         lambda: Store.open(state_path, clock=clock),
         clock,
         deadline_s=deadline_s,
+        read_lag_s=read_lag_s,
         source=SOURCE,
         on_progress=on_progress,
         communications=client.communications,

@@ -119,7 +119,8 @@ def test_pause_halt_filter_and_help_keys(tmp_path: Path) -> None:
         await pilot.press("escape")
         await pilot.press("k")  # no client: said, nothing asked
         seen.append(app.panel_text("top"))
-        await pilot.press("h")
+        await pilot.press("h")  # written on a worker: the panel shows it once it is
+        await until(pilot, lambda: "HALTED" in app.panel_text("trading"), "HALTED")
         seen.append(app.panel_text("trading"))
 
     drive(app, keys)

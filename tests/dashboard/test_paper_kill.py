@@ -94,6 +94,7 @@ def test_p_h_and_k_on_a_paper_screen_with_no_paper_loop_running_send_nothing(
             seen["paused"] = str(sources.pause_file is not None and sources.pause_file.exists())
             await pilot.press("p")
             await pilot.press("h")
+            await until(pilot, lambda: "HALTED" in app.panel_text("trading"), "HALTED")
             seen["halted"] = app.panel_text("trading")
             await pilot.press("k")
             seen["dialog"] = type(app.screen).__name__

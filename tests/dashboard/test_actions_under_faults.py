@@ -1,0 +1,241 @@
+"""The dashboard's keys under faults: a state file that cannot be written, a kill switch still
+running, an exchange whose reads lag its writes. Each key acts as its command does and says what
+happened; none freezes the screen, ends it, or sends a cancel a second time."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from decimal import Decimal as D
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli.dashboard import build_wiring
+from kalshi_cli.cli.dashboard_app import DashboardApp, Wiring
+from kalshi_cli.client.orders import OrdersApi
+from kalshi_cli.dashboard.snapshot import Sources
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import BookSide, TimeInForce
+from tests.dashboard.prepared import TICKER, prepare, until
+from tests.fakes import Swapped
+from tests.runner.simproc import Book
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+
+    from tests.conftest import SimHarness
+
+SIZE = (120, 40)
+CANCEL_ALL = "DELETE /portfolio/events/orders"
+BATCH_CANCEL = "DELETE /portfolio/events/orders/batched"
+
+
+def _sources(tmp_path: Path) -> Sources:
+    return Sources(
+        state_path=tmp_path / "state.db",
+        env="sim",
+        pause_file=tmp_path / "trade.pause",
+        log_path=tmp_path / "trade.log",
+        limit=D(100),
+    )
+
+
+def _drive(app: DashboardApp, script: Callable[[Pilot[None]], Awaitable[None]]) -> None:
+    async def main() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await script(pilot)
+
+    asyncio.run(main())
+
+
+def _top(app: DashboardApp) -> str:
+    return " ".join(app.panel_text("top").split())
+
+
+def _requests(sim: SimHarness, endpoint: str) -> int:
+    counts: dict[str, int] = sim.stats()["accounts"][sim.account.key_id]["requests"]
+    return counts.get(endpoint, 0)
+
+
+@contextmanager
+def _lock_held(path: Path) -> Iterator[None]:
+    """Another writer (a trade loop's transaction) holding the state file's write lock."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_halt_on_a_state_file_that_cannot_be_opened_says_so_and_the_screen_goes_on(
+    tmp_path: Path,
+) -> None:
+    sources = _sources(tmp_path)
+    sources.state_path.write_bytes(b"not a state file, " * 20)
+    app = DashboardApp(Wiring(sources=sources, clock=SystemClock(), refresh_s=0.1))
+    seen: list[str] = []
+
+    async def halt(pilot: Pilot[None]) -> None:
+        await pilot.press("h")
+        await until(pilot, lambda: "HALT" in _top(app), "what became of the halt")
+        seen.append(_top(app))
+        await pilot.press("p")  # the screen still takes keys
+        await until(pilot, lambda: "PAUSED" in _top(app), "the pause")
+
+    _drive(app, halt)
+    assert "HALT NOT recorded" in seen[0] and "not an SQLite database" in seen[0], seen[0]
+    assert "HALTED: `kalshi resume` lifts it" not in seen[0]
+    assert (tmp_path / "trade.pause").exists()
+
+
+def test_halt_while_another_writer_holds_the_state_file_keeps_the_screen_refreshing(
+    tmp_path: Path,
+) -> None:
+    sources = _sources(tmp_path)
+    clock = prepare(sources.state_path, tmp_path / "trade.log")
+    app = DashboardApp(Wiring(sources=sources, clock=clock, refresh_s=0.1))
+    took: list[float] = []
+
+    async def halt(pilot: Pilot[None]) -> None:
+        with _lock_held(sources.state_path):
+            started = time.monotonic()
+            await pilot.press("h")
+            took.append(time.monotonic() - started)
+            # the local panels still follow the clock while the halt waits for the lock
+            clock.advance(60)
+            await until(pilot, lambda: "22:14:25 UTC" in _top(app), "the clock moving on")
+            assert "REDUCING" in app.panel_text("trading")  # not recorded yet: not shown
+        await until(pilot, lambda: "HALTED:" in _top(app), "the halt once the lock is free")
+        assert "HALTED" in app.panel_text("trading")
+
+    _drive(app, halt)
+    assert took[0] < 2.0, f"the key held the screen {took[0]:.1f}s"
+    with Store.open(sources.state_path) as store:
+        assert store.trading.trading_state().state == "HALTED"
+
+
+def test_a_pause_file_that_cannot_be_made_is_said_and_the_screen_goes_on(tmp_path: Path) -> None:
+    (tmp_path / "run").write_text("a file where the pause file's directory should be")
+    sources = replace(_sources(tmp_path), pause_file=tmp_path / "run" / "trade.pause")
+    clock = prepare(sources.state_path, tmp_path / "trade.log")
+    app = DashboardApp(Wiring(sources=sources, clock=clock, refresh_s=0.1))
+    seen: list[str] = []
+
+    async def pause(pilot: Pilot[None]) -> None:
+        await pilot.press("p")
+        await until(pilot, lambda: "pause" in _top(app), "what became of the pause")
+        seen.append(_top(app))
+        seen.append(app.panel_text("trading"))
+
+    _drive(app, pause)
+    assert "pause file NOT changed" in seen[0], seen[0]
+    assert "PAUSED" not in seen[1]
+
+
+class _HeldCancelAll(OrdersApi):
+    """The exchange's cancel-all, held until the test lets it go."""
+
+    entered = threading.Event()
+    release = threading.Event()
+
+    def cancel_all_orders(self) -> None:
+        type(self).entered.set()
+        type(self).release.wait(30)
+        super().cancel_all_orders()
+
+
+def test_the_kill_key_pressed_again_while_the_kill_switch_runs_sends_nothing_more(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    sim.create_market(TICKER)
+    sources = _sources(tmp_path)
+    key, _ = load_private_key(path=Path(sim.account.private_key_path))
+    _HeldCancelAll.entered.clear()
+    _HeldCancelAll.release.clear()
+    client = Swapped(
+        _HeldCancelAll,
+        api_base=sim.account.api_base,
+        key_id=sim.account.key_id,
+        private_key=key,
+    )
+    seen: list[str] = []
+    with client:
+        Book(client, TICKER).order(BookSide.BID, "0.30", "2", TimeInForce.GTC)
+        app = DashboardApp(
+            Wiring(sources=sources, clock=SystemClock(), client=client, refresh_s=0.1)
+        )
+
+        async def kill_twice(pilot: Pilot[None]) -> None:
+            await pilot.press("k", *"KILL", "enter")
+            await until(pilot, _HeldCancelAll.entered.is_set, "the cancel-all going out")
+            await pilot.press("k")
+            await pilot.press(*"KILL", "enter")
+            await pilot.pause(0.5)
+            seen.append(_top(app))
+            _HeldCancelAll.release.set()
+            await until(pilot, lambda: "PROVEN" in app.panel_text("kill"), "the proof")
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.2)
+            seen.append(app.panel_text("kill"))
+
+        try:
+            _drive(app, kill_twice)
+        finally:
+            _HeldCancelAll.release.set()
+        left = list(client.orders.iter_orders(status="resting"))
+    assert _requests(sim, CANCEL_ALL) == 1
+    assert "already running" in seen[0], seen[0]
+    assert "PROVEN: no resting order left" in seen[1], seen[1]
+    assert "cancelled: 1 order(s), 2.00 contract(s)" in seen[1], seen[1]
+    assert left == []
+
+
+def test_the_kill_key_waits_the_configured_read_lag_as_cancel_all_does(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Reads lag writes by 2 s and `read_lag` says 3 s: `kalshi cancel-all` lists again 3 s
+    after its cancel-all, finds nothing and proves; the kill key must do the same, not list
+    after the default 1 s, see the cancelled orders still `resting`, and cancel them again."""
+    sim.create_market(TICKER)
+    environ = {
+        "KALSHI_HOME": str(tmp_path),
+        "KALSHI_ENV": "sim",
+        "KALSHI_API_BASE": sim.account.api_base,
+        "KALSHI_API_KEY_ID": sim.account.key_id,
+        "KALSHI_PRIVATE_KEY_PATH": sim.account.private_key_path,
+        "KALSHI_READ_LAG": "3",
+    }
+    wiring, _feed = build_wiring(AppContext(environ=environ), None)  # the feed never started
+    assert wiring.client is not None
+    wiring.refresh_s, wiring.remote_s = 0.2, 60.0
+    seen: list[str] = []
+    with wiring.client:
+        for price in ("0.30", "0.31"):
+            Book(wiring.client, TICKER).order(BookSide.BID, price, "2", TimeInForce.GTC)
+        app = DashboardApp(wiring)
+
+        async def kill(pilot: Pilot[None]) -> None:
+            await app.workers.wait_for_complete()
+            sim.set_faults(read_lag_ms=2000)
+            await pilot.press("k", *"KILL", "enter")
+            await until(pilot, lambda: "PROVEN" in app.panel_text("kill"), "the proof")
+            seen.append(app.panel_text("kill"))
+
+        _drive(app, kill)
+        sim.clear_faults()
+        left = list(wiring.client.orders.iter_orders(status="resting"))
+    assert "PROVEN: no resting order left" in seen[0], seen[0]
+    assert "cancelled: 2 order(s), 4.00 contract(s)" in seen[0], seen[0]
+    assert _requests(sim, CANCEL_ALL) == 1
+    assert _requests(sim, BATCH_CANCEL) == 0  # nothing cancelled a second time
+    assert left == []
