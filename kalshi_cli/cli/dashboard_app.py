@@ -182,6 +182,7 @@ def render_trading(local: LocalSnapshot) -> RenderableType:
             (f"  loop on subaccount {sub}" if sub is not None else "", "bold cyan"),
             (f"  strategy {strategy}" if strategy else "", "cyan"),
             ("  PAUSED (pause file)" if t.paused else "", "bold yellow"),
+            ("  PAUSED (SIGUSR1)" if t.paused_by_signal else "", "bold yellow"),
         ),
         Text(f"why: {t.reason}"),
         Text(f"by: {t.source} at {time_cell(t.since)}", style="dim"),
@@ -649,6 +650,12 @@ class DashboardApp(PanelApp):
                 self.message = f"pause file NOT changed: {exc.strerror or exc}: {pause_file}"
             else:
                 self.message = "new orders PAUSED" if paused else "new orders resumed"
+                if not paused and self.local is not None and self.local.trading.paused_by_signal:
+                    # the file is gone, but the loop's own pause is the signal's to lift
+                    self.message = (
+                        "pause file removed; the loop is still PAUSED by SIGUSR1: "
+                        "`kill -USR1` its process to resume"
+                    )
         self.refresh_local()
 
     def action_halt(self) -> None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from kalshi_cli.services.loop_strategies import strategy_names, strategy_rows, strategy_text
 from kalshi_cli.store.paper import is_paper_state
+from kalshi_cli.store.records import LIVE_BEAT_S
 from kalshi_cli.vocabulary.clock import day_start
 from kalshi_cli.vocabulary.errors import KalshiError, TransportError
 from kalshi_cli.vocabulary.models import ZERO, Side, from_book
@@ -85,8 +86,10 @@ class Trading:
     reason: str
     source: str
     since: float | None
-    paused: bool
+    paused: bool  # the pause file exists
     trips: tuple[Trip, ...] = ()  # today's, newest first
+    # a live loop's heartbeat says SIGUSR1 paused it: no file says so, and `p` cannot lift it
+    paused_by_signal: bool = False
 
 
 @dataclass(frozen=True)
@@ -274,7 +277,7 @@ def local_snapshot(sources: Sources, clock: Clock) -> LocalSnapshot:
             env=sources.env,
             state_path=sources.state_path,
             error=None,
-            trading=_trading(store, day, paused),
+            trading=_trading(store, day, paused, now),
             health=_health(store, now),
             pnl=_pnl(store, day),
             fills=tuple(_fills(store)),
@@ -316,8 +319,15 @@ def _empty_local(
     )
 
 
-def _trading(store: Store, day: str, paused: bool) -> Trading:
+def _trading(store: Store, day: str, paused: bool, now: float) -> Trading:
     row = store.trading.trading_state()
+    beat = store.events.last_heartbeat(HEARTBEAT_SOURCE)
+    # a live loop's beat only: an old one's pause says nothing of now (`shown_state`)
+    by_signal = (
+        beat is not None
+        and now - beat.at < LIVE_BEAT_S
+        and beat.detail.get("paused_by_signal") is True
+    )
     trips = sorted(store.trading.risk_trips(day=day), key=lambda t: t.at, reverse=True)
     return Trading(
         state=row.state,
@@ -326,6 +336,7 @@ def _trading(store: Store, day: str, paused: bool) -> Trading:
         since=row.at or None,
         paused=paused,
         trips=tuple(Trip(t.rule, t.code, t.detail, t.at) for t in trips),
+        paused_by_signal=by_signal,
     )
 
 

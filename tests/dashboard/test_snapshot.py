@@ -200,3 +200,31 @@ def test_the_dashboards_own_feed_gives_each_markets_data_age(
         ((D("0.20"), D(1)), (D("0.30"), D(3))),
         (None, None),
     ]
+
+
+def test_a_loop_paused_by_sigusr1_is_shown_paused_though_no_pause_file_exists(
+    tmp_path: Path,
+) -> None:
+    """SIGUSR1 pauses a loop without a pause file: the dashboard, which read only the file,
+    showed it trading, and its `p` said "new orders resumed" while the loop stayed paused. The
+    loop's live heartbeat says it (as `kalshi status` reads it), and the screen shows why."""
+    from rich.console import Console
+
+    from kalshi_cli.cli.dashboard_app import render_trading
+
+    src = sources(tmp_path)
+    assert src.log_path is not None and src.pause_file is not None
+    clock = prepare(src.state_path, src.log_path)
+    with Store.open(src.state_path, clock=clock) as store:
+        store.trading.set_trading_state("ACTIVE", reason="resumed", source="kalshi resume")
+        store.events.heartbeat(
+            source="trade", detail={"state": "ACTIVE", "paused": True, "paused_by_signal": True}
+        )
+    snap = local_snapshot(src, clock)
+    assert not src.pause_file.exists()
+    assert snap.trading.paused_by_signal and not snap.trading.paused
+    console = Console(width=120, record=True)
+    console.print(render_trading(snap))
+    assert "PAUSED (SIGUSR1)" in console.export_text()
+    clock.advance(120)  # a beat this old is no live loop's: its pause is not current
+    assert not local_snapshot(src, clock).trading.paused_by_signal

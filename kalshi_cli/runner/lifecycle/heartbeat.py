@@ -121,6 +121,8 @@ class Heartbeat:
             "fills": counters.fills,
             "state": self._figures.watch.state,
             "paused": self._figures.watch.last_paused,
+            # SIGUSR1's pause, which lives in the loop alone (the pause file's is the file's)
+            "paused_by_signal": self._figures.watch.paused_by_signal,
             "feed_age_s": round(age, 3) if age != math.inf else None,
             "subaccount": self._subaccount,
             **lag.to_json(),

@@ -168,3 +168,19 @@ def test_status_shows_safe_mode_as_the_loop_writes_it_before_its_next_heartbeat(
     rig.loop.tick([failed_poll], full=False)
     assert seen == [("SAFE_MODE", "ACTIVE")]
     rig.loop.log.close()
+
+
+def test_the_heartbeat_says_whether_sigusr1_paused_the_loop(tmp_path: Path) -> None:
+    """The pause SIGUSR1 sets lives in the loop alone: its heartbeat tells it apart from the
+    pause file's, for a screen that can remove the file but not send the signal."""
+    rig = make_rig(tmp_path / "s.db")
+    rig.loop.toggle_pause()
+    rig.step(1.5)
+    beat = rig.store.events.last_heartbeat("trade")
+    assert beat is not None
+    assert beat.detail["paused"] is True and beat.detail["paused_by_signal"] is True
+    rig.loop.toggle_pause()
+    rig.step(1.5)
+    beat = rig.store.events.last_heartbeat("trade")
+    assert beat is not None and beat.detail["paused_by_signal"] is False
+    rig.loop.log.close()
