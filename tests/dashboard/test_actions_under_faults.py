@@ -119,7 +119,9 @@ def test_halt_while_another_writer_holds_the_state_file_keeps_the_screen_refresh
         assert "HALTED" in app.panel_text("trading")
 
     _drive(app, halt)
-    assert took[0] < 2.0, f"the key held the screen {took[0]:.1f}s"
+    # the old key held the screen for the whole wait for the lock (10 s, then a traceback);
+    # a loaded machine takes seconds over a key press alone
+    assert took[0] < 6.0, f"the key held the screen {took[0]:.1f}s"
     with Store.open(sources.state_path) as store:
         assert store.trading.trading_state().state == "HALTED"
 
