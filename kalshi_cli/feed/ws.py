@@ -622,8 +622,9 @@ class FeedSession:
             self._sink(FeedEvent(kind, ticker, message=message))
 
     def _on_lifecycle(self, msg: messages.Frame, body: messages.Lifecycle | None) -> None:
-        # lifecycle has no snapshot to resync from: a GAP says so (the trade loop logs it);
-        # the event messages share its numbers, only a market's is passed on
+        # lifecycle has no snapshot to resync from: a GAP says so (the trade loop reads its
+        # markets' state again over REST); the event messages share its numbers, only a
+        # market's is passed on
         self._sequenced(msg, LIFECYCLE)
         ticker = None if body is None else body.market_ticker
         if ticker is not None and self._books.get(ticker) is not None:

@@ -91,6 +91,31 @@ LIFECYCLE_STOPS = frozenset({"deactivated", "closed"})  # no trading from now
 LIFECYCLE_RESUMES = "activated"  # a pause ended: trading again
 LIFECYCLE_RESULT = frozenset({"determined", "settled"})  # the result is known: no trading ever
 
+# A market's REST `status` (openapi.yaml `Market.status`) as the lifecycle event that leads to
+# it: what a reader that lost the message (a lifecycle gap) applies in its place. `initialized`
+# and `inactive` trade no more than a paused market; `disputed` and `amended` follow a result.
+_LIFECYCLE_OF_STATUS = {
+    "initialized": "deactivated",
+    "inactive": "deactivated",
+    "active": LIFECYCLE_RESUMES,
+    "open": LIFECYCLE_RESUMES,  # the list filter's word for `active`
+    "closed": "closed",
+    "determined": "determined",
+    "disputed": "determined",
+    "amended": "determined",
+    "finalized": "settled",
+    "settled": "settled",  # the list filter's word for `finalized`
+}
+
+
+def lifecycle_of_status(status: str, result: str = "") -> str | None:
+    """The `market_lifecycle_v2` event type a market's REST `status` and `result` stand for, or
+    None for a status this code does not know (nothing is learned from it). A result named is
+    a result known, whatever the status says."""
+    if result and status not in ("finalized", "settled"):
+        return "determined"
+    return _LIFECYCLE_OF_STATUS.get(status)
+
 
 # --------------------------------------------------------------------------------------------
 # Decoding an answer

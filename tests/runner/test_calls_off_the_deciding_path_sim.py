@@ -14,12 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.risk import halt
 from kalshi_cli.store import Store
 from kalshi_cli.store.records import PENDING, UNKNOWN
 from kalshi_cli.vocabulary.clock import SystemClock
 from tests.conftest import SimHarness
-from tests.runner.test_loop_order_batches_sim import Rig, rig
+from tests.runner.test_loop_order_batches_sim import Rig, _until, rig
 from tests.waiting import pause, poll_until
 
 
@@ -604,4 +605,51 @@ def test_a_maintenance_schedule_read_held_in_the_network_holds_no_tick(
             "the held read's answer is booked once it comes"
         )
         assert r.events("schedule_unavailable") == []
+        assert r.events("safe_mode") == []
+
+
+def test_a_lifecycle_gaps_read_held_in_the_network_holds_no_tick(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """After a `market_lifecycle_v2` gap the loop reads its markets' state again (`GET
+    /markets?tickers=`), off the deciding path as every other call. Here a market's pause is
+    lost in the gap: while the read is held in the network the ticks go on, and once it is
+    answered the loop no longer trades the paused market."""
+    paused, free = "KXOFFPATH-SIM-L", "KXOFFPATH-SIM-M"
+    gate = Gate()
+    holding = threading.Event()
+    gate.holds = lambda request: (
+        holding.is_set() and request.method == "GET" and request.url.path.endswith("/markets")
+    )
+    with rig(
+        sim, tmp_path, [paused, free], strategy="market-maker", params={},
+        batch_wait_s=0.0, transport=gate, send_workers=2, timeout=60.0,
+    ) as r:  # fmt: skip
+        try:
+            r.loop.tick(r.feed.drain_events(), full=True)
+            assert poll_until(lambda: _placed(r, free) == 2, between=lambda: _ticking(r))
+            sim.set_status(paused, "paused")
+            kept: list[FeedEvent] = []
+            assert _until(r, kept, lambda got: any(e.kind is EventKind.LIFECYCLE for e in got))
+            # the pause's message is lost: the feed reports the gap instead
+            kept = [e for e in kept if e.kind is not EventKind.LIFECYCLE]
+            kept.append(FeedEvent(EventKind.GAP, reason="market_lifecycle_v2"))
+            holding.set()
+            letting_go = threading.Timer(20.0, gate.open.set)
+            letting_go.start()
+            r.loop.tick(kept, full=True)
+            assert gate.held.wait(30), "the markets were read again"
+            assert not gate.open.is_set(), "the tick waited for the held read"
+            for _ in range(3):  # the ticks after it go on while the read is held
+                _ticking(r)
+            assert not gate.open.is_set()
+            assert paused not in r.loop.closed
+            letting_go.cancel()
+        finally:
+            gate.open.set()
+        holding.clear()
+        assert poll_until(lambda: paused in r.loop.closed, between=lambda: _ticking(r)), (
+            "the held read's answer is booked once it comes"
+        )
+        assert r.events("lifecycle_read_failed") == []
         assert r.events("safe_mode") == []

@@ -8,11 +8,14 @@ is stale, and positions over the limit.
 `LoopWatch` keeps what it has seen: the trading state, the pause, the blocking state the
 quotes were last withdrawn for, the maintenance window holding now, the markets over the
 limit, and the markets closed (a set the market pass reads). `kalshi resume` is handed on to
-`on_resume` (the market pass counts a strategy's failures afresh).
+`on_resume` (the market pass counts a strategy's failures afresh). A lifecycle message lost in
+a gap of its channel, which has no snapshot, is made good by reading the markets' state again
+(`_reread_markets`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -26,8 +29,10 @@ from kalshi_cli.vocabulary.models import (
     LIFECYCLE_RESULT,
     LIFECYCLE_RESUMES,
     LIFECYCLE_STOPS,
+    Market,
     Order,
     Side,
+    lifecycle_of_status,
 )
 
 if TYPE_CHECKING:
@@ -42,6 +47,10 @@ if TYPE_CHECKING:
 CLOSED_EVENTS = LIFECYCLE_STOPS | LIFECYCLE_RESULT
 # of those, the ones no later event undoes: `deactivated` is also a pause, which `activated` ends
 ENDED_EVENTS = (LIFECYCLE_STOPS - {"deactivated"}) | LIFECYCLE_RESULT
+LIFECYCLE_CHANNEL = "market_lifecycle_v2"  # what a GAP event of that channel names (feed/ws.py)
+MARKETS_PER_READ = 100  # tickers per `GET /markets?tickers=` (the query stays a short URL)
+# how long after a failed read of the markets' state it is made again if no gap comes first
+REREAD_RETRY_S = 5.0
 
 
 class LoopWatch:
@@ -80,6 +89,11 @@ class LoopWatch:
         self._schedule_out = False  # a read of them is on its way, its answer not booked
         self._schedule_read_once = False  # the first read was made (waited for)
         self._maintenance: tuple[float, float] | None = None  # the window holding now, if any
+        # a lifecycle gap: the markets' state read again (`_reread_markets`)
+        self._reread_due = False  # a gap asked for a read not made yet
+        self._reread_out = False  # a read is on its way, its answer not booked
+        self._reread_at = -math.inf  # not before (monotonic): a failed read's retry
+        self._told: set[str] = set()  # markets a lifecycle message told of while a read was out
 
     @property
     def settings(self) -> LoopSettings:
@@ -127,6 +141,14 @@ class LoopWatch:
                 if event.error is not None:
                     # a failed book poll is a failed call: the API error guard counts it
                     self._executor.guard.failed(event.error)
+                if kind is EventKind.GAP and event.reason == LIFECYCLE_CHANNEL:
+                    # a close, pause, resume or result may be lost: the channel has no snapshot
+                    # to resync from, so the markets' state is read again (at once: a failed
+                    # read's wait is over)
+                    self._reread_due = True
+                    self._reread_at = -math.inf
+        # after the events: what the read finds is newer than the messages before the gap
+        self._reread_markets()
         return changed, went_stale
 
     def _order_update(self, update: Order | UnreadableOrder) -> None:
@@ -214,8 +236,14 @@ class LoopWatch:
         return row.subaccount if row is not None else here
 
     def _lifecycle(self, message: Lifecycle) -> None:
-        ticker = message.market_ticker or ""
-        kind = message.event_type or ""
+        ticker, kind = message.market_ticker or "", message.event_type or ""
+        if self._reread_out and (kind in CLOSED_EVENTS or kind == LIFECYCLE_RESUMES):
+            self._told.add(ticker)
+        self._apply_lifecycle(ticker, kind, {})
+
+    def _apply_lifecycle(self, ticker: str, kind: str, detail: dict[str, str]) -> None:
+        """One rule for what a lifecycle event does to the loop's market, told by its message or
+        read again after a gap (`detail`: what the read found)."""
         if ticker not in self._portfolio.markets:
             return
         if kind in ENDED_EVENTS:
@@ -226,11 +254,69 @@ class LoopWatch:
             self._executor.fills_due = True
         if kind in CLOSED_EVENTS and ticker not in self._closed:
             self._closed.add(ticker)
-            self._log.emit("market_closed", {"ticker": ticker, "event_type": kind})
+            self._log.emit("market_closed", {"ticker": ticker, "event_type": kind, **detail})
         elif kind == LIFECYCLE_RESUMES and ticker in self._closed and ticker not in self._ended:
             # a pause ended: the market trades again, and the loop trades it, stop-loss too
             self._closed.discard(ticker)
-            self._log.emit("market_reopened", {"ticker": ticker, "event_type": kind})
+            self._log.emit("market_reopened", {"ticker": ticker, "event_type": kind, **detail})
+
+    def _reread_markets(self) -> None:
+        """After a lifecycle gap, the loop's markets' state read again from the exchange
+        (`GET /markets?tickers=`, a hundred at a time) and applied as the lifecycle message that
+        leads to it would be (`lifecycle_of_status`): a resume lost in the gap trades the market
+        again, a close or a result lost stops it, and a result's settlement is read. The read is
+        made off the deciding path (runner/execution/dispatch.py), holding no market; one at a
+        time, however many gaps come while it is out (a gap then asks for another after it);
+        not while the API error guard asks for a backoff. A failed read counts with the guard,
+        as every read does, and is made again on the next gap or `REREAD_RETRY_S` later."""
+        if not self._reread_due or self._reread_out or self._executor.guard.backing_off:
+            return
+        if self._clock.monotonic() < self._reread_at:
+            return
+        # a client that lists no markets (a test's) has nothing to read them from
+        listing = getattr(getattr(self._client, "markets", None), "iter_markets", None)
+        self._reread_due = False
+        # a market whose result is known has nothing left to learn
+        tickers = sorted(t for t in self._portfolio.markets if t not in self._ended)
+        if listing is None or not tickers:
+            return
+
+        def read() -> list[Market]:
+            found: list[Market] = []
+            for i in range(0, len(tickers), MARKETS_PER_READ):
+                found.extend(listing(tickers=tickers[i : i + MARKETS_PER_READ]))
+            return found
+
+        self._reread_out = True
+        self._told.clear()
+        self._dispatch.send(
+            (), read, self._reread_booked, Urgency.AGAIN, unmade=self._reread_unmade
+        )
+
+    def _reread_booked(self, answer: CallAnswer[list[Market]]) -> None:
+        """The markets' state read after a gap, booked on the deciding path. A market a
+        lifecycle message told of while the read was out is left to the message: the channel
+        delivers in order, so what it said, and what follows it, is as new as the read."""
+        self._reread_out = False
+        told, self._told = self._told, set()
+        try:
+            markets = answer.get()
+        except KalshiError as exc:
+            self._executor.guard.failed(exc, answer.sent_at)
+            self._log.emit("lifecycle_read_failed", {"error": exc.one_line()})
+            self._reread_due = True
+            self._reread_at = self._clock.monotonic() + REREAD_RETRY_S
+            return
+        self._executor.guard.ok(answer.sent_at)
+        for market in markets:
+            kind = lifecycle_of_status(market.status, market.result)
+            if kind is not None and market.ticker not in told:
+                self._apply_lifecycle(market.ticker, kind, {"status": market.status})
+
+    def _reread_unmade(self) -> None:
+        # never made (the loop is stopping, or a drain failed): a later tick may make it
+        self._reread_out = False
+        self._reread_due = True
 
     # ---------------------------------------------------------------- state, pause, breaches
 

@@ -1,0 +1,145 @@
+"""A `market_lifecycle_v2` message lost in a gap: the channel has no snapshot, so the trade loop
+reads its markets' state again from the exchange (`GET /markets?tickers=`) and applies it by the
+rule a lifecycle message is applied by (kalshi_cli/runner/lifecycle/loop_watch.py).
+
+On the simulator: the exchange changes a market's status, the feed loses the message that says
+so and reports the gap, as `MarketData` does for a lost sequence number. On the old code the
+loop only logged the gap: a market whose resume was lost was never traded again, and a market
+whose result was lost waited for its settlement until the next start."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.runner.lifecycle.loop_watch import CLOSED_EVENTS, ENDED_EVENTS
+from kalshi_cli.vocabulary.errors import ServerError
+from kalshi_cli.vocabulary.models import LIFECYCLE_RESUMES, lifecycle_of_status
+from tests.openapi_check import SPEC_PATH
+from tests.runner.fakes import Rig, quiet_market_maker
+
+TICKER = "KXFEDDECISION-SIM-DEC-H0"
+GAP = FeedEvent(EventKind.GAP, reason="market_lifecycle_v2")
+
+
+def _lost_in_a_gap(rig: Rig) -> None:
+    """The lifecycle messages the feed holds are lost, and the feed reports the gap."""
+    rig.feed.events = [e for e in rig.feed.events if e.kind is not EventKind.LIFECYCLE]
+    rig.feed.events.append(GAP)
+
+
+def _quoted(rig: Rig, ticker: str) -> bool:
+    return any(r.ticker == ticker for r in rig.client.requests)
+
+
+def _events(log: Path, name: str) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    return [e for e in lines if e["event"] == name]
+
+
+def test_a_market_whose_resume_was_lost_in_a_gap_is_quoted_again_after_the_read(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "trade.log"
+    rig = quiet_market_maker(tmp_path, log_path=log)
+    rig.exchange.set_market_status(TICKER, "paused")
+    rig.step()
+    assert TICKER in rig.loop.closed
+    assert not _quoted(rig, TICKER)
+    rig.exchange.set_market_status(TICKER, "open")
+    _lost_in_a_gap(rig)
+    rig.step()
+    rig.step()
+    assert TICKER not in rig.loop.closed
+    assert _quoted(rig, TICKER)
+    rig.loop.log.close()
+    (reopened,) = _events(log, "market_reopened")
+    assert reopened["ticker"] == TICKER
+    rig.store.close()
+
+
+def test_a_result_lost_in_a_gap_closes_the_market_and_its_settlement_is_booked(
+    tmp_path: Path,
+) -> None:
+    rig = quiet_market_maker(tmp_path)
+    rig.buy_yes(TICKER, Decimal("0.62"), Decimal(3))
+    assert rig.loop.portfolio.position(TICKER) == 3
+    rig.exchange.settle(TICKER, "yes")
+    _lost_in_a_gap(rig)
+    rig.step()
+    rig.step()
+    assert TICKER in rig.loop.closed
+    (settlement,) = rig.store.settlements.read()
+    assert settlement.ticker == TICKER
+    assert rig.loop.portfolio.position(TICKER) == 0
+    # a result is final: a later `activated` does not bring the market back
+    rig.exchange.markets[TICKER].status = "open"
+    rig.feed.events.append(GAP)
+    rig.step()
+    assert TICKER in rig.loop.closed
+    rig.store.close()
+
+
+def test_a_close_lost_in_a_gap_stops_the_loop_quoting_the_market(tmp_path: Path) -> None:
+    rig = quiet_market_maker(tmp_path)
+    rig.exchange.set_market_status(TICKER, "closed")
+    _lost_in_a_gap(rig)
+    rig.step()
+    rig.step()
+    assert TICKER in rig.loop.closed
+    assert not _quoted(rig, TICKER)
+    rig.store.close()
+
+
+def test_a_failed_read_is_counted_and_made_again_and_gaps_share_one_read(
+    tmp_path: Path,
+) -> None:
+    rig = quiet_market_maker(tmp_path)
+    rig.step()
+    reads: list[list[str]] = []
+    fail = [True]
+    listing = rig.client.iter_markets
+
+    def iter_markets(**filters: Any) -> Any:
+        reads.append(list(filters.get("tickers") or []))
+        if fail[0]:
+            raise ServerError("unavailable", status=503)
+        return listing(**filters)
+
+    rig.client.iter_markets = iter_markets  # type: ignore[method-assign]
+    rig.exchange.set_market_status(TICKER, "paused")
+    _lost_in_a_gap(rig)
+    rig.feed.events.append(GAP)  # two gaps in one drain: one read
+    errors_before = rig.loop.executor.counters.errors
+    rig.step()
+    assert len(reads) == 1
+    assert TICKER in reads[0]
+    assert rig.loop.executor.counters.errors == errors_before + 1
+    assert TICKER not in rig.loop.closed
+    rig.step()  # no gap and the retry not due: nothing read
+    assert len(reads) == 1
+    fail[0] = False
+    rig.step(30.0)  # the retry, a bounded time later, with no gap since
+    assert len(reads) == 2
+    assert TICKER in rig.loop.closed
+    rig.store.close()
+
+
+def test_every_market_status_of_the_spec_reads_as_a_lifecycle_event() -> None:
+    """A status the read does not know would leave the market as the loop last knew it: each
+    one the spec lists stands for an event, the trading ones resume and the others stop."""
+    spec = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
+    statuses = spec["components"]["schemas"]["Market"]["properties"]["status"]["enum"]
+    read = {status: lifecycle_of_status(status) for status in statuses}
+    assert read["active"] == LIFECYCLE_RESUMES
+    stops = {s for s in read if s != "active"}
+    assert all(read[s] in CLOSED_EVENTS for s in stops), read
+    # the result known, or the market closed: no later status brings it back
+    ended = {s for s in stops if read[s] in ENDED_EVENTS}
+    assert ended == {"closed", "determined", "disputed", "amended", "finalized"}
+    assert lifecycle_of_status("closed", "yes") == "determined"
