@@ -418,8 +418,9 @@ class Connection:
             raise
 
     def items(self, cls: type[S], fields: dict[str, msgspec.Raw], key: str, what: str) -> list[S]:
-        """The answer's list `key` (missing or null: none), each item as `cls`."""
-        items = self.parse(listed_items, fields.get(key), what)
+        """The answer's list `key`, which the spec requires (null: none; missing: a
+        KalshiError, `listed_items`), each item as `cls`."""
+        items = self.parse(lambda f: listed_items(f, key, required=True), fields, what)
         return [self.parse(lambda b: decode_answer(cls, b), item, what) for item in items]
 
     def item(self, cls: type[S], fields: dict[str, msgspec.Raw], key: str, what: str) -> S:
@@ -459,7 +460,9 @@ class Connection:
         auth: bool,
     ) -> tuple[list[T], str]:
         """One page: its items, each decoded by `parse` (an Answer Struct, decoded from the
-        item's bytes; or a function of the item as a dict), and the next cursor."""
+        item's bytes; or a function of the item as a dict), and the next cursor. Every listing
+        read page by page has a list the spec requires: a page without it is a KalshiError
+        (`listed_items`)."""
         fields = self.get_fields(
             path, params={**params, "limit": limit, "cursor": cursor}, auth=auth
         )
@@ -467,7 +470,7 @@ class Connection:
             decoded = cast("list[T]", self.items(parse, fields, key, key))
         else:
             convert = cast("Callable[[Any], T]", parse)
-            items = self.parse(listed_items, fields.get(key), key)
+            items = self.parse(lambda f: listed_items(f, key, required=True), fields, key)
             decoded = [self.parse(convert, msgspec.json.decode(i), key) for i in items]
         cursor_raw = fields.get("cursor")
         next_cursor = self.parse(_cursor, cursor_raw, "cursor") if cursor_raw else ""
@@ -547,9 +550,24 @@ def time_window(ticker: str | None, min_ts: int | None, max_ts: int | None) -> P
     return {"ticker": ticker, "min_ts": min_ts, "max_ts": max_ts}
 
 
-def listed_items(raw: msgspec.Raw | None) -> list[msgspec.Raw]:
-    """A page's list of items, each its bytes; none for a missing or null list."""
-    return (_ITEMS.decode(raw) if raw is not None else None) or []
+def listed_items(
+    fields: Mapping[str, msgspec.Raw], key: str, *, required: bool
+) -> list[msgspec.Raw]:
+    """The answer's list `key`, each item its bytes. A null list is none (Go encodes an empty
+    slice as null). A missing one is none only where the spec lets the answer leave it out
+    (`required` False, said at the call); where the spec requires it, the answer cannot be read:
+    a KalshiError, as for a page that does not decode, so a caller that treats an unreadable
+    listing as unknown (the kill switch's proof, reconciliation, the checks) does so here too,
+    never reading `200 {}` as "nothing listed"."""
+    raw = fields.get(key)
+    if raw is None:
+        if required:
+            raise KalshiError(
+                f"unexpected answer from the exchange: no {key!r} list, which the spec "
+                "requires; what it lists is unknown"
+            )
+        return []
+    return _ITEMS.decode(raw) or []
 
 
 def _cursor(raw: msgspec.Raw) -> str:

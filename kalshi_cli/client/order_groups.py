@@ -101,10 +101,12 @@ class OrderGroupsApi(Area):
         """The groups of `subaccount`; of every subaccount when None (and the client has
         none)."""
         fields = self._conn.get_fields(GROUPS, params=_subaccount(subaccount), auth=True)
-        return [
-            self._conn.parse(_listed_group, item, "order group")
-            for item in self._conn.parse(listed_items, fields.get("order_groups"), "order groups")
-        ]
+        # the one listing whose answer the spec lets leave its list out (GetOrderGroupsResponse
+        # requires no field): an account without groups may be answered `{}`
+        listed = self._conn.parse(
+            lambda f: listed_items(f, "order_groups", required=False), fields, "order groups"
+        )
+        return [self._conn.parse(_listed_group, item, "order group") for item in listed]
 
     def get_order_group(self, order_group_id: str, *, subaccount: int | None = None) -> OrderGroup:
         group_id = _group_id(order_group_id)

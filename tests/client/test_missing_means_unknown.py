@@ -25,7 +25,7 @@ from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import AmendOutcomeUnknown, KalshiError
 from kalshi_cli.vocabulary.models import BookSide, Order, Position, decode_answer
 from tests.conftest import SimHarness
-from tests.prime_tier import Kalshi, connect, make_markets, state_path
+from tests.prime_tier import Kalshi, another_accounts_order, connect, make_markets, state_path
 
 PLACE = ("order", "place", "KXT-EV-M00", "--side", "yes", "--action", "buy")
 CREATE_PATH = "/trade-api/v2/portfolio/events/orders"
@@ -218,3 +218,69 @@ def test_a_decrease_answer_without_remaining_count_is_an_unknown_outcome(
             client.orders.decrease_order(placed.order_id, reduce_by=D(1))
         assert caught.value.order_id == placed.order_id
         assert client.orders.get_order(placed.order_id).remaining_count == D(2)  # it was applied
+
+
+class ListedAs(httpx.BaseTransport):
+    """The real simulator, except that the listings `picked` are answered `answer`."""
+
+    def __init__(self, picked: Callable[[httpx.Request], bool], answer: dict[str, Any]) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._picked = picked
+        self._answer = answer
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and self._picked(request):
+            return httpx.Response(200, json=self._answer)
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _resting(request: httpx.Request) -> bool:
+    return (
+        request.url.path.endswith("/portfolio/orders")
+        and request.url.params.get("status") == "resting"
+    )
+
+
+def test_cancel_all_is_not_proven_by_a_resting_listing_without_its_orders_list(
+    prime: SimHarness, kalshi: Kalshi
+) -> None:
+    """An answer `200 {}` to the listing of resting orders (an exchange or a proxy answering
+    half) says nothing of what rests: the spec requires its `orders` list. Read as an empty
+    list, `kalshi cancel-all` called the book clear while an order it never saw rested."""
+    (ticker,) = make_markets(prime, 1)
+    with connect(prime.account) as client:
+        client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(1)))
+    done = kalshi(
+        "cancel-all",
+        "--ticker",
+        ticker,
+        client=lambda: connect(prime.account, transport=ListedAs(_resting, {})),
+    )
+    assert "PROVEN: no resting order left" not in done.output, done.output
+    assert "NOT PROVEN" in done.output and "'orders' list" in done.output, done.output
+    assert done.exit_code == 11, done.output
+
+
+def test_check_positions_is_unknown_on_a_positions_listing_without_its_list(
+    prime: SimHarness, kalshi: Kalshi
+) -> None:
+    """`200 {}` to the positions listing read as no position: a breach of the limit was OK."""
+    (ticker,) = make_markets(prime, 1)
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.40", 500)
+    with connect(prime.account) as client:
+        client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(500)))
+    assert kalshi("check", "positions").exit_code == 2  # CRITICAL: over the default limit
+
+    def positions(request: httpx.Request) -> bool:
+        return request.url.path.endswith("/portfolio/positions")
+
+    checked = kalshi(
+        "check",
+        "positions",
+        client=lambda: connect(prime.account, transport=ListedAs(positions, {})),
+    )
+    assert checked.exit_code == 3, checked.output  # UNKNOWN: it could not look
+    assert "'market_positions' list" in checked.output, checked.output
