@@ -223,6 +223,7 @@ class CommunicationsApi(Area):
             limit=limit,
             page_size=min(page_size, 100),
             auth=True,
+            cursor_required=False,
         )
 
     def list_rfqs(self, **filters: Any) -> list[Rfq]:
@@ -322,6 +323,7 @@ class CommunicationsApi(Area):
             limit=limit,
             page_size=min(page_size, 500),
             auth=True,
+            cursor_required=False,
         )
 
     def list_quotes(self, **filters: Any) -> list[Quote]:

@@ -458,11 +458,13 @@ class Connection:
         limit: int,
         params: Params,
         auth: bool,
+        cursor_required: bool,
     ) -> tuple[list[T], str]:
         """One page: its items, each decoded by `parse` (an Answer Struct, decoded from the
         item's bytes; or a function of the item as a dict), and the next cursor. Every listing
         read page by page has a list the spec requires: a page without it is a KalshiError
-        (`listed_items`)."""
+        (`listed_items`). Whether the spec requires its cursor too is said at the call
+        (`cursor_required`): a page without a required cursor is a KalshiError (`next_cursor`)."""
         fields = self.get_fields(
             path, params={**params, "limit": limit, "cursor": cursor}, auth=auth
         )
@@ -472,9 +474,8 @@ class Connection:
             convert = cast("Callable[[Any], T]", parse)
             items = self.parse(lambda f: listed_items(f, key, required=True), fields, key)
             decoded = [self.parse(convert, msgspec.json.decode(i), key) for i in items]
-        cursor_raw = fields.get("cursor")
-        next_cursor = self.parse(_cursor, cursor_raw, "cursor") if cursor_raw else ""
-        return decoded, next_cursor
+        following = self.parse(lambda f: next_cursor(f, required=cursor_required), fields, "cursor")
+        return decoded, following
 
     def iterate(
         self,
@@ -486,11 +487,19 @@ class Connection:
         limit: int | None,
         page_size: int,
         auth: bool,
+        cursor_required: bool,
         on_page: Callable[[int], None] | None = None,
     ) -> Iterator[T]:
         return paginate(
             lambda cursor, size: self.page(
-                path, key, parse, cursor=cursor, limit=size, params=params, auth=auth
+                path,
+                key,
+                parse,
+                cursor=cursor,
+                limit=size,
+                params=params,
+                auth=auth,
+                cursor_required=cursor_required,
             ),
             page_size=page_size,
             limit=limit,
@@ -507,15 +516,18 @@ class Connection:
         limit: int | None = None,
         *,
         private: bool,
+        cursor_required: bool,
     ) -> Iterator[T]:
         """Every item of the listing at `path` (at most `limit`), page by page. A private
         listing (the portfolio, the orders, the archived fills, orders and positions) is signed
         and paged `PORTFOLIO_PAGE_MAX` at a time; a public one (market data, live and archived)
-        is unsigned and paged `MARKETS_PAGE_MAX` at a time."""
+        is unsigned and paged `MARKETS_PAGE_MAX` at a time. `cursor_required`: whether the spec
+        requires each page's cursor (`page`)."""
         page_size = PORTFOLIO_PAGE_MAX if private else MARKETS_PAGE_MAX
         return self.iterate(
-            path, key, parse, params=params, limit=limit, page_size=page_size, auth=private
-        )
+            path, key, parse, params=params, limit=limit, page_size=page_size, auth=private,
+            cursor_required=cursor_required,
+        )  # fmt: skip
 
     # ----------------------------------------------------------------------------------------
     # diagnostics
@@ -570,7 +582,20 @@ def listed_items(
     return _ITEMS.decode(raw) or []
 
 
-def _cursor(raw: msgspec.Raw) -> str:
+def next_cursor(fields: Mapping[str, msgspec.Raw], *, required: bool) -> str:
+    """The cursor of the page after this one; "" when this page is the last. A cursor of "" or
+    null is the last page. A missing one is the last page only where the spec lets the answer
+    leave it out (`required` False, said at the call); where the spec requires it, whether more
+    pages follow is unknown: a KalshiError, as for a missing list (`listed_items`), so the kill
+    switch's proof never reads the first page of the resting orders as all of them."""
+    raw = fields.get("cursor")
+    if raw is None:
+        if required:
+            raise KalshiError(
+                "unexpected answer from the exchange: no 'cursor', which the spec requires; "
+                "whether more pages follow is unknown"
+            )
+        return ""
     return _CURSOR.decode(raw) or ""
 
 

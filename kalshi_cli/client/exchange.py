@@ -138,6 +138,7 @@ class ExchangeApi(Area):
             limit=None,
             page_size=1000,
             auth=False,
+            cursor_required=True,
         )
 
     def get_exchange_status(self) -> ExchangeStatus:

@@ -98,8 +98,9 @@ class HistoricalApi(Area):
             "series_ticker": series_ticker,
         }
         return self._conn.listing(
-            "/historical/markets", "markets", Market, params, limit, private=False
-        )
+            "/historical/markets", "markets", Market, params, limit, private=False,
+            cursor_required=True,
+        )  # fmt: skip
 
     def get_historical_market(self, ticker: str) -> Market:
         try:
@@ -152,7 +153,10 @@ class HistoricalApi(Area):
         """`GET /markets/trades` within a time range: the live tier's half of a market's trades
         (`kalshi data download` reads the other half with `iter_historical_trades`)."""
         params = time_window(ticker, min_ts, max_ts)
-        return self._conn.listing("/markets/trades", "trades", Trade, params, limit, private=False)
+        return self._conn.listing(
+            "/markets/trades", "trades", Trade, params, limit, private=False,
+            cursor_required=True,
+        )  # fmt: skip
 
     def iter_historical_trades(
         self,
@@ -164,8 +168,9 @@ class HistoricalApi(Area):
     ) -> Iterator[Trade]:
         params = time_window(ticker, min_ts, max_ts)
         return self._conn.listing(
-            "/historical/trades", "trades", Trade, params, limit, private=False
-        )
+            "/historical/trades", "trades", Trade, params, limit, private=False,
+            cursor_required=True,
+        )  # fmt: skip
 
     def get_trades_page(
         self,
@@ -183,8 +188,9 @@ class HistoricalApi(Area):
         params: Params = {"ticker": ticker, "min_ts": min_ts, "max_ts": max_ts}
         path = "/historical/trades" if historical else "/markets/trades"
         return self._conn.page(
-            path, "trades", Trade, cursor=cursor, limit=limit, params=params, auth=False
-        )
+            path, "trades", Trade, cursor=cursor, limit=limit, params=params, auth=False,
+            cursor_required=True,
+        )  # fmt: skip
 
     def iter_historical_fills(
         self,
@@ -197,7 +203,7 @@ class HistoricalApi(Area):
         params = time_window(ticker, min_ts, max_ts)
         listed = self._conn.listing(
             "/historical/fills", "fills", self._conn.fill_quarantine.fill_or_none, params, limit,
-            private=True,
+            private=True, cursor_required=True,
         )  # fmt: skip
         return (fill for fill in listed if fill is not None)
 
@@ -211,8 +217,9 @@ class HistoricalApi(Area):
     ) -> Iterator[Order]:
         params = time_window(ticker, min_ts, max_ts)
         return self._conn.listing(
-            "/historical/orders", "orders", Order, params, limit, private=True
-        )
+            "/historical/orders", "orders", Order, params, limit, private=True,
+            cursor_required=True,
+        )  # fmt: skip
 
     def iter_historical_positions(
         self, *, ticker: str | None = None, event_ticker: str | None = None
@@ -220,8 +227,9 @@ class HistoricalApi(Area):
         """Settled positions archived by whole event (never split with the live listing)."""
         params: Params = {"ticker": ticker, "event_ticker": event_ticker}
         return self._conn.listing(
-            "/historical/positions", "market_positions", Position, params, private=True
-        )
+            "/historical/positions", "market_positions", Position, params, private=True,
+            cursor_required=False,
+        )  # fmt: skip
 
 
 class LiveFills(Protocol):

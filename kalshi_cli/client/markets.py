@@ -147,6 +147,7 @@ class MarketsApi(Area):
             limit=limit,
             params=params,
             auth=False,
+            cursor_required=True,
         )
 
     def iter_markets(
@@ -234,6 +235,7 @@ class MarketsApi(Area):
             limit=limit,
             page_size=min(page_size, EVENTS_PAGE_MAX),
             auth=False,
+            cursor_required=True,
             on_page=on_page,
         )
 
@@ -265,6 +267,7 @@ class MarketsApi(Area):
             limit=limit,
             page_size=min(page_size, 1000),
             auth=False,
+            cursor_required=True,
             on_page=on_page,
         )
         return tape if ticker is None else _of_ticker(tape, ticker)
@@ -399,6 +402,7 @@ class MarketsApi(Area):
                 limit=None,
                 page_size=EVENTS_PAGE_MAX,
                 auth=False,
+                cursor_required=True,
                 on_page=on_page,
             )
             for e in events:

@@ -316,7 +316,10 @@ class OrdersApi(Area):
         limit: int | None = None,
     ) -> Iterator[Order]:
         params: Params = {"ticker": ticker, "event_ticker": event_ticker, "status": status}
-        return self._conn.listing("/portfolio/orders", "orders", Order, params, limit, private=True)
+        return self._conn.listing(
+            "/portfolio/orders", "orders", Order, params, limit, private=True,
+            cursor_required=True,
+        )  # fmt: skip
 
     def get_order(self, order_id: str) -> Order:
         try:

@@ -32,7 +32,12 @@ class PortfolioApi(Area):
             "count_filter": count_filter,
         }
         positions = self._conn.listing(
-            "/portfolio/positions", "market_positions", Position, params, private=True
+            "/portfolio/positions",
+            "market_positions",
+            Position,
+            params,
+            private=True,
+            cursor_required=False,
         )
         return [p for p in positions if include_flat or p.position != ZERO]
 
@@ -54,7 +59,7 @@ class PortfolioApi(Area):
         # a fill lacking a field the spec requires is quarantined, never listed (models.Fill)
         listed = self._conn.listing(
             "/portfolio/fills", "fills", self._conn.fill_quarantine.fill_or_none, params, limit,
-            private=True,
+            private=True, cursor_required=True,
         )  # fmt: skip
         return (fill for fill in listed if fill is not None)
 
@@ -72,4 +77,5 @@ class PortfolioApi(Area):
             params,
             limit,
             private=True,
+            cursor_required=False,
         )

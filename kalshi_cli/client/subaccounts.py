@@ -103,6 +103,7 @@ class SubaccountsApi(Area):
                 limit=limit,
                 page_size=PORTFOLIO_PAGE_MAX,
                 auth=True,
+                cursor_required=False,
             )
         )
 
