@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kalshi_cli.client import KalshiClient
+from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.conftest import SimHarness
-from tests.prime_tier import Kalshi, connect, make_markets
+from tests.prime_tier import Kalshi, connect, make_markets, state_path
 from tests.services.test_restricted_key_imports import _NamingNoSubaccount
 
 # the simulator's request counts name the route, not the order
@@ -122,13 +124,9 @@ def test_a_subaccount_flag_that_is_not_the_orders_is_refused_with_nothing_sent(
     )
 
 
-def test_an_order_placed_elsewhere_is_amended_on_the_subaccount_it_names(
-    prime: SimHarness, kalshi: Kalshi
-) -> None:
-    """An order the state file does not hold, placed on subaccount 1 by another program: it
-    names its subaccount (to a direct member), and the amend without `--subaccount` goes
-    there."""
-    (ticker,) = make_markets(prime, 1)
+def _placed_elsewhere_on_subaccount_1(prime: SimHarness, kalshi: Kalshi, ticker: str) -> str:
+    """A bid of 2 at 0.30 another program placed on subaccount 1 (funded here): its id. The
+    state file does not hold it."""
     _fund_subaccount_1(kalshi)
     created = prime.signed(
         prime.account,
@@ -145,9 +143,94 @@ def test_an_order_placed_elsewhere_is_amended_on_the_subaccount_it_names(
         },
     )
     assert created.status_code == 201, created.text
-    order_id = created.json()["order_id"]
+    order_id: str = created.json()["order_id"]
+    return order_id
+
+
+def test_an_order_placed_elsewhere_is_amended_on_the_subaccount_it_names(
+    prime: SimHarness, kalshi: Kalshi
+) -> None:
+    """An order the state file does not hold, placed on subaccount 1 by another program: it
+    names its subaccount (to a direct member), and the amend without `--subaccount` goes
+    there."""
+    (ticker,) = make_markets(prime, 1)
+    order_id = _placed_elsewhere_on_subaccount_1(prime, kalshi, ticker)
 
     amended = kalshi("order", "amend", order_id, "--price", "0.31", "--json")
     assert amended.exit_code == 0, amended.output
     order = _the_order(prime, order_id)
     assert (order["subaccount_number"], order["yes_price_dollars"]) == (1, "0.3100")
+
+
+# each change, and what the order of 2 at 0.30 shows after it (its status, price, and what
+# rests of an order still resting)
+Change = tuple[tuple[str, ...], tuple[str, ...]]
+_CHANGES: list[Change] = [
+    (("amend", "--price", "0.31"), ("resting", "0.3100", "2.00")),
+    (("decrease", "--by", "1"), ("resting", "0.3000", "1.00")),
+    (("cancel",), ("canceled", "0.3000")),
+]
+_CHANGE_IDS = ["amend", "decrease", "cancel"]
+
+
+def _shows(harness: SimHarness, order_id: str) -> tuple[Any, ...]:
+    """The order's subaccount, status, price, and what rests while it rests."""
+    order = _the_order(harness, order_id)
+    shown = (order["subaccount_number"], order["status"], order["yes_price_dollars"])
+    return (*shown, order["remaining_count_fp"]) if order["status"] == "resting" else shown
+
+
+@pytest.mark.parametrize("change", _CHANGES, ids=_CHANGE_IDS)
+def test_an_order_nothing_here_places_goes_to_the_subaccount_given(
+    prime: SimHarness, kalshi: Kalshi, change: Change
+) -> None:
+    """An order the state file does not hold, resting on subaccount 1, read through a wire
+    that names no subaccount: only `--subaccount 1` says where it rests, and the amend, the
+    decrease and the cancel go there. Taken as the order's own subaccount, the missing one
+    refused the flag ("is on subaccount None"); left out, the write went to the primary and
+    was refused as not found."""
+    (ticker,) = make_markets(prime, 1)
+    order_id = _placed_elsewhere_on_subaccount_1(prime, kalshi, ticker)
+
+    (verb, *terms), after = change
+    changed = kalshi(
+        "order", verb, order_id, *terms, "--subaccount", "1", "--json", client=_unnamed(prime)
+    )
+    assert changed.exit_code == 0, changed.output
+    assert _shows(prime, order_id) == (1, *after)
+
+
+@pytest.mark.parametrize("change", _CHANGES, ids=_CHANGE_IDS)
+@pytest.mark.parametrize("rests_on", [1, 0], ids=["on-1-row-0", "on-0-row-1"])
+def test_a_state_file_row_on_another_subaccount_gives_way_to_the_one_the_exchange_names(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path, change: Change, rests_on: int
+) -> None:
+    """A state file can place an order where the exchange does not: one written before it
+    kept subaccounts books every order on the primary (docs/state-file.md,
+    `0003_order_fill_subaccount`) until `kalshi reconcile` corrects it. The exchange names the
+    order's subaccount, and the amend, the decrease and the cancel without `--subaccount` go
+    there, not where the row says: the amend and the decrease read the order first, and the
+    cancel, sent where the row says and refused as not found, is sent again where the read
+    names."""
+    (ticker,) = make_markets(prime, 1)
+    if rests_on == 1:
+        order_id = _on_subaccount_1(kalshi, ticker)
+    else:
+        _fund_subaccount_1(kalshi)
+        placed = kalshi(
+            "order", "place", ticker, "--side", "yes", "--action", "buy", "--count", "2",
+            "--price", "0.30", "--json",
+        )  # fmt: skip
+        assert placed.exit_code == 0, placed.output
+        order_id = json.loads(placed.stdout)["order"]["order_id"]
+    row_says = 1 - rests_on
+    with Store.open(state_path(tmp_path)) as store:
+        store._conn.execute(
+            "UPDATE orders SET subaccount = ? WHERE order_id = ?", (row_says, order_id)
+        )
+        assert store.orders.intent_by_order_id(order_id).subaccount == row_says  # type: ignore[union-attr]
+
+    (verb, *terms), after = change
+    changed = kalshi("order", verb, order_id, *terms, "--json")
+    assert changed.exit_code == 0, changed.output
+    assert _shows(prime, order_id) == (rests_on, *after)

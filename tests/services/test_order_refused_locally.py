@@ -5,19 +5,21 @@ sent; a batch file's rows spend one balance read down row by row."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from kalshi_cli.client import CreateOrder
+from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.services.orders import OrderService
 from kalshi_cli.sim.server.embed import AccountInfo
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, another_accounts_order, connect, make_markets, state_path
@@ -353,3 +355,115 @@ def test_an_order_on_a_missing_subaccount_is_refused_as_unknown_subaccount_by_th
         "`kalshi subaccount list` shows them; `kalshi subaccount create` adds the next one and "
         "`kalshi subaccount transfer` funds it"
     )
+
+
+def test_a_fee_waiver_that_has_ended_waives_nothing(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """A market whose fee waiver ended (in 2001) charges the standard taker fee again: the IOC
+    buy of $980.00 with its $41.16 fee does not fit the $1,000.00, as on a market that never
+    had a waiver. Priced at a time before the waiver's end, it owed no fee and went out."""
+    prime.create_market(
+        "KXW-EV-M00",
+        event_ticker="KXW-EV",
+        series_ticker="KXW",
+        fee_type="quadratic",
+        fee_multiplier="1",
+        fee_waiver_expiration_time=1_000_000_000,
+    )
+    buy = ("order", "place", "KXW-EV-M00", "--side", "yes", "--action", "buy")
+    result = kalshi(*buy, "--count", "2450", "--price", "0.40", "--tif", "ioc")
+    assert result.exit_code == ExitCode.REJECTED, result.output
+    assert "costs up to $1021.16 with the taker fee" in one_error_line(result.stderr)
+    assert order_writes(prime) == 0
+
+
+def test_an_ioc_buy_that_closes_part_of_a_position_owes_the_fee_of_its_opening_part(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """Ten NO held ($1.853 left); an IOC buy of twelve YES at $0.90 closes the ten and opens
+    two: $1.80 and the $0.0126 taker fee of two, $1.8126, which fits. Held to the fee of all
+    twelve ($0.0756), it came to $1.8756 and was refused."""
+    make_markets(prime, 1)
+    as_small = small_account_holding(prime, BookSide.ASK, "0.70", 10)
+    result = kalshi(*BUY, "--count", "12", "--price", "0.90", "--tif", "ioc", **as_small)
+    assert "short by" not in result.stderr, result.output
+    assert result.exit_code == 0, result.output
+    assert len(intents(tmp_path, **as_small)) == 1, "sent"
+
+
+def test_each_ioc_row_of_a_batch_owes_the_fee_of_its_own_market(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """A batch whose first IOC row is in a market that charges no fee (multiplier 0) and whose
+    second is $980.00 in one at the standard fee: the second owes its own $41.16 and does not
+    fit what the first left. Priced at the first row's market's fees, it owed none."""
+    make_markets(prime, 1)
+    prime.create_market(
+        "KXZ-EV-M00",
+        event_ticker="KXZ-EV",
+        series_ticker="KXZ",
+        fee_type="quadratic",
+        fee_multiplier="0",
+    )
+    path = batch_file(
+        tmp_path, "KXZ-EV-M00,yes,buy,1,0.40,ioc,,", "KXT-EV-M00,yes,buy,2450,0.40,ioc,,"
+    )
+    result = kalshi("order", "batch", "--file", str(path))
+    assert result.exit_code == ExitCode.REJECTED, result.output
+    assert f"{path}:3:" in result.stderr and "$1021.16 with the taker fee" in result.stderr
+    assert f"{path}:2:" not in result.stderr
+    assert order_writes(prime) == 0
+
+
+def test_a_reduce_only_buy_is_not_held_to_the_balance(prime: SimHarness, tmp_path: Path) -> None:
+    """Ten NO held ($1.853 left): a reduce-only buy (an IOC, as the API takes it) of thirteen
+    YES at $0.70 can only close what is held (the exchange takes no more than the ten), so it
+    spends nothing and the balance does not hold it back. Held to it, the three beyond the
+    position were counted as opening ($2.10 and their taker fee) and the close was refused."""
+    make_markets(prime, 1)
+    small = prime.new_account(balance_cents=500)
+    bought_from_another(prime, small, BookSide.ASK, "0.70", 10)
+    request = OrderRequest(
+        "KXT-EV-M00", Side.YES, Action.BUY, D(13), D("0.70"), TimeInForce.IOC, reduce_only=True
+    )
+    with connect(small) as client, Store.open(tmp_path / "state.db") as store:
+        prepared = OrderService(client, store).prepare(request)
+    assert prepared.request.count == D(13)
+
+
+class _FlatFees(httpx.BaseTransport):
+    """The real simulator, except that the series KXT reads as charging the `flat` fee type,
+    whose rates the model does not have (the simulator refuses to make such a series)."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        if not request.url.path.endswith("/series/KXT"):
+            return response
+        body = json.loads(response.read())
+        body["series"]["fee_type"] = "flat"
+        return httpx.Response(response.status_code, json=body)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_an_ioc_buy_in_a_market_whose_fees_cannot_be_priced_is_held_to_its_cost_alone(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """A series of the `flat` fee type (Kalshi's specific fees table, not in the API
+    reference): the fee an IOC buy owes is the exchange's to hold it to, so the $980.00 on
+    $1,000.00 is sent. Priced at the standard fee instead, it was refused for a fee nobody
+    read; and the fee model's own refusal ended the command before anything was sent."""
+    make_markets(prime, 1)
+
+    def flat_fees() -> KalshiClient:
+        return connect(prime.account, transport=_FlatFees())
+
+    placed = kalshi(*BUY, "--count", "2450", "--price", "0.40", "--tif", "ioc", client=flat_fees)
+    assert "short by" not in placed.stderr, placed.output
+    assert placed.exit_code == 0, placed.output
+    assert order_writes(prime) == 1

@@ -6,6 +6,7 @@ loopback."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -20,12 +21,15 @@ from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.execution.order_group import open_session_group
 from kalshi_cli.services.killswitch import session_order_groups
 from kalshi_cli.sim.core import order_groups as sim_order_groups
+from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.store import Store
 from kalshi_cli.store.records import IntentRecord
 from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from tests.conftest import SimHarness, tier_simulator
+from tests.prime_tier import funded_subaccount
 from tests.runner.simproc import Book, client_for, log_events, market_maker_session
 
 TICKER = "KXOGSTART-SIM-A"
@@ -220,3 +224,172 @@ def test_a_key_restricted_to_a_subaccount_starts_beside_a_group_on_the_primary(
         ]
     (kept,) = [e for e in log_events(log_path) if e["event"] == "order_groups_kept"]
     assert kept["subaccount"] == 0
+
+
+def _resting_row(store: Store, order_id: str, subaccount: int) -> None:
+    """A bid the state file holds as resting on `subaccount` under `order_id`."""
+    intent = store.orders.record_intent(
+        IntentRecord(
+            client_order_id=f"market-maker:{order_id}",
+            ticker=TICKER,
+            book_side=BookSide.BID,
+            price=Decimal("0.40"),
+            count=Decimal(1),
+            side=Side.YES,
+            action=Action.BUY,
+            subaccount=subaccount,
+        )
+    )
+    store.orders.mark_sent(
+        intent.client_order_id,
+        order_id=order_id,
+        status="resting",
+        fill_count=Decimal(0),
+        remaining_count=Decimal(1),
+    )
+
+
+def test_a_start_on_the_primary_deletes_an_idle_group_on_a_subaccount_there_and_keeps_a_busy_one(
+    advanced: SimHarness, tmp_path: Path
+) -> None:
+    """Two earlier sessions of this state file ran on subaccount 1 (`--subaccount 1`): the
+    first's group holds a resting order there, the second's holds none. A start on the
+    primary judges each group by subaccount 1's own resting orders and deletes the idle one on
+    1: judged by the primary's orders, the busy group's delete cancelled the order in it;
+    deleted on the primary, the exchange answered not found and the group was forgotten while
+    it stayed on 1. An order the state file holds resting on the primary, which subaccount 1's
+    listing never shows, keeps no group of 1."""
+    advanced.create_market(TICKER)
+    account = advanced.new_account(balance_cents=10_000_000)
+    log_path = tmp_path / "trade.log"
+    with client_for(account) as client, Store.open(tmp_path / "state.db") as store:
+        on_1 = client.on_subaccount(funded_subaccount(client))
+        busy = _start(on_1, store, log_path)
+        in_it = on_1.orders.create_order(
+            CreateOrder(TICKER, BookSide.BID, Decimal("0.10"), Decimal(1), order_group_id=busy)
+        )
+        idle = _start(on_1, store, log_path)
+        _resting_row(store, in_it.order_id, 1)  # what the first session's loop booked
+        _resting_row(store, "resting-on-the-primary", 0)
+
+        group = _start(client, store, log_path)
+
+        on_1_now = {g.order_group_id for g in on_1.order_groups.list_order_groups()}
+        assert on_1_now == {busy}, "the idle group on 1 deleted there, the busy one kept"
+        assert session_order_groups(store) == [busy, group]
+        assert client.orders.get_order(in_it.order_id).status == "resting"
+    deleted = [
+        e["order_group_id"] for e in log_events(log_path) if e["event"] == "order_group_deleted"
+    ]
+    assert deleted == [idle]
+
+
+def test_an_earlier_group_deleted_by_hand_is_forgotten_at_the_next_start(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """`kalshi order-group delete` took the earlier session's group away: the next start,
+    whose listing no longer shows it, stops listing it for the kill switch."""
+    account = sim.new_account(balance_cents=10_000_000)
+    log_path = tmp_path / "trade.log"
+    with client_for(account) as client, Store.open(tmp_path / "state.db") as store:
+        earlier = _start(client, store, log_path)
+        client.order_groups.delete_order_group(earlier)
+        group = _start(client, store, log_path)
+        assert session_order_groups(store) == [group]
+
+
+class Answering(httpx.BaseTransport):
+    """The real simulator over loopback, except that requests of `method` whose path matches
+    `path` (a regular expression) are answered `status`, with the exchange's error body."""
+
+    def __init__(self, method: str, path: str, status: int, code: str) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._method, self._path, self._status, self._code = method, path, status, code
+        self.answered = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == self._method and re.search(self._path, request.url.path):
+            self.answered += 1
+            body = {"error": {"code": self._code, "message": self._code, "details": ""}}
+            return httpx.Response(self._status, json=body)
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _through(account: AccountInfo, transport: httpx.BaseTransport) -> KalshiClient:
+    key, _ = load_private_key(path=Path(account.private_key_path))
+    return KalshiClient(
+        api_base=account.api_base, key_id=account.key_id, private_key=key, transport=transport
+    )
+
+
+def test_an_earlier_group_gone_when_its_delete_goes_is_forgotten(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The listing showed the earlier group, and its delete was answered not found (deleted by
+    hand in between): nothing is left to list, so it is forgotten, not kept as refused."""
+    account = sim.new_account(balance_cents=10_000_000)
+    gone = Answering("DELETE", r"/portfolio/order_groups/[^/]+$", 404, "not_found")
+    log_path = tmp_path / "trade.log"
+    with (
+        client_for(account) as client,
+        _through(account, gone) as deletes_gone,
+        Store.open(tmp_path / "state.db") as store,
+    ):
+        earlier = _start(client, store, log_path)
+        group = _start(deletes_gone, store, log_path)
+        assert gone.answered == 1, "the earlier group's delete was asked"
+        assert session_order_groups(store) == [group]
+    events = log_events(log_path)
+    assert not [e for e in events if e["event"] == "order_group_kept"]
+    assert [e["order_group_id"] for e in events if e["event"] == "order_group_deleted"] == [earlier]
+
+
+def test_a_listing_of_resting_orders_that_fails_keeps_every_earlier_group(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Which groups hold a resting order cannot be told when the listing is refused: a delete
+    cancels the orders of its group, so none is deleted, the start goes on, and the log says
+    why they stay."""
+    sim.create_market(TICKER)
+    account = sim.new_account(balance_cents=10_000_000)
+    refused = Answering("GET", r"/portfolio/orders$", 400, "bad_request")
+    log_path = tmp_path / "trade.log"
+    with (
+        client_for(account) as client,
+        _through(account, refused) as listing_refused,
+        Store.open(tmp_path / "state.db") as store,
+    ):
+        earlier = _start(client, store, log_path)
+        in_it = client.orders.create_order(
+            CreateOrder(TICKER, BookSide.BID, Decimal("0.10"), Decimal(1), order_group_id=earlier)
+        )
+        group = _start(listing_refused, store, log_path)
+        assert refused.answered >= 1
+        assert _groups(client) == {earlier, group}
+        assert session_order_groups(store) == [earlier, group]
+        assert client.orders.get_order(in_it.order_id).status == "resting"
+    (kept,) = [e for e in log_events(log_path) if e["event"] == "order_groups_kept"]
+    assert (kept["subaccount"], "bad_request" in str(kept["error"])) == (0, True)
+
+
+def test_a_start_that_cannot_list_its_own_subaccounts_groups_is_refused(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The groups of the loop's own subaccount are the ones it must be able to see: a refused
+    listing there refuses the start (`_open_group` turns it into no trading), and no group is
+    made."""
+    account = sim.new_account(balance_cents=10_000_000)
+    refused = Answering("GET", r"/portfolio/order_groups$", 403, "forbidden")
+    with (
+        client_for(account) as client,
+        _through(account, refused) as listing_refused,
+        Store.open(tmp_path / "state.db") as store,
+    ):
+        with pytest.raises(KalshiError):
+            _start(listing_refused, store, tmp_path / "trade.log")
+        assert refused.answered == 1
+        assert _groups(client) == set()
+        assert session_order_groups(store) == []

@@ -4,8 +4,9 @@ The stop's cancels side by side ran on a `concurrent.futures` pool, whose worker
 interpreter joins at exit: a stop given up while the exchange held those cancels printed its
 summary at once, and the process then stayed until each held cancel was answered or cut (up
 to the stop's deadline, 20 s by default). Here, in a process of its own, the exchange holds
-every single cancel for 20 s after refusing the batch; the second interrupt comes as they
-are held: the process must be gone soon after the stop returns.
+every single cancel for 20 s after refusing the batch, or holds the batch itself (a call the
+stop makes alone, on a thread of its own); the second interrupt comes as they are held: the
+process must be gone soon after the stop returns.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+
+import pytest
 
 HELD_S = 20.0
 # how soon after the stop returned the process must be gone, on a loaded machine
@@ -42,8 +45,18 @@ _SCRIPT = textwrap.dedent(
     def refused(*args, **kwargs):
         raise ServerError("batch refused", status=503)
 
-    rig.client.batch_cancel = refused
-    rig.client.cancel_order = held
+    batch = rig.client.batch_cancel
+
+    def batch_held(*args, **kwargs):
+        abandon.set()
+        time.sleep(float(sys.argv[2]))
+        return batch(*args, **kwargs)
+
+    if sys.argv[3] == "one-by-one":
+        rig.client.batch_cancel = refused
+        rig.client.cancel_order = held
+    else:
+        rig.client.batch_cancel = batch_held
     summary = rig.loop.shutdown(cancel_resting=True, abandon=abandon)
     assert summary.not_proven, summary
     print("returned", flush=True)
@@ -51,14 +64,17 @@ _SCRIPT = textwrap.dedent(
 )
 
 
-def test_a_stop_given_up_while_its_cancels_are_held_lets_the_process_exit(tmp_path: Path) -> None:
+@pytest.mark.parametrize("held", ["one-by-one", "batch"])
+def test_a_stop_given_up_while_its_cancels_are_held_lets_the_process_exit(
+    tmp_path: Path, held: str
+) -> None:
     root = Path(__file__).resolve().parents[3]
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
     }
     with subprocess.Popen(
-        [sys.executable, "-c", _SCRIPT, str(tmp_path / "s.db"), str(HELD_S)],
+        [sys.executable, "-c", _SCRIPT, str(tmp_path / "s.db"), str(HELD_S), held],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
