@@ -165,7 +165,7 @@ def test_an_order_placed_elsewhere_is_amended_on_the_subaccount_it_names(
 # each change, and what the order of 2 at 0.30 shows after it (its status, price, and what
 # rests of an order still resting)
 Change = tuple[tuple[str, ...], tuple[str, ...]]
-_CHANGES: list[Change] = [
+_EACH_CHANGE: list[Change] = [
     (("amend", "--price", "0.31"), ("resting", "0.3100", "2.00")),
     (("decrease", "--by", "1"), ("resting", "0.3000", "1.00")),
     (("cancel",), ("canceled", "0.3000")),
@@ -180,7 +180,7 @@ def _shows(harness: SimHarness, order_id: str) -> tuple[Any, ...]:
     return (*shown, order["remaining_count_fp"]) if order["status"] == "resting" else shown
 
 
-@pytest.mark.parametrize("change", _CHANGES, ids=_CHANGE_IDS)
+@pytest.mark.parametrize("change", _EACH_CHANGE, ids=_CHANGE_IDS)
 def test_an_order_nothing_here_places_goes_to_the_subaccount_given(
     prime: SimHarness, kalshi: Kalshi, change: Change
 ) -> None:
@@ -200,7 +200,7 @@ def test_an_order_nothing_here_places_goes_to_the_subaccount_given(
     assert _shows(prime, order_id) == (1, *after)
 
 
-@pytest.mark.parametrize("change", _CHANGES, ids=_CHANGE_IDS)
+@pytest.mark.parametrize("change", _EACH_CHANGE, ids=_CHANGE_IDS)
 @pytest.mark.parametrize("rests_on", [1, 0], ids=["on-1-row-0", "on-0-row-1"])
 def test_a_state_file_row_on_another_subaccount_gives_way_to_the_one_the_exchange_names(
     prime: SimHarness, kalshi: Kalshi, tmp_path: Path, change: Change, rests_on: int
