@@ -2,7 +2,8 @@
 exchange acted, or a 5xx) is of unknown outcome: `kalshi rfq ...` and `kalshi quote ...` exit 10
 naming the command that reads it back, never 7 ("is the exchange reachable?") or 14 as if
 nothing happened, and the write is not sent again. An accept the exchange took is a purchase
-once the maker confirms: the trader told it failed would not know to withdraw it.
+once the maker confirms: the trader told it failed would not know to withdraw it. A write that
+never left (a refused connection) is no such case: it is sent again, or reported unreachable.
 
 The exchange is the real simulator: the dropped connection is its own fault knob, the 5xx a
 transport between the command and it that answers 503 once the simulator has acted."""
@@ -313,3 +314,57 @@ def test_a_create_answered_without_its_id_exits_10_naming_the_read_back(
     assert f"kalshi {' '.join(read_back)}" in result.stderr, result.stderr
     party = parties.maker if write.by_maker else parties.requester
     assert write.shows(ok_json(party(*read_back, "--json")), parties)
+
+
+class RefusedBeforeSending(httpx.BaseTransport):
+    """The real simulator, except that the first `times` requests `refused` picks fail to
+    connect: nothing of them leaves this machine."""
+
+    def __init__(self, refused: Callable[[httpx.Request], bool], times: int) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._refused = refused
+        self.left = times
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.left and self._refused(request):
+            self.left -= 1
+            raise httpx.ConnectError("connection refused", request=request)
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+@pytest.mark.parametrize("always", [False, True], ids=["refused-once", "refused-every-time"])
+@pytest.mark.parametrize("write", WRITES, ids=[w.name for w in WRITES])
+def test_a_write_that_never_left_is_sent_again_or_reported_unsent(
+    prime: SimHarness, tmp_path: Path, write: Write, always: bool
+) -> None:
+    """A connection refused before anything was sent proves the exchange did nothing: the write
+    is sent again, and made once; refused every time, the command says the exchange could not
+    be reached (exit 7), never that the write may or may not have been made (exit 10), which
+    would send the person to read back what is not there."""
+    prime.create_market(T)
+    maker_account = prime.new_account()
+    parties = Parties(
+        _as(prime.account, tmp_path / "requester"), _as(maker_account, tmp_path / "maker")
+    )
+    write.before(parties)
+    account = maker_account if write.by_maker else prime.account
+    home = tmp_path / ("maker" if write.by_maker else "requester")
+    transport = RefusedBeforeSending(
+        lambda r: r.method == write.method and write.path_end in r.url.path,
+        times=1_000 if always else 1,
+    )
+
+    result = _as(account, home, transport)(*write.args(parties))
+
+    party = parties.maker if write.by_maker else parties.requester
+    if always:
+        assert result.exit_code == ExitCode.UNREACHABLE, result.output
+        assert "may or may not" not in result.stderr, result.stderr
+        assert _sent(prime, account, write) == 0
+    else:
+        assert result.exit_code == 0, result.output
+        assert _sent(prime, account, write) == 1
+        assert write.shows(ok_json(party(*write.read_back(parties), "--json")), parties)

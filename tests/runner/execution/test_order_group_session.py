@@ -9,6 +9,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -184,6 +185,16 @@ def test_a_group_the_exchange_triggered_halts_the_loop(tmp_path: Path) -> None:
     assert len(rig.client.requests) == before, "HALTED: nothing more is sent"
 
 
+def _in_group(group: str) -> CreateOrder:
+    return CreateOrder(
+        ticker=TICKER,
+        book_side=BookSide.BID,
+        price=Decimal("0.30"),
+        count=Decimal(1),
+        order_group_id=group,
+    )
+
+
 @pytest.mark.parametrize(
     "unknown", [["the-lost-order"], []], ids=["an-order-may-still-land", "nothing-may-land"]
 )
@@ -199,26 +210,17 @@ def test_a_group_kept_after_the_stop_is_triggered_while_a_lost_order_may_still_l
     trader = client_for(sim.new_account(balance_cents=10_000_000))
     log_path = tmp_path / "trade.log"
     log = EventLog(SystemClock(), path=log_path, stderr=None)
-
-    def in_group(group: str) -> CreateOrder:
-        return CreateOrder(
-            ticker=TICKER,
-            book_side=BookSide.BID,
-            price=Decimal("0.30"),
-            count=Decimal(1),
-            order_group_id=group,
-        )
-
     with Store.open(tmp_path / "state.db") as store:
         group = open_session_group(trader, store, TradeConfig(), log)
-        kept = trader.orders.create_order(in_group(group)).order_id  # its cancel failed at the stop
+        # its cancel failed at the stop
+        kept = trader.orders.create_order(_in_group(group)).order_id
         end_session_group(trader, store, group, log, own_resting=1, unknown=unknown)
         assert session_order_groups(store) == [group], "listed for the kill switch"
     log.close()
     if unknown:
         assert trader.orders.get_order(kept).status == "canceled"
         with pytest.raises(ApiError) as refused:
-            trader.orders.create_order(in_group(group))  # the lost order, landing after the stop
+            trader.orders.create_order(_in_group(group))  # the lost order, landing after the stop
         assert (refused.value.status, refused.value.code) == (409, "order_group_triggered")
         triggered = _event(log_path, "order_group_triggered")
         assert triggered is not None and triggered["unknown_left"] == unknown
@@ -226,6 +228,50 @@ def test_a_group_kept_after_the_stop_is_triggered_while_a_lost_order_may_still_l
         assert trader.orders.get_order(kept).status == "resting"
         assert _event(log_path, "order_group_triggered") is None
     assert _event(log_path, "order_group_deleted") is None
+    trader.close()
+
+
+def test_a_group_deleted_at_the_stop_is_not_triggered_after_it(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """None of the loop's orders rests, and one of unknown outcome may still land: the
+    group's delete refuses it, so nothing more is asked. Taken as kept, the deleted group was
+    triggered too, and the log said the trigger failed while nothing was left to trigger."""
+    sim.create_market(TICKER)
+    trader = client_for(sim.new_account(balance_cents=10_000_000))
+    log_path = tmp_path / "trade.log"
+    log = EventLog(SystemClock(), path=log_path, stderr=None)
+    with Store.open(tmp_path / "state.db") as store:
+        group = open_session_group(trader, store, TradeConfig(), log)
+        end_session_group(trader, store, group, log, own_resting=0, unknown=["the-lost-order"])
+        assert session_order_groups(store) == []
+    log.close()
+    assert _event(log_path, "order_group_deleted") is not None
+    assert _event(log_path, "order_group_triggered") is None
+    assert _event(log_path, "order_group_trigger_failed") is None
+    trader.close()
+
+
+def test_a_stop_given_up_asks_no_trigger_of_its_kept_group(sim: SimHarness, tmp_path: Path) -> None:
+    """A second interrupt gave the stop up: the group kept (an order of the loop's still
+    rests) is not triggered, though a lost order may still land, as nothing more is asked once
+    the person will not wait. It stays listed for the kill switch, its order resting."""
+    sim.create_market(TICKER)
+    trader = client_for(sim.new_account(balance_cents=10_000_000))
+    log_path = tmp_path / "trade.log"
+    log = EventLog(SystemClock(), path=log_path, stderr=None)
+    abandon = threading.Event()
+    abandon.set()
+    with Store.open(tmp_path / "state.db") as store:
+        group = open_session_group(trader, store, TradeConfig(), log)
+        kept = trader.orders.create_order(_in_group(group)).order_id
+        end_session_group(
+            trader, store, group, log, own_resting=1, unknown=["the-lost-order"], abandon=abandon
+        )
+        assert session_order_groups(store) == [group], "listed for the kill switch"
+    log.close()
+    assert trader.orders.get_order(kept).status == "resting"
+    assert _event(log_path, "order_group_triggered") is None
     trader.close()
 
 
