@@ -48,6 +48,7 @@ from kalshi_cli.vocabulary.errors import (
 )
 from kalshi_cli.vocabulary.models import Order, decode_answer
 from kalshi_cli.vocabulary.units import (
+    ZERO,
     BookSide,
     fmt_count,
     fmt_dollars,
@@ -75,6 +76,36 @@ def _ahead(content: bytes) -> dict[str, Decimal]:
 
 def _one(content: bytes) -> Decimal:
     return msgspec.json.decode(content, type=_QueuePosition).queue_position
+
+
+def _each_accounted_for(
+    asked: list[str], items: list[CancelResult], *, listed: bool
+) -> list[CancelResult]:
+    """One result per order of a batch cancel, in the order asked: the answer's item for it
+    when the answer names it once. Any other order is not proven cancelled, an error of its
+    own with nothing reduced: the answer left it out, or had no `orders` list at all (the spec
+    requires one: `listed` False), or named it twice (which item is true cannot be told, as
+    for a batch create's answer). Read as "no results", `200 {}` once said nothing went
+    wrong. An item for an order the request did not name is no answer about that order (a
+    mix-up of answers): taken as its cancel, `kalshi cancel-all` booked an order it never
+    sent a cancel for as cancelled, while it rested."""
+    named: dict[str, list[CancelResult]] = {}
+    for item in items:
+        named.setdefault(item.order_id, []).append(item)
+    out: list[CancelResult] = []
+    for order_id in asked:
+        found = named.get(order_id, [])
+        if len(found) == 1:
+            out.append(found[0])
+            continue
+        if found:
+            why = f"the batch cancel's answer named it {len(found)} times"
+        elif listed:
+            why = "the batch cancel's answer did not name it"
+        else:
+            why = "the batch cancel's answer had no 'orders' list, which the spec requires"
+        out.append(CancelResult(order_id, ZERO, f"not proven cancelled: {why}; look it up"))
+    return out
 
 
 class OrdersApi(Area):
@@ -157,9 +188,11 @@ class OrdersApi(Area):
         *,
         subaccounts: dict[str, int] | None = None,
     ) -> list[CancelResult]:
-        """Cancel (order_id, ticker) pairs in batches; per-order failures come back as
-        `CancelResult.error`, not as an exception. `subaccounts` names an order's subaccount
-        (an item without one is subaccount 0's, as the exchange reads it)."""
+        """Cancel (order_id, ticker) pairs in batches: one result per pair, in their order.
+        Per-order failures come back as `CancelResult.error`, not as an exception, and so does
+        an order the answer does not account for (`_each_accounted_for`). `subaccounts` names
+        an order's subaccount (an item without one is subaccount 0's, as the exchange reads
+        it)."""
         path = "/portfolio/events/orders/batched"
         size = min(BATCH_CANCEL_MAX, self._conn.limiter.max_batch_items(per_item=2))
         results: list[CancelResult] = []
@@ -176,10 +209,15 @@ class OrdersApi(Area):
                 "DELETE", path, json={"orders": items}, items=len(chunk), auth=True
             )
             body = self._conn.body(response)
-            results.extend(
+            answered = body.get("orders")
+            if answered is not None and not isinstance(answered, list):
+                raise KalshiError("unexpected batch cancel answer: its 'orders' is no list")
+            answers = [
                 self._conn.parse(decode_cancel_result, item, "cancel result")
-                for item in body.get("orders") or []
-            )
+                for item in answered or []
+            ]
+            asked = [oid for oid, _ in chunk]
+            results.extend(_each_accounted_for(asked, answers, listed="orders" in body))
         return results
 
     def amend_order(
