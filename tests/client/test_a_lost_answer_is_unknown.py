@@ -99,6 +99,13 @@ class Write:
     resent_if_unsent: bool  # sent again when it certainly never left
     created: int  # the status of a success, whose unreadable body is a lost answer
 
+    def unknown(self, message: str) -> OrderOutcomeUnknown:
+        if self.kind is AmendOutcomeUnknown:
+            return AmendOutcomeUnknown(message, order_id=self.ids["order_id"], hint=self.hint)
+        return OrderOutcomeUnknown(
+            message, client_order_id=self.ids["client_order_id"], hint=self.hint
+        )
+
 
 RECONCILE = "run `kalshi reconcile` to resolve it"
 ORDER_SHOW = "`kalshi order show o1` shows what the exchange has"
@@ -228,7 +235,7 @@ WRITES = [
     ),
 ]
 BY_NAME = {w.name: w for w in WRITES}
-READ_BODIES = [BY_NAME["create_order"], BY_NAME["batch_create_orders"]]
+READ_BODIES = [w for w in WRITES if w.created != 204]  # a 204 has no body to read
 
 
 def _raised(write: Write, reply: Reply, key: rsa.RSAPrivateKey) -> tuple[KalshiError, OneRoute]:
@@ -274,6 +281,27 @@ def test_a_timeout_after_sending_is_unknown_and_never_sent_again(
     assert len(exchange.requests) == 1
 
 
+@pytest.mark.parametrize(
+    "lost",
+    [
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+        httpx.ReadError("Connection reset by peer."),
+        httpx.WriteError("Broken pipe."),
+    ],
+    ids=["disconnected", "reset", "broken-pipe"],
+)
+@pytest.mark.parametrize("write", WRITES, ids=BY_NAME)
+def test_a_connection_lost_after_sending_is_one_sentence_of_unknown_outcome(
+    write: Write, lost: httpx.TransportError, key: rsa.RSAPrivateKey
+) -> None:
+    """The connection's own words end in a full stop; the doubt follows them in the same
+    sentence, as the RFQ and quote writes always said it, never as `response.; it may`."""
+    error, exchange = _raised(write, lost, key)
+    reason = str(lost).rstrip(".")
+    _assert_unknown(error, write, f"{write.request}: no answer from {HOST}: {reason}; {write.lost}")
+    assert len(exchange.requests) == 1
+
+
 @pytest.mark.parametrize("write", WRITES, ids=BY_NAME)
 def test_a_write_that_never_left_is_raised_as_it_is(write: Write, key: rsa.RSAPrivateKey) -> None:
     """A refused connection sent nothing: no unknown outcome (exit 7, the exchange is not
@@ -286,6 +314,17 @@ def test_a_write_that_never_left_is_raised_as_it_is(write: Write, key: rsa.RSAPr
     assert len(exchange.requests) == (TRIES if write.resent_if_unsent else 1)
 
 
+def _assert_unreadable(write: Write, body: bytes, key: rsa.RSAPrivateKey) -> None:
+    error, exchange = _raised(write, httpx.Response(write.created, content=body), key)
+    _assert_unknown(
+        error,
+        write,
+        f"the exchange answered HTTP {write.created} to {write.what} but its answer could "
+        f"not be read; {write.doubt}",
+    )
+    assert len(exchange.requests) == 1
+
+
 @pytest.mark.parametrize(
     "body", [b"<html>bad gateway</html>", b"[1, 2]", b""], ids=["html", "no-object", "empty"]
 )
@@ -295,14 +334,44 @@ def test_a_success_whose_body_cannot_be_read_is_unknown_and_never_sent_again(
 ) -> None:
     """A 2xx whose body is no JSON object: the exchange may have acted or may have answered
     with an error in a success status (as Kalshi did on retired order paths), so neither."""
-    error, exchange = _raised(write, httpx.Response(write.created, content=body), key)
-    _assert_unknown(
-        error,
-        write,
-        f"the exchange answered HTTP {write.created} to {write.what} but its answer could "
-        f"not be read; {write.doubt}",
-    )
+    _assert_unreadable(write, body, key)
+
+
+CREATES = ["create_rfq", "create_quote"]
+
+
+@pytest.mark.parametrize("write", [BY_NAME[n] for n in CREATES], ids=CREATES)
+def test_a_created_id_in_a_body_that_is_no_json_is_unknown_too(
+    write: Write, key: rsa.RSAPrivateKey
+) -> None:
+    """`NaN` is no JSON, though Python's own reader takes it: the answer of a create read by
+    msgspec cannot be read, as any other, rather than the decoder's error escaping as if the
+    write had failed."""
+    _assert_unreadable(write, b'{"id": "x1", "spare": NaN}', key)
+
+
+@pytest.mark.parametrize("write", WRITES, ids=BY_NAME)
+def test_an_unknown_outcome_the_transport_raised_is_passed_on_as_it_is(
+    write: Write, key: rsa.RSAPrivateKey
+) -> None:
+    """What below already called unknown of the write's own kind is the caller's answer as it
+    is, never wrapped in a second doubt about itself."""
+    below = write.unknown("told below")
+    error, exchange = _raised(write, below, key)
+    assert error is below
     assert len(exchange.requests) == 1
+
+
+def test_a_change_told_unknown_as_an_order_below_is_still_a_change_of_unknown_outcome(
+    key: rsa.RSAPrivateKey,
+) -> None:
+    """An amend's callers handle `AmendOutcomeUnknown` (they read the order back): an order's
+    unknown outcome raised below it is said as the amend's, never passed on as an order's."""
+    write = BY_NAME["amend"]
+    below = OrderOutcomeUnknown("told below", client_order_id="")
+    error, _ = _raised(write, below, key)
+    _assert_unknown(error, write, f"told below; {write.lost}")
+    assert error.__cause__ is below
 
 
 def test_a_429_to_an_order_is_a_refusal_that_says_to_wait(key: rsa.RSAPrivateKey) -> None:
