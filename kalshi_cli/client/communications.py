@@ -15,15 +15,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from kalshi_cli.client.connection import Area, Id, Params, path_segment
-from kalshi_cli.client.retry import Resend, nothing_sent
-from kalshi_cli.vocabulary.errors import (
-    KalshiError,
-    OrderOutcomeUnknown,
-    ServerError,
-    TransportError,
-    ValidationError,
-)
+from kalshi_cli.client.connection import Area, Id, Params, UnknownOutcome, path_segment
+from kalshi_cli.client.retry import Resend
+from kalshi_cli.vocabulary.errors import KalshiError, OrderOutcomeUnknown, ValidationError
 from kalshi_cli.vocabulary.models import Answer
 from kalshi_cli.vocabulary.order_terms import check_count
 from kalshi_cli.vocabulary.units import (
@@ -132,6 +126,15 @@ def _subaccount(subaccount: int | None) -> int | None:
     return subaccount
 
 
+def _unknown(what: str, doubt: str, read_back: str) -> UnknownOutcome:
+    """How an RFQ or quote write whose answer was lost says so: `doubt` what may or may not
+    be so, `read_back` the command that tells."""
+    hint = f"`{read_back}` shows what the exchange has"
+    return UnknownOutcome(
+        what, doubt, lambda message: OrderOutcomeUnknown(message, client_order_id="", hint=hint)
+    )
+
+
 class CommunicationsApi(Area):
     """RFQs and quotes (see the module docstring)."""
 
@@ -145,43 +148,25 @@ class CommunicationsApi(Area):
         read_back: str,
         json: dict[str, Any] | None = None,
     ) -> httpx.Response:
-        """Send one write, once. An answer lost after sending (a 5xx, a timeout, a dropped
-        connection) raises `OrderOutcomeUnknown`: the exchange may have acted, so it is neither
-        success nor failure; `unknown` says what may or may not be so, `read_back` the command
-        that tells."""
-        hint = f"`{read_back}` shows what the exchange has"
-        try:
-            return self._conn.request(method, path, json=json, mode=Resend.IF_UNSENT, auth=True)
-        except ServerError as exc:
-            raise OrderOutcomeUnknown(
-                f"the exchange answered HTTP {exc.status} to {what}; {unknown}",
-                client_order_id="",
-                hint=hint,
-            ) from exc
-        except TransportError as exc:
-            if nothing_sent(exc) or isinstance(exc, OrderOutcomeUnknown):
-                raise
-            raise OrderOutcomeUnknown(
-                f"{exc.message.rstrip('.')}; {unknown}", client_order_id="", hint=hint
-            ) from exc
+        """Send one write, again only while it certainly never left (`Connection.write`): an
+        answer lost after sending raises `OrderOutcomeUnknown`; `unknown` says what may or may
+        not be so, `read_back` the command that tells."""
+        told = _unknown(what, unknown, read_back)
+        return self._conn.write(method, path, told, json=json, resend=Resend.IF_UNSENT)
 
     def _create(
         self, path: str, body: dict[str, Any], *, what: str, unknown: str, read_back: str
     ) -> str:
-        """A create sent once (`_write`), and the id of what it made. An answer without a
-        readable id is no failure either: the exchange made it, and `read_back` finds it."""
-        response = self._write(
-            "POST", path, json=body, what=what, unknown=unknown, read_back=read_back
-        )
+        """A create sent as `_write` sends a write, and the id of what it made. An answer that
+        cannot be read, or reads without an id, is no failure either: `read_back` finds it."""
+        told = _unknown(what, unknown, read_back)
+        response = self._conn.write("POST", path, told, json=body, resend=Resend.IF_UNSENT)
+        fields = self._conn.written(response, told, self._conn.fields)
         try:
-            found: str = self._conn.field(
-                self._conn.fields(response), "id", Id, f"answer to {what}"
-            )
+            found: str = self._conn.field(fields, "id", Id, f"answer to {what}")
         except KalshiError as exc:
-            raise OrderOutcomeUnknown(
-                f"the exchange made {what} but its id could not be read ({exc.message})",
-                client_order_id="",
-                hint=f"`{read_back}` shows what the exchange has",
+            raise told.error(
+                f"the exchange made {what} but its id could not be read ({exc.message})"
             ) from exc
         return found
 

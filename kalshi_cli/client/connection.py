@@ -1,9 +1,11 @@
 """The signed connection to the exchange that every area of `KalshiClient` shares (client.py):
 each request is paced by the rate limiter, sent by httpx under one overall deadline, turned into
-a value or a typed error, and retried only as its `Resend` mode allows, so an order whose
-outcome is unclear raises `OrderOutcomeUnknown` and is looked up, never sent again. Lists follow
-cursors, and answers are decoded from their bytes into `vocabulary.models` Structs. See
-docs/library.md "How a request travels".
+a value or a typed error, and retried only as its `Resend` mode allows. A write that places,
+changes or executes something goes through `Connection.write`, the one place that says a write
+whose answer was lost after it was sent is of unknown outcome (`UnknownOutcome`): it raises
+`OrderOutcomeUnknown` and is looked up, never sent again. Lists follow cursors, and answers are
+decoded from their bytes into `vocabulary.models` Structs. See docs/library.md "How a request
+travels".
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
-from typing import Annotated, Any, TypeVar, cast
+from typing import Annotated, Any, NamedTuple, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
@@ -26,7 +28,7 @@ from kalshi_cli import __version__
 from kalshi_cli.client.deadline import hold_to_deadlines
 from kalshi_cli.client.pagination import paginate
 from kalshi_cli.client.ratelimit import RateLimiter, TierLimits, TurnAfterDeadline, tier_limits
-from kalshi_cli.client.retry import Resend, RetryPolicy
+from kalshi_cli.client.retry import Resend, RetryPolicy, nothing_sent
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.client.stats import ApiStats
 from kalshi_cli.vocabulary.clock import Clock, Deadline, SystemClock, answer_limit
@@ -36,8 +38,10 @@ from kalshi_cli.vocabulary.errors import (
     CredentialsError,
     KalshiError,
     NotFoundError,
+    OrderOutcomeUnknown,
     RedirectedError,
     RequestWithdrawn,
+    ServerError,
     TransportError,
     TurnPastDeadline,
     ValidationError,
@@ -136,6 +140,31 @@ class FillQuarantine:
         except (TypeError, ValueError) as exc:
             self.add(item, str(exc))
             return None
+
+
+class UnknownOutcome(NamedTuple):
+    """How a write says its outcome is unknown when its answer was lost after it was sent
+    (`Connection.write`): the exchange may have acted, so the write is neither done nor
+    refused, and sending it again could do it twice. The caller names the exception (its class,
+    the ids it carries, the read that tells) and the words; the rule decides when it is raised
+    and builds every message from them, so that every write says it alike:
+
+    - a 5xx: "the exchange answered HTTP 503 to {what}; {doubt}";
+    - a connection lost after sending: "{the connection's message}; {lost or doubt}";
+    - an answer that cannot be read: "the exchange answered HTTP 201 to {what} but its answer
+      could not be read; {doubt}".
+    """
+
+    what: str
+    """The write, as the messages name it: "order X", "the amend of order X"."""
+    doubt: str
+    """What may or may not be so: "it may or may not exist"."""
+    error: Callable[[str], OrderOutcomeUnknown]
+    """The exception of one message, with the caller's ids and hint."""
+    lost: str = ""
+    """The doubt after a lost connection's message, when that message names the request
+    rather than the write and "it" would be unclear ("order X may or may not exist"); "" is
+    `doubt`."""
 
 
 class Connection:
@@ -363,6 +392,59 @@ class Connection:
             rng=self._rng,
             what=what,
         )
+
+    def write(
+        self,
+        method: str,
+        path: str,
+        unknown: UnknownOutcome,
+        *,
+        json: Any = None,
+        params: Params | None = None,
+        items: int = 1,
+        resend: Resend = Resend.NEVER,
+    ) -> httpx.Response:
+        """Send a write that places, changes or executes something: once (`Resend.NEVER`), or
+        again only while it certainly never left (`Resend.IF_UNSENT`). Its answer lost after it
+        was sent (a 5xx, a timeout, a dropped connection) raises `unknown.error`, never the
+        failure as it came: the exchange may have acted. A request that never left is raised as
+        it is, and so is any other answer (a refusal, a 429), and an unknown outcome of the
+        write's own kind raised below it, by code that knew better what was sent."""
+        try:
+            if resend is Resend.NEVER:
+                self.require_key(f"placing {unknown.what}")
+                return self.send_once(
+                    method, path, params=params, json=json, items=items, what=unknown.what
+                )
+            return self.request(
+                method, path, params=params, json=json, items=items, mode=resend, auth=True
+            )
+        except ServerError as exc:
+            raise unknown.error(
+                f"the exchange answered HTTP {exc.status} to {unknown.what}; {unknown.doubt}"
+            ) from exc
+        except TransportError as exc:
+            if nothing_sent(exc):
+                raise
+            # the connection's message ends a sentence the doubt goes on with
+            told = unknown.error(f"{exc.message.rstrip('.')}; {unknown.lost or unknown.doubt}")
+            if isinstance(exc, type(told)):
+                raise
+            raise told from exc
+
+    @staticmethod
+    def written(
+        response: httpx.Response, unknown: UnknownOutcome, read: Callable[[httpx.Response], T]
+    ) -> T:
+        """`read` of the answer to a write (`write`); an answer it cannot read raises
+        `unknown.error`: whatever the status said, the exchange may or may not have acted."""
+        try:
+            return read(response)
+        except (KalshiError, KeyError, TypeError, ValueError) as exc:
+            raise unknown.error(
+                f"the exchange answered HTTP {response.status_code} to {unknown.what} but its "
+                f"answer could not be read; {unknown.doubt}"
+            ) from exc
 
     def require_key(self, what: str) -> None:
         if self._auth is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -20,6 +20,7 @@ from kalshi_cli.client.connection import (
     BATCH_CANCEL_MAX,
     Area,
     Params,
+    UnknownOutcome,
     no_order_reason,
     not_found_with_hint,
     path_segment,
@@ -35,15 +36,13 @@ from kalshi_cli.client.requests import (
     create_answer_problem,
     decode_cancel_result,
 )
-from kalshi_cli.client.retry import Resend, nothing_sent
+from kalshi_cli.client.retry import Resend
 from kalshi_cli.vocabulary.errors import (
     AmendOutcomeUnknown,
     KalshiError,
     NotFoundError,
     OrderOutcomeUnknown,
     RateLimitedError,
-    ServerError,
-    TransportError,
     ValidationError,
 )
 from kalshi_cli.vocabulary.models import Order, decode_answer
@@ -53,6 +52,9 @@ from kalshi_cli.vocabulary.units import (
     fmt_count,
     fmt_dollars,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class _QueuePosition(msgspec.Struct, frozen=True):
@@ -119,37 +121,25 @@ class OrdersApi(Area):
         failure to connect raises `TransportError` (nothing reached the exchange); a timeout,
         a dropped connection or a 5xx raises `OrderOutcomeUnknown`.
         """
-        path = "/portfolio/events/orders"
         coid = request.client_order_id
         what = f"order {coid}"
-        self._conn.require_key(f"placing {what}")
+        unknown = UnknownOutcome(
+            what,
+            "it may or may not exist",
+            lambda message: OrderOutcomeUnknown(message, client_order_id=coid),
+            lost=f"{what} may or may not exist",
+        )
         try:
-            response = self._conn.send_once("POST", path, json=request.to_api(), what=what)
+            response = self._conn.write(
+                "POST", "/portfolio/events/orders", unknown, json=request.to_api()
+            )
         except RateLimitedError as exc:
             exc.hint = "the exchange refused it before placing it; wait, then place it again"
             raise
-        except ServerError as exc:
-            raise OrderOutcomeUnknown(
-                f"the exchange answered HTTP {exc.status} to {what}; it may or may not exist",
-                client_order_id=coid,
-            ) from exc
-        except TransportError as exc:
-            if nothing_sent(exc):
-                raise
-            raise OrderOutcomeUnknown(
-                f"{exc.message}; {what} may or may not exist", client_order_id=coid
-            ) from exc
-        try:
-            body = self._conn.body(response)
-        except KalshiError as exc:
-            raise OrderOutcomeUnknown(
-                f"the exchange answered HTTP {response.status_code} to {what} but its answer "
-                "could not be read; it may or may not exist",
-                client_order_id=coid,
-            ) from exc
+        body = self._conn.written(response, unknown, self._conn.body)
         missing = no_order_reason(response.status_code, body, what)
         if missing:
-            raise OrderOutcomeUnknown(missing, client_order_id=coid)
+            raise unknown.error(missing)
         try:
             result = decode_answer(CreateOrderResult, body)
         except (KeyError, TypeError, ValueError) as exc:
@@ -311,38 +301,24 @@ class OrdersApi(Area):
         the exchange certainly did not act, and `AmendOutcomeUnknown` whenever it may have (a
         5xx, a connection lost after sending, an answer that cannot be read or names no
         order): the order is to be read, never the change sent again."""
-        try:
-            response = self._conn.request(
-                "POST",
-                f"/portfolio/events/orders/{path_segment(order_id)}/{verb}",
-                params={"subaccount": subaccount},
-                json=body,
-                mode=Resend.IF_UNSENT,
-                auth=True,
-            )
-        except ServerError as exc:
-            raise AmendOutcomeUnknown(
-                f"the exchange answered HTTP {exc.status} to the {what}; it may or may not "
-                "have been applied",
-                order_id=order_id,
-            ) from exc
-        except TransportError as exc:
-            if nothing_sent(exc):
-                raise
-            raise AmendOutcomeUnknown(
-                f"{exc.message}; the {what} may or may not have been applied", order_id=order_id
-            ) from exc
-        try:
-            answer = self._conn.body(response)
-        except KalshiError as exc:
-            raise AmendOutcomeUnknown(
-                f"the {what} was answered HTTP {response.status_code} with a body that could "
-                "not be read; it may or may not have been applied",
-                order_id=order_id,
-            ) from exc
-        missing = no_order_reason(response.status_code, answer, f"the {what}")
+        unknown = UnknownOutcome(
+            f"the {what}",
+            "it may or may not have been applied",
+            lambda message: AmendOutcomeUnknown(message, order_id=order_id),
+            lost=f"the {what} may or may not have been applied",
+        )
+        response = self._conn.write(
+            "POST",
+            f"/portfolio/events/orders/{path_segment(order_id)}/{verb}",
+            unknown,
+            params={"subaccount": subaccount},
+            json=body,
+            resend=Resend.IF_UNSENT,
+        )
+        answer = self._conn.written(response, unknown, self._conn.body)
+        missing = no_order_reason(response.status_code, answer, unknown.what)
         if missing:
-            raise AmendOutcomeUnknown(missing, order_id=order_id)
+            raise unknown.error(missing)
         return answer
 
     def iter_orders(
@@ -434,32 +410,22 @@ class OrdersApi(Area):
             raise ValueError(f"a batch holds 1 to {self.batch_size()} orders, not {len(orders)}")
         first = orders[0].client_order_id
         what = f"a batch of {len(orders)} orders ({first}...)"
-        self._conn.require_key(f"placing {what}")
         extra = {} if subaccount is None else {"subaccount": subaccount}
         items = [o.to_api() | extra for o in orders]
-        try:
-            response = self._conn.send_once(
-                "POST", path, json={"orders": items}, items=len(orders), what=what
-            )
-        except ServerError as exc:
-            raise OrderOutcomeUnknown(
-                f"the exchange answered HTTP {exc.status} to {what}; any of them may exist",
-                client_order_id=first,
-            ) from exc
-        except TransportError as exc:
-            if nothing_sent(exc):
-                raise
-            raise OrderOutcomeUnknown(
-                f"{exc.message}; any order of {what} may exist", client_order_id=first
-            ) from exc
-        try:
+        unknown = UnknownOutcome(
+            what,
+            "any of them may exist",
+            lambda message: OrderOutcomeUnknown(message, client_order_id=first),
+            lost=f"any order of {what} may exist",
+        )
+        response = self._conn.write(
+            "POST", path, unknown, json={"orders": items}, items=len(orders)
+        )
+
+        def outcomes(response: httpx.Response) -> list[BatchItem]:
             answered = self._conn.body(response).get("orders")
             if not isinstance(answered, list):
                 raise TypeError("no orders list")
             return read_batch_answer(answered, {o.client_order_id: o for o in orders})
-        except (KalshiError, KeyError, TypeError, ValueError) as exc:
-            raise OrderOutcomeUnknown(
-                f"the exchange answered HTTP {response.status_code} to {what} but its answer "
-                "could not be read; any of them may exist",
-                client_order_id=first,
-            ) from exc
+
+        return self._conn.written(response, unknown, outcomes)
