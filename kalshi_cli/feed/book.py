@@ -45,7 +45,9 @@ class EventKind(StrEnum):
     FRESH = "fresh"
     CONNECTED = "connected"
     DISCONNECTED = "disconnected"
-    GAP = "gap"  # a sequence gap on a channel that has no snapshot to resync from
+    # a sequence gap on a channel that has no snapshot to resync from, or (lifecycle) a new
+    # subscription of it after a reconnect: what the channel said meanwhile is lost
+    GAP = "gap"
     ERROR = "error"  # the server refused a command
     MODE = "mode"  # MarketData switched between the WebSocket and REST polling
     INDEX = "index"  # a reference index has a new value (`ticker` is its id; feed/index.py)

@@ -207,6 +207,8 @@ class FeedSession:
         self._lock = threading.RLock()
         self._send: Callable[[str], Any] | None = None
         self._book_events: dict[str, FeedEvent] = {}
+        # a subscription of the lifecycle channel was read before: a new one begins with a gap
+        self._lifecycle_read = False
         self._reset()
 
     def _reset(self) -> None:
@@ -664,6 +666,14 @@ class FeedSession:
             # old one's messages all came before this answer)
             self._seq.forget(sid)
             self._granted(channel)
+            if channel == LIFECYCLE:
+                # no snapshot: what the channel said while none of its subscriptions was read
+                # (a reconnect, the resubscribe after a terminal error) is never said on the
+                # new one, so that is a gap of it, as a lost number is (the trade loop reads
+                # its markets' state again)
+                if self._lifecycle_read:
+                    self._sink(FeedEvent(EventKind.GAP, reason=LIFECYCLE))
+                self._lifecycle_read = True
             # a market added while the subscribe was unanswered was left to it, and it did not
             # carry it: outside the subscription no delta of it comes, and a snapshot asked
             # for it (a probe's) would make its book fresh and frozen

@@ -610,6 +610,37 @@ def test_public_trades_pass_through_and_a_trade_seq_gap_is_reported() -> None:
     assert isinstance(trade, FeedTrade) and trade.count == Decimal("136.00")
 
 
+def _grant_lifecycle(h: Harness, sid: int) -> None:
+    """Answer the last subscribe of the lifecycle channel with `sid`."""
+    (*_, command) = (c for c in h.sent if c["params"].get("channels") == ["market_lifecycle_v2"])
+    h.feed(wire.subscribed(command["id"], "market_lifecycle_v2", sid))
+
+
+def test_a_lifecycle_subscription_begun_again_is_a_gap_of_the_channel() -> None:
+    """The lifecycle channel has no snapshot: what it said while no subscription of it was read
+    (a reconnect, the resubscribe after a terminal error) is never said on the new one, so the
+    new one is reported as a gap of the channel, as a lost number is, and the trade loop reads
+    its markets' state again. The feed's first subscription is no gap. On the old code a new
+    subscription was numbered anew and said nothing: a close or resume sent meanwhile was lost
+    without a word."""
+    h = make()
+    _grant_lifecycle(h, 6)
+    h.feed(wire.lifecycle(6, 1, "A"))
+    assert h.kinds() == [(EventKind.LIFECYCLE, "A")]
+    h.events.clear()
+    h.session.close()
+    h.session.open(lambda text: h.sent.append(json.loads(text)))  # a new connection
+    _grant_lifecycle(h, 6)
+    h.feed(wire.lifecycle(6, 1, "B"))  # numbered anew: no gap of its own
+    gaps = [e.reason for e in h.events if e.kind is EventKind.GAP]
+    assert gaps == ["market_lifecycle_v2"]
+    assert h.kinds() == [(EventKind.GAP, None), (EventKind.LIFECYCLE, "B")]
+    h.events.clear()
+    h.feed(wire.error(0, 25, "Subscription buffer overflow", sid=6))
+    _grant_lifecycle(h, 9)
+    assert [e.reason for e in h.events if e.kind is EventKind.GAP] == ["market_lifecycle_v2"]
+
+
 @pytest.mark.parametrize("channel", ["trade", "lifecycle"])
 @pytest.mark.parametrize(
     ("seqs", "real"),

@@ -142,9 +142,9 @@ class LoopWatch:
                     # a failed book poll is a failed call: the API error guard counts it
                     self._executor.guard.failed(event.error)
                 if kind is EventKind.GAP and event.reason == LIFECYCLE_CHANNEL:
-                    # a close, pause, resume or result may be lost: the channel has no snapshot
-                    # to resync from, so the markets' state is read again (at once: a failed
-                    # read's wait is over)
+                    # a close, pause, resume or result may be lost (a number missed, or said
+                    # while the feed reconnected): the channel has no snapshot to resync from,
+                    # so the markets' state is read again (at once: a failed read's wait is over)
                     self._reread_due = True
                     self._reread_at = -math.inf
         # after the events: what the read finds is newer than the messages before the gap
