@@ -38,6 +38,12 @@ REMOTE_CHECKS = ("positions", "exposure", "api", "exchange")
 SCOPED_CHECKS = ("positions", "exposure")
 CHECK_NAMES = ("positions", "pnl", "heartbeat", "orders", "exposure", "api", "feed", "exchange")
 
+# Seconds one run may spend asking the exchange, all its checks together (`--deadline`,
+# checks/run.py). The cron wrapper's timeout is 120 s, and after the deadline a run may still
+# wait once for the alert state's lock and on its webhooks: this leaves them, and Python's start,
+# room inside it.
+DEFAULT_DEADLINE_S = 60.0
+
 PREFIX = "KALSHI"
 # The units the Nagios plugin guidelines allow; anything else breaks graphing tools.
 PERF_UOMS = frozenset({"", "s", "ms", "us", "%", "B", "KB", "MB", "TB", "c"})

@@ -26,6 +26,10 @@ from kalshi_cli.vocabulary.units import ZERO, BookSide, fmt_money
 
 HEARTBEAT_SOURCE = "trade"
 FEED_KEY = "feed.last_message_at"
+# How far ahead of now a recorded time may be and still read as "just now". The trade loop and
+# the check read one host's clock, so a time ahead of it means the clock was set back since the
+# write (a small NTP step is normal) or the row is corrupt: past this, the age is unknown.
+FUTURE_TOLERANCE_S = 5.0
 _MS = Decimal("0.001")
 _CENT = Decimal("0.01")
 
@@ -76,6 +80,22 @@ def describe_age(age: float) -> str:
     return f"{age / 3600:.1f}h"
 
 
+def age_of(what: str, at: float, now: float, shown: str) -> float | str:
+    """The age in seconds (at least 0) of a time the state file recorded (`at`, Unix seconds,
+    `shown` as it was stored), or why it has none, `what` named: a number that is not finite
+    (`inf` would be an age of minus infinity, read as just now), or a time later than now by
+    more than `FUTURE_TOLERANCE_S`. The one rule for every time a local check ages."""
+    if not math.isfinite(at):
+        return f"{what} is not a time: {shown}"
+    ahead = at - now
+    if ahead > FUTURE_TOLERANCE_S:
+        return (
+            f"{what} is {describe_age(ahead)} in the future: {shown}; the clock was set back "
+            "since it was written, or the row is corrupt"
+        )
+    return max(now - at, 0.0)
+
+
 # --------------------------------------------------------------------------------------------
 
 
@@ -92,7 +112,9 @@ def check_heartbeat(view: LocalView, th: Thresholds) -> CheckResult:
             CheckStatus.CRITICAL,
             f"no heartbeat: the trade loop has never written one to {view.path}",
         )
-    age = view.now - beat.at
+    age = age_of("the last heartbeat (heartbeats.at)", beat.at, view.now, repr(beat.at))
+    if isinstance(age, str):
+        return CheckResult("heartbeat", CheckStatus.UNKNOWN, age)
     # liveness and the trading state are two facts: the age grades the loop's liveness (a
     # halted, paused or SAFE_MODE loop still beats), and the state is the state file's now, not
     # the one the beat saw (a `kalshi halt` after the last beat of a stuck loop is HALTED)
@@ -152,10 +174,9 @@ def check_feed(view: LocalView, th: Thresholds) -> CheckResult:
         at = float(raw)  # unix seconds, not money
     except ValueError:
         at = math.nan
-    if not math.isfinite(at):
-        # `inf` is a float, and an age of minus infinity would read as a message just now
-        return CheckResult("feed", CheckStatus.UNKNOWN, f"{FEED_KEY} is not a time: {raw!r}")
-    age = view.now - at
+    age = age_of(FEED_KEY, at, view.now, repr(raw))
+    if isinstance(age, str):
+        return CheckResult("feed", CheckStatus.UNKNOWN, age)
     status = grade_ceiling(seconds(age), warn, crit)
     return CheckResult(
         "feed",

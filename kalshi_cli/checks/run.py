@@ -2,6 +2,15 @@
 check never builds a client), its verdict (any failure to look is UNKNOWN), and its alert
 (`deliver`). The alert state is the only thing a check writes, and only with an alert channel
 configured. See docs/checks.md "Alerts".
+
+A run asks the exchange under one deadline (`CheckInputs.deadline_s`, `--deadline`), the
+client's own (`clock.Deadline`): each request's reads and writes, its retries and the rate
+limiter's waits end there. Every request has its timeout, but a check makes several and `all`
+runs four that ask, so without it an exchange that holds its answers held a cron run past the
+wrapper's timeout, which reports UNKNOWN in place of every verdict and posts nothing. A check
+that asks the exchange and is still looking when the deadline passes, or has not started, is
+UNKNOWN and says so (its own verdict would be the failed request's: CRITICAL for `api`); the
+state-file checks never wait on the exchange and grade as always. See docs/checks.md "Deadline".
 """
 
 from __future__ import annotations
@@ -15,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.checks import (
     CHECK_NAMES,
+    DEFAULT_DEADLINE_S,
+    REMOTE_CHECKS,
     SCOPED_CHECKS,
     CheckResult,
     CheckStatus,
@@ -78,6 +89,8 @@ class CheckInputs:
     clock: Clock = field(default_factory=SystemClock)
     # positions and exposure: None covers every subaccount, N subaccount N only
     subaccount: int | None = None
+    # seconds `run_named` gives the checks that ask the exchange, all of them together
+    deadline_s: float = DEFAULT_DEADLINE_S
     _store: Store | None = field(default=None, init=False, repr=False)
     _opened: bool = field(default=False, init=False, repr=False)
 
@@ -158,26 +171,34 @@ RUNNERS: dict[str, Callable[[CheckInputs], CheckResult]] = {
 assert set(RUNNERS) == set(CHECK_NAMES)
 
 
-def run_check(name: str, inputs: CheckInputs) -> CheckResult:
+def run_check(name: str, inputs: CheckInputs, deadline: Deadline | None = None) -> CheckResult:
     """One check, once; UNKNOWN with the reason when it cannot look. Narrowed to a subaccount,
-    positions and exposure say so (their alert is that subaccount's)."""
-    result = guarded(name, lambda: RUNNERS[name](inputs))
+    positions and exposure say so (their alert is that subaccount's). Under the run's
+    `deadline` (`run_named`), a check that asks the exchange is not started once it has passed,
+    and is UNKNOWN if it passed while it looked."""
+    if deadline is not None and name in REMOTE_CHECKS and deadline.passed():
+        reason = f"not started: the run's {inputs.deadline_s:g}s deadline (--deadline) had passed"
+        result = CheckResult(name, CheckStatus.UNKNOWN, reason)
+    else:
+        result = guarded(name, lambda: RUNNERS[name](inputs))
+        if deadline is not None and name in REMOTE_CHECKS and deadline.passed():
+            # what it saw is the request the deadline cut off, not the exchange's answer
+            reason = f"no verdict within the {inputs.deadline_s:g}s deadline (--deadline)"
+            result = CheckResult(name, CheckStatus.UNKNOWN, f"{reason}: {result.summary}")
     if inputs.subaccount is not None and name in SCOPED_CHECKS:
         result = replace(result, narrowed_to=inputs.subaccount)
     return result
 
 
-def run_all(inputs: CheckInputs) -> list[CheckResult]:
-    return [run_check(name, inputs) for name in CHECK_NAMES]
-
-
 def run_named(name: str, inputs: CheckInputs) -> list[CheckResult]:
     """`kalshi check NAME`: what it prints, the verdict first (for `all`, the combined line
-    before each check's own). Closes what `inputs` opened."""
+    before each check's own), every check under the run's one deadline. Closes what `inputs`
+    opened."""
     try:
-        if name != "all":
-            return [run_check(name, inputs)]
-        results = run_all(inputs)
+        with Deadline.within(inputs.clock, inputs.deadline_s) as deadline:
+            if name != "all":
+                return [run_check(name, inputs, deadline)]
+            results = [run_check(each, inputs, deadline) for each in CHECK_NAMES]
     finally:
         inputs.close()
     return [combine(results), *results]

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperCommand
 
-from kalshi_cli.checks import CheckResult, CheckStatus, format_nagios
+from kalshi_cli.checks import DEFAULT_DEADLINE_S, CheckResult, CheckStatus, format_nagios
 from kalshi_cli.cli._context import AppContext, current, refuse_a_missing_state_dir
-from kalshi_cli.cli._options import Environment, EnvOpt, JsonOpt
+from kalshi_cli.cli._options import Environment, EnvOpt, FiniteFloat, JsonOpt
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 
 if TYPE_CHECKING:
@@ -114,6 +114,15 @@ def check_command(
             show_default=False,
         ),
     ] = None,
+    deadline: Annotated[
+        float,
+        typer.Option(
+            "--deadline",
+            parser=FiniteFloat(min=1.0, max=3600.0),
+            help="Seconds the checks may spend asking the exchange, all together (1 to 3600); "
+            "a check still asking then is UNKNOWN.",
+        ),
+    ] = DEFAULT_DEADLINE_S,
     env: EnvOpt = None,
 ) -> None:
     """Run a monitoring check once, for cron or Nagios.
@@ -121,9 +130,11 @@ def check_command(
     Prints one line (`KALSHI POSITIONS CRITICAL - 1 market over limit | 'over_limit'=1;0;0`) and
     exits 0 OK, 1 WARNING, 2 CRITICAL or 3 UNKNOWN. A breach is posted to the `alerts:` channels,
     once until it clears (then once more). Thresholds come from `checks:` in the config; see
-    docs/checks.md.
+    docs/checks.md. The checks that ask the exchange share one deadline (--deadline, default
+    60 s, inside cron's usual 120 s): one still asking when it passes is UNKNOWN, and alerted as
+    any UNKNOWN is.
 
-    Example: kalshi check heartbeat --warn 30 --crit 120
+    Example: kalshi check api --warn 500 --crit 2000 --deadline 30
     """
     from kalshi_cli.checks.run import deliver, run_named
 
@@ -142,7 +153,7 @@ def check_command(
     except KalshiError as exc:
         _render(name, [CheckResult(name.value, CheckStatus.UNKNOWN, exc.one_line())], as_json)
         raise typer.Exit(UNKNOWN) from None
-    inputs = plan.inputs(app, subaccount)
+    inputs = plan.inputs(app, subaccount, deadline)
     shown = run_named(name.value, inputs)
     _render(name, shown, as_json)
     if plan.router is not None:
@@ -159,8 +170,9 @@ class _Plan:
     risk: Mapping[str, Any]
     router: AlertRouter | None
 
-    def inputs(self, app: AppContext, subaccount: int | None) -> CheckInputs:
-        """What the checks read: the state file, the thresholds, the risk limits, the clients."""
+    def inputs(self, app: AppContext, subaccount: int | None, deadline: float) -> CheckInputs:
+        """What the checks read: the state file, the thresholds, the risk limits, the clients,
+        and how long they may ask the exchange."""
         from kalshi_cli.checks.run import CheckInputs
 
         return CheckInputs(
@@ -170,6 +182,7 @@ class _Plan:
             client=app.client,
             anonymous_client=lambda: app.client(anonymous=True),
             subaccount=subaccount,
+            deadline_s=deadline,
         )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import sqlite3
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -179,6 +181,59 @@ def test_feed_garbage_value_is_unknown(store: Store, clock: ManualClock, raw: st
     result = check_feed(view(store, clock), DEFAULTS)
     assert result.status is CheckStatus.UNKNOWN
     assert result.summary == f"feed.last_message_at is not a time: {raw!r}"
+
+
+@pytest.mark.parametrize("ahead", [60.0, 3600.0])
+def test_a_feed_time_in_the_future_is_unknown_and_says_why(
+    store: Store, clock: ManualClock, ahead: float
+) -> None:
+    """A message from a minute ahead (a clock stepped back since, a corrupt row) was an age of
+    0, OK: the check cannot tell how old the data is, as with `inf`."""
+    store.events.set_kv("feed.last_message_at", f"{clock.wall() + ahead:.3f}")
+    result = check_feed(view(store, clock), DEFAULTS)
+    assert result.status is CheckStatus.UNKNOWN
+    assert "in the future" in result.summary and "feed.last_message_at" in result.summary
+
+
+def test_a_feed_time_a_moment_ahead_is_still_graded_as_just_now(
+    store: Store, clock: ManualClock
+) -> None:
+    # within the tolerance (a clock stepped back a little since the write): fresh, age 0
+    store.events.set_kv("feed.last_message_at", f"{clock.wall() + 1:.3f}")
+    result = check_feed(view(store, clock), DEFAULTS)
+    assert result.status is CheckStatus.OK
+    assert perf(result, "age") == 0
+    assert result.summary == "last market-data message 0.0s ago"
+
+
+def _set_heartbeat_at(store: Store, at: float) -> None:
+    """The trade loop's heartbeat row, with a time the loop itself would never write."""
+    store.events.heartbeat(source="trade")
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE heartbeats SET at = ? WHERE source = 'trade'", (at,))
+
+
+@pytest.mark.parametrize("ahead", [60.0, 3600.0, math.inf])
+def test_a_heartbeat_in_the_future_is_unknown_and_says_why(
+    store: Store, clock: ManualClock, ahead: float
+) -> None:
+    """A heartbeat from ahead of now was an age of 0: OK, a live loop, whatever the loop did
+    since. One rule with the feed's: a time the check cannot age is UNKNOWN."""
+    _set_heartbeat_at(store, clock.wall() + ahead)
+    result = check_heartbeat(view(store, clock), DEFAULTS)
+    assert result.status is CheckStatus.UNKNOWN
+    assert "heartbeat" in result.summary
+    assert ("in the future" if math.isfinite(ahead) else "not a time") in result.summary
+
+
+def test_a_heartbeat_a_moment_ahead_is_still_graded_as_just_now(
+    store: Store, clock: ManualClock
+) -> None:
+    _set_heartbeat_at(store, clock.wall() + 1)
+    result = check_heartbeat(view(store, clock), DEFAULTS)
+    assert result.status is CheckStatus.OK
+    assert perf(result, "age") == 0
+    assert result.summary.startswith("last heartbeat 0.0s ago")
 
 
 # --------------------------------------------------------------------------------------------
