@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from kalshi_cli.services.orders import OrderService, PreparedAmend, PreparedOrder
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.decisions import Intent
-    from kalshi_cli.vocabulary.models import FeeModel
+    from kalshi_cli.vocabulary.models import FeeModel, Order
 
 _T = TypeVar("_T")
 
@@ -947,12 +947,16 @@ class AgentTools:
             )
         return order
 
-    def _prepare_amend(self, arguments: Mapping[str, Any]) -> _CheckedAmend:
+    def _prepare_amend(
+        self, arguments: Mapping[str, Any], *, previewed: Mapping[str, str] | None = None
+    ) -> _CheckedAmend:
         """The checks of an amend of the assistant's order as of a new order (the fills brought
         in, the breaker, the order service's, the account's risk limits with the amended order
         in place of the one resting), then the day's budget for what it adds: what the order
         counts in the day's spending once the amend is in flight (the worse of its terms and
-        the amend's, agent/ledger.py), less what it counted before."""
+        the amend's, agent/ledger.py), less what it counted before. `previewed`: the order's
+        terms as its preview read them (`_order_terms`); refused (ORDER_CHANGED) when they
+        are no longer the order's."""
         from kalshi_cli.agent.ledger import day_orders, order_terms, worst_share
         from kalshi_cli.vocabulary.decisions import Intent
         from kalshi_cli.vocabulary.order_terms import parse_count, parse_price
@@ -972,6 +976,14 @@ class AgentTools:
                 str(arguments["order_id"]), price=new_price, count=new_count
             )
             order = prepared.order
+            if previewed is not None and _order_terms(order) != previewed:
+                raise ValidationError(
+                    f"order {order.order_id} changed since the amend was previewed (then "
+                    f"{_terms_text(previewed)}, now {_terms_text(_order_terms(order))}): the "
+                    "amend previewed is not the one that would be sent",
+                    code="ORDER_CHANGED",
+                    hint="preview it again: the amend is checked as the order is now",
+                )
             action, side_price = from_book(order.book_side, prepared.yes_price, prepared.side)
             amended = Intent(
                 ticker=order.ticker,
@@ -1018,7 +1030,13 @@ class AgentTools:
             },
             "most_it_could_cost_more": fmt_exact_dollars(charge.dollars),
         }
-        return self._ticket("preview_amend", arguments, document, charge, checked.spent)
+        # an amend sends the order's whole terms: the total an amend of the price alone keeps,
+        # and the price an amend of the count alone keeps, are the order's as read here.
+        # `execute` reads the order again; changed since (a person's decrease, another amend),
+        # the amend it would send is not this one, and sending this one would undo the change:
+        # it is refused, as an order's expiry is fixed by its preview
+        sent = arguments | {"order_at_preview": _order_terms(prepared.order)}
+        return self._ticket("preview_amend", sent, document, charge, checked.spent)
 
     def _preview_change(self, tool: str, arguments: dict[str, Any]) -> _Written:
         """Decrease and cancel take risk away: no budget, but writes on and the order the
@@ -1070,8 +1088,9 @@ class AgentTools:
         arguments = pending.arguments
         order_id = str(arguments["order_id"])
         if pending.tool == "preview_amend":
-            # checked again as it is now (filled meanwhile, the state changed), as an order is
-            amend = self._prepare_amend(arguments)
+            # checked again as it is now (filled meanwhile, the state changed), as an order is,
+            # and refused when the order's terms are no longer those the preview read
+            amend = self._prepare_amend(arguments, previewed=arguments["order_at_preview"])
             with self._exchange, self.access.open_store() as store:
                 service = self.access.order_service(store)
                 amended = self._within_budget(
@@ -1125,6 +1144,19 @@ class AgentTools:
     def _owner(store: Store, order_id: str) -> str | None:
         intent = store.orders.intent_by_order_id(order_id)
         return None if intent is None else intent.strategy
+
+
+def _order_terms(order: Order) -> dict[str, str]:
+    """What an amend's preview read of the order it amends: its total (filled and resting: a
+    fill leaves it as it was) and its YES price, as text a token's arguments keep."""
+    return {
+        "total": fmt_count(order.fill_count + order.remaining_count),
+        "yes_price": fmt_dollars(order.yes_price),
+    }
+
+
+def _terms_text(terms: Mapping[str, str]) -> str:
+    return f"{terms['total']} at YES {terms['yes_price']}"
 
 
 def _decrease_amounts(arguments: Mapping[str, Any]) -> tuple[Decimal | None, Decimal | None]:

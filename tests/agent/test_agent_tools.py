@@ -96,6 +96,77 @@ def test_amend_decrease_and_cancel_change_the_assistants_order(tools: AgentTools
     assert tools.orders()["orders"] == []
 
 
+def _changed_by_a_person(tools: AgentTools, order_id: str, change: str) -> None:
+    """`kalshi order decrease` or `kalshi order amend` of the assistant's order, run by a
+    person through the order service."""
+    app = tools.access._app  # type: ignore[attr-defined]
+    with open_store(app) as store:
+        service = order_service(app, store)
+        if change == "decrease":
+            service.decrease(order_id, by=Decimal(1))
+        else:
+            service.submit_amend(service.prepare_amend(order_id, price=Decimal("0.21")))
+
+
+@pytest.mark.parametrize(
+    ("given", "change", "shown"),
+    [({"price": "0.22"}, "decrease", "count"), ({"count": "5"}, "amend", "price")],
+    ids=["price-only-then-decreased", "count-only-then-repriced"],
+)
+def test_an_amend_executes_as_previewed_or_not_at_all_when_the_order_changed_since(
+    tools: AgentTools, given: dict[str, str], change: str, shown: str
+) -> None:
+    """An amend that gives only a price is previewed with the order's total as it was then (4),
+    one that gives only a count with its price (0.20). A person decreases the order to 3 (or
+    amends it to 0.21) before `execute`: sending the amend as previewed would undo their change,
+    sending it with the order's terms read again is not what was previewed. `execute` refuses
+    (ORDER_CHANGED) and the order stays as the person left it. `execute` read the total (or the
+    price) again and amended 3 contracts at 0.22 (or 5 at 0.21), neither the amend previewed."""
+    order_id = placed(tools, "4", "0.20")["order_id"]
+    preview = tools.preview_amend(order_id, **given)
+    assert preview["would_send"][shown] == {"count": "4.00", "price": "0.2000"}[shown]
+    _changed_by_a_person(tools, order_id, change)
+
+    line = refused(partial(tools.execute, preview["token"]), "REJECTED ORDER_CHANGED: ")
+    assert order_id in line and "preview it again" in line, line
+    (left,) = tools.orders()["orders"]
+    person = {"decrease": ("0.2000", "3.00"), "amend": ("0.2100", "4.00")}[change]
+    assert (left["yes_price_dollars"], left["remaining_count_fp"]) == person, left
+    execute = [e for e in tools.audit()["audit"] if e["tool"] == "execute"][-1]
+    assert (execute["arguments"]["previewed_by"], execute["outcome"]) == (
+        "preview_amend",
+        "refused",
+    ), execute
+
+    # previewed again, the amend goes: the order as it is now is the order previewed
+    again = tools.preview_amend(order_id, **given)
+    amended = tools.execute(again["token"])["order"]
+    assert amended["order_id"] == order_id
+
+
+def test_an_amend_previewed_before_a_fill_of_its_order_still_executes(
+    tools: AgentTools, sim: SimHarness
+) -> None:
+    """A fill leaves the order's total as the preview read it (filled and resting): an amend
+    of the price alone, previewed before another account took 1 of the 4, is sent as
+    previewed, 4 in all at 0.22, the 3 left resting."""
+    order_id = placed(tools, "4", "0.20")["order_id"]
+    preview = tools.preview_amend(order_id, price="0.22")
+    other = sim.new_account()
+    ask = {
+        "ticker": T,
+        "side": "ask",
+        "price": "0.20",
+        "count": "1",
+        "time_in_force": "immediate_or_cancel",
+        "self_trade_prevention_type": "taker_at_cross",
+    }
+    assert sim.signed(other, "POST", "/portfolio/events/orders", json=ask).is_success
+    amended = tools.execute(preview["token"])["order"]
+    assert (amended["fill_count_fp"], amended["remaining_count_fp"]) == ("1.00", "3.00"), amended
+    assert amended["yes_price_dollars"] == "0.2200"
+
+
 @pytest.fixture
 def unread_tools(sim: SimHarness, tmp_path: Path) -> Iterator[AgentTools]:
     """The tools on a client whose reads of an order fail once an amend or a decrease of it
