@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from decimal import Decimal
@@ -50,6 +50,8 @@ from kalshi_cli.vocabulary.models import ZERO, fmt_count, fmt_dollars
 from kalshi_cli.vocabulary.units import fmt_exact_dollars
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from kalshi_cli.agent.own_part import OwnBooks
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.client.pacing import TierSetting
@@ -57,12 +59,14 @@ if TYPE_CHECKING:
     from kalshi_cli.risk.budget import Budget, Owned
     from kalshi_cli.services.orders import OrderService, PreparedAmend, PreparedOrder
     from kalshi_cli.store import Store
+    from kalshi_cli.store.audit import AuditRecord
     from kalshi_cli.vocabulary.decisions import Intent
     from kalshi_cli.vocabulary.models import FeeModel, Order
 
 _T = TypeVar("_T")
 
 SOURCE = "kalshi mcp"  # who the trading state's rows say set it, when the assistant did
+KILL_SWITCH_TOOLS = ("cancel_all", "halt")  # the tools that act on the account's own state file
 KILL_DEADLINE_S = 30.0  # the kill switch's proof, as `kalshi cancel-all` gives it by default
 LIST_MAX = 200  # the most rows a listing tool returns
 
@@ -82,6 +86,8 @@ class Access(Protocol):
     def open_store(self) -> Store: ...
 
     def open_kill_switch_store(self, say: Callable[[str], None]) -> Store: ...
+
+    def kill_switch_state(self) -> Path: ...
 
     def order_service(self, store: Store) -> OrderService: ...
 
@@ -393,15 +399,38 @@ class AgentTools:
         }
 
     def audit(self, limit: int = 50) -> dict[str, Any]:
-        """The write tool calls of every session, newest last."""
-        from kalshi_cli.store import Store
+        """The write tool calls of every session, newest last. On a paper session's state file,
+        with the `cancel_all` and `halt` calls its account's own state file records (each row
+        then names its `state_file`), and a note that says where they are."""
+        from kalshi_cli.store.paper import is_paper_state
 
-        store = Store.open_readonly(self.access.settings().state)
-        if store is None:
-            return {"audit": []}
-        with store:
-            rows = store.audit.entries(limit=_limit(limit))
-        return {"audit": [r.to_json() for r in rows]}
+        state = self.access.settings().state
+        rows = [r.to_json() for r in _audit_rows(state, limit=_limit(limit))]
+        if not is_paper_state(state):
+            return {"audit": rows}
+        # `cancel_all` and `halt` act on the account, so they halt and record in the file the
+        # kill switch halts (`cancel_all`): a paper session's are there, not in its own file,
+        # with every other session's of the account (the rest of that file's rows are theirs)
+        try:
+            account = self.access.kill_switch_state()
+        except KalshiError:
+            note = (
+                f"{state} is a paper session's state file, and the account's own state file "
+                "cannot be told from it: a cancel_all or halt of a session on it records its row "
+                "nowhere, and none is shown"
+            )
+            return {"audit": rows, "notes": [note]}
+        kills = [
+            r.to_json() | {"state_file": str(account)}
+            for r in _audit_rows(account, tools=KILL_SWITCH_TOOLS, limit=limit)
+        ]
+        merged = sorted(rows + kills, key=lambda row: float(row["at"]))[-limit:]
+        note = (
+            f"{state} is a paper session's state file: cancel_all and halt act on the account, "
+            f"and are recorded in the account's own, {account}; its rows of them (every "
+            "session's) are shown with their state_file"
+        )
+        return {"audit": merged, "notes": [note]}
 
     # ----------------------------------------------------------------------- writes
 
@@ -1157,6 +1186,20 @@ def _order_terms(order: Order) -> dict[str, str]:
 
 def _terms_text(terms: Mapping[str, str]) -> str:
     return f"{terms['total']} at YES {terms['yes_price']}"
+
+
+def _audit_rows(
+    state: Path, *, tools: Sequence[str] | None = None, limit: int
+) -> list[AuditRecord]:
+    """The last `limit` rows of the state file's audit (of the `tools` named), oldest first;
+    none when the file does not exist (a read creates none)."""
+    from kalshi_cli.store import Store
+
+    store = Store.open_readonly(state)
+    if store is None:
+        return []
+    with store:
+        return store.audit.entries(tools=tools, limit=limit)
 
 
 def _decrease_amounts(arguments: Mapping[str, Any]) -> tuple[Decimal | None, Decimal | None]:

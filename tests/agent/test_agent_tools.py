@@ -556,6 +556,48 @@ def test_halt_on_a_paper_state_file_halts_the_accounts_own_as_the_kill_switch_do
         assert store.trading.trading_state().state == "ACTIVE"
 
 
+def test_the_audit_on_a_paper_state_file_shows_the_kill_switch_rows_of_the_accounts_own(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """`kalshi --state <a paper session's file> mcp`: `halt` and `cancel_all` act on the
+    account's own state file and record their rows there, so the `audit` of that session reads
+    them from it, marked with the file, and says where they are; the account's file's other
+    rows (a live session's order) are not the paper session's. It read the paper file alone
+    and answered an empty audit after a halt and a kill switch."""
+    from kalshi_cli.store.paper import paper_state_path
+
+    sim.create_market(T)
+    (tmp_path / "config.yaml").write_text(CONFIG)
+    live = tmp_path / "state.db"
+    paper = paper_state_path(live, "sim")
+    Store.open(paper).close()
+
+    def session(state: Path, call: Callable[[AgentTools], Any]) -> Any:
+        app = AppContext(environ=environ(sim, tmp_path) | {"KALSHI_STATE": str(state)})
+        try:
+            config = load_agent_config(app.settings().config_path)
+            return call(AgentTools(CliAccess(app), config, clock=ManualClock(1_700_000_000.0)))
+        finally:
+            app.close()
+
+    session(live, lambda tools: placed(tools, "1", "0.10"))  # a live session's order
+    session(paper, lambda tools: (tools.halt(reason="news"), tools.cancel_all()))
+    audit = session(paper, lambda tools: tools.audit())
+
+    rows = [(e["tool"], e["outcome"], e.get("state_file")) for e in audit["audit"]]
+    assert rows == [("halt", "ok", str(live)), ("cancel_all", "ok", str(live))], audit
+    assert audit["audit"][0]["arguments"] == {"reason": "news"}
+    (note,) = audit["notes"]
+    assert note.startswith(f"{paper} is a paper session's state file: "), note
+    assert f"recorded in the account's own, {live}" in note, note
+
+    live.unlink()  # the account's own file cannot be told: the audit says so
+    audit = session(paper, lambda tools: tools.audit())
+    assert audit["audit"] == []
+    (note,) = audit["notes"]
+    assert "the account's own state file cannot be told from it" in note, note
+
+
 def test_the_reads_answer_as_the_commands_do(
     tools: AgentTools, sim: SimHarness, tmp_path: Path
 ) -> None:
