@@ -85,6 +85,8 @@ class Access(Protocol):
 
     def open_store(self) -> Store: ...
 
+    def open_audit_store(self) -> Store: ...
+
     def open_kill_switch_store(self, say: Callable[[str], None]) -> Store: ...
 
     def kill_switch_state(self) -> Path: ...
@@ -626,7 +628,7 @@ class AgentTools:
         to, when not the tools' own (the kill switch's)."""
         from kalshi_cli.store import OrderNotRecorded
 
-        record = partial(self._record, tool, arguments, opener=opener or self.access.open_store)
+        record = partial(self._record, tool, arguments, opener=opener)
         try:
             written = run()
         except (OrderOutcomeUnknown, OrderNotRecorded) as exc:
@@ -654,10 +656,11 @@ class AgentTools:
         *,
         opener: Callable[[], Store] | None = None,
     ) -> str | None:
-        """Append the audit row (to `opener`'s state file, else the tools' own); None, or why
-        it could not be written."""
+        """Append the audit row (to `opener`'s state file, else the tools' own, a paper
+        session's too: a row is no act on the account); None, or why it could not be
+        written."""
         try:
-            with (opener or self.access.open_store)() as store:
+            with (opener or self.access.open_audit_store)() as store:
                 store.audit.record(
                     session=self.session,
                     tool=tool,

@@ -92,6 +92,13 @@ class CliAccess:
 
         return open_store(self._app)
 
+    def open_audit_store(self) -> Store:
+        """The state file the audit's rows go to: the tools' own, also a paper session's,
+        which every other write refuses (a row records a call; it acts on no account)."""
+        from kalshi_cli.cli._services import open_store
+
+        return open_store(self._app, for_the_account=False)
+
     def open_kill_switch_store(self, say: Callable[[str], None]) -> Store:
         from kalshi_cli.cli._services import open_kill_switch_store
 

@@ -598,6 +598,41 @@ def test_the_audit_on_a_paper_state_file_shows_the_kill_switch_rows_of_the_accou
     assert "the account's own state file cannot be told from it" in note, note
 
 
+def test_a_write_refused_on_a_paper_state_file_is_a_row_of_its_audit(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """`kalshi --state <a paper session's file> mcp`: an order is refused there (it would act
+    on the account from a file that is not the account's), and the refusal is a row of the
+    paper file's audit, as every write tool call is; the account's own file takes none. The
+    audit row went to the paper file opened as the account's, which refuses it too, so the
+    refusal was recorded nowhere."""
+    from kalshi_cli.store.paper import paper_state_path
+
+    sim.create_market(T)
+    (tmp_path / "config.yaml").write_text(CONFIG)
+    live = tmp_path / "state.db"
+    Store.open(live).close()
+    paper = paper_state_path(live, "sim")
+    app = AppContext(environ=environ(sim, tmp_path) | {"KALSHI_STATE": str(paper)})
+    try:
+        tools = AgentTools(
+            CliAccess(app), load_agent_config(app.settings().config_path), clock=ManualClock(0)
+        )
+        line = refused(
+            partial(tools.preview_order, T, side="yes", action="buy", count="1", price="0.10"),
+            "USAGE: ",
+        )
+        audit = tools.audit()["audit"]
+    finally:
+        app.close()
+    assert "paper session's state file" in line and "nothing was sent" in line, line
+    assert [(e["tool"], e["outcome"]) for e in audit] == [("preview_order", "refused")], audit
+    assert audit[0]["detail"]["error"] == line
+    assert "state_file" not in audit[0]  # the paper file's own row
+    with Store.open(live) as store:
+        assert store.audit.entries() == []
+
+
 def test_the_reads_answer_as_the_commands_do(
     tools: AgentTools, sim: SimHarness, tmp_path: Path
 ) -> None:
