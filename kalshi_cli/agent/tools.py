@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from decimal import Decimal
@@ -50,6 +50,8 @@ from kalshi_cli.vocabulary.models import ZERO, fmt_count, fmt_dollars
 from kalshi_cli.vocabulary.units import fmt_exact_dollars
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from kalshi_cli.agent.own_part import OwnBooks
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.client.pacing import TierSetting
@@ -57,12 +59,14 @@ if TYPE_CHECKING:
     from kalshi_cli.risk.budget import Budget, Owned
     from kalshi_cli.services.orders import OrderService, PreparedAmend, PreparedOrder
     from kalshi_cli.store import Store
+    from kalshi_cli.store.audit import AuditRecord
     from kalshi_cli.vocabulary.decisions import Intent
-    from kalshi_cli.vocabulary.models import FeeModel
+    from kalshi_cli.vocabulary.models import FeeModel, Order
 
 _T = TypeVar("_T")
 
 SOURCE = "kalshi mcp"  # who the trading state's rows say set it, when the assistant did
+KILL_SWITCH_TOOLS = ("cancel_all", "halt")  # the tools that act on the account's own state file
 KILL_DEADLINE_S = 30.0  # the kill switch's proof, as `kalshi cancel-all` gives it by default
 LIST_MAX = 200  # the most rows a listing tool returns
 
@@ -81,7 +85,11 @@ class Access(Protocol):
 
     def open_store(self) -> Store: ...
 
+    def open_audit_store(self) -> Store: ...
+
     def open_kill_switch_store(self, say: Callable[[str], None]) -> Store: ...
+
+    def kill_switch_state(self) -> Path: ...
 
     def order_service(self, store: Store) -> OrderService: ...
 
@@ -393,15 +401,38 @@ class AgentTools:
         }
 
     def audit(self, limit: int = 50) -> dict[str, Any]:
-        """The write tool calls of every session, newest last."""
-        from kalshi_cli.store import Store
+        """The write tool calls of every session, newest last. On a paper session's state file,
+        with the `cancel_all` and `halt` calls its account's own state file records (each row
+        then names its `state_file`), and a note that says where they are."""
+        from kalshi_cli.store.paper import is_paper_state
 
-        store = Store.open_readonly(self.access.settings().state)
-        if store is None:
-            return {"audit": []}
-        with store:
-            rows = store.audit.entries(limit=_limit(limit))
-        return {"audit": [r.to_json() for r in rows]}
+        state = self.access.settings().state
+        rows = [r.to_json() for r in _audit_rows(state, limit=_limit(limit))]
+        if not is_paper_state(state):
+            return {"audit": rows}
+        # `cancel_all` and `halt` act on the account, so they halt and record in the file the
+        # kill switch halts (`cancel_all`): a paper session's are there, not in its own file,
+        # with every other session's of the account (the rest of that file's rows are theirs)
+        try:
+            account = self.access.kill_switch_state()
+        except KalshiError:
+            note = (
+                f"{state} is a paper session's state file, and the account's own state file "
+                "cannot be told from it: a cancel_all or halt of a session on it records its row "
+                "nowhere, and none is shown"
+            )
+            return {"audit": rows, "notes": [note]}
+        kills = [
+            r.to_json() | {"state_file": str(account)}
+            for r in _audit_rows(account, tools=KILL_SWITCH_TOOLS, limit=limit)
+        ]
+        merged = sorted(rows + kills, key=lambda row: float(row["at"]))[-limit:]
+        note = (
+            f"{state} is a paper session's state file: cancel_all and halt act on the account, "
+            f"and are recorded in the account's own, {account}; its rows of them (every "
+            "session's) are shown with their state_file"
+        )
+        return {"audit": merged, "notes": [note]}
 
     # ----------------------------------------------------------------------- writes
 
@@ -597,7 +628,7 @@ class AgentTools:
         to, when not the tools' own (the kill switch's)."""
         from kalshi_cli.store import OrderNotRecorded
 
-        record = partial(self._record, tool, arguments, opener=opener or self.access.open_store)
+        record = partial(self._record, tool, arguments, opener=opener)
         try:
             written = run()
         except (OrderOutcomeUnknown, OrderNotRecorded) as exc:
@@ -625,10 +656,11 @@ class AgentTools:
         *,
         opener: Callable[[], Store] | None = None,
     ) -> str | None:
-        """Append the audit row (to `opener`'s state file, else the tools' own); None, or why
-        it could not be written."""
+        """Append the audit row (to `opener`'s state file, else the tools' own, a paper
+        session's too: a row is no act on the account); None, or why it could not be
+        written."""
         try:
-            with (opener or self.access.open_store)() as store:
+            with (opener or self.access.open_audit_store)() as store:
                 store.audit.record(
                     session=self.session,
                     tool=tool,
@@ -947,12 +979,16 @@ class AgentTools:
             )
         return order
 
-    def _prepare_amend(self, arguments: Mapping[str, Any]) -> _CheckedAmend:
+    def _prepare_amend(
+        self, arguments: Mapping[str, Any], *, previewed: Mapping[str, str] | None = None
+    ) -> _CheckedAmend:
         """The checks of an amend of the assistant's order as of a new order (the fills brought
         in, the breaker, the order service's, the account's risk limits with the amended order
         in place of the one resting), then the day's budget for what it adds: what the order
         counts in the day's spending once the amend is in flight (the worse of its terms and
-        the amend's, agent/ledger.py), less what it counted before."""
+        the amend's, agent/ledger.py), less what it counted before. `previewed`: the order's
+        terms as its preview read them (`_order_terms`); refused (ORDER_CHANGED) when they
+        are no longer the order's."""
         from kalshi_cli.agent.ledger import day_orders, order_terms, worst_share
         from kalshi_cli.vocabulary.decisions import Intent
         from kalshi_cli.vocabulary.order_terms import parse_count, parse_price
@@ -972,6 +1008,14 @@ class AgentTools:
                 str(arguments["order_id"]), price=new_price, count=new_count
             )
             order = prepared.order
+            if previewed is not None and _order_terms(order) != previewed:
+                raise ValidationError(
+                    f"order {order.order_id} changed since the amend was previewed (then "
+                    f"{_terms_text(previewed)}, now {_terms_text(_order_terms(order))}): the "
+                    "amend previewed is not the one that would be sent",
+                    code="ORDER_CHANGED",
+                    hint="preview it again: the amend is checked as the order is now",
+                )
             action, side_price = from_book(order.book_side, prepared.yes_price, prepared.side)
             amended = Intent(
                 ticker=order.ticker,
@@ -1018,7 +1062,13 @@ class AgentTools:
             },
             "most_it_could_cost_more": fmt_exact_dollars(charge.dollars),
         }
-        return self._ticket("preview_amend", arguments, document, charge, checked.spent)
+        # an amend sends the order's whole terms: the total an amend of the price alone keeps,
+        # and the price an amend of the count alone keeps, are the order's as read here.
+        # `execute` reads the order again; changed since (a person's decrease, another amend),
+        # the amend it would send is not this one, and sending this one would undo the change:
+        # it is refused, as an order's expiry is fixed by its preview
+        sent = arguments | {"order_at_preview": _order_terms(prepared.order)}
+        return self._ticket("preview_amend", sent, document, charge, checked.spent)
 
     def _preview_change(self, tool: str, arguments: dict[str, Any]) -> _Written:
         """Decrease and cancel take risk away: no budget, but writes on and the order the
@@ -1070,8 +1120,9 @@ class AgentTools:
         arguments = pending.arguments
         order_id = str(arguments["order_id"])
         if pending.tool == "preview_amend":
-            # checked again as it is now (filled meanwhile, the state changed), as an order is
-            amend = self._prepare_amend(arguments)
+            # checked again as it is now (filled meanwhile, the state changed), as an order is,
+            # and refused when the order's terms are no longer those the preview read
+            amend = self._prepare_amend(arguments, previewed=arguments["order_at_preview"])
             with self._exchange, self.access.open_store() as store:
                 service = self.access.order_service(store)
                 amended = self._within_budget(
@@ -1125,6 +1176,33 @@ class AgentTools:
     def _owner(store: Store, order_id: str) -> str | None:
         intent = store.orders.intent_by_order_id(order_id)
         return None if intent is None else intent.strategy
+
+
+def _order_terms(order: Order) -> dict[str, str]:
+    """What an amend's preview read of the order it amends: its total (filled and resting: a
+    fill leaves it as it was) and its YES price, as text a token's arguments keep."""
+    return {
+        "total": fmt_count(order.fill_count + order.remaining_count),
+        "yes_price": fmt_dollars(order.yes_price),
+    }
+
+
+def _terms_text(terms: Mapping[str, str]) -> str:
+    return f"{terms['total']} at YES {terms['yes_price']}"
+
+
+def _audit_rows(
+    state: Path, *, tools: Sequence[str] | None = None, limit: int
+) -> list[AuditRecord]:
+    """The last `limit` rows of the state file's audit (of the `tools` named), oldest first;
+    none when the file does not exist (a read creates none)."""
+    from kalshi_cli.store import Store
+
+    store = Store.open_readonly(state)
+    if store is None:
+        return []
+    with store:
+        return store.audit.entries(tools=tools, limit=limit)
 
 
 def _decrease_amounts(arguments: Mapping[str, Any]) -> tuple[Decimal | None, Decimal | None]:

@@ -11,6 +11,7 @@ import typer
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from kalshi_cli.cli._context import AppContext
     from kalshi_cli.client.pacing import TierSetting
@@ -43,17 +44,17 @@ def open_store(app: AppContext, *, for_the_account: bool = True) -> Store:
     return store
 
 
-def open_kill_switch_store(app: AppContext, say: Callable[[str], None]) -> Store:
+def kill_switch_state(app: AppContext) -> Path:
     """The state file the kill switch halts and records its cancellations in. It cancels the
     account's orders whatever file it is given, so it halts what trades on the account: given a
-    paper session's file, the account's own named beside it (`live_state_path`, said with
-    `say`), never the paper file, whose session places nothing on the exchange. When the
-    account's file cannot be told, or is bound to another account, `AccountStateUnknown`: the
-    switch cancels, records nothing, and proves nothing (docs/kill-switch.md)."""
+    paper session's file, the account's own named beside it (`live_state_path`), never the
+    paper file, whose session places nothing on the exchange. When the account's file cannot
+    be told, or is bound to another account, `AccountStateUnknown`: the switch cancels, records
+    nothing, and proves nothing (docs/kill-switch.md)."""
     from msgspec.structs import replace
 
     from kalshi_cli.services.connection import check_state_binding
-    from kalshi_cli.store import AccountStateUnknown, Store
+    from kalshi_cli.store import AccountStateUnknown
     from kalshi_cli.store.paper import is_paper_state, live_state_path
 
     settings = app.settings()
@@ -64,7 +65,7 @@ def open_kill_switch_store(app: AppContext, say: Callable[[str], None]) -> Store
     connection = app.connection(auth=False)
     paper = settings.state
     if not is_paper_state(paper):
-        return open_store(app)
+        return paper
     live = live_state_path(paper, settings.env)
     if live is not None:
         live_settings = replace(settings, state=live)
@@ -78,8 +79,19 @@ def open_kill_switch_store(app: AppContext, say: Callable[[str], None]) -> Store
             hint="run `kalshi halt` without --state or KALSHI_STATE, then `kalshi cancel-all` "
             "again",
         )
-    say(f"{paper} is a paper session's state file: halting the account's own, {live}")
-    return Store.open(live)
+    return live
+
+
+def open_kill_switch_store(app: AppContext, say: Callable[[str], None]) -> Store:
+    """`kill_switch_state` opened; given a paper session's file, the account's own it opens
+    instead is said with `say`."""
+    from kalshi_cli.store import Store
+
+    state, given = kill_switch_state(app), app.settings().state
+    if state == given:
+        return open_store(app)
+    say(f"{given} is a paper session's state file: halting the account's own, {state}")
+    return Store.open(state)
 
 
 def order_limits(app: AppContext) -> OrderLimits:

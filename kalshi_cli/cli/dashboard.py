@@ -87,11 +87,17 @@ def dashboard_command(
     wiring, feed = build_wiring(app, env.value if env else None, refresh_s=refresh, remote_s=remote)
     if feed is not None:
         feed.start()
+    dashboard = DashboardApp(wiring)
     try:
-        DashboardApp(wiring).run()
+        dashboard.run()
     finally:
         if feed is not None:
             feed.stop()
+        # a kill switch's report the screen closed over: whether it was PROVEN must not go
+        # with the screen
+        unseen = dashboard.kill_report_unseen()
+        if unseen is not None:
+            app.output().line(f"kill switch (from the dashboard):\n{unseen}")
 
 
 def _need_terminal(instead: str) -> None:

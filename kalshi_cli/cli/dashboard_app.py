@@ -63,7 +63,8 @@ k   kill switch: halt, cancel every resting order, prove none is left
     paper loop, which cancels the orders of its own venue; nothing goes to the exchange
 /   filter the markets shown (empty: all)
 ?   this help
-q   quit (the trade loop is not touched)
+q   quit (the trade loop is not touched); while the kill switch runs, once it has its
+    report, which is printed when the screen closes
 
 Local panels (state file, pause file, trade log) refresh every second; the exchange's panels
 every few seconds, and say why when the exchange cannot be reached."""
@@ -532,6 +533,13 @@ class DashboardApp(PanelApp):
         self._kill_paper = False  # the confirmed kill is a paper loop's
         self._kill_running = False  # a kill switch is out: another would cancel a second time
         self._leaving = threading.Event()  # a paper kill stops waiting for its loop
+        # the kill switch's report outlives the screen (`kill_report_unseen`): set by its
+        # worker, whether or not the screen is still there to show it
+        self._kill_report: str | None = None
+        self._kill_ended = threading.Event()
+        self._kill_started = False
+        self._kill_seen = False  # its report reached a screen that stays open
+        self._quit_after_kill = False  # q pressed while it ran
 
     # -------------------------------------------------------------------- layout
 
@@ -705,6 +713,9 @@ class DashboardApp(PanelApp):
             self.render_panels()
             return
         self._kill_running = True
+        self._kill_started, self._kill_seen = True, False
+        self._kill_report = None
+        self._kill_ended.clear()
         self.kill_text = "running: halting, cancelling, proving..."
         self.render_panels()
         if self._kill_paper:
@@ -722,15 +733,20 @@ class DashboardApp(PanelApp):
             progress.append(line)
             self.call_from_thread(self._kill_progress, "\n".join(progress[-4:]))
 
-        report = actions.kill(
-            w.client,
-            w.sources.state_path,
-            w.clock,
-            deadline_s=w.kill_deadline_s,
-            read_lag_s=w.read_lag_s,
-            on_progress=say,
-        )
-        self.call_from_thread(self._kill_done, kill_report_text(report))
+        try:
+            report = actions.kill(
+                w.client,
+                w.sources.state_path,
+                w.clock,
+                deadline_s=w.kill_deadline_s,
+                read_lag_s=w.read_lag_s,
+                on_progress=say,
+            )
+            text = self._kill_report = kill_report_text(report)
+        finally:
+            self._kill_ended.set()
+        if not self._leaving.is_set():  # a screen closed meanwhile: the command prints it
+            self.call_from_thread(self._kill_done, text)
 
     def _run_paper_kill(self) -> None:
         w = self.wiring
@@ -738,15 +754,19 @@ class DashboardApp(PanelApp):
         def say(line: str) -> None:
             self.call_from_thread(self._kill_progress, line)
 
-        report = actions.paper_kill(
-            w.sources.state_path,
-            w.clock,
-            deadline_s=w.kill_deadline_s,
-            on_progress=say,
-            stop=self._leaving,
-        )
-        if not self._leaving.is_set():
-            self.call_from_thread(self._kill_done, "\n".join(report.lines()))
+        try:
+            report = actions.paper_kill(
+                w.sources.state_path,
+                w.clock,
+                deadline_s=w.kill_deadline_s,
+                on_progress=say,
+                stop=self._leaving,
+            )
+            text = self._kill_report = "\n".join(report.lines())
+        finally:
+            self._kill_ended.set()
+        if not self._leaving.is_set():  # a screen closed meanwhile: the command prints it
+            self.call_from_thread(self._kill_done, text)
 
     def _kill_progress(self, text: str) -> None:
         self.kill_text = text
@@ -755,9 +775,36 @@ class DashboardApp(PanelApp):
     def _kill_done(self, text: str) -> None:
         self._kill_running = False
         self.kill_text = text
+        if self._quit_after_kill:
+            self.exit()  # the report goes to the terminal the screen leaves (`kill_report_unseen`)
+            return
+        self._kill_seen = True
         self.message = "kill switch done: see its proof below"
         self.refresh_local()
         self.refresh_remote()
+
+    async def action_quit(self) -> None:
+        """q (and ctrl+q). While a kill switch runs, the screen stays until it has its
+        report: closing now would take with it whether the kill was PROVEN, which is what the
+        trader pressed k to learn."""
+        if not self._kill_running:
+            self.exit()
+            return
+        self._quit_after_kill = True
+        self.message = (
+            "leaving once the kill switch has its report (printed when the screen closes)"
+        )
+        self.render_panels()
+
+    def kill_report_unseen(self) -> str | None:
+        """Once the screen has closed: the report of a kill switch it closed before showing
+        (q pressed while it ran, or the screen ended another way), waited for while the kill
+        switch still runs, for the command to print. None when no kill switch ran, or the
+        screen showed its report and stayed open over it."""
+        if not self._kill_started or self._kill_seen:
+            return None
+        self._kill_ended.wait()
+        return self._kill_report
 
     def action_filter(self) -> None:
         self.push_screen(FilterScreen(self.market_filter), self._filtered)

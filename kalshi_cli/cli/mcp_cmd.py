@@ -15,6 +15,8 @@ from kalshi_cli.cli._context import AppContext, current
 from kalshi_cli.cli._options import EnvOpt
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.client.pacing import TierSetting
     from kalshi_cli.config import Settings
@@ -90,10 +92,22 @@ class CliAccess:
 
         return open_store(self._app)
 
+    def open_audit_store(self) -> Store:
+        """The state file the audit's rows go to: the tools' own, also a paper session's,
+        which every other write refuses (a row records a call; it acts on no account)."""
+        from kalshi_cli.cli._services import open_store
+
+        return open_store(self._app, for_the_account=False)
+
     def open_kill_switch_store(self, say: Callable[[str], None]) -> Store:
         from kalshi_cli.cli._services import open_kill_switch_store
 
         return open_kill_switch_store(self._app, say)
+
+    def kill_switch_state(self) -> Path:
+        from kalshi_cli.cli._services import kill_switch_state
+
+        return kill_switch_state(self._app)
 
     def order_service(self, store: Store) -> OrderService:
         from kalshi_cli.cli._services import order_service

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,9 +58,23 @@ class AuditRepository:
             ),
         )
 
-    def entries(self, *, session: str | None = None, limit: int | None = None) -> list[AuditRecord]:
-        """Oldest first; the last `limit` when given."""
-        where, params = ("WHERE session = ?", (session,)) if session is not None else ("", ())
+    def entries(
+        self,
+        *,
+        session: str | None = None,
+        tools: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> list[AuditRecord]:
+        """Oldest first (of one `session`, of the `tools` named); the last `limit` when given."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if session is not None:
+            clauses.append("session = ?")
+            params.append(session)
+        if tools is not None:
+            clauses.append(f"tool IN ({', '.join('?' for _ in tools)})")
+            params.extend(tools)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._db.rows(
             "SELECT at, session, tool, arguments, outcome, detail FROM agent_audit "  # noqa: S608
             f"{where} ORDER BY id DESC LIMIT ?",

@@ -96,6 +96,77 @@ def test_amend_decrease_and_cancel_change_the_assistants_order(tools: AgentTools
     assert tools.orders()["orders"] == []
 
 
+def _changed_by_a_person(tools: AgentTools, order_id: str, change: str) -> None:
+    """`kalshi order decrease` or `kalshi order amend` of the assistant's order, run by a
+    person through the order service."""
+    app = tools.access._app  # type: ignore[attr-defined]
+    with open_store(app) as store:
+        service = order_service(app, store)
+        if change == "decrease":
+            service.decrease(order_id, by=Decimal(1))
+        else:
+            service.submit_amend(service.prepare_amend(order_id, price=Decimal("0.21")))
+
+
+@pytest.mark.parametrize(
+    ("given", "change", "shown"),
+    [({"price": "0.22"}, "decrease", "count"), ({"count": "5"}, "amend", "price")],
+    ids=["price-only-then-decreased", "count-only-then-repriced"],
+)
+def test_an_amend_executes_as_previewed_or_not_at_all_when_the_order_changed_since(
+    tools: AgentTools, given: dict[str, str], change: str, shown: str
+) -> None:
+    """An amend that gives only a price is previewed with the order's total as it was then (4),
+    one that gives only a count with its price (0.20). A person decreases the order to 3 (or
+    amends it to 0.21) before `execute`: sending the amend as previewed would undo their change,
+    sending it with the order's terms read again is not what was previewed. `execute` refuses
+    (ORDER_CHANGED) and the order stays as the person left it. `execute` read the total (or the
+    price) again and amended 3 contracts at 0.22 (or 5 at 0.21), neither the amend previewed."""
+    order_id = placed(tools, "4", "0.20")["order_id"]
+    preview = tools.preview_amend(order_id, **given)
+    assert preview["would_send"][shown] == {"count": "4.00", "price": "0.2000"}[shown]
+    _changed_by_a_person(tools, order_id, change)
+
+    line = refused(partial(tools.execute, preview["token"]), "REJECTED ORDER_CHANGED: ")
+    assert order_id in line and "preview it again" in line, line
+    (left,) = tools.orders()["orders"]
+    person = {"decrease": ("0.2000", "3.00"), "amend": ("0.2100", "4.00")}[change]
+    assert (left["yes_price_dollars"], left["remaining_count_fp"]) == person, left
+    execute = [e for e in tools.audit()["audit"] if e["tool"] == "execute"][-1]
+    assert (execute["arguments"]["previewed_by"], execute["outcome"]) == (
+        "preview_amend",
+        "refused",
+    ), execute
+
+    # previewed again, the amend goes: the order as it is now is the order previewed
+    again = tools.preview_amend(order_id, **given)
+    amended = tools.execute(again["token"])["order"]
+    assert amended["order_id"] == order_id
+
+
+def test_an_amend_previewed_before_a_fill_of_its_order_still_executes(
+    tools: AgentTools, sim: SimHarness
+) -> None:
+    """A fill leaves the order's total as the preview read it (filled and resting): an amend
+    of the price alone, previewed before another account took 1 of the 4, is sent as
+    previewed, 4 in all at 0.22, the 3 left resting."""
+    order_id = placed(tools, "4", "0.20")["order_id"]
+    preview = tools.preview_amend(order_id, price="0.22")
+    other = sim.new_account()
+    ask = {
+        "ticker": T,
+        "side": "ask",
+        "price": "0.20",
+        "count": "1",
+        "time_in_force": "immediate_or_cancel",
+        "self_trade_prevention_type": "taker_at_cross",
+    }
+    assert sim.signed(other, "POST", "/portfolio/events/orders", json=ask).is_success
+    amended = tools.execute(preview["token"])["order"]
+    assert (amended["fill_count_fp"], amended["remaining_count_fp"]) == ("1.00", "3.00"), amended
+    assert amended["yes_price_dollars"] == "0.2200"
+
+
 @pytest.fixture
 def unread_tools(sim: SimHarness, tmp_path: Path) -> Iterator[AgentTools]:
     """The tools on a client whose reads of an order fail once an amend or a decrease of it
@@ -483,6 +554,83 @@ def test_halt_on_a_paper_state_file_halts_the_accounts_own_as_the_kill_switch_do
     assert "nothing was sent" not in line
     with Store.open(paper) as store:
         assert store.trading.trading_state().state == "ACTIVE"
+
+
+def test_the_audit_on_a_paper_state_file_shows_the_kill_switch_rows_of_the_accounts_own(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """`kalshi --state <a paper session's file> mcp`: `halt` and `cancel_all` act on the
+    account's own state file and record their rows there, so the `audit` of that session reads
+    them from it, marked with the file, and says where they are; the account's file's other
+    rows (a live session's order) are not the paper session's. It read the paper file alone
+    and answered an empty audit after a halt and a kill switch."""
+    from kalshi_cli.store.paper import paper_state_path
+
+    sim.create_market(T)
+    (tmp_path / "config.yaml").write_text(CONFIG)
+    live = tmp_path / "state.db"
+    paper = paper_state_path(live, "sim")
+    Store.open(paper).close()
+
+    def session(state: Path, call: Callable[[AgentTools], Any]) -> Any:
+        app = AppContext(environ=environ(sim, tmp_path) | {"KALSHI_STATE": str(state)})
+        try:
+            config = load_agent_config(app.settings().config_path)
+            return call(AgentTools(CliAccess(app), config, clock=ManualClock(1_700_000_000.0)))
+        finally:
+            app.close()
+
+    session(live, lambda tools: placed(tools, "1", "0.10"))  # a live session's order
+    session(paper, lambda tools: (tools.halt(reason="news"), tools.cancel_all()))
+    audit = session(paper, lambda tools: tools.audit())
+
+    rows = [(e["tool"], e["outcome"], e.get("state_file")) for e in audit["audit"]]
+    assert rows == [("halt", "ok", str(live)), ("cancel_all", "ok", str(live))], audit
+    assert audit["audit"][0]["arguments"] == {"reason": "news"}
+    (note,) = audit["notes"]
+    assert note.startswith(f"{paper} is a paper session's state file: "), note
+    assert f"recorded in the account's own, {live}" in note, note
+
+    live.unlink()  # the account's own file cannot be told: the audit says so
+    audit = session(paper, lambda tools: tools.audit())
+    assert audit["audit"] == []
+    (note,) = audit["notes"]
+    assert "the account's own state file cannot be told from it" in note, note
+
+
+def test_a_write_refused_on_a_paper_state_file_is_a_row_of_its_audit(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """`kalshi --state <a paper session's file> mcp`: an order is refused there (it would act
+    on the account from a file that is not the account's), and the refusal is a row of the
+    paper file's audit, as every write tool call is; the account's own file takes none. The
+    audit row went to the paper file opened as the account's, which refuses it too, so the
+    refusal was recorded nowhere."""
+    from kalshi_cli.store.paper import paper_state_path
+
+    sim.create_market(T)
+    (tmp_path / "config.yaml").write_text(CONFIG)
+    live = tmp_path / "state.db"
+    Store.open(live).close()
+    paper = paper_state_path(live, "sim")
+    app = AppContext(environ=environ(sim, tmp_path) | {"KALSHI_STATE": str(paper)})
+    try:
+        tools = AgentTools(
+            CliAccess(app), load_agent_config(app.settings().config_path), clock=ManualClock(0)
+        )
+        line = refused(
+            partial(tools.preview_order, T, side="yes", action="buy", count="1", price="0.10"),
+            "USAGE: ",
+        )
+        audit = tools.audit()["audit"]
+    finally:
+        app.close()
+    assert "paper session's state file" in line and "nothing was sent" in line, line
+    assert [(e["tool"], e["outcome"]) for e in audit] == [("preview_order", "refused")], audit
+    assert audit[0]["detail"]["error"] == line
+    assert "state_file" not in audit[0]  # the paper file's own row
+    with Store.open(live) as store:
+        assert store.audit.entries() == []
 
 
 def test_the_reads_answer_as_the_commands_do(

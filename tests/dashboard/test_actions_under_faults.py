@@ -1,11 +1,17 @@
 """The dashboard's keys under faults: a state file that cannot be written, a kill switch still
 running, an exchange whose reads lag its writes. Each key acts as its command does and says what
-happened; none freezes the screen, ends it, or sends a cancel a second time."""
+happened; none freezes the screen, ends it, or sends a cancel a second time, and `q` during the
+kill switch never closes the screen over its report."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import pty
+import select
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -27,6 +33,7 @@ from kalshi_cli.vocabulary.models import BookSide, TimeInForce
 from tests.dashboard.prepared import TICKER, prepare, until
 from tests.fakes import Swapped
 from tests.runner.simproc import Book
+from tests.waiting import wait_until_async
 
 if TYPE_CHECKING:
     from textual.pilot import Pilot
@@ -241,3 +248,131 @@ def test_the_kill_key_waits_the_configured_read_lag_as_cancel_all_does(
     assert _requests(sim, CANCEL_ALL) == 1
     assert _requests(sim, BATCH_CANCEL) == 0  # nothing cancelled a second time
     assert left == []
+
+
+def test_q_while_the_kill_switch_runs_waits_for_its_report_and_hands_it_on_to_print(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """`q` pressed while the kill switch's cancel-all is out: the screen stays, saying it
+    leaves once the kill switch has its report, then closes by itself, and the report (PROVEN
+    or NOT PROVEN) is the command's to print once the screen is gone. The screen closed at
+    once, the report came after it and went nowhere: the trader never saw whether the kill
+    switch was proven."""
+    sim.create_market(TICKER)
+    sources = _sources(tmp_path)
+    key, _ = load_private_key(path=Path(sim.account.private_key_path))
+    _HeldCancelAll.entered.clear()
+    _HeldCancelAll.release.clear()
+    client = Swapped(
+        _HeldCancelAll,
+        api_base=sim.account.api_base,
+        key_id=sim.account.key_id,
+        private_key=key,
+    )
+    open_after_q: list[bool] = []
+    said: list[str] = []
+    with client:
+        Book(client, TICKER).order(BookSide.BID, "0.30", "2", TimeInForce.GTC)
+        app = DashboardApp(
+            Wiring(sources=sources, clock=SystemClock(), client=client, refresh_s=0.1)
+        )
+
+        async def quit_while_killing(pilot: Pilot[None]) -> None:
+            await pilot.press("k", *"KILL", "enter")
+            await until(pilot, _HeldCancelAll.entered.is_set, "the cancel-all going out")
+            await pilot.press("q")
+            await asyncio.sleep(0.5)
+            open_after_q.append(app.is_running)
+            if app.is_running:
+                said.append(_top(app))
+            _HeldCancelAll.release.set()
+            await wait_until_async(
+                lambda: not app.is_running,
+                "the screen to close once the kill switch has its report",
+                between=lambda: asyncio.sleep(0.05),
+            )
+
+        try:
+            _drive(app, quit_while_killing)
+        finally:
+            _HeldCancelAll.release.set()
+        left = list(client.orders.iter_orders(status="resting"))
+    assert open_after_q == [True], "the screen closed over the running kill switch"
+    assert "leaving once the kill switch has its report" in said[0], said[0]
+    printed = app.kill_report_unseen()
+    assert printed is not None
+    assert "PROVEN: no resting order left" in printed, printed
+    assert "cancelled: 1 order(s), 2.00 contract(s)" in printed, printed
+    assert left == []
+
+
+def _read_until(terminal: int, seen: bytearray, wanted: bytes | None, within_s: float) -> bool:
+    """Read the dashboard's terminal into `seen` until `wanted` shows (None: until the
+    terminal closes, the command done); whether it did within `within_s`."""
+    deadline = time.monotonic() + within_s
+    while wanted is None or wanted not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        ready, _, _ = select.select([terminal], [], [], min(left, 0.2))
+        if not ready:
+            continue
+        try:
+            chunk = os.read(terminal, 65536)
+        except OSError:  # the other end closed: the command is done
+            chunk = b""
+        if not chunk:
+            return wanted is None or wanted in seen
+        seen += chunk
+    return True
+
+
+def test_kalshi_dashboard_quit_while_the_kill_switch_runs_prints_its_report(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """`kalshi dashboard` on a terminal: k, KILL, then q while the kill switch waits the
+    `read_lag` setting (5 s) before its proof. The screen closes once the kill switch has its
+    report, and the report is on the terminal after it (nothing was, on the old code)."""
+    sim.create_market(TICKER)
+    key, _ = load_private_key(path=Path(sim.account.private_key_path))
+    with Swapped(
+        OrdersApi, api_base=sim.account.api_base, key_id=sim.account.key_id, private_key=key
+    ) as client:
+        Book(client, TICKER).order(BookSide.BID, "0.30", "2", TimeInForce.GTC)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KALSHI_")}
+    env.update(
+        KALSHI_HOME=str(tmp_path),
+        KALSHI_ENV="sim",
+        KALSHI_API_BASE=sim.account.api_base,
+        KALSHI_API_KEY_ID=sim.account.key_id,
+        KALSHI_PRIVATE_KEY_PATH=sim.account.private_key_path,
+        KALSHI_READ_LAG="5",
+        TERM="xterm-256color",
+        COLUMNS="120",
+        LINES="40",
+    )
+    terminal, other = pty.openpty()
+    seen = bytearray()
+    args = [sys.executable, "-m", "kalshi_cli", "dashboard", "--remote-every", "600"]
+    with subprocess.Popen(args, stdin=other, stdout=other, stderr=other, env=env) as proc:
+        os.close(other)
+        try:
+            for key_pressed, then in (
+                (None, b"Trading state"),  # the screen drawn
+                (b"k", b"Type KILL"),
+                (b"KILL\r", b"halting, cancelling"),
+            ):
+                if key_pressed is not None:
+                    os.write(terminal, key_pressed)
+                assert _read_until(terminal, seen, then, 60), bytes(seen[-2000:])
+            os.write(terminal, b"q")
+            assert _read_until(terminal, seen, None, 60), bytes(seen[-2000:])
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            os.close(terminal)
+    after = bytes(seen).rsplit(b"\x1b[?1049l", 1)[-1]  # the terminal once the screen left
+    assert b"PROVEN: no resting order left" in after, after
+    assert b"kill switch (from the dashboard):" in after, after
+    assert proc.returncode == 0, bytes(seen[-2000:])

@@ -23,6 +23,7 @@ from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
 from tests.dashboard.prepared import TICKER, prepare, until
 from tests.runner.paper_rig import paper_rig
 from tests.runner.simproc import Book
+from tests.waiting import wait_until_async
 
 if TYPE_CHECKING:
     from textual.pilot import Pilot
@@ -162,6 +163,48 @@ def test_k_on_a_paper_screen_has_the_running_paper_loop_cancel_its_venues_orders
     assert f"cancelled: {len(quoted)} paper order(s)" in seen["kill"]
     assert "in the running paper loop's venue" in seen["kill"]
     assert "HALTED" in seen["trading"]
+
+
+def test_q_while_the_paper_kill_switch_waits_for_its_loop_waits_for_its_report(
+    tmp_path: Path,
+) -> None:
+    """`q` pressed while the paper kill switch waits for the paper loop's answer: the screen
+    stays until the loop has answered, then closes by itself, and the report is the
+    command's to print. The screen closed at once, the kill switch stopped waiting for the
+    loop and its report was dropped: the trader never saw whether the paper orders went."""
+    state = tmp_path / "state.paper-sim.db"
+    with paper_rig(state) as rig:
+        for _ in range(3):
+            rig.step(1.0)
+        quoted = rig.venue.resting_order_ids()
+        assert quoted, "the market maker quotes on paper"
+        app = DashboardApp(Wiring(sources=_sources(state), clock=rig.clock))
+        open_after_q: list[bool] = []
+
+        async def quit_while_killing(pilot: Pilot[None]) -> None:
+            await pilot.press("k", *"KILL", "enter")
+            await until(pilot, lambda: "waiting for it" in app.panel_text("kill"), "the wait")
+            await pilot.press("q")
+            await asyncio.sleep(0.5)
+            open_after_q.append(app.is_running)
+
+            def closed() -> bool:
+                rig.step(1.0)  # the paper loop ticks on, and answers
+                return not app.is_running
+
+            await wait_until_async(
+                closed,
+                "the screen to close on the loop's answer",
+                between=lambda: asyncio.sleep(0.1),
+            )
+
+        drive(app, quit_while_killing)
+        assert rig.venue.resting_order_ids() == []
+    assert open_after_q == [True], "the screen closed over the running kill switch"
+    printed = app.kill_report_unseen()
+    assert printed is not None
+    assert "PROVEN: no paper order left" in printed and "NOT PROVEN" not in printed, printed
+    assert f"cancelled: {len(quoted)} paper order(s)" in printed, printed
 
 
 def test_p_on_a_paper_screen_pauses_the_paper_loop_and_leaves_a_paused_live_loop_paused(
