@@ -246,3 +246,36 @@ def test_the_budget_counts_the_assistants_dollars_in_every_market(
     line = refused(bid, "REJECTED STRATEGY_BUDGET: ")
     assert "$3.60" in line, line
     assert tools.preview_order(T, side="yes", action="buy", count="2", price="0.40")
+
+
+def test_contracts_a_person_sold_come_off_the_newest_part_the_assistants(
+    tools: AgentTools, sim: SimHarness
+) -> None:
+    """Market-maker bought 10 YES, the assistant 4 after it, then a person sold 4 by hand: the
+    newest part gave them up, as a trade loop reading the same state file splits it, so the 10
+    held are all market-maker's and the assistant may sell none. On the old code the assistant
+    built no part for market-maker, took the person's sale from its contracts, and could sell
+    4 of them: the loop's and the assistant's parts together were 14 of the 10 held."""
+    offer(sim, 14)
+    bought_by(tools, "market-maker", 10)
+    agent_buys(tools, "4")
+    other = sim.new_account()
+    bid = {
+        "ticker": T,
+        "side": "bid",
+        "price": "0.55",
+        "count": "4",
+        "time_in_force": "good_till_canceled",
+        "self_trade_prevention_type": "taker_at_cross",
+    }
+    assert sim.signed(other, "POST", "/portfolio/events/orders", json=bid).is_success
+    app = tools.access._app  # type: ignore[attr-defined]
+    with open_store(app) as store:
+        service = order_service(app, store)
+        sale = OrderRequest(
+            T, Side.YES, Action.SELL, Decimal(4), Decimal("0.55"), strategy="manual"
+        )
+        assert service.place(service.prepare(sale)).status == "executed"
+    for side, action in (("yes", "sell"), ("no", "buy")):
+        line = refused(partial(preview, tools, side, action, "1"), NOT_ITS_OWN)
+        assert "at most 0" in line, line

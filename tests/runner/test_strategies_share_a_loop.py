@@ -20,7 +20,7 @@ from rich.console import Console
 from kalshi_cli.cli.dashboard_app import render_trading
 from kalshi_cli.dashboard.snapshot import Sources, local_snapshot
 from kalshi_cli.runner import StrategyChoice
-from kalshi_cli.services.orders import trading_status
+from kalshi_cli.services.orders import OrderService, trading_status
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Cancel, Intent, MarketSnapshot, PositionView
 from kalshi_cli.strategy_api import close_at_bid
@@ -34,8 +34,8 @@ from kalshi_cli.vocabulary.models import (
     Side,
     TimeInForce,
 )
-from kalshi_cli.vocabulary.order_terms import owner_in
-from kalshi_cli.vocabulary.owners import NOT_STRATEGIES
+from kalshi_cli.vocabulary.order_terms import OrderRequest, owned_client_order_id, owner_in
+from kalshi_cli.vocabulary.owners import AGENT, NOT_STRATEGIES
 from tests.runner.fakes import (
     START,
     Rig,
@@ -1283,3 +1283,82 @@ def test_a_sale_beside_the_strategys_resting_one_that_it_cancels_goes_out_whole(
         (Decimal("0.62"), Decimal("4")),
     ]
     assert [o.yes_price for o in _resting_of(rig, MM)] == [Decimal("0.62")]
+
+
+def _buys_five() -> Turns:
+    """A strategy whose one decision buys 5 YES at up to 0.45."""
+    return Turns([_order(Side.YES, Action.BUY, "0.45", "5", TimeInForce.IOC)])
+
+
+def _two_owners_buy_then_a_person_sells(rig: Rig, first: Callable[[], None], owner: str) -> None:
+    """`first` makes the older part (5 YES), `owner`, a strategy of the rig, buys 5 YES after
+    it, and a person then sells 5 by hand: the account holds 5, which the newest part (`owner`'s)
+    gave up, so `owner` owns none of them. The book at 0.40 / 0.45."""
+    Mover(rig.exchange).quote("0.40", "0.45")
+    swap_decide(rig.loop, Turns(), owner)
+    first()
+    rig.step(1.0)
+    swap_decide(rig.loop, _buys_five(), owner)
+    rig.step(1.0)
+    rig.step(1.0)
+    _hand_buy(rig, "0.40", "5", BookSide.ASK)  # a YES sale: the IOC takes the bid at 0.40
+    rig.step(1.0)
+    assert rig.loop.portfolio.view(TICKER).position == 5
+
+
+def test_a_restart_without_a_strategy_leaves_its_contracts_its_own(tmp_path: Path) -> None:
+    """Mean-reversion bought 5 YES, market-maker 5 after it, and a person sold 5: the newest
+    part gave them up, so the 5 held are mean-reversion's. A restart running market-maker
+    alone knows the same: mean-reversion's contracts stay its own though it does not run, never
+    market-maker's to sell. On the old code the restart built market-maker's part from its own
+    fills alone, the person's sale taken from mean-reversion's (nobody's to that run), and gave
+    market-maker all 5."""
+    start = _runs_on_one_account(tmp_path)
+    first = start(MM, MR)
+
+    def mean_reversion_buys() -> None:
+        swap_decide(first.loop, _buys_five(), MR)
+        first.step(1.0)
+
+    _two_owners_buy_then_a_person_sells(first, mean_reversion_buys, MM)
+    before = {n: first.loop.portfolio.view_for(TICKER, n).position for n in (MM, MR)}
+    assert before == {MM: 0, MR: 5}
+    first.store.close()
+    again = start(MM)
+    swap_decide(again.loop, Turns(), MM)
+    again.step(1.0)
+    assert again.loop.portfolio.view(TICKER).position == 5
+    assert again.loop.portfolio.view_for(TICKER, MM).position == 0
+
+
+def test_a_strategy_never_owns_the_assistants_contracts_a_person_sold_beside(
+    tmp_path: Path,
+) -> None:
+    """The assistant (`kalshi mcp`, its orders and fills under `agent`) bought 5 YES, then
+    market-maker 5, then a person sold 5: the newest part gave them up, so the 5 held are the
+    assistant's, and market-maker's exit has nothing of its own to sell. On the old code the
+    loop built no part for the assistant, took the person's sale from its contracts, and
+    market-maker sold the assistant's 5."""
+    rig = _rig(tmp_path, MM, risk={"min_edge": "0"})
+
+    def the_assistant_buys() -> None:
+        service = OrderService(rig.client, rig.store, clock=rig.clock)
+        request = OrderRequest(
+            TICKER,
+            Side.YES,
+            Action.BUY,
+            Decimal(5),
+            Decimal("0.45"),
+            time_in_force=TimeInForce.IOC,
+            strategy=AGENT,
+            client_order_id=owned_client_order_id(AGENT),
+        )
+        assert service.place(service.prepare(request)).status == "executed"
+
+    _two_owners_buy_then_a_person_sells(rig, the_assistant_buys, MM)
+    assert rig.loop.portfolio.view_for(TICKER, MM).position == 0
+    swap_decide(rig.loop, _take_profit(lambda pos: pos), MM)
+    rig.step(1.0)
+    rig.step(1.0)
+    assert _sold(rig) == []
+    assert rig.loop.portfolio.view(TICKER).position == 5

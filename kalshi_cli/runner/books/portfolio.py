@@ -34,7 +34,7 @@ from kalshi_cli.vocabulary.models import (
     Side,
     from_book,
 )
-from kalshi_cli.vocabulary.owners import STOP_LOSS
+from kalshi_cli.vocabulary.owners import NO_PART, STOP_LOSS
 
 if TYPE_CHECKING:
     from kalshi_cli.store import FillRecord, IntentRecord, SettlementRecord
@@ -172,10 +172,10 @@ class Portfolio:
         fill_id: str | None = None,
         order_id: str | None = None,
     ) -> RealizedEvent:
-        """One fill into the account's position, and into the part of the strategy that sent
-        its order when that strategy runs in this loop (`Owners`). `fill_id` names it for
-        `give_fills`, should it be booked as nobody's and found to be a strategy's later;
-        `order_id`, its order, whose contracts told filled and not read yet it now holds."""
+        """One fill into the account's position, and into the part of the strategy (or the
+        assistant) that sent its order (`Owners`). `fill_id` names it for `give_fills`, should
+        it be booked as nobody's and found to be a strategy's later; `order_id`, its order,
+        whose contracts told filled and not read yet it now holds."""
         self._forget(ticker)
         if order_id is not None:
             self._unbooked_read(ticker, order_id, count)
@@ -461,11 +461,13 @@ class Owners:
     """Each strategy's own part of the account's positions (`PositionView.own`): built by the
     fills of its own orders (an order carries the strategy that sent it, in the state file too,
     so a restarted loop rebuilds the same parts), and never more, all parts together, than the
-    account holds on that side: a fill that leaves the account holding less (a person selling
-    by hand, the stop-loss, another program) cuts the newest parts first, and one that empties
-    or flips the position ends every part there; what the stop-loss cuts is the strategy's loss
-    (`_cut`). A strategy then never sells what it did not buy. The account's own rules never
-    read these.
+    account holds on that side. Every owner but a person and the stop-loss has a part
+    (`NO_PART`), a strategy this loop does not run and the assistant's too, so whoever reads
+    the state file (a loop of any lineup, the assistant) splits it alike: a fill that leaves
+    the account holding less (a person selling by hand, the stop-loss, another program) cuts
+    the newest parts first, and one that empties or flips the position ends every part there;
+    what the stop-loss cuts is the strategy's loss (`_cut`). A strategy then never sells what
+    it did not buy. The account's own rules never read these.
 
     A fill whose order's answer was lost may be booked as nobody's before the lookup that finds
     the order (runner/execution/unknown_orders.py): a sell then cuts the newest parts, perhaps
@@ -496,7 +498,9 @@ class Owners:
         )
 
     def own(self, owner: str) -> None:
-        """`owner` is a strategy of this loop: its fills build its part from now on."""
+        """`owner` has a part, empty until its fills build it: a strategy of this loop has one
+        from the start (its budget reads it); any other owner of a fill from its first
+        (`_book`)."""
         if owner not in self.engines:
             self.engines[owner] = PnlEngine()
             self.opened_at[owner] = {}
@@ -522,7 +526,13 @@ class Owners:
 
     def _book(self, fill: _Fill, whole: Decimal) -> None:
         owner = fill[6]
-        if owner is not None and owner in self.engines:
+        if owner is not None and owner not in NO_PART:
+            # every owner's fills build its part, a strategy this loop does not run (one
+            # removed from the lineup) and the assistant's included: the newest part first
+            # gives up what a sale by hand takes, so a reader that left an owner out would
+            # take that sale from the owner's contracts and leave the part it does know
+            # holding them, for its strategy to sell
+            self.own(owner)
             event = _apply(self.engines[owner], self.opened_at[owner], fill)
             self._realized(owner, event.ticker, event.ts, event.net)
         self._clip(fill, whole)
@@ -534,9 +544,8 @@ class Owners:
         `owner`'s, through `_book` and `_settle` as when they were applied. What they cut from
         another strategy's part is that part's again, and each owner's P&L of the day there is
         what the replay realizes (a fill of an earlier day leaves today's alone): the parts a
-        restart builds from the state file. A strategy not of this loop has no part to give
-        them to. Every fill booked while an order of its market was of unknown outcome is in
-        that market's replay; any other is left as it was booked."""
+        restart builds from the state file. Every fill booked while an order of its market was
+        of unknown outcome is in that market's replay; any other is left as it was booked."""
         for ticker, replay in self._replays.items():
             given = [e for e in replay.events if isinstance(e, _Booked) and e.fill_id in fill_ids]
             if not given:

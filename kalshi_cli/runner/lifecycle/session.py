@@ -58,7 +58,7 @@ from kalshi_cli.strategies import get_strategy
 from kalshi_cli.vocabulary.errors import ConfigError, KalshiError, UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import FeeModelError, Market
-from kalshi_cli.vocabulary.owners import AGENT
+from kalshi_cli.vocabulary.owners import AGENT, NOT_STRATEGIES
 from kalshi_cli.vocabulary.units import fmt_count
 
 if TYPE_CHECKING:
@@ -311,18 +311,25 @@ def rebuild(
     return fills
 
 
-def _resting_elsewhere(store: Store, loop: TradeLoop, log: EventLog) -> list[str]:
-    """The start-up lines (and `resting_elsewhere`) for orders of the loop's strategies that
-    rest in markets this run does not trade (an earlier run's quotes): nobody manages them,
-    and the stop names them as not proven gone (runner/lifecycle/stop.py)."""
+def _resting_unmanaged(store: Store, loop: TradeLoop, log: EventLog, assistant: str) -> list[str]:
+    """The start-up lines (and events) for an earlier run's quotes that nobody manages: those of
+    the loop's strategies resting in markets this run does not trade (`resting_elsewhere`: the
+    stop names them as not proven gone, runner/lifecycle/stop.py), and those of a strategy this
+    run does not run, in any market (`resting_not_run`: not the loop's to cancel, so its stop
+    leaves them). A person's orders and the assistant's (`assistant`) have managers of their
+    own."""
     here = loop.client.subaccount or 0
     names = loop.lineup.names
     found: dict[str, list[str]] = {}
+    unrun: dict[str, list[str]] = {}
     for intent in store.orders.open_orders(subaccount=here):
         strategy = intent.strategy or ""
-        mine = intent.status == "resting" and strategy in names
-        if mine and intent.ticker not in loop.portfolio.markets:
+        if intent.status != "resting":
+            continue
+        if strategy in names and intent.ticker not in loop.portfolio.markets:
             found.setdefault(strategy, []).append(intent.ticker)
+        elif strategy and strategy not in names and strategy not in (*NOT_STRATEGIES, assistant):
+            unrun.setdefault(strategy, []).append(intent.ticker)
     lines = []
     for strategy, tickers in sorted(found.items()):
         n = len(tickers)
@@ -333,6 +340,15 @@ def _resting_elsewhere(store: Store, loop: TradeLoop, log: EventLog) -> list[str
             "`kalshi cancel-all --ticker T` withdraws them)"
         )
         log.emit("resting_elsewhere", {"strategy": strategy, "orders": n, "tickers": where})
+    for strategy, tickers in sorted(unrun.items()):
+        n = len(tickers)
+        where = ", ".join(sorted(set(tickers)))
+        lines.append(
+            f"not run         {n} resting order{'' if n == 1 else 's'} of {strategy}, which "
+            f"this run does not run, in {where} (not managed, and the stop leaves them; run "
+            f"{strategy} again, or withdraw each with `kalshi order cancel ID`)"
+        )
+        log.emit("resting_not_run", {"strategy": strategy, "orders": n, "tickers": where})
     return lines
 
 
@@ -1066,7 +1082,7 @@ def trade(
                     **({"paper": True} if options.paper else {}),
                 },
             )
-            print_lines(_resting_elsewhere(store, loop, log), out)
+            print_lines(_resting_unmanaged(store, loop, log, config.agent_strategy), out)
             stopping.enter_context(
                 signals(
                     stop,

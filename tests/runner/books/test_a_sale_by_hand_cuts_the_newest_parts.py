@@ -1,7 +1,8 @@
 """A fill that leaves the account holding less than its strategies' parts together (a person
 selling by hand) cuts the newest part first, each part cut at its own average cost, on the YES
 side as on the NO side and down to a single contract; a part of one contract is a part like any
-other, and so is a fill of a strategy that does not run in this loop: nobody's."""
+other, and so is the part of a strategy that does not run in this loop: its own, never the
+loop's."""
 
 from __future__ import annotations
 
@@ -54,12 +55,20 @@ def test_parts_of_one_contract_are_cut_kept_and_settled_like_any_other() -> None
     assert portfolio.owners.realized_today("first", utc_day(T0)) == D("0.60")  # 1 - 0.40
 
 
-def test_a_fill_of_a_strategy_this_loop_does_not_run_is_nobodys() -> None:
+def test_a_fill_of_a_strategy_this_loop_does_not_run_is_its_own_never_the_loops() -> None:
+    """A strategy an earlier run ran (or the assistant) keeps its part when this loop does not
+    run it: none of it is the loop's strategies' to exit, nor to be given one (`--assign`
+    hands over what no strategy bought), and a sale by hand cuts it as the newest part, as a
+    loop running it would, so no lineup splits the account otherwise."""
     portfolio = loop_of("mm")
-    filled(portfolio, BookSide.BID, "0.40", 3, "elsewhere", at=T0)  # sent by another loop
-    assert portfolio.position(TICKER) == 3
+    filled(portfolio, BookSide.BID, "0.40", 3, "elsewhere", at=T0)  # an earlier run's
+    filled(portfolio, BookSide.BID, "0.50", 3, "mm", at=T0 + 1)
+    assert portfolio.position(TICKER) == 6
+    assert own(portfolio, "mm") == Holding(D(3), D("0.50"), D("1.50"), T0 + 1)
+    assert portfolio.assign("mm", TICKER, T0 + 5) == 0
+    filled(portfolio, BookSide.ASK, "0.45", 3, None, at=T0 + 6)  # 3 sold by hand
     assert own(portfolio, "mm") == FLAT
-    assert portfolio.assign("mm", TICKER, T0 + 5) == 3
+    assert own(portfolio, "elsewhere") == Holding(D(3), D("0.40"), D("1.20"), T0)
 
 
 def test_a_strategy_buying_the_other_side_holds_no_part_and_cuts_the_holders() -> None:

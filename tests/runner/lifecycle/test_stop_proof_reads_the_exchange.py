@@ -124,6 +124,62 @@ def test_an_earlier_runs_quote_in_a_market_this_run_does_not_trade_is_told_and_n
     )
 
 
+def test_the_quotes_of_a_strategy_the_run_no_longer_runs_are_told_at_the_start(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Mean-reversion's quotes rest from an earlier run, one in the market this run trades and
+    one elsewhere, and the run starts market-maker alone: nobody manages them (they are not
+    the loop's to cancel, and its stop leaves them), so the start says so, naming the strategy
+    and the markets. On the old code they rested on without a word: the start named only the
+    quotes of the strategies it runs."""
+    traded, elsewhere = "KXSTOPPROOF-SIM-F", "KXSTOPPROOF-SIM-G"
+    other = client_for(sim.new_account(balance_cents=10_000_000))
+    for ticker in (traded, elsewhere):
+        sim.create_market(ticker)
+        Book(other, ticker).quote("0.40", "0.60")
+    account = sim.new_account(balance_cents=10_000_000)
+    key, _ = load_private_key(path=Path(account.private_key_path))
+    client = KalshiClient(api_base=account.api_base, key_id=account.key_id, private_key=key)
+    left = {
+        client.orders.create_order(
+            replace(
+                _a_bid_by_hand(),
+                ticker=ticker,
+                client_order_id=owned_client_order_id("mean-reversion"),
+            )
+        ).order_id
+        for ticker in (traded, elsewhere)
+    }
+    # and the assistant's, which `kalshi mcp` manages: not a strategy's left to nobody
+    client.orders.create_order(
+        replace(_a_bid_by_hand(), ticker=traded, client_order_id=owned_client_order_id("agent"))
+    )
+    out = io.StringIO()
+    try:
+        with client:
+            market_maker_session(
+                account,
+                client,
+                traded,
+                tmp_path,
+                TradeConfig(strategies={"market-maker": {}}),
+                duration_s=1.0,
+                out=out,
+            )
+            resting = {o.order_id for o in client.orders.iter_orders(status="resting")}
+    finally:
+        other.close()
+    assert left <= resting, "not the loop's to cancel"
+    told = " ".join(out.getvalue().split())
+    assert (
+        "2 resting orders of mean-reversion, which this run does not run, in "
+        f"{traded}, {elsewhere}" in told
+    ), told
+    assert "of agent" not in told
+    (event,) = [e for e in log_events(tmp_path / "trade.log") if e["event"] == "resting_not_run"]
+    assert (event["strategy"], event["orders"]) == ("mean-reversion", 2)
+
+
 class NoListingAfterTheBatchCancel(httpx.HTTPTransport):
     """The real transport; once the stop's batch cancel has been answered (the exchange
     cancelled what it named), either a second SIGINT or SIGTERM comes (`abandon`), or every
