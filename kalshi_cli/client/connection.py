@@ -39,6 +39,7 @@ from kalshi_cli.vocabulary.errors import (
     KalshiError,
     NotFoundError,
     OrderOutcomeUnknown,
+    RateLimitedError,
     RedirectedError,
     RequestWithdrawn,
     ServerError,
@@ -54,6 +55,8 @@ S = TypeVar("S", bound=msgspec.Struct)
 Params = dict[str, str | int | list[str] | None]  # a list: the parameter repeated
 
 REACHABILITY_HINT = "is the exchange reachable? `kalshi health-check`"
+# a 429 to a write sent once (`Connection.write`): refused before the exchange acted on it
+REFUSED_BEFORE_ACTING = "the exchange refused it before placing it; wait, then place it again"
 BATCH_CANCEL_MAX = 20  # the documented batch size; the write bucket may lower it
 MARKETS_PAGE_MAX = 1000
 EVENTS_PAGE_MAX = 200
@@ -404,12 +407,15 @@ class Connection:
         items: int = 1,
         resend: Resend = Resend.NEVER,
     ) -> httpx.Response:
-        """Send a write that places, changes or executes something: once (`Resend.NEVER`), or
-        again only while it certainly never left (`Resend.IF_UNSENT`). Its answer lost after it
-        was sent (a 5xx, a timeout, a dropped connection) raises `unknown.error`, never the
-        failure as it came: the exchange may have acted. A request that never left is raised as
-        it is, and so is any other answer (a refusal, a 429), and an unknown outcome of the
-        write's own kind raised below it, by code that knew better what was sent."""
+        """Send a write that places, creates, changes or executes something: once
+        (`Resend.NEVER`), or again only while it certainly never left (`Resend.IF_UNSENT`). Its
+        answer lost after it was sent (a 5xx, a timeout, a dropped connection) raises
+        `unknown.error`, never the failure as it came: the exchange may have acted. A request
+        that never left is raised as it is, and so is any other answer (a refusal, a 429), and
+        an unknown outcome of the write's own kind raised below it, by code that knew better
+        what was sent. A 429 to a write sent once says it may be sent again after a wait
+        (`REFUSED_BEFORE_ACTING`): the exchange refused it before it acted, and nothing has
+        tried it again."""
         try:
             if resend is Resend.NEVER:
                 self.require_key(f"placing {unknown.what}")
@@ -419,6 +425,10 @@ class Connection:
             return self.request(
                 method, path, params=params, json=json, items=items, mode=resend, auth=True
             )
+        except RateLimitedError as exc:
+            if resend is Resend.NEVER:
+                exc.hint = REFUSED_BEFORE_ACTING
+            raise
         except ServerError as exc:
             raise unknown.error(
                 f"the exchange answered HTTP {exc.status} to {unknown.what}; {unknown.doubt}"

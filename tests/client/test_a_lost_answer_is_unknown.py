@@ -374,10 +374,17 @@ def test_a_change_told_unknown_as_an_order_below_is_still_a_change_of_unknown_ou
     assert error.__cause__ is below
 
 
-def test_a_429_to_an_order_is_a_refusal_that_says_to_wait(key: rsa.RSAPrivateKey) -> None:
+SENT_ONCE = [w for w in WRITES if not w.resent_if_unsent]
+
+
+@pytest.mark.parametrize("write", SENT_ONCE, ids=[w.name for w in SENT_ONCE])
+def test_a_429_to_a_write_sent_once_is_a_refusal_that_says_to_wait(
+    write: Write, key: rsa.RSAPrivateKey
+) -> None:
     """A 429 is the exchange refusing before it acted: no unknown outcome, and the person is
-    told it may be placed again after a wait."""
-    error, exchange = _raised(BY_NAME["create_order"], _429(), key)
+    told it may be placed again after a wait, a batch as a single order: one rule. A batch
+    once said "the exchange kept answering 429", though it was sent once."""
+    error, exchange = _raised(write, _429(), key)
     assert type(error) is RateLimitedError
     assert error.hint == "the exchange refused it before placing it; wait, then place it again"
     assert len(exchange.requests) == 1
