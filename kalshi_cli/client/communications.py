@@ -17,7 +17,7 @@ import msgspec
 
 from kalshi_cli.client.connection import Area, Id, Params, UnknownOutcome, path_segment
 from kalshi_cli.client.retry import Resend
-from kalshi_cli.vocabulary.errors import KalshiError, OrderOutcomeUnknown, ValidationError
+from kalshi_cli.vocabulary.errors import KalshiError, ValidationError
 from kalshi_cli.vocabulary.models import Answer
 from kalshi_cli.vocabulary.order_terms import check_count
 from kalshi_cli.vocabulary.units import (
@@ -126,15 +126,6 @@ def _subaccount(subaccount: int | None) -> int | None:
     return subaccount
 
 
-def _unknown(what: str, doubt: str, read_back: str) -> UnknownOutcome:
-    """How an RFQ or quote write whose answer was lost says so: `doubt` what may or may not
-    be so, `read_back` the command that tells."""
-    hint = f"`{read_back}` shows what the exchange has"
-    return UnknownOutcome(
-        what, doubt, lambda message: OrderOutcomeUnknown(message, client_order_id="", hint=hint)
-    )
-
-
 class CommunicationsApi(Area):
     """RFQs and quotes (see the module docstring)."""
 
@@ -151,7 +142,7 @@ class CommunicationsApi(Area):
         """Send one write, again only while it certainly never left (`Connection.write`): an
         answer lost after sending raises `OrderOutcomeUnknown`; `unknown` says what may or may
         not be so, `read_back` the command that tells."""
-        told = _unknown(what, unknown, read_back)
+        told = UnknownOutcome.read_by(what, unknown, read_back)
         return self._conn.write(method, path, told, json=json, resend=Resend.IF_UNSENT)
 
     def _create(
@@ -159,7 +150,7 @@ class CommunicationsApi(Area):
     ) -> str:
         """A create sent as `_write` sends a write, and the id of what it made. An answer that
         cannot be read, or reads without an id, is no failure either: `read_back` finds it."""
-        told = _unknown(what, unknown, read_back)
+        told = UnknownOutcome.read_by(what, unknown, read_back)
         response = self._conn.write("POST", path, told, json=body, resend=Resend.IF_UNSENT)
         fields = self._conn.written(response, told, self._conn.fields)
         try:

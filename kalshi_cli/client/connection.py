@@ -1,11 +1,11 @@
 """The signed connection to the exchange that every area of `KalshiClient` shares (client.py):
 each request is paced by the rate limiter, sent by httpx under one overall deadline, turned into
 a value or a typed error, and retried only as its `Resend` mode allows. A write that places,
-changes or executes something goes through `Connection.write`, the one place that says a write
-whose answer was lost after it was sent is of unknown outcome (`UnknownOutcome`): it raises
-`OrderOutcomeUnknown` and is looked up, never sent again. Lists follow cursors, and answers are
-decoded from their bytes into `vocabulary.models` Structs. See docs/library.md "How a request
-travels".
+creates, changes or executes something goes through `Connection.write`, the one place that says
+a write whose answer was lost after it was sent is of unknown outcome (`UnknownOutcome`): it
+raises `OrderOutcomeUnknown` and is looked up, never sent again. Lists follow cursors, and
+answers are decoded from their bytes into `vocabulary.models` Structs. See docs/library.md "How a
+request travels".
 """
 
 from __future__ import annotations
@@ -168,6 +168,20 @@ class UnknownOutcome(NamedTuple):
     """The doubt after a lost connection's message, when that message names the request
     rather than the write and "it" would be unclear ("order X may or may not exist"); "" is
     `doubt`."""
+
+    @classmethod
+    def read_by(
+        cls, what: str, doubt: str, read_back: str, *, hint: str | None = None
+    ) -> UnknownOutcome:
+        """The unknown outcome of a write that is no order (an RFQ, a quote, a subaccount, an
+        order group, an API key): an `OrderOutcomeUnknown` without a client order id, whose
+        hint names `read_back`, the command that shows what the exchange has (or says `hint`
+        in full). `doubt` names the thing, since it also follows a lost connection's message,
+        which names the request."""
+        told = hint or f"`{read_back}` shows what the exchange has"
+        return cls(
+            what, doubt, lambda message: OrderOutcomeUnknown(message, client_order_id="", hint=told)
+        )
 
 
 class Connection:

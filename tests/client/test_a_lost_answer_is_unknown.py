@@ -7,8 +7,9 @@ after the tries its resend mode allows.
 
 Each write is pinned here for each of those failures, to the class, the words and the hint the
 person reads, and to how many times it was sent: an order, a batch of orders, an amend and a
-decrease, and the RFQ and quote writes. The exchange is a fake transport answering the one
-request as each case says."""
+decrease, the RFQ and quote writes, and the creates of a subaccount, an order group and an API
+key (registered or generated). The exchange is a fake transport answering the one request as
+each case says."""
 
 from __future__ import annotations
 
@@ -130,8 +131,10 @@ def _change(verb: str, call: Callable[[KalshiClient], object]) -> Write:
 
 def _communication(
     name: str, call: Callable[[KalshiClient], object], *, request: str, what: str, doubt: str,
-    read_back: str, created: int = 204,
+    read_back: str, created: int = 204, hint: str | None = None,
 ) -> Write:  # fmt: skip
+    """A write sent again only while it certainly never left, whose unknown outcome names the
+    read that tells (`read_back`), or says `hint` in full."""
     return Write(
         name=name,
         call=call,
@@ -140,7 +143,7 @@ def _communication(
         doubt=doubt,
         lost=doubt,
         kind=OrderOutcomeUnknown,
-        hint=f"`{read_back}` shows what the exchange has",
+        hint=hint or f"`{read_back}` shows what the exchange has",
         ids={"client_order_id": ""},
         resent_if_unsent=True,
         created=created,
@@ -233,9 +236,57 @@ WRITES = [
         doubt="its orders may or may not exist",
         read_back="kalshi quote show q1",
     ),
+    _communication(
+        "create_subaccount",
+        lambda c: c.subaccounts.create_subaccount(),
+        request="POST /portfolio/subaccounts",
+        what="a new subaccount",
+        doubt="the subaccount may or may not exist",
+        read_back="kalshi subaccount list",
+        created=201,
+    ),
+    _communication(
+        "create_order_group",
+        lambda c: c.order_groups.create_order_group(Decimal(40)),
+        request="POST /portfolio/order_groups/create",
+        what="a new order group of 40 contracts",
+        doubt="the order group may or may not exist",
+        read_back="kalshi order-group list",
+        created=201,
+    ),
+    _communication(
+        "create_order_group_on_a_subaccount",
+        lambda c: c.order_groups.create_order_group(Decimal(40), subaccount=3),
+        request="POST /portfolio/order_groups/create",
+        what="a new order group of 40 contracts",
+        doubt="the order group may or may not exist",
+        read_back="kalshi order-group list --subaccount 3",
+        created=201,
+    ),
+    _communication(
+        "create_api_key",
+        lambda c: c.api_keys.create_api_key("bot", "-----BEGIN PUBLIC KEY-----"),
+        request="POST /api_keys",
+        what="a new API key named bot",
+        doubt="the key may or may not be registered",
+        read_back="kalshi key list",
+        created=201,
+    ),
+    _communication(
+        "generate_api_key",
+        lambda c: c.api_keys.generate_api_key("reader"),
+        request="POST /api_keys/generate",
+        what="a new API key named reader",
+        doubt="the key may or may not exist, and nobody holds its private key",
+        read_back="",
+        hint="`kalshi key list` shows whether a key named reader was made; its private key is "
+        "lost, so delete it with `kalshi key delete KEY_ID`",
+        created=201,
+    ),
 ]
 BY_NAME = {w.name: w for w in WRITES}
 READ_BODIES = [w for w in WRITES if w.created != 204]  # a 204 has no body to read
+NO_BODIES = [w for w in WRITES if w.created == 204]
 
 
 def _raised(write: Write, reply: Reply, key: rsa.RSAPrivateKey) -> tuple[KalshiError, OneRoute]:
@@ -337,7 +388,14 @@ def test_a_success_whose_body_cannot_be_read_is_unknown_and_never_sent_again(
     _assert_unreadable(write, body, key)
 
 
-CREATES = ["create_rfq", "create_quote"]
+CREATES = [
+    "create_rfq",
+    "create_quote",
+    "create_subaccount",
+    "create_order_group",
+    "create_api_key",
+    "generate_api_key",
+]
 
 
 @pytest.mark.parametrize("write", [BY_NAME[n] for n in CREATES], ids=CREATES)
