@@ -470,6 +470,26 @@ class Connection:
                 f"answer could not be read; {unknown.doubt}"
             ) from exc
 
+    @staticmethod
+    def unless_error(response: httpx.Response, unknown: UnknownOutcome) -> None:
+        """Nothing, unless the answer to a write the spec answers with no body (a 204) carries
+        an `error` object: then `unknown.error`. Kalshi answered writes to its retired order
+        paths so, a 2xx whose body held an error, and did not act (REFERENCE.md, field reports
+        of 2026): such an answer proves neither the write nor its refusal. Any other body is
+        the write done, as the status says."""
+        if not response.content:
+            return
+        try:
+            body = response.json()
+        except ValueError:
+            return
+        detail = error_detail(body) if isinstance(body, dict) else None
+        if detail is not None:
+            raise unknown.error(
+                f"the exchange answered HTTP {response.status_code} to {unknown.what} with an "
+                f"error ({detail}); {unknown.doubt}"
+            )
+
     def require_key(self, what: str) -> None:
         if self._auth is None:
             raise CredentialsError(
@@ -710,19 +730,26 @@ def _what(response: httpx.Response) -> str:
     return f"{response.request.method} {response.request.url.path}"
 
 
+def error_detail(body: dict[str, Any]) -> str | None:
+    """The `error` a 2xx answer carries, as "code: message", or None when it carries none.
+    Read field by field, not as a Struct: any shape of it (a number, a text error) must still
+    read as an error, never fail the reading of an answer to a write."""
+    error = body.get("error")
+    if not error:
+        return None
+    inner = error if isinstance(error, dict) else {"message": error}
+    return ": ".join(str(inner[k]) for k in ("code", "message") if inner.get(k))
+
+
 def no_order_reason(status: int, body: dict[str, Any], what: str) -> str | None:
     """Why a 2xx answer to an order write does not show the write done (no `order_id`, or an
-    `error` object: Kalshi answered retired order paths so in June 2026), or None. Read field
-    by field, not as a Struct: any shape of the two (a number, a text error) must still read as
-    "not shown done", never fail the reading of an answer to a write."""
-    error = body.get("error")
+    `error` object: Kalshi answered retired order paths so in June 2026), or None."""
+    detail = error_detail(body)
     order_id = body.get("order_id")
-    if not error and isinstance(order_id, str) and order_id:
+    if detail is None and isinstance(order_id, str) and order_id:
         return None
     text = f"the exchange answered HTTP {status} to {what} with no order id"
-    if error:
-        inner = error if isinstance(error, dict) else {"message": error}
-        detail = ": ".join(str(inner[k]) for k in ("code", "message") if inner.get(k))
+    if detail is not None:
         text = f"the exchange answered HTTP {status} to {what} with an error ({detail})"
     return f"{text}; it may or may not have been done"
 

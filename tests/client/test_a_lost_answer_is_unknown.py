@@ -408,6 +408,39 @@ def test_a_created_id_in_a_body_that_is_no_json_is_unknown_too(
     _assert_unreadable(write, b'{"id": "x1", "spare": NaN}', key)
 
 
+@pytest.mark.parametrize("status", [200, 204])
+@pytest.mark.parametrize("write", NO_BODIES, ids=[w.name for w in NO_BODIES])
+def test_a_success_without_a_body_or_with_any_but_an_error_is_done(
+    write: Write, status: int, key: rsa.RSAPrivateKey
+) -> None:
+    """The spec answers these writes 204 with no body: that, or a 2xx with a body that carries
+    no `error`, is the write done."""
+    body = b"" if status == 204 else b'{"quote_id": "q1"}'
+    exchange = OneRoute(httpx.Response(status, content=body))
+    with _client(exchange, key) as client:
+        assert write.call(client) is None
+    assert len(exchange.requests) == 1
+
+
+@pytest.mark.parametrize("write", NO_BODIES, ids=[w.name for w in NO_BODIES])
+def test_a_success_that_carries_an_error_is_unknown_and_never_sent_again(
+    write: Write, key: rsa.RSAPrivateKey
+) -> None:
+    """Kalshi answered writes to its retired order paths with a 2xx whose body held an `error`
+    object and did not act (REFERENCE.md, field reports of 2026); the quote paths these writes
+    use are deprecated in their turn. Such an answer is no proof of the write, nor of its
+    refusal: its outcome is unknown, as an order's is, never "done" (exit 0)."""
+    body = {"error": {"code": "gone", "message": "this endpoint was retired"}}
+    error, exchange = _raised(write, httpx.Response(200, json=body), key)
+    _assert_unknown(
+        error,
+        write,
+        f"the exchange answered HTTP 200 to {write.what} with an error (gone: this endpoint "
+        f"was retired); {write.doubt}",
+    )
+    assert len(exchange.requests) == 1
+
+
 @pytest.mark.parametrize("write", WRITES, ids=BY_NAME)
 def test_an_unknown_outcome_the_transport_raised_is_passed_on_as_it_is(
     write: Write, key: rsa.RSAPrivateKey
