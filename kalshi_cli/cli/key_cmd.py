@@ -22,6 +22,7 @@ from kalshi_cli.cli._context import current
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
 from kalshi_cli.cli._output import Column, Output
 from kalshi_cli.services.key_files import generate_key_file, write_private_key
+from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown
 
 key_app = typer.Typer(
     name="key",
@@ -162,6 +163,11 @@ def create_command(
         key_id = client.api_keys.create_api_key(
             name, pem, scopes=tuple(scope) if scope else None, subaccount=subaccount
         )
+    except OrderOutcomeUnknown as exc:
+        if out_path is not None and private is not None:
+            # the key may be registered, and this file holds its only private half
+            exc.message += f"; its private key is kept in {out_path}"
+        raise
     except BaseException:
         if out_path is not None and private is not None:
             out_path.unlink(missing_ok=True)  # registered nowhere: nothing to keep

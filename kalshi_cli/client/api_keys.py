@@ -7,11 +7,15 @@ logs or prints it. Listing never carries a private key.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from kalshi_cli.client.connection import Area, Id, path_segment
+from kalshi_cli.client.connection import Area, Id, UnknownOutcome, path_segment
+from kalshi_cli.client.retry import Resend
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "ApiKeyInfo",
@@ -68,14 +72,17 @@ class ApiKeysApi(Area):
         scopes: tuple[str, ...] | None = None,
         subaccount: int | None = None,
     ) -> str:
-        """Register a public key (RSA or Ed25519 PEM); returns the new key's id."""
+        """Register a public key (RSA or Ed25519 PEM); returns the new key's id. Sent again
+        only while it certainly never left (`Connection.write`): an answer lost after sending
+        is `OrderOutcomeUnknown`, and `kalshi key list` tells whether it was registered."""
         body = _key_body(name, scopes, subaccount) | {"public_key": public_key_pem}
-        what = "POST /api_keys"
-        self._conn.require_key(what)
-        response = self._conn.send_once("POST", "/api_keys", json=body, what=what)
-        key_id: str = self._conn.field(
-            self._conn.fields(response), "api_key_id", Id, "answer to a new API key"
+        unknown = UnknownOutcome.read_by(
+            f"a new API key named {name}", "the key may or may not be registered", "kalshi key list"
         )
+        response = self._conn.write(
+            "POST", "/api_keys", unknown, json=body, resend=Resend.IF_UNSENT
+        )
+        key_id: str = self._conn.written(response, unknown, self._key_id)
         return key_id
 
     def generate_api_key(
@@ -87,18 +94,36 @@ class ApiKeysApi(Area):
         subaccount: int | None = None,
     ) -> GeneratedKey:
         """A key pair made by the exchange; the answer is the only copy of its private key.
-        Sent once: a lost answer is a key whose private half nobody has (delete it)."""
+        Sent again only while it certainly never left (`Connection.write`): an answer lost
+        after sending is `OrderOutcomeUnknown`, a key that may exist whose private half nobody
+        has (delete it: the hint says how)."""
         body = _key_body(name, scopes, subaccount) | {"key_type": key_type}
-        self._conn.require_key("generating an API key")
-        response = self._conn.send_once(
-            "POST", "/api_keys/generate", json=body, what="a new API key"
+        unknown = UnknownOutcome.read_by(
+            f"a new API key named {name}",
+            "the key may or may not exist, and nobody holds its private key",
+            "kalshi key list",
+            hint=f"`kalshi key list` shows whether a key named {name} was made; its private key "
+            "is lost, so delete it with `kalshi key delete KEY_ID`",
         )
-        sent = self._conn.decode(
+        response = self._conn.write(
+            "POST", "/api_keys/generate", unknown, json=body, resend=Resend.IF_UNSENT
+        )
+        sent = self._conn.written(
             response,
-            lambda content: msgspec.json.decode(content, type=_GeneratedAnswer),
-            "generated API key",
+            unknown,
+            lambda r: self._conn.decode(
+                r,
+                lambda content: msgspec.json.decode(content, type=_GeneratedAnswer),
+                "generated API key",
+            ),
         )
         return GeneratedKey(sent.api_key_id, sent.key_type or key_type, sent.private_key)
+
+    def _key_id(self, response: httpx.Response) -> str:
+        key_id: str = self._conn.field(
+            self._conn.fields(response), "api_key_id", Id, "answer to a new API key"
+        )
+        return key_id
 
     def delete_api_key(self, api_key_id: str) -> None:
         self._conn.request("DELETE", f"/api_keys/{path_segment(api_key_id)}", auth=True)

@@ -2,7 +2,8 @@
 `OrdersApi.batch_create_orders`): several orders in one request, each answered on its own.
 
 Like `create_order`, a batch is never retried: a refusal of the whole request (4xx, 429, a
-failure to connect before sending) means none of its orders exists; a timeout, a dropped
+failure to connect before sending) means none of its orders exists (a 429's hint says to place
+it again after a wait, as a single order's: `Connection.write`); a timeout, a dropped
 connection or a 5xx after sending means any of them may exist (`OrderOutcomeUnknown`, naming the
 first), to be resolved by looking each up by its `client_order_id`, never by sending again.
 Within an answered batch, each item is either an order (`BatchItem.result`) or a refusal

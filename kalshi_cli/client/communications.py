@@ -3,21 +3,22 @@ a price on a size, makers quote a YES and a NO bid, the requester accepts one si
 confirms, and the exchange places both orders. Every served operation has a typed method;
 values no market allows are refused here, the market's tick grid is the caller's to check, and a
 write is sent again only when the first attempt certainly did not reach the exchange: one whose
-answer was lost after sending is `OrderOutcomeUnknown`, naming the read that tells (`_write`).
-See docs/orders.md "RFQs and quotes".
+answer was lost after sending is `OrderOutcomeUnknown`, naming the read that tells (`_write`), as
+is a cancel, accept or confirm whose success carries an `error` object. See docs/orders.md "RFQs
+and quotes".
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import msgspec
 
 from kalshi_cli.client.connection import Area, Id, Params, UnknownOutcome, path_segment
 from kalshi_cli.client.retry import Resend
-from kalshi_cli.vocabulary.errors import KalshiError, OrderOutcomeUnknown, ValidationError
+from kalshi_cli.vocabulary.errors import KalshiError, ValidationError
 from kalshi_cli.vocabulary.models import Answer
 from kalshi_cli.vocabulary.order_terms import check_count
 from kalshi_cli.vocabulary.units import (
@@ -26,9 +27,6 @@ from kalshi_cli.vocabulary.units import (
     fmt_count,
     fmt_dollars,
 )
-
-if TYPE_CHECKING:
-    import httpx
 
 __all__ = [
     "QUOTES",
@@ -126,15 +124,6 @@ def _subaccount(subaccount: int | None) -> int | None:
     return subaccount
 
 
-def _unknown(what: str, doubt: str, read_back: str) -> UnknownOutcome:
-    """How an RFQ or quote write whose answer was lost says so: `doubt` what may or may not
-    be so, `read_back` the command that tells."""
-    hint = f"`{read_back}` shows what the exchange has"
-    return UnknownOutcome(
-        what, doubt, lambda message: OrderOutcomeUnknown(message, client_order_id="", hint=hint)
-    )
-
-
 class CommunicationsApi(Area):
     """RFQs and quotes (see the module docstring)."""
 
@@ -147,19 +136,21 @@ class CommunicationsApi(Area):
         unknown: str,
         read_back: str,
         json: dict[str, Any] | None = None,
-    ) -> httpx.Response:
-        """Send one write, again only while it certainly never left (`Connection.write`): an
-        answer lost after sending raises `OrderOutcomeUnknown`; `unknown` says what may or may
-        not be so, `read_back` the command that tells."""
-        told = _unknown(what, unknown, read_back)
-        return self._conn.write(method, path, told, json=json, resend=Resend.IF_UNSENT)
+    ) -> None:
+        """Send one write the spec answers 204 with no body, again only while it certainly never
+        left (`Connection.write`): an answer lost after sending raises `OrderOutcomeUnknown`,
+        and so does a 2xx carrying an `error` object (`Connection.unless_error`); `unknown` says
+        what may or may not be so, `read_back` the command that tells."""
+        told = UnknownOutcome.read_by(what, unknown, read_back)
+        response = self._conn.write(method, path, told, json=json, resend=Resend.IF_UNSENT)
+        self._conn.unless_error(response, told)
 
     def _create(
         self, path: str, body: dict[str, Any], *, what: str, unknown: str, read_back: str
     ) -> str:
         """A create sent as `_write` sends a write, and the id of what it made. An answer that
         cannot be read, or reads without an id, is no failure either: `read_back` finds it."""
-        told = _unknown(what, unknown, read_back)
+        told = UnknownOutcome.read_by(what, unknown, read_back)
         response = self._conn.write("POST", path, told, json=body, resend=Resend.IF_UNSENT)
         fields = self._conn.written(response, told, self._conn.fields)
         try:

@@ -1,11 +1,11 @@
 """The signed connection to the exchange that every area of `KalshiClient` shares (client.py):
 each request is paced by the rate limiter, sent by httpx under one overall deadline, turned into
 a value or a typed error, and retried only as its `Resend` mode allows. A write that places,
-changes or executes something goes through `Connection.write`, the one place that says a write
-whose answer was lost after it was sent is of unknown outcome (`UnknownOutcome`): it raises
-`OrderOutcomeUnknown` and is looked up, never sent again. Lists follow cursors, and answers are
-decoded from their bytes into `vocabulary.models` Structs. See docs/library.md "How a request
-travels".
+creates, changes or executes something goes through `Connection.write`, the one place that says
+a write whose answer was lost after it was sent is of unknown outcome (`UnknownOutcome`): it
+raises `OrderOutcomeUnknown` and is looked up, never sent again. Lists follow cursors, and
+answers are decoded from their bytes into `vocabulary.models` Structs. See docs/library.md "How a
+request travels".
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from kalshi_cli.vocabulary.errors import (
     KalshiError,
     NotFoundError,
     OrderOutcomeUnknown,
+    RateLimitedError,
     RedirectedError,
     RequestWithdrawn,
     ServerError,
@@ -54,6 +55,8 @@ S = TypeVar("S", bound=msgspec.Struct)
 Params = dict[str, str | int | list[str] | None]  # a list: the parameter repeated
 
 REACHABILITY_HINT = "is the exchange reachable? `kalshi health-check`"
+# a 429 to a write sent once (`Connection.write`): refused before the exchange acted on it
+REFUSED_BEFORE_ACTING = "the exchange refused it before placing it; wait, then place it again"
 BATCH_CANCEL_MAX = 20  # the documented batch size; the write bucket may lower it
 MARKETS_PAGE_MAX = 1000
 EVENTS_PAGE_MAX = 200
@@ -165,6 +168,20 @@ class UnknownOutcome(NamedTuple):
     """The doubt after a lost connection's message, when that message names the request
     rather than the write and "it" would be unclear ("order X may or may not exist"); "" is
     `doubt`."""
+
+    @classmethod
+    def read_by(
+        cls, what: str, doubt: str, read_back: str, *, hint: str | None = None
+    ) -> UnknownOutcome:
+        """The unknown outcome of a write that is no order (an RFQ, a quote, a subaccount, an
+        order group, an API key): an `OrderOutcomeUnknown` without a client order id, whose
+        hint names `read_back`, the command that shows what the exchange has (or says `hint`
+        in full). `doubt` names the thing, since it also follows a lost connection's message,
+        which names the request."""
+        told = hint or f"`{read_back}` shows what the exchange has"
+        return cls(
+            what, doubt, lambda message: OrderOutcomeUnknown(message, client_order_id="", hint=told)
+        )
 
 
 class Connection:
@@ -404,12 +421,15 @@ class Connection:
         items: int = 1,
         resend: Resend = Resend.NEVER,
     ) -> httpx.Response:
-        """Send a write that places, changes or executes something: once (`Resend.NEVER`), or
-        again only while it certainly never left (`Resend.IF_UNSENT`). Its answer lost after it
-        was sent (a 5xx, a timeout, a dropped connection) raises `unknown.error`, never the
-        failure as it came: the exchange may have acted. A request that never left is raised as
-        it is, and so is any other answer (a refusal, a 429), and an unknown outcome of the
-        write's own kind raised below it, by code that knew better what was sent."""
+        """Send a write that places, creates, changes or executes something: once
+        (`Resend.NEVER`), or again only while it certainly never left (`Resend.IF_UNSENT`). Its
+        answer lost after it was sent (a 5xx, a timeout, a dropped connection) raises
+        `unknown.error`, never the failure as it came: the exchange may have acted. A request
+        that never left is raised as it is, and so is any other answer (a refusal, a 429), and
+        an unknown outcome of the write's own kind raised below it, by code that knew better
+        what was sent. A 429 to a write sent once says it may be sent again after a wait
+        (`REFUSED_BEFORE_ACTING`): the exchange refused it before it acted, and nothing has
+        tried it again."""
         try:
             if resend is Resend.NEVER:
                 self.require_key(f"placing {unknown.what}")
@@ -419,6 +439,10 @@ class Connection:
             return self.request(
                 method, path, params=params, json=json, items=items, mode=resend, auth=True
             )
+        except RateLimitedError as exc:
+            if resend is Resend.NEVER:
+                exc.hint = REFUSED_BEFORE_ACTING
+            raise
         except ServerError as exc:
             raise unknown.error(
                 f"the exchange answered HTTP {exc.status} to {unknown.what}; {unknown.doubt}"
@@ -445,6 +469,26 @@ class Connection:
                 f"the exchange answered HTTP {response.status_code} to {unknown.what} but its "
                 f"answer could not be read; {unknown.doubt}"
             ) from exc
+
+    @staticmethod
+    def unless_error(response: httpx.Response, unknown: UnknownOutcome) -> None:
+        """Nothing, unless the answer to a write the spec answers with no body (a 204) carries
+        an `error` object: then `unknown.error`. Kalshi answered writes to its retired order
+        paths so, a 2xx whose body held an error, and did not act (REFERENCE.md, field reports
+        of 2026): such an answer proves neither the write nor its refusal. Any other body is
+        the write done, as the status says."""
+        if not response.content:
+            return
+        try:
+            body = response.json()
+        except ValueError:
+            return
+        detail = error_detail(body) if isinstance(body, dict) else None
+        if detail is not None:
+            raise unknown.error(
+                f"the exchange answered HTTP {response.status_code} to {unknown.what} with an "
+                f"error ({detail}); {unknown.doubt}"
+            )
 
     def require_key(self, what: str) -> None:
         if self._auth is None:
@@ -686,19 +730,26 @@ def _what(response: httpx.Response) -> str:
     return f"{response.request.method} {response.request.url.path}"
 
 
+def error_detail(body: dict[str, Any]) -> str | None:
+    """The `error` a 2xx answer carries, as "code: message", or None when it carries none.
+    Read field by field, not as a Struct: any shape of it (a number, a text error) must still
+    read as an error, never fail the reading of an answer to a write."""
+    error = body.get("error")
+    if not error:
+        return None
+    inner = error if isinstance(error, dict) else {"message": error}
+    return ": ".join(str(inner[k]) for k in ("code", "message") if inner.get(k))
+
+
 def no_order_reason(status: int, body: dict[str, Any], what: str) -> str | None:
     """Why a 2xx answer to an order write does not show the write done (no `order_id`, or an
-    `error` object: Kalshi answered retired order paths so in June 2026), or None. Read field
-    by field, not as a Struct: any shape of the two (a number, a text error) must still read as
-    "not shown done", never fail the reading of an answer to a write."""
-    error = body.get("error")
+    `error` object: Kalshi answered retired order paths so in June 2026), or None."""
+    detail = error_detail(body)
     order_id = body.get("order_id")
-    if not error and isinstance(order_id, str) and order_id:
+    if detail is None and isinstance(order_id, str) and order_id:
         return None
     text = f"the exchange answered HTTP {status} to {what} with no order id"
-    if error:
-        inner = error if isinstance(error, dict) else {"message": error}
-        detail = ": ".join(str(inner[k]) for k in ("code", "message") if inner.get(k))
+    if detail is not None:
         text = f"the exchange answered HTTP {status} to {what} with an error ({detail})"
     return f"{text}; it may or may not have been done"
 

@@ -12,7 +12,14 @@ from typing import Any
 
 import msgspec
 
-from kalshi_cli.client.connection import Area, Id, Params, listed_items, path_segment
+from kalshi_cli.client.connection import (
+    Area,
+    Id,
+    Params,
+    UnknownOutcome,
+    listed_items,
+    path_segment,
+)
 from kalshi_cli.client.retry import Resend
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import Answer, decode_answer
@@ -88,13 +95,27 @@ class OrderGroupsApi(Area):
 
     def create_order_group(self, contracts_limit: Decimal, *, subaccount: int | None = None) -> str:
         """A new group with `contracts_limit` contracts per rolling 15 s, on `subaccount`;
-        returns its id."""
+        returns its id. Sent again only while it certainly never left (`Connection.write`): an
+        answer lost after sending is `OrderOutcomeUnknown`, and `kalshi order-group list`
+        tells whether the group was made."""
         body: dict[str, Any] = {**_limit_body(contracts_limit), **_subaccount(subaccount)}
-        response = self._conn.request(
-            "POST", GROUPS + "/create", json=body, mode=Resend.IF_UNSENT, auth=True
+        where = subaccount if subaccount is not None else self._conn.subaccount
+        listing = "kalshi order-group list" + ("" if where is None else f" --subaccount {where}")
+        unknown = UnknownOutcome.read_by(
+            f"a new order group of {contracts_limit.normalize():f} contracts",
+            "the order group may or may not exist",
+            listing,
         )
-        fields = self._conn.fields(response)
-        group_id: str = self._conn.field(fields, "order_group_id", Id, "answer to a new group")
+        response = self._conn.write(
+            "POST", GROUPS + "/create", unknown, json=body, resend=Resend.IF_UNSENT
+        )
+        group_id: str = self._conn.written(
+            response,
+            unknown,
+            lambda r: self._conn.field(
+                self._conn.fields(r), "order_group_id", Id, "answer to a new group"
+            ),
+        )
         return group_id
 
     def list_order_groups(self, *, subaccount: int | None = None) -> list[OrderGroup]:

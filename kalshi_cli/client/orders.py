@@ -42,7 +42,6 @@ from kalshi_cli.vocabulary.errors import (
     KalshiError,
     NotFoundError,
     OrderOutcomeUnknown,
-    RateLimitedError,
     ValidationError,
 )
 from kalshi_cli.vocabulary.models import Order, decode_answer
@@ -129,13 +128,9 @@ class OrdersApi(Area):
             lambda message: OrderOutcomeUnknown(message, client_order_id=coid),
             lost=f"{what} may or may not exist",
         )
-        try:
-            response = self._conn.write(
-                "POST", "/portfolio/events/orders", unknown, json=request.to_api()
-            )
-        except RateLimitedError as exc:
-            exc.hint = "the exchange refused it before placing it; wait, then place it again"
-            raise
+        response = self._conn.write(
+            "POST", "/portfolio/events/orders", unknown, json=request.to_api()
+        )
         body = self._conn.written(response, unknown, self._conn.body)
         missing = no_order_reason(response.status_code, body, what)
         if missing:

@@ -14,7 +14,8 @@ from typing import Protocol
 
 import msgspec
 
-from kalshi_cli.client.connection import PORTFOLIO_PAGE_MAX, Area
+from kalshi_cli.client.connection import PORTFOLIO_PAGE_MAX, Area, UnknownOutcome
+from kalshi_cli.client.retry import Resend
 
 __all__ = [
     "KeyMemory",
@@ -57,10 +58,22 @@ class SubaccountsApi(Area):
     """Subaccounts of the account (see the module docstring)."""
 
     def create_subaccount(self) -> int:
-        """A new numbered subaccount (1-63); returns its number."""
-        response = self._conn.request("POST", "/portfolio/subaccounts", json={}, auth=True)
-        number: int = self._conn.field(
-            self._conn.fields(response), "subaccount_number", int, "new subaccount"
+        """A new numbered subaccount (1-63); returns its number. Sent again only while it
+        certainly never left (`Connection.write`): a repeat of one the exchange took makes a
+        second subaccount, so an answer lost after sending is `OrderOutcomeUnknown`, and
+        `kalshi subaccount list` tells."""
+        unknown = UnknownOutcome.read_by(
+            "a new subaccount", "the subaccount may or may not exist", "kalshi subaccount list"
+        )
+        response = self._conn.write(
+            "POST", "/portfolio/subaccounts", unknown, json={}, resend=Resend.IF_UNSENT
+        )
+        number: int = self._conn.written(
+            response,
+            unknown,
+            lambda r: self._conn.field(
+                self._conn.fields(r), "subaccount_number", int, "new subaccount"
+            ),
         )
         return number
 

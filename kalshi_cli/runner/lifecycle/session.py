@@ -55,7 +55,12 @@ from kalshi_cli.services.fees import FeeMarketReads
 from kalshi_cli.services.orders import MarketRead
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.strategies import get_strategy
-from kalshi_cli.vocabulary.errors import ConfigError, KalshiError, UsageError
+from kalshi_cli.vocabulary.errors import (
+    ConfigError,
+    KalshiError,
+    OrderOutcomeUnknown,
+    UsageError,
+)
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import FeeModelError, Market
 from kalshi_cli.vocabulary.owners import AGENT, NOT_STRATEGIES
@@ -887,9 +892,21 @@ def _group_text(options: TradeOptions, config: TradeConfig) -> str:
 
 
 def _open_group(client: KalshiClient, store: Store, config: TradeConfig, log: EventLog) -> str:
-    """The session's order group (runner/execution/order_group.py), or no trading at all."""
+    """The session's order group (runner/execution/order_group.py), or no trading at all. A
+    create of unknown outcome refuses the start too: the loop does not know the group's id, and
+    a listed group it took for its own could be another program's, whose orders its kill switch
+    would then stop. A group so made holds no order; the refusal says how to find and delete
+    it."""
     try:
         return open_session_group(client, store, config, log)
+    except OrderOutcomeUnknown as exc:
+        refused = StartupRefused(
+            f"whether the session's order group was made is unknown: {exc.message}; not trading",
+            hint=f"{exc.hint}; a group made so holds no order: delete it (`kalshi order-group "
+            "delete ID`), then start again",
+        )
+        refused.exit_code = exc.exit_code
+        raise refused from exc
     except KalshiError as exc:
         refused = StartupRefused(
             f"could not create the session's order group: {exc.message}; not trading",

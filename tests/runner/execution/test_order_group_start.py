@@ -19,6 +19,7 @@ from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.execution.order_group import open_session_group
+from kalshi_cli.runner.lifecycle.session import StartupRefused
 from kalshi_cli.services.killswitch import session_order_groups
 from kalshi_cli.sim.core import order_groups as sim_order_groups
 from kalshi_cli.sim.server.announce import AccountInfo
@@ -26,6 +27,7 @@ from kalshi_cli.store import Store
 from kalshi_cli.store.records import IntentRecord
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from tests.conftest import SimHarness, tier_simulator
@@ -393,3 +395,61 @@ def test_a_start_that_cannot_list_its_own_subaccounts_groups_is_refused(
         assert refused.answered == 1
         assert _groups(client) == set()
         assert session_order_groups(store) == []
+
+
+class GroupCreateAnswerLost(httpx.BaseTransport):
+    """The real simulator over loopback, except that the answer to an order group's create is
+    lost once the simulator has made the group: the connection drops (`drop`) or a 503 comes in
+    its place."""
+
+    def __init__(self, *, drop: bool) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._drop = drop
+        self.lost = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        if request.method != "POST" or not request.url.path.endswith("/order_groups/create"):
+            return response
+        response.read()
+        self.lost += 1
+        if self._drop:
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+        body = {"error": {"code": "service_unavailable", "message": "service unavailable"}}
+        return httpx.Response(503, json=body)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+@pytest.mark.parametrize("drop", [True, False], ids=["connection dropped", "503"])
+def test_a_start_whose_group_create_is_unknown_refuses_to_trade_and_says_how_to_find_it(
+    sim: SimHarness, tmp_path: Path, drop: bool
+) -> None:
+    """The exchange may have made the session's group, and the loop does not know its id: it
+    neither trades outside a group nor guesses which listed group is its own (another program
+    may have made one with the same limit; deleting or triggering that would stop its orders).
+    The start is refused as an unknown outcome (exit 10), the create sent once, no order
+    placed, and the message says where the group would be listed and what to do with it.
+    Before: "could not create the session's order group" (exit 7 or 14), as if none were
+    made."""
+    sim.create_market(TICKER)
+    account = sim.new_account(balance_cents=10_000_000)
+    lost = GroupCreateAnswerLost(drop=drop)
+    config = TradeConfig(strategies={"market-maker": {}})
+    with _through(account, lost) as client, pytest.raises(StartupRefused) as refused:
+        market_maker_session(account, client, TICKER, tmp_path, config, duration_s=None, once=True)
+    assert lost.lost == 1, "the create was sent once"
+    error = refused.value
+    assert error.exit_code == ExitCode.OUTCOME_UNKNOWN
+    assert error.message.startswith("whether the session's order group was made is unknown: ")
+    assert error.message.endswith("; not trading"), error.message
+    assert "`kalshi order-group list`" in (error.hint or "")
+    assert "`kalshi order-group delete" in (error.hint or "")
+    events = log_events(tmp_path / "trade.log")
+    assert not any(e["event"] in ("started", "order_group_created") for e in events)
+    requests = sim.stats()["accounts"][account.key_id]["requests"]
+    assert not any(r.startswith("POST /portfolio/events/orders") for r in requests), requests
+    with _through(account, httpx.HTTPTransport()) as reader, Store.open(tmp_path / "state.db") as s:
+        assert len(_groups(reader)) == 1, "the exchange made it"
+        assert session_order_groups(s) == []
