@@ -88,6 +88,7 @@ def rig(
     trade: dict[str, Any] | None = None,
     read_lag_s: float = DEFAULT_READ_LAG_S,
     rate_limits: TierLimits | None = None,
+    before_feed: Callable[[], None] = lambda: None,
 ) -> Iterator[Rig]:
     """A loop built as `kalshi trade` builds it, on its own account; a second account makes
     every market's book. `batch_wait_s` is infinite unless said: a pass's orders wait for the
@@ -95,7 +96,9 @@ def rig(
     deadline for each request. `send_workers`: the loop's exchange calls off its deciding
     path (none: each waited for, so a tick's calls are answered when it returns). `trade`: the
     config's `trade:` section. `read_lag_s`: how long the loop takes reads to lag writes.
-    `rate_limits`: the buckets the client paces by (the basic tier's unless said)."""
+    `rate_limits`: the buckets the client paces by (the basic tier's unless said).
+    `before_feed`: called once the markets are listed and the loop built, before the feed
+    starts (what the exchange says then reaches no subscription of the loop's)."""
     other = client_for(sim.new_account(balance_cents=10_000_000))
     books = {}
     for ticker in tickers:
@@ -129,6 +132,7 @@ def rig(
     # no timer read of fills during a test: every read it sees is one the loop chose to make
     loop.settings = replace(loop.settings, fill_poll_s=3600.0, batch_wait_s=batch_wait_s)
     loop._next_fill_poll = loop.clock.monotonic() + 3600.0
+    before_feed()
     feed.start()
     try:
         assert poll_until(lambda: all(feed.is_fresh(t) for t in tickers))

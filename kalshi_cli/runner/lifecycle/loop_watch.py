@@ -9,8 +9,8 @@ is stale, and positions over the limit.
 quotes were last withdrawn for, the maintenance window holding now, the markets over the
 limit, and the markets closed (a set the market pass reads). `kalshi resume` is handed on to
 `on_resume` (the market pass counts a strategy's failures afresh). A lifecycle message lost in
-a gap of its channel, which has no snapshot, is made good by reading the markets' state again
-(`_reread_markets`).
+a gap of its channel, which has no snapshot, or said before the loop's first subscription of it
+was granted, is made good by reading the markets' state again (`_reread_markets`).
 """
 
 from __future__ import annotations
@@ -94,6 +94,8 @@ class LoopWatch:
         self._reread_out = False  # a read is on its way, its answer not booked
         self._reread_at = -math.inf  # not before (monotonic): a failed read's retry
         self._told: set[str] = set()  # markets a lifecycle message told of while a read was out
+        # the feed's first lifecycle subscription was seen granted (`_first_grant`)
+        self._granted_once = False
 
     @property
     def settings(self) -> LoopSettings:
@@ -147,6 +149,8 @@ class LoopWatch:
                     # so the markets' state is read again (at once: a failed read's wait is over)
                     self._reread_due = True
                     self._reread_at = -math.inf
+                    self._granted_once = True  # a gap comes after a grant: its read is the one
+        self._first_grant()
         # after the events: what the read finds is newer than the messages before the gap
         self._reread_markets()
         return changed, went_stale
@@ -260,15 +264,32 @@ class LoopWatch:
             self._closed.discard(ticker)
             self._log.emit("market_reopened", {"ticker": ticker, "event_type": kind, **detail})
 
+    def _first_grant(self) -> None:
+        """The feed's first lifecycle subscription, once granted, is a gap to the loop: what
+        the channel said between the start's listing of the markets and the grant (a pause, a
+        close) is never said on it. The feed does not report that grant as a gap, so `kalshi
+        watch` and `kalshi record` do not report one at every start; the loop reads its markets'
+        state once when it first sees the subscription (a feed without one, a test's or the
+        REST poller's, has nothing to see), by the read a gap makes. Asked each tick until
+        then, and never after: a later grant (a reconnect) is reported by the feed as a gap."""
+        if self._granted_once:
+            return
+        session = getattr(getattr(self._feed, "ws", None), "session", None)
+        if LIFECYCLE_CHANNEL in getattr(session, "sids", ()):
+            self._granted_once = True
+            self._reread_due = True
+            self._reread_at = -math.inf
+
     def _reread_markets(self) -> None:
-        """After a lifecycle gap, the loop's markets' state read again from the exchange
-        (`GET /markets?tickers=`, a hundred at a time) and applied as the lifecycle message that
-        leads to it would be (`lifecycle_of_status`): a resume lost in the gap trades the market
-        again, a close or a result lost stops it, and a result's settlement is read. The read is
-        made off the deciding path (runner/execution/dispatch.py), holding no market; one at a
-        time, however many gaps come while it is out (a gap then asks for another after it);
-        not while the API error guard asks for a backoff. A failed read counts with the guard,
-        as every read does, and is made again on the next gap or `REREAD_RETRY_S` later."""
+        """After a lifecycle gap (or the first grant: `_first_grant`), the loop's markets'
+        state read again from the exchange (`GET /markets?tickers=`, a hundred at a time) and
+        applied as the lifecycle message that leads to it would be (`lifecycle_of_status`): a
+        resume lost in the gap trades the market again, a close or a result lost stops it, and
+        a result's settlement is read. The read is made off the deciding path
+        (runner/execution/dispatch.py), holding no market; one at a time, however many gaps
+        come while it is out (a gap then asks for another after it); not while the API error
+        guard asks for a backoff. A failed read counts with the guard, as every read does, and
+        is made again on the next gap or `REREAD_RETRY_S` later."""
         if not self._reread_due or self._reread_out or self._executor.guard.backing_off:
             return
         if self._clock.monotonic() < self._reread_at:
