@@ -120,6 +120,14 @@ def _age(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
+def _unknown_age(label: str, why: str | None, after: str = "") -> Text | None:
+    """A recorded time that cannot be aged (`clock.age_of`), as the checks grade it: UNKNOWN and
+    why, never the `0.0s ago` of a live loop with fresh data. None when it can be aged."""
+    if why is None:
+        return None
+    return Text.assemble(label, ("UNKNOWN", CHECK_STYLE["UNKNOWN"]), f": {why}{after}")
+
+
 def time_cell(ts: float | None) -> str:
     return "-" if not ts else utc_datetime(ts).strftime("%H:%M:%S")
 
@@ -207,11 +215,12 @@ def render_trading(local: LocalSnapshot) -> RenderableType:
 
 def render_health(local: LocalSnapshot, remote: RemoteSnapshot | None, flt: str) -> RenderableType:
     h = local.health
+    ticks = f" ({h.ticks} ticks)" if h.ticks else ""
     lines: list[RenderableType] = [
-        Text(
-            f"heartbeat  {_age(h.heartbeat_age)} ago" + (f" ({h.ticks} ticks)" if h.ticks else "")
-        ),
-        Text(f"loop feed  {_age(h.loop_feed_age)} since the last market data"),
+        _unknown_age("heartbeat  ", h.heartbeat_age_unknown, ticks)
+        or Text(f"heartbeat  {_age(h.heartbeat_age)} ago{ticks}"),
+        _unknown_age("loop feed  ", h.loop_feed_age_unknown)
+        or Text(f"loop feed  {_age(h.loop_feed_age)} since the last market data"),
     ]
     if remote is None or remote.error:
         why = remote.error if remote is not None and remote.error else "asking the exchange..."
