@@ -20,16 +20,12 @@ from pathlib import Path
 from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum
 from kalshi_cli.checks.thresholds import Thresholds
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.clock import day_start, utc_day
+from kalshi_cli.vocabulary.clock import age_of, day_start, describe_age, utc_day
 from kalshi_cli.vocabulary.errors import ConfigError
 from kalshi_cli.vocabulary.units import ZERO, BookSide, fmt_money
 
 HEARTBEAT_SOURCE = "trade"
 FEED_KEY = "feed.last_message_at"
-# How far ahead of now a recorded time may be and still read as "just now". The trade loop and
-# the check read one host's clock, so a time ahead of it means the clock was set back since the
-# write (a small NTP step is normal) or the row is corrupt: past this, the age is unknown.
-FUTURE_TOLERANCE_S = 5.0
 _MS = Decimal("0.001")
 _CENT = Decimal("0.01")
 
@@ -70,30 +66,6 @@ def grade_ceiling(value: Decimal, warn: Decimal, crit: Decimal) -> CheckStatus:
     if value >= warn:
         return CheckStatus.WARNING
     return CheckStatus.OK
-
-
-def describe_age(age: float) -> str:
-    if age < 120:
-        return f"{age:.1f}s"
-    if age < 7200:
-        return f"{age / 60:.1f}min"
-    return f"{age / 3600:.1f}h"
-
-
-def age_of(what: str, at: float, now: float, shown: str) -> float | str:
-    """The age in seconds (at least 0) of a time the state file recorded (`at`, Unix seconds,
-    `shown` as it was stored), or why it has none, `what` named: a number that is not finite
-    (`inf` would be an age of minus infinity, read as just now), or a time later than now by
-    more than `FUTURE_TOLERANCE_S`. The one rule for every time a local check ages."""
-    if not math.isfinite(at):
-        return f"{what} is not a time: {shown}"
-    ahead = at - now
-    if ahead > FUTURE_TOLERANCE_S:
-        return (
-            f"{what} is {describe_age(ahead)} in the future: {shown}; the clock was set back "
-            "since it was written, or the row is corrupt"
-        )
-    return max(now - at, 0.0)
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import typer
 from kalshi_cli.cli._context import current
 from kalshi_cli.cli._options import EnvOpt, FiniteFloat, StateOpt
 from kalshi_cli.vocabulary.errors import UsageError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
@@ -62,7 +63,8 @@ def dashboard_command(
     with a chart, positions, resting orders, the last fills with slippage and model_fair, risk
     denials by code, the checks and the last alerts. Keys: p pause/resume, h halt, k kill switch
     (type KILL), / filter, ? help, q quit. Without credentials or an exchange, the local panels
-    keep working and the others say why.
+    keep working and the others say why. Exits 11 when the last kill switch run from it was NOT
+    PROVEN, as `kalshi cancel-all` does.
 
     With --backtest RESULT: a backtest's summary, equity curve, P&L per market, last fills and
     positions left open; p, h and k do not apply.
@@ -98,6 +100,10 @@ def dashboard_command(
         unseen = dashboard.kill_report_unseen()
         if unseen is not None:
             app.output().line(f"kill switch (from the dashboard):\n{unseen}")
+    # a kill switch NOT PROVEN exits as `kalshi cancel-all` does, so a wrapper can tell
+    code = dashboard.kill_exit_code()
+    if code is not ExitCode.OK:
+        raise typer.Exit(int(code))
 
 
 def _need_terminal(instead: str) -> None:

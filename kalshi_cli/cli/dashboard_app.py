@@ -39,6 +39,7 @@ from kalshi_cli.dashboard.snapshot import (
 )
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.vocabulary.clock import utc_datetime
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import fmt_money
 
 if TYPE_CHECKING:
@@ -118,6 +119,14 @@ def _age(seconds: float | None) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.1f}min"
     return f"{seconds / 3600:.1f}h"
+
+
+def _unknown_age(label: str, why: str | None, after: str = "") -> Text | None:
+    """A recorded time that cannot be aged (`clock.age_of`), as the checks grade it: UNKNOWN and
+    why, never the `0.0s ago` of a live loop with fresh data. None when it can be aged."""
+    if why is None:
+        return None
+    return Text.assemble(label, ("UNKNOWN", CHECK_STYLE["UNKNOWN"]), f": {why}{after}")
 
 
 def time_cell(ts: float | None) -> str:
@@ -207,11 +216,12 @@ def render_trading(local: LocalSnapshot) -> RenderableType:
 
 def render_health(local: LocalSnapshot, remote: RemoteSnapshot | None, flt: str) -> RenderableType:
     h = local.health
+    ticks = f" ({h.ticks} ticks)" if h.ticks else ""
     lines: list[RenderableType] = [
-        Text(
-            f"heartbeat  {_age(h.heartbeat_age)} ago" + (f" ({h.ticks} ticks)" if h.ticks else "")
-        ),
-        Text(f"loop feed  {_age(h.loop_feed_age)} since the last market data"),
+        _unknown_age("heartbeat  ", h.heartbeat_age_unknown, ticks)
+        or Text(f"heartbeat  {_age(h.heartbeat_age)} ago{ticks}"),
+        _unknown_age("loop feed  ", h.loop_feed_age_unknown)
+        or Text(f"loop feed  {_age(h.loop_feed_age)} since the last market data"),
     ]
     if remote is None or remote.error:
         why = remote.error if remote is not None and remote.error else "asking the exchange..."
@@ -536,6 +546,7 @@ class DashboardApp(PanelApp):
         # the kill switch's report outlives the screen (`kill_report_unseen`): set by its
         # worker, whether or not the screen is still there to show it
         self._kill_report: str | None = None
+        self._kill_proven = False  # the last kill switch's report was PROVEN
         self._kill_ended = threading.Event()
         self._kill_started = False
         self._kill_seen = False  # its report reached a screen that stays open
@@ -715,6 +726,7 @@ class DashboardApp(PanelApp):
         self._kill_running = True
         self._kill_started, self._kill_seen = True, False
         self._kill_report = None
+        self._kill_proven = False
         self._kill_ended.clear()
         self.kill_text = "running: halting, cancelling, proving..."
         self.render_panels()
@@ -743,6 +755,7 @@ class DashboardApp(PanelApp):
                 on_progress=say,
             )
             text = self._kill_report = kill_report_text(report)
+            self._kill_proven = report.proven
         finally:
             self._kill_ended.set()
         if not self._leaving.is_set():  # a screen closed meanwhile: the command prints it
@@ -763,6 +776,7 @@ class DashboardApp(PanelApp):
                 stop=self._leaving,
             )
             text = self._kill_report = "\n".join(report.lines())
+            self._kill_proven = report.proven
         finally:
             self._kill_ended.set()
         if not self._leaving.is_set():  # a screen closed meanwhile: the command prints it
@@ -805,6 +819,17 @@ class DashboardApp(PanelApp):
             return None
         self._kill_ended.wait()
         return self._kill_report
+
+    def kill_exit_code(self) -> ExitCode:
+        """What the command exits with once the screen has closed: NOT_PROVEN when the last
+        kill switch run from it did not prove that no order is left (as `kalshi cancel-all`
+        exits then; one that ended without a report proved nothing either), OK when none ran
+        or the last was PROVEN. Waits for a kill switch still running, as `kill_report_unseen`
+        does."""
+        if not self._kill_started:
+            return ExitCode.OK
+        self._kill_ended.wait()
+        return ExitCode.OK if self._kill_proven else ExitCode.NOT_PROVEN
 
     def action_filter(self) -> None:
         self.push_screen(FilterScreen(self.market_filter), self._filtered)

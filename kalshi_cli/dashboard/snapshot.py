@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from kalshi_cli.services.loop_strategies import strategy_names, strategy_rows, strategy_text
 from kalshi_cli.store.paper import is_paper_state
 from kalshi_cli.store.records import LIVE_BEAT_S
-from kalshi_cli.vocabulary.clock import day_start
+from kalshi_cli.vocabulary.clock import age_of, day_start
 from kalshi_cli.vocabulary.errors import KalshiError, TransportError
 from kalshi_cli.vocabulary.models import ZERO, Side, from_book
 
@@ -106,6 +106,10 @@ class Health:
     loop_strategy: str | None = None
     # a row per strategy: its open orders and what its fills realized today (as `kalshi status`)
     strategies: tuple[dict[str, Any], ...] = ()
+    # why the heartbeat's or the feed's age is unknown (its age is then None): a time not
+    # finite or in the future, by the rule the checks grade them by (`clock.age_of`)
+    heartbeat_age_unknown: str | None = None
+    loop_feed_age_unknown: str | None = None
 
 
 @dataclass(frozen=True)
@@ -343,21 +347,26 @@ def _trading(store: Store, day: str, paused: bool, now: float) -> Trading:
 def _health(store: Store, now: float) -> Health:
     beat = store.events.last_heartbeat(HEARTBEAT_SOURCE)
     raw = store.events.get_kv(FEED_KEY)
-    feed_age = None
+    feed_age: float | None = None
+    feed_unknown: str | None = None
     if raw is not None:
         try:
-            feed_age = max(0.0, now - float(raw))  # unix seconds
+            at = float(raw)  # unix seconds
         except ValueError:
-            feed_age = None
+            at = math.nan
+        feed_age, feed_unknown = _age_or_why(age_of(FEED_KEY, at, now, repr(raw)))
     if beat is None:
-        return Health(None, None, None, None, feed_age)
+        return Health(None, None, None, None, feed_age, loop_feed_age_unknown=feed_unknown)
     ticks = beat.detail.get("ticks")
     state = beat.detail.get("state")
     number = beat.detail.get("subaccount")
     subaccount = number if isinstance(number, int) and not isinstance(number, bool) else None
+    beat_age, beat_unknown = _age_or_why(
+        age_of("the last heartbeat (heartbeats.at)", beat.at, now, repr(beat.at))
+    )
     return Health(
         heartbeat_at=beat.at,
-        heartbeat_age=max(0.0, now - beat.at),
+        heartbeat_age=beat_age,
         loop_state=str(state) if state is not None else None,
         ticks=int(ticks) if isinstance(ticks, int) else None,
         loop_feed_age=feed_age,
@@ -366,7 +375,14 @@ def _health(store: Store, now: float) -> Health:
         strategies=strategy_rows(
             store, strategy_names(beat.detail), store.orders.open_orders(), now
         ),
+        heartbeat_age_unknown=beat_unknown,
+        loop_feed_age_unknown=feed_unknown,
     )
+
+
+def _age_or_why(age: float | str) -> tuple[float | None, str | None]:
+    """`age_of`'s answer as (the age, why there is none): one of the two is None."""
+    return (None, age) if isinstance(age, str) else (age, None)
 
 
 def _pnl(store: Store, day: str) -> Pnl:

@@ -200,6 +200,39 @@ class Backoff:
         return delay
 
 
+# How far ahead of now a recorded time may be and still read as "just now". The trade loop and
+# what reads its state file (the checks, the dashboard) read one host's clock, so a time ahead
+# of it means the clock was set back since the write (a small NTP step is normal) or the row is
+# corrupt: past this, the age is unknown.
+FUTURE_TOLERANCE_S = 5.0
+
+
+def describe_age(age: float) -> str:
+    if age < 120:
+        return f"{age:.1f}s"
+    if age < 7200:
+        return f"{age / 60:.1f}min"
+    return f"{age / 3600:.1f}h"
+
+
+def age_of(what: str, at: float, now: float, shown: str) -> float | str:
+    """The age in seconds (at least 0) of a time the state file recorded (`at`, Unix seconds,
+    `shown` as it was stored), or why it has none, `what` named: a number that is not finite
+    (`inf` would be an age of minus infinity, read as just now), or a time later than now by
+    more than `FUTURE_TOLERANCE_S`. The one rule for every time read back from the state file
+    and aged: the local checks grade by it and the dashboard shows by it, so the two never
+    disagree on whether the loop is alive."""
+    if not math.isfinite(at):
+        return f"{what} is not a time: {shown}"
+    ahead = at - now
+    if ahead > FUTURE_TOLERANCE_S:
+        return (
+            f"{what} is {describe_age(ahead)} in the future: {shown}; the clock was set back "
+            "since it was written, or the row is corrupt"
+        )
+    return max(now - at, 0.0)
+
+
 def utc_datetime(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=UTC)
 

@@ -376,3 +376,122 @@ def test_kalshi_dashboard_quit_while_the_kill_switch_runs_prints_its_report(
     assert b"PROVEN: no resting order left" in after, after
     assert b"kill switch (from the dashboard):" in after, after
     assert proc.returncode == 0, bytes(seen[-2000:])
+
+
+def _closed_port() -> int:
+    """A port on this host that nothing listens on: every connection to it is refused."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def test_kalshi_dashboard_exits_not_proven_after_its_kill_switch_was_not_proven(
+    tmp_path: Path,
+) -> None:
+    """`kalshi dashboard` on a terminal, on an exchange no connection reaches: k, KILL, the
+    panel says NOT PROVEN, q. The command exits 11, as `kalshi cancel-all` would have: a script
+    around the dashboard can tell the kill switch left orders it could not prove gone. It
+    exited 0 on the old code."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from kalshi_cli.vocabulary.exit_codes import ExitCode
+
+    key_path = tmp_path / "key.pem"
+    key_path.write_bytes(
+        rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KALSHI_")}
+    env.update(
+        KALSHI_HOME=str(tmp_path),
+        KALSHI_ENV="sim",
+        KALSHI_API_BASE=f"http://127.0.0.1:{_closed_port()}/trade-api/v2",
+        KALSHI_API_KEY_ID="key-id",
+        KALSHI_PRIVATE_KEY_PATH=str(key_path),
+        KALSHI_TIMEOUT="0.5",
+        TERM="xterm-256color",
+        COLUMNS="120",
+        LINES="40",
+    )
+    terminal, other = pty.openpty()
+    seen = bytearray()
+    args = [sys.executable, "-m", "kalshi_cli", "dashboard", "--remote-every", "600"]
+    with subprocess.Popen(args, stdin=other, stdout=other, stderr=other, env=env) as proc:
+        os.close(other)
+        try:
+            for key_pressed, then in (
+                (None, b"Trading state"),  # the screen drawn
+                (b"k", b"Type KILL"),
+                (b"KILL\r", b"NOT PROVEN"),  # given up on an exchange refused for 5 s
+            ):
+                if key_pressed is not None:
+                    os.write(terminal, key_pressed)
+                assert _read_until(terminal, seen, then, 60), bytes(seen[-2000:])
+            os.write(terminal, b"q")
+            assert _read_until(terminal, seen, None, 60), bytes(seen[-2000:])
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            os.close(terminal)
+    assert proc.returncode == ExitCode.NOT_PROVEN, bytes(seen[-2000:])
+
+
+def test_the_last_kill_switch_run_from_the_screen_decides_its_exit_code(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A kill switch NOT PROVEN (every answer a 5xx to its deadline), then one PROVEN once the
+    exchange answers, then one NOT PROVEN again: the code the command would exit with follows
+    the last of them (11, 0, 11), as `kalshi cancel-all` run each time would have."""
+    from kalshi_cli.vocabulary.exit_codes import ExitCode
+
+    sim.create_market(TICKER)
+    key, _ = load_private_key(path=Path(sim.account.private_key_path))
+    codes: list[ExitCode] = []
+    with Swapped(
+        OrdersApi, api_base=sim.account.api_base, key_id=sim.account.key_id, private_key=key
+    ) as client:
+        Book(client, TICKER).order(BookSide.BID, "0.30", "2", TimeInForce.GTC)
+        app = DashboardApp(
+            Wiring(
+                sources=_sources(tmp_path),
+                clock=SystemClock(),
+                client=client,
+                refresh_s=0.1,
+                remote_s=600.0,
+                kill_deadline_s=2.0,
+            )
+        )
+
+        async def kill_three_times(pilot: Pilot[None]) -> None:
+            await app.workers.wait_for_complete()  # the first look at the exchange
+            codes.append(app.kill_exit_code())
+            last = ""
+            for faults in ({"http_5xx_rate": 1.0}, None, {"http_5xx_rate": 1.0}):
+                if faults is None:
+                    sim.clear_faults()
+                else:
+                    sim.set_faults(**faults)
+                await pilot.press("k", *"KILL", "enter")
+
+                def a_new_proof(before: str = last) -> bool:
+                    shown = app.panel_text("kill")
+                    return "PROVEN" in shown and shown != before  # not the last kill's
+
+                await until(pilot, a_new_proof, "this kill switch's proof")
+                last = app.panel_text("kill")
+                assert ("NOT PROVEN" not in last) is (faults is None), last
+                codes.append(app.kill_exit_code())
+
+        try:
+            _drive(app, kill_three_times)
+        finally:
+            sim.clear_faults()
+    assert codes == [ExitCode.OK, ExitCode.NOT_PROVEN, ExitCode.OK, ExitCode.NOT_PROVEN]

@@ -18,6 +18,7 @@ from kalshi_cli.dashboard.snapshot import Sources
 from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.store.paper import paper_state_path
 from kalshi_cli.store.records import RESTING
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
 from tests.dashboard.prepared import TICKER, prepare, until
@@ -205,6 +206,29 @@ def test_q_while_the_paper_kill_switch_waits_for_its_loop_waits_for_its_report(
     assert printed is not None
     assert "PROVEN: no paper order left" in printed and "NOT PROVEN" not in printed, printed
     assert f"cancelled: {len(quoted)} paper order(s)" in printed, printed
+    assert app.kill_exit_code() == ExitCode.OK  # PROVEN: the command exits 0
+
+
+def test_a_paper_kill_switch_the_loop_never_answers_makes_the_command_exit_not_proven(
+    tmp_path: Path,
+) -> None:
+    """The paper loop holds its lock but does not answer within the deadline: NOT PROVEN, and
+    the command exits 11 on leaving, as for the live kill switch."""
+    state = tmp_path / "state.paper-sim.db"
+    with paper_rig(state) as rig:
+        rig.step(1.0)
+        app = DashboardApp(Wiring(sources=_sources(state), clock=rig.clock, kill_deadline_s=0.5))
+
+        shown: list[str] = []
+
+        async def kill(pilot: Pilot[None]) -> None:
+            await pilot.press("k", *"KILL", "enter")
+            await until(pilot, lambda: "PROVEN" in app.panel_text("kill"), "the proof")
+            shown.append(app.panel_text("kill"))
+
+        drive(app, kill)
+    assert "NOT PROVEN" in shown[0] and "did not answer in time" in shown[0], shown[0]
+    assert app.kill_exit_code() == ExitCode.NOT_PROVEN
 
 
 def test_p_on_a_paper_screen_pauses_the_paper_loop_and_leaves_a_paused_live_loop_paused(

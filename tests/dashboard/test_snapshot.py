@@ -3,11 +3,13 @@ trade log, the exchange's panels from the simulator, and what each says when a s
 
 from __future__ import annotations
 
+import math
 import socket
 from decimal import Decimal as D
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kalshi_cli.client import KalshiClient
@@ -228,3 +230,59 @@ def test_a_loop_paused_by_sigusr1_is_shown_paused_though_no_pause_file_exists(
     assert "PAUSED (SIGUSR1)" in console.export_text()
     clock.advance(120)  # a beat this old is no live loop's: its pause is not current
     assert not local_snapshot(src, clock).trading.paused_by_signal
+
+
+def _recorded_times_at(src: Sources, clock: ManualClock, at: float) -> None:
+    """The loop's heartbeat and last market-data message, both at `at`: a time the loop itself
+    never writes (a clock set back since, a corrupt row)."""
+    import sqlite3
+
+    with Store.open(src.state_path, clock=clock) as store:
+        store.events.set_kv("feed.last_message_at", f"{at:.3f}")
+    with sqlite3.connect(src.state_path) as db:
+        db.execute("UPDATE heartbeats SET at = ? WHERE source = 'trade'", (at,))
+
+
+def _health_text(snap: Any) -> str:
+    from rich.console import Console
+
+    from kalshi_cli.cli.dashboard_app import render_health
+
+    console = Console(width=200, record=True)
+    console.print(render_health(snap, None, ""))
+    return " ".join(console.export_text().split())
+
+
+@pytest.mark.parametrize("ahead", [60.0, 3600.0, math.inf])
+def test_a_heartbeat_and_feed_time_in_the_future_read_unknown_on_screen_not_fresh(
+    tmp_path: Path, ahead: float
+) -> None:
+    """A heartbeat and a last message from ahead of now were aged 0: `heartbeat 0.0s ago`, a
+    live loop with fresh data, while the checks panel beside it said UNKNOWN. The screen says
+    UNKNOWN and why, by the checks' own rule (`age_of`)."""
+    src = sources(tmp_path)
+    assert src.log_path is not None
+    clock = prepare(src.state_path, src.log_path)
+    _recorded_times_at(src, clock, clock.wall() + ahead)
+    snap = local_snapshot(src, clock)
+    shown = _health_text(snap)
+    why = "in the future" if math.isfinite(ahead) else "not a time"
+    assert "heartbeat UNKNOWN: the last heartbeat (heartbeats.at) is" in shown, shown
+    assert "loop feed UNKNOWN: feed.last_message_at is" in shown, shown
+    assert shown.count(why) == 2, shown
+    assert "ago" not in shown and "since the last market data" not in shown, shown
+    checks = {c.name: c.status for c in snap.checks}
+    assert (checks["heartbeat"], checks["feed"]) == ("UNKNOWN", "UNKNOWN")
+
+
+def test_a_heartbeat_and_feed_time_a_moment_ahead_still_read_as_just_now(tmp_path: Path) -> None:
+    # within the checks' tolerance (a small step of the clock back): fresh, age 0, as they grade
+    src = sources(tmp_path)
+    assert src.log_path is not None
+    clock = prepare(src.state_path, src.log_path)
+    _recorded_times_at(src, clock, clock.wall() + 1)
+    snap = local_snapshot(src, clock)
+    assert (snap.health.heartbeat_age, snap.health.loop_feed_age) == (0.0, 0.0)
+    shown = _health_text(snap)
+    assert "heartbeat 0.0s ago" in shown and "loop feed 0.0s since" in shown, shown
+    assert "UNKNOWN" not in shown, shown
