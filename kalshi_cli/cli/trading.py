@@ -265,7 +265,11 @@ def local_time(at: float) -> str:  # unix seconds
     JSON keeps UTC and Unix seconds, for scripts)."""
     from datetime import datetime
 
-    return datetime.fromtimestamp(at).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    try:
+        return datetime.fromtimestamp(at).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    except (OverflowError, OSError, ValueError):
+        # a corrupt row (`inf`, a year past 9999) is shown as it is, not a crash of the command
+        return f"{at!r} (not a time)"
 
 
 def lag_text(lag: dict[str, Any]) -> str:

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from kalshi_cli.services.loop_strategies import strategy_names, strategy_rows, strategy_text
 from kalshi_cli.store.paper import is_paper_state
-from kalshi_cli.store.records import LIVE_BEAT_S
 from kalshi_cli.vocabulary.clock import age_of, day_start
 from kalshi_cli.vocabulary.errors import KalshiError, TransportError
 from kalshi_cli.vocabulary.models import ZERO, Side, from_book
@@ -327,11 +326,7 @@ def _trading(store: Store, day: str, paused: bool, now: float) -> Trading:
     row = store.trading.trading_state()
     beat = store.events.last_heartbeat(HEARTBEAT_SOURCE)
     # a live loop's beat only: an old one's pause says nothing of now (`shown_state`)
-    by_signal = (
-        beat is not None
-        and now - beat.at < LIVE_BEAT_S
-        and beat.detail.get("paused_by_signal") is True
-    )
+    by_signal = beat is not None and beat.live(now) and beat.detail.get("paused_by_signal") is True
     trips = sorted(store.trading.risk_trips(day=day), key=lambda t: t.at, reverse=True)
     return Trading(
         state=row.state,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from kalshi_cli.vocabulary.clock import age_of
 from kalshi_cli.vocabulary.units import ZERO, Action, BookSide, Side, TimeInForce
 
 
@@ -291,12 +292,17 @@ class HeartbeatRecord:
     at: float
     detail: dict[str, Any]
 
+    def live(self, now: float) -> bool:  # unix seconds
+        """A live trade loop's beat: younger than `LIVE_BEAT_S`. A beat with no age (a time
+        ahead of the clock or not finite: `age_of`) proves no loop alive."""
+        age = age_of("the heartbeat", self.at, now, repr(self.at))
+        return self.source == "trade" and isinstance(age, float) and age < LIVE_BEAT_S
+
     def shown_state(self, stored: str, now: float) -> str:  # unix seconds
         """The trading state to show a person: the state file's (`stored`), or PAUSED when it
         is ACTIVE and this is a live trade loop's beat saying it is paused (no new orders,
         stop-losses still go out)."""
-        live = self.source == "trade" and now - self.at < LIVE_BEAT_S
-        if stored == "ACTIVE" and live and self.detail.get("paused") is True:
+        if stored == "ACTIVE" and self.live(now) and self.detail.get("paused") is True:
             return "PAUSED"
         return stored
 

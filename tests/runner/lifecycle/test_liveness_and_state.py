@@ -6,6 +6,7 @@ and shows the SAFE_MODE the loop writes from the moment it writes it, not from i
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from pathlib import Path
 
@@ -102,6 +103,22 @@ def test_status_of_a_loop_that_stopped_while_paused_is_its_stored_state(tmp_path
     """A pause lives in the loop: a heartbeat older than the check's WARNING age is no loop."""
     state = tmp_path / "state.db"
     _beat(state, ago_s=600, paused=True)
+    code, out = _kalshi(["status"], tmp_path, state)
+    assert code == 0, out
+    assert out.splitlines()[0] == "trading state: ACTIVE"
+
+
+@pytest.mark.parametrize("at", ["an hour ahead", "inf"])
+def test_a_paused_beat_from_the_future_is_no_live_loop(tmp_path: Path, at: str) -> None:
+    """A heartbeat time ahead of the clock (the clock set back, a corrupt row) has no age, so
+    it proves no loop alive: its pause is not shown as the account's state."""
+    state = tmp_path / "state.db"
+    _beat(state, paused=True)
+    with sqlite3.connect(state) as db:
+        db.execute("UPDATE heartbeats SET at = ?", (time.time() + 3600 if at != "inf" else 1e309,))
+    code, out = _kalshi(["status", "--json"], tmp_path, state)
+    assert code == 0, out
+    assert json.loads(out)["state"] == "ACTIVE"
     code, out = _kalshi(["status"], tmp_path, state)
     assert code == 0, out
     assert out.splitlines()[0] == "trading state: ACTIVE"
