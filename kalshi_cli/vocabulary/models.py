@@ -833,11 +833,15 @@ def check_fee_override(override_type: Any, override_multiplier: Any) -> None:
 
 class FeeModel(msgspec.Struct, frozen=True):
     """The fees of one market: its series' (or event override's) type and multiplier, and the
-    market's fee waiver (unix seconds; no fee before it)."""
+    market's fee waiver (unix seconds; no fee before it; None: no waiver).
 
-    fee_type: FeeType = FeeType.QUADRATIC
-    multiplier: Decimal = ONE
-    waiver_until: float | None = None  # unix seconds
+    Every field is required: a model is read from the exchange (`from_api`) or written out in
+    full, never completed from a default, so a new call site cannot price an order with a
+    fee nobody chose."""
+
+    fee_type: FeeType
+    multiplier: Decimal
+    waiver_until: float | None  # unix seconds
 
     def __post_init__(self) -> None:
         _fee_type(self.fee_type)

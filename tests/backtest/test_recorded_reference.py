@@ -378,7 +378,9 @@ def test_a_null_event_override_multiplier_is_the_series_multiplier(tmp_path: Pat
     (data / "reference.json").write_text(json.dumps(reference))
     (info,) = load_reference(data).values()
     venue = LocalVenue(ManualClock(1_767_225_600.0), [info], balance=Decimal(100))
-    assert venue.fee_model(info.ticker) == FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, Decimal(3))
+    assert venue.fee_model(info.ticker) == FeeModel(
+        FeeType.QUADRATIC_WITH_MAKER_FEES, Decimal(3), None
+    )
 
 
 def test_an_event_overriding_only_the_multiplier_is_charged_it_in_a_backtest(
@@ -423,8 +425,10 @@ def test_an_event_overriding_only_the_multiplier_is_charged_it_in_a_backtest(
 
     venue = LocalVenue(ManualClock(float(start_s)), [info], balance=Decimal(100))
     reference = venue.core.reference
-    assert reference.fee_model(ticker, start_s) == FeeModel(FeeType.QUADRATIC, Decimal(2))
-    assert reference.fee_model(ticker, start_s + 3600) == FeeModel(FeeType.QUADRATIC, Decimal(3))
+    assert reference.fee_model(ticker, start_s) == FeeModel(FeeType.QUADRATIC, Decimal(2), None)
+    assert reference.fee_model(ticker, start_s + 3600) == FeeModel(
+        FeeType.QUADRATIC, Decimal(3), None
+    )
 
     fair = tmp_path / "fair.csv"
     fair.write_text(f"ticker,fair,confidence,time\n{ticker},0.90,1,{start_s}\n")
@@ -459,7 +463,7 @@ def test_a_recorded_event_overriding_only_the_multiplier_keeps_it(tmp_path: Path
     )
     (info,) = load_reference(data).values()
     venue = LocalVenue(ManualClock(1_767_225_600.0), [info], balance=Decimal(100))
-    half = FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, Decimal("0.5"))
+    half = FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, Decimal("0.5"), None)
     assert venue.fee_model(info.ticker) == half
 
 

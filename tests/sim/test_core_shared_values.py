@@ -26,10 +26,11 @@ from kalshi_cli.vocabulary.models import (
     charge_fill,
     trading_fee,
 )
+from tests.conftest import STANDARD_FEES
 
 
 def _exchange() -> tuple[Exchange, str, str]:
-    ex = Exchange(ManualClock())
+    ex = Exchange(ManualClock(), fees=STANDARD_FEES)
     ex.add_series(SimSeries("S", "taker fees", fee_type="quadratic", fee_multiplier="1"))
     ex.add_event(SimEvent("EV", "S", "event"))
     for ticker, structure, fractional in [

@@ -54,7 +54,7 @@ def test_builtin_scenarios_are_listed_and_build() -> None:
     zero = build_exchange("zero_fee", clock=ManualClock())
     assert zero.fee_model(SPIKE).rates(at=0.0) == (0, 0)
     default = build_exchange("default", clock=ManualClock())
-    assert default.fee_model(SPIKE) == FeeModel(FeeType.QUADRATIC)
+    assert default.fee_model(SPIKE) == FeeModel(FeeType.QUADRATIC, D(1), None)
     assert default.fee_model(SPIKE).rates(at=0.0) == (D("0.07"), 0)
 
 
@@ -187,7 +187,7 @@ liquidity_provider: {cash_cents: 100000}
     ex = build_exchange(good, clock=clock)
     run(ex, clock, 2)
     assert ex.book("KXONE-1-A") == ([(D("0.28"), D(10))], [(D("0.68"), D(10))])
-    assert ex.default_fees == FeeModel(FeeType.QUADRATIC)  # from the base
+    assert ex.default_fees == FeeModel(FeeType.QUADRATIC, D(1), None)  # from the base
     bad = tmp_path / "bad.yaml"
     bad.write_text("series:\n  - ticker: X\n")
     with pytest.raises(ScenarioError, match="title"):

@@ -15,6 +15,7 @@ from kalshi_cli.venue.applier import FeedApplier
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import BadRequestError
 from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, Side, TimeInForce
+from tests.conftest import STANDARD_FEES
 
 D = Decimal
 T = "KXTEST-26JAN01-A"
@@ -567,7 +568,7 @@ def test_a_queue_position_counts_our_own_earlier_orders_at_the_price_as_the_exch
     from kalshi_cli.vocabulary.models import PRICE_STRUCTURES
 
     clock = ManualClock()
-    sim = Exchange(clock)
+    sim = Exchange(clock, fees=STANDARD_FEES)
     sim.add_series(SimSeries("KXTEST", "KXTEST"))
     sim.add_event(SimEvent("KXTEST-26JAN01", "KXTEST", "event"))
     sim.add_market(

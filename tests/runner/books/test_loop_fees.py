@@ -120,7 +120,7 @@ def test_the_fee_changes_due_apply_together_in_order_and_the_later_ones_wait() -
     portfolio = Portfolio([Market(ticker=t) for t in tickers])
 
     def change(ticker: str, at: float, multiplier: str) -> FeeChange:
-        fees = FeeModel(FeeType.QUADRATIC, D(multiplier))
+        fees = FeeModel(FeeType.QUADRATIC, D(multiplier), None)
         return FeeChange(ticker, at, fees, "KXCHG", f"{ticker}@{at}")
 
     first, second, third = (
