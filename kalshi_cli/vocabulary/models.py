@@ -778,10 +778,11 @@ def ceil_to_fee_quantum(value: Decimal) -> Decimal:
     return value.quantize(FEE_QUANTUM, rounding=ROUND_CEILING)
 
 
-def trading_fee(count: Decimal, price: Decimal, rate: Decimal = TAKER_FEE_RATE) -> Decimal:
+def trading_fee(count: Decimal, price: Decimal, rate: Decimal) -> Decimal:
     """Kalshi's trade fee of one fill: rate x count x P x (1 - P) rounded up to $0.0001.
 
-    `price` is the price paid for the side traded (P and 1 - P give the same fee).
+    `price` is the price paid for the side traded (P and 1 - P give the same fee); `rate` the
+    market's (`FeeModel.rates`), never assumed.
     """
     if count <= 0 or rate <= 0:
         return ZERO
@@ -921,7 +922,7 @@ def charge_fill(
     revenue: Decimal,
     trade_fee: Decimal,
     carried: Decimal,
-    precision: Decimal = FEE_QUANTUM,
+    precision: Decimal,
 ) -> tuple[FeeCharge, Decimal]:
     """One fill of an order: `revenue` is its signed cash before fees (negative for a buyer),
     `carried` the order's accumulated rounding so far. The balance moves by

@@ -28,6 +28,7 @@ from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import (
     PRICE_STRUCTURES,
+    TAKER_FEE_RATE,
     BookSide,
     FeeModel,
     FeeType,
@@ -160,7 +161,7 @@ def test_yes_bid_crosses_no_bid_at_the_resting_price() -> None:
     assert fill.price == D("0.45") and fill.count == 4 and fill.is_taker
     # the fee is 0.07 x 4 x 0.45 x 0.55 = 0.0693 exactly; the balance keeps it to $0.0001 and
     # the integer-cent balance truncates
-    assert fill.fee == trading_fee(D(4), D("0.45")) == D("0.0693")
+    assert fill.fee == trading_fee(D(4), D("0.45"), TAKER_FEE_RATE) == D("0.0693")
     assert env.ex.account(env.a).balance == D("100") - D("1.80") - D("0.0693")
     assert env.cash(env.a) == 98_13
     assert env.pos(env.a) == 4 and env.pos(env.b) == -4

@@ -19,6 +19,7 @@ from kalshi_cli.sim.core.scenarios import (
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import (
     ONE,
+    TAKER_FEE_RATE,
     BookSide,
     FeeModel,
     FeeType,
@@ -125,7 +126,7 @@ def test_two_yes_asks_of_a_two_outcome_event_dip_below_a_dollar_periodically() -
     assert sum(1 for s in sums if s < ONE) >= 10  # "for a while", not a blip
     # and by enough to pay both taker fees (each about 0.0174 at these prices, rounded up to
     # $0.0001): a real arbitrage, not one the fees eat
-    fees = trading_fee(D(1), yes_ask(ex, BOS)) * 2
+    fees = trading_fee(D(1), yes_ask(ex, BOS), TAKER_FEE_RATE) * 2
     assert ONE - min(sums) > fees + D("0.01")
 
 

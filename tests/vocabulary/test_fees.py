@@ -29,7 +29,7 @@ from tests.conftest import NO_FEES, STANDARD_FEES
 def test_the_observed_taker_fill_of_one_contract_at_52_cents_costs_0_0175() -> None:
     # REFERENCE.md "Observed on the real wire": fee_cost "0.017500" (0.07 x 0.52 x 0.48 =
     # 0.017472, rounded up to $0.0001), not $0.02 (rounded up to the cent)
-    assert trading_fee(D(1), D("0.52")) == D("0.0175")
+    assert trading_fee(D(1), D("0.52"), TAKER_FEE_RATE) == D("0.0175")
     assert STANDARD_FEES.fee(D(1), D("0.52"), taker=True, at=0.0) == D("0.0175")
 
 
@@ -146,7 +146,7 @@ def test_taker_and_maker_fees_of_a_model_are_never_negative_and_symmetric(
 
 
 def test_a_fill_on_a_whole_hundredth_of_a_cent_has_no_rounding_fee() -> None:
-    charge, carried = charge_fill(D("-0.52"), D("0.0175"), D(0))
+    charge, carried = charge_fill(D("-0.52"), D("0.0175"), D(0), FEE_QUANTUM)
     assert (charge.trade_fee, charge.rounding_fee, charge.rebate) == (D("0.0175"), 0, 0)
     assert charge.net == D("0.0175")
     assert carried == 0
@@ -159,7 +159,7 @@ def test_the_accumulator_refunds_a_whole_cent_once_rounding_passes_a_cent() -> N
     net_total = D(0)
     rebated_at = []
     for i in range(250):
-        charge, carried = charge_fill(D("-0.00555"), D("0.0001"), carried)
+        charge, carried = charge_fill(D("-0.00555"), D("0.0001"), carried, FEE_QUANTUM)
         assert charge.rounding_fee == D("0.00005")
         net_total += charge.net
         if charge.rebate:
@@ -175,6 +175,6 @@ def test_the_accumulator_refunds_a_whole_cent_once_rounding_passes_a_cent() -> N
 def test_without_sub_precision_revenue_the_accumulator_never_moves() -> None:
     carried = D(0)
     for _ in range(1000):
-        charge, carried = charge_fill(D("-0.52"), D("0.0175"), carried)
+        charge, carried = charge_fill(D("-0.52"), D("0.0175"), carried, FEE_QUANTUM)
         assert charge.net == D("0.0175")
     assert carried == 0
