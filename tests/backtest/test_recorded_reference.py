@@ -17,7 +17,7 @@ import pytest
 from kalshi_cli.backtest.report import render_text
 from kalshi_cli.data.replay import replay
 from kalshi_cli.store import Store
-from kalshi_cli.venue.reference import load_reference
+from kalshi_cli.venue.reference import MarketInfo, default_info, load_reference
 from kalshi_cli.vocabulary.errors import NoDataError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.backtest.test_cli_backtest import kalshi
@@ -125,11 +125,21 @@ def test_the_recorder_and_the_venue_name_the_same_file() -> None:
     assert data_reference.REFERENCE_FILE == venue_reference.REFERENCE_FILE == "reference.json"
 
 
+def test_a_market_is_charged_no_fees_but_those_named_and_the_standard_only_as_assumed() -> None:
+    """No defaults in money: a market's info names its series' fees, so none is charged the
+    standard ones unless `default_info` assumed them for want of reference data, which it
+    names for the report."""
+    with pytest.raises(TypeError):
+        MarketInfo("FEEX-EV-A", "FEEX-EV", "FEEX")  # type: ignore[call-arg]
+    assumed = default_info("FEEX-EV-A")
+    assert (assumed.fee_type, assumed.fee_multiplier) == ("quadratic", "1")
+    assert "fees" in assumed.assumed
+
+
 def test_the_venue_schedules_the_recorded_fee_changes() -> None:
     from dataclasses import replace
 
     from kalshi_cli.venue import LocalVenue
-    from kalshi_cli.venue.reference import default_info
     from kalshi_cli.vocabulary.clock import ManualClock
 
     info = replace(
