@@ -8,6 +8,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,15 @@ from kalshi_cli.sim.server.embed import (
 )
 from kalshi_cli.vocabulary.clock import Clock, ManualClock
 from kalshi_cli.vocabulary.keys import load_private_key, signed_headers
+from kalshi_cli.vocabulary.models import FeeModel, FeeType
 from tests.openapi_check import RECORDER
 from tests.waiting import SLOW_TEST_TIMEOUT_S, wait_until
+
+# Kalshi's standard fees (`quadratic` at multiplier 1, no waiver) and none at all (multiplier 0),
+# for the tests that charge them: the product has no default fee model, so a test names the fees
+# it charges as a market's series would.
+STANDARD_FEES = FeeModel(FeeType.QUADRATIC, Decimal(1), None)
+NO_FEES = FeeModel(FeeType.QUADRATIC, Decimal(0), None)
 
 # The prime-tier simulator's fixtures (`prime`, `client`, `store`, `kalshi`), for the order,
 # kill-switch and P&L tests of every folder.

@@ -44,8 +44,11 @@ class MarketInfo:
     title: str = ""
     price_level_structure: str = "linear_cent"
     price_ranges: tuple[PriceRange, ...] = ()
-    fee_type: str = "quadratic"  # the series' (its event's override, if any, is apart)
-    fee_multiplier: str = "1"
+    # the series' fees (its event's override, if any, is apart): named by every maker of an
+    # info, never defaulted, so no market is charged a fee nobody chose (`default_info` names
+    # the standard ones it assumes, and says so in `assumed`)
+    fee_type: str = field(kw_only=True)
+    fee_multiplier: str = field(kw_only=True)
     # the event's `fee_type_override` and `fee_multiplier_override` (each None: the series'
     # own half, both: no override): it takes precedence over the series' fees, changed or not
     fee_override: tuple[str | None, str | None] | None = None
@@ -80,6 +83,10 @@ def default_info(ticker: str) -> MarketInfo:
         ticker=ticker,
         event_ticker=event,
         series_ticker=parts[0],
+        # Kalshi's standard fees, assumed for want of its series' (the module docstring),
+        # which `assumed` names for the report
+        fee_type="quadratic",
+        fee_multiplier="1",
         assumed=("event", "series", "tick grid", "fees"),
     )
 

@@ -118,8 +118,9 @@ class LocalVenue:
         self.latency_s = latency_s
         self.advance = advance
         # the simulator's exchange core, without the served exchange's journal, tick, RFQs and
-        # API keys (sim/core/exchange.py)
-        self.core = CoreParts.build(clock)
+        # API keys (sim/core/exchange.py); with no default fees, for each market's series is
+        # installed with the fees its `MarketInfo` names (`_install_series`)
+        self.core = CoreParts.build(clock, None)
         self.stats = VenueStats()
         self.infos: dict[str, MarketInfo] = {}
         # heap of (close time, ticker): the exchange closes a market then (`close_due`)

@@ -778,10 +778,11 @@ def ceil_to_fee_quantum(value: Decimal) -> Decimal:
     return value.quantize(FEE_QUANTUM, rounding=ROUND_CEILING)
 
 
-def trading_fee(count: Decimal, price: Decimal, rate: Decimal = TAKER_FEE_RATE) -> Decimal:
+def trading_fee(count: Decimal, price: Decimal, rate: Decimal) -> Decimal:
     """Kalshi's trade fee of one fill: rate x count x P x (1 - P) rounded up to $0.0001.
 
-    `price` is the price paid for the side traded (P and 1 - P give the same fee).
+    `price` is the price paid for the side traded (P and 1 - P give the same fee); `rate` the
+    market's (`FeeModel.rates`), never assumed.
     """
     if count <= 0 or rate <= 0:
         return ZERO
@@ -833,11 +834,15 @@ def check_fee_override(override_type: Any, override_multiplier: Any) -> None:
 
 class FeeModel(msgspec.Struct, frozen=True):
     """The fees of one market: its series' (or event override's) type and multiplier, and the
-    market's fee waiver (unix seconds; no fee before it)."""
+    market's fee waiver (unix seconds; no fee before it; None: no waiver).
 
-    fee_type: FeeType = FeeType.QUADRATIC
-    multiplier: Decimal = ONE
-    waiver_until: float | None = None  # unix seconds
+    Every field is required: a model is read from the exchange (`from_api`) or written out in
+    full, never completed from a default, so a new call site cannot price an order with a
+    fee nobody chose."""
+
+    fee_type: FeeType
+    multiplier: Decimal
+    waiver_until: float | None  # unix seconds
 
     def __post_init__(self) -> None:
         _fee_type(self.fee_type)
@@ -917,7 +922,7 @@ def charge_fill(
     revenue: Decimal,
     trade_fee: Decimal,
     carried: Decimal,
-    precision: Decimal = FEE_QUANTUM,
+    precision: Decimal,
 ) -> tuple[FeeCharge, Decimal]:
     """One fill of an order: `revenue` is its signed cash before fees (negative for a buyer),
     `carried` the order's accumulated rounding so far. The balance moves by

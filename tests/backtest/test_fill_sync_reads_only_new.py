@@ -32,7 +32,11 @@ NO = {D("0.45"): D(10_000)}  # a YES ask at 0.55
 
 
 def _venue(clock: ReplayClock) -> LocalVenue:
-    venue = LocalVenue(clock, [MarketInfo(T, "KXTEST-26JAN01", "KXTEST")], balance=D(100_000))
+    venue = LocalVenue(
+        clock,
+        [MarketInfo(T, "KXTEST-26JAN01", "KXTEST", fee_type="quadratic", fee_multiplier="1")],
+        balance=D(100_000),
+    )
     venue.book_changed(T, YES, NO)
     return venue
 

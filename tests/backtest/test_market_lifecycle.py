@@ -40,7 +40,11 @@ def lifecycle(at: float, seq: int, event_type: str, **fields: Any) -> Record:
 
 def test_a_market_paused_then_resumed_takes_orders_again() -> None:
     clock = ReplayClock(START)
-    venue = LocalVenue(clock, [MarketInfo(T, "KXTEST-26JAN01", "KXTEST")], balance=D(100))
+    venue = LocalVenue(
+        clock,
+        [MarketInfo(T, "KXTEST-26JAN01", "KXTEST", fee_type="quadratic", fee_multiplier="1")],
+        balance=D(100),
+    )
     records = iter(
         [
             lifecycle(START + 1, 1, "deactivated", is_deactivated=True),
@@ -58,7 +62,11 @@ def test_a_market_paused_then_resumed_takes_orders_again() -> None:
 
 def test_a_resting_order_does_not_fill_while_its_market_does_not_trade() -> None:
     clock = ReplayClock(START)
-    venue = LocalVenue(clock, [MarketInfo(T, "KXTEST-26JAN01", "KXTEST")], balance=D(100))
+    venue = LocalVenue(
+        clock,
+        [MarketInfo(T, "KXTEST-26JAN01", "KXTEST", fee_type="quadratic", fee_multiplier="1")],
+        balance=D(100),
+    )
     venue.book_changed(T, {}, {D("0.40"): D(10)})
     rest = venue.client.orders.create_order(bid("0.50", "5"))
     venue.close(T)
@@ -136,7 +144,14 @@ def test_a_market_trades_nothing_from_its_close_time_on() -> None:
     a pause of an open market). From then on the venue refuses our orders, and neither a
     recorded trade nor a book crossing our resting bid fills it."""
     clock = ReplayClock(START)
-    info = MarketInfo(T, "KXTEST-26JAN01", "KXTEST", close_time=START + 10)
+    info = MarketInfo(
+        T,
+        "KXTEST-26JAN01",
+        "KXTEST",
+        close_time=START + 10,
+        fee_type="quadratic",
+        fee_multiplier="1",
+    )
     venue = LocalVenue(clock, [info], balance=D(100))
     venue.book_changed(T, {D("0.40"): D(10)}, {D("0.55"): D(10)})
     rest = venue.client.orders.create_order(bid("0.42", "5"))
@@ -154,7 +169,14 @@ def test_a_close_date_update_moves_the_close() -> None:
     """The message's `close_ts` is the market's close from then on: earlier (an early
     determination) or later."""
     clock = ReplayClock(START)
-    info = MarketInfo(T, "KXTEST-26JAN01", "KXTEST", close_time=START + 10)
+    info = MarketInfo(
+        T,
+        "KXTEST-26JAN01",
+        "KXTEST",
+        close_time=START + 10,
+        fee_type="quadratic",
+        fee_multiplier="1",
+    )
     venue = LocalVenue(clock, [info], balance=D(100))
     venue.book_changed(T, {}, {D("0.50"): D(10)})
     records = iter(

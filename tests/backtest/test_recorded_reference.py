@@ -17,7 +17,7 @@ import pytest
 from kalshi_cli.backtest.report import render_text
 from kalshi_cli.data.replay import replay
 from kalshi_cli.store import Store
-from kalshi_cli.venue.reference import load_reference
+from kalshi_cli.venue.reference import MarketInfo, default_info, load_reference
 from kalshi_cli.vocabulary.errors import NoDataError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.backtest.test_cli_backtest import kalshi
@@ -125,11 +125,21 @@ def test_the_recorder_and_the_venue_name_the_same_file() -> None:
     assert data_reference.REFERENCE_FILE == venue_reference.REFERENCE_FILE == "reference.json"
 
 
+def test_a_market_is_charged_no_fees_but_those_named_and_the_standard_only_as_assumed() -> None:
+    """No defaults in money: a market's info names its series' fees, so none is charged the
+    standard ones unless `default_info` assumed them for want of reference data, which it
+    names for the report."""
+    with pytest.raises(TypeError):
+        MarketInfo("FEEX-EV-A", "FEEX-EV", "FEEX")  # type: ignore[call-arg]
+    assumed = default_info("FEEX-EV-A")
+    assert (assumed.fee_type, assumed.fee_multiplier) == ("quadratic", "1")
+    assert "fees" in assumed.assumed
+
+
 def test_the_venue_schedules_the_recorded_fee_changes() -> None:
     from dataclasses import replace
 
     from kalshi_cli.venue import LocalVenue
-    from kalshi_cli.venue.reference import default_info
     from kalshi_cli.vocabulary.clock import ManualClock
 
     info = replace(
@@ -378,7 +388,9 @@ def test_a_null_event_override_multiplier_is_the_series_multiplier(tmp_path: Pat
     (data / "reference.json").write_text(json.dumps(reference))
     (info,) = load_reference(data).values()
     venue = LocalVenue(ManualClock(1_767_225_600.0), [info], balance=Decimal(100))
-    assert venue.fee_model(info.ticker) == FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, Decimal(3))
+    assert venue.fee_model(info.ticker) == FeeModel(
+        FeeType.QUADRATIC_WITH_MAKER_FEES, Decimal(3), None
+    )
 
 
 def test_an_event_overriding_only_the_multiplier_is_charged_it_in_a_backtest(
@@ -423,8 +435,10 @@ def test_an_event_overriding_only_the_multiplier_is_charged_it_in_a_backtest(
 
     venue = LocalVenue(ManualClock(float(start_s)), [info], balance=Decimal(100))
     reference = venue.core.reference
-    assert reference.fee_model(ticker, start_s) == FeeModel(FeeType.QUADRATIC, Decimal(2))
-    assert reference.fee_model(ticker, start_s + 3600) == FeeModel(FeeType.QUADRATIC, Decimal(3))
+    assert reference.fee_model(ticker, start_s) == FeeModel(FeeType.QUADRATIC, Decimal(2), None)
+    assert reference.fee_model(ticker, start_s + 3600) == FeeModel(
+        FeeType.QUADRATIC, Decimal(3), None
+    )
 
     fair = tmp_path / "fair.csv"
     fair.write_text(f"ticker,fair,confidence,time\n{ticker},0.90,1,{start_s}\n")
@@ -459,7 +473,7 @@ def test_a_recorded_event_overriding_only_the_multiplier_keeps_it(tmp_path: Path
     )
     (info,) = load_reference(data).values()
     venue = LocalVenue(ManualClock(1_767_225_600.0), [info], balance=Decimal(100))
-    half = FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, Decimal("0.5"))
+    half = FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, Decimal("0.5"), None)
     assert venue.fee_model(info.ticker) == half
 
 

@@ -95,7 +95,11 @@ def test_a_backtest_counts_a_trade_lifecycle_or_index_value_not_in_its_shape(
         ],
     )  # fmt: skip
     clock = ReplayClock(START_NS / 1e9)
-    venue = LocalVenue(clock, [MarketInfo(T, "KXTEST-26JAN01", "KXTEST")], balance=Decimal(100))
+    venue = LocalVenue(
+        clock,
+        [MarketInfo(T, "KXTEST-26JAN01", "KXTEST", fee_type="quadratic", fee_multiplier="1")],
+        balance=Decimal(100),
+    )
     feed = ReplayFeed([T], clock)
     driver = Driver(iter_records(root, Counter()), feed, venue, clock)
     driver.advance_to(START_NS / 1e9 + 10)

@@ -118,7 +118,7 @@ def test_the_local_venues_client_counts_its_subaccounts_own_orders(tmp_path: Pat
     """A backtest's and a paper session's client (venue/): the same exposure as the exchange's,
     subaccount by subaccount."""
     ticker = "KXTEST-26JAN01-A"
-    info = MarketInfo(ticker, "KXTEST-26JAN01", "KXTEST")
+    info = MarketInfo(ticker, "KXTEST-26JAN01", "KXTEST", fee_type="quadratic", fee_multiplier="1")
     venue = LocalVenue(ManualClock(), [info], balance=D(1000))
     assert venue.core.subaccounts.create_subaccount(venue.account) == 1
     venue.core.subaccounts.transfer(

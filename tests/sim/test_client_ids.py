@@ -134,7 +134,7 @@ def test_the_exchanges_own_ids_take_the_number_uuid_number_gives_them() -> None:
     number `Reference.new_id_number` computes from its counter, not by parsing it: the
     same number `uuid_number` gives, up to and past the counter's 48 bits."""
 
-    reference = Reference(ManualClock(1_800_000_000.0))
+    reference = Reference(ManualClock(1_800_000_000.0), None)
     for seq in (0, 1, 0xABCDEF, (1 << 48) - 2, (1 << 48) - 1, 1 << 48, (1 << 48) + 5):
         reference.seq = seq
         made = reference.new_id()

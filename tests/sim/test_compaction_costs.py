@@ -28,7 +28,7 @@ from kalshi_cli.vocabulary.models import (
     SelfTradePrevention,
     TimeInForce,
 )
-from tests.conftest import SimHarness
+from tests.conftest import STANDARD_FEES, SimHarness
 
 # ---------------------------------------------------------------------------------- F1
 
@@ -80,7 +80,7 @@ def test_fills_refuse_the_first_bad_parameter_as_before(
 
 def _exchange(markets: int = 50) -> tuple[Exchange, ManualClock]:
     clock = ManualClock()
-    ex = Exchange(clock)
+    ex = Exchange(clock, fees=STANDARD_FEES)
     for i in range(markets):
         ex.add_market(
             SimMarket(

@@ -28,6 +28,7 @@ from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import (
     PRICE_STRUCTURES,
+    TAKER_FEE_RATE,
     BookSide,
     FeeModel,
     FeeType,
@@ -36,6 +37,7 @@ from kalshi_cli.vocabulary.models import (
     TimeInForce,
     trading_fee,
 )
+from tests.conftest import NO_FEES, STANDARD_FEES
 
 BID, ASK = BookSide.BID, BookSide.ASK
 GTC, IOC, FOK = TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK
@@ -64,7 +66,7 @@ def market(ticker: str, structure: str = "linear_cent", **kw: Any) -> SimMarket:
 
 
 class Env:
-    def __init__(self, fees: FeeModel | None = None, cash: int = 100_00) -> None:
+    def __init__(self, fees: FeeModel = STANDARD_FEES, cash: int = 100_00) -> None:
         self.clock = ManualClock()
         self.ex = Exchange(self.clock, fees=fees)
         self.ex.add_series(SimSeries("SER", "series"))
@@ -159,7 +161,7 @@ def test_yes_bid_crosses_no_bid_at_the_resting_price() -> None:
     assert fill.price == D("0.45") and fill.count == 4 and fill.is_taker
     # the fee is 0.07 x 4 x 0.45 x 0.55 = 0.0693 exactly; the balance keeps it to $0.0001 and
     # the integer-cent balance truncates
-    assert fill.fee == trading_fee(D(4), D("0.45")) == D("0.0693")
+    assert fill.fee == trading_fee(D(4), D("0.45"), TAKER_FEE_RATE) == D("0.0693")
     assert env.ex.account(env.a).balance == D("100") - D("1.80") - D("0.0693")
     assert env.cash(env.a) == 98_13
     assert env.pos(env.a) == 4 and env.pos(env.b) == -4
@@ -425,7 +427,7 @@ def test_cancel_all_cancels_every_resting_order_of_the_account_only() -> None:
 
 
 def test_buying_yes_while_holding_no_closes_no_and_pays_back() -> None:
-    env = Env(fees=FeeModel(multiplier=D(0)))
+    env = Env(fees=NO_FEES)
     env.place(env.c, BID, "0.40", 10)
     env.place(env.a, ASK, "0.40", 10)  # a buys 10 NO at 0.60
     assert env.pos(env.a) == -10 and env.cash(env.a) == 100_00 - 600
@@ -437,7 +439,7 @@ def test_buying_yes_while_holding_no_closes_no_and_pays_back() -> None:
 
 
 def test_a_holder_can_rest_a_closing_order_with_no_cash() -> None:
-    env = Env(fees=FeeModel(multiplier=D(0)), cash=0)
+    env = Env(fees=NO_FEES, cash=0)
     rich = env.ex.create_account(key_id="rich", public_key_pem="", cash_cents=1000_00).account_id
     env.ex.create_account(key_id="x", public_key_pem="", cash_cents=0)
     # give `a` 10 YES for free: deposit then spend exactly
@@ -453,7 +455,7 @@ def test_a_holder_can_rest_a_closing_order_with_no_cash() -> None:
 
 
 def test_hold_grows_back_when_the_position_it_relied_on_is_sold() -> None:
-    env = Env(fees=FeeModel(multiplier=D(0)))
+    env = Env(fees=NO_FEES)
     env.place(env.b, ASK, "0.50", 10)
     env.place(env.a, BID, "0.50", 10)  # a: 10 YES, cash 95.00
     env.place(env.a, ASK, "0.70", 10)  # free: it would close the YES
@@ -486,7 +488,7 @@ def test_taker_fee_is_charged_at_the_fill_price_not_the_limit() -> None:
 
 
 def test_taker_and_maker_fees_are_charged_per_fill_rounded_up_to_a_hundredth_of_a_cent() -> None:
-    env = Env(fees=FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES))
+    env = Env(fees=FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, D(1), None))
     maker = env.place(env.b, ASK, "0.45", 10).order
     maker_fills = []
     for _ in range(3):
@@ -549,7 +551,7 @@ def test_series_fee_type_multiplier_and_a_market_fee_waiver() -> None:
 
 def test_a_scheduled_fee_change_charges_the_new_fees_from_its_time_on() -> None:
     env = Env()
-    env.ex.add_series(SimSeries("CHG", "changes"))  # the exchange's default: quadratic
+    env.ex.add_series(SimSeries("CHG", "changes"))  # the exchange's default: the standard
     env.ex.add_event(SimEvent("CHGEV", "CHG", "event"))
     env.ex.add_market(market("G", event_ticker="CHGEV", series_ticker="CHG"))
     at = env.clock.wall() + 60
@@ -564,7 +566,7 @@ def test_a_scheduled_fee_change_charges_the_new_fees_from_its_time_on() -> None:
     env.clock.advance(59)
     assert env.ex.series_fees("CHG").multiplier == 1
     env.clock.advance(1)
-    assert env.ex.series_fees("CHG") == FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, D(2))
+    assert env.ex.series_fees("CHG") == FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, D(2), None)
     r = env.place(env.a, BID, "0.50", 10, ticker="G")
     assert r.fills[0].fee == D("0.35")  # 2 x 0.07 x 10 x 0.25
     assert env.ex.fills(env.b)[0].fee == D("0.0875")  # 2 x 0.0175 x 10 x 0.25
@@ -621,11 +623,32 @@ def test_a_series_giving_half_of_its_fees_is_refused_not_completed_with_a_defaul
         assert half.ticker not in env.ex.series
 
 
+def test_an_exchange_without_default_fees_lists_nothing_it_could_only_price_at_a_guess() -> None:
+    """An exchange built with no default fee model (a local venue's core) charges every market
+    its own series' fees: a series naming none, or a market whose series it does not hold, is
+    refused by name, not priced at a fee nobody chose."""
+    ex = Exchange(ManualClock(), fees=None)
+    with pytest.raises(ExchangeError) as info:
+        ex.add_series(SimSeries("BARE", "no fees"))
+    assert (info.value.status, info.value.code) == (400, "invalid_parameters")
+    assert "series BARE: no fee_type and fee_multiplier" in str(info.value)
+    assert "BARE" not in ex.series
+    with pytest.raises(ExchangeError) as info:
+        ex.add_market(market("LOOSE", series_ticker="NOWHERE"))
+    assert (info.value.status, info.value.code) == (400, "invalid_parameters")
+    assert "series NOWHERE not found" in str(info.value)
+    assert "LOOSE" not in ex.markets
+    ex.add_series(SimSeries("OWN", "own fees", fee_type="quadratic", fee_multiplier="2"))
+    ex.add_event(SimEvent("OWNEV", "OWN", "event"))
+    ex.add_market(market("PRICED", event_ticker="OWNEV", series_ticker="OWN"))
+    assert ex.fee_model("PRICED") == FeeModel(FeeType.QUADRATIC, D(2), None)
+
+
 def test_an_order_s_rounding_accumulator_refunds_a_whole_cent() -> None:
     # Kalshi's fee-rounding page: 0.01 contract at $0.555 is $0.00555 of revenue, below the
     # balance's $0.0001 precision; each fill's rounding fee goes into the order's accumulator,
     # and when that passes a cent, one cent comes back on that fill
-    env = Env(fees=FeeModel(multiplier=D(0)), cash=1000_00)
+    env = Env(fees=NO_FEES, cash=1000_00)
     env.ex.add_market(market("FD", "deci_cent", fractional_trading_enabled=True))
     resting = env.place(env.b, ASK, "0.555", 3, ticker="FD").order  # NO bid at 0.445
     start = env.ex.cash_dollars(env.b)
@@ -651,7 +674,7 @@ def test_an_order_s_rounding_accumulator_refunds_a_whole_cent() -> None:
 
 
 def test_settlement_yes_and_no_pay_a_dollar_and_book_pnl_to_the_cent() -> None:
-    env = Env(fees=FeeModel(multiplier=D(0)))
+    env = Env(fees=NO_FEES)
     env.place(env.b, ASK, "0.37", 10)
     env.place(env.a, BID, "0.37", 10)  # a: YES at 0.37, b: NO at 0.63
     resting = env.place(env.c, BID, "0.20", 5).order
@@ -672,7 +695,7 @@ def test_settlement_yes_and_no_pay_a_dollar_and_book_pnl_to_the_cent() -> None:
     refused(env, 409, "market_already_settled", lambda: env.ex.settle("M", "no"))
     refused(env, 409, "market_closed", lambda: env.place(env.a, BID, "0.5", 1))
 
-    env2 = Env(fees=FeeModel(multiplier=D(0)))
+    env2 = Env(fees=NO_FEES)
     env2.place(env2.b, ASK, "0.37", 10)
     env2.place(env2.a, BID, "0.37", 10)
     env2.ex.settle("M", "no")
@@ -752,7 +775,7 @@ def test_duplicate_client_order_id_is_refused_never_a_second_order() -> None:
 
 def test_reduce_only_is_immediate_or_cancel_only() -> None:
     """API 3.31.0: reduce_only orders are rejected unless immediate_or_cancel."""
-    env = Env(fees=FeeModel(multiplier=D(0)))
+    env = Env(fees=NO_FEES)
     env.place(env.b, ASK, "0.50", 5)
     env.place(env.a, BID, "0.50", 5)  # a holds 5 YES
     for tif in (GTC, TimeInForce.FOK):
@@ -774,7 +797,7 @@ def test_a_reduce_only_sale_of_more_than_is_held_sells_what_is_held() -> None:
     capped by the member's current position": a sale of 10 with 4 held sells the 4, and the
     6 above the position are cancelled as an IOC remainder is, the order keeping the count it
     was sent with."""
-    env = Env(fees=FeeModel(multiplier=D(0)))
+    env = Env(fees=NO_FEES)
     env.place(env.b, ASK, "0.50", 4)
     env.place(env.a, BID, "0.50", 4)  # a holds 4 YES
     env.place(env.c, BID, "0.55", 10)
@@ -792,7 +815,7 @@ def test_a_reduce_only_sale_of_more_than_is_held_sells_what_is_held() -> None:
 def test_a_reduce_only_purchase_closes_a_no_position_across_levels_and_no_further() -> None:
     """The cap is the position the order reduces, whichever side it is on: a bid for YES
     reduces a NO position (a negative one), over as many price levels as it takes."""
-    env = Env(fees=FeeModel(multiplier=D(0)))
+    env = Env(fees=NO_FEES)
     env.place(env.b, BID, "0.50", 4)
     env.place(env.a, ASK, "0.50", 4)  # a holds 4 NO
     assert env.pos(env.a) == -4
@@ -808,7 +831,7 @@ def test_a_reduce_only_purchase_closes_a_no_position_across_levels_and_no_furthe
 def test_a_capped_reduce_only_order_fills_no_more_than_the_book_offers() -> None:
     """Capping the count does not make liquidity: with 4 held and 2 bid for, a reduce-only
     sale of 10 sells 2 and a holds the other 2."""
-    env = Env(fees=FeeModel(multiplier=D(0)))
+    env = Env(fees=NO_FEES)
     env.place(env.b, ASK, "0.50", 4)
     env.place(env.a, BID, "0.50", 4)
     env.place(env.c, BID, "0.55", 2)
@@ -821,7 +844,7 @@ def test_a_capped_reduce_only_order_fills_no_more_than_the_book_offers() -> None
 def test_a_reduce_only_sale_with_no_cash_left_sells_the_whole_position() -> None:
     """The cap comes before the balance check: what is planned is the sale of what is held,
     which needs no collateral, never the uncapped count."""
-    env = Env(fees=FeeModel(multiplier=D(0)))
+    env = Env(fees=NO_FEES)
     poor = env.ex.create_account(key_id="d", public_key_pem="", cash_cents=2_00).account_id
     env.place(env.b, ASK, "0.50", 4)
     env.place(poor, BID, "0.50", 4)  # 4 YES held and $0.00
@@ -837,7 +860,7 @@ def test_a_reduce_only_order_with_nothing_to_reduce_is_refused() -> None:
     """A cap of zero: no position, or one on the side the order would add to. The spec says
     only that the count is capped; an order capped to no contracts at all is refused, as an
     order of zero contracts is (docs/simulator.md, "Reduce-only orders")."""
-    env = Env(fees=FeeModel(multiplier=D(0)))
+    env = Env(fees=NO_FEES)
     refused(
         env,
         400,

@@ -122,7 +122,7 @@ class Recorder:
             self.events.append(["trade", self.canon(trade_json(event.trade))])
 
 
-FEES = FeeModel(FeeType.QUADRATIC, Decimal(1))
+FEES = FeeModel(FeeType.QUADRATIC, Decimal(1), None)
 
 
 def build(journal: Path | None = None) -> tuple[Exchange, ManualClock, list[str], Recorder]:

@@ -32,6 +32,7 @@ from kalshi_cli.vocabulary.models import (
     TimeInForce,
     trading_fee,
 )
+from tests.conftest import NO_FEES, STANDARD_FEES
 
 TICKERS = {"FRA": "deci_cent", "LIN": "linear_cent", "TAP": "tapered_deci_cent"}
 PRICES = {
@@ -57,6 +58,7 @@ op = st.tuples(
     st.integers(1, 30),
     st.integers(0, 63),
 )
+
 settle = st.tuples(st.just("settle"), st.sampled_from(sorted(TICKERS)), st.booleans())
 
 
@@ -216,7 +218,7 @@ def check(ex: Exchange, accounts: list[str]) -> None:
             expected = reference_hold(
                 positions.get(ticker, D(0)),
                 ex.resting_orders(a, ticker),
-                ex.default_fees.rates(at=0.0)[1],
+                ex.series_fees("SER").rates(at=0.0)[1],
                 ticker in FRACTIONAL,
             )
             assert ex._ledger.states[a].held.get(ticker, D(0)) == expected
@@ -264,7 +266,7 @@ def check(ex: Exchange, accounts: list[str]) -> None:
 @given(
     st.lists(op, min_size=10, max_size=80),
     st.lists(settle, max_size=2),
-    st.sampled_from(["default", "zero", "maker"]),
+    st.sampled_from(["standard", "zero", "maker"]),
 )
 def test_invariants_hold_through_any_sequence(
     steps: list[tuple],  # type: ignore[type-arg]
@@ -272,9 +274,9 @@ def test_invariants_hold_through_any_sequence(
     fee_kind: str,
 ) -> None:
     fees = {
-        "default": FeeModel(),
-        "zero": FeeModel(multiplier=D(0)),
-        "maker": FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES),
+        "standard": STANDARD_FEES,
+        "zero": NO_FEES,
+        "maker": FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, D(1), None),
     }[fee_kind]
     ex, accounts = build(fees)
     for step in steps + settlements:

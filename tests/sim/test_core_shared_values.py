@@ -19,6 +19,7 @@ from kalshi_cli.sim.core.exchange import (
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import (
+    FEE_QUANTUM,
     PRICE_STRUCTURES,
     BookSide,
     SelfTradePrevention,
@@ -26,10 +27,11 @@ from kalshi_cli.vocabulary.models import (
     charge_fill,
     trading_fee,
 )
+from tests.conftest import STANDARD_FEES
 
 
 def _exchange() -> tuple[Exchange, str, str]:
-    ex = Exchange(ManualClock())
+    ex = Exchange(ManualClock(), fees=STANDARD_FEES)
     ex.add_series(SimSeries("S", "taker fees", fee_type="quadratic", fee_multiplier="1"))
     ex.add_event(SimEvent("EV", "S", "event"))
     for ticker, structure, fractional in [
@@ -89,7 +91,8 @@ def test_fills_with_equal_but_differently_printed_rounding_keep_their_own_digits
     for count in ("3", "3.00", "3"):
         fill = _place(ex, a, "WHOLE", BookSide.BID, "0.505", count).fills[0]
         price, n = Decimal("0.505"), Decimal(count)
-        expected, _ = charge_fill(-(n * price), trading_fee(n, price, rate), Decimal(0))
+        fee = trading_fee(n, price, rate)
+        expected, _ = charge_fill(-(n * price), fee, Decimal(0), FEE_QUANTUM)
         assert fill.charge is not None
         got = (fill.charge.trade_fee, fill.charge.rounding_fee, fill.charge.rebate)
         want = (expected.trade_fee, expected.rounding_fee, expected.rebate)

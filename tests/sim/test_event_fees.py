@@ -15,7 +15,7 @@ from kalshi_cli.sim.core.exchange import EventFeeUpdated, Exchange, SimEvent, Si
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import FeeModel, FeeType, Market, decode_answer
-from tests.conftest import SimHarness
+from tests.conftest import STANDARD_FEES, SimHarness
 from tests.sim.test_core import ASK, BID, Env, market, refused
 from tests.sim.test_spec_audit import ws_problems
 from tests.sim.wsutil import Ws
@@ -42,7 +42,7 @@ def test_a_fill_in_an_overridden_event_pays_the_override_to_the_cent() -> None:
     r = env.place(env.a, BID, "0.50", 10, ticker="P")
     assert r.fills[0].fee == D("0.175")
     assert env.ex.fills(env.b)[0].fee == 0
-    assert env.ex.fee_model("O") == FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, D(2))
+    assert env.ex.fee_model("O") == FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, D(2), None)
 
 
 def test_an_override_without_a_multiplier_keeps_the_series_multiplier() -> None:
@@ -70,7 +70,7 @@ def test_an_event_overriding_only_the_multiplier_is_charged_it_at_the_series_typ
     assert r.fills[0].fee == D("0.0875")  # 0.5 x 0.07 x 10 x 0.5 x 0.5
     assert env.ex.fills(env.b)[0].fee == D("0.0219")  # 0.5 x 0.0175 x 2.5 = 0.021875, up
     assert env.ex.event_fee_override("HALF-E") == (None, "0.5")
-    assert env.ex.fee_model("H") == FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, D("0.5"))
+    assert env.ex.fee_model("H") == FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, D("0.5"), None)
 
 
 def test_a_scheduled_change_of_the_multiplier_alone_drops_the_earlier_override_type() -> None:
@@ -262,12 +262,12 @@ def test_a_served_multiplier_only_override_is_what_a_fill_is_charged(sim: SimHar
 def test_an_event_fee_change_replays_from_the_journal(tmp_path: Path) -> None:
     journal = tmp_path / "exchange.jsonl"
     clock = ManualClock()
-    ex = Exchange(clock, journal=journal)
+    ex = Exchange(clock, fees=STANDARD_FEES, journal=journal)
     ex.add_series(SimSeries("J", "j"))
     ex.add_event(SimEvent("J-E", "J", "e", fee_type_override="quadratic_with_maker_fees"))
     change = ex.schedule_event_fee_change("J-E", "quadratic", "2", clock.wall() + 10)
     ex.close()
-    again = Exchange(ManualClock(start=clock.wall() + 100), journal=journal)
+    again = Exchange(ManualClock(start=clock.wall() + 100), fees=STANDARD_FEES, journal=journal)
     try:
         assert again.event_fee_changes("J-E") == [change]
         assert again.events["J-E"].fee_type_override == "quadratic_with_maker_fees"

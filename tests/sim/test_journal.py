@@ -20,6 +20,7 @@ from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.core.scenarios import LP_KEY, build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
+from tests.conftest import STANDARD_FEES
 from tests.waiting import poll_until
 
 Journaled = Callable[..., Exchange]
@@ -33,7 +34,11 @@ def journaled() -> Iterator[Journaled]:
     built: list[Exchange] = []
 
     def build(scenario: str | None, **kw: Any) -> Exchange:
-        ex = Exchange(**kw) if scenario is None else build_exchange(scenario, **kw)
+        ex = (
+            Exchange(fees=STANDARD_FEES, **kw)
+            if scenario is None
+            else build_exchange(scenario, **kw)
+        )
         built.append(ex)
         return ex
 

@@ -20,6 +20,7 @@ from kalshi_cli.vocabulary.models import (
     SelfTradePrevention,
     TimeInForce,
 )
+from tests.conftest import STANDARD_FEES
 
 
 class TickingClock(ManualClock):
@@ -31,7 +32,7 @@ class TickingClock(ManualClock):
 
 
 def _exchange(journal: Path) -> Exchange:
-    ex = Exchange(TickingClock(), journal=journal)
+    ex = Exchange(TickingClock(), fees=STANDARD_FEES, journal=journal)
     if not ex.restored:
         ex.add_market(
             SimMarket(

@@ -20,6 +20,7 @@ from kalshi_cli.sim.core.exchange import (
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import BookSide
+from tests.conftest import STANDARD_FEES
 from tests.sim.test_core import ASK, BID, GTC, IOC, TAC, Env, market, refused
 
 
@@ -200,7 +201,7 @@ def closing() -> Iterator[list[Exchange]]:
 def test_groups_survive_a_restart_from_the_journal(tmp_path: Path, closing: list[Exchange]) -> None:
     journal = tmp_path / "exchange.jsonl"
     clock = ManualClock()
-    ex = Exchange(clock, journal=journal)
+    ex = Exchange(clock, fees=STANDARD_FEES, journal=journal)
     closing.append(ex)
     ex.add_series(SimSeries("SER", "series"))
     ex.add_event(SimEvent("EV", "SER", "event"))
@@ -232,7 +233,7 @@ def test_groups_survive_a_restart_from_the_journal(tmp_path: Path, closing: list
     ex.delete_order_group(a, gone)
     clock.advance(20)
 
-    again = Exchange(ManualClock(start=clock.wall() + 100), journal=journal)
+    again = Exchange(ManualClock(start=clock.wall() + 100), fees=STANDARD_FEES, journal=journal)
     closing.append(again)
     assert again.restored
     assert again.order_group(a, limited).triggered

@@ -23,7 +23,7 @@ from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.core.scenarios import ScenarioError, build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
-from tests.conftest import SimHarness
+from tests.conftest import STANDARD_FEES, SimHarness
 from tests.sim.test_core import market
 from tests.sim.test_spec_audit import ws_problems
 from tests.sim.wsutil import Ws
@@ -38,7 +38,7 @@ class Rfqs:
 
     def __init__(self, journal: Path | None = None, clock: ManualClock | None = None) -> None:
         self.clock = clock or ManualClock()
-        self.ex = Exchange(self.clock, journal=journal)
+        self.ex = Exchange(self.clock, fees=STANDARD_FEES, journal=journal)
         if not self.ex.restored:
             self.ex.add_series(SimSeries("SER", "series"))
             self.ex.add_event(SimEvent("EV", "SER", "event"))

@@ -19,6 +19,7 @@ from kalshi_cli.sim.core.scenarios import (
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import (
     ONE,
+    TAKER_FEE_RATE,
     BookSide,
     FeeModel,
     FeeType,
@@ -54,7 +55,7 @@ def test_builtin_scenarios_are_listed_and_build() -> None:
     zero = build_exchange("zero_fee", clock=ManualClock())
     assert zero.fee_model(SPIKE).rates(at=0.0) == (0, 0)
     default = build_exchange("default", clock=ManualClock())
-    assert default.fee_model(SPIKE) == FeeModel(FeeType.QUADRATIC)
+    assert default.fee_model(SPIKE) == FeeModel(FeeType.QUADRATIC, D(1), None)
     assert default.fee_model(SPIKE).rates(at=0.0) == (D("0.07"), 0)
 
 
@@ -125,7 +126,7 @@ def test_two_yes_asks_of_a_two_outcome_event_dip_below_a_dollar_periodically() -
     assert sum(1 for s in sums if s < ONE) >= 10  # "for a while", not a blip
     # and by enough to pay both taker fees (each about 0.0174 at these prices, rounded up to
     # $0.0001): a real arbitrage, not one the fees eat
-    fees = trading_fee(D(1), yes_ask(ex, BOS)) * 2
+    fees = trading_fee(D(1), yes_ask(ex, BOS), TAKER_FEE_RATE) * 2
     assert ONE - min(sums) > fees + D("0.01")
 
 
@@ -187,7 +188,7 @@ liquidity_provider: {cash_cents: 100000}
     ex = build_exchange(good, clock=clock)
     run(ex, clock, 2)
     assert ex.book("KXONE-1-A") == ([(D("0.28"), D(10))], [(D("0.68"), D(10))])
-    assert ex.default_fees == FeeModel(FeeType.QUADRATIC)  # from the base
+    assert ex.default_fees == FeeModel(FeeType.QUADRATIC, D(1), None)  # from the base
     bad = tmp_path / "bad.yaml"
     bad.write_text("series:\n  - ticker: X\n")
     with pytest.raises(ScenarioError, match="title"):

@@ -30,7 +30,7 @@ from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import BookSide, PriceRange, SelfTradePrevention, TimeInForce
-from tests.conftest import SimHarness
+from tests.conftest import STANDARD_FEES, SimHarness
 from tests.sim.test_core import market
 
 T = "KXSNAP-26JAN01-A"
@@ -143,7 +143,7 @@ def _refused(journal: Path) -> str:
     """The refusal of opening `journal`, its files unchanged by it."""
     files = {p: p.read_bytes() for p in journal.parent.iterdir()}
     with pytest.raises(JournalError) as refused:
-        Exchange(ManualClock(), journal=journal)
+        Exchange(ManualClock(), fees=STANDARD_FEES, journal=journal)
     assert {p: p.read_bytes() for p in journal.parent.iterdir()} == files
     return str(refused.value)
 
@@ -222,7 +222,7 @@ def test_markets_price_grids_come_back_through_a_snapshot(tmp_path: Path) -> Non
     filled in as the snapshot's other objects are: a snapshot holding one must still read,
     each market keeping its own grid (two markets share the same ranges, written once)."""
     journal = tmp_path / "exchange.journal"
-    first = Exchange(ManualClock(), journal=journal)
+    first = Exchange(ManualClock(), fees=STANDARD_FEES, journal=journal)
     first.add_series(SimSeries("SER", "series"))
     first.add_event(SimEvent("EV", "SER", "event"))
     for ticker, structure in (("CENT", "linear_cent"), ("TAPER", "tapered_deci_cent")):
@@ -233,7 +233,7 @@ def test_markets_price_grids_come_back_through_a_snapshot(tmp_path: Path) -> Non
     grids = {t: m.price_ranges for t, m in first.markets.items()}
     first.close()
 
-    second = Exchange(ManualClock(), journal=journal)
+    second = Exchange(ManualClock(), fees=STANDARD_FEES, journal=journal)
     try:
         assert second.restored
         assert {t: m.price_ranges for t, m in second.markets.items()} == grids

@@ -13,6 +13,7 @@ from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, SimEvent, SimS
 from kalshi_cli.sim.core.records import ledger_id, owner
 from kalshi_cli.sim.core.subaccounts import MAX_SUBACCOUNT
 from kalshi_cli.vocabulary.clock import ManualClock
+from tests.conftest import STANDARD_FEES
 from tests.sim.test_core import ASK, BID, IOC, MAKER, Env, market
 
 TRANSFER = "0b9f1c52-6c0e-4f4e-9d55-0d9f4c9a1e01"
@@ -160,7 +161,7 @@ def test_the_journal_keeps_subaccounts_transfers_settings_and_keys(tmp_path: Pat
     clock = ManualClock()
 
     def build() -> Exchange:
-        return Exchange(clock, journal=journal)
+        return Exchange(clock, fees=STANDARD_FEES, journal=journal)
 
     ex = build()
     ex.add_series(SimSeries("SER", "series"))

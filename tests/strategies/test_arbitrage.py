@@ -2,7 +2,15 @@ from decimal import Decimal as D
 
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.strategies.arbitrage import ArbitrageParams, decide, pair_edge
-from kalshi_cli.vocabulary.models import ONE, Action, Orderbook, Side, TimeInForce, trading_fee
+from kalshi_cli.vocabulary.models import (
+    ONE,
+    TAKER_FEE_RATE,
+    Action,
+    Orderbook,
+    Side,
+    TimeInForce,
+    trading_fee,
+)
 
 FLAT = PositionView("T")
 
@@ -25,7 +33,8 @@ def test_asks_plus_fees_below_one_buys_both_sized_by_the_shallower_depth():
     assert (yes.side, yes.action, yes.price, yes.count) == (Side.YES, Action.BUY, D("0.50"), 20)
     assert (no.side, no.action, no.price, no.count) == (Side.NO, Action.BUY, D("0.45"), 20)
     assert yes.time_in_force is TimeInForce.FOK and no.time_in_force is TimeInForce.FOK
-    fees = trading_fee(D(20), D("0.50")) + trading_fee(D(20), D("0.45"))
+    fees = trading_fee(D(20), D("0.50"), TAKER_FEE_RATE)
+    fees += trading_fee(D(20), D("0.45"), TAKER_FEE_RATE)
     edge = ONE - D("0.95") - fees / 20
     # fees 0.07 x 20 x (0.25 + 0.2475) = 0.6965 for 20 pairs: 0.034825 a pair
     assert edge == D("0.015175")
@@ -75,7 +84,8 @@ def test_yes_asks_of_two_exclusive_markets_below_one_buy_both() -> None:
         ("EV-A", Side.YES, D("0.45")),
         ("EV-B", Side.YES, D("0.47")),
     ]
-    fees = trading_fee(D(40), D("0.45")) + trading_fee(D(40), D("0.47"))
+    fees = trading_fee(D(40), D("0.45"), TAKER_FEE_RATE)
+    fees += trading_fee(D(40), D("0.47"), TAKER_FEE_RATE)
     edge = ONE - D("0.92") - fees / 40
     assert edge >= ArbitrageParams().min_edge
     assert sum((leg.model_fair for leg in legs), D(0)) == ONE

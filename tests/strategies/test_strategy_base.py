@@ -9,6 +9,7 @@ from kalshi_cli.vocabulary.decisions import Intent, PositionView, RestingOrder
 from kalshi_cli.vocabulary.errors import ConfigError, UsageError
 from kalshi_cli.vocabulary.models import (
     PRICE_STRUCTURES,
+    TAKER_FEE_RATE,
     Action,
     BookSide,
     Side,
@@ -67,7 +68,7 @@ def test_whole_number_params_refuse_fractions():
 
 def test_edge_after_fees_for_a_buy_and_a_sell():
     buy = intent(price="0.40", fair="0.50", count="10")
-    assert buy.edge_after_fees == D("0.10") - trading_fee(D(10), D("0.40")) / 10
+    assert buy.edge_after_fees == D("0.10") - trading_fee(D(10), D("0.40"), TAKER_FEE_RATE) / 10
     # fee 0.07 x 10 x 0.40 x 0.60 = 0.168 on 10 contracts (to $0.0001: no rounding needed)
     assert buy.edge_after_fees == D("0.0832")
     sell = intent(action=Action.SELL, price="0.60", fair="0.50", count="10")

@@ -36,7 +36,9 @@ def test_a_buy_fills_at_the_price_of_the_side_bought(
     side: Side, price: Decimal, count: int
 ) -> None:
     venue = LocalVenue(
-        ManualClock(), [MarketInfo(T, "KXCONV-26JAN01", "KXCONV")], balance=Decimal(10_000)
+        ManualClock(),
+        [MarketInfo(T, "KXCONV-26JAN01", "KXCONV", fee_type="quadratic", fee_multiplier="1")],
+        balance=Decimal(10_000),
     )
     # someone offers `side` at `price`: a resting bid for the other side at 1 - price
     offer = {Decimal(1) - price: Decimal(100)}
@@ -109,7 +111,7 @@ class _LiveBook:
 
 def _paper() -> tuple[PaperClient, PaperFeed, _LiveBook]:
     clock = ManualClock()
-    info = MarketInfo(T, "KXCONV-26JAN01", "KXCONV")
+    info = MarketInfo(T, "KXCONV-26JAN01", "KXCONV", fee_type="quadratic", fee_multiplier="1")
     venue = LocalVenue(clock, [info], balance=Decimal(10_000))
     exchange = LocalVenue(clock, [info], balance=Decimal(0))  # answers the market reads
     inner = _LiveBook()

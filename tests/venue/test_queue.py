@@ -172,7 +172,10 @@ def test_through_the_venue_pessimistic_never_fills_more_either(
     for model in FillModel:
         clock = ManualClock()
         venue = LocalVenue(
-            clock, [MarketInfo(t, "KXQ-26JAN01", "KXQ")], balance=D(10_000), fill_model=model
+            clock,
+            [MarketInfo(t, "KXQ-26JAN01", "KXQ", fee_type="quadratic", fee_multiplier="1")],
+            balance=D(10_000),
+            fill_model=model,
         )
         no = {D("0.45"): D(100)}  # asks above our bid
         venue.book_changed(t, {D("0.50"): D(start)} if start else {}, no)

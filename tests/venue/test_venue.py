@@ -15,6 +15,7 @@ from kalshi_cli.venue.applier import FeedApplier
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import BadRequestError
 from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, Side, TimeInForce
+from tests.conftest import STANDARD_FEES
 
 D = Decimal
 T = "KXTEST-26JAN01-A"
@@ -30,7 +31,7 @@ def venue(
     model: FillModel = FillModel.OPTIMISTIC, fee_type: str = "quadratic"
 ) -> tuple[LocalVenue, ManualClock]:
     clock = ManualClock()
-    info = MarketInfo(T, "KXTEST-26JAN01", "KXTEST", fee_type=fee_type)
+    info = MarketInfo(T, "KXTEST-26JAN01", "KXTEST", fee_type=fee_type, fee_multiplier="1")
     return LocalVenue(clock, [info], balance=D(1000), fill_model=model), clock
 
 
@@ -432,7 +433,7 @@ def test_settlement_pays_the_recorded_result_and_cancels_resting_orders() -> Non
 def test_latency_lets_the_data_move_before_the_order_arrives() -> None:
     clock = ManualClock()
     seen: list[float] = []
-    info = MarketInfo(T, "KXTEST-26JAN01", "KXTEST")
+    info = MarketInfo(T, "KXTEST-26JAN01", "KXTEST", fee_type="quadratic", fee_multiplier="1")
     v = LocalVenue(clock, [info], balance=D(100), latency_s=0.25, advance=seen.append)
     v.book_changed(T, {}, {D("0.45"): D(10)})
     start = clock.wall()
@@ -448,7 +449,11 @@ def test_the_venue_client_keeps_the_areas_and_signatures_of_the_real_client() ->
     # each area of the real client is built on its first use: its class is the built one's
     with KalshiClient(api_base="http://127.0.0.1:9/trade-api/v2") as real:
         areas = {name: type(getattr(real, name)) for name in AREAS}
-    venue = LocalVenue(ManualClock(), [MarketInfo(T, "KXTEST-26JAN01", "KXTEST")], balance=D(1))
+    venue = LocalVenue(
+        ManualClock(),
+        [MarketInfo(T, "KXTEST-26JAN01", "KXTEST", fee_type="quadratic", fee_multiplier="1")],
+        balance=D(1),
+    )
     ours = {n: a for n, a in vars(venue.client).items() if n in areas}
     assert {"markets", "portfolio", "orders", "historical"} <= set(ours)
     for area_name, area in ours.items():
@@ -567,7 +572,7 @@ def test_a_queue_position_counts_our_own_earlier_orders_at_the_price_as_the_exch
     from kalshi_cli.vocabulary.models import PRICE_STRUCTURES
 
     clock = ManualClock()
-    sim = Exchange(clock)
+    sim = Exchange(clock, fees=STANDARD_FEES)
     sim.add_series(SimSeries("KXTEST", "KXTEST"))
     sim.add_event(SimEvent("KXTEST-26JAN01", "KXTEST", "event"))
     sim.add_market(

@@ -35,13 +35,17 @@ FRACTIONAL = "KXANS-26JAN01-B"
 def _venue() -> tuple[LocalVenue, ManualClock]:
     clock = ManualClock()
     markets = [
-        MarketInfo(T, "KXANS-26JAN01", "KXANS", fee_type="quadratic_with_maker_fees"),
+        MarketInfo(
+            T, "KXANS-26JAN01", "KXANS", fee_type="quadratic_with_maker_fees", fee_multiplier="1"
+        ),
         MarketInfo(
             FRACTIONAL,
             "KXANS-26JAN01",
             "KXANS",
             price_level_structure="deci_cent",
             fractional=True,
+            fee_type="quadratic",
+            fee_multiplier="1",
         ),
     ]
     return LocalVenue(clock, markets, balance=D(100_000)), clock

@@ -50,7 +50,10 @@ STEPS = st.lists(
 def _venue(model: FillModel) -> tuple[LocalVenue, ManualClock]:
     clock = ManualClock()
     v = LocalVenue(
-        clock, [MarketInfo(T, "KXTEST-26JAN01", "KXTEST")], balance=D(1000), fill_model=model
+        clock,
+        [MarketInfo(T, "KXTEST-26JAN01", "KXTEST", fee_type="quadratic", fee_multiplier="1")],
+        balance=D(1000),
+        fill_model=model,
     )
     v.core.subaccounts.create_subaccount(v.account)
     v.core.subaccounts.transfer(

@@ -17,7 +17,11 @@ T = "KXTEST-26JAN01-A"
 
 def test_old_orders_and_fills_are_kept_compactly_and_read_back_the_same() -> None:
     clock = ManualClock()
-    v = LocalVenue(clock, [MarketInfo(T, "KXTEST-26JAN01", "KXTEST")], balance=D(10_000))
+    v = LocalVenue(
+        clock,
+        [MarketInfo(T, "KXTEST-26JAN01", "KXTEST", fee_type="quadratic", fee_multiplier="1")],
+        balance=D(10_000),
+    )
     yes = {D("0.40"): D(1000)}
     no = {D("0.45"): D(1000)}  # a YES ask at 0.55
     v.book_changed(T, yes, no)
@@ -57,7 +61,11 @@ def test_the_resting_listing_after_compaction_is_every_resting_order_and_no_othe
     """A listing of the resting orders (a loop's stop proves none is left with it) reads the
     live orders alone: the archive holds only finished ones, however old the resting are."""
     clock = ManualClock()
-    v = LocalVenue(clock, [MarketInfo(T, "KXTEST-26JAN01", "KXTEST")], balance=D(10_000))
+    v = LocalVenue(
+        clock,
+        [MarketInfo(T, "KXTEST-26JAN01", "KXTEST", fee_type="quadratic", fee_multiplier="1")],
+        balance=D(10_000),
+    )
     yes = {D("0.40"): D(1000)}
     no = {D("0.45"): D(1000)}
     v.book_changed(T, yes, no)
@@ -79,7 +87,11 @@ def test_a_market_volume_of_the_last_day_leaves_out_older_trades() -> None:
     a run longer than a day neither reports its whole volume as the day's nor keeps an entry
     per trade for the rest of the run."""
     clock = ManualClock()
-    v = LocalVenue(clock, [MarketInfo(T, "KXTEST-26JAN01", "KXTEST")], balance=D(10_000))
+    v = LocalVenue(
+        clock,
+        [MarketInfo(T, "KXTEST-26JAN01", "KXTEST", fee_type="quadratic", fee_multiplier="1")],
+        balance=D(10_000),
+    )
     yes = {D("0.40"): D(1000)}
     no = {D("0.45"): D(1000)}  # a YES ask at 0.55
     v.book_changed(T, yes, no)

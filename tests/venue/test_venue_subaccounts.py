@@ -41,7 +41,7 @@ class Two:
 
     def __init__(self) -> None:
         self.clock = ManualClock()
-        info = MarketInfo(T, "KXTEST-26JAN01", "KXTEST")
+        info = MarketInfo(T, "KXTEST-26JAN01", "KXTEST", fee_type="quadratic", fee_multiplier="1")
         self.venue = LocalVenue(self.clock, [info], balance=D(1000))
         subaccounts = self.venue.core.subaccounts
         assert subaccounts.create_subaccount(self.venue.account) == 1

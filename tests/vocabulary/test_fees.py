@@ -23,42 +23,54 @@ from kalshi_cli.vocabulary.models import (
     charge_fill,
     trading_fee,
 )
+from tests.conftest import NO_FEES, STANDARD_FEES
 
 
 def test_the_observed_taker_fill_of_one_contract_at_52_cents_costs_0_0175() -> None:
     # REFERENCE.md "Observed on the real wire": fee_cost "0.017500" (0.07 x 0.52 x 0.48 =
     # 0.017472, rounded up to $0.0001), not $0.02 (rounded up to the cent)
-    assert trading_fee(D(1), D("0.52")) == D("0.0175")
-    assert FeeModel().fee(D(1), D("0.52"), taker=True, at=0.0) == D("0.0175")
+    assert trading_fee(D(1), D("0.52"), TAKER_FEE_RATE) == D("0.0175")
+    assert STANDARD_FEES.fee(D(1), D("0.52"), taker=True, at=0.0) == D("0.0175")
 
 
 def test_maker_rates_follow_the_fee_type() -> None:
-    assert FeeModel(FeeType.QUADRATIC).rates(at=0.0) == (TAKER_FEE_RATE, D(0))
-    assert FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES).rates(at=0.0) == (
+    assert FeeModel(FeeType.QUADRATIC, ONE, None).rates(at=0.0) == (TAKER_FEE_RATE, D(0))
+    assert FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, ONE, None).rates(at=0.0) == (
         TAKER_FEE_RATE,
         D("0.0175"),
     )
-    assert FeeModel(FeeType.QUADRATIC_WITH_COMBO_MAKER_FEES).rates(at=0.0) == (
+    assert FeeModel(FeeType.QUADRATIC_WITH_COMBO_MAKER_FEES, ONE, None).rates(at=0.0) == (
         TAKER_FEE_RATE,
         D("0.035"),
     )
     # 100 contracts at 0.50 as a maker: 0.0175 x 100 x 0.25 = 0.4375
-    maker = FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES)
+    maker = FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, ONE, None)
     assert maker.fee(D(100), D("0.50"), taker=False, at=0.0) == D("0.4375")
-    assert FeeModel().fee(D(100), D("0.50"), taker=False, at=0.0) == 0
+    assert STANDARD_FEES.fee(D(100), D("0.50"), taker=False, at=0.0) == 0
 
 
 def test_the_multiplier_scales_both_rates_and_zero_means_no_fee() -> None:
-    half = FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, D("0.5"))
+    half = FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, D("0.5"), None)
     assert half.rates(at=0.0) == (D("0.035"), D("0.00875"))
-    assert FeeModel(multiplier=D(0)).fee(D(10), D("0.50"), taker=True, at=0.0) == 0
+    assert NO_FEES.fee(D(10), D("0.50"), taker=True, at=0.0) == 0
 
 
 def test_a_fee_waiver_means_no_fee_until_it_expires() -> None:
-    waived = FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, waiver_until=1_000.0)
+    waived = FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, ONE, 1_000.0)
     assert waived.rates(at=999.0) == (D(0), D(0))
     assert waived.fee(D(1), D("0.52"), taker=True, at=999.0) == 0
     assert waived.fee(D(1), D("0.52"), taker=True, at=1_000.0) == D("0.0175")
+
+
+def test_a_fee_model_is_never_built_from_defaults() -> None:
+    """No defaults in money: a model names its type, its multiplier and its waiver (None for
+    none), so a new call site cannot price an order at a fee nobody chose."""
+    with pytest.raises(TypeError):
+        FeeModel()  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        FeeModel(FeeType.QUADRATIC)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        FeeModel(FeeType.QUADRATIC, ONE)  # type: ignore[call-arg]
 
 
 def test_unknown_and_unmodelled_fee_types_are_refused_by_name() -> None:
@@ -74,7 +86,7 @@ def test_unknown_and_unmodelled_fee_types_are_refused_by_name() -> None:
 
 def test_from_api_reads_the_series_fields_and_an_event_override() -> None:
     model = FeeModel.from_api("quadratic_with_maker_fees", 1.0)
-    assert model == FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, ONE)
+    assert model == FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, ONE, None)
     override = FeeModel.from_api(
         "quadratic", 2, override_type="quadratic_with_combo_maker_fees", override_multiplier=0.5
     )
@@ -90,11 +102,11 @@ def test_each_half_of_an_event_override_falls_back_to_the_series_alone() -> None
     null `fee_multiplier_override` to the series' multiplier; only both null clear the
     override. An event overriding only the multiplier is charged it at the series' type."""
     half = FeeModel.from_api("quadratic_with_maker_fees", 1, override_multiplier=0.5)
-    assert half == FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, D("0.5"))
+    assert half == FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, D("0.5"), None)
     double = FeeModel.from_api("quadratic", 1, override_type=None, override_multiplier=2)
     assert double.rates(at=0.0) == (D("0.14"), D(0))
     typed = FeeModel.from_api("quadratic", 3, override_type="quadratic_with_maker_fees")
-    assert typed == FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, D(3))
+    assert typed == FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, D(3), None)
 
 
 prices = st.integers(min_value=1, max_value=999).map(lambda n: D(n) / 1000)
@@ -122,7 +134,7 @@ def test_a_fee_is_the_formula_rounded_up_to_a_hundredth_of_a_cent(
 def test_taker_and_maker_fees_of_a_model_are_never_negative_and_symmetric(
     count: D, price: D, fee_type: FeeType
 ) -> None:
-    model = FeeModel(fee_type)
+    model = FeeModel(fee_type, ONE, None)
     for taker in (True, False):
         fee = model.fee(count, price, taker=taker, at=0.0)
         assert fee >= 0
@@ -134,7 +146,7 @@ def test_taker_and_maker_fees_of_a_model_are_never_negative_and_symmetric(
 
 
 def test_a_fill_on_a_whole_hundredth_of_a_cent_has_no_rounding_fee() -> None:
-    charge, carried = charge_fill(D("-0.52"), D("0.0175"), D(0))
+    charge, carried = charge_fill(D("-0.52"), D("0.0175"), D(0), FEE_QUANTUM)
     assert (charge.trade_fee, charge.rounding_fee, charge.rebate) == (D("0.0175"), 0, 0)
     assert charge.net == D("0.0175")
     assert carried == 0
@@ -147,7 +159,7 @@ def test_the_accumulator_refunds_a_whole_cent_once_rounding_passes_a_cent() -> N
     net_total = D(0)
     rebated_at = []
     for i in range(250):
-        charge, carried = charge_fill(D("-0.00555"), D("0.0001"), carried)
+        charge, carried = charge_fill(D("-0.00555"), D("0.0001"), carried, FEE_QUANTUM)
         assert charge.rounding_fee == D("0.00005")
         net_total += charge.net
         if charge.rebate:
@@ -163,6 +175,6 @@ def test_the_accumulator_refunds_a_whole_cent_once_rounding_passes_a_cent() -> N
 def test_without_sub_precision_revenue_the_accumulator_never_moves() -> None:
     carried = D(0)
     for _ in range(1000):
-        charge, carried = charge_fill(D("-0.52"), D("0.0175"), carried)
+        charge, carried = charge_fill(D("-0.52"), D("0.0175"), carried, FEE_QUANTUM)
         assert charge.net == D("0.0175")
     assert carried == 0

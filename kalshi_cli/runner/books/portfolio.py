@@ -22,9 +22,7 @@ from kalshi_cli.strategy_api.window import MidSeries, MidWindow
 from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.models import (
     FEE_QUANTUM,
-    MAKER_FEE_RATE,
     ONE,
-    TAKER_FEE_RATE,
     ZERO,
     Action,
     BookSide,
@@ -94,8 +92,9 @@ def resting_order(intent: IntentRecord) -> OpenOrder:
 class Portfolio:
     def __init__(self, markets: Iterable[Market]) -> None:
         self.markets: dict[str, Market] = {m.ticker: m for m in markets}
-        # each market's fee model (runner/books/fees.py); a market without one is priced at the
-        # standard taker rate and the maker rate, the most a maker pays on a standard series
+        # each market's fee model, read for every market at the start (runner/books/fees.py
+        # `load_fees`); `fee_rates` refuses a market without one rather than price it at a rate
+        # nobody chose
         self.fees: dict[str, FeeModel] = {}
         # the scheduled fee changes still to come, by time (runner/books/fees.py)
         self.fee_changes: list[FeeChange] = []
@@ -131,10 +130,11 @@ class Portfolio:
         self._rates: dict[str, tuple[FeeModel, tuple[Decimal, Decimal]]] = {}
 
     def fee_rates(self, ticker: str, at: float) -> tuple[Decimal, Decimal]:  # unix s
-        """(taker, maker) fee rates of a market at time `at`."""
+        """(taker, maker) fee rates of a market at time `at`. KeyError for a market whose fees
+        were not read: no rate is assumed."""
         fees = self.fees.get(ticker)
         if fees is None:
-            return (TAKER_FEE_RATE, MAKER_FEE_RATE)
+            raise KeyError(f"no fee model was read for {ticker}")
         if fees.waiver_until is not None and at < fees.waiver_until:
             return fees.rates(at=at)
         cached = self._rates.get(ticker)

@@ -167,16 +167,19 @@ class Exchange:
         self,
         clock: Clock,
         *,
-        fees: FeeModel | None = None,
+        fees: FeeModel | None,
         journal: Path | None = None,
         fsync: bool = False,
         snapshot_every: int = 100_000,
     ) -> None:
-        """`journal`: when given, every state change is persisted there (and replayed on
-        construction) so a restarted simulator keeps accounts, orders, positions and history,
-        even after a kill -9 (no acknowledged order may be lost). `fsync` also forces each
-        record to disk (survives a power cut; much slower). After `snapshot_every` records,
-        `tick()` compacts the journal into a snapshot so a restart stays fast."""
+        """`fees`: what a series that sets none of its own charges (a scenario's `fees`), or
+        None for no such default, when every series must set its own; required, so no
+        exchange charges a fee nobody chose. `journal`: when given, every state change is
+        persisted there (and replayed on construction) so a restarted simulator keeps accounts,
+        orders, positions and history, even after a kill -9 (no acknowledged order may be
+        lost). `fsync` also forces each record to disk (survives a power cut; much slower).
+        After `snapshot_every` records, `tick()` compacts the journal into a snapshot so a
+        restart stays fast."""
         self._parts = parts = CoreParts.build(clock, fees)
         # each part by the name `_PERSISTED` and the forwarders below know it by
         self._ref, self._ledger, self._engine = parts.reference, parts.accounts, parts.engine
@@ -212,8 +215,9 @@ class Exchange:
     # owns it)
 
     @property
-    def default_fees(self) -> FeeModel:
-        """The fee model of every series that sets none of its own."""
+    def default_fees(self) -> FeeModel | None:
+        """The fee model of every series that sets none of its own; None: none, each sets its
+        own."""
         return self._ref.default_fees
 
     @property

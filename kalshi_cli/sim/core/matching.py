@@ -73,16 +73,16 @@ _CHARGES_KEPT = 4096
 def _charge(
     revenue: Decimal, trade_fee: Decimal, carried: Decimal
 ) -> tuple[FeeCharge, Decimal, Decimal]:
-    """`charge_fill(revenue, trade_fee, carried)` (models.py, the one fee rule), with the
-    charge shared as above: (charge, its net, the accumulator after). A fill that earns a
-    rebate goes through `charge_fill` itself."""
+    """`charge_fill(revenue, trade_fee, carried, FEE_QUANTUM)` (models.py, the one fee rule,
+    at a direct member's precision), with the charge shared as above: (charge, its net, the
+    accumulator after). A fill that earns a rebate goes through `charge_fill` itself."""
     change = revenue - trade_fee
     # `quantize(FEE_QUANTUM, rounding=ROUND_FLOOR)` with the rounding given by position: a
     # keyword to a C method costs a dict each call (~40% of the call, docs/benchmarks.md)
     rounding = change - change.quantize(FEE_QUANTUM, ROUND_FLOOR)
     after = carried + rounding
     if after > CENT:  # `charge_fill` refunds whole cents from here
-        charge, after = charge_fill(revenue, trade_fee, carried)
+        charge, after = charge_fill(revenue, trade_fee, carried, FEE_QUANTUM)
         return charge, charge.net, after
     # a trade fee other than the `ZERO` object is a fresh Decimal, whose hash is dearer than
     # its text's (~7,000 against ~2,000 instructions); its text says its value (see above)

@@ -34,7 +34,8 @@ class CoreParts:
     desk: OrderDesk  # the order requests and their checks, expiry
 
     @classmethod
-    def build(cls, clock: Clock, fees: FeeModel | None = None) -> CoreParts:
+    def build(cls, clock: Clock, fees: FeeModel | None) -> CoreParts:
+        """`fees`: the default of every series that sets none of its own (`Reference`)."""
         reference = Reference(clock, fees)
         accounts = Ledger(reference)
         engine = MatchingEngine(reference, accounts)

@@ -87,10 +87,12 @@ def _market_ticks(ranges: tuple[PriceRange, ...]) -> frozenset[Decimal]:
 class Reference:
     """Series, events and markets, and the shared plumbing (see the module docstring)."""
 
-    def __init__(self, clock: Clock, fees: FeeModel | None = None) -> None:
+    def __init__(self, clock: Clock, fees: FeeModel | None) -> None:
         self.clock = clock
-        self.default_fees = fees or FeeModel()
-        """The fee model of every series that sets none of its own."""
+        self.default_fees = fees
+        """The fee model of every series that sets none of its own (a scenario's `fees`); None:
+        there is none, and a series must set its own (`add_series`, `add_market` refuse one
+        that does not), so no market is priced at a fee nobody chose."""
         self.listeners: list[Listener] = []
         self._series: dict[str, SimSeries] = {}
         self._series_fees: dict[str, FeeModel] = {}
@@ -134,6 +136,13 @@ class Reference:
             ) from exc
         if fees is None:
             fees = self.default_fees
+        if fees is None:
+            raise ExchangeError(
+                400,
+                "invalid_parameters",
+                f"series {series.ticker}: no fee_type and fee_multiplier, and this exchange has "
+                "no default fees",
+            )
         self.log("series", series=plain_record(series))
         self._series[series.ticker] = series
         self._series_fees[series.ticker] = fees
@@ -146,7 +155,19 @@ class Reference:
         for change in reversed(self._fee_changes.get(series_ticker, ())):
             if change.scheduled_ts <= when:
                 return FeeModel.from_api(change.fee_type, change.fee_multiplier)
-        return self._series_fees.get(series_ticker, self.default_fees)
+        return self._own_fees(series_ticker)
+
+    def _own_fees(self, series_ticker: str) -> FeeModel:
+        """A series' own fees, else the exchange's default; a 404 naming the series when it
+        has neither (a market listed without its series on an exchange without a default)."""
+        fees = self._series_fees.get(series_ticker, self.default_fees)
+        if fees is None:
+            raise ExchangeError(
+                404,
+                "not_found",
+                f"series {series_ticker} not found, and this exchange has no default fees",
+            )
+        return fees
 
     def fee_changes(self, series_ticker: str | None = None) -> list[SimFeeChange]:
         """Every scheduled fee change (of one series), by scheduled_ts."""
@@ -162,7 +183,7 @@ class Reference:
         """The maker rate a resting order's fee reserve is held at: the highest of the series'
         own and all its scheduled fees, each also under every override the event has or will
         have, so a change while the order rests is covered."""
-        series_models = [self._series_fees.get(series_ticker, self.default_fees)] + [
+        series_models = [self._own_fees(series_ticker)] + [
             FeeModel.from_api(c.fee_type, c.fee_multiplier)
             for c in self._fee_changes.get(series_ticker, ())
         ]
@@ -177,7 +198,8 @@ class Reference:
                 )
                 for m in series_models
             ]
-        return max(FeeModel(m.fee_type, m.multiplier).rates(at=0.0)[1] for m in models)
+        # the rates without any waiver: an order resting past a waiver's end fills after it
+        return max(FeeModel(m.fee_type, m.multiplier, None).rates(at=0.0)[1] for m in models)
 
     def _event_overrides(self, event_ticker: str | None) -> list[FeeOverride]:
         """Every fee override an event has now or is scheduled to have."""
@@ -252,6 +274,13 @@ class Reference:
             raise ExchangeError(409, "market_exists", f"market {market.ticker} already exists")
         if not market.price_ranges:
             raise ExchangeError(400, "invalid_parameters", "a market needs price_ranges")
+        if self.default_fees is None and market.series_ticker not in self._series:
+            raise ExchangeError(
+                400,
+                "invalid_parameters",
+                f"market {market.ticker}: series {market.series_ticker} not found, and this "
+                "exchange has no default fees to charge it",
+            )
         self.log("market", market=market_record(market))
         self._markets[market.ticker] = market
 

@@ -48,12 +48,19 @@ from kalshi_cli.vocabulary.models import (
     BookSide,
     FeeModel,
     FeeModelError,
+    FeeType,
     SelfTradePrevention,
     TimeInForce,
     check_fee_override,
     fractional_flag,
     parse_decimal,
 )
+
+# What a scenario without `fees` charges a series that sets none of its own: Kalshi's standard
+# fees (docs/simulator.md). The simulator's choice for the exchange it serves, named here once; a
+# client never prices with it, it reads the fees the simulator serves for each series.
+SCENARIO_STANDARD_FEES = FeeModel(FeeType.QUADRATIC, Decimal(1), None)
+
 
 LP_KEY = "sim-liquidity-provider"
 BOOK_MAKER_KEY = "sim-book-maker"
@@ -131,7 +138,7 @@ def build_exchange(
     if speed <= 0:
         raise ScenarioError("speed must be positive")
     data = load_scenario(scenario)
-    fees = None if data.get("fees") is None else _fees(data["fees"])
+    fees = SCENARIO_STANDARD_FEES if data.get("fees") is None else _fees(data["fees"])
     specs = _market_specs(data)
     execution_timer_s = _execution_timer(data.get("rfq"))
     exchange = Exchange(clock, fees=fees, journal=journal)
@@ -232,7 +239,7 @@ def _walk(w: Any, what: str) -> indices.RandomWalk:
 
 def _fees(data: Any) -> FeeModel:
     """The scenario's default fee model, in the Series' own terms (`fee_type`, a multiplier),
-    both given (a scenario without `fees` charges the standard ones)."""
+    both given (a scenario without `fees` charges `SCENARIO_STANDARD_FEES`)."""
     if not isinstance(data, dict):
         raise ScenarioError('fees: a mapping, e.g. {fee_type: quadratic, fee_multiplier: "1"}')
     unknown = set(data) - {"fee_type", "fee_multiplier"}

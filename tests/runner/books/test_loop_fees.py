@@ -25,6 +25,7 @@ from kalshi_cli.vocabulary.models import (
     Side,
     TimeInForce,
 )
+from tests.conftest import STANDARD_FEES
 from tests.runner.fakes import START, FakeClient, make_rig, new_exchange, swap_decide
 
 SCENARIO = """
@@ -61,8 +62,10 @@ def test_each_market_is_priced_by_its_series_fees_and_waiver(tmp_path: Path) -> 
     assert portfolio.fee_rates("KXMAKER-1-A", START) == (D("0.035"), D("0.00875"))
     assert portfolio.fee_rates("KXPLAIN-1-A", START) == (0, 0)
     assert portfolio.fee_rates("KXPLAIN-1-A", START + 3600) == (TAKER_FEE_RATE, 0)
-    # a market the loop has no fee model for is priced at the standard rates
-    assert portfolio.fee_rates("KXOTHER", START) == (TAKER_FEE_RATE, MAKER_FEE_RATE)
+    # no defaults in money: a market whose fees were not read is refused, not priced at the
+    # standard rates
+    with pytest.raises(KeyError, match="no fee model was read for KXOTHER"):
+        portfolio.fee_rates("KXOTHER", START)
 
 
 CHANGING = """
@@ -118,9 +121,10 @@ def test_the_fee_changes_due_apply_together_in_order_and_the_later_ones_wait() -
     the later of two on one market last; one not yet due is kept for its time."""
     tickers = ("KXCHG-1-A", "KXCHG-1-B")
     portfolio = Portfolio([Market(ticker=t) for t in tickers])
+    portfolio.fees = dict.fromkeys(tickers, STANDARD_FEES)
 
     def change(ticker: str, at: float, multiplier: str) -> FeeChange:
-        fees = FeeModel(FeeType.QUADRATIC, D(multiplier))
+        fees = FeeModel(FeeType.QUADRATIC, D(multiplier), None)
         return FeeChange(ticker, at, fees, "KXCHG", f"{ticker}@{at}")
 
     first, second, third = (
@@ -132,7 +136,7 @@ def test_the_fee_changes_due_apply_together_in_order_and_the_later_ones_wait() -
     assert portfolio.apply_fee_changes(START + 5) == []
     assert portfolio.apply_fee_changes(START + 25) == [first, second]
     assert portfolio.fee_rates(tickers[0], START + 25) == (3 * TAKER_FEE_RATE, 0)
-    assert portfolio.fee_rates(tickers[1], START + 25) == (TAKER_FEE_RATE, MAKER_FEE_RATE)
+    assert portfolio.fee_rates(tickers[1], START + 25) == (TAKER_FEE_RATE, 0)
     assert portfolio.fee_changes == [third]
     assert portfolio.apply_fee_changes(START + 30) == [third]
     assert portfolio.fee_rates(tickers[1], START + 30) == (4 * TAKER_FEE_RATE, 0)
