@@ -19,6 +19,7 @@ from kalshi_cli.client.batch_orders import BATCH_CREATE_ITEM_COST, BatchItem, re
 from kalshi_cli.client.connection import (
     BATCH_CANCEL_MAX,
     Area,
+    Connection,
     Params,
     UnknownOutcome,
     no_order_reason,
@@ -80,16 +81,17 @@ def _one(content: bytes) -> Decimal:
 
 
 def _each_accounted_for(
-    asked: list[str], items: list[CancelResult], *, listed: bool
+    asked: list[str], items: list[CancelResult], *, unnamed: str
 ) -> list[CancelResult]:
     """One result per order of a batch cancel, in the order asked: the answer's item for it
     when the answer names it once. Any other order is not proven cancelled, an error of its
-    own with nothing reduced: the answer left it out, or had no `orders` list at all (the spec
-    requires one: `listed` False), or named it twice (which item is true cannot be told, as
-    for a batch create's answer). Read as "no results", `200 {}` once said nothing went
-    wrong. An item for an order the request did not name is no answer about that order (a
-    mix-up of answers): taken as its cancel, `kalshi cancel-all` booked an order it never
-    sent a cancel for as cancelled, while it rested."""
+    own with nothing reduced: the answer left it out, or could not be read, or had no `orders`
+    list at all (the spec requires one), or named it twice (which item is true cannot be told,
+    as for a batch create's answer); `unnamed` says which of the first three it was
+    (`_cancel_answers`). Read as "no results", `200 {}` once said nothing went wrong. An item
+    for an order the request did not name is no answer about that order (a mix-up of
+    answers): taken as its cancel, `kalshi cancel-all` booked an order it never sent a cancel
+    for as cancelled, while it rested."""
     named: dict[str, list[CancelResult]] = {}
     for item in items:
         named.setdefault(item.order_id, []).append(item)
@@ -99,14 +101,39 @@ def _each_accounted_for(
         if len(found) == 1:
             out.append(found[0])
             continue
-        if found:
-            why = f"the batch cancel's answer named it {len(found)} times"
-        elif listed:
-            why = "the batch cancel's answer did not name it"
-        else:
-            why = "the batch cancel's answer had no 'orders' list, which the spec requires"
+        why = f"the batch cancel's answer named it {len(found)} times" if found else unnamed
         out.append(CancelResult(order_id, ZERO, f"not proven cancelled: {why}; look it up"))
     return out
+
+
+def _cancel_answers(conn: Connection, response: httpx.Response) -> tuple[list[CancelResult], str]:
+    """The items of a batch cancel's answer that can be read, and why an order none of them
+    names is not proven cancelled (`_each_accounted_for`). An answer or an item that cannot be
+    read is no answer about any order, not the end of the cancels: a cancel is idempotent and
+    the next listing decides. Raised, it stopped `kalshi cancel-all` at once, its other
+    batches never sent and their orders left resting, where a 503 is tried again."""
+    try:
+        body = conn.body(response)
+    except KalshiError as exc:
+        return [], f"the batch cancel's answer could not be read ({exc.message})"
+    if "orders" not in body:
+        return [], "the batch cancel's answer had no 'orders' list, which the spec requires"
+    listed = body["orders"]
+    if listed is not None and not isinstance(listed, list):
+        return [], "the batch cancel's answer could not be read: its 'orders' is no list"
+    read: list[CancelResult] = []
+    unread: list[str] = []
+    for item in listed or []:
+        try:
+            read.append(conn.parse(decode_cancel_result, item, "cancel result"))
+        except KalshiError as exc:
+            unread.append(exc.message)
+    if unread:
+        return read, (
+            f"the batch cancel's answer did not name it readably ({len(unread)} of its items "
+            f"could not be read: {unread[0]})"
+        )
+    return read, "the batch cancel's answer did not name it"
 
 
 class OrdersApi(Area):
@@ -175,9 +202,9 @@ class OrdersApi(Area):
     ) -> list[CancelResult]:
         """Cancel (order_id, ticker) pairs in batches: one result per pair, in their order.
         Per-order failures come back as `CancelResult.error`, not as an exception, and so does
-        an order the answer does not account for (`_each_accounted_for`). `subaccounts` names
-        an order's subaccount (an item without one is subaccount 0's, as the exchange reads
-        it)."""
+        an order the answer does not account for, an answer that cannot be read included
+        (`_each_accounted_for`). `subaccounts` names an order's subaccount (an item without
+        one is subaccount 0's, as the exchange reads it)."""
         path = "/portfolio/events/orders/batched"
         size = min(BATCH_CANCEL_MAX, self._conn.limiter.max_batch_items(per_item=2))
         results: list[CancelResult] = []
@@ -193,16 +220,9 @@ class OrdersApi(Area):
             response = self._conn.request(
                 "DELETE", path, json={"orders": items}, items=len(chunk), auth=True
             )
-            body = self._conn.body(response)
-            answered = body.get("orders")
-            if answered is not None and not isinstance(answered, list):
-                raise KalshiError("unexpected batch cancel answer: its 'orders' is no list")
-            answers = [
-                self._conn.parse(decode_cancel_result, item, "cancel result")
-                for item in answered or []
-            ]
+            answers, unnamed = _cancel_answers(self._conn, response)
             asked = [oid for oid, _ in chunk]
-            results.extend(_each_accounted_for(asked, answers, listed="orders" in body))
+            results.extend(_each_accounted_for(asked, answers, unnamed=unnamed))
         return results
 
     def amend_order(

@@ -1,7 +1,8 @@
 """A batch cancel's answer proves an order cancelled only by an item of its own: an order of the
 request the answer does not name once (no `orders` list, which the spec requires; a short list;
-the order named twice) comes back as not proven cancelled, an error of its own, and an item
-naming an order the request did not name is no answer about it.
+the order named twice; an answer or an item that cannot be read) comes back as not proven
+cancelled, an error of its own, and an item naming an order the request did not name is no
+answer about it.
 
 Read as "no results", `200 {}` said nothing was cancelled and nothing went wrong; an item for an
 order the request never named was taken by `kalshi cancel-all` as a cancel of that order, and
@@ -27,17 +28,22 @@ from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.keys import generate_private_key
 from tests.conftest import SimHarness
 from tests.openapi_check import SPEC_PATH
-from tests.prime_tier import Kalshi, connect, make_markets, state_path
+from tests.prime_tier import Kalshi, connect, make_markets, seed_resting, state_path
 
 BASE = "https://exchange.test/trade-api/v2"
 BATCHED = "/trade-api/v2/portfolio/events/orders/batched"
 PAIRS: list[tuple[str, str | None]] = [("o1", "KXT-A"), ("o2", "KXT-A"), ("o3", None)]
 
 
-def _client(answer: Callable[[list[str]], Any]) -> KalshiClient:
-    """A client whose batch cancels are answered `answer(order ids asked)` with HTTP 200."""
+def _client(
+    answer: Callable[[list[str]], Any], *, reply: Callable[[], httpx.Response] | None = None
+) -> KalshiClient:
+    """A client whose batch cancels are answered `answer(order ids asked)` with HTTP 200, or
+    `reply()` when given."""
 
     def handler(request: httpx.Request) -> httpx.Response:
+        if reply is not None:
+            return reply()
         asked = [item["order_id"] for item in json.loads(request.content)["orders"]]
         return httpx.Response(200, json=answer(asked))
 
@@ -240,4 +246,73 @@ def test_cancel_all_answered_with_no_orders_list_is_not_proven_and_says_why(
         row = store.orders.get_intent("hand-a")
     assert row is not None and row.status == "resting", row
     assert report["left"] == [row.order_id], report
+    assert any("not proven cancelled" in e for e in report["errors"]), report["errors"]
+
+
+class FirstAnswerUnreadable(httpx.BaseTransport):
+    """The real simulator, except that the answer to the first batch cancel (which the
+    simulator carried out) reaches the client as `garbled`, an answer that cannot be read."""
+
+    def __init__(self, garbled: httpx.Response) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._garbled: httpx.Response | None = garbled
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        if request.method != "DELETE" or request.url.path != BATCHED or self._garbled is None:
+            return response
+        response.read()
+        garbled, self._garbled = self._garbled, None
+        return garbled
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+UNREADABLE = [
+    pytest.param(lambda: httpx.Response(200, json={"orders": {}}), id="orders no list"),
+    pytest.param(
+        lambda: httpx.Response(200, json={"orders": [{"reduced_by": "1.00"}]}),
+        id="an item without its order id",
+    ),
+    pytest.param(lambda: httpx.Response(200, text="<html>busy</html>"), id="a body no JSON"),
+]
+
+
+@pytest.mark.parametrize("garbled", UNREADABLE)
+def test_an_unreadable_batch_cancel_answer_leaves_its_orders_to_the_next_listing(
+    garbled: Callable[[], httpx.Response],
+) -> None:
+    """Each order of the batch comes back not proven cancelled, as when the answer leaves it
+    out: the cancel is idempotent, and the next listing decides."""
+    with _client(lambda asked: None, reply=garbled) as client:
+        results = client.orders.batch_cancel(PAIRS)
+    assert [r.order_id for r in results] == ["o1", "o2", "o3"]
+    assert all(r.error is not None and r.reduced_by == 0 for r in results), results
+    assert all("not proven cancelled" in (r.error or "") for r in results), results
+
+
+@pytest.mark.parametrize("garbled", UNREADABLE)
+def test_cancel_all_goes_on_past_a_batch_cancel_answer_it_cannot_read(
+    prime: SimHarness, kalshi: Kalshi, garbled: Callable[[], httpx.Response]
+) -> None:
+    """`kalshi cancel-all --ticker T` with 25 orders resting (batches of 20 and 5), the first
+    batch's answer unreadable once: the kill switch stopped there, NOT PROVEN (exit 11) with
+    the second batch never sent and its 5 orders resting, as it would never stop at a 503.
+    It goes on: the second batch, then the proof's listing, PROVEN (exit 0)."""
+    (ticker,) = make_markets(prime, 1)
+    seed_resting(prime, [ticker], 25)
+    done = kalshi(
+        "cancel-all",
+        "--ticker",
+        ticker,
+        "--json",
+        client=lambda: connect(prime.account, transport=FirstAnswerUnreadable(garbled())),
+    )
+    with connect(prime.account) as client:
+        left = [o.order_id for o in client.orders.iter_orders(status="resting")]
+    assert left == [], done.output
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert report["proven"] is True, report
     assert any("not proven cancelled" in e for e in report["errors"]), report["errors"]
