@@ -36,8 +36,8 @@ class DataSetEntry:
     @property
     def status(self) -> str:
         status = str((self.manifest or {}).get("status", "unknown"))
-        if status == "recording" and not is_locked(self.root):
-            return "interrupted"  # the recorder died without closing it
+        if status in ("recording", "downloading") and not is_locked(self.root):
+            return "interrupted"  # the recorder or download died without closing it
         return status
 
     def summary(self) -> dict[str, Any]:

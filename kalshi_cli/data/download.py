@@ -7,11 +7,14 @@ that holds the market (live first; a 404 there means archived). A market's rows 
 `DIR/.download/KIND/TICKER.ndjson` (renamed into place when complete), and trades and candles
 resume inside a market from a checkpoint written after each fsynced page; the data set's files
 are built from the staged rows alone, so a resumed run writes the bytes an uninterrupted one
-would. What is built, and the resume rules in full: docs/data.md "Downloads".
+would. One download runs in a directory at a time: it holds the directory's lock (`lock.py`)
+while it runs, so a killed one's `downloading` manifest is resumed and a live one's refused.
+What is built, and the resume rules in full: docs/data.md "Downloads".
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -22,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from kalshi_cli.data.manifest import FORMAT, write_manifest
+from kalshi_cli.data.lock import hold_directory, is_locked
+from kalshi_cli.data.manifest import FORMAT, read_manifest, write_manifest
 from kalshi_cli.data.reference import save_reference
 from kalshi_cli.data.segments import FRAMES_DIR, REST_DIR, SegmentWriter, held_data_set
 from kalshi_cli.vocabulary.clock import parse_iso
@@ -150,89 +154,141 @@ def download(
         and request.to_ts < request.from_ts
     ):
         raise UsageError("--to is before --from")
-    _check_destination(root, request)
+    fresh = _check_destination(root, request)
     summary = DownloadSummary(root, request.kind)
     # the markets before anything is written: a ticker no tier knows (a typo) or a series with
     # no market leaves no manifest holding the bad request, which would refuse the corrected
     # command into the same directory as another download
     staged_markets = root / STAGE_DIR / "markets.json"
-    looked_up = None if staged_markets.exists() else _look_up_markets(client, request, root)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        stage = root / STAGE_DIR / request.kind
-        stage.mkdir(parents=True, exist_ok=True)
-        write_manifest(root, _manifest(request, "downloading"))
-        markets = _markets(staged_markets, looked_up)
-        summary.markets = len(markets)
-        for i, (tier, market) in enumerate(markets, 1):
-            staged = stage / f"{stage_name(market['ticker'])}.ndjson"
-            resumed = staged.exists()
-            if resumed:
-                summary.resumed.append(market["ticker"])
-            elif request.kind in PAGED:
-                place = _Place(
-                    request, stage, str(market["ticker"]), index=i, total=len(markets),
-                    progress=progress,
-                )  # fmt: skip
-                if place.continued:
-                    summary.continued.append(place.ticker)
-                if request.kind == "trades":
-                    _fetch_trades(client, request, place, page_size)
+    looked_up = (
+        _look_up_markets(client, request, root) if fresh or not staged_markets.exists() else None
+    )
+    with contextlib.ExitStack() as held:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            held.callback(os.close, _hold(root, request))
+            # the staged markets as they are now, under the lock: a run in between may have
+            # staged them, or cleared them (a download that found nothing) before this looked
+            if staged_markets.exists():
+                looked_up = None
+            elif looked_up is None:
+                looked_up = _look_up_markets(client, request, root)
+            stage = root / STAGE_DIR / request.kind
+            stage.mkdir(parents=True, exist_ok=True)
+            write_manifest(root, _manifest(request, "downloading"))
+            markets = _markets(staged_markets, looked_up)
+            summary.markets = len(markets)
+            for i, (tier, market) in enumerate(markets, 1):
+                staged = stage / f"{stage_name(market['ticker'])}.ndjson"
+                resumed = staged.exists()
+                if resumed:
+                    summary.resumed.append(market["ticker"])
+                elif request.kind in PAGED:
+                    place = _Place(
+                        request, stage, str(market["ticker"]), index=i, total=len(markets),
+                        progress=progress,
+                    )  # fmt: skip
+                    if place.continued:
+                        summary.continued.append(place.ticker)
+                    if request.kind == "trades":
+                        _fetch_trades(client, request, place, page_size)
+                    else:
+                        _fetch_candles(client, request, tier, market, place)
+                    place.finish(staged)
+                    summary.fetched.append(market["ticker"])
                 else:
-                    _fetch_candles(client, request, tier, market, place)
-                place.finish(staged)
-                summary.fetched.append(market["ticker"])
-            else:
-                rows = list(_fetch(client, request, tier, market))
-                _write_atomically(staged, b"".join(_line(r) for r in rows))
-                summary.fetched.append(market["ticker"])
-            if progress is not None:
-                count = _count_lines(staged)
-                ticker = str(market["ticker"])
-                progress(MarketDone(request.kind, ticker, i, len(markets), count, resumed))
-        _build(request, root, markets, summary)
-        # the markets' fees, tick grids, rules and results, for the replay's venue
-        summary.reference_missing = save_reference(
-            client, root, [str(m["ticker"]) for _, m in markets],
-            known={str(m["ticker"]): m for _, m in markets},
-        )  # fmt: skip
-    except OSError as exc:
-        _mark_failed(root, request, str(exc))
-        raise DataWriteError(
-            f"cannot write the download into {root}: {exc}",
-            hint="free space or choose another directory; run it again to resume",
-        ) from exc
-    if not summary.rows:
-        _mark_failed(root, request, NO_DATA_IN_RANGE)
-        raise NoDataError(
-            f"no {request.kind} for {_named(request)} in the range asked for",
-            hint="widen --from/--to, or check the markets with `kalshi markets`",
-        )
+                    rows = list(_fetch(client, request, tier, market))
+                    _write_atomically(staged, b"".join(_line(r) for r in rows))
+                    summary.fetched.append(market["ticker"])
+                if progress is not None:
+                    count = _count_lines(staged)
+                    ticker = str(market["ticker"])
+                    progress(MarketDone(request.kind, ticker, i, len(markets), count, resumed))
+            _build(request, root, markets, summary)
+            # the markets' fees, tick grids, rules and results, for the replay's venue
+            summary.reference_missing = save_reference(
+                client, root, [str(m["ticker"]) for _, m in markets],
+                known={str(m["ticker"]): m for _, m in markets},
+            )  # fmt: skip
+        except OSError as exc:
+            _mark_failed(root, request, str(exc))
+            raise DataWriteError(
+                f"cannot write the download into {root}: {exc}",
+                hint="free space or choose another directory; run it again to resume",
+            ) from exc
+        if not summary.rows:
+            _mark_failed(root, request, NO_DATA_IN_RANGE)
+            raise NoDataError(
+                f"no {request.kind} for {_named(request)} in the range asked for",
+                hint="widen --from/--to, or check the markets with `kalshi markets`",
+            )
     return summary
 
 
 def _named(request: DownloadRequest) -> str:
-    if request.tickers:
-        return ", ".join(request.tickers)
-    return f"series {request.series}" if request.series else f"event {request.event}"
+    return _named_json(request.to_json())
 
 
-def _check_destination(root: Path, request: DownloadRequest) -> None:
+def _named_json(asked: dict[str, Any]) -> str:
+    """The markets a request (`DownloadRequest.to_json`, as its manifest keeps it) names."""
+    if asked.get("tickers"):
+        return ", ".join(str(t) for t in asked["tickers"])
+    if asked.get("series"):
+        return f"series {asked['series']}"
+    return f"event {asked.get('event')}"
+
+
+def _check_destination(root: Path, request: DownloadRequest, *, holding: bool = False) -> bool:
     """One data set per directory (`held_data_set`): a recording or import is refused, and so
-    is another download; the same download again resumes (or rebuilds) it."""
+    is another download; the same download again resumes (or rebuilds) it. A download running
+    there is refused whatever it asks for (two would write the same staged files), unless
+    `holding`: this one holds the directory's lock. True when the directory holds a download
+    that found no data: it holds no data set, and its staging area is to be cleared."""
     if root.exists() and not root.is_dir():
         raise UsageError(f"{root} is not a directory")
     manifest = held_data_set(root, "download", hint="download into a new one")
+    if not holding and is_locked(root):
+        raise _running(root)
     if manifest is not None and _found_nothing(manifest):
-        # a download that found no data holds none: the command its error hints at (a wider
-        # --from/--to) takes the directory, its staged markets read again, not the old ones
-        shutil.rmtree(root / STAGE_DIR, ignore_errors=True)
-        return
+        return True
     if manifest is not None and manifest.get("request") != request.to_json():
         raise UsageError(
             f"{root} holds another download ({manifest.get('request')})",
             hint="the same request resumes it; another one goes in another directory",
         )
+    return False
+
+
+def _hold(root: Path, request: DownloadRequest) -> int:
+    """The directory's lock, for the download's life, and the destination asked again under it
+    (another command may have written there since `_check_destination` looked)."""
+    fd = hold_directory(root)
+    if fd is None:  # another writer took it since
+        raise _running(root)
+    try:
+        if _check_destination(root, request, holding=True):
+            # a download that found no data holds none: the command its error hints at (a
+            # wider --from/--to) takes the directory, its markets read again
+            shutil.rmtree(root / STAGE_DIR, ignore_errors=True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _running(root: Path) -> UsageError:
+    """The refusal of a directory whose lock a live writer holds, naming what it writes: the
+    lock says a writer is alive, its manifest what it is (a manifest saying `downloading`
+    without the lock held is a download that was killed, resumed by the same command)."""
+    manifest = read_manifest(root) or {}
+    asked = manifest.get("request")
+    if manifest.get("source") not in (None, "download"):
+        running = f"a recorder is writing to {root}"  # the only other writer that locks it
+    elif isinstance(asked, dict) and asked.get("kind"):
+        running = f"a download is running in {root}: {asked['kind']} of {_named_json(asked)}"
+    else:
+        running = f"a download is running in {root}"
+    return UsageError(running, hint="wait for it or stop it, or choose another --out")
 
 
 def _found_nothing(manifest: dict[str, Any]) -> bool:

@@ -8,6 +8,10 @@ can fall between them.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -152,20 +156,21 @@ def _gunzip(path: Path) -> list[bytes]:
     return gzip.decompress(path.read_bytes()).splitlines()
 
 
+class DropsOnB(HistoricalApi):
+    """The real client's historical tier, whose connection drops while it reads B's trades."""
+
+    def get_trades_page(self, **kwargs: Any) -> Any:
+        if kwargs.get("ticker") == B:
+            raise TransportError("connection reset (test)")
+        return super().get_trades_page(**kwargs)
+
+
 def test_an_interrupted_download_resumed_gives_the_same_files(
     traded: SimHarness, tmp_path: Path
 ) -> None:
     whole = tmp_path / "whole"
     assert kalshi(traded, tmp_path, "data", "download", "trades", "--series", SERIES,
                   "--out", str(whole)).exit_code == 0  # fmt: skip
-
-    class DropsOnB(HistoricalApi):
-        """The real client's historical tier, whose connection drops while it reads B's trades."""
-
-        def get_trades_page(self, **kwargs: Any) -> Any:
-            if kwargs.get("ticker") == B:
-                raise TransportError("connection reset (test)")
-            return super().get_trades_page(**kwargs)
 
     part = tmp_path / "part"
     cut = kalshi(traded, tmp_path, "data", "download", "trades", "--series", SERIES,
@@ -188,6 +193,110 @@ def test_an_interrupted_download_resumed_gives_the_same_files(
                    "--out", str(part), "--json")  # fmt: skip
     assert json.loads(again.stdout)["fetched"] == []
     assert files(part) == files(whole)
+
+
+def test_a_download_whose_process_was_killed_is_resumed_not_refused(
+    traded: SimHarness, tmp_path: Path
+) -> None:
+    """A download killed (SIGKILL, power lost) leaves its manifest saying `downloading` and
+    its lock file with no holder. The lock decides, not the manifest's word: `data ls` shows
+    it `interrupted`, and the same command run again takes the directory over and resumes."""
+    whole = tmp_path / "whole"
+    assert kalshi(traded, tmp_path, "data", "download", "trades", "--series", SERIES,
+                  "--out", str(whole)).exit_code == 0  # fmt: skip
+    out = tmp_path / "dl"
+    cut = kalshi(traded, tmp_path, "data", "download", "trades", "--series", SERIES,
+                 "--out", str(out), client=lambda: Swapped(DropsOnB, **_key(traded)))  # fmt: skip
+    assert cut.exit_code == ExitCode.UNREACHABLE, cut.output
+    assert json.loads((out / "manifest.json").read_text())["status"] == "downloading"
+    # the directory's lock taken by a process that is then killed: the file stays, unheld
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(out / ".lock")],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.communicate(timeout=30)
+    assert (out / ".lock").exists()
+
+    listed = kalshi(traded, tmp_path, "data", "ls", str(out), "--json")
+    assert json.loads(listed.stdout)["data_sets"][0]["status"] == "interrupted"
+    resumed = kalshi(traded, tmp_path, "data", "download", "trades", "--series", SERIES,
+                     "--out", str(out), "--json")  # fmt: skip
+    assert resumed.exit_code == 0, resumed.output
+    summary = json.loads(resumed.stdout)
+    assert (summary["resumed"], summary["fetched"]) == ([A], [B])
+    assert files(out) == files(whole)
+
+
+_HOLD_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+class WaitsOnB(HistoricalApi):
+    """The real client's historical tier, which holds its first request for B's trades until
+    the test lets it go: a download running, stopped in the middle of its markets."""
+
+    reached = threading.Event()
+    go_on = threading.Event()
+
+    def get_trades_page(self, **kwargs: Any) -> Any:
+        if kwargs.get("ticker") == B and not self.go_on.is_set():
+            self.reached.set()
+            assert self.go_on.wait(60), "the test never let the download go on"
+        return super().get_trades_page(**kwargs)
+
+
+def test_a_second_download_into_a_directory_a_live_download_writes_is_refused_naming_it(
+    traded: SimHarness, tmp_path: Path
+) -> None:
+    """Two downloads of one request into one directory appended to the same staged files and
+    checkpoints, each overwriting the other's. The directory's lock is held while a download
+    runs: the second is refused (exit 2) before it writes anything, naming the running one,
+    `data ls` shows it `downloading`, and the running one finishes with the right files."""
+    whole = tmp_path / "whole"
+    assert kalshi(traded, tmp_path, "data", "download", "trades", "--series", SERIES,
+                  "--out", str(whole)).exit_code == 0  # fmt: skip
+    out = tmp_path / "dl"
+    request = DownloadRequest("trades", series=SERIES)
+    WaitsOnB.reached.clear()
+    WaitsOnB.go_on.clear()
+    done: list[Any] = []
+
+    def first() -> None:
+        with Swapped(WaitsOnB, **_key(traded)) as client:
+            done.append(download(client, request, out))
+
+    running = threading.Thread(target=first, daemon=True)
+    running.start()
+    try:
+        assert WaitsOnB.reached.wait(60)
+        before = _every_file(out)
+        second = kalshi(traded, tmp_path, "data", "download", "trades", "--series", SERIES,
+                        "--out", str(out))  # fmt: skip
+        assert second.exit_code == ExitCode.USAGE, second.output
+        assert f"a download is running in {out}" in second.output
+        assert f"series {SERIES}" in second.output  # which download: its request
+        assert _every_file(out) == before
+        listed = kalshi(traded, tmp_path, "data", "ls", str(out), "--json")
+        assert json.loads(listed.stdout)["data_sets"][0]["status"] == "downloading"
+    finally:
+        WaitsOnB.go_on.set()
+        running.join(60)
+    assert done and done[0].fetched == [A, B]
+    assert files(out) == files(whole)
+    # the lock went with the download: the same command runs again, fetching nothing
+    again = kalshi(traded, tmp_path, "data", "download", "trades", "--series", SERIES,
+                   "--out", str(out), "--json")  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["fetched"] == []
 
 
 def _key(sim: SimHarness) -> dict[str, Any]:
