@@ -364,7 +364,7 @@ def _health(store: Store, now: float) -> Health:
         loop_subaccount=subaccount,
         loop_strategy=strategy_text(beat.detail),
         strategies=strategy_rows(
-            store, strategy_names(beat.detail), store.orders.open_orders(), now
+            store, strategy_names(beat.detail), store.orders.open_orders(), now, subaccount or 0
         ),
     )
 

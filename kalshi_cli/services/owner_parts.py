@@ -4,8 +4,10 @@ strategy's own part realized on a day, which its daily loss limit reads (risk/bu
 
 The trade loop's portfolio keeps a `PositionBook` (runner/books/portfolio.py), a restart
 rebuilds it from the state file's fills and settlements (runner/lifecycle/session.py
-`rebuild`), and the assistant rebuilds its own the same way (agent/own_part.py). It sits below
-the trade loop and the dashboard, which may not import each other, so both may read it.
+`rebuild`), the assistant rebuilds its own the same way (agent/own_part.py), and `kalshi status`
+and the dashboard build one from the state file for the markets a day touched (`parts_of_day`),
+so the figure a strategy's row shows is the one its limit reads. It sits below the trade loop
+and the dashboard, which may not import each other.
 """
 
 from __future__ import annotations
@@ -13,13 +15,23 @@ from __future__ import annotations
 from collections.abc import Collection, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from kalshi_cli.services.pnl import MarketPnl, PnlEngine, RealizedEvent
+from kalshi_cli.services.pnl import (
+    MarketPnl,
+    PnlEngine,
+    RealizedEvent,
+    book_settlements,
+    merge_settlements,
+)
 from kalshi_cli.strategy_api import FLAT, Holding
-from kalshi_cli.vocabulary.clock import utc_day
+from kalshi_cli.vocabulary.clock import day_start, utc_day
 from kalshi_cli.vocabulary.models import FEE_QUANTUM, ONE, ZERO, BookSide, Side
 from kalshi_cli.vocabulary.owners import NO_PART, STOP_LOSS
+
+if TYPE_CHECKING:
+    from kalshi_cli.store import FillRecord, SettlementRecord, Store
+
 
 # (ticker, book side, YES price, count, fee, unix seconds, strategy)
 Fill = tuple[str, BookSide, Decimal, Decimal, Decimal, float, str | None]
@@ -387,3 +399,52 @@ class PositionBook:
         if self.pnl.markets[ticker].position == 0:
             self.opened_at.pop(ticker, None)
         self.owners.settle(ticker, result, ts=ts, yes_value=yes_value, fee=fee, settled=settled)
+
+    def book(self, record: FillRecord | SettlementRecord) -> None:
+        """A fill or a settlement as the state file keeps it."""
+        from kalshi_cli.store import SettlementRecord
+
+        if isinstance(record, SettlementRecord):
+            self.settle(
+                record.ticker,
+                record.result,
+                ts=record.settled_at,
+                fee=record.fee,
+                yes_value=record.yes_value,
+            )
+            return
+        fill = (
+            record.ticker,
+            record.book_side,
+            record.yes_price,
+            record.count,
+            record.fee,
+            record.ts,
+            record.strategy,
+        )
+        self.fill(fill, record.fill_id)
+
+
+def parts_of_day(store: Store, day: str, subaccount: int) -> Owners:
+    """The parts of every market that has a fill or a settlement on the UTC `day` in
+    `subaccount`'s book, booked from the state file as a restart books them (`rebuild`), so
+    `realized_today(name, day)` is what a loop on that subaccount reads for `name`'s daily loss
+    limit. Each market is booked from the last moment before the day at which the account held
+    nothing there (`FillRepository.from_flat`): every part had ended then, so nothing earlier
+    changes what the day realized, and a day's figures cost about a day's fills, not the
+    history's. Parts are per market: one market's fills never move another's."""
+    start = day_start(day)
+    tickers = store.fills.fill_tickers(subaccount=subaccount, since=start)
+    settled = book_settlements(store.settlements.read(since=start), subaccount)
+    tickers.update(s.ticker for s in settled)
+    book = PositionBook()
+    for ticker in sorted(tickers):
+        of_market = book_settlements(store.settlements.read(ticker=ticker), subaccount)
+        # a settlement before the day ended every part of its market: nothing before it counts
+        ended = max((s.settled_at for s in of_market if s.settled_at < start), default=None)
+        fills = store.fills.from_flat(ticker, start, since=ended, subaccount=subaccount)
+        first = fills[0].ts if fills else start
+        later = [s for s in of_market if s.settled_at >= first]
+        for event in merge_settlements(fills, later):
+            book.book(event)
+    return book.owners
