@@ -46,7 +46,9 @@ LAYERS: list[tuple[str, set[str]]] = [
         "adapters and rules",
         {"client", "store", "strategies", "risk", "feed", "alerts", "config", "sim"},
     ),
-    ("accounting", {"services.pnl", "services.loop_strategies", "services.fees"}),
+    ("accounting", {"services.pnl", "services.fees"}),
+    ("each owner's part", {"services.owner_parts"}),
+    ("a loop's strategies as status shows them", {"services.loop_strategies"}),
     ("reconciliation", {"services.reconcile"}),
     (
         "services",

@@ -200,7 +200,7 @@ def render_trading(local: LocalSnapshot) -> RenderableType:
     for row in local.health.strategies if len(local.health.strategies) > 1 else ():
         lines.append(
             Text(
-                f"  {row['strategy']}: {row['open_orders']} open, realized today "
+                f"  {row['strategy']}: {row['open_orders']} open, own part realized today "
                 f"{fmt_money(Decimal(row['realized_today']))}"
             )
         )

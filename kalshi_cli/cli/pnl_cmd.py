@@ -39,6 +39,12 @@ def register(app: typer.Typer) -> None:
 
 
 CHART_WIDTH = 40
+# which measure `--by strategy` is, under its table: not the one a strategy's daily loss limit
+# reads, which `kalshi status` shows (docs/pnl.md "`kalshi pnl`")
+BY_STRATEGY = (
+    "by strategy: each dollar under the fill that realized it, at the account's average cost\n"
+    "(a strategy's own contracts, as its daily loss limit counts them: `kalshi status`)"
+)
 
 
 def pnl_command(
@@ -101,6 +107,8 @@ def pnl_command(
         out.warn(paper_note(settings.state))
     if not out.as_json and out.format is not TableFormat.CSV:
         render_totals(out, report)
+        if by is By.STRATEGY:
+            out.line(BY_STRATEGY)
         if chart:
             draw_chart(out, report.summary.groups["day"])
 

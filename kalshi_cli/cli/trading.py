@@ -312,8 +312,9 @@ def status_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
         out.line(f"  {local_time(h['at'])}  {h['state']:<9} {h['source']}: {h['reason']}")
     for row in status.strategies if not as_json else ():
         out.line(
-            f"  strategy {row['strategy']}: {row['open_orders']} open orders, realized today "
-            f"{fmt_money(Decimal(row['realized_today']))}"
+            f"  strategy {row['strategy']}: {row['open_orders']} open orders, its own part "
+            f"realized today {fmt_money(Decimal(row['realized_today']))} (as its daily loss "
+            "limit counts it)"
         )
     if status.unknown_orders and not as_json:
         out.note(

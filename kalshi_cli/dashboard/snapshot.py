@@ -368,7 +368,7 @@ def _health(store: Store, now: float) -> Health:
         loop_subaccount=subaccount,
         loop_strategy=strategy_text(beat.detail),
         strategies=strategy_rows(
-            store, strategy_names(beat.detail), store.orders.open_orders(), now
+            store, strategy_names(beat.detail), store.orders.open_orders(), now, subaccount or 0
         ),
         heartbeat_age_unknown=beat_unknown,
         loop_feed_age_unknown=feed_unknown,

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.vocabulary.clock import day_start, utc_day
-from kalshi_cli.vocabulary.models import ZERO
+from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.units import fmt_exact_dollars
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-    from decimal import Decimal
 
     from kalshi_cli.store import IntentRecord, Store
 
@@ -35,20 +33,28 @@ def strategy_names(detail: Mapping[str, Any]) -> list[str]:
 
 
 def strategy_rows(
-    store: Store, names: Sequence[str], open_orders: Sequence[IntentRecord], now: float
+    store: Store,
+    names: Sequence[str],
+    open_orders: Sequence[IntentRecord],
+    now: float,
+    subaccount: int = 0,
 ) -> tuple[dict[str, Any], ...]:
-    """A row per strategy: its open orders and the P&L its fills realized today (UTC)."""
+    """A row per strategy: its open orders and what its own part of the positions realized
+    today (UTC), fees and settlements counted: the figure its daily loss limit reads, booked
+    from the state file by the loop's own rule (`owner_parts.parts_of_day`) on the loop's
+    `subaccount`. Not the P&L written on its fills, which is the account's average cost (a
+    person's contracts bought cheaper average in) and leaves settlements out."""
     if not names:
         return ()
-    realized: dict[str, Decimal] = dict.fromkeys(names, ZERO)
-    for fill in store.fills.iter_fills(since=day_start(utc_day(now))):
-        if fill.strategy in realized and fill.realized_pnl is not None:
-            realized[fill.strategy] += fill.realized_pnl
+    from kalshi_cli.services.owner_parts import parts_of_day
+
+    day = utc_day(now)
+    parts = parts_of_day(store, day, subaccount)
     return tuple(
         {
             "strategy": name,
             "open_orders": sum(1 for i in open_orders if i.strategy == name),
-            "realized_today": fmt_exact_dollars(realized[name]),
+            "realized_today": fmt_exact_dollars(parts.realized_today(name, day)),
         }
         for name in names
     )

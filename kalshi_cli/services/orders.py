@@ -1673,7 +1673,7 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
         history = store.trading.trading_state_history(limit=5)
         wall = SystemClock().wall() if now is None else now
         names = strategy_names(loop_beat.detail) if loop_beat is not None else []
-        rows = strategy_rows(store, names, open_orders, wall)
+        rows = strategy_rows(store, names, open_orders, wall, _loop_subaccount(loop_beat) or 0)
     shown = (
         row.state
         if loop_beat is None

@@ -161,12 +161,59 @@ class FillRepository:
         primary = self._db.rows("SELECT 1 FROM fills WHERE subaccount = 0 LIMIT 1")
         return [0] * len(primary) + [int(n) for (n,) in numbered]
 
-    def fill_tickers(self, *, subaccount: int | None = None) -> set[str]:
-        """The markets the state file has fills in (of `subaccount` only, when given)."""
-        params: list[object] = []
-        where = _and_subaccount("", params, subaccount)
+    def fill_tickers(
+        self, *, subaccount: int | None = None, since: float | None = None
+    ) -> set[str]:
+        """The markets the state file has fills in (of `subaccount` only, when given; those
+        at or after `since` only, when given)."""
+        where, params = time_range("ts", since, None)
+        where = _and_subaccount(where, params, subaccount)
         rows = self._db.rows(f"SELECT DISTINCT ticker FROM fills{where}", params)  # noqa: S608
         return {str(t) for (t,) in rows}
+
+    def from_flat(
+        self,
+        ticker: str,
+        before: float,
+        *,
+        since: float | None = None,
+        subaccount: int | None = None,
+    ) -> list[FillRecord]:
+        """The fills of `ticker` a replay of its position from nothing may start with, in time
+        order: those after the last moment before `before` at which the market's fills from
+        `since` on (from its first, when None) netted to no contracts, then every fill from
+        `before` on. `since` must be a moment the position was flat (its first fill, a
+        settlement). The net is summed here, in hundredths of a contract, and the fills read
+        back from `before` only until it is made up: a day's replay reads back to the day's
+        last flat moment, not over the market's history. A count finer than a hundredth (no
+        market trades one) cannot be summed so: the fills are read back to `since`."""
+        where, params = time_range("ts", since, before)
+        params.append(ticker)
+        where = _and_subaccount(f"{where} AND ticker = ?", params, subaccount)
+        net, finer = self._db.rows(
+            "SELECT sum(CASE WHEN book_side = 'bid' THEN 1 ELSE -1 END "  # noqa: S608
+            "* CAST(round(count * 100) AS INTEGER)), "
+            "max(instr(count, '.') > 0 AND length(count) - instr(count, '.') > 2) "
+            f"FROM fills{where}",
+            params,
+        )[0]
+        # the account's position at `before` (None: not summed), walked back fill by fill
+        held = None if finer else Decimal(net or 0) / 100
+        earlier: list[FillRecord] = []
+        if held != 0:
+            cursor = self._db.stream(
+                f"SELECT {_FILL_COLUMNS} FROM fills{where} ORDER BY ts DESC, rowid DESC",  # noqa: S608
+                params,
+            )
+            for fill in _fill_records(cursor):
+                earlier.append(fill)
+                if held is not None:
+                    held -= fill.signed_count
+                    if held == 0:
+                        break
+            cursor.close()
+        earlier.reverse()
+        return earlier + list(self.iter_fills(since=before, ticker=ticker, subaccount=subaccount))
 
     def correct_subaccounts(self, subaccounts: dict[str, int]) -> int:
         """Give each known fill (by fill_id) the subaccount the exchange lists it under, and

@@ -59,9 +59,14 @@ class SettlementRepository:
         return added
 
     def read(
-        self, *, since: float | None = None, until: float | None = None
+        self, *, since: float | None = None, until: float | None = None, ticker: str | None = None
     ) -> list[SettlementRecord]:
+        """Settlements in time order (`since` inclusive, `until` exclusive); of `ticker` only,
+        when given (one look-up in the unique index of a market's settlements)."""
         where, params = time_range("settled_at", since, until)
+        if ticker is not None:
+            where = f"{where} AND ticker = ?" if where else " WHERE ticker = ?"
+            params.append(ticker)
         rows = self._db.rows(
             f"{_SELECT_SETTLEMENTS}{where} ORDER BY settled_at, rowid",
             params,

@@ -18,7 +18,7 @@ EXTERNAL = "external"
 AGENT = "agent"
 STOP_LOSS = "stop-loss"
 NOT_STRATEGIES = frozenset({MANUAL, BATCH, EXTERNAL, AGENT, STOP_LOSS})
-# the owners whose fills build no part of a position (runner/books/portfolio.py `Owners`): a
+# the owners whose fills build no part of a position (services/owner_parts.py `Owners`): a
 # person's orders (the contracts a person holds are nobody's part) and the stop-loss's closes
 # (the account's floor, which cuts the parts it sells). Every other owner is a strategy, of
 # this loop or not, or the assistant: its fills build its part whoever reads the state file

@@ -24,7 +24,7 @@ from kalshi_cli.services.orders import OrderService, trading_status
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Cancel, Intent, MarketSnapshot, PositionView
 from kalshi_cli.strategy_api import close_at_bid
-from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
+from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, utc_day
 from kalshi_cli.vocabulary.errors import ConfigError, ServerError, TurnPastDeadline, UsageError
 from kalshi_cli.vocabulary.models import (
     Action,
@@ -36,6 +36,7 @@ from kalshi_cli.vocabulary.models import (
 )
 from kalshi_cli.vocabulary.order_terms import OrderRequest, owned_client_order_id, owner_in
 from kalshi_cli.vocabulary.owners import AGENT, NOT_STRATEGIES
+from tests.cli.fakes import run
 from tests.runner.fakes import (
     START,
     Rig,
@@ -386,7 +387,75 @@ def test_status_has_a_row_per_strategy_with_what_its_fills_realized_today(tmp_pa
     drawn = Console(width=100, record=True)
     drawn.print(render_trading(local))
     text = drawn.export_text()
-    assert f"{MM}: 0 open, realized today -$" in text and f"{MR}: 1 open" in text
+    assert f"{MM}: 0 open, own part realized today -$" in text and f"{MR}: 1 open" in text
+
+
+def test_status_shows_what_each_strategys_daily_loss_limit_reads(tmp_path: Path) -> None:
+    """A person buys 10 YES at 0.30; market-maker buys 10 at 0.60 and sells them at 0.50, and
+    mean-reversion buys 4 at 0.60, which settle at nothing. What each strategy's own part
+    realized today, fees and the settlement counted, is what its daily loss limit reads, and
+    `kalshi status` and the dashboard show that figure. On the old code status showed the P&L
+    written on each strategy's fills, the account's average cost: market-maker -$0.093 (the
+    person's cheap contracts averaged in) where its limit read -$1.343, and mean-reversion
+    -$0.0672, its fee alone, where its limit read -$2.4672 (the settlement left out)."""
+    rig = _rig(tmp_path, MM, MR)
+    mover = Mover(rig.exchange)
+    mover.quote("0.25", "0.30")
+    _hand_buy(rig, "0.30", "10")
+    moves = [
+        _order(Side.YES, Action.BUY, "0.60", "10", TimeInForce.IOC),
+        replace(
+            _order(Side.YES, Action.SELL, "0.50", "10", TimeInForce.IOC),
+            model_fair=Decimal("0.30"),
+            reduce_only=True,
+        ),
+    ]
+
+    def round_trip(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
+        return [moves.pop(0)] if moves else []
+
+    swap_decide(rig.loop, round_trip, MM)
+    swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.60", "4", TimeInForce.IOC)), MR)
+    for _ in range(3):
+        mover.quote("0.50", "0.60")  # a new book each tick: each strategy is asked again
+        rig.step(1.0)
+    assert not moves and rig.loop.portfolio.position(TICKER) == 14
+    rig.exchange.settle(TICKER, "no")
+    rig.step(1.0)
+    rig.step(1.0)
+    assert rig.loop.portfolio.position(TICKER) == 0
+
+    today = utc_day(rig.clock.wall())
+    fees = {
+        name: sum((f.fee for f in rig.store.fills.iter_fills() if f.strategy == name), Decimal(0))
+        for name in (MM, MR)
+    }
+    budget = {name: rig.loop.portfolio.owners.realized_today(name, today) for name in (MM, MR)}
+    assert budget[MM] == Decimal("-1.00") - fees[MM]
+    assert budget[MR] == Decimal("-2.40") - fees[MR]
+    status = trading_status(tmp_path / "state.db", now=rig.clock.wall())
+    shown = {r["strategy"]: Decimal(r["realized_today"]) for r in status.strategies}
+    assert shown == budget
+    local = local_snapshot(Sources(tmp_path / "state.db"), rig.clock)
+    assert local.health.strategies == status.strategies
+    drawn = Console(width=100, record=True)
+    drawn.print(render_trading(local))
+    assert f"{MM}: 0 open, own part realized today -$1.34" in drawn.export_text()
+
+    # each screen says which measure it shows: status (read at the wall clock's day here) the
+    # one the limit reads; `kalshi pnl --by strategy` each dollar under the fill that realized
+    # it, at the account's average cost, which is not what market-maker's limit reads
+    state = {"KALSHI_STATE": str(tmp_path / "state.db")}
+    text = run(["status"], home=tmp_path, environ=state).stdout
+    assert f"strategy {MM}: 0 open orders, its own part realized today $" in text
+    assert "(as its daily loss limit counts it)" in text
+    report = run(["pnl", "--local", "--by", "strategy", "--json"], home=tmp_path, environ=state)
+    rows = {r["strategy"]: Decimal(r["realized"]) for r in json.loads(report.stdout)["rows"]}
+    on_fills = [f.realized_pnl for f in rig.store.fills.iter_fills() if f.strategy == MM]
+    assert rows[MM] == sum(on_fills, Decimal(0)) != budget[MM]
+    text = run(["pnl", "--local", "--by", "strategy"], home=tmp_path, environ=state).stdout
+    assert "by strategy: each dollar under the fill that realized it, at the account's" in text
+    assert "(a strategy's own contracts, as its daily loss limit counts them: `kalshi" in text
 
 
 def test_a_position_assigned_to_a_strategy_at_start_is_its_to_exit(tmp_path: Path) -> None:
