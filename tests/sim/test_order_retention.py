@@ -187,7 +187,8 @@ def _orders_as_a_client(minutes: int, journal: Path | None = None) -> AsAClient:
 def four_minutes() -> AsAClient:
     """Four minutes of `_orders_as_a_client`, made once for the tests that only read it or are
     refused by it: CPU-bound on a manual clock (the whole order list read and written out before
-    and after each of 2,400 ticks), ten times slower under coverage on a busy machine."""
+    and after each of the ~190 of its 2,400 ticks that can move an order), ten times slower
+    under coverage on a busy machine."""
     return _orders_as_a_client(4)
 
 
