@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import cache
 from pathlib import Path
 
@@ -25,7 +25,7 @@ def _names(path: Path) -> frozenset[str]:
 _BODIES = ("body", "orelse", "finalbody", "handlers", "cases")
 
 
-def _defined(statements: list[ast.AST]) -> Iterator[str]:
+def _defined(statements: Sequence[ast.AST]) -> Iterator[str]:
     for node in statements:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             yield node.name

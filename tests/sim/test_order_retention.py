@@ -166,10 +166,11 @@ def _orders_as_a_client(minutes: int, journal: Path | None = None) -> AsAClient:
                     if before[0] != _as_read(exchange.orders(me)):
                         seen.append(f"minute {minute} second {second}: the list changed")
                 else:
-                    ((live_then, archived_then),), (live, archive) = stood, exchange.order_store(me)
-                    if len(archive or ()) != archived_then or not (
-                        len(live) == len(live_then)
-                        and all(a is b for a, b in zip(live, live_then, strict=True))
+                    ((live_then, archived_then),) = stood
+                    live_now, archive_now = exchange.order_store(me)
+                    if len(archive_now or ()) != archived_then or not (
+                        len(live_now) == len(live_then)
+                        and all(a is b for a, b in zip(live_now, live_then, strict=True))
                     ):
                         seen.append(f"minute {minute} second {second}: moved, not due")
         cutoff = clock.wall() - LAG_S
