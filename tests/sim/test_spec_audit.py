@@ -112,6 +112,43 @@ def test_validator_checks_fixed_point_precision(book: Any, bad: str) -> None:
     assert problem is not None and bad in problem
 
 
+def _candle(end: int, **changed: Any) -> dict[str, Any]:
+    prices = {k: "0.4000" for k in ("open_dollars", "low_dollars", "high_dollars", "close_dollars")}
+    candle = {
+        "end_period_ts": end,
+        "yes_bid": prices,
+        "yes_ask": dict(prices),
+        "price": {},
+        "volume_fp": "0.00",
+        "open_interest_fp": "0.00",
+    }
+    return candle | changed
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"yes_ask": {"open_dollars": "0.4000", "low_dollars": "0.4000", "high_dollars": "0.4000"}},
+        {"yes_bid": {"open_dollars": "0.4000", "low_dollars": "0.4000", "high_dollars": "0.4000",
+                     "close_dollars": 0.4}},
+        {"volume_fp": 3},
+    ],
+)  # fmt: skip
+def test_validator_finds_a_bad_value_deep_in_a_long_list_of_referenced_schemas(
+    bad: dict[str, Any],
+) -> None:
+    """The validator writes plain references into its schemas once, rather than look them up for
+    every item: a field two references down in the 700th of 1,000 candles is still checked."""
+    path = P + f"/series/S/markets/{T}/candlesticks"
+    query = "start_ts=0&end_ts=60000&period_interval=1"
+    candles = [_candle(60 * (i + 1)) for i in range(1000)]
+    good = _json({"ticker": T, "candlesticks": candles})
+    assert check_response("GET", path, query, 200, "application/json", good) is None
+    candles[699] = _candle(42_000, **bad)
+    body = _json({"ticker": T, "candlesticks": candles})
+    assert check_response("GET", path, query, 200, "application/json", body) is not None
+
+
 def test_validator_refuses_a_success_to_a_request_the_spec_refuses() -> None:
     body = _json({"markets": [], "cursor": ""})
     assert check_response("GET", P + "/markets", "limit=5", 200, "application/json", body) is None
