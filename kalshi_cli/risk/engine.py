@@ -370,6 +370,16 @@ class RiskEngine:
             fee_rates=None if rates is None else rates(position.ticker, now),
         )
 
+    def priced(self, intent: Intent) -> Intent:
+        """The intent at the rate its market charges it now (`Intent.rate_paid`), the rate the
+        min-edge floor judges it at: the edge its log lines carry is then that one, whatever
+        rate its strategy left in it. The intent itself when it already carries that rate."""
+        rates = self.fee_rates
+        if rates is None:
+            return intent
+        rate = intent.rate_paid(rates(intent.ticker, self.clock.wall()))
+        return intent if rate == intent.fee_rate else intent.at_fee_rate(rate)
+
     def evaluate(self, intent: Intent, ctx: RiskContext) -> list[Verdict]:
         """Every rule's denial (all of them, not just the first); empty means send it."""
         denials = [v for v in (rule.check(intent, ctx) for rule in self.rules) if not v.allowed]

@@ -270,13 +270,13 @@ class MinEdgeRule:
             return _ok(self.code)
         # no defaults in money: the floor is worked out at the market's own fee, never at the
         # rate the intent carries, which a strategy may leave at its default (the standard
-        # taker rate) on a market that charges more. A post-only order never takes, so it pays
-        # the maker rate; any other may take, and pays the taker rate.
+        # taker rate) on a market that charges more; the rate it pays is `rate_paid`'s, the
+        # one the loop logs its edge at (`RiskEngine.priced`)
         rates = ctx.fee_rates
         if rates is None:
             edge = intent.edge_after_fees
         else:
-            edge = intent.edge_at(rates[1] if intent.post_only else rates[0])
+            edge = intent.edge_at(intent.rate_paid(rates))
         if edge >= self.min_edge:
             return _ok(self.code)
         return _deny(self.code, f"edge after fees {edge:.4f} < min {self.min_edge}")
