@@ -35,6 +35,13 @@ from tests.waiting import SLOW_TEST_TIMEOUT_S, wait_until
 STANDARD_FEES = FeeModel(FeeType.QUADRATIC, Decimal(1), None)
 NO_FEES = FeeModel(FeeType.QUADRATIC, Decimal(0), None)
 
+
+def standard_rates(ticker: str, at: float) -> tuple[Decimal, Decimal]:
+    """Every market's (taker, maker) rates at Kalshi's standard fees: a risk engine's
+    `fee_rates` for the tests whose markets charge them."""
+    return STANDARD_FEES.rates(at=at)
+
+
 # The prime-tier simulator's fixtures (`prime`, `client`, `store`, `kalshi`), for the order,
 # kill-switch and P&L tests of every folder.
 pytest_plugins = ["tests.prime_tier"]

@@ -315,6 +315,7 @@ class RiskEngine:
         limits: RiskLimits | None = None,
         *,
         clock: Clock,
+        fee_rates: Callable[[str, float], tuple[Decimal, Decimal]],
         sink: EventSink = log_event,
     ) -> None:
         self.limits = limits or RiskLimits()
@@ -328,9 +329,10 @@ class RiskEngine:
         # not on every tick (a busy feed ticks many times a second, for days)
         self._no_bid: set[str] = set()
         self.maintenance = MaintenanceWindows()
-        # (ticker, unix seconds) -> the market's own (taker, maker) fee rates then; set by the
-        # loop once it has read the fees (None: the min-edge floor reads the intent's own rate)
-        self.fee_rates: Callable[[str, float], tuple[Decimal, Decimal]] | None = None
+        # (ticker, unix seconds) -> the market's own (taker, maker) fee rates then (the loop's
+        # `Portfolio.fee_rates`): required, so no engine judges the min-edge floor, or prices
+        # an order's logged edge, at a rate an intent carries
+        self.fee_rates = fee_rates
         self.rules: tuple[Rule, ...] = (
             TradingStateRule(),
             CircuitBreakerRule(self.breaker),
@@ -358,7 +360,6 @@ class RiskEngine:
         `total_exposure` is `sum(p.exposure() for p in every market's PositionView)`;
         `last_data_at` is the last book update for this market (None: none yet, so stale)."""
         now = self.clock.wall()
-        rates = self.fee_rates
         return RiskContext(
             now=now,
             state=self.state(),
@@ -367,8 +368,15 @@ class RiskEngine:
             last_data_at=last_data_at,
             in_sync=in_sync,
             owned=owned,
-            fee_rates=None if rates is None else rates(position.ticker, now),
+            fee_rates=self.fee_rates(position.ticker, now),
         )
+
+    def priced(self, intent: Intent) -> Intent:
+        """The intent at the rate its market charges it now (`Intent.rate_paid`), the rate the
+        min-edge floor judges it at: the edge its log lines carry is then that one, whatever
+        rate its strategy left in it. The intent itself when it already carries that rate."""
+        rate = intent.rate_paid(self.fee_rates(intent.ticker, self.clock.wall()))
+        return intent if rate == intent.fee_rate else intent.at_fee_rate(rate)
 
     def evaluate(self, intent: Intent, ctx: RiskContext) -> list[Verdict]:
         """Every rule's denial (all of them, not just the first); empty means send it."""

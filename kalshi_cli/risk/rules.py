@@ -65,7 +65,9 @@ class RiskContext:
     last_data_at: float | None = None  # last book update for this market
     in_sync: bool = True  # False from a sequence gap until the book is resynced
     owned: Owned | None = None  # the sending strategy's own part, when it has a budget
-    # the market's own (taker, maker) fee rates now, when the caller knows them (a loop does)
+    # the market's own (taker, maker) fee rates now: a risk engine always names them; None
+    # only outside a loop, where the limit rules alone run (`limit_rules`: the assistant's
+    # orders name no fair value), and the min-edge floor refuses to judge without them
     fee_rates: tuple[Decimal, Decimal] | None = None
 
 
@@ -270,13 +272,15 @@ class MinEdgeRule:
             return _ok(self.code)
         # no defaults in money: the floor is worked out at the market's own fee, never at the
         # rate the intent carries, which a strategy may leave at its default (the standard
-        # taker rate) on a market that charges more. A post-only order never takes, so it pays
-        # the maker rate; any other may take, and pays the taker rate.
+        # taker rate) on a market that charges more; the rate it pays is `rate_paid`'s, the
+        # one the loop logs its edge at (`RiskEngine.priced`)
         rates = ctx.fee_rates
         if rates is None:
-            edge = intent.edge_after_fees
-        else:
-            edge = intent.edge_at(rates[1] if intent.post_only else rates[0])
+            raise ValueError(
+                f"no fee rates for {intent.ticker}: the min-edge floor judges an order at its "
+                "market's own fee, never at the rate the intent carries"
+            )
+        edge = intent.edge_at(intent.rate_paid(rates))
         if edge >= self.min_edge:
             return _ok(self.code)
         return _deny(self.code, f"edge after fees {edge:.4f} < min {self.min_edge}")

@@ -251,6 +251,10 @@ class Intent:
     reduce_only: bool = False
     time_in_force: TimeInForce = TimeInForce.GTC
     replaces: tuple[str, ...] = ()  # order ids to cancel before this is placed
+    # the rate the strategy worked its own edge at (`edge_after_fees`). No money is priced at
+    # it: the trade loop sets every order's to the rate its market charges it (`rate_paid`)
+    # before judging or logging it, so the standard taker rate a strategy that leaves it unset
+    # gets here is never charged, logged or judged in a market that charges another
     fee_rate: Decimal = TAKER_FEE_RATE
 
     def __post_init__(self) -> None:
@@ -287,6 +291,30 @@ class Intent:
             (),
             self.fee_rate,
         )
+
+    def at_fee_rate(self, fee_rate: Decimal) -> Intent:
+        """This order at `fee_rate`: built whole, as `replacing_none` is, for the same
+        reason."""
+        return Intent(
+            self.ticker,
+            self.side,
+            self.action,
+            self.price,
+            self.count,
+            self.model_fair,
+            self.reason,
+            self.strategy,
+            self.post_only,
+            self.reduce_only,
+            self.time_in_force,
+            self.replaces,
+            fee_rate,
+        )
+
+    def rate_paid(self, rates: tuple[Decimal, Decimal]) -> Decimal:
+        """The rate this order pays of its market's (taker, maker) rates: the maker rate when
+        it is post-only (it never takes), the taker rate otherwise (it may take)."""
+        return rates[1] if self.post_only else rates[0]
 
     @property
     def fee(self) -> Decimal:

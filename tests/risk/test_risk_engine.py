@@ -23,6 +23,7 @@ from kalshi_cli.vocabulary.errors import (
     TransportError,
 )
 from kalshi_cli.vocabulary.models import Action, BookSide, Orderbook, Side, TimeInForce
+from tests.conftest import standard_rates
 
 START = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 
@@ -75,7 +76,12 @@ def make(limits: RiskLimits | None = None, records: FakeTradingRecords | None = 
     records = records or FakeTradingRecords()
     clock = clock or ManualClock(START)
     events = Events()
-    return RiskEngine(records, limits, clock=clock, sink=events), records, clock, events
+    return (
+        RiskEngine(records, limits, clock=clock, fee_rates=standard_rates, sink=events),
+        records,
+        clock,
+        events,
+    )
 
 
 def buy(count="10", price="0.40", fair="0.50", side=Side.YES, **kw) -> Intent:
@@ -86,6 +92,14 @@ def fresh(engine: RiskEngine, position: PositionView | None = None, **kw):
     kw.setdefault("last_data_at", engine.clock.wall())
     kw.setdefault("total_exposure", D(0))
     return engine.context(position or PositionView("T"), **kw)
+
+
+def test_a_risk_engine_is_never_built_without_its_markets_fee_rates():
+    """Every path that builds a risk engine names where its markets' fee rates come from:
+    one that could be built without them would judge the min-edge floor at whatever rate an
+    intent carries."""
+    with pytest.raises(TypeError, match="fee_rates"):
+        RiskEngine(FakeTradingRecords(), clock=ManualClock(START))  # type: ignore[call-arg]
 
 
 # --------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from kalshi_cli.strategies import Intent, PositionView, RestingOrder
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import BadRequestError, ServerError
 from kalshi_cli.vocabulary.models import Action, BookSide, Orderbook, Side, TimeInForce
+from tests.conftest import standard_rates
 
 START = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 TODAY = "2023-11-14"
@@ -89,13 +90,21 @@ def make(limits: RiskLimits | None = None, records: MemoryRecords | None = None,
     records = records or MemoryRecords()
     clock = clock or ManualClock(START)
     events = Events()
-    return RiskEngine(records, limits, clock=clock, sink=events), records, clock, events
+    return (
+        RiskEngine(records, limits, clock=clock, fee_rates=standard_rates, sink=events),
+        records,
+        clock,
+        events,
+    )
 
 
 def intent(side=Side.YES, action=Action.BUY, price="0.40", count="10", fair="0.50", **kw):
     if kw.get("reduce_only"):
         kw.setdefault("time_in_force", TimeInForce.IOC)
     return Intent("T", side, action, D(price), D(count), D(fair), "test", **kw)
+
+
+STANDARD = standard_rates("T", START)  # Kalshi's standard (taker, maker) rates
 
 
 def ctx(position: PositionView | None = None, **kw) -> RiskContext:
@@ -155,7 +164,12 @@ def test_denials_come_in_rule_order_each_with_its_own_detail():
 
 
 def test_the_default_sink_writes_each_event_to_the_risk_log_as_sorted_json(caplog):
-    engine = RiskEngine(MemoryRecords(), RiskLimits(max_order_count=D(5)), clock=ManualClock(START))
+    engine = RiskEngine(
+        MemoryRecords(),
+        RiskLimits(max_order_count=D(5)),
+        clock=ManualClock(START),
+        fee_rates=standard_rates,
+    )
     with caplog.at_level(logging.WARNING, logger="kalshi_cli.risk"):
         engine.evaluate(intent(count="6"), fresh(engine))
     (record,) = [r for r in caplog.records if r.name == "kalshi_cli.risk"]
@@ -190,7 +204,10 @@ def test_the_context_carries_the_clock_the_sync_flag_and_the_exposure():
     clock.advance(7)
     view = PositionView("T", D(3))
     built = engine.context(view, total_exposure=D("12.5"), last_data_at=START)
-    assert built == RiskContext(START + 7, TradingState.ACTIVE, view, D("12.5"), START, True)
+    rates = standard_rates("T", START + 7)  # the market's own, as the engine was told them
+    assert built == RiskContext(
+        START + 7, TradingState.ACTIVE, view, D("12.5"), START, True, fee_rates=rates
+    )
     gap = engine.context(view, total_exposure=D(0), last_data_at=START, in_sync=False)
     assert gap.in_sync is False
 
@@ -301,7 +318,7 @@ def test_the_exposure_rule_lets_through_what_adds_nothing_even_over_the_max():
 
 def test_the_min_edge_denial_gives_the_edge_to_four_places():
     # fee 0.07 x 10 x 0.40 x 0.60 = 0.168, 0.0168 a contract; edge 0.4999 - 0.40 - 0.0168
-    verdict = MinEdgeRule(D("0.0832")).check(intent(fair="0.4999"), ctx())
+    verdict = MinEdgeRule(D("0.0832")).check(intent(fair="0.4999"), ctx(fee_rates=STANDARD))
     assert (verdict.allowed, verdict.code, verdict.detail) == (
         False,
         Code.MIN_EDGE,

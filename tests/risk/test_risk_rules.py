@@ -182,10 +182,23 @@ def replace_count(order: Intent, count: str) -> Intent:
 def test_min_edge_is_inclusive_and_exempts_reduce_only():
     # fee 0.07 x 10 x 0.40 x 0.60 = 0.168 (Kalshi rounds it up to $0.0001: no change)
     rule = MinEdgeRule(D("0.0832"))
-    assert rule.check(intent(price="0.40", fair="0.50"), ctx()).allowed  # edge exactly 0.0832
-    denied = rule.check(intent(price="0.40", fair="0.4999"), ctx())
+    standard = ctx(fee_rates=(D("0.07"), D("0.0175")))
+    assert rule.check(intent(price="0.40", fair="0.50"), standard).allowed  # edge exactly 0.0832
+    denied = rule.check(intent(price="0.40", fair="0.4999"), standard)
     assert not denied.allowed and denied.code is Code.MIN_EDGE
-    assert rule.check(intent(price="0.40", fair="0.10", reduce_only=True), ctx()).allowed
+    assert rule.check(intent(price="0.40", fair="0.10", reduce_only=True), standard).allowed
+
+
+def test_the_min_edge_floor_never_falls_back_to_the_rate_the_intent_carries():
+    """A context that names no fee rates is refused by the floor, not judged at the
+    intent's rate (the standard taker rate when its strategy left it unset): the floor
+    prices an order at its market's own fee or not at all."""
+    rule = MinEdgeRule(D("0.0832"))
+    with pytest.raises(ValueError, match="no fee rates"):
+        rule.check(intent(price="0.40", fair="0.50"), ctx())
+    # named, they are the ones it reads: at twice the standard rates the same order misses
+    doubled = ctx(fee_rates=(D("0.14"), D("0.035")))
+    assert rule.check(intent(price="0.40", fair="0.50"), doubled).code is Code.MIN_EDGE
 
 
 class Breaker:

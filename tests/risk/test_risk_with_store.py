@@ -9,6 +9,7 @@ from kalshi_cli.strategies import Intent, PositionView
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from tests.conftest import standard_rates
 
 START = 1_700_000_000.0
 
@@ -34,12 +35,24 @@ def test_circuit_breaker_trip_survives_reopening_the_state_file(tmp_path):
     limits = RiskLimits(daily_loss_limit=D(50))
     with Store.open(tmp_path / "state.db", clock=clock) as store:
         store.fills.record_fill(losing_fill("-50"))
-        engine = RiskEngine(store.trading, limits, clock=clock, sink=lambda kind, data: None)
+        engine = RiskEngine(
+            store.trading,
+            limits,
+            clock=clock,
+            fee_rates=standard_rates,
+            sink=lambda kind, data: None,
+        )
         assert engine.check_circuit_breaker()
     with Store.open(tmp_path / "state.db", clock=clock) as store:
         assert store.trading.trading_state().state == TradingState.REDUCING
         resume(store.trading)
-        engine = RiskEngine(store.trading, limits, clock=clock, sink=lambda kind, data: None)
+        engine = RiskEngine(
+            store.trading,
+            limits,
+            clock=clock,
+            fee_rates=standard_rates,
+            sink=lambda kind, data: None,
+        )
         assert codes(engine) == [Code.CIRCUIT_BREAKER]
 
 
@@ -47,11 +60,23 @@ def test_safe_mode_survives_reopening_until_resumed(tmp_path):
     clock = ManualClock(START)
     limits = RiskLimits(max_consecutive_errors=2)
     with Store.open(tmp_path / "state.db", clock=clock) as store:
-        engine = RiskEngine(store.trading, limits, clock=clock, sink=lambda kind, data: None)
+        engine = RiskEngine(
+            store.trading,
+            limits,
+            clock=clock,
+            fee_rates=standard_rates,
+            sink=lambda kind, data: None,
+        )
         for _ in range(2):
             engine.api_guard.record_error(ServerError("boom", status=502))
     with Store.open(tmp_path / "state.db", clock=clock) as store:
-        engine = RiskEngine(store.trading, limits, clock=clock, sink=lambda kind, data: None)
+        engine = RiskEngine(
+            store.trading,
+            limits,
+            clock=clock,
+            fee_rates=standard_rates,
+            sink=lambda kind, data: None,
+        )
         assert codes(engine) == [Code.SAFE_MODE]
         assert [t.code for t in store.trading.risk_trips(rule="api_error_guard")] == ["SAFE_MODE"]
         resume(store.trading)

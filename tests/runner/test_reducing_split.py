@@ -16,6 +16,7 @@ from kalshi_cli.risk import RiskLimits
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
+from tests.conftest import standard_rates
 from tests.runner.fakes import (
     START,
     Rig,
@@ -166,7 +167,12 @@ def test_the_stop_loss_and_strategies_split_by_the_same_rule() -> None:
     class NoRecords:
         pass
 
-    engine = RiskEngine(NoRecords(), RiskLimits(max_order_count=D(4)), clock=Clock(START))  # type: ignore[arg-type]
+    engine = RiskEngine(
+        NoRecords(),  # type: ignore[arg-type]
+        RiskLimits(max_order_count=D(4)),
+        clock=Clock(START),
+        fee_rates=standard_rates,
+    )
     whole = Intent(
         ticker=TICKER,
         side=Side.YES,

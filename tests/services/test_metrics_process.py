@@ -22,6 +22,7 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import RateLimitedError, TransportError
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from tests.conftest import standard_rates
 from tests.services.test_metrics import parse
 
 if TYPE_CHECKING:
@@ -135,7 +136,11 @@ def test_loop_telemetry_counts_the_risk_engines_denials_by_code(tmp_path: Path) 
     clock = ManualClock(START)
     with Store.open(tmp_path / "state.db", clock=clock) as store:
         engine = RiskEngine(
-            store.trading, RiskLimits(max_order_count=D(5)), clock=clock, sink=telemetry.observe
+            store.trading,
+            RiskLimits(max_order_count=D(5)),
+            clock=clock,
+            fee_rates=standard_rates,
+            sink=telemetry.observe,
         )
         intent = Intent("T", Side.YES, Action.BUY, D("0.40"), D(10), D("0.50"), "test")
         ctx = engine.context(PositionView("T"), total_exposure=D(0), last_data_at=clock.wall())

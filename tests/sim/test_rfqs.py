@@ -185,6 +185,36 @@ def test_a_target_cost_rfq_sizes_each_side_of_a_quote(sim: SimHarness) -> None:
     assert (seen["yes_contracts_fp"], seen["no_contracts_fp"]) == ("25.00", "33.00")
 
 
+def test_a_target_cost_with_fees_sizes_a_quote_at_its_markets_own_taker_fee(
+    manual_sim: SimHarness, manual_clock: ManualClock
+) -> None:
+    """A target cost that includes fees caps principal plus the taker fee the requester would
+    pay in that market (openapi.yaml `target_cost_excludes_fees`: "the target cost caps
+    principal plus Kalshi fees"), the fee the simulator charges its fills: its series' rate,
+    none while its fee waiver runs. $100 buys 230 YES at 0.40 or 303 NO at 0.30 at twice the
+    standard rate, 250 and 333 while the fee is waived; the quote was sized at the standard
+    rate in both (239 and 317)."""
+    sim = manual_sim
+    doubled, waived = "KXRFQDBL-26JAN01-A", "KXRFQFREE-26JAN01-A"
+    sim.create_market(doubled, fee_type="quadratic", fee_multiplier="2")
+    sim.create_market(
+        waived,
+        fee_type="quadratic",
+        fee_multiplier="1",
+        fee_waiver_expiration_time=int(manual_clock.wall()) + 3600,
+    )
+    requester, maker = sim.account, sim.new_account()
+    sizes = {}
+    for ticker in (doubled, waived):
+        rfq_id = create_rfq(
+            sim, requester, market_ticker=ticker, contracts_fp=None, target_cost_dollars="100.00"
+        )
+        quote_id = quote(sim, maker, rfq_id, "0.40", "0.30")
+        seen = ok(sim.signed(requester, "GET", f"{QUOTES}/{quote_id}"))["quote"]
+        sizes[ticker] = (seen["yes_contracts_fp"], seen["no_contracts_fp"])
+    assert sizes == {doubled: ("230.00", "303.00"), waived: ("250.00", "333.00")}
+
+
 def test_the_communications_channel_tells_each_party_its_own_story(
     manual_sim: SimHarness, manual_clock: ManualClock
 ) -> None:

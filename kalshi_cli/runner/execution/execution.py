@@ -102,7 +102,8 @@ class LoopExecutor:
         the bid it sold into is gone, and the pieces after it would only be killed, each a
         slot of the rate cap. `batch`: an order that adds to a position waits for `flush` with
         the tick's others (runner/execution/outbox.py); one that reduces goes at once."""
-        pieces = list(self._risk.split(intent))
+        # priced at its market's own fee before anything reads its edge (the log, the risk rules)
+        pieces = list(self._risk.split(self._risk.priced(intent)))
         went: list[bool] = []  # each piece's, as its answer is booked
 
         def next_piece(n: int) -> None:
@@ -328,6 +329,7 @@ class LoopExecutor:
         the position limit's and the stop-loss's."""
         if self._risk.rate_cap.count() + len(intents) > self._risk.rate_cap.limit:
             return self._drop_group(intents[0], "the order-rate cap has no room for every leg")
+        intents = [self._risk.priced(intent) for intent in intents]  # as `execute` prices them
         # each leg allowed so far: counted as resting until the function is called, and the
         # moment its slot of the order-rate cap was taken
         kept: list[tuple[Callable[[], None], float]] = []

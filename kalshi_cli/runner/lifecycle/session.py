@@ -473,7 +473,6 @@ def build_loop(
     limits = config.limits
     sink = _Sink(parts.store, parts.log, parts.alerts, parts.on_event)
     records = LoopTradingRecords(parts.store)
-    risk = RiskEngine(records, limits, clock=parts.clock, sink=sink)
     portfolio = Portfolio(markets)
     for name in lineup.names:  # each strategy's own part of the positions, rebuilt below too
         portfolio.owners.own(name)
@@ -483,7 +482,8 @@ def build_loop(
         )
     except FeeModelError as exc:
         raise fees_refused(exc) from exc
-    risk.fee_rates = portfolio.fee_rates  # the min-edge floor prices orders by their market's
+    # the min-edge floor, and each order's logged edge, are priced by their market's own fees
+    risk = RiskEngine(records, limits, clock=parts.clock, fee_rates=portfolio.fee_rates, sink=sink)
     # the exchange's positions the start compares with are the client's subaccount's (else 0)
     fills = rebuild(parts.store, portfolio, parts.client.subaccount or 0)
     _assign(options, lineup, portfolio, parts)

@@ -33,9 +33,9 @@ from kalshi_cli.sim.core.records import (
 )
 from kalshi_cli.vocabulary.models import (
     ONE,
-    TAKER_FEE_RATE,
     ZERO,
     BookSide,
+    FeeModel,
     SelfTradePrevention,
     TimeInForce,
     price_on_grid,
@@ -133,6 +133,8 @@ class Core(Protocol):
     def place_order(self, account_id: str, request: PlaceRequest) -> PlaceResult: ...
 
     def journaled(self, op: str, **fields: Any) -> AbstractContextManager[float]: ...
+
+    def fee_model(self, ticker: str, at: float | None = None) -> FeeModel: ...
 
 
 def _dec(value: Decimal | None) -> str | None:
@@ -320,8 +322,6 @@ class Communications:
         for name, price in (("yes_bid", yes_bid), ("no_bid", no_bid)):
             if price != 0 and not price_on_grid(price, market.price_ranges):
                 raise ExchangeError(400, "invalid_price", f"{name} is not on the market's grid")
-        yes_contracts = self._size(rfq, yes_bid)
-        no_contracts = self._size(rfq, no_bid)
         quote_id = quote_id or str(uuid.uuid4())
         with self.exchange.journaled(
             "quote_create",
@@ -334,6 +334,8 @@ class Communications:
             post_only=post_only,
             subaccount=subaccount,
         ) as now:
+            yes_contracts = self._size(rfq, yes_bid, now)
+            no_contracts = self._size(rfq, no_bid, now)
             for old in self.quotes.values():
                 if old.rfq_id == rfq.rfq_id and old.creator == account_id and old.status == "open":
                     self._cancel(old, "replaced by a new quote", now)
@@ -360,8 +362,11 @@ class Communications:
         self._emit_quote("quote_created", quote)
         return quote
 
-    def _size(self, rfq: SimRfq, price: Decimal) -> Decimal:
-        """The contracts a side of a quote is for: the RFQ's, or what its target cost buys."""
+    def _size(self, rfq: SimRfq, price: Decimal, now: float) -> Decimal:
+        """The contracts a side of a quote is for: the RFQ's, or what its target cost buys at
+        `now`. A target cost that includes fees caps principal plus the requester's taker fee
+        (openapi.yaml `target_cost_excludes_fees`), at the rate the market's fills are charged
+        then: its series' (or its event's override), none while its fee waiver runs."""
         if rfq.contracts is not None:
             return rfq.contracts
         assert rfq.target_cost is not None
@@ -369,9 +374,8 @@ class Communications:
             return ZERO
         count = (rfq.target_cost / price).to_integral_value(rounding=ROUND_FLOOR)
         if not rfq.target_cost_excludes_fees:
-            while count > 0 and count * price + trading_fee(count, price, TAKER_FEE_RATE) > (
-                rfq.target_cost
-            ):
+            rate = self.exchange.fee_model(rfq.market_ticker, now).rates(at=now)[0]
+            while count > 0 and count * price + trading_fee(count, price, rate) > rfq.target_cost:
                 count -= 1
         return count
 

@@ -316,3 +316,86 @@ def test_the_min_edge_floor_prices_an_order_by_its_markets_fee_not_the_intents_d
     assert rig.loop.portfolio.fee_rates("KXDBL-1-A", clock.wall())[0] == 2 * TAKER_FEE_RATE
     assert rig.client.requests == []
     assert rig.loop.log.counts.get("risk_denied") == 1
+
+
+FEE_FREE = """
+fees: {fee_type: quadratic, fee_multiplier: "1"}
+series:
+  - ticker: KXDBL
+    title: Taker fees at twice the standard rate
+    fee_type: quadratic
+    fee_multiplier: "2"
+    events:
+      - event_ticker: KXDBL-1
+        title: One
+        markets:
+          - {ticker: KXDBL-1-A, path: {kind: flat, price: "0.50"},
+             quote: {half_spread: "0.02", size: "10", levels: 1}}
+  - ticker: KXFREE
+    title: No fees while the waiver runs
+    events:
+      - event_ticker: KXFREE-1
+        title: One
+        markets:
+          - {ticker: KXFREE-1-A, fee_waiver_seconds: 3600, path: {kind: flat, price: "0.50"},
+             quote: {half_spread: "0.02", size: "10", levels: 1}}
+liquidity_provider: {cash_cents: 10000000, refresh_seconds: 1.0}
+"""
+
+
+def test_the_edge_logged_with_an_order_is_after_its_markets_fee_not_the_intents_default(
+    tmp_path: Path,
+) -> None:
+    """The edge each order's log lines carry is the one the min-edge floor judges, at its
+    market's own fee: 10 YES at 0.52 with a fair value of 0.60 have an edge of 0.0450 after
+    twice the standard taker fee ($0.3495) and of 0.0800 where the fee is waived. A strategy
+    that leaves `fee_rate` unset had both logged at the standard rate (0.0625), an edge
+    neither order has."""
+    path = tmp_path / "free.yaml"
+    path.write_text(FEE_FREE)
+    clock = ManualClock(START)
+    log = tmp_path / "loop.jsonl"
+    rig = make_rig(
+        tmp_path / "s.db",
+        strategy="market-maker",
+        exchange=new_exchange(path, clock),
+        clock=clock,
+        log_path=log,
+    )
+    decided: set[str] = set()
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
+        if snap.ticker in decided:
+            return []
+        decided.add(snap.ticker)
+        ask = snap.book.yes_ask
+        assert ask is not None and ask.price == D("0.52")
+        return [
+            Intent(
+                snap.ticker,
+                Side.YES,
+                Action.BUY,
+                ask.price,
+                D(10),
+                D("0.60"),
+                "a buy whose strategy left the fee rate unset",
+                time_in_force=TimeInForce.IOC,
+            )
+        ]
+
+    swap_decide(rig.loop, decide)
+    rig.step(1)
+    rig.loop.log.close()
+    assert decided == {"KXDBL-1-A", "KXFREE-1-A"}
+    events = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    edges: dict[str, set[tuple[str, str]]] = {}
+    for event in events:
+        if "edge" in event and "ticker" in event:
+            edges.setdefault(event["ticker"], set()).add((event["event"], event["edge"]))
+    expected = {"KXDBL-1-A": "0.0450", "KXFREE-1-A": "0.0800"}
+    for ticker, edge in expected.items():
+        logged = edges[ticker]
+        assert {name for name, _ in logged} >= {"signal"}, logged
+        assert {value for _, value in logged} == {edge}, (ticker, logged)
+    # both went out: the exchange was asked for each
+    assert len(rig.client.requests) == 2

@@ -20,6 +20,7 @@ from kalshi_cli.runner.lifecycle.session import CLIENT_RETRY_BUDGET_S
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import TransportError
+from tests.conftest import standard_rates
 
 START = 1_767_268_800.0
 # ten tokens a second: a batch cancel of 40 orders (80 tokens) waits about 8 s for its turn
@@ -53,7 +54,10 @@ def test_a_call_not_sent_for_the_clients_own_write_backlog_is_no_api_error(
     assert sent == [] and nothing_sent(error)  # never left: safe to send again later
     with Store.open(tmp_path / "state.db", clock=clock) as store:
         engine = RiskEngine(
-            LoopTradingRecords(store), RiskLimits(max_consecutive_errors=2), clock=clock
+            LoopTradingRecords(store),
+            RiskLimits(max_consecutive_errors=2),
+            clock=clock,
+            fee_rates=standard_rates,
         )
         verdicts = [engine.api_guard.record_error(error) for _ in range(3)]
         assert not any(v.safe_mode for v in verdicts)

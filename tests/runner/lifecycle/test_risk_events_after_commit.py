@@ -20,6 +20,7 @@ from kalshi_cli.runner.lifecycle.session import _Sink
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ServerError
+from tests.conftest import standard_rates
 
 START = 1_767_268_800.0  # 2026-01-01 12:00 UTC
 
@@ -53,7 +54,9 @@ def _engine(
 
     sink = _Sink(store, log, None, on_event)
     limits = RiskLimits(max_consecutive_errors=2)
-    engine = RiskEngine(LoopTradingRecords(store), limits, clock=clock, sink=sink)
+    engine = RiskEngine(
+        LoopTradingRecords(store), limits, clock=clock, fee_rates=standard_rates, sink=sink
+    )
     return store, log, engine, seen, log_path
 
 
