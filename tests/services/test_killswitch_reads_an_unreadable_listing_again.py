@@ -68,6 +68,11 @@ UNREADABLE = [
         id="a body cut short",
     ),
     pytest.param(
+        lambda: httpx.Response(200, text='{"orders": [], "cursor": "", "depth": NaN}'),
+        "not JSON",
+        id="a body with a NaN, which JSON does not allow",
+    ),
+    pytest.param(
         lambda: httpx.Response(200, json={"orders": [{"order_id": 7}], "cursor": ""}),
         "unexpected",
         id="an item that does not decode",
@@ -117,6 +122,7 @@ def test_a_listing_that_cannot_be_read_once_is_listed_again_and_proven(
     assert transport.listings_garbled == 1, "the listing after the cancels was garbled"
     with connect(prime.account) as client:
         assert resting_count(client) == 0
+    assert done.stdout, f"the run ended with no report: {done.output}"
     report = json.loads(done.stdout)
     assert done.exit_code == 0, done.output
     assert report["proven"] is True, report
@@ -150,6 +156,7 @@ def test_listings_that_can_never_be_read_are_not_proven_at_the_deadline(
     took = time.monotonic() - started
     with connect(prime.account) as client:
         assert resting_count(client) == 0, "the cancels went out"
+    assert done.stdout, f"the run ended with no report: {done.output}"
     report = json.loads(done.stdout)
     assert done.exit_code == ExitCode.NOT_PROVEN, done.output
     assert report["proven"] is False, report
