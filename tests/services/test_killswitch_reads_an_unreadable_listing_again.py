@@ -20,6 +20,9 @@ from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, connect, make_markets, resting_count, seed_resting
 
 ORDERS = "/trade-api/v2/portfolio/orders"
+# the longest pause between two tries: the switch stops as soon as the next one would end past
+# its deadline, so it may stop this much short of it
+LONGEST_PAUSE_S = 2.0
 
 
 class ListingsGarbledAfterTheCancels(httpx.BaseTransport):
@@ -142,7 +145,7 @@ def test_listings_that_can_never_be_read_are_not_proven_at_the_deadline(
     (ticker,) = make_markets(prime, 1)
     seed_resting(prime, [ticker], 3)
     transport = ListingsGarbledAfterTheCancels(garbled, times=None)
-    deadline_s = 3.0
+    deadline_s = 5.0
     started = time.monotonic()
     done = kalshi(
         "cancel-all",
@@ -162,4 +165,6 @@ def test_listings_that_can_never_be_read_are_not_proven_at_the_deadline(
     assert report["proven"] is False, report
     assert any(named in e for e in report["errors"]), report["errors"]
     assert transport.listings_garbled > 1, "listed again within the deadline"
-    assert took >= deadline_s * 0.9, f"gave up after {took:.2f}s of a {deadline_s:g}s deadline"
+    assert deadline_s - LONGEST_PAUSE_S <= took < deadline_s + 5, (
+        f"gave up after {took:.2f}s of a {deadline_s:g}s deadline"
+    )
