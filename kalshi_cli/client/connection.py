@@ -33,6 +33,7 @@ from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.client.stats import ApiStats
 from kalshi_cli.vocabulary.clock import Clock, Deadline, SystemClock, answer_limit
 from kalshi_cli.vocabulary.errors import (
+    AnswerUnreadable,
     ApiError,
     AuthError,
     CredentialsError,
@@ -502,12 +503,12 @@ class Connection:
         try:
             data = response.json()
         except ValueError:
-            raise KalshiError(
+            raise AnswerUnreadable(
                 f"{_what(response)}: the exchange answered HTTP {response.status_code} with a "
                 "body that is not JSON"
             ) from None
         if not isinstance(data, dict):
-            raise KalshiError(
+            raise AnswerUnreadable(
                 f"{_what(response)}: expected a JSON object, got {type(data).__name__}"
             )
         return data
@@ -517,9 +518,9 @@ class Connection:
         """The answer's top-level fields, each still its bytes."""
         try:
             return _FIELDS.decode(response.content)
-        except msgspec.DecodeError:
+        except msgspec.DecodeError as exc:
             cls.body(response)  # raises the one-line error of a body that is no JSON object
-            raise
+            raise _not_json(response, exc) from exc
 
     def get(self, path: str, *, params: Params | None = None, auth: bool = False) -> Any:
         return self.body(self.request("GET", path, params=params, auth=auth))
@@ -530,34 +531,34 @@ class Connection:
         return self.fields(self.request("GET", path, params=params, auth=auth))
 
     def answer(self, cls: type[S], response: httpx.Response, what: str) -> S:
-        """The whole answer as `cls`; a KalshiError when it does not decode."""
+        """The whole answer as `cls`; `AnswerUnreadable` when it does not decode."""
         return self.decode(response, lambda content: decode_answer(cls, content), what)
 
     def decode(self, response: httpx.Response, decode: Callable[[bytes], T], what: str) -> T:
-        """`decode` of the answer's bytes; a KalshiError when they do not decode."""
+        """`decode` of the answer's bytes; `AnswerUnreadable` when they do not decode."""
         try:
             return decode(response.content)
         except (KeyError, TypeError, msgspec.ValidationError) as exc:
-            raise KalshiError(f"unexpected {what} from the exchange: {exc!r}") from exc
-        except msgspec.DecodeError:
+            raise AnswerUnreadable(f"unexpected {what} from the exchange: {exc!r}") from exc
+        except msgspec.DecodeError as exc:
             self.body(response)  # raises the one-line error of a body that is no JSON
-            raise
+            raise _not_json(response, exc) from exc
 
     def items(self, cls: type[S], fields: dict[str, msgspec.Raw], key: str, what: str) -> list[S]:
-        """The answer's list `key`, which the spec requires (null: none; missing: a
-        KalshiError, `listed_items`), each item as `cls`."""
+        """The answer's list `key`, which the spec requires (null: none; missing:
+        `AnswerUnreadable`, `listed_items`), each item as `cls`."""
         items = self.parse(lambda f: listed_items(f, key, required=True), fields, what)
         return [self.parse(lambda b: decode_answer(cls, b), item, what) for item in items]
 
     def item(self, cls: type[S], fields: dict[str, msgspec.Raw], key: str, what: str) -> S:
-        """The answer's field `key` (`{"order": {...}}`) as `cls`; a KalshiError when the
-        answer lacks it or it does not decode."""
+        """The answer's field `key` (`{"order": {...}}`) as `cls`; `AnswerUnreadable` when
+        the answer lacks it or it does not decode."""
         return self.parse(lambda f: decode_answer(cls, f[key]), fields, what)
 
     def field(self, fields: dict[str, msgspec.Raw], key: str, shape: Any, what: str) -> Any:
         """The answer's field `key` decoded as `shape` (a type msgspec decodes: `Id`, `int`,
-        `list[dict[str, Any]]`, a Struct...); a KalshiError when the answer lacks it or it does
-        not decode. The caller states what it returns: `shape` may be any type form."""
+        `list[dict[str, Any]]`, a Struct...); `AnswerUnreadable` when the answer lacks it or it
+        does not decode. The caller states what it returns: `shape` may be any type form."""
         return self.parse(lambda f: _decoder_of(shape).decode(f[key]), fields, what)
 
     def get_field(
@@ -572,7 +573,7 @@ class Connection:
         try:
             return parse(data)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise KalshiError(f"unexpected {what} from the exchange: {exc!r}") from exc
+            raise AnswerUnreadable(f"unexpected {what} from the exchange: {exc!r}") from exc
 
     def page(
         self,
@@ -588,9 +589,9 @@ class Connection:
     ) -> tuple[list[T], str]:
         """One page: its items, each decoded by `parse` (an Answer Struct, decoded from the
         item's bytes; or a function of the item as a dict), and the next cursor. Every listing
-        read page by page has a list the spec requires: a page without it is a KalshiError
+        read page by page has a list the spec requires: a page without it is `AnswerUnreadable`
         (`listed_items`). Whether the spec requires its cursor too is said at the call
-        (`cursor_required`): a page without a required cursor is a KalshiError (`next_cursor`)."""
+        (`cursor_required`): a page without a required cursor is unreadable too (`next_cursor`)."""
         fields = self.get_fields(
             path, params={**params, "limit": limit, "cursor": cursor}, auth=auth
         )
@@ -694,13 +695,13 @@ def listed_items(
     """The answer's list `key`, each item its bytes. A null list is none (Go encodes an empty
     slice as null). A missing one is none only where the spec lets the answer leave it out
     (`required` False, said at the call); where the spec requires it, the answer cannot be read:
-    a KalshiError, as for a page that does not decode, so a caller that treats an unreadable
+    `AnswerUnreadable`, as for a page that does not decode, so a caller that treats an unreadable
     listing as unknown (the kill switch's proof, reconciliation, the checks) does so here too,
     never reading `200 {}` as "nothing listed"."""
     raw = fields.get(key)
     if raw is None:
         if required:
-            raise KalshiError(
+            raise AnswerUnreadable(
                 f"unexpected answer from the exchange: no {key!r} list, which the spec "
                 "requires; what it lists is unknown"
             )
@@ -712,17 +713,27 @@ def next_cursor(fields: Mapping[str, msgspec.Raw], *, required: bool) -> str:
     """The cursor of the page after this one; "" when this page is the last. A cursor of "" or
     null is the last page. A missing one is the last page only where the spec lets the answer
     leave it out (`required` False, said at the call); where the spec requires it, whether more
-    pages follow is unknown: a KalshiError, as for a missing list (`listed_items`), so the kill
+    pages follow is unknown: `AnswerUnreadable`, as for a missing list (`listed_items`), so the kill
     switch's proof never reads the first page of the resting orders as all of them."""
     raw = fields.get("cursor")
     if raw is None:
         if required:
-            raise KalshiError(
+            raise AnswerUnreadable(
                 "unexpected answer from the exchange: no 'cursor', which the spec requires; "
                 "whether more pages follow is unknown"
             )
         return ""
     return _CURSOR.decode(raw) or ""
+
+
+def _not_json(response: httpx.Response, exc: msgspec.DecodeError) -> AnswerUnreadable:
+    """A body Python's `json` reads and msgspec refuses (a NaN, which JSON does not allow):
+    unreadable like any body that is no JSON, never msgspec's own error, which no caller
+    expects and which ended `kalshi cancel-all` as a bug, with no report."""
+    return AnswerUnreadable(
+        f"{_what(response)}: the exchange answered HTTP {response.status_code} with a body "
+        f"that is not JSON ({exc})"
+    )
 
 
 def _what(response: httpx.Response) -> str:

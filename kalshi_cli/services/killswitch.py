@@ -27,6 +27,7 @@ from kalshi_cli.store import AccountStateUnknown, StoreError
 from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
 from kalshi_cli.vocabulary.clock import Backoff, Deadline, parse_iso
 from kalshi_cli.vocabulary.errors import (
+    AnswerUnreadable,
     ApiError,
     AuthError,
     ForbiddenError,
@@ -930,6 +931,10 @@ class KillSwitch:
                     report.errors.append(f"{r.order_id}: {r.error}")
 
     def _retry(self, call: Callable[[], T], deadline: float, report: KillReport) -> T:
+        """`call`'s result, tried again on a failure that may pass (a 429, a 5xx, no answer,
+        an answer that cannot be read) until `deadline`; raises _DeadlinePassed when it is
+        spent, or at once on a failure that will not pass. Only a result read in full is
+        returned: a listing that cannot be read is never taken for an empty one."""
         from kalshi_cli.client.retry import nothing_sent  # the client: not for `config show`
 
         attempt = 0
@@ -941,7 +946,8 @@ class KillSwitch:
                 report.unreachable = False
                 self._unreachable_since = None
                 return result
-            except (RateLimitedError, ServerError, TransportError) as exc:
+            except (RateLimitedError, ServerError, TransportError, AnswerUnreadable) as exc:
+                # an answer garbled by a proxy or cut short passes as a 503 does
                 report.errors.append(exc.one_line())
                 report.unreachable = isinstance(exc, TransportError)
                 # counted across the run's steps: each step would otherwise start its own wait

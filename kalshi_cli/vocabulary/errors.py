@@ -99,6 +99,12 @@ class AmendOutcomeUnknown(OrderOutcomeUnknown):
         self.order_id = order_id
 
 
+class AnswerUnreadable(KalshiError):
+    """An answer came, but it cannot be read: a body that is no JSON (a proxy's page, a body cut
+    short), a shape that does not decode, a list or cursor the spec requires missing. It says
+    nothing of what the exchange holds, and may read fine when asked again."""
+
+
 class ApiError(KalshiError):
     """The exchange answered with an error status and (usually) Kalshi's error body."""
 

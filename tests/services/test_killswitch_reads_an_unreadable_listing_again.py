@@ -1,0 +1,170 @@
+"""A listing of the resting orders the kill switch cannot read (a body that is no JSON, an item
+that does not decode, a page without the list or the cursor the spec requires) is tried again
+within the deadline, as a 503 is: a garbled answer from a proxy, or a body cut short, passes
+like one. It is never proof: a listing that cannot be read says nothing about what rests.
+
+On the old code the first such answer ended the run at once, NOT PROVEN (exit 11), with the
+orders already cancelled and the deadline barely touched."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from tests.conftest import SimHarness
+from tests.prime_tier import Kalshi, connect, make_markets, resting_count, seed_resting
+
+ORDERS = "/trade-api/v2/portfolio/orders"
+# the longest pause between two tries: the switch stops as soon as the next one would end past
+# its deadline, so it may stop this much short of it
+LONGEST_PAUSE_S = 2.0
+
+
+class ListingsGarbledAfterTheCancels(httpx.BaseTransport):
+    """The real simulator, except that the resting-order listings asked after the first cancel
+    went out reach the client as `garbled()`, the first `times` of them (None: every one).
+    The simulator answered each in full: only what reaches the client is unreadable."""
+
+    def __init__(self, garbled: Callable[[], httpx.Response], times: int | None) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._garbled = garbled
+        self._left = times
+        self._cancelled = False
+        self.listings_garbled = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        if request.method == "DELETE":
+            self._cancelled = True
+            return response
+        listing = (
+            request.method == "GET"
+            and request.url.path == ORDERS
+            and request.url.params.get("status") == "resting"
+        )
+        if not (listing and self._cancelled) or self._left == 0:
+            return response
+        response.read()
+        if self._left is not None:
+            self._left -= 1
+        self.listings_garbled += 1
+        return self._garbled()
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+UNREADABLE = [
+    pytest.param(
+        lambda: httpx.Response(200, text="<html>502 Bad Gateway</html>"),
+        "not JSON",
+        id="a body no JSON",
+    ),
+    pytest.param(
+        lambda: httpx.Response(200, text='{"orders": [{"order_id": "o1", "tick'),
+        "not JSON",
+        id="a body cut short",
+    ),
+    pytest.param(
+        lambda: httpx.Response(200, text='{"orders": [], "cursor": "", "depth": NaN}'),
+        "not JSON",
+        id="a body with a NaN, which JSON does not allow",
+    ),
+    pytest.param(
+        lambda: httpx.Response(200, json={"orders": [{"order_id": 7}], "cursor": ""}),
+        "unexpected",
+        id="an item that does not decode",
+    ),
+    pytest.param(
+        lambda: httpx.Response(200, json={"cursor": ""}),
+        "no 'orders' list",
+        id="a page without its list",
+    ),
+    pytest.param(
+        lambda: httpx.Response(200, json={"orders": []}),
+        "no 'cursor'",
+        id="a page without its cursor",
+    ),
+]
+
+SCOPES = [
+    pytest.param(True, id="one market, batched cancels"),
+    pytest.param(False, id="every market, the exchange's cancel-all"),
+]
+
+
+@pytest.mark.parametrize("one_market", SCOPES)
+@pytest.mark.parametrize(("garbled", "named"), UNREADABLE)
+def test_a_listing_that_cannot_be_read_once_is_listed_again_and_proven(
+    prime: SimHarness,
+    kalshi: Kalshi,
+    garbled: Callable[[], httpx.Response],
+    named: str,
+    one_market: bool,
+) -> None:
+    """Three orders resting, cancelled; the first listing after the cancels unreadable, the
+    next one fine: PROVEN (exit 0) within the deadline, the unreadable answer named among the
+    errors. On the old code: NOT PROVEN (exit 11) at the first unreadable listing."""
+    (ticker,) = make_markets(prime, 1)
+    seed_resting(prime, [ticker], 3)
+    transport = ListingsGarbledAfterTheCancels(garbled, times=1)
+    scope = ["--ticker", ticker] if one_market else ["--yes"]
+    done = kalshi(
+        "cancel-all",
+        *scope,
+        "--deadline",
+        "20",
+        "--json",
+        client=lambda: connect(prime.account, transport=transport),
+    )
+    assert transport.listings_garbled == 1, "the listing after the cancels was garbled"
+    with connect(prime.account) as client:
+        assert resting_count(client) == 0
+    assert done.stdout, f"the run ended with no report: {done.output}"
+    report = json.loads(done.stdout)
+    assert done.exit_code == 0, done.output
+    assert report["proven"] is True, report
+    assert any(named in e for e in report["errors"]), report["errors"]
+
+
+@pytest.mark.parametrize(("garbled", "named"), UNREADABLE)
+def test_listings_that_can_never_be_read_are_not_proven_at_the_deadline(
+    prime: SimHarness,
+    kalshi: Kalshi,
+    garbled: Callable[[], httpx.Response],
+    named: str,
+) -> None:
+    """Every listing after the cancels unreadable: the orders are cancelled on the simulator,
+    but no listing could show it, so NOT PROVEN (exit 11) with the reason named, and only once
+    the deadline is spent, listing again in between (the old code gave up at the first)."""
+    (ticker,) = make_markets(prime, 1)
+    seed_resting(prime, [ticker], 3)
+    transport = ListingsGarbledAfterTheCancels(garbled, times=None)
+    deadline_s = 5.0
+    started = time.monotonic()
+    done = kalshi(
+        "cancel-all",
+        "--ticker",
+        ticker,
+        "--deadline",
+        f"{deadline_s:g}",
+        "--json",
+        client=lambda: connect(prime.account, transport=transport),
+    )
+    took = time.monotonic() - started
+    with connect(prime.account) as client:
+        assert resting_count(client) == 0, "the cancels went out"
+    assert done.stdout, f"the run ended with no report: {done.output}"
+    report = json.loads(done.stdout)
+    assert done.exit_code == ExitCode.NOT_PROVEN, done.output
+    assert report["proven"] is False, report
+    assert any(named in e for e in report["errors"]), report["errors"]
+    assert transport.listings_garbled > 1, "listed again within the deadline"
+    assert deadline_s - LONGEST_PAUSE_S <= took < deadline_s + 5, (
+        f"gave up after {took:.2f}s of a {deadline_s:g}s deadline"
+    )
