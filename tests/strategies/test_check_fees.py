@@ -58,6 +58,7 @@ def test_the_check_names_the_fees_it_hands_the_strategy() -> None:
         "multiplier": "1",
         "taker_rate": "0.07",
         "maker_rate": "0.0175",
+        "waiver_until": None,
     }
     head = result.lines()[0]
     assert "fees quadratic_with_maker_fees x1 (taker 0.07, maker 0.0175)" in head, head
@@ -71,6 +72,8 @@ def test_the_check_prices_the_strategy_at_the_fees_it_is_given() -> None:
     waived = FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, Decimal(1), waiver_until=4e9)
     result = check_strategy(FEE_AWARE, _Params(), fees=waived)
     assert [d["reason"] for d in result.decisions] == ["taker 0 maker 0"]
+    assert "(taker 0, maker 0, waived until 2096-10-02T07:06:40.000Z)" in result.lines()[0]
+    assert result.to_json()["fees"]["waiver_until"] == "2096-10-02T07:06:40.000Z"
 
 
 def test_a_fee_aware_built_in_decides_by_the_fees_the_check_names() -> None:
@@ -78,7 +81,9 @@ def test_a_fee_aware_built_in_decides_by_the_fees_the_check_names() -> None:
     at a high enough maker rate it quotes nothing, and the check says at which rate."""
     maker = get_strategy("market-maker")
     params = maker.params({})
-    assert check_strategy(maker, params, fees=FeeModel(FeeType.QUADRATIC, Decimal(1), None)).decisions
+    assert check_strategy(
+        maker, params, fees=FeeModel(FeeType.QUADRATIC, Decimal(1), None)
+    ).decisions
     dear = FeeModel(FeeType.QUADRATIC_WITH_COMBO_MAKER_FEES, Decimal(5), None)
     assert check_strategy(maker, params, fees=dear).decisions == []
 
