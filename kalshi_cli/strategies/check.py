@@ -13,6 +13,12 @@ until it is cancelled. It proves the strategy loads, its params validate and `de
 returns `Intent`s and `Cancel`s; it says nothing about profit (that is `kalshi backtest`). Each
 `decide` runs under the deadline of a model's call (`strategies.deadline`: the strategy's own
 `timeout_ms` and `start_s` when its params have them), and the first it misses ends the check.
+
+A synthetic market has no series to read fees from, so the check is given the fees it prices
+at (`STANDARD_FEES`, Kalshi's standard structure, unless the caller names others), hands their
+rates to every snapshot and names them in its report: a fee-aware strategy may decide
+otherwise in a market whose fees differ, and the trader is told which fees these decisions
+were made at.
 """
 
 from __future__ import annotations
@@ -44,7 +50,9 @@ from kalshi_cli.strategy_api import (
     TimeInForce,
     params_dict,
 )
+from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.errors import UsageError
+from kalshi_cli.vocabulary.models import FeeModel, FeeType
 
 TICKER = "KXCHECK-SYNTHETIC"
 START_TS = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -56,6 +64,8 @@ _LEAD_S = 10  # how far ahead the depth leans
 _PATH = ((0, 50), (30, 50), (42, 62), (72, 62), (94, 40), (124, 40), (139, 55), (160, 55))
 _HORIZON_S = 300.0
 _PACKAGE = Path(__file__).resolve().parents[1]  # kalshi_cli/
+# What most series charge: taker 0.07, maker 0.0175, no waiver.
+STANDARD_FEES = FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, Decimal(1), None)
 
 
 def _mids() -> list[int]:
@@ -91,25 +101,46 @@ def synthetic_books() -> Iterator[tuple[float, Orderbook]]:  # unix seconds
 class StrategyCheckReport:
     strategy: Strategy[Any]
     params: Params
+    fees: FeeModel
     steps: int = 0
     decisions: list[dict[str, Any]] = field(default_factory=list)
     position: Decimal = ZERO
 
+    def rates(self, ts: float) -> tuple[Decimal, Decimal]:  # unix seconds
+        """(taker, maker) rates the snapshot at `ts` carries."""
+        return self.fees.rates(at=ts)
+
     def to_json(self) -> dict[str, Any]:
+        # the rates at the market's first step; a waiver ending inside the replay is named by
+        # `waiver_until`, the step its rates change at
+        taker, maker = self.rates(START_TS)
+        waiver = self.fees.waiver_until
         return {
             "strategy": self.strategy.name,
             "spec": self.strategy.spec or self.strategy.name,
             "origin": self.strategy.origin,
             "params": params_dict(self.params),
+            "fees": {
+                "fee_type": self.fees.fee_type.value,
+                "multiplier": str(self.fees.multiplier),
+                "taker_rate": str(taker),
+                "maker_rate": str(maker),
+                "waiver_until": None if waiver is None else iso_utc(waiver),
+            },
             "steps": self.steps,
             "decisions": self.decisions,
             "final_position": str(self.position),
         }
 
     def lines(self) -> list[str]:
+        taker, maker = self.rates(START_TS)
+        waiver = self.fees.waiver_until
+        waived = "" if waiver is None else f", waived until {iso_utc(waiver)}"
         head = (
             f"{self.strategy.name} ({self.strategy.origin}): {self.steps} steps of a synthetic "
-            f"market, {len(self.decisions)} decisions, final position {self.position}"
+            f"market at fees {self.fees.fee_type.value} x{self.fees.multiplier} "
+            f"(taker {taker}, maker {maker}{waived}), {len(self.decisions)} decisions, "
+            f"final position {self.position}"
         )
         rows = [
             f"  t+{d['t']:>3}s  {d['kind']:<6} "
@@ -123,7 +154,11 @@ class StrategyCheckReport:
         return [head, *rows]
 
 
-def check_strategy(strategy: Strategy[Any], params: Params) -> StrategyCheckReport:
+def check_strategy(
+    strategy: Strategy[Any], params: Params, *, fees: FeeModel = STANDARD_FEES
+) -> StrategyCheckReport:
+    """`strategy` over the synthetic market, each snapshot carrying the rates of `fees` (the
+    report names them)."""
     call = BoundedCall(
         strategy.decide,
         timeout_s=getattr(params, "timeout_ms", CALL_DEADLINE_MS) / 1000,
@@ -131,15 +166,15 @@ def check_strategy(strategy: Strategy[Any], params: Params) -> StrategyCheckRepo
         name="strategy-check",
     )
     try:
-        return _check(strategy, params, call)
+        return _check(StrategyCheckReport(strategy, params, fees), call)
     finally:
         call.close()
 
 
 def _check(
-    strategy: Strategy[Any], params: Params, call: BoundedCall[Sequence[Intent | Cancel]]
+    result: StrategyCheckReport, call: BoundedCall[Sequence[Intent | Cancel]]
 ) -> StrategyCheckReport:
-    result = StrategyCheckReport(strategy, params)
+    strategy, params = result.strategy, result.params
     mids: list[tuple[float, Decimal]] = []
     held = FLAT
     resting: list[RestingOrder] = []
@@ -150,7 +185,10 @@ def _check(
             mids.append((ts, mid))
         while mids and mids[0][0] < ts - _HORIZON_S:
             mids.pop(0)
-        snapshot = MarketSnapshot(TICKER, ts, book, tuple(mids))
+        taker, maker = result.rates(ts)
+        snapshot = MarketSnapshot(
+            TICKER, ts, book, tuple(mids), fee_rate=taker, maker_fee_rate=maker
+        )
         view = PositionView(
             TICKER,
             position=held.position,

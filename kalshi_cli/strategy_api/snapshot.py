@@ -48,7 +48,10 @@ class MarketSnapshot(msgspec.Struct, frozen=True):
     for a market whose event pairs it with exactly one other, mutually exclusive market.
     `terms` are how the market settles (its strike fields, close and the index its rules name);
     `index` is that reference index at this moment, handed to a strategy that `reads_index`
-    when the feed has one (strategy_api/index.py). A frozen msgspec Struct: the loop builds one
+    when the feed has one (strategy_api/index.py). `fee_rate` and `maker_fee_rate` are the
+    market's own; their defaults, Kalshi's standard rates, are for a snapshot a trader's test
+    builds: every snapshot the package builds names them (the trade loop the market's, `kalshi
+    strategy check` the fees its report names). A frozen msgspec Struct: the loop builds one
     per strategy call, and a dataclass's frozen `__init__` cost ten times as much
     (`msgspec.structs.replace` makes a changed copy)."""
 
