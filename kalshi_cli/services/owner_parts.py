@@ -222,7 +222,9 @@ class Owners:
             cuts.append((owner, cut))
             excess -= cut
         # each cut's share of the fill's fee: the whole fee when every contract the fill closed
-        # was a part's
+        # was a part's. Shared in the owners' order by name, not the order this reader met them
+        # in, so that every reader of the state file rounds the same share to the same part
+        cuts.sort()
         shares = fee_shares(fill[4], fill[3], [count for _, count in cuts])
         for (owner, count), share in zip(cuts, shares, strict=True):
             self._cut(owner, fill, count, share)
@@ -261,9 +263,10 @@ class Owners:
         self._settle(ticker, event)
 
     def _settle(self, ticker: str, settled: _Settled) -> None:
+        # the parts bear the fee in their owners' order by name, as `_clip` shares a fill's
         held = [
             (owner, engine, mine)
-            for owner, engine in self.engines.items()
+            for owner, engine in sorted(self.engines.items(), key=lambda kept: kept[0])
             if (mine := engine.markets.get(ticker)) is not None and mine.position != 0
         ]
         counts = [abs(mine.position) for _, _, mine in held]

@@ -140,3 +140,35 @@ def test_a_count_finer_than_a_hundredth_reads_the_markets_whole_history(tmp_path
         read = store.fills.from_flat(HELD, day_start(TODAY), subaccount=0)
         assert [f.fill_id for f in read] == ["f1", "f2", "f3", "f4"]
         assert parts_of_day(store, TODAY, 0).realized_today(MM, TODAY) == D("0.18")
+
+
+def test_a_fee_three_parts_share_is_split_alike_whichever_lineup_reads_it(
+    tmp_path: Path,
+) -> None:
+    # three strategies hold one contract each when the stop-loss closes all three for a cent
+    # and another market settles their three for a cent: a third of a cent is no sum of
+    # whole hundredths of a cent, and which part bears the odd one must not hang on the order
+    # its reader met the owners in (a loop runs its own lineup first; status, none)
+    alpha, beta, gamma = "alpha", "beta", "gamma"
+    held = [(ticker, owner) for ticker in (HELD, SETTLES) for owner in (alpha, beta, gamma)]
+    fills = [
+        _fill(n, ticker, "buy 1 @ 0.50", MIDNIGHT + n, owner)
+        for n, (ticker, owner) in enumerate(held, start=1)
+    ]
+    fills.append(_fill(7, HELD, "sell 3 @ 0.40", MIDNIGHT + 10, STOP_LOSS, fee="0.01"))
+    settled = SettlementRecord(
+        SETTLES, "E", "yes", D(3), D(0), D("1.50"), D(0), D("2.99"), D("0.01"), MIDNIGHT + 20
+    )
+    with Store.open(tmp_path / "state.db") as store:
+        store.fills.record_fills(fills)
+        store.settlements.record_settlements([settled])
+        status = parts_of_day(store, TODAY, 0)
+        for lineup in ([], [gamma, beta, alpha], [beta]):
+            restarted = Portfolio([])
+            for name in lineup:
+                restarted.owners.own(name)
+            rebuild(store, restarted, 0)
+            for name in (alpha, beta, gamma):
+                assert restarted.owners.realized_today(name, TODAY) == status.realized_today(
+                    name, TODAY
+                ), (lineup, name)
