@@ -69,9 +69,13 @@ class ListingsGarbledAfterTheCancel(httpx.HTTPTransport):
         return self._garbled()
 
 
+def _a_proxys_page() -> httpx.Response:
+    return httpx.Response(200, text="<html>502 Bad Gateway</html>")
+
+
 UNREADABLE = [
     pytest.param(
-        lambda: httpx.Response(200, text="<html>502 Bad Gateway</html>"),
+        _a_proxys_page,
         "not JSON",
         id="a body no JSON",
     ),
@@ -112,7 +116,7 @@ def test_a_proving_listing_that_cannot_be_read_once_is_listed_again_and_proven(
         assert summary.not_proven == ()
         (proven,) = r.events("stop_proven")
         assert proven["listed_resting"] == 0
-        (again,) = r.events("stop_listing_unreadable")
+        (again,) = r.events("stop_listing_again")
         assert named in str(again["error"]), again
 
 
@@ -148,7 +152,7 @@ def test_a_second_interrupt_while_the_stop_lists_again_gives_it_up_at_once(
     first goes back: the stop does not list again until its deadline, it is given up at once
     (the proof's share of a 20 s deadline is 5 s)."""
     abandon = threading.Event()
-    transport = ListingsGarbledAfterTheCancel(UNREADABLE[0].values[0], None, abandon)
+    transport = ListingsGarbledAfterTheCancel(_a_proxys_page, None, abandon)
     with rig(sim, tmp_path, [TICKER], strategy="market-maker", params={}, transport=transport) as r:
         r.loop.settings = replace(r.loop.settings, stop_deadline_s=20.0)
         r.loop.tick(r.feed.drain_events(), full=True)
