@@ -27,14 +27,12 @@ from kalshi_cli.store import AccountStateUnknown, StoreError
 from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
 from kalshi_cli.vocabulary.clock import Backoff, Deadline, parse_iso
 from kalshi_cli.vocabulary.errors import (
-    AnswerUnreadable,
+    MAY_PASS,
     ApiError,
     AuthError,
     ForbiddenError,
     KalshiError,
     NotFoundError,
-    RateLimitedError,
-    ServerError,
     TransportError,
 )
 from kalshi_cli.vocabulary.models import ZERO
@@ -396,7 +394,7 @@ class KillSwitch:
         def cancel_all() -> None:
             try:
                 self.client.orders.cancel_all_orders()
-            except (RateLimitedError, ServerError):
+            except MAY_PASS:
                 raise  # retried
             except ApiError as exc:
                 if isinstance(exc, AuthError) and not isinstance(exc, ForbiddenError):
@@ -946,8 +944,9 @@ class KillSwitch:
                 report.unreachable = False
                 self._unreachable_since = None
                 return result
-            except (RateLimitedError, ServerError, TransportError, AnswerUnreadable) as exc:
-                # an answer garbled by a proxy or cut short passes as a 503 does
+            except MAY_PASS as exc:
+                # the one rule of the failures that pass (the stop's listings take it too): an
+                # answer garbled by a proxy or cut short passes as a 503 does
                 report.errors.append(exc.one_line())
                 report.unreachable = isinstance(exc, TransportError)
                 # counted across the run's steps: each step would otherwise start its own wait

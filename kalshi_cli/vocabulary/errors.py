@@ -213,6 +213,19 @@ class ServerError(ApiError):
     default_hint = "the exchange kept failing; check `kalshi health-check` and try again later"
 
 
+# The failures that may pass when the same read or cancel is asked again a little later: the
+# exchange throttling (429) or failing (5xx), no answer at all, and an answer that came but cannot
+# be read (a proxy's page, a body cut short). The one rule of what the kill switch and the trade
+# loop's stop try again within their deadline; any other failure is an answer that asking again
+# will not change. None of them says anything of what the exchange holds: never proof.
+MAY_PASS: tuple[type[KalshiError], ...] = (
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    AnswerUnreadable,
+)
+
+
 def _class_for_status(status: int) -> type[ApiError]:
     if status == 400:
         return BadRequestError

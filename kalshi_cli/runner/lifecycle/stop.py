@@ -25,7 +25,11 @@ the unit's 30 s with room for the process to exit):
    exits 11 all the same.
 
 The proof keeps a share of the deadline for itself, so a slow exchange cannot spend it all on
-the withdrawal and leave nothing to look with.
+the withdrawal and leave nothing to look with. Its listing is asked again after a failure that
+may pass (`vocabulary.errors.MAY_PASS`, the kill switch's one rule: a 429, a 5xx, no answer, an
+answer that cannot be read) while that share allows, and only a listing read in full proves:
+the client tries a 5xx again itself but not an answer it cannot read, and a proxy's page or a
+body cut short ended the stop not proven at once, most of its deadline left.
 
 A second SIGINT or SIGTERM (`abandon`) gives the stop up at once, whichever of its calls is out:
 each call that waits on one answer (the trigger, a batch cancel, a listing, a lookup) is made on
@@ -46,6 +50,7 @@ when it cannot. An order placed just before the stop once went unlisted, uncance
 from __future__ import annotations
 
 import math
+import random
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -62,8 +67,8 @@ from kalshi_cli.runner.lifecycle.give_up import (
 from kalshi_cli.runner.ports import own_book
 from kalshi_cli.store.errors import StoreError
 from kalshi_cli.store.records import FINISHED_STATUSES, RESTING
-from kalshi_cli.vocabulary.clock import Deadline
-from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
+from kalshi_cli.vocabulary.clock import Backoff, Deadline
+from kalshi_cli.vocabulary.errors import MAY_PASS, KalshiError, NotFoundError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 if TYPE_CHECKING:
@@ -81,11 +86,16 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# the jitter of the waits between the proof's listings (`LIST_AGAIN`)
+_RNG = random.Random()
+
 # cancels of what the first withdrawal left, at once (the client's rate limiter still paces)
 STOP_WORKERS = 4
 # the share of the stop deadline kept for the proving listing, at most this many seconds
 PROOF_SHARE = 0.25
 PROOF_MAX_S = 5.0
+# the waits between the proof's listings when one fails with what may pass (`MAY_PASS`)
+LIST_AGAIN = Backoff(0.1, 1.0)
 # why no listing proved a stop a second SIGINT or SIGTERM gave up (`StopProof.unlisted`)
 GIVEN_UP = "given up by a second interrupt before its listing"
 
@@ -388,6 +398,44 @@ def _resting_listed(loop: StoppingLoop, abandon: threading.Event | None) -> list
     return unless_given_up(lambda: list(orders.iter_orders(status="resting")), abandon)
 
 
+def _listed_again_if_it_may_pass(
+    loop: StoppingLoop, abandon: threading.Event | None
+) -> tuple[float, list[Order]]:
+    """When the proof's listing was asked, and what it showed: listed again after a failure
+    that may pass (`MAY_PASS`: a 429, a 5xx, no answer, an answer that cannot be read), as the
+    kill switch lists again, while the deadline the caller runs under leaves time for the wait
+    before it; the last failure is raised once it does not. The client tries a 5xx again itself,
+    but not an answer it cannot read: a proxy's page or a body cut short ended the stop not
+    proven at once, most of its deadline left. Only a listing read in full is returned, so
+    none that failed is ever proof. A second interrupt while one is out, or during a wait,
+    raises `GivenUp`."""
+    attempt = 0
+    while True:
+        asked = loop.clock.monotonic()
+        try:
+            return asked, _resting_listed(loop, abandon)
+        except MAY_PASS as exc:
+            attempt += 1
+            deadline = Deadline.current()
+            wait = None if deadline is None else LIST_AGAIN.next_delay(attempt, None, _RNG)
+            if wait is None:
+                raise
+            loop.log.emit("stop_listing_again", {"error": exc.one_line(), "attempt": attempt})
+            _pause(loop, wait, abandon)
+
+
+def _pause(loop: StoppingLoop, seconds: float, abandon: threading.Event | None) -> None:
+    """Sleep `seconds` on the loop's clock, in steps short enough that a second interrupt
+    during the wait gives the stop up at once (`GivenUp`)."""
+    until = loop.clock.monotonic() + seconds
+    while (left := until - loop.clock.monotonic()) > 0:
+        if abandon is not None and abandon.is_set():
+            raise GivenUp
+        loop.clock.sleep(min(left, ABANDON_CHECK_S))
+    if abandon is not None and abandon.is_set():
+        raise GivenUp
+
+
 def _believed_resting(loop: StoppingLoop) -> set[str]:
     """The loop's orders it or its state file holds resting, for a stop that has no listing to
     prove with (given up first, or the listing failed): the view's, and those the state file
@@ -431,9 +479,8 @@ def _prove(
     found = loop.executor.unknown_orders.unknown  # may rest: only a listing can say
     if believed and not refused_later:
         _wait_until(loop, shows_all_from)
-    asked = loop.clock.monotonic()
     try:
-        listed = _resting_listed(loop, abandon)  # `GivenUp` goes to the caller
+        asked, listed = _listed_again_if_it_may_pass(loop, abandon)  # `GivenUp`: the caller's
     except KalshiError as exc:
         left = tuple(sorted(_believed_resting(loop)))
         loop.log.emit(

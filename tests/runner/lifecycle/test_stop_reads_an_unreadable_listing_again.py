@@ -1,0 +1,166 @@
+"""The trade loop's stop lists again, within its deadline, an answer to its proving listing it
+cannot read (a body that is no JSON, a page without the list or the cursor the spec requires),
+as the kill switch does: a garbled answer from a proxy, or a body cut short, passes like a 503.
+It is never proof: a listing that cannot be read says nothing about what rests.
+
+On the old code the client tried again a 503 but not an unreadable answer, and the stop took
+the first one as a listing that failed: `kalshi trade` ended NOT PROVEN (exit 11) at once, its
+quotes cancelled and most of its deadline left, where the next listing would have proved it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kalshi_cli.runner.lifecycle.stop import GIVEN_UP
+from tests.conftest import SimHarness
+from tests.runner.simproc import log_events
+from tests.runner.test_loop_order_batches_sim import rig
+
+TICKER = "KXSTOPUNREAD-SIM-A"
+ORDERS = "/trade-api/v2/portfolio/orders"
+
+
+class ListingsGarbledAfterTheCancel(httpx.HTTPTransport):
+    """The real simulator, except that the resting-order listings asked after the stop's batch
+    cancel was answered reach the client as `garbled()`, the first `times` of them (None: every
+    one). The simulator answered each in full: only what reaches the client is unreadable.
+    `abandon`, when given, is set as the first garbled answer goes back (a second interrupt
+    while the stop lists again)."""
+
+    def __init__(
+        self,
+        garbled: Callable[[], httpx.Response],
+        times: int | None,
+        abandon: threading.Event | None = None,
+    ) -> None:
+        super().__init__()
+        self._garbled = garbled
+        self._left = times
+        self._abandon = abandon
+        self.cancelled = threading.Event()
+        self.listings_garbled = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.method == "DELETE" and request.url.path.endswith("/orders/batched"):
+            self.cancelled.set()
+            return response
+        listing = (
+            request.method == "GET"
+            and request.url.path == ORDERS
+            and request.url.params.get("status") == "resting"
+        )
+        if not (listing and self.cancelled.is_set()) or self._left == 0:
+            return response
+        response.read()
+        if self._left is not None:
+            self._left -= 1
+        self.listings_garbled += 1
+        if self._abandon is not None:
+            self._abandon.set()
+        return self._garbled()
+
+
+def _a_proxys_page() -> httpx.Response:
+    return httpx.Response(200, text="<html>502 Bad Gateway</html>")
+
+
+UNREADABLE = [
+    pytest.param(
+        _a_proxys_page,
+        "not JSON",
+        id="a body no JSON",
+    ),
+    pytest.param(
+        lambda: httpx.Response(200, text='{"orders": [], "cursor": "", "depth": NaN}'),
+        "not JSON",
+        id="a body with a NaN",
+    ),
+    pytest.param(
+        lambda: httpx.Response(200, json={"cursor": ""}),
+        "no 'orders' list",
+        id="a page without its list",
+    ),
+    pytest.param(
+        lambda: httpx.Response(200, json={"orders": []}),
+        "no 'cursor'",
+        id="a page without its cursor",
+    ),
+]
+
+
+@pytest.mark.parametrize(("garbled", "named"), UNREADABLE)
+def test_a_proving_listing_that_cannot_be_read_once_is_listed_again_and_proven(
+    sim: SimHarness, tmp_path: Path, garbled: Callable[[], httpx.Response], named: str
+) -> None:
+    """Two quotes resting, withdrawn by the batch cancel; the first listing after it
+    unreadable, the next one fine: proven, nothing left, the unreadable answer logged. On the
+    old code: not proven, "its listing failed", at the first unreadable listing."""
+    transport = ListingsGarbledAfterTheCancel(garbled, times=1)
+    with rig(sim, tmp_path, [TICKER], strategy="market-maker", params={}, transport=transport) as r:
+        r.loop.settings = replace(r.loop.settings, stop_deadline_s=4.0)
+        r.loop.tick(r.feed.drain_events(), full=True)
+        assert len(r.loop.own_resting()) == 2
+        summary = r.loop.shutdown(cancel_resting=True)
+        assert transport.listings_garbled == 1, "the listing after the cancel was garbled"
+        assert list(r.client.orders.iter_orders(status="resting")) == []
+        assert summary.unlisted == "", summary.unlisted
+        assert summary.not_proven == ()
+        (proven,) = r.events("stop_proven")
+        assert proven["listed_resting"] == 0
+        (again,) = r.events("stop_listing_again")
+        assert named in str(again["error"]), again
+
+
+@pytest.mark.parametrize(("garbled", "named"), UNREADABLE[:1] + UNREADABLE[-1:])
+def test_proving_listings_that_can_never_be_read_are_not_proven_at_the_deadline(
+    sim: SimHarness, tmp_path: Path, garbled: Callable[[], httpx.Response], named: str
+) -> None:
+    """Every listing after the batch cancel unreadable: the quotes are cancelled on the
+    simulator, but no listing could show it, so not proven, the reason named, and only once
+    the proof's share of the deadline is spent, listing again in between."""
+    transport = ListingsGarbledAfterTheCancel(garbled, times=None)
+    deadline_s = 8.0  # the proof's share: a quarter, 2 s
+    with rig(sim, tmp_path, [TICKER], strategy="market-maker", params={}, transport=transport) as r:
+        r.loop.settings = replace(r.loop.settings, stop_deadline_s=deadline_s)
+        r.loop.tick(r.feed.drain_events(), full=True)
+        assert len(r.loop.own_resting()) == 2
+        started = time.monotonic()
+        summary = r.loop.shutdown(cancel_resting=True)
+        took = time.monotonic() - started
+        transport.cancelled.clear()  # the test's own listing below is read as it is
+        assert list(r.client.orders.iter_orders(status="resting")) == [], "the cancel went out"
+        assert summary.not_proven == ()
+        assert summary.unlisted.startswith("its listing failed: "), summary.unlisted
+        assert named in summary.unlisted, summary.unlisted
+        assert transport.listings_garbled > 1, "listed again within the deadline"
+        assert took < deadline_s + 5, f"the stop took {took:.2f}s of a {deadline_s:g}s deadline"
+
+
+def test_a_second_interrupt_while_the_stop_lists_again_gives_it_up_at_once(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Every listing after the batch cancel unreadable, and the person interrupts again as the
+    first goes back: the stop does not list again until its deadline, it is given up at once
+    (the proof's share of a 20 s deadline is 5 s)."""
+    abandon = threading.Event()
+    transport = ListingsGarbledAfterTheCancel(_a_proxys_page, None, abandon)
+    with rig(sim, tmp_path, [TICKER], strategy="market-maker", params={}, transport=transport) as r:
+        r.loop.settings = replace(r.loop.settings, stop_deadline_s=20.0)
+        r.loop.tick(r.feed.drain_events(), full=True)
+        started = time.monotonic()
+        summary = r.loop.shutdown(cancel_resting=True, abandon=abandon)
+        took = time.monotonic() - started
+        assert summary.unlisted == GIVEN_UP
+        assert transport.listings_garbled == 1
+        assert took < 3.0, f"given up after {took:.2f}s"
+        events = [e["event"] for e in log_events(r.log)]
+        assert "shutdown_abandoned" in events
