@@ -70,7 +70,7 @@ def measure(directory: Path, size: int, rounds: int) -> tuple[float, float]:
             with records.tick(full=True):
                 pnl = records.daily_realized_pnl(day)
             timings.append((time.perf_counter() - began) * 1000)
-        rows = store._db.rows("SELECT realized_pnl FROM fills")  # noqa: SLF001
+        rows = store._db.rows("SELECT realized_pnl FROM fills")
         assert pnl == sum((Decimal(v) for (v,) in rows), Decimal(0)), "figure is not the sum"
         timings.sort()
         return statistics.median(timings), timings[int(len(timings) * 0.99) - 1]

@@ -179,13 +179,15 @@ _STEPS = st.lists(
         st.sampled_from(["add", "add_many", "set", "other_add", "other_set", "remove", "undo"]),
         st.integers(0, 30),
         st.sampled_from([DAY - 1, DAY + 2, DAY + 86_399.9, DAY + 86_400]),
-        st.one_of(st.none(), st.decimals(-10**6, 10**6, places=6, allow_nan=False)),
+        st.one_of(st.none(), st.decimals(-(10**6), 10**6, places=6, allow_nan=False)),
     ),
     max_size=25,
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(steps=_STEPS)
 def test_the_figure_is_the_full_sum_after_any_changes(tmp_path_factory: Any, steps: Any) -> None:
     path = tmp_path_factory.mktemp("any") / "state.db"
