@@ -427,6 +427,32 @@ ORDERS_AMEND_SENT_AT = Migration(
     ),
 )
 
+# -- 0011_fill_pnl_changes: a count of the changes to fills other than additions -------------
+# The day's realized P&L (`TradingStateRepository.daily_realized_pnl`) is read again on every
+# pass of the trade loop that wrote a fill, and summing every fill of the day each time costs
+# more the busier the day. A reader instead keeps its sum and adds only the fills with a rowid
+# above the last one it summed, which holds while fills are only added (a new row's rowid is
+# above every other's). These triggers count every other change that can move a day's sum: a
+# fill removed, or its time, realized P&L or rowid changed (a value written again unchanged is
+# not counted). A reader that finds the count moved sums the day again. They live in the file,
+# so every writer keeps the count, whichever process or version it is. Once released, never
+# edit these.
+FILL_PNL_CHANGES = Migration(
+    "0011_fill_pnl_changes",
+    (
+        "CREATE TABLE fill_pnl_changes ("
+        " id INTEGER PRIMARY KEY CHECK (id = 1),"
+        " changes INTEGER NOT NULL)",
+        "INSERT INTO fill_pnl_changes (id, changes) VALUES (1, 0)",
+        "CREATE TRIGGER fills_pnl_changed AFTER UPDATE ON fills "
+        "WHEN old.rowid IS NOT new.rowid OR old.ts IS NOT new.ts "
+        "OR old.realized_pnl IS NOT new.realized_pnl "
+        "BEGIN UPDATE fill_pnl_changes SET changes = changes + 1; END",
+        "CREATE TRIGGER fills_pnl_removed AFTER DELETE ON fills "
+        "BEGIN UPDATE fill_pnl_changes SET changes = changes + 1; END",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     INITIAL,
     FILL_INTEGER_UNITS,
@@ -438,6 +464,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     AGENT_AUDIT,
     AMENDS_IN_FLIGHT,
     ORDERS_AMEND_SENT_AT,
+    FILL_PNL_CHANGES,
 )
 
 

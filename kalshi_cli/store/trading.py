@@ -28,6 +28,8 @@ class TradingStateRepository:
         # rollbacks then (`_kept`)
         self._state: TradingStateRecord | None = None
         self._state_rolled_back = -1
+        # each day's fills' realized P&L as last read (`_fills_pnl`)
+        self._pnl: dict[str, _KeptSum] = {}
 
     def trading_state(self) -> TradingStateRecord:
         """The current state; ACTIVE (source "default") when never set, as of the file's
@@ -147,14 +149,76 @@ class TradingStateRepository:
         """Realized P&L of one UTC day ("YYYY-MM-DD"): the `realized_pnl` of that day's fills
         (those that carry one) plus each settlement of that day's `realized_pnl`
         (revenue - yes_total_cost - no_total_cost: the fee is out of the revenue already; every
-        subaccount's, each once)."""
+        subaccount's, each once). The fills' part is kept and read again at the cost of the
+        fills added since (`_fills_pnl`), not of the day's."""
         start = day_start(day)
-        total = ZERO
-        for (value,) in self._db.rows(
-            "SELECT realized_pnl FROM fills WHERE ts >= ? AND ts < ? AND realized_pnl IS NOT NULL",
-            (start, start + DAY_SECONDS),
-        ):
-            total += Decimal(value)
+        total = self._fills_pnl(day, start)
         for s in self._settlements.read(since=start, until=start + DAY_SECONDS):
             total += s.realized_pnl
         return total
+
+    def _fills_pnl(self, day: str, start: float) -> Decimal:
+        """The day's fills' realized P&L, summed exactly (Decimal, in Python: SQLite's sum is
+        floating point). The sum read last is kept with the file's count of changes to fills
+        other than additions (migration 0011's triggers) and the last fill it covered; while
+        that count has not moved, no rollback of this connection came since, and that fill is
+        still where it was, the only fills it lacks are those with a higher rowid, and those
+        alone are read. Each read is one statement, so one snapshot of the file."""
+        kept = self._pnl.get(day)
+        if kept is not None and kept.rolled_back == self._db.rolled_back:
+            rows = self._db.rows(_FILLS_SINCE_SQL, (kept.rowid,))
+            changes, rowid, fill_id = rows[0][:3]
+            if changes == kept.changes and (kept.fill_id is None or fill_id == kept.fill_id):
+                end = start + DAY_SECONDS
+                total = kept.total
+                anchor = 0 if kept.fill_id is None else 1  # the kept last fill: summed
+                for _, _, _, ts, value in rows[anchor:]:
+                    if value is not None and start <= ts < end:
+                        total += Decimal(value)
+                if rows[-1][1] is not None:
+                    kept.rowid, kept.fill_id = rows[-1][1], rows[-1][2]
+                kept.total = total
+                return total
+        rows = self._db.rows(_DAY_FILLS_SQL, (start, start + DAY_SECONDS))
+        changes, rowid, fill_id, _ = rows[0]
+        total = ZERO
+        for *_, value in rows:
+            if value is not None:
+                total += Decimal(value)
+        if len(self._pnl) >= _DAYS_KEPT and day not in self._pnl:
+            del self._pnl[next(iter(self._pnl))]  # the day asked about first
+        self._pnl[day] = _KeptSum(changes, rowid or 0, fill_id, total, self._db.rolled_back)
+        return total
+
+
+class _KeptSum:
+    """A day's fills' realized P&L as read last: the file's count of changes other than
+    additions then, the last fill (highest rowid) then (0 and None: there was none), and the
+    count of this connection's rollbacks then."""
+
+    __slots__ = ("changes", "fill_id", "rolled_back", "rowid", "total")
+
+    def __init__(
+        self, changes: int, rowid: int, fill_id: str | None, total: Decimal, rolled_back: int
+    ) -> None:
+        self.changes = changes
+        self.rowid = rowid
+        self.fill_id = fill_id
+        self.total = total
+        self.rolled_back = rolled_back
+
+
+# the days whose sums are kept: today, with room for the day before and a few asked about
+_DAYS_KEPT = 4
+# the count of changes, then the kept last fill (when it still has its rowid) and every fill
+# after it, in rowid order (the primary key: a seek, not a scan)
+_FILLS_SINCE_SQL = (
+    "SELECT c.changes, f.rowid, f.fill_id, f.ts, f.realized_pnl FROM fill_pnl_changes c "
+    "LEFT JOIN fills f ON f.rowid >= ? ORDER BY f.rowid"
+)
+# the count of changes and the last fill, with the day's realized P&L (in the `ts` index)
+_DAY_FILLS_SQL = (
+    "SELECT c.changes, m.id, m.fill_id, f.realized_pnl FROM fill_pnl_changes c "
+    "LEFT JOIN (SELECT rowid AS id, fill_id FROM fills ORDER BY rowid DESC LIMIT 1) m "
+    "LEFT JOIN fills f ON f.ts >= ? AND f.ts < ? AND f.realized_pnl IS NOT NULL"
+)
