@@ -120,6 +120,9 @@ def test_cancel_all_is_not_proven_by_a_first_page_without_its_cursor(
         "cancel-all",
         "--ticker",
         ticker,
+        # every listing is unreadable: NOT PROVEN comes at the deadline, listed again till then
+        "--deadline",
+        "5",
         client=lambda: connect(prime.account, transport=LastOrderOnAPageWithoutItsCursor()),
     )
     with connect(prime.account) as client:

@@ -257,6 +257,9 @@ def test_cancel_all_is_not_proven_by_a_resting_listing_without_its_orders_list(
         "cancel-all",
         "--ticker",
         ticker,
+        # every listing is unreadable: NOT PROVEN comes at the deadline, listed again till then
+        "--deadline",
+        "5",
         client=lambda: connect(prime.account, transport=ListedAs(_resting, {})),
     )
     assert "PROVEN: no resting order left" not in done.output, done.output
