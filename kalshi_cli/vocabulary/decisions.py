@@ -273,28 +273,17 @@ class Intent:
 
     def replacing_none(self) -> Intent:
         """This order as it counts resting beside the orders it replaces, while they may still
-        rest (their cancels or its amend not yet answered): the same order, replacing none.
-        Built whole rather than by `dataclasses.replace`, which reads every field by name: a
-        market maker's every requote asks it."""
-        return Intent(
-            self.ticker,
-            self.side,
-            self.action,
-            self.price,
-            self.count,
-            self.model_fair,
-            self.reason,
-            self.strategy,
-            self.post_only,
-            self.reduce_only,
-            self.time_in_force,
-            (),
-            self.fee_rate,
-        )
+        rest (their cancels or its amend not yet answered): the same order, replacing none."""
+        return self._copy((), self.fee_rate)
 
     def at_fee_rate(self, fee_rate: Decimal) -> Intent:
-        """This order at `fee_rate`: built whole, as `replacing_none` is, for the same
-        reason."""
+        """This order at `fee_rate`."""
+        return self._copy(self.replaces, fee_rate)
+
+    def _copy(self, replaces: tuple[str, ...], fee_rate: Decimal) -> Intent:
+        """This order with `replaces` and `fee_rate`: built whole rather than by
+        `dataclasses.replace`, which reads every field by name, since a market maker's every
+        requote asks for one."""
         return Intent(
             self.ticker,
             self.side,
@@ -307,7 +296,7 @@ class Intent:
             self.post_only,
             self.reduce_only,
             self.time_in_force,
-            self.replaces,
+            replaces,
             fee_rate,
         )
 
