@@ -273,19 +273,32 @@ def state_file_at(path: Path) -> bool:
 
 
 def check_is_state_file(path: Path) -> None:
-    """Refuse, before SQLite touches it, a regular file that cannot be a state file (what
-    `state_file_at` found there)."""
+    """Refuse, before SQLite touches it, an empty regular file where the state file should be
+    (what `state_file_at` found there); SQLite itself refuses one that is not a database, and
+    `refused_on_open` says which it is. Only stat: a file of the state file opened and closed by
+    this process while a connection of it has the file open would drop that connection's locks
+    (POSIX locks belong to the process, and any close releases them all), and another process
+    would then fold the WAL into the file and delete it under that connection, whose commits
+    would be lost."""
     try:
-        with path.open("rb") as f:
-            head = f.read(len(_SQLITE_HEADER))
+        size = path.stat().st_size
     except OSError as exc:
         raise StoreError(
             f"cannot read state file {path}: {exc.strerror or exc}", hint="check its permissions"
         ) from exc
-    if not head:
+    if not size:
         raise _not_a_state_file(path, "is empty")
-    if head != _SQLITE_HEADER:
-        raise _not_a_state_file(path, "is not an SQLite database")
+
+
+def refused_on_open(exc: sqlite3.Error, path: Path) -> StoreError:
+    """The error to raise for `exc`, met opening the file at `path`: a file SQLite does not
+    take for a database is named for what it is, another program's file (no SQLite header) or
+    a damaged state file. Its header is read only here, when no connection can be using it."""
+    if "not a database" in str(exc):
+        with suppress(OSError), path.open("rb") as f:
+            if f.read(len(_SQLITE_HEADER)) != _SQLITE_HEADER:
+                return _not_a_state_file(path, "is not an SQLite database")
+    return wrap_error(exc, path)
 
 
 def check_schema(conn: sqlite3.Connection, path: Path) -> None:
