@@ -1158,6 +1158,7 @@ def test_a_slow_exchange_gets_its_cancel_all_first_and_every_known_order_is_name
         "o-1": {"client_order_id": "c-1", "strategy": "spike"},
         "o-2": {"client_order_id": "c-2", "strategy": "mm"},
     }
+    assert report.owner_text("o-1") == "o-1 (strategy spike, client order id c-1)"  # the text
 
 
 def test_a_slow_exchange_gets_the_known_orders_of_a_market_cancelled_before_any_listing(
