@@ -125,28 +125,25 @@ def cancel_all_command(
 
 
 def post_kill_alert(app: AppContext, report: KillReport, scope: str) -> list[str]:
-    """The kill switch's alert to the config's webhooks (runbooks/06): critical, whoever pulled
-    it and whether a trade loop runs or not, as the fingerprint a loop seeing HALTED posts,
-    so the router's de-duplication sends it once. Returns the delivery problems; never
-    raises."""
-    from kalshi_cli.alerts import Alert, AlertRouter, Runbook, Severity
+    """The kill switch's alert (runbooks/06) to the config's webhooks, whether or not a trade
+    loop runs: the loop's own for HALTED (`KINDS`), so the router sends it once. Returns the
+    delivery problems; never raises."""
+    from kalshi_cli.alerts import Alert, AlertRouter
     from kalshi_cli.config import read_sections, section
+    from kalshi_cli.runner.lifecycle.alerting import KINDS
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.errors import KalshiError
 
     try:
-        alerts = section(read_sections(app.settings().config_path), "alerts")
-        router = AlertRouter.from_config(alerts)
+        router = AlertRouter.from_config(
+            section(read_sections(app.settings().config_path), "alerts")
+        )
         if not router.channels:
             return []
         verdict = "PROVEN: no resting order left" if report.proven else "NOT PROVEN"
-        alert = Alert(
-            "trade.kill_switch",
-            Severity.CRITICAL,
-            "Kill switch used: trading HALTED",
-            f"kalshi cancel-all ({scope}): {len(report.cancelled)} order(s) cancelled; {verdict}",
-            Runbook.KILL_SWITCH,
-        )
+        summary = f"kalshi cancel-all ({scope}): {len(report.cancelled)} cancelled; {verdict}"
+        severity, title, runbook = KINDS["kill_switch"]
+        alert = Alert("trade.kill_switch", severity, title, summary, runbook)
         with Store.open(app.settings().state, migrate=False) as store:
             return list(router.notify(alert, store.alerts).problems)
     except KalshiError as exc:

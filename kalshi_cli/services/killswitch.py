@@ -131,9 +131,8 @@ RFQ_STEP_SHARE = 0.2
 # it: the exchange's cancel-all comes after them, and an order-group service that does not
 # answer must not spend the whole deadline before a cancel is sent.
 GROUP_STEP_SHARE = 0.2
-# The share of the deadline the listing before the exchange's cancel-all may take, each request
-# cut to it: it only lets the report name what the cancel-all took, and an exchange slow to list
-# a thousand orders must not hold the cancel back (the state file's orders are named instead).
+# The share of the deadline the listing before the exchange's cancel-all may take (it only names
+# what the cancel-all took): a slow exchange must not hold the cancel back.
 LIST_FIRST_SHARE = 0.05
 
 
@@ -405,10 +404,9 @@ class KillSwitch:
             run.unknown_groups = self._trigger_groups(run.deadline, run.report, run.say)
 
     def _read_known(self, run: _Pull) -> None:
-        """The state file's orders that may rest in scope (by market; none by event, which a
-        row does not name), read before any cancel: the cancels of step 3 with a filter, and
-        what a report that cannot prove names. A state file that cannot be read costs only
-        that."""
+        """The state file's orders that may rest in scope (none by event, which a row does not
+        name), read before any cancel: step 3's with a filter, and what an unproven report
+        names."""
         if self.store is None or run.event_ticker is not None:
             return
         scope = self.client.subaccount
@@ -799,19 +797,16 @@ class KillSwitch:
         except _DeadlinePassed:
             report.errors.append("RFQs and quotes not listed: none closed")
             raise _RfqSideUnlisted from None
-        sent = False
         for rfq in rfqs:
             with suppress(_DeadlinePassed):
                 self._retry(partial(comms.delete_rfq, rfq.rfq_id), deadline, report)
                 report.rfqs_closed.append(rfq.rfq_id)
-            sent = True
         for quote in quotes:
             with suppress(_DeadlinePassed):
                 delete = partial(comms.delete_quote, quote.quote_id, rfq_id=quote.rfq_id)
                 self._retry(delete, deadline, report)
                 report.quotes_cancelled.append(quote.quote_id)
-            sent = True
-        if sent:
+        if rfqs or quotes:
             closed, cancelled = len(report.rfqs_closed), len(report.quotes_cancelled)
             say(f"{closed} RFQ(s) closed, {cancelled} quote(s) cancelled")
             return self.clock.monotonic()

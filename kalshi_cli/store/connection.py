@@ -273,13 +273,10 @@ def state_file_at(path: Path) -> bool:
 
 
 def check_is_state_file(path: Path) -> None:
-    """Refuse, before SQLite touches it, an empty regular file where the state file should be
-    (what `state_file_at` found there); SQLite itself refuses one that is not a database, and
-    `refused_on_open` says which it is. Only stat: a file of the state file opened and closed by
-    this process while a connection of it has the file open would drop that connection's locks
-    (POSIX locks belong to the process, and any close releases them all), and another process
-    would then fold the WAL into the file and delete it under that connection, whose commits
-    would be lost."""
+    """Refuse an empty file where the state file should be (what `state_file_at` found there);
+    SQLite refuses one that is not a database (`refused_on_open`). Only a stat: opening and
+    closing the file here would drop every POSIX lock this process holds on it, and another
+    process closing would then delete the WAL under this one's connections (rows lost)."""
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -291,9 +288,8 @@ def check_is_state_file(path: Path) -> None:
 
 
 def refused_on_open(exc: sqlite3.Error, path: Path) -> StoreError:
-    """The error to raise for `exc`, met opening the file at `path`: a file SQLite does not
-    take for a database is named for what it is, another program's file (no SQLite header) or
-    a damaged state file. Its header is read only here, when no connection can be using it."""
+    """`exc`, met opening `path`, as the store's error; a file SQLite does not take for a
+    database is named for what it is (its header read only then: nothing can be using it)."""
     if "not a database" in str(exc):
         with suppress(OSError), path.open("rb") as f:
             if f.read(len(_SQLITE_HEADER)) != _SQLITE_HEADER:
