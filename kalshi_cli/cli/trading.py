@@ -30,6 +30,7 @@ from kalshi_cli.services.killswitch import DEFAULT_DEADLINE_S
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 if TYPE_CHECKING:
+    from kalshi_cli.cli._context import AppContext
     from kalshi_cli.cli._output import Output
     from kalshi_cli.services.killswitch import KillReport
     from kalshi_cli.services.reconcile import ReconcileReport
@@ -117,8 +118,36 @@ def cancel_all_command(
         pace=partial(pace_by_account, client, tier_setting(app)),
     )
     render_kill_report(out, report, scope=scope)
+    for problem in post_kill_alert(app, report, scope):
+        out.note(problem)
     if not report.proven:
         raise typer.Exit(int(ExitCode.NOT_PROVEN))
+
+
+def post_kill_alert(app: AppContext, report: KillReport, scope: str) -> list[str]:
+    """The kill switch's alert (runbooks/06) to the config's webhooks, whether or not a trade
+    loop runs: the loop's own for HALTED (`KINDS`), so the router sends it once. Returns the
+    delivery problems; never raises."""
+    from kalshi_cli.alerts import Alert, AlertRouter
+    from kalshi_cli.config import read_sections, section
+    from kalshi_cli.runner.lifecycle.alerting import KINDS
+    from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.errors import KalshiError
+
+    try:
+        router = AlertRouter.from_config(
+            section(read_sections(app.settings().config_path), "alerts")
+        )
+        if not router.channels:
+            return []
+        verdict = "PROVEN: no resting order left" if report.proven else "NOT PROVEN"
+        summary = f"kalshi cancel-all ({scope}): {len(report.cancelled)} cancelled; {verdict}"
+        severity, title, runbook = KINDS["kill_switch"]
+        alert = Alert("trade.kill_switch", severity, title, summary, runbook)
+        with Store.open(app.settings().state, migrate=False) as store:
+            return list(router.notify(alert, store.alerts).problems)
+    except KalshiError as exc:
+        return [f"kill switch alert not sent: {exc.one_line()}"]
 
 
 def _kill_scope(ticker: str | None, event: str | None, subaccount: int | None) -> str:
@@ -141,7 +170,7 @@ def render_kill_report(out: Output, report: KillReport, *, scope: str) -> None:
         f"cancelled: {len(report.cancelled)} order(s), {report.contracts_cancelled} contract(s)"
     )
     for order_id in report.cancelled[:20]:
-        out.line(f"  {order_id}")
+        out.line(f"  {report.owner_text(order_id)}")
     if len(report.cancelled) > 20:
         out.line(f"  ... and {len(report.cancelled) - 20} more (--json lists all)")
     for group_id in report.order_groups_triggered:
@@ -165,7 +194,7 @@ def render_kill_report(out: Output, report: KillReport, *, scope: str) -> None:
     else:
         out.line(f"NOT PROVEN: {len(report.left)} resting order(s) left ({scope})")
     for order_id in report.left[:20]:
-        out.line(f"  left: {order_id}")
+        out.line(f"  left: {report.owner_text(order_id)}")
     # whatever the reason above, an RFQ or quote left open may still execute: each is named
     for item in report.communications_left:
         out.line(f"  still open: {item} (an RFQ or a quote of yours)")

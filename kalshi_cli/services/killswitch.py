@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from kalshi_cli.client.pacing import Pacing
     from kalshi_cli.client.requests import CancelResult
     from kalshi_cli.services.reconcile import SubaccountReads
-    from kalshi_cli.store import Store
+    from kalshi_cli.store import IntentRecord, Store
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import Fill, Order
 
@@ -131,6 +131,9 @@ RFQ_STEP_SHARE = 0.2
 # it: the exchange's cancel-all comes after them, and an order-group service that does not
 # answer must not spend the whole deadline before a cancel is sent.
 GROUP_STEP_SHARE = 0.2
+# The share of the deadline the listing before the exchange's cancel-all may take (it only names
+# what the cancel-all took): a slow exchange must not hold the cancel back.
+LIST_FIRST_SHARE = 0.05
 
 
 # How long an order intent may stay `pending` while its request is in flight: more than the
@@ -166,6 +169,9 @@ class KillReport:
     # no state file of the account's was given to halt (a paper session's was): a live trade
     # loop on the account's own never saw HALTED
     account_state_unknown: bool = False
+    # each order named above: its client order id and the strategy that placed it (None: not
+    # known, as for an order this state file never recorded)
+    owners: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -183,7 +189,17 @@ class KillReport:
             "rfqs_closed": self.rfqs_closed,
             "quotes_cancelled": self.quotes_cancelled,
             "communications_left": self.communications_left,
+            "orders": {
+                order_id: {"client_order_id": coid, "strategy": strategy}
+                for order_id in dict.fromkeys([*self.cancelled, *self.left])
+                for coid, strategy in [self.owners.get(order_id, (None, None))]
+            },
         }
+
+    def owner_text(self, order_id: str) -> str:
+        """An order as the text report names it: its id, strategy and client order id."""
+        coid, strategy = self.owners.get(order_id, (None, None))
+        return f"{order_id} (strategy {strategy or 'unknown'}, client order id {coid or 'unknown'})"
 
     def state_json(self) -> dict[str, Any]:
         """The state file's side, which every answer of the switch carries beside `to_json`:
@@ -241,6 +257,8 @@ class _Pull:
     # (None: the account has one subaccount, whose it is)
     whose: dict[str, int | None] = field(default_factory=dict)
     unknown_groups: list[str] = field(default_factory=list)  # step 2's, forgotten at the end
+    # the state file's orders in scope that may rest, by order id, read before any cancel
+    known: dict[str, IntentRecord] = field(default_factory=dict)
 
     @property
     def every_market(self) -> bool:
@@ -309,16 +327,19 @@ class KillSwitch:
         # the client's requests run under the deadline too (the module docstring)
         with Deadline.after(self.clock, self.deadline_s).scope() as deadline:
             run.deadline = deadline.at
+            self._read_known(run)
             self._trigger_order_groups(run)  # 2
             self._pace(run)  # 2a, with a filter
             try:
                 self._exchange_cancel_all(run)  # 3, with no filter
+                self._cancel_known(run)  # 3 with a filter, before any listing
                 self._close_rfq_side(run)  # 2b
                 self._cancel_and_prove_in_rounds(run)  # 3 with a filter, and 4
             except _DeadlinePassed:
                 run.report.proven = False
             self._prove_rfq_side_closed(run)
             self._count_what_the_cancel_all_cancelled(run)
+            self._name_what_may_be_left(run)
             self._record_halted_at_last(run)
             self._refuse_proof_while_a_loop_may_place(run)
             self._book_groups(run)
@@ -382,13 +403,31 @@ class KillSwitch:
         if run.every_market:
             run.unknown_groups = self._trigger_groups(run.deadline, run.report, run.say)
 
+    def _read_known(self, run: _Pull) -> None:
+        """The state file's orders that may rest in scope (none by event, which a row does not
+        name), read before any cancel: step 3's with a filter, and what an unproven report
+        names."""
+        if self.store is None or run.event_ticker is not None:
+            return
+        scope = self.client.subaccount
+        with suppress(StoreError):
+            for intent in self.store.orders.intents(
+                status=[PENDING, UNKNOWN, RESTING], ticker=run.ticker
+            ):
+                if intent.order_id and (scope is None or intent.subaccount == scope):
+                    run.known[intent.order_id] = intent
+
     def _exchange_cancel_all(self, run: _Pull) -> None:
-        """Step 3 with no filter: list the resting orders once (so the report can name them),
-        then the exchange's own cancel-all. A failed first listing must not hold it back."""
+        """Step 3 with no filter: list the resting orders once within `LIST_FIRST_SHARE` of the
+        deadline (so the report can name them), then the exchange's own cancel-all. A slow or
+        failed first listing must not hold it back."""
         if not run.every_market:
             return
-        with suppress(_DeadlinePassed):
-            self._list_resting(run)
+        with (
+            suppress(_DeadlinePassed),
+            Deadline.within(self.clock, LIST_FIRST_SHARE * self.deadline_s) as step,
+        ):
+            self._list_resting(run, min(run.deadline, step.at))
         refused: list[ApiError] = []
 
         def cancel_all() -> None:
@@ -412,6 +451,17 @@ class KillSwitch:
         run.report.exchange_cancel_all = True
         self._cancels_sent(run)
         run.say(f"exchange cancel-all sent ({len(run.listed)} resting before)")
+
+    def _cancel_known(self, run: _Pull) -> None:
+        """Step 3 without the exchange's cancel-all (a filter, or a cancel-all refused): the
+        state file's orders in scope are cancelled before any listing, which a slow exchange
+        may not answer in time; the rounds then list and cancel what else rests."""
+        if run.report.exchange_cancel_all or not run.known:
+            return
+        run.say(f"cancelling the state file's {len(run.known)} order(s) first")
+        with suppress(_DeadlinePassed):
+            self._cancel_batch(list(run.known.values()), run.deadline, run.report)
+            self._cancels_sent(run)
 
     def _close_rfq_side(self, run: _Pull) -> None:
         """Step 2b, right after the exchange's cancel-all (first, with a filter)."""
@@ -481,10 +531,10 @@ class KillSwitch:
         run.settled_at = self.clock.monotonic() + self.read_lag_s
         run.cancelled_since_listing = True
 
-    def _list_resting(self, run: _Pull) -> list[Order]:
+    def _list_resting(self, run: _Pull, deadline: float | None = None) -> list[Order]:
         orders = self._retry(
             lambda: self._named(run, self._resting_in_scope(run, self.client)),
-            run.deadline,
+            run.deadline if deadline is None else deadline,
             run.report,
         )
         for order in orders:
@@ -564,6 +614,23 @@ class KillSwitch:
             if order_id not in run.latest and order_id not in confirmed
         ]
         self._count_cancelled_by_cancel_all(gone, run.deadline, run.report)
+
+    def _name_what_may_be_left(self, run: _Pull) -> None:
+        """Not proven with no listing read after the cancels: every order known (the state
+        file's and any listing's) not confirmed cancelled may be left. And every order named
+        gets its client order id and strategy, the state file's when it knows them."""
+        report = run.report
+        if not report.proven and run.latest is None:
+            confirmed = set(report.cancelled)
+            report.left = [i for i in {**run.listed, **run.known} if i not in confirmed]
+        for order_id in dict.fromkeys([*report.cancelled, *report.left]):
+            intent = run.known.get(order_id)
+            if intent is None and self.store is not None:
+                with suppress(StoreError):
+                    intent = self.store.orders.intent_by_order_id(order_id)
+            listed = run.listed.get(order_id)
+            coid = intent.client_order_id if intent else listed.client_order_id if listed else ""
+            report.owners[order_id] = (coid or None, intent.strategy if intent else None)
 
     def _record_halted_at_last(self, run: _Pull) -> None:
         """What could not be recorded yet gets one more chance, waiting for a lock a little;
@@ -730,19 +797,16 @@ class KillSwitch:
         except _DeadlinePassed:
             report.errors.append("RFQs and quotes not listed: none closed")
             raise _RfqSideUnlisted from None
-        sent = False
         for rfq in rfqs:
             with suppress(_DeadlinePassed):
                 self._retry(partial(comms.delete_rfq, rfq.rfq_id), deadline, report)
                 report.rfqs_closed.append(rfq.rfq_id)
-            sent = True
         for quote in quotes:
             with suppress(_DeadlinePassed):
                 delete = partial(comms.delete_quote, quote.quote_id, rfq_id=quote.rfq_id)
                 self._retry(delete, deadline, report)
                 report.quotes_cancelled.append(quote.quote_id)
-            sent = True
-        if sent:
+        if rfqs or quotes:
             closed, cancelled = len(report.rfqs_closed), len(report.quotes_cancelled)
             say(f"{closed} RFQ(s) closed, {cancelled} quote(s) cancelled")
             return self.clock.monotonic()
@@ -904,16 +968,18 @@ class KillSwitch:
             raise _DeadlinePassed
         self.clock.sleep(delay)
 
-    def _batch_cancel(self, chunk: list[Order]) -> list[CancelResult]:
+    def _batch_cancel(self, chunk: list[Order] | list[IntentRecord]) -> list[CancelResult]:
         """A listing covers every subaccount, and a cancel item the exchange reads as
         subaccount 0's unless it names another: each item names its order's."""
-        pairs: list[tuple[str, str | None]] = [(o.order_id, o.ticker) for o in chunk]
-        elsewhere = {o.order_id: o.subaccount for o in chunk if o.subaccount}
+        pairs: list[tuple[str, str | None]] = [(o.order_id or "", o.ticker) for o in chunk]
+        elsewhere = {o.order_id or "": o.subaccount for o in chunk if o.subaccount}
         if elsewhere:
             return self.client.orders.batch_cancel(pairs, subaccounts=elsewhere)
         return self.client.orders.batch_cancel(pairs)
 
-    def _cancel_batch(self, orders: list[Order], deadline: float, report: KillReport) -> None:
+    def _cancel_batch(
+        self, orders: list[Order] | list[IntentRecord], deadline: float, report: KillReport
+    ) -> None:
         for start in range(0, len(orders), self.batch_size):
             chunk = orders[start : start + self.batch_size]
             results = self._retry(

@@ -273,19 +273,28 @@ def state_file_at(path: Path) -> bool:
 
 
 def check_is_state_file(path: Path) -> None:
-    """Refuse, before SQLite touches it, a regular file that cannot be a state file (what
-    `state_file_at` found there)."""
+    """Refuse an empty file where the state file should be (what `state_file_at` found there);
+    SQLite refuses one that is not a database (`refused_on_open`). Only a stat: opening and
+    closing the file here would drop every POSIX lock this process holds on it, and another
+    process closing would then delete the WAL under this one's connections (rows lost)."""
     try:
-        with path.open("rb") as f:
-            head = f.read(len(_SQLITE_HEADER))
+        size = path.stat().st_size
     except OSError as exc:
         raise StoreError(
             f"cannot read state file {path}: {exc.strerror or exc}", hint="check its permissions"
         ) from exc
-    if not head:
+    if not size:
         raise _not_a_state_file(path, "is empty")
-    if head != _SQLITE_HEADER:
-        raise _not_a_state_file(path, "is not an SQLite database")
+
+
+def refused_on_open(exc: sqlite3.Error, path: Path) -> StoreError:
+    """`exc`, met opening `path`, as the store's error; a file SQLite does not take for a
+    database is named for what it is (its header read only then: nothing can be using it)."""
+    if "not a database" in str(exc):
+        with suppress(OSError), path.open("rb") as f:
+            if f.read(len(_SQLITE_HEADER)) != _SQLITE_HEADER:
+                return _not_a_state_file(path, "is not an SQLite database")
+    return wrap_error(exc, path)
 
 
 def check_schema(conn: sqlite3.Connection, path: Path) -> None:

@@ -34,6 +34,7 @@ from kalshi_cli.store.connection import (
     create_state_file,
     migration_failed,
     missing_error,
+    refused_on_open,
     state_file_at,
     wrap_error,
 )
@@ -173,7 +174,7 @@ class Store:
             ) from exc
         except sqlite3.Error as exc:
             conn.close()
-            raise wrap_error(exc, path) from exc
+            raise refused_on_open(exc, path) from exc
         except BaseException:
             conn.close()
             raise
@@ -228,7 +229,7 @@ class Store:
             todo = _pending(conn, path)
         except sqlite3.Error as exc:
             conn.close()
-            raise wrap_error(exc, path) from exc
+            raise refused_on_open(exc, path) from exc
         except BaseException:
             conn.close()
             raise

@@ -18,6 +18,7 @@ from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.services.killswitch import (
     IN_FLIGHT_S,
+    LIST_FIRST_SHARE,
     LOCK_HELD,
     ORDER_GROUPS_KEY,
     KillSwitch,
@@ -26,7 +27,7 @@ from kalshi_cli.services.killswitch import (
     session_order_groups,
 )
 from kalshi_cli.store import IntentRecord, Store, StoreError
-from kalshi_cli.vocabulary.clock import ManualClock, parse_iso
+from kalshi_cli.vocabulary.clock import Deadline, ManualClock, parse_iso
 from kalshi_cli.vocabulary.errors import ApiError, KalshiError, TransportError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import Action, BookSide, Fill, Order, Side, decode_answer
@@ -684,6 +685,7 @@ def test_the_reports_json_document_has_the_documented_keys(store: Store) -> None
         "rfqs_closed": [],
         "quotes_cancelled": [],
         "communications_left": [],
+        "orders": {"main-1": {"client_order_id": None, "strategy": None}},
     }
 
 
@@ -1080,3 +1082,94 @@ def test_a_refused_subaccount_listing_never_keeps_the_kill_switch_from_cancellin
     # subaccount 1's, whose subaccount could not be told, is cancelled as the primary's and
     # refused: left resting and named, never proven gone
     assert not report.proven and report.left == [on_1.order_id]
+
+
+# ------------------------------------------------------------- a slow exchange: cancel first
+
+
+class SlowListings(UnexpectedCalls):
+    """An exchange whose every listing runs out its request's time (a listing of a thousand
+    orders at seconds per page), each request cut at the deadline it runs under, as the
+    client cuts it: it answers the cancels, and never a listing."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.cancel_all_at: float | None = None
+        self.batches: list[list[tuple[str, str | None]]] = []
+
+    def iter_orders(self, **filters: object) -> Iterator[Order]:
+        cut = Deadline.current()
+        now = self.clock.monotonic()
+        self.clock.advance(10.0 if cut is None else min(10.0, cut.at - now))
+        raise TransportError("read timed out")
+
+    def cancel_all_orders(self) -> None:
+        self.cancel_all_at = self.clock.monotonic()
+
+    def batch_cancel(
+        self, orders: list[tuple[str, str | None]], *, subaccounts: dict[str, int] | None = None
+    ) -> list[CancelResult]:
+        self.batches.append(orders)
+        return [CancelResult(oid, Decimal(2)) for oid, _ in orders]
+
+
+def two_resting_rows(store: Store) -> None:
+    for n, strategy in ((1, "spike"), (2, "mm")):
+        store.orders.record_intent(
+            IntentRecord(
+                f"c-{n}",
+                TICKER,
+                BookSide.BID,
+                Decimal("0.2"),
+                Decimal(2),
+                Side.YES,
+                Action.BUY,
+                strategy=strategy,
+            )
+        )
+        store.orders.mark_sent(
+            f"c-{n}",
+            order_id=f"o-{n}",
+            status="resting",
+            fill_count=Decimal(0),
+            remaining_count=Decimal(2),
+        )
+
+
+def test_a_slow_exchange_gets_its_cancel_all_first_and_every_known_order_is_named_left(
+    store: Store,
+) -> None:
+    """Every listing runs out its time: the exchange's cancel-all goes out once the first
+    listing has had its small share of the deadline, not after the whole of it; the report
+    that cannot prove names each order of the state file, with its strategy and client order
+    id, as possibly left."""
+    two_resting_rows(store)
+    clock = ManualClock()
+    exchange = SlowListings(clock)
+    start = clock.monotonic()
+
+    report = KillSwitch(exchange, store, clock, deadline_s=60).run()
+
+    assert exchange.cancel_all_at is not None
+    assert exchange.cancel_all_at <= start + LIST_FIRST_SHARE * 60
+    assert report.exchange_cancel_all and not report.proven
+    assert sorted(report.left) == ["o-1", "o-2"]
+    assert report.to_json()["orders"] == {
+        "o-1": {"client_order_id": "c-1", "strategy": "spike"},
+        "o-2": {"client_order_id": "c-2", "strategy": "mm"},
+    }
+    assert report.owner_text("o-1") == "o-1 (strategy spike, client order id c-1)"  # the text
+
+
+def test_a_slow_exchange_gets_the_known_orders_of_a_market_cancelled_before_any_listing(
+    store: Store,
+) -> None:
+    two_resting_rows(store)
+    clock = ManualClock()
+    exchange = SlowListings(clock)
+
+    report = KillSwitch(exchange, store, clock, deadline_s=60).run(ticker=TICKER)
+
+    assert sorted(exchange.batches[0]) == [("o-1", TICKER), ("o-2", TICKER)]
+    assert sorted(report.cancelled) == ["o-1", "o-2"] and not report.proven
+    assert report.to_json()["orders"]["o-2"] == {"client_order_id": "c-2", "strategy": "mm"}

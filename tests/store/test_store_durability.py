@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -161,3 +162,88 @@ def test_checks_see_what_the_trade_loop_commits(tmp_path: Path, how: str) -> Non
             loop.events.heartbeat(source="trade", detail={"loop": 2})
             beat = check.events.last_heartbeat("trade")
             assert beat is not None and beat.detail == {"loop": 2}
+
+
+def _write_a_row(path: Path, session: str) -> None:
+    with Store.open(path) as store:
+        store.audit.record(session=session, tool="execute", arguments={}, outcome="ok", detail={})
+
+
+def test_opening_the_file_again_keeps_this_process_locks_on_it(tmp_path: Path) -> None:
+    """A process that opens the file while it has it open already (`kalshi mcp`: a Store per
+    tool call, on several threads) keeps its locks on it. Were they dropped, another process
+    closing would take itself for the last, fold the WAL into the file and delete it under
+    this one: rows written on either side are then lost, and the file may end up malformed."""
+    path = tmp_path / "state.db"
+    spawn = multiprocessing.get_context("spawn")
+
+    def other(session: str) -> None:
+        process = spawn.Process(target=_write_a_row, args=(path, session))
+        process.start()
+        process.join(30)
+        assert process.exitcode == 0
+
+    with Store.open(path) as first:
+        Store.open(path).close()
+        other("other-1")
+        _write_a_row_on(first, "first-1")
+        other("other-2")
+        _write_a_row_on(first, "first-2")
+        other("other-3")
+    with Store.open(path) as store:
+        assert [r.session for r in store.audit.entries()] == [
+            "other-1",
+            "first-1",
+            "other-2",
+            "first-2",
+            "other-3",
+        ]
+        assert store.integrity_check() == "ok"
+
+
+def _write_a_row_on(store: Store, session: str) -> None:
+    store.audit.record(session=session, tool="execute", arguments={}, outcome="ok", detail={})
+
+
+def _write_rows_from_threads(path: Path, process: int, threads: int, rows: int) -> None:
+    """As `kalshi mcp` writes: a Store opened per call, on several threads at once, beside one
+    held open the whole time (a trade loop's)."""
+
+    def calls(thread: int) -> None:
+        for n in range(rows):
+            _write_a_row(path, f"p{process}-t{thread}-{n}")
+
+    with Store.open(path) as held:
+        workers = [threading.Thread(target=calls, args=(t,)) for t in range(threads)]
+        for worker in workers:
+            worker.start()
+        for n in range(rows):
+            _write_a_row_on(held, f"p{process}-held-{n}")
+        for worker in workers:
+            worker.join()
+
+
+def test_processes_and_threads_writing_at_once_lose_no_row(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    Store.open(path).close()
+    spawn = multiprocessing.get_context("spawn")
+    processes, threads, rows = 3, 3, 15
+    writers = [
+        spawn.Process(target=_write_rows_from_threads, args=(path, p, threads, rows))
+        for p in range(processes)
+    ]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(60)
+        assert writer.exitcode == 0
+    with Store.open(path) as store:
+        written = {r.session for r in store.audit.entries()}
+        assert store.integrity_check() == "ok"
+    expected = {
+        f"p{p}-{who}-{n}"
+        for p in range(processes)
+        for who in ["held", *(f"t{t}" for t in range(threads))]
+        for n in range(rows)
+    }
+    assert written == expected
