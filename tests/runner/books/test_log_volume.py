@@ -30,12 +30,13 @@ def _lines(path: Path) -> list[dict[str, object]]:
     return lines
 
 
-@pytest.mark.slow  # 3,000 ticks of the loop
 def test_a_halted_loop_logs_a_bounded_number_of_lines(tmp_path: Path) -> None:
     log_path = tmp_path / "trade.log"
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", log_path=log_path)
     rig.store.trading.set_trading_state("HALTED", reason="test", source="cancel-all")
-    ticks, seconds = 3000, 0.05  # 150 s of a feed that ticks 20 times a second
+    # 150 s in 300 ticks: three summary intervals, and 4,200 denials and signals that would
+    # each be a line without the summaries (how often the loop ticks changes only the counts)
+    ticks, seconds = 300, 0.5
     for _ in range(ticks):
         rig.feed.last_at = rig.clock.monotonic()  # a live feed: only HALTED denies
         rig.step(seconds)
