@@ -50,8 +50,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    before: dict[str, str] = config.stash[ENVIRON_BEFORE]
     os.environ.clear()
-    os.environ.update(config.stash[ENVIRON_BEFORE])
+    os.environ.update(before)
     shutil.rmtree(config.stash[RUN_HOME], ignore_errors=True)
 
 
