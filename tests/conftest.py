@@ -43,8 +43,9 @@ def standard_rates(ticker: str, at: float) -> tuple[Decimal, Decimal]:
 
 
 # The prime-tier simulator's fixtures (`prime`, `client`, `store`, `kalshi`), for the order,
-# kill-switch and P&L tests of every folder.
-pytest_plugins = ["tests.prime_tier"]
+# kill-switch and P&L tests of every folder; every test's own HOME (tests/home_guard.py);
+# pytester, for the tests of that guard.
+pytest_plugins = ["tests.prime_tier", "tests.home_guard", "pytester"]
 
 # Hypothesis's per-example deadline (200 ms) is a timing assertion: on a busy machine an example
 # is slow for reasons that are not the test's. Speed budgets live in benchmarks/.

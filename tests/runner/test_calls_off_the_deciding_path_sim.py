@@ -16,6 +16,7 @@ import pytest
 
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.risk import halt
+from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.store import Store
 from kalshi_cli.store.records import PENDING, UNKNOWN
 from kalshi_cli.vocabulary.clock import SystemClock
@@ -275,7 +276,7 @@ def test_a_held_lookup_of_one_markets_lost_orders_holds_only_that_market(
     gate = Gate()
     with rig(
         sim, tmp_path, tickers, strategy="market-maker", params={}, batch_wait_s=0.0,
-        transport=gate, send_workers=4,
+        transport=gate, send_workers=2 * LOOKUP_SHARE,  # room for two markets' lookups
     ) as r:  # fmt: skip
         try:
             # no lookup until both markets' orders are lost, so the first round sees both

@@ -1,4 +1,5 @@
-"""`kalshi trade` killed with SIGKILL at 20 random points, then restarted each time.
+"""`kalshi trade` killed with SIGKILL at 20 random points, then restarted each time (two runs of
+ten, each a test of its own, so that the two halves run side by side on two workers).
 
 The loop runs as a real process against the test's simulator (over loopback), market-making one
 market while a second account in the test moves the book and trades into the quotes, so orders
@@ -44,8 +45,8 @@ from tests.runner.simproc import client_for, log_events, trade_command, trade_en
 from tests.waiting import wait_until, while_running
 
 TICKER = "KXKILL-SIM-A"
-KILLS = 20
-SEED = 20_260_101
+KILLS = 10  # per run: the test's two runs, 20 in all
+SEEDS = {"kills-1-10": 20_260_101, "kills-11-20": 20_260_111}
 
 
 class Counterparty:
@@ -164,15 +165,16 @@ def _check_against_exchange(state: Path, trader: KalshiClient) -> dict[str, int]
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("seed", list(SEEDS.values()), ids=list(SEEDS))
 def test_sigkill_at_twenty_points_then_restart_loses_nothing(
-    sim: SimHarness, tmp_path: Path
+    sim: SimHarness, tmp_path: Path, seed: int
 ) -> None:
-    rng = random.Random(SEED)
+    rng = random.Random(seed)
     sim.create_market(TICKER)
     trader_account = sim.new_account(balance_cents=10_000_000)
     other_account = sim.new_account(balance_cents=10_000_000)
     trader = _reader_between_runs(trader_account)  # used only while no loop runs
-    other = Counterparty(client_for(other_account), random.Random(SEED + 1))
+    other = Counterparty(client_for(other_account), random.Random(seed + 1))
     other.requote()
     state = tmp_path / "state.db"
     log = tmp_path / "trade.log"

@@ -1,4 +1,5 @@
-"""The trade log's volume is bounded, and the file is private.
+"""The trade log's volume is bounded, and the file is private (a blocked loop's whole log:
+test_console_coalescing.py).
 
 A HALTED loop used to log a `signal` and a `risk_denied` line for every intent on every tick (33.7
 MB an hour). Repeats of the same kind (the same denial code in the same market, the same signal)
@@ -18,7 +19,7 @@ from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ConfigError
-from tests.runner.fakes import START, make_rig
+from tests.runner.fakes import START
 
 
 def _lines(path: Path) -> list[dict[str, object]]:
@@ -28,35 +29,6 @@ def _lines(path: Path) -> list[dict[str, object]]:
     for p in [*rotated, path]:
         lines.extend(json.loads(line) for line in p.read_text(encoding="utf-8").splitlines())
     return lines
-
-
-@pytest.mark.slow  # 3,000 ticks of the loop
-def test_a_halted_loop_logs_a_bounded_number_of_lines(tmp_path: Path) -> None:
-    log_path = tmp_path / "trade.log"
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker", log_path=log_path)
-    rig.store.trading.set_trading_state("HALTED", reason="test", source="cancel-all")
-    ticks, seconds = 3000, 0.05  # 150 s of a feed that ticks 20 times a second
-    for _ in range(ticks):
-        rig.feed.last_at = rig.clock.monotonic()  # a live feed: only HALTED denies
-        rig.step(seconds)
-    rig.loop.log.close()
-    denied = rig.loop.log.counts["risk_denied"]
-    assert denied >= ticks, "the strategy kept asking, and every ask was denied"
-    lines = _lines(log_path)
-    by_event: dict[str, list[dict[str, object]]] = {}
-    for line in lines:
-        by_event.setdefault(str(line["event"]), []).append(line)
-    markets = len(rig.exchange.markets)
-    # per market and kind: the first line, then one summary per 60 s interval (150 s: 3)
-    assert len(by_event["risk_denied"]) <= markets
-    assert len(by_event["risk_denied_summary"]) <= 3 * markets
-    assert len(by_event["signal"]) + len(by_event["signal_summary"]) <= 4 * 2 * markets
-    # nothing is lost: the summaries count every denial the first lines did not show
-    summed = sum(int(str(s["count"])) for s in by_event["risk_denied_summary"])
-    assert summed + len(by_event["risk_denied"]) == denied
-    assert {s["code"] for s in by_event["risk_denied_summary"]} == {"HALTED"}
-    # what remains is the heartbeat (once a second) and a few lines of state
-    assert len(lines) < 1000
 
 
 def test_a_different_denial_is_logged_at_once(tmp_path: Path) -> None:
