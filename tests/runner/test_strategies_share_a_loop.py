@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from decimal import Decimal
@@ -224,6 +225,96 @@ def test_one_strategys_crash_withdraws_its_own_quotes_alone(tmp_path: Path) -> N
     resting = list(rig.client.iter_orders(status="resting"))
     assert [o.yes_price for o in resting] == [Decimal("0.42")]  # the steady one's stays
     assert rig.store.trading.trading_state().state == "ACTIVE"
+
+
+class Hanging(Recorder):
+    """A decide that, once `hanging` is set, does not return until `release` is (or a few
+    seconds have passed: a loop that waited for it would still end the test)."""
+
+    def __init__(self, *orders: Intent) -> None:
+        super().__init__(*orders)
+        self.hanging = False
+        self.release = threading.Event()
+
+    def __call__(self, snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Any]:
+        if self.hanging:
+            self.release.wait(5.0)
+        return super().__call__(snap, pos, params)
+
+
+def _two_quoting(tmp_path: Path, mm: Recorder, **kw: Any) -> tuple[Rig, Mover, Recorder]:
+    """MM deciding through `mm` (a bid at 0.41), MR through a steady bid at 0.42, both resting."""
+    rig = _rig(tmp_path, MM, MR, **kw)
+    mover = Mover(rig.exchange)
+    mover.quote("0.30", "0.70")
+    steady = Recorder(_order(Side.YES, Action.BUY, "0.42"))
+    swap_decide(rig.loop, mm, MM)
+    swap_decide(rig.loop, steady, MR)
+    rig.step(1.0)
+    rig.step(1.0)
+    prices = sorted(o.yes_price for o in rig.client.iter_orders(status="resting"))
+    assert prices == [Decimal("0.41"), Decimal("0.42")]
+    return rig, mover, steady
+
+
+def test_a_strategy_past_its_decide_deadline_is_stopped_alone_and_the_others_trade_on(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "log.jsonl"
+    hanging = Hanging(_order(Side.YES, Action.BUY, "0.41"))
+    rig, mover, steady = _two_quoting(tmp_path, hanging, log_path=log)
+    hanging.hanging = True
+    try:
+        began = time.monotonic()
+        mover.quote("0.31", "0.70")  # a new book: each strategy is asked again
+        rig.step(1.0)
+        rig.step(1.0)
+        # one deadline waited, once: the next pass does not ask the hung strategy again
+        assert time.monotonic() - began < 2.5
+        asked = len(steady.views)
+        mover.quote("0.32", "0.70")
+        rig.step(1.0)
+        assert len(steady.views) > asked  # the other strategy is still asked
+        resting = list(rig.client.iter_orders(status="resting"))
+        assert [o.yes_price for o in resting] == [Decimal("0.42")]  # only the hung one's went
+        assert rig.store.trading.trading_state().state == "ACTIVE"
+        (stopped,) = _log(rig, log, "strategy_stopped")
+        assert stopped["strategy"] == MM and "deadline" in stopped["reason"]
+    finally:
+        hanging.release.set()
+
+
+class Alternating(Recorder):
+    """A decide that, once `alternating` is set, raises on every other call: never many
+    failures in a row."""
+
+    alternating = False
+
+    def __call__(self, snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Any]:
+        self.failing = self.alternating and not self.failing
+        return super().__call__(snap, pos, params)
+
+
+def test_a_strategy_failing_at_a_rate_is_stopped_alone_not_the_account(tmp_path: Path) -> None:
+    log = tmp_path / "log.jsonl"
+    flaky = Alternating(_order(Side.YES, Action.BUY, "0.41"))
+    rig, mover, _ = _two_quoting(tmp_path, flaky, log_path=log)
+    flaky.alternating = True
+
+    def placed_after(steps: int) -> int:
+        for step in range(steps):
+            mover.quote("0.31" if step % 2 else "0.30", "0.70")  # each is asked each step
+            rig.step(1.0)
+        return sum(r.price == Decimal("0.41") for r in rig.client.requests)
+
+    placed = placed_after(40)
+    assert placed_after(20) == placed  # stopped: not placing its quote again after a failure
+    (stopped,) = _log(rig, log, "strategy_stopped")
+    assert stopped["strategy"] == MM and "failed decisions" in stopped["reason"]
+    resting = list(rig.client.iter_orders(status="resting"))
+    assert [o.yes_price for o in resting] == [Decimal("0.42")]
+    assert rig.store.trading.trading_state().state == "ACTIVE"
+    assert rig.store.trading.risk_trips(rule="strategy_guard") == []
 
 
 def test_a_restart_knows_whose_each_contract_is(tmp_path: Path) -> None:

@@ -503,7 +503,8 @@ def build_loop(
         history_s=lineup.history_s(LoopSettings.history_s),  # secs
         pause_file=pause_file,
         strategy_errors_alert=trade.strategy_errors_alert,
-        strategy_errors_safe_mode=trade.strategy_errors_safe_mode,
+        strategy_errors_stop=trade.strategy_errors_stop,
+        strategy_errors_window_s=trade.strategy_errors_window_s,
         budgets=_budgets(trade.budgets, lineup, config.agent_strategy),
         send_workers=parts.send_workers,
     )
