@@ -26,7 +26,7 @@ from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Cancel, Intent, MarketSnapshot, PositionView
 from kalshi_cli.strategy_api import close_at_bid
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, utc_day
-from kalshi_cli.vocabulary.errors import ConfigError, ServerError, TurnPastDeadline, UsageError
+from kalshi_cli.vocabulary.errors import ServerError, TurnPastDeadline, UsageError
 from kalshi_cli.vocabulary.models import (
     Action,
     BookSide,
@@ -433,9 +433,15 @@ def test_a_strategy_past_its_daily_loss_limit_stops_alone(tmp_path: Path) -> Non
     assert rig.store.trading.trading_state().state == "ACTIVE"
 
 
-def test_a_budget_for_a_strategy_that_does_not_run_is_refused_at_start(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"trade\.budgets\.spike: no strategy of that name"):
-        _rig(tmp_path, MM, MR, trade={"budgets": {"spike": {"max_contracts": "5"}}})
+def test_a_budget_for_a_strategy_that_does_not_run_is_unused_with_a_notice(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "log.jsonl"
+    budgets = {"spike": {"max_contracts": "5"}, MM: {"max_contracts": "7"}}
+    rig = _rig(tmp_path, MM, MR, trade={"budgets": budgets}, log_path=log)
+    assert rig.loop.budgets is not None and set(rig.loop.budgets.budgets) == {MM}
+    (unused,) = _log(rig, log, "budget_unused")
+    assert unused["strategy"] == "spike"
 
 
 def test_a_budget_under_the_assistants_name_is_left_to_the_assistant(tmp_path: Path) -> None:
