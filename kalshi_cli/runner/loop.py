@@ -40,6 +40,8 @@ from kalshi_cli.strategy_api import MarketTerms
 from kalshi_cli.vocabulary.clock import Deadline, utc_day
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from kalshi_cli.runner.loop_shared import Acting, Sight, Tuning, Voice
     from kalshi_cli.store import Store
 
@@ -449,30 +451,26 @@ class TradeLoop:
     # ---------------------------------------------------------------- params reload
 
     def reload_params(self) -> bool:
-        """Read each strategy's params file again (`kill -HUP`, between two ticks), each on its
-        own: the fields a strategy marks `Updatable` change together, and only if its whole file
+        """Read again the params file of each strategy started with one (`kill -HUP`, between
+        two ticks; one started without has nothing to read), each on its own: the fields a strategy marks `Updatable` change together, and only if its whole file
         validates and no other field changed; otherwise its running params stay and the refusal
         is logged and alerted, and the other strategies' reloads go on. True when any params
         changed."""
         self.reload_requested.clear()
         changed_any = False
         for member in self.lineup:
-            changed_any = self._reload(member) or changed_any
+            if member.params_file is not None:
+                changed_any = self._reload(member, member.params_file) or changed_any
         return changed_any
 
-    def _reload(self, member: Member) -> bool:
+    def _reload(self, member: Member, path: Path) -> bool:
         from dataclasses import replace
 
         from kalshi_cli.config import read_params_file
         from kalshi_cli.strategy_api import params_dict, reload_params
         from kalshi_cli.vocabulary.errors import KalshiError
 
-        name, path = member.name, member.params_file
-        if path is None:
-            self._refuse_reload(
-                member, "no --params file to read: the strategy was started without one"
-            )
-            return False
+        name = member.name
         try:
             raw = read_params_file(path)
             fresh, changed = reload_params(member.params, raw, where=f"strategies.{name}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+from contextlib import nullcontext
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -19,6 +20,7 @@ import pytest
 from rich.console import Console
 
 from kalshi_cli.cli.dashboard_app import render_trading
+from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
 from kalshi_cli.dashboard.snapshot import Sources, local_snapshot
 from kalshi_cli.runner import StrategyChoice
 from kalshi_cli.services.orders import OrderService, trading_status
@@ -38,6 +40,7 @@ from kalshi_cli.vocabulary.models import (
 from kalshi_cli.vocabulary.order_terms import OrderRequest, owned_client_order_id, owner_in
 from kalshi_cli.vocabulary.owners import AGENT, NOT_STRATEGIES
 from tests.cli.fakes import run
+from tests.fakes import FakeAlertStateStore
 from tests.runner.fakes import (
     START,
     Rig,
@@ -47,6 +50,7 @@ from tests.runner.fakes import (
     swap_decide,
     trader,
 )
+from tests.runner.schedule.test_strategy_containment import RecordingRouter
 from tests.runner.test_strategy_scenarios import SCENARIO, TICKER, Mover
 
 MM = "market-maker"
@@ -587,8 +591,11 @@ def test_a_reload_reads_each_strategys_file_alone_and_a_bad_one_leaves_all_runni
         tmp_path,
         StrategyChoice(MM, mm_file),
         StrategyChoice("spike", spike_file),
+        MR,  # started without a params file: a reload has nothing of it to read
         log_path=log,
     )
+    router = RecordingRouter()
+    rig.loop.alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(ManualClock())))
     rig.step(1.0)
     mm_file.write_text("spread: 0.08\n")
     spike_file.write_text("take_profit: lots\n")
@@ -601,6 +608,10 @@ def test_a_reload_reads_each_strategys_file_alone_and_a_bad_one_leaves_all_runni
     (refused,) = _log(rig, log, "params_reload_refused")
     assert reloaded["strategy"] == MM and reloaded["changed"] == {"spread": "0.08"}
     assert refused["strategy"] == "spike" and "take_profit" in refused["error"]
+    rig.loop.alerts.close()
+    assert [a.fingerprint for a in router.sent] == [
+        f"trade.params_reload_refused.spike:{spike_file}"
+    ]
 
 
 def test_a_stopped_strategys_opening_quote_goes_while_the_account_holds_the_other_way(
