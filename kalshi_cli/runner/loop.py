@@ -452,10 +452,10 @@ class TradeLoop:
 
     def reload_params(self) -> bool:
         """Read again the params file of each strategy started with one (`kill -HUP`, between
-        two ticks; one started without has nothing to read), each on its own: the fields a strategy marks `Updatable` change together, and only if its whole file
-        validates and no other field changed; otherwise its running params stay and the refusal
-        is logged and alerted, and the other strategies' reloads go on. True when any params
-        changed."""
+        two ticks; one started without has nothing to read), each on its own: the fields a
+        strategy marks `Updatable` change together, and only if its whole file validates and
+        no other field changed; otherwise its running params stay and the refusal is logged
+        and alerted, and the other strategies' reloads go on. True when any params changed."""
         self.reload_requested.clear()
         changed_any = False
         for member in self.lineup:

@@ -243,8 +243,7 @@ def _decide(
         raise UsageError(
             f"{strategy.decide_at}: {strategy.name}: decide did not return within "
             f"{late.timeout_s * 1000:g} ms ({at})",
-            hint="the trade loop gives decide this long, and stops a strategy that takes "
-            "longer",
+            hint="the trade loop gives decide this long, and stops a strategy that takes longer",
         ) from None
     except Exception as exc:
         # the innermost line of the strategy's own code, not of the helpers it called

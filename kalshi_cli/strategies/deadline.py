@@ -92,7 +92,9 @@ class BoundedCall(Generic[T]):
             self._requests.put(None)
 
 
-def bounded_decide(strategy: Strategy[Any], params: Any, name: str) -> BoundedCall[Sequence[Decision]]:
+def bounded_decide(
+    strategy: Strategy[Any], params: Any, name: str
+) -> BoundedCall[Sequence[Decision]]:
     """`strategy.decide` under its deadline (module docstring)."""
     margin_s = CALL_DEADLINE_MS / 1000
     own_s = getattr(params, "timeout_ms", 0) / 1000

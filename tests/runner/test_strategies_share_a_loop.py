@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 import threading
-from contextlib import nullcontext
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -20,9 +20,9 @@ import pytest
 from rich.console import Console
 
 from kalshi_cli.cli.dashboard_app import render_trading
-from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
 from kalshi_cli.dashboard.snapshot import Sources, local_snapshot
 from kalshi_cli.runner import StrategyChoice
+from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
 from kalshi_cli.services.orders import OrderService, trading_status
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Cancel, Intent, MarketSnapshot, PositionView

@@ -12,7 +12,6 @@ from pathlib import Path
 from kalshi_cli.store import Store
 from tests.waiting import wait_until
 
-
 HANGS = """
 import time
 
