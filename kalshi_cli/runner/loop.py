@@ -123,7 +123,6 @@ class TradeLoop:
             client=client,
             index_markets=index_markets,
             closed=self.closed,
-            on_resume=self.market_pass.forget_errors,
         )
         # a replacement whose cancels were answered after its decision asks the loop's rule
         self.executor.withheld = self.withheld
@@ -204,7 +203,9 @@ class TradeLoop:
     def replace_member(self, member: Member) -> None:
         """A strategy of the loop with new params (a reload) or a new implementation: every part
         reads it from its next call, and its quiet markets are judged again."""
-        self._tuning.lineup = self._tuning.lineup.replaced(member)
+        lineup = self._tuning.lineup
+        self._tuning.lineup = lineup.replaced(member)
+        lineup.members[lineup.names.index(member.name)].close()  # its decide's worker
         self.market_pass.forget_quiet()
 
     @property
@@ -521,7 +522,8 @@ class TradeLoop:
 
     def let_go(self) -> None:
         """Stop listening outside the loop (`on_let_go`), once."""
-        self.market_pass.close()
+        for member in self.lineup:
+            member.close()
         if self.on_let_go is not None:
             let_go, self.on_let_go = self.on_let_go, None
             let_go()

@@ -10,8 +10,8 @@ Each `decide` runs on a worker thread of its strategy's, waited for its deadline
 (`strategies.deadline.bounded_decide`, the rule `kalshi strategy check` applies): the loop's
 thread is the one the stop's signals (SIGTERM, SIGINT) are handled on, and Python cannot kill a
 thread, so a decide that never returns must not run on it. A strategy that misses its deadline,
-or fails `strategy_errors_stop` decisions in one market in a row or within
-`strategy_errors_window_s`, is stopped alone for the rest of the run (`on_stop`: the loop
+or fails `strategy_errors_stop` decisions in one market within `strategy_errors_window_s`, is
+stopped alone for the rest of the run (`on_stop`: the loop
 withdraws its quotes that would add, logs, alerts) and not asked again; the others trade on, and
 the loop stays free to tick and to stop. SAFE_MODE is left to faults of the whole account. A
 backtest calls `decide` on the loop's thread (`decide_deadline`): its decisions must not depend
@@ -49,7 +49,7 @@ from kalshi_cli.strategies import (
     MarketSnapshot,
     PositionView,
 )
-from kalshi_cli.strategies.deadline import BoundedCall, MissedDeadline, bounded_decide
+from kalshi_cli.strategies.deadline import MissedDeadline
 from kalshi_cli.strategy_api import Complement, IndexView, MarketTerms, best_bid
 from kalshi_cli.strategy_api.window import MidWindow
 from kalshi_cli.vocabulary.errors import KalshiError
@@ -162,8 +162,6 @@ class MarketPass:
         # (strategy, ticker) -> when its failed decisions there within the window were
         self._failed_at: dict[tuple[str, str], deque[float]] = {}
         self.stopped: dict[str, str] = {}  # strategy -> why it was stopped for the run
-        # strategy -> its decide on a worker, for the member it was made for
-        self._calls: dict[str, tuple[Member, BoundedCall[Sequence[Decision]]]] = {}
         self.strategy_error_count = 0  # failed decisions of this run, every market
         # (strategy, ticker) -> the inputs of the strategy's last call there, when it decided
         # nothing
@@ -194,30 +192,6 @@ class MarketPass:
     def forget_quiet(self) -> None:
         """The params changed: a market skipped as quiet was judged with the old ones."""
         self._quiet.clear()
-
-    def forget_errors(self) -> None:
-        """`kalshi resume`: a strategy still failing is counted afresh."""
-        self._strategy_errors.clear()
-        self._failed_at.clear()
-
-    def close(self) -> None:
-        """Let the strategies' decide workers end (one hung in its call ends with the process)."""
-        for _, call in self._calls.values():
-            call.close()
-        self._calls.clear()
-
-    def _call(self, member: Member) -> Callable[..., Sequence[Decision]]:
-        """The member's `decide`: on its worker under its deadline, one per member (new params
-        make a new one), or on this thread without `decide_deadline`."""
-        if not self.settings.decide_deadline:
-            return member.strategy.decide
-        held = self._calls.get(member.name)
-        if held is None or held[0] is not member:
-            if held is not None:
-                held[1].close()
-            call = bounded_decide(member.strategy, member.params, f"decide-{member.name}")
-            held = self._calls[member.name] = (member, call)
-        return held[1]
 
     def trade(self, ticker: str) -> None:
         """One market's turn: its stop-loss, then each strategy of the lineup in turn, each on
@@ -283,7 +257,8 @@ class MarketPass:
             index=self._index_of(ticker) if strategy.reads_index else None,
         )
         try:
-            decisions = self._call(member)(snapshot, view, member.params)
+            decide = member.bounded if self.settings.decide_deadline else strategy.decide
+            decisions = decide(snapshot, view, member.params)
             decisions = checked(decisions, ticker, market.complement, strategy.decide_at)
         except Exception as exc:  # a strategy bug must not take the loop (and its stops) down
             self._strategy_failed(member, ticker, exc)
@@ -372,8 +347,8 @@ class MarketPass:
         answered garbage, per market: the decision is skipped and counted, and the loop's
         quotes in that market that would add to the position are withdrawn (they were placed
         on the view that now fails). The `strategy_errors_alert`-th failure in a row in one
-        market alerts; a missed deadline, or the `strategy_errors_stop`-th failure in a row or
-        within `strategy_errors_window_s` in one market, stops the strategy alone (module
+        market alerts; a missed deadline, or the `strategy_errors_stop`-th failure within
+        `strategy_errors_window_s` in one market, stops the strategy alone (module
         docstring)."""
         name, settings = member.name, self.settings
         key = (name, ticker)
@@ -405,17 +380,12 @@ class MarketPass:
             )
         if isinstance(error, MissedDeadline):
             why = f"decide missed its deadline in {ticker}: {text}"
-        elif max(count, len(recent)) >= settings.strategy_errors_stop:
-            why = (
-                f"{max(count, len(recent))} failed decisions in {ticker} (in a row or within "
-                f"{settings.strategy_errors_window_s:g} s), last: {text}"
-            )
+        elif len(recent) >= settings.strategy_errors_stop:
+            window_s = settings.strategy_errors_window_s
+            why = f"{len(recent)} failed decisions in {ticker} within {window_s:g} s, last: {text}"
         else:
             return
         self.stopped[name] = why
-        for errors in (self._strategy_errors, self._failed_at):
-            for other in [k for k in errors if k[0] == name]:
-                del errors[other]
         self._on_stop(name, why)
 
     def exit(self, ticker: str) -> None:
