@@ -230,11 +230,10 @@ class TradeLoop:
         self.watch.toggle_pause()
 
     def _stop_strategy(self, name: str, why: str) -> None:
-        """A strategy stops alone: past its own daily loss limit, until the UTC day ends (the
-        risk engine refuses its new orders, `STRATEGY_BUDGET`; its exits still go out), or
-        failing, for the rest of the run (it is not asked again: runner/schedule/market_pass.py).
-        Its quotes that would add are withdrawn now and again on each full pass, as a blocking
-        state's are (a cancel that failed is tried again); the other strategies go on."""
+        """A strategy stops alone, the others go on: past its daily loss limit until the UTC day
+        ends (`STRATEGY_BUDGET` refuses its new orders, not its exits), or failing for the run
+        (runner/schedule/market_pass.py). Its quotes that would add are withdrawn now and on
+        each full pass, as a blocking state's are (a cancel that failed is tried again)."""
         self.log.emit("strategy_stopped", {"strategy": name, "reason": why})
         summary = f"strategy {name} stopped: {why}"
         self._voice.alert("strategy_stopped", name, summary, {"strategy": name})
@@ -452,11 +451,11 @@ class TradeLoop:
     # ---------------------------------------------------------------- params reload
 
     def reload_params(self) -> bool:
-        """Read again the params file of each strategy started with one (`kill -HUP`, between
-        two ticks; one started without has nothing to read), each on its own: the fields a
-        strategy marks `Updatable` change together, and only if its whole file validates and
-        no other field changed; otherwise its running params stay and the refusal is logged
-        and alerted, and the other strategies' reloads go on. True when any params changed."""
+        """Read each strategy's params file again, if it has one (`kill -HUP`, between two
+        ticks), each on its own: the fields a strategy marks `Updatable` change together, and
+        only if its whole file validates and no other field changed; otherwise its running
+        params stay and the refusal is logged and alerted, and the other strategies' reloads go
+        on. True when any params changed."""
         self.reload_requested.clear()
         changed_any = False
         for member in self.lineup:

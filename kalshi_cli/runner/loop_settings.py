@@ -57,13 +57,12 @@ class LoopSettings:
     # a stop-loss whose close did not fill is sent again at once only if the held side's best
     # bid or the position changed; against the same book, only after this long
     stop_loss_retry_s: float = 2.0
-    # a strategy's failed decisions in one market: in a row, an alert; in a row or within the
-    # window, the strategy stopped (runner/schedule/market_pass.py)
+    # a strategy's failed decisions in one market: in a row, an alert; within the window, the
+    # strategy stopped (runner/schedule/market_pass.py)
     strategy_errors_alert: int = STRATEGY_ERRORS_ALERT
     strategy_errors_stop: int = STRATEGY_ERRORS_STOP
     strategy_errors_window_s: float = STRATEGY_ERRORS_WINDOW_S
-    # each `decide` on a worker under its deadline (strategies/deadline.py); False: called on
-    # the loop's thread (a backtest: its decisions must not depend on how busy the machine is)
+    # each `decide` on a worker under its deadline; False: on the loop's thread (a backtest)
     decide_deadline: bool = True
     # each strategy's own budget, by name (`trade.budgets`; runner/budgets.py)
     budgets: Mapping[str, Budget] = field(default_factory=dict)

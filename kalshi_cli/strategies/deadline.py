@@ -6,10 +6,8 @@ deadline, and while it still runs the next call is refused rather than queued be
 
 The `model` strategy's Python source asks its callable this way (`timeout_ms`, default
 `CALL_DEADLINE_MS`), and the trade loop and `kalshi strategy check` run each `decide` this way
-(`bounded_decide`, the one rule for both): `CALL_DEADLINE_MS`, the first call too, for a
-strategy whose params name no deadline; one whose params name the deadline of a call it makes
-itself (`timeout_ms`, and `start_s` for its first: the model's) gets that and
-`CALL_DEADLINE_MS` more, so its own deadline answers first, as its own failure.
+(`bounded_decide`): `CALL_DEADLINE_MS`, plus the deadline its params name for a call it makes
+itself (`timeout_ms`, `start_s` for the first: the model's), which so answers first.
 """
 
 from __future__ import annotations
@@ -96,11 +94,6 @@ def bounded_decide(
     strategy: Strategy[Any], params: Any, name: str
 ) -> BoundedCall[Sequence[Decision]]:
     """`strategy.decide` under its deadline (module docstring)."""
-    margin_s = CALL_DEADLINE_MS / 1000
-    own_s = getattr(params, "timeout_ms", 0) / 1000
-    return BoundedCall(
-        strategy.decide,
-        timeout_s=own_s + margin_s,
-        start_s=getattr(params, "start_s", 0.0) + own_s + margin_s,
-        name=name,
-    )
+    timeout_s = (getattr(params, "timeout_ms", 0) + CALL_DEADLINE_MS) / 1000
+    start_s = timeout_s + getattr(params, "start_s", 0.0)
+    return BoundedCall(strategy.decide, timeout_s=timeout_s, start_s=start_s, name=name)

@@ -6,16 +6,13 @@ positions) and the complement's book, and what it decided sent through the `Loop
 that only pay together as a group). A quiet market (docs/trade-loop.md "Quiet markets") skips
 the call when nothing it reads has changed.
 
-Each `decide` runs on a worker thread of its strategy's, waited for its deadline
-(`strategies.deadline.bounded_decide`, the rule `kalshi strategy check` applies): the loop's
-thread is the one the stop's signals (SIGTERM, SIGINT) are handled on, and Python cannot kill a
-thread, so a decide that never returns must not run on it. A strategy that misses its deadline,
-or fails `strategy_errors_stop` decisions in one market within `strategy_errors_window_s`, is
-stopped alone for the rest of the run (`on_stop`: the loop
-withdraws its quotes that would add, logs, alerts) and not asked again; the others trade on, and
-the loop stays free to tick and to stop. SAFE_MODE is left to faults of the whole account. A
-backtest calls `decide` on the loop's thread (`decide_deadline`): its decisions must not depend
-on how busy the machine is.
+Each `decide` runs on its strategy's worker thread under the deadline `kalshi strategy check`
+applies (`Member.bounded`): the stop's signals (SIGTERM, SIGINT) are handled on the loop's
+thread, and Python cannot kill a thread, so a decide that may never return must not run there.
+A strategy that misses its deadline, or fails `strategy_errors_stop` decisions in one market
+within `strategy_errors_window_s`, is stopped alone for the run (`on_stop`) and not asked again;
+the others trade on, the loop ticks and stops. SAFE_MODE is for faults of the whole account. A
+backtest decides on the loop's thread (`decide_deadline`): not by how busy the machine is.
 
 `MarketPass` keeps what a market's turn remembers from one to the next: its mid history, the
 queue positions of the loop's orders (read each full tick), the last stop-loss fired in each
