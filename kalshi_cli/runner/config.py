@@ -33,7 +33,8 @@ MAX_SUBACCOUNT = 63  # 0 the primary account, 1-63 the numbered ones (as `--suba
 # failed strategy decisions in a row in one market (it raised, its model was late, down or
 # answered garbage) before an alert, and before SAFE_MODE (runner/schedule/market_pass.py)
 STRATEGY_ERRORS_ALERT = 3
-STRATEGY_ERRORS_SAFE_MODE = 10
+STRATEGY_ERRORS_STOP = 10
+STRATEGY_ERRORS_WINDOW_S = 60.0
 
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 Whole = Annotated[int, msgspec.Meta(ge=1)]  # a size in bytes, a count of files or decisions
@@ -75,12 +76,13 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     order_group_limit: Whole | None = None  # None: max_order_count x max_orders_per_minute
     state_durability: Literal["full", "normal"] = "full"  # store.INTENT_DURABILITIES
     strategy_errors_alert: Whole = STRATEGY_ERRORS_ALERT
-    strategy_errors_safe_mode: Whole = STRATEGY_ERRORS_SAFE_MODE
+    strategy_errors_stop: Whole = STRATEGY_ERRORS_STOP
+    strategy_errors_window_s: Seconds = STRATEGY_ERRORS_WINDOW_S
 
     def __post_init__(self) -> None:
-        if self.strategy_errors_safe_mode < self.strategy_errors_alert:
+        if self.strategy_errors_stop < self.strategy_errors_alert:
             raise ValueError(
-                f"strategy_errors_safe_mode ({self.strategy_errors_safe_mode}) must be at least "
+                f"strategy_errors_stop ({self.strategy_errors_stop}) must be at least "
                 f"strategy_errors_alert ({self.strategy_errors_alert})"
             )
 

@@ -40,6 +40,8 @@ from kalshi_cli.strategy_api import MarketTerms
 from kalshi_cli.vocabulary.clock import Deadline, utc_day
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from kalshi_cli.runner.loop_shared import Acting, Sight, Tuning, Voice
     from kalshi_cli.store import Store
 
@@ -105,12 +107,12 @@ class TradeLoop:
             sight=sight,
             tuning=tuning,
             voice=voice,
-            records=records,
             acting=acting,
             client=client,
             terms=terms,
             complements=complements or {},
             closed=self.closed,
+            on_stop=self._stop_strategy,
         )
         self.watch = LoopWatch(
             sight=sight,
@@ -121,7 +123,6 @@ class TradeLoop:
             client=client,
             index_markets=index_markets,
             closed=self.closed,
-            on_resume=self.market_pass.forget_errors,
         )
         # a replacement whose cancels were answered after its decision asks the loop's rule
         self.executor.withheld = self.withheld
@@ -202,7 +203,9 @@ class TradeLoop:
     def replace_member(self, member: Member) -> None:
         """A strategy of the loop with new params (a reload) or a new implementation: every part
         reads it from its next call, and its quiet markets are judged again."""
-        self._tuning.lineup = self._tuning.lineup.replaced(member)
+        lineup = self._tuning.lineup
+        self._tuning.lineup = lineup.replaced(member)
+        lineup.members[lineup.names.index(member.name)].close()  # its decide's worker
         self.market_pass.forget_quiet()
 
     @property
@@ -227,37 +230,37 @@ class TradeLoop:
         self.watch.toggle_pause()
 
     def _stop_strategy(self, name: str, why: str) -> None:
-        """A strategy past its own daily loss limit stops alone until the UTC day ends: its
-        quotes that would add are withdrawn, and the risk engine refuses its new ones
-        (`STRATEGY_BUDGET`); its exits still go out, and the other strategies go on."""
+        """A strategy stops alone, the others go on: past its daily loss limit until the UTC day
+        ends (`STRATEGY_BUDGET` refuses its new orders, not its exits), or failing for the run
+        (runner/schedule/market_pass.py). Its quotes that would add are withdrawn now and on
+        each full pass, as a blocking state's are (a cancel that failed is tried again)."""
         self.log.emit("strategy_stopped", {"strategy": name, "reason": why})
         summary = f"strategy {name} stopped: {why}"
         self._voice.alert("strategy_stopped", name, summary, {"strategy": name})
+        self._withdraw_stopped((name,))
 
-    def _withdraw_stopped(self, newly: set[str], *, full: bool) -> None:
-        """The quotes that would add of each strategy stopped for the day, withdrawn in the tick
-        that stops it and again on each full pass, as a blocking state's are: a cancel that
-        failed is tried again (runner/lifecycle/loop_watch.py `withdraw`)."""
-        if self.settings.dry_run or self.budgets is None:
+    def _stopped(self, name: str) -> bool:
+        """The strategy is stopped: for the run, or for the day by its budget."""
+        return name in self.market_pass.stopped or (
+            self.budgets is not None and name in self.budgets.stopped
+        )
+
+    def _withdraw_stopped(self, names: Iterable[str]) -> None:
+        if self.settings.dry_run:
             return
-        for name in self.budgets.stopped:
-            if full or name in newly:
-                self.own.cancel_adding(f"strategy {name} stopped", lambda _: True, owner=name)
+        for name in names:
+            self.own.cancel_adding(f"strategy {name} stopped", lambda _: True, owner=name)
 
     def withheld(self, intent: Intent) -> str | None:
         """Why the loop would withdraw `intent` were it resting now (None: it would not): the
         watch's rule (its market closed or stale; a blocking state, for one that is not
-        reduce-only) or, for one that is not reduce-only either, its strategy stopped for the
-        day (`_withdraw_stopped`). What the executor asks of an order decided earlier before
-        it goes (runner/execution/execution.py `_since_decided`)."""
+        reduce-only) or, for one that is not reduce-only either, its strategy stopped
+        (`_stop_strategy`). What the executor asks of an order decided earlier before it goes
+        (runner/execution/execution.py `_since_decided`)."""
         why = self.watch.withheld(intent)
-        if why is not None or intent.reduce_only or self.budgets is None:
+        if why is not None or intent.reduce_only:
             return why
-        return (
-            f"strategy {intent.strategy} stopped"
-            if intent.strategy in self.budgets.stopped
-            else None
-        )
+        return f"strategy {intent.strategy} stopped" if self._stopped(intent.strategy) else None
 
     # ---------------------------------------------------------------- running
 
@@ -343,11 +346,11 @@ class TradeLoop:
                     self.on_halted()
                 self._tripped = self.risk.check_circuit_breaker()
         tripped = self._tripped
+        if full:  # those stopped before: a withdrawal that failed is tried again
+            self._withdraw_stopped(n for n in self.lineup.names if self._stopped(n))
         if self.budgets is not None:
-            newly = self.budgets.check_day(self.clock.wall())
-            for name, why in newly:
+            for name, why in self.budgets.check_day(self.clock.wall()):
                 self._stop_strategy(name, why)
-            self._withdraw_stopped({name for name, _ in newly}, full=full)
         self.watch.withdraw(tripped, full=full, went_stale=went_stale)
         self.watch.check_breaches()
         if full:
@@ -448,30 +451,26 @@ class TradeLoop:
     # ---------------------------------------------------------------- params reload
 
     def reload_params(self) -> bool:
-        """Read each strategy's params file again (`kill -HUP`, between two ticks), each on its
-        own: the fields a strategy marks `Updatable` change together, and only if its whole file
-        validates and no other field changed; otherwise its running params stay and the refusal
-        is logged and alerted, and the other strategies' reloads go on. True when any params
-        changed."""
+        """Read each strategy's params file again, if it has one (`kill -HUP`, between two
+        ticks), each on its own: the fields a strategy marks `Updatable` change together, and
+        only if its whole file validates and no other field changed; otherwise its running
+        params stay and the refusal is logged and alerted, and the other strategies' reloads go
+        on. True when any params changed."""
         self.reload_requested.clear()
         changed_any = False
         for member in self.lineup:
-            changed_any = self._reload(member) or changed_any
+            if member.params_file is not None:
+                changed_any = self._reload(member, member.params_file) or changed_any
         return changed_any
 
-    def _reload(self, member: Member) -> bool:
+    def _reload(self, member: Member, path: Path) -> bool:
         from dataclasses import replace
 
         from kalshi_cli.config import read_params_file
         from kalshi_cli.strategy_api import params_dict, reload_params
         from kalshi_cli.vocabulary.errors import KalshiError
 
-        name, path = member.name, member.params_file
-        if path is None:
-            self._refuse_reload(
-                member, "no --params file to read: the strategy was started without one"
-            )
-            return False
+        name = member.name
         try:
             raw = read_params_file(path)
             fresh, changed = reload_params(member.params, raw, where=f"strategies.{name}")
@@ -522,6 +521,8 @@ class TradeLoop:
 
     def let_go(self) -> None:
         """Stop listening outside the loop (`on_let_go`), once."""
+        for member in self.lineup:
+            member.close()
         if self.on_let_go is not None:
             let_go, self.on_let_go = self.on_let_go, None
             let_go()

@@ -11,7 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kalshi_cli.risk.budget import Budget
-from kalshi_cli.runner.config import STRATEGY_ERRORS_ALERT, STRATEGY_ERRORS_SAFE_MODE
+from kalshi_cli.runner.config import (
+    STRATEGY_ERRORS_ALERT,
+    STRATEGY_ERRORS_STOP,
+    STRATEGY_ERRORS_WINDOW_S,
+)
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 
 
@@ -53,9 +57,13 @@ class LoopSettings:
     # a stop-loss whose close did not fill is sent again at once only if the held side's best
     # bid or the position changed; against the same book, only after this long
     stop_loss_retry_s: float = 2.0
-    # failed strategy decisions in a row in one market: an alert, then SAFE_MODE
+    # a strategy's failed decisions in one market: in a row, an alert; within the window, the
+    # strategy stopped (runner/schedule/market_pass.py)
     strategy_errors_alert: int = STRATEGY_ERRORS_ALERT
-    strategy_errors_safe_mode: int = STRATEGY_ERRORS_SAFE_MODE
+    strategy_errors_stop: int = STRATEGY_ERRORS_STOP
+    strategy_errors_window_s: float = STRATEGY_ERRORS_WINDOW_S
+    # each `decide` on a worker under its deadline; False: on the loop's thread (a backtest)
+    decide_deadline: bool = True
     # each strategy's own budget, by name (`trade.budgets`; runner/budgets.py)
     budgets: Mapping[str, Budget] = field(default_factory=dict)
     # threads that make the loop's exchange calls off its deciding path

@@ -11,8 +11,8 @@ five minutes, the fee rates, its position); what it decides is recorded, and an 
 is taken as filled at its price in full (into `position` and `own` alike), a resting one rests
 until it is cancelled. It proves the strategy loads, its params validate and `decide` runs and
 returns `Intent`s and `Cancel`s; it says nothing about profit (that is `kalshi backtest`). Each
-`decide` runs under the deadline of a model's call (`strategies.deadline`: the strategy's own
-`timeout_ms` and `start_s` when its params have them), and the first it misses ends the check.
+`decide` runs under the deadline the trade loop gives it (`strategies.deadline.bounded_decide`),
+and the first it misses ends the check.
 
 A synthetic market has no series to read fees from, so the check is given the fees it prices
 at (`STANDARD_FEES`, Kalshi's standard structure, unless the caller names others), hands their
@@ -31,7 +31,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from kalshi_cli.strategies.deadline import CALL_DEADLINE_MS, START_S, BoundedCall, MissedDeadline
+from kalshi_cli.strategies.deadline import BoundedCall, MissedDeadline, bounded_decide
 from kalshi_cli.strategy_api import (
     FLAT,
     ZERO,
@@ -159,12 +159,7 @@ def check_strategy(
 ) -> StrategyCheckReport:
     """`strategy` over the synthetic market, each snapshot carrying the rates of `fees` (the
     report names them)."""
-    call = BoundedCall(
-        strategy.decide,
-        timeout_s=getattr(params, "timeout_ms", CALL_DEADLINE_MS) / 1000,
-        start_s=getattr(params, "start_s", START_S),
-        name="strategy-check",
-    )
+    call = bounded_decide(strategy, params, "strategy-check")
     try:
         return _check(StrategyCheckReport(strategy, params, fees), call)
     finally:
@@ -248,8 +243,7 @@ def _decide(
         raise UsageError(
             f"{strategy.decide_at}: {strategy.name}: decide did not return within "
             f"{late.timeout_s * 1000:g} ms ({at})",
-            hint="the trade loop gives a model's call this long; a decide that takes longer "
-            "holds every market behind it",
+            hint="the trade loop gives decide this long, and stops a strategy that takes longer",
         ) from None
     except Exception as exc:
         # the innermost line of the strategy's own code, not of the helpers it called

@@ -5,18 +5,22 @@ never returns must not keep the process from exiting) and is waited for `timeout
 deadline, and while it still runs the next call is refused rather than queued behind it.
 
 The `model` strategy's Python source asks its callable this way (`timeout_ms`, default
-`CALL_DEADLINE_MS`), and `kalshi strategy check` runs each `decide` this way, with the
-strategy's own `timeout_ms` and `start_s` when its params have them, else these defaults.
+`CALL_DEADLINE_MS`), and the trade loop and `kalshi strategy check` run each `decide` this way
+(`bounded_decide`): `CALL_DEADLINE_MS`, plus the deadline its params name for a call it makes
+itself (`timeout_ms`, `start_s` for the first: the model's), which so answers first.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import wait as futures_wait
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from kalshi_cli.strategy_api import Decision, Strategy
 
 CALL_DEADLINE_MS = 500  # the deadline of one call (a model's answer)
 START_S = 10.0  # the first call may take this long (its start)
@@ -84,3 +88,12 @@ class BoundedCall(Generic[T]):
     def close(self) -> None:
         if self._worker is not None:
             self._requests.put(None)
+
+
+def bounded_decide(
+    strategy: Strategy[Any], params: Any, name: str
+) -> BoundedCall[Sequence[Decision]]:
+    """`strategy.decide` under its deadline (module docstring)."""
+    timeout_s = (getattr(params, "timeout_ms", 0) + CALL_DEADLINE_MS) / 1000
+    start_s = timeout_s + getattr(params, "start_s", 0.0)
+    return BoundedCall(strategy.decide, timeout_s=timeout_s, start_s=start_s, name=name)

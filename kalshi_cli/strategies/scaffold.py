@@ -114,6 +114,13 @@ def scaffold(name: str, directory: Path) -> list[Path]:
             f"strategy name {name!r}: use lower-case letters, digits and - or _",
             hint="for example: kalshi strategy new fair-value",
         )
+    from kalshi_cli.strategies import BUILT_IN
+
+    if name in {s.name for s in BUILT_IN}:
+        raise UsageError(
+            f"strategy name {name!r} is a built-in's: a file of that name would never be loaded",
+            hint=f"choose another name, for example my-{name}",
+        )
     module = name.replace("-", "_")
     cls = "".join(part.capitalize() for part in module.split("_")) + "Params"
     files = {

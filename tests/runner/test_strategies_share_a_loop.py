@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -20,12 +22,13 @@ from rich.console import Console
 from kalshi_cli.cli.dashboard_app import render_trading
 from kalshi_cli.dashboard.snapshot import Sources, local_snapshot
 from kalshi_cli.runner import StrategyChoice
+from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
 from kalshi_cli.services.orders import OrderService, trading_status
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Cancel, Intent, MarketSnapshot, PositionView
 from kalshi_cli.strategy_api import close_at_bid
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, utc_day
-from kalshi_cli.vocabulary.errors import ConfigError, ServerError, TurnPastDeadline, UsageError
+from kalshi_cli.vocabulary.errors import ServerError, TurnPastDeadline, UsageError
 from kalshi_cli.vocabulary.models import (
     Action,
     BookSide,
@@ -37,6 +40,7 @@ from kalshi_cli.vocabulary.models import (
 from kalshi_cli.vocabulary.order_terms import OrderRequest, owned_client_order_id, owner_in
 from kalshi_cli.vocabulary.owners import AGENT, NOT_STRATEGIES
 from tests.cli.fakes import run
+from tests.fakes import FakeAlertStateStore
 from tests.runner.fakes import (
     START,
     Rig,
@@ -46,6 +50,7 @@ from tests.runner.fakes import (
     swap_decide,
     trader,
 )
+from tests.runner.schedule.test_strategy_containment import RecordingRouter
 from tests.runner.test_strategy_scenarios import SCENARIO, TICKER, Mover
 
 MM = "market-maker"
@@ -226,6 +231,96 @@ def test_one_strategys_crash_withdraws_its_own_quotes_alone(tmp_path: Path) -> N
     assert rig.store.trading.trading_state().state == "ACTIVE"
 
 
+class Hanging(Recorder):
+    """A decide that, once `hanging` is set, does not return until `release` is (or a few
+    seconds have passed: a loop that waited for it would still end the test)."""
+
+    def __init__(self, *orders: Intent) -> None:
+        super().__init__(*orders)
+        self.hanging = False
+        self.release = threading.Event()
+
+    def __call__(self, snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Any]:
+        if self.hanging:
+            self.release.wait(5.0)
+        return super().__call__(snap, pos, params)
+
+
+def _two_quoting(tmp_path: Path, mm: Recorder, **kw: Any) -> tuple[Rig, Mover, Recorder]:
+    """MM deciding through `mm` (a bid at 0.41), MR through a steady bid at 0.42, both resting."""
+    rig = _rig(tmp_path, MM, MR, **kw)
+    mover = Mover(rig.exchange)
+    mover.quote("0.30", "0.70")
+    steady = Recorder(_order(Side.YES, Action.BUY, "0.42"))
+    swap_decide(rig.loop, mm, MM)
+    swap_decide(rig.loop, steady, MR)
+    rig.step(1.0)
+    rig.step(1.0)
+    prices = sorted(o.yes_price for o in rig.client.iter_orders(status="resting"))
+    assert prices == [Decimal("0.41"), Decimal("0.42")]
+    return rig, mover, steady
+
+
+def test_a_strategy_past_its_decide_deadline_is_stopped_alone_and_the_others_trade_on(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "log.jsonl"
+    hanging = Hanging(_order(Side.YES, Action.BUY, "0.41"))
+    rig, mover, steady = _two_quoting(tmp_path, hanging, log_path=log)
+    hanging.hanging = True
+    try:
+        began = time.monotonic()
+        mover.quote("0.31", "0.70")  # a new book: each strategy is asked again
+        rig.step(1.0)
+        rig.step(1.0)
+        # one deadline waited, once: the next pass does not ask the hung strategy again
+        assert time.monotonic() - began < 2.5
+        asked = len(steady.views)
+        mover.quote("0.32", "0.70")
+        rig.step(1.0)
+        assert len(steady.views) > asked  # the other strategy is still asked
+        resting = list(rig.client.iter_orders(status="resting"))
+        assert [o.yes_price for o in resting] == [Decimal("0.42")]  # only the hung one's went
+        assert rig.store.trading.trading_state().state == "ACTIVE"
+        (stopped,) = _log(rig, log, "strategy_stopped")
+        assert stopped["strategy"] == MM and "deadline" in stopped["reason"]
+    finally:
+        hanging.release.set()
+
+
+class Alternating(Recorder):
+    """A decide that, once `alternating` is set, raises on every other call: never many
+    failures in a row."""
+
+    alternating = False
+
+    def __call__(self, snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Any]:
+        self.failing = self.alternating and not self.failing
+        return super().__call__(snap, pos, params)
+
+
+def test_a_strategy_failing_at_a_rate_is_stopped_alone_not_the_account(tmp_path: Path) -> None:
+    log = tmp_path / "log.jsonl"
+    flaky = Alternating(_order(Side.YES, Action.BUY, "0.41"))
+    rig, mover, _ = _two_quoting(tmp_path, flaky, log_path=log)
+    flaky.alternating = True
+
+    def placed_after(steps: int) -> int:
+        for step in range(steps):
+            mover.quote("0.31" if step % 2 else "0.30", "0.70")  # each is asked each step
+            rig.step(1.0)
+        return sum(r.price == Decimal("0.41") for r in rig.client.requests)
+
+    placed = placed_after(40)
+    assert placed_after(20) == placed  # stopped: not placing its quote again after a failure
+    (stopped,) = _log(rig, log, "strategy_stopped")
+    assert stopped["strategy"] == MM and "failed decisions" in stopped["reason"]
+    resting = list(rig.client.iter_orders(status="resting"))
+    assert [o.yes_price for o in resting] == [Decimal("0.42")]
+    assert rig.store.trading.trading_state().state == "ACTIVE"
+    assert rig.store.trading.risk_trips(rule="strategy_guard") == []
+
+
 def test_a_restart_knows_whose_each_contract_is(tmp_path: Path) -> None:
     start = _runs_on_one_account(tmp_path)
     first = start(MM, MR)
@@ -342,9 +437,15 @@ def test_a_strategy_past_its_daily_loss_limit_stops_alone(tmp_path: Path) -> Non
     assert rig.store.trading.trading_state().state == "ACTIVE"
 
 
-def test_a_budget_for_a_strategy_that_does_not_run_is_refused_at_start(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"trade\.budgets\.spike: no strategy of that name"):
-        _rig(tmp_path, MM, MR, trade={"budgets": {"spike": {"max_contracts": "5"}}})
+def test_a_budget_for_a_strategy_that_does_not_run_is_unused_with_a_notice(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "log.jsonl"
+    budgets = {"spike": {"max_contracts": "5"}, MM: {"max_contracts": "7"}}
+    rig = _rig(tmp_path, MM, MR, trade={"budgets": budgets}, log_path=log)
+    assert rig.loop.budgets is not None and set(rig.loop.budgets.budgets) == {MM}
+    (unused,) = _log(rig, log, "budget_unused")
+    assert unused["strategy"] == "spike"
 
 
 def test_a_budget_under_the_assistants_name_is_left_to_the_assistant(tmp_path: Path) -> None:
@@ -490,8 +591,11 @@ def test_a_reload_reads_each_strategys_file_alone_and_a_bad_one_leaves_all_runni
         tmp_path,
         StrategyChoice(MM, mm_file),
         StrategyChoice("spike", spike_file),
+        MR,  # started without a params file: a reload has nothing of it to read
         log_path=log,
     )
+    router = RecordingRouter()
+    rig.loop.alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(ManualClock())))
     rig.step(1.0)
     mm_file.write_text("spread: 0.08\n")
     spike_file.write_text("take_profit: lots\n")
@@ -504,6 +608,10 @@ def test_a_reload_reads_each_strategys_file_alone_and_a_bad_one_leaves_all_runni
     (refused,) = _log(rig, log, "params_reload_refused")
     assert reloaded["strategy"] == MM and reloaded["changed"] == {"spread": "0.08"}
     assert refused["strategy"] == "spike" and "take_profit" in refused["error"]
+    rig.loop.alerts.close()
+    assert [a.fingerprint for a in router.sent] == [
+        f"trade.params_reload_refused.spike:{spike_file}"
+    ]
 
 
 def test_a_stopped_strategys_opening_quote_goes_while_the_account_holds_the_other_way(

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.backtest.scenario import record_scenario
+from kalshi_cli.vocabulary.errors import UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -382,6 +383,14 @@ def test_new_writes_a_strategy_its_params_and_a_test_that_passes(tmp_path: Path)
     again = kalshi(["strategy", "new", "my-edge", "--dir", str(tmp_path / "s")], tmp_path)
     assert again.returncode == ExitCode.USAGE
     assert "exists already" in again.stderr
+
+
+def test_new_refuses_a_built_ins_name_and_writes_nothing(tmp_path: Path) -> None:
+    from kalshi_cli.strategies.scaffold import scaffold
+
+    with pytest.raises(UsageError, match="built-in"):
+        scaffold("spike", tmp_path / "s")
+    assert not (tmp_path / "s").exists()
 
 
 def test_a_sweep_writes_its_best_params_to_a_file_params_reads_back(

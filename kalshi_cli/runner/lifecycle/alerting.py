@@ -58,7 +58,7 @@ KINDS: dict[str, tuple[Severity, str, str]] = {
     ),
     "strategy_stopped": (
         Severity.WARNING,
-        "A strategy stopped alone: its own daily loss limit",
+        "A strategy stopped alone (its loss limit, its deadline or its failures)",
         Runbook.CIRCUIT_BREAKER,
     ),
     "kill_switch": (Severity.CRITICAL, "Kill switch used: trading HALTED", Runbook.KILL_SWITCH),

@@ -7,16 +7,15 @@ is stale, and positions over the limit.
 
 `LoopWatch` keeps what it has seen: the trading state, the pause, the blocking state the
 quotes were last withdrawn for, the maintenance window holding now, the markets over the
-limit, and the markets closed (a set the market pass reads). `kalshi resume` is handed on to
-`on_resume` (the market pass counts a strategy's failures afresh). A lifecycle message lost in
-a gap of its channel, which has no snapshot, or said before the loop's first subscription of it
-was granted, is made good by reading the markets' state again (`_reread_markets`).
+limit, and the markets closed (a set the market pass reads). A lifecycle message lost in a gap
+of its channel, which has no snapshot, or said before the loop's first subscription of it was
+granted, is made good by reading the markets' state again (`_reread_markets`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from kalshi_cli.feed.book import EventKind, FeedEvent
@@ -65,7 +64,6 @@ class LoopWatch:
         records: LoopTradingRecords,
         index_markets: Mapping[str, Sequence[str]],
         closed: set[str],
-        on_resume: Callable[[], None],
     ) -> None:
         self._client = client  # its subaccount, and the exchange's maintenance windows
         self._feed, self._portfolio, self._clock = sight.feed, sight.portfolio, sight.clock
@@ -78,7 +76,6 @@ class LoopWatch:
         self._index_markets = index_markets  # an index -> the markets that settle on it
         self._closed = closed  # written here as markets close; the market pass reads it
         self._ended: set[str] = set()  # of those, the ones closed for good
-        self._on_resume = on_resume
         self.paused_by_signal = False
         self._paused = False  # as last logged
         self.state = ""  # the trading state last read ("" before the first read)
@@ -366,11 +363,8 @@ class LoopWatch:
         first = not self.state
         if not first and row.state == "ACTIVE" and self.state in ("HALTED", "SAFE_MODE"):
             # `kalshi resume`: a person has looked; the backoff of the errors that led to
-            # SAFE_MODE must not keep the loop idle for another minute, and a strategy still
-            # failing is counted afresh toward SAFE_MODE (runner/schedule/market_pass.py
-            # `forget_errors`)
+            # SAFE_MODE must not keep the loop idle for another minute
             self._executor.guard.lift()
-            self._on_resume()
         self.state = row.state
         self._log.emit(
             "trading_state", {"state": row.state, "reason": row.reason, "source": row.source}

@@ -56,7 +56,6 @@ from kalshi_cli.services.orders import MarketRead
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.strategies import get_strategy
 from kalshi_cli.vocabulary.errors import (
-    ConfigError,
     KalshiError,
     OrderOutcomeUnknown,
     UsageError,
@@ -503,8 +502,9 @@ def build_loop(
         history_s=lineup.history_s(LoopSettings.history_s),  # secs
         pause_file=pause_file,
         strategy_errors_alert=trade.strategy_errors_alert,
-        strategy_errors_safe_mode=trade.strategy_errors_safe_mode,
-        budgets=_budgets(trade.budgets, lineup, config.agent_strategy),
+        strategy_errors_stop=trade.strategy_errors_stop,
+        strategy_errors_window_s=trade.strategy_errors_window_s,
+        budgets=_budgets(trade.budgets, lineup, config.agent_strategy, parts.log),
         send_workers=parts.send_workers,
     )
     loop = assemble_loop(
@@ -682,19 +682,15 @@ def _assign(options: TradeOptions, lineup: Lineup, portfolio: Portfolio, parts: 
         )
 
 
-def _budgets(budgets: Mapping[str, Budget], lineup: Lineup, assistant: str) -> dict[str, Budget]:
-    """`trade.budgets`, each naming a strategy of the run: a budget for a strategy that does
-    not run is a mistake (a misspelt name would leave the one meant without its limits). The
+def _budgets(
+    budgets: Mapping[str, Budget], lineup: Lineup, assistant: str, log: EventLog
+) -> dict[str, Budget]:
+    """`trade.budgets` of the strategies this run runs. One config serves every lineup, so a
+    budget for a strategy that does not run is unused, and said so in one line. The
     assistant's (`agent.strategy`) is `kalshi mcp`'s to apply to its orders, not the loop's."""
-    budgets = {name: budget for name, budget in budgets.items() if name != assistant}
-    for name in budgets:
-        if lineup.get(name) is None:
-            raise ConfigError(
-                f"trade.budgets.{name}: no strategy of that name runs "
-                f"(running: {', '.join(lineup.names)})",
-                hint="name the budget after a strategy given with --strategy or trade.strategies",
-            )
-    return dict(budgets)
+    for name in budgets.keys() - {assistant} - set(lineup.names):
+        log.emit("budget_unused", {"strategy": name, "running": ", ".join(lineup.names)})
+    return {name: budget for name, budget in budgets.items() if lineup.get(name) is not None}
 
 
 def _strategy_lines(lineup: Lineup) -> list[str]:

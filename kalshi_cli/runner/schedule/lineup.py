@@ -19,11 +19,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kalshi_cli.strategies.deadline import BoundedCall, bounded_decide
 from kalshi_cli.vocabulary.errors import UsageError
 from kalshi_cli.vocabulary.owners import OWNER_NAME, OWNER_NAME_RULE
 
 if TYPE_CHECKING:
-    from kalshi_cli.strategies import Strategy
+    from kalshi_cli.strategies import Decision, Strategy
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,15 @@ class Member:
     @cached_property
     def name(self) -> str:  # read several times on every market's turn
         return self.strategy.name
+
+    @cached_property
+    def bounded(self) -> BoundedCall[Sequence[Decision]]:
+        """Its `decide` on a worker under its deadline (runner/schedule/market_pass.py)."""
+        return bounded_decide(self.strategy, self.params, f"decide-{self.name}")
+
+    def close(self) -> None:
+        if "bounded" in self.__dict__:
+            self.bounded.close()
 
     @property
     def window_s(self) -> float | None:

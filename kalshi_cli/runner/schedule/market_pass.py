@@ -6,28 +6,35 @@ positions) and the complement's book, and what it decided sent through the `Loop
 that only pay together as a group). A quiet market (docs/trade-loop.md "Quiet markets") skips
 the call when nothing it reads has changed.
 
+Each `decide` runs on its strategy's worker thread under the deadline `kalshi strategy check`
+applies (`Member.bounded`): the stop's signals (SIGTERM, SIGINT) are handled on the loop's
+thread, and Python cannot kill a thread, so a decide that may never return must not run there.
+A strategy that misses its deadline, or fails `strategy_errors_stop` decisions in one market
+within `strategy_errors_window_s`, is stopped alone for the run (`on_stop`) and not asked again;
+the others trade on, the loop ticks and stops. SAFE_MODE is for faults of the whole account. A
+backtest decides on the loop's thread (`decide_deadline`): not by how busy the machine is.
+
 `MarketPass` keeps what a market's turn remembers from one to the next: its mid history, the
 queue positions of the loop's orders (read each full tick), the last stop-loss fired in each
-market (`StopAttempt`), the strategy's failed decisions in a row there, and the inputs of its
-last quiet call. It is handed what it reads (`Sight`: the feed, the portfolio, the clock;
+market (`StopAttempt`), the strategy's failed decisions there, and the inputs of its last quiet
+call. It is handed what it reads (`Sight`: the feed, the portfolio, the clock;
 `Tuning`: the settings and strategies, which the loop replaces when they change), what it acts
 through (`Acting`: the risk engine's stop-loss, the executor, the loop's own orders), what it
-says (`Voice`), the trading records (a strategy failing in a row trips SAFE_MODE) and the
-client (the queue positions of the loop's orders) (runner/loop_shared.py); the loop sets
-`paused` once a tick.
+says (`Voice`) and the client (the queue positions of the loop's orders)
+(runner/loop_shared.py); the loop sets `paused` once a tick.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import msgspec
 
-from kalshi_cli.risk import Code, TradingState, current_state
 from kalshi_cli.runner.books.portfolio import MidHistory
 from kalshi_cli.runner.execution.dispatch import CallAnswer
 from kalshi_cli.runner.ports import FeedWithIndices
@@ -39,6 +46,7 @@ from kalshi_cli.strategies import (
     MarketSnapshot,
     PositionView,
 )
+from kalshi_cli.strategies.deadline import MissedDeadline
 from kalshi_cli.strategy_api import Complement, IndexView, MarketTerms, best_bid
 from kalshi_cli.strategy_api.window import MidWindow
 from kalshi_cli.vocabulary.errors import KalshiError
@@ -46,12 +54,9 @@ from kalshi_cli.vocabulary.models import Level, Orderbook, PriceRange
 from kalshi_cli.vocabulary.order_terms import TermsError, check_count, check_dollars
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.books.records import LoopTradingRecords
     from kalshi_cli.runner.loop_settings import LoopSettings
     from kalshi_cli.runner.loop_shared import Acting, Sight, Tuning, Voice
     from kalshi_cli.runner.ports import LoopClient
-
-STRATEGY_GUARD = "strategy_guard"  # the rule name of the trips and states it writes
 
 
 @dataclass(frozen=True)
@@ -125,18 +130,18 @@ class MarketPass:
         acting: Acting,
         tuning: Tuning,
         voice: Voice,
-        records: LoopTradingRecords,
         client: LoopClient,
         terms: Mapping[str, MarketTerms],
         complements: Mapping[str, str],
         closed: set[str],
+        on_stop: Callable[[str, str], None],
     ) -> None:
         self._feed, self._portfolio, self._clock = sight.feed, sight.portfolio, sight.clock
         self._risk, self._executor, self._own = acting.risk, acting.executor, acting.own
         self._dispatch = acting.dispatch
         self._tuning = tuning
         self._log, self._alert = voice.log, voice.alert
-        self._records = records  # a strategy failing in a row trips SAFE_MODE there
+        self._on_stop = on_stop  # a strategy stopped alone, and why (module docstring)
         self._client = client  # the queue positions of the loop's orders are read through it
         # how each market settles (its strike fields, close, the index its rules name)
         self._terms = terms
@@ -151,6 +156,9 @@ class MarketPass:
         self._stops: dict[str, StopAttempt] = {}
         # (strategy, ticker) -> the strategy's failed decisions there in a row
         self._strategy_errors: dict[tuple[str, str], int] = {}
+        # (strategy, ticker) -> when its failed decisions there within the window were
+        self._failed_at: dict[tuple[str, str], deque[float]] = {}
+        self.stopped: dict[str, str] = {}  # strategy -> why it was stopped for the run
         self.strategy_error_count = 0  # failed decisions of this run, every market
         # (strategy, ticker) -> the inputs of the strategy's last call there, when it decided
         # nothing
@@ -182,10 +190,6 @@ class MarketPass:
         """The params changed: a market skipped as quiet was judged with the old ones."""
         self._quiet.clear()
 
-    def forget_errors(self) -> None:
-        """`kalshi resume`: a strategy still failing is counted afresh toward SAFE_MODE."""
-        self._strategy_errors.clear()
-
     def trade(self, ticker: str) -> None:
         """One market's turn: its stop-loss, then each strategy of the lineup in turn, each on
         its own view (its own resting orders and its own part of the position)."""
@@ -204,7 +208,11 @@ class MarketPass:
         elif self._stopped(ticker, now, book, self._loop_view(ticker)):
             return
         lineup = self.lineup
-        members = [m for m in lineup if not self._untouched(m, ticker, now, book)]
+        members = [
+            m
+            for m in lineup
+            if m.name not in self.stopped and not self._untouched(m, ticker, now, book)
+        ]
         if not members:
             return
         mids = self.history.record(ticker, now, book) if lineup.any("reads_mids") else ()
@@ -246,7 +254,8 @@ class MarketPass:
             index=self._index_of(ticker) if strategy.reads_index else None,
         )
         try:
-            decisions = strategy.decide(snapshot, view, member.params)
+            decide = member.bounded if self.settings.decide_deadline else strategy.decide
+            decisions = decide(snapshot, view, member.params)
             decisions = checked(decisions, ticker, market.complement, strategy.decide_at)
         except Exception as exc:  # a strategy bug must not take the loop (and its stops) down
             self._strategy_failed(member, ticker, exc)
@@ -335,12 +344,18 @@ class MarketPass:
         answered garbage, per market: the decision is skipped and counted, and the loop's
         quotes in that market that would add to the position are withdrawn (they were placed
         on the view that now fails). The `strategy_errors_alert`-th failure in a row in one
-        market alerts; the `strategy_errors_safe_mode`-th puts trading into SAFE_MODE, which
-        withdraws every quote and waits for a person (`kalshi resume`); a dry run only logs
-        it."""
-        name = member.name
-        count = self._strategy_errors.get((name, ticker), 0) + 1
-        self._strategy_errors[(name, ticker)] = count
+        market alerts; a missed deadline, or the `strategy_errors_stop`-th failure within
+        `strategy_errors_window_s` in one market, stops the strategy alone (module
+        docstring)."""
+        name, settings = member.name, self.settings
+        key = (name, ticker)
+        count = self._strategy_errors.get(key, 0) + 1
+        self._strategy_errors[key] = count
+        now = self._clock.monotonic()
+        recent = self._failed_at.setdefault(key, deque())
+        recent.append(now)
+        while recent[0] <= now - settings.strategy_errors_window_s:
+            recent.popleft()
         self.strategy_error_count += 1
         text = str(error) or repr(error)
         self._log.emit(
@@ -353,35 +368,22 @@ class MarketPass:
                 "in_a_row": count,
             },
         )
-        if not self.settings.dry_run:
+        if not settings.dry_run:
             self._own.cancel_adding("strategy error", lambda o: o.ticker == ticker, owner=name)
-        summary = f"{ticker}: {count} failed decisions in a row, last: {text}"
-        if count == self.settings.strategy_errors_alert:
+        if count == settings.strategy_errors_alert:
+            summary = f"{ticker}: {count} failed decisions in a row, last: {text}"
             self._alert(
                 "strategy_error", f"{name}:{ticker}", summary, {"ticker": ticker, "strategy": name}
             )
-        if count < self.settings.strategy_errors_safe_mode:
+        if isinstance(error, MissedDeadline):
+            why = f"decide missed its deadline in {ticker}: {text}"
+        elif len(recent) >= settings.strategy_errors_stop:
+            window_s = settings.strategy_errors_window_s
+            why = f"{len(recent)} failed decisions in {ticker} within {window_s:g} s, last: {text}"
+        else:
             return
-        detail = f"strategy {name}: {summary}"
-        if self.settings.dry_run:
-            # nothing was sent: a dry run tries a model out, and leaves the state file's
-            # trading state (which a live loop on it would start in) as it found it
-            self._strategy_errors.clear()
-            self._log.emit("safe_mode", {"detail": detail, "dry_run": True})
-            return
-        if current_state(self._records).needs_person:
-            return  # trading already waits for a person; `kalshi resume` starts a fresh count
-        self._strategy_errors.clear()
-        self._records.record_risk_trip(
-            rule=STRATEGY_GUARD, code=Code.SAFE_MODE, detail=detail, ticker=ticker
-        )
-        self._records.set_trading_state(
-            TradingState.SAFE_MODE, reason=detail, source=STRATEGY_GUARD
-        )
-        self._log.emit("safe_mode", {"detail": detail})
-        self._alert("safe_mode", "", detail, {"ticker": ticker})
-        # the tick withdraws every quote at the end of this pass (runner/loop.py)
-        self._executor.guard.safe_mode_tripped = True
+        self.stopped[name] = why
+        self._on_stop(name, why)
 
     def exit(self, ticker: str) -> None:
         """A held market's stop-loss alone: for a tick that brings it no book change but a new

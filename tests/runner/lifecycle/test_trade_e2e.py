@@ -1,4 +1,5 @@
-"""`kalshi trade` as a process on the embedded simulator: SIGTERM mid-run."""
+"""`kalshi trade` as a process on the embedded simulator: SIGTERM mid-run, while another
+strategy's `decide` never returns."""
 
 from __future__ import annotations
 
@@ -11,8 +12,30 @@ from pathlib import Path
 from kalshi_cli.store import Store
 from tests.waiting import wait_until
 
+HANGS = """
+import time
 
-def test_sigterm_cancels_the_loops_resting_orders_and_exits_0(tmp_path: Path) -> None:
+from kalshi_cli.strategy_api import Params, Strategy
+
+
+class HangsParams(Params, frozen=True):
+    pass
+
+
+def decide(snapshot, position, params):
+    time.sleep(3600)
+    return []
+
+
+STRATEGY = Strategy(name="hangs", params_type=HangsParams, decide_fn=decide)
+"""
+
+
+def test_sigterm_cancels_the_loops_resting_orders_and_exits_0_while_a_decide_hangs(
+    tmp_path: Path,
+) -> None:
+    hangs = tmp_path / "hangs.py"
+    hangs.write_text(HANGS, encoding="utf-8")
     env = {**os.environ, "KALSHI_HOME": str(tmp_path / "home")}
     log = tmp_path / "trade.log"
     proc = subprocess.Popen(
@@ -23,6 +46,8 @@ def test_sigterm_cancels_the_loops_resting_orders_and_exits_0(tmp_path: Path) ->
             "trade",
             "--strategy",
             "market-maker",
+            "--strategy",
+            str(hangs),
             "--duration",
             "60",
             "--log-file",
@@ -48,6 +73,7 @@ def test_sigterm_cancels_the_loops_resting_orders_and_exits_0(tmp_path: Path) ->
     # withdrawn at once through the session's order group, and proven gone by a listing
     assert '"event":"stop_group_triggered"' in log.read_text()
     assert '"event":"stop_proven"' in log.read_text()
+    assert '"event":"strategy_stopped"' in log.read_text()  # the hung one, alone
     state = next((tmp_path / "home" / "state").rglob("state.db"))
     with Store.open(state) as store:
         assert [o for o in store.orders.open_orders() if o.strategy == "market-maker"] == []

@@ -1,8 +1,8 @@
 """A strategy (or its model) that raises, hangs past its deadline or answers garbage is
 contained per market by the trade loop (runner/schedule/market_pass.py): the decision is skipped and
 counted, the loop's adding quotes in that market are withdrawn, the `strategy_errors_alert`-th
-failure in a row alerts and the `strategy_errors_safe_mode`-th puts trading into SAFE_MODE.
-On the fakes, with a ManualClock."""
+failure in a row alerts and the `strategy_errors_stop`-th stops the strategy alone, never the
+account. On the fakes, with a ManualClock."""
 
 from __future__ import annotations
 
@@ -20,8 +20,7 @@ from typing import Any
 import pytest
 
 from kalshi_cli import strategies
-from kalshi_cli.risk.state import resume
-from kalshi_cli.runner.config import STRATEGY_ERRORS_ALERT, STRATEGY_ERRORS_SAFE_MODE
+from kalshi_cli.runner.config import STRATEGY_ERRORS_ALERT, STRATEGY_ERRORS_STOP
 from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
 from kalshi_cli.strategies import (
     Decision,
@@ -121,9 +120,7 @@ def with_alerts(rig: Rig) -> tuple[RecordingRouter, TradeAlerts]:
     return router, alerts
 
 
-def test_a_crashing_model_is_counted_alerted_then_puts_trading_into_safe_mode(
-    tmp_path: Path,
-) -> None:
+def test_a_crashing_model_is_counted_alerted_then_stopped_alone(tmp_path: Path) -> None:
     log = tmp_path / "trade.log"
     rig = make_rig(tmp_path / "s.db", strategy="model", params={"source": CRASHES}, log_path=log)
     router, alerts = with_alerts(rig)
@@ -131,25 +128,26 @@ def test_a_crashing_model_is_counted_alerted_then_puts_trading_into_safe_mode(
     for _ in range(STRATEGY_ERRORS_ALERT):
         rig.step(1.0)
     assert rig.store.trading.trading_state().state == "ACTIVE"
-    for _ in range(STRATEGY_ERRORS_SAFE_MODE - STRATEGY_ERRORS_ALERT):
+    for _ in range(STRATEGY_ERRORS_STOP - STRATEGY_ERRORS_ALERT + 2):
         rig.step(1.0)
-    state = rig.store.trading.trading_state()
-    assert state.state == "SAFE_MODE" and state.source == "strategy_guard"
-    assert [t.rule for t in rig.store.trading.risk_trips(rule="strategy_guard")]
+    assert rig.store.trading.trading_state().state == "ACTIVE"
+    assert rig.store.trading.risk_trips() == []
     failed = events(rig, log, "strategy_error")
     assert {e["ticker"] for e in failed} == set(markets)
     assert all("the model's data feed is gone" in e["error"] for e in failed)
-    assert events(rig, log, "safe_mode")
+    (stopped,) = events(rig, log, "strategy_stopped")
+    assert f"{STRATEGY_ERRORS_STOP} failed decisions" in stopped["reason"]
     alerts.close()
     sent = [a.fingerprint for a in router.sent]
-    # one alert per market at the alert threshold, then SAFE_MODE's
+    # one alert per market at the alert threshold, then the stop's
     # the alert names the strategy: another strategy failing in the same market is its own
     name = rig.loop.lineup.names[0]
     assert sorted(f for f in sent if f.startswith("trade.strategy_error.")) == [
         f"trade.strategy_error.{name}:{t}" for t in markets
     ]
-    assert "trade.safe_mode" in sent
-    assert rig.loop.strategy_error_count >= STRATEGY_ERRORS_SAFE_MODE * len(markets)
+    assert f"trade.strategy_stopped.{name}" in sent
+    # stopped at the first market's tenth failure: not asked again anywhere
+    assert rig.loop.strategy_error_count < STRATEGY_ERRORS_STOP * len(markets)
 
 
 def test_a_failing_decision_withdraws_the_loops_quotes_in_that_market(tmp_path: Path) -> None:
@@ -193,14 +191,19 @@ def test_a_good_decision_resets_the_count(tmp_path: Path) -> None:
 def test_a_strategy_failing_at_every_call_writes_one_line_a_market_per_interval(
     tmp_path: Path,
 ) -> None:
-    """Past SAFE_MODE the strategy is still asked, and still fails: 214 lines in 25 s before.
-    Now the first failure of each market is written in full and the repeats are counted."""
+    """A strategy failing at every call, never stopped: the first failure of each market is
+    written in full and the repeats are counted."""
     log = tmp_path / "trade.log"
-    rig = make_rig(tmp_path / "s.db", strategy="model", params={"source": CRASHES}, log_path=log)
+    rig = make_rig(
+        tmp_path / "s.db",
+        strategy="model",
+        params={"source": CRASHES},
+        log_path=log,
+        trade={"strategy_errors_stop": 1000},
+    )
     markets = sorted(rig.loop.portfolio.markets)
     for _ in range(30):
         rig.step(1.0)
-    assert rig.store.trading.trading_state().state == "SAFE_MODE"
     calls = rig.loop.log.counts["strategy_error"]
     assert calls >= 30 * len(markets)
     written = events(rig, log, "strategy_error")
@@ -222,19 +225,18 @@ def test_garbage_from_a_strategy_is_refused_before_the_risk_engine(
     assert rig.exchange.orders(rig.client.account_id) == []
 
 
-def test_a_dry_run_logs_the_safe_mode_it_would_enter_and_leaves_the_state_file_alone(
+def test_a_dry_run_stops_a_failing_strategy_and_leaves_the_state_file_alone(
     tmp_path: Path,
 ) -> None:
     log = tmp_path / "trade.log"
     rig = make_rig(
         tmp_path / "s.db", strategy="model", params={"source": CRASHES}, log_path=log, dry_run=True
     )
-    for _ in range(STRATEGY_ERRORS_SAFE_MODE):
+    for _ in range(STRATEGY_ERRORS_STOP):
         rig.step(1.0)
     assert rig.store.trading.trading_state().state == "ACTIVE"
-    assert rig.store.trading.risk_trips(rule="strategy_guard") == []
-    (first, *_) = events(rig, log, "safe_mode")
-    assert first["dry_run"] is True
+    assert rig.store.trading.risk_trips() == []
+    assert events(rig, log, "strategy_stopped")
 
 
 def test_a_models_quotes_are_withdrawn_when_its_process_dies(tmp_path: Path) -> None:
@@ -258,22 +260,3 @@ def test_a_models_quotes_are_withdrawn_when_its_process_dies(tmp_path: Path) -> 
     failed = events(rig, log, "strategy_error")
     assert failed and {e["kind"] for e in failed} <= {"ModelDown", "ModelError"}
     source.close()
-
-
-def test_a_model_still_failing_after_kalshi_resume_puts_trading_into_safe_mode_again(
-    tmp_path: Path,
-) -> None:
-    """`kalshi resume` is a person's word that the model is fixed: if it is not, the same count
-    trips SAFE_MODE again, and while SAFE_MODE holds no trip is recorded again."""
-    rig = make_rig(tmp_path / "s.db", strategy="model", params={"source": CRASHES})
-    for _ in range(STRATEGY_ERRORS_SAFE_MODE * 3):
-        rig.step(1.0)
-    assert len(rig.store.trading.risk_trips(rule="strategy_guard")) == 1
-    resume(rig.store.trading)
-    rig.step(1.0)
-    assert rig.store.trading.trading_state().state == "ACTIVE"
-    for _ in range(STRATEGY_ERRORS_SAFE_MODE - 1):
-        rig.step(1.0)
-    state = rig.store.trading.trading_state()
-    assert (state.state, state.source) == ("SAFE_MODE", "strategy_guard")
-    assert len(rig.store.trading.risk_trips(rule="strategy_guard")) == 2
