@@ -37,6 +37,7 @@ from kalshi_cli.alerts.channels.slack import (
 from kalshi_cli.alerts.config import DEFAULT_REPEAT_INTERVAL_S
 from kalshi_cli.alerts.masking import mask_url
 from kalshi_cli.alerts.model import (
+    RUNBOOKS,
     Alert,
     AlertStateLike,
     AlertStateStore,
@@ -50,6 +51,7 @@ from kalshi_cli.alerts.model import (
 from kalshi_cli.alerts.router import JOIN_GRACE_S, AlertRouter
 
 __all__ = [
+    "RUNBOOKS",
     "BACKOFF_BASE_S",
     "BACKOFF_MAX_S",
     "DEFAULT_MAX_ATTEMPTS",
