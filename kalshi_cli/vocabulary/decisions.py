@@ -8,6 +8,7 @@ returns".
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
@@ -340,6 +341,21 @@ Decision = Intent | Cancel
 
 def best_bid(book: Orderbook, side: Side) -> Level | None:
     return book.best_yes_bid if side is Side.YES else book.best_no_bid
+
+
+def market_bid(book: Orderbook, side: Side, own: Iterable[RestingOrder]) -> Level | None:
+    """The best bid for `side` once `own` (the loop's resting orders, which the book it sees
+    holds) is taken out: what the market pays for `side`, the price a position is marked at.
+    An order bids for `side` when it buys it, or sells the other side at one minus its price."""
+    mine: dict[Decimal, Decimal] = {}
+    for o in own:
+        if (o.action is Action.BUY) is (o.side is side):
+            price = o.price if o.side is side else ONE - o.price
+            mine[price] = mine.get(price, ZERO) + o.remaining
+    for price, size in book.yes_bids if side is Side.YES else book.no_bids:
+        if size > mine.get(price, ZERO):
+            return Level(price, size - mine.get(price, ZERO))
+    return None
 
 
 def best_ask(book: Orderbook, side: Side) -> Level | None:
