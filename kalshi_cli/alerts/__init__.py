@@ -51,7 +51,6 @@ from kalshi_cli.alerts.model import (
 from kalshi_cli.alerts.router import JOIN_GRACE_S, AlertRouter
 
 __all__ = [
-    "RUNBOOKS",
     "BACKOFF_BASE_S",
     "BACKOFF_MAX_S",
     "DEFAULT_MAX_ATTEMPTS",
@@ -67,6 +66,7 @@ __all__ = [
     "GENERIC_SCHEMA_VERSION",
     "JOIN_GRACE_S",
     "MAX_ATTEMPTS_LIMIT",
+    "RUNBOOKS",
     "SLACK_FIELDS_MAX",
     "SLACK_HEADER_MAX",
     "SLACK_TEXT_MAX",

@@ -49,6 +49,7 @@ PREFIX = "KALSHI"
 # The units the Nagios plugin guidelines allow; anything else breaks graphing tools.
 PERF_UOMS = frozenset({"", "s", "ms", "us", "%", "B", "KB", "MB", "TB", "c"})
 
+
 class CheckStatus(IntEnum):
     OK = 0
     WARNING = 1

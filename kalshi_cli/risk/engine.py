@@ -411,9 +411,9 @@ class RiskEngine:
 
     def stop_loss(self, position: PositionView, book: Orderbook) -> list[Intent]:
         """Close a position whose mark (the market's best bid for the held side, the resting
-        orders of `position` taken out, x contracts) is below stop_loss_share x entry cost: reducing IOC sells at that bid, split to the max order
-        size as every reducing order is (`split`), the first one replacing resting orders that
-        would add to the position."""
+        orders of `position` taken out, x contracts) is below stop_loss_share x entry cost:
+        reducing IOC sells at that bid, split to the max order size as every reducing order is
+        (`split`), the first one replacing resting orders that would add to the position."""
         held = position.held_side
         share = self.limits.stop_loss_share
         if held is None or share == 0:

@@ -248,8 +248,8 @@ class OrderRepository:
         )
         with self._block(savepoint, "update_order"):
             row = self._db.conn.execute(
-                "SELECT client_order_id, filled, count, status"
-                f"{', ' + columns if columns else ''} FROM orders WHERE {key_column} = ?",  # noqa: S608
+                "SELECT client_order_id, filled, count, status"  # noqa: S608
+                f"{', ' + columns if columns else ''} FROM orders WHERE {key_column} = ?",
                 (key,),
             ).fetchone()
             if row is None:
@@ -529,11 +529,12 @@ def _fill_wins(wanted: dict[str, object], *, status: str, count: str) -> None:
     cancel was booked before its fills were read). The exchange's own read, its status sent
     with what filled, is kept as it says; fills beyond the total leave it canceled (an amend
     not seen here grew it)."""
-    if wanted.get("status") == CANCELED and "filled" not in wanted and status == EXECUTED:
+    cancelled_after = wanted.get("status") == CANCELED and "filled" not in wanted
+    filled_after = "filled" in wanted and "status" not in wanted and status == CANCELED
+    if (cancelled_after and status == EXECUTED) or (
+        filled_after and Decimal(str(wanted["filled"])) == Decimal(str(wanted.get("count", count)))
+    ):
         wanted["status"] = EXECUTED
-    elif "filled" in wanted and "status" not in wanted and status == CANCELED:
-        if Decimal(str(wanted["filled"])) == Decimal(str(wanted.get("count", count))):
-            wanted["status"] = EXECUTED
 
 
 def _total_covers_filled(wanted: dict[str, object], *, filled: str, count: str) -> None:

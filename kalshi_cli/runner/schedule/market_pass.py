@@ -40,8 +40,8 @@ from kalshi_cli.strategies import (
     PositionView,
 )
 from kalshi_cli.strategy_api import Complement, IndexView, MarketTerms
-from kalshi_cli.vocabulary.decisions import market_bid
 from kalshi_cli.strategy_api.window import MidWindow
+from kalshi_cli.vocabulary.decisions import market_bid
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import Level, Orderbook, PriceRange
 from kalshi_cli.vocabulary.order_terms import TermsError, check_count, check_dollars
