@@ -411,7 +411,7 @@ def test_each_ioc_row_of_a_batch_owes_the_fee_of_its_own_market(
     )
     result = kalshi("order", "batch", "--file", str(path))
     assert result.exit_code == ExitCode.REJECTED, result.output
-    assert f"{path}:3:" in result.stderr and "$1021.16 with the taker fee" in result.stderr
+    assert f"{path}:3:" in result.stderr and "$1,021.16 with the taker fee" in result.stderr
     assert f"{path}:2:" not in result.stderr
     assert order_writes(prime) == 0
 
