@@ -47,9 +47,8 @@ class Runbook(StrEnum):
     STRATEGY_ERROR = "runbooks/18-strategy-error.md"
 
 
-# Every alert kind -> the runbook that describes it: a check's as `check:NAME`, the trade loop's
-# by its event name. The one table every alert takes its runbook from; a new kind is a new row
-# here and a runbook whose **Alert:** line names it (tests/alerts/test_alerts.py walks them).
+# Every alert kind (a check's `check:NAME`, a trade loop event's name) -> its runbook: a new
+# kind is a row here and a runbook naming it (tests/alerts/test_alerts.py walks them).
 RUNBOOKS: Mapping[str, Runbook] = {
     "check:heartbeat": Runbook.HEARTBEAT_LOST,
     "check:positions": Runbook.POSITION_LIMIT,

@@ -524,11 +524,9 @@ class OrderRepository:
 
 
 def _fill_wins(wanted: dict[str, object], *, status: str, count: str) -> None:
-    """The fill wins: a cancel booked here after an order executed leaves it executed, and
-    fills booked on a cancelled row that take exactly all it was for make it executed (the
-    cancel was booked before its fills were read). The exchange's own read, its status sent
-    with what filled, is kept as it says; fills beyond the total leave it canceled (an amend
-    not seen here grew it)."""
+    """The fill wins: a cancel booked after an order executed, or before fills that took
+    exactly all it was for, leaves it executed. The exchange's read (status with what filled)
+    is kept as it says; fills beyond the total leave it canceled (an amend grew it)."""
     cancelled_after = wanted.get("status") == CANCELED and "filled" not in wanted
     filled_after = "filled" in wanted and "status" not in wanted and status == CANCELED
     if (cancelled_after and status == EXECUTED) or (

@@ -344,9 +344,8 @@ def best_bid(book: Orderbook, side: Side) -> Level | None:
 
 
 def market_bid(book: Orderbook, side: Side, own: Iterable[RestingOrder]) -> Level | None:
-    """The best bid for `side` once `own` (the loop's resting orders, which the book it sees
-    holds) is taken out: what the market pays for `side`, the price a position is marked at.
-    An order bids for `side` when it buys it, or sells the other side at one minus its price."""
+    """The best bid for `side` with `own` (the loop's resting orders, in the book it sees)
+    taken out: what the market pays for `side`, the price a position is marked at."""
     mine: dict[Decimal, Decimal] = {}
     for o in own:
         if (o.action is Action.BUY) is (o.side is side):
