@@ -37,6 +37,7 @@ from kalshi_cli.alerts.channels.slack import (
 from kalshi_cli.alerts.config import DEFAULT_REPEAT_INTERVAL_S
 from kalshi_cli.alerts.masking import mask_url
 from kalshi_cli.alerts.model import (
+    RUNBOOKS,
     Alert,
     AlertStateLike,
     AlertStateStore,
@@ -65,6 +66,7 @@ __all__ = [
     "GENERIC_SCHEMA_VERSION",
     "JOIN_GRACE_S",
     "MAX_ATTEMPTS_LIMIT",
+    "RUNBOOKS",
     "SLACK_FIELDS_MAX",
     "SLACK_HEADER_MAX",
     "SLACK_TEXT_MAX",

@@ -39,6 +39,39 @@ class Runbook(StrEnum):
     DEMO_TO_PROD = "runbooks/10-demo-to-prod.md"
     MAINTENANCE = "runbooks/11-exchange-maintenance.md"
     PARAMS_RELOAD = "runbooks/12-params-reload-refused.md"
+    FILL_QUARANTINED = "runbooks/13-fill-quarantined.md"
+    STOP_NOT_PROVEN = "runbooks/14-stop-not-proven.md"
+    PNL_FLOOR = "runbooks/15-pnl-check.md"
+    STRATEGY_STOPPED = "runbooks/16-strategy-stopped.md"
+    STOP_LOSS = "runbooks/17-stop-loss-fired.md"
+    STRATEGY_ERROR = "runbooks/18-strategy-error.md"
+
+
+# Every alert kind (a check's `check:NAME`, a trade loop event's name) -> its runbook: a new
+# kind is a row here and a runbook naming it (tests/alerts/test_alerts.py walks them).
+RUNBOOKS: Mapping[str, Runbook] = {
+    "check:heartbeat": Runbook.HEARTBEAT_LOST,
+    "check:positions": Runbook.POSITION_LIMIT,
+    "check:exposure": Runbook.POSITION_LIMIT,
+    "check:pnl": Runbook.PNL_FLOOR,
+    "check:api": Runbook.SAFE_MODE,
+    "check:feed": Runbook.STALE_FEED,
+    "check:orders": Runbook.UNKNOWN_ORDERS,
+    "check:exchange": Runbook.MAINTENANCE,
+    "circuit_breaker": Runbook.CIRCUIT_BREAKER,
+    "safe_mode": Runbook.SAFE_MODE,
+    "strategy_error": Runbook.STRATEGY_ERROR,
+    "strategy_stopped": Runbook.STRATEGY_STOPPED,
+    "kill_switch": Runbook.KILL_SWITCH,
+    "stop_loss": Runbook.STOP_LOSS,
+    "position_breach": Runbook.POSITION_LIMIT,
+    "feed_stale": Runbook.STALE_FEED,
+    "daily_summary": Runbook.INDEX,
+    "params_reload_refused": Runbook.PARAMS_RELOAD,
+    "state_file_failed": Runbook.CRASH_RESTART,
+    "fill_quarantined": Runbook.FILL_QUARANTINED,
+    "stop_not_proven": Runbook.STOP_NOT_PROVEN,
+}
 
 
 class Alert(msgspec.Struct, frozen=True):

@@ -14,6 +14,7 @@ from html import escape
 from typing import Any
 
 from kalshi_cli.backtest.report import (
+    _money,
     failed,
     failure_lines,
     skipped_line,
@@ -175,10 +176,6 @@ def _bar_chart(bars: list[tuple[str, Decimal]]) -> str:
         f'<svg width="{W}" height="{height}" viewBox="0 0 {W} {height}" role="img">'
         f'<line x1="{mid}" y1="0" x2="{mid}" y2="{height}" stroke="#999"/>{"".join(parts)}</svg>'
     )
-
-
-def _money(value: str | None) -> str:
-    return "-" if value is None else fmt_money(Decimal(value))
 
 
 def _pct(value: float | None) -> str:

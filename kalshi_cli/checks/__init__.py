@@ -22,6 +22,7 @@ from enum import IntEnum
 from typing import Any
 
 from kalshi_cli.alerts import (
+    RUNBOOKS,
     Alert,
     AlertRouter,
     AlertStateStore,
@@ -47,17 +48,6 @@ DEFAULT_DEADLINE_S = 60.0
 PREFIX = "KALSHI"
 # The units the Nagios plugin guidelines allow; anything else breaks graphing tools.
 PERF_UOMS = frozenset({"", "s", "ms", "us", "%", "B", "KB", "MB", "TB", "c"})
-
-CHECK_RUNBOOKS: Mapping[str, Runbook] = {
-    "heartbeat": Runbook.HEARTBEAT_LOST,
-    "positions": Runbook.POSITION_LIMIT,
-    "exposure": Runbook.POSITION_LIMIT,
-    "pnl": Runbook.CIRCUIT_BREAKER,
-    "api": Runbook.SAFE_MODE,
-    "feed": Runbook.STALE_FEED,
-    "orders": Runbook.UNKNOWN_ORDERS,
-    "exchange": Runbook.MAINTENANCE,
-}
 
 
 class CheckStatus(IntEnum):
@@ -176,7 +166,7 @@ def fingerprint_for(name: str, narrowed_to: int | None = None) -> str:
 
 
 def runbook_for(name: str) -> Runbook:
-    return CHECK_RUNBOOKS.get(name, Runbook.INDEX)
+    return RUNBOOKS.get(f"check:{name}", Runbook.INDEX)
 
 
 def alert_for(result: CheckResult) -> Alert | None:

@@ -226,8 +226,9 @@ def check_orders(view: LocalView, th: Thresholds) -> CheckResult:
 
 def check_pnl(view: LocalView, th: Thresholds, daily_loss_limit: Decimal) -> CheckResult:
     """Today's (UTC) and total realized P&L, net of fees, replayed from the fills by the same
-    engine as `kalshi pnl`; and today's realized P&L against the edge the strategies expected
-    when their orders filled (`model_fair` against the fill price)."""
+    engine as `kalshi pnl`; and, on a day that has made no money, today's realized P&L against
+    the edge the strategies expected when their orders filled (`model_fair` against the fill
+    price)."""
     from kalshi_cli.services.pnl import summarize_store
 
     day_warn = th.get("pnl", "warn")
@@ -273,7 +274,7 @@ def check_pnl(view: LocalView, th: Thresholds, daily_loss_limit: Decimal) -> Che
     if expected >= th.need("pnl", "edge_min_expected") and expected > 0:
         share = (today / expected).quantize(_CENT)
         perf.append(PerfDatum("edge_captured", pct(share), pct(edge_warn), uom="%"))
-        if share < edge_warn:
+        if share < edge_warn and today <= 0:  # a day that made money is no warning
             parts.append(
                 (
                     CheckStatus.WARNING,

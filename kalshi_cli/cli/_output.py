@@ -29,9 +29,8 @@ class Column(NamedTuple):
     numeric: bool = False  # right-aligned, and never wrapped in a rich table
     identifier: bool = False  # typed into the next command: never cut, wrapped or folded
     # an exact decimal string, shown to people by `models.fmt_money` (`-$0.33`, `$1.20`) and
-    # left exact in CSV; `tick` names the row key holding the market's tick, if any
+    # left exact in CSV
     money: bool = False
-    tick: str | None = None
     # a cell that shows several values to people (`$0.35 / $0.40`): in CSV these columns
     # instead, one value per cell, their keys in the row holding the exact values
     parts: tuple[Column, ...] = ()
@@ -258,11 +257,10 @@ def _money_cells(columns: Sequence[Column], row: dict[str, str]) -> dict[str, st
             continue
         try:
             value = Decimal(row.get(column.key, ""))
-            tick = Decimal(row[column.tick]) if column.tick and row.get(column.tick) else None
         except InvalidOperation:
             continue
         if value.is_finite():
-            shown[column.key] = fmt_money(value, tick)
+            shown[column.key] = fmt_money(value)
     return shown
 
 

@@ -95,20 +95,12 @@ def count_cell(value: Decimal | None, places: int = 2) -> str:
     return f"{value:,.{places}f}"
 
 
-def dollars_cell(value: Decimal | None) -> str:
-    """Money as every table shows it (`units.fmt_money`: `$0.38`, `-$1,234.50`, `$0.0175`, an
-    average entry of 136/300 as `$0.4533`, not 28 digits)."""
-    if value is None:
-        return "-"
-    return fmt_money(value)
-
-
 def money_cell(value: Decimal | None) -> Text:
     """A gain or a loss: `_dollars`, in green or red."""
     if value is None:
         return Text("-")
     style = "green" if value > 0 else "red" if value < 0 else ""
-    return Text(dollars_cell(value), style=style)
+    return Text(fmt_money(value), style=style)
 
 
 def _age(seconds: float | None) -> str:
@@ -232,8 +224,8 @@ def render_health(local: LocalSnapshot, remote: RemoteSnapshot | None, flt: str)
             if flt in f.ticker.upper():
                 table.add_row(
                     f.ticker,
-                    dollars_cell(f.bid[0]) if f.bid else "-",
-                    dollars_cell(f.ask[0]) if f.ask else "-",
+                    fmt_money(f.bid[0]) if f.bid else "-",
+                    fmt_money(f.ask[0]) if f.ask else "-",
                     _age(f.age),
                     Text("fresh", "green") if f.fresh else Text("STALE", "bold red"),
                 )
@@ -273,8 +265,8 @@ def render_positions(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
             p.ticker,
             p.side,
             count_cell(p.contracts),
-            dollars_cell(p.entry),
-            dollars_cell(p.mark),
+            fmt_money(p.entry),
+            fmt_money(p.mark),
             money_cell(p.unrealized),
             "-" if use is None else Text(f"{use:.0%}", "bold red" if use > 1 else ""),
         )
@@ -301,7 +293,7 @@ def render_orders(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
                 o.ticker,
                 o.side,
                 o.action,
-                dollars_cell(o.price),
+                fmt_money(o.price),
                 count_cell(o.remaining),
                 "?" if o.queue_ahead is None else count_cell(o.queue_ahead),
                 o.strategy or "-",
@@ -333,10 +325,10 @@ def fills_table(fills: Iterable[FillLine], flt: str, *, sub: bool = False) -> Fi
                 time_cell(f.at),
                 f.ticker,
                 f"{f.action} {f.side}",
-                dollars_cell(f.price),
+                fmt_money(f.price),
                 count_cell(f.count),
-                dollars_cell(f.slippage),
-                dollars_cell(f.model_fair),
+                fmt_money(f.slippage),
+                fmt_money(f.model_fair),
             )
     return table
 

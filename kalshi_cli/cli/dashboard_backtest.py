@@ -20,7 +20,6 @@ from kalshi_cli.cli.dashboard_app import (
     FilterScreen,
     HelpScreen,
     count_cell,
-    dollars_cell,
     fills_table,
     money_cell,
     new_table,
@@ -28,6 +27,7 @@ from kalshi_cli.cli.dashboard_app import (
     panel_grid,
     time_cell,
 )
+from kalshi_cli.vocabulary.units import fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.dashboard.backtest import BacktestView
@@ -83,22 +83,22 @@ def render_summary(view: BacktestView) -> RenderableType:
     table.add_row("realized", money_cell(_dec(t.get("realized"))))
     table.add_row("settled", money_cell(_dec(t.get("settled"))))
     table.add_row("marked", money_cell(_dec(t.get("marked"))))
-    table.add_row("fees", dollars_cell(_dec(t.get("fees"))))
-    table.add_row("start balance", dollars_cell(_dec(t.get("start_balance"))))
-    table.add_row("end equity", dollars_cell(_dec(t.get("end_equity"))))
+    table.add_row("fees", fmt_money(_dec(t.get("fees"))))
+    table.add_row("start balance", fmt_money(_dec(t.get("start_balance"))))
+    table.add_row("end equity", fmt_money(_dec(t.get("end_equity"))))
     table.add_row("fills / orders", f"{t.get('fills', 0)} / {t.get('orders', 0)}")
     table.add_row("trades (won)", f"{t.get('round_trips', 0)} ({t.get('wins', 0)})")
     table.add_row("win rate", _pct(t.get("win_rate")))
     table.add_row(
         "max drawdown",
-        f"{dollars_cell(_dec(t.get('max_drawdown')))} ({_pct(t.get('max_drawdown_share'))})",
+        f"{fmt_money(_dec(t.get('max_drawdown')))} ({_pct(t.get('max_drawdown_share'))})",
     )
     st = view.report.get("statistics") or {}
     per = (st.get("returns") or {}).get("basis", "trade")
     table.add_row(
         "Sharpe / Sortino", f"{_ratio(t.get('sharpe'))} / {_ratio(t.get('sortino'))} per {per}"
     )
-    table.add_row("max exposure", dollars_cell(_dec(t.get("max_exposure"))))
+    table.add_row("max exposure", fmt_money(_dec(t.get("max_exposure"))))
     if st and not st.get("conclusive"):
         # why, in full, is in the text report's NOTE lines and --json's statistics.notes
         table.add_row("conclusive", note_text("no (see notes)", "bold yellow"))
@@ -113,7 +113,7 @@ def render_equity(view: BacktestView) -> RenderableType:
     start, end = float(first[0]), float(last[0])  # unix seconds of the samples
     return Text(
         f"{len(curve)} samples, {time_cell(start)} -> {time_cell(end)} UTC: "
-        f"{dollars_cell(Decimal(first[1]))} -> {dollars_cell(Decimal(last[1]))}"
+        f"{fmt_money(Decimal(first[1]))} -> {fmt_money(Decimal(last[1]))}"
     )
 
 
@@ -131,7 +131,7 @@ def render_markets(view: BacktestView, flt: str) -> RenderableType:
                 money_cell(_dec(m.get("realized"))),
                 money_cell(_dec(m.get("settled"))),
                 money_cell(_dec(m.get("marked"))),
-                dollars_cell(_dec(m.get("fees"))),
+                fmt_money(_dec(m.get("fees"))),
                 str(m.get("fills", 0)),
             )
     return table
@@ -147,9 +147,9 @@ def render_left_open(view: BacktestView, flt: str) -> RenderableType:
             table.add_row(
                 str(p.get("ticker")),
                 count_cell(_dec(p.get("position"))),
-                dollars_cell(_dec(p.get("average_entry"))),
-                dollars_cell(_dec(p.get("mark_bid"))),
-                dollars_cell(_dec(p.get("mark_mid"))),
+                fmt_money(_dec(p.get("average_entry"))),
+                fmt_money(_dec(p.get("mark_bid"))),
+                fmt_money(_dec(p.get("mark_mid"))),
                 money_cell(_dec(p.get("marked"))),
             )
     return table
@@ -162,7 +162,7 @@ def render_days(view: BacktestView) -> RenderableType:
         table.add_row(
             day,
             money_cell(_dec(b.get("realized"))),
-            dollars_cell(_dec(b.get("fees"))),
+            fmt_money(_dec(b.get("fees"))),
             str(b.get("fills")),
         )
     exits = view.report.get("exit_reasons") or {}

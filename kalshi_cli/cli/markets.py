@@ -197,9 +197,9 @@ def select_markets(
 MARKET_COLUMNS = (
     Column("ticker", "ticker", identifier=True),
     Column("status", "status"),
-    Column("yes_bid", "yes bid", numeric=True, money=True, tick="tick"),
-    Column("yes_ask", "yes ask", numeric=True, money=True, tick="tick"),
-    Column("last", "last", numeric=True, money=True, tick="tick"),
+    Column("yes_bid", "yes bid", numeric=True, money=True),
+    Column("yes_ask", "yes ask", numeric=True, money=True),
+    Column("last", "last", numeric=True, money=True),
     Column("volume", "volume", numeric=True),
     Column("close_time", "closes"),
     Column("title", "title"),

@@ -26,7 +26,7 @@ from kalshi_cli.cli._output import Column
 from kalshi_cli.cli._services import confirm_on_prod, open_store, order_service, use_subaccount
 from kalshi_cli.cli.trading import cancel_all_command
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from kalshi_cli.vocabulary.models import Action, Side, fmt_count, fmt_dollars
+from kalshi_cli.vocabulary.models import Action, Side, fmt_count, fmt_dollars, fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._output import Output
@@ -264,8 +264,6 @@ def _of(side: Side, yes_price: Decimal) -> Decimal:
 
 
 def place_fields(prepared: PreparedOrder, outcome: PlaceOutcome) -> list[tuple[str, str]]:
-    from kalshi_cli.vocabulary.models import fmt_money
-
     req = prepared.request
     book = prepared.create
     fields = [
@@ -513,18 +511,12 @@ def order_json(order: Order, intent: IntentRecord | None) -> dict[str, Any]:
     }
 
 
-def _money(text: str) -> str:
-    from kalshi_cli.vocabulary.models import fmt_money
-
-    return fmt_money(Decimal(text))
-
-
 def order_row(doc: dict[str, Any]) -> dict[str, str]:
     return {
         "order_id": doc["order_id"],
         "ticker": doc["ticker"],
-        "trade": f"{doc['action']} {doc['side']} @ {_money(doc['price'])}",
-        "book": f"{doc['book_side']} @ {_money(doc['yes_price'])}",
+        "trade": f"{doc['action']} {doc['side']} @ {fmt_money(Decimal(doc['price']))}",
+        "book": f"{doc['book_side']} @ {fmt_money(Decimal(doc['yes_price']))}",
         "filled": doc["fill_count"],
         "remaining": doc["remaining_count"],
         "status": doc["status"],

@@ -36,12 +36,6 @@ def register(app: typer.Typer) -> None:
         app.command(name)(command)
 
 
-def _money_or_unknown(value: Decimal | None) -> str:
-    from kalshi_cli.vocabulary.models import fmt_money
-
-    return "unknown" if value is None else fmt_money(value)
-
-
 def _money(value: Decimal) -> str:
     """2 decimals, or every digit when there are sub-cent ones (fees are charged to $0.0001):
     a balance or a fee total is never rounded in a report."""
@@ -73,7 +67,7 @@ def balance_command(
     out.record(
         [
             ("balance", fmt_money(balance.balance)),
-            ("portfolio value", _money_or_unknown(balance.portfolio_value)),
+            ("portfolio value", fmt_money(balance.portfolio_value, "unknown")),
         ],
         document=document,
         csv_fields=[
@@ -190,9 +184,6 @@ POSITION_COLUMNS = (
 def position_row(row: MarkedPosition) -> dict[str, str]:
     from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars, fmt_money
 
-    def dollars_or_dash(value: Decimal | None) -> str:
-        return "-" if value is None else fmt_money(value)
-
     limit = "-" if row.limit is None else fmt_count(row.limit)
     flags = (" OVER" if row.over_limit else "") + (" *" if row.differences else "")
     return {
@@ -201,7 +192,7 @@ def position_row(row: MarkedPosition) -> dict[str, str]:
         "contracts": fmt_count(row.contracts),
         "average_entry": "-" if row.average_entry is None else fmt_dollars(row.average_entry),
         "cost": _money(row.cost),
-        "mark": f"{dollars_or_dash(row.mark_bid)} / {dollars_or_dash(row.mark_mid)}",
+        "mark": f"{fmt_money(row.mark_bid)} / {fmt_money(row.mark_mid)}",
         "unrealized": "-" if row.unrealized is None else _money(row.unrealized),
         "realized": _money(row.realized),
         "fees": _money(row.fees),

@@ -128,7 +128,7 @@ def post_kill_alert(app: AppContext, report: KillReport, scope: str) -> list[str
     """The kill switch's alert (runbooks/06) to the config's webhooks, whether or not a trade
     loop runs: the loop's own for HALTED (`KINDS`), so the router sends it once. Returns the
     delivery problems; never raises."""
-    from kalshi_cli.alerts import Alert, AlertRouter
+    from kalshi_cli.alerts import RUNBOOKS, Alert, AlertRouter
     from kalshi_cli.config import read_sections, section
     from kalshi_cli.runner.lifecycle.alerting import KINDS
     from kalshi_cli.store import Store
@@ -142,8 +142,8 @@ def post_kill_alert(app: AppContext, report: KillReport, scope: str) -> list[str
             return []
         verdict = "PROVEN: no resting order left" if report.proven else "NOT PROVEN"
         summary = f"kalshi cancel-all ({scope}): {len(report.cancelled)} cancelled; {verdict}"
-        severity, title, runbook = KINDS["kill_switch"]
-        alert = Alert("trade.kill_switch", severity, title, summary, runbook)
+        severity, title = KINDS["kill_switch"]
+        alert = Alert("trade.kill_switch", severity, title, summary, RUNBOOKS["kill_switch"])
         with Store.open(app.settings().state, migrate=False) as store:
             return list(router.notify(alert, store.alerts).problems)
     except KalshiError as exc:

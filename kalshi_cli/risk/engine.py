@@ -44,7 +44,7 @@ from kalshi_cli.risk.rules import (
 )
 from kalshi_cli.risk.state import TradingRecords, TradingState, current_state
 from kalshi_cli.vocabulary.clock import Backoff, Clock, utc_day
-from kalshi_cli.vocabulary.decisions import Intent, PositionView, best_bid, require
+from kalshi_cli.vocabulary.decisions import Intent, PositionView, market_bid, require
 from kalshi_cli.vocabulary.decode import Range, decode_config
 from kalshi_cli.vocabulary.errors import (
     RateLimitedError,
@@ -410,15 +410,15 @@ class RiskEngine:
         return self.breaker.tripped(utc_day(self.clock.wall()))
 
     def stop_loss(self, position: PositionView, book: Orderbook) -> list[Intent]:
-        """Close a position whose mark (best bid for the held side x contracts) is below
-        stop_loss_share x entry cost: reducing IOC sells at that bid, split to the max order
-        size as every reducing order is (`split`), the first one replacing resting orders that
-        would add to the position."""
+        """Close a position whose mark (the market's best bid for the held side, the resting
+        orders of `position` taken out, x contracts) is below stop_loss_share x entry cost:
+        reducing IOC sells at that bid, split to the max order size as every reducing order is
+        (`split`), the first one replacing resting orders that would add to the position."""
         held = position.held_side
         share = self.limits.stop_loss_share
         if held is None or share == 0:
             return []
-        bid = best_bid(book, held)
+        bid = market_bid(book, held, position.resting)
         mark = bid[0] if bid else ZERO
         floor = share * position.entry_cost
         if mark * position.contracts >= floor or bid is not None:

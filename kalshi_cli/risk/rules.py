@@ -24,7 +24,7 @@ from kalshi_cli.risk.budget import Owned
 from kalshi_cli.risk.state import TradingState
 from kalshi_cli.vocabulary.clock import utc_datetime, utc_day
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
-from kalshi_cli.vocabulary.models import ONE, ZERO, BookSide, Side
+from kalshi_cli.vocabulary.models import ONE, ZERO, BookSide, Side, fmt_money
 
 
 class Code(StrEnum):
@@ -238,8 +238,8 @@ class StrategyBudgetRule:
         if budget.max_exposure is not None and total > budget.max_exposure:
             return _deny(
                 self.code,
-                f"strategy {owned.name}: ${total} at risk of its own > its budget of "
-                f"${budget.max_exposure}",
+                f"strategy {owned.name}: {fmt_money(total)} at risk of its own > its budget "
+                f"of {fmt_money(budget.max_exposure)}",
             )
         return _ok(self.code)
 
@@ -259,7 +259,10 @@ class MaxExposureRule:
         total = ctx.total_exposure - before + after
         if after <= before or total <= self.max_total_exposure:
             return _ok(self.code)
-        return _deny(self.code, f"total exposure ${total} > max ${self.max_total_exposure}")
+        return _deny(
+            self.code,
+            f"total exposure {fmt_money(total)} > max {fmt_money(self.max_total_exposure)}",
+        )
 
 
 @dataclass

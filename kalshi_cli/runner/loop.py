@@ -580,7 +580,6 @@ class TradeLoop:
                         {
                             "left_resting": ", ".join(proof.left),
                             "unlisted": proof.unlisted,
-                            "runbook": "runbooks/14-stop-not-proven.md",
                         },
                     )
             # a second interrupt that came once the proof had looked still means no more waiting

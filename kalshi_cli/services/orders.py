@@ -67,7 +67,7 @@ from kalshi_cli.vocabulary.order_terms import (
     check_price,
     check_terms,
 )
-from kalshi_cli.vocabulary.units import fmt_exact_dollars
+from kalshi_cli.vocabulary.units import fmt_exact_dollars, fmt_money
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -1320,7 +1320,7 @@ class OrderService:
         opening = max(count - closable, ZERO)
         if opening * price > limit:
             raise ValidationError(
-                f"order cost ${cost} is over the maximum order cost ${limit}",
+                f"order cost {fmt_money(cost)} is over the maximum order cost {fmt_money(limit)}",
                 code="MAX_ORDER_COST",
                 hint="lower --count or raise limits.max_order_cost",
             )
@@ -1386,10 +1386,10 @@ class OrderService:
                 left = " left" if reads.spent else ""
                 raise ValidationError(
                     f"buying {fmt_count(request.count)} {request.side.value} at "
-                    f"${_money(price)} costs up to ${_money(opening_need)}"
+                    f"{fmt_money(price)} costs up to {fmt_money(opening_need)}"
                     f"{' with the taker fee' if fees is not None else ''}; "
-                    f"the balance{left} is ${_money(available)}: short by "
-                    f"${_money(opening_need - available)}",
+                    f"the balance{left} is {fmt_money(available)}: short by "
+                    f"{fmt_money(opening_need - available)}",
                     code="INSUFFICIENT_BALANCE",
                     hint="lower --count or the price, or fund the account",
                 )
@@ -1501,12 +1501,6 @@ class OrderService:
         if answered and local is not None and moves_backwards(local, order):
             return
         self._apply_order(order)
-
-
-def _money(value: Decimal) -> str:
-    """Dollars for a person: cents, or the fee's sub-cent digits when it has them."""
-    cents = value.quantize(Decimal("0.01"))
-    return f"{cents:f}" if cents == value else fmt_dollars(value)
 
 
 def open_market(client: OrderClient, ticker: str) -> Market:

@@ -205,10 +205,7 @@ def reconcile(
     listed = _listed_subaccount(client, unnamed)
     import_foreign_orders(store, resting, report, now=now, doubtful=doubtful, subaccount=listed)
     report.fills_read_at = clock.wall()
-    correct_fills(
-        client, store, report,
-        since_ts=since_ts, now=now, doubtful=doubtful, unnamed=listed, numbers=numbers,
-    )  # fmt: skip
+    correct_fills(client, store, report, since_ts=since_ts, unnamed=listed, numbers=numbers)
     doubtful.read_again(client, store, report, clock)
     amended = settle_amends(client, store, now=clock.wall(), grace_s=grace_s, read_lag_s=read_lag_s)
     report.still_unknown = [
@@ -468,8 +465,6 @@ def correct_fills(
     report: ReconcileReport,
     *,
     since_ts: int | None = None,
-    now: float,
-    doubtful: Doubtful | None = None,
     unnamed: int | Callable[[], int | None] | None = None,
     numbers: Listed,
 ) -> None:
@@ -479,15 +474,7 @@ def correct_fills(
     report.fills_added, underfilled = sync_account_fills(
         client, store, since_ts=since_ts, numbers=numbers, unnamed=unnamed
     )
-    for order_id in underfilled:
-        # marked canceled here (the kill switch after the exchange's cancel-all) but the
-        # exchange has fills beyond what the row says: it filled first
-        try:
-            order = client.orders.get_order(order_id)
-        except NotFoundError:
-            continue
-        if apply_order(store, order, now=now, doubtful=doubtful):
-            report.orders_updated.append(order_id)
+    report.orders_updated += underfilled
     # a client on one subaccount has its settlements listed on that one (`sync_settlements`)
     listed = None if numbers is CLIENTS_OWN else numbers
     report.settlements_added = sync_settlements(client, store, subaccounts=listed)
@@ -551,8 +538,10 @@ def sync_fills(
     since_ts: int | None,
     unnamed: int | Callable[[], int | None] | None = None,
 ) -> tuple[int, list[str]]:
-    """(fills added, order ids the state file has as canceled with fewer contracts filled
-    than the exchange's fills show). A fill naming no subaccount and of no known order is of
+    """(fills added, order ids the state file had as canceled with fewer contracts filled
+    than the exchange's fills show: each row now counts them, and says executed when they
+    took all it was for, by the rule every fill of a cancelled row follows, `update_order`).
+    A fill naming no subaccount and of no known order is of
     the one the client lists (`client.subaccount`; else `unnamed`, asked only then)."""
     from kalshi_cli.client.historical import fills_with_history
     from kalshi_cli.services.pnl import fill_record_from_api
@@ -590,6 +579,8 @@ def sync_fills(
         and count > intent.filled
     ]
     added = store.fills.record_fills(records)
+    for order_id in underfilled:
+        store.orders.update_order(order_id=order_id, fill_count=filled[order_id])
     # a fill recorded before the state file kept subaccounts is the primary's until now
     if named and store.fills.correct_subaccounts(named):
         _realized_again(store)

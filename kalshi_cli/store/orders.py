@@ -26,6 +26,7 @@ from kalshi_cli.store.connection import Database
 from kalshi_cli.store.errors import DuplicateIntentError, InvalidTransition, OrderNotFound
 from kalshi_cli.store.records import (
     CANCELED,
+    EXECUTED,
     ORDER_STATUSES,
     PENDING,
     REJECTED,
@@ -247,15 +248,17 @@ class OrderRepository:
         )
         with self._block(savepoint, "update_order"):
             row = self._db.conn.execute(
-                f"SELECT client_order_id, filled, count{', ' + columns if columns else ''} "  # noqa: S608
-                f"FROM orders WHERE {key_column} = ?",
+                "SELECT client_order_id, filled, count, status"  # noqa: S608
+                f"{', ' + columns if columns else ''} FROM orders WHERE {key_column} = ?",
                 (key,),
             ).fetchone()
             if row is None:
                 return False
             coid = str(row[0])
-            held = dict(zip(wanted, row[3:], strict=True))
+            held = dict(zip(wanted, row[4:], strict=True))
             held.setdefault("count", row[2])
+            held.setdefault("status", row[3])
+            _fill_wins(wanted, status=row[3], count=row[2])
             _total_covers_filled(wanted, filled=row[1], count=row[2])
             changed = {c: held[c] for c in wanted if wanted[c] != held[c]}
             if not changed:
@@ -518,6 +521,18 @@ class OrderRepository:
             "FROM orders WHERE client_order_id = ?",
             (note, at, client_order_id),
         )
+
+
+def _fill_wins(wanted: dict[str, object], *, status: str, count: str) -> None:
+    """The fill wins: a cancel booked after an order executed, or before fills that took
+    exactly all it was for, leaves it executed. The exchange's read (status with what filled)
+    is kept as it says; fills beyond the total leave it canceled (an amend grew it)."""
+    cancelled_after = wanted.get("status") == CANCELED and "filled" not in wanted
+    filled_after = "filled" in wanted and "status" not in wanted and status == CANCELED
+    if (cancelled_after and status == EXECUTED) or (
+        filled_after and Decimal(str(wanted["filled"])) == Decimal(str(wanted.get("count", count)))
+    ):
+        wanted["status"] = EXECUTED
 
 
 def _total_covers_filled(wanted: dict[str, object], *, filled: str, count: str) -> None:

@@ -8,6 +8,7 @@ returns".
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
@@ -340,6 +341,20 @@ Decision = Intent | Cancel
 
 def best_bid(book: Orderbook, side: Side) -> Level | None:
     return book.best_yes_bid if side is Side.YES else book.best_no_bid
+
+
+def market_bid(book: Orderbook, side: Side, own: Iterable[RestingOrder]) -> Level | None:
+    """The best bid for `side` with `own` (the loop's resting orders, in the book it sees)
+    taken out: what the market pays for `side`, the price a position is marked at."""
+    mine: dict[Decimal, Decimal] = {}
+    for o in own:
+        if (o.action is Action.BUY) is (o.side is side):
+            price = o.price if o.side is side else ONE - o.price
+            mine[price] = mine.get(price, ZERO) + o.remaining
+    for price, size in book.yes_bids if side is Side.YES else book.no_bids:
+        if size > mine.get(price, ZERO):
+            return Level(price, size - mine.get(price, ZERO))
+    return None
 
 
 def best_ask(book: Orderbook, side: Side) -> Level | None:

@@ -108,18 +108,17 @@ def ceil_to_cent(value: Decimal) -> Decimal:
 MONEY_SHOWN = Decimal("0.0001")
 
 
-def fmt_money(value: Decimal, tick: Decimal | None = None) -> str:
-    """Money for people, the one way every table, check and summary shows it: dollars with the
-    sign first (`$12.34`, `-$0.33`, `$1,234.50`), to the cent, or to the tick's digits for a
-    price on a sub-cent grid (`$0.450` at a 0.001 tick), with the sub-cent digits an amount
-    has up to $0.0001, the unit Kalshi charges fees in (`$0.0175`); past that it is rounded
-    half-even (an average cost's `-6.499999` is `-$6.50`, `3.066666` is `$3.0667`). JSON keeps
-    `fmt_dollars`' exact strings."""
-    places = 2 if tick is None else max(2, -int(tick.normalize().as_tuple().exponent))
-    quantum = Decimal(1).scaleb(-places)
-    finest = min(quantum, MONEY_SHOWN)
-    mag = abs(value).quantize(finest, rounding=ROUND_HALF_EVEN)
-    shown = mag.quantize(quantum) if mag == mag.quantize(quantum) else mag.normalize()
+def fmt_money(value: Decimal | None, missing: str = "-") -> str:
+    """Money for people, the one way every command, the dashboard, checks and alerts show it:
+    dollars with the sign first and thousands grouped, to the cent when the amount is whole
+    cents (`$12.34`, `-$0.33`, `$1,234.50`), else to four places, $0.0001 being the unit Kalshi
+    charges fees in (`$0.0175`, `-$0.4550`); past that rounded half-even (an average cost's
+    `-6.499999` is `-$6.50`, `3.066666` is `$3.0667`); `missing` for no amount. JSON keeps
+    `fmt_dollars`' strings."""
+    if value is None:
+        return missing
+    mag = abs(value).quantize(MONEY_SHOWN, rounding=ROUND_HALF_EVEN)
+    shown = mag.quantize(CENT) if mag == mag.quantize(CENT) else mag
     sign = "-" if value < 0 and mag != 0 else ""
     return f"{sign}${shown:,f}"
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +20,7 @@ import pytest
 
 from kalshi_cli.alerts import (
     JOIN_GRACE_S,
+    RUNBOOKS,
     Alert,
     AlertRouter,
     AlertStatus,
@@ -28,6 +31,7 @@ from kalshi_cli.alerts import (
     HttpChannel,
     Outcome,
     Runbook,
+    SendReport,
     Severity,
     SlackWebhook,
     mask_url,
@@ -746,6 +750,71 @@ def test_every_runbook_exists_and_the_index_lists_it() -> None:
             text = path.read_text()
             assert re.search(r"^1\. ", text, re.M), f"{rb} has no numbered steps"
             assert "`kalshi " in text, f"{rb} names no kalshi command"
+
+
+def _kinds_the_package_posts() -> set[str]:
+    """The kind of every `alert(KIND, ...)`, `_alert(KIND, ...)` and `alerts.post(KIND, ...)`
+    call in the package written with a literal kind."""
+    kinds: set[str] = set()
+    for path in (ROOT / "kalshi_cli").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            called, first = node.func, node.args[0] if node.args else None
+            poster = called.attr in ("alert", "_alert") or (
+                called.attr == "post" and ast.unparse(called.value).endswith("alerts")
+            )
+            if poster and isinstance(first, ast.Constant) and isinstance(first.value, str):
+                kinds.add(first.value)
+    return kinds
+
+
+def test_every_alert_kind_links_the_runbook_that_describes_it() -> None:
+    """One table (`RUNBOOKS`) names each alert kind's runbook; each alert built links it, and
+    the runbook's opening lines (before its first step) name the kind (or the alert's title)
+    and the severity it arrives at (a check's at CRITICAL)."""
+    from kalshi_cli.checks import CHECK_NAMES, CheckResult, CheckStatus, alert_for
+    from kalshi_cli.runner.lifecycle.alerting import KINDS, TradeAlerts
+
+    assert set(RUNBOOKS) == set(KINDS) | {f"check:{name}" for name in CHECK_NAMES}
+    assert _kinds_the_package_posts() <= set(KINDS)
+
+    class Router:
+        channels = ("webhook",)
+
+        def __init__(self) -> None:
+            self.sent: list[Alert] = []
+
+        def notify(self, alert: Alert, state_store: object) -> SendReport:
+            self.sent.append(alert)
+            return SendReport(alert.fingerprint, Outcome.SENT)
+
+        def beat(self, signal: str, *, body: str = "") -> SendReport:
+            raise AssertionError("no dead-man channel")
+
+    router = Router()
+    loop = TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(ManualClock())))
+    for kind in KINDS:
+        loop.post(kind, "", "x", {})
+    assert loop.close()
+    built = {a.fingerprint.removeprefix("trade."): a for a in router.sent}
+    for name in CHECK_NAMES:
+        alert = alert_for(CheckResult(name, CheckStatus.CRITICAL, "x"))
+        assert alert is not None
+        built[f"check:{name}"] = alert
+    wrong = []
+    for kind, runbook in RUNBOOKS.items():
+        if built[kind].runbook != runbook:
+            wrong.append(f"{kind}: links {built[kind].runbook}, not {runbook}")
+        text = (ROOT / runbook).read_text()
+        opening = " ".join((text if runbook is Runbook.INDEX else text.split("\n1. ")[0]).split())
+        title = built[kind].title.split(":")[0].lower()
+        if f"`{kind}`" not in opening and title not in opening.lower():
+            wrong.append(f"{kind}: {runbook} does not name it before its first step")
+        severity = built[kind].severity
+        if not re.search(rf"\b{severity}\b", opening, re.I):
+            wrong.append(f"{kind}: {runbook} does not say {severity} before its first step")
+    assert not wrong, "\n".join(wrong)
 
 
 DOC_NOTIFICATION = Alert(

@@ -19,7 +19,6 @@ from kalshi_cli.alerts import (
     Severity,
 )
 from kalshi_cli.checks import (
-    CHECK_RUNBOOKS,
     CheckResult,
     CheckStatus,
     PerfDatum,
@@ -139,35 +138,6 @@ def test_a_breach_raises_an_alert_naming_its_runbook() -> None:
     assert alert.summary == "1 market over limit"
     assert alert.runbook == "runbooks/02-position-limit-breach.md"
     assert alert.details == {"check": "positions", "over_limit": "1 (warn 0, crit 0)"}
-
-
-@pytest.mark.parametrize(
-    ("name", "runbook"),
-    [
-        ("heartbeat", Runbook.HEARTBEAT_LOST),
-        ("positions", Runbook.POSITION_LIMIT),
-        ("exposure", Runbook.POSITION_LIMIT),
-        ("pnl", Runbook.CIRCUIT_BREAKER),
-        ("api", Runbook.SAFE_MODE),
-        ("feed", Runbook.STALE_FEED),
-        ("orders", Runbook.UNKNOWN_ORDERS),
-        ("exchange", Runbook.MAINTENANCE),
-        ("something-new", Runbook.INDEX),
-    ],
-)
-def test_each_check_names_its_runbook(name: str, runbook: Runbook) -> None:
-    alert = alert_for(CheckResult(name, CheckStatus.WARNING, "x"))
-    assert alert is not None and alert.runbook == runbook
-    assert set(CHECK_RUNBOOKS) == {
-        "heartbeat",
-        "positions",
-        "exposure",
-        "pnl",
-        "api",
-        "feed",
-        "orders",
-        "exchange",
-    }
 
 
 def test_warning_and_unknown_alert_at_the_warning_tier() -> None:

@@ -374,19 +374,25 @@ def test_pnl_yesterday_does_not_count_today(store: Store, clock: ManualClock) ->
     assert perf(result, "today") == 0
 
 
-def test_pnl_edge_captured_against_expected(store: Store, clock: ManualClock) -> None:
+def test_pnl_edge_captured_warns_only_on_a_day_that_has_not_made_money(
+    store: Store, clock: ManualClock
+) -> None:
     # the strategy expected 0.70 for what it bought at 0.50: $20 of edge on 100 contracts
     store.orders.record_intent(
         intent(1, model_fair=Decimal("0.70"), count=Decimal(100), price=Decimal("0.50"))
     )
     store.fills.record_fill(fill(1, BookSide.BID, "0.50", clock.wall() - 10, coid="coid-1"))
-    store.fills.record_fill(fill(2, BookSide.ASK, "0.52", clock.wall() - 5))  # captured $2 = 10%
+    store.fills.record_fill(fill(2, BookSide.ASK, "0.49", clock.wall() - 5))  # -$1 realized
     result = check_pnl(view(store, clock), DEFAULTS, LIMIT)
     assert result.status is CheckStatus.WARNING
     assert perf(result, "expected_edge") == Decimal(20)
-    assert "captured 10% of the $20" in result.summary
-    th = resolve(None, check="pnl", overrides=["edge_warn=0.05"])
-    assert check_pnl(view(store, clock), th, LIMIT).status is CheckStatus.OK
+    assert "captured -5% of the $20.00 edge expected today" in result.summary
+    # +$2: a winning day is no warning, however little of the edge it caught
+    store.fills.record_fill(fill(3, BookSide.BID, "0.49", clock.wall() - 4))
+    store.fills.record_fill(fill(4, BookSide.ASK, "0.52", clock.wall() - 3))  # +$3 more
+    result = check_pnl(view(store, clock), DEFAULTS, LIMIT)
+    assert result.status is CheckStatus.OK, result.summary
+    assert perf(result, "edge_captured") == Decimal(10)
 
 
 def test_pnl_floor_pair_the_wrong_way_round_is_a_config_error(

@@ -74,4 +74,4 @@ def test_no_panel_cuts_a_ticker_or_a_figure(tmp_path: Path, width: int) -> None:
     for key in ("positions", "orders"):
         assert LONG in seen[key], f"{key} at {width} columns:\n{seen[key]}"
     assert "-$1,234.50" in seen["positions"] and "$0.4533" in seen["positions"]
-    assert "$0.305" in seen["orders"]
+    assert "$0.3050" in seen["orders"]

@@ -208,6 +208,38 @@ def test_stop_loss_fires_on_the_first_tick_below_the_floor_and_not_before():
     assert close.strategy == "stop-loss" and "stop-loss" in close.reason
 
 
+def test_stop_loss_marks_at_the_markets_bid_never_the_loops_own_resting_bid():
+    """10 YES bought at 0.50 (floor 2.50). The book the loop sees holds its own bids: a close
+    marked on them would sell into the loop's own order. Marked on the market's bids: none
+    left (only its own 0.05), nothing to close at; the market's 0.20 under its own 0.40, a
+    close at 0.20; its own 10 of 110 at 0.30, no close (3.00 is above the floor)."""
+    engine, _, _, _ = make(RiskLimits(stop_loss_share=D("0.5")))
+
+    def held_beside(*own: tuple[str, int]) -> PositionView:
+        resting = tuple(
+            RestingOrder(f"own-{n}", Side.YES, Action.BUY, D(p), D(c))
+            for n, (p, c) in enumerate(own)
+        )
+        return PositionView("T", D(10), D("0.50"), D("5.00"), resting=resting)
+
+    alone = Orderbook("T", ((D("0.05"), D(10)),), ())
+    assert engine.stop_loss(held_beside(("0.05", 10)), alone) == []
+    above = Orderbook("T", ((D("0.40"), D(10)), (D("0.20"), D(100))), ())
+    (close,) = engine.stop_loss(held_beside(("0.40", 10)), above)
+    assert close.price == D("0.20")
+    shared = Orderbook("T", ((D("0.30"), D(110)),), ())
+    assert engine.stop_loss(held_beside(("0.30", 10)), shared) == []
+    # a NO position is marked at the NO bids, which the loop's YES asks are
+    no = PositionView(
+        "T",
+        D(-10),
+        D("0.50"),
+        D("5.00"),
+        resting=(RestingOrder("own-ask", Side.YES, Action.SELL, D("0.95"), D(10)),),
+    )
+    assert engine.stop_loss(no, Orderbook("T", (), ((D("0.05"), D(10)),))) == []
+
+
 def test_stop_loss_closes_a_no_position_at_the_no_bid_and_passes_the_rules():
     engine, records, _, _ = make(RiskLimits(stop_loss_share=D("0.5"), min_edge=D("0.05")))
     short = PositionView("T", D(-10), D("0.60"), D("6.00"))

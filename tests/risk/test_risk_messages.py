@@ -304,7 +304,7 @@ def test_the_exposure_denial_names_the_total_after_the_order():
     assert (verdict.allowed, verdict.code, verdict.detail) == (
         False,
         Code.MAX_EXPOSURE,
-        "total exposure $100.10 > max $100",
+        "total exposure $100.10 > max $100.00",
     )
 
 

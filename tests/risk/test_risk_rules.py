@@ -275,7 +275,7 @@ def test_a_strategys_budget_counts_only_what_it_owns():
     dollars = owned(mine, elsewhere="5", max_exposure="10")
     refused = rule.check(intent(count="10"), ctx(account, owned=dollars))
     assert not refused.allowed and refused.code is Code.STRATEGY_BUDGET
-    assert refused.detail == "strategy mm: $10.20 at risk of its own > its budget of $10"
+    assert refused.detail == "strategy mm: $10.20 at risk of its own > its budget of $10.00"
     assert rule.check(intent(count="9"), ctx(account, owned=dollars)).allowed
     assert rule.check(intent(count="9.5"), ctx(account, owned=dollars)).allowed  # $10.00: at it
     # no budget: nothing to count

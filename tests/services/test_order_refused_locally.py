@@ -115,7 +115,7 @@ def test_a_buy_the_balance_cannot_pay_for_is_refused_with_the_shortfall(
     result = kalshi(*BUY, "--count", "2600", "--price", "0.40")
     assert result.exit_code == ExitCode.REJECTED, result.output
     assert one_error_line(result.stderr) == (
-        "Error: buying 2600.00 yes at $0.40 costs up to $1040.00; the balance is $1000.00: "
+        "Error: buying 2600.00 yes at $0.40 costs up to $1,040.00; the balance is $1,000.00: "
         "short by $40.00 (lower --count or the price, or fund the account)"
     )
     assert intents(tmp_path) == []
@@ -132,8 +132,8 @@ def test_the_taker_fee_counts_against_the_balance(
     result = kalshi(*BUY, "--count", "2450", "--price", "0.40", "--tif", "ioc")
     assert result.exit_code == ExitCode.REJECTED, result.output
     assert one_error_line(result.stderr) == (
-        "Error: buying 2450.00 yes at $0.40 costs up to $1021.16 with the taker fee; the "
-        "balance is $1000.00: short by $21.16 (lower --count or the price, or fund the account)"
+        "Error: buying 2450.00 yes at $0.40 costs up to $1,021.16 with the taker fee; the "
+        "balance is $1,000.00: short by $21.16 (lower --count or the price, or fund the account)"
     )
     assert intents(tmp_path) == []
     assert order_writes(prime) == 0
@@ -374,7 +374,7 @@ def test_a_fee_waiver_that_has_ended_waives_nothing(
     buy = ("order", "place", "KXW-EV-M00", "--side", "yes", "--action", "buy")
     result = kalshi(*buy, "--count", "2450", "--price", "0.40", "--tif", "ioc")
     assert result.exit_code == ExitCode.REJECTED, result.output
-    assert "costs up to $1021.16 with the taker fee" in one_error_line(result.stderr)
+    assert "costs up to $1,021.16 with the taker fee" in one_error_line(result.stderr)
     assert order_writes(prime) == 0
 
 
@@ -411,7 +411,7 @@ def test_each_ioc_row_of_a_batch_owes_the_fee_of_its_own_market(
     )
     result = kalshi("order", "batch", "--file", str(path))
     assert result.exit_code == ExitCode.REJECTED, result.output
-    assert f"{path}:3:" in result.stderr and "$1021.16 with the taker fee" in result.stderr
+    assert f"{path}:3:" in result.stderr and "$1,021.16 with the taker fee" in result.stderr
     assert f"{path}:2:" not in result.stderr
     assert order_writes(prime) == 0
 

@@ -163,7 +163,7 @@ def test_the_order_cost_limit_says_the_cost_the_limit_and_what_to_do(
     refused = refusal(prime, service, buy_yes(ticker, count=20, price="0.30"))
     assert isinstance(refused, ValidationError)
     assert refused.code == "MAX_ORDER_COST"
-    assert refused.message == "order cost $6.00 is over the maximum order cost $5"
+    assert refused.message == "order cost $6.00 is over the maximum order cost $5.00"
     assert refused.hint == "lower --count or raise limits.max_order_cost"
     # exactly at the limit is allowed
     assert service.prepare(buy_yes(ticker, count=20, price="0.25")).cost == D(5)
@@ -189,7 +189,7 @@ def test_the_order_cost_limit_counts_only_the_part_that_opens_a_position(
     # 11 open at 0.50: over it (the 30 NO of the other market close nothing here)
     with pytest.raises(ValidationError) as over:
         limited.prepare(buy_yes(ticker, count=21, price="0.50"))
-    assert over.value.message == "order cost $10.50 is over the maximum order cost $5"
+    assert over.value.message == "order cost $10.50 is over the maximum order cost $5.00"
     # selling YES (an ask) opens more NO: nothing it closes
     with pytest.raises(ValidationError) as opening:
         limited.prepare(OrderRequest(ticker, Side.NO, Action.BUY, D(11), D("0.50")))

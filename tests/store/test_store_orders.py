@@ -222,6 +222,38 @@ def test_an_order_marked_cancelled_rests_nothing(store: Store) -> None:
     assert not store.orders.mark_cancelled("placed-elsewhere")
 
 
+def test_an_order_whose_fills_took_all_it_was_for_is_executed_never_canceled(
+    store: Store,
+) -> None:
+    """The fill wins: a cancel booked before the fills arrive (filled 0), or after the order
+    executed, never leaves a row saying canceled for an order its fills took whole. Fills
+    short of its total leave it canceled with what filled. The exchange's own read, status and
+    counts together, is copied as it says."""
+    for coid in ("c1", "c2", "c3"):
+        store.orders.record_intent(intent(coid))  # a total of 2.50
+        store.orders.mark_sent(
+            coid, order_id=f"o{coid}", status="resting", fill_count=D(0), remaining_count=D("2.50")
+        )
+    assert store.orders.mark_cancelled("oc1")
+    assert store.orders.update_order(order_id="oc1", fill_count=D(1))
+    row = store.orders.get_intent("c1")
+    assert row is not None and (row.status, row.filled) == ("canceled", 1)
+    assert store.orders.update_order(order_id="oc1", fill_count=D("2.50"))
+    row = store.orders.get_intent("c1")
+    assert row is not None and (row.status, row.filled, row.remaining) == ("executed", 2.5, 0)
+    store.orders.update_order(
+        order_id="oc2", status="executed", fill_count=D("2.50"), remaining_count=D(0)
+    )
+    assert not store.orders.mark_cancelled("oc2")
+    row = store.orders.get_intent("c2")
+    assert row is not None and row.status == "executed"
+    store.orders.update_order(
+        order_id="oc3", status="canceled", fill_count=D("2.50"), remaining_count=D(0)
+    )
+    row = store.orders.get_intent("c3")
+    assert row is not None and row.status == "canceled"
+
+
 def test_an_orders_total_is_never_left_below_what_filled(store: Store) -> None:
     """An order cannot fill more than its total: a row told more filled than its total holds
     a total out of date (an amend sent elsewhere grew the order) and takes what filled as the

@@ -44,33 +44,23 @@ def test_dollars_to_cents_is_exact_and_refuses_a_sub_cent_amount() -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "tick", "shown"),
-    [
-        ("-0.33", None, "-$0.33"),  # the sign first, never `$-0.33`
-        ("99.2000", None, "$99.20"),  # to the cent, never `$99.2000`
-        ("1.2", None, "$1.20"),
-        ("1234.5", None, "$1,234.50"),
-        ("0.0175", None, "$0.0175"),  # a sub-cent fee total is never rounded to $0.02
-        ("-1234.5678", None, "-$1,234.5678"),
-        ("0.45", "0.01", "$0.45"),
-        ("0.45", "0.001", "$0.450"),  # a deci-cent market's prices show its tick
-        ("0.4525", "0.001", "$0.4525"),  # and never lose a digit
-        ("0", None, "$0.00"),
-    ],
-)
-def test_fmt_money_reads_the_same_everywhere(value: str, tick: str | None, shown: str) -> None:
-    assert fmt_money(D(value), None if tick is None else D(tick)) == shown
-
-
-@pytest.mark.parametrize(
     ("value", "shown"),
     [
-        ("-6.499999", "-$6.50"),  # an average cost's division, shown to $0.0001 at most
+        ("-0.33", "-$0.33"),  # the sign first, never `$-0.33`
+        ("99.2000", "$99.20"),  # whole cents: to the cent, never `$99.2000`
+        ("1.2", "$1.20"),
+        ("1234.5", "$1,234.50"),
+        ("0", "$0.00"),
+        ("0.0175", "$0.0175"),  # not whole cents: four places, never rounded to $0.02
+        ("-0.455", "-$0.4550"),  # never three places
+        ("10.302", "$10.3020"),
+        ("-1234.5678", "-$1,234.5678"),
+        ("-6.499999", "-$6.50"),  # past $0.0001 rounded half-even, then the same rule
         ("3.066666", "$3.0667"),
-        ("2.5420073891625615763546798", "$2.542"),
+        ("2.5420073891625615763546798", "$2.5420"),
         ("0.00004", "$0.00"),
         ("-0.00005", "$0.00"),  # no sign on what rounds to nothing
     ],
 )
-def test_money_for_people_has_at_most_four_places(value: str, shown: str) -> None:
+def test_money_for_people_is_whole_cents_or_four_places(value: str, shown: str) -> None:
     assert fmt_money(D(value)) == shown

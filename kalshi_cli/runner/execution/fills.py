@@ -450,8 +450,11 @@ class FillSync:
         order_id = row.order_id or ""
         total = self._filled.get(order_id, ZERO) + count
         if row.status != RESTING:
-            # pending or unknown: resolved by its own lookup; executed or canceled: final
-            if row.status in (EXECUTED, CANCELED):
+            # pending or unknown: resolved by its own lookup; executed: final; canceled: final,
+            # but its fills are counted, and fills that took all it was for make it executed
+            if row.status == CANCELED and total > row.filled:
+                self._store.orders.update_order(order_id=order_id, fill_count=total)
+            if row.status == EXECUTED:
                 self._filled.pop(order_id, None)
             else:
                 self._filled[order_id] = total

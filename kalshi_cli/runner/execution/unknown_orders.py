@@ -179,7 +179,7 @@ class UnknownOrders:
             found.key,
             f"a fill in {ticker} lacks a field the spec requires ({found.reason}); not applied, "
             f"and {ticker} takes no new order",
-            {k: str(v) for k, v in fields.items()} | {"runbook": "runbooks/13-fill-quarantined.md"},
+            {k: str(v) for k, v in fields.items()},
         )
 
     def unanswered(self, sent: Mapping[str, Intent], why: str) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from kalshi_cli.alerts import Alert, AlertRouter, Runbook, Severity
+from kalshi_cli.alerts import RUNBOOKS, Alert, AlertRouter, Severity
 from kalshi_cli.store.paper import PAPER
 
 if TYPE_CHECKING:
@@ -43,39 +43,30 @@ class Notifier(Protocol):
 
 MAX_PROBLEMS = 100
 
-# what the loop alerts on: event name -> (severity, title, runbook)
-KINDS: dict[str, tuple[Severity, str, str]] = {
-    "circuit_breaker": (
-        Severity.CRITICAL,
-        "Daily circuit breaker tripped",
-        Runbook.CIRCUIT_BREAKER,
-    ),
-    "safe_mode": (Severity.CRITICAL, "Trading entered SAFE_MODE", Runbook.SAFE_MODE),
-    "strategy_error": (
-        Severity.WARNING,
-        "Strategy or model failing in a market",
-        Runbook.SAFE_MODE,
-    ),
+# what the loop alerts on: event name -> (severity, title); its runbook is `RUNBOOKS[kind]`
+KINDS: dict[str, tuple[Severity, str]] = {
+    "circuit_breaker": (Severity.CRITICAL, "Daily circuit breaker tripped"),
+    "safe_mode": (Severity.CRITICAL, "Trading entered SAFE_MODE"),
+    "strategy_error": (Severity.WARNING, "Strategy or model failing in a market"),
     "strategy_stopped": (
         Severity.WARNING,
         "A strategy stopped alone (its loss limit, its deadline or its failures)",
-        Runbook.CIRCUIT_BREAKER,
     ),
-    "kill_switch": (Severity.CRITICAL, "Kill switch used: trading HALTED", Runbook.KILL_SWITCH),
-    "stop_loss": (Severity.WARNING, "Stop-loss fired", Runbook.POSITION_LIMIT),
-    "position_breach": (Severity.CRITICAL, "Position over its limit", Runbook.POSITION_LIMIT),
-    "feed_stale": (Severity.WARNING, "Market data feed stale", Runbook.STALE_FEED),
-    "daily_summary": (Severity.INFO, "Trade loop daily summary", Runbook.INDEX),
+    "kill_switch": (Severity.CRITICAL, "Kill switch used: trading HALTED"),
+    "stop_loss": (Severity.WARNING, "Stop-loss fired"),
+    "position_breach": (Severity.CRITICAL, "Position over its limit"),
+    "feed_stale": (Severity.WARNING, "Market data feed stale"),
+    "daily_summary": (Severity.INFO, "Trade loop daily summary"),
     "params_reload_refused": (
         Severity.WARNING,
         "Strategy params reload refused: the running params stay",
-        Runbook.PARAMS_RELOAD,
     ),
     "state_file_failed": (
         Severity.CRITICAL,
         "Trade loop stopped: its state file cannot be written",
-        Runbook.CRASH_RESTART,
     ),
+    "fill_quarantined": (Severity.CRITICAL, "Fill quarantined: its market takes no new order"),
+    "stop_not_proven": (Severity.CRITICAL, "Stop not proven: orders may rest unmanaged"),
 }
 
 
@@ -150,7 +141,7 @@ class TradeAlerts:
         A paper session's is titled `PAPER: ...` and fingerprinted `paper.trade....`."""
         if self._thread is None:
             return
-        severity, title, runbook = KINDS[kind]
+        severity, title = KINDS[kind]
         fingerprint = f"trade.{kind}" + (f".{key}" if key else "")
         if self.paper:
             title, fingerprint = f"{PAPER}: {title}", f"paper.{fingerprint}"
@@ -158,7 +149,7 @@ class TradeAlerts:
             if fingerprint in self._waiting:
                 return
             self._waiting.add(fingerprint)
-        self._queue.put(Alert(fingerprint, severity, title, summary, runbook, dict(details)))
+        self._queue.put(Alert(fingerprint, severity, title, summary, RUNBOOKS[kind], dict(details)))
 
     def beat(self, signal: str, body: str = "") -> None:
         """Queue a dead-man signal (never blocks); dropped while the same signal still waits."""

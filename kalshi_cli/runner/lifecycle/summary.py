@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from kalshi_cli.risk import RiskLimits
+from kalshi_cli.vocabulary.units import fmt_money
 
 # every risk rule, what it checks, and the limits it reads
 RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -97,7 +98,7 @@ class Summary:
     def _unrealized_text(self) -> str:
         if self.unrealized_pnl is None:
             return "unknown (a position without a mark)"
-        return _money(self.unrealized_pnl)
+        return fmt_money(self.unrealized_pnl)
 
     def lines(self) -> list[str]:
         positions = ", ".join(f"{t} {p:+f}" for t, p in self.open_positions.items()) or "none"
@@ -108,7 +109,8 @@ class Summary:
             f"fills           {self.fills}",
             f"open positions  {positions}",
             f"resting orders  {self.resting_orders}",
-            f"realized P&L    {_money(self.realized_pnl)} this run, {_money(self.daily_pnl)} today",
+            f"realized P&L    {fmt_money(self.realized_pnl)} this run, "
+            f"{fmt_money(self.daily_pnl)} today",
             f"unrealized P&L  {self._unrealized_text()}",
             f"trading state   {self.trading_state}",
             f"subaccount      {self.subaccount}",
@@ -135,9 +137,3 @@ class Summary:
         text = f"{p99} book change to decision, every market visited within "
         text += f"{self.revisit_max_s:.1f}s"
         return text + (" (BEHIND)" if self.behind else "")
-
-
-def _money(value: Decimal) -> str:
-    from kalshi_cli.vocabulary.models import fmt_money
-
-    return fmt_money(value)

@@ -47,8 +47,9 @@ from kalshi_cli.strategies import (
     PositionView,
 )
 from kalshi_cli.strategies.deadline import MissedDeadline
-from kalshi_cli.strategy_api import Complement, IndexView, MarketTerms, best_bid
+from kalshi_cli.strategy_api import Complement, IndexView, MarketTerms
 from kalshi_cli.strategy_api.window import MidWindow
+from kalshi_cli.vocabulary.decisions import market_bid
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import Level, Orderbook, PriceRange
 from kalshi_cli.vocabulary.order_terms import TermsError, check_count, check_dollars
@@ -429,7 +430,7 @@ class MarketPass:
         stops = self._risk.stop_loss(view, book)
         if stops:
             fresh = self._feed.is_fresh(ticker)
-            against = (best_bid(book, stops[0].side), view.contracts)
+            against = (market_bid(book, stops[0].side, view.resting), view.contracts)
             self._stop_loss(ticker, stops, against, self._last_data_at(ticker, now, fresh), fresh)
             return True
         self._stops.pop(ticker, None)
@@ -616,9 +617,9 @@ class MarketPass:
         fresh: bool,
     ) -> None:
         """Fire the stop-loss, at most once per `stop_loss_retry_s` against the same book. A
-        close that cannot fill (the bid is gone, or is the trader's own order) would otherwise
-        go out on every tick: a slot of the order-rate cap each time, which every other market
-        shares, and a `stop_loss` event and alert each time. A new bid or a partial fill (a
+        close that cannot fill (the bid is gone) would otherwise go out on every tick: a slot of
+        the order-rate cap each time, which every other market shares, and a `stop_loss` event
+        and alert each time. A new bid or a partial fill (a
         new position) makes it fire at once."""
         now = self._clock.monotonic()
         last = self._stops.get(ticker)

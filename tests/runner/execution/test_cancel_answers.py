@@ -308,3 +308,18 @@ def test_each_replaced_order_that_filled_unseen_has_its_fills_read_before_the_re
         assert len(reads) == n
         (placed,) = rig.loop.portfolio.resting(LAL)
         assert placed.price == Decimal(price)
+
+
+def test_a_fill_read_after_its_orders_cancel_was_booked_makes_the_row_executed(
+    tmp_path: Path,
+) -> None:
+    """The exchange executed the whole quote, and the state file had already booked it
+    canceled with nothing filled (a cancel booked before the fill was read): the fill wins,
+    and the row says executed with all 10 filled, as a reconcile's read would."""
+    rig = _rig(tmp_path)
+    order_id = _quoted(rig)
+    _sell_into_the_quote(rig, Decimal(10))
+    assert rig.store.orders.mark_cancelled(order_id)
+    rig.loop.executor.fills.sync()
+    row = rig.store.orders.intent_by_order_id(order_id)
+    assert row is not None and (row.status, row.filled) == ("executed", Decimal(10))
