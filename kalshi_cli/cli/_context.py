@@ -101,17 +101,35 @@ class AppContext:
         """The connection if one was resolved already (none is made here)."""
         return self._connection
 
-    def _check_state(self) -> None:
+    def own_state(self) -> Path:
+        """The state file, refused (StateFileMismatch, exit 20) when it is bound to another
+        exchange endpoint or account: every command that writes or reports the trading state
+        takes its file from here (`open_store`, `kalshi status`), so a stale KALSHI_STATE never
+        halts, resumes or reports another account's trading. The account is the configured
+        key's, loaded or not (a person halts with a broken key too), or the embedded
+        simulator's while it runs (until then its data directory names the account)."""
+        settings = self.settings()
+        if self._connection is not None:
+            self._check_state()
+        else:
+            from kalshi_cli.services.connection import configured_key_id
+
+            self._check_state(configured_key_id(settings))
+        return settings.state
+
+    def _check_state(self, key_id: str | None = None) -> None:
         """Before an account's command sends anything, its state file must be its own
         (`connection.check_state_binding`). `cancel-all` cancels anyway: with
         `tolerate_state_mismatch` the refusal is kept in `state_mismatch` for its store."""
-        if self._state_checked or self._connection is None:
-            return
+        if self._connection is not None:
+            key_id = self._connection.key_id
+        if self._state_checked or key_id is None or not self.settings().state.exists():
+            return  # no file yet: the command that makes it binds it (`open_store`), or here
         self._state_checked = True
         from kalshi_cli.services.connection import check_state_binding
 
         tolerate = self.tolerate_state_mismatch
-        error = check_state_binding(self.settings(), self._connection, bind=not tolerate)
+        error = check_state_binding(self.settings(), key_id, bind=not tolerate)
         if error is not None and not tolerate:
             raise error
         self.state_mismatch = error
