@@ -21,10 +21,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalshi_cli.cli._context import AppContext, current
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, YesOpt
+from kalshi_cli.cli._options import (
+    EnvOpt,
+    FiniteFloat,
+    FormatOpt,
+    JsonOpt,
+    SubaccountOpt,
+    YesOpt,
+)
 from kalshi_cli.cli._output import Column
 from kalshi_cli.cli._services import confirm_on_prod, open_store, order_service, use_subaccount
 from kalshi_cli.cli.trading import cancel_all_command
+from kalshi_cli.services.killswitch import DEFAULT_DEADLINE_S
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import Action, Side, fmt_count, fmt_dollars
 
@@ -695,11 +703,62 @@ def _render_history(out: Any, history: list[Any]) -> None:
 
 # ------------------------------------------------------------------------------------ alias
 
-order_app.command(
-    "cancel-all",
-    help="The kill switch (the same as `kalshi cancel-all`).\n\n"
-    "Example: kalshi order cancel-all --ticker KXBTCD-SIM-T97000 --yes",
-)(cancel_all_command)
+@order_app.command("cancel-all")
+def order_cancel_all_command(
+    ticker: Annotated[
+        str | None,
+        typer.Option("--ticker", "--market", help="Only this market's orders.", show_default=False),
+    ] = None,
+    event: Annotated[
+        str | None,
+        typer.Option("--event", help="Only this event's orders.", show_default=False),
+    ] = None,
+    deadline: Annotated[
+        float,
+        typer.Option(
+            "--deadline",
+            parser=FiniteFloat(min=1.0, max=3600.0),
+            help="Give up proving after this many seconds (1 to 3600).",
+        ),
+    ] = DEFAULT_DEADLINE_S,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    subaccount: SubaccountOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """With --ticker, cancel that market's resting orders; the trading state is left as it is.
+
+    Without --ticker, the kill switch (`kalshi cancel-all`): HALTED, every resting order (or
+    --event's) cancelled, proven, halted until `kalshi resume`.
+
+    Example: kalshi order cancel-all --ticker KXBTCD-SIM-T97000 --yes
+    """
+    if ticker is None:
+        cancel_all_command(
+            event=event, deadline=deadline, yes=yes, as_json=as_json, fmt=fmt,
+            subaccount=subaccount, env=env,
+        )  # fmt: skip
+        return
+    if event is not None:
+        raise typer.BadParameter("give at most one of --ticker and --event", param_hint="--event")
+    app = current()
+    app.settings(env.value if env else None)
+    use_subaccount(app, subaccount)
+    out = app.output(as_json=as_json, fmt=fmt)
+    confirm_on_prod(app, f"cancel every resting order of {ticker}", yes=yes)
+    with open_store(app) as store:
+        cancelled = order_service(app, store).cancel_market(ticker)
+    contracts = fmt_count(sum(cancelled.values(), Decimal(0)))
+    out.record(
+        [("ticker", ticker), ("orders cancelled", str(len(cancelled))), ("contracts", contracts)],
+        document={
+            "ticker": ticker,
+            "cancelled": list(cancelled),
+            "cancelled_count": len(cancelled),
+            "contracts_cancelled": contracts,
+        },
+    )
 
 
 # ------------------------------------------------------------------------------------ batch

@@ -916,6 +916,15 @@ class OrderService:
 
     # ---------------------------------------------------------------------------- changing
 
+    def cancel_market(self, ticker: str) -> dict[str, Decimal]:
+        """Cancel each resting order of one market on the subaccount orders go to, through
+        `cancel`: the order ids with the contracts each took off the book. The trading state is
+        left as it is: the kill switch, which halts, is `kalshi cancel-all`."""
+        number = order_subaccount(self.client)
+        own = self.client if number is None else self.client.on_subaccount(number)
+        resting = own.orders.iter_orders(ticker=ticker, status="resting")
+        return {order.order_id: self.cancel(order.order_id) for order in list(resting)}
+
     def cancel(self, order_id: str) -> Decimal:
         """Cancel one order; returns the contracts taken off the book.
 
