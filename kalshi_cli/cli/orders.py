@@ -703,8 +703,10 @@ def _render_history(out: Any, history: list[Any]) -> None:
 
 # ------------------------------------------------------------------------------------ alias
 
+
 @order_app.command("cancel-all")
 def order_cancel_all_command(
+    *,
     ticker: Annotated[
         str | None,
         typer.Option("--ticker", "--market", help="Only this market's orders.", show_default=False),
