@@ -184,10 +184,9 @@ def test_a_state_file_deleted_replaced_or_moved_under_the_loop_is_safe_mode_on_t
     _feed_tick(rig)
 
     assert _states(log) == ["ACTIVE", "SAFE_MODE"]
-    (event,) = [
-        json.loads(line) for line in log.read_text().splitlines() if "SAFE_MODE" in line
-    ][:1]
-    assert str(path) in event["reason"]
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    (safe,) = [e for e in events if e["event"] == "trading_state" and e["state"] == "SAFE_MODE"]
+    assert str(path) in safe["reason"]
     assert _resting(rig) == [], "its quotes go in the tick that sees it"
     _no_order_after(rig)
 
