@@ -105,9 +105,10 @@ class AppContext:
         """The state file, refused (StateFileMismatch, exit 20) when it is bound to another
         exchange endpoint or account: every command that writes or reports the trading state
         takes its file from here (`open_store`, `kalshi status`), so a stale KALSHI_STATE never
-        halts, resumes or reports another account's trading. The account is the configured
-        key's, loaded or not (a person halts with a broken key too), or the embedded
-        simulator's while it runs (until then its data directory names the account)."""
+        halts, resumes or reports another account's trading; nor a file a running loop no
+        longer has open (AccountStateUnknown, exit 11: its halt would reach no loop). The
+        account is the configured key's, loaded or not (a person halts with a broken key too),
+        or the embedded simulator's while it runs (until then its data directory names it)."""
         settings = self.settings()
         if self._connection is not None:
             self._check_state()
@@ -115,6 +116,19 @@ class AppContext:
             from kalshi_cli.services.connection import configured_key_id
 
             self._check_state(configured_key_id(settings))
+        from kalshi_cli.services.paper_kill import unseen_by_its_loop
+        from kalshi_cli.store import AccountStateUnknown
+
+        unseen = unseen_by_its_loop(settings.state)
+        if unseen is not None:
+            error = AccountStateUnknown(
+                unseen,
+                hint="that loop stopped adding orders (SAFE_MODE); stop it (SIGTERM), which "
+                "withdraws its orders, and start it again on this file",
+            )
+            if not self.tolerate_state_mismatch:
+                raise error
+            self.state_mismatch = self.state_mismatch or error
         return settings.state
 
     def _check_state(self, key_id: str | None = None) -> None:

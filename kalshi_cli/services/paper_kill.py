@@ -47,20 +47,45 @@ def trade_lock_path(state_path: Path) -> Path:
 
 
 def loop_running(state_path: Path) -> bool:
-    """Does a trade loop hold this state file's lock now? A lock file that is not there, or
-    that a shared lock can be taken on, has no loop."""
+    """Does a trade loop hold this state file's lock now?"""
+    return loop_holder(state_path) is not None
+
+
+def loop_holder(state_path: Path) -> dict[str, Any] | None:
+    """What the trade loop holding this state file's lock wrote of itself (its pid, the
+    identity of the state file it has open: `TradeLock.holds_state`), or None when no loop
+    holds it: a lock file that is not there, or that a shared lock can be taken on."""
     path = trade_lock_path(state_path)
     try:
         handle = path.open("r", encoding="utf-8")
     except FileNotFoundError:
-        return False
+        return None
     with handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return True
+            with contextlib.suppress(ValueError):
+                holder = json.loads(handle.read())
+                return holder if isinstance(holder, dict) else {}
+            return {}  # still starting: nothing written yet
         fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-        return False
+        return None
+
+
+def unseen_by_its_loop(state_path: Path) -> str | None:
+    """Why what is written at `state_path` (a halt) reaches no running trade loop, if so: the
+    loop holding its lock has another file open, the one the path named before it was deleted,
+    moved or replaced (that loop puts itself in SAFE_MODE: `LoopTradingRecords.tick`)."""
+    from kalshi_cli.store.connection import file_identity
+
+    holder = loop_holder(state_path) or {}
+    held = holder.get("state_file")
+    if not isinstance(held, list) or tuple(held) == file_identity(state_path):
+        return None
+    return (
+        f"the running trade loop (pid {holder.get('pid')}) has another file open than "
+        f"{state_path} (deleted, moved or replaced under it): nothing written here reaches it"
+    )
 
 
 @dataclass
