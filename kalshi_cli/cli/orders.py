@@ -21,18 +21,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalshi_cli.cli._context import AppContext, current
-from kalshi_cli.cli._options import (
-    EnvOpt,
-    FiniteFloat,
-    FormatOpt,
-    JsonOpt,
-    SubaccountOpt,
-    YesOpt,
-)
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, YesOpt
 from kalshi_cli.cli._output import Column
 from kalshi_cli.cli._services import confirm_on_prod, open_store, order_service, use_subaccount
-from kalshi_cli.cli.trading import cancel_all_command
-from kalshi_cli.services.killswitch import DEFAULT_DEADLINE_S
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import Action, Side, fmt_count, fmt_dollars
 
@@ -708,42 +699,21 @@ def _render_history(out: Any, history: list[Any]) -> None:
 def order_cancel_all_command(
     *,
     ticker: Annotated[
-        str | None,
-        typer.Option("--ticker", "--market", help="Only this market's orders.", show_default=False),
-    ] = None,
-    event: Annotated[
-        str | None,
-        typer.Option("--event", help="Only this event's orders.", show_default=False),
-    ] = None,
-    deadline: Annotated[
-        float,
-        typer.Option(
-            "--deadline",
-            parser=FiniteFloat(min=1.0, max=3600.0),
-            help="Give up proving after this many seconds (1 to 3600).",
-        ),
-    ] = DEFAULT_DEADLINE_S,
+        str, typer.Option("--ticker", "--market", help="The market whose orders to cancel.")
+    ],
     yes: YesOpt = False,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
     subaccount: SubaccountOpt = None,
     env: EnvOpt = None,
 ) -> None:
-    """With --ticker, cancel that market's resting orders; the trading state is left as it is.
+    """Cancel one market's resting orders; the trading state is left as it is.
 
-    Without --ticker, the kill switch (`kalshi cancel-all`): HALTED, every resting order (or
-    --event's) cancelled, proven, halted until `kalshi resume`.
+    Trading goes on in every market. The kill switch, which halts first, is `kalshi
+    cancel-all`.
 
     Example: kalshi order cancel-all --ticker KXBTCD-SIM-T97000 --yes
     """
-    if ticker is None:
-        cancel_all_command(
-            event=event, deadline=deadline, yes=yes, as_json=as_json, fmt=fmt,
-            subaccount=subaccount, env=env,
-        )  # fmt: skip
-        return
-    if event is not None:
-        raise typer.BadParameter("give at most one of --ticker and --event", param_hint="--event")
     app = current()
     app.settings(env.value if env else None)
     use_subaccount(app, subaccount)

@@ -58,7 +58,7 @@ def loop_holder(state_path: Path) -> dict[str, Any] | None:
     path = trade_lock_path(state_path)
     try:
         handle = path.open("r", encoding="utf-8")
-    except FileNotFoundError:
+    except OSError:  # none there, or no directory to hold one: no loop holds it
         return None
     with handle:
         try:
