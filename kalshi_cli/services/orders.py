@@ -917,9 +917,8 @@ class OrderService:
     # ---------------------------------------------------------------------------- changing
 
     def cancel_market(self, ticker: str) -> dict[str, Decimal]:
-        """Cancel each resting order of one market on the subaccount orders go to, through
-        `cancel`: the order ids with the contracts each took off the book. The trading state is
-        left as it is: the kill switch, which halts, is `kalshi cancel-all`."""
+        """Cancel each resting order of one market (of the subaccount orders go to) through
+        `cancel`: order id -> contracts taken off the book. Nothing is halted."""
         number = order_subaccount(self.client)
         own = self.client if number is None else self.client.on_subaccount(number)
         resting = own.orders.iter_orders(ticker=ticker, status="resting")

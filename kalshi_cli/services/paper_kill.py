@@ -46,15 +46,9 @@ def trade_lock_path(state_path: Path) -> Path:
     return state_path.with_name(state_path.name + ".trade.lock")
 
 
-def loop_running(state_path: Path) -> bool:
-    """Does a trade loop hold this state file's lock now?"""
-    return loop_holder(state_path) is not None
-
-
 def loop_holder(state_path: Path) -> dict[str, Any] | None:
-    """What the trade loop holding this state file's lock wrote of itself (its pid, the
-    identity of the state file it has open: `TradeLock.holds_state`), or None when no loop
-    holds it: a lock file that is not there, or that a shared lock can be taken on."""
+    """What the trade loop holding this state file's lock wrote of itself (`TradeLock`), or
+    None when no loop holds it: no lock file, or one a shared lock can be taken on."""
     path = trade_lock_path(state_path)
     try:
         handle = path.open("r", encoding="utf-8")
@@ -73,9 +67,8 @@ def loop_holder(state_path: Path) -> dict[str, Any] | None:
 
 
 def unseen_by_its_loop(state_path: Path) -> str | None:
-    """Why what is written at `state_path` (a halt) reaches no running trade loop, if so: the
-    loop holding its lock has another file open, the one the path named before it was deleted,
-    moved or replaced (that loop puts itself in SAFE_MODE: `LoopTradingRecords.tick`)."""
+    """Why a halt written at `state_path` reaches no running loop, if so: the loop holding its
+    lock has another file open, deleted, moved or replaced under it (`Store.left_its_path`)."""
     from kalshi_cli.store.connection import file_identity
 
     holder = loop_holder(state_path) or {}
@@ -214,7 +207,7 @@ def kill_paper_loop(
 
     say = on_progress or (lambda _line: None)
     report = PaperKillReport()
-    report.loop_running = loop_running(state_path)
+    report.loop_running = loop_holder(state_path) is not None
     try:
         with Store.open(state_path, clock=clock) as store:
             request_id = request(store, clock, source=source)
@@ -245,7 +238,7 @@ def kill_paper_loop(
             report.left = list(answer_json.get("left", []))
             report.errors = list(answer_json.get("errors", []))
             return report
-        if not loop_running(state_path):
+        if loop_holder(state_path) is None:
             # ended, and it may have answered just before: one last look decides
             last = _read_answer(state_path, clock)
             if last is None or last.get("id") != request_id:

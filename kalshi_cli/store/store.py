@@ -314,9 +314,8 @@ class Store:
 
     def left_its_path(self) -> str | None:
         """Why the file this connection has open is no longer the one its path names (None
-        while it is): deleted, moved away, or another file put in its place. Every other
-        process that opens the path (`kalshi halt`, `cancel-all`, `resume`) then reads and
-        writes a file this connection never sees. A file held `exclusive` is nobody else's."""
+        while it is): another process opening the path (`kalshi halt`) then writes a file this
+        connection never reads. A file held `exclusive` is nobody else's."""
         now = file_identity(self.path)
         if self._exclusive or self.identity is None or now == self.identity:
             return None

@@ -77,9 +77,8 @@ class LoopTradingRecords:
         its questions again only when `generation` moved since it last did (or on a full pass,
         or a new UTC day).
 
-        First, the file is compared with its path: once it was deleted, moved or replaced,
-        no halt or resume another process writes at the path can reach the loop, so the loop
-        puts itself in SAFE_MODE (in its own file), which withdraws its adding quotes."""
+        First, once the file is no longer its path's (`Store.left_its_path`), no halt written
+        there can reach the loop: it puts itself in SAFE_MODE, which withdraws its quotes."""
         if self.lost_path is None:
             self.lost_path = self.store.left_its_path()
             if self.lost_path is not None:

@@ -76,9 +76,8 @@ class TradeLock:
         self._holder: dict[str, Any] = {}
 
     def holds_state(self, identity: tuple[int, int] | None) -> None:
-        """Write the identity of the state file the loop opened (`Store.identity`) into its
-        locks: `kalshi halt` and `cancel-all` at the path tell from it that the path names
-        another file now (services/paper_kill.py `unseen_by_its_loop`). Best effort."""
+        """Note the state file the loop opened (`Store.identity`) in its locks, best effort:
+        `kalshi halt` at the path tells another file there by it (`unseen_by_its_loop`)."""
         self._holder["state_file"] = identity
         for handle in self._handles:
             with contextlib.suppress(OSError):
