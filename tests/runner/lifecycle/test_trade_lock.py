@@ -122,7 +122,9 @@ def test_two_trade_processes_one_runs_and_a_sigkill_leaves_no_lock(
         assert poll_until(logged("heartbeat")) and first.poll() is None
         # the file it has open, for `halt` and `cancel-all` to tell it from another at the path
         holder = json.loads(state_lock_path(state).read_text())
-        assert holder["pid"] == first.pid and holder["state_file"] == list(file_identity(state))
+        identity = file_identity(state)
+        assert identity is not None and holder["pid"] == first.pid
+        assert holder["state_file"] == list(identity)
         heartbeat = kalshi(env, "check", "heartbeat")
         assert heartbeat.returncode == 0, heartbeat.stdout + heartbeat.stderr
         positions = kalshi(env, "positions", "--json")
