@@ -101,20 +101,44 @@ class AppContext:
         """The connection if one was resolved already (none is made here)."""
         return self._connection
 
-    def _check_state(self) -> None:
+    def own_state(self) -> Path:
+        """The state file, refused when bound to another endpoint or account (exit 20) or when
+        a running loop has another file open than the one it names (exit 11: a halt there
+        reaches no loop). Every command that writes or reports the trading state takes its file
+        from here (`open_store`, `kalshi status`). The account is the configured key's, loaded
+        or not, or the embedded simulator's while it runs (until then its data directory)."""
+        from kalshi_cli.services.connection import configured_key_id
+        from kalshi_cli.services.paper_kill import unseen_by_its_loop
+        from kalshi_cli.store import AccountStateUnknown
+
+        settings = self.settings()
+        self._check_state(configured_key_id(settings))
+        unseen = unseen_by_its_loop(settings.state)
+        if unseen is not None:
+            hint = "that loop is in SAFE_MODE: stop it (SIGTERM) and start it on this file"
+            self._refuse(AccountStateUnknown(unseen, hint=hint))
+        return settings.state
+
+    def _check_state(self, key_id: str | None = None) -> None:
         """Before an account's command sends anything, its state file must be its own
-        (`connection.check_state_binding`). `cancel-all` cancels anyway: with
-        `tolerate_state_mismatch` the refusal is kept in `state_mismatch` for its store."""
-        if self._state_checked or self._connection is None:
-            return
+        (`connection.check_state_binding`)."""
+        if self._connection is not None:
+            key_id = self._connection.key_id
+        if self._state_checked or key_id is None or not self.settings().state.exists():
+            return  # no file yet: the command that makes it binds it (`open_store`), or here
         self._state_checked = True
         from kalshi_cli.services.connection import check_state_binding
 
-        tolerate = self.tolerate_state_mismatch
-        error = check_state_binding(self.settings(), self._connection, bind=not tolerate)
-        if error is not None and not tolerate:
+        error = check_state_binding(self.settings(), key_id, bind=not self.tolerate_state_mismatch)
+        if error is not None:
+            self._refuse(error)
+
+    def _refuse(self, error: KalshiError) -> None:
+        """Raise `error`; `cancel-all` cancels anyway: with `tolerate_state_mismatch` the first
+        refusal is kept in `state_mismatch` for its store."""
+        if not self.tolerate_state_mismatch:
             raise error
-        self.state_mismatch = error
+        self.state_mismatch = self.state_mismatch or error
 
     def client(
         self, *, auth: bool = False, anonymous: bool = False, retry_budget_s: float | None = None

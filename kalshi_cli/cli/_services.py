@@ -29,11 +29,12 @@ def open_store(app: AppContext, *, for_the_account: bool = True) -> Store:
     from kalshi_cli.store import Store
     from kalshi_cli.store.paper import refuse_for_the_account
 
+    state = app.own_state()  # another account's file: refused, nothing written (exit 20)
     if app.state_mismatch is not None:
         raise app.state_mismatch
     if for_the_account and not app.tolerate_state_mismatch:
-        refuse_for_the_account(app.settings().state)
-    store = Store.open(app.settings().state)
+        refuse_for_the_account(state)
+    store = Store.open(state)
     if app.tolerate_state_mismatch:
         return store  # the kill switch: no write may queue before its cancels
     try:
@@ -69,7 +70,7 @@ def kill_switch_state(app: AppContext) -> Path:
     live = live_state_path(paper, settings.env)
     if live is not None:
         live_settings = replace(settings, state=live)
-        if check_state_binding(live_settings, connection, bind=False) is not None:
+        if check_state_binding(live_settings, connection.key_id, bind=False) is not None:
             live = None  # another account's: its loop trades orders not cancelled here
     if live is None:
         raise AccountStateUnknown(

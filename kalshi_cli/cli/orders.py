@@ -24,7 +24,6 @@ from kalshi_cli.cli._context import AppContext, current
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, YesOpt
 from kalshi_cli.cli._output import Column
 from kalshi_cli.cli._services import confirm_on_prod, open_store, order_service, use_subaccount
-from kalshi_cli.cli.trading import cancel_all_command
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import Action, Side, fmt_count, fmt_dollars, fmt_money
 
@@ -687,11 +686,43 @@ def _render_history(out: Any, history: list[Any]) -> None:
 
 # ------------------------------------------------------------------------------------ alias
 
-order_app.command(
-    "cancel-all",
-    help="The kill switch (the same as `kalshi cancel-all`).\n\n"
-    "Example: kalshi order cancel-all --ticker KXBTCD-SIM-T97000 --yes",
-)(cancel_all_command)
+
+@order_app.command("cancel-all")
+def order_cancel_all_command(
+    *,
+    ticker: Annotated[
+        str, typer.Option("--ticker", "--market", help="The market whose orders to cancel.")
+    ],
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    subaccount: SubaccountOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """Cancel one market's resting orders; the trading state is left as it is.
+
+    Trading goes on in every market. The kill switch, which halts first, is `kalshi
+    cancel-all`.
+
+    Example: kalshi order cancel-all --ticker KXBTCD-SIM-T97000 --yes
+    """
+    app = current()
+    app.settings(env.value if env else None)
+    use_subaccount(app, subaccount)
+    out = app.output(as_json=as_json, fmt=fmt)
+    confirm_on_prod(app, f"cancel every resting order of {ticker}", yes=yes)
+    with open_store(app) as store:
+        cancelled = order_service(app, store).cancel_market(ticker)
+    contracts = fmt_count(sum(cancelled.values(), Decimal(0)))
+    out.record(
+        [("ticker", ticker), ("orders cancelled", str(len(cancelled))), ("contracts", contracts)],
+        document={
+            "ticker": ticker,
+            "cancelled": list(cancelled),
+            "cancelled_count": len(cancelled),
+            "contracts_cancelled": contracts,
+        },
+    )
 
 
 # ------------------------------------------------------------------------------------ batch

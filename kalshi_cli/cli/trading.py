@@ -327,9 +327,9 @@ def status_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
     from kalshi_cli.vocabulary.units import fmt_money
 
     app = current()
-    settings = app.settings(env.value if env else None)
+    app.settings(env.value if env else None)
     out = app.output(as_json=as_json)
-    status = trading_status(settings.state)
+    status = trading_status(app.own_state())
     details = status.details()
     if not as_json and status.heartbeat_at is not None:  # people read dates, not epochs
         source = str(status.last_heartbeat).split(" at ", 1)[0]

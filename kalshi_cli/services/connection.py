@@ -334,8 +334,19 @@ def choose_state_file(settings: Settings) -> Settings:
     return replace(settings, state=legacy, origins=origins)
 
 
+def configured_key_id(settings: Settings) -> str | None:
+    """The key id commands of `settings` act as, known without loading the key or starting
+    anything: the configured one, or the embedded simulator's account while it runs."""
+    if not settings.embedded_simulator:
+        return settings.api_key_id
+    from kalshi_cli.sim.server.announce import serving_account
+
+    account = serving_account(settings.data_dir)
+    return None if account is None else account.key_id
+
+
 def check_state_binding(
-    settings: Settings, connection: ResolvedConnection, *, bind: bool = True
+    settings: Settings, key_id: str | None, *, bind: bool = True
 ) -> StoreError | None:
     """Refuse a state file bound to another exchange endpoint or account: the error to raise
     (StateFileMismatch, exit 20), or None. A file not yet bound is bound here (unless not
@@ -345,7 +356,7 @@ def check_state_binding(
     `bind_state`)."""
     from kalshi_cli.store import Store, StoreError
 
-    if connection.key_id is None or not settings.state.exists():
+    if key_id is None or not settings.state.exists():
         return None
     try:
         store = Store.open_readonly(settings.state)
@@ -357,10 +368,10 @@ def check_state_binding(
             return None
         try:
             with Store.open(settings.state, create=False) as store, store.busy_timeout(0.2):
-                binding = store.events.bind_exchange(settings.exchange_endpoint, connection.key_id)
+                binding = store.events.bind_exchange(settings.exchange_endpoint, key_id)
         except StoreError:
             return None  # read-only (or locked): used unbound, checked again next time
-    return mismatch(settings, binding, connection.key_id)
+    return mismatch(settings, binding, key_id)
 
 
 def bind_state(settings: Settings, store: Store, connection: ResolvedConnection | None) -> None:

@@ -46,21 +46,39 @@ def trade_lock_path(state_path: Path) -> Path:
     return state_path.with_name(state_path.name + ".trade.lock")
 
 
-def loop_running(state_path: Path) -> bool:
-    """Does a trade loop hold this state file's lock now? A lock file that is not there, or
-    that a shared lock can be taken on, has no loop."""
+def loop_holder(state_path: Path) -> dict[str, Any] | None:
+    """What the trade loop holding this state file's lock wrote of itself (`TradeLock`), or
+    None when no loop holds it: no lock file, or one a shared lock can be taken on."""
     path = trade_lock_path(state_path)
     try:
         handle = path.open("r", encoding="utf-8")
-    except FileNotFoundError:
-        return False
+    except OSError:  # none there, or no directory to hold one: no loop holds it
+        return None
     with handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return True
+            with contextlib.suppress(ValueError):
+                holder = json.loads(handle.read())
+                return holder if isinstance(holder, dict) else {}
+            return {}  # still starting: nothing written yet
         fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-        return False
+        return None
+
+
+def unseen_by_its_loop(state_path: Path) -> str | None:
+    """Why a halt written at `state_path` reaches no running loop, if so: the loop holding its
+    lock has another file open, deleted, moved or replaced under it (`Store.left_its_path`)."""
+    from kalshi_cli.store.connection import file_identity
+
+    holder = loop_holder(state_path) or {}
+    held = holder.get("state_file")
+    if not isinstance(held, list) or tuple(held) == file_identity(state_path):
+        return None
+    return (
+        f"the running trade loop (pid {holder.get('pid')}) has another file open than "
+        f"{state_path} (deleted, moved or replaced under it): nothing written here reaches it"
+    )
 
 
 @dataclass
@@ -189,7 +207,7 @@ def kill_paper_loop(
 
     say = on_progress or (lambda _line: None)
     report = PaperKillReport()
-    report.loop_running = loop_running(state_path)
+    report.loop_running = loop_holder(state_path) is not None
     try:
         with Store.open(state_path, clock=clock) as store:
             request_id = request(store, clock, source=source)
@@ -220,7 +238,7 @@ def kill_paper_loop(
             report.left = list(answer_json.get("left", []))
             report.errors = list(answer_json.get("errors", []))
             return report
-        if not loop_running(state_path):
+        if loop_holder(state_path) is None:
             # ended, and it may have answered just before: one last look decides
             last = _read_answer(state_path, clock)
             if last is None or last.get("id") != request_id:

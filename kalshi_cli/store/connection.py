@@ -236,6 +236,16 @@ def create_state_file(path: Path, clock: Clock) -> list[str]:
                 leftover.unlink()
 
 
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of the file at `path` (a link followed), None when there is none: which
+    file the path names, to compare with the one a connection opened."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 def _fsync_dir(directory: Path) -> None:
     # the new name must outlive a power cut as surely as what is written inside the file
     with suppress(OSError):

@@ -32,6 +32,7 @@ from kalshi_cli.store.connection import (
     configure,
     connect,
     create_state_file,
+    file_identity,
     migration_failed,
     missing_error,
     refused_on_open,
@@ -94,6 +95,8 @@ class Store:
         # `data_version` as read, and in which write transaction (`Database.begun`; -1: none)
         self._version = 0
         self._version_in = -1
+        # the file just opened, as the path named it then (`left_its_path`)
+        self.identity = file_identity(path)
         self._db = db = Database(conn, path, clock)
         db.exclusive = exclusive
         self.path = path
@@ -308,6 +311,16 @@ class Store:
         self._version = int(db.rows("PRAGMA data_version")[0][0])
         self._version_in = db.begun if db.depth else -1
         return self._version
+
+    def left_its_path(self) -> str | None:
+        """Why the file this connection has open is no longer the one its path names (None
+        while it is): another process opening the path (`kalshi halt`) then writes a file this
+        connection never reads. A file held `exclusive` is nobody else's."""
+        now = file_identity(self.path)
+        if self._exclusive or self.identity is None or now == self.identity:
+            return None
+        what = "deleted or moved away" if now is None else "replaced by another file"
+        return f"state file {self.path} was {what}"
 
     @property
     def rolled_back(self) -> int:

@@ -129,7 +129,7 @@ def outputs(sim_default: SimHarness, tmp_path_factory: pytest.TempPathFactory) -
     out["order decrease"] = run.json("order", "decrease", order_id, "--by", "1")
     out["order cancel"] = run.json("order", "cancel", order_id)
     run.json(*place, "--price", "0.10")
-    out["order cancel-all"] = run.json("order", "cancel-all", "--yes")
+    out["order cancel-all"] = run.json("order", "cancel-all", "--ticker", TICKER)
     out["resume"] = run.json("resume")
     run.json(*place, "--price", "0.10")
     # a `kalshi trade` session's order group, as the trade loop records it: the kill switch

@@ -196,6 +196,24 @@ def test_place_list_show_amend_decrease_cancel_round_trip(
     assert missing.exit_code == ExitCode.NOT_FOUND
 
 
+def test_order_cancel_all_for_one_market_cancels_its_orders_and_leaves_trading_active(
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """Clearing one market's orders is not the kill switch: the other market's order rests,
+    and the trading state stays ACTIVE (no `kalshi resume` needed to trade on)."""
+    one, other = make_markets(prime, 2)
+    for ticker in (one, one, other):
+        args = ["order", "place", ticker, "--side", "yes", "--action", "buy", "--count", "1"]
+        assert kalshi(*args, "--price", "0.10").exit_code == 0
+    cleared = kalshi("order", "cancel-all", "--ticker", one, "--json")
+    assert cleared.exit_code == 0, cleared.output
+    assert json.loads(cleared.stdout)["cancelled_count"] == 2
+    assert {o.ticker for o in client.orders.iter_orders(status="resting")} == {other}
+    assert json.loads(kalshi("status", "--json").stdout)["state"] == "ACTIVE"
+    with Store.open(state_path(tmp_path)) as store:
+        assert sorted(i.status for i in store.orders.intents(ticker=one)) == ["canceled"] * 2
+
+
 def test_halt_status_resume_and_state_commands(
     prime: SimHarness, kalshi: Kalshi, tmp_path: Path
 ) -> None:

@@ -97,6 +97,9 @@ def test_a_state_file_of_another_account_is_refused_and_nothing_is_sent(
          "--price", "0.10"),
         ("positions",),
         ("reconcile",),
+        ("halt", "--reason", "a stale KALSHI_STATE"),
+        ("resume",),
+        ("status",),
     ):  # fmt: skip
         result = kalshi(tmp_path, "--state", str(theirs), *args, **remote(sim.account))
         assert result.exit_code == ExitCode.STATE_MISMATCH, (args, result.output)

@@ -70,8 +70,8 @@ def test_event_scope_cancels_in_batches_under_faults_and_leaves_other_events(
     prime.clear_faults()
     assert resting_count(client, event_ticker="KXT-A") == 0
     assert resting_count(client, event_ticker="KXT-B") == 10
-    # the same through the `order` group's alias, for one market
-    alias = kalshi("order", "cancel-all", "--ticker", other[0])
+    # the same for one market
+    alias = kalshi("cancel-all", "--ticker", other[0])
     assert alias.exit_code == 0, alias.output
     assert "PROVEN: no resting order left" in alias.stdout
     assert "minute after" not in alias.stdout  # batched cancels: no exchange cancel-all

@@ -38,6 +38,7 @@ class LoopTradingRecords:
         # stays, so the loop asks its tick's questions again only when it moves
         self.generation = 0
         self._in_tick = False  # inside `tick`: compared with the file as it opened
+        self.lost_path: str | None = None  # why the file is no longer its path's, once seen
         self._tick_block = _TickBlock(self)
 
     def _compare(self) -> None:
@@ -74,7 +75,18 @@ class LoopTradingRecords:
         since the last full pass. Inside the block this loop's own writes still drop the
         state at once; outside it, every trading-state question compares afresh. The loop asks
         its questions again only when `generation` moved since it last did (or on a full pass,
-        or a new UTC day)."""
+        or a new UTC day).
+
+        First, once the file is no longer its path's (`Store.left_its_path`), no halt written
+        there can reach the loop: it puts itself in SAFE_MODE, which withdraws its quotes."""
+        if self.lost_path is None:
+            self.lost_path = self.store.left_its_path()
+            if self.lost_path is not None:
+                reason = (
+                    f"{self.lost_path} under the running loop: `kalshi halt` or `cancel-all` "
+                    "there cannot reach it; stop the loop and start it on the right file"
+                )
+                self.set_trading_state("SAFE_MODE", reason=reason, source="state file")
         self._compare()
         if full and self._own != self._own_at_pass:
             self._pnl.clear()

@@ -59,8 +59,14 @@ def run_trade(
     now = time.time()  # wall time
     with (
         reload_signal() as reload,
-        acquire(state_path, account=account, now=now, subaccount=options.subaccount),
+        acquire(state_path, account=account, now=now, subaccount=options.subaccount) as lock,
     ):
+
+        def opened(store: Store) -> None:
+            lock.holds_state(store.identity)
+            if bind is not None:
+                bind(store)
+
         telemetry: LoopTelemetry | None = None
         stop_metrics: Callable[[], None] | None = None
         if metrics_port:
@@ -79,7 +85,7 @@ def run_trade(
                 signer=KalshiAuth(connection.key_id, connection.private_key),
                 read_lag_s=read_lag_s,
                 telemetry=telemetry,
-                bind=bind,
+                bind=opened,
                 reload=reload,
                 tier=tier,
             )

@@ -73,6 +73,15 @@ class TradeLock:
 
     def __init__(self) -> None:
         self._handles: list[TextIO] = []
+        self._holder: dict[str, Any] = {}
+
+    def holds_state(self, identity: tuple[int, int] | None) -> None:
+        """Note the state file the loop opened (`Store.identity`) in its locks, best effort:
+        `kalshi halt` at the path tells another file there by it (`unseen_by_its_loop`)."""
+        self._holder["state_file"] = identity
+        for handle in self._handles:
+            with contextlib.suppress(OSError):
+                _write_holder(handle, self._holder)
 
     def release(self) -> None:
         for handle in self._handles:
@@ -107,11 +116,9 @@ class TradeLock:
         except BaseException:
             handle.close()
             raise
+        self._holder = holder
         try:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(json.dumps(holder) + "\n")
-            handle.flush()
+            _write_holder(handle, holder)
         except OSError as exc:  # the state file's disk is full or failed: no loop can run
             with contextlib.suppress(OSError):  # the line it could not write: closed anyway
                 handle.close()
@@ -173,6 +180,13 @@ def acquire(
         lock.release()
         raise
     return lock
+
+
+def _write_holder(handle: TextIO, holder: dict[str, Any]) -> None:
+    handle.seek(0)
+    handle.truncate()
+    handle.write(json.dumps(holder) + "\n")
+    handle.flush()
 
 
 def _describe(text: str) -> str:

@@ -165,6 +165,32 @@ def test_a_circuit_breaker_tripped_by_another_connection_is_seen_on_the_next_tic
     _no_order_after(rig)
 
 
+@pytest.mark.parametrize("how", ["deleted", "replaced", "moved"])
+def test_a_state_file_deleted_replaced_or_moved_under_the_loop_is_safe_mode_on_the_next_tick(
+    new_rig: RigMaker, tmp_path: Path, how: str
+) -> None:
+    """The loop's connection holds the file it opened: once the path names another file (or
+    none), a `kalshi halt` there never reaches it, so it stops adding orders itself."""
+    rig, log = _warm(new_rig, tmp_path)
+    path = tmp_path / "s.db"
+    if how == "deleted":
+        path.unlink()
+    elif how == "moved":
+        path.rename(tmp_path / "elsewhere.db")
+    else:
+        Store.open(tmp_path / "new.db").close()
+        os.replace(tmp_path / "new.db", path)
+
+    _feed_tick(rig)
+
+    assert _states(log) == ["ACTIVE", "SAFE_MODE"]
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    (safe,) = [e for e in events if e["event"] == "trading_state" and e["state"] == "SAFE_MODE"]
+    assert str(path) in safe["reason"]
+    assert _resting(rig) == [], "its quotes go in the tick that sees it"
+    _no_order_after(rig)
+
+
 def test_the_loops_own_safe_mode_is_seen_by_its_own_next_read(
     new_rig: RigMaker, tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ kill switch keep working while the loop runs; a SIGKILLed loop leaves no lock be
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.runner.lifecycle.lock import LoopAlreadyRunning, acquire, state_lock_path
+from kalshi_cli.store.connection import file_identity
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.conftest import SimHarness
 from tests.runner.simproc import (
@@ -118,6 +120,11 @@ def test_two_trade_processes_one_runs_and_a_sigkill_leaves_no_lock(
         # checks, read-only commands and the kill switch keep working beside the loop (its first
         # heartbeat ends the tick that placed its first order: it may come after that order)
         assert poll_until(logged("heartbeat")) and first.poll() is None
+        # the file it has open, for `halt` and `cancel-all` to tell it from another at the path
+        holder = json.loads(state_lock_path(state).read_text())
+        identity = file_identity(state)
+        assert identity is not None and holder["pid"] == first.pid
+        assert holder["state_file"] == list(identity)
         heartbeat = kalshi(env, "check", "heartbeat")
         assert heartbeat.returncode == 0, heartbeat.stdout + heartbeat.stderr
         positions = kalshi(env, "positions", "--json")
