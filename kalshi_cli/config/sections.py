@@ -88,17 +88,38 @@ def load_yaml(text: str, path: Path) -> Any:
 
     class StrictLoader(base):  # type: ignore[misc]
         def construct_document(self, node: Any) -> Any:
-            # the dotted key of every mapping, so that a refusal names `risk.min_edge`
+            # the dotted key of every mapping, so that a refusal names `risk.min_edge`; each
+            # node once (an alias is the node it names), and one inside itself refused: no
+            # command could walk such a value to its end
             self.dotted: dict[int, str] = {}
-            pending = [(node, "")]
+            inside: set[int] = set()
+            pending: list[tuple[Any, str, bool]] = [(node, "", False)]
             while pending:
-                current, prefix = pending.pop()
-                if isinstance(current, yaml.MappingNode):
-                    self.dotted[id(current)] = prefix
-                    for key_node, value_node in current.value:
-                        pending.append((value_node, f"{prefix}{key_node.value}."))
-                elif isinstance(current, yaml.SequenceNode):
-                    pending.extend((item, prefix) for item in current.value)
+                current, prefix, leaving = pending.pop()
+                if leaving:
+                    inside.discard(id(current))
+                    continue
+                if id(current) in inside:
+                    line = current.start_mark.line + 1
+                    raise ConfigError(
+                        f"{path}:{line}: `{prefix.rstrip('.')}` holds itself (a YAML alias "
+                        "inside its own anchor)",
+                        hint="write the value out",
+                    )
+                if id(current) in self.dotted or not isinstance(
+                    current, yaml.MappingNode | yaml.SequenceNode
+                ):
+                    continue
+                self.dotted[id(current)] = prefix
+                inside.add(id(current))
+                pending.append((current, prefix, True))
+                for key_node, value_node in (
+                    current.value
+                    if isinstance(current, yaml.MappingNode)
+                    else ((None, item) for item in current.value)
+                ):
+                    dotted = prefix if key_node is None else f"{prefix}{key_node.value}."
+                    pending.append((value_node, dotted, False))
             return super().construct_document(node)
 
     def mapping(loader: Any, node: Any) -> Iterable[Located]:

@@ -111,6 +111,7 @@ def test_every_bad_row_is_named_and_nothing_is_sent(
         + f"{t},yes,buy,1,1e-1,gtc,,\n"  # 7: not a plain decimal
         + f"{t},yes,buy,1,0.40,gtc,,dup\n"  # 8
         + f"{t},yes,buy,1,0.40,gtc,,dup\n"  # 9: the same client_order_id again
+        + f"{t},yes,buy,{'9' * 30},0.40,gtc,,\n"  # 10: past what the rules compute with
     )
     result = kalshi("order", "batch", "--file", str(path))
     assert result.exit_code == ExitCode.REJECTED, result.output
@@ -122,6 +123,7 @@ def test_every_bad_row_is_named_and_nothing_is_sent(
         (6, "post_only: post-only orders rest on the book: use tif gtc"),
         (7, "not a plain decimal"),
         (9, "also on line 8"),
+        (10, "count: expected a number below"),
     ]:
         assert f"{path}:{line}: " in result.stderr and says in result.stderr, (line, says)
     assert f"{path}:2:" not in result.stderr
