@@ -282,3 +282,15 @@ def test_an_item_that_does_not_say_plainly_is_looked_up_not_rejected(
     assert [r["status"] for r in rows] == ["resting", "resting"], result.output
     assert sorted(intents(tmp_path)) == ["resting", "resting"]
     assert creates(prime) == 2  # looked up, never sent again
+
+
+def test_a_batch_file_that_is_not_there_is_a_usage_error(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """A mistyped --file is the person's mistake, not rows to fix."""
+    path = tmp_path / "missing.csv"
+    result = kalshi("order", "batch", "--file", str(path))
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert result.stderr.count("\n") == 1 and str(path) in result.stderr, result.stderr
+    assert "fix the rows" not in result.stderr
+    assert creates(prime) == 0 and intents(tmp_path) == []
