@@ -37,6 +37,7 @@ from kalshi_cli.vocabulary.errors import (
     ApiError,
     AuthError,
     CredentialsError,
+    ConflictError,
     KalshiError,
     NotFoundError,
     OrderOutcomeUnknown,
@@ -47,6 +48,7 @@ from kalshi_cli.vocabulary.errors import (
     TransportError,
     TurnPastDeadline,
     ValidationError,
+    order_exists,
 )
 from kalshi_cli.vocabulary.keys import PrivateKey
 from kalshi_cli.vocabulary.models import Fill, QuarantinedFill, decode_answer
@@ -444,6 +446,12 @@ class Connection:
             if resend is Resend.NEVER:
                 exc.hint = REFUSED_BEFORE_ACTING
             raise
+        except ConflictError as exc:
+            if not order_exists(exc.code):
+                raise
+            raise unknown.error(
+                f"the exchange answered that {unknown.what} already exists; {unknown.doubt}"
+            ) from exc
         except ServerError as exc:
             raise unknown.error(
                 f"the exchange answered HTTP {exc.status} to {unknown.what}; {unknown.doubt}"

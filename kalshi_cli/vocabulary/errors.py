@@ -191,6 +191,14 @@ class ConflictError(ApiError):
     exit_code = ExitCode.REJECTED
 
 
+def order_exists(code: object) -> bool:
+    """Whether an error code (of an answer or of a batch item) says an order under the client
+    order id sent already exists (409 `order_already_exists`, REFERENCE.md): every order's id is
+    written by this toolkit before it is sent, so the order is ours, placed through another
+    state file or an answer lost: looked up by that id, never taken for a refusal."""
+    return str(code or "").lower() == "order_already_exists"
+
+
 class RateLimitedError(ApiError):
     exit_code = ExitCode.RATE_LIMITED
     default_hint = "the exchange kept answering 429; wait and try again, or lower the request rate"

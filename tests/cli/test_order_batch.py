@@ -294,3 +294,22 @@ def test_a_batch_file_that_is_not_there_is_a_usage_error(
     assert result.stderr.count("\n") == 1 and str(path) in result.stderr, result.stderr
     assert "fix the rows" not in result.stderr
     assert creates(prime) == 0 and intents(tmp_path) == []
+
+
+def test_a_batch_sent_again_from_another_state_file_records_the_orders_that_rest(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """A second state file (another API base to the same exchange) knows none of the rows: each
+    is sent and answered 409 `order_already_exists`, and is looked up and recorded as resting."""
+    tickers = make_markets(prime, 1)
+    path = tmp_path / "orders.csv"
+    path.write_text(ladder(tickers, 2))
+    assert kalshi("order", "batch", "--file", str(path)).exit_code == 0
+    other = tmp_path / "other.db"
+    result = kalshi("order", "batch", "--file", str(path), "--json", KALSHI_STATE=str(other))
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["batch"]["rows"]
+    assert [r["status"] for r in rows] == ["resting", "resting"]
+    with Store.open(other) as store:
+        assert [i.status for i in store.orders.intents()] == ["resting", "resting"]
+    assert creates(prime) == 2
