@@ -450,7 +450,8 @@ class Connection:
             if not order_exists(exc.code):
                 raise
             raise unknown.error(
-                f"the exchange answered that {unknown.what} already exists; {unknown.doubt}"
+                f"the exchange answered HTTP 409 order_already_exists to {unknown.what}: sent "
+                "before under the same client order id, its answer not recorded here"
             ) from exc
         except ServerError as exc:
             raise unknown.error(
