@@ -88,39 +88,26 @@ def load_yaml(text: str, path: Path) -> Any:
 
     class StrictLoader(base):  # type: ignore[misc]
         def construct_document(self, node: Any) -> Any:
-            # the dotted key of every mapping, so that a refusal names `risk.min_edge`; each
-            # node once (an alias is the node it names), and one inside itself refused: no
-            # command could walk such a value to its end
+            # the dotted key of every mapping, so that a refusal names `risk.min_edge`
             self.dotted: dict[int, str] = {}
-            inside: set[int] = set()
-            pending: list[tuple[Any, str, bool]] = [(node, "", False)]
-            while pending:
-                current, prefix, leaving = pending.pop()
-                if leaving:
-                    inside.discard(id(current))
-                    continue
-                if id(current) in inside:
-                    line = current.start_mark.line + 1
-                    raise ConfigError(
-                        f"{path}:{line}: `{prefix.rstrip('.')}` holds itself (a YAML alias "
-                        "inside its own anchor)",
-                        hint="write the value out",
-                    )
-                if id(current) in self.dotted or not isinstance(
-                    current, yaml.MappingNode | yaml.SequenceNode
-                ):
-                    continue
-                self.dotted[id(current)] = prefix
-                inside.add(id(current))
-                pending.append((current, prefix, True))
-                for key_node, value_node in (
-                    current.value
-                    if isinstance(current, yaml.MappingNode)
-                    else ((None, item) for item in current.value)
-                ):
-                    dotted = prefix if key_node is None else f"{prefix}{key_node.value}."
-                    pending.append((value_node, dotted, False))
+            self.walk(node, "", frozenset())
             return super().construct_document(node)
+
+        def walk(self, node: Any, prefix: str, inside: frozenset[int]) -> None:
+            # each node once (an alias is the node it names); one inside itself is refused:
+            # no command could read such a value to its end
+            if id(node) in inside:
+                raise ConfigError(
+                    f"{path}:{node.start_mark.line + 1}: `{prefix.rstrip('.')}` holds itself "
+                    "(a YAML alias inside its own anchor)"
+                )
+            if id(node) in self.dotted or not isinstance(node, yaml.CollectionNode):
+                return
+            self.dotted[id(node)] = prefix
+            mapping = isinstance(node, yaml.MappingNode)
+            for item in node.value:
+                key, value = item if mapping else (None, item)
+                self.walk(value, f"{prefix}{key.value}." if key else prefix, inside | {id(node)})
 
     def mapping(loader: Any, node: Any) -> Iterable[Located]:
         data = Located(path, node.start_mark.line + 1)

@@ -192,10 +192,8 @@ class ConflictError(ApiError):
 
 
 def order_exists(code: object) -> bool:
-    """Whether an error code (of an answer or of a batch item) says an order under the client
-    order id sent already exists (409 `order_already_exists`, REFERENCE.md): every order's id is
-    written by this toolkit before it is sent, so the order is ours, placed through another
-    state file or an answer lost: looked up by that id, never taken for a refusal."""
+    """An error code saying an order under the client order id sent exists (409): every id is
+    this toolkit's, written before it is sent, so the order is ours: looked up, never refused."""
     return str(code or "").lower() == "order_already_exists"
 
 
