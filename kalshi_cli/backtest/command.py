@@ -9,7 +9,7 @@ import os
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +46,7 @@ from kalshi_cli.strategies import StrategyLookup, strategy_source
 from kalshi_cli.strategy_api import params_dict
 from kalshi_cli.vocabulary.clock import parse_time as clock_parse_time
 from kalshi_cli.vocabulary.errors import ConfigError, DataWriteError, UsageError
-from kalshi_cli.vocabulary.order_terms import TermsError, parse_cash
+from kalshi_cli.vocabulary.order_terms import TermsError, parse_amount, parse_cash
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.config import TradeConfig
@@ -314,12 +314,11 @@ def build_request(
 
 def _gap_share(text: str) -> Decimal:
     try:
-        share = Decimal(text)
-    except InvalidOperation:
-        share = Decimal("NaN")
-    if not share.is_finite() or share < 0:
-        raise UsageError(f"--overfit-gap {text!r}: expected a share of at least 0, e.g. 0.5")
-    return share
+        return parse_amount(text, "overfit gap", allow_zero=True)
+    except TermsError as exc:
+        problem = exc.problems[0].message
+        share = "a share of at least 0, e.g. 0.5"
+        raise UsageError(f"--overfit-gap {text!r}: {problem} ({share})") from None
 
 
 def parse_time(text: str | None, what: str) -> int | None:

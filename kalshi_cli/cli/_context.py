@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from kalshi_cli.config import Settings
     from kalshi_cli.services.connection import ResolvedConnection
     from kalshi_cli.vocabulary.errors import KalshiError
+    from kalshi_cli.vocabulary.models import QuarantinedFill
 
 # (context, settings, anonymous) -> client; `anonymous` skips loading the key (health-check's
 # fallback when the key itself is what is broken).
@@ -160,6 +161,11 @@ class AppContext:
         if auth:
             self._check_state()  # a test's client factory may make no connection: unchecked
         return self._client
+
+    def quarantined_fills(self) -> list[QuarantinedFill]:
+        """The fills this process's client listed and quarantined (`FillQuarantine`)."""
+        quarantine = getattr(getattr(self._client, "connection", None), "fill_quarantine", None)
+        return list(quarantine.held.values()) if quarantine is not None else []
 
     def close(self) -> None:
         if self._client is not None:

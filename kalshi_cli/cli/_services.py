@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from kalshi_cli.cli._context import AppContext
+    from kalshi_cli.cli._output import Output
     from kalshi_cli.client.pacing import TierSetting
     from kalshi_cli.services.orders import OrderLimits, OrderService
     from kalshi_cli.store import RetentionPolicy, Store
@@ -166,3 +167,19 @@ class _StateFileKeys:
 
     def keep(self, key_id: str, subaccount: int) -> None:
         self._store.events.remember_api_key_subaccount(self._endpoint, key_id, subaccount)
+
+
+def refuse_quarantined(app: AppContext, out: Output) -> None:
+    """After a report built from the exchange's fills: each fill it listed without a field it
+    needs (never applied, so the report is short of it) named on stderr with what it lacks, and
+    exit FILL_QUARANTINED, as the trade loop reports it (runbooks/13-fill-quarantined.md)."""
+    from kalshi_cli.vocabulary.exit_codes import ExitCode
+
+    held = app.quarantined_fills()
+    for found in held:
+        out.warn(
+            f"fill {found.key} of {found.ticker or 'an unnamed market'} quarantined, not "
+            f"applied: {found.reason} (runbooks/13-fill-quarantined.md)"
+        )
+    if held:
+        raise typer.Exit(int(ExitCode.FILL_QUARANTINED))

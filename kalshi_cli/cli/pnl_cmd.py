@@ -82,7 +82,7 @@ def pnl_command(
 
     Example: kalshi pnl --by day --format csv > daily-pnl.csv
     """
-    from kalshi_cli.cli._services import use_subaccount
+    from kalshi_cli.cli._services import refuse_quarantined, use_subaccount
     from kalshi_cli.cli.portfolio import parse_since
     from kalshi_cli.services.pnl_report import pnl_report
 
@@ -111,6 +111,7 @@ def pnl_command(
             out.line(BY_STRATEGY)
         if chart:
             draw_chart(out, report.summary.groups["day"])
+    refuse_quarantined(app, out)
 
 
 def exchange_access(app: AppContext) -> tuple[KalshiClient, Decimal | None]:

@@ -3,7 +3,6 @@ background simulator commands start on demand."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated
 
@@ -35,21 +34,15 @@ def register(app: typer.Typer) -> None:
 
 
 def parse_balance(text: str) -> int:
-    """Dollars (e.g. 1000 or 250.50) -> whole cents; anything else is a usage error."""
-    from kalshi_cli.vocabulary.models import dollars_to_cents
+    """Dollars (e.g. 1000 or 250.50, 0 too) -> whole cents, by the one rule of an amount of cash
+    (`parse_cash`); anything else is a usage error."""
+    from kalshi_cli.vocabulary.order_terms import TermsError, parse_cash
+    from kalshi_cli.vocabulary.units import dollars_to_cents
 
     try:
-        dollars = Decimal(text)
-        if not dollars.is_finite():
-            raise ValueError(text)
-        cents = dollars_to_cents(dollars)
-    except (InvalidOperation, ValueError):
-        raise typer.BadParameter(
-            f"{text!r} is not an amount in dollars and cents", param_hint="--balance"
-        ) from None
-    if cents < 0:
-        raise typer.BadParameter("must not be negative", param_hint="--balance")
-    return cents
+        return dollars_to_cents(parse_cash(text, allow_zero=True))
+    except TermsError as exc:
+        raise typer.BadParameter(exc.problems[0].message, param_hint="--balance") from None
 
 
 @sim_app.command("serve")

@@ -10,7 +10,7 @@ Every other portfolio and order command takes `--subaccount N`.
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated
 
 import typer
@@ -86,17 +86,15 @@ def create_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
 
 
 def parse_cents(text: str) -> int:
-    """Dollars with at most two decimals, as whole cents."""
+    """Dollars with at most two decimals, as whole cents: `parse_cash`, the one rule of an amount
+    of cash, with the dollar sign a person may write."""
+    from kalshi_cli.vocabulary.order_terms import TermsError, parse_cash
+    from kalshi_cli.vocabulary.units import dollars_to_cents
+
     try:
-        amount = Decimal(text.strip().removeprefix("$"))
-    except InvalidOperation:
-        raise typer.BadParameter(f"{text!r} is not an amount", param_hint="--amount") from None
-    if not amount.is_finite() or "e" in text.lower() or amount <= 0:
-        raise typer.BadParameter(f"{text!r} is not a positive amount", param_hint="--amount")
-    cents = amount * 100
-    if cents != cents.to_integral_value():
-        raise typer.BadParameter(f"{text} is finer than a cent", param_hint="--amount")
-    return int(cents)
+        return dollars_to_cents(parse_cash(text.strip().removeprefix("$"), "amount"))
+    except TermsError as exc:
+        raise typer.BadParameter(exc.problems[0].message, param_hint="--amount") from None
 
 
 def parse_transfer_id(text: str | None) -> str:

@@ -377,7 +377,7 @@ def reconcile_command(
 
     Example: kalshi reconcile --json
     """
-    from kalshi_cli.cli._services import open_store, order_service
+    from kalshi_cli.cli._services import open_store, order_service, refuse_quarantined
 
     app = current()
     app.settings(env.value if env else None)
@@ -387,6 +387,7 @@ def reconcile_command(
     render_reconcile_report(out, report)
     if report.still_unknown:
         raise typer.Exit(int(ExitCode.OUTCOME_UNKNOWN))
+    refuse_quarantined(app, out)
 
 
 def render_reconcile_report(out: Output, report: ReconcileReport) -> None:

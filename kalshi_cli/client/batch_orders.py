@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from kalshi_cli.client.requests import CreateOrder, CreateOrderResult, create_answer_problem
+from kalshi_cli.vocabulary.errors import order_exists
 from kalshi_cli.vocabulary.models import decode_answer
 
 __all__ = [
@@ -99,6 +100,8 @@ def _item(raw: Any) -> BatchItem:
         if any(word in code for word in _TROUBLE):
             why = f"the exchange's trouble, not a refusal: {text}"
             return BatchItem(coid, None, why, unknown=True, trouble=True)
+        if order_exists(code):  # ours, under the id this toolkit wrote: looked up
+            return BatchItem(coid, None, f"already on the exchange: {text}", unknown=True)
         return BatchItem(coid, None, text or "refused")
     if not order_id:
         return BatchItem(coid, None, "the batch answer gave no order id and no error", True)

@@ -36,6 +36,7 @@ from kalshi_cli.vocabulary.errors import (
     AnswerUnreadable,
     ApiError,
     AuthError,
+    ConflictError,
     CredentialsError,
     KalshiError,
     NotFoundError,
@@ -47,6 +48,7 @@ from kalshi_cli.vocabulary.errors import (
     TransportError,
     TurnPastDeadline,
     ValidationError,
+    order_exists,
 )
 from kalshi_cli.vocabulary.keys import PrivateKey
 from kalshi_cli.vocabulary.models import Fill, QuarantinedFill, decode_answer
@@ -444,6 +446,13 @@ class Connection:
             if resend is Resend.NEVER:
                 exc.hint = REFUSED_BEFORE_ACTING
             raise
+        except ConflictError as exc:
+            if not order_exists(exc.code):
+                raise
+            raise unknown.error(
+                f"the exchange answered HTTP 409 order_already_exists to {unknown.what}: sent "
+                "before under the same client order id, its answer not recorded here"
+            ) from exc
         except ServerError as exc:
             raise unknown.error(
                 f"the exchange answered HTTP {exc.status} to {unknown.what}; {unknown.doubt}"

@@ -90,16 +90,24 @@ def load_yaml(text: str, path: Path) -> Any:
         def construct_document(self, node: Any) -> Any:
             # the dotted key of every mapping, so that a refusal names `risk.min_edge`
             self.dotted: dict[int, str] = {}
-            pending = [(node, "")]
-            while pending:
-                current, prefix = pending.pop()
-                if isinstance(current, yaml.MappingNode):
-                    self.dotted[id(current)] = prefix
-                    for key_node, value_node in current.value:
-                        pending.append((value_node, f"{prefix}{key_node.value}."))
-                elif isinstance(current, yaml.SequenceNode):
-                    pending.extend((item, prefix) for item in current.value)
+            self.walk(node, "", frozenset())
             return super().construct_document(node)
+
+        def walk(self, node: Any, prefix: str, inside: frozenset[int]) -> None:
+            # each node once (an alias is the node it names); one inside itself is refused:
+            # no command could read such a value to its end
+            if id(node) in inside:
+                raise ConfigError(
+                    f"{path}:{node.start_mark.line + 1}: `{prefix.rstrip('.')}` holds itself "
+                    "(a YAML alias inside its own anchor)"
+                )
+            if id(node) in self.dotted or not isinstance(node, yaml.CollectionNode):
+                return
+            self.dotted[id(node)] = prefix
+            mapping = isinstance(node, yaml.MappingNode)
+            for item in node.value:
+                key, value = item if mapping else (None, item)
+                self.walk(value, f"{prefix}{key.value}." if key else prefix, inside | {id(node)})
 
     def mapping(loader: Any, node: Any) -> Iterable[Located]:
         data = Located(path, node.start_mark.line + 1)

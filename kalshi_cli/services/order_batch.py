@@ -34,6 +34,7 @@ from kalshi_cli.vocabulary.errors import (
     OrderOutcomeUnknown,
     TradingHaltedError,
     TransportError,
+    UsageError,
     ValidationError,
 )
 from kalshi_cli.vocabulary.models import ZERO, BookSide
@@ -128,7 +129,9 @@ def read_batch(path: Path, *, now: float) -> list[BatchRow]:
     try:
         # utf-8-sig: the byte-order mark spreadsheets write is no part of the first column
         text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:  # a mistyped --file: the person's mistake, no row to fix
+        raise UsageError(f"--file {path} cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
         raise BatchFileError([f"{path}: cannot be read: {exc}"]) from exc
     if path.suffix.lower() == ".json":
         records = _json_records(path, text)

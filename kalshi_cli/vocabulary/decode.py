@@ -125,6 +125,23 @@ def _kind_of(value: object) -> str:
 PLAIN_DECIMAL = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
 
 
+# The largest amount a person may write (a count, a price, a limit, a threshold): what the rules
+# compute from it (a count times a price to 0.0001, a sum over orders) stays exact within the 28
+# digits of Decimal arithmetic; a 30-digit count made `quantize` raise deep in an order's path.
+AMOUNT_LIMIT = Decimal(10) ** 12
+
+
+def too_large(value: object) -> str | None:
+    """The refusal of a number (text, int, float or Decimal) past `AMOUNT_LIMIT` either way, else
+    None; what is no finite number is left to the caller's other checks."""
+    try:
+        number = Decimal(value.strip() if isinstance(value, str) else value)  # type: ignore[arg-type]
+    except (ArithmeticError, TypeError, ValueError):
+        return None
+    huge = number.is_finite() and abs(number) >= AMOUNT_LIMIT
+    return f"expected a number below {AMOUNT_LIMIT:,}" if huge else None
+
+
 def _disguised(text: str) -> bool:
     """Text `Decimal` reads as a number that is no plain decimal (`1_000`, `１`, `1e3`); text
     that is no number at all is left to the decoder's own "expected a number"."""
@@ -313,6 +330,8 @@ def _refuse_non_finite(kind: Any, raw: object, dotted: str, where: str) -> None:
             raise ConfigError(
                 _text(here, _join(dotted, key), f"expected a plain decimal number, not {value!r}")
             )
+        if numeric and not isinstance(value, bool) and (problem := too_large(value)):
+            raise ConfigError(_text(here, _join(dotted, key), problem))
         _refuse_non_finite(sub, value, _join(dotted, key), here)
 
 

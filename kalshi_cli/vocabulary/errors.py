@@ -191,6 +191,12 @@ class ConflictError(ApiError):
     exit_code = ExitCode.REJECTED
 
 
+def order_exists(code: object) -> bool:
+    """An error code saying an order under the client order id sent exists (409): every id is
+    this toolkit's, written before it is sent, so the order is ours: looked up, never refused."""
+    return str(code or "").lower() == "order_already_exists"
+
+
 class RateLimitedError(ApiError):
     exit_code = ExitCode.RATE_LIMITED
     default_hint = "the exchange kept answering 429; wait and try again, or lower the request rate"

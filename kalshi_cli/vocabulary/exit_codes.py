@@ -34,5 +34,6 @@ class ExitCode(IntEnum):
     STATE_WRITE_FAILED = 21  # trade: the state file stopped taking writes; the loop stopped
     EXECUTOR_FAILED = 22  # backtest sweep: a worker died, or the Dask scheduler was unreachable
     STRATEGY_FAILED = 23  # backtest: a failed run: its strategy failed decisions, or SAFE_MODE
+    FILL_QUARANTINED = 24  # reconcile, pnl: a fill listed without a field it needs, not applied
     INTERRUPTED = 130  # Ctrl-C
     BROKEN_PIPE = 141  # the reader of the output went away (`| head`): 128 + SIGPIPE, quietly

@@ -582,7 +582,8 @@ class Fill(Answer, frozen=True, kw_only=True):
             _require_text(value, name)
         _require_text(self.order_id, "order_id")
         finite = self.count.is_finite() and self.yes_price.is_finite() and self.fee.is_finite()
-        if not (finite and self.count > 0 and ZERO <= self.yes_price <= ONE):
+        # a fee is charged, never paid out: a negative one is as good as missing
+        if not (finite and self.count > 0 and ZERO <= self.yes_price <= ONE and self.fee >= 0):
             raise ValueError(
                 f"a fill of {self.count} contracts at {self.yes_price} with fee {self.fee}"
             )

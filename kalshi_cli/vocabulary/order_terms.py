@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from kalshi_cli.vocabulary.clock import parse_iso
-from kalshi_cli.vocabulary.decode import PLAIN_DECIMAL
+from kalshi_cli.vocabulary.decode import PLAIN_DECIMAL, too_large
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import price_bounds, price_on_grid
 from kalshi_cli.vocabulary.units import (
@@ -135,18 +135,20 @@ def parse_amount(text: str, field: str, *, allow_zero: bool = False) -> Decimal:
         raise _refuse(field, f"{text!r} is not a number", "NOT_A_NUMBER") from None
     if not PLAIN_DECIMAL.match(raw):
         raise _refuse(field, f"{text!r} is not a plain decimal number", "NOT_A_NUMBER")
+    if problem := too_large(value):
+        raise _refuse(field, problem, "AMOUNT_TOO_LARGE")
     if value < 0 or (value == 0 and not allow_zero):
         code = f"{field.upper().replace(' ', '_')}_NOT_POSITIVE"  # `contracts limit`
         raise _refuse(field, f"must be positive, got {raw}", code)
     return value
 
 
-def parse_cash(text: str, field: str = "balance") -> Decimal:
+def parse_cash(text: str, field: str = "balance", *, allow_zero: bool = False) -> Decimal:
     """A starting balance in dollars (`kalshi backtest --balance`, `kalshi trade
     --paper-balance`): a plain decimal above zero, in whole cents, the unit a local venue holds
     cash in, as the exchange does (`dollars_to_cents`): a fraction of a cent would be cut off
     while the report named the amount given."""
-    value = parse_amount(text, field)
+    value = parse_amount(text, field, allow_zero=allow_zero)
     try:
         dollars_to_cents(value)
     except ValueError:

@@ -11,12 +11,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
+from kalshi_cli.client.connection import FillQuarantine
 from kalshi_cli.client.exchange import AccountLimits
 from kalshi_cli.client.historical import HistoricalCutoff
 from kalshi_cli.client.subaccounts import SubaccountBalance
@@ -93,6 +95,10 @@ class FakeClient(EveryAreaItself):
     cutoff_ts: float = 0.0
     # the subaccount the client acts on, as `KalshiClient.subaccount` (None: the defaults)
     subaccount: int | None = None
+
+    connection: Any = field(
+        default_factory=lambda: SimpleNamespace(fill_quarantine=FillQuarantine())
+    )
 
     @property
     def authenticated(self) -> bool:
@@ -180,8 +186,10 @@ class FakeClient(EveryAreaItself):
         return iter([decode_answer(Order, o) for o in self.order_rows])
 
     def iter_fills(self, **kwargs: Any) -> Iterator[Fill]:
+        """As the client lists them: a fill lacking a required field is quarantined."""
         self._call("iter_fills", **kwargs)
-        return iter([decode_answer(Fill, f) for f in self.fills])
+        listed = [self.connection.fill_quarantine.fill_or_none(f) for f in self.fills]
+        return iter([f for f in listed if f is not None])
 
     def iter_settlements(self, **kwargs: Any) -> Iterator[Settlement]:
         self._call("iter_settlements", **kwargs)

@@ -9,6 +9,7 @@ import pytest
 import typer
 
 from kalshi_cli.cli.portfolio import parse_since
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 from .fakes import FakeClient, run
 
@@ -177,3 +178,18 @@ def test_portfolio_commands_need_credentials(tmp_path: Path) -> None:
         assert result.exit_code == 4, command
         assert result.stderr.startswith("Error: no API credentials for env sim"), command
     assert client.calls == []  # refused before any request
+
+
+@pytest.mark.parametrize("command", [["reconcile"], ["pnl"]])
+def test_a_fill_quarantined_is_named_with_its_missing_field_and_the_exit_says_so(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """A fill the exchange lists without its count is never applied; the command that read it
+    says which fill and what it lacks, and exits FILL_QUARANTINED, as the trade loop reports it."""
+    assert run(["reconcile"], client=FakeClient(fills=[FILL]), home=tmp_path).exit_code == 0
+    lacking = {k: v for k, v in FILL.items() if k != "count_fp"} | {"fill_id": "f2"}
+    client = FakeClient(fills=[FILL, lacking])
+    result = run(command, client=client, home=tmp_path)
+    assert result.exit_code == ExitCode.FILL_QUARANTINED, result.output
+    [line] = [x for x in result.stderr.splitlines() if "quarantined" in x]
+    assert "fill f2" in line and "count_fp" in line, result.stderr

@@ -214,6 +214,7 @@ def test_config_set_edits_in_place_keeping_comments_and_mode(tmp_path: Path) -> 
         ("rsk.min_edge", "1", "did you mean `risk`?"),
         ("alerts.channels.ops.url", "x", "flow style"),
         ("private_key", "x", "not accepted in the config file"),
+        ("risk.max_order_count", "9" * 26, "risk.max_order_count: expected a number below"),
     ],
 )
 def test_config_set_refuses_a_bad_key_or_value_and_writes_nothing(

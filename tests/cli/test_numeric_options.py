@@ -155,6 +155,21 @@ def test_a_number_given_as_text_refuses_what_is_not_finite(
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
 
 
+@pytest.mark.parametrize(
+    ("path", "option", "rest"),
+    [entry for entry in NUMERIC_TEXT if entry[0] not in NAGIOS],
+    ids=lambda x: " ".join(x) if isinstance(x, tuple) else x if isinstance(x, str) else "",
+)
+def test_a_number_given_as_text_refuses_one_past_what_the_rules_compute_with(
+    tmp_path: Path, path: tuple[str, ...], option: str, rest: list[str]
+) -> None:
+    """A count of 30 digits reached Decimal arithmetic (28 digits) and failed there as a bug."""
+    result = run([*path, *rest, f"{option}={'9' * 30}"], home=tmp_path)
+    assert result.exit_code == ExitCode.USAGE, (result.exit_code, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and option.lstrip("-") in lines[0], result.stderr
+
+
 @pytest.mark.parametrize("value", BAD)
 @pytest.mark.parametrize(
     "args",

@@ -111,6 +111,7 @@ def test_every_bad_row_is_named_and_nothing_is_sent(
         + f"{t},yes,buy,1,1e-1,gtc,,\n"  # 7: not a plain decimal
         + f"{t},yes,buy,1,0.40,gtc,,dup\n"  # 8
         + f"{t},yes,buy,1,0.40,gtc,,dup\n"  # 9: the same client_order_id again
+        + f"{t},yes,buy,{'9' * 30},0.40,gtc,,\n"  # 10: past what the rules compute with
     )
     result = kalshi("order", "batch", "--file", str(path))
     assert result.exit_code == ExitCode.REJECTED, result.output
@@ -122,6 +123,7 @@ def test_every_bad_row_is_named_and_nothing_is_sent(
         (6, "post_only: post-only orders rest on the book: use tif gtc"),
         (7, "not a plain decimal"),
         (9, "also on line 8"),
+        (10, "count: expected a number below"),
     ]:
         assert f"{path}:{line}: " in result.stderr and says in result.stderr, (line, says)
     assert f"{path}:2:" not in result.stderr
@@ -280,3 +282,34 @@ def test_an_item_that_does_not_say_plainly_is_looked_up_not_rejected(
     assert [r["status"] for r in rows] == ["resting", "resting"], result.output
     assert sorted(intents(tmp_path)) == ["resting", "resting"]
     assert creates(prime) == 2  # looked up, never sent again
+
+
+def test_a_batch_file_that_is_not_there_is_a_usage_error(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """A mistyped --file is the person's mistake, not rows to fix."""
+    path = tmp_path / "missing.csv"
+    result = kalshi("order", "batch", "--file", str(path))
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert result.stderr.count("\n") == 1 and str(path) in result.stderr, result.stderr
+    assert "fix the rows" not in result.stderr
+    assert creates(prime) == 0 and intents(tmp_path) == []
+
+
+def test_a_batch_sent_again_from_another_state_file_records_the_orders_that_rest(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """A second state file (another API base to the same exchange) knows none of the rows: each
+    is sent and answered 409 `order_already_exists`, and is looked up and recorded as resting."""
+    tickers = make_markets(prime, 1)
+    path = tmp_path / "orders.csv"
+    path.write_text(ladder(tickers, 2))
+    assert kalshi("order", "batch", "--file", str(path)).exit_code == 0
+    other = tmp_path / "other.db"
+    result = kalshi("order", "batch", "--file", str(path), "--json", KALSHI_STATE=str(other))
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["batch"]["rows"]
+    assert [r["status"] for r in rows] == ["resting", "resting"]
+    with Store.open(other) as store:
+        assert [i.status for i in store.orders.intents()] == ["resting", "resting"]
+    assert creates(prime) == 2

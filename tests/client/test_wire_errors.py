@@ -19,6 +19,7 @@ from kalshi_cli.vocabulary.errors import (
     BadRequestError,
     ConflictError,
     NotFoundError,
+    OrderOutcomeUnknown,
 )
 from kalshi_cli.vocabulary.keys import generate_private_key, load_private_key
 from kalshi_cli.vocabulary.models import BookSide
@@ -145,9 +146,11 @@ def test_the_simulators_order_refusals_reach_the_client_with_kalshis_codes(
     with _client(sim.account) as client, _client(other) as them:
         placed = client.orders.create_order(_order(client_order_id="wire-1"))
         client.orders.cancel_order(placed.order_id, ticker=T)
-        with pytest.raises(ConflictError) as dup:
+        # the order ours under that id: an outcome to look up (Connection.write), never a refusal
+        with pytest.raises(OrderOutcomeUnknown) as dup:
             client.orders.create_order(_order(client_order_id="wire-1"))
-        assert dup.value.code == "order_already_exists"
+        conflict = dup.value.__cause__
+        assert isinstance(conflict, ConflictError) and conflict.code == "order_already_exists"
         with pytest.raises(NotFoundError) as gone:
             client.orders.cancel_order(placed.order_id, ticker=T)
         assert gone.value.code == "not_found"

@@ -177,8 +177,11 @@ def test_missing_default_file_is_fine_but_a_named_one_is_not(tmp_path: Path) -> 
         ("env: sim\nenv: demo\n", r"c\.yaml:2: `env` is set twice"),
         ("demo:\n  api_base: ftp://x\n", r"c\.yaml:2: demo\.api_base: expected `str` matching"),
         ("demo:\n  tier: [a]\n", r"c\.yaml:2: demo\.tier: expected text, not a list"),
+        ("risk:\n  max_order_count: &a [*a]\n", r"c\.yaml:2: `risk\.max_order_count` holds"),
+        ("risk: &r\n  nested: *r\n", r"c\.yaml:1: `risk\.nested` holds itself"),
     ],
 )
+@pytest.mark.timeout(20)  # a YAML alias inside its own anchor once hung every command
 def test_malformed_config_names_file_and_line(tmp_path: Path, text: str, pattern: str) -> None:
     config = write(tmp_path / "c.yaml", text)
     # the per-environment cases need env demo; the top-level `env` cases must not be overridden

@@ -68,3 +68,13 @@ def test_a_limit_written_as_no_plain_decimal_is_refused_as_the_flags_refuse_it(
     with pytest.raises(ConfigError, match=r"max_total_exposure.*plain decimal"):
         RiskLimits.from_config({"max_total_exposure": written})
     assert RiskLimits.from_config({"max_total_exposure": "1000"}).max_total_exposure == D(1000)
+
+
+@pytest.mark.parametrize("written", ["9" * 26, 10**30, "-1000000000000", 1e13])
+def test_a_limit_past_what_the_rules_can_compute_with_is_refused_naming_it(
+    written: object,
+) -> None:
+    """A limit of 26 digits was taken, and the loop it armed then failed on its first order
+    (Decimal arithmetic keeps 28 digits): such a number is refused where it is read."""
+    with pytest.raises(ConfigError, match=r"risk\.max_order_count: expected a number below"):
+        RiskLimits.from_config({"max_order_count": written})

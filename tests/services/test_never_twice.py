@@ -150,3 +150,24 @@ def test_sigkill_mid_placement_then_reconcile_matches_the_exchange(
     health = json.loads(kalshi("health-check", "--json").stdout)
     (integrity,) = [c for c in health["checks"] if c["name"] == "state integrity"]
     assert (integrity["status"], integrity["detail"]) == ("ok", "PRAGMA integrity_check: ok")
+
+
+def test_an_order_already_on_the_exchange_under_its_client_id_is_recorded_as_it_rests(
+    prime: SimHarness, client: KalshiClient, store: Store, tmp_path: Path
+) -> None:
+    """The same intent sent from a second state file (a second API base reaching the same
+    exchange) gets 409 `order_already_exists`: the order exists, so it is looked up by its id
+    and recorded as the exchange holds it, never as rejected while it rests."""
+    (ticker,) = make_markets(prime, 1)
+    request = OrderRequest(
+        ticker, Side.YES, Action.BUY, Decimal(2), Decimal("0.20"), client_order_id="mine-1"
+    )
+    first = OrderService(client, store).place(OrderService(client, store).prepare(request))
+    with Store.open(tmp_path / "other.db") as other:
+        service = OrderService(client, other)
+        again = service.place(service.prepare(request))
+        (intent,) = other.orders.intents()
+    assert (again.status, again.order_id) == ("resting", first.order_id)
+    assert (intent.status, intent.order_id) == ("resting", first.order_id)
+    assert prime.stats()["order_create_requests"] == 2
+    assert len(list(client.orders.iter_orders())) == 1

@@ -227,6 +227,7 @@ def test_a_fill_lacking_a_field_the_spec_requires_is_refused_never_zero(
         ("count_fp", "Infinity"),
         ("yes_price_dollars", "NaN"),
         ("fee_cost", "NaN"),
+        ("fee_cost", "-1"),
     ],
 )
 def test_a_fill_with_a_count_or_price_no_fill_can_have_is_refused(field: str, value: str) -> None:
@@ -234,7 +235,9 @@ def test_a_fill_with_a_count_or_price_no_fill_can_have_is_refused(field: str, va
         decode_answer(Fill, {**SPEC_FILL, field: value})
 
 
-@pytest.mark.parametrize(("field", "value"), [("count_fp", "NaN"), ("yes_price_dollars", "NaN")])
+@pytest.mark.parametrize(
+    ("field", "value"), [("count_fp", "NaN"), ("yes_price_dollars", "NaN"), ("fee_cost", "-1")]
+)
 def test_a_listed_fill_whose_count_or_price_is_not_a_number_is_quarantined(
     field: str, value: str
 ) -> None:
