@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from kalshi_cli.client.pacing import TierSetting
     from kalshi_cli.config import Settings
     from kalshi_cli.risk.budget import Budget, Owned
-    from kalshi_cli.services.orders import OrderService, PreparedAmend, PreparedOrder
+    from kalshi_cli.services.orders.place import OrderService, PreparedAmend, PreparedOrder
     from kalshi_cli.store import Store
     from kalshi_cli.store.audit import AuditRecord
     from kalshi_cli.vocabulary.decisions import Intent
@@ -306,7 +306,7 @@ class AgentTools:
     def positions(self) -> dict[str, Any]:
         """Open positions marked to market (the bid and the mid), as `kalshi positions`."""
         from kalshi_cli.runner.config import load_risk_limits
-        from kalshi_cli.services.orders import load_limits
+        from kalshi_cli.services.orders.place import load_limits
         from kalshi_cli.services.positions import mark_to_market, open_caught_up
 
         settings = self.access.settings()
@@ -349,7 +349,7 @@ class AgentTools:
 
     def pnl(self, by: str = "strategy") -> dict[str, Any]:
         """Realized P&L grouped by strategy, market or day, marked to market, as `kalshi pnl`."""
-        from kalshi_cli.services.orders import load_limits
+        from kalshi_cli.services.orders.place import load_limits
         from kalshi_cli.services.pnl_report import pnl_report
 
         settings = self.access.settings()
@@ -369,7 +369,7 @@ class AgentTools:
 
     def loop_status(self) -> dict[str, Any]:
         """The trading state and why, the trade loop's heartbeat and lag, as `kalshi status`."""
-        from kalshi_cli.services.orders import trading_status
+        from kalshi_cli.services.orders.place import trading_status
 
         status = trading_status(self.access.settings().state, self.clock.wall())
         return {
@@ -497,7 +497,7 @@ class AgentTools:
 
         def preview() -> _Written:
             self._check_writes()
-            from kalshi_cli.services.orders import trading_status
+            from kalshi_cli.services.orders.place import trading_status
 
             with self.access.open_store() as store:
                 self._check_own_halt(store)
@@ -738,7 +738,7 @@ class AgentTools:
         """The checks of an order, each as the code that owns it asks it: the fills brought in,
         the daily circuit breaker, the order service's (and its market reads), the account's
         risk limits, then the day's budget."""
-        from kalshi_cli.services.orders import committed_price, most_cost
+        from kalshi_cli.services.orders.place import committed_price, most_cost
         from kalshi_cli.vocabulary.decisions import Intent
         from kalshi_cli.vocabulary.order_terms import owned_client_order_id, read_terms
 
@@ -853,7 +853,7 @@ class AgentTools:
         from kalshi_cli.agent.own_part import own_books
         from kalshi_cli.risk import RiskContext, current_state, limit_rules
         from kalshi_cli.runner.config import load_budgets, load_risk_limits
-        from kalshi_cli.services.orders import order_subaccount
+        from kalshi_cli.services.orders.place import order_subaccount
         from kalshi_cli.vocabulary.decisions import PositionView
 
         config_path = self.access.settings().config_path

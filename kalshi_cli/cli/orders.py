@@ -30,8 +30,8 @@ from kalshi_cli.vocabulary.models import Action, Side, fmt_count, fmt_dollars, f
 if TYPE_CHECKING:
     from kalshi_cli.cli._output import Output
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.services.order_batch import BatchReport
-    from kalshi_cli.services.orders import PlaceOutcome, PreparedOrder
+    from kalshi_cli.services.orders.batch import BatchReport
+    from kalshi_cli.services.orders.place import PlaceOutcome, PreparedOrder
     from kalshi_cli.store import IntentRecord
     from kalshi_cli.vocabulary.models import Order
     from kalshi_cli.vocabulary.order_terms import OrderRequest, TermsError
@@ -776,7 +776,7 @@ def batch_command(
 
     Example: kalshi order batch --file orders.csv
     """
-    from kalshi_cli.services.order_batch import place_batch
+    from kalshi_cli.services.orders.batch import place_batch
 
     app = current()
     app.settings(env.value if env else None)

@@ -12,7 +12,7 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, CreateOrderResult, KalshiClient
 from kalshi_cli.client.orders import OrdersApi
-from kalshi_cli.services.orders import OrderService
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, TransportError, ValidationError
 from kalshi_cli.vocabulary.exit_codes import ExitCode

@@ -15,7 +15,7 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import AmendResult
-from kalshi_cli.services.orders import Amend, AmendOutcome, OrderService
+from kalshi_cli.services.orders.place import Amend, AmendOutcome, OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.store.retention import RetentionPolicy
 from kalshi_cli.vocabulary.clock import ManualClock

@@ -14,7 +14,7 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.connection import LANDING_WINDOW_S
-from kalshi_cli.services.orders import Amend, OrderService
+from kalshi_cli.services.orders.place import Amend, OrderService
 from kalshi_cli.services.reconcile import AMEND_READ, amend_not_made
 from kalshi_cli.store import Store
 from kalshi_cli.store.errors import StoreError

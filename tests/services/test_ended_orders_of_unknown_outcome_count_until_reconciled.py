@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.services.orders import Exposure, OrderService
+from kalshi_cli.services.orders.place import Exposure, OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from tests.conftest import SimHarness

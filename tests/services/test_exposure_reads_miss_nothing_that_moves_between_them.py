@@ -12,7 +12,7 @@ from typing import Any
 
 from kalshi_cli.client import CreateOrder
 from kalshi_cli.client.orders import OrdersApi
-from kalshi_cli.services.orders import Exposure, OrderService
+from kalshi_cli.services.orders.place import Exposure, OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side
 from tests.conftest import SimHarness

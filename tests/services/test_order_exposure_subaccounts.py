@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.services.orders import Exposure, OrderService
+from kalshi_cli.services.orders.place import Exposure, OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.venue import LocalVenue, MarketInfo
 from kalshi_cli.vocabulary.clock import ManualClock

@@ -8,7 +8,7 @@ from decimal import Decimal as D
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.services.orders import MarketReads, OrderLimits, OrderService, committed_price
+from kalshi_cli.services.orders.place import MarketReads, OrderLimits, OrderService, committed_price
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.services.order_batch import place_batch
-from kalshi_cli.services.orders import Exposure, OrderLimits, OrderService
+from kalshi_cli.services.orders.batch import place_batch
+from kalshi_cli.services.orders.place import Exposure, OrderLimits, OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import (

@@ -18,7 +18,7 @@ from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.config import load_settings
-from kalshi_cli.services.orders import OrderService
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.services.positions import mark_to_market
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.exit_codes import ExitCode

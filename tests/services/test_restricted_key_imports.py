@@ -20,7 +20,7 @@ import httpx
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.config import load_settings
-from kalshi_cli.services.orders import OrderService
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.services.reconcile import catch_up
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.keys import load_private_key

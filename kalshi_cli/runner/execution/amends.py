@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.dispatch import Wire
     from kalshi_cli.runner.execution.fills import FillSync
     from kalshi_cli.runner.execution.shared import Holds, Report
-    from kalshi_cli.services.orders import Amend, OrderService, SentAmend
+    from kalshi_cli.services.orders.place import Amend, OrderService, SentAmend
     from kalshi_cli.strategies import Intent
     from kalshi_cli.vocabulary.models import Order
 

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.dispatch import CallAnswer
     from kalshi_cli.runner.execution.fills import FillSync
     from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
-    from kalshi_cli.services.orders import OrderService, SentOrder
+    from kalshi_cli.services.orders.place import OrderService, SentOrder
     from kalshi_cli.strategies import Intent
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from kalshi_cli.client.retry import nothing_sent
-from kalshi_cli.services.orders import MarketReads
+from kalshi_cli.services.orders.place import MarketReads
 from kalshi_cli.vocabulary.errors import (
     ApiError,
     KalshiError,
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
     from kalshi_cli.client.batch_orders import BatchItem
     from kalshi_cli.client.requests import CreateOrder
-    from kalshi_cli.services.orders import Exposure, OrderService, PreparedOrder
+    from kalshi_cli.services.orders.place import Exposure, OrderService, PreparedOrder
     from kalshi_cli.store import IntentRecord
 
 _NAMESPACE = uuid.UUID("6f1c9a52-3b7e-4d0a-9c61-2f5e8b0d4a17")
