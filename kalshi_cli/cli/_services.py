@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
     from kalshi_cli.cli._output import Output
     from kalshi_cli.client.pacing import TierSetting
-    from kalshi_cli.services.orders.place import OrderLimits, OrderService
+    from kalshi_cli.services.orders.limits import OrderLimits
+    from kalshi_cli.services.orders.place import OrderService
     from kalshi_cli.store import RetentionPolicy, Store
 
 
@@ -97,7 +98,7 @@ def open_kill_switch_store(app: AppContext, say: Callable[[str], None]) -> Store
 
 
 def order_limits(app: AppContext) -> OrderLimits:
-    from kalshi_cli.services.orders.place import load_limits
+    from kalshi_cli.services.orders.limits import load_limits
 
     return load_limits(app.settings().config_path)
 

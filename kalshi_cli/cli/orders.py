@@ -345,7 +345,7 @@ def cancel_command(
     use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     with open_store(app) as store:
-        reduced = order_service(app, store).cancel(order_id)
+        reduced = order_service(app, store).cancels.cancel(order_id)
     count = fmt_count(reduced)  # Kalshi's count, 2 decimals: "0.00" when nothing rested
     out.record(
         [("order id", order_id), ("status", "canceled"), ("contracts cancelled", count)],
@@ -409,7 +409,7 @@ def amend_command(
     out = app.output(as_json=as_json, fmt=fmt)
     confirm_on_prod(app, f"amend order {order_id}", yes=yes)
     with open_store(app) as store:
-        amended = order_service(app, store).amend(
+        amended = order_service(app, store).amends.amend(
             order_id, price=new_price, count=new_count, expiration_time=expiration
         )
         order = amended.order
@@ -449,7 +449,7 @@ def decrease_command(
     use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     with open_store(app) as store:
-        decreased = order_service(app, store).decrease(order_id, by=amount_by, to=amount_to)
+        decreased = order_service(app, store).cancels.decrease(order_id, by=amount_by, to=amount_to)
         order = decreased.order
         render_order(
             out, order, store.orders.intent_by_order_id(order.order_id), note=decreased.note

@@ -389,7 +389,7 @@ def test_amend_expires_sets_keeps_and_removes_the_expiry_in_the_queue(
             assert refused.exit_code == ExitCode.USAGE, refused.output
             assert "not in the future" in refused.stderr
         with pytest.raises(ValidationError) as library:
-            OrderService(client, store).amend(oid, expiration_time=int(time.time()) - 5)
+            OrderService(client, store).amends.amend(oid, expiration_time=int(time.time()) - 5)
         assert library.value.code == "EXPIRY_IN_THE_PAST"
         assert amend_requests(prime) == sent
 

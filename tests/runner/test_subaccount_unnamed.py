@@ -139,7 +139,7 @@ def test_the_orders_service_books_an_unknown_unnamed_order_on_its_subaccount(
     client.get_order = unnamed  # type: ignore[method-assign]
     with Store.open(tmp_path / "s.db", clock=clock) as store:
         service = OrderService(client, store, clock=clock, read_lag_s=0.0)
-        service.decrease(placed.order_id, by=Decimal(1))
+        service.cancels.decrease(placed.order_id, by=Decimal(1))
         row = store.orders.intent_by_order_id(placed.order_id)
     assert row is not None and row.subaccount == 1, row
 

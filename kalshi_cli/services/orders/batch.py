@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from kalshi_cli.client.retry import nothing_sent
-from kalshi_cli.services.orders.place import MarketReads
+from kalshi_cli.services.orders.limits import MarketReads
 from kalshi_cli.vocabulary.errors import (
     ApiError,
     KalshiError,
@@ -46,7 +46,8 @@ if TYPE_CHECKING:
 
     from kalshi_cli.client.batch_orders import BatchItem
     from kalshi_cli.client.requests import CreateOrder
-    from kalshi_cli.services.orders.place import Exposure, OrderService, PreparedOrder
+    from kalshi_cli.services.orders.limits import Exposure
+    from kalshi_cli.services.orders.place import OrderService, PreparedOrder
     from kalshi_cli.store import IntentRecord
 
 _NAMESPACE = uuid.UUID("6f1c9a52-3b7e-4d0a-9c61-2f5e8b0d4a17")
@@ -364,7 +365,7 @@ def _batch_position_problems(
 ) -> list[str]:
     """The position limit over the batch's rows together (each row alone was checked by
     `prepare`): the first row of a market that takes it over the limit is named."""
-    limit = service.limits.max_position_per_market
+    limit = service.checks.limits.max_position_per_market
     if limit is None:
         return []
     problems = []
@@ -373,7 +374,9 @@ def _batch_position_problems(
     for row, order in prepared:
         ticker = order.create.ticker
         if ticker not in exposures:
-            exposures[ticker] = reads.get("exposure", ticker, partial(service.exposure, ticker))
+            exposures[ticker] = reads.get(
+                "exposure", ticker, partial(service.checks.exposure, ticker)
+            )
             extra[ticker] = [ZERO, ZERO]
         bids_asks = extra[ticker]
         bids_asks[0 if order.create.book_side is BookSide.BID else 1] += order.create.count
