@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from kalshi_cli.services.reconcile import book_cancel
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING
 from kalshi_cli.vocabulary.errors import (
     AmendOutcomeUnknown,
@@ -84,7 +85,7 @@ class Cancels:
                     code=exc.code,
                     hint="look again with `kalshi order show`; `kalshi reconcile` settles it",
                 ) from exc
-            self._desk.copy_in(order)
+            book_cancel(self._desk.store, order_id, order, subaccount=self._desk.subaccount)
             if order.status == EXECUTED:
                 filled = fmt_count(order.fill_count)
                 raise type(exc)(
@@ -94,7 +95,7 @@ class Cancels:
                     code=exc.code,
                 ) from exc
             return ZERO
-        self._desk.store.orders.mark_cancelled(order_id)
+        book_cancel(self._desk.store, order_id)
         return result.reduced_by
 
     def _other_subaccount(

@@ -130,9 +130,11 @@ class OrderDesk:
         """An order read from the exchange, in the state file. One placed elsewhere that names
         no subaccount is imported on the one an order placed now goes to (a restricted key's
         own), asked only when there is one to import."""
-        return apply_order(
-            self.store, order, now=self.now(), subaccount=lambda: order_subaccount(self.client)
-        )
+        return apply_order(self.store, order, now=self.now(), subaccount=self.subaccount)
+
+    def subaccount(self) -> int | None:
+        """The subaccount an order placed now goes to (`order_subaccount`)."""
+        return order_subaccount(self.client)
 
     def check_trading(self, *, reduce_only: bool, what: str) -> None:
         state = self.store.trading.trading_state()

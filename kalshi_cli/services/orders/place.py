@@ -31,11 +31,11 @@ from kalshi_cli.services.orders.limits import (
 from kalshi_cli.services.reconcile import (
     DEFAULT_READ_LAG_S,
     ReconcileReport,
+    book_read,
     listed_subaccounts,
     reconcile,
     sync_account_fills,
 )
-from kalshi_cli.store.records import PENDING, UNKNOWN
 from kalshi_cli.vocabulary.errors import (
     ApiError,
     OrderOutcomeUnknown,
@@ -457,10 +457,4 @@ class OrderService:
         already knows (fewer contracts filled, or resting where the row is executed or
         cancelled: `moves_backwards`) lags a write the row learned from since (reads lag
         writes), and is not copied in: fills only grow and an ended order never rests again."""
-        from kalshi_cli.services.reconcile import moves_backwards
-
-        local = self.desk.local(order.order_id)
-        answered = local is not None and local.status not in (PENDING, UNKNOWN)
-        if answered and local is not None and moves_backwards(local, order):
-            return
-        self.desk.copy_in(order)
+        book_read(self.store, order, now=self.desk.now(), subaccount=self.desk.subaccount)
