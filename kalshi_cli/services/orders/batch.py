@@ -165,6 +165,21 @@ def read_batch(path: Path, *, now: float) -> list[BatchRow]:
 def _csv_records(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip() for h in reader.fieldnames or []]
+    _check_header(path, header)
+    reader.fieldnames = header
+    records = []
+    for raw in reader:
+        if None in raw:
+            records.append((reader.line_num, {"__extra__": raw[None]}))
+            continue
+        if all(not (v or "").strip() for v in raw.values()):
+            continue  # a blank line
+        records.append((reader.line_num, {k: (v or "").strip() for k, v in raw.items()}))
+    return records
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    """A CSV file's columns: each known, each required one there, none twice."""
     unknown = [h for h in header if h not in FIELDS]
     missing = [h for h in REQUIRED if h not in header]
     # a column twice would be read as its last copy: two `count` columns, 500 contracts
@@ -176,16 +191,6 @@ def _csv_records(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
         if missing:
             parts.append(f"missing column(s) {', '.join(missing)}")
         raise BatchFileError([f"{path}:1: {'; '.join(parts)} (columns: {', '.join(FIELDS)})"])
-    reader.fieldnames = header
-    records = []
-    for raw in reader:
-        if None in raw:
-            records.append((reader.line_num, {"__extra__": raw[None]}))
-            continue
-        if all(not (v or "").strip() for v in raw.values()):
-            continue  # a blank line
-        records.append((reader.line_num, {k: (v or "").strip() for k, v in raw.items()}))
-    return records
 
 
 class _KeysTwice(dict[str, Any]):
