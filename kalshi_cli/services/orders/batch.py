@@ -21,7 +21,6 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -37,7 +36,7 @@ from kalshi_cli.vocabulary.errors import (
     UsageError,
     ValidationError,
 )
-from kalshi_cli.vocabulary.models import ZERO, BookSide
+from kalshi_cli.vocabulary.models import ZERO
 from kalshi_cli.vocabulary.order_terms import FIELDS, REQUIRED, OrderRequest, TermsError, read_terms
 from kalshi_cli.vocabulary.owners import BATCH
 
@@ -46,7 +45,6 @@ if TYPE_CHECKING:
 
     from kalshi_cli.client.batch_orders import BatchItem
     from kalshi_cli.client.requests import CreateOrder
-    from kalshi_cli.services.orders.limits import Exposure
     from kalshi_cli.services.orders.place import OrderService, PreparedOrder
     from kalshi_cli.store import IntentRecord
 
@@ -356,44 +354,9 @@ def prepare_batch(
             prepared.append((row, service.prepare(row.request, reads=reads)))
         except (ValidationError, NotFoundError) as exc:
             problems.append(f"{path}:{row.line}: {exc.one_line()}")
-    problems += _batch_position_problems(service, path, prepared, reads)
     if problems:
         raise BatchFileError(problems, code="BATCH_REFUSED")
     return skipped, prepared
-
-
-def _batch_position_problems(
-    service: OrderService,
-    path: Path,
-    prepared: list[tuple[BatchRow, PreparedOrder]],
-    reads: MarketReads,
-) -> list[str]:
-    """The position limit over the batch's rows together (each row alone was checked by
-    `prepare`): the first row of a market that takes it over the limit is named."""
-    limit = service.checks.limits.max_position_per_market
-    if limit is None:
-        return []
-    problems = []
-    extra: dict[str, list[Decimal]] = {}
-    exposures: dict[str, Exposure] = {}
-    for row, order in prepared:
-        ticker = order.create.ticker
-        if ticker not in exposures:
-            exposures[ticker] = reads.get(
-                "exposure", ticker, partial(service.checks.exposure, ticker)
-            )
-            extra[ticker] = [ZERO, ZERO]
-        bids_asks = extra[ticker]
-        bids_asks[0 if order.create.book_side is BookSide.BID else 1] += order.create.count
-        current = exposures[ticker]
-        after = current.worst_case(bids_asks[0], bids_asks[1])
-        if after > current.worst_case() and after > limit:
-            problems.append(
-                f"{path}:{row.line}: {ticker}: with the rows before it, position plus resting "
-                f"orders would reach {after} contracts, over the limit of {limit}"
-            )
-            bids_asks[0 if order.create.book_side is BookSide.BID else 1] -= order.create.count
-    return problems
 
 
 def send_batch(

@@ -115,6 +115,8 @@ class MarketReads:
         self._answers: dict[tuple[str, str], Any] = {}
         # what the buys prepared so far may cost at most, spent from the one balance read
         self.spent = ZERO
+        # the contracts the orders prepared so far add to each market's bids and asks
+        self.added: dict[str, tuple[Decimal, Decimal]] = {}
 
     def get(self, kind: str, ticker: str, read: Callable[[], _T]) -> _T:
         key = (kind, ticker)
@@ -358,17 +360,22 @@ class PreTradeChecks:
         reads: MarketReads | None = None,
     ) -> Decimal | None:
         """`limits.max_position_per_market` with `extra` more contracts resting on
-        `book_side`; returns the worst case after, or None when there is no limit."""
+        `book_side`, beside those of the orders `reads` prepared before it in the market (a
+        batch's rows, counted together); returns the worst case after, or None when there is
+        no limit."""
         limit = self.limits.max_position_per_market
         if limit is None:
             return None
-        current = (reads or MarketReads()).get("exposure", ticker, lambda: self.exposure(ticker))
-        extra_bid = extra if book_side is BookSide.BID else ZERO
-        extra_ask = extra if book_side is BookSide.ASK else ZERO
-        after = current.worst_case(extra_bid, extra_ask)
+        reads = reads or MarketReads()
+        current = reads.get("exposure", ticker, lambda: self.exposure(ticker))
+        before = reads.added.get(ticker, (ZERO, ZERO))
+        bids = before[0] + (extra if book_side is BookSide.BID else ZERO)
+        asks = before[1] + (extra if book_side is BookSide.ASK else ZERO)
+        after = current.worst_case(bids, asks)
         if after > current.worst_case() and after > limit:
+            rows = "with the rows before it, " if any(before) else ""
             text = (
-                f"{ticker}: position plus resting orders would reach {fmt_count(after)} "
+                f"{ticker}: {rows}position plus resting orders would reach {fmt_count(after)} "
                 f"contracts, over the limit of {limit}"
             )
             hint = "lower --count, cancel resting orders, or raise the limit"
@@ -376,6 +383,7 @@ class PreTradeChecks:
                 text += f" ({fmt_count(current.unknown)} of them in orders of unknown outcome)"
                 hint += "; `kalshi reconcile` settles the orders of unknown outcome"
             raise ValidationError(text, code="POSITION_LIMIT", hint=hint)
+        reads.added[ticker] = (bids, asks)
         return after
 
 
