@@ -20,6 +20,7 @@ from kalshi_cli.risk.state import halt
 from kalshi_cli.runner.books.portfolio import OpenOrder, open_order
 from kalshi_cli.runner.execution.fills import Sent
 from kalshi_cli.runner.execution.order_group import GROUP_REFUSALS, GROUP_TRIGGERED
+from kalshi_cli.services.orders.place import placed_unrecorded
 from kalshi_cli.store.errors import OrderNotFound, OrderNotRecorded, StoreError
 from kalshi_cli.vocabulary.errors import (
     ApiError,
@@ -346,14 +347,8 @@ class AnswerBook:
             if item is None or item.result is None:
                 continue
             result = item.result
-            exc = OrderNotRecorded(
-                f"order {create.client_order_id} WAS PLACED (order id {result.order_id}, in a "
-                f"batch), but the state file could not record it: {error.message}",
-                hint="do not place it again; `kalshi reconcile` records it once the state "
-                "file can be written",
-                client_order_id=create.client_order_id,
-                order_id=result.order_id,
-                remaining=result.remaining_count,
+            exc = placed_unrecorded(
+                create.client_order_id, result.order_id, "in a batch", result.remaining_count, error
             )
             self.not_recorded(intent, exc)
             first = first or exc

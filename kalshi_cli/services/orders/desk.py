@@ -8,6 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
+from kalshi_cli.risk.state import TradingState
 from kalshi_cli.services.fees import FeeMarketReads
 from kalshi_cli.services.reconcile import FillReads, OrderReads, ReconcileClient, apply_order
 from kalshi_cli.vocabulary.errors import NotFoundError, TradingHaltedError, ValidationError
@@ -26,9 +27,6 @@ if TYPE_CHECKING:
     from kalshi_cli.store import IntentRecord, Store, TradingStateRecord
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import Balance, Position
-
-# Trading states in which new exposure may not be added. REDUCING still allows reduce-only.
-BLOCKING_STATES = ("HALTED", "SAFE_MODE")
 
 
 class MarketRead(FeeMarketReads, Protocol):
@@ -210,9 +208,9 @@ def recording_allowed(
 
 
 def check_trading_state(state: str, reason: str, *, reduce_only: bool, what: str) -> None:
-    """Raise TradingHaltedError unless `state` allows the order: ACTIVE anything, REDUCING only
-    a reduce-only order, HALTED and SAFE_MODE nothing (risk/state.py's rule)."""
-    if state in BLOCKING_STATES or (state == "REDUCING" and not reduce_only):
+    """Raise TradingHaltedError unless `state` allows the order (`TradingState.allows`: ACTIVE
+    anything, REDUCING only a reduce-only order, HALTED and SAFE_MODE nothing)."""
+    if not TradingState(state).allows(reduce_only=reduce_only):
         raise TradingHaltedError(
             f"trading is {state} ({reason}); {what}",
             hint="`kalshi status` shows why; `kalshi resume` lifts it",

@@ -56,8 +56,9 @@ if TYPE_CHECKING:
 
     from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
     from kalshi_cli.services.orders.desk import OrderClient
-    from kalshi_cli.store import Store
+    from kalshi_cli.store import OrderNotRecorded, Store
     from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.errors import KalshiError
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,25 @@ class SentOrder:
     result: CreateOrderResult | None = None
     refused: ApiError | TransportError | None = None
     lost: OrderOutcomeUnknown | None = None
+
+
+def placed_unrecorded(
+    client_order_id: str, order_id: str, status: str, remaining: Decimal, exc: KalshiError
+) -> OrderNotRecorded:
+    """An order the exchange placed that the state file could not record (`exc`): it exists,
+    whatever the state file says, and must never read as "not placed" (a person would place it
+    again, and the trade loop withdraws what the error names)."""
+    from kalshi_cli.store import OrderNotRecorded
+
+    return OrderNotRecorded(
+        f"order {client_order_id} WAS PLACED (order id {order_id}, {status}), but the state "
+        f"file could not record it: {exc.message}",
+        hint="do not place it again; `kalshi reconcile` records it once the state file can be "
+        "written",
+        client_order_id=client_order_id,
+        order_id=order_id,
+        remaining=remaining,
+    )
 
 
 def _status_after_create(fill: Decimal, remaining: Decimal, create: CreateOrder) -> str:
@@ -312,7 +332,7 @@ class OrderService:
         """Record the exchange's acceptance. The order exists now, whatever the state file
         says, so a failure here must never read as "not placed" (a person would place it
         again)."""
-        from kalshi_cli.store import InvalidTransition, OrderNotRecorded, StoreError
+        from kalshi_cli.store import InvalidTransition, StoreError
 
         try:
             try:
@@ -334,14 +354,8 @@ class OrderService:
                     remaining_count=result.remaining_count,
                 )
         except StoreError as exc:  # the correction's write failing too
-            raise OrderNotRecorded(
-                f"order {client_order_id} WAS PLACED (order id {order_id}, {status}), but the "
-                f"state file could not record it: {exc.message}",
-                hint="do not place it again; `kalshi reconcile` records it once the state "
-                "file can be written",
-                client_order_id=client_order_id,
-                order_id=order_id,
-                remaining=result.remaining_count,
+            raise placed_unrecorded(
+                client_order_id, order_id, status, result.remaining_count, exc
             ) from exc
 
     def record_unknown(self, create: CreateOrder, reason: str) -> None:
@@ -366,20 +380,15 @@ class OrderService:
         """Record an order found on the exchange after its answer was lost. It exists, so a
         state file that cannot take it must not leave it unknown to the caller either: the
         trade loop withdraws what an `OrderNotRecorded` names."""
-        from kalshi_cli.store import OrderNotRecorded, StoreError
+        from kalshi_cli.store import StoreError
 
         try:
             self.desk.copy_in(order)
         except StoreError as store_exc:
-            raise OrderNotRecorded(
-                f"order {client_order_id} WAS PLACED (order id {order.order_id}, {order.status}, "
-                f"found after its answer was lost), but the state file could not record it: "
-                f"{store_exc.message}",
-                hint="do not place it again; `kalshi reconcile` records it once the state "
-                "file can be written",
-                client_order_id=client_order_id,
-                order_id=order.order_id,
-                remaining=order.remaining_count if order.status == "resting" else ZERO,
+            status = f"{order.status}, found after its answer was lost"
+            remaining = order.remaining_count if order.status == "resting" else ZERO
+            raise placed_unrecorded(
+                client_order_id, order.order_id, status, remaining, store_exc
             ) from store_exc
 
     def _resolve_after_unknown(
