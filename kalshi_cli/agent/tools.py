@@ -854,7 +854,7 @@ class AgentTools:
         from kalshi_cli.agent.own_part import own_books
         from kalshi_cli.risk import RiskContext, current_state, limit_rules
         from kalshi_cli.runner.config import load_budgets, load_risk_limits
-        from kalshi_cli.services.orders.desk import order_subaccount
+        from kalshi_cli.services.orders.context import order_subaccount
         from kalshi_cli.vocabulary.decisions import PositionView
 
         config_path = self.access.settings().config_path

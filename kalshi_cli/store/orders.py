@@ -505,7 +505,7 @@ class OrderRepository:
         """A method's writes in a transaction of their own, a savepoint inside the caller's (an
         error undoes them alone, so a caller that catches it and goes on keeps none of them);
         or, with `savepoint` False, as plain statements of the caller's open transaction, for
-        a caller that lets any error undo its whole block (`Amends.book`: the
+        a caller that lets any error undo its whole block (`OrderAmends.book`: the
         savepoint and its release were two statements more for every write of every amend
         booked)."""
         if savepoint:

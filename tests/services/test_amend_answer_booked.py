@@ -1,4 +1,4 @@
-"""An amend's answer booked in the order's row (`Amends.book`), on the simulator:
+"""An amend's answer booked in the order's row (`OrderAmends.book`), on the simulator:
 the row takes the new price and total, and what rests as the answer says, capped by the fills
 the state file booked while the answer was out (counted against the old total); none left is
 executed, one contract left rests; a row cancelled meanwhile stays cancelled; an answer

@@ -113,7 +113,7 @@ class Amends:
         the price and size change), and neither reduces (an amend cannot make an order reduce
         only) nor is anything but good till cancelled, and is in the session's order group
         when there is one (`group_made`). The state file has the last word on the order's own
-        terms (`Amends.record`)."""
+        terms (`OrderAmends.record`)."""
         # a reducing intent is immediate or cancel (`Intent`): not good till cancelled either
         if not self.enabled or len(intent.replaces) != 1:
             return None

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.dispatch import Wire
     from kalshi_cli.runner.execution.fills import FillSync
     from kalshi_cli.runner.execution.shared import Report
-    from kalshi_cli.services.orders.desk import OrderCalls
+    from kalshi_cli.services.orders.context import OrderCalls
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.models import Order
 

@@ -52,7 +52,7 @@ from kalshi_cli.runner.loop_settings import LoopSettings
 from kalshi_cli.runner.ports import LoopClient, MarketFeed
 from kalshi_cli.runner.schedule.lineup import Lineup, Member
 from kalshi_cli.services.fees import FeeMarketReads
-from kalshi_cli.services.orders.desk import MarketRead
+from kalshi_cli.services.orders.context import MarketRead
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.strategies import get_strategy
 from kalshi_cli.vocabulary.errors import (
@@ -69,7 +69,7 @@ if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.client.pacing import Pacing, TierSetting
     from kalshi_cli.services.metrics import LoopTelemetry
-    from kalshi_cli.services.orders.desk import OrderClient
+    from kalshi_cli.services.orders.context import OrderClient
     from kalshi_cli.store import RetentionPolicy, Store
     from kalshi_cli.venue import LocalVenue
     from kalshi_cli.vocabulary.clock import Clock, Deadline
@@ -387,7 +387,7 @@ def key_subaccount(client: KalshiClient, options: TradeOptions) -> tuple[int | N
     key's orders go to its subaccount and its reads are that one's, whatever the loop assumes,
     so the loop must book what it trades there. A paper session is not asked: its orders and
     reads are its local venue's, whose subaccounts are its own."""
-    from kalshi_cli.services.orders.desk import order_subaccount
+    from kalshi_cli.services.orders.context import order_subaccount
 
     if options.subaccount is not None or options.paper:
         return None

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from kalshi_cli.services.orders.desk import recording_allowed
+from kalshi_cli.services.orders.context import recording_allowed
 from kalshi_cli.services.orders.limits import committed_price
 from kalshi_cli.services.reconcile import AMEND_READ, amend_settled_by
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from kalshi_cli.client.requests import AmendResult
-    from kalshi_cli.services.orders.desk import OrderDesk
+    from kalshi_cli.services.orders.context import OrderContext
     from kalshi_cli.services.orders.limits import PreTradeChecks
     from kalshi_cli.store import IntentRecord
 
@@ -52,7 +52,7 @@ class Amend:
 
 @dataclass(frozen=True)
 class PreparedAmend:
-    """An amend of one resting order with every local check passed (`Amends.prepare`): the
+    """An amend of one resting order with every local check passed (`OrderAmends.prepare`): the
     order as the exchange showed it, the side it trades (the state file's; YES for an order it
     does not hold), and the YES price, total and expiry it would be sent with.
     What a preview shows is what is sent: both read it from here."""
@@ -63,7 +63,7 @@ class PreparedAmend:
     total: Decimal
     expiration_time: int | None
     local: IntentRecord | None
-    # the order's subaccount, where the amend goes (`OrderDesk.subaccount_of`)
+    # the order's subaccount, where the amend goes (`OrderContext.subaccount_of`)
     subaccount: int | None = None
 
     @property
@@ -74,7 +74,7 @@ class PreparedAmend:
 
 @dataclass(frozen=True)
 class SentAmend:
-    """What an amend's request came back with (`Amends.send`): the exchange's
+    """What an amend's request came back with (`OrderAmends.send`): the exchange's
     answer, its refusal or a failure before anything left, or an answer lost."""
 
     result: AmendResult | None = None
@@ -84,7 +84,7 @@ class SentAmend:
 
 @dataclass(frozen=True)
 class ChangeMade:
-    """An amend or a decrease the exchange answered (`Amends.submit`, `Cancels.decrease`):
+    """An amend or a decrease the exchange answered (`OrderAmends.submit`, `OrderCancels.decrease`):
     the order read back after it, or, when that read failed, the order as the change's own
     answer tells it, with `note` saying so. The change is made either way: a failed read after
     it must not read as a failed change, which a trader or the assistant would take to mean
@@ -145,13 +145,13 @@ class AmendOutcome:
     reopened: bool = False
 
 
-class Amends:
+class OrderAmends:
     """The amends of an `OrderService`: a person's (`amend`: `prepare`, then `submit`) and the
     trade loop's (`record`, `send`, then one of the `book*` calls), and the rule both books a
     change of an order by (`made`, `resolve_change`), a decrease's too."""
 
-    def __init__(self, desk: OrderDesk, checks: PreTradeChecks) -> None:
-        self._desk = desk
+    def __init__(self, context: OrderContext, checks: PreTradeChecks) -> None:
+        self._context = context
         self._checks = checks
 
     def record(
@@ -175,7 +175,7 @@ class Amends:
         cancelled, not reduce only, `post_only` as the new quote wants): nothing may be sent
         then. From here the amend is in doubt until one of the `book*` calls (or a read,
         `settle_amends`) settles it."""
-        recorded = self._desk.store.record_amend_if_allowed(
+        recorded = self._context.store.record_amend_if_allowed(
             order_id,
             price=yes_price,
             rest=rest,
@@ -191,7 +191,7 @@ class Amends:
         resends it only when it certainly did not leave). The trade loop makes this call off
         its deciding path and books it with `book`."""
         try:
-            result = self._desk.client.orders.amend_order(
+            result = self._context.client.orders.amend_order(
                 amend.order_id,
                 ticker=amend.ticker,
                 book_side=amend.book_side,
@@ -210,18 +210,18 @@ class Amends:
         the order as it was, and its history says so after the row `record` wrote before
         it was to leave."""
         what = "refused" if isinstance(exc, ApiError) else "not sent"
-        self._desk.store.orders.settle_amend(amend.record, f"amend {what}: {exc.message}")
+        self._context.store.orders.settle_amend(amend.record, f"amend {what}: {exc.message}")
 
     def book_unsent(self, amend: Amend, why: str) -> None:
         """An amend dropped before it was sent (the loop stopping): settled as
         `book_refused` settles a refusal."""
-        self._desk.store.orders.settle_amend(amend.record, f"amend not sent: {why}")
+        self._context.store.orders.settle_amend(amend.record, f"amend not sent: {why}")
 
     def book_read(self, amend: Amend, note: str) -> None:
         """An amend whose answer was lost, settled by a read of its order (the trade loop's
         lookups, runner/execution/amends.py; `amend`'s read after a lost answer): the read is
         booked already; `note` says in the order's history what it showed."""
-        self._desk.store.orders.settle_amend(amend.record, note)
+        self._context.store.orders.settle_amend(amend.record, note)
 
     def book(self, amend: Amend, result: AmendResult) -> AmendOutcome:
         """An amend the exchange applied, in the state file: settled, and the order keeps its
@@ -236,10 +236,10 @@ class Amends:
         counts filled, and a row they ended short of the new total rests again."""
         remaining = result.remaining_count
         filled = result.fill_count or ZERO
-        orders = self._desk.store.orders
+        orders = self._context.store.orders
         # one transaction, its writes plain statements of it (no savepoint each): nothing here
         # catches an error, so any one undoes the whole booking, the record's settling with it
-        with self._desk.store.transaction():
+        with self._context.store.transaction():
             # whatever the answer changes of the row (perhaps nothing it did not show already)
             orders.settle_amend(amend.record, savepoint=False)
             row = orders.status_and_filled(amend.order_id)
@@ -297,19 +297,19 @@ class Amends:
         and the clock, and the limits a new order meets. A new price can cross the book and a
         new count can grow the order, so it needs trading to be ACTIVE."""
         if expiration_time is not None and (
-            expiration_time < 0 or 0 < expiration_time <= self._desk.now()
+            expiration_time < 0 or 0 < expiration_time <= self._context.now()
         ):
             raise ValidationError(
                 f"expiration time {expiration_time} is not in the future",
                 code="EXPIRY_IN_THE_PAST",
                 hint="give a future time, or 0 to remove the expiry",
             )
-        self._desk.check_trading(reduce_only=False, what="no order can be amended")
-        order = self._desk.resting(order_id, "amended")
-        local = self._desk.local(order_id)
-        subaccount = self._desk.subaccount_of(order_id, local, order)
+        self._context.check_trading(reduce_only=False, what="no order can be amended")
+        order = self._context.resting(order_id, "amended")
+        local = self._context.local(order_id)
+        subaccount = self._context.subaccount_of(order_id, local, order)
         side = local.side if local else Side.YES
-        market = self._desk.client.markets.get_market(order.ticker)
+        market = self._context.client.markets.get_market(order.ticker)
         yes_price = order.yes_price
         if price is not None:
             check_price(market, price)
@@ -356,7 +356,7 @@ class Amends:
         elif check is not None:
             check()
         try:
-            result = self._desk.client.orders.amend_order(
+            result = self._context.client.orders.amend_order(
                 order_id,
                 ticker=order.ticker,
                 book_side=order.book_side,
@@ -405,14 +405,14 @@ class Amends:
             if not read:
                 return ChangeMade(shown)
             try:
-                shown = self._desk.client.orders.get_order(order_id)
+                shown = self._context.client.orders.get_order(order_id)
             except (ApiError, TransportError) as exc:
                 return ChangeMade(
                     answered,
                     f"{_MADE[change]}; could not read the order back: {exc.message} (the order "
                     f"shown is the {change}'s own answer)",
                 )
-            self._desk.copy_in(shown)
+            self._context.copy_in(shown)
         except StoreError as exc:
             raise OrderNotRecorded(
                 f"{change} of order {order_id} WAS MADE ({_terms(shown)}), but the state file "
@@ -444,12 +444,12 @@ class Amends:
         from kalshi_cli.store import StoreError
 
         try:
-            order = self._desk.client.orders.get_order(exc.order_id)
+            order = self._context.client.orders.get_order(exc.order_id)
         except (ApiError, TransportError):
             raise exc from None
 
         def book() -> None:
-            self._desk.copy_in(order)
+            self._context.copy_in(order)
             if recorded is not None and amend_settled_by(order, price, total):
                 self.book_read(recorded, AMEND_READ)
 

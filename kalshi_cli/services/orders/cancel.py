@@ -23,8 +23,8 @@ from kalshi_cli.vocabulary.models import ZERO, Order, fmt_count
 
 if TYPE_CHECKING:
     from kalshi_cli.client.requests import DecreaseResult
-    from kalshi_cli.services.orders.amend import Amends, ChangeMade
-    from kalshi_cli.services.orders.desk import OrderDesk
+    from kalshi_cli.services.orders.amend import ChangeMade, OrderAmends
+    from kalshi_cli.services.orders.context import OrderContext
     from kalshi_cli.store import IntentRecord
 
 
@@ -40,12 +40,12 @@ def _as_decreased(order: Order, result: DecreaseResult) -> Order:
     )
 
 
-class Cancels:
+class OrderCancels:
     """The cancels and decreases of an `OrderService`. A decrease is a change of an order
-    booked by the amends' rule (`Amends.made`, `Amends.resolve_change`)."""
+    booked by the amends' rule (`OrderAmends.made`, `OrderAmends.resolve_change`)."""
 
-    def __init__(self, desk: OrderDesk, amends: Amends) -> None:
-        self._desk = desk
+    def __init__(self, context: OrderContext, amends: OrderAmends) -> None:
+        self._context = context
         self._amends = amends
 
     def cancel(self, order_id: str) -> Decimal:
@@ -57,12 +57,12 @@ class Cancels:
         ended it: a read still showing it resting is taken again once the read lag has passed
         since the refusal. Cancelled: done (nothing more taken off the book). Executed: it is
         not reported as cancelled."""
-        local = self._desk.local(order_id)
+        local = self._context.local(order_id)
         ticker = local.ticker if local else None
-        where = self._desk.subaccount_of(order_id, local)
+        where = self._context.subaccount_of(order_id, local)
         try:
             try:
-                result = self._desk.client.orders.cancel_order(
+                result = self._context.client.orders.cancel_order(
                     order_id, ticker=ticker, subaccount=where
                 )
             except NotFoundError:
@@ -72,20 +72,20 @@ class Cancels:
                 elsewhere = self._other_subaccount(order_id, local, tried=where)
                 if elsewhere is None:
                     raise
-                result = self._desk.client.orders.cancel_order(
+                result = self._context.client.orders.cancel_order(
                     order_id, ticker=ticker, subaccount=elsewhere
                 )
         except (BadRequestError, NotFoundError) as exc:
-            order = self._read_after_refusal(order_id, refused_at=self._desk.now())
+            order = self._read_after_refusal(order_id, refused_at=self._context.now())
             if order.status == "resting":
                 raise type(exc)(
                     f"{exc.message}; the exchange still shows order {order_id} resting "
-                    f"{self._desk.read_lag_s:g}s after refusing to cancel it",
+                    f"{self._context.read_lag_s:g}s after refusing to cancel it",
                     status=exc.status,
                     code=exc.code,
                     hint="look again with `kalshi order show`; `kalshi reconcile` settles it",
                 ) from exc
-            book_cancel(self._desk.store, order_id, order, subaccount=self._desk.subaccount)
+            book_cancel(self._context.store, order_id, order, subaccount=self._context.subaccount)
             if order.status == EXECUTED:
                 filled = fmt_count(order.fill_count)
                 raise type(exc)(
@@ -95,42 +95,42 @@ class Cancels:
                     code=exc.code,
                 ) from exc
             return ZERO
-        book_cancel(self._desk.store, order_id)
+        book_cancel(self._context.store, order_id)
         return result.reduced_by
 
     def _other_subaccount(
         self, order_id: str, local: IntentRecord | None, *, tried: int | None
     ) -> int | None:
         """The subaccount of a resting order that is not the one a write `tried` (None: the
-        client's, else 0), if any, by `OrderDesk.subaccount_of` over a read of the order."""
+        client's, else 0), if any, by `OrderContext.subaccount_of` over a read of the order."""
         try:
-            order = self._desk.client.orders.get_order(order_id)
+            order = self._context.client.orders.get_order(order_id)
         except (ApiError, TransportError):
             return None
         if order.status != "resting":
             return None
-        number = self._desk.subaccount_of(order_id, local, order)
+        number = self._context.subaccount_of(order_id, local, order)
         if number is None:
             return None
         return None if number == (tried if tried is not None else 0) else number
 
     def _read_after_refusal(self, order_id: str, *, refused_at: float) -> Order:
         """The order once a read can reflect the write that made it stop resting."""
-        order = self._desk.client.orders.get_order(order_id)
+        order = self._context.client.orders.get_order(order_id)
         if order.status != "resting":
             return order  # cancelled and executed are final: no lag can undo them
-        wait = refused_at + self._desk.read_lag_s - self._desk.now()
+        wait = refused_at + self._context.read_lag_s - self._context.now()
         if wait > 0:
-            self._desk.sleep(wait)
-        return self._desk.client.orders.get_order(order_id)
+            self._context.sleep(wait)
+        return self._context.client.orders.get_order(order_id)
 
     def decrease(
         self, order_id: str, *, by: Decimal | None = None, to: Decimal | None = None
     ) -> ChangeMade:
         """Take contracts off a resting order, `by` so many or `to` so many left (0 cancels
         it); it keeps its place in the queue. Answered, the decrease is made and booked from
-        its answer (`Amends.made`); its answer lost, it is never sent again, and the order read once
-        says whether it was made (`Amends.resolve_change`, an amend's rule)."""
+        its answer (`OrderAmends.made`); its answer lost, it is never sent again, and the order
+        read once says whether it was made (`OrderAmends.resolve_change`, an amend's rule)."""
         if (by is None) == (to is None):
             raise ValidationError("give exactly one of --by or --to", code="DECREASE_ARGS")
         amount = by if by is not None else to
@@ -139,10 +139,10 @@ class Cancels:
             raise ValidationError(
                 f"decrease amount must be positive, got {amount}", code="COUNT_NOT_POSITIVE"
             )
-        order = self._desk.resting(order_id, "decreased")
-        subaccount = self._desk.subaccount_of(order_id, self._desk.local(order_id), order)
+        order = self._context.resting(order_id, "decreased")
+        subaccount = self._context.subaccount_of(order_id, self._context.local(order_id), order)
         try:
-            result = self._desk.client.orders.decrease_order(
+            result = self._context.client.orders.decrease_order(
                 order_id, reduce_by=by, reduce_to=to, subaccount=subaccount
             )
         except AmendOutcomeUnknown as exc:
@@ -162,8 +162,8 @@ class Cancels:
         its total, as a cancel booked does. A row that no longer rests (fills or a cancel
         booked meanwhile ended it) stays ended; an order the state file does not hold is left
         to the read after it."""
-        orders = self._desk.store.orders
-        with self._desk.store.transaction():
+        orders = self._context.store.orders
+        with self._context.store.transaction():
             row = orders.status_and_filled(order_id)
             if row is None or row[0] != RESTING:
                 return

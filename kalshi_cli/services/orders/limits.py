@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import msgspec
 
 from kalshi_cli.services.fees import load_fee_models
-from kalshi_cli.services.orders.desk import order_subaccount
+from kalshi_cli.services.orders.context import order_subaccount
 from kalshi_cli.store.records import PENDING, UNKNOWN
 from kalshi_cli.vocabulary.decode import Range, decode_config
 from kalshi_cli.vocabulary.errors import NotFoundError, ValidationError
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from kalshi_cli.config import Located
-    from kalshi_cli.services.orders.desk import OrderDesk
+    from kalshi_cli.services.orders.context import OrderContext
     from kalshi_cli.store import IntentRecord
     from kalshi_cli.vocabulary.decisions import PositionView
     from kalshi_cli.vocabulary.models import Position
@@ -136,8 +136,8 @@ class PreTradeChecks:
     """The limits an order placed or amended is held to, and the exchange's reads they count
     against (of the subaccount an order placed now goes to)."""
 
-    def __init__(self, desk: OrderDesk, limits: OrderLimits) -> None:
-        self._desk = desk
+    def __init__(self, context: OrderContext, limits: OrderLimits) -> None:
+        self._context = context
         self.limits = limits
 
     def exposure(self, ticker: str) -> Exposure:
@@ -204,15 +204,17 @@ class PreTradeChecks:
         # every subaccount's (openapi.yaml 3.31.0), and an order names its subaccount to direct
         # members only (REFERENCE.md), so another's bids could neither be left out nor told
         # apart; named, the exchange lists this subaccount's alone
-        number = order_subaccount(self._desk.client)
+        number = order_subaccount(self._context.client)
         # not known: read unnamed, which counts every subaccount's orders (never fewer)
-        own = self._desk.client if number is None else self._desk.client.on_subaccount(number)
+        own = self._context.client if number is None else self._context.client.on_subaccount(number)
         # read in the direction contracts move: an order of unknown outcome lands and is booked
         # resting, a resting order fills into the position. Each read comes before the one its
         # contracts move into, so a move between two reads counts in both, never in neither
         awaiting = [
             intent
-            for intent in self._desk.store.orders.intents(status=[PENDING, UNKNOWN], ticker=ticker)
+            for intent in self._context.store.orders.intents(
+                status=[PENDING, UNKNOWN], ticker=ticker
+            )
             if number is None or intent.subaccount == number
         ]
         resting = list(own.orders.iter_orders(ticker=ticker, status="resting"))
@@ -262,7 +264,7 @@ class PreTradeChecks:
     def check_subaccount(self, reads: MarketReads) -> None:
         """`--subaccount N` names one the account has (0 always is), or the exchange refuses
         every order to it: the account's subaccounts are read once for all the orders."""
-        number = self._desk.client.subaccount
+        number = self._context.client.subaccount
         if not number:
             return
         numbers = reads.get("subaccounts", "", self._subaccount_numbers)
@@ -275,7 +277,9 @@ class PreTradeChecks:
             )
 
     def _subaccount_numbers(self) -> frozenset[int]:
-        return frozenset(b.subaccount for b in self._desk.client.subaccounts.subaccount_balances())
+        return frozenset(
+            b.subaccount for b in self._context.client.subaccounts.subaccount_balances()
+        )
 
     def check_balance(
         self,
@@ -301,7 +305,7 @@ class PreTradeChecks:
         fees = None
         if request.time_in_force is not TimeInForce.GTC:
             fees = reads.get("fees", market.ticker, lambda: self._fees(market))
-        now = self._desk.now()
+        now = self._context.now()
 
         def cost(count: Decimal) -> Decimal:
             if fees is None:
@@ -334,20 +338,20 @@ class PreTradeChecks:
         """The market's own fees, or None for fees the model cannot price (the exchange's to
         hold the order to)."""
         try:
-            return load_fee_models(self._desk.client, [market])[market.ticker]
+            return load_fee_models(self._context.client, [market])[market.ticker]
         except FeeModelError:
             return None
 
     def _balance(self) -> Decimal:
         """The balance of the subaccount an order placed now goes to (the client's, else the
         API key's, else 0's), as the exchange reports it."""
-        number = order_subaccount(self._desk.client)
-        own = self._desk.client if number is None else self._desk.client.on_subaccount(number)
+        number = order_subaccount(self._context.client)
+        own = self._context.client if number is None else self._context.client.on_subaccount(number)
         return own.portfolio.get_balance().balance
 
     def _position(self, ticker: str) -> Decimal:
         position = ZERO
-        for pos in self._desk.client.portfolio.get_positions(ticker=ticker):
+        for pos in self._context.client.portfolio.get_positions(ticker=ticker):
             if pos.ticker == ticker:
                 position = pos.position
         return position

@@ -14,10 +14,10 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.services.orders.amend import Amends
-from kalshi_cli.services.orders.cancel import Cancels
-from kalshi_cli.services.orders.desk import (
-    OrderDesk,
+from kalshi_cli.services.orders.amend import OrderAmends
+from kalshi_cli.services.orders.cancel import OrderCancels
+from kalshi_cli.services.orders.context import (
+    OrderContext,
     open_market,
     order_subaccount,
     recording_allowed,
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
-    from kalshi_cli.services.orders.desk import OrderClient
+    from kalshi_cli.services.orders.context import OrderClient
     from kalshi_cli.store import OrderNotRecorded, Store
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.errors import KalshiError
@@ -149,10 +149,10 @@ class OrderService:
         self.client = client
         self.store = store
         self.read_lag_s = read_lag_s
-        self.desk = OrderDesk(client, store, clock, read_lag_s)
-        self.checks = PreTradeChecks(self.desk, limits or OrderLimits())
-        self.amends = Amends(self.desk, self.checks)
-        self.cancels = Cancels(self.desk, self.amends)
+        self.context = OrderContext(client, store, clock, read_lag_s)
+        self.checks = PreTradeChecks(self.context, limits or OrderLimits())
+        self.amends = OrderAmends(self.context, self.checks)
+        self.cancels = OrderCancels(self.context, self.amends)
 
     def prepare(self, request: OrderRequest, *, reads: MarketReads | None = None) -> PreparedOrder:
         """Every local check; raises ValidationError / TradingHaltedError, sends nothing.
@@ -162,14 +162,14 @@ class OrderService:
 
         reads = reads or MarketReads()
 
-        check_terms(request, now=self.desk.now())
+        check_terms(request, now=self.context.now())
         if request.client_order_id and self.store.orders.get_intent(request.client_order_id):
             raise ValidationError(
                 f"client order id {request.client_order_id} is already in the state file",
                 code="DUPLICATE_CLIENT_ORDER_ID",
                 hint="every order needs a fresh one; leave --client-order-id out for a UUID",
             )
-        self.desk.check_trading(reduce_only=request.reduce_only, what="no new orders")
+        self.context.check_trading(reduce_only=request.reduce_only, what="no new orders")
         self.checks.check_subaccount(reads)
         market = reads.get(
             "market", request.ticker, lambda: open_market(self.client, request.ticker)
@@ -318,7 +318,7 @@ class OrderService:
                 side=side,
                 action=action,
                 subaccount=subaccount,
-                now=self.desk.now(),
+                now=self.context.now(),
                 strategy=strategy,
                 model_fair=model_fair,
                 reason=reason,
@@ -383,7 +383,7 @@ class OrderService:
         from kalshi_cli.store import StoreError
 
         try:
-            self.desk.copy_in(order)
+            self.context.copy_in(order)
         except StoreError as store_exc:
             status = f"{order.status}, found after its answer was lost"
             remaining = order.remaining_count if order.status == "resting" else ZERO
@@ -428,7 +428,7 @@ class OrderService:
         return reconcile(
             self.client,
             self.store,
-            clock=self.desk.clock,
+            clock=self.context.clock,
             since_ts=since_ts,
             grace_s=grace_s,
             read_lag_s=self.read_lag_s,
@@ -444,14 +444,14 @@ class OrderService:
 
     def now(self) -> float:
         """The wall time the service stamps its records with (its clock's, if it has one)."""
-        return self.desk.now()
+        return self.context.now()
 
     # `kalshi order batch` (orders/batch.py) records its rows' intents, sends them in one
     # request, and records each answer through these, in the order `submit` keeps for one.
 
     def sleep(self, seconds: float) -> None:
         """A wait on the service's clock (a test's manual clock moves instead)."""
-        self.desk.sleep(seconds)
+        self.context.sleep(seconds)
 
     def record_answer(self, create: CreateOrder, result: CreateOrderResult) -> str:
         """Record the exchange's acceptance of `create`, as `submit` does; returns the status
@@ -466,4 +466,4 @@ class OrderService:
         already knows (fewer contracts filled, or resting where the row is executed or
         cancelled: `moves_backwards`) lags a write the row learned from since (reads lag
         writes), and is not copied in: fills only grow and an ended order never rests again."""
-        book_read(self.store, order, now=self.desk.now(), subaccount=self.desk.subaccount)
+        book_read(self.store, order, now=self.context.now(), subaccount=self.context.subaccount)

@@ -1,5 +1,5 @@
 """What every part of an `OrderService` works over: the exchange's calls it makes (by area,
-`OrderClient`), and the `OrderDesk` of one client, one state file and one clock, with the
+`OrderClient`), and the `OrderContext` of one client, one state file and one clock, with the
 reads and writes placing, amending and cancelling share: the trading state, an order read
 before it is changed, the subaccount a change goes to, an order read copied in."""
 
@@ -95,7 +95,7 @@ class OrderClient(ReconcileClient, Protocol):
     def orders(self) -> OrderCalls: ...
 
 
-class OrderDesk:
+class OrderContext:
     """One client, one state file, one clock and the read lag between them: what the parts of
     an `OrderService` (its checks, amends and cancels) share, and the reads and writes they
     make alike."""
