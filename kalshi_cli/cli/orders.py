@@ -712,7 +712,7 @@ def order_cancel_all_command(
     out = app.output(as_json=as_json, fmt=fmt)
     confirm_on_prod(app, f"cancel every resting order of {ticker}", yes=yes)
     with open_store(app) as store:
-        cancelled = order_service(app, store).cancel_market(ticker)
+        cancelled = order_service(app, store).cancels.cancel_market(ticker)
     contracts = fmt_count(sum(cancelled.values(), Decimal(0)))
     out.record(
         [("ticker", ticker), ("orders cancelled", str(len(cancelled))), ("contracts", contracts)],

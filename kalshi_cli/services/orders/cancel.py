@@ -48,6 +48,15 @@ class OrderCancels:
         self._context = context
         self._amends = amends
 
+    def cancel_market(self, ticker: str) -> dict[str, Decimal]:
+        """Cancel each resting order of one market (of the subaccount orders go to) through
+        `cancel`: order id -> contracts taken off the book. Nothing is halted."""
+        number = self._context.subaccount()
+        client = self._context.client
+        own = client if number is None else client.on_subaccount(number)
+        resting = own.orders.iter_orders(ticker=ticker, status="resting")
+        return {order.order_id: self.cancel(order.order_id) for order in list(resting)}
+
     def cancel(self, order_id: str) -> Decimal:
         """Cancel one order; returns the contracts taken off the book.
 

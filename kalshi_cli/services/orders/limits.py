@@ -28,7 +28,7 @@ from kalshi_cli.vocabulary.models import (
     Side,
     TimeInForce,
     fmt_count,
-    fmt_dollars,
+    fmt_money,
 )
 
 if TYPE_CHECKING:
@@ -256,7 +256,7 @@ class PreTradeChecks:
         opening = max(count - closable, ZERO)
         if opening * price > limit:
             raise ValidationError(
-                f"order cost ${cost} is over the maximum order cost ${limit}",
+                f"order cost {fmt_money(cost)} is over the maximum order cost {fmt_money(limit)}",
                 code="MAX_ORDER_COST",
                 hint="lower --count or raise limits.max_order_cost",
             )
@@ -324,10 +324,10 @@ class PreTradeChecks:
                 left = " left" if reads.spent else ""
                 raise ValidationError(
                     f"buying {fmt_count(request.count)} {request.side.value} at "
-                    f"${_money(price)} costs up to ${_money(opening_need)}"
+                    f"{fmt_money(price)} costs up to {fmt_money(opening_need)}"
                     f"{' with the taker fee' if fees is not None else ''}; "
-                    f"the balance{left} is ${_money(available)}: short by "
-                    f"${_money(opening_need - available)}",
+                    f"the balance{left} is {fmt_money(available)}: short by "
+                    f"{fmt_money(opening_need - available)}",
                     code="INSUFFICIENT_BALANCE",
                     hint="lower --count or the price, or fund the account",
                 )
@@ -389,12 +389,6 @@ class PreTradeChecks:
             raise ValidationError(text, code="POSITION_LIMIT", hint=hint)
         reads.added[ticker] = (bids, asks)
         return after
-
-
-def _money(value: Decimal) -> str:
-    """Dollars for a person: cents, or the fee's sub-cent digits when it has them."""
-    cents = value.quantize(Decimal("0.01"))
-    return f"{cents:f}" if cents == value else fmt_dollars(value)
 
 
 def committed_price(book_side: BookSide, yes_price: Decimal) -> Decimal:
