@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.services.orders import OrderService
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.keys import load_private_key

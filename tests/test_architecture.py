@@ -63,7 +63,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "venue",
         },
     ),
-    ("views", {"services.positions", "services.order_batch", "services.paper_kill"}),
+    ("views", {"services.positions", "services.paper_kill"}),
     ("reports", {"services.pnl_report"}),
     ("the trade loop and the dashboard", {"runner", "dashboard"}),
     ("backtests", {"backtest"}),

@@ -146,7 +146,7 @@ def share(
     """(contracts, dollars at most) of one order of `contracts` at `yes_price`, of which
     `fills` are booked: what they cost, and the rest at most at the market's `fees`
     (`most_cost`; None only for an order with none left to fill)."""
-    from kalshi_cli.services.orders import committed_price, most_cost
+    from kalshi_cli.services.orders.limits import committed_price, most_cost
 
     fills = list(fills)
     paid = sum((f.count * committed_price(f.book_side, f.yes_price) + f.fee for f in fills), ZERO)

@@ -34,7 +34,7 @@ class OwnBooks:
     """The assistant's books rebuilt from the state file (`own_books`): the account's fills
     and settlements with its own name an owner (`portfolio`), its own resting orders, and its
     orders pending or of unknown outcome (`queued`); with the account's positions as the
-    exchange shows them (`account`: `OrderService.account_views`), `OwnPart`'s reading of the
+    exchange shows them (`account`: `PreTradeChecks.account_views`), `OwnPart`'s reading of the
     account (`Holdings`)."""
 
     name: str

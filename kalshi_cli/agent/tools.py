@@ -57,7 +57,8 @@ if TYPE_CHECKING:
     from kalshi_cli.client.pacing import TierSetting
     from kalshi_cli.config import Settings
     from kalshi_cli.risk.budget import Budget, Owned
-    from kalshi_cli.services.orders import OrderService, PreparedAmend, PreparedOrder
+    from kalshi_cli.services.orders.amend import PreparedAmend
+    from kalshi_cli.services.orders.place import OrderService, PreparedOrder
     from kalshi_cli.store import Store
     from kalshi_cli.store.audit import AuditRecord
     from kalshi_cli.vocabulary.decisions import Intent
@@ -306,7 +307,7 @@ class AgentTools:
     def positions(self) -> dict[str, Any]:
         """Open positions marked to market (the bid and the mid), as `kalshi positions`."""
         from kalshi_cli.runner.config import load_risk_limits
-        from kalshi_cli.services.orders import load_limits
+        from kalshi_cli.services.orders.limits import load_limits
         from kalshi_cli.services.positions import mark_to_market, open_caught_up
 
         settings = self.access.settings()
@@ -349,7 +350,7 @@ class AgentTools:
 
     def pnl(self, by: str = "strategy") -> dict[str, Any]:
         """Realized P&L grouped by strategy, market or day, marked to market, as `kalshi pnl`."""
-        from kalshi_cli.services.orders import load_limits
+        from kalshi_cli.services.orders.limits import load_limits
         from kalshi_cli.services.pnl_report import pnl_report
 
         settings = self.access.settings()
@@ -369,7 +370,7 @@ class AgentTools:
 
     def loop_status(self) -> dict[str, Any]:
         """The trading state and why, the trade loop's heartbeat and lag, as `kalshi status`."""
-        from kalshi_cli.services.orders import trading_status
+        from kalshi_cli.services.orders.status import trading_status
 
         status = trading_status(self.access.settings().state, self.clock.wall())
         return {
@@ -497,7 +498,7 @@ class AgentTools:
 
         def preview() -> _Written:
             self._check_writes()
-            from kalshi_cli.services.orders import trading_status
+            from kalshi_cli.services.orders.status import trading_status
 
             with self.access.open_store() as store:
                 self._check_own_halt(store)
@@ -738,7 +739,7 @@ class AgentTools:
         """The checks of an order, each as the code that owns it asks it: the fills brought in,
         the daily circuit breaker, the order service's (and its market reads), the account's
         risk limits, then the day's budget."""
-        from kalshi_cli.services.orders import committed_price, most_cost
+        from kalshi_cli.services.orders.limits import committed_price, most_cost
         from kalshi_cli.vocabulary.decisions import Intent
         from kalshi_cli.vocabulary.order_terms import owned_client_order_id, read_terms
 
@@ -764,7 +765,7 @@ class AgentTools:
             self._check_breaker(store)
             service = self.access.order_service(store)
             prepared = service.prepare(request)
-            limits = service.limits
+            limits = service.checks.limits
             intent = Intent(
                 ticker=request.ticker,
                 side=request.side,
@@ -848,18 +849,18 @@ class AgentTools:
     def _check_risk(self, store: Store, service: OrderService, intent: Intent) -> _RiskChecked:
         """The risk engine's own limit rules (`risk.limit_rules`, from the config's `risk:` and
         a budget of the assistant's name in `trade.budgets`) over the whole account as the
-        exchange shows it (`OrderService.account_views`): a denial refuses the order, by its
+        exchange shows it (`PreTradeChecks.account_views`): a denial refuses the order, by its
         code, as it would refuse the loop's."""
         from kalshi_cli.agent.own_part import own_books
         from kalshi_cli.risk import RiskContext, current_state, limit_rules
         from kalshi_cli.runner.config import load_budgets, load_risk_limits
-        from kalshi_cli.services.orders import order_subaccount
+        from kalshi_cli.services.orders.context import order_subaccount
         from kalshi_cli.vocabulary.decisions import PositionView
 
         config_path = self.access.settings().config_path
         limits = load_risk_limits(config_path)
         budget = load_budgets(config_path).get(self.config.strategy)
-        views = service.account_views()
+        views = service.checks.account_views()
         view = views.get(intent.ticker) or PositionView(intent.ticker)
         subaccount = order_subaccount(service.client) or 0
         # a budget counts every market; the own part, the order's market alone
@@ -1004,7 +1005,7 @@ class AgentTools:
             self._catch_up(store)
             self._check_breaker(store)
             service = self.access.order_service(store)
-            prepared = service.prepare_amend(
+            prepared = service.amends.prepare(
                 str(arguments["order_id"]), price=new_price, count=new_count
             )
             order = prepared.order
@@ -1126,17 +1127,17 @@ class AgentTools:
             with self._exchange, self.access.open_store() as store:
                 service = self.access.order_service(store)
                 amended = self._within_budget(
-                    store, amend.charge, amend.fees, partial(service.submit_amend, amend.prepared)
+                    store, amend.charge, amend.fees, partial(service.amends.submit, amend.prepared)
                 )
             return _Written({"order": plain(amended.order), "note": amended.note})
         self._agents_order(order_id)  # still the assistant's, and still there
         with self._exchange, self.access.open_store() as store:
             service = self.access.order_service(store)
             if pending.tool == "preview_cancel":
-                taken = service.cancel(order_id)
+                taken = service.cancels.cancel(order_id)
                 return _Written({"order_id": order_id, "contracts_cancelled": fmt_count(taken)})
             by, to = _decrease_amounts(arguments)
-            decreased = service.decrease(order_id, by=by, to=to)
+            decreased = service.cancels.decrease(order_id, by=by, to=to)
         return _Written({"order": plain(decreased.order), "note": decreased.note})
 
     def _within_budget(

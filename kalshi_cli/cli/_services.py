@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
     from kalshi_cli.cli._output import Output
     from kalshi_cli.client.pacing import TierSetting
-    from kalshi_cli.services.orders import OrderLimits, OrderService
+    from kalshi_cli.services.orders.limits import OrderLimits
+    from kalshi_cli.services.orders.place import OrderService
     from kalshi_cli.store import RetentionPolicy, Store
 
 
@@ -97,7 +98,7 @@ def open_kill_switch_store(app: AppContext, say: Callable[[str], None]) -> Store
 
 
 def order_limits(app: AppContext) -> OrderLimits:
-    from kalshi_cli.services.orders import load_limits
+    from kalshi_cli.services.orders.limits import load_limits
 
     return load_limits(app.settings().config_path)
 
@@ -115,7 +116,7 @@ def retention_policy(app: AppContext) -> tuple[RetentionPolicy, str]:
 
 
 def order_service(app: AppContext, store: Store) -> OrderService:
-    from kalshi_cli.services.orders import OrderService
+    from kalshi_cli.services.orders.place import OrderService
 
     client = app.client(auth=True)
     # the key's subaccount restriction, asked of the exchange once per key and kept in the

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.client.pacing import TierSetting
     from kalshi_cli.config import Settings
-    from kalshi_cli.services.orders import OrderService
+    from kalshi_cli.services.orders.place import OrderService
     from kalshi_cli.store import Store
 
 

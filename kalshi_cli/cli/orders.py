@@ -30,8 +30,8 @@ from kalshi_cli.vocabulary.models import Action, Side, fmt_count, fmt_dollars, f
 if TYPE_CHECKING:
     from kalshi_cli.cli._output import Output
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.services.order_batch import BatchReport
-    from kalshi_cli.services.orders import PlaceOutcome, PreparedOrder
+    from kalshi_cli.services.orders.batch import BatchReport
+    from kalshi_cli.services.orders.place import PlaceOutcome, PreparedOrder
     from kalshi_cli.store import IntentRecord
     from kalshi_cli.vocabulary.models import Order
     from kalshi_cli.vocabulary.order_terms import OrderRequest, TermsError
@@ -345,7 +345,7 @@ def cancel_command(
     use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     with open_store(app) as store:
-        reduced = order_service(app, store).cancel(order_id)
+        reduced = order_service(app, store).cancels.cancel(order_id)
     count = fmt_count(reduced)  # Kalshi's count, 2 decimals: "0.00" when nothing rested
     out.record(
         [("order id", order_id), ("status", "canceled"), ("contracts cancelled", count)],
@@ -409,7 +409,7 @@ def amend_command(
     out = app.output(as_json=as_json, fmt=fmt)
     confirm_on_prod(app, f"amend order {order_id}", yes=yes)
     with open_store(app) as store:
-        amended = order_service(app, store).amend(
+        amended = order_service(app, store).amends.amend(
             order_id, price=new_price, count=new_count, expiration_time=expiration
         )
         order = amended.order
@@ -449,7 +449,7 @@ def decrease_command(
     use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     with open_store(app) as store:
-        decreased = order_service(app, store).decrease(order_id, by=amount_by, to=amount_to)
+        decreased = order_service(app, store).cancels.decrease(order_id, by=amount_by, to=amount_to)
         order = decreased.order
         render_order(
             out, order, store.orders.intent_by_order_id(order.order_id), note=decreased.note
@@ -712,7 +712,7 @@ def order_cancel_all_command(
     out = app.output(as_json=as_json, fmt=fmt)
     confirm_on_prod(app, f"cancel every resting order of {ticker}", yes=yes)
     with open_store(app) as store:
-        cancelled = order_service(app, store).cancel_market(ticker)
+        cancelled = order_service(app, store).cancels.cancel_market(ticker)
     contracts = fmt_count(sum(cancelled.values(), Decimal(0)))
     out.record(
         [("ticker", ticker), ("orders cancelled", str(len(cancelled))), ("contracts", contracts)],
@@ -776,7 +776,7 @@ def batch_command(
 
     Example: kalshi order batch --file orders.csv
     """
-    from kalshi_cli.services.order_batch import place_batch
+    from kalshi_cli.services.orders.batch import place_batch
 
     app = current()
     app.settings(env.value if env else None)

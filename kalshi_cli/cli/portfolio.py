@@ -116,7 +116,7 @@ def positions_command(
     Example: kalshi positions --format csv > positions.csv
     """
     from kalshi_cli.runner.config import load_risk_limits
-    from kalshi_cli.services.orders import load_limits
+    from kalshi_cli.services.orders.limits import load_limits
     from kalshi_cli.services.positions import mark_to_market, open_caught_up
     from kalshi_cli.store.paper import paper_note
     from kalshi_cli.vocabulary.clock import SystemClock

@@ -122,7 +122,7 @@ def _trading_allowed(app: AppContext, what: str) -> None:
     """The state file's trading state, as `kalshi order place` reads it: HALTED and SAFE_MODE
     refuse (exit 13), REDUCING too (an RFQ or a quote is never reduce-only)."""
     from kalshi_cli.cli._services import open_store
-    from kalshi_cli.services.orders import check_trading_state
+    from kalshi_cli.services.orders.context import check_trading_state
 
     with open_store(app) as store:
         state = store.trading.trading_state()
@@ -155,7 +155,7 @@ def _accepted_terms(quote: Quote, side: Side) -> tuple[Decimal, Decimal | None]:
 
 
 def _open_market(client: KalshiClient, ticker: str) -> Market:
-    from kalshi_cli.services.orders import open_market
+    from kalshi_cli.services.orders.context import open_market
 
     return open_market(client, ticker)
 

@@ -323,7 +323,7 @@ def status_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
     """
     from decimal import Decimal
 
-    from kalshi_cli.services.orders import trading_status
+    from kalshi_cli.services.orders.status import trading_status
     from kalshi_cli.vocabulary.units import fmt_money
 
     app = current()

@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.loop_settings import LoopSettings
     from kalshi_cli.runner.ports import LoopClient, MarketFeed
     from kalshi_cli.runner.schedule.lineup import Lineup
-    from kalshi_cli.services.orders import OrderClient, OrderService
+    from kalshi_cli.services.orders.context import OrderClient
+    from kalshi_cli.services.orders.place import OrderService
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
 

@@ -323,7 +323,7 @@ def load_trade_config(path: Path | None, lookup: StrategyLookup | None = None) -
     config.retention_policy  # noqa: B018 - refused here, before anything runs
     # read by `kalshi order` and `kalshi check`, not by the loop: a mistake there is still one
     from kalshi_cli.checks.thresholds import check_section
-    from kalshi_cli.services.orders import limits_from
+    from kalshi_cli.services.orders.limits import limits_from
 
     limits_from(document)
     check_section(document)

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol, Self, TypeVar, runtime_checkable
 
 from kalshi_cli.feed.book import FeedEvent
-from kalshi_cli.services.orders import OrderCalls, OrderClient
+from kalshi_cli.services.orders.context import OrderCalls, OrderClient
 from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.vocabulary.models import Orderbook
 

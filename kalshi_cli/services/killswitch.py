@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import msgspec
 
-from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
+from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S, book_cancel
 from kalshi_cli.store import AccountStateUnknown, StoreError
 from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
 from kalshi_cli.vocabulary.clock import Backoff, Deadline, parse_iso
@@ -1133,7 +1133,7 @@ class _Trail:
         try:
             with store.busy_timeout(wait_s), store.transaction():
                 for order_id in report.cancelled:
-                    store.orders.mark_cancelled(order_id)
+                    book_cancel(store, order_id)
                 store.events.log_event("kill_switch_result", report.to_json())
         except StoreError as exc:
             self._failed(exc)

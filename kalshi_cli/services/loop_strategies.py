@@ -1,5 +1,5 @@
 """What a trade loop's heartbeat says of its strategies, and a row per strategy from the state
-file: read by `kalshi status` (services/orders.py) and the dashboard alike."""
+file: read by `kalshi status` (services/orders/status.py) and the dashboard alike."""
 
 from __future__ import annotations
 

@@ -749,6 +749,46 @@ def moves_backwards(intent: IntentRecord, order: Order) -> bool:
     return intent.status in (CANCELED, EXECUTED) and order.status == RESTING
 
 
+def book_read(
+    store: Store,
+    order: Order,
+    *,
+    now: float,
+    subaccount: int | Callable[[], int | None] | None = None,
+) -> bool:
+    """An order read from the exchange, copied in (`apply_order`) unless the state file's row,
+    answered already, knows more than it shows (`moves_backwards`): the read lags a write the
+    row learned from since, and fills only grow and an ended order never rests again."""
+    local = store.orders.intent_by_order_id(order.order_id)
+    if (
+        local is not None
+        and local.status not in (PENDING, UNKNOWN)
+        and moves_backwards(local, order)
+    ):
+        return False
+    return apply_order(store, order, now=now, subaccount=subaccount)
+
+
+def book_cancel(
+    store: Store,
+    order_id: str,
+    read: Order | None = None,
+    *,
+    subaccount: int | Callable[[], int | None] | None = None,
+) -> bool:
+    """The one rule a cancel is booked by, whoever sent it (`kalshi order cancel`, the trade
+    loop, the kill switch): answered, the order is cancelled and nothing rests
+    (`mark_cancelled`). Refused (the order no longer rests), by the order read back after it
+    (`read`): a read still showing it resting lags the write that ended it and books nothing;
+    one showing it ended is booked as any read is (`book_read`: its status, counts, price and
+    total). True when the row changed."""
+    if read is None:
+        return store.orders.mark_cancelled(order_id)
+    if read.status == RESTING:
+        return False
+    return book_read(store, read, now=store.clock.wall(), subaccount=subaccount)
+
+
 def apply_order(
     store: Store,
     order: Order,

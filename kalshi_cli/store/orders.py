@@ -274,8 +274,8 @@ class OrderRepository:
 
     def mark_cancelled(self, order_id: str) -> bool:
         """An order the exchange cancelled, or no longer lists as resting: canceled, nothing
-        rests (`update_order`); True when a known order changed. The one way a cancel is
-        booked: the trade loop's, `kalshi order cancel`'s and the kill switch's."""
+        rests (`update_order`); True when a known order changed. A cancel is booked through
+        `book_cancel` (services/reconcile.py), whoever sent it."""
         return self.update_order(order_id=order_id, status=CANCELED, remaining_count=ZERO)
 
     def write_amend(
@@ -505,7 +505,7 @@ class OrderRepository:
         """A method's writes in a transaction of their own, a savepoint inside the caller's (an
         error undoes them alone, so a caller that catches it and goes on keeps none of them);
         or, with `savepoint` False, as plain statements of the caller's open transaction, for
-        a caller that lets any error undo its whole block (`OrderService.book_amend`: the
+        a caller that lets any error undo its whole block (`OrderAmends.book`: the
         savepoint and its release were two statements more for every write of every amend
         booked)."""
         if savepoint:

@@ -103,9 +103,9 @@ def _changed_by_a_person(tools: AgentTools, order_id: str, change: str) -> None:
     with open_store(app) as store:
         service = order_service(app, store)
         if change == "decrease":
-            service.decrease(order_id, by=Decimal(1))
+            service.cancels.decrease(order_id, by=Decimal(1))
         else:
-            service.submit_amend(service.prepare_amend(order_id, price=Decimal("0.21")))
+            service.amends.submit(service.amends.prepare(order_id, price=Decimal("0.21")))
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,8 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
-from kalshi_cli.services.order_batch import place_batch
-from kalshi_cli.services.orders import OrderService
+from kalshi_cli.services.orders.batch import place_batch
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode

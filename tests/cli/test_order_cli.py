@@ -12,7 +12,7 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, CreateOrderResult, KalshiClient
 from kalshi_cli.client.orders import OrdersApi
-from kalshi_cli.services.orders import OrderService
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, TransportError, ValidationError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -389,7 +389,7 @@ def test_amend_expires_sets_keeps_and_removes_the_expiry_in_the_queue(
             assert refused.exit_code == ExitCode.USAGE, refused.output
             assert "not in the future" in refused.stderr
         with pytest.raises(ValidationError) as library:
-            OrderService(client, store).amend(oid, expiration_time=int(time.time()) - 5)
+            OrderService(client, store).amends.amend(oid, expiration_time=int(time.time()) - 5)
         assert library.value.code == "EXPIRY_IN_THE_PAST"
         assert amend_requests(prime) == sent
 

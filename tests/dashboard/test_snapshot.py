@@ -132,7 +132,7 @@ def test_positions_and_resting_orders_from_the_exchange(sim: SimHarness, tmp_pat
         Book(maker, TICKER).order(BookSide.BID, "0.41", "5", TimeInForce.GTC)  # the mark
         src = sources(tmp_path, limit=D(20))
         Store.open(src.state_path).close()
-        from kalshi_cli.services.orders import OrderService
+        from kalshi_cli.services.orders.place import OrderService
 
         with Store.open(src.state_path) as store:
             OrderService(client, store, clock=SystemClock()).reconcile()

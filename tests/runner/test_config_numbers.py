@@ -16,7 +16,7 @@ import pytest
 
 from kalshi_cli.checks.thresholds import THRESHOLDS
 from kalshi_cli.risk import RiskLimits
-from kalshi_cli.services.orders import LIMIT_KEYS
+from kalshi_cli.services.orders.limits import LIMIT_KEYS
 from kalshi_cli.strategies import get_strategy, strategy_names
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.cli.fakes import run

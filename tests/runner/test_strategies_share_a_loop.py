@@ -23,7 +23,8 @@ from kalshi_cli.cli.dashboard_app import render_trading
 from kalshi_cli.dashboard.snapshot import Sources, local_snapshot
 from kalshi_cli.runner import StrategyChoice
 from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
-from kalshi_cli.services.orders import OrderService, trading_status
+from kalshi_cli.services.orders.place import OrderService
+from kalshi_cli.services.orders.status import trading_status
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Cancel, Intent, MarketSnapshot, PositionView
 from kalshi_cli.strategy_api import close_at_bid

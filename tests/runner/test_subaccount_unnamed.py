@@ -120,7 +120,7 @@ def test_the_orders_service_books_an_unknown_unnamed_order_on_its_subaccount(
 ) -> None:
     """`kalshi order decrease|amend ID --subaccount 1` on an order placed elsewhere imports it
     through `apply_order`: as subaccount 1's, the one the client acts on."""
-    from kalshi_cli.services.orders import OrderService
+    from kalshi_cli.services.orders.place import OrderService
 
     clock = ManualClock(START)
     exchange = new_exchange(clock=clock)
@@ -139,7 +139,7 @@ def test_the_orders_service_books_an_unknown_unnamed_order_on_its_subaccount(
     client.get_order = unnamed  # type: ignore[method-assign]
     with Store.open(tmp_path / "s.db", clock=clock) as store:
         service = OrderService(client, store, clock=clock, read_lag_s=0.0)
-        service.decrease(placed.order_id, by=Decimal(1))
+        service.cancels.decrease(placed.order_id, by=Decimal(1))
         row = store.orders.intent_by_order_id(placed.order_id)
     assert row is not None and row.subaccount == 1, row
 
@@ -232,7 +232,7 @@ def test_the_orders_service_fill_sync_on_no_subaccount_books_an_unnamed_fill_whe
     """`OrderService.sync_fills` on no subaccount lists each subaccount's fills on its own, as
     reconcile does: it listed once for all, and subaccount 1's fill naming none was booked on
     the primary for good."""
-    from kalshi_cli.services.orders import OrderService
+    from kalshi_cli.services.orders.place import OrderService
 
     clock = ManualClock(START)
     exchange = new_exchange(clock=clock)

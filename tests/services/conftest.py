@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.services.orders import OrderService
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 from tests.prime_tier import make_markets

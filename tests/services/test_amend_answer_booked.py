@@ -1,4 +1,4 @@
-"""An amend's answer booked in the order's row (`OrderService.book_amend`), on the simulator:
+"""An amend's answer booked in the order's row (`OrderAmends.book`), on the simulator:
 the row takes the new price and total, and what rests as the answer says, capped by the fills
 the state file booked while the answer was out (counted against the old total); none left is
 executed, one contract left rests; a row cancelled meanwhile stays cancelled; an answer
@@ -15,7 +15,8 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import AmendResult
-from kalshi_cli.services.orders import Amend, AmendOutcome, OrderService
+from kalshi_cli.services.orders.amend import Amend, AmendOutcome
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.store.retention import RetentionPolicy
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -35,7 +36,7 @@ def _bid_of_ten(service: OrderService, ticker: str) -> str:
 
 
 def _amend(service: OrderService, order_id: str, ticker: str, price: str, rest: int) -> Amend:
-    amend = service.record_amend(
+    amend = service.amends.record(
         order_id,
         ticker=ticker,
         book_side=BookSide.BID,
@@ -72,12 +73,12 @@ def test_an_amend_answered_after_its_order_was_cancelled_leaves_it_cancelled_at_
 ) -> None:
     order_id = _bid_of_ten(service, ticker)
     amend = _amend(service, order_id, ticker, "0.21", 12)
-    sent = service.send_amend(amend)
+    sent = service.amends.send(amend)
     assert sent.result is not None
     service.client.orders.cancel_order(order_id, ticker=ticker)
     store.orders.mark_cancelled(order_id)  # the cancel's answer, booked first
 
-    outcome = service.book_amend(amend, sent.result)
+    outcome = service.amends.book(amend, sent.result)
 
     assert outcome == AmendOutcome("canceled", D(0), D(0))
     assert _row(store, order_id) == ("canceled", D("0.21"), D(12), D(0))
@@ -90,12 +91,12 @@ def test_an_amend_lowering_the_total_to_what_filled_meanwhile_ends_the_order(
     another_accounts_order(prime, ticker, BookSide.ASK, "0.20", 6)
     _fills_booked(store, order_id, 6)
     amend = _amend(service, order_id, ticker, "0.21", 2)  # a total of 8: 2 rest
-    sent = service.send_amend(amend)
+    sent = service.amends.send(amend)
     assert sent.result is not None and sent.result.remaining_count == D(2)
     another_accounts_order(prime, ticker, BookSide.ASK, "0.21", 2)  # the last 2 fill
     _fills_booked(store, order_id, 8)  # against the old total of 10: 2 seem to rest
 
-    outcome = service.book_amend(amend, sent.result)
+    outcome = service.amends.book(amend, sent.result)
 
     assert outcome == AmendOutcome("executed", D(0), D(0))
     assert _row(store, order_id) == ("executed", D("0.21"), D(8), D(0))
@@ -106,12 +107,12 @@ def test_fills_booked_while_an_amend_was_out_cap_what_its_answer_says_rests(
 ) -> None:
     order_id = _bid_of_ten(service, ticker)
     amend = _amend(service, order_id, ticker, "0.21", 12)
-    sent = service.send_amend(amend)
+    sent = service.amends.send(amend)
     assert sent.result is not None and sent.result.remaining_count == D(12)
     another_accounts_order(prime, ticker, BookSide.ASK, "0.21", 5)
     _fills_booked(store, order_id, 5)
 
-    outcome = service.book_amend(amend, sent.result)
+    outcome = service.amends.book(amend, sent.result)
 
     assert outcome == AmendOutcome("resting", D(7), D(0))
     assert _row(store, order_id) == ("resting", D("0.21"), D(12), D(7))
@@ -124,10 +125,10 @@ def test_an_amend_filling_all_it_asks_ends_the_order_and_one_contract_left_rests
     order_id = _bid_of_ten(service, ticker)
     another_accounts_order(prime, ticker, BookSide.ASK, "0.25", offered)
     amend = _amend(service, order_id, ticker, "0.25", 12)  # crosses the offer
-    sent = service.send_amend(amend)
+    sent = service.amends.send(amend)
     assert sent.result is not None
 
-    outcome = service.book_amend(amend, sent.result)
+    outcome = service.amends.book(amend, sent.result)
 
     assert outcome == AmendOutcome(status, D(12 - offered), D(offered))
     assert _row(service.store, order_id) == (status, D("0.25"), D(12), D(12 - offered))
@@ -138,10 +139,10 @@ def test_an_amend_answered_without_counts_leaves_what_rests_as_the_row_says(
 ) -> None:
     order_id = _bid_of_ten(service, ticker)
     amend = _amend(service, order_id, ticker, "0.21", 10)  # a new price, the same total
-    sent = service.send_amend(amend)
+    sent = service.amends.send(amend)
     assert sent.result is not None and sent.result.remaining_count is None
 
-    outcome = service.book_amend(amend, sent.result)
+    outcome = service.amends.book(amend, sent.result)
 
     assert outcome == AmendOutcome("resting", None, D(0))
     assert _row(store, order_id) == ("resting", D("0.21"), D(10), D(10))
@@ -154,12 +155,12 @@ def test_a_row_that_fills_ended_short_of_the_new_total_rests_again_on_an_answer_
     (`AmendResult`); the row's own count is then what the new total leaves."""
     order_id = _bid_of_ten(service, ticker)
     amend = _amend(service, order_id, ticker, "0.21", 12)
-    assert service.send_amend(amend).result is not None
+    assert service.amends.send(amend).result is not None
     another_accounts_order(prime, ticker, BookSide.ASK, "0.21", 10)
     _fills_booked(store, order_id, 10)  # against the old total of 10: ended
     assert _row(store, order_id)[0] == "executed"
 
-    outcome = service.book_amend(amend, AmendResult(order_id=order_id))
+    outcome = service.amends.book(amend, AmendResult(order_id=order_id))
 
     assert outcome == AmendOutcome("resting", D(2), D(0), reopened=True)
     assert _row(store, order_id) == ("resting", D("0.21"), D(12), D(2))
@@ -176,7 +177,7 @@ def test_an_amend_answered_after_retention_removed_its_cancelled_order_writes_no
         service = OrderService(client, store)
         order_id = _bid_of_ten(service, ticker)
         amend = _amend(service, order_id, ticker, "0.21", 12)
-        sent = service.send_amend(amend)
+        sent = service.amends.send(amend)
         assert sent.result is not None
         service.client.orders.cancel_order(order_id, ticker=ticker)
         store.orders.mark_cancelled(order_id)
@@ -187,6 +188,6 @@ def test_an_amend_answered_after_retention_removed_its_cancelled_order_writes_no
         assert pruned.removed["orders"] == 1
         assert store.orders.intent_by_order_id(order_id) is None
 
-        service.book_amend(amend, sent.result)
+        service.amends.book(amend, sent.result)
 
         assert store.orders.intent_by_order_id(order_id) is None

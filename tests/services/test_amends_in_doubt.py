@@ -14,7 +14,8 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.connection import LANDING_WINDOW_S
-from kalshi_cli.services.orders import Amend, OrderService
+from kalshi_cli.services.orders.amend import Amend
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.services.reconcile import AMEND_READ, amend_not_made
 from kalshi_cli.store import Store
 from kalshi_cli.store.errors import StoreError
@@ -34,7 +35,7 @@ def _bid_of_ten(service: OrderService, ticker: str) -> str:
 
 
 def _amend(service: OrderService, order_id: str, ticker: str, price: str, rest: int) -> Amend:
-    amend = service.record_amend(
+    amend = service.amends.record(
         order_id,
         ticker=ticker,
         book_side=BookSide.BID,
@@ -78,10 +79,10 @@ def test_an_amend_lowering_only_the_size_is_settled_once_its_answer_is_booked(
     history row named for a decrease, not an amend. The amend is settled all the same."""
     order_id = _bid_of_ten(service, ticker)
     amend = _amend(service, order_id, ticker, "0.20", 7)
-    sent = service.send_amend(amend)
+    sent = service.amends.send(amend)
     assert sent.result is not None
 
-    service.book_amend(amend, sent.result)
+    service.amends.book(amend, sent.result)
 
     row = store.orders.intent_by_order_id(order_id)
     assert row is not None and (row.price, row.count) == (D("0.20"), D(7))
@@ -97,7 +98,7 @@ def test_an_amend_whose_booking_fails_half_way_stays_in_doubt_and_its_order_as_i
     and the row keeps the terms the exchange last showed."""
     order_id = _bid_of_ten(service, ticker)
     amend = _amend(service, order_id, ticker, "0.21", 10)
-    sent = service.send_amend(amend)
+    sent = service.amends.send(amend)
     assert sent.result is not None
     conn = store._conn
     conn.execute(
@@ -105,7 +106,7 @@ def test_an_amend_whose_booking_fails_half_way_stays_in_doubt_and_its_order_as_i
         "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
     )
     with pytest.raises(StoreError, match="disk I/O error"):
-        service.book_amend(amend, sent.result)
+        service.amends.book(amend, sent.result)
     conn.execute("DROP TRIGGER refused")
 
     row = store.orders.intent_by_order_id(order_id)
@@ -123,14 +124,14 @@ def test_an_amends_booking_is_one_transaction_with_no_savepoint_per_write(
     for cancelled in (False, True):
         order_id = _bid_of_ten(service, ticker)
         amend = _amend(service, order_id, ticker, "0.21", 10)
-        sent = service.send_amend(amend)
+        sent = service.amends.send(amend)
         assert sent.result is not None
         if cancelled:
             store.orders.update_order(order_id=order_id, status="canceled")
         statements: list[str] = []
         store._conn.set_trace_callback(statements.append)
         try:
-            service.book_amend(amend, sent.result)
+            service.amends.book(amend, sent.result)
         finally:
             store._conn.set_trace_callback(None)
         verbs = [s.split()[0] for s in statements]
@@ -149,12 +150,12 @@ def test_an_amend_whose_answer_changes_nothing_the_row_shows_is_settled_once_boo
     amend is settled all the same."""
     order_id = _bid_of_ten(service, ticker)
     amend = _amend(service, order_id, ticker, "0.20", 7)
-    sent = service.send_amend(amend)
+    sent = service.amends.send(amend)
     assert sent.result is not None
     store.orders.update_order(order_id=order_id, count=D(7), remaining_count=D(7))
     rows = len(_notes(store, order_id))
 
-    service.book_amend(amend, sent.result)
+    service.amends.book(amend, sent.result)
 
     assert len(_notes(store, order_id)) == rows
     assert _doubted(store) == []
@@ -168,10 +169,10 @@ def test_an_amend_answered_and_booked_is_never_called_not_made_after_a_decrease(
     that it was not made."""
     order_id = _bid_of_ten(service, ticker)
     amend = _amend(service, order_id, ticker, "0.20", 7)
-    sent = service.send_amend(amend)
+    sent = service.amends.send(amend)
     assert sent.result is not None
-    service.book_amend(amend, sent.result)
-    service.decrease(order_id, by=D(2))
+    service.amends.book(amend, sent.result)
+    service.cancels.decrease(order_id, by=D(2))
 
     assert service.reconcile().still_unknown == []
     later = OrderService(client, store, clock=ManualClock(time.time() + 3_600))
@@ -187,10 +188,10 @@ def test_two_amends_out_for_one_order_are_each_in_doubt_until_their_own_answer(
     order_id = _bid_of_ten(service, ticker)
     first = _amend(service, order_id, ticker, "0.21", 10)
     _amend(service, order_id, ticker, "0.22", 10)
-    sent = service.send_amend(first)
+    sent = service.amends.send(first)
     assert sent.result is not None
 
-    service.book_amend(first, sent.result)
+    service.amends.book(first, sent.result)
 
     assert _doubts(store) == [(order_id, D("0.22"), D(10))]
 
@@ -202,9 +203,9 @@ def test_an_amend_refused_or_dropped_unsent_is_settled(
     refused = _amend(service, order_id, ticker, "0.21", 10)
     unsent = _amend(service, order_id, ticker, "0.22", 10)
 
-    service.book_amend_refused(refused, BadRequestError("HTTP 400 post only cross", status=400))
+    service.amends.book_refused(refused, BadRequestError("HTTP 400 post only cross", status=400))
     assert _doubts(store) == [(order_id, D("0.22"), D(10))]
-    service.book_amend_unsent(unsent, "the loop was stopping")
+    service.amends.book_unsent(unsent, "the loop was stopping")
     assert _doubted(store) == []
     assert _notes(store, order_id)[-2:] == [
         "amend refused: HTTP 400 post only cross",
@@ -217,7 +218,7 @@ def test_an_amend_by_hand_lowering_only_the_size_is_settled_by_its_answer(
 ) -> None:
     order_id = _bid_of_ten(service, ticker)
 
-    service.amend(order_id, count=D(7))
+    service.amends.amend(order_id, count=D(7))
 
     row = store.orders.intent_by_order_id(order_id)
     assert row is not None and (row.count, row.remaining) == (D(7), D(7))
@@ -233,12 +234,12 @@ def test_an_amend_by_hand_answered_503_stays_in_doubt_until_a_read_shows_it(
     order_id = _bid_of_ten(service, ticker)
     prime.set_faults(write_503_rate=1.0)
     with pytest.raises(AmendOutcomeUnknown):
-        service.amend(order_id, count=D(7))
+        service.amends.amend(order_id, count=D(7))
     prime.clear_faults()
     assert _doubts(store) == [(order_id, D("0.20"), D(7))]
 
     prime.set_faults(write_503_after_commit_rate=1.0)
-    service.amend(order_id, count=D(6))
+    service.amends.amend(order_id, count=D(6))
     prime.clear_faults()
 
     assert _doubts(store) == [(order_id, D("0.20"), D(7))], "the first is still unanswered"
@@ -253,7 +254,7 @@ def test_an_amend_a_start_finds_done_is_settled_by_its_read_and_its_history_says
     order's history saying how."""
     order_id = _bid_of_ten(service, ticker)
     amend = _amend(service, order_id, ticker, "0.21", 10)
-    assert service.send_amend(amend).result is not None
+    assert service.amends.send(amend).result is not None
 
     assert service.reconcile().still_unknown == []
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.services.orders import Exposure, OrderService
+from kalshi_cli.services.orders.limits import Exposure
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from tests.conftest import SimHarness
@@ -37,13 +38,13 @@ def test_an_executed_order_of_unknown_outcome_counts_as_resting_until_reconciled
     assert order.status == "executed"
 
     # its 7 are in the position and still counted as bids: 14 on the YES side at worst
-    assert service.exposure(ticker) == Exposure(D(7), D(7), D(0), D(7))
-    (view,) = service.account_views().values()
+    assert service.checks.exposure(ticker) == Exposure(D(7), D(7), D(0), D(7))
+    (view,) = service.checks.account_views().values()
     assert [(r.action, r.remaining) for r in view.resting] == [(Action.BUY, D(7))]
 
     service.reconcile()
-    assert service.exposure(ticker) == Exposure(D(7), D(0), D(0))
-    (view,) = service.account_views().values()
+    assert service.checks.exposure(ticker) == Exposure(D(7), D(0), D(0))
+    (view,) = service.checks.account_views().values()
     assert view.resting == ()
 
 
@@ -54,9 +55,11 @@ def test_a_cancelled_order_of_unknown_outcome_counts_as_resting_until_reconciled
     order_id = _lost_order_that_landed(service, CreateOrder(ticker, BookSide.ASK, D("0.90"), D(5)))
     client.orders.cancel_order(order_id)
 
-    assert service.exposure(ticker) == Exposure(D(0), D(0), D(5), D(5))
-    assert [r.remaining for v in service.account_views().values() for r in v.resting] == [D(5)]
+    assert service.checks.exposure(ticker) == Exposure(D(0), D(0), D(5), D(5))
+    assert [r.remaining for v in service.checks.account_views().values() for r in v.resting] == [
+        D(5)
+    ]
 
     service.reconcile()
-    assert service.exposure(ticker) == Exposure(D(0), D(0), D(0))
-    assert service.account_views() == {}
+    assert service.checks.exposure(ticker) == Exposure(D(0), D(0), D(0))
+    assert service.checks.account_views() == {}

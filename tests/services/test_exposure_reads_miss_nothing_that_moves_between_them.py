@@ -12,7 +12,8 @@ from typing import Any
 
 from kalshi_cli.client import CreateOrder
 from kalshi_cli.client.orders import OrdersApi
-from kalshi_cli.services.orders import Exposure, OrderService
+from kalshi_cli.services.orders.limits import Exposure
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side
 from tests.conftest import SimHarness
@@ -48,7 +49,7 @@ def test_a_fill_while_the_orders_are_read_counts_on_one_side_of_the_reads(
         client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.30"), D(10)))
         client.area.before = lambda: another_accounts_order(prime, ticker, BookSide.ASK, "0.30", 4)
 
-        exposure = OrderService(client, store).exposure(ticker)
+        exposure = OrderService(client, store).checks.exposure(ticker)
 
     assert exposure == Exposure(D(4), D(6), D(0))
 
@@ -70,6 +71,6 @@ def test_an_order_booked_while_the_orders_are_read_counts_on_one_side_of_the_rea
 
         client.area.after = lands_and_is_booked
 
-        exposure = OrderService(client, store).exposure(ticker)
+        exposure = OrderService(client, store).checks.exposure(ticker)
 
     assert exposure == Exposure(D(0), D(5), D(0), D(5))

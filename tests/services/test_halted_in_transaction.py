@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.services.orders import OrderService
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import TradingHaltedError, ValidationError
 from kalshi_cli.vocabulary.models import Action, Side, TimeInForce
@@ -129,12 +129,12 @@ def test_an_amend_checked_before_reducing_is_neither_recorded_nor_sent(
     service = OrderService(client, store)
     order_id = service.place(service.prepare(_bid())).order_id
     assert order_id is not None
-    prepared = service.prepare_amend(order_id, price=Decimal("0.41"))
+    prepared = service.amends.prepare(order_id, price=Decimal("0.41"))
     with Store.open(tmp_path / "state.db") as other:
         other.trading.set_trading_state("REDUCING", reason="circuit breaker", source="risk")
 
     with pytest.raises(TradingHaltedError) as refused:
-        service.submit_amend(prepared)
+        service.amends.submit(prepared)
 
     assert refused.value.message == "trading is REDUCING (circuit breaker); not sent"
     assert store.orders.amends_in_doubt() == []

@@ -9,7 +9,7 @@ import time
 from decimal import Decimal as D
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.services.orders import OrderService
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.store.records import EXECUTED, RESTING
 from kalshi_cli.vocabulary.models import Action, BookSide, Side

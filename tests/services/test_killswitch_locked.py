@@ -21,7 +21,7 @@ import pytest
 
 from kalshi_cli.client.communications import Rfq
 from kalshi_cli.services.killswitch import IN_FLIGHT_S, KillSwitch, run_kill_switch
-from kalshi_cli.services.orders import check_trading_state
+from kalshi_cli.services.orders.context import check_trading_state
 from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.store.connection import wrap_error
 from kalshi_cli.vocabulary.clock import ManualClock

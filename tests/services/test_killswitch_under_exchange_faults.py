@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.services.killswitch import KillSwitch
-from kalshi_cli.services.orders import OrderService
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import TradingHaltedError

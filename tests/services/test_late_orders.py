@@ -15,7 +15,7 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
-from kalshi_cli.services.orders import OrderService
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import AmendOutcomeUnknown, OrderOutcomeUnknown
@@ -175,11 +175,11 @@ def test_an_amend_answered_503_is_looked_up_never_resent(
     prime.set_faults(**{"write_503_after_commit_rate" if applied else "write_503_rate": 1.0})
     if applied:
         # the exchange did it and said 503: the lookup shows the new price, so it is done
-        order = service.amend(placed.order_id, price=D("0.32")).order
+        order = service.amends.amend(placed.order_id, price=D("0.32")).order
         assert order.yes_price == D("0.32")
     else:
         with pytest.raises(AmendOutcomeUnknown, match="HTTP 503") as info:
-            service.amend(placed.order_id, price=D("0.32"))
+            service.amends.amend(placed.order_id, price=D("0.32"))
         assert "0.3000" in info.value.message  # what the exchange shows now
     prime.clear_faults()
     assert _amends(prime) == 1

@@ -13,8 +13,9 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
-from kalshi_cli.services.order_batch import place_batch
-from kalshi_cli.services.orders import OrderLimits, OrderService, load_limits
+from kalshi_cli.services.orders.batch import place_batch
+from kalshi_cli.services.orders.limits import OrderLimits, load_limits
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import ConfigError, OrderOutcomeUnknown

@@ -11,7 +11,7 @@ import pytest
 
 from kalshi_cli.client import CreateOrder
 from kalshi_cli.config import load_settings
-from kalshi_cli.services.orders import OrderService
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from tests.checks.test_subaccount_checks import sim  # noqa: F401  (fixture)
 from tests.conftest import SimHarness

@@ -8,7 +8,8 @@ from decimal import Decimal as D
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.services.orders import MarketReads, OrderLimits, OrderService, committed_price
+from kalshi_cli.services.orders.limits import MarketReads, OrderLimits, committed_price
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
@@ -66,15 +67,15 @@ def test_an_amend_is_held_to_the_same_limits_as_a_new_order(
     placed = service.place(service.prepare(request(ticker, "buy 5 yes @ 0.20")))
     assert placed.order_id is not None
     with pytest.raises(ValidationError) as bigger:
-        service.amend(placed.order_id, count=D(11))
+        service.amends.amend(placed.order_id, count=D(11))
     assert bigger.value.code == "POSITION_LIMIT"
     with pytest.raises(ValidationError) as dearer:
-        service.amend(placed.order_id, count=D(10), price=D("0.60"))
+        service.amends.amend(placed.order_id, count=D(10), price=D("0.60"))
     assert dearer.value.code == "MAX_ORDER_COST"
     order = client.orders.get_order(placed.order_id)
     assert (order.remaining_count, order.yes_price) == (D(5), D("0.20"))
     # within both limits, the amend goes through
-    amended = service.amend(placed.order_id, count=D(10), price=D("0.50")).order
+    amended = service.amends.amend(placed.order_id, count=D(10), price=D("0.50")).order
     assert (amended.remaining_count, amended.yes_price) == (D(10), D("0.50"))
 
 

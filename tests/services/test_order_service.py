@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.services.order_batch import place_batch
-from kalshi_cli.services.orders import Exposure, OrderLimits, OrderService
+from kalshi_cli.services.orders.batch import place_batch
+from kalshi_cli.services.orders.limits import Exposure, OrderLimits
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import (
@@ -65,7 +66,7 @@ def test_exposure_counts_this_markets_position_and_what_still_rests_on_each_side
     cancelled = client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.85"), D(50)))
     client.orders.cancel_order(cancelled.order_id)
 
-    exposure = OrderService(client, store).exposure(ticker)
+    exposure = OrderService(client, store).checks.exposure(ticker)
 
     assert exposure == Exposure(D(4), D(9), D(6))
 
@@ -103,14 +104,16 @@ def test_exposure_adds_every_order_of_this_market_that_may_still_land(
     intent(ticker, BookSide.ASK, 4)
     intent(ticker, BookSide.ASK, 5, lost=True)
 
-    assert service.exposure(ticker) == Exposure(D(0), D(7 + 2 + 3), D(4 + 5), D(2 + 3 + 4 + 5))
+    assert service.checks.exposure(ticker) == Exposure(
+        D(0), D(7 + 2 + 3), D(4 + 5), D(2 + 3 + 4 + 5)
+    )
 
 
 def test_the_position_limit_refuses_what_the_exposure_would_take_over_it(
     client: KalshiClient, ticker: str, service: OrderService
 ) -> None:
     client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.80"), D(6)))  # NO side: 6
-    service.limits = type(service.limits)(max_position_per_market=D(10))
+    service.checks.limits = type(service.checks.limits)(max_position_per_market=D(10))
 
     # a YES bid of 10 leaves the worst case at 10 (the NO side stays 6): allowed
     service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(10), D("0.20")))
@@ -158,12 +161,12 @@ def test_decrease_to_and_by_reach_the_exchange_and_are_recorded(
 ) -> None:
     order_id = placed_bid(service, ticker, 10)
 
-    assert service.decrease(order_id, to=D(4)).order.remaining_count == D(4)
-    assert service.decrease(order_id, by=D(1)).order.remaining_count == D(3)
+    assert service.cancels.decrease(order_id, to=D(4)).order.remaining_count == D(4)
+    assert service.cancels.decrease(order_id, by=D(1)).order.remaining_count == D(3)
     local = store.orders.intent_by_order_id(order_id)
     assert local is not None and local.remaining == D(3)
     # to 0: the order is off the book
-    gone = service.decrease(order_id, to=D(0)).order
+    gone = service.cancels.decrease(order_id, to=D(0)).order
     assert gone.remaining_count == 0 and gone.status == "canceled"
 
 
@@ -186,7 +189,7 @@ def test_a_decrease_with_bad_arguments_is_refused_before_anything_is_sent(
     order_id = placed_bid(service, ticker, 5)
 
     with pytest.raises(ValidationError) as refused:
-        service.decrease(order_id, by=by, to=to)
+        service.cancels.decrease(order_id, by=by, to=to)
 
     assert (refused.value.code, refused.value.message) == (code, says)
     assert client.orders.get_order(order_id).remaining_count == D(5)
@@ -201,7 +204,7 @@ def test_a_cancel_finds_an_order_resting_on_another_subaccount_and_cancels_it_th
         placed = sub.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(3)))
 
     # the client names no subaccount: the exchange first reads the cancel as subaccount 0's
-    taken_off = OrderService(client, store).cancel(placed.order_id)
+    taken_off = OrderService(client, store).cancels.cancel(placed.order_id)
 
     assert taken_off == D(3)
     order = client.orders.get_order(placed.order_id)
@@ -224,7 +227,7 @@ def test_a_cancel_of_an_order_naming_no_subaccount_goes_where_the_state_file_pla
         order_id = placed_bid(on_it, ticker, 3)
         assert store.orders.intent_by_order_id(order_id).subaccount == number  # type: ignore[union-attr]
         with connect(prime.account, transport=_NamingNoSubaccount()) as unnamed:
-            taken_off = OrderService(unnamed, store).cancel(order_id)
+            taken_off = OrderService(unnamed, store).cancels.cancel(order_id)
     assert taken_off == D(3)
     order = client.orders.get_order(order_id)
     assert (order.status, order.subaccount) == ("canceled", number)
@@ -240,7 +243,7 @@ def test_an_amend_is_refused_while_trading_is_reducing(
     store.trading.set_trading_state("REDUCING", reason="loss limit", source="test")
 
     with pytest.raises(TradingHaltedError) as refused:
-        service.amend(order_id, count=D(9))
+        service.amends.amend(order_id, count=D(9))
 
     assert refused.value.message == "trading is REDUCING (loss limit); no order can be amended"
     assert client.orders.get_order(order_id).remaining_count == D(5)
@@ -255,7 +258,7 @@ def test_an_expiry_not_in_the_future_is_refused_before_anything_is_sent(
     order_id = placed_bid(service, ticker, 5)
 
     with pytest.raises(ValidationError) as refused:
-        service.amend(order_id, expiration_time=expires)
+        service.amends.amend(order_id, expiration_time=expires)
 
     assert refused.value.code == "EXPIRY_IN_THE_PAST"
     assert refused.value.message == f"expiration time {expires} is not in the future"
@@ -264,10 +267,10 @@ def test_an_expiry_not_in_the_future_is_refused_before_anything_is_sent(
 
 def test_only_a_resting_order_can_be_amended(ticker: str, service: OrderService) -> None:
     order_id = placed_bid(service, ticker, 5)
-    service.cancel(order_id)
+    service.cancels.cancel(order_id)
 
     with pytest.raises(ValidationError) as refused:
-        service.amend(order_id, count=D(9))
+        service.amends.amend(order_id, count=D(9))
 
     assert refused.value.code == "ORDER_NOT_RESTING"
     assert refused.value.message == (
@@ -280,7 +283,7 @@ def test_an_order_placed_outside_the_state_file_is_amended_at_its_yes_price(
 ) -> None:
     placed = client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(5)))
 
-    updated = OrderService(client, store).amend(placed.order_id, price=D("0.25")).order
+    updated = OrderService(client, store).amends.amend(placed.order_id, price=D("0.25")).order
 
     assert (updated.yes_price, updated.remaining_count) == (D("0.25"), D(5))
 
@@ -298,25 +301,25 @@ def test_an_amend_must_leave_more_than_what_already_filled(
     order_id = partly_filled(prime, service, ticker)
 
     with pytest.raises(ValidationError) as refused:
-        service.amend(order_id, count=D(4))
+        service.amends.amend(order_id, count=D(4))
 
     assert refused.value.code == "COUNT_TOO_LOW"
     assert refused.value.message == "new total count 4 must exceed the 4.00 already filled"
     assert refused.value.hint == "use `kalshi order decrease` or `cancel` to shrink an order"
-    assert service.amend(order_id, count=D(5)).order.remaining_count == D(1)
+    assert service.amends.amend(order_id, count=D(5)).order.remaining_count == D(1)
 
 
 def test_only_the_growth_of_an_amended_order_is_held_to_the_position_limit(
     prime: SimHarness, client: KalshiClient, ticker: str, service: OrderService
 ) -> None:
     order_id = partly_filled(prime, service, ticker)  # position 4 + 6 resting = 10
-    service.limits = type(service.limits)(max_position_per_market=D(10))
+    service.checks.limits = type(service.checks.limits)(max_position_per_market=D(10))
 
     # the same total at a new price grows nothing: allowed at the limit
-    assert service.amend(order_id, price=D("0.21")).order.remaining_count == D(6)
+    assert service.amends.amend(order_id, price=D("0.21")).order.remaining_count == D(6)
     # one more contract takes it over
     with pytest.raises(ValidationError) as refused:
-        service.amend(order_id, count=D(11))
+        service.amends.amend(order_id, count=D(11))
     assert refused.value.code == "POSITION_LIMIT"
     assert client.orders.get_order(order_id).remaining_count == D(6)
 
@@ -331,9 +334,9 @@ def test_an_amended_orders_growth_is_held_to_the_position_limit_of_its_own_marke
     client.orders.create_order(CreateOrder(other, BookSide.BID, D("0.30"), D(10)))
     client.orders.create_order(CreateOrder(other, BookSide.BID, D("0.10"), D(10)))
     order_id = placed_bid(service, ticker, 5)
-    service.limits = OrderLimits(max_position_per_market=D(15))
+    service.checks.limits = OrderLimits(max_position_per_market=D(15))
 
-    assert service.amend(order_id, count=D(15)).order.remaining_count == D(15)
+    assert service.amends.amend(order_id, count=D(15)).order.remaining_count == D(15)
 
 
 # ---------------------------------------------------------------------------- cancel, batch
@@ -346,7 +349,7 @@ def test_a_cancel_of_an_order_that_executed_says_so_with_what_filled(
     another_accounts_order(prime, ticker, BookSide.ASK, "0.20", 5)
 
     with pytest.raises((BadRequestError, NotFoundError)) as refused:
-        service.cancel(order_id)
+        service.cancels.cancel(order_id)
 
     assert refused.value.message == (
         f"order {order_id} was not cancelled: it executed (5.00 filled) before the cancel "
@@ -426,10 +429,10 @@ def test_a_refused_cancel_of_an_order_still_shown_resting_says_so_with_the_excha
     service = OrderService(client, store, clock=clock, read_lag_s=0.25)
     order_id = placed_bid(service, ticker, 5)
     prime.set_faults(read_lag_ms=60_000)
-    assert service.cancel(order_id) == D(5)
+    assert service.cancels.cancel(order_id) == D(5)
 
     with pytest.raises(NotFoundError) as refused:
-        service.cancel(order_id)
+        service.cancels.cancel(order_id)
 
     prime.clear_faults()
     assert refused.value.message.endswith(
@@ -499,12 +502,12 @@ def test_an_amend_can_set_and_remove_an_expiry_and_refuses_a_negative_one(
     service = OrderService(client, store, clock=ManualClock(1_800_000_000.0))
     order_id = placed_bid(service, ticker, 5)
 
-    dated = service.amend(order_id, expiration_time=1_800_003_600).order
+    dated = service.amends.amend(order_id, expiration_time=1_800_003_600).order
     assert dated.expiration_time == "2027-01-15T09:00:00.000Z"
-    undated = service.amend(order_id, expiration_time=0).order  # 0 removes it
+    undated = service.amends.amend(order_id, expiration_time=0).order  # 0 removes it
     assert not undated.expiration_time
     with pytest.raises(ValidationError) as refused:
-        service.amend(order_id, expiration_time=-1)
+        service.amends.amend(order_id, expiration_time=-1)
     assert refused.value.code == "EXPIRY_IN_THE_PAST"
     assert client.orders.get_order(order_id).remaining_count == D(5)
 
@@ -517,7 +520,7 @@ def test_an_amended_price_of_a_no_order_is_the_no_price_the_trader_placed_it_at(
     )
     assert outcome.order_id is not None
 
-    amended = service.amend(outcome.order_id, price=D("0.60")).order
+    amended = service.amends.amend(outcome.order_id, price=D("0.60")).order
 
     assert (amended.book_side, amended.yes_price) == ("ask", D("0.40"))
     local = store.orders.get_intent(outcome.client_order_id)
@@ -534,7 +537,7 @@ def test_an_amend_over_the_cost_limit_counts_only_what_opens_in_this_market(
     service = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
     order_id = placed_bid(service, ticker, 5)
 
-    amended = service.amend(order_id, count=D(20), price=D("0.40")).order
+    amended = service.amends.amend(order_id, count=D(20), price=D("0.40")).order
 
     assert (amended.remaining_count, amended.yes_price) == (D(20), D("0.40"))
 
@@ -546,7 +549,7 @@ def test_an_amend_the_exchange_did_not_do_says_what_it_shows_now(
     prime.set_faults(write_503_rate=1.0)  # refused with a 503 before it acts
 
     with pytest.raises(AmendOutcomeUnknown) as unknown:
-        service.amend(order_id, price=D("0.22"))
+        service.amends.amend(order_id, price=D("0.22"))
 
     prime.clear_faults()
     assert unknown.value.order_id == order_id
@@ -559,7 +562,7 @@ def test_an_amend_done_but_answered_503_is_read_back_and_returned_as_done(
     order_id = partly_filled(prime, service, ticker)  # 10 at 0.20: 4 filled, 6 rest
     prime.set_faults(write_503_after_commit_rate=1.0)  # it acts, then answers 503
 
-    amended = service.amend(order_id, price=D("0.22"), count=D(12)).order
+    amended = service.amends.amend(order_id, price=D("0.22"), count=D(12)).order
 
     prime.clear_faults()
     assert (amended.yes_price, amended.fill_count, amended.remaining_count) == (
@@ -623,7 +626,7 @@ def test_a_cancel_names_the_market_of_an_order_the_state_file_knows(
 
     monkeypatch.setattr(client.orders, "cancel_order", spy)
     service = OrderService(client, store)
-    assert service.cancel(here) == D(1) and service.cancel(there) == D(1)
+    assert service.cancels.cancel(here) == D(1) and service.cancels.cancel(there) == D(1)
     assert sent == [(here, ticker, 0), (there, ticker, number)]
 
 
@@ -633,7 +636,7 @@ def test_an_amend_by_hand_is_written_in_the_orders_history_before_it_leaves(
     """As the trade loop's amends are: the row says what was asked before the request left,
     then what the exchange did."""
     order_id = placed_bid(service, ticker, 10)
-    service.amend(order_id, price=D("0.21"), count=D(12))
+    service.amends.amend(order_id, price=D("0.21"), count=D(12))
     intent = store.orders.intent_by_order_id(order_id)
     assert intent is not None
     assert (intent.price, intent.remaining) == (D("0.21"), D(12))
@@ -654,7 +657,7 @@ def test_an_amend_by_hand_the_exchange_refuses_says_so_in_the_orders_history(
 
     monkeypatch.setattr(service.client.orders, "amend_order", refuse)
     with pytest.raises(BadRequestError):
-        service.amend(order_id, price=D("0.21"), count=D(12))
+        service.amends.amend(order_id, price=D("0.21"), count=D(12))
     intent = store.orders.intent_by_order_id(order_id)
     assert intent is not None and intent.remaining == D(10)
     notes = [h.note for h in store.orders.order_history(intent.client_order_id)]
@@ -669,9 +672,11 @@ def test_an_amend_by_hand_of_a_partly_filled_order_writes_its_new_total_in_its_h
 ) -> None:
     """The history names the total the request asks: what filled plus what is to rest."""
     order_id = partly_filled(prime, service, ticker)  # 10 at 0.20: 4 filled, 6 rest
-    service.amend(order_id, price=D("0.21"))  # its answer tells the state file of the 4 filled
+    service.amends.amend(
+        order_id, price=D("0.21")
+    )  # its answer tells the state file of the 4 filled
 
-    service.amend(order_id, count=D(7))
+    service.amends.amend(order_id, count=D(7))
 
     intent = store.orders.intent_by_order_id(order_id)
     assert intent is not None and (intent.count, intent.remaining) == (D(7), D(3))
@@ -688,13 +693,13 @@ def test_an_amend_of_an_order_the_state_file_does_not_hold_asks_the_callers_chec
     budget) is asked alone, before anything leaves: its refusal sends nothing."""
     placed = client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(5)))
     service = OrderService(client, store)
-    prepared = service.prepare_amend(placed.order_id, price=D("0.21"))
+    prepared = service.amends.prepare(placed.order_id, price=D("0.21"))
 
     def over_budget() -> None:
         raise ValidationError("over the day's budget", code="AGENT_BUDGET")
 
     with pytest.raises(ValidationError, match="over the day's budget"):
-        service.submit_amend(prepared, check=over_budget)
+        service.amends.submit(prepared, check=over_budget)
     assert client.orders.get_order(placed.order_id).yes_price == D("0.20")
 
     asked: list[D] = []
@@ -702,7 +707,7 @@ def test_an_amend_of_an_order_the_state_file_does_not_hold_asks_the_callers_chec
     def within_budget() -> None:
         asked.append(client.orders.get_order(placed.order_id).yes_price)
 
-    service.submit_amend(prepared, check=within_budget)
+    service.amends.submit(prepared, check=within_budget)
     assert asked == [D("0.20")]  # asked before the amend left
     assert client.orders.get_order(placed.order_id).yes_price == D("0.21")
 
@@ -718,7 +723,7 @@ def test_an_amend_by_hand_the_exchange_refuses_of_an_order_placed_elsewhere_rais
     another_accounts_order(prime, ticker, BookSide.ASK, "0.25", 3)
 
     with pytest.raises(BadRequestError) as refused:
-        OrderService(client, store).amend(placed.order_id, price=D("0.25"))
+        OrderService(client, store).amends.amend(placed.order_id, price=D("0.25"))
 
     assert "post only cross" in refused.value.message
     assert client.orders.get_order(placed.order_id).yes_price == D("0.20")

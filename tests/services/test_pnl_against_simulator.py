@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.services.orders import OrderLimits, OrderService
+from kalshi_cli.services.orders.limits import OrderLimits
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.services.pnl import summarize
 from kalshi_cli.services.positions import mark_to_market
 from kalshi_cli.store import Store

@@ -12,7 +12,7 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.services.killswitch import KillSwitch
-from kalshi_cli.services.orders import OrderService
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.errors import BadRequestError, NotFoundError
@@ -130,9 +130,9 @@ def test_order_cancel_repeated_within_the_lag_reports_the_cancel_it_already_made
     order_id = _buy(service, "0.10", "2")
     prime.set_faults(read_lag_ms=LAG_MS)
 
-    assert service.cancel(order_id) == Decimal(2)
+    assert service.cancels.cancel(order_id) == Decimal(2)
     # again at once (as a retry after a lost answer would): answered 404, read still `resting`
-    assert service.cancel(order_id) == Decimal(0)
+    assert service.cancels.cancel(order_id) == Decimal(0)
 
     intent = store.orders.intent_by_order_id(order_id)
     assert intent is not None and intent.status == "canceled"
@@ -146,7 +146,7 @@ def test_order_cancel_of_an_order_filled_within_the_lag_says_it_executed(
     _filled_by_another_within_the_lag(prime, other)
 
     with pytest.raises((BadRequestError, NotFoundError), match="not cancelled: it executed"):
-        service.cancel(order_id)
+        service.cancels.cancel(order_id)
 
     intent = store.orders.intent_by_order_id(order_id)
     assert intent is not None and (intent.status, intent.filled) == ("executed", Decimal(2))
@@ -157,7 +157,7 @@ def test_reconcile_does_not_flip_a_cancelled_order_back_to_resting(
 ) -> None:
     order_id = _buy(service, "0.10", "2")
     prime.set_faults(read_lag_ms=LAG_MS)
-    service.cancel(order_id)
+    service.cancels.cancel(order_id)
     intent = store.orders.intent_by_order_id(order_id)
     assert intent is not None
     history = len(store.orders.order_history(intent.client_order_id))

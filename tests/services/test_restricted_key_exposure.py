@@ -1,7 +1,7 @@
 """A key restricted to subaccount N, with no --subaccount given.
 
 Such a key "may only read and trade on that sub-account"; the exchange answers a request that
-names another subaccount with 403. `OrderService.exposure` and `positions.mark_to_market` now
+names another subaccount with 403. `PreTradeChecks.exposure` and `positions.mark_to_market` now
 always name a subaccount (`client.subaccount or 0`), so with such a key and no --subaccount
 they ask for subaccount 0 and are refused: `kalshi positions` and `kalshi order place` stop
 working (before these merges both worked: an unnamed read is the key's own subaccount)."""
@@ -18,7 +18,7 @@ from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.config import load_settings
-from kalshi_cli.services.orders import OrderService
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.services.positions import mark_to_market
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -169,8 +169,8 @@ def test_the_keys_restriction_is_read_once_per_client(
         Store.open(tmp_path / "state.db") as store,
     ):
         service = OrderService(client, store)
-        first = service.exposure("KXRK-6")
-        second = service.exposure("KXRK-6")
+        first = service.checks.exposure("KXRK-6")
+        second = service.checks.exposure("KXRK-6")
         reads = client.stats.snapshot()
     assert (first.position, first.resting_bids) == (D(5), D(20))
     assert second == first
@@ -185,7 +185,7 @@ def test_a_client_naming_its_subaccount_never_reads_the_keys(
     env = _restricted_held_on_1(sim, tmp_path, "KXRK-7")
     with _restricted_client(env) as client, Store.open(tmp_path / "state.db") as store:
         client.subaccount = 1
-        exposure = OrderService(client, store).exposure("KXRK-7")
+        exposure = OrderService(client, store).checks.exposure("KXRK-7")
         reads = client.stats.snapshot()
     assert (exposure.position, exposure.resting_bids) == (D(5), D(20))
     assert "GET api_keys" not in reads
@@ -213,7 +213,7 @@ def test_a_primary_keys_unnamed_exposure_is_subaccount_0s(
     """An unrestricted key: 0's bid of 40 counts, 1's position and bid do not."""
     _held_on_1(sim, "KXRK-8")
     with client_for(sim.account) as client, Store.open(tmp_path / "state.db") as store:
-        exposure = OrderService(client, store).exposure("KXRK-8")
+        exposure = OrderService(client, store).checks.exposure("KXRK-8")
     assert (exposure.position, exposure.resting_bids) == (D(0), D(40))
 
 
@@ -250,8 +250,8 @@ def test_an_unknown_restriction_reads_unnamed_and_never_counts_fewer(
         api_base=account.api_base, key_id=account.key_id, private_key=key, transport=transport
     )
     with client, Store.open(tmp_path / "state.db") as store:
-        exposure = OrderService(client, store).exposure("KXRK-10")
-        again = OrderService(client, store).exposure("KXRK-10")
+        exposure = OrderService(client, store).checks.exposure("KXRK-10")
+        again = OrderService(client, store).checks.exposure("KXRK-10")
     assert transport.refused == 1  # asked once, refused: not asked again
     assert (exposure.position, exposure.resting_bids) == (D(0), D(60))
     assert again == exposure

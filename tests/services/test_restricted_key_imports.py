@@ -20,7 +20,7 @@ import httpx
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.config import load_settings
-from kalshi_cli.services.orders import OrderService
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.services.reconcile import catch_up
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.keys import load_private_key
@@ -114,7 +114,7 @@ def test_an_order_naming_no_subaccount_is_imported_on_the_keys_own(
     where it rests, and so outside the book a loop on 1 starts from."""
     env, order_id = _placed_elsewhere(sim, tmp_path, "KXRKI-2")
     with _unnamed_client(env) as client, Store.open(tmp_path / "state.db") as store:
-        decreased = OrderService(client, store).decrease(order_id, by=D(1)).order
+        decreased = OrderService(client, store).cancels.decrease(order_id, by=D(1)).order
         assert decreased.subaccount is None  # the wire named none
         assert _imported(store, order_id) == ("external", 1)
         assert [i.order_id for i in store.orders.open_orders(subaccount=1)] == [order_id]
@@ -131,9 +131,9 @@ def test_a_known_order_is_applied_without_asking_the_keys_restriction(
     env, order_id = _placed_elsewhere(sim, tmp_path, "KXRKI-3")
     with Store.open(tmp_path / "state.db") as store:
         with _unnamed_client(env) as first:
-            OrderService(first, store).decrease(order_id, by=D(1))
+            OrderService(first, store).cancels.decrease(order_id, by=D(1))
         with _unnamed_client(env) as second:
-            OrderService(second, store).decrease(order_id, by=D(1))
+            OrderService(second, store).cancels.decrease(order_id, by=D(1))
             reads = second.stats.snapshot()
         intent = store.orders.intent_by_order_id(order_id)
     assert intent is not None and (intent.subaccount, intent.remaining) == (1, D(3))

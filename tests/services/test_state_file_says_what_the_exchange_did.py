@@ -16,7 +16,7 @@ import pytest
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.orders import OrdersApi
 from kalshi_cli.client.requests import AmendResult, CancelResult, CreateOrderResult
-from kalshi_cli.services.orders import OrderService
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import OrderNotRecorded, Store, StoreError
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import (
@@ -173,7 +173,7 @@ def test_a_cancel_whose_retry_finds_it_already_cancelled_succeeds_and_is_recorde
     lossy_client = connect_as(CancelAnswerLost, prime.account)
     with lossy_client:
         lossy = OrderService(lossy_client, store)
-        lossy.cancel(placed.order_id)
+        lossy.cancels.cancel(placed.order_id)
         intent = store.orders.get_intent(placed.client_order_id)
         assert intent is not None and intent.status == "canceled"
         # an order that filled cannot be cancelled, and says so
@@ -184,7 +184,7 @@ def test_a_cancel_whose_retry_finds_it_already_cancelled_succeeds_and_is_recorde
             assert filled.order_id is not None
             other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(1)))
         with pytest.raises((BadRequestError, NotFoundError)):
-            lossy.cancel(filled.order_id)
+            lossy.cancels.cancel(filled.order_id)
     intent = store.orders.get_intent(filled.client_order_id)
     assert intent is not None and intent.status == "executed"
 
@@ -290,7 +290,9 @@ def test_an_amend_found_made_after_a_lost_answer_that_cannot_be_recorded_says_it
         with connect_as(AmendAnswerLostThenStateFileStops, prime.account) as losing:
             losing.area.store = store
             with pytest.raises(OrderNotRecorded) as failed:
-                OrderService(losing, store).amend(placed.order_id, price=D("0.17"), count=D(3))
+                OrderService(losing, store).amends.amend(
+                    placed.order_id, price=D("0.17"), count=D(3)
+                )
         assert failed.value.message.startswith(
             f"amend of order {placed.order_id} WAS MADE (resting, 3.00 at YES 0.1700), but the "
             "state file could not record it: "
@@ -327,7 +329,9 @@ def test_an_amend_of_unknown_outcome_whose_read_cannot_be_recorded_stays_unknown
         with connect_as(AmendLostOrderCancelledThenStateFileStops, prime.account) as losing:
             losing.area.store = store
             with pytest.raises(AmendOutcomeUnknown) as failed:
-                OrderService(losing, store).amend(placed.order_id, price=D("0.17"), count=D(3))
+                OrderService(losing, store).amends.amend(
+                    placed.order_id, price=D("0.17"), count=D(3)
+                )
         assert failed.value.message.startswith(
             "no answer from the exchange; the exchange now shows canceled at 0.1500 for 0.00, "
             "and the state file could not record that: "
@@ -392,7 +396,7 @@ def test_a_cancel_booked_by_a_read_keeps_the_orders_total_as_a_cancel_sent_here_
         with connect(prime.new_account(balance_cents=100_000)) as other:
             other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.20"), D(4)))
         if how == "sent here":
-            assert service.cancel(placed.order_id) == D(6)
+            assert service.cancels.cancel(placed.order_id) == D(6)
         else:
             client.orders.cancel_order(placed.order_id, ticker=ticker)
             assert placed.order_id in service.reconcile().orders_updated
@@ -432,7 +436,7 @@ def test_a_cancelled_order_grown_by_an_amend_not_seen_here_is_at_least_what_fill
     with connect(prime.new_account(balance_cents=100_000)) as other:
         other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.20"), D(8)))
     if how == "sent here":
-        assert service.cancel(order_id) == D(2)
+        assert service.cancels.cancel(order_id) == D(2)
     else:
         client.orders.cancel_order(order_id, ticker=ticker)
     service.reconcile()
@@ -481,7 +485,7 @@ def test_an_executed_row_whose_total_alone_differs_from_a_read_takes_the_total_r
         service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(10), D("0.20")))
     )
     assert placed.order_id is not None
-    amend = service.record_amend(
+    amend = service.amends.record(
         placed.order_id,
         ticker=ticker,
         book_side=BookSide.BID,
@@ -490,7 +494,7 @@ def test_an_executed_row_whose_total_alone_differs_from_a_read_takes_the_total_r
         post_only=None,
     )
     assert amend is not None
-    assert service.send_amend(amend).result is not None  # applied; its answer never booked
+    assert service.amends.send(amend).result is not None  # applied; its answer never booked
     # the loop's booking of each message (`Fills.order_message`): status and counts, no total
     store.orders.update_order(
         order_id=placed.order_id, status="resting", fill_count=D(0), remaining_count=D(6)

@@ -46,7 +46,8 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.dispatch import Wire
     from kalshi_cli.runner.execution.fills import FillSync
     from kalshi_cli.runner.execution.shared import Holds, Report
-    from kalshi_cli.services.orders import Amend, OrderService, SentAmend
+    from kalshi_cli.services.orders.amend import Amend, SentAmend
+    from kalshi_cli.services.orders.place import OrderService
     from kalshi_cli.strategies import Intent
     from kalshi_cli.vocabulary.models import Order
 
@@ -112,7 +113,7 @@ class Amends:
         the price and size change), and neither reduces (an amend cannot make an order reduce
         only) nor is anything but good till cancelled, and is in the session's order group
         when there is one (`group_made`). The state file has the last word on the order's own
-        terms (`OrderService.record_amend`)."""
+        terms (`OrderAmends.record`)."""
         # a reducing intent is immediate or cancel (`Intent`): not good till cancelled either
         if not self.enabled or len(intent.replaces) != 1:
             return None
@@ -144,7 +145,7 @@ class Amends:
         filled at once, or None when it did not go through."""
         book = to_book(intent.side, intent.action, intent.price)
         try:
-            amend = self._orders.record_amend(
+            amend = self._orders.amends.record(
                 order.order_id,
                 ticker=intent.ticker,
                 book_side=book.book_side,
@@ -172,7 +173,7 @@ class Amends:
             # write lock held by another process among the ways: the note is not waited for,
             # as the withdrawal of the loop's resting orders comes after this close
             with contextlib.suppress(StoreError), self._orders.store.busy_timeout(0):
-                self._orders.book_amend_unsent(amend, UNMADE)
+                self._orders.amends.book_unsent(amend, UNMADE)
 
         urgency = self._dispatch.urgency((intent.ticker,), reduce_only=False)
         self._dispatch.send(
@@ -188,7 +189,7 @@ class Amends:
     def _call(self, amend: Amend) -> _Answered:
         """The exchange's part of an amend alone (no state file, no view): safe on a worker.
         A refusal that may say the order no longer rests reads it back at once."""
-        sent = self._orders.send_amend(amend)
+        sent = self._orders.amends.send(amend)
         if isinstance(sent.refused, (BadRequestError, NotFoundError)):
             orders = self._client.orders
             read = run_call(lambda: orders.get_order(amend.order_id), self._guard.stamp)
@@ -208,7 +209,7 @@ class Amends:
         when it did not go through (refused, never sent, or in doubt)."""
         if isinstance(answer.error, RequestWithdrawn):
             self._log.emit("intent_dropped", {"ticker": intent.ticker, "reason": str(answer.error)})
-            self._orders.book_amend_unsent(amend, str(answer.error))
+            self._orders.amends.book_unsent(amend, str(answer.error))
             return None
         answered = answer.get()
         # the API error guard, and the fills' latency, count from when the amend left (a worker
@@ -230,13 +231,13 @@ class Amends:
                 "amend_rejected",
                 {**intent_fields(intent), "order_id": amend.order_id, "error": exc.message},
             )
-            self._orders.book_amend_refused(amend, exc)
+            self._orders.amends.book_refused(amend, exc)
             if answered.read_back is not None:
                 self._read_back(order, answered.read_back, sent_at)
             return None
         assert sent.result is not None  # one of the three is set (SentAmend)
         self._guard.ok(sent_at)
-        outcome = self._orders.book_amend(amend, sent.result)
+        outcome = self._orders.amends.book(amend, sent.result)
         remaining = order.remaining if outcome.remaining is None else outcome.remaining
         if outcome.reopened:
             # fills booked meanwhile ended it against its old total, and the view dropped it
@@ -397,7 +398,7 @@ class Amends:
         del self._unknown.amending[order_id]
         not_made = became == NOT_AMENDED
         note = amend_not_made(self._unknown.landing_s) if not_made else AMEND_READ
-        self._orders.book_amend_read(amend, note)
+        self._orders.amends.book_read(amend, note)
         self._unknown.on_change(lost.ticker)
         self._fills.due.set()
         self._log.emit(

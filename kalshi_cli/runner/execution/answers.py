@@ -20,6 +20,7 @@ from kalshi_cli.risk.state import halt
 from kalshi_cli.runner.books.portfolio import OpenOrder, open_order
 from kalshi_cli.runner.execution.fills import Sent
 from kalshi_cli.runner.execution.order_group import GROUP_REFUSALS, GROUP_TRIGGERED
+from kalshi_cli.services.orders.place import placed_unrecorded
 from kalshi_cli.store.errors import OrderNotFound, OrderNotRecorded, StoreError
 from kalshi_cli.vocabulary.errors import (
     ApiError,
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.dispatch import CallAnswer
     from kalshi_cli.runner.execution.fills import FillSync
     from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
-    from kalshi_cli.services.orders import OrderService, SentOrder
+    from kalshi_cli.services.orders.place import OrderService, SentOrder
     from kalshi_cli.strategies import Intent
 
 
@@ -238,56 +239,18 @@ class AnswerBook:
             self._lost(recorded, exc.message)
             return
         except (ApiError, TransportError) as exc:
-            # the request as a whole was refused, or never left: none of its orders exists
-            for intent, create in recorded:
-                self._store.orders.mark_rejected(create.client_order_id, reason=exc.message)
-                self._log.emit("order_rejected", {**intent_fields(intent), "error": exc.message})
-            if self.order_group_id and isinstance(exc, ApiError) and exc.code in GROUP_REFUSALS:
-                self.group_refused(recorded[0][0], exc.code, exc.message)
-            else:
-                self._guard.failed(exc, sent_at)
-            self._balance_hold.refused(exc.code if isinstance(exc, ApiError) else None)
+            self._batch_refused(recorded, exc, sent_at)
             return
+        self._judge_items(items, sent_at)
         # an item that does not say plainly is no answer: its order is looked up, as one the
         # answer left out (client/batch_orders.py `_item`)
         unclear = {item.client_order_id: item.error for item in items if item.unknown}
         answered = {item.client_order_id: item for item in items if not item.unknown}
-        placed: list[tuple[Intent, CreateOrder, CreateOrderResult, str]] = []
-        unnamed = [(i, c) for i, c in recorded if c.client_order_id not in answered]
-        trouble = [item for item in items if item.trouble]
-        if trouble:
-            # items that are the exchange's own trouble are a 5xx in other words: the API error
-            # guard counts the batch as one failed call (an item that only leaves out its order
-            # id or its client order id, all optional in the spec, does not count)
-            self._guard.failed(
-                OrderOutcomeUnknown(
-                    f"{len(trouble)} order(s) of a batch answered with the exchange's trouble "
-                    f"({trouble[0].error})",
-                    client_order_id=trouble[0].client_order_id,
-                ),
-                sent_at,
-            )
-        else:
-            self._guard.ok(sent_at)
-        triggered: tuple[Intent, str, str] | None = None  # an item refused for the order group
         try:
             with self._store.transaction():  # one commit for the batch's answers
+                unnamed = [(i, c) for i, c in recorded if c.client_order_id not in answered]
                 self._lost(unnamed, "the batch answer did not name this order", unclear)
-                for intent, create in recorded:
-                    item = answered.get(create.client_order_id)
-                    if item is None:
-                        continue  # lost, above
-                    if item.result is None:
-                        reason = item.error or "refused"
-                        self._store.orders.mark_rejected(create.client_order_id, reason=reason)
-                        self._log.emit("order_rejected", {**intent_fields(intent), "error": reason})
-                        self._balance_hold.refused(reason.split(":")[0])
-                        code = reason.split(":")[0]
-                        if code in GROUP_REFUSALS and self.order_group_id:
-                            triggered = triggered or (intent, code, reason)
-                    else:
-                        status = self.orders.record_answer(create, item.result)
-                        placed.append((intent, create, item.result, status))
+                placed, triggered = self._book_items(recorded, answered)
         except StoreError as exc:
             raise self._unrecorded(recorded, answered, exc) from exc
         if triggered is not None:
@@ -307,6 +270,67 @@ class AnswerBook:
             # the positions must be known before the next decision in these markets
             self._fills.read_for(filled)
 
+    def _batch_refused(
+        self,
+        recorded: list[tuple[Intent, CreateOrder]],
+        exc: ApiError | TransportError,
+        sent_at: float,
+    ) -> None:
+        """The request as a whole was refused, or never left: none of its orders exists."""
+        for intent, create in recorded:
+            self._rejected(intent, create, exc.message)
+        if self.order_group_id and isinstance(exc, ApiError) and exc.code in GROUP_REFUSALS:
+            self.group_refused(recorded[0][0], exc.code, exc.message)
+        else:
+            self._guard.failed(exc, sent_at)
+        self._balance_hold.refused(exc.code if isinstance(exc, ApiError) else None)
+
+    def _judge_items(self, items: list[BatchItem], sent_at: float) -> None:
+        """Items that are the exchange's own trouble are a 5xx in other words: the API error
+        guard counts the batch as one failed call (an item that only leaves out its order id
+        or its client order id, all optional in the spec, does not count)."""
+        trouble = [item for item in items if item.trouble]
+        if not trouble:
+            self._guard.ok(sent_at)
+            return
+        self._guard.failed(
+            OrderOutcomeUnknown(
+                f"{len(trouble)} order(s) of a batch answered with the exchange's trouble "
+                f"({trouble[0].error})",
+                client_order_id=trouble[0].client_order_id,
+            ),
+            sent_at,
+        )
+
+    def _book_items(
+        self, recorded: list[tuple[Intent, CreateOrder]], answered: dict[str, BatchItem]
+    ) -> tuple[
+        list[tuple[Intent, CreateOrder, CreateOrderResult, str]], tuple[Intent, str, str] | None
+    ]:
+        """Each answered item in the state file, inside the batch's transaction: the orders
+        placed (with the status recorded), and the first item refused for the order group."""
+        placed: list[tuple[Intent, CreateOrder, CreateOrderResult, str]] = []
+        triggered: tuple[Intent, str, str] | None = None
+        for intent, create in recorded:
+            item = answered.get(create.client_order_id)
+            if item is None:
+                continue  # lost
+            if item.result is not None:
+                status = self.orders.record_answer(create, item.result)
+                placed.append((intent, create, item.result, status))
+                continue
+            reason = item.error or "refused"
+            self._rejected(intent, create, reason)
+            code = reason.split(":")[0]
+            self._balance_hold.refused(code)
+            if code in GROUP_REFUSALS and self.order_group_id:
+                triggered = triggered or (intent, code, reason)
+        return placed, triggered
+
+    def _rejected(self, intent: Intent, create: CreateOrder, reason: str) -> None:
+        self._store.orders.mark_rejected(create.client_order_id, reason=reason)
+        self._log.emit("order_rejected", {**intent_fields(intent), "error": reason})
+
     def _unrecorded(
         self,
         recorded: list[tuple[Intent, CreateOrder]],
@@ -323,14 +347,8 @@ class AnswerBook:
             if item is None or item.result is None:
                 continue
             result = item.result
-            exc = OrderNotRecorded(
-                f"order {create.client_order_id} WAS PLACED (order id {result.order_id}, in a "
-                f"batch), but the state file could not record it: {error.message}",
-                hint="do not place it again; `kalshi reconcile` records it once the state "
-                "file can be written",
-                client_order_id=create.client_order_id,
-                order_id=result.order_id,
-                remaining=result.remaining_count,
+            exc = placed_unrecorded(
+                create.client_order_id, result.order_id, "in a batch", result.remaining_count, error
             )
             self.not_recorded(intent, exc)
             first = first or exc

@@ -16,6 +16,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Urgency, run_call
+from kalshi_cli.services.reconcile import book_cancel
 from kalshi_cli.strategies import Cancel
 from kalshi_cli.vocabulary.errors import BadRequestError, KalshiError, NotFoundError
 from kalshi_cli.vocabulary.models import ZERO
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.dispatch import Wire
     from kalshi_cli.runner.execution.fills import FillSync
     from kalshi_cli.runner.execution.shared import Report
-    from kalshi_cli.services.orders import OrderCalls
+    from kalshi_cli.services.orders.context import OrderCalls
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.models import Order
 
@@ -150,7 +151,7 @@ class Cancels:
             self.shortfalls += 1
             self._fills.may_have_filled(believed, believed.remaining - reduced_by)
             self._fills.due.set()
-        self._store.orders.mark_cancelled(order_id)
+        book_cancel(self._store, order_id)
         self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
         self._log.emit(
             "order_cancelled",
@@ -162,7 +163,7 @@ class Cancels:
         a request whose answer was lost, or filled): no longer resting in the view; the fills
         read next say how much of it filled."""
         self._gone(order_id)
-        self._store.orders.mark_cancelled(order_id)
+        book_cancel(self._store, order_id)
         self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
         self._fills.due.set()
         self._log.emit("order_gone", {"ticker": ticker, "order_id": order_id})
@@ -182,20 +183,15 @@ class Cancels:
         order = read_back(answer, order_id, self._portfolio, self._guard, sent_at)
         if order is None:
             return
+        book_cancel(self._store, order_id, order)
         if order.status == "resting":
             # the refusal says it no longer rests: this read lags the write that ended it
-            # (reads lag writes on Kalshi). Not written back; the view stops counting it as
+            # (reads lag writes on Kalshi), and is not booked; the view stops counting it as
             # resting, and fills decide what it became
             self._gone(order_id)
             self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
             self._fills.due.set()
             return
-        self._store.orders.update_order(
-            order_id=order_id,
-            status=order.status,
-            fill_count=order.fill_count,
-            remaining_count=order.remaining_count,
-        )
         believed = self._portfolio.orders.get(order_id)
         if believed is not None and order.fill_count > 0:
             self._fills.told_filled(believed, order.fill_count)

@@ -51,7 +51,7 @@ from kalshi_cli.vocabulary.clock import answers_within
 from kalshi_cli.vocabulary.errors import RequestWithdrawn
 
 if TYPE_CHECKING:
-    from kalshi_cli.services.orders import OrderClient
+    from kalshi_cli.services.orders.context import OrderClient
     from kalshi_cli.vocabulary.clock import Clock
 
 T = TypeVar("T")

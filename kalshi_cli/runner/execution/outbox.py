@@ -22,7 +22,7 @@ from functools import partial
 from typing import TYPE_CHECKING, cast
 
 from kalshi_cli.runner.execution.dispatch import CallAnswer
-from kalshi_cli.services.order_batch import SendsBatches
+from kalshi_cli.services.orders.batch import SendsBatches
 from kalshi_cli.vocabulary.models import ZERO
 
 if TYPE_CHECKING:

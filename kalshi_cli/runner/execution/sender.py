@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from kalshi_cli.runner.execution.answers import AnswerBook
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
-    from kalshi_cli.services.orders import OrderService, SentOrder
+    from kalshi_cli.services.orders.place import OrderService, SentOrder
     from kalshi_cli.strategies import Intent
 
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.books.records import LoopTradingRecords
-    from kalshi_cli.services.orders import OrderClient
+    from kalshi_cli.services.orders.context import OrderClient
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.models import Settlement
 

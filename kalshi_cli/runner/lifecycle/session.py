@@ -52,7 +52,7 @@ from kalshi_cli.runner.loop_settings import LoopSettings
 from kalshi_cli.runner.ports import LoopClient, MarketFeed
 from kalshi_cli.runner.schedule.lineup import Lineup, Member
 from kalshi_cli.services.fees import FeeMarketReads
-from kalshi_cli.services.orders import MarketRead
+from kalshi_cli.services.orders.context import MarketRead
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.strategies import get_strategy
 from kalshi_cli.vocabulary.errors import (
@@ -69,7 +69,7 @@ if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.client.pacing import Pacing, TierSetting
     from kalshi_cli.services.metrics import LoopTelemetry
-    from kalshi_cli.services.orders import OrderClient
+    from kalshi_cli.services.orders.context import OrderClient
     from kalshi_cli.store import RetentionPolicy, Store
     from kalshi_cli.venue import LocalVenue
     from kalshi_cli.vocabulary.clock import Clock, Deadline
@@ -226,7 +226,7 @@ def reconcile(
     again, by which time each is found or known never placed. Refused (exit 10) only if one
     is still unknown then: a start refused at once, again and again, would exhaust a
     service manager's restarts (5 in 10 minutes for the shipped unit) within the window."""
-    from kalshi_cli.services.orders import OrderService
+    from kalshi_cli.services.orders.place import OrderService
     from kalshi_cli.services.reconcile import landing_wait_s
 
     service = OrderService(client, store, clock=clock, read_lag_s=read_lag_s)
@@ -387,7 +387,7 @@ def key_subaccount(client: KalshiClient, options: TradeOptions) -> tuple[int | N
     key's orders go to its subaccount and its reads are that one's, whatever the loop assumes,
     so the loop must book what it trades there. A paper session is not asked: its orders and
     reads are its local venue's, whose subaccounts are its own."""
-    from kalshi_cli.services.orders import order_subaccount
+    from kalshi_cli.services.orders.context import order_subaccount
 
     if options.subaccount is not None or options.paper:
         return None
@@ -466,7 +466,7 @@ def build_loop(
     pause_file: Path | None = None,
 ) -> TradeLoop:
     """Reconciled state in, a loop ready to tick out (no network beyond `parts.client`)."""
-    from kalshi_cli.services.orders import OrderService
+    from kalshi_cli.services.orders.place import OrderService
 
     lineup = resolve_lineup(options, config)
     limits = config.limits

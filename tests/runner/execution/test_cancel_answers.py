@@ -14,12 +14,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from kalshi_cli.client.requests import CancelResult
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.strategies import Cancel
 from kalshi_cli.vocabulary.errors import BadRequestError, NotFoundError, ServerError
-from kalshi_cli.vocabulary.models import Order
+from kalshi_cli.vocabulary.models import ZERO, Order
 from tests.runner.execution.test_amend_answers import (
     _a_failure_of_the_call_sent_meanwhile_trips_safe_mode,
     _answered_while_out,
@@ -134,6 +136,46 @@ def test_a_cancel_refused_for_an_order_ended_meanwhile_writes_what_the_read_show
     assert row is not None
     assert (row.status, row.filled, row.remaining) == ("canceled", Decimal(filled), 0)
     assert rig.loop.executor.fills_due is bool(filled)
+
+
+def _amended_and_filled_elsewhere(rig: Rig, order_id: str) -> None:
+    """Reads of the order show it amended (to 0.45 for 12) and then filled whole by another
+    process, none of which the loop heard of."""
+    read = rig.client.get_order
+
+    def amended(order_id: str) -> Order:
+        order = read(order_id)
+        return msgspec.structs.replace(
+            order, status="executed", yes_price=D45, fill_count=Decimal(12), remaining_count=ZERO
+        )
+
+    rig.client.get_order = amended  # type: ignore[method-assign]
+
+
+D45 = Decimal("0.45")
+
+
+def test_a_refused_cancel_is_booked_by_the_loop_as_by_a_person_from_the_same_read(
+    tmp_path: Path,
+) -> None:
+    """One rule books what the read after a refused cancel shows, whoever sent the cancel:
+    the trade loop's row and `kalshi order cancel`'s are the same (the exchange's price and
+    total, not only its status and counts)."""
+    rows = []
+    for who in ("loop", "person"):
+        rig = _rig(tmp_path / who)
+        order_id = _quoted(rig)
+        _amended_and_filled_elsewhere(rig, order_id)
+        _refused(rig)
+        if who == "loop":
+            _cancel(rig, order_id)
+        else:
+            with pytest.raises(BadRequestError, match="executed"):
+                OrderService(rig.client, rig.store).cancels.cancel(order_id)
+        row = rig.store.orders.intent_by_order_id(order_id)
+        assert row is not None
+        rows.append((row.status, row.price, row.count, row.filled, row.remaining))
+    assert rows[0] == rows[1] == ("executed", D45, Decimal(12), Decimal(12), ZERO)
 
 
 def test_a_failed_read_after_a_refused_cancel_counts_toward_the_api_error_guard(

@@ -26,7 +26,7 @@ from kalshi_cli.client.requests import AmendResult
 from kalshi_cli.runner.books.portfolio import OpenOrder
 from kalshi_cli.runner.execution.answers import UNMADE
 from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
-from kalshi_cli.services.orders import Amend
+from kalshi_cli.services.orders.amend import Amend
 from kalshi_cli.store import Store
 from kalshi_cli.store.connection import BUSY_TIMEOUT_SECONDS
 from kalshi_cli.strategies import Intent

@@ -21,12 +21,11 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from kalshi_cli.client.retry import nothing_sent
-from kalshi_cli.services.orders import MarketReads
+from kalshi_cli.services.orders.limits import MarketReads
 from kalshi_cli.vocabulary.errors import (
     ApiError,
     KalshiError,
@@ -37,7 +36,7 @@ from kalshi_cli.vocabulary.errors import (
     UsageError,
     ValidationError,
 )
-from kalshi_cli.vocabulary.models import ZERO, BookSide
+from kalshi_cli.vocabulary.models import ZERO
 from kalshi_cli.vocabulary.order_terms import FIELDS, REQUIRED, OrderRequest, TermsError, read_terms
 from kalshi_cli.vocabulary.owners import BATCH
 
@@ -46,7 +45,7 @@ if TYPE_CHECKING:
 
     from kalshi_cli.client.batch_orders import BatchItem
     from kalshi_cli.client.requests import CreateOrder
-    from kalshi_cli.services.orders import Exposure, OrderService, PreparedOrder
+    from kalshi_cli.services.orders.place import OrderService, PreparedOrder
     from kalshi_cli.store import IntentRecord
 
 _NAMESPACE = uuid.UUID("6f1c9a52-3b7e-4d0a-9c61-2f5e8b0d4a17")
@@ -164,6 +163,21 @@ def read_batch(path: Path, *, now: float) -> list[BatchRow]:
 def _csv_records(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip() for h in reader.fieldnames or []]
+    _check_header(path, header)
+    reader.fieldnames = header
+    records = []
+    for raw in reader:
+        if None in raw:
+            records.append((reader.line_num, {"__extra__": raw[None]}))
+            continue
+        if all(not (v or "").strip() for v in raw.values()):
+            continue  # a blank line
+        records.append((reader.line_num, {k: (v or "").strip() for k, v in raw.items()}))
+    return records
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    """A CSV file's columns: each known, each required one there, none twice."""
     unknown = [h for h in header if h not in FIELDS]
     missing = [h for h in REQUIRED if h not in header]
     # a column twice would be read as its last copy: two `count` columns, 500 contracts
@@ -175,16 +189,6 @@ def _csv_records(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
         if missing:
             parts.append(f"missing column(s) {', '.join(missing)}")
         raise BatchFileError([f"{path}:1: {'; '.join(parts)} (columns: {', '.join(FIELDS)})"])
-    reader.fieldnames = header
-    records = []
-    for raw in reader:
-        if None in raw:
-            records.append((reader.line_num, {"__extra__": raw[None]}))
-            continue
-        if all(not (v or "").strip() for v in raw.values()):
-            continue  # a blank line
-        records.append((reader.line_num, {k: (v or "").strip() for k, v in raw.items()}))
-    return records
 
 
 class _KeysTwice(dict[str, Any]):
@@ -350,42 +354,9 @@ def prepare_batch(
             prepared.append((row, service.prepare(row.request, reads=reads)))
         except (ValidationError, NotFoundError) as exc:
             problems.append(f"{path}:{row.line}: {exc.one_line()}")
-    problems += _batch_position_problems(service, path, prepared, reads)
     if problems:
         raise BatchFileError(problems, code="BATCH_REFUSED")
     return skipped, prepared
-
-
-def _batch_position_problems(
-    service: OrderService,
-    path: Path,
-    prepared: list[tuple[BatchRow, PreparedOrder]],
-    reads: MarketReads,
-) -> list[str]:
-    """The position limit over the batch's rows together (each row alone was checked by
-    `prepare`): the first row of a market that takes it over the limit is named."""
-    limit = service.limits.max_position_per_market
-    if limit is None:
-        return []
-    problems = []
-    extra: dict[str, list[Decimal]] = {}
-    exposures: dict[str, Exposure] = {}
-    for row, order in prepared:
-        ticker = order.create.ticker
-        if ticker not in exposures:
-            exposures[ticker] = reads.get("exposure", ticker, partial(service.exposure, ticker))
-            extra[ticker] = [ZERO, ZERO]
-        bids_asks = extra[ticker]
-        bids_asks[0 if order.create.book_side is BookSide.BID else 1] += order.create.count
-        current = exposures[ticker]
-        after = current.worst_case(bids_asks[0], bids_asks[1])
-        if after > current.worst_case() and after > limit:
-            problems.append(
-                f"{path}:{row.line}: {ticker}: with the rows before it, position plus resting "
-                f"orders would reach {after} contracts, over the limit of {limit}"
-            )
-            bids_asks[0 if order.create.book_side is BookSide.BID else 1] -= order.create.count
-    return problems
 
 
 def send_batch(

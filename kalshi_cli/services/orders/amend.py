@@ -1,0 +1,470 @@
+"""Amending a resting order (a new price, total or expiry), and the rule every change of an
+order the exchange made (an amend, a decrease) is booked by: recorded in flight before it
+leaves, sent once, its answer booked; an answer lost, the order is read once and never sent
+again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import partial
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from kalshi_cli.services.orders.context import recording_allowed
+from kalshi_cli.services.orders.limits import committed_price
+from kalshi_cli.services.reconcile import AMEND_READ, amend_settled_by
+from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING
+from kalshi_cli.vocabulary.errors import (
+    AmendOutcomeUnknown,
+    ApiError,
+    KalshiError,
+    TransportError,
+    ValidationError,
+)
+from kalshi_cli.vocabulary.models import ONE, ZERO, BookSide, Order, Side, fmt_count, fmt_dollars
+from kalshi_cli.vocabulary.order_terms import check_count, check_market_count, check_price
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from kalshi_cli.client.requests import AmendResult
+    from kalshi_cli.services.orders.context import OrderContext
+    from kalshi_cli.services.orders.limits import PreTradeChecks
+    from kalshi_cli.store import IntentRecord
+
+
+@dataclass(frozen=True)
+class Amend:
+    """An amend of one resting order, as the trade loop sends it: the order, its market and
+    book side, the new YES price and the new total (filled so far plus what is to rest, the
+    exchange's `count`), and the id of its record in flight in the state file, which what
+    settles the amend clears (`OrderRepository.settle_amend`)."""
+
+    order_id: str
+    ticker: str
+    book_side: BookSide
+    yes_price: Decimal
+    total: Decimal
+    record: int
+
+
+@dataclass(frozen=True)
+class PreparedAmend:
+    """An amend of one resting order with every local check passed (`OrderAmends.prepare`): the
+    order as the exchange showed it, the side it trades (the state file's; YES for an order it
+    does not hold), and the YES price, total and expiry it would be sent with.
+    What a preview shows is what is sent: both read it from here."""
+
+    order: Order
+    side: Side
+    yes_price: Decimal
+    total: Decimal
+    expiration_time: int | None
+    local: IntentRecord | None
+    # the order's subaccount, where the amend goes (`OrderContext.subaccount_of`)
+    subaccount: int | None = None
+
+    @property
+    def price(self) -> Decimal:
+        """The new price of the side the order trades, as the trader gave it."""
+        return self.yes_price if self.side is Side.YES else ONE - self.yes_price
+
+
+@dataclass(frozen=True)
+class SentAmend:
+    """What an amend's request came back with (`OrderAmends.send`): the exchange's
+    answer, its refusal or a failure before anything left, or an answer lost."""
+
+    result: AmendResult | None = None
+    refused: ApiError | TransportError | ValidationError | None = None
+    lost: AmendOutcomeUnknown | None = None
+
+
+@dataclass(frozen=True)
+class ChangeMade:
+    """An amend or a decrease the exchange answered (`OrderAmends.submit`, `OrderCancels.decrease`):
+    the order read back after it, or, when that read failed, the order as the change's own
+    answer tells it, with `note` saying so. The change is made either way: a failed read after
+    it must not read as a failed change, which a trader or the assistant would take to mean
+    the old terms still stand (and might send it again)."""
+
+    order: Order
+    note: str | None = None
+
+
+# what a change of an order is called, and what it is once made
+_MADE = {"amend": "amended", "decrease": "decreased"}
+
+
+def _as_answered(prepared: PreparedAmend, result: AmendResult) -> Order:
+    """The order as an amend's answer tells it, when it cannot be read back after: the order
+    as read before the amend, under the ids the answer names, at the amend's price, total and
+    expiry. What rests is the answer's when it says (it says when the amend filled or changed
+    what rests), else the new total less what had filled before."""
+    from kalshi_cli.vocabulary.clock import iso_utc
+
+    order, sent = prepared.order, prepared.expiration_time
+    # as the amend was sent: None keeps the expiry, 0 removes it
+    expiry = order.expiration_time if sent is None else iso_utc(sent) if sent else None
+    remaining = result.remaining_count
+    if remaining is None:
+        remaining = prepared.total - order.fill_count
+    remaining = max(remaining, ZERO)
+    # each written as the exchange writes it (0.2200, 5.00), as a read would show it
+    return msgspec.structs.replace(
+        order,
+        order_id=result.order_id or order.order_id,
+        client_order_id=result.client_order_id or order.client_order_id,
+        status=RESTING if remaining > 0 else EXECUTED,
+        yes_price=Decimal(fmt_dollars(prepared.yes_price)),
+        fill_count=Decimal(fmt_count(prepared.total - remaining)),
+        remaining_count=Decimal(fmt_count(remaining)),
+        expiration_time=expiry,
+    )
+
+
+def _terms(order: Order) -> str:
+    """An order's state after a change, for a person: what rests and at what YES price."""
+    if order.status != RESTING:
+        return order.status
+    return f"{RESTING}, {fmt_count(order.remaining_count)} at YES {fmt_dollars(order.yes_price)}"
+
+
+@dataclass(frozen=True)
+class AmendOutcome:
+    """An amend the exchange applied, as booked: the order's status after it, what rests
+    (None: the answer left it as it was), what the amend itself filled, and whether the order
+    rests again after fills booked meanwhile had ended it against its old total (`reopened`:
+    the loop's view, which dropped it then, takes it back)."""
+
+    status: str
+    remaining: Decimal | None
+    filled: Decimal
+    reopened: bool = False
+
+
+class OrderAmends:
+    """The amends of an `OrderService`: a person's (`amend`: `prepare`, then `submit`) and the
+    trade loop's (`record`, `send`, then one of the `book*` calls), and the rule both books a
+    change of an order by (`made`, `resolve_change`), a decrease's too."""
+
+    def __init__(self, context: OrderContext, checks: PreTradeChecks) -> None:
+        self._context = context
+        self._checks = checks
+
+    def record(
+        self,
+        order_id: str,
+        *,
+        ticker: str,
+        book_side: BookSide,
+        yes_price: Decimal,
+        rest: Decimal,
+        post_only: bool | None,
+        check: Callable[[], None] | None = None,
+    ) -> Amend | None:
+        """An amend's first step: recorded in flight (and in the order's history) before it
+        is sent, the trading state read in the same transaction (TradingHaltedError, and
+        nothing written, unless it allows adding exposure: a new price or size may add some),
+        and then `check`, as `record_intent` takes it.
+        The amend names the new total, what the state file says filled plus `rest`; None when
+        the state file has no resting order by that id, or (`post_only` given: a requote,
+        which must keep the order's terms) none on the terms an amend keeps (good till
+        cancelled, not reduce only, `post_only` as the new quote wants): nothing may be sent
+        then. From here the amend is in doubt until one of the `book*` calls (or a read,
+        `settle_amends`) settles it."""
+        recorded = self._context.store.record_amend_if_allowed(
+            order_id,
+            price=yes_price,
+            rest=rest,
+            post_only=post_only,
+            allowed=partial(recording_allowed, reduce_only=False, check=check),
+        )
+        if recorded is None:
+            return None
+        return Amend(order_id, ticker, book_side, yes_price, recorded.total, recorded.id)
+
+    def send(self, amend: Amend) -> SentAmend:
+        """An amend's exchange part alone (no state file): the request sent once (the client
+        resends it only when it certainly did not leave). The trade loop makes this call off
+        its deciding path and books it with `book`."""
+        try:
+            result = self._context.client.orders.amend_order(
+                amend.order_id,
+                ticker=amend.ticker,
+                book_side=amend.book_side,
+                price=amend.yes_price,
+                count=amend.total,
+            )
+        except AmendOutcomeUnknown as exc:
+            return SentAmend(lost=exc)
+        # a ValidationError is the client's refusal before anything left: a refusal too
+        except (ApiError, TransportError, ValidationError) as exc:
+            return SentAmend(refused=exc)
+        return SentAmend(result=result)
+
+    def book_refused(self, amend: Amend, exc: KalshiError) -> None:
+        """An amend refused (by the exchange, or by the client before anything left): settled,
+        the order as it was, and its history says so after the row `record` wrote before
+        it was to leave."""
+        what = "refused" if isinstance(exc, ApiError) else "not sent"
+        self._context.store.orders.settle_amend(amend.record, f"amend {what}: {exc.message}")
+
+    def book_unsent(self, amend: Amend, why: str) -> None:
+        """An amend dropped before it was sent (the loop stopping): settled as
+        `book_refused` settles a refusal."""
+        self._context.store.orders.settle_amend(amend.record, f"amend not sent: {why}")
+
+    def book_read(self, amend: Amend, note: str) -> None:
+        """An amend whose answer was lost, settled by a read of its order (the trade loop's
+        lookups, runner/execution/amends.py; `amend`'s read after a lost answer): the read is
+        booked already; `note` says in the order's history what it showed."""
+        self._context.store.orders.settle_amend(amend.record, note)
+
+    def book(self, amend: Amend, result: AmendResult) -> AmendOutcome:
+        """An amend the exchange applied, in the state file: settled, and the order keeps its
+        row (its client order id, order id and strategy) and takes the new price and total,
+        and what rests when the answer says (it says only when the amend filled or changed
+        what rests). What the amend filled comes in with the fills read next.
+
+        The answer may be booked after other answers about the order that the exchange gave
+        after the amend landed. A row cancelled meanwhile, or executed for the whole new
+        total, stays ended (only its price and total follow). Fills booked meanwhile were
+        counted against the old total: what rests is at most the new total less what the row
+        counts filled, and a row they ended short of the new total rests again."""
+        remaining = result.remaining_count
+        filled = result.fill_count or ZERO
+        orders = self._context.store.orders
+        # one transaction, its writes plain statements of it (no savepoint each): nothing here
+        # catches an error, so any one undoes the whole booking, the record's settling with it
+        with self._context.store.transaction():
+            # whatever the answer changes of the row (perhaps nothing it did not show already)
+            orders.settle_amend(amend.record, savepoint=False)
+            row = orders.status_and_filled(amend.order_id)
+            was, known_filled = row if row is not None else (None, ZERO)
+            if was == CANCELED or (was == EXECUTED and known_filled >= amend.total):
+                orders.update_order(
+                    order_id=amend.order_id,
+                    price=amend.yes_price,
+                    count=amend.total,
+                    savepoint=False,
+                )
+                return AmendOutcome(was, ZERO, filled)
+            reopened = was == EXECUTED
+            if row is not None and (remaining is not None or reopened):
+                left = amend.total - known_filled
+                remaining = left if remaining is None else min(remaining, left)
+            # what rests, when known: none left is executed; else the status is what the row
+            # says (a fill read booked meanwhile may have moved it on)
+            status = None if remaining is None else EXECUTED if remaining <= 0 else RESTING
+            orders.update_order(
+                order_id=amend.order_id,
+                price=amend.yes_price,
+                count=amend.total,
+                remaining_count=remaining,
+                status=status,
+                savepoint=False,
+            )
+        return AmendOutcome(status or RESTING, remaining, filled, reopened and status == RESTING)
+
+    def amend(
+        self,
+        order_id: str,
+        *,
+        price: Decimal | None = None,
+        count: Decimal | None = None,
+        expiration_time: int | None = None,
+    ) -> ChangeMade:
+        """New price (of the side the order trades, as the trader placed it), new total count
+        and/or new expiry (unix seconds; None keeps it, 0 removes it, else in the future):
+        `prepare`'s checks, then `submit`. The order keeps its queue position only
+        when the amend changes just the expiry or lowers the count at the same price (Kalshi's
+        rule, API 3.31.0)."""
+        prepared = self.prepare(order_id, price=price, count=count, expiration_time=expiration_time)
+        return self.submit(prepared)
+
+    def prepare(
+        self,
+        order_id: str,
+        *,
+        price: Decimal | None = None,
+        count: Decimal | None = None,
+        expiration_time: int | None = None,
+    ) -> PreparedAmend:
+        """Every local check of an amend, sending nothing: validated against the market's grid
+        and the clock, and the limits a new order meets. A new price can cross the book and a
+        new count can grow the order, so it needs trading to be ACTIVE."""
+        if expiration_time is not None and (
+            expiration_time < 0 or 0 < expiration_time <= self._context.now()
+        ):
+            raise ValidationError(
+                f"expiration time {expiration_time} is not in the future",
+                code="EXPIRY_IN_THE_PAST",
+                hint="give a future time, or 0 to remove the expiry",
+            )
+        self._context.check_trading(reduce_only=False, what="no order can be amended")
+        order = self._context.resting(order_id, "amended")
+        local = self._context.local(order_id)
+        subaccount = self._context.subaccount_of(order_id, local, order)
+        side = local.side if local else Side.YES
+        market = self._context.client.markets.get_market(order.ticker)
+        yes_price = order.yes_price
+        if price is not None:
+            check_price(market, price)
+            yes_price = price if side is Side.YES else ONE - price
+        total = order.fill_count + order.remaining_count if count is None else count
+        check_count(total)
+        check_market_count(market, total, what="new total count")
+        if total <= order.fill_count:
+            raise ValidationError(
+                f"new total count {total} must exceed the {order.fill_count} already filled",
+                code="COUNT_TOO_LOW",
+                hint="use `kalshi order decrease` or `cancel` to shrink an order",
+            )
+        # the same limits as a new order: a higher price or a bigger count commits more money
+        committed = committed_price(order.book_side, yes_price)
+        self._checks.check_order_cost(order.ticker, order.book_side, total, committed)
+        growth = total - order.fill_count - order.remaining_count
+        if growth > 0:
+            self._checks.check_position(order.ticker, order.book_side, growth)
+        return PreparedAmend(order, side, yes_price, total, expiration_time, local, subaccount)
+
+    def submit(
+        self, prepared: PreparedAmend, *, check: Callable[[], None] | None = None
+    ) -> ChangeMade:
+        """Record, send once, record the answer, of an amend `prepare` checked. `check`:
+        as `record` takes it; asked alone when the state file holds no resting order to
+        record the amend on (nothing it reads is then written with the amend)."""
+        order, local = prepared.order, prepared.local
+        order_id, yes_price, total = order.order_id, prepared.yes_price, prepared.total
+        recorded: Amend | None = None
+        if local is not None and local.status == RESTING:
+            # written in the order's history before it leaves, as the trade loop's amends are
+            # (`record`); an order the state file does not hold resting is copied in from
+            # the exchange's answer below
+            recorded = self.record(
+                order_id,
+                ticker=order.ticker,
+                book_side=order.book_side,
+                yes_price=yes_price,
+                rest=total - local.filled,
+                post_only=None,  # whatever its terms: the person amends this order
+                check=check,
+            )
+        elif check is not None:
+            check()
+        try:
+            result = self._context.client.orders.amend_order(
+                order_id,
+                ticker=order.ticker,
+                book_side=order.book_side,
+                price=yes_price,
+                count=total,
+                expiration_time=prepared.expiration_time,
+                subaccount=prepared.subaccount,
+            )
+        except AmendOutcomeUnknown as exc:
+            return self.resolve_change("amend", exc, yes_price, total, recorded)
+        except (ApiError, TransportError, ValidationError) as exc:
+            # refused, or certainly not sent: the order is as it was, and its history says so
+            if recorded is not None:
+                self.book_refused(recorded, exc)
+            raise
+
+        def book() -> None:
+            if recorded is not None:
+                self.book(recorded, result)  # as the trade loop books its amends' answers
+
+        return self.made("amend", order_id, _as_answered(prepared, result), book)
+
+    def made(
+        self,
+        change: str,
+        order_id: str,
+        answered: Order,
+        book: Callable[[], None],
+        *,
+        read: bool = True,
+    ) -> ChangeMade:
+        """The one rule for a change of an order the exchange made (an amend, a decrease): it is
+        made, whatever comes after. `book` books it in the state file; the order is then read
+        back and copied in (`read`; False when `answered` is a read already: an amend whose
+        answer was lost, found made). A read that fails leaves the order as the answer tells
+        it (`answered`), with a note: the change is booked, the read would only show it, and
+        `kalshi reconcile` brings the order in as it is. A state file that cannot take the
+        booking, or the read's copy, raises OrderNotRecorded saying the change WAS MADE, as an
+        order placed and not recorded does: its own error ("locked; try again") would read as
+        the change not made."""
+        from kalshi_cli.store import OrderNotRecorded, StoreError
+
+        shown = answered
+        try:
+            book()
+            if not read:
+                return ChangeMade(shown)
+            try:
+                shown = self._context.client.orders.get_order(order_id)
+            except (ApiError, TransportError) as exc:
+                return ChangeMade(
+                    answered,
+                    f"{_MADE[change]}; could not read the order back: {exc.message} (the order "
+                    f"shown is the {change}'s own answer)",
+                )
+            self._context.copy_in(shown)
+        except StoreError as exc:
+            raise OrderNotRecorded(
+                f"{change} of order {order_id} WAS MADE ({_terms(shown)}), but the state file "
+                f"could not record it: {exc.message}",
+                hint=f"do not {change} it again; `kalshi reconcile` records it once the state "
+                "file can be written",
+                client_order_id=shown.client_order_id,
+                order_id=shown.order_id,
+                remaining=shown.remaining_count if shown.status == RESTING else ZERO,
+            ) from exc
+        return ChangeMade(shown)
+
+    def resolve_change(
+        self,
+        change: str,
+        exc: AmendOutcomeUnknown,
+        price: Decimal,
+        total: Decimal,
+        recorded: Amend | None = None,
+    ) -> ChangeMade:
+        """An amend or a decrease (`change`) without a clear answer is never sent again: the
+        order is read once. Showing the new price and total count (a decrease keeps the price
+        and takes the total down), it is done; otherwise it stays unknown (the exchange may not
+        have done it, or a read can lag a write), and the person is told what it shows now,
+        also when the state file cannot record the read.
+        An amend's record in flight is settled as reconcile's step 5 settles one
+        (`amend_settled_by`: also when the order no longer rests); otherwise it stays in doubt
+        for that step."""
+        from kalshi_cli.store import StoreError
+
+        try:
+            order = self._context.client.orders.get_order(exc.order_id)
+        except (ApiError, TransportError):
+            raise exc from None
+
+        def book() -> None:
+            self._context.copy_in(order)
+            if recorded is not None and amend_settled_by(order, price, total):
+                self.book_read(recorded, AMEND_READ)
+
+        if order.yes_price == price and order.fill_count + order.remaining_count == total:
+            # made, and the read that found it is the one after it
+            return self.made(change, exc.order_id, order, book, read=False)
+        shown = order.fill_count + order.remaining_count
+        message = (
+            f"{exc.message}; the exchange now shows {order.status} at "
+            f"{fmt_dollars(order.yes_price)} for {fmt_count(shown)}"
+        )
+        try:
+            book()
+        except StoreError as unrecorded:
+            # still unknown, whatever the state file does: its own error ("locked; try
+            # again") would read as the change refused, which a person would send again
+            message += f", and the state file could not record that: {unrecorded.message}"
+        raise AmendOutcomeUnknown(message, order_id=exc.order_id) from exc

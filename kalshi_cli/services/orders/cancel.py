@@ -1,0 +1,184 @@
+"""Taking an order off the book: cancelling it, or decreasing it (which keeps its place in the
+queue; to none, cancels it)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import partial
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from kalshi_cli.services.reconcile import book_cancel
+from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING
+from kalshi_cli.vocabulary.errors import (
+    AmendOutcomeUnknown,
+    ApiError,
+    BadRequestError,
+    NotFoundError,
+    TransportError,
+    ValidationError,
+)
+from kalshi_cli.vocabulary.models import ZERO, Order, fmt_count
+
+if TYPE_CHECKING:
+    from kalshi_cli.client.requests import DecreaseResult
+    from kalshi_cli.services.orders.amend import ChangeMade, OrderAmends
+    from kalshi_cli.services.orders.context import OrderContext
+    from kalshi_cli.store import IntentRecord
+
+
+def _as_decreased(order: Order, result: DecreaseResult) -> Order:
+    """The order as a decrease's answer tells it, when it cannot be read back after: the order
+    as read before the decrease, with what rests now; none left, cancelled (a decrease to none
+    cancels the order)."""
+    remaining = max(result.remaining_count, ZERO)
+    return msgspec.structs.replace(
+        order,
+        status=RESTING if remaining > 0 else CANCELED,
+        remaining_count=Decimal(fmt_count(remaining)),
+    )
+
+
+class OrderCancels:
+    """The cancels and decreases of an `OrderService`. A decrease is a change of an order
+    booked by the amends' rule (`OrderAmends.made`, `OrderAmends.resolve_change`)."""
+
+    def __init__(self, context: OrderContext, amends: OrderAmends) -> None:
+        self._context = context
+        self._amends = amends
+
+    def cancel_market(self, ticker: str) -> dict[str, Decimal]:
+        """Cancel each resting order of one market (of the subaccount orders go to) through
+        `cancel`: order id -> contracts taken off the book. Nothing is halted."""
+        number = self._context.subaccount()
+        client = self._context.client
+        own = client if number is None else client.on_subaccount(number)
+        resting = own.orders.iter_orders(ticker=ticker, status="resting")
+        return {order.order_id: self.cancel(order.order_id) for order in list(resting)}
+
+    def cancel(self, order_id: str) -> Decimal:
+        """Cancel one order; returns the contracts taken off the book.
+
+        A refusal (404, or 400 not resting) says only that the order no longer rests: Kalshi
+        answers it alike for an order cancelled (a retried cancel whose first attempt worked),
+        filled first, or unknown. The order itself says which, but a read can lag the write that
+        ended it: a read still showing it resting is taken again once the read lag has passed
+        since the refusal. Cancelled: done (nothing more taken off the book). Executed: it is
+        not reported as cancelled."""
+        local = self._context.local(order_id)
+        ticker = local.ticker if local else None
+        where = self._context.subaccount_of(order_id, local)
+        try:
+            try:
+                result = self._context.client.orders.cancel_order(
+                    order_id, ticker=ticker, subaccount=where
+                )
+            except NotFoundError:
+                # not on the subaccount tried: an order the state file does not hold, or
+                # holds on another subaccount than the exchange names, is cancelled where the
+                # exchange names (cancelling twice is harmless)
+                elsewhere = self._other_subaccount(order_id, local, tried=where)
+                if elsewhere is None:
+                    raise
+                result = self._context.client.orders.cancel_order(
+                    order_id, ticker=ticker, subaccount=elsewhere
+                )
+        except (BadRequestError, NotFoundError) as exc:
+            order = self._read_after_refusal(order_id, refused_at=self._context.now())
+            if order.status == "resting":
+                raise type(exc)(
+                    f"{exc.message}; the exchange still shows order {order_id} resting "
+                    f"{self._context.read_lag_s:g}s after refusing to cancel it",
+                    status=exc.status,
+                    code=exc.code,
+                    hint="look again with `kalshi order show`; `kalshi reconcile` settles it",
+                ) from exc
+            book_cancel(self._context.store, order_id, order, subaccount=self._context.subaccount)
+            if order.status == EXECUTED:
+                filled = fmt_count(order.fill_count)
+                raise type(exc)(
+                    f"order {order_id} was not cancelled: it executed ({filled} filled) before "
+                    "the cancel reached it",
+                    status=exc.status,
+                    code=exc.code,
+                ) from exc
+            return ZERO
+        book_cancel(self._context.store, order_id)
+        return result.reduced_by
+
+    def _other_subaccount(
+        self, order_id: str, local: IntentRecord | None, *, tried: int | None
+    ) -> int | None:
+        """The subaccount of a resting order that is not the one a write `tried` (None: the
+        client's, else 0), if any, by `OrderContext.subaccount_of` over a read of the order."""
+        try:
+            order = self._context.client.orders.get_order(order_id)
+        except (ApiError, TransportError):
+            return None
+        if order.status != "resting":
+            return None
+        number = self._context.subaccount_of(order_id, local, order)
+        if number is None:
+            return None
+        return None if number == (tried if tried is not None else 0) else number
+
+    def _read_after_refusal(self, order_id: str, *, refused_at: float) -> Order:
+        """The order once a read can reflect the write that made it stop resting."""
+        order = self._context.client.orders.get_order(order_id)
+        if order.status != "resting":
+            return order  # cancelled and executed are final: no lag can undo them
+        wait = refused_at + self._context.read_lag_s - self._context.now()
+        if wait > 0:
+            self._context.sleep(wait)
+        return self._context.client.orders.get_order(order_id)
+
+    def decrease(
+        self, order_id: str, *, by: Decimal | None = None, to: Decimal | None = None
+    ) -> ChangeMade:
+        """Take contracts off a resting order, `by` so many or `to` so many left (0 cancels
+        it); it keeps its place in the queue. Answered, the decrease is made and booked from
+        its answer (`OrderAmends.made`); its answer lost, it is never sent again, and the order
+        read once says whether it was made (`OrderAmends.resolve_change`, an amend's rule)."""
+        if (by is None) == (to is None):
+            raise ValidationError("give exactly one of --by or --to", code="DECREASE_ARGS")
+        amount = by if by is not None else to
+        assert amount is not None
+        if amount < 0 or (by is not None and by == 0):
+            raise ValidationError(
+                f"decrease amount must be positive, got {amount}", code="COUNT_NOT_POSITIVE"
+            )
+        order = self._context.resting(order_id, "decreased")
+        subaccount = self._context.subaccount_of(order_id, self._context.local(order_id), order)
+        try:
+            result = self._context.client.orders.decrease_order(
+                order_id, reduce_by=by, reduce_to=to, subaccount=subaccount
+            )
+        except AmendOutcomeUnknown as exc:
+            # made, the order keeps its price and its total comes down by what was taken off
+            # (fills move contracts from resting to filled, never out of the total)
+            left = order.remaining_count - by if by is not None else amount
+            return self._amends.resolve_change(
+                "decrease", exc, order.yes_price, order.fill_count + left
+            )
+        book = partial(self._book_decrease, order_id, result.remaining_count)
+        return self._amends.made("decrease", order_id, _as_decreased(order, result), book)
+
+    def _book_decrease(self, order_id: str, remaining: Decimal) -> None:
+        """A decrease the exchange applied, in the state file, as a read of the order after it
+        would book it: what rests is the answer's, and the total what the row counts filled
+        plus that; none left, the order is cancelled (a decrease to none cancels it) and keeps
+        its total, as a cancel booked does. A row that no longer rests (fills or a cancel
+        booked meanwhile ended it) stays ended; an order the state file does not hold is left
+        to the read after it."""
+        orders = self._context.store.orders
+        with self._context.store.transaction():
+            row = orders.status_and_filled(order_id)
+            if row is None or row[0] != RESTING:
+                return
+            if remaining <= 0:
+                orders.mark_cancelled(order_id)
+            else:
+                orders.update_order(
+                    order_id=order_id, remaining_count=remaining, count=row[1] + remaining
+                )

@@ -1,0 +1,229 @@
+"""What every part of an `OrderService` works over: the exchange's calls it makes (by area,
+`OrderClient`), and the `OrderContext` of one client, one state file and one clock, with the
+reads and writes placing, amending and cancelling share: the trading state, an order read
+before it is changed, the subaccount a change goes to, an order read copied in."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Protocol
+
+from kalshi_cli.risk.state import TradingState
+from kalshi_cli.services.fees import FeeMarketReads
+from kalshi_cli.services.reconcile import FillReads, OrderReads, ReconcileClient, apply_order
+from kalshi_cli.vocabulary.errors import NotFoundError, TradingHaltedError, ValidationError
+from kalshi_cli.vocabulary.models import BookSide, Market, Order
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from kalshi_cli.client.requests import (
+        AmendResult,
+        CancelResult,
+        CreateOrder,
+        CreateOrderResult,
+        DecreaseResult,
+    )
+    from kalshi_cli.store import IntentRecord, Store, TradingStateRecord
+    from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.models import Balance, Position
+
+
+class MarketRead(FeeMarketReads, Protocol):
+    """The market reads the order service makes (a client's `markets`): the market, and for a
+    buy that takes, its event and series (their fees)."""
+
+    def get_market(self, ticker: str) -> Market: ...
+
+
+class OrderPortfolio(FillReads, Protocol):
+    """The portfolio reads the order service makes beside reconciliation's."""
+
+    def get_balance(self) -> Balance: ...
+
+    def get_positions(self, *, ticker: str | None = ...) -> list[Position]: ...
+
+
+class OrderCalls(OrderReads, Protocol):
+    """The order calls the order service makes beside reconciliation's reads."""
+
+    def create_order(self, request: CreateOrder) -> CreateOrderResult: ...
+
+    def find_order_by_client_id(self, client_order_id: str, ticker: str) -> Order | None: ...
+
+    def cancel_order(
+        self, order_id: str, *, ticker: str | None = ..., subaccount: int | None = ...
+    ) -> CancelResult: ...
+
+    def amend_order(
+        self,
+        order_id: str,
+        *,
+        ticker: str,
+        book_side: BookSide,
+        price: Decimal,
+        count: Decimal,
+        updated_client_order_id: str | None = ...,
+        expiration_time: int | None = ...,
+        subaccount: int | None = ...,
+    ) -> AmendResult: ...
+
+    def decrease_order(
+        self,
+        order_id: str,
+        *,
+        reduce_by: Decimal | None = ...,
+        reduce_to: Decimal | None = ...,
+        subaccount: int | None = ...,
+    ) -> DecreaseResult: ...
+
+
+class OrderClient(ReconcileClient, Protocol):
+    """What an `OrderService` asks of the exchange, by area: reconciliation's reads and the
+    order calls it makes, and no more. The `KalshiClient` is one; the local venue's client and
+    a test's fake exchange are others."""
+
+    def on_subaccount(self, subaccount: int | None) -> OrderClient: ...
+
+    @property
+    def markets(self) -> MarketRead: ...
+
+    @property
+    def portfolio(self) -> OrderPortfolio: ...
+
+    @property
+    def orders(self) -> OrderCalls: ...
+
+
+class OrderContext:
+    """One client, one state file, one clock and the read lag between them: what the parts of
+    an `OrderService` (its checks, amends and cancels) share, and the reads and writes they
+    make alike."""
+
+    def __init__(
+        self, client: OrderClient, store: Store, clock: Clock | None, read_lag_s: float
+    ) -> None:
+        """`read_lag_s`: how long a read of orders may lag a write (`read_lag`,
+        kalshi_cli/services/reconcile.py)."""
+        self.client = client
+        self.store = store
+        self.clock = clock
+        self.read_lag_s = read_lag_s
+
+    def now(self) -> float:
+        """The wall time the service stamps its records with (its clock's, if it has one)."""
+        if self.clock is not None:
+            return self.clock.wall()
+        import time
+
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        """A wait on the service's clock (a test's manual clock moves instead)."""
+        from kalshi_cli.vocabulary.clock import SystemClock
+
+        (self.clock or SystemClock()).sleep(seconds)
+
+    def copy_in(self, order: Order) -> bool:
+        """An order read from the exchange, in the state file. One placed elsewhere that names
+        no subaccount is imported on the one an order placed now goes to (a restricted key's
+        own), asked only when there is one to import."""
+        return apply_order(self.store, order, now=self.now(), subaccount=self.subaccount)
+
+    def subaccount(self) -> int | None:
+        """The subaccount an order placed now goes to (`order_subaccount`)."""
+        return order_subaccount(self.client)
+
+    def check_trading(self, *, reduce_only: bool, what: str) -> None:
+        state = self.store.trading.trading_state()
+        check_trading_state(state.state, state.reason, reduce_only=reduce_only, what=what)
+
+    def local(self, order_id: str) -> IntentRecord | None:
+        """The state file's row of order `order_id`, if it holds one."""
+        return self.store.orders.intent_by_order_id(order_id)
+
+    def subaccount_of(
+        self, order_id: str, local: IntentRecord | None, order: Order | None = None
+    ) -> int | None:
+        """The subaccount a cancel, amend or decrease of order `order_id` goes to, one rule for
+        the three: the one the order names (`order`, a read of it), else the one the state file
+        placed it on (`local`, its row), else the client's (None: the exchange's default).
+        The exchange reads a write naming no subaccount as subaccount 0's, and names an order's
+        subaccount to direct members only. A subaccount the client was told to act on
+        (`--subaccount N`) that is not the order's is refused here, before anything is sent:
+        the write would be refused as not found, or act where the person did not say."""
+        known, said = (order.subaccount, "as the exchange shows it") if order else (None, "")
+        if known is None and local is not None:
+            known, said = local.subaccount, "as the state file placed it"
+        named = self.client.subaccount
+        if known is not None and named is not None and known != named:
+            raise ValidationError(
+                f"order {order_id} is on subaccount {known} ({said}), not on subaccount {named}",
+                code="OTHER_SUBACCOUNT",
+                hint=f"leave out --subaccount, or give --subaccount {known}; `kalshi reconcile` "
+                "corrects a state file that places an order where the exchange does not",
+            )
+        return named if known is None else known
+
+    def resting(self, order_id: str, done: str) -> Order:
+        """The order, looked up before it is changed: an unknown id and an order that no longer
+        rests are refused in words here rather than as the exchange's bare error."""
+        order = self.client.orders.get_order(order_id)
+        if order.status != "resting":
+            raise ValidationError(
+                f"order {order_id} is {order.status}; only resting orders can be {done}",
+                code="ORDER_NOT_RESTING",
+            )
+        return order
+
+
+def open_market(client: OrderClient, ticker: str) -> Market:
+    """The market, open for trading: an unknown ticker exits NOT_FOUND, as for every command
+    given one (docs/exit-codes.md); a market not open is refused with MARKET_NOT_OPEN."""
+    try:
+        market = client.markets.get_market(ticker)
+    except NotFoundError:
+        raise NotFoundError(
+            f"unknown ticker {ticker}",
+            status=404,
+            code="UNKNOWN_TICKER",
+            hint="`kalshi markets` lists tickers",
+        ) from None
+    if not market.is_open:
+        raise ValidationError(
+            f"{market.ticker} is {market.status}, not open for trading", code="MARKET_NOT_OPEN"
+        )
+    return market
+
+
+def recording_allowed(
+    state: TradingStateRecord, *, reduce_only: bool, check: Callable[[], None] | None
+) -> None:
+    """What an intent or an amend is recorded only if: the trading state allows it, then the
+    caller's own `check` (`OrderService.record_intent`), both inside the recording's
+    transaction."""
+    check_trading_state(state.state, state.reason, reduce_only=reduce_only, what="not sent")
+    if check is not None:
+        check()
+
+
+def check_trading_state(state: str, reason: str, *, reduce_only: bool, what: str) -> None:
+    """Raise TradingHaltedError unless `state` allows the order (`TradingState.allows`: ACTIVE
+    anything, REDUCING only a reduce-only order, HALTED and SAFE_MODE nothing)."""
+    if not TradingState(state).allows(reduce_only=reduce_only):
+        raise TradingHaltedError(
+            f"trading is {state} ({reason}); {what}",
+            hint="`kalshi status` shows why; `kalshi resume` lifts it",
+        )
+
+
+def order_subaccount(client: OrderClient, *, strict: bool = False) -> int | None:
+    """The subaccount an order placed now goes to: the client's, else the one its API key is
+    restricted to, else 0 (`own_subaccount`, client/subaccounts.py); None when that cannot be
+    told (`strict`: an exchange that could not answer raises its error). A client without
+    `own_subaccount` (the local venue's, a test's fake) has no key restrictions: 0."""
+    if client.subaccount is not None:
+        return client.subaccount
+    # the KalshiClient's key may be restricted; the protocol's other clients have no keys
+    find: Callable[..., int | None] | None = getattr(client, "own_subaccount", None)
+    return 0 if find is None else find(strict=strict)

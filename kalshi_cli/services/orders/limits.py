@@ -1,0 +1,407 @@
+"""The checks an order meets before it is sent, whoever sends it: its market's terms, the
+trading state, the balance, and the config's limits (`limits:`), counted against what the
+exchange holds for the account (`Exposure`) and, for many orders prepared together, read once
+(`MarketReads`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import msgspec
+
+from kalshi_cli.services.fees import load_fee_models
+from kalshi_cli.services.orders.context import order_subaccount
+from kalshi_cli.store.records import PENDING, UNKNOWN
+from kalshi_cli.vocabulary.decode import Range, decode_config
+from kalshi_cli.vocabulary.errors import NotFoundError, ValidationError
+from kalshi_cli.vocabulary.models import (
+    ONE,
+    ZERO,
+    Action,
+    BookSide,
+    FeeModel,
+    FeeModelError,
+    Market,
+    Order,
+    Side,
+    TimeInForce,
+    fmt_count,
+    fmt_money,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from kalshi_cli.config import Located
+    from kalshi_cli.services.orders.context import OrderContext
+    from kalshi_cli.store import IntentRecord
+    from kalshi_cli.vocabulary.decisions import PositionView
+    from kalshi_cli.vocabulary.models import Position
+    from kalshi_cli.vocabulary.order_terms import OrderRequest
+
+_T = TypeVar("_T")
+
+
+class OrderLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Local limits checked before any order is sent (the config's `limits:`); None means no
+    limit. Decoded by `vocabulary.decode`, which refuses an unknown key, a value that is not a
+    finite number, and one that is not positive, at its file and line."""
+
+    max_position_per_market: Annotated[Decimal, Range(gt=0)] | None = None
+    max_order_cost: Annotated[Decimal, Range(gt=0)] | None = None
+
+
+LIMIT_KEYS = tuple(OrderLimits.__struct_fields__)
+
+
+def load_limits(config_path: Path) -> OrderLimits:
+    """The `limits:` section of the config file (values as written, never through a float):
+
+        limits:
+          max_position_per_market: 100   # contracts, position plus resting orders, per side
+          max_order_cost: 50             # dollars: count x the price of the side added
+
+    A missing file or section, or a null value, means no limit. The file is read strictly
+    (`config.read_sections`): a section that is not a mapping, a key set twice, an unknown key,
+    and a value that is not a positive finite number are refused with the file and line.
+    """
+    from kalshi_cli.config import read_sections
+
+    return limits_from(read_sections(config_path))
+
+
+def limits_from(document: Located) -> OrderLimits:
+    """`OrderLimits` from a strictly read config document (see `load_limits`)."""
+    from kalshi_cli.config import section
+
+    return decode_config(OrderLimits, section(document, "limits"), where="limits", what="limit")
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """Worst-case contracts held per side if every resting order of a market filled."""
+
+    position: Decimal
+    resting_bids: Decimal
+    resting_asks: Decimal
+    # of the resting contracts, those of orders of unknown outcome (counted: they may land)
+    unknown: Decimal = ZERO
+
+    def worst_case(self, extra_bid: Decimal = ZERO, extra_ask: Decimal = ZERO) -> Decimal:
+        yes = self.position + self.resting_bids + extra_bid
+        no = -self.position + self.resting_asks + extra_ask
+        return max(yes, no, ZERO)
+
+
+@dataclass(frozen=True)
+class _Holdings:
+    """What the exchange holds for the account (`PreTradeChecks.holdings`)."""
+
+    positions: list[Position]
+    resting: list[Order]
+    unknown: list[IntentRecord]  # this state file's orders of unknown outcome not listed
+
+
+class MarketReads:
+    """The exchange's answers about markets (the market, a position, the exposure), read once
+    for many orders prepared together: a batch file of 100,000 rows naming two markets reads
+    two markets, not 100,000. A refusal is kept as well, so every row naming an unknown
+    ticker is refused without asking again."""
+
+    def __init__(self) -> None:
+        self._answers: dict[tuple[str, str], Any] = {}
+        # what the buys prepared so far may cost at most, spent from the one balance read
+        self.spent = ZERO
+        # the contracts the orders prepared so far add to each market's bids and asks
+        self.added: dict[str, tuple[Decimal, Decimal]] = {}
+
+    def get(self, kind: str, ticker: str, read: Callable[[], _T]) -> _T:
+        key = (kind, ticker)
+        if key not in self._answers:
+            try:
+                self._answers[key] = read()
+            except (ValidationError, NotFoundError) as exc:
+                self._answers[key] = exc
+        answer = self._answers[key]
+        if isinstance(answer, Exception):
+            raise answer
+        result: _T = answer
+        return result
+
+
+class PreTradeChecks:
+    """The limits an order placed or amended is held to, and the exchange's reads they count
+    against (of the subaccount an order placed now goes to)."""
+
+    def __init__(self, context: OrderContext, limits: OrderLimits) -> None:
+        self._context = context
+        self.limits = limits
+
+    def exposure(self, ticker: str) -> Exposure:
+        """The exchange's position plus its resting orders for one market, both of the
+        subaccount an order placed now goes to (the client's, else 0)."""
+        held = self.holdings(ticker)
+        position = ZERO
+        for pos in held.positions:
+            position = pos.position
+        bids = asks = unknown = ZERO
+        for order in held.resting:
+            if order.book_side is BookSide.BID:
+                bids += order.remaining_count
+            else:
+                asks += order.remaining_count
+        for intent in held.unknown:
+            unknown += intent.count
+            if intent.book_side is BookSide.BID:
+                bids += intent.count
+            else:
+                asks += intent.count
+        return Exposure(position, bids, asks, unknown)
+
+    def account_views(self) -> dict[str, PositionView]:
+        """Every market's view as the risk engine's rules count it (risk/rules.py), read from
+        the exchange as `exposure` reads one market: the position and what it cost
+        (`market_exposure_dollars`), every resting order, and the orders of unknown outcome as
+        resting. What an order placed outside a loop (the assistant's) is held to the account's
+        `risk:` limits with, as the loop's are with its own view."""
+        from kalshi_cli.vocabulary.decisions import PositionView, RestingOrder
+        from kalshi_cli.vocabulary.units import from_book
+
+        held = self.holdings(None)
+        costs: dict[str, tuple[Decimal, Decimal]] = {
+            p.ticker: (p.position, p.exposure) for p in held.positions
+        }
+        resting: dict[str, list[RestingOrder]] = {}
+        for order in held.resting:
+            # seen from YES: a rule reads the book side and the price of the side it adds
+            action, price = from_book(order.book_side, order.yes_price, Side.YES)
+            entry = RestingOrder(order.order_id, Side.YES, action, price, order.remaining_count)
+            resting.setdefault(order.ticker, []).append(entry)
+        for intent in held.unknown:
+            action, price = from_book(intent.book_side, intent.price, Side.YES)
+            entry = RestingOrder("", Side.YES, action, price, intent.count)
+            resting.setdefault(intent.ticker, []).append(entry)
+        views: dict[str, PositionView] = {}
+        for ticker in costs.keys() | resting.keys():
+            position, cost = costs.get(ticker, (ZERO, ZERO))
+            views[ticker] = PositionView(
+                ticker,
+                position=position,
+                avg_entry_price=cost / abs(position) if position else ZERO,
+                entry_cost=cost,
+                resting=tuple(resting.get(ticker, ())),
+            )
+        return views
+
+    def holdings(self, ticker: str | None) -> _Holdings:
+        """The exchange's positions and resting orders (of one market, or of every one) of the
+        subaccount an order placed now goes to (the client's, else 0), and this state file's
+        orders there of unknown outcome that the exchange does not list."""
+        # read through a handle naming that subaccount: an order listing that names none covers
+        # every subaccount's (openapi.yaml 3.31.0), and an order names its subaccount to direct
+        # members only (REFERENCE.md), so another's bids could neither be left out nor told
+        # apart; named, the exchange lists this subaccount's alone
+        number = order_subaccount(self._context.client)
+        # not known: read unnamed, which counts every subaccount's orders (never fewer)
+        own = self._context.client if number is None else self._context.client.on_subaccount(number)
+        # read in the direction contracts move: an order of unknown outcome lands and is booked
+        # resting, a resting order fills into the position. Each read comes before the one its
+        # contracts move into, so a move between two reads counts in both, never in neither
+        awaiting = [
+            intent
+            for intent in self._context.store.orders.intents(
+                status=[PENDING, UNKNOWN], ticker=ticker
+            )
+            if number is None or intent.subaccount == number
+        ]
+        resting = list(own.orders.iter_orders(ticker=ticker, status="resting"))
+        positions = [
+            p
+            for p in own.portfolio.get_positions(ticker=ticker)
+            if ticker is None or p.ticker == ticker
+        ]
+        listed = {order.client_order_id for order in resting}
+        # an order of this state file whose answer was lost (or whose run was killed mid-request)
+        # may still land: it counts as resting until the exchange lists it resting or `kalshi
+        # reconcile` settles it, or an order placed beside it meanwhile could pass the limit.
+        # One the exchange has ended counts on at its whole count: only resting orders are
+        # listed (not the account's every order of every day), and a read of the positions may
+        # lag the order's end (reads lag writes). Too much is counted until a reconcile, never
+        # too little.
+        unknown = [intent for intent in awaiting if intent.client_order_id not in listed]
+        return _Holdings(positions, resting, unknown)
+
+    def check_order_cost(
+        self,
+        ticker: str,
+        book_side: BookSide,
+        count: Decimal,
+        price: Decimal,
+        reads: MarketReads | None = None,
+    ) -> None:
+        """`limits.max_order_cost` against count x `price`, the price of the side the order
+        adds (`committed_price`). Contracts that close a position held on the other side
+        release money instead of committing it, so when the whole order is over the limit only
+        its opening part is counted: a stop-out sale is never blocked by this limit."""
+        limit = self.limits.max_order_cost
+        cost = count * price
+        if limit is None or cost <= limit:
+            return
+        position = (reads or MarketReads()).get("position", ticker, lambda: self._position(ticker))
+        # a bid (YES added) closes NO contracts (negative position); an ask closes YES ones
+        closable = max(-position if book_side is BookSide.BID else position, ZERO)
+        opening = max(count - closable, ZERO)
+        if opening * price > limit:
+            raise ValidationError(
+                f"order cost {fmt_money(cost)} is over the maximum order cost {fmt_money(limit)}",
+                code="MAX_ORDER_COST",
+                hint="lower --count or raise limits.max_order_cost",
+            )
+
+    def check_subaccount(self, reads: MarketReads) -> None:
+        """`--subaccount N` names one the account has (0 always is), or the exchange refuses
+        every order to it: the account's subaccounts are read once for all the orders."""
+        number = self._context.client.subaccount
+        if not number:
+            return
+        numbers = reads.get("subaccounts", "", self._subaccount_numbers)
+        if number not in numbers:
+            raise ValidationError(
+                f"the account has no subaccount {number}",
+                code="UNKNOWN_SUBACCOUNT",
+                hint="`kalshi subaccount list` shows them; `kalshi subaccount create` adds the "
+                "next one and `kalshi subaccount transfer` funds it",
+            )
+
+    def _subaccount_numbers(self) -> frozenset[int]:
+        return frozenset(
+            b.subaccount for b in self._context.client.subaccounts.subaccount_balances()
+        )
+
+    def check_balance(
+        self,
+        request: OrderRequest,
+        market: Market,
+        book_side: BookSide,
+        price: Decimal,
+        reads: MarketReads,
+    ) -> None:
+        """A buy costs count x `price` (the price of the side bought), plus the taker fee on
+        every contract for an order that takes or dies now (IOC, FOK), at the market's own fees
+        (`services.fees`: its series' type and multiplier, an event's override, its waiver;
+        read once per market); a GTC order may rest, and the exchange holds it to its cost
+        alone, so only that is checked. A fee it may owe on a later fill, or a fee the model
+        cannot price, is the exchange's to refuse, never ours to guess.
+        Over the balance the exchange reports
+        for the order's subaccount, less what the orders prepared before it (a batch's rows)
+        may cost, it is refused. Sells and reduce-only orders release money and are not held
+        to it, nor the contracts of a buy that close a position held on the other side (the
+        position read only when the whole buy does not fit)."""
+        if request.action is not Action.BUY or request.reduce_only:
+            return
+        fees = None
+        if request.time_in_force is not TimeInForce.GTC:
+            fees = reads.get("fees", market.ticker, lambda: self._fees(market))
+        now = self._context.now()
+
+        def cost(count: Decimal) -> Decimal:
+            if fees is None:
+                return count * price
+            return count * price + fees.fee(count, price, taker=True, at=now)
+
+        need = cost(request.count)
+        available = reads.get("balance", "", self._balance) - reads.spent
+        if need > available:
+            ticker = request.ticker
+            position = reads.get("position", ticker, lambda: self._position(ticker))
+            closable = max(-position if book_side is BookSide.BID else position, ZERO)
+            opening = max(request.count - closable, ZERO)
+            opening_need = cost(opening)
+            if opening_need > available:
+                left = " left" if reads.spent else ""
+                raise ValidationError(
+                    f"buying {fmt_count(request.count)} {request.side.value} at "
+                    f"{fmt_money(price)} costs up to {fmt_money(opening_need)}"
+                    f"{' with the taker fee' if fees is not None else ''}; "
+                    f"the balance{left} is {fmt_money(available)}: short by "
+                    f"{fmt_money(opening_need - available)}",
+                    code="INSUFFICIENT_BALANCE",
+                    hint="lower --count or the price, or fund the account",
+                )
+            need = opening_need
+        reads.spent += need
+
+    def _fees(self, market: Market) -> FeeModel | None:
+        """The market's own fees, or None for fees the model cannot price (the exchange's to
+        hold the order to)."""
+        try:
+            return load_fee_models(self._context.client, [market])[market.ticker]
+        except FeeModelError:
+            return None
+
+    def _balance(self) -> Decimal:
+        """The balance of the subaccount an order placed now goes to (the client's, else the
+        API key's, else 0's), as the exchange reports it."""
+        number = order_subaccount(self._context.client)
+        own = self._context.client if number is None else self._context.client.on_subaccount(number)
+        return own.portfolio.get_balance().balance
+
+    def _position(self, ticker: str) -> Decimal:
+        position = ZERO
+        for pos in self._context.client.portfolio.get_positions(ticker=ticker):
+            if pos.ticker == ticker:
+                position = pos.position
+        return position
+
+    def check_position(
+        self,
+        ticker: str,
+        book_side: BookSide,
+        extra: Decimal,
+        reads: MarketReads | None = None,
+    ) -> Decimal | None:
+        """`limits.max_position_per_market` with `extra` more contracts resting on
+        `book_side`, beside those of the orders `reads` prepared before it in the market (a
+        batch's rows, counted together); returns the worst case after, or None when there is
+        no limit."""
+        limit = self.limits.max_position_per_market
+        if limit is None:
+            return None
+        reads = reads or MarketReads()
+        current = reads.get("exposure", ticker, lambda: self.exposure(ticker))
+        before = reads.added.get(ticker, (ZERO, ZERO))
+        bids = before[0] + (extra if book_side is BookSide.BID else ZERO)
+        asks = before[1] + (extra if book_side is BookSide.ASK else ZERO)
+        after = current.worst_case(bids, asks)
+        if after > current.worst_case() and after > limit:
+            rows = "with the rows before it, " if any(before) else ""
+            text = (
+                f"{ticker}: {rows}position plus resting orders would reach {fmt_count(after)} "
+                f"contracts, over the limit of {limit}"
+            )
+            hint = "lower --count, cancel resting orders, or raise the limit"
+            if current.unknown > 0:
+                text += f" ({fmt_count(current.unknown)} of them in orders of unknown outcome)"
+                hint += "; `kalshi reconcile` settles the orders of unknown outcome"
+            raise ValidationError(text, code="POSITION_LIMIT", hint=hint)
+        reads.added[ticker] = (bids, asks)
+        return after
+
+
+def committed_price(book_side: BookSide, yes_price: Decimal) -> Decimal:
+    """What one contract of an order can cost: the price of the side it adds. A bid buys YES
+    at the YES price; an ask sells YES, which (unless YES is held) opens NO at 1 - price, so
+    `sell yes @ 0.05` can commit 0.95 a contract, not 0.05."""
+    return yes_price if book_side is BookSide.BID else ONE - yes_price
+
+
+def most_cost(count: Decimal, price: Decimal, fees: FeeModel) -> Decimal:
+    """The most `count` contracts at `price` (the price of the side they add,
+    `committed_price`) could cost: their price and the taker fee on every one at the market's
+    fees (`FeeModel.most_fee`: its series' multiplier, an event's override). A fill that takes
+    liquidity pays it, an IOC's or FOK's and a crossing GTC's alike; one that rests pays the
+    maker's, never more."""
+    return count * price + fees.most_fee(count, price)

@@ -1,0 +1,469 @@
+"""Placing orders: never twice, never lost. Every path that writes an order (place, amend,
+decrease, cancel, a batch) goes through the same steps on the same `OrderService`: validate
+locally, record the intent in the state file with the trading state checked in the same
+transaction, send once, record the answer; an answer lost leaves the order `unknown`, looked
+up by its `client_order_id` and never sent again. The service has its parts: its checks
+(`limits`), its amends (`amend`), its cancels and decreases (`cancel`); `reconcile()` runs the
+steps of `services.reconcile`. See docs/orders.md "Never twice, never lost".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from kalshi_cli.services.orders.amend import OrderAmends
+from kalshi_cli.services.orders.cancel import OrderCancels
+from kalshi_cli.services.orders.context import (
+    OrderContext,
+    open_market,
+    order_subaccount,
+    recording_allowed,
+)
+from kalshi_cli.services.orders.limits import (
+    MarketReads,
+    OrderLimits,
+    PreTradeChecks,
+    committed_price,
+)
+from kalshi_cli.services.reconcile import (
+    DEFAULT_READ_LAG_S,
+    ReconcileReport,
+    book_read,
+    listed_subaccounts,
+    reconcile,
+    sync_account_fills,
+)
+from kalshi_cli.vocabulary.errors import (
+    ApiError,
+    OrderOutcomeUnknown,
+    TransportError,
+    ValidationError,
+)
+from kalshi_cli.vocabulary.models import ZERO, Action, Order, Side, fmt_count, fmt_dollars, to_book
+from kalshi_cli.vocabulary.order_terms import (
+    OrderRequest,
+    check_market_count,
+    check_price,
+    check_terms,
+)
+from kalshi_cli.vocabulary.units import fmt_exact_dollars
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
+    from kalshi_cli.services.orders.context import OrderClient
+    from kalshi_cli.store import OrderNotRecorded, Store
+    from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.errors import KalshiError
+
+
+@dataclass(frozen=True)
+class PreparedOrder:
+    request: OrderRequest
+    create: CreateOrder
+    cost: Decimal
+    exposure_after: Decimal | None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "ticker": self.request.ticker,
+            "side": self.request.side.value,
+            "action": self.request.action.value,
+            "price": fmt_dollars(self.request.price),
+            "count": fmt_count(self.request.count),
+            "book_side": self.create.book_side.value,
+            "yes_price": fmt_dollars(self.create.price),
+            "max_cost": fmt_exact_dollars(self.cost),
+            "client_order_id": self.create.client_order_id,
+        }
+
+
+@dataclass
+class PlaceOutcome:
+    client_order_id: str
+    status: str  # resting | executed | canceled | unknown
+    order_id: str | None
+    fill_count: Decimal
+    remaining_count: Decimal
+    average_fill_price: Decimal | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class SentOrder:
+    """What one order's request came back with (`OrderService.send`): the exchange's answer
+    (`result`), its refusal or a failure before anything left (`refused`), or an answer lost
+    (`lost`)."""
+
+    result: CreateOrderResult | None = None
+    refused: ApiError | TransportError | None = None
+    lost: OrderOutcomeUnknown | None = None
+
+
+def placed_unrecorded(
+    client_order_id: str, order_id: str, status: str, remaining: Decimal, exc: KalshiError
+) -> OrderNotRecorded:
+    """An order the exchange placed that the state file could not record (`exc`): it exists,
+    whatever the state file says, and must never read as "not placed" (a person would place it
+    again, and the trade loop withdraws what the error names)."""
+    from kalshi_cli.store import OrderNotRecorded
+
+    return OrderNotRecorded(
+        f"order {client_order_id} WAS PLACED (order id {order_id}, {status}), but the state "
+        f"file could not record it: {exc.message}",
+        hint="do not place it again; `kalshi reconcile` records it once the state file can be "
+        "written",
+        client_order_id=client_order_id,
+        order_id=order_id,
+        remaining=remaining,
+    )
+
+
+def _status_after_create(fill: Decimal, remaining: Decimal, create: CreateOrder) -> str:
+    if remaining > 0:
+        return "resting"
+    if fill >= create.count:
+        return "executed"
+    return "canceled"  # IOC/FOK remainder cancelled
+
+
+class OrderService:
+    """Validated, recorded, never-twice order operations over one client and one state file:
+    placing here; its `checks`, `amends` and `cancels` are its parts."""
+
+    def __init__(
+        self,
+        client: OrderClient,
+        store: Store,
+        *,
+        limits: OrderLimits | None = None,
+        clock: Clock | None = None,
+        read_lag_s: float = DEFAULT_READ_LAG_S,
+    ) -> None:
+        """`read_lag_s`: how long a read of orders may lag a write (`read_lag`,
+        kalshi_cli/services/reconcile.py)."""
+        self.client = client
+        self.store = store
+        self.read_lag_s = read_lag_s
+        self.context = OrderContext(client, store, clock, read_lag_s)
+        self.checks = PreTradeChecks(self.context, limits or OrderLimits())
+        self.amends = OrderAmends(self.context, self.checks)
+        self.cancels = OrderCancels(self.context, self.amends)
+
+    def prepare(self, request: OrderRequest, *, reads: MarketReads | None = None) -> PreparedOrder:
+        """Every local check; raises ValidationError / TradingHaltedError, sends nothing.
+        `reads`: the market reads of orders prepared before this one (a batch's rows), asked
+        again of the exchange only for a market none of them named."""
+        from kalshi_cli.client.requests import CreateOrder
+
+        reads = reads or MarketReads()
+
+        check_terms(request, now=self.context.now())
+        if request.client_order_id and self.store.orders.get_intent(request.client_order_id):
+            raise ValidationError(
+                f"client order id {request.client_order_id} is already in the state file",
+                code="DUPLICATE_CLIENT_ORDER_ID",
+                hint="every order needs a fresh one; leave --client-order-id out for a UUID",
+            )
+        self.context.check_trading(reduce_only=request.reduce_only, what="no new orders")
+        self.checks.check_subaccount(reads)
+        market = reads.get(
+            "market", request.ticker, lambda: open_market(self.client, request.ticker)
+        )
+        check_price(market, request.price)
+        check_market_count(market, request.count)
+        book = to_book(request.side, request.action, request.price)
+        price = committed_price(book.book_side, book.yes_price)
+        cost = request.count * price
+        self.checks.check_order_cost(request.ticker, book.book_side, request.count, price, reads)
+        exposure_after = self.checks.check_position(
+            request.ticker, book.book_side, request.count, reads
+        )
+        # last: it spends the balance
+        self.checks.check_balance(request, market, book.book_side, price, reads)
+        create_kwargs: dict[str, Any] = {
+            "ticker": market.ticker,
+            "book_side": book.book_side,
+            "price": book.yes_price,
+            "count": request.count,
+            "time_in_force": request.time_in_force,
+            "post_only": request.post_only,
+            "reduce_only": request.reduce_only,
+            "expiration_time": request.expiration_time,
+        }
+        if request.client_order_id:
+            create_kwargs["client_order_id"] = request.client_order_id
+        create = CreateOrder(**create_kwargs)
+        return PreparedOrder(request, create, cost, exposure_after)
+
+    def place(
+        self, prepared: PreparedOrder, *, check: Callable[[], None] | None = None
+    ) -> PlaceOutcome:
+        """Record, send once, record the answer. See the module docstring. `check`: as
+        `record_intent` takes it."""
+        req = prepared.request
+        return self.submit(
+            prepared.create,
+            side=req.side,
+            action=req.action,
+            strategy=req.strategy,
+            model_fair=req.model_fair,
+            reason=req.reason,
+            check=check,
+        )
+
+    def submit(
+        self,
+        create: CreateOrder,
+        *,
+        side: Side,
+        action: Action,
+        strategy: str | None = None,
+        model_fair: Decimal | None = None,
+        reason: str | None = None,
+        check: Callable[[], None] | None = None,
+    ) -> PlaceOutcome:
+        """The one path by which an order reaches the exchange (the CLI after `prepare`, the
+        trade loop after its risk engine): intent written first, sent once, answer recorded.
+        A batch (`kalshi order batch`, the trade loop's) takes the same steps through
+        `record_intent`, `record_answer` and `record_unknown`. `check`: as `record_intent`
+        takes it."""
+        self.record_intent(
+            create,
+            side=side,
+            action=action,
+            strategy=strategy,
+            model_fair=model_fair,
+            reason=reason,
+            check=check,
+        )
+        sent = self.send(create)
+        if sent.lost is None:
+            return self.book_sent(create, sent)
+        self.record_unknown(create, sent.lost.message)
+        return self._resolve_after_unknown(create.client_order_id, create.ticker, sent.lost)
+
+    def send(self, create: CreateOrder) -> SentOrder:
+        """Step 3 of `submit`, the exchange's part alone (no state file): the request sent
+        once. The trade loop makes this call off its deciding path (runner/execution/dispatch.py)
+        and books it with `book_sent`."""
+        try:
+            return SentOrder(result=self.client.orders.create_order(create))
+        except OrderOutcomeUnknown as exc:
+            return SentOrder(lost=exc)
+        except (ApiError, TransportError) as exc:
+            return SentOrder(refused=exc)
+
+    def book_sent(self, create: CreateOrder, sent: SentOrder) -> PlaceOutcome:
+        """Step 4 of `submit`: what `send` came back with, in the state file. A refusal marks
+        the intent rejected and is raised again (ApiError, TransportError: nothing reached the
+        exchange, or it said no); an answer lost marks it unknown and is raised again
+        (OrderOutcomeUnknown: `submit` then looks the order up once; the trade loop looks it up
+        with its other orders of unknown outcome, runner/execution/unknown_orders.py)."""
+        if sent.refused is not None:
+            self.store.orders.mark_rejected(create.client_order_id, reason=sent.refused.message)
+            raise sent.refused
+        if sent.lost is not None:
+            self.record_unknown(create, sent.lost.message)
+            raise sent.lost
+        result = sent.result
+        assert result is not None  # one of the three is set (SentOrder)
+        status = _status_after_create(result.fill_count, result.remaining_count, create)
+        self._record_accepted(create.client_order_id, result.order_id, status, result)
+        return PlaceOutcome(
+            create.client_order_id,
+            status,
+            result.order_id,
+            result.fill_count,
+            result.remaining_count,
+            result.average_fill_price,
+        )
+
+    def record_intent(
+        self,
+        create: CreateOrder,
+        *,
+        side: Side,
+        action: Action,
+        strategy: str | None = None,
+        model_fair: Decimal | None = None,
+        reason: str | None = None,
+        subaccount: int | None = None,
+        check: Callable[[], None] | None = None,
+    ) -> None:
+        """Step 2 of `submit`: the intent written as pending, the trading state read in the
+        same transaction (TradingHaltedError, and nothing written, unless it allows the order).
+        The one path by which a new order enters the state file: `order place`, `order batch`
+        and the trade loop's batches all record theirs here. `subaccount`: the one the request
+        names; None is the one the client's orders go to (`order_subaccount`), decided here.
+
+        `check`: a rule of the caller's over the state file, asked after the trading state in
+        the same transaction, which holds the file's write lock: it reads `self.store` and
+        raises to refuse (nothing written). What it reads cannot change before the intent is
+        written, so a limit counted from the state file (the assistant's day budget,
+        agent/tools.py) holds against another process placing at the same moment."""
+        from kalshi_cli.store import IntentRecord
+
+        if subaccount is None:
+            subaccount = order_subaccount(self.client) or 0
+        # the trading state is read in the transaction that records the intent: an order
+        # prepared just before HALTED is refused here, never sent after the kill switch's proof
+        self.store.record_intent_if_allowed(
+            IntentRecord.pending(
+                create,
+                side=side,
+                action=action,
+                subaccount=subaccount,
+                now=self.context.now(),
+                strategy=strategy,
+                model_fair=model_fair,
+                reason=reason,
+            ),
+            partial(recording_allowed, reduce_only=create.reduce_only, check=check),
+        )
+
+    def _record_accepted(
+        self, client_order_id: str, order_id: str, status: str, result: CreateOrderResult
+    ) -> None:
+        """Record the exchange's acceptance. The order exists now, whatever the state file
+        says, so a failure here must never read as "not placed" (a person would place it
+        again)."""
+        from kalshi_cli.store import InvalidTransition, StoreError
+
+        try:
+            try:
+                self.store.orders.mark_sent(
+                    client_order_id,
+                    order_id=order_id,
+                    status=status,
+                    fill_count=result.fill_count,
+                    remaining_count=result.remaining_count,
+                )
+            except InvalidTransition:
+                # another process (a reconcile) answered the intent while the request was in
+                # flight, perhaps "never placed" because the exchange did not have it yet
+                self.store.orders.update_order(
+                    client_order_id=client_order_id,
+                    order_id=order_id,
+                    status=status,
+                    fill_count=result.fill_count,
+                    remaining_count=result.remaining_count,
+                )
+        except StoreError as exc:  # the correction's write failing too
+            raise placed_unrecorded(
+                client_order_id, order_id, status, result.remaining_count, exc
+            ) from exc
+
+    def record_unknown(self, create: CreateOrder, reason: str) -> None:
+        """Mark the intent unknown. The request was sent, so a state file that cannot take
+        the mark must not read as "not placed" either: the order may be on the exchange."""
+        from kalshi_cli.store import OrderNotRecorded, StoreError
+
+        try:
+            self.store.orders.mark_unknown(create.client_order_id, reason=reason)
+        except StoreError as store_exc:
+            raise OrderNotRecorded(
+                f"order {create.client_order_id} MAY HAVE BEEN PLACED ({reason}), and the "
+                f"state file could not record it: {store_exc.message}",
+                hint="do not place it again; `kalshi reconcile` finds it once the state file "
+                "can be written",
+                client_order_id=create.client_order_id,
+                order_id=None,
+                remaining=create.count,
+            ) from store_exc
+
+    def _record_found(self, client_order_id: str, order: Order) -> None:
+        """Record an order found on the exchange after its answer was lost. It exists, so a
+        state file that cannot take it must not leave it unknown to the caller either: the
+        trade loop withdraws what an `OrderNotRecorded` names."""
+        from kalshi_cli.store import StoreError
+
+        try:
+            self.context.copy_in(order)
+        except StoreError as store_exc:
+            status = f"{order.status}, found after its answer was lost"
+            remaining = order.remaining_count if order.status == "resting" else ZERO
+            raise placed_unrecorded(
+                client_order_id, order.order_id, status, remaining, store_exc
+            ) from store_exc
+
+    def _resolve_after_unknown(
+        self, client_order_id: str, ticker: str, exc: OrderOutcomeUnknown
+    ) -> PlaceOutcome:
+        """One lookup by client_order_id; if that fails too, the intent stays unknown."""
+        try:
+            order = self.client.orders.find_order_by_client_id(client_order_id, ticker)
+        except (ApiError, TransportError):
+            order = None
+            found_out = False
+        else:
+            found_out = True
+        if order is not None:
+            self._record_found(client_order_id, order)
+            return PlaceOutcome(
+                client_order_id,
+                order.status,
+                order.order_id,
+                order.fill_count,
+                order.remaining_count,
+                note="the answer was lost; the order was found on the exchange",
+            )
+        note = (
+            "the answer was lost and the order is not on the exchange yet; "
+            "`kalshi reconcile` will settle it"
+            if found_out
+            else "the answer was lost and the exchange could not be asked; run `kalshi reconcile`"
+        )
+        raise OrderOutcomeUnknown(f"{exc.message}; {note}", client_order_id=client_order_id)
+
+    # ---------------------------------------------------------------------------- reconcile
+
+    def reconcile(self, *, since_ts: int | None = None, grace_s: float = 0.0) -> ReconcileReport:
+        """Bring orders, fills and settlements from the exchange into the state file: the four
+        steps of `kalshi_cli.services.reconcile`."""
+        return reconcile(
+            self.client,
+            self.store,
+            clock=self.context.clock,
+            since_ts=since_ts,
+            grace_s=grace_s,
+            read_lag_s=self.read_lag_s,
+            unnamed=lambda: order_subaccount(self.client),
+        )
+
+    def sync_fills(self, *, since_ts: int | None = None) -> int:
+        """Copy the exchange's fills into the state file, listed as a reconcile lists them
+        (`sync_account_fills`: on no subaccount, each subaccount's on its own); returns how
+        many were new."""
+        numbers = listed_subaccounts(self.client)
+        return sync_account_fills(self.client, self.store, since_ts=since_ts, numbers=numbers)[0]
+
+    def now(self) -> float:
+        """The wall time the service stamps its records with (its clock's, if it has one)."""
+        return self.context.now()
+
+    # `kalshi order batch` (orders/batch.py) records its rows' intents, sends them in one
+    # request, and records each answer through these, in the order `submit` keeps for one.
+
+    def sleep(self, seconds: float) -> None:
+        """A wait on the service's clock (a test's manual clock moves instead)."""
+        self.context.sleep(seconds)
+
+    def record_answer(self, create: CreateOrder, result: CreateOrderResult) -> str:
+        """Record the exchange's acceptance of `create`, as `submit` does; returns the status
+        recorded (resting, executed or canceled)."""
+        status = _status_after_create(result.fill_count, result.remaining_count, create)
+        self._record_accepted(create.client_order_id, result.order_id, status, result)
+        return status
+
+    def record_found(self, order: Order) -> None:
+        """Record an order found on the exchange (its fills, status and order id): one whose
+        answer was lost, or one read back after a refusal. A read that shows less than the row
+        already knows (fewer contracts filled, or resting where the row is executed or
+        cancelled: `moves_backwards`) lags a write the row learned from since (reads lag
+        writes), and is not copied in: fills only grow and an ended order never rests again."""
+        book_read(self.store, order, now=self.context.now(), subaccount=self.context.subaccount)

@@ -1,0 +1,148 @@
+"""`kalshi status`: the state file's trading state and why, its orders awaiting an answer, and
+the trade loop of its last heartbeat (paused or not, its lag, its strategies), read-only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kalshi_cli.services.loop_strategies import strategy_names, strategy_rows, strategy_text
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from kalshi_cli.store import HeartbeatRecord
+
+
+@dataclass(frozen=True)
+class TradingStatus:
+    """What `kalshi status` shows: the trading state and why, and the orders awaiting an
+    answer. `exists` is False when there is no state file yet (nothing is created to say so)."""
+
+    state: str
+    reason: str
+    source: str
+    at: float | None  # unix seconds
+    state_file: Path
+    exists: bool
+    open_orders: int = 0
+    unknown_orders: tuple[str, ...] = ()
+    last_heartbeat: str | None = None  # "SOURCE at UNIX_SECONDS", as --json has always had it
+    history: tuple[dict[str, Any], ...] = ()
+    heartbeat_at: float | None = None  # unix seconds of that heartbeat
+    # the subaccount the loop of that heartbeat trades (`kalshi trade --subaccount`), when the
+    # heartbeat names one (a loop before it did not)
+    loop_subaccount: int | None = None
+    # a live trade loop is paused (SIGUSR1 or its pause file): `state` then says PAUSED
+    loop_paused: bool = False
+    # the loop's lag from that heartbeat (docs/trade-loop.md "Lag"), when it reports one
+    loop_lag: dict[str, Any] | None = None
+    # the strategy that loop runs, and how it was named (a built-in, a file, an import path)
+    loop_strategy: str | None = None
+    # a row per strategy of that loop: its name, its open orders, the P&L its fills realized
+    # today (UTC), from the state file
+    strategies: tuple[dict[str, Any], ...] = ()
+
+    def details(self) -> dict[str, Any]:
+        """Everything beside the state itself, as `kalshi status --json` names it."""
+        document: dict[str, Any] = {
+            "state_file": str(self.state_file),
+            "open_orders": self.open_orders,
+            "unknown_orders": len(self.unknown_orders),
+        }
+        if self.exists:
+            document["last_heartbeat"] = self.last_heartbeat
+            if self.loop_subaccount is not None:
+                document["loop_subaccount"] = self.loop_subaccount
+            document["loop_paused"] = self.loop_paused
+            if self.loop_lag is not None:
+                document["loop_lag"] = self.loop_lag
+            if self.loop_strategy is not None:
+                document["loop_strategy"] = self.loop_strategy
+            if self.strategies:
+                document["strategies"] = list(self.strategies)
+            document["history"] = list(self.history)
+        return document
+
+
+def _loop_strategy(beat: HeartbeatRecord | None) -> str | None:
+    """What the trade loop of that heartbeat runs (`loop_strategies.strategy_text`)."""
+    if beat is None or beat.source != "trade":
+        return None
+    return strategy_text(beat.detail)
+
+
+def _loop_subaccount(beat: HeartbeatRecord | None) -> int | None:
+    number = beat.detail.get("subaccount") if beat is not None and beat.source == "trade" else None
+    return number if isinstance(number, int) else None
+
+
+LAG_KEYS = (
+    "lag_p50_s",
+    "lag_p99_s",
+    "lag_max_s",
+    "revisit_max_s",
+    "waiting",
+    "behind",
+    "writes_behind_s",
+)
+
+
+def _loop_lag(beat: HeartbeatRecord | None) -> dict[str, Any] | None:
+    if beat is None or beat.source != "trade" or "revisit_max_s" not in beat.detail:
+        return None
+    return {key: beat.detail.get(key) for key in LAG_KEYS}
+
+
+def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
+    """The state file's trading state, its open orders and the last heartbeat, read-only; the
+    state is PAUSED while a live trade loop (its heartbeat younger than `LIVE_BEAT_S` at `now`,
+    unix seconds) is paused."""
+    from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.clock import SystemClock
+
+    store = Store.open_readonly(state_path)
+    if store is None:
+        return TradingStatus("ACTIVE", "no state file yet", "default", None, state_path, False)
+    with store:
+        row = store.trading.trading_state()
+        open_orders = store.orders.open_orders()
+        beat = store.events.last_heartbeat()
+        loop_beat = (
+            beat if beat is None or beat.source == "trade" else store.events.last_heartbeat("trade")
+        )
+        history = store.trading.trading_state_history(limit=5)
+        wall = SystemClock().wall() if now is None else now
+        names = strategy_names(loop_beat.detail) if loop_beat is not None else []
+        rows = strategy_rows(store, names, open_orders, wall, _loop_subaccount(loop_beat) or 0)
+    shown = (
+        row.state
+        if loop_beat is None
+        else loop_beat.shown_state(row.state, SystemClock().wall() if now is None else now)
+    )
+    paused = shown == "PAUSED"
+    return TradingStatus(
+        shown,
+        "the trade loop is paused (SIGUSR1 or its pause file): no new orders, stop-losses "
+        "still go out"
+        if paused
+        else row.reason,
+        "trade loop" if paused else row.source,
+        row.at,
+        state_path,
+        True,
+        loop_paused=paused,
+        open_orders=len(open_orders),
+        unknown_orders=tuple(
+            i.client_order_id for i in open_orders if i.status in ("pending", "unknown")
+        ),
+        last_heartbeat=None if beat is None else f"{beat.source} at {beat.at:.0f}",
+        heartbeat_at=None if beat is None else beat.at,
+        loop_subaccount=_loop_subaccount(beat),
+        loop_lag=_loop_lag(beat),
+        loop_strategy=_loop_strategy(beat),
+        strategies=rows,
+        history=tuple(
+            {"state": h.state, "reason": h.reason, "source": h.source, "at": h.at} for h in history
+        ),
+    )
