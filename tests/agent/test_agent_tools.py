@@ -782,7 +782,7 @@ def test_a_decrease_with_no_count_is_refused_at_its_preview(tools: AgentTools) -
         ({"count": "-3"}, "COUNT_NOT_POSITIVE"),
         ({"count": "0"}, "COUNT_NOT_POSITIVE"),
         ({"count": "1.001"}, "COUNT_PRECISION"),
-        ({"count": "99999999999999999999"}, "INSUFFICIENT_BALANCE"),
+        ({"count": "99999999999999999999"}, "AMOUNT_TOO_LARGE"),
         ({"price": "0.1_5"}, "NOT_A_NUMBER"),
         ({"price": "0.105"}, "PRICE_OFF_GRID"),
         ({"price": "1"}, "PRICE_OUT_OF_RANGE"),
