@@ -41,7 +41,7 @@ from kalshi_cli.feed import MarketData
 from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.config import TradeSection
-from kalshi_cli.runner.schedule.schedule import quantile
+from kalshi_cli.runner.loop.schedule import quantile
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import Deadline, SystemClock, iso_utc
 from kalshi_cli.vocabulary.keys import load_private_key

@@ -48,7 +48,7 @@ from kalshi_cli.vocabulary.models import ZERO, Market, Orderbook
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.config import StrategyChoice
-    from kalshi_cli.runner.loop import TradeLoop
+    from kalshi_cli.runner.loop.trade_loop import TradeLoop
     from kalshi_cli.strategy_api import Strategy
 
 # the strategy a spec names (`get_strategy`), or the one the command looked it up to once

@@ -29,9 +29,9 @@ if TYPE_CHECKING:
         start_loop,
         trade,
     )
-    from kalshi_cli.runner.lifecycle.summary import Summary
-    from kalshi_cli.runner.loop import TradeLoop
-    from kalshi_cli.runner.loop_settings import LoopSettings
+    from kalshi_cli.runner.loop.settings import LoopSettings
+    from kalshi_cli.runner.loop.summary import Summary
+    from kalshi_cli.runner.loop.trade_loop import TradeLoop
     from kalshi_cli.runner.ports import MarketFeed
 
 # names resolve on first use: `kalshi config show` validates with runner.config alone, and the
@@ -42,8 +42,8 @@ _HOMES = {
     "TradeConfig": "config",
     "TradeOptions": "config",
     "load_trade_config": "config",
-    "TradeLoop": "loop",
-    "LoopSettings": "loop_settings",
+    "TradeLoop": "loop.trade_loop",
+    "LoopSettings": "loop.settings",
     "MarketFeed": "ports",
     "CLIENT_RETRY_BUDGET_S": "lifecycle.session",
     "Parts": "lifecycle.session",
@@ -51,7 +51,7 @@ _HOMES = {
     "build_loop": "lifecycle.session",
     "start_loop": "lifecycle.session",
     "trade": "lifecycle.session",
-    "Summary": "lifecycle.summary",
+    "Summary": "loop.summary",
 }
 
 

@@ -2,7 +2,7 @@
 uses (the constructor chain loop -> executor -> call guard -> unknown orders -> balance hold ->
 fills -> cancels -> amends -> answer book -> sender -> outbox, then the loop's own orders and
 the loop; what several of them share for one purpose is one small record, runner/execution/shared.py
-for the executor's parts and runner/loop_shared.py for the loop's). `session.build_loop`
+for the executor's parts and runner/loop/shared.py for the loop's). `session.build_loop`
 reconciles the state, then asks `assemble_loop` for a loop ready to tick. docs/trade-loop.md
 "Where the code lives".
 """
@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING
 
-from kalshi_cli.runner.books.own_orders import OwnOrders
 from kalshi_cli.runner.execution.amends import Amends
 from kalshi_cli.runner.execution.answers import AnswerBook
 from kalshi_cli.runner.execution.balance_hold import BalanceHold
@@ -26,11 +25,12 @@ from kalshi_cli.runner.execution.dispatch import Dispatch, Wire
 from kalshi_cli.runner.execution.execution import Changes, LoopExecutor
 from kalshi_cli.runner.execution.fills import FillSync
 from kalshi_cli.runner.execution.outbox import Outbox
+from kalshi_cli.runner.execution.own_orders import OwnOrders
 from kalshi_cli.runner.execution.sender import Sender
 from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
 from kalshi_cli.runner.execution.unknown_orders import UnknownOrders
-from kalshi_cli.runner.loop import TradeLoop
-from kalshi_cli.runner.loop_shared import Acting, Sight, Tuning, Voice
+from kalshi_cli.runner.loop.shared import Acting, Sight, Tuning, Voice
+from kalshi_cli.runner.loop.trade_loop import TradeLoop
 from kalshi_cli.services.reconcile import landing_wait_s
 
 if TYPE_CHECKING:
@@ -38,10 +38,10 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.books.records import LoopTradingRecords
-    from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
-    from kalshi_cli.runner.loop_settings import LoopSettings
+    from kalshi_cli.runner.loop.alerting import TradeAlerts
+    from kalshi_cli.runner.loop.lineup import Lineup
+    from kalshi_cli.runner.loop.settings import LoopSettings
     from kalshi_cli.runner.ports import LoopClient, MarketFeed
-    from kalshi_cli.runner.schedule.lineup import Lineup
     from kalshi_cli.services.orders import OrderClient, OrderService
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
@@ -63,7 +63,7 @@ def assemble_loop(
     alerts: TradeAlerts | None = None,
     complements: Mapping[str, str] | None = None,
 ) -> TradeLoop:
-    """The loop with its executor: what its parts share (runner/loop_shared.py), the
+    """The loop with its executor: what its parts share (runner/loop/shared.py), the
     executor's parts, the loop's own orders, then the loop around them (the loop builds the
     parts that call back into it: market pass, watch, schedule, heartbeat)."""
     voice = Voice(log=log, alerts=alerts)

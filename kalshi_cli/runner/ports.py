@@ -1,7 +1,7 @@
 """What the trade loop reads through and asks of: its market data feed and its exchange client,
 as narrow Protocols (the real `MarketData` and `KalshiClient` fit, and so do the paper loop's,
-the local venue's and the tests' fakes). Kept apart from `runner/loop.py` so that module stays
-the loop itself."""
+the local venue's and the tests' fakes). Kept apart from `runner/loop/trade_loop.py` so that
+module stays the loop itself."""
 
 from __future__ import annotations
 

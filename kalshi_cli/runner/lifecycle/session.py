@@ -40,17 +40,17 @@ from kalshi_cli.runner.execution.order_group import (
     join_session_group,
     open_session_group,
 )
-from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
 from kalshi_cli.runner.lifecycle.state_fault import (
     MAKE_WRITABLE,
     is_state_failure,
     stop_on_state_failure,
 )
-from kalshi_cli.runner.lifecycle.summary import Summary, params_text, risk_lines
-from kalshi_cli.runner.loop import TradeLoop
-from kalshi_cli.runner.loop_settings import LoopSettings
+from kalshi_cli.runner.loop.alerting import TradeAlerts
+from kalshi_cli.runner.loop.lineup import Lineup, Member
+from kalshi_cli.runner.loop.settings import LoopSettings
+from kalshi_cli.runner.loop.summary import Summary, params_text, risk_lines
+from kalshi_cli.runner.loop.trade_loop import TradeLoop
 from kalshi_cli.runner.ports import LoopClient, MarketFeed
-from kalshi_cli.runner.schedule.lineup import Lineup, Member
 from kalshi_cli.services.fees import FeeMarketReads
 from kalshi_cli.services.orders import MarketRead
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
@@ -128,7 +128,7 @@ def _paper_venue(
     client: KalshiClient, markets: list[Market], clock: Clock, options: TradeOptions
 ) -> LocalVenue:
     """A paper session's venue (`paper.build_venue`), refused on fees it cannot price."""
-    from kalshi_cli.runner.lifecycle import paper
+    from kalshi_cli.runner import paper
 
     try:
         return paper.build_venue(
@@ -318,7 +318,7 @@ def rebuild(
 def _resting_unmanaged(store: Store, loop: TradeLoop, log: EventLog, assistant: str) -> list[str]:
     """The start-up lines (and events) for an earlier run's quotes that nobody manages: those of
     the loop's strategies resting in markets this run does not trade (`resting_elsewhere`: the
-    stop names them as not proven gone, runner/lifecycle/stop.py), and those of a strategy this
+    stop names them as not proven gone, runner/loop/stop.py), and those of a strategy this
     run does not run, in any market (`resting_not_run`: not the loop's to cancel, so its stop
     leaves them). A person's orders and the assistant's (`assistant`) have managers of their
     own."""
@@ -528,7 +528,7 @@ def build_loop(
     )
     loop.executor.fills.load_seen(fills, since=parts.fills_since)
     if options.paper:
-        from kalshi_cli.runner.lifecycle.paper import PaperClient, answer_kill
+        from kalshi_cli.runner.paper import PaperClient, answer_kill
 
         # the kill switch of a paper loop is asked through its state file (paper_kill.py), and
         # runs on the paper client, so on its venue alone
@@ -973,7 +973,7 @@ def trade(
     log_path = options.log_file or config.loop_path("log_file", state_path, paper=options.paper)
     console: TextIO | None = None
     if options.paper:
-        from kalshi_cli.runner.lifecycle.paper import Prefixed
+        from kalshi_cli.runner.paper import Prefixed
 
         out = cast("TextIO", Prefixed(out or sys.stdout))
         console = cast("TextIO", Prefixed(sys.stderr))
@@ -1013,7 +1013,7 @@ def trade(
             venue = None
             loop_client: LoopParts = client
             if options.paper:
-                from kalshi_cli.runner.lifecycle import paper
+                from kalshi_cli.runner import paper
 
                 paper.refuse_leftovers(store, state_path)
                 # the markets and their reference data from the exchange; the orders go local
@@ -1134,7 +1134,7 @@ def trade(
             store.close()
         print_lines(["", "summary:", *("  " + line for line in summary.lines())], out)
         if summary.not_proven or summary.unlisted:
-            from kalshi_cli.runner.lifecycle.stop import StopNotProven
+            from kalshi_cli.runner.loop.stop import StopNotProven
 
             raise StopNotProven(summary.not_proven, summary.unlisted)
         return summary

@@ -1,4 +1,4 @@
-"""Paper trading (runner/lifecycle/paper.py): `kalshi trade --paper` reads the exchange's live
+"""Paper trading (runner/paper.py): `kalshi trade --paper` reads the exchange's live
 market data and fills its orders locally, and no write request from it ever reaches the exchange."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from kalshi_cli.client import CreateOrder
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.messages import FeedTrade, FillNotice, Lifecycle, order_update
 from kalshi_cli.runner import StrategyChoice, TradeOptions
-from kalshi_cli.runner.lifecycle.paper import (
+from kalshi_cli.runner.paper import (
     PaperClient,
     PaperFeed,
     PaperStateRefused,
@@ -280,7 +280,7 @@ def test_a_paper_venue_charges_a_fee_change_the_exchange_scheduled_after_it_star
     from typing import cast
 
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.runner.lifecycle.paper import build_venue
+    from kalshi_cli.runner.paper import build_venue
     from kalshi_cli.vocabulary.models import trading_fee
     from tests.runner.fakes import START, FakeClient, new_exchange, trader
 
@@ -317,7 +317,7 @@ def test_a_paper_venue_on_a_series_answer_without_its_fee_multiplier_is_refused(
     from typing import Any, cast
 
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.runner.lifecycle.paper import build_venue
+    from kalshi_cli.runner.paper import build_venue
     from kalshi_cli.vocabulary.models import FeeModelError
     from tests.runner.fakes import START, FakeClient, new_exchange, trader
 

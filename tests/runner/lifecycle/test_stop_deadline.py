@@ -1,4 +1,4 @@
-"""A trade loop's stop has one deadline and proves itself (runner/lifecycle/stop.py).
+"""A trade loop's stop has one deadline and proves itself (runner/loop/stop.py).
 
 Twenty quotes rest in ten markets. The stop withdraws them at once (the session's order group
 triggered, or one batch cancel without it), then proves nothing of the loop's is left with one
