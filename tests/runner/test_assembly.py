@@ -14,7 +14,8 @@ from types import ModuleType
 
 import pytest
 
-from kalshi_cli.runner import assembly, loop
+from kalshi_cli.runner import assembly
+from kalshi_cli.runner.loop import trade_loop as loop
 
 MAX_COLLABORATORS = 6
 
