@@ -40,14 +40,14 @@ from kalshi_cli.runner.execution.order_group import (
     join_session_group,
     open_session_group,
 )
-from kalshi_cli.runner.lifecycle.state_fault import (
+from kalshi_cli.runner.loop.alerting import TradeAlerts
+from kalshi_cli.runner.loop.lineup import Lineup, Member
+from kalshi_cli.runner.loop.settings import LoopSettings
+from kalshi_cli.runner.loop.state_fault import (
     MAKE_WRITABLE,
     is_state_failure,
     stop_on_state_failure,
 )
-from kalshi_cli.runner.loop.alerting import TradeAlerts
-from kalshi_cli.runner.loop.lineup import Lineup, Member
-from kalshi_cli.runner.loop.settings import LoopSettings
 from kalshi_cli.runner.loop.summary import Summary, params_text, risk_lines
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
 from kalshi_cli.runner.ports import LoopClient, MarketFeed

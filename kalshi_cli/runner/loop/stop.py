@@ -177,7 +177,7 @@ def withdraw_at_stop(
         try:
             triggered = _withdraw(loop, abandon, shows_all_from)
         except StoreError:
-            raise  # the stop that writes nothing takes over (runner/lifecycle/state_fault.py)
+            raise  # the stop that writes nothing takes over (runner/loop/state_fault.py)
         except Exception as exc:  # a bug must not leave the quotes resting
             loop.log.emit("stop_withdrawal_failed", {"error": repr(exc)})
             failed, triggered = exc, False
