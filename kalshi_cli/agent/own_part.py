@@ -78,7 +78,7 @@ def own_books(
     position), its own name an owner; its orders in the state file that rest, and those
     pending or of unknown outcome."""
     from kalshi_cli.runner.books.portfolio import Portfolio, resting_order
-    from kalshi_cli.runner.lifecycle.session import rebuild
+    from kalshi_cli.runner.preflight import rebuild
     from kalshi_cli.vocabulary.decisions import Intent
     from kalshi_cli.vocabulary.units import from_book
 

@@ -1,7 +1,7 @@
 """One backtest: recorded data through the production trade loop, on a local venue and a
 simulated clock.
 
-`runner.lifecycle.session.build_loop` builds the same `TradeLoop` a live run gets; three parts
+`runner.assembly.build_loop` builds the same `TradeLoop` a live run gets; three parts
 differ: the client is the local venue's `VenueClient` (no network), the feed is `ReplayFeed` (the
 recorded frames through the data layer's `BookReplay`, and the recorded index values), and the
 clock is `ReplayClock`, which only the driver moves. The driver ticks the loop as the live loop
@@ -388,8 +388,8 @@ def execute(
     the records are read from `spec.data`'s files. `strategies`: the command's lookup, which
     found the spec's strategies once (`BacktestSpec.lineup`). `progress`: told the percent of
     the run's span replayed each time it grows (`_Replayed`)."""
+    from kalshi_cli.runner.assembly import Parts, build_loop
     from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
-    from kalshi_cli.runner.lifecycle.session import Parts, build_loop
     from kalshi_cli.services.reconcile import sync_settlements
     from kalshi_cli.store import Store
 

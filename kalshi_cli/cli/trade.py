@@ -237,7 +237,7 @@ def _checked_config(settings: Settings, options: TradeOptions, config: TradeConf
     `--live` and a market selection), before a client or a key exists: a mistake is refused
     with nothing sent. Each strategy is named by its spec from here on, and carries the
     strategy it was resolved to (once, by the command's lookup the config carries)."""
-    from kalshi_cli.runner.lifecycle.session import check_start
+    from kalshi_cli.runner.preflight import check_start
 
     choices = []
     for choice in options.strategies:

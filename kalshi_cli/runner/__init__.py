@@ -1,11 +1,11 @@
 """The trade loop behind `kalshi trade`: see docs/trade-loop.md.
 
-`lifecycle.session.trade()` is the command's one library call; `TradeLoop` is the loop itself, built
-by `lifecycle.session.build_loop()` from injected parts so tests drive it tick by tick. The loop
-sits here (`loop`, `loop_shared`, `loop_settings`, `config`, `ports`, `budgets`, and `assembly`,
-which puts it together); its parts are sorted by its story into `schedule/` (where a tick goes),
-`execution/` (from a decision to the exchange and back), `books/` (what it keeps and writes
-down) and `lifecycle/` (a run from start to stop). See docs/trade-loop.md "Where the code lives".
+`lifecycle.session.trade()` is the command's one library call: preflight (`preflight`), assemble
+(`assembly.build_loop`, for live, paper and backtest alike), run, summary. Its folders rank, each
+importing only those below it: `lifecycle/` (the run) over `assembly` (and the `preflight` and
+`paper` venue it uses) over `loop/` (the tick and what it holds every tick) over `execution/`
+(from a decision to the exchange and back) over `config` and `ports` over `books/` (what the
+loop knows). See docs/trade-loop.md "Where the code lives".
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from kalshi_cli.runner.assembly import Parts, build_loop, start_loop
     from kalshi_cli.runner.config import (
         Selection,
         StrategyChoice,
@@ -21,18 +22,12 @@ if TYPE_CHECKING:
         TradeOptions,
         load_trade_config,
     )
-    from kalshi_cli.runner.lifecycle.session import (
-        CLIENT_RETRY_BUDGET_S,
-        Parts,
-        StartupRefused,
-        build_loop,
-        start_loop,
-        trade,
-    )
+    from kalshi_cli.runner.lifecycle.session import CLIENT_RETRY_BUDGET_S, trade
     from kalshi_cli.runner.loop.settings import LoopSettings
     from kalshi_cli.runner.loop.summary import Summary
     from kalshi_cli.runner.loop.trade_loop import TradeLoop
     from kalshi_cli.runner.ports import MarketFeed
+    from kalshi_cli.runner.preflight import StartupRefused
 
 # names resolve on first use: `kalshi config show` validates with runner.config alone, and the
 # loop's modules (client, feed, strategies) load only for the commands that run it
@@ -46,10 +41,10 @@ _HOMES = {
     "LoopSettings": "loop.settings",
     "MarketFeed": "ports",
     "CLIENT_RETRY_BUDGET_S": "lifecycle.session",
-    "Parts": "lifecycle.session",
-    "StartupRefused": "lifecycle.session",
-    "build_loop": "lifecycle.session",
-    "start_loop": "lifecycle.session",
+    "Parts": "assembly",
+    "StartupRefused": "preflight",
+    "build_loop": "assembly",
+    "start_loop": "assembly",
     "trade": "lifecycle.session",
     "Summary": "loop.summary",
 }

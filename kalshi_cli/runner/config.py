@@ -144,7 +144,7 @@ class TradeOptions:
     # (bought by hand, before the loop) is given to that strategy at start (`--assign`)
     assign: tuple[tuple[str, str], ...] = ()
     # the subaccount every order, read and risk rule of the loop acts on (None: the one the API
-    # key is restricted to, else 0: session.key_subaccount); with --paper, the venue's subaccount
+    # key is restricted to, else 0: preflight.key_subaccount); with --paper, the venue's subaccount
     # of that number
     subaccount: int | None = None
 

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions
+from kalshi_cli.runner.assembly import start_loop
 from kalshi_cli.runner.books.eventlog import EventLog
-from kalshi_cli.runner.lifecycle.session import reconcile, start_loop
+from kalshi_cli.runner.preflight import reconcile
 from kalshi_cli.store import Store
 from tests.runner.fakes import FakeClient, FakeFeed, Rig
 

@@ -15,7 +15,7 @@ from types import ModuleType
 import pytest
 
 from kalshi_cli.runner import assembly
-from kalshi_cli.runner.loop.trade_loop import trade_loop as loop
+from kalshi_cli.runner.loop import trade_loop as loop
 
 MAX_COLLABORATORS = 6
 

@@ -693,7 +693,7 @@ def _a_quote_left_on_a_lost_state_file(tmp_path: Path, *strategies: Any) -> tupl
     """The first of `strategies` rests a YES bid of 5 at 0.41 (the others decide nothing); the
     run ends without its stop, its state file is lost, and the next start reconciles the
     account onto a new one. The quote left, and the run started on the new state file."""
-    from kalshi_cli.runner.lifecycle.session import reconcile
+    from kalshi_cli.runner.preflight import reconcile
     from kalshi_cli.store import Store
 
     start = _runs_on_one_account(tmp_path)

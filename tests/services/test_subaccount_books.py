@@ -24,7 +24,7 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.runner.books.portfolio import Portfolio
-from kalshi_cli.runner.lifecycle.session import check_positions, rebuild
+from kalshi_cli.runner.preflight import check_positions, rebuild
 from kalshi_cli.services.pnl import fill_record_from_api, realized_per_fill
 from kalshi_cli.store import Store, migrations
 from kalshi_cli.store.values import dec_text

@@ -313,7 +313,7 @@ def test_a_paper_venue_on_a_series_answer_without_its_fee_multiplier_is_refused(
     """The venue charges the exchange's fees, read from its Series answer: one without a
     `fee_multiplier` (which the spec requires) is not charged a multiplier of 1 made up here;
     the venue is refused, naming the series and the missing field (the session's start is
-    refused on it, `session.fees_refused`, as on a fee the live loop cannot price)."""
+    refused on it, `preflight.fees_refused`, as on a fee the live loop cannot price)."""
     from typing import Any, cast
 
     from kalshi_cli.client import KalshiClient

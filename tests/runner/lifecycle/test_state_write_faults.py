@@ -43,9 +43,10 @@ from kalshi_cli.runner import (
 )
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.execution.order_group import open_session_group
-from kalshi_cli.runner.lifecycle.session import StartupRefused, reconcile, run
+from kalshi_cli.runner.lifecycle.session import run
 from kalshi_cli.runner.loop.alerting import TradeAlerts
 from kalshi_cli.runner.loop.state_fault import withdraw_unrecorded
+from kalshi_cli.runner.preflight import StartupRefused, reconcile
 from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
