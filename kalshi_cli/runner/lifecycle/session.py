@@ -21,6 +21,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
@@ -68,7 +69,9 @@ if TYPE_CHECKING:
     from kalshi_cli.client.pacing import Pacing, TierSetting
     from kalshi_cli.services.metrics import LoopTelemetry
     from kalshi_cli.store import RetentionPolicy, Store
+    from kalshi_cli.venue import LocalVenue
     from kalshi_cli.vocabulary.clock import Clock, Deadline
+    from kalshi_cli.vocabulary.models import Market
 
 
 # the most one call of the loop's client may spend retrying (the client's default is 20 s): the
@@ -412,11 +415,6 @@ def trade(
     `tier` (the `tier` setting, Basic by default) is what the client paces by when the config
     names it or the exchange does not say the account's own."""
     from kalshi_cli.client.pacing import TierSetting, pace_by_account
-    from kalshi_cli.feed import MarketData
-    from kalshi_cli.feed.index import channels_for
-    from kalshi_cli.feed.ws import DEFAULT_CHANNELS
-    from kalshi_cli.store import Store
-    from kalshi_cli.strategy_api import MarketTerms
     from kalshi_cli.vocabulary.clock import SystemClock
 
     clock = clock or SystemClock()
@@ -434,14 +432,7 @@ def trade(
         env, options, config, selection, log_path, restriction=restriction, pacing=pacing
     )
     print_lines(banner, out)
-    store = Store.open(state_path, clock=clock)
-    store.intent_durability = config.settings.state_durability
-    if bind is not None:
-        try:
-            bind(store)  # a state file of another endpoint or account: nothing is sent
-        except BaseException:
-            store.close()
-            raise
+    store = _open_store(state_path, clock, config, bind)
     log = EventLog(
         clock,
         path=log_path,
@@ -459,72 +450,26 @@ def trade(
     # PROVEN line and exit code
     with ExitStack() as stopping:
         try:
-            if restriction is not None:
-                trade_on_the_keys_subaccount(client, restriction[0], log)
-            venue = None
-            loop_client: LoopParts = client
-            if options.paper:
-                from kalshi_cli.runner import paper
-
-                paper.refuse_leftovers(store, state_path)
-                # the markets and their reference data from the exchange; the orders go local
-                markets = select_markets(client, selection)
-                venue = paper_venue(client, markets, clock, options)
-                loop_client = paper.PaperClient(client, venue)
-            if options.subaccount is not None:
-                if venue is None:
-                    check_subaccount(client, options.subaccount)
-                # from the reconcile on, every order, read and kill of the loop is the subaccount's
-                # (client/subaccount_scope.py); a paper client sets its venue client's
-                loop_client.subaccount = options.subaccount
-            report = reconcile(
-                loop_client,
-                store,
-                clock,
-                read_lag_s,
-                waiting=functools.partial(_start_waits, log, out),
-            )
-            log.emit("reconciled", report.to_json())
+            start = _Start(options, config, client, store, clock, log, out, state_path, read_lag_s)
+            loop_client, markets, report, venue = _preflight(start, selection, restriction)
             if venue is None:
-                markets = select_markets(client, selection)
                 print_lines(_write_budget_lines(pacing, options, len(markets)), out)
-            feed: MarketFeed = MarketData(
-                [m.ticker for m in markets],
+            feed = _market_feed(
+                start,
+                markets=markets,
                 ws_url=ws_url,
-                auth=signer,
-                rest=client.markets,
-                clock=clock,
-                # the feed marks books stale (and probes quiet subscriptions) on the risk rule's
-                # limit, so a `feed_stale` event and alert accompany every STALE_FEED denial
-                stale_after=config.limits.stale_after_s,
-                channels=paper.PAPER_CHANNELS if venue is not None else DEFAULT_CHANNELS,
-                # the reference indices the markets' rules name (a crypto model prices from them)
-                indices=channels_for(
-                    i for m in markets if (i := MarketTerms.from_market(m.raw).index_id) is not None
-                ),
+                signer=signer,
+                venue=venue,
+                telemetry=telemetry,
             )
-            if venue is not None:
-                feed = paper.PaperFeed(cast("MarketData", feed), venue)
-            if telemetry is not None:
-                telemetry.watch_feed(feed, [m.ticker for m in markets])
-            parts = Parts(
-                loop_client,
-                store,
-                feed,
-                clock,
-                log,
-                alerts,
-                telemetry.observe if telemetry else None,
-                read_lag_s=read_lag_s,
-                send_workers=config.settings.send_workers if venue is None else 0,
-                fills_since=report.fills_read_at,
-            )
-            loop = start_loop(
-                parts,
-                options,
-                config,
-                markets,
-                pause_file=config.loop_path("pause_file", state_path, paper=options.paper),
+            loop = _assemble(
+                start,
+                loop_client=loop_client,
+                markets=markets,
+                feed=feed,
+                alerts=alerts,
+                report=report,
+                telemetry=telemetry,
             )
             if reload is not None:  # a SIGHUP while starting is answered at the first tick
                 loop.reload_requested = reload
@@ -564,21 +509,7 @@ def trade(
                 agent_strategy=config.agent_strategy,
             )
             if group is not None and not options.once:
-                # part of the stop, so under what is left of its one deadline: a delete held by a
-                # slow exchange must not keep the process past the service manager's stop timeout
-                # (the group, kept, stays listed for the kill switch)
-                deadline = loop.stop_deadline
-                with deadline.scope() if deadline is not None else nullcontext():
-                    # on the loop's own orders: one placed by hand is not in the group
-                    end_session_group(
-                        client,
-                        store,
-                        group,
-                        log,
-                        own_resting=len(loop.own_resting()),
-                        unknown=sorted(loop.executor.unknown_orders.unknown),
-                        abandon=abandon,
-                    )
+                _end_group(start, loop, group, abandon)
         finally:
             _close_alerts(alerts, loop.stop_deadline if loop is not None else None, log)
             log.close()
@@ -589,3 +520,160 @@ def trade(
 
             raise StopNotProven(summary.not_proven, summary.unlisted)
         return summary
+
+
+@dataclass(frozen=True)
+class _Start:
+    """What every step of a session's start reads: the run's options and config, the exchange's
+    client, the state file, the clock, the log and console, and the `read_lag` setting."""
+
+    options: TradeOptions
+    config: TradeConfig
+    client: KalshiClient
+    store: Store
+    clock: Clock
+    log: EventLog
+    out: TextIO | None
+    state_path: Path
+    read_lag_s: float
+
+
+def _open_store(
+    state_path: Path, clock: Clock, config: TradeConfig, bind: Callable[[Store], None] | None
+) -> Store:
+    from kalshi_cli.store import Store
+
+    store = Store.open(state_path, clock=clock)
+    store.intent_durability = config.settings.state_durability
+    if bind is not None:
+        try:
+            bind(store)  # a state file of another endpoint or account: nothing is sent
+        except BaseException:
+            store.close()
+            raise
+    return store
+
+
+def _preflight(
+    start: _Start, selection: Selection, restriction: tuple[int | None] | None
+) -> tuple[LoopParts, list[Market], Any, LocalVenue | None]:
+    """The refusals that need the exchange, in order: the key's subaccount, a paper run's
+    leftovers, `--subaccount`, the reconcile; the client the loop trades through (a paper
+    session's venue's), the markets, the reconcile's report, and the paper venue (None: live)."""
+    options, client, store, log = start.options, start.client, start.store, start.log
+    if restriction is not None:
+        trade_on_the_keys_subaccount(client, restriction[0], log)
+    venue = None
+    loop_client: LoopParts = client
+    if options.paper:
+        from kalshi_cli.runner import paper
+
+        paper.refuse_leftovers(store, start.state_path)
+        # the markets and their reference data from the exchange; the orders go local
+        markets = select_markets(client, selection)
+        venue = paper_venue(client, markets, start.clock, options)
+        loop_client = paper.PaperClient(client, venue)
+    if options.subaccount is not None:
+        if venue is None:
+            check_subaccount(client, options.subaccount)
+        # from the reconcile on, every order, read and kill of the loop is the subaccount's
+        # (client/subaccount_scope.py); a paper client sets its venue client's
+        loop_client.subaccount = options.subaccount
+    report = reconcile(
+        loop_client,
+        store,
+        start.clock,
+        start.read_lag_s,
+        waiting=functools.partial(_start_waits, log, start.out),
+    )
+    log.emit("reconciled", report.to_json())
+    if venue is None:
+        markets = select_markets(client, selection)
+    return loop_client, markets, report, venue
+
+
+def _market_feed(
+    start: _Start,
+    *,
+    markets: list[Market],
+    ws_url: str | None,
+    signer: Any,
+    venue: LocalVenue | None,
+    telemetry: LoopTelemetry | None,
+) -> MarketFeed:
+    from kalshi_cli.feed import MarketData
+    from kalshi_cli.feed.index import channels_for
+    from kalshi_cli.feed.ws import DEFAULT_CHANNELS
+    from kalshi_cli.runner import paper
+    from kalshi_cli.strategy_api import MarketTerms
+
+    feed: MarketFeed = MarketData(
+        [m.ticker for m in markets],
+        ws_url=ws_url,
+        auth=signer,
+        rest=start.client.markets,
+        clock=start.clock,
+        # the feed marks books stale (and probes quiet subscriptions) on the risk rule's
+        # limit, so a `feed_stale` event and alert accompany every STALE_FEED denial
+        stale_after=start.config.limits.stale_after_s,
+        channels=paper.PAPER_CHANNELS if venue is not None else DEFAULT_CHANNELS,
+        # the reference indices the markets' rules name (a crypto model prices from them)
+        indices=channels_for(
+            i for m in markets if (i := MarketTerms.from_market(m.raw).index_id) is not None
+        ),
+    )
+    if venue is not None:
+        feed = paper.PaperFeed(cast("MarketData", feed), venue)
+    if telemetry is not None:
+        telemetry.watch_feed(feed, [m.ticker for m in markets])
+    return feed
+
+
+def _assemble(
+    start: _Start,
+    *,
+    loop_client: LoopParts,
+    markets: list[Market],
+    feed: MarketFeed,
+    alerts: TradeAlerts,
+    report: Any,
+    telemetry: LoopTelemetry | None,
+) -> TradeLoop:
+    options, config = start.options, start.config
+    parts = Parts(
+        loop_client,
+        start.store,
+        feed,
+        start.clock,
+        start.log,
+        alerts,
+        telemetry.observe if telemetry else None,
+        read_lag_s=start.read_lag_s,
+        send_workers=config.settings.send_workers if not options.paper else 0,  # paper: local
+        fills_since=report.fills_read_at,
+    )
+    return start_loop(
+        parts,
+        options,
+        config,
+        markets,
+        pause_file=config.loop_path("pause_file", start.state_path, paper=options.paper),
+    )
+
+
+def _end_group(start: _Start, loop: TradeLoop, group: str, abandon: threading.Event) -> None:
+    """The session's group ended, as part of the stop, so under what is left of its one
+    deadline: a delete held by a slow exchange must not keep the process past the service
+    manager's stop timeout (the group, kept, stays listed for the kill switch)."""
+    deadline = loop.stop_deadline
+    with deadline.scope() if deadline is not None else nullcontext():
+        # on the loop's own orders: one placed by hand is not in the group
+        end_session_group(
+            start.client,
+            start.store,
+            group,
+            start.log,
+            own_resting=len(loop.own_resting()),
+            unknown=sorted(loop.executor.unknown_orders.unknown),
+            abandon=abandon,
+        )
