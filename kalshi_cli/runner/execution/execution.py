@@ -346,15 +346,7 @@ class LoopExecutor:
                 return self._drop_group(intent, "an order of unknown outcome here")
             # the orders waiting in the tick's batch count, as for a single intent, and so do
             # the legs before it (they count as resting)
-            ctx = self._risk.context(
-                self.outbox.queued_view(intent.ticker),
-                total_exposure=self.outbox.total_exposure(),
-                last_data_at=last_data_at,
-                in_sync=in_sync,
-                owned=self._owned(intent, self.outbox.pending()),
-            )
-            if self._risk.evaluate(intent, ctx):
-                self.counters.denied += 1
+            if self._denied(intent, last_data_at=last_data_at, in_sync=in_sync):
                 let_go(kept)
                 return self._drop_group(intent, "a leg was denied by the risk engine")
             kept.append((self.outbox.replacing_until(intent), self._risk.record_sent()))
