@@ -12,8 +12,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop, paper
+from kalshi_cli.runner import paper
+from kalshi_cli.runner.assembly import Parts, build_loop
 from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.lifecycle.lock import acquire
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock

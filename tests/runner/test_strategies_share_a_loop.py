@@ -21,8 +21,8 @@ from rich.console import Console
 
 from kalshi_cli.cli.dashboard_app import render_trading
 from kalshi_cli.dashboard.snapshot import Sources, local_snapshot
-from kalshi_cli.runner import StrategyChoice
-from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
+from kalshi_cli.runner.config import StrategyChoice
+from kalshi_cli.runner.loop.alerting import TradeAlerts
 from kalshi_cli.services.orders import OrderService, trading_status
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Cancel, Intent, MarketSnapshot, PositionView

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from kalshi_cli import strategies
-from kalshi_cli.runner import StrategyChoice, assembly
+from kalshi_cli.runner import assembly
+from kalshi_cli.runner.config import StrategyChoice
 from kalshi_cli.runner.lifecycle import launch
 from tests.cli.fakes import FakeClient, run
 from tests.runner.fakes import make_rig

@@ -15,7 +15,7 @@ import pytest
 from kalshi_cli.client import CreateOrder
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.messages import FeedTrade, FillNotice, Lifecycle, order_update
-from kalshi_cli.runner import StrategyChoice, TradeOptions
+from kalshi_cli.runner.config import StrategyChoice, TradeOptions
 from kalshi_cli.runner.paper import (
     PaperClient,
     PaperFeed,
@@ -418,8 +418,9 @@ def test_the_venue_answers_queue_positions_and_an_empty_historical_tier() -> Non
 def test_a_paper_loop_is_built_only_on_the_paper_client(tmp_path: Path) -> None:
     """A paper loop's kill switch cancels every order its client reaches: on anything but the
     PaperClient (the exchange's own client) it would reach real orders, so no loop is built."""
-    from kalshi_cli.runner import Parts, TradeConfig, build_loop
+    from kalshi_cli.runner.assembly import Parts, build_loop
     from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.config import TradeConfig
     from tests.runner.fakes import START, FakeClient, FakeFeed, new_exchange, trader
 
     clock = ManualClock(START)
