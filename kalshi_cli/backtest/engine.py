@@ -427,7 +427,7 @@ def execute(
         # a backtest's heartbeat has no reader (no check or dead-man watches a replay), so it
         # is written once a simulated minute rather than every second: 3,600 transactions an
         # hour of data were 8% of a quiet replay (docs/benchmarks.md); its decisions are made
-        # on this thread, with no deadline on the machine's time (runner/schedule/market_pass.py)
+        # on this thread, with no deadline on the machine's time (runner/loop/market_pass.py)
         loop.settings = replace(
             loop.settings, heartbeat_interval_s=BACKTEST_HEARTBEAT_S, decide_deadline=False
         )
