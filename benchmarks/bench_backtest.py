@@ -32,7 +32,7 @@ from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.backtest.sweep import grid, run_sweep
 from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.replay import replay
-from kalshi_cli.runner.loop import TradeLoop
+from kalshi_cli.runner.loop.trade_loop import TradeLoop
 
 STRATEGIES = ("spike", "mean-reversion", "arbitrage", "market-maker")
 GOAL = 50_000

@@ -38,10 +38,10 @@ from sim_process import admin, client_for, start_simulator, stop_simulator
 
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
-from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
+from kalshi_cli.runner.assembly import Parts, build_loop
 from kalshi_cli.runner.books.eventlog import EventLog
-from kalshi_cli.runner.config import TradeSection
-from kalshi_cli.runner.schedule.schedule import quantile
+from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions, TradeSection
+from kalshi_cli.runner.loop.schedule import quantile
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import Deadline, SystemClock, iso_utc
 from kalshi_cli.vocabulary.keys import load_private_key

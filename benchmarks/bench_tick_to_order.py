@@ -34,9 +34,9 @@ from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
 from kalshi_cli.feed.ws import FeedSocket, websocket_connect
-from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
+from kalshi_cli.runner.assembly import Parts, build_loop
 from kalshi_cli.runner.books.eventlog import EventLog
-from kalshi_cli.runner.config import TradeSection
+from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions, TradeSection
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key

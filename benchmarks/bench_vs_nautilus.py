@@ -30,7 +30,7 @@ from kalshi_cli.backtest import BacktestSpec, run_backtest
 from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.replay import iter_records
 from kalshi_cli.feed.messages import DeltaMessage, SnapshotMessage
-from kalshi_cli.runner.loop import TradeLoop
+from kalshi_cli.runner.loop.trade_loop import TradeLoop
 
 HERE = Path(__file__).resolve().parent
 OURS = {

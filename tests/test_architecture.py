@@ -18,10 +18,10 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "kalshi_cli"
 
-# Bottom first. The group of `kalshi_cli.X.Y` is `X`, except in the two tier folders whose
-# modules are each a group of their own (`vocabulary.models`, `services.orders`): their order
-# inside the tier is a rule too. `kalshi_cli` itself is "__init__".
-TIER_FOLDERS = ("vocabulary", "services")
+# Bottom first. The group of `kalshi_cli.X.Y` is `X`, except in the tier folders whose modules
+# (or folders) are each a group of their own (`vocabulary.models`, `services.orders`,
+# `runner.loop`): their order inside the tier is a rule too. `kalshi_cli` itself is "__init__".
+TIER_FOLDERS = ("vocabulary", "services", "runner")
 LAYERS: list[tuple[str, set[str]]] = [
     (
         "constants",
@@ -65,6 +65,17 @@ LAYERS: list[tuple[str, set[str]]] = [
     ),
     ("views", {"services.positions", "services.paper_kill"}),
     ("reports", {"services.pnl_report"}),
+    # the trade loop's rooms (ARCHITECTURE.md, "The loop's rooms")
+    ("what the loop knows", {"runner.books"}),
+    ("what a run is asked, and what the loop reads through", {"runner.config", "runner.ports"}),
+    ("from a decision to the exchange and back", {"runner.execution"}),
+    ("the tick and what it holds every tick", {"runner.loop"}),
+    (
+        "the refusals before anything is sent, and the paper venue",
+        {"runner.preflight", "runner.paper"},
+    ),
+    ("the loop assembled", {"runner.assembly"}),
+    ("a run from start to stop", {"runner.lifecycle"}),
     ("the trade loop and the dashboard", {"runner", "dashboard"}),
     ("backtests", {"backtest"}),
     ("agent access", {"agent"}),
@@ -274,6 +285,11 @@ def test_the_layer_check_sees_an_upward_import(tmp_path: Path) -> None:
     assert found["kalshi_cli.vocabulary.models"] == {("kalshi_cli.runner.loop", 1)}
     assert found["kalshi_cli.runner.loop"] == {("kalshi_cli.vocabulary.models", 1)}
     assert RANK[_group("kalshi_cli.runner.loop")] > RANK[_group("kalshi_cli.vocabulary.models")]
+    # runner/'s folders are ranked too: its books sit below the loop
+    assert (
+        RANK[_group("kalshi_cli.runner.loop.trade_loop")]
+        > RANK[_group("kalshi_cli.runner.books.fees")]
+    )
 
 
 def _classes_built_on_ours(package: str) -> list[str]:

@@ -4,7 +4,7 @@ The assistant is one owner among the loop's strategies and the person: its order
 name (`agent.strategy`), and so do its fills. Kalshi nets YES and NO of one market, so an order
 that takes from the side the account holds first closes what the account holds, whoever bought
 it. The assistant is held to the rule a loop's strategy is (`OwnPart`,
-runner/books/own_orders.py), read here from its own books: its part of each position, built
+runner/execution/own_orders.py), read here from its own books: its part of each position, built
 by its own fills in the state file as a loop builds a strategy's; the account's position as the
 exchange shows it (what the netting acts on); and what its own orders already take, those
 resting and those pending or of unknown outcome (they may land).
@@ -78,7 +78,7 @@ def own_books(
     position), its own name an owner; its orders in the state file that rest, and those
     pending or of unknown outcome."""
     from kalshi_cli.runner.books.portfolio import Portfolio, resting_order
-    from kalshi_cli.runner.lifecycle.session import rebuild
+    from kalshi_cli.runner.preflight import rebuild
     from kalshi_cli.vocabulary.decisions import Intent
     from kalshi_cli.vocabulary.units import from_book
 
@@ -103,6 +103,6 @@ def may_take(books: OwnBooks, intent: Intent) -> Decimal:
     """How many of `intent`'s contracts the assistant may take (`OwnPart`): all of them unless
     it takes from a side the account holds of which some contracts are not the assistant's.
     The orders the intent replaces (an amend's) are not counted as taking."""
-    from kalshi_cli.runner.books.own_orders import OwnPart
+    from kalshi_cli.runner.execution.own_orders import OwnPart
 
     return OwnPart(books, books.name, intent.replaces).count(intent)

@@ -83,7 +83,7 @@ def backtest_request(
     """The request `kalshi backtest --strategy S --data D ...` would make, stored like its."""
     from kalshi_cli.backtest.command import build_request
     from kalshi_cli.config import dirs_from
-    from kalshi_cli.runner import load_trade_config
+    from kalshi_cli.runner.config import load_trade_config
 
     if ask.fill_model not in ("optimistic", "pessimistic"):
         raise UsageError(f"fill_model {ask.fill_model!r}", hint="optimistic or pessimistic")

@@ -912,10 +912,10 @@ class AgentTools:
 
     def _owned(self, books: OwnBooks, intent: Intent, budget: Budget) -> Owned:
         """What the assistant owns, for its budget in `trade.budgets`, counted as a loop counts
-        a strategy's (runner/budgets.py): its part of each position, built by its own fills in
+        a strategy's (runner/books/budgets.py): its part of each position, built by its own fills in
         the state file; its own orders there that rest, and those pending or of unknown
         outcome (they may land); and whether its own realized loss today stopped it."""
-        from kalshi_cli.runner.budgets import Budgets
+        from kalshi_cli.runner.books.budgets import Budgets
 
         name = self.config.strategy
         budgets = Budgets({name: budget}, books.portfolio, lambda o: o.strategy)

@@ -1,7 +1,7 @@
 """One backtest: recorded data through the production trade loop, on a local venue and a
 simulated clock.
 
-`runner.lifecycle.session.build_loop` builds the same `TradeLoop` a live run gets; three parts
+`runner.assembly.build_loop` builds the same `TradeLoop` a live run gets; three parts
 differ: the client is the local venue's `VenueClient` (no network), the feed is `ReplayFeed` (the
 recorded frames through the data layer's `BookReplay`, and the recorded index values), and the
 clock is `ReplayClock`, which only the driver moves. The driver ticks the loop as the live loop
@@ -48,7 +48,7 @@ from kalshi_cli.vocabulary.models import ZERO, Market, Orderbook
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.config import StrategyChoice
-    from kalshi_cli.runner.loop import TradeLoop
+    from kalshi_cli.runner.loop.trade_loop import TradeLoop
     from kalshi_cli.strategy_api import Strategy
 
 # the strategy a spec names (`get_strategy`), or the one the command looked it up to once
@@ -388,8 +388,8 @@ def execute(
     the records are read from `spec.data`'s files. `strategies`: the command's lookup, which
     found the spec's strategies once (`BacktestSpec.lineup`). `progress`: told the percent of
     the run's span replayed each time it grows (`_Replayed`)."""
+    from kalshi_cli.runner.assembly import Parts, build_loop
     from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
-    from kalshi_cli.runner.lifecycle.session import Parts, build_loop
     from kalshi_cli.services.reconcile import sync_settlements
     from kalshi_cli.store import Store
 
@@ -427,7 +427,7 @@ def execute(
         # a backtest's heartbeat has no reader (no check or dead-man watches a replay), so it
         # is written once a simulated minute rather than every second: 3,600 transactions an
         # hour of data were 8% of a quiet replay (docs/benchmarks.md); its decisions are made
-        # on this thread, with no deadline on the machine's time (runner/schedule/market_pass.py)
+        # on this thread, with no deadline on the machine's time (runner/loop/market_pass.py)
         loop.settings = replace(
             loop.settings, heartbeat_interval_s=BACKTEST_HEARTBEAT_S, decide_deadline=False
         )

@@ -105,7 +105,7 @@ def check_heartbeat(view: LocalView, th: Thresholds) -> CheckResult:
 
 
 def _behind(detail: dict[str, object], th: Thresholds) -> tuple[list[str], list[PerfDatum]]:
-    """What the loop's last heartbeat says about its lag (runner/schedule/schedule.py), against
+    """What the loop's last heartbeat says about its lag (runner/loop/schedule.py), against
     `lag_warn` and `revisit_warn`: the reasons it is behind, and the perfdata. A heartbeat of a
     loop that measured no lag has neither."""
     lag_warn, revisit_warn = th.need("heartbeat", "lag_warn"), th.need("heartbeat", "revisit_warn")

@@ -263,7 +263,7 @@ def backtest_command(
         return
     from kalshi_cli.backtest.command import backtest, build_request
     from kalshi_cli.config import dirs_from
-    from kalshi_cli.runner import load_trade_config
+    from kalshi_cli.runner.config import load_trade_config
     from kalshi_cli.vocabulary.errors import UsageError
 
     if not strategy or data is None:

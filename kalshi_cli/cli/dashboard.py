@@ -157,7 +157,7 @@ def load_sources(app: AppContext, state_path: Path, env: str) -> Sources:
     from kalshi_cli.checks.thresholds import resolve
     from kalshi_cli.dashboard.snapshot import Sources, is_paper
     from kalshi_cli.risk import RiskLimits
-    from kalshi_cli.runner import load_trade_config
+    from kalshi_cli.runner.config import load_trade_config
 
     config_path = app.settings().config_path
     sections = load_sections(config_path)

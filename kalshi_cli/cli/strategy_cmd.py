@@ -68,7 +68,7 @@ def list_command(as_json: JsonOpt = False) -> None:
 
     Example: kalshi strategy list --json
     """
-    from kalshi_cli.runner import load_trade_config
+    from kalshi_cli.runner.config import load_trade_config
     from kalshi_cli.strategies.listing import list_strategies
 
     app = current()
@@ -106,7 +106,7 @@ def check_command(
     Example: kalshi strategy new fair-value --dir strategies && kalshi strategy check
     strategies/fair_value.py --params strategies/fair_value.yaml
     """
-    from kalshi_cli.runner import load_trade_config
+    from kalshi_cli.runner.config import load_trade_config
     from kalshi_cli.strategies.check import check_strategy
 
     app = current()

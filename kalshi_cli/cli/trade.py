@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from kalshi_cli.cli._context import AppContext
     from kalshi_cli.config import Settings
-    from kalshi_cli.runner import StrategyChoice, TradeConfig, TradeOptions
+    from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
     from kalshi_cli.store import Store
     from kalshi_cli.strategies import StrategyLookup
 
@@ -189,8 +189,9 @@ def trade_command(
 
     On a subaccount: kalshi trade --strategy spike --markets KXBTCD-25DEC31-T100000 --subaccount 2
     """
-    from kalshi_cli.runner import CLIENT_RETRY_BUDGET_S, load_trade_config
+    from kalshi_cli.runner.config import load_trade_config
     from kalshi_cli.runner.lifecycle.launch import run_trade
+    from kalshi_cli.runner.lifecycle.session import CLIENT_RETRY_BUDGET_S
     from kalshi_cli.strategies import StrategyLookup
 
     # each strategy looked up once, here and by the config check, and run as found; a
@@ -237,7 +238,7 @@ def _checked_config(settings: Settings, options: TradeOptions, config: TradeConf
     `--live` and a market selection), before a client or a key exists: a mistake is refused
     with nothing sent. Each strategy is named by its spec from here on, and carries the
     strategy it was resolved to (once, by the command's lookup the config carries)."""
-    from kalshi_cli.runner.lifecycle.session import check_start
+    from kalshi_cli.runner.preflight import check_start
 
     choices = []
     for choice in options.strategies:
@@ -267,7 +268,7 @@ def _choices(
 ) -> tuple[StrategyChoice, ...]:
     """Each strategy with its `--params` file: `FILE` with one strategy, `NAME=FILE` (NAME the
     strategy as given, or its name) with any number."""
-    from kalshi_cli.runner import StrategyChoice
+    from kalshi_cli.runner.config import StrategyChoice
     from kalshi_cli.strategies import strategy_names
     from kalshi_cli.strategies.loader import is_path_spec
     from kalshi_cli.vocabulary.errors import UsageError
@@ -341,7 +342,7 @@ def _options(
 ) -> TradeOptions:
     """The options of one run; `venue` is where its orders go: (`--paper`, `--paper-balance`,
     `--subaccount`); `assign`: the `--assign` values."""
-    from kalshi_cli.runner import Selection, TradeOptions
+    from kalshi_cli.runner.config import Selection, TradeOptions
     from kalshi_cli.vocabulary.errors import UsageError
     from kalshi_cli.vocabulary.order_terms import TermsError, parse_cash
 

@@ -130,7 +130,7 @@ def post_kill_alert(app: AppContext, report: KillReport, scope: str) -> list[str
     delivery problems; never raises."""
     from kalshi_cli.alerts import RUNBOOKS, Alert, AlertRouter
     from kalshi_cli.config import read_sections, section
-    from kalshi_cli.runner.lifecycle.alerting import KINDS
+    from kalshi_cli.runner.loop.alerting import KINDS
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.errors import KalshiError
 

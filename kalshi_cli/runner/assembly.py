@@ -1,22 +1,31 @@
-"""The trade loop put together, top to bottom: each part built once, here, and given what it
-uses (the constructor chain loop -> executor -> call guard -> unknown orders -> balance hold ->
-fills -> cancels -> amends -> answer book -> sender -> outbox, then the loop's own orders and
-the loop; what several of them share for one purpose is one small record, runner/execution/shared.py
-for the executor's parts and runner/loop_shared.py for the loop's). `session.build_loop`
-reconciles the state, then asks `assemble_loop` for a loop ready to tick. docs/trade-loop.md
-"Where the code lives".
+"""The trade loop put together, for a live run, a paper run and a backtest alike: the lineup of
+strategies (`resolve_lineup`), each strategy's budget and `--assign`ed part, the markets and
+their complements, the paper venue, and the books rebuilt from the state file (`build_loop`,
+from `Parts`); then each part built once, here, and given what it uses (`assemble_loop`: the
+constructor chain loop -> executor -> call guard -> unknown orders -> balance hold -> fills ->
+cancels -> amends -> answer book -> sender -> outbox, then the loop's own orders and the loop;
+what several of them share for one purpose is one small record, runner/execution/shared.py for
+the executor's parts and runner/loop/shared.py for the loop's). `start_loop` builds until the
+books agree with the exchange's positions. docs/trade-loop.md "Where the code lives".
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.runner.books.own_orders import OwnOrders
+from kalshi_cli.risk import RiskEngine
+from kalshi_cli.risk.budget import Budget
+from kalshi_cli.runner.books.fees import load_fees
+from kalshi_cli.runner.books.portfolio import Portfolio
+from kalshi_cli.runner.books.records import LoopTradingRecords
 from kalshi_cli.runner.execution.amends import Amends
 from kalshi_cli.runner.execution.answers import AnswerBook
 from kalshi_cli.runner.execution.balance_hold import BalanceHold
@@ -26,25 +35,37 @@ from kalshi_cli.runner.execution.dispatch import Dispatch, Wire
 from kalshi_cli.runner.execution.execution import Changes, LoopExecutor
 from kalshi_cli.runner.execution.fills import FillSync
 from kalshi_cli.runner.execution.outbox import Outbox
+from kalshi_cli.runner.execution.own_orders import OwnOrders
 from kalshi_cli.runner.execution.sender import Sender
 from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
 from kalshi_cli.runner.execution.unknown_orders import UnknownOrders
-from kalshi_cli.runner.loop import TradeLoop
-from kalshi_cli.runner.loop_shared import Acting, Sight, Tuning, Voice
-from kalshi_cli.services.reconcile import landing_wait_s
+from kalshi_cli.runner.loop.lineup import Lineup, Member
+from kalshi_cli.runner.loop.settings import LoopSettings
+from kalshi_cli.runner.loop.shared import Acting, Sight, Tuning, Voice
+from kalshi_cli.runner.loop.trade_loop import TradeLoop
+from kalshi_cli.runner.preflight import (
+    StartupRefused,
+    check_positions,
+    fees_refused,
+    rebuild,
+    reconcile,
+)
+from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S, landing_wait_s
+from kalshi_cli.strategies import get_strategy
+from kalshi_cli.vocabulary.errors import UsageError
+from kalshi_cli.vocabulary.models import FeeModelError, Market
+from kalshi_cli.vocabulary.units import fmt_count
 
 if TYPE_CHECKING:
-    from kalshi_cli.risk import RiskEngine
+    from kalshi_cli.client import KalshiClient
     from kalshi_cli.runner.books.eventlog import EventLog
-    from kalshi_cli.runner.books.portfolio import Portfolio
-    from kalshi_cli.runner.books.records import LoopTradingRecords
-    from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
-    from kalshi_cli.runner.loop_settings import LoopSettings
-    from kalshi_cli.runner.ports import LoopClient, MarketFeed
-    from kalshi_cli.runner.schedule.lineup import Lineup
+    from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
+    from kalshi_cli.runner.loop.alerting import TradeAlerts
+    from kalshi_cli.runner.ports import LoopClient, LoopParts, MarketFeed
     from kalshi_cli.services.orders.context import OrderClient
     from kalshi_cli.services.orders.place import OrderService
     from kalshi_cli.store import Store
+    from kalshi_cli.venue import LocalVenue
     from kalshi_cli.vocabulary.clock import Clock
 
 
@@ -64,7 +85,7 @@ def assemble_loop(
     alerts: TradeAlerts | None = None,
     complements: Mapping[str, str] | None = None,
 ) -> TradeLoop:
-    """The loop with its executor: what its parts share (runner/loop_shared.py), the
+    """The loop with its executor: what its parts share (runner/loop/shared.py), the
     executor's parts, the loop's own orders, then the loop around them (the loop builds the
     parts that call back into it: market pass, watch, schedule, heartbeat)."""
     voice = Voice(log=log, alerts=alerts)
@@ -202,3 +223,264 @@ def build_executor(
         threaded=dispatch.threaded,
         dry_run=settings.dry_run,
     )
+
+
+STARTUP_ATTEMPTS = 3
+
+
+@dataclass
+class Parts:
+    """Everything a loop is built from; tests build these by hand around fakes."""
+
+    client: LoopParts
+    store: Store
+    feed: MarketFeed
+    clock: Clock
+    log: EventLog
+    alerts: TradeAlerts | None = None
+    # sees every risk engine event as it happens (`--metrics-port` counts the denials)
+    on_event: Callable[[str, Any], None] | None = None
+    # how long a read of orders may lag a write (`read_lag`): every OrderService, reconcile
+    # and kill switch the loop builds waits that long before trusting a listing
+    read_lag_s: float = DEFAULT_READ_LAG_S
+    # threads making the loop's exchange calls off its deciding path (`trade.send_workers`):
+    # an exchange over the network has them; a local venue (paper, a backtest) answers at once
+    send_workers: int = 0
+    # when the start's reconcile read the exchange's fills (`ReconcileReport.fills_read_at`):
+    # the loop's fill reads begin there; None (no reconcile: a backtest) from its build
+    fills_since: float | None = None
+
+
+def build_loop(
+    parts: Parts,
+    options: TradeOptions,
+    config: TradeConfig,
+    markets: list[Market],
+    *,
+    pause_file: Path | None = None,
+) -> TradeLoop:
+    """Reconciled state in, a loop ready to tick out (no network beyond `parts.client`)."""
+    from kalshi_cli.services.orders.place import OrderService
+
+    lineup = resolve_lineup(options, config)
+    limits = config.limits
+    sink = _Sink(parts.store, parts.log, parts.alerts, parts.on_event)
+    records = LoopTradingRecords(parts.store)
+    portfolio = Portfolio(markets)
+    for name in lineup.names:  # each strategy's own part of the positions, rebuilt below too
+        portfolio.owners.own(name)
+    try:
+        portfolio.fees, portfolio.fee_changes = load_fees(
+            parts.client, markets, now=parts.clock.wall()
+        )
+    except FeeModelError as exc:
+        raise fees_refused(exc) from exc
+    # the min-edge floor, and each order's logged edge, are priced by their market's own fees
+    risk = RiskEngine(records, limits, clock=parts.clock, fee_rates=portfolio.fee_rates, sink=sink)
+    # the exchange's positions the start compares with are the client's subaccount's (else 0)
+    fills = rebuild(parts.store, portfolio, parts.client.subaccount or 0)
+    _assign(options, lineup, portfolio, parts)
+    trade = config.settings
+    settings = LoopSettings(
+        dry_run=options.dry_run,
+        status_interval_s=trade.status_interval_s,
+        tick_interval_s=trade.tick_interval_s,
+        deadman_interval_s=trade.deadman_interval_s,
+        max_revisit_s=trade.max_revisit_s,
+        stop_deadline_s=trade.stop_deadline_s,
+        read_lag_s=parts.read_lag_s,
+        call_timeout_s=trade.call_timeout_s,
+        amend_requotes=trade.amend_requotes,
+        # the mids a strategy reads are those of its window; keeping more costs time and memory
+        # (200 markets x 10 minutes of mids is ~20 MB)
+        history_s=lineup.history_s(LoopSettings.history_s),  # secs
+        pause_file=pause_file,
+        strategy_errors_alert=trade.strategy_errors_alert,
+        strategy_errors_stop=trade.strategy_errors_stop,
+        strategy_errors_window_s=trade.strategy_errors_window_s,
+        budgets=_budgets(trade.budgets, lineup, config.agent_strategy, parts.log),
+        send_workers=parts.send_workers,
+    )
+    loop = assemble_loop(
+        client=parts.client,
+        store=parts.store,
+        orders=OrderService(
+            parts.client, parts.store, clock=parts.clock, read_lag_s=parts.read_lag_s
+        ),
+        feed=parts.feed,
+        clock=parts.clock,
+        lineup=lineup,
+        risk=risk,
+        records=records,
+        portfolio=portfolio,
+        log=parts.log,
+        settings=settings,
+        alerts=parts.alerts,
+        complements=find_complements(parts.client, markets)
+        if lineup.any("uses_complements")
+        else {},
+    )
+    loop.executor.fills.load_seen(fills, since=parts.fills_since)
+    if options.paper:
+        from kalshi_cli.runner.paper import PaperClient, answer_kill
+
+        # the kill switch of a paper loop is asked through its state file (paper_kill.py), and
+        # runs on the paper client, so on its venue alone
+        if not isinstance(parts.client, PaperClient):
+            kind = type(parts.client).__name__
+            raise TypeError(f"a paper loop trades on a PaperClient, not a {kind}")
+        loop.on_halted = functools.partial(answer_kill, loop, parts.client)
+    return loop
+
+
+def start_loop(
+    parts: Parts,
+    options: TradeOptions,
+    config: TradeConfig,
+    markets: list[Market],
+    *,
+    pause_file: Path | None = None,
+    attempts: int = STARTUP_ATTEMPTS,
+) -> TradeLoop:
+    """The loop, built from the reconciled state file, once its positions equal the exchange's.
+
+    A resting order (a quote the previous run left) can fill between the reconciliation and the
+    read of the exchange's positions, and the two then differ with nothing wrong. So a difference
+    is reconciled again and compared again, `attempts` times in all, before trading is refused.
+    """
+    attempt = 1
+    while True:
+        loop = build_loop(parts, options, config, markets, pause_file=pause_file)
+        try:
+            check_positions(parts.client, loop.portfolio)
+        except StartupRefused as exc:
+            loop.dispatch.close()  # this loop is not the one that runs
+            loop.let_go()
+            if attempt >= attempts:
+                raise
+            parts.log.emit("positions_moved", {"attempt": attempt, "detail": exc.message})
+            report = reconcile(parts.client, parts.store, parts.clock, parts.read_lag_s)
+            parts.log.emit("reconciled", report.to_json())
+            attempt += 1
+        else:
+            return loop
+
+
+class _Sink:
+    """The risk engine's event sink: logged, and its two trips alerted, each once what it
+    tells of is committed (a trip booked in a drain's transaction, when that commits): who
+    reads "safe_mode" in the log or its alert and looks at the state file reads SAFE_MODE."""
+
+    def __init__(
+        self,
+        store: Store,
+        log: EventLog,
+        alerts: TradeAlerts | None,
+        on_event: Callable[[str, Any], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.log = log
+        self.alerts = alerts
+        self.on_event = on_event
+
+    def __call__(self, kind: str, data: Any) -> None:
+        self.store.when_committed(lambda: self._tell(kind, data))
+
+    def _tell(self, kind: str, data: Any) -> None:
+        self.log.emit(kind, data)
+        if self.on_event is not None:
+            self.on_event(kind, data)
+        if self.alerts is not None and kind in ("circuit_breaker", "safe_mode"):
+            self.alerts.post(kind, "", str(data.get("detail", kind)), dict(data))
+
+
+def resolve_lineup(options: TradeOptions, config: TradeConfig) -> Lineup:
+    """The strategies of a run, each with its params validated as a whole (its `--params`
+    file, else the config's `strategies.NAME`): the strategy its choice was resolved to, or,
+    for a choice given by its spec alone, the one that spec names, looked up here once."""
+    members = []
+    for choice in options.strategies:
+        strategy = choice.strategy or get_strategy(config.strategy_spec(choice.spec))
+        params = config.params_for(strategy, choice.params_file)
+        members.append(Member(strategy, params, choice.params_file))
+    return Lineup(members)
+
+
+def _assign(options: TradeOptions, lineup: Lineup, portfolio: Portfolio, parts: Parts) -> None:
+    """`--assign NAME:TICKER`: the contracts held in TICKER that no strategy built become
+    NAME's, at the account's average cost, so its exits may sell them. Given at every start
+    (the state file keeps no assignment: a restart without the option leaves them nobody's)."""
+    for name, ticker in options.assign:
+        if lineup.get(name) is None:
+            raise UsageError(
+                f"--assign {name}:{ticker}: no strategy of that name runs",
+                hint=f"running: {', '.join(lineup.names)}",
+            )
+        if ticker not in portfolio.markets:
+            raise UsageError(
+                f"--assign {name}:{ticker}: the loop does not trade {ticker}",
+                hint="add it to --markets",
+            )
+        given = portfolio.assign(name, ticker, parts.clock.wall())
+        parts.log.emit(
+            "position_assigned", {"strategy": name, "ticker": ticker, "count": fmt_count(given)}
+        )
+
+
+def _budgets(
+    budgets: Mapping[str, Budget], lineup: Lineup, assistant: str, log: EventLog
+) -> dict[str, Budget]:
+    """`trade.budgets` of the strategies this run runs. One config serves every lineup, so a
+    budget for a strategy that does not run is unused, and said so in one line. The
+    assistant's (`agent.strategy`) is `kalshi mcp`'s to apply to its orders, not the loop's."""
+    for name in budgets.keys() - {assistant} - set(lineup.names):
+        log.emit("budget_unused", {"strategy": name, "running": ", ".join(lineup.names)})
+    return {name: budget for name, budget in budgets.items() if lineup.get(name) is not None}
+
+
+def paper_venue(
+    client: KalshiClient, markets: list[Market], clock: Clock, options: TradeOptions
+) -> LocalVenue:
+    """A paper session's venue (`paper.build_venue`), refused on fees it cannot price."""
+    from kalshi_cli.runner import paper
+
+    try:
+        return paper.build_venue(
+            client, markets, clock, options.paper_balance, subaccount=options.subaccount or 0
+        )
+    except FeeModelError as exc:
+        raise fees_refused(exc) from exc
+
+
+def select_markets(client: KalshiClient, selection: Selection) -> list[Market]:
+    if selection.tickers:
+        markets = [client.markets.get_market(t) for t in selection.tickers]
+    else:
+        markets = list(
+            client.markets.iter_markets(
+                status="open", series_ticker=selection.series, event_ticker=selection.event
+            )
+        )
+    open_ = [m for m in markets if m.is_open]
+    if not open_:
+        raise UsageError(f"no open market in {selection.describe()}")
+    return open_
+
+
+def find_complements(client: LoopParts, markets: list[Market]) -> dict[str, str]:
+    """Ticker -> the other market of its event, for events the exchange flags mutually exclusive
+    that have exactly two markets, both selected: exactly one of the two settles YES."""
+    by_event: dict[str, list[str]] = {}
+    for m in markets:
+        by_event.setdefault(m.event_ticker, []).append(m.ticker)
+    pairs: dict[str, str] = {}
+    for event_ticker, tickers in by_event.items():
+        if len(tickers) != 2:
+            continue
+        answer = client.markets.get_event(event_ticker, with_nested_markets=False)
+        event = answer.get("event", {})
+        listed = {m.get("ticker") for m in answer.get("markets", [])}
+        if event.get("mutually_exclusive") is True and listed == set(tickers):
+            a, b = tickers
+            pairs[a], pairs[b] = b, a
+    return pairs

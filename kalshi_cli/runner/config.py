@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 MAX_SUBACCOUNT = 63  # 0 the primary account, 1-63 the numbered ones (as `--subaccount` elsewhere)
 
 # failed strategy decisions in a row in one market (it raised, its model was late, down or
-# answered garbage) before an alert, and before SAFE_MODE (runner/schedule/market_pass.py)
+# answered garbage) before an alert, and before SAFE_MODE (runner/loop/market_pass.py)
 STRATEGY_ERRORS_ALERT = 3
 STRATEGY_ERRORS_STOP = 10
 STRATEGY_ERRORS_WINDOW_S = 60.0
@@ -138,13 +138,13 @@ class TradeOptions:
     live: bool = False
     log_file: Path | None = None
     order_group: bool = True  # run the orders inside one server-side order group
-    paper: bool = False  # fill orders locally against the live book (runner/lifecycle/paper.py)
+    paper: bool = False  # fill orders locally against the live book (runner/paper.py)
     paper_balance: Decimal = Decimal("1000")  # the paper venue's starting cash, dollars
     # (strategy name, ticker): the part of the account's position there that no strategy owns
     # (bought by hand, before the loop) is given to that strategy at start (`--assign`)
     assign: tuple[tuple[str, str], ...] = ()
     # the subaccount every order, read and risk rule of the loop acts on (None: the one the API
-    # key is restricted to, else 0: session.key_subaccount); with --paper, the venue's subaccount
+    # key is restricted to, else 0: preflight.key_subaccount); with --paper, the venue's subaccount
     # of that number
     subaccount: int | None = None
 

@@ -1,15 +1,17 @@
 """What the trade loop reads through and asks of: its market data feed and its exchange client,
 as narrow Protocols (the real `MarketData` and `KalshiClient` fit, and so do the paper loop's,
-the local venue's and the tests' fakes). Kept apart from `runner/loop.py` so that module stays
-the loop itself."""
+the local venue's and the tests' fakes). Kept apart from `runner/loop/trade_loop.py` so that
+module stays the loop itself."""
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol, Self, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, runtime_checkable
 
 from kalshi_cli.feed.book import FeedEvent
-from kalshi_cli.services.orders.context import OrderCalls, OrderClient
+from kalshi_cli.runner.books.fees import FeeReads
+from kalshi_cli.services.fees import FeeMarketReads
+from kalshi_cli.services.orders.context import MarketRead, OrderCalls, OrderClient
 from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.vocabulary.models import Orderbook
 
@@ -90,3 +92,21 @@ def own_book(client: C) -> C:
     `Order.subaccount_number`, `Fill.subaccount_number`): another subaccount's would be taken
     for the loop's."""
     return client if client.subaccount is not None else client.on_subaccount(0)
+
+
+class LoopMarkets(MarketRead, FeeMarketReads, Protocol):
+    """The market reads of a loop built from `Parts`: the order service's, the fee models'
+    and the start-up checks' (an event's markets)."""
+
+    def get_event(
+        self, event_ticker: str, *, with_nested_markets: bool = ...
+    ) -> dict[str, Any]: ...
+
+
+class LoopParts(LoopClient, FeeReads, Protocol):
+    """What a loop built from `Parts` asks of its client: the loop's calls, the fee models'
+    reads, and the start-up checks' (an event's markets, the positions). The `KalshiClient` is
+    one; the paper loop's, the local venue's and a test's fake exchange are others."""
+
+    @property
+    def markets(self) -> LoopMarkets: ...

@@ -31,7 +31,7 @@ class Strategy(Generic[P]):
     # for a position like this one, `decide` reads the time only through the mids of its
     # window (`snapshot.window(snapshot.ts - window_s)`, `window_s` being the loop's history
     # horizon), so with the same book, mids, position and fees it decides the same: the loop
-    # skips such a call after one that decided nothing (runner/loop.py, "quiet markets").
+    # skips such a call after one that decided nothing (runner/loop/trade_loop.py, "quiet markets").
     # None (the default): it may read the clock, and is always called
     clock_free: Callable[[PositionView], bool] | None = None
     # set by the loader (kalshi_cli.strategies.loader), not by the strategy: how it was named

@@ -24,7 +24,7 @@ NOT_STRATEGIES = frozenset({MANUAL, BATCH, EXTERNAL, AGENT, STOP_LOSS})
 # this loop or not, or the assistant: its fills build its part whoever reads the state file
 NO_PART = frozenset({MANUAL, BATCH, EXTERNAL, STOP_LOSS})
 
-# what a strategy's name may be (strategies/loader.py, runner/schedule/lineup.py, and the
+# what a strategy's name may be (strategies/loader.py, runner/loop/lineup.py, and the
 # assistant's `agent.strategy`): the client order id carries it whole
 # (`order_terms.owned_client_order_id` keeps 31 characters of [A-Za-z0-9_.-]), so an order the
 # state file does not know, one reconcile imports after a lost state file, is recorded under

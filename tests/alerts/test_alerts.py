@@ -774,7 +774,7 @@ def test_every_alert_kind_links_the_runbook_that_describes_it() -> None:
     the runbook's opening lines (before its first step) name the kind (or the alert's title)
     and the severity it arrives at (a check's at CRITICAL)."""
     from kalshi_cli.checks import CHECK_NAMES, CheckResult, CheckStatus, alert_for
-    from kalshi_cli.runner.lifecycle.alerting import KINDS, TradeAlerts
+    from kalshi_cli.runner.loop.alerting import KINDS, TradeAlerts
 
     assert set(RUNBOOKS) == set(KINDS) | {f"check:{name}" for name in CHECK_NAMES}
     assert _kinds_the_package_posts() <= set(KINDS)

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, cast
 
 from kalshi_cli.backtest.engine import ReplayClock, ReplayFeed
 from kalshi_cli.client import CreateOrder
+from kalshi_cli.runner.assembly import Parts, build_loop, start_loop
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.config import Selection, StrategyChoice, TradeConfig, TradeOptions
-from kalshi_cli.runner.lifecycle.session import Parts, build_loop, start_loop
-from kalshi_cli.runner.loop import TradeLoop
+from kalshi_cli.runner.loop.trade_loop import TradeLoop
 from kalshi_cli.services.reconcile import reconcile
 from kalshi_cli.store import Store
 from kalshi_cli.venue import LocalVenue, MarketInfo

@@ -53,11 +53,12 @@ from kalshi_cli.feed.messages import (
     TradeMessage,
     market_of,
 )
+from kalshi_cli.runner import paper
+from kalshi_cli.runner.assembly import Parts, select_markets, start_loop
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
-from kalshi_cli.runner.lifecycle import paper
-from kalshi_cli.runner.lifecycle.session import Parts, reconcile, select_markets, start_loop
-from kalshi_cli.runner.loop_settings import LoopSettings
+from kalshi_cli.runner.loop.settings import LoopSettings
+from kalshi_cli.runner.preflight import reconcile
 from kalshi_cli.store import Store
 from kalshi_cli.venue import LocalVenue, load_reference
 

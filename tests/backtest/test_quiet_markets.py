@@ -1,5 +1,5 @@
-"""Quiet markets (runner/loop.py `_still_quiet`): skipping a strategy's call when nothing it reads
-has changed since a call that decided nothing changes no order.
+"""Quiet markets (runner/loop/trade_loop.py `_still_quiet`): skipping a strategy's call when
+nothing it reads has changed since a call that decided nothing changes no order.
 
 Each built-in strategy runs over the same recording twice through the production loop: as
 registered (its `clock_free` lets the loop skip quiet calls), and as a copy that the loop must

@@ -98,7 +98,7 @@ def test_heartbeat_flags_override_the_defaults(store: Store, clock: ManualClock)
 
 
 def _lagging_beat(store: Store, lag_p99_s: float, revisit_max_s: float) -> None:
-    # the lag figures as the trade loop writes them (kalshi_cli/runner/loop.py, _heartbeat)
+    # the lag figures as the trade loop writes them (runner/loop/trade_loop.py, _heartbeat)
     detail = {"state": "ACTIVE", "lag_p99_s": lag_p99_s, "revisit_max_s": revisit_max_s}
     store.events.heartbeat(source="trade", detail=detail)
 
@@ -168,7 +168,7 @@ def test_feed_critical_when_the_loop_runs_but_saw_no_data(store: Store, clock: M
     ],
 )
 def test_feed_age(store: Store, clock: ManualClock, age: float, status: CheckStatus) -> None:
-    # what the trade loop writes (kalshi_cli/runner/loop.py, _heartbeat)
+    # what the trade loop writes (kalshi_cli/runner/loop/trade_loop.py, _heartbeat)
     store.events.set_kv("feed.last_message_at", f"{clock.wall() - age:.3f}")
     assert check_feed(view(store, clock), DEFAULTS).status is status
 

@@ -47,8 +47,8 @@ def status_json(tmp_path: Path, source: str, detail: dict[str, Any]) -> dict[str
 def test_status_json_names_the_subaccount_the_trade_loops_heartbeat_names(
     tmp_path: Path, number: int
 ) -> None:
-    """`kalshi trade --subaccount N` beats with `subaccount: N` (runner/loop.py); `kalshi status
-    --json` names it as `loop_subaccount`, subaccount 0 (the primary, a loop without
+    """`kalshi trade --subaccount N` beats with `subaccount: N` (runner/loop/trade_loop.py);
+    `kalshi status --json` names it as `loop_subaccount`, subaccount 0 (the primary, a loop without
     `--subaccount`) too."""
     document = status_json(tmp_path, "trade", {"ticks": 3, "subaccount": number})
     assert document == {

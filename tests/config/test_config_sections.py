@@ -17,7 +17,7 @@ from kalshi_cli.config import example_config
 from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.runner.books import eventlog
 from kalshi_cli.runner.config import TRADE_KEYS, TradeConfig, TradeSection
-from kalshi_cli.runner.loop_settings import LoopSettings
+from kalshi_cli.runner.loop.settings import LoopSettings
 from kalshi_cli.services.orders.limits import OrderLimits, load_limits
 from kalshi_cli.strategies import get_strategy, strategy_names
 

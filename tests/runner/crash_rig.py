@@ -16,9 +16,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions
+from kalshi_cli.runner.assembly import Parts, start_loop
 from kalshi_cli.runner.books.eventlog import EventLog
-from kalshi_cli.runner.lifecycle.session import reconcile, start_loop
+from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
+from kalshi_cli.runner.preflight import reconcile
 from kalshi_cli.store import Store
 from tests.runner.fakes import FakeClient, FakeFeed, Rig
 

@@ -577,8 +577,9 @@ def make_rig(
     assign: tuple[tuple[str, str], ...] = (),
     send_workers: int = 0,  # the loop's exchange calls on the deciding thread, by default
 ) -> Rig:
-    from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
+    from kalshi_cli.runner.assembly import Parts, build_loop
     from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
     from kalshi_cli.store import Store
 
     clock = clock or ManualClock(START)

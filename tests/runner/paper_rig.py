@@ -12,9 +12,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
+from kalshi_cli.runner import paper
+from kalshi_cli.runner.assembly import Parts, build_loop
 from kalshi_cli.runner.books.eventlog import EventLog
-from kalshi_cli.runner.lifecycle import paper
+from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.lifecycle.lock import acquire
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -23,7 +24,7 @@ from tests.runner.fakes import START, FakeClient, FakeFeed, new_exchange, trader
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.feed import MarketData
-    from kalshi_cli.runner.loop import TradeLoop
+    from kalshi_cli.runner.loop.trade_loop import TradeLoop
     from kalshi_cli.sim.core.exchange import Exchange
     from kalshi_cli.venue import LocalVenue
 

@@ -12,10 +12,9 @@ from pathlib import Path
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.client.signing import KalshiAuth
-from kalshi_cli.runner import StrategyChoice, TradeConfig, TradeOptions
-from kalshi_cli.runner.config import Selection
+from kalshi_cli.runner.config import Selection, StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.lifecycle.session import trade
-from kalshi_cli.runner.lifecycle.summary import Summary
+from kalshi_cli.runner.loop.summary import Summary
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import BookSide, TimeInForce

@@ -1,8 +1,8 @@
 """The trade loop's parts and what each is given (runner/assembly.py, and the parts the loop
-still builds itself in runner/loop.py): no part is built with more than six collaborators,
-the constructor arguments that are other parts or services. Plain values (numbers, flags,
-names, paths), settings and callbacks are not collaborators. What several parts share for one
-purpose comes as one small record (runner/loop_shared.py, runner/execution/shared.py), which
+still builds itself in runner/loop/trade_loop.py): no part is built with more than six
+collaborators, the constructor arguments that are other parts or services. Plain values (numbers,
+flags, names, paths), settings and callbacks are not collaborators. What several parts share for one
+purpose comes as one small record (runner/loop/shared.py, runner/execution/shared.py), which
 counts as one."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from types import ModuleType
 
 import pytest
 
-from kalshi_cli.runner import assembly, loop
+from kalshi_cli.runner import assembly
+from kalshi_cli.runner.loop import trade_loop as loop
 
 MAX_COLLABORATORS = 6
 

@@ -1,4 +1,4 @@
-"""A strategy's budget (`trade.budgets.NAME`, runner/budgets.py) counts what the strategy owns
+"""A strategy's budget (`trade.budgets.NAME`, runner/books/budgets.py) counts what the strategy owns
 and nothing else: its own part of each position, its own resting orders, the contracts its own
 orders filled that are not read yet, and its own orders on their way, in the market of the order
 and in every other market it is in. Another strategy's parts and orders in the same markets
@@ -13,8 +13,8 @@ from decimal import Decimal
 from kalshi_cli.risk.budget import Budget
 from kalshi_cli.risk.rules import RiskContext, StrategyBudgetRule, Verdict
 from kalshi_cli.risk.state import TradingState
+from kalshi_cli.runner.books.budgets import Budgets
 from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio, open_order
-from kalshi_cli.runner.budgets import Budgets
 from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.models import ZERO, Action, BookSide, Market, Side
 from kalshi_cli.vocabulary.owners import STOP_LOSS

@@ -31,7 +31,7 @@ from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
 from kalshi_cli.runner.books.portfolio import Portfolio
-from kalshi_cli.runner.lifecycle.session import rebuild
+from kalshi_cli.runner.preflight import rebuild
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.sim.server.announce import AccountInfo

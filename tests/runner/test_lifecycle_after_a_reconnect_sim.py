@@ -3,7 +3,7 @@
 The `market_lifecycle_v2` channel has no snapshot: a close, pause or resume said while the
 connection was down is never said again on the new one. The feed reports the new subscription
 of the channel as a gap of it (feed/ws.py), and the trade loop makes that gap good as it makes
-any lifecycle gap good: one listing of its markets' state (runner/lifecycle/loop_watch.py). On
+any lifecycle gap good: one listing of its markets' state (runner/loop/watch.py). On
 the old code the loop went on with what it last heard until the next gap: a market resumed
 during the reconnect was never traded again, and one paused during it still counted as open.
 """

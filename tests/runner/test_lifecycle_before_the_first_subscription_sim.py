@@ -5,7 +5,7 @@ The loop starts from the markets it listed, all open. The `market_lifecycle_v2` 
 snapshot: a pause or close said before the loop's subscription of it was granted is never said
 on it. The loop makes that window good as it makes a gap of the channel good: when it sees its
 first lifecycle subscription granted, it reads its markets' state once, one listing for all of
-them (runner/lifecycle/loop_watch.py). On the old code the loop traded a market paused or closed
+them (runner/loop/watch.py). On the old code the loop traded a market paused or closed
 in that window on the status it listed, until something else read it again.
 """
 

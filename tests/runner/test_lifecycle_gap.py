@@ -1,6 +1,6 @@
 """A `market_lifecycle_v2` message lost in a gap: the channel has no snapshot, so the trade loop
 reads its markets' state again from the exchange (`GET /markets?tickers=`) and applies it by the
-rule a lifecycle message is applied by (kalshi_cli/runner/lifecycle/loop_watch.py).
+rule a lifecycle message is applied by (kalshi_cli/runner/loop/watch.py).
 
 On the simulator: the exchange changes a market's status, the feed loses the message that says
 so and reports the gap, as `MarketData` does for a lost sequence number. On the old code the
@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.runner.lifecycle.loop_watch import CLOSED_EVENTS, ENDED_EVENTS
+from kalshi_cli.runner.loop.watch import CLOSED_EVENTS, ENDED_EVENTS
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import LIFECYCLE_RESUMES, lifecycle_of_status
 from tests.openapi_check import SPEC_PATH

@@ -27,16 +27,11 @@ from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.risk import TradingState
-from kalshi_cli.runner import (
-    Parts,
-    StrategyChoice,
-    TradeConfig,
-    TradeLoop,
-    TradeOptions,
-    build_loop,
-)
+from kalshi_cli.runner.assembly import Parts, build_loop
 from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.execution.order_group import open_session_group
+from kalshi_cli.runner.loop.trade_loop import TradeLoop
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock

@@ -1,5 +1,6 @@
-"""Quiet markets (runner/loop.py `_still_quiet`) still honour time: a decision that changes only
-because old mids aged out of the strategy's window, with the book standing still, is made.
+"""Quiet markets (runner/loop/trade_loop.py `_still_quiet`) still honour time: a decision that
+changes only because old mids aged out of the strategy's window, with the book standing still, is
+made.
 
 The spike strategy's window (60 s) first holds 0.53, then 0.48 (-9.4%: no spike), then the book
 settles at 0.58 (+9.4% from the window's start: no spike either), and the strategy decides
@@ -75,12 +76,12 @@ liquidity_provider: {cash_cents: 10000000, refresh_seconds: 1.0}
 def test_a_quiet_market_with_the_very_same_book_is_decided_again_when_its_fees_change(
     tmp_path: Path,
 ) -> None:
-    """The full pass's shortcut for a market none of whose inputs was touched (runner/loop.py
-    `_untouched`: the feed hands out the same book object until it changes, as a recorded feed
-    does) still sees what changes with the clock: here a fee change. YES and NO asks of 0.48
-    leave 4 cents a pair, 0.5 cent after the standard fees (below arbitrage's 1 cent minimum):
-    nothing, pass after pass, on the same book object; once the series' fees drop to zero the
-    same book pays and the pair goes out."""
+    """The full pass's shortcut for a market none of whose inputs was touched
+    (runner/loop/trade_loop.py `_untouched`: the feed hands out the same book object until it
+    changes, as a recorded feed does) still sees what changes with the clock: here a fee change.
+    YES and NO asks of 0.48 leave 4 cents a pair, 0.5 cent after the standard fees (below
+    arbitrage's 1 cent minimum): nothing, pass after pass, on the same book object; once the
+    series' fees drop to zero the same book pays and the pair goes out."""
     path = tmp_path / "lowered.yaml"
     path.write_text(LOWERED)
     clock = ManualClock(START)

@@ -12,10 +12,11 @@ import pytest
 
 from kalshi_cli.client.connection import FillQuarantine
 from kalshi_cli.risk import RiskLimits
-from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions
+from kalshi_cli.runner.assembly import Parts, start_loop
 from kalshi_cli.runner.books.eventlog import EventLog
-from kalshi_cli.runner.lifecycle.session import check_live, reconcile, start_loop
-from kalshi_cli.runner.loop import TradeLoop
+from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
+from kalshi_cli.runner.loop.trade_loop import TradeLoop
+from kalshi_cli.runner.preflight import check_live, reconcile
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.records import PlaceRequest

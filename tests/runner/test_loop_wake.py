@@ -9,8 +9,9 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
+from kalshi_cli.runner.assembly import Parts, build_loop
 from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock

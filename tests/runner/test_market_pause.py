@@ -1,6 +1,6 @@
 """A market whose trading is paused (`deactivated`) and resumed (`activated`): the trade loop
 stops trading it while paused and trades it again, stop-loss included, once it resumes
-(kalshi_cli/runner/lifecycle/loop_watch.py)."""
+(kalshi_cli/runner/loop/watch.py)."""
 
 from __future__ import annotations
 

@@ -24,8 +24,9 @@ from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
 from kalshi_cli.feed.book import EventKind
 from kalshi_cli.feed.ws import FeedSocket, websocket_connect
-from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
+from kalshi_cli.runner.assembly import Parts, build_loop
 from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock

@@ -21,8 +21,8 @@ from rich.console import Console
 
 from kalshi_cli.cli.dashboard_app import render_trading
 from kalshi_cli.dashboard.snapshot import Sources, local_snapshot
-from kalshi_cli.runner import StrategyChoice
-from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
+from kalshi_cli.runner.config import StrategyChoice
+from kalshi_cli.runner.loop.alerting import TradeAlerts
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.services.orders.status import trading_status
 from kalshi_cli.sim.core.records import PlaceRequest
@@ -694,7 +694,7 @@ def _a_quote_left_on_a_lost_state_file(tmp_path: Path, *strategies: Any) -> tupl
     """The first of `strategies` rests a YES bid of 5 at 0.41 (the others decide nothing); the
     run ends without its stop, its state file is lost, and the next start reconciles the
     account onto a new one. The quote left, and the run started on the new state file."""
-    from kalshi_cli.runner.lifecycle.session import reconcile
+    from kalshi_cli.runner.preflight import reconcile
     from kalshi_cli.store import Store
 
     start = _runs_on_one_account(tmp_path)

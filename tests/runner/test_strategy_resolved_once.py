@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from kalshi_cli import strategies
-from kalshi_cli.runner import StrategyChoice
-from kalshi_cli.runner.lifecycle import launch, session
+from kalshi_cli.runner import assembly
+from kalshi_cli.runner.config import StrategyChoice
+from kalshi_cli.runner.lifecycle import launch
 from tests.cli.fakes import FakeClient, run
 from tests.runner.fakes import make_rig
 
@@ -37,7 +38,7 @@ def test_the_loop_runs_the_strategy_its_choice_was_resolved_to(
         raise AssertionError(f"the loop looked {spec!r} up again")
 
     # from here on the registry answers nothing the loop could run
-    monkeypatch.setattr(session, "get_strategy", no_lookup)
+    monkeypatch.setattr(assembly, "get_strategy", no_lookup)
     rig = make_rig(tmp_path / "s.db", strategies=[StrategyChoice("spike", strategy=resolved)])
     assert rig.loop.lineup.members[0].strategy is resolved
     rig.loop.tick(rig.feed.drain_events(), full=True)
@@ -54,7 +55,7 @@ def test_a_choice_given_by_its_spec_alone_is_looked_up_once(
         looked.append(spec)
         return real(spec)
 
-    monkeypatch.setattr(session, "get_strategy", spy)
+    monkeypatch.setattr(assembly, "get_strategy", spy)
     rig = make_rig(tmp_path / "s.db", strategies=["spike"])
     assert looked == ["spike"]
     assert rig.loop.lineup.names == ("spike",)

@@ -17,7 +17,7 @@ import pytest
 
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.runner.books.portfolio import Portfolio
-from kalshi_cli.runner.lifecycle.session import rebuild
+from kalshi_cli.runner.preflight import rebuild
 from kalshi_cli.services.reconcile import (
     CLIENTS_OWN,
     account_resting,

@@ -192,7 +192,7 @@ def test_the_loops_lag_from_its_heartbeat_is_exported(tmp_path: Path) -> None:
     clock = ManualClock(1_700_000_000.0)
     path = tmp_path / "state.db"
     with Store.open(path, clock=clock) as store:
-        # the lag figures as the trade loop writes them (kalshi_cli/runner/loop.py, _heartbeat)
+        # the lag figures as the trade loop writes them (runner/loop/trade_loop.py, _heartbeat)
         detail = {"lag_p50_s": 0.012, "lag_p99_s": 7.25, "lag_max_s": 9.5}
         detail |= {"revisit_max_s": 41.0, "waiting": 312, "behind": True}
         store.events.heartbeat(source="trade", detail=detail)

@@ -193,13 +193,13 @@ def test_each_settlement_goes_to_the_books_it_belongs_to() -> None:
 
 
 def test_the_trade_loop_starts_from_its_own_books_settlements_only(tmp_path: Path) -> None:
-    """The loop's start (`runner.lifecycle.session.rebuild`) replays its subaccount's book: the
+    """The loop's start (`runner.preflight.rebuild`) replays its subaccount's book: the
     settlement listed for it closes its position (A), one listed for another subaccount does
     not touch its own (C), and one copied before 0004 (no subaccount) settles what it holds
     (B). The risk rules read these positions. (`book_settlements` mutant 1 kept the others'
     and dropped its own.)"""
     from kalshi_cli.runner.books.portfolio import Portfolio
-    from kalshi_cli.runner.lifecycle.session import rebuild
+    from kalshi_cli.runner.preflight import rebuild
 
     fills = [
         fill(1, "A", BID, "10 @ 0.40", START),

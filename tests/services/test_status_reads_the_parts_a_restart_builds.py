@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from kalshi_cli.runner.books.portfolio import Portfolio
-from kalshi_cli.runner.lifecycle.session import rebuild
+from kalshi_cli.runner.preflight import rebuild
 from kalshi_cli.services.loop_strategies import strategy_rows
 from kalshi_cli.services.owner_parts import parts_of_day
 from kalshi_cli.store import FillRecord, SettlementRecord, Store

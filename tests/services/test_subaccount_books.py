@@ -24,7 +24,7 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.runner.books.portfolio import Portfolio
-from kalshi_cli.runner.lifecycle.session import check_positions, rebuild
+from kalshi_cli.runner.preflight import check_positions, rebuild
 from kalshi_cli.services.pnl import fill_record_from_api, realized_per_fill
 from kalshi_cli.store import Store, migrations
 from kalshi_cli.store.values import dec_text
@@ -220,8 +220,9 @@ def test_the_running_loop_applies_only_its_subaccounts_fills(
     """The fill listing covers every subaccount unless one is named (openapi.yaml 3.31.0): a
     loop on subaccount 0 takes a fill of subaccount 1 in its market for none of its own."""
     from kalshi_cli.feed import MarketData
-    from kalshi_cli.runner import Parts, StrategyChoice, TradeConfig, TradeOptions, build_loop
+    from kalshi_cli.runner.assembly import Parts, build_loop
     from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
     from kalshi_cli.vocabulary.clock import SystemClock
 
     (ticker,) = make_markets(prime, 1)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from kalshi_cli.client import CreateOrder
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.messages import FeedTrade
-from kalshi_cli.runner.lifecycle.paper import PaperClient, PaperFeed
+from kalshi_cli.runner.paper import PaperClient, PaperFeed
 from kalshi_cli.venue import LocalVenue, MarketInfo
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import Action, Orderbook, Side, TimeInForce, from_book, to_book

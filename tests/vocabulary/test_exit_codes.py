@@ -9,7 +9,7 @@ import pytest
 
 from kalshi_cli.backtest.executors import ExecutorError
 from kalshi_cli.backtest.report import StrategyFailed
-from kalshi_cli.runner.lifecycle.state_fault import StateFileFailed
+from kalshi_cli.runner.loop.state_fault import StateFileFailed
 from kalshi_cli.store import NotAStateFile, StateFileMismatch
 from kalshi_cli.vocabulary import errors
 from kalshi_cli.vocabulary.exit_codes import ExitCode

@@ -1,5 +1,5 @@
 """What the trade loop keeps and writes down: its view of positions, resting orders and mids
-(`portfolio`), which resting orders are its own (`own_orders`), the risk engine's trading
-records read from the state file (`records`), the markets' fees (`fees`) and the loop's log
-(`eventlog`). Exports nothing: import from the modules.
+(`portfolio`), each strategy's budget (`budgets`), the risk engine's trading records read from
+the state file (`records`), the markets' fees (`fees`) and the loop's log (`eventlog`).
+Exports nothing: import from the modules.
 """

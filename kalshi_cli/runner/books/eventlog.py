@@ -35,7 +35,7 @@ COALESCED: dict[str, tuple[str, ...]] = {
     # orders, not its calls): the first in full, then a count per interval
     "strategy_error": ("strategy", "ticker", "kind"),
     # a strategy's order cut to its own part is cut again at every requote while the account
-    # holds contracts not its own there (runner/schedule/market_pass.py `_within_own`)
+    # holds contracts not its own there (runner/loop/market_pass.py `_within_own`)
     "exit_cut": ("strategy", "ticker"),
     "order_cut": ("strategy", "ticker"),
 }

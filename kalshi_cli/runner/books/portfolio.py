@@ -343,7 +343,7 @@ class Portfolio:
         """What `owner` decides on: the part of the position its own fills built as the
         view's `position` (and `own`), the account's whole position as `account` (the same
         object until the market changes). Its own resting orders are the market pass's to
-        pick (runner/schedule/market_pass.py)."""
+        pick (runner/loop/market_pass.py)."""
         view = self.view(ticker)
         if view.position == 0:
             return view  # nothing held: nobody's part, nothing of the account's to show

@@ -339,7 +339,7 @@ class AnswerBook:
     ) -> OrderNotRecorded:
         """The batch's answers could not be committed: every order the exchange accepted
         exists, whatever the state file says. Each is made known to the loop, so the stop that
-        follows withdraws it (runner/lifecycle/state_fault.py); the orders whose answer was lost are
+        follows withdraws it (runner/loop/state_fault.py); the orders whose answer was lost are
         already among the unknown."""
         first: OrderNotRecorded | None = None
         for intent, create in recorded:
@@ -464,7 +464,7 @@ class AnswerBook:
     def not_recorded(self, intent: Intent, exc: OrderNotRecorded) -> None:
         """The order reached the exchange (or may have) and the state file could not take its
         answer: the loop still knows of it, so the stop that follows withdraws it
-        (runner/lifecycle/state_fault.py)."""
+        (runner/loop/state_fault.py)."""
         if exc.order_id is None:
             self._unknown.lost(exc.client_order_id, intent.ticker, intent)
             return
@@ -505,7 +505,7 @@ class InFlight:
         self.intents: dict[str, Intent] = {}
         self._by_market: dict[str, dict[str, Intent]] = {}
         # of these, the orders whose call the dispatch dropped before a worker took it: they
-        # never left, and never will (runner/lifecycle/state_fault.py)
+        # never left, and never will (runner/loop/state_fault.py)
         self.unsent: set[str] = set()
         # told the market of each order added or removed (the outbox's `_touch`)
         self.on_change: Callable[[str], None] = lambda ticker: None

@@ -421,7 +421,7 @@ class Dispatch:
         same, so the withdrawal that follows knows the orders they placed. The first failure
         is kept in `failed`, for the stop to raise once it has withdrawn. A failure of the
         state file is the exception: it is raised at once, the answers not booked yet left
-        in flight, as the stop that writes nothing needs them (runner/lifecycle/state_fault.py)."""
+        in flight, as the stop that writes nothing needs them (runner/loop/state_fault.py)."""
         end = clock.monotonic() + within_s
         while self._in_flight:
             if abandon is not None and abandon.is_set():

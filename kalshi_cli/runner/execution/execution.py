@@ -22,7 +22,7 @@ from kalshi_cli.vocabulary.models import ZERO
 if TYPE_CHECKING:
     from kalshi_cli.risk import RiskEngine
     from kalshi_cli.risk.budget import Owned
-    from kalshi_cli.runner.budgets import Budgets
+    from kalshi_cli.runner.books.budgets import Budgets
     from kalshi_cli.runner.execution.amends import Amends
     from kalshi_cli.runner.execution.answers import AnswerBook
     from kalshi_cli.runner.execution.cancels import Cancels
@@ -67,10 +67,11 @@ class LoopExecutor:
         # the strategies' own budgets (None: no strategy has one); set by the loop
         self.budgets: Budgets | None = None
         # what an order of a strategy's may take of the account's position now
-        # (runner/books/own_orders.py `OwnOrders.room`); set by runner/assembly.py
+        # (runner/execution/own_orders.py `OwnOrders.room`); set by runner/assembly.py
         self.room: Callable[[Intent], Decimal] = lambda intent: intent.count
         # why the loop would withdraw an order were it resting now (None: it would not), by the
-        # rules it withdraws its quotes by (runner/loop.py `TradeLoop.withheld`); set by the loop
+        # rules it withdraws its quotes by (runner/loop/trade_loop.py `TradeLoop.withheld`); set
+        # by the loop
         self.withheld: Callable[[Intent], str | None] = lambda intent: None
         self.guard = holds.guard
         self.balance_hold = holds.balance_hold
@@ -345,15 +346,7 @@ class LoopExecutor:
                 return self._drop_group(intent, "an order of unknown outcome here")
             # the orders waiting in the tick's batch count, as for a single intent, and so do
             # the legs before it (they count as resting)
-            ctx = self._risk.context(
-                self.outbox.queued_view(intent.ticker),
-                total_exposure=self.outbox.total_exposure(),
-                last_data_at=last_data_at,
-                in_sync=in_sync,
-                owned=self._owned(intent, self.outbox.pending()),
-            )
-            if self._risk.evaluate(intent, ctx):
-                self.counters.denied += 1
+            if self._denied(intent, last_data_at=last_data_at, in_sync=in_sync):
                 let_go(kept)
                 return self._drop_group(intent, "a leg was denied by the risk engine")
             kept.append((self.outbox.replacing_until(intent), self._risk.record_sent()))

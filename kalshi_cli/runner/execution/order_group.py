@@ -15,7 +15,7 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
-from kalshi_cli.runner.lifecycle.give_up import GivenUp, unless_given_up
+from kalshi_cli.runner.execution.give_up import GivenUp, unless_given_up
 from kalshi_cli.services.killswitch import (
     forget_order_group,
     remember_order_group,

@@ -75,7 +75,7 @@ def wait_out_unknown(
     if unknown:
         waits = {"client_order_ids": sorted(unknown), "at_most_s": landing_s}
         log.emit("shutdown_waits_unknown", waits)
-    deadline = Deadline.current()  # the stop's (runner/lifecycle/stop.py)
+    deadline = Deadline.current()  # the stop's (runner/loop/stop.py)
     while unknown:
         if abandon is not None and abandon.is_set():
             return

@@ -49,7 +49,7 @@ def run_trade(
     from kalshi_cli.client.signing import KalshiAuth
     from kalshi_cli.runner.lifecycle.lock import acquire
     from kalshi_cli.runner.lifecycle.session import reload_signal, trade
-    from kalshi_cli.runner.lifecycle.state_fault import is_state_failure, refused_by_state_file
+    from kalshi_cli.runner.loop.state_fault import is_state_failure, refused_by_state_file
     from kalshi_cli.store import StoreError
 
     assert connection.key_id is not None and connection.private_key is not None

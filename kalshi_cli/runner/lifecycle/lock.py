@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
-from kalshi_cli.runner.lifecycle.state_fault import StateFileFailed
+from kalshi_cli.runner.loop.state_fault import StateFileFailed
 from kalshi_cli.store.errors import StateFileUnwritable
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.errors import KalshiError

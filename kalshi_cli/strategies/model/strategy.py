@@ -3,7 +3,7 @@ probability of YES and buys the side whose ask that probability clears, sized by
 the Kelly stake, when the edge after fees reaches `min_edge`; with `quote` it rests post-only
 bids instead. What it holds it sells at the bid when that sale's edge after fees against the
 model reaches `min_edge` (`_close`). The source's errors are not caught here: `ModelError`
-leaves `decide` for the trade loop's containment (runner/schedule/market_pass.py). See
+leaves `decide` for the trade loop's containment (runner/loop/market_pass.py). See
 docs/models.md "The rule" and "When a model (or any strategy) fails".
 """
 

@@ -12,7 +12,7 @@ import pytest
 
 from kalshi_cli.runner.books.fees import FeeChange
 from kalshi_cli.runner.books.portfolio import Portfolio
-from kalshi_cli.runner.lifecycle.session import StartupRefused
+from kalshi_cli.runner.preflight import StartupRefused
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import (

@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from kalshi_cli.runner.books.portfolio import Portfolio
-from kalshi_cli.runner.lifecycle.session import rebuild
+from kalshi_cli.runner.preflight import rebuild
 from kalshi_cli.services.reconcile import reconcile
 from kalshi_cli.store import Store
 from kalshi_cli.strategies import Intent

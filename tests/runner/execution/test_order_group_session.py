@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client.requests import CreateOrder
-from kalshi_cli.runner import TradeConfig
 from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.execution.order_group import (
     end_session_group,
     join_session_group,

@@ -19,7 +19,7 @@ from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.execution.order_group import open_session_group
-from kalshi_cli.runner.lifecycle.session import StartupRefused
+from kalshi_cli.runner.preflight import StartupRefused
 from kalshi_cli.services.killswitch import session_order_groups
 from kalshi_cli.sim.core import order_groups as sim_order_groups
 from kalshi_cli.sim.server.announce import AccountInfo

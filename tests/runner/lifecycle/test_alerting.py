@@ -7,7 +7,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from kalshi_cli.runner.lifecycle.alerting import MAX_PROBLEMS, TradeAlerts
+from kalshi_cli.runner.loop.alerting import MAX_PROBLEMS, TradeAlerts
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.fakes import FakeAlertStateStore
 

@@ -13,7 +13,7 @@ import msgspec
 import pytest
 
 from kalshi_cli.client.connection import LANDING_WINDOW_S
-from kalshi_cli.runner.lifecycle.session import reconcile
+from kalshi_cli.runner.preflight import reconcile
 from kalshi_cli.services.reconcile import landing_wait_s
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.store import Store

@@ -13,7 +13,7 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.runner.books.portfolio import Portfolio
-from kalshi_cli.runner.lifecycle.session import rebuild, reconcile
+from kalshi_cli.runner.preflight import rebuild, reconcile
 from kalshi_cli.services import reconcile as reconcile_steps
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock, utc_day

@@ -1,4 +1,4 @@
-"""Paper trading (runner/lifecycle/paper.py): `kalshi trade --paper` reads the exchange's live
+"""Paper trading (runner/paper.py): `kalshi trade --paper` reads the exchange's live
 market data and fills its orders locally, and no write request from it ever reaches the exchange."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pytest
 from kalshi_cli.client import CreateOrder
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.messages import FeedTrade, FillNotice, Lifecycle, order_update
-from kalshi_cli.runner import StrategyChoice, TradeOptions
-from kalshi_cli.runner.lifecycle.paper import (
+from kalshi_cli.runner.config import StrategyChoice, TradeOptions
+from kalshi_cli.runner.paper import (
     PaperClient,
     PaperFeed,
     PaperStateRefused,
@@ -280,7 +280,7 @@ def test_a_paper_venue_charges_a_fee_change_the_exchange_scheduled_after_it_star
     from typing import cast
 
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.runner.lifecycle.paper import build_venue
+    from kalshi_cli.runner.paper import build_venue
     from kalshi_cli.vocabulary.models import trading_fee
     from tests.runner.fakes import START, FakeClient, new_exchange, trader
 
@@ -313,11 +313,11 @@ def test_a_paper_venue_on_a_series_answer_without_its_fee_multiplier_is_refused(
     """The venue charges the exchange's fees, read from its Series answer: one without a
     `fee_multiplier` (which the spec requires) is not charged a multiplier of 1 made up here;
     the venue is refused, naming the series and the missing field (the session's start is
-    refused on it, `session.fees_refused`, as on a fee the live loop cannot price)."""
+    refused on it, `preflight.fees_refused`, as on a fee the live loop cannot price)."""
     from typing import Any, cast
 
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.runner.lifecycle.paper import build_venue
+    from kalshi_cli.runner.paper import build_venue
     from kalshi_cli.vocabulary.models import FeeModelError
     from tests.runner.fakes import START, FakeClient, new_exchange, trader
 
@@ -418,8 +418,9 @@ def test_the_venue_answers_queue_positions_and_an_empty_historical_tier() -> Non
 def test_a_paper_loop_is_built_only_on_the_paper_client(tmp_path: Path) -> None:
     """A paper loop's kill switch cancels every order its client reaches: on anything but the
     PaperClient (the exchange's own client) it would reach real orders, so no loop is built."""
-    from kalshi_cli.runner import Parts, TradeConfig, build_loop
+    from kalshi_cli.runner.assembly import Parts, build_loop
     from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.config import TradeConfig
     from tests.runner.fakes import START, FakeClient, FakeFeed, new_exchange, trader
 
     clock = ManualClock(START)

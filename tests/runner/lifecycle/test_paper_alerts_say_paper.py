@@ -20,7 +20,7 @@ import pytest
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.dashboard.actions import halt
-from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
+from kalshi_cli.runner.loop.alerting import TradeAlerts
 from kalshi_cli.store.paper import paper_state_path
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.alerts.test_alerts import Receiver, _Handler

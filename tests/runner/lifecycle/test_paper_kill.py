@@ -1,4 +1,4 @@
-"""The kill switch of a paper loop (services/paper_kill.py, runner/lifecycle/paper.py
+"""The kill switch of a paper loop (services/paper_kill.py, runner/paper.py
 `answer_kill`): asked through the paper state file, the running paper loop cancels every order of
 its venue with the kill switch's own code, and nothing reaches the exchange."""
 

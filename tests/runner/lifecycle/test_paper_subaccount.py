@@ -1,4 +1,4 @@
-"""A paper loop whose client acts on a subaccount (runner/lifecycle/paper.py, venue/venue.py): its
+"""A paper loop whose client acts on a subaccount (runner/paper.py, venue/venue.py): its
 orders rest on that subaccount of its venue, it books the fills they get there, and its kill switch
 cancels that subaccount's orders only, as on the exchange."""
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from kalshi_cli.risk import RiskEngine, RiskLimits, TradingState
+from kalshi_cli.runner.assembly import _Sink
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.books.records import LoopTradingRecords
-from kalshi_cli.runner.lifecycle.session import _Sink
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ServerError

@@ -15,8 +15,7 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.feed.book import FeedEvent
-from kalshi_cli.runner import StrategyChoice, TradeOptions
-from kalshi_cli.runner.config import TradeConfig
+from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.lifecycle.session import run, signals
 from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from kalshi_cli.client.client import LANDING_WINDOW_S
-from kalshi_cli.runner.lifecycle.stop import PROOF_MAX_S, PROOF_SHARE
+from kalshi_cli.runner.loop.stop import PROOF_MAX_S, PROOF_SHARE
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import ApiError, ServerError
 from kalshi_cli.vocabulary.models import BookSide, Order, TimeInForce

@@ -9,7 +9,7 @@ import threading
 from decimal import Decimal as D
 from pathlib import Path
 
-from kalshi_cli.runner import StrategyChoice, TradeOptions
+from kalshi_cli.runner.config import StrategyChoice, TradeOptions
 from kalshi_cli.runner.lifecycle.session import run
 from kalshi_cli.runner.lifecycle.state_prune import BackgroundPrune
 from kalshi_cli.store import IntentRecord, RetentionPolicy, Store

@@ -33,19 +33,15 @@ from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
-from kalshi_cli.runner import (
-    Parts,
-    StrategyChoice,
-    TradeConfig,
-    TradeLoop,
-    TradeOptions,
-    build_loop,
-)
+from kalshi_cli.runner.assembly import Parts, build_loop
 from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.execution.order_group import open_session_group
-from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
-from kalshi_cli.runner.lifecycle.session import StartupRefused, reconcile, run
-from kalshi_cli.runner.lifecycle.state_fault import withdraw_unrecorded
+from kalshi_cli.runner.lifecycle.session import run
+from kalshi_cli.runner.loop.alerting import TradeAlerts
+from kalshi_cli.runner.loop.state_fault import withdraw_unrecorded
+from kalshi_cli.runner.loop.trade_loop import TradeLoop
+from kalshi_cli.runner.preflight import StartupRefused, reconcile
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock

@@ -1,5 +1,5 @@
 """The calls a stop waits on, one at a time (`unless_given_up`) or side by side (`side_by_side`),
-runner/lifecycle/give_up.py: what a second interrupt gives up, what it leaves alone, and what
+runner/execution/give_up.py: what a second interrupt gives up, what it leaves alone, and what
 each call runs under. Real threads, no exchange: each call is a function of the test's."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.runner.lifecycle import give_up
-from kalshi_cli.runner.lifecycle.give_up import GivenUp, side_by_side, unless_given_up
+from kalshi_cli.runner.execution import give_up
+from kalshi_cli.runner.execution.give_up import GivenUp, side_by_side, unless_given_up
 from kalshi_cli.vocabulary.clock import Deadline, SystemClock
 
 # how long a test waits for what must come at once, on a loaded machine

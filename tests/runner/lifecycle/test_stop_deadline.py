@@ -1,4 +1,4 @@
-"""A trade loop's stop has one deadline and proves itself (runner/lifecycle/stop.py).
+"""A trade loop's stop has one deadline and proves itself (runner/loop/stop.py).
 
 Twenty quotes rest in ten markets. The stop withdraws them at once (the session's order group
 triggered, or one batch cancel without it), then proves nothing of the loop's is left with one
@@ -28,16 +28,11 @@ import pytest
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
-from kalshi_cli.runner import (
-    Parts,
-    StrategyChoice,
-    TradeConfig,
-    TradeLoop,
-    TradeOptions,
-    build_loop,
-)
+from kalshi_cli.runner.assembly import Parts, build_loop
 from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.execution.order_group import open_session_group
+from kalshi_cli.runner.loop.trade_loop import TradeLoop
 from kalshi_cli.sim.server.embed import AccountInfo
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kalshi_cli.runner.lifecycle.stop import GIVEN_UP
+from kalshi_cli.runner.loop.stop import GIVEN_UP
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import Order
 from tests.conftest import SimHarness

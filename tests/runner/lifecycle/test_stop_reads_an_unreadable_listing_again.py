@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kalshi_cli.runner.lifecycle.stop import GIVEN_UP
+from kalshi_cli.runner.loop.stop import GIVEN_UP
 from tests.conftest import SimHarness
 from tests.runner.simproc import log_events
 from tests.runner.test_loop_order_batches_sim import rig

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from kalshi_cli.runner.books.portfolio import Portfolio
-from kalshi_cli.runner.lifecycle.summary import Summary
+from kalshi_cli.runner.loop.summary import Summary
 from kalshi_cli.vocabulary.models import ZERO, BookSide, Market, Orderbook
 
 

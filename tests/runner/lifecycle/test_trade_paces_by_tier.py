@@ -19,8 +19,7 @@ import pytest
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.ratelimit import SAFETY_CAPACITY, SAFETY_RATE
 from kalshi_cli.client.signing import KalshiAuth
-from kalshi_cli.runner import StrategyChoice, TradeOptions
-from kalshi_cli.runner.config import Selection, load_trade_config
+from kalshi_cli.runner.config import Selection, StrategyChoice, TradeOptions, load_trade_config
 from kalshi_cli.runner.lifecycle.session import trade
 from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.vocabulary.keys import load_private_key

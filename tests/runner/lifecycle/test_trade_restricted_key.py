@@ -26,9 +26,9 @@ import pytest
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.client.signing import KalshiAuth
-from kalshi_cli.runner import StrategyChoice, TradeOptions
-from kalshi_cli.runner.config import Selection, load_trade_config
-from kalshi_cli.runner.lifecycle.session import StartupRefused, trade
+from kalshi_cli.runner.config import Selection, StrategyChoice, TradeOptions, load_trade_config
+from kalshi_cli.runner.lifecycle.session import trade
+from kalshi_cli.runner.preflight import StartupRefused
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key

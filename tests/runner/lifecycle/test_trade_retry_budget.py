@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.runner import CLIENT_RETRY_BUDGET_S
+from kalshi_cli.runner.lifecycle.session import CLIENT_RETRY_BUDGET_S
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import CredentialsError, ServerError
 

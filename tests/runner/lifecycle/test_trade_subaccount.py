@@ -31,9 +31,9 @@ from kalshi_cli.client.orders import OrdersApi
 from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.messages import order_update
-from kalshi_cli.runner import StrategyChoice, TradeOptions
+from kalshi_cli.runner.config import StrategyChoice, TradeOptions
 from kalshi_cli.runner.lifecycle.lock import LoopAlreadyRunning, acquire
-from kalshi_cli.runner.lifecycle.session import reconcile
+from kalshi_cli.runner.preflight import reconcile
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.store import Store

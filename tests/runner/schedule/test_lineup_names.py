@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.runner.schedule.lineup import Lineup, Member
+from kalshi_cli.runner.loop.lineup import Lineup, Member
 from kalshi_cli.strategy_api import Params, Strategy
 from kalshi_cli.vocabulary.errors import UsageError
 from kalshi_cli.vocabulary.order_terms import owned_client_order_id, owner_in

@@ -1,5 +1,5 @@
 """The trade loop at 500 markets reacts to each market's news without waiting for a pass over
-every market (runner/schedule/schedule.py): a changed market is decided on before quiet ones, a held
+every market (runner/loop/schedule.py): a changed market is decided on before quiet ones, a held
 position's stop-loss goes out in the first tick, the loop measures and reports its lag, and the
 heartbeat check calls a loop that cannot keep up "alive but behind".
 

@@ -1,4 +1,4 @@
-"""The order in which the trade loop visits its markets (runner/schedule/schedule.py), and the lag
+"""The order in which the trade loop visits its markets (runner/loop/schedule.py), and the lag
 it measures: news first and oldest news first, the sweep continued rather than restarted, quiet
 markets never starved past the revisit bound, and the figures of each report."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from kalshi_cli.runner.schedule.schedule import MarketSchedule
+from kalshi_cli.runner.loop.schedule import MarketSchedule
 
 MARKETS = [f"M{n:03d}" for n in range(500)]
 

@@ -1,5 +1,5 @@
 """A strategy (or its model) that raises, hangs past its deadline or answers garbage is
-contained per market by the trade loop (runner/schedule/market_pass.py): the decision is skipped and
+contained per market by the trade loop (runner/loop/market_pass.py): the decision is skipped and
 counted, the loop's adding quotes in that market are withdrawn, the `strategy_errors_alert`-th
 failure in a row alerts and the `strategy_errors_stop`-th stops the strategy alone, never the
 account. On the fakes, with a ManualClock."""
@@ -21,7 +21,7 @@ import pytest
 
 from kalshi_cli import strategies
 from kalshi_cli.runner.config import STRATEGY_ERRORS_ALERT, STRATEGY_ERRORS_STOP
-from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
+from kalshi_cli.runner.loop.alerting import TradeAlerts
 from kalshi_cli.strategies import (
     Decision,
     Intent,

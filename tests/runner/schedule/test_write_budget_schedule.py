@@ -1,7 +1,7 @@
 """The trade loop decides no more orders than the client's write budget can send soon
-(runner/loop.py `TradeLoop._serve`): more than a second behind, no market takes a turn (an
-order decided then would go out on a moved book, a post-only quote refused as a cross); a held
-position still takes its stop-loss; with the budget short, the markets not yet quoted go ahead
+(runner/loop/trade_loop.py `TradeLoop._serve`): more than a second behind, no market takes a
+turn (an order decided then would go out on a moved book, a post-only quote refused as a cross); a
+held position still takes its stop-loss; with the budget short, the markets not yet quoted go ahead
 of the quoted markets' news. On the fakes, the budget's state given by hand."""
 
 from __future__ import annotations

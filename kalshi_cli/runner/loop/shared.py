@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from kalshi_cli.risk import RiskEngine
     from kalshi_cli.runner.books.eventlog import EventLog
-    from kalshi_cli.runner.books.own_orders import OwnOrders
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.execution.dispatch import Dispatch
     from kalshi_cli.runner.execution.execution import LoopExecutor
-    from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
-    from kalshi_cli.runner.loop_settings import LoopSettings
+    from kalshi_cli.runner.execution.own_orders import OwnOrders
+    from kalshi_cli.runner.loop.alerting import TradeAlerts
+    from kalshi_cli.runner.loop.lineup import Lineup
+    from kalshi_cli.runner.loop.settings import LoopSettings
     from kalshi_cli.runner.ports import MarketFeed
-    from kalshi_cli.runner.schedule.lineup import Lineup
     from kalshi_cli.vocabulary.clock import Clock
 
 # (kind, key, summary, details): post an operator alert, if the loop has a channel

@@ -1,5 +1,5 @@
-"""One market's turn in a tick of the trade loop (`TradeLoop`, runner/loop.py), a part the loop
-has: its stop-loss
+"""One market's turn in a tick of the trade loop (`TradeLoop`, runner/loop/trade_loop.py), a part
+the loop has: its stop-loss
 (at most once per `stop_loss_retry_s` against the same book), then the strategy's call on a
 snapshot of the book, the position view (this loop's own resting orders, with their queue
 positions) and the complement's book, and what it decided sent through the `LoopExecutor` (legs
@@ -21,7 +21,7 @@ call. It is handed what it reads (`Sight`: the feed, the portfolio, the clock;
 `Tuning`: the settings and strategies, which the loop replaces when they change), what it acts
 through (`Acting`: the risk engine's stop-loss, the executor, the loop's own orders), what it
 says (`Voice`) and the client (the queue positions of the loop's orders)
-(runner/loop_shared.py); the loop sets `paused` once a tick.
+(runner/loop/shared.py); the loop sets `paused` once a tick.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ import msgspec
 
 from kalshi_cli.runner.books.portfolio import MidHistory
 from kalshi_cli.runner.execution.dispatch import CallAnswer
+from kalshi_cli.runner.loop.lineup import Lineup, Member
 from kalshi_cli.runner.ports import FeedWithIndices
-from kalshi_cli.runner.schedule.lineup import Lineup, Member
 from kalshi_cli.strategies import (
     Cancel,
     Decision,
@@ -55,8 +55,8 @@ from kalshi_cli.vocabulary.models import Level, Orderbook, PriceRange
 from kalshi_cli.vocabulary.order_terms import TermsError, check_count, check_dollars
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.loop_settings import LoopSettings
-    from kalshi_cli.runner.loop_shared import Acting, Sight, Tuning, Voice
+    from kalshi_cli.runner.loop.settings import LoopSettings
+    from kalshi_cli.runner.loop.shared import Acting, Sight, Tuning, Voice
     from kalshi_cli.runner.ports import LoopClient
 
 

@@ -1,7 +1,7 @@
-"""What the trade loop (`TradeLoop`, runner/loop.py) says of itself, a part the loop has: the
-heartbeat row in the state file (with the lag figures and the feed's age) and the dead-man
-ping, each when due; the status line every `status_interval_s`; the day's realized P&L alerted
-when the UTC day turns; and the summary `kalshi trade` prints at the end.
+"""What the trade loop (`TradeLoop`, runner/loop/trade_loop.py) says of itself, a part the
+loop has: the heartbeat row in the state file (with the lag figures and the feed's age) and the
+dead-man ping, each when due; the status line every `status_interval_s`; the day's realized P&L
+alerted when the UTC day turns; and the summary `kalshi trade` prints at the end.
 
 `Heartbeat` keeps when each is due next, the day, the last lag figures and whether the loop is
 behind its fairness bound. It reads the run's figures from the parts that keep them
@@ -18,18 +18,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kalshi_cli.risk import utc_day
-from kalshi_cli.runner.lifecycle.summary import Summary
+from kalshi_cli.runner.loop.summary import Summary
 from kalshi_cli.vocabulary.units import fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.records import LoopTradingRecords
     from kalshi_cli.runner.execution.call_guard import Counters
     from kalshi_cli.runner.execution.dispatch import Dispatch
-    from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
-    from kalshi_cli.runner.lifecycle.loop_watch import LoopWatch
-    from kalshi_cli.runner.loop_settings import LoopSettings
-    from kalshi_cli.runner.loop_shared import Sight, Tuning, Voice
-    from kalshi_cli.runner.schedule.schedule import LagReport, MarketSchedule
+    from kalshi_cli.runner.loop.alerting import TradeAlerts
+    from kalshi_cli.runner.loop.schedule import LagReport, MarketSchedule
+    from kalshi_cli.runner.loop.settings import LoopSettings
+    from kalshi_cli.runner.loop.shared import Sight, Tuning, Voice
+    from kalshi_cli.runner.loop.watch import LoopWatch
     from kalshi_cli.store import Store
 
 
@@ -99,8 +99,8 @@ class Heartbeat:
 
     def beat_if_due(self, now_m: float) -> None:  # monotonic seconds
         """The heartbeat row (and the dead-man ping) when due: at the end of a tick, and
-        between the exchange calls of a long withdrawal (runner/books/own_orders.py), so liveness
-        never waits on an exchange that answers slowly or not at all."""
+        between the exchange calls of a long withdrawal (runner/execution/own_orders.py), so
+        liveness never waits on an exchange that answers slowly or not at all."""
         if now_m >= self._next_heartbeat:
             self._next_heartbeat = now_m + self.settings.heartbeat_interval_s
             self.beat()

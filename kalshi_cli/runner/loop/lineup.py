@@ -39,7 +39,7 @@ class Member:
 
     @cached_property
     def bounded(self) -> BoundedCall[Sequence[Decision]]:
-        """Its `decide` on a worker under its deadline (runner/schedule/market_pass.py)."""
+        """Its `decide` on a worker under its deadline (runner/loop/market_pass.py)."""
         return bounded_decide(self.strategy, self.params, f"decide-{self.name}")
 
     def close(self) -> None:

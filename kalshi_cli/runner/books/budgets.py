@@ -3,7 +3,7 @@ owns, for the risk engine's `STRATEGY_BUDGET` rule, and which strategies are sto
 day by their own daily loss limit.
 
 A strategy's own part of each position is the portfolio's (`Owners`), its own orders those
-`owner` names (runner/books/own_orders.py), and the orders it decided that are on their way (in
+`owner` names (runner/execution/own_orders.py), and the orders it decided that are on their way (in
 the tick's batch, waiting for cancels, sent and not yet booked) or of unknown outcome count as
 resting, as they do for the account's rules.
 """

@@ -8,7 +8,7 @@ spent, each visit running the stop-loss and the strategy and sending what the ri
 allows; the heartbeat ends it. `run` repeats ticks as news arrives and at least every
 `tick_interval_s`, waking on the feed's `wait_for_events` when it has one; nothing in a tick
 sleeps or reads the wall clock, so tests drive it with a `ManualClock`. `TradeLoop` is handed
-what its parts share (runner/loop_shared.py: what it sees, acts through, is tuned by and says,
+what its parts share (runner/loop/shared.py: what it sees, acts through, is tuned by and says,
 built by runner/assembly.py with the executor and the loop's own orders) and builds the parts
 that call back into it (market pass, watch, schedule, heartbeat), each given what it uses.
 docs/trade-loop.md "Each tick", "How the loop waits" and "Where the code lives".
@@ -23,18 +23,18 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from kalshi_cli.feed.book import FeedEvent
+from kalshi_cli.runner.books.budgets import Budgets
 from kalshi_cli.runner.books.portfolio import OpenOrder
 from kalshi_cli.runner.books.records import LoopTradingRecords
-from kalshi_cli.runner.budgets import Budgets
-from kalshi_cli.runner.lifecycle.alerting import TradeAlerts
-from kalshi_cli.runner.lifecycle.heartbeat import Heartbeat, RunFigures
-from kalshi_cli.runner.lifecycle.loop_watch import LoopWatch
-from kalshi_cli.runner.lifecycle.summary import Summary
-from kalshi_cli.runner.loop_settings import LoopSettings
+from kalshi_cli.runner.loop.alerting import TradeAlerts
+from kalshi_cli.runner.loop.heartbeat import Heartbeat, RunFigures
+from kalshi_cli.runner.loop.lineup import Lineup, Member
+from kalshi_cli.runner.loop.market_pass import MarketPass
+from kalshi_cli.runner.loop.schedule import LagReport, MarketSchedule
+from kalshi_cli.runner.loop.settings import LoopSettings
+from kalshi_cli.runner.loop.summary import Summary
+from kalshi_cli.runner.loop.watch import LoopWatch
 from kalshi_cli.runner.ports import LoopClient
-from kalshi_cli.runner.schedule.lineup import Lineup, Member
-from kalshi_cli.runner.schedule.market_pass import MarketPass
-from kalshi_cli.runner.schedule.schedule import LagReport, MarketSchedule
 from kalshi_cli.strategies import Intent, PositionView
 from kalshi_cli.strategy_api import MarketTerms
 from kalshi_cli.vocabulary.clock import Deadline, utc_day
@@ -42,7 +42,7 @@ from kalshi_cli.vocabulary.clock import Deadline, utc_day
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from kalshi_cli.runner.loop_shared import Acting, Sight, Tuning, Voice
+    from kalshi_cli.runner.loop.shared import Acting, Sight, Tuning, Voice
     from kalshi_cli.store import Store
 
 WRITE_AHEAD_S = 1.0
@@ -93,7 +93,7 @@ class TradeLoop:
                 index_markets.setdefault(market_terms.index_id, []).append(ticker)
         # markets closed, determined or settled: the watch adds them, the pass skips them
         self.closed: set[str] = set()
-        # the session's order group, triggered at once by a stop (runner/lifecycle/stop.py); set by
+        # the session's order group, triggered at once by a stop (runner/loop/stop.py); set by
         # the session that opened the group
         self.trigger_group: Callable[[], None] | None = None
         # the loop's orders its last stop could not prove gone (empty: proven, or no stop yet)
@@ -102,7 +102,7 @@ class TradeLoop:
         # the stop's one deadline (`trade.stop_deadline_s`), from its start: what ends the
         # session's order group after it runs under what is left (None: no stop yet)
         self.stop_deadline: Deadline | None = None
-        # the parts that call back into the loop, each given what it uses (runner/loop_shared.py)
+        # the parts that call back into the loop, each given what it uses (runner/loop/shared.py)
         self.market_pass = MarketPass(
             sight=sight,
             tuning=tuning,
@@ -134,7 +134,7 @@ class TradeLoop:
         self._started = clock.monotonic()
         self._next_fill_poll = self._started + settings.fill_poll_s
         self._next_resolve = self._started
-        # which market a tick visits next, and the lag figures (runner/schedule/schedule.py)
+        # which market a tick visits next, and the lag figures (runner/loop/schedule.py)
         self.schedule = MarketSchedule(
             portfolio.markets, now=self._started, revisit_s=settings.max_revisit_s
         )
@@ -173,7 +173,7 @@ class TradeLoop:
             self.feed, "wait_for_events", None
         )
         # a paper loop answers its kill switch here, on each full pass while HALTED
-        # (runner/lifecycle/paper.py `answer_kill`, paper_kill.py)
+        # (runner/paper.py `answer_kill`, paper_kill.py)
         self.on_halted: Callable[[], None] | None = None
         # what the loop listens to outside itself (the client's fill quarantine): let go once,
         # after the stop's last read of the fills, or when a loop built at start is discarded
@@ -197,7 +197,7 @@ class TradeLoop:
 
     @property
     def lineup(self) -> Lineup:
-        """The strategies this loop runs, each with its params (runner/schedule/lineup.py)."""
+        """The strategies this loop runs, each with its params (runner/loop/lineup.py)."""
         return self._tuning.lineup
 
     def replace_member(self, member: Member) -> None:
@@ -232,7 +232,7 @@ class TradeLoop:
     def _stop_strategy(self, name: str, why: str) -> None:
         """A strategy stops alone, the others go on: past its daily loss limit until the UTC day
         ends (`STRATEGY_BUDGET` refuses its new orders, not its exits), or failing for the run
-        (runner/schedule/market_pass.py). Its quotes that would add are withdrawn now and on
+        (runner/loop/market_pass.py). Its quotes that would add are withdrawn now and on
         each full pass, as a blocking state's are (a cancel that failed is tried again)."""
         self.log.emit("strategy_stopped", {"strategy": name, "reason": why})
         summary = f"strategy {name} stopped: {why}"
@@ -533,11 +533,11 @@ class TradeLoop:
 
     def shutdown(self, *, cancel_resting: bool, abandon: threading.Event | None = None) -> Summary:
         """Withdraw the orders this loop placed (never orders placed by hand) and prove it,
-        all within `trade.stop_deadline_s` (runner/lifecycle/stop.py), read the fills once more,
+        all within `trade.stop_deadline_s` (runner/loop/stop.py), read the fills once more,
         write a last heartbeat, and return the final summary, which names the orders not proven
         gone. Once `abandon` is set (a second Ctrl-C: the person will not wait for an exchange that
         answers slowly), what is left is given up and logged, and fills are not read again."""
-        from kalshi_cli.runner.lifecycle.stop import not_proven_text, withdraw_at_stop
+        from kalshi_cli.runner.loop.stop import not_proven_text, withdraw_at_stop
 
         self.executor.stopping = True  # what the answers booked below would send, is not
         # nor, in a stop that withdraws, what still waits for a send worker (`--once` ends its

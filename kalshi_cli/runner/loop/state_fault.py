@@ -20,7 +20,7 @@ from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import ZERO
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.loop import TradeLoop
+    from kalshi_cli.runner.loop.trade_loop import TradeLoop
 
 
 # how a state file that stopped taking writes is made to take them again, said in every hint

@@ -1,9 +1,8 @@
-"""What the trade loop (`TradeLoop`, runner/loop.py) watches besides the markets' books, a part
-the loop has: the
-feed's events (fills due, order updates, staleness, markets closing), the trading state in the
-state file (a halt, SAFE_MODE or `kalshi resume` from another process), the pause (file or
-SIGUSR1), the withdrawal of this loop's adding quotes while a blocking state holds or a market
-is stale, and positions over the limit.
+"""What the trade loop (`TradeLoop`, runner/loop/trade_loop.py) watches besides the markets'
+books, a part the loop has: the feed's events (fills due, order updates, staleness, markets
+closing), the trading state in the state file (a halt, SAFE_MODE or `kalshi resume` from another
+process), the pause (file or SIGUSR1), the withdrawal of this loop's adding quotes while a blocking
+state holds or a market is stale, and positions over the limit.
 
 `LoopWatch` keeps what it has seen: the trading state, the pause, the blocking state the
 quotes were last withdrawn for, the maintenance window holding now, the markets over the
@@ -38,8 +37,8 @@ if TYPE_CHECKING:
     from kalshi_cli.client.exchange import ExchangeSchedule
     from kalshi_cli.runner.books.records import LoopTradingRecords
     from kalshi_cli.runner.execution.dispatch import CallAnswer
-    from kalshi_cli.runner.loop_settings import LoopSettings
-    from kalshi_cli.runner.loop_shared import Acting, Sight, Tuning, Voice
+    from kalshi_cli.runner.loop.settings import LoopSettings
+    from kalshi_cli.runner.loop.shared import Acting, Sight, Tuning, Voice
     from kalshi_cli.runner.ports import LoopClient
     from kalshi_cli.strategies import Intent
 

@@ -1,6 +1,6 @@
 """Which resting orders are the trade loop's own, what a strategy's order may take of the
 account's position (`OwnPart`), and their withdrawal: a part that the loop (`TradeLoop`,
-runner/loop.py), its market pass, its executor and what it watches all ask.
+runner/loop/trade_loop.py), its market pass, its executor and what it watches all ask.
 
 An order is the loop's when this run sent it or it rests under the name of one of the loop's
 strategies from an earlier run (in the state file, or in the client order id the exchange

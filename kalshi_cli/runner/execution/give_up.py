@@ -3,7 +3,7 @@
 A second SIGINT or SIGTERM (`abandon`) means the person will not wait for an exchange slow to
 answer: each call of the stop that waits on one answer is made on a thread of its own, under
 the calling thread's deadline (a context variable), and waited for until its answer comes or
-`abandon` is set (runner/lifecycle/stop.py, and the session group's end after it).
+`abandon` is set (runner/loop/stop.py, and the session group's end after it).
 """
 
 from __future__ import annotations

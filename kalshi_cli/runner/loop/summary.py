@@ -76,11 +76,11 @@ class Summary:
     unrealized_pnl: Decimal | None  # None: a position without a mark (no book, no bid)
     trading_state: str
     subaccount: int = 0  # the one the loop acts on (`--subaccount`; 0, the exchange's default)
-    # the lag figures of the last heartbeat (runner/schedule/schedule.py); None before the first
+    # the lag figures of the last heartbeat (runner/loop/schedule.py); None before the first
     lag_p99_s: float | None = None  # book change to the decision that saw it
     revisit_max_s: float | None = None  # the longest a market went unvisited
     behind: bool = False  # past the loop's fairness bound (`trade.max_revisit_s`)
-    # the loop's orders its stop could not prove gone (runner/lifecycle/stop.py); empty: proven
+    # the loop's orders its stop could not prove gone (runner/loop/stop.py); empty: proven
     not_proven: tuple[str, ...] = ()
     # why no listing proved the stop ("": one did, or the loop did not withdraw); not proven
     # either way, though it names no order

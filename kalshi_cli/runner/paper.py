@@ -25,7 +25,7 @@ from kalshi_cli.vocabulary.models import Market, Orderbook, dollars_to_cents
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.runner.loop import TradeLoop
+    from kalshi_cli.runner.loop.trade_loop import TradeLoop
     from kalshi_cli.store import Store
     from kalshi_cli.venue import LocalVenue, VenueClient
     from kalshi_cli.venue.applier import FedVenue

@@ -58,7 +58,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from kalshi_cli.runner.lifecycle.give_up import (
+from kalshi_cli.runner.execution.give_up import (
     ABANDON_CHECK_S,
     GivenUp,
     side_by_side,
@@ -74,11 +74,11 @@ from kalshi_cli.vocabulary.exit_codes import ExitCode
 if TYPE_CHECKING:
     from kalshi_cli.client.requests import CancelResult
     from kalshi_cli.runner.books.eventlog import EventLog
-    from kalshi_cli.runner.books.own_orders import OwnOrders
     from kalshi_cli.runner.books.portfolio import OpenOrder
     from kalshi_cli.runner.execution.execution import LoopExecutor
+    from kalshi_cli.runner.execution.own_orders import OwnOrders
     from kalshi_cli.runner.execution.unknown_orders import Looked, LostAnswer
-    from kalshi_cli.runner.loop_settings import LoopSettings
+    from kalshi_cli.runner.loop.settings import LoopSettings
     from kalshi_cli.runner.ports import LoopClient
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
@@ -127,7 +127,7 @@ def not_proven_text(left: tuple[str, ...], unlisted: str, *, most: int | None = 
 
 
 class StoppingLoop(Protocol):
-    """What a stop reads of the loop (runner/loop.py `TradeLoop`)."""
+    """What a stop reads of the loop (runner/loop/trade_loop.py `TradeLoop`)."""
 
     client: LoopClient
     clock: Clock
@@ -177,7 +177,7 @@ def withdraw_at_stop(
         try:
             triggered = _withdraw(loop, abandon, shows_all_from)
         except StoreError:
-            raise  # the stop that writes nothing takes over (runner/lifecycle/state_fault.py)
+            raise  # the stop that writes nothing takes over (runner/loop/state_fault.py)
         except Exception as exc:  # a bug must not leave the quotes resting
             loop.log.emit("stop_withdrawal_failed", {"error": repr(exc)})
             failed, triggered = exc, False

@@ -1,7 +1,7 @@
 """The trade loop's settings (`LoopSettings`): what `kalshi trade` (runner/lifecycle/session.py) and
-a backtest set, read by `TradeLoop` (runner/loop.py) and the parts it hands them to. Frozen: a
-change replaces them whole, and the loop hands the new ones on. The strategies and their params
-are the loop's `Lineup` (runner/schedule/lineup.py), not settings.
+a backtest set, read by `TradeLoop` (runner/loop/trade_loop.py) and the parts it hands them to.
+Frozen: a change replaces them whole, and the loop hands the new ones on. The strategies and their
+params are the loop's `Lineup` (runner/loop/lineup.py), not settings.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class LoopSettings:
     # (`trade.max_revisit_s`); a loop past it, or whose news waits longer, is behind
     max_revisit_s: float = 10.0
     # the one deadline of a stop: withdraw, prove and read the fills once more within it
-    # (`trade.stop_deadline_s`; runner/lifecycle/stop.py), inside the shipped unit's
+    # (`trade.stop_deadline_s`; runner/loop/stop.py), inside the shipped unit's
     # TimeoutStopSec=30
     stop_deadline_s: float = 20.0
     # how long a read of orders may lag a write (`read_lag`): a stop's listing asked sooner
@@ -58,13 +58,13 @@ class LoopSettings:
     # bid or the position changed; against the same book, only after this long
     stop_loss_retry_s: float = 2.0
     # a strategy's failed decisions in one market: in a row, an alert; within the window, the
-    # strategy stopped (runner/schedule/market_pass.py)
+    # strategy stopped (runner/loop/market_pass.py)
     strategy_errors_alert: int = STRATEGY_ERRORS_ALERT
     strategy_errors_stop: int = STRATEGY_ERRORS_STOP
     strategy_errors_window_s: float = STRATEGY_ERRORS_WINDOW_S
     # each `decide` on a worker under its deadline; False: on the loop's thread (a backtest)
     decide_deadline: bool = True
-    # each strategy's own budget, by name (`trade.budgets`; runner/budgets.py)
+    # each strategy's own budget, by name (`trade.budgets`; runner/books/budgets.py)
     budgets: Mapping[str, Budget] = field(default_factory=dict)
     # threads that make the loop's exchange calls off its deciding path
     # (runner/execution/dispatch.py); 0: each call made on the deciding thread, waited for (a

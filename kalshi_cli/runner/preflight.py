@@ -1,0 +1,299 @@
+"""The refusals before anything is sent: a `kalshi trade` start refused on its flags (prod
+without `--live`, prod with no market selection, a strategy named as the assistant), on the
+API key's subaccount or a `--subaccount` the account lacks, on a reconcile that fails or leaves
+an order of unknown outcome, and on positions rebuilt from the state file that differ from the
+exchange's. The session (runner/lifecycle/session.py) runs them in that order; the assembly
+(runner/assembly.py) rebuilds the books with `rebuild` and compares them with `check_positions`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from kalshi_cli.runner.books.portfolio import Portfolio, resting_order
+from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
+from kalshi_cli.runner.loop.state_fault import MAKE_WRITABLE, is_state_failure
+from kalshi_cli.runner.ports import LoopParts
+from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
+from kalshi_cli.vocabulary.errors import KalshiError, UsageError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.models import FeeModelError
+from kalshi_cli.vocabulary.owners import NOT_STRATEGIES
+
+if TYPE_CHECKING:
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.loop.trade_loop import TradeLoop
+    from kalshi_cli.services.orders.context import OrderClient
+    from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.clock import Clock
+
+
+class StartupRefused(KalshiError):
+    """The loop will not trade: reconciliation failed or the books do not agree. A local check
+    refused to start, nothing changed (REJECTED), unless a failure underneath has its own code
+    (the exchange unreachable: 7, the key refused: 5...), which it keeps."""
+
+    exit_code = ExitCode.REJECTED
+
+
+def fees_refused(exc: FeeModelError) -> StartupRefused:
+    """The refusal of a start on fees that cannot be priced (`exc` names the market or the
+    series): a loop, paper or live, never trades on a fee it made up."""
+    return StartupRefused(
+        f"cannot price the fees of {exc}; not trading",
+        hint="leave that market out of the selection",
+    )
+
+
+def check_live(env: str, options: TradeOptions) -> None:
+    if env == "prod" and not options.live and not options.dry_run and not options.paper:
+        raise UsageError(
+            "kalshi trade on prod places real orders and needs --live",
+            hint="add --live to trade real money, or --dry-run to only watch",
+        )
+
+
+def check_start(env: str, options: TradeOptions, config: TradeConfig) -> Selection:
+    """The refusals that need no exchange (prod without `--live`, prod with no selection), and
+    the selection in force: the flags', else the config's `trade:` section's."""
+    check_live(env, options)
+    _check_not_the_assistants(options, config)
+    selection = options.selection if options.selection.given else config.selection()
+    if env == "prod" and not selection.given:
+        raise UsageError(
+            "kalshi trade on prod with no --markets, --series or --event would trade every "
+            "open market of the exchange (thousands); not starting",
+            hint="choose with --markets T1,T2, --series SERIES or --event EVENT "
+            "(or trade.markets / trade.series / trade.event in the config)",
+        )
+    return selection
+
+
+def _check_not_the_assistants(options: TradeOptions, config: TradeConfig) -> None:
+    """A strategy of the loop may not carry the name `kalshi mcp` places its orders under
+    (`agent.strategy`): the loop would own the assistant's orders, withdraw them at its stop
+    and count their fills as its strategy's part."""
+    from kalshi_cli.vocabulary.order_terms import owner_spelling
+
+    agent = owner_spelling(config.agent_strategy)
+    for choice in options.strategies:
+        name = choice.strategy.name if choice.strategy is not None else choice.spec
+        if owner_spelling(name) == agent:
+            raise UsageError(
+                f"the strategy {name} carries the name the assistant places its orders under "
+                f"(agent.strategy: {config.agent_strategy}); the loop would own them",
+                hint="set agent.strategy in the config to a name no strategy of yours has",
+            )
+
+
+def reconcile(
+    client: OrderClient,
+    store: Store,
+    clock: Clock,
+    read_lag_s: float = DEFAULT_READ_LAG_S,
+    waiting: Callable[[int, float], None] | None = None,
+) -> Any:
+    """The start's reconcile. An order of unknown outcome (or an amend) left by a process
+    killed while it was out may still land for a while (the signature window and a read lag):
+    the start waits that long once, told to `waiting` (how many, the seconds), and reconciles
+    again, by which time each is found or known never placed. Refused (exit 10) only if one
+    is still unknown then: a start refused at once, again and again, would exhaust a
+    service manager's restarts (5 in 10 minutes for the shipped unit) within the window."""
+    from kalshi_cli.services.orders.place import OrderService
+    from kalshi_cli.services.reconcile import landing_wait_s
+
+    service = OrderService(client, store, clock=clock, read_lag_s=read_lag_s)
+    report = _reconciled(service)
+    if report.still_unknown:
+        wait = landing_wait_s(read_lag_s)
+        if waiting is not None:
+            waiting(len(report.still_unknown), wait)
+        clock.sleep(wait)
+        report = _reconciled(service)
+    if report.still_unknown:
+        unknown = StartupRefused(
+            f"{len(report.still_unknown)} order(s) of unknown outcome remain after "
+            "reconciliation; not trading",
+            hint="run `kalshi reconcile` until none is left",
+        )
+        unknown.exit_code = ExitCode.OUTCOME_UNKNOWN
+        raise unknown
+    return report
+
+
+def _reconciled(service: Any) -> Any:
+    try:
+        return service.reconcile()
+    except KalshiError as exc:
+        state_failed = is_state_failure(exc)
+        refused = StartupRefused(
+            f"reconciliation with the exchange failed: {exc.message}; not trading",
+            hint=f"make the state file writable again ({MAKE_WRITABLE}), then start again"
+            if state_failed
+            else "check the connection (`kalshi health-check`), then start again",
+        )
+        # an unreachable exchange exits 7, as everywhere; a state file that fails, 21
+        refused.exit_code = ExitCode.STATE_WRITE_FAILED if state_failed else exc.exit_code
+        raise refused from exc
+
+
+def rebuild(
+    store: Store, portfolio: Portfolio, subaccount: int = 0, ticker: str | None = None
+) -> list[Any]:
+    """Replay every fill and settlement of the loop's subaccount's book (its own positions:
+    another subaccount's fills are another book), oldest first; fills that lack a realized P&L
+    (imported by reconcile) get theirs written, so the daily circuit breaker counts them.
+    `ticker`: that market's alone (a part of one position needs no other market's fills).
+    Returns the fill records."""
+    from kalshi_cli.services.pnl import book_settlements, merge_settlements
+    from kalshi_cli.store import SettlementRecord
+
+    fills = list(store.fills.iter_fills(subaccount=subaccount, ticker=ticker))
+    missing: list[tuple[str, Decimal]] = []
+    settlements = book_settlements(store.settlements.read(), subaccount)
+    if ticker is not None:
+        settlements = [s for s in settlements if s.ticker == ticker]
+    for event in merge_settlements(fills, settlements):
+        if isinstance(event, SettlementRecord):
+            portfolio.book_settlement(event)
+            continue
+        applied = portfolio.apply_fill(
+            event.ticker,
+            event.book_side,
+            event.yes_price,
+            event.count,
+            event.fee,
+            ts=event.ts,
+            strategy=event.strategy,
+        )
+        if event.realized_pnl is None:
+            missing.append((event.fill_id, applied.net))
+    with store.transaction():
+        for fill_id, net in missing:
+            store.fills.set_fill_realized_pnl(fill_id, net)
+    for intent in store.orders.open_orders(subaccount=subaccount):
+        if intent.status == "resting" and intent.order_id and intent.ticker in portfolio.markets:
+            portfolio.add_order(resting_order(intent))
+    return fills
+
+
+def resting_unmanaged(store: Store, loop: TradeLoop, log: EventLog, assistant: str) -> list[str]:
+    """The start-up lines (and events) for an earlier run's quotes that nobody manages: those of
+    the loop's strategies resting in markets this run does not trade (`resting_elsewhere`: the
+    stop names them as not proven gone, runner/loop/stop.py), and those of a strategy this
+    run does not run, in any market (`resting_not_run`: not the loop's to cancel, so its stop
+    leaves them). A person's orders and the assistant's (`assistant`) have managers of their
+    own."""
+    here = loop.client.subaccount or 0
+    names = loop.lineup.names
+    found: dict[str, list[str]] = {}
+    unrun: dict[str, list[str]] = {}
+    for intent in store.orders.open_orders(subaccount=here):
+        strategy = intent.strategy or ""
+        if intent.status != "resting":
+            continue
+        if strategy in names and intent.ticker not in loop.portfolio.markets:
+            found.setdefault(strategy, []).append(intent.ticker)
+        elif strategy and strategy not in names and strategy not in (*NOT_STRATEGIES, assistant):
+            unrun.setdefault(strategy, []).append(intent.ticker)
+    lines = []
+    for strategy, tickers in sorted(found.items()):
+        n = len(tickers)
+        where = ", ".join(sorted(set(tickers)))
+        lines.append(
+            f"elsewhere       {n} resting order{'' if n == 1 else 's'} of {strategy} in "
+            f"markets this run does not trade: {where} (not managed; the stop names them; "
+            "`kalshi cancel-all --ticker T` withdraws them)"
+        )
+        log.emit("resting_elsewhere", {"strategy": strategy, "orders": n, "tickers": where})
+    for strategy, tickers in sorted(unrun.items()):
+        n = len(tickers)
+        where = ", ".join(sorted(set(tickers)))
+        lines.append(
+            f"not run         {n} resting order{'' if n == 1 else 's'} of {strategy}, which "
+            f"this run does not run, in {where} (not managed, and the stop leaves them; run "
+            f"{strategy} again, or withdraw each with `kalshi order cancel ID`)"
+        )
+        log.emit("resting_not_run", {"strategy": strategy, "orders": n, "tickers": where})
+    return lines
+
+
+def check_subaccount(client: KalshiClient, number: int) -> None:
+    """`--subaccount N` names a subaccount the account has (0 always is), or nothing starts:
+    the exchange lists no orders of one it does not have and refuses every order to it."""
+    if number == 0:
+        return
+    try:
+        numbers = {b.subaccount for b in client.subaccounts.subaccount_balances()}
+    except KalshiError as exc:
+        refused = StartupRefused(
+            f"could not list the account's subaccounts: {exc.message}; not trading",
+            hint="check the connection (`kalshi health-check`), then start again",
+        )
+        refused.exit_code = exc.exit_code
+        raise refused from exc
+    if number not in numbers:
+        raise StartupRefused(
+            f"the account has no subaccount {number}; not trading",
+            hint="`kalshi subaccount list` shows them; `kalshi subaccount create` adds the next "
+            "one and `kalshi subaccount transfer` funds it",
+        )
+
+
+def key_subaccount(client: KalshiClient, options: TradeOptions) -> tuple[int | None] | None:
+    """The subaccount the loop's API key is restricted to, asked of the exchange once at start
+    when no `--subaccount` names one (`order_subaccount`: the subaccount an unnamed order goes
+    to, `own_subaccount`, client/subaccounts.py: GET /api_keys): (N,), (0,) for an unrestricted
+    key, (None,) when it cannot be told (the key's listing refused); None when not asked. An
+    exchange that could not answer refuses the start with its error's exit code. A restricted
+    key's orders go to its subaccount and its reads are that one's, whatever the loop assumes,
+    so the loop must book what it trades there. A paper session is not asked: its orders and
+    reads are its local venue's, whose subaccounts are its own."""
+    from kalshi_cli.services.orders.context import order_subaccount
+
+    if options.subaccount is not None or options.paper:
+        return None
+    try:
+        return (order_subaccount(client, strict=True),)
+    except KalshiError as exc:  # unreachable, 5xx or 429 after the retries: nothing sent
+        refused = StartupRefused(
+            f"asking the exchange which subaccount this API key trades on failed: "
+            f"{exc.message}; not trading",
+            hint="check the connection (`kalshi health-check`), then start again",
+        )
+        refused.exit_code = exc.exit_code  # an unreachable exchange exits 7, as everywhere
+        raise refused from exc
+
+
+def trade_on_the_keys_subaccount(client: KalshiClient, number: int | None, log: EventLog) -> None:
+    """A key restricted to N trades exactly as `--subaccount N` (set before the reconcile, as
+    that option is); an unrestricted key as before. One whose restriction cannot be told does
+    not trade: on a guessed book the loop could pass over its own fills and position (and so
+    count less than it holds), and the exchange would refuse every read of another."""
+    log.emit("key_subaccount", {"subaccount": number})
+    if number is None:
+        raise StartupRefused(
+            "cannot tell which subaccount this API key trades on (GET /api_keys did not say "
+            "its restriction); not trading",
+            hint="--subaccount N names it (0: the primary); `kalshi key list` shows each "
+            "key's subaccount",
+        )
+    if number:
+        client.subaccount = number
+
+
+def check_positions(client: LoopParts, portfolio: Portfolio) -> None:
+    exchange = {p.ticker: p.position for p in client.portfolio.get_positions() if p.position != 0}
+    ours = {m.ticker: m.position for m in portfolio.open_positions()}
+    differ = sorted(t for t in set(exchange) | set(ours) if exchange.get(t, 0) != ours.get(t, 0))
+    if differ:
+        t = differ[0]
+        raise StartupRefused(
+            f"positions differ from the exchange's in {len(differ)} market(s), e.g. {t}: "
+            f"state file {ours.get(t, 0)}, exchange {exchange.get(t, 0)}; not trading",
+            hint="run `kalshi reconcile`; if that does not settle it, follow "
+            "runbooks/08-restart-after-crash.md",
+        )
