@@ -29,7 +29,6 @@ from typing import Any, NamedTuple
 import typer
 from typer.core import TyperGroup
 
-from kalshi_cli import __version__
 from kalshi_cli.cli._context import AppContext, activate, refuse_a_missing_state_dir
 from kalshi_cli.cli._options import ConfigOpt, EnvOpt, StateOpt
 from kalshi_cli.vocabulary.errors import KalshiError
@@ -369,6 +368,8 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
+        from kalshi_cli import __version__
+
         typer.echo(f"kalshi {__version__}")
         raise typer.Exit()
 

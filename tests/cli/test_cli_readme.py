@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import tomllib
+from importlib import metadata
 from pathlib import Path
 
 from kalshi_cli.cli.app import COMMANDS
@@ -25,6 +27,15 @@ def test_quick_start_is_exactly_two_commands() -> None:
     assert install_and_trade.endswith(".venv/bin/kalshi trade --strategy spike --duration 60")
     assert test_suite == "bash .ci/run"
     assert (ROOT / ".ci" / "run").exists()
+
+
+def test_version_is_the_installed_distributions(tmp_path: Path) -> None:
+    """`kalshi --version` reads pyproject's version from the installed metadata: one source."""
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert metadata.version("kalshi-cli") == declared
+    result = run(["--version"], home=tmp_path)
+    assert result.stdout == f"kalshi {declared}\n"
+    assert "__version__ =" not in (ROOT / "kalshi_cli" / "__init__.py").read_text()
 
 
 def test_the_main_job_command_line_parses(tmp_path: Path) -> None:
