@@ -73,12 +73,11 @@ assert set(__all__) == {"__version__", *_PUBLIC}  # one list, spelt twice for st
 def __getattr__(name: str) -> Any:
     import importlib
 
-    where = _PUBLIC.get(name)
     if name == "__version__":  # pyproject.toml's, as installed: the one place it is kept
-        value: Any = importlib.import_module("importlib.metadata").version("kalshi-cli")
-    elif where is None:
+        return importlib.import_module("importlib.metadata").version("kalshi-cli")
+    where = _PUBLIC.get(name)
+    if where is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    else:
-        value = getattr(importlib.import_module(where[0]), where[1])
+    value = getattr(importlib.import_module(where[0]), where[1])
     globals()[name] = value
     return value
