@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
-
 # The public library API (docs/library.md): these names, and `kalshi_cli.strategy_api`'s, are
 # what a program may import from kalshi-cli and count on; every other module is private. Each
-# is loaded on first use (`import kalshi_cli` stays the version and nothing else, so every
+# is loaded on first use (`import kalshi_cli` loads nothing, the version included, so every
 # command's cold start pays for none of them, and the package root, layer 0 of
 # ARCHITECTURE.md, imports nothing above it: the names are resolved through `importlib`).
 _PUBLIC: dict[str, tuple[str, str]] = {
@@ -73,11 +71,13 @@ assert set(__all__) == {"__version__", *_PUBLIC}  # one list, spelt twice for st
 
 
 def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name == "__version__":  # pyproject.toml's, as installed: the one place it is kept
+        return importlib.import_module("importlib.metadata").version("kalshi-cli")
     where = _PUBLIC.get(name)
     if where is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(where[0]), where[1])
     globals()[name] = value
     return value

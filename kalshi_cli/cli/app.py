@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 import typer
 from typer.core import TyperGroup
 
-from kalshi_cli import __version__
+import kalshi_cli
 from kalshi_cli.cli._context import AppContext, activate, refuse_a_missing_state_dir
 from kalshi_cli.cli._options import ConfigOpt, EnvOpt, StateOpt
 from kalshi_cli.vocabulary.errors import KalshiError
@@ -369,7 +369,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"kalshi {__version__}")
+        typer.echo(f"kalshi {kalshi_cli.__version__}")  # read from the installed metadata
         raise typer.Exit()
 
 

@@ -3,7 +3,7 @@
 The development builds before `check:NAME:subaccount:N` filed a
 narrowed check's breach under `check:positions`, which the narrowed check no longer touches. No
 released version can have written such a row: `kalshi check --subaccount` is new since 0.1.0
-(CHANGELOG.md, Unreleased), and 0.1.0's `check:positions` is the check of the whole account,
+(CHANGELOG.md), and 0.1.0's `check:positions` is the check of the whole account,
 which still owns that fingerprint. So there is no adoption: the behaviour pinned here is the one
 docs/alerts.md documents for such a row. The narrowed check keeps to its own fingerprint and
 never resolves the whole account's; the check of the whole account, on its next OK, sends the
