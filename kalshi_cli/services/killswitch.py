@@ -189,11 +189,11 @@ class KillReport:
             "rfqs_closed": self.rfqs_closed,
             "quotes_cancelled": self.quotes_cancelled,
             "communications_left": self.communications_left,
-            "orders": {
-                order_id: {"client_order_id": coid, "strategy": strategy}
+            "orders": [
+                {"order_id": order_id, "client_order_id": coid, "strategy": strategy}
                 for order_id in dict.fromkeys([*self.cancelled, *self.left])
                 for coid, strategy in [self.owners.get(order_id, (None, None))]
-            },
+            ],
         }
 
     def owner_text(self, order_id: str) -> str:

@@ -685,7 +685,7 @@ def test_the_reports_json_document_has_the_documented_keys(store: Store) -> None
         "rfqs_closed": [],
         "quotes_cancelled": [],
         "communications_left": [],
-        "orders": {"main-1": {"client_order_id": None, "strategy": None}},
+        "orders": [{"order_id": "main-1", "client_order_id": None, "strategy": None}],
     }
 
 
@@ -1154,10 +1154,10 @@ def test_a_slow_exchange_gets_its_cancel_all_first_and_every_known_order_is_name
     assert exchange.cancel_all_at <= start + LIST_FIRST_SHARE * 60
     assert report.exchange_cancel_all and not report.proven
     assert sorted(report.left) == ["o-1", "o-2"]
-    assert report.to_json()["orders"] == {
-        "o-1": {"client_order_id": "c-1", "strategy": "spike"},
-        "o-2": {"client_order_id": "c-2", "strategy": "mm"},
-    }
+    assert sorted(report.to_json()["orders"], key=lambda o: o["order_id"]) == [
+        {"order_id": "o-1", "client_order_id": "c-1", "strategy": "spike"},
+        {"order_id": "o-2", "client_order_id": "c-2", "strategy": "mm"},
+    ]
     assert report.owner_text("o-1") == "o-1 (strategy spike, client order id c-1)"  # the text
 
 
@@ -1172,4 +1172,5 @@ def test_a_slow_exchange_gets_the_known_orders_of_a_market_cancelled_before_any_
 
     assert sorted(exchange.batches[0]) == [("o-1", TICKER), ("o-2", TICKER)]
     assert sorted(report.cancelled) == ["o-1", "o-2"] and not report.proven
-    assert report.to_json()["orders"]["o-2"] == {"client_order_id": "c-2", "strategy": "mm"}
+    owners = {o["order_id"]: o for o in report.to_json()["orders"]}
+    assert owners["o-2"] == {"order_id": "o-2", "client_order_id": "c-2", "strategy": "mm"}
