@@ -348,9 +348,31 @@ def _usage_line(exc: typer.TyperException) -> str:
                 f" ({name} is an option of `{root.command_path}` itself: put it before the "
                 f"command, `{root.command_path} {name} ... {ctx.info_name}`)"
             )
+        elif (meant := _meant(line, name, ctx, root)) is not None:
+            line = meant
         else:
             line += f" (see `{ctx.command_path} --help`)"
     return line
+
+
+def _meant(line: str, name: str | None, ctx: Any, root: Any) -> str | None:
+    """Where a word asked for in the wrong place is: `markets --csv` is a
+    value of `--format`, `data record` is the command `kalshi record`."""
+    if name is not None:
+        value = name.lstrip("-")
+        for param in ctx.command.params:
+            if value in getattr(param.type, "choices", ()) and param.opts:
+                option = max(param.opts, key=len)
+                return (
+                    f"No such option: {name} (it is `{ctx.command_path} {option} {value}`: "
+                    f"see `{ctx.command_path} --help`)"
+                )
+        return None
+    asked = re.match(r"No such command '([^']+)'", line)
+    if asked is None or ctx is root or asked.group(1) not in {e.name for e in COMMANDS}:
+        return None
+    command = f"{root.command_path} {asked.group(1)}"
+    return f"No such command '{asked.group(1)}' (it is `{command}`: see `{command} --help`)"
 
 
 app = typer.Typer(
