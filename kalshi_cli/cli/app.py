@@ -273,7 +273,7 @@ class KalshiGroup(TyperGroup):
 
 def _unexpected(exc: BaseException) -> str:
     return (
-        f"unexpected {type(exc).__name__}: {_flatten(str(exc))} "
+        f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())} "
         "(a bug; KALSHI_DEBUG=1 shows the traceback)"
     )
 
@@ -331,26 +331,26 @@ def _silence_stdout() -> None:
     os.close(devnull)
 
 
-def _flatten(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _usage_line(exc: typer.TyperException) -> str:
-    line = _flatten(exc.format_message())
+    """Click's line, and where a word is that belongs elsewhere (`pnl --state`, `markets --csv`)."""
+    line = " ".join(exc.format_message().split())
     ctx = getattr(exc, "ctx", None)
-    if ctx is not None and getattr(exc, "exit_code", None) == ExitCode.USAGE:
-        root = ctx.find_root()
-        name = getattr(exc, "option_name", None)
-        global_names = {n for p in root.command.params for n in p.opts}
-        if ctx is not root and name in global_names:
-            # `kalshi pnl --state X`: the option is the root's, so it goes before the command
-            line += (
-                f" ({name} is an option of `{root.command_path}` itself: put it before the "
-                f"command, `{root.command_path} {name} ... {ctx.info_name}`)"
-            )
-        else:
-            line += f" (see `{ctx.command_path} --help`)"
-    return line
+    if ctx is None or getattr(exc, "exit_code", None) != ExitCode.USAGE:
+        return line
+    root, name, path = ctx.find_root(), getattr(exc, "option_name", None), ctx.command_path
+    value = (name or "").lstrip("-")
+    choice = next((p for p in ctx.command.params if value in getattr(p.type, "choices", ())), None)
+    asked = re.match(r"No such command '([^']+)'", line)
+    if ctx is not root and name in {n for p in root.command.params for n in p.opts}:
+        where = f"`{root.command_path}` itself: put it before the command, `{root.command_path}"
+        return f"{line} ({name} is an option of {where} {name} ... {ctx.info_name}`)"
+    if name and choice is not None:
+        where = f"{path} {max(choice.opts, key=len)} {value}"
+        return f"No such option: {name} (it is `{where}`: see `{path} --help`)"
+    if asked and ctx is not root and asked.group(1) in {e.name for e in COMMANDS}:
+        where = f"{root.command_path} {asked.group(1)}"
+        return f"No such command '{asked.group(1)}' (it is `{where}`: see `{where} --help`)"
+    return f"{line} (see `{path} --help`)"
 
 
 app = typer.Typer(

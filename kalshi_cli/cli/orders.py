@@ -136,7 +136,7 @@ def place_command(
         bool, typer.Option("--post-only", help="Rest on the book or be refused; never take.")
     ] = False,
     tif: Annotated[
-        Tif, typer.Option("--tif", help="Time in force: gtc, ioc or fok.", case_sensitive=False)
+        Tif, typer.Option("--tif", "--time-in-force", help="gtc, ioc or fok.", case_sensitive=False)
     ] = Tif.GTC,
     expires: Annotated[
         str | None,

@@ -277,3 +277,27 @@ def test_an_api_base_without_the_trade_api_path_is_refused_at_once(tmp_path: Pat
         "Error: KALSHI_API_BASE: https://demo-api.kalshi.co does not end in /trade-api/v2 "
         "(Kalshi's bases end so, e.g. https://demo-api.kalshi.co/trade-api/v2)"
     )
+
+
+def test_an_option_that_is_a_value_of_another_points_at_it(tmp_path: Path) -> None:
+    result = run(["markets", "--csv"], home=tmp_path)
+    assert result.exit_code == ExitCode.USAGE
+    assert one_line(result) == (
+        "Error: No such option: --csv (it is `kalshi markets --format csv`: see "
+        "`kalshi markets --help`)"
+    )
+
+
+def test_a_top_level_command_asked_for_in_a_group_points_at_it(tmp_path: Path) -> None:
+    result = run(["data", "record", "--tickers", "X"], home=tmp_path)
+    assert result.exit_code == ExitCode.USAGE
+    assert one_line(result) == (
+        "Error: No such command 'record' (it is `kalshi record`: see `kalshi record --help`)"
+    )
+
+
+def test_time_in_force_is_the_long_name_of_tif(tmp_path: Path) -> None:
+    result = run(["order", "place", "--time-in-force", "ioc"], home=tmp_path)
+    assert result.exit_code == ExitCode.USAGE
+    assert "No such option" not in one_line(result)
+    assert "Missing argument 'ticker'" in one_line(result)

@@ -1,7 +1,7 @@
 """`kalshi sim serve`: the simulator in the foreground, until Ctrl-C or SIGTERM. It prints the
 default account as JSON on stdout once the socket is bound and the `export` lines that point
 `kalshi` in another shell at it on stderr, and, since the process is the simulator's own, tunes
-the cyclic garbage collector for latency. See docs/simulator.md "Process tuning".
+the cyclic garbage collector for latency (`GC_THRESHOLDS`).
 """
 
 from __future__ import annotations
