@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import hmac
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import anyio
 import anyio.from_thread
@@ -26,12 +26,12 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import ToolAnnotations
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
 
 from kalshi_cli import __version__
 from kalshi_cli.agent import research
-from kalshi_cli.agent.tools import AgentTools, one_line
-from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.agent.tools import LIST_MAX, AgentTools, Text, one_line
+from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 
 LOOPBACK = "127.0.0.1"
 
@@ -120,13 +120,32 @@ def build_server(
     )
 
 
+class _Tool(Tool):
+    """A tool whose arguments, refused by its schema (one not named, one past its bound, one
+    not of its form), are answered in one line naming each and what it must be."""
+
+    async def run(
+        self, arguments: dict[str, Any], context: Any, convert_result: bool = False
+    ) -> Any:
+        try:
+            self.fn_metadata.validate_arguments(arguments)
+        except ValidationError as exc:
+            wrong = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors()
+            )
+            raise ToolError(
+                f"Error executing tool {self.name}: {one_line(UsageError(wrong))}"
+            ) from exc
+        return await super().run(arguments, context, convert_result)
+
+
 def _tool(fn: Callable[..., Any], annotations: ToolAnnotations) -> Tool:
     """`fn` as the SDK makes a tool of it, its input schema from its signature, and refusing
     an argument the signature does not name. The SDK's own argument model reads the names it
     knows and drops the rest unread: an assistant's `reduce_only` on an order, or `dry_run` on
     `execute`, would be answered as if it had not been asked, and a plain order placed. The
     schema then says so to the client too (`additionalProperties: false`)."""
-    tool = Tool.from_function(fn, annotations=annotations)
+    tool = _Tool.from_function(fn, annotations=annotations)
     loose = tool.fn_metadata.arg_model
     strict: type[BaseModel] = type(
         loose.__name__,
@@ -150,16 +169,16 @@ def _research_tools(tools: AgentTools) -> tuple[Callable[..., Any], ...]:
         return research.strategies()
 
     async def backtest(  # noqa: PLR0917 (the tool's arguments, as the SDK hands them)
-        strategy: str,
-        data: str,
+        strategy: Annotated[Text, Field(description="a strategy's name (the strategies tool)")],
+        data: Annotated[Text, Field(description="a directory `kalshi record` wrote")],
         ctx: Context,
-        params: list[str] | None = None,
-        start: str | None = None,
-        end: str | None = None,
-        markets: str | None = None,
-        balance: str = "1000",
-        fill_model: str = "optimistic",
-        latency_ms: int = 0,
+        params: Annotated[list[Text] | None, Field(max_length=LIST_MAX)] = None,
+        start: Annotated[Text | None, Field(description="from: ISO time or unix seconds")] = None,
+        end: Annotated[Text | None, Field(description="until: ISO time or unix seconds")] = None,
+        markets: Annotated[Text | None, Field(description="tickers, comma-separated")] = None,
+        balance: Annotated[Text, Field(description="starting dollars")] = "1000",
+        fill_model: Literal["optimistic", "pessimistic"] = "optimistic",
+        latency_ms: Annotated[int, Field(ge=0, le=60_000)] = 0,
     ) -> dict[str, Any]:
         """Replay a recorded data set (a directory `kalshi record` wrote) through a strategy, as
         `kalshi backtest --json` does; params are NAME=V (several values NAME=V1,V2: a sweep,
@@ -198,11 +217,11 @@ def _research_tools(tools: AgentTools) -> tuple[Callable[..., Any], ...]:
         """The stored backtest runs and sweeps, oldest first."""
         return research.stored_runs(environ)
 
-    def backtest_run(run: str) -> dict[str, Any]:
+    def backtest_run(run: Text) -> dict[str, Any]:
         """One stored run's report: an id, a unique start of one, or `last`."""
         return _refusing(research.stored_run)(environ, run)  # type: ignore[no-any-return]
 
-    def backtest_compare(a: str, b: str) -> dict[str, Any]:
+    def backtest_compare(a: Text, b: Text) -> dict[str, Any]:
         """Two stored runs side by side, figure by figure."""
         return _refusing(research.compare_runs)(environ, a, b)  # type: ignore[no-any-return]
 

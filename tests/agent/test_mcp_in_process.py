@@ -159,3 +159,28 @@ def test_an_argument_a_tool_does_not_take_is_refused_and_nothing_is_sent(
         assert unknown in result.content[0].text, result
     # the schema says so to the client before it calls
     assert answers["schema"]["additionalProperties"] is False
+
+
+def test_an_argument_past_its_bound_is_refused_in_one_line_naming_it(tmp_path: Path) -> None:
+    app = AppContext(environ={"KALSHI_HOME": str(tmp_path)})
+    server = build_server(AgentTools(CliAccess(app), AgentConfig(), clock=ManualClock(0)))
+    order = {"ticker": "KXMCP-26JAN01-T5", "side": "yes", "action": "buy", "price": "0.10"}
+    asks = {
+        "count": ("preview_order", order | {"count": "9" * 5000}),
+        "ticker": ("market", {"ticker": "K" * 1_000_000}),
+        "limit": ("checks", {"limit": 10_000}),
+    }
+    refusals: dict[str, str] = {}
+
+    async def session() -> None:
+        async with Client(server) as client:
+            for argument, (tool, arguments) in asks.items():
+                refused = await client.call_tool(tool, arguments)
+                assert refused.is_error, argument
+                refusals[argument] = refused.content[0].text  # type: ignore[union-attr]
+
+    anyio.run(session)
+    for argument, text in refusals.items():
+        assert "\n" not in text, text
+        assert f"USAGE: {argument}: " in text, text
+        assert any(c.isdigit() for c in text.split(f"{argument}: ", 1)[1]), text  # the bound
