@@ -298,10 +298,12 @@ class AgentTools:
             return orderbook_json(self.access.client().markets.get_orderbook(ticker, depth))
 
     def trades(self, ticker: Ticker, limit: Limit = 50) -> dict[str, Any]:
-        """The market's trades tape, newest first."""
+        """The market's trades tape, newest first, as `kalshi trades --json`."""
+        from kalshi_cli.vocabulary.documents import trade_json
+
         with self._exchange:
-            found = list(self.access.client().markets.iter_trades(ticker=ticker, limit=limit))
-        return {"trades": plain(found)}
+            found = self.access.client().markets.iter_trades(ticker=ticker, limit=limit)
+            return {"trades": [trade_json(t) for t in found]}
 
     def candles(
         self,
@@ -320,9 +322,11 @@ class AgentTools:
     # -------------------------------------------------------------- the account's reads
 
     def balance(self) -> dict[str, Any]:
-        """Cash and portfolio value of the configured account."""
+        """Cash and portfolio value of the configured account, in dollars, as `kalshi balance`."""
+        from kalshi_cli.vocabulary.documents import balance_json
+
         with self._exchange:
-            return plain(self.access.client(auth=True).portfolio.get_balance())  # type: ignore[no-any-return]
+            return balance_json(self.access.client(auth=True).portfolio.get_balance())
 
     def positions(self) -> dict[str, Any]:
         """Open positions marked to market (the bid and the mid), as `kalshi positions`."""
@@ -352,23 +356,22 @@ class AgentTools:
         status: Literal["resting", "executed", "canceled"] = "resting",
         ticker: AnyTicker = None,
     ) -> dict[str, Any]:
-        """The exchange's orders, each with the strategy that placed it (the state file's)."""
-        with self._exchange:
-            client = self.access.client(auth=True)
-            found = list(client.orders.iter_orders(status=status, ticker=ticker, limit=LIST_MAX))
-            with self.access.open_store() as store:
-                owners = {o.order_id: self._owner(store, o.order_id) for o in found}
-        return {
-            "orders": [plain(o) | {"strategy": owners[o.order_id]} for o in found],
-            "count": len(found),
-        }
+        """The exchange's orders, each with the strategy that placed it (the state file's), as
+        `kalshi order list --json`: a field the exchange did not send is null, never a default."""
+        with self._exchange, self.access.open_store() as store:
+            found = self.access.client(auth=True).orders.iter_orders(
+                status=status, ticker=ticker, limit=LIST_MAX
+            )
+            listed = [_order(store, o) for o in found]
+        return {"orders": listed, "count": len(listed)}
 
     def fills(self, ticker: AnyTicker = None, limit: Limit = 50) -> dict[str, Any]:
-        """The account's fills (of one market), newest first."""
-        with self._exchange:
-            portfolio = self.access.client(auth=True).portfolio
-            found = list(portfolio.iter_fills(ticker=ticker, limit=limit))
-        return {"fills": plain(found)}
+        """The account's fills (of one market), newest first, as `kalshi fills --json`."""
+        from kalshi_cli.vocabulary.documents import fill_json, traded
+
+        with self._exchange, self.access.open_store() as store:
+            found = self.access.client(auth=True).portfolio.iter_fills(ticker=ticker, limit=limit)
+            return {"fills": [fill_json(f, traded(f, store)) for f in found]}
 
     def pnl(self, by: Literal["strategy", "market", "day"] = "strategy") -> dict[str, Any]:
         """Realized P&L grouped by strategy, market or day, marked to market, as `kalshi pnl`."""
@@ -1159,7 +1162,7 @@ class AgentTools:
                 amended = self._within_budget(
                     store, amend.charge, amend.fees, partial(service.amends.submit, amend.prepared)
                 )
-            return _Written({"order": plain(amended.order), "note": amended.note})
+                return _Written({"order": _order(store, amended.order), "note": amended.note})
         self._agents_order(order_id)  # still the assistant's, and still there
         with self._exchange, self.access.open_store() as store:
             service = self.access.order_service(store)
@@ -1168,7 +1171,7 @@ class AgentTools:
                 return _Written({"order_id": order_id, "contracts_cancelled": fmt_count(taken)})
             by, to = _decrease_amounts(arguments)
             decreased = service.cancels.decrease(order_id, by=by, to=to)
-        return _Written({"order": plain(decreased.order), "note": decreased.note})
+            return _Written({"order": _order(store, decreased.order), "note": decreased.note})
 
     def _within_budget(
         self,
@@ -1207,6 +1210,13 @@ class AgentTools:
     def _owner(store: Store, order_id: str) -> str | None:
         intent = store.orders.intent_by_order_id(order_id)
         return None if intent is None else intent.strategy
+
+
+def _order(store: Store, order: Order) -> dict[str, Any]:
+    """An order as the orders tool and `kalshi order show --json` show it."""
+    from kalshi_cli.vocabulary.documents import order_json
+
+    return order_json(order, store.orders.intent_by_order_id(order.order_id))
 
 
 def _order_terms(order: Order) -> dict[str, str]:

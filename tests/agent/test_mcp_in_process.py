@@ -184,3 +184,38 @@ def test_an_argument_past_its_bound_is_refused_in_one_line_naming_it(tmp_path: P
         assert "\n" not in text, text
         assert f"USAGE: {argument}: " in text, text
         assert any(c.isdigit() for c in text.split(f"{argument}: ", 1)[1]), text  # the bound
+
+
+def test_money_is_dollars_and_an_unsent_field_is_not_defaulted(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    ticker = "KXMCP-26JAN01-T5"
+    sim.create_market(ticker)
+    (tmp_path / "config.yaml").write_text("agent:\n  writes:\n    sim: true\n")
+    app = AppContext(environ=environ(sim, tmp_path))
+    config = load_agent_config(app.settings().config_path)
+    server = build_server(AgentTools(CliAccess(app), config, clock=ManualClock(1_700_000_000.0)))
+    order = {"ticker": ticker, "side": "yes", "action": "buy", "count": 2, "price": 0.10}
+    answers: dict[str, Any] = {}
+
+    async def session() -> None:
+        async with Client(server) as client:
+
+            async def call(tool: str, **arguments: Any) -> Any:
+                result = await client.call_tool(tool, arguments)
+                assert not result.is_error, result
+                return json.loads(result.content[0].text)  # type: ignore[union-attr]
+
+            answers["balance"] = await call("balance")
+            preview = await call("preview_order", **order, time_in_force="ioc")
+            await call("execute", token=preview["token"])
+            answers["orders"] = await call("orders", status="canceled")
+
+    try:
+        anyio.run(session)
+    finally:
+        app.close()
+    assert answers["balance"]["balance"] == "1000.00"
+    (ioc,) = answers["orders"]["orders"]
+    assert (ioc["price"], ioc["count"], ioc["strategy"]) == ("0.1000", "2.00", "agent")
+    assert ioc.get("time_in_force") != "good_till_canceled"
