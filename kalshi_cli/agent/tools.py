@@ -35,7 +35,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, TypeVar
 
 import msgspec
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from kalshi_cli.agent.gate import Charge, Pending, Spent, WriteGate
 from kalshi_cli.agent.ledger import FeesUnread, spent_today, unbooked_in
@@ -82,7 +82,13 @@ AnyTicker = Annotated[Text | None, Field(description="a market's ticker (none: e
 Series = Annotated[Text | None, Field(description="a series' ticker (none: every series)")]
 OrderId = Annotated[Text, Field(description="an order's id, as the orders tool shows it")]
 Limit = Annotated[int, Field(ge=1, le=LIST_MAX, description=f"the most rows, 1 to {LIST_MAX}")]
-Number = Annotated[Decimal, Field(ge=0, max_digits=DIGITS_MAX)]
+# a number as its text, read by the order's terms as `kalshi order place` reads it (`1_0` or a
+# full-width digit refused there, where a Decimal would read them as numbers)
+Number = Annotated[
+    str,
+    BeforeValidator(lambda v: v if isinstance(v, (str, bool)) else str(v)),
+    Field(max_length=DIGITS_MAX, json_schema_extra={"type": ["string", "number"]}),
+]
 Count = Annotated[Number, Field(description="contracts, a number or its text: 5")]
 Price = Annotated[Number, Field(description="dollars a contract of the side traded: 0.55")]
 Status = Literal["open", "closed", "settled", "unopened"]
@@ -124,11 +130,6 @@ def one_line(exc: KalshiError) -> str:
 def plain(value: Any) -> Any:
     """An answer's Struct (or a list of them) as JSON values, Decimals as their text."""
     return msgspec.to_builtins(value)
-
-
-def _text(value: Decimal | None) -> str | None:
-    """A count or a price as the order's terms read it."""
-    return None if value is None else str(value)
 
 
 @dataclass(frozen=True)
@@ -483,8 +484,8 @@ class AgentTools:
             "ticker": ticker,
             "side": side,
             "action": action,
-            "count": _text(count),
-            "price": _text(price),
+            "count": count,
+            "price": price,
             "time_in_force": time_in_force,
             "post_only": post_only,
             "expires": expires,
@@ -496,7 +497,7 @@ class AgentTools:
     ) -> dict[str, Any]:
         """Preview a new price (of the side traded) and/or total count of one of the assistant's
         resting orders: what it adds to the budget, and a token for `execute`."""
-        arguments = {"order_id": order_id, "price": _text(price), "count": _text(count)}
+        arguments = {"order_id": order_id, "price": price, "count": count}
         return self._audited("preview_amend", arguments, partial(self._preview_amend, arguments))
 
     def preview_decrease(
@@ -504,7 +505,7 @@ class AgentTools:
     ) -> dict[str, Any]:
         """Preview taking contracts off one of the assistant's resting orders (`by` so many, or
         down `to` so many), and a token for `execute`."""
-        arguments = {"order_id": order_id, "by": _text(by), "to": _text(to)}
+        arguments = {"order_id": order_id, "by": by, "to": to}
         return self._audited(
             "preview_decrease",
             arguments,

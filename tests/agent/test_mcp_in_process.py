@@ -217,5 +217,5 @@ def test_money_is_dollars_and_an_unsent_field_is_not_defaulted(
         app.close()
     assert answers["balance"]["balance"] == "1000.00"
     (ioc,) = answers["orders"]["orders"]
-    assert (ioc["price"], ioc["count"], ioc["strategy"]) == ("0.1000", "2.00", "agent")
+    assert (ioc["price"], ioc["side"], ioc["strategy"]) == ("0.1000", "yes", "agent")
     assert ioc.get("time_in_force") != "good_till_canceled"
