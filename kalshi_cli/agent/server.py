@@ -45,8 +45,15 @@ INSTRUCTIONS = (
     "do."
 )
 
+# a preview changes nothing on the exchange: a host asks the trader once, at `execute`
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=True)
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=True)
+REVIEW = (
+    "Review my risk on Kalshi: read the positions, orders (resting), budget, loop_status and "
+    "checks tools, then say in a few lines what I hold and could lose in each market, how far "
+    "each is from its limits and the day's budget, whether trading is halted and why, and what "
+    "needs my attention. Change nothing."
+)
 
 
 def _refusing(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -94,13 +101,13 @@ def build_server(
         tools.checks,
         tools.audit,
         tools.budget,
-    )
-    writes: tuple[Callable[..., Any], ...] = (
         tools.preview_order,
         tools.preview_amend,
         tools.preview_decrease,
         tools.preview_cancel,
         tools.preview_resume,
+    )
+    writes: tuple[Callable[..., Any], ...] = (
         tools.execute,
         tools.cancel_all,
         tools.halt,
@@ -110,7 +117,7 @@ def build_server(
         *(_tool(_refusing(fn), WRITE) for fn in writes),
         *(_tool(fn, READ) for fn in _research_tools(tools)),
     ]
-    return MCPServer(
+    server = MCPServer(
         "kalshi",
         instructions=INSTRUCTIONS,
         version=__version__,
@@ -118,6 +125,16 @@ def build_server(
         tools=registered,
         **auth,
     )
+    server.resource("kalshi://positions", name="positions", description=tools.positions.__doc__)(
+        _refusing(tools.positions)
+    )
+    server.resource("kalshi://config", name="config", description=tools.budget.__doc__)(
+        tools.budget
+    )
+    server.prompt("review_my_risk", description="What I hold, could lose and should look at")(
+        lambda: REVIEW
+    )
+    return server
 
 
 class _Tool(Tool):
@@ -172,13 +189,17 @@ def _research_tools(tools: AgentTools) -> tuple[Callable[..., Any], ...]:
         strategy: Annotated[Text, Field(description="a strategy's name (the strategies tool)")],
         data: Annotated[Text, Field(description="a directory `kalshi record` wrote")],
         ctx: Context,
-        params: Annotated[list[Text] | None, Field(max_length=LIST_MAX)] = None,
+        params: Annotated[
+            list[Text] | None, Field(max_length=LIST_MAX, description="NAME=V or NAME=V1,V2")
+        ] = None,
         start: Annotated[Text | None, Field(description="from: ISO time or unix seconds")] = None,
         end: Annotated[Text | None, Field(description="until: ISO time or unix seconds")] = None,
         markets: Annotated[Text | None, Field(description="tickers, comma-separated")] = None,
         balance: Annotated[Text, Field(description="starting dollars")] = "1000",
-        fill_model: Literal["optimistic", "pessimistic"] = "optimistic",
-        latency_ms: Annotated[int, Field(ge=0, le=60_000)] = 0,
+        fill_model: Annotated[
+            Literal["optimistic", "pessimistic"], Field(description="fills at touch, or behind")
+        ] = "optimistic",
+        latency_ms: Annotated[int, Field(ge=0, le=60_000, description="order delay")] = 0,
     ) -> dict[str, Any]:
         """Replay a recorded data set (a directory `kalshi record` wrote) through a strategy, as
         `kalshi backtest --json` does; params are NAME=V (several values NAME=V1,V2: a sweep,
@@ -217,11 +238,16 @@ def _research_tools(tools: AgentTools) -> tuple[Callable[..., Any], ...]:
         """The stored backtest runs and sweeps, oldest first."""
         return research.stored_runs(environ)
 
-    def backtest_run(run: Text) -> dict[str, Any]:
+    def backtest_run(
+        run: Annotated[Text, Field(description="an id, its start, or last")],
+    ) -> dict[str, Any]:
         """One stored run's report: an id, a unique start of one, or `last`."""
         return _refusing(research.stored_run)(environ, run)  # type: ignore[no-any-return]
 
-    def backtest_compare(a: Text, b: Text) -> dict[str, Any]:
+    def backtest_compare(
+        a: Annotated[Text, Field(description="a run")],
+        b: Annotated[Text, Field(description="a run")],
+    ) -> dict[str, Any]:
         """Two stored runs side by side, figure by figure."""
         return _refusing(research.compare_runs)(environ, a, b)  # type: ignore[no-any-return]
 

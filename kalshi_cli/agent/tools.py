@@ -91,7 +91,9 @@ Number = Annotated[
 ]
 Count = Annotated[Number, Field(description="contracts, a number or its text: 5")]
 Price = Annotated[Number, Field(description="dollars a contract of the side traded: 0.55")]
-Status = Literal["open", "closed", "settled", "unopened"]
+Status = Annotated[
+    Literal["open", "closed", "settled", "unopened"], Field(description="the markets' status")
+]
 
 
 class Access(Protocol):
@@ -223,10 +225,12 @@ class AgentTools:
 
     def markets(
         self,
-        status: Status | None = "open",
+        status: Status = "open",
         series: Series = None,
         event: Annotated[Text | None, Field(description="an event's ticker")] = None,
-        tickers: Annotated[list[Text] | None, Field(max_length=LIST_MAX)] = None,
+        tickers: Annotated[
+            list[Text] | None, Field(max_length=LIST_MAX, description="only these")
+        ] = None,
         limit: Limit = 50,
     ) -> dict[str, Any]:
         """Markets by status (open, closed, settled, unopened; default open), series, event or
@@ -254,7 +258,7 @@ class AgentTools:
         return {"matches": found}
 
     def events(
-        self, status: Status | None = "open", series: Series = None, limit: Limit = 50
+        self, status: Status = "open", series: Series = None, limit: Limit = 50
     ) -> dict[str, Any]:
         """Events by status and series, as the exchange sends them."""
         with self._exchange:
@@ -309,7 +313,7 @@ class AgentTools:
     def candles(
         self,
         ticker: Ticker,
-        period: Literal["1m", "1h", "1d"] = "1h",
+        period: Annotated[Literal["1m", "1h", "1d"], Field(description="a candle's span")] = "1h",
         hours: Annotated[int, Field(ge=1, le=24 * 366, description="back from now")] = 24,
     ) -> dict[str, Any]:
         """The market's candlesticks of `period` over the last `hours`."""
@@ -354,7 +358,9 @@ class AgentTools:
 
     def orders(
         self,
-        status: Literal["resting", "executed", "canceled"] = "resting",
+        status: Annotated[
+            Literal["resting", "executed", "canceled"], Field(description="the orders' status")
+        ] = "resting",
         ticker: AnyTicker = None,
     ) -> dict[str, Any]:
         """The exchange's orders, each with the strategy that placed it (the state file's), as
@@ -374,7 +380,12 @@ class AgentTools:
             found = self.access.client(auth=True).portfolio.iter_fills(ticker=ticker, limit=limit)
             return {"fills": [fill_json(f, traded(f, store)) for f in found]}
 
-    def pnl(self, by: Literal["strategy", "market", "day"] = "strategy") -> dict[str, Any]:
+    def pnl(
+        self,
+        by: Annotated[
+            Literal["strategy", "market", "day"], Field(description="one line for each")
+        ] = "strategy",
+    ) -> dict[str, Any]:
         """Realized P&L grouped by strategy, market or day, marked to market, as `kalshi pnl`."""
         from kalshi_cli.services.orders.limits import load_limits
         from kalshi_cli.services.pnl_report import pnl_report
@@ -467,11 +478,13 @@ class AgentTools:
         self,
         ticker: Ticker,
         *,
-        side: Literal["yes", "no"],
-        action: Literal["buy", "sell"],
+        side: Annotated[Literal["yes", "no"], Field(description="the side traded")],
+        action: Annotated[Literal["buy", "sell"], Field(description="buy or sell that side")],
         count: Count,
         price: Price,
-        time_in_force: Literal["gtc", "ioc", "fok"] = "gtc",
+        time_in_force: Annotated[
+            Literal["gtc", "ioc", "fok"], Field(description="rest, fill now or cancel, all or none")
+        ] = "gtc",
         post_only: Annotated[bool, Field(description="only rest, never take (gtc)")] = False,
         expires: Annotated[
             Text | None, Field(description="gtc until: 30m, 2h, unix seconds or ISO time")
@@ -493,7 +506,12 @@ class AgentTools:
         return self._audited("preview_order", arguments, partial(self._preview_order, arguments))
 
     def preview_amend(
-        self, order_id: OrderId, price: Price | None = None, count: Count | None = None
+        self,
+        order_id: OrderId,
+        price: Annotated[
+            Number | None, Field(description="the new price of the side traded")
+        ] = None,
+        count: Annotated[Number | None, Field(description="the new total count")] = None,
     ) -> dict[str, Any]:
         """Preview a new price (of the side traded) and/or total count of one of the assistant's
         resting orders: what it adds to the budget, and a token for `execute`."""
@@ -501,7 +519,10 @@ class AgentTools:
         return self._audited("preview_amend", arguments, partial(self._preview_amend, arguments))
 
     def preview_decrease(
-        self, order_id: OrderId, by: Count | None = None, to: Count | None = None
+        self,
+        order_id: OrderId,
+        by: Annotated[Number | None, Field(description="contracts to take off")] = None,
+        to: Annotated[Number | None, Field(description="contracts to leave")] = None,
     ) -> dict[str, Any]:
         """Preview taking contracts off one of the assistant's resting orders (`by` so many, or
         down `to` so many), and a token for `execute`."""
@@ -597,7 +618,12 @@ class AgentTools:
 
         return self._audited("cancel_all", arguments, run, opener)
 
-    def halt(self, reason: Text = "halted by the assistant") -> dict[str, Any]:
+    def halt(
+        self,
+        reason: Annotated[
+            Text, Field(description="why, as status shows")
+        ] = "halted by the assistant",
+    ) -> dict[str, Any]:
         """Stop every new order (a running trade loop's too) without cancelling anything.
         Always allowed."""
         arguments = {"reason": reason}

@@ -1,5 +1,6 @@
-"""The server's tools through the SDK's in-process client: every tool is listed with its
-description and read-only hint, and the research tools answer, or refuse in one line."""
+"""The server through the SDK's in-process client: every tool and argument is described, the
+previews marked as changing nothing, the resources and the prompt answer, and the research tools
+answer, or refuse in one line."""
 
 from __future__ import annotations
 
@@ -25,11 +26,6 @@ if TYPE_CHECKING:
     from tests.conftest import SimHarness
 
 WRITE_TOOLS = {
-    "preview_order",
-    "preview_amend",
-    "preview_decrease",
-    "preview_cancel",
-    "preview_resume",
     "execute",
     "cancel_all",
     "halt",
@@ -45,6 +41,14 @@ def test_the_tools_are_described_and_the_research_tools_answer(tmp_path: Path) -
         async with Client(server) as client:
             tools = (await client.list_tools()).tools
             answers["tools"] = {t.name: t for t in tools}
+            answers["resources"] = {
+                str(r.uri): r for r in (await client.list_resources()).resources
+            }
+            config = await client.read_resource("kalshi://config")
+            answers["config"] = json.loads(config.contents[0].text)  # type: ignore[union-attr]
+            answers["prompts"] = {p.name for p in (await client.list_prompts()).prompts}
+            review = await client.get_prompt("review_my_risk", {})
+            answers["review"] = review.messages[0].content.text  # type: ignore[union-attr]
             result = await client.call_tool("strategies", {})
             answers["strategies"] = json.loads(result.content[0].text)  # type: ignore[union-attr]
             for name, arguments in {
@@ -58,8 +62,24 @@ def test_the_tools_are_described_and_the_research_tools_answer(tmp_path: Path) -
     anyio.run(session)
     tools = answers["tools"]
     assert all(t.description for t in tools.values())
-    writes = {n for n, t in tools.items() if not t.annotations.read_only_hint}
-    assert writes == WRITE_TOOLS
+    undescribed = [
+        (t.name, name)
+        for t in tools.values()
+        for name, schema in t.input_schema["properties"].items()
+        if not schema.get("description")
+    ]
+    assert undescribed == []
+    order = tools["preview_order"].input_schema["properties"]
+    assert (order["side"]["enum"], order["action"]["enum"]) == (["yes", "no"], ["buy", "sell"])
+    assert order["count"]["type"] == ["string", "number"]
+    # a preview changes nothing: a host asks the trader once, at execute
+    changing = {n for n, t in tools.items() if not t.annotations.read_only_hint}
+    assert changing == WRITE_TOOLS
+    assert {n for n, t in tools.items() if t.annotations.destructive_hint} == WRITE_TOOLS
+    assert set(answers["resources"]) == {"kalshi://positions", "kalshi://config"}
+    assert answers["config"]["writes_enabled"] is False
+    assert answers["prompts"] == {"review_my_risk"}
+    assert "positions" in answers["review"]
     names = [s["name"] for s in answers["strategies"]["strategies"]]
     assert "spike" in names
     assert "NO_DATA: no data set at" in answers["backtest"]
