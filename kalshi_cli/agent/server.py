@@ -5,9 +5,8 @@ optional extra), so no other command pays for it or needs it.
 Each tool is registered as a thin wrapper that keeps its function's signature (the SDK builds
 the tool's input schema from it) and turns a `KalshiError` into the SDK's `ToolError`, whose text
 the assistant reads: one line, `NAME CODE: what is wrong (what to do)`. An argument the signature
-does not name is refused before the tool runs (`_tool`). Over HTTP the server
-binds loopback only and every request must carry the configured bearer token, checked by the
-SDK's own bearer middleware through a `TokenVerifier`.
+does not name, or past its bound, is refused before the tool runs (`_tool`). Over HTTP the
+server binds loopback only and every request must carry the configured bearer token (`_Bearer`).
 """
 
 from __future__ import annotations
@@ -20,20 +19,16 @@ from typing import Annotated, Any, Literal
 import anyio
 import anyio.from_thread
 import anyio.to_thread
-from mcp.server.auth.provider import AccessToken
-from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import ToolAnnotations
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kalshi_cli import __version__
 from kalshi_cli.agent import research
 from kalshi_cli.agent.tools import LIST_MAX, AgentTools, Text, one_line
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
-
-LOOPBACK = "127.0.0.1"
 
 INSTRUCTIONS = (
     "Kalshi event contracts through kalshi-cli. Prices are dollars (0.55), counts contracts. "
@@ -67,21 +62,8 @@ def _refusing(fn: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-def build_server(
-    tools: AgentTools, *, token: str | None = None, host: str = LOOPBACK, port: int = 8765
-) -> MCPServer:
-    """The server with every tool registered; `token`: HTTP's bearer token (None over stdio)."""
-    auth: dict[str, Any] = {}
-    if token is not None:
-        base = f"http://{host}:{port}"
-        auth = {
-            "token_verifier": _BearerToken(token),
-            "auth": AuthSettings(
-                issuer_url=AnyHttpUrl(base),
-                resource_server_url=AnyHttpUrl(f"{base}/mcp"),
-                validate_token_resource=False,
-            ),
-        }
+def build_server(tools: AgentTools) -> MCPServer:
+    """The server with every tool, resource and prompt registered."""
     reads: tuple[Callable[..., Any], ...] = (
         tools.exchange_status,
         tools.markets,
@@ -123,7 +105,6 @@ def build_server(
         version=__version__,
         log_level="WARNING",
         tools=registered,
-        **auth,
     )
     server.resource("kalshi://positions", name="positions", description=tools.positions.__doc__)(
         _refusing(tools.positions)
@@ -254,16 +235,24 @@ def _research_tools(tools: AgentTools) -> tuple[Callable[..., Any], ...]:
     return strategies, backtest, backtest_runs, backtest_run, backtest_compare
 
 
-class _BearerToken:
-    """The one bearer token of `agent.http_token(_env)`, compared in constant time."""
+class _Bearer:
+    """Over HTTP, every request carries the one bearer token of `agent.http_token(_env)`,
+    compared in constant time; without it the answer is 401 saying the token is missing or
+    wrong, and no OAuth discovery: no authorization server issues it."""
 
-    def __init__(self, token: str) -> None:
-        self._token = token
+    def __init__(self, app: Any, token: str) -> None:
+        self._app = app
+        self._expected = f"Bearer {token}".encode()
 
-    async def verify_token(self, token: str) -> AccessToken | None:
-        if hmac.compare_digest(token.encode(), self._token.encode()):
-            return AccessToken(token=token, client_id="kalshi-mcp", scopes=[])
-        return None
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        given = dict(scope.get("headers") or ()).get(b"authorization", b"")
+        if scope["type"] != "http" or hmac.compare_digest(given, self._expected):
+            return await self._app(scope, receive, send)
+        from starlette.responses import JSONResponse
+
+        wrong = {"error": "invalid_token", "error_description": "missing or wrong bearer token"}
+        headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        return await JSONResponse(wrong, 401, headers)(scope, receive, send)
 
 
 def serve(tools: AgentTools, *, http: bool, host: str, token: str | None, port: int) -> None:
@@ -272,5 +261,7 @@ def serve(tools: AgentTools, *, http: bool, host: str, token: str | None, port: 
     if not http:
         build_server(tools).run("stdio")
         return
-    server = build_server(tools, token=token, host=host, port=port)
-    anyio.run(functools.partial(server.run_streamable_http_async, host=host, port=port))
+    import uvicorn
+
+    app = _Bearer(build_server(tools).streamable_http_app(host=host), token or "")
+    anyio.run(uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).serve)

@@ -73,7 +73,9 @@ def test_http_is_refused_without_a_token_or_beyond_loopback(tmp_path: Path) -> N
     assert "(set MY_TOKEN, or agent.http_token in the config)" in caught.value.one_line()
 
 
-def test_http_serves_a_client_with_the_token_and_refuses_one_without(tmp_path: Path) -> None:
+def test_http_serves_a_client_with_the_token_on_ipv6_loopback_and_says_a_wrong_one_is_wrong(
+    tmp_path: Path,
+) -> None:
     import socket
 
     import anyio
@@ -84,15 +86,15 @@ def test_http_serves_a_client_with_the_token_and_refuses_one_without(tmp_path: P
 
     from tests.waiting import wait_until
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+    with socket.socket(socket.AF_INET6) as probe:
+        probe.bind(("::1", 0))
         port = probe.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("KALSHI_")}
     env |= {"KALSHI_HOME": str(tmp_path), "HOME": str(tmp_path), "KALSHI_MCP_TOKEN": TOKEN}
-    url = f"http://127.0.0.1:{port}/mcp"
+    url = f"http://[::1]:{port}/mcp"
     with (tmp_path / "server.log").open("w") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "kalshi_cli", "mcp", "--http", "--port", str(port)],
+            [sys.executable, "-m", "kalshi_cli", "mcp", "--http", "--host", "::1", "--port", str(port)],
             env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
         )  # fmt: skip
         try:
@@ -118,6 +120,9 @@ def test_http_serves_a_client_with_the_token_and_refuses_one_without(tmp_path: P
             assert "cancel_all" in anyio.run(session)
             wrong = httpx.post(url, json={}, headers={"Authorization": "Bearer guess"})
             assert wrong.status_code == 401
+            # said to be the token, with no OAuth discovery pointing at a server that is none
+            assert "resource_metadata" not in wrong.headers["www-authenticate"]
+            assert "wrong bearer token" in wrong.json()["error_description"]
         finally:
             server.terminate()
             server.wait(timeout=30)
