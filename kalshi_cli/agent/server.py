@@ -2,16 +2,15 @@
 `MCPServer`, over stdio or streamable HTTP. The only module that imports the `mcp` SDK (the
 optional extra), so no other command pays for it or needs it.
 
-Each tool is registered as a thin wrapper that keeps its function's signature (the SDK builds
-the tool's input schema from it) and turns a `KalshiError` into the SDK's `ToolError`, whose text
-the assistant reads: one line, `NAME CODE: what is wrong (what to do)`. An argument the signature
-does not name, or past its bound, is refused before the tool runs (`_tool`). Over HTTP the
-server binds loopback only and every request must carry the configured bearer token (`_Bearer`).
+Each tool is made by the SDK from its function's signature (its input schema) and refuses in
+one line the assistant reads, `NAME CODE: what is wrong (what to do)` (`_Tool`): a `KalshiError`
+it raised, or an argument the signature does not name, past its bound or not of its form, refused
+before it runs. Over HTTP the server binds loopback only and every request must carry the
+configured bearer token (`_Bearer`).
 """
 
 from __future__ import annotations
 
-import functools
 import hmac
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -20,7 +19,7 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -49,17 +48,6 @@ REVIEW = (
     "each is from its limits and the day's budget, whether trading is halted and why, and what "
     "needs my attention. Change nothing."
 )
-
-
-def _refusing(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except KalshiError as exc:
-            raise ToolError(one_line(exc)) from None
-
-    return call
 
 
 def build_server(tools: AgentTools) -> MCPServer:
@@ -95,8 +83,8 @@ def build_server(tools: AgentTools) -> MCPServer:
         tools.halt,
     )
     registered = [
-        *(_tool(_refusing(fn), READ) for fn in reads),
-        *(_tool(_refusing(fn), WRITE) for fn in writes),
+        *(_tool(fn, READ) for fn in reads),
+        *(_tool(fn, WRITE) for fn in writes),
         *(_tool(fn, READ) for fn in _research_tools(tools)),
     ]
     server = MCPServer(
@@ -107,7 +95,7 @@ def build_server(tools: AgentTools) -> MCPServer:
         tools=registered,
     )
     server.resource("kalshi://positions", name="positions", description=tools.positions.__doc__)(
-        _refusing(tools.positions)
+        tools.positions
     )
     server.resource("kalshi://config", name="config", description=tools.budget.__doc__)(
         tools.budget
@@ -119,22 +107,26 @@ def build_server(tools: AgentTools) -> MCPServer:
 
 
 class _Tool(Tool):
-    """A tool whose arguments, refused by its schema (one not named, one past its bound, one
-    not of its form), are answered in one line naming each and what it must be."""
+    """A tool whose refusals the assistant reads in one line: arguments its schema refuses (one
+    not named, past its bound, not of its form), each named with what it must be, and a
+    `KalshiError` the tool raised, which the SDK would answer with no text."""
 
     async def run(
         self, arguments: dict[str, Any], context: Any, convert_result: bool = False
     ) -> Any:
         try:
             self.fn_metadata.validate_arguments(arguments)
+            return await super().run(arguments, context, convert_result)
         except ValidationError as exc:
             wrong = "; ".join(
                 f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors()
             )
-            raise ToolError(
-                f"Error executing tool {self.name}: {one_line(UsageError(wrong))}"
-            ) from exc
-        return await super().run(arguments, context, convert_result)
+            refusal = one_line(UsageError(wrong))
+        except UnexpectedToolError as exc:
+            if not isinstance(exc.__cause__, KalshiError):
+                raise
+            refusal = one_line(exc.__cause__)
+        raise ToolError(f"Error executing tool {self.name}: {refusal}") from None
 
 
 def _tool(fn: Callable[..., Any], annotations: ToolAnnotations) -> Tool:
@@ -209,10 +201,7 @@ def _research_tools(tools: AgentTools) -> tuple[Callable[..., Any], ...]:
             )
             return research.run_limited(request, max_s=config.backtest_max_s, progress=progress)
 
-        try:
-            result: dict[str, Any] = await anyio.to_thread.run_sync(run)
-        except KalshiError as exc:
-            raise ToolError(one_line(exc)) from None
+        result: dict[str, Any] = await anyio.to_thread.run_sync(run)
         return result
 
     def backtest_runs() -> dict[str, Any]:
@@ -223,14 +212,14 @@ def _research_tools(tools: AgentTools) -> tuple[Callable[..., Any], ...]:
         run: Annotated[Text, Field(description="an id, its start, or last")],
     ) -> dict[str, Any]:
         """One stored run's report: an id, a unique start of one, or `last`."""
-        return _refusing(research.stored_run)(environ, run)  # type: ignore[no-any-return]
+        return research.stored_run(environ, run)
 
     def backtest_compare(
         a: Annotated[Text, Field(description="a run")],
         b: Annotated[Text, Field(description="a run")],
     ) -> dict[str, Any]:
         """Two stored runs side by side, figure by figure."""
-        return _refusing(research.compare_runs)(environ, a, b)  # type: ignore[no-any-return]
+        return research.compare_runs(environ, a, b)
 
     return strategies, backtest, backtest_runs, backtest_run, backtest_compare
 
