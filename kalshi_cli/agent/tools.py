@@ -92,7 +92,8 @@ Number = Annotated[
 Count = Annotated[Number, Field(description="contracts, a number or its text: 5")]
 Price = Annotated[Number, Field(description="dollars a contract of the side traded: 0.55")]
 Status = Annotated[
-    Literal["open", "closed", "settled", "unopened"], Field(description="the markets' status")
+    Literal["unopened", "open", "paused", "closed", "settled"] | None,
+    Field(description="the status to list; null: every status"),
 ]
 
 
