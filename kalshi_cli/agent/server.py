@@ -236,12 +236,13 @@ class _Bearer:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         given = dict(scope.get("headers") or ()).get(b"authorization", b"")
         if scope["type"] != "http" or hmac.compare_digest(given, self._expected):
-            return await self._app(scope, receive, send)
+            await self._app(scope, receive, send)
+            return
         from starlette.responses import JSONResponse
 
         wrong = {"error": "invalid_token", "error_description": "missing or wrong bearer token"}
         headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-        return await JSONResponse(wrong, 401, headers)(scope, receive, send)
+        await JSONResponse(wrong, 401, headers)(scope, receive, send)
 
 
 def serve(tools: AgentTools, *, http: bool, host: str, token: str | None, port: int) -> None:

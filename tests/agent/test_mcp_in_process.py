@@ -185,7 +185,7 @@ def test_an_argument_past_its_bound_is_refused_in_one_line_naming_it(tmp_path: P
     app = AppContext(environ={"KALSHI_HOME": str(tmp_path)})
     server = build_server(AgentTools(CliAccess(app), AgentConfig(), clock=ManualClock(0)))
     order = {"ticker": "KXMCP-26JAN01-T5", "side": "yes", "action": "buy", "price": "0.10"}
-    asks = {
+    asks: dict[str, tuple[str, dict[str, Any]]] = {
         "count": ("preview_order", order | {"count": "9" * 5000}),
         "ticker": ("market", {"ticker": "K" * 1_000_000}),
         "limit": ("checks", {"limit": 10_000}),

@@ -94,7 +94,8 @@ def test_http_serves_a_client_with_the_token_on_ipv6_loopback_and_says_a_wrong_o
     url = f"http://[::1]:{port}/mcp"
     with (tmp_path / "server.log").open("w") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "kalshi_cli", "mcp", "--http", "--host", "::1", "--port", str(port)],
+            [sys.executable, "-m", "kalshi_cli", "mcp", "--http", "--host", "::1",
+             "--port", str(port)],
             env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
         )  # fmt: skip
         try:
