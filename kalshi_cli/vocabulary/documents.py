@@ -7,7 +7,7 @@ same name (`kalshi mcp`) cannot give two shapes of one thing."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kalshi_cli.vocabulary.models import (
     ONE,
@@ -25,9 +25,6 @@ from kalshi_cli.vocabulary.models import (
     outcome_side_of,
 )
 from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
-
-if TYPE_CHECKING:
-    from kalshi_cli.store import IntentRecord
 
 
 def market_summary_json(m: Market) -> dict[str, Any]:
@@ -152,9 +149,9 @@ def taker_side(t: Trade) -> str:
     return "yes" if t.taker_book_side == "bid" else "no" if t.taker_book_side == "ask" else ""
 
 
-def order_json(order: Order, intent: IntentRecord | None) -> dict[str, Any]:
-    """An exchange order in both vocabularies; the trader's side comes from the state file
-    when the order was placed here, else YES."""
+def order_json(order: Order, intent: Any) -> dict[str, Any]:
+    """An exchange order in both vocabularies; the trader's side comes from `intent`, the state
+    file's record of it (an `IntentRecord`, or None), when the order was placed here, else YES."""
     side = intent.side if intent is not None else Side.YES
     action, price = from_book(order.book_side, order.yes_price, side)
     return {
