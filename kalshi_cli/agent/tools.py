@@ -398,12 +398,7 @@ class AgentTools:
             return self.access.client(auth=True), limit
 
         with self._exchange:
-            try:
-                report = pnl_report(
-                    settings.state, since=None, since_ts=None, by=by, exchange=exchange
-                )
-            except ValueError as exc:
-                raise UsageError(str(exc)) from None
+            report = pnl_report(settings.state, since=None, since_ts=None, by=by, exchange=exchange)
         return report.document
 
     def loop_status(self) -> dict[str, Any]:
@@ -494,16 +489,7 @@ class AgentTools:
         """Preview a limit order (price in dollars of the side traded, count in contracts): what
         would be sent, the most it could cost, the checks it passed (or the one it fails, by its
         code), and a single-use token for `execute`."""
-        arguments = {
-            "ticker": ticker,
-            "side": side,
-            "action": action,
-            "count": count,
-            "price": price,
-            "time_in_force": time_in_force,
-            "post_only": post_only,
-            "expires": expires,
-        }
+        arguments = {name: value for name, value in locals().items() if name != "self"}
         return self._audited("preview_order", arguments, partial(self._preview_order, arguments))
 
     def preview_amend(
