@@ -85,10 +85,6 @@ def backtest_request(
     from kalshi_cli.config import dirs_from
     from kalshi_cli.runner.config import load_trade_config
 
-    if ask.fill_model not in ("optimistic", "pessimistic"):
-        raise UsageError(f"fill_model {ask.fill_model!r}", hint="optimistic or pessimistic")
-    if ask.latency_ms < 0:
-        raise UsageError("latency_ms must be at least 0")
     config = load_trade_config(config_path)
     _named_code_only(ask)
     data = Path(ask.data).expanduser()

@@ -2,38 +2,32 @@
 `MCPServer`, over stdio or streamable HTTP. The only module that imports the `mcp` SDK (the
 optional extra), so no other command pays for it or needs it.
 
-Each tool is registered as a thin wrapper that keeps its function's signature (the SDK builds
-the tool's input schema from it) and turns a `KalshiError` into the SDK's `ToolError`, whose text
-the assistant reads: one line, `NAME CODE: what is wrong (what to do)`. An argument the signature
-does not name is refused before the tool runs (`_tool`). Over HTTP the server
-binds loopback only and every request must carry the configured bearer token, checked by the
-SDK's own bearer middleware through a `TokenVerifier`.
+Each tool is made by the SDK from its function's signature (its input schema) and refuses in
+one line the assistant reads, `NAME CODE: what is wrong (what to do)` (`_Tool`): a `KalshiError`
+it raised, or an argument the signature does not name, past its bound or not of its form, refused
+before it runs. Over HTTP the server binds loopback only and every request must carry the
+configured bearer token (`_Bearer`).
 """
 
 from __future__ import annotations
 
-import functools
 import hmac
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import anyio
 import anyio.from_thread
 import anyio.to_thread
-from mcp.server.auth.provider import AccessToken
-from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import ToolAnnotations
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kalshi_cli import __version__
 from kalshi_cli.agent import research
-from kalshi_cli.agent.tools import AgentTools, one_line
-from kalshi_cli.vocabulary.errors import KalshiError
-
-LOOPBACK = "127.0.0.1"
+from kalshi_cli.agent.tools import LIST_MAX, AgentTools, Text, one_line
+from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 
 INSTRUCTIONS = (
     "Kalshi event contracts through kalshi-cli. Prices are dollars (0.55), counts contracts. "
@@ -45,36 +39,19 @@ INSTRUCTIONS = (
     "do."
 )
 
+# a preview changes nothing on the exchange: a host asks the trader once, at `execute`
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=True)
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=True)
+REVIEW = (
+    "Review my risk on Kalshi: read the positions, orders (resting), budget, loop_status and "
+    "checks tools, then say in a few lines what I hold and could lose in each market, how far "
+    "each is from its limits and the day's budget, whether trading is halted and why, and what "
+    "needs my attention. Change nothing."
+)
 
 
-def _refusing(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except KalshiError as exc:
-            raise ToolError(one_line(exc)) from None
-
-    return call
-
-
-def build_server(
-    tools: AgentTools, *, token: str | None = None, host: str = LOOPBACK, port: int = 8765
-) -> MCPServer:
-    """The server with every tool registered; `token`: HTTP's bearer token (None over stdio)."""
-    auth: dict[str, Any] = {}
-    if token is not None:
-        base = f"http://{host}:{port}"
-        auth = {
-            "token_verifier": _BearerToken(token),
-            "auth": AuthSettings(
-                issuer_url=AnyHttpUrl(base),
-                resource_server_url=AnyHttpUrl(f"{base}/mcp"),
-                validate_token_resource=False,
-            ),
-        }
+def build_server(tools: AgentTools) -> MCPServer:
+    """The server with every tool, resource and prompt registered."""
     reads: tuple[Callable[..., Any], ...] = (
         tools.exchange_status,
         tools.markets,
@@ -94,30 +71,62 @@ def build_server(
         tools.checks,
         tools.audit,
         tools.budget,
-    )
-    writes: tuple[Callable[..., Any], ...] = (
         tools.preview_order,
         tools.preview_amend,
         tools.preview_decrease,
         tools.preview_cancel,
         tools.preview_resume,
+    )
+    writes: tuple[Callable[..., Any], ...] = (
         tools.execute,
         tools.cancel_all,
         tools.halt,
     )
     registered = [
-        *(_tool(_refusing(fn), READ) for fn in reads),
-        *(_tool(_refusing(fn), WRITE) for fn in writes),
+        *(_tool(fn, READ) for fn in reads),
+        *(_tool(fn, WRITE) for fn in writes),
         *(_tool(fn, READ) for fn in _research_tools(tools)),
     ]
-    return MCPServer(
+    server = MCPServer(
         "kalshi",
         instructions=INSTRUCTIONS,
         version=__version__,
         log_level="WARNING",
         tools=registered,
-        **auth,
     )
+    server.resource("kalshi://positions", name="positions", description=tools.positions.__doc__)(
+        tools.positions
+    )
+    server.resource("kalshi://config", name="config", description=tools.budget.__doc__)(
+        tools.budget
+    )
+    server.prompt("review_my_risk", description="What I hold, could lose and should look at")(
+        lambda: REVIEW
+    )
+    return server
+
+
+class _Tool(Tool):
+    """A tool whose refusals the assistant reads in one line: arguments its schema refuses (one
+    not named, past its bound, not of its form), each named with what it must be, and a
+    `KalshiError` the tool raised, which the SDK would answer with no text."""
+
+    async def run(
+        self, arguments: dict[str, Any], context: Any, convert_result: bool = False
+    ) -> Any:
+        try:
+            self.fn_metadata.validate_arguments(arguments)
+            return await super().run(arguments, context, convert_result)
+        except ValidationError as exc:
+            wrong = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors()
+            )
+            refusal = one_line(UsageError(wrong))
+        except UnexpectedToolError as exc:
+            if not isinstance(exc.__cause__, KalshiError):
+                raise
+            refusal = one_line(exc.__cause__)
+        raise ToolError(f"Error executing tool {self.name}: {refusal}") from None
 
 
 def _tool(fn: Callable[..., Any], annotations: ToolAnnotations) -> Tool:
@@ -126,7 +135,7 @@ def _tool(fn: Callable[..., Any], annotations: ToolAnnotations) -> Tool:
     knows and drops the rest unread: an assistant's `reduce_only` on an order, or `dry_run` on
     `execute`, would be answered as if it had not been asked, and a plain order placed. The
     schema then says so to the client too (`additionalProperties: false`)."""
-    tool = Tool.from_function(fn, annotations=annotations)
+    tool = _Tool.from_function(fn, annotations=annotations)
     loose = tool.fn_metadata.arg_model
     strict: type[BaseModel] = type(
         loose.__name__,
@@ -150,16 +159,20 @@ def _research_tools(tools: AgentTools) -> tuple[Callable[..., Any], ...]:
         return research.strategies()
 
     async def backtest(  # noqa: PLR0917 (the tool's arguments, as the SDK hands them)
-        strategy: str,
-        data: str,
+        strategy: Annotated[Text, Field(description="a strategy's name (the strategies tool)")],
+        data: Annotated[Text, Field(description="a directory `kalshi record` wrote")],
         ctx: Context,
-        params: list[str] | None = None,
-        start: str | None = None,
-        end: str | None = None,
-        markets: str | None = None,
-        balance: str = "1000",
-        fill_model: str = "optimistic",
-        latency_ms: int = 0,
+        params: Annotated[
+            list[Text] | None, Field(max_length=LIST_MAX, description="NAME=V or NAME=V1,V2")
+        ] = None,
+        start: Annotated[Text | None, Field(description="from: ISO time or unix seconds")] = None,
+        end: Annotated[Text | None, Field(description="until: ISO time or unix seconds")] = None,
+        markets: Annotated[Text | None, Field(description="tickers, comma-separated")] = None,
+        balance: Annotated[Text, Field(description="starting dollars")] = "1000",
+        fill_model: Annotated[
+            Literal["optimistic", "pessimistic"], Field(description="fills at touch, or behind")
+        ] = "optimistic",
+        latency_ms: Annotated[int, Field(ge=0, le=60_000, description="order delay")] = 0,
     ) -> dict[str, Any]:
         """Replay a recorded data set (a directory `kalshi record` wrote) through a strategy, as
         `kalshi backtest --json` does; params are NAME=V (several values NAME=V1,V2: a sweep,
@@ -188,37 +201,48 @@ def _research_tools(tools: AgentTools) -> tuple[Callable[..., Any], ...]:
             )
             return research.run_limited(request, max_s=config.backtest_max_s, progress=progress)
 
-        try:
-            result: dict[str, Any] = await anyio.to_thread.run_sync(run)
-        except KalshiError as exc:
-            raise ToolError(one_line(exc)) from None
+        result: dict[str, Any] = await anyio.to_thread.run_sync(run)
         return result
 
     def backtest_runs() -> dict[str, Any]:
         """The stored backtest runs and sweeps, oldest first."""
         return research.stored_runs(environ)
 
-    def backtest_run(run: str) -> dict[str, Any]:
+    def backtest_run(
+        run: Annotated[Text, Field(description="an id, its start, or last")],
+    ) -> dict[str, Any]:
         """One stored run's report: an id, a unique start of one, or `last`."""
-        return _refusing(research.stored_run)(environ, run)  # type: ignore[no-any-return]
+        return research.stored_run(environ, run)
 
-    def backtest_compare(a: str, b: str) -> dict[str, Any]:
+    def backtest_compare(
+        a: Annotated[Text, Field(description="a run")],
+        b: Annotated[Text, Field(description="a run")],
+    ) -> dict[str, Any]:
         """Two stored runs side by side, figure by figure."""
-        return _refusing(research.compare_runs)(environ, a, b)  # type: ignore[no-any-return]
+        return research.compare_runs(environ, a, b)
 
     return strategies, backtest, backtest_runs, backtest_run, backtest_compare
 
 
-class _BearerToken:
-    """The one bearer token of `agent.http_token(_env)`, compared in constant time."""
+class _Bearer:
+    """Over HTTP, every request carries the one bearer token of `agent.http_token(_env)`,
+    compared in constant time; without it the answer is 401 saying the token is missing or
+    wrong, and no OAuth discovery: no authorization server issues it."""
 
-    def __init__(self, token: str) -> None:
-        self._token = token
+    def __init__(self, app: Any, token: str) -> None:
+        self._app = app
+        self._expected = f"Bearer {token}".encode()
 
-    async def verify_token(self, token: str) -> AccessToken | None:
-        if hmac.compare_digest(token.encode(), self._token.encode()):
-            return AccessToken(token=token, client_id="kalshi-mcp", scopes=[])
-        return None
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        given = dict(scope.get("headers") or ()).get(b"authorization", b"")
+        if scope["type"] != "http" or hmac.compare_digest(given, self._expected):
+            await self._app(scope, receive, send)
+            return
+        from starlette.responses import JSONResponse
+
+        wrong = {"error": "invalid_token", "error_description": "missing or wrong bearer token"}
+        headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        await JSONResponse(wrong, 401, headers)(scope, receive, send)
 
 
 def serve(tools: AgentTools, *, http: bool, host: str, token: str | None, port: int) -> None:
@@ -227,5 +251,7 @@ def serve(tools: AgentTools, *, http: bool, host: str, token: str | None, port: 
     if not http:
         build_server(tools).run("stdio")
         return
-    server = build_server(tools, token=token, host=host, port=port)
-    anyio.run(functools.partial(server.run_streamable_http_async, host=host, port=port))
+    import uvicorn
+
+    app = _Bearer(build_server(tools).streamable_http_app(host=host), token or "")
+    anyio.run(uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).serve)

@@ -32,9 +32,10 @@ from contextlib import suppress
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, TypeVar
 
 import msgspec
+from pydantic import BeforeValidator, Field
 
 from kalshi_cli.agent.gate import Charge, Pending, Spent, WriteGate
 from kalshi_cli.agent.ledger import FeesUnread, spent_today, unbooked_in
@@ -70,6 +71,30 @@ SOURCE = "kalshi mcp"  # who the trading state's rows say set it, when the assis
 KILL_SWITCH_TOOLS = ("cancel_all", "halt")  # the tools that act on the account's own state file
 KILL_DEADLINE_S = 30.0  # the kill switch's proof, as `kalshi cancel-all` gives it by default
 LIST_MAX = 200  # the most rows a listing tool returns
+TEXT_MAX = 200  # the longest ticker, id or word an argument may be
+DIGITS_MAX = 16  # the most digits of a count or a price
+
+# every tool's arguments, as its input schema describes and bounds them (the SDK reads these
+# from the signatures): an argument past its bound is refused before the tool runs
+Text = Annotated[str, Field(max_length=TEXT_MAX)]
+Ticker = Annotated[Text, Field(description="a market's ticker")]
+AnyTicker = Annotated[Text | None, Field(description="a market's ticker (none: every market)")]
+Series = Annotated[Text | None, Field(description="a series' ticker (none: every series)")]
+OrderId = Annotated[Text, Field(description="an order's id, as the orders tool shows it")]
+Limit = Annotated[int, Field(ge=1, le=LIST_MAX, description=f"the most rows, 1 to {LIST_MAX}")]
+# a number as its text, read by the order's terms as `kalshi order place` reads it (`1_0` or a
+# full-width digit refused there, where a Decimal would read them as numbers)
+Number = Annotated[
+    str,
+    BeforeValidator(lambda v: v if isinstance(v, (str, bool)) else str(v)),
+    Field(max_length=DIGITS_MAX, json_schema_extra={"type": ["string", "number"]}),
+]
+Count = Annotated[Number, Field(description="contracts, a number or its text: 5")]
+Price = Annotated[Number, Field(description="dollars a contract of the side traded: 0.55")]
+Status = Annotated[
+    Literal["unopened", "open", "paused", "closed", "settled"] | None,
+    Field(description="the status to list; null: every status"),
+]
 
 
 class Access(Protocol):
@@ -108,12 +133,6 @@ def one_line(exc: KalshiError) -> str:
 def plain(value: Any) -> Any:
     """An answer's Struct (or a list of them) as JSON values, Decimals as their text."""
     return msgspec.to_builtins(value)
-
-
-def _limit(limit: int) -> int:
-    if not 1 <= limit <= LIST_MAX:
-        raise UsageError(f"limit {limit} is out of range", hint=f"give 1 to {LIST_MAX}")
-    return limit
 
 
 @dataclass(frozen=True)
@@ -207,11 +226,13 @@ class AgentTools:
 
     def markets(
         self,
-        status: str | None = "open",
-        series: str | None = None,
-        event: str | None = None,
-        tickers: list[str] | None = None,
-        limit: int = 50,
+        status: Status = "open",
+        series: Series = None,
+        event: Annotated[Text | None, Field(description="an event's ticker")] = None,
+        tickers: Annotated[
+            list[Text] | None, Field(max_length=LIST_MAX, description="only these")
+        ] = None,
+        limit: Limit = 50,
     ) -> dict[str, Any]:
         """Markets by status (open, closed, settled, unopened; default open), series, event or
         tickers, at most `limit` (1 to 200), as `kalshi markets --json` lists them."""
@@ -220,7 +241,7 @@ class AgentTools:
         with self._exchange:
             found = list(
                 self.access.client().markets.iter_markets(
-                    limit=_limit(limit),
+                    limit=limit,
                     status=status,
                     series_ticker=series,
                     event_ticker=event,
@@ -229,30 +250,34 @@ class AgentTools:
             )
         return {"markets": [market_summary_json(m) for m in found], "count": len(found)}
 
-    def search(self, text: str, limit: int = 20) -> dict[str, Any]:
+    def search(
+        self, text: Annotated[Text, Field(description="words to find")], limit: Limit = 20
+    ) -> dict[str, Any]:
         """Series and open events whose ticker or title holds every word of `text`."""
         with self._exchange:
-            found = self.access.client().markets.search_listings(text, limit=_limit(limit))
+            found = self.access.client().markets.search_listings(text, limit=limit)
         return {"matches": found}
 
     def events(
-        self, status: str | None = "open", series: str | None = None, limit: int = 50
+        self, status: Status = "open", series: Series = None, limit: Limit = 50
     ) -> dict[str, Any]:
         """Events by status and series, as the exchange sends them."""
         with self._exchange:
             found = list(
                 self.access.client().markets.iter_events(
-                    limit=_limit(limit), status=status, series_ticker=series
+                    limit=limit, status=status, series_ticker=series
                 )
             )
         return {"events": found, "count": len(found)}
 
-    def series(self, category: str | None = None) -> dict[str, Any]:
+    def series(
+        self, category: Annotated[Text | None, Field(description="Economics, Crypto...")] = None
+    ) -> dict[str, Any]:
         """Every series (of one category), with its fee type and settlement sources."""
         with self._exchange:
             return {"series": self.access.client().markets.list_series(category=category)}
 
-    def market(self, ticker: str) -> dict[str, Any]:
+    def market(self, ticker: Ticker) -> dict[str, Any]:
         """One market with its rules, and the settlement sources its series names."""
         from kalshi_cli.vocabulary.documents import market_json
 
@@ -267,29 +292,32 @@ class AgentTools:
             "settlement_sources": series.get("settlement_sources") or [],
         }
 
-    def orderbook(self, ticker: str, depth: int = 0) -> dict[str, Any]:
+    def orderbook(
+        self,
+        ticker: Ticker,
+        depth: Annotated[int, Field(ge=0, le=LIST_MAX, description="levels a side; 0: all")] = 0,
+    ) -> dict[str, Any]:
         """Bids of both sides, the implied asks (a YES ask is 1 - the best NO bid), spread, mid."""
         from kalshi_cli.vocabulary.documents import orderbook_json
 
         with self._exchange:
             return orderbook_json(self.access.client().markets.get_orderbook(ticker, depth))
 
-    def trades(self, ticker: str, limit: int = 50) -> dict[str, Any]:
-        """The market's trades tape, newest first."""
+    def trades(self, ticker: Ticker, limit: Limit = 50) -> dict[str, Any]:
+        """The market's trades tape, newest first, as `kalshi trades --json`."""
+        from kalshi_cli.vocabulary.documents import trade_json
+
         with self._exchange:
-            found = list(
-                self.access.client().markets.iter_trades(ticker=ticker, limit=_limit(limit))
-            )
-        return {"trades": plain(found)}
+            found = self.access.client().markets.iter_trades(ticker=ticker, limit=limit)
+            return {"trades": [trade_json(t) for t in found]}
 
-    def candles(self, ticker: str, period: str = "1h", hours: int = 24) -> dict[str, Any]:
-        """The market's candlesticks of `period` (1m, 1h or 1d) over the last `hours`."""
-        from kalshi_cli.client.markets import CANDLE_PERIODS
-
-        if period not in CANDLE_PERIODS:
-            raise UsageError(f"period {period!r}", hint=f"one of {', '.join(CANDLE_PERIODS)}")
-        if not 1 <= hours <= 24 * 366:
-            raise UsageError(f"hours {hours} is out of range", hint="give 1 to 8784")
+    def candles(
+        self,
+        ticker: Ticker,
+        period: Annotated[Literal["1m", "1h", "1d"], Field(description="a candle's span")] = "1h",
+        hours: Annotated[int, Field(ge=1, le=24 * 366, description="back from now")] = 24,
+    ) -> dict[str, Any]:
+        """The market's candlesticks of `period` over the last `hours`."""
         end = int(self.clock.wall())
         with self._exchange:
             found = self.access.client().markets.market_candles(
@@ -300,9 +328,11 @@ class AgentTools:
     # -------------------------------------------------------------- the account's reads
 
     def balance(self) -> dict[str, Any]:
-        """Cash and portfolio value of the configured account."""
+        """Cash and portfolio value of the configured account, in dollars, as `kalshi balance`."""
+        from kalshi_cli.vocabulary.documents import balance_json
+
         with self._exchange:
-            return plain(self.access.client(auth=True).portfolio.get_balance())  # type: ignore[no-any-return]
+            return balance_json(self.access.client(auth=True).portfolio.get_balance())
 
     def positions(self) -> dict[str, Any]:
         """Open positions marked to market (the bid and the mid), as `kalshi positions`."""
@@ -327,28 +357,36 @@ class AgentTools:
                     state.store.close()
         return view.to_json()
 
-    def orders(self, status: str = "resting", ticker: str | None = None) -> dict[str, Any]:
-        """The exchange's orders, each with the strategy that placed it (the state file's)."""
-        if status not in ("resting", "executed", "canceled"):
-            raise UsageError(f"status {status!r}", hint="resting, executed or canceled")
-        with self._exchange:
-            client = self.access.client(auth=True)
-            found = list(client.orders.iter_orders(status=status, ticker=ticker, limit=LIST_MAX))
-            with self.access.open_store() as store:
-                owners = {o.order_id: self._owner(store, o.order_id) for o in found}
-        return {
-            "orders": [plain(o) | {"strategy": owners[o.order_id]} for o in found],
-            "count": len(found),
-        }
+    def orders(
+        self,
+        status: Annotated[
+            Literal["resting", "executed", "canceled"], Field(description="the orders' status")
+        ] = "resting",
+        ticker: AnyTicker = None,
+    ) -> dict[str, Any]:
+        """The exchange's orders, each with the strategy that placed it (the state file's), as
+        `kalshi order list --json`: a field the exchange did not send is null, never a default."""
+        with self._exchange, self.access.open_store() as store:
+            found = self.access.client(auth=True).orders.iter_orders(
+                status=status, ticker=ticker, limit=LIST_MAX
+            )
+            listed = [_order(store, o) for o in found]
+        return {"orders": listed, "count": len(listed)}
 
-    def fills(self, ticker: str | None = None, limit: int = 50) -> dict[str, Any]:
-        """The account's fills (of one market), newest first."""
-        with self._exchange:
-            portfolio = self.access.client(auth=True).portfolio
-            found = list(portfolio.iter_fills(ticker=ticker, limit=_limit(limit)))
-        return {"fills": plain(found)}
+    def fills(self, ticker: AnyTicker = None, limit: Limit = 50) -> dict[str, Any]:
+        """The account's fills (of one market), newest first, as `kalshi fills --json`."""
+        from kalshi_cli.vocabulary.documents import fill_json, traded
 
-    def pnl(self, by: str = "strategy") -> dict[str, Any]:
+        with self._exchange, self.access.open_store() as store:
+            found = self.access.client(auth=True).portfolio.iter_fills(ticker=ticker, limit=limit)
+            return {"fills": [fill_json(f, traded(f, store)) for f in found]}
+
+    def pnl(
+        self,
+        by: Annotated[
+            Literal["strategy", "market", "day"], Field(description="one line for each")
+        ] = "strategy",
+    ) -> dict[str, Any]:
         """Realized P&L grouped by strategy, market or day, marked to market, as `kalshi pnl`."""
         from kalshi_cli.services.orders.limits import load_limits
         from kalshi_cli.services.pnl_report import pnl_report
@@ -360,12 +398,7 @@ class AgentTools:
             return self.access.client(auth=True), limit
 
         with self._exchange:
-            try:
-                report = pnl_report(
-                    settings.state, since=None, since_ts=None, by=by, exchange=exchange
-                )
-            except ValueError as exc:
-                raise UsageError(str(exc)) from None
+            report = pnl_report(settings.state, since=None, since_ts=None, by=by, exchange=exchange)
         return report.document
 
     def loop_status(self) -> dict[str, Any]:
@@ -379,7 +412,7 @@ class AgentTools:
             "source": status.source,
         } | status.details()
 
-    def checks(self, limit: int = 20) -> dict[str, Any]:
+    def checks(self, limit: Limit = 20) -> dict[str, Any]:
         """The last results of `kalshi check` as the state file's alert log keeps them."""
         from kalshi_cli.store import Store
 
@@ -387,7 +420,7 @@ class AgentTools:
         if store is None:
             return {"checks": []}
         with store:
-            rows = store.alerts.alert_log(limit=_limit(limit))
+            rows = store.alerts.alert_log(limit=limit)
         return {
             "checks": [
                 {
@@ -401,14 +434,14 @@ class AgentTools:
             ]
         }
 
-    def audit(self, limit: int = 50) -> dict[str, Any]:
+    def audit(self, limit: Limit = 50) -> dict[str, Any]:
         """The write tool calls of every session, newest last. On a paper session's state file,
         with the `cancel_all` and `halt` calls its account's own state file records (each row
         then names its `state_file`), and a note that says where they are."""
         from kalshi_cli.store.paper import is_paper_state
 
         state = self.access.settings().state
-        rows = [r.to_json() for r in _audit_rows(state, limit=_limit(limit))]
+        rows = [r.to_json() for r in _audit_rows(state, limit=limit)]
         if not is_paper_state(state):
             return {"audit": rows}
         # `cancel_all` and `halt` act on the account, so they halt and record in the file the
@@ -439,33 +472,33 @@ class AgentTools:
 
     def preview_order(
         self,
-        ticker: str,
+        ticker: Ticker,
         *,
-        side: str,
-        action: str,
-        count: str,
-        price: str,
-        time_in_force: str = "gtc",
-        post_only: bool = False,
-        expires: str | None = None,
+        side: Annotated[Literal["yes", "no"], Field(description="the side traded")],
+        action: Annotated[Literal["buy", "sell"], Field(description="buy or sell that side")],
+        count: Count,
+        price: Price,
+        time_in_force: Annotated[
+            Literal["gtc", "ioc", "fok"], Field(description="rest, fill now or cancel, all or none")
+        ] = "gtc",
+        post_only: Annotated[bool, Field(description="only rest, never take (gtc)")] = False,
+        expires: Annotated[
+            Text | None, Field(description="gtc until: 30m, 2h, unix seconds or ISO time")
+        ] = None,
     ) -> dict[str, Any]:
         """Preview a limit order (price in dollars of the side traded, count in contracts): what
         would be sent, the most it could cost, the checks it passed (or the one it fails, by its
         code), and a single-use token for `execute`."""
-        arguments = {
-            "ticker": ticker,
-            "side": side,
-            "action": action,
-            "count": count,
-            "price": price,
-            "time_in_force": time_in_force,
-            "post_only": post_only,
-            "expires": expires,
-        }
+        arguments = {name: value for name, value in locals().items() if name != "self"}
         return self._audited("preview_order", arguments, partial(self._preview_order, arguments))
 
     def preview_amend(
-        self, order_id: str, price: str | None = None, count: str | None = None
+        self,
+        order_id: OrderId,
+        price: Annotated[
+            Number | None, Field(description="the new price of the side traded")
+        ] = None,
+        count: Annotated[Number | None, Field(description="the new total count")] = None,
     ) -> dict[str, Any]:
         """Preview a new price (of the side traded) and/or total count of one of the assistant's
         resting orders: what it adds to the budget, and a token for `execute`."""
@@ -473,7 +506,10 @@ class AgentTools:
         return self._audited("preview_amend", arguments, partial(self._preview_amend, arguments))
 
     def preview_decrease(
-        self, order_id: str, by: str | None = None, to: str | None = None
+        self,
+        order_id: OrderId,
+        by: Annotated[Number | None, Field(description="contracts to take off")] = None,
+        to: Annotated[Number | None, Field(description="contracts to leave")] = None,
     ) -> dict[str, Any]:
         """Preview taking contracts off one of the assistant's resting orders (`by` so many, or
         down `to` so many), and a token for `execute`."""
@@ -484,7 +520,7 @@ class AgentTools:
             partial(self._preview_change, "preview_decrease", arguments),
         )
 
-    def preview_cancel(self, order_id: str) -> dict[str, Any]:
+    def preview_cancel(self, order_id: OrderId) -> dict[str, Any]:
         """Preview cancelling one of the assistant's resting orders, and a token for `execute`."""
         arguments = {"order_id": order_id}
         return self._audited(
@@ -507,7 +543,9 @@ class AgentTools:
 
         return self._audited("preview_resume", {}, preview)
 
-    def execute(self, token: str) -> dict[str, Any]:
+    def execute(
+        self, token: Annotated[Text, Field(description="a preview's token")]
+    ) -> dict[str, Any]:
         """Send the write a preview's token stands for, once."""
         holder: dict[str, Any] = {"token": token[:6] + "..."}
 
@@ -520,7 +558,11 @@ class AgentTools:
 
         return self._audited("execute", holder, run)
 
-    def cancel_all(self, ticker: str | None = None, event: str | None = None) -> dict[str, Any]:
+    def cancel_all(
+        self,
+        ticker: AnyTicker = None,
+        event: Annotated[Text | None, Field(description="an event's ticker")] = None,
+    ) -> dict[str, Any]:
         """The kill switch: halt, cancel every resting order (of a market or event), prove none
         is left. Always allowed, no preview. Trading stays HALTED until a resume."""
         arguments = {"ticker": ticker, "event": event}
@@ -563,7 +605,12 @@ class AgentTools:
 
         return self._audited("cancel_all", arguments, run, opener)
 
-    def halt(self, reason: str = "halted by the assistant") -> dict[str, Any]:
+    def halt(
+        self,
+        reason: Annotated[
+            Text, Field(description="why, as status shows")
+        ] = "halted by the assistant",
+    ) -> dict[str, Any]:
         """Stop every new order (a running trade loop's too) without cancelling anything.
         Always allowed."""
         arguments = {"reason": reason}
@@ -1129,7 +1176,7 @@ class AgentTools:
                 amended = self._within_budget(
                     store, amend.charge, amend.fees, partial(service.amends.submit, amend.prepared)
                 )
-            return _Written({"order": plain(amended.order), "note": amended.note})
+                return _Written({"order": _order(store, amended.order), "note": amended.note})
         self._agents_order(order_id)  # still the assistant's, and still there
         with self._exchange, self.access.open_store() as store:
             service = self.access.order_service(store)
@@ -1138,7 +1185,7 @@ class AgentTools:
                 return _Written({"order_id": order_id, "contracts_cancelled": fmt_count(taken)})
             by, to = _decrease_amounts(arguments)
             decreased = service.cancels.decrease(order_id, by=by, to=to)
-        return _Written({"order": plain(decreased.order), "note": decreased.note})
+            return _Written({"order": _order(store, decreased.order), "note": decreased.note})
 
     def _within_budget(
         self,
@@ -1177,6 +1224,13 @@ class AgentTools:
     def _owner(store: Store, order_id: str) -> str | None:
         intent = store.orders.intent_by_order_id(order_id)
         return None if intent is None else intent.strategy
+
+
+def _order(store: Store, order: Order) -> dict[str, Any]:
+    """An order as the orders tool and `kalshi order show --json` show it."""
+    from kalshi_cli.vocabulary.documents import order_json
+
+    return order_json(order, store.orders.intent_by_order_id(order.order_id))
 
 
 def _order_terms(order: Order) -> dict[str, str]:

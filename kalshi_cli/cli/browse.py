@@ -315,29 +315,8 @@ TRADE_COLUMNS = (
 )
 
 
-def trade_json(t: Trade) -> dict[str, Any]:
-    from kalshi_cli.vocabulary.models import ONE, fmt_count, fmt_dollars
-
-    return {
-        "trade_id": t.trade_id,
-        "ticker": t.ticker,
-        "created_time": t.created_time,
-        "yes_price": fmt_dollars(t.yes_price),
-        "no_price": fmt_dollars(ONE - t.yes_price),
-        "count": fmt_count(t.count),
-        "taker_side": _taker(t),
-    }
-
-
-def _taker(t: Trade) -> str:
-    """The side the taker bought: `yes` (a bid took an ask) or `no`."""
-    side = t.raw.get("taker_outcome_side")
-    if side in ("yes", "no"):
-        return str(side)
-    return "yes" if t.taker_book_side == "bid" else "no" if t.taker_book_side == "ask" else ""
-
-
 def render_trades(out: Output, tape: list[Trade]) -> None:
+    from kalshi_cli.vocabulary.documents import taker_side, trade_json
     from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
 
     rows = [
@@ -345,7 +324,7 @@ def render_trades(out: Output, tape: list[Trade]) -> None:
             "time": t.created_time,
             "price": fmt_dollars(t.yes_price),
             "count": fmt_count(t.count),
-            "taker": f"bought {_taker(t)}" if _taker(t) else "",
+            "taker": f"bought {side}" if (side := taker_side(t)) else "",
         }
         for t in tape
     ]

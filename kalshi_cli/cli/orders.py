@@ -24,6 +24,7 @@ from kalshi_cli.cli._context import AppContext, current
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, YesOpt
 from kalshi_cli.cli._output import Column
 from kalshi_cli.cli._services import confirm_on_prod, open_store, order_service, use_subaccount
+from kalshi_cli.vocabulary.documents import order_json
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import Action, Side, fmt_count, fmt_dollars, fmt_money
 
@@ -479,35 +480,6 @@ ORDER_COLUMNS = (
     Column("status", "status"),
     Column("created", "created"),
 )
-
-
-def order_json(order: Order, intent: IntentRecord | None) -> dict[str, Any]:
-    """An exchange order in both vocabularies; the trader's side comes from the state file
-    when the order was placed here, else YES."""
-    from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars, from_book
-
-    side = intent.side if intent is not None else Side.YES
-    action, price = from_book(order.book_side, order.yes_price, side)
-    return {
-        "order_id": order.order_id,
-        "client_order_id": order.client_order_id or None,
-        "ticker": order.ticker,
-        "side": side.value,
-        "action": action.value,
-        "price": fmt_dollars(price),
-        "book_side": order.book_side.value,
-        "yes_price": fmt_dollars(order.yes_price),
-        "count": fmt_count(order.fill_count + order.remaining_count),
-        "fill_count": fmt_count(order.fill_count),
-        "remaining_count": fmt_count(order.remaining_count),
-        "status": order.status,
-        "fees": fmt_dollars(order.fees),
-        "created_time": order.created_time or None,
-        # as the exchange holds it now (an amend may have moved it); null: good till cancelled
-        "expiration_time": order.expiration_time or None,
-        "strategy": intent.strategy if intent is not None else None,
-        "local_status": intent.status if intent is not None else None,
-    }
 
 
 def order_row(doc: dict[str, Any]) -> dict[str, str]:

@@ -11,7 +11,6 @@ this module, the models are imported inside the functions that use them.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -23,7 +22,7 @@ from kalshi_cli.cli._services import use_subaccount
 
 if TYPE_CHECKING:
     from kalshi_cli.services.positions import PositionRow as MarkedPosition
-    from kalshi_cli.vocabulary.models import Action, Balance, Fill, Settlement, Side
+    from kalshi_cli.vocabulary.models import Settlement
 
 
 def register(app: typer.Typer) -> None:
@@ -34,13 +33,6 @@ def register(app: typer.Typer) -> None:
         ("settlements", settlements_command),
     ):
         app.command(name)(command)
-
-
-def _money(value: Decimal) -> str:
-    """2 decimals, or every digit when there are sub-cent ones (fees are charged to $0.0001):
-    a balance or a fee total is never rounded in a report."""
-    cents = value.quantize(Decimal("0.01"))
-    return f"{cents:f}" if cents == value else f"{value.normalize():f}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -63,6 +55,8 @@ def balance_command(
     use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     balance = app.client(auth=True).portfolio.get_balance()
+    from kalshi_cli.vocabulary.documents import balance_json
+
     document = balance_json(balance)
     out.record(
         [
@@ -75,15 +69,6 @@ def balance_command(
             ("portfolio value", document["portfolio_value"]),
         ],
     )
-
-
-def balance_json(balance: Balance) -> dict[str, Any]:
-    value = balance.portfolio_value
-    return {
-        "balance": _money(balance.balance),
-        "portfolio_value": None if value is None else _money(value),
-        "updated_ts": balance.updated_ts or None,
-    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,6 +167,7 @@ POSITION_COLUMNS = (
 
 
 def position_row(row: MarkedPosition) -> dict[str, str]:
+    from kalshi_cli.vocabulary.documents import money_text
     from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars, fmt_money
 
     limit = "-" if row.limit is None else fmt_count(row.limit)
@@ -191,11 +177,11 @@ def position_row(row: MarkedPosition) -> dict[str, str]:
         "side": row.side.value if row.side else "",
         "contracts": fmt_count(row.contracts),
         "average_entry": "-" if row.average_entry is None else fmt_dollars(row.average_entry),
-        "cost": _money(row.cost),
+        "cost": money_text(row.cost),
         "mark": f"{fmt_money(row.mark_bid)} / {fmt_money(row.mark_mid)}",
-        "unrealized": "-" if row.unrealized is None else _money(row.unrealized),
-        "realized": _money(row.realized),
-        "fees": _money(row.fees),
+        "unrealized": "-" if row.unrealized is None else money_text(row.unrealized),
+        "realized": money_text(row.realized),
+        "fees": money_text(row.fees),
         "exposure": f"{fmt_count(row.exposure)} / {limit}{flags}",
         "risk": "-"
         if row.risk_use is None or row.risk_limit is None
@@ -270,30 +256,15 @@ def fills_command(
     )
     store = Store.open_readonly(settings.state)
     try:
-        docs = [fill_json(f, _traded(f, store)) for f in fills]
+        from kalshi_cli.vocabulary.documents import fill_json, traded
+
+        docs = [fill_json(f, traded(f, store)) for f in fills]
     finally:
         if store is not None:
             store.close()
     out.table(
         FILL_COLUMNS, [fill_row(d) for d in docs], document={"fills": docs, "count": len(docs)}
     )
-
-
-def _traded(f: Fill, store: Any) -> tuple[Action, Side]:
-    """The action and side the trader used: the state file's intent when the order was placed
-    here; else the exchange's own `action`/`side` (deprecated but still sent); else the side
-    the fill added, bought."""
-    from kalshi_cli.vocabulary.models import Action, Side, outcome_side_of
-
-    intent = (
-        store.orders.intent_by_order_id(f.order_id) if store is not None and f.order_id else None
-    )
-    if intent is not None:
-        return intent.action, intent.side
-    action, side = f.raw.get("action"), f.raw.get("side")
-    if action in ("buy", "sell") and side in ("yes", "no"):
-        return Action(action), Side(side)
-    return Action.BUY, outcome_side_of(f.book_side)
 
 
 # One row per fill in the trader's terms: what the trader did (`sell no`), at that side's price,
@@ -326,35 +297,6 @@ def fill_row(doc: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def fill_json(f: Fill, traded: tuple[Action, Side] | None = None) -> dict[str, Any]:
-    from kalshi_cli.vocabulary.models import (
-        Action,
-        fmt_count,
-        fmt_dollars,
-        from_book,
-        outcome_side_of,
-    )
-
-    action, side = traded or (Action.BUY, outcome_side_of(f.book_side))
-    _, price = from_book(f.book_side, f.yes_price, side)
-    return {
-        "fill_id": f.fill_id,
-        "order_id": f.order_id,
-        "ticker": f.ticker,
-        "action": action.value,
-        "side": side.value,
-        "price": fmt_dollars(price),
-        "amount": fmt_dollars(f.count * price),
-        "book_side": f.book_side.value,
-        "yes_price": fmt_dollars(f.yes_price),
-        "count": fmt_count(f.count),
-        "fee": fmt_dollars(f.fee),
-        "is_taker": f.is_taker,
-        "created_time": f.created_time or None,
-        "ts": f.ts,
-    }
-
-
 # --------------------------------------------------------------------------------------------
 
 
@@ -374,6 +316,7 @@ def settlements_command(
 
     Example: kalshi settlements --limit 20 --format markdown
     """
+    from kalshi_cli.vocabulary.documents import money_text
     from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
 
     app = current()
@@ -388,7 +331,7 @@ def settlements_command(
             "result": s.market_result,
             "yes_count": fmt_count(s.yes_count),
             "no_count": fmt_count(s.no_count),
-            "revenue": _money(s.revenue),
+            "revenue": money_text(s.revenue),
             "fee": fmt_dollars(s.fee),
         }
         for s in settlements
@@ -412,6 +355,7 @@ SETTLEMENT_COLUMNS = (
 
 
 def settlement_json(s: Settlement) -> dict[str, Any]:
+    from kalshi_cli.vocabulary.documents import money_text
     from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
 
     return {
@@ -422,7 +366,7 @@ def settlement_json(s: Settlement) -> dict[str, Any]:
         "yes_total_cost": fmt_dollars(s.yes_total_cost),
         "no_count": fmt_count(s.no_count),
         "no_total_cost": fmt_dollars(s.no_total_cost),
-        "revenue": _money(s.revenue),
+        "revenue": money_text(s.revenue),
         "fee": fmt_dollars(s.fee),
         "settled_time": s.settled_time or None,
     }

@@ -1,13 +1,29 @@
-"""The `--json` documents of a market and an order book, as docs/output.md lists them: prices
-are dollar strings with 4 decimals, counts strings with 2, times as the exchange sent them. One
-place for them, so `kalshi market --json` and the assistant's `market` tool (`kalshi mcp`) cannot
-give two shapes of one market."""
+"""The `--json` documents of a market, an order book, a balance, a fill, a trade and an order,
+as docs/output.md lists them: money and prices are dollar strings, counts strings with 2
+decimals, times as the exchange sent them, a field the exchange did not send absent or null,
+never a default. One place for them, so a command's `--json` and the assistant's tool of the
+same name (`kalshi mcp`) cannot give two shapes of one thing."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.vocabulary.models import Level, Market, Orderbook, min_tick
+from kalshi_cli.vocabulary.models import (
+    ONE,
+    Action,
+    Balance,
+    Fill,
+    Level,
+    Market,
+    Order,
+    Orderbook,
+    Side,
+    Trade,
+    from_book,
+    min_tick,
+    outcome_side_of,
+)
 from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
 
 
@@ -74,3 +90,102 @@ def orderbook_json(book: Orderbook) -> dict[str, Any]:
         "spread": None if book.spread is None else fmt_dollars(book.spread),
         "mid": None if book.mid is None else fmt_dollars(book.mid),
     }
+
+
+def money_text(value: Decimal) -> str:
+    """2 decimals, or every digit when there are sub-cent ones (fees are charged to $0.0001):
+    a balance or a fee total is never rounded in a report."""
+    cents = value.quantize(Decimal("0.01"))
+    return f"{cents:f}" if cents == value else f"{value.normalize():f}"
+
+
+def balance_json(balance: Balance) -> dict[str, Any]:
+    value = balance.portfolio_value
+    return {
+        "balance": money_text(balance.balance),
+        "portfolio_value": None if value is None else money_text(value),
+        "updated_ts": balance.updated_ts or None,
+    }
+
+
+def fill_json(f: Fill, traded: tuple[Action, Side] | None = None) -> dict[str, Any]:
+    action, side = traded or (Action.BUY, outcome_side_of(f.book_side))
+    _, price = from_book(f.book_side, f.yes_price, side)
+    return {
+        "fill_id": f.fill_id,
+        "order_id": f.order_id,
+        "ticker": f.ticker,
+        "action": action.value,
+        "side": side.value,
+        "price": fmt_dollars(price),
+        "amount": fmt_dollars(f.count * price),
+        "book_side": f.book_side.value,
+        "yes_price": fmt_dollars(f.yes_price),
+        "count": fmt_count(f.count),
+        "fee": fmt_dollars(f.fee),
+        "is_taker": f.is_taker,
+        "created_time": f.created_time or None,
+        "ts": f.ts,
+    }
+
+
+def trade_json(t: Trade) -> dict[str, Any]:
+    return {
+        "trade_id": t.trade_id,
+        "ticker": t.ticker,
+        "created_time": t.created_time,
+        "yes_price": fmt_dollars(t.yes_price),
+        "no_price": fmt_dollars(ONE - t.yes_price),
+        "count": fmt_count(t.count),
+        "taker_side": taker_side(t),
+    }
+
+
+def taker_side(t: Trade) -> str:
+    """The side the taker bought: `yes` (a bid took an ask) or `no`."""
+    side = t.raw.get("taker_outcome_side")
+    if side in ("yes", "no"):
+        return str(side)
+    return "yes" if t.taker_book_side == "bid" else "no" if t.taker_book_side == "ask" else ""
+
+
+def order_json(order: Order, intent: Any) -> dict[str, Any]:
+    """An exchange order in both vocabularies; the trader's side comes from `intent`, the state
+    file's record of it (an `IntentRecord`, or None), when the order was placed here, else YES."""
+    side = intent.side if intent is not None else Side.YES
+    action, price = from_book(order.book_side, order.yes_price, side)
+    return {
+        "order_id": order.order_id,
+        "client_order_id": order.client_order_id or None,
+        "ticker": order.ticker,
+        "side": side.value,
+        "action": action.value,
+        "price": fmt_dollars(price),
+        "book_side": order.book_side.value,
+        "yes_price": fmt_dollars(order.yes_price),
+        "count": fmt_count(order.fill_count + order.remaining_count),
+        "fill_count": fmt_count(order.fill_count),
+        "remaining_count": fmt_count(order.remaining_count),
+        "status": order.status,
+        "fees": fmt_dollars(order.fees),
+        "created_time": order.created_time or None,
+        # as the exchange holds it now (an amend may have moved it); null: good till cancelled
+        "expiration_time": order.expiration_time or None,
+        "strategy": intent.strategy if intent is not None else None,
+        "local_status": intent.status if intent is not None else None,
+    }
+
+
+def traded(f: Fill, store: Any) -> tuple[Action, Side]:
+    """The action and side the trader used: the state file's intent when the order was placed
+    here; else the exchange's own `action`/`side` (deprecated but still sent); else the side
+    the fill added, bought."""
+    intent = (
+        store.orders.intent_by_order_id(f.order_id) if store is not None and f.order_id else None
+    )
+    if intent is not None:
+        return intent.action, intent.side
+    action, side = f.raw.get("action"), f.raw.get("side")
+    if action in ("buy", "sell") and side in ("yes", "no"):
+        return Action(action), Side(side)
+    return Action.BUY, outcome_side_of(f.book_side)

@@ -88,9 +88,9 @@ def test_amend_decrease_and_cancel_change_the_assistants_order(tools: AgentTools
     # 4 contracts, 2 cents more each, and the taker fee at 0.22 (0.0481) less that at 0.20 (0.0448)
     assert preview["most_it_could_cost_more"] == "0.0833"
     amended = tools.execute(preview["token"])["order"]
-    assert amended["yes_price_dollars"] == "0.2200"
+    assert amended["yes_price"] == "0.2200"
     decreased = tools.execute(tools.preview_decrease(order_id, by="1")["token"])["order"]
-    assert Decimal(decreased["remaining_count_fp"]) == 3
+    assert Decimal(decreased["remaining_count"]) == 3
     cancelled = tools.execute(tools.preview_cancel(order_id)["token"])
     assert cancelled["contracts_cancelled"] == "3.00"
     assert tools.orders()["orders"] == []
@@ -131,7 +131,7 @@ def test_an_amend_executes_as_previewed_or_not_at_all_when_the_order_changed_sin
     assert order_id in line and "preview it again" in line, line
     (left,) = tools.orders()["orders"]
     person = {"decrease": ("0.2000", "3.00"), "amend": ("0.2100", "4.00")}[change]
-    assert (left["yes_price_dollars"], left["remaining_count_fp"]) == person, left
+    assert (left["yes_price"], left["remaining_count"]) == person, left
     execute = [e for e in tools.audit()["audit"] if e["tool"] == "execute"][-1]
     assert (execute["arguments"]["previewed_by"], execute["outcome"]) == (
         "preview_amend",
@@ -163,8 +163,8 @@ def test_an_amend_previewed_before_a_fill_of_its_order_still_executes(
     }
     assert sim.signed(other, "POST", "/portfolio/events/orders", json=ask).is_success
     amended = tools.execute(preview["token"])["order"]
-    assert (amended["fill_count_fp"], amended["remaining_count_fp"]) == ("1.00", "3.00"), amended
-    assert amended["yes_price_dollars"] == "0.2200"
+    assert (amended["fill_count"], amended["remaining_count"]) == ("1.00", "3.00"), amended
+    assert amended["yes_price"] == "0.2200"
 
 
 @pytest.fixture
@@ -197,8 +197,8 @@ def test_an_amend_made_whose_order_cannot_be_read_back_is_done_in_the_answer_and
     audit = tools.audit()["audit"]
 
     order = answer["order"]
-    assert (order["order_id"], order["yes_price_dollars"]) == (order_id, "0.2200")
-    assert (order["fill_count_fp"], order["remaining_count_fp"]) == ("0.00", "5.00")
+    assert (order["order_id"], order["yes_price"]) == (order_id, "0.2200")
+    assert (order["fill_count"], order["remaining_count"]) == ("0.00", "5.00")
     assert answer["note"].startswith("amended; could not read the order back: "), answer
     assert "HTTP 503" in answer["note"]
     (amend,) = [e for e in audit if e["arguments"].get("previewed_by") == "preview_amend"]
@@ -223,7 +223,7 @@ def test_a_decrease_made_whose_order_cannot_be_read_back_is_done_in_the_answer_a
 
     order = answer["order"]
     assert (order["order_id"], order["status"]) == (order_id, "resting")
-    assert (order["fill_count_fp"], order["remaining_count_fp"]) == ("0.00", "3.00")
+    assert (order["fill_count"], order["remaining_count"]) == ("0.00", "3.00")
     assert answer["note"].startswith("decreased; could not read the order back: "), answer
     assert "HTTP 503" in answer["note"]
     (decrease,) = [e for e in audit if e["arguments"].get("previewed_by") == "preview_decrease"]
@@ -249,7 +249,7 @@ def test_a_decrease_whose_answer_was_lost_is_read_back_never_audited_as_refused(
         answer = tools.execute(preview["token"])
     finally:
         sim.clear_faults()
-    assert (answer["order"]["order_id"], answer["order"]["remaining_count_fp"]) == (
+    assert (answer["order"]["order_id"], answer["order"]["remaining_count"]) == (
         order_id,
         "4.00",
     )
@@ -663,12 +663,12 @@ def test_the_reads_answer_as_the_commands_do(
     assert [e["event_ticker"] for e in tools.events()["events"]] == [T.rsplit("-", 1)[0]]
     assert tools.series()["series"]
     assert tools.search(T.split("-", maxsplit=1)[0])["matches"]
-    assert [t["count_fp"] for t in tools.trades(T)["trades"]] == ["2.00"]
+    assert [t["count"] for t in tools.trades(T)["trades"]] == ["2.00"]
     assert isinstance(tools.candles(T, period="1m", hours=1)["candles"], list)
-    assert tools.balance()["balance"] > 0
+    assert Decimal(tools.balance()["balance"]) > 0
     [position] = tools.positions()["positions"]
     assert (position["ticker"], position["contracts"]) == (T, "2.00")
-    assert [f["count_fp"] for f in tools.fills()["fills"]] == ["2.00"]
+    assert [f["count"] for f in tools.fills()["fills"]] == ["2.00"]
     by_strategy = tools.pnl()["rows"]
     assert [r["strategy"] for r in by_strategy] == ["agent"]
     assert tools.checks() == {"checks": []}
@@ -692,12 +692,12 @@ def test_an_amends_preview_is_what_execute_sends_and_spends_for_a_sell(tools: Ag
     }
     # 60 x (0.20 - 0.10), and the taker fee at 0.20 (0.672) less that at 0.10 (0.378)
     assert preview["most_it_could_cost_more"] == "6.2940"
-    assert tools.execute(preview["token"])["order"]["yes_price_dollars"] == "0.2000"
+    assert tools.execute(preview["token"])["order"]["yes_price"] == "0.2000"
     assert tools.budget()["remaining"]["dollars"] == "37.3280"
     # selling NO at 0.10 bids 0.90 for YES: $41.706 more, past the $50 budget with $12.672 spent
     refused(lambda: tools.preview_amend(order_id, price="0.10"), "REJECTED BUDGET_DOLLARS")
     [order] = tools.orders()["orders"]
-    assert order["yes_price_dollars"] == "0.2000"
+    assert order["yes_price"] == "0.2000"
 
 
 @pytest.mark.parametrize(

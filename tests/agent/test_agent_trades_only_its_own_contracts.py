@@ -109,7 +109,7 @@ def agent_buys(tools: AgentTools, count: str) -> None:
 
 def preview(tools: AgentTools, side: str, action: str, count: str) -> Any:
     price = "0.95" if action == "sell" and side == "yes" else "0.05"  # rests: crosses nothing
-    return tools.preview_order(T, side=side, action=action, count=count, price=price)
+    return tools.preview_order(T, side=side, action=action, count=count, price=price)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("owner", ["market-maker", "manual"])

@@ -1,5 +1,6 @@
-"""The server's tools through the SDK's in-process client: every tool is listed with its
-description and read-only hint, and the research tools answer, or refuse in one line."""
+"""The server through the SDK's in-process client: every tool and argument is described, the
+previews marked as changing nothing, the resources and the prompt answer, and the research tools
+answer, or refuse in one line."""
 
 from __future__ import annotations
 
@@ -25,11 +26,6 @@ if TYPE_CHECKING:
     from tests.conftest import SimHarness
 
 WRITE_TOOLS = {
-    "preview_order",
-    "preview_amend",
-    "preview_decrease",
-    "preview_cancel",
-    "preview_resume",
     "execute",
     "cancel_all",
     "halt",
@@ -45,6 +41,14 @@ def test_the_tools_are_described_and_the_research_tools_answer(tmp_path: Path) -
         async with Client(server) as client:
             tools = (await client.list_tools()).tools
             answers["tools"] = {t.name: t for t in tools}
+            answers["resources"] = {
+                str(r.uri): r for r in (await client.list_resources()).resources
+            }
+            config = await client.read_resource("kalshi://config")
+            answers["config"] = json.loads(config.contents[0].text)  # type: ignore[union-attr]
+            answers["prompts"] = {p.name for p in (await client.list_prompts()).prompts}
+            review = await client.get_prompt("review_my_risk", {})
+            answers["review"] = review.messages[0].content.text  # type: ignore[union-attr]
             result = await client.call_tool("strategies", {})
             answers["strategies"] = json.loads(result.content[0].text)  # type: ignore[union-attr]
             for name, arguments in {
@@ -58,8 +62,24 @@ def test_the_tools_are_described_and_the_research_tools_answer(tmp_path: Path) -
     anyio.run(session)
     tools = answers["tools"]
     assert all(t.description for t in tools.values())
-    writes = {n for n, t in tools.items() if not t.annotations.read_only_hint}
-    assert writes == WRITE_TOOLS
+    undescribed = [
+        (t.name, name)
+        for t in tools.values()
+        for name, schema in t.input_schema["properties"].items()
+        if not schema.get("description")
+    ]
+    assert undescribed == []
+    order = tools["preview_order"].input_schema["properties"]
+    assert (order["side"]["enum"], order["action"]["enum"]) == (["yes", "no"], ["buy", "sell"])
+    assert order["count"]["type"] == ["string", "number"]
+    # a preview changes nothing: a host asks the trader once, at execute
+    changing = {n for n, t in tools.items() if not t.annotations.read_only_hint}
+    assert changing == WRITE_TOOLS
+    assert {n for n, t in tools.items() if t.annotations.destructive_hint} == WRITE_TOOLS
+    assert set(answers["resources"]) == {"kalshi://positions", "kalshi://config"}
+    assert answers["config"]["writes_enabled"] is False
+    assert answers["prompts"] == {"review_my_risk"}
+    assert "positions" in answers["review"]
     names = [s["name"] for s in answers["strategies"]["strategies"]]
     assert "spike" in names
     assert "NO_DATA: no data set at" in answers["backtest"]
@@ -159,3 +179,63 @@ def test_an_argument_a_tool_does_not_take_is_refused_and_nothing_is_sent(
         assert unknown in result.content[0].text, result
     # the schema says so to the client before it calls
     assert answers["schema"]["additionalProperties"] is False
+
+
+def test_an_argument_past_its_bound_is_refused_in_one_line_naming_it(tmp_path: Path) -> None:
+    app = AppContext(environ={"KALSHI_HOME": str(tmp_path)})
+    server = build_server(AgentTools(CliAccess(app), AgentConfig(), clock=ManualClock(0)))
+    order = {"ticker": "KXMCP-26JAN01-T5", "side": "yes", "action": "buy", "price": "0.10"}
+    asks: dict[str, tuple[str, dict[str, Any]]] = {
+        "count": ("preview_order", order | {"count": "9" * 5000}),
+        "ticker": ("market", {"ticker": "K" * 1_000_000}),
+        "limit": ("checks", {"limit": 10_000}),
+    }
+    refusals: dict[str, str] = {}
+
+    async def session() -> None:
+        async with Client(server) as client:
+            for argument, (tool, arguments) in asks.items():
+                refused = await client.call_tool(tool, arguments)
+                assert refused.is_error, argument
+                refusals[argument] = refused.content[0].text  # type: ignore[union-attr]
+
+    anyio.run(session)
+    for argument, text in refusals.items():
+        assert "\n" not in text, text
+        assert f"USAGE: {argument}: " in text, text
+        assert any(c.isdigit() for c in text.split(f"{argument}: ", 1)[1]), text  # the bound
+
+
+def test_money_is_dollars_and_an_unsent_field_is_not_defaulted(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    ticker = "KXMCP-26JAN01-T5"
+    sim.create_market(ticker)
+    (tmp_path / "config.yaml").write_text("agent:\n  writes:\n    sim: true\n")
+    app = AppContext(environ=environ(sim, tmp_path))
+    config = load_agent_config(app.settings().config_path)
+    server = build_server(AgentTools(CliAccess(app), config, clock=ManualClock(1_700_000_000.0)))
+    order = {"ticker": ticker, "side": "yes", "action": "buy", "count": 2, "price": 0.10}
+    answers: dict[str, Any] = {}
+
+    async def session() -> None:
+        async with Client(server) as client:
+
+            async def call(tool: str, **arguments: Any) -> Any:
+                result = await client.call_tool(tool, arguments)
+                assert not result.is_error, result
+                return json.loads(result.content[0].text)  # type: ignore[union-attr]
+
+            answers["balance"] = await call("balance")
+            preview = await call("preview_order", **order, time_in_force="ioc")
+            await call("execute", token=preview["token"])
+            answers["orders"] = await call("orders", status="canceled")
+
+    try:
+        anyio.run(session)
+    finally:
+        app.close()
+    assert answers["balance"]["balance"] == "1000.00"
+    (ioc,) = answers["orders"]["orders"]
+    assert (ioc["price"], ioc["side"], ioc["strategy"]) == ("0.1000", "yes", "agent")
+    assert ioc.get("time_in_force") != "good_till_canceled"

@@ -17,6 +17,8 @@ from kalshi_cli.cli.mcp_cmd import CliAccess
 from kalshi_cli.vocabulary.errors import ConfigError, UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 
+TOKEN = "a-bearer-token-of-32-characters!"
+
 # the entry point with the SDK made unimportable, as on a machine without the extra
 WITHOUT_MCP = """
 import json, sys
@@ -61,13 +63,19 @@ def test_http_is_refused_without_a_token_or_beyond_loopback(tmp_path: Path) -> N
         start(access, http=True, host="0.0.0.0", port=None)
     with pytest.raises(ConfigError, match="needs a bearer token"):
         start(access, http=True, host="127.0.0.1", port=None)
+    short = CliAccess(AppContext(environ={"KALSHI_HOME": str(tmp_path), "KALSHI_MCP_TOKEN": "x"}))
+    with pytest.raises(ConfigError, match="at least 32 characters") as caught:
+        start(short, http=True, host="127.0.0.1", port=None)
+    assert caught.value.exit_code == ExitCode.CONFIG
     (tmp_path / "config.yaml").write_text("agent:\n  http_token_env: MY_TOKEN\n")
     with pytest.raises(ConfigError) as caught:
         start(access, http=True, host="::1", port=None)
     assert "(set MY_TOKEN, or agent.http_token in the config)" in caught.value.one_line()
 
 
-def test_http_serves_a_client_with_the_token_and_refuses_one_without(tmp_path: Path) -> None:
+def test_http_serves_a_client_with_the_token_on_ipv6_loopback_and_says_a_wrong_one_is_wrong(
+    tmp_path: Path,
+) -> None:
     import socket
 
     import anyio
@@ -78,15 +86,16 @@ def test_http_serves_a_client_with_the_token_and_refuses_one_without(tmp_path: P
 
     from tests.waiting import wait_until
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+    with socket.socket(socket.AF_INET6) as probe:
+        probe.bind(("::1", 0))
         port = probe.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("KALSHI_")}
-    env |= {"KALSHI_HOME": str(tmp_path), "HOME": str(tmp_path), "KALSHI_MCP_TOKEN": "s3cret"}
-    url = f"http://127.0.0.1:{port}/mcp"
+    env |= {"KALSHI_HOME": str(tmp_path), "HOME": str(tmp_path), "KALSHI_MCP_TOKEN": TOKEN}
+    url = f"http://[::1]:{port}/mcp"
     with (tmp_path / "server.log").open("w") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "kalshi_cli", "mcp", "--http", "--port", str(port)],
+            [sys.executable, "-m", "kalshi_cli", "mcp", "--http", "--host", "::1",
+             "--port", str(port)],
             env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
         )  # fmt: skip
         try:
@@ -100,7 +109,7 @@ def test_http_serves_a_client_with_the_token_and_refuses_one_without(tmp_path: P
             wait_until(listening, "kalshi mcp --http listening")  # no token: 401
 
             async def session() -> set[str]:
-                headers = {"Authorization": "Bearer s3cret"}
+                headers = {"Authorization": f"Bearer {TOKEN}"}
                 async with (
                     httpx2.AsyncClient(headers=headers) as http,
                     streamable_http_client(url, http_client=http) as (read, write),
@@ -112,6 +121,9 @@ def test_http_serves_a_client_with_the_token_and_refuses_one_without(tmp_path: P
             assert "cancel_all" in anyio.run(session)
             wrong = httpx.post(url, json={}, headers={"Authorization": "Bearer guess"})
             assert wrong.status_code == 401
+            # said to be the token, with no OAuth discovery pointing at a server that is none
+            assert "resource_metadata" not in wrong.headers["www-authenticate"]
+            assert "wrong bearer token" in wrong.json()["error_description"]
         finally:
             server.terminate()
             server.wait(timeout=30)
