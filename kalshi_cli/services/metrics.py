@@ -415,16 +415,15 @@ def fill_slippage(fill: FillRecord, intent: IntentRecord | None) -> Decimal | No
 
 
 def _strategy_fills(store: Store, intents: Mapping[str, IntentRecord]) -> list[Family]:
+    from kalshi_cli.services.owner_parts import realized_by_owner
+
     fills: dict[str, int] = {}
     contracts: dict[str, Decimal] = {}
     slippage: dict[str, Decimal] = {}
-    realized: dict[str, Decimal] = {}
     for fill in store.fills.iter_fills():
         strategy = fill.strategy or "none"
         fills[strategy] = fills.get(strategy, 0) + 1
         contracts[strategy] = contracts.get(strategy, Decimal(0)) + fill.count
-        if fill.realized_pnl is not None:
-            realized[strategy] = realized.get(strategy, Decimal(0)) + fill.realized_pnl
         intent = intents.get(fill.client_order_id) if fill.client_order_id else None
         worse = fill_slippage(fill, intent)
         if worse is not None:
@@ -453,9 +452,9 @@ def _strategy_fills(store: Store, intents: Mapping[str, IntentRecord]) -> list[F
         Family(
             "kalshi_strategy_realized_pnl_dollars",
             "gauge",
-            "P&L the fills realized (fees counted), by strategy, over the state file's history; "
-            "with the settlements' (strategy none) it is the account's realized P&L.",
-            [Sample(realized[n], {"strategy": n}) for n in names if n in realized],
+            "P&L each strategy's own contracts realized over the state file's history, fees and "
+            "settlements counted: what its daily loss limit counts, as `kalshi pnl --by strategy`.",
+            [Sample(v, {"strategy": n}) for n, v in realized_by_owner(store).items()],
         ),
     ]
 
