@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from kalshi_cli.vocabulary.clock import Clock, SystemClock, utc_day
+from kalshi_cli.vocabulary.clock import Clock, SystemClock, day_start, utc_day
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 from kalshi_cli.vocabulary.models import Action, from_book
 
@@ -322,7 +322,7 @@ def _from_store(store: Store, now: float, *, positions: bool) -> list[Family]:
                 "state file",
             )
         )
-    families.extend(_strategy_fills(store, {i.client_order_id: i for i in intents}))
+    families.extend(_strategy_fills(store, {i.client_order_id: i for i in intents}, day))
     beat = store.events.last_heartbeat("trade")
     if beat is not None:
         families.append(
@@ -414,7 +414,7 @@ def fill_slippage(fill: FillRecord, intent: IntentRecord | None) -> Decimal | No
     return price - limit if action is Action.BUY else limit - price
 
 
-def _strategy_fills(store: Store, intents: Mapping[str, IntentRecord]) -> list[Family]:
+def _strategy_fills(store: Store, intents: Mapping[str, IntentRecord], day: str) -> list[Family]:
     from kalshi_cli.services.owner_parts import realized_by_owner
 
     fills: dict[str, int] = {}
@@ -450,11 +450,14 @@ def _strategy_fills(store: Store, intents: Mapping[str, IntentRecord]) -> list[F
             [Sample(slippage[n], {"strategy": n}) for n in names if n in slippage],
         ),
         Family(
-            "kalshi_strategy_realized_pnl_dollars",
+            "kalshi_strategy_daily_realized_pnl_dollars",
             "gauge",
-            "P&L each strategy's own contracts realized over the state file's history, fees and "
-            "settlements counted: what its daily loss limit counts, as `kalshi pnl --by strategy`.",
-            [Sample(v, {"strategy": n}) for n, v in realized_by_owner(store).items()],
+            "P&L each strategy's own contracts realized today (UTC), fees and settlements "
+            "counted, every subaccount's: what its daily loss limit reads, as `kalshi status`.",
+            [
+                Sample(v, {"strategy": n})
+                for n, v in realized_by_owner(store, day_start(day)).items()
+            ],
         ),
     ]
 

@@ -198,7 +198,7 @@ def test_status_pnl_by_strategy_and_the_metric_show_one_realized_figure(tmp_path
             for r in strategy_rows(store, [MM, MR], [], t + 60)
         }
         families = _from_store(store, t + 60, positions=False)
-    realized = next(f for f in families if f.name == "kalshi_strategy_realized_pnl_dollars")
+    realized = next(f for f in families if f.name == "kalshi_strategy_daily_realized_pnl_dollars")
     metric = {s.labels["strategy"]: D(str(s.value)) for s in realized.samples}
     report = pnl_report(
         tmp_path / "state.db", since=TODAY, since_ts=day_start(TODAY), by="strategy", exchange=None
