@@ -4,10 +4,11 @@ strategy's own part realized on a day, which its daily loss limit reads (risk/bu
 
 The trade loop's portfolio keeps a `PositionBook` (runner/books/portfolio.py), a restart
 rebuilds it from the state file's fills and settlements (runner/lifecycle/session.py
-`rebuild`), the assistant rebuilds its own the same way (agent/own_part.py), and `kalshi status`
-and the dashboard build one from the state file for the markets a day touched (`parts_of_day`),
-so the figure a strategy's row shows is the one its limit reads. It sits below the trade loop
-and the dashboard, which may not import each other.
+`rebuild`), the assistant rebuilds its own the same way (agent/own_part.py), and `kalshi status`,
+the dashboard, `kalshi pnl --by strategy` and the metric build one from the state file for the
+markets a time range touched (`realized_by_owner`), so the figure a strategy's row shows is the
+one its limit reads. It sits below the trade loop and the dashboard, which may not import each
+other.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from kalshi_cli.services.pnl import (
     merge_settlements,
 )
 from kalshi_cli.strategy_api import FLAT, Holding
-from kalshi_cli.vocabulary.clock import day_start, utc_day
+from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.models import FEE_QUANTUM, ONE, ZERO, BookSide, Side
 from kalshi_cli.vocabulary.owners import NO_PART, STOP_LOSS
 
@@ -442,13 +443,6 @@ class PositionBook:
             record.strategy,
         )
         self.fill(fill, record.fill_id)
-
-
-def parts_of_day(store: Store, day: str, subaccount: int) -> Owners:
-    """The parts of every market that has a fill or a settlement on the UTC `day` in
-    `subaccount`'s book (`parts_since` its start), so `realized_today(name, day)` is what a loop
-    on that subaccount reads for `name`'s daily loss limit."""
-    return parts_since(store, day_start(day), subaccount)
 
 
 def parts_since(store: Store, start: float, subaccount: int) -> Owners:

@@ -13,7 +13,7 @@ from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.runner.preflight import rebuild
 from kalshi_cli.services.loop_strategies import strategy_rows
 from kalshi_cli.services.metrics import _from_store
-from kalshi_cli.services.owner_parts import parts_of_day
+from kalshi_cli.services.owner_parts import parts_since
 from kalshi_cli.services.pnl_report import pnl_report
 from kalshi_cli.store import FillRecord, SettlementRecord, Store
 from kalshi_cli.vocabulary.clock import day_start, utc_day
@@ -95,7 +95,7 @@ def test_each_strategys_realized_today_is_what_a_restarts_budget_reads(tmp_path:
         _history(store)
         restarted = Portfolio([])
         rebuild(store, restarted, 0)
-        parts = parts_of_day(store, TODAY, 0)
+        parts = parts_since(store, day_start(TODAY), 0)
         for name in (MM, MR):
             assert parts.realized_today(name, TODAY) == restarted.owners.realized_today(
                 name, TODAY
@@ -141,7 +141,7 @@ def test_a_count_finer_than_a_hundredth_reads_the_markets_whole_history(tmp_path
         )
         read = store.fills.from_flat(HELD, day_start(TODAY), subaccount=0)
         assert [f.fill_id for f in read] == ["f1", "f2", "f3", "f4"]
-        assert parts_of_day(store, TODAY, 0).realized_today(MM, TODAY) == D("0.18")
+        assert parts_since(store, day_start(TODAY), 0).realized_today(MM, TODAY) == D("0.18")
 
 
 def test_a_fee_three_parts_share_is_split_alike_whichever_lineup_reads_it(
@@ -164,7 +164,7 @@ def test_a_fee_three_parts_share_is_split_alike_whichever_lineup_reads_it(
     with Store.open(tmp_path / "state.db") as store:
         store.fills.record_fills(fills)
         store.settlements.record_settlements([settled])
-        status = parts_of_day(store, TODAY, 0)
+        status = parts_since(store, day_start(TODAY), 0)
         for lineup in ([], [gamma, beta, alpha], [beta]):
             restarted = Portfolio([])
             for name in lineup:
