@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest.stats import analyse
 from kalshi_cli.risk.state import TradingState
-from kalshi_cli.services.pnl import PnlEngine, merge_settlements, summarize
+from kalshi_cli.services.pnl import Bucket, PnlEngine, merge_settlements, summarize
 from kalshi_cli.store.records import FillRecord, SettlementRecord, TradingStateRecord
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import ZERO, fmt_count, fmt_money
+from kalshi_cli.vocabulary.owners import MANUAL
 
 if TYPE_CHECKING:
     from kalshi_cli.backtest.engine import EquityPoint, RunArtifacts, StrategyFailures
@@ -288,7 +289,7 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
         "statistics": statistics,
         "markets": per_market,
         "by_day": groups["by_day"],
-        "by_strategy": groups["by_strategy"],
+        "by_strategy": {k: v.to_json() for k, v in sorted(book.by_strategy.items())},
         "exit_reasons": dict(exits),
         "left_open": left_open,
         "equity": [[p.ts, _m(p.equity), _m(p.exposure)] for p in curve],
@@ -327,6 +328,9 @@ class _Trips:
     closed: list[RoundTrip] = field(default_factory=list)
     open: dict[str, RoundTrip] = field(default_factory=dict)
     exits: Counter[str] = field(default_factory=Counter)
+    # each dollar under the fill that realized it (`settlement` for a settlement, `manual` for
+    # a fill of no strategy): they add up to the run's realized and settled P&L
+    by_strategy: dict[str, Bucket] = field(default_factory=dict)
     fills: int = 0
 
     def add(self, event: FillRecord | SettlementRecord) -> None:
@@ -343,6 +347,13 @@ class _Trips:
             self.fills += 1
             ts = event.ts
             why = reason_kind(self.reasons.get(event.order_id, ""))
+        group = self.by_strategy.setdefault(
+            "settlement" if happened.is_settlement else happened.strategy or MANUAL, Bucket()
+        )
+        group.gross += happened.gross
+        group.fees += happened.fee
+        group.fills += not happened.is_settlement
+        group.settlements += happened.is_settlement
         after = engine.market(ticker).position
         flipped = before != 0 and after != 0 and (after > 0) != (before > 0)
         trip = self.open.get(ticker)

@@ -207,6 +207,7 @@ def _plan(
     # file, and the alert state must not make the directory the typo names.
     refuse_a_missing_state_dir(app.state, app.environ)
     settings = app.settings(env.value if env else None)
+    app.own_state()  # another account's file: UNKNOWN, no look at it (docs/checks.md)
     sections = load_sections(settings.config_path)
     thresholds = resolve(
         sections["checks"],

@@ -129,7 +129,7 @@ def build_wiring(
     from kalshi_cli.vocabulary.errors import CredentialsError
 
     settings = app.settings(env)
-    sources = load_sources(app, settings.state, settings.env)
+    sources = load_sources(app, app.own_state(), settings.env)
     wiring = Wiring(
         sources=sources,
         clock=SystemClock(),

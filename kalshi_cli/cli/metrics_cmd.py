@@ -51,8 +51,8 @@ def metrics_command(
     from kalshi_cli.services.metrics import Collector, write_textfile
 
     app = current()
-    settings = app.settings(env.value if env else None)
-    collector = Collector(settings.state, client=None if no_exchange else app.client)
+    app.settings(env.value if env else None)
+    collector = Collector(app.own_state(), client=None if no_exchange else app.client)
     text = collector.collect()
     for problem in collector.problems:
         app.warn(problem)

@@ -39,12 +39,8 @@ def register(app: typer.Typer) -> None:
 
 
 CHART_WIDTH = 40
-# which measure `--by strategy` is, under its table: not the one a strategy's daily loss limit
-# reads, which `kalshi status` shows (docs/pnl.md "`kalshi pnl`")
-BY_STRATEGY = (
-    "by strategy: each dollar under the fill that realized it, at the account's average cost\n"
-    "(a strategy's own contracts, as its daily loss limit counts them: `kalshi status`)"
-)
+# which measure `--by strategy` is, under its table (docs/pnl.md "`kalshi pnl`")
+BY_STRATEGY = "by strategy: what its own contracts realized, as its daily loss limit counts them"
 
 
 def pnl_command(
@@ -145,6 +141,11 @@ def display_row(row: dict[str, Any]) -> dict[str, str]:
 
 
 def _columns(by: By) -> tuple[Column, ...]:
+    if by is By.STRATEGY:
+        return (
+            Column("strategy", "strategy"),
+            Column("realized", "realized net", numeric=True, money=True),
+        )
     base = (
         Column(by.value, "date" if by is By.DAY else by.value, identifier=by is By.MARKET),
         Column("fills", "fills", numeric=True),

@@ -3,9 +3,10 @@ file: read by `kalshi status` (services/orders/status.py) and the dashboard alik
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.vocabulary.clock import utc_day
+from kalshi_cli.vocabulary.clock import day_start, utc_day
 from kalshi_cli.vocabulary.units import fmt_exact_dollars
 
 if TYPE_CHECKING:
@@ -41,20 +42,20 @@ def strategy_rows(
 ) -> tuple[dict[str, Any], ...]:
     """A row per strategy: its open orders and what its own part of the positions realized
     today (UTC), fees and settlements counted: the figure its daily loss limit reads, booked
-    from the state file by the loop's own rule (`owner_parts.parts_of_day`) on the loop's
+    from the state file by the loop's own rule (`owner_parts.realized_by_owner`) on the loop's
     `subaccount`. Not the P&L written on its fills, which is the account's average cost (a
     person's contracts bought cheaper average in) and leaves settlements out."""
     if not names:
         return ()
-    from kalshi_cli.services.owner_parts import parts_of_day
+    from kalshi_cli.services.owner_parts import realized_by_owner
 
     day = utc_day(now)
-    parts = parts_of_day(store, day, subaccount)
+    realized = realized_by_owner(store, day_start(day), subaccount)
     return tuple(
         {
             "strategy": name,
             "open_orders": sum(1 for i in open_orders if i.strategy == name),
-            "realized_today": fmt_exact_dollars(parts.realized_today(name, day)),
+            "realized_today": fmt_exact_dollars(realized.get(name, Decimal(0))),
         }
         for name in names
     )

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from kalshi_cli.vocabulary.clock import Clock, SystemClock, utc_day
+from kalshi_cli.vocabulary.clock import Clock, SystemClock, day_start, utc_day
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 from kalshi_cli.vocabulary.models import Action, from_book
 
@@ -322,7 +322,7 @@ def _from_store(store: Store, now: float, *, positions: bool) -> list[Family]:
                 "state file",
             )
         )
-    families.extend(_strategy_fills(store, {i.client_order_id: i for i in intents}))
+    families.extend(_strategy_fills(store, {i.client_order_id: i for i in intents}, day))
     beat = store.events.last_heartbeat("trade")
     if beat is not None:
         families.append(
@@ -414,17 +414,16 @@ def fill_slippage(fill: FillRecord, intent: IntentRecord | None) -> Decimal | No
     return price - limit if action is Action.BUY else limit - price
 
 
-def _strategy_fills(store: Store, intents: Mapping[str, IntentRecord]) -> list[Family]:
+def _strategy_fills(store: Store, intents: Mapping[str, IntentRecord], day: str) -> list[Family]:
+    from kalshi_cli.services.owner_parts import realized_by_owner
+
     fills: dict[str, int] = {}
     contracts: dict[str, Decimal] = {}
     slippage: dict[str, Decimal] = {}
-    realized: dict[str, Decimal] = {}
     for fill in store.fills.iter_fills():
         strategy = fill.strategy or "none"
         fills[strategy] = fills.get(strategy, 0) + 1
         contracts[strategy] = contracts.get(strategy, Decimal(0)) + fill.count
-        if fill.realized_pnl is not None:
-            realized[strategy] = realized.get(strategy, Decimal(0)) + fill.realized_pnl
         intent = intents.get(fill.client_order_id) if fill.client_order_id else None
         worse = fill_slippage(fill, intent)
         if worse is not None:
@@ -451,11 +450,14 @@ def _strategy_fills(store: Store, intents: Mapping[str, IntentRecord]) -> list[F
             [Sample(slippage[n], {"strategy": n}) for n in names if n in slippage],
         ),
         Family(
-            "kalshi_strategy_realized_pnl_dollars",
+            "kalshi_strategy_daily_realized_pnl_dollars",
             "gauge",
-            "P&L the fills realized (fees counted), by strategy, over the state file's history; "
-            "with the settlements' (strategy none) it is the account's realized P&L.",
-            [Sample(realized[n], {"strategy": n}) for n in names if n in realized],
+            "P&L each strategy's own contracts realized today (UTC), fees and settlements "
+            "counted, every subaccount's: what its daily loss limit reads, as `kalshi status`.",
+            [
+                Sample(v, {"strategy": n})
+                for n, v in realized_by_owner(store, day_start(day)).items()
+            ],
         ),
     ]
 

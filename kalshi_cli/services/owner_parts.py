@@ -4,14 +4,16 @@ strategy's own part realized on a day, which its daily loss limit reads (risk/bu
 
 The trade loop's portfolio keeps a `PositionBook` (runner/books/portfolio.py), a restart
 rebuilds it from the state file's fills and settlements (runner/lifecycle/session.py
-`rebuild`), the assistant rebuilds its own the same way (agent/own_part.py), and `kalshi status`
-and the dashboard build one from the state file for the markets a day touched (`parts_of_day`),
-so the figure a strategy's row shows is the one its limit reads. It sits below the trade loop
-and the dashboard, which may not import each other.
+`rebuild`), the assistant rebuilds its own the same way (agent/own_part.py), and `kalshi status`,
+the dashboard, `kalshi pnl --by strategy` and the metric build one from the state file for the
+markets a time range touched (`realized_by_owner`), so the figure a strategy's row shows is the
+one its limit reads. It sits below the trade loop and the dashboard, which may not import each
+other.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -25,7 +27,7 @@ from kalshi_cli.services.pnl import (
     merge_settlements,
 )
 from kalshi_cli.strategy_api import FLAT, Holding
-from kalshi_cli.vocabulary.clock import day_start, utc_day
+from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.models import FEE_QUANTUM, ONE, ZERO, BookSide, Side
 from kalshi_cli.vocabulary.owners import NO_PART, STOP_LOSS
 
@@ -35,9 +37,12 @@ if TYPE_CHECKING:
 
 # (ticker, book side, YES price, count, fee, unix seconds, strategy)
 Fill = tuple[str, BookSide, Decimal, Decimal, Decimal, float, str | None]
-# an owner's part of one market: its P&L there, when the part opened, and the (UTC day,
-# realized that day) it counts there; None where it has none
-_Part = tuple[MarketPnl | None, float | None, tuple[str, Decimal] | None]
+# what an owner's part of one market realized: (the UTC day it counts, realized that day, realized
+# since `Owners.since`)
+_Day = tuple[str, Decimal, Decimal]
+# an owner's part of one market: its P&L there, when the part opened, and what it realized;
+# None where it has none
+_Part = tuple[MarketPnl | None, float | None, _Day | None]
 
 
 @dataclass
@@ -87,13 +92,15 @@ class Owners:
     and a fill given to its owner replays them, by the same rule every fill follows: the parts
     and the day's P&L come out as a restart's from the state file."""
 
-    def __init__(self) -> None:
+    def __init__(self, since: float = -math.inf) -> None:
+        self.since = since  # unix seconds: what `realized` counts from
         self.engines: dict[str, PnlEngine] = {}
         self.opened_at: dict[str, dict[str, float]] = {}
         # owner -> market -> (UTC day, the P&L its own fills and settlements there realized
-        # that day): what its daily loss limit reads (risk/budget.py), summed over the markets.
-        # Kept by market so that one market's parts can be rebuilt alone (`give`)
-        self._days: dict[str, dict[str, tuple[str, Decimal]]] = {}
+        # that day, and since `since`): what its daily loss limit reads (risk/budget.py) and
+        # `realized`, summed over the markets. Kept by market so that one market's parts can be
+        # rebuilt alone (`give`), a fill given late counted once
+        self._days: dict[str, dict[str, _Day]] = {}
         # the markets with an order of unknown outcome: what a replay of each starts from.
         # Dropped once none is (`drop_replay`): what is kept is a market's fills while an
         # order there may still land, not the run's
@@ -188,18 +195,28 @@ class Owners:
     def _realized(self, owner: str, ticker: str, ts: float, net: Decimal) -> None:
         day = utc_day(ts)
         days = self._days.setdefault(owner, {})
-        before = days.get(ticker)
-        if before is not None and day < before[0]:
+        kept, today, total = days.get(ticker) or (day, ZERO, ZERO)
+        total += net if ts >= self.since else ZERO
+        if day < kept:
             # an earlier day's (a fill given to it late, `give`): what the limit reads is the
             # day kept, which that day's P&L is no part of
+            days[ticker] = (kept, today, total)
             return
-        days[ticker] = (day, net + (before[1] if before and before[0] == day else ZERO))
+        days[ticker] = (day, net + (today if kept == day else ZERO), total)
 
     def realized_today(self, owner: str, day: str) -> Decimal:
         """The P&L `owner`'s own fills and settlements realized on the UTC `day`, fees counted:
         today's (a market's earlier day is dropped once it realizes on a later one)."""
         kept = self._days.get(owner, {}).values()
-        return sum((net for seen, net in kept if seen == day), ZERO)
+        return sum((net for seen, net, _ in kept if seen == day), ZERO)
+
+    def realized(self) -> dict[str, Decimal]:
+        """What each owner's own fills and settlements realized since `since`, fees counted, by
+        owner: the figure of `realized_today` over any time range."""
+        return {
+            owner: sum((total for _, _, total in days.values()), ZERO)
+            for owner, days in sorted(self._days.items())
+        }
 
     def _clip(self, fill: Fill, whole: Decimal) -> None:
         """Cut the parts of `fill`'s market to what the account holds after it, `whole`."""
@@ -376,10 +393,10 @@ class PositionBook:
     then the parts are cut to what the account holds after it; a settlement closes the position
     and every part of it, each part bearing its share of the fee."""
 
-    def __init__(self) -> None:
+    def __init__(self, since: float = -math.inf) -> None:
         self.pnl = PnlEngine()
         self.opened_at: dict[str, float] = {}
-        self.owners = Owners()
+        self.owners = Owners(since)
 
     def fill(self, fill: Fill, fill_id: str | None = None) -> RealizedEvent:
         """One fill of the account; `fill_id` names it for `Owners.give`."""
@@ -428,22 +445,21 @@ class PositionBook:
         self.fill(fill, record.fill_id)
 
 
-def parts_of_day(store: Store, day: str, subaccount: int) -> Owners:
-    """The parts of every market that has a fill or a settlement on the UTC `day` in
-    `subaccount`'s book, booked from the state file as a restart books them (`rebuild`), so
-    `realized_today(name, day)` is what a loop on that subaccount reads for `name`'s daily loss
-    limit. Each market is booked from the last moment before the day at which the account held
-    nothing there (`FillRepository.from_flat`): every part had ended then, so nothing earlier
-    changes what the day realized, and a day's figures cost about a day's fills, not the
-    history's. Parts are per market: one market's fills never move another's."""
-    start = day_start(day)
+def parts_since(store: Store, start: float, subaccount: int) -> Owners:
+    """The parts of every market that has a fill or a settlement at or after `start` (unix
+    seconds; -inf: all) in `subaccount`'s book, booked from the state file as a restart books
+    them (`rebuild`), counting what they realized from `start` (`Owners.realized`). Each market
+    is booked from the last moment before `start` at which the account held nothing there
+    (`FillRepository.from_flat`): every part had ended then, so nothing earlier changes what
+    was realized since, and a day's figures cost about a day's fills, not the history's. Parts
+    are per market: one market's fills never move another's."""
     tickers = store.fills.fill_tickers(subaccount=subaccount, since=start)
     settled = book_settlements(store.settlements.read(since=start), subaccount)
     tickers.update(s.ticker for s in settled)
-    book = PositionBook()
+    book = PositionBook(start)
     for ticker in sorted(tickers):
         of_market = book_settlements(store.settlements.read(ticker=ticker), subaccount)
-        # a settlement before the day ended every part of its market: nothing before it counts
+        # a settlement before `start` ended every part of its market: nothing before it counts
         ended = max((s.settled_at for s in of_market if s.settled_at < start), default=None)
         fills = store.fills.from_flat(ticker, start, since=ended, subaccount=subaccount)
         first = fills[0].ts if fills else start
@@ -451,3 +467,18 @@ def parts_of_day(store: Store, day: str, subaccount: int) -> Owners:
         for event in merge_settlements(fills, later):
             book.book(event)
     return book.owners
+
+
+def realized_by_owner(
+    store: Store, since: float | None = None, subaccount: int | None = None
+) -> dict[str, Decimal]:
+    """What each owner's own part realized at or after `since` (the whole history: None), fees
+    and settlements counted: the figure its daily loss limit reads, over any time range. Of
+    `subaccount`'s book; without, each subaccount's book on its own, the figures added."""
+    start = -math.inf if since is None else since
+    numbers = [subaccount] if subaccount is not None else store.fills.fill_subaccounts()
+    totals: dict[str, Decimal] = {}
+    for number in numbers or [0]:
+        for owner, realized in parts_since(store, start, number).realized().items():
+            totals[owner] = totals.get(owner, ZERO) + realized
+    return dict(sorted(totals.items()))

@@ -21,7 +21,6 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from kalshi_cli.vocabulary.clock import parse_iso, utc_day
-from kalshi_cli.vocabulary.owners import MANUAL
 from kalshi_cli.vocabulary.units import ONE, ZERO, BookSide, fmt_exact_dollars
 
 if TYPE_CHECKING:
@@ -472,7 +471,7 @@ def day_of(ts: float) -> str:
     return utc_day(ts)
 
 
-GROUPINGS = ("market", "day", "strategy")
+GROUPINGS = ("market", "day")
 
 
 def plain_text(value: Decimal) -> str:
@@ -483,7 +482,7 @@ def plain_text(value: Decimal) -> str:
 
 @dataclass
 class Bucket:
-    """Realized P&L of one group (a market, a UTC day or a strategy)."""
+    """Realized P&L of one group (a market or a UTC day)."""
 
     gross: Decimal = ZERO
     fees: Decimal = ZERO
@@ -506,7 +505,7 @@ class Bucket:
 
 @dataclass
 class PnlSummary:
-    """Realized P&L totals and per-group buckets (`groups["market" | "day" | "strategy"]`).
+    """Realized P&L totals and per-group buckets (`groups["market" | "day"]`).
 
     `engine` holds the positions after the whole history, of the one book summarized;
     `realized`, `realized_gross` and `fees` count only the events at or after `since`.
@@ -568,12 +567,12 @@ class PnlSummary:
         }
 
 
-FillRow = tuple[str, str, "str | Decimal", "str | Decimal", "str | Decimal", float, "str | None"]
-"""(ticker, book_side, yes_price, count, fee, ts, strategy): what `Store.iter_fill_rows` streams
+FillRow = tuple[str, str, "str | Decimal", "str | Decimal", "str | Decimal", float]
+"""(ticker, book_side, yes_price, count, fee, ts): what `Store.iter_fill_rows` streams
 (money and counts as their canonical text), or the same from FillRecords (as Decimals)."""
 
-CellKey = tuple[int, str, str]
-"""(UTC day number, strategy, ticker): the finest grouping, rolled up into the three."""
+CellKey = tuple[int, str]
+"""(UTC day number, ticker): the finest grouping, rolled up into the two."""
 
 
 @dataclass(slots=True)
@@ -591,7 +590,7 @@ class Tally(Generic[N]):
 
 @dataclass(slots=True)
 class Cell(Generic[N]):
-    """Realized P&L of one (day, strategy, market) counted so far."""
+    """Realized P&L of one (day, market) counted so far."""
 
     gross: N
     fees: N
@@ -634,7 +633,7 @@ class _Pass(Generic[N]):
         prices, counts, amounts = self.prices, self.counts, self.amounts
         markets, cells = self.markets, self.cells
         for row in rows:
-            ticker, side, price_text, count_text, fee_text, ts, strategy = row
+            ticker, side, price_text, count_text, fee_text, ts = row
             if ts >= queue.next_at:
                 for s in queue.due(ts):
                     self.settle(s)
@@ -658,7 +657,7 @@ class _Pass(Generic[N]):
             gross = move(t, signed, cost, units)
             t.realized_gross += gross
             if ts >= cutoff:
-                key = (int(ts // 86_400), strategy or MANUAL, ticker)
+                key = (int(ts // 86_400), ticker)
                 c = cells.get(key) or cell(key)
                 c.gross += gross
                 c.fees += fee
@@ -675,7 +674,7 @@ class _Pass(Generic[N]):
         t.fees += fee
         t.settled = True
         if s.settled_at >= self.cutoff:
-            c = self.cell((int(s.settled_at // 86_400), "settlement", s.ticker))
+            c = self.cell((int(s.settled_at // 86_400), s.ticker))
             c.gross += gross
             c.fees += fee
             c.settlements += 1
@@ -719,33 +718,15 @@ class _Pass(Generic[N]):
 @dataclass(slots=True)
 class _Run:
     """One market over one stretch of `_StretchPass`: its position and basis as the stretch
-    goes (written back to its tally at the end), and what the strategy trading it now has
-    realized, paid and traded (`gross`, `fees`, `fills`, `traded`); the same sums of the
-    strategies that traded it earlier in the stretch are kept in `done`. A market is mostly
-    traded by one strategy at a time, so a fill costs one look-up (the market's), not two."""
+    goes, and what it realized, paid and traded in it (written back to its tally at the end)."""
 
     tally: Tally[int]
-    strategy: str | None
     position: int
     basis: int
     gross: int = 0
     fees: int = 0
     fills: int = 0
     traded: int = 0
-    done: dict[str | None, list[int]] = field(default_factory=dict)
-
-    def switch(self, strategy: str | None) -> None:
-        """`strategy` trades the market from here: the sums so far go to the one before."""
-        sums = self.done.get(self.strategy)
-        if sums is None:
-            self.done[self.strategy] = [self.gross, self.fees, self.fills, self.traded]
-        else:
-            sums[0] += self.gross
-            sums[1] += self.fees
-            sums[2] += self.fills
-            sums[3] += self.traded
-        self.strategy = strategy
-        self.gross = self.fees = self.fills = self.traded = 0
 
 
 class _Parsed(dict[str, int]):
@@ -774,7 +755,7 @@ class _StretchPass(_Pass[int]):
     (`Store.iter_fill_moves`). Within a stretch every fill has the same day, no settlement
     falls and all or none are counted, so no fill carries its time to Python; SQLite folds
     the side into a signed count and the cost of the side bought; the fees, fills and volume
-    are summed per (market, strategy) and folded into the tallies and cells once a stretch.
+    are summed per market and folded into the tallies and cells once a stretch.
     Only the average-cost step, `move`, which depends on the order of a market's fills, runs
     per fill. A value finer than the `FIXED` units raises `_Inexact` (the caller sums the
     history over the text in Decimal instead).
@@ -786,7 +767,6 @@ class _StretchPass(_Pass[int]):
     def __init__(self, since: float | None, subaccount: int | None = None) -> None:
         super().__init__(FIXED, since)
         self.subaccount = subaccount  # the book replayed (None: the whole file)
-        self.usual: str | None = None  # the strategy a move names with None
         self.count_of = _Parsed(FIXED.count)
         self.cost_of = _Parsed(FIXED.price)
         self.fee_of = _Parsed(FIXED.amount)
@@ -810,8 +790,6 @@ class _StretchPass(_Pass[int]):
         bounds = SettlementQueue(
             s for s in settlements if (ts := last[s.ticker]) is not None and ts >= s.settled_at
         )
-        # the strategy most fills name comes as None (`Store.iter_fill_moves`)
-        self.usual = store.fills.last_fill_strategy(subaccount=book)
         at = store.fills.next_fill_ts(None, subaccount=book)
         while at is not None:
             for s in queue.due(at):
@@ -821,25 +799,20 @@ class _StretchPass(_Pass[int]):
             until = min((day + 1) * 86_400, bounds.next_at)
             if at < self.cutoff:
                 until = min(until, self.cutoff)
-            moves = store.fills.iter_fill_moves(at, until, subaccount=book, usual=self.usual)
+            moves = store.fills.iter_fill_moves(at, until, subaccount=book)
             self.stretch(moves, int(day), at >= self.cutoff)
             at = store.fills.next_fill_ts(until, subaccount=book)
 
-    def stretch(
-        self, moves: Iterable[tuple[str, str | None, str, str, str]], day: int, counted: bool
-    ) -> None:
-        """One stretch's fills: (ticker, strategy, signed count, cost, fee), in time order; a
-        strategy of None is `usual`'s, '' none."""
+    def stretch(self, moves: Iterable[tuple[str, str, str, str]], day: int, counted: bool) -> None:
+        """One stretch's fills: (ticker, signed count, cost, fee), in time order."""
         runs: dict[str, _Run] = {}
         get, tally = runs.get, self.tally
         counts, costs, fee_of = self.count_of, self.cost_of, self.fee_of
-        for ticker, strategy, count_text, cost_text, fee_text in moves:
+        for ticker, count_text, cost_text, fee_text in moves:
             r = get(ticker)
             if r is None:
                 t = tally(ticker)
-                r = runs[ticker] = _Run(t, strategy, t.position, t.basis)
-            elif strategy != r.strategy:
-                r.switch(strategy)
+                r = runs[ticker] = _Run(t, t.position, t.basis)
             count = counts[count_text]
             r.fees += fee_of[fee_text]
             r.fills += 1
@@ -848,18 +821,15 @@ class _StretchPass(_Pass[int]):
         for ticker, r in runs.items():
             t = r.tally
             t.position, t.basis = r.position, r.basis
-            r.switch(None)  # every strategy's sums in `done`
-            for named, (gross, fees, fills, traded) in r.done.items():
-                strategy = self.usual if named is None else named
-                t.realized_gross += gross
-                t.fees += fees
-                t.fills += fills
-                t.traded += traded
-                if counted:
-                    c = self.cell((day, strategy or MANUAL, ticker))
-                    c.gross += gross
-                    c.fees += fees
-                    c.fills += fills
+            t.realized_gross += r.gross
+            t.fees += r.fees
+            t.fills += r.fills
+            t.traded += r.traded
+            if counted:
+                c = self.cell((day, ticker))
+                c.gross += r.gross
+                c.fees += r.fees
+                c.fills += r.fills
 
 
 def summarize_store(
@@ -941,11 +911,11 @@ def add_books(books: dict[int, PnlSummary]) -> PnlSummary:
 
 
 def roll_up(cells: dict[CellKey, Cell[N]], units: Units[N]) -> dict[str, dict[str, Bucket]]:
-    """The (day, strategy, market) cells summed into the three groupings."""
+    """The (day, market) cells summed into the two groupings."""
     sums: dict[str, dict[Any, Cell[N]]] = {name: {} for name in GROUPINGS}
     zero = units.zero
-    for (day, strategy, ticker), cell in cells.items():
-        for name, group in (("day", day), ("strategy", strategy), ("market", ticker)):
+    for (day, ticker), cell in cells.items():
+        for name, group in (("day", day), ("market", ticker)):
             total = sums[name].get(group)
             if total is None:
                 total = sums[name][group] = Cell(zero, zero)
@@ -961,7 +931,6 @@ def roll_up(cells: dict[CellKey, Cell[N]], units: Units[N]) -> dict[str, dict[st
 
     return {
         "day": {day_of(d * 86_400): bucket(c) for d, c in sums["day"].items()},
-        "strategy": {k: bucket(c) for k, c in sums["strategy"].items()},
         "market": {k: bucket(c) for k, c in sums["market"].items()},
     }
 
@@ -979,9 +948,7 @@ def summarize(
     since: float | None = None,
 ) -> PnlSummary:
     """`summarize_rows` over FillRecords."""
-    rows = (
-        (f.ticker, f.book_side.value, f.yes_price, f.count, f.fee, f.ts, f.strategy) for f in fills
-    )
+    rows = ((f.ticker, f.book_side.value, f.yes_price, f.count, f.fee, f.ts) for f in fills)
     return summarize_rows(rows, settlements, since=since)
 
 
@@ -991,7 +958,7 @@ def summarize_rows(
     *,
     since: float | None = None,
 ) -> PnlSummary:
-    """One streaming pass: realized P&L (gross, fees, net) per day, strategy and market, and
+    """One streaming pass: realized P&L (gross, fees, net) per day and market, and
     every market's position at the end, by average cost (see the module docstring).
 
     Positions are always built from the full history; `since` only limits which realized events

@@ -55,6 +55,7 @@ def pnl_report(
     With `subaccount`, that subaccount's book only, marked and compared on the exchange's
     positions of that subaccount; without, the account's: every subaccount's book added, and
     each subaccount's positions marked and compared with its own book."""
+    from kalshi_cli.services.owner_parts import realized_by_owner
     from kalshi_cli.services.pnl import plain_text, summarize_rows, summarize_store
     from kalshi_cli.store import Store
     from kalshi_cli.store.paper import is_paper_state
@@ -77,22 +78,30 @@ def pnl_report(
     # account (open_caught_up brings nothing into it)
     paper = is_paper_state(state)
     view: PositionsView | None = None
+    # by strategy: what each strategy's own part of the positions realized (owner_parts.py),
+    # the figure its daily loss limit reads
+    rows: list[dict[str, Any]] = []
     try:
         if store is None:
             summary = summarize_rows([], [], since=since_ts)
         else:
             summary = summarize_store(store, since=since_ts, subaccount=subaccount)
+            if by == "strategy":
+                owned = realized_by_owner(store, since_ts, subaccount)
+                rows = [{by: k, "realized": plain_text(v)} for k, v in owned.items()]
         if client is not None:
             view = _marked(client, store, summary, subaccount, limit, paper=paper)
     finally:
         if store is not None:
             store.close()
-    rows = bucket_rows(summary.groups[by], by)
+    if by != "strategy":
+        rows = bucket_rows(summary.groups[by], by)
     unrealized = None if view is None else view.unrealized
     document: dict[str, Any] = {
         **summary.to_json(),
         "since": since,
         "by": by,
+        "measure": "own_part" if by == "strategy" else "account",
         "rows": rows,
         "unrealized_pnl": None if unrealized is None else plain_text(unrealized),
         "total_pnl": None if unrealized is None else plain_text(summary.realized + unrealized),

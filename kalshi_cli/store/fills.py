@@ -124,14 +124,14 @@ class FillRepository:
         since: float | None = None,
         until: float | None = None,
         subaccount: int | None = None,
-    ) -> Iterator[tuple[str, str, str, str, str, float, str | None]]:
-        """(ticker, book_side, yes_price, count, fee, ts, strategy) in time order, money and
+    ) -> Iterator[tuple[str, str, str, str, str, float]]:
+        """(ticker, book_side, yes_price, count, fee, ts) in time order, money and
         counts as their canonical TEXT: the lean stream `kalshi pnl` parses itself, because
         building a FillRecord per row costs more than the P&L arithmetic over a million fills."""
         where, params = time_range("ts", since, until)
         where = _and_subaccount(where, params, subaccount)
         return self._db.stream(
-            "SELECT ticker, book_side, yes_price, count, fee, ts, strategy "  # noqa: S608
+            "SELECT ticker, book_side, yes_price, count, fee, ts "  # noqa: S608
             f"FROM fills{where} ORDER BY ts, rowid",
             params,
         )
@@ -238,47 +238,23 @@ class FillRepository:
         return changed
 
     def iter_fill_moves(
-        self,
-        since: float,
-        until: float,
-        *,
-        subaccount: int | None = None,
-        usual: str | None = None,
-    ) -> Iterator[tuple[str, str | None, str, str, str]]:
-        """(ticker, strategy, signed count, cost, fee) of the fills with `since` <= ts < `until`,
-        in time order, as their canonical text: the count as is for a bid (buys YES) and with a
-        leading '-' for an ask (buys NO); the cost of one contract of the side bought, the YES
-        price for a bid and "1-" before it for an ask ($1 less it, the NO side's cost). SQLite
-        folds the side into the count and the price, so `kalshi pnl` reads five columns, not
-        seven, and no time: its caller asks for one UTC day between settlements at a time.
-
-        With `usual` (a strategy, e.g. `last_fill_strategy`'s), a fill of that strategy comes
-        with None and a fill of none with '': Python's sqlite3 makes no string for a NULL, and
-        a state file mostly names one strategy, so most fills cross as one object fewer."""
+        self, since: float, until: float, *, subaccount: int | None = None
+    ) -> Iterator[tuple[str, str, str, str]]:
+        """(ticker, signed count, cost, fee) of the fills with `since` <= ts < `until`, in time
+        order, as their canonical text: the count as is for a bid (buys YES) and with a leading
+        '-' for an ask (buys NO); the cost of one contract of the side bought, the YES price for
+        a bid and "1-" before it for an ask ($1 less it, the NO side's cost). SQLite folds the
+        side into the count and the price, so `kalshi pnl` reads four columns, not six, and no
+        time: its caller asks for one UTC day between settlements at a time."""
         params: list[object] = [since, until]
         where = _and_subaccount(" WHERE ts >= ? AND ts < ?", params, subaccount)
-        strategy = "strategy"
-        if usual is not None:
-            strategy = "CASE WHEN strategy = ? THEN NULL ELSE ifnull(strategy, '') END"
-            params.insert(0, usual)
         return self._db.stream(
-            f"SELECT ticker, {strategy}, "  # noqa: S608
+            "SELECT ticker, "  # noqa: S608
             "CASE WHEN book_side = 'bid' THEN count ELSE '-' || count END, "
             "CASE WHEN book_side = 'bid' THEN yes_price ELSE '1-' || yes_price END, "
             f"fee FROM fills{where} ORDER BY ts, rowid",
             params,
         )
-
-    def last_fill_strategy(self, *, subaccount: int | None = None) -> str | None:
-        """The strategy of the last fill (None: no strategy, or no fill): one seek in the `ts`
-        index."""
-        params: list[object] = []
-        where = _and_subaccount("", params, subaccount)
-        found = self._db.rows(
-            f"SELECT strategy FROM fills{where} ORDER BY ts DESC, rowid DESC LIMIT 1",  # noqa: S608
-            params,
-        )
-        return None if not found or found[0][0] is None else str(found[0][0])
 
     def count_fills(self) -> int:
         return int(self._db.rows("SELECT count(*) FROM fills")[0][0])

@@ -17,8 +17,10 @@ from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
+from kalshi_cli.cli.dashboard import build_wiring
 from kalshi_cli.sim.server.embed import AccountInfo
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.conftest import SimHarness
 
@@ -100,12 +102,27 @@ def test_a_state_file_of_another_account_is_refused_and_nothing_is_sent(
         ("halt", "--reason", "a stale KALSHI_STATE"),
         ("resume",),
         ("status",),
+        ("metrics", "--no-exchange"),
     ):  # fmt: skip
         result = kalshi(tmp_path, "--state", str(theirs), *args, **remote(sim.account))
         assert result.exit_code == ExitCode.STATE_MISMATCH, (args, result.output)
         assert "belongs to account" in result.stderr and "nothing was sent" in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
         assert "drop --state" in result.stderr  # advice that fits: the file was named
+    # a cron check cannot look at another account's file: UNKNOWN, one line saying why
+    for name in ("pnl", "heartbeat", "all"):
+        result = kalshi(tmp_path, "--state", str(theirs), "check", name, **remote(sim.account))
+        assert result.exit_code == 3, (name, result.output)
+        [line] = result.stdout.strip().splitlines()
+        assert line.startswith(f"KALSHI {name.upper()} UNKNOWN - ") and "belongs to account" in line
+    # the dashboard, its h and k keys with it, reads its file through the same rule, also
+    # when the key cannot be loaded and it runs without the exchange
+    unloadable = {**remote(sim.account), "KALSHI_PRIVATE_KEY_PATH": str(tmp_path / "no.pem")}
+    context = AppContext(environ={"KALSHI_HOME": str(tmp_path / "home"), **unloadable})
+    context.state = theirs
+    with pytest.raises(KalshiError) as refused:
+        build_wiring(context, None)
+    assert refused.value.exit_code == ExitCode.STATE_MISMATCH
     assert requests(sim) == sent
     assert theirs.read_bytes() == before
 

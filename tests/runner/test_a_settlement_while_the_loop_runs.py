@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
+from kalshi_cli.services.owner_parts import realized_by_owner
 from kalshi_cli.services.pnl import summarize_store
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, utc_day
 from kalshi_cli.vocabulary.models import Action, Side, TimeInForce
-from kalshi_cli.vocabulary.owners import MANUAL
 from tests.runner.fakes import START, Rig, new_exchange, swap_decide, trader
 from tests.runner.test_strategies_share_a_loop import (
     MM,
@@ -88,13 +88,14 @@ def test_a_market_settling_while_the_loop_runs_is_booked_for_each_strategy(
     assert rig.loop.records.daily_realized_pnl(today) == account_day
     assert portfolio.pnl.realized == account_day
 
-    # `kalshi pnl --by strategy`: each row is its fills' (the settlement's own), and together
-    # they are the account's realized P&L, which is the cash the account gained or lost
-    summary = summarize_store(store)
-    rows = summary.groups["strategy"]
-    assert set(rows) == {MM, MR, MANUAL, "settlement"}
-    assert sum((b.net for b in rows.values()), D(0)) == summary.realized == account_day
+    # `kalshi pnl` sums the account's realized P&L, which is the cash it gained or lost, and
+    # `--by strategy` each strategy's own part, as its limit reads it
+    assert summarize_store(store).realized == account_day
     assert exchange.cash_dollars(account) - cash == account_day
+    owned = realized_by_owner(store)
+    assert {name: owned[name] for name in (MM, MR)} == {
+        name: portfolio.owners.realized_today(name, today) for name in (MM, MR)
+    }
 
     # a loop started again on the same state file holds the same books
     rig.store.close()

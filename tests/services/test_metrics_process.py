@@ -5,7 +5,6 @@ state file."""
 from __future__ import annotations
 
 import socket
-from dataclasses import replace
 from decimal import Decimal as D
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -192,17 +191,3 @@ def test_fills_and_slippage_per_strategy_from_the_state_file(tmp_path: Path) -> 
     assert values['kalshi_strategy_fill_contracts_total{strategy="spike"}'] == "20"
     assert values['kalshi_fill_slippage_dollars_total{strategy="spike"}'] == "-0.30"
     assert 'kalshi_fill_slippage_dollars_total{strategy="none"}' not in values
-
-
-def test_realized_pnl_per_strategy_from_the_state_file(tmp_path: Path) -> None:
-    clock = ManualClock(START)
-    path = tmp_path / "state.db"
-    with Store.open(path, clock=clock) as store:
-        for n, strategy, pnl in ((1, "spike", "-0.01"), (2, "spike", "1.24"), (3, "mm", "-0.5")):
-            fill = replace(_fill(n, None, BookSide.BID, "0.40", strategy), realized_pnl=D(pnl))
-            store.fills.record_fill(fill)
-        store.fills.record_fill(_fill(4, None, BookSide.BID, "0.40", None))  # not yet priced
-    values = parse(Collector(path, clock=clock).collect())
-    assert values['kalshi_strategy_realized_pnl_dollars{strategy="spike"}'] == "1.23"
-    assert values['kalshi_strategy_realized_pnl_dollars{strategy="mm"}'] == "-0.5"
-    assert 'kalshi_strategy_realized_pnl_dollars{strategy="none"}' not in values

@@ -53,12 +53,9 @@ def test_integer_summary_equals_the_decimal_engine(raw, results, settle_at) -> N
 
     reference = PnlEngine()
     by_day: dict[str, D] = defaultdict(D)
-    by_strategy: dict[str, D] = defaultdict(D)
     for event in replay_into(reference, fills, settlements):
         if event.ts >= since:
             by_day[day_of(event.ts)] += event.net
-            key = "settlement" if event.is_settlement else event.strategy or "manual"
-            by_strategy[key] += event.net
 
     summary = summarize(fills, settlements, since=since)
     assert set(summary.engine.markets) == set(reference.markets)
@@ -71,7 +68,6 @@ def test_integer_summary_equals_the_decimal_engine(raw, results, settle_at) -> N
             expected.fees,
         )
     assert {k: b.net for k, b in summary.groups["day"].items()} == {k: v for k, v in by_day.items()}
-    assert {k: b.net for k, b in summary.groups["strategy"].items()} == dict(by_strategy)
 
 
 def _figures(engine: PnlEngine) -> dict[str, tuple[D, D, D, D, D]]:

@@ -71,13 +71,10 @@ def assert_equals_the_decimal_engine(
 ) -> None:
     reference = PnlEngine()
     by_day: dict[str, D] = defaultdict(D)
-    by_strategy: dict[str, D] = defaultdict(D)
     by_market: dict[str, D] = defaultdict(D)
     for event in replay_into(reference, fills, settlements):
         if since is None or event.ts >= since:
             by_day[day_of(event.ts)] += event.net
-            key = "settlement" if event.is_settlement else event.strategy or "manual"
-            by_strategy[key] += event.net
             by_market[event.ticker] += event.net
     assert set(summary.engine.markets) == set(reference.markets)
     for ticker, expected in reference.markets.items():
@@ -91,7 +88,6 @@ def assert_equals_the_decimal_engine(
             expected.fills,
         )
     assert {k: b.net for k, b in summary.groups["day"].items()} == dict(by_day)
-    assert {k: b.net for k, b in summary.groups["strategy"].items()} == dict(by_strategy)
     assert {k: b.net for k, b in summary.groups["market"].items()} == dict(by_market)
 
 

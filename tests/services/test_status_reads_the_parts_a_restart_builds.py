@@ -12,7 +12,9 @@ from pathlib import Path
 from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.runner.preflight import rebuild
 from kalshi_cli.services.loop_strategies import strategy_rows
-from kalshi_cli.services.owner_parts import parts_of_day
+from kalshi_cli.services.metrics import _from_store
+from kalshi_cli.services.owner_parts import parts_since
+from kalshi_cli.services.pnl_report import pnl_report
 from kalshi_cli.store import FillRecord, SettlementRecord, Store
 from kalshi_cli.vocabulary.clock import day_start, utc_day
 from kalshi_cli.vocabulary.models import BookSide
@@ -93,7 +95,7 @@ def test_each_strategys_realized_today_is_what_a_restarts_budget_reads(tmp_path:
         _history(store)
         restarted = Portfolio([])
         rebuild(store, restarted, 0)
-        parts = parts_of_day(store, TODAY, 0)
+        parts = parts_since(store, day_start(TODAY), 0)
         for name in (MM, MR):
             assert parts.realized_today(name, TODAY) == restarted.owners.realized_today(
                 name, TODAY
@@ -139,7 +141,7 @@ def test_a_count_finer_than_a_hundredth_reads_the_markets_whole_history(tmp_path
         )
         read = store.fills.from_flat(HELD, day_start(TODAY), subaccount=0)
         assert [f.fill_id for f in read] == ["f1", "f2", "f3", "f4"]
-        assert parts_of_day(store, TODAY, 0).realized_today(MM, TODAY) == D("0.18")
+        assert parts_since(store, day_start(TODAY), 0).realized_today(MM, TODAY) == D("0.18")
 
 
 def test_a_fee_three_parts_share_is_split_alike_whichever_lineup_reads_it(
@@ -162,7 +164,7 @@ def test_a_fee_three_parts_share_is_split_alike_whichever_lineup_reads_it(
     with Store.open(tmp_path / "state.db") as store:
         store.fills.record_fills(fills)
         store.settlements.record_settlements([settled])
-        status = parts_of_day(store, TODAY, 0)
+        status = parts_since(store, day_start(TODAY), 0)
         for lineup in ([], [gamma, beta, alpha], [beta]):
             restarted = Portfolio([])
             for name in lineup:
@@ -172,3 +174,39 @@ def test_a_fee_three_parts_share_is_split_alike_whichever_lineup_reads_it(
                 assert restarted.owners.realized_today(name, TODAY) == status.realized_today(
                     name, TODAY
                 ), (lineup, name)
+
+
+def test_status_pnl_by_strategy_and_the_metric_show_one_realized_figure(tmp_path: Path) -> None:
+    # a person's cheaper contracts average into the account's cost of market-maker's sale, the
+    # stop-loss closes mean-reversion's contracts and a market of it settles at nothing: P&L
+    # written on the fills would credit the person, the stop-loss and the settlement instead
+    t, other = MIDNIGHT, "KXTEST-OTHER"
+    with Store.open(tmp_path / "state.db") as store:
+        store.fills.record_fills(
+            [
+                _fill(1, HELD, "buy 10 @ 0.40", t + 1, MM),
+                _fill(2, HELD, "buy 5 @ 0.30", t + 2, None),
+                _fill(3, HELD, "sell 4 @ 0.60", t + 3, MM),
+                _fill(4, other, "buy 3 @ 0.60", t + 4, MR),
+                _fill(5, other, "sell 3 @ 0.40", t + 5, STOP_LOSS),
+                _fill(6, SETTLES, "buy 5 @ 0.70", t + 6, MR),
+            ]
+        )
+        store.settlements.record_settlements([_settled_no(SETTLES, "5", "3.50", t + 7)])
+        status = {
+            r["strategy"]: D(r["realized_today"])
+            for r in strategy_rows(store, [MM, MR], [], t + 60)
+        }
+        families = _from_store(store, t + 60, positions=False)
+    realized = next(f for f in families if f.name == "kalshi_strategy_daily_realized_pnl_dollars")
+    metric = {s.labels["strategy"]: D(str(s.value)) for s in realized.samples}
+    report = pnl_report(
+        tmp_path / "state.db", since=TODAY, since_ts=day_start(TODAY), by="strategy", exchange=None
+    )
+    by_strategy = {r["strategy"]: D(r["realized"]) for r in report.document["rows"]}
+    # market-maker's 4 sold at 0.60 cost it 0.40 each, two fees; mean-reversion lost 0.60 to
+    # the stop-loss and 3.50 to the settlement, three fees
+    assert status == {MM: D("0.76"), MR: D("-4.16")}
+    assert by_strategy == status
+    assert metric == status
+    assert report.document["measure"] == "own_part"

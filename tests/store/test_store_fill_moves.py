@@ -27,9 +27,9 @@ def test_fill_moves_fold_the_side_into_count_and_cost_within_a_time_range(tmp_pa
         assert store.fills.next_fill_ts(None) is None
         store.fills.record_fills(fills)
         assert list(store.fills.iter_fill_moves(10.0, 30.0)) == [
-            ("A", None, "3", "0.42", "0.02"),
-            ("B", "s", "-1.5", "1-0.3", "0"),
-            ("A", None, "-1", "1-0.9999", "0"),
+            ("A", "3", "0.42", "0.02"),
+            ("B", "-1.5", "1-0.3", "0"),
+            ("A", "-1", "1-0.9999", "0"),
         ]
         assert list(store.fills.iter_fill_moves(10.5, 20.0)) == []
         assert (
