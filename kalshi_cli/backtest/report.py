@@ -22,6 +22,7 @@ from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import ZERO, fmt_count, fmt_money
+from kalshi_cli.vocabulary.owners import OWNER_NAME
 
 if TYPE_CHECKING:
     from kalshi_cli.backtest.engine import EquityPoint, RunArtifacts, StrategyFailures
@@ -365,13 +366,15 @@ class _Trips:
 def reason_kind(text: str) -> str:
     """The kind of an order's reason: its clauses up to the first that carries a figure.
     'take-profit: bid 0.55 >= ...' -> 'take-profit'; a strategy's own name before the colon
-    (the scaffold's 'book-tilt: take-profit') stays with what follows it, so its take-profits
-    and time stops are counted apart ('book-tilt: time stop: held 12s' -> 'book-tilt: time
-    stop'); a reason whose first clause has figures is that clause."""
+    (the scaffold's 'book-tilt: take-profit'), one word a strategy may be named by, is kept
+    whatever its digits ('mm2: take-profit'), so its take-profits and time stops are counted
+    apart ('book-tilt: time stop: held 12s' -> 'book-tilt: time stop'); a reason whose first
+    clause has figures is that clause."""
     clauses = [c.strip() for c in text.split(":")]
     kept = []
-    for clause in clauses:
-        if not clause or any(ch.isdigit() for ch in clause):
+    for n, clause in enumerate(clauses):
+        named = n == 0 and len(clauses) > 1 and OWNER_NAME.match(clause)
+        if not clause or (not named and any(ch.isdigit() for ch in clause)):
             break
         kept.append(clause)
     return ": ".join(kept) or clauses[0] or "unknown"
