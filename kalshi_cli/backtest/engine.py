@@ -143,12 +143,18 @@ class StrategyFailures:
     "A failed run")."""
 
     decisions: int = 0
-    errors: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    errors: Counter[tuple[str, str, str, str | None]] = field(default_factory=Counter)
     other: int = 0  # failed decisions whose message is not among the first distinct ones
 
     def add(self, fields: Mapping[str, Any]) -> None:
         self.decisions += 1
-        key = (str(fields.get("strategy")), str(fields.get("kind")), str(fields.get("error")))
+        at = fields.get("at")
+        key = (
+            str(fields.get("strategy")),
+            str(fields.get("kind")),
+            str(fields.get("error")),
+            None if at is None else str(at),
+        )
         if key in self.errors or len(self.errors) < MAX_DISTINCT_ERRORS:
             self.errors[key] += 1
         else:

@@ -54,7 +54,7 @@ def failure_line(failure: Mapping[str, Any]) -> str:
             return f"trading went into SAFE_MODE: {failure['safe_mode']}"
         return f"trading went into {state_change(stopped, then=False)}"
     top = failure["errors"][0] if failure["errors"] else None
-    what = f": {top['kind']}: {top['error']}" if top else ""
+    what = f": {_error_text(top)}" if top else ""
     more = len(failure["errors"]) - 1 + (1 if failure["other_errors"] else 0)
     tail = f" (and {more} other error{'s' if more > 1 else ''})" if more > 0 else ""
     if stopped is not None:
@@ -62,6 +62,13 @@ def failure_line(failure: Mapping[str, Any]) -> str:
     else:
         safe = "; trading went into SAFE_MODE" if failure["safe_mode"] else ""
     return f"the strategy failed in {failure['decisions']} decisions{what}{tail}{safe}"
+
+
+def _error_text(error: Mapping[str, Any]) -> str:
+    """`FILE:LINE: Kind: message`, the file and line of the raise when the strategy's own code
+    raised (`at`, absent from reports stored before it was)."""
+    at = f"{error['at']}: " if error.get("at") else ""
+    return f"{at}{error['kind']}: {error['error']}"
 
 
 def stops_the_run(state: str) -> bool:
@@ -84,8 +91,8 @@ def _failure_json(
     return {
         "decisions": failures.decisions,
         "errors": [
-            {"strategy": strategy, "kind": kind, "error": error, "count": count}
-            for (strategy, kind, error), count in failures.errors.most_common()
+            {"strategy": strategy, "kind": kind, "error": error, "at": at, "count": count}
+            for (strategy, kind, error, at), count in failures.errors.most_common()
         ],
         "other_errors": failures.other,
         "safe_mode": None if safe is None else safe["reason"],
@@ -531,7 +538,7 @@ def failure_lines(failure: Mapping[str, Any]) -> list[str]:
     """A failed run's errors, first in its report: its figures are not the strategy's."""
     lines = [f"FAILED: {failure_line(failure)}; these figures are not the strategy's"]
     for e in failure["errors"]:
-        lines.append(f"  {e['count']:>6} x {e['strategy']}: {e['kind']}: {e['error']}")
+        lines.append(f"  {e['count']:>6} x {e['strategy']}: {_error_text(e)}")
     if failure["other_errors"]:
         lines.append(f"  {failure['other_errors']:>6} x other errors")
     if failure["decisions"] and failure["safe_mode"]:
