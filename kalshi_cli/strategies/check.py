@@ -27,7 +27,6 @@ import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from kalshi_cli.strategies.deadline import BoundedCall, MissedDeadline, bounded_decide

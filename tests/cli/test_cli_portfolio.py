@@ -130,7 +130,8 @@ def test_fills_csv(tmp_path: Path) -> None:
     client = FakeClient(fills=[FILL])
     result = run(["fills", "--format", "csv"], client=client, home=tmp_path)
     assert result.stdout.splitlines() == [
-        "time,ticker,action,side,price,count,amount,fee,role,book side,YES price,order id,fill id,strategy",
+        "time,ticker,action,side,price,count,amount,fee,role,book side,YES price,order id,fill id,"
+        "strategy",
         # an ask at YES 0.45 bought NO at 0.55 (no state file, no exchange action/side: the side
         # the fill added, bought): 3 contracts cost 1.65; CSV keeps the exact decimals
         "2026-01-02T03:04:05Z,KXA-1,buy,no,0.5500,3.00,1.6500,0.0500,taker,ask,0.4500,o1,f1,",
