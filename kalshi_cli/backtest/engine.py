@@ -148,13 +148,8 @@ class StrategyFailures:
 
     def add(self, fields: Mapping[str, Any]) -> None:
         self.decisions += 1
-        at = fields.get("at")
-        key = (
-            str(fields.get("strategy")),
-            str(fields.get("kind")),
-            str(fields.get("error")),
-            None if at is None else str(at),
-        )
+        strategy, kind, error = (str(fields.get(k)) for k in ("strategy", "kind", "error"))
+        key = (strategy, kind, error, fields.get("at"))
         if key in self.errors or len(self.errors) < MAX_DISTINCT_ERRORS:
             self.errors[key] += 1
         else:

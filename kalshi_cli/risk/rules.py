@@ -321,10 +321,8 @@ class MaintenanceRule:
 
 @dataclass
 class StopLossCooldownRule:
-    """No order that adds in a market for `cooldown_s` after the stop-loss closed a position
-    there (`stopped`: ticker -> unix seconds of its last stop-loss order): without it a strategy
-    whose fair value has not moved buys again at once what was just sold at a loss, stop after
-    stop."""
+    """No order that adds in a market for `cooldown_s` after its last stop-loss order (`stopped`:
+    ticker -> unix seconds), or a strategy buys back at once what was just sold at a loss."""
 
     stopped: Mapping[str, float]
     cooldown_s: float

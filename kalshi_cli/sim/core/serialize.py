@@ -65,9 +65,7 @@ _ONE_DOLLAR = fmt_dollars(ONE)
 
 
 def _amount(value: Decimal) -> str:
-    """An amount of money (a cost, a fee, a P&L, a total traded): six places, as the wire sends
-    them (REFERENCE.md "Observed on the real wire": `fee_cost` "0.017500"; asyncapi.yaml's
-    `user_order` costs "0.000000"). A price, per contract, keeps `fmt_dollars`' four."""
+    """Money (a cost, fee, P&L, total) with six places as on the wire; a price keeps four."""
     return fmt_dollars(value, 6)
 
 
