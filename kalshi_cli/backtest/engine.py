@@ -143,12 +143,13 @@ class StrategyFailures:
     "A failed run")."""
 
     decisions: int = 0
-    errors: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    errors: Counter[tuple[str, str, str, str | None]] = field(default_factory=Counter)
     other: int = 0  # failed decisions whose message is not among the first distinct ones
 
     def add(self, fields: Mapping[str, Any]) -> None:
         self.decisions += 1
-        key = (str(fields.get("strategy")), str(fields.get("kind")), str(fields.get("error")))
+        strategy, kind, error = (str(fields.get(k)) for k in ("strategy", "kind", "error"))
+        key = (strategy, kind, error, fields.get("at"))
         if key in self.errors or len(self.errors) < MAX_DISTINCT_ERRORS:
             self.errors[key] += 1
         else:

@@ -22,7 +22,7 @@ from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import ZERO, fmt_count, fmt_money
-from kalshi_cli.vocabulary.owners import MANUAL
+from kalshi_cli.vocabulary.owners import MANUAL, OWNER_NAME
 
 if TYPE_CHECKING:
     from kalshi_cli.backtest.engine import EquityPoint, RunArtifacts, StrategyFailures
@@ -54,7 +54,7 @@ def failure_line(failure: Mapping[str, Any]) -> str:
             return f"trading went into SAFE_MODE: {failure['safe_mode']}"
         return f"trading went into {state_change(stopped, then=False)}"
     top = failure["errors"][0] if failure["errors"] else None
-    what = f": {top['kind']}: {top['error']}" if top else ""
+    what = f": {_error_text(top)}" if top else ""
     more = len(failure["errors"]) - 1 + (1 if failure["other_errors"] else 0)
     tail = f" (and {more} other error{'s' if more > 1 else ''})" if more > 0 else ""
     if stopped is not None:
@@ -62,6 +62,13 @@ def failure_line(failure: Mapping[str, Any]) -> str:
     else:
         safe = "; trading went into SAFE_MODE" if failure["safe_mode"] else ""
     return f"the strategy failed in {failure['decisions']} decisions{what}{tail}{safe}"
+
+
+def _error_text(error: Mapping[str, Any]) -> str:
+    """`FILE:LINE: Kind: message`, the file and line of the raise when the strategy's own code
+    raised (`at`, absent from reports stored before it was)."""
+    at = f"{error['at']}: " if error.get("at") else ""
+    return f"{at}{error['kind']}: {error['error']}"
 
 
 def stops_the_run(state: str) -> bool:
@@ -84,8 +91,8 @@ def _failure_json(
     return {
         "decisions": failures.decisions,
         "errors": [
-            {"strategy": strategy, "kind": kind, "error": error, "count": count}
-            for (strategy, kind, error), count in failures.errors.most_common()
+            {"strategy": strategy, "kind": kind, "error": error, "at": at, "count": count}
+            for (strategy, kind, error, at), count in failures.errors.most_common()
         ],
         "other_errors": failures.other,
         "safe_mode": None if safe is None else safe["reason"],
@@ -376,13 +383,15 @@ class _Trips:
 def reason_kind(text: str) -> str:
     """The kind of an order's reason: its clauses up to the first that carries a figure.
     'take-profit: bid 0.55 >= ...' -> 'take-profit'; a strategy's own name before the colon
-    (the scaffold's 'book-tilt: take-profit') stays with what follows it, so its take-profits
-    and time stops are counted apart ('book-tilt: time stop: held 12s' -> 'book-tilt: time
-    stop'); a reason whose first clause has figures is that clause."""
+    (the scaffold's 'book-tilt: take-profit'), one word a strategy may be named by, is kept
+    whatever its digits ('mm2: take-profit'), so its take-profits and time stops are counted
+    apart ('book-tilt: time stop: held 12s' -> 'book-tilt: time stop'); a reason whose first
+    clause has figures is that clause."""
     clauses = [c.strip() for c in text.split(":")]
     kept = []
-    for clause in clauses:
-        if not clause or any(ch.isdigit() for ch in clause):
+    for n, clause in enumerate(clauses):
+        named = n == 0 and len(clauses) > 1 and OWNER_NAME.match(clause)
+        if not clause or (not named and any(ch.isdigit() for ch in clause)):
             break
         kept.append(clause)
     return ": ".join(kept) or clauses[0] or "unknown"
@@ -539,7 +548,7 @@ def failure_lines(failure: Mapping[str, Any]) -> list[str]:
     """A failed run's errors, first in its report: its figures are not the strategy's."""
     lines = [f"FAILED: {failure_line(failure)}; these figures are not the strategy's"]
     for e in failure["errors"]:
-        lines.append(f"  {e['count']:>6} x {e['strategy']}: {e['kind']}: {e['error']}")
+        lines.append(f"  {e['count']:>6} x {e['strategy']}: {_error_text(e)}")
     if failure["other_errors"]:
         lines.append(f"  {failure['other_errors']:>6} x other errors")
     if failure["decisions"] and failure["safe_mode"]:

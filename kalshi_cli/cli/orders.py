@@ -215,7 +215,7 @@ def order_request(
     """`order place`'s flags as an order, or a usage error before anything is read or sent:
     the same reading as a row of a batch file (`order_terms.read_terms`)."""
     from kalshi_cli.vocabulary.clock import SystemClock
-    from kalshi_cli.vocabulary.order_terms import TermsError, read_terms
+    from kalshi_cli.vocabulary.order_terms import TermsError, parse_client_order_id, read_terms
     from kalshi_cli.vocabulary.owners import MANUAL
 
     cells = {
@@ -230,6 +230,8 @@ def order_request(
         "client_order_id": client_order_id or "",
     }
     try:
+        if client_order_id is not None:  # given empty is a mistake, not a request for a UUID
+            parse_client_order_id(client_order_id)
         return read_terms(cells, now=SystemClock().wall(), strategy=MANUAL)
     except TermsError as exc:
         raise usage_error(exc) from None

@@ -284,6 +284,7 @@ FILL_COLUMNS = (
     Column("yes_price", "YES price", numeric=True, money=True),
     Column("order_id", "order id", identifier=True),
     Column("fill_id", "fill id", identifier=True),
+    Column("strategy", "strategy"),
 )
 
 
@@ -294,6 +295,7 @@ def fill_row(doc: dict[str, Any]) -> dict[str, str]:
         **{k: doc[k] for k in ("price", "amount", "fee", "yes_price")},
         "role": "taker" if doc["is_taker"] else "maker",
         **{k: doc[k] for k in ("order_id", "fill_id")},
+        "strategy": doc["strategy"] or "",
     }
 
 

@@ -423,6 +423,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def display(self, name: str) -> str | None:
         """The value as `config show` prints it: secrets masked, paths as text."""
         value = getattr(self, name)
+        if name == "ws_url" and self.embedded_simulator and value is not None:
+            # the embedded simulator serves where it chose to: only an api_base leads elsewhere
+            return "(embedded simulator; not applied without api_base)"
         if value is None:
             if name in ("api_base", "ws_url") and self.embedded_simulator:
                 return "(embedded simulator)"

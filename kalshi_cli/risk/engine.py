@@ -38,6 +38,7 @@ from kalshi_cli.risk.rules import (
     Rule,
     SelfCrossRule,
     StaleFeedRule,
+    StopLossCooldownRule,
     StrategyBudgetRule,
     TradingStateRule,
     Verdict,
@@ -102,6 +103,8 @@ class RiskLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     # config (the decoder checks `Range`), while a test may build one to look at the other rules
     min_edge: Annotated[Decimal, Range(ge=0)] = Decimal("0.005")
     stop_loss_share: Decimal = Decimal("0.5")
+    # seconds after the stop-loss closed a market during which no order adds to it there
+    stop_loss_cooldown_s: float = 300.0
     daily_loss_limit: Decimal = Decimal("100")
     max_consecutive_errors: int = 5
     # seconds of an exchange failing every call: SAFE_MODE then, however few calls the backoff
@@ -123,6 +126,7 @@ class RiskLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
         require(self.max_order_count > 0, "max_order_count must be positive")
         require(self.min_edge < 1, "min_edge must be below 1 dollar per contract")
         require(0 <= self.stop_loss_share < 1, "stop_loss_share must be in [0, 1)")
+        require(self.stop_loss_cooldown_s >= 0, "stop_loss_cooldown_s must be at least 0")
         require(self.daily_loss_limit > 0, "daily_loss_limit must be positive")
         require(self.max_consecutive_errors >= 1, "max_consecutive_errors must be at least 1")
         require(self.api_outage_s > 0, "api_outage_s must be positive")
@@ -328,6 +332,7 @@ class RiskEngine:
         # markets whose stop-loss is due but has no bid to sell into: reported once per episode,
         # not on every tick (a busy feed ticks many times a second, for days)
         self._no_bid: set[str] = set()
+        self._stopped: dict[str, float] = {}  # ticker -> when its last stop-loss order was made
         self.maintenance = MaintenanceWindows()
         # (ticker, unix seconds) -> the market's own (taker, maker) fee rates then (the loop's
         # `Portfolio.fee_rates`): required, so no engine judges the min-edge floor, or prices
@@ -342,6 +347,7 @@ class RiskEngine:
             *limit_rules(self.limits),
             MinEdgeRule(self.limits.min_edge),
             MaintenanceRule(self.maintenance, self.limits.maintenance_lead_s),
+            StopLossCooldownRule(self._stopped, self.limits.stop_loss_cooldown_s),
         )
 
     def state(self) -> TradingState:
@@ -449,6 +455,7 @@ class RiskEngine:
             time_in_force=TimeInForce.IOC,
             replaces=replaces,
         )
+        self._stopped[position.ticker] = self.clock.wall()
         return self.split(whole)
 
     def split(self, intent: Intent) -> list[Intent]:

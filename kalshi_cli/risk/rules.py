@@ -15,6 +15,7 @@ inside it (the exchange refuses creates then: each would only become an unknown 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -41,6 +42,7 @@ class Code(StrEnum):
     MAINTENANCE = "MAINTENANCE"
     SELF_CROSS = "SELF_CROSS"
     STRATEGY_BUDGET = "STRATEGY_BUDGET"
+    STOP_LOSS_COOLDOWN = "STOP_LOSS_COOLDOWN"
 
 
 @dataclass(frozen=True)
@@ -314,4 +316,23 @@ class MaintenanceRule:
             f"exchange maintenance from {utc_datetime(start):%Y-%m-%d %H:%M:%S} to "
             f"{utc_datetime(end):%H:%M:%S} UTC: no new orders from {self.lead_s:g}s before it "
             "until it ends",
+        )
+
+
+@dataclass
+class StopLossCooldownRule:
+    """No order that adds in a market for `cooldown_s` after its last stop-loss order (`stopped`:
+    ticker -> unix seconds), or a strategy buys back at once what was just sold at a loss."""
+
+    stopped: Mapping[str, float]
+    cooldown_s: float
+    code: Code = Code.STOP_LOSS_COOLDOWN
+
+    def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
+        at = self.stopped.get(intent.ticker)
+        if intent.reduce_only or at is None or ctx.now >= at + self.cooldown_s:
+            return _ok(self.code)
+        return _deny(
+            self.code,
+            f"stopped out {ctx.now - at:.0f}s ago: no new position for {self.cooldown_s:g}s",
         )

@@ -24,11 +24,9 @@ were made at.
 from __future__ import annotations
 
 import itertools
-import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from kalshi_cli.strategies.deadline import BoundedCall, MissedDeadline, bounded_decide
@@ -50,6 +48,7 @@ from kalshi_cli.strategy_api import (
     TimeInForce,
     params_dict,
 )
+from kalshi_cli.strategy_api.strategy import raised_at
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.errors import UsageError
 from kalshi_cli.vocabulary.models import FeeModel, FeeType
@@ -63,7 +62,6 @@ _LEAD_S = 10  # how far ahead the depth leans
 # (seconds, YES mid in cents at the end of the leg): walked one cent a second
 _PATH = ((0, 50), (30, 50), (42, 62), (72, 62), (94, 40), (124, 40), (139, 55), (160, 55))
 _HORIZON_S = 300.0
-_PACKAGE = Path(__file__).resolve().parents[1]  # kalshi_cli/
 # What most series charge: taker 0.07, maker 0.0175, no waiver.
 STANDARD_FEES = FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, Decimal(1), None)
 
@@ -246,13 +244,7 @@ def _decide(
             hint="the trade loop gives decide this long, and stops a strategy that takes longer",
         ) from None
     except Exception as exc:
-        # the innermost line of the strategy's own code, not of the helpers it called
-        frames = [
-            f
-            for f in traceback.extract_tb(exc.__traceback__)
-            if not Path(f.filename).resolve().is_relative_to(_PACKAGE)
-        ]
-        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else strategy.decide_at
+        where = raised_at(exc) or strategy.decide_at
         raise UsageError(
             f"{where}: {strategy.name}: decide raised {type(exc).__name__}: {exc} ({at})"
         ) from None

@@ -4,14 +4,29 @@ what `decide` reads (so it hands no more than needed, and skips calls that canno
 from __future__ import annotations
 
 import inspect
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any, Generic
 
 from kalshi_cli.strategy_api.params import P, validate_params
 from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.vocabulary.decisions import Decision, PositionView
+
+_PACKAGE = Path(__file__).resolve().parents[1]  # kalshi_cli/
+
+
+def raised_at(exc: BaseException) -> str | None:
+    """Where a strategy's code raised `exc`, `FILE:LINE`: the innermost line of the trader's own
+    code, not of the package's helpers it called; None when none of it is in the traceback."""
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not Path(f.filename).resolve().is_relative_to(_PACKAGE)
+    ]
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else None
 
 
 @dataclass(frozen=True)

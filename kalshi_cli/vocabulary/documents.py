@@ -108,8 +108,8 @@ def balance_json(balance: Balance) -> dict[str, Any]:
     }
 
 
-def fill_json(f: Fill, traded: tuple[Action, Side] | None = None) -> dict[str, Any]:
-    action, side = traded or (Action.BUY, outcome_side_of(f.book_side))
+def fill_json(f: Fill, traded: tuple[Action, Side, str | None] | None = None) -> dict[str, Any]:
+    action, side, strategy = traded or (Action.BUY, outcome_side_of(f.book_side), None)
     _, price = from_book(f.book_side, f.yes_price, side)
     return {
         "fill_id": f.fill_id,
@@ -126,6 +126,7 @@ def fill_json(f: Fill, traded: tuple[Action, Side] | None = None) -> dict[str, A
         "is_taker": f.is_taker,
         "created_time": f.created_time or None,
         "ts": f.ts,
+        "strategy": strategy,
     }
 
 
@@ -176,16 +177,16 @@ def order_json(order: Order, intent: Any) -> dict[str, Any]:
     }
 
 
-def traded(f: Fill, store: Any) -> tuple[Action, Side]:
-    """The action and side the trader used: the state file's intent when the order was placed
-    here; else the exchange's own `action`/`side` (deprecated but still sent); else the side
-    the fill added, bought."""
+def traded(f: Fill, store: Any) -> tuple[Action, Side, str | None]:
+    """The action and side the trader used, and the fill's owner: the state file's intent when
+    the order was placed here; else the exchange's own `action`/`side` (deprecated but still
+    sent), or the side the fill added, bought, and no owner known."""
     intent = (
         store.orders.intent_by_order_id(f.order_id) if store is not None and f.order_id else None
     )
     if intent is not None:
-        return intent.action, intent.side
+        return intent.action, intent.side, intent.strategy
     action, side = f.raw.get("action"), f.raw.get("side")
     if action in ("buy", "sell") and side in ("yes", "no"):
-        return Action(action), Side(side)
-    return Action.BUY, outcome_side_of(f.book_side)
+        return Action(action), Side(side), None
+    return Action.BUY, outcome_side_of(f.book_side), None

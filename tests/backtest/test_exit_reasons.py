@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.backtest import BacktestSpec, run_backtest
-from kalshi_cli.backtest.report import render_text
+from kalshi_cli.backtest.report import reason_kind, render_text
 from kalshi_cli.backtest.scenario import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
@@ -40,3 +40,11 @@ def test_the_built_ins_reasons_keep_their_kind(data: Path) -> None:
     spec = BacktestSpec(data=str(data), strategy="spike", params=(("take_profit", "0.06"),))
     exits = run_backtest(spec)["exit_reasons"]
     assert exits and set(exits) <= {"take-profit", "time stop", "left open", "settlement"}, exits
+
+
+@pytest.mark.parametrize("name", ["tilt", "r2exit", "spike-v2", "mm2", "btc15m", "2fast"])
+def test_a_strategy_name_with_digits_keeps_its_reasons_apart(name: str) -> None:
+    assert reason_kind(f"{name}: take-profit") == f"{name}: take-profit"
+    assert reason_kind(f"{name}: time stop: held 12s") == f"{name}: time stop"
+    assert reason_kind("take-profit: bid 0.55 >= 0.50") == "take-profit"
+    assert reason_kind("edge 0.04 after fees") == "edge 0.04 after fees"

@@ -558,3 +558,16 @@ def test_runs_show_gives_a_sweeps_and_a_holdouts_rows_as_the_command_printed_the
     assert "trades" in printed["sweep"] and "FAILED" in printed["sweep"], printed["sweep"]
     for marker in ("(chosen on training)", "(on its holdout)", "gap ", "OVERFIT above"):
         assert marker in printed["holdout"], printed["holdout"]
+
+
+def test_a_failed_run_names_the_file_and_line_of_the_raise(data: Path) -> None:
+    from kalshi_cli.backtest import BacktestSpec, run_backtest
+    from kalshi_cli.backtest.report import failure_line
+
+    params = (("fair", "0.65"), ("broken_fair", "0.65"))
+    report = run_backtest(BacktestSpec(data=str(data), strategy=UNRULY, params=params))
+    lines = Path(UNRULY).read_text().splitlines()
+    line = next(n for n, text in enumerate(lines, 1) if "raise KeyError" in text)
+    (error,) = report["failed"]["errors"]
+    assert error["at"] == f"{UNRULY}:{line}"
+    assert f"{UNRULY}:{line}: KeyError" in failure_line(report["failed"])

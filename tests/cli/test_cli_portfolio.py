@@ -130,11 +130,50 @@ def test_fills_csv(tmp_path: Path) -> None:
     client = FakeClient(fills=[FILL])
     result = run(["fills", "--format", "csv"], client=client, home=tmp_path)
     assert result.stdout.splitlines() == [
-        "time,ticker,action,side,price,count,amount,fee,role,book side,YES price,order id,fill id",
+        "time,ticker,action,side,price,count,amount,fee,role,book side,YES price,order id,fill id,"
+        "strategy",
         # an ask at YES 0.45 bought NO at 0.55 (no state file, no exchange action/side: the side
         # the fill added, bought): 3 contracts cost 1.65; CSV keeps the exact decimals
-        "2026-01-02T03:04:05Z,KXA-1,buy,no,0.5500,3.00,1.6500,0.0500,taker,ask,0.4500,o1,f1",
+        "2026-01-02T03:04:05Z,KXA-1,buy,no,0.5500,3.00,1.6500,0.0500,taker,ask,0.4500,o1,f1,",
     ]
+
+
+def test_a_fill_names_the_strategy_whose_order_it_filled(tmp_path: Path) -> None:
+    """The trades file carries each fill's owner from the state file (text, CSV and JSON); a
+    fill of an order the state file does not know has none."""
+    from decimal import Decimal
+
+    from kalshi_cli.config import load_settings
+    from kalshi_cli.store import IntentRecord, Store
+    from kalshi_cli.vocabulary.models import Action, BookSide, Side
+
+    state = load_settings(environ={"KALSHI_HOME": str(tmp_path)}).state
+    state.parent.mkdir(parents=True, exist_ok=True)
+    with Store.open(state) as store:
+        store.orders.record_intent(
+            IntentRecord(
+                client_order_id="spike:1",
+                ticker="KXA-1",
+                book_side=BookSide.ASK,
+                price=Decimal("0.45"),
+                count=Decimal(3),
+                side=Side.NO,
+                action=Action.BUY,
+                strategy="spike",
+            )
+        )
+        store.orders.mark_sent(
+            "spike:1", order_id="o1", status="executed", fill_count=Decimal(3),
+            remaining_count=Decimal(0),
+        )  # fmt: skip
+    client = FakeClient(fills=[FILL, FILL | {"fill_id": "f2", "order_id": "elsewhere"}])
+    document = json.loads(run(["fills", "--json"], client=client, home=tmp_path).stdout)
+    assert [f["strategy"] for f in document["fills"]] == ["spike", None]
+    csv = run(["fills", "--format", "csv"], client=client, home=tmp_path).stdout.splitlines()
+    assert csv[0].split(",")[-1] == "strategy"
+    assert [row.split(",")[-1] for row in csv[1:]] == ["spike", ""]
+    text = run(["fills"], client=client, home=tmp_path, width=200).stdout.splitlines()
+    assert text[0].split()[-1] == "strategy" and text[1].split()[-1] == "spike"
 
 
 @pytest.mark.parametrize(

@@ -59,6 +59,7 @@ BAD_FLAGS = [
     (["--post-only", "--tif", "fok"], ExitCode.USAGE, "post-only"),
     (["--client-order-id", "has spaces"], ExitCode.USAGE, "--client-order-id"),
     (["--client-order-id", "x" * 65], ExitCode.USAGE, "--client-order-id"),
+    (["--client-order-id", ""], ExitCode.USAGE, "--client-order-id"),
 ]
 
 

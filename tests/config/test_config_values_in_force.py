@@ -76,3 +76,16 @@ def test_a_number_where_text_belongs_is_refused_with_the_way_to_write_it(tmp_pat
         load_settings(config_path=config, environ={})
     assert "12345678" not in refused.value.message
     assert refused.value.hint == "put the value in quotes to write it as text"
+
+
+def test_a_websocket_address_is_shown_not_applied_where_the_embedded_simulator_chooses_its_own(
+    tmp_path: Path,
+) -> None:
+    """The embedded simulator serves on an address of its own choosing: `config show` says a
+    KALSHI_WS_URL does not apply there, and shows it in force beside a KALSHI_API_BASE."""
+    ws = "ws://127.0.0.1:9/trade-api/ws/v2"
+    environ = {"KALSHI_HOME": str(tmp_path), "KALSHI_WS_URL": ws}
+    shown = load_settings(environ=environ).display("ws_url")
+    assert shown is not None and "not applied" in shown and ws not in shown
+    elsewhere = {**environ, "KALSHI_API_BASE": "http://127.0.0.1:9/trade-api/v2"}
+    assert load_settings(environ=elsewhere).display("ws_url") == ws

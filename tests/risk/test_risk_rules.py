@@ -222,7 +222,7 @@ def test_codes_are_stable_strings():
     assert {c.value for c in Code} == {
         "HALTED", "SAFE_MODE", "REDUCING", "CIRCUIT_BREAKER", "STALE_FEED", "ORDER_RATE",
         "MAX_ORDER_SIZE", "POSITION_LIMIT", "MAX_EXPOSURE", "MIN_EDGE", "MAINTENANCE",
-        "SELF_CROSS", "STRATEGY_BUDGET",
+        "SELF_CROSS", "STRATEGY_BUDGET", "STOP_LOSS_COOLDOWN",
     }  # fmt: skip
 
 

@@ -542,10 +542,17 @@ def test_the_observed_fee_and_balance_shapes_over_the_wire(sim: SimHarness) -> N
     assert balance["balance"] == 99_946
     assert balance["balance_dollars"] == "999.4625"
     position = sim.signed(me, "GET", "/portfolio/positions").json()["market_positions"][0]
-    # fees and costs carry six places on the wire, as a fill's fee_cost does
-    assert position["fees_paid_dollars"] == "0.017500"
+    # amounts of money (fees, costs, P&L, totals) carry six places on the wire, as a fill's
+    # fee_cost does; prices four
+    amounts = ("fees_paid_dollars", "total_traded_dollars", "realized_pnl_dollars")
+    assert [position[k] for k in amounts] == ["0.017500", "0.520000", "0.000000"]
+    assert position["market_exposure_dollars"] == "0.520000"
     [placed] = sim.signed(me, "GET", "/portfolio/orders").json()["orders"]
-    assert (placed["taker_fees_dollars"], placed["maker_fees_dollars"]) == ("0.017500", "0.000000")
+    costs = ("taker_fees_dollars", "maker_fees_dollars", "taker_fill_cost_dollars")
+    assert [placed[k] for k in (*costs, "maker_fill_cost_dollars")] == [
+        "0.017500", "0.000000", "0.520000", "0.000000",
+    ]  # fmt: skip
+    assert placed["yes_price_dollars"] == "0.5200"
 
 
 def test_series_report_their_fee_type_and_multiplier(sim: SimHarness) -> None:

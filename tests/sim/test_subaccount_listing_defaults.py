@@ -194,5 +194,5 @@ def test_the_historical_reads_default_and_scope_as_the_spec_words_them(
         T
     ]
     named = read(sim, me, positions, "market_positions", subaccount="1")
-    assert [(p["ticker"], p["total_traded_dollars"]) for p in named] == [(U, "0.3000")]
+    assert [(p["ticker"], p["total_traded_dollars"]) for p in named] == [(U, "0.300000")]
     assert read(sim, me, positions, "market_positions", subaccount="2") == []

@@ -48,6 +48,7 @@ from kalshi_cli.strategies import (
 )
 from kalshi_cli.strategies.deadline import MissedDeadline
 from kalshi_cli.strategy_api import Complement, IndexView, MarketTerms
+from kalshi_cli.strategy_api.strategy import raised_at
 from kalshi_cli.strategy_api.window import MidWindow
 from kalshi_cli.vocabulary.decisions import market_bid
 from kalshi_cli.vocabulary.errors import KalshiError
@@ -366,6 +367,7 @@ class MarketPass:
                 "strategy": name,
                 "error": text,
                 "kind": type(error).__name__,
+                "at": raised_at(error),
                 "in_a_row": count,
             },
         )

@@ -64,6 +64,11 @@ _market_time = functools.lru_cache(maxsize=4096)(iso_utc)
 _ONE_DOLLAR = fmt_dollars(ONE)
 
 
+def _amount(value: Decimal) -> str:
+    """Money (a cost, fee, P&L, total) with six places as on the wire; a price keeps four."""
+    return fmt_dollars(value, 6)
+
+
 def market_id(ticker: str) -> str:
     """A stable UUID per ticker for the WebSocket `market_id` fields."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"kalshi-sim:{ticker}"))
@@ -282,10 +287,10 @@ def order_json(o: SimOrder) -> Json:
         "fill_count_fp": fmt_count(o.fill_count),
         "remaining_count_fp": fmt_count(o.remaining_count),
         "initial_count_fp": fmt_count(o.initial_count),
-        "taker_fill_cost_dollars": fmt_dollars(o.taker_fill_cost),
-        "maker_fill_cost_dollars": fmt_dollars(o.maker_fill_cost),
-        "taker_fees_dollars": fmt_dollars(o.taker_fees, 6),
-        "maker_fees_dollars": fmt_dollars(o.maker_fees, 6),
+        "taker_fill_cost_dollars": _amount(o.taker_fill_cost),
+        "maker_fill_cost_dollars": _amount(o.maker_fill_cost),
+        "taker_fees_dollars": _amount(o.taker_fees),
+        "maker_fees_dollars": _amount(o.maker_fees),
         "expiration_time": iso_utc(o.expiration_time) if o.expiration_time else None,
         "created_time": iso_utc(o.created_time),
         "last_update_time": iso_utc(o.last_update_time),
@@ -314,7 +319,7 @@ def fill_json(f: SimFill) -> Json:
         "no_price_dollars": fmt_dollars(ONE - f.price),
         "is_taker": f.is_taker,
         "created_time": iso_utc(f.ts),
-        "fee_cost": fmt_dollars(f.fee, 6),
+        "fee_cost": _amount(f.fee),
         "subaccount_number": owner(f.account_id)[1],
         "ts": int(f.ts),
     }
@@ -340,11 +345,11 @@ def position_json(p: SimPosition) -> Json:
     return {
         "ticker": p.ticker,
         "exchange_index": EXCHANGE_INDEX,
-        "total_traded_dollars": fmt_dollars(p.total_traded),
+        "total_traded_dollars": _amount(p.total_traded),
         "position_fp": fmt_count(p.position),
-        "market_exposure_dollars": fmt_dollars(p.cost_basis),
-        "realized_pnl_dollars": fmt_dollars(p.realized_pnl),
-        "fees_paid_dollars": fmt_dollars(p.fees_paid, 6),
+        "market_exposure_dollars": _amount(p.cost_basis),
+        "realized_pnl_dollars": _amount(p.realized_pnl),
+        "fees_paid_dollars": _amount(p.fees_paid),
         "last_updated_ts": iso_utc(p.last_updated),
     }
 
@@ -357,11 +362,11 @@ def event_positions_json(exchange: Exchange, positions: list[SimPosition]) -> li
     return [
         {
             "event_ticker": event_ticker,
-            "total_cost_dollars": fmt_dollars(sum((p.cost_basis for p in ps), ZERO)),
+            "total_cost_dollars": _amount(sum((p.cost_basis for p in ps), ZERO)),
             "total_cost_shares_fp": fmt_count(sum((abs(p.position) for p in ps), ZERO)),
-            "event_exposure_dollars": fmt_dollars(sum((p.cost_basis for p in ps), ZERO)),
-            "realized_pnl_dollars": fmt_dollars(sum((p.realized_pnl for p in ps), ZERO)),
-            "fees_paid_dollars": fmt_dollars(sum((p.fees_paid for p in ps), ZERO), 6),
+            "event_exposure_dollars": _amount(sum((p.cost_basis for p in ps), ZERO)),
+            "realized_pnl_dollars": _amount(sum((p.realized_pnl for p in ps), ZERO)),
+            "fees_paid_dollars": _amount(sum((p.fees_paid for p in ps), ZERO)),
         }
         for event_ticker, ps in by_event.items()
     ]
@@ -374,12 +379,12 @@ def settlement_json(s: SimSettlement) -> Json:
         "event_ticker": s.event_ticker,
         "market_result": s.market_result,
         "yes_count_fp": fmt_count(s.yes_count),
-        "yes_total_cost_dollars": fmt_dollars(s.yes_total_cost, 6),
+        "yes_total_cost_dollars": _amount(s.yes_total_cost),
         "no_count_fp": fmt_count(s.no_count),
-        "no_total_cost_dollars": fmt_dollars(s.no_total_cost, 6),
+        "no_total_cost_dollars": _amount(s.no_total_cost),
         "revenue": s.revenue_cents,
         "settled_time": iso_utc(s.settled_time),
-        "fee_cost": fmt_dollars(s.fee_cost),
+        "fee_cost": _amount(s.fee_cost),
     }
     if s.yes_value is not None and s.yes_value * 100 == int(s.yes_value * 100):
         data["value"] = int(s.yes_value * 100)  # cents per YES contract; none for a sub-cent
@@ -452,7 +457,7 @@ def ws_fill_msg(f: SimFill) -> Json:
         "purchased_side": side,
         "yes_price_dollars": fmt_dollars(f.price),
         "count_fp": fmt_count(f.count),
-        "fee_cost": fmt_dollars(f.fee, 6),
+        "fee_cost": _amount(f.fee),
         "post_position_fp": fmt_count(f.post_position),
         "ts": int(f.ts),
         "ts_ms": ts_ms(f.ts),
@@ -476,10 +481,10 @@ def ws_user_order_msg(o: SimOrder) -> Json:
         "fill_count_fp": fmt_count(o.fill_count),
         "remaining_count_fp": fmt_count(o.remaining_count),
         "initial_count_fp": fmt_count(o.initial_count),
-        "taker_fill_cost_dollars": fmt_dollars(o.taker_fill_cost),
-        "maker_fill_cost_dollars": fmt_dollars(o.maker_fill_cost),
-        "taker_fees_dollars": fmt_dollars(o.taker_fees, 6),
-        "maker_fees_dollars": fmt_dollars(o.maker_fees, 6),
+        "taker_fill_cost_dollars": _amount(o.taker_fill_cost),
+        "maker_fill_cost_dollars": _amount(o.maker_fill_cost),
+        "taker_fees_dollars": _amount(o.taker_fees),
+        "maker_fees_dollars": _amount(o.maker_fees),
         "client_order_id": o.client_order_id,
         "self_trade_prevention_type": o.self_trade_prevention.value,
         "created_time": iso_utc(o.created_time),
@@ -556,10 +561,10 @@ def ws_position_msg(account_id: str, ticker: str, p: SimPosition | None) -> Json
         "subaccount": subaccount,
         "market_ticker": ticker,
         "position_fp": fmt_count(p.position if p else ZERO),
-        "position_cost_dollars": fmt_dollars(p.cost_basis if p else ZERO),
-        "realized_pnl_dollars": fmt_dollars(p.realized_pnl if p else ZERO),
-        "fees_paid_dollars": fmt_dollars(p.fees_paid if p else ZERO, 6),
-        "position_fee_cost_dollars": fmt_dollars(p.fees_paid if p else ZERO, 6),
+        "position_cost_dollars": _amount(p.cost_basis if p else ZERO),
+        "realized_pnl_dollars": _amount(p.realized_pnl if p else ZERO),
+        "fees_paid_dollars": _amount(p.fees_paid if p else ZERO),
+        "position_fee_cost_dollars": _amount(p.fees_paid if p else ZERO),
         "volume_fp": fmt_count(p.volume if p else ZERO),
     }
 
