@@ -172,19 +172,28 @@ def _refusal(
     found = re.fullmatch(r"(.*) - at `\$(.*)`", text, re.DOTALL)
     problem, path = (found.group(1), found.group(2)) if found else (text, "")
     start = dotted
-    walked = _walk(tp, raw, path, dotted, where, what)
+    walked = _walk(tp, raw, path, dotted=dotted, where=where, what=what)
     if isinstance(walked, ConfigError):
         return walked
     node, kind, dotted, where = walked
     unknown = re.fullmatch(r"Object contains unknown field `(.+)`", problem)
     if unknown:
         top = tp if root is None else root
-        return _unknown_key(unknown.group(1), kind, node, top, start, dotted, where, what)
+        return _unknown_key(
+            unknown.group(1),
+            kind,
+            node,
+            top=top,
+            start=start,
+            dotted=dotted,
+            where=where,
+            what=what,
+        )
     return _judged(problem, kind, node, dotted, where)
 
 
 def _walk(
-    kind: Any, node: object, path: str, dotted: str, where: str, what: str
+    kind: Any, node: object, path: str, *, dotted: str, where: str, what: str
 ) -> tuple[object, Any, str, str] | ConfigError:
     """Follow msgspec's error path down `node`: the value, its type, its key path and its line."""
     for name, index in re.findall(_PATH, path):
@@ -207,7 +216,7 @@ def _walk(
 
 
 def _unknown_key(
-    key: str, union: Any, node: object, top: Any, start: str, dotted: str, where: str, what: str
+    key: str, union: Any, node: object, *, top: Any, start: str, dotted: str, where: str, what: str
 ) -> ConfigError:
     """A key no field takes, with the nearest name, the union member or the section that does."""
     kind = _narrow(union, node)
