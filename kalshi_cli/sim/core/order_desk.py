@@ -88,7 +88,8 @@ class OrderDesk:
         self._history = history
 
     def place_order(self, account_id: str, request: PlaceRequest) -> PlaceResult:
-        """One order request (`PlaceRequest`) checked as Kalshi checks it, then placed."""
+        """One order request (`PlaceRequest`) checked as Kalshi checks it, then placed. Whole:
+        the hot path of every order, its passing checks inlined."""
         ticker, book_side, price, count = (
             request.ticker,
             request.book_side,
