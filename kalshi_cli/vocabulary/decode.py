@@ -477,6 +477,22 @@ def _bounded_fields(cls: type[msgspec.Struct]) -> tuple[tuple[str, str, list[Ran
     return tuple((f.name, f.encode_name, _ranges(f.type)) for f in _fields(cls))
 
 
+def _check_number(
+    item: object, raw: object, ranges: list[Range], key_path: str, where: str
+) -> None:
+    """A decoded number is finite and within its field's `Range`s."""
+    if (isinstance(item, Decimal) and not item.is_finite()) or (
+        isinstance(item, float) and not math.isfinite(item)
+    ):
+        shown = raw if raw is not None else item
+        raise ConfigError(_text(where, key_path, f"expected a finite number, not {shown}"))
+    for bound in ranges:
+        if isinstance(item, Decimal):
+            refused = bound.problem(item)
+            if refused:
+                raise ConfigError(_text(where, key_path, refused))
+
+
 def _check_values(value: object, raw: object, dotted: str, where: str) -> None:
     if isinstance(value, msgspec.Struct):
         for attribute, name, ranges in _bounded_fields(type(value)):
@@ -484,16 +500,7 @@ def _check_values(value: object, raw: object, dotted: str, where: str) -> None:
             here = _at(raw, name) or where
             key_path = _join(dotted, name)
             sub = raw.get(name) if isinstance(raw, Mapping) else None
-            if (isinstance(item, Decimal) and not item.is_finite()) or (
-                isinstance(item, float) and not math.isfinite(item)
-            ):
-                shown = sub if sub is not None else item
-                raise ConfigError(_text(here, key_path, f"expected a finite number, not {shown}"))
-            for bound in ranges:
-                if isinstance(item, Decimal):
-                    refused = bound.problem(item)
-                    if refused:
-                        raise ConfigError(_text(here, key_path, refused))
+            _check_number(item, sub, ranges, key_path, here)
             _check_values(item, sub, key_path, here)
     elif isinstance(value, dict):
         for key, item in value.items():
