@@ -50,6 +50,7 @@ from kalshi_cli.vocabulary.order_terms import TermsError, parse_amount, parse_ca
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.config import TradeConfig
+    from kalshi_cli.strategy_api import Strategy
 
 DEFAULT_TRIALS = 20  # a search's trials when --trials is not given (a grid: all its points)
 WALK_FORWARD_SHARE = Decimal("0.25")  # each window's test part, when --holdout is not given
@@ -346,7 +347,18 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
     sweep_axes = {k: v for k, v in axes.items() if len(v) > 1}
     strategy = request.strategies(base.strategy)
     _check_research(request, ranges, sweep_axes)
-    given = [k for k in axes if k not in ranges]
+    _check_cells(strategy, base, sweep_axes, [k for k in axes if k not in ranges])
+    research = sweep_axes or request.search or request.holdout or request.walk_forward
+    if research:
+        return _many(
+            request, base, strategy=strategy, ranges=ranges, singles=singles, sweep_axes=sweep_axes
+        )
+    return _single(request, base)
+
+
+def _check_cells(
+    strategy: Strategy[Any], base: BacktestSpec, sweep_axes: dict[str, list[str]], given: list[str]
+) -> None:
     for spec in grid(base, sweep_axes):
         # every combination validated as a whole before the first run starts, a refusal
         # named by the flags' values of its cell (the config's own were checked on loading)
@@ -358,57 +370,71 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
                 raise
             cell = " ".join(f"{k}={values[k]}" for k in given)
             raise UsageError(f"--param {cell}: {exc.message}", hint=exc.hint) from None
-    research = sweep_axes or request.search or request.holdout or request.walk_forward
-    if request.best_params is not None and not research:
+
+
+def _many(
+    request: BacktestRequest,
+    base: BacktestSpec,
+    *,
+    strategy: Strategy[Any],
+    ranges: dict[str, str],
+    singles: dict[str, str],
+    sweep_axes: dict[str, list[str]],
+) -> BacktestOutcome:
+    """A sweep or a search, its chosen set written and the whole stored when asked."""
+    if request.lookahead or request.html or request.out:
+        raise UsageError("--lookahead-check, --html and --out take one run, not a sweep")
+    markets_of(base)  # no data set is refused here, once, not as a failure of every run
+    searched = space(strategy, ranges, list(singles)) if request.search else []
+    points = math.prod(a.count for a in searched)
+    trials = Trials(
+        strategy=strategy,
+        rank_by=request.rank_by,
+        sweep_axes=sweep_axes,
+        sampler=request.search,
+        axes=tuple(searched),
+        trials=request.trials or (points if request.search == "grid" else DEFAULT_TRIALS),
+        study=request.study,
+        seed=request.seed,
+        studies_dir=request.runs_dir or default_studies_dir(),
+        jobs=request.jobs,
+        cache_dir=request.cache_dir,
+        progress=request.progress,
+        run_progress=request.run_progress,
+    )
+    with open_executor(
+        request.executor,
+        jobs=request.jobs,
+        scheduler=request.scheduler,
+        strategies=request.strategies,
+    ) as executor:
+        sweep = _research(request, replace(trials, executor=executor), base)
+    if request.best_params is not None and sweep.chosen:
+        _write_params(request.best_params, sweep.chosen, request.rank_by)
+    if request.runs_dir is not None:
+        record = {
+            "kind": "walk-forward" if sweep.windows is not None else "sweep",
+            "axes": sweep_axes or ranges,
+            "rank_by": request.rank_by,
+        }
+        sweep.run_id = RunStore(request.runs_dir).save(
+            provenance(base, request.strategies) | record | _stored(sweep)
+        )
+    return sweep
+
+
+def _single(request: BacktestRequest, base: BacktestSpec) -> BacktestOutcome:
+    """One run, checked for lookahead, written as HTML and stored when asked."""
+    if request.best_params is not None:
         raise UsageError(
             "--best-params takes a sweep or a search",
             hint="give a --param NAME=V1,V2 with several values, or --search",
         )
-    if (request.executor != "local" or request.scheduler) and not research:
+    if request.executor != "local" or request.scheduler:
         raise UsageError(
             "--executor and --scheduler take a sweep or a search",
             hint="give a --param NAME=V1,V2 with several values, or --search",
         )
-    if research:
-        if request.lookahead or request.html or request.out:
-            raise UsageError("--lookahead-check, --html and --out take one run, not a sweep")
-        markets_of(base)  # no data set is refused here, once, not as a failure of every run
-        searched = space(strategy, ranges, list(singles)) if request.search else []
-        points = math.prod(a.count for a in searched)
-        trials = Trials(
-            strategy=strategy,
-            rank_by=request.rank_by,
-            sweep_axes=sweep_axes,
-            sampler=request.search,
-            axes=tuple(searched),
-            trials=request.trials or (points if request.search == "grid" else DEFAULT_TRIALS),
-            study=request.study,
-            seed=request.seed,
-            studies_dir=request.runs_dir or default_studies_dir(),
-            jobs=request.jobs,
-            cache_dir=request.cache_dir,
-            progress=request.progress,
-            run_progress=request.run_progress,
-        )
-        with open_executor(
-            request.executor,
-            jobs=request.jobs,
-            scheduler=request.scheduler,
-            strategies=request.strategies,
-        ) as executor:
-            sweep = _research(request, replace(trials, executor=executor), base)
-        if request.best_params is not None and sweep.chosen:
-            _write_params(request.best_params, sweep.chosen, request.rank_by)
-        if request.runs_dir is not None:
-            record = {
-                "kind": "walk-forward" if sweep.windows is not None else "sweep",
-                "axes": sweep_axes or ranges,
-                "rank_by": request.rank_by,
-            }
-            sweep.run_id = RunStore(request.runs_dir).save(
-                provenance(base, request.strategies) | record | _stored(sweep)
-            )
-        return sweep
     outcome = BacktestOutcome(
         report=_one(base, request.out, request.strategies, request.replay_progress)
     )

@@ -41,11 +41,6 @@ def render_html(report: dict[str, Any]) -> str:
     spec = report["spec"]
     equity = [(float(ts), Decimal(e)) for ts, e, _ in report["equity"]]  # time axis
     exposure = [(float(ts), Decimal(x)) for ts, _, x in report["equity"]]  # time axis
-    peak = None
-    drawdown = []
-    for ts, e in equity:
-        peak = e if peak is None or e > peak else peak
-        drawdown.append((ts, e - peak))
     markets = [(k, Decimal(m["net"])) for k, m in report["markets"].items() if m["fills"]]
     summary = [
         ("net P&L", _money(t["net"])),
@@ -66,17 +61,6 @@ def render_html(report: dict[str, Any]) -> str:
         ("max exposure", _money(t["max_exposure"])),
     ]
     rows = "".join(f"<tr><th>{escape(k)}</th><td class=n>{escape(v)}</td></tr>" for k, v in summary)
-    market_rows = "".join(
-        "<tr>"
-        + f"<td>{escape(k)}</td>"
-        + "".join(
-            f"<td class=n>{escape(_money(m[c]))}</td>"
-            for c in ("net", "realized", "settled", "marked", "fees")
-        )
-        + f"<td class=n>{m['fills']}</td><td class=n>{m['wins']}/{m['round_trips']}</td></tr>"
-        for k, m in report["markets"].items()
-        if m["fills"]
-    )
     day_rows = "".join(
         f"<tr><td>{escape(d)}</td><td class=n>{escape(_money(b['realized']))}</td>"
         f"<td class=n>{escape(_money(b['fees']))}</td><td class=n>{b['fills']}</td></tr>"
@@ -86,14 +70,7 @@ def render_html(report: dict[str, Any]) -> str:
     exits = ", ".join(f"{escape(k)} {v}" for k, v in sorted(report["exit_reasons"].items()))
     title = f"Backtest: {spec['strategy']} on {spec['data']}"
     params = ", ".join(f"{k}={v}" for k, v in spec["params"]) or "defaults"
-    # first, as in the terminal: a failed run's figures are not the strategy's, a run whose
-    # trading state changed has those of a loop that traded as it could after each change, and
-    # a cut-off recording's are those of what was read
-    failure = failed(report)
-    warnings = [line for line in failure_lines(failure) if line] if failure else []
-    warnings += [" ".join(line.split()) for line in trading_state_lines(report) if line]
-    warnings += [line for line in (skipped_line(report),) if line]
-    warned = "".join(f"<p class=warn>{escape(line)}</p>" for line in warnings)
+    warned = "".join(f"<p class=warn>{escape(line)}</p>" for line in _warnings(report))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
 <style>{_CSS}</style></head><body>
@@ -106,18 +83,51 @@ book events. Assumptions: docs/backtesting.md.</p>
 <p class=note>Returns per day, or per closed round trip under {MIN_DAYS} days of data; never
 annualized. Intervals: bootstrap of the closed round trips. docs/backtesting.md "Statistics".</p>
 <h2>Equity</h2>{_line_chart(equity, "#1f5fbf", "equity")}
-<h2>Drawdown</h2>{_line_chart(drawdown, "#b00", "drawdown")}
+<h2>Drawdown</h2>{_line_chart(_drawdown(equity), "#b00", "drawdown")}
 <h2>Exposure over time</h2>{_line_chart(exposure, "#8a5a00", "exposure")}
 <p class=note>exposure: the cost of the open positions, sampled with the equity.</p>
 <h2>P&amp;L per market</h2>{_bar_chart(markets)}
 <table><tr><th>market</th><th class=n>net</th><th class=n>realized</th><th class=n>settled</th>
 <th class=n>marked</th><th class=n>fees</th><th class=n>fills</th><th class=n>won</th></tr>
-{market_rows}</table>
+{_market_rows(report)}</table>
 <h2>Per day</h2><table><tr><th>day</th><th class=n>realized + settled</th><th class=n>fees</th>
 <th class=n>fills</th></tr>{day_rows}</table>
 <p>exits: {exits or "none"}</p>
 </body></html>
 """
+
+
+def _drawdown(equity: list[tuple[float, Decimal]]) -> list[tuple[float, Decimal]]:
+    peak = None
+    drawdown = []
+    for ts, e in equity:
+        peak = e if peak is None or e > peak else peak
+        drawdown.append((ts, e - peak))
+    return drawdown
+
+
+def _warnings(report: dict[str, Any]) -> list[str]:
+    """First, as in the terminal: a failed run's figures are not the strategy's, a run whose
+    trading state changed has those of a loop that traded as it could after each change, and
+    a cut-off recording's are those of what was read."""
+    failure = failed(report)
+    warnings = [line for line in failure_lines(failure) if line] if failure else []
+    warnings += [" ".join(line.split()) for line in trading_state_lines(report) if line]
+    return warnings + [line for line in (skipped_line(report),) if line]
+
+
+def _market_rows(report: dict[str, Any]) -> str:
+    return "".join(
+        "<tr>"
+        + f"<td>{escape(k)}</td>"
+        + "".join(
+            f"<td class=n>{escape(_money(m[c]))}</td>"
+            for c in ("net", "realized", "settled", "marked", "fees")
+        )
+        + f"<td class=n>{m['fills']}</td><td class=n>{m['wins']}/{m['round_trips']}</td></tr>"
+        for k, m in report["markets"].items()
+        if m["fills"]
+    )
 
 
 def _line_chart(

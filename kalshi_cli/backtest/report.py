@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest.stats import analyse
 from kalshi_cli.risk.state import TradingState
-from kalshi_cli.services.pnl import Bucket, PnlEngine, merge_settlements, summarize
+from kalshi_cli.services.pnl import Bucket, PnlEngine, PnlSummary, merge_settlements, summarize
 from kalshi_cli.store.records import FillRecord, SettlementRecord, TradingStateRecord
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.errors import KalshiError
@@ -155,6 +155,60 @@ class RoundTrip:
 
 
 def build_report(run: RunArtifacts) -> dict[str, Any]:
+    states, summary, book, forecasts = _read_run(run)
+    left_open, marked = _left_open(run, book)
+    closed = book.closed
+    curve = run.equity
+    net = sum(book.realized.values(), ZERO) + sum(book.settled.values(), ZERO)
+    net += sum(marked.values(), ZERO)
+    statistics = analyse(
+        [(p.ts, p.equity) for p in curve],
+        Decimal(run.spec.balance),
+        [(t.pnl, t.contracts) for t in closed],
+        net,
+        forecasts.elements(),
+    )
+    groups = summary.to_json()
+    assumed = {t: list(i.assumed) for t, i in run.infos.items() if i.assumed}
+    return {
+        "format": FORMAT,
+        "failed": _failure_json(run.failures, states),
+        "trading_states": states,
+        "spec": _plain(asdict(run.spec)),
+        "data": {
+            "path": run.spec.data,
+            "from": run.started,
+            "to": run.ended,
+            "markets": len(run.infos),
+            "book_events": run.book_events,
+            "frames": dict(run.frames),
+            "skipped": dict(run.skipped),
+        },
+        "totals": _totals(run, book, marked, summary.fees, statistics),
+        "statistics": statistics,
+        "markets": _per_market(run, book, marked),
+        "by_day": groups["by_day"],
+        "by_strategy": {k: v.to_json() for k, v in sorted(book.by_strategy.items())},
+        "exit_reasons": dict(book.exits),
+        "left_open": left_open,
+        "equity": [[p.ts, _m(p.equity), _m(p.exposure)] for p in curve],
+        "audit": {
+            "decisions": run.audit.decisions,
+            "min_gap_s": None if math.isinf(run.audit.latest_gap_s) else run.audit.latest_gap_s,
+            "signals": run.signal_count,
+        },
+        "assumptions": {
+            "fill_model": run.spec.fill_model,
+            "latency_ms": run.spec.latency_ms,
+            "defaults_used": assumed,
+        },
+    }
+
+
+def _read_run(
+    run: RunArtifacts,
+) -> tuple[list[dict[str, Any]], PnlSummary, _Trips, Counter[tuple[str, Decimal, bool]]]:
+    """The run's trading states, P&L summary, round trips and forecasts, from its state file."""
     from kalshi_cli.store import Store
 
     results = {t: i.result for t, i in run.infos.items() if i.result in ("yes", "no")}
@@ -178,10 +232,14 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
         book = _Trips(reasons)
         for event in merge_settlements(store.fills.iter_fills(), settlements):
             book.add(event)
-    engine, realized, settled, exits = book.engine, book.realized, book.settled, book.exits
+    return states, summary, book, forecasts
+
+
+def _left_open(run: RunArtifacts, book: _Trips) -> tuple[list[dict[str, Any]], dict[str, Decimal]]:
+    """The positions still open at the end, marked to the last book, and each one's value."""
     left_open = []
     marked: dict[str, Decimal] = {}
-    for ticker, m in sorted(engine.markets.items()):
+    for ticker, m in sorted(book.engine.markets.items()):
         if m.position == 0:
             continue
         bid, mid = m.mark(run.books.get(ticker))
@@ -197,21 +255,17 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
                 "marked": _s(value),
             }
         )
-        exits["left open"] += 1
-    closed = book.closed
-    wins = [t for t in closed if t.pnl > 0]
-    losses = [t for t in closed if t.pnl < 0]
-    gross_win = sum((t.pnl for t in wins), ZERO)
-    gross_loss = -sum((t.pnl for t in losses), ZERO)
-    contracts = sum((t.contracts for t in closed), ZERO)
-    start = Decimal(run.spec.balance)
-    curve = run.equity
-    stats = run.venue.stats
-    filled = stats.maker_contracts + stats.taker_contracts
-    tickers = sorted(run.infos)
+        book.exits["left open"] += 1
+    return left_open, marked
+
+
+def _per_market(
+    run: RunArtifacts, book: _Trips, marked: dict[str, Decimal]
+) -> dict[str, dict[str, Any]]:
     per_market = {}
-    for ticker in tickers:
-        got = engine.markets.get(ticker)
+    realized, settled = book.realized, book.settled
+    for ticker in sorted(run.infos):
+        got = book.engine.markets.get(ticker)
         net = realized[ticker] + settled[ticker] + marked.get(ticker, ZERO)
         per_market[ticker] = {
             "realized": _m(realized[ticker]),
@@ -220,32 +274,46 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
             "net": _m(net),
             "fees": _m(got.fees if got else ZERO),
             "fills": got.fills if got else 0,
-            "round_trips": sum(1 for t in closed if t.ticker == ticker),
-            "wins": sum(1 for t in wins if t.ticker == ticker),
+            "round_trips": sum(1 for t in book.closed if t.ticker == ticker),
+            "wins": sum(1 for t in book.closed if t.pnl > 0 and t.ticker == ticker),
             "position": fmt_count(got.position if got else ZERO),
             "result": run.infos[ticker].result or None,
         }
-    total_realized = sum(realized.values(), ZERO)
-    total_settled = sum(settled.values(), ZERO)
+    return per_market
+
+
+def _totals(
+    run: RunArtifacts,
+    book: _Trips,
+    marked: dict[str, Decimal],
+    fees: Decimal,
+    statistics: dict[str, Any],
+) -> dict[str, Any]:
+    closed = book.closed
+    wins = [t for t in closed if t.pnl > 0]
+    gross_win = sum((t.pnl for t in wins), ZERO)
+    gross_loss = -sum((t.pnl for t in closed if t.pnl < 0), ZERO)
+    contracts = sum((t.contracts for t in closed), ZERO)
+    start = Decimal(run.spec.balance)
+    curve = run.equity
+    stats = run.venue.stats
+    filled = stats.maker_contracts + stats.taker_contracts
+    total_realized = sum(book.realized.values(), ZERO)
+    total_settled = sum(book.settled.values(), ZERO)
     total_marked = sum(marked.values(), ZERO)
     drawdown, drawdown_share = _max_drawdown(curve)
-    net = total_realized + total_settled + total_marked
-    statistics = analyse(
-        [(p.ts, p.equity) for p in curve],
-        start,
-        [(t.pnl, t.contracts) for t in closed],
-        net,
-        forecasts.elements(),
-    )
     waits = sorted(stats.queue_waits)
-    totals = {
+    expectancy = (
+        (sum((t.pnl for t in closed), ZERO) / contracts).quantize(MONEY) if contracts else None
+    )
+    return {
         "start_balance": _m(start),
         "end_equity": _m(curve[-1].equity) if curve else _m(start),
-        "net": _m(net),
+        "net": _m(total_realized + total_settled + total_marked),
         "realized": _m(total_realized),
         "settled": _m(total_settled),
         "marked": _m(total_marked),
-        "fees": _m(summary.fees),
+        "fees": _m(fees),
         "fills": book.fills,
         "orders": stats.orders,
         "rejected": stats.rejected,
@@ -254,11 +322,7 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
         "round_trips": len(closed),
         "wins": len(wins),
         "win_rate": _ratio(len(wins), len(closed)),
-        "expectancy_per_contract": _m(
-            (sum((t.pnl for t in closed), ZERO) / contracts).quantize(MONEY)
-        )
-        if contracts
-        else None,
+        "expectancy_per_contract": None if expectancy is None else _m(expectancy),
         "profit_factor": _ratio(gross_win, gross_loss),
         "max_drawdown": _m(drawdown),
         "max_drawdown_share": drawdown_share,
@@ -274,41 +338,6 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
             "fills": len(waits),
             "mean": sum(waits) / len(waits) if waits else None,
             "median": waits[len(waits) // 2] if waits else None,
-        },
-    }
-    groups = summary.to_json()
-    assumed = {t: list(i.assumed) for t, i in run.infos.items() if i.assumed}
-    return {
-        "format": FORMAT,
-        "failed": _failure_json(run.failures, states),
-        "trading_states": states,
-        "spec": _plain(asdict(run.spec)),
-        "data": {
-            "path": run.spec.data,
-            "from": run.started,
-            "to": run.ended,
-            "markets": len(tickers),
-            "book_events": run.book_events,
-            "frames": dict(run.frames),
-            "skipped": dict(run.skipped),
-        },
-        "totals": totals,
-        "statistics": statistics,
-        "markets": per_market,
-        "by_day": groups["by_day"],
-        "by_strategy": {k: v.to_json() for k, v in sorted(book.by_strategy.items())},
-        "exit_reasons": dict(exits),
-        "left_open": left_open,
-        "equity": [[p.ts, _m(p.equity), _m(p.exposure)] for p in curve],
-        "audit": {
-            "decisions": run.audit.decisions,
-            "min_gap_s": None if math.isinf(run.audit.latest_gap_s) else run.audit.latest_gap_s,
-            "signals": run.signal_count,
-        },
-        "assumptions": {
-            "fill_model": run.spec.fill_model,
-            "latency_ms": run.spec.latency_ms,
-            "defaults_used": assumed,
         },
     }
 

@@ -22,17 +22,19 @@ UP = "█"  # closed at or above its open
 DOWN = "░"  # closed below its open
 
 
+def _point(c: Candle) -> tuple[Decimal, Decimal, Decimal, Decimal] | Decimal | None:
+    """A candle's (low, high, open, close) when it traded, else its closing mid, else None."""
+    p = c.price
+    if p.low is not None and p.high is not None and p.open is not None and p.close is not None:
+        return (p.low, p.high, p.open, p.close)
+    if c.yes_bid.close is not None and c.yes_ask.close is not None:
+        return (c.yes_bid.close + c.yes_ask.close) / 2
+    return None
+
+
 def candle_chart(candles: list[Candle], *, width: int = 80, height: int = 12) -> list[str]:
     shown = candles[-max(1, width - AXIS - 1) :]
-    points: list[tuple[Decimal, Decimal, Decimal, Decimal] | Decimal | None] = []
-    for c in shown:
-        p = c.price
-        if p.low is not None and p.high is not None and p.open is not None and p.close is not None:
-            points.append((p.low, p.high, p.open, p.close))
-        elif c.yes_bid.close is not None and c.yes_ask.close is not None:
-            points.append((c.yes_bid.close + c.yes_ask.close) / 2)
-        else:
-            points.append(None)
+    points = [_point(c) for c in shown]
     values = [
         v for pt in points if pt is not None for v in (pt if isinstance(pt, tuple) else (pt,))
     ]

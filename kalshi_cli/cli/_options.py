@@ -80,6 +80,13 @@ LimitOpt = Annotated[
     typer.Option("--limit", "-n", min=1, help="At most this many rows."),
 ]
 TickerArg = Annotated[str, typer.Argument(help="Market ticker, e.g. KXBTCD-25DEC31-T100000.")]
+TickersOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tickers", "--ticker", "--markets", help="Comma-separated market tickers.",
+        show_default=False,
+    ),
+]  # fmt: skip
 SubaccountOpt = Annotated[
     int | None,
     typer.Option(

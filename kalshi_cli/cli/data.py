@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.cli._options import EnvOpt, FiniteFloat, JsonOpt
+from kalshi_cli.cli._options import EnvOpt, FiniteFloat, JsonOpt, TickersOpt
 from kalshi_cli.cli._output import Column, is_tty, no_color
 
 if TYPE_CHECKING:
@@ -53,6 +53,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(data_app, name="data")
 
 
+OutDirOpt = Annotated[
+    Path, typer.Option("--out", help="Directory of the data set.", show_default=False)
+]
 DirArg = Annotated[Path, typer.Argument(help="A data set directory.", show_default=False)]
 
 
@@ -62,19 +65,8 @@ DirArg = Annotated[Path, typer.Argument(help="A data set directory.", show_defau
 
 def record_command(
     *,
-    out: Annotated[
-        Path, typer.Option("--out", help="Directory of the data set.", show_default=False)
-    ],
-    tickers: Annotated[
-        str | None,
-        typer.Option(
-            "--tickers",
-            "--ticker",
-            "--markets",
-            help="Comma-separated market tickers.",
-            show_default=False,
-        ),
-    ] = None,
+    out: OutDirOpt,
+    tickers: TickersOpt = None,
     series: Annotated[
         str | None,
         typer.Option("--series", help="Every open market of this series.", show_default=False),
@@ -367,19 +359,8 @@ def download_command(
         typer.Argument(help="trades, candles, markets or settlements.", show_default=False),
     ],
     *,
-    out: Annotated[
-        Path, typer.Option("--out", help="Directory of the data set.", show_default=False)
-    ],
-    tickers: Annotated[
-        str | None,
-        typer.Option(
-            "--tickers",
-            "--ticker",
-            "--markets",
-            help="Comma-separated market tickers.",
-            show_default=False,
-        ),
-    ] = None,
+    out: OutDirOpt,
+    tickers: TickersOpt = None,
     series: Annotated[
         str | None,
         typer.Option("--series", help="Every market of this series.", show_default=False),

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.cli._options import EnvOpt, FiniteFloat, FormatOpt, JsonOpt, TickerArg
+from kalshi_cli.cli._options import (
+    EnvOpt,
+    FiniteFloat,
+    FormatOpt,
+    JsonOpt,
+    TickerArg,
+    TickersOpt,
+)
 from kalshi_cli.cli._output import Column, Output, TableFormat
 
 if TYPE_CHECKING:
@@ -63,16 +70,7 @@ def markets_command(
     event: Annotated[
         str | None, typer.Option("--event", help="Event ticker.", show_default=False)
     ] = None,
-    tickers: Annotated[
-        str | None,
-        typer.Option(
-            "--tickers",
-            "--ticker",
-            "--markets",
-            help="Comma-separated market tickers.",
-            show_default=False,
-        ),
-    ] = None,
+    tickers: TickersOpt = None,
     min_volume: Annotated[
         int | None,
         typer.Option("--min-volume", min=0, help="Only markets with at least this volume."),

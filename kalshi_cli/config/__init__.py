@@ -493,25 +493,8 @@ def load_settings(
         ConfigFile, _in_force(document, overridden, env_given), where="", what="setting"
     )
 
-    values: dict[str, Any] = {}
-    origins: dict[str, Origin] = {"config": path_origin}
-    # `env` first: it selects the file section every per-environment key is read from.
-    for key in KEYS:
-        env = str(values.get("env", "sim"))
-        section = document if key.section == "top" else _located(document.get(env))
-        holder = file if key.section == "top" else getattr(file, env)
-        if key.section == "sim" and env != "sim":
-            holder = None
-        for value, origin in (
-            (getattr(from_flags, key.name), Origin(Source.FLAG, key.flag or key.name)),
-            (getattr(from_env, key.name), Origin(Source.ENV, key.env_var)),
-            (getattr(holder, key.name, None), Origin(Source.FILE, section.where(key.name))),
-            (key.default(env, dirs), Origin(Source.DEFAULT, "default")),
-        ):
-            if value is not None or origin.source is Source.DEFAULT:
-                values[key.name] = _typed(key.name, value)
-                origins[key.name] = origin
-                break
+    values, found = _resolved(document, file, from_flags, from_env, dirs)
+    origins = {"config": path_origin, **found}
     _check_api_path(values.get("api_base"), origins.get("api_base"))
     if origins["state"].source is Source.DEFAULT:
         values["state"] = dirs.state_file(
@@ -532,6 +515,33 @@ def load_settings(
         home=dirs.home,
         origins=origins,
     )
+
+
+def _resolved(
+    document: Located, file: ConfigFile, from_flags: Overrides, from_env: Overrides, dirs: Dirs
+) -> tuple[dict[str, Any], dict[str, Origin]]:
+    """Each key's value and where it came from: a flag, else a variable, else the file, else
+    its default."""
+    values: dict[str, Any] = {}
+    origins: dict[str, Origin] = {}
+    # `env` first: it selects the file section every per-environment key is read from.
+    for key in KEYS:
+        env = str(values.get("env", "sim"))
+        section = document if key.section == "top" else _located(document.get(env))
+        holder = file if key.section == "top" else getattr(file, env)
+        if key.section == "sim" and env != "sim":
+            holder = None
+        for value, origin in (
+            (getattr(from_flags, key.name), Origin(Source.FLAG, key.flag or key.name)),
+            (getattr(from_env, key.name), Origin(Source.ENV, key.env_var)),
+            (getattr(holder, key.name, None), Origin(Source.FILE, section.where(key.name))),
+            (key.default(env, dirs), Origin(Source.DEFAULT, "default")),
+        ):
+            if value is not None or origin.source is Source.DEFAULT:
+                values[key.name] = _typed(key.name, value)
+                origins[key.name] = origin
+                break
+    return values, origins
 
 
 def _check_api_path(api_base: object, origin: Origin | None) -> None:

@@ -182,32 +182,9 @@ def edit_text(text: str, keys: list[str], value_text: str, path: Path) -> tuple[
     root = compose_yaml(text, path)
     if root is not None and not isinstance(root, yaml.MappingNode):
         raise ConfigError(f"{path}:1: expected a mapping of settings, not edited")
-    node: Any = root
-    depth = 0
-    while node is not None and depth < len(keys):
-        if not isinstance(node, yaml.MappingNode):
-            break
-        if node.flow_style:
-            raise UsageError(
-                f"{path}:{node.start_mark.line + 1}: `{'.'.join(keys[:depth])}` is written in "
-                "flow style ({...}); not edited",
-                hint="edit that line by hand, or write it as a block mapping",
-            )
-        child = next((v for k, v in node.value if k.value == keys[depth]), None)
-        if child is None:
-            break
-        node, depth = child, depth + 1
+    node, depth = _deepest(root, keys, path)
     if depth == len(keys):
-        assert node is not None
-        if not isinstance(node, yaml.ScalarNode):
-            raise UsageError(
-                f"{path}:{node.start_mark.line + 1}: `{'.'.join(keys)}` is a mapping or a "
-                "list here, not one value"
-            )
-        start, end = node.start_mark.index, node.end_mark.index
-        if start == end and text[start - 1 : start] == ":":
-            value_text = " " + value_text
-        return text[:start] + value_text + text[end:], node.start_mark.line + 1
+        return _replaced(text, node, keys, value_text, path)
     # insert what is missing, below the deepest mapping that exists
     if node is not None and isinstance(node, yaml.MappingNode) and node.value:
         indent = node.value[0][0].start_mark.column
@@ -231,6 +208,45 @@ def edit_text(text: str, keys: list[str], value_text: str, path: Path) -> tuple[
     block = "\n".join(lines) + "\n"
     line = text[:at].count("\n") + len(lines)
     return text[:at] + block + text[at:], line
+
+
+def _deepest(root: Any, keys: list[str], path: Path) -> tuple[Any, int]:
+    """The deepest node of `keys` the document has, and how many of the keys lead to it."""
+    import yaml
+
+    node, depth = root, 0
+    while node is not None and depth < len(keys):
+        if not isinstance(node, yaml.MappingNode):
+            break
+        if node.flow_style:
+            raise UsageError(
+                f"{path}:{node.start_mark.line + 1}: `{'.'.join(keys[:depth])}` is written in "
+                "flow style ({...}); not edited",
+                hint="edit that line by hand, or write it as a block mapping",
+            )
+        child = next((v for k, v in node.value if k.value == keys[depth]), None)
+        if child is None:
+            break
+        node, depth = child, depth + 1
+    return node, depth
+
+
+def _replaced(
+    text: str, node: Any, keys: list[str], value_text: str, path: Path
+) -> tuple[str, int]:
+    """`text` with the scalar `node` at `keys` written as `value_text`, and the value's line."""
+    import yaml
+
+    assert node is not None
+    if not isinstance(node, yaml.ScalarNode):
+        raise UsageError(
+            f"{path}:{node.start_mark.line + 1}: `{'.'.join(keys)}` is a mapping or a "
+            "list here, not one value"
+        )
+    start, end = node.start_mark.index, node.end_mark.index
+    if start == end and text[start - 1 : start] == ":":
+        value_text = " " + value_text
+    return text[:start] + value_text + text[end:], node.start_mark.line + 1
 
 
 def remove_key(text: str, keys: list[str], path: Path) -> tuple[str, int] | None:

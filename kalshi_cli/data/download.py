@@ -142,18 +142,7 @@ def download(
     progress: Progress | None = None,
     page_size: int = PAGE_SIZE,
 ) -> DownloadSummary:
-    if request.kind not in KINDS:
-        raise UsageError(f"download one of {', '.join(KINDS)}, not {request.kind!r}")
-    if request.kind == "candles" and request.period not in PERIODS:
-        raise UsageError(f"--period is one of {', '.join(PERIODS)}")
-    if not (request.tickers or request.series or request.event):
-        raise UsageError("name the markets: --tickers, --series or --event")
-    if (
-        request.from_ts is not None
-        and request.to_ts is not None
-        and request.to_ts < request.from_ts
-    ):
-        raise UsageError("--to is before --from")
+    _check_request(request)
     fresh = _check_destination(root, request)
     summary = DownloadSummary(root, request.kind)
     # the markets before anything is written: a ticker no tier knows (a typo) or a series with
@@ -223,6 +212,21 @@ def download(
                 hint="widen --from/--to, or check the markets with `kalshi markets`",
             )
     return summary
+
+
+def _check_request(request: DownloadRequest) -> None:
+    if request.kind not in KINDS:
+        raise UsageError(f"download one of {', '.join(KINDS)}, not {request.kind!r}")
+    if request.kind == "candles" and request.period not in PERIODS:
+        raise UsageError(f"--period is one of {', '.join(PERIODS)}")
+    if not (request.tickers or request.series or request.event):
+        raise UsageError("name the markets: --tickers, --series or --event")
+    if (
+        request.from_ts is not None
+        and request.to_ts is not None
+        and request.to_ts < request.from_ts
+    ):
+        raise UsageError("--to is before --from")
 
 
 def _named(request: DownloadRequest) -> str:

@@ -174,15 +174,9 @@ def iter_segment_blocks(path: Path, skipped: Counter[str]) -> Iterator[list[byte
         yield from iter_gzip_blocks(fh, skipped)
 
 
-def iter_gzip_lines(fh: BinaryIO, skipped: Counter[str]) -> Iterator[bytes]:
-    """The complete lines of one segment read from `fh`: its file, or its bytes held in memory
-    (`io.BytesIO`)."""
-    for block in iter_gzip_blocks(fh, skipped):
-        yield from block
-
-
 def iter_gzip_blocks(fh: BinaryIO, skipped: Counter[str]) -> Iterator[list[bytes]]:
-    """`iter_gzip_lines` a decompressed block of lines at a time: a replay reads millions of
+    """The complete lines of one segment read from `fh` (its file, or its bytes held in memory:
+    `io.BytesIO`), a decompressed block of lines at a time: a replay reads millions of
     lines, and each generator a line passes through costs it a step (iter_records)."""
     z = zlib.decompressobj(wbits=31)
     rest = b""

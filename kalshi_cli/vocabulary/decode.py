@@ -171,7 +171,31 @@ def _refusal(
 ) -> ConfigError:
     found = re.fullmatch(r"(.*) - at `\$(.*)`", text, re.DOTALL)
     problem, path = (found.group(1), found.group(2)) if found else (text, "")
-    node, kind, start = raw, tp, dotted
+    start = dotted
+    walked = _walk(tp, raw, path, dotted=dotted, where=where, what=what)
+    if isinstance(walked, ConfigError):
+        return walked
+    node, kind, dotted, where = walked
+    unknown = re.fullmatch(r"Object contains unknown field `(.+)`", problem)
+    if unknown:
+        top = tp if root is None else root
+        return _unknown_key(
+            unknown.group(1),
+            kind,
+            node,
+            top=top,
+            start=start,
+            dotted=dotted,
+            where=where,
+            what=what,
+        )
+    return _judged(problem, kind, node, dotted, where)
+
+
+def _walk(
+    kind: Any, node: object, path: str, *, dotted: str, where: str, what: str
+) -> tuple[object, Any, str, str] | ConfigError:
+    """Follow msgspec's error path down `node`: the value, its type, its key path and its line."""
     for name, index in re.findall(_PATH, path):
         if index == "...":
             return _in_mapping(kind, node, dotted, where, what)
@@ -188,32 +212,41 @@ def _refusal(
         tags = _tags(kind, name)
         kind = _field_type(kind, name) if not tags else Literal[tuple(tags)]
         dotted = _join(dotted, name)
+    return node, kind, dotted, where
+
+
+def _unknown_key(
+    key: str, union: Any, node: object, *, top: Any, start: str, dotted: str, where: str, what: str
+) -> ConfigError:
+    """A key no field takes, with the nearest name, the union member or the section that does."""
+    kind = _narrow(union, node)
+    names = _field_names(kind)
+    close = did_you_mean(key, names)
+    hint = f"did you mean `{close}`?" if close else f"known: {', '.join(names)}"
+    # a key of another member of a tagged union (`headers` of a slack channel)
+    takers = [
+        str(s.__struct_config__.tag)
+        for s in _structs(union)
+        if s is not kind and key in _hints(s) and s.__struct_config__.tag is not None
+    ]
+    if takers:
+        hint = f"`{key}` is only for type {', '.join(takers)}"
+    # a key of another section of the same document (a key id at the top level)
+    homes = [h for h in _homes(top, key, start) if h != dotted]
+    if homes and not takers:
+        places = [f"`{h}:`" if h else "the top level" for h in homes]
+        hint = f"`{key}` belongs in {' or '.join(places)}"
+    place = _at(node, key) or where
+    return ConfigError(
+        f"{place + ': ' if place else ''}unknown {what} `{_join(dotted, key)}`", hint=hint
+    )
+
+
+def _judged(problem: str, kind: Any, node: object, dotted: str, where: str) -> ConfigError:
+    """msgspec's `problem` with the value at `dotted`, said as a person who writes YAML would."""
     hidden = _is_secret(kind)
     shown = f"a {_kind_of(node)} (not shown: a secret)" if hidden else _shown(node)
-    union, kind = kind, _narrow(kind, node)
-    unknown = re.fullmatch(r"Object contains unknown field `(.+)`", problem)
-    if unknown:
-        key = unknown.group(1)
-        names = _field_names(kind)
-        close = did_you_mean(key, names)
-        hint = f"did you mean `{close}`?" if close else f"known: {', '.join(names)}"
-        # a key of another member of a tagged union (`headers` of a slack channel)
-        takers = [
-            str(s.__struct_config__.tag)
-            for s in _structs(union)
-            if s is not kind and key in _hints(s) and s.__struct_config__.tag is not None
-        ]
-        if takers:
-            hint = f"`{key}` is only for type {', '.join(takers)}"
-        # a key of another section of the same document (a key id at the top level)
-        homes = [h for h in _homes(tp if root is None else root, key, start) if h != dotted]
-        if homes and not takers:
-            places = [f"`{h}:`" if h else "the top level" for h in homes]
-            hint = f"`{key}` belongs in {' or '.join(places)}"
-        place = _at(node, key) or where
-        return ConfigError(
-            f"{place + ': ' if place else ''}unknown {what} `{_join(dotted, key)}`", hint=hint
-        )
+    kind = _narrow(kind, node)
     missing = re.fullmatch(r"Object missing required field `(.+)`", problem)
     if missing:
         return ConfigError(_text(where, dotted, f"needs `{missing.group(1)}`"))
@@ -222,13 +255,7 @@ def _refusal(
     mismatch = re.fullmatch(r"Expected `([\w |]+)`, got `\w+`", problem)
     kinds = [k for k in mismatch.group(1).split(" | ") if k != "null"] if mismatch else []
     if kinds and all(k in _KINDS for k in kinds):
-        wanted = " or ".join(dict.fromkeys(_KINDS[k] for k in kinds))
-        # YAML reads 12345678 or yes as a number or a truth value: text must then be quoted
-        quote = "str" in kinds and isinstance(node, int | float | bool)
-        return ConfigError(
-            _text(where, dotted, f"expected {wanted}, not {shown}"),
-            hint="put the value in quotes to write it as text" if quote else None,
-        )
+        return _mismatch(kinds, node, shown, dotted, where)
     choices = _choices(kind)
     if problem.startswith(("Invalid enum value", "Invalid value")) and choices:
         return ConfigError(
@@ -244,6 +271,16 @@ def _refusal(
     if hidden:  # msgspec's own words may quote the value
         return ConfigError(_text(where, dotted, f"cannot be read: {shown}"))
     return ConfigError(_text(where, dotted, problem[:1].lower() + problem[1:]))
+
+
+def _mismatch(kinds: list[str], node: object, shown: str, dotted: str, where: str) -> ConfigError:
+    wanted = " or ".join(dict.fromkeys(_KINDS[k] for k in kinds))
+    # YAML reads 12345678 or yes as a number or a truth value: text must then be quoted
+    quote = "str" in kinds and isinstance(node, int | float | bool)
+    return ConfigError(
+        _text(where, dotted, f"expected {wanted}, not {shown}"),
+        hint="put the value in quotes to write it as text" if quote else None,
+    )
 
 
 # msgspec's names of kinds, as a person who writes YAML says them
@@ -440,6 +477,22 @@ def _bounded_fields(cls: type[msgspec.Struct]) -> tuple[tuple[str, str, list[Ran
     return tuple((f.name, f.encode_name, _ranges(f.type)) for f in _fields(cls))
 
 
+def _check_number(
+    item: object, raw: object, ranges: list[Range], key_path: str, where: str
+) -> None:
+    """A decoded number is finite and within its field's `Range`s."""
+    if (isinstance(item, Decimal) and not item.is_finite()) or (
+        isinstance(item, float) and not math.isfinite(item)
+    ):
+        shown = raw if raw is not None else item
+        raise ConfigError(_text(where, key_path, f"expected a finite number, not {shown}"))
+    for bound in ranges:
+        if isinstance(item, Decimal):
+            refused = bound.problem(item)
+            if refused:
+                raise ConfigError(_text(where, key_path, refused))
+
+
 def _check_values(value: object, raw: object, dotted: str, where: str) -> None:
     if isinstance(value, msgspec.Struct):
         for attribute, name, ranges in _bounded_fields(type(value)):
@@ -447,16 +500,7 @@ def _check_values(value: object, raw: object, dotted: str, where: str) -> None:
             here = _at(raw, name) or where
             key_path = _join(dotted, name)
             sub = raw.get(name) if isinstance(raw, Mapping) else None
-            if (isinstance(item, Decimal) and not item.is_finite()) or (
-                isinstance(item, float) and not math.isfinite(item)
-            ):
-                shown = sub if sub is not None else item
-                raise ConfigError(_text(here, key_path, f"expected a finite number, not {shown}"))
-            for bound in ranges:
-                if isinstance(item, Decimal):
-                    refused = bound.problem(item)
-                    if refused:
-                        raise ConfigError(_text(here, key_path, refused))
+            _check_number(item, sub, ranges, key_path, here)
             _check_values(item, sub, key_path, here)
     elif isinstance(value, dict):
         for key, item in value.items():

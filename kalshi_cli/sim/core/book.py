@@ -112,7 +112,3 @@ class Book(Generic[T]):
         """Resting orders an incoming bid for YES (`yes`) or NO at `own_price` would meet:
         the other side's bids at `1 - own_price` or better, in priority order."""
         return self.side(not yes).crossing(ONE - own_price)
-
-    def is_crossed(self) -> bool:
-        best_yes, best_no = self.yes.best(), self.no.best()
-        return best_yes is not None and best_no is not None and best_yes + best_no >= ONE

@@ -205,20 +205,7 @@ class Communications:
             raise ExchangeError(404, "market_not_found", f"market {market_ticker} not found")
         if market.status != "open":
             raise ExchangeError(400, "market_closed", f"{market_ticker} is {market.status}")
-        if (contracts is None) == (target_cost is None):
-            raise ExchangeError(
-                400, "invalid_parameters", "give exactly one of contracts and target_cost_dollars"
-            )
-        if contracts is not None and contracts <= 0:
-            raise ExchangeError(400, "invalid_count", "contracts must be positive")
-        if target_cost is not None and target_cost <= 0:
-            raise ExchangeError(400, "invalid_parameters", "target_cost_dollars must be positive")
-        if target_cost_excludes_fees and target_cost is None:
-            raise ExchangeError(
-                400,
-                "invalid_parameters",
-                "target_cost_excludes_fees is only valid together with a target cost",
-            )
+        _check_rfq_size(contracts, target_cost, excludes_fees=target_cost_excludes_fees)
         mine = [r for r in self.rfqs.values() if r.creator == account_id and r.status == "open"]
         if replace_existing:  # it closes them all, which a confirmed quote forbids
             for old in mine:
@@ -633,3 +620,23 @@ class Communications:
                 )
         else:
             raise ValueError(f"not an RFQ record: {op!r}")
+
+
+def _check_rfq_size(
+    contracts: Decimal | None, target_cost: Decimal | None, *, excludes_fees: bool
+) -> None:
+    """An RFQ asks for a positive number of contracts or a positive cost, not both."""
+    if (contracts is None) == (target_cost is None):
+        raise ExchangeError(
+            400, "invalid_parameters", "give exactly one of contracts and target_cost_dollars"
+        )
+    if contracts is not None and contracts <= 0:
+        raise ExchangeError(400, "invalid_count", "contracts must be positive")
+    if target_cost is not None and target_cost <= 0:
+        raise ExchangeError(400, "invalid_parameters", "target_cost_dollars must be positive")
+    if excludes_fees and target_cost is None:
+        raise ExchangeError(
+            400,
+            "invalid_parameters",
+            "target_cost_excludes_fees is only valid together with a target cost",
+        )

@@ -211,10 +211,6 @@ class SimIndexFeed:
             return []
         return [(float(s), float(v)) for s, v in index.seconds]
 
-    def last_second(self, index_id: str) -> int | None:
-        index = self._indices.get(index_id)
-        return index.seconds[-1][0] if index is not None and index.seconds else None
-
     def latest(self, index_id: str) -> Decimal | None:
         index = self._indices.get(index_id)
         return index.seconds[-1][1] if index is not None and index.seconds else None

@@ -195,7 +195,8 @@ class MatchingEngine:
     ) -> Plan:
         """Work out an incoming order (or an amended one, `replacing`) against the book and
         the account without changing either; raise if any rule refuses it. `now` is the
-        caller's time of the request (read from the clock when not given)."""
+        caller's time of the request (read from the clock when not given). Whole: the hot path
+        of every order, one pass with its calls inlined."""
         book = self.books[ticker]
         account_id = acct.account.account_id
         user = account_id.partition("/")[0]  # `same_user`, inline (records.ledger_id)

@@ -88,7 +88,8 @@ class OrderDesk:
         self._history = history
 
     def place_order(self, account_id: str, request: PlaceRequest) -> PlaceResult:
-        """One order request (`PlaceRequest`) checked as Kalshi checks it, then placed."""
+        """One order request (`PlaceRequest`) checked as Kalshi checks it, then placed. Whole:
+        the hot path of every order, its passing checks inlined."""
         ticker, book_side, price, count = (
             request.ticker,
             request.book_side,
@@ -278,26 +279,10 @@ class OrderDesk:
         back of its new level, and may cross and fill (as a taker) on the way."""
         order = self.owned_resting(account_id, order_id)
         acct = self._ledger.states[account_id]
-        if ticker != order.ticker or book_side is not order.book_side:
-            raise ExchangeError(
-                400, "invalid_parameters", "ticker and side must match the order being amended"
-            )
-        market = self._ref.market(ticker)
-        self._ref.require_open(market)
-        self._ref.check_price(market, price)
-        self._ref.check_count(market, count)
-        if count <= order.fill_count:
-            raise ExchangeError(
-                400,
-                "invalid_count",
-                f"count is the new total and must exceed the {order.fill_count} already filled",
-            )
-        if (
-            updated_client_order_id is not None
-            and updated_client_order_id != order.client_order_id
-            and updated_client_order_id in acct.client_ids
-        ):
-            raise _order_exists()
+        self._check_amend(
+            acct, order, ticker=ticker, book_side=book_side, price=price, count=count,
+            client_order_id=updated_client_order_id,
+        )  # fmt: skip
         now = self._ref.now()
         if expiration_time is not None and (expiration_time < 0 or 0 < expiration_time <= now):
             raise ExchangeError(
@@ -365,6 +350,40 @@ class OrderDesk:
         if plan is None and self._ref.listeners:
             self._ref.emit(OrderChanged(copy_order(order)))
         return old, copy_order(order), fills
+
+    def _check_amend(
+        self,
+        acct: AccountState,
+        order: SimOrder,
+        *,
+        ticker: str,
+        book_side: BookSide,
+        price: Decimal,
+        count: Decimal,
+        client_order_id: str | None,
+    ) -> None:
+        """An amend names its order's market and side, a valid price and a count above what
+        has filled, and no client order id another order of the account holds."""
+        if ticker != order.ticker or book_side is not order.book_side:
+            raise ExchangeError(
+                400, "invalid_parameters", "ticker and side must match the order being amended"
+            )
+        market = self._ref.market(ticker)
+        self._ref.require_open(market)
+        self._ref.check_price(market, price)
+        self._ref.check_count(market, count)
+        if count <= order.fill_count:
+            raise ExchangeError(
+                400,
+                "invalid_count",
+                f"count is the new total and must exceed the {order.fill_count} already filled",
+            )
+        if (
+            client_order_id is not None
+            and client_order_id != order.client_order_id
+            and client_order_id in acct.client_ids
+        ):
+            raise _order_exists()
 
     def decrease_order(
         self,

@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute, Route
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import (
     Account,
+    Exchange,
     ExchangeError,
     MarketStatus,
     SimEvent,
@@ -207,32 +208,10 @@ async def handle_create_market(state: SimState, request: Request) -> Response:
             "invalid_parameters",
             f"event {event_ticker} belongs to series {existing_event.series_ticker}",
         )
-    fee_type = body.get("fee_type")
-    fee_multiplier = body.get("fee_multiplier")
-    if fee_type is not None and not isinstance(fee_type, str):
-        raise ExchangeError(400, "invalid_parameters", "fee_type must be a string")
-    if fee_multiplier is not None and (
-        isinstance(fee_multiplier, bool) or not isinstance(fee_multiplier, (str, int, float))
-    ):
-        raise ExchangeError(400, "invalid_parameters", "fee_multiplier must be a number")
-    if series_ticker not in exchange.series:
-        exchange.add_series(
-            SimSeries(
-                ticker=series_ticker,
-                title=series_ticker,
-                fee_type=fee_type,
-                fee_multiplier=None if fee_multiplier is None else str(fee_multiplier),
-            )
-        )
-    elif fee_type is not None or fee_multiplier is not None:
-        raise ExchangeError(
-            400, "invalid_parameters", f"series {series_ticker} exists: its fees are set"
-        )
+    _add_series(exchange, body, series_ticker)
     waiver = body.get("fee_waiver_expiration_time")
-    if waiver is not None and (isinstance(waiver, bool) or not isinstance(waiver, int)):
-        raise ExchangeError(
-            400, "invalid_parameters", "fee_waiver_expiration_time must be unix seconds"
-        )
+    if waiver is not None:
+        waiver = _seconds(waiver, "fee_waiver_expiration_time")
     mutually_exclusive = body.get("mutually_exclusive", False)
     if not isinstance(mutually_exclusive, bool):
         raise ExchangeError(400, "invalid_parameters", "mutually_exclusive must be a boolean")
@@ -263,7 +242,7 @@ async def handle_create_market(state: SimState, request: Request) -> Response:
         rules_primary=str(body.get("rules_primary", "")),
         rules_secondary=str(body.get("rules_secondary", "")),
         settlement_floor=floor,
-        fee_waiver_expiration_time=None if waiver is None else float(waiver),  # unix s
+        fee_waiver_expiration_time=waiver,
     )
     exchange.add_market(market)
     created = exchange.markets[ticker]
@@ -275,19 +254,46 @@ async def handle_schedule_fee_change(state: SimState, request: Request) -> Respo
     seconds)}; answers the SeriesFeeChange as GET /series/fee_changes lists it."""
     body = await _json_object(request)
     fee_type = _str(body, "fee_type")
-    multiplier = body.get("fee_multiplier")
-    if isinstance(multiplier, bool) or not isinstance(multiplier, (str, int, float)):
-        raise ExchangeError(400, "invalid_parameters", "fee_multiplier must be a number")
-    scheduled = body.get("scheduled_ts")
-    if isinstance(scheduled, bool) or not isinstance(scheduled, int):
-        raise ExchangeError(400, "invalid_parameters", "scheduled_ts must be unix seconds")
+    multiplier = _multiplier(body.get("fee_multiplier"))
+    scheduled = _seconds(body.get("scheduled_ts"), "scheduled_ts")
     change = state.exchange.schedule_fee_change(
-        str(request.path_params["ticker"]),
-        fee_type,
-        str(multiplier),
-        float(scheduled),  # unix seconds
+        str(request.path_params["ticker"]), fee_type, multiplier, scheduled
     )
     return JSONResponse(ser.fee_change_json(change), status_code=201)
+
+
+def _add_series(exchange: Exchange, body: Json, series_ticker: str) -> None:
+    """A new market's series, made with the body's fees; a series that exists keeps its own."""
+    fee_type = body.get("fee_type")
+    if fee_type is not None and not isinstance(fee_type, str):
+        raise ExchangeError(400, "invalid_parameters", "fee_type must be a string")
+    given = body.get("fee_multiplier")
+    multiplier = None if given is None else _multiplier(given)
+    if series_ticker not in exchange.series:
+        exchange.add_series(
+            SimSeries(
+                ticker=series_ticker,
+                title=series_ticker,
+                fee_type=fee_type,
+                fee_multiplier=multiplier,
+            )
+        )
+    elif fee_type is not None or multiplier is not None:
+        raise ExchangeError(
+            400, "invalid_parameters", f"series {series_ticker} exists: its fees are set"
+        )
+
+
+def _multiplier(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ExchangeError(400, "invalid_parameters", "fee_multiplier must be a number")
+    return str(value)
+
+
+def _seconds(value: object, name: str) -> float:  # unix seconds
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ExchangeError(400, "invalid_parameters", f"{name} must be unix seconds")
+    return float(value)
 
 
 async def handle_schedule_event_fee_change(state: SimState, request: Request) -> Response:

@@ -101,11 +101,6 @@ class SimTokenBucket:
         self._tokens -= cost
         return True
 
-    @property
-    def tokens(self) -> float:
-        self._refill()
-        return self._tokens
-
 
 class SimRateLimiter:
     """Buckets per account, created on first use."""

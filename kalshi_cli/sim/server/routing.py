@@ -608,6 +608,11 @@ def ts_filter(ctx: RequestContext, lo_name: str, hi_name: str) -> tuple[int | No
     return query_int(ctx, lo_name, None), query_int(ctx, hi_name, None)
 
 
+def matches(item: object, **wanted: object) -> bool:
+    """Whether `item`'s attributes equal the filters' values; a filter not given (None) passes."""
+    return all(value is None or getattr(item, name) == value for name, value in wanted.items())
+
+
 def within(value: float | None, lo: int | None, hi: int | None) -> bool:
     if lo is None and hi is None:
         return True

@@ -29,6 +29,7 @@ from kalshi_cli.sim.server.routing import (
     field_bool,
     field_decimal,
     field_req,
+    matches,
     paginate,
     parse_count,
     query_int,
@@ -269,10 +270,7 @@ def handle_list_rfqs(state: SimState, ctx: RequestContext) -> tuple[int, Json | 
     rows = [
         r
         for r in reversed(list(c.rfqs.values()))  # newest first
-        if (market is None or r.market_ticker == market)
-        and (event is None or r.event_ticker == event)
-        and (status is None or r.status == status)
-        and (creator is None or r.creator == creator)
+        if matches(r, market_ticker=market, event_ticker=event, status=status, creator=creator)
         and (not mine or r.creator == ctx.account_id)
         and (subaccount is None or (r.creator == ctx.account_id and r.subaccount == subaccount))
     ]
@@ -332,9 +330,7 @@ def handle_list_quotes(state: SimState, ctx: RequestContext) -> tuple[int, Json 
         q
         for q in reversed(list(c.quotes.values()))
         if c.visible(q, me)
-        and (rfq_id is None or q.rfq_id == rfq_id)
-        and (status is None or q.status == status)
-        and (quote_creator is None or q.creator == quote_creator)
+        and matches(q, rfq_id=rfq_id, status=status, creator=quote_creator)
         and (rfq_creator is None or c.rfqs[q.rfq_id].creator == rfq_creator)
         and (not mine or q.creator == me)
         and (not on_mine or c.rfqs[q.rfq_id].creator == me)

@@ -22,6 +22,7 @@ from kalshi_cli.sim.server.routing import (
     RequestContext,
     SimState,
     bad_request,
+    matches,
     orders_page,
     other_shard,
     paginate,
@@ -77,8 +78,7 @@ def handle_get_historical_markets(state: SimState, ctx: RequestContext) -> tuple
         for m in archive(state, ctx.now).markets()
         if (mve_filter is None or not is_multivariate(state.exchange, m.ticker))
         and (tickers is None or m.ticker in tickers)
-        and (event_ticker is None or m.event_ticker == event_ticker)
-        and (series_ticker is None or m.series_ticker == series_ticker)
+        and matches(m, event_ticker=event_ticker, series_ticker=series_ticker)
     ]
     page, cursor = paginate(markets, lambda m: m.ticker, limit, query_str(ctx, "cursor"))
     return 200, {"markets": [ser.market_json(state.exchange, m) for m in page], "cursor": cursor}

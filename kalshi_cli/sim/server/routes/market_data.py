@@ -9,6 +9,7 @@ from decimal import Decimal
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import (
     ExchangeError,
+    SimEvent,
     SimMarket,
     SimSeries,
 )
@@ -27,6 +28,7 @@ from kalshi_cli.sim.server.routing import (
     SimState,
     bad_request,
     invalid_status_filter,
+    matches,
     paginate,
     query_bool,
     query_int,
@@ -103,9 +105,7 @@ def handle_get_markets(state: SimState, ctx: RequestContext) -> tuple[int, Json 
             mve_filter is None
             or is_multivariate(state.exchange, m.ticker) == (mve_filter == "only")
         )
-        and (status is None or m.status == status)
-        and (event_ticker is None or m.event_ticker == event_ticker)
-        and (series_ticker is None or m.series_ticker == series_ticker)
+        and matches(m, status=status, event_ticker=event_ticker, series_ticker=series_ticker)
         and (tickers is None or m.ticker in tickers)
         and within(m.created_time, *created)
         and within(m.close_time, *close)
@@ -271,7 +271,7 @@ def handle_get_events(state: SimState, ctx: RequestContext) -> tuple[int, Json |
         for e in state.exchange.events.values()
         # "This endpoint excludes multivariate events" (GET /events/multivariate lists them)
         if not is_multivariate(state.exchange, e.event_ticker)
-        and (series_ticker is None or e.series_ticker == series_ticker)
+        and matches(e, series_ticker=series_ticker)
         and (tickers is None or e.event_ticker in tickers)
         and (status is None or _event_status_matches(state, e.event_ticker, status))
         # "at least one market with close timestamp greater than" min_close_ts
@@ -279,19 +279,18 @@ def handle_get_events(state: SimState, ctx: RequestContext) -> tuple[int, Json |
         and (min_updated is None or e.updated_time >= min_updated)
     ]
     page, cursor = paginate(events, lambda e: e.event_ticker, limit, query_str(ctx, "cursor"))
-    out = [
-        ser.event_json(
-            e,
-            state.exchange.series.get(e.series_ticker),
-            _event_markets(state, e.event_ticker) if nested else None,
-            state.exchange.event_fee_override(e.event_ticker),
-        )
-        for e in page
-    ]
-    response: Json = {"events": out, "cursor": cursor}
+    response: Json = {"events": [_event_json(state, e, nested) for e in page], "cursor": cursor}
     if milestones:
         response["milestones"] = []  # the simulator has no milestones
     return 200, response
+
+
+def _event_json(state: SimState, event: SimEvent, nested: bool) -> Json:
+    markets = _event_markets(state, event.event_ticker) if nested else None
+    series = state.exchange.series.get(event.series_ticker)
+    return ser.event_json(
+        event, series, markets, state.exchange.event_fee_override(event.event_ticker)
+    )
 
 
 def _event_markets(state: SimState, event_ticker: str) -> list[Json]:

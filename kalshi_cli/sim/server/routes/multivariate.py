@@ -156,33 +156,39 @@ def _check(exchange: Exchange, collection: Json, legs: tuple[Leg, ...]) -> None:
     associated = {e.get("ticker"): e for e in collection.get("associated_events") or []}
     allowed = set(collection.get("associated_event_tickers") or []) | set(associated)
     for leg in legs:
-        if leg.side not in ("yes", "no"):
-            raise bad_request(f"side {leg.side!r} must be yes or no")
-        if leg.event_ticker not in allowed:
-            raise bad_request(f"event {leg.event_ticker} is not in this collection")
-        market = exchange.markets.get(leg.market_ticker)
-        if market is None or market.event_ticker != leg.event_ticker:
-            raise bad_request(f"market {leg.market_ticker} is not in event {leg.event_ticker}")
-        yes_only = collection.get("is_all_yes") or associated.get(leg.event_ticker, {}).get(
-            "is_yes_only"
-        )
-        if yes_only and leg.side != "yes":
-            raise bad_request(f"event {leg.event_ticker} takes the yes side only")
+        _check_leg(exchange, collection, associated, allowed, leg)
     if len({leg.market_ticker for leg in legs}) != len(legs):
         raise bad_request("a market is selected twice")
     events = [leg.event_ticker for leg in legs]
     if collection.get("is_single_market_per_event") and len(set(events)) != len(events):
         raise bad_request("one market per event in this collection")
-    lo, hi = collection.get("size_min"), _size_max(collection)
-    if (isinstance(lo, int) and len(legs) < lo) or (hi is not None and len(legs) > hi):
-        raise bad_request(f"select between {lo} and {hi or 'any number of'} markets")
+    _check_count(collection, len(legs), "")
     for ticker, event in associated.items():
-        n = events.count(ticker)
-        lo, hi = event.get("size_min"), _size_max(event)
-        if (isinstance(lo, int) and n < lo) or (hi is not None and n > hi):
-            raise bad_request(
-                f"select between {lo} and {hi or 'any number of'} markets of event {ticker}"
-            )
+        _check_count(event, events.count(ticker), f" of event {ticker}")
+
+
+def _check_leg(
+    exchange: Exchange, collection: Json, associated: dict[Any, Json], allowed: set[Any], leg: Leg
+) -> None:
+    if leg.side not in ("yes", "no"):
+        raise bad_request(f"side {leg.side!r} must be yes or no")
+    if leg.event_ticker not in allowed:
+        raise bad_request(f"event {leg.event_ticker} is not in this collection")
+    market = exchange.markets.get(leg.market_ticker)
+    if market is None or market.event_ticker != leg.event_ticker:
+        raise bad_request(f"market {leg.market_ticker} is not in event {leg.event_ticker}")
+    yes_only = collection.get("is_all_yes") or associated.get(leg.event_ticker, {}).get(
+        "is_yes_only"
+    )
+    if yes_only and leg.side != "yes":
+        raise bad_request(f"event {leg.event_ticker} takes the yes side only")
+
+
+def _check_count(rules: Json, n: int, of: str) -> None:
+    """`n` markets within the rules' `size_min` and `size_max`."""
+    lo, hi = rules.get("size_min"), _size_max(rules)
+    if (isinstance(lo, int) and n < lo) or (hi is not None and n > hi):
+        raise bad_request(f"select between {lo} and {hi or 'any number of'} markets{of}")
 
 
 def _size_max(rules: Json) -> int | None:

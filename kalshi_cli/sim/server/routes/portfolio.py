@@ -21,6 +21,7 @@ from kalshi_cli.sim.server.routing import (
     SimState,
     bad_request,
     invalid_status_filter,
+    matches,
     orders_page,
     other_shard,
     paginate,
@@ -270,9 +271,8 @@ def handle_get_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json |
         o
         for o in orders
         if not archived(o)
-        and (ticker is None or o.ticker == ticker)
+        and matches(o, ticker=ticker, status=status)
         and (event_tickers is None or event_of(o.ticker) in event_tickers)
-        and (status is None or o.status == status)
         and within(o.created_time, lo, hi)
     ]
     page, cursor = paginate(selected, lambda o: o.order_id, limit, query_str(ctx, "cursor"))
