@@ -493,15 +493,6 @@ class TradeLoop:
 
     # ---------------------------------------------------------------- what it says of itself
 
-    def beat_if_due(self) -> None:
-        """The heartbeat, if it is due: between two withdraw cancels (OwnOrders), so a slow
-        withdrawal never makes a loop doing its job look dead."""
-        self.heartbeat.beat_if_due(self.clock.monotonic())
-
-    def beat_text(self, what: str) -> str:
-        """The body of a dead-man ping (healthchecks.io shows it in the check's log)."""
-        return self.heartbeat.text(what)
-
     def summary(self) -> Summary:
         return self.heartbeat.summary()
 
