@@ -135,8 +135,9 @@ def assemble_loop(
         records=records,
         complements=complements,
     )
-    # between two withdraw cancels, the heartbeat if it is due
-    own.after_each = loop.beat_if_due
+    # between two withdraw cancels, the heartbeat if it is due: a slow withdrawal never makes
+    # a loop doing its job look dead
+    own.after_each = lambda: loop.heartbeat.beat_if_due(clock.monotonic())
     loop.on_let_go = stop_listening
     return loop
 

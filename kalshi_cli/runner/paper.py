@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from kalshi_cli.venue.applier import FedVenue
     from kalshi_cli.vocabulary.clock import Clock
 
-DEFAULT_BALANCE = Decimal("1000")
 # the public channels a paper session subscribes: no fill, user_orders or market_positions
 PAPER_CHANNELS = ("orderbook_delta", "ticker", "trade", "market_lifecycle_v2")
 _PRIVATE = frozenset({EventKind.FILL, EventKind.USER_ORDER, EventKind.POSITION})

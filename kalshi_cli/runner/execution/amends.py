@@ -17,7 +17,6 @@ whose answer was lost). docs/trade-loop.md "Requotes amended in place".
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -28,7 +27,7 @@ from kalshi_cli.runner.execution.answers import UNMADE, intent_fields
 from kalshi_cli.runner.execution.cancels import read_back
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Urgency, run_call
 from kalshi_cli.runner.execution.fills import Sent
-from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE, LostAnswer
+from kalshi_cli.runner.execution.unknown_orders import LostAnswer, Turns
 from kalshi_cli.services.reconcile import AMEND_READ, amend_not_made
 from kalshi_cli.store.errors import StoreError
 from kalshi_cli.vocabulary.errors import (
@@ -90,10 +89,7 @@ class Amends:
         self._fills = fills
         # order id -> the amend whose answer was lost, and the order it is (`lost`)
         self.lost: dict[str, tuple[Amend, OpenOrder]] = {}
-        self._looking: set[str] = set()  # order ids whose read is out
-        # order id in doubt -> when its last read was sent (monotonic): the next turn goes to
-        # the one read least recently
-        self._turns: dict[str, float] = {}
+        self._turns = Turns(self._dispatch, self._guard.stamp)  # order ids in doubt
         # the orders resting in the view when the session's order group was made (an earlier
         # run's, adopted at the start): none is in the group, and an amend would keep it out
         self.outside_group: frozenset[str] = frozenset()
@@ -326,24 +322,11 @@ class Amends:
         self._fills.due.set()
 
     def look_later(self, *, guarded: bool = True) -> None:
-        """Read each order whose amend is in doubt by its order id, off the deciding path, one
-        read out per order at a time, those read least recently first, and at most one send
-        worker in `LOOKUP_SHARE` on them (as the lookups of lost orders: after an outage that
-        left hundreds in doubt, their reads must not take every worker from the markets that
-        are not); booked by `_looked`. `guarded=False` (reads during the API error guard's
-        backoff, while trading is blocked), as for those lookups
-        (`UnknownOrders.resolve`): the guard hears neither their failures nor their
-        successes."""
-        room = max(1, self._dispatch.workers // LOOKUP_SHARE) if self._dispatch.threaded else None
-        self._turns = {o: at for o, at in self._turns.items() if o in self.lost}
+        """Read each order whose amend is in doubt by its order id, taking `Turns`; booked by
+        `_looked`. `guarded=False` (reads during the API error guard's backoff), as for the
+        lookups of lost orders (`UnknownOrders.resolve`): the guard hears none of them."""
         orders = self._client.orders
-        for order_id in sorted(self.lost, key=lambda o: self._turns.get(o, -math.inf)):
-            if order_id in self._looking:
-                continue
-            if room is not None and len(self._looking) >= room:
-                return
-            self._looking.add(order_id)
-            self._turns[order_id] = self._guard.stamp()
+        for order_id in self._turns.due(self.lost):
             self._dispatch.send(
                 (),
                 partial(orders.get_order, order_id),
@@ -352,7 +335,7 @@ class Amends:
             )
 
     def _looked(self, order_id: str, guarded: bool, answer: CallAnswer[Order]) -> None:
-        self._looking.discard(order_id)
+        self._turns.looking.discard(order_id)
         kept = self.lost.get(order_id)
         lost = self._unknown.amending.get(order_id)
         if kept is None or lost is None:

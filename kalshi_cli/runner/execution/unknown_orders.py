@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio
     from kalshi_cli.runner.execution.call_guard import CallGuard
-    from kalshi_cli.runner.execution.dispatch import Wire
+    from kalshi_cli.runner.execution.dispatch import Dispatch, Wire
     from kalshi_cli.store import FillRecord, Store
     from kalshi_cli.strategies import Intent
     from kalshi_cli.vocabulary.clock import Clock
@@ -42,6 +42,33 @@ Looked = list[tuple[str, CallAnswer["Order | None"]]]
 
 # the send workers' share lookups of lost orders may take at once: one in LOOKUP_SHARE
 LOOKUP_SHARE = 16
+
+
+class Turns:
+    """Reads of what is in doubt, taking turns, off the deciding path: one read out per key at
+    a time, those read least recently first, and at most one send worker in `LOOKUP_SHARE` on
+    them: after an outage that left hundreds in doubt, their reads must not take every worker
+    from the markets that are not."""
+
+    def __init__(self, dispatch: Dispatch, stamp: Callable[[], float]) -> None:
+        self.looking: set[str] = set()  # keys whose read is out
+        self._last: dict[str, float] = {}  # key -> when its last read was sent (monotonic)
+        self._dispatch = dispatch
+        self._stamp = stamp
+
+    def due(self, keys: Collection[str]) -> Iterator[str]:
+        """Each of `keys` whose read goes now, marked as out (`looking`) until it is booked."""
+        room = max(1, self._dispatch.workers // LOOKUP_SHARE) if self._dispatch.threaded else None
+        self._last = {k: at for k, at in self._last.items() if k in keys}
+        for key in sorted(keys, key=lambda k: self._last.get(k, -math.inf)):
+            if key in self.looking:
+                continue
+            if room is not None and len(self.looking) >= room:
+                return
+            self.looking.add(key)
+            self._last[key] = self._stamp()
+            yield key
+
 
 # why an order of unknown outcome is left after a stop under the session's order group
 ONE_LOOK = "not found at the one look; the session's order group refuses it if it lands"
@@ -108,10 +135,7 @@ class UnknownOrders:
         # may land until LANDING_WINDOW_S, and a listing shows it a read lag later
         # (`services.reconcile.landing_wait_s`, the rule `kalshi reconcile` follows too)
         self.landing_s = landing_s
-        self._looking: set[str] = set()  # markets whose lookups are out (resolve_later)
-        # market in doubt -> when its last lookup was sent (monotonic): the next turn goes to
-        # the one looked up least recently
-        self._turns: dict[str, float] = {}
+        self._turns = Turns(self.dispatch, guard.stamp)  # markets in doubt (resolve_later)
         self._client = wire.client
         self._store = store
         self._portfolio = portfolio
@@ -248,31 +272,17 @@ class UnknownOrders:
         """`resolve` with the lookups off the deciding path (runner/execution/dispatch.py), each
         market's orders on a call of their own, so a lookup held in the network holds only its
         own market's (the others' are booked meanwhile, and their markets quote again); the
-        answers are settled when booked. One call out per market at a time, and at most one
-        in `LOOKUP_SHARE` of the send workers on lookups, the markets looked up least recently
-        first (so each market in doubt gets its turn): after an outage that left hundreds of
-        markets in doubt, their lookups would otherwise take every worker from the orders and
-        cancels of the markets that are not."""
-        room = max(1, self.dispatch.workers // LOOKUP_SHARE) if self.dispatch.threaded else None
+        answers are settled when booked. The markets take `Turns`."""
         by_market: dict[str, dict[str, LostAnswer]] = {}
         for client_order_id, lost in self.unknown.items():
             by_market.setdefault(lost.ticker, {})[client_order_id] = lost
-        # a market no longer in doubt leaves the turns
-        self._turns = {t: at for t, at in self._turns.items() if t in by_market}
-        never = -math.inf
-        for ticker in sorted(by_market, key=lambda t: self._turns.get(t, never)):
-            if ticker in self._looking:
-                continue
-            if room is not None and len(self._looking) >= room:
-                return
-            self._looking.add(ticker)
-            self._turns[ticker] = self._guard.stamp()
+        for ticker in self._turns.due(by_market):
             booked = partial(self._looked, ticker, guarded)
             self.dispatch.send((), partial(self.look, by_market[ticker]), booked, Urgency.EXIT)
 
     def _looked(self, ticker: str, guarded: bool, answer: CallAnswer[Looked]) -> None:
         """A market's lookups made on a worker (`resolve_later`), booked."""
-        self._looking.discard(ticker)
+        self._turns.looking.discard(ticker)
         self._settle(answer.get(), guarded=guarded)
 
     def look(self, lost: dict[str, LostAnswer]) -> Looked:

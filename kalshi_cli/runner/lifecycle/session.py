@@ -266,7 +266,7 @@ def _run(
     cancel_resting = not options.once
     alerts = loop.alerts
     if alerts is not None:
-        alerts.beat("start", loop.beat_text("starting"))
+        alerts.beat("start", loop.heartbeat.text("starting"))
     loop.feed.start()
     try:
         with signals(stop, loop.toggle_pause, abandon=abandon, on_reload=loop.reload_requested.set):
@@ -282,7 +282,7 @@ def _run(
                     raise stop_on_state_failure(loop, exc, abandon) from exc
                 loop.log.emit("crashed", {"error": repr(exc)})
                 if alerts is not None:
-                    alerts.beat("fail", loop.beat_text(f"crashed: {exc!r}"))
+                    alerts.beat("fail", loop.heartbeat.text(f"crashed: {exc!r}"))
                 try:
                     loop.shutdown(cancel_resting=cancel_resting, abandon=abandon)
                 except Exception as again:
@@ -295,7 +295,7 @@ def _run(
                     raise
                 raise stop_on_state_failure(loop, exc, abandon) from exc
             if alerts is not None:
-                alerts.beat("", loop.beat_text("stopped"))
+                alerts.beat("", loop.heartbeat.text("stopped"))
             return summary
     finally:
         loop.feed.stop()

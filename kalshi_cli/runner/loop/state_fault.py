@@ -93,7 +93,7 @@ def stop_on_state_failure(
     )
     if loop.alerts is not None:
         loop.alerts.post("state_file_failed", "", summary, {"state_file": str(path)})
-        loop.alerts.beat("fail", loop.beat_text(f"state file failed: {exc.message}"))
+        loop.alerts.beat("fail", loop.heartbeat.text(f"state file failed: {exc.message}"))
     return StateFileFailed(
         summary,
         hint=f"make it writable again ({MAKE_WRITABLE}), then run `kalshi reconcile`, which "

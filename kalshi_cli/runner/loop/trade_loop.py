@@ -30,7 +30,7 @@ from kalshi_cli.runner.loop.alerting import TradeAlerts
 from kalshi_cli.runner.loop.heartbeat import Heartbeat, RunFigures
 from kalshi_cli.runner.loop.lineup import Lineup, Member
 from kalshi_cli.runner.loop.market_pass import MarketPass
-from kalshi_cli.runner.loop.schedule import LagReport, MarketSchedule
+from kalshi_cli.runner.loop.schedule import MarketSchedule
 from kalshi_cli.runner.loop.settings import LoopSettings
 from kalshi_cli.runner.loop.summary import Summary
 from kalshi_cli.runner.loop.watch import LoopWatch
@@ -220,10 +220,6 @@ class TradeLoop:
     def strategy_error_count(self) -> int:
         """The strategies' failed decisions of this run, every market."""
         return self.market_pass.strategy_error_count
-
-    @property
-    def paused(self) -> bool:
-        return self.watch.paused
 
     def toggle_pause(self) -> None:
         """SIGUSR1: pause new orders, or resume them (stop-losses always go out)."""
@@ -418,12 +414,9 @@ class TradeLoop:
             if paced and self._writes_held_back():
                 return  # what it decided fills the write budget: the rest waits its turn
             now = self.clock.monotonic()
-            executor = self.executor
-            if (
-                executor.outbox.queued
-                and now - executor.outbox.queued_since >= self.settings.batch_wait_s
-            ):
-                executor.flush()  # the first order of the batch has waited long enough
+            outbox = self.executor.outbox
+            if outbox.queued and now - outbox.queued_since >= self.settings.batch_wait_s:
+                self.executor.flush()  # the first order of the batch has waited long enough
                 now = self.clock.monotonic()
             if now >= until:
                 return
@@ -499,20 +492,6 @@ class TradeLoop:
         )
 
     # ---------------------------------------------------------------- what it says of itself
-
-    def beat_if_due(self) -> None:
-        """The heartbeat, if it is due: between two withdraw cancels (OwnOrders), so a slow
-        withdrawal never makes a loop doing its job look dead."""
-        self.heartbeat.beat_if_due(self.clock.monotonic())
-
-    @property
-    def lag(self) -> LagReport | None:
-        """The last heartbeat's lag figures."""
-        return self.heartbeat.lag
-
-    def beat_text(self, what: str) -> str:
-        """The body of a dead-man ping (healthchecks.io shows it in the check's log)."""
-        return self.heartbeat.text(what)
 
     def summary(self) -> Summary:
         return self.heartbeat.summary()
