@@ -124,23 +124,16 @@ class ClosesRfqs(Protocol):
     def delete_quote(self, quote_id: str, *, rfq_id: str | None = ...) -> None: ...
 
 
-# The share of the deadline step 2b may spend retrying an RFQ service that does not answer: with
-# a filter the order cancels come after it, and they must not wait for the whole deadline.
+# Shares of the deadline a step may spend, so a service that does not answer never holds back
+# the cancels that come after it: step 2b's RFQ side, step 2's order-group triggers, and the
+# listing before the exchange's cancel-all (it only names what the cancel-all took).
 RFQ_STEP_SHARE = 0.2
-# The share of the deadline step 2 may spend on the order groups' triggers, each request cut to
-# it: the exchange's cancel-all comes after them, and an order-group service that does not
-# answer must not spend the whole deadline before a cancel is sent.
 GROUP_STEP_SHARE = 0.2
-# The share of the deadline the listing before the exchange's cancel-all may take (it only names
-# what the cancel-all took): a slow exchange must not hold the cancel back.
 LIST_FIRST_SHARE = 0.05
 
 
-# How long an order intent may stay `pending` while its request is in flight: more than the
-# client's read timeout and retry budget together, and as long as a request signed after the
-# row was written (the rate limiter's wait) can still land when its process was killed before
-# the answer: the client's LANDING_WINDOW_S (client/connection.py; a test keeps them equal, the
-# client is not imported here for a constant).
+# How long an order intent may stay `pending` while its request can still land: the client's
+# LANDING_WINDOW_S (a test keeps them equal; the client is not imported for a constant).
 IN_FLIGHT_S = 40.0
 
 
@@ -213,12 +206,10 @@ class KillReport:
         }
 
 
-# How long the switch keeps cancelling and listing before it gives up proving (docs/kill-switch.md):
-# `kalshi cancel-all`, the dashboard's kill key and the class itself share this one default.
+# How long the switch keeps cancelling and listing before it gives up proving (docs/kill-switch.md).
 DEFAULT_DEADLINE_S = 60.0
-# an exchange no connection reaches (refused, no route: nothing was sent) for this long is given
-# up on before the deadline: retried for the whole 60 s, `cancel-all` held a person at the
-# terminal for 66 s to say NOT PROVEN; a cron run or the person tries again
+# An exchange no connection reaches (nothing was sent) for this long is given up on before the
+# deadline, so NOT PROVEN is said at once; a cron run or the person tries again.
 UNREACHABLE_GIVE_UP_S = 5.0
 
 
@@ -288,15 +279,10 @@ class KillSwitch:
         state_fault: KalshiError | None = None,
         pace: Callable[[], Pacing] | None = None,
     ) -> None:
-        """`halt_wait_s`: how long HALTED may wait for another writer's lock before the cancels
-        go out regardless (a trade loop holds it for milliseconds). `record_wait_s`: how long
-        the end of the run waits for it to record what could not be recorded before.
-        `state_error`: why there is no `store` (it could not be opened), for the report;
-        `state_fault`: that error itself (a lock held by another writer is no proof).
-        `read_lag_s`: how long a read may lag a write (see the module docstring).
-        `communications`: the account's RFQs and quotes, closed in step 2b (None: none to close,
-        as on a paper loop). `pace`: sets the client's pace to the account's own rate limits
-        before batched cancels (`_pace`; None: the pace the client has)."""
+        """`halt_wait_s`/`record_wait_s`: how long HALTED, then what is recorded at the end,
+        may wait for another writer's lock. `state_error`/`state_fault`: why there is no
+        `store` (a lock held by another writer is no proof). `communications`: the RFQ side
+        closed in step 2b (None on a paper loop). `pace`: see `_pace`."""
         self.client = client
         self.store = store
         self.clock = clock
@@ -385,10 +371,8 @@ class KillSwitch:
         run.settled_at = self.clock.monotonic() + self.read_lag_s
 
     def _pace(self, run: _Pull) -> None:
-        """Step 2a: with a filter the cancels go out in batches paced by the write bucket, so
-        they go at the account's own rate once the exchange says it (`client/pacing.py`);
-        asked after the halt and the order groups, which do not wait on the answer, and not
-        without a filter, whose one cancel-all request does not wait on the rate."""
+        """Step 2a: with a filter, batched cancels go at the account's own rate limits
+        (`client/pacing.py`); the one cancel-all request without a filter does not wait on it."""
         if self.pace is not None and (run.ticker or run.event_ticker):
             run.say(f"rate limits: {self.pace().describe()}")
 
@@ -442,9 +426,8 @@ class KillSwitch:
 
         self._retry(cancel_all, run.deadline, run.report)
         if refused:
-            # refused for this call (a 400, a 403 for a key that may cancel only its own
-            # subaccount's orders): one way less, not the end; the rounds below cancel what
-            # rests order by order, and prove it
+            # refused for this call (a key that may cancel only its own subaccount's orders):
+            # the rounds below cancel what rests order by order, and prove it
             run.report.errors.append(refused[0].one_line())
             run.say("the exchange refused its cancel-all: cancelling order by order")
             return
@@ -551,10 +534,9 @@ class KillSwitch:
 
     def _named(self, run: _Pull, orders: list[Order]) -> list[Order]:
         """`orders`, each naming its subaccount. A listing on no subaccount covers every one,
-        an order names its subaccount to direct members only, and a cancel item naming none is
-        the primary's (openapi.yaml): another subaccount's order listed naming none was
-        cancelled as the primary's, refused round after round, and left resting. Such an order
-        is found in its own subaccount's listing, each order once (`run.whose`)."""
+        but an order names its subaccount to direct members only, and a cancel item naming none
+        is the primary's (openapi.yaml): such an order is found in its own subaccount's listing,
+        each once (`run.whose`), or its cancel would be refused round after round."""
         if self.client.subaccount is not None:
             return orders  # its own subaccount's alone, and its cancels go there
         if any(o.subaccount is None and o.order_id not in run.whose for o in orders):
@@ -686,12 +668,9 @@ class KillSwitch:
             )
 
     def _book_groups(self, run: _Pull) -> None:
-        """Drop from the state file the groups the exchange no longer knows (deleted, or never
-        this account's: nothing of them can rest), and record each group triggered, which
-        `kalshi order-group show` reads: the exchange's answer for a group does not say.
-        Bookkeeping, so after the cancels and waiting at most `halt_wait_s` for another
-        writer's lock; a group not forgotten now is asked about again, and forgotten, by the
-        next kill."""
+        """Forget the groups the exchange no longer knows, and record each group triggered
+        (`kalshi order-group show` reads it). Bookkeeping, so after the cancels and waiting at
+        most `halt_wait_s`; a group not forgotten now is forgotten by the next kill."""
         triggered = run.report.order_groups_triggered
         if self.store is None or not (run.unknown_groups or triggered):
             return
@@ -1165,12 +1144,9 @@ def _locked(exc: BaseException | None) -> bool:
     return isinstance(exc, StateFileLocked)
 
 
-# The order groups of `kalshi trade` sessions (runner/lifecycle/session.py), kept in the state file
-# so that a kill switch run from any process finds them, even when the loop that created them was
-# killed. Each entry is a group's id (a group on subaccount 0, the only form before groups could
-# live on other subaccounts) or `{"order_group_id": id, "subaccount": n}`: a trigger acts on
-# subaccount 0 unless it names another (openapi.yaml 3.31.0), so the kill switch must know where
-# each is.
+# The order groups of `kalshi trade` sessions, kept in the state file so that a kill switch run
+# from any process finds them. Each entry is a group's id (on subaccount 0) or
+# `{"order_group_id": id, "subaccount": n}`: a trigger acts on subaccount 0 unless it names another.
 ORDER_GROUPS_KEY = "trade_order_groups"
 
 
