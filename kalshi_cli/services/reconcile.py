@@ -115,11 +115,9 @@ class SubaccountReads(Protocol):
 
 
 class ReconcileClient(Protocol):
-    """What reconciliation asks of the exchange: the reads it makes by area, and no more, the
-    subaccount the client acts on (None: every one), and a second handle on another
-    (`on_subaccount`), through which `resolve_unknown` and `catch_up` read a subaccount without
-    re-scoping the client they are given. The `KalshiClient` is one; the local venue's client
-    and a test's fake exchange are others."""
+    """What reconciliation asks of the exchange: its reads by area, the subaccount the client
+    acts on (None: every one), and a handle on another (`on_subaccount`), so a subaccount is
+    read without re-scoping the client given."""
 
     subaccount: int | None
 
@@ -149,9 +147,7 @@ class ReconcileReport:
     orders_imported: list[str] = field(default_factory=list)
     fills_added: int = 0
     settlements_added: int = 0
-    # the wall time the exchange's fills were asked for: every fill made before it is in the
-    # state file now, so whoever reads fills next (a trade loop built after this start's
-    # reconcile) reads from it
+    # the wall time the exchange's fills were asked for: whoever reads fills next reads from it
     fills_read_at: float | None = None
 
     @property
@@ -815,14 +811,10 @@ def apply_order(
         return False
     # a row recorded before the state file kept subaccounts says 0 until the exchange names one
     moved = order.subaccount is not None and order.subaccount != intent.subaccount
-    # a resting order's total is what filled and what rests. A size-only amend changes only
-    # that: a `user_orders` message (which carries no total) may have copied what rests
-    # already, and the read that settles the amend then differs from the row in nothing else.
-    # An executed order filled its whole total, and its messages may likewise have copied
-    # its status and counts before the read. A cancelled one rests nothing, so what filled
-    # is not its total: its row keeps the total it was for, as a cancel booked from its answer
-    # (`mark_cancelled`) and an imported order (its `initial_count`) do, and never less than
-    # what filled (an amend not seen here grew it: `update_order` raises the total to that)
+    # the total of a resting or executed order is what filled and what rests, compared on its
+    # own: a size-only amend, or a `user_orders` message that copied the counts already, leaves
+    # nothing else different. A cancelled one keeps the total it was for (`update_order` never
+    # lets it fall below what filled).
     total = None if order.status == CANCELED else order.fill_count + order.remaining_count
     resized = total is not None and intent.count != total
     if (
@@ -854,13 +846,10 @@ def import_order(
     now: float,
     subaccount: int | Callable[[], int | None] | None = None,
 ) -> None:
-    """An order the state file did not know (placed elsewhere): record it, with what the
-    exchange says of it, in one transaction, as external, or as
-    the strategy its client order id names (`NAME:HEX`, `owner_in`: a trade loop's order whose
-    state file was lost), so a loop running that strategy owns it and its fills as the run
-    that placed it did. Its subaccount is the one it names (sent to direct members), else
-    `subaccount` (the one the listing was of: a client acting on N lists N's only; a callable
-    is asked for it only here), else the primary (the spec's default)."""
+    """Record an order placed elsewhere, in one transaction: as the strategy its client order
+    id names (`owner_in`: a loop whose state file was lost keeps owning it), else external. Its
+    subaccount: the one it names, else `subaccount` (the listing's; a callable is asked only
+    here), else the primary."""
     from kalshi_cli.client.requests import CreateOrder
     from kalshi_cli.store import IntentRecord
 
