@@ -49,6 +49,16 @@ def register(app: typer.Typer) -> None:
     app.add_typer(order_app)
 
 
+def _begin(
+    env: EnvOpt, subaccount: SubaccountOpt, *, as_json: JsonOpt, fmt: FormatOpt
+) -> tuple[AppContext, Output]:
+    """Every order command's start: settings (its `--env`), subaccount, output."""
+    app = current()
+    app.settings(env.value if env else None)
+    use_subaccount(app, subaccount)
+    return app, app.output(as_json=as_json, fmt=fmt)
+
+
 class Tif(StrEnum):
     GTC = "gtc"
     IOC = "ioc"
@@ -184,10 +194,7 @@ def place_command(
         expires=expires,
         client_order_id=client_order_id,
     )
-    app = current()
-    app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = _begin(env, subaccount, as_json=as_json, fmt=fmt)
     with open_store(app) as store:
         service = order_service(app, store)
         prepared = service.prepare(request)
@@ -343,10 +350,7 @@ def cancel_command(
 
     Example: kalshi order cancel 5c3e0b9e-...
     """
-    app = current()
-    app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = _begin(env, subaccount, as_json=as_json, fmt=fmt)
     with open_store(app) as store:
         reduced = order_service(app, store).cancels.cancel(order_id)
     count = fmt_count(reduced)  # Kalshi's count, 2 decimals: "0.00" when nothing rested
@@ -406,10 +410,7 @@ def amend_command(
     expiration = None
     if expires is not None:
         expiration = 0 if expires.strip() == "0" else parse_expires(expires, SystemClock().wall())
-    app = current()
-    app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = _begin(env, subaccount, as_json=as_json, fmt=fmt)
     confirm_on_prod(app, f"amend order {order_id}", yes=yes)
     with open_store(app) as store:
         amended = order_service(app, store).amends.amend(
@@ -447,10 +448,7 @@ def decrease_command(
         raise typer.BadParameter("give exactly one of --by and --to", param_hint="--by/--to")
     amount_by = None if by is None else parse_count(by, "--by")
     amount_to = None if to is None else parse_count(to, "--to", allow_zero=True)
-    app = current()
-    app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = _begin(env, subaccount, as_json=as_json, fmt=fmt)
     with open_store(app) as store:
         decreased = order_service(app, store).cancels.decrease(order_id, by=amount_by, to=amount_to)
         order = decreased.order
@@ -549,10 +547,8 @@ def list_command(
     """
     from kalshi_cli.store import Store
 
-    app = current()
-    settings = app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = _begin(env, subaccount, as_json=as_json, fmt=fmt)
+    settings = app.settings()
     orders = list(
         app.client(auth=True).orders.iter_orders(
             ticker=ticker, status=status.value if status else None, limit=limit
@@ -610,10 +606,8 @@ def show_command(
     """
     from kalshi_cli.store import Store
 
-    app = current()
-    settings = app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = _begin(env, subaccount, as_json=as_json, fmt=fmt)
+    settings = app.settings()
     order = app.client(auth=True).orders.get_order(order_id)
     store = Store.open_readonly(settings.state)
     try:
@@ -680,10 +674,7 @@ def order_cancel_all_command(
 
     Example: kalshi order cancel-all --ticker KXBTCD-SIM-T97000 --yes
     """
-    app = current()
-    app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = _begin(env, subaccount, as_json=as_json, fmt=fmt)
     confirm_on_prod(app, f"cancel every resting order of {ticker}", yes=yes)
     with open_store(app) as store:
         cancelled = order_service(app, store).cancels.cancel_market(ticker)
@@ -752,10 +743,7 @@ def batch_command(
     """
     from kalshi_cli.services.orders.batch import place_batch
 
-    app = current()
-    app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = _begin(env, subaccount, as_json=as_json, fmt=fmt)
     if not dry_run:
         confirm_on_prod(app, f"place the orders of {file}", yes=yes)
     with open_store(app) as store:
