@@ -81,9 +81,8 @@ class GroupsToTrigger(Protocol):
 
 
 class CancelsOrders(Protocol):
-    """What the kill switch asks of the exchange, by area: the calls it makes, and no more, and
-    the subaccount the client acts on (None: every one). The `KalshiClient` is one; a test's
-    fake exchange is another."""
+    """What the kill switch asks of the exchange, by area, and the subaccount the client acts
+    on (None: every one)."""
 
     @property
     def subaccount(self) -> int | None: ...
@@ -575,9 +574,8 @@ class KillSwitch:
             return self._unreadable(exc, asked, run.halted_at)
 
     def _prove_rfq_side_closed(self, run: _Pull) -> None:
-        """Step 2b's proof: every RFQ or quote it found is listed again, whether its delete
-        was answered yes or not (one whose delete was refused is still open); and when it
-        could not list, the RFQ side is listed here, or the run is not proven."""
+        """Step 2b's proof: the RFQ side is listed again (a delete refused leaves one open),
+        and when step 2b could not list it, listed here; else the run is not proven."""
         listed_again = run.closed_at is not None or run.rfq_side_unlisted
         if listed_again and self._communications_left(
             run.ticker, run.event_ticker, run.settled_at, run.deadline, run.report
@@ -848,11 +846,8 @@ class KillSwitch:
 
     def _in_flight(self, ticker: str | None, asked: float) -> bool:  # wall time
         """Could an order of this state file be missing from a listing requested at `asked`?
-        An intent recorded just before HALTED (`pending`) is sent anyway: an empty listing taken
-        before that order lands proves nothing, so the proof waits for the answer. A pending
-        row older than IN_FLIGHT_S is a crash's leftover (its request can no longer land)
-        and does not hold the proof back. And an order acknowledged (`resting`) less than the
-        read lag before the listing was requested may not be listed yet."""
+        A `pending` intent younger than IN_FLIGHT_S may still land (an older one is a crash's
+        leftover), and one acknowledged (`resting`) within the read lag may not be listed yet."""
         if self.store is None:
             return False
         unsettled = self.store.orders.intents(status=[PENDING, RESTING], ticker=ticker)
@@ -866,10 +861,8 @@ class KillSwitch:
 
     def _may_still_land(self, ticker: str | None, landed: set[str]) -> int:
         """How many orders of this state file whose answer was lost (`unknown`) could still
-        reach the exchange: one is acted on only while its signature is inside the exchange's
-        window, so LANDING_WINDOW_S after the intent was marked unknown (after it was signed)
-        it can no longer land; one a listing of this run showed has landed (and was cancelled
-        like any other). An `unknown` row older than that is settled by `kalshi reconcile`."""
+        reach the exchange: none marked more than LANDING_WINDOW_S ago (its signature has
+        expired), and none a listing of this run showed (it landed and was cancelled)."""
         from kalshi_cli.client.client import LANDING_WINDOW_S
 
         if self.store is None:
@@ -889,13 +882,10 @@ class KillSwitch:
         halted_at: float | None,  # monotonic
     ) -> str | None:
         """Why an empty listing requested at `asked` is no proof when the state file's order
-        intents cannot be read (None: it is proof). No row can say whether an order of this
-        state file is pending, lost or just acknowledged, so only time can: none is recorded
-        once HALTED is (a loop checks the trading state in the transaction that records an
-        intent), and one recorded before can land until IN_FLIGHT_S after its row (the time
-        a request sent for it can still land), so a listing whose read lag reaches past that
-        since HALTED was recorded shows every one. Without HALTED recorded, a running trade
-        loop may still place, and no listing is proof."""
+        intents cannot be read (None: it is proof). Then only time can say: no intent is
+        recorded once HALTED is, and one recorded before lands within IN_FLIGHT_S, so a
+        listing whose read lag reaches past that since HALTED shows every one. Without HALTED
+        recorded, a running trade loop may still place, and no listing is proof."""
         why = f"the state file's order intents cannot be read ({exc.one_line()})"
         if halted_at is None:
             return f"{why} and HALTED is not recorded: a running trade loop may still place orders"
