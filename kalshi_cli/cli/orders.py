@@ -16,7 +16,7 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -29,6 +29,8 @@ from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import Action, Side, fmt_count, fmt_dollars, fmt_money
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kalshi_cli.cli._output import Output
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.services.orders.batch import BatchReport
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
     from kalshi_cli.store import IntentRecord
     from kalshi_cli.vocabulary.models import Order
     from kalshi_cli.vocabulary.order_terms import OrderRequest, TermsError
+
+T = TypeVar("T")
 
 order_app = typer.Typer(
     name="order",
@@ -82,42 +86,40 @@ def usage_error(exc: TermsError) -> typer.BadParameter:
     return typer.BadParameter(first.message, param_hint=first.flag)
 
 
+def _read(parse: Callable[[], T]) -> T:
+    """What an `order_terms` reader makes of a flag; its refusal a usage error (exit 2)."""
+    from kalshi_cli.vocabulary.order_terms import TermsError
+
+    try:
+        return parse()
+    except TermsError as exc:
+        raise usage_error(exc) from None
+
+
 def parse_amount(text: str, flag: str, *, allow_zero: bool = False) -> Decimal:
     """A count or a price as Decimal, refusing floats' disguises (nan, inf, 1e3)."""
     from kalshi_cli.vocabulary import order_terms
 
-    try:
-        return order_terms.parse_amount(text, flag.lstrip("-"), allow_zero=allow_zero)
-    except order_terms.TermsError as exc:
-        raise usage_error(exc) from None
+    return _read(lambda: order_terms.parse_amount(text, flag.lstrip("-"), allow_zero=allow_zero))
 
 
 def parse_count(text: str, flag: str = "--count", *, allow_zero: bool = False) -> Decimal:
     from kalshi_cli.vocabulary import order_terms
 
-    try:
-        return order_terms.parse_count(text, flag.lstrip("-"), allow_zero=allow_zero)
-    except order_terms.TermsError as exc:
-        raise usage_error(exc) from None
+    return _read(lambda: order_terms.parse_count(text, flag.lstrip("-"), allow_zero=allow_zero))
 
 
 def parse_price(text: str, flag: str = "--price") -> Decimal:
     from kalshi_cli.vocabulary import order_terms
 
-    try:
-        return order_terms.parse_price(text, flag.lstrip("-"))
-    except order_terms.TermsError as exc:
-        raise usage_error(exc) from None
+    return _read(lambda: order_terms.parse_price(text, flag.lstrip("-")))
 
 
 def parse_expires(text: str, now: float) -> int:
     """`30m`, `2h`, `1d` from now, unix seconds, or an ISO 8601 time (UTC unless it says)."""
     from kalshi_cli.vocabulary import order_terms
 
-    try:
-        return order_terms.parse_expires(text, now)
-    except order_terms.TermsError as exc:
-        raise usage_error(exc) from None
+    return _read(lambda: order_terms.parse_expires(text, now))
 
 
 # ------------------------------------------------------------------------------------ place
@@ -199,7 +201,7 @@ def place_command(
         service = order_service(app, store)
         prepared = service.prepare(request)
         if dry_run:
-            render_dry_run(app, prepared, as_json=as_json, fmt=fmt)
+            render_dry_run(app, prepared, out)
             return
         what = f"{side.value} {action.value} {request.count} {ticker} @ {request.price}"
         confirm_on_prod(app, what, yes=yes)
@@ -222,7 +224,7 @@ def order_request(
     """`order place`'s flags as an order, or a usage error before anything is read or sent:
     the same reading as a row of a batch file (`order_terms.read_terms`)."""
     from kalshi_cli.vocabulary.clock import SystemClock
-    from kalshi_cli.vocabulary.order_terms import TermsError, parse_client_order_id, read_terms
+    from kalshi_cli.vocabulary.order_terms import parse_client_order_id, read_terms
     from kalshi_cli.vocabulary.owners import MANUAL
 
     cells = {
@@ -236,12 +238,13 @@ def order_request(
         "expires": expires or "",
         "client_order_id": client_order_id or "",
     }
-    try:
+
+    def read() -> OrderRequest:
         if client_order_id is not None:  # given empty is a mistake, not a request for a UUID
             parse_client_order_id(client_order_id)
         return read_terms(cells, now=SystemClock().wall(), strategy=MANUAL)
-    except TermsError as exc:
-        raise usage_error(exc) from None
+
+    return _read(read)
 
 
 def render_placed(out: Output, prepared: PreparedOrder, outcome: PlaceOutcome) -> None:
@@ -254,8 +257,6 @@ def render_placed(out: Output, prepared: PreparedOrder, outcome: PlaceOutcome) -
 def outcome_json(outcome: PlaceOutcome, side: Side) -> dict[str, Any]:
     """The exchange reports `average_fill_price` as a YES price: shown in `side`'s terms (a NO
     buy at 0.67 filled at 0.67), with the YES price alongside."""
-    from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
-
     yes_price = outcome.average_fill_price
     return {
         "order_id": outcome.order_id,
@@ -290,7 +291,7 @@ def place_fields(prepared: PreparedOrder, outcome: PlaceOutcome) -> list[tuple[s
     return fields
 
 
-def render_dry_run(app: AppContext, prepared: PreparedOrder, *, as_json: bool, fmt: Any) -> None:
+def render_dry_run(app: AppContext, prepared: PreparedOrder, out: Output) -> None:
     """The exact request `place` would send; the signature and most of the key id masked."""
     import json
 
@@ -312,8 +313,7 @@ def render_dry_run(app: AppContext, prepared: PreparedOrder, *, as_json: bool, f
         "order": prepared.describe(),
         "request": {"method": "POST", "url": url, "headers": headers, "body": body},
     }
-    out = app.output(as_json=as_json, fmt=fmt)
-    if as_json:
+    if out.as_json:
         out.json(document)
         return
     out.line(f"dry run: nothing sent. {describe_line(prepared)}")
