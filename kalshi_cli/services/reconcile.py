@@ -218,13 +218,10 @@ def settle_amends(
     grace_s: float = 0.0,
     read_lag_s: float = DEFAULT_READ_LAG_S,
 ) -> list[str]:
-    """Step 5: amends recorded in flight that nothing settled since (a process killed while
-    one was out; `OrderRepository.amends_in_doubt`), each order read once by its id. Its row
-    takes what the read shows; an amend the read settles (`amend_settled_by`) is settled,
-    its history saying so; one still not shown is called not made once it could no longer
-    land (`landing_wait_s` after it was written), and until then its order's client order id
-    is returned: its terms are unknown (a trade loop must not start on the old ones, nor send
-    the amend again)."""
+    """Step 5: amends recorded in flight and never settled, each order read once by its id.
+    An amend the read shows (`amend_settled_by`) is settled; one not shown is called not made
+    once it can no longer land (`landing_wait_s`), and until then its order's client order id
+    is returned: its terms are unknown, and a trade loop must not start on the old ones."""
     wait = landing_wait_s(read_lag_s, grace_s)
     unknown: list[str] = []
     reads: dict[str, Order | None] = {}
@@ -324,11 +321,9 @@ def resolve_unknown(
     wait = landing_wait_s(read_lag_s, grace_s)
     by_market: dict[tuple[str, int | None], dict[str, Order]] = {}
     for intent in _unsettled(store):
-        # a client acting on one subaccount (`kalshi trade --subaccount N`) lists that one's
-        # orders only: an intent of another is looked up among its own subaccount's, or an
-        # order resting there would be called never placed. It is read through a handle on that
-        # subaccount: `client` never moves, so another thread using it meanwhile (the
-        # dashboard's kill switch) acts on its own subaccount throughout
+        # a client acting on one subaccount lists that one's orders only: an intent of another
+        # is looked up through a handle on its own subaccount (`client` never moves, so another
+        # thread using it meanwhile acts on its own subaccount throughout)
         scope = None if client.subaccount is None else intent.subaccount
         orders = by_market.get((intent.ticker, scope))
         if orders is None:
