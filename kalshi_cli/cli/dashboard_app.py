@@ -163,10 +163,6 @@ class FitTable:
                 yield line
 
 
-def new_table(*columns: str) -> FitTable:
-    return FitTable(*columns)
-
-
 def note_text(text: str, style: str = "dim") -> Text:
     return Text(text, style=style)
 
@@ -219,7 +215,7 @@ def render_health(local: LocalSnapshot, remote: RemoteSnapshot | None, flt: str)
         why = remote.error if remote is not None and remote.error else "asking the exchange..."
         lines.append(note_text(f"per-market feed: {why}"))
     elif remote.feed:
-        table = new_table("market", "bid", "ask", "age", "")
+        table = FitTable("market", "bid", "ask", "age", "")
         for f in remote.feed:
             if flt in f.ticker.upper():
                 table.add_row(
@@ -238,7 +234,7 @@ def render_health(local: LocalSnapshot, remote: RemoteSnapshot | None, flt: str)
 def render_pnl(local: LocalSnapshot, remote: RemoteSnapshot | None) -> RenderableType:
     unrealized = remote.unrealized if remote is not None and remote.error is None else None
     total = local.pnl.realized_today + unrealized if unrealized is not None else None
-    table = new_table("", "")
+    table = FitTable("", "")
     table.add_row("realized today", money_cell(local.pnl.realized_today))
     table.add_row(
         "unrealized",
@@ -255,7 +251,7 @@ def render_positions(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
         return note_text(remote.error, "bold red")
     sub = remote.names_subaccounts  # a first column naming each row's subaccount
     columns = ("market", "side", "qty", "entry", "mark", "unreal.", "limit use")
-    table = new_table(*(("sub", *columns) if sub else columns))
+    table = FitTable(*(("sub", *columns) if sub else columns))
     for p in remote.positions:
         if flt not in p.ticker.upper():
             continue
@@ -285,7 +281,7 @@ def render_orders(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
         return note_text("no resting order")
     sub = remote.names_subaccounts
     columns = ("market", "side", "action", "price", "left", "ahead", "strategy")
-    table = new_table(*(("sub", *columns) if sub else columns))
+    table = FitTable(*(("sub", *columns) if sub else columns))
     for o in remote.orders:
         if flt in o.ticker.upper():
             table.add_row(
@@ -317,7 +313,7 @@ def render_fills(local: LocalSnapshot, remote: RemoteSnapshot | None, flt: str) 
 def fills_table(fills: Iterable[FillLine], flt: str, *, sub: bool = False) -> FitTable:
     """`sub`: a first column naming each fill's subaccount."""
     columns = ("time", "market", "trade", "price", "qty", "slip", "model_fair")
-    table = new_table(*(("sub", *columns) if sub else columns))
+    table = FitTable(*(("sub", *columns) if sub else columns))
     for f in fills:
         if flt in f.ticker.upper():
             table.add_row(
@@ -350,7 +346,7 @@ def render_denials(local: LocalSnapshot, flt: str) -> RenderableType:
 
 
 def render_checks(local: LocalSnapshot, remote: RemoteSnapshot | None) -> RenderableType:
-    table = new_table("check", "status", "summary")
+    table = FitTable("check", "status", "summary")
     remote_checks = () if remote is None else remote.checks
     for c in (*local.checks, *remote_checks):
         table.add_row(c.name, Text(c.status, CHECK_STYLE.get(c.status, "")), c.summary)
@@ -803,10 +799,9 @@ class DashboardApp(PanelApp):
         self.render_panels()
 
     def kill_report_unseen(self) -> str | None:
-        """Once the screen has closed: the report of a kill switch it closed before showing
-        (q pressed while it ran, or the screen ended another way), waited for while the kill
-        switch still runs, for the command to print. None when no kill switch ran, or the
-        screen showed its report and stayed open over it."""
+        """Once the screen has closed: the report of a kill switch it closed before showing,
+        for the command to print (waits for one still running). None when none ran, or the
+        screen showed its report and stayed open."""
         if not self._kill_started or self._kill_seen:
             return None
         self._kill_ended.wait()
@@ -814,10 +809,8 @@ class DashboardApp(PanelApp):
 
     def kill_exit_code(self) -> ExitCode:
         """What the command exits with once the screen has closed: NOT_PROVEN when the last
-        kill switch run from it did not prove that no order is left (as `kalshi cancel-all`
-        exits then; one that ended without a report proved nothing either), OK when none ran
-        or the last was PROVEN. Waits for a kill switch still running, as `kill_report_unseen`
-        does."""
+        kill switch run from it did not prove that no order is left (as `kalshi cancel-all`),
+        OK when none ran or the last was PROVEN. Waits for one still running."""
         if not self._kill_started:
             return ExitCode.OK
         self._kill_ended.wait()

@@ -18,11 +18,11 @@ from textual.widgets import Footer, Sparkline, Static
 from kalshi_cli.cli._panels import PanelApp
 from kalshi_cli.cli.dashboard_app import (
     FilterScreen,
+    FitTable,
     HelpScreen,
     count_cell,
     fills_table,
     money_cell,
-    new_table,
     note_text,
     panel_grid,
     time_cell,
@@ -71,7 +71,7 @@ def render_summary(view: BacktestView) -> RenderableType:
     from kalshi_cli.backtest.report import failed, failure_line, state_change
 
     t = view.totals
-    table = new_table("", "")
+    table = FitTable("", "")
     failure = failed(view.report)
     if failure is not None:  # first: a failed run's figures are not the strategy's
         table.add_row("FAILED", note_text(failure_line(failure), "bold red"))
@@ -122,7 +122,7 @@ def render_markets(view: BacktestView, flt: str) -> RenderableType:
     traded = {k: m for k, m in markets.items() if m.get("fills")}
     if not traded:
         return note_text("no market traded")
-    table = new_table("market", "net", "realized", "settled", "marked", "fees", "fills")
+    table = FitTable("market", "net", "realized", "settled", "marked", "fees", "fills")
     for ticker, m in sorted(traded.items()):
         if flt in ticker.upper():
             table.add_row(
@@ -141,7 +141,7 @@ def render_left_open(view: BacktestView, flt: str) -> RenderableType:
     left = view.report.get("left_open") or []
     if not left:
         return note_text("no position left open at the end")
-    table = new_table("market", "qty", "entry", "bid", "mid", "marked")
+    table = FitTable("market", "qty", "entry", "bid", "mid", "marked")
     for p in left:
         if flt in str(p.get("ticker", "")).upper():
             table.add_row(
@@ -157,7 +157,7 @@ def render_left_open(view: BacktestView, flt: str) -> RenderableType:
 
 def render_days(view: BacktestView) -> RenderableType:
     days = view.report.get("by_day") or {}
-    table = new_table("day", "P&L", "fees", "fills")
+    table = FitTable("day", "P&L", "fees", "fills")
     for day, b in sorted(days.items()):
         table.add_row(
             day,

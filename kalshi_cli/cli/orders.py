@@ -16,7 +16,7 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -29,6 +29,8 @@ from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import Action, Side, fmt_count, fmt_dollars, fmt_money
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kalshi_cli.cli._output import Output
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.services.orders.batch import BatchReport
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
     from kalshi_cli.store import IntentRecord
     from kalshi_cli.vocabulary.models import Order
     from kalshi_cli.vocabulary.order_terms import OrderRequest, TermsError
+
+T = TypeVar("T")
 
 order_app = typer.Typer(
     name="order",
@@ -47,6 +51,16 @@ order_app = typer.Typer(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(order_app)
+
+
+def _begin(
+    env: EnvOpt, subaccount: SubaccountOpt, *, as_json: JsonOpt, fmt: FormatOpt
+) -> tuple[AppContext, Output]:
+    """Every order command's start: settings (its `--env`), subaccount, output."""
+    app = current()
+    app.settings(env.value if env else None)
+    use_subaccount(app, subaccount)
+    return app, app.output(as_json=as_json, fmt=fmt)
 
 
 class Tif(StrEnum):
@@ -72,42 +86,40 @@ def usage_error(exc: TermsError) -> typer.BadParameter:
     return typer.BadParameter(first.message, param_hint=first.flag)
 
 
+def _read(parse: Callable[[], T]) -> T:
+    """What an `order_terms` reader makes of a flag; its refusal a usage error (exit 2)."""
+    from kalshi_cli.vocabulary.order_terms import TermsError
+
+    try:
+        return parse()
+    except TermsError as exc:
+        raise usage_error(exc) from None
+
+
 def parse_amount(text: str, flag: str, *, allow_zero: bool = False) -> Decimal:
     """A count or a price as Decimal, refusing floats' disguises (nan, inf, 1e3)."""
     from kalshi_cli.vocabulary import order_terms
 
-    try:
-        return order_terms.parse_amount(text, flag.lstrip("-"), allow_zero=allow_zero)
-    except order_terms.TermsError as exc:
-        raise usage_error(exc) from None
+    return _read(lambda: order_terms.parse_amount(text, flag.lstrip("-"), allow_zero=allow_zero))
 
 
 def parse_count(text: str, flag: str = "--count", *, allow_zero: bool = False) -> Decimal:
     from kalshi_cli.vocabulary import order_terms
 
-    try:
-        return order_terms.parse_count(text, flag.lstrip("-"), allow_zero=allow_zero)
-    except order_terms.TermsError as exc:
-        raise usage_error(exc) from None
+    return _read(lambda: order_terms.parse_count(text, flag.lstrip("-"), allow_zero=allow_zero))
 
 
 def parse_price(text: str, flag: str = "--price") -> Decimal:
     from kalshi_cli.vocabulary import order_terms
 
-    try:
-        return order_terms.parse_price(text, flag.lstrip("-"))
-    except order_terms.TermsError as exc:
-        raise usage_error(exc) from None
+    return _read(lambda: order_terms.parse_price(text, flag.lstrip("-")))
 
 
 def parse_expires(text: str, now: float) -> int:
     """`30m`, `2h`, `1d` from now, unix seconds, or an ISO 8601 time (UTC unless it says)."""
     from kalshi_cli.vocabulary import order_terms
 
-    try:
-        return order_terms.parse_expires(text, now)
-    except order_terms.TermsError as exc:
-        raise usage_error(exc) from None
+    return _read(lambda: order_terms.parse_expires(text, now))
 
 
 # ------------------------------------------------------------------------------------ place
@@ -184,15 +196,12 @@ def place_command(
         expires=expires,
         client_order_id=client_order_id,
     )
-    app = current()
-    app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = _begin(env, subaccount, as_json=as_json, fmt=fmt)
     with open_store(app) as store:
         service = order_service(app, store)
         prepared = service.prepare(request)
         if dry_run:
-            render_dry_run(app, prepared, as_json=as_json, fmt=fmt)
+            render_dry_run(app, prepared, out)
             return
         what = f"{side.value} {action.value} {request.count} {ticker} @ {request.price}"
         confirm_on_prod(app, what, yes=yes)
@@ -215,7 +224,7 @@ def order_request(
     """`order place`'s flags as an order, or a usage error before anything is read or sent:
     the same reading as a row of a batch file (`order_terms.read_terms`)."""
     from kalshi_cli.vocabulary.clock import SystemClock
-    from kalshi_cli.vocabulary.order_terms import TermsError, parse_client_order_id, read_terms
+    from kalshi_cli.vocabulary.order_terms import parse_client_order_id, read_terms
     from kalshi_cli.vocabulary.owners import MANUAL
 
     cells = {
@@ -229,12 +238,13 @@ def order_request(
         "expires": expires or "",
         "client_order_id": client_order_id or "",
     }
-    try:
+
+    def read() -> OrderRequest:
         if client_order_id is not None:  # given empty is a mistake, not a request for a UUID
             parse_client_order_id(client_order_id)
         return read_terms(cells, now=SystemClock().wall(), strategy=MANUAL)
-    except TermsError as exc:
-        raise usage_error(exc) from None
+
+    return _read(read)
 
 
 def render_placed(out: Output, prepared: PreparedOrder, outcome: PlaceOutcome) -> None:
@@ -247,8 +257,6 @@ def render_placed(out: Output, prepared: PreparedOrder, outcome: PlaceOutcome) -
 def outcome_json(outcome: PlaceOutcome, side: Side) -> dict[str, Any]:
     """The exchange reports `average_fill_price` as a YES price: shown in `side`'s terms (a NO
     buy at 0.67 filled at 0.67), with the YES price alongside."""
-    from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
-
     yes_price = outcome.average_fill_price
     return {
         "order_id": outcome.order_id,
@@ -283,7 +291,7 @@ def place_fields(prepared: PreparedOrder, outcome: PlaceOutcome) -> list[tuple[s
     return fields
 
 
-def render_dry_run(app: AppContext, prepared: PreparedOrder, *, as_json: bool, fmt: Any) -> None:
+def render_dry_run(app: AppContext, prepared: PreparedOrder, out: Output) -> None:
     """The exact request `place` would send; the signature and most of the key id masked."""
     import json
 
@@ -305,8 +313,7 @@ def render_dry_run(app: AppContext, prepared: PreparedOrder, *, as_json: bool, f
         "order": prepared.describe(),
         "request": {"method": "POST", "url": url, "headers": headers, "body": body},
     }
-    out = app.output(as_json=as_json, fmt=fmt)
-    if as_json:
+    if out.as_json:
         out.json(document)
         return
     out.line(f"dry run: nothing sent. {describe_line(prepared)}")
@@ -343,10 +350,7 @@ def cancel_command(
 
     Example: kalshi order cancel 5c3e0b9e-...
     """
-    app = current()
-    app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = _begin(env, subaccount, as_json=as_json, fmt=fmt)
     with open_store(app) as store:
         reduced = order_service(app, store).cancels.cancel(order_id)
     count = fmt_count(reduced)  # Kalshi's count, 2 decimals: "0.00" when nothing rested
@@ -406,10 +410,7 @@ def amend_command(
     expiration = None
     if expires is not None:
         expiration = 0 if expires.strip() == "0" else parse_expires(expires, SystemClock().wall())
-    app = current()
-    app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = _begin(env, subaccount, as_json=as_json, fmt=fmt)
     confirm_on_prod(app, f"amend order {order_id}", yes=yes)
     with open_store(app) as store:
         amended = order_service(app, store).amends.amend(
@@ -447,10 +448,7 @@ def decrease_command(
         raise typer.BadParameter("give exactly one of --by and --to", param_hint="--by/--to")
     amount_by = None if by is None else parse_count(by, "--by")
     amount_to = None if to is None else parse_count(to, "--to", allow_zero=True)
-    app = current()
-    app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = _begin(env, subaccount, as_json=as_json, fmt=fmt)
     with open_store(app) as store:
         decreased = order_service(app, store).cancels.decrease(order_id, by=amount_by, to=amount_to)
         order = decreased.order
@@ -549,10 +547,8 @@ def list_command(
     """
     from kalshi_cli.store import Store
 
-    app = current()
-    settings = app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = _begin(env, subaccount, as_json=as_json, fmt=fmt)
+    settings = app.settings()
     orders = list(
         app.client(auth=True).orders.iter_orders(
             ticker=ticker, status=status.value if status else None, limit=limit
@@ -610,10 +606,8 @@ def show_command(
     """
     from kalshi_cli.store import Store
 
-    app = current()
-    settings = app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = _begin(env, subaccount, as_json=as_json, fmt=fmt)
+    settings = app.settings()
     order = app.client(auth=True).orders.get_order(order_id)
     store = Store.open_readonly(settings.state)
     try:
@@ -680,10 +674,7 @@ def order_cancel_all_command(
 
     Example: kalshi order cancel-all --ticker KXBTCD-SIM-T97000 --yes
     """
-    app = current()
-    app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = _begin(env, subaccount, as_json=as_json, fmt=fmt)
     confirm_on_prod(app, f"cancel every resting order of {ticker}", yes=yes)
     with open_store(app) as store:
         cancelled = order_service(app, store).cancels.cancel_market(ticker)
@@ -752,10 +743,7 @@ def batch_command(
     """
     from kalshi_cli.services.orders.batch import place_batch
 
-    app = current()
-    app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = _begin(env, subaccount, as_json=as_json, fmt=fmt)
     if not dry_run:
         confirm_on_prod(app, f"place the orders of {file}", yes=yes)
     with open_store(app) as store:

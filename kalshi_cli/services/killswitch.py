@@ -81,9 +81,8 @@ class GroupsToTrigger(Protocol):
 
 
 class CancelsOrders(Protocol):
-    """What the kill switch asks of the exchange, by area: the calls it makes, and no more, and
-    the subaccount the client acts on (None: every one). The `KalshiClient` is one; a test's
-    fake exchange is another."""
+    """What the kill switch asks of the exchange, by area, and the subaccount the client acts
+    on (None: every one)."""
 
     @property
     def subaccount(self) -> int | None: ...
@@ -124,23 +123,16 @@ class ClosesRfqs(Protocol):
     def delete_quote(self, quote_id: str, *, rfq_id: str | None = ...) -> None: ...
 
 
-# The share of the deadline step 2b may spend retrying an RFQ service that does not answer: with
-# a filter the order cancels come after it, and they must not wait for the whole deadline.
+# Shares of the deadline a step may spend, so a service that does not answer never holds back
+# the cancels that come after it: step 2b's RFQ side, step 2's order-group triggers, and the
+# listing before the exchange's cancel-all (it only names what the cancel-all took).
 RFQ_STEP_SHARE = 0.2
-# The share of the deadline step 2 may spend on the order groups' triggers, each request cut to
-# it: the exchange's cancel-all comes after them, and an order-group service that does not
-# answer must not spend the whole deadline before a cancel is sent.
 GROUP_STEP_SHARE = 0.2
-# The share of the deadline the listing before the exchange's cancel-all may take (it only names
-# what the cancel-all took): a slow exchange must not hold the cancel back.
 LIST_FIRST_SHARE = 0.05
 
 
-# How long an order intent may stay `pending` while its request is in flight: more than the
-# client's read timeout and retry budget together, and as long as a request signed after the
-# row was written (the rate limiter's wait) can still land when its process was killed before
-# the answer: the client's LANDING_WINDOW_S (client/connection.py; a test keeps them equal, the
-# client is not imported here for a constant).
+# How long an order intent may stay `pending` while its request can still land: the client's
+# LANDING_WINDOW_S (a test keeps them equal; the client is not imported for a constant).
 IN_FLIGHT_S = 40.0
 
 
@@ -213,12 +205,10 @@ class KillReport:
         }
 
 
-# How long the switch keeps cancelling and listing before it gives up proving (docs/kill-switch.md):
-# `kalshi cancel-all`, the dashboard's kill key and the class itself share this one default.
+# How long the switch keeps cancelling and listing before it gives up proving (docs/kill-switch.md).
 DEFAULT_DEADLINE_S = 60.0
-# an exchange no connection reaches (refused, no route: nothing was sent) for this long is given
-# up on before the deadline: retried for the whole 60 s, `cancel-all` held a person at the
-# terminal for 66 s to say NOT PROVEN; a cron run or the person tries again
+# An exchange no connection reaches (nothing was sent) for this long is given up on before the
+# deadline, so NOT PROVEN is said at once; a cron run or the person tries again.
 UNREACHABLE_GIVE_UP_S = 5.0
 
 
@@ -288,15 +278,10 @@ class KillSwitch:
         state_fault: KalshiError | None = None,
         pace: Callable[[], Pacing] | None = None,
     ) -> None:
-        """`halt_wait_s`: how long HALTED may wait for another writer's lock before the cancels
-        go out regardless (a trade loop holds it for milliseconds). `record_wait_s`: how long
-        the end of the run waits for it to record what could not be recorded before.
-        `state_error`: why there is no `store` (it could not be opened), for the report;
-        `state_fault`: that error itself (a lock held by another writer is no proof).
-        `read_lag_s`: how long a read may lag a write (see the module docstring).
-        `communications`: the account's RFQs and quotes, closed in step 2b (None: none to close,
-        as on a paper loop). `pace`: sets the client's pace to the account's own rate limits
-        before batched cancels (`_pace`; None: the pace the client has)."""
+        """`halt_wait_s`/`record_wait_s`: how long HALTED, then what is recorded at the end,
+        may wait for another writer's lock. `state_error`/`state_fault`: why there is no
+        `store` (a lock held by another writer is no proof). `communications`: the RFQ side
+        closed in step 2b (None on a paper loop). `pace`: see `_pace`."""
         self.client = client
         self.store = store
         self.clock = clock
@@ -385,10 +370,8 @@ class KillSwitch:
         run.settled_at = self.clock.monotonic() + self.read_lag_s
 
     def _pace(self, run: _Pull) -> None:
-        """Step 2a: with a filter the cancels go out in batches paced by the write bucket, so
-        they go at the account's own rate once the exchange says it (`client/pacing.py`);
-        asked after the halt and the order groups, which do not wait on the answer, and not
-        without a filter, whose one cancel-all request does not wait on the rate."""
+        """Step 2a: with a filter, batched cancels go at the account's own rate limits
+        (`client/pacing.py`); the one cancel-all request without a filter does not wait on it."""
         if self.pace is not None and (run.ticker or run.event_ticker):
             run.say(f"rate limits: {self.pace().describe()}")
 
@@ -442,9 +425,8 @@ class KillSwitch:
 
         self._retry(cancel_all, run.deadline, run.report)
         if refused:
-            # refused for this call (a 400, a 403 for a key that may cancel only its own
-            # subaccount's orders): one way less, not the end; the rounds below cancel what
-            # rests order by order, and prove it
+            # refused for this call (a key that may cancel only its own subaccount's orders):
+            # the rounds below cancel what rests order by order, and prove it
             run.report.errors.append(refused[0].one_line())
             run.say("the exchange refused its cancel-all: cancelling order by order")
             return
@@ -551,10 +533,9 @@ class KillSwitch:
 
     def _named(self, run: _Pull, orders: list[Order]) -> list[Order]:
         """`orders`, each naming its subaccount. A listing on no subaccount covers every one,
-        an order names its subaccount to direct members only, and a cancel item naming none is
-        the primary's (openapi.yaml): another subaccount's order listed naming none was
-        cancelled as the primary's, refused round after round, and left resting. Such an order
-        is found in its own subaccount's listing, each order once (`run.whose`)."""
+        but an order names its subaccount to direct members only, and a cancel item naming none
+        is the primary's (openapi.yaml): such an order is found in its own subaccount's listing,
+        each once (`run.whose`), or its cancel would be refused round after round."""
         if self.client.subaccount is not None:
             return orders  # its own subaccount's alone, and its cancels go there
         if any(o.subaccount is None and o.order_id not in run.whose for o in orders):
@@ -593,9 +574,8 @@ class KillSwitch:
             return self._unreadable(exc, asked, run.halted_at)
 
     def _prove_rfq_side_closed(self, run: _Pull) -> None:
-        """Step 2b's proof: every RFQ or quote it found is listed again, whether its delete
-        was answered yes or not (one whose delete was refused is still open); and when it
-        could not list, the RFQ side is listed here, or the run is not proven."""
+        """Step 2b's proof: the RFQ side is listed again (a delete refused leaves one open),
+        and when step 2b could not list it, listed here; else the run is not proven."""
         listed_again = run.closed_at is not None or run.rfq_side_unlisted
         if listed_again and self._communications_left(
             run.ticker, run.event_ticker, run.settled_at, run.deadline, run.report
@@ -686,12 +666,9 @@ class KillSwitch:
             )
 
     def _book_groups(self, run: _Pull) -> None:
-        """Drop from the state file the groups the exchange no longer knows (deleted, or never
-        this account's: nothing of them can rest), and record each group triggered, which
-        `kalshi order-group show` reads: the exchange's answer for a group does not say.
-        Bookkeeping, so after the cancels and waiting at most `halt_wait_s` for another
-        writer's lock; a group not forgotten now is asked about again, and forgotten, by the
-        next kill."""
+        """Forget the groups the exchange no longer knows, and record each group triggered
+        (`kalshi order-group show` reads it). Bookkeeping, so after the cancels and waiting at
+        most `halt_wait_s`; a group not forgotten now is forgotten by the next kill."""
         triggered = run.report.order_groups_triggered
         if self.store is None or not (run.unknown_groups or triggered):
             return
@@ -869,11 +846,8 @@ class KillSwitch:
 
     def _in_flight(self, ticker: str | None, asked: float) -> bool:  # wall time
         """Could an order of this state file be missing from a listing requested at `asked`?
-        An intent recorded just before HALTED (`pending`) is sent anyway: an empty listing taken
-        before that order lands proves nothing, so the proof waits for the answer. A pending
-        row older than IN_FLIGHT_S is a crash's leftover (its request can no longer land)
-        and does not hold the proof back. And an order acknowledged (`resting`) less than the
-        read lag before the listing was requested may not be listed yet."""
+        A `pending` intent younger than IN_FLIGHT_S may still land (an older one is a crash's
+        leftover), and one acknowledged (`resting`) within the read lag may not be listed yet."""
         if self.store is None:
             return False
         unsettled = self.store.orders.intents(status=[PENDING, RESTING], ticker=ticker)
@@ -887,10 +861,8 @@ class KillSwitch:
 
     def _may_still_land(self, ticker: str | None, landed: set[str]) -> int:
         """How many orders of this state file whose answer was lost (`unknown`) could still
-        reach the exchange: one is acted on only while its signature is inside the exchange's
-        window, so LANDING_WINDOW_S after the intent was marked unknown (after it was signed)
-        it can no longer land; one a listing of this run showed has landed (and was cancelled
-        like any other). An `unknown` row older than that is settled by `kalshi reconcile`."""
+        reach the exchange: none marked more than LANDING_WINDOW_S ago (its signature has
+        expired), and none a listing of this run showed (it landed and was cancelled)."""
         from kalshi_cli.client.client import LANDING_WINDOW_S
 
         if self.store is None:
@@ -910,13 +882,10 @@ class KillSwitch:
         halted_at: float | None,  # monotonic
     ) -> str | None:
         """Why an empty listing requested at `asked` is no proof when the state file's order
-        intents cannot be read (None: it is proof). No row can say whether an order of this
-        state file is pending, lost or just acknowledged, so only time can: none is recorded
-        once HALTED is (a loop checks the trading state in the transaction that records an
-        intent), and one recorded before can land until IN_FLIGHT_S after its row (the time
-        a request sent for it can still land), so a listing whose read lag reaches past that
-        since HALTED was recorded shows every one. Without HALTED recorded, a running trade
-        loop may still place, and no listing is proof."""
+        intents cannot be read (None: it is proof). Then only time can say: no intent is
+        recorded once HALTED is, and one recorded before lands within IN_FLIGHT_S, so a
+        listing whose read lag reaches past that since HALTED shows every one. Without HALTED
+        recorded, a running trade loop may still place, and no listing is proof."""
         why = f"the state file's order intents cannot be read ({exc.one_line()})"
         if halted_at is None:
             return f"{why} and HALTED is not recorded: a running trade loop may still place orders"
@@ -1165,12 +1134,9 @@ def _locked(exc: BaseException | None) -> bool:
     return isinstance(exc, StateFileLocked)
 
 
-# The order groups of `kalshi trade` sessions (runner/lifecycle/session.py), kept in the state file
-# so that a kill switch run from any process finds them, even when the loop that created them was
-# killed. Each entry is a group's id (a group on subaccount 0, the only form before groups could
-# live on other subaccounts) or `{"order_group_id": id, "subaccount": n}`: a trigger acts on
-# subaccount 0 unless it names another (openapi.yaml 3.31.0), so the kill switch must know where
-# each is.
+# The order groups of `kalshi trade` sessions, kept in the state file so that a kill switch run
+# from any process finds them. Each entry is a group's id (on subaccount 0) or
+# `{"order_group_id": id, "subaccount": n}`: a trigger acts on subaccount 0 unless it names another.
 ORDER_GROUPS_KEY = "trade_order_groups"
 
 

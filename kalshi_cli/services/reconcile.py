@@ -115,11 +115,9 @@ class SubaccountReads(Protocol):
 
 
 class ReconcileClient(Protocol):
-    """What reconciliation asks of the exchange: the reads it makes by area, and no more, the
-    subaccount the client acts on (None: every one), and a second handle on another
-    (`on_subaccount`), through which `resolve_unknown` and `catch_up` read a subaccount without
-    re-scoping the client they are given. The `KalshiClient` is one; the local venue's client
-    and a test's fake exchange are others."""
+    """What reconciliation asks of the exchange: its reads by area, the subaccount the client
+    acts on (None: every one), and a handle on another (`on_subaccount`), so a subaccount is
+    read without re-scoping the client given."""
 
     subaccount: int | None
 
@@ -149,9 +147,7 @@ class ReconcileReport:
     orders_imported: list[str] = field(default_factory=list)
     fills_added: int = 0
     settlements_added: int = 0
-    # the wall time the exchange's fills were asked for: every fill made before it is in the
-    # state file now, so whoever reads fills next (a trade loop built after this start's
-    # reconcile) reads from it
+    # the wall time the exchange's fills were asked for: whoever reads fills next reads from it
     fills_read_at: float | None = None
 
     @property
@@ -222,13 +218,10 @@ def settle_amends(
     grace_s: float = 0.0,
     read_lag_s: float = DEFAULT_READ_LAG_S,
 ) -> list[str]:
-    """Step 5: amends recorded in flight that nothing settled since (a process killed while
-    one was out; `OrderRepository.amends_in_doubt`), each order read once by its id. Its row
-    takes what the read shows; an amend the read settles (`amend_settled_by`) is settled,
-    its history saying so; one still not shown is called not made once it could no longer
-    land (`landing_wait_s` after it was written), and until then its order's client order id
-    is returned: its terms are unknown (a trade loop must not start on the old ones, nor send
-    the amend again)."""
+    """Step 5: amends recorded in flight and never settled, each order read once by its id.
+    An amend the read shows (`amend_settled_by`) is settled; one not shown is called not made
+    once it can no longer land (`landing_wait_s`), and until then its order's client order id
+    is returned: its terms are unknown, and a trade loop must not start on the old ones."""
     wait = landing_wait_s(read_lag_s, grace_s)
     unknown: list[str] = []
     reads: dict[str, Order | None] = {}
@@ -328,11 +321,9 @@ def resolve_unknown(
     wait = landing_wait_s(read_lag_s, grace_s)
     by_market: dict[tuple[str, int | None], dict[str, Order]] = {}
     for intent in _unsettled(store):
-        # a client acting on one subaccount (`kalshi trade --subaccount N`) lists that one's
-        # orders only: an intent of another is looked up among its own subaccount's, or an
-        # order resting there would be called never placed. It is read through a handle on that
-        # subaccount: `client` never moves, so another thread using it meanwhile (the
-        # dashboard's kill switch) acts on its own subaccount throughout
+        # a client acting on one subaccount lists that one's orders only: an intent of another
+        # is looked up through a handle on its own subaccount (`client` never moves, so another
+        # thread using it meanwhile acts on its own subaccount throughout)
         scope = None if client.subaccount is None else intent.subaccount
         orders = by_market.get((intent.ticker, scope))
         if orders is None:
@@ -815,14 +806,10 @@ def apply_order(
         return False
     # a row recorded before the state file kept subaccounts says 0 until the exchange names one
     moved = order.subaccount is not None and order.subaccount != intent.subaccount
-    # a resting order's total is what filled and what rests. A size-only amend changes only
-    # that: a `user_orders` message (which carries no total) may have copied what rests
-    # already, and the read that settles the amend then differs from the row in nothing else.
-    # An executed order filled its whole total, and its messages may likewise have copied
-    # its status and counts before the read. A cancelled one rests nothing, so what filled
-    # is not its total: its row keeps the total it was for, as a cancel booked from its answer
-    # (`mark_cancelled`) and an imported order (its `initial_count`) do, and never less than
-    # what filled (an amend not seen here grew it: `update_order` raises the total to that)
+    # the total of a resting or executed order is what filled and what rests, compared on its
+    # own: a size-only amend, or a `user_orders` message that copied the counts already, leaves
+    # nothing else different. A cancelled one keeps the total it was for (`update_order` never
+    # lets it fall below what filled).
     total = None if order.status == CANCELED else order.fill_count + order.remaining_count
     resized = total is not None and intent.count != total
     if (
@@ -854,13 +841,10 @@ def import_order(
     now: float,
     subaccount: int | Callable[[], int | None] | None = None,
 ) -> None:
-    """An order the state file did not know (placed elsewhere): record it, with what the
-    exchange says of it, in one transaction, as external, or as
-    the strategy its client order id names (`NAME:HEX`, `owner_in`: a trade loop's order whose
-    state file was lost), so a loop running that strategy owns it and its fills as the run
-    that placed it did. Its subaccount is the one it names (sent to direct members), else
-    `subaccount` (the one the listing was of: a client acting on N lists N's only; a callable
-    is asked for it only here), else the primary (the spec's default)."""
+    """Record an order placed elsewhere, in one transaction: as the strategy its client order
+    id names (`owner_in`: a loop whose state file was lost keeps owning it), else external. Its
+    subaccount: the one it names, else `subaccount` (the listing's; a callable is asked only
+    here), else the primary."""
     from kalshi_cli.client.requests import CreateOrder
     from kalshi_cli.store import IntentRecord
 

@@ -19,7 +19,6 @@ import heapq
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TypeVar
 
 from kalshi_cli.client.requests import AmendResult, CancelResult, CreateOrderResult, DecreaseResult
 from kalshi_cli.sim.core.historical import COMPACT_AFTER_S, COMPACT_EVERY_S
@@ -53,7 +52,6 @@ from kalshi_cli.vocabulary.models import (
 
 CROWD_CASH_CENTS = 10**15  # the crowd account: never short of collateral
 Levels = Mapping[Decimal, Decimal]
-R = TypeVar("R")
 
 
 @dataclass
