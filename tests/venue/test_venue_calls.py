@@ -16,7 +16,7 @@ from kalshi_cli.venue import VenueClient
 ROOT = Path(__file__).resolve().parents[2] / "kalshi_cli"
 LOOP_CODE = [
     *sorted((ROOT / "runner").rglob("*.py")),
-    ROOT / "services" / "orders.py",
+    *sorted((ROOT / "services" / "orders").glob("*.py")),
     ROOT / "services" / "reconcile.py",
 ]
 NOT_ON_A_VENUE = {
@@ -24,7 +24,7 @@ NOT_ON_A_VENUE = {
     ROOT / "runner" / "lifecycle" / "launch.py",
 }
 CALL = re.compile(r"\bclient\.([a-z_]+)\(")
-# made only of a client that sends batches (`order_batch.SendsBatches`: runner/execution/outbox.py
+# made only of a client that sends batches (`orders.batch.SendsBatches`: runner/execution/outbox.py
 # asks `isinstance` first); the venue is not one, and sends each order on its own
 BATCH_CALLS = {"batch_size", "batch_create_orders"}
 
