@@ -339,6 +339,8 @@ def configured_key_id(settings: Settings) -> str | None:
     anything: the configured one, or the embedded simulator's account while it runs."""
     if not settings.embedded_simulator:
         return settings.api_key_id
+    if not settings.data_dir.is_dir():
+        return None  # no simulator ever served here: a cron check imports nothing of it
     from kalshi_cli.sim.server.announce import serving_account
 
     account = serving_account(settings.data_dir)

@@ -367,7 +367,9 @@ def _refuse_non_finite(kind: Any, raw: object, dotted: str, where: str) -> None:
             raise ConfigError(
                 _text(here, _join(dotted, key), f"expected a plain decimal number, not {value!r}")
             )
-        if numeric and not isinstance(value, bool) and (problem := too_large(value)):
+        # a field that takes text too is an identifier (a Telegram chat id), not an amount
+        amount = numeric and str not in _members(sub)
+        if amount and not isinstance(value, bool) and (problem := too_large(value)):
             raise ConfigError(_text(here, _join(dotted, key), problem))
         _refuse_non_finite(sub, value, _join(dotted, key), here)
 

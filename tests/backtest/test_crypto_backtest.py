@@ -54,7 +54,13 @@ def crypto_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run(
     crypto_data: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[RunArtifacts, dict[str, Any]]:
-    spec = BacktestSpec(data=str(crypto_data), strategy="crypto", sample_s=5)
+    # no stop-loss cool-down: the run must hold positions to the close for settlement to be read
+    spec = BacktestSpec(
+        data=str(crypto_data),
+        strategy="crypto",
+        sample_s=5,
+        risk=(("stop_loss_cooldown_s", 0),),
+    )
     artifacts = execute(spec, tmp_path_factory.mktemp("run"))
     report = build_report(artifacts)
     return artifacts, report

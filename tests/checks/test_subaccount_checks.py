@@ -171,10 +171,10 @@ def test_exposure_is_graded_per_subaccount_and_the_account_total_is_shown(
     assert "subaccount 1 $40.00 (8%)" in receiver.posts[0]["summary"]
     flags = ("--no-alert", "--json", "--warn", "0.03", "--crit", "0.07")
     doc = json.loads(check(tmp_path, "exposure", *flags, environ=env).stdout)
-    assert doc["account_exposure"] == "60.0000"
+    assert doc["account_exposure"] == "60.000000"
     assert doc["exposures"] == [
-        {"subaccount": 1, "exposure": "40.0000", "status": "CRITICAL"},
-        {"subaccount": 0, "exposure": "20.0000", "status": "WARNING"},
+        {"subaccount": 1, "exposure": "40.000000", "status": "CRITICAL"},
+        {"subaccount": 0, "exposure": "20.000000", "status": "WARNING"},
     ]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,9 @@ def test_an_order_decided_while_a_replacements_cancel_is_out_counts_the_replacem
         send_workers=2,
         trade={"amend_requotes": False},  # the replacement waits for its cancel
     )
+    # decide on the loop's thread, as a backtest does: this test orders the send workers' steps
+    # itself, and a decide worker beside them made its first visit see the replacement already
+    rig.loop.settings = replace(rig.loop.settings, decide_deadline=False)
     ticker = next(iter(rig.exchange.markets))
     decided: list[str] = []
 

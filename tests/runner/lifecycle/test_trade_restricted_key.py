@@ -235,6 +235,10 @@ def test_a_running_loop_on_a_restricted_key_books_and_counts_its_own_fill(
     state, log = tmp_path / "state.db", tmp_path / "trade.log"
     env = trade_env(trader, tmp_path / "home", state)
     env |= {"KALSHI_API_KEY_ID": generated.api_key_id, "KALSHI_PRIVATE_KEY_PATH": str(pem)}
+    # no stop-loss: the loop's bid is far above the book's 0.10, where a position is marked, and
+    # the floor would sell the fill this test reads back
+    (tmp_path / "home").mkdir(exist_ok=True)
+    (tmp_path / "home" / "config.yaml").write_text("risk:\n  stop_loss_share: 0\n")
 
     def loop_bids() -> list[Decimal]:
         resting = mine.on_subaccount(1).orders.iter_orders(ticker=TICKER, status="resting")
