@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import subprocess
+import urllib.request
 from decimal import Decimal as D
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +23,10 @@ from kalshi_cli.risk import RiskLimits
 from kalshi_cli.services.metrics import Collector, LoopTelemetry, api_families
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import BookSide, TimeInForce
 from tests.dashboard.prepared import prepare
+from tests.runner.simproc import Book, client_for, observer_for, trade_command, trade_env
+from tests.waiting import poll_until
 
 if TYPE_CHECKING:
     from tests.conftest import SimHarness
@@ -30,6 +35,13 @@ ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "deploy" / "grafana" / "kalshi-dashboard.json"
 RULES = ROOT / "deploy" / "prometheus" / "kalshi-rules.yml"
 METRIC = re.compile(r"\bkalshi_[a-z_]+\b")
+TICKER = "KXALERT-SIM-A"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class _Feed:
@@ -159,3 +171,90 @@ def test_the_alert_rules_load_in_promtool() -> None:
         [promtool, "check", "config", str(config)], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_a_position_over_its_limit_fires_its_alert_in_a_real_prometheus(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Debian's `prometheus` scrapes a running `kalshi trade --metrics-port` and evaluates the
+    rules file as shipped: the account holds one contract over `risk.max_position_per_market`, and
+    KalshiPositionOverLimit (no `for:`) is seen firing in Prometheus's own alerts API."""
+    prometheus = shutil.which("prometheus")
+    if prometheus is None:
+        pytest.skip("prometheus is not installed (Debian: apt-get install prometheus; .ci/run)")
+    over = RiskLimits().max_position_per_market + 1
+    sim.create_market(TICKER)
+    maker = client_for(sim.new_account())
+    Book(maker, TICKER).order(BookSide.ASK, "0.51", str(over), TimeInForce.GTC)
+    maker.close()
+    with observer_for(sim.account) as holder:  # the loop's reconcile copies this fill
+        Book(holder, TICKER).order(BookSide.BID, "0.51", str(over), TimeInForce.IOC)
+    loop_port, web_port = _free_port(), _free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(RULES)],
+                "scrape_configs": [
+                    {
+                        "job_name": "kalshi-trade",
+                        "static_configs": [{"targets": [f"127.0.0.1:{loop_port}"]}],
+                    }
+                ],
+            }
+        )
+    )
+    env = trade_env(sim.account, tmp_path / "home", tmp_path / "state.db")
+    command = trade_command("spike", TICKER, tmp_path / "trade.log", "--duration", "60")
+    with (
+        subprocess.Popen(
+            [*command, "--metrics-port", str(loop_port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as loop,
+        subprocess.Popen(
+            [
+                prometheus,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{web_port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as server,
+    ):
+        try:
+
+            def alerts() -> list[dict[str, Any]] | None:
+                try:
+                    url = f"http://127.0.0.1:{web_port}/api/v1/alerts"
+                    with urllib.request.urlopen(url, timeout=2) as answer:
+                        found: list[dict[str, Any]] = json.load(answer)["data"]["alerts"]
+                except OSError:
+                    return None
+                names = {a["labels"]["alertname"] for a in found if a["state"] == "firing"}
+                return found if "KalshiPositionOverLimit" in names else None
+
+            firing = poll_until(alerts, within_s=20)
+            assert firing, f"no alert fired; loop: {loop.poll()}, prometheus: {server.poll()}"
+        finally:
+            for proc in (server, loop):
+                proc.terminate()
+            _, loop_err = loop.communicate(timeout=20)
+            server.communicate(timeout=20)
+    over_limit = next(a for a in firing if a["labels"]["alertname"] == "KalshiPositionOverLimit")
+    assert over_limit["labels"]["ticker"] == TICKER
+    assert over_limit["labels"]["severity"] == "critical"
+    assert D(over_limit["value"]) == over
+    assert over_limit["annotations"]["runbook"] == "runbooks/02-position-limit-breach.md"
+    # a live loop's heartbeat and feed are fresh: only the position's two rules fire
+    assert {a["labels"]["alertname"] for a in firing} == {
+        "KalshiPositionOverLimit",
+        "KalshiPositionNearLimit",
+    }
+    assert loop.returncode == 0, loop_err[-2000:]

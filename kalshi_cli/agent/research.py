@@ -86,7 +86,7 @@ def backtest_request(
     from kalshi_cli.runner.config import load_trade_config
 
     config = load_trade_config(config_path)
-    _named_code_only(ask)
+    _named_code_only(ask, config.sources)
     data = Path(ask.data).expanduser()
     size = data_megabytes(data)
     if size > max_mb:
@@ -115,20 +115,21 @@ def backtest_request(
     )
 
 
-def _named_code_only(ask: BacktestAsk) -> None:
+def _named_code_only(ask: BacktestAsk, configured: Mapping[str, str]) -> None:
     """Refuse a backtest that would run code the assistant chose. A strategy given as a file or
     an import path is loaded (its module executed) in this process, and a model's `source` is
     a command, a module or a file the run starts: either runs what the assistant names with the
     key and the state file at hand, writes off or not. A strategy is named, as the trader
     installed or configured it, and a model runs on the source the config gives it."""
     from kalshi_cli.backtest.sweep import parse_params
-    from kalshi_cli.strategies.loader import is_path_spec
+    from kalshi_cli.strategies import strategy_hint, strategy_names
+    from kalshi_cli.strategies.loader import entry_point_names
 
-    if is_path_spec(ask.strategy):
+    names = [*strategy_names(), *entry_point_names(), *configured]
+    if ask.strategy not in names:
         raise UsageError(
-            f"the assistant backtests a strategy by its name, not {ask.strategy!r}",
-            hint="a name the strategies tool lists or the config names (strategies.NAME.source); "
-            "a person runs a file with `kalshi backtest --strategy PATH`",
+            f"the assistant backtests a strategy by a name it knows, not {ask.strategy!r}",
+            hint=strategy_hint(ask.strategy, names, code=False),
         )
     if "source" in parse_params(ask.params):
         raise UsageError(

@@ -70,14 +70,17 @@ def get_strategy(spec: str) -> Strategy[Any]:
 
     if is_path_spec(spec) or spec in entry_point_names():
         return load(spec)
-    names = [*_REGISTRY, *entry_point_names()]
-    close = did_you_mean(spec, names)
-    hint = (
-        f"did you mean `{close}`?"
-        if close
-        else f"choose one of: {', '.join(names)}, a .py file or package.module:attr"
-    )
+    hint = strategy_hint(spec, [*_REGISTRY, *entry_point_names()])
     raise UsageError(f"unknown strategy {spec!r}", hint=hint)
+
+
+def strategy_hint(spec: str, names: list[str], *, code: bool = True) -> str:
+    """The name `spec` is close to, or every name (and a file or import path, if `code`)."""
+    close = did_you_mean(spec, names)
+    if close:
+        return f"did you mean `{close}`?"
+    code_too = ", a .py file or package.module:attr" if code else ""
+    return f"choose one of: {', '.join(names)}{code_too}"
 
 
 class StrategyLookup:

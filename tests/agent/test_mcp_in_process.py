@@ -91,7 +91,11 @@ def test_the_backtest_tool_runs_no_code_the_assistant_names(
 ) -> None:
     # a trader who backtests the model strategy on a built-in source; the assistant names code
     # of its choosing as the strategy (a file, an import path) or as the model's source
-    (tmp_path / "config.yaml").write_text("strategies:\n  model:\n    source: builtin:crypto\n")
+    fair_value = Path(__file__).parents[2] / "examples" / "strategies" / "fair_value.py"
+    (tmp_path / "config.yaml").write_text(
+        "strategies:\n  model:\n    source: builtin:crypto\n"
+        f"  fair-value:\n    strategy: {fair_value}\n"
+    )
     ran = tmp_path / "ran"
     (tmp_path / "theirs.py").write_text(
         f"from pathlib import Path\nPath({str(ran)!r}).write_text('ran')\n"
@@ -106,6 +110,8 @@ def test_the_backtest_tool_runs_no_code_the_assistant_names(
         {"strategy": "theirs:STRATEGY", "data": data},
         {"strategy": "model", "data": data, "params": [f"source=command:touch {ran}"]},
         {"strategy": "model", "data": data, "params": ["source=builtin:crypto,python:theirs:f"]},
+        {"strategy": "nonesuch", "data": data},
+        {"strategy": "fair-value", "data": str(tmp_path / "none")},  # the config's: taken
     ]
     refusals: list[str] = []
 
@@ -120,9 +126,14 @@ def test_the_backtest_tool_runs_no_code_the_assistant_names(
     assert not ran.exists()
     assert "theirs" not in sys.modules
     for line in refusals[:2]:
-        assert "USAGE: the assistant backtests a strategy by its name" in line, line
-    for line in refusals[2:]:
+        assert "USAGE: the assistant backtests a strategy by a name it knows" in line, line
+    for line in refusals[2:4]:
         assert "USAGE: the assistant does not set a model's source" in line, line
+    # a name it does not know: the choices offered are the names it accepts, and no file
+    assert "by a name it knows, not 'nonesuch'" in refusals[4], refusals[4]
+    assert "spike, " in refusals[4] and "fair-value" in refusals[4], refusals[4]
+    assert ".py" not in refusals[4], refusals[4]
+    assert "NO_DATA: no data set at" in refusals[5], refusals[5]
 
 
 def test_an_argument_a_tool_does_not_take_is_refused_and_nothing_is_sent(
