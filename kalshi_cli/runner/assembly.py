@@ -52,6 +52,7 @@ from kalshi_cli.runner.preflight import (
 )
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S, landing_wait_s
 from kalshi_cli.strategies import get_strategy
+from kalshi_cli.strategy_api import MarketTerms
 from kalshi_cli.vocabulary.errors import UsageError
 from kalshi_cli.vocabulary.models import FeeModelError, Market
 from kalshi_cli.vocabulary.units import fmt_count
@@ -299,7 +300,7 @@ def build_loop(
         strategy_errors_alert=trade.strategy_errors_alert,
         strategy_errors_stop=trade.strategy_errors_stop,
         strategy_errors_window_s=trade.strategy_errors_window_s,
-        budgets=_budgets(trade.budgets, lineup, config.agent_strategy, parts.log),
+        budgets=_budgets(trade.budgets, lineup, config.agent_strategy, parts.log, markets),
         send_workers=parts.send_workers,
     )
     loop = assemble_loop(
@@ -429,13 +430,24 @@ def _assign(options: TradeOptions, lineup: Lineup, portfolio: Portfolio, parts: 
 
 
 def _budgets(
-    budgets: Mapping[str, Budget], lineup: Lineup, assistant: str, log: EventLog
+    budgets: Mapping[str, Budget],
+    lineup: Lineup,
+    assistant: str,
+    log: EventLog,
+    markets: list[Market],
 ) -> dict[str, Budget]:
     """`trade.budgets` of the strategies this run runs. One config serves every lineup, so a
-    budget for a strategy that does not run is unused, and said so in one line. The
-    assistant's (`agent.strategy`) is `kalshi mcp`'s to apply to its orders, not the loop's."""
+    budget for a strategy that does not run is unused, and said so in one line, as is a
+    strategy none of whose markets (`Strategy.trades`) the run trades. The assistant's
+    (`agent.strategy`) is `kalshi mcp`'s to apply to its orders, not the loop's."""
     for name in budgets.keys() - {assistant} - set(lineup.names):
         log.emit("budget_unused", {"strategy": name, "running": ", ".join(lineup.names)})
+    terms = [MarketTerms.from_market(m.raw) for m in markets]
+    for member in lineup:
+        trades = member.strategy.trades
+        if trades is not None and not any(map(trades, terms)):
+            why = "none of the markets is one it trades: it decides nothing"
+            log.emit("strategy_idle", {"strategy": member.name, "markets": len(terms), "why": why})
     return {name: budget for name, budget in budgets.items() if lineup.get(name) is not None}
 
 

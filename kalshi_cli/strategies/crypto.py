@@ -90,4 +90,11 @@ def decide(snap: MarketSnapshot, pos: PositionView, params: CryptoParams) -> Seq
     ]
 
 
-STRATEGY = Strategy(NAME, CryptoParams, decide, reads_mids=False, reads_index=True)
+STRATEGY = Strategy(
+    NAME,
+    CryptoParams,
+    decide,
+    reads_mids=False,
+    reads_index=True,
+    trades=lambda terms: terms.index_id is not None,
+)

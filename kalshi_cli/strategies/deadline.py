@@ -15,9 +15,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from concurrent.futures import wait as futures_wait
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 if TYPE_CHECKING:
     from kalshi_cli.strategy_api import Decision, Strategy
@@ -45,7 +43,8 @@ class StillRunning(Exception):
 
 class BoundedCall(Generic[T]):
     """`fn` called on a worker thread, each call waited for at most its deadline; the call's
-    own exception is raised as it is."""
+    own exception is raised as it is. A call and its answer each cross one queue: nothing is
+    allocated per call but its arguments and its answer."""
 
     def __init__(
         self, fn: Callable[..., T], *, timeout_s: float, start_s: float = 0.0, name: str = "call"
@@ -54,36 +53,40 @@ class BoundedCall(Generic[T]):
         self.timeout_s = timeout_s
         self._start_s = start_s
         self._name = name
-        self._requests: queue.SimpleQueue[tuple[Future[T], tuple[Any, ...]] | None] = (
-            queue.SimpleQueue()
-        )
-        self._busy: Future[T] | None = None
+        self._requests: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._answers: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
+        self._out = False  # a call not answered yet: its answer is the next one back
         self._worker: threading.Thread | None = None
 
     def __call__(self, *args: Any) -> T:
-        if self._busy is not None and not self._busy.done():
-            raise StillRunning
+        if self._out:
+            try:
+                self._answers.get_nowait()  # a late call's answer, nobody's now
+            except queue.Empty:
+                raise StillRunning from None
         first = self._worker is None
         if self._worker is None:
             self._worker = threading.Thread(target=self._serve, name=self._name, daemon=True)
             self._worker.start()
-        future: Future[T] = Future()
-        self._busy = future
-        self._requests.put((future, args))
+        self._out = True
+        self._requests.put(args)
         timeout_s = max(self.timeout_s, self._start_s) if first else self.timeout_s
-        # `wait`, not `result`: a Ctrl-C while waiting is the person's, not the call's answer
-        done, _ = futures_wait([future], timeout=timeout_s)
-        if not done:
-            raise MissedDeadline(timeout_s)
-        return future.result()
+        try:  # a Ctrl-C while waiting is the person's: it leaves the call out
+            returned, answer = self._answers.get(timeout=timeout_s)
+        except queue.Empty:
+            raise MissedDeadline(timeout_s) from None
+        self._out = False
+        if returned:
+            return cast("T", answer)
+        raise answer
 
     def _serve(self) -> None:
-        while (request := self._requests.get()) is not None:
-            future, args = request
+        while (args := self._requests.get()) is not None:
             try:
-                future.set_result(self._fn(*args))
+                answer: tuple[bool, Any] = (True, self._fn(*args))
             except BaseException as exc:  # the trader's code: whatever it raises is its answer
-                future.set_exception(exc)
+                answer = (False, exc)
+            self._answers.put(answer)
 
     def close(self) -> None:
         if self._worker is not None:

@@ -11,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Generic
 
+from kalshi_cli.strategy_api.index import MarketTerms
 from kalshi_cli.strategy_api.params import P, validate_params
 from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.vocabulary.decisions import Decision, PositionView
@@ -43,6 +44,9 @@ class Strategy(Generic[P]):
     # reads `snapshot.index`: the loop follows the reference index of each market whose rules
     # name one, and hands its latest values
     reads_index: bool = False
+    # the markets it trades, when not every one: a loop whose markets hold none of them says
+    # so once at its start (`strategy_idle`)
+    trades: Callable[[MarketTerms], bool] | None = None
     # for a position like this one, `decide` reads the time only through the mids of its
     # window (`snapshot.window(snapshot.ts - window_s)`, `window_s` being the loop's history
     # horizon), so with the same book, mids, position and fees it decides the same: the loop

@@ -6,6 +6,7 @@ on the in-process rig and a ManualClock, the index reaching it as the WebSocket 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -67,3 +68,26 @@ def test_two_minutes_from_a_fresh_feed_cost_at_most_five_percent_of_the_bankroll
         rig.step(0.5)
     lost = BANKROLL - liquidation_value(rig.exchange, rig.client.account_id)
     assert lost <= BANKROLL * Decimal("0.05"), lost
+
+
+def _idle(state: Path, exchange: Exchange, clock: ManualClock) -> list[dict[str, object]]:
+    log = state.with_suffix(".jsonl")
+    rig = make_rig(state, strategy="crypto", exchange=exchange, clock=clock, log_path=log)
+    assert rig.loop.portfolio.markets, "the loop trades some markets"
+    rig.loop.log.close()
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    return [r for r in rows if r["event"] == "strategy_idle"]
+
+
+def test_a_loop_with_no_market_of_the_crypto_strategy_says_so_once_at_its_start(
+    tmp_path: Path,
+) -> None:
+    # the default scenario has no market whose rules name a reference index
+    clock = ManualClock(START)
+    (idle,) = _idle(tmp_path / "default.db", new_exchange(clock=clock), clock)
+    assert idle["strategy"] == "crypto" and "decides nothing" in str(idle["why"])
+    clock = ManualClock(START)
+    crypto_markets = new_exchange("crypto", clock=clock)
+    clock.advance(1.0)
+    crypto_markets.tick()  # its markets open
+    assert _idle(tmp_path / "crypto.db", crypto_markets, clock) == []

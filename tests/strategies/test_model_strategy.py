@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from decimal import Decimal as D
@@ -25,6 +26,7 @@ from kalshi_cli.strategies import (
     RestingOrder,
     get_strategy,
 )
+from kalshi_cli.strategies.deadline import BoundedCall, MissedDeadline, StillRunning
 from kalshi_cli.strategies.model import ModelDown, ModelError, ModelParams, decide, kelly_share
 from kalshi_cli.strategies.model.sources import CommandSource, FileSource
 from kalshi_cli.vocabulary.decisions import Holding
@@ -211,6 +213,32 @@ def test_a_python_model_that_hangs_costs_its_deadline_and_is_then_refused_at_onc
     # the hung call still holds its thread: the next one is refused without waiting
     with pytest.raises(ModelError, match="earlier call has not returned"):
         decide(snap(), FLAT, params)
+
+
+def test_a_late_calls_answer_is_never_taken_for_a_later_calls() -> None:
+    gate = threading.Event()
+
+    def answer(n: int) -> int:
+        if n == 1:
+            gate.wait(PATIENCE_S)
+        return n
+
+    call = BoundedCall(answer, timeout_s=0.05)
+    with pytest.raises(MissedDeadline):
+        call(1)
+    with pytest.raises(StillRunning):
+        call(2)
+    gate.set()
+
+    def second() -> int | None:
+        try:
+            return call(2)
+        except StillRunning:
+            return None  # the late call is not back yet
+
+    assert wait_until(second, "the late call returned") == 2
+    assert call(3) == 3
+    call.close()
 
 
 # -------------------------------------------------------------------------------- command

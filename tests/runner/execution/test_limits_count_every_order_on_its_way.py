@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -96,11 +95,11 @@ def test_an_order_decided_while_a_replacements_cancel_is_out_counts_the_replacem
         send_workers=2,
         trade={"amend_requotes": False},  # the replacement waits for its cancel
     )
-    # decide on the loop's thread, as a backtest does: this test orders the send workers' steps
-    # itself, and a decide worker beside them made its first visit see the replacement already
-    rig.loop.settings = replace(rig.loop.settings, decide_deadline=False)
     ticker = next(iter(rig.exchange.markets))
     decided: list[str] = []
+    # the bid is replaced once its cancel is held, not before: an order answered within the
+    # tick that sent it gives its market another visit in that tick (`TradeLoop._serve`)
+    replacing: list[str] = []
 
     def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Intent]:
         if snap.ticker != ticker:
@@ -108,7 +107,7 @@ def test_an_order_decided_while_a_replacements_cancel_is_out_counts_the_replacem
         if not decided:
             decided.append("first")
             return [_bid(ticker, "0.05", "5")]
-        if pos.resting and len(decided) == 1:
+        if pos.resting and replacing and len(decided) == 1:
             decided.append("replaced")
             (old,) = pos.resting
             return [_bid(ticker, "0.06", "15", (old.order_id,)), _bid(ticker, "0.04", "10")]
@@ -120,6 +119,8 @@ def test_an_order_decided_while_a_replacements_cancel_is_out_counts_the_replacem
         _settle(rig)
         assert _resting_yes_bids(rig, ticker) == 5
         held, release = _cancels_held(rig)
+        replacing.append(ticker)
+        swap_decide(rig.loop, decide)  # asked afresh, not skipped as a quiet market
         rig.step(0.5)
         assert decided == ["first", "replaced"]
         assert held.wait(30), "the replacement's cancel is out"
