@@ -7,7 +7,7 @@ exchange. The `trade:` keys: docs/trade-loop.md "Configuration (in the config fi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
@@ -297,6 +297,89 @@ class TradeConfig:
                 "(or strategies.model.source in the config); see docs/models.md",
             )
         return replace(self, strategies={**self.strategies, NAME: params})
+
+
+def choose_lineup(
+    config: TradeConfig,
+    specs: Sequence[str],
+    params: Sequence[str] = (),
+    budgets: Sequence[str] = (),
+) -> tuple[TradeConfig, tuple[StrategyChoice, ...]]:
+    """The lineup `kalshi trade` and `kalshi backtest` run, from the options they share: each
+    `--strategy` (none: the config's `trade.strategies`), resolved once through the config's
+    lookup and named by its spec from here on; each `--params` (FILE with one strategy,
+    NAME=FILE with any number, NAME the strategy as given or its name); and the config with each
+    `--budget NAME:KEY=VALUE` laid over `trade.budgets.NAME`. A mistake is a usage error, before
+    anything is sent or run."""
+    given = list(specs) or list(config.settings.strategies or ())
+    if not given:
+        raise UsageError(
+            "name a strategy to run",
+            hint="--strategy NAME (repeat it to run several), or trade.strategies in the config",
+        )
+    files: dict[str, Path] = {}
+    for value in params:
+        name, eq, path = value.partition("=")
+        if not eq or not name or "/" in name:
+            if len(given) != 1:
+                raise UsageError(
+                    f"--params {value}: with several strategies, say whose: --params NAME=FILE",
+                    hint="e.g. --params market-maker=mm.yaml --params spike=spike.yaml",
+                )
+            name, path = given[0], value
+        files[name] = Path(path).expanduser()
+    choices = []
+    for spec in given:
+        strategy = config.strategy(spec)
+        found = [files.pop(n) for n in sorted({spec, strategy.name}) if n in files]
+        if len(found) > 1:
+            raise UsageError(f"--params names the strategy {spec} twice")
+        if found and found[0].is_dir():
+            raise UsageError(f"--params {found[0]}: a directory, not a YAML file")
+        config.params_for(strategy, found[0] if found else None)
+        choices.append(StrategyChoice(strategy.spec or strategy.name, found[0] if found else None,
+                                      strategy))  # fmt: skip
+    if files:
+        raise UsageError(
+            f"--params {next(iter(files))}=...: no --strategy of that name",
+            hint="NAME is a strategy's name or what --strategy said",
+        )
+    names = [c.strategy.name for c in choices if c.strategy is not None]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UsageError(
+            f"--strategy {twice[0]} is given twice; each strategy runs once in a loop",
+            hint="name each strategy once",
+        )
+    return _with_budgets(config, budgets, names), tuple(choices)
+
+
+def _with_budgets(config: TradeConfig, given: Sequence[str], names: list[str]) -> TradeConfig:
+    """The config with each `--budget NAME:KEY=VALUE` over `trade.budgets.NAME`."""
+    from kalshi_cli.vocabulary.decode import decode_config
+
+    if not given:
+        return config
+    budgets = {n: dict(b) for n, b in (config.trade.get("budgets") or {}).items()}
+    for text in given:
+        name, colon, rest = text.partition(":")
+        key, eq, value = rest.partition("=")
+        if not (colon and eq and name and key and value):
+            raise UsageError(
+                f"--budget {text!r}: expected NAME:KEY=VALUE",
+                hint="e.g. --budget spike:max_exposure=50 (keys: "
+                + ", ".join(Budget.__struct_fields__) + ")",
+            )  # fmt: skip
+        if name not in names:
+            raise UsageError(
+                f"--budget {text}: no strategy {name} runs", hint=f"running: {', '.join(names)}"
+            )
+        budgets.setdefault(name, {})[key] = value
+        try:
+            decode_config(Budget, budgets[name], where=f"--budget {name}")
+        except ConfigError as exc:
+            raise UsageError(exc.message, hint=exc.hint) from None
+    return replace(config, trade={**config.trade, "budgets": budgets})
 
 
 def load_trade_config(path: Path | None, lookup: StrategyLookup | None = None) -> TradeConfig:

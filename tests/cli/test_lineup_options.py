@@ -1,0 +1,95 @@
+"""`kalshi trade` and `kalshi backtest` take one set of lineup options (`--strategy` repeated,
+`--params NAME=FILE`, `--budget NAME:KEY=VALUE`, `--model`): a sweep names whose parameter it
+varies (`NAME.param=values`) and `backtest runs list` names the whole lineup. In-process, on a
+short recording."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from kalshi_cli.backtest.scenario import record_scenario
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli.app import app
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+
+LAL = "KXNBAGAME-SIM-LALGSW-LAL"
+TWO = ["--strategy", "spike", "--strategy", "market-maker"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return record_scenario("default", tmp_path_factory.mktemp("lineup"), seconds=60, tickers=[LAL])
+
+
+def kalshi(args: list[str], home: Path) -> tuple[int, str]:
+    context = AppContext(environ={"KALSHI_HOME": str(home), "XDG_CACHE_HOME": str(home / "c")})
+    done = CliRunner().invoke(app, args, obj=context, env={"COLUMNS": "200"}, prog_name="kalshi")
+    return done.exit_code, done.output
+
+
+def as_json(out: str) -> Any:
+    return json.loads(out[out.index("{") : out.rindex("}") + 1])
+
+
+def test_backtest_reads_params_name_equals_file_for_the_strategy_it_names(
+    data: Path, tmp_path: Path
+) -> None:
+    keeper = tmp_path / "mm.yaml"
+    keeper.write_text("spread: '0.06'\n")
+    args = ["backtest", *TWO, "--data", str(data), "--params", f"market-maker={keeper}"]
+    code, out = kalshi([*args, "--no-cache", "--json"], tmp_path)
+    assert code == 0, out
+    ((other, params),) = as_json(out)["spec"]["beside"]
+    assert other == "market-maker" and ["spread", "0.06"] in params
+
+
+def test_a_sweep_varies_the_parameter_of_the_strategy_it_names_and_the_list_shows_the_lineup(
+    data: Path, tmp_path: Path
+) -> None:
+    args = ["backtest", *TWO, "--data", str(data), "--jobs", "1", "--no-cache"]
+    code, out = kalshi([*args, "--param", "market-maker.spread=0.03,0.05", "--json"], tmp_path)
+    assert code == 0, out
+    runs = as_json(out)["runs"]
+    assert sorted(r["params"]["market-maker.spread"] for r in runs) == ["0.03", "0.05"]
+    assert len({r["params"]["spike.take_profit"] for r in runs}) == 1  # spike's untouched
+    code, out = kalshi(["backtest", "runs", "list", "--json"], tmp_path)
+    (line,) = as_json(out)["runs"]
+    assert line["strategy"] == "spike, market-maker"
+    code, out = kalshi([*args, "--param", "spread=0.03,0.05"], tmp_path)
+    assert code == ExitCode.USAGE and "say whose: --param NAME.spread" in out
+
+
+def test_a_budget_on_the_command_line_reaches_the_backtests_trade_section(
+    data: Path, tmp_path: Path
+) -> None:
+    args = ["backtest", *TWO, "--data", str(data), "--no-cache", "--json"]
+    code, out = kalshi([*args, "--budget", "spike:max_exposure=5"], tmp_path)
+    assert code == 0, out
+    trade = dict(as_json(out)["spec"]["trade"])
+    assert trade["budgets"] == {"spike": {"max_exposure": "5"}}
+
+
+@pytest.mark.parametrize("command", ["trade", "backtest"])
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (["--budget", "arbitrage:max_exposure=5"], "no strategy arbitrage runs"),
+        (["--budget", "spike:max_exposure=-1"], "max_exposure must be positive"),
+        (["--budget", "spike=5"], "expected NAME:KEY=VALUE"),
+        (["--params", "x.yaml"], "say whose"),
+        (["--params", "arbitrage=x.yaml"], "no --strategy of that name"),
+        (["--strategy", "spike"], "given twice"),
+    ],
+)
+def test_both_commands_refuse_a_malformed_lineup_alike(
+    tmp_path: Path, command: str, extra: list[str], said: str
+) -> None:
+    code, out = kalshi([command, *TWO, *extra, "--data", str(tmp_path)][: None if command ==
+                       "backtest" else -2], tmp_path)  # fmt: skip
+    assert code == ExitCode.USAGE, out
+    assert said in out
