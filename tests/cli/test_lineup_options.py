@@ -93,3 +93,18 @@ def test_both_commands_refuse_a_malformed_lineup_alike(
                        "backtest" else -2], tmp_path)  # fmt: skip
     assert code == ExitCode.USAGE, out
     assert said in out
+
+
+def test_the_trade_banners_risk_rules_list_each_strategys_budget() -> None:
+    from kalshi_cli.runner.config import Selection, StrategyChoice, TradeConfig, TradeOptions
+    from kalshi_cli.runner.lifecycle.session import describe
+
+    config = TradeConfig(trade={"budgets": {"spike": {"max_exposure": "50"}, "other": {}}})
+    options = TradeOptions(strategies=(StrategyChoice("spike"), StrategyChoice("market-maker")))
+    lines = describe("sim", options, config, Selection(), None)
+    rules = lines[lines.index("risk rules:") :]
+    (spike,) = [line for line in rules if "budget spike" in line]
+    assert "max_exposure=50" in spike and "max_contracts=-" in spike
+    (maker,) = [line for line in rules if "budget market-maker" in line]
+    assert "the account's limits alone" in maker
+    assert not [line for line in rules if "budget other" in line]  # not running
