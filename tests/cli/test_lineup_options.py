@@ -108,3 +108,38 @@ def test_the_trade_banners_risk_rules_list_each_strategys_budget() -> None:
     (maker,) = [line for line in rules if "budget market-maker" in line]
     assert "the account's limits alone" in maker
     assert not [line for line in rules if "budget other" in line]  # not running
+
+
+def docs_lineup() -> str:
+    """The lineup example of docs/strategies.md "Several strategies in one loop"."""
+    import re
+
+    text = (Path(__file__).parents[2] / "docs" / "strategies.md").read_text()
+    return next(b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "- name:" in b)
+
+
+def test_the_configs_entries_are_the_lineup_of_both_commands(data: Path, tmp_path: Path) -> None:
+    from kalshi_cli.runner.config import choose_lineup, load_trade_config
+
+    (tmp_path / "config.yaml").write_text(docs_lineup())
+    config, lineup = choose_lineup(load_trade_config(tmp_path / "config.yaml"), ())
+    assert [c.spec for c in lineup] == ["market-maker", "spike"]
+    budgets = config.settings.budgets
+    assert budgets["market-maker"].max_exposure == 50 and budgets["spike"].daily_loss_limit == 10
+    code, out = kalshi(["backtest", "--data", str(data), "--no-cache", "--json"], tmp_path)
+    assert code == 0, out
+    spec = as_json(out)["spec"]
+    assert spec["names"] == ["market-maker", "spike"] and ["spread", "0.06"] in spec["params"]
+    ((_, spike),) = spec["beside"]
+    assert ["spike_share", "0.15"] in spike
+    assert dict(spec["trade"])["budgets"]["spike"] == {"daily_loss_limit": 10}
+
+
+def test_a_strategy_configured_in_an_entry_and_a_short_form_is_refused(tmp_path: Path) -> None:
+    from kalshi_cli.runner.config import load_trade_config
+    from kalshi_cli.vocabulary.errors import ConfigError
+
+    path = tmp_path / "config.yaml"
+    path.write_text(docs_lineup() + "strategies:\n  spike: {spike_share: 0.2}\n")
+    with pytest.raises(ConfigError, match="spike is configured twice"):
+        load_trade_config(path)
