@@ -48,8 +48,18 @@ def trade_command(
             "--assign",
             metavar="NAME:TICKER",
             help="Give strategy NAME the contracts held in TICKER that no strategy bought (by "
-            "hand, before the loop), so its exits may sell them; repeat it. Without it such a "
+            "hand, before the loop), so its exits may sell them; repeat it. Kept in the state "
+            "file until replaced or cleared (`kalshi status` lists them). Without it such a "
             "position is nobody's and no strategy trades it.",
+            show_default=False,
+        ),
+    ] = None,
+    unassign: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--unassign",
+            metavar="TICKER",
+            help="Clear TICKER's --assign: its contracts no strategy bought are nobody's again.",
             show_default=False,
         ),
     ] = None,
@@ -175,7 +185,7 @@ def trade_command(
     options = _options(
         lineup, selected=(markets, series, event), dry_run=dry_run, once=once,
         bounds=(duration, max_ticks), live=live, log_file=log_file, order_group=order_group,
-        venue=(paper, paper_balance, subaccount), assign=assign or [],
+        venue=(paper, paper_balance, subaccount), assign=(assign or [], unassign or []),
     )  # fmt: skip
     check_start(settings.env, options, config)  # the refusals that need no exchange
     run_trade(
@@ -236,10 +246,10 @@ def _options(
     log_file: Path | None,
     order_group: bool = True,
     venue: tuple[bool, str, int | None] = (False, "1000", None),
-    assign: list[str] | None = None,
+    assign: tuple[list[str], list[str]] = ([], []),
 ) -> TradeOptions:
     """The options of one run; `venue` is where its orders go: (`--paper`, `--paper-balance`,
-    `--subaccount`); `assign`: the `--assign` values."""
+    `--subaccount`); `assign`: the `--assign` and `--unassign` values."""
     from kalshi_cli.runner.config import Selection, TradeOptions
     from kalshi_cli.vocabulary.errors import UsageError
     from kalshi_cli.vocabulary.order_terms import TermsError, parse_cash
@@ -266,5 +276,6 @@ def _options(
         paper=paper_on,
         paper_balance=balance,
         subaccount=subaccount,
-        assign=_assignments(assign or []),
+        assign=_assignments(assign[0]),
+        unassign=tuple(t.strip() for t in assign[1] if t.strip()),
     )
