@@ -46,8 +46,9 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     line, before a client is built, never first by the code that reads it once the session is
     under way."""
 
-    # the strategies `kalshi trade` runs when no --strategy is given: names (a built-in, or a
-    # `strategies.NAME` with a `strategy:` source), each with its `strategies.NAME` params
+    # the strategies `kalshi trade` and `kalshi backtest` run when no --strategy is given:
+    # names (a built-in, or a `strategies.NAME` with a `strategy:` source), each with its
+    # `strategies.NAME` params; the entries of the file are read into these (`_entries`)
     strategies: list[str] | None = None
     # a strategy's own budget inside the account's limits, by its name (risk/budget.py)
     budgets: dict[str, Budget] = msgspec.field(default_factory=dict)
