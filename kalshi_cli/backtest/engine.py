@@ -94,9 +94,6 @@ class BacktestSpec:
     # (empty: each named by its spec)
     names: tuple[str, ...] = ()
 
-    def params_dict(self) -> dict[str, str]:
-        return dict(self.params)
-
     def values(self) -> dict[str, str]:
         """The lineup's params as a sweep names them: a lone strategy's by their own names,
         each of several strategies' as NAME.param."""

@@ -152,19 +152,6 @@ class TradeOptions:
     subaccount: int | None = None
 
     def __post_init__(self) -> None:
-        if not self.strategies:
-            raise UsageError(
-                "kalshi trade needs a strategy",
-                hint="--strategy NAME (repeat it to run several), or trade.strategies in the "
-                "config",
-            )
-        specs = [c.spec for c in self.strategies]
-        twice = sorted({s for s in specs if specs.count(s) > 1})
-        if twice:
-            raise UsageError(
-                f"--strategy {twice[0]} is given twice; each strategy runs once in a loop",
-                hint="name each strategy once",
-            )
         if self.paper and (self.live or self.dry_run):
             flag = "--live" if self.live else "--dry-run"
             raise UsageError(
@@ -432,7 +419,9 @@ def load_budgets(path: Path | None) -> dict[str, Budget]:
     assistant's, `kalshi mcp`)."""
     from kalshi_cli.config import read_sections, section
 
-    return dict(TradeConfig(trade=_trade(section(read_sections(path), "trade"))).settings.budgets)
+    document = read_sections(path)
+    _, trade = _entries(section(document, "strategies"), section(document, "trade"))
+    return dict(TradeConfig(trade=_trade(trade)).settings.budgets)
 
 
 def _strategies(

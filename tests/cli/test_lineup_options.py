@@ -115,7 +115,8 @@ def docs_lineup() -> str:
     import re
 
     text = (Path(__file__).parents[2] / "docs" / "strategies.md").read_text()
-    return next(b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "- name:" in b)
+    blocks: list[str] = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    return next(b for b in blocks if "- name:" in b)
 
 
 def test_the_configs_entries_are_the_lineup_of_both_commands(data: Path, tmp_path: Path) -> None:

@@ -93,6 +93,7 @@ def test_status_json_counts_open_and_unknown_orders_and_shows_the_last_five_chan
         "unknown_orders": 3,
         "last_heartbeat": "trade at 1767225690",  # 90.4 s after the start, whole seconds
         "loop_paused": False,
+        "assignments": [],
         "history": [
             {"state": s, "reason": f"change {n}", "source": f"source {n}", "at": START + n}
             for n, s in enumerate(["HALTED", "ACTIVE", "HALTED", "ACTIVE", "REDUCING"], start=2)

@@ -150,18 +150,17 @@ def describe(
 
 
 def _budget_lines(lineup: Lineup, config: TradeConfig) -> list[str]:
-    """Each running strategy's own budget (`trade.budgets.NAME`, `--budget`) as a risk rule."""
-    budgets = config.settings.budgets
+    """Each running strategy's own budget (`trade.strategies` entries, `--budget`), a risk rule."""
     lines = []
     for name in lineup.names:
-        budget = budgets.get(name)
+        budget = config.settings.budgets.get(name)
         values = (
-            ", ".join(f"{k}={getattr(budget, k) or '-'}" for k in Budget.__struct_fields__)
-            if budget is not None
-            else "-"
+            [f"{k}={getattr(budget, k) or '-'}" for k in Budget.__struct_fields__]
+            if budget
+            else ["-"]
         )
-        what = "the account's limits alone" if budget is None else "its own, inside the account's"
-        lines.append(f"  {'budget ' + name:<16} {values:<52} {what}")
+        what = "its own, inside the account's" if budget else "the account's limits alone"
+        lines.append(f"  {'budget ' + name:<16} {', '.join(values):<52} {what}")
     return lines
 
 
