@@ -48,7 +48,7 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
 
     # the strategies `kalshi trade` and `kalshi backtest` run when no --strategy is given:
     # names (a built-in, or a `strategies.NAME` with a `strategy:` source), each with its
-    # `strategies.NAME` params; the entries of the file are read into these (`_entries`)
+    # `strategies.NAME` params; the file's entries are read into these (`lineup_entries`)
     strategies: list[str] | None = None
     # a strategy's own budget inside the account's limits, by its name (risk/budget.py)
     budgets: dict[str, Budget] = msgspec.field(default_factory=dict)
@@ -377,19 +377,18 @@ def load_trade_config(path: Path | None, lookup: StrategyLookup | None = None) -
     docstring); a missing file means every default. `lookup`: the command's strategies (a
     new one by default), through which the check loads the config's own, once for the
     command."""
-    from kalshi_cli.config import agent_strategy, read_sections, section
+    from kalshi_cli.config import agent_strategy, lineup_entries, read_sections, section
     from kalshi_cli.strategies import strategy_names
 
-    document = read_sections(path)
+    document = lineup_entries(read_sections(path))
     lookup = lookup or _new_lookup()
-    sections, trade = _entries(section(document, "strategies"), section(document, "trade"))
-    strategies, sources = _strategies(sections, lookup)
+    strategies, sources = _strategies(section(document, "strategies"), lookup)
     config = TradeConfig(
         strategies=strategies,
         sources=sources,
         lookup=lookup,
         risk=_risk(section(document, "risk")),
-        trade=_trade(trade),
+        trade=_trade(section(document, "trade")),
         alerts=_alerts(section(document, "alerts")),
         retention=section(document, "retention"),
         agent_strategy=agent_strategy(document, strategies=strategy_names()),
@@ -417,10 +416,9 @@ def load_budgets(path: Path | None) -> dict[str, Budget]:
     """The strategies' own budgets from the config file (`trade.budgets`, checked as the loop
     checks them), for the orders placed outside a loop under a strategy's name (the
     assistant's, `kalshi mcp`)."""
-    from kalshi_cli.config import read_sections, section
+    from kalshi_cli.config import lineup_entries, read_sections, section
 
-    document = read_sections(path)
-    _, trade = _entries(section(document, "strategies"), section(document, "trade"))
+    trade = section(lineup_entries(read_sections(path)), "trade")
     return dict(TradeConfig(trade=_trade(trade)).settings.budgets)
 
 
@@ -467,52 +465,6 @@ def _strategies(
     return result, sources
 
 
-ENTRY_KEYS = ("name", "source", "params", "budget")
-
-
-def _entries(strategies: Located, trade: Located) -> tuple[Located, Located]:
-    """The `trade.strategies` entries ({name, source, params, budget}, one per strategy) read
-    into the short forms the loop reads: `strategies.NAME` (its params, `strategy:` its source),
-    `trade.budgets.NAME` and the name in `trade.strategies`. A strategy in both is refused."""
-    from kalshi_cli.config import Located, refuse_unknown
-
-    items = trade.get("strategies")
-    if not isinstance(items, list) or not any(isinstance(i, Located) for i in items):
-        return strategies, trade
-    sections, trade = _without(strategies, None), _without(trade, None)
-    old = trade.get("budgets")
-    budgets = _without(old, None) if isinstance(old, Located) else Located(trade.path, trade.line)
-    names = []
-    for item in items:
-        if not isinstance(item, Located):
-            names.append(item)
-            continue
-        refuse_unknown(item, ENTRY_KEYS, "trade.strategies")
-        name, params = item.get("name"), item.get("params") or Located(item.path, item.line)
-        if not isinstance(name, str) or not name or not isinstance(params, Located):
-            raise ConfigError(
-                f"{item.where()}: a trade.strategies entry is a name and a mapping of params",
-                hint="e.g. - {name: spike, params: {spike_share: 0.15}}",
-            )
-        for form, node in (("strategies", sections), ("trade.budgets", budgets)):
-            if name in node:
-                raise ConfigError(
-                    f"{item.where('name')}: {name} is configured twice: in this entry and in "
-                    f"{form}.{name} ({node.where(name)})",
-                    hint="keep the entry",
-                )
-        sections[name] = params = _without(params, None)
-        sections.lines[name] = item.line
-        source = item.get("source")
-        if source is not None and source != name:
-            params["strategy"], params.lines["strategy"] = source, item.lines["source"]
-        if "budget" in item:
-            budgets[name], budgets.lines[name] = item["budget"], item.lines["budget"]
-        names.append(name)
-    trade["strategies"], trade["budgets"] = names, budgets
-    return sections, trade
-
-
 def _source(params: Located, name: str) -> str:
     from kalshi_cli.strategies.loader import is_path_spec
 
@@ -528,8 +480,7 @@ def _source(params: Located, name: str) -> str:
     return str(path if path.is_absolute() else (params.path.parent / path).resolve())
 
 
-def _without(node: Located, key: str | None) -> Located:
-    """A copy of `node` without `key` (None: a whole copy), each line kept."""
+def _without(node: Located, key: str) -> Located:
     from kalshi_cli.config import Located
 
     copy = Located(node.path, node.line)

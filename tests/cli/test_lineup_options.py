@@ -134,6 +134,8 @@ def test_the_configs_entries_are_the_lineup_of_both_commands(data: Path, tmp_pat
     ((_, spike),) = spec["beside"]
     assert ["spike_share", "0.15"] in spike
     assert dict(spec["trade"])["budgets"]["spike"] == {"daily_loss_limit": 10}
+    # `config get` reads the entries as every command does
+    assert kalshi(["config", "get", "strategies.spike.spike_share"], tmp_path) == (0, "0.15\n")
 
 
 def test_a_strategy_configured_in_an_entry_and_a_short_form_is_refused(tmp_path: Path) -> None:
