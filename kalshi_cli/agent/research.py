@@ -83,10 +83,11 @@ def backtest_request(
     """The request `kalshi backtest --strategy S --data D ...` would make, stored like its."""
     from kalshi_cli.backtest.command import build_request
     from kalshi_cli.config import dirs_from
-    from kalshi_cli.runner.config import load_trade_config
+    from kalshi_cli.runner.config import choose_lineup, load_trade_config
 
     config = load_trade_config(config_path)
-    _named_code_only(ask, config.sources)
+    _named_code_only(ask, config.sources)  # before anything is loaded
+    config, lineup = choose_lineup(config, (ask.strategy,))
     data = Path(ask.data).expanduser()
     size = data_megabytes(data)
     if size > max_mb:
@@ -96,7 +97,7 @@ def backtest_request(
         )
     return build_request(
         config.with_model((ask.strategy,), None),
-        strategy=ask.strategy,
+        lineup=lineup,
         data=data,
         start=ask.start,
         end=ask.end,

@@ -49,7 +49,7 @@ from kalshi_cli.vocabulary.errors import ConfigError, DataWriteError, UsageError
 from kalshi_cli.vocabulary.order_terms import TermsError, parse_amount, parse_cash
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.config import TradeConfig
+    from kalshi_cli.runner.config import StrategyChoice, TradeConfig
     from kalshi_cli.strategy_api import Strategy
 
 DEFAULT_TRIALS = 20  # a search's trials when --trials is not given (a grid: all its points)
@@ -211,7 +211,7 @@ class BacktestOutcome:
 def build_request(
     config: TradeConfig,
     *,
-    strategy: str,
+    lineup: tuple[StrategyChoice, ...],
     data: Path,
     start: str | None,
     end: str | None,
@@ -227,7 +227,6 @@ def build_request(
     cache: bool,
     lookahead: bool,
     runs_dir: Path | None = None,
-    params_file: Path | None = None,
     best_params: Path | None = None,
     holdout: str | None = None,
     walk_forward: int | None = None,
@@ -240,29 +239,19 @@ def build_request(
     executor: str = "local",
     scheduler: str | None = None,
     run_progress: Progress | None = None,
-    beside: tuple[str, ...] = (),
     replay_progress: Callable[[int], None] | None = None,
 ) -> BacktestRequest:
     """The command line and the config file's sections (`strategies.NAME`, `risk`, `trade`)
-    as one request; a misspelled strategy or a bad amount is refused before anything runs.
-    `beside`: other strategies run in the same loop on the same bankroll, each with its
-    `strategies.NAME` params."""
-    loaded = config.strategy(strategy)
-    # validated as a whole here, with file and line, before anything runs
-    validated = config.params_for(loaded, params_file)
-    sources = [_source_key(loaded, validated)]
-    others: list[tuple[str, tuple[tuple[str, str], ...]]] = []
-    names = {loaded.name}
-    for spec_text in beside:
-        other = config.strategy(spec_text)
-        if other.name in names:
-            raise UsageError(
-                f"--strategy {spec_text} is given twice; each strategy runs once in a loop"
-            )
-        names.add(other.name)
-        other_params = config.params_for(other, None)
-        others.append((other.spec or other.name, _param_pairs(other_params)))
-        sources.append(_source_key(other, other_params))
+    as one request; a bad amount is refused before anything runs. `lineup`: the strategies
+    (`choose_lineup`), run in one loop on one bankroll, each with its params validated as a
+    whole, with file and line, here."""
+    runs = [
+        (found, config.params_for(found, choice.params_file))
+        for choice in lineup
+        for found in [choice.strategy or config.strategy(choice.spec)]
+    ]
+    sources = [_source_key(found, values) for found, values in runs]
+    (loaded, validated), *others = runs
     _check_outputs(html, out)
     try:
         parse_cash(balance)  # the venue holds it in cents, as the exchange does
@@ -276,7 +265,8 @@ def build_request(
         strategy=loaded.spec or loaded.name,
         params=_param_pairs(validated),
         strategy_source=" | ".join(sources),
-        beside=tuple(others),
+        beside=tuple((s.spec or s.name, _param_pairs(p)) for s, p in others),
+        names=tuple(s.name for s, _ in runs) if others else (),
         markets=tuple(t.strip() for t in (markets or "").split(",") if t.strip()),
         start_ns=start_ns,
         end_ns=end_ns,
@@ -338,16 +328,15 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
         raise UsageError(
             f"--rank-by {request.rank_by!r}", hint=f"choose one of: {', '.join(METRICS)}"
         )
-    axes = parse_params(request.params)
+    axes = _whose(request.spec, parse_params(request.params))
     ranges = {k: v[0] for k, v in axes.items() if len(v) == 1 and is_range(v[0])}
     singles = {k: v[0] for k, v in axes.items() if len(v) == 1 and k not in ranges}
-    base = replace(
-        request.spec, params=tuple(sorted((dict(request.spec.params) | singles).items()))
-    )
+    base = request.spec.with_values(singles)
     sweep_axes = {k: v for k, v in axes.items() if len(v) > 1}
     strategy = request.strategies(base.strategy)
     _check_research(request, ranges, sweep_axes)
-    _check_cells(strategy, base, sweep_axes, [k for k in axes if k not in ranges])
+    _check_cells(request.strategies, base, sweep_axes, [k for k in axes if k not in ranges])
+    ranges = _searched(base, ranges)
     research = sweep_axes or request.search or request.holdout or request.walk_forward
     if research:
         return _many(
@@ -356,15 +345,47 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
     return _single(request, base)
 
 
+def _whose(spec: BacktestSpec, axes: dict[str, list[str]]) -> dict[str, list[str]]:
+    """`--param` values, each named as `BacktestSpec.values` names it: with several strategies
+    NAME.param, NAME one of the lineup's."""
+    if not spec.beside:
+        return axes
+    for key in axes:
+        if not any(key.startswith(f"{name}.") for name in spec.names):
+            raise UsageError(
+                f"--param {key}: with several strategies, say whose: --param NAME.{key}",
+                hint="NAME is one of " + ", ".join(spec.names),
+            )
+    return axes
+
+
+def _searched(base: BacktestSpec, ranges: dict[str, str]) -> dict[str, str]:
+    """The ranges a search tries, by the first strategy's own names: a search varies the first
+    strategy's params."""
+    if not base.beside:
+        return ranges
+    first = f"{base.names[0]}."
+    for key in ranges:
+        if not key.startswith(first):
+            raise UsageError(
+                f"--param {key}: --search varies the first strategy's params",
+                hint=f"name one of {base.names[0]}'s, or list the values to sweep: NAME.P=V1,V2",
+            )
+    return {k[len(first) :]: v for k, v in ranges.items()}
+
+
 def _check_cells(
-    strategy: Strategy[Any], base: BacktestSpec, sweep_axes: dict[str, list[str]], given: list[str]
+    lookup: StrategyLookup, base: BacktestSpec, sweep_axes: dict[str, list[str]], given: list[str]
 ) -> None:
     for spec in grid(base, sweep_axes):
         # every combination validated as a whole before the first run starts, a refusal
         # named by the flags' values of its cell (the config's own were checked on loading)
-        values = dict(spec.params)
+        values = spec.values()
+        choices, params = spec.lineup(lookup)
         try:
-            strategy.params(values)
+            for choice in choices:
+                assert choice.strategy is not None
+                choice.strategy.params(params[choice.strategy.name])
         except ConfigError as exc:
             if not given:
                 raise

@@ -88,12 +88,38 @@ class BacktestSpec:
     # refuses the run; empty: whatever is at `data` when the run opens it
     data_fingerprint: str = ""
     # the other strategies run beside `strategy` in the same loop, on the same bankroll, each
-    # (spec, its params): each trades only what it owns, as live; a sweep varies `strategy`'s
-    # params only
+    # (spec, its params): each trades only what it owns, as live
     beside: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    # each strategy's name, `strategy`'s first: a sweep's NAME.param finds its strategy by it
+    # (empty: each named by its spec)
+    names: tuple[str, ...] = ()
 
-    def params_dict(self) -> dict[str, str]:
-        return dict(self.params)
+    def values(self) -> dict[str, str]:
+        """The lineup's params as a sweep names them: a lone strategy's by their own names,
+        each of several strategies' as NAME.param."""
+        if not self.beside:
+            return dict(self.params)
+        runs = (self.params, *(pairs for _, pairs in self.beside))
+        return {
+            f"{n}.{k}": v for n, pairs in zip(self._names(), runs, strict=True) for k, v in pairs
+        }
+
+    def with_values(self, values: Mapping[str, str]) -> BacktestSpec:
+        """The spec with `values` (named as `values()` names them) laid over its params."""
+        merged = self.values() | dict(values)
+        if not self.beside:
+            return replace(self, params=tuple(sorted(merged.items())))
+        runs = [
+            tuple(sorted((k[len(n) + 1 :], v) for k, v in merged.items() if k.startswith(f"{n}.")))
+            for n in self._names()
+        ]
+        beside = tuple(
+            (spec, pairs) for (spec, _), pairs in zip(self.beside, runs[1:], strict=True)
+        )
+        return replace(self, params=runs[0], beside=beside)
+
+    def _names(self) -> tuple[str, ...]:
+        return self.names or (self.strategy, *(spec for spec, _ in self.beside))
 
     def lineup(
         self, lookup: Lookup | None = None

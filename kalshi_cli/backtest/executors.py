@@ -66,7 +66,7 @@ class Executor(Protocol):
 
 
 def describe(spec: BacktestSpec) -> str:
-    return " ".join(f"{k}={v}" for k, v in spec.params) or "the base params"
+    return " ".join(f"{k}={v}" for k, v in spec.values().items()) or "the base params"
 
 
 def failure(exc: BaseException) -> tuple[str, int]:

@@ -63,7 +63,7 @@ def provenance(spec: BacktestSpec, strategies: Lookup | None = None) -> dict[str
     data = Path(spec.data)
     return {
         "spec": json.loads(json.dumps(asdict(spec), default=str)),
-        "params": dict(spec.params),
+        "params": spec.values(),
         "strategy": strategy_source(spec.strategy, dict(spec.params), strategies),
         "data": {"path": str(data.resolve()), "fingerprint": fingerprint(data)},
         "version": __version__,
@@ -135,7 +135,8 @@ def summary(run: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": run["id"],
         "kind": run.get("kind"),
-        "strategy": run["strategy"]["name"],
+        # the whole lineup, in the loop's order
+        "strategy": ", ".join(run["spec"].get("names") or [run["strategy"]["name"]]),
         "data": run["data"]["path"],
         "params": run.get("params", {}),
         "runs": _count(run),

@@ -485,7 +485,7 @@ def render_text(report: dict[str, Any], *, width: int = 72) -> list[str]:
     equity-curve chart."""
     t = report["totals"]
     spec = report["spec"]
-    names = [spec["strategy"], *(s for s, _ in spec.get("beside") or ())]
+    names = spec.get("names") or [spec["strategy"], *(s for s, _ in spec.get("beside") or ())]
     failure = failed(report)
     lines = [
         f"backtest {', '.join(names)} on {spec['data']}: {report['data']['markets']} markets, "

@@ -124,7 +124,7 @@ def ranked_runs(results: Sequence[Result], rank_by: str) -> list[dict[str, Any]]
     )
     return [
         {
-            "params": dict(spec.params),
+            "params": spec.values(),
             "rank_by": rank_by,
             "value": metric_value(report, rank_by),
             "cached": cached,
@@ -199,7 +199,7 @@ def with_holdout(
     ):
         rows.append(
             {
-                "params": dict(spec.params),
+                "params": spec.values(),
                 **_figures(test, trials.rank_by, b.to_json()),
                 "cached": cached,
                 "train": _figures(train, trials.rank_by, a.to_json()),
@@ -230,7 +230,7 @@ def walk_forward(
             # the sets of its training part that failed: the choice passed them over, but
             # a failed run fails the command all the same
             "failed": [
-                {"params": dict(s.params), "failed": failure}
+                {"params": s.values(), "failed": failure}
                 for s, r, _ in tried.results
                 if (failure := failed(r)) is not None
             ],
@@ -245,7 +245,7 @@ def walk_forward(
         deflated = deflate([r.get("statistics") for _, r, _ in tried.results])[best]
         ((_, test, cached),) = trials.on([_windowed(spec, fold.test)])
         window |= {
-            "params": dict(spec.params),
+            "params": spec.values(),
             "none_chosen": None,
             "train": _figures(train, trials.rank_by, deflated.to_json()),
             "test": {

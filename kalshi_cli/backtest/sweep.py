@@ -68,13 +68,13 @@ def _finite_if_a_number(key: str, value: str) -> None:
 
 
 def grid(base: BacktestSpec, axes: Mapping[str, Sequence[str]]) -> list[BacktestSpec]:
-    """One spec per combination of the axes' values, over `base`'s own parameters."""
+    """One spec per combination of the axes' values (named as `BacktestSpec.values` names
+    them), over `base`'s own parameters."""
     names = list(axes)
-    specs = []
-    for combo in itertools.product(*(axes[n] for n in names)):
-        params = dict(base.params) | dict(zip(names, combo, strict=True))
-        specs.append(replace(base, params=tuple(sorted(params.items()))))
-    return specs
+    return [
+        base.with_values(dict(zip(names, combo, strict=True)))
+        for combo in itertools.product(*(axes[n] for n in names))
+    ]
 
 
 def cache_key(spec: BacktestSpec, data_fingerprint: str) -> str:

@@ -38,7 +38,7 @@ def spec_from_dict(raw: dict[str, Any]) -> BacktestSpec:
         # JSON has no tuples: the spec's pairs and lists come back as lists
         if f.name in ("params", "risk", "trade"):
             value = tuple(tuple(pair) for pair in value)
-        elif f.name == "markets":
+        elif f.name in ("markets", "names"):
             value = tuple(value)
         elif f.name == "beside":
             value = tuple((spec, tuple(tuple(p) for p in params)) for spec, params in value)

@@ -99,6 +99,56 @@ SubaccountOpt = Annotated[
 ]
 
 
+def _strategy_names(incomplete: str) -> list[str]:
+    """Shell completion of --strategy: the registered names."""
+    from kalshi_cli.strategies import strategy_names
+
+    return [n for n in strategy_names() if n.startswith(incomplete)]
+
+
+# The lineup a trade loop or a backtest runs, one set of options for both (`choose_lineup`)
+StrategiesOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--strategy",
+        help="A built-in (spike, mean-reversion, arbitrage, market-maker, model, crypto), a "
+        ".py file, package.module:attr or an installed entry point (docs/strategies.md). "
+        "Repeat it to run several in one loop, each trading only what it owns. "
+        "[default: the config's trade.strategies]",
+        show_default=False,
+        autocompletion=_strategy_names,
+    ),
+]
+ParamsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--params",
+        help="A strategy's parameters (YAML) instead of the config's: FILE with one --strategy, "
+        "NAME=FILE with several (repeat it).",
+        show_default=False,
+    ),
+]
+BudgetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--budget",
+        metavar="NAME:KEY=VALUE",
+        help="A strategy's own budget over the config's (max_contracts, max_exposure, "
+        "daily_loss_limit), e.g. spike:max_exposure=50; repeat it.",
+        show_default=False,
+    ),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="The model strategy's source of fair values: python:package.module:function, "
+        "command:'COMMAND' or file:PATH (docs/models.md).",
+        show_default=False,
+    ),
+]
+
+
 class FiniteFloat:
     """A float option's parser (`typer.Option(parser=FiniteFloat(min=...))`): a finite number
     inside [min, max], or a usage error (exit 2).

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.cli._options import JsonOpt
+from kalshi_cli.cli._options import BudgetOpt, JsonOpt, ModelOpt, ParamsOpt, StrategiesOpt
 from kalshi_cli.cli._output import Column
 
 if TYPE_CHECKING:
@@ -49,26 +49,10 @@ def register(app: typer.Typer) -> None:
 def backtest_command(
     ctx: typer.Context,
     *,
-    strategy: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--strategy",
-            help="A built-in (spike, mean-reversion, arbitrage, market-maker, model, crypto), a "
-            ".py file, package.module:attr or an installed entry point (docs/strategies.md). "
-            "Repeat it to run several in one loop on one bankroll, each trading what it owns; "
-            "--params and --param are the first one's.",
-            show_default=False,
-        ),
-    ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            help="The model strategy's source of fair values: python:package.module:function, "
-            "command:'COMMAND' or file:PATH (docs/models.md).",
-            show_default=False,
-        ),
-    ] = None,
+    strategy: StrategiesOpt = None,
+    model: ModelOpt = None,
+    params_file: ParamsOpt = None,
+    budget: BudgetOpt = None,
     data: Annotated[
         Path | None,
         typer.Option(
@@ -97,15 +81,6 @@ def backtest_command(
             show_default=False,
         ),
     ] = None,
-    params_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--params",
-            help="The strategy's parameters (YAML) instead of the config's strategies.NAME.",
-            dir_okay=False,
-            show_default=False,
-        ),
-    ] = None,
     best_params: Annotated[
         Path | None,
         typer.Option(
@@ -120,7 +95,7 @@ def backtest_command(
         typer.Option(
             "--param",
             help="A strategy parameter, NAME=VALUE; NAME=V1,V2,... sweeps it; NAME=LO..HI[:STEP] "
-            "is a range --search tries (repeatable).",
+            "is a range --search tries (repeatable). With several strategies, STRATEGY.NAME=...",
             show_default=False,
         ),
     ] = None,
@@ -263,25 +238,30 @@ def backtest_command(
         return
     from kalshi_cli.backtest.command import backtest, build_request
     from kalshi_cli.config import dirs_from
-    from kalshi_cli.runner.config import load_trade_config
+    from kalshi_cli.runner.config import choose_lineup, load_trade_config
     from kalshi_cli.vocabulary.errors import UsageError
 
-    if not strategy or data is None:
+    if data is None:
         raise UsageError(
-            "kalshi backtest needs --strategy and --data",
+            "kalshi backtest needs --data",
             hint="e.g. kalshi backtest --strategy spike --data recordings/kx",
         )
-    first, *beside = strategy
     app = current()
+    config, lineup = choose_lineup(
+        load_trade_config(app.settings().config_path),
+        strategy or (),
+        params_file or (),
+        budget or (),
+    )
     output = app.output(as_json=as_json)
     shown = output.progress("sweep runs done")  # on a terminal's stderr only
     replayed = output.progress("% of the data replayed")  # a single run's
     request = build_request(
-        load_trade_config(app.settings().config_path).with_model(tuple(strategy), model),
-        strategy=first, beside=tuple(beside), data=data, start=start, end=end, markets=markets,
+        config.with_model(tuple(c.spec for c in lineup), model),
+        lineup=lineup, data=data, start=start, end=end, markets=markets,
         params=tuple(param or ()), fill_model=fill_model.value, latency_ms=latency_ms,
         balance=balance, html=html, out=out, rank_by=rank_by, jobs=jobs,
-        cache=not no_cache, lookahead=lookahead_check, params_file=params_file,
+        cache=not no_cache, lookahead=lookahead_check,
         best_params=best_params, executor=executor.value, scheduler=scheduler,
         run_progress=lambda done, _total: shown(done), replay_progress=replayed,
         runs_dir=dirs_from(app.environ).backtest_runs_dir(),

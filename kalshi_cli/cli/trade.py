@@ -3,14 +3,20 @@ the metrics endpoint around it are `kalshi_cli.runner.lifecycle.launch`)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.cli._options import EnvOpt, FiniteFloat
+from kalshi_cli.cli._options import (
+    BudgetOpt,
+    EnvOpt,
+    FiniteFloat,
+    ModelOpt,
+    ParamsOpt,
+    StrategiesOpt,
+)
 from kalshi_cli.cli._services import tier_setting
 
 if TYPE_CHECKING:
@@ -18,20 +24,12 @@ if TYPE_CHECKING:
 
     from kalshi_cli.cli._context import AppContext
     from kalshi_cli.config import Settings
-    from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
+    from kalshi_cli.runner.config import StrategyChoice, TradeOptions
     from kalshi_cli.store import Store
-    from kalshi_cli.strategies import StrategyLookup
 
 
 def register(app: typer.Typer) -> None:
     app.command("trade")(trade_command)
-
-
-def _strategy_names(incomplete: str) -> list[str]:
-    """Shell completion of --strategy: the registered names."""
-    from kalshi_cli.strategies import strategy_names
-
-    return [n for n in strategy_names() if n.startswith(incomplete)]
 
 
 def _split(text: str | None) -> tuple[str, ...]:
@@ -40,45 +38,28 @@ def _split(text: str | None) -> tuple[str, ...]:
 
 def trade_command(
     *,
-    strategy: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--strategy",
-            help="A built-in (spike, mean-reversion, arbitrage, market-maker, model, crypto), a "
-            ".py file, package.module:attr or an installed entry point (docs/strategies.md). "
-            "Repeat it to run several in one loop, each trading only what it owns. "
-            "[default: the config's trade.strategies]",
-            show_default=False,
-            autocompletion=_strategy_names,
-        ),
-    ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            help="The model strategy's source of fair values: python:package.module:function, "
-            "command:'COMMAND' or file:PATH (docs/models.md).",
-            show_default=False,
-        ),
-    ] = None,
-    params_file: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--params",
-            help="A strategy's parameters (YAML) instead of the config's strategies.NAME: FILE "
-            "with one --strategy, NAME=FILE with several (repeat it); kill -HUP reloads the "
-            "fields each marks updatable.",
-            show_default=False,
-        ),
-    ] = None,
+    strategy: StrategiesOpt = None,
+    model: ModelOpt = None,
+    params_file: ParamsOpt = None,
+    budget: BudgetOpt = None,
     assign: Annotated[
         list[str] | None,
         typer.Option(
             "--assign",
             metavar="NAME:TICKER",
             help="Give strategy NAME the contracts held in TICKER that no strategy bought (by "
-            "hand, before the loop), so its exits may sell them; repeat it. Without it such a "
+            "hand, before the loop), so its exits may sell them; repeat it. Kept in the state "
+            "file until replaced or cleared (`kalshi status` lists them). Without it such a "
             "position is nobody's and no strategy trades it.",
+            show_default=False,
+        ),
+    ] = None,
+    unassign: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--unassign",
+            metavar="TICKER",
+            help="Clear TICKER's --assign: its contracts no strategy bought are nobody's again.",
             show_default=False,
         ),
     ] = None,
@@ -189,26 +170,24 @@ def trade_command(
 
     On a subaccount: kalshi trade --strategy spike --markets KXBTCD-25DEC31-T100000 --subaccount 2
     """
-    from kalshi_cli.runner.config import load_trade_config
+    from kalshi_cli.runner.config import choose_lineup, load_trade_config
     from kalshi_cli.runner.lifecycle.launch import run_trade
     from kalshi_cli.runner.lifecycle.session import CLIENT_RETRY_BUDGET_S
-    from kalshi_cli.strategies import StrategyLookup
+    from kalshi_cli.runner.preflight import check_start
 
-    # each strategy looked up once, here and by the config check, and run as found; a
-    # strategy file that does not load is refused before any config, client or lock
-    resolved = StrategyLookup()
-    given = [_spec(s, resolved) for s in strategy or ()]
     app = current()
     settings = app.settings(env.value if env else None)
-    config = load_trade_config(settings.config_path, resolved)
+    # each strategy looked up once and run as found; a mistake in the lineup is refused
+    # before any client, key or lock exists
+    config, lineup = choose_lineup(
+        load_trade_config(settings.config_path), strategy or (), params_file or (), budget or ()
+    )
     options = _options(
-        _choices(given or list(config.settings.strategies or ()), params_file or [], resolved),
-        selected=(markets, series, event), dry_run=dry_run, once=once,
+        lineup, selected=(markets, series, event), dry_run=dry_run, once=once,
         bounds=(duration, max_ticks), live=live, log_file=log_file, order_group=order_group,
-        venue=(paper, paper_balance, subaccount), assign=assign or [],
+        venue=(paper, paper_balance, subaccount), assign=(assign or [], unassign or []),
     )  # fmt: skip
-    # every section checked, and the refusals made, before the client below exists
-    options = _checked_config(settings, options, config)
+    check_start(settings.env, options, config)  # the refusals that need no exchange
     run_trade(
         options,
         env=settings.env,
@@ -231,77 +210,6 @@ def _state_path(settings: Settings, options: TradeOptions) -> Path:
     from kalshi_cli.store.paper import paper_state_path
 
     return paper_state_path(settings.state, settings.env)
-
-
-def _checked_config(settings: Settings, options: TradeOptions, config: TradeConfig) -> TradeOptions:
-    """Every strategy and its params checked, and the refusals that need no exchange (prod:
-    `--live` and a market selection), before a client or a key exists: a mistake is refused
-    with nothing sent. Each strategy is named by its spec from here on, and carries the
-    strategy it was resolved to (once, by the command's lookup the config carries)."""
-    from kalshi_cli.runner.preflight import check_start
-
-    choices = []
-    for choice in options.strategies:
-        strategy = config.strategy(choice.spec)
-        config.params_for(strategy, choice.params_file)
-        choices.append(replace(choice, spec=strategy.spec or strategy.name, strategy=strategy))
-    options = replace(options, strategies=tuple(choices))
-    check_start(settings.env, options, config)
-    return options
-
-
-def _spec(strategy: str, resolved: StrategyLookup) -> str:
-    """A built-in's name or a strategy file's absolute path (a file that does not load is
-    refused here); a name may be the config's (`strategies.NAME.strategy`), so an unknown one
-    is refused once the config is read (`_checked_config`), still before any client."""
-    from kalshi_cli.strategies import strategy_names
-    from kalshi_cli.strategies.loader import is_path_spec
-
-    if is_path_spec(strategy) or strategy in strategy_names():
-        loaded = resolved(strategy)
-        return loaded.spec or loaded.name
-    return strategy
-
-
-def _choices(
-    specs: list[str], params: list[str], resolved: StrategyLookup
-) -> tuple[StrategyChoice, ...]:
-    """Each strategy with its `--params` file: `FILE` with one strategy, `NAME=FILE` (NAME the
-    strategy as given, or its name) with any number."""
-    from kalshi_cli.runner.config import StrategyChoice
-    from kalshi_cli.strategies import strategy_names
-    from kalshi_cli.strategies.loader import is_path_spec
-    from kalshi_cli.vocabulary.errors import UsageError
-
-    files: dict[str, Path] = {}
-    for value in params:
-        name, eq, path = value.partition("=")
-        if not eq or not name or "/" in name:
-            if len(specs) != 1:
-                raise UsageError(
-                    f"--params {value}: with several strategies, say whose: --params NAME=FILE",
-                    hint="e.g. --params market-maker=mm.yaml --params spike=spike.yaml",
-                )
-            name, path = specs[0], value
-        files[name] = Path(path).expanduser()
-    choices = []
-    for spec in specs:
-        names = {spec}
-        if is_path_spec(spec) or spec in strategy_names():
-            names.add(resolved(spec).name)
-        found = [files.pop(n) for n in sorted(names) if n in files]
-        if len(found) > 1:
-            raise UsageError(f"--params names the strategy {spec} twice")
-        choices.append(StrategyChoice(spec, found[0] if found else None))
-    if files:
-        raise UsageError(
-            f"--params {next(iter(files))}=...: no --strategy of that name",
-            hint="NAME is a strategy's name or what --strategy said",
-        )
-    for choice in choices:
-        if choice.params_file is not None and choice.params_file.is_dir():
-            raise UsageError(f"--params {choice.params_file}: a directory, not a YAML file")
-    return tuple(choices)
 
 
 def _binder(app: AppContext, settings: Settings) -> Callable[[Store], None]:
@@ -338,10 +246,10 @@ def _options(
     log_file: Path | None,
     order_group: bool = True,
     venue: tuple[bool, str, int | None] = (False, "1000", None),
-    assign: list[str] | None = None,
+    assign: tuple[list[str], list[str]] = ([], []),
 ) -> TradeOptions:
     """The options of one run; `venue` is where its orders go: (`--paper`, `--paper-balance`,
-    `--subaccount`); `assign`: the `--assign` values."""
+    `--subaccount`); `assign`: the `--assign` and `--unassign` values."""
     from kalshi_cli.runner.config import Selection, TradeOptions
     from kalshi_cli.vocabulary.errors import UsageError
     from kalshi_cli.vocabulary.order_terms import TermsError, parse_cash
@@ -368,5 +276,6 @@ def _options(
         paper=paper_on,
         paper_balance=balance,
         subaccount=subaccount,
-        assign=_assignments(assign or []),
+        assign=_assignments(assign[0]),
+        unassign=tuple(t.strip() for t in assign[1] if t.strip()),
     )

@@ -345,6 +345,11 @@ def status_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
             f"realized today {fmt_money(Decimal(row['realized_today']))} (as its daily loss "
             "limit counts it)"
         )
+    for row in status.assignments if not as_json else ():
+        out.line(
+            f"  assigned {row['ticker']} to {row['strategy']} (the contracts no strategy "
+            "bought there)"
+        )
     if status.unknown_orders and not as_json:
         out.note(
             f"{len(status.unknown_orders)} order(s) of unknown outcome: run `kalshi reconcile`"

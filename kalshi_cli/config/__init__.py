@@ -24,6 +24,7 @@ from kalshi_cli.config.sections import CONFIG_FILENAME as CONFIG_FILENAME
 from kalshi_cli.config.sections import NESTED_SECTIONS as NESTED_SECTIONS
 from kalshi_cli.config.sections import Located as Located
 from kalshi_cli.config.sections import agent_strategy as agent_strategy
+from kalshi_cli.config.sections import lineup_entries as lineup_entries
 from kalshi_cli.config.sections import load_yaml as load_yaml
 from kalshi_cli.config.sections import read_params_file as read_params_file
 from kalshi_cli.config.sections import read_sections as read_sections

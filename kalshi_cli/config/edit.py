@@ -20,6 +20,7 @@ from kalshi_cli.config.sections import (
     NESTED_SECTIONS,
     Located,
     compose_yaml,
+    lineup_entries,
     load_yaml,
     read_sections,
 )
@@ -62,7 +63,7 @@ def defaults() -> Located:
 def section_entries(path: Path | None) -> list[Entry]:
     """Every value of the nested sections, in the order they are documented (values only the
     file has, such as alert channels, after them), read strictly (`read_sections`)."""
-    document = read_sections(path)
+    document = lineup_entries(read_sections(path))
     base = defaults()
     entries: list[Entry] = []
     for name in NESTED_SECTIONS:

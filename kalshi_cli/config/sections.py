@@ -185,6 +185,61 @@ def section(document: Located, name: str) -> Located:
     return value if isinstance(value, Located) else Located(document.path, document.line)
 
 
+LINEUP_KEYS = ("name", "source", "params", "budget")
+
+
+def lineup_entries(document: Located) -> Located:
+    """The document with its `trade.strategies` entries ({name, source, params, budget}, one per
+    strategy) read into the short forms every reader reads: `strategies.NAME` (its params,
+    `strategy:` its source), `trade.budgets.NAME` and the name in `trade.strategies`. A strategy
+    configured in an entry and in a short form is refused with both lines."""
+    trade, sections = section(document, "trade"), section(document, "strategies")
+    items = trade.get("strategies")
+    if not isinstance(items, list) or not any(isinstance(i, Located) for i in items):
+        return document
+    document, sections, trade = _copy(document), _copy(sections), _copy(trade)
+    old = trade.get("budgets")
+    budgets = _copy(old) if isinstance(old, Located) else Located(trade.path, trade.line)
+    names = []
+    for item in items:
+        if not isinstance(item, Located):
+            names.append(item)
+            continue
+        refuse_unknown(item, LINEUP_KEYS, "trade.strategies")
+        name, params = item.get("name"), item.get("params") or Located(item.path, item.line)
+        if not isinstance(name, str) or not name or not isinstance(params, Located):
+            raise ConfigError(
+                f"{item.where()}: a trade.strategies entry is a name and a mapping of params",
+                hint="e.g. - {name: spike, params: {spike_share: 0.15}}",
+            )
+        for form, node in (("strategies", sections), ("trade.budgets", budgets)):
+            if name in node:
+                raise ConfigError(
+                    f"{item.where('name')}: {name} is configured twice: in this entry and in "
+                    f"{form}.{name} ({node.where(name)})",
+                    hint="keep the entry",
+                )
+        sections[name] = params = _copy(params)
+        sections.lines[name] = item.line
+        source = item.get("source")
+        if source is not None and source != name:
+            params["strategy"], params.lines["strategy"] = source, item.lines["source"]
+        if "budget" in item:
+            budgets[name], budgets.lines[name] = item["budget"], item.lines["budget"]
+        names.append(name)
+    trade["strategies"], trade["budgets"] = names, budgets
+    document["strategies"], document["trade"] = sections, trade
+    document.lines.setdefault("strategies", trade.line)
+    return document
+
+
+def _copy(node: Located) -> Located:
+    copy = Located(node.path, node.line)
+    copy.update(node)
+    copy.lines.update(node.lines)
+    return copy
+
+
 class _AgentName(msgspec.Struct, frozen=True, kw_only=True):
     """`agent.strategy` alone of the `agent:` section (its other keys are `kalshi mcp`'s)."""
 

@@ -410,8 +410,9 @@ def resolve_lineup(options: TradeOptions, config: TradeConfig) -> Lineup:
 
 def _assign(options: TradeOptions, lineup: Lineup, portfolio: Portfolio, parts: Parts) -> None:
     """`--assign NAME:TICKER`: the contracts held in TICKER that no strategy built become
-    NAME's, at the account's average cost, so its exits may sell them. Given at every start
-    (the state file keeps no assignment: a restart without the option leaves them nobody's)."""
+    NAME's, at the account's average cost, so its exits may sell them. Kept in the state file
+    and given again at every start until replaced or cleared (`--unassign TICKER`); one whose
+    strategy does not run, or whose market the loop does not trade, waits for a run that does."""
     for name, ticker in options.assign:
         if lineup.get(name) is None:
             raise UsageError(
@@ -423,6 +424,12 @@ def _assign(options: TradeOptions, lineup: Lineup, portfolio: Portfolio, parts: 
                 f"--assign {name}:{ticker}: the loop does not trade {ticker}",
                 hint="add it to --markets",
             )
+    changes: dict[str, str | None] = dict.fromkeys(options.unassign)
+    if changes or options.assign:
+        parts.store.trading.set_assignments(changes | {t: n for n, t in options.assign})
+    for ticker, name in parts.store.trading.assignments().items():
+        if lineup.get(name) is None or ticker not in portfolio.markets:
+            continue
         given = portfolio.assign(name, ticker, parts.clock.wall())
         parts.log.emit(
             "position_assigned", {"strategy": name, "ticker": ticker, "count": fmt_count(given)}

@@ -7,7 +7,7 @@ exchange. The `trade:` keys: docs/trade-loop.md "Configuration (in the config fi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
@@ -46,8 +46,9 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     line, before a client is built, never first by the code that reads it once the session is
     under way."""
 
-    # the strategies `kalshi trade` runs when no --strategy is given: names (a built-in, or a
-    # `strategies.NAME` with a `strategy:` source), each with its `strategies.NAME` params
+    # the strategies `kalshi trade` and `kalshi backtest` run when no --strategy is given:
+    # names (a built-in, or a `strategies.NAME` with a `strategy:` source), each with its
+    # `strategies.NAME` params; the file's entries are read into these (`lineup_entries`)
     strategies: list[str] | None = None
     # a strategy's own budget inside the account's limits, by its name (risk/budget.py)
     budgets: dict[str, Budget] = msgspec.field(default_factory=dict)
@@ -141,27 +142,16 @@ class TradeOptions:
     paper: bool = False  # fill orders locally against the live book (runner/paper.py)
     paper_balance: Decimal = Decimal("1000")  # the paper venue's starting cash, dollars
     # (strategy name, ticker): the part of the account's position there that no strategy owns
-    # (bought by hand, before the loop) is given to that strategy at start (`--assign`)
+    # (bought by hand, before the loop) is given to that strategy, from this start on, kept in
+    # the state file until changed (`--assign`) or cleared (`--unassign TICKER`)
     assign: tuple[tuple[str, str], ...] = ()
+    unassign: tuple[str, ...] = ()
     # the subaccount every order, read and risk rule of the loop acts on (None: the one the API
     # key is restricted to, else 0: preflight.key_subaccount); with --paper, the venue's subaccount
     # of that number
     subaccount: int | None = None
 
     def __post_init__(self) -> None:
-        if not self.strategies:
-            raise UsageError(
-                "kalshi trade needs a strategy",
-                hint="--strategy NAME (repeat it to run several), or trade.strategies in the "
-                "config",
-            )
-        specs = [c.spec for c in self.strategies]
-        twice = sorted({s for s in specs if specs.count(s) > 1})
-        if twice:
-            raise UsageError(
-                f"--strategy {twice[0]} is given twice; each strategy runs once in a loop",
-                hint="name each strategy once",
-            )
         if self.paper and (self.live or self.dry_run):
             flag = "--live" if self.live else "--dry-run"
             raise UsageError(
@@ -299,15 +289,98 @@ class TradeConfig:
         return replace(self, strategies={**self.strategies, NAME: params})
 
 
+def choose_lineup(
+    config: TradeConfig,
+    specs: Sequence[str],
+    params: Sequence[str] = (),
+    budgets: Sequence[str] = (),
+) -> tuple[TradeConfig, tuple[StrategyChoice, ...]]:
+    """The lineup `kalshi trade` and `kalshi backtest` run, from the options they share: each
+    `--strategy` (none: the config's `trade.strategies`), resolved once through the config's
+    lookup and named by its spec from here on; each `--params` (FILE with one strategy,
+    NAME=FILE with any number, NAME the strategy as given or its name); and the config with each
+    `--budget NAME:KEY=VALUE` laid over `trade.budgets.NAME`. A mistake is a usage error, before
+    anything is sent or run."""
+    given = list(specs) or list(config.settings.strategies or ())
+    if not given:
+        raise UsageError(
+            "name a strategy to run",
+            hint="--strategy NAME (repeat it to run several), or trade.strategies in the config",
+        )
+    files: dict[str, Path] = {}
+    for value in params:
+        name, eq, path = value.partition("=")
+        if not eq or not name or "/" in name:
+            if len(given) != 1:
+                raise UsageError(
+                    f"--params {value}: with several strategies, say whose: --params NAME=FILE",
+                    hint="e.g. --params market-maker=mm.yaml --params spike=spike.yaml",
+                )
+            name, path = given[0], value
+        files[name] = Path(path).expanduser()
+    choices = []
+    for spec in given:
+        strategy = config.strategy(spec)
+        found = [files.pop(n) for n in sorted({spec, strategy.name}) if n in files]
+        if len(found) > 1:
+            raise UsageError(f"--params names the strategy {spec} twice")
+        if found and found[0].is_dir():
+            raise UsageError(f"--params {found[0]}: a directory, not a YAML file")
+        config.params_for(strategy, found[0] if found else None)
+        choices.append(StrategyChoice(strategy.spec or strategy.name, found[0] if found else None,
+                                      strategy))  # fmt: skip
+    if files:
+        raise UsageError(
+            f"--params {next(iter(files))}=...: no --strategy of that name",
+            hint="NAME is a strategy's name or what --strategy said",
+        )
+    names = [c.strategy.name for c in choices if c.strategy is not None]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UsageError(
+            f"--strategy {twice[0]} is given twice; each strategy runs once in a loop",
+            hint="name each strategy once",
+        )
+    return _with_budgets(config, budgets, names), tuple(choices)
+
+
+def _with_budgets(config: TradeConfig, given: Sequence[str], names: list[str]) -> TradeConfig:
+    """The config with each `--budget NAME:KEY=VALUE` over `trade.budgets.NAME`."""
+    from kalshi_cli.vocabulary.decode import decode_config
+
+    if not given:
+        return config
+    budgets = {n: dict(b) for n, b in (config.trade.get("budgets") or {}).items()}
+    for text in given:
+        name, colon, rest = text.partition(":")
+        key, eq, value = rest.partition("=")
+        if not (colon and eq and name and key and value):
+            raise UsageError(
+                f"--budget {text!r}: expected NAME:KEY=VALUE",
+                hint="e.g. --budget spike:max_exposure=50 (keys: "
+                + ", ".join(Budget.__struct_fields__) + ")",
+            )  # fmt: skip
+        if name not in names:
+            raise UsageError(
+                f"--budget {text}: no strategy {name} runs", hint=f"running: {', '.join(names)}"
+            )
+        budgets.setdefault(name, {})[key] = value
+        try:
+            decode_config(Budget, budgets[name], where=f"--budget {name}")
+        except ConfigError as exc:
+            raise UsageError(exc.message, hint=exc.hint) from None
+    return replace(config, trade={**config.trade, "budgets": budgets})
+
+
 def load_trade_config(path: Path | None, lookup: StrategyLookup | None = None) -> TradeConfig:
     """The loop's sections of the config file, every nested section checked (see the module
     docstring); a missing file means every default. `lookup`: the command's strategies (a
     new one by default), through which the check loads the config's own, once for the
     command."""
-    from kalshi_cli.config import agent_strategy, read_sections, section
+    from kalshi_cli.config import agent_strategy, lineup_entries, read_sections, section
     from kalshi_cli.strategies import strategy_names
 
-    document = read_sections(path)
+    document = lineup_entries(read_sections(path))
     lookup = lookup or _new_lookup()
     strategies, sources = _strategies(section(document, "strategies"), lookup)
     config = TradeConfig(
@@ -343,9 +416,10 @@ def load_budgets(path: Path | None) -> dict[str, Budget]:
     """The strategies' own budgets from the config file (`trade.budgets`, checked as the loop
     checks them), for the orders placed outside a loop under a strategy's name (the
     assistant's, `kalshi mcp`)."""
-    from kalshi_cli.config import read_sections, section
+    from kalshi_cli.config import lineup_entries, read_sections, section
 
-    return dict(TradeConfig(trade=_trade(section(read_sections(path), "trade"))).settings.budgets)
+    trade = section(lineup_entries(read_sections(path)), "trade")
+    return dict(TradeConfig(trade=_trade(trade)).settings.budgets)
 
 
 def _strategies(

@@ -453,6 +453,17 @@ FILL_PNL_CHANGES = Migration(
     ),
 )
 
+# -- 0012_assignments: the contracts no strategy bought, given to one (`kalshi trade --assign`) -
+# Kept until changed or cleared, so a restart gives them to the same strategy. One strategy per
+# market. Once released, never edit these.
+ASSIGNMENTS = Migration(
+    "0012_assignments",
+    (
+        "CREATE TABLE assignments ("
+        " ticker TEXT PRIMARY KEY, strategy TEXT NOT NULL, at REAL NOT NULL)",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     INITIAL,
     FILL_INTEGER_UNITS,
@@ -465,6 +476,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     AMENDS_IN_FLIGHT,
     ORDERS_AMEND_SENT_AT,
     FILL_PNL_CHANGES,
+    ASSIGNMENTS,
 )
 
 

@@ -1,10 +1,12 @@
 """The trading state and the risk trips (tables `trading_state`, `trading_state_history` and
 `risk_trips`): rows, so no restart clears a HALTED state or the day's circuit breaker. With
 them, the day's realized P&L the circuit breaker compares with its limit: this repository is
-what the risk layer reads and writes (`kalshi_cli.risk.state.TradingRecords`)."""
+what the risk layer reads and writes (`kalshi_cli.risk.state.TradingRecords`). And the markets
+whose unowned contracts are given to a strategy (`assignments`), kept for the next start."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from enum import Enum
 
@@ -30,6 +32,26 @@ class TradingStateRepository:
         self._state_rolled_back = -1
         # each day's fills' realized P&L as last read (`_fills_pnl`)
         self._pnl: dict[str, _KeptSum] = {}
+
+    def assignments(self) -> dict[str, str]:
+        """The strategy each market's unowned contracts are given to (`kalshi trade --assign`),
+        by ticker."""
+        rows = self._db.rows("SELECT ticker, strategy FROM assignments ORDER BY ticker")
+        return {str(ticker): str(strategy) for ticker, strategy in rows}
+
+    def set_assignments(self, given: Mapping[str, str | None]) -> None:
+        """Each ticker's assignment replaced by its strategy, or cleared (None), in one
+        transaction."""
+        with self._db.transaction():
+            for ticker, strategy in given.items():
+                if strategy is None:
+                    self._db.write("DELETE FROM assignments WHERE ticker = ?", (ticker,))
+                else:
+                    self._db.write(
+                        "INSERT OR REPLACE INTO assignments (ticker, strategy, at) "
+                        "VALUES (?, ?, ?)",
+                        (ticker, strategy, self._db.clock.wall()),
+                    )
 
     def trading_state(self) -> TradingStateRecord:
         """The current state; ACTIVE (source "default") when never set, as of the file's

@@ -233,7 +233,7 @@ def test_a_run_whose_out_directory_fills_up_is_exit_18(data: Path, tmp_path: Pat
 def test_several_strategies_share_one_bankroll_and_each_is_reported(
     data: Path, tmp_path: Path
 ) -> None:
-    args = ["--param", "take_profit=0.06", "--param", "order_count=20", "--no-cache"]
+    args = ["--param", "spike.take_profit=0.06", "--param", "spike.order_count=20", "--no-cache"]
     command = ["backtest", "--strategy", "spike", "--strategy", "market-maker"]
     done = kalshi([*command, "--data", str(data), *args, "--json"], tmp_path)
     assert done.returncode == 0, done.stderr

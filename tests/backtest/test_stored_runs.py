@@ -128,4 +128,4 @@ def test_an_unknown_run_exits_not_found(tmp_path: Path) -> None:
     assert "no stored backtest run 'nope'" in done.stderr
     missing = kalshi(["backtest"], tmp_path)
     assert missing.returncode == ExitCode.USAGE
-    assert "needs --strategy and --data" in missing.stderr
+    assert "needs --data" in missing.stderr

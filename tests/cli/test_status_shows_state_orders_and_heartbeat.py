@@ -93,6 +93,7 @@ def test_status_json_counts_open_and_unknown_orders_and_shows_the_last_five_chan
         "unknown_orders": 3,
         "last_heartbeat": "trade at 1767225690",  # 90.4 s after the start, whole seconds
         "loop_paused": False,
+        "assignments": [],
         "history": [
             {"state": s, "reason": f"change {n}", "source": f"source {n}", "at": START + n}
             for n, s in enumerate(["HALTED", "ACTIVE", "HALTED", "ACTIVE", "REDUCING"], start=2)
@@ -147,3 +148,14 @@ def test_status_without_a_state_file_says_so_and_creates_nothing(tmp_path: Path)
         "unknown_orders": 0,
     }
     assert not path.exists()
+
+
+def test_status_shows_the_positions_assigned_to_a_strategy(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with Store.open(path, clock=ManualClock(START)) as store:
+        store.trading.set_assignments({T: "spike", "KXOTHER-26JAN01-B": "market-maker"})
+        store.trading.set_assignments({"KXOTHER-26JAN01-B": None})  # cleared
+    document = json.loads(kalshi(tmp_path, "--state", str(path), "status", "--json").stdout)
+    assert document["assignments"] == [{"ticker": T, "strategy": "spike"}]
+    people = kalshi(tmp_path, "--state", str(path), "status").stdout.splitlines()
+    assert f"  assigned {T} to spike (the contracts no strategy bought there)" in people

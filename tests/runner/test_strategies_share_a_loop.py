@@ -577,6 +577,23 @@ def test_a_position_assigned_to_a_strategy_at_start_is_its_to_exit(tmp_path: Pat
     assert rig.loop.portfolio.view(TICKER).position == 0
 
 
+def test_an_assignment_is_kept_in_the_state_file_until_cleared(tmp_path: Path) -> None:
+    start = _runs_on_one_account(tmp_path)
+    first = start("spike")
+    Mover(first.exchange).quote("0.55", "0.60")
+    _hand_buy(first, "0.60", "20")
+    first.step(1.0)
+    first.store.close()
+    start("spike", assign=(("spike", TICKER),)).store.close()
+    again = start("spike")  # a restart without --assign: the state file keeps it
+    assert again.loop.portfolio.view_for(TICKER, "spike").position == Decimal("20")
+    assert again.store.trading.assignments() == {TICKER: "spike"}
+    again.store.close()
+    cleared = start("spike", unassign=(TICKER,))
+    assert cleared.loop.portfolio.view_for(TICKER, "spike").position == 0
+    assert cleared.store.trading.assignments() == {}
+
+
 def test_a_reload_reads_each_strategys_file_alone_and_a_bad_one_leaves_all_running(
     tmp_path: Path,
 ) -> None:

@@ -1,7 +1,7 @@
 """`kalshi trade` with several `--strategy` flags, as a process on the simulator: both run in one
 loop, the start-up names both, each order is booked to the strategy that decided it (in the
-state file and in its client order id). The refusals of a malformed lineup come before anything
-is sent."""
+state file and in its client order id). The refusals of a malformed lineup:
+tests/cli/test_lineup_options.py."""
 
 from __future__ import annotations
 
@@ -59,31 +59,3 @@ def test_two_strategies_run_in_one_loop_each_booked_to_its_own_name(
         intents = [i for i in store.orders.intents() if i.ticker == TICKER]
     assert intents and all(i.strategy == "market-maker" for i in intents)
     assert all(owner_in(i.client_order_id) == "market-maker" for i in intents)
-
-
-@pytest.mark.parametrize(
-    ("extra", "said"),
-    [
-        (["--strategy", "market-maker"], "given twice"),
-        (["--strategy", "spike", "--params", "x.yaml"], "say whose"),
-        (["--strategy", "spike", "--params", "arbitrage=x.yaml"], "no --strategy of that name"),
-    ],
-)
-def test_a_malformed_lineup_is_refused_before_anything_is_sent(
-    sim: SimHarness, tmp_path: Path, extra: list[str], said: str
-) -> None:
-    trader = sim.new_account(balance_cents=10_000_000)
-    (tmp_path / "x.yaml").write_text("spike_share: 0.15\n")
-    env = trade_env(trader, tmp_path / "home", tmp_path / "state.db")
-    command = [*trade_command("market-maker", "KXANY-SIM-A", tmp_path / "t.log", "--once"), *extra]
-    done = subprocess.run(
-        command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 2, done.stderr
-    assert said in done.stderr
-    assert not (tmp_path / "state.db").exists() or not _orders(tmp_path / "state.db")
-
-
-def _orders(state: Path) -> list[object]:
-    with Store.open(state) as store:
-        return list(store.orders.intents())

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
+from kalshi_cli.risk.budget import Budget
 from kalshi_cli.runner.assembly import (
     Parts,
     paper_venue,
@@ -144,7 +145,23 @@ def describe(
         + ("" if config.settings.state_durability == "full" else " (no fsync: see docs/safety.md)"),
         "risk rules:",
         *risk_lines(limits),
+        *_budget_lines(lineup, config),
     ]
+
+
+def _budget_lines(lineup: Lineup, config: TradeConfig) -> list[str]:
+    """Each running strategy's own budget (`trade.strategies` entries, `--budget`), a risk rule."""
+    lines = []
+    for name in lineup.names:
+        budget = config.settings.budgets.get(name)
+        values = (
+            [f"{k}={getattr(budget, k) or '-'}" for k in Budget.__struct_fields__]
+            if budget
+            else ["-"]
+        )
+        what = "its own, inside the account's" if budget else "the account's limits alone"
+        lines.append(f"  {'budget ' + name:<16} {', '.join(values):<52} {what}")
+    return lines
 
 
 def _strategy_lines(lineup: Lineup) -> list[str]:

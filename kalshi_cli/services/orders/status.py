@@ -42,6 +42,8 @@ class TradingStatus:
     # a row per strategy of that loop: its name, its open orders, the P&L its fills realized
     # today (UTC), from the state file
     strategies: tuple[dict[str, Any], ...] = ()
+    # the markets whose contracts no strategy bought are given to one (`kalshi trade --assign`)
+    assignments: tuple[dict[str, str], ...] = ()
 
     def details(self) -> dict[str, Any]:
         """Everything beside the state itself, as `kalshi status --json` names it."""
@@ -61,6 +63,7 @@ class TradingStatus:
                 document["loop_strategy"] = self.loop_strategy
             if self.strategies:
                 document["strategies"] = list(self.strategies)
+            document["assignments"] = list(self.assignments)
             document["history"] = list(self.history)
         return document
 
@@ -115,6 +118,7 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
         wall = SystemClock().wall() if now is None else now
         names = strategy_names(loop_beat.detail) if loop_beat is not None else []
         rows = strategy_rows(store, names, open_orders, wall, _loop_subaccount(loop_beat) or 0)
+        assigned = store.trading.assignments()
     shown = (
         row.state
         if loop_beat is None
@@ -142,6 +146,7 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
         loop_lag=_loop_lag(beat),
         loop_strategy=_loop_strategy(beat),
         strategies=rows,
+        assignments=tuple({"ticker": t, "strategy": s} for t, s in assigned.items()),
         history=tuple(
             {"state": h.state, "reason": h.reason, "source": h.source, "at": h.at} for h in history
         ),
