@@ -78,7 +78,7 @@ for i in range(trades):
         exchange.tick()
 clock.advance(120)
 exchange.tick()  # the retention moves everything past the cutoff
-tiers = (exchange.trade_tiers(), exchange.fill_tiers(taker), exchange.order_tiers(taker))
+tiers = (exchange.history.trade_tiers(), exchange.history.fill_tiers(taker), exchange.history.order_tiers(taker))
 
 def ctx(query):
     scope = {"type": "http", "method": "GET", "path": "/", "headers": [],

@@ -18,7 +18,7 @@ from textual.css.query import NoMatches
 from textual.widgets import Static
 
 # three columns of panels from WIDE_COLUMNS, one below it; a table still too wide for its panel
-# falls back to records (dashboard_app.FitTable)
+# falls back to records (dashboard_panels.FitTable)
 WIDE_COLUMNS = 150
 
 

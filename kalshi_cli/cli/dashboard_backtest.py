@@ -16,15 +16,13 @@ from textual.containers import Vertical
 from textual.widgets import Footer, Sparkline, Static
 
 from kalshi_cli.cli._panels import PanelApp
-from kalshi_cli.cli.dashboard_app import (
-    FilterScreen,
+from kalshi_cli.cli.dashboard_app import FilterScreen, HelpScreen, panel_grid
+from kalshi_cli.cli.dashboard_panels import (
     FitTable,
-    HelpScreen,
     count_cell,
     fills_table,
     money_cell,
     note_text,
-    panel_grid,
     time_cell,
 )
 from kalshi_cli.vocabulary.units import fmt_money

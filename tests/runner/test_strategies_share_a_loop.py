@@ -19,7 +19,7 @@ from uuid import uuid4
 import pytest
 from rich.console import Console
 
-from kalshi_cli.cli.dashboard_app import render_trading
+from kalshi_cli.cli.dashboard_panels import render_trading
 from kalshi_cli.dashboard.snapshot import Sources, local_snapshot
 from kalshi_cli.runner.config import StrategyChoice
 from kalshi_cli.runner.loop.alerting import TradeAlerts

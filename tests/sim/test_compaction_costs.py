@@ -136,7 +136,7 @@ def test_the_minute_old_records_move_in_steps_not_every_tick() -> None:
         _place(ex, other, t, BookSide.ASK, 60, TimeInForce.GTC)
         _place(ex, keyed, t, BookSide.BID, 60, TimeInForce.IOC)
         ex.tick()
-        now_archived = ex.order_tiers(keyed)[1]
+        now_archived = ex.history.order_tiers(keyed)[1]
         if now_archived != archived:
             moved_at.append(clock.wall())
             archived = now_archived

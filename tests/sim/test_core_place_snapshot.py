@@ -26,7 +26,7 @@ def test_a_placed_order_keeps_what_it_said_whatever_follows() -> None:
     env.ex.set_market_status("M", "closed")
     env.ex.settle("M", "yes")
     env.clock.advance(86_400 * 30)
-    env.ex.archive_orders(env.clock.wall())
+    env.ex.history.archive_orders(env.clock.wall())
     assert [repr(r) for r in (resting, executed, canceled)] == seen
     # the exchange's own record moved on for the order that rested
     assert env.ex.order(env.b, resting.order.order_id).status == "canceled"

@@ -65,14 +65,14 @@ def test_forgetting_keeps_resting_expiring_and_the_newest_finished_orders() -> N
     expiring = env.ex.place_order(env.a, later).order.order_id
     env.ex.cancel_order(env.a, expiring)
 
-    dropped = env.ex.forget_finished_orders(env.a, keep=10)
+    dropped = env.ex.history.forget_finished_orders(env.a, keep=10)
 
     left = [order.order_id for order in env.ex.orders(env.a)][::-1]  # oldest first
     # 26 finished, 10 kept: the expiring one (never dropped: the expiry index names it) and the
     # nine newest canceled; the five resting are untouched
     assert dropped == 16
     assert left == placed[16:25] + placed[25:30] + [expiring]
-    assert env.ex.forget_finished_orders(env.a, keep=10) == 0
+    assert env.ex.history.forget_finished_orders(env.a, keep=10) == 0
 
 
 def test_forgetting_keeps_the_newest_fills_and_the_position() -> None:
@@ -81,7 +81,7 @@ def test_forgetting_keeps_the_newest_fills_and_the_position() -> None:
         env.place(env.a, BookSide.BID, "0.40", 1)
         env.place(env.b, BookSide.ASK, "0.40", 1)
     newest = [fill.trade_id for fill in env.ex.fills(env.a)][:10]
-    env.ex.forget_finished_orders(env.a, keep=10)
+    env.ex.history.forget_finished_orders(env.a, keep=10)
     assert [fill.trade_id for fill in env.ex.fills(env.a)] == newest
     assert env.pos(env.a) == D(30)
     assert len(env.ex.fills(env.b)) == 30  # another account's are untouched
@@ -93,4 +93,4 @@ def test_an_account_with_a_key_keeps_every_order() -> None:
         key_id="user", public_key_pem=public_key_pem(generate_private_key("ed25519")), cash_cents=0
     )
     with pytest.raises(ValueError, match="has a key"):
-        env.ex.forget_finished_orders(keyed.account_id, keep=0)
+        env.ex.history.forget_finished_orders(keyed.account_id, keep=0)

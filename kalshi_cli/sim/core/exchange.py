@@ -17,7 +17,7 @@ the property tests check are in docs/simulator.md "Conventions of the core"."""
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -27,10 +27,10 @@ from kalshi_cli.sim.core.accounts import AccountState
 from kalshi_cli.sim.core.book import Book, BookSideLevels
 from kalshi_cli.sim.core.client_ids import IdColumn, UsedClientIds
 from kalshi_cli.sim.core.communications import Communications, SimQuote, SimRfq
+from kalshi_cli.sim.core.history import History
 from kalshi_cli.sim.core.journal import Journal, JournalError, read_snapshot, write_snapshot
 from kalshi_cli.sim.core.order_groups import SimOrderGroup
 from kalshi_cli.sim.core.parts import CoreParts
-from kalshi_cli.sim.core.record_views import NewestFirst, OrdersNewestFirst, TradeTimeline
 from kalshi_cli.sim.core.records import (
     Account,
     BookChanged,
@@ -72,9 +72,6 @@ from kalshi_cli.sim.core.subaccounts import (
     UserAccounts,
 )
 from kalshi_cli.sim.core.trade_archive import SNAPSHOT_TYPES as ARCHIVE_SNAPSHOT_TYPES
-from kalshi_cli.sim.core.trade_archive import (
-    OrderArchive,
-)
 from kalshi_cli.sim.core.volume_window import VolumeWindow
 from kalshi_cli.vocabulary.clock import Clock
 from kalshi_cli.vocabulary.models import (
@@ -219,6 +216,11 @@ class Exchange:
         """The fee model of every series that sets none of its own; None: none, each sets its
         own."""
         return self._ref.default_fees
+
+    @property
+    def history(self) -> History:
+        """Every order, fill and trade, live and archived: its reads and archiving."""
+        return self._history
 
     @property
     def created_time(self) -> float:
@@ -497,42 +499,6 @@ class Exchange:
 
     def trades(self, ticker: str | None = None, *, since: float | None = None) -> list[SimTrade]:
         return self._history.trades(ticker, since=since)
-
-    def forget_finished_orders(self, account_id: str, keep: int) -> int:
-        return self._history.forget_finished_orders(account_id, keep)
-
-    def archive_trades(self, before: float) -> int:
-        return self._history.archive_trades(before)
-
-    def archive_fills(self, before: float, *, read_in_process: Collection[str] = ()) -> int:
-        return self._history.archive_fills(before, read_in_process=read_in_process)
-
-    def archive_orders(self, before: float, *, read_in_process: Collection[str] = ()) -> int:
-        return self._history.archive_orders(before, read_in_process=read_in_process)
-
-    def trade_timeline(self, ticker: str) -> TradeTimeline:
-        return self._history.trade_timeline(ticker)
-
-    def trade_tiers(self) -> tuple[int, int]:
-        return self._history.trade_tiers()
-
-    def order_tiers(self, account_id: str) -> tuple[int, int]:
-        return self._history.order_tiers(account_id)
-
-    def fill_tiers(self, account_id: str) -> tuple[int, int]:
-        return self._history.fill_tiers(account_id)
-
-    def trades_newest_first(self, ticker: str | None = None) -> NewestFirst[SimTrade]:
-        return self._history.trades_newest_first(ticker)
-
-    def fills_newest_first(self, account_id: str) -> NewestFirst[SimFill]:
-        return self._history.fills_newest_first(account_id)
-
-    def order_store(self, account_id: str) -> tuple[list[SimOrder], OrderArchive | None]:
-        return self._history.order_store(account_id)
-
-    def orders_newest_first(self, account_id: str) -> OrdersNewestFirst:
-        return self._history.orders_newest_first(account_id)
 
     # time -----------------------------------------------------------------------------------
 

@@ -177,9 +177,9 @@ def attach_retention(exchange: Exchange, policy: HistoryPolicy) -> None:
         # moving every tick a busy exchange had one due on nearly every tick
         compact = now - policy.compact_after_seconds
         before = max(now - policy.lag_seconds, compact - compact % COMPACT_EVERY_S)
-        exchange.archive_trades(before)
-        exchange.archive_fills(before)
-        exchange.archive_orders(before)
+        exchange.history.archive_trades(before)
+        exchange.history.archive_fills(before)
+        exchange.history.archive_orders(before)
 
     exchange.add_tick_hook(retain)
 

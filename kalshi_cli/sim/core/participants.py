@@ -186,7 +186,7 @@ class LiquidityProvider:
         for ticker in self.books:
             if self.exchange.markets[ticker].status == "open":
                 self._requote(ticker, now)
-        self.exchange.forget_finished_orders(self.account_id, self.finished_kept)
+        self.exchange.history.forget_finished_orders(self.account_id, self.finished_kept)
 
     def _requote(self, ticker: str, now: float) -> None:
         wanted = self.targets(ticker, now)
@@ -270,4 +270,4 @@ class NoiseTrader:
             )
         except ExchangeError:
             return  # out of cash: sit this one out
-        self.exchange.forget_finished_orders(self.account_id, self.finished_kept)
+        self.exchange.history.forget_finished_orders(self.account_id, self.finished_kept)
