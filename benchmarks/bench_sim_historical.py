@@ -55,7 +55,10 @@ tier = tier_named("basic")
 state = SimState(
     exchange=exchange, clock=clock, data_dir=Path(tempfile.mkdtemp()), tier=tier,
     faults=Faults(clock), limiter=SimRateLimiter(tier, clock),
-    auth=Authenticator(exchange.account_by_key, clock, DEFAULT_WINDOW_S, exchange.public_key_of),
+    auth=Authenticator(
+        exchange.subaccounts.account_by_key, clock, DEFAULT_WINDOW_S,
+        exchange.subaccounts.public_key_of,
+    ),
     history=HistoryPolicy(lag_seconds=60),
 )
 create_app(state)
@@ -78,7 +81,8 @@ for i in range(trades):
         exchange.tick()
 clock.advance(120)
 exchange.tick()  # the retention moves everything past the cutoff
-tiers = (exchange.history.trade_tiers(), exchange.history.fill_tiers(taker), exchange.history.order_tiers(taker))
+history = exchange.history
+tiers = (history.trade_tiers(), history.fill_tiers(taker), history.order_tiers(taker))
 
 def ctx(query):
     scope = {"type": "http", "method": "GET", "path": "/", "headers": [],

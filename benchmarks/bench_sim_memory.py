@@ -49,7 +49,10 @@ tier = tier_named("basic")
 state = SimState(
     exchange=exchange, clock=clock, data_dir=data, tier=tier, faults=Faults(clock),
     limiter=SimRateLimiter(tier, clock),
-    auth=Authenticator(exchange.account_by_key, clock, DEFAULT_WINDOW_S, exchange.public_key_of),
+    auth=Authenticator(
+        exchange.subaccounts.account_by_key, clock, DEFAULT_WINDOW_S,
+        exchange.subaccounts.public_key_of,
+    ),
     history=scenario_history(path),
 )
 create_app(state)  # attaches what the server attaches to the exchange

@@ -151,6 +151,28 @@ class AlertRouter:
                 error=f"no channel is routed for {alert.severity}",
             )
             return SendReport(alert.fingerprint, Outcome.UNROUTED, (), tuple(problems))
+        return self._deliver(
+            alert,
+            outcome,
+            state=state,
+            told=told,
+            channels=channels,
+            store=state_store,
+            problems=problems,
+        )
+
+    def _deliver(
+        self,
+        alert: Alert,
+        outcome: Outcome,
+        *,
+        state: AlertStateLike | None,
+        told: str | None,
+        channels: list[Channel],
+        store: AlertStateStore,
+        problems: list[str],
+    ) -> SendReport:
+        """`notify`'s sending, once it is to be sent: to `channels`, recorded in `store`."""
         details = dict(alert.details)
         moved = told is not None and alert.scope is not None and _news(told, alert.scope)
         if outcome is Outcome.CHANGED and moved:
@@ -166,7 +188,7 @@ class AlertRouter:
         # next run still sees the change and sends it again.
         kept = state if not sent and outcome is Outcome.CHANGED else None
         _record(
-            state_store,
+            store,
             alert.fingerprint,
             problems,
             status=AlertStatus.FIRING,

@@ -155,7 +155,7 @@ def test_orders_page_does_not_parse_every_live_order_id(
     sim.create_market("KXREV-26JAN01-A")
     me = sim.new_account(balance_cents=10**9)
     ex = sim.running.state.exchange
-    found = ex.account_by_key(me.key_id)
+    found = ex.subaccounts.account_by_key(me.key_id)
     assert found is not None
     account = found.account_id
     for i in range(3_000):

@@ -155,8 +155,10 @@ def build(journal: Path | None = None) -> tuple[Exchange, ManualClock, list[str]
         ex.create_account(key_id=f"k{i}", public_key_pem="", cash_cents=cash).account_id
         for i, cash in enumerate([5_000, 20_000, 100_000, 250_000, 1_000_000, 3_000])
     ]
-    accounts.append(ex.subaccount_ledger(accounts[2], ex.create_subaccount(accounts[2])))
-    ex.transfer(
+    accounts.append(
+        ex.subaccounts.subaccount_ledger(accounts[2], ex.subaccounts.create_subaccount(accounts[2]))
+    )
+    ex.subaccounts.transfer(
         accounts[2], client_transfer_id="t1", from_subaccount=0, to_subaccount=1,
         amount_cents=40_000,
     )  # fmt: skip
@@ -351,7 +353,7 @@ def test_a_copied_order_has_every_attribute_of_the_order() -> None:
             client_order_id="c1",
             expiration_time=int(clock.wall()) + 60,
             cancel_order_on_pause=True,
-            order_group_id=ex.create_order_group(
+            order_group_id=ex.groups.create_order_group(
                 accounts[0], contracts_limit=Decimal(100)
             ).order_group_id,
         ),

@@ -158,7 +158,7 @@ def test_archived_fills_and_orders_still_count_for_the_api_usage_level(
     manual_clock.advance(1)
     set_lag(sim, lag_seconds=0)
     exchange = sim.running.state.exchange
-    account = exchange.account_by_key(me.key_id)
+    account = exchange.subaccounts.account_by_key(me.key_id)
     assert account is not None
     wait_until(
         lambda: (

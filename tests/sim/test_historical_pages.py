@@ -145,7 +145,7 @@ def _trade_over_time(sim: SimHarness, clock: ManualClock, steps: int) -> tuple[s
             assert gone.status_code == 200
         clock.advance(STEP_S)
     exchange = sim.running.state.exchange
-    account = exchange.account_by_key(sim.account.key_id)
+    account = exchange.subaccounts.account_by_key(sim.account.key_id)
     assert account is not None
     return account.account_id, start
 
@@ -253,7 +253,13 @@ def _split_and_compare(
     # wait for the last of them, and for the tiers to hold still, before the model is read
     cutoff = clock.wall() - lag
     _wait(lambda: exchange.history.order_tiers(me)[1] > 0)
-    _wait_still(lambda: (exchange.history.trade_tiers(), exchange.history.fill_tiers(me), exchange.history.order_tiers(me)))
+    _wait_still(
+        lambda: (
+            exchange.history.trade_tiers(),
+            exchange.history.fill_tiers(me),
+            exchange.history.order_tiers(me),
+        )
+    )
     model = _Model(sim, me)
     due_trades = sum(t.ts < cutoff for t in model.trades)
     assert exchange.history.trade_tiers()[1] >= due_trades
@@ -412,7 +418,7 @@ def test_a_record_made_exactly_at_the_cutoff_is_live_from_either_store(
     sim.create_market(A, event_ticker="KXHIST-26JAN01", series_ticker="KXHIST")
     other = sim.new_account(balance_cents=10**9)
     exchange: Exchange = sim.running.state.exchange
-    account = exchange.account_by_key(sim.account.key_id)
+    account = exchange.subaccounts.account_by_key(sim.account.key_id)
     assert account is not None
     me = account.account_id
     place(sim, other, order(A, "ask", "0.40", "3"))

@@ -125,7 +125,7 @@ def test_restart_does_not_reinstall_the_scenario(tmp_path: Path, journaled: Jour
         clock.advance(0.5)
         first.tick()
     markets, accounts = len(first.markets), len(first.accounts)
-    lp = first.account_by_key(LP_KEY)
+    lp = first.subaccounts.account_by_key(LP_KEY)
     assert lp is not None
     quotes = len(first.resting_orders(lp.account_id))
     second = journaled("default", clock=clock, journal=journal)
@@ -147,9 +147,12 @@ def test_a_torn_last_line_is_dropped_and_a_corrupt_one_refused(
     with journal.open("a") as f:
         f.write('{"op":"account","ts":1,"key_id":"b"')  # crash mid-write
     again = journaled("quiet", clock=ManualClock(), journal=journal)
-    assert again.account_by_key("a") is not None and again.account_by_key("b") is None
+    assert (
+        again.subaccounts.account_by_key("a") is not None
+        and again.subaccounts.account_by_key("b") is None
+    )
     again.create_account(key_id="c", public_key_pem="", cash_cents=5)
-    assert journaled("quiet", clock=ManualClock(), journal=journal).account_by_key("c")
+    assert journaled("quiet", clock=ManualClock(), journal=journal).subaccounts.account_by_key("c")
     lines = journal.read_text().splitlines()
     lines.insert(2, "not json")
     journal.write_text("\n".join(lines) + "\n")

@@ -151,16 +151,16 @@ def test_a_restart_keeps_the_times_of_orders_canceled_by_market_and_group_change
     journal = tmp_path / "journal.jsonl"
     ex = _exchange(journal)
     a = ex.create_account(key_id="ka", public_key_pem="", cash_cents=10**6).account_id
-    group = ex.create_order_group(a, Decimal(100)).order_group_id
+    group = ex.groups.create_order_group(a, Decimal(100)).order_group_id
     order_id = _rest_in_group(ex, a, group)
     if how == "settle":
         ex.settle("T", "yes")
     elif how == "pause":
         ex.set_market_status("T", "paused")
     elif how == "trigger":
-        ex.trigger_order_group(a, group)
+        ex.groups.trigger_order_group(a, group)
     else:
-        ex.delete_order_group(a, group)
+        ex.groups.delete_order_group(a, group)
     served = ex.order(a, order_id)
     assert served.status == "canceled"
     served_settled = [s.settled_time for s in ex.settlements(a)]
@@ -180,14 +180,22 @@ def test_a_restart_keeps_the_times_of_a_subaccount_and_its_transfer(tmp_path: Pa
     journal = tmp_path / "journal.jsonl"
     ex = _exchange(journal)
     a = ex.create_account(key_id="ka", public_key_pem="", cash_cents=10**6).account_id
-    n = ex.create_subaccount(a)
-    ex.transfer(a, client_transfer_id="t1", from_subaccount=0, to_subaccount=n, amount_cents=500)
-    served = ([t.created_ts for t in ex.transfers(a)], ex.balance_updated(a, n))
+    n = ex.subaccounts.create_subaccount(a)
+    ex.subaccounts.transfer(
+        a, client_transfer_id="t1", from_subaccount=0, to_subaccount=n, amount_cents=500
+    )
+    served = (
+        [t.created_ts for t in ex.subaccounts.transfers(a)],
+        ex.subaccounts.balance_updated(a, n),
+    )
     ex.close()
 
     again = _exchange(journal)
     restored = again.restored
-    replayed = ([t.created_ts for t in again.transfers(a)], again.balance_updated(a, n))
+    replayed = (
+        [t.created_ts for t in again.subaccounts.transfers(a)],
+        again.subaccounts.balance_updated(a, n),
+    )
     again.close()
     assert restored
     assert replayed == served

@@ -88,7 +88,7 @@ def _orders_as_a_client(minutes: int, journal: Path | None = None) -> AsAClient:
     read_ticks = 0
     exchange.add_tick_hook(before_retention)  # runs before the retention's hook
     attach_retention(exchange, HistoryPolicy(lag_seconds=LAG_S))
-    group = exchange.create_order_group(me, Decimal(5))
+    group = exchange.groups.create_order_group(me, Decimal(5))
     tickers = sorted(exchange.markets)
     to_cancel: list[tuple[float, str]] = []
     by_minute = []
@@ -150,8 +150,8 @@ def _orders_as_a_client(minutes: int, journal: Path | None = None) -> AsAClient:
                     ),
                 )
                 # triggering cancels its resting orders, archived ones among the group's ids
-                exchange.trigger_order_group(me, group.order_group_id)
-                exchange.reset_order_group(me, group.order_group_id)
+                exchange.groups.trigger_order_group(me, group.order_group_id)
+                exchange.groups.reset_order_group(me, group.order_group_id)
             while to_cancel and to_cancel[0][0] <= now:
                 _, order_id = to_cancel.pop(0)
                 if exchange.order(me, order_id).status == "resting":
@@ -417,7 +417,9 @@ def _answers(sim: SimHarness, ids: list[str], window: tuple[int, int]) -> dict[s
 def _wait_archived(exchange: Exchange, account_id: str, count: int) -> None:
     wait_until(
         lambda: exchange.history.order_tiers(account_id)[1] >= count,
-        lambda: f"{count} archived orders (live, archived: {exchange.history.order_tiers(account_id)})",
+        lambda: (
+            f"{count} archived orders (live, archived: {exchange.history.order_tiers(account_id)})"
+        ),
     )
 
 
@@ -444,7 +446,7 @@ def test_served_orders_fills_trades_and_candles_read_the_same_across_the_cutoff(
     manual_clock.advance(20)
     window = (start, int(manual_clock.wall()))
     exchange = sim.running.state.exchange
-    account = exchange.account_by_key(sim.account.key_id)
+    account = exchange.subaccounts.account_by_key(sim.account.key_id)
     assert account is not None
     me = account.account_id
     unarchived = _answers(sim, ids, window)  # at the default lag nothing has moved
@@ -484,7 +486,10 @@ def test_served_orders_fills_trades_and_candles_read_the_same_across_the_cutoff(
 
     set_lag(sim, lag_seconds=0)  # everything finished moves; OTHER's candles go historical
     _wait_archived(exchange, me, 10)
-    assert exchange.history.order_tiers(me) == (2, 10)  # the bids on A and B rest (OTHER's: settled)
+    assert exchange.history.order_tiers(me) == (
+        2,
+        10,
+    )  # the bids on A and B rest (OTHER's: settled)
     everything = _answers(sim, ids, window)
     assert everything["historical orders"] == [
         o for o in unarchived["orders all"] if o["status"] != "resting"

@@ -30,7 +30,7 @@ def _finished(orders: list) -> int:  # type: ignore[type-arg]
 def test_the_liquidity_providers_finished_orders_stay_bounded_by_count() -> None:
     clock = ManualClock()
     exchange = build_exchange("default", clock=clock)
-    lp_account = exchange.account_by_key(LP_KEY)
+    lp_account = exchange.subaccounts.account_by_key(LP_KEY)
     assert lp_account is not None
     finished_by_minute = []
     for _minute in range(10):

@@ -48,7 +48,7 @@ class Rfqs:
         self.comms = self.ex.communications
 
     def id_of(self, key: str) -> str:
-        account = self.ex.account_by_key(key)
+        account = self.ex.subaccounts.account_by_key(key)
         assert account is not None
         return account.account_id
 

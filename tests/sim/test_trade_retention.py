@@ -128,7 +128,7 @@ def test_a_served_trade_moved_to_the_archive_is_served_as_before(sim: SimHarness
     assert len(before["live"]) == 3 and before["historical"] == []
     assert any(c["volume_fp"] != "0.00" for c in before[f"{A} candles"]["candlesticks"])
     exchange = sim.running.state.exchange
-    account = exchange.account_by_key(sim.account.key_id)
+    account = exchange.subaccounts.account_by_key(sim.account.key_id)
     assert account is not None
     me = account.account_id
     assert exchange.history.trade_tiers() == (3, 0) and len(before["fills"]) == 3
@@ -219,15 +219,15 @@ def _trade_as_a_client(
     user = exchange.create_account(key_id="k", public_key_pem="pem", cash_cents=10**10).account_id
     trader = user
     if on_subaccount:
-        number = exchange.create_subaccount(user)
-        exchange.transfer(
+        number = exchange.subaccounts.create_subaccount(user)
+        exchange.subaccounts.transfer(
             user,
             client_transfer_id="t1",
             from_subaccount=0,
             to_subaccount=number,
             amount_cents=10**9,
         )
-        trader = exchange.subaccount_ledger(user, number)
+        trader = exchange.subaccounts.subaccount_ledger(user, number)
     made: list[SimFill] = []
 
     def record(event: SimEventT) -> None:
@@ -268,7 +268,10 @@ def test_a_keyed_accounts_live_fills_are_only_those_within_the_lag(on_subaccount
     assert len(made) > 100
     for minute, (live, recent) in enumerate(by_minute, start=1):
         assert live == recent, (minute, live, recent)
-    assert exchange.history.fill_tiers(account_id) == (by_minute[-1][0], len(made) - by_minute[-1][0])
+    assert exchange.history.fill_tiers(account_id) == (
+        by_minute[-1][0],
+        len(made) - by_minute[-1][0],
+    )
     assert repr(exchange.fills(account_id)) == repr(made[::-1])  # ids, Decimals, fee parts
 
 

@@ -29,7 +29,7 @@ from kalshi_cli.sim.core.client_ids import IdColumn, UsedClientIds
 from kalshi_cli.sim.core.communications import Communications, SimQuote, SimRfq
 from kalshi_cli.sim.core.history import History
 from kalshi_cli.sim.core.journal import Journal, JournalError, read_snapshot, write_snapshot
-from kalshi_cli.sim.core.order_groups import SimOrderGroup
+from kalshi_cli.sim.core.order_groups import OrderGroups, SimOrderGroup
 from kalshi_cli.sim.core.parts import CoreParts
 from kalshi_cli.sim.core.records import (
     Account,
@@ -65,10 +65,10 @@ from kalshi_cli.sim.core.reference import (
     market_from_record,
 )
 from kalshi_cli.sim.core.subaccounts import (
-    DEFAULT_SCOPES,
     Keyring,
     SimApiKey,
     SimTransfer,
+    Subaccounts,
     UserAccounts,
 )
 from kalshi_cli.sim.core.trade_archive import SNAPSHOT_TYPES as ARCHIVE_SNAPSHOT_TYPES
@@ -223,6 +223,16 @@ class Exchange:
         return self._history
 
     @property
+    def groups(self) -> OrderGroups:
+        """The accounts' order groups: creating, triggering, resetting, limiting, deleting."""
+        return self._groups
+
+    @property
+    def subaccounts(self) -> Subaccounts:
+        """The users' subaccounts, their transfers and netting, and the API keys."""
+        return self._subaccounts
+
+    @property
     def created_time(self) -> float:
         return self._ref.created_time
 
@@ -323,105 +333,6 @@ class Exchange:
         self, ticker: str, result: Literal["yes", "no"], expiration_value: str = ""
     ) -> SimMarket:
         return self._settlement.settle(ticker, result, expiration_value)
-
-    # OrderGroups (order_groups.py) ------------------------------------------
-
-    def create_order_group(self, account_id: str, contracts_limit: Decimal) -> SimOrderGroup:
-        return self._groups.create_order_group(account_id, contracts_limit)
-
-    def order_group(self, account_id: str, order_group_id: str) -> SimOrderGroup:
-        return self._groups.order_group(account_id, order_group_id)
-
-    def order_groups(self, *account_ids: str) -> list[SimOrderGroup]:
-        return self._groups.order_groups(*account_ids)
-
-    def trigger_order_group(self, account_id: str, order_group_id: str) -> SimOrderGroup:
-        return self._groups.trigger_order_group(account_id, order_group_id)
-
-    def reset_order_group(self, account_id: str, order_group_id: str) -> SimOrderGroup:
-        return self._groups.reset_order_group(account_id, order_group_id)
-
-    def set_order_group_limit(
-        self, account_id: str, order_group_id: str, contracts_limit: Decimal
-    ) -> SimOrderGroup:
-        return self._groups.set_order_group_limit(account_id, order_group_id, contracts_limit)
-
-    def delete_order_group(self, account_id: str, order_group_id: str) -> None:
-        self._groups.delete_order_group(account_id, order_group_id)
-
-    # Subaccounts (subaccounts.py) -------------------------------------------
-
-    def subaccount_numbers(self, user: str) -> list[int]:
-        return self._subaccounts.subaccount_numbers(user)
-
-    def subaccount_ledger(self, user: str, subaccount: int) -> str:
-        return self._subaccounts.subaccount_ledger(user, subaccount)
-
-    def create_subaccount(self, user: str) -> int:
-        return self._subaccounts.create_subaccount(user)
-
-    def transfer(
-        self,
-        user: str,
-        *,
-        client_transfer_id: str,
-        from_subaccount: int,
-        to_subaccount: int,
-        amount_cents: int,
-    ) -> SimTransfer:
-        return self._subaccounts.transfer(
-            user,
-            client_transfer_id=client_transfer_id,
-            from_subaccount=from_subaccount,
-            to_subaccount=to_subaccount,
-            amount_cents=amount_cents,
-        )
-
-    def transfers(self, user: str) -> list[SimTransfer]:
-        return self._subaccounts.transfers(user)
-
-    def balance_updated(self, user: str, subaccount: int) -> float:
-        return self._subaccounts.balance_updated(user, subaccount)
-
-    def set_netting(self, user: str, subaccount: int, enabled: bool) -> None:
-        self._subaccounts.set_netting(user, subaccount, enabled)
-
-    def netting(self, user: str) -> dict[int, bool]:
-        return self._subaccounts.netting(user)
-
-    def account_by_key(self, key_id: str) -> Account | None:
-        return self._subaccounts.account_by_key(key_id)
-
-    def api_key(self, key_id: str) -> SimApiKey | None:
-        return self._subaccounts.api_key(key_id)
-
-    def public_key_of(self, key_id: str) -> str | None:
-        return self._subaccounts.public_key_of(key_id)
-
-    def api_keys(self, user: str) -> list[SimApiKey]:
-        return self._subaccounts.api_keys(user)
-
-    def add_api_key(
-        self,
-        user: str,
-        *,
-        name: str,
-        public_key_pem: str,
-        scopes: tuple[str, ...] = DEFAULT_SCOPES,
-        subaccount: int | None = None,
-        key_id: str | None = None,
-    ) -> SimApiKey:
-        return self._subaccounts.add_api_key(
-            user,
-            name=name,
-            public_key_pem=public_key_pem,
-            scopes=scopes,
-            subaccount=subaccount,
-            key_id=key_id,
-        )
-
-    def delete_api_key(self, user: str, key_id: str) -> None:
-        self._subaccounts.delete_api_key(user, key_id)
 
     # OrderDesk (order_desk.py) --------------------------------------------
 
