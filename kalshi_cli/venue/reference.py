@@ -301,8 +301,8 @@ def install(core: CoreParts, markets: Iterable[MarketInfo], now: float) -> list[
                 fee_multiplier_override=override[1],
             )
         )
-        for at, kind, multiplier in info.event_fee_changes:
-            ref.schedule_event_fee_change(info.event_ticker, kind, multiplier, at)
+        for at, kind, times in info.event_fee_changes:
+            ref.schedule_event_fee_change(info.event_ticker, kind, times, at)
     # every market is listed before any account exists, so a fee change scheduled above has no
     # resting order to re-hold, as `Exchange.schedule_fee_change` would after listing
     for info in infos:
