@@ -123,33 +123,24 @@ class AlertRouter:
         state = _read_state(state_store, alert.fingerprint, problems)
         told = state.scope if state is not None and state.status == AlertStatus.FIRING else None
         outcome = self._firing_outcome(alert, state, told)
+        firing = partial(
+            _record,
+            state_store,
+            alert.fingerprint,
+            problems,
+            status=AlertStatus.FIRING,
+            severity=alert.severity,
+            scope=alert.scope,
+            sent=False,
+        )
         if outcome is Outcome.SUPPRESSED:
             if state is not None and told is None and alert.scope is not None:
                 # a row with no scope recorded: this breach was posted; remember what it covers
-                _record(
-                    state_store,
-                    alert.fingerprint,
-                    problems,
-                    status=AlertStatus.FIRING,
-                    severity=alert.severity,
-                    summary=state.summary,
-                    scope=alert.scope,
-                    sent=False,
-                )
+                firing(summary=state.summary)
             return SendReport(alert.fingerprint, outcome, (), tuple(problems))
         channels = self.channels_for(alert.severity)
         if not channels:
-            _record(
-                state_store,
-                alert.fingerprint,
-                problems,
-                status=AlertStatus.FIRING,
-                severity=alert.severity,
-                summary=alert.summary,
-                scope=alert.scope,
-                sent=False,
-                error=f"no channel is routed for {alert.severity}",
-            )
+            firing(summary=alert.summary, error=f"no channel is routed for {alert.severity}")
             return SendReport(alert.fingerprint, Outcome.UNROUTED, (), tuple(problems))
         return self._deliver(
             alert,
