@@ -31,10 +31,10 @@ from kalshi_cli.sim.server.ratelimit import tier_named
 try:  # the order as one value; a tree from before it took the terms as keywords
     from kalshi_cli.sim.core.records import PlaceRequest
     def place(exchange, who, **terms):
-        return exchange.place_order(who, PlaceRequest(**terms))
+        return exchange.desk.place_order(who, PlaceRequest(**terms))
 except ImportError:
     def place(exchange, who, **terms):
-        return exchange.place_order(who, **terms)
+        return exchange.desk.place_order(who, **terms)
 try:
     from kalshi_cli.sim.server.ratelimit import SimRateLimiter
 except ImportError:  # a tree from before the simulator's limiter had its own name

@@ -109,7 +109,7 @@ def _hand_buy(
 ) -> None:
     """A purchase by hand on the loop's account, of YES (a bid) or of NO (an ask): one that
     takes what it can at once, or, GTC, one that rests."""
-    rig.exchange.place_order(
+    rig.exchange.desk.place_order(
         rig.client.account_id,
         PlaceRequest(
             ticker=TICKER,

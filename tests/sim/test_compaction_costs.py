@@ -106,7 +106,7 @@ def _exchange(markets: int = 50) -> tuple[Exchange, ManualClock]:
 def _place(  # noqa: PLR0917 (a short call in loops)
     ex: Exchange, account: str, ticker: str, side: BookSide, cents: int, tif: Any
 ) -> Any:
-    return ex.place_order(
+    return ex.desk.place_order(
         account,
         PlaceRequest(
             ticker=ticker,

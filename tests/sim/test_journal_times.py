@@ -69,7 +69,7 @@ def test_a_restart_gives_orders_the_times_they_were_served_with(tmp_path: Path) 
         (a, BookSide.BID, "1"),
     ]:
         served.append(
-            ex.place_order(
+            ex.desk.place_order(
                 account,
                 PlaceRequest(
                     ticker="T",
@@ -81,13 +81,13 @@ def test_a_restart_gives_orders_the_times_they_were_served_with(tmp_path: Path) 
                 ),
             )
         )
-    canceled, _ = ex.cancel_order(a, served[2].order.order_id)
+    canceled, _ = ex.desk.cancel_order(a, served[2].order.order_id)
     first = served[0].order.order_id  # 5 bid, 2 filled: 3 rest
-    ex.decrease_order(a, first, reduce_by=Decimal(1), reduce_to=None)
-    ex.amend_order(
+    ex.desk.decrease_order(a, first, reduce_by=Decimal(1), reduce_to=None)
+    ex.desk.amend_order(
         a, first, ticker="T", book_side=BookSide.BID, price=Decimal("0.41"), count=Decimal(4)
     )
-    ex.place_order(
+    ex.desk.place_order(
         b,
         PlaceRequest(
             ticker="T",
@@ -98,8 +98,8 @@ def test_a_restart_gives_orders_the_times_they_were_served_with(tmp_path: Path) 
             self_trade_prevention=SelfTradePrevention.MAKER,
         ),
     )
-    ex.cancel_all(b)
-    third = ex.place_order(
+    ex.desk.cancel_all(b)
+    third = ex.desk.place_order(
         b,
         PlaceRequest(
             ticker="T",
@@ -110,7 +110,7 @@ def test_a_restart_gives_orders_the_times_they_were_served_with(tmp_path: Path) 
             self_trade_prevention=SelfTradePrevention.MAKER,
         ),
     )
-    ex.decrease_order(b, third.order.order_id, reduce_by=Decimal(1), reduce_to=None)
+    ex.desk.decrease_order(b, third.order.order_id, reduce_by=Decimal(1), reduce_to=None)
     live = {o.order_id: (o.created_time, o.last_update_time) for o in ex.orders(a) + ex.orders(b)}
     fills = [(f.fill_id, f.ts) for f in ex.fills(a) + ex.fills(b)]
     ex.close()
@@ -127,7 +127,7 @@ def test_a_restart_gives_orders_the_times_they_were_served_with(tmp_path: Path) 
 
 
 def _rest_in_group(ex: Exchange, account: str, group: str) -> str:
-    return ex.place_order(
+    return ex.desk.place_order(
         account,
         PlaceRequest(
             ticker="T",

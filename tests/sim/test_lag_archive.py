@@ -25,8 +25,8 @@ def test_a_lagged_view_reads_the_orders_as_they_stood_archived_ones_included() -
     replica.before_change(exchange, 1000.0, 10.0)  # the state just before a change at 1000
     # the changes: a resting order canceled, a new one placed, every finished one archived
     resting = next(o for o in before if o.status == "resting")
-    exchange.cancel_order(me, resting.order_id)
-    placed = exchange.place_order(
+    exchange.desk.cancel_order(me, resting.order_id)
+    placed = exchange.desk.place_order(
         me,
         PlaceRequest(
             ticker=resting.ticker,

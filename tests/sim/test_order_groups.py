@@ -210,7 +210,7 @@ def test_groups_survive_a_restart_from_the_journal(tmp_path: Path, closing: list
     b = ex.create_account(key_id="b", public_key_pem="", cash_cents=100_00).account_id
 
     def place(acct: str, side: BookSide, price: str, count: int, group: str | None = None) -> str:
-        return ex.place_order(
+        return ex.desk.place_order(
             acct,
             PlaceRequest(
                 ticker="M",

@@ -98,7 +98,7 @@ def _orders_as_a_client(minutes: int, journal: Path | None = None) -> AsAClient:
             ticker = tickers[(minute * 60 + second) % len(tickers)]
             _, no_bid = exchange.best_bids(ticker)
             if no_bid is not None:
-                exchange.place_order(
+                exchange.desk.place_order(
                     me,
                     PlaceRequest(
                         ticker=ticker,
@@ -110,7 +110,7 @@ def _orders_as_a_client(minutes: int, journal: Path | None = None) -> AsAClient:
                         client_order_id=f"take-{minute}-{second}",
                     ),
                 )
-            far = exchange.place_order(
+            far = exchange.desk.place_order(
                 me,
                 PlaceRequest(
                     ticker=ticker,
@@ -123,7 +123,7 @@ def _orders_as_a_client(minutes: int, journal: Path | None = None) -> AsAClient:
             ).order
             to_cancel.append((now + 10, far.order_id))
             if second % 10 == 0:
-                expiring = exchange.place_order(
+                expiring = exchange.desk.place_order(
                     me,
                     PlaceRequest(
                         ticker=ticker,
@@ -137,7 +137,7 @@ def _orders_as_a_client(minutes: int, journal: Path | None = None) -> AsAClient:
                 ).order
                 if second % 20 == 0:
                     to_cancel.append((now + 1, expiring.order_id))
-                exchange.place_order(
+                exchange.desk.place_order(
                     me,
                     PlaceRequest(
                         ticker=ticker,
@@ -155,7 +155,7 @@ def _orders_as_a_client(minutes: int, journal: Path | None = None) -> AsAClient:
             while to_cancel and to_cancel[0][0] <= now:
                 _, order_id = to_cancel.pop(0)
                 if exchange.order(me, order_id).status == "resting":
-                    exchange.cancel_order(me, order_id)
+                    exchange.desk.cancel_order(me, order_id)
             for _ in range(10):
                 clock.advance(0.1)
                 before.clear()
@@ -222,11 +222,11 @@ def test_an_archived_order_is_refused_as_a_finished_one_and_its_client_id_stays_
     assert executed.client_order_id.startswith("take-")
     refusals: list[tuple[int, str, str]] = []
     attempts: list[Callable[[], Any]] = [
-        lambda: exchange.cancel_order(me, executed.order_id),
-        lambda: exchange.decrease_order(
+        lambda: exchange.desk.cancel_order(me, executed.order_id),
+        lambda: exchange.desk.decrease_order(
             me, executed.order_id, reduce_by=Decimal(1), reduce_to=None
         ),
-        lambda: exchange.amend_order(
+        lambda: exchange.desk.amend_order(
             me,
             executed.order_id,
             ticker=executed.ticker,
@@ -234,7 +234,7 @@ def test_an_archived_order_is_refused_as_a_finished_one_and_its_client_id_stays_
             price=executed.price,
             count=Decimal(3),
         ),
-        lambda: exchange.place_order(
+        lambda: exchange.desk.place_order(
             me,
             PlaceRequest(
                 ticker=executed.ticker,

@@ -57,13 +57,13 @@ def test_forgetting_keeps_resting_expiring_and_the_newest_finished_orders() -> N
     )
     placed = []
     for i in range(30):
-        result = env.ex.place_order(env.a, bid)
+        result = env.ex.desk.place_order(env.a, bid)
         placed.append(result.order.order_id)
         if i < 25:
-            env.ex.cancel_order(env.a, result.order.order_id)
+            env.ex.desk.cancel_order(env.a, result.order.order_id)
     later = msgspec.structs.replace(bid, expiration_time=int(env.clock.wall()) + 60)
-    expiring = env.ex.place_order(env.a, later).order.order_id
-    env.ex.cancel_order(env.a, expiring)
+    expiring = env.ex.desk.place_order(env.a, later).order.order_id
+    env.ex.desk.cancel_order(env.a, expiring)
 
     dropped = env.ex.history.forget_finished_orders(env.a, keep=10)
 

@@ -98,7 +98,7 @@ class Rfqs:
         self.ex.tick()
 
     def rest(self, who: str, side: BookSide, price: str, count: int) -> None:
-        self.ex.place_order(
+        self.ex.desk.place_order(
             who,
             PlaceRequest(
                 ticker=T,

@@ -242,7 +242,7 @@ def _trade_as_a_client(
             ticker = tickers[(minute * 60 + second) % len(tickers)]
             _, no_bid = exchange.best_bids(ticker)
             if no_bid is not None:
-                exchange.place_order(
+                exchange.desk.place_order(
                     trader,
                     PlaceRequest(
                         ticker=ticker,

@@ -7,8 +7,10 @@ share), `Ledger` (accounts.py: cash, positions, collateral), `MatchingEngine` (m
 books, planning and applying orders, reaching the accounts only through `EngineAccounts`),
 `OrderDesk` (order_desk.py: the order requests and their checks), `History` (history.py: every
 order, fill and trade, live and archived), `SettlementDesk`, `OrderGroups` and `Subaccounts`.
-`Exchange` itself is the request-level API the routes call, forwarding each operation to the
-part that owns it, and adds what only a served exchange has: the journal's snapshot and replay,
+The routes reach the order requests, the history, the order groups and the subaccounts at
+their parts (`exchange.desk`, `.history`, `.groups`, `.subaccounts`), as the venue reaches
+them at its `core`; `Exchange` forwards the reference and account reads, and adds what only a
+served exchange has: the journal's snapshot and replay,
 the tick (expiry, the market schedule, the hooks of a scenario's participants), RFQs and API
 keys. The local venue (kalshi_cli/venue) holds the same parts without it. The conventions (YES
 prices, one book of bids and asks, netted positions), refusals, lifecycle and the conservation
@@ -29,6 +31,7 @@ from kalshi_cli.sim.core.client_ids import IdColumn, UsedClientIds
 from kalshi_cli.sim.core.communications import Communications, SimQuote, SimRfq
 from kalshi_cli.sim.core.history import History
 from kalshi_cli.sim.core.journal import Journal, JournalError, read_snapshot, write_snapshot
+from kalshi_cli.sim.core.order_desk import OrderDesk
 from kalshi_cli.sim.core.order_groups import OrderGroups, SimOrderGroup
 from kalshi_cli.sim.core.parts import CoreParts
 from kalshi_cli.sim.core.records import (
@@ -223,6 +226,11 @@ class Exchange:
         return self._history
 
     @property
+    def desk(self) -> OrderDesk:
+        """The order requests: placing, cancelling, amending, decreasing, and the queue."""
+        return self._desk
+
+    @property
     def groups(self) -> OrderGroups:
         """The accounts' order groups: creating, triggering, resetting, limiting, deleting."""
         return self._groups
@@ -333,60 +341,6 @@ class Exchange:
         self, ticker: str, result: Literal["yes", "no"], expiration_value: str = ""
     ) -> SimMarket:
         return self._settlement.settle(ticker, result, expiration_value)
-
-    # OrderDesk (order_desk.py) --------------------------------------------
-
-    def place_order(self, account_id: str, request: PlaceRequest) -> PlaceResult:
-        return self._desk.place_order(account_id, request)
-
-    def cancel_order(self, account_id: str, order_id: str) -> tuple[SimOrder, Decimal]:
-        return self._desk.cancel_order(account_id, order_id)
-
-    def cancel_all(
-        self, account_id: str, *, ticker: str | None = None
-    ) -> list[tuple[SimOrder, Decimal]]:
-        return self._desk.cancel_all(account_id, ticker=ticker)
-
-    def amend_order(
-        self,
-        account_id: str,
-        order_id: str,
-        *,
-        ticker: str,
-        book_side: BookSide,
-        price: Decimal,
-        count: Decimal,
-        updated_client_order_id: str | None = None,
-        expiration_time: int | None = None,
-    ) -> tuple[SimOrder, SimOrder, list[SimFill]]:
-        return self._desk.amend_order(
-            account_id,
-            order_id,
-            ticker=ticker,
-            book_side=book_side,
-            price=price,
-            count=count,
-            updated_client_order_id=updated_client_order_id,
-            expiration_time=expiration_time,
-        )
-
-    def decrease_order(
-        self,
-        account_id: str,
-        order_id: str,
-        *,
-        reduce_by: Decimal | None,
-        reduce_to: Decimal | None,
-    ) -> SimOrder:
-        return self._desk.decrease_order(
-            account_id, order_id, reduce_by=reduce_by, reduce_to=reduce_to
-        )
-
-    def to_back_of_queue(self, account_id: str, order_id: str) -> None:
-        self._desk.to_back_of_queue(account_id, order_id)
-
-    def queue_position(self, account_id: str, order_id: str) -> Decimal:
-        return self._desk.queue_position(account_id, order_id)
 
     # History (history.py) and the accounts' reads ---------------------------------------------
 
@@ -603,10 +557,10 @@ class Exchange:
             ) from exc
 
     def _replay_place(self, rec: dict[str, Any]) -> None:
-        self.place_order(rec["account_id"], PlaceRequest.from_journal(rec))
+        self._desk.place_order(rec["account_id"], PlaceRequest.from_journal(rec))
 
     def _replay_amend(self, rec: dict[str, Any]) -> None:
-        self.amend_order(
+        self._desk.amend_order(
             rec["account_id"],
             rec["order_id"],
             ticker=rec["ticker"],
@@ -676,12 +630,12 @@ _REPLAYS: dict[str, Callable[[Exchange, dict[str, Any]], object]] = {
     ),
     "account": Exchange._replay_account,
     "place": Exchange._replay_place,
-    "cancel": lambda ex, rec: ex.cancel_order(rec["account_id"], rec["order_id"]),
-    "cancel_all": lambda ex, rec: ex.cancel_all(rec["account_id"], ticker=rec["ticker"]),
+    "cancel": lambda ex, rec: ex.desk.cancel_order(rec["account_id"], rec["order_id"]),
+    "cancel_all": lambda ex, rec: ex.desk.cancel_all(rec["account_id"], ticker=rec["ticker"]),
     "amend": Exchange._replay_amend,
     "decrease": lambda ex, rec: ex._desk.cut(
         ex._history.live[rec["order_id"]], Decimal(rec["cut"])
     ),
     "expire": lambda ex, rec: ex._desk.expire(rec["order_id"]),
-    "to_back": lambda ex, rec: ex.to_back_of_queue(rec["account_id"], rec["order_id"]),
+    "to_back": lambda ex, rec: ex.desk.to_back_of_queue(rec["account_id"], rec["order_id"]),
 }

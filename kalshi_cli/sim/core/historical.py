@@ -162,7 +162,7 @@ def attach_retention(exchange: Exchange, policy: HistoryPolicy) -> None:
     `compact_after_seconds` ago (give or take `COMPACT_EVERY_S`; or before the cutoff,
     `now - lag_seconds`, if that is sooner),
     and those accounts' orders finished that long ago, out of the exchange's lists of objects
-    into its compact archives (`Exchange.archive_trades`, `archive_fills`, `archive_orders`,
+    into its compact archives (`History.archive_trades`, `archive_fills`, `archive_orders`,
     sim/core/trade_archive.py): each then costs `BYTES_PER_TRADE`, `BYTES_PER_FILL` or
     `BYTES_PER_ORDER` bytes plus its distinct values, so a served simulator holds as objects
     only the last minute's records and its resting orders, whatever the lag

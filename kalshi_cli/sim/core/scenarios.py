@@ -476,7 +476,7 @@ def _install_books(exchange: Exchange, data: dict[str, Any], markets: list[_Mark
         for side_name, book_side in (("yes_bids", BookSide.BID), ("no_bids", BookSide.ASK)):
             for price, size in ms.book.get(side_name, []):
                 own = _dec(price, f"{ms.market.ticker}.book.{side_name}")
-                exchange.place_order(
+                exchange.desk.place_order(
                     maker.account_id,
                     PlaceRequest(
                         ticker=ms.market.ticker,
