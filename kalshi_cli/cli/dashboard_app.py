@@ -23,7 +23,7 @@ from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Sparkline, Static
 
-from kalshi_cli.cli._panels import PanelApp
+from kalshi_cli.cli._panels import PANEL_CSS, PANEL_KEYS, PanelApp
 from kalshi_cli.cli.dashboard_panels import (
     STATE_STYLE,
     age_text,
@@ -201,27 +201,22 @@ PANELS = (
 
 class DashboardApp(PanelApp):
     TITLE = "kalshi dashboard"
-    CSS = """
-    Screen { layout: vertical; }
-    #top { height: auto; background: $boost; }
+    CSS = (
+        PANEL_CSS
+        + """
     #grid { grid-size: 3 4; grid-columns: 1fr 1fr 1fr; grid-rows: 9 1fr 1fr 1fr; height: 1fr; }
     #positions, #fills, #orders { column-span: 2; }
-    #grid.narrow { grid-size: 1; grid-columns: 1fr; grid-rows: auto; overflow-y: auto; }
-    #grid.narrow > * { column-span: 1; height: auto; }
-    .panel { border: round $primary; padding: 0 1; height: 100%; overflow: hidden; }
     #pnl-box { border: round $primary; padding: 0 1; height: 100%; }
     #pnl-chart { height: 3; margin-top: 1; }
     #kill { height: auto; max-height: 9; border: round red; padding: 0 1; display: none; }
-    #dialog { width: 80; height: auto; border: thick $accent; background: $surface; padding: 1 2; }
     ConfirmKill, HelpScreen, FilterScreen { align: center middle; }
     """
+    )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "pause", "pause/resume"),
         Binding("h", "halt", "halt"),
         Binding("k", "kill", "kill switch"),
-        Binding("slash", "filter", "filter"),
-        Binding("question_mark", "help", "help"),
-        Binding("q", "quit", "quit"),
+        *PANEL_KEYS,
     ]
 
     def __init__(self, wiring: Wiring) -> None:
