@@ -209,17 +209,18 @@ class AlertRouter:
         was = state.summary
         text = f"{summary} (was: {was})" if summary else f"cleared (was: {was})"
         channels = self.channels_for(severity)
+        resolved = partial(
+            _record,
+            state_store,
+            fingerprint,
+            problems,
+            status=AlertStatus.RESOLVED,
+            severity=severity,
+            summary=text,
+        )
         if not _episode_delivered(state) or not channels:
             # Nobody was told it fired, so nobody needs telling it cleared.
-            _record(
-                state_store,
-                fingerprint,
-                problems,
-                status=AlertStatus.RESOLVED,
-                severity=severity,
-                summary=text,
-                sent=False,
-            )
+            resolved(sent=False)
             return SendReport(fingerprint, Outcome.RESOLVED_QUIETLY, (), tuple(problems))
         n = Alert(
             fingerprint,
@@ -234,16 +235,7 @@ class AlertRouter:
         failed = [d for d in deliveries if not d.ok]
         problems.extend(f"resolution of {fingerprint}: {d.describe()}" for d in failed)
         if any(d.ok for d in deliveries):
-            _record(
-                state_store,
-                fingerprint,
-                problems,
-                status=AlertStatus.RESOLVED,
-                severity=severity,
-                summary=text,
-                sent=True,
-                error="; ".join(d.describe() for d in failed) or None,
-            )
+            resolved(sent=True, error="; ".join(d.describe() for d in failed) or None)
         else:
             # Still firing as far as anyone was told: the next resolve() tries again.
             _record(
