@@ -25,7 +25,7 @@ from typing import Any
 from kalshi_cli.data.replay import loads_stdlib, parse_line, replay
 from kalshi_cli.data.segments import SegmentWriter, frame_line, iter_lines
 from kalshi_cli.feed.book import BookSet
-from kalshi_cli.feed.ws import FeedSession
+from kalshi_cli.feed.session import FeedSession
 from kalshi_cli.vocabulary.clock import ManualClock
 
 MARKETS = [f"KXBENCH-26JAN01-T{i:03d}" for i in range(100)]

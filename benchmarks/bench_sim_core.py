@@ -1,5 +1,5 @@
 """Figures for the simulator core, measured in one run on one core: orders per CPU second through
-`Exchange.place_order` without and with the journal (budget: at least 10,000), the journal's replay
+`OrderDesk.place_order` without and with the journal (budget: at least 10,000), the journal's replay
 speed, and the memory of 1,000 markets holding 100,000 resting orders. See docs/benchmarks.md "How
 each benchmark measures".
 
@@ -108,7 +108,7 @@ def run(ex: Exchange, ids: list[str], orders: list[tuple]) -> tuple[float, float
     gc.collect()
     start, wall = time.process_time(), time.perf_counter()
     for acct, ticker, side, price, count, cancel in orders:
-        r = ex.place_order(
+        r = ex.desk.place_order(
             ids[acct],
             PlaceRequest(
                 ticker=ticker,
@@ -125,7 +125,7 @@ def run(ex: Exchange, ids: list[str], orders: list[tuple]) -> tuple[float, float
         if cancel and rest:
             account, order_id = rest.pop(0)
             if ex.order(account, order_id).status == "resting":
-                ex.cancel_order(account, order_id)
+                ex.desk.cancel_order(account, order_id)
     return time.process_time() - start, time.perf_counter() - wall, fills
 
 
@@ -139,7 +139,7 @@ def memory(markets: int, resting: int) -> int:
         ticker = f"BENCH-{m}"
         for j in range(per):
             bid = j % 2 == 0
-            ex.place_order(
+            ex.desk.place_order(
                 ids[j % 10],
                 PlaceRequest(
                     ticker=ticker,

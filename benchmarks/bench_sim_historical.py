@@ -30,10 +30,10 @@ from kalshi_cli.sim.server.ratelimit import tier_named
 try:  # the order as one value; a tree from before it took the terms as keywords
     from kalshi_cli.sim.core.records import PlaceRequest
     def place(exchange, who, **terms):
-        return exchange.place_order(who, PlaceRequest(**terms))
+        return exchange.desk.place_order(who, PlaceRequest(**terms))
 except ImportError:
     def place(exchange, who, **terms):
-        return exchange.place_order(who, **terms)
+        return exchange.desk.place_order(who, **terms)
 try:
     from kalshi_cli.sim.server.ratelimit import SimRateLimiter
 except ImportError:  # a tree from before the simulator's limiter had its own name
@@ -55,7 +55,10 @@ tier = tier_named("basic")
 state = SimState(
     exchange=exchange, clock=clock, data_dir=Path(tempfile.mkdtemp()), tier=tier,
     faults=Faults(clock), limiter=SimRateLimiter(tier, clock),
-    auth=Authenticator(exchange.account_by_key, clock, DEFAULT_WINDOW_S, exchange.public_key_of),
+    auth=Authenticator(
+        exchange.subaccounts.account_by_key, clock, DEFAULT_WINDOW_S,
+        exchange.subaccounts.public_key_of,
+    ),
     history=HistoryPolicy(lag_seconds=60),
 )
 create_app(state)
@@ -78,7 +81,8 @@ for i in range(trades):
         exchange.tick()
 clock.advance(120)
 exchange.tick()  # the retention moves everything past the cutoff
-tiers = (exchange.trade_tiers(), exchange.fill_tiers(taker), exchange.order_tiers(taker))
+history = exchange.history
+tiers = (history.trade_tiers(), history.fill_tiers(taker), history.order_tiers(taker))
 
 def ctx(query):
     scope = {"type": "http", "method": "GET", "path": "/", "headers": [],

@@ -31,10 +31,10 @@ from kalshi_cli.sim.server.ratelimit import tier_named
 try:  # the order as one value; a tree from before it took the terms as keywords
     from kalshi_cli.sim.core.records import PlaceRequest
     def place(exchange, who, **terms):
-        return exchange.place_order(who, PlaceRequest(**terms))
+        return exchange.desk.place_order(who, PlaceRequest(**terms))
 except ImportError:
     def place(exchange, who, **terms):
-        return exchange.place_order(who, **terms)
+        return exchange.desk.place_order(who, **terms)
 try:
     from kalshi_cli.sim.server.ratelimit import SimRateLimiter
 except ImportError:  # a tree from before the simulator's limiter had its own name
@@ -49,7 +49,10 @@ tier = tier_named("basic")
 state = SimState(
     exchange=exchange, clock=clock, data_dir=data, tier=tier, faults=Faults(clock),
     limiter=SimRateLimiter(tier, clock),
-    auth=Authenticator(exchange.account_by_key, clock, DEFAULT_WINDOW_S, exchange.public_key_of),
+    auth=Authenticator(
+        exchange.subaccounts.account_by_key, clock, DEFAULT_WINDOW_S,
+        exchange.subaccounts.public_key_of,
+    ),
     history=scenario_history(path),
 )
 create_app(state)  # attaches what the server attaches to the exchange

@@ -123,34 +123,47 @@ class AlertRouter:
         state = _read_state(state_store, alert.fingerprint, problems)
         told = state.scope if state is not None and state.status == AlertStatus.FIRING else None
         outcome = self._firing_outcome(alert, state, told)
+        firing = partial(
+            _record,
+            state_store,
+            alert.fingerprint,
+            problems,
+            status=AlertStatus.FIRING,
+            severity=alert.severity,
+            scope=alert.scope,
+            sent=False,
+        )
         if outcome is Outcome.SUPPRESSED:
             if state is not None and told is None and alert.scope is not None:
                 # a row with no scope recorded: this breach was posted; remember what it covers
-                _record(
-                    state_store,
-                    alert.fingerprint,
-                    problems,
-                    status=AlertStatus.FIRING,
-                    severity=alert.severity,
-                    summary=state.summary,
-                    scope=alert.scope,
-                    sent=False,
-                )
+                firing(summary=state.summary)
             return SendReport(alert.fingerprint, outcome, (), tuple(problems))
         channels = self.channels_for(alert.severity)
         if not channels:
-            _record(
-                state_store,
-                alert.fingerprint,
-                problems,
-                status=AlertStatus.FIRING,
-                severity=alert.severity,
-                summary=alert.summary,
-                scope=alert.scope,
-                sent=False,
-                error=f"no channel is routed for {alert.severity}",
-            )
+            firing(summary=alert.summary, error=f"no channel is routed for {alert.severity}")
             return SendReport(alert.fingerprint, Outcome.UNROUTED, (), tuple(problems))
+        return self._deliver(
+            alert,
+            outcome,
+            state=state,
+            told=told,
+            channels=channels,
+            store=state_store,
+            problems=problems,
+        )
+
+    def _deliver(
+        self,
+        alert: Alert,
+        outcome: Outcome,
+        *,
+        state: AlertStateLike | None,
+        told: str | None,
+        channels: list[Channel],
+        store: AlertStateStore,
+        problems: list[str],
+    ) -> SendReport:
+        """`notify`'s sending, once it is to be sent: to `channels`, recorded in `store`."""
         details = dict(alert.details)
         moved = told is not None and alert.scope is not None and _news(told, alert.scope)
         if outcome is Outcome.CHANGED and moved:
@@ -166,7 +179,7 @@ class AlertRouter:
         # next run still sees the change and sends it again.
         kept = state if not sent and outcome is Outcome.CHANGED else None
         _record(
-            state_store,
+            store,
             alert.fingerprint,
             problems,
             status=AlertStatus.FIRING,
@@ -196,17 +209,18 @@ class AlertRouter:
         was = state.summary
         text = f"{summary} (was: {was})" if summary else f"cleared (was: {was})"
         channels = self.channels_for(severity)
+        resolved = partial(
+            _record,
+            state_store,
+            fingerprint,
+            problems,
+            status=AlertStatus.RESOLVED,
+            severity=severity,
+            summary=text,
+        )
         if not _episode_delivered(state) or not channels:
             # Nobody was told it fired, so nobody needs telling it cleared.
-            _record(
-                state_store,
-                fingerprint,
-                problems,
-                status=AlertStatus.RESOLVED,
-                severity=severity,
-                summary=text,
-                sent=False,
-            )
+            resolved(sent=False)
             return SendReport(fingerprint, Outcome.RESOLVED_QUIETLY, (), tuple(problems))
         n = Alert(
             fingerprint,
@@ -221,16 +235,7 @@ class AlertRouter:
         failed = [d for d in deliveries if not d.ok]
         problems.extend(f"resolution of {fingerprint}: {d.describe()}" for d in failed)
         if any(d.ok for d in deliveries):
-            _record(
-                state_store,
-                fingerprint,
-                problems,
-                status=AlertStatus.RESOLVED,
-                severity=severity,
-                summary=text,
-                sent=True,
-                error="; ".join(d.describe() for d in failed) or None,
-            )
+            resolved(sent=True, error="; ".join(d.describe() for d in failed) or None)
         else:
             # Still firing as far as anyone was told: the next resolve() tries again.
             _record(

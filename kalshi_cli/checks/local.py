@@ -20,6 +20,7 @@ from pathlib import Path
 from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum
 from kalshi_cli.checks.thresholds import Thresholds
 from kalshi_cli.store import Store
+from kalshi_cli.store.records import IntentRecord
 from kalshi_cli.vocabulary.clock import age_of, day_start, describe_age, utc_day
 from kalshi_cli.vocabulary.errors import ConfigError
 from kalshi_cli.vocabulary.units import ZERO, BookSide, fmt_money
@@ -188,12 +189,7 @@ def check_orders(view: LocalView, th: Thresholds) -> CheckResult:
         )
 
     window = float(th.need("orders", "window_s"))
-    horizon = view.now - window
-    decided = [
-        o
-        for o in store.orders.intents(limit=10_000)
-        if o.created_at >= horizon and o.status not in ("pending", "unknown")
-    ]
+    decided = _decided(store, since=view.now - window)
     rejected = sum(1 for o in decided if o.status == "rejected")
     rate = Decimal(rejected) / Decimal(len(decided)) if decided else ZERO
     if len(decided) >= th.need("orders", "min_orders"):
@@ -222,6 +218,13 @@ def check_orders(view: LocalView, th: Thresholds) -> CheckResult:
         return CheckResult("orders", CheckStatus.OK, summary, perf)
     status = worst([s for s, _ in parts])
     return CheckResult("orders", status, "; ".join(text for _, text in parts), perf)
+
+
+def _decided(store: Store, *, since: float) -> list[IntentRecord]:
+    """The orders placed `since` whose outcome the exchange has given (not pending, not
+    unknown)."""
+    intents = store.orders.intents(limit=10_000)
+    return [o for o in intents if o.created_at >= since and o.status not in ("pending", "unknown")]
 
 
 def check_pnl(view: LocalView, th: Thresholds, daily_loss_limit: Decimal) -> CheckResult:

@@ -14,12 +14,30 @@ import io
 from rich.console import RenderableType
 from textual import events
 from textual.app import App
+from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.widgets import Static
 
 # three columns of panels from WIDE_COLUMNS, one below it; a table still too wide for its panel
-# falls back to records (dashboard_app.FitTable)
+# falls back to records (dashboard_panels.FitTable)
 WIDE_COLUMNS = 150
+
+
+# what both apps' screens share: the layout around the grid, a panel, a dialog
+PANEL_CSS = """
+    Screen { layout: vertical; }
+    #top { height: auto; background: $boost; }
+    #grid.narrow { grid-size: 1; grid-columns: 1fr; grid-rows: auto; overflow-y: auto; }
+    #grid.narrow > * { column-span: 1; height: auto; }
+    .panel { border: round $primary; padding: 0 1; height: 100%; overflow: hidden; }
+    #dialog { width: 80; height: auto; border: thick $accent; background: $surface; padding: 1 2; }
+"""
+# the keys both apps take, after their own
+PANEL_KEYS: list[BindingType] = [
+    Binding("slash", "filter", "filter"),
+    Binding("question_mark", "help", "help"),
+    Binding("q", "quit", "quit"),
+]
 
 
 class PanelApp(App[None]):

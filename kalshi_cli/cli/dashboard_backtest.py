@@ -15,16 +15,14 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Footer, Sparkline, Static
 
-from kalshi_cli.cli._panels import PanelApp
-from kalshi_cli.cli.dashboard_app import (
-    FilterScreen,
+from kalshi_cli.cli._panels import PANEL_CSS, PANEL_KEYS, PanelApp
+from kalshi_cli.cli.dashboard_app import FilterScreen, HelpScreen, panel_grid
+from kalshi_cli.cli.dashboard_panels import (
     FitTable,
-    HelpScreen,
     count_cell,
     fills_table,
     money_cell,
     note_text,
-    panel_grid,
     time_cell,
 )
 from kalshi_cli.vocabulary.units import fmt_money
@@ -182,27 +180,22 @@ class BacktestApp(PanelApp):
     """`kalshi dashboard --backtest RESULT`: a finished backtest's results, read-only."""
 
     TITLE = "kalshi dashboard - BACKTEST"
-    CSS = """
-    Screen { layout: vertical; }
-    #top { height: auto; background: $boost; }
+    CSS = (
+        PANEL_CSS
+        + """
     #grid { grid-size: 3 4; grid-columns: 1fr 1fr 1fr; grid-rows: 17 1fr 7 1fr; height: 1fr; }
-    #grid.narrow { grid-size: 1; grid-columns: 1fr; grid-rows: auto; overflow-y: auto; }
-    #grid.narrow > * { column-span: 1; height: auto; }
     #equity-box, #markets { column-span: 2; }
     #left, #fills { column-span: 3; }
-    .panel { border: round $primary; padding: 0 1; height: 100%; overflow: hidden; }
     #equity-box { border: round $primary; padding: 0 1; height: 100%; }
     #equity-chart { height: 1fr; margin-top: 1; }
-    #dialog { width: 80; height: auto; border: thick $accent; background: $surface; padding: 1 2; }
     BacktestHelp, FilterScreen { align: center middle; }
     """
+    )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "not_a_loop('p')", "pause"),
         Binding("h", "not_a_loop('h')", "halt"),
         Binding("k", "not_a_loop('k')", "kill switch"),
-        Binding("slash", "filter", "filter"),
-        Binding("question_mark", "help", "help"),
-        Binding("q", "quit", "quit"),
+        *PANEL_KEYS,
     ]
 
     def __init__(self, view: BacktestView) -> None:

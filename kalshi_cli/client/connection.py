@@ -26,6 +26,7 @@ import msgspec
 
 from kalshi_cli import __version__
 from kalshi_cli.client.deadline import hold_to_deadlines
+from kalshi_cli.client.fill_quarantine import FillQuarantine
 from kalshi_cli.client.pagination import paginate
 from kalshi_cli.client.ratelimit import RateLimiter, TierLimits, TurnAfterDeadline, tier_limits
 from kalshi_cli.client.retry import Resend, RetryPolicy, nothing_sent
@@ -51,7 +52,7 @@ from kalshi_cli.vocabulary.errors import (
     order_exists,
 )
 from kalshi_cli.vocabulary.keys import PrivateKey
-from kalshi_cli.vocabulary.models import Fill, QuarantinedFill, decode_answer
+from kalshi_cli.vocabulary.models import decode_answer
 
 T = TypeVar("T")
 S = TypeVar("S", bound=msgspec.Struct)
@@ -100,52 +101,6 @@ def _tls_for(base: httpx.URL) -> ssl.SSLContext | bool:
     if base.scheme != "http" or any(name.lower() in _PROXY_VARIABLES for name in os.environ):
         return True
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-
-
-class FillQuarantine:
-    """Fills a listing left out because they lack a field the spec requires (a count, a price,
-    a fee, a direction: `models.Fill`): never applied to a position or P&L. Each is told once to
-    every listener (the trade loop logs, counts and alerts it, and stops trading its market);
-    `held` keeps them for a person to read. Shared by every area of one client."""
-
-    MAX_HELD = 1000
-
-    def __init__(self) -> None:
-        self.listeners: list[Callable[[QuarantinedFill], None]] = []
-        self.held: dict[str, QuarantinedFill] = {}
-
-    def listen(self, listener: Callable[[QuarantinedFill], None]) -> Callable[[], None]:
-        """Tell `listener` of each fill quarantined from now on; what is returned stops it (a
-        trade loop's, when the loop closes: one built and discarded at start must not count
-        the fills of the one that runs)."""
-        self.listeners.append(listener)
-
-        def stop() -> None:
-            if listener in self.listeners:
-                self.listeners.remove(listener)
-
-        return stop
-
-    def add(self, raw: Mapping[str, Any], reason: str) -> None:
-        found = QuarantinedFill.of(raw, reason)
-        if found.key in self.held:
-            return  # listed again by a later read: told once
-        if len(self.held) >= self.MAX_HELD:
-            self.held.pop(next(iter(self.held)))
-        self.held[found.key] = found
-        for listener in list(self.listeners):
-            listener(found)
-
-    def fill_or_none(self, item: Any) -> Fill | None:
-        """One listed item as a Fill, or None when it is quarantined."""
-        if not isinstance(item, Mapping):
-            self.add({"item": item}, "a fill that is not an object")
-            return None
-        try:
-            return decode_answer(Fill, item)
-        except (TypeError, ValueError) as exc:
-            self.add(item, str(exc))
-            return None
 
 
 class UnknownOutcome(NamedTuple):

@@ -24,10 +24,9 @@ from kalshi_cli.data.replay import fractional_market
 from kalshi_cli.data.segments import SegmentWriter, frame_line, held_data_set
 from kalshi_cli.feed.book import ORDERBOOK, EventKind, FeedEvent, orderbook_prices
 from kalshi_cli.feed.messages import decode
+from kalshi_cli.feed.session import LIFECYCLE, TRADE
 from kalshi_cli.feed.ws import (
-    LIFECYCLE,
     RECONNECT_BACKOFF,
-    TRADE,
     Connector,
     HeaderSigner,
     WsFeed,

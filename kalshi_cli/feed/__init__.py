@@ -7,7 +7,8 @@ counts as stale.
 from kalshi_cli.feed.book import EventKind, FeedEvent, LocalBook
 from kalshi_cli.feed.market_data import MarketData
 from kalshi_cli.feed.poller import OrderbookSource, RestPoller
-from kalshi_cli.feed.ws import FeedSession, WsFeed
+from kalshi_cli.feed.session import FeedSession
+from kalshi_cli.feed.ws import WsFeed
 
 __all__ = [
     "EventKind",

@@ -18,12 +18,14 @@ import msgspec
 
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.poller import OrderbookSource, RestPoller
-from kalshi_cli.feed.ws import (
+from kalshi_cli.feed.session import (
     DEFAULT_CHANNELS,
     IDLE_TIMEOUT_S,
-    RECONNECT_BACKOFF,
     RESNAPSHOT_TIMEOUT_S,
     STALE_AFTER_S,
+)
+from kalshi_cli.feed.ws import (
+    RECONNECT_BACKOFF,
     Connector,
     HeaderSigner,
     WsFeed,

@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kalshi_cli.services.killswitch import DEFAULT_DEADLINE_S, KillSwitch
 from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from kalshi_cli.services.killswitch import CancelsOrders
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
+
+_T = TypeVar("_T")
 
 REQUEST_KEY = "paper_kill.request"
 ANSWER_KEY = "paper_kill.answer"
@@ -257,7 +259,8 @@ def _id(raw: str) -> str | None:
     return None
 
 
-def _read_answer(state_path: Path, clock: Clock) -> dict[str, Any] | None:
+def _read(state_path: Path, clock: Clock, read: Callable[[Store], _T]) -> _T | None:
+    """`read` of the state file opened read-only; None when it cannot be opened."""
     from kalshi_cli.store import Store
 
     try:
@@ -267,9 +270,13 @@ def _read_answer(state_path: Path, clock: Clock) -> dict[str, Any] | None:
     if store is None:
         return None
     try:
-        raw = store.events.get_kv(ANSWER_KEY)
+        return read(store)
     finally:
         store.close()
+
+
+def _read_answer(state_path: Path, clock: Clock) -> dict[str, Any] | None:
+    raw = _read(state_path, clock, lambda store: store.events.get_kv(ANSWER_KEY))
     if raw is None:
         return None
     with contextlib.suppress(ValueError):
@@ -279,16 +286,5 @@ def _read_answer(state_path: Path, clock: Clock) -> dict[str, Any] | None:
 
 
 def _heartbeat_age(state_path: Path, clock: Clock) -> float | None:
-    from kalshi_cli.store import Store
-
-    try:
-        store = Store.open_readonly(state_path, clock=clock)
-    except KalshiError:
-        return None
-    if store is None:
-        return None
-    try:
-        beat = store.events.last_heartbeat("trade")
-    finally:
-        store.close()
+    beat = _read(state_path, clock, lambda store: store.events.last_heartbeat("trade"))
     return None if beat is None else max(0.0, clock.wall() - beat.at)

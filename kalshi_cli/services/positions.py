@@ -299,17 +299,7 @@ def mark_to_market(
     if engine is None:
         book = number or 0
         engine = build_engine(store, book) if store is not None else PnlEngine()
-    listed = client.portfolio.get_positions(
-        ticker=ticker, event_ticker=event_ticker, include_flat=include_flat
-    )
-    if include_flat:
-        # settled events hand their positions over to the historical tier whole; read after
-        # the live listing, an event moving meanwhile is listed twice, never missed
-        known = {p.ticker for p in listed}
-        archived = client.historical.iter_historical_positions(
-            ticker=ticker, event_ticker=event_ticker
-        )
-        listed += [p for p in archived if p.ticker not in known]
+    listed = _listed(client, ticker, event_ticker, include_flat)
     positions = {p.ticker: p for p in listed if p.position != 0}
     flat = [p for p in listed if p.position == 0]
     # the resting orders of the same subaccount as the positions: a listing that names none
@@ -324,9 +314,7 @@ def mark_to_market(
     exposure = exposures(positions.values(), resting)
     tickers = set(positions)
     if event_ticker is None:
-        # open in the state file but not on the exchange: shown so the difference is seen
-        stray = {t for t, m in engine.markets.items() if m.position != 0 and ticker in (None, t)}
-        tickers |= stray
+        tickers |= _stray(engine, ticker)
     view = PositionsView()
     for p in flat:
         if p.ticker not in tickers:
@@ -344,6 +332,29 @@ def mark_to_market(
             )
         )
     return view
+
+
+def _listed(
+    client: KalshiClient, ticker: str | None, event_ticker: str | None, include_flat: bool
+) -> list[Position]:
+    """The exchange's positions, with the historical tier's when `include_flat`."""
+    listed = client.portfolio.get_positions(
+        ticker=ticker, event_ticker=event_ticker, include_flat=include_flat
+    )
+    if include_flat:
+        # settled events hand their positions over to the historical tier whole; read after
+        # the live listing, an event moving meanwhile is listed twice, never missed
+        known = {p.ticker for p in listed}
+        archived = client.historical.iter_historical_positions(
+            ticker=ticker, event_ticker=event_ticker
+        )
+        listed += [p for p in archived if p.ticker not in known]
+    return listed
+
+
+def _stray(engine: PnlEngine, ticker: str | None) -> set[str]:
+    """Open in the state file but not on the exchange: shown so the difference is seen."""
+    return {t for t, m in engine.markets.items() if m.position != 0 and ticker in (None, t)}
 
 
 def paper_view(

@@ -221,25 +221,15 @@ class OrderRepository:
         """
         if client_order_id is None and order_id is None:
             raise ValueError("update_order needs a client_order_id or an order_id")
-        if status is not None and (status not in ORDER_STATUSES or status == PENDING):
-            raise ValueError(f"update_order cannot set status {status!r}")
-        if price is not None and not ZERO < price < ONE:
-            raise ValueError(f"YES price {price} is outside (0, 1)")
-        wanted: dict[str, object] = {}
-        if client_order_id is not None and order_id is not None:
-            wanted["order_id"] = order_id
-        if status is not None:
-            wanted["status"] = status
-        if fill_count is not None:
-            wanted["filled"] = dec_text(fill_count)
-        if remaining_count is not None:
-            wanted["remaining"] = dec_text(remaining_count)
-        if price is not None:
-            wanted["price"] = dec_text(price)
-        if count is not None:
-            wanted["count"] = dec_text(count)
-        if subaccount is not None:
-            wanted["subaccount"] = _subaccount_number(subaccount)
+        wanted = _columns(
+            order_id=order_id if client_order_id is not None else None,
+            status=status,
+            subaccount=subaccount,
+            filled=fill_count,
+            remaining=remaining_count,
+            price=price,
+            count=count,
+        )
         columns = ", ".join(wanted)
         key_column, key = (
             ("client_order_id", client_order_id)
@@ -521,6 +511,26 @@ class OrderRepository:
             "FROM orders WHERE client_order_id = ?",
             (note, at, client_order_id),
         )
+
+
+def _columns(
+    *, order_id: str | None, status: str | None, subaccount: int | None, **amounts: Decimal | None
+) -> dict[str, object]:
+    """The columns `update_order` sets (those given), as the row holds them."""
+    if status is not None and (status not in ORDER_STATUSES or status == PENDING):
+        raise ValueError(f"update_order cannot set status {status!r}")
+    price = amounts["price"]
+    if price is not None and not ZERO < price < ONE:
+        raise ValueError(f"YES price {price} is outside (0, 1)")
+    wanted: dict[str, object] = {}
+    if order_id is not None:
+        wanted["order_id"] = order_id
+    if status is not None:
+        wanted["status"] = status
+    wanted.update((c, dec_text(v)) for c, v in amounts.items() if v is not None)
+    if subaccount is not None:
+        wanted["subaccount"] = _subaccount_number(subaccount)
+    return wanted
 
 
 def _fill_wins(wanted: dict[str, object], *, status: str, count: str) -> None:

@@ -1,4 +1,5 @@
-"""What a local venue must know of each market: its event and series, its tick grid, its fees.
+"""What a local venue must know of each market (its event and series, its tick grid, its fees),
+and its listing in the venue's exchange core (`install`).
 
 A recording holds WebSocket frames only. The reference data comes, best first, from Kalshi's
 REST bodies kept beside the data (`reference.json`: `{"series": [...], "events": [...],
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.feed.messages import Lifecycle
+from kalshi_cli.sim.core.parts import CoreParts
+from kalshi_cli.sim.core.records import SimEvent, SimMarket, SimSeries
 from kalshi_cli.vocabulary.clock import parse_iso
 from kalshi_cli.vocabulary.errors import NoDataError
 from kalshi_cli.vocabulary.models import (
@@ -259,3 +262,69 @@ def with_lifecycle(info: MarketInfo, msg: Lifecycle) -> MarketInfo:
     if kind == "determined" and msg.known_result is not None:
         return replace(info, result=msg.known_result)
     return info
+
+
+def install(core: CoreParts, markets: Iterable[MarketInfo], now: float) -> list[MarketInfo]:
+    """Lists `markets` in the core as open at `now`, each on its series (with its fees and their
+    scheduled changes) and event (with its fee override and that override's changes), and
+    returns them. The core holds a series' fees and an event's override once, from the first
+    market of each it is given: the markets whose series (event) the reference data describes go
+    first, so a market it does not list (its series and event assumed from its ticker) cannot put
+    its assumed fees on the markets it does, whichever ticker sorts first."""
+    infos = list(markets)
+    ref = core.reference
+    for info in sorted(infos, key=lambda i: "fees" in i.assumed):
+        if info.series_ticker in ref.series:
+            continue
+        ref.add_series(
+            SimSeries(
+                ticker=info.series_ticker,
+                title=info.series_ticker,
+                fee_type=info.fee_type,
+                fee_multiplier=info.fee_multiplier,
+            )
+        )
+        # the core prices each fill by the change in force at its time, as Kalshi does
+        for at, fee_type, multiplier in info.series_fee_changes:
+            ref.schedule_fee_change(info.series_ticker, fee_type, multiplier, at)
+    for info in sorted(infos, key=lambda i: "event" in i.assumed):
+        if info.event_ticker in ref.events:
+            continue
+        override = info.fee_override or (None, None)
+        ref.add_event(
+            SimEvent(
+                event_ticker=info.event_ticker,
+                series_ticker=info.series_ticker,
+                title=info.event_ticker,
+                mutually_exclusive=info.mutually_exclusive,
+                fee_type_override=override[0],
+                fee_multiplier_override=override[1],
+            )
+        )
+        for at, kind, times in info.event_fee_changes:
+            ref.schedule_event_fee_change(info.event_ticker, kind, times, at)
+    # every market is listed before any account exists, so a fee change scheduled above has no
+    # resting order to re-hold, as `Exchange.schedule_fee_change` would after listing
+    for info in infos:
+        core.add_market(
+            SimMarket(
+                ticker=info.ticker,
+                event_ticker=info.event_ticker,
+                series_ticker=info.series_ticker,
+                title=info.title or info.ticker,
+                yes_sub_title="",
+                no_sub_title="",
+                status="open",
+                price_level_structure=info.price_level_structure,
+                price_ranges=info.ranges,
+                open_time=now,
+                close_time=now + 365 * 86_400 if info.close_time is None else info.close_time,
+                latest_expiration_time=now + 365 * 86_400,
+                created_time=now,
+                updated_time=now,
+                fractional_trading_enabled=info.fractional,
+                settlement_floor=info.settlement_floor,
+                fee_waiver_expiration_time=info.fee_waiver_expiration_time,
+            )
+        )
+    return infos

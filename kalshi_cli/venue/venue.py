@@ -26,15 +26,12 @@ from kalshi_cli.sim.core.parts import CoreParts
 from kalshi_cli.sim.core.records import (
     ExchangeError,
     PlaceRequest,
-    SimEvent,
-    SimMarket,
-    SimSeries,
     keeps_place,
 )
 from kalshi_cli.venue import answers
 from kalshi_cli.venue.client import VenueClient, api_error
 from kalshi_cli.venue.queue import FillModel, QueueSpot
-from kalshi_cli.venue.reference import MarketInfo
+from kalshi_cli.venue.reference import MarketInfo, install
 from kalshi_cli.vocabulary.clock import Clock, iso_utc, parse_iso
 from kalshi_cli.vocabulary.models import (
     LIFECYCLE_RESUMES,
@@ -117,23 +114,16 @@ class LocalVenue:
         self.advance = advance
         # the simulator's exchange core, without the served exchange's journal, tick, RFQs and
         # API keys (sim/core/exchange.py); with no default fees, for each market's series is
-        # installed with the fees its `MarketInfo` names (`_install_series`)
+        # installed with the fees its `MarketInfo` names (venue/reference.py `install`)
         self.core = CoreParts.build(clock, None)
         self.stats = VenueStats()
         self.infos: dict[str, MarketInfo] = {}
         # heap of (close time, ticker): the exchange closes a market then (`close_due`)
         self._closes: list[tuple[float, str]] = []
-        infos = list(markets)
-        # the core holds a series' fees and an event's override once, from the first market of
-        # each it is given: the markets whose series (event) the reference data describes go
-        # first, so a market it does not list (its series and event assumed from its ticker)
-        # cannot put its assumed fees on the markets it does, whichever ticker sorts first
-        for info in sorted(infos, key=lambda i: "fees" in i.assumed):
-            self._install_series(info)
-        for info in sorted(infos, key=lambda i: "event" in i.assumed):
-            self._install_event(info)
-        for info in infos:
-            self._install(info)
+        for info in install(self.core, markets, clock.wall()):
+            self.infos[info.ticker] = info
+            if info.close_time is not None:
+                heapq.heappush(self._closes, (info.close_time, info.ticker))
         self.account = self.core.accounts.create_account(
             key_id="backtest", public_key_pem="", cash_cents=dollars_to_cents(balance)
         ).account_id
@@ -150,73 +140,6 @@ class LocalVenue:
         self._queued = 0  # the last `_Resting.queued` given
         self._compact_at = self.clock.wall() + COMPACT_EVERY_S  # time
         self.client = VenueClient(self)
-
-    # ------------------------------------------------------------------ reference data
-
-    def _install_series(self, info: MarketInfo) -> None:
-        """`info`'s series, with its fees and their scheduled changes, unless the core holds
-        it already."""
-        ref = self.core.reference
-        if info.series_ticker not in ref.series:
-            ref.add_series(
-                SimSeries(
-                    ticker=info.series_ticker,
-                    title=info.series_ticker,
-                    fee_type=info.fee_type,
-                    fee_multiplier=info.fee_multiplier,
-                )
-            )
-            # the core prices each fill by the change in force at its time, as Kalshi does
-            for at, fee_type, multiplier in info.series_fee_changes:
-                ref.schedule_fee_change(info.series_ticker, fee_type, multiplier, at)
-
-    def _install_event(self, info: MarketInfo) -> None:
-        """`info`'s event, with its fee override and that override's scheduled changes, unless
-        the core holds it already."""
-        ref = self.core.reference
-        if info.event_ticker not in ref.events:
-            ref.add_event(
-                SimEvent(
-                    event_ticker=info.event_ticker,
-                    series_ticker=info.series_ticker,
-                    title=info.event_ticker,
-                    mutually_exclusive=info.mutually_exclusive,
-                    fee_type_override=info.fee_override[0] if info.fee_override else None,
-                    fee_multiplier_override=info.fee_override[1] if info.fee_override else None,
-                )
-            )
-            for at, override, override_multiplier in info.event_fee_changes:
-                ref.schedule_event_fee_change(info.event_ticker, override, override_multiplier, at)
-
-    def _install(self, info: MarketInfo) -> None:
-        """`info`'s market, on its series and event (installed first)."""
-        now = self.clock.wall()
-        close = info.close_time
-        market = SimMarket(
-            ticker=info.ticker,
-            event_ticker=info.event_ticker,
-            series_ticker=info.series_ticker,
-            title=info.title or info.ticker,
-            yes_sub_title="",
-            no_sub_title="",
-            status="open",
-            price_level_structure=info.price_level_structure,
-            price_ranges=info.ranges,
-            open_time=now,
-            close_time=now + 365 * 86_400 if close is None else close,
-            latest_expiration_time=now + 365 * 86_400,
-            created_time=now,
-            updated_time=now,
-            fractional_trading_enabled=info.fractional,
-            settlement_floor=info.settlement_floor,
-            fee_waiver_expiration_time=info.fee_waiver_expiration_time,
-        )
-        # every market is listed before any account exists, so a fee change scheduled above has
-        # no resting order to re-hold, as `Exchange.schedule_fee_change` would after listing
-        self.core.add_market(market)
-        self.infos[info.ticker] = info
-        if close is not None:
-            heapq.heappush(self._closes, (close, info.ticker))
 
     def fee_model(self, ticker: str) -> FeeModel:
         return self.core.reference.fee_model(ticker)

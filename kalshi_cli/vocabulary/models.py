@@ -550,7 +550,7 @@ class Fill(Answer, frozen=True, kw_only=True):
     No defaults in money: the contracts, the price, the fee, the direction (`book_side`, or the
     older `side` and `action`), the order and the market have none, so a fill lacking one does
     not decode. Read as zeros and as "bought YES" they went straight into the portfolio; the
-    listings quarantine such a fill instead (`client.connection.FillQuarantine`)."""
+    listings quarantine such a fill instead (`client.fill_quarantine.FillQuarantine`)."""
 
     fill_id: str = ""
     trade_id: str = ""

@@ -150,14 +150,6 @@ class TimeInForce(StrEnum):
     IOC = "immediate_or_cancel"
     FOK = "fill_or_kill"
 
-    @classmethod
-    def from_short(cls, text: str) -> TimeInForce:
-        table = {"gtc": cls.GTC, "ioc": cls.IOC, "fok": cls.FOK}
-        try:
-            return table[text.lower()]
-        except KeyError:
-            return cls(text)
-
 
 class SelfTradePrevention(StrEnum):
     TAKER_AT_CROSS = "taker_at_cross"

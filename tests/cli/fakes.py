@@ -18,8 +18,8 @@ from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
-from kalshi_cli.client.connection import FillQuarantine
 from kalshi_cli.client.exchange import AccountLimits
+from kalshi_cli.client.fill_quarantine import FillQuarantine
 from kalshi_cli.client.historical import HistoricalCutoff
 from kalshi_cli.client.subaccounts import SubaccountBalance
 from kalshi_cli.vocabulary.errors import NotFoundError

@@ -212,7 +212,7 @@ def test_a_loop_paused_by_sigusr1_is_shown_paused_though_no_pause_file_exists(
     loop's live heartbeat says it (as `kalshi status` reads it), and the screen shows why."""
     from rich.console import Console
 
-    from kalshi_cli.cli.dashboard_app import render_trading
+    from kalshi_cli.cli.dashboard_panels import render_trading
 
     src = sources(tmp_path)
     assert src.log_path is not None and src.pause_file is not None
@@ -246,7 +246,7 @@ def _recorded_times_at(src: Sources, clock: ManualClock, at: float) -> None:
 def _health_text(snap: Any) -> str:
     from rich.console import Console
 
-    from kalshi_cli.cli.dashboard_app import render_health
+    from kalshi_cli.cli.dashboard_panels import render_health
 
     console = Console(width=200, record=True)
     console.print(render_health(snap, None, ""))

@@ -16,7 +16,7 @@ from kalshi_cli.data.replay import BookReplay, fractional_market, replay
 from kalshi_cli.data.segments import SegmentWriter, frame_line
 from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent
 from kalshi_cli.feed.messages import decode
-from kalshi_cli.feed.ws import FeedSession
+from kalshi_cli.feed.session import FeedSession
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import Orderbook
 from tests.feed import wire

@@ -25,7 +25,8 @@ from kalshi_cli.feed.index import (
 )
 from kalshi_cli.feed.market_data import MarketData
 from kalshi_cli.feed.messages import IndexValueMessage, decode
-from kalshi_cli.feed.ws import FeedSession, WsFeed
+from kalshi_cli.feed.session import FeedSession
+from kalshi_cli.feed.ws import WsFeed
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.feed import wire
 

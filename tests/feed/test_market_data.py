@@ -330,13 +330,13 @@ def test_each_feed_knob_has_one_default() -> None:
     directly got another watchdog than the trade loop. Each knob now has one named default."""
     import inspect
 
-    from kalshi_cli.feed.ws import (
+    from kalshi_cli.feed.session import (
         IDLE_TIMEOUT_S,
         RESNAPSHOT_TIMEOUT_S,
         STALE_AFTER_S,
         FeedSession,
-        WsFeed,
     )
+    from kalshi_cli.feed.ws import WsFeed
 
     defaults = {"idle_timeout": IDLE_TIMEOUT_S, "stale_after": STALE_AFTER_S}
     defaults["resnapshot_timeout"] = RESNAPSHOT_TIMEOUT_S

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent
-from kalshi_cli.feed.ws import FeedSession
+from kalshi_cli.feed.session import FeedSession
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.feed import wire
 from tests.feed.helpers import SimBooks

@@ -202,7 +202,7 @@ class FakeClient(EveryAreaItself):
 
     def _place(self, request: CreateOrder) -> CreateOrderResult:
         try:
-            result = self.core.place_order(
+            result = self.core.desk.place_order(
                 self.account_id,
                 PlaceRequest(
                     ticker=request.ticker,
@@ -237,7 +237,7 @@ class FakeClient(EveryAreaItself):
         if self.cancel_errors:
             raise self.cancel_errors.pop(0)
         try:
-            order, reduced = self.core.cancel_order(self.account_id, order_id)
+            order, reduced = self.core.desk.cancel_order(self.account_id, order_id)
         except ExchangeError as exc:
             raise _api_error(exc) from None
         return CancelResult(order.order_id, reduced)
@@ -255,7 +255,7 @@ class FakeClient(EveryAreaItself):
         results = []
         for order_id, _ticker in orders:
             try:
-                order, reduced = self.core.cancel_order(self.account_id, order_id)
+                order, reduced = self.core.desk.cancel_order(self.account_id, order_id)
             except ExchangeError as exc:
                 results.append(CancelResult(order_id, ZERO, exc.message))
                 continue
@@ -281,7 +281,7 @@ class FakeClient(EveryAreaItself):
         if error == "lost":
             raise AmendOutcomeUnknown("timed out", order_id=order_id)
         try:
-            old, new, fills = self.core.amend_order(
+            old, new, fills = self.core.desk.amend_order(
                 self.account_id,
                 order_id,
                 ticker=ticker,
@@ -307,7 +307,7 @@ class FakeClient(EveryAreaItself):
     ) -> DecreaseResult:
         """The in-process exchange finds an order by its id, whichever subaccount holds it."""
         try:
-            order = self.core.decrease_order(
+            order = self.core.desk.decrease_order(
                 self.account_id, order_id, reduce_by=reduce_by, reduce_to=reduce_to
             )
         except ExchangeError as exc:
@@ -387,7 +387,7 @@ class FakeClient(EveryAreaItself):
         if self.queue_error is not None:
             raise self.queue_error
         return {
-            o.order_id: self.core.queue_position(self.account_id, o.order_id)
+            o.order_id: self.core.desk.queue_position(self.account_id, o.order_id)
             for o in self.core.resting_orders(self.account_id)
             if market_tickers is None or o.ticker in market_tickers
         }
@@ -516,7 +516,7 @@ class Rig:
     def buy_yes(self, ticker: str, price: Decimal, count: Decimal) -> None:
         """The account buys YES at up to `price` behind the loop's back (an IOC placed on the
         exchange by hand, taking the asks), and the loop's next step books the fill."""
-        self.exchange.place_order(
+        self.exchange.desk.place_order(
             self.client.account_id,
             PlaceRequest(
                 ticker=ticker,
@@ -544,7 +544,7 @@ def another_trader_places(
     other = exchange.create_account(
         key_id=f"other-{next(_OTHERS)}", public_key_pem="", cash_cents=10_000_000
     )
-    return exchange.place_order(
+    return exchange.desk.place_order(
         other.account_id,
         PlaceRequest(
             ticker=ticker,

@@ -151,7 +151,7 @@ def test_a_replaced_quote_that_filled_unseen_is_counted_before_the_new_one(
 def test_an_order_placed_and_amended_by_hand_counts_at_its_new_price(tmp_path: Path) -> None:
     rig = _pair_rig(tmp_path)
     me = rig.client.account_id
-    placed = rig.exchange.place_order(
+    placed = rig.exchange.desk.place_order(
         me,
         PlaceRequest(
             ticker=LAL,
@@ -164,7 +164,7 @@ def test_an_order_placed_and_amended_by_hand_counts_at_its_new_price(tmp_path: P
     )
     rig.step(0.1)
     assert rig.loop.portfolio.total_exposure() == Decimal("10")
-    rig.exchange.amend_order(
+    rig.exchange.desk.amend_order(
         me,
         placed.order.order_id,
         ticker=LAL,
@@ -197,7 +197,7 @@ def test_the_market_maker_never_cancels_an_order_placed_by_hand(tmp_path: Path) 
     rig = make_rig(tmp_path / "s.db", strategy="market-maker")
     rig.step(0.1)
     me = rig.client.account_id
-    by_hand = rig.exchange.place_order(
+    by_hand = rig.exchange.desk.place_order(
         me,
         PlaceRequest(
             ticker=LAL,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.client.connection import FillQuarantine
+from kalshi_cli.client.fill_quarantine import FillQuarantine
 from kalshi_cli.risk import RiskLimits
 from kalshi_cli.runner.assembly import Parts, start_loop
 from kalshi_cli.runner.books.eventlog import EventLog
@@ -61,7 +61,7 @@ def test_stop_loss_fires_on_the_next_tick(tmp_path: Path) -> None:
         tmp_path / "s.db", exchange=exchange, clock=clock, account_id=me, params={"spike_share": 5}
     )
     rig.step(0.1)
-    exchange.place_order(
+    exchange.desk.place_order(
         me,
         PlaceRequest(
             ticker=LAL,
@@ -210,7 +210,7 @@ def _restart_while_a_quote_fills(
         # takes the whole top of the book on the quote's side, the loop's quote included
         yes_bids, no_bids = exchange.book(LAL)
         levels = yes_bids if quote.side is Side.YES else no_bids
-        exchange.place_order(
+        exchange.desk.place_order(
             taker.account_id,
             PlaceRequest(
                 ticker=LAL,

@@ -70,7 +70,7 @@ def test_safe_mode_tripped_by_an_order_withdraws_the_other_quotes_in_that_tick(
     quotes = _resting(rig)
     # one quote cancelled elsewhere (on the website): the market maker puts it back, and that
     # order is answered 503
-    rig.exchange.cancel_order(rig.client.account_id, quotes[0].order_id)
+    rig.exchange.desk.cancel_order(rig.client.account_id, quotes[0].order_id)
     rig.client.create_errors.append(_server_error())
     before = len(rig.client.requests)
     rig.step(0.01)

@@ -227,7 +227,7 @@ def test_a_fill_never_raises_what_rests_above_what_the_exchange_last_said(
     order_id = _fill_best_bid_quote(rig, share=Decimal("0.4"))
     _fills_only_tick(rig)  # now alone at the best bid, 0.4 of it filled
     order = rig.exchange.order(me, order_id)
-    rig.exchange.amend_order(
+    rig.exchange.desk.amend_order(
         me,
         order_id,
         ticker=order.ticker,

@@ -20,7 +20,7 @@ PARAMS = {"fair": "0.60", "edge": "0.02", "take_profit": "0.03", "order_count": 
 def test_the_take_profit_leaves_a_hand_opened_position_alone(tmp_path: Path) -> None:
     rig, mover = on_the_scenario(tmp_path, str(EXAMPLE), params=PARAMS)
     # the person buys 10 YES by hand, on the account the loop trades
-    rig.exchange.place_order(
+    rig.exchange.desk.place_order(
         rig.client.account_id,
         PlaceRequest(
             ticker=TICKER,

@@ -24,7 +24,7 @@ FED = "KXFEDDECISION-SIM-DEC-H0"  # quiet scenario: YES bid 0.60, YES ask 0.62
 
 def _own_bid(rig: Rig, price: str) -> str:
     """A resting YES bid placed by hand, above everyone else's: the best bid."""
-    result = rig.exchange.place_order(
+    result = rig.exchange.desk.place_order(
         rig.client.account_id,
         PlaceRequest(
             ticker=T60,
@@ -46,7 +46,7 @@ def _stopped_rig(tmp_path: Path, **risk: Any) -> tuple[Rig, str]:
     me = trader(exchange)
     rig = make_rig(tmp_path / "s.db", exchange=exchange, clock=clock, account_id=me, risk=risk)
     rig.step(0.1)
-    exchange.place_order(
+    exchange.desk.place_order(
         me,
         PlaceRequest(
             ticker=T60,
@@ -113,7 +113,7 @@ def test_an_unfilled_stop_loss_goes_out_again_when_the_bid_changes(tmp_path: Pat
     rig, bid = _stopped_rig(tmp_path)
     _ticks(rig, 10)
     assert len(_closes(rig)) == 1
-    rig.exchange.cancel_order(rig.client.account_id, bid)
+    rig.exchange.desk.cancel_order(rig.client.account_id, bid)
     _own_bid(rig, "0.458")
     rig.step(0.01)
     first, second = _closes(rig)

@@ -19,7 +19,7 @@ from uuid import uuid4
 import pytest
 from rich.console import Console
 
-from kalshi_cli.cli.dashboard_app import render_trading
+from kalshi_cli.cli.dashboard_panels import render_trading
 from kalshi_cli.dashboard.snapshot import Sources, local_snapshot
 from kalshi_cli.runner.config import StrategyChoice
 from kalshi_cli.runner.loop.alerting import TradeAlerts
@@ -109,7 +109,7 @@ def _hand_buy(
 ) -> None:
     """A purchase by hand on the loop's account, of YES (a bid) or of NO (an ask): one that
     takes what it can at once, or, GTC, one that rests."""
-    rig.exchange.place_order(
+    rig.exchange.desk.place_order(
         rig.client.account_id,
         PlaceRequest(
             ticker=TICKER,

@@ -60,10 +60,10 @@ class Mover:
         old = self.slots.pop(slot, None)
         if old is not None:
             with contextlib.suppress(ExchangeError):  # taken by a trade meanwhile
-                self.exchange.cancel_order(self.account, old)
+                self.exchange.desk.cancel_order(self.account, old)
         if book_side is None:
             return
-        result = self.exchange.place_order(
+        result = self.exchange.desk.place_order(
             self.account,
             PlaceRequest(
                 ticker=TICKER,
@@ -193,7 +193,7 @@ def test_a_quote_filled_while_its_order_update_was_lost_is_requoted(
     (quote,) = [o for o in rig.loop.portfolio.orders.values() if o.side == "yes"]
     taker = rig.exchange.create_account(key_id="taker", public_key_pem="", cash_cents=10**7)
     # sells through the mover's 0.49 bid into the loop's YES bid below it
-    rig.exchange.place_order(
+    rig.exchange.desk.place_order(
         taker.account_id,
         PlaceRequest(
             ticker=TICKER,

@@ -118,7 +118,7 @@ def test_the_stop_loss_floor_counts_the_loops_subaccounts_positions_only(
     )
     _on(rig, loop_on)
     rig.step(0.1)
-    exchange.place_order(
+    exchange.desk.place_order(
         me,
         PlaceRequest(
             ticker=LAL,

@@ -106,7 +106,7 @@ def _exchange(markets: int = 50) -> tuple[Exchange, ManualClock]:
 def _place(  # noqa: PLR0917 (a short call in loops)
     ex: Exchange, account: str, ticker: str, side: BookSide, cents: int, tif: Any
 ) -> Any:
-    return ex.place_order(
+    return ex.desk.place_order(
         account,
         PlaceRequest(
             ticker=ticker,
@@ -136,7 +136,7 @@ def test_the_minute_old_records_move_in_steps_not_every_tick() -> None:
         _place(ex, other, t, BookSide.ASK, 60, TimeInForce.GTC)
         _place(ex, keyed, t, BookSide.BID, 60, TimeInForce.IOC)
         ex.tick()
-        now_archived = ex.order_tiers(keyed)[1]
+        now_archived = ex.history.order_tiers(keyed)[1]
         if now_archived != archived:
             moved_at.append(clock.wall())
             archived = now_archived
@@ -155,7 +155,7 @@ def test_orders_page_does_not_parse_every_live_order_id(
     sim.create_market("KXREV-26JAN01-A")
     me = sim.new_account(balance_cents=10**9)
     ex = sim.running.state.exchange
-    found = ex.account_by_key(me.key_id)
+    found = ex.subaccounts.account_by_key(me.key_id)
     assert found is not None
     account = found.account_id
     for i in range(3_000):

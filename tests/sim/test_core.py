@@ -88,7 +88,7 @@ class Env:
         ticker: str = "M",
         **kw: Any,
     ) -> PlaceResult:
-        return self.ex.place_order(
+        return self.ex.desk.place_order(
             acct,
             PlaceRequest(
                 ticker=ticker,
@@ -260,7 +260,7 @@ def test_amend_down_keeps_queue_priority() -> None:
     env = Env()
     first = env.place(env.a, ASK, "0.50", 10).order
     env.place(env.c, ASK, "0.50", 10)
-    old, new, fills = env.ex.amend_order(
+    old, new, fills = env.ex.desk.amend_order(
         env.a, first.order_id, ticker="M", book_side=ASK, price=D("0.50"), count=D(4)
     )
     assert (old.remaining_count, new.remaining_count, fills) == (D(10), D(4), [])
@@ -273,14 +273,14 @@ def test_amend_up_or_to_a_new_price_goes_to_the_back() -> None:
     env = Env()
     first = env.place(env.a, ASK, "0.50", 5).order
     second = env.place(env.c, ASK, "0.50", 5).order
-    env.ex.amend_order(
+    env.ex.desk.amend_order(
         env.a, first.order_id, ticker="M", book_side=ASK, price=D("0.50"), count=D(6)
     )
     env.place(env.b, BID, "0.50", 5)
     assert env.ex.order(env.c, second.order_id).status == "executed"
     assert env.ex.fills(env.a) == []
     moved = env.place(env.c, ASK, "0.51", 5).order
-    env.ex.amend_order(
+    env.ex.desk.amend_order(
         env.c, moved.order_id, ticker="M", book_side=ASK, price=D("0.50"), count=D(5)
     )
     env.place(env.b, BID, "0.50", 6)
@@ -297,7 +297,7 @@ def test_amend_of_the_expiry_alone_keeps_queue_priority_and_sets_or_removes_it()
     env.place(env.c, ASK, "0.50", 5)
 
     def amend(expiry: int | None) -> SimOrder:
-        _, new, fills = env.ex.amend_order(
+        _, new, fills = env.ex.desk.amend_order(
             env.a,
             first.order_id,
             ticker="M",
@@ -326,7 +326,7 @@ def test_amend_of_the_expiry_alone_keeps_queue_priority_and_sets_or_removes_it()
 
     later = env.place(env.a, BID, "0.30", 2).order
     now = int(env.clock.wall())
-    env.ex.amend_order(
+    env.ex.desk.amend_order(
         env.a,
         later.order_id,
         ticker="M",
@@ -344,7 +344,7 @@ def test_amend_can_cross_and_fill_and_counts_the_filled_part() -> None:
     env = Env()
     env.place(env.b, ASK, "0.40", 3)
     mine = env.place(env.a, BID, "0.35", 5).order
-    _, new, fills = env.ex.amend_order(
+    _, new, fills = env.ex.desk.amend_order(
         env.a, mine.order_id, ticker="M", book_side=BID, price=D("0.40"), count=D(5)
     )
     assert [(f.price, f.count) for f in fills] == [(D("0.40"), D(3))]
@@ -353,7 +353,7 @@ def test_amend_can_cross_and_fill_and_counts_the_filled_part() -> None:
         env,
         400,
         "invalid_count",
-        lambda: env.ex.amend_order(
+        lambda: env.ex.desk.amend_order(
             env.a, mine.order_id, ticker="M", book_side=BID, price=D("0.40"), count=D(3)
         ),
     )
@@ -361,7 +361,7 @@ def test_amend_can_cross_and_fill_and_counts_the_filled_part() -> None:
         env,
         400,
         "invalid_parameters",
-        lambda: env.ex.amend_order(
+        lambda: env.ex.desk.amend_order(
             env.a, mine.order_id, ticker="M", book_side=ASK, price=D("0.40"), count=D(5)
         ),
     )
@@ -371,27 +371,31 @@ def test_decrease_by_and_to_and_to_zero() -> None:
     env = Env()
     o = env.place(env.a, BID, "0.40", 10).order
     assert (
-        env.ex.decrease_order(env.a, o.order_id, reduce_by=D(3), reduce_to=None).remaining_count
+        env.ex.desk.decrease_order(
+            env.a, o.order_id, reduce_by=D(3), reduce_to=None
+        ).remaining_count
         == 7
     )
     assert env.cash(env.a) == 100_00 - 280
     assert (
-        env.ex.decrease_order(env.a, o.order_id, reduce_by=None, reduce_to=D(2)).remaining_count
+        env.ex.desk.decrease_order(
+            env.a, o.order_id, reduce_by=None, reduce_to=D(2)
+        ).remaining_count
         == 2
     )
     refused(
         env,
         400,
         "invalid_parameters",
-        lambda: env.ex.decrease_order(env.a, o.order_id, reduce_by=D(1), reduce_to=D(1)),
+        lambda: env.ex.desk.decrease_order(env.a, o.order_id, reduce_by=D(1), reduce_to=D(1)),
     )
     refused(
         env,
         400,
         "invalid_count",
-        lambda: env.ex.decrease_order(env.a, o.order_id, reduce_by=None, reduce_to=D(5)),
+        lambda: env.ex.desk.decrease_order(env.a, o.order_id, reduce_by=None, reduce_to=D(5)),
     )
-    done = env.ex.decrease_order(env.a, o.order_id, reduce_by=None, reduce_to=D(0))
+    done = env.ex.desk.decrease_order(env.a, o.order_id, reduce_by=None, reduce_to=D(0))
     assert done.status == "canceled" and env.cash(env.a) == 100_00
     assert env.ex.book("M") == ([], [])
 
@@ -400,13 +404,13 @@ def test_cancel_returns_reduced_by_and_refuses_twice_and_strangers() -> None:
     env = Env()
     env.place(env.b, ASK, "0.40", 3)
     o = env.place(env.a, BID, "0.40", 10).order
-    canceled, reduced_by = env.ex.cancel_order(env.a, o.order_id)
+    canceled, reduced_by = env.ex.desk.cancel_order(env.a, o.order_id)
     assert (canceled.status, reduced_by, canceled.fill_count) == ("canceled", D(7), D(3))
     # cancelled, another account's, or unknown: one identical not_found (as on Kalshi's wire)
-    refused(env, 404, "not_found", lambda: env.ex.cancel_order(env.a, o.order_id))
+    refused(env, 404, "not_found", lambda: env.ex.desk.cancel_order(env.a, o.order_id))
     other = env.place(env.a, BID, "0.30", 1).order
-    refused(env, 404, "not_found", lambda: env.ex.cancel_order(env.b, other.order_id))
-    refused(env, 404, "not_found", lambda: env.ex.cancel_order(env.a, "nope"))
+    refused(env, 404, "not_found", lambda: env.ex.desk.cancel_order(env.b, other.order_id))
+    refused(env, 404, "not_found", lambda: env.ex.desk.cancel_order(env.a, "nope"))
 
 
 def test_cancel_all_cancels_every_resting_order_of_the_account_only() -> None:
@@ -415,12 +419,12 @@ def test_cancel_all_cancels_every_resting_order_of_the_account_only() -> None:
     env.place(env.a, ASK, "0.60", 10)
     env.place(env.a, BID, "0.050", 10, ticker="SUB")
     theirs = env.place(env.b, BID, "0.41", 1).order
-    result = env.ex.cancel_all(env.a)
+    result = env.ex.desk.cancel_all(env.a)
     assert sorted(r for _, r in result) == [D(10)] * 3
     assert env.ex.resting_orders(env.a) == []
     assert env.cash(env.a) == 100_00
     assert env.ex.order(env.b, theirs.order_id).status == "resting"
-    assert env.ex.cancel_all(env.a) == []
+    assert env.ex.desk.cancel_all(env.a) == []
 
 
 # ---- accounts, collateral, netting ---------------------------------------------------------------
@@ -591,7 +595,7 @@ def test_a_fee_change_raising_the_maker_rate_re_holds_resting_orders() -> None:
     )
     # 10 NO at 0.50 hold their maker fee to come: per contract 0.0175 x 0.25 -> 0.0044
     assert env.ex.held_dollars(env.b) == held + D("0.044")
-    env.ex.cancel_all(env.b)
+    env.ex.desk.cancel_all(env.b)
     assert env.ex.held_dollars(env.b) == 0
 
 
@@ -760,7 +764,7 @@ def test_duplicate_client_order_id_is_refused_never_a_second_order() -> None:
     env = Env()
     r = env.place(env.a, BID, "0.40", 1, client_order_id="k1")
     assert r.order.client_order_id == "k1"
-    env.ex.cancel_order(env.a, r.order.order_id)
+    env.ex.desk.cancel_order(env.a, r.order.order_id)
     refused(
         env,
         409,

@@ -155,8 +155,10 @@ def build(journal: Path | None = None) -> tuple[Exchange, ManualClock, list[str]
         ex.create_account(key_id=f"k{i}", public_key_pem="", cash_cents=cash).account_id
         for i, cash in enumerate([5_000, 20_000, 100_000, 250_000, 1_000_000, 3_000])
     ]
-    accounts.append(ex.subaccount_ledger(accounts[2], ex.create_subaccount(accounts[2])))
-    ex.transfer(
+    accounts.append(
+        ex.subaccounts.subaccount_ledger(accounts[2], ex.subaccounts.create_subaccount(accounts[2]))
+    )
+    ex.subaccounts.transfer(
         accounts[2], client_transfer_id="t1", from_subaccount=0, to_subaccount=1,
         amount_cents=40_000,
     )  # fmt: skip
@@ -219,12 +221,12 @@ def run(
             resting = ex.resting_orders(acct)
             if what < 0.12 and resting:
                 order = resting[rng.randrange(len(resting))]
-                old, reduced = ex.cancel_order(acct, order.order_id)
+                old, reduced = ex.desk.cancel_order(acct, order.order_id)
                 entry = {"cancel": rec.canon(order_json(old)), "reduced": str(reduced)}
             elif what < 0.18 and resting:
                 order = resting[rng.randrange(len(resting))]
                 cut = count_for(rng, ex.markets[order.ticker].fractional_trading_enabled)
-                new = ex.decrease_order(acct, order.order_id, reduce_by=cut, reduce_to=None)
+                new = ex.desk.decrease_order(acct, order.order_id, reduce_by=cut, reduce_to=None)
                 entry = {"decrease": rec.canon(order_json(new))}
             elif what < 0.26 and resting:
                 order = resting[rng.randrange(len(resting))]
@@ -233,7 +235,7 @@ def run(
                 price = grid[min(max(i, 0), len(grid) - 1)]
                 frac = ex.markets[order.ticker].fractional_trading_enabled
                 count = order.fill_count + count_for(rng, frac)
-                old, new, fills = ex.amend_order(
+                old, new, fills = ex.desk.amend_order(
                     acct,
                     order.order_id,
                     ticker=order.ticker,
@@ -254,7 +256,7 @@ def run(
                 price = grid[min(max(i, 0), len(grid) - 1)]
                 tif = rng.choices([TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK], [8, 2, 1])[0]
                 reduce_only = tif is TimeInForce.IOC and rng.random() < 0.3
-                result = ex.place_order(
+                result = ex.desk.place_order(
                     acct,
                     PlaceRequest(
                         ticker=ticker,
@@ -339,7 +341,7 @@ def test_a_copied_order_has_every_attribute_of_the_order() -> None:
     """`copy_order` names the fields one by one; an order with no field at its default is
     copied whole, as a distinct object (a field left out would come back as its default)."""
     ex, clock, accounts, _ = build()
-    order = ex.place_order(
+    order = ex.desk.place_order(
         accounts[0],
         PlaceRequest(
             ticker="FDECI",
@@ -351,12 +353,12 @@ def test_a_copied_order_has_every_attribute_of_the_order() -> None:
             client_order_id="c1",
             expiration_time=int(clock.wall()) + 60,
             cancel_order_on_pause=True,
-            order_group_id=ex.create_order_group(
+            order_group_id=ex.groups.create_order_group(
                 accounts[0], contracts_limit=Decimal(100)
             ).order_group_id,
         ),
     ).order
-    ex.place_order(
+    ex.desk.place_order(
         accounts[1],
         PlaceRequest(
             ticker="FDECI",

@@ -1,4 +1,4 @@
-"""What `Exchange.place_order` hands back is a snapshot of the order as placed (an
+"""What `OrderDesk.place_order` hands back is a snapshot of the order as placed (an
 order that does not rest is finished, so the exchange hands it back without a copy; a resting
 one is copied, since fills, amends and cancels change it in place). Whatever the exchange
 does afterwards (more fills, cancels, settlement, archiving), a caller's result keeps what it
@@ -22,11 +22,11 @@ def test_a_placed_order_keeps_what_it_said_whatever_follows() -> None:
     seen = [repr(r) for r in (resting, executed, canceled)]
     env.clock.advance(60)
     env.place(env.c, ASK, "0.40", 1, IOC)  # another fill of b's order
-    env.ex.cancel_all(env.b)
+    env.ex.desk.cancel_all(env.b)
     env.ex.set_market_status("M", "closed")
     env.ex.settle("M", "yes")
     env.clock.advance(86_400 * 30)
-    env.ex.archive_orders(env.clock.wall())
+    env.ex.history.archive_orders(env.clock.wall())
     assert [repr(r) for r in (resting, executed, canceled)] == seen
     # the exchange's own record moved on for the order that rested
     assert env.ex.order(env.b, resting.order.order_id).status == "canceled"

@@ -95,7 +95,7 @@ def build(fees: FeeModel) -> tuple[Exchange, list[str]]:
         unit = D("0.01") if ticker == "LIN" else D("0.001")
         for i, (lo, hi) in enumerate((bids, asks)):
             for tick in range(lo, hi + 1):
-                ex.place_order(
+                ex.desk.place_order(
                     accounts[i],
                     PlaceRequest(
                         ticker=ticker,
@@ -133,7 +133,7 @@ def run(ex: Exchange, accounts: list[str], step: tuple) -> None:  # type: ignore
         ticker = sorted(TICKERS)[x % 3]
         prices = PRICES[ticker]
         tif = [TimeInForce.GTC, TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK][flags % 4]
-        ex.place_order(
+        ex.desk.place_order(
             account,
             PlaceRequest(
                 ticker=ticker,
@@ -148,17 +148,17 @@ def run(ex: Exchange, accounts: list[str], step: tuple) -> None:  # type: ignore
         )
         return
     if kind == 9:
-        ex.cancel_all(account)
+        ex.desk.cancel_all(account)
         return
     orders = ex.orders(account)
     if not orders:
         return
     order = orders[x % len(orders)]
     if kind == 6:
-        ex.cancel_order(account, order.order_id)
+        ex.desk.cancel_order(account, order.order_id)
     elif kind == 7:
         prices = PRICES[order.ticker]
-        ex.amend_order(
+        ex.desk.amend_order(
             account,
             order.order_id,
             ticker=order.ticker,
@@ -168,7 +168,7 @@ def run(ex: Exchange, accounts: list[str], step: tuple) -> None:  # type: ignore
         )
     else:
         reduce_to = min(units(order.ticker, count % 10), order.remaining_count)
-        ex.decrease_order(account, order.order_id, reduce_by=None, reduce_to=reduce_to)
+        ex.desk.decrease_order(account, order.order_id, reduce_by=None, reduce_to=reduce_to)
 
 
 def reference_hold(position: D, orders: list[SimOrder], maker_rate: D, fractional: bool) -> D:

@@ -67,7 +67,7 @@ def _exchange() -> tuple[Exchange, str, str]:
 def _place(  # noqa: PLR0917
     ex: Exchange, account: str, ticker: str, side: BookSide, price: str, count: str
 ) -> PlaceResult:
-    return ex.place_order(
+    return ex.desk.place_order(
         account,
         PlaceRequest(
             ticker=ticker,

@@ -158,12 +158,12 @@ def test_archived_fills_and_orders_still_count_for_the_api_usage_level(
     manual_clock.advance(1)
     set_lag(sim, lag_seconds=0)
     exchange = sim.running.state.exchange
-    account = exchange.account_by_key(me.key_id)
+    account = exchange.subaccounts.account_by_key(me.key_id)
     assert account is not None
     wait_until(
         lambda: (
-            exchange.order_tiers(account.account_id) == (0, 1)
-            and exchange.fill_tiers(account.account_id) == (0, 1)
+            exchange.history.order_tiers(account.account_id) == (0, 1)
+            and exchange.history.fill_tiers(account.account_id) == (0, 1)
         ),
         "the order and its fill to be archived",
     )

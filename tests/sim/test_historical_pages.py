@@ -145,7 +145,7 @@ def _trade_over_time(sim: SimHarness, clock: ManualClock, steps: int) -> tuple[s
             assert gone.status_code == 200
         clock.advance(STEP_S)
     exchange = sim.running.state.exchange
-    account = exchange.account_by_key(sim.account.key_id)
+    account = exchange.subaccounts.account_by_key(sim.account.key_id)
     assert account is not None
     return account.account_id, start
 
@@ -248,16 +248,22 @@ def _split_and_compare(
     # the simulator's retention thread moves the trades due at its next tick: read the model
     # only once they have moved (a read during the move, from this thread, saw neither tier)
     steps_before = int(cut_at_step) + (cut_at_step % 1 > 0)  # the steps k < cut_at_step
-    _wait(lambda: exchange.trade_tiers()[1] >= TRADES_PER_STEP * steps_before)
+    _wait(lambda: exchange.history.trade_tiers()[1] >= TRADES_PER_STEP * steps_before)
     # one tick moves the trades, then the fills, then the orders (on the simulator's thread):
     # wait for the last of them, and for the tiers to hold still, before the model is read
     cutoff = clock.wall() - lag
-    _wait(lambda: exchange.order_tiers(me)[1] > 0)
-    _wait_still(lambda: (exchange.trade_tiers(), exchange.fill_tiers(me), exchange.order_tiers(me)))
+    _wait(lambda: exchange.history.order_tiers(me)[1] > 0)
+    _wait_still(
+        lambda: (
+            exchange.history.trade_tiers(),
+            exchange.history.fill_tiers(me),
+            exchange.history.order_tiers(me),
+        )
+    )
     model = _Model(sim, me)
     due_trades = sum(t.ts < cutoff for t in model.trades)
-    assert exchange.trade_tiers()[1] >= due_trades
-    assert exchange.fill_tiers(me)[1] >= sum(f.ts < cutoff for f in model.fills)
+    assert exchange.history.trade_tiers()[1] >= due_trades
+    assert exchange.history.fill_tiers(me)[1] >= sum(f.ts < cutoff for f in model.fills)
     queries = _queries(start)
     trade_ids = [t.trade_id for t in model.trades]
     fill_ids = [f.fill_id for f in model.fills]
@@ -317,15 +323,15 @@ def test_historical_pages_are_the_whole_list_sliced_across_the_cutoff(
     sim.running.state.history.compact_after_seconds = 10**9  # only the cutoff moves records
     me, start = _trade_over_time(sim, manual_clock, 12)
     exchange: Exchange = sim.running.state.exchange
-    assert exchange.trade_tiers() == (24, 0)
+    assert exchange.history.trade_tiers() == (24, 0)
     # the cutoff between the 8th and 9th steps: two thirds of each tier archived
     _split_and_compare(sim, manual_clock, me, start, 7.5)
-    archived_trades = exchange.trade_tiers()[1]
+    archived_trades = exchange.history.trade_tiers()[1]
     assert 0 < archived_trades < 24
     # a longer lag: the store keeps what moved, but the cutoff (3.5 steps) serves part of it
     # live again; the historical pages leave those out
     _split_and_compare(sim, manual_clock, me, start, 3.5, live=False)
-    assert exchange.trade_tiers()[1] == archived_trades
+    assert exchange.history.trade_tiers()[1] == archived_trades
 
 
 def test_both_tiers_read_the_same_from_compact_storage(
@@ -339,10 +345,10 @@ def test_both_tiers_read_the_same_from_compact_storage(
     sim.running.state.history.compact_after_seconds = 0
     me, start = _trade_over_time(sim, manual_clock, 12)
     exchange: Exchange = sim.running.state.exchange
-    _wait(lambda: exchange.trade_tiers() == (0, 24))
-    _wait(lambda: exchange.fill_tiers(me)[0] == 0)
-    _wait(lambda: exchange.order_tiers(me)[0] == len(exchange.resting_orders(me)))
-    assert exchange.order_tiers(me)[1] > 20
+    _wait(lambda: exchange.history.trade_tiers() == (0, 24))
+    _wait(lambda: exchange.history.fill_tiers(me)[0] == 0)
+    _wait(lambda: exchange.history.order_tiers(me)[0] == len(exchange.resting_orders(me)))
+    assert exchange.history.order_tiers(me)[1] > 20
     model = _Model(sim, me)
     _compare_live(sim, me, start, model)
     _split_and_compare(sim, manual_clock, me, start, 7.5, limits=(2, 1000))
@@ -357,9 +363,9 @@ def test_the_views_walk_the_lists_from_every_record() -> None:
     record's id, the walk goes on exactly as the list does after it; an unknown id is None."""
     exchange, me, _, _, _ = _orders_as_a_client(2)
     orders = exchange.orders(me)
-    live, archived = exchange.order_tiers(me)
+    live, archived = exchange.history.order_tiers(me)
     assert live > 10 and archived > 100
-    view = exchange.orders_newest_first(me)
+    view = exchange.history.orders_newest_first(me)
     ids = [o.order_id for o in orders]
     assert [view.key(r) for r in view.walk()] == ids
     assert [repr(view.record(r)) for r in view.walk()][::7] == [repr(o) for o in orders][::7]
@@ -374,11 +380,11 @@ def test_the_views_walk_the_lists_from_every_record() -> None:
     assert view.find(ids[0][:-12] + "f" * 12) is None
     assert view.find("not-an-id") is None
 
-    assert exchange.trade_tiers()[0] > 0 and exchange.trade_tiers()[1] > 0
+    assert exchange.history.trade_tiers()[0] > 0 and exchange.history.trade_tiers()[1] > 0
     ticker = orders[0].ticker
     for one in (None, ticker):
         trades = exchange.trades(one)
-        tview = exchange.trades_newest_first(one)
+        tview = exchange.history.trades_newest_first(one)
         assert len(tview) == len(trades)
         assert [tview.key(i) for i in range(len(tview))] == [t.trade_id for t in trades]
         assert [(tview.ts(i), tview.ticker(i)) for i in range(len(tview))] == [
@@ -388,11 +394,11 @@ def test_the_views_walk_the_lists_from_every_record() -> None:
             assert tview.record(i) == trades[i]
             assert tview.find(trades[i].trade_id) == i
     other = next(t for t in exchange.trades() if t.ticker != ticker)
-    assert exchange.trades_newest_first(ticker).find(other.trade_id) is None
+    assert exchange.history.trades_newest_first(ticker).find(other.trade_id) is None
 
     fills = exchange.fills(me)
-    assert exchange.fill_tiers(me)[1] > 0
-    fview = exchange.fills_newest_first(me)
+    assert exchange.history.fill_tiers(me)[1] > 0
+    fview = exchange.history.fills_newest_first(me)
     assert [fview.key(i) for i in range(len(fview))] == [f.fill_id for f in fills]
     for i, f in enumerate(fills):
         assert (fview.ts(i), fview.ticker(i)) == (f.ts, f.ticker)
@@ -412,7 +418,7 @@ def test_a_record_made_exactly_at_the_cutoff_is_live_from_either_store(
     sim.create_market(A, event_ticker="KXHIST-26JAN01", series_ticker="KXHIST")
     other = sim.new_account(balance_cents=10**9)
     exchange: Exchange = sim.running.state.exchange
-    account = exchange.account_by_key(sim.account.key_id)
+    account = exchange.subaccounts.account_by_key(sim.account.key_id)
     assert account is not None
     me = account.account_id
     place(sim, other, order(A, "ask", "0.40", "3"))
@@ -425,9 +431,9 @@ def test_a_record_made_exactly_at_the_cutoff_is_live_from_either_store(
     for compact_after in (10**9, 0):  # objects, then the archives
         sim.running.state.history.compact_after_seconds = compact_after
         if compact_after == 0:
-            _wait(lambda: exchange.fill_tiers(me) == (0, 1))
-            _wait(lambda: exchange.order_tiers(me) == (0, 1))
-            _wait(lambda: exchange.trade_tiers() == (0, 1))
+            _wait(lambda: exchange.history.fill_tiers(me) == (0, 1))
+            _wait(lambda: exchange.history.order_tiers(me) == (0, 1))
+            _wait(lambda: exchange.history.trade_tiers() == (0, 1))
         assert manual_clock.wall() - lag == made
         trades = sim.signed(sim.account, "GET", "/markets/trades").json()["trades"]
         old_trades = sim.signed(sim.account, "GET", "/historical/trades").json()["trades"]

@@ -65,7 +65,7 @@ def state(ex: Exchange) -> str:
 
 
 def place(ex: Exchange, acct: str, side: BookSide, price: str, count: int, **kw: Any) -> str:
-    return ex.place_order(
+    return ex.desk.place_order(
         acct,
         PlaceRequest(
             ticker=kw.pop("ticker", "KXFEDDECISION-SIM-DEC-H0"),
@@ -87,7 +87,7 @@ def test_rebuilt_exchange_has_identical_state(tmp_path: Path, journaled: Journal
     b = ex.create_account(key_id="b", public_key_pem="", cash_cents=100_00).account_id
     place(ex, a, BookSide.BID, "0.62", 150, tif=TimeInForce.IOC)  # takes the static asks
     resting = place(ex, b, BookSide.ASK, "0.70", 10)
-    ex.amend_order(
+    ex.desk.amend_order(
         b,
         resting,
         ticker="KXFEDDECISION-SIM-DEC-H0",
@@ -95,14 +95,14 @@ def test_rebuilt_exchange_has_identical_state(tmp_path: Path, journaled: Journal
         price=D("0.69"),
         count=D(8),
     )
-    ex.decrease_order(b, resting, reduce_by=D(2), reduce_to=None)
+    ex.desk.decrease_order(b, resting, reduce_by=D(2), reduce_to=None)
     expiring = place(ex, b, BookSide.BID, "0.30", 5, expiration_time=int(clock.wall()) + 5)
     clock.advance(6)
     ex.tick()
     assert ex.order(b, expiring).status == "canceled"
     with pytest.raises(ExchangeError):
         place(ex, a, BookSide.BID, "0.505", 1)  # refused: not journaled
-    ex.cancel_all(a)
+    ex.desk.cancel_all(a)
     ex.settle("KXFEDDECISION-SIM-DEC-C25", "no")
     ex.set_market_status("KXHIGHNY-SIM-D1-T60", "closed")
     before = state(ex)
@@ -125,7 +125,7 @@ def test_restart_does_not_reinstall_the_scenario(tmp_path: Path, journaled: Jour
         clock.advance(0.5)
         first.tick()
     markets, accounts = len(first.markets), len(first.accounts)
-    lp = first.account_by_key(LP_KEY)
+    lp = first.subaccounts.account_by_key(LP_KEY)
     assert lp is not None
     quotes = len(first.resting_orders(lp.account_id))
     second = journaled("default", clock=clock, journal=journal)
@@ -147,9 +147,12 @@ def test_a_torn_last_line_is_dropped_and_a_corrupt_one_refused(
     with journal.open("a") as f:
         f.write('{"op":"account","ts":1,"key_id":"b"')  # crash mid-write
     again = journaled("quiet", clock=ManualClock(), journal=journal)
-    assert again.account_by_key("a") is not None and again.account_by_key("b") is None
+    assert (
+        again.subaccounts.account_by_key("a") is not None
+        and again.subaccounts.account_by_key("b") is None
+    )
     again.create_account(key_id="c", public_key_pem="", cash_cents=5)
-    assert journaled("quiet", clock=ManualClock(), journal=journal).account_by_key("c")
+    assert journaled("quiet", clock=ManualClock(), journal=journal).subaccounts.account_by_key("c")
     lines = journal.read_text().splitlines()
     lines.insert(2, "not json")
     journal.write_text("\n".join(lines) + "\n")
@@ -173,7 +176,7 @@ print(acct, flush=True)
 i = 0
 while True:
     i += 1
-    r = ex.place_order(acct, PlaceRequest(ticker="KXFEDDECISION-SIM-DEC-H0",
+    r = ex.desk.place_order(acct, PlaceRequest(ticker="KXFEDDECISION-SIM-DEC-H0",
         book_side=BookSide.BID, price=D("0.01") * (1 + i % 50), count=D(1),
         time_in_force=TimeInForce.GTC, self_trade_prevention=SelfTradePrevention.MAKER))
     print(r.order.order_id, flush=True)
@@ -307,14 +310,20 @@ def test_an_order_sent_to_the_back_of_its_queue_stays_there_after_a_restart(
     a = ex.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
     first = place(ex, a, BookSide.BID, "0.03", 3)
     second = place(ex, a, BookSide.BID, "0.03", 5)
-    level = ex.queue_position(a, first)  # what rested at 0.03 before ours
-    assert ex.queue_position(a, second) == level + 3
+    level = ex.desk.queue_position(a, first)  # what rested at 0.03 before ours
+    assert ex.desk.queue_position(a, second) == level + 3
     book = ex.book("KXFEDDECISION-SIM-DEC-H0")
-    ex.to_back_of_queue(a, first)
-    assert (ex.queue_position(a, first), ex.queue_position(a, second)) == (level + 5, level)
+    ex.desk.to_back_of_queue(a, first)
+    assert (ex.desk.queue_position(a, first), ex.desk.queue_position(a, second)) == (
+        level + 5,
+        level,
+    )
     assert ex.book("KXFEDDECISION-SIM-DEC-H0") == book  # the levels are as they were
     again = journaled("quiet", clock=ManualClock(), journal=journal)
-    assert (again.queue_position(a, first), again.queue_position(a, second)) == (level + 5, level)
-    ex.cancel_order(a, second)
+    assert (again.desk.queue_position(a, first), again.desk.queue_position(a, second)) == (
+        level + 5,
+        level,
+    )
+    ex.desk.cancel_order(a, second)
     with pytest.raises(ExchangeError):  # only a resting order has a place to move
-        ex.to_back_of_queue(a, second)
+        ex.desk.to_back_of_queue(a, second)

@@ -69,7 +69,7 @@ def test_a_restart_gives_orders_the_times_they_were_served_with(tmp_path: Path) 
         (a, BookSide.BID, "1"),
     ]:
         served.append(
-            ex.place_order(
+            ex.desk.place_order(
                 account,
                 PlaceRequest(
                     ticker="T",
@@ -81,13 +81,13 @@ def test_a_restart_gives_orders_the_times_they_were_served_with(tmp_path: Path) 
                 ),
             )
         )
-    canceled, _ = ex.cancel_order(a, served[2].order.order_id)
+    canceled, _ = ex.desk.cancel_order(a, served[2].order.order_id)
     first = served[0].order.order_id  # 5 bid, 2 filled: 3 rest
-    ex.decrease_order(a, first, reduce_by=Decimal(1), reduce_to=None)
-    ex.amend_order(
+    ex.desk.decrease_order(a, first, reduce_by=Decimal(1), reduce_to=None)
+    ex.desk.amend_order(
         a, first, ticker="T", book_side=BookSide.BID, price=Decimal("0.41"), count=Decimal(4)
     )
-    ex.place_order(
+    ex.desk.place_order(
         b,
         PlaceRequest(
             ticker="T",
@@ -98,8 +98,8 @@ def test_a_restart_gives_orders_the_times_they_were_served_with(tmp_path: Path) 
             self_trade_prevention=SelfTradePrevention.MAKER,
         ),
     )
-    ex.cancel_all(b)
-    third = ex.place_order(
+    ex.desk.cancel_all(b)
+    third = ex.desk.place_order(
         b,
         PlaceRequest(
             ticker="T",
@@ -110,7 +110,7 @@ def test_a_restart_gives_orders_the_times_they_were_served_with(tmp_path: Path) 
             self_trade_prevention=SelfTradePrevention.MAKER,
         ),
     )
-    ex.decrease_order(b, third.order.order_id, reduce_by=Decimal(1), reduce_to=None)
+    ex.desk.decrease_order(b, third.order.order_id, reduce_by=Decimal(1), reduce_to=None)
     live = {o.order_id: (o.created_time, o.last_update_time) for o in ex.orders(a) + ex.orders(b)}
     fills = [(f.fill_id, f.ts) for f in ex.fills(a) + ex.fills(b)]
     ex.close()
@@ -127,7 +127,7 @@ def test_a_restart_gives_orders_the_times_they_were_served_with(tmp_path: Path) 
 
 
 def _rest_in_group(ex: Exchange, account: str, group: str) -> str:
-    return ex.place_order(
+    return ex.desk.place_order(
         account,
         PlaceRequest(
             ticker="T",
@@ -151,16 +151,16 @@ def test_a_restart_keeps_the_times_of_orders_canceled_by_market_and_group_change
     journal = tmp_path / "journal.jsonl"
     ex = _exchange(journal)
     a = ex.create_account(key_id="ka", public_key_pem="", cash_cents=10**6).account_id
-    group = ex.create_order_group(a, Decimal(100)).order_group_id
+    group = ex.groups.create_order_group(a, Decimal(100)).order_group_id
     order_id = _rest_in_group(ex, a, group)
     if how == "settle":
         ex.settle("T", "yes")
     elif how == "pause":
         ex.set_market_status("T", "paused")
     elif how == "trigger":
-        ex.trigger_order_group(a, group)
+        ex.groups.trigger_order_group(a, group)
     else:
-        ex.delete_order_group(a, group)
+        ex.groups.delete_order_group(a, group)
     served = ex.order(a, order_id)
     assert served.status == "canceled"
     served_settled = [s.settled_time for s in ex.settlements(a)]
@@ -180,14 +180,22 @@ def test_a_restart_keeps_the_times_of_a_subaccount_and_its_transfer(tmp_path: Pa
     journal = tmp_path / "journal.jsonl"
     ex = _exchange(journal)
     a = ex.create_account(key_id="ka", public_key_pem="", cash_cents=10**6).account_id
-    n = ex.create_subaccount(a)
-    ex.transfer(a, client_transfer_id="t1", from_subaccount=0, to_subaccount=n, amount_cents=500)
-    served = ([t.created_ts for t in ex.transfers(a)], ex.balance_updated(a, n))
+    n = ex.subaccounts.create_subaccount(a)
+    ex.subaccounts.transfer(
+        a, client_transfer_id="t1", from_subaccount=0, to_subaccount=n, amount_cents=500
+    )
+    served = (
+        [t.created_ts for t in ex.subaccounts.transfers(a)],
+        ex.subaccounts.balance_updated(a, n),
+    )
     ex.close()
 
     again = _exchange(journal)
     restored = again.restored
-    replayed = ([t.created_ts for t in again.transfers(a)], again.balance_updated(a, n))
+    replayed = (
+        [t.created_ts for t in again.subaccounts.transfers(a)],
+        again.subaccounts.balance_updated(a, n),
+    )
     again.close()
     assert restored
     assert replayed == served

@@ -15,7 +15,7 @@ from tests.sim.test_order_retention import _orders_as_a_client
 
 def test_a_lagged_view_reads_the_orders_as_they_stood_archived_ones_included() -> None:
     exchange, me, clock, _, _ = _orders_as_a_client(2)
-    live, archived = exchange.order_tiers(me)
+    live, archived = exchange.history.order_tiers(me)
     assert live > 10 and archived > 100
     before = exchange.orders(me)
     expected = [repr(o) for o in before]  # the live orders are the exchange's own objects
@@ -25,8 +25,8 @@ def test_a_lagged_view_reads_the_orders_as_they_stood_archived_ones_included() -
     replica.before_change(exchange, 1000.0, 10.0)  # the state just before a change at 1000
     # the changes: a resting order canceled, a new one placed, every finished one archived
     resting = next(o for o in before if o.status == "resting")
-    exchange.cancel_order(me, resting.order_id)
-    placed = exchange.place_order(
+    exchange.desk.cancel_order(me, resting.order_id)
+    placed = exchange.desk.place_order(
         me,
         PlaceRequest(
             ticker=resting.ticker,
@@ -38,8 +38,8 @@ def test_a_lagged_view_reads_the_orders_as_they_stood_archived_ones_included() -
         ),
     ).order
     clock.advance(1)
-    assert exchange.archive_orders(clock.wall()) > 0
-    assert exchange.order_tiers(me)[1] > archived
+    assert exchange.history.archive_orders(clock.wall()) > 0
+    assert exchange.history.order_tiers(me)[1] > archived
     view = replica.view(me, 1005.0, 10.0)  # as of 995: before the change
     assert view is not None
     assert [repr(o) for o in view.orders] == expected

@@ -26,7 +26,7 @@ from tests.sim.test_core import ASK, BID, GTC, IOC, TAC, Env, market, refused
 
 def groups_env(limit: str = "5") -> tuple[Env, str]:
     env = Env()
-    group = env.ex.create_order_group(env.a, D(limit)).order_group_id
+    group = env.ex.groups.create_order_group(env.a, D(limit)).order_group_id
     return env, group
 
 
@@ -41,7 +41,7 @@ def test_the_limit_hit_cancels_the_groups_resting_orders_and_refuses_new_ones() 
     cut = env.ex.order(env.a, second.order_id)
     assert (cut.status, cut.fill_count, cut.remaining_count) == ("canceled", D(2), D(0))
     assert env.ex.order(env.a, outside.order_id).status == "resting"
-    assert env.ex.order_group(env.a, group).triggered
+    assert env.ex.groups.order_group(env.a, group).triggered
     assert env.ex.held_dollars(env.a) == D("0.80")  # only the order outside the group holds
     refused(
         env,
@@ -56,7 +56,7 @@ def test_below_the_limit_nothing_is_cancelled() -> None:
     order = env.place(env.a, BID, "0.40", 10, order_group_id=group).order
     env.place(env.b, ASK, "0.40", 4)
     assert env.ex.order(env.a, order.order_id).status == "resting"
-    assert not env.ex.order_group(env.a, group).triggered
+    assert not env.ex.groups.order_group(env.a, group).triggered
 
 
 def test_the_window_rolls_over_15_seconds() -> None:
@@ -69,7 +69,7 @@ def test_the_window_rolls_over_15_seconds() -> None:
     env.clock.advance(14)  # the second 3 are still in it
     env.place(env.b, ASK, "0.40", 2)
     assert env.ex.order(env.a, order.order_id).status == "canceled"
-    assert env.ex.order_group(env.a, group).triggered
+    assert env.ex.groups.order_group(env.a, group).triggered
 
 
 def test_a_taker_order_of_the_group_that_hits_the_limit_does_not_rest_its_remainder() -> None:
@@ -87,7 +87,7 @@ def test_trigger_cancels_every_resting_order_of_the_group_across_markets() -> No
     env.ex.add_market(market("M2"))
     one = env.place(env.a, BID, "0.40", 3, order_group_id=group).order
     two = env.place(env.a, ASK, "0.60", 3, ticker="M2", order_group_id=group).order
-    env.ex.trigger_order_group(env.a, group)
+    env.ex.groups.trigger_order_group(env.a, group)
     assert env.ex.order(env.a, one.order_id).status == "canceled"
     assert env.ex.order(env.a, two.order_id).status == "canceled"
     assert env.ex.held_dollars(env.a) == 0
@@ -100,8 +100,8 @@ def test_reset_lets_orders_in_again_with_the_count_at_zero() -> None:
     env, group = groups_env("5")
     env.place(env.a, BID, "0.40", 5, order_group_id=group)
     env.place(env.b, ASK, "0.40", 5)
-    assert env.ex.order_group(env.a, group).triggered
-    env.ex.reset_order_group(env.a, group)
+    assert env.ex.groups.order_group(env.a, group).triggered
+    env.ex.groups.reset_order_group(env.a, group)
     order = env.place(env.a, BID, "0.40", 10, order_group_id=group).order
     env.place(env.b, ASK, "0.40", 4)  # 4 < 5: the 5 before the reset no longer count
     assert env.ex.order(env.a, order.order_id).status == "resting"
@@ -113,19 +113,19 @@ def test_a_lower_limit_the_count_already_reaches_triggers_at_once() -> None:
     env, group = groups_env("10")
     order = env.place(env.a, BID, "0.40", 10, order_group_id=group).order
     env.place(env.b, ASK, "0.40", 4)
-    env.ex.set_order_group_limit(env.a, group, D(5))
+    env.ex.groups.set_order_group_limit(env.a, group, D(5))
     assert env.ex.order(env.a, order.order_id).status == "resting"
-    env.ex.set_order_group_limit(env.a, group, D(4))
+    env.ex.groups.set_order_group_limit(env.a, group, D(4))
     assert env.ex.order(env.a, order.order_id).status == "canceled"
-    assert env.ex.order_group(env.a, group).contracts_limit == D(4)
+    assert env.ex.groups.order_group(env.a, group).contracts_limit == D(4)
 
 
 def test_delete_cancels_the_groups_orders_and_forgets_the_group() -> None:
     env, group = groups_env("10")
     order = env.place(env.a, BID, "0.40", 10, order_group_id=group).order
-    env.ex.delete_order_group(env.a, group)
+    env.ex.groups.delete_order_group(env.a, group)
     assert env.ex.order(env.a, order.order_id).status == "canceled"
-    assert env.ex.order_groups(env.a) == []
+    assert env.ex.groups.order_groups(env.a) == []
     refused(
         env,
         400,
@@ -149,24 +149,24 @@ def test_another_accounts_group_is_unknown() -> None:
         lambda: env.place(env.a, BID, "0.40", 1, order_group_id="nope"),
     )
     for call in (
-        lambda: env.ex.order_group(env.b, group),
-        lambda: env.ex.trigger_order_group(env.b, group),
-        lambda: env.ex.reset_order_group(env.b, group),
-        lambda: env.ex.delete_order_group(env.b, group),
-        lambda: env.ex.set_order_group_limit(env.b, group, D(1)),
+        lambda: env.ex.groups.order_group(env.b, group),
+        lambda: env.ex.groups.trigger_order_group(env.b, group),
+        lambda: env.ex.groups.reset_order_group(env.b, group),
+        lambda: env.ex.groups.delete_order_group(env.b, group),
+        lambda: env.ex.groups.set_order_group_limit(env.b, group, D(1)),
     ):
         with pytest.raises(ExchangeError) as info:
             call()
         assert (info.value.status, info.value.code) == (404, "not_found")
-    assert env.ex.order_groups(env.b) == []
-    assert not env.ex.order_group(env.a, group).triggered
+    assert env.ex.groups.order_groups(env.b) == []
+    assert not env.ex.groups.order_group(env.a, group).triggered
 
 
 def test_a_limit_below_one_is_refused() -> None:
     env = Env()
     for limit in ("0", "-1"):
         with pytest.raises(ExchangeError) as info:
-            env.ex.create_order_group(env.a, D(limit))
+            env.ex.groups.create_order_group(env.a, D(limit))
         assert info.value.status == 400
 
 
@@ -174,12 +174,12 @@ def test_group_changes_are_reported_in_order() -> None:
     env = Env()
     seen: list[SimEventT] = []
     env.ex.add_listener(seen.append)
-    group = env.ex.create_order_group(env.a, D(3)).order_group_id
+    group = env.ex.groups.create_order_group(env.a, D(3)).order_group_id
     env.place(env.a, BID, "0.40", 3, order_group_id=group)
     env.place(env.b, ASK, "0.40", 3, tif=IOC)
-    env.ex.reset_order_group(env.a, group)
-    env.ex.set_order_group_limit(env.a, group, D(7))
-    env.ex.delete_order_group(env.a, group)
+    env.ex.groups.reset_order_group(env.a, group)
+    env.ex.groups.set_order_group_limit(env.a, group, D(7))
+    env.ex.groups.delete_order_group(env.a, group)
     events = [(e.event_type, e.contracts_limit) for e in seen if isinstance(e, OrderGroupChanged)]
     assert events == [
         ("created", D(3)),
@@ -210,7 +210,7 @@ def test_groups_survive_a_restart_from_the_journal(tmp_path: Path, closing: list
     b = ex.create_account(key_id="b", public_key_pem="", cash_cents=100_00).account_id
 
     def place(acct: str, side: BookSide, price: str, count: int, group: str | None = None) -> str:
-        return ex.place_order(
+        return ex.desk.place_order(
             acct,
             PlaceRequest(
                 ticker="M",
@@ -223,24 +223,24 @@ def test_groups_survive_a_restart_from_the_journal(tmp_path: Path, closing: list
             ),
         ).order.order_id
 
-    limited = ex.create_order_group(a, D(2)).order_group_id
-    kept = ex.create_order_group(a, D(50)).order_group_id
+    limited = ex.groups.create_order_group(a, D(2)).order_group_id
+    kept = ex.groups.create_order_group(a, D(50)).order_group_id
     place(a, BID, "0.40", 5, limited)
     place(b, ASK, "0.40", 2)  # triggers `limited` (not journaled of its own)
     resting = place(a, BID, "0.30", 5, kept)
-    ex.set_order_group_limit(a, kept, D(40))
-    gone = ex.create_order_group(a, D(1)).order_group_id
-    ex.delete_order_group(a, gone)
+    ex.groups.set_order_group_limit(a, kept, D(40))
+    gone = ex.groups.create_order_group(a, D(1)).order_group_id
+    ex.groups.delete_order_group(a, gone)
     clock.advance(20)
 
     again = Exchange(ManualClock(start=clock.wall() + 100), fees=STANDARD_FEES, journal=journal)
     closing.append(again)
     assert again.restored
-    assert again.order_group(a, limited).triggered
-    assert again.order_group(a, kept).contracts_limit == D(40)
+    assert again.groups.order_group(a, limited).triggered
+    assert again.groups.order_group(a, kept).contracts_limit == D(40)
     assert again.order(a, resting).order_group_id == kept
-    assert [g.order_group_id for g in again.order_groups(a)] == [limited, kept]
-    assert again.order_group(a, kept).order_ids == [resting]
+    assert [g.order_group_id for g in again.groups.order_groups(a)] == [limited, kept]
+    assert again.groups.order_group(a, kept).order_ids == [resting]
     assert [o.status for o in again.orders(a)] == [o.status for o in ex.orders(a)]
 
 
@@ -249,12 +249,16 @@ def test_a_user_holds_at_most_100000_groups_at_a_time() -> None:
     user's subaccounts count towards the user's; a deleted group frees its place; another
     user's groups do not count."""
     env = Env()
-    one = env.ex.subaccount_ledger(env.a, env.ex.create_subaccount(env.a))
-    made = [env.ex.create_order_group(one, D(5)).order_group_id]
-    made += [env.ex.create_order_group(env.a, D(5)).order_group_id for _ in range(99_999)]
-    refused(env, 400, "too_many_order_groups", lambda: env.ex.create_order_group(env.a, D(5)))
-    refused(env, 400, "too_many_order_groups", lambda: env.ex.create_order_group(one, D(5)))
-    env.ex.create_order_group(env.b, D(5))  # another user's count is its own
-    env.ex.delete_order_group(one, made[0])
-    env.ex.create_order_group(env.a, D(5))  # the deleted group's place is free again
-    refused(env, 400, "too_many_order_groups", lambda: env.ex.create_order_group(env.a, D(5)))
+    one = env.ex.subaccounts.subaccount_ledger(env.a, env.ex.subaccounts.create_subaccount(env.a))
+    made = [env.ex.groups.create_order_group(one, D(5)).order_group_id]
+    made += [env.ex.groups.create_order_group(env.a, D(5)).order_group_id for _ in range(99_999)]
+    refused(
+        env, 400, "too_many_order_groups", lambda: env.ex.groups.create_order_group(env.a, D(5))
+    )
+    refused(env, 400, "too_many_order_groups", lambda: env.ex.groups.create_order_group(one, D(5)))
+    env.ex.groups.create_order_group(env.b, D(5))  # another user's count is its own
+    env.ex.groups.delete_order_group(one, made[0])
+    env.ex.groups.create_order_group(env.a, D(5))  # the deleted group's place is free again
+    refused(
+        env, 400, "too_many_order_groups", lambda: env.ex.groups.create_order_group(env.a, D(5))
+    )

@@ -77,7 +77,7 @@ def _orders_as_a_client(minutes: int, journal: Path | None = None) -> AsAClient:
         # never later than `now - min(lag, compact_after)`. On any other tick the store as it
         # stood is kept (the live orders themselves and the archive's length): should the
         # retention move anything then, it changes and the tick is a mismatch of its own
-        live, archive = exchange.order_store(me)
+        live, archive = exchange.history.order_store(me)
         stood.append((list(live), len(archive or ())))
         due = now - min(LAG_S, COMPACT_AFTER_S)
         if any(o.status != "resting" and o.last_update_time < due for o in live):
@@ -88,7 +88,7 @@ def _orders_as_a_client(minutes: int, journal: Path | None = None) -> AsAClient:
     read_ticks = 0
     exchange.add_tick_hook(before_retention)  # runs before the retention's hook
     attach_retention(exchange, HistoryPolicy(lag_seconds=LAG_S))
-    group = exchange.create_order_group(me, Decimal(5))
+    group = exchange.groups.create_order_group(me, Decimal(5))
     tickers = sorted(exchange.markets)
     to_cancel: list[tuple[float, str]] = []
     by_minute = []
@@ -98,7 +98,7 @@ def _orders_as_a_client(minutes: int, journal: Path | None = None) -> AsAClient:
             ticker = tickers[(minute * 60 + second) % len(tickers)]
             _, no_bid = exchange.best_bids(ticker)
             if no_bid is not None:
-                exchange.place_order(
+                exchange.desk.place_order(
                     me,
                     PlaceRequest(
                         ticker=ticker,
@@ -110,7 +110,7 @@ def _orders_as_a_client(minutes: int, journal: Path | None = None) -> AsAClient:
                         client_order_id=f"take-{minute}-{second}",
                     ),
                 )
-            far = exchange.place_order(
+            far = exchange.desk.place_order(
                 me,
                 PlaceRequest(
                     ticker=ticker,
@@ -123,7 +123,7 @@ def _orders_as_a_client(minutes: int, journal: Path | None = None) -> AsAClient:
             ).order
             to_cancel.append((now + 10, far.order_id))
             if second % 10 == 0:
-                expiring = exchange.place_order(
+                expiring = exchange.desk.place_order(
                     me,
                     PlaceRequest(
                         ticker=ticker,
@@ -137,7 +137,7 @@ def _orders_as_a_client(minutes: int, journal: Path | None = None) -> AsAClient:
                 ).order
                 if second % 20 == 0:
                     to_cancel.append((now + 1, expiring.order_id))
-                exchange.place_order(
+                exchange.desk.place_order(
                     me,
                     PlaceRequest(
                         ticker=ticker,
@@ -150,12 +150,12 @@ def _orders_as_a_client(minutes: int, journal: Path | None = None) -> AsAClient:
                     ),
                 )
                 # triggering cancels its resting orders, archived ones among the group's ids
-                exchange.trigger_order_group(me, group.order_group_id)
-                exchange.reset_order_group(me, group.order_group_id)
+                exchange.groups.trigger_order_group(me, group.order_group_id)
+                exchange.groups.reset_order_group(me, group.order_group_id)
             while to_cancel and to_cancel[0][0] <= now:
                 _, order_id = to_cancel.pop(0)
                 if exchange.order(me, order_id).status == "resting":
-                    exchange.cancel_order(me, order_id)
+                    exchange.desk.cancel_order(me, order_id)
             for _ in range(10):
                 clock.advance(0.1)
                 before.clear()
@@ -167,14 +167,14 @@ def _orders_as_a_client(minutes: int, journal: Path | None = None) -> AsAClient:
                         seen.append(f"minute {minute} second {second}: the list changed")
                 else:
                     ((live_then, archived_then),) = stood
-                    live_now, archive_now = exchange.order_store(me)
+                    live_now, archive_now = exchange.history.order_store(me)
                     if len(archive_now or ()) != archived_then or not (
                         len(live_now) == len(live_then)
                         and all(a is b for a, b in zip(live_now, live_then, strict=True))
                     ):
                         seen.append(f"minute {minute} second {second}: moved, not due")
         cutoff = clock.wall() - LAG_S
-        live, archived = exchange.order_tiers(me)
+        live, archived = exchange.history.order_tiers(me)
         must_be_live = sum(
             o.status == "resting" or o.last_update_time >= cutoff for o in exchange.orders(me)
         )
@@ -217,16 +217,16 @@ def test_an_archived_order_is_refused_as_a_finished_one_and_its_client_id_stays_
     four_minutes: AsAClient,
 ) -> None:
     exchange, me, _, _, _ = four_minutes
-    archived = exchange.orders(me)[exchange.order_tiers(me)[0] :]
+    archived = exchange.orders(me)[exchange.history.order_tiers(me)[0] :]
     executed = next(o for o in archived if o.status == "executed")
     assert executed.client_order_id.startswith("take-")
     refusals: list[tuple[int, str, str]] = []
     attempts: list[Callable[[], Any]] = [
-        lambda: exchange.cancel_order(me, executed.order_id),
-        lambda: exchange.decrease_order(
+        lambda: exchange.desk.cancel_order(me, executed.order_id),
+        lambda: exchange.desk.decrease_order(
             me, executed.order_id, reduce_by=Decimal(1), reduce_to=None
         ),
-        lambda: exchange.amend_order(
+        lambda: exchange.desk.amend_order(
             me,
             executed.order_id,
             ticker=executed.ticker,
@@ -234,7 +234,7 @@ def test_an_archived_order_is_refused_as_a_finished_one_and_its_client_id_stays_
             price=executed.price,
             count=Decimal(3),
         ),
-        lambda: exchange.place_order(
+        lambda: exchange.desk.place_order(
             me,
             PlaceRequest(
                 ticker=executed.ticker,
@@ -265,12 +265,12 @@ def test_an_archived_order_is_refused_as_a_finished_one_and_its_client_id_stays_
 def test_a_restart_keeps_the_archived_orders(tmp_path: Path) -> None:
     journal = tmp_path / "exchange.journal"
     exchange, me, _, _, _ = _orders_as_a_client(2, journal)
-    orders, tiers = repr(exchange.orders(me)), exchange.order_tiers(me)
+    orders, tiers = repr(exchange.orders(me)), exchange.history.order_tiers(me)
     assert tiers[1] > 0
     exchange.compact()  # the snapshot holds the archive
     exchange.close()
     again = build_exchange("default", clock=ManualClock(), journal=journal)
-    assert again.restored and again.order_tiers(me) == tiers
+    assert again.restored and again.history.order_tiers(me) == tiers
     assert repr(again.orders(me)) == orders
     again.close()
 
@@ -283,7 +283,7 @@ def test_a_read_from_a_time_on_leaves_out_only_archived_orders_updated_before_it
     every = exchange.orders(me)
     cutoff = clock.wall() - LAG_S  # the last tick's: what it left live
     live = {o.order_id for o in every if o.status == "resting" or o.last_update_time >= cutoff}
-    assert len(live) == exchange.order_tiers(me)[0]
+    assert len(live) == exchange.history.order_tiers(me)[0]
     old = [o for o in every if o.order_id not in live]
     middle = sorted(o.last_update_time for o in old)[len(old) // 2]
     assert exchange.orders(me, since=middle) == [
@@ -307,7 +307,7 @@ def test_candles_from_their_window_equal_candles_from_every_trade() -> None:
     for _ in range(3 * 600):
         clock.advance(0.1)
         exchange.tick()
-    assert exchange.trade_tiers()[1] > 0 and exchange.trade_tiers()[0] > 0
+    assert exchange.history.trade_tiers()[1] > 0 and exchange.history.trade_tiers()[0] > 0
     rng = random.Random(17)
     now = clock.wall()
     checked = 0
@@ -315,7 +315,7 @@ def test_candles_from_their_window_equal_candles_from_every_trade() -> None:
         every = exchange.trades(ticker)
         if len(every) < 5:
             continue
-        timeline = exchange.trade_timeline(ticker)
+        timeline = exchange.history.trade_timeline(ticker)
         assert timeline.between(0, len(timeline)) == every[::-1]
         market = exchange.markets[ticker]
         for _ in range(40):
@@ -345,7 +345,7 @@ def test_candles_from_their_window_equal_candles_from_every_trade() -> None:
     ticker = max(exchange.markets, key=lambda t: len(exchange.trades(t)))
     every = exchange.trades(ticker)
     first_end = bucket_end(every[-1].ts, 60)
-    window = candle_window(exchange.trade_timeline(ticker), first_end, first_end, 1)
+    window = candle_window(exchange.history.trade_timeline(ticker), first_end, first_end, 1)
     assert window == [t for t in every if bucket_end(t.ts, 60) == first_end]
     assert 0 < len(window) < len(every)
 
@@ -416,8 +416,10 @@ def _answers(sim: SimHarness, ids: list[str], window: tuple[int, int]) -> dict[s
 
 def _wait_archived(exchange: Exchange, account_id: str, count: int) -> None:
     wait_until(
-        lambda: exchange.order_tiers(account_id)[1] >= count,
-        lambda: f"{count} archived orders (live, archived: {exchange.order_tiers(account_id)})",
+        lambda: exchange.history.order_tiers(account_id)[1] >= count,
+        lambda: (
+            f"{count} archived orders (live, archived: {exchange.history.order_tiers(account_id)})"
+        ),
     )
 
 
@@ -444,11 +446,11 @@ def test_served_orders_fills_trades_and_candles_read_the_same_across_the_cutoff(
     manual_clock.advance(20)
     window = (start, int(manual_clock.wall()))
     exchange = sim.running.state.exchange
-    account = exchange.account_by_key(sim.account.key_id)
+    account = exchange.subaccounts.account_by_key(sim.account.key_id)
     assert account is not None
     me = account.account_id
     unarchived = _answers(sim, ids, window)  # at the default lag nothing has moved
-    assert exchange.order_tiers(me) == (12, 0)
+    assert exchange.history.order_tiers(me) == (12, 0)
     assert len(unarchived["orders all"]) == 12 and unarchived["historical orders"] == []
 
     # the cutoff between the third and fourth steps (each read moves the clock 50 ms; the
@@ -479,12 +481,15 @@ def test_served_orders_fills_trades_and_candles_read_the_same_across_the_cutoff(
         assert split[f"order {order_id}"] == (404, missing.text)
 
     set_lag(sim, lag_seconds=DEFAULT_LAG_S)  # the cutoff moves back: all live again, from
-    assert exchange.order_tiers(me)[1] == len(finished_before)  # the archive
+    assert exchange.history.order_tiers(me)[1] == len(finished_before)  # the archive
     assert _answers(sim, ids, window) == unarchived
 
     set_lag(sim, lag_seconds=0)  # everything finished moves; OTHER's candles go historical
     _wait_archived(exchange, me, 10)
-    assert exchange.order_tiers(me) == (2, 10)  # the bids on A and B rest (OTHER's: settled)
+    assert exchange.history.order_tiers(me) == (
+        2,
+        10,
+    )  # the bids on A and B rest (OTHER's: settled)
     everything = _answers(sim, ids, window)
     assert everything["historical orders"] == [
         o for o in unarchived["orders all"] if o["status"] != "resting"

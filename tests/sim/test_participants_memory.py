@@ -30,7 +30,7 @@ def _finished(orders: list) -> int:  # type: ignore[type-arg]
 def test_the_liquidity_providers_finished_orders_stay_bounded_by_count() -> None:
     clock = ManualClock()
     exchange = build_exchange("default", clock=clock)
-    lp_account = exchange.account_by_key(LP_KEY)
+    lp_account = exchange.subaccounts.account_by_key(LP_KEY)
     assert lp_account is not None
     finished_by_minute = []
     for _minute in range(10):
@@ -57,22 +57,22 @@ def test_forgetting_keeps_resting_expiring_and_the_newest_finished_orders() -> N
     )
     placed = []
     for i in range(30):
-        result = env.ex.place_order(env.a, bid)
+        result = env.ex.desk.place_order(env.a, bid)
         placed.append(result.order.order_id)
         if i < 25:
-            env.ex.cancel_order(env.a, result.order.order_id)
+            env.ex.desk.cancel_order(env.a, result.order.order_id)
     later = msgspec.structs.replace(bid, expiration_time=int(env.clock.wall()) + 60)
-    expiring = env.ex.place_order(env.a, later).order.order_id
-    env.ex.cancel_order(env.a, expiring)
+    expiring = env.ex.desk.place_order(env.a, later).order.order_id
+    env.ex.desk.cancel_order(env.a, expiring)
 
-    dropped = env.ex.forget_finished_orders(env.a, keep=10)
+    dropped = env.ex.history.forget_finished_orders(env.a, keep=10)
 
     left = [order.order_id for order in env.ex.orders(env.a)][::-1]  # oldest first
     # 26 finished, 10 kept: the expiring one (never dropped: the expiry index names it) and the
     # nine newest canceled; the five resting are untouched
     assert dropped == 16
     assert left == placed[16:25] + placed[25:30] + [expiring]
-    assert env.ex.forget_finished_orders(env.a, keep=10) == 0
+    assert env.ex.history.forget_finished_orders(env.a, keep=10) == 0
 
 
 def test_forgetting_keeps_the_newest_fills_and_the_position() -> None:
@@ -81,7 +81,7 @@ def test_forgetting_keeps_the_newest_fills_and_the_position() -> None:
         env.place(env.a, BookSide.BID, "0.40", 1)
         env.place(env.b, BookSide.ASK, "0.40", 1)
     newest = [fill.trade_id for fill in env.ex.fills(env.a)][:10]
-    env.ex.forget_finished_orders(env.a, keep=10)
+    env.ex.history.forget_finished_orders(env.a, keep=10)
     assert [fill.trade_id for fill in env.ex.fills(env.a)] == newest
     assert env.pos(env.a) == D(30)
     assert len(env.ex.fills(env.b)) == 30  # another account's are untouched
@@ -93,4 +93,4 @@ def test_an_account_with_a_key_keeps_every_order() -> None:
         key_id="user", public_key_pem=public_key_pem(generate_private_key("ed25519")), cash_cents=0
     )
     with pytest.raises(ValueError, match="has a key"):
-        env.ex.forget_finished_orders(keyed.account_id, keep=0)
+        env.ex.history.forget_finished_orders(keyed.account_id, keep=0)

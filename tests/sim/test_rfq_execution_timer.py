@@ -48,7 +48,7 @@ class Rfqs:
         self.comms = self.ex.communications
 
     def id_of(self, key: str) -> str:
-        account = self.ex.account_by_key(key)
+        account = self.ex.subaccounts.account_by_key(key)
         assert account is not None
         return account.account_id
 
@@ -98,7 +98,7 @@ class Rfqs:
         self.ex.tick()
 
     def rest(self, who: str, side: BookSide, price: str, count: int) -> None:
-        self.ex.place_order(
+        self.ex.desk.place_order(
             who,
             PlaceRequest(
                 ticker=T,

@@ -75,7 +75,7 @@ def test_spike_within_the_first_minute_and_an_order_at_the_quote_fills() -> None
     base_bid, _ = ex.best_bids(SPIKE)
     assert base_bid is not None and D("0.45") <= base_bid <= D("0.52")
     # rest an ask a little above the market: the spike lifts the quotes through it
-    ex.place_order(
+    ex.desk.place_order(
         trader,
         PlaceRequest(
             ticker=SPIKE,
@@ -100,7 +100,7 @@ def test_spike_within_the_first_minute_and_an_order_at_the_quote_fills() -> None
     assert bid is not None and bid <= base_bid + D("0.02")  # reverted
     # an IOC at the quoted ask fills now (real size at the quote)
     ask = yes_ask(ex, SPIKE)
-    r = ex.place_order(
+    r = ex.desk.place_order(
         trader,
         PlaceRequest(
             ticker=SPIKE,

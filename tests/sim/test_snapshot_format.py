@@ -239,7 +239,7 @@ def test_markets_price_grids_come_back_through_a_snapshot(tmp_path: Path) -> Non
         assert {t: m.price_ranges for t, m in second.markets.items()} == grids
         assert all(type(r) is PriceRange for g in grids.values() for r in g)
         # the grids still judge prices: a tenth of a cent is a tick only on the tapered one
-        placed = second.place_order(
+        placed = second.desk.place_order(
             who,
             PlaceRequest(
                 ticker="TAPER",
@@ -252,7 +252,7 @@ def test_markets_price_grids_come_back_through_a_snapshot(tmp_path: Path) -> Non
         )
         assert placed.order.status == "resting"
         with pytest.raises(ExchangeError) as refused:
-            second.place_order(
+            second.desk.place_order(
                 who,
                 PlaceRequest(
                     ticker="CENT",

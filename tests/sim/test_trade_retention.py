@@ -62,7 +62,7 @@ def _run() -> tuple[Exchange, list[SimTrade], list[tuple[int, int, int, int]]]:
         for _ in range(600):
             clock.advance(0.1)
             exchange.tick()
-        live, archived = exchange.trade_tiers()
+        live, archived = exchange.history.trade_tiers()
         recent = sum(t.ts >= clock.wall() - LAG_S for t in made)
         by_minute.append((live, archived, recent, len(made)))
     return exchange, made, by_minute
@@ -116,8 +116,8 @@ def _answers(sim: SimHarness, end_ts: int) -> dict[str, Any]:
 
 def _wait_archived(exchange: Exchange, count: int) -> None:
     wait_until(
-        lambda: exchange.trade_tiers()[1] >= count,
-        lambda: f"{count} archived trades (live, archived: {exchange.trade_tiers()})",
+        lambda: exchange.history.trade_tiers()[1] >= count,
+        lambda: f"{count} archived trades (live, archived: {exchange.history.trade_tiers()})",
     )
 
 
@@ -128,22 +128,22 @@ def test_a_served_trade_moved_to_the_archive_is_served_as_before(sim: SimHarness
     assert len(before["live"]) == 3 and before["historical"] == []
     assert any(c["volume_fp"] != "0.00" for c in before[f"{A} candles"]["candlesticks"])
     exchange = sim.running.state.exchange
-    account = exchange.account_by_key(sim.account.key_id)
+    account = exchange.subaccounts.account_by_key(sim.account.key_id)
     assert account is not None
     me = account.account_id
-    assert exchange.trade_tiers() == (3, 0) and len(before["fills"]) == 3
+    assert exchange.history.trade_tiers() == (3, 0) and len(before["fills"]) == 3
 
     set_lag(sim, lag_seconds=0)
     _wait_archived(exchange, 3)  # the tick loop moved them out of the live lists
-    assert exchange.trade_tiers() == (0, 3)
-    assert exchange.fill_tiers(me) == (0, 3)  # the account's three fills
+    assert exchange.history.trade_tiers() == (0, 3)
+    assert exchange.history.fill_tiers(me) == (0, 3)  # the account's three fills
     archived = _answers(sim, end_ts)
     assert archived["live"] == [] and archived["historical"] == before["live"]
     assert archived["fills"] == [] and archived["historical fills"] == before["fills"]
 
     set_lag(sim, lag_seconds=DEFAULT_LAG_S)  # the cutoff moves back: the same trades are live
-    assert exchange.trade_tiers() == (0, 3)
-    assert exchange.fill_tiers(me) == (0, 3)
+    assert exchange.history.trade_tiers() == (0, 3)
+    assert exchange.history.fill_tiers(me) == (0, 3)
     assert _answers(sim, end_ts) == before
 
 
@@ -178,12 +178,12 @@ def test_a_restart_keeps_the_archived_trades_and_fills(tmp_path: Path) -> None:
     journal = tmp_path / "exchange.journal"
     exchange, me, _, _ = _trade_as_a_client(3, journal)
     trades, fills = repr(exchange.trades()), repr(exchange.fills(me))
-    tiers = exchange.trade_tiers(), exchange.fill_tiers(me)
+    tiers = exchange.history.trade_tiers(), exchange.history.fill_tiers(me)
     assert tiers[0][1] > 0 and tiers[1][1] > 0
     exchange.compact()  # the snapshot holds the archives
     exchange.close()
     again = build_exchange("default", clock=ManualClock(), journal=journal)
-    assert again.restored and (again.trade_tiers(), again.fill_tiers(me)) == tiers
+    assert again.restored and (again.history.trade_tiers(), again.history.fill_tiers(me)) == tiers
     assert repr(again.trades()) == trades and repr(again.fills(me)) == fills
     again.close()
 
@@ -219,15 +219,15 @@ def _trade_as_a_client(
     user = exchange.create_account(key_id="k", public_key_pem="pem", cash_cents=10**10).account_id
     trader = user
     if on_subaccount:
-        number = exchange.create_subaccount(user)
-        exchange.transfer(
+        number = exchange.subaccounts.create_subaccount(user)
+        exchange.subaccounts.transfer(
             user,
             client_transfer_id="t1",
             from_subaccount=0,
             to_subaccount=number,
             amount_cents=10**9,
         )
-        trader = exchange.subaccount_ledger(user, number)
+        trader = exchange.subaccounts.subaccount_ledger(user, number)
     made: list[SimFill] = []
 
     def record(event: SimEventT) -> None:
@@ -242,7 +242,7 @@ def _trade_as_a_client(
             ticker = tickers[(minute * 60 + second) % len(tickers)]
             _, no_bid = exchange.best_bids(ticker)
             if no_bid is not None:
-                exchange.place_order(
+                exchange.desk.place_order(
                     trader,
                     PlaceRequest(
                         ticker=ticker,
@@ -256,7 +256,7 @@ def _trade_as_a_client(
             for _ in range(10):
                 clock.advance(0.1)
                 exchange.tick()
-        live = exchange.fill_tiers(trader)[0]
+        live = exchange.history.fill_tiers(trader)[0]
         by_minute.append((live, sum(f.ts >= clock.wall() - LAG_S for f in made)))
     return exchange, trader, made, by_minute
 
@@ -268,7 +268,10 @@ def test_a_keyed_accounts_live_fills_are_only_those_within_the_lag(on_subaccount
     assert len(made) > 100
     for minute, (live, recent) in enumerate(by_minute, start=1):
         assert live == recent, (minute, live, recent)
-    assert exchange.fill_tiers(account_id) == (by_minute[-1][0], len(made) - by_minute[-1][0])
+    assert exchange.history.fill_tiers(account_id) == (
+        by_minute[-1][0],
+        len(made) - by_minute[-1][0],
+    )
     assert repr(exchange.fills(account_id)) == repr(made[::-1])  # ids, Decimals, fee parts
 
 
@@ -276,7 +279,7 @@ def test_a_read_from_a_time_on_leaves_out_only_archived_records_before_it() -> N
     # a listing of the live tier asks from its cutoff on: older archived records are neither
     # served nor rebuilt; everything live, and every archived record from then on, is there
     exchange, _, _ = _run()
-    live_count, archived_count = exchange.trade_tiers()
+    live_count, archived_count = exchange.history.trade_tiers()
     every = exchange.trades()
     live, archived = every[:live_count], every[live_count:]
     middle = sorted(t.ts for t in archived)[archived_count // 2]
@@ -289,7 +292,7 @@ def test_a_read_from_a_time_on_leaves_out_only_archived_records_before_it() -> N
 
     exchange, account_id, _, _ = _trade_as_a_client(3)
     fills = exchange.fills(account_id)
-    live_fills = fills[: exchange.fill_tiers(account_id)[0]]
+    live_fills = fills[: exchange.history.fill_tiers(account_id)[0]]
     old = fills[len(live_fills) :]
     middle = sorted(f.ts for f in old)[len(old) // 2]
     assert exchange.fills(account_id, since=middle) == live_fills + [

@@ -18,7 +18,7 @@ from kalshi_cli.client import CreateOrder
 from kalshi_cli.data.replay import Record
 from kalshi_cli.feed.book import BookSet, FeedEvent
 from kalshi_cli.feed.messages import convert_frame
-from kalshi_cli.feed.ws import FeedSession
+from kalshi_cli.feed.session import FeedSession
 from kalshi_cli.runner.paper import PaperFeed
 from kalshi_cli.venue import LocalVenue, MarketInfo, default_info
 from kalshi_cli.vocabulary.clock import ManualClock

@@ -597,7 +597,7 @@ def test_a_queue_position_counts_our_own_earlier_orders_at_the_price_as_the_exch
     we = sim.create_account(key_id="we", public_key_pem="", cash_cents=10**5).account_id
     v, _ = venue()
     v.book_changed(T, {D("0.40"): D(30)}, {D("0.45"): D(10)})
-    sim.place_order(
+    sim.desk.place_order(
         others,
         PlaceRequest(T, BookSide.BID, D("0.40"), D(30), TimeInForce.GTC, SelfTradePrevention.MAKER),
     )
@@ -606,11 +606,11 @@ def test_a_queue_position_counts_our_own_earlier_orders_at_the_price_as_the_exch
         request = PlaceRequest(
             T, BookSide.BID, D("0.40"), D(count), TimeInForce.GTC, SelfTradePrevention.MAKER
         )
-        on_sim.append(sim.place_order(we, request).order.order_id)
+        on_sim.append(sim.desk.place_order(we, request).order.order_id)
         on_venue.append(
             v.client.orders.create_order(order(BookSide.BID, "0.40", count, TimeInForce.GTC))
         )
-    assert [sim.queue_position(we, i) for i in on_sim] == [D(30), D(40)]
+    assert [sim.desk.queue_position(we, i) for i in on_sim] == [D(30), D(40)]
     positions = v.client.orders.get_queue_positions()
     assert [positions[o.order_id] for o in on_venue] == [D(30), D(40)]
 

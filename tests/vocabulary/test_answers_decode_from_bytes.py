@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from kalshi_cli.client.connection import FillQuarantine
+from kalshi_cli.client.fill_quarantine import FillQuarantine
 from kalshi_cli.vocabulary.models import (
     Balance,
     BookSide,

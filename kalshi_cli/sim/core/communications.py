@@ -19,13 +19,12 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from kalshi_cli.sim.core.records import (
     Account,
     ExchangeError,
     PlaceRequest,
-    PlaceResult,
     SimMarket,
     SimOrder,
     ledger_id,
@@ -41,6 +40,9 @@ from kalshi_cli.vocabulary.models import (
     price_on_grid,
     trading_fee,
 )
+
+if TYPE_CHECKING:
+    from kalshi_cli.sim.core.order_desk import OrderDesk
 
 MAX_OPEN_RFQS = 100
 # docs.kalshi.com "Request for Quote (RFQ)", Timing: the execution timer of a standard market
@@ -128,9 +130,8 @@ class Core(Protocol):
 
     def order(self, account_id: str, order_id: str) -> SimOrder: ...
 
-    def cancel_order(self, account_id: str, order_id: str) -> tuple[SimOrder, Decimal]: ...
-
-    def place_order(self, account_id: str, request: PlaceRequest) -> PlaceResult: ...
+    @property
+    def desk(self) -> OrderDesk: ...
 
     def journaled(self, op: str, **fields: Any) -> AbstractContextManager[float]: ...
 
@@ -501,7 +502,7 @@ class Communications:
         # price-time priority, the maker's order among the rest. Each order's remainder rests or
         # is cancelled as its side's `rest_remainder` says ("whether to rest the remainder ...
         # after execution").
-        maker = exchange.place_order(
+        maker = exchange.desk.place_order(
             maker_ledger,
             PlaceRequest(
                 ticker=quote.market_ticker,
@@ -515,7 +516,7 @@ class Communications:
             ),
         ).order
         try:
-            requester = exchange.place_order(
+            requester = exchange.desk.place_order(
                 ledger_id(rfq.creator, rfq.subaccount),
                 PlaceRequest(
                     ticker=quote.market_ticker,
@@ -549,7 +550,7 @@ class Communications:
 
     def _withdraw(self, ledger: str, order_id: str) -> None:
         if self.exchange.order(ledger, order_id).status == "resting":
-            self.exchange.cancel_order(ledger, order_id)
+            self.exchange.desk.cancel_order(ledger, order_id)
 
     def _emit_quote(self, kind: str, quote: SimQuote) -> None:
         rfq = self.rfqs[quote.rfq_id]

@@ -361,7 +361,7 @@ def attach(exchange: Exchange, section: dict[str, Any]) -> CryptoMarkets:
     maker_spec = section.get("market_maker")
     maker = quote = None
     if maker_spec is not None:
-        account = exchange.account_by_key(MAKER_KEY)
+        account = exchange.subaccounts.account_by_key(MAKER_KEY)
         if account is None:
             account = exchange.create_account(
                 key_id=MAKER_KEY,

@@ -7,8 +7,10 @@ share), `Ledger` (accounts.py: cash, positions, collateral), `MatchingEngine` (m
 books, planning and applying orders, reaching the accounts only through `EngineAccounts`),
 `OrderDesk` (order_desk.py: the order requests and their checks), `History` (history.py: every
 order, fill and trade, live and archived), `SettlementDesk`, `OrderGroups` and `Subaccounts`.
-`Exchange` itself is the request-level API the routes call, forwarding each operation to the
-part that owns it, and adds what only a served exchange has: the journal's snapshot and replay,
+The routes reach the order requests, the history, the order groups and the subaccounts at
+their parts (`exchange.desk`, `.history`, `.groups`, `.subaccounts`), as the venue reaches
+them at its `core`; `Exchange` forwards the reference and account reads, and adds what only a
+served exchange has: the journal's snapshot and replay,
 the tick (expiry, the market schedule, the hooks of a scenario's participants), RFQs and API
 keys. The local venue (kalshi_cli/venue) holds the same parts without it. The conventions (YES
 prices, one book of bids and asks, netted positions), refusals, lifecycle and the conservation
@@ -17,7 +19,7 @@ the property tests check are in docs/simulator.md "Conventions of the core"."""
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -27,10 +29,11 @@ from kalshi_cli.sim.core.accounts import AccountState
 from kalshi_cli.sim.core.book import Book, BookSideLevels
 from kalshi_cli.sim.core.client_ids import IdColumn, UsedClientIds
 from kalshi_cli.sim.core.communications import Communications, SimQuote, SimRfq
+from kalshi_cli.sim.core.history import History
 from kalshi_cli.sim.core.journal import Journal, JournalError, read_snapshot, write_snapshot
-from kalshi_cli.sim.core.order_groups import SimOrderGroup
+from kalshi_cli.sim.core.order_desk import OrderDesk
+from kalshi_cli.sim.core.order_groups import OrderGroups, SimOrderGroup
 from kalshi_cli.sim.core.parts import CoreParts
-from kalshi_cli.sim.core.record_views import NewestFirst, OrdersNewestFirst, TradeTimeline
 from kalshi_cli.sim.core.records import (
     Account,
     BookChanged,
@@ -65,16 +68,13 @@ from kalshi_cli.sim.core.reference import (
     market_from_record,
 )
 from kalshi_cli.sim.core.subaccounts import (
-    DEFAULT_SCOPES,
     Keyring,
     SimApiKey,
     SimTransfer,
+    Subaccounts,
     UserAccounts,
 )
 from kalshi_cli.sim.core.trade_archive import SNAPSHOT_TYPES as ARCHIVE_SNAPSHOT_TYPES
-from kalshi_cli.sim.core.trade_archive import (
-    OrderArchive,
-)
 from kalshi_cli.sim.core.volume_window import VolumeWindow
 from kalshi_cli.vocabulary.clock import Clock
 from kalshi_cli.vocabulary.models import (
@@ -221,6 +221,26 @@ class Exchange:
         return self._ref.default_fees
 
     @property
+    def history(self) -> History:
+        """Every order, fill and trade, live and archived: its reads and archiving."""
+        return self._history
+
+    @property
+    def desk(self) -> OrderDesk:
+        """The order requests: placing, cancelling, amending, decreasing, and the queue."""
+        return self._desk
+
+    @property
+    def groups(self) -> OrderGroups:
+        """The accounts' order groups: creating, triggering, resetting, limiting, deleting."""
+        return self._groups
+
+    @property
+    def subaccounts(self) -> Subaccounts:
+        """The users' subaccounts, their transfers and netting, and the API keys."""
+        return self._subaccounts
+
+    @property
     def created_time(self) -> float:
         return self._ref.created_time
 
@@ -322,159 +342,6 @@ class Exchange:
     ) -> SimMarket:
         return self._settlement.settle(ticker, result, expiration_value)
 
-    # OrderGroups (order_groups.py) ------------------------------------------
-
-    def create_order_group(self, account_id: str, contracts_limit: Decimal) -> SimOrderGroup:
-        return self._groups.create_order_group(account_id, contracts_limit)
-
-    def order_group(self, account_id: str, order_group_id: str) -> SimOrderGroup:
-        return self._groups.order_group(account_id, order_group_id)
-
-    def order_groups(self, *account_ids: str) -> list[SimOrderGroup]:
-        return self._groups.order_groups(*account_ids)
-
-    def trigger_order_group(self, account_id: str, order_group_id: str) -> SimOrderGroup:
-        return self._groups.trigger_order_group(account_id, order_group_id)
-
-    def reset_order_group(self, account_id: str, order_group_id: str) -> SimOrderGroup:
-        return self._groups.reset_order_group(account_id, order_group_id)
-
-    def set_order_group_limit(
-        self, account_id: str, order_group_id: str, contracts_limit: Decimal
-    ) -> SimOrderGroup:
-        return self._groups.set_order_group_limit(account_id, order_group_id, contracts_limit)
-
-    def delete_order_group(self, account_id: str, order_group_id: str) -> None:
-        self._groups.delete_order_group(account_id, order_group_id)
-
-    # Subaccounts (subaccounts.py) -------------------------------------------
-
-    def subaccount_numbers(self, user: str) -> list[int]:
-        return self._subaccounts.subaccount_numbers(user)
-
-    def subaccount_ledger(self, user: str, subaccount: int) -> str:
-        return self._subaccounts.subaccount_ledger(user, subaccount)
-
-    def create_subaccount(self, user: str) -> int:
-        return self._subaccounts.create_subaccount(user)
-
-    def transfer(
-        self,
-        user: str,
-        *,
-        client_transfer_id: str,
-        from_subaccount: int,
-        to_subaccount: int,
-        amount_cents: int,
-    ) -> SimTransfer:
-        return self._subaccounts.transfer(
-            user,
-            client_transfer_id=client_transfer_id,
-            from_subaccount=from_subaccount,
-            to_subaccount=to_subaccount,
-            amount_cents=amount_cents,
-        )
-
-    def transfers(self, user: str) -> list[SimTransfer]:
-        return self._subaccounts.transfers(user)
-
-    def balance_updated(self, user: str, subaccount: int) -> float:
-        return self._subaccounts.balance_updated(user, subaccount)
-
-    def set_netting(self, user: str, subaccount: int, enabled: bool) -> None:
-        self._subaccounts.set_netting(user, subaccount, enabled)
-
-    def netting(self, user: str) -> dict[int, bool]:
-        return self._subaccounts.netting(user)
-
-    def account_by_key(self, key_id: str) -> Account | None:
-        return self._subaccounts.account_by_key(key_id)
-
-    def api_key(self, key_id: str) -> SimApiKey | None:
-        return self._subaccounts.api_key(key_id)
-
-    def public_key_of(self, key_id: str) -> str | None:
-        return self._subaccounts.public_key_of(key_id)
-
-    def api_keys(self, user: str) -> list[SimApiKey]:
-        return self._subaccounts.api_keys(user)
-
-    def add_api_key(
-        self,
-        user: str,
-        *,
-        name: str,
-        public_key_pem: str,
-        scopes: tuple[str, ...] = DEFAULT_SCOPES,
-        subaccount: int | None = None,
-        key_id: str | None = None,
-    ) -> SimApiKey:
-        return self._subaccounts.add_api_key(
-            user,
-            name=name,
-            public_key_pem=public_key_pem,
-            scopes=scopes,
-            subaccount=subaccount,
-            key_id=key_id,
-        )
-
-    def delete_api_key(self, user: str, key_id: str) -> None:
-        self._subaccounts.delete_api_key(user, key_id)
-
-    # OrderDesk (order_desk.py) --------------------------------------------
-
-    def place_order(self, account_id: str, request: PlaceRequest) -> PlaceResult:
-        return self._desk.place_order(account_id, request)
-
-    def cancel_order(self, account_id: str, order_id: str) -> tuple[SimOrder, Decimal]:
-        return self._desk.cancel_order(account_id, order_id)
-
-    def cancel_all(
-        self, account_id: str, *, ticker: str | None = None
-    ) -> list[tuple[SimOrder, Decimal]]:
-        return self._desk.cancel_all(account_id, ticker=ticker)
-
-    def amend_order(
-        self,
-        account_id: str,
-        order_id: str,
-        *,
-        ticker: str,
-        book_side: BookSide,
-        price: Decimal,
-        count: Decimal,
-        updated_client_order_id: str | None = None,
-        expiration_time: int | None = None,
-    ) -> tuple[SimOrder, SimOrder, list[SimFill]]:
-        return self._desk.amend_order(
-            account_id,
-            order_id,
-            ticker=ticker,
-            book_side=book_side,
-            price=price,
-            count=count,
-            updated_client_order_id=updated_client_order_id,
-            expiration_time=expiration_time,
-        )
-
-    def decrease_order(
-        self,
-        account_id: str,
-        order_id: str,
-        *,
-        reduce_by: Decimal | None,
-        reduce_to: Decimal | None,
-    ) -> SimOrder:
-        return self._desk.decrease_order(
-            account_id, order_id, reduce_by=reduce_by, reduce_to=reduce_to
-        )
-
-    def to_back_of_queue(self, account_id: str, order_id: str) -> None:
-        self._desk.to_back_of_queue(account_id, order_id)
-
-    def queue_position(self, account_id: str, order_id: str) -> Decimal:
-        return self._desk.queue_position(account_id, order_id)
-
     # History (history.py) and the accounts' reads ---------------------------------------------
 
     def order(self, account_id: str, order_id: str) -> SimOrder:
@@ -497,42 +364,6 @@ class Exchange:
 
     def trades(self, ticker: str | None = None, *, since: float | None = None) -> list[SimTrade]:
         return self._history.trades(ticker, since=since)
-
-    def forget_finished_orders(self, account_id: str, keep: int) -> int:
-        return self._history.forget_finished_orders(account_id, keep)
-
-    def archive_trades(self, before: float) -> int:
-        return self._history.archive_trades(before)
-
-    def archive_fills(self, before: float, *, read_in_process: Collection[str] = ()) -> int:
-        return self._history.archive_fills(before, read_in_process=read_in_process)
-
-    def archive_orders(self, before: float, *, read_in_process: Collection[str] = ()) -> int:
-        return self._history.archive_orders(before, read_in_process=read_in_process)
-
-    def trade_timeline(self, ticker: str) -> TradeTimeline:
-        return self._history.trade_timeline(ticker)
-
-    def trade_tiers(self) -> tuple[int, int]:
-        return self._history.trade_tiers()
-
-    def order_tiers(self, account_id: str) -> tuple[int, int]:
-        return self._history.order_tiers(account_id)
-
-    def fill_tiers(self, account_id: str) -> tuple[int, int]:
-        return self._history.fill_tiers(account_id)
-
-    def trades_newest_first(self, ticker: str | None = None) -> NewestFirst[SimTrade]:
-        return self._history.trades_newest_first(ticker)
-
-    def fills_newest_first(self, account_id: str) -> NewestFirst[SimFill]:
-        return self._history.fills_newest_first(account_id)
-
-    def order_store(self, account_id: str) -> tuple[list[SimOrder], OrderArchive | None]:
-        return self._history.order_store(account_id)
-
-    def orders_newest_first(self, account_id: str) -> OrdersNewestFirst:
-        return self._history.orders_newest_first(account_id)
 
     # time -----------------------------------------------------------------------------------
 
@@ -726,10 +557,10 @@ class Exchange:
             ) from exc
 
     def _replay_place(self, rec: dict[str, Any]) -> None:
-        self.place_order(rec["account_id"], PlaceRequest.from_journal(rec))
+        self._desk.place_order(rec["account_id"], PlaceRequest.from_journal(rec))
 
     def _replay_amend(self, rec: dict[str, Any]) -> None:
-        self.amend_order(
+        self._desk.amend_order(
             rec["account_id"],
             rec["order_id"],
             ticker=rec["ticker"],
@@ -799,12 +630,12 @@ _REPLAYS: dict[str, Callable[[Exchange, dict[str, Any]], object]] = {
     ),
     "account": Exchange._replay_account,
     "place": Exchange._replay_place,
-    "cancel": lambda ex, rec: ex.cancel_order(rec["account_id"], rec["order_id"]),
-    "cancel_all": lambda ex, rec: ex.cancel_all(rec["account_id"], ticker=rec["ticker"]),
+    "cancel": lambda ex, rec: ex.desk.cancel_order(rec["account_id"], rec["order_id"]),
+    "cancel_all": lambda ex, rec: ex.desk.cancel_all(rec["account_id"], ticker=rec["ticker"]),
     "amend": Exchange._replay_amend,
     "decrease": lambda ex, rec: ex._desk.cut(
         ex._history.live[rec["order_id"]], Decimal(rec["cut"])
     ),
     "expire": lambda ex, rec: ex._desk.expire(rec["order_id"]),
-    "to_back": lambda ex, rec: ex.to_back_of_queue(rec["account_id"], rec["order_id"]),
+    "to_back": lambda ex, rec: ex.desk.to_back_of_queue(rec["account_id"], rec["order_id"]),
 }

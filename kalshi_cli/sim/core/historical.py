@@ -162,7 +162,7 @@ def attach_retention(exchange: Exchange, policy: HistoryPolicy) -> None:
     `compact_after_seconds` ago (give or take `COMPACT_EVERY_S`; or before the cutoff,
     `now - lag_seconds`, if that is sooner),
     and those accounts' orders finished that long ago, out of the exchange's lists of objects
-    into its compact archives (`Exchange.archive_trades`, `archive_fills`, `archive_orders`,
+    into its compact archives (`History.archive_trades`, `archive_fills`, `archive_orders`,
     sim/core/trade_archive.py): each then costs `BYTES_PER_TRADE`, `BYTES_PER_FILL` or
     `BYTES_PER_ORDER` bytes plus its distinct values, so a served simulator holds as objects
     only the last minute's records and its resting orders, whatever the lag
@@ -177,9 +177,9 @@ def attach_retention(exchange: Exchange, policy: HistoryPolicy) -> None:
         # moving every tick a busy exchange had one due on nearly every tick
         compact = now - policy.compact_after_seconds
         before = max(now - policy.lag_seconds, compact - compact % COMPACT_EVERY_S)
-        exchange.archive_trades(before)
-        exchange.archive_fills(before)
-        exchange.archive_orders(before)
+        exchange.history.archive_trades(before)
+        exchange.history.archive_fills(before)
+        exchange.history.archive_orders(before)
 
     exchange.add_tick_hook(retain)
 

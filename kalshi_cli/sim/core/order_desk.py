@@ -88,7 +88,7 @@ class OrderDesk:
         self._history = history
 
     def place_order(self, account_id: str, request: PlaceRequest) -> PlaceResult:
-        """One order request (`PlaceRequest`) checked as Kalshi checks it, then placed. Whole:
+        """One order request (`PlaceRequest`) checked as Kalshi checks it, then placed:
         the hot path of every order, its passing checks inlined."""
         ticker, book_side, price, count = (
             request.ticker,
@@ -104,21 +104,7 @@ class OrderDesk:
             request.client_order_id,
             request.order_group_id,
         )
-        # `_acct`, `_market` and `_require_open` read without a call where they pass (the hot
-        # path); each one refuses as it always did otherwise
-        acct = self._ledger.states.get(account_id)
-        if acct is None:
-            acct = self._ledger.acct(account_id)
-        market = self._ref.markets.get(ticker)
-        if market is None or market.status != "open":
-            self._ref.require_open(self._ref.market(ticker))
-            assert market is not None  # `_require_open` refused anything else
-        # `_check_price` and `_check_count` where they pass at once (`is_finite` first: a
-        # signalling NaN cannot be hashed); each checks in full and refuses otherwise
-        if not (price.is_finite() and price in _market_ticks(market.price_ranges)):
-            self._ref.check_price(market, price)
-        if not (count.is_finite() and count in _VALID_COUNTS[market.fractional_trading_enabled]):
-            self._ref.check_count(market, count)
+        acct = self._open_market_account(account_id, ticker, price, count)
         replay_ts = self._ref.replay_ts  # `_now()`, inline
         now = self._ref.clock.wall() if replay_ts is None else replay_ts
         _refuse_terms(time_in_force, expiration_time, post_only, reduce_only, now)
@@ -192,6 +178,27 @@ class OrderDesk:
         # an order that does not rest is final: nothing changes it again (amends, cancels and
         # decreases take resting orders only), so it is its own snapshot and needs no copy
         return PlaceResult(copy_order(order) if order.status == "resting" else order, fills)
+
+    def _open_market_account(
+        self, account_id: str, ticker: str, price: Decimal, count: Decimal
+    ) -> AccountState:
+        """The account placing an order of `count` at `price` on `ticker`, once the market is
+        open and takes both. `_acct`, `_market` and `_require_open` read without a call where
+        they pass (the hot path); each one refuses as it always did otherwise."""
+        acct = self._ledger.states.get(account_id)
+        if acct is None:
+            acct = self._ledger.acct(account_id)
+        market = self._ref.markets.get(ticker)
+        if market is None or market.status != "open":
+            self._ref.require_open(self._ref.market(ticker))
+            assert market is not None  # `_require_open` refused anything else
+        # `_check_price` and `_check_count` where they pass at once (`is_finite` first: a
+        # signalling NaN cannot be hashed); each checks in full and refuses otherwise
+        if not (price.is_finite() and price in _market_ticks(market.price_ranges)):
+            self._ref.check_price(market, price)
+        if not (count.is_finite() and count in _VALID_COUNTS[market.fractional_trading_enabled]):
+            self._ref.check_count(market, count)
+        return acct
 
     def _reduce_only_cap(
         self, acct: AccountState, ticker: str, *, buy_yes: bool, count: Decimal

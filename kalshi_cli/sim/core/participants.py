@@ -186,7 +186,7 @@ class LiquidityProvider:
         for ticker in self.books:
             if self.exchange.markets[ticker].status == "open":
                 self._requote(ticker, now)
-        self.exchange.forget_finished_orders(self.account_id, self.finished_kept)
+        self.exchange.history.forget_finished_orders(self.account_id, self.finished_kept)
 
     def _requote(self, ticker: str, now: float) -> None:
         wanted = self.targets(ticker, now)
@@ -196,11 +196,11 @@ class LiquidityProvider:
             if size is not None and order.remaining_count * 2 >= size:
                 del wanted[key]
             else:
-                self.exchange.cancel_order(self.account_id, order.order_id)
+                self.exchange.desk.cancel_order(self.account_id, order.order_id)
         # asks first when the path rises (they moved away), bids first when it falls
         for (side, price), size in sorted(wanted.items(), key=lambda kv: kv[0][1], reverse=True):
             try:
-                self.exchange.place_order(
+                self.exchange.desk.place_order(
                     self.account_id,
                     PlaceRequest(
                         ticker=ticker,
@@ -257,7 +257,7 @@ class NoiseTrader:
             return
         yes_price = ONE - best_other if buy_yes else best_other
         try:
-            self.exchange.place_order(
+            self.exchange.desk.place_order(
                 self.account_id,
                 PlaceRequest(
                     ticker=ticker,
@@ -270,4 +270,4 @@ class NoiseTrader:
             )
         except ExchangeError:
             return  # out of cash: sit this one out
-        self.exchange.forget_finished_orders(self.account_id, self.finished_kept)
+        self.exchange.history.forget_finished_orders(self.account_id, self.finished_kept)

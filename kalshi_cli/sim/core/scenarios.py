@@ -476,7 +476,7 @@ def _install_books(exchange: Exchange, data: dict[str, Any], markets: list[_Mark
         for side_name, book_side in (("yes_bids", BookSide.BID), ("no_bids", BookSide.ASK)):
             for price, size in ms.book.get(side_name, []):
                 own = _dec(price, f"{ms.market.ticker}.book.{side_name}")
-                exchange.place_order(
+                exchange.desk.place_order(
                     maker.account_id,
                     PlaceRequest(
                         ticker=ms.market.ticker,
@@ -533,7 +533,7 @@ def _attach(exchange: Exchange, data: dict[str, Any], specs: list[Any], speed: f
     for ms in markets:  # in file order, so a complement names a market defined before it
         if ms.path is not None:
             paths[ms.market.ticker] = _path(ms.path, ms.market.ticker, paths)
-    lp_account = exchange.account_by_key(LP_KEY)
+    lp_account = exchange.subaccounts.account_by_key(LP_KEY)
     quoted = {
         ms.market.ticker: (paths[ms.market.ticker], ms.quote)
         for ms in markets
@@ -556,7 +556,7 @@ def _attach(exchange: Exchange, data: dict[str, Any], specs: list[Any], speed: f
         tickers = list(quoted) or [ms.market.ticker for ms in markets]
         seed = int(noise.get("seed", 0))
         for n in range(int(noise.get("count", 1))):
-            account = exchange.account_by_key(NOISE_KEY.format(n=n + 1))
+            account = exchange.subaccounts.account_by_key(NOISE_KEY.format(n=n + 1))
             if account is None:
                 continue
             exchange.add_tick_hook(

@@ -66,7 +66,7 @@ DEFAULT_MARKET_LIFETIME_S = 30 * 24 * 3600
 
 def account_info(state: SimState, key_id: str) -> AccountInfo:
     host = state.base_url.split("://", 1)[1]
-    account = state.exchange.account_by_key(key_id)
+    account = state.exchange.subaccounts.account_by_key(key_id)
     kind = "rsa" if account is None else key_type(load_public_key(account.public_key_pem))
     return AccountInfo(
         api_base=state.base_url + API_PREFIX,

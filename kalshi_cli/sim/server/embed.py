@@ -109,7 +109,7 @@ def _ensure_default_account(state: SimState, balance_cents: int) -> AccountInfo:
     if path.exists():
         key_id = json.loads(path.read_text()).get("key_id")
         if isinstance(key_id, str) and key_path(state.data_dir, key_id).exists():
-            if state.exchange.account_by_key(key_id) is None:
+            if state.exchange.subaccounts.account_by_key(key_id) is None:
                 # The journal does not know the key (e.g. it was deleted): register it again.
                 key, _ = load_private_key(path=key_path(state.data_dir, key_id))
                 state.exchange.create_account(
@@ -180,10 +180,10 @@ def prepare(
             faults=Faults(clock),
             limiter=SimRateLimiter(the_tier, clock),
             auth=Authenticator(
-                exchange.account_by_key,
+                exchange.subaccounts.account_by_key,
                 clock,
                 DEFAULT_WINDOW_S if auth_window_s is None else auth_window_s,
-                exchange.public_key_of,
+                exchange.subaccounts.public_key_of,
             ),
             response_hook=response_hook,
             history=scenario_history(scenario),

@@ -62,7 +62,7 @@ class ReadReplica:
         self._drop_older_than(now - lag_s)
         views = {}
         for account_id in self._accounts:
-            live, archived = exchange.order_store(account_id)
+            live, archived = exchange.history.order_store(account_id)
             views[account_id] = AccountView(
                 [replace(o) for o in reversed(live)],
                 archived,

@@ -540,11 +540,17 @@ def _decode_fields(body: Json, struct: str, where: str) -> None:
             )
 
 
-def field_str(body: Json, name: str, *, required: bool = True) -> str | None:
+def _given(body: Json, name: str, required: bool) -> Any:
+    """`body[name]`, None when absent or null; refused as missing when `required`."""
     value = body.get(name)
+    if value is None and required:
+        raise bad_request(f"{name} is required", "missing_parameters")
+    return value
+
+
+def field_str(body: Json, name: str, *, required: bool = True) -> str | None:
+    value = _given(body, name, required)
     if value is None:
-        if required:
-            raise bad_request(f"{name} is required", "missing_parameters")
         return None
     if not isinstance(value, str):
         raise bad_request(f"{name} must be a string")
@@ -575,10 +581,8 @@ DOLLARS_TEXT = re.compile(r"\d+\.\d{2,4}")
 def field_decimal(
     body: Json, name: str, pattern: re.Pattern[str], code: str, *, required: bool = True
 ) -> Decimal | None:
-    value = body.get(name)
+    value = _given(body, name, required)
     if value is None:
-        if required:
-            raise bad_request(f"{name} is required", "missing_parameters")
         return None
     if not isinstance(value, str):
         raise bad_request(f'{name} must be a fixed-point string such as "10.00"')

@@ -211,7 +211,7 @@ def _owner_by_key(exchange: Exchange, item: Any) -> Any:
     """A per-account item may name its owner by `key_id` (what `AccountInfo` carries)."""
     if not isinstance(item, dict) or "key_id" not in item:
         return item
-    account = exchange.account_by_key(str(item["key_id"]))
+    account = exchange.subaccounts.account_by_key(str(item["key_id"]))
     if account is None:
         raise ExchangeError(400, "invalid_parameters", f"no account has key {item['key_id']}")
     return {**{k: v for k, v in item.items() if k != "key_id"}, "account_id": account.account_id}

@@ -79,7 +79,7 @@ class SimSchedule:
         for account in exchange.accounts:
             for order in exchange.resting_orders(account.account_id):
                 if order.cancel_order_on_pause:
-                    exchange.cancel_order(account.account_id, order.order_id)
+                    exchange.desk.cancel_order(account.account_id, order.order_id)
 
     def refusal(self, endpoint: str, now: float) -> ExchangeError | None:  # unix s
         """The 503 an order write meets during a window, else None."""

@@ -128,7 +128,11 @@ async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response
     if isinstance(account, Response):
         return account
     # scopes and a subaccount restriction bind private paths; a public one needs no key at all
-    key = state.exchange.api_key(stats_key) if account is not None and ep.private else None
+    key = (
+        state.exchange.subaccounts.api_key(stats_key)
+        if account is not None and ep.private
+        else None
+    )
     refused = _refused_before_route(
         state, ep, method=request.method, key=key, stats_key=stats_key, endpoint_name=endpoint_name
     )

@@ -59,19 +59,8 @@ CHANNELS = (
     "cfbenchmarks_value_5hz",
     "pyth_value",
 )
-SEQUENCED = frozenset(
-    {
-        "orderbook_delta",
-        "trade",
-        "market_lifecycle_v2",
-        "multivariate_market_lifecycle",
-        "communications",
-        "order_group_updates",
-        "cfbenchmarks_value",
-        "cfbenchmarks_value_5hz",
-        "pyth_value",
-    }
-)
+# every channel but these numbers its messages (`seq`)
+SEQUENCED = frozenset(CHANNELS) - {"ticker", "fill", "user_orders", "market_positions"}
 # channels that ignore the market tickers of a subscribe (asyncapi: "Market specification ignored")
 ALL_MARKETS = frozenset(
     {

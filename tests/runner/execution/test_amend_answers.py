@@ -289,7 +289,7 @@ def test_a_quote_in_doubt_stops_counting_once_a_read_shows_its_order_cancelled(
     order_id = _quoted(rig)
     rig.client.amend_errors.append("lost")
     assert not _requote(rig, order_id, "0.41")
-    rig.exchange.cancel_order(rig.client.account_id, order_id)
+    rig.exchange.desk.cancel_order(rig.client.account_id, order_id)
     rig.loop.portfolio.update_order(order_id, remaining=Decimal(0), status="canceled")
     outbox = rig.loop.executor.outbox
     assert rig.loop.portfolio.resting(LAL) == []

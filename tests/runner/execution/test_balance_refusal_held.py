@@ -56,7 +56,7 @@ def _short_rig(tmp_path: Path, cash_cents: int = 10) -> Rig:
 
 def _take(rig: Rig, book_side: BookSide, price: str) -> None:
     """One YES contract bought (a bid) or sold (an ask) by hand at once, outside the loop."""
-    result = rig.exchange.place_order(
+    result = rig.exchange.desk.place_order(
         rig.client.account_id,
         PlaceRequest(
             ticker=FED,

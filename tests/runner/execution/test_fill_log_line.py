@@ -126,7 +126,7 @@ def test_a_fill_of_an_order_placed_by_hand_is_logged_as_yes_without_the_orders_f
     swap_decide(rig.loop, lambda snap, pos, params: [])
     book = rig.client.get_orderbook(ticker)
     assert book.yes_ask is not None
-    rig.exchange.place_order(
+    rig.exchange.desk.place_order(
         rig.client.account_id,
         PlaceRequest(
             ticker=ticker,

@@ -81,7 +81,7 @@ def _bought_by_hand(rig: Rig, ticker: str, count: int) -> None:
     """The person buys `count` YES at the ask in the same account, outside the loop."""
     book = rig.client.get_orderbook(ticker)
     assert book.yes_ask is not None
-    rig.exchange.place_order(
+    rig.exchange.desk.place_order(
         rig.client.account_id,
         PlaceRequest(
             ticker=ticker,
@@ -302,7 +302,7 @@ def test_a_markets_fills_wait_behind_one_held_so_they_apply_in_the_exchanges_ord
         # a YES ask is a NO bid's complement: every one up to the strategy's, its own last
         sweep = sum((level.size for level in book.no_bids if 1 - level.price <= above), Decimal(0))
         someone = rig.exchange.create_account(key_id="someone", public_key_pem="", cash_cents=10**7)
-        rig.exchange.place_order(
+        rig.exchange.desk.place_order(
             someone.account_id,
             PlaceRequest(
                 ticker=ticker, book_side=BookSide.BID, price=above, count=sweep,

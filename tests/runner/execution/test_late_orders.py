@@ -63,7 +63,7 @@ def _take(rig: Rig, coid: str) -> None:
     else:
         ahead = sum((n for p, n in no_bids if p >= 1 - order.price), Decimal(0))
     taker = rig.exchange.create_account(key_id="taker", public_key_pem="", cash_cents=10**8)
-    rig.exchange.place_order(
+    rig.exchange.desk.place_order(
         taker.account_id,
         PlaceRequest(
             ticker=order.ticker,

@@ -202,7 +202,7 @@ def test_orders_on_their_way_in_one_market_count_together_toward_the_exposure(
 
     swap_decide(rig.loop, decide)
     rig.step(0.5)
-    rig.exchange.place_order(
+    rig.exchange.desk.place_order(
         rig.client.account_id,
         PlaceRequest(
             ticker=first,

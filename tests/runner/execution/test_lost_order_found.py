@@ -197,7 +197,7 @@ def test_a_second_lost_order_of_a_market_found_later_still_takes_its_fills(
     unknown.lost(second, ticker)
     unknown.resolve()  # the first found; the second not placed yet, inside its window
     assert list(unknown.unknown) == [second]
-    rig.exchange.place_order(
+    rig.exchange.desk.place_order(
         rig.client.account_id,
         PlaceRequest(
             ticker=ticker,

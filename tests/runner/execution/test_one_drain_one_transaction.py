@@ -45,7 +45,7 @@ def _bought_by_hand(rig: Rig, ticker: str) -> None:
     """One YES bought at the ask in the loop's account, by no order of the loop's."""
     ask = rig.client.get_orderbook(ticker).yes_ask
     assert ask is not None
-    rig.exchange.place_order(
+    rig.exchange.desk.place_order(
         rig.client.account_id,
         PlaceRequest(
             ticker=ticker,

@@ -169,13 +169,13 @@ def test_a_clean_stop_deletes_the_group_and_no_order_group_places_none(
 def test_a_group_the_exchange_triggered_halts_the_loop(tmp_path: Path) -> None:
     rig = make_rig(tmp_path / "s.db", strategy="market-maker")
     me = rig.client.account_id
-    group = rig.exchange.create_order_group(me, Decimal(1000)).order_group_id
+    group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
     rig.loop.executor.answers.order_group_id = group
     rig.step(0.1)
     quotes = [o for o in rig.exchange.orders(me) if o.status == "resting"]
     assert quotes and {o.order_group_id for o in quotes} == {group}
 
-    rig.exchange.trigger_order_group(me, group)
+    rig.exchange.groups.trigger_order_group(me, group)
     assert all(rig.exchange.order(me, o.order_id).status == "canceled" for o in quotes)
     rig.step(0.1)
     assert rig.store.trading.trading_state().state == "HALTED"
@@ -295,7 +295,7 @@ def test_a_requote_of_an_earlier_runs_quote_goes_into_the_sessions_group(tmp_pat
         account_id=me,
     )
     assert set(rig.loop.portfolio.orders) == set(earlier), "adopted"
-    group = rig.exchange.create_order_group(me, Decimal(1000)).order_group_id
+    group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
     join_session_group(rig.loop.executor, group)
 
     def moved() -> set[str]:
@@ -314,7 +314,7 @@ def test_a_requote_of_an_earlier_runs_quote_goes_into_the_sessions_group(tmp_pat
     resting = [o for o in rig.exchange.orders(me) if o.status == "resting"]
     assert any(o.order_group_id == group for o in resting), "the requote, in the group"
 
-    rig.exchange.trigger_order_group(me, group)
+    rig.exchange.groups.trigger_order_group(me, group)
     left = {o.order_id: o.price for o in rig.exchange.orders(me) if o.status == "resting"}
     assert left, "the earlier run's quotes the session never moved still rest"
     assert all(earlier.get(order_id) == price for order_id, price in left.items())
@@ -339,9 +339,9 @@ def test_the_stop_withdraws_an_earlier_runs_quote_the_session_never_moved(tmp_pa
         account_id=me,
     )
     assert set(rig.loop.portfolio.orders) == earlier, "adopted"
-    group = rig.exchange.create_order_group(me, Decimal(1000)).order_group_id
+    group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
     join_session_group(rig.loop.executor, group)
-    rig.loop.trigger_group = functools.partial(rig.exchange.trigger_order_group, me, group)
+    rig.loop.trigger_group = functools.partial(rig.exchange.groups.trigger_order_group, me, group)
 
     rig.loop.shutdown(cancel_resting=True)  # no pass first: the session never moved them
     assert rig.loop.log.counts.get("stop_group_triggered") == 1
@@ -362,12 +362,12 @@ def test_a_group_deleted_under_the_loop_halts_it_instead_of_refusal_after_refusa
     count) and sent its quotes again on every pass, each refused, for as long as it ran."""
     rig = make_rig(tmp_path / "s.db", strategy="market-maker")
     me = rig.client.account_id
-    group = rig.exchange.create_order_group(me, Decimal(1000)).order_group_id
+    group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
     join_session_group(rig.loop.executor, group)
     rig.step(0.1)
     assert any(o.status == "resting" for o in rig.exchange.orders(me))
 
-    rig.exchange.delete_order_group(me, group)
+    rig.exchange.groups.delete_order_group(me, group)
     rig.step(0.1)
     assert rig.store.trading.trading_state().state == "HALTED"
     assert group in (rig.store.trading.trading_state().reason or "")

@@ -371,7 +371,7 @@ def test_a_read_sent_before_the_amend_could_no_longer_land_does_not_settle_it(
         shown = read(order_id)  # the old price, as the read is taken
         rig.clock.advance(1)
         # the amend, signed before its answer was lost, lands within its window
-        rig.exchange.amend_order(
+        rig.exchange.desk.amend_order(
             rig.client.account_id,
             order_id,
             ticker=LAL,
@@ -633,7 +633,7 @@ def test_a_refused_amend_of_an_order_gone_meanwhile_reads_it_back(tmp_path: Path
     order read back, and the view and the state file stop counting it."""
     rig = _rig(tmp_path)
     order_id = _quoted(rig)
-    rig.exchange.cancel_order(rig.client.account_id, order_id)
+    rig.exchange.desk.cancel_order(rig.client.account_id, order_id)
     rig.feed.drain_events()
     assert not _requote(rig, order_id, "0.41")
     assert rig.loop.log.counts.get("amend_rejected") == 1
@@ -649,7 +649,7 @@ def test_an_order_cancelled_while_its_amend_was_in_doubt_settles_it(tmp_path: Pa
     order_id = _quoted(rig)
     rig.client.amend_errors.append("lost")
     assert not _requote(rig, order_id, "0.41")
-    rig.exchange.cancel_order(rig.client.account_id, order_id)
+    rig.exchange.desk.cancel_order(rig.client.account_id, order_id)
     rig.feed.drain_events()
     rig.loop.executor.amends.look_later()
     unknown = rig.loop.executor.unknown_orders

@@ -69,7 +69,7 @@ def test_a_kill_while_reconcile_imports_an_order_leaves_it_to_be_imported_again(
     next start imports the order and knows it resting."""
     state, left = tmp_path / "s.db", tmp_path / "left.db"
     rig = make_rig(state, strategy="spike", params={"spike_share": 5})
-    placed = rig.exchange.place_order(
+    placed = rig.exchange.desk.place_order(
         rig.client.account_id,
         PlaceRequest(
             ticker=LAL,
@@ -161,7 +161,7 @@ def _amend_held_then_killed(rig: Rig, state: Path, left: Path) -> tuple[str, Cal
     (terms,) = held
 
     def land() -> None:
-        rig.exchange.amend_order(
+        rig.exchange.desk.amend_order(
             rig.client.account_id,
             resting.order_id,
             ticker=terms["ticker"],

@@ -239,12 +239,12 @@ def test_a_stop_given_up_with_the_group_triggered_does_not_name_the_order_it_ref
     trigger cancelled, which no listing showed gone, are."""
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
     me = rig.client.account_id
-    group = rig.exchange.create_order_group(me, Decimal(1000)).order_group_id
+    group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
     rig.loop.executor.answers.order_group_id = group
     abandon = threading.Event()
 
     def trigger_then_interrupted() -> None:
-        rig.exchange.trigger_order_group(me, group)
+        rig.exchange.groups.trigger_order_group(me, group)
         abandon.set()  # the person presses Ctrl-C again
 
     rig.loop.trigger_group = trigger_then_interrupted
@@ -320,9 +320,9 @@ def test_with_the_group_triggered_an_order_of_unknown_outcome_the_listing_lacks_
     without a group must) would make every clean stop with the group exit 11."""
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
     me = rig.client.account_id
-    group = rig.exchange.create_order_group(me, Decimal(1000)).order_group_id
+    group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
     rig.loop.executor.answers.order_group_id = group
-    rig.loop.trigger_group = partial(rig.exchange.trigger_order_group, me, group)
+    rig.loop.trigger_group = partial(rig.exchange.groups.trigger_order_group, me, group)
     coid = _lose_next_create(rig, Held(5.0))
     summary = rig.loop.shutdown(cancel_resting=True)
     assert rig.loop.log.counts.get("stop_group_triggered") == 1

@@ -30,7 +30,7 @@ def test_a_trigger_that_raises_leaves_no_quote_resting(tmp_path: Path) -> None:
     rig.step(1.0)
     assert [o.yes_price for o in _resting_of(rig, MM)] == [Decimal("0.41")]
     me = rig.client.account_id
-    group = rig.exchange.create_order_group(me, Decimal(1000)).order_group_id
+    group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
     rig.loop.executor.answers.order_group_id = group
     rig.loop.trigger_group = _a_bug
     with pytest.raises(RuntimeError, match="a bug below the client"):
@@ -48,7 +48,7 @@ def test_a_trigger_that_raises_proves_nothing_of_an_order_still_in_the_network(
     listing does not show, is named as not proven gone (the group would have refused it)."""
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
     me = rig.client.account_id
-    group = rig.exchange.create_order_group(me, Decimal(1000)).order_group_id
+    group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
     rig.loop.executor.answers.order_group_id = group
     rig.loop.trigger_group = _a_bug
     coid = _lose_next_create(rig, Held(10_000.0))
@@ -71,7 +71,7 @@ def test_a_stop_given_up_after_its_trigger_raised_still_ends_as_the_crash(
     rig.step(1.0)
     (quote,) = _resting_of(rig, MM)
     me = rig.client.account_id
-    group = rig.exchange.create_order_group(me, Decimal(1000)).order_group_id
+    group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
     rig.loop.executor.answers.order_group_id = group
     abandon = threading.Event()
 

@@ -148,7 +148,7 @@ def test_a_fill_that_puts_a_position_under_its_stop_fires_it_in_the_next_tick_wi
 ) -> None:
     rig.loop.risk.limits = struct_replace(rig.loop.risk.limits, stop_loss_share=Decimal("0.99"))
     # bought at the ask: the mark at the bid (0.49 x 10) is under 0.99 x 5.10 at once
-    rig.exchange.place_order(
+    rig.exchange.desk.place_order(
         rig.client.account_id,
         PlaceRequest(
             ticker=LAST,

@@ -110,7 +110,7 @@ def _no_fcm(body: Json) -> None:
 
 
 def handle_list(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    keys = state.exchange.api_keys(ctx.account_id)
+    keys = state.exchange.subaccounts.api_keys(ctx.account_id)
     if query_str(ctx, "fcm_subtrader_id") is not None:
         keys = []  # no key is bound to an FCM subtrader here
     return 200, {"api_keys": [key_json(k) for k in keys]}
@@ -127,7 +127,7 @@ def handle_create(state: SimState, ctx: RequestContext) -> tuple[int, Json | Non
         load_public_key(pem)
     except (ValueError, TypeError, UnicodeError):
         raise bad_request("public_key must be an RSA or Ed25519 public key in PEM") from None
-    key = state.exchange.add_api_key(
+    key = state.exchange.subaccounts.add_api_key(
         ctx.account_id,
         name=name,
         public_key_pem=pem,
@@ -146,7 +146,7 @@ def handle_generate(state: SimState, ctx: RequestContext) -> tuple[int, Json | N
         raise bad_request("key_type must be rsa or ed25519")
     scopes, subaccount = _scopes(body), _subaccount(body)
     private = generate_private_key("ed25519" if kind == "ed25519" else "rsa")
-    key = state.exchange.add_api_key(
+    key = state.exchange.subaccounts.add_api_key(
         ctx.account_id,
         name=name,
         public_key_pem=public_key_pem(private),
@@ -161,7 +161,7 @@ def handle_generate(state: SimState, ctx: RequestContext) -> tuple[int, Json | N
 
 
 def handle_delete(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    state.exchange.delete_api_key(ctx.account_id, ctx.path_param("api_key"))
+    state.exchange.subaccounts.delete_api_key(ctx.account_id, ctx.path_param("api_key"))
     return 204, None
 
 

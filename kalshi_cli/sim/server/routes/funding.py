@@ -129,7 +129,7 @@ def handle_volume_progress(state: SimState, ctx: RequestContext) -> tuple[int, J
 
 
 def handle_upgrade(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    if state.exchange.order_tiers(ctx.account_id) == (0, 0):  # no order, live or archived
+    if state.exchange.history.order_tiers(ctx.account_id) == (0, 0):  # no order, live or archived
         raise ExchangeError(
             403, "forbidden", "no API-created order in the account's latest 100 orders"
         )

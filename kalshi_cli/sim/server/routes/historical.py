@@ -131,7 +131,7 @@ def handle_get_market_candlesticks_historical(
     if end < start:
         raise bad_request("end_ts must not be before start_ts")
     market = _archived_market(state, ctx)
-    window = candle_window(state.exchange.trade_timeline(market.ticker), start, end, period)
+    window = candle_window(state.exchange.history.trade_timeline(market.ticker), start, end, period)
     found = candles(window, start, end, period, market.open_interest)
     return 200, {"ticker": market.ticker, "candlesticks": [_candle_json(c) for c in found]}
 
@@ -146,7 +146,7 @@ def handle_get_trades_historical(state: SimState, ctx: RequestContext) -> tuple[
     if only_block:
         return 200, {"trades": [], "cursor": ""}
     cutoff = archive(state, ctx.now).cutoff
-    trades = state.exchange.trades_newest_first(ticker)  # read by index, not rebuilt
+    trades = state.exchange.history.trades_newest_first(ticker)  # read by index, not rebuilt
 
     def keep(i: int) -> bool:
         ts = trades.ts(i)
@@ -175,7 +175,7 @@ def handle_get_fills_historical(state: SimState, ctx: RequestContext) -> tuple[i
     if query is None:  # another shard, or several subaccounts' fills merged by time
         return _filtered_fills(state, ctx)
     limit, ticker, lo, hi, ledger, cutoff = query
-    fills = state.exchange.fills_newest_first(ledger)  # read by index, not rebuilt
+    fills = state.exchange.history.fills_newest_first(ledger)  # read by index, not rebuilt
 
     def keep(i: int) -> bool:
         ts = fills.ts(i)
@@ -205,7 +205,7 @@ def handle_get_historical_orders(state: SimState, ctx: RequestContext) -> tuple[
     if query is None:  # another shard, or several subaccounts' orders merged by time
         return _filtered_orders(state, ctx)
     limit, ticker, lo, hi, ledger, cutoff = query
-    orders = state.exchange.orders_newest_first(ledger)  # no archived order rebuilt
+    orders = state.exchange.history.orders_newest_first(ledger)  # no archived order rebuilt
 
     def keep(ref: OrderRef) -> bool:
         t, status, created, updated = orders.head(ref)

@@ -96,7 +96,7 @@ def handle_transfer(state: SimState, ctx: RequestContext) -> tuple[int, Json | N
         raise bad_request("the simulator has exchange_index 0 only")
     if amount % 100:
         raise bad_request("amount must be whole cents (a multiple of 100 centi-cents)")
-    made = state.exchange.transfer(
+    made = state.exchange.subaccounts.transfer(
         ctx.account_id,
         client_transfer_id=str(uuid.uuid4()),
         from_subaccount=from_sub,
@@ -114,7 +114,7 @@ def _mine(state: SimState, ctx: RequestContext) -> list[SimTransfer]:
     own = ctx.key_subaccount
     return [
         t
-        for t in state.exchange.transfers(ctx.account_id)
+        for t in state.exchange.subaccounts.transfers(ctx.account_id)
         if t.transfer_id in ids and (own is None or own in (t.from_subaccount, t.to_subaccount))
     ]
 

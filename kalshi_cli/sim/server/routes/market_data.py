@@ -177,7 +177,7 @@ def handle_get_trades(state: SimState, ctx: RequestContext) -> tuple[int, Json |
     lo, hi = ts_filter(ctx, "min_ts", "max_ts")
     only_block = query_bool(ctx, "is_block_trade")  # the simulator has no block trades
     cutoff = Archive(state.exchange, state.history, ctx.now).cutoff
-    trades = state.exchange.trades_newest_first(ticker)  # read by index, not rebuilt
+    trades = state.exchange.history.trades_newest_first(ticker)  # read by index, not rebuilt
     if only_block:
         return 200, {"trades": [], "cursor": ""}
 
@@ -239,7 +239,7 @@ def market_candles(
         ends = ends[:limit]
     return candlesticks(
         state.market_history.track(market.ticker),
-        candle_trades(state.exchange.trade_timeline(market.ticker), ends, period_s),
+        candle_trades(state.exchange.history.trade_timeline(market.ticker), ends, period_s),
         ends,
         period_s,
         include_latest_before_start=include_latest_before_start,

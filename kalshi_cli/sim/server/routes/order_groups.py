@@ -72,11 +72,11 @@ def _write_ledger(ctx: RequestContext) -> str:
 
 def _group(state: SimState, ctx: RequestContext) -> SimOrderGroup:
     """The group of the path on the subaccount a write acts on."""
-    return state.exchange.order_group(_write_ledger(ctx), ctx.path_param("order_group_id"))
+    return state.exchange.groups.order_group(_write_ledger(ctx), ctx.path_param("order_group_id"))
 
 
 def handle_get_order_groups(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    groups = state.exchange.order_groups(*_read_ledgers(state, ctx))
+    groups = state.exchange.groups.order_groups(*_read_ledgers(state, ctx))
     return 200, {"order_groups": [ser.order_group_json(g) for g in groups]}
 
 
@@ -85,7 +85,7 @@ def handle_create_order_group(state: SimState, ctx: RequestContext) -> tuple[int
     limit = parse_limit(body)
     parse_shard_fields(body)
     ledger = write_ledger(state, ctx, body.get("subaccount"))
-    group = state.exchange.create_order_group(ledger, limit)
+    group = state.exchange.groups.create_order_group(ledger, limit)
     return 201, {
         "order_group_id": group.order_group_id,
         "subaccount": owner(ledger)[1],
@@ -95,7 +95,7 @@ def handle_create_order_group(state: SimState, ctx: RequestContext) -> tuple[int
 
 def handle_get_order_group(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     group_id = ctx.path_param("order_group_id")
-    found = state.exchange.order_groups(*_read_ledgers(state, ctx))
+    found = state.exchange.groups.order_groups(*_read_ledgers(state, ctx))
     group = next((g for g in found if g.order_group_id == group_id), None)
     if group is None:
         raise not_found()
@@ -109,19 +109,19 @@ def handle_get_order_group(state: SimState, ctx: RequestContext) -> tuple[int, J
 
 def handle_delete_order_group(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     group = _group(state, ctx)
-    state.exchange.delete_order_group(group.account_id, group.order_group_id)
+    state.exchange.groups.delete_order_group(group.account_id, group.order_group_id)
     return 200, {}
 
 
 def handle_reset_order_group(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     group = _group(state, ctx)
-    state.exchange.reset_order_group(group.account_id, group.order_group_id)
+    state.exchange.groups.reset_order_group(group.account_id, group.order_group_id)
     return 200, {}
 
 
 def handle_trigger_order_group(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     group = _group(state, ctx)
-    state.exchange.trigger_order_group(group.account_id, group.order_group_id)
+    state.exchange.groups.trigger_order_group(group.account_id, group.order_group_id)
     return 200, {}
 
 
@@ -130,7 +130,7 @@ def handle_update_order_group_limit(
 ) -> tuple[int, Json | None]:
     group = _group(state, ctx)
     limit = parse_limit(ctx.body)
-    state.exchange.set_order_group_limit(group.account_id, group.order_group_id, limit)
+    state.exchange.groups.set_order_group_limit(group.account_id, group.order_group_id, limit)
     return 200, {}
 
 

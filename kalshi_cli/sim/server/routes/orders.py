@@ -159,7 +159,7 @@ def parse_create(state: SimState, body: Any) -> PlaceRequest:
 def _create_one(state: SimState, ctx: RequestContext, body: Any) -> Json:
     request = parse_create(state, body)
     ledger = write_ledger(state, ctx, body.get("subaccount"))
-    result = state.exchange.place_order(ledger, request)
+    result = state.exchange.desk.place_order(ledger, request)
     order = result.order
     response: Json = {
         "order_id": order.order_id,
@@ -215,7 +215,7 @@ def handle_batch_cancel_orders(state: SimState, ctx: RequestContext) -> tuple[in
         try:
             parse_shard_fields(item)
             ledger = write_ledger(state, ctx, item.get("subaccount"))
-            order, reduced = state.exchange.cancel_order(ledger, order_id)
+            order, reduced = state.exchange.desk.cancel_order(ledger, order_id)
             results.append(
                 {
                     "order_id": order.order_id,
@@ -244,7 +244,7 @@ def handle_cancel_order(state: SimState, ctx: RequestContext) -> tuple[int, Json
     _check_single_order_query(ctx)
     ledger = write_ledger(state, ctx)
     # an order cancelled, executed or unknown: one identical 404 `not_found` (the core's)
-    order, reduced = state.exchange.cancel_order(ledger, ctx.path_param("order_id"))
+    order, reduced = state.exchange.desk.cancel_order(ledger, ctx.path_param("order_id"))
     return 200, {
         "order_id": order.order_id,
         "client_order_id": order.client_order_id,
@@ -256,7 +256,7 @@ def handle_cancel_order(state: SimState, ctx: RequestContext) -> tuple[int, Json
 def handle_cancel_all_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     if not other_shard(ctx):
         for ledger in read_ledgers(state, ctx, all_by_default=True):
-            state.exchange.cancel_all(ledger)
+            state.exchange.desk.cancel_all(ledger)
     return 204, None
 
 
@@ -279,7 +279,7 @@ def handle_amend_order(state: SimState, ctx: RequestContext) -> tuple[int, Json 
             raise bad_request("expiration_time must be Unix seconds (0 removes the expiry)")
         check_expiration_range(expiration)
     parse_shard_fields(body)
-    old, new, fills = state.exchange.amend_order(
+    old, new, fills = state.exchange.desk.amend_order(
         write_ledger(state, ctx),
         ctx.path_param("order_id"),
         ticker=ticker,
@@ -314,7 +314,7 @@ def handle_decrease_order(state: SimState, ctx: RequestContext) -> tuple[int, Js
     if body.get("market_ticker") is not None:
         field_str(body, "market_ticker")
     parse_shard_fields(body)
-    order = state.exchange.decrease_order(
+    order = state.exchange.desk.decrease_order(
         write_ledger(state, ctx),
         ctx.path_param("order_id"),
         reduce_by=reduce_by,

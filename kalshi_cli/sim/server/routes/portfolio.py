@@ -172,7 +172,7 @@ def handle_get_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | 
     query = ledger_query(state, ctx, "order_id")
     if query is not None:  # one ledger: read by index, only the page's fills rebuilt
         limit, ticker, order_id, lo, hi, ledger = query
-        fills = state.exchange.fills_newest_first(ledger)
+        fills = state.exchange.history.fills_newest_first(ledger)
 
         def keep(i: int) -> bool:  # the live tier: made at or after the cutoff
             ts = fills.ts(i)
@@ -290,7 +290,7 @@ def _orders_by_index(
     event_tickers = query_list(ctx, "event_ticker")
     status = query_str(ctx, "status")
     lo, hi = ts_filter(ctx, "min_ts", "max_ts")
-    live, archive = state.exchange.order_store(ledger)
+    live, archive = state.exchange.history.order_store(ledger)
     if archive is not None and (status == "resting" or archive.latest_update < cutoff):
         archive = None
     orders = OrdersNewestFirst(live, archive)

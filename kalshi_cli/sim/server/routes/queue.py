@@ -1,6 +1,6 @@
 """Queue positions (`GET /portfolio/orders/queue_positions`, `GET /portfolio/orders/{order_id}/
 queue_position`): for each resting order, the contracts resting ahead of it at its price, read
-from the book's real FIFO (`Exchange.queue_position`). The spec: "the number of preceding shares
+from the book's real FIFO (`OrderDesk.queue_position`). The spec: "the number of preceding shares
 before the order in the queue ... determined using price-time priority"; REFERENCE.md "Changes in
 3.31.0": an amend of the expiry alone or a decrease keeps the place, a price change or a size
 increase sends the order to the back. Computed from the live book (not the lagged replica)."""
@@ -35,7 +35,7 @@ def handle_queue_positions(state: SimState, ctx: RequestContext) -> tuple[int, J
             market = exchange.markets[order.ticker]
             if event_ticker is not None and market.event_ticker != event_ticker:
                 continue
-            position = exchange.queue_position(ledger, order.order_id)
+            position = exchange.desk.queue_position(ledger, order.order_id)
             rows.append(
                 {
                     "order_id": order.order_id,
@@ -54,7 +54,7 @@ def handle_queue_position(state: SimState, ctx: RequestContext) -> tuple[int, Js
     missing = not_found()
     for ledger in read_ledgers(state, ctx, all_by_default=True):
         try:
-            position = state.exchange.queue_position(ledger, order_id)
+            position = state.exchange.desk.queue_position(ledger, order_id)
         except ExchangeError as exc:
             missing = exc
             continue

@@ -67,13 +67,13 @@ def write_ledger(state: SimState, ctx: RequestContext, value: Any = None) -> str
     if wanted is None:
         wanted = query_subaccount(ctx)
     number = _restricted(ctx, wanted)
-    return state.exchange.subaccount_ledger(ctx.account_id, number or 0)
+    return state.exchange.subaccounts.subaccount_ledger(ctx.account_id, number or 0)
 
 
 def read_ledgers(state: SimState, ctx: RequestContext, *, all_by_default: bool) -> list[str]:
     """The ledgers a listing covers (empty for a subaccount not created)."""
     number = _restricted(ctx, query_subaccount(ctx))
-    numbers = state.exchange.subaccount_numbers(ctx.account_id)
+    numbers = state.exchange.subaccounts.subaccount_numbers(ctx.account_id)
     if number is None:
         return [ledger_id(ctx.account_id, n) for n in (numbers if all_by_default else [0])]
     return [ledger_id(ctx.account_id, number)] if number in numbers else []
@@ -82,7 +82,7 @@ def read_ledgers(state: SimState, ctx: RequestContext, *, all_by_default: bool) 
 def read_ledger(state: SimState, ctx: RequestContext) -> str:
     """The one ledger a read that defaults to 0 acts on (400 for one not created)."""
     number = _restricted(ctx, query_subaccount(ctx))
-    return state.exchange.subaccount_ledger(ctx.account_id, number or 0)
+    return state.exchange.subaccounts.subaccount_ledger(ctx.account_id, number or 0)
 
 
 def lookup_ledger(ctx: RequestContext) -> str:
@@ -112,7 +112,7 @@ def handle_create_subaccount(state: SimState, ctx: RequestContext) -> tuple[int,
     if state.tier.name == "basic":
         # the spec: "available to all users on the Advanced API tier and above"
         raise bad_request("subaccounts need the Advanced API tier or above")
-    return 201, {"subaccount_number": state.exchange.create_subaccount(ctx.account_id)}
+    return 201, {"subaccount_number": state.exchange.subaccounts.create_subaccount(ctx.account_id)}
 
 
 def handle_transfer(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
@@ -131,7 +131,7 @@ def handle_transfer(state: SimState, ctx: RequestContext) -> tuple[int, Json | N
     source = _number(numbers["from_subaccount"], "from_subaccount")
     target = _number(numbers["to_subaccount"], "to_subaccount")
     assert source is not None and target is not None
-    state.exchange.transfer(
+    state.exchange.subaccounts.transfer(
         ctx.account_id,
         client_transfer_id=client_transfer_id,
         from_subaccount=source,
@@ -144,14 +144,14 @@ def handle_transfer(state: SimState, ctx: RequestContext) -> tuple[int, Json | N
 def handle_balances(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     user = ctx.account_id
     rows = []
-    for n in _visible(ctx, state.exchange.subaccount_numbers(user)):
+    for n in _visible(ctx, state.exchange.subaccounts.subaccount_numbers(user)):
         account = state.exchange.account(ledger_id(user, n))
         rows.append(
             {
                 "subaccount_number": n,
                 "exchange_index": 0,
                 "balance": fmt_dollars(account.balance),
-                "updated_ts": int(state.exchange.balance_updated(user, n)),
+                "updated_ts": int(state.exchange.subaccounts.balance_updated(user, n)),
             }
         )
     return 200, {"subaccount_balances": rows}
@@ -162,7 +162,7 @@ def handle_transfers(state: SimState, ctx: RequestContext) -> tuple[int, Json | 
     own = ctx.key_subaccount
     found = [
         t
-        for t in state.exchange.transfers(ctx.account_id)
+        for t in state.exchange.subaccounts.transfers(ctx.account_id)
         if own is None or own in (t.from_subaccount, t.to_subaccount)
     ]
     page, cursor = paginate(found, lambda t: t.transfer_id, limit, query_str(ctx, "cursor"))
@@ -188,12 +188,12 @@ def handle_update_netting(state: SimState, ctx: RequestContext) -> tuple[int, Js
         raise bad_request("subaccount_number and enabled are required", "missing_parameters")
     number = _number(body["subaccount_number"], "subaccount_number")
     assert number is not None
-    state.exchange.set_netting(ctx.account_id, number, field_bool(body, "enabled"))
+    state.exchange.subaccounts.set_netting(ctx.account_id, number, field_bool(body, "enabled"))
     return 200, None
 
 
 def handle_get_netting(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    settings = state.exchange.netting(ctx.account_id)
+    settings = state.exchange.subaccounts.netting(ctx.account_id)
     return 200, {
         "netting_configs": [
             {"subaccount_number": n, "enabled": settings[n], "exchange_index": 0}

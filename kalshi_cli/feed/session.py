@@ -1,0 +1,640 @@
+"""The WebSocket feed's protocol, with no I/O: `FeedSession`, handed each text frame, keeps the
+subscriptions, their sequence numbers and the books, and writes commands through a `send`
+function; `WsFeed` (ws.py) owns the socket it reads them from. The recovery rules (sequence
+gaps, impossible deltas, staleness measured by market data only, terminal channel errors) and
+the reference-index channels are docs/feed.md's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
+
+import msgspec
+
+from kalshi_cli.feed import messages
+from kalshi_cli.feed.book import (
+    GAP,
+    GET_SNAPSHOT,
+    ORDERBOOK,
+    REPEAT,
+    BookSet,
+    EventKind,
+    EventSink,
+    FeedEvent,
+    SeqTracker,
+    Subscriptions,
+    refusal_reason,
+)
+from kalshi_cli.feed.index import (
+    ACTIONS,
+    ID_PARAM,
+    INDEX_CHANNELS,
+    IndexBoard,
+    IndexMessageError,
+    decode_tick,
+)
+from kalshi_cli.vocabulary.clock import Backoff, Clock
+from kalshi_cli.vocabulary.models import Order
+
+log = logging.getLogger(__name__)
+
+TRADE = "trade"
+# Channels filtered by market (`market_tickers`); lifecycle always covers every market.
+MARKET_CHANNELS = (ORDERBOOK, "ticker", TRADE, "fill", "user_orders", "market_positions")
+LIFECYCLE = "market_lifecycle_v2"
+# What the trade loop subscribes to.
+DEFAULT_CHANNELS = (ORDERBOOK, "ticker", "fill", "user_orders", LIFECYCLE)
+
+# The feed's defaults, each named once: FeedSession, WsFeed and MarketData all take them from here.
+# No channel message for this long and the connection is taken for dead (reconnect).
+IDLE_TIMEOUT_S = 30.0
+# No data for a market for this long and its book is stale (the trade loop passes its risk
+# rule's own `stale_after_s` instead).
+STALE_AFTER_S = 10.0
+# How long a requested snapshot may take before the subscription is resubscribed.
+RESNAPSHOT_TIMEOUT_S = 5.0
+# A refused subscription is asked again after `resnapshot_timeout`, each later wait twice the
+# one before up to this; a refusal that lasts is said once, then at most once per this long.
+REFUSAL_RETRY_CAP_S = 300.0
+
+_MAX_PENDING = 256
+
+
+class _Pending(NamedTuple):
+    """A command awaiting its reply: what it was for, and the markets it named (those an
+    `add_markets` adds, those a subscribe carries)."""
+
+    purpose: str
+    channel: str
+    tickers: tuple[str, ...] = ()
+
+
+_NO_COMMAND = _Pending("", "")
+
+
+class _Refusal(NamedTuple):
+    """A subscription the exchange refused, to be asked for again: when (monotonic), and the
+    markets whose `add_markets` it refused (none: the subscription itself)."""
+
+    at: float
+    tickers: tuple[str, ...] = ()
+
+
+class _Streak:
+    """A channel's refusals since it was last granted: how often it was asked again (each wait
+    twice the one before), how many refusals, and the last one said as an `error` event."""
+
+    __slots__ = ("asked", "code", "refusals", "said_at")
+
+    def __init__(self) -> None:
+        self.asked = 0
+        self.refusals = 0
+        self.code: int | None = None
+        self.said_at = -math.inf
+
+
+class FeedSession:
+    """The WebSocket protocol for one connection, without I/O. Thread-safe."""
+
+    def __init__(
+        self,
+        books: BookSet,
+        sink: EventSink,
+        *,
+        clock: Clock,
+        channels: Iterable[str] = DEFAULT_CHANNELS,
+        resnapshot_timeout: float = RESNAPSHOT_TIMEOUT_S,
+        stale_after: float = STALE_AFTER_S,
+        probe_after: float | None = None,
+        unfiltered: bool = False,
+        indices: Mapping[str, Iterable[str]] | None = None,
+        index_board: IndexBoard | None = None,
+    ) -> None:
+        self._books = books
+        # channel -> the index ids (or Pyth underlyings) wanted on it, in order
+        self.indices: dict[str, dict[str, None]] = {
+            c: dict.fromkeys(ids) for c, ids in (indices or {}).items()
+        }
+        self.index_board = index_board if index_board is not None else IndexBoard()
+        # with no market: subscribe the channels that allow it to every market (`kalshi watch
+        # trades`); the orderbook channel always needs markets
+        self.unfiltered = unfiltered
+        self._sink = sink
+        self._clock = clock
+        base = tuple(channels)
+        # an index channel joins the channels subscribed when ids are wanted on it
+        self.channels = (*base, *(c for c in self.indices if c not in base))
+        self.resnapshot_timeout = resnapshot_timeout
+        self.stale_after = stale_after
+        self.probe_after = stale_after / 2 if probe_after is None else probe_after
+        self._lock = threading.RLock()
+        self._send: Callable[[str], Any] | None = None
+        self._book_events: dict[str, FeedEvent] = {}
+        # a subscription of the lifecycle channel was read before: a new one begins with a gap
+        self._lifecycle_read = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self._next_id = 1
+        self._pending: dict[int, _Pending] = {}  # command id -> what it was for
+        # each channel's subscription read; an ended one's late messages, and a second one's,
+        # are dropped
+        self._subs = Subscriptions()
+        self._seq = SeqTracker()
+        self._resnap: dict[str, float] = {}  # ticker -> when a snapshot was requested
+        self._refused: dict[str, _Refusal] = {}  # channel -> what to ask for again (`tick`)
+        self._streaks: dict[str, _Streak] = {}  # channel -> its refusals since last granted
+        self._book_at: float | None = None  # monotonic: the last orderbook data message
+        self._probes = 0  # quiet-subscription probes sent, to rotate through the markets
+        self._unknown_types: set[str | None] = set()  # logged once each
+
+    @property
+    def sids(self) -> dict[str, int]:
+        """Each channel's subscription (channel -> sid), as read."""
+        return self._subs.sids
+
+    # ---------------------------------------------------------------- connection lifecycle
+
+    def open(self, send: Callable[[str], Any]) -> None:
+        """A new connection: forget the old one's subscriptions and subscribe everything."""
+        with self._lock:
+            self._reset()
+            self._send = send
+            for channel in self.channels:
+                self.subscribe(channel)
+
+    def close(self) -> None:
+        with self._lock:
+            self._send = None
+
+    # ---------------------------------------------------------------- commands
+
+    def _command(
+        self,
+        cmd: str,
+        params: dict[str, Any],
+        purpose: str,
+        channel: str,
+        tickers: tuple[str, ...] = (),
+    ) -> int:
+        if self._send is None:
+            return 0
+        cid = self._next_id
+        self._next_id += 1
+        if len(self._pending) >= _MAX_PENDING:  # some replies never come (get_snapshot's)
+            del self._pending[next(iter(self._pending))]
+        self._pending[cid] = _Pending(purpose, channel, tickers)
+        self._send(json.dumps({"id": cid, "cmd": cmd, "params": params}))
+        return cid
+
+    def subscribe(self, channel: str) -> int:
+        """Subscribe one channel (one command per channel, so each reply names its `sid`),
+        unless it is subscribed or a subscribe of it awaits its reply (0). The exchange grants
+        a second subscription of a channel, and every message of it would then come twice:
+        a book delta applied twice is a book the exchange does not hold."""
+        with self._lock:
+            if channel in self.sids or self._subscribing(channel):
+                return 0
+            params: dict[str, Any] = {"channels": [channel]}
+            if channel in INDEX_CHANNELS:
+                ids = list(self.indices.get(channel, ()))
+                if not ids:
+                    return 0  # subscribed without ids, nothing flows: wait for one
+                params[ID_PARAM[channel]] = ids
+            elif channel in MARKET_CHANNELS:
+                tickers = self._books.tickers()
+                if tickers:
+                    params["market_tickers"] = tickers
+                elif channel == ORDERBOOK or not self.unfiltered:
+                    return 0  # no filter would mean every market; wait for one
+                if channel == ORDERBOOK:
+                    # sent either way: the exchange's default is to flip, then the flag to go
+                    params["use_yes_price"] = self._books.yes_priced
+            # the new subscription carries every market: nothing refused before is owed
+            self._refused.pop(channel, None)
+            carried = tuple(params.get("market_tickers", ()))
+            return self._command("subscribe", params, "subscribe", channel, carried)
+
+    def _subscribing(self, channel: str) -> bool:
+        """Whether a subscribe of the channel awaits its reply."""
+        return any(
+            p.purpose == "subscribe" and p.channel == channel for p in self._pending.values()
+        )
+
+    def unsubscribe(self, sids: list[int]) -> int:
+        with self._lock:
+            for sid in sids:
+                self._subs.end(sid)
+                self._seq.forget(sid)
+            return self._command("unsubscribe", {"sids": sids}, "unsubscribe", "")
+
+    def update_subscription(self, sid: int, action: str, tickers: list[str]) -> int:
+        with self._lock:
+            channel = self._subs.channel_of(sid) or ""
+            params = {"sids": [sid], "market_tickers": tickers, "action": action}
+            return self._command("update_subscription", params, action, channel, tuple(tickers))
+
+    def add_indices(self, channel: str, ids: list[str]) -> None:
+        """Follow more indices on an index channel (`subscribe_indices`, or
+        `subscribe_underlyings` on Pyth), subscribing it first if it is not yet."""
+        with self._lock:
+            wanted = self.indices.setdefault(channel, {})
+            new = [i for i in ids if i not in wanted]
+            wanted.update(dict.fromkeys(new))
+            if channel not in self.channels:
+                self.channels = (*self.channels, channel)
+            sid = self.sids.get(channel)
+            if sid is not None:
+                if new:
+                    self._update_ids(sid, channel, ACTIONS[channel][0], new)
+            else:
+                self.subscribe(channel)
+
+    def list_indices(self, channel: str) -> int:
+        """Ask an index channel which ids it offers (`indexlist`, `underlying_list`); the answer
+        comes as an `INDEX_LIST` event. 0 when the channel is not subscribed."""
+        with self._lock:
+            sid = self.sids.get(channel)
+            if sid is None:
+                return 0
+            return self._update_ids(sid, channel, ACTIONS[channel][2], None)
+
+    def _update_ids(self, sid: int, channel: str, action: str, ids: list[str] | None) -> int:
+        params: dict[str, Any] = {"sid": sid, "action": action}
+        if ids is not None:
+            params[ID_PARAM[channel]] = ids
+        return self._command("update_subscription", params, action, channel)
+
+    def add_markets(self, tickers: list[str]) -> None:
+        with self._lock:
+            for channel in self.channels:
+                if channel not in MARKET_CHANNELS:
+                    continue
+                sid = self.sids.get(channel)
+                if sid is not None:
+                    self.update_subscription(sid, "add_markets", tickers)
+                else:
+                    self.subscribe(channel)
+
+    def remove_markets(self, tickers: list[str]) -> None:
+        with self._lock:
+            for channel in self.channels:
+                sid = self.sids.get(channel)
+                if channel in MARKET_CHANNELS and sid is not None:
+                    self.update_subscription(sid, "delete_markets", tickers)
+            for ticker in tickers:
+                self._resnap.pop(ticker, None)
+
+    def request_snapshots(self, tickers: Iterable[str]) -> None:
+        with self._lock:
+            sid = self.sids.get(ORDERBOOK)
+            if sid is None:  # the subscription is (re)starting: its snapshots are on the way
+                return
+            # a market outside the subscription would get a snapshot and none of its deltas: a
+            # book frozen as fresh
+            outside = self._outside(ORDERBOOK)
+            want = [t for t in tickers if t not in self._resnap and t not in outside]
+            if not want:
+                return
+            now = self._clock.monotonic()
+            for ticker in want:
+                self._resnap[ticker] = now
+            self.update_subscription(sid, GET_SNAPSHOT, want)
+
+    def tick(self) -> None:
+        """Repeat snapshot requests that went unanswered and refused subscriptions; probe a
+        quiet orderbook subscription, and mark its books stale once it has delivered no data
+        for `stale_after`."""
+        with self._lock:
+            now = self._clock.monotonic()
+            late = [t for t, at in self._resnap.items() if now - at >= self.resnapshot_timeout]
+            for ticker in late:
+                del self._resnap[ticker]
+            if late:
+                self.request_snapshots(late)
+            for channel, refusal in list(self._refused.items()):
+                streak = self._streaks.setdefault(channel, _Streak())
+                if now - refusal.at >= self._retry_wait(streak.asked + 1):
+                    del self._refused[channel]
+                    streak.asked += 1
+                    self._ask_again(channel, refusal.tickers)
+            if self._book_at is None or ORDERBOOK not in self.sids:
+                return
+            age = now - self._book_at
+            tickers = self._books.tickers()
+            if not tickers:
+                return
+            if age >= self.stale_after:
+                self._books.mark_stale(tickers, "no_data")
+                self.request_snapshots(tickers)
+            elif age >= self.probe_after and not self._resnap:
+                self.request_snapshots([tickers[self._probes % len(tickers)]])
+                self._probes += 1
+
+    def _retry_wait(self, retry_number: int) -> float:
+        """The wait before asking a refused channel again for the `retry_number`-th time in a
+        row: `resnapshot_timeout`, doubling to `REFUSAL_RETRY_CAP_S`. A refusal that passes
+        (18 command timeout, 27 too many requests) is asked again soon; one that cannot (8
+        unknown channel, 9 authentication required, 26 market limit exceeded) costs a command
+        every few minutes, not every few seconds, and is still asked (a limit may be lifted)."""
+        cap = max(REFUSAL_RETRY_CAP_S, self.resnapshot_timeout)
+        return Backoff(self.resnapshot_timeout, cap).ceiling(retry_number)
+
+    def _granted(self, channel: str) -> None:
+        """A subscribe or an `add_markets` of the channel granted: a later refusal is news, and
+        asked again after the first wait."""
+        self._streaks.pop(channel, None)
+
+    def _ask_again(self, channel: str, tickers: tuple[str, ...]) -> None:
+        """Ask again for a refused subscription, or for the markets a refused `add_markets`
+        would have added to it. The other channels keep the connection up, so waiting for a
+        reconnect would go without the channel (no book fresh, no fill or order update heard)
+        for as long."""
+        sid = self.sids.get(channel)
+        if sid is None:
+            self.subscribe(channel)  # with every market wanted now
+            return
+        wanted = [t for t in tickers if self._books.get(t) is not None]
+        if wanted:
+            self.update_subscription(sid, "add_markets", wanted)
+
+    def _outside(self, channel: str) -> set[str]:
+        """The markets not (yet) in the channel's subscription: an `add_markets` of them awaits
+        its answer, or was refused and is to be asked again."""
+        refusal = self._refused.get(channel)
+        outside = set(refusal.tickers) if refusal is not None else set()
+        for pending in self._pending.values():
+            if pending.purpose == "add_markets" and pending.channel == channel:
+                outside.update(pending.tickers)
+        return outside
+
+    def _refuse(self, channel: str, tickers: tuple[str, ...], code: int | None) -> int:
+        """Remember a refused subscribe (no `tickers`) or `add_markets`, to be asked again by
+        `tick` after `_retry_wait`. The channel's refusals in a row when this one is to be said
+        as an `error` event, else 0: the first since the channel was granted, one of another
+        code, then one per `REFUSAL_RETRY_CAP_S` with the count, so a refusal that lasts costs a
+        line every few minutes, not one at every ask."""
+        now = self._clock.monotonic()
+        streak = self._streaks.setdefault(channel, _Streak())
+        streak.refusals += 1
+        say = streak.code != code or now - streak.said_at >= REFUSAL_RETRY_CAP_S
+        if say:
+            streak.code, streak.said_at = code, now
+        earlier = self._refused.get(channel)
+        if earlier is None:
+            self._refused[channel] = _Refusal(now, tickers)
+        else:
+            merged = tuple(dict.fromkeys((*earlier.tickers, *tickers)))
+            self._refused[channel] = _Refusal(earlier.at, merged)
+        return streak.refusals if say else 0
+
+    def data_age(self) -> float:
+        """Seconds since the orderbook subscription's last data message (inf: none yet)."""
+        at = self._book_at
+        return math.inf if at is None else self._clock.monotonic() - at
+
+    def _resubscribe(self, channel: str) -> None:
+        sid = self.sids.get(channel)
+        if sid is not None:
+            self.unsubscribe([sid])
+        if channel == ORDERBOOK:
+            self._books.mark_stale(None, "resubscribe")
+            self._resnap.clear()
+        self.subscribe(channel)
+
+    # ---------------------------------------------------------------- messages
+
+    def handle(self, text: str | bytes) -> bool:
+        """One text frame from the server; True when it was a channel message (market or
+        account data), False for a command reply or a message of an unknown type. Raises a
+        `ValueError` for a frame that is not a known message's shape (`WsFeed` resyncs)."""
+        msg = messages.decode(text)
+        with self._lock:
+            # the delta first: it is most of the traffic
+            if type(msg) is messages.DeltaMessage:
+                self._on_delta(msg)
+            elif type(msg) is messages.SnapshotMessage:
+                self._on_snapshot(msg)
+            elif isinstance(msg, messages.TradeMessage):
+                self._on_trade(msg)
+            elif isinstance(msg, messages.FillMessage):
+                self._on_account(EventKind.FILL, msg, msg.msg.market_ticker, msg.msg)
+            elif isinstance(msg, messages.UserOrderMessage):
+                update = messages.order_update(msg.msg)
+                self._on_account(EventKind.USER_ORDER, msg, update.ticker or None, update)
+            elif isinstance(msg, messages.TickerMessage):
+                self._on_account(EventKind.TICKER, msg, msg.msg.market_ticker, None)
+            elif isinstance(msg, messages.PositionMessage):
+                self._on_account(EventKind.POSITION, msg, msg.msg.market_ticker, None)
+            elif isinstance(msg, messages.LifecycleMessage):
+                self._on_lifecycle(msg, msg.msg)
+            elif isinstance(msg, messages.EventLifecycleMessage | messages.EventFeeUpdateMessage):
+                self._on_lifecycle(msg, None)
+            elif isinstance(msg, messages.IndexValueMessage):
+                self._on_index(msg)
+            else:
+                self._on_reply(msg)
+                return False
+            return True
+
+    def _on_reply(self, msg: messages.Message | messages.UnknownMessage) -> None:
+        if isinstance(msg, messages.UnknownMessage):
+            if msg.type not in self._unknown_types:
+                self._unknown_types.add(msg.type)
+                log.info("websocket message of unknown type %r skipped", msg.type)
+            return
+        sid, seq = msg.sid, msg.seq
+        # Whether a reply consumes a sequence number is not documented (asyncapi.yaml gives an
+        # error scoped to a sequenced subscription its `seq`, and an `ok` was seen taking one):
+        # take it only when it is exactly the next one, so neither reading makes a false gap.
+        if sid is not None and seq is not None:
+            self._seq.accept_if_next(sid, seq)
+        if isinstance(msg, messages.IndexListMessage):
+            self._on_index_list(msg)
+        elif isinstance(msg, messages.Subscribed):
+            self._on_subscribed(msg)
+        elif isinstance(msg, messages.Ok):
+            self._on_ok(msg)
+        elif isinstance(msg, messages.Error):
+            self._on_error(msg)
+        elif isinstance(msg, messages.Unsubscribed):
+            self._pending.pop(msg.id or 0, None)
+
+    def _on_delta(self, msg: messages.DeltaMessage) -> None:
+        sid = msg.sid
+        if sid in self._subs.unread:
+            return
+        place = self._seq.place(sid, msg.seq)
+        if place == REPEAT:  # applied already, or held by the snapshot its gap asked for
+            return
+        self._book_at = self._clock.monotonic()
+        if place == GAP:
+            self._on_book_gap(None)
+            return
+        body = msg.msg
+        ticker = body.market_ticker
+        books = self._books
+        with books.lock:
+            book = books.get(ticker)
+            if book is None:
+                return
+            was_fresh = book.fresh
+            ok = book.apply_delta(
+                body.side, body.price_dollars, body.delta_fp, yes_priced=books.yes_priced
+            )
+        if not ok:
+            self._sink(FeedEvent(EventKind.STALE, ticker, reason="bad_delta"))
+            self.request_snapshots([ticker])
+        elif was_fresh:
+            event = self._book_events.get(ticker)
+            if event is None:  # the same immutable event every time: no allocation per delta
+                event = self._book_events[ticker] = FeedEvent(EventKind.BOOK, ticker)
+            self._sink(event)
+
+    def _on_snapshot(self, msg: messages.SnapshotMessage) -> None:
+        sid = msg.sid
+        if sid in self._subs.unread:
+            return
+        place = self._seq.place(sid, msg.seq)
+        if place == REPEAT:  # older than the book: taken, it would undo the deltas since
+            return
+        self._book_at = self._clock.monotonic()
+        body = msg.msg
+        ticker = body.market_ticker
+        self._resnap.pop(ticker, None)
+        if place == GAP:
+            self._on_book_gap(ticker)
+        read_in_old_prices = self._books.snapshot(ticker, body)
+        if read_in_old_prices:  # the NO levels' prices switched: read those books again
+            self.request_snapshots(read_in_old_prices)
+        if self._books.get(ticker) is not None and not self._books.is_fresh(ticker):
+            # refused (an impossible level): no answer, so asked for again after
+            # `resnapshot_timeout` as an unanswered request is (`tick`); a busy subscription is
+            # never probed. Not at once: a book sent so again would cost a command a round trip.
+            self._resnap[ticker] = self._book_at
+
+    def _on_book_gap(self, except_ticker: str | None) -> None:
+        """A message of the orderbook subscription was lost: any of its markets may be wrong."""
+        suspects = [t for t in self._books.tickers() if t != except_ticker]
+        self._books.mark_stale(suspects, "seq_gap")
+        self.request_snapshots(suspects)
+
+    def _sequenced(self, msg: messages.Frame, reason: str) -> bool:
+        """False for a message of a subscription not read; a GAP event when one of its channel
+        was lost (a channel with no snapshot to resync from). A message numbered below the next
+        one (sent twice, or a lost one arriving late) is passed on and is no gap, and the
+        baseline stays: taken as the new one, it made the next message a gap too. Its reader
+        tells a trade applied already by its id."""
+        sid, seq = msg.sid, msg.seq
+        if sid in self._subs.unread:
+            return False
+        if sid is not None and seq is not None and self._seq.place(sid, seq) == GAP:
+            self._sink(FeedEvent(EventKind.GAP, reason=reason))
+        return True
+
+    def _on_trade(self, msg: messages.TradeMessage) -> None:
+        if self._sequenced(msg, TRADE):
+            self._sink(FeedEvent(EventKind.TRADE, msg.msg.market_ticker, message=msg.msg))
+
+    def _on_account(
+        self,
+        kind: EventKind,
+        msg: messages.Frame,
+        ticker: str | None,
+        message: messages.FillNotice | Order | messages.UnreadableOrder | None,
+    ) -> None:
+        if self._sequenced(msg, kind.value):  # these carry no seq: never a gap
+            self._sink(FeedEvent(kind, ticker, message=message))
+
+    def _on_lifecycle(self, msg: messages.Frame, body: messages.Lifecycle | None) -> None:
+        # lifecycle has no snapshot to resync from: a GAP says so (the trade loop reads its
+        # markets' state again over REST); the event messages share its numbers, only a
+        # market's is passed on
+        self._sequenced(msg, LIFECYCLE)
+        ticker = None if body is None else body.market_ticker
+        if ticker is not None and self._books.get(ticker) is not None:
+            self._sink(FeedEvent(EventKind.LIFECYCLE, ticker, message=body))
+
+    def _on_index(self, msg: messages.IndexValueMessage) -> None:
+        kind = str(msg.__struct_config__.tag)
+        # a lost value has nothing to resync from; the next one supersedes it
+        if not self._sequenced(msg, kind):
+            return
+        try:
+            tick = decode_tick(msg)
+        except IndexMessageError as exc:  # one bad value: no book is touched by it
+            self._sink(FeedEvent(EventKind.ERROR, reason=f"bad index message: {exc}"[:200]))
+            return
+        if self.index_board.apply(tick):
+            self._sink(FeedEvent(EventKind.INDEX, tick.index_id, reason=tick.channel))
+
+    def _on_index_list(self, msg: messages.IndexListMessage) -> None:
+        channel = self._pending.pop(msg.id or 0, _NO_COMMAND).channel
+        sid = msg.sid
+        if not channel and sid is not None:
+            channel = self._subs.channel_of(sid) or ""
+        ids = msg.msg.ids
+        self._sink(FeedEvent(EventKind.INDEX_LIST, data={"ids": ids}, reason=channel))
+
+    def _on_subscribed(self, msg: messages.Subscribed) -> None:
+        command = self._pending.pop(msg.id or 0, _NO_COMMAND)
+        channel, sid = msg.msg.channel, msg.msg.sid
+        if channel is not None and sid is not None:
+            if not self._subs.granted(channel, sid):
+                # a second subscription of a subscribed channel: each of its messages is one
+                # of the first one's again, so they are dropped, and it is ended
+                self.unsubscribe([sid])
+                return
+            # a new subscription, numbered anew, though it may carry an ended one's sid (the
+            # old one's messages all came before this answer)
+            self._seq.forget(sid)
+            self._granted(channel)
+            if channel == LIFECYCLE:
+                # no snapshot: what the channel said while none of its subscriptions was read
+                # (a reconnect, the resubscribe after a terminal error) is never said on the
+                # new one, so that is a gap of it, as a lost number is (the trade loop reads
+                # its markets' state again)
+                if self._lifecycle_read:
+                    self._sink(FeedEvent(EventKind.GAP, reason=LIFECYCLE))
+                self._lifecycle_read = True
+            # a market added while the subscribe was unanswered was left to it, and it did not
+            # carry it: outside the subscription no delta of it comes, and a snapshot asked
+            # for it (a probe's) would make its book fresh and frozen
+            if command.purpose == "subscribe" and command.tickers:
+                missing = [t for t in self._books.tickers() if t not in command.tickers]
+                if missing:
+                    self.update_subscription(sid, "add_markets", missing)
+
+    def _on_ok(self, msg: messages.Ok) -> None:
+        command = self._pending.pop(msg.id or 0, _NO_COMMAND)
+        if command.purpose == "add_markets":
+            self._granted(command.channel)
+        if command.purpose == "add_markets" and command.channel == ORDERBOOK:
+            # added now: a snapshot withheld while they were outside (after a gap) is owed
+            self.request_snapshots(t for t in command.tickers if not self._books.is_fresh(t))
+
+    def _on_error(self, msg: messages.Error) -> None:
+        purpose, channel, tickers = self._pending.pop(msg.id or 0, _NO_COMMAND)
+        code, sid = msg.msg.code, msg.sid
+        ended = self._subs.channel_of(sid) if msg.terminal and sid is not None else None
+        reason = refusal_reason(purpose, code)
+        if ended is None and purpose in ("subscribe", "add_markets") and channel in self.channels:
+            if channel == ORDERBOOK:  # no delta of these markets comes until it is granted
+                refused = None if purpose == "subscribe" else tickers
+                self._books.mark_stale(refused, "subscribe_refused")
+            refusals = self._refuse(channel, () if purpose == "subscribe" else tickers, code)
+            if not refusals:
+                return  # said already: counted, and said with the count at the cap
+            if refusals > 1:
+                reason += f" ({channel}, refusal {refusals} in a row)"
+        body = msgspec.structs.asdict(msg.msg)
+        self._sink(FeedEvent(EventKind.ERROR, data=body, reason=reason))
+        if purpose == GET_SNAPSHOT:
+            self._resubscribe(ORDERBOOK)
+        elif ended is not None:
+            self._resubscribe(ended)
