@@ -177,12 +177,14 @@ class _RiskChecked:
 # (a person may raise the key; the assistant cannot)
 _RISK_KEYS = {
     "MAX_ORDER_SIZE": "risk.max_order_count",
+    "MAX_ORDER_COST": "risk.max_order_cost",
     "POSITION_LIMIT": "risk.max_position_per_market",
     "MAX_EXPOSURE": "risk.max_total_exposure",
     "STRATEGY_BUDGET": "trade.budgets",
 }
 _RISK_HINTS = {
     "MAX_ORDER_SIZE": "a smaller count",
+    "MAX_ORDER_COST": "a smaller order",
     "POSITION_LIMIT": "a smaller count, or cancel resting orders in the market",
     "MAX_EXPOSURE": "a smaller order, or cancel resting orders",
     "STRATEGY_BUDGET": "a smaller order",
@@ -337,10 +339,10 @@ class AgentTools:
     def positions(self) -> dict[str, Any]:
         """Open positions marked to market (the bid and the mid), as `kalshi positions`."""
         from kalshi_cli.runner.config import load_risk_limits
-        from kalshi_cli.services.orders.limits import load_limits
         from kalshi_cli.services.positions import mark_to_market, open_caught_up
 
         settings = self.access.settings()
+        limit = load_risk_limits(settings.config_path).max_position_per_market
         with self._exchange:
             client = self.access.client(auth=True)
             state = open_caught_up(settings.state, client, now=self.clock.wall())
@@ -348,8 +350,8 @@ class AgentTools:
                 view = mark_to_market(
                     client,
                     state.store,
-                    limit=load_limits(settings.config_path).max_position_per_market,
-                    risk_limit=load_risk_limits(settings.config_path).max_position_per_market,
+                    limit=limit,
+                    risk_limit=limit,
                     paper=state.paper,
                 )
             finally:
@@ -388,13 +390,13 @@ class AgentTools:
         ] = "strategy",
     ) -> dict[str, Any]:
         """Realized P&L grouped by strategy, market or day, marked to market, as `kalshi pnl`."""
-        from kalshi_cli.services.orders.limits import load_limits
+        from kalshi_cli.runner.config import load_risk_limits
         from kalshi_cli.services.pnl_report import pnl_report
 
         settings = self.access.settings()
 
         def exchange() -> tuple[KalshiClient, Decimal | None]:
-            limit = load_limits(settings.config_path).max_position_per_market
+            limit = load_risk_limits(settings.config_path).max_position_per_market
             return self.access.client(auth=True), limit
 
         with self._exchange:
@@ -812,7 +814,6 @@ class AgentTools:
             self._check_breaker(store)
             service = self.access.order_service(store)
             prepared = service.prepare(request)
-            limits = service.checks.limits
             intent = Intent(
                 ticker=request.ticker,
                 side=request.side,
@@ -842,19 +843,14 @@ class AgentTools:
                 "market open",
                 "price on the tick grid",
                 "count",
-                *(["MAX_ORDER_COST"] if limits.max_order_cost is not None else []),
-                *(["limits.POSITION_LIMIT"] if limits.max_position_per_market is not None else []),
                 *risk.passed,
                 "INSUFFICIENT_BALANCE",
                 "BUDGET_ORDERS",
                 "BUDGET_CONTRACTS",
                 "BUDGET_DOLLARS",
             ],
-            "limits": plain(limits),
             **risk.document,
-            "worst_case_position_after": None
-            if prepared.exposure_after is None
-            else fmt_count(prepared.exposure_after),
+            "worst_case_position_after": fmt_count(prepared.exposure_after),
         }
         return _CheckedOrder(prepared, charge, checks, spent, fees)
 

@@ -93,15 +93,14 @@ def positions_command(
     Per market: the side held, contracts, average entry and cost (from the state file's fills,
     average cost), the mark (the best bid the contracts could be sold into, and the mid),
     unrealized and realized P&L, fees, exposure (position plus resting orders) against
-    limits.max_position_per_market, and the position's use of the trade loop's
-    risk.max_position_per_market (what `kalshi check positions` compares). Where the state
+    risk.max_position_per_market, and the position's use of it (what `kalshi check
+    positions` compares). Where the state
     file and the exchange disagree the row is flagged. Fills and settlements the state file
     lacks are brought in first.
 
     Example: kalshi positions --format csv > positions.csv
     """
     from kalshi_cli.runner.config import load_risk_limits
-    from kalshi_cli.services.orders.limits import load_limits
     from kalshi_cli.services.positions import mark_to_market, open_caught_up
     from kalshi_cli.store.paper import paper_note
     from kalshi_cli.vocabulary.clock import SystemClock
@@ -111,8 +110,7 @@ def positions_command(
     use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     client = app.client(auth=True)
-    limit = load_limits(settings.config_path).max_position_per_market
-    risk = load_risk_limits(settings.config_path).max_position_per_market
+    limit = risk = load_risk_limits(settings.config_path).max_position_per_market
     state = open_caught_up(settings.state, client, now=SystemClock().wall())
     try:
         view = mark_to_market(

@@ -29,7 +29,7 @@ NESTED_SECTIONS = {
     "trade": "what `kalshi trade` trades and where it logs (docs/cli.md)",
     "alerts": "webhook channels and routes (docs/alerts.md)",
     "checks": "thresholds of `kalshi check NAME` (docs/checks.md)",
-    "limits": "per-market position and per-order cost limits of `kalshi order` (docs/orders.md)",
+    "limits": "deprecated: its keys are read as `risk:`'s (docs/risk.md)",
     "retention": "how long the state file keeps what grows with time (docs/state-file.md)",
     "agent": "what an assistant may do through `kalshi mcp` (docs/agents.md)",
 }
@@ -238,6 +238,44 @@ def _copy(node: Located) -> Located:
     copy.update(node)
     copy.lines.update(node.lines)
     return copy
+
+
+_NOTICED: set[str] = set()
+
+
+def risk_section(document: Located) -> Located:
+    """`risk:`, the one set of limits every order meets (docs/risk.md), with the deprecated
+    `limits:` keys read as `risk:`'s, each with a one-line notice naming its new key: where
+    both sections set a key the smaller value holds; a null one sets nothing."""
+    import logging
+    from decimal import Decimal, InvalidOperation
+
+    risk, old = section(document, "risk"), section(document, "limits")
+    merged = Located(risk.path, risk.line)
+    merged.update(risk)
+    merged.lines.update(risk.lines)
+    for key, value in old.items():
+        where = old.where(key)
+        if where not in _NOTICED:
+            _NOTICED.add(where)
+            logging.getLogger("kalshi_cli.config").warning(
+                "%s: limits.%s is deprecated: set risk.%s", where, key, key
+            )
+        if value is None:
+            continue
+        if key in merged:  # a value that is no number is kept, for the decoder to refuse
+            try:
+                held = Decimal(str(merged[key]))
+            except InvalidOperation:
+                continue
+            try:
+                if held <= Decimal(str(value)):
+                    continue
+            except InvalidOperation:
+                pass
+        merged[key] = value
+        merged.lines[key] = old.lines.get(key, old.line)
+    return merged
 
 
 class _AgentName(msgspec.Struct, frozen=True, kw_only=True):

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.risk import RiskLimits
 from kalshi_cli.services.orders.batch import place_batch
-from kalshi_cli.services.orders.limits import Exposure, OrderLimits
+from kalshi_cli.services.orders.limits import Exposure
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -127,7 +128,7 @@ def test_the_position_limit_refuses_what_the_exposure_would_take_over_it(
 def test_a_position_limit_refusal_names_the_contracts_of_unknown_outcome_it_counts(
     client: KalshiClient, store: Store, ticker: str
 ) -> None:
-    service = OrderService(client, store, limits=OrderLimits(max_position_per_market=D(10)))
+    service = OrderService(client, store, limits=RiskLimits(max_position_per_market=D(10)))
     lost = CreateOrder(ticker, BookSide.BID, D("0.30"), D(1))  # its answer was lost
     service.record_intent(lost, side=Side.YES, action=Action.BUY)
     service.record_unknown(lost, "timed out")
@@ -334,7 +335,7 @@ def test_an_amended_orders_growth_is_held_to_the_position_limit_of_its_own_marke
     client.orders.create_order(CreateOrder(other, BookSide.BID, D("0.30"), D(10)))
     client.orders.create_order(CreateOrder(other, BookSide.BID, D("0.10"), D(10)))
     order_id = placed_bid(service, ticker, 5)
-    service.checks.limits = OrderLimits(max_position_per_market=D(15))
+    service.checks.limits = RiskLimits(max_position_per_market=D(15))
 
     assert service.amends.amend(order_id, count=D(15)).order.remaining_count == D(15)
 
@@ -534,7 +535,7 @@ def test_an_amend_over_the_cost_limit_counts_only_what_opens_in_this_market(
     within a $5 limit."""
     another_accounts_order(prime, ticker, BookSide.BID, "0.50", 10)
     client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(10)))  # 10 NO held
-    service = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
+    service = OrderService(client, store, limits=RiskLimits(max_order_cost=D(5)))
     order_id = placed_bid(service, ticker, 5)
 
     amended = service.amends.amend(order_id, count=D(20), price=D("0.40")).order
