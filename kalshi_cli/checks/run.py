@@ -73,7 +73,8 @@ def load_sections(path: Path | None) -> dict[str, Mapping[str, Any]]:
         from kalshi_cli.alerts import AlertRouter
 
         AlertRouter.from_config(alerts)  # refusals name the file and line of the key
-    return {name: section(document, name) for name in SECTIONS} | {"risk": risk}
+    found: dict[str, Mapping[str, Any]] = {name: section(document, name) for name in SECTIONS}
+    return found | {"risk": risk}
 
 
 @dataclass
