@@ -172,5 +172,6 @@ def test_a_balance_that_is_no_finite_number_never_lets_an_order_past_the_balance
         connect(prime.account, transport=Rewriting(value)) as client,
         pytest.raises(KalshiError, match="balance_dollars"),
     ):
-        # the account's size limit (`risk.max_order_count`) raised past it: the balance refuses
-        OrderService(client, store, limits=RiskLimits(max_order_count=D(10**6))).prepare(request)
+        # the account's size and position limits (`risk:`) raised past it: the balance refuses
+        raised = RiskLimits(max_order_count=D(10**6), max_position_per_market=D(10**6))
+        OrderService(client, store, limits=raised).prepare(request)

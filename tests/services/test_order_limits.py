@@ -128,16 +128,6 @@ def position_reads(harness: SimHarness, key_id: str) -> int:
     return int(requests.get("GET /portfolio/positions", 0))
 
 
-def test_an_order_at_the_cost_limit_is_sent_without_reading_the_position(
-    prime: SimHarness, client: KalshiClient, store: Store, ticker: str
-) -> None:
-    service = OrderService(client, store, limits=RiskLimits(max_order_cost=D(5)))
-    before = position_reads(prime, prime.account.key_id)
-    # $5.00, the limit itself: nothing of it needs to be found closing a position
-    assert service.prepare(request(ticker, "buy 20 yes @ 0.25")).cost == D("5.00")
-    assert position_reads(prime, prime.account.key_id) == before
-
-
 def test_the_cost_limit_and_the_balance_read_the_position_once_for_both(
     prime: SimHarness, store: Store, ticker: str
 ) -> None:

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.risk import RiskLimits
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.sim.server.embed import AccountInfo
 from kalshi_cli.store import Store
@@ -279,8 +280,10 @@ def test_a_buy_over_the_balance_is_refused_as_insufficient_balance_by_the_servic
     make_markets(prime, 1)
     with connect(prime.account) as client, Store.open(tmp_path / "state.db") as store:
         request = OrderRequest("KXT-EV-M00", Side.YES, Action.BUY, D(2600), D("0.40"))
+        # the account's size and position limits (`risk:`) raised past it: the balance refuses
+        raised = RiskLimits(max_order_count=D(10**6), max_position_per_market=D(10**6))
         with pytest.raises(ValidationError) as refused:
-            OrderService(client, store).prepare(request)
+            OrderService(client, store, limits=raised).prepare(request)
     assert refused.value.code == "INSUFFICIENT_BALANCE"
     assert refused.value.hint == "lower --count or the price, or fund the account"
 

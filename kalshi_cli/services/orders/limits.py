@@ -320,14 +320,14 @@ class PreTradeChecks:
     ) -> Decimal:
         """The risk rule `risk.max_position_per_market` with `extra` more contracts resting on
         `book_side`, beside those of the orders `reads` prepared before it in the market (a
-        batch's rows, counted together); returns the worst case after."""
+        batch's rows, counted together); returns the worst case after, toward either side."""
         from kalshi_cli.risk import Code
 
         reads = reads or MarketReads()
         codes = (Code.POSITION_LIMIT,)
         after = self._check_rules(ticker, book_side, extra, yes_price, codes=codes, reads=reads)
         reads.added[ticker] = after
-        return after.worst_case(book_side)
+        return max(after.worst_case(BookSide.BID), after.worst_case(BookSide.ASK), ZERO)
 
     def _check_rules(
         self,
