@@ -6,19 +6,19 @@ same name does, through the same code. Nothing here knows the protocol: `agent/s
 registers these methods on the SDK's server, and a `KalshiError` raised here reaches the
 assistant as one line, `NAME CODE: what is wrong (what to do)`, NAME the CLI's exit code's name.
 
-Writes are the order service's, never a second path: a `preview_*` tool brings the account's
-fills into the state file, asks the trade loop's daily circuit breaker, runs the checks `kalshi
-order place` runs before sending (`OrderService.prepare`: the order's terms, the trading state,
-the market, the tick grid, the config's `limits:`, the balance), then the risk engine's own limit
-rules over the whole account (`risk:`, and `trade.budgets` under the assistant's name), then the
-day's budget (`gate.py`, spent as `ledger.py` reads it from the state file, the taker fee at each
-market's own fees as the exchange gives them), and hands back a single-use token; `execute`
-redeems it, checks everything again and sends through the same service, which writes the intent
-before the request leaves, asking the budget once more inside the transaction that writes it:
+Writes are the order service's, never a second path: a `preview_*` tool brings the account's fills
+into the state file, asks the trade loop's daily circuit breaker, runs the checks `kalshi order
+place` runs before sending (`OrderService.prepare`: the order's terms, the trading state, the
+market, the tick grid, `risk:`'s size, cost and position limits, the balance), then the risk
+engine's own limit rules over the whole account (`risk:`, and `trade.budgets` under the assistant's
+name), then the day's budget (`gate.py`, spent as `ledger.py` reads it from the state file, the
+taker fee at each market's own fees as the exchange gives them), and hands back a single-use token;
+`execute` redeems it, checks everything again and sends through the same service, which writes the
+intent before the request leaves, asking the budget once more inside the transaction that writes it:
 two `kalshi mcp` processes on one state file never both spend the budget's last order. The
 assistant's orders carry the strategy name of the config's `agent.strategy`, so `kalshi status`,
-`kalshi pnl --by strategy` and a trade loop's ownership rules tell them apart; amend, decrease
-and cancel touch only those.
+`kalshi pnl --by strategy` and a trade loop's ownership rules tell them apart; amend, decrease and
+cancel touch only those.
 The kill switch and halt are always allowed and need no preview. Every write tool call, refused
 or not, is a row of the state file's `agent_audit`.
 """
@@ -347,13 +347,7 @@ class AgentTools:
             client = self.access.client(auth=True)
             state = open_caught_up(settings.state, client, now=self.clock.wall())
             try:
-                view = mark_to_market(
-                    client,
-                    state.store,
-                    limit=limit,
-                    risk_limit=limit,
-                    paper=state.paper,
-                )
+                view = mark_to_market(client, state.store, limit=limit, paper=state.paper)
             finally:
                 if state.store is not None:
                     state.store.close()

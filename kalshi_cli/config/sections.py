@@ -8,6 +8,8 @@ See docs/configuration.md "The sections of other layers".
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
 from collections.abc import Collection, Iterable
 from pathlib import Path
@@ -240,42 +242,36 @@ def _copy(node: Located) -> Located:
     return copy
 
 
-_NOTICED: set[str] = set()
-
-
 def risk_section(document: Located) -> Located:
     """`risk:`, the one set of limits every order meets (docs/risk.md), with the deprecated
     `limits:` keys read as `risk:`'s, each with a one-line notice naming its new key: where
     both sections set a key the smaller value holds; a null one sets nothing."""
-    import logging
+    merged, old = _copy(section(document, "risk")), section(document, "limits")
+    for key, value in old.items():
+        _deprecated(old.where(key), key)
+        if value is not None and (key not in merged or not _at_most(merged[key], value)):
+            merged[key] = value
+            merged.lines[key] = old.lines.get(key, old.line)
+    return merged
+
+
+@functools.cache  # once a process, however often the file is read
+def _deprecated(where: str, key: str) -> None:
+    logging.getLogger(__name__).warning("%s: limits.%s is deprecated: set risk.%s", where, key, key)
+
+
+def _at_most(held: Any, value: Any) -> bool:
+    """`held` stays against `value`: no larger, or no number (for the decoder to refuse)."""
     from decimal import Decimal, InvalidOperation
 
-    risk, old = section(document, "risk"), section(document, "limits")
-    merged = Located(risk.path, risk.line)
-    merged.update(risk)
-    merged.lines.update(risk.lines)
-    for key, value in old.items():
-        where = old.where(key)
-        if where not in _NOTICED:
-            _NOTICED.add(where)
-            logging.getLogger("kalshi_cli.config").warning(
-                "%s: limits.%s is deprecated: set risk.%s", where, key, key
-            )
-        if value is None:
-            continue
-        if key in merged:  # a value that is no number is kept, for the decoder to refuse
-            try:
-                held = Decimal(str(merged[key]))
-            except InvalidOperation:
-                continue
-            try:
-                if held <= Decimal(str(value)):
-                    continue
-            except InvalidOperation:
-                pass
-        merged[key] = value
-        merged.lines[key] = old.lines.get(key, old.line)
-    return merged
+    try:
+        mine = Decimal(str(held))
+    except InvalidOperation:
+        return True
+    try:
+        return mine <= Decimal(str(value))
+    except InvalidOperation:  # `value` is no number: it replaces `held`, to be refused
+        return False
 
 
 class _AgentName(msgspec.Struct, frozen=True, kw_only=True):

@@ -28,24 +28,29 @@ from kalshi_cli.vocabulary.errors import (
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
-from tests.prime_tier import another_accounts_order, connect, funded_subaccount, make_markets
+from tests.prime_tier import (
+    Counted,
+    another_accounts_order,
+    connect,
+    counted,
+    funded_subaccount,
+    make_markets,
+)
 
 
 @pytest.mark.parametrize(
-    ("exposure", "extra_bid", "extra_ask", "worst"),
+    ("exposure", "worst"),
     [
-        (Exposure(D(3), D(2), D(4)), D(0), D(0), D(5)),  # long 3 + 2 bids
-        (Exposure(D(-5), D(1), D(2)), D(0), D(0), D(7)),  # short 5 + 2 asks
-        (Exposure(D(0), D(0), D(0)), D(0), D(0), D(0)),  # flat: never negative
-        (Exposure(D(-1), D(0), D(0)), D(0), D(0), D(1)),
-        (Exposure(D(3), D(2), D(4)), D(1), D(0), D(6)),  # a new bid adds to the YES side
-        (Exposure(D(3), D(2), D(4)), D(0), D(9), D(10)),  # a new ask to the NO side
+        (Exposure(D(3), D(2), D(4)), D(5)),  # long 3 + 2 bids
+        (Exposure(D(-5), D(1), D(2)), D(7)),  # short 5 + 2 asks
+        (Exposure(D(0), D(0), D(0)), D(0)),  # flat: never negative
+        (Exposure(D(-1), D(0), D(0)), D(1)),
     ],
 )
 def test_worst_case_is_the_larger_side_if_every_resting_order_filled(
-    exposure: Exposure, extra_bid: D, extra_ask: D, worst: D
+    exposure: Exposure, worst: D
 ) -> None:
-    assert exposure.worst_case(extra_bid, extra_ask) == worst
+    assert exposure.worst_case() == worst
 
 
 def test_exposure_counts_this_markets_position_and_what_still_rests_on_each_side(
@@ -67,9 +72,9 @@ def test_exposure_counts_this_markets_position_and_what_still_rests_on_each_side
     cancelled = client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.85"), D(50)))
     client.orders.cancel_order(cancelled.order_id)
 
-    exposure = OrderService(client, store).checks.exposure(ticker)
+    exposure = counted(OrderService(client, store), ticker)
 
-    assert exposure == Exposure(D(4), D(9), D(6))
+    assert exposure == Counted(D(4), D(9), D(6))
 
 
 def test_exposure_adds_every_order_of_this_market_that_may_still_land(
@@ -105,9 +110,7 @@ def test_exposure_adds_every_order_of_this_market_that_may_still_land(
     intent(ticker, BookSide.ASK, 4)
     intent(ticker, BookSide.ASK, 5, lost=True)
 
-    assert service.checks.exposure(ticker) == Exposure(
-        D(0), D(7 + 2 + 3), D(4 + 5), D(2 + 3 + 4 + 5)
-    )
+    assert counted(service, ticker) == Counted(D(0), D(7 + 2 + 3), D(4 + 5), D(2 + 3 + 4 + 5))
 
 
 def test_the_position_limit_refuses_what_the_exposure_would_take_over_it(

@@ -323,10 +323,8 @@ class OrderAmends:
                 hint="use `kalshi order decrease` or `cancel` to shrink an order",
             )
         # the same limits as a new order: a higher price or a bigger count commits more money
-        self._checks.check_order_cost(order.ticker, order.book_side, total, yes_price)
         growth = total - order.fill_count - order.remaining_count
-        if growth > 0:
-            self._checks.check_position(order.ticker, order.book_side, growth, yes_price)
+        self._checks.check_limits(order.ticker, order.book_side, total, yes_price, growth=growth)
         return PreparedAmend(order, side, yes_price, total, expiration_time, local, subaccount)
 
     def submit(

@@ -48,13 +48,9 @@ class Exposure:
     position: Decimal
     resting_bids: Decimal
     resting_asks: Decimal
-    # of the resting contracts, those of orders of unknown outcome (counted: they may land)
-    unknown: Decimal = ZERO
 
-    def worst_case(self, extra_bid: Decimal = ZERO, extra_ask: Decimal = ZERO) -> Decimal:
-        yes = self.position + self.resting_bids + extra_bid
-        no = -self.position + self.resting_asks + extra_ask
-        return max(yes, no, ZERO)
+    def worst_case(self) -> Decimal:
+        return max(self.position + self.resting_bids, self.resting_asks - self.position, ZERO)
 
 
 @dataclass(frozen=True)
@@ -101,32 +97,11 @@ class PreTradeChecks:
         self._context = context
         self.limits = limits
 
-    def exposure(self, ticker: str) -> Exposure:
-        """The exchange's position plus its resting orders for one market, both of the
-        subaccount an order placed now goes to (the client's, else 0)."""
-        held = self.holdings(ticker)
-        position = ZERO
-        for pos in held.positions:
-            position = pos.position
-        bids = asks = unknown = ZERO
-        for order in held.resting:
-            if order.book_side is BookSide.BID:
-                bids += order.remaining_count
-            else:
-                asks += order.remaining_count
-        for intent in held.unknown:
-            unknown += intent.count
-            if intent.book_side is BookSide.BID:
-                bids += intent.count
-            else:
-                asks += intent.count
-        return Exposure(position, bids, asks, unknown)
-
     def account_views(self, ticker: str | None = None) -> dict[str, PositionView]:
         """Every market's view (or `ticker`'s) as the risk engine's rules count it
-        (risk/rules.py), read from the exchange as `exposure` reads one market: the position and
-        what it cost (`market_exposure_dollars`), every resting order, and the orders of
-        unknown outcome as resting. What an order placed outside a loop (a person's, the
+        (risk/rules.py), read from the exchange: the position and what it cost
+        (`market_exposure_dollars`), every resting order, and the orders of unknown outcome as
+        resting (with no order id). What an order placed outside a loop (a person's, the
         assistant's) is held to the account's `risk:` limits with, as the loop's are with its
         own view."""
         from kalshi_cli.vocabulary.decisions import PositionView, RestingOrder
@@ -195,23 +170,6 @@ class PreTradeChecks:
         # too little.
         unknown = [intent for intent in awaiting if intent.client_order_id not in listed]
         return _Holdings(positions, resting, unknown)
-
-    def check_order_cost(
-        self,
-        ticker: str,
-        book_side: BookSide,
-        count: Decimal,
-        yes_price: Decimal,
-        reads: MarketReads | None = None,
-    ) -> None:
-        """The risk rules on one order's size (`risk.max_order_count`) and cost
-        (`risk.max_order_cost`: count x the price of the side it adds; the contracts that
-        close a position held on the other side are not counted), as the loop's orders meet
-        them (`risk.limit_rules`)."""
-        from kalshi_cli.risk import Code
-
-        codes = (Code.MAX_ORDER_SIZE, Code.MAX_ORDER_COST)
-        self._check_rules(ticker, book_side, count, yes_price, codes=codes, reads=reads)
 
     def check_subaccount(self, reads: MarketReads) -> None:
         """`--subaccount N` names one the account has (0 always is), or the exchange refuses
@@ -310,53 +268,45 @@ class PreTradeChecks:
 
         return reads.get("view", ticker, read)
 
-    def check_position(
-        self,
-        ticker: str,
-        book_side: BookSide,
-        extra: Decimal,
-        yes_price: Decimal,
-        reads: MarketReads | None = None,
-    ) -> Decimal:
-        """The risk rule `risk.max_position_per_market` with `extra` more contracts resting on
-        `book_side`, beside those of the orders `reads` prepared before it in the market (a
-        batch's rows, counted together); returns the worst case after, toward either side."""
-        from kalshi_cli.risk import Code
-
-        reads = reads or MarketReads()
-        codes = (Code.POSITION_LIMIT,)
-        after = self._check_rules(ticker, book_side, extra, yes_price, codes=codes, reads=reads)
-        reads.added[ticker] = after
-        return max(after.worst_case(BookSide.BID), after.worst_case(BookSide.ASK), ZERO)
-
-    def _check_rules(
+    def check_limits(
         self,
         ticker: str,
         book_side: BookSide,
         count: Decimal,
         yes_price: Decimal,
+        reads: MarketReads | None = None,
         *,
-        codes: tuple[str, ...],
-        reads: MarketReads | None,
-    ) -> PositionView:
-        """The rules of `risk.limit_rules` named by `codes` over the market's view as the
-        exchange shows it (`account_views`, the rows `reads` prepared before resting in it);
-        the first denial refused, naming the key to raise. Returns the view with the order."""
-        from kalshi_cli.risk import RiskContext, TradingState, limit_rules
+        growth: Decimal | None = None,
+    ) -> Decimal:
+        """The rules of `risk.limit_rules` an order meets as the loop's do: its size
+        (`risk.max_order_count`) and cost (`risk.max_order_cost`: count x the price of the side
+        it adds, the contracts that close a position held on the other side not counted), and
+        the position in its market (`risk.max_position_per_market`) with `growth` (else `count`)
+        more contracts resting on `book_side`, beside those of the orders `reads` prepared
+        before it (a batch's rows, counted together), over the market's view as the exchange
+        shows it (`account_views`). The first denial is refused, naming the key to raise;
+        returns the worst case after, toward either side."""
+        from kalshi_cli.risk import Code, RiskContext, TradingState, limit_rules
         from kalshi_cli.vocabulary.decisions import Intent
 
         reads = reads or MarketReads()
         base = self._view(ticker, reads)
         view = reads.added.get(ticker, base)
         action = Action.BUY if book_side is BookSide.BID else Action.SELL
-        intent = Intent(ticker, Side.YES, action, yes_price, count, yes_price, "")
+        grown = count if growth is None else growth
         context = RiskContext(self._context.now(), TradingState.ACTIVE, view)
         for rule in limit_rules(self.limits):
-            verdict = rule.check(intent, context) if rule.code in codes else None
-            if verdict is None or verdict.allowed:
+            held = rule.code is Code.POSITION_LIMIT
+            if rule.code not in _HINTS or (held and grown <= 0):
+                continue
+            n = grown if held else count
+            verdict = rule.check(
+                Intent(ticker, Side.YES, action, yes_price, n, yes_price, ""), context
+            )
+            if verdict.allowed:
                 continue
             text, hint = verdict.detail, _HINTS[rule.code]
-            if rule.code == "POSITION_LIMIT":
+            if held:
                 if ticker in reads.added:
                     text = text.replace(f"{ticker}: ", f"{ticker}: with the rows before it, ", 1)
                 unknown = _unknown(base, book_side)
@@ -364,7 +314,10 @@ class PreTradeChecks:
                     text += f" ({fmt_count(unknown)} of them in orders of unknown outcome)"
                     hint += "; `kalshi reconcile` settles the orders of unknown outcome"
             raise ValidationError(text, code=str(rule.code), hint=hint)
-        return view.after(intent)
+        if grown > 0:
+            view = view.after(Intent(ticker, Side.YES, action, yes_price, grown, yes_price, ""))
+        reads.added[ticker] = view
+        return max(view.worst_case(BookSide.BID), view.worst_case(BookSide.ASK), ZERO)
 
 
 # what to do about each limit a manual order meets, naming the `risk:` key that sets it

@@ -179,10 +179,7 @@ class OrderService:
         book = to_book(request.side, request.action, request.price)
         price = committed_price(book.book_side, book.yes_price)
         cost = request.count * price
-        self.checks.check_order_cost(
-            request.ticker, book.book_side, request.count, book.yes_price, reads
-        )
-        exposure_after = self.checks.check_position(
+        exposure_after = self.checks.check_limits(
             request.ticker, book.book_side, request.count, book.yes_price, reads
         )
         # last: it spends the balance
