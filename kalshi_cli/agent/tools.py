@@ -936,6 +936,9 @@ class AgentTools:
                     "max_position_per_market": _number(limits.max_position_per_market),
                     "max_total_exposure": _number(limits.max_total_exposure),
                     "max_order_count": _number(limits.max_order_count),
+                    "max_order_cost": None
+                    if limits.max_order_cost is None
+                    else _number(limits.max_order_cost),
                 },
                 "strategy_budget": None if budget is None else plain(budget),
                 "account_after": {
