@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -18,6 +18,7 @@ from kalshi_cli.cli.app import app
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.connection import Area
 from kalshi_cli.client.ratelimit import RateLimiter, tier_limits
+from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import Clock, SystemClock
@@ -204,3 +205,29 @@ def seed_resting(harness: SimHarness, tickers: list[str], per_market: int) -> in
 
 def resting_count(client: KalshiClient, **filters: Any) -> int:
     return sum(1 for _ in client.orders.iter_orders(status="resting", **filters))
+
+
+class Counted(NamedTuple):
+    """One market as an order's limits count it: the position, the contracts resting on each
+    side, and of those the contracts of orders of unknown outcome (counted: they may land)."""
+
+    position: Decimal
+    resting_bids: Decimal
+    resting_asks: Decimal
+    unknown: Decimal = Decimal(0)
+
+
+def counted(service: OrderService, ticker: str) -> Counted:
+    """`ticker` as `service`'s pre-trade checks count it (`PreTradeChecks.account_views`)."""
+    view = service.checks.account_views(ticker).get(ticker)
+    if view is None:
+        return Counted(Decimal(0), Decimal(0), Decimal(0))
+    bids, asks, unknown = (
+        sum((o.remaining for o in view.resting if wanted(o)), Decimal(0))
+        for wanted in (
+            lambda o: o.book_side is BookSide.BID,
+            lambda o: o.book_side is BookSide.ASK,
+            lambda o: not o.order_id,
+        )
+    )
+    return Counted(view.position, bids, asks, unknown)

@@ -6,19 +6,19 @@ same name does, through the same code. Nothing here knows the protocol: `agent/s
 registers these methods on the SDK's server, and a `KalshiError` raised here reaches the
 assistant as one line, `NAME CODE: what is wrong (what to do)`, NAME the CLI's exit code's name.
 
-Writes are the order service's, never a second path: a `preview_*` tool brings the account's
-fills into the state file, asks the trade loop's daily circuit breaker, runs the checks `kalshi
-order place` runs before sending (`OrderService.prepare`: the order's terms, the trading state,
-the market, the tick grid, the config's `limits:`, the balance), then the risk engine's own limit
-rules over the whole account (`risk:`, and `trade.budgets` under the assistant's name), then the
-day's budget (`gate.py`, spent as `ledger.py` reads it from the state file, the taker fee at each
-market's own fees as the exchange gives them), and hands back a single-use token; `execute`
-redeems it, checks everything again and sends through the same service, which writes the intent
-before the request leaves, asking the budget once more inside the transaction that writes it:
+Writes are the order service's, never a second path: a `preview_*` tool brings the account's fills
+into the state file, asks the trade loop's daily circuit breaker, runs the checks `kalshi order
+place` runs before sending (`OrderService.prepare`: the order's terms, the trading state, the
+market, the tick grid, `risk:`'s size, cost and position limits, the balance), then the risk
+engine's own limit rules over the whole account (`risk:`, and `trade.budgets` under the assistant's
+name), then the day's budget (`gate.py`, spent as `ledger.py` reads it from the state file, the
+taker fee at each market's own fees as the exchange gives them), and hands back a single-use token;
+`execute` redeems it, checks everything again and sends through the same service, which writes the
+intent before the request leaves, asking the budget once more inside the transaction that writes it:
 two `kalshi mcp` processes on one state file never both spend the budget's last order. The
 assistant's orders carry the strategy name of the config's `agent.strategy`, so `kalshi status`,
-`kalshi pnl --by strategy` and a trade loop's ownership rules tell them apart; amend, decrease
-and cancel touch only those.
+`kalshi pnl --by strategy` and a trade loop's ownership rules tell them apart; amend, decrease and
+cancel touch only those.
 The kill switch and halt are always allowed and need no preview. Every write tool call, refused
 or not, is a row of the state file's `agent_audit`.
 """
@@ -177,12 +177,14 @@ class _RiskChecked:
 # (a person may raise the key; the assistant cannot)
 _RISK_KEYS = {
     "MAX_ORDER_SIZE": "risk.max_order_count",
+    "MAX_ORDER_COST": "risk.max_order_cost",
     "POSITION_LIMIT": "risk.max_position_per_market",
     "MAX_EXPOSURE": "risk.max_total_exposure",
     "STRATEGY_BUDGET": "trade.budgets",
 }
 _RISK_HINTS = {
     "MAX_ORDER_SIZE": "a smaller count",
+    "MAX_ORDER_COST": "a smaller order",
     "POSITION_LIMIT": "a smaller count, or cancel resting orders in the market",
     "MAX_EXPOSURE": "a smaller order, or cancel resting orders",
     "STRATEGY_BUDGET": "a smaller order",
@@ -337,21 +339,15 @@ class AgentTools:
     def positions(self) -> dict[str, Any]:
         """Open positions marked to market (the bid and the mid), as `kalshi positions`."""
         from kalshi_cli.runner.config import load_risk_limits
-        from kalshi_cli.services.orders.limits import load_limits
         from kalshi_cli.services.positions import mark_to_market, open_caught_up
 
         settings = self.access.settings()
+        limit = load_risk_limits(settings.config_path).max_position_per_market
         with self._exchange:
             client = self.access.client(auth=True)
             state = open_caught_up(settings.state, client, now=self.clock.wall())
             try:
-                view = mark_to_market(
-                    client,
-                    state.store,
-                    limit=load_limits(settings.config_path).max_position_per_market,
-                    risk_limit=load_risk_limits(settings.config_path).max_position_per_market,
-                    paper=state.paper,
-                )
+                view = mark_to_market(client, state.store, limit=limit, paper=state.paper)
             finally:
                 if state.store is not None:
                     state.store.close()
@@ -388,13 +384,13 @@ class AgentTools:
         ] = "strategy",
     ) -> dict[str, Any]:
         """Realized P&L grouped by strategy, market or day, marked to market, as `kalshi pnl`."""
-        from kalshi_cli.services.orders.limits import load_limits
+        from kalshi_cli.runner.config import load_risk_limits
         from kalshi_cli.services.pnl_report import pnl_report
 
         settings = self.access.settings()
 
         def exchange() -> tuple[KalshiClient, Decimal | None]:
-            limit = load_limits(settings.config_path).max_position_per_market
+            limit = load_risk_limits(settings.config_path).max_position_per_market
             return self.access.client(auth=True), limit
 
         with self._exchange:
@@ -812,7 +808,6 @@ class AgentTools:
             self._check_breaker(store)
             service = self.access.order_service(store)
             prepared = service.prepare(request)
-            limits = service.checks.limits
             intent = Intent(
                 ticker=request.ticker,
                 side=request.side,
@@ -842,19 +837,14 @@ class AgentTools:
                 "market open",
                 "price on the tick grid",
                 "count",
-                *(["MAX_ORDER_COST"] if limits.max_order_cost is not None else []),
-                *(["limits.POSITION_LIMIT"] if limits.max_position_per_market is not None else []),
                 *risk.passed,
                 "INSUFFICIENT_BALANCE",
                 "BUDGET_ORDERS",
                 "BUDGET_CONTRACTS",
                 "BUDGET_DOLLARS",
             ],
-            "limits": plain(limits),
             **risk.document,
-            "worst_case_position_after": None
-            if prepared.exposure_after is None
-            else fmt_count(prepared.exposure_after),
+            "worst_case_position_after": fmt_count(prepared.exposure_after),
         }
         return _CheckedOrder(prepared, charge, checks, spent, fees)
 
@@ -946,6 +936,9 @@ class AgentTools:
                     "max_position_per_market": _number(limits.max_position_per_market),
                     "max_total_exposure": _number(limits.max_total_exposure),
                     "max_order_count": _number(limits.max_order_count),
+                    "max_order_cost": None
+                    if limits.max_order_cost is None
+                    else _number(limits.max_order_cost),
                 },
                 "strategy_budget": None if budget is None else plain(budget),
                 "account_after": {

@@ -59,11 +59,11 @@ def load_sections(path: Path | None) -> dict[str, Mapping[str, Any]]:
     before any check looks at anything (every refusal names file and line); a missing file has
     none."""
     from kalshi_cli.checks.thresholds import check_section
-    from kalshi_cli.config import read_sections, section
+    from kalshi_cli.config import read_sections, risk_section, section
 
     document = read_sections(path)
     check_section(document)
-    risk = section(document, "risk")
+    risk = risk_section(document)
     if risk:  # an empty section is the defaults, valid as they are
         from kalshi_cli.risk import RiskLimits
 
@@ -73,7 +73,8 @@ def load_sections(path: Path | None) -> dict[str, Mapping[str, Any]]:
         from kalshi_cli.alerts import AlertRouter
 
         AlertRouter.from_config(alerts)  # refusals name the file and line of the key
-    return {name: section(document, name) for name in SECTIONS}
+    found: dict[str, Mapping[str, Any]] = {name: section(document, name) for name in SECTIONS}
+    return found | {"risk": risk}
 
 
 @dataclass

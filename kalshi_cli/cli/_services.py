@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
     from kalshi_cli.cli._output import Output
     from kalshi_cli.client.pacing import TierSetting
-    from kalshi_cli.services.orders.limits import OrderLimits
+    from kalshi_cli.risk import RiskLimits
     from kalshi_cli.services.orders.place import OrderService
     from kalshi_cli.store import RetentionPolicy, Store
 
@@ -97,10 +97,11 @@ def open_kill_switch_store(app: AppContext, say: Callable[[str], None]) -> Store
     return Store.open(state)
 
 
-def order_limits(app: AppContext) -> OrderLimits:
-    from kalshi_cli.services.orders.limits import load_limits
+def order_limits(app: AppContext) -> RiskLimits:
+    """The account's limits every order meets (`risk:`, `runner.config.load_risk_limits`)."""
+    from kalshi_cli.runner.config import load_risk_limits
 
-    return load_limits(app.settings().config_path)
+    return load_risk_limits(app.settings().config_path)
 
 
 def retention_policy(app: AppContext) -> tuple[RetentionPolicy, str]:

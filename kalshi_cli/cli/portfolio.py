@@ -93,15 +93,13 @@ def positions_command(
     Per market: the side held, contracts, average entry and cost (from the state file's fills,
     average cost), the mark (the best bid the contracts could be sold into, and the mid),
     unrealized and realized P&L, fees, exposure (position plus resting orders) against
-    limits.max_position_per_market, and the position's use of the trade loop's
-    risk.max_position_per_market (what `kalshi check positions` compares). Where the state
-    file and the exchange disagree the row is flagged. Fills and settlements the state file
-    lacks are brought in first.
+    risk.max_position_per_market, and the position's use of it (what `kalshi check
+    positions` compares). Where the state file and the exchange disagree the row is flagged.
+    Fills and settlements the state file lacks are brought in first.
 
     Example: kalshi positions --format csv > positions.csv
     """
     from kalshi_cli.runner.config import load_risk_limits
-    from kalshi_cli.services.orders.limits import load_limits
     from kalshi_cli.services.positions import mark_to_market, open_caught_up
     from kalshi_cli.store.paper import paper_note
     from kalshi_cli.vocabulary.clock import SystemClock
@@ -111,14 +109,12 @@ def positions_command(
     use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     client = app.client(auth=True)
-    limit = load_limits(settings.config_path).max_position_per_market
-    risk = load_risk_limits(settings.config_path).max_position_per_market
+    limit = load_risk_limits(settings.config_path).max_position_per_market
     state = open_caught_up(settings.state, client, now=SystemClock().wall())
     try:
         view = mark_to_market(
-            client, state.store, ticker=ticker, event_ticker=event, limit=limit,
-            risk_limit=risk, paper=state.paper,
-        )  # fmt: skip
+            client, state.store, ticker=ticker, event_ticker=event, limit=limit, paper=state.paper
+        )
     finally:
         if state.store is not None:
             state.store.close()
@@ -184,12 +180,11 @@ def position_row(row: MarkedPosition) -> dict[str, str]:
         "fees": money_text(row.fees),
         "exposure": f"{fmt_count(row.exposure)} / {limit}{flags}",
         "risk": "-"
-        if row.risk_use is None or row.risk_limit is None
-        else f"{row.risk_use * 100:.0f}% of {fmt_count(row.risk_limit)}"
-        + (" OVER" if row.risk_use > 1 else ""),
+        if row.risk_use is None
+        else f"{row.risk_use * 100:.0f}% of {limit}" + (" OVER" if row.risk_use > 1 else ""),
         # one exact value each, for CSV
         "risk_use": "" if row.risk_use is None else f"{row.risk_use:.4f}",
-        "risk_limit": "" if row.risk_limit is None else fmt_count(row.risk_limit),
+        "risk_limit": "" if row.limit is None else fmt_count(row.limit),
         "mark_bid": "" if row.mark_bid is None else f"{row.mark_bid:f}",
         "mark_mid": "" if row.mark_mid is None else f"{row.mark_mid:f}",
         "exposure_count": fmt_count(row.exposure),

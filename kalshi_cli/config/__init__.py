@@ -29,6 +29,7 @@ from kalshi_cli.config.sections import load_yaml as load_yaml
 from kalshi_cli.config.sections import read_params_file as read_params_file
 from kalshi_cli.config.sections import read_sections as read_sections
 from kalshi_cli.config.sections import refuse_unknown as refuse_unknown
+from kalshi_cli.config.sections import risk_section as risk_section
 from kalshi_cli.config.sections import section as section
 from kalshi_cli.vocabulary.decode import SECRET, decode_config
 from kalshi_cli.vocabulary.errors import ConfigError, KalshiError, UsageError

@@ -8,6 +8,8 @@ See docs/configuration.md "The sections of other layers".
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
 from collections.abc import Collection, Iterable
 from pathlib import Path
@@ -29,7 +31,7 @@ NESTED_SECTIONS = {
     "trade": "what `kalshi trade` trades and where it logs (docs/cli.md)",
     "alerts": "webhook channels and routes (docs/alerts.md)",
     "checks": "thresholds of `kalshi check NAME` (docs/checks.md)",
-    "limits": "per-market position and per-order cost limits of `kalshi order` (docs/orders.md)",
+    "limits": "deprecated: its keys are read as `risk:`'s (docs/risk.md)",
     "retention": "how long the state file keeps what grows with time (docs/state-file.md)",
     "agent": "what an assistant may do through `kalshi mcp` (docs/agents.md)",
 }
@@ -238,6 +240,38 @@ def _copy(node: Located) -> Located:
     copy.update(node)
     copy.lines.update(node.lines)
     return copy
+
+
+def risk_section(document: Located) -> Located:
+    """`risk:`, the one set of limits every order meets (docs/risk.md), with the deprecated
+    `limits:` keys read as `risk:`'s, each with a one-line notice naming its new key: where
+    both sections set a key the smaller value holds; a null one sets nothing."""
+    merged, old = _copy(section(document, "risk")), section(document, "limits")
+    for key, value in old.items():
+        _deprecated(old.where(key), key)
+        if value is not None and (key not in merged or not _at_most(merged[key], value)):
+            merged[key] = value
+            merged.lines[key] = old.lines.get(key, old.line)
+    return merged
+
+
+@functools.cache  # once a process, however often the file is read
+def _deprecated(where: str, key: str) -> None:
+    logging.getLogger(__name__).warning("%s: limits.%s is deprecated: set risk.%s", where, key, key)
+
+
+def _at_most(held: Any, value: Any) -> bool:
+    """`held` stays against `value`: no larger, or no number (for the decoder to refuse)."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        mine = Decimal(str(held))
+    except InvalidOperation:
+        return True
+    try:
+        return mine <= Decimal(str(value))
+    except InvalidOperation:  # `value` is no number: it replaces `held`, to be refused
+        return False
 
 
 class _AgentName(msgspec.Struct, frozen=True, kw_only=True):

@@ -30,6 +30,7 @@ from kalshi_cli.risk.rules import (
     Code,
     MaintenanceRule,
     MaxExposureRule,
+    MaxOrderCostRule,
     MaxOrderSizeRule,
     MinEdgeRule,
     OrderRateRule,
@@ -99,6 +100,8 @@ class RiskLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     max_position_per_market: Decimal = Decimal("100")
     max_total_exposure: Decimal = Decimal("500")
     max_order_count: Decimal = Decimal("50")
+    # dollars one order may commit (count x the price of the side it adds); None: no limit
+    max_order_cost: Annotated[Decimal, Range(gt=0)] | None = None
     # a negative floor lets through orders a strategy expects to lose on: never from a person's
     # config (the decoder checks `Range`), while a test may build one to look at the other rules
     min_edge: Annotated[Decimal, Range(ge=0)] = Decimal("0.005")
@@ -148,14 +151,16 @@ class RiskLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
 
 def limit_rules(limits: RiskLimits) -> tuple[Rule, ...]:
     """The rules that bound what one order may add to the account: its size
-    (`MAX_ORDER_SIZE`), its strategy's own budget (`STRATEGY_BUDGET`, when the context names
-    one), the position in its market counting resting orders (`POSITION_LIMIT`) and the
-    dollars at risk over every market (`MAX_EXPOSURE`). They read only the intent and the
+    (`MAX_ORDER_SIZE`) and cost (`MAX_ORDER_COST`), its strategy's own budget
+    (`STRATEGY_BUDGET`, when the context names one), the position in its market counting
+    resting orders (`POSITION_LIMIT`) and the dollars at risk over every market
+    (`MAX_EXPOSURE`). They read only the intent and the
     account's positions and orders in the context, so an order placed outside a loop (the
-    assistant's, `kalshi mcp`) is held to the same rules, built from the same `risk:` section,
-    as the loop's are."""
+    assistant's, `kalshi mcp`, `kalshi order`) is held to the same rules, built from the same
+    `risk:` section, as the loop's are."""
     return (
         MaxOrderSizeRule(limits.max_order_count),
+        MaxOrderCostRule(limits.max_order_cost),
         StrategyBudgetRule(),
         PositionLimitRule(limits.max_position_per_market),
         MaxExposureRule(limits.max_total_exposure),

@@ -25,7 +25,7 @@ from kalshi_cli.risk.budget import Owned
 from kalshi_cli.risk.state import TradingState
 from kalshi_cli.vocabulary.clock import utc_datetime, utc_day
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
-from kalshi_cli.vocabulary.models import ONE, ZERO, BookSide, Side, fmt_money
+from kalshi_cli.vocabulary.models import ONE, ZERO, Action, BookSide, Side, fmt_count, fmt_money
 
 
 class Code(StrEnum):
@@ -36,6 +36,7 @@ class Code(StrEnum):
     STALE_FEED = "STALE_FEED"
     ORDER_RATE = "ORDER_RATE"
     MAX_ORDER_SIZE = "MAX_ORDER_SIZE"
+    MAX_ORDER_COST = "MAX_ORDER_COST"
     POSITION_LIMIT = "POSITION_LIMIT"
     MAX_EXPOSURE = "MAX_EXPOSURE"
     MIN_EDGE = "MIN_EDGE"
@@ -160,6 +161,32 @@ class MaxOrderSizeRule:
 
 
 @dataclass
+class MaxOrderCostRule:
+    """Count x the price of the side the order adds (a sale of YES at 0.05 opens NO at
+    0.95), at most `max_order_cost` dollars (None: no limit). Contracts that close a position
+    held on the other side release money, so only the opening part of an order over the limit
+    is counted: a stop-out is never blocked by it."""
+
+    max_order_cost: Decimal | None
+    code: Code = Code.MAX_ORDER_COST
+
+    def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
+        limit = self.max_order_cost
+        price = intent.price if intent.action is Action.BUY else ONE - intent.price
+        if limit is None or intent.count * price <= limit:
+            return _ok(self.code)
+        held = ctx.position.position
+        closable = max(-held if intent.book_side is BookSide.BID else held, ZERO)
+        if max(intent.count - closable, ZERO) * price <= limit:
+            return _ok(self.code)
+        return _deny(
+            self.code,
+            f"order cost {fmt_money(intent.count * price)} is over the maximum order cost "
+            f"{fmt_money(limit)}",
+        )
+
+
+@dataclass
 class PositionLimitRule:
     """Position plus every resting order the same way plus this intent, in contracts."""
 
@@ -170,11 +197,10 @@ class PositionLimitRule:
         worst = ctx.position.after(intent).worst_case(intent.book_side)
         if worst <= self.max_position:
             return _ok(self.code)
-        side = "YES" if intent.book_side is BookSide.BID else "NO"
         return _deny(
             self.code,
-            f"{intent.ticker}: {worst} {side} contracts with resting orders > limit "
-            f"{self.max_position}",
+            f"{intent.ticker}: position plus resting orders would reach {fmt_count(worst)} "
+            f"contracts, over the limit of {self.max_position}",
         )
 
 

@@ -377,7 +377,13 @@ def load_trade_config(path: Path | None, lookup: StrategyLookup | None = None) -
     docstring); a missing file means every default. `lookup`: the command's strategies (a
     new one by default), through which the check loads the config's own, once for the
     command."""
-    from kalshi_cli.config import agent_strategy, lineup_entries, read_sections, section
+    from kalshi_cli.config import (
+        agent_strategy,
+        lineup_entries,
+        read_sections,
+        risk_section,
+        section,
+    )
     from kalshi_cli.strategies import strategy_names
 
     document = lineup_entries(read_sections(path))
@@ -387,29 +393,28 @@ def load_trade_config(path: Path | None, lookup: StrategyLookup | None = None) -
         strategies=strategies,
         sources=sources,
         lookup=lookup,
-        risk=_risk(section(document, "risk")),
+        risk=_risk(risk_section(document)),
         trade=_trade(section(document, "trade")),
         alerts=_alerts(section(document, "alerts")),
         retention=section(document, "retention"),
         agent_strategy=agent_strategy(document, strategies=strategy_names()),
     )
     config.retention_policy  # noqa: B018 - refused here, before anything runs
-    # read by `kalshi order` and `kalshi check`, not by the loop: a mistake there is still one
+    # read by `kalshi check`, not by the loop: a mistake there is still one
     from kalshi_cli.checks.thresholds import check_section
-    from kalshi_cli.services.orders.limits import limits_from
 
-    limits_from(document)
     check_section(document)
     return config
 
 
 def load_risk_limits(path: Path | None) -> RiskLimits:
-    """The trade loop's risk limits from the config file (`risk:`, checked as the loop checks
-    it), for the commands that show a position against them."""
-    from kalshi_cli.config import read_sections, section
+    """The account's risk limits from the config file (`risk:` with the deprecated `limits:`
+    folded in, `config.risk_section`), checked as the loop checks them: what every order is
+    held to, the loop's, `kalshi order`'s and the assistant's."""
+    from kalshi_cli.config import read_sections, risk_section
     from kalshi_cli.risk import RiskLimits
 
-    return RiskLimits.from_config(_risk(section(read_sections(path), "risk")))
+    return RiskLimits.from_config(_risk(risk_section(read_sections(path))))
 
 
 def load_budgets(path: Path | None) -> dict[str, Budget]:

@@ -80,19 +80,18 @@ class PositionRow:
     realized_gross: Decimal
     fees: Decimal
     exposure: Decimal  # worst-case contracts with every resting order filled
+    # `risk.max_position_per_market`: the exposure is held to it, and `kalshi check
+    # positions` compares the position with it
     limit: Decimal | None
     differences: tuple[Difference, ...] = ()
     exchange: Position | None = None  # the exchange's own figures for the market
-    # the trade loop's `risk.max_position_per_market`, which `kalshi check positions` compares
-    # the position with (the `limit` above is `kalshi order`'s, counting resting orders)
-    risk_limit: Decimal | None = None
 
     @property
     def risk_use(self) -> Decimal | None:
-        """The position as a share of the trade loop's limit (1 = at the limit)."""
-        if self.risk_limit is None or self.risk_limit <= 0:
+        """The position as a share of the limit (1 = at the limit)."""
+        if self.limit is None or self.limit <= 0:
             return None
-        return self.contracts / self.risk_limit
+        return self.contracts / self.limit
 
     @property
     def side(self) -> Side | None:
@@ -141,7 +140,7 @@ class PositionRow:
                 "fees_paid": fmt_dollars(self.exchange.fees_paid),
                 "total_traded": fmt_dollars(self.exchange.total_traded),
             },
-            "risk_limit": None if self.risk_limit is None else fmt_count(self.risk_limit),
+            "risk_limit": None if self.limit is None else fmt_count(self.limit),
             "risk_use": None if self.risk_use is None else f"{self.risk_use.quantize(_USE):f}",
         }
 
@@ -218,7 +217,6 @@ def build_row(
     book: Orderbook | None,
     exposure: Exposure | None,
     limit: Decimal | None,
-    risk_limit: Decimal | None = None,
 ) -> PositionRow:
     ours = market or MarketPnl(ticker)
     # the exchange lists every market it holds contracts in: absent means flat
@@ -229,7 +227,7 @@ def build_row(
     return _replayed_row(
         ours, held=signed, book=book,
         exposure=exposure.worst_case() if exposure is not None else abs(signed),
-        limit=limit, risk_limit=risk_limit, exchange=position, differences=differences,
+        limit=limit, exchange=position, differences=differences,
     )  # fmt: skip
 
 
@@ -240,7 +238,6 @@ def _replayed_row(
     book: Orderbook | None,
     exposure: Decimal,
     limit: Decimal | None,
-    risk_limit: Decimal | None,
     exchange: Position | None = None,
     differences: tuple[Difference, ...] = (),
 ) -> PositionRow:
@@ -265,7 +262,6 @@ def _replayed_row(
         limit=limit,
         differences=differences,
         exchange=exchange,
-        risk_limit=risk_limit,
     )
 
 
@@ -278,7 +274,6 @@ def mark_to_market(
     limit: Decimal | None = None,
     engine: PnlEngine | None = None,
     include_flat: bool = False,
-    risk_limit: Decimal | None = None,
     paper: bool = False,
 ) -> PositionsView:
     """One row per market held (by the exchange's subaccount or the state file's replay of it:
@@ -291,8 +286,7 @@ def mark_to_market(
         if engine is None:
             engine = build_engine(store, client.subaccount or 0) if store else PnlEngine()
         return paper_view(
-            client, engine, ticker=ticker, event_ticker=event_ticker, limit=limit,
-            risk_limit=risk_limit,
+            client, engine, ticker=ticker, event_ticker=event_ticker, limit=limit
         )  # fmt: skip
     # the client's subaccount, else its key's restriction, else 0 (None: not known)
     number = order_subaccount(client)
@@ -328,7 +322,6 @@ def mark_to_market(
                 book=_book(client, t),
                 exposure=exposure.get(t),
                 limit=limit,
-                risk_limit=risk_limit,
             )
         )
     return view
@@ -364,7 +357,6 @@ def paper_view(
     ticker: str | None = None,
     event_ticker: str | None = None,
     limit: Decimal | None = None,
-    risk_limit: Decimal | None = None,
 ) -> PositionsView:
     """A paper session's positions: the state file's replay alone, marked at the exchange's
     public book. The account's positions and resting orders are another book's, so none is
@@ -378,7 +370,7 @@ def paper_view(
             continue
         row = _replayed_row(
             ours, held=ours.position, book=_book(client, t), exposure=abs(ours.position),
-            limit=limit, risk_limit=risk_limit,
+            limit=limit,
         )  # fmt: skip
         view.rows.append(row)
     return view

@@ -100,6 +100,7 @@ def test_the_accounts_risk_limits_refuse_the_assistants_orders_and_amends(rig: R
         "max_position_per_market": "10",
         "max_total_exposure": "500",
         "max_order_count": "8",
+        "max_order_cost": None,
     }
     order_id = tools.execute(preview["token"])["order_id"]
     # an amend that grows it is an order that adds: the same rules

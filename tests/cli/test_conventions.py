@@ -240,7 +240,7 @@ def test_config_show_prints_every_section_with_secrets_masked(tmp_path: Path) ->
     shown = kalshi(tmp_path, None, "config", "show", "--json")
     assert shown.exit_code == 0, shown.output
     sections = json.loads(shown.stdout)["sections"]
-    for name in ("limits", "risk", "strategies", "checks", "alerts", "trade"):
+    for name in ("risk", "strategies", "checks", "alerts", "trade"):
         assert any(key.startswith(name + ".") for key in sections), name
     assert sections["risk.min_edge"]["value"] == "0.01"
     assert sections["risk.min_edge"]["origin"] == f"{tmp_path / 'config.yaml'}:5"

@@ -271,6 +271,34 @@ def test_configured_limits_refuse_orders_and_count_resting_ones(
     assert typo.exit_code == ExitCode.CONFIG and "max_position_per_market" in typo.stderr
 
 
+def test_a_manual_order_meets_the_loops_position_limit_whichever_section_sets_it(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One limit per market: the deprecated `limits:` key and `risk:` fold into the one the
+    loop reads (the smaller holds), so a manual order of 8 the loop would refuse at 5 is
+    refused too, by name of the key to raise."""
+    from kalshi_cli.runner.config import load_risk_limits
+
+    make_markets(prime, 1)
+    config = tmp_path / "home" / "config.yaml"
+    config.parent.mkdir()
+    config.write_text(
+        "limits:\n  max_position_per_market: 10\nrisk:\n  max_position_per_market: 5\n",
+        encoding="utf-8",
+    )
+    refused = kalshi(*place_args(count="8", price="0.40"))
+    assert refused.exit_code == ExitCode.REJECTED
+    assert "would reach 8.00 contracts, over the limit of 5" in refused.stderr
+    assert "risk.max_position_per_market" in refused.stderr
+    assert "limits.max_position_per_market is deprecated: set risk." in caplog.text
+    assert load_risk_limits(config).max_position_per_market == D(5)  # the loop's
+    # the risk defaults are the account's: an order over `risk.max_order_count` (50) is refused
+    config.write_text("", encoding="utf-8")
+    too_big = kalshi(*place_args(count="51", price="0.40"))
+    assert too_big.exit_code == ExitCode.REJECTED and "risk.max_order_count" in too_big.stderr
+    assert creates(prime) == 0
+
+
 def test_an_unanswered_order_exits_10_and_reconcile_settles_it(
     prime: SimHarness, client: KalshiClient, kalshi: Kalshi, tmp_path: Path
 ) -> None:

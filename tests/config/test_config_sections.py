@@ -7,7 +7,6 @@ exactly the defaults that code uses, and every key that code knows must be docum
 from __future__ import annotations
 
 from dataclasses import fields
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -18,7 +17,6 @@ from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.runner.books import eventlog
 from kalshi_cli.runner.config import TRADE_KEYS, TradeConfig, TradeSection
 from kalshi_cli.runner.loop.settings import LoopSettings
-from kalshi_cli.services.orders.limits import OrderLimits, load_limits
 from kalshi_cli.strategies import get_strategy, strategy_names
 
 EXAMPLE: dict[str, Any] = yaml.safe_load(example_config())
@@ -65,13 +63,6 @@ def test_checks_section_is_every_threshold_at_its_default() -> None:
         assert (None if value is None else str(value)) == (
             None if t.default is None else str(t.default)
         ), f"{t.check}.{t.key}"
-
-
-def test_limits_section_means_no_limits(tmp_path: Path) -> None:
-    path = tmp_path / "config.yaml"
-    path.write_text(example_config(), encoding="utf-8")
-    assert load_limits(path) == OrderLimits()
-    assert set(EXAMPLE["limits"]) == set(OrderLimits.__struct_fields__)
 
 
 def test_the_commented_alerts_example_is_a_valid_alerts_section() -> None:

@@ -59,7 +59,8 @@ def requests_seen(sim: SimHarness) -> int:
 # (id, the sections, the line named, what the message must name)
 BAD_SECTIONS = [
     ("limits-a-list", "limits:\n  - max_order_cost: 5\n", 7, "limits"),
-    ("limit-a-list", "limits:\n  max_order_cost: [5]\n", 8, "limits.max_order_cost"),
+    # a deprecated `limits:` key is read as its `risk:` one, and refused by that name
+    ("limit-a-list", "limits:\n  max_order_cost: [5]\n", 8, "risk.max_order_cost"),
     (
         "limit-a-mapping",
         "limits:\n  max_position_per_market: {n: 5}\n",
@@ -159,7 +160,7 @@ def test_order_place_refuses_a_bad_limits_section_before_any_request(
     )
     assert result.exit_code == ExitCode.CONFIG, result.output
     [message] = result.stderr.splitlines()
-    assert f"{config}:" in message and "limits" in message, message
+    assert f"{config}:" in message and ("limits" in message or "max_order_cost" in message)
     assert requests_seen(sim) == before
     assert sim.signed(sim.account, "GET", "/portfolio/orders").json()["orders"] == []
 
@@ -169,7 +170,7 @@ def test_a_good_config_still_trades(sim: SimHarness, tmp_path: Path) -> None:
     from kalshi_cli.config import example_config
 
     text = example_config()
-    sections = text[text.index("limits:") :]
+    sections = text[text.index("\nrisk:") + 1 :]
     sim.create_market(T)
     write_config(tmp_path, sim, sections)
     # a process of its own: a loop that really runs leaves threads a CliRunner must not share

@@ -278,7 +278,7 @@ def test_the_order_size_denial():
     )
 
 
-def test_the_position_limit_denial_names_the_side_and_the_worst_case():
+def test_the_position_limit_denial_names_the_worst_case_and_the_limit():
     rule = PositionLimitRule(D(100))
     long_yes = PositionView(
         "T", D(85), resting=(RestingOrder("a", Side.YES, Action.BUY, D("0.40"), D(5)),)
@@ -287,13 +287,13 @@ def test_the_position_limit_denial_names_the_side_and_the_worst_case():
     assert (yes.allowed, yes.code, yes.detail) == (
         False,
         Code.POSITION_LIMIT,
-        "T: 101 YES contracts with resting orders > limit 100",
+        "T: position plus resting orders would reach 101.00 contracts, over the limit of 100",
     )
     no = rule.check(intent(Side.NO, count="101"), ctx())
     assert (no.allowed, no.code, no.detail) == (
         False,
         Code.POSITION_LIMIT,
-        "T: 101 NO contracts with resting orders > limit 100",
+        "T: position plus resting orders would reach 101.00 contracts, over the limit of 100",
     )
 
 

@@ -8,6 +8,7 @@ from kalshi_cli.risk.budget import Budget, Owned
 from kalshi_cli.risk.rules import (
     CircuitBreakerRule,
     MaxExposureRule,
+    MaxOrderCostRule,
     MaxOrderSizeRule,
     MinEdgeRule,
     OrderRateRule,
@@ -77,6 +78,20 @@ def test_order_rate_cap_allows_the_limit_then_denies_until_the_window_slides():
     assert not denied.allowed and denied.code is Code.ORDER_RATE
     clock.advance(57)  # the first order was sent exactly 60 s ago: it leaves the window
     assert rule.check(intent(), ctx()).allowed
+
+
+def test_max_order_cost_counts_the_side_added_and_never_what_closes():
+    rule = MaxOrderCostRule(D(4))
+    assert rule.check(intent(price="0.40", count="10"), ctx()).allowed  # $4.00: the limit
+    over = rule.check(intent(price="0.40", count="11"), ctx())
+    assert (over.allowed, over.code) == (False, Code.MAX_ORDER_COST)
+    # selling YES at 0.60 opens NO at 0.40 a contract: $4.40 for 11
+    assert not rule.check(intent(action=Action.SELL, price="0.60", count="11"), ctx()).allowed
+    # with 11 YES held the same sale closes them: nothing opens, so nothing is held back
+    assert rule.check(
+        intent(action=Action.SELL, price="0.60", count="11"), ctx(PositionView("T", D(11)))
+    ).allowed
+    assert MaxOrderCostRule(None).check(intent(count="1000"), ctx()).allowed
 
 
 def test_max_order_size_is_inclusive():
@@ -221,8 +236,8 @@ def test_circuit_breaker_rule_denies_new_orders_on_the_tripped_day_only():
 def test_codes_are_stable_strings():
     assert {c.value for c in Code} == {
         "HALTED", "SAFE_MODE", "REDUCING", "CIRCUIT_BREAKER", "STALE_FEED", "ORDER_RATE",
-        "MAX_ORDER_SIZE", "POSITION_LIMIT", "MAX_EXPOSURE", "MIN_EDGE", "MAINTENANCE",
-        "SELF_CROSS", "STRATEGY_BUDGET", "STOP_LOSS_COOLDOWN",
+        "MAX_ORDER_SIZE", "MAX_ORDER_COST", "POSITION_LIMIT", "MAX_EXPOSURE", "MIN_EDGE",
+        "MAINTENANCE", "SELF_CROSS", "STRATEGY_BUDGET", "STOP_LOSS_COOLDOWN",
     }  # fmt: skip
 
 

@@ -16,7 +16,6 @@ import pytest
 
 from kalshi_cli.checks.thresholds import THRESHOLDS
 from kalshi_cli.risk import RiskLimits
-from kalshi_cli.services.orders.limits import LIMIT_KEYS
 from kalshi_cli.strategies import get_strategy, strategy_names
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.cli.fakes import run
@@ -62,7 +61,6 @@ def _keys() -> list[tuple[str, ...]]:
         keys += [("strategies", name, field) for field in _fields(params)]
     keys += [("trade", name) for name in TRADE_NUMBERS]
     keys += [("checks", t.check, t.key) for t in THRESHOLDS]
-    keys += [("limits", name) for name in sorted(LIMIT_KEYS)]
     keys += [("timeout",), ("read_lag",)]
     return keys
 

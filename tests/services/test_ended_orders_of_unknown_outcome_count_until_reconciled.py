@@ -12,12 +12,11 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.services.orders.limits import Exposure
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from tests.conftest import SimHarness
-from tests.prime_tier import another_accounts_order
+from tests.prime_tier import Counted, another_accounts_order, counted
 
 
 def _lost_order_that_landed(service: OrderService, create: CreateOrder) -> str:
@@ -38,12 +37,12 @@ def test_an_executed_order_of_unknown_outcome_counts_as_resting_until_reconciled
     assert order.status == "executed"
 
     # its 7 are in the position and still counted as bids: 14 on the YES side at worst
-    assert service.checks.exposure(ticker) == Exposure(D(7), D(7), D(0), D(7))
+    assert counted(service, ticker) == Counted(D(7), D(7), D(0), D(7))
     (view,) = service.checks.account_views().values()
     assert [(r.action, r.remaining) for r in view.resting] == [(Action.BUY, D(7))]
 
     service.reconcile()
-    assert service.checks.exposure(ticker) == Exposure(D(7), D(0), D(0))
+    assert counted(service, ticker) == Counted(D(7), D(0), D(0))
     (view,) = service.checks.account_views().values()
     assert view.resting == ()
 
@@ -55,11 +54,11 @@ def test_a_cancelled_order_of_unknown_outcome_counts_as_resting_until_reconciled
     order_id = _lost_order_that_landed(service, CreateOrder(ticker, BookSide.ASK, D("0.90"), D(5)))
     client.orders.cancel_order(order_id)
 
-    assert service.checks.exposure(ticker) == Exposure(D(0), D(0), D(5), D(5))
+    assert counted(service, ticker) == Counted(D(0), D(0), D(5), D(5))
     assert [r.remaining for v in service.checks.account_views().values() for r in v.resting] == [
         D(5)
     ]
 
     service.reconcile()
-    assert service.checks.exposure(ticker) == Exposure(D(0), D(0), D(0))
+    assert counted(service, ticker) == Counted(D(0), D(0), D(0))
     assert service.checks.account_views() == {}

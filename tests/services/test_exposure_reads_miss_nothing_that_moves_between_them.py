@@ -12,12 +12,11 @@ from typing import Any
 
 from kalshi_cli.client import CreateOrder
 from kalshi_cli.client.orders import OrdersApi
-from kalshi_cli.services.orders.limits import Exposure
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side
 from tests.conftest import SimHarness
-from tests.prime_tier import another_accounts_order, connect_as
+from tests.prime_tier import Counted, another_accounts_order, connect_as, counted
 
 
 class MovesWhileListed(OrdersApi):
@@ -49,9 +48,9 @@ def test_a_fill_while_the_orders_are_read_counts_on_one_side_of_the_reads(
         client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.30"), D(10)))
         client.area.before = lambda: another_accounts_order(prime, ticker, BookSide.ASK, "0.30", 4)
 
-        exposure = OrderService(client, store).checks.exposure(ticker)
+        exposure = counted(OrderService(client, store), ticker)
 
-    assert exposure == Exposure(D(4), D(6), D(0))
+    assert exposure == Counted(D(4), D(6), D(0))
 
 
 def test_an_order_booked_while_the_orders_are_read_counts_on_one_side_of_the_reads(
@@ -71,6 +70,6 @@ def test_an_order_booked_while_the_orders_are_read_counts_on_one_side_of_the_rea
 
         client.area.after = lands_and_is_booked
 
-        exposure = OrderService(client, store).checks.exposure(ticker)
+        exposure = counted(OrderService(client, store), ticker)
 
-    assert exposure == Exposure(D(0), D(5), D(0), D(5))
+    assert exposure == Counted(D(0), D(5), D(0), D(5))

@@ -1,7 +1,7 @@
-"""The `limits:` section as written (never through a float; a limit left out is none, a wrong one
-refused with its file line and key), and the order service's less travelled paths: the
-subaccount an order is recorded on, a batch whose answer was lost, fills copied from the time
-asked, reconcile's grace before "never placed".
+"""The deprecated `limits:` keys read as `risk:`'s, as written (never through a float; where both
+set one the smaller holds, a wrong one refused with its file line and new key), and the order
+service's less travelled paths: the subaccount an order is recorded on, a batch whose answer
+was lost, fills copied from the time asked, reconcile's grace before "never placed".
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
+from kalshi_cli.runner.config import load_risk_limits
 from kalshi_cli.services.orders.batch import place_batch
-from kalshi_cli.services.orders.limits import OrderLimits, load_limits
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
@@ -33,69 +33,52 @@ def limits_file(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_limits_are_read_as_written_never_through_a_float(tmp_path: Path) -> None:
-    path = limits_file(
-        tmp_path, "env: sim\nlimits:\n  max_position_per_market: 100\n  max_order_cost: 0.1\n"
-    )
-    limits = load_limits(path)
-    assert limits == OrderLimits(Decimal("100"), Decimal("0.1"))
-    assert str(limits.max_order_cost) == "0.1"
-    quoted = limits_file(tmp_path, "limits:\n  max_order_cost: ' 2.50 '\n")
-    assert load_limits(quoted) == OrderLimits(max_order_cost=Decimal("2.50"))
-
-
-def test_a_limit_left_out_or_null_is_no_limit(tmp_path: Path) -> None:
-    only_cost = limits_file(tmp_path, "limits:\n  max_order_cost: 5\n")
-    assert load_limits(only_cost) == OrderLimits(max_order_cost=Decimal("5"))
-    only_position = limits_file(
-        tmp_path, "limits:\n  max_position_per_market: 7\n  max_order_cost: null\n"
-    )
-    assert load_limits(only_position) == OrderLimits(max_position_per_market=Decimal("7"))
-    assert load_limits(tmp_path / "missing.yaml") == OrderLimits()
-    assert load_limits(limits_file(tmp_path, "env: sim\n")) == OrderLimits()
+@pytest.mark.parametrize(
+    ("text", "position", "cost"),
+    [
+        ("limits:\n  max_position_per_market: 7\n  max_order_cost: 0.1\n", "7", "0.1"),
+        ("limits:\n  max_order_cost: ' 2.50 '\n", "100", "2.50"),
+        (
+            "risk:\n  max_position_per_market: 5\nlimits:\n  max_position_per_market: 10\n",
+            "5",
+            None,
+        ),
+        (
+            "risk:\n  max_position_per_market: 10\nlimits:\n  max_position_per_market: 5\n",
+            "5",
+            None,
+        ),
+        ("limits:\n  max_position_per_market: null\n  max_order_cost: null\n", "100", None),
+    ],
+)
+def test_the_deprecated_limits_keys_are_read_as_risk_keys_as_written_the_smaller_holding(
+    tmp_path: Path, text: str, position: str, cost: str | None
+) -> None:
+    limits = load_risk_limits(limits_file(tmp_path, text))
+    assert str(limits.max_position_per_market) == position
+    assert (None if limits.max_order_cost is None else str(limits.max_order_cost)) == cost
 
 
 @pytest.mark.parametrize(
-    ("value", "line"),
-    [("0", 3), ("-5", 3), ("0.0", 3)],
+    ("text", "message"),
+    [
+        ("limits:\n  max_order_cost: 0\n", "risk.max_order_cost: must be > 0, got 0"),
+        (
+            "limits:\n  max_position_per_market: 0\n",
+            "risk: max_position_per_market must be positive",
+        ),
+        ("limits:\n  max_order_cost: lots\n", "risk.max_order_cost: expected a number, not 'lots'"),
+        ("limits:\n  max_order_costs: 5\n", "unknown parameter `risk.max_order_costs`"),
+    ],
 )
-def test_a_limit_that_is_not_positive_is_refused_with_its_file_line_and_key(
-    tmp_path: Path, value: str, line: int
+def test_a_wrong_deprecated_limit_is_refused_at_its_line_under_its_new_key(
+    tmp_path: Path, text: str, message: str
 ) -> None:
-    path = limits_file(
-        tmp_path, f"limits:\n  max_position_per_market: 10\n  max_order_cost: {value}\n"
-    )
+    path = limits_file(tmp_path, text)
     with pytest.raises(ConfigError) as refused:
-        load_limits(path)
-    shown = {"0": "0", "-5": "-5", "0.0": "0.0"}[value]
-    assert refused.value.message == (
-        f"{path}:{line}: limits.max_order_cost: must be > 0, got {shown}"
-    )
-
-
-def test_a_position_limit_of_zero_is_refused_too(tmp_path: Path) -> None:
-    path = limits_file(tmp_path, "limits:\n  max_position_per_market: 0\n")
-    with pytest.raises(ConfigError) as refused:
-        load_limits(path)
-    assert refused.value.message == (
-        f"{path}:2: limits.max_position_per_market: must be > 0, got 0"
-    )
-
-
-def test_an_unknown_limit_is_refused_with_the_key_and_a_suggestion(tmp_path: Path) -> None:
-    path = limits_file(tmp_path, "limits:\n  max_order_costs: 5\n")
-    with pytest.raises(ConfigError) as refused:
-        load_limits(path)
-    assert refused.value.message == f"{path}:2: unknown limit `limits.max_order_costs`"
-    assert refused.value.hint == "did you mean `max_order_cost`?"
-
-
-@pytest.mark.parametrize("key", ["max_position_per_market", "max_order_cost"])
-def test_a_limit_that_is_not_a_number_is_refused_with_its_key(tmp_path: Path, key: str) -> None:
-    path = limits_file(tmp_path, f"limits:\n  {key}: lots\n")
-    with pytest.raises(ConfigError) as refused:
-        load_limits(path)
-    assert refused.value.message == f"{path}:2: limits.{key}: expected a number, not 'lots'"
+        load_risk_limits(path)
+    assert refused.value.message.startswith(f"{path}:2: ")
+    assert message in refused.value.message
 
 
 # ------------------------------------------------------------------------------ subaccounts

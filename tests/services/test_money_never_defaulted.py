@@ -21,6 +21,7 @@ from kalshi_cli.checks import CheckResult, CheckStatus, guarded
 from kalshi_cli.checks.remote import check_exposure
 from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.risk import RiskLimits
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import KalshiError
@@ -171,4 +172,6 @@ def test_a_balance_that_is_no_finite_number_never_lets_an_order_past_the_balance
         connect(prime.account, transport=Rewriting(value)) as client,
         pytest.raises(KalshiError, match="balance_dollars"),
     ):
-        OrderService(client, store).prepare(request)
+        # the account's size and position limits (`risk:`) raised past it: the balance refuses
+        raised = RiskLimits(max_order_count=D(10**6), max_position_per_market=D(10**6))
+        OrderService(client, store, limits=raised).prepare(request)

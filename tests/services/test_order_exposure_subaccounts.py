@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.services.orders.limits import Exposure
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.venue import LocalVenue, MarketInfo
@@ -26,7 +25,15 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import BookSide, TimeInForce
 from tests.conftest import SimHarness
-from tests.prime_tier import Kalshi, connect, funded_subaccount, make_markets, state_path
+from tests.prime_tier import (
+    Counted,
+    Kalshi,
+    connect,
+    counted,
+    funded_subaccount,
+    make_markets,
+    state_path,
+)
 
 
 @pytest.fixture
@@ -108,10 +115,10 @@ def test_the_service_counts_the_clients_subaccount_and_leaves_the_client_on_it(
     client: KalshiClient, held: str, store: Store
 ) -> None:
     service = OrderService(client, store)
-    assert service.checks.exposure(held) == Exposure(D(4), D(0), D(0))
+    assert counted(service, held) == Counted(D(4), D(0), D(0))
     assert client.subaccount is None
     client.subaccount = 1
-    assert service.checks.exposure(held) == Exposure(D(0), D(9), D(0))
+    assert counted(service, held) == Counted(D(0), D(9), D(0))
     assert client.subaccount == 1
 
 
@@ -140,6 +147,6 @@ def test_the_local_venues_client_counts_its_subaccounts_own_orders(tmp_path: Pat
     one.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.55"), D(2), time_in_force=ioc))
     one.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.30"), D(4)))
     with Store.open(tmp_path / "state.db") as store:
-        assert OrderService(client, store).checks.exposure(ticker) == Exposure(D(3), D(1), D(0))
-        assert OrderService(one, store).checks.exposure(ticker) == Exposure(D(2), D(4), D(0))
+        assert counted(OrderService(client, store), ticker) == Counted(D(3), D(1), D(0))
+        assert counted(OrderService(one, store), ticker) == Counted(D(2), D(4), D(0))
     assert (client.subaccount, one.subaccount) == (None, 1)

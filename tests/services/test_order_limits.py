@@ -8,7 +8,8 @@ from decimal import Decimal as D
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.services.orders.limits import MarketReads, OrderLimits, committed_price
+from kalshi_cli.risk import RiskLimits
+from kalshi_cli.services.orders.limits import MarketReads, committed_price
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import ValidationError
@@ -16,6 +17,8 @@ from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
 from kalshi_cli.vocabulary.order_terms import REDUCE_ONLY_NEEDS_IOC, OrderRequest
 from tests.conftest import SimHarness
 from tests.prime_tier import connect, make_markets
+
+LIMITS = RiskLimits(max_position_per_market=D(10), max_order_cost=D(5))
 
 
 def request(ticker: str, order: str) -> OrderRequest:
@@ -33,7 +36,7 @@ def test_a_sell_that_opens_the_other_side_counts_what_that_side_costs(
     client: KalshiClient, store: Store, ticker: str
 ) -> None:
     """Selling YES at 0.05 with no YES held opens NO at 0.95: $19 for 20, not $1."""
-    service = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
+    service = OrderService(client, store, limits=RiskLimits(max_order_cost=D(5)))
     with pytest.raises(ValidationError, match="maximum order cost") as sell_yes:
         service.prepare(request(ticker, "sell 20 yes @ 0.05"))
     assert sell_yes.value.code == "MAX_ORDER_COST"
@@ -52,7 +55,7 @@ def test_closing_a_held_position_is_never_blocked_by_the_order_cost_limit(
     with connect(prime.new_account(balance_cents=1_000_000)) as other:
         other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(20)))
         service.place(service.prepare(request(ticker, "buy 20 yes @ 0.50")))
-    limited = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
+    limited = OrderService(client, store, limits=RiskLimits(max_order_cost=D(5)))
     # a stop-out: 20 YES held, sold at 0.05; it commits nothing
     limited.prepare(request(ticker, "sell 20 yes @ 0.05"))
     # the part beyond the held 20 opens NO at 0.95 and is counted
@@ -63,7 +66,9 @@ def test_closing_a_held_position_is_never_blocked_by_the_order_cost_limit(
 def test_an_amend_is_held_to_the_same_limits_as_a_new_order(
     client: KalshiClient, store: Store, ticker: str
 ) -> None:
-    service = OrderService(client, store, limits=OrderLimits(D(10), D(5)))
+    service = OrderService(
+        client, store, limits=RiskLimits(max_position_per_market=D(10), max_order_cost=D(5))
+    )
     placed = service.place(service.prepare(request(ticker, "buy 5 yes @ 0.20")))
     assert placed.order_id is not None
     with pytest.raises(ValidationError) as bigger:
@@ -123,16 +128,6 @@ def position_reads(harness: SimHarness, key_id: str) -> int:
     return int(requests.get("GET /portfolio/positions", 0))
 
 
-def test_an_order_at_the_cost_limit_is_sent_without_reading_the_position(
-    prime: SimHarness, client: KalshiClient, store: Store, ticker: str
-) -> None:
-    service = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
-    before = position_reads(prime, prime.account.key_id)
-    # $5.00, the limit itself: nothing of it needs to be found closing a position
-    assert service.prepare(request(ticker, "buy 20 yes @ 0.25")).cost == D("5.00")
-    assert position_reads(prime, prime.account.key_id) == before
-
-
 def test_the_cost_limit_and_the_balance_read_the_position_once_for_both(
     prime: SimHarness, store: Store, ticker: str
 ) -> None:
@@ -140,7 +135,7 @@ def test_the_cost_limit_and_the_balance_read_the_position_once_for_both(
     with connect(prime.new_account()) as other, connect(small) as client:
         other.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.70"), D(10)))
         client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.70"), D(10)))  # 10 NO
-        service = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
+        service = OrderService(client, store, limits=RiskLimits(max_order_cost=D(5)))
         before = position_reads(prime, small.key_id)
         # ten YES at 0.70 is $7.00, over the limit and the $1.853 left; all ten close the NO
         service.prepare(request(ticker, "buy 10 yes @ 0.70"))
@@ -155,7 +150,7 @@ def test_a_batch_holds_each_row_to_the_cost_limit_by_its_own_market_position(
     with connect(prime.new_account(balance_cents=1_000_000)) as other:
         other.orders.create_order(CreateOrder(held, BookSide.ASK, D("0.50"), D(10)))
         service.place(service.prepare(request(held, "buy 10 yes @ 0.50")))
-    limited = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
+    limited = OrderService(client, store, limits=RiskLimits(max_order_cost=D(5)))
     reads = MarketReads()  # one batch's reads, as `kalshi order batch` shares them
     # selling the ten YES held commits nothing; the same sale where none is held opens ten
     # NO at 0.60: $6.00, over the limit

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.risk import RiskLimits
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.sim.server.embed import AccountInfo
 from kalshi_cli.store import Store
@@ -27,6 +28,17 @@ from tests.prime_tier import Kalshi, another_accounts_order, connect, make_marke
 BUY = ("order", "place", "KXT-EV-M00", "--side", "yes", "--action", "buy")
 HEADER = "ticker,side,action,count,price,tif,post_only,client_order_id\n"
 BALANCE = "GET /portfolio/balance"
+
+
+@pytest.fixture(autouse=True)
+def held_to_the_balance_alone(tmp_path: Path) -> None:
+    """The account's size and position limits (`risk:`) raised past these orders, which the
+    balance alone refuses."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    (home / "config.yaml").write_text(
+        "risk:\n  max_order_count: 100000\n  max_position_per_market: 100000\n"
+    )
 
 
 def requests(harness: SimHarness) -> dict[str, int]:
@@ -268,8 +280,10 @@ def test_a_buy_over_the_balance_is_refused_as_insufficient_balance_by_the_servic
     make_markets(prime, 1)
     with connect(prime.account) as client, Store.open(tmp_path / "state.db") as store:
         request = OrderRequest("KXT-EV-M00", Side.YES, Action.BUY, D(2600), D("0.40"))
+        # the account's size and position limits (`risk:`) raised past it: the balance refuses
+        raised = RiskLimits(max_order_count=D(10**6), max_position_per_market=D(10**6))
         with pytest.raises(ValidationError) as refused:
-            OrderService(client, store).prepare(request)
+            OrderService(client, store, limits=raised).prepare(request)
     assert refused.value.code == "INSUFFICIENT_BALANCE"
     assert refused.value.hint == "lower --count or the price, or fund the account"
 
@@ -289,7 +303,7 @@ def test_a_no_buy_that_closes_a_yes_position_is_not_held_to_the_balance(
 
 
 @pytest.mark.parametrize("command", ["place", "batch"])
-def test_buys_that_spend_the_balance_to_the_cent_are_sent_without_reading_positions(
+def test_buys_that_spend_the_balance_to_the_cent_read_the_positions_once_per_market(
     prime: SimHarness, kalshi: Kalshi, tmp_path: Path, command: str
 ) -> None:
     make_markets(prime, 1)
@@ -306,8 +320,8 @@ def test_buys_that_spend_the_balance_to_the_cent_are_sent_without_reading_positi
         sent = ["resting", "resting"]
     assert result.exit_code == 0, result.output
     assert intents(tmp_path) == sent
-    # the positions are read only for a buy that does not fit whole (what it closes is free)
-    assert requests(prime).get("GET /portfolio/positions", 0) == 0
+    # once for the market's limits; a buy that does not fit whole reads what it closes there
+    assert requests(prime).get("GET /portfolio/positions", 0) == 1
 
 
 def test_a_buy_whose_opening_part_spends_the_balance_to_the_cent_is_sent(

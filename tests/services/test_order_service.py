@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.risk import RiskLimits
 from kalshi_cli.services.orders.batch import place_batch
-from kalshi_cli.services.orders.limits import Exposure, OrderLimits
+from kalshi_cli.services.orders.limits import Exposure
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -27,24 +28,29 @@ from kalshi_cli.vocabulary.errors import (
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
-from tests.prime_tier import another_accounts_order, connect, funded_subaccount, make_markets
+from tests.prime_tier import (
+    Counted,
+    another_accounts_order,
+    connect,
+    counted,
+    funded_subaccount,
+    make_markets,
+)
 
 
 @pytest.mark.parametrize(
-    ("exposure", "extra_bid", "extra_ask", "worst"),
+    ("exposure", "worst"),
     [
-        (Exposure(D(3), D(2), D(4)), D(0), D(0), D(5)),  # long 3 + 2 bids
-        (Exposure(D(-5), D(1), D(2)), D(0), D(0), D(7)),  # short 5 + 2 asks
-        (Exposure(D(0), D(0), D(0)), D(0), D(0), D(0)),  # flat: never negative
-        (Exposure(D(-1), D(0), D(0)), D(0), D(0), D(1)),
-        (Exposure(D(3), D(2), D(4)), D(1), D(0), D(6)),  # a new bid adds to the YES side
-        (Exposure(D(3), D(2), D(4)), D(0), D(9), D(10)),  # a new ask to the NO side
+        (Exposure(D(3), D(2), D(4)), D(5)),  # long 3 + 2 bids
+        (Exposure(D(-5), D(1), D(2)), D(7)),  # short 5 + 2 asks
+        (Exposure(D(0), D(0), D(0)), D(0)),  # flat: never negative
+        (Exposure(D(-1), D(0), D(0)), D(1)),
     ],
 )
 def test_worst_case_is_the_larger_side_if_every_resting_order_filled(
-    exposure: Exposure, extra_bid: D, extra_ask: D, worst: D
+    exposure: Exposure, worst: D
 ) -> None:
-    assert exposure.worst_case(extra_bid, extra_ask) == worst
+    assert exposure.worst_case() == worst
 
 
 def test_exposure_counts_this_markets_position_and_what_still_rests_on_each_side(
@@ -66,9 +72,9 @@ def test_exposure_counts_this_markets_position_and_what_still_rests_on_each_side
     cancelled = client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.85"), D(50)))
     client.orders.cancel_order(cancelled.order_id)
 
-    exposure = OrderService(client, store).checks.exposure(ticker)
+    exposure = counted(OrderService(client, store), ticker)
 
-    assert exposure == Exposure(D(4), D(9), D(6))
+    assert exposure == Counted(D(4), D(9), D(6))
 
 
 def test_exposure_adds_every_order_of_this_market_that_may_still_land(
@@ -104,9 +110,7 @@ def test_exposure_adds_every_order_of_this_market_that_may_still_land(
     intent(ticker, BookSide.ASK, 4)
     intent(ticker, BookSide.ASK, 5, lost=True)
 
-    assert service.checks.exposure(ticker) == Exposure(
-        D(0), D(7 + 2 + 3), D(4 + 5), D(2 + 3 + 4 + 5)
-    )
+    assert counted(service, ticker) == Counted(D(0), D(7 + 2 + 3), D(4 + 5), D(2 + 3 + 4 + 5))
 
 
 def test_the_position_limit_refuses_what_the_exposure_would_take_over_it(
@@ -127,7 +131,7 @@ def test_the_position_limit_refuses_what_the_exposure_would_take_over_it(
 def test_a_position_limit_refusal_names_the_contracts_of_unknown_outcome_it_counts(
     client: KalshiClient, store: Store, ticker: str
 ) -> None:
-    service = OrderService(client, store, limits=OrderLimits(max_position_per_market=D(10)))
+    service = OrderService(client, store, limits=RiskLimits(max_position_per_market=D(10)))
     lost = CreateOrder(ticker, BookSide.BID, D("0.30"), D(1))  # its answer was lost
     service.record_intent(lost, side=Side.YES, action=Action.BUY)
     service.record_unknown(lost, "timed out")
@@ -139,8 +143,8 @@ def test_a_position_limit_refusal_names_the_contracts_of_unknown_outcome_it_coun
         "of 10 (1.00 of them in orders of unknown outcome)"
     )
     assert refused.value.hint == (
-        "lower --count, cancel resting orders, or raise the limit; `kalshi reconcile` settles "
-        "the orders of unknown outcome"
+        "lower --count, cancel resting orders, or raise risk.max_position_per_market; "
+        "`kalshi reconcile` settles the orders of unknown outcome"
     )
 
 
@@ -334,7 +338,7 @@ def test_an_amended_orders_growth_is_held_to_the_position_limit_of_its_own_marke
     client.orders.create_order(CreateOrder(other, BookSide.BID, D("0.30"), D(10)))
     client.orders.create_order(CreateOrder(other, BookSide.BID, D("0.10"), D(10)))
     order_id = placed_bid(service, ticker, 5)
-    service.checks.limits = OrderLimits(max_position_per_market=D(15))
+    service.checks.limits = RiskLimits(max_position_per_market=D(15))
 
     assert service.amends.amend(order_id, count=D(15)).order.remaining_count == D(15)
 
@@ -534,7 +538,7 @@ def test_an_amend_over_the_cost_limit_counts_only_what_opens_in_this_market(
     within a $5 limit."""
     another_accounts_order(prime, ticker, BookSide.BID, "0.50", 10)
     client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(10)))  # 10 NO held
-    service = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
+    service = OrderService(client, store, limits=RiskLimits(max_order_cost=D(5)))
     order_id = placed_bid(service, ticker, 5)
 
     amended = service.amends.amend(order_id, count=D(20), price=D("0.40")).order

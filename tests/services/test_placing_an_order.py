@@ -16,7 +16,7 @@ import pytest
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.orders import OrdersApi
 from kalshi_cli.client.requests import CreateOrderResult
-from kalshi_cli.services.orders.limits import OrderLimits
+from kalshi_cli.risk import RiskLimits
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -160,12 +160,12 @@ def test_an_order_prepared_before_a_halt_is_refused_at_submit_saying_not_sent(
 def test_the_order_cost_limit_says_the_cost_the_limit_and_what_to_do(
     prime: SimHarness, client: KalshiClient, store: Store, ticker: str
 ) -> None:
-    service = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
+    service = OrderService(client, store, limits=RiskLimits(max_order_cost=D(5)))
     refused = refusal(prime, service, buy_yes(ticker, count=20, price="0.30"))
     assert isinstance(refused, ValidationError)
     assert refused.code == "MAX_ORDER_COST"
     assert refused.message == "order cost $6.00 is over the maximum order cost $5.00"
-    assert refused.hint == "lower --count or raise limits.max_order_cost"
+    assert refused.hint == "lower --count or raise risk.max_order_cost"
     # exactly at the limit is allowed
     assert service.prepare(buy_yes(ticker, count=20, price="0.25")).cost == D(5)
 
@@ -183,7 +183,7 @@ def test_the_order_cost_limit_counts_only_the_part_that_opens_a_position(
     client.orders.create_order(
         CreateOrder(other, BookSide.ASK, D("0.50"), D(30))
     )  # 30 NO held there
-    limited = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
+    limited = OrderService(client, store, limits=RiskLimits(max_order_cost=D(5)))
 
     # buying YES closes NO: 10 close, 10 open at 0.50 = $5, at the limit
     limited.prepare(buy_yes(ticker, count=20, price="0.50"))
@@ -206,7 +206,7 @@ def test_the_position_limit_says_what_it_would_reach_and_what_to_do(
     client.orders.create_order(
         CreateOrder(other, BookSide.BID, D("0.10"), D(50))
     )  # not this market
-    service = OrderService(client, store, limits=OrderLimits(max_position_per_market=D(10)))
+    service = OrderService(client, store, limits=RiskLimits(max_position_per_market=D(10)))
     # 4 held + 6 more is exactly the limit: allowed, and the worst case after is what
     # `--dry-run` shows
     assert service.prepare(buy_yes(ticker, count=6, price="0.20")).exposure_after == D(10)
@@ -216,16 +216,17 @@ def test_the_position_limit_says_what_it_would_reach_and_what_to_do(
     assert refused.message == (
         f"{ticker}: position plus resting orders would reach 11.00 contracts, over the limit of 10"
     )
-    assert refused.hint == "lower --count, cancel resting orders, or raise the limit"
-    # with no limit there is no worst case to show
-    assert OrderService(client, store).prepare(buy_yes(ticker)).exposure_after is None
+    assert (
+        refused.hint
+        == "lower --count, cancel resting orders, or raise risk.max_position_per_market"
+    )
 
 
 def test_an_order_that_shrinks_the_worst_case_passes_a_limit_already_exceeded(
     client: KalshiClient, store: Store, ticker: str
 ) -> None:
     client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(15)))  # YES side 15
-    service = OrderService(client, store, limits=OrderLimits(max_position_per_market=D(10)))
+    service = OrderService(client, store, limits=RiskLimits(max_position_per_market=D(10)))
 
     # a NO bid of 5 (an ask): the NO side goes to 5, the worst case stays 15: not grown
     prepared = service.prepare(OrderRequest(ticker, Side.NO, Action.BUY, D(5), D("0.70")))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.services.orders.limits import OrderLimits
+from kalshi_cli.risk import RiskLimits
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.services.pnl import summarize
 from kalshi_cli.services.positions import mark_to_market
@@ -23,6 +23,8 @@ from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce, pa
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, connect, make_markets, state_path
+
+LIMITS = RiskLimits(max_position_per_market=D(10), max_order_cost=D(5))
 
 
 def rest(other: KalshiClient, ticker: str, book_side: BookSide, price: str, count: int) -> None:
@@ -174,7 +176,9 @@ def test_a_missing_fill_shows_as_a_difference(
 def test_limits_refuse_orders_that_would_pass_them(
     client: KalshiClient, store: Store, ticker: str
 ) -> None:
-    service = OrderService(client, store, limits=OrderLimits(D(10), D(5)))
+    service = OrderService(
+        client, store, limits=RiskLimits(max_position_per_market=D(10), max_order_cost=D(5))
+    )
     trade(service, ticker, "buy 6 yes @ 0.20")  # resting: counts toward the limit
     with pytest.raises(ValidationError, match="over the limit of 10") as position:
         service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(5), D("0.20")))

@@ -28,6 +28,7 @@ from tests.checks.test_check_cli import account_env, client_for
 from tests.checks.test_subaccount_checks import buy_on, sim  # noqa: F401  (fixture)
 from tests.conftest import SimHarness
 from tests.key_listing import RefusingKeyListing
+from tests.prime_tier import counted
 
 
 def _restricted_env(sim: SimHarness, tmp_path: Path) -> dict[str, str]:  # noqa: F811
@@ -169,8 +170,8 @@ def test_the_keys_restriction_is_read_once_per_client(
         Store.open(tmp_path / "state.db") as store,
     ):
         service = OrderService(client, store)
-        first = service.checks.exposure("KXRK-6")
-        second = service.checks.exposure("KXRK-6")
+        first = counted(service, "KXRK-6")
+        second = counted(service, "KXRK-6")
         reads = client.stats.snapshot()
     assert (first.position, first.resting_bids) == (D(5), D(20))
     assert second == first
@@ -185,7 +186,7 @@ def test_a_client_naming_its_subaccount_never_reads_the_keys(
     env = _restricted_held_on_1(sim, tmp_path, "KXRK-7")
     with _restricted_client(env) as client, Store.open(tmp_path / "state.db") as store:
         client.subaccount = 1
-        exposure = OrderService(client, store).checks.exposure("KXRK-7")
+        exposure = counted(OrderService(client, store), "KXRK-7")
         reads = client.stats.snapshot()
     assert (exposure.position, exposure.resting_bids) == (D(5), D(20))
     assert "GET api_keys" not in reads
@@ -213,7 +214,7 @@ def test_a_primary_keys_unnamed_exposure_is_subaccount_0s(
     """An unrestricted key: 0's bid of 40 counts, 1's position and bid do not."""
     _held_on_1(sim, "KXRK-8")
     with client_for(sim.account) as client, Store.open(tmp_path / "state.db") as store:
-        exposure = OrderService(client, store).checks.exposure("KXRK-8")
+        exposure = counted(OrderService(client, store), "KXRK-8")
     assert (exposure.position, exposure.resting_bids) == (D(0), D(40))
 
 
@@ -250,8 +251,8 @@ def test_an_unknown_restriction_reads_unnamed_and_never_counts_fewer(
         api_base=account.api_base, key_id=account.key_id, private_key=key, transport=transport
     )
     with client, Store.open(tmp_path / "state.db") as store:
-        exposure = OrderService(client, store).checks.exposure("KXRK-10")
-        again = OrderService(client, store).checks.exposure("KXRK-10")
+        exposure = counted(OrderService(client, store), "KXRK-10")
+        again = counted(OrderService(client, store), "KXRK-10")
     assert transport.refused == 1  # asked once, refused: not asked again
     assert (exposure.position, exposure.resting_bids) == (D(0), D(60))
     assert again == exposure

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from kalshi_cli.services.orders.context import recording_allowed
-from kalshi_cli.services.orders.limits import committed_price
 from kalshi_cli.services.reconcile import AMEND_READ, amend_settled_by
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING
 from kalshi_cli.vocabulary.errors import (
@@ -324,11 +323,8 @@ class OrderAmends:
                 hint="use `kalshi order decrease` or `cancel` to shrink an order",
             )
         # the same limits as a new order: a higher price or a bigger count commits more money
-        committed = committed_price(order.book_side, yes_price)
-        self._checks.check_order_cost(order.ticker, order.book_side, total, committed)
         growth = total - order.fill_count - order.remaining_count
-        if growth > 0:
-            self._checks.check_position(order.ticker, order.book_side, growth)
+        self._checks.check_limits(order.ticker, order.book_side, total, yes_price, growth=growth)
         return PreparedAmend(order, side, yes_price, total, expiration_time, local, subaccount)
 
     def submit(

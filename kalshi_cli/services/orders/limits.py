@@ -1,20 +1,17 @@
 """The checks an order meets before it is sent, whoever sends it: its market's terms, the
-trading state, the balance, and the config's limits (`limits:`), counted against what the
-exchange holds for the account (`Exposure`) and, for many orders prepared together, read once
-(`MarketReads`)."""
+trading state, the balance, and the account's limits (`risk:`, through the risk engine's own
+`limit_rules`), counted against what the exchange holds for the account and, for many orders
+prepared together, read once (`MarketReads`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
-
-import msgspec
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kalshi_cli.services.fees import load_fee_models
 from kalshi_cli.services.orders.context import order_subaccount
 from kalshi_cli.store.records import PENDING, UNKNOWN
-from kalshi_cli.vocabulary.decode import Range, decode_config
 from kalshi_cli.vocabulary.errors import NotFoundError, ValidationError
 from kalshi_cli.vocabulary.models import (
     ONE,
@@ -33,9 +30,8 @@ from kalshi_cli.vocabulary.models import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
-    from kalshi_cli.config import Located
+    from kalshi_cli.risk import RiskLimits
     from kalshi_cli.services.orders.context import OrderContext
     from kalshi_cli.store import IntentRecord
     from kalshi_cli.vocabulary.decisions import PositionView
@@ -45,41 +41,6 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 
-class OrderLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Local limits checked before any order is sent (the config's `limits:`); None means no
-    limit. Decoded by `vocabulary.decode`, which refuses an unknown key, a value that is not a
-    finite number, and one that is not positive, at its file and line."""
-
-    max_position_per_market: Annotated[Decimal, Range(gt=0)] | None = None
-    max_order_cost: Annotated[Decimal, Range(gt=0)] | None = None
-
-
-LIMIT_KEYS = tuple(OrderLimits.__struct_fields__)
-
-
-def load_limits(config_path: Path) -> OrderLimits:
-    """The `limits:` section of the config file (values as written, never through a float):
-
-        limits:
-          max_position_per_market: 100   # contracts, position plus resting orders, per side
-          max_order_cost: 50             # dollars: count x the price of the side added
-
-    A missing file or section, or a null value, means no limit. The file is read strictly
-    (`config.read_sections`): a section that is not a mapping, a key set twice, an unknown key,
-    and a value that is not a positive finite number are refused with the file and line.
-    """
-    from kalshi_cli.config import read_sections
-
-    return limits_from(read_sections(config_path))
-
-
-def limits_from(document: Located) -> OrderLimits:
-    """`OrderLimits` from a strictly read config document (see `load_limits`)."""
-    from kalshi_cli.config import section
-
-    return decode_config(OrderLimits, section(document, "limits"), where="limits", what="limit")
-
-
 @dataclass(frozen=True)
 class Exposure:
     """Worst-case contracts held per side if every resting order of a market filled."""
@@ -87,13 +48,9 @@ class Exposure:
     position: Decimal
     resting_bids: Decimal
     resting_asks: Decimal
-    # of the resting contracts, those of orders of unknown outcome (counted: they may land)
-    unknown: Decimal = ZERO
 
-    def worst_case(self, extra_bid: Decimal = ZERO, extra_ask: Decimal = ZERO) -> Decimal:
-        yes = self.position + self.resting_bids + extra_bid
-        no = -self.position + self.resting_asks + extra_ask
-        return max(yes, no, ZERO)
+    def worst_case(self) -> Decimal:
+        return max(self.position + self.resting_bids, self.resting_asks - self.position, ZERO)
 
 
 @dataclass(frozen=True)
@@ -115,8 +72,8 @@ class MarketReads:
         self._answers: dict[tuple[str, str], Any] = {}
         # what the buys prepared so far may cost at most, spent from the one balance read
         self.spent = ZERO
-        # the contracts the orders prepared so far add to each market's bids and asks
-        self.added: dict[str, tuple[Decimal, Decimal]] = {}
+        # each market's view with the orders prepared so far resting in it
+        self.added: dict[str, PositionView] = {}
 
     def get(self, kind: str, ticker: str, read: Callable[[], _T]) -> _T:
         key = (kind, ticker)
@@ -136,41 +93,21 @@ class PreTradeChecks:
     """The limits an order placed or amended is held to, and the exchange's reads they count
     against (of the subaccount an order placed now goes to)."""
 
-    def __init__(self, context: OrderContext, limits: OrderLimits) -> None:
+    def __init__(self, context: OrderContext, limits: RiskLimits) -> None:
         self._context = context
         self.limits = limits
 
-    def exposure(self, ticker: str) -> Exposure:
-        """The exchange's position plus its resting orders for one market, both of the
-        subaccount an order placed now goes to (the client's, else 0)."""
-        held = self.holdings(ticker)
-        position = ZERO
-        for pos in held.positions:
-            position = pos.position
-        bids = asks = unknown = ZERO
-        for order in held.resting:
-            if order.book_side is BookSide.BID:
-                bids += order.remaining_count
-            else:
-                asks += order.remaining_count
-        for intent in held.unknown:
-            unknown += intent.count
-            if intent.book_side is BookSide.BID:
-                bids += intent.count
-            else:
-                asks += intent.count
-        return Exposure(position, bids, asks, unknown)
-
-    def account_views(self) -> dict[str, PositionView]:
-        """Every market's view as the risk engine's rules count it (risk/rules.py), read from
-        the exchange as `exposure` reads one market: the position and what it cost
+    def account_views(self, ticker: str | None = None) -> dict[str, PositionView]:
+        """Every market's view (or `ticker`'s) as the risk engine's rules count it
+        (risk/rules.py), read from the exchange: the position and what it cost
         (`market_exposure_dollars`), every resting order, and the orders of unknown outcome as
-        resting. What an order placed outside a loop (the assistant's) is held to the account's
-        `risk:` limits with, as the loop's are with its own view."""
+        resting (with no order id). What an order placed outside a loop (a person's, the
+        assistant's) is held to the account's `risk:` limits with, as the loop's are with its
+        own view."""
         from kalshi_cli.vocabulary.decisions import PositionView, RestingOrder
         from kalshi_cli.vocabulary.units import from_book
 
-        held = self.holdings(None)
+        held = self.holdings(ticker)
         costs: dict[str, tuple[Decimal, Decimal]] = {
             p.ticker: (p.position, p.exposure) for p in held.positions
         }
@@ -185,14 +122,14 @@ class PreTradeChecks:
             entry = RestingOrder("", Side.YES, action, price, intent.count)
             resting.setdefault(intent.ticker, []).append(entry)
         views: dict[str, PositionView] = {}
-        for ticker in costs.keys() | resting.keys():
-            position, cost = costs.get(ticker, (ZERO, ZERO))
-            views[ticker] = PositionView(
-                ticker,
+        for market in costs.keys() | resting.keys():
+            position, cost = costs.get(market, (ZERO, ZERO))
+            views[market] = PositionView(
+                market,
                 position=position,
                 avg_entry_price=cost / abs(position) if position else ZERO,
                 entry_cost=cost,
-                resting=tuple(resting.get(ticker, ())),
+                resting=tuple(resting.get(market, ())),
             )
         return views
 
@@ -233,33 +170,6 @@ class PreTradeChecks:
         # too little.
         unknown = [intent for intent in awaiting if intent.client_order_id not in listed]
         return _Holdings(positions, resting, unknown)
-
-    def check_order_cost(
-        self,
-        ticker: str,
-        book_side: BookSide,
-        count: Decimal,
-        price: Decimal,
-        reads: MarketReads | None = None,
-    ) -> None:
-        """`limits.max_order_cost` against count x `price`, the price of the side the order
-        adds (`committed_price`). Contracts that close a position held on the other side
-        release money instead of committing it, so when the whole order is over the limit only
-        its opening part is counted: a stop-out sale is never blocked by this limit."""
-        limit = self.limits.max_order_cost
-        cost = count * price
-        if limit is None or cost <= limit:
-            return
-        position = (reads or MarketReads()).get("position", ticker, lambda: self._position(ticker))
-        # a bid (YES added) closes NO contracts (negative position); an ask closes YES ones
-        closable = max(-position if book_side is BookSide.BID else position, ZERO)
-        opening = max(count - closable, ZERO)
-        if opening * price > limit:
-            raise ValidationError(
-                f"order cost {fmt_money(cost)} is over the maximum order cost {fmt_money(limit)}",
-                code="MAX_ORDER_COST",
-                hint="lower --count or raise limits.max_order_cost",
-            )
 
     def check_subaccount(self, reads: MarketReads) -> None:
         """`--subaccount N` names one the account has (0 always is), or the exchange refuses
@@ -316,7 +226,7 @@ class PreTradeChecks:
         available = reads.get("balance", "", self._balance) - reads.spent
         if need > available:
             ticker = request.ticker
-            position = reads.get("position", ticker, lambda: self._position(ticker))
+            position = self._view(ticker, reads).position
             closable = max(-position if book_side is BookSide.BID else position, ZERO)
             opening = max(request.count - closable, ZERO)
             opening_need = cost(opening)
@@ -349,46 +259,81 @@ class PreTradeChecks:
         own = self._context.client if number is None else self._context.client.on_subaccount(number)
         return own.portfolio.get_balance().balance
 
-    def _position(self, ticker: str) -> Decimal:
-        position = ZERO
-        for pos in self._context.client.portfolio.get_positions(ticker=ticker):
-            if pos.ticker == ticker:
-                position = pos.position
-        return position
+    def _view(self, ticker: str, reads: MarketReads) -> PositionView:
+        """`ticker`'s view (`account_views`), read once for the orders `reads` prepares."""
+        from kalshi_cli.vocabulary.decisions import PositionView
 
-    def check_position(
+        def read() -> PositionView:
+            return self.account_views(ticker).get(ticker) or PositionView(ticker)
+
+        return reads.get("view", ticker, read)
+
+    def check_limits(
         self,
         ticker: str,
         book_side: BookSide,
-        extra: Decimal,
+        count: Decimal,
+        yes_price: Decimal,
         reads: MarketReads | None = None,
-    ) -> Decimal | None:
-        """`limits.max_position_per_market` with `extra` more contracts resting on
-        `book_side`, beside those of the orders `reads` prepared before it in the market (a
-        batch's rows, counted together); returns the worst case after, or None when there is
-        no limit."""
-        limit = self.limits.max_position_per_market
-        if limit is None:
-            return None
+        *,
+        growth: Decimal | None = None,
+    ) -> Decimal:
+        """The rules of `risk.limit_rules` an order meets as the loop's do: its size
+        (`risk.max_order_count`) and cost (`risk.max_order_cost`: count x the price of the side
+        it adds, the contracts that close a position held on the other side not counted), and
+        the position in its market (`risk.max_position_per_market`) with `growth` (else `count`)
+        more contracts resting on `book_side`, beside those of the orders `reads` prepared
+        before it (a batch's rows, counted together), over the market's view as the exchange
+        shows it (`account_views`). The first denial is refused, naming the key to raise;
+        returns the worst case after, toward either side."""
+        from kalshi_cli.risk import Code, RiskContext, TradingState, limit_rules
+        from kalshi_cli.vocabulary.decisions import Intent
+
         reads = reads or MarketReads()
-        current = reads.get("exposure", ticker, lambda: self.exposure(ticker))
-        before = reads.added.get(ticker, (ZERO, ZERO))
-        bids = before[0] + (extra if book_side is BookSide.BID else ZERO)
-        asks = before[1] + (extra if book_side is BookSide.ASK else ZERO)
-        after = current.worst_case(bids, asks)
-        if after > current.worst_case() and after > limit:
-            rows = "with the rows before it, " if any(before) else ""
-            text = (
-                f"{ticker}: {rows}position plus resting orders would reach {fmt_count(after)} "
-                f"contracts, over the limit of {limit}"
+        base = self._view(ticker, reads)
+        view = reads.added.get(ticker, base)
+        action = Action.BUY if book_side is BookSide.BID else Action.SELL
+        grown = count if growth is None else growth
+        context = RiskContext(self._context.now(), TradingState.ACTIVE, view)
+        for rule in limit_rules(self.limits):
+            held = rule.code is Code.POSITION_LIMIT
+            if rule.code not in _HINTS or (held and grown <= 0):
+                continue
+            n = grown if held else count
+            verdict = rule.check(
+                Intent(ticker, Side.YES, action, yes_price, n, yes_price, ""), context
             )
-            hint = "lower --count, cancel resting orders, or raise the limit"
-            if current.unknown > 0:
-                text += f" ({fmt_count(current.unknown)} of them in orders of unknown outcome)"
-                hint += "; `kalshi reconcile` settles the orders of unknown outcome"
-            raise ValidationError(text, code="POSITION_LIMIT", hint=hint)
-        reads.added[ticker] = (bids, asks)
-        return after
+            if verdict.allowed:
+                continue
+            text, hint = verdict.detail, _HINTS[rule.code]
+            if held:
+                if ticker in reads.added:
+                    text = text.replace(f"{ticker}: ", f"{ticker}: with the rows before it, ", 1)
+                unknown = _unknown(base, book_side)
+                if unknown:
+                    text += f" ({fmt_count(unknown)} of them in orders of unknown outcome)"
+                    hint += "; `kalshi reconcile` settles the orders of unknown outcome"
+            raise ValidationError(text, code=str(rule.code), hint=hint)
+        if grown > 0:
+            view = view.after(Intent(ticker, Side.YES, action, yes_price, grown, yes_price, ""))
+        reads.added[ticker] = view
+        return max(view.worst_case(BookSide.BID), view.worst_case(BookSide.ASK), ZERO)
+
+
+# what to do about each limit a manual order meets, naming the `risk:` key that sets it
+_HINTS = {
+    "MAX_ORDER_SIZE": "lower --count or raise risk.max_order_count",
+    "MAX_ORDER_COST": "lower --count or raise risk.max_order_cost",
+    "POSITION_LIMIT": "lower --count, cancel resting orders, or raise risk.max_position_per_market",
+}
+
+
+def _unknown(view: PositionView, book_side: BookSide) -> Decimal:
+    """The contracts on `book_side` of the orders of unknown outcome `view` counts resting
+    (`account_views` lists them without an order id)."""
+    return sum(
+        (o.remaining for o in view.resting if not o.order_id and o.book_side is book_side), ZERO
+    )
 
 
 def committed_price(book_side: BookSide, yes_price: Decimal) -> Decimal:

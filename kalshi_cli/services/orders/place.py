@@ -14,6 +14,7 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from kalshi_cli.risk import RiskLimits
 from kalshi_cli.services.orders.amend import OrderAmends
 from kalshi_cli.services.orders.cancel import OrderCancels
 from kalshi_cli.services.orders.context import (
@@ -24,7 +25,6 @@ from kalshi_cli.services.orders.context import (
 )
 from kalshi_cli.services.orders.limits import (
     MarketReads,
-    OrderLimits,
     PreTradeChecks,
     committed_price,
 )
@@ -66,7 +66,7 @@ class PreparedOrder:
     request: OrderRequest
     create: CreateOrder
     cost: Decimal
-    exposure_after: Decimal | None
+    exposure_after: Decimal
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -140,7 +140,7 @@ class OrderService:
         client: OrderClient,
         store: Store,
         *,
-        limits: OrderLimits | None = None,
+        limits: RiskLimits | None = None,
         clock: Clock | None = None,
         read_lag_s: float = DEFAULT_READ_LAG_S,
     ) -> None:
@@ -150,7 +150,7 @@ class OrderService:
         self.store = store
         self.read_lag_s = read_lag_s
         self.context = OrderContext(client, store, clock, read_lag_s)
-        self.checks = PreTradeChecks(self.context, limits or OrderLimits())
+        self.checks = PreTradeChecks(self.context, limits or RiskLimits())
         self.amends = OrderAmends(self.context, self.checks)
         self.cancels = OrderCancels(self.context, self.amends)
 
@@ -179,9 +179,8 @@ class OrderService:
         book = to_book(request.side, request.action, request.price)
         price = committed_price(book.book_side, book.yes_price)
         cost = request.count * price
-        self.checks.check_order_cost(request.ticker, book.book_side, request.count, price, reads)
-        exposure_after = self.checks.check_position(
-            request.ticker, book.book_side, request.count, reads
+        exposure_after = self.checks.check_limits(
+            request.ticker, book.book_side, request.count, book.yes_price, reads
         )
         # last: it spends the balance
         self.checks.check_balance(request, market, book.book_side, price, reads)
