@@ -5,17 +5,17 @@ table and in the run store, never ranked, never cached."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from kalshi_cli.backtest import history
 from kalshi_cli.backtest.research import sweep_lines
 from kalshi_cli.backtest.scenario import record_scenario
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli.app import app
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
@@ -29,13 +29,12 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def kalshi(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
-    found = shutil.which("kalshi", path=str(Path(sys.executable).parent))
-    assert found is not None
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KALSHI_")}
-    env.update(KALSHI_HOME=str(home), XDG_CACHE_HOME=str(home / "cache"), HOME=str(home))
-    return subprocess.run(
-        [found, *args], capture_output=True, text=True, env=env, timeout=300, check=False
-    )
+    """`kalshi ARGS` in-process with its own KALSHI_HOME and cache: its exit code, stdout and
+    stderr as a process's."""
+    context = AppContext(environ={"KALSHI_HOME": str(home)})
+    env = {"XDG_CACHE_HOME": str(home / "cache"), "HOME": str(home), "COLUMNS": "80"}
+    done = CliRunner().invoke(app, args, obj=context, env=env, prog_name="kalshi")
+    return subprocess.CompletedProcess(args, done.exit_code, done.stdout, done.stderr)
 
 
 def test_a_set_whose_strategy_raises_fails_and_the_other_three_rank(
