@@ -5,18 +5,15 @@ table and in the run store, never ranked, never cached."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from kalshi_cli.backtest import history
 from kalshi_cli.backtest.research import sweep_lines
 from kalshi_cli.backtest.scenario import record_scenario
-from kalshi_cli.cli._context import AppContext
-from kalshi_cli.cli.app import app
 from kalshi_cli.vocabulary.exit_codes import ExitCode
+from tests.backtest.in_process import kalshi
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 UNRULY = str(Path(__file__).with_name("unruly_strategy.py"))
@@ -26,15 +23,6 @@ BROKEN = "no row for fair 0.65 in the model's table"
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return record_scenario("default", tmp_path_factory.mktemp("failed"), seconds=200, tickers=[LAL])
-
-
-def kalshi(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
-    """`kalshi ARGS` in-process with its own KALSHI_HOME and cache: its exit code, stdout and
-    stderr as a process's."""
-    context = AppContext(environ={"KALSHI_HOME": str(home)})
-    env = {"XDG_CACHE_HOME": str(home / "cache"), "HOME": str(home), "COLUMNS": "80"}
-    done = CliRunner().invoke(app, args, obj=context, env=env, prog_name="kalshi")
-    return subprocess.CompletedProcess(args, done.exit_code, done.stdout, done.stderr)
 
 
 def test_a_set_whose_strategy_raises_fails_and_the_other_three_rank(
