@@ -17,6 +17,7 @@ import pytest
 from hypothesis import settings
 
 from kalshi_cli.client.connection import KEEPALIVE_EXPIRY_S
+from kalshi_cli.sim.server import admin
 from kalshi_cli.sim.server.embed import (
     AccountInfo,
     RunningSimulator,
@@ -24,7 +25,13 @@ from kalshi_cli.sim.server.embed import (
     stop_simulator,
 )
 from kalshi_cli.vocabulary.clock import Clock, ManualClock
-from kalshi_cli.vocabulary.keys import load_private_key, signed_headers
+from kalshi_cli.vocabulary.keys import (
+    KeyType,
+    PrivateKey,
+    generate_private_key,
+    load_private_key,
+    signed_headers,
+)
 from kalshi_cli.vocabulary.models import FeeModel, FeeType
 from tests.openapi_check import RECORDER
 from tests.waiting import SLOW_TEST_TIMEOUT_S, wait_until
@@ -51,6 +58,30 @@ pytest_plugins = ["tests.prime_tier", "tests.home_guard", "pytester"]
 # is slow for reasons that are not the test's. Speed budgets live in benchmarks/.
 settings.register_profile("suite", deadline=None)
 settings.load_profile("suite")
+
+
+# The keys the in-process simulators give their new accounts: made once per worker and handed
+# out in turn, since a 2048-bit RSA key takes a tenth of a second of CPU and the suite starts
+# thousands of simulators. Any 256 accounts made one after another hold different keys, so
+# within one simulator no account can sign as another.
+_KEY_POOL_SIZE = 256
+_key_pool: dict[tuple[KeyType, int], PrivateKey] = {}
+_keys_handed_out = [0]
+
+
+def _pooled_private_key(kind: KeyType = "rsa") -> PrivateKey:
+    slot = (kind, _keys_handed_out[0] % _KEY_POOL_SIZE)
+    _keys_handed_out[0] += 1
+    if slot not in _key_pool:
+        _key_pool[slot] = generate_private_key(kind)
+    return _key_pool[slot]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _simulator_accounts_take_pooled_keys() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(admin, "generate_private_key", _pooled_private_key)
+        yield
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -5,10 +5,6 @@ table and in the run store, never ranked, never cached."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +13,7 @@ from kalshi_cli.backtest import history
 from kalshi_cli.backtest.research import sweep_lines
 from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.vocabulary.exit_codes import ExitCode
+from tests.backtest.in_process import kalshi
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 UNRULY = str(Path(__file__).with_name("unruly_strategy.py"))
@@ -26,16 +23,6 @@ BROKEN = "no row for fair 0.65 in the model's table"
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return record_scenario("default", tmp_path_factory.mktemp("failed"), seconds=200, tickers=[LAL])
-
-
-def kalshi(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
-    found = shutil.which("kalshi", path=str(Path(sys.executable).parent))
-    assert found is not None
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KALSHI_")}
-    env.update(KALSHI_HOME=str(home), XDG_CACHE_HOME=str(home / "cache"), HOME=str(home))
-    return subprocess.run(
-        [found, *args], capture_output=True, text=True, env=env, timeout=300, check=False
-    )
 
 
 def test_a_set_whose_strategy_raises_fails_and_the_other_three_rank(

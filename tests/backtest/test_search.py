@@ -26,6 +26,7 @@ from kalshi_cli.strategies import get_strategy
 from kalshi_cli.strategy_api import params_dict
 from kalshi_cli.vocabulary.errors import UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
+from tests.backtest.in_process import kalshi
 from tests.waiting import wait_until
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
@@ -46,13 +47,6 @@ def environ(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KALSHI_")}
     env.update(KALSHI_HOME=str(home), XDG_CACHE_HOME=str(home / "cache"), HOME=str(home))
     return env
-
-
-def kalshi(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [script(), *args], capture_output=True, text=True, env=environ(home), timeout=120,
-        check=False,
-    )  # fmt: skip
 
 
 def defaults() -> dict[str, str]:

@@ -19,7 +19,7 @@ from kalshi_cli.sim.core.order_desk import OrderDesk
 from kalshi_cli.sim.core.records import ExchangeError
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from tests.backtest.test_failed_runs import kalshi
+from tests.backtest.in_process import kalshi
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 UNRULY = str(Path(__file__).with_name("unruly_strategy.py"))

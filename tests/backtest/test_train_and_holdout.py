@@ -5,10 +5,6 @@ of each part."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,6 +13,7 @@ import pytest
 from kalshi_cli.backtest import BacktestSpec, run_backtest
 from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.vocabulary.exit_codes import ExitCode
+from tests.backtest.in_process import kalshi
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 HOUR_NS = 3_600_000_000_000
@@ -26,16 +23,6 @@ HOUR_NS = 3_600_000_000_000
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return record_scenario(
         "default", tmp_path_factory.mktemp("holdout"), seconds=200, tickers=[LAL]
-    )
-
-
-def kalshi(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
-    found = shutil.which("kalshi", path=str(Path(sys.executable).parent))
-    assert found is not None
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KALSHI_")}
-    env.update(KALSHI_HOME=str(home), XDG_CACHE_HOME=str(home / "cache"), HOME=str(home))
-    return subprocess.run(
-        [found, *args], capture_output=True, text=True, env=env, timeout=120, check=False
     )
 
 

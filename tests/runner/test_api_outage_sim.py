@@ -35,7 +35,7 @@ def _state(state: Path) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("outage_s", [8])
+@pytest.mark.parametrize("outage_s", [3])
 def test_an_exchange_failing_every_request_puts_the_loop_in_safe_mode(
     sim: SimHarness, tmp_path: Path, outage_s: int
 ) -> None:

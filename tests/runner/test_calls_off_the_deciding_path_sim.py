@@ -176,7 +176,7 @@ def test_an_order_call_held_past_the_call_timeout_frees_its_worker_and_lands_as_
         sim, tmp_path, tickers, strategy="market-maker", params={}, batch_wait_s=0.0,
         timeout=60.0, send_workers=1, trade={"call_timeout_s": 0.5},
     ) as r:  # fmt: skip
-        sim.set_faults(hold_request_s=20)  # the next order request reaches the exchange 20 s late
+        sim.set_faults(hold_request_s=8)  # the next order request reaches the exchange 8 s late
         r.loop.tick(r.feed.drain_events(), full=True)
         assert poll_until(lambda: r.events("order_unknown"), between=lambda: _ticking(r))
         [held] = {str(e["ticker"]) for e in r.events("order_unknown")}

@@ -29,7 +29,7 @@ from tests.runner.simproc import (
 from tests.waiting import poll_until
 
 TICKER = "KXMAINT-SIM-A"
-LEAD_S = 10
+LEAD_S = 5
 SENDS = ("order_placed", "order_unknown", "order_rejected")
 
 
@@ -45,8 +45,8 @@ def test_the_loop_stops_before_a_window_withdraws_its_quotes_and_resumes_after(
     trader = sim.new_account(balance_cents=10_000_000)
     mine = observer_for(trader)
     Book(client_for(sim.new_account(balance_cents=10_000_000)), TICKER).quote("0.40", "0.60")
-    start = int(time.time()) + 40
-    end = start + 10
+    start = int(time.time()) + 30
+    end = start + 5
     sim.schedule_maintenance(start, end)
     home = tmp_path / "home"
     home.mkdir()

@@ -92,14 +92,19 @@ UNREADABLE = [
     ),
 ]
 
-SCOPES = [
-    pytest.param(True, id="one market, batched cancels"),
-    pytest.param(False, id="every market, the exchange's cancel-all"),
+# each unreadable answer once, the two scopes (batched cancels of one market, the exchange's
+# cancel-all of every market) taking turns: the reading of the listing is the same for both
+EACH_ONCE_IN_A_SCOPE = [
+    pytest.param(*damage.values, i % 2 == 0, id=f"{damage.id}-{scope}")
+    for i, damage in enumerate(UNREADABLE)
+    for scope in ["one market" if i % 2 == 0 else "every market"]
 ]
+# one unreadable answer of each reason the report names: the three bodies that are no JSON are
+# read and named alike
+EACH_REASON = [UNREADABLE[0], *UNREADABLE[3:]]
 
 
-@pytest.mark.parametrize("one_market", SCOPES)
-@pytest.mark.parametrize(("garbled", "named"), UNREADABLE)
+@pytest.mark.parametrize(("garbled", "named", "one_market"), EACH_ONCE_IN_A_SCOPE)
 def test_a_listing_that_cannot_be_read_once_is_listed_again_and_proven(
     prime: SimHarness,
     kalshi: Kalshi,
@@ -132,7 +137,7 @@ def test_a_listing_that_cannot_be_read_once_is_listed_again_and_proven(
     assert any(named in e for e in report["errors"]), report["errors"]
 
 
-@pytest.mark.parametrize(("garbled", "named"), UNREADABLE)
+@pytest.mark.parametrize(("garbled", "named"), EACH_REASON)
 def test_listings_that_can_never_be_read_are_not_proven_at_the_deadline(
     prime: SimHarness,
     kalshi: Kalshi,

@@ -5,6 +5,7 @@ locally (nothing reaches the exchange's order book)."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import pytest
 from kalshi_cli.vocabulary.clock import parse_iso
 from tests.conftest import SimHarness, _start
 from tests.runner.simproc import client_for, log_events, observer_for, trade_command, trade_env
-from tests.waiting import wait_until
+from tests.waiting import stderr_tail, wait_until, while_running
 
 
 @pytest.fixture
@@ -52,21 +53,35 @@ def test_the_crypto_strategy_trades_on_paper_from_the_live_index(
     log = tmp_path / "trade.log"
     paper = crypto_sim.new_account(balance_cents=0)
     command = [
-        *trade_command("crypto", ",".join(found), log, "--duration", "20"),
+        *trade_command("crypto", ",".join(found), log, "--duration", "120"),
         "--paper",
         "--params",
         str(params),
     ]
-    done = subprocess.run(
-        command,
-        env=trade_env(paper, tmp_path / "home", tmp_path / "state.db"),
-        capture_output=True,
-        text=True,
-        timeout=150,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "PAPER" in done.stderr
+    err = tmp_path / "stderr.txt"
+    with (
+        err.open("w") as stderr,
+        subprocess.Popen(
+            command,
+            env=trade_env(paper, tmp_path / "home", tmp_path / "state.db"),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        ) as proc,
+    ):
+        try:
+            # the run lasts until its first paper fill, then stops as a trader stops it
+            wait_until(
+                lambda: any(e["event"] == "fill_received" for e in log_events(log)),
+                stderr_tail(err, "a paper fill"),
+                between=while_running(proc, err),
+            )
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=150)
+    assert proc.returncode == 0, err.read_text()[-3000:]
+    done_stderr = err.read_text()
+    assert "PAPER" in done_stderr
     events = log_events(log)
     placed = [e for e in events if e["event"] == "order_placed"]
     assert placed, [e["event"] for e in events]

@@ -42,6 +42,10 @@ def _writes(stats: dict[str, object], key_id: str) -> dict[str, int]:
     return {name: n for name, n in requests.items() if not name.startswith("GET ")}
 
 
+def _fills_logged(log: Path) -> list[dict[str, object]]:
+    return [e for e in log_events(log) if e["event"] == "fill_received"]
+
+
 @pytest.mark.slow
 def test_a_paper_loop_on_the_live_feed_fills_locally_and_sends_no_write(
     sim: SimHarness, tmp_path: Path
@@ -58,7 +62,7 @@ def test_a_paper_loop_on_the_live_feed_fills_locally_and_sends_no_write(
     state = tmp_path / "state.db"
     log = tmp_path / "trade.log"
     env = trade_env(paper, tmp_path / "home", state)
-    command = [*trade_command("market-maker", TICKER, log, "--duration", "45"), "--paper"]
+    command = [*trade_command("market-maker", TICKER, log, "--duration", "120"), "--paper"]
     out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     with (
         out.open("w") as stdout,
@@ -66,11 +70,12 @@ def test_a_paper_loop_on_the_live_feed_fills_locally_and_sends_no_write(
         subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr) as proc,
     ):
         try:
-            # 45 seconds of a live market: public trades on both sides of the paper quotes
-            # (inside 0.40/0.60), each one through a paper price
+            # a live market: public trades on both sides of the paper quotes (inside
+            # 0.40/0.60), each one through a paper price, until the session logged a fill of
+            # each side; then it is stopped as a trader stops it
             sides = [(BookSide.ASK, "0.40"), (BookSide.BID, "0.60")]
             n = 0
-            while proc.poll() is None:
+            while proc.poll() is None and len(_fills_logged(log)) < 2:
                 book_side, price = sides[n % 2]
                 taker.order(book_side, price, "1", TimeInForce.IOC)
                 n += 1
