@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
     from kalshi_cli.cli._output import Output
     from kalshi_cli.services.killswitch import KillReport
+    from kalshi_cli.services.orders.status import TradingStatus
     from kalshi_cli.services.reconcile import ReconcileReport
 
 
@@ -314,6 +315,29 @@ def lag_text(lag: dict[str, Any]) -> str:
     return text + (", BEHIND" if lag.get("behind") else "")
 
 
+def status_lines(status: TradingStatus, details: dict[str, Any]) -> list[str]:
+    """What `kalshi status` prints below the state: its history, each strategy's part today and
+    each market assigned to a strategy."""
+    from decimal import Decimal
+
+    from kalshi_cli.vocabulary.units import fmt_money
+
+    lines = [
+        f"  {local_time(h['at'])}  {h['state']:<9} {h['source']}: {h['reason']}"
+        for h in details.get("history", [])
+    ]
+    lines += [
+        f"  strategy {row['strategy']}: {row['open_orders']} open orders, its own part realized "
+        f"today {fmt_money(Decimal(row['realized_today']))} (as its daily loss limit counts it)"
+        for row in status.strategies
+    ]
+    lines += [
+        f"  assigned {row['ticker']} to {row['strategy']} (the contracts no strategy bought there)"
+        for row in status.assignments
+    ]
+    return lines
+
+
 def status_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
     """Show the trading state and why.
 
@@ -321,10 +345,7 @@ def status_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
 
     Example: kalshi status --json
     """
-    from decimal import Decimal
-
     from kalshi_cli.services.orders.status import trading_status
-    from kalshi_cli.vocabulary.units import fmt_money
 
     app = current()
     app.settings(env.value if env else None)
@@ -337,19 +358,8 @@ def status_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
     if not as_json and status.loop_lag is not None:
         details["loop_lag"] = lag_text(status.loop_lag)
     render_state(out, status.state, status.reason, status.source, status.at, extra=details)
-    for h in details.get("history", []) if not as_json else []:
-        out.line(f"  {local_time(h['at'])}  {h['state']:<9} {h['source']}: {h['reason']}")
-    for row in status.strategies if not as_json else ():
-        out.line(
-            f"  strategy {row['strategy']}: {row['open_orders']} open orders, its own part "
-            f"realized today {fmt_money(Decimal(row['realized_today']))} (as its daily loss "
-            "limit counts it)"
-        )
-    for row in status.assignments if not as_json else ():
-        out.line(
-            f"  assigned {row['ticker']} to {row['strategy']} (the contracts no strategy "
-            "bought there)"
-        )
+    for line in () if as_json else status_lines(status, details):
+        out.line(line)
     if status.unknown_orders and not as_json:
         out.note(
             f"{len(status.unknown_orders)} order(s) of unknown outcome: run `kalshi reconcile`"

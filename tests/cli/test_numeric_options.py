@@ -85,7 +85,7 @@ NOT_NUMBERS = {
     "order_group_id", "start", "end", "from_", "to", "param", "rank_by", "channel", "words",
     "event_ticker", "category", "client_transfer_id", "name", "scope", "key_id", "market",
     "rfq_id", "rfq", "quote_id", "reason", "model", "run", "a", "b", "spec", "index", "study",
-    "scheduler", "params_file", "assign",
+    "scheduler", "params_file", "assign", "unassign", "budget",
 }  # fmt: skip
 
 
@@ -176,8 +176,10 @@ def test_a_number_given_as_text_refuses_one_past_what_the_rules_compute_with(
     [
         ["check", "heartbeat", "--set", "warn=%s"],
         ["backtest", "--strategy", "spike", "--data", ".", "--param", "take_profit=%s"],
+        ["trade", "--strategy", "spike", "--budget", "spike:max_exposure=%s"],
+        ["backtest", "--strategy", "spike", "--data", ".", "--budget", "spike:max_exposure=%s"],
     ],
-    ids=["check --set", "backtest --param"],
+    ids=["check --set", "backtest --param", "trade --budget", "backtest --budget"],
 )
 def test_a_number_in_key_value_pairs_refuses_what_is_not_finite(
     tmp_path: Path, args: list[str], value: str

@@ -62,6 +62,7 @@ def test_status_json_names_the_subaccount_the_trade_loops_heartbeat_names(
         "last_heartbeat": "trade at 1767225600",
         "loop_subaccount": number,
         "loop_paused": False,
+        "assignments": [],
         "history": document["history"],
     }
 
