@@ -24,8 +24,17 @@ from typing import Protocol
 from kalshi_cli.risk.budget import Owned
 from kalshi_cli.risk.state import TradingState
 from kalshi_cli.vocabulary.clock import utc_datetime, utc_day
-from kalshi_cli.vocabulary.decisions import Intent, PositionView
-from kalshi_cli.vocabulary.models import ONE, ZERO, Action, BookSide, Side, fmt_count, fmt_money
+from kalshi_cli.vocabulary.decisions import Intent, PositionView, market_bid
+from kalshi_cli.vocabulary.models import (
+    ONE,
+    ZERO,
+    Action,
+    BookSide,
+    Orderbook,
+    Side,
+    fmt_count,
+    fmt_money,
+)
 
 
 class Code(StrEnum):
@@ -44,6 +53,7 @@ class Code(StrEnum):
     SELF_CROSS = "SELF_CROSS"
     STRATEGY_BUDGET = "STRATEGY_BUDGET"
     STOP_LOSS_COOLDOWN = "STOP_LOSS_COOLDOWN"
+    STOP_LOSS_AT_ENTRY = "STOP_LOSS_AT_ENTRY"
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,7 @@ class RiskContext:
     # only outside a loop, where the limit rules alone run (`limit_rules`: the assistant's
     # orders name no fair value), and the min-edge floor refuses to judge without them
     fee_rates: tuple[Decimal, Decimal] | None = None
+    book: Orderbook | None = None  # the market's book, as the stop-loss reads it
 
 
 class Rule(Protocol):
@@ -361,4 +372,50 @@ class StopLossCooldownRule:
         return _deny(
             self.code,
             f"stopped out {ctx.now - at:.0f}s ago: no new position for {self.cooldown_s:g}s",
+        )
+
+
+def stop_loss_mark(
+    position: PositionView, book: Orderbook, share: Decimal
+) -> tuple[Decimal, bool] | None:
+    """The stop-loss's test on `position` (None: flat, or the stop-loss off): its mark (the
+    market's best bid for the held side, its own resting orders taken out; 0 with no bid) and
+    whether mark x contracts < share x entry cost, i.e. whether the stop-loss closes it."""
+    held = position.held_side
+    if held is None or share == 0:
+        return None
+    bid = market_bid(book, held, position.resting)
+    mark = bid[0] if bid else ZERO
+    return mark, mark * position.contracts < share * position.entry_cost
+
+
+@dataclass
+class StopLossAtEntryRule:
+    """No order that opens or adds to a position the stop-loss would close as soon as it filled:
+    its test (`stop_loss_mark`) on the position with the order filled at its price, at the mark
+    the stop-loss reads in the same book. An exit passes; so does any order without a book."""
+
+    share: Decimal
+    code: Code = Code.STOP_LOSS_AT_ENTRY
+
+    def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
+        view, book = ctx.position, ctx.book
+        side = Side.YES if intent.book_side is BookSide.BID else Side.NO
+        if intent.reduce_only or book is None or view.held_side not in (None, side):
+            return _ok(self.code)
+        paid = intent.price if intent.side is side else ONE - intent.price
+        contracts = view.contracts + intent.count
+        filled = PositionView(
+            view.ticker,
+            contracts if side is Side.YES else -contracts,
+            entry_cost=view.entry_cost + paid * intent.count,
+            resting=view.resting,
+        )
+        test = stop_loss_mark(filled, book, self.share)
+        if test is None or not test[1]:
+            return _ok(self.code)
+        return _deny(
+            self.code,
+            f"the stop-loss would close it at once: mark {test[0]} x {contracts} < {self.share} "
+            f"x entry cost {filled.entry_cost}",
         )
