@@ -328,10 +328,10 @@ class RiskEngine:
         clock: Clock,
         fee_rates: Callable[[str, float], tuple[Decimal, Decimal]],
         sink: EventSink = log_event,
-        books: Callable[[str], Orderbook | None] = lambda ticker: None,
     ) -> None:
         self.limits = limits or RiskLimits()
-        self.books = books  # ticker -> its book as the stop-loss reads it (the loop's feed)
+        # ticker -> its book, the one the stop-loss reads its mark in: the loop's feed's
+        self.books: Callable[[str], Orderbook | None] = lambda ticker: None
         self.records = records
         self.clock = clock
         self._sink = sink
@@ -432,15 +432,12 @@ class RiskEngine:
         reducing IOC sells at that bid, split to the max order size as every reducing order is
         (`split`), the first one replacing resting orders that would add to the position."""
         share = self.limits.stop_loss_share
-        test = stop_loss_mark(position, book, share)
-        if test is None:
-            return []
-        mark, due = test
-        held = Side.YES if position.position > 0 else Side.NO
-        if not due or mark:
+        mark = stop_loss_mark(position, book, share)
+        if mark is None or mark:  # not due, or a bid to sell into
             self._no_bid.discard(position.ticker)
-        if not due:
+        if mark is None:
             return []
+        held = Side.YES if position.position > 0 else Side.NO
         if not mark:
             if position.ticker not in self._no_bid:
                 self._no_bid.add(position.ticker)

@@ -375,25 +375,23 @@ class StopLossCooldownRule:
         )
 
 
-def stop_loss_mark(
-    position: PositionView, book: Orderbook, share: Decimal
-) -> tuple[Decimal, bool] | None:
-    """The stop-loss's test on `position` (None: flat, or the stop-loss off): its mark (the
-    market's best bid for the held side, its own resting orders taken out; 0 with no bid) and
-    whether mark x contracts < share x entry cost, i.e. whether the stop-loss closes it."""
+def stop_loss_mark(position: PositionView, book: Orderbook, share: Decimal) -> Decimal | None:
+    """The mark the stop-loss closes `position` at now, if it does (else None): the market's
+    best bid for the held side, its own resting orders taken out (0 with no bid), when that
+    x contracts < share x entry cost."""
     held = position.held_side
     if held is None or share == 0:
         return None
     bid = market_bid(book, held, position.resting)
     mark = bid[0] if bid else ZERO
-    return mark, mark * position.contracts < share * position.entry_cost
+    return mark if mark * position.contracts < share * position.entry_cost else None
 
 
 @dataclass
 class StopLossAtEntryRule:
     """No order that opens or adds to a position the stop-loss would close as soon as it filled:
-    its test (`stop_loss_mark`) on the position with the order filled at its price, at the mark
-    the stop-loss reads in the same book. An exit passes; so does any order without a book."""
+    its test (`stop_loss_mark`) on the position with the order filled at its price, in the book
+    the stop-loss reads. An exit passes; so does any order without a book."""
 
     share: Decimal
     code: Code = Code.STOP_LOSS_AT_ENTRY
@@ -404,18 +402,14 @@ class StopLossAtEntryRule:
         if intent.reduce_only or book is None or view.held_side not in (None, side):
             return _ok(self.code)
         paid = intent.price if intent.side is side else ONE - intent.price
-        contracts = view.contracts + intent.count
-        filled = PositionView(
-            view.ticker,
-            contracts if side is Side.YES else -contracts,
-            entry_cost=view.entry_cost + paid * intent.count,
-            resting=view.resting,
-        )
-        test = stop_loss_mark(filled, book, self.share)
-        if test is None or not test[1]:
+        count = view.contracts + intent.count
+        cost = view.entry_cost + paid * intent.count
+        signed = count if side is Side.YES else -count
+        filled = PositionView(view.ticker, signed, ZERO, cost, None, view.resting)
+        mark = stop_loss_mark(filled, book, self.share)
+        if mark is None:
             return _ok(self.code)
         return _deny(
             self.code,
-            f"the stop-loss would close it at once: mark {test[0]} x {contracts} < {self.share} "
-            f"x entry cost {filled.entry_cost}",
+            f"the stop-loss would close it at once: {mark} x {count} < {self.share} x {cost}",
         )

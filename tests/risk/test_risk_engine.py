@@ -247,14 +247,8 @@ def test_no_order_opens_or_adds_to_a_position_the_stop_loss_would_close_at_once(
     adding 10 at 0.40 to 10 held at 0.50 against a bid of 0.20 (4.00 < 4.50). Refused the
     same with no bid at all; exits, an order the bid carries, or a stop-loss turned off pass."""
     books: dict[str, Orderbook] = {}
-    limits = RiskLimits(stop_loss_share=D("0.5"), min_edge=D(0))
-    engine = RiskEngine(
-        FakeTradingRecords(),
-        limits,
-        clock=ManualClock(START),
-        fee_rates=standard_rates,
-        books=books.get,
-    )
+    engine, _, _, _ = make(RiskLimits(stop_loss_share=D("0.5"), min_edge=D(0)))
+    engine.books = books.get
 
     def codes(intent: Intent, position: PositionView | None = None) -> list[Code]:
         return [v.code for v in engine.evaluate(intent, fresh(engine, position))]
@@ -274,13 +268,8 @@ def test_no_order_opens_or_adds_to_a_position_the_stop_loss_would_close_at_once(
     books["T"] = book("0.05", no_bid="0.94")
     assert codes(buy("8", "0.07", "0.50")) == []  # 0.40 >= 0.28
     books["T"] = book("0.02")
-    off = RiskEngine(
-        FakeTradingRecords(),
-        RiskLimits(stop_loss_share=D(0), min_edge=D(0)),
-        clock=ManualClock(START),
-        fee_rates=standard_rates,
-        books=books.get,
-    )
+    off, _, _, _ = make(RiskLimits(stop_loss_share=D(0), min_edge=D(0)))
+    off.books = books.get
     assert off.evaluate(buy("8", "0.07", "0.50"), fresh(off)) == []
 
 
