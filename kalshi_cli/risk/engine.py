@@ -39,14 +39,16 @@ from kalshi_cli.risk.rules import (
     Rule,
     SelfCrossRule,
     StaleFeedRule,
+    StopLossAtEntryRule,
     StopLossCooldownRule,
     StrategyBudgetRule,
     TradingStateRule,
     Verdict,
+    stop_loss_mark,
 )
 from kalshi_cli.risk.state import TradingRecords, TradingState, current_state
 from kalshi_cli.vocabulary.clock import Backoff, Clock, utc_day
-from kalshi_cli.vocabulary.decisions import Intent, PositionView, market_bid, require
+from kalshi_cli.vocabulary.decisions import Intent, PositionView, require
 from kalshi_cli.vocabulary.decode import Range, decode_config
 from kalshi_cli.vocabulary.errors import (
     RateLimitedError,
@@ -54,7 +56,7 @@ from kalshi_cli.vocabulary.errors import (
     TransportError,
     TurnPastDeadline,
 )
-from kalshi_cli.vocabulary.models import ZERO, Action, BookSide, Orderbook, Side, TimeInForce
+from kalshi_cli.vocabulary.models import Action, BookSide, Orderbook, Side, TimeInForce
 from kalshi_cli.vocabulary.owners import STOP_LOSS
 from kalshi_cli.vocabulary.units import fmt_exact_dollars, fmt_money
 
@@ -328,6 +330,8 @@ class RiskEngine:
         sink: EventSink = log_event,
     ) -> None:
         self.limits = limits or RiskLimits()
+        # ticker -> its book, the one the stop-loss reads its mark in: the loop's feed's
+        self.books: Callable[[str], Orderbook | None] = lambda ticker: None
         self.records = records
         self.clock = clock
         self._sink = sink
@@ -353,6 +357,7 @@ class RiskEngine:
             MinEdgeRule(self.limits.min_edge),
             MaintenanceRule(self.maintenance, self.limits.maintenance_lead_s),
             StopLossCooldownRule(self._stopped, self.limits.stop_loss_cooldown_s),
+            StopLossAtEntryRule(self.limits.stop_loss_share),
         )
 
     def state(self) -> TradingState:
@@ -380,6 +385,7 @@ class RiskEngine:
             in_sync=in_sync,
             owned=owned,
             fee_rates=self.fee_rates(position.ticker, now),
+            book=self.books(position.ticker),
         )
 
     def priced(self, intent: Intent) -> Intent:
@@ -425,18 +431,14 @@ class RiskEngine:
         orders of `position` taken out, x contracts) is below stop_loss_share x entry cost:
         reducing IOC sells at that bid, split to the max order size as every reducing order is
         (`split`), the first one replacing resting orders that would add to the position."""
-        held = position.held_side
         share = self.limits.stop_loss_share
-        if held is None or share == 0:
-            return []
-        bid = market_bid(book, held, position.resting)
-        mark = bid[0] if bid else ZERO
-        floor = share * position.entry_cost
-        if mark * position.contracts >= floor or bid is not None:
+        mark = stop_loss_mark(position, book, share)
+        if mark is None or mark:  # not due, or a bid to sell into
             self._no_bid.discard(position.ticker)
-        if mark * position.contracts >= floor:
+        if mark is None:
             return []
-        if bid is None:
+        held = Side.YES if position.position > 0 else Side.NO
+        if not mark:
             if position.ticker not in self._no_bid:
                 self._no_bid.add(position.ticker)
                 self._sink("stop_loss_no_bid", {"ticker": position.ticker, "side": held})

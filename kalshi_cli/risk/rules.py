@@ -24,8 +24,17 @@ from typing import Protocol
 from kalshi_cli.risk.budget import Owned
 from kalshi_cli.risk.state import TradingState
 from kalshi_cli.vocabulary.clock import utc_datetime, utc_day
-from kalshi_cli.vocabulary.decisions import Intent, PositionView
-from kalshi_cli.vocabulary.models import ONE, ZERO, Action, BookSide, Side, fmt_count, fmt_money
+from kalshi_cli.vocabulary.decisions import Intent, PositionView, market_bid
+from kalshi_cli.vocabulary.models import (
+    ONE,
+    ZERO,
+    Action,
+    BookSide,
+    Orderbook,
+    Side,
+    fmt_count,
+    fmt_money,
+)
 
 
 class Code(StrEnum):
@@ -44,6 +53,7 @@ class Code(StrEnum):
     SELF_CROSS = "SELF_CROSS"
     STRATEGY_BUDGET = "STRATEGY_BUDGET"
     STOP_LOSS_COOLDOWN = "STOP_LOSS_COOLDOWN"
+    STOP_LOSS_AT_ENTRY = "STOP_LOSS_AT_ENTRY"
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,7 @@ class RiskContext:
     # only outside a loop, where the limit rules alone run (`limit_rules`: the assistant's
     # orders name no fair value), and the min-edge floor refuses to judge without them
     fee_rates: tuple[Decimal, Decimal] | None = None
+    book: Orderbook | None = None  # the market's book, as the stop-loss reads it
 
 
 class Rule(Protocol):
@@ -361,4 +372,44 @@ class StopLossCooldownRule:
         return _deny(
             self.code,
             f"stopped out {ctx.now - at:.0f}s ago: no new position for {self.cooldown_s:g}s",
+        )
+
+
+def stop_loss_mark(position: PositionView, book: Orderbook, share: Decimal) -> Decimal | None:
+    """The mark the stop-loss closes `position` at now, if it does (else None): the market's
+    best bid for the held side, its own resting orders taken out (0 with no bid), when that
+    x contracts < share x entry cost."""
+    held = position.held_side
+    if held is None or share == 0:
+        return None
+    bid = market_bid(book, held, position.resting)
+    mark = bid[0] if bid else ZERO
+    return mark if mark * position.contracts < share * position.entry_cost else None
+
+
+@dataclass
+class StopLossAtEntryRule:
+    """No order that opens or adds to a position the stop-loss would close as soon as it filled:
+    its test (`stop_loss_mark`) on the position with the order filled at its price, in the book
+    the stop-loss reads. An exit passes; so does any order without a book."""
+
+    share: Decimal
+    code: Code = Code.STOP_LOSS_AT_ENTRY
+
+    def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
+        view, book = ctx.position, ctx.book
+        side = Side.YES if intent.book_side is BookSide.BID else Side.NO
+        if intent.reduce_only or book is None or view.held_side not in (None, side):
+            return _ok(self.code)
+        paid = intent.price if intent.side is side else ONE - intent.price
+        count = view.contracts + intent.count
+        cost = view.entry_cost + paid * intent.count
+        signed = count if side is Side.YES else -count
+        filled = PositionView(view.ticker, signed, ZERO, cost, None, view.resting)
+        mark = stop_loss_mark(filled, book, self.share)
+        if mark is None:
+            return _ok(self.code)
+        return _deny(
+            self.code,
+            f"the stop-loss would close it at once: {mark} x {count} < {self.share} x {cost}",
         )

@@ -279,6 +279,7 @@ def build_loop(
         raise fees_refused(exc) from exc
     # the min-edge floor, and each order's logged edge, are priced by their market's own fees
     risk = RiskEngine(records, limits, clock=parts.clock, fee_rates=portfolio.fee_rates, sink=sink)
+    risk.books = parts.feed.book  # an order's entry is judged in the book the stop-loss reads
     # the exchange's positions the start compares with are the client's subaccount's (else 0)
     fills = rebuild(parts.store, portfolio, parts.client.subaccount or 0)
     _assign(options, lineup, portfolio, parts)

@@ -240,6 +240,39 @@ def test_stop_loss_marks_at_the_markets_bid_never_the_loops_own_resting_bid():
     assert engine.stop_loss(no, Orderbook("T", (), ((D("0.05"), D(10)),))) == []
 
 
+def test_no_order_opens_or_adds_to_a_position_the_stop_loss_would_close_at_once():
+    """The stop-loss's own test on the position once the order filled, at the mark it would
+    read (the market's bid, the loop's own bids taken out): 8 YES at 0.07 against a YES bid
+    of 0.02 (0.16 < 0.5 x 0.56) is refused, as is 10 NO at 0.13 against a NO bid of 0.06, and
+    adding 10 at 0.40 to 10 held at 0.50 against a bid of 0.20 (4.00 < 4.50). Refused the
+    same with no bid at all; exits, an order the bid carries, or a stop-loss turned off pass."""
+    books: dict[str, Orderbook] = {}
+    engine, _, _, _ = make(RiskLimits(stop_loss_share=D("0.5"), min_edge=D(0)))
+    engine.books = books.get
+
+    def codes(intent: Intent, position: PositionView | None = None) -> list[Code]:
+        return [v.code for v in engine.evaluate(intent, fresh(engine, position))]
+
+    books["T"] = book("0.02", no_bid="0.06")
+    assert codes(buy("8", "0.07", "0.50")) == [Code.STOP_LOSS_AT_ENTRY]
+    assert codes(buy("10", "0.13", "0.50", side=Side.NO)) == [Code.STOP_LOSS_AT_ENTRY]
+    books["T"] = book("0.20")
+    assert codes(buy("10", "0.40", "0.60"), long_yes()) == [Code.STOP_LOSS_AT_ENTRY]
+    assert codes(buy("10", "0.40", "0.60")) == []  # alone: 2.00 >= 0.5 x 4.00
+    ioc = TimeInForce.IOC
+    exit_ = Intent("T", Side.YES, Action.SELL, D("0.20"), D(10), D("0.20"), "exit",
+                   reduce_only=True, time_in_force=ioc)  # fmt: skip
+    assert codes(exit_, long_yes()) == []
+    books["T"] = book(None)
+    assert codes(buy("8", "0.07", "0.50")) == [Code.STOP_LOSS_AT_ENTRY]
+    books["T"] = book("0.05", no_bid="0.94")
+    assert codes(buy("8", "0.07", "0.50")) == []  # 0.40 >= 0.28
+    books["T"] = book("0.02")
+    off, _, _, _ = make(RiskLimits(stop_loss_share=D(0), min_edge=D(0)))
+    off.books = books.get
+    assert off.evaluate(buy("8", "0.07", "0.50"), fresh(off)) == []
+
+
 def test_stop_loss_closes_a_no_position_at_the_no_bid_and_passes_the_rules():
     engine, records, _, _ = make(RiskLimits(stop_loss_share=D("0.5"), min_edge=D("0.05")))
     short = PositionView("T", D(-10), D("0.60"), D("6.00"))
