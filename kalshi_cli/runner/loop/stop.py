@@ -474,7 +474,7 @@ def _prove(
     An order the loop believes resting (its cancel failed) is proven gone only by a listing
     asked from `shows_all_from` on, which the proof waits for while its deadline allows: one
     asked sooner may not show an order placed just before the stop. A second interrupt while
-    the listing is out raises `GivenUp`."""
+    the listing is out raises `GivenUp`. Whole: the proof is one reading of one listing."""
     believed = {o.order_id: o for o in loop.own_resting()}
     found = loop.executor.unknown_orders.unknown  # may rest: only a listing can say
     if believed and not refused_later:
