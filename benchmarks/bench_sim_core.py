@@ -21,6 +21,7 @@ import time
 import tracemalloc
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -71,8 +72,10 @@ def exchange(
                 0.0,
             )
         )
+    # `--compare-with` a tree whose Exchange forwarded its account reads
+    ledger: Any = ex.accounts if hasattr(ex, "reference") else ex
     ids = [
-        ex.accounts.create_account(key_id=f"k{i}", public_key_pem="", cash_cents=10**12).account_id
+        ledger.create_account(key_id=f"k{i}", public_key_pem="", cash_cents=10**12).account_id
         for i in range(accounts)
     ]
     return ex, ids
