@@ -46,9 +46,16 @@ trades, requests, rounds = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 clock = ManualClock(1_700_000_000.0)
 exchange = build_exchange("default", clock=clock)
 # the same ids in both trees: the answers are compared (a tree from before the exchange had
-# parts sets its salt on the exchange itself)
+# parts sets its salt on the exchange itself; one from before it handed them out forwards the
+# reference and account reads)
+if hasattr(exchange, "reference"):
+    ref, accounts = exchange.reference, exchange.accounts
+else:
+    ref = accounts = exchange
 if hasattr(exchange, "_ref"):
-    exchange._ref.set_salt(1)
+    exchange._ref.set_salt(1)  # type: ignore[attr-defined]
+elif hasattr(exchange, "reference"):
+    ref.set_salt(1)
 else:
     exchange._set_salt(1)  # type: ignore[attr-defined]
 tier = tier_named("basic")
@@ -62,10 +69,10 @@ state = SimState(
     history=HistoryPolicy(lag_seconds=60),
 )
 create_app(state)
-maker = exchange.create_account(key_id="", public_key_pem="", cash_cents=10**12).account_id
-taker_account = exchange.create_account(key_id="bench", public_key_pem="pem", cash_cents=10**12)
+maker = accounts.create_account(key_id="", public_key_pem="", cash_cents=10**12).account_id
+taker_account = accounts.create_account(key_id="bench", public_key_pem="pem", cash_cents=10**12)
 taker = taker_account.account_id
-tickers = sorted(exchange.markets)[:3]
+tickers = sorted(ref.markets)[:3]
 price = Decimal("0.40")
 for i in range(trades):
     ticker = tickers[i % 3]

@@ -58,8 +58,13 @@ state = SimState(
 create_app(state)  # attaches what the server attaches to the exchange
 from decimal import Decimal
 from kalshi_cli.vocabulary.models import ONE, BookSide, SelfTradePrevention, TimeInForce
-me = exchange.create_account(key_id="bench", public_key_pem="pem", cash_cents=10**12).account_id
-tickers = sorted(exchange.markets)
+if hasattr(exchange, "create_account"):  # a tree whose Exchange forwarded its parts' reads
+    ref = accounts = engine = history = exchange
+else:
+    ref, accounts = exchange.reference, exchange.accounts
+    engine, history = exchange.engine, exchange.history
+me = accounts.create_account(key_id="bench", public_key_pem="pem", cash_cents=10**12).account_id
+tickers = sorted(ref.markets)
 tiers = getattr(exchange, "trade_tiers", None)
 fill_tiers = getattr(exchange, "fill_tiers", None)
 order_tiers = getattr(exchange, "order_tiers", None)
@@ -70,7 +75,7 @@ for minute in range(1, minutes + 1):
     for second in range(60):
         # a client (the loop's account) takes a best YES ask every simulated second
         ticker = tickers[(minute * 60 + second) % len(tickers)]
-        no_bid = exchange.best_bids(ticker)[1]
+        no_bid = engine.best_bids(ticker)[1]
         if no_bid is not None:
             place(
                 exchange, me, ticker=ticker, book_side=BookSide.BID, price=ONE - no_bid,
@@ -82,9 +87,9 @@ for minute in range(1, minutes + 1):
             clock.advance(0.1)
             exchange.tick()
     gc.collect()
-    live, archived = tiers() if tiers else (len(exchange.trades()), 0)
-    fills = fill_tiers(me) if fill_tiers else (len(exchange.fills(me)), 0)
-    orders = order_tiers(me) if order_tiers else (len(exchange.orders(me)), 0)
+    live, archived = tiers() if tiers else (len(history.trades()), 0)
+    fills = fill_tiers(me) if fill_tiers else (len(history.fills(me)), 0)
+    orders = order_tiers(me) if order_tiers else (len(history.orders(me)), 0)
     rows.append([minute, tracemalloc.get_traced_memory()[0], live, archived, *fills, *orders])
     if minute == minutes // 2:
         half = tracemalloc.take_snapshot()
@@ -98,8 +103,8 @@ if half is not None:
 print(json.dumps({
     "tree": kalshi_cli.__file__, "rows": rows, "top": top,
     "cpu": time.process_time() - cpu,
-    "trades": [[t.ticker, str(t.price), str(t.count), t.ts] for t in exchange.trades()[:50]],
-    "made": [len(exchange.trades()), len(exchange.fills(me))],
+    "trades": [[t.ticker, str(t.price), str(t.count), t.ts] for t in history.trades()[:50]],
+    "made": [len(history.trades()), len(history.fills(me))],
 }))
 """
 

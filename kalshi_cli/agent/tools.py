@@ -130,11 +130,6 @@ def one_line(exc: KalshiError) -> str:
     return f"{head}: {exc.one_line()}"
 
 
-def plain(value: Any) -> Any:
-    """An answer's Struct (or a list of them) as JSON values, Decimals as their text."""
-    return msgspec.to_builtins(value)
-
-
 @dataclass(frozen=True)
 class _Written:
     """A write's answer."""
@@ -222,8 +217,8 @@ class AgentTools:
             client = self.access.client()
             return {
                 "environment": self.access.settings().env,
-                "status": plain(client.exchange.get_exchange_status()),
-                "schedule": plain(client.exchange.get_exchange_schedule()),
+                "status": msgspec.to_builtins(client.exchange.get_exchange_status()),
+                "schedule": msgspec.to_builtins(client.exchange.get_exchange_schedule()),
             }
 
     def markets(
@@ -325,7 +320,7 @@ class AgentTools:
             found = self.access.client().markets.market_candles(
                 ticker, start_ts=end - hours * 3600, end_ts=end, period=period
             )
-        return {"ticker": ticker, "period": period, "candles": plain(found)}
+        return {"ticker": ticker, "period": period, "candles": msgspec.to_builtins(found)}
 
     # -------------------------------------------------------------- the account's reads
 
@@ -940,7 +935,7 @@ class AgentTools:
                     if limits.max_order_cost is None
                     else _number(limits.max_order_cost),
                 },
-                "strategy_budget": None if budget is None else plain(budget),
+                "strategy_budget": None if budget is None else msgspec.to_builtins(budget),
                 "account_after": {
                     "worst_case_position": fmt_count(after.worst_case(intent.book_side)),
                     "total_exposure": fmt_exact_dollars(

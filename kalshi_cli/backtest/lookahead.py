@@ -76,8 +76,8 @@ def check_lookahead(
         params = tuple((k, str(copy) if _same_path(v, spec.data) else v) for k, v in spec.params)
         cut_spec = replace(spec, data=str(copy), params=params, end_ns=cut_ns + 1)
         cut = _signals(cut_spec, workdir / f"run-{n}", strategies)
-        want = [_plain(s) for s in full if s["ts"] <= t]
-        got = [_plain(s) for s in cut if s["ts"] <= t]
+        want = [dict(s) for s in full if s["ts"] <= t]
+        got = [dict(s) for s in cut if s["ts"] <= t]
         report.checked.append(t)
         if want != got:
             first = next(
@@ -93,10 +93,6 @@ def check_lookahead(
 def _signals(spec: BacktestSpec, workdir: Path, strategies: Lookup | None) -> list[dict[str, Any]]:
     workdir.mkdir(parents=True, exist_ok=True)
     return execute(spec, workdir, keep_signals=True, strategies=strategies).signals
-
-
-def _plain(signal: dict[str, Any]) -> dict[str, Any]:
-    return dict(signal)
 
 
 def _spread(times: list[float], n: int) -> list[float]:

@@ -72,7 +72,7 @@ class _ScenarioWriter:
             self.frames[ticker] = self.frames.get(ticker, 0) + 1
 
     def snapshot(self, ticker: str) -> None:
-        yes, no = self.exchange.book(ticker, 0)
+        yes, no = self.exchange.engine.book(ticker, 0)
         msg: dict[str, Any] = {"market_ticker": ticker, "market_id": ser.market_id(ticker)}
         if yes:
             msg["yes_dollars_fp"] = ser.levels_json(yes)
@@ -94,7 +94,7 @@ class _ScenarioWriter:
         elif isinstance(event, TradeHappened):
             self.emit("trade", "trade", ser.ws_trade_msg(event.trade), event.trade.ticker)
         elif isinstance(event, MarketLifecycle):
-            market = self.exchange.markets.get(event.ticker)
+            market = self.exchange.reference.markets.get(event.ticker)
             if market is not None:
                 msg = ser.ws_lifecycle_msg(market, event.event_type, event.ts)
                 self.emit("market_lifecycle_v2", "market_lifecycle_v2", msg, event.ticker)
@@ -121,10 +121,10 @@ def record_scenario(
     def wanted(ticker: str) -> bool:
         if tickers:
             return ticker in tickers
-        market = exchange.markets.get(ticker)
+        market = exchange.reference.markets.get(ticker)
         return series is None or (market is not None and market.series_ticker in series)
 
-    chosen = [t for t in (tickers or list(exchange.markets)) if wanted(t)]
+    chosen = [t for t in (tickers or list(exchange.reference.markets)) if wanted(t)]
     out.mkdir(parents=True, exist_ok=True)
     writer = _ScenarioWriter(out, exchange, clock)
     for ticker in chosen:
@@ -149,7 +149,7 @@ def record_scenario(
         if ticker in chosen:
             writer(event)
 
-    exchange.add_listener(listen)
+    exchange.reference.add_listener(listen)
 
     def index_tick(tick: indices.SimIndexTick) -> None:
         channel = CFB if tick.whole_second else CFB_5HZ
@@ -169,7 +169,7 @@ def record_scenario(
         elapsed = clock.wall() - start
         for ticker, (at, result) in list(pending.items()):
             if elapsed >= at:
-                exchange.settle(ticker, "yes" if result == "yes" else "no")
+                exchange.settlement.settle(ticker, "yes" if result == "yes" else "no")
                 del pending[ticker]
     writer.segments.close()
     write_manifest(
@@ -200,25 +200,32 @@ def _indices_named(exchange: Exchange, tickers: list[str]) -> dict[str, list[str
     return channels_for(
         i
         for t in tickers
-        if (i := index_for_market(ser.market_json(exchange, exchange.markets[t]))) is not None
+        if (i := index_for_market(ser.market_json(exchange.engine, exchange.reference.markets[t])))
+        is not None
     )
 
 
 def _write_reference(out: Path, exchange: Exchange, tickers: list[str]) -> None:
-    markets = [exchange.markets[t] for t in tickers]
+    markets = [exchange.reference.markets[t] for t in tickers]
     events = {m.event_ticker for m in markets}
-    series = {exchange.events[e].series_ticker for e in events}
+    series = {exchange.reference.events[e].series_ticker for e in events}
     reference = {
-        "series": [ser.series_json(exchange.series[s], exchange.series_fees(s)) for s in series],
+        "series": [
+            ser.series_json(exchange.reference.series[s], exchange.reference.series_fees(s))
+            for s in series
+        ],
         "events": [
             ser.event_json(
-                exchange.events[e], exchange.series.get(exchange.events[e].series_ticker), None
+                exchange.reference.events[e],
+                exchange.reference.series.get(exchange.reference.events[e].series_ticker),
+                None,
             )
             for e in events
         ],
         # as listed before trading: the result comes from the recording, not from here
         "markets": [
-            {**ser.market_json(exchange, m), "result": "", "status": "active"} for m in markets
+            {**ser.market_json(exchange.engine, m), "result": "", "status": "active"}
+            for m in markets
         ],
     }
     (out / "reference.json").write_text(json.dumps(reference, indent=1, default=_plain))

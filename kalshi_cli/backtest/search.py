@@ -283,6 +283,8 @@ def _trials(
     grid: bool,
     executor: Executor | None,
 ) -> tuple[int, list[dict[str, Any]]]:
+    """Ask, run and tell trials in batches until `wanted` ran; (how many ran, those refused).
+    Whole: one ask-run-tell loop whose three exits share its counters."""
     from optuna.trial import TrialState
 
     ran = 0

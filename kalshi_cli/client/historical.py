@@ -115,31 +115,26 @@ class HistoricalApi(Area):
         self, ticker: str, *, start_ts: int, end_ts: int, period_interval: int
     ) -> list[dict[str, Any]]:
         """An archived market's candlesticks (MarketCandlestickHistorical), as sent."""
-        params: Params = {
-            "start_ts": start_ts,
-            "end_ts": end_ts,
-            "period_interval": period_interval,
-        }
         path = f"/historical/markets/{path_segment(ticker)}/candlesticks"
-        candles: Rows = self._conn.get_field(
-            path, "candlesticks", Rows, "historical candlesticks", params=params
-        )
-        return candles
+        return self._candles(path, "historical candlesticks", start_ts, end_ts, period_interval)
 
     def get_live_candlesticks(
         self, series_ticker: str, ticker: str, *, start_ts: int, end_ts: int, period_interval: int
     ) -> list[dict[str, Any]]:
         """A live market's candlesticks (GetMarketCandlesticks), as sent: the live tier's
         counterpart of `get_historical_candlesticks`."""
+        path = f"/series/{path_segment(series_ticker)}/markets/{path_segment(ticker)}/candlesticks"
+        return self._candles(path, "candlesticks", start_ts, end_ts, period_interval)
+
+    def _candles(
+        self, path: str, what: str, start_ts: int, end_ts: int, period_interval: int
+    ) -> list[dict[str, Any]]:
         params: Params = {
             "start_ts": start_ts,
             "end_ts": end_ts,
             "period_interval": period_interval,
         }
-        path = f"/series/{path_segment(series_ticker)}/markets/{path_segment(ticker)}/candlesticks"
-        candles: Rows = self._conn.get_field(
-            path, "candlesticks", Rows, "candlesticks", params=params
-        )
+        candles: Rows = self._conn.get_field(path, "candlesticks", Rows, what, params=params)
         return candles
 
     def iter_live_trades(

@@ -82,19 +82,14 @@ class Dirs(msgspec.Struct, frozen=True):
 
     def state_file(self, env: str, exchange: str | None = None) -> Path:
         """The default state file of `env`, in the directory of one exchange endpoint and
-        account (`exchange_slug`); without one, the per-environment file earlier versions used
-        (`legacy_state_file`)."""
+        account (`exchange_slug`); without one, the unkeyed per-environment file, one for every
+        account, which is adopted (connection.choose_state_file)."""
         root = (
             self.home / "state"
             if self.home is not None
             else Path(_platformdirs().user_state_dir(APP_NAME))
         )
         return root / env / exchange / "state.db" if exchange else root / env / "state.db"
-
-    def legacy_state_file(self, env: str) -> Path:
-        """The unkeyed state file of `env`: one for every account, its path naming no exchange
-        endpoint or account; such a file is adopted (connection.choose_state_file)."""
-        return self.state_file(env)
 
     def backtest_runs_dir(self) -> Path:
         """Where `kalshi backtest` keeps every run it made (backtest/history.py)."""
@@ -408,7 +403,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def legacy_state(self) -> Path:
         """The unkeyed per-environment state file (no endpoint or account in its path)."""
-        return Dirs(self.home).legacy_state_file(self.env)
+        return Dirs(self.home).state_file(self.env)
 
     @property
     def has_credentials(self) -> bool:

@@ -300,7 +300,7 @@ def choose_lineup(
     lookup and named by its spec from here on; each `--params` (FILE with one strategy,
     NAME=FILE with any number, NAME the strategy as given or its name); and the config with each
     `--budget NAME:KEY=VALUE` laid over `trade.budgets.NAME`. A mistake is a usage error, before
-    anything is sent or run."""
+    anything is sent or run. Whole: each option's refusals read in the order a user gives them."""
     given = list(specs) or list(config.settings.strategies or ())
     if not given:
         raise UsageError(

@@ -466,18 +466,7 @@ def realized_per_fill(
 # ----------------------------------------------------------------------- the summary
 
 
-def day_of(ts: float) -> str:
-    """The UTC day a P&L event counts in: `clock.utc_day`, the trading records' day key."""
-    return utc_day(ts)
-
-
 GROUPINGS = ("market", "day")
-
-
-def plain_text(value: Decimal) -> str:
-    """A figure of the document in plain digits (`str` would write a value under 1e-6 as
-    `1E-9`), at the one precision money has in documents (`units.fmt_exact_dollars`)."""
-    return fmt_exact_dollars(value)
 
 
 @dataclass
@@ -495,9 +484,9 @@ class Bucket:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "realized_gross": plain_text(self.gross),
-            "fees": plain_text(self.fees),
-            "realized": plain_text(self.net),
+            "realized_gross": fmt_exact_dollars(self.gross),
+            "fees": fmt_exact_dollars(self.fees),
+            "realized": fmt_exact_dollars(self.net),
             "fills": self.fills,
             "settlements": self.settlements,
         }
@@ -557,9 +546,9 @@ class PnlSummary:
         total = self._total()
         return {
             "method": "average_cost",
-            "realized_gross": plain_text(total.gross),
-            "fees": plain_text(total.fees),
-            "realized": plain_text(total.net),
+            "realized_gross": fmt_exact_dollars(total.gross),
+            "fees": fmt_exact_dollars(total.fees),
+            "realized": fmt_exact_dollars(total.net),
             **{
                 f"by_{name}": {k: v.to_json() for k, v in sorted(self.groups[name].items())}
                 for name in GROUPINGS
@@ -930,7 +919,7 @@ def roll_up(cells: dict[CellKey, Cell[N]], units: Units[N]) -> dict[str, dict[st
         )
 
     return {
-        "day": {day_of(d * 86_400): bucket(c) for d, c in sums["day"].items()},
+        "day": {utc_day(d * 86_400): bucket(c) for d, c in sums["day"].items()},
         "market": {k: bucket(c) for k, c in sums["market"].items()},
     }
 

@@ -56,9 +56,10 @@ def pnl_report(
     positions of that subaccount; without, the account's: every subaccount's book added, and
     each subaccount's positions marked and compared with its own book."""
     from kalshi_cli.services.owner_parts import realized_by_owner
-    from kalshi_cli.services.pnl import plain_text, summarize_rows, summarize_store
+    from kalshi_cli.services.pnl import summarize_rows, summarize_store
     from kalshi_cli.store import Store
     from kalshi_cli.store.paper import is_paper_state
+    from kalshi_cli.vocabulary.units import fmt_exact_dollars
 
     if by not in GROUPINGS:
         raise ValueError(f"P&L is grouped by one of {GROUPINGS}, not {by!r}")
@@ -88,7 +89,7 @@ def pnl_report(
             summary = summarize_store(store, since=since_ts, subaccount=subaccount)
             if by == "strategy":
                 owned = realized_by_owner(store, since_ts, subaccount)
-                rows = [{by: k, "realized": plain_text(v)} for k, v in owned.items()]
+                rows = [{by: k, "realized": fmt_exact_dollars(v)} for k, v in owned.items()]
         if client is not None:
             view = _marked(client, store, summary, subaccount, limit, paper=paper)
     finally:
@@ -103,8 +104,10 @@ def pnl_report(
         "by": by,
         "measure": "own_part" if by == "strategy" else "account",
         "rows": rows,
-        "unrealized_pnl": None if unrealized is None else plain_text(unrealized),
-        "total_pnl": None if unrealized is None else plain_text(summary.realized + unrealized),
+        "unrealized_pnl": None if unrealized is None else fmt_exact_dollars(unrealized),
+        "total_pnl": None
+        if unrealized is None
+        else fmt_exact_dollars(summary.realized + unrealized),
         "cross_checked": view is not None and not paper,
         "paper": paper,
         "differences": [] if view is None else [d.to_json() for d in view.differences],
@@ -159,7 +162,7 @@ def _marked(
 
 def bucket_rows(buckets: dict[str, Bucket], by: str) -> list[dict[str, Any]]:
     """One row per group in key order; by day, with the running total."""
-    from kalshi_cli.services.pnl import plain_text
+    from kalshi_cli.vocabulary.units import fmt_exact_dollars
 
     rows = []
     cumulative = Decimal(0)
@@ -170,11 +173,11 @@ def bucket_rows(buckets: dict[str, Bucket], by: str) -> list[dict[str, Any]]:
             by: key,
             "fills": bucket.fills,
             "settlements": bucket.settlements,
-            "realized_gross": plain_text(bucket.gross),
-            "fees": plain_text(bucket.fees),
-            "realized": plain_text(bucket.net),
+            "realized_gross": fmt_exact_dollars(bucket.gross),
+            "fees": fmt_exact_dollars(bucket.fees),
+            "realized": fmt_exact_dollars(bucket.net),
         }
         if by == "day":
-            row["cumulative"] = plain_text(cumulative)
+            row["cumulative"] = fmt_exact_dollars(cumulative)
         rows.append(row)
     return rows

@@ -39,7 +39,6 @@ from kalshi_cli.vocabulary.models import (
     ONE,
     ZERO,
     BookSide,
-    FeeModel,
     Orderbook,
     SelfTradePrevention,
     Side,
@@ -140,9 +139,6 @@ class LocalVenue:
         self._queued = 0  # the last `_Resting.queued` given
         self._compact_at = self.clock.wall() + COMPACT_EVERY_S  # time
         self.client = VenueClient(self)
-
-    def fee_model(self, ticker: str) -> FeeModel:
-        return self.core.reference.fee_model(ticker)
 
     # ------------------------------------------------------------------ fed by the data
 

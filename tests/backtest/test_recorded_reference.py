@@ -388,7 +388,7 @@ def test_a_null_event_override_multiplier_is_the_series_multiplier(tmp_path: Pat
     (data / "reference.json").write_text(json.dumps(reference))
     (info,) = load_reference(data).values()
     venue = LocalVenue(ManualClock(1_767_225_600.0), [info], balance=Decimal(100))
-    assert venue.fee_model(info.ticker) == FeeModel(
+    assert venue.core.reference.fee_model(info.ticker) == FeeModel(
         FeeType.QUADRATIC_WITH_MAKER_FEES, Decimal(3), None
     )
 
@@ -474,7 +474,7 @@ def test_a_recorded_event_overriding_only_the_multiplier_keeps_it(tmp_path: Path
     (info,) = load_reference(data).values()
     venue = LocalVenue(ManualClock(1_767_225_600.0), [info], balance=Decimal(100))
     half = FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, Decimal("0.5"), None)
-    assert venue.fee_model(info.ticker) == half
+    assert venue.core.reference.fee_model(info.ticker) == half
 
 
 @pytest.mark.parametrize(

@@ -157,7 +157,7 @@ def test_k_on_a_paper_screen_has_the_running_paper_loop_cancel_its_venues_orders
 
         drive(app, kill)
         assert rig.venue.resting_order_ids() == []
-        assert rig.exchange.orders(rig.real.account_id) == []
+        assert rig.exchange.history.orders(rig.real.account_id) == []
         assert rig.store.trading.trading_state().state == "HALTED"
     assert "kill switch not run (the word was not typed)" in " ".join(seen["refused"].split())
     assert "PROVEN: no paper order left" in seen["kill"] and "NOT PROVEN" not in seen["kill"]

@@ -95,7 +95,7 @@ def restart(
         meanwhile()
     choices = tuple(StrategyChoice(s) for s in strategies)
     config = TradeConfig(strategies={s: {} for s in strategies}, risk=risk or {}, trade=trade or {})
-    markets = [client.get_market(t) for t in exchange.markets]
+    markets = [client.get_market(t) for t in exchange.reference.markets]
     loop = start_loop(
         parts, TradeOptions(strategies=choices), config, [m for m in markets if m.is_open]
     )

@@ -79,7 +79,7 @@ def new_exchange(scenario: str | Path = "default", clock: ManualClock | None = N
 
 
 def trader(exchange: Exchange, cash_cents: int = 10_000_000) -> str:
-    return exchange.create_account(
+    return exchange.accounts.create_account(
         key_id="trader", public_key_pem="", cash_cents=cash_cents
     ).account_id
 
@@ -126,49 +126,52 @@ class FakeClient(EveryAreaItself):
     sent_at: list[float] = field(default_factory=list)
 
     def _market(self, ticker: str) -> SimMarket:
-        m = self.core.markets.get(ticker)
+        m = self.core.reference.markets.get(ticker)
         if m is None:
             raise NotFoundError(f"unknown ticker {ticker}", status=404)
         return m
 
     def get_market(self, ticker: str) -> Market:
-        return decode_answer(Market, ser.market_json(self.core, self._market(ticker)))
+        return decode_answer(Market, ser.market_json(self.core.engine, self._market(ticker)))
 
     def iter_markets(self, **filters: Any) -> Iterator[Market]:
-        for m in self.core.markets.values():
+        for m in self.core.reference.markets.values():
             if filters.get("series_ticker") and m.series_ticker != filters["series_ticker"]:
                 continue
             if filters.get("event_ticker") and m.event_ticker != filters["event_ticker"]:
                 continue
-            yield decode_answer(Market, ser.market_json(self.core, m))
+            yield decode_answer(Market, ser.market_json(self.core.engine, m))
 
     def get_event(self, event_ticker: str, **_: Any) -> dict[str, Any]:
-        event = self.core.events[event_ticker]
-        series = self.core.series.get(event.series_ticker)
-        override = self.core.event_fee_override(event_ticker)
+        event = self.core.reference.events[event_ticker]
+        series = self.core.reference.series.get(event.series_ticker)
+        override = self.core.reference.event_fee_override(event_ticker)
         return {"event": ser.event_json(event, series, None, override)}
 
     def iter_event_fee_changes(
         self, *, event_ticker: str | None = None
     ) -> Iterator[dict[str, Any]]:
         return iter(
-            [ser.event_fee_change_json(c) for c in self.core.event_fee_changes(event_ticker)]
+            [
+                ser.event_fee_change_json(c)
+                for c in self.core.reference.event_fee_changes(event_ticker)
+            ]
         )
 
     def get_series(self, series_ticker: str) -> dict[str, Any]:
-        series = self.core.series[series_ticker]
-        return ser.series_json(series, self.core.series_fees(series_ticker))
+        series = self.core.reference.series[series_ticker]
+        return ser.series_json(series, self.core.reference.series_fees(series_ticker))
 
     def get_series_fee_changes(
         self, *, series_ticker: str | None = None, show_historical: bool = False
     ) -> list[dict[str, Any]]:
         now = self.clock.wall() if self.clock is not None else -math.inf
         return ser.series_fee_changes_json(
-            self.core.fee_changes(series_ticker), now, historical=show_historical
+            self.core.reference.fee_changes(series_ticker), now, historical=show_historical
         )
 
     def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
-        return decode_orderbook(ticker, ser.orderbook_json(self.core, ticker, depth))
+        return decode_orderbook(ticker, ser.orderbook_json(self.core.engine, ticker, depth))
 
     def create_order(self, request: CreateOrder) -> CreateOrderResult:
         self.requests.append(request)
@@ -315,7 +318,7 @@ class FakeClient(EveryAreaItself):
         return decreased(order, order.last_update_time)
 
     def iter_orders(self, **filters: Any) -> Iterator[Order]:
-        for o in self.core.orders(self.account_id):
+        for o in self.core.history.orders(self.account_id):
             if filters.get("ticker") and o.ticker != filters["ticker"]:
                 continue
             if filters.get("status") and o.status != filters["status"]:
@@ -324,7 +327,9 @@ class FakeClient(EveryAreaItself):
 
     def get_order(self, order_id: str) -> Order:
         try:
-            return decode_answer(Order, ser.order_json(self.core.order(self.account_id, order_id)))
+            return decode_answer(
+                Order, ser.order_json(self.core.history.order(self.account_id, order_id))
+            )
         except ExchangeError as exc:
             raise _api_error(exc) from None
 
@@ -342,17 +347,17 @@ class FakeClient(EveryAreaItself):
     def iter_fills(self, *, min_ts: int | None = None, **_: Any) -> Iterator[Fill]:
         if self.fills_error is not None:
             raise self.fills_error
-        for f in self.core.fills(self.account_id):
+        for f in self.core.history.fills(self.account_id):
             if min_ts is None or f.ts >= min_ts:
                 yield decode_answer(Fill, ser.fill_json(f))
 
     def iter_settlements(self, **_: Any) -> Iterator[Settlement]:
-        for s in self.core.settlements(self.account_id):
+        for s in self.core.accounts.settlements(self.account_id):
             yield decode_answer(Settlement, ser.settlement_json(s))
 
     def get_balance(self) -> Balance:
         """The account's available cash, as the exchange reports it (GET /portfolio/balance)."""
-        account = self.core.account(self.account_id)
+        account = self.core.accounts.account(self.account_id)
         return decode_answer(
             Balance, {"balance": account.cash_cents, "balance_dollars": str(account.balance)}
         )
@@ -371,7 +376,7 @@ class FakeClient(EveryAreaItself):
     def get_positions(self, **_: Any) -> list[Position]:
         return [
             decode_answer(Position, ser.position_json(p))
-            for p in self.core.positions(self.account_id)
+            for p in self.core.accounts.positions(self.account_id)
             if p.position != 0
         ]
 
@@ -388,7 +393,7 @@ class FakeClient(EveryAreaItself):
             raise self.queue_error
         return {
             o.order_id: self.core.desk.queue_position(self.account_id, o.order_id)
-            for o in self.core.resting_orders(self.account_id)
+            for o in self.core.accounts.resting_orders(self.account_id)
             if market_tickers is None or o.ticker in market_tickers
         }
 
@@ -421,7 +426,7 @@ class FakeFeed:
         self.last_at = clock.monotonic()
         # what reading one book costs the loop's clock: a pass over many markets takes time
         self.read_cost_s = 0.0
-        exchange.add_listener(self._on)
+        exchange.reference.add_listener(self._on)
         self.indices = IndexBoard()
         indices.of(exchange).add_listener(self._on_index)
 
@@ -455,7 +460,7 @@ class FakeFeed:
             self.events.append(FeedEvent(EventKind.USER_ORDER, event.order.ticker, message=update))
         elif isinstance(event, MarketLifecycle):
             # what the `market_lifecycle_v2` subscription carries: a pause, a close, a result
-            market = self.exchange.markets[event.ticker]
+            market = self.exchange.reference.markets[event.ticker]
             body = ser.ws_lifecycle_msg(market, event.event_type, event.ts)
             message = msgspec.convert(body, Lifecycle)
             self.events.append(FeedEvent(EventKind.LIFECYCLE, event.ticker, message=message))
@@ -475,7 +480,7 @@ class FakeFeed:
         self.clock.advance(self.read_cost_s)
         if ticker in self.shown:
             return self.shown[ticker]
-        yes, no = self.exchange.book(ticker)
+        yes, no = self.exchange.engine.book(ticker)
         return Orderbook(ticker, tuple(sorted(yes, reverse=True)), tuple(sorted(no, reverse=True)))
 
     def is_fresh(self, ticker: str) -> bool:
@@ -541,7 +546,7 @@ def another_trader_places(
 ) -> PlaceResult:
     """An order of another trader (a new account of its own, funded), placed on the exchange
     behind the loop's back: what the loop hears of it is what the feed and its reads say."""
-    other = exchange.create_account(
+    other = exchange.accounts.create_account(
         key_id=f"other-{next(_OTHERS)}", public_key_pem="", cash_cents=10_000_000
     )
     return exchange.desk.place_order(
@@ -602,7 +607,7 @@ def make_rig(
         risk=risk or {},
         trade=trade or {},
     )
-    markets = [client.get_market(t) for t in exchange.markets]
+    markets = [client.get_market(t) for t in exchange.reference.markets]
     parts = Parts(client, store, feed, clock, log, send_workers=send_workers)
     if read_lag_s is not None:
         parts.read_lag_s = read_lag_s

@@ -79,7 +79,7 @@ def paper_rig(
     exchange = new_exchange(clock=clock)
     account = trader(exchange)
     real = NoWrites(exchange, account, clock=clock)
-    markets = [real.get_market(t) for t in exchange.markets]
+    markets = [real.get_market(t) for t in exchange.reference.markets]
     markets = [m for m in markets if m.is_open]
     venue = paper.build_venue(cast("KalshiClient", real), markets, clock, Decimal(1000))
     client = cast("KalshiClient", paper.PaperClient(cast("KalshiClient", real), venue))

@@ -63,11 +63,11 @@ def test_a_market_settling_while_the_loop_runs_is_booked_for_each_strategy(
     scenario.write_text(SCENARIO, encoding="utf-8")
     exchange = new_exchange(scenario, clock)
     account = trader(exchange)
-    cash = exchange.cash_dollars(account)
+    cash = exchange.accounts.cash_dollars(account)
     rig = _rig(tmp_path, MM, MR, clock=clock, exchange=exchange, account_id=account)
     Mover(exchange).quote("0.40", "0.45")
     _bought(rig, "6", "4")
-    exchange.settle(TICKER, result)
+    exchange.settlement.settle(TICKER, result)
     rig.step(1.0)
     rig.step(1.0)
 
@@ -91,7 +91,7 @@ def test_a_market_settling_while_the_loop_runs_is_booked_for_each_strategy(
     # `kalshi pnl` sums the account's realized P&L, which is the cash it gained or lost, and
     # `--by strategy` each strategy's own part, as its limit reads it
     assert summarize_store(store).realized == account_day
-    assert exchange.cash_dollars(account) - cash == account_day
+    assert exchange.accounts.cash_dollars(account) - cash == account_day
     owned = realized_by_owner(store)
     assert {name: owned[name] for name in (MM, MR)} == {
         name: portfolio.owners.realized_today(name, today) for name in (MM, MR)
@@ -120,7 +120,7 @@ def test_a_strategy_whose_contracts_settle_at_nothing_is_stopped_at_its_daily_li
     Mover(rig.exchange).quote("0.40", "0.45")
     _bought(rig, "6", "4")
     assert rig.loop.log.counts.get("strategy_stopped", 0) == 0
-    rig.exchange.settle(TICKER, "no")
+    rig.exchange.settlement.settle(TICKER, "no")
     rig.step(1.0)
     rig.step(1.0)
     (stopped,) = _log(rig, log, "strategy_stopped")
@@ -142,7 +142,7 @@ def test_a_settlement_not_listed_yet_is_read_again_until_it_is(tmp_path: Path) -
         return iter(()) if len(asked) <= 2 else listing(**kw)
 
     rig.client.iter_settlements = not_yet  # type: ignore[method-assign]
-    rig.exchange.settle(TICKER, "no")
+    rig.exchange.settlement.settle(TICKER, "no")
     rig.step(1.0)
     assert asked and rig.loop.portfolio.position(TICKER) == 12
     for _ in range(20):  # the fills' fallback read comes every few seconds
@@ -166,7 +166,7 @@ def test_a_settlement_another_process_copied_first_is_still_booked_once(tmp_path
     _bought(rig, "6", "4")
     today = utc_day(rig.clock.wall())
     before = rig.loop.records.daily_realized_pnl(today)  # kept by the loop from here
-    rig.exchange.settle(TICKER, "no")
+    rig.exchange.settlement.settle(TICKER, "no")
     with Store.open(tmp_path / "state.db", clock=rig.clock) as other:
         catch_up(rig.client, other, now=rig.clock.wall())
     rig.step(1.0)
@@ -196,7 +196,7 @@ def test_a_market_settling_where_the_loop_holds_nothing_costs_no_settlement_read
         return listing(**kw)
 
     rig.client.iter_settlements = counted  # type: ignore[method-assign]
-    rig.exchange.settle(TICKER, "no")
+    rig.exchange.settlement.settle(TICKER, "no")
     for _ in range(12):  # past the fills' fallback read
         rig.step(1.0)
     assert rig.loop.portfolio.position(TICKER) == 0
@@ -216,7 +216,7 @@ def test_a_settlement_another_process_copied_is_not_counted_twice_once_the_day_i
     Mover(rig.exchange).quote("0.40", "0.45")
     _bought(rig, "6", "4")
     today = utc_day(rig.clock.wall())
-    rig.exchange.settle(TICKER, "no")
+    rig.exchange.settlement.settle(TICKER, "no")
     with Store.open(tmp_path / "state.db", clock=rig.clock) as other:
         catch_up(rig.client, other, now=rig.clock.wall())
     records = rig.loop.records
@@ -246,7 +246,7 @@ def test_a_settlement_waits_for_the_fill_held_for_its_orders_answer(tmp_path: Pa
     with _a_buy_listed_before_its_answer(tmp_path, hand_bought=2) as (rig, ticker, release):
         dispatch, fills = rig.loop.dispatch, rig.loop.executor.fills
         assert {f.ticker for f in fills.held.values()} == {ticker}
-        rig.exchange.settle(ticker, "no")
+        rig.exchange.settlement.settle(ticker, "no")
         fills.settlements.result_known(ticker)
         fills.read_for()  # lists the settlement, and waits for the held fill to book it
         assert poll_until(lambda: dispatch.answered)
@@ -310,7 +310,7 @@ def test_a_settlement_of_contracts_told_filled_and_not_read_yet_is_awaited_until
         _until_booked(rig, "order_placed")
         view = rig.loop.portfolio.view(HOLD)
         assert (view.position, sum(o.remaining for o in view.unbooked)) == (0, 10)
-        rig.exchange.settle(HOLD, "no")
+        rig.exchange.settlement.settle(HOLD, "no")
         rig.step(0.5)
     finally:
         release.set()

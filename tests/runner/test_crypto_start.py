@@ -33,9 +33,9 @@ def joined_after(seconds: float, state: Path) -> Rig:
 
 def liquidation_value(exchange: Exchange, account: str) -> Decimal:
     """Cash plus every position sold at its best bid now."""
-    value = exchange.account(account).balance
-    for p in exchange.positions(account):
-        yes, no = exchange.book(p.ticker)
+    value = exchange.accounts.account(account).balance
+    for p in exchange.accounts.positions(account):
+        yes, no = exchange.engine.book(p.ticker)
         bids = yes if p.position > 0 else no
         value += abs(p.position) * max((price for price, _ in bids), default=Decimal(0))
     return value

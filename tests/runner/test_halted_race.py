@@ -18,7 +18,7 @@ def test_an_intent_passed_by_risk_before_halted_is_not_sent_after_it(tmp_path: P
     log = tmp_path / "loop.jsonl"
     rig = make_rig(tmp_path / "s.db", log_path=log)
     rig.step(0.1)
-    ticker = next(iter(rig.exchange.markets))
+    ticker = next(iter(rig.exchange.reference.markets))
     before = len(rig.client.requests)
     intent = Intent(
         ticker=ticker,

@@ -47,11 +47,11 @@ def test_a_market_whose_resume_was_lost_in_a_gap_is_quoted_again_after_the_read(
 ) -> None:
     log = tmp_path / "trade.log"
     rig = quiet_market_maker(tmp_path, log_path=log)
-    rig.exchange.set_market_status(TICKER, "paused")
+    rig.exchange.settlement.set_market_status(TICKER, "paused")
     rig.step()
     assert TICKER in rig.loop.closed
     assert not _quoted(rig, TICKER)
-    rig.exchange.set_market_status(TICKER, "open")
+    rig.exchange.settlement.set_market_status(TICKER, "open")
     _lost_in_a_gap(rig)
     rig.step()
     rig.step()
@@ -69,7 +69,7 @@ def test_a_result_lost_in_a_gap_closes_the_market_and_its_settlement_is_booked(
     rig = quiet_market_maker(tmp_path)
     rig.buy_yes(TICKER, Decimal("0.62"), Decimal(3))
     assert rig.loop.portfolio.position(TICKER) == 3
-    rig.exchange.settle(TICKER, "yes")
+    rig.exchange.settlement.settle(TICKER, "yes")
     _lost_in_a_gap(rig)
     rig.step()
     rig.step()
@@ -78,7 +78,7 @@ def test_a_result_lost_in_a_gap_closes_the_market_and_its_settlement_is_booked(
     assert settlement.ticker == TICKER
     assert rig.loop.portfolio.position(TICKER) == 0
     # a result is final: a later `activated` does not bring the market back
-    rig.exchange.markets[TICKER].status = "open"
+    rig.exchange.reference.markets[TICKER].status = "open"
     rig.feed.events.append(GAP)
     rig.step()
     assert TICKER in rig.loop.closed
@@ -87,7 +87,7 @@ def test_a_result_lost_in_a_gap_closes_the_market_and_its_settlement_is_booked(
 
 def test_a_close_lost_in_a_gap_stops_the_loop_quoting_the_market(tmp_path: Path) -> None:
     rig = quiet_market_maker(tmp_path)
-    rig.exchange.set_market_status(TICKER, "closed")
+    rig.exchange.settlement.set_market_status(TICKER, "closed")
     _lost_in_a_gap(rig)
     rig.step()
     rig.step()
@@ -112,7 +112,7 @@ def test_a_failed_read_is_counted_and_made_again_and_gaps_share_one_read(
         return listing(**filters)
 
     rig.client.iter_markets = iter_markets  # type: ignore[method-assign]
-    rig.exchange.set_market_status(TICKER, "paused")
+    rig.exchange.settlement.set_market_status(TICKER, "paused")
     _lost_in_a_gap(rig)
     rig.feed.events.append(GAP)  # two gaps in one drain: one read
     errors_before = rig.loop.executor.counters.errors

@@ -185,11 +185,11 @@ def test_quotes_that_would_add_to_a_position_are_withdrawn_outside_active(
     rig = make_rig(tmp_path / "s.db", strategy="market-maker")
     rig.step(0.1)
     me = rig.client.account_id
-    assert [o for o in rig.exchange.orders(me) if o.status == "resting"]
+    assert [o for o in rig.exchange.history.orders(me) if o.status == "resting"]
     rig.store.trading.set_trading_state(state, reason="test", source="test")
     rig.step(0.1)
     # flat everywhere: every resting quote would open a position if it filled
-    assert [o for o in rig.exchange.orders(me) if o.status == "resting"] == []
+    assert [o for o in rig.exchange.history.orders(me) if o.status == "resting"] == []
     assert rig.loop.portfolio.orders == {}
 
 
@@ -210,7 +210,7 @@ def test_the_market_maker_never_cancels_an_order_placed_by_hand(tmp_path: Path) 
     ).order
     for _ in range(5):
         rig.step(0.5)
-    assert rig.exchange.order(me, by_hand.order_id).status == "resting"
+    assert rig.exchange.history.order(me, by_hand.order_id).status == "resting"
     # it still counts toward the limits
     assert by_hand.order_id in {o.order_id for o in rig.loop.portfolio.resting(LAL)}
 

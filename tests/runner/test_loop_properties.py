@@ -57,7 +57,7 @@ def test_thousands_of_random_ticks_keep_the_invariants(
         strategy=strategy,
         risk={"max_position_per_market": LIMIT, "max_orders_per_minute": 1000},
     )
-    tickers = list(rig.exchange.markets)
+    tickers = list(rig.exchange.reference.markets)
     sent_while_blocked = 0
     for _ in range(ticks):
         roll = rng.random()

@@ -138,7 +138,7 @@ def test_an_order_whose_answer_is_lost_is_looked_up_never_sent_twice(tmp_path: P
     intent = rig.store.orders.get_intent(lost.client_order_id)
     (on_exchange,) = [
         o
-        for o in rig.exchange.orders(rig.client.account_id)
+        for o in rig.exchange.history.orders(rig.client.account_id)
         if o.client_order_id == lost.client_order_id
     ]
     assert intent.order_id == on_exchange.order_id
@@ -204,11 +204,11 @@ def _restart_while_a_quote_fills(
     quote = next(o for o in first.loop.portfolio.orders.values() if o.ticker == LAL)
     first.store.close()  # the previous run dies with its quotes resting
     exchange, me = first.exchange, first.client.account_id
-    taker = exchange.create_account(key_id="taker", public_key_pem="", cash_cents=10**7)
+    taker = exchange.accounts.create_account(key_id="taker", public_key_pem="", cash_cents=10**7)
 
     def fill() -> None:
         # takes the whole top of the book on the quote's side, the loop's quote included
-        yes_bids, no_bids = exchange.book(LAL)
+        yes_bids, no_bids = exchange.engine.book(LAL)
         levels = yes_bids if quote.side is Side.YES else no_bids
         exchange.desk.place_order(
             taker.account_id,
@@ -233,7 +233,11 @@ def _restart_while_a_quote_fills(
         parts,
         TradeOptions(strategies=(StrategyChoice("market-maker"),)),
         config,
-        [client.get_market(t) for t in exchange.markets if exchange.markets[t].status == "open"],
+        [
+            client.get_market(t)
+            for t in exchange.reference.markets
+            if exchange.reference.markets[t].status == "open"
+        ],
     )
     assert log.counts.get("positions_moved") == 1
     return loop, log, client

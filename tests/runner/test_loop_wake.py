@@ -66,7 +66,7 @@ def waking_rig(
     feed = WakingFeed(exchange, account_id, clock)
     store = Store.open(tmp_path / "state.db", clock=clock)
     log = EventLog(clock, path=None, stderr=None)
-    markets = [client.get_market(t) for t in exchange.markets]
+    markets = [client.get_market(t) for t in exchange.reference.markets]
     loop = build_loop(
         Parts(client, store, feed, clock, log),
         TradeOptions(strategies=(StrategyChoice("spike"),)),

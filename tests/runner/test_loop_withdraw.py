@@ -32,7 +32,7 @@ def _resting(rig: Rig, ticker: str | None = None) -> list[Any]:
     me = rig.client.account_id
     return [
         o
-        for o in rig.exchange.orders(me)
+        for o in rig.exchange.history.orders(me)
         if o.status == "resting" and (ticker is None or o.ticker == ticker)
     ]
 
@@ -139,7 +139,7 @@ def _long_with_an_exit(rig: Rig, extra: Decimal) -> Any:
     holds plus `extra`; that exit, as the exchange lists it."""
     quote = next(o for o in _resting(rig) if o.book_side is BookSide.BID)
     # another trader sells down to the loop's bid, and into it
-    bids, _ = rig.exchange.book(quote.ticker)
+    bids, _ = rig.exchange.engine.book(quote.ticker)
     sweep = sum((size for price, size in bids if price >= quote.price), Decimal(0))
     another_trader_places(rig.exchange, quote.ticker, BookSide.ASK, quote.price, sweep)
     rig.step(0.01)

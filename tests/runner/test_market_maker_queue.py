@@ -20,7 +20,7 @@ from tests.runner.test_strategy_scenarios import Mover, on_the_scenario
 def our_yes_bids(rig: Rig) -> dict[str, Decimal]:
     return {
         o.order_id: o.price
-        for o in rig.exchange.resting_orders(rig.client.account_id)
+        for o in rig.exchange.accounts.resting_orders(rig.client.account_id)
         if o.book_side is BookSide.BID
     }
 

@@ -22,7 +22,7 @@ def lifecycle(ticker: str, event_type: str, paused: bool) -> FeedEvent:
 def test_a_paused_market_is_traded_again_once_it_resumes(tmp_path: Path) -> None:
     log = tmp_path / "events.jsonl"
     rig = make_rig(tmp_path / "state.db", log_path=log)
-    ticker = next(iter(rig.exchange.markets))
+    ticker = next(iter(rig.exchange.reference.markets))
     rig.feed.events.append(lifecycle(ticker, "deactivated", True))
     rig.step()
     assert ticker in rig.loop.closed  # the market pass leaves it alone
@@ -38,7 +38,7 @@ def test_a_paused_market_is_traded_again_once_it_resumes(tmp_path: Path) -> None
 
 def test_a_settled_market_stays_closed_whatever_comes_after(tmp_path: Path) -> None:
     rig = make_rig(tmp_path / "state.db")
-    ticker = next(iter(rig.exchange.markets))
+    ticker = next(iter(rig.exchange.reference.markets))
     rig.feed.events.append(lifecycle(ticker, "settled", False))
     rig.step()
     rig.feed.events.append(lifecycle(ticker, "activated", False))

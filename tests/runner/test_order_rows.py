@@ -24,7 +24,7 @@ from tests.runner.fakes import Rig, another_trader_places, make_rig
 def _exchange_resting(rig: Rig) -> dict[str, Decimal]:
     return {
         o.order_id: o.remaining_count
-        for o in rig.exchange.orders(rig.client.account_id)
+        for o in rig.exchange.history.orders(rig.client.account_id)
         if o.status == "resting"
     }
 
@@ -53,10 +53,10 @@ def _fill_best_bid_quote(rig: Rig, *, share: Decimal = Decimal(1)) -> str:
     """Sell down through the book into one of the loop's bids, all of it, or a share of one
     alone at its price (so nothing else at that price comes first); its order id."""
     me = rig.client.account_id
-    for order in rig.exchange.orders(me):
+    for order in rig.exchange.history.orders(me):
         if order.status != "resting" or order.book_side is not BookSide.BID:
             continue
-        bids, _ = rig.exchange.book(order.ticker)
+        bids, _ = rig.exchange.engine.book(order.ticker)
         alone = dict(bids).get(order.price) == order.remaining_count
         if share != 1 and not alone:
             continue
@@ -90,7 +90,7 @@ def test_a_partly_filled_quote_rests_with_what_is_left(tmp_path: Path, user_orde
     rig.loop.tick([e for e in rig.feed.drain_events() if e.kind not in dropped], full=False)
     row = rig.store.orders.intent_by_order_id(order_id)
     assert row is not None
-    left = rig.exchange.order(rig.client.account_id, order_id).remaining_count
+    left = rig.exchange.history.order(rig.client.account_id, order_id).remaining_count
     assert left == row.count * Decimal("0.6")
     assert (row.status, row.remaining) == ("resting", left)
     assert row.filled == row.count * Decimal("0.4")
@@ -125,7 +125,9 @@ def test_no_phantom_resting_rows_after_a_run_with_fills(tmp_path: Path) -> None:
 def test_a_late_resting_message_does_not_bring_a_cancelled_order_back(tmp_path: Path) -> None:
     rig = _quotes(tmp_path)
     order = next(iter(rig.loop.portfolio.orders.values()))
-    placed = ser.ws_user_order_msg(rig.exchange.order(rig.client.account_id, order.order_id))
+    placed = ser.ws_user_order_msg(
+        rig.exchange.history.order(rig.client.account_id, order.order_id)
+    )
     assert placed["status"] == "resting"
     rig.loop.executor.cancels.withdraw(order.ticker, order.order_id, "test")  # inline: booked
     assert order.order_id not in rig.loop.portfolio.orders
@@ -146,7 +148,9 @@ def test_a_user_orders_message_without_its_counts_changes_nothing_it_cannot_say(
     exchange has it, and the loop reads fills to find out."""
     rig = _quotes(tmp_path)
     order = next(iter(rig.loop.portfolio.orders.values()))
-    message = ser.ws_user_order_msg(rig.exchange.order(rig.client.account_id, order.order_id))
+    message = ser.ws_user_order_msg(
+        rig.exchange.history.order(rig.client.account_id, order.order_id)
+    )
     message.pop(field)
     event = FeedEvent(EventKind.USER_ORDER, order.ticker, message=order_update(message))
     rig.loop.tick([event], full=False)
@@ -174,7 +178,9 @@ def test_a_user_orders_message_without_its_price_or_direction_leaves_the_quote_a
     order = next(o for o in orders if o.view.book_side is BookSide.ASK)
     exposure = rig.loop.portfolio.view(order.ticker).exposure()
     assert exposure > 0
-    message = ser.ws_user_order_msg(rig.exchange.order(rig.client.account_id, order.order_id))
+    message = ser.ws_user_order_msg(
+        rig.exchange.history.order(rig.client.account_id, order.order_id)
+    )
     for field in fields:
         message.pop(field)
     event = FeedEvent(EventKind.USER_ORDER, order.ticker, message=order_update(message))
@@ -201,12 +207,12 @@ def test_partial_fills_read_one_at_a_time_add_up_in_the_row(tmp_path: Path) -> N
     _fills_only_tick(rig)
     first = rig.store.orders.intent_by_order_id(order_id)
     assert first is not None and first.filled == first.count * Decimal("0.4")
-    order = rig.exchange.order(rig.client.account_id, order_id)
+    order = rig.exchange.history.order(rig.client.account_id, order_id)
     _sell_into(rig, order.ticker, order.price, Decimal(1))  # the quote is now the best bid
     _fills_only_tick(rig)
     row = rig.store.orders.intent_by_order_id(order_id)
     assert row is not None
-    left = rig.exchange.order(rig.client.account_id, order_id).remaining_count
+    left = rig.exchange.history.order(rig.client.account_id, order_id).remaining_count
     assert left == row.count * Decimal("0.6") - 1
     assert (row.status, row.filled, row.remaining) == ("resting", row.count - left, left)
     assert _state_file_resting(rig) == _exchange_resting(rig)
@@ -226,7 +232,7 @@ def test_a_fill_never_raises_what_rests_above_what_the_exchange_last_said(
     me = rig.client.account_id
     order_id = _fill_best_bid_quote(rig, share=Decimal("0.4"))
     _fills_only_tick(rig)  # now alone at the best bid, 0.4 of it filled
-    order = rig.exchange.order(me, order_id)
+    order = rig.exchange.history.order(me, order_id)
     rig.exchange.desk.amend_order(
         me,
         order_id,
@@ -235,7 +241,7 @@ def test_a_fill_never_raises_what_rests_above_what_the_exchange_last_said(
         price=order.price,
         count=order.fill_count + 2,  # two contracts left to rest
     )
-    said = ser.ws_user_order_msg(rig.exchange.order(me, order_id))
+    said = ser.ws_user_order_msg(rig.exchange.history.order(me, order_id))
     message = order_update(said)
     rig.loop.tick([FeedEvent(EventKind.USER_ORDER, order.ticker, message=message)], full=False)
     cut = rig.store.orders.intent_by_order_id(order_id)
@@ -246,4 +252,4 @@ def test_a_fill_never_raises_what_rests_above_what_the_exchange_last_said(
     assert row is not None and row.status == "resting"
     assert row.filled == cut.filled + 1
     assert row.remaining is not None and row.remaining <= 2
-    assert rig.exchange.order(me, order_id).remaining_count == 1
+    assert rig.exchange.history.order(me, order_id).remaining_count == 1

@@ -39,6 +39,6 @@ def test_an_order_found_resting_after_its_lost_answer_tripped_safe_mode_is_withd
     me = rig.client.account_id
     for _ in range(10):  # 5 s: well within the 60 s backoff of SAFE_MODE
         rig.step(0.5)
-    resting = [o.client_order_id for o in rig.exchange.orders(me) if o.status == "resting"]
+    resting = [o.client_order_id for o in rig.exchange.history.orders(me) if o.status == "resting"]
     assert resting == [], "SAFE_MODE: nothing of the loop's rests, the order found late included"
     assert rig.store.orders.get_intent(coid).status == "canceled"

@@ -522,7 +522,7 @@ def test_status_shows_what_each_strategys_daily_loss_limit_reads(tmp_path: Path)
         mover.quote("0.50", "0.60")  # a new book each tick: each strategy is asked again
         rig.step(1.0)
     assert not moves and rig.loop.portfolio.position(TICKER) == 14
-    rig.exchange.settle(TICKER, "no")
+    rig.exchange.settlement.settle(TICKER, "no")
     rig.step(1.0)
     rig.step(1.0)
     assert rig.loop.portfolio.position(TICKER) == 0

@@ -50,7 +50,7 @@ class Mover:
 
     def __init__(self, exchange: Exchange) -> None:
         self.exchange = exchange
-        self.account = exchange.create_account(
+        self.account = exchange.accounts.create_account(
             key_id="mover", public_key_pem="", cash_cents=10_000_000
         ).account_id
         self.slots: dict[str, str] = {}
@@ -191,7 +191,9 @@ def test_a_quote_filled_while_its_order_update_was_lost_is_requoted(
     rig, mover = _rig(tmp_path, "market-maker", amend=amend)
     rig.step(1.0)
     (quote,) = [o for o in rig.loop.portfolio.orders.values() if o.side == "yes"]
-    taker = rig.exchange.create_account(key_id="taker", public_key_pem="", cash_cents=10**7)
+    taker = rig.exchange.accounts.create_account(
+        key_id="taker", public_key_pem="", cash_cents=10**7
+    )
     # sells through the mover's 0.49 bid into the loop's YES bid below it
     rig.exchange.desk.place_order(
         taker.account_id,

@@ -72,7 +72,7 @@ def test_the_start_reconcile_on_a_subaccount_books_an_unnamed_fill_there(tmp_pat
     exchange = new_exchange(clock=clock)
     client = FakeClient(exchange, trader(exchange), clock=clock)
     client.subaccount = 1
-    ticker = next(iter(exchange.markets))
+    ticker = next(iter(exchange.reference.markets))
     fill = _unnamed_fill("hand-order-on-1", ticker, "bid", "0.4000")
     client.iter_fills = lambda **_: iter([fill])  # type: ignore[method-assign]
     with Store.open(tmp_path / "s.db", clock=clock) as store:
@@ -86,7 +86,7 @@ def test_the_start_reconcile_on_a_subaccount_imports_an_unnamed_order_there(
     clock = ManualClock(START)
     exchange = new_exchange(clock=clock)
     client = FakeClient(exchange, trader(exchange), clock=clock)
-    ticker = next(iter(exchange.markets))
+    ticker = next(iter(exchange.reference.markets))
     placed = client.create_order(
         CreateOrder(ticker, BookSide.BID, Decimal("0.02"), Decimal(3), TimeInForce.GTC)
     )
@@ -107,7 +107,7 @@ def test_a_client_on_no_subaccount_still_books_unnamed_fills_on_the_primary(
     clock = ManualClock(START)
     exchange = new_exchange(clock=clock)
     client = FakeClient(exchange, trader(exchange), clock=clock)
-    ticker = next(iter(exchange.markets))
+    ticker = next(iter(exchange.reference.markets))
     fill = _unnamed_fill("hand-order", ticker, "bid", "0.4000")
     client.iter_fills = lambda **_: iter([fill])  # type: ignore[method-assign]
     with Store.open(tmp_path / "s.db", clock=clock) as store:
@@ -125,7 +125,7 @@ def test_the_orders_service_books_an_unknown_unnamed_order_on_its_subaccount(
     clock = ManualClock(START)
     exchange = new_exchange(clock=clock)
     client = FakeClient(exchange, trader(exchange), clock=clock)
-    ticker = next(iter(exchange.markets))
+    ticker = next(iter(exchange.reference.markets))
     placed = client.create_order(  # placed elsewhere: the state file knows nothing of it
         CreateOrder(ticker, BookSide.BID, Decimal("0.02"), Decimal(3), TimeInForce.GTC)
     )
@@ -153,7 +153,7 @@ def test_catch_up_books_an_unnamed_fill_on_the_subaccount_that_lists_it(tmp_path
 
     clock = ManualClock(START)
     exchange = new_exchange(clock=clock)
-    ticker = next(iter(exchange.markets))
+    ticker = next(iter(exchange.reference.markets))
     fill = _unnamed_fill("hand-order-on-1", ticker, "bid", "0.4000")
 
     class _OnOneOnly(FakeClient):
@@ -218,7 +218,7 @@ def test_reconcile_on_no_subaccount_books_an_unnamed_fill_on_the_subaccount_that
     clock = ManualClock(START)
     exchange = new_exchange(clock=clock)
     client = _TheirFillOnOne(exchange, trader(exchange), clock=clock)
-    ticker = next(iter(exchange.markets))
+    ticker = next(iter(exchange.reference.markets))
     client.theirs = _unnamed_fill("hand-order-on-1", ticker, "bid", "0.4000")
     with Store.open(tmp_path / "s.db", clock=clock) as store:
         reconcile(client, store, clock=clock, read_lag_s=0.0)
@@ -237,7 +237,7 @@ def test_the_orders_service_fill_sync_on_no_subaccount_books_an_unnamed_fill_whe
     clock = ManualClock(START)
     exchange = new_exchange(clock=clock)
     client = _TheirFillOnOne(exchange, trader(exchange), clock=clock)
-    ticker = next(iter(exchange.markets))
+    ticker = next(iter(exchange.reference.markets))
     client.theirs = _unnamed_fill("hand-order-on-1", ticker, "bid", "0.4000")
     with Store.open(tmp_path / "s.db", clock=clock) as store:
         assert OrderService(client, store, clock=clock, read_lag_s=0.0).sync_fills() == 1
@@ -256,7 +256,7 @@ def test_one_listing_is_never_taken_for_a_client_on_no_subaccount(
     clock = ManualClock(START)
     exchange = new_exchange(clock=clock)
     client = _TheirFillOnOne(exchange, trader(exchange), clock=clock)
-    ticker = next(iter(exchange.markets))
+    ticker = next(iter(exchange.reference.markets))
     client.theirs = _unnamed_fill("hand-order-on-1", ticker, "bid", "0.4000")
     with Store.open(tmp_path / "s.db", clock=clock) as store:
         with pytest.raises((TypeError, ValueError)):
@@ -273,7 +273,7 @@ def test_reconcile_reads_the_fills_when_the_exchange_lists_no_subaccount(tmp_pat
     exchange = new_exchange(clock=clock)
     client = FakeClient(exchange, trader(exchange), clock=clock)
     client.subaccount_balances = lambda: []  # type: ignore[method-assign]
-    ticker = next(iter(exchange.markets))
+    ticker = next(iter(exchange.reference.markets))
     fill = _unnamed_fill("hand-order", ticker, "bid", "0.4000")
     client.iter_fills = lambda **_: iter([fill])  # type: ignore[method-assign]
     with Store.open(tmp_path / "s.db", clock=clock) as store:
@@ -325,7 +325,7 @@ def test_reconcile_on_no_subaccount_books_an_unnamed_resting_order_on_the_subacc
     clock = ManualClock(START)
     exchange = new_exchange(clock=clock)
     client = _TheirOrderOnOne(exchange, trader(exchange), clock=clock)
-    ticker = next(iter(exchange.markets))
+    ticker = next(iter(exchange.reference.markets))
     theirs = _unnamed_order("hand-order-on-1", ticker, "by-hand-on-1")
     client.their_order = theirs
     with Store.open(tmp_path / "s.db", clock=clock) as store:
@@ -350,7 +350,7 @@ def test_reconcile_moves_an_unnamed_resting_order_booked_on_the_primary_to_its_s
     clock = ManualClock(START)
     exchange = new_exchange(clock=clock)
     client = _TheirOrderOnOne(exchange, trader(exchange), clock=clock)
-    ticker = next(iter(exchange.markets))
+    ticker = next(iter(exchange.reference.markets))
     theirs = _unnamed_order("hand-order-on-1", ticker, "by-hand-on-1")
     client.their_order = theirs
     with Store.open(tmp_path / "s.db", clock=clock) as store:
@@ -405,7 +405,7 @@ def test_a_user_orders_message_naming_none_is_of_the_subaccount_the_state_file_r
     rig.step(0.1)
     quote = next(iter(rig.loop.portfolio.orders.values()))
     assert rig.client.subaccount is None
-    shape = ser.ws_user_order_msg(rig.exchange.order(rig.client.account_id, quote.order_id))
+    shape = ser.ws_user_order_msg(rig.exchange.history.order(rig.client.account_id, quote.order_id))
     cancelled: list[str] = []
     cancel = rig.client.cancel_order
 

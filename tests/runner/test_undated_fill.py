@@ -53,7 +53,7 @@ def test_the_start_reconcile_dates_an_undated_fill_by_its_read(tmp_path: Path) -
     clock = ManualClock(START)
     exchange = new_exchange(clock=clock)
     client = FakeClient(exchange, trader(exchange), clock=clock)
-    ticker = next(iter(exchange.markets))
+    ticker = next(iter(exchange.reference.markets))
     fill = _undated_fill("hand-order", ticker, "bid", "0.4000")
     client.iter_fills = lambda **_: iter([fill])  # type: ignore[method-assign]
     with Store.open(tmp_path / "s.db", clock=clock) as store:

@@ -57,7 +57,7 @@ def _place(rig: Rig, action: Action, price: str, count: int) -> str:
 
 
 def _resting(rig: Rig) -> list[SimOrder]:
-    return rig.exchange.resting_orders(rig.client.account_id, HOLD)
+    return rig.exchange.accounts.resting_orders(rig.client.account_id, HOLD)
 
 
 def _filled_and_told_while_fill_reads_fail(rig: Rig, book_side: BookSide, price: str) -> None:

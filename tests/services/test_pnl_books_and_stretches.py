@@ -275,8 +275,7 @@ def new_york_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.mark.usefixtures("new_york_time")
 def test_the_day_of_an_event_is_its_utc_date_whatever_the_local_time() -> None:
     """A sale at 02:00 UTC is on the UTC day the daily circuit breaker and `kalshi check pnl`
-    use, not on the previous local day of a machine in New York. (`day_of` mutants 3 and 5
-    dated it in local time.)"""
+    use, not on the previous local day of a machine in New York."""
     at = 1_795_312_800.0  # 2026-11-22T02:00:00Z, 2026-11-21 21:00 in New York
     fills = [fill(1, "A", BID, "10 @ 0.40", at - 60), fill(2, "A", ASK, "2 @ 0.50", at)]
     assert list(stored_summary(fills, []).to_json()["by_day"]) == ["2026-11-22"]

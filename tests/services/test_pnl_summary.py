@@ -10,8 +10,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kalshi_cli.services.pnl import PnlEngine, day_of, replay_into, summarize
+from kalshi_cli.services.pnl import PnlEngine, replay_into, summarize
 from kalshi_cli.store import FillRecord, SettlementRecord
+from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.models import BookSide
 
 TICKERS = ["A", "B", "C"]
@@ -55,7 +56,7 @@ def test_integer_summary_equals_the_decimal_engine(raw, results, settle_at) -> N
     by_day: dict[str, D] = defaultdict(D)
     for event in replay_into(reference, fills, settlements):
         if event.ts >= since:
-            by_day[day_of(event.ts)] += event.net
+            by_day[utc_day(event.ts)] += event.net
 
     summary = summarize(fills, settlements, since=since)
     assert set(summary.engine.markets) == set(reference.markets)

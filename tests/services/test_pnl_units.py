@@ -16,13 +16,12 @@ from hypothesis import strategies as st
 from kalshi_cli.services.pnl import (
     PnlEngine,
     PnlSummary,
-    day_of,
     replay_into,
     summarize,
     summarize_store,
 )
 from kalshi_cli.store import FillRecord, SettlementRecord, Store
-from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.clock import ManualClock, utc_day
 from kalshi_cli.vocabulary.models import BookSide
 
 TICKERS = ["A", "B", "C"]
@@ -74,7 +73,7 @@ def assert_equals_the_decimal_engine(
     by_market: dict[str, D] = defaultdict(D)
     for event in replay_into(reference, fills, settlements):
         if since is None or event.ts >= since:
-            by_day[day_of(event.ts)] += event.net
+            by_day[utc_day(event.ts)] += event.net
             by_market[event.ticker] += event.net
     assert set(summary.engine.markets) == set(reference.markets)
     for ticker, expected in reference.markets.items():

@@ -115,7 +115,7 @@ def test_the_exchange_refuses_the_same_reuses() -> None:
     env = Env(cash=10**9)
     mine = str(uuid.uuid4())
     env.place(env.a, ASK, "0.40", 1, GTC, client_order_id=mine)
-    env.ex.desk.cancel_order(env.a, env.ex.orders(env.a)[0].order_id)
+    env.ex.desk.cancel_order(env.a, env.ex.history.orders(env.a)[0].order_id)
     with pytest.raises(ExchangeError) as refused:  # a cancelled order's id stays used
         env.place(env.a, ASK, "0.40", 1, GTC, client_order_id=mine)
     assert (refused.value.status, refused.value.code) == (409, "order_already_exists")
@@ -126,7 +126,7 @@ def test_the_exchange_refuses_the_same_reuses() -> None:
     with pytest.raises(ExchangeError):
         env.place(env.b, BID, "0.60", 1, IOC, client_order_id=taken)
     env.place(env.a, ASK, "0.40", 1, GTC, client_order_id=taken)  # another account may
-    assert env.ex.orders(env.a)[0].client_order_id == taken
+    assert env.ex.history.orders(env.a)[0].client_order_id == taken
 
 
 def test_the_exchanges_own_ids_take_the_number_uuid_number_gives_them() -> None:

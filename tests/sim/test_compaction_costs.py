@@ -125,8 +125,10 @@ def test_the_minute_old_records_move_in_steps_not_every_tick() -> None:
     walks every live order of every keyed account, so a pass a tick cost a busy simulator up
     to a quarter of its event loop (27 ms a tick at 100 keyed orders a second)."""
     ex, clock = _exchange()
-    keyed = ex.create_account(key_id="k0", public_key_pem="PEM", cash_cents=10**12).account_id
-    other = ex.create_account(key_id="k1", public_key_pem="", cash_cents=10**12).account_id
+    keyed = ex.accounts.create_account(
+        key_id="k0", public_key_pem="PEM", cash_cents=10**12
+    ).account_id
+    other = ex.accounts.create_account(key_id="k1", public_key_pem="", cash_cents=10**12).account_id
     attach_retention(ex, HistoryPolicy())
     moved_at: list[float] = []
     archived = 0

@@ -69,14 +69,20 @@ class Env:
     def __init__(self, fees: FeeModel = STANDARD_FEES, cash: int = 100_00) -> None:
         self.clock = ManualClock()
         self.ex = Exchange(self.clock, fees=fees)
-        self.ex.add_series(SimSeries("SER", "series"))
-        self.ex.add_event(SimEvent("EV", "SER", "event"))
+        self.ex.reference.add_series(SimSeries("SER", "series"))
+        self.ex.reference.add_event(SimEvent("EV", "SER", "event"))
         self.ex.add_market(market("M"))
         self.ex.add_market(market("SUB", "tapered_deci_cent"))
         self.ex.add_market(market("FR", fractional_trading_enabled=True))
-        self.a = self.ex.create_account(key_id="a", public_key_pem="", cash_cents=cash).account_id
-        self.b = self.ex.create_account(key_id="b", public_key_pem="", cash_cents=cash).account_id
-        self.c = self.ex.create_account(key_id="c", public_key_pem="", cash_cents=cash).account_id
+        self.a = self.ex.accounts.create_account(
+            key_id="a", public_key_pem="", cash_cents=cash
+        ).account_id
+        self.b = self.ex.accounts.create_account(
+            key_id="b", public_key_pem="", cash_cents=cash
+        ).account_id
+        self.c = self.ex.accounts.create_account(
+            key_id="c", public_key_pem="", cash_cents=cash
+        ).account_id
 
     def place(  # noqa: PLR0917 (tests read best with positional tif)
         self,
@@ -102,10 +108,10 @@ class Env:
         )
 
     def cash(self, acct: str) -> int:
-        return self.ex.account(acct).cash_cents
+        return self.ex.accounts.account(acct).cash_cents
 
     def pos(self, acct: str, ticker: str = "M") -> D:
-        for p in self.ex.positions(acct):
+        for p in self.ex.accounts.positions(acct):
             if p.ticker == ticker:
                 return p.position
         return D(0)
@@ -113,17 +119,21 @@ class Env:
     def state(self) -> str:
         """Everything observable, to prove a refused call changed nothing."""
         ex = self.ex
-        parts = [repr(ex.book(t)) for t in ex.markets]
+        parts = [repr(ex.engine.book(t)) for t in ex.reference.markets]
         for acct in (self.a, self.b, self.c):
             parts += [
-                repr(ex.account(acct)),
-                repr(ex.cash_dollars(acct)),
-                repr(ex.held_dollars(acct)),
-                repr(ex.orders(acct)),
-                repr(ex.fills(acct)),
-                repr(ex.positions(acct)),
+                repr(ex.accounts.account(acct)),
+                repr(ex.accounts.cash_dollars(acct)),
+                repr(ex.accounts.held_dollars(acct)),
+                repr(ex.history.orders(acct)),
+                repr(ex.history.fills(acct)),
+                repr(ex.accounts.positions(acct)),
             ]
-        parts += [repr(ex.trades()), repr(ex.fees_collected), repr(list(ex.markets.values()))]
+        parts += [
+            repr(ex.history.trades()),
+            repr(ex.engine.fees_collected),
+            repr(list(ex.reference.markets.values())),
+        ]
         return "\n".join(parts)
 
 
@@ -143,13 +153,13 @@ def test_resting_bid_holds_its_cost_and_shows_in_the_book() -> None:
     r = env.place(env.a, BID, "0.40", 10)
     assert r.order.status == "resting" and r.fills == []
     assert env.cash(env.a) == 100_00 - 400
-    assert env.ex.resting_collateral_cents(env.a) == 400
+    assert env.ex.accounts.resting_collateral_cents(env.a) == 400
     env.place(env.a, BID, "0.38", 5)
     env.place(env.b, ASK, "0.45", 7)  # a NO bid at 0.55
-    yes, no = env.ex.book("M")
+    yes, no = env.ex.engine.book("M")
     assert yes == [(D("0.38"), D(5)), (D("0.40"), D(10))]  # ascending, best last
     assert no == [(D("0.55"), D(7))]
-    assert env.ex.book("M", depth=1) == ([(D("0.40"), D(10))], [(D("0.55"), D(7))])
+    assert env.ex.engine.book("M", depth=1) == ([(D("0.40"), D(10))], [(D("0.55"), D(7))])
 
 
 def test_yes_bid_crosses_no_bid_at_the_resting_price() -> None:
@@ -162,12 +172,12 @@ def test_yes_bid_crosses_no_bid_at_the_resting_price() -> None:
     # the fee is 0.07 x 4 x 0.45 x 0.55 = 0.0693 exactly; the balance keeps it to $0.0001 and
     # the integer-cent balance truncates
     assert fill.fee == trading_fee(D(4), D("0.45"), TAKER_FEE_RATE) == D("0.0693")
-    assert env.ex.account(env.a).balance == D("100") - D("1.80") - D("0.0693")
+    assert env.ex.accounts.account(env.a).balance == D("100") - D("1.80") - D("0.0693")
     assert env.cash(env.a) == 98_13
     assert env.pos(env.a) == 4 and env.pos(env.b) == -4
-    assert env.ex.markets["M"].open_interest == 4
-    assert env.ex.markets["M"].last_price == D("0.45")
-    assert env.ex.book("M")[1] == [(D("0.55"), D(6))]
+    assert env.ex.reference.markets["M"].open_interest == 4
+    assert env.ex.reference.markets["M"].last_price == D("0.45")
+    assert env.ex.engine.book("M")[1] == [(D("0.55"), D(6))]
 
 
 def test_best_price_first_then_time_priority() -> None:
@@ -181,9 +191,9 @@ def test_best_price_first_then_time_priority() -> None:
         (D("0.46"), D(3)),
         (D("0.46"), D(1)),
     ]
-    assert env.ex.order(env.c, better.order_id).status == "executed"
-    assert env.ex.order(env.b, first.order_id).status == "executed"
-    assert env.ex.order(env.c, second.order_id).remaining_count == 2
+    assert env.ex.history.order(env.c, better.order_id).status == "executed"
+    assert env.ex.history.order(env.b, first.order_id).status == "executed"
+    assert env.ex.history.order(env.c, second.order_id).remaining_count == 2
 
 
 def test_partial_fill_rests_the_remainder() -> None:
@@ -192,7 +202,7 @@ def test_partial_fill_rests_the_remainder() -> None:
     r = env.place(env.a, BID, "0.35", 10)
     assert r.order.status == "resting"
     assert (r.order.fill_count, r.order.remaining_count) == (D(4), D(6))
-    assert env.ex.book("M") == ([(D("0.35"), D(6))], [])
+    assert env.ex.engine.book("M") == ([(D("0.35"), D(6))], [])
 
 
 def test_ioc_fills_what_it_can_and_cancels_the_rest() -> None:
@@ -201,10 +211,10 @@ def test_ioc_fills_what_it_can_and_cancels_the_rest() -> None:
     r = env.place(env.a, BID, "0.35", 10, IOC)
     assert r.order.status == "canceled"
     assert (r.order.fill_count, r.order.remaining_count) == (D(4), D(0))
-    assert env.ex.book("M") == ([], [])
+    assert env.ex.engine.book("M") == ([], [])
     nothing = env.place(env.a, BID, "0.10", 1, IOC)
     assert nothing.order.status == "canceled" and nothing.fills == []
-    assert env.ex.resting_collateral_cents(env.a) == 0
+    assert env.ex.accounts.resting_collateral_cents(env.a) == 0
 
 
 def test_fok_fills_entirely_or_changes_nothing() -> None:
@@ -239,8 +249,8 @@ def test_self_trade_taker_at_cross_cancels_the_takers_rest() -> None:
     r = env.place(env.a, BID, "0.40", 10, stp=TAC)
     assert [f.count for f in r.fills] == [D(2)]
     assert r.order.status == "canceled" and r.order.remaining_count == 0
-    assert env.ex.order(env.a, own.order_id).status == "resting"
-    assert env.ex.book("M")[0] == []  # nothing of the taker rests
+    assert env.ex.history.order(env.a, own.order_id).status == "resting"
+    assert env.ex.engine.book("M")[0] == []  # nothing of the taker rests
 
 
 def test_self_trade_maker_mode_cancels_own_resting_and_continues() -> None:
@@ -249,8 +259,8 @@ def test_self_trade_maker_mode_cancels_own_resting_and_continues() -> None:
     env.place(env.c, ASK, "0.33", 5)
     r = env.place(env.a, BID, "0.40", 3, stp=MAKER)
     assert [(f.price, f.count) for f in r.fills] == [(D("0.33"), D(3))]
-    assert env.ex.order(env.a, own.order_id).status == "canceled"
-    assert env.ex.resting_collateral_cents(env.a) == 0
+    assert env.ex.history.order(env.a, own.order_id).status == "canceled"
+    assert env.ex.accounts.resting_collateral_cents(env.a) == 0
 
 
 # ---- amend, decrease, cancel -------------------------------------------------------------------
@@ -265,8 +275,8 @@ def test_amend_down_keeps_queue_priority() -> None:
     )
     assert (old.remaining_count, new.remaining_count, fills) == (D(10), D(4), [])
     env.place(env.b, BID, "0.50", 4)
-    assert env.ex.order(env.a, first.order_id).status == "executed"  # still first in line
-    assert env.ex.fills(env.c) == []
+    assert env.ex.history.order(env.a, first.order_id).status == "executed"  # still first in line
+    assert env.ex.history.fills(env.c) == []
 
 
 def test_amend_up_or_to_a_new_price_goes_to_the_back() -> None:
@@ -277,15 +287,15 @@ def test_amend_up_or_to_a_new_price_goes_to_the_back() -> None:
         env.a, first.order_id, ticker="M", book_side=ASK, price=D("0.50"), count=D(6)
     )
     env.place(env.b, BID, "0.50", 5)
-    assert env.ex.order(env.c, second.order_id).status == "executed"
-    assert env.ex.fills(env.a) == []
+    assert env.ex.history.order(env.c, second.order_id).status == "executed"
+    assert env.ex.history.fills(env.a) == []
     moved = env.place(env.c, ASK, "0.51", 5).order
     env.ex.desk.amend_order(
         env.c, moved.order_id, ticker="M", book_side=ASK, price=D("0.50"), count=D(5)
     )
     env.place(env.b, BID, "0.50", 6)
-    assert env.ex.order(env.a, first.order_id).status == "executed"
-    assert env.ex.order(env.c, moved.order_id).remaining_count == 5
+    assert env.ex.history.order(env.a, first.order_id).status == "executed"
+    assert env.ex.history.order(env.c, moved.order_id).remaining_count == 5
 
 
 def test_amend_of_the_expiry_alone_keeps_queue_priority_and_sets_or_removes_it() -> None:
@@ -315,14 +325,14 @@ def test_amend_of_the_expiry_alone_keeps_queue_priority_and_sets_or_removes_it()
         refused(env, 400, "invalid_parameters", lambda past=past: amend(past))
     env.clock.advance(120)  # past the original expiry: the new one holds
     env.ex.tick()
-    assert env.ex.order(env.a, first.order_id).status == "resting"
+    assert env.ex.history.order(env.a, first.order_id).status == "resting"
     assert amend(0).expiration_time is None  # removed: good till canceled
     env.clock.advance(600)
     env.ex.tick()
-    assert env.ex.order(env.a, first.order_id).status == "resting"
+    assert env.ex.history.order(env.a, first.order_id).status == "resting"
     env.place(env.b, BID, "0.50", 5)
-    assert env.ex.order(env.a, first.order_id).status == "executed"  # still first in line
-    assert env.ex.fills(env.c) == []
+    assert env.ex.history.order(env.a, first.order_id).status == "executed"  # still first in line
+    assert env.ex.history.fills(env.c) == []
 
     later = env.place(env.a, BID, "0.30", 2).order
     now = int(env.clock.wall())
@@ -337,7 +347,7 @@ def test_amend_of_the_expiry_alone_keeps_queue_priority_and_sets_or_removes_it()
     )
     env.clock.advance(30)
     env.ex.tick()
-    assert env.ex.order(env.a, later.order_id).status == "canceled"  # expired as amended
+    assert env.ex.history.order(env.a, later.order_id).status == "canceled"  # expired as amended
 
 
 def test_amend_can_cross_and_fill_and_counts_the_filled_part() -> None:
@@ -397,7 +407,7 @@ def test_decrease_by_and_to_and_to_zero() -> None:
     )
     done = env.ex.desk.decrease_order(env.a, o.order_id, reduce_by=None, reduce_to=D(0))
     assert done.status == "canceled" and env.cash(env.a) == 100_00
-    assert env.ex.book("M") == ([], [])
+    assert env.ex.engine.book("M") == ([], [])
 
 
 def test_cancel_returns_reduced_by_and_refuses_twice_and_strangers() -> None:
@@ -421,9 +431,9 @@ def test_cancel_all_cancels_every_resting_order_of_the_account_only() -> None:
     theirs = env.place(env.b, BID, "0.41", 1).order
     result = env.ex.desk.cancel_all(env.a)
     assert sorted(r for _, r in result) == [D(10)] * 3
-    assert env.ex.resting_orders(env.a) == []
+    assert env.ex.accounts.resting_orders(env.a) == []
     assert env.cash(env.a) == 100_00
-    assert env.ex.order(env.b, theirs.order_id).status == "resting"
+    assert env.ex.history.order(env.b, theirs.order_id).status == "resting"
     assert env.ex.desk.cancel_all(env.a) == []
 
 
@@ -438,21 +448,23 @@ def test_buying_yes_while_holding_no_closes_no_and_pays_back() -> None:
     env.place(env.b, ASK, "0.30", 10)
     env.place(env.a, BID, "0.30", 10)  # closes NO at 1 - 0.30 = 0.70
     assert env.pos(env.a) == 0 and env.cash(env.a) == 100_00 - 600 + 700
-    [p] = [p for p in env.ex.positions(env.a) if p.ticker == "M"]
+    [p] = [p for p in env.ex.accounts.positions(env.a) if p.ticker == "M"]
     assert p.realized_pnl == D("1.00") and p.cost_basis == 0
 
 
 def test_a_holder_can_rest_a_closing_order_with_no_cash() -> None:
     env = Env(fees=NO_FEES, cash=0)
-    rich = env.ex.create_account(key_id="rich", public_key_pem="", cash_cents=1000_00).account_id
-    env.ex.create_account(key_id="x", public_key_pem="", cash_cents=0)
+    rich = env.ex.accounts.create_account(
+        key_id="rich", public_key_pem="", cash_cents=1000_00
+    ).account_id
+    env.ex.accounts.create_account(key_id="x", public_key_pem="", cash_cents=0)
     # give `a` 10 YES for free: deposit then spend exactly
-    poor = env.ex.create_account(key_id="p", public_key_pem="", cash_cents=400).account_id
+    poor = env.ex.accounts.create_account(key_id="p", public_key_pem="", cash_cents=400).account_id
     env.place(rich, ASK, "0.40", 10)
     env.place(poor, BID, "0.40", 10)
     assert env.cash(poor) == 0 and env.pos(poor) == 10
     r = env.place(poor, ASK, "0.60", 10)  # closing: needs no collateral
-    assert r.order.status == "resting" and env.ex.resting_collateral_cents(poor) == 0
+    assert r.order.status == "resting" and env.ex.accounts.resting_collateral_cents(poor) == 0
     refused(env, 400, "insufficient_balance", lambda: env.place(poor, ASK, "0.60", 1))
     env.place(rich, BID, "0.60", 10)
     assert env.pos(poor) == 0 and env.cash(poor) == 600
@@ -463,12 +475,12 @@ def test_hold_grows_back_when_the_position_it_relied_on_is_sold() -> None:
     env.place(env.b, ASK, "0.50", 10)
     env.place(env.a, BID, "0.50", 10)  # a: 10 YES, cash 95.00
     env.place(env.a, ASK, "0.70", 10)  # free: it would close the YES
-    assert env.ex.resting_collateral_cents(env.a) == 0
+    assert env.ex.accounts.resting_collateral_cents(env.a) == 0
     env.place(env.c, BID, "0.55", 10)
     env.place(env.a, ASK, "0.55", 10, IOC)  # sells the YES elsewhere: +5.50
     assert env.pos(env.a) == 0
     # the resting ask now opens NO at 0.30 each: held again, and still affordable
-    assert env.ex.resting_collateral_cents(env.a) == 300
+    assert env.ex.accounts.resting_collateral_cents(env.a) == 300
     assert env.cash(env.a) == 100_00 - 500 + 550 - 300
 
 
@@ -486,9 +498,9 @@ def test_taker_fee_is_charged_at_the_fill_price_not_the_limit() -> None:
     r = env.place(env.a, BID, "0.50", 10)
     # 0.07 x 10 x 0.20 x 0.80 = 0.112 (at the 0.50 limit it would be 0.175)
     assert r.fills[0].fee == D("0.1120")
-    assert env.ex.account(env.a).balance == D("97.8880")
+    assert env.ex.accounts.account(env.a).balance == D("97.8880")
     assert env.cash(env.a) == 97_88
-    assert env.ex.fees_collected == D("0.112")
+    assert env.ex.engine.fees_collected == D("0.112")
 
 
 def test_taker_and_maker_fees_are_charged_per_fill_rounded_up_to_a_hundredth_of_a_cent() -> None:
@@ -499,36 +511,36 @@ def test_taker_and_maker_fees_are_charged_per_fill_rounded_up_to_a_hundredth_of_
         r = env.place(env.a, BID, "0.45", 3)
         # 0.07 x 3 x 0.45 x 0.55 = 0.051975 -> 0.0520
         assert r.fills[0].fee == D("0.0520")
-        maker_fills.append(env.ex.fills(env.b)[0])  # newest first
+        maker_fills.append(env.ex.history.fills(env.b)[0])  # newest first
     last = env.place(env.a, BID, "0.45", 1)
     assert last.fills[0].fee == D("0.0174")  # 0.017325
     # the maker pays 0.0175 x C x P x (1 - P) at its own price (NO at 0.55) on each fill:
     # 0.01299375 -> 0.0130 for 3, 0.00433125 -> 0.0044 for 1
     assert [f.fee for f in maker_fills] == [D("0.0130")] * 3
-    assert env.ex.fills(env.b)[0].fee == D("0.0044")
-    done = env.ex.order(env.b, maker.order_id)
+    assert env.ex.history.fills(env.b)[0].fee == D("0.0044")
+    done = env.ex.history.order(env.b, maker.order_id)
     assert done.status == "executed"
     assert done.maker_fees == D("0.0434")
-    assert env.ex.fees_collected == 3 * D("0.0520") + D("0.0174") + D("0.0434")
+    assert env.ex.engine.fees_collected == 3 * D("0.0520") + D("0.0174") + D("0.0434")
     # fees are all the maker paid beyond the contracts: 10 NO at 0.55 cost 5.50
-    assert env.ex.account(env.b).balance == D("100") - D("5.50") - D("0.0434")
+    assert env.ex.accounts.account(env.b).balance == D("100") - D("5.50") - D("0.0434")
 
 
 def test_a_series_without_maker_fees_charges_makers_nothing() -> None:
     env = Env()  # quadratic: takers only
     env.place(env.b, ASK, "0.45", 10)
     env.place(env.a, BID, "0.45", 10)
-    [maker_fill] = env.ex.fills(env.b)
+    [maker_fill] = env.ex.history.fills(env.b)
     assert maker_fill.fee == 0
-    assert env.ex.account(env.b).balance == D("94.50")
+    assert env.ex.accounts.account(env.b).balance == D("94.50")
 
 
 def test_series_fee_type_multiplier_and_a_market_fee_waiver() -> None:
     env = Env()
-    env.ex.add_series(
+    env.ex.reference.add_series(
         SimSeries("COMBO", "combo", fee_type="quadratic_with_combo_maker_fees", fee_multiplier="2")
     )
-    env.ex.add_event(SimEvent("CEV", "COMBO", "event"))
+    env.ex.reference.add_event(SimEvent("CEV", "COMBO", "event"))
     env.ex.add_market(market("C", event_ticker="CEV", series_ticker="COMBO"))
     waiver_end = env.clock.wall() + 60
     env.ex.add_market(
@@ -542,38 +554,43 @@ def test_series_fee_type_multiplier_and_a_market_fee_waiver() -> None:
     env.place(env.b, ASK, "0.50", 10, ticker="C")
     r = env.place(env.a, BID, "0.50", 10, ticker="C")
     assert r.fills[0].fee == D("0.35")  # 2 x 0.07 x 10 x 0.25
-    assert env.ex.fills(env.b)[0].fee == D("0.175")  # 2 x 0.035 x 10 x 0.25
+    assert env.ex.history.fills(env.b)[0].fee == D("0.175")  # 2 x 0.035 x 10 x 0.25
     # a waiver: no fee at all until it expires, then the series' fees
     env.place(env.b, ASK, "0.50", 10, ticker="W")
     r = env.place(env.a, BID, "0.50", 5, ticker="W")
-    assert r.fills[0].fee == 0 and env.ex.fills(env.b)[0].fee == 0
+    assert r.fills[0].fee == 0 and env.ex.history.fills(env.b)[0].fee == 0
     env.clock.advance(60)
     r = env.place(env.a, BID, "0.50", 5, ticker="W")
     assert r.fills[0].fee == D("0.175")
-    assert env.ex.fills(env.b)[0].fee == D("0.0875")
+    assert env.ex.history.fills(env.b)[0].fee == D("0.0875")
 
 
 def test_a_scheduled_fee_change_charges_the_new_fees_from_its_time_on() -> None:
     env = Env()
-    env.ex.add_series(SimSeries("CHG", "changes"))  # the exchange's default: the standard
-    env.ex.add_event(SimEvent("CHGEV", "CHG", "event"))
+    env.ex.reference.add_series(SimSeries("CHG", "changes"))  # the exchange's default: the standard
+    env.ex.reference.add_event(SimEvent("CHGEV", "CHG", "event"))
     env.ex.add_market(market("G", event_ticker="CHGEV", series_ticker="CHG"))
     at = env.clock.wall() + 60
     change = env.ex.schedule_fee_change("CHG", "quadratic_with_maker_fees", "2", at)
-    assert env.ex.fee_changes("CHG") == [change] and env.ex.fee_changes("OTHER") == []
+    assert (
+        env.ex.reference.fee_changes("CHG") == [change]
+        and env.ex.reference.fee_changes("OTHER") == []
+    )
     env.place(env.b, ASK, "0.50", 20, ticker="G")
     r = env.place(env.a, BID, "0.50", 10, ticker="G")
     assert r.fills[0].fee == D("0.175")  # before: 0.07 x 10 x 0.25, no maker fee
-    assert env.ex.fills(env.b)[0].fee == 0
+    assert env.ex.history.fills(env.b)[0].fee == 0
     # the resting maker's reserve already covers the higher maker rate to come
-    assert env.ex.held_dollars(env.b) >= D("5.00") + D("0.0875")
+    assert env.ex.accounts.held_dollars(env.b) >= D("5.00") + D("0.0875")
     env.clock.advance(59)
-    assert env.ex.series_fees("CHG").multiplier == 1
+    assert env.ex.reference.series_fees("CHG").multiplier == 1
     env.clock.advance(1)
-    assert env.ex.series_fees("CHG") == FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, D(2), None)
+    assert env.ex.reference.series_fees("CHG") == FeeModel(
+        FeeType.QUADRATIC_WITH_MAKER_FEES, D(2), None
+    )
     r = env.place(env.a, BID, "0.50", 10, ticker="G")
     assert r.fills[0].fee == D("0.35")  # 2 x 0.07 x 10 x 0.25
-    assert env.ex.fills(env.b)[0].fee == D("0.0875")  # 2 x 0.0175 x 10 x 0.25
+    assert env.ex.history.fills(env.b)[0].fee == D("0.0875")  # 2 x 0.0175 x 10 x 0.25
     refused(env, 404, "not_found", lambda: env.ex.schedule_fee_change("NOPE", "quadratic", "1", at))
     refused(
         env,
@@ -586,7 +603,7 @@ def test_a_scheduled_fee_change_charges_the_new_fees_from_its_time_on() -> None:
 def test_a_fee_change_raising_the_maker_rate_re_holds_resting_orders() -> None:
     env = Env()  # quadratic: resting orders hold no maker fee
     env.place(env.b, ASK, "0.50", 10)
-    held = env.ex.held_dollars(env.b)
+    held = env.ex.accounts.held_dollars(env.b)
     env.ex.schedule_fee_change(
         "SER",
         "quadratic_with_maker_fees",
@@ -594,9 +611,9 @@ def test_a_fee_change_raising_the_maker_rate_re_holds_resting_orders() -> None:
         env.clock.wall() + 3600,
     )
     # 10 NO at 0.50 hold their maker fee to come: per contract 0.0175 x 0.25 -> 0.0044
-    assert env.ex.held_dollars(env.b) == held + D("0.044")
+    assert env.ex.accounts.held_dollars(env.b) == held + D("0.044")
     env.ex.desk.cancel_all(env.b)
-    assert env.ex.held_dollars(env.b) == 0
+    assert env.ex.accounts.held_dollars(env.b) == 0
 
 
 def test_a_fee_type_the_model_cannot_price_is_refused_at_series_creation() -> None:
@@ -605,9 +622,9 @@ def test_a_fee_type_the_model_cannot_price_is_refused_at_series_creation() -> No
         env,
         400,
         "invalid_parameters",
-        lambda: env.ex.add_series(SimSeries("FLAT", "flat", fee_type="flat")),
+        lambda: env.ex.reference.add_series(SimSeries("FLAT", "flat", fee_type="flat")),
     )
-    assert "FLAT" not in env.ex.series
+    assert "FLAT" not in env.ex.reference.series
 
 
 def test_a_series_giving_half_of_its_fees_is_refused_not_completed_with_a_default() -> None:
@@ -620,11 +637,11 @@ def test_a_series_giving_half_of_its_fees_is_refused_not_completed_with_a_defaul
         SimSeries("HALFM", "multiplier only", fee_multiplier="2"),
     ):
         with pytest.raises(ExchangeError) as info:
-            env.ex.add_series(half)
+            env.ex.reference.add_series(half)
         assert (info.value.status, info.value.code) == (400, "invalid_parameters")
         missing = "fee_multiplier" if half.fee_type else "fee_type"
         assert f"no {missing}" in str(info.value)
-        assert half.ticker not in env.ex.series
+        assert half.ticker not in env.ex.reference.series
 
 
 def test_an_exchange_without_default_fees_lists_nothing_it_could_only_price_at_a_guess() -> None:
@@ -633,19 +650,19 @@ def test_an_exchange_without_default_fees_lists_nothing_it_could_only_price_at_a
     refused by name, not priced at a fee nobody chose."""
     ex = Exchange(ManualClock(), fees=None)
     with pytest.raises(ExchangeError) as info:
-        ex.add_series(SimSeries("BARE", "no fees"))
+        ex.reference.add_series(SimSeries("BARE", "no fees"))
     assert (info.value.status, info.value.code) == (400, "invalid_parameters")
     assert "series BARE: no fee_type and fee_multiplier" in str(info.value)
-    assert "BARE" not in ex.series
+    assert "BARE" not in ex.reference.series
     with pytest.raises(ExchangeError) as info:
         ex.add_market(market("LOOSE", series_ticker="NOWHERE"))
     assert (info.value.status, info.value.code) == (400, "invalid_parameters")
     assert "series NOWHERE not found" in str(info.value)
-    assert "LOOSE" not in ex.markets
-    ex.add_series(SimSeries("OWN", "own fees", fee_type="quadratic", fee_multiplier="2"))
-    ex.add_event(SimEvent("OWNEV", "OWN", "event"))
+    assert "LOOSE" not in ex.reference.markets
+    ex.reference.add_series(SimSeries("OWN", "own fees", fee_type="quadratic", fee_multiplier="2"))
+    ex.reference.add_event(SimEvent("OWNEV", "OWN", "event"))
     ex.add_market(market("PRICED", event_ticker="OWNEV", series_ticker="OWN"))
-    assert ex.fee_model("PRICED") == FeeModel(FeeType.QUADRATIC, D(2), None)
+    assert ex.reference.fee_model("PRICED") == FeeModel(FeeType.QUADRATIC, D(2), None)
 
 
 def test_an_order_s_rounding_accumulator_refunds_a_whole_cent() -> None:
@@ -655,24 +672,26 @@ def test_an_order_s_rounding_accumulator_refunds_a_whole_cent() -> None:
     env = Env(fees=NO_FEES, cash=1000_00)
     env.ex.add_market(market("FD", "deci_cent", fractional_trading_enabled=True))
     resting = env.place(env.b, ASK, "0.555", 3, ticker="FD").order  # NO bid at 0.445
-    start = env.ex.cash_dollars(env.b)
+    start = env.ex.accounts.cash_dollars(env.b)
     taker_fills = []
     for _ in range(250):
         taker_fills += env.place(env.a, BID, "0.555", "0.01", ticker="FD").fills
-    maker_fills = [f for f in reversed(env.ex.fills(env.b)) if f.order_id == resting.order_id]
+    maker_fills = [
+        f for f in reversed(env.ex.history.fills(env.b)) if f.order_id == resting.order_id
+    ]
     assert len(maker_fills) == 250
     # the maker sells NO at 0.445: 0.00445 a fill, floored to 0.0044, rounding 0.00005
     assert {f.charge.rounding_fee for f in maker_fills if f.charge} == {D("0.00005")}
     rebated = [i for i, f in enumerate(maker_fills) if f.charge and f.charge.rebate]
     assert rebated == [200]  # the 201st fill passes a cent (0.01005)
     assert maker_fills[200].fee == D("0.00005") - D("0.01")
-    assert env.ex.order(env.b, resting.order_id).fee_accumulator == D("0.0025")
+    assert env.ex.history.order(env.b, resting.order_id).fee_accumulator == D("0.0025")
     # every taker order is new: its one fill's rounding stays in its own accumulator
     assert all(f.charge and f.charge.rebate == 0 for f in taker_fills)
     # the cash moved by exactly revenue - fees, and stays on $0.0001
     paid = sum((f.fee for f in maker_fills), D(0))
     assert paid == 250 * D("0.00005") - D("0.01")
-    end = env.ex.cash_dollars(env.b)
+    end = env.ex.accounts.cash_dollars(env.b)
     assert end == start - 250 * D("0.00445") - paid
     assert end == end.quantize(D("0.0001"))
 
@@ -682,30 +701,33 @@ def test_settlement_yes_and_no_pay_a_dollar_and_book_pnl_to_the_cent() -> None:
     env.place(env.b, ASK, "0.37", 10)
     env.place(env.a, BID, "0.37", 10)  # a: YES at 0.37, b: NO at 0.63
     resting = env.place(env.c, BID, "0.20", 5).order
-    env.ex.settle("M", "yes")
-    assert env.ex.markets["M"].status == "settled" and env.ex.markets["M"].result == "yes"
-    assert env.ex.order(env.c, resting.order_id).status == "canceled"
+    env.ex.settlement.settle("M", "yes")
+    assert (
+        env.ex.reference.markets["M"].status == "settled"
+        and env.ex.reference.markets["M"].result == "yes"
+    )
+    assert env.ex.history.order(env.c, resting.order_id).status == "canceled"
     assert env.cash(env.c) == 100_00
     assert env.cash(env.a) == 100_00 - 370 + 1000
     assert env.cash(env.b) == 100_00 - 630
-    [sa] = env.ex.settlements(env.a)
+    [sa] = env.ex.accounts.settlements(env.a)
     assert (sa.revenue_cents, sa.yes_count, sa.yes_total_cost) == (1000, D(10), D("3.70"))
-    [sb] = env.ex.settlements(env.b)
+    [sb] = env.ex.accounts.settlements(env.b)
     assert (sb.revenue_cents, sb.no_count, sb.no_total_cost) == (0, D(10), D("6.30"))
-    pa = next(p for p in env.ex.positions(env.a) if p.ticker == "M")
-    pb = next(p for p in env.ex.positions(env.b) if p.ticker == "M")
+    pa = next(p for p in env.ex.accounts.positions(env.a) if p.ticker == "M")
+    pb = next(p for p in env.ex.accounts.positions(env.b) if p.ticker == "M")
     assert (pa.realized_pnl, pb.realized_pnl) == (D("6.30"), D("-6.30"))
-    assert env.ex.markets["M"].open_interest == 0
-    refused(env, 409, "market_already_settled", lambda: env.ex.settle("M", "no"))
+    assert env.ex.reference.markets["M"].open_interest == 0
+    refused(env, 409, "market_already_settled", lambda: env.ex.settlement.settle("M", "no"))
     refused(env, 409, "market_closed", lambda: env.place(env.a, BID, "0.5", 1))
 
     env2 = Env(fees=NO_FEES)
     env2.place(env2.b, ASK, "0.37", 10)
     env2.place(env2.a, BID, "0.37", 10)
-    env2.ex.settle("M", "no")
+    env2.ex.settlement.settle("M", "no")
     assert env2.cash(env2.a) == 100_00 - 370
     assert env2.cash(env2.b) == 100_00 - 630 + 1000
-    assert env2.ex.settlements(env2.b)[0].revenue_cents == 1000
+    assert env2.ex.accounts.settlements(env2.b)[0].revenue_cents == 1000
 
 
 # ---- validation ----------------------------------------------------------------------------------
@@ -747,16 +769,16 @@ def test_sub_penny_grid() -> None:
     assert r.fills == []
     r = env.place(env.b, ASK, "0.053", 1, ticker="SUB")
     assert r.fills[0].price == D("0.053")
-    assert env.ex.book("SUB")[1] == [(D("0.049"), D(1))]
+    assert env.ex.engine.book("SUB")[1] == [(D("0.049"), D(1))]
 
 
 def test_market_must_be_open() -> None:
     env = Env()
-    env.ex.set_market_status("M", "paused")
+    env.ex.settlement.set_market_status("M", "paused")
     refused(env, 409, "trading_paused", lambda: env.place(env.a, BID, "0.5", 1))
-    env.ex.set_market_status("M", "closed")
+    env.ex.settlement.set_market_status("M", "closed")
     refused(env, 409, "market_closed", lambda: env.place(env.a, BID, "0.5", 1))
-    env.ex.set_market_status("M", "unopened")
+    env.ex.settlement.set_market_status("M", "unopened")
     refused(env, 409, "market_not_open", lambda: env.place(env.a, BID, "0.5", 1))
 
 
@@ -771,7 +793,7 @@ def test_duplicate_client_order_id_is_refused_never_a_second_order() -> None:
         "order_already_exists",
         lambda: env.place(env.a, BID, "0.40", 1, client_order_id="k1"),
     )
-    assert len(env.ex.orders(env.a)) == 1
+    assert len(env.ex.history.orders(env.a)) == 1
     assert env.place(env.b, BID, "0.40", 1, client_order_id="k1").order.status == "resting"
     generated = env.place(env.a, BID, "0.30", 1).order
     assert generated.client_order_id
@@ -807,12 +829,12 @@ def test_a_reduce_only_sale_of_more_than_is_held_sells_what_is_held() -> None:
     env.place(env.c, BID, "0.55", 10)
     r = env.place(env.a, ASK, "0.55", 10, IOC, reduce_only=True)
     assert [(f.count, f.price) for f in r.fills] == [(4, D("0.55"))]
-    o = env.ex.order(env.a, r.order.order_id)
+    o = env.ex.history.order(env.a, r.order.order_id)
     assert (o.status, o.initial_count, o.fill_count, o.remaining_count) == ("canceled", 10, 4, 0)
     assert (r.order.status, r.order.fill_count, r.order.remaining_count) == ("canceled", 4, 0)
     assert env.pos(env.a) == 0
     assert env.cash(env.a) == 100_00 - 4 * 50 + 4 * 55
-    assert env.ex.book("M")[0] == [(D("0.55"), D(6))]  # c's bid keeps what a did not sell
+    assert env.ex.engine.book("M")[0] == [(D("0.55"), D(6))]  # c's bid keeps what a did not sell
     assert env.pos(env.c) == 4
 
 
@@ -829,7 +851,7 @@ def test_a_reduce_only_purchase_closes_a_no_position_across_levels_and_no_furthe
     assert [(f.count, f.price) for f in r.fills] == [(2, D("0.44")), (2, D("0.45"))]
     assert (r.order.status, r.order.fill_count, r.order.remaining_count) == ("canceled", 4, 0)
     assert env.pos(env.a) == 0
-    assert env.ex.book("M")[1] == [(D("0.55"), D(6))]  # c's ask at 0.45 (a NO bid at 0.55)
+    assert env.ex.engine.book("M")[1] == [(D("0.55"), D(6))]  # c's ask at 0.45 (a NO bid at 0.55)
 
 
 def test_a_capped_reduce_only_order_fills_no_more_than_the_book_offers() -> None:
@@ -849,7 +871,7 @@ def test_a_reduce_only_sale_with_no_cash_left_sells_the_whole_position() -> None
     """The cap comes before the balance check: what is planned is the sale of what is held,
     which needs no collateral, never the uncapped count."""
     env = Env(fees=NO_FEES)
-    poor = env.ex.create_account(key_id="d", public_key_pem="", cash_cents=2_00).account_id
+    poor = env.ex.accounts.create_account(key_id="d", public_key_pem="", cash_cents=2_00).account_id
     env.place(env.b, ASK, "0.50", 4)
     env.place(poor, BID, "0.50", 4)  # 4 YES held and $0.00
     assert env.cash(poor) == 0
@@ -888,10 +910,10 @@ def test_expired_orders_are_canceled_by_tick() -> None:
     o = env.place(env.a, BID, "0.40", 10, expiration_time=now + 60).order
     env.clock.advance(59)
     env.ex.tick()
-    assert env.ex.order(env.a, o.order_id).status == "resting"
+    assert env.ex.history.order(env.a, o.order_id).status == "resting"
     env.clock.advance(1)
     env.ex.tick()
-    assert env.ex.order(env.a, o.order_id).status == "canceled"
+    assert env.ex.history.order(env.a, o.order_id).status == "canceled"
     assert env.cash(env.a) == 100_00
 
 
@@ -900,13 +922,13 @@ def test_tick_opens_and_closes_markets_on_schedule() -> None:
     now = env.clock.wall()
     env.ex.add_market(market("LATER", status="unopened", open_time=now + 10, close_time=now + 20))
     env.ex.tick()
-    assert env.ex.markets["LATER"].status == "unopened"
+    assert env.ex.reference.markets["LATER"].status == "unopened"
     env.clock.advance(10)
     env.ex.tick()
-    assert env.ex.markets["LATER"].status == "open"
+    assert env.ex.reference.markets["LATER"].status == "open"
     env.clock.advance(10)
     env.ex.tick()
-    assert env.ex.markets["LATER"].status == "closed"
+    assert env.ex.reference.markets["LATER"].status == "closed"
 
 
 # ---- events --------------------------------------------------------------------------------------
@@ -915,7 +937,7 @@ def test_tick_opens_and_closes_markets_on_schedule() -> None:
 def test_events_for_a_fill_come_in_order_with_both_sides() -> None:
     env = Env()
     events: list[SimEventT] = []
-    env.ex.add_listener(events.append)
+    env.ex.reference.add_listener(events.append)
     maker = env.place(env.b, ASK, "0.45", 5).order
     assert [type(e) for e in events] == [BookChanged, OrderChanged]
     assert events[0] == BookChanged(
@@ -939,7 +961,7 @@ def test_events_for_a_fill_come_in_order_with_both_sides() -> None:
     assert {f.book_side for f in fills} == {BID, ASK}
     assert isinstance(events[0], BookChanged) and events[0].delta == -2
     events.clear()
-    env.ex.set_market_status("M", "closed")
+    env.ex.settlement.set_market_status("M", "closed")
     assert events == [MarketLifecycle("M", "deactivated", {"status": "closed"}, env.clock.wall())]
 
 
@@ -949,4 +971,4 @@ def test_returned_orders_are_snapshots() -> None:
     snapshot = copy.deepcopy(r.order)
     env.place(env.b, ASK, "0.40", 4)
     assert r.order == snapshot
-    assert env.ex.order(env.a, r.order.order_id).remaining_count == 6
+    assert env.ex.history.order(env.a, r.order.order_id).remaining_count == 6

@@ -129,8 +129,8 @@ def build(journal: Path | None = None) -> tuple[Exchange, ManualClock, list[str]
     clock = ManualClock()
     ex = Exchange(clock, fees=FEES, journal=journal)
     for series in SERIES:
-        ex.add_series(series)
-        ex.add_event(SimEvent(f"EV-{series.ticker}", series.ticker, series.title))
+        ex.reference.add_series(series)
+        ex.reference.add_event(SimEvent(f"EV-{series.ticker}", series.ticker, series.title))
     for ticker, series_ticker, structure, fractional in MARKETS:
         ex.add_market(
             SimMarket(
@@ -152,7 +152,7 @@ def build(journal: Path | None = None) -> tuple[Exchange, ManualClock, list[str]
             )
         )
     accounts = [
-        ex.create_account(key_id=f"k{i}", public_key_pem="", cash_cents=cash).account_id
+        ex.accounts.create_account(key_id=f"k{i}", public_key_pem="", cash_cents=cash).account_id
         for i, cash in enumerate([5_000, 20_000, 100_000, 250_000, 1_000_000, 3_000])
     ]
     accounts.append(
@@ -163,31 +163,31 @@ def build(journal: Path | None = None) -> tuple[Exchange, ManualClock, list[str]
         amount_cents=40_000,
     )  # fmt: skip
     recorder = Recorder()
-    ex.add_listener(recorder.listen)
+    ex.reference.add_listener(recorder.listen)
     return ex, clock, accounts, recorder
 
 
 def snapshot(ex: Exchange, accounts: list[str], rec: Recorder) -> dict[str, Any]:
     return {
-        "books": {t: orderbook_json(ex, t, 0)["orderbook_fp"] for t, *_ in MARKETS},
+        "books": {t: orderbook_json(ex.engine, t, 0)["orderbook_fp"] for t, *_ in MARKETS},
         "accounts": [
             {
-                "balance": fmt_dollars(ex.account(a).balance),
-                "cash_cents": ex.account(a).cash_cents,
-                "cash_exact": f"{ex.cash_dollars(a).normalize():f}",
-                "held_exact": f"{ex.held_dollars(a).normalize():f}",
-                "collateral_cents": ex.resting_collateral_cents(a),
-                "portfolio_cents": ex.portfolio_value_cents(a),
-                "positions": [rec.canon(position_json(p)) for p in ex.positions(a)],
-                "resting": sorted(rec.alias(o.order_id) for o in ex.resting_orders(a)),
+                "balance": fmt_dollars(ex.accounts.account(a).balance),
+                "cash_cents": ex.accounts.account(a).cash_cents,
+                "cash_exact": f"{ex.accounts.cash_dollars(a).normalize():f}",
+                "held_exact": f"{ex.accounts.held_dollars(a).normalize():f}",
+                "collateral_cents": ex.accounts.resting_collateral_cents(a),
+                "portfolio_cents": ex.accounts.portfolio_value_cents(a),
+                "positions": [rec.canon(position_json(p)) for p in ex.accounts.positions(a)],
+                "resting": sorted(rec.alias(o.order_id) for o in ex.accounts.resting_orders(a)),
             }
             for a in accounts
         ],
-        "fees_collected": f"{ex.fees_collected.normalize():f}",
-        "open_interest": f"{ex.open_interest().normalize():f}",
+        "fees_collected": f"{ex.engine.fees_collected.normalize():f}",
+        "open_interest": f"{ex.accounts.open_interest().normalize():f}",
         "markets": {
             t: [str(m.last_price), str(m.volume), str(m.open_interest)]
-            for t, m in sorted(ex.markets.items())
+            for t, m in sorted(ex.reference.markets.items())
         },
     }
 
@@ -218,14 +218,14 @@ def run(
         rec.events.clear()
         entry: dict[str, Any]
         try:
-            resting = ex.resting_orders(acct)
+            resting = ex.accounts.resting_orders(acct)
             if what < 0.12 and resting:
                 order = resting[rng.randrange(len(resting))]
                 old, reduced = ex.desk.cancel_order(acct, order.order_id)
                 entry = {"cancel": rec.canon(order_json(old)), "reduced": str(reduced)}
             elif what < 0.18 and resting:
                 order = resting[rng.randrange(len(resting))]
-                cut = count_for(rng, ex.markets[order.ticker].fractional_trading_enabled)
+                cut = count_for(rng, ex.reference.markets[order.ticker].fractional_trading_enabled)
                 new = ex.desk.decrease_order(acct, order.order_id, reduce_by=cut, reduce_to=None)
                 entry = {"decrease": rec.canon(order_json(new))}
             elif what < 0.26 and resting:
@@ -233,7 +233,7 @@ def run(
                 grid = ticks[order.ticker]
                 i = grid.index(order.price) + rng.randint(-4, 4)
                 price = grid[min(max(i, 0), len(grid) - 1)]
-                frac = ex.markets[order.ticker].fractional_trading_enabled
+                frac = ex.reference.markets[order.ticker].fractional_trading_enabled
                 count = order.fill_count + count_for(rng, frac)
                 old, new, fills = ex.desk.amend_order(
                     acct,
@@ -279,15 +279,16 @@ def run(
         out.append(entry)
         if step % 100 == 99:
             out.append({"snapshot": snapshot(ex, accounts, rec)})
-    ex.settle("CENT", "yes")
-    ex.settle("FTAPER", "no")
+    ex.settlement.settle("CENT", "yes")
+    ex.settlement.settle("FTAPER", "no")
     out.append({"snapshot": snapshot(ex, accounts, rec)})
     out.append(
         {
             "settlements": [
-                [rec.canon(settlement_json(s)) for s in ex.settlements(a)] for a in accounts
+                [rec.canon(settlement_json(s)) for s in ex.accounts.settlements(a)]
+                for a in accounts
             ],
-            "fills": [[rec.canon(fill_json(f)) for f in ex.fills(a)] for a in accounts],
+            "fills": [[rec.canon(fill_json(f)) for f in ex.history.fills(a)] for a in accounts],
         }
     )
     return out, ex, accounts, rec
@@ -310,8 +311,8 @@ def test_a_restart_from_the_journal_restores_the_same_state(tmp_path: Path) -> N
     try:
         assert restored.restored
         assert snapshot(restored, accounts, rec) == snapshot(ex, accounts, rec)
-        fills = [[rec.canon(fill_json(f)) for f in restored.fills(a)] for a in accounts]
-        assert fills == [[rec.canon(fill_json(f)) for f in ex.fills(a)] for a in accounts]
+        fills = [[rec.canon(fill_json(f)) for f in restored.history.fills(a)] for a in accounts]
+        assert fills == [[rec.canon(fill_json(f)) for f in ex.history.fills(a)] for a in accounts]
     finally:
         restored.close()
 
@@ -369,7 +370,7 @@ def test_a_copied_order_has_every_attribute_of_the_order() -> None:
             self_trade_prevention=SelfTradePrevention.MAKER,
         ),
     )
-    live = ex.order(accounts[0], order.order_id)
+    live = ex.history.order(accounts[0], order.order_id)
     live.taker_fill_cost = Decimal("0.0123")
     live.taker_fees = Decimal("0.0007")
     live.reduce_only = live.post_only = True

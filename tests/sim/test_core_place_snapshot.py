@@ -23,13 +23,13 @@ def test_a_placed_order_keeps_what_it_said_whatever_follows() -> None:
     env.clock.advance(60)
     env.place(env.c, ASK, "0.40", 1, IOC)  # another fill of b's order
     env.ex.desk.cancel_all(env.b)
-    env.ex.set_market_status("M", "closed")
-    env.ex.settle("M", "yes")
+    env.ex.settlement.set_market_status("M", "closed")
+    env.ex.settlement.settle("M", "yes")
     env.clock.advance(86_400 * 30)
     env.ex.history.archive_orders(env.clock.wall())
     assert [repr(r) for r in (resting, executed, canceled)] == seen
     # the exchange's own record moved on for the order that rested
-    assert env.ex.order(env.b, resting.order.order_id).status == "canceled"
+    assert env.ex.history.order(env.b, resting.order.order_id).status == "canceled"
 
 
 def test_a_maker_on_a_level_another_price_form_opened_keeps_its_own_digits() -> None:
@@ -41,15 +41,15 @@ def test_a_maker_on_a_level_another_price_form_opened_keeps_its_own_digits() -> 
     env.place(env.a, ASK, "0.5", 1)  # a NO bid at 0.5 (YES ask): opens the NO level 0.5
     maker = env.place(env.b, ASK, "0.50", 2)  # b's NO bid at 0.50 joins that level
     env.place(env.c, BID, "0.50", 2, IOC)  # fills a's 1, then 1 of b's 2
-    assert str(env.ex.book("M")[1]) == "[(Decimal('0.5'), Decimal('1'))]"
+    assert str(env.ex.engine.book("M")[1]) == "[(Decimal('0.5'), Decimal('1'))]"
     env.place(env.c, BID, "0.50", 1, IOC)  # the rest of b's order: the level goes
-    assert env.ex.book("M") == ([], [])
-    order = env.ex.order(env.b, maker.order.order_id)
+    assert env.ex.engine.book("M") == ([], [])
+    order = env.ex.history.order(env.b, maker.order.order_id)
     assert (order.status, str(order.maker_fill_cost)) == ("executed", "1.00")
-    (position,) = env.ex.positions(env.b)
+    (position,) = env.ex.accounts.positions(env.b)
     assert (str(position.position), str(position.cost_basis), str(position.total_traded)) == (
         "-2",
         "1.00",
         "1.00",
     )
-    assert str(env.ex.held_dollars(env.b)) == "0.00"
+    assert str(env.ex.accounts.held_dollars(env.b)) == "0.00"

@@ -86,7 +86,7 @@ def build(fees: FeeModel) -> tuple[Exchange, list[str]]:
         )
     cash = [500_00, 100_00, 3_00]
     accounts = [
-        ex.create_account(key_id=f"k{i}", public_key_pem="", cash_cents=c).account_id
+        ex.accounts.create_account(key_id=f"k{i}", public_key_pem="", cash_cents=c).account_id
         for i, c in enumerate(cash)
     ]
     # a starting book, so that random orders have something to trade against
@@ -110,22 +110,22 @@ def build(fees: FeeModel) -> tuple[Exchange, list[str]]:
 
 
 def snapshot(ex: Exchange, accounts: list[str]) -> str:
-    parts = [repr(ex.book(t)) for t in TICKERS]
+    parts = [repr(ex.engine.book(t)) for t in TICKERS]
     for a in accounts:
         parts += [
-            repr(ex.cash_dollars(a)),
-            repr(ex.held_dollars(a)),
-            repr(ex.orders(a)),
-            repr(ex.positions(a)),
-            repr(ex.fills(a)),
+            repr(ex.accounts.cash_dollars(a)),
+            repr(ex.accounts.held_dollars(a)),
+            repr(ex.history.orders(a)),
+            repr(ex.accounts.positions(a)),
+            repr(ex.history.fills(a)),
         ]
-    parts += [repr(ex.fees_collected), repr(list(ex.markets.values()))]
+    parts += [repr(ex.engine.fees_collected), repr(list(ex.reference.markets.values()))]
     return "\n".join(parts)
 
 
 def run(ex: Exchange, accounts: list[str], step: tuple) -> None:  # type: ignore[type-arg]
     if step[0] == "settle":
-        ex.settle(step[1], "yes" if step[2] else "no")
+        ex.settlement.settle(step[1], "yes" if step[2] else "no")
         return
     kind, a, x, y, count, flags = step
     account = accounts[a]
@@ -150,7 +150,7 @@ def run(ex: Exchange, accounts: list[str], step: tuple) -> None:  # type: ignore
     if kind == 9:
         ex.desk.cancel_all(account)
         return
-    orders = ex.orders(account)
+    orders = ex.history.orders(account)
     if not orders:
         return
     order = orders[x % len(orders)]
@@ -200,37 +200,37 @@ def reference_hold(position: D, orders: list[SimOrder], maker_rate: D, fractiona
 
 
 def check(ex: Exchange, accounts: list[str]) -> None:
-    total = sum((ex.cash_dollars(a) for a in accounts), D(0))
-    assert total + ex.fees_collected + ex.open_interest() == ex.deposited
+    total = sum((ex.accounts.cash_dollars(a) for a in accounts), D(0))
+    assert total + ex.engine.fees_collected + ex.accounts.open_interest() == ex.accounts.deposited
     for a in accounts:
-        assert ex.cash_dollars(a) - ex.held_dollars(a) >= 0
-        assert ex.account(a).cash_cents >= 0
+        assert ex.accounts.cash_dollars(a) - ex.accounts.held_dollars(a) >= 0
+        assert ex.accounts.account(a).cash_cents >= 0
         # the fee-rounding page's promise: the balance stays at its precision
-        assert ex.cash_dollars(a) == ex.cash_dollars(a).quantize(FEE_QUANTUM)
-        balance = ex.account(a).balance
-        assert balance == (ex.cash_dollars(a) - ex.held_dollars(a)).quantize(
+        assert ex.accounts.cash_dollars(a) == ex.accounts.cash_dollars(a).quantize(FEE_QUANTUM)
+        balance = ex.accounts.account(a).balance
+        assert balance == (ex.accounts.cash_dollars(a) - ex.accounts.held_dollars(a)).quantize(
             FEE_QUANTUM, "ROUND_FLOOR"
         )
-        assert ex.account(a).cash_cents == int(balance * 100)
+        assert ex.accounts.account(a).cash_cents == int(balance * 100)
         # the incrementally kept hold equals the rule worked out from scratch
-        positions = {p.ticker: p.position for p in ex.positions(a)}
+        positions = {p.ticker: p.position for p in ex.accounts.positions(a)}
         for ticker in TICKERS:
             expected = reference_hold(
                 positions.get(ticker, D(0)),
-                ex.resting_orders(a, ticker),
-                ex.series_fees("SER").rates(at=0.0)[1],
+                ex.accounts.resting_orders(a, ticker),
+                ex.reference.series_fees("SER").rates(at=0.0)[1],
                 ticker in FRACTIONAL,
             )
-            assert ex._ledger.states[a].held.get(ticker, D(0)) == expected
+            assert ex.accounts.states[a].held.get(ticker, D(0)) == expected
     for ticker in TICKERS:
-        yes, no = ex.book(ticker)
+        yes, no = ex.engine.book(ticker)
         if yes and no:
             assert yes[-1][0] + no[-1][0] < 1, f"{ticker} crossed"
         longs = sum(
             (
                 max(p.position, D(0))
                 for a in accounts
-                for p in ex.positions(a)
+                for p in ex.accounts.positions(a)
                 if p.ticker == ticker
             ),
             D(0),
@@ -239,17 +239,17 @@ def check(ex: Exchange, accounts: list[str]) -> None:
             (
                 max(-p.position, D(0))
                 for a in accounts
-                for p in ex.positions(a)
+                for p in ex.accounts.positions(a)
                 if p.ticker == ticker
             ),
             D(0),
         )
-        assert longs == shorts == ex.markets[ticker].open_interest
+        assert longs == shorts == ex.reference.markets[ticker].open_interest
     by_trade = defaultdict(list)
     for a in accounts:
-        for fill in ex.fills(a):
+        for fill in ex.history.fills(a):
             by_trade[fill.trade_id].append(fill)
-    trades = {t.trade_id: t for t in ex.trades()}
+    trades = {t.trade_id: t for t in ex.history.trades()}
     assert set(by_trade) == set(trades)
     for trade_id, pair in by_trade.items():
         assert len(pair) == 2
@@ -281,8 +281,10 @@ def test_invariants_hold_through_any_sequence(
     ex, accounts = build(fees)
     for step in steps + settlements:
         before = snapshot(ex, accounts)
-        fills_before = {a: len(ex.fills(a)) for a in accounts}
-        limits = {o.order_id: (o.book_side, o.price) for a in accounts for o in ex.orders(a)}
+        fills_before = {a: len(ex.history.fills(a)) for a in accounts}
+        limits = {
+            o.order_id: (o.book_side, o.price) for a in accounts for o in ex.history.orders(a)
+        }
         try:
             run(ex, accounts, step)
         except ExchangeError:
@@ -290,9 +292,9 @@ def test_invariants_hold_through_any_sequence(
             continue
         # no fill worse than the limit the order had when it filled
         for a in accounts:
-            new = ex.fills(a)[: len(ex.fills(a)) - fills_before[a]]
+            new = ex.history.fills(a)[: len(ex.history.fills(a)) - fills_before[a]]
             for fill in new:
-                order = ex.order(a, fill.order_id)
+                order = ex.history.order(a, fill.order_id)
                 side, limit = limits.get(fill.order_id, (order.book_side, order.price))
                 assert fill.charge is not None
                 assert fill.fee == fill.charge.net

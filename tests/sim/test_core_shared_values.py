@@ -32,8 +32,8 @@ from tests.conftest import STANDARD_FEES
 
 def _exchange() -> tuple[Exchange, str, str]:
     ex = Exchange(ManualClock(), fees=STANDARD_FEES)
-    ex.add_series(SimSeries("S", "taker fees", fee_type="quadratic", fee_multiplier="1"))
-    ex.add_event(SimEvent("EV", "S", "event"))
+    ex.reference.add_series(SimSeries("S", "taker fees", fee_type="quadratic", fee_multiplier="1"))
+    ex.reference.add_event(SimEvent("EV", "S", "event"))
     for ticker, structure, fractional in [
         ("WHOLE", "deci_cent", False),
         ("FRAC", "linear_cent", True),
@@ -58,7 +58,7 @@ def _exchange() -> tuple[Exchange, str, str]:
             )
         )
     a, b = (
-        ex.create_account(key_id=k, public_key_pem="", cash_cents=10**8).account_id
+        ex.accounts.create_account(key_id=k, public_key_pem="", cash_cents=10**8).account_id
         for k in ("ka", "kb")
     )
     return ex, a, b
@@ -86,7 +86,7 @@ def test_fills_with_equal_but_differently_printed_rounding_keep_their_own_digits
     would give the second fill the first one's digits."""
     ex, a, b = _exchange()
     _place(ex, b, "WHOLE", BookSide.ASK, "0.505", "10")
-    rate = ex.fee_model("WHOLE", 0.0).rates(at=0.0)[0]
+    rate = ex.reference.fee_model("WHOLE", 0.0).rates(at=0.0)[0]
     printed = []
     for count in ("3", "3.00", "3"):
         fill = _place(ex, a, "WHOLE", BookSide.BID, "0.505", count).fills[0]

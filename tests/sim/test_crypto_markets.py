@@ -280,20 +280,20 @@ def test_a_restarted_simulator_settles_the_markets_it_listed_before(tmp_path: Pa
     clock = ManualClock(float(ORIGIN))
     first = build_exchange("crypto", clock=clock, journal=journal)
     first.tick()
-    listed = {t for t in first.markets if t.startswith("KXBTCD-27JAN1503-")}
+    listed = {t for t in first.reference.markets if t.startswith("KXBTCD-27JAN1503-")}
     assert len(listed) == 7
     first.close()
 
     clock.advance(60)
     again = build_exchange("crypto", clock=clock, journal=journal)
     again.tick()
-    assert {t for t in again.markets if t.startswith("KXBTCD-27JAN1503-")} == listed
+    assert {t for t in again.reference.markets if t.startswith("KXBTCD-27JAN1503-")} == listed
     clock.advance(C - ORIGIN - 60 + 1)
     again.tick()
     feed = indices.of(again)
     value = settlement_value(feed.values("BRTI", C - 60, C))
     for ticker in listed:
-        market = again.markets[ticker]
+        market = again.reference.markets[ticker]
         assert market.status == "settled"
         assert market.expiration_value == str(value.quantize(Decimal("0.00000001")))
         yes = settles_yes(market.strike_type, market.floor_strike, market.cap_strike, value)

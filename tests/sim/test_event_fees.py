@@ -23,9 +23,9 @@ from tests.sim.wsutil import Ws
 
 def _event_env(**override: Any) -> Env:
     env = Env()  # the exchange's default: quadratic, multiplier 1 (takers only)
-    env.ex.add_series(SimSeries("EVS", "series with an overridden event"))
-    env.ex.add_event(SimEvent("EVS-OVR", "EVS", "overridden", **override))
-    env.ex.add_event(SimEvent("EVS-PLAIN", "EVS", "plain"))
+    env.ex.reference.add_series(SimSeries("EVS", "series with an overridden event"))
+    env.ex.reference.add_event(SimEvent("EVS-OVR", "EVS", "overridden", **override))
+    env.ex.reference.add_event(SimEvent("EVS-PLAIN", "EVS", "plain"))
     env.ex.add_market(market("O", event_ticker="EVS-OVR", series_ticker="EVS"))
     env.ex.add_market(market("P", event_ticker="EVS-PLAIN", series_ticker="EVS"))
     return env
@@ -36,41 +36,47 @@ def test_a_fill_in_an_overridden_event_pays_the_override_to_the_cent() -> None:
     env.place(env.b, ASK, "0.50", 10, ticker="O")
     r = env.place(env.a, BID, "0.50", 10, ticker="O")
     assert r.fills[0].fee == D("0.35")  # 2 x 0.07 x 10 x 0.5 x 0.5
-    assert env.ex.fills(env.b)[0].fee == D("0.0875")  # the maker: 2 x 0.0175 x 10 x 0.25
+    assert env.ex.history.fills(env.b)[0].fee == D("0.0875")  # the maker: 2 x 0.0175 x 10 x 0.25
     # the same series' other event keeps the series' fees: takers only, multiplier 1
     env.place(env.b, ASK, "0.50", 10, ticker="P")
     r = env.place(env.a, BID, "0.50", 10, ticker="P")
     assert r.fills[0].fee == D("0.175")
-    assert env.ex.fills(env.b)[0].fee == 0
-    assert env.ex.fee_model("O") == FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, D(2), None)
+    assert env.ex.history.fills(env.b)[0].fee == 0
+    assert env.ex.reference.fee_model("O") == FeeModel(
+        FeeType.QUADRATIC_WITH_MAKER_FEES, D(2), None
+    )
 
 
 def test_an_override_without_a_multiplier_keeps_the_series_multiplier() -> None:
     env = Env()
-    env.ex.add_series(SimSeries("X3", "x3", fee_type="quadratic", fee_multiplier="3"))
-    env.ex.add_event(SimEvent("X3-E", "X3", "e", fee_type_override="quadratic_with_maker_fees"))
+    env.ex.reference.add_series(SimSeries("X3", "x3", fee_type="quadratic", fee_multiplier="3"))
+    env.ex.reference.add_event(
+        SimEvent("X3-E", "X3", "e", fee_type_override="quadratic_with_maker_fees")
+    )
     env.ex.add_market(market("X", event_ticker="X3-E", series_ticker="X3"))
     env.place(env.b, ASK, "0.40", 1, ticker="X")  # NO at 0.60
     r = env.place(env.a, BID, "0.40", 1, ticker="X")
     assert r.fills[0].fee == D("0.0504")  # 3 x 0.07 x 0.4 x 0.6
-    assert env.ex.fills(env.b)[0].fee == D("0.0126")  # 3 x 0.0175 x 0.24
+    assert env.ex.history.fills(env.b)[0].fee == D("0.0126")  # 3 x 0.0175 x 0.24
 
 
 def test_an_event_overriding_only_the_multiplier_is_charged_it_at_the_series_type() -> None:
     """EventFeeChange: a null `fee_type_override` "falls back to the parent series' fee
     structure"; the multiplier given still applies."""
     env = Env()
-    env.ex.add_series(
+    env.ex.reference.add_series(
         SimSeries("HALF", "h", fee_type="quadratic_with_maker_fees", fee_multiplier="1")
     )
-    env.ex.add_event(SimEvent("HALF-E", "HALF", "e", fee_multiplier_override="0.5"))
+    env.ex.reference.add_event(SimEvent("HALF-E", "HALF", "e", fee_multiplier_override="0.5"))
     env.ex.add_market(market("H", event_ticker="HALF-E", series_ticker="HALF"))
     env.place(env.b, ASK, "0.50", 10, ticker="H")
     r = env.place(env.a, BID, "0.50", 10, ticker="H")
     assert r.fills[0].fee == D("0.0875")  # 0.5 x 0.07 x 10 x 0.5 x 0.5
-    assert env.ex.fills(env.b)[0].fee == D("0.0219")  # 0.5 x 0.0175 x 2.5 = 0.021875, up
-    assert env.ex.event_fee_override("HALF-E") == (None, "0.5")
-    assert env.ex.fee_model("H") == FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, D("0.5"), None)
+    assert env.ex.history.fills(env.b)[0].fee == D("0.0219")  # 0.5 x 0.0175 x 2.5 = 0.021875, up
+    assert env.ex.reference.event_fee_override("HALF-E") == (None, "0.5")
+    assert env.ex.reference.fee_model("H") == FeeModel(
+        FeeType.QUADRATIC_WITH_MAKER_FEES, D("0.5"), None
+    )
 
 
 def test_a_scheduled_change_of_the_multiplier_alone_drops_the_earlier_override_type() -> None:
@@ -82,13 +88,13 @@ def test_a_scheduled_change_of_the_multiplier_alone_drops_the_earlier_override_t
     env.ex.schedule_event_fee_change("EVS-OVR", None, None, now + 120)
     env.clock.advance(60)
     env.ex.tick()
-    assert env.ex.event_fee_override("EVS-OVR") == (None, "3")
+    assert env.ex.reference.event_fee_override("EVS-OVR") == (None, "3")
     env.place(env.b, ASK, "0.50", 10, ticker="O")
     assert env.place(env.a, BID, "0.50", 10, ticker="O").fills[0].fee == D("0.525")
-    assert env.ex.fills(env.b)[0].fee == 0  # the series' type: no maker fee
+    assert env.ex.history.fills(env.b)[0].fee == 0  # the series' type: no maker fee
     env.clock.advance(60)
     env.ex.tick()
-    assert env.ex.event_fee_override("EVS-OVR") is None
+    assert env.ex.reference.event_fee_override("EVS-OVR") is None
     env.place(env.b, ASK, "0.50", 10, ticker="O")
     assert env.place(env.a, BID, "0.50", 10, ticker="O").fills[0].fee == D("0.175")
 
@@ -96,21 +102,21 @@ def test_a_scheduled_change_of_the_multiplier_alone_drops_the_earlier_override_t
 def test_a_scheduled_event_fee_change_sets_then_clears_the_override_at_its_times() -> None:
     env = _event_env()
     events: list[SimEventT] = []
-    env.ex.add_listener(events.append)
+    env.ex.reference.add_listener(events.append)
     now = env.clock.wall()
     set_at = env.ex.schedule_event_fee_change("EVS-OVR", "quadratic", "3", now + 60)
     clear_at = env.ex.schedule_event_fee_change("EVS-OVR", None, None, now + 120)
-    assert env.ex.event_fee_changes("EVS-OVR") == [set_at, clear_at]
-    assert env.ex.event_fee_changes("EVS-PLAIN") == []
+    assert env.ex.reference.event_fee_changes("EVS-OVR") == [set_at, clear_at]
+    assert env.ex.reference.event_fee_changes("EVS-PLAIN") == []
     env.place(env.b, ASK, "0.50", 30, ticker="O")
     assert env.place(env.a, BID, "0.50", 10, ticker="O").fills[0].fee == D("0.175")
     env.clock.advance(60)
     env.ex.tick()
-    assert env.ex.event_fee_override("EVS-OVR") == ("quadratic", "3")
+    assert env.ex.reference.event_fee_override("EVS-OVR") == ("quadratic", "3")
     assert env.place(env.a, BID, "0.50", 10, ticker="O").fills[0].fee == D("0.525")
     env.clock.advance(60)
     env.ex.tick()
-    assert env.ex.event_fee_override("EVS-OVR") is None
+    assert env.ex.reference.event_fee_override("EVS-OVR") is None
     assert env.place(env.a, BID, "0.50", 10, ticker="O").fills[0].fee == D("0.175")
     announced = [e.change for e in events if isinstance(e, EventFeeUpdated)]
     assert announced == [set_at, clear_at]  # each once, when it took effect
@@ -119,26 +125,26 @@ def test_a_scheduled_event_fee_change_sets_then_clears_the_override_at_its_times
 def test_a_resting_maker_reserve_covers_an_event_override_to_come() -> None:
     env = _event_env()
     env.place(env.b, ASK, "0.50", 10, ticker="O")
-    held = env.ex.held_dollars(env.b)
+    held = env.ex.accounts.held_dollars(env.b)
     env.ex.schedule_event_fee_change(
         "EVS-OVR", "quadratic_with_maker_fees", "2", env.clock.wall() + 3600
     )
     # 10 NO at 0.50 now hold their maker fee at the override: 2 x 0.0175 x 0.25 -> 0.0088 each
-    assert env.ex.held_dollars(env.b) == held + D("0.088")
+    assert env.ex.accounts.held_dollars(env.b) == held + D("0.088")
 
 
 def test_a_resting_maker_reserve_covers_a_multiplier_override_to_come() -> None:
     env = Env()
-    env.ex.add_series(
+    env.ex.reference.add_series(
         SimSeries("MK", "m", fee_type="quadratic_with_maker_fees", fee_multiplier="1")
     )
-    env.ex.add_event(SimEvent("MK-E", "MK", "e"))
+    env.ex.reference.add_event(SimEvent("MK-E", "MK", "e"))
     env.ex.add_market(market("MKA", event_ticker="MK-E", series_ticker="MK"))
     env.place(env.b, ASK, "0.50", 10, ticker="MKA")
-    held = env.ex.held_dollars(env.b)
+    held = env.ex.accounts.held_dollars(env.b)
     env.ex.schedule_event_fee_change("MK-E", None, "2", env.clock.wall() + 3600)
     # 10 NO at 0.50 held 0.0175 x 0.25 -> 0.0044 each; at twice the multiplier, 0.0088
-    assert env.ex.held_dollars(env.b) == held + D("0.044")
+    assert env.ex.accounts.held_dollars(env.b) == held + D("0.044")
 
 
 def test_event_fee_overrides_the_model_cannot_price_are_refused() -> None:
@@ -160,7 +166,9 @@ def test_event_fee_overrides_the_model_cannot_price_are_refused() -> None:
         env,
         400,
         "invalid_parameters",
-        lambda: env.ex.add_event(SimEvent("EVS-NEG", "EVS", "n", fee_multiplier_override="-1")),
+        lambda: env.ex.reference.add_event(
+            SimEvent("EVS-NEG", "EVS", "n", fee_multiplier_override="-1")
+        ),
     )
 
 
@@ -263,14 +271,14 @@ def test_an_event_fee_change_replays_from_the_journal(tmp_path: Path) -> None:
     journal = tmp_path / "exchange.jsonl"
     clock = ManualClock()
     ex = Exchange(clock, fees=STANDARD_FEES, journal=journal)
-    ex.add_series(SimSeries("J", "j"))
-    ex.add_event(SimEvent("J-E", "J", "e", fee_type_override="quadratic_with_maker_fees"))
+    ex.reference.add_series(SimSeries("J", "j"))
+    ex.reference.add_event(SimEvent("J-E", "J", "e", fee_type_override="quadratic_with_maker_fees"))
     change = ex.schedule_event_fee_change("J-E", "quadratic", "2", clock.wall() + 10)
     ex.close()
     again = Exchange(ManualClock(start=clock.wall() + 100), fees=STANDARD_FEES, journal=journal)
     try:
-        assert again.event_fee_changes("J-E") == [change]
-        assert again.events["J-E"].fee_type_override == "quadratic_with_maker_fees"
-        assert again.event_fee_override("J-E") == ("quadratic", "2")
+        assert again.reference.event_fee_changes("J-E") == [change]
+        assert again.reference.events["J-E"].fee_type_override == "quadratic_with_maker_fees"
+        assert again.reference.event_fee_override("J-E") == ("quadratic", "2")
     finally:
         again.close()

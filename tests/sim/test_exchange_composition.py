@@ -51,15 +51,15 @@ def test_no_class_of_the_exchange_core_inherits_a_class_of_the_simulator() -> No
 
 def test_the_exchange_has_one_engine_over_its_own_ledger() -> None:
     env = Env()
-    engine = env.ex._engine
+    engine = env.ex.engine
     assert isinstance(engine, MatchingEngine)
-    assert isinstance(env.ex._ledger, Ledger)
-    accounts: EngineAccounts = env.ex._ledger  # the narrow interface the engine is given
+    assert isinstance(env.ex.accounts, Ledger)
+    accounts: EngineAccounts = env.ex.accounts  # the narrow interface the engine is given
     assert engine._accounts is accounts
     env.place(env.a, BID, "0.40", 3)
     env.place(env.b, ASK, "0.40", 1)  # a taker: one contract fills against the resting bid
     # what the engine keeps is what the exchange answers with, and the fill reached the ledger
-    assert env.ex.book("M") == ([(D("0.40"), D(2))], [])
+    assert env.ex.engine.book("M") == ([(D("0.40"), D(2))], [])
     assert engine.books["M"].yes.depth(0) == [(D("0.40"), D(2))]
     assert accounts.states[env.a].positions["M"].position == D(1)
     assert accounts.states[env.a].held["M"] == D("0.80")

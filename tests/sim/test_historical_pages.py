@@ -67,10 +67,10 @@ class _Model:
     def __init__(self, sim: SimHarness, me: str) -> None:
         exchange: Exchange = sim.running.state.exchange
         self.lag = sim.running.state.history.lag_seconds
-        self.trades = exchange.trades()
-        self.fills = exchange.fills(me)
-        self.orders = exchange.orders(me)
-        self.events = {t: m.event_ticker for t, m in exchange.markets.items()}
+        self.trades = exchange.history.trades()
+        self.fills = exchange.history.fills(me)
+        self.orders = exchange.history.orders(me)
+        self.events = {t: m.event_ticker for t, m in exchange.reference.markets.items()}
 
     def answer(
         self, route: str, params: dict[str, Any], now: float, *, live: bool = False
@@ -347,7 +347,7 @@ def test_both_tiers_read_the_same_from_compact_storage(
     exchange: Exchange = sim.running.state.exchange
     _wait(lambda: exchange.history.trade_tiers() == (0, 24))
     _wait(lambda: exchange.history.fill_tiers(me)[0] == 0)
-    _wait(lambda: exchange.history.order_tiers(me)[0] == len(exchange.resting_orders(me)))
+    _wait(lambda: exchange.history.order_tiers(me)[0] == len(exchange.accounts.resting_orders(me)))
     assert exchange.history.order_tiers(me)[1] > 20
     model = _Model(sim, me)
     _compare_live(sim, me, start, model)
@@ -362,7 +362,7 @@ def test_the_views_walk_the_lists_from_every_record() -> None:
     merged by id, trades of all markets and of one, fills: from the place `find` gives for any
     record's id, the walk goes on exactly as the list does after it; an unknown id is None."""
     exchange, me, _, _, _ = _orders_as_a_client(2)
-    orders = exchange.orders(me)
+    orders = exchange.history.orders(me)
     live, archived = exchange.history.order_tiers(me)
     assert live > 10 and archived > 100
     view = exchange.history.orders_newest_first(me)
@@ -383,7 +383,7 @@ def test_the_views_walk_the_lists_from_every_record() -> None:
     assert exchange.history.trade_tiers()[0] > 0 and exchange.history.trade_tiers()[1] > 0
     ticker = orders[0].ticker
     for one in (None, ticker):
-        trades = exchange.trades(one)
+        trades = exchange.history.trades(one)
         tview = exchange.history.trades_newest_first(one)
         assert len(tview) == len(trades)
         assert [tview.key(i) for i in range(len(tview))] == [t.trade_id for t in trades]
@@ -393,10 +393,10 @@ def test_the_views_walk_the_lists_from_every_record() -> None:
         for i in range(0, len(trades), 3):
             assert tview.record(i) == trades[i]
             assert tview.find(trades[i].trade_id) == i
-    other = next(t for t in exchange.trades() if t.ticker != ticker)
+    other = next(t for t in exchange.history.trades() if t.ticker != ticker)
     assert exchange.history.trades_newest_first(ticker).find(other.trade_id) is None
 
-    fills = exchange.fills(me)
+    fills = exchange.history.fills(me)
     assert exchange.history.fill_tiers(me)[1] > 0
     fview = exchange.history.fills_newest_first(me)
     assert [fview.key(i) for i in range(len(fview))] == [f.fill_id for f in fills]

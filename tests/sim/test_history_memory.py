@@ -49,20 +49,22 @@ def _run() -> tuple[MarketHistory, dict[str, _Track], list[int], Exchange, int, 
             ticker = event.ticker
         else:
             return
-        yes_bid, no_bid = exchange.best_bids(ticker)
+        yes_bid, no_bid = exchange.engine.best_bids(ticker)
         quote = (yes_bid if yes_bid is not None else ZERO, ONE - no_bid if no_bid else ONE)
         track = full[ticker]
         keep_all(track.quote_ts, track.quotes, quote)
-        keep_all(track.interest_ts, track.interest, exchange.markets[ticker].open_interest)
+        keep_all(
+            track.interest_ts, track.interest, exchange.reference.markets[ticker].open_interest
+        )
 
-    for ticker in exchange.markets:
+    for ticker in exchange.reference.markets:
         full[ticker] = _Track(
             quote_ts=list(history.track(ticker).quote_ts),
             quotes=list(history.track(ticker).quotes),
             interest_ts=list(history.track(ticker).interest_ts),
             interest=list(history.track(ticker).interest),
         )
-    exchange.add_listener(record)
+    exchange.reference.add_listener(record)
     start = int(clock.wall())
     kept_by_minute = []
     for _minute in range(MINUTES):
@@ -71,7 +73,10 @@ def _run() -> tuple[MarketHistory, dict[str, _Track], list[int], Exchange, int, 
             exchange.tick()
         passed = clock.wall() // 60 * 60  # samples at or before it are of passed minutes
         kept_by_minute.append(
-            max(sum(ts <= passed for ts in history.track(t).quote_ts) for t in exchange.markets)
+            max(
+                sum(ts <= passed for ts in history.track(t).quote_ts)
+                for t in exchange.reference.markets
+            )
         )
     return history, full, kept_by_minute, exchange, start, int(clock.wall())
 
@@ -87,8 +92,8 @@ def test_the_quote_history_keeps_at_most_five_samples_per_market_minute() -> Non
 
 def test_candles_from_the_bounded_history_are_those_of_the_full_record() -> None:
     history, full, _, exchange, start, now = _run()
-    for ticker in exchange.markets:
-        trades = exchange.trades(ticker)[::-1]
+    for ticker in exchange.reference.markets:
+        trades = exchange.history.trades(ticker)[::-1]
         for period_s in (60, 3600):
             first = (start // period_s) * period_s + period_s
             ends = list(range(first, now + period_s, period_s))

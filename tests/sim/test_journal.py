@@ -48,18 +48,22 @@ def journaled() -> Iterator[Journaled]:
 
 
 def state(ex: Exchange) -> str:
-    parts = [repr(list(ex.markets.values())), repr(ex.trades()), repr(ex.fees_collected)]
-    parts += [repr(ex.book(t)) for t in ex.markets]
-    for account in ex.accounts:
+    parts = [
+        repr(list(ex.reference.markets.values())),
+        repr(ex.history.trades()),
+        repr(ex.engine.fees_collected),
+    ]
+    parts += [repr(ex.engine.book(t)) for t in ex.reference.markets]
+    for account in ex.accounts.accounts:
         a = account.account_id
         parts += [
             repr(account),
-            repr(ex.cash_dollars(a)),
-            repr(ex.held_dollars(a)),
-            repr(ex.orders(a)),
-            repr(ex.fills(a)),
-            repr(ex.positions(a)),
-            repr(ex.settlements(a)),
+            repr(ex.accounts.cash_dollars(a)),
+            repr(ex.accounts.held_dollars(a)),
+            repr(ex.history.orders(a)),
+            repr(ex.history.fills(a)),
+            repr(ex.accounts.positions(a)),
+            repr(ex.accounts.settlements(a)),
         ]
     return "\n".join(parts)
 
@@ -83,8 +87,8 @@ def test_rebuilt_exchange_has_identical_state(tmp_path: Path, journaled: Journal
     journal = tmp_path / "exchange.jsonl"
     clock = ManualClock()
     ex = journaled("quiet", clock=clock, journal=journal)
-    a = ex.create_account(key_id="a", public_key_pem="PEM", cash_cents=100_00).account_id
-    b = ex.create_account(key_id="b", public_key_pem="", cash_cents=100_00).account_id
+    a = ex.accounts.create_account(key_id="a", public_key_pem="PEM", cash_cents=100_00).account_id
+    b = ex.accounts.create_account(key_id="b", public_key_pem="", cash_cents=100_00).account_id
     place(ex, a, BookSide.BID, "0.62", 150, tif=TimeInForce.IOC)  # takes the static asks
     resting = place(ex, b, BookSide.ASK, "0.70", 10)
     ex.desk.amend_order(
@@ -99,12 +103,12 @@ def test_rebuilt_exchange_has_identical_state(tmp_path: Path, journaled: Journal
     expiring = place(ex, b, BookSide.BID, "0.30", 5, expiration_time=int(clock.wall()) + 5)
     clock.advance(6)
     ex.tick()
-    assert ex.order(b, expiring).status == "canceled"
+    assert ex.history.order(b, expiring).status == "canceled"
     with pytest.raises(ExchangeError):
         place(ex, a, BookSide.BID, "0.505", 1)  # refused: not journaled
     ex.desk.cancel_all(a)
-    ex.settle("KXFEDDECISION-SIM-DEC-C25", "no")
-    ex.set_market_status("KXHIGHNY-SIM-D1-T60", "closed")
+    ex.settlement.settle("KXFEDDECISION-SIM-DEC-C25", "no")
+    ex.settlement.set_market_status("KXHIGHNY-SIM-D1-T60", "closed")
     before = state(ex)
 
     again = journaled("quiet", clock=ManualClock(start=clock.wall() + 100), journal=journal)
@@ -112,9 +116,9 @@ def test_rebuilt_exchange_has_identical_state(tmp_path: Path, journaled: Journal
     assert state(again) == before
     # ids keep coming from the same sequence: no collision with restored orders
     new = place(again, a, BookSide.BID, "0.10", 1)
-    assert new not in {o.order_id for o in ex.orders(a)}
+    assert new not in {o.order_id for o in ex.history.orders(a)}
     third = journaled("quiet", clock=ManualClock(), journal=journal)
-    assert third.order(a, new).status == "resting"
+    assert third.history.order(a, new).status == "resting"
 
 
 def test_restart_does_not_reinstall_the_scenario(tmp_path: Path, journaled: Journaled) -> None:
@@ -124,18 +128,18 @@ def test_restart_does_not_reinstall_the_scenario(tmp_path: Path, journaled: Jour
     for _ in range(100):
         clock.advance(0.5)
         first.tick()
-    markets, accounts = len(first.markets), len(first.accounts)
+    markets, accounts = len(first.reference.markets), len(first.accounts.accounts)
     lp = first.subaccounts.account_by_key(LP_KEY)
     assert lp is not None
-    quotes = len(first.resting_orders(lp.account_id))
+    quotes = len(first.accounts.resting_orders(lp.account_id))
     second = journaled("default", clock=clock, journal=journal)
-    assert (len(second.markets), len(second.accounts)) == (markets, accounts)
-    assert len(second.resting_orders(lp.account_id)) == quotes
-    trades = len(second.trades())
+    assert (len(second.reference.markets), len(second.accounts.accounts)) == (markets, accounts)
+    assert len(second.accounts.resting_orders(lp.account_id)) == quotes
+    trades = len(second.history.trades())
     for _ in range(200):  # participants are attached again and keep going
         clock.advance(0.5)
         second.tick()
-    assert len(second.trades()) > trades
+    assert len(second.history.trades()) > trades
 
 
 def test_a_torn_last_line_is_dropped_and_a_corrupt_one_refused(
@@ -143,7 +147,7 @@ def test_a_torn_last_line_is_dropped_and_a_corrupt_one_refused(
 ) -> None:
     journal = tmp_path / "j.jsonl"
     ex = journaled("quiet", clock=ManualClock(), journal=journal)
-    ex.create_account(key_id="a", public_key_pem="", cash_cents=5)
+    ex.accounts.create_account(key_id="a", public_key_pem="", cash_cents=5)
     with journal.open("a") as f:
         f.write('{"op":"account","ts":1,"key_id":"b"')  # crash mid-write
     again = journaled("quiet", clock=ManualClock(), journal=journal)
@@ -151,7 +155,7 @@ def test_a_torn_last_line_is_dropped_and_a_corrupt_one_refused(
         again.subaccounts.account_by_key("a") is not None
         and again.subaccounts.account_by_key("b") is None
     )
-    again.create_account(key_id="c", public_key_pem="", cash_cents=5)
+    again.accounts.create_account(key_id="c", public_key_pem="", cash_cents=5)
     assert journaled("quiet", clock=ManualClock(), journal=journal).subaccounts.account_by_key("c")
     lines = journal.read_text().splitlines()
     lines.insert(2, "not json")
@@ -171,7 +175,7 @@ from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.core.scenarios import build_exchange
 
 ex = build_exchange("quiet", clock=ManualClock(), journal=Path(sys.argv[1]))
-acct = ex.create_account(key_id="k", public_key_pem="", cash_cents=10**9).account_id
+acct = ex.accounts.create_account(key_id="k", public_key_pem="", cash_cents=10**9).account_id
 print(acct, flush=True)
 i = 0
 while True:
@@ -204,7 +208,7 @@ def test_kill_9_loses_no_acknowledged_order(tmp_path: Path, journaled: Journaled
         child.send_signal(signal.SIGKILL)
     assert len(acknowledged) == 300
     ex = journaled("quiet", clock=ManualClock(), journal=journal)
-    stored = {o.order_id for o in ex.orders(account)}
+    stored = {o.order_id for o in ex.history.orders(account)}
     assert set(acknowledged) <= stored
 
 
@@ -214,7 +218,7 @@ def test_compaction_keeps_state_and_shortens_the_journal(
     journal = tmp_path / "j.jsonl"
     clock = ManualClock()
     ex = journaled("quiet", clock=clock, journal=journal)
-    a = ex.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
+    a = ex.accounts.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
     place(ex, a, BookSide.BID, "0.62", 120, tif=TimeInForce.IOC)
     resting = place(ex, a, BookSide.BID, "0.20", 5, expiration_time=int(clock.wall()) + 30)
     long_before = journal.stat().st_size
@@ -227,7 +231,7 @@ def test_compaction_keeps_state_and_shortens_the_journal(
     assert state(again) == before
     clock.advance(31)
     again.tick()  # the restored expiry heap still fires
-    assert again.order(a, resting).status == "canceled"
+    assert again.history.order(a, resting).status == "canceled"
 
 
 def test_a_crash_between_snapshot_and_journal_restart_replays_nothing_twice(
@@ -235,7 +239,7 @@ def test_a_crash_between_snapshot_and_journal_restart_replays_nothing_twice(
 ) -> None:
     journal = tmp_path / "j.jsonl"
     ex = journaled("quiet", clock=ManualClock(), journal=journal)
-    a = ex.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
+    a = ex.accounts.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
     place(ex, a, BookSide.BID, "0.62", 120, tif=TimeInForce.IOC)
     old_journal = journal.read_bytes()
     before = state(ex)
@@ -244,18 +248,18 @@ def test_a_crash_between_snapshot_and_journal_restart_replays_nothing_twice(
     again = journaled("quiet", clock=ManualClock(), journal=journal)
     assert state(again) == before
     place(again, a, BookSide.BID, "0.10", 1)
-    assert len(journaled("quiet", clock=ManualClock(), journal=journal).orders(a)) == 2
+    assert len(journaled("quiet", clock=ManualClock(), journal=journal).history.orders(a)) == 2
 
 
 def test_tick_compacts_after_enough_records(tmp_path: Path, journaled: Journaled) -> None:
     journal = tmp_path / "j.jsonl"
     ex = journaled(None, clock=ManualClock(), journal=journal, snapshot_every=3)
     for key in "abc":
-        ex.create_account(key_id=key, public_key_pem="", cash_cents=1)
+        ex.accounts.create_account(key_id=key, public_key_pem="", cash_cents=1)
     ex.tick()
     assert (tmp_path / "j.jsonl.snapshot").exists()
     assert journal.read_text().count("\n") == 1
-    assert len(journaled(None, clock=ManualClock(), journal=journal).accounts) == 3
+    assert len(journaled(None, clock=ManualClock(), journal=journal).accounts.accounts) == 3
 
 
 def test_a_pause_cancelling_cancel_order_on_pause_orders_replays_identically(
@@ -264,42 +268,45 @@ def test_a_pause_cancelling_cancel_order_on_pause_orders_replays_identically(
     journal = tmp_path / "pause.jsonl"
     clock = ManualClock()
     ex = journaled("quiet", clock=clock, journal=journal)
-    a = ex.create_account(key_id="a", public_key_pem="PEM", cash_cents=100_00).account_id
+    a = ex.accounts.create_account(key_id="a", public_key_pem="PEM", cash_cents=100_00).account_id
     ticker = "KXHIGHNY-SIM-D1-T60"
     flagged = place(ex, a, BookSide.BID, "0.05", 2, ticker=ticker, cancel_order_on_pause=True)
     kept = place(ex, a, BookSide.BID, "0.04", 2, ticker=ticker)
     clock.advance(1)
-    ex.set_market_status(ticker, "paused")
-    assert (ex.order(a, flagged).status, ex.order(a, kept).status) == ("canceled", "resting")
+    ex.settlement.set_market_status(ticker, "paused")
+    assert (ex.history.order(a, flagged).status, ex.history.order(a, kept).status) == (
+        "canceled",
+        "resting",
+    )
     before = state(ex)
 
     again = journaled("quiet", clock=ManualClock(start=clock.wall() + 100), journal=journal)
     assert state(again) == before
-    assert again.order(a, flagged).cancel_order_on_pause is True
+    assert again.history.order(a, flagged).cancel_order_on_pause is True
 
 
 def test_a_scheduled_fee_change_replays_identically(tmp_path: Path, journaled: Journaled) -> None:
     journal = tmp_path / "exchange.jsonl"
     clock = ManualClock()
     ex = journaled("quiet", clock=clock, journal=journal)
-    series = ex.markets["KXFEDDECISION-SIM-DEC-H0"].series_ticker
-    a = ex.create_account(key_id="a", public_key_pem="PEM", cash_cents=100_00).account_id
-    b = ex.create_account(key_id="b", public_key_pem="", cash_cents=100_00).account_id
+    series = ex.reference.markets["KXFEDDECISION-SIM-DEC-H0"].series_ticker
+    a = ex.accounts.create_account(key_id="a", public_key_pem="PEM", cash_cents=100_00).account_id
+    b = ex.accounts.create_account(key_id="b", public_key_pem="", cash_cents=100_00).account_id
     change = ex.schedule_fee_change(series, "quadratic_with_maker_fees", "3", clock.wall() + 10)
     place(ex, b, BookSide.ASK, "0.70", 20)
     place(ex, a, BookSide.BID, "0.70", 5)  # before the change
     clock.advance(10)
     place(ex, a, BookSide.BID, "0.70", 5)  # after it: three times the taker rate, maker fees
-    fees = [f.fee for f in ex.fills(a)]
+    fees = [f.fee for f in ex.history.fills(a)]
     assert fees[0] > fees[1]  # newest first
     before = state(ex)
 
     again = journaled("quiet", clock=ManualClock(start=clock.wall() + 100), journal=journal)
     assert state(again) == before
-    assert again.fee_changes(series) == [change]
+    assert again.reference.fee_changes(series) == [change]
     again.compact()
     third = journaled("quiet", clock=ManualClock(start=clock.wall() + 200), journal=journal)
-    assert third.fee_changes(series) == [change] and state(third) == before
+    assert third.reference.fee_changes(series) == [change] and state(third) == before
 
 
 def test_an_order_sent_to_the_back_of_its_queue_stays_there_after_a_restart(
@@ -307,18 +314,18 @@ def test_an_order_sent_to_the_back_of_its_queue_stays_there_after_a_restart(
 ) -> None:
     journal = tmp_path / "exchange.jsonl"
     ex = journaled("quiet", clock=ManualClock(), journal=journal)
-    a = ex.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
+    a = ex.accounts.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
     first = place(ex, a, BookSide.BID, "0.03", 3)
     second = place(ex, a, BookSide.BID, "0.03", 5)
     level = ex.desk.queue_position(a, first)  # what rested at 0.03 before ours
     assert ex.desk.queue_position(a, second) == level + 3
-    book = ex.book("KXFEDDECISION-SIM-DEC-H0")
+    book = ex.engine.book("KXFEDDECISION-SIM-DEC-H0")
     ex.desk.to_back_of_queue(a, first)
     assert (ex.desk.queue_position(a, first), ex.desk.queue_position(a, second)) == (
         level + 5,
         level,
     )
-    assert ex.book("KXFEDDECISION-SIM-DEC-H0") == book  # the levels are as they were
+    assert ex.engine.book("KXFEDDECISION-SIM-DEC-H0") == book  # the levels are as they were
     again = journaled("quiet", clock=ManualClock(), journal=journal)
     assert (again.desk.queue_position(a, first), again.desk.queue_position(a, second)) == (
         level + 5,

@@ -59,7 +59,7 @@ def test_a_restart_gives_orders_the_times_they_were_served_with(tmp_path: Path) 
     journal = tmp_path / "journal.jsonl"
     ex = _exchange(journal)
     a, b = (
-        ex.create_account(key_id=k, public_key_pem="", cash_cents=10**6).account_id
+        ex.accounts.create_account(key_id=k, public_key_pem="", cash_cents=10**6).account_id
         for k in ("ka", "kb")
     )
     served = []
@@ -111,17 +111,21 @@ def test_a_restart_gives_orders_the_times_they_were_served_with(tmp_path: Path) 
         ),
     )
     ex.desk.decrease_order(b, third.order.order_id, reduce_by=Decimal(1), reduce_to=None)
-    live = {o.order_id: (o.created_time, o.last_update_time) for o in ex.orders(a) + ex.orders(b)}
-    fills = [(f.fill_id, f.ts) for f in ex.fills(a) + ex.fills(b)]
+    live = {
+        o.order_id: (o.created_time, o.last_update_time)
+        for o in ex.history.orders(a) + ex.history.orders(b)
+    }
+    fills = [(f.fill_id, f.ts) for f in ex.history.fills(a) + ex.history.fills(b)]
     ex.close()
 
     again = _exchange(journal)
     assert again.restored
     replayed = {
-        o.order_id: (o.created_time, o.last_update_time) for o in again.orders(a) + again.orders(b)
+        o.order_id: (o.created_time, o.last_update_time)
+        for o in again.history.orders(a) + again.history.orders(b)
     }
     assert replayed == live
-    assert [(f.fill_id, f.ts) for f in again.fills(a) + again.fills(b)] == fills
+    assert [(f.fill_id, f.ts) for f in again.history.fills(a) + again.history.fills(b)] == fills
     assert replayed[canceled.order_id] == (served[2].order.created_time, canceled.last_update_time)
     again.close()
 
@@ -150,26 +154,26 @@ def test_a_restart_keeps_the_times_of_orders_canceled_by_market_and_group_change
     their last update (and the settlement's time) read the same after a restart."""
     journal = tmp_path / "journal.jsonl"
     ex = _exchange(journal)
-    a = ex.create_account(key_id="ka", public_key_pem="", cash_cents=10**6).account_id
+    a = ex.accounts.create_account(key_id="ka", public_key_pem="", cash_cents=10**6).account_id
     group = ex.groups.create_order_group(a, Decimal(100)).order_group_id
     order_id = _rest_in_group(ex, a, group)
     if how == "settle":
-        ex.settle("T", "yes")
+        ex.settlement.settle("T", "yes")
     elif how == "pause":
-        ex.set_market_status("T", "paused")
+        ex.settlement.set_market_status("T", "paused")
     elif how == "trigger":
         ex.groups.trigger_order_group(a, group)
     else:
         ex.groups.delete_order_group(a, group)
-    served = ex.order(a, order_id)
+    served = ex.history.order(a, order_id)
     assert served.status == "canceled"
-    served_settled = [s.settled_time for s in ex.settlements(a)]
+    served_settled = [s.settled_time for s in ex.accounts.settlements(a)]
     ex.close()
 
     again = _exchange(journal)
     restored = again.restored
-    replayed = again.order(a, order_id).last_update_time
-    replayed_settled = [s.settled_time for s in again.settlements(a)]
+    replayed = again.history.order(a, order_id).last_update_time
+    replayed_settled = [s.settled_time for s in again.accounts.settlements(a)]
     again.close()
     assert restored
     assert replayed == served.last_update_time
@@ -179,7 +183,7 @@ def test_a_restart_keeps_the_times_of_orders_canceled_by_market_and_group_change
 def test_a_restart_keeps_the_times_of_a_subaccount_and_its_transfer(tmp_path: Path) -> None:
     journal = tmp_path / "journal.jsonl"
     ex = _exchange(journal)
-    a = ex.create_account(key_id="ka", public_key_pem="", cash_cents=10**6).account_id
+    a = ex.accounts.create_account(key_id="ka", public_key_pem="", cash_cents=10**6).account_id
     n = ex.subaccounts.create_subaccount(a)
     ex.subaccounts.transfer(
         a, client_transfer_id="t1", from_subaccount=0, to_subaccount=n, amount_cents=500

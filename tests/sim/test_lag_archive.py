@@ -17,7 +17,7 @@ def test_a_lagged_view_reads_the_orders_as_they_stood_archived_ones_included() -
     exchange, me, clock, _, _ = _orders_as_a_client(2)
     live, archived = exchange.history.order_tiers(me)
     assert live > 10 and archived > 100
-    before = exchange.orders(me)
+    before = exchange.history.orders(me)
     expected = [repr(o) for o in before]  # the live orders are the exchange's own objects
     as_was = dict(zip((o.order_id for o in before), expected, strict=True))
     replica = ReadReplica()

@@ -346,7 +346,7 @@ def test_market_data_queries_never_answer_500(
     extra: str,
 ) -> None:
     sim, _, _ = clocked
-    if T not in sim.running.state.exchange.markets:
+    if T not in sim.running.state.exchange.reference.markets:
         sim.create_market(T, event_ticker=EVENT)
     params = {
         "start_ts": start,

@@ -37,12 +37,14 @@ def test_the_limit_hit_cancels_the_groups_resting_orders_and_refuses_new_ones() 
     outside = env.place(env.a, BID, "0.20", 4).order  # not in the group: untouched
     env.place(env.b, ASK, "0.30", 5)  # takes 3 at 0.40 and 2 at 0.30: 5 matched, the limit
 
-    assert env.ex.order(env.a, first.order_id).status == "executed"
-    cut = env.ex.order(env.a, second.order_id)
+    assert env.ex.history.order(env.a, first.order_id).status == "executed"
+    cut = env.ex.history.order(env.a, second.order_id)
     assert (cut.status, cut.fill_count, cut.remaining_count) == ("canceled", D(2), D(0))
-    assert env.ex.order(env.a, outside.order_id).status == "resting"
+    assert env.ex.history.order(env.a, outside.order_id).status == "resting"
     assert env.ex.groups.order_group(env.a, group).triggered
-    assert env.ex.held_dollars(env.a) == D("0.80")  # only the order outside the group holds
+    assert env.ex.accounts.held_dollars(env.a) == D(
+        "0.80"
+    )  # only the order outside the group holds
     refused(
         env,
         409,
@@ -55,7 +57,7 @@ def test_below_the_limit_nothing_is_cancelled() -> None:
     env, group = groups_env("5")
     order = env.place(env.a, BID, "0.40", 10, order_group_id=group).order
     env.place(env.b, ASK, "0.40", 4)
-    assert env.ex.order(env.a, order.order_id).status == "resting"
+    assert env.ex.history.order(env.a, order.order_id).status == "resting"
     assert not env.ex.groups.order_group(env.a, group).triggered
 
 
@@ -65,10 +67,10 @@ def test_the_window_rolls_over_15_seconds() -> None:
     env.place(env.b, ASK, "0.40", 3)
     env.clock.advance(15)  # the first 3 leave the window
     env.place(env.b, ASK, "0.40", 3)
-    assert env.ex.order(env.a, order.order_id).status == "resting"
+    assert env.ex.history.order(env.a, order.order_id).status == "resting"
     env.clock.advance(14)  # the second 3 are still in it
     env.place(env.b, ASK, "0.40", 2)
-    assert env.ex.order(env.a, order.order_id).status == "canceled"
+    assert env.ex.history.order(env.a, order.order_id).status == "canceled"
     assert env.ex.groups.order_group(env.a, group).triggered
 
 
@@ -77,9 +79,9 @@ def test_a_taker_order_of_the_group_that_hits_the_limit_does_not_rest_its_remain
     env.place(env.b, ASK, "0.50", 2)
     taker = env.place(env.a, BID, "0.50", 5, order_group_id=group).order
     assert taker.fill_count == D(2)
-    after = env.ex.order(env.a, taker.order_id)
+    after = env.ex.history.order(env.a, taker.order_id)
     assert (after.status, after.remaining_count) == ("canceled", D(0))
-    assert env.ex.book("M") == ([], [])
+    assert env.ex.engine.book("M") == ([], [])
 
 
 def test_trigger_cancels_every_resting_order_of_the_group_across_markets() -> None:
@@ -88,9 +90,9 @@ def test_trigger_cancels_every_resting_order_of_the_group_across_markets() -> No
     one = env.place(env.a, BID, "0.40", 3, order_group_id=group).order
     two = env.place(env.a, ASK, "0.60", 3, ticker="M2", order_group_id=group).order
     env.ex.groups.trigger_order_group(env.a, group)
-    assert env.ex.order(env.a, one.order_id).status == "canceled"
-    assert env.ex.order(env.a, two.order_id).status == "canceled"
-    assert env.ex.held_dollars(env.a) == 0
+    assert env.ex.history.order(env.a, one.order_id).status == "canceled"
+    assert env.ex.history.order(env.a, two.order_id).status == "canceled"
+    assert env.ex.accounts.held_dollars(env.a) == 0
     with pytest.raises(ExchangeError) as info:
         env.place(env.a, BID, "0.40", 1, order_group_id=group)
     assert info.value.code == "order_group_triggered"
@@ -104,9 +106,9 @@ def test_reset_lets_orders_in_again_with_the_count_at_zero() -> None:
     env.ex.groups.reset_order_group(env.a, group)
     order = env.place(env.a, BID, "0.40", 10, order_group_id=group).order
     env.place(env.b, ASK, "0.40", 4)  # 4 < 5: the 5 before the reset no longer count
-    assert env.ex.order(env.a, order.order_id).status == "resting"
+    assert env.ex.history.order(env.a, order.order_id).status == "resting"
     env.place(env.b, ASK, "0.40", 1)
-    assert env.ex.order(env.a, order.order_id).status == "canceled"
+    assert env.ex.history.order(env.a, order.order_id).status == "canceled"
 
 
 def test_a_lower_limit_the_count_already_reaches_triggers_at_once() -> None:
@@ -114,9 +116,9 @@ def test_a_lower_limit_the_count_already_reaches_triggers_at_once() -> None:
     order = env.place(env.a, BID, "0.40", 10, order_group_id=group).order
     env.place(env.b, ASK, "0.40", 4)
     env.ex.groups.set_order_group_limit(env.a, group, D(5))
-    assert env.ex.order(env.a, order.order_id).status == "resting"
+    assert env.ex.history.order(env.a, order.order_id).status == "resting"
     env.ex.groups.set_order_group_limit(env.a, group, D(4))
-    assert env.ex.order(env.a, order.order_id).status == "canceled"
+    assert env.ex.history.order(env.a, order.order_id).status == "canceled"
     assert env.ex.groups.order_group(env.a, group).contracts_limit == D(4)
 
 
@@ -124,7 +126,7 @@ def test_delete_cancels_the_groups_orders_and_forgets_the_group() -> None:
     env, group = groups_env("10")
     order = env.place(env.a, BID, "0.40", 10, order_group_id=group).order
     env.ex.groups.delete_order_group(env.a, group)
-    assert env.ex.order(env.a, order.order_id).status == "canceled"
+    assert env.ex.history.order(env.a, order.order_id).status == "canceled"
     assert env.ex.groups.order_groups(env.a) == []
     refused(
         env,
@@ -173,7 +175,7 @@ def test_a_limit_below_one_is_refused() -> None:
 def test_group_changes_are_reported_in_order() -> None:
     env = Env()
     seen: list[SimEventT] = []
-    env.ex.add_listener(seen.append)
+    env.ex.reference.add_listener(seen.append)
     group = env.ex.groups.create_order_group(env.a, D(3)).order_group_id
     env.place(env.a, BID, "0.40", 3, order_group_id=group)
     env.place(env.b, ASK, "0.40", 3, tif=IOC)
@@ -203,11 +205,11 @@ def test_groups_survive_a_restart_from_the_journal(tmp_path: Path, closing: list
     clock = ManualClock()
     ex = Exchange(clock, fees=STANDARD_FEES, journal=journal)
     closing.append(ex)
-    ex.add_series(SimSeries("SER", "series"))
-    ex.add_event(SimEvent("EV", "SER", "event"))
+    ex.reference.add_series(SimSeries("SER", "series"))
+    ex.reference.add_event(SimEvent("EV", "SER", "event"))
     ex.add_market(market("M"))
-    a = ex.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
-    b = ex.create_account(key_id="b", public_key_pem="", cash_cents=100_00).account_id
+    a = ex.accounts.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
+    b = ex.accounts.create_account(key_id="b", public_key_pem="", cash_cents=100_00).account_id
 
     def place(acct: str, side: BookSide, price: str, count: int, group: str | None = None) -> str:
         return ex.desk.place_order(
@@ -238,10 +240,10 @@ def test_groups_survive_a_restart_from_the_journal(tmp_path: Path, closing: list
     assert again.restored
     assert again.groups.order_group(a, limited).triggered
     assert again.groups.order_group(a, kept).contracts_limit == D(40)
-    assert again.order(a, resting).order_group_id == kept
+    assert again.history.order(a, resting).order_group_id == kept
     assert [g.order_group_id for g in again.groups.order_groups(a)] == [limited, kept]
     assert again.groups.order_group(a, kept).order_ids == [resting]
-    assert [o.status for o in again.orders(a)] == [o.status for o in ex.orders(a)]
+    assert [o.status for o in again.history.orders(a)] == [o.status for o in ex.history.orders(a)]
 
 
 def test_a_user_holds_at_most_100000_groups_at_a_time() -> None:

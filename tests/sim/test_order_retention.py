@@ -68,7 +68,9 @@ def _orders_as_a_client(minutes: int, journal: Path | None = None) -> AsAClient:
     the cutoff must still show live) and every mismatch seen."""
     clock = ManualClock()
     exchange = build_exchange("default", clock=clock, journal=journal)
-    me = exchange.create_account(key_id="k", public_key_pem="pem", cash_cents=10**10).account_id
+    me = exchange.accounts.create_account(
+        key_id="k", public_key_pem="pem", cash_cents=10**10
+    ).account_id
     seen: list[str] = []
 
     def before_retention(now: float) -> None:  # unix seconds
@@ -81,7 +83,7 @@ def _orders_as_a_client(minutes: int, journal: Path | None = None) -> AsAClient:
         stood.append((list(live), len(archive or ())))
         due = now - min(LAG_S, COMPACT_AFTER_S)
         if any(o.status != "resting" and o.last_update_time < due for o in live):
-            before.append(_as_read(exchange.orders(me)))
+            before.append(_as_read(exchange.history.orders(me)))
 
     before: list[AsRead] = []
     stood: list[tuple[list[SimOrder], int]] = []
@@ -89,14 +91,14 @@ def _orders_as_a_client(minutes: int, journal: Path | None = None) -> AsAClient:
     exchange.add_tick_hook(before_retention)  # runs before the retention's hook
     attach_retention(exchange, HistoryPolicy(lag_seconds=LAG_S))
     group = exchange.groups.create_order_group(me, Decimal(5))
-    tickers = sorted(exchange.markets)
+    tickers = sorted(exchange.reference.markets)
     to_cancel: list[tuple[float, str]] = []
     by_minute = []
     for minute in range(minutes):
         for second in range(60):
             now = clock.wall()
             ticker = tickers[(minute * 60 + second) % len(tickers)]
-            _, no_bid = exchange.best_bids(ticker)
+            _, no_bid = exchange.engine.best_bids(ticker)
             if no_bid is not None:
                 exchange.desk.place_order(
                     me,
@@ -154,7 +156,7 @@ def _orders_as_a_client(minutes: int, journal: Path | None = None) -> AsAClient:
                 exchange.groups.reset_order_group(me, group.order_group_id)
             while to_cancel and to_cancel[0][0] <= now:
                 _, order_id = to_cancel.pop(0)
-                if exchange.order(me, order_id).status == "resting":
+                if exchange.history.order(me, order_id).status == "resting":
                     exchange.desk.cancel_order(me, order_id)
             for _ in range(10):
                 clock.advance(0.1)
@@ -163,7 +165,7 @@ def _orders_as_a_client(minutes: int, journal: Path | None = None) -> AsAClient:
                 exchange.tick()
                 if before:
                     read_ticks += 1
-                    if before[0] != _as_read(exchange.orders(me)):
+                    if before[0] != _as_read(exchange.history.orders(me)):
                         seen.append(f"minute {minute} second {second}: the list changed")
                 else:
                     ((live_then, archived_then),) = stood
@@ -176,7 +178,8 @@ def _orders_as_a_client(minutes: int, journal: Path | None = None) -> AsAClient:
         cutoff = clock.wall() - LAG_S
         live, archived = exchange.history.order_tiers(me)
         must_be_live = sum(
-            o.status == "resting" or o.last_update_time >= cutoff for o in exchange.orders(me)
+            o.status == "resting" or o.last_update_time >= cutoff
+            for o in exchange.history.orders(me)
         )
         by_minute.append((live, archived, must_be_live))
     # the retention moved orders on many ticks, and each of those was read before and after
@@ -204,12 +207,12 @@ def test_finished_orders_past_the_cutoff_leave_the_live_list_and_read_back_the_s
         assert live == must_be_live, (minute, live, must_be_live)
     live, archived, _ = by_minute[-1]
     assert archived > 2 * live  # three of four minutes are past the cutoff
-    every = exchange.orders(me)
+    every = exchange.history.orders(me)
     assert [o.created_time for o in every] == sorted((o.created_time for o in every), reverse=True)
     statuses = {o.status for o in every}
     assert statuses == {"resting", "canceled", "executed"}
     for o in every:  # each archived order is found by id, as it was
-        assert repr(exchange.order(me, o.order_id)) == repr(o)
+        assert repr(exchange.history.order(me, o.order_id)) == repr(o)
 
 
 @pytest.mark.slow
@@ -217,7 +220,7 @@ def test_an_archived_order_is_refused_as_a_finished_one_and_its_client_id_stays_
     four_minutes: AsAClient,
 ) -> None:
     exchange, me, _, _, _ = four_minutes
-    archived = exchange.orders(me)[exchange.history.order_tiers(me)[0] :]
+    archived = exchange.history.orders(me)[exchange.history.order_tiers(me)[0] :]
     executed = next(o for o in archived if o.status == "executed")
     assert executed.client_order_id.startswith("take-")
     refusals: list[tuple[int, str, str]] = []
@@ -246,7 +249,7 @@ def test_an_archived_order_is_refused_as_a_finished_one_and_its_client_id_stays_
                 client_order_id=executed.client_order_id,
             ),
         ),
-        lambda: exchange.order("someone-else", executed.order_id),
+        lambda: exchange.history.order("someone-else", executed.order_id),
     ]
     for attempt in attempts:
         try:
@@ -265,13 +268,13 @@ def test_an_archived_order_is_refused_as_a_finished_one_and_its_client_id_stays_
 def test_a_restart_keeps_the_archived_orders(tmp_path: Path) -> None:
     journal = tmp_path / "exchange.journal"
     exchange, me, _, _, _ = _orders_as_a_client(2, journal)
-    orders, tiers = repr(exchange.orders(me)), exchange.history.order_tiers(me)
+    orders, tiers = repr(exchange.history.orders(me)), exchange.history.order_tiers(me)
     assert tiers[1] > 0
     exchange.compact()  # the snapshot holds the archive
     exchange.close()
     again = build_exchange("default", clock=ManualClock(), journal=journal)
     assert again.restored and again.history.order_tiers(me) == tiers
-    assert repr(again.orders(me)) == orders
+    assert repr(again.history.orders(me)) == orders
     again.close()
 
 
@@ -280,16 +283,18 @@ def test_a_read_from_a_time_on_leaves_out_only_archived_orders_updated_before_it
     four_minutes: AsAClient,
 ) -> None:
     exchange, me, clock, _, _ = four_minutes
-    every = exchange.orders(me)
+    every = exchange.history.orders(me)
     cutoff = clock.wall() - LAG_S  # the last tick's: what it left live
     live = {o.order_id for o in every if o.status == "resting" or o.last_update_time >= cutoff}
     assert len(live) == exchange.history.order_tiers(me)[0]
     old = [o for o in every if o.order_id not in live]
     middle = sorted(o.last_update_time for o in old)[len(old) // 2]
-    assert exchange.orders(me, since=middle) == [
+    assert exchange.history.orders(me, since=middle) == [
         o for o in every if o.order_id in live or o.last_update_time >= middle
     ]
-    assert exchange.orders(me, since=float("inf")) == [o for o in every if o.order_id in live]
+    assert exchange.history.orders(me, since=float("inf")) == [
+        o for o in every if o.order_id in live
+    ]
 
 
 # candles read their window of trades ----------------------------------------------------------
@@ -311,13 +316,13 @@ def test_candles_from_their_window_equal_candles_from_every_trade() -> None:
     rng = random.Random(17)
     now = clock.wall()
     checked = 0
-    for ticker in sorted(exchange.markets):
-        every = exchange.trades(ticker)
+    for ticker in sorted(exchange.reference.markets):
+        every = exchange.history.trades(ticker)
         if len(every) < 5:
             continue
         timeline = exchange.history.trade_timeline(ticker)
         assert timeline.between(0, len(timeline)) == every[::-1]
-        market = exchange.markets[ticker]
+        market = exchange.reference.markets[ticker]
         for _ in range(40):
             lo = int(start) - 120 + rng.randrange(int(now - start) + 240)
             hi = lo + rng.randrange(400)
@@ -342,8 +347,8 @@ def test_candles_from_their_window_equal_candles_from_every_trade() -> None:
             checked += 1
     assert checked >= 40
     # the window of the first minute that saw a trade is that minute's trades, no others
-    ticker = max(exchange.markets, key=lambda t: len(exchange.trades(t)))
-    every = exchange.trades(ticker)
+    ticker = max(exchange.reference.markets, key=lambda t: len(exchange.history.trades(t)))
+    every = exchange.history.trades(ticker)
     first_end = bucket_end(every[-1].ts, 60)
     window = candle_window(exchange.history.trade_timeline(ticker), first_end, first_end, 1)
     assert window == [t for t in every if bucket_end(t.ts, 60) == first_end]

@@ -37,12 +37,12 @@ def test_the_liquidity_providers_finished_orders_stay_bounded_by_count() -> None
         for _ in range(600):
             clock.advance(0.1)
             exchange.tick()
-        finished_by_minute.append(_finished(exchange.orders(lp_account.account_id)))
+        finished_by_minute.append(_finished(exchange.history.orders(lp_account.account_id)))
     # the provider replaces ~200 quotes a minute here: unbounded, ten minutes held ~2,000
     assert max(finished_by_minute) == FINISHED_KEPT
     assert finished_by_minute[-3:] == [FINISHED_KEPT] * 3
     # and it still quotes: its resting orders are untouched
-    assert exchange.resting_orders(lp_account.account_id)
+    assert exchange.accounts.resting_orders(lp_account.account_id)
 
 
 def test_forgetting_keeps_resting_expiring_and_the_newest_finished_orders() -> None:
@@ -67,7 +67,7 @@ def test_forgetting_keeps_resting_expiring_and_the_newest_finished_orders() -> N
 
     dropped = env.ex.history.forget_finished_orders(env.a, keep=10)
 
-    left = [order.order_id for order in env.ex.orders(env.a)][::-1]  # oldest first
+    left = [order.order_id for order in env.ex.history.orders(env.a)][::-1]  # oldest first
     # 26 finished, 10 kept: the expiring one (never dropped: the expiry index names it) and the
     # nine newest canceled; the five resting are untouched
     assert dropped == 16
@@ -80,16 +80,16 @@ def test_forgetting_keeps_the_newest_fills_and_the_position() -> None:
     for _ in range(30):
         env.place(env.a, BookSide.BID, "0.40", 1)
         env.place(env.b, BookSide.ASK, "0.40", 1)
-    newest = [fill.trade_id for fill in env.ex.fills(env.a)][:10]
+    newest = [fill.trade_id for fill in env.ex.history.fills(env.a)][:10]
     env.ex.history.forget_finished_orders(env.a, keep=10)
-    assert [fill.trade_id for fill in env.ex.fills(env.a)] == newest
+    assert [fill.trade_id for fill in env.ex.history.fills(env.a)] == newest
     assert env.pos(env.a) == D(30)
-    assert len(env.ex.fills(env.b)) == 30  # another account's are untouched
+    assert len(env.ex.history.fills(env.b)) == 30  # another account's are untouched
 
 
 def test_an_account_with_a_key_keeps_every_order() -> None:
     env = Env()
-    keyed = env.ex.create_account(
+    keyed = env.ex.accounts.create_account(
         key_id="user", public_key_pem=public_key_pem(generate_private_key("ed25519")), cash_cents=0
     )
     with pytest.raises(ValueError, match="has a key"):

@@ -40,11 +40,11 @@ class Rfqs:
         self.clock = clock or ManualClock()
         self.ex = Exchange(self.clock, fees=STANDARD_FEES, journal=journal)
         if not self.ex.restored:
-            self.ex.add_series(SimSeries("SER", "series"))
-            self.ex.add_event(SimEvent("EV", "SER", "event"))
+            self.ex.reference.add_series(SimSeries("SER", "series"))
+            self.ex.reference.add_event(SimEvent("EV", "SER", "event"))
             self.ex.add_market(market(T))
             for key in ("requester", "maker", "bystander"):
-                self.ex.create_account(key_id=key, public_key_pem="", cash_cents=100_00)
+                self.ex.accounts.create_account(key_id=key, public_key_pem="", cash_cents=100_00)
         self.comms = self.ex.communications
 
     def id_of(self, key: str) -> str:
@@ -111,19 +111,22 @@ class Rfqs:
         )
 
     def position(self, who: str) -> D:
-        return sum((p.position for p in self.ex.positions(who) if p.ticker == T), D(0))
+        return sum((p.position for p in self.ex.accounts.positions(who) if p.ticker == T), D(0))
 
     def seen(self) -> dict[str, Any]:
         """Everything an execution changes, for the three accounts."""
         return {
             key: (
-                [(o.order_id, o.status, o.fill_count) for o in self.ex.orders(self.id_of(key))],
+                [
+                    (o.order_id, o.status, o.fill_count)
+                    for o in self.ex.history.orders(self.id_of(key))
+                ],
                 [
                     (f.trade_id, f.price, f.count, f.is_taker)
-                    for f in self.ex.fills(self.id_of(key))
+                    for f in self.ex.history.fills(self.id_of(key))
                 ],
                 self.position(self.id_of(key)),
-                self.ex.account(self.id_of(key)).cash_cents,
+                self.ex.accounts.account(self.id_of(key)).cash_cents,
             )
             for key in ("requester", "maker", "bystander")
         }
@@ -138,11 +141,11 @@ def test_a_confirmed_quote_executes_when_its_execution_timer_runs_out_and_not_be
         confirmed_at,
         None,
     )
-    assert env.ex.orders(env.requester) == env.ex.orders(env.maker) == []
+    assert env.ex.history.orders(env.requester) == env.ex.history.orders(env.maker) == []
 
     env.after(TIMER_S - 1)
     assert quote.status == "confirmed"
-    assert env.ex.orders(env.requester) == env.ex.orders(env.maker) == []
+    assert env.ex.history.orders(env.requester) == env.ex.history.orders(env.maker) == []
     assert env.comms.rfq(quote.rfq_id).status == "open"
 
     env.after(1)
@@ -158,21 +161,21 @@ def test_the_orders_are_placed_on_the_public_book_where_a_better_price_comes_fir
     the rest, and the maker's unfilled remainder, with `rest_remainder` false, is cancelled."""
     env = Rfqs()
     env.rest(env.bystander, BookSide.ASK, "0.30", 5)
-    book_before = env.ex.book(T)
+    book_before = env.ex.engine.book(T)
     quote = env.confirmed()
-    assert env.ex.book(T) == book_before  # nothing is placed before the timer runs out
+    assert env.ex.engine.book(T) == book_before  # nothing is placed before the timer runs out
 
     env.after(TIMER_S)
     assert quote.status == "executed"
-    taken = sorted((f.price, f.count, f.is_taker) for f in env.ex.fills(env.requester))
+    taken = sorted((f.price, f.count, f.is_taker) for f in env.ex.history.fills(env.requester))
     assert taken == [(D("0.30"), D(5), True), (D("0.40"), D(5), True)]
-    made = [(f.price, f.count, f.is_taker) for f in env.ex.fills(env.maker)]
+    made = [(f.price, f.count, f.is_taker) for f in env.ex.history.fills(env.maker)]
     assert made == [(D("0.40"), D(5), False)]
     assert (env.position(env.requester), env.position(env.maker)) == (D(10), D(-5))
-    maker_order = env.ex.order(env.maker, quote.order_id)
+    maker_order = env.ex.history.order(env.maker, quote.order_id)
     assert (maker_order.status, maker_order.fill_count) == ("canceled", D(5))
-    assert env.ex.resting_orders(env.maker) == []
-    assert sorted((t.price, t.count) for t in env.ex.trades(T)) == [
+    assert env.ex.accounts.resting_orders(env.maker) == []
+    assert sorted((t.price, t.count) for t in env.ex.history.trades(T)) == [
         (D("0.30"), D(5)),
         (D("0.40"), D(5)),
     ]
@@ -183,7 +186,7 @@ def test_a_quote_that_rests_its_remainder_leaves_it_on_the_public_book() -> None
     env.rest(env.bystander, BookSide.ASK, "0.30", 4)
     quote = env.confirmed(rest_remainder=True)
     env.after(TIMER_S)
-    [resting] = env.ex.resting_orders(env.maker)
+    [resting] = env.ex.accounts.resting_orders(env.maker)
     assert resting.order_id == quote.order_id
     assert (resting.book_side, resting.price, resting.remaining_count) == (
         BookSide.ASK,
@@ -192,7 +195,7 @@ def test_a_quote_that_rests_its_remainder_leaves_it_on_the_public_book() -> None
     )
     # it is an ordinary order of the public book: anyone's bid at its price takes it
     env.rest(env.bystander, BookSide.BID, "0.40", 4)
-    assert env.ex.resting_orders(env.maker) == []
+    assert env.ex.accounts.resting_orders(env.maker) == []
 
 
 def test_a_post_only_quote_whose_order_would_cross_the_public_book_is_not_executed() -> None:
@@ -205,7 +208,7 @@ def test_a_post_only_quote_whose_order_would_cross_the_public_book_is_not_execut
     env.after(TIMER_S)
     assert quote.status == "cancelled"
     assert "post only cross" in quote.cancellation_reason
-    assert env.ex.orders(env.requester) == env.ex.orders(env.maker) == []
+    assert env.ex.history.orders(env.requester) == env.ex.history.orders(env.maker) == []
     assert env.comms.rfq(quote.rfq_id).status == "open"
 
 
@@ -214,7 +217,9 @@ def test_an_execution_refused_at_the_timer_cancels_the_quote_and_leaves_no_order
     so the refusal shows only in the quote, cancelled with its reason; the maker's order, placed
     for a trade that did not happen, is withdrawn."""
     env = Rfqs()
-    poor = env.ex.create_account(key_id="poor", public_key_pem="", cash_cents=100).account_id
+    poor = env.ex.accounts.create_account(
+        key_id="poor", public_key_pem="", cash_cents=100
+    ).account_id
     rfq = env.comms.create_rfq(  # 10 at 0.40 is $4.00, with $1.00 of cash
         poor, market_ticker=T, contracts=D(10), target_cost=None, rest_remainder=False
     )
@@ -229,8 +234,8 @@ def test_an_execution_refused_at_the_timer_cancels_the_quote_and_leaves_no_order
     assert quote.status == "cancelled"
     assert quote.cancellation_reason.startswith("execution refused:")
     assert "balance" in quote.cancellation_reason
-    assert env.ex.orders(poor) == []
-    assert env.ex.resting_orders(env.maker) == []
+    assert env.ex.history.orders(poor) == []
+    assert env.ex.accounts.resting_orders(env.maker) == []
     assert (env.position(poor), env.position(env.maker)) == (0, 0)
     assert env.comms.rfq(rfq.rfq_id).status == "open"
 
@@ -279,7 +284,7 @@ def test_a_restart_keeps_the_running_timer_and_replays_the_execution(tmp_path: P
 
     restarted = Rfqs(journal, env.clock)
     assert restarted.comms.quote(quote_id).status == "confirmed"
-    assert restarted.ex.orders(restarted.requester) == []
+    assert restarted.ex.history.orders(restarted.requester) == []
     restarted.after(5)
     assert restarted.comms.quote(quote_id).status == "executed"
     seen = restarted.seen()
@@ -299,11 +304,11 @@ def test_a_scenario_sets_the_execution_timer(tmp_path: Path) -> None:
     scenario.write_text("base: empty\nrfq: {execution_timer_seconds: 1}\n")
     clock = ManualClock()
     ex = build_exchange(scenario, clock=clock)
-    ex.add_series(SimSeries("SER", "series"))
-    ex.add_event(SimEvent("EV", "SER", "event"))
+    ex.reference.add_series(SimSeries("SER", "series"))
+    ex.reference.add_event(SimEvent("EV", "SER", "event"))
     ex.add_market(market(T))
-    a = ex.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
-    b = ex.create_account(key_id="b", public_key_pem="", cash_cents=100_00).account_id
+    a = ex.accounts.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
+    b = ex.accounts.create_account(key_id="b", public_key_pem="", cash_cents=100_00).account_id
     rfq = ex.communications.create_rfq(
         a, market_ticker=T, contracts=D(2), target_cost=None, rest_remainder=False
     )

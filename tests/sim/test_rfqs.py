@@ -357,8 +357,8 @@ def test_rfqs_and_quotes_survive_compaction(tmp_path: Path) -> None:
     held their records)."""
     journal = tmp_path / "j.jsonl"
     ex = build_exchange("quiet", clock=ManualClock(), journal=journal)
-    a = ex.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
-    b = ex.create_account(key_id="b", public_key_pem="", cash_cents=100_00).account_id
+    a = ex.accounts.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
+    b = ex.accounts.create_account(key_id="b", public_key_pem="", cash_cents=100_00).account_id
     assert ex.subaccounts.create_subaccount(a) == 1
     rfq = ex.communications.create_rfq(
         a,

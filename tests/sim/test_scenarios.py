@@ -40,7 +40,7 @@ def run(ex: Exchange, clock: ManualClock, seconds: float, step: float = 0.1) -> 
 
 
 def yes_ask(ex: Exchange, ticker: str) -> D:
-    _, best_no = ex.best_bids(ticker)
+    _, best_no = ex.engine.best_bids(ticker)
     assert best_no is not None
     return ONE - best_no
 
@@ -50,29 +50,33 @@ def test_builtin_scenarios_are_listed_and_build() -> None:
     assert scenario_path("quiet").is_file()
     with pytest.raises(ScenarioError):
         scenario_path("nope")
-    assert build_exchange(None, clock=ManualClock()).markets == {}
-    assert build_exchange("empty", clock=ManualClock()).accounts == []
+    assert build_exchange(None, clock=ManualClock()).reference.markets == {}
+    assert build_exchange("empty", clock=ManualClock()).accounts.accounts == []
     zero = build_exchange("zero_fee", clock=ManualClock())
-    assert zero.fee_model(SPIKE).rates(at=0.0) == (0, 0)
+    assert zero.reference.fee_model(SPIKE).rates(at=0.0) == (0, 0)
     default = build_exchange("default", clock=ManualClock())
-    assert default.fee_model(SPIKE) == FeeModel(FeeType.QUADRATIC, D(1), None)
-    assert default.fee_model(SPIKE).rates(at=0.0) == (D("0.07"), 0)
+    assert default.reference.fee_model(SPIKE) == FeeModel(FeeType.QUADRATIC, D(1), None)
+    assert default.reference.fee_model(SPIKE).rates(at=0.0) == (D("0.07"), 0)
 
 
 def test_default_has_sports_crypto_and_a_sub_penny_market() -> None:
     ex = build_exchange("default", clock=ManualClock())
-    categories = {ex.series[m.series_ticker].category for m in ex.markets.values()}
+    categories = {
+        ex.reference.series[m.series_ticker].category for m in ex.reference.markets.values()
+    }
     assert {"Sports", "Crypto"} <= categories
-    assert ex.markets[SUB].price_level_structure == "tapered_deci_cent"
-    assert all(m.status == "open" for m in ex.markets.values())
+    assert ex.reference.markets[SUB].price_level_structure == "tapered_deci_cent"
+    assert all(m.status == "open" for m in ex.reference.markets.values())
 
 
 def test_spike_within_the_first_minute_and_an_order_at_the_quote_fills() -> None:
     clock = ManualClock()
     ex = build_exchange("default", clock=clock)
-    trader = ex.create_account(key_id="t", public_key_pem="", cash_cents=1000_00).account_id
+    trader = ex.accounts.create_account(
+        key_id="t", public_key_pem="", cash_cents=1000_00
+    ).account_id
     run(ex, clock, 1)
-    base_bid, _ = ex.best_bids(SPIKE)
+    base_bid, _ = ex.engine.best_bids(SPIKE)
     assert base_bid is not None and D("0.45") <= base_bid <= D("0.52")
     # rest an ask a little above the market: the spike lifts the quotes through it
     ex.desk.place_order(
@@ -89,14 +93,14 @@ def test_spike_within_the_first_minute_and_an_order_at_the_quote_fills() -> None
     seconds_to_peak = None
     for tenth in range(600):
         run(ex, clock, 0.1)
-        bid, _ = ex.best_bids(SPIKE)
+        bid, _ = ex.engine.best_bids(SPIKE)
         assert bid is not None
         if seconds_to_peak is None and bid - base_bid >= D("0.15"):
             seconds_to_peak = tenth / 10
     assert seconds_to_peak is not None and seconds_to_peak < 15
-    assert sum(f.count for f in ex.fills(trader)) == 20  # the resting ask was taken
+    assert sum(f.count for f in ex.history.fills(trader)) == 20  # the resting ask was taken
     run(ex, clock, 30)
-    bid, _ = ex.best_bids(SPIKE)
+    bid, _ = ex.engine.best_bids(SPIKE)
     assert bid is not None and bid <= base_bid + D("0.02")  # reverted
     # an IOC at the quoted ask fills now (real size at the quote)
     ask = yes_ask(ex, SPIKE)
@@ -136,7 +140,7 @@ def test_sub_penny_market_is_quoted_off_the_cent() -> None:
     prices = set()
     for _ in range(30):
         run(ex, clock, 2)
-        bid, _ = ex.best_bids(SUB)
+        bid, _ = ex.engine.best_bids(SUB)
         assert bid is not None and bid < D("0.1")
         prices.add(bid)
     assert any(p % D("0.01") for p in prices)
@@ -148,7 +152,7 @@ def test_speed_runs_price_paths_faster() -> None:
     clock = ManualClock()
     ex = build_exchange("default", clock=clock, speed=5)
     run(ex, clock, 2.6)  # 13 s of scenario time
-    bid, _ = ex.best_bids(SPIKE)
+    bid, _ = ex.engine.best_bids(SPIKE)
     assert bid is not None and bid >= D("0.65")
 
 
@@ -156,14 +160,16 @@ def test_noise_traders_trade_and_quiet_never_moves() -> None:
     clock = ManualClock()
     ex = build_exchange("default", clock=clock)
     run(ex, clock, 120, step=0.5)
-    noise = [a for a in ex.accounts if a.key_id.startswith("sim-noise")]
-    assert len(noise) == 2 and all(ex.fills(a.account_id) for a in noise)
+    noise = [a for a in ex.accounts.accounts if a.key_id.startswith("sim-noise")]
+    assert len(noise) == 2 and all(ex.history.fills(a.account_id) for a in noise)
     quiet_clock = ManualClock()
     quiet = build_exchange("quiet", clock=quiet_clock)
-    books = {t: quiet.book(t) for t in quiet.markets}
+    books = {t: quiet.engine.book(t) for t in quiet.reference.markets}
     assert books["KXHIGHNY-SIM-D1-T60"] == ([(D("0.452"), D(50))], [(D("0.531"), D(50))])
     run(quiet, quiet_clock, 120, step=1)
-    assert {t: quiet.book(t) for t in quiet.markets} == books and quiet.trades() == []
+    assert {
+        t: quiet.engine.book(t) for t in quiet.reference.markets
+    } == books and quiet.history.trades() == []
 
 
 def test_a_scenario_file_by_path_and_bad_files(tmp_path: Path) -> None:
@@ -187,8 +193,8 @@ liquidity_provider: {cash_cents: 100000}
     clock = ManualClock()
     ex = build_exchange(good, clock=clock)
     run(ex, clock, 2)
-    assert ex.book("KXONE-1-A") == ([(D("0.28"), D(10))], [(D("0.68"), D(10))])
-    assert ex.default_fees == FeeModel(FeeType.QUADRATIC, D(1), None)  # from the base
+    assert ex.engine.book("KXONE-1-A") == ([(D("0.28"), D(10))], [(D("0.68"), D(10))])
+    assert ex.reference.default_fees == FeeModel(FeeType.QUADRATIC, D(1), None)  # from the base
     bad = tmp_path / "bad.yaml"
     bad.write_text("series:\n  - ticker: X\n")
     with pytest.raises(ScenarioError, match="title"):
@@ -244,8 +250,8 @@ series:
     )
     clock = ManualClock()
     ex = build_exchange(path, clock=clock)
-    assert ex.fee_model("KXA-1-A").rates(at=clock.wall()) == (D("0.035"), D("0.00875"))
-    waived = ex.fee_model("KXB-1-A")
+    assert ex.reference.fee_model("KXA-1-A").rates(at=clock.wall()) == (D("0.035"), D("0.00875"))
+    waived = ex.reference.fee_model("KXB-1-A")
     assert waived.waiver_until == clock.wall() + 600
     assert waived.rates(at=clock.wall()) == (0, 0)
     assert waived.rates(at=clock.wall() + 600) == (D("0.14"), D("0.070"))

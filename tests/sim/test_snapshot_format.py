@@ -133,7 +133,7 @@ def test_a_served_simulators_state_comes_back_whole_through_a_snapshot(tmp_path:
 def _compacted(tmp_path: Path) -> tuple[Path, Path]:
     journal = tmp_path / "exchange.journal"
     ex = build_exchange("quiet", clock=ManualClock(), journal=journal)
-    ex.create_account(key_id="a", public_key_pem="", cash_cents=100_00)
+    ex.accounts.create_account(key_id="a", public_key_pem="", cash_cents=100_00)
     ex.compact()
     ex.close()
     return journal, snapshot_path(journal)
@@ -223,20 +223,20 @@ def test_markets_price_grids_come_back_through_a_snapshot(tmp_path: Path) -> Non
     each market keeping its own grid (two markets share the same ranges, written once)."""
     journal = tmp_path / "exchange.journal"
     first = Exchange(ManualClock(), fees=STANDARD_FEES, journal=journal)
-    first.add_series(SimSeries("SER", "series"))
-    first.add_event(SimEvent("EV", "SER", "event"))
+    first.reference.add_series(SimSeries("SER", "series"))
+    first.reference.add_event(SimEvent("EV", "SER", "event"))
     for ticker, structure in (("CENT", "linear_cent"), ("TAPER", "tapered_deci_cent")):
         first.add_market(market(ticker, structure))
     first.add_market(market("TAPER2", "tapered_deci_cent"))
-    who = first.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
+    who = first.accounts.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
     first.compact()
-    grids = {t: m.price_ranges for t, m in first.markets.items()}
+    grids = {t: m.price_ranges for t, m in first.reference.markets.items()}
     first.close()
 
     second = Exchange(ManualClock(), fees=STANDARD_FEES, journal=journal)
     try:
         assert second.restored
-        assert {t: m.price_ranges for t, m in second.markets.items()} == grids
+        assert {t: m.price_ranges for t, m in second.reference.markets.items()} == grids
         assert all(type(r) is PriceRange for g in grids.values() for r in g)
         # the grids still judge prices: a tenth of a cent is a tick only on the tapered one
         placed = second.desk.place_order(

@@ -27,7 +27,7 @@ def test_a_subaccount_is_numbered_in_order_and_starts_empty() -> None:
     assert env.ex.subaccounts.subaccount_numbers(env.b) == [0]
     two = env.ex.subaccounts.subaccount_ledger(env.a, 2)
     assert owner(two) == (env.a, 2)
-    assert env.ex.account(two).cash_cents == 0
+    assert env.ex.accounts.account(two).cash_cents == 0
     assert env.cash(env.a) == 100_00
 
 
@@ -97,10 +97,10 @@ def test_cash_and_positions_are_per_subaccount() -> None:
     assert result.order.fill_count == 5
     assert env.pos(sub) == 5 and env.pos(env.a) == 0
     # five at $0.40 and the taker fee 0.07 x 5 x 0.40 x 0.60 = $0.084
-    assert env.ex.account(sub).balance == D("10") - 5 * D("0.40") - D("0.084")
+    assert env.ex.accounts.account(sub).balance == D("10") - 5 * D("0.40") - D("0.084")
     assert env.cash(env.a) == 90_00
-    assert [f.account_id for f in env.ex.fills(sub)] == [sub]
-    assert env.ex.fills(env.a) == []
+    assert [f.account_id for f in env.ex.history.fills(sub)] == [sub]
+    assert env.ex.history.fills(env.a) == []
 
 
 def test_self_trade_prevention_spans_a_users_subaccounts() -> None:
@@ -115,10 +115,10 @@ def test_self_trade_prevention_spans_a_users_subaccounts() -> None:
     env.place(env.a, ASK, "0.40", 5)
     result = env.place(sub, BID, "0.40", 5, IOC)
     assert result.order.fill_count == 0
-    assert env.ex.trades() == []
+    assert env.ex.history.trades() == []
     maker = env.place(sub, BID, "0.40", 1, IOC, stp=MAKER)
     assert maker.order.fill_count == 0
-    assert env.ex.resting_orders(env.a) == []  # the maker mode cancelled the resting one
+    assert env.ex.accounts.resting_orders(env.a) == []  # the maker mode cancelled the resting one
 
 
 def test_netting_setting_is_kept_per_subaccount() -> None:
@@ -136,7 +136,7 @@ def test_added_keys_authenticate_as_the_user_and_a_deleted_key_does_not() -> Non
     key = env.ex.subaccounts.add_api_key(
         env.a, name="bot", public_key_pem="PEM", scopes=("read", "write::trade")
     )
-    assert env.ex.subaccounts.account_by_key(key.api_key_id) is env.ex.account(env.a)
+    assert env.ex.subaccounts.account_by_key(key.api_key_id) is env.ex.accounts.account(env.a)
     assert env.ex.subaccounts.public_key_of(key.api_key_id) == "PEM"
     assert [k.name for k in env.ex.subaccounts.api_keys(env.a)] == ["default", "bot"]
     env.ex.subaccounts.delete_api_key(env.a, "a")  # the first key too
@@ -164,10 +164,10 @@ def test_the_journal_keeps_subaccounts_transfers_settings_and_keys(tmp_path: Pat
         return Exchange(clock, fees=STANDARD_FEES, journal=journal)
 
     ex = build()
-    ex.add_series(SimSeries("SER", "series"))
-    ex.add_event(SimEvent("EV", "SER", "event"))
+    ex.reference.add_series(SimSeries("SER", "series"))
+    ex.reference.add_event(SimEvent("EV", "SER", "event"))
     ex.add_market(market("M"))
-    a = ex.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
+    a = ex.accounts.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
     ex.subaccounts.create_subaccount(a)
     ex.subaccounts.transfer(
         a, client_transfer_id=TRANSFER, from_subaccount=0, to_subaccount=1, amount_cents=7
@@ -178,8 +178,8 @@ def test_the_journal_keeps_subaccounts_transfers_settings_and_keys(tmp_path: Pat
     ex.close()
     again = build()
     sub = ledger_id(a, 1)
-    assert again.account(sub).balance == D("0.07")
-    assert again.account(a).cash_cents == 100_00 - 7
+    assert again.accounts.account(sub).balance == D("0.07")
+    assert again.accounts.account(a).cash_cents == 100_00 - 7
     assert again.subaccounts.netting(a) == {0: False, 1: True}
     assert again.subaccounts.api_key(key.api_key_id) == key
     assert again.subaccounts.account_by_key("a") is None
@@ -187,6 +187,6 @@ def test_the_journal_keeps_subaccounts_transfers_settings_and_keys(tmp_path: Pat
     again.compact()
     again.close()
     third = build()
-    assert third.account(sub).balance == D("0.07")
+    assert third.accounts.account(sub).balance == D("0.07")
     assert third.subaccounts.api_key(key.api_key_id) == key
     third.close()

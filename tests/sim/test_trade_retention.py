@@ -56,7 +56,7 @@ def _run() -> tuple[Exchange, list[SimTrade], list[tuple[int, int, int, int]]]:
             t = event.trade
             made.append(SimTrade(t.trade_id, t.ticker, t.price, t.count, t.taker_book_side, t.ts))
 
-    exchange.add_listener(record)
+    exchange.reference.add_listener(record)
     by_minute = []
     for _ in range(MINUTES):
         for _ in range(600):
@@ -82,11 +82,11 @@ def test_the_live_trades_are_only_those_within_the_lag() -> None:
 
 def test_archived_trades_read_back_as_they_were_made() -> None:
     exchange, made, _ = _run()
-    assert exchange.trades() == made[::-1]
-    assert repr(exchange.trades()) == repr(made[::-1])  # the Decimals' exponents too
-    for ticker in exchange.markets:
+    assert exchange.history.trades() == made[::-1]
+    assert repr(exchange.history.trades()) == repr(made[::-1])  # the Decimals' exponents too
+    for ticker in exchange.reference.markets:
         mine = [t for t in made if t.ticker == ticker][::-1]
-        assert repr(exchange.trades(ticker)) == repr(mine)
+        assert repr(exchange.history.trades(ticker)) == repr(mine)
 
 
 def _public(sim: SimHarness, path: str, **params: Any) -> Any:
@@ -177,14 +177,14 @@ def test_ids_of_another_shape_and_decimal_exponents_read_back_exactly() -> None:
 def test_a_restart_keeps_the_archived_trades_and_fills(tmp_path: Path) -> None:
     journal = tmp_path / "exchange.journal"
     exchange, me, _, _ = _trade_as_a_client(3, journal)
-    trades, fills = repr(exchange.trades()), repr(exchange.fills(me))
+    trades, fills = repr(exchange.history.trades()), repr(exchange.history.fills(me))
     tiers = exchange.history.trade_tiers(), exchange.history.fill_tiers(me)
     assert tiers[0][1] > 0 and tiers[1][1] > 0
     exchange.compact()  # the snapshot holds the archives
     exchange.close()
     again = build_exchange("default", clock=ManualClock(), journal=journal)
     assert again.restored and (again.history.trade_tiers(), again.history.fill_tiers(me)) == tiers
-    assert repr(again.trades()) == trades and repr(again.fills(me)) == fills
+    assert repr(again.history.trades()) == trades and repr(again.history.fills(me)) == fills
     again.close()
 
 
@@ -199,7 +199,7 @@ def test_the_candle_history_holds_each_distinct_quote_once() -> None:
     for _ in range(1200):
         clock.advance(0.1)
         exchange.tick()
-    samples = [q for t in exchange.markets for q in history.track(t).quotes]
+    samples = [q for t in exchange.reference.markets for q in history.track(t).quotes]
     distinct = set(samples)
     assert len(samples) > len(distinct)  # quotes repeat: interning matters
     assert len({id(q) for q in samples}) == len(distinct)
@@ -216,7 +216,9 @@ def _trade_as_a_client(
     clock = ManualClock()
     exchange = build_exchange("default", clock=clock, journal=journal)
     attach_retention(exchange, HistoryPolicy(lag_seconds=LAG_S))
-    user = exchange.create_account(key_id="k", public_key_pem="pem", cash_cents=10**10).account_id
+    user = exchange.accounts.create_account(
+        key_id="k", public_key_pem="pem", cash_cents=10**10
+    ).account_id
     trader = user
     if on_subaccount:
         number = exchange.subaccounts.create_subaccount(user)
@@ -234,13 +236,13 @@ def _trade_as_a_client(
         if isinstance(event, FillHappened) and event.fill.account_id == trader:
             made.append(dataclasses.replace(event.fill))
 
-    exchange.add_listener(record)
-    tickers = sorted(exchange.markets)
+    exchange.reference.add_listener(record)
+    tickers = sorted(exchange.reference.markets)
     by_minute = []
     for minute in range(minutes):
         for second in range(60):
             ticker = tickers[(minute * 60 + second) % len(tickers)]
-            _, no_bid = exchange.best_bids(ticker)
+            _, no_bid = exchange.engine.best_bids(ticker)
             if no_bid is not None:
                 exchange.desk.place_order(
                     trader,
@@ -272,7 +274,7 @@ def test_a_keyed_accounts_live_fills_are_only_those_within_the_lag(on_subaccount
         by_minute[-1][0],
         len(made) - by_minute[-1][0],
     )
-    assert repr(exchange.fills(account_id)) == repr(made[::-1])  # ids, Decimals, fee parts
+    assert repr(exchange.history.fills(account_id)) == repr(made[::-1])  # ids, Decimals, fee parts
 
 
 def test_a_read_from_a_time_on_leaves_out_only_archived_records_before_it() -> None:
@@ -280,22 +282,22 @@ def test_a_read_from_a_time_on_leaves_out_only_archived_records_before_it() -> N
     # served nor rebuilt; everything live, and every archived record from then on, is there
     exchange, _, _ = _run()
     live_count, archived_count = exchange.history.trade_tiers()
-    every = exchange.trades()
+    every = exchange.history.trades()
     live, archived = every[:live_count], every[live_count:]
     middle = sorted(t.ts for t in archived)[archived_count // 2]
-    assert exchange.trades(since=middle) == live + [t for t in archived if t.ts >= middle]
-    assert exchange.trades(since=math.inf) == live
+    assert exchange.history.trades(since=middle) == live + [t for t in archived if t.ts >= middle]
+    assert exchange.history.trades(since=math.inf) == live
     ticker = archived[0].ticker
-    assert exchange.trades(ticker, since=middle) == [
-        t for t in exchange.trades(ticker) if t.ts >= middle or t in live
+    assert exchange.history.trades(ticker, since=middle) == [
+        t for t in exchange.history.trades(ticker) if t.ts >= middle or t in live
     ]
 
     exchange, account_id, _, _ = _trade_as_a_client(3)
-    fills = exchange.fills(account_id)
+    fills = exchange.history.fills(account_id)
     live_fills = fills[: exchange.history.fill_tiers(account_id)[0]]
     old = fills[len(live_fills) :]
     middle = sorted(f.ts for f in old)[len(old) // 2]
-    assert exchange.fills(account_id, since=middle) == live_fills + [
+    assert exchange.history.fills(account_id, since=middle) == live_fills + [
         f for f in old if f.ts >= middle
     ]
-    assert exchange.fills(account_id, since=math.inf) == live_fills
+    assert exchange.history.fills(account_id, since=math.inf) == live_fills

@@ -28,9 +28,9 @@ class _OldWindow:
     """The per-trade window as it was before (sim/core/matching.py `_trim_volume`, core.py tick)."""
 
     def __init__(self, exchange: Exchange) -> None:
-        self.volume: dict[str, D] = {t: m.volume_24h for t, m in exchange.markets.items()}
+        self.volume: dict[str, D] = {t: m.volume_24h for t, m in exchange.reference.markets.items()}
         self.window: dict[str, deque[tuple[float, D]]] = {t: deque() for t in self.volume}
-        exchange.add_listener(self._on)
+        exchange.reference.add_listener(self._on)
 
     def _on(self, event: SimEventT) -> None:
         if isinstance(event, TradeHappened):
@@ -49,9 +49,9 @@ def _advance_to(env: Env, when: float) -> None:
 
 
 def _check(env: Env, old: _OldWindow) -> None:
-    for ticker, market in env.ex.markets.items():
+    for ticker, market in env.ex.reference.markets.items():
         assert str(market.volume_24h) == str(old.volume[ticker]), (ticker, env.clock.wall())
-        served = market_json(env.ex, market)["volume_24h_fp"]
+        served = market_json(env.ex.engine, market)["volume_24h_fp"]
         assert served == fmt_count(old.volume[ticker])
 
 
@@ -104,9 +104,9 @@ def test_volume_24h_is_what_the_per_trade_window_said_across_the_edge() -> None:
         _tick(env, old)
     _advance_to(env, env.clock.wall() + 2 * DAY)
     _tick(env, old)
-    for market in env.ex.markets.values():
+    for market in env.ex.reference.markets.values():
         assert market.volume_24h == 0
-    assert any(market.volume > 0 for market in env.ex.markets.values())
+    assert any(market.volume > 0 for market in env.ex.reference.markets.values())
 
 
 def test_the_window_keeps_one_entry_per_trade_time_of_the_last_day() -> None:
@@ -116,11 +116,11 @@ def test_the_window_keeps_one_entry_per_trade_time_of_the_last_day() -> None:
         _advance_to(env, T0 + minute * 1800.0)
         _trade(env, "M", ["1", "1", "2"])
         _tick(env, old)
-        window = env.ex._engine.volume_window["M"]
+        window = env.ex.engine.volume_window["M"]
         # the old window held three tuples a sweep; this one entry a trade time, of the last day
         assert len(window) == min(minute + 1, 48)
         assert len(old.window["M"]) == 3 * len(window)
-    assert [c for _, c in env.ex._engine.volume_window["M"].entries()] == [D(4)] * 48
+    assert [c for _, c in env.ex.engine.volume_window["M"].entries()] == [D(4)] * 48
 
 
 def test_a_restored_snapshot_keeps_the_window() -> None:

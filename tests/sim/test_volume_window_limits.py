@@ -17,7 +17,7 @@ def test_a_huge_trade_is_booked_whole_and_the_exchange_keeps_ticking() -> None:
     big = 10**17
     env.place(env.a, ASK, "0.40", big, GTC)
     env.place(env.b, BID, "0.60", big, IOC)
-    market = env.ex.markets["M"]
+    market = env.ex.reference.markets["M"]
     assert market.volume == market.volume_24h == D(big)
     env.clock.advance(DAY + 1)
     env.ex.tick()

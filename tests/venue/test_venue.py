@@ -573,8 +573,8 @@ def test_a_queue_position_counts_our_own_earlier_orders_at_the_price_as_the_exch
 
     clock = ManualClock()
     sim = Exchange(clock, fees=STANDARD_FEES)
-    sim.add_series(SimSeries("KXTEST", "KXTEST"))
-    sim.add_event(SimEvent("KXTEST-26JAN01", "KXTEST", "event"))
+    sim.reference.add_series(SimSeries("KXTEST", "KXTEST"))
+    sim.reference.add_event(SimEvent("KXTEST-26JAN01", "KXTEST", "event"))
     sim.add_market(
         SimMarket(
             ticker=T,
@@ -593,8 +593,10 @@ def test_a_queue_position_counts_our_own_earlier_orders_at_the_price_as_the_exch
             updated_time=0.0,
         )
     )
-    others = sim.create_account(key_id="others", public_key_pem="", cash_cents=10**6).account_id
-    we = sim.create_account(key_id="we", public_key_pem="", cash_cents=10**5).account_id
+    others = sim.accounts.create_account(
+        key_id="others", public_key_pem="", cash_cents=10**6
+    ).account_id
+    we = sim.accounts.create_account(key_id="we", public_key_pem="", cash_cents=10**5).account_id
     v, _ = venue()
     v.book_changed(T, {D("0.40"): D(30)}, {D("0.45"): D(10)})
     sim.desk.place_order(

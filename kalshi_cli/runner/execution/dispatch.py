@@ -125,10 +125,11 @@ class Dispatch:
         writes_behind: Callable[[], float] = lambda: -math.inf,
     ) -> None:
         self.workers = workers
-        # how far behind the client's write budget is: the seconds an order sent now would
-        # wait for its turn from the rate limiter, negative while it has some in hand
-        # (`writes_behind_s`)
-        self.writes_behind = writes_behind
+        # the seconds an order sent now would wait for its turn from the client's rate limiter,
+        # behind the writes already sent to it; negative while the write budget has that many
+        # seconds of writes in hand (minus infinity without a limiter): what the loop reads
+        # before deciding more orders than the write budget can carry soon
+        self.writes_behind_s = writes_behind
         # what one drain's bookings share: the state file's transaction (module docstring),
         # committed once it has been open `group_s`, the drain then ending: it holds the write
         # lock another process's `kalshi halt` needs (the kill switch waits a second for it)
@@ -198,13 +199,6 @@ class Dispatch:
     def busy(self, ticker: str) -> bool:
         """A call concerning the market is out, or its answer not yet booked."""
         return ticker in self._busy
-
-    def writes_behind_s(self) -> float:
-        """The seconds an order sent now would wait for its turn from the client's rate
-        limiter, behind the writes already sent to it; negative while the write budget has
-        that many seconds of writes in hand (minus infinity without a limiter): what the loop
-        reads before deciding more orders than the write budget can carry soon."""
-        return self.writes_behind()
 
     @property
     def in_flight(self) -> int:

@@ -1,12 +1,8 @@
 """The trade loop's stop: one deadline, withdraw everything at once, then what is left side by
 side, then prove it with one listing.
 
-A stop used to cancel its quotes one DELETE at a time (each cut at the client's timeout),
-wait for orders of unknown outcome, then run the whole list again: 78 s for 9 quotes against an
-exchange answering slowly, half-way through which the shipped unit's `TimeoutStopSec=30` had
-SIGKILLed it, and its exit 0 said nothing of the 2 quotes still resting. Now every exchange call
-of the stop runs under one `clock.Deadline` (`trade.stop_deadline_s`, 20 s by default, inside
-the unit's 30 s with room for the process to exit):
+Every exchange call of the stop runs under one `clock.Deadline` (`trade.stop_deadline_s`, 20 s
+by default, inside the shipped unit's `TimeoutStopSec=30` with room for the process to exit):
 
 1. at once: trigger the session's order group (the exchange cancels every order in it), or
    without one cancel the loop's resting orders in batch requests;
@@ -474,7 +470,7 @@ def _prove(
     An order the loop believes resting (its cancel failed) is proven gone only by a listing
     asked from `shows_all_from` on, which the proof waits for while its deadline allows: one
     asked sooner may not show an order placed just before the stop. A second interrupt while
-    the listing is out raises `GivenUp`."""
+    the listing is out raises `GivenUp`. Whole: the proof is one reading of one listing."""
     believed = {o.order_id: o for o in loop.own_resting()}
     found = loop.executor.unknown_orders.unknown  # may rest: only a listing can say
     if believed and not refused_later:

@@ -300,7 +300,8 @@ class TradeLoop:
         """One tick: the feed's events, the timer work when `full`, risk exits of held
         positions, then markets from the schedule (news first, then the sweep a `full` tick
         starts) until `budget_s` of the loop's clock is spent or none is left. A tick called
-        on its own (`--once`, a backtest, a test) has no budget: it visits every market."""
+        on its own (`--once`, a backtest, a test) has no budget: it visits every market. Whole:
+        the order of its steps is the loop's contract, read top to bottom."""
         self.ticks += 1
         # the exchange's answers that are back, booked before anything is decided (what one
         # drain leaves, a long one, is booked after the next visit: its markets stay busy)
@@ -383,7 +384,8 @@ class TradeLoop:
         moved. With less than `WRITES_SHORT_S` of writes in hand, the markets not yet quoted
         go first, and held positions take their stop-loss alone while one of them waits, so
         no market is quoted again while another waits for its first. A tick called on its own
-        (not `paced`: `--once`, a backtest) is not held back: it visits every market."""
+        (not `paced`: `--once`, a backtest) is not held back: it visits every market. Whole:
+        held positions and the schedule share one reading of the write budget."""
         schedule = self.schedule
         dispatch = self.dispatch
         behind = dispatch.writes_behind_s() if paced else -math.inf

@@ -105,7 +105,7 @@ class LoopWatch:
         """The markets whose book changed, each with when its first change arrived if the feed
         says (in the order their news arrived: a set's order changes with the process's hash
         seed, and with it the order of the pass's orders), and those the feed has just called
-        stale."""
+        stale. Whole: one branch per kind of event, applied in the order they arrived."""
         changed: dict[str, float | None] = {}
         went_stale: set[str] = set()
         for event in events:

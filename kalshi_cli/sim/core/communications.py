@@ -22,11 +22,8 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from kalshi_cli.sim.core.records import (
-    Account,
     ExchangeError,
     PlaceRequest,
-    SimMarket,
-    SimOrder,
     ledger_id,
     not_found,
 )
@@ -34,7 +31,6 @@ from kalshi_cli.vocabulary.models import (
     ONE,
     ZERO,
     BookSide,
-    FeeModel,
     SelfTradePrevention,
     TimeInForce,
     price_on_grid,
@@ -42,7 +38,10 @@ from kalshi_cli.vocabulary.models import (
 )
 
 if TYPE_CHECKING:
+    from kalshi_cli.sim.core.accounts import Ledger
+    from kalshi_cli.sim.core.history import History
     from kalshi_cli.sim.core.order_desk import OrderDesk
+    from kalshi_cli.sim.core.reference import Reference
 
 MAX_OPEN_RFQS = 100
 # docs.kalshi.com "Request for Quote (RFQ)", Timing: the execution timer of a standard market
@@ -122,20 +121,12 @@ class Core(Protocol):
 
     rfqs: dict[str, SimRfq]
     quotes: dict[str, SimQuote]
-
-    @property
-    def markets(self) -> dict[str, SimMarket]: ...
-
-    def account(self, account_id: str) -> Account: ...
-
-    def order(self, account_id: str, order_id: str) -> SimOrder: ...
-
-    @property
-    def desk(self) -> OrderDesk: ...
+    reference: Reference
+    accounts: Ledger
+    history: History
+    desk: OrderDesk
 
     def journaled(self, op: str, **fields: Any) -> AbstractContextManager[float]: ...
-
-    def fee_model(self, ticker: str, at: float | None = None) -> FeeModel: ...
 
 
 def _dec(value: Decimal | None) -> str | None:
@@ -200,8 +191,8 @@ class Communications:
         rfq_id: str | None = None,
     ) -> SimRfq:
         """`rfq_id`: given only by the replay of its journal record."""
-        self.exchange.account(ledger_id(account_id, subaccount))
-        market = self.exchange.markets.get(market_ticker)
+        self.exchange.accounts.account(ledger_id(account_id, subaccount))
+        market = self.exchange.reference.markets.get(market_ticker)
         if market is None:
             raise ExchangeError(404, "market_not_found", f"market {market_ticker} not found")
         if market.status != "open":
@@ -298,7 +289,7 @@ class Communications:
         quote_id: str | None = None,
     ) -> SimQuote:
         """`quote_id`: given only by the replay of its journal record."""
-        self.exchange.account(ledger_id(account_id, subaccount))
+        self.exchange.accounts.account(ledger_id(account_id, subaccount))
         rfq = self.rfq(rfq_id)
         if rfq.status != "open":
             raise ExchangeError(400, "rfq_closed", "the RFQ is closed")
@@ -306,7 +297,7 @@ class Communications:
             raise ExchangeError(400, "invalid_parameters", "you cannot quote on your own RFQ")
         if yes_bid == 0 and no_bid == 0:
             raise ExchangeError(400, "invalid_price", "yes_bid and no_bid cannot both be 0")
-        market = self.exchange.markets[rfq.market_ticker]
+        market = self.exchange.reference.markets[rfq.market_ticker]
         for name, price in (("yes_bid", yes_bid), ("no_bid", no_bid)):
             if price != 0 and not price_on_grid(price, market.price_ranges):
                 raise ExchangeError(400, "invalid_price", f"{name} is not on the market's grid")
@@ -362,7 +353,7 @@ class Communications:
             return ZERO
         count = (rfq.target_cost / price).to_integral_value(rounding=ROUND_FLOOR)
         if not rfq.target_cost_excludes_fees:
-            rate = self.exchange.fee_model(rfq.market_ticker, now).rates(at=now)[0]
+            rate = self.exchange.reference.fee_model(rfq.market_ticker, now).rates(at=now)[0]
             while count > 0 and count * price + trading_fee(count, price, rate) > rfq.target_cost:
                 count -= 1
         return count
@@ -549,7 +540,7 @@ class Communications:
         self._emit_quote("quote_executed", quote)
 
     def _withdraw(self, ledger: str, order_id: str) -> None:
-        if self.exchange.order(ledger, order_id).status == "resting":
+        if self.exchange.history.order(ledger, order_id).status == "resting":
             self.exchange.desk.cancel_order(ledger, order_id)
 
     def _emit_quote(self, kind: str, quote: SimQuote) -> None:

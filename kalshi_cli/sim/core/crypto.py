@@ -172,7 +172,7 @@ class CryptoMarkets:
         self._volatility: dict[str, tuple[int, Volatility]] = {}
         # index id -> markets not settled yet, found again from the exchange after a restart
         self._pending: dict[str, dict[str, SimMarket]] = {}
-        for market in exchange.markets.values():
+        for market in exchange.reference.markets.values():
             s = self._by_ticker.get(market.series_ticker)
             if s is not None and market.status != "settled":
                 self._track(s, market)
@@ -204,12 +204,12 @@ class CryptoMarkets:
                 continue  # nothing to centre the strikes on yet
             current = (math.floor(now) // series.period_s + 1) * series.period_s
             for close in (current, current + series.period_s):
-                if event_ticker(series, close) not in self.exchange.events:
+                if event_ticker(series, close) not in self.exchange.reference.events:
                     self._list(series, close, spot, now)
 
     def _list(self, series: CryptoSeries, close: int, spot: Decimal, now: float) -> None:
-        if series.ticker not in self.exchange.series:
-            self.exchange.add_series(
+        if series.ticker not in self.exchange.reference.series:
+            self.exchange.reference.add_series(
                 SimSeries(
                     ticker=series.ticker,
                     title=f"{series.name} price",
@@ -221,7 +221,7 @@ class CryptoMarkets:
         ticker = event_ticker(series, close)
         when = _when(close)
         kind = "range" if series.kind == "range" else "above or below"
-        self.exchange.add_event(
+        self.exchange.reference.add_event(
             SimEvent(
                 event_ticker=ticker,
                 series_ticker=series.ticker,
@@ -282,14 +282,14 @@ class CryptoMarkets:
         close = int(market.close_time)
         values = self.feed.values(index_id, close - WINDOW_S, close)
         if market.status != "closed":
-            self.exchange.set_market_status(market.ticker, "closed")
+            self.exchange.settlement.set_market_status(market.ticker, "closed")
         if not values:
             log.warning("%s: no %s value in its settlement window", market.ticker, index_id)
             return
         value = settlement_value(values)
         yes = settles_yes(market.strike_type, market.floor_strike, market.cap_strike, value)
         expiration = str(value.quantize(EXPIRATION_PLACES))
-        self.exchange.settle(market.ticker, "yes" if yes else "no", expiration)
+        self.exchange.settlement.settle(market.ticker, "yes" if yes else "no", expiration)
 
 
 def _when(close: int) -> str:
@@ -363,7 +363,7 @@ def attach(exchange: Exchange, section: dict[str, Any]) -> CryptoMarkets:
     if maker_spec is not None:
         account = exchange.subaccounts.account_by_key(MAKER_KEY)
         if account is None:
-            account = exchange.create_account(
+            account = exchange.accounts.create_account(
                 key_id=MAKER_KEY,
                 public_key_pem="",
                 cash_cents=int(maker_spec.get("cash_cents", 100_000_000)),

@@ -120,7 +120,7 @@ class Archive:
         if known is None:
             if self._by_event is None:  # one pass over the markets per request, at most
                 self._by_event = {}
-                for m in self.exchange.markets.values():
+                for m in self.exchange.reference.markets.values():
                     self._by_event.setdefault(m.event_ticker, []).append(m)
             markets = self._by_event.get(event_ticker, [])
             known = bool(markets) and all(
@@ -133,28 +133,28 @@ class Archive:
         return known
 
     def position(self, p: SimPosition) -> bool:
-        market = self.exchange.markets.get(p.ticker)
+        market = self.exchange.reference.markets.get(p.ticker)
         return market is not None and self.event(market.event_ticker)
 
     # the historical tier ----------------------------------------------------------------------
 
     def markets(self) -> list[SimMarket]:
-        return [m for m in self.exchange.markets.values() if self.market(m)]
+        return [m for m in self.exchange.reference.markets.values() if self.market(m)]
 
     def trades(self, ticker: str | None = None) -> list[SimTrade]:
         """Newest first."""
-        return [t for t in self.exchange.trades(ticker) if self.trade(t)]
+        return [t for t in self.exchange.history.trades(ticker) if self.trade(t)]
 
     def fills(self, account_id: str) -> list[SimFill]:
         """Newest first."""
-        return [f for f in self.exchange.fills(account_id) if self.fill(f)]
+        return [f for f in self.exchange.history.fills(account_id) if self.fill(f)]
 
     def orders(self, account_id: str) -> list[SimOrder]:
         """Newest first."""
-        return [o for o in self.exchange.orders(account_id) if self.order(o)]
+        return [o for o in self.exchange.history.orders(account_id) if self.order(o)]
 
     def positions(self, account_id: str) -> list[SimPosition]:
-        return [p for p in self.exchange.positions(account_id) if self.position(p)]
+        return [p for p in self.exchange.accounts.positions(account_id) if self.position(p)]
 
 
 def attach_retention(exchange: Exchange, policy: HistoryPolicy) -> None:

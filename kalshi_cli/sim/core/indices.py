@@ -290,7 +290,7 @@ def of(exchange: Exchange, *, origin_s: float | None = None) -> SimIndexFeed:
     walks now instead of catching up since the journal began."""
     feed = _BY_EXCHANGE.get(exchange)
     if feed is None:
-        feed = SimIndexFeed(exchange.created_time if origin_s is None else origin_s)
+        feed = SimIndexFeed(exchange.reference.created_time if origin_s is None else origin_s)
         _BY_EXCHANGE[exchange] = feed
         exchange.add_tick_hook(feed.on_tick)
     return feed

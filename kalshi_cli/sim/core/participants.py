@@ -167,7 +167,7 @@ class LiquidityProvider:
     def targets(self, ticker: str, now: float) -> dict[tuple[BookSide, Decimal], Decimal]:
         """(book side, YES price) -> size the provider wants resting in `ticker` now."""
         _, quote = self.books[ticker]
-        ranges = self.exchange.markets[ticker].price_ranges
+        ranges = self.exchange.reference.markets[ticker].price_ranges
         fair = self.fair(ticker, now)
         wanted: dict[tuple[BookSide, Decimal], Decimal] = {}
         for i in range(quote.levels):
@@ -184,13 +184,13 @@ class LiquidityProvider:
             return
         self._last = now
         for ticker in self.books:
-            if self.exchange.markets[ticker].status == "open":
+            if self.exchange.reference.markets[ticker].status == "open":
                 self._requote(ticker, now)
         self.exchange.history.forget_finished_orders(self.account_id, self.finished_kept)
 
     def _requote(self, ticker: str, now: float) -> None:
         wanted = self.targets(ticker, now)
-        for order in self.exchange.resting_orders(self.account_id, ticker):
+        for order in self.exchange.accounts.resting_orders(self.account_id, ticker):
             key = (order.book_side, order.price)
             size = wanted.get(key)
             if size is not None and order.remaining_count * 2 >= size:
@@ -246,12 +246,14 @@ class NoiseTrader:
         if now < self._next:
             return
         self._next = now + self.rng.expovariate(1 / self.mean_interval)
-        open_tickers = [t for t in self.tickers if self.exchange.markets[t].status == "open"]
+        open_tickers = [
+            t for t in self.tickers if self.exchange.reference.markets[t].status == "open"
+        ]
         if not open_tickers:
             return
         ticker = self.rng.choice(open_tickers)
         buy_yes = self.rng.random() < 0.5
-        best_yes, best_no = self.exchange.best_bids(ticker)
+        best_yes, best_no = self.exchange.engine.best_bids(ticker)
         best_other = best_no if buy_yes else best_yes
         if best_other is None:
             return

@@ -416,9 +416,9 @@ def _install(exchange: Exchange, data: dict[str, Any], specs: list[Any], now: fl
 def _install_reference(exchange: Exchange, specs: list[Any], now: float) -> None:
     """The series, events and markets, each market's times set from `now`."""
     for series, events in specs:
-        exchange.add_series(series)
+        exchange.reference.add_series(series)
         for event, markets in events:
-            exchange.add_event(event)
+            exchange.reference.add_event(event)
             for ms in markets:
                 m = ms.market
                 m.open_time = now - 60
@@ -449,13 +449,13 @@ def _install_participants(
     traders."""
     lp = data.get("liquidity_provider")
     if lp is not None and any(ms.quote for ms in markets):
-        exchange.create_account(
+        exchange.accounts.create_account(
             key_id=LP_KEY, public_key_pem="", cash_cents=int(lp.get("cash_cents", 100_000_000))
         )
     noise = data.get("noise_traders")
     if noise is not None:
         for n in range(int(noise.get("count", 1))):
-            exchange.create_account(
+            exchange.accounts.create_account(
                 key_id=NOISE_KEY.format(n=n + 1),
                 public_key_pem="",
                 cash_cents=int(noise.get("cash_cents", 10_000_000)),
@@ -467,7 +467,7 @@ def _install_books(exchange: Exchange, data: dict[str, Any], markets: list[_Mark
     a market has one)."""
     if not any(ms.book for ms in markets):
         return
-    maker = exchange.create_account(
+    maker = exchange.accounts.create_account(
         key_id=BOOK_MAKER_KEY,
         public_key_pem="",
         cash_cents=int(data.get("book_maker_cash_cents", 100_000_000)),
@@ -546,7 +546,7 @@ def _attach(exchange: Exchange, data: dict[str, Any], specs: list[Any], speed: f
                 exchange,
                 lp_account.account_id,
                 quoted,
-                origin=exchange.created_time,
+                origin=exchange.reference.created_time,
                 speed=speed,
                 refresh=float(lp.get("refresh_seconds", 1.0)),
             )

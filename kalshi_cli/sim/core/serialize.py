@@ -18,7 +18,7 @@ import json
 import uuid
 from collections import defaultdict
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.sim.core import indices, records
 from kalshi_cli.sim.core.order_groups import SimOrderGroup
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from kalshi_cli.sim.core.exchange import Exchange  # the served exchange: its routes' shapes
+    from kalshi_cli.sim.core.matching import MatchingEngine
 
 EXCHANGE_INDEX = 0
 
@@ -86,22 +87,13 @@ def levels_json(levels: list[Level]) -> list[list[str]]:
     return [[fmt_dollars(p), fmt_count(q)] for p, q in levels]
 
 
-class Books(Protocol):
-    """What a market's quote is read from: the exchange, or its matching engine (the local
-    venue holds the engine alone)."""
-
-    def book(
-        self, ticker: str, depth: int = 0
-    ) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]: ...
-
-
-def top_of_book(books: Books, ticker: str) -> tuple[Level | None, Level | None]:
+def top_of_book(books: MatchingEngine, ticker: str) -> tuple[Level | None, Level | None]:
     """(best YES bid, best NO bid)."""
     yes, no = books.book(ticker, 1)
     return (yes[-1] if yes else None), (no[-1] if no else None)
 
 
-def quote_json(books: Books, ticker: str) -> Json:
+def quote_json(books: MatchingEngine, ticker: str) -> Json:
     best_yes, best_no = top_of_book(books, ticker)
     yes_bid = best_yes[0] if best_yes else ZERO
     no_bid = best_no[0] if best_no else ZERO
@@ -115,7 +107,7 @@ def quote_json(books: Books, ticker: str) -> Json:
     }
 
 
-def market_json(books: Books, m: SimMarket) -> Json:
+def market_json(books: MatchingEngine, m: SimMarket) -> Json:
     quote = quote_json(books, m.ticker)
     settled = m.status == "settled" and m.result in ("yes", "no")
     data: Json = {
@@ -264,7 +256,7 @@ def series_fee_changes_json(
     return [fee_change_json(c) for c in changes if historical or c.scheduled_ts > now]
 
 
-def orderbook_json(books: Books, ticker: str, depth: int) -> Json:
+def orderbook_json(books: MatchingEngine, ticker: str, depth: int) -> Json:
     yes, no = books.book(ticker, depth)
     return {"orderbook_fp": {"yes_dollars": levels_json(yes), "no_dollars": levels_json(no)}}
 
@@ -357,7 +349,7 @@ def position_json(p: SimPosition) -> Json:
 def event_positions_json(exchange: Exchange, positions: list[SimPosition]) -> list[Json]:
     by_event: dict[str, list[SimPosition]] = defaultdict(list)
     for p in positions:
-        m = exchange.markets.get(p.ticker)
+        m = exchange.reference.markets.get(p.ticker)
         by_event[m.event_ticker if m else p.ticker].append(p)
     return [
         {
@@ -403,7 +395,9 @@ def fill_averages(fills: list[SimFill]) -> Json:
 # WebSocket payloads (asyncapi.yaml) --------------------------------------------------------
 
 
-def ws_ticker_msg(books: Books, m: SimMarket, last_trade_size: Decimal, now: float) -> Json:
+def ws_ticker_msg(
+    books: MatchingEngine, m: SimMarket, last_trade_size: Decimal, now: float
+) -> Json:
     quote = quote_json(books, m.ticker)
     return {
         "market_ticker": m.ticker,

@@ -94,7 +94,7 @@ def new_account(state: SimState, balance_cents: int, kind: KeyType = "rsa") -> A
     key = generate_private_key(kind)
     key_id = str(uuid.uuid4())
     write_private_key(key_path(state.data_dir, key_id), private_key_pem(key))
-    return state.exchange.create_account(
+    return state.exchange.accounts.create_account(
         key_id=key_id, public_key_pem=public_key_pem(key), cash_cents=balance_cents
     )
 
@@ -187,7 +187,7 @@ async def handle_create_market(state: SimState, request: Request) -> Response:
     event_ticker = _str(body, "event_ticker")
     series_ticker = _str(body, "series_ticker")
     title = _str(body, "title")
-    if ticker in exchange.markets:
+    if ticker in exchange.reference.markets:
         raise ExchangeError(409, "conflict", f"market {ticker} already exists")
     structure = _str(body, "price_level_structure", "linear_cent")
     if structure not in PRICE_STRUCTURES:
@@ -201,7 +201,7 @@ async def handle_create_market(state: SimState, request: Request) -> Response:
     close_time = _int(body, "close_time", int(now + DEFAULT_MARKET_LIFETIME_S))
     if close_time <= now:
         raise ExchangeError(400, "invalid_parameters", "close_time must be in the future")
-    existing_event = exchange.events.get(event_ticker)
+    existing_event = exchange.reference.events.get(event_ticker)
     if existing_event is not None and existing_event.series_ticker != series_ticker:
         raise ExchangeError(
             400,
@@ -216,7 +216,7 @@ async def handle_create_market(state: SimState, request: Request) -> Response:
     if not isinstance(mutually_exclusive, bool):
         raise ExchangeError(400, "invalid_parameters", "mutually_exclusive must be a boolean")
     if existing_event is None:
-        exchange.add_event(
+        exchange.reference.add_event(
             SimEvent(
                 event_ticker=event_ticker,
                 series_ticker=series_ticker,
@@ -245,8 +245,8 @@ async def handle_create_market(state: SimState, request: Request) -> Response:
         fee_waiver_expiration_time=waiver,
     )
     exchange.add_market(market)
-    created = exchange.markets[ticker]
-    return JSONResponse({"market": ser.market_json(exchange, created)}, status_code=201)
+    created = exchange.reference.markets[ticker]
+    return JSONResponse({"market": ser.market_json(exchange.engine, created)}, status_code=201)
 
 
 async def handle_schedule_fee_change(state: SimState, request: Request) -> Response:
@@ -269,8 +269,8 @@ def _add_series(exchange: Exchange, body: Json, series_ticker: str) -> None:
         raise ExchangeError(400, "invalid_parameters", "fee_type must be a string")
     given = body.get("fee_multiplier")
     multiplier = None if given is None else _multiplier(given)
-    if series_ticker not in exchange.series:
-        exchange.add_series(
+    if series_ticker not in exchange.reference.series:
+        exchange.reference.add_series(
             SimSeries(
                 ticker=series_ticker,
                 title=series_ticker,
@@ -336,7 +336,7 @@ async def handle_add_maintenance(state: SimState, request: Request) -> Response:
     state.schedule.on_tick(state.clock.wall())  # a window already begun pauses at once
     now = state.clock.wall()
     return JSONResponse(
-        state.schedule.schedule_json(state.exchange.created_time, now), status_code=201
+        state.schedule.schedule_json(state.exchange.reference.created_time, now), status_code=201
     )
 
 
@@ -345,7 +345,7 @@ async def handle_add_forecast(state: SimState, request: Request) -> Response:
     "97000.5", ...}} (percentile 0-9999 -> a decimal); GetEventForecastPercentilesHistory
     serves it."""
     ticker = str(request.path_params["ticker"])
-    if ticker not in state.exchange.events:
+    if ticker not in state.exchange.reference.events:
         raise ExchangeError(404, "not_found", f"event {ticker} not found")
     body = await _json_object(request)
     ts, raw = body.get("ts"), body.get("percentiles")
@@ -377,12 +377,12 @@ async def handle_add_forecast(state: SimState, request: Request) -> Response:
 
 async def handle_clear_maintenance(state: SimState, request: Request) -> Response:
     state.schedule.clear()
-    return JSONResponse(state.schedule.schedule_json(state.exchange.created_time, 0.0))
+    return JSONResponse(state.schedule.schedule_json(state.exchange.reference.created_time, 0.0))
 
 
 def _known_market(state: SimState, request: Request) -> str:
     ticker = str(request.path_params["ticker"])
-    if ticker not in state.exchange.markets:
+    if ticker not in state.exchange.reference.markets:
         raise ExchangeError(404, "not_found", f"market {ticker} not found")
     return ticker
 
@@ -393,8 +393,8 @@ async def handle_settle_market(state: SimState, request: Request) -> Response:
     result = body.get("result")
     if result not in ("yes", "no"):
         raise ExchangeError(400, "invalid_parameters", "result must be yes or no")
-    market = state.exchange.settle(ticker, "yes" if result == "yes" else "no")
-    return JSONResponse({"market": ser.market_json(state.exchange, market)})
+    market = state.exchange.settlement.settle(ticker, "yes" if result == "yes" else "no")
+    return JSONResponse({"market": ser.market_json(state.exchange.engine, market)})
 
 
 _STATUSES: dict[str, MarketStatus] = {"open": "open", "paused": "paused", "closed": "closed"}
@@ -406,8 +406,8 @@ async def handle_set_market_status(state: SimState, request: Request) -> Respons
     status = _STATUSES.get(str(body.get("status")))
     if status is None:
         raise ExchangeError(400, "invalid_parameters", "status must be open, paused or closed")
-    market = state.exchange.set_market_status(ticker, status)
-    return JSONResponse({"market": ser.market_json(state.exchange, market)})
+    market = state.exchange.settlement.set_market_status(ticker, status)
+    return JSONResponse({"market": ser.market_json(state.exchange.engine, market)})
 
 
 async def handle_get_faults(state: SimState, request: Request) -> Response:

@@ -112,7 +112,7 @@ def _ensure_default_account(state: SimState, balance_cents: int) -> AccountInfo:
             if state.exchange.subaccounts.account_by_key(key_id) is None:
                 # The journal does not know the key (e.g. it was deleted): register it again.
                 key, _ = load_private_key(path=key_path(state.data_dir, key_id))
-                state.exchange.create_account(
+                state.exchange.accounts.create_account(
                     key_id=key_id, public_key_pem=public_key_pem(key), cash_cents=balance_cents
                 )
             info = account_info(state, key_id)

@@ -121,9 +121,9 @@ class MarketHistory:
         """Start recording: every market's state now, then each change the core reports."""
         self._exchange, self._clock = exchange, clock
         now = clock.wall()
-        for ticker in exchange.markets:
+        for ticker in exchange.reference.markets:
             self._sample(ticker, now)
-        exchange.add_listener(self.on_event)
+        exchange.reference.add_listener(self.on_event)
 
     def on_event(self, event: SimEventT) -> None:
         if isinstance(event, BookChanged | PositionChanged | MarketLifecycle):
@@ -137,10 +137,10 @@ class MarketHistory:
 
     def _sample(self, ticker: str, now: float) -> None:  # unix seconds
         assert self._exchange is not None
-        market = self._exchange.markets.get(ticker)
+        market = self._exchange.reference.markets.get(ticker)
         if market is None:
             return
-        yes_bid, no_bid = self._exchange.best_bids(ticker)
+        yes_bid, no_bid = self._exchange.engine.best_bids(ticker)
         values = self._values
         bid = yes_bid if yes_bid is not None else ZERO
         ask = ONE - no_bid if no_bid else ONE

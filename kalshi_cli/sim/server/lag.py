@@ -67,7 +67,7 @@ class ReadReplica:
                 [replace(o) for o in reversed(live)],
                 archived,
                 len(archived) if archived is not None else 0,
-                [replace(p) for p in exchange.positions(account_id)],
+                [replace(p) for p in exchange.accounts.positions(account_id)],
             )
         self._versions.append((now, views))
 

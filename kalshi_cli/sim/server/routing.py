@@ -230,7 +230,9 @@ class SimState:
         """The account's orders as reads see them (newest first): `read_lag_ms` ago (`since`:
         as `Exchange.orders`, the archived ones last updated before it may be left out)."""
         view = self.replica.view(account_id, self.clock.monotonic(), self.faults.read_lag_s)
-        return self.exchange.orders(account_id, since=since) if view is None else view.orders
+        return (
+            self.exchange.history.orders(account_id, since=since) if view is None else view.orders
+        )
 
     def lags(self, account_id: str) -> bool:
         """Reads of the account's orders see an older state (`read_lag_ms`) right now."""
@@ -240,7 +242,7 @@ class SimState:
     def lagged_order(self, account_id: str, order_id: str) -> SimOrder:
         view = self.replica.view(account_id, self.clock.monotonic(), self.faults.read_lag_s)
         if view is None:
-            return self.exchange.order(account_id, order_id)
+            return self.exchange.history.order(account_id, order_id)
         order = view.order(order_id)
         if order is None:
             raise ExchangeError(404, "order_not_found", f"order {order_id} not found")
@@ -248,7 +250,7 @@ class SimState:
 
     def lagged_positions(self, account_id: str) -> list[SimPosition]:
         view = self.replica.view(account_id, self.clock.monotonic(), self.faults.read_lag_s)
-        return self.exchange.positions(account_id) if view is None else view.positions
+        return self.exchange.accounts.positions(account_id) if view is None else view.positions
 
 
 @dataclass

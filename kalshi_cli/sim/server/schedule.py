@@ -76,8 +76,8 @@ class SimSchedule:
             return
         self._swept.add(window)
         exchange = self._exchange
-        for account in exchange.accounts:
-            for order in exchange.resting_orders(account.account_id):
+        for account in exchange.accounts.accounts:
+            for order in exchange.accounts.resting_orders(account.account_id):
                 if order.cancel_order_on_pause:
                     exchange.desk.cancel_order(account.account_id, order.order_id)
 

@@ -205,7 +205,7 @@ class WsHub:
     def __init__(self, state: SimState) -> None:
         self.state = state
         self.connections: set[SimWsConnection] = set()
-        state.exchange.add_listener(self.on_event)
+        state.exchange.reference.add_listener(self.on_event)
         rfqs.comms(state).listeners.append(self.on_comms)
         indices.of(state.exchange).add_listener(self.on_index)
 
@@ -302,7 +302,7 @@ class WsHub:
         if isinstance(params.get("market_ids"), list):
             ids.extend(params["market_ids"])
         if ids:
-            by_id = {ser.market_id(t): t for t in self.state.exchange.markets}
+            by_id = {ser.market_id(t): t for t in self.state.exchange.reference.markets}
             for market_id in ids:
                 if market_id not in by_id:
                     raise CommandError(11, f"Invalid parameter: unknown market_id {market_id}")
@@ -310,7 +310,7 @@ class WsHub:
         if not tickers:
             return None
         for ticker in tickers:
-            if ticker not in self.state.exchange.markets:
+            if ticker not in self.state.exchange.reference.markets:
                 raise CommandError(11, f"Invalid parameter: unknown market ticker {ticker}")
         return list(dict.fromkeys(tickers))
 
@@ -347,7 +347,7 @@ class WsHub:
                 for ticker in tickers or []:
                     self._snapshot(conn, sub, ticker)
             elif channel == "ticker" and params.get("send_initial_snapshot") is True:
-                for ticker in tickers or list(self.state.exchange.markets):
+                for ticker in tickers or list(self.state.exchange.reference.markets):
                     self._ticker(conn, sub, ticker, Decimal(0))
 
     def _unsubscribe(self, conn: SimWsConnection, cmd_id: Any, params: Json) -> None:
@@ -484,7 +484,7 @@ class WsHub:
     # -- channel messages -------------------------------------------------------------------
 
     def _snapshot(self, conn: SimWsConnection, sub: Subscription, ticker: str) -> None:
-        yes, no = self.state.exchange.book(ticker, 0)
+        yes, no = self.state.exchange.engine.book(ticker, 0)
         msg: Json = {"market_ticker": ticker, "market_id": ser.market_id(ticker)}
         if yes:
             msg["yes_dollars_fp"] = ser.levels_json(yes)
@@ -495,10 +495,10 @@ class WsHub:
         conn.emit(sub, "orderbook_snapshot", msg, snapshot=True)
 
     def _ticker(self, conn: SimWsConnection, sub: Subscription, ticker: str, size: Decimal) -> None:
-        market = self.state.exchange.markets.get(ticker)
+        market = self.state.exchange.reference.markets.get(ticker)
         if market is None:
             return
-        msg = ser.ws_ticker_msg(self.state.exchange, market, size, self.state.clock.wall())
+        msg = ser.ws_ticker_msg(self.state.exchange.engine, market, size, self.state.clock.wall())
         comparable = {k: v for k, v in msg.items() if k not in ("ts", "ts_ms", "time")}
         if sub.last_ticker.get(ticker) == comparable:
             return
@@ -576,7 +576,7 @@ class WsHub:
                 position = next(
                     (
                         p
-                        for p in self.state.exchange.positions(event.account_id)
+                        for p in self.state.exchange.accounts.positions(event.account_id)
                         if p.ticker == event.ticker
                     ),
                     None,
@@ -615,7 +615,7 @@ class WsHub:
         if isinstance(event, MarketLifecycle):
             self._lifecycle(conn, sub, event)
         elif isinstance(event, EventCreated):
-            ev = self.state.exchange.events.get(event.event_ticker)
+            ev = self.state.exchange.reference.events.get(event.event_ticker)
             if ev is not None:
                 conn.emit(sub, "event_lifecycle", ser.ws_event_lifecycle_msg(ev))
         elif channel == "market_lifecycle_v2":
@@ -623,7 +623,7 @@ class WsHub:
             conn.emit(sub, "event_fee_update", ser.ws_event_fee_msg(event.change))
 
     def _lifecycle(self, conn: SimWsConnection, sub: Subscription, event: MarketLifecycle) -> None:
-        market = self.state.exchange.markets.get(event.ticker)
+        market = self.state.exchange.reference.markets.get(event.ticker)
         if market is None:
             return
         if sub.channel == "market_lifecycle_v2":

@@ -45,7 +45,7 @@ def test_a_blocking_state_is_one_line_then_one_count_per_interval(
     lines = [e for e in every if str(e["event"]).startswith("risk_denied")]
     full = [e for e in lines if e["event"] == "risk_denied"]
     summaries = [e for e in lines if e["event"] == "risk_denied_summary"]
-    markets = len(rig.exchange.markets)
+    markets = len(rig.exchange.reference.markets)
     assert denied >= ticks, "the strategy kept asking, and every ask was denied"
     assert [e["code"] for e in full] == [state]  # one line, not one per market
     assert len(summaries) <= 3  # one per 60 s interval of 150 s

@@ -48,7 +48,7 @@ def new_rig() -> Iterator[RigMaker]:
 
 
 def _resting(rig: Rig) -> list[Any]:
-    return [o for o in rig.exchange.orders(rig.client.account_id) if o.status == "resting"]
+    return [o for o in rig.exchange.history.orders(rig.client.account_id) if o.status == "resting"]
 
 
 def _warm(new_rig: RigMaker, tmp_path: Path) -> tuple[Rig, Path]:
@@ -267,7 +267,7 @@ def test_the_circuit_breaker_of_a_day_is_lifted_on_the_first_tick_of_the_next(
         tmp_path / "s.db", strategy="spike", clock=clock, risk={"daily_loss_limit": 5}, log_path=log
     )
     rig.step(0.1)
-    ticker = next(iter(rig.exchange.markets))
+    ticker = next(iter(rig.exchange.reference.markets))
     rig.store.fills.record_fill(
         FillRecord(
             "f-loss",

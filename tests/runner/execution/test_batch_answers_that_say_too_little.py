@@ -104,7 +104,7 @@ def test_an_item_that_does_not_say_plainly_leaves_its_order_unknown(
 ) -> None:
     rig, sent = _rig(tmp_path, answer)
     executor = rig.loop.executor
-    tickers = list(rig.exchange.markets)[:2]
+    tickers = list(rig.exchange.reference.markets)[:2]
     for ticker in tickers:
         executor.outbox.queue(_bid(ticker))
     executor.flush()
@@ -128,7 +128,7 @@ def test_an_item_refused_in_plain_words_is_rejected(tmp_path: Path) -> None:
 
     rig, sent = _rig(tmp_path, refused)
     executor = rig.loop.executor
-    for ticker in list(rig.exchange.markets)[:2]:
+    for ticker in list(rig.exchange.reference.markets)[:2]:
         executor.outbox.queue(_bid(ticker))
     executor.flush()
     assert _status(rig, sent[0][0]) == "rejected"
@@ -146,7 +146,7 @@ def test_the_next_batch_holds_a_market_the_last_one_left_an_order_unknown_in(
 
     rig, _sent = _rig(tmp_path, first_loses_its_first_item, size=2)
     executor = rig.loop.executor
-    a, b = list(rig.exchange.markets)[:2]
+    a, b = list(rig.exchange.reference.markets)[:2]
     for intent in (_bid(a), _bid(b), _bid(a, Side.NO), _bid(b, Side.NO)):
         executor.outbox.queue(intent)
     executor.flush()
@@ -174,7 +174,7 @@ def test_a_batch_answered_with_the_exchanges_trouble_counts_as_an_api_error(
     and batch after batch so answered put trading into SAFE_MODE."""
     rig, sent = _rig(tmp_path, _all_trouble)
     executor = rig.loop.executor
-    tickers = list(rig.exchange.markets)
+    tickers = list(rig.exchange.reference.markets)
     limit = rig.loop.risk.limits.max_consecutive_errors
     assert len(tickers) >= limit
     for n, ticker in enumerate(tickers[:limit], start=1):
@@ -199,7 +199,7 @@ def test_items_that_only_leave_out_their_ids_do_not_count_as_api_errors(tmp_path
 
     rig, sent = _rig(tmp_path, without_client_order_ids)
     executor = rig.loop.executor
-    ticker = next(iter(rig.exchange.markets))
+    ticker = next(iter(rig.exchange.reference.markets))
     executor.outbox.queue(_bid(ticker))
     executor.outbox.queue(_bid(ticker, Side.NO))
     executor.flush()

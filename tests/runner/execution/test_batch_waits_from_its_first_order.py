@@ -64,7 +64,7 @@ def test_orders_held_back_from_the_batch_stop_counting_in_the_exposure(tmp_path:
 def test_a_market_counts_only_its_own_orders_waiting_for_the_batch(tmp_path: Path) -> None:
     rig = make_rig(tmp_path / "s.db", params={"spike_share": 5})
     outbox = rig.loop.executor.outbox
-    other = next(t for t in rig.exchange.markets if t != QUOTE.ticker)
+    other = next(t for t in rig.exchange.reference.markets if t != QUOTE.ticker)
     outbox.queue(QUOTE)
     assert outbox.queued_view(other) == rig.loop.portfolio.view(other)
     assert outbox.queued_view(QUOTE.ticker) != rig.loop.portfolio.view(QUOTE.ticker)

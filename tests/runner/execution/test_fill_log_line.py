@@ -32,7 +32,7 @@ BETTER = D("0.02")  # each order's limit is this much worse than the book: it fi
 
 def _a_market_with_both_sides(rig: Rig) -> str:
     rig.exchange.tick()  # the simulated makers quote
-    books = {t: rig.client.get_orderbook(t) for t in rig.exchange.markets}
+    books = {t: rig.client.get_orderbook(t) for t in rig.exchange.reference.markets}
     return next(t for t, b in books.items() if b.no_ask and b.best_no_bid)
 
 

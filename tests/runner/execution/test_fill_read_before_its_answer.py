@@ -102,7 +102,7 @@ def _a_buy_listed_before_its_answer(
     `hand_bought` in the same market; a read on the other worker lists the fills and is
     booked. Yields the rig, the market and the event that lets the answer go."""
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, send_workers=2)
-    ticker = next(iter(rig.exchange.markets))
+    ticker = next(iter(rig.exchange.reference.markets))
     _buy_once(rig, ticker)
     placed, release = _answer_held(rig)
     dispatch = rig.loop.dispatch
@@ -164,7 +164,7 @@ def test_the_stops_last_read_books_a_fill_whose_order_was_never_answered(
 
 def _two_markets_with_an_ask(rig: Rig) -> tuple[str, str]:
     rig.exchange.tick()  # the simulated makers quote
-    a, b, *_ = [t for t in rig.exchange.markets if rig.client.get_orderbook(t).yes_ask]
+    a, b, *_ = [t for t in rig.exchange.reference.markets if rig.client.get_orderbook(t).yes_ask]
     return a, b
 
 
@@ -301,7 +301,9 @@ def test_a_markets_fills_wait_behind_one_held_so_they_apply_in_the_exchanges_ord
         book = rig.client.get_orderbook(ticker)
         # a YES ask is a NO bid's complement: every one up to the strategy's, its own last
         sweep = sum((level.size for level in book.no_bids if 1 - level.price <= above), Decimal(0))
-        someone = rig.exchange.create_account(key_id="someone", public_key_pem="", cash_cents=10**7)
+        someone = rig.exchange.accounts.create_account(
+            key_id="someone", public_key_pem="", cash_cents=10**7
+        )
         rig.exchange.desk.place_order(
             someone.account_id,
             PlaceRequest(

@@ -50,7 +50,7 @@ def test_two_fills_of_one_moment_are_booked_in_the_order_they_were_made(tmp_path
         )
     rig.step(1.0)
     another_trader_places(rig.exchange, TICKER, BookSide.ASK, Decimal("0.44"), Decimal(10))
-    swept = rig.exchange.fills(rig.client.account_id)[:2]
+    swept = rig.exchange.history.fills(rig.client.account_id)[:2]
     assert [f.price for f in swept] == [Decimal("0.44"), Decimal("0.45")]  # newest first
     assert swept[0].ts == swept[1].ts
     rig.step(1.0)

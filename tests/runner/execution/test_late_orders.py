@@ -56,13 +56,17 @@ def _hold_next_create(rig: Rig, held: Held) -> str:
 def _take(rig: Rig, coid: str) -> None:
     """Another account takes the whole of the order `coid` as soon as it rests (and every
     better-priced order before it)."""
-    (order,) = [o for o in rig.exchange.orders(rig.client.account_id) if o.client_order_id == coid]
-    yes_bids, no_bids = rig.exchange.book(order.ticker)
+    (order,) = [
+        o for o in rig.exchange.history.orders(rig.client.account_id) if o.client_order_id == coid
+    ]
+    yes_bids, no_bids = rig.exchange.engine.book(order.ticker)
     if order.book_side is BookSide.BID:
         ahead = sum((n for p, n in yes_bids if p >= order.price), Decimal(0))
     else:
         ahead = sum((n for p, n in no_bids if p >= 1 - order.price), Decimal(0))
-    taker = rig.exchange.create_account(key_id="taker", public_key_pem="", cash_cents=10**8)
+    taker = rig.exchange.accounts.create_account(
+        key_id="taker", public_key_pem="", cash_cents=10**8
+    )
     rig.exchange.desk.place_order(
         taker.account_id,
         PlaceRequest(
@@ -105,7 +109,7 @@ def test_an_order_held_past_the_old_grace_lands_late_adopted_and_never_doubled(
     assert coid not in rig.loop.executor.unknown_orders.unknown
     intent = rig.store.orders.get_intent(coid)
     (on_exchange,) = [
-        o for o in rig.exchange.orders(rig.client.account_id) if o.client_order_id == coid
+        o for o in rig.exchange.history.orders(rig.client.account_id) if o.client_order_id == coid
     ]
     assert (intent.order_id, intent.status) == (on_exchange.order_id, on_exchange.status)
     assert intent.strategy == "market-maker"
@@ -114,7 +118,7 @@ def test_an_order_held_past_the_old_grace_lands_late_adopted_and_never_doubled(
         rig.step(0.5)
     mine = [
         o
-        for o in rig.exchange.orders(rig.client.account_id)
+        for o in rig.exchange.history.orders(rig.client.account_id)
         if o.ticker == ticker and o.book_side is on_exchange.book_side and o.status == "resting"
     ]
     assert len(mine) <= 1
@@ -506,7 +510,7 @@ def test_a_lookup_sent_before_a_lost_order_could_no_longer_land_does_not_call_it
     window closed proves it never will; until then it is unknown, its market holding."""
     rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, read_lag_s=0.5)
     rig.step(0.1)
-    ticker = next(iter(rig.exchange.markets))
+    ticker = next(iter(rig.exchange.reference.markets))
     quote = Intent(
         ticker=ticker,
         side=Side.YES,

@@ -50,7 +50,7 @@ def _ask(ticker: str, price: str) -> Intent:
 
 
 def _resting_yes_bids(rig: Rig, ticker: str) -> Decimal:
-    orders = rig.exchange.orders(rig.client.account_id)
+    orders = rig.exchange.history.orders(rig.client.account_id)
     return sum(
         (
             o.remaining_count
@@ -95,7 +95,7 @@ def test_an_order_decided_while_a_replacements_cancel_is_out_counts_the_replacem
         send_workers=2,
         trade={"amend_requotes": False},  # the replacement waits for its cancel
     )
-    ticker = next(iter(rig.exchange.markets))
+    ticker = next(iter(rig.exchange.reference.markets))
     decided: list[str] = []
     # the bid is replaced once its cancel is held, not before: an order answered within the
     # tick that sent it gives its market another visit in that tick (`TradeLoop._serve`)
@@ -254,7 +254,7 @@ def test_the_exposure_of_the_orders_on_their_way_follows_the_position_they_join(
     the market's position or its orders on their way change: two asks out beside 10 YES held
     add nothing (they close what is held) only while it is held."""
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
-    ticker = next(iter(rig.exchange.markets))
+    ticker = next(iter(rig.exchange.reference.markets))
     portfolio, outbox = rig.loop.portfolio, rig.loop.executor.outbox
     in_flight = rig.loop.executor.answers.in_flight
     portfolio.apply_fill(
@@ -280,7 +280,7 @@ def test_an_order_of_unknown_outcome_counts_beside_the_orders_on_their_way_in_it
     the market's other orders that may rest, as they are now. Of two asks beside 10 YES held,
     one on its way and one lost, the second opens 10 NO, whichever is lost."""
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
-    ticker = next(iter(rig.exchange.markets))
+    ticker = next(iter(rig.exchange.reference.markets))
     portfolio, outbox = rig.loop.portfolio, rig.loop.executor.outbox
     unknown = rig.loop.executor.unknown_orders
     portfolio.apply_fill(
@@ -298,7 +298,7 @@ def test_an_order_of_unknown_outcome_counts_in_its_own_market_only_and_until_set
     """Two asks lost in two flat markets: each opens 10 NO at 0.40 in its own market, and no
     more; once a lookup past its window proves one never placed, it counts no more."""
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
-    first, second = list(rig.exchange.markets)[:2]
+    first, second = list(rig.exchange.reference.markets)[:2]
     portfolio, outbox = rig.loop.portfolio, rig.loop.executor.outbox
     unknown = rig.loop.executor.unknown_orders
     for coid, ticker in (("ask-1", first), ("ask-2", second)):
@@ -320,7 +320,7 @@ def test_a_replacement_waiting_for_its_cancels_counts_in_the_exposure_until_they
     tmp_path: Path,
 ) -> None:
     rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, risk=RISK)
-    ticker = next(iter(rig.exchange.markets))
+    ticker = next(iter(rig.exchange.reference.markets))
     outbox = rig.loop.executor.outbox
     before = outbox.total_exposure()
     answered = outbox.replacing_until(_bid(ticker, "0.40", "10", ("an-order",)))
@@ -331,7 +331,7 @@ def test_a_replacement_waiting_for_its_cancels_counts_in_the_exposure_until_they
 
 def test_the_orders_waiting_for_the_batch_stop_counting_once_dropped(tmp_path: Path) -> None:
     rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, risk=RISK)
-    ticker = next(iter(rig.exchange.markets))
+    ticker = next(iter(rig.exchange.reference.markets))
     outbox = rig.loop.executor.outbox
     before = outbox.total_exposure()
     outbox.queue(_bid(ticker, "0.40", "10"))
@@ -350,7 +350,7 @@ def test_a_strategys_pending_orders_are_its_replacements_waiting_and_its_orders_
     from tests.runner.execution.test_amend_answers import _worker_busy
 
     rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, risk=RISK, send_workers=1)
-    ticker = next(iter(rig.exchange.markets))
+    ticker = next(iter(rig.exchange.reference.markets))
     executor, outbox = rig.loop.executor, rig.loop.executor.outbox
     answered = outbox.replacing_until(_bid(ticker, "0.40", "10", ("an-order",)))
     assert [(i.ticker, i.price) for i in outbox.pending()] == [(ticker, Decimal("0.40"))]

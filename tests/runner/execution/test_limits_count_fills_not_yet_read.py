@@ -83,7 +83,7 @@ def _fill_reads_held(rig: Rig) -> threading.Event:
 
 
 def _resting(rig: Rig, ticker: str) -> Decimal:
-    orders = rig.exchange.orders(rig.client.account_id)
+    orders = rig.exchange.history.orders(rig.client.account_id)
     return sum(
         (o.remaining_count for o in orders if o.ticker == ticker and o.status == "resting"),
         Decimal(0),
@@ -91,7 +91,7 @@ def _resting(rig: Rig, ticker: str) -> Decimal:
 
 
 def _held_yes(rig: Rig, ticker: str) -> Decimal:
-    positions = rig.exchange.positions(rig.client.account_id)
+    positions = rig.exchange.accounts.positions(rig.client.account_id)
     return sum((p.position for p in positions if p.ticker == ticker), Decimal(0))
 
 

@@ -42,7 +42,7 @@ def _lost_quote(
     """A quote to buy 10 of `side` in the rig's `market`-th market whose answer is lost,
     landed on the exchange at once (resting) unless it never `lands`; its client order id and
     market."""
-    ticker = list(rig.exchange.markets)[market]
+    ticker = list(rig.exchange.reference.markets)[market]
     quote = Intent(
         ticker=ticker,
         side=side,
@@ -70,7 +70,7 @@ def _lost_quote(
 def _sell_into_quote(rig: Rig, ticker: str, count: Decimal) -> None:
     """Another account sells YES down to the quote's price: every bid above it, then `count`
     of the quote."""
-    bids, _ = rig.exchange.book(ticker)
+    bids, _ = rig.exchange.engine.book(ticker)
     ahead = sum((size for price, size in bids if price > PRICE), Decimal(0))
     another_trader_places(rig.exchange, ticker, BookSide.ASK, PRICE, ahead + count)
 
@@ -209,7 +209,7 @@ def test_a_second_lost_order_of_a_market_found_later_still_takes_its_fills(
             client_order_id=second,
         ),
     )
-    bids, _ = rig.exchange.book(ticker)
+    bids, _ = rig.exchange.engine.book(ticker)
     ahead = sum((size for p, size in bids if p > price), Decimal(0))
     another_trader_places(rig.exchange, ticker, BookSide.ASK, price, ahead + 2)
     rig.client.lookup_errors.extend([_down(), _down()])

@@ -38,7 +38,7 @@ RISK = {"max_orders_per_minute": 1000}
 
 def _a_market_with_an_ask(rig: Rig) -> str:
     rig.exchange.tick()  # the simulated makers quote
-    return next(t for t in rig.exchange.markets if rig.client.get_orderbook(t).yes_ask)
+    return next(t for t in rig.exchange.reference.markets if rig.client.get_orderbook(t).yes_ask)
 
 
 def _bought_by_hand(rig: Rig, ticker: str) -> None:

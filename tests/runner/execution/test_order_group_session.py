@@ -172,11 +172,11 @@ def test_a_group_the_exchange_triggered_halts_the_loop(tmp_path: Path) -> None:
     group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
     rig.loop.executor.answers.order_group_id = group
     rig.step(0.1)
-    quotes = [o for o in rig.exchange.orders(me) if o.status == "resting"]
+    quotes = [o for o in rig.exchange.history.orders(me) if o.status == "resting"]
     assert quotes and {o.order_group_id for o in quotes} == {group}
 
     rig.exchange.groups.trigger_order_group(me, group)
-    assert all(rig.exchange.order(me, o.order_id).status == "canceled" for o in quotes)
+    assert all(rig.exchange.history.order(me, o.order_id).status == "canceled" for o in quotes)
     rig.step(0.1)
     assert rig.store.trading.trading_state().state == "HALTED"
     assert rig.loop.log.counts.get("order_group_triggered") == 1
@@ -284,7 +284,9 @@ def test_a_requote_of_an_earlier_runs_quote_goes_into_the_sessions_group(tmp_pat
     first = make_rig(tmp_path / "s.db", strategy="market-maker")
     first.step(0.1)
     me = first.client.account_id
-    earlier = {o.order_id: o.price for o in first.exchange.orders(me) if o.status == "resting"}
+    earlier = {
+        o.order_id: o.price for o in first.exchange.history.orders(me) if o.status == "resting"
+    }
     assert earlier
     first.store.close()
     rig = make_rig(
@@ -302,7 +304,8 @@ def test_a_requote_of_an_earlier_runs_quote_goes_into_the_sessions_group(tmp_pat
         return {
             order_id
             for order_id, price in earlier.items()
-            if (o := rig.exchange.order(me, order_id)).status != "resting" or o.price != price
+            if (o := rig.exchange.history.order(me, order_id)).status != "resting"
+            or o.price != price
         }
 
     for _ in range(60):
@@ -311,11 +314,11 @@ def test_a_requote_of_an_earlier_runs_quote_goes_into_the_sessions_group(tmp_pat
             break
     assert moved(), "the market moved and the loop requoted an earlier run's quote"
     rig.step(0.1)  # the new quote placed after its cancel
-    resting = [o for o in rig.exchange.orders(me) if o.status == "resting"]
+    resting = [o for o in rig.exchange.history.orders(me) if o.status == "resting"]
     assert any(o.order_group_id == group for o in resting), "the requote, in the group"
 
     rig.exchange.groups.trigger_order_group(me, group)
-    left = {o.order_id: o.price for o in rig.exchange.orders(me) if o.status == "resting"}
+    left = {o.order_id: o.price for o in rig.exchange.history.orders(me) if o.status == "resting"}
     assert left, "the earlier run's quotes the session never moved still rest"
     assert all(earlier.get(order_id) == price for order_id, price in left.items())
 
@@ -328,7 +331,7 @@ def test_the_stop_withdraws_an_earlier_runs_quote_the_session_never_moved(tmp_pa
     first = make_rig(tmp_path / "s.db", strategy="market-maker")
     first.step(0.1)
     me = first.client.account_id
-    earlier = {o.order_id for o in first.exchange.orders(me) if o.status == "resting"}
+    earlier = {o.order_id for o in first.exchange.history.orders(me) if o.status == "resting"}
     assert earlier
     first.store.close()
     rig = make_rig(
@@ -348,7 +351,7 @@ def test_the_stop_withdraws_an_earlier_runs_quote_the_session_never_moved(tmp_pa
     assert rig.loop.log.counts.get("stop_proven") == 1
     assert rig.loop.not_proven == ()
     for order_id in earlier:
-        order = rig.exchange.order(me, order_id)
+        order = rig.exchange.history.order(me, order_id)
         assert (order.status, order.order_group_id) == ("canceled", None)
 
 
@@ -365,7 +368,7 @@ def test_a_group_deleted_under_the_loop_halts_it_instead_of_refusal_after_refusa
     group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
     join_session_group(rig.loop.executor, group)
     rig.step(0.1)
-    assert any(o.status == "resting" for o in rig.exchange.orders(me))
+    assert any(o.status == "resting" for o in rig.exchange.history.orders(me))
 
     rig.exchange.groups.delete_order_group(me, group)
     rig.step(0.1)

@@ -104,7 +104,7 @@ def _creates(rig: Rig) -> list[tuple[str, str]]:
 
 
 def _resting(rig: Rig) -> list[Any]:
-    orders = rig.exchange.orders(rig.client.account_id)
+    orders = rig.exchange.history.orders(rig.client.account_id)
     return [o for o in orders if o.ticker == HOLD and o.status == "resting"]
 
 

@@ -83,7 +83,7 @@ def _requote(rig: Rig, order_id: str, price: str = "0.41", count: str = "10") ->
 
 
 def _on_exchange(rig: Rig, order_id: str) -> tuple[Decimal, Decimal]:
-    order = rig.exchange.order(rig.client.account_id, order_id)
+    order = rig.exchange.history.order(rig.client.account_id, order_id)
     return order.price, order.remaining_count
 
 
@@ -284,7 +284,7 @@ def _sell_into_the_quote(
 ) -> None:
     """Another trader sells `count` into the loop's bid of `quoted` at `price` (after the bids
     ahead of it); the loop hears nothing of it."""
-    yes_bids, _ = rig.exchange.book(LAL)
+    yes_bids, _ = rig.exchange.engine.book(LAL)
     ahead = sum((n for p, n in yes_bids if p >= price), Decimal(0)) - quoted
     another_trader_places(rig.exchange, LAL, BookSide.ASK, price, ahead + count)
     rig.feed.drain_events()
@@ -463,7 +463,7 @@ def test_an_amend_answered_after_a_withdrawal_booked_leaves_the_order_cancelled(
     _booked_all(rig)
     row = rig.store.orders.intent_by_order_id(order_id)
     assert row is not None and row.status == "canceled", "the exchange cancelled it"
-    assert rig.exchange.order(rig.client.account_id, order_id).status == "canceled"
+    assert rig.exchange.history.order(rig.client.account_id, order_id).status == "canceled"
     assert not rig.loop.portfolio.resting(LAL)
 
 

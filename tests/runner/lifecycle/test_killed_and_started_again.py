@@ -273,7 +273,7 @@ def test_fills_made_while_the_start_reads_its_markets_are_booked_by_the_loop(
     swap_decide(again.loop, lambda *_: [])
     for _ in range(3):
         again.step(1.0)
-    on_exchange = {f.fill_id for f in rig.exchange.fills(rig.client.account_id)}
+    on_exchange = {f.fill_id for f in rig.exchange.history.fills(rig.client.account_id)}
     booked = [f for f in again.store.fills.read() if f.ticker == TICKER]
     assert sorted(f.fill_id for f in booked) == sorted(on_exchange) and len(booked) == 2
     assert {f.strategy for f in booked} == {"market-maker"}

@@ -292,22 +292,22 @@ def test_a_paper_venue_charges_a_fee_change_the_exchange_scheduled_after_it_star
     clock = ManualClock(START)
     exchange = new_exchange(clock=clock)
     real = FakeClient(exchange, trader(exchange), clock=clock)
-    market = next(m for t in exchange.markets if (m := real.get_market(t)).is_open)
+    market = next(m for t in exchange.reference.markets if (m := real.get_market(t)).is_open)
     if scheduled == "series":
-        series = exchange.markets[market.ticker].series_ticker
+        series = exchange.reference.markets[market.ticker].series_ticker
         exchange.schedule_fee_change(series, "quadratic", "3", START + 60)
     else:
         exchange.schedule_event_fee_change(market.event_ticker, "quadratic", "3", START + 60)
     venue = build_venue(cast("KalshiClient", real), [market], clock, Decimal(1000))
     clock.advance(120)
     exchange.tick()  # the exchange's participants quote
-    yes, no = exchange.book(market.ticker)
+    yes, no = exchange.engine.book(market.ticker)
     venue.book_changed(market.ticker, dict(yes), dict(no))
     ask = 1 - max(price for price, _ in no)
     order = CreateOrder(market.ticker, BookSide.BID, ask, Decimal(1), time_in_force=TimeInForce.IOC)
     real.create_order(order)
     venue.client.orders.create_order(order)
-    (on_exchange,) = exchange.fills(real.account_id)
+    (on_exchange,) = exchange.history.fills(real.account_id)
     (on_venue,) = venue.client.portfolio.iter_fills()
     assert (on_venue.yes_price, on_venue.fee) == (on_exchange.price, on_exchange.fee)
     # the change's fee, three times the standard quadratic's taker rate
@@ -334,8 +334,8 @@ def test_a_paper_venue_on_a_series_answer_without_its_fee_multiplier_is_refused(
     clock = ManualClock(START)
     exchange = new_exchange(clock=clock)
     real = NoMultiplier(exchange, trader(exchange), clock=clock)
-    market = next(m for t in exchange.markets if (m := real.get_market(t)).is_open)
-    series = exchange.markets[market.ticker].series_ticker
+    market = next(m for t in exchange.reference.markets if (m := real.get_market(t)).is_open)
+    series = exchange.reference.markets[market.ticker].series_ticker
     with pytest.raises(FeeModelError) as refused:
         build_venue(cast("KalshiClient", real), [market], clock, Decimal(1000))
     assert series in str(refused.value) and "no fee_multiplier" in str(refused.value)
@@ -432,7 +432,7 @@ def test_a_paper_loop_is_built_only_on_the_paper_client(tmp_path: Path) -> None:
     exchange = new_exchange(clock=clock)
     me = trader(exchange)
     client = FakeClient(exchange, me, clock=clock)
-    markets = [m for m in (client.get_market(t) for t in exchange.markets) if m.is_open]
+    markets = [m for m in (client.get_market(t) for t in exchange.reference.markets) if m.is_open]
     with Store.open(tmp_path / "state.db", clock=clock) as store:
         parts = Parts(
             client, store, FakeFeed(exchange, me, clock), clock, EventLog(clock, stderr=None)
@@ -444,7 +444,7 @@ def test_a_paper_loop_is_built_only_on_the_paper_client(tmp_path: Path) -> None:
                 TradeConfig(),
                 markets,
             )
-        assert exchange.orders(me) == []
+        assert exchange.history.orders(me) == []
 
 
 def test_positions_on_two_subaccounts_that_would_net_to_zero_are_still_refused(

@@ -55,7 +55,7 @@ def test_a_kill_request_cancels_every_order_of_the_running_paper_loops_venue(
         assert rig.venue.resting_order_ids() == []
         assert json.loads(rig.store.events.get_kv(ANSWER_KEY) or "{}")["id"] == answer["id"]
         # the exchange saw no order of the paper account (NoWrites would have failed the test)
-        assert rig.exchange.orders(rig.real.account_id) == []
+        assert rig.exchange.history.orders(rig.real.account_id) == []
 
 
 def test_the_requester_waits_for_the_running_loops_answer(tmp_path: Path) -> None:

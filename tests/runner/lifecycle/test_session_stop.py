@@ -41,7 +41,7 @@ def test_a_crash_in_the_loop_still_cancels_its_resting_quotes(tmp_path: Path) ->
     with pytest.raises(RuntimeError, match="a bug in the feed"):
         run(rig.loop, TradeOptions(strategies=(StrategyChoice("market-maker"),), duration_s=5))
     exchange, me = rig.exchange, rig.client.account_id
-    still = [o.order_id for o in exchange.orders(me) if o.status == "resting"]
+    still = [o.order_id for o in exchange.history.orders(me) if o.status == "resting"]
     assert resting and still == []
 
 

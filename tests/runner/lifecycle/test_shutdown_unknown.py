@@ -133,8 +133,8 @@ def test_an_order_found_only_at_shutdown_is_cancelled(tmp_path: Path) -> None:
     coid = _lose_next_create(rig, "unknown", lookups_missing=3)
     rig.loop.shutdown(cancel_resting=True)
     me = rig.client.account_id
-    assert [o.order_id for o in rig.exchange.orders(me) if o.status == "resting"] == []
-    (order,) = [o for o in rig.exchange.orders(me) if o.client_order_id == coid]
+    assert [o.order_id for o in rig.exchange.history.orders(me) if o.status == "resting"] == []
+    (order,) = [o for o in rig.exchange.history.orders(me) if o.client_order_id == coid]
     assert order.status == "canceled"
     assert rig.store.orders.get_intent(coid).status == "canceled"
     assert rig.loop.log.counts.get("shutdown_waits_unknown") == 1
@@ -206,7 +206,7 @@ def test_a_second_interrupt_stops_the_wait_and_leaves_the_order_unknown(tmp_path
     assert summary.not_proven == (coid,)
     assert rig.store.orders.get_intent(coid).status == "unknown", "kalshi reconcile settles it"
     assert rig.loop.log.counts.get("shutdown_abandoned") == 1
-    assert [o for o in rig.exchange.orders(me) if o.status == "resting"] == [], (
+    assert [o for o in rig.exchange.history.orders(me) if o.status == "resting"] == [], (
         "the known quotes were cancelled before the wait"
     )
 
@@ -277,7 +277,7 @@ def test_the_known_quotes_are_cancelled_before_the_wait(tmp_path: Path) -> None:
     _past_the_window(rig)
     coid = _lose_next_create(rig, Held(10_000.0))
     me = rig.client.account_id
-    quotes = [o.order_id for o in rig.exchange.orders(me) if o.status == "resting"]
+    quotes = [o.order_id for o in rig.exchange.history.orders(me) if o.status == "resting"]
     assert quotes, "the loop has quotes resting besides the lost order"
     resting_at_first_lookup: list[list[str]] = []
     lookup = rig.client.find_order_by_client_id
@@ -285,7 +285,7 @@ def test_the_known_quotes_are_cancelled_before_the_wait(tmp_path: Path) -> None:
     def watched(client_order_id: str, ticker: str) -> Order | None:
         if not resting_at_first_lookup:
             resting_at_first_lookup.append(
-                [o.order_id for o in rig.exchange.orders(me) if o.status == "resting"]
+                [o.order_id for o in rig.exchange.history.orders(me) if o.status == "resting"]
             )
         return lookup(client_order_id, ticker)
 
@@ -332,8 +332,8 @@ def test_with_the_group_triggered_an_order_of_unknown_outcome_the_listing_lacks_
     with pytest.raises(ApiError) as refused:
         rig.client.deliver_held()  # the held order lands after the stop
     assert refused.value.code == "order_group_triggered"
-    assert coid not in {o.client_order_id for o in rig.exchange.orders(me)}
-    assert [o for o in rig.exchange.orders(me) if o.status == "resting"] == []
+    assert coid not in {o.client_order_id for o in rig.exchange.history.orders(me)}
+    assert [o for o in rig.exchange.history.orders(me) if o.status == "resting"] == []
 
 
 @pytest.mark.slow

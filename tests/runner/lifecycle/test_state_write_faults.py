@@ -723,7 +723,7 @@ def test_a_state_failure_stop_waits_for_no_order_whose_request_never_left(
 
     dispatch.send(("A",), held, lambda _: None)
     assert taken.wait(30), "the worker took the slow call"
-    ticker = next(iter(rig.exchange.markets))
+    ticker = next(iter(rig.exchange.reference.markets))
     intent = Intent(ticker, Side.YES, Action.BUY, Decimal("0.01"), Decimal(1), Decimal("0.5"), "")
     rig.loop.executor.outbox.send(intent, batch=False, then=lambda _: None)
     (coid,) = rig.loop.executor.answers.in_flight.intents

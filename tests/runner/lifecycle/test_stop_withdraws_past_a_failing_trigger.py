@@ -56,7 +56,7 @@ def test_a_trigger_that_raises_proves_nothing_of_an_order_still_in_the_network(
         rig.loop.shutdown(cancel_resting=True)
     assert rig.loop.not_proven == (coid,)
     assert rig.loop.log.counts.get("stop_not_proven") == 1
-    assert [o for o in rig.exchange.orders(me) if o.status == "resting"] == []
+    assert [o for o in rig.exchange.history.orders(me) if o.status == "resting"] == []
 
 
 def test_a_stop_given_up_after_its_trigger_raised_still_ends_as_the_crash(

@@ -398,7 +398,7 @@ def test_a_user_orders_message_of_another_subaccount_is_not_the_loops(tmp_path: 
     rig = make_rig(tmp_path / "s.db", strategy="market-maker")
     rig.step(0.1)
     quote = next(iter(rig.loop.portfolio.orders.values()))
-    shape = ser.ws_user_order_msg(rig.exchange.order(rig.client.account_id, quote.order_id))
+    shape = ser.ws_user_order_msg(rig.exchange.history.order(rig.client.account_id, quote.order_id))
     before = rig.loop.summary().resting_orders
 
     def resting(order_id: str, subaccount: int) -> FeedEvent:

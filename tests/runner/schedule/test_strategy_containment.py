@@ -155,14 +155,14 @@ def test_a_failing_decision_withdraws_the_loops_quotes_in_that_market(tmp_path: 
     rig = make_rig(tmp_path / "s.db", strategy="flaky-market-maker")
     rig.step(0.1)
     me = rig.client.account_id
-    resting = [o for o in rig.exchange.orders(me) if o.status == "resting"]
+    resting = [o for o in rig.exchange.history.orders(me) if o.status == "resting"]
     assert resting, "the market maker quotes"
     FLAKY["fail"] = True
     try:
         rig.step(1.0)
     finally:
         FLAKY["fail"] = False
-    assert [o for o in rig.exchange.orders(me) if o.status == "resting"] == []
+    assert [o for o in rig.exchange.history.orders(me) if o.status == "resting"] == []
     assert rig.store.trading.trading_state().state == "ACTIVE"  # one failure: withdrawn, not halted
 
 
@@ -222,7 +222,7 @@ def test_garbage_from_a_strategy_is_refused_before_the_risk_engine(
     failed = events(rig, log, "strategy_error")
     assert failed and all(e["kind"] == "ValueError" for e in failed)
     assert rig.store.orders.intents() == []
-    assert rig.exchange.orders(rig.client.account_id) == []
+    assert rig.exchange.history.orders(rig.client.account_id) == []
 
 
 def test_a_dry_run_stops_a_failing_strategy_and_leaves_the_state_file_alone(
@@ -250,13 +250,13 @@ def test_a_models_quotes_are_withdrawn_when_its_process_dies(tmp_path: Path) -> 
     )
     me = rig.client.account_id
     rig.step(0.1)
-    quoted = [o for o in rig.exchange.orders(me) if o.status == "resting"]
+    quoted = [o for o in rig.exchange.history.orders(me) if o.status == "resting"]
     assert quoted, "fair 0.9: the model quotes"
     source = rig.loop.lineup.members[0].params.live_source
     assert isinstance(source, CommandSource) and source.pid is not None
     os.killpg(source.pid, signal.SIGKILL)
     rig.step(1.0)
-    assert [o for o in rig.exchange.orders(me) if o.status == "resting"] == []
+    assert [o for o in rig.exchange.history.orders(me) if o.status == "resting"] == []
     failed = events(rig, log, "strategy_error")
     assert failed and {e["kind"] for e in failed} <= {"ModelDown", "ModelError"}
     source.close()

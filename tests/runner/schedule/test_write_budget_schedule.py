@@ -69,13 +69,13 @@ def test_no_market_takes_a_turn_while_the_write_budget_is_more_than_a_second_beh
 ) -> None:
     rig = _rig(tmp_path)
     try:
-        rig.loop.dispatch.writes_behind = lambda: 1.5
+        rig.loop.dispatch.writes_behind_s = lambda: 1.5
         _tick(rig, full=True)
         assert rig.client.requests == []  # nothing decided, nothing sent
         assert rig.loop.schedule.pending  # every market keeps its turn
         # the loop waits for the budget instead of ticking again at once
         assert rig.loop._writes_held_back()
-        rig.loop.dispatch.writes_behind = lambda: 0.9  # back within a second
+        rig.loop.dispatch.writes_behind_s = lambda: 0.9  # back within a second
         _tick(rig)
         assert {r.ticker for r in rig.client.requests} == set(QUOTED)
     finally:
@@ -97,7 +97,7 @@ def test_with_the_write_budget_short_the_markets_not_yet_quoted_go_first(
         rig.clock.advance(0.5)
         for ticker in UNQUOTED:
             rig.feed.show(_book(ticker, "0.45", "0.45"))
-        rig.loop.dispatch.writes_behind = lambda: 0.0  # no write in hand
+        rig.loop.dispatch.writes_behind_s = lambda: 0.0  # no write in hand
         _tick(rig)
         after = [r.ticker for r in rig.client.requests[before:]]
         assert set(after[:4]) == set(UNQUOTED), after  # both sides of each, before a requote
@@ -115,7 +115,7 @@ def test_a_held_position_takes_its_stop_loss_while_the_write_budget_is_behind(
         held = QUOTED[0]
         rig.buy_yes(held, D("0.55"), D("10"))
         assert rig.loop.portfolio.position(held) == 10
-        rig.loop.dispatch.writes_behind = lambda: 5.0
+        rig.loop.dispatch.writes_behind_s = lambda: 5.0
         rig.client.requests.clear()
         rig.feed.show(_book(held, "0.10", "0.45"))  # the mark falls far under the stop
         _tick(rig)
@@ -131,7 +131,7 @@ def test_run_waits_between_ticks_while_no_market_may_take_a_turn(tmp_path: Path)
     markets' turns still pending do not make it tick again at once."""
     rig = _rig(tmp_path)
     try:
-        rig.loop.dispatch.writes_behind = lambda: 1.5
+        rig.loop.dispatch.writes_behind_s = lambda: 1.5
         rig.loop.run(stop=threading.Event(), duration_s=2.0)
         assert rig.loop.schedule.pending
         # a full tick a `tick_interval_s` (1 s), and no tick for the pending turns between
@@ -153,7 +153,7 @@ def test_the_heartbeat_status_and_metrics_say_how_far_behind_the_write_budget_is
 
     rig = _rig(tmp_path)
     try:
-        rig.loop.dispatch.writes_behind = lambda: 2.5
+        rig.loop.dispatch.writes_behind_s = lambda: 2.5
         rig.loop.heartbeat.beat()
         beat = rig.store.events.last_heartbeat("trade")
         assert beat is not None and beat.detail["writes_behind_s"] == 2.5
@@ -166,7 +166,7 @@ def test_the_heartbeat_status_and_metrics_say_how_far_behind_the_write_budget_is
         assert '"writes_behind_s": 2.5' in document
         metrics = Collector(rig.store.path, clock=rig.clock).collect()
         assert "\nkalshi_loop_writes_behind_seconds 2.5\n" in metrics
-        rig.loop.dispatch.writes_behind = lambda: -0.4  # writes in hand
+        rig.loop.dispatch.writes_behind_s = lambda: -0.4  # writes in hand
         rig.loop.heartbeat.beat()
         beat = rig.store.events.last_heartbeat("trade")
         assert beat is not None and beat.detail["writes_behind_s"] == 0.0
@@ -183,12 +183,12 @@ def test_a_held_positions_strategy_waits_while_the_write_budget_is_behind(tmp_pa
         held = QUOTED[0]
         rig.buy_yes(held, D("0.55"), D("10"))
         assert rig.loop.portfolio.position(held) == 10
-        rig.loop.dispatch.writes_behind = lambda: 1.5
+        rig.loop.dispatch.writes_behind_s = lambda: 1.5
         rig.client.requests.clear()
         rig.feed.show(_book(held, "0.35", "0.55"))  # mid 0.50 -> 0.40: a requote, above the stop
         _tick(rig)
         assert rig.client.requests == []
-        rig.loop.dispatch.writes_behind = lambda: -1.0  # the budget back in hand
+        rig.loop.dispatch.writes_behind_s = lambda: -1.0  # the budget back in hand
         _tick(rig)
         assert held in {r.ticker for r in rig.client.requests}, "its turn came after"
     finally:

@@ -16,7 +16,7 @@ from kalshi_cli.sim.server.routing import Endpoint, Json, RequestContext, SimSta
 
 def handle_event_metadata(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     ticker = ctx.path_param("event_ticker")
-    if ticker not in state.exchange.events:
+    if ticker not in state.exchange.reference.events:
         raise ExchangeError(404, "not_found", f"event {ticker} not found")
     item = scenario_data.of(state.exchange).find("event_metadata", ticker)
     if item is None:

@@ -37,7 +37,7 @@ def handle_get_event_fee_changes(state: SimState, ctx: RequestContext) -> tuple[
     of all), in the order they take effect, past ones included (the operation has no
     `show_historical`); a change with both overrides null clears the override."""
     limit = query_int(ctx, "limit", 100, 1, 1000) or 100
-    changes = state.exchange.event_fee_changes(query_str(ctx, "event_ticker"))
+    changes = state.exchange.reference.event_fee_changes(query_str(ctx, "event_ticker"))
     page, cursor = paginate(changes, lambda c: c.id, limit, query_str(ctx, "cursor"))
     return 200, {
         "event_fee_changes": [ser.event_fee_change_json(c) for c in page],
@@ -47,7 +47,9 @@ def handle_get_event_fee_changes(state: SimState, ctx: RequestContext) -> tuple[
 
 def handle_get_exchange_schedule(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     """GetExchangeSchedule: open around the clock, and the maintenance windows not over yet."""
-    return 200, state.schedule.schedule_json(state.exchange.created_time, state.clock.wall())
+    return 200, state.schedule.schedule_json(
+        state.exchange.reference.created_time, state.clock.wall()
+    )
 
 
 def handle_get_user_data_timestamp(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
@@ -61,7 +63,9 @@ def handle_get_market_orderbooks(state: SimState, ctx: RequestContext) -> tuple[
     """GetMarketOrderbooks: each market's whole book, in the order asked."""
     tickers = _known(state, ctx, "tickers")
     return 200, {
-        "orderbooks": [{"ticker": t, **ser.orderbook_json(state.exchange, t, 0)} for t in tickers]
+        "orderbooks": [
+            {"ticker": t, **ser.orderbook_json(state.exchange.engine, t, 0)} for t in tickers
+        ]
     }
 
 
@@ -73,7 +77,7 @@ def _known(state: SimState, ctx: RequestContext, name: str) -> list[str]:
     if len(tickers) > MAX_TICKERS:
         raise bad_request(f"at most {MAX_TICKERS} {name}")
     for ticker in tickers:
-        if ticker not in state.exchange.markets:
+        if ticker not in state.exchange.reference.markets:
             raise ExchangeError(404, "not_found", f"market {ticker} not found")
     return tickers
 
@@ -91,7 +95,7 @@ def handle_batch_get_market_candlesticks(
     for ticker in tickers:
         candles = market_candles(
             state,
-            state.exchange.markets[ticker],
+            state.exchange.reference.markets[ticker],
             start,
             end,
             period,
@@ -108,11 +112,13 @@ def handle_get_event_candlesticks(state: SimState, ctx: RequestContext) -> tuple
     periods. When all of them together would pass 10,000 candles, the range ends earlier and
     `adjusted_end_ts` says where; otherwise it is the `end_ts` asked."""
     event_ticker = ctx.path_param("ticker")
-    event = state.exchange.events.get(event_ticker)
+    event = state.exchange.reference.events.get(event_ticker)
     if event is None or event.series_ticker != ctx.path_param("series_ticker"):
         raise ExchangeError(404, "not_found", f"event {event_ticker} not found in that series")
     start, end, period = candle_range(ctx, (1, 60, 1440))
-    markets = [m for m in state.exchange.markets.values() if m.event_ticker == event_ticker]
+    markets = [
+        m for m in state.exchange.reference.markets.values() if m.event_ticker == event_ticker
+    ]
     per_market = MAX_CANDLES // max(len(markets), 1)
     lists = [market_candles(state, m, start, end, period, limit=per_market) for m in markets]
     longest = max((len(c) for c in lists), default=0)
@@ -140,7 +146,7 @@ def handle_get_forecast_history(state: SimState, ctx: RequestContext) -> tuple[i
     `POST /sim/v1/events/{ticker}/forecasts`; periods before the first have no point, and
     `numerical_forecast` is the raw value (the simulator does no processing)."""
     event_ticker = ctx.path_param("ticker")
-    event = state.exchange.events.get(event_ticker)
+    event = state.exchange.reference.events.get(event_ticker)
     if event is None or event.series_ticker != ctx.path_param("series_ticker"):
         raise ExchangeError(404, "not_found", f"event {event_ticker} not found in that series")
     percentiles = _percentiles(ctx)

@@ -117,7 +117,7 @@ def handle_set_allocation(state: SimState, ctx: RequestContext) -> tuple[int, Js
 def handle_volume_progress(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     now = int(ctx.now)
     # archived fills older than the window are not rebuilt
-    fills = state.exchange.fills(ctx.account_id, since=now - DAYS_30)
+    fills = state.exchange.history.fills(ctx.account_id, since=now - DAYS_30)
     volume = sum((f.count for f in fills if f.ts > now - DAYS_30), ZERO)
     goals = scenario_data.of(state.exchange).get("api_usage_goals")
     progress = {

@@ -81,20 +81,23 @@ def handle_get_historical_markets(state: SimState, ctx: RequestContext) -> tuple
         and matches(m, event_ticker=event_ticker, series_ticker=series_ticker)
     ]
     page, cursor = paginate(markets, lambda m: m.ticker, limit, query_str(ctx, "cursor"))
-    return 200, {"markets": [ser.market_json(state.exchange, m) for m in page], "cursor": cursor}
+    return 200, {
+        "markets": [ser.market_json(state.exchange.engine, m) for m in page],
+        "cursor": cursor,
+    }
 
 
 def _archived_market(state: SimState, ctx: RequestContext) -> SimMarket:
     """The archived market of the path; a live one is not in the historical database."""
     ticker = ctx.path_param("ticker")
-    market = state.exchange.markets.get(ticker)
+    market = state.exchange.reference.markets.get(ticker)
     if market is None or not archive(state, ctx.now).market(market):
         raise ExchangeError(404, "not_found", f"market {ticker} not found")
     return market
 
 
 def handle_get_historical_market(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    return 200, {"market": ser.market_json(state.exchange, _archived_market(state, ctx))}
+    return 200, {"market": ser.market_json(state.exchange.engine, _archived_market(state, ctx))}
 
 
 def _candle_json(c: SimCandle) -> Json:
@@ -141,7 +144,7 @@ def handle_get_trades_historical(state: SimState, ctx: RequestContext) -> tuple[
     ticker = query_str(ctx, "ticker")
     lo, hi = ts_filter(ctx, "min_ts", "max_ts")
     only_block = query_bool(ctx, "is_block_trade")  # the simulator has no block trades
-    if ticker is not None and ticker not in state.exchange.markets:
+    if ticker is not None and ticker not in state.exchange.reference.markets:
         raise ExchangeError(404, "not_found", f"market {ticker} not found")
     if only_block:
         return 200, {"trades": [], "cursor": ""}
@@ -253,7 +256,7 @@ def handle_get_historical_positions(
     )
 
     def event_of(t: str) -> str | None:
-        market = state.exchange.markets.get(t)
+        market = state.exchange.reference.markets.get(t)
         return market.event_ticker if market else None
 
     selected = [

@@ -99,7 +99,7 @@ def handle_get_markets(state: SimState, ctx: RequestContext) -> tuple[int, Json 
     archived = Archive(state.exchange, state.history, ctx.now).market
     markets = [
         m
-        for m in state.exchange.markets.values()
+        for m in state.exchange.reference.markets.values()
         if not archived(m)
         and (
             mve_filter is None
@@ -113,7 +113,10 @@ def handle_get_markets(state: SimState, ctx: RequestContext) -> tuple[int, Json 
         and within(m.updated_time, *updated)
     ]
     page, cursor = paginate(markets, lambda m: m.ticker, limit, query_str(ctx, "cursor"))
-    return 200, {"markets": [ser.market_json(state.exchange, m) for m in page], "cursor": cursor}
+    return 200, {
+        "markets": [ser.market_json(state.exchange.engine, m) for m in page],
+        "cursor": cursor,
+    }
 
 
 def _check_market_filter_combination(
@@ -154,7 +157,7 @@ def _check_market_filter_combination(
 
 def _market_or_404(state: SimState, ticker: str) -> SimMarket:
     """A live market: one archived to the historical tier is not found here."""
-    market = state.exchange.markets.get(ticker)
+    market = state.exchange.reference.markets.get(ticker)
     if market is None or Archive(state.exchange, state.history, state.clock.wall()).market(market):
         raise ExchangeError(404, "not_found", f"market {ticker} not found")
     return market
@@ -162,13 +165,13 @@ def _market_or_404(state: SimState, ticker: str) -> SimMarket:
 
 def handle_get_market(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     market = _market_or_404(state, ctx.path_param("ticker"))
-    return 200, {"market": ser.market_json(state.exchange, market)}
+    return 200, {"market": ser.market_json(state.exchange.engine, market)}
 
 
 def handle_get_market_orderbook(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     market = _market_or_404(state, ctx.path_param("ticker"))
     depth = query_int(ctx, "depth", 0, 0, 100) or 0
-    return 200, ser.orderbook_json(state.exchange, market.ticker, depth)
+    return 200, ser.orderbook_json(state.exchange.engine, market.ticker, depth)
 
 
 def handle_get_trades(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
@@ -247,7 +250,11 @@ def market_candles(
 
 
 def _event_status_matches(state: SimState, event_ticker: str, status: str) -> bool:
-    statuses = {m.status for m in state.exchange.markets.values() if m.event_ticker == event_ticker}
+    statuses = {
+        m.status
+        for m in state.exchange.reference.markets.values()
+        if m.event_ticker == event_ticker
+    }
     return status in statuses
 
 
@@ -264,11 +271,11 @@ def handle_get_events(state: SimState, ctx: RequestContext) -> tuple[int, Json |
     min_updated = query_int(ctx, "min_updated_ts", None)
     closes: dict[str, list[float]] = defaultdict(list)
     if min_close is not None:
-        for m in state.exchange.markets.values():
+        for m in state.exchange.reference.markets.values():
             closes[m.event_ticker].append(m.close_time)
     events = [
         e
-        for e in state.exchange.events.values()
+        for e in state.exchange.reference.events.values()
         # "This endpoint excludes multivariate events" (GET /events/multivariate lists them)
         if not is_multivariate(state.exchange, e.event_ticker)
         and matches(e, series_ticker=series_ticker)
@@ -287,31 +294,34 @@ def handle_get_events(state: SimState, ctx: RequestContext) -> tuple[int, Json |
 
 def _event_json(state: SimState, event: SimEvent, nested: bool) -> Json:
     markets = _event_markets(state, event.event_ticker) if nested else None
-    series = state.exchange.series.get(event.series_ticker)
+    series = state.exchange.reference.series.get(event.series_ticker)
     return ser.event_json(
-        event, series, markets, state.exchange.event_fee_override(event.event_ticker)
+        event, series, markets, state.exchange.reference.event_fee_override(event.event_ticker)
     )
 
 
 def _event_markets(state: SimState, event_ticker: str) -> list[Json]:
     return [
-        ser.market_json(state.exchange, m)
-        for m in state.exchange.markets.values()
+        ser.market_json(state.exchange.engine, m)
+        for m in state.exchange.reference.markets.values()
         if m.event_ticker == event_ticker
     ]
 
 
 def handle_get_event(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     ticker = ctx.path_param("event_ticker")
-    event = state.exchange.events.get(ticker)
+    event = state.exchange.reference.events.get(ticker)
     if event is None:
         raise ExchangeError(404, "not_found", f"event {ticker} not found")
     markets = _event_markets(state, ticker)
     nested = query_bool(ctx, "with_nested_markets")
-    series = state.exchange.series.get(event.series_ticker)
+    series = state.exchange.reference.series.get(event.series_ticker)
     return 200, {
         "event": ser.event_json(
-            event, series, markets if nested else None, state.exchange.event_fee_override(ticker)
+            event,
+            series,
+            markets if nested else None,
+            state.exchange.reference.event_fee_override(ticker),
         ),
         "markets": markets,
     }
@@ -320,10 +330,14 @@ def handle_get_event(state: SimState, ctx: RequestContext) -> tuple[int, Json | 
 def _series_out(
     state: SimState, series: SimSeries, *, volume: bool, product_metadata: bool
 ) -> Json:
-    data = ser.series_json(series, state.exchange.series_fees(series.ticker))
+    data = ser.series_json(series, state.exchange.reference.series_fees(series.ticker))
     if volume:
         traded = sum(
-            (m.volume for m in state.exchange.markets.values() if m.series_ticker == series.ticker),
+            (
+                m.volume
+                for m in state.exchange.reference.markets.values()
+                if m.series_ticker == series.ticker
+            ),
             Decimal(0),
         )
         data["volume_fp"] = fmt_count(traded)
@@ -340,7 +354,7 @@ def handle_get_series_list(state: SimState, ctx: RequestContext) -> tuple[int, J
     min_updated = query_int(ctx, "min_updated_ts", None)
     series = [
         s
-        for s in state.exchange.series.values()
+        for s in state.exchange.reference.series.values()
         if (category is None or s.category == category)
         and (tags is None or any(t in s.tags for t in tags))
         and (min_updated is None or s.updated_time >= min_updated)
@@ -353,7 +367,7 @@ def handle_get_series_fee_changes(state: SimState, ctx: RequestContext) -> tuple
     """GetSeriesFeeChanges: the scheduled changes still to come (`show_historical`: those
     already in effect too), of one series or of all."""
     changes = ser.series_fee_changes_json(
-        state.exchange.fee_changes(query_str(ctx, "series_ticker")),
+        state.exchange.reference.fee_changes(query_str(ctx, "series_ticker")),
         state.clock.wall(),
         historical=query_bool(ctx, "show_historical"),
     )
@@ -363,7 +377,7 @@ def handle_get_series_fee_changes(state: SimState, ctx: RequestContext) -> tuple
 def handle_get_series(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     ticker = ctx.path_param("series_ticker")
     volume = query_bool(ctx, "include_volume")
-    series = state.exchange.series.get(ticker)
+    series = state.exchange.reference.series.get(ticker)
     if series is None:
         raise ExchangeError(404, "not_found", f"series {ticker} not found")
     return 200, {"series": _series_out(state, series, volume=volume, product_metadata=False)}

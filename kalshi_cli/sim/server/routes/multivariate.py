@@ -77,16 +77,16 @@ def is_multivariate(exchange: Exchange, ticker: str) -> bool:
 
 def _settle_combos(exchange: Exchange, known: dict[str, Combo]) -> None:
     for combo in known.values():
-        market = exchange.markets.get(combo.market_ticker)
+        market = exchange.reference.markets.get(combo.market_ticker)
         if market is None or market.status == "settled":
             continue
-        legs = [exchange.markets.get(leg.market_ticker) for leg in combo.legs]
+        legs = [exchange.reference.markets.get(leg.market_ticker) for leg in combo.legs]
         if all(m is not None and m.status == "settled" for m in legs):
             won = all(
                 m is not None and m.result == leg.side
                 for m, leg in zip(legs, combo.legs, strict=True)
             )
-            exchange.settle(combo.market_ticker, "yes" if won else "no")
+            exchange.settlement.settle(combo.market_ticker, "yes" if won else "no")
 
 
 def _ts(text: Any) -> float | None:
@@ -174,7 +174,7 @@ def _check_leg(
         raise bad_request(f"side {leg.side!r} must be yes or no")
     if leg.event_ticker not in allowed:
         raise bad_request(f"event {leg.event_ticker} is not in this collection")
-    market = exchange.markets.get(leg.market_ticker)
+    market = exchange.reference.markets.get(leg.market_ticker)
     if market is None or market.event_ticker != leg.event_ticker:
         raise bad_request(f"market {leg.market_ticker} is not in event {leg.event_ticker}")
     yes_only = collection.get("is_all_yes") or associated.get(leg.event_ticker, {}).get(
@@ -218,7 +218,7 @@ def handle_create_market(state: SimState, ctx: RequestContext) -> tuple[int, Jso
     event_ticker = f"{ticker}-{digest}"
     market_ticker = f"{event_ticker}-1"
     known = combos(exchange)
-    if market_ticker not in exchange.markets:
+    if market_ticker not in exchange.reference.markets:
         # known before it exists: the WebSocket's lifecycle messages of its creation ask
         known[market_ticker] = Combo(ticker, event_ticker, market_ticker, ordered)
         try:
@@ -228,7 +228,9 @@ def handle_create_market(state: SimState, ctx: RequestContext) -> tuple[int, Jso
             raise
     answer: Json = {"event_ticker": event_ticker, "market_ticker": market_ticker}
     if field_bool(body, "with_market_payload"):
-        answer["market"] = ser.market_json(exchange, exchange.markets[market_ticker])
+        answer["market"] = ser.market_json(
+            exchange.engine, exchange.reference.markets[market_ticker]
+        )
     return 200, answer
 
 
@@ -241,11 +243,15 @@ def _create(
 ) -> None:
     event_ticker, market_ticker = combo
     series_ticker = str(collection["series_ticker"])
-    if series_ticker not in exchange.series:
-        exchange.add_series(SimSeries(ticker=series_ticker, title=str(collection["title"])))
+    if series_ticker not in exchange.reference.series:
+        exchange.reference.add_series(
+            SimSeries(ticker=series_ticker, title=str(collection["title"]))
+        )
     title = " & ".join(f"{g.side} {g.market_ticker}" for g in legs)
-    exchange.add_event(SimEvent(event_ticker, series_ticker, str(collection["title"]), title))
-    closes = min(exchange.markets[g.market_ticker].close_time for g in legs)
+    exchange.reference.add_event(
+        SimEvent(event_ticker, series_ticker, str(collection["title"]), title)
+    )
+    closes = min(exchange.reference.markets[g.market_ticker].close_time for g in legs)
     exchange.add_market(
         SimMarket(
             ticker=market_ticker,
@@ -276,18 +282,22 @@ def handle_multivariate_events(state: SimState, ctx: RequestContext) -> tuple[in
     rows = [
         c
         for c in combos(exchange).values()
-        if c.event_ticker in exchange.events
+        if c.event_ticker in exchange.reference.events
         and (collection is None or c.collection_ticker == collection)
-        and (series is None or exchange.events[c.event_ticker].series_ticker == series)
+        and (series is None or exchange.reference.events[c.event_ticker].series_ticker == series)
     ]
     page, cursor = paginate(rows, lambda c: c.event_ticker, limit, query_str(ctx, "cursor"))
     events = []
     for combo in page:
-        event = exchange.events[combo.event_ticker]
+        event = exchange.reference.events[combo.event_ticker]
         markets = (
-            [ser.market_json(exchange, exchange.markets[combo.market_ticker])] if nested else None
+            [ser.market_json(exchange.engine, exchange.reference.markets[combo.market_ticker])]
+            if nested
+            else None
         )
-        events.append(ser.event_json(event, exchange.series.get(event.series_ticker), markets))
+        events.append(
+            ser.event_json(event, exchange.reference.series.get(event.series_ticker), markets)
+        )
     return 200, {"events": events, "cursor": cursor}
 
 

@@ -45,7 +45,7 @@ from kalshi_cli.vocabulary.models import (
 
 
 def market_or_400(state: SimState, ticker: str) -> SimMarket:
-    market = state.exchange.markets.get(ticker)
+    market = state.exchange.reference.markets.get(ticker)
     if market is None:
         raise bad_request(f"market {ticker} not found", "market_not_found")
     return market

@@ -40,13 +40,13 @@ from kalshi_cli.vocabulary.models import (
 def handle_get_balance(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     other_shard(ctx)
     ledger = read_ledger(state, ctx)
-    account = state.exchange.account(ledger)
+    account = state.exchange.accounts.account(ledger)
     # exact cash less what is held, floored to $0.0001; `balance` is that truncated to the cent
     balance_dollars = fmt_dollars(account.balance)
     answer: Json = {
         "balance": account.cash_cents,
         "balance_dollars": balance_dollars,
-        "portfolio_value": state.exchange.portfolio_value_cents(ledger),
+        "portfolio_value": state.exchange.accounts.portfolio_value_cents(ledger),
         "updated_ts": int(ctx.now),
     }
     if ctx.key_subaccount is None:
@@ -74,7 +74,7 @@ def handle_get_positions(state: SimState, ctx: RequestContext) -> tuple[int, Jso
     archived = Archive(state.exchange, state.history, ctx.now).position
 
     def keep(p: Any) -> bool:
-        market = state.exchange.markets.get(p.ticker)
+        market = state.exchange.reference.markets.get(p.ticker)
         return (
             not archived(p)
             and (ticker is None or p.ticker == ticker)
@@ -192,7 +192,9 @@ def handle_get_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | 
         ctx,
         "fills",
         rows=lambda account_id: [
-            f for f in state.exchange.fills(account_id, since=archive.cutoff) if not archived(f)
+            f
+            for f in state.exchange.history.fills(account_id, since=archive.cutoff)
+            if not archived(f)
         ],
         by="order_id",
         field=lambda f: f.order_id,
@@ -227,7 +229,8 @@ def handle_get_settlements(state: SimState, ctx: RequestContext) -> tuple[int, J
         ctx,
         "settlements",
         rows=lambda ledger: [
-            _HeldSettlement(owner(ledger)[1], s) for s in state.exchange.settlements(ledger)
+            _HeldSettlement(owner(ledger)[1], s)
+            for s in state.exchange.accounts.settlements(ledger)
         ],
         by="event_ticker",
         field=lambda r: r.settlement.event_ticker,
@@ -264,7 +267,7 @@ def handle_get_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json |
     )
 
     def event_of(ticker: str) -> str | None:
-        market = state.exchange.markets.get(ticker)
+        market = state.exchange.reference.markets.get(ticker)
         return market.event_ticker if market else None
 
     selected = [
@@ -294,7 +297,7 @@ def _orders_by_index(
     if archive is not None and (status == "resting" or archive.latest_update < cutoff):
         archive = None
     orders = OrdersNewestFirst(live, archive)
-    markets = state.exchange.markets
+    markets = state.exchange.reference.markets
 
     def keep(ref: OrderRef) -> bool:
         t, st, created, updated = orders.head(ref)

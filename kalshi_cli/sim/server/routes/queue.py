@@ -29,10 +29,10 @@ def handle_queue_positions(state: SimState, ctx: RequestContext) -> tuple[int, J
     # SubaccountQueryDefaultPrimary ("Defaults to 0"): subaccount 0's orders unless one is named
     ledgers = [] if other_shard(ctx) else read_ledgers(state, ctx, all_by_default=False)
     for ledger in ledgers:
-        for order in exchange.resting_orders(ledger):
+        for order in exchange.accounts.resting_orders(ledger):
             if tickers is not None and order.ticker not in tickers:
                 continue
-            market = exchange.markets[order.ticker]
+            market = exchange.reference.markets[order.ticker]
             if event_ticker is not None and market.event_ticker != event_ticker:
                 continue
             position = exchange.desk.queue_position(ledger, order.order_id)

@@ -145,7 +145,7 @@ def handle_balances(state: SimState, ctx: RequestContext) -> tuple[int, Json | N
     user = ctx.account_id
     rows = []
     for n in _visible(ctx, state.exchange.subaccounts.subaccount_numbers(user)):
-        account = state.exchange.account(ledger_id(user, n))
+        account = state.exchange.accounts.account(ledger_id(user, n))
         rows.append(
             {
                 "subaccount_number": n,
