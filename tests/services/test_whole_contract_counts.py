@@ -115,3 +115,20 @@ def test_a_batch_row_with_a_fractional_count_on_a_whole_contract_market_is_refus
     assert result.exit_code == ExitCode.REJECTED, result.output
     assert f"{rows}:3" in result.stderr and "whole contracts" in result.stderr
     assert prime.stats()["order_create_requests"] == before
+
+
+def test_a_batch_dry_run_without_the_flag_says_the_exchange_decides_a_fractional_row(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """Without the flag the dry run cannot know the market refuses fractions: it says so on the
+    fractional row, so `not_sent / dry run` is never read as `valid`; the whole row reads plain."""
+    prime.create_market(TICKER, event_ticker="KXW-EV", series_ticker="KXW")
+    rows = tmp_path / "orders.csv"
+    rows.write_text(
+        f"ticker,side,action,count,price\n{TICKER},yes,buy,2,0.40\n{TICKER},yes,buy,1.5,0.40\n"
+    )
+    result = kalshi("order", "batch", "--file", str(rows), "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    notes = {row["line"]: row["note"] for row in json.loads(result.stdout)["batch"]["rows"]}
+    assert notes[2] == "dry run"
+    assert notes[3].startswith("dry run") and "exchange decides" in notes[3], notes

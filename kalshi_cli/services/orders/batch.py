@@ -36,7 +36,7 @@ from kalshi_cli.vocabulary.errors import (
     UsageError,
     ValidationError,
 )
-from kalshi_cli.vocabulary.models import ZERO
+from kalshi_cli.vocabulary.models import ZERO, is_fraction
 from kalshi_cli.vocabulary.order_terms import FIELDS, REQUIRED, OrderRequest, TermsError, read_terms
 from kalshi_cli.vocabulary.owners import BATCH
 
@@ -443,6 +443,14 @@ def _refused_before_acting(exc: ApiError | TransportError) -> bool:
     return nothing_sent(exc)
 
 
+def _dry_note(request: OrderRequest) -> str:
+    """A dry run's note: a fractional count that got this far (a market's answer saying it trades
+    whole contracts refuses it earlier; 3.31.0's never says) is the exchange's to accept."""
+    if is_fraction(request.count):
+        return "dry run; a fraction of a contract, which few markets trade: the exchange decides"
+    return "dry run"
+
+
 def _coid(row: BatchRow) -> str:
     assert row.request.client_order_id is not None
     return row.request.client_order_id
@@ -617,7 +625,7 @@ def place_batch(
     skipped, prepared = prepare_batch(service, path, rows)
     if dry_run:
         report.rows = skipped + [
-            RowOutcome(row.line, row.request, _coid(row), "not_sent", note="dry run")
+            RowOutcome(row.line, row.request, _coid(row), "not_sent", note=_dry_note(row.request))
             for row, _ in prepared
         ]
     else:
