@@ -1,5 +1,6 @@
-"""docs/backtesting.md documents the `--json` shape; this checks its example against a real
-report: the same keys at every level, the same types where the example has a value."""
+"""docs/output.md documents the `kalshi backtest --json` shape; this checks its example against
+the report of a run that traded: the same keys at every level, the same types where the example
+has a value."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from typing import Any
 from kalshi_cli.backtest import BacktestSpec, run_backtest
 from kalshi_cli.backtest.scenario import record_scenario
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "backtesting.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "output.md"
 
 
 def documented() -> dict[str, Any]:
     text = DOC.read_text(encoding="utf-8")
-    (body,) = re.findall(r"### The `--json` shape\n.*?```json\n(.*?)```", text, re.S)
+    (body,) = re.findall(r"### `kalshi backtest --json`\n.*?```json\n(.*?)```", text, re.S)
     data: dict[str, Any] = json.loads(body)
+    del data["run_id"]  # the command's: it names the stored run
     return data
 
 
