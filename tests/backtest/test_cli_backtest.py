@@ -1,4 +1,5 @@
-"""`kalshi backtest` as a user runs it: the installed script on a recorded data set."""
+"""`kalshi backtest` as a user runs it on a recorded data set: in-process, and as the installed
+script where the process itself is under test (its file-size limit, its terminal)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from kalshi_cli.backtest import BacktestSpec, run_backtest
 from kalshi_cli.backtest.command import BacktestOutcome
 from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.vocabulary.exit_codes import ExitCode
+from tests.backtest.in_process import kalshi
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 
@@ -32,14 +34,6 @@ def script() -> str:
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return record_scenario("default", tmp_path_factory.mktemp("cli"), seconds=200, tickers=[LAL])
-
-
-def kalshi(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KALSHI_")}
-    env.update(KALSHI_HOME=str(home), XDG_CACHE_HOME=str(home / "cache"), HOME=str(home))
-    return subprocess.run(
-        [script(), *args], capture_output=True, text=True, env=env, timeout=120, check=False
-    )
 
 
 def test_json_is_the_report_of_the_pure_run(data: Path, tmp_path: Path) -> None:

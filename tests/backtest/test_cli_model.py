@@ -5,7 +5,6 @@ docs/models.md, and models that hang, crash, answer garbage or go stale (docs/mo
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import shutil
@@ -20,6 +19,7 @@ import pytest
 from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.exit_codes import ExitCode
+from tests.backtest import in_process
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 ROOT = Path(__file__).parents[2]
@@ -36,12 +36,6 @@ ANCHOR = {
 }
 
 
-def script() -> str:
-    found = shutil.which("kalshi", path=str(Path(sys.executable).parent))
-    assert found is not None
-    return found
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return record_scenario("default", tmp_path_factory.mktemp("rec"), seconds=200, tickers=[LAL])
@@ -50,17 +44,13 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def kalshi(
     args: list[str], home: Path, *, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KALSHI_")}
-    env.update(
-        KALSHI_HOME=str(home),
-        XDG_CACHE_HOME=str(home / "cache"),
-        HOME=str(home),
-        PYTHONPATH=str(EXAMPLES),
-    )
-    return subprocess.run(
-        [script(), *args], capture_output=True, text=True, env=env, timeout=180, check=False,
-        cwd=cwd,
-    )  # fmt: skip
+    """In-process, with examples/models importable and the working directory `cwd`."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(EXAMPLES))
+        patch.setenv("PYTHONPATH", str(EXAMPLES))
+        if cwd is not None:
+            patch.chdir(cwd)
+        return in_process.kalshi(args, home)
 
 
 def backtest(

@@ -17,7 +17,7 @@ from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.data.replay import BookReplay, iter_records
 from kalshi_cli.vocabulary.clock import parse_iso
 from kalshi_cli.vocabulary.models import ZERO, BookSide
-from tests.backtest.test_cli_backtest import kalshi
+from tests.backtest.in_process import kalshi
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 

@@ -20,7 +20,7 @@ from kalshi_cli.store import Store
 from kalshi_cli.venue.reference import MarketInfo, default_info, load_reference
 from kalshi_cli.vocabulary.errors import NoDataError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from tests.backtest.test_cli_backtest import kalshi
+from tests.backtest.in_process import kalshi
 from tests.cli.test_cli_data import environ, start
 from tests.feed.helpers import SimBooks
 from tests.waiting import wait_until

@@ -11,7 +11,7 @@ import pytest
 
 from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.store import Store
-from tests.backtest.test_cli_backtest import kalshi
+from tests.backtest.in_process import kalshi
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 

@@ -17,7 +17,7 @@ from kalshi_cli.backtest.dataset import fingerprint
 from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.strategies import spike
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from tests.backtest.test_cli_backtest import kalshi
+from tests.backtest.in_process import kalshi
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 

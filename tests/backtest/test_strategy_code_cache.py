@@ -11,7 +11,7 @@ from pathlib import Path
 from kalshi_cli.backtest.engine import BacktestSpec
 from kalshi_cli.backtest.history import provenance
 from kalshi_cli.data.importer import import_jsonl
-from tests.backtest.test_cli_backtest import kalshi
+from tests.backtest.in_process import kalshi_process
 from tests.backtest.test_fractional_replay import _frames
 
 STRATEGY = """
@@ -43,7 +43,7 @@ STRATEGY = Strategy("helped", HelpedParams, decide)
 
 def _sweep(strategy: Path, data: Path, home: Path) -> list[dict[str, object]]:
     args = ["backtest", "--strategy", str(strategy), "--data", str(data)]
-    done = kalshi([*args, "--param", "order_count=20,5", "--jobs", "1", "--json"], home)
+    done = kalshi_process([*args, "--param", "order_count=20,5", "--jobs", "1", "--json"], home)
     assert done.returncode == 0, done.stderr
     runs: list[dict[str, object]] = json.loads(done.stdout)["runs"]
     return runs
