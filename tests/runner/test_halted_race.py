@@ -5,8 +5,11 @@ neither recorded nor sent, and the loop goes on."""
 from __future__ import annotations
 
 import json
+import threading
 from decimal import Decimal
 from pathlib import Path
+
+import pytest
 
 from kalshi_cli.store import Store
 from kalshi_cli.strategies import Intent
@@ -46,3 +49,26 @@ def test_an_intent_passed_by_risk_before_halted_is_not_sent_after_it(tmp_path: P
     assert any(e["event"] == "intent_dropped" and "HALTED" in e["reason"] for e in events), events[
         -3:
     ]
+
+
+@pytest.mark.parametrize("markets", ["flat", "settled"])
+def test_a_loop_with_nothing_to_decide_sees_a_halt_within_its_one_second_pass(
+    tmp_path: Path, markets: str
+) -> None:
+    """No book moving (or every market settled), no order resting, nothing to decide: the loop
+    still reads the trading state on its full pass, every `tick_interval_s` (1 s), so a halt
+    another process writes is seen within that second of the loop's clock."""
+    rig = make_rig(tmp_path / "s.db")
+    began = rig.clock.monotonic()
+    rig.step(0.1)
+    if markets == "settled":
+        for ticker in list(rig.exchange.reference.markets):
+            rig.exchange.settlement.settle(ticker, "no")
+        rig.step(0.1)
+    assert rig.loop.watch.state == "ACTIVE"
+    with Store.open(tmp_path / "s.db") as kill_switch:
+        kill_switch.trading.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
+    halted_at = rig.clock.monotonic()
+    rig.loop.run(stop=threading.Event(), duration_s=halted_at - began + 1.0)
+    assert rig.clock.monotonic() - halted_at <= 1.0 + rig.loop.settings.poll_s
+    assert rig.loop.watch.state == "HALTED"
