@@ -30,7 +30,7 @@ def test_the_batch_waits_from_when_its_first_order_was_queued(tmp_path: Path) ->
 
 
 def test_a_full_batch_goes_at_once(tmp_path: Path) -> None:
-    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5})
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, risk={"stop_loss_share": "0"})
     sent: list[int] = []
 
     def lost(creates: list[CreateOrder], **_: Any) -> Any:

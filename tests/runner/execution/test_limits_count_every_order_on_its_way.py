@@ -349,7 +349,12 @@ def test_a_strategys_pending_orders_are_its_replacements_waiting_and_its_orders_
     replacement waiting."""
     from tests.runner.execution.test_amend_answers import _worker_busy
 
-    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, risk=RISK, send_workers=1)
+    rig = make_rig(
+        tmp_path / "s.db",
+        params={"spike_share": 5},
+        risk={**RISK, "stop_loss_share": "0"},
+        send_workers=1,
+    )
     ticker = next(iter(rig.exchange.reference.markets))
     executor, outbox = rig.loop.executor, rig.loop.executor.outbox
     answered = outbox.replacing_until(_bid(ticker, "0.40", "10", ("an-order",)))

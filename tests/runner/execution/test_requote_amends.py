@@ -63,8 +63,15 @@ QUOTE = Intent(
 )
 
 
+# the stop-loss off (and so its check at entry): these tests add to positions where no one else bids
+NO_STOP_LOSS: dict[str, Any] = {"stop_loss_share": "0"}
+
+
 def _rig(tmp_path: Path, **risk: Any) -> Rig:
-    """A loop whose own strategy stays quiet (a spike it never sees): the tests decide."""
+    """A loop whose own strategy stays quiet (a spike it never sees): the tests decide. Its
+    stop-loss is off: the tests add to positions in a book where no one else bids, which the
+    stop-loss at entry refuses (tests/risk proves that rule)."""
+    risk = {**NO_STOP_LOSS, **risk}
     rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, risk=risk, read_lag_s=0.5)
     rig.step(0.1)
     return rig
@@ -521,6 +528,7 @@ def test_a_fill_made_before_an_amend_is_measured_against_the_price_it_filled_at(
     rig = make_rig(
         tmp_path / "s.db",
         params={"spike_share": 5},
+        risk=NO_STOP_LOSS,
         read_lag_s=0.5,
         log_path=tmp_path / "trade.log",
     )
