@@ -26,6 +26,7 @@ from tests.runner.test_strategies_share_a_loop import (
     _rig,
 )
 from tests.runner.test_strategy_scenarios import TICKER, Mover
+from tests.waiting import pause, poll_until
 
 
 def _sweep_yes(rig: object, price: str) -> None:
@@ -162,10 +163,17 @@ def test_a_resting_sale_is_withdrawn_once_anothers_contracts_are_told_filled(
     Mover(rig.exchange).quote("0.40", "0.45")
     swap_decide(rig.loop, Recorder(_order(Side.NO, Action.BUY, "0.50", "4")), MM)
     swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.42", "10")), MR)
-    for _ in range(3):
-        rig.step(1.0)
+    rig.step(1.0)
+
+    def drained() -> None:  # both orders go out on the send workers: their answers booked
+        pause()
         rig.loop.dispatch.drain()
-    assert len(_resting_of(rig, MM)) == 1 and len(_resting_of(rig, MR)) == 1
+
+    both = poll_until(
+        lambda: len(_resting_of(rig, MM)) == 1 and len(_resting_of(rig, MR)) == 1,
+        between=drained,
+    )
+    assert both, "each strategy's order rests"
     release = _fill_reads_held(rig)
     try:
         another_trader_places(rig.exchange, TICKER, BookSide.ASK, Decimal("0.42"), Decimal(10))
