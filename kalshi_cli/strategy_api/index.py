@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from kalshi_cli.vocabulary.clock import parse_iso
+from kalshi_cli.vocabulary.models import whole_contracts
 from kalshi_cli.vocabulary.reference_index import index_for_market
 
 
@@ -50,6 +51,7 @@ class MarketTerms:
     cap_strike: Decimal | None = None
     close_ts: float | None = None  # unix seconds
     index_id: str | None = None  # the reference index its rules name, when they name one
+    whole_contracts: bool | None = None  # the answer's fractional flag (None: it says nothing)
 
     @classmethod
     def from_market(cls, raw: Mapping[str, Any]) -> MarketTerms:
@@ -67,6 +69,7 @@ class MarketTerms:
             cap_strike=_strike(raw.get("cap_strike")),
             close_ts=close_ts,
             index_id=index_for_market(raw),
+            whole_contracts=whole_contracts(raw),
         )
 
 

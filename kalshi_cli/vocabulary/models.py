@@ -238,6 +238,13 @@ def fractional_flag(body: Mapping[str, Any]) -> bool | None:
     return flag if isinstance(flag, bool) else None
 
 
+def whole_contracts(body: Mapping[str, Any]) -> bool | None:
+    """True when a market's body says it trades whole contracts only, False when it says
+    fractions are allowed, None when it does not say (`fractional_flag`)."""
+    flag = fractional_flag(body)
+    return None if flag is None else not flag
+
+
 def price_ranges_of(data: Any) -> tuple[PriceRange, ...]:
     """A market's `price_ranges` as sent (a list of `{start, end, step}`), or () for none."""
     return msgspec.convert(data or (), tuple[PriceRange, ...])
@@ -288,11 +295,7 @@ class Market(Answer, frozen=True, kw_only=True):
 
     @property
     def whole_contracts(self) -> bool | None:
-        """True when the answer says the market trades whole contracts only, False when it
-        says fractions are allowed, None when it does not say (3.31.0 dropped
-        `fractional_trading_enabled` from the market; earlier answers carried it)."""
-        flag = fractional_flag(self.raw)
-        return None if flag is None else not flag
+        return whole_contracts(self.raw)
 
     @property
     def is_open(self) -> bool:

@@ -358,12 +358,14 @@ def check_price(market: Market, price: Decimal, *, what: str = "price") -> None:
         )
 
 
-def check_market_count(market: Market, count: Decimal, *, what: str = "count") -> None:
+def check_whole_count(
+    ticker: str, whole_contracts: bool | None, count: Decimal, *, what: str = "count"
+) -> None:
     """A fractional count only where the market says it trades fractions. 3.31.0's market
     answer no longer says (`whole_contracts` is None): then the exchange decides."""
-    if market.whole_contracts and is_fraction(count):
+    if whole_contracts and is_fraction(count):
         raise ValidationError(
-            f"{what} {count}: {market.ticker} trades whole contracts only",
+            f"{what} {count}: {ticker} trades whole contracts only",
             code="WHOLE_CONTRACTS",
             hint=f"give a whole number, e.g. {count.to_integral_value(rounding=ROUND_DOWN)}",
         )

@@ -132,3 +132,36 @@ def test_a_batch_dry_run_without_the_flag_says_the_exchange_decides_a_fractional
     notes = {row["line"]: row["note"] for row in json.loads(result.stdout)["batch"]["rows"]}
     assert notes[2] == "dry run"
     assert notes[3].startswith("dry run") and "exchange decides" in notes[3], notes
+
+
+def test_the_loop_refuses_a_strategys_fractional_count_on_a_whole_contract_market(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trade loop reads the same flag from the market's answer and refuses a strategy's
+    count of 1.5 on a whole-contract market as a failed decision: nothing written, nothing
+    sent. A whole count on the same market goes out."""
+    from kalshi_cli.sim.core import serialize
+    from kalshi_cli.vocabulary.models import Action, Side
+    from tests.runner.fakes import swap_decide
+    from tests.runner.test_strategies_share_a_loop import MM, Recorder, _order, _resting_of, _rig
+    from tests.runner.test_strategy_scenarios import Mover
+
+    answer = serialize.market_json
+    monkeypatch.setattr(
+        serialize,
+        "market_json",
+        lambda *a, **kw: {**answer(*a, **kw), "fractional_trading_enabled": False},
+    )
+    log = tmp_path / "loop.jsonl"
+    rig = _rig(tmp_path, MM, log_path=log)
+    mover = Mover(rig.exchange)
+    mover.quote("0.30", "0.70")
+    swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.41", "1.5")), MM)
+    rig.step(1.0)
+    assert rig.loop.log.counts.get("strategy_error") == 1
+    assert "1.5: KXSTRAT-SIM-A trades whole contracts only" in log.read_text(encoding="utf-8")
+    assert list(rig.store.orders.intents()) == [] and _resting_of(rig, MM) == []
+    swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.41", "2")), MM)
+    mover.quote("0.31", "0.70")  # a new book: the strategy is asked again
+    rig.step(1.0)
+    assert [o.remaining_count for o in _resting_of(rig, MM)] == [2]

@@ -51,9 +51,9 @@ from kalshi_cli.strategy_api import Complement, IndexView, MarketTerms
 from kalshi_cli.strategy_api.strategy import raised_at
 from kalshi_cli.strategy_api.window import MidWindow
 from kalshi_cli.vocabulary.decisions import market_bid
-from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.errors import KalshiError, ValidationError
 from kalshi_cli.vocabulary.models import Level, Orderbook, PriceRange
-from kalshi_cli.vocabulary.order_terms import TermsError, check_count, check_dollars
+from kalshi_cli.vocabulary.order_terms import check_count, check_dollars, check_whole_count
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.loop.settings import LoopSettings
@@ -92,13 +92,18 @@ def _clock_free(member: Member, view: PositionView) -> bool:
 
 
 def checked(
-    decisions: Sequence[Decision], ticker: str, complement: Complement | None, where: str = ""
+    decisions: Sequence[Decision],
+    ticker: str,
+    complement: Complement | None,
+    where: str = "",
+    terms: Mapping[str, MarketTerms] | None = None,
 ) -> Sequence[Decision]:
     """What a strategy returned, refused whole (ValueError) unless it is a sequence of
     `Intent`s and `Cancel`s for this market (or its complement) whose fair values are
     probabilities and whose counts and prices an order may carry (`check_count`,
-    `check_dollars`): a wrong answer from user code never reaches the risk engine half-read. The
-    refusal starts with `where`, the file and line of the strategy's `decide`."""
+    `check_dollars`, whole contracts where the market's `terms` say so): a wrong answer from
+    user code never reaches the risk engine half-read. The refusal starts with `where`, the
+    file and line of the strategy's `decide`."""
     at = f"{where}: " if where else ""
     if not isinstance(decisions, list | tuple):
         raise ValueError(f"{at}decide returned {type(decisions).__name__}, not a list of decisions")
@@ -119,7 +124,10 @@ def checked(
             try:
                 check_count(decision.count)
                 check_dollars(decision.price)
-            except TermsError as exc:
+                market = terms.get(decision.ticker) if terms else None
+                if market is not None:
+                    check_whole_count(decision.ticker, market.whole_contracts, decision.count)
+            except ValidationError as exc:
                 raise ValueError(f"{at}intent {exc.message}") from exc
     return decisions
 
@@ -258,7 +266,9 @@ class MarketPass:
         try:
             decide = member.bounded if self.settings.decide_deadline else strategy.decide
             decisions = decide(snapshot, view, member.params)
-            decisions = checked(decisions, ticker, market.complement, strategy.decide_at)
+            decisions = checked(
+                decisions, ticker, market.complement, strategy.decide_at, self._terms
+            )
         except Exception as exc:  # a strategy bug must not take the loop (and its stops) down
             self._strategy_failed(member, ticker, exc)
             return

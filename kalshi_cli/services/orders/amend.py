@@ -23,7 +23,7 @@ from kalshi_cli.vocabulary.errors import (
     ValidationError,
 )
 from kalshi_cli.vocabulary.models import ONE, ZERO, BookSide, Order, Side, fmt_count, fmt_dollars
-from kalshi_cli.vocabulary.order_terms import check_count, check_market_count, check_price
+from kalshi_cli.vocabulary.order_terms import check_count, check_price, check_whole_count
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -315,7 +315,7 @@ class OrderAmends:
             yes_price = price if side is Side.YES else ONE - price
         total = order.fill_count + order.remaining_count if count is None else count
         check_count(total)
-        check_market_count(market, total, what="new total count")
+        check_whole_count(market.ticker, market.whole_contracts, total, what="new total count")
         if total <= order.fill_count:
             raise ValidationError(
                 f"new total count {total} must exceed the {order.fill_count} already filled",

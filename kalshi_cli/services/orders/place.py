@@ -45,9 +45,9 @@ from kalshi_cli.vocabulary.errors import (
 from kalshi_cli.vocabulary.models import ZERO, Action, Order, Side, fmt_count, fmt_dollars, to_book
 from kalshi_cli.vocabulary.order_terms import (
     OrderRequest,
-    check_market_count,
     check_price,
     check_terms,
+    check_whole_count,
 )
 from kalshi_cli.vocabulary.units import fmt_exact_dollars
 
@@ -175,7 +175,7 @@ class OrderService:
             "market", request.ticker, lambda: open_market(self.client, request.ticker)
         )
         check_price(market, request.price)
-        check_market_count(market, request.count)
+        check_whole_count(market.ticker, market.whole_contracts, request.count)
         book = to_book(request.side, request.action, request.price)
         price = committed_price(book.book_side, book.yes_price)
         cost = request.count * price
