@@ -7,6 +7,7 @@ an error message. See docs/configuration.md "Keys".
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from kalshi_cli.vocabulary.errors import CredentialsError
 
+_CHECKED: set[bytes] = set()  # the SHA-256 of each PEM checked and loaded in this process
 HEADER_KEY = "KALSHI-ACCESS-KEY"
 HEADER_TIMESTAMP = "KALSHI-ACCESS-TIMESTAMP"
 HEADER_SIGNATURE = "KALSHI-ACCESS-SIGNATURE"
@@ -107,8 +109,9 @@ def load_private_key(
 
     An RSA key is checked for consistency as it loads (50-60 ms, most of a network command's
     cold start after the imports; docs/benchmarks.md): OpenSSL may misbehave with an invalid key,
-    so every key a user supplies is checked. `generated_here` skips the check for a key this
-    program generated itself, i.e. the embedded simulator's account key in its data directory.
+    so every key a user supplies is checked, once per process (`_CHECKED`: the same bytes are
+    the same key). `generated_here` skips the check for a key this program generated itself,
+    i.e. the embedded simulator's account key in its data directory.
     """
     warnings: list[str] = []
     source: str
@@ -150,9 +153,12 @@ def load_private_key(
             f"{source} is not a PEM private key", hint="expected '-----BEGIN ... PRIVATE KEY-----'"
         )
     password = passphrase.encode("utf-8") if passphrase else None
+    digest = hashlib.sha256(data).digest()
     try:
         key = serialization.load_pem_private_key(
-            data, password=password, unsafe_skip_rsa_key_validation=generated_here
+            data,
+            password=password,
+            unsafe_skip_rsa_key_validation=generated_here or digest in _CHECKED,
         )
     except TypeError:
         if password is None:
@@ -171,6 +177,8 @@ def load_private_key(
             f"{source} is not an RSA or Ed25519 key",
             hint="Kalshi API keys are RSA or Ed25519 (ApiKeyType)",
         )
+    if not generated_here:
+        _CHECKED.add(digest)
     return key, warnings
 
 

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from kalshi_cli.client.signing import KalshiAuth
+from kalshi_cli.vocabulary import keys
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import CredentialsError
 from kalshi_cli.vocabulary.keys import (
@@ -168,3 +169,31 @@ def test_a_users_inconsistent_rsa_key_is_refused_as_it_loads(rsa_key: rsa.RSAPri
         load_private_key(pem=pem)
     key, _ = load_private_key(pem=pem, generated_here=True)
     assert key_type(key) == "rsa"
+    with pytest.raises(CredentialsError, match="could not be loaded"):
+        load_private_key(pem=pem)  # loaded unchecked is not checked: refused again
+
+
+def test_a_key_is_checked_once_per_process_and_a_damaged_one_every_time(
+    rsa_key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The consistency check (50-60 ms) runs the first time a process loads a key's PEM; the
+    same bytes loaded again (each `kalshi` command run in one process: the MCP server, the
+    dashboard, a notebook) are not checked again. A damaged key is never remembered, so it is
+    refused on every load."""
+    pem = rsa_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    checks: list[bool] = []
+    load = serialization.load_pem_private_key
+
+    def recorded(data: bytes, password: bytes | None, **kw: bool) -> object:
+        checks.append(not kw.get("unsafe_skip_rsa_key_validation", False))
+        return load(data, password, **kw)
+
+    monkeypatch.setattr(serialization, "load_pem_private_key", recorded)
+    monkeypatch.setattr(keys, "_CHECKED", set())  # a process that has loaded no key yet
+    for _ in range(3):
+        load_private_key(pem=pem)
+    assert checks == [True, False, False]
