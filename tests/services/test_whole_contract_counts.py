@@ -143,7 +143,14 @@ def test_the_loop_refuses_a_strategys_fractional_count_on_a_whole_contract_marke
     from kalshi_cli.sim.core import serialize
     from kalshi_cli.vocabulary.models import Action, Side
     from tests.runner.fakes import swap_decide
-    from tests.runner.test_strategies_share_a_loop import MM, Recorder, _order, _resting_of, _rig
+    from tests.runner.test_strategies_share_a_loop import (
+        MM,
+        Recorder,
+        _log,
+        _order,
+        _resting_of,
+        _rig,
+    )
     from tests.runner.test_strategy_scenarios import Mover
 
     answer = serialize.market_json
@@ -158,10 +165,10 @@ def test_the_loop_refuses_a_strategys_fractional_count_on_a_whole_contract_marke
     mover.quote("0.30", "0.70")
     swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.41", "1.5")), MM)
     rig.step(1.0)
-    assert rig.loop.log.counts.get("strategy_error") == 1
-    assert "1.5: KXSTRAT-SIM-A trades whole contracts only" in log.read_text(encoding="utf-8")
     assert list(rig.store.orders.intents()) == [] and _resting_of(rig, MM) == []
     swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.41", "2")), MM)
     mover.quote("0.31", "0.70")  # a new book: the strategy is asked again
     rig.step(1.0)
     assert [o.remaining_count for o in _resting_of(rig, MM)] == [2]
+    (refused,) = _log(rig, log, "strategy_error")
+    assert refused["error"].endswith("intent count 1.5: KXSTRAT-SIM-A trades whole contracts only")
