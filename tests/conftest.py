@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -62,9 +63,9 @@ settings.load_profile("suite")
 
 # The keys the in-process simulators give their new accounts: made once per worker and handed
 # out in turn, since a 2048-bit RSA key takes a tenth of a second of CPU and the suite starts
-# thousands of simulators. Any 256 accounts made one after another hold different keys, so
-# within one simulator no account can sign as another.
-_KEY_POOL_SIZE = 256
+# thousands of simulators. Any 32 accounts made one after another hold different keys (no test's
+# simulator makes more), so within one simulator no account can sign as another.
+_KEY_POOL_SIZE = 32
 _key_pool: dict[tuple[KeyType, int], PrivateKey] = {}
 _keys_handed_out = [0]
 
@@ -101,9 +102,12 @@ class SimHarness:
         self.admin_url = running.admin_url
         self.data_dir = running.data_dir
         # an idle connection let go before the simulator closes it, as the product's client
-        # does: the two timers equal raced (a request written as the server closed it)
+        # does: the two timers equal raced (a request written as the server closed it); plain
+        # http on loopback, so no CA bundle to load (70 ms a simulator), as the product's client
         self.http = httpx.Client(
-            timeout=10, limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S)
+            timeout=10,
+            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S),
+            verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT),
         )
         self._keys: dict[str, Any] = {}
 
