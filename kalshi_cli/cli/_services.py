@@ -150,13 +150,6 @@ def confirm_on_prod(app: AppContext, what: str, *, yes: bool) -> None:
         raise typer.Abort
 
 
-def use_subaccount(app: AppContext, subaccount: int | None) -> None:
-    """`--subaccount N`: the command's client acts on subaccount N in every portfolio and order
-    call (client/subaccount_scope.py); without it, the exchange's defaults."""
-    if subaccount is not None:
-        app.client(auth=True).subaccount = subaccount
-
-
 class _StateFileKeys:
     """API keys' restrictions kept in the state file, per exchange endpoint and key id."""
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from kalshi_cli.cli._context import current
+from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt
 from kalshi_cli.cli._output import Column, Output
 
@@ -39,9 +39,7 @@ def status_command(*, as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvO
 
     Example: kalshi exchange status --json
     """
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
     render_status(out, app.client().exchange.get_exchange_status())
 
 
@@ -74,9 +72,7 @@ def schedule_command(
 
     Example: kalshi exchange schedule --json
     """
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
     render_schedule(out, app.client().exchange.get_exchange_schedule())
 
 

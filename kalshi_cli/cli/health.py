@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from kalshi_cli.cli._context import AppContext, current, refuse_a_missing_state_dir
+from kalshi_cli.cli._context import AppContext, begin, refuse_a_missing_state_dir
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt
 from kalshi_cli.cli._output import Column
 from kalshi_cli.vocabulary.errors import CredentialsError, KalshiError, TransportError
@@ -293,9 +293,7 @@ def health_check_command(
 
     Example: kalshi health-check --json
     """
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
     target = HealthTarget(app)
     results = run_checks(target)
     failed = any(r.status is Status.FAIL for r in results)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kalshi_cli.cli._context import current
+from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import (
     EnvOpt,
     FiniteFloat,
@@ -112,9 +112,7 @@ def markets_command(
             f"at most {PAGE_MAX} without --all (one page)", param_hint="--limit"
         )
     filters = _market_filters(status, series, event, tickers)
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
     found, cursor = _fetch(app.client().markets, out, filters, limit=limit, fetch_all=fetch_all)
     rows = select_markets(
         found,
@@ -244,9 +242,7 @@ def market_command(
 
     Example: kalshi market KXBTCD-SIM-T97000 --json
     """
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
     market = app.client().markets.get_market(ticker)
     render_market(out, market)
 
@@ -355,9 +351,7 @@ def orderbook_command(
 
     Example: kalshi orderbook KXBTCD-SIM-T97000 --depth 5 --watch
     """
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
     client = app.client()
     if not watch:
         render_orderbook(out, client.markets.get_orderbook(ticker, depth=depth))

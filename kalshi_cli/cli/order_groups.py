@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kalshi_cli.cli._context import current
+from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, YesOpt
 from kalshi_cli.cli._output import Column
 
@@ -146,13 +146,10 @@ def create_command(
 
     Example: kalshi order-group create --limit 100
     """
-    from kalshi_cli.cli._services import confirm_on_prod, use_subaccount
+    from kalshi_cli.cli._services import confirm_on_prod
 
     contracts = _limit(limit)
-    app = current()
-    app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json)
+    app, out = begin(env, subaccount, as_json=as_json)
     client = app.client(auth=True)
     confirm_on_prod(app, f"create an order group limited to {contracts} contracts", yes=yes)
     group_id = client.order_groups.create_order_group(contracts)
@@ -181,13 +178,8 @@ def list_command(
 
     Example: kalshi order-group list --json
     """
-    from kalshi_cli.cli._services import use_subaccount
-
-    app = current()
+    app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     settings_env = env.value if env else None
-    app.settings(settings_env)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
     groups = app.client(auth=True).order_groups.list_order_groups()
     session = _session_groups(app, settings_env)
     document = {"order_groups": [_group_json(g, session) for g in groups]}
@@ -214,14 +206,9 @@ def show_command(
 
     Example: kalshi order-group show 7f1c2d3e-...
     """
-    from kalshi_cli.cli._services import use_subaccount
-
     group_id = _group_id(order_group_id)
-    app = current()
+    app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     settings_env = env.value if env else None
-    app.settings(settings_env)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
     group = app.client(auth=True).order_groups.get_order_group(group_id)
     triggered, seen, shown = _triggered(app, settings_env, group_id)
     document = {
@@ -253,13 +240,10 @@ def _act(
     env: EnvOpt,
     limit: Decimal | None = None,
 ) -> None:
-    from kalshi_cli.cli._services import confirm_on_prod, use_subaccount
+    from kalshi_cli.cli._services import confirm_on_prod
 
     group_id = _group_id(order_group_id)
-    app = current()
-    app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json)
+    app, out = begin(env, subaccount, as_json=as_json)
     client = app.client(auth=True)
     confirm_on_prod(app, f"{what} order group {group_id}", yes=yes)
     if limit is None:

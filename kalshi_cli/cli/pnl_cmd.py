@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kalshi_cli.cli._context import current
+from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt
 from kalshi_cli.cli._output import Column, TableFormat
 
@@ -78,16 +78,13 @@ def pnl_command(
 
     Example: kalshi pnl --by day --format csv > daily-pnl.csv
     """
-    from kalshi_cli.cli._services import refuse_quarantined, use_subaccount
+    from kalshi_cli.cli._services import refuse_quarantined
     from kalshi_cli.cli.portfolio import parse_since
     from kalshi_cli.services.pnl_report import pnl_report
 
     since_ts = None if since is None else parse_since(since)
-    app = current()
-    settings = app.settings(env.value if env else None)
-    if not local:
-        use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, None if local else subaccount, as_json=as_json, fmt=fmt)
+    settings = app.settings()
     report = pnl_report(
         settings.state,
         since=since,
