@@ -1,26 +1,17 @@
 """Every tool an assistant reaches through `kalshi mcp`, as a plain method returning JSON values.
 
-The tools read and write through the `Access` the command hands them: the CLI's own settings,
-client, state file and `OrderService` (cli/_services.py), so a tool does what the command of the
-same name does, through the same code. Nothing here knows the protocol: `agent/server.py`
-registers these methods on the SDK's server, and a `KalshiError` raised here reaches the
-assistant as one line, `NAME CODE: what is wrong (what to do)`, NAME the CLI's exit code's name.
+The tools work through the `Access` the command hands them (the CLI's settings, client, state
+file and `OrderService`), so a tool does what the command of the same name does, through the same
+code. `agent/server.py` registers them; a `KalshiError` reaches the assistant as one line,
+`NAME CODE: what is wrong (what to do)`.
 
-Writes are the order service's, never a second path: a `preview_*` tool brings the account's fills
-into the state file, asks the trade loop's daily circuit breaker, runs the checks `kalshi order
-place` runs before sending (`OrderService.prepare`: the order's terms, the trading state, the
-market, the tick grid, `risk:`'s size, cost and position limits, the balance), then the risk
-engine's own limit rules over the whole account (`risk:`, and `trade.budgets` under the assistant's
-name), then the day's budget (`gate.py`, spent as `ledger.py` reads it from the state file, the
-taker fee at each market's own fees as the exchange gives them), and hands back a single-use token;
-`execute` redeems it, checks everything again and sends through the same service, which writes the
-intent before the request leaves, asking the budget once more inside the transaction that writes it:
-two `kalshi mcp` processes on one state file never both spend the budget's last order. The
-assistant's orders carry the strategy name of the config's `agent.strategy`, so `kalshi status`,
-`kalshi pnl --by strategy` and a trade loop's ownership rules tell them apart; amend, decrease and
-cancel touch only those.
-The kill switch and halt are always allowed and need no preview. Every write tool call, refused
-or not, is a row of the state file's `agent_audit`.
+Writes go through the order service only: a `preview_*` tool reads the account's fills, asks the
+daily circuit breaker, runs `OrderService.prepare`, the risk engine's limit rules and the day's
+budget (`gate.py`, `ledger.py`), and hands back a single-use token; `execute` redeems it, checks
+everything again and sends, asking the budget once more in the transaction that writes the
+intent, so two `kalshi mcp` processes never both spend its last order. The assistant's orders
+carry `agent.strategy` as their strategy; amend, decrease and cancel touch only those. The kill
+switch and halt need no preview. Every write call, refused or not, is a row of `agent_audit`.
 """
 
 from __future__ import annotations

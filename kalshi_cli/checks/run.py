@@ -3,14 +3,11 @@ check never builds a client), its verdict (any failure to look is UNKNOWN), and 
 (`deliver`). The alert state is the only thing a check writes, and only with an alert channel
 configured. See docs/checks.md "Alerts".
 
-A run asks the exchange under one deadline (`CheckInputs.deadline_s`, `--deadline`), the
-client's own (`clock.Deadline`): each request's reads and writes, its retries and the rate
-limiter's waits end there. Every request has its timeout, but a check makes several and `all`
-runs four that ask, so without it an exchange that holds its answers held a cron run past the
-wrapper's timeout, which reports UNKNOWN in place of every verdict and posts nothing. A check
-that asks the exchange and is still looking when the deadline passes, or has not started, is
-UNKNOWN and says so (its own verdict would be the failed request's: CRITICAL for `api`); the
-state-file checks never wait on the exchange and grade as always. See docs/checks.md "Deadline".
+A run asks the exchange under one deadline (`CheckInputs.deadline_s`, `--deadline`, a
+`clock.Deadline`) that bounds every request, retry and rate-limit wait, so an exchange that holds
+its answers cannot keep a cron run past its wrapper's timeout. A check still looking when the
+deadline passes is UNKNOWN and says so; the state-file checks never wait on the exchange.
+docs/checks.md "Deadline".
 """
 
 from __future__ import annotations

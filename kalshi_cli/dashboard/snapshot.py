@@ -1,15 +1,11 @@
 """What `kalshi dashboard` shows, as plain values: the state file's side and the exchange's.
 
-Two functions, because the two sources fail and cost differently. `local_snapshot` reads the
-state file (read-only, never created), the pause file and the trade log's tail; it needs no
-network, runs every second and keeps working when the exchange is down. `remote_snapshot` asks
-the exchange (positions marked to market subaccount by subaccount, resting orders and their
-queue places, the remote checks, the feed's data ages) off the UI thread at a slower pace.
-Neither raises: what it cannot read it says in the snapshot's `error`, so the screen says why a
-panel is empty. Each subaccount is read through a handle of its own (`client.on_subaccount`),
-never by setting the shared client, which the dashboard's kill switch uses on another thread.
-Every figure comes from the module that owns it; the Textual app only formats them
-(docs/dashboard.md).
+`local_snapshot` reads the state file (read-only), the pause file and the trade log's tail: no
+network, every second, working while the exchange is down. `remote_snapshot` asks the exchange
+(positions by subaccount, resting orders and queue places, the remote checks, the feed's ages) off
+the UI thread at a slower pace. Neither raises: what it cannot read goes in `error`. Each subaccount
+is read through its own handle (`client.on_subaccount`), never by setting the shared client the kill
+switch uses. The Textual app only formats these (docs/dashboard.md).
 """
 
 from __future__ import annotations

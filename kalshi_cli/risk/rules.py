@@ -1,16 +1,13 @@
 """The pre-trade rules: each one small, independent, and answering with a coded verdict.
 
-`check(intent, ctx) -> Verdict`. A rule reads only the intent, the context the loop built for
-this market at this moment, and the limit it was built with; the two that need memory (the order
-rate and the daily breaker) ask an object behind a one-method Protocol. The codes are stable
-strings for logs, alerts and tests.
+`check(intent, ctx) -> Verdict` reads only the intent, the context the loop built for this market at
+this moment, and the rule's limit; the order rate and the daily breaker ask an object behind a
+one-method Protocol. The codes are stable strings for logs, alerts and tests.
 
-What a rule lets through on purpose: reduce_only intents pass the circuit breaker and min-edge
-rules, and an intent that adds no exposure passes the exposure rule (closing a position is never
-the riskier choice; a reduce_only one is counted as filled against what is held, since it can
-never rest or open); nothing passes HALTED, SAFE_MODE, a stale feed or the order-rate cap.
-An announced maintenance window holds orders that add from its lead time on, and every order
-inside it (the exchange refuses creates then: each would only become an unknown outcome).
+On purpose: reduce_only intents pass the circuit breaker and min-edge rules, and an intent that adds
+no exposure passes the exposure rule (a reduce_only one counted as filled against what is held);
+nothing passes HALTED, SAFE_MODE, a stale feed or the order-rate cap. An announced maintenance
+window holds adding orders from its lead time on, and every order inside it.
 """
 
 from __future__ import annotations

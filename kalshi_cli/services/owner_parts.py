@@ -74,23 +74,17 @@ class _Replay:
 
 class Owners:
     """Each strategy's own part of the account's positions (`PositionView.own`): built by the
-    fills of its own orders (an order carries the strategy that sent it, in the state file too,
-    so a restarted loop rebuilds the same parts), and never more, all parts together, than the
-    account holds on that side. Every owner but a person and the stop-loss has a part
-    (`NO_PART`), a strategy this loop does not run and the assistant's too, so whoever reads
-    the state file (a loop of any lineup, the assistant) splits it alike: a fill that leaves
-    the account holding less (a person selling by hand, the stop-loss, another program) cuts
-    the newest parts first, and one that empties or flips the position ends every part there;
-    what the stop-loss cuts is the strategy's loss (`_cut`). A strategy then never sells what
-    it did not buy. The account's own rules never read these.
+    fills of its own orders (the state file records each order's strategy, so a restart rebuilds the
+    same parts), and never more, all parts together, than the account holds on that side. Every
+    owner but a person and the stop-loss has a part (`NO_PART`), so every reader of the state file
+    splits it alike: a fill that leaves the account holding less cuts the newest parts first, one
+    that empties or flips the position ends every part there, and what the stop-loss cuts is the
+    strategy's loss (`_cut`). A strategy never sells what it did not buy.
 
-    A fill whose order's answer was lost may be booked as nobody's before the lookup that finds
-    the order (runner/execution/unknown_orders.py): a sell then cuts the newest parts, perhaps
-    another strategy's, at no P&L, and no fill given to its owner afterwards can undo that cut.
-    So while an order of a market is of unknown outcome, the market's parts as they were when
-    it was lost are kept with every fill and settlement of the market since (`keep_replay`),
-    and a fill given to its owner replays them, by the same rule every fill follows: the parts
-    and the day's P&L come out as a restart's from the state file."""
+    A fill of an order whose answer was lost may be booked as nobody's before the lookup finds the
+    order. So while a market has an order of unknown outcome, its parts as they were then are kept
+    with every fill and settlement since (`keep_replay`), and a fill given to its owner replays
+    them: the parts and the day's P&L come out as a restart's would."""
 
     def __init__(self, since: float = -math.inf) -> None:
         self.since = since  # unix seconds: what `realized` counts from

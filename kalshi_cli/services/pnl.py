@@ -739,19 +739,15 @@ class _Parsed(dict[str, int]):
 
 
 class _StretchPass(_Pass[int]):
-    """The summary pass over a state file, one stretch at a time: a UTC day's fills between
-    two settlements (and the `since` cutoff), each read by its own query
-    (`Store.iter_fill_moves`). Within a stretch every fill has the same day, no settlement
-    falls and all or none are counted, so no fill carries its time to Python; SQLite folds
-    the side into a signed count and the cost of the side bought; the fees, fills and volume
-    are summed per market and folded into the tallies and cells once a stretch.
-    Only the average-cost step, `move`, which depends on the order of a market's fills, runs
-    per fill. A value finer than the `FIXED` units raises `_Inexact` (the caller sums the
-    history over the text in Decimal instead).
+    """The summary pass over a state file, one stretch at a time: a UTC day's fills between two
+    settlements (and the `since` cutoff), each read by its own query (`Store.iter_fill_moves`).
+    Within a stretch SQLite folds the side into a signed count and the cost bought, and fees,
+    fills and volume are summed per market once a stretch; only the average-cost step, `move`,
+    runs per fill. A value finer than the `FIXED` units raises `_Inexact` (the caller sums in
+    Decimal).
 
-    It must equal the Decimal engine fill for fill; `tests/services/test_pnl_units.py` holds it
-    to `PnlEngine` on random histories (same-time fills, several days, settlements at a fill's
-    time, a `since` cutoff)."""
+    It must equal the Decimal engine fill for fill; tests/services/test_pnl_units.py holds it to
+    `PnlEngine` on random histories."""
 
     def __init__(self, since: float | None, subaccount: int | None = None) -> None:
         super().__init__(FIXED, since)

@@ -110,20 +110,15 @@ def _phi(z: float) -> float:
 
 
 class Volatility:
-    """The per-second volatility of an index's log returns, fed `(unix seconds, value)` points
-    once each, in time order, and how much evidence it rests on.
+    """The per-second volatility of an index's log returns, fed `(unix seconds, value)` points once
+    each, in time order, and how much evidence it rests on.
 
-    Each return is scaled to one second (`r2 = ln(v1 / v0)^2 / dt`) and weighted
-    `w = 1 - exp(-ln 2 x dt / halflife_s)`, every earlier weight decaying by `exp(-ln 2 x dt /
-    halflife_s)`: the variance is the weighted *mean* `sum(w r2) / sum(w)`, so its first value
-    is the mean of the returns there are, never one squared return carried for minutes (a
-    seed that the plain recursion `(1 - w) var + w r2` keeps at nearly full weight until
-    several half-lives have passed). `dof` is the number of independent returns the estimate
-    is worth, Satterthwaite's `sum(w)^2 / sum(w^2)`: the returns there are while they span much
-    less than the half-life, about `2 x halflife_s / (ln 2 x dt)` in the steady state.
-    `update` reads only the points after the last one it saw, so a source that keeps one per
-    index pays for the new values alone, and its estimate is the same as one fed the whole path
-    at once."""
+    Each return is scaled to one second (`r2 = ln(v1 / v0)^2 / dt`) and weighted `w = 1 - exp(-ln 2
+    x dt / halflife_s)`, earlier weights decaying by `exp(-ln 2 x dt / halflife_s)`; the variance is
+    the weighted mean `sum(w r2) / sum(w)`, so its first value is the mean of the returns there are,
+    not one seed carried for half-lives. `dof` is Satterthwaite's `sum(w)^2 / sum(w^2)`. `update`
+    reads only the points after the last one it saw, with the same estimate as one fed the whole
+    path."""
 
     def __init__(self, halflife_s: float) -> None:
         self.halflife_s = halflife_s

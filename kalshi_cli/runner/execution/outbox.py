@@ -1,17 +1,12 @@
-"""The orders a tick of the trade loop decided, sent together: the outbox, a part of its
-`LoopExecutor` (runner/execution/execution.py).
+"""The orders a tick of the trade loop decided, sent together: a part of its `LoopExecutor`.
 
-Orders that add to a position, once the risk engine allows them, wait here until the tick's
-visits end, the first has waited `batch_wait_s`, or they fill a batch; then their intents are
-written in one transaction (the trading state read inside it for each), one
-`POST /portfolio/events/orders/batched` carries them, each item's answer is recorded as a single
-order's is (an answer lost leaves every order of it unknown, never resent), and their fills are
-read once. While they wait the risk engine counts them as resting, and the circuit breaker is
-checked again before they leave; so it counts a replacement waiting for the cancels of the
-orders it replaces, beside those orders until the cancels are answered. Reducing orders never
-wait. What a batch shares with a single order, the intents written and the answers booked, is
-the `AnswerBook`'s (runner/execution/answers.py); a lone order goes as the `Sender` sends one
-(runner/execution/sender.py). docs/trade-loop.md "Orders sent together".
+Orders that add to a position wait here, once allowed, until the tick's visits end, the first has
+waited `batch_wait_s`, or they fill a batch; then their intents are written in one transaction, one
+`POST /portfolio/events/orders/batched` carries them, each answer is booked as a single order's (a
+lost answer leaves every order unknown, never resent), and their fills are read once. While they
+wait the risk engine counts them as resting, and the circuit breaker is checked again before they
+leave. Reducing orders never wait. Booking is the `AnswerBook`'s (runner/execution/answers.py).
+docs/trade-loop.md "Orders sent together".
 """
 
 from __future__ import annotations

@@ -346,19 +346,13 @@ class UnknownOrders:
         after_look: Callable[[], None] = lambda: None,
         looks: Callable[[dict[str, LostAnswer]], Looked] | None = None,
     ) -> list[str]:
-        """At shutdown: look the orders of unknown outcome up once a second until each is found
-        (it then counts as resting or filled, so the shutdown's cancels reach it) or can no
-        longer show (`landing_s` after its failure). A stop that returned at once would
-        leave an order that lands afterwards resting with nobody to manage it, and without an
-        order group nothing on the exchange's side stops it. `wait=False`: one look only (the
-        session's order group, deleted or triggered after the stop, refuses what lands later).
-        Returns the client order ids still unknown, each logged: when `abandon` is set (a
-        second SIGINT or SIGTERM: the person will not wait; `shutdown_abandoned`), when the
-        window has passed with the exchange not answering the lookups, or after the one look
-        (`shutdown_unknown_left`; `kalshi reconcile` settles them). `after_look` runs after
-        each look: the stop cancels there what it found resting, at once, not once the wait
-        for the others has spent its deadline. `looks`: how the lookups are made (`look` by
-        default; the stop's give them up at a second interrupt, answering none)."""
+        """At shutdown: look the orders of unknown outcome up once a second until each is found (so
+        the shutdown's cancels reach it) or can no longer show (`landing_s` after its failure),
+        since one that landed later would rest with nobody to manage it. `wait=False`: one look
+        only. Returns the client order ids still unknown, each logged (`shutdown_abandoned` on a
+        second signal, else `shutdown_unknown_left`; `kalshi reconcile` settles them).
+        `after_look` runs after each look, so the stop cancels what it found at once. `looks`:
+        how the lookups are made."""
         make = self.look if looks is None else looks
 
         def look() -> None:

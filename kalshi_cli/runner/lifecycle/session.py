@@ -1,16 +1,12 @@
 """Starting and stopping one `kalshi trade` run: the checks before the first order.
 
-Start-up, in order: refuse prod without `--live`, and prod with no market selection (every
-open market of the real exchange is thousands); read the strategy's and the risk engine's
-parameters; print the configuration in force and every risk rule with its limits; reconcile
-open orders, fills and settlements with the exchange (refusing to trade if that fails or leaves
-an order of unknown outcome); list the selected markets; rebuild positions from the state file
-and refuse if they differ from the exchange's; delete the order groups earlier sessions left
-that hold no resting order and create the session's (runner/execution/order_group.py; not with
-`--no-order-group` or `--dry-run`); then start the feed and the loop. SIGTERM and
-SIGINT stop the loop, which cancels its own resting orders and returns the final summary; SIGUSR1
-pauses or resumes new orders. Those handlers stay until the summary and the exit code are out:
-the end of the session's group and the closing after the loop are part of its stop.
+Start-up, in order: refuse prod without `--live` or without a market selection; read the strategy
+and risk parameters; print the configuration and every risk rule; reconcile orders, fills and
+settlements (refusing to trade if that fails or leaves an order of unknown outcome); list the
+markets; rebuild positions and refuse if they differ from the exchange's; replace the session's
+order group (runner/execution/order_group.py); start the feed and the loop. SIGTERM and SIGINT stop
+the loop, which cancels its own orders and returns the summary; SIGUSR1 pauses or resumes new
+orders. The handlers stay until the summary and exit code are out.
 """
 
 from __future__ import annotations

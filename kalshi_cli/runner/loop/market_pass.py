@@ -1,27 +1,17 @@
-"""One market's turn in a tick of the trade loop (`TradeLoop`, runner/loop/trade_loop.py), a part
-the loop has: its stop-loss
-(at most once per `stop_loss_retry_s` against the same book), then the strategy's call on a
-snapshot of the book, the position view (this loop's own resting orders, with their queue
-positions) and the complement's book, and what it decided sent through the `LoopExecutor` (legs
-that only pay together as a group). A quiet market (docs/trade-loop.md "Quiet markets") skips
-the call when nothing it reads has changed.
+"""One market's turn in a tick of the trade loop: its stop-loss (at most once per
+`stop_loss_retry_s` against the same book), then the strategy's call on the book, the position
+view and the complement's book, and what it decided sent through the `LoopExecutor`. A quiet
+market skips the call when nothing it reads has changed (docs/trade-loop.md "Quiet markets").
 
-Each `decide` runs on its strategy's worker thread under the deadline `kalshi strategy check`
-applies (`Member.bounded`): the stop's signals (SIGTERM, SIGINT) are handled on the loop's
-thread, and Python cannot kill a thread, so a decide that may never return must not run there.
-A strategy that misses its deadline, or fails `strategy_errors_stop` decisions in one market
-within `strategy_errors_window_s`, is stopped alone for the run (`on_stop`) and not asked again;
-the others trade on, the loop ticks and stops. SAFE_MODE is for faults of the whole account. A
-backtest decides on the loop's thread (`decide_deadline`): not by how busy the machine is.
+Each `decide` runs on its strategy's worker thread under a deadline (`Member.bounded`): the
+stop's signals are handled on the loop's thread and Python cannot kill a thread. A strategy that
+misses its deadline, or fails `strategy_errors_stop` times within `strategy_errors_window_s` in
+one market, is stopped alone for the run (`on_stop`); the others trade on. A backtest decides on
+the loop's thread (`decide_deadline`).
 
-`MarketPass` keeps what a market's turn remembers from one to the next: its mid history, the
-queue positions of the loop's orders (read each full tick), the last stop-loss fired in each
-market (`StopAttempt`), the strategy's failed decisions there, and the inputs of its last quiet
-call. It is handed what it reads (`Sight`: the feed, the portfolio, the clock;
-`Tuning`: the settings and strategies, which the loop replaces when they change), what it acts
-through (`Acting`: the risk engine's stop-loss, the executor, the loop's own orders), what it
-says (`Voice`) and the client (the queue positions of the loop's orders)
-(runner/loop/shared.py); the loop sets `paused` once a tick.
+`MarketPass` keeps what a market's turn remembers between turns: mid history, queue positions,
+the last stop-loss (`StopAttempt`), failed decisions and the inputs of the last quiet call. Its
+inputs are the parts of runner/loop/shared.py (`Sight`, `Tuning`, `Acting`, `Voice`).
 """
 
 from __future__ import annotations

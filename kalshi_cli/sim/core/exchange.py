@@ -1,19 +1,12 @@
 """The simulated exchange: markets, books, matching, accounts, fees and settlement. No I/O except
 the optional journal (sim/core/journal.py); time comes from the injected clock.
 
-`Exchange` *has* its parts, each with its own state and handed only the parts it needs: `Reference`
-(series, events, markets, fees, and the clock, ids, listeners and journal they share), `Ledger`
-(accounts.py: cash, positions, collateral), `MatchingEngine` (matching.py: the books, planning and
-applying orders, reaching the accounts only through `EngineAccounts`), `OrderDesk` (order_desk.py:
-the order requests and their checks), `History` (history.py: every order, fill and trade, live and
-archived), `SettlementDesk`, `OrderGroups` and `Subaccounts`. Callers reach each part by its
-`CoreParts` name (`exchange.reference`, `.accounts`, `.engine`, `.settlement`, `.desk`, `.history`,
-`.groups`, `.subaccounts`), as the venue reaches them at its `core`; `Exchange` adds what only a
-served exchange has: the journal's snapshot and replay, the tick (expiry, the market schedule, the
-hooks of a scenario's participants), RFQs and API keys. The local venue (kalshi_cli/venue) holds the
-same parts without it. The conventions (YES prices, one book of bids and asks, netted positions),
-refusals, lifecycle and the conservation the property tests check are in docs/simulator.md
-"Conventions of the core"."""
+`Exchange` *has* its parts (`CoreParts`: `reference`, `accounts`, `engine`, `settlement`, `desk`,
+`history`, `groups`, `subaccounts`), each handed only the parts it needs; the local venue holds the
+same parts. `Exchange` adds what only a served exchange has: the journal's snapshot and replay, the
+tick (expiry, the market schedule, a scenario's participants), RFQs and API keys. Conventions,
+refusals, lifecycle and conservation: docs/simulator.md "Conventions of the core".
+"""
 
 from __future__ import annotations
 

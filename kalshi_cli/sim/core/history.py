@@ -156,18 +156,14 @@ class History:
 
     def archive_fills(self, before: float, *, read_in_process: Collection[str] = ()) -> int:
         """As `archive_trades`, for the fills of every account a client can read (a key): each
-        account's fills made before `before` (oldest first, up to the first that is not) move
-        into its compact `FillArchive`; `fills()` still answers with them. A keyless
-        participant's fills stay live: `forget_finished_orders` bounds them. Returns how many
-        moved. `read_in_process` names keyless users a client reads all the same, in the same
-        process (the local venue's trader, kalshi_cli/venue): theirs are archived as a keyed
-        account's.
+        account's fills made before `before` move into its `FillArchive`; `fills()` still answers
+        with them. A keyless participant's fills stay live (`forget_finished_orders` bounds
+        them), except those `read_in_process` names (the local venue's trader). Returns how many
+        moved.
 
-        A call with nothing due returns at once: each pass notes the oldest fill it left live
-        (or its own time: a later fill is newer), and until `before` passes that no account is
-        looked at, so a tick costs nothing unless a fill is due (a served exchange ticks ten
-        times a second; the pass, and its key check of each account, once a fill is due). The
-        note only delays a move: which tier serves a fill is `Archive`'s, by time."""
+        A call with nothing due returns at once: each pass notes the oldest fill it left live, and
+        no account is looked at until `before` passes it. The note only delays a move: which tier
+        serves a fill is `Archive`'s, by time."""
         if before <= self._fills_due:
             return 0
         due = self._ref.now()
