@@ -1,14 +1,11 @@
-"""One backtest: recorded data through the production trade loop, on a local venue and a
-simulated clock.
+"""One backtest: recorded data through the production trade loop, on a local venue and a simulated
+clock.
 
-`runner.assembly.build_loop` builds the same `TradeLoop` a live run gets; three parts
-differ: the client is the local venue's `VenueClient` (no network), the feed is `ReplayFeed` (the
-recorded frames through the data layer's `BookReplay`, and the recorded index values), and the
-clock is `ReplayClock`, which only the driver moves. The driver ticks the loop as the live loop
-ticks, always before applying any record at or after the tick's time, so no decision sees data
-from its own time or later (`audit`; `LookAheadError` otherwise); an order's `latency_ms` is
-spent applying the records of that interval first. `run_backtest(spec)` (runs.py) is the pure
-function a sweep's executor maps (docs/backtesting.md "What runs").
+`runner.assembly.build_loop` builds the live `TradeLoop` with three parts swapped: the local venue's
+`VenueClient`, `ReplayFeed` (the recorded frames through `BookReplay`) and `ReplayClock`, which only
+the driver moves. The driver ticks the loop before applying any record at or after the tick's time,
+so no decision sees data from its own time or later (`audit`, `LookAheadError`); an order's
+`latency_ms` is spent applying that interval's records first. docs/backtesting.md "What runs".
 """
 
 from __future__ import annotations

@@ -1,14 +1,10 @@
 """`kalshi health-check`: is everything needed to trade in order?
 
-Each check is a function `(HealthTarget) -> HealthResult` registered with `@health_check(name)`;
-they run in registration order, one output line each, and a failure in one never stops the
-others. The command exits CHECK_FAILED when any check fails; warnings do not fail it.
-
-Adding a check is one decorated function here. The state file's `PRAGMA integrity_check` runs
-on a read-only connection, so a check never creates the file (no file: skipped).
-
-`HealthTarget` builds the client once. If the configured key itself is broken, the network
-checks still run with an anonymous client, and the credentials check reports the key's error.
+Each check is a function `(HealthTarget) -> HealthResult` registered with `@health_check(name)`, run
+in order, one line each; a failure never stops the others. The command exits CHECK_FAILED when any
+check fails. The state file's integrity check opens it read-only (no file: skipped). `HealthTarget`
+builds the client once; with a broken key, the network checks run anonymously and the credentials
+check reports the key's error.
 """
 
 from __future__ import annotations

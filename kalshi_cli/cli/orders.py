@@ -1,14 +1,11 @@
 """`kalshi order place|cancel|amend|decrease|list|show|cancel-all`: orders in the trader's terms.
 
-The trader says `--side no --action buy --price 0.40`; the exchange's V2 book hears `ask` at a
-YES price of 0.60. Both are shown. Every command is parse -> one `OrderService` call -> render;
-the never-twice, never-lost sequence lives in `kalshi_cli.services.orders`.
+The trader says `--side no --action buy --price 0.40`; the exchange's V2 book hears `ask` at a YES
+price of 0.60. Both are shown. Every command is parse -> one `OrderService` call -> render.
 
-Bad input is refused in two places, each with its own exit code, and nothing is sent either way:
-a value that cannot be right for any market (not a number, a count that is not positive, a price
-outside (0, 1), an expiry in the past) is a usage error (exit 2); one that is wrong for this
-market or this account (off the tick grid, market closed, over a limit, trading halted) is
-refused after reading the market (exit 9, or 13 when trading is halted).
+Nothing is sent on bad input: a value wrong for any market is a usage error (exit 2); one wrong for
+this market or account (off the tick grid, closed, over a limit) is refused after reading the market
+(exit 9, or 13 when trading is halted).
 """
 
 from __future__ import annotations

@@ -1,14 +1,10 @@
 """The risk engine: the limits, the rules built from them, and the three guards with memory.
 
-The trade loop asks `evaluate(intent, ctx)` before every submission and sends only when the list
-of denials is empty; every denial is reported to the event sink as `risk_denied` with its code.
-Each tick it also calls `check_circuit_breaker()` and, for every open position, `stop_loss()`,
-whose closing intents go through `evaluate` like any other. After each exchange call it tells
-the `api_guard` how it went, and after each order sent it calls `record_sent`.
-
-State that must survive a restart lives in the trading records (the state file), never only here:
-the circuit breaker reads today's trip row before anything else, and SAFE_MODE is a trading state
-row, so a new engine over the same records picks both up.
+The trade loop asks `evaluate(intent, ctx)` before every submission and sends only with no denial
+(each reported as `risk_denied`). Each tick it calls `check_circuit_breaker()` and `stop_loss()` per
+position, whose intents go through `evaluate` too; it tells the `api_guard` how each call went and
+calls `record_sent` after each order. What must survive a restart lives in the state file (today's
+trip row, SAFE_MODE), so a new engine picks it up.
 """
 
 from __future__ import annotations

@@ -1,14 +1,10 @@
-"""Each owner's part of the account's positions (`Owners`), and the account's positions booked
-with the parts (`PositionBook`): the one rule of whose each contract is, and of what each
-strategy's own part realized on a day, which its daily loss limit reads (risk/budget.py).
+"""Each owner's part of the account's positions (`Owners`), and the positions booked with the parts
+(`PositionBook`): the one rule of whose each contract is, and of what each strategy's part
+realized on a day (its daily loss limit, risk/budget.py, reads it).
 
-The trade loop's portfolio keeps a `PositionBook` (runner/books/portfolio.py), a restart
-rebuilds it from the state file's fills and settlements (runner/lifecycle/session.py
-`rebuild`), the assistant rebuilds its own the same way (agent/own_part.py), and `kalshi status`,
-the dashboard, `kalshi pnl --by strategy` and the metric build one from the state file for the
-markets a time range touched (`realized_by_owner`), so the figure a strategy's row shows is the
-one its limit reads. It sits below the trade loop and the dashboard, which may not import each
-other.
+The loop's portfolio, a restart, the assistant, `kalshi status`, the dashboard, `kalshi pnl --by
+strategy` and the metric all build parts through here (`realized_by_owner`), so the figure a
+strategy's row shows is the one its limit reads.
 """
 
 from __future__ import annotations

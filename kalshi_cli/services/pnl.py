@@ -1,14 +1,12 @@
 """Profit and loss from fills and settlements, by average cost, exact to the last digit.
 
-Positions are netted as Kalshi nets them (a YES buy first closes NO held). A close releases the
-cost basis by average cost and keeps the exact remainder; settlement closes a position at what a
-contract paid; fees are expensed when paid (`realized_net = realized_gross - fees`); unrealized
-P&L marks open contracts at the best bid of the held side. One arithmetic serves every figure:
-`move` and `settle_holding`, written once over a number type and its `Units` (Decimal dollars,
-or exact integers of fixed units for the million-fill pass of `kalshi pnl`, which switches to
-Decimal where a value is finer). `PnlEngine` feeds events one at a time; `summarize_store`
-streams a state file a stretch of fills at a time. The method and the engine in full:
-docs/pnl.md "Method: average cost" and "The engine".
+Positions are netted as Kalshi nets them (a YES buy first closes NO held). A close releases the cost
+basis by average cost; settlement closes a position at what a contract paid; fees are expensed when
+paid (`realized_net = realized_gross - fees`); unrealized P&L marks open contracts at the held
+side's best bid. One arithmetic, `move` and `settle_holding`, serves every figure over a number type
+and its `Units` (Decimal, or exact fixed-unit integers for the million-fill pass of `kalshi pnl`).
+`PnlEngine` feeds events one at a time; `summarize_store` streams a state file. docs/pnl.md "Method:
+average cost" and "The engine".
 """
 
 from __future__ import annotations

@@ -1,14 +1,11 @@
 """Reconciliation: the exchange's truth brought into the state file, in five named steps.
 
-`resolve_unknown` looks up every intent whose fate the state file cannot be sure of (marked
-rejected only once no request sent for it can still land), `refresh_resting` brings resting
-orders up to date, `import_foreign_orders` records orders placed elsewhere, and `correct_fills`
-copies fills (both tiers) and settlements and corrects rows their fills contradict, and
-`settle_amends` reads the orders whose amend was sent and never answered. A read
-that would move a row backwards is not applied within the read lag of the row's last write:
-the order is read again once the lag has passed, and that read decides. Idempotent: a second
-run changes nothing. Each step in full: docs/orders.md "What `kalshi reconcile` does" and
-"Reads lag writes".
+`resolve_unknown` looks up every intent whose fate is not sure (rejected only once no request for it
+can still land), `refresh_resting` updates resting orders, `import_foreign_orders` records orders
+placed elsewhere, `correct_fills` copies fills and settlements and corrects rows they contradict,
+and `settle_amends` reads orders whose amend was never answered. A read that would move a row
+backwards within the read lag of its last write is not applied: the order is read again after the
+lag. Idempotent. docs/orders.md "What `kalshi reconcile` does" and "Reads lag writes".
 """
 
 from __future__ import annotations
@@ -703,17 +700,12 @@ CATCH_UP_OVERLAP_S = 300.0
 
 def catch_up(client: ReconcileClient, store: Store, *, now: float) -> int:
     """What a read command (`positions`, `pnl`) brings in before it computes, quietly: every
-    subaccount's fills since its last catch-up (less `CATCH_UP_OVERLAP_S`; every fill the
-    first time), whichever subaccount the client acts on, the settlements not yet recorded,
-    and the realized P&L of what was added. Returns how many fills and settlements were added.
-
-    Only what is missing is added: no order row is changed (that is `reconcile`'s, which
-    looks orders up and reads again after the lag). Fills of orders placed here are
-    attributed to their intent and strategy, as `reconcile` does.
-
-    Each subaccount is read through a handle on it (`client.on_subaccount`): `client` stays on
-    its subaccount throughout, so another thread using it meanwhile (the dashboard's kill
-    switch) is never moved to another subaccount."""
+    subaccount's fills since its last catch-up (less `CATCH_UP_OVERLAP_S`), the settlements not
+    yet recorded, and the realized P&L of what was added; returns how many fills and settlements
+    were added. No order row is changed (that is `reconcile`'s). Fills of orders placed here go
+    to their intent and strategy. Each subaccount is read through its own handle
+    (`client.on_subaccount`), so another thread using `client` is never moved to another
+    subaccount."""
     cursor = store.events.get_kv(CATCH_UP_CURSOR)
     since = None if cursor is None else int(float(cursor) - CATCH_UP_OVERLAP_S)  # time
     # the cursor is the state file's, not a subaccount's: every subaccount's fills are read

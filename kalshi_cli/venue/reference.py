@@ -1,14 +1,11 @@
-"""What a local venue must know of each market (its event and series, its tick grid, its fees),
-and its listing in the venue's exchange core (`install`).
+"""What a local venue must know of each market (its event and series, its tick grid, its fees), and
+its listing in the venue's exchange core (`install`).
 
-A recording holds WebSocket frames only. The reference data comes, best first, from Kalshi's
-REST bodies kept beside the data (`reference.json`: `{"series": [...], "events": [...],
-"markets": [...], "series_fee_changes": [...], "event_fee_changes": [...]}` as `GET
-/series/{t}`, `/events/{t}`, `/markets/{t}` and the two fee-change lists answer; `kalshi
-record` and `kalshi data download` write it, data/reference.py), then from
-the recording's own `market_lifecycle_v2` `created` frames (tick grid) and `determined` frames
-(the result), and last from defaults a report names: the series taken from the ticker, a
-1-cent grid, Kalshi's standard fees (`quadratic`, multiplier 1: 0.07 taker, no maker fee).
+A recording holds WebSocket frames only. The reference data comes, best first, from the REST bodies
+kept beside the data (`reference.json`, written by `kalshi record` and `kalshi data download`,
+data/reference.py), then from the recording's `market_lifecycle_v2` frames (tick grid, result), and
+last from defaults a report names (the series from the ticker, a 1-cent grid, Kalshi's standard
+fees).
 """
 
 from __future__ import annotations

@@ -865,16 +865,12 @@ class FeeModel(msgspec.Struct, frozen=True):
     ) -> FeeModel:
         """From a Series' `fee_type`/`fee_multiplier`, an Event's `fee_type_override`/
         `fee_multiplier_override` and a Market's `fee_waiver_expiration_time`. Raises
-        FeeModelError for what cannot be priced, a missing (None) type or multiplier among it:
-        neither is ever assumed.
+        FeeModelError for what cannot be priced, a missing type or multiplier among it: neither
+        is ever assumed.
 
-        The one rule for an event's override, which the client, the simulator, the backtest
-        and the trade loop's scheduled changes all price through: each half stands alone.
-        EventFeeChange says a null `fee_type_override` "falls back to the parent series' fee
-        structure" and a null `fee_multiplier_override` "falls back to the parent series' fee
-        multiplier"; so the type in force is the override's, else the series', and the
-        multiplier the override's, else the series'. Both null is no override at all
-        (GetEventFeeChanges: "the override is cleared")."""
+        The one rule for an event's override: each half stands alone (EventFeeChange: a null
+        override "falls back to the parent series'"), so the type in force is the override's, else
+        the series', and likewise the multiplier. Both null is no override."""
         if override_type is not None:
             fee_type = override_type
         if override_multiplier is not None:

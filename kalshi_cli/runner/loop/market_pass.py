@@ -490,18 +490,12 @@ class MarketPass:
         return mids == before_mids == ()
 
     def _untouched(self, member: Member, ticker: str, now: float, book: Orderbook) -> bool:
-        """A quiet market none of whose inputs was even touched since the strategy's last call
-        there (which decided nothing): the very same book object (a recorded feed builds one
-        per change and hands it out until the next; the live feeds build one per read, so a
-        live market always takes the full path), position view (the portfolio makes a new one
-        on each fill, order or settlement of the market), complement book and price ranges,
-        equal fee rates, the clock not stepped back, for a strategy that reads no mids (a mid
-        strategy's window moves with the clock: it takes the full path) and is `clock_free`
-        for that view. The rest of its turn could then only end where it ended last time: the
-        backoff and the pause only hold back a call, and `_still_quiet` would skip the call
-        (the stop-loss, which reads the account's view, ran before this). So a full pass over
-        markets whose books did not move costs a few look-ups each, not the whole chain;
-        anything not the same object takes the full path."""
+        """A quiet market none of whose inputs was even touched since the strategy's last call there
+        (which decided nothing): the very same book object (only a recorded feed reuses one),
+        position view and complement book, equal price ranges and fee rates, the clock not
+        stepped back, for a strategy that reads no mids and is `clock_free` for that view. Its
+        turn could then only end as it did last time, so a pass over unmoved markets costs a few
+        look-ups each."""
         last = self._quiet.get((member.name, ticker))
         if last is None:
             return False

@@ -1,14 +1,11 @@
-"""What the trade loop (`TradeLoop`, runner/loop/trade_loop.py) watches besides the markets'
-books, a part the loop has: the feed's events (fills due, order updates, staleness, markets
-closing), the trading state in the state file (a halt, SAFE_MODE or `kalshi resume` from another
-process), the pause (file or SIGUSR1), the withdrawal of this loop's adding quotes while a blocking
-state holds or a market is stale, and positions over the limit.
+"""What the trade loop watches besides the books: the feed's events (fills due, order updates,
+staleness, markets closing), the trading state other processes write, the pause (file or
+SIGUSR1), the withdrawal of adding quotes while trading is blocked or a market is stale, and
+positions over the limit.
 
-`LoopWatch` keeps what it has seen: the trading state, the pause, the blocking state the
-quotes were last withdrawn for, the maintenance window holding now, the markets over the
-limit, and the markets closed (a set the market pass reads). A lifecycle message lost in a gap
-of its channel, which has no snapshot, or said before the loop's first subscription of it was
-granted, is made good by reading the markets' state again (`_reread_markets`).
+`LoopWatch` keeps what it has seen (trading state, pause, the maintenance window, markets over the
+limit and closed). A lifecycle message lost in a gap, or sent before the subscription was granted,
+is made good by reading the markets again (`_reread_markets`).
 """
 
 from __future__ import annotations

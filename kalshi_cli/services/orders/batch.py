@@ -1,14 +1,10 @@
 """`kalshi order batch --file orders.csv|json`: many orders from one file, never one twice.
 
-Every row is read and checked locally (`read_batch`, with the rules `order place` uses) and
-every problem named as `file:line` before anything is sent; each row gets a `client_order_id`
-derived from the batch id and its terms, so a rerun gives the same ids and skips rows already
-recorded (looking up those whose outcome was never learned); the other rows are checked against
-the exchange, the position limit over the rows together; then they go out in batches the
-tier's write budget allows, each batch's intents written in one transaction before it is sent.
-A lost answer is looked up, never resent; a request refused whole before the exchange acted
-withdraws its intents so a rerun sends them. The steps in full: docs/orders.md "Many orders
-from a file".
+Every row is checked locally first (`read_batch`, `order place`'s rules), each problem named as
+`file:line`. Each row's `client_order_id` derives from the batch id and its terms, so a rerun skips
+rows already recorded (looking up those of unknown outcome). The rest are checked against the
+exchange and go out in batches the write budget allows, each batch's intents written before it is
+sent. A lost answer is looked up, never resent. docs/orders.md "Many orders from a file".
 """
 
 from __future__ import annotations

@@ -199,17 +199,12 @@ class PreTradeChecks:
         price: Decimal,
         reads: MarketReads,
     ) -> None:
-        """A buy costs count x `price` (the price of the side bought), plus the taker fee on
-        every contract for an order that takes or dies now (IOC, FOK), at the market's own fees
-        (`services.fees`: its series' type and multiplier, an event's override, its waiver;
-        read once per market); a GTC order may rest, and the exchange holds it to its cost
-        alone, so only that is checked. A fee it may owe on a later fill, or a fee the model
-        cannot price, is the exchange's to refuse, never ours to guess.
-        Over the balance the exchange reports
-        for the order's subaccount, less what the orders prepared before it (a batch's rows)
-        may cost, it is refused. Sells and reduce-only orders release money and are not held
-        to it, nor the contracts of a buy that close a position held on the other side (the
-        position read only when the whole buy does not fit)."""
+        """A buy costs count x `price` (of the side bought), plus the taker fee on every contract
+        for an order that takes or dies now (IOC, FOK), at the market's own fees
+        (`services.fees`); a GTC order is held to its cost alone. A fee the model cannot price is
+        the exchange's to refuse. Over the balance of the order's subaccount, less what orders
+        prepared before it may cost, it is refused. Sells and reduce-only orders are not held to
+        it, nor the contracts of a buy that close a position held on the other side."""
         if request.action is not Action.BUY or request.reduce_only:
             return
         fees = None

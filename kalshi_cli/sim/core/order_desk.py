@@ -206,15 +206,10 @@ class OrderDesk:
         """What of a reduce-only order may fill: `count`, capped by the position it reduces.
 
         API 3.31.0 (CreateOrderV2Request.reduce_only): "Specifies whether the order place count
-        should be capped by the member's current position." So an exit sent for more than is
-        held is not refused: the order keeps the count it was sent with, at most the position
-        is planned, and the rest is cancelled with its IOC remainder (reduce-only orders are
-        IOC only, `_refuse_terms`).
-
-        The spec says nothing of a cap of zero (nothing held, or a position the order would
-        add to). Such an order would be placed for no contracts, which no order may be
-        (`invalid_count`), so it is refused, with `invalid_reduce_only`: our choice where the
-        spec is silent (docs/simulator.md, "Reduce-only orders")."""
+        should be capped by the member's current position." So an exit for more than is held keeps
+        its count, at most the position is planned, and the rest is cancelled with its IOC
+        remainder. A cap of zero is refused with `invalid_reduce_only`: our choice where the spec is
+        silent (docs/simulator.md, "Reduce-only orders")."""
         position = self._ledger.position_of(acct, ticker)
         reducible = -position if buy_yes else position
         if reducible <= ZERO:
