@@ -1,11 +1,8 @@
-"""Browsing market data: `events`, `event`, `series`, `trades`, `candles`,
-`search`.
+"""Browsing market data: `events`, `event`, `series`, `trades`, `candles`, `search`.
 
-Each body is parse -> one client call -> render. The `--json` documents are the stable shapes
-of docs/output.md: prices dollar strings with 4 decimals, counts strings with 2, times RFC 3339
-in UTC as the exchange sent them (candles add `end_ts`, Unix seconds). Listings that page
-(`events --all`, `trades`) show progress on stderr. Kalshi's API has no text search, so `search`
-matches the series and open events it lists (`GET /series`, `GET /events?status=open`).
+Each body is parse -> one client call -> render, into the shapes of docs/output.md. Listings that
+page show progress on stderr. Kalshi's API has no text search, so `search` matches the series and
+open events it lists.
 """
 
 from __future__ import annotations

@@ -1,12 +1,9 @@
 """Market data commands: `markets`, `market`, `orderbook`.
 
-Each body is parse -> one client call -> render. The JSON documents built here are the stable
-shapes documented in docs/output.md: prices are dollar strings with 4 decimals, counts strings
-with 2, times as the exchange sent them. `kalshi market --help` imports this module, so the
-models are imported inside the functions that use them, and named in quotes where a hint needs
-them: the hints are evaluated with the module (no `from __future__ import annotations`), since
-Typer reads a command's hints twice as it builds it and compiles a hint left as text each time
-(docs/benchmarks.md, "Cold starts").
+Each body is parse -> one client call -> render, into the JSON shapes of docs/output.md. The models
+are imported inside the functions and named in quotes in hints: the hints are evaluated with the
+module (no `from __future__ import annotations`), since Typer would compile a text hint twice per
+command (docs/benchmarks.md, "Cold starts").
 """
 
 from collections.abc import Callable, Iterable

@@ -1,11 +1,8 @@
-"""`kalshi order-group create|list|show|trigger|reset|limit|delete`: order groups on the
-exchange (client/order_groups.py). A group caps the contracts its orders may match in any
-rolling 15 s; hitting the cap, or `trigger`, makes the exchange cancel the group's orders and
-refuse new ones in it until `reset`. `kalshi trade` runs each session inside one
-(docs/order-groups.md). Every input is checked before anything is sent; on prod the commands
-that change a group ask for confirmation unless `--yes`. `--subaccount N` makes and reaches
-groups on subaccount N; without it, `create` and the commands that change a group act on
-subaccount 0 and `list` and `show` cover every subaccount (the exchange's defaults).
+"""`kalshi order-group create|list|show|trigger|reset|limit|delete`: order groups on the exchange. A
+group caps the contracts its orders may match in any rolling 15 s; hitting the cap, or `trigger`,
+cancels its orders and refuses new ones until `reset` (docs/order-groups.md). On prod the
+commands that change a group ask for confirmation unless `--yes`; `--subaccount N` acts on
+subaccount N, else the exchange's defaults.
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
 """Portfolio commands: `balance`, `positions`, `fills`, `settlements`.
 
-`balance`, `fills` and `settlements` show the exchange's view; `positions` combines it with the
-state file's costs and the order book's marks (`kalshi_cli.services.positions`).
-
-All need credentials; without them they stop with a one-line credentials error before any
-request. Money is shown and emitted in dollars (balances with 2 decimals, prices with 4), counts
-with 2 decimals; the JSON shapes are documented in docs/output.md. As `kalshi --help` imports
-this module, the models are imported inside the functions that use them.
+`balance`, `fills` and `settlements` show the exchange's view; `positions` adds the state file's
+costs and the books' marks (`kalshi_cli.services.positions`). All need credentials. The JSON shapes
+are in docs/output.md; the models are imported inside the functions that use them.
 """
 
 from __future__ import annotations

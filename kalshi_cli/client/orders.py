@@ -83,15 +83,11 @@ def _one(content: bytes) -> Decimal:
 def _each_accounted_for(
     asked: list[str], items: list[CancelResult], *, unnamed: str
 ) -> list[CancelResult]:
-    """One result per order of a batch cancel, in the order asked: the answer's item for it
-    when the answer names it once. Any other order is not proven cancelled, an error of its
-    own with nothing reduced: the answer left it out, or could not be read, or had no `orders`
-    list at all (the spec requires one), or named it twice (which item is true cannot be told,
-    as for a batch create's answer); `unnamed` says which of the first three it was
-    (`_cancel_answers`). Read as "no results", `200 {}` once said nothing went wrong. An item
-    for an order the request did not name is no answer about that order (a mix-up of
-    answers): taken as its cancel, `kalshi cancel-all` booked an order it never sent a cancel
-    for as cancelled, while it rested."""
+    """One result per order of a batch cancel, in the order asked: the answer's item for it when the
+    answer names it exactly once. Any other order is not proven cancelled (an error of its own,
+    nothing reduced): left out, unreadable, no `orders` list, or named twice; `unnamed` says
+    which (`_cancel_answers`). An item for an order the request did not name is no answer about
+    any order."""
     named: dict[str, list[CancelResult]] = {}
     for item in items:
         named.setdefault(item.order_id, []).append(item)

@@ -281,15 +281,11 @@ class _AgentName(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def agent_strategy(document: Located, *, strategies: Collection[str]) -> str:
-    """The config's `agent.strategy`: the owner `kalshi mcp` places the assistant's orders
-    under and changes the orders of, which no strategy of a loop may carry and whose orders of
-    the day retention keeps. The one rule by which `kalshi mcp`, the trade loop and `kalshi
-    state prune` read it, so a name one refuses none takes: text of at most 31 letters,
-    digits, - and _ (its orders' ids carry it whole, and an order of its that reconcile
-    imports is recorded under what they carry), and no other owner's name: a person's, a
-    batch file's, an order placed elsewhere, the stop-loss's, or one of `strategies` (the
-    strategies registered in the caller's process: the config imports none), whose orders the
-    assistant would change. Absent, `agent`; refused at its line."""
+    """The config's `agent.strategy`: the owner `kalshi mcp` places and changes the assistant's
+    orders under. The one rule `kalshi mcp`, the trade loop and `kalshi state prune` read it by:
+    at most 31 letters, digits, - and _ (order ids carry it whole), and no other owner's name (a
+    person's, a batch file's, a foreign order's, the stop-loss's, or one of `strategies`).
+    Absent, `agent`; refused at its line."""
     from kalshi_cli.vocabulary.decode import decode_config
     from kalshi_cli.vocabulary.owners import NOT_STRATEGIES, OWNER_NAME, OWNER_NAME_RULE
 

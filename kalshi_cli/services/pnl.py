@@ -818,16 +818,13 @@ class _StretchPass(_Pass[int]):
 def summarize_store(
     store: Store, *, since: float | None = None, subaccount: int | None = None
 ) -> PnlSummary:
-    """The summary of a whole state file: one stretch at a time in `FIXED` units
-    (`_StretchPass`) when every fill and settlement fits them (always, for what Kalshi sends),
-    else by `summarize_rows`, which goes on in Decimal from the first value that does not.
+    """The summary of a whole state file: one stretch at a time in `FIXED` units (`_StretchPass`)
+    when every value fits them, else by `summarize_rows` in Decimal from the first that does not.
 
-    Each subaccount is its own book (Kalshi keeps a position per subaccount and market): with
-    `subaccount`, that one's fills only, and its own settlements (one copied before they were
-    kept per subaccount goes to each book that traded its market, or the primary's, 0, when
-    none did); without, each subaccount's
-    book is replayed on its own and the books added (`add_books`), so one subaccount's sale
-    never closes another's purchase."""
+    Each subaccount is its own book: with `subaccount`, that one's fills and settlements (an
+    unattributed settlement goes to each book that traded its market, else 0); without, each book is
+    replayed alone and the books added (`add_books`), so one subaccount's sale never closes
+    another's purchase."""
     if subaccount is None:
         numbers = sorted(
             set(store.fills.fill_subaccounts())

@@ -392,16 +392,12 @@ class Dispatch:
                 call.unmade()
 
     def settle(self, clock: Clock, within_s: float, abandon: threading.Event | None = None) -> bool:
-        """Wait (booking answers as they come) until no call is out, `within_s` of the loop's
-        clock passed, or `abandon` is set (a second SIGINT or SIGTERM: the person will not
-        wait; what is back is still booked): the stop's first step. True when none is left
-        out.
+        """Wait (booking answers as they come) until no call is out, `within_s` of the loop's clock
+        passed, or `abandon` is set: the stop's first step. True when none is left out.
 
-        A booking that fails does not end the wait: the answers after it are booked all the
-        same, so the withdrawal that follows knows the orders they placed. The first failure
-        is kept in `failed`, for the stop to raise once it has withdrawn. A failure of the
-        state file is the exception: it is raised at once, the answers not booked yet left
-        in flight, as the stop that writes nothing needs them (runner/loop/state_fault.py)."""
+        A booking that fails does not end the wait (the first failure is kept in `failed`, raised by
+        the stop once it has withdrawn), except a failure of the state file: raised at once, the
+        answers not booked left in flight (runner/loop/state_fault.py)."""
         end = clock.monotonic() + within_s
         while self._in_flight:
             if abandon is not None and abandon.is_set():

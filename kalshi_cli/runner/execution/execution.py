@@ -1,11 +1,8 @@
 """From a strategy's decision to the exchange, and fills back into the loop's view. The
-`LoopExecutor` decides (the risk verdict, the hold on a market with an order of unknown outcome, a
-group's legs, the order-rate slot and the circuit breaker's last look before a batch leaves) and has
-a part for each of the rest (`guard`, `unknown`, `fills`, `cancels`, `amends`, `outbox`, and its
-`answers`),
-each a plain object with its own state built by runner/assembly.py; the methods that only hand on to
-a part are its face to the loop. See docs/trade-loop.md "From a decision to the wire, and
-fills back" and "Where the code lives".
+`LoopExecutor` decides (the risk verdict, the hold on a market with an order of unknown outcome,
+a group's legs, the order-rate slot, the circuit breaker's last look) and has a part for the rest
+(`guard`, `unknown`, `fills`, `cancels`, `amends`, `outbox`, `answers`). docs/trade-loop.md "From
+a decision to the wire, and fills back".
 """
 
 from __future__ import annotations
@@ -320,14 +317,10 @@ class LoopExecutor:
         self, intents: list[Intent], *, last_data_at: float | None, in_sync: bool
     ) -> bool:
         """Legs that only make sense together (an arbitrage pair). Every leg must pass the risk
-        engine with the legs before it counted (their order-rate slots, the exposure they add),
-        or none is sent; then each leg goes out only once the one before it filled in full, so
-        a leg denied, rejected or killed at the exchange never leaves its partner alone. Until
-        a leg goes (or the group ends) it counts as resting and holds its slot of the order-rate
-        cap: with workers the other markets are decided on while the legs before it are out,
-        and must not take the room it was allowed with (refused then, it would leave the legs
-        before it alone). The one leg risk left (the first fills, the second is then killed) is
-        the position limit's and the stop-loss's."""
+        engine with the legs before it counted, or none is sent; each leg goes out only once the
+        one before it filled in full, so a leg that fails never leaves its partner alone. Until
+        it goes a leg counts as resting and holds its order-rate slot. The one leg risk left (the
+        first fills, the second is killed) is the position limit's and the stop-loss's."""
         if self._risk.rate_cap.count() + len(intents) > self._risk.rate_cap.limit:
             return self._drop_group(intents[0], "the order-rate cap has no room for every leg")
         intents = [self._risk.priced(intent) for intent in intents]  # as `execute` prices them

@@ -112,15 +112,11 @@ def refused_by_state_file(exc: StoreError) -> StateFileFailed:
 
 
 def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None) -> Withdrawal:
-    """Cancel on the exchange every resting order the loop placed, and look up its orders of
-    unknown outcome (an order whose answer is not booked yet among them; one whose call still
-    waits for a send worker is dropped, never sent, and neither looked up nor waited for),
-    writing nothing
-    (cancelling one found resting); trigger the session's order group when something may still
-    rest. Without a group, an order of unknown outcome is looked up once a second until it
-    shows or can no longer show (`UnknownOrders.landing_s` after its failure), as at a shutdown
-    (`unknown_orders.wait_out_unknown`). A second Ctrl-C (`abandon`) stops the cancelling and
-    the wait; what is left is reported."""
+    """Cancel on the exchange every resting order the loop placed and look up its orders of unknown
+    outcome (one still waiting for a send worker is dropped, never sent), writing nothing;
+    trigger the session's order group when something may still rest. Without a group, an order of
+    unknown outcome is looked up once a second until it shows or can no longer show, as at a
+    shutdown. A second Ctrl-C (`abandon`) stops the cancelling and the wait."""
     # a call decided before the failure and still waiting for a send worker never leaves: it
     # would go out after the lookups below, an order nobody manages (one already on a worker
     # is in flight, looked up below)

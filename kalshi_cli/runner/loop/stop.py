@@ -437,15 +437,11 @@ def _prove(
     shows_all_from: float,
     abandon: threading.Event | None = None,
 ) -> StopProof:
-    """The loop's orders one listing shows resting, or all it believes resting when no listing
-    could be had, which proves nothing even when it names none: the stop's proof. An order of
-    unknown outcome the listing does not show is not proven gone either (named by its client
-    order id: it may still land), unless the triggered order group will refuse it
-    (`refused_later`).
-    An order the loop believes resting (its cancel failed) is proven gone only by a listing
-    asked from `shows_all_from` on, which the proof waits for while its deadline allows: one
-    asked sooner may not show an order placed just before the stop. A second interrupt while
-    the listing is out raises `GivenUp`. Whole: the proof is one reading of one listing."""
+    """The loop's orders one listing shows resting, or all it believes resting when no listing could
+    be had (which proves nothing): the stop's proof. An order of unknown outcome the listing does
+    not show is not proven gone either, unless the triggered order group will refuse it
+    (`refused_later`). An order whose cancel failed is proven gone only by a listing asked from
+    `shows_all_from` on. A second interrupt raises `GivenUp`."""
     believed = {o.order_id: o for o in loop.own_resting()}
     found = loop.executor.unknown_orders.unknown  # may rest: only a listing can say
     if believed and not refused_later:

@@ -274,15 +274,11 @@ class LoopWatch:
             self._reread_at = -math.inf
 
     def _reread_markets(self) -> None:
-        """After a lifecycle gap (or the first grant: `_first_grant`), the loop's markets'
-        state read again from the exchange (`GET /markets?tickers=`, a hundred at a time) and
-        applied as the lifecycle message that leads to it would be (`lifecycle_of_status`): a
-        resume lost in the gap trades the market again, a close or a result lost stops it, and
-        a result's settlement is read. The read is made off the deciding path
-        (runner/execution/dispatch.py), holding no market; one at a time, however many gaps
-        come while it is out (a gap then asks for another after it); not while the API error
-        guard asks for a backoff. A failed read counts with the guard, as every read does, and
-        is made again on the next gap or `REREAD_RETRY_S` later."""
+        """After a lifecycle gap (or the first grant), the loop's markets read again (`GET
+        /markets?tickers=`) and applied as the lifecycle message that leads there would be
+        (`lifecycle_of_status`). Made off the deciding path, one at a time, not during the API
+        error guard's backoff; a failed read is made again on the next gap or `REREAD_RETRY_S`
+        later."""
         if not self._reread_due or self._reread_out or self._executor.guard.backing_off:
             return
         if self._clock.monotonic() < self._reread_at:
@@ -478,14 +474,10 @@ class LoopWatch:
 
     def withdraw(self, tripped: bool, *, full: bool, went_stale: set[str]) -> None:
         """While a blocking state holds (SAFE_MODE, HALTED, REDUCING, the circuit breaker, the
-        pause) no order that adds to a position may be sent, and one the loop left resting
-        would add one all the same when it fills, so it is cancelled: in the tick that first
-        sees the state, then again on each full pass for any whose cancel failed. A stale
-        market loses all of the loop's quotes there, those that reduce too (its book may be
-        wrong, and with it every price the loop set from it). The API error
-        guard's backoff does not hold these cancels back: they are what makes waiting safe.
-        Orders that only reduce stay (the stop-loss and exits may still be working), and
-        orders placed by hand are left to the person who placed them."""
+        pause), the loop's resting orders that add to a position are cancelled, in the tick that
+        first sees it and again on each full pass for any whose cancel failed. A stale market
+        loses all of the loop's quotes there. The API error guard's backoff does not hold these
+        cancels back. Reducing orders stay, and orders placed by hand are left alone."""
         self._watch_maintenance()
         self._tripped = tripped
         why = self._blocked(tripped)

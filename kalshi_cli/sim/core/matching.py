@@ -1,12 +1,8 @@
-"""The simulated exchange's matching: one book per market, an incoming order planned against
-it without touching anything (fills in price-time priority, self-trade prevention, reduce-only
-cuts, the account's cash and collateral afterwards), then applied: fills, trades, resting and
-taking orders off the book. `MatchingEngine` is an object of its own: it owns the books, the
-trades, the markets' volume windows, the expiry queue and the fees collected, and reaches the
-accounts only through `EngineAccounts` (what matching needs of them; `accounts.Ledger` is the
-one implementation) and the reference data through `Reference` (reference.py). The served
-`Exchange` (sim/core/exchange.py) has one, and so does the local venue (kalshi_cli/venue), each
-with its own accounts; the book itself is sim/core/book.py.
+"""The simulated exchange's matching: an incoming order planned against its market's book without
+touching anything (price-time priority, self-trade prevention, reduce-only cuts, cash and
+collateral), then applied. `MatchingEngine` owns the books, trades, volume windows, expiry queue
+and fees collected, and reaches the accounts only through `EngineAccounts` and the reference data
+through `Reference`. The served `Exchange` and the local venue each have one.
 """
 
 from __future__ import annotations
