@@ -189,15 +189,12 @@ _UNCHANGED = nullcontext()
 
 
 def create_state_file(path: Path, clock: Clock) -> list[str]:
-    """Make a new state file at `path`, which did not exist; return the migrations applied to
-    it (none when another process made it first).
+    """Make a new state file at `path`, which did not exist; return the migrations applied to it
+    (none when another process made it first).
 
-    It is built (migrated, in WAL mode) under a temporary name beside `path` and then hard-linked
-    into place, which fails if a file appeared there meanwhile. So `path` only ever holds a whole
-    state file: a second process opening it at the same moment never finds a half-made one (that
-    would look like the empty file every open refuses), and of two processes creating it at once,
-    one wins and the other opens the winner's file.
-    """
+    It is built under a temporary name beside `path` and hard-linked into place, which fails if a
+    file appeared there meanwhile: `path` only ever holds a whole state file, and of two processes
+    creating it at once, one wins and the other opens the winner's file."""
     import tempfile  # here, not at the top: a read-only open (a cron check) never needs it
 
     try:

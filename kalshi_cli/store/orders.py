@@ -267,15 +267,11 @@ class OrderRepository:
     def write_amend(
         self, order_id: str, *, price: Decimal, rest: Decimal, post_only: bool | None
     ) -> AmendRecord | None:
-        """An amend of a resting order about to be sent, inside the caller's transaction
-        (`Store.record_amend_if_allowed`): its record in `amends_in_flight`, in doubt until
-        `settle_amend` settles it, and a row of the order's history saying what the request
-        asks (for people: nothing reads it back), while the order's own row keeps what the
-        exchange last said until its answer (`update_order`). The record names the new total
-        the request asks, what the row says filled plus `rest`. None, and nothing written,
-        when no order by that id rests here, or (with `post_only` given: a requote that must
-        keep the order's terms) none on the terms an amend keeps and the requote wants: good
-        till cancelled, not reduce only, `post_only` as given."""
+        """An amend of a resting order about to be sent, inside the caller's transaction: its record
+        in `amends_in_flight` (in doubt until `settle_amend`) and a history row, while the
+        order's row keeps what the exchange last said. The new total is what the row says filled
+        plus `rest`. None, nothing written, when no order by that id rests here, or (with
+        `post_only`: a requote) none on the terms an amend keeps."""
         if not self._db.depth:
             raise RuntimeError("write_amend runs inside a transaction")
         if not ZERO < price < ONE:

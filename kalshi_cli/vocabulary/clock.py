@@ -69,13 +69,10 @@ class ManualClock:
 class Deadline:
     """A moment on a clock by which something must be over, and the one a caller runs under.
 
-    A caller that promises an end (the kill switch's `--deadline`) runs its work `within` one,
-    and everything below reads it through `Deadline.current()` without being handed it: the
-    client's retries start no wait and no attempt past it, and each request's network reads
-    and writes are capped to the time it leaves (client/deadline.py). Scopes nest: an inner one
-    never reaches past an outer one. The scope is per thread (a context variable), as the
-    client is synchronous: a request runs on the thread that made it.
-    """
+    A caller that promises an end runs its work `within` one, and everything below reads it through
+    `Deadline.current()`: the client's retries start nothing past it, and each request's reads and
+    writes are capped to the time left (client/deadline.py). Scopes nest, an inner one never past an
+    outer one, per thread (a context variable)."""
 
     __slots__ = ("at", "clock")
 

@@ -739,14 +739,11 @@ class ExchangeStatus(Answer, frozen=True, kw_only=True):
 
 # --------------------------------------------------------------------------------------------
 # Fees
-#
-# The one fee model: the simulator charges it, the strategies' edge after fees and the backtest
-# venue use it, and P&L books the `fee_cost` the exchange reports (which it produces). Kalshi's
-# trade fee per fill is rate x C x P x (1 - P) rounded *up to $0.0001* (REFERENCE.md "Observed on
-# the real wire": 1 contract at $0.52 was charged "0.017500", not $0.02). The rate depends on
-# the series' `fee_type` (taker 0.07; makers pay 0.0175 only with maker fees, 0.035 with combo
-# maker fees), times the series' `fee_multiplier`; an event may override both, and a market's
-# `fee_waiver_expiration_time` in the future means no fee at all.
+# The one fee model: the simulator charges it, the strategies' edge and the backtest venue use it.
+# Kalshi's trade fee per fill is rate x C x P x (1 - P) rounded *up to $0.0001* (REFERENCE.md
+# "Observed on the real wire"). The rate depends on the series' `fee_type` (taker 0.07; makers
+# 0.0175 with maker fees, 0.035 with combo maker fees), times `fee_multiplier`; an event may
+# override both, and a market's future `fee_waiver_expiration_time` means no fee.
 
 
 FEE_QUANTUM = Decimal("0.0001")

@@ -161,13 +161,9 @@ class PreTradeChecks:
             if ticker is None or p.ticker == ticker
         ]
         listed = {order.client_order_id for order in resting}
-        # an order of this state file whose answer was lost (or whose run was killed mid-request)
-        # may still land: it counts as resting until the exchange lists it resting or `kalshi
-        # reconcile` settles it, or an order placed beside it meanwhile could pass the limit.
-        # One the exchange has ended counts on at its whole count: only resting orders are
-        # listed (not the account's every order of every day), and a read of the positions may
-        # lag the order's end (reads lag writes). Too much is counted until a reconcile, never
-        # too little.
+        # an order of this state file whose answer was lost may still land: it counts as resting, at
+        # its whole count, until the exchange lists it resting or `kalshi reconcile` settles it
+        # (reads lag writes). Too much is counted until a reconcile, never too little.
         unknown = [intent for intent in awaiting if intent.client_order_id not in listed]
         return _Holdings(positions, resting, unknown)
 

@@ -55,13 +55,9 @@ from kalshi_cli.vocabulary.models import (
 )
 
 DAY = 86_400.0
-# Fills whose fee charges print the same share one (frozen) `FeeCharge`: one object fewer kept
-# per fill, which the cyclic GC would otherwise scan again and again (the matching
-# core's figure in docs/benchmarks.md). Keyed by the trade fee
-# (`ZERO` or rounded up to $0.0001, so its value says its digits), the rounding fee's text
-# (its exponent is kept: 0.0000 and 0E-6 are two keys) and the rebate (`ZERO` or whole cents).
-# At most `_CHARGES_KEPT` are kept; a charge met after that is the fill's own.
-# Each with its net (`FeeCharge.net`), worked out once.
+# Fills whose fee charges print the same share one frozen `FeeCharge` with its net, worked out once:
+# one object fewer per fill for the cyclic GC to scan. Keyed by the trade fee, the rounding fee's
+# text (its exponent kept) and the rebate; at most `_CHARGES_KEPT` kept.
 _CHARGES: dict[tuple[Decimal | str, str, Decimal], tuple[FeeCharge, Decimal]] = {}
 _CHARGES_KEPT = 4096
 

@@ -1,11 +1,7 @@
-"""What every simulator route shares: the shapes of a refusal, the request context, the
-`Endpoint` record a route module lists, and the parsing of query parameters and bodies (every
-malformed value becomes a 400 before the exchange core is touched, in the words Kalshi's Go
-decoder uses on the wire).
-
-The routes themselves live in `sim/server/routes/` (one module per area of the API);
-`sim/server/server.py` runs the one pipeline every request goes through and assembles the route
-modules' endpoints.
+"""What every simulator route shares: the shapes of a refusal, the request context, the `Endpoint`
+record a route module lists, and the parsing of query parameters and bodies (every malformed
+value a 400 in the words Kalshi's Go decoder uses, before the core is touched). The routes live
+in `sim/server/routes/`; `sim/server/server.py` runs the one pipeline.
 """
 
 from __future__ import annotations
