@@ -119,12 +119,9 @@ class AlertStateLike(Protocol):
 class AlertStateStore(Protocol):
     """Where de-duplication state lives between runs.
 
-    `record_alert(..., sent=True)` sets `last_sent_at` to now; `sent=False` leaves it as it was
-    (a failed delivery must not look like a recent one). `status` is "firing" or "resolved".
-    `first_seen_at` is when the current status began: it is set to now when the status recorded
-    differs from the one before, and kept otherwise. `scope` is stored as given, apart from
-    `summary` (None: no scope recorded).
-    """
+    `record_alert(..., sent=True)` sets `last_sent_at` to now; `sent=False` leaves it (a failed
+    delivery must not look recent). `status` is "firing" or "resolved"; `first_seen_at` is set to
+    now when the status changes. `scope` is stored as given, apart from `summary`."""
 
     def alert_state(self, fingerprint: str) -> AlertStateLike | None: ...
 

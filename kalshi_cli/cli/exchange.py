@@ -1,10 +1,5 @@
-"""`kalshi exchange status|schedule`: is the exchange trading, and when is it down for
-maintenance (GET /exchange/status, GET /exchange/schedule).
-
-JSON shapes (docs/output.md): `exchange status` -> {exchange_active, trading_active,
-exchange_estimated_resume_time (null outside maintenance)}; `exchange schedule` ->
-{maintenance_windows: [{start, end}], standard_hours: [as the exchange sent them]}. Times are
-RFC 3339 in UTC.
+"""`kalshi exchange status|schedule`: is the exchange trading, and when is it down for maintenance.
+The JSON shapes are in docs/output.md; times are RFC 3339 in UTC.
 """
 
 from __future__ import annotations

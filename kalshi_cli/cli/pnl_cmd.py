@@ -1,10 +1,6 @@
-"""`kalshi pnl`: realized P&L from the state file's fills and settlements (average cost, fees
-expensed when paid), unrealized P&L marked at the book, totals, and a cross-check against the
-exchange's own per-market figures. The report is `kalshi_cli.services.pnl_report.pnl_report()`; this
-module parses and renders. How it is computed: docs/pnl.md.
-
-The state file is opened read-only (never created). `--local` skips the exchange: no
-unrealized P&L and no cross-check, but no network either (cron, a laptop on a plane).
+"""`kalshi pnl`: realized and unrealized P&L, totals, and a cross-check against the exchange's own
+per-market figures (`services.pnl_report.pnl_report()`; docs/pnl.md). The state file is opened
+read-only. `--local` skips the exchange: no unrealized P&L or cross-check, no network.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
-"""`kalshi subaccount list|create|transfer`: the account's subaccounts (0 is the primary account,
-1-63 numbered ones; creating one needs the Advanced API tier or above).
+"""`kalshi subaccount list|create|transfer`: the account's subaccounts (0 the primary, 1-63).
 
-A transfer moves whole cents between two subaccounts. It carries a `client_transfer_id` (a new
-UUID unless `--client-transfer-id` gives one) that the exchange uses to do it once: the id is
-printed, and running the command again with the same id and terms never moves money twice.
-Every other portfolio and order command takes `--subaccount N`.
+A transfer moves whole cents and carries a `client_transfer_id` (a new UUID unless given) the
+exchange uses to do it once: the id is printed, and a rerun with it never moves money twice.
 """
 
 from __future__ import annotations

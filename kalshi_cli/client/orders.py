@@ -1,10 +1,6 @@
-"""Orders (openapi.yaml 3.31.0, tag `orders`): written through the V2 endpoints (create, a batch
-of creates, cancel, cancel all, a batch of cancels, amend, decrease), read through
-`/portfolio/orders` (a listing, one order, one by its client order id), and the queue
-positions of resting orders.
-
-How each write is retried, and when its outcome is unknown rather than refused: the
-connection's docstring (client/connection.py) and `batch_orders.py` for a batch.
+"""Orders (openapi.yaml 3.31.0, tag `orders`): written through the V2 endpoints, read through
+`/portfolio/orders`, and the queue positions of resting orders. How each write is retried, and
+when its outcome is unknown: client/connection.py and `batch_orders.py`.
 """
 
 from __future__ import annotations

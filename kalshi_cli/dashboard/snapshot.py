@@ -610,13 +610,9 @@ def _positions(
     client: KalshiClient, store: Store | None, numbers: Sequence[int], limit: Decimal | None
 ) -> tuple[list[tuple[int, PositionRow]], Decimal | None]:
     """(subaccount, row) of every market held on each of `numbers`, each marked against that
-    subaccount's own book and its own resting orders (named even for 0 alone: a listing that
-    names none covers every subaccount's orders, which would count another's bids in 0's
-    exposure), and their unrealized P&L together (None when one is unknown).
-
-    Each is read through a handle on its subaccount (`on_subaccount`), never by re-scoping
-    `client`: the kill switch may be using it on another thread at this moment, and a client
-    scoped to one subaccount cancels and proves on that one only."""
+    subaccount's own book and resting orders (named even for 0), and their unrealized P&L
+    together (None when one is unknown). Each is read through its own handle (`on_subaccount`),
+    never by re-scoping `client`, which the kill switch may be using on another thread."""
     from kalshi_cli.services.positions import PositionsView, mark_to_market
 
     every = PositionsView()

@@ -214,14 +214,11 @@ class PositionLimitRule:
 
 @dataclass
 class SelfCrossRule:
-    """No order that would trade with one of the account's own resting orders in the same
-    market (except those it replaces, cancelled before it goes out): two strategies of one
-    account, or a strategy and the person at the CLI, never trade with each other. Kalshi's
-    self-trade prevention would cancel such an order at the exchange (every order carries
-    it); refusing it here keeps its rate slot and says which order it would have met. An
-    exit that only reduces (`reduce_only`: the stop-loss, a strategy's exit) is never held
-    back, as by no other rule: it trades with everyone else's better prices, and the self-trade
-    prevention it carries cancels it at the account's own order."""
+    """No order that would trade with one of the account's own resting orders in the same market
+    (except those it replaces): strategies of one account, or a strategy and a person, never
+    trade with each other. Refused here, it keeps its rate slot and names the order it would have
+    met. An exit that only reduces is never held back: the exchange's self-trade prevention
+    cancels it at the account's own order."""
 
     code: Code = Code.SELF_CROSS
 

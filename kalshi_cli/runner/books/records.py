@@ -1,10 +1,7 @@
 """The risk engine's trading records during the loop: the state file, read again on a change. The
-loop asks for the trading state, today's trips and realized P&L every tick and for every
-intent, so the answers are kept, keyed on `PRAGMA data_version` (another connection's commits),
-`total_changes` (this connection's writes) and `rolled_back` (this connection's rollbacks: an
-answer read inside a transaction is kept until one), and the last gate before an order
-(`Store.record_intent_if_allowed`) never reads through this cache. See docs/trade-loop.md "How
-a halt from another process is seen".
+answers asked every tick are kept, keyed on `PRAGMA data_version`, `total_changes` and
+`rolled_back`; the last gate before an order (`Store.record_intent_if_allowed`) never reads
+through this cache. docs/trade-loop.md "How a halt from another process is seen".
 """
 
 from __future__ import annotations

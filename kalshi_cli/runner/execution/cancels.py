@@ -1,10 +1,7 @@
-"""Cancels, a part of the trade loop's `LoopExecutor` (runner/execution/execution.py): one the
-strategy decided, the orders an intent replaces (all must go before it is sent), and the loop's
-withdrawals and shutdown cancels; a cancel refused because the order no longer rests reads the
-order back. A cancel that found less resting than the view held is counted (`shortfalls`): the
-rest filled unseen, so fills are due, and until a fill read lists them the limits count those
-contracts apart (`FillSync.may_have_filled`), as they do an order gone from the exchange's list
-whose fills are not read yet.
+"""Cancels, a part of the trade loop's `LoopExecutor`: one the strategy decided, the orders an
+intent replaces, withdrawals and shutdown cancels; a refusal because the order no longer rests
+reads it back. A cancel that found less resting than the view held is a `shortfall`: fills are
+due, and the limits count those contracts apart until read (`FillSync.may_have_filled`).
 """
 
 from __future__ import annotations

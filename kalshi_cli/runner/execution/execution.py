@@ -201,13 +201,9 @@ class LoopExecutor:
 
     def _since_decided(self, intent: Intent) -> str | None:
         """Why a replacement whose cancels are answered may no longer go (None: it may). With
-        workers the answers come outside the visit that decided it, seconds later on a slow
-        exchange, and the loop may meanwhile have withdrawn its market's quotes (a stale book,
-        the pause, a blocking state, its strategy stopped) or begun backing off after an API
-        error: sent then, it would be a fresh quote where the loop has just withdrawn them.
-        So the loop's rule for a quote resting is asked of it (`withheld`), as if it rested.
-        Without workers they are answered within the decision: nothing to ask again (a
-        replay's requotes cost no more)."""
+        workers the answers come after the visit that decided it, and the loop may meanwhile have
+        withdrawn its market's quotes or begun backing off; so the loop's rule for a resting
+        quote is asked of it (`withheld`). Without workers there is nothing to ask again."""
         if not self._threaded:
             return None
         if self.guard.backing_off:

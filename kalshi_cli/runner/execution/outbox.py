@@ -90,14 +90,10 @@ class Outbox:
 
     @property
     def pending_exposure(self) -> Decimal:
-        """The exposure the pending orders add: in each market with some, its view with all of
-        them resting less its view alone. Worked out from the views as they are now, never
-        added up order by order as each left: an order's share depends on the others of its
-        market (of two asks that each alone only close the contracts held, the second opens
-        as many), and on the position, which their fills move while the others are out. Every
-        decision asks it, with hundreds of orders out at a time: each market's share is kept,
-        and worked out again only for the markets whose view or pending orders changed since
-        (`_touch`)."""
+        """The exposure the pending orders add: in each market with some, its view with all of them
+        resting less its view alone, from the views as they are now (an order's share depends on
+        the others and on the position). Each market's share is kept, and worked out again only
+        for markets whose view or pending orders changed (`_touch`)."""
         for ticker in self._stale:
             intents = self.pending_in(ticker)
             added = ZERO

@@ -1,10 +1,7 @@
-"""Orders whose answer was lost, a part of the trade loop's `LoopExecutor`
-(runner/execution/execution.py). Such an order is never sent again: it is looked up by its client
-order id once a second until the exchange lists it or it can no longer show (`landing_s`:
-`LANDING_WINDOW_S` and the read lag of a listing that would show it), and until then
-its market takes no new order except reducing ones, so a strategy that sees no position there cannot
-double it. See docs/orders.md "Orders that land late" and docs/trade-loop.md "How a halt from
-another process is seen" (its paragraph on lost answers).
+"""Orders whose answer was lost, a part of the trade loop's `LoopExecutor`. Such an order is never
+sent again: it is looked up by its client order id once a second until the exchange lists it or
+it can no longer show (`landing_s`), and until then its market takes only reducing orders.
+docs/orders.md "Orders that land late".
 """
 
 from __future__ import annotations
