@@ -145,14 +145,11 @@ class Owners:
         self._clip(fill, whole)
 
     def give(self, owner: str, fill_ids: Collection[str]) -> None:
-        """Fills applied as nobody's, now `owner`'s (`Portfolio.give_fills`): each market they
-        are in is replayed from the parts kept when its order became of unknown outcome
-        (`keep_replay`), its fills and settlements since in the order applied, these now
-        `owner`'s, through `_book` and `_settle` as when they were applied. What they cut from
-        another strategy's part is that part's again, and each owner's P&L of the day there is
-        what the replay realizes (a fill of an earlier day leaves today's alone): the parts a
-        restart builds from the state file. Every fill booked while an order of its market was
-        of unknown outcome is in that market's replay; any other is left as it was booked."""
+        """Fills applied as nobody's, now `owner`'s (`Portfolio.give_fills`): each market they are
+        in is replayed from the parts kept when its order became of unknown outcome
+        (`keep_replay`), with its fills and settlements since, these now `owner`'s. What they cut
+        from another's part is that part's again, and each owner's day P&L is what the replay
+        realizes: the parts a restart builds."""
         for ticker, replay in self._replays.items():
             given = [e for e in replay.events if isinstance(e, _Booked) and e.fill_id in fill_ids]
             if not given:

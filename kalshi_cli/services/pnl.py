@@ -757,14 +757,9 @@ class _StretchPass(_Pass[int]):
     def run_store(
         self, store: Store, settlements: list[SettlementRecord], queue: SettlementQueue
     ) -> None:
-        """Apply every fill of `store` in time order, each after the settlements due before
-        it (`SettlementQueue`'s rule: those at or before its time).
-
-        Only a settlement whose market still has fills at or after it ends a stretch: one
-        whose market has none (the usual case: a market settles after its last trade) is
-        applied at the start of the first stretch at or after it, which leaves its market
-        where it stood at the settlement, so an account of many short-lived markets is not
-        cut into a stretch per settlement."""
+        """Apply every fill of `store` in time order, each after the settlements due at or before
+        it. Only a settlement whose market still has fills at or after it ends a stretch; one
+        whose market has none (the usual case) is applied at the start of the next stretch."""
         book = self.subaccount
         last: dict[str, float | None] = {}
         for s in settlements:
@@ -938,14 +933,11 @@ def summarize_rows(
     *,
     since: float | None = None,
 ) -> PnlSummary:
-    """One streaming pass: realized P&L (gross, fees, net) per day and market, and
-    every market's position at the end, by average cost (see the module docstring).
-
-    Positions are always built from the full history; `since` only limits which realized events
-    are counted. `rows` must be in time order (the store streams them so); settlements are few
-    and are merged in by `SettlementQueue`. The pass runs in `FIXED` units and goes on in
-    `DECIMAL` from the first value they cannot hold.
-    """
+    """One streaming pass: realized P&L (gross, fees, net) per day and market, and every market's
+    position at the end, by average cost. Positions are built from the full history; `since` only
+    limits which realized events count. `rows` must be in time order; settlements are merged by
+    `SettlementQueue`. Runs in `FIXED` units, then `DECIMAL` from the first value they cannot
+    hold."""
     pending = list(settlements)
     queue = SettlementQueue(pending)
     state: _Pass[int] | _Pass[Decimal]

@@ -921,14 +921,11 @@ def charge_fill(
     carried: Decimal,
     precision: Decimal,
 ) -> tuple[FeeCharge, Decimal]:
-    """One fill of an order: `revenue` is its signed cash before fees (negative for a buyer),
-    `carried` the order's accumulated rounding so far. The balance moves by
-    floor(revenue - trade fee) to `precision` (a direct member's $0.0001); what the floor took
-    is the rounding fee, added to the accumulator, and each whole cent the accumulator passes is
-    refunded. The accumulator only ever holds rounding the order paid, so an order's total net
-    fee is never negative; the fill that receives a rebate can have a negative net fee (the
-    page says net fees are ">= $0.00" without saying per fill or per order: docs/pnl.md).
-    Returns the charge and the new accumulator."""
+    """One fill of an order: `revenue` is its signed cash before fees, `carried` the order's
+    rounding so far. The balance moves by floor(revenue - trade fee) to `precision`; what the
+    floor took is the rounding fee, added to the accumulator, and each whole cent it passes is
+    refunded, so an order's total net fee is never negative (docs/pnl.md). Returns the charge and
+    the new accumulator."""
     change = revenue - trade_fee
     rounding = change - change.quantize(precision, rounding=ROUND_FLOOR)
     carried += rounding

@@ -242,14 +242,10 @@ def probability_yes(
     drift: float = 0.0,
     dof: float | None = None,
 ) -> float:
-    """The probability that the market pays YES. The settlement average is normal around its
-    mean (`settlement_distribution`) when `sigma` is known; when `sigma` is an estimate worth
-    `dof` returns (`Volatility.dof`), the average's standardized distance is Student's t with
-    `dof` degrees of freedom: the predictive distribution of a normal whose variance is
-    estimated from that many returns (the posterior under the scale-invariant prior), heavy in
-    the tails while the estimate rests on few returns and the normal again as they grow. With
-    no spread left (zero volatility, or the close reached) it is 0.0 or 1.0 by the settlement
-    rule itself; at the close with the whole window printed, the exact trimmed mean decides."""
+    """The probability that the market pays YES: the settlement average is normal around its mean
+    when `sigma` is known, Student's t with `dof` degrees of freedom when `sigma` is an estimate
+    (`Volatility.dof`). With no spread left it is 0.0 or 1.0 by the settlement rule; at the close
+    with the whole window printed, the exact trimmed mean decides."""
     if seconds_to_close <= 0 and len(observed) >= WINDOW_S:
         value = settlement_value([Decimal(repr(v)) for v in observed])
         return 1.0 if settles_yes(strike_type, floor_strike, cap_strike, value) else 0.0

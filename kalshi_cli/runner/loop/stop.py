@@ -372,14 +372,10 @@ def _resting_listed(loop: StoppingLoop, abandon: threading.Event | None) -> list
 def _listed_again_if_it_may_pass(
     loop: StoppingLoop, abandon: threading.Event | None
 ) -> tuple[float, list[Order]]:
-    """When the proof's listing was asked, and what it showed: listed again after a failure
-    that may pass (`MAY_PASS`: a 429, a 5xx, no answer, an answer that cannot be read), as the
-    kill switch lists again, while the deadline the caller runs under leaves time for the wait
-    before it; the last failure is raised once it does not. The client tries a 5xx again itself,
-    but not an answer it cannot read: a proxy's page or a body cut short ended the stop not
-    proven at once, most of its deadline left. Only a listing read in full is returned, so
-    none that failed is ever proof. A second interrupt while one is out, or during a wait,
-    raises `GivenUp`."""
+    """When the proof's listing was asked, and what it showed: listed again after a failure that may
+    pass (`MAY_PASS`) while the caller's deadline leaves time for the wait; the last failure is
+    raised once it does not. Only a listing read in full is returned, so none that failed is
+    proof. A second interrupt raises `GivenUp`."""
     attempt = 0
     while True:
         asked = loop.clock.monotonic()

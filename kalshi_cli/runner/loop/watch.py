@@ -379,14 +379,10 @@ class LoopWatch:
     # ---------------------------------------------------------------- maintenance windows
 
     def _watch_maintenance(self) -> None:
-        """Read the exchange's announced maintenance windows (`GET /exchange/schedule`) at the
-        start and every `schedule_poll_s`, not while the API error guard asks for a backoff (a
-        failed read counts, as every read does; the windows last read stay in force), and
-        note when the loop enters or leaves one, its lead time counted. While in one, the risk
-        engine's MAINTENANCE rule holds new orders, and `withdraw` pulls what
-        `risk.maintenance_withdraw` names (docs/trade-loop.md "Maintenance windows"). The
-        read is made off the deciding path (runner/execution/dispatch.py), as every exchange
-        call of the loop is: an exchange slow to answer it holds no market's decision."""
+        """Read the exchange's maintenance windows (`GET /exchange/schedule`) at the start and every
+        `schedule_poll_s` (not during the API error guard's backoff; the windows last read stay
+        in force), off the deciding path, and note when the loop enters or leaves one, its lead
+        time counted. docs/trade-loop.md "Maintenance windows"."""
         # a client whose exchange announces no schedule (the local venue's, a test's) has none
         exchange = getattr(self._client, "exchange", None)
         read = getattr(exchange, "get_exchange_schedule", None)

@@ -415,14 +415,10 @@ class OrderAmends:
         total: Decimal,
         recorded: Amend | None = None,
     ) -> ChangeMade:
-        """An amend or a decrease (`change`) without a clear answer is never sent again: the
-        order is read once. Showing the new price and total count (a decrease keeps the price
-        and takes the total down), it is done; otherwise it stays unknown (the exchange may not
-        have done it, or a read can lag a write), and the person is told what it shows now,
-        also when the state file cannot record the read.
-        An amend's record in flight is settled as reconcile's step 5 settles one
-        (`amend_settled_by`: also when the order no longer rests); otherwise it stays in doubt
-        for that step."""
+        """An amend or a decrease (`change`) without a clear answer is never sent again: the order
+        is read once. Showing the new price and total, it is done; otherwise it stays unknown and
+        the person is told what it shows now. An amend's record in flight is settled as reconcile
+        settles one (`amend_settled_by`), else stays in doubt for that step."""
         from kalshi_cli.store import StoreError
 
         try:

@@ -269,14 +269,11 @@ class PreTradeChecks:
         *,
         growth: Decimal | None = None,
     ) -> Decimal:
-        """The rules of `risk.limit_rules` an order meets as the loop's do: its size
-        (`risk.max_order_count`) and cost (`risk.max_order_cost`: count x the price of the side
-        it adds, the contracts that close a position held on the other side not counted), and
-        the position in its market (`risk.max_position_per_market`) with `growth` (else `count`)
-        more contracts resting on `book_side`, beside those of the orders `reads` prepared
-        before it (a batch's rows, counted together), over the market's view as the exchange
-        shows it (`account_views`). The first denial is refused, naming the key to raise;
-        returns the worst case after, toward either side."""
+        """The rules of `risk.limit_rules` an order meets as the loop's do: size, cost (contracts
+        that close the other side not counted) and the position in its market with `growth` (else
+        `count`) more resting on `book_side`, beside the orders `reads` prepared before it, over
+        the exchange's view (`account_views`). The first denial is refused, naming the key to
+        raise; returns the worst case after, toward either side."""
         from kalshi_cli.risk import Code, RiskContext, TradingState, limit_rules
         from kalshi_cli.vocabulary.decisions import Intent
 

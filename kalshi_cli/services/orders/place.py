@@ -1,10 +1,8 @@
-"""Placing orders: never twice, never lost. Every path that writes an order (place, amend,
-decrease, cancel, a batch) goes through the same steps on the same `OrderService`: validate
-locally, record the intent in the state file with the trading state checked in the same
-transaction, send once, record the answer; an answer lost leaves the order `unknown`, looked
-up by its `client_order_id` and never sent again. The service has its parts: its checks
-(`limits`), its amends (`amend`), its cancels and decreases (`cancel`); `reconcile()` runs the
-steps of `services.reconcile`. See docs/orders.md "Never twice, never lost".
+"""Placing orders: never twice, never lost. Every path that writes an order goes through the same
+steps on the same `OrderService`: validate locally, record the intent with the trading state
+checked in the same transaction, send once, record the answer; a lost answer leaves the order
+`unknown`, looked up and never sent again. Its parts: `limits`, `amend`, `cancel`; `reconcile()`
+runs `services.reconcile`. docs/orders.md "Never twice, never lost".
 """
 
 from __future__ import annotations

@@ -161,14 +161,11 @@ class Exchange:
         fsync: bool = False,
         snapshot_every: int = 100_000,
     ) -> None:
-        """`fees`: what a series that sets none of its own charges (a scenario's `fees`), or
-        None for no such default, when every series must set its own; required, so no
-        exchange charges a fee nobody chose. `journal`: when given, every state change is
-        persisted there (and replayed on construction) so a restarted simulator keeps accounts,
-        orders, positions and history, even after a kill -9 (no acknowledged order may be
-        lost). `fsync` also forces each record to disk (survives a power cut; much slower).
-        After `snapshot_every` records, `tick()` compacts the journal into a snapshot so a
-        restart stays fast."""
+        """`fees`: what a series that sets none of its own charges, or None when every series must
+        set its own; required, so no exchange charges a fee nobody chose. `journal`: every state
+        change is persisted there and replayed on construction, so a restart (even after kill -9)
+        keeps every acknowledged order; `fsync` forces each record to disk. `tick()` compacts the
+        journal into a snapshot after `snapshot_every` records."""
         self._parts = parts = CoreParts.build(clock, fees)
         self.reference, self.accounts, self.engine = parts.reference, parts.accounts, parts.engine
         self.settlement, self.subaccounts = parts.settlement, parts.subaccounts

@@ -89,14 +89,11 @@ class History:
         return live[::-1] + list(self.trade_archive.trades(ticker, since))[::-1]
 
     def forget_finished_orders(self, account_id: str, keep: int) -> int:
-        """Drop all but the newest `keep` finished (canceled or executed) orders of an account
-        no client can sign for: a scenario's liquidity provider or noise trader (no public key
-        and none added). Without this a long run kept every quote the provider ever replaced
-        (62 -> 124 MB over ten minutes of 200 quoted markets). No request can read
-        such an account's orders or fills, so nothing a client sees changes: its positions and
-        the public trades stay; of its fills only the newest `keep` do. An order with an expiry
-        or in an order group is kept (their indexes name it). Returns how many orders were
-        dropped."""
+        """Drop all but the newest `keep` finished orders of an account no client can sign for (a
+        scenario's liquidity provider or noise trader), so a long run does not keep every
+        replaced quote. No request can read such an account's orders, so nothing a client sees
+        changes; of its fills only the newest `keep` stay. An order with an expiry or in a group
+        is kept. Returns how many were dropped."""
         acct = self._ledger.acct(account_id)
         if not self._keyless(account_id):
             raise ValueError(f"account {account_id} has a key: its orders are readable")

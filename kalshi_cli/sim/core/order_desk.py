@@ -1,10 +1,8 @@
-"""The order desk: every order request the core takes (place, amend, decrease, cancel,
-cancel all), its checks in the order Kalshi makes them, and the expiry of orders past their
-expiration_time. Each call checks, journals and then changes, in that order; a raising call
-changes no state. `OrderDesk` reaches the books through the matching engine, the money through
-the accounts, and keeps each live order in the history's index; the simulator's `Exchange` and
-the local venue (kalshi_cli/venue) both hold one, so a backtest's order is refused exactly as
-the simulator refuses it. The refusals are listed in docs/simulator.md "Conventions of the core".
+"""The order desk: every order request the core takes (place, amend, decrease, cancel, cancel all),
+its checks in the order Kalshi makes them, and the expiry of orders. Each call checks, journals
+and then changes; a raising call changes nothing. The simulator's `Exchange` and the local venue
+both hold one, so a backtest's order is refused exactly as the simulator refuses it
+(docs/simulator.md "Conventions of the core").
 """
 
 from __future__ import annotations
@@ -272,13 +270,10 @@ class OrderDesk:
         expiration_time: int | None = None,
     ) -> tuple[SimOrder, SimOrder, list[SimFill]]:
         """`count` is the new total (filled + to rest). Returns (old, new, fills).
-
-        `expiration_time` (API 3.31.0): None keeps the order's expiry, 0 removes it, any other
-        value is the new one and must be in the future.
-
-        The order keeps its place in the queue only when its price is unchanged and its size
-        does not grow (an amend of the expiry alone, or a decrease); otherwise it goes to the
-        back of its new level, and may cross and fill (as a taker) on the way."""
+        `expiration_time`: None keeps the expiry, 0 removes it, any other value must be in the
+        future. The order keeps its queue place only when its price is unchanged and its size
+        does not grow; otherwise it goes to the back of its new level, and may cross and fill on
+        the way."""
         order = self.owned_resting(account_id, order_id)
         acct = self._ledger.states[account_id]
         self._check_amend(

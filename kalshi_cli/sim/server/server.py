@@ -1,10 +1,8 @@
-"""The simulator's HTTP server: a Starlette app served by uvicorn on loopback, every Kalshi path
-under `/trade-api/v2` going through one pipeline (`_dispatch`: held request, latency,
-authentication, scopes, statistics, injected faults, rate limit, handler) that validates input
-before the core is called and answers refusals in the shapes seen on Kalshi's wire. The core is
-not thread-safe, so it is only ever called from uvicorn's one event loop. Every operation no
-route serves answers 404 `not_implemented`. See docs/simulator.md "The request pipeline and
-the WebSocket hub".
+"""The simulator's HTTP server: Starlette on uvicorn, on loopback. Every path under `/trade-api/v2`
+goes through one pipeline (`_dispatch`: held request, latency, authentication, scopes,
+statistics, faults, rate limit, handler) and is answered in the shapes of Kalshi's wire. The core
+is called only from uvicorn's one event loop. An operation no route serves answers 404
+`not_implemented`. docs/simulator.md "The request pipeline and the WebSocket hub".
 """
 
 from __future__ import annotations
