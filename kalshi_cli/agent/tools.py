@@ -1009,13 +1009,10 @@ class AgentTools:
     def _prepare_amend(
         self, arguments: Mapping[str, Any], *, previewed: Mapping[str, str] | None = None
     ) -> _CheckedAmend:
-        """The checks of an amend of the assistant's order as of a new order (the fills brought
-        in, the breaker, the order service's, the account's risk limits with the amended order
-        in place of the one resting), then the day's budget for what it adds: what the order
-        counts in the day's spending once the amend is in flight (the worse of its terms and
-        the amend's, agent/ledger.py), less what it counted before. `previewed`: the order's
-        terms as its preview read them (`_order_terms`); refused (ORDER_CHANGED) when they
-        are no longer the order's."""
+        """The checks of an amend of the assistant's order as of a new order (with the amended order
+        in place of the resting one), then the day's budget for what it adds (agent/ledger.py).
+        `previewed`: the order's terms as its preview read them; refused (ORDER_CHANGED) when
+        they are no longer the order's."""
         from kalshi_cli.agent.ledger import day_orders, order_terms, worst_share
         from kalshi_cli.vocabulary.decisions import Intent
         from kalshi_cli.vocabulary.order_terms import parse_count, parse_price
@@ -1173,13 +1170,10 @@ class AgentTools:
         fees: dict[str, FeeModel],
         write: Callable[..., _T],
     ) -> _T:
-        """`write(check=...)` (the order service's: record, then send), the day's budget asked
-        once more as it records: inside the transaction that writes the intent or the amend,
-        which holds the state file's write lock, so what another `kalshi mcp` process on the
-        file recorded a moment ago counts, and none records more until this write is in. When
-        the day's orders have come to name a market whose fees were not read (another session
-        placed there since), nothing was written: its fees are read, outside the transaction
-        (no call to the exchange holds the lock), and the write is asked again."""
+        """`write(check=...)`, the day's budget asked once more inside the transaction that writes
+        the intent or the amend, under the write lock, so another `kalshi mcp` process's write
+        counts. When the day's orders name a market whose fees were not read, nothing is written:
+        its fees are read outside the transaction and the write is asked again."""
 
         def check() -> None:
             self.gate.check(charge, spent_today(store, self.config.strategy, fees))

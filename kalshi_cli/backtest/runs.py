@@ -1,9 +1,6 @@
-"""`run_backtest`: one backtest as a pure top-level function of its spec, returning its report.
-
-Plain data in (a `BacktestSpec`, picklable: the data set's path and fingerprint, never its
-contents), plain data out (the report's JSON-ready dict): what every executor of a sweep maps,
-a local pool of worker processes or a Dask cluster (executors.py; docs/backtesting.md,
-"On a cluster").
+"""`run_backtest`: one backtest as a pure top-level function of its spec, returning its report:
+plain, picklable data in (a `BacktestSpec` naming the data set's path and fingerprint) and out,
+which every executor of a sweep maps (executors.py).
 """
 
 from __future__ import annotations

@@ -132,13 +132,9 @@ class OrdersApi(Area):
     """Orders: placed, changed and cancelled; listed and looked up; their places in the queue."""
 
     def create_order(self, request: CreateOrder) -> CreateOrderResult:
-        """Place one order. Never retried: see the module docstring.
-
-        A 4xx is a refusal (nothing was created) and raises its `ApiError`; a 429 raises
-        `RateLimitedError` (refused, nothing created; try again later only after checking); a
-        failure to connect raises `TransportError` (nothing reached the exchange); a timeout,
-        a dropped connection or a 5xx raises `OrderOutcomeUnknown`.
-        """
+        """Place one order, never retried. A 4xx (a 429 too) is a refusal, nothing created; a
+        failure to connect raises `TransportError`; a timeout, a dropped connection or a 5xx
+        raises `OrderOutcomeUnknown`."""
         coid = request.client_order_id
         what = f"order {coid}"
         unknown = UnknownOutcome(

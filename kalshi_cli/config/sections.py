@@ -1,9 +1,7 @@
-"""The config file's nested sections, read strictly, and the one YAML loader of the config file and
-params files (`load_yaml`). The sections other layers own (`NESTED_SECTIONS`) are read by
-`read_sections()`, which refuses a key set twice, a NaN or an infinity, a non-mapping section
-and a key that is not a plain name with file and line, because such a mistake can remove a
-safeguard without a word; its mappings remember each key's line for the one config decoder.
-See docs/configuration.md "The sections of other layers".
+"""The config file's nested sections, read strictly, and the one YAML loader (`load_yaml`).
+`read_sections()` refuses a key set twice, a NaN or infinity, a non-mapping section and a key
+that is not a plain name, with file and line, since such a mistake can remove a safeguard
+silently. docs/configuration.md "The sections of other layers".
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
-"""`kalshi record`: every WebSocket frame of the chosen channels, kept raw, for days. The recorder
-is the feed (`WsFeed`) with two sinks: each frame written as received to the hour's segment, and
-the feed's book freshness turned into the manifest's ranges and gaps and `local` records. It
-flushes at most a second apart, stops on a write error with the manifest marked `failed`
-(`DataWriteError`), and holds an advisory lock so one recorder runs per directory. See
-docs/data.md "Recording: `kalshi record`".
+"""`kalshi record`: every WebSocket frame of the chosen channels, kept raw. The feed (`WsFeed`) with
+two sinks: frames to the hour's segment, and book freshness to the manifest. It flushes at most a
+second apart, stops on a write error with the manifest `failed`, and holds a lock so one recorder
+runs per directory. docs/data.md "Recording: `kalshi record`".
 """
 
 from __future__ import annotations

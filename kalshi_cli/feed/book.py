@@ -1,9 +1,7 @@
-"""Local order books kept from a snapshot plus deltas (`LocalBook`, keyed by `Decimal` price so
-sizes stay exact), the per-subscription sequence check (`SeqTracker`), which subscription of a
-channel is read (`Subscriptions`), and one feed source's books behind one lock (`BookSet`). A
-book is fresh only between a full snapshot and the first sign that it may be wrong; while stale
-its deltas are ignored and the trade loop places no new order in that market. See docs/feed.md
-"Keeping books exact" and "When a market is stale".
+"""Local order books from a snapshot plus deltas (`LocalBook`, exact `Decimal` prices), the sequence
+check (`SeqTracker`), which subscription is read (`Subscriptions`), and one source's books behind
+one lock (`BookSet`). A book is fresh only between a snapshot and the first sign it may be wrong;
+while stale no new order goes to its market. docs/feed.md "Keeping books exact".
 """
 
 from __future__ import annotations

@@ -89,13 +89,10 @@ class Cancels:
         )
 
     def withdraw(self, ticker: str, order_id: str, reason: str) -> None:
-        """Withdraw an order (a quote pulled because trading is blocked or its market went
-        stale) off the deciding path, ahead of the calls that are not exits
-        (runner/execution/dispatch.py), so a halt's withdrawals go out side by side. A
-        withdrawal goes out whatever the backoff, and its failure neither extends the backoff
-        nor counts toward SAFE_MODE: the loop tries it again on its next pass (an order whose
-        withdrawal is still out is not sent again), and the client's rate limiter still paces
-        it."""
+        """Withdraw an order (a quote pulled while trading is blocked or its market stale) off the
+        deciding path, ahead of the calls that are not exits. It goes out whatever the backoff,
+        and its failure neither extends the backoff nor counts toward SAFE_MODE: the next pass
+        tries again."""
         if order_id in self._withdrawing:
             return
         self._withdrawing.add(order_id)

@@ -93,13 +93,10 @@ class LoopExecutor:
         in_sync: bool,
         batch: bool = False,
     ) -> bool:
-        """Evaluate and, when allowed, send (or hold in the tick's batch); True when an order
-        went out, waits in the batch, or is on its way (its answer not booked yet). A reducing order
-        larger than the order-size limit goes out in pieces (`RiskEngine.split`), each
-        evaluated and sent once the one before it is booked, until one does not fill in full:
-        the bid it sold into is gone, and the pieces after it would only be killed, each a
-        slot of the rate cap. `batch`: an order that adds to a position waits for `flush` with
-        the tick's others (runner/execution/outbox.py); one that reduces goes at once."""
+        """Evaluate and, when allowed, send (or hold in the tick's batch); True when an order went
+        out, waits in the batch, or is on its way. A reducing order over the size limit goes in
+        pieces (`RiskEngine.split`), each once the one before is booked, until one does not fill
+        in full. `batch`: an adding order waits for `flush`; a reducing one goes at once."""
         # priced at its market's own fee before anything reads its edge (the log, the risk rules)
         pieces = list(self._risk.split(self._risk.priced(intent)))
         went: list[bool] = []  # each piece's, as its answer is booked
