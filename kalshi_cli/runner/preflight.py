@@ -1,9 +1,7 @@
-"""The refusals before anything is sent: a `kalshi trade` start refused on its flags (prod
-without `--live`, prod with no market selection, a strategy named as the assistant), on the
-API key's subaccount or a `--subaccount` the account lacks, on a reconcile that fails or leaves
-an order of unknown outcome, and on positions rebuilt from the state file that differ from the
-exchange's. The session (runner/lifecycle/session.py) runs them in that order; the assembly
-(runner/assembly.py) rebuilds the books with `rebuild` and compares them with `check_positions`.
+"""The refusals before anything is sent: a `kalshi trade` start refused on its flags, on the API
+key's subaccount, on a reconcile that fails or leaves an order of unknown outcome, and on
+positions rebuilt from the state file (`rebuild`) that differ from the exchange's
+(`check_positions`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
 """Where to connect and as whom: `resolve_connection(settings)` is the one place the endpoint, key
-id and private key are decided (the data directory's simulator for `env: sim` without
-`api_base`, otherwise the configured endpoint and key), and `check_state_binding` refuses a state
-file bound to another endpoint or account before anything is sent (exit 20). Warnings go to the
-`warn` callable; this module prints nothing. See docs/configuration.md "Environments" and
-docs/state-file.md "Where it lives".
+id and private key are decided, and `check_state_binding` refuses a state file bound to another
+endpoint or account before anything is sent (exit 20). Warnings go to `warn`; nothing is printed.
 """
 
 from __future__ import annotations

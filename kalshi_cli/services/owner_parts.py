@@ -433,13 +433,10 @@ class PositionBook:
 
 
 def parts_since(store: Store, start: float, subaccount: int) -> Owners:
-    """The parts of every market that has a fill or a settlement at or after `start` (unix
-    seconds; -inf: all) in `subaccount`'s book, booked from the state file as a restart books
-    them (`rebuild`), counting what they realized from `start` (`Owners.realized`). Each market
-    is booked from the last moment before `start` at which the account held nothing there
-    (`FillRepository.from_flat`): every part had ended then, so nothing earlier changes what
-    was realized since, and a day's figures cost about a day's fills, not the history's. Parts
-    are per market: one market's fills never move another's."""
+    """The parts of every market with a fill or settlement at or after `start` in `subaccount`'s
+    book, booked from the state file as a restart books them, counting what they realized since
+    `start`. Each market is booked from its last flat moment before `start`
+    (`FillRepository.from_flat`), so a day's figures cost about a day's fills."""
     tickers = store.fills.fill_tickers(subaccount=subaccount, since=start)
     settled = book_settlements(store.settlements.read(since=start), subaccount)
     tickers.update(s.ticker for s in settled)

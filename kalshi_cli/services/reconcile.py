@@ -382,12 +382,9 @@ def refresh_resting(
 
 def account_resting(client: ReconcileClient, *, numbers: Listed) -> dict[str, Order]:
     """The exchange's resting orders by order id: the client's listing when it acts on one
-    subaccount (`numbers` CLIENTS_OWN) or none is listed, else each of `numbers` listed on its
-    own through a handle on it, an order naming no subaccount given the one it was listed on.
-    An order names its subaccount to direct members only (openapi.yaml
-    `Order.subaccount_number`), and a listing on no subaccount covers every one: listed once
-    for all, subaccount 1's order naming none was imported as the primary's, and a loop on the
-    primary took it for its own."""
+    subaccount or none is listed, else each of `numbers` listed through its own handle, an order
+    naming no subaccount given the one it was listed on (an order names its subaccount to direct
+    members only)."""
     if _one_listing(client, numbers):
         return {o.order_id: o for o in client.orders.iter_orders(status="resting")}
     assert numbers is not CLIENTS_OWN

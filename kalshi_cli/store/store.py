@@ -284,13 +284,9 @@ class Store:
         return self._db.busy_timeout(seconds)
 
     def data_version(self) -> int:
-        """`PRAGMA data_version`: a number that changes when another connection (another
-        process, or another Store in this one) commits to the file, and never for this
-        connection's own writes (those move `total_changes`). Compared only with an earlier
-        value from this same connection. Read from the file, so it fails as any read does;
-        on a file held `exclusive`, which no other connection can commit to, it is not read
-        and never changes. Inside a transaction (BEGIN IMMEDIATE: this connection holds the
-        write lock, so no other commits until it ends) it is read once, at the first ask."""
+        """`PRAGMA data_version`: changes when another connection commits to the file, never for
+        this connection's writes (those move `total_changes`). Not read on an `exclusive` file;
+        inside a transaction read once."""
         if self._exclusive:
             return 0
         db = self._db

@@ -167,13 +167,10 @@ def end_session_group(
     unknown: list[str],
     abandon: threading.Event | None = None,
 ) -> None:
-    """After a stop (not `--once`): with none of the loop's own orders resting, delete the group
-    (orders placed by hand are not in it), which also refuses an order of unknown outcome that
-    lands later. A group kept (one of the loop's cancels failed or was abandoned, or the delete
-    failed) while such an order may still land is triggered, so the exchange cancels the group's
-    orders and refuses it: a live group would take it, and it would rest with nobody to manage
-    it. The group stays listed in the state file for the kill switch. Once a second SIGINT or
-    SIGTERM (`abandon`) gave the stop up, nothing more is asked: the person will not wait."""
+    """After a stop (not `--once`): with none of the loop's orders resting, delete the group, which
+    also refuses an order of unknown outcome that lands later. A group kept while such an order
+    may still land is triggered instead, so it is refused rather than rest unmanaged. The group
+    stays listed for the kill switch. After `abandon`, nothing more is asked."""
     if own_resting == 0 and close_session_group(client, store, group_id, log, abandon):
         return
     if unknown and not (abandon is not None and abandon.is_set()):

@@ -245,13 +245,10 @@ class UnknownOrders:
         ]
 
     def resolve(self, *, guarded: bool = True, markets: Collection[str] | None = None) -> None:
-        """Look each order of unknown outcome up by its client order id (only those in
-        `markets`, when given), waiting for the answers: found, it takes the exchange's state
-        (and counts as resting or filled); still missing `landing_s` after its failure, it
-        can no longer land and was never placed. Never sent again. `guarded=False` (a lookup
-        during the API error guard's backoff, while trading is blocked): the guard hears neither
-        its failure nor its success, so a storm of errors neither extends the backoff nor trips
-        SAFE_MODE again through these lookups."""
+        """Look each order of unknown outcome up by its client order id (only those in `markets`,
+        when given): found, it takes the exchange's state; still missing `landing_s` after its
+        failure, it was never placed. Never sent again. `guarded=False` (during the backoff): the
+        API error guard hears nothing of these lookups."""
         self._settle(self.look(self.in_markets(markets)), guarded=guarded)
 
     def in_markets(self, markets: Collection[str] | None = None) -> dict[str, LostAnswer]:

@@ -234,12 +234,9 @@ def run(
     agent_strategy: str = AGENT,
 ) -> Summary:
     """Run the loop as the options say and return the final summary (also on SIGTERM). A crash
-    inside the loop still cancels the loop's resting orders before it propagates: quotes left
-    on the book with nobody managing them are the costliest way to fail. With `retention`, the
-    state file is pruned in the background while the loop runs (runner/lifecycle/state_prune.py),
-    the day's orders of the config's `agent.strategy` (`agent_strategy`) kept.
-    SIGINT and SIGTERM set `stop`, and a second one `abandon` (`signals`), while this runs; a
-    caller whose stop goes on after it (`trade`) passes its own, which its handlers set then."""
+    inside the loop still cancels its resting orders before it propagates. With `retention`, the
+    state file is pruned in the background, keeping `agent_strategy`'s orders of the day. SIGINT
+    and SIGTERM set `stop`, a second one `abandon` (`signals`)."""
     with _pruning(loop, options, retention, agent_strategy):
         return _run(loop, options, stop=stop, abandon=abandon, fresh_timeout_s=fresh_timeout_s)
 

@@ -342,13 +342,11 @@ class MarketPass:
         return feed.index_view(terms.index_id)
 
     def _strategy_failed(self, member: Member, ticker: str, error: Exception) -> None:
-        """Containment of a strategy (or its model) that raised, hung past its deadline or
-        answered garbage, per market: the decision is skipped and counted, and the loop's
-        quotes in that market that would add to the position are withdrawn (they were placed
-        on the view that now fails). The `strategy_errors_alert`-th failure in a row in one
-        market alerts; a missed deadline, or the `strategy_errors_stop`-th failure within
-        `strategy_errors_window_s` in one market, stops the strategy alone (module
-        docstring)."""
+        """Containment of a strategy that raised, hung past its deadline or answered garbage, per
+        market: the decision is skipped and counted, and the loop's adding quotes there are
+        withdrawn. The `strategy_errors_alert`-th failure in a row alerts; a missed deadline, or
+        the `strategy_errors_stop`-th failure within `strategy_errors_window_s`, stops the
+        strategy alone."""
         name, settings = member.name, self.settings
         key = (name, ticker)
         count = self._strategy_errors.get(key, 0) + 1
@@ -402,13 +400,9 @@ class MarketPass:
         self._stopped(ticker, self._clock.wall(), book, self._loop_view(ticker))
 
     def _keep_within_own(self, ticker: str) -> None:
-        """Withdraw the strategies' resting orders that would take contracts the account holds
-        that are not their own (`OwnOrders.beyond_own`): an order that rested before a person
-        or another strategy bought would sell their contracts once it fills. Asked when what
-        the account holds there, or whose it is, changed (a fill read or told, a settlement, a
-        part given): an order placed or amended since was cut when it was decided, so a
-        requote alone asks nothing. Asked again on each turn while a withdrawal is not booked
-        (one that failed is sent again)."""
+        """Withdraw the strategies' resting orders that would take contracts the account holds that
+        are not their own (`OwnOrders.beyond_own`). Asked when what the account holds there, or
+        whose it is, changed, and again each turn while a withdrawal is not booked."""
         view = self._portfolio.view(ticker)
         held = (view.position, view.unbooked, self._portfolio.owners.parts(ticker))
         if held == self._owns_checked.get(ticker):

@@ -1,9 +1,7 @@
-"""The trade loop when its state file stops taking writes mid-session (disk full, file unwritable,
-write lock held past the busy timeout). An order's intent must be on disk before the order
-leaves, so a loop that cannot write cannot trade: it withdraws what it left on the exchange
-without writing first, triggers the session's order group when something may still rest, and
-ends with `StateFileFailed` (exit 21); `kalshi reconcile` later copies in what the file missed.
-See docs/trade-loop.md "When the state file fails".
+"""The trade loop when its state file stops taking writes mid-session. An intent must be on disk
+before its order leaves, so the loop withdraws what it left on the exchange without writing,
+triggers the session's order group when something may still rest, and ends with `StateFileFailed`
+(exit 21). docs/trade-loop.md "When the state file fails".
 """
 
 from __future__ import annotations

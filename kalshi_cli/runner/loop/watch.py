@@ -258,13 +258,10 @@ class LoopWatch:
             self._log.emit("market_reopened", {"ticker": ticker, "event_type": kind, **detail})
 
     def _first_grant(self) -> None:
-        """The feed's first lifecycle subscription, once granted, is a gap to the loop: what
-        the channel said between the start's listing of the markets and the grant (a pause, a
-        close) is never said on it. The feed does not report that grant as a gap, so `kalshi
-        watch` and `kalshi record` do not report one at every start; the loop reads its markets'
-        state once when it first sees the subscription (a feed without one, a test's or the
-        REST poller's, has nothing to see), by the read a gap makes. Asked each tick until
-        then, and never after: a later grant (a reconnect) is reported by the feed as a gap."""
+        """The feed's first lifecycle subscription, once granted, is a gap to the loop: what was
+        said between the start's listing and the grant is never said on it. The loop reads its
+        markets once when it first sees the subscription; a later grant is reported by the feed
+        as a gap."""
         if self._granted_once:
             return
         session = getattr(getattr(self._feed, "ws", None), "session", None)
@@ -431,13 +428,9 @@ class LoopWatch:
         return self._feed.data_age(ticker) >= self._risk.limits.stale_after_s
 
     def withheld(self, intent: Intent) -> str | None:
-        """Why this order may not go out now by the rules the watch keeps (None: it may): its
-        market closed (the market pass decides nothing there) or stale (`withdraw` pulls every
-        quote there), whichever way it points; or, for one that is not reduce-only, a blocking
-        state (`withdraw` pulls those: the trading state and the circuit breaker as last seen,
-        the pause read now, a maintenance window). Asked of an order decided earlier that has
-        not gone yet: a replacement whose cancels were answered after its decision
-        (runner/execution/execution.py `_since_decided`)."""
+        """Why this order may not go out now by the watch's rules (None: it may): its market closed
+        or stale, or, unless reduce-only, a blocking state. Asked of an order decided earlier
+        that has not gone yet (`_since_decided`)."""
         ticker = intent.ticker
         if ticker in self._closed:
             return "market closed"

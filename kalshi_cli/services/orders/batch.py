@@ -509,13 +509,10 @@ def _resolve_unknown(service: OrderService, row: BatchRow, reason: str) -> RowOu
 def _settle_earlier(
     service: OrderService, rows: list[BatchRow], say: Callable[[str], None]
 ) -> dict[str, str]:
-    """Rows an earlier run recorded without learning what became of them (`pending`: it was
-    killed mid-request; `unknown`: its answer was lost) looked up by their ids. Found, each is
-    recorded as the exchange has it. Not found, it may still land until its landing window
-    ends (`reconcile.landing_wait_s`): the run waits that out, says so, and looks again; not
-    found then, it was never placed, and is marked so (`reconcile.mark_never_placed`), which
-    makes the row's next attempt the one this run sends. A lookup that fails leaves the row
-    unknown: never sent. Returns a note for each row settled here, by id."""
+    """Rows an earlier run recorded without learning their outcome, looked up by their ids: found,
+    recorded as the exchange has it; not found, the run waits out its landing window and looks
+    again, then marks it never placed (`reconcile.mark_never_placed`) so this run sends it. A
+    failed lookup leaves the row unknown. Returns a note per row settled, by id."""
     from kalshi_cli.services.reconcile import landing_wait_s, mark_never_placed
     from kalshi_cli.store.records import PENDING, UNKNOWN
 

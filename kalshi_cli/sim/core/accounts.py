@@ -1,9 +1,6 @@
-"""The simulated exchange's accounts: cash, positions, collateral held for resting orders, the
-maker fee reserve, and how one side of a fill moves an account. `Ledger` is a part of the
-`Exchange` (sim/core/exchange.py) over its `Reference`; the matching engine reaches it through
-the narrow `EngineAccounts` it implements. The money, fee and collateral rules, and why a
-maker's available cash never goes below zero: docs/simulator.md "Accounts: money, fees and
-collateral".
+"""The simulated exchange's accounts: cash, positions, collateral for resting orders, the maker fee
+reserve, and how one side of a fill moves an account. The matching engine reaches `Ledger`
+through `EngineAccounts`. docs/simulator.md "Accounts: money, fees and collateral".
 """
 
 from __future__ import annotations

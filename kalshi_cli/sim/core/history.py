@@ -191,13 +191,9 @@ class History:
         return moved_all
 
     def archive_orders(self, before: float, *, read_in_process: Collection[str] = ()) -> int:
-        """As `archive_fills`, for the finished (canceled or executed) orders of every account
-        a client can read, last updated before `before` (`orders_updated_ts`; a resting order
-        never moves): they leave the live list, the order index and nothing else (the account's
-        used client order ids keep theirs, so a reused one is still refused) for the account's
-        compact `OrderArchive`. `orders()` and `order()` still answer with them, equal, in the
-        order placed. Returns how many moved. Nothing due, nothing looked at, as above;
-        `read_in_process` as there."""
+        """As `archive_fills`, for finished orders last updated before `before`: they leave the live
+        list and the order index for the account's `OrderArchive` (their client ids stay used);
+        `orders()` and `order()` still answer with them, in order. Returns how many moved."""
         if before <= self._orders_due:
             return 0
         due = self._ref.now()

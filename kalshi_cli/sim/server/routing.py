@@ -363,13 +363,9 @@ def query_subaccount(ctx: RequestContext) -> int | None:
 
 
 def other_shard(ctx: RequestContext, *, auto_route: bool = False) -> bool:
-    """True when the request asks for a shard the simulator does not have (the `subaccount`
-    query parameter is validated here and resolved by `sim/server/routes/subaccounts.py`).
-
-    The portfolio list filters take `exchange_index` >= 0; the single-order write paths take
-    the `ExchangeIndex` schema, where -1 asks for auto-routing. An operation that does not
-    declare the parameter ignores it, whatever its value (`SHARD_QUERY`): cancel-all cancels
-    on every shard, as the spec says."""
+    """True when the request asks for a shard the simulator does not have. The list filters take
+    `exchange_index` >= 0, the single-order writes also -1 (auto-routing); an operation that does
+    not declare the parameter ignores it (`SHARD_QUERY`)."""
     query_subaccount(ctx)
     if ctx.operation not in SHARD_QUERY:
         return False
