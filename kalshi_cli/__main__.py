@@ -1,8 +1,5 @@
-"""`kalshi` console script and `python -m kalshi_cli`.
-
-The error policy itself (one line per KalshiError with its exit code, tracebacks only with
-KALSHI_DEBUG=1 and never with locals) lives in `kalshi_cli.cli.app.KalshiGroup.main`, so Typer's
-test runner sees exactly what the installed script does.
+"""`kalshi` console script and `python -m kalshi_cli`. The error policy lives in
+`kalshi_cli.cli.app.KalshiGroup.main`, so Typer's test runner sees what the script does.
 """
 
 from __future__ import annotations

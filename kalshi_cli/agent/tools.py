@@ -650,12 +650,10 @@ class AgentTools:
         run: Callable[[], _Written],
         opener: Callable[[], Store] | None = None,
     ) -> dict[str, Any]:
-        """Run a write tool and record the call, whatever came of it. A write that was made is
-        answered even when the audit cannot take its row (the kill switch cancels with a broken
-        state file): the answer then says so. A write whose request left and whose answer was
-        lost, or could not be recorded, is `unknown`: it may have been made, which a row
-        `refused` would deny to whoever reads the audit. `opener`: the state file the row goes
-        to, when not the tools' own (the kill switch's)."""
+        """Run a write tool and record the call, whatever came of it. A write made is answered even
+        when the audit cannot take its row (the answer says so). A write whose answer was lost or
+        not recorded is `unknown`, never `refused`. `opener`: the state file the row goes to,
+        when not the tools' own."""
         from kalshi_cli.store import OrderNotRecorded
 
         record = partial(self._record, tool, arguments, opener=opener)

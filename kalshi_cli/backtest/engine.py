@@ -406,12 +406,10 @@ def execute(
     strategies: Lookup | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> RunArtifacts:
-    """The run itself: the state file is written into `workdir`, the loop's event log to
-    `log_path` (none by default: formatting every event costs a busy replay a third of its
-    time). `source` is the data set as a sweep's worker holds it (dataset.py); by default
-    the records are read from `spec.data`'s files. `strategies`: the command's lookup, which
-    found the spec's strategies once (`BacktestSpec.lineup`). `progress`: told the percent of
-    the run's span replayed each time it grows (`_Replayed`)."""
+    """The run itself: the state file in `workdir`, the event log to `log_path` (none by default:
+    formatting every event is costly). `source`: the data set as a worker holds it, else
+    `spec.data`'s files. `strategies`: the command's lookup. `progress`: told the percent
+    replayed."""
     from kalshi_cli.runner.assembly import Parts, build_loop
     from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
     from kalshi_cli.services.reconcile import sync_settlements

@@ -1,8 +1,6 @@
-"""Checks that ask the exchange: positions, exposure, api and exchange (maintenance). Positions and
-exposure are read from the exchange, not the state file, because a check that trusted the trade
-loop's books would miss exactly the failures it exists for, and they use the risk engine's
-limits on every subaccount; an exchange that does not answer makes them UNKNOWN but the api
-check CRITICAL. See docs/checks.md "What each check reads" and "The checks".
+"""Checks that ask the exchange: positions, exposure, api and exchange. Positions and exposure are
+read from the exchange, not the state file (a check trusting the loop's books would miss the
+failures it exists for), against the risk limits on every subaccount. docs/checks.md.
 """
 
 from __future__ import annotations

@@ -243,12 +243,9 @@ class _UnavailableStateStore:
 
 
 class _RunsAlertState:
-    """The alert state as one run of checks uses it: the time its calls take is added up
-    (`spent`, seconds: not the webhooks', whose deadline it must not use up), and another
-    writer's lock is waited for at most once a run. Once a call has waited the busy timeout for
-    it, the next ones do not wait (`impatient`: a busy timeout of 0); a record the lock refuses
-    is left unrecorded and named in one problem (`problems`), and reads, which the state file's
-    WAL lets past a writer, go on de-duplicating."""
+    """The alert state as one run of checks uses it: the time its calls take is added up (`spent`),
+    and another writer's lock is waited for at most once a run (then `impatient`); a record the
+    lock refuses is named in `problems`, and reads go on de-duplicating."""
 
     def __init__(
         self,

@@ -1,9 +1,5 @@
-"""Time, injected.
-
-Everything that depends on time (signing timestamps, rate-limit buckets, heartbeats, daily P&L,
-the simulator's price paths) takes a `Clock`, so tests move time forward instead of sleeping.
-`wall()` is Unix time in seconds; `monotonic()` only ever moves forward and is the one to measure
-intervals with.
+"""Time, injected: everything that depends on time takes a `Clock`, so tests move time instead of
+sleeping. `wall()` is Unix seconds; `monotonic()` only moves forward and measures intervals.
 """
 
 from __future__ import annotations

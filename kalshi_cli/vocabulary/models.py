@@ -547,13 +547,10 @@ class Order(Answer, frozen=True, kw_only=True):
 
 
 class Fill(Answer, frozen=True, kw_only=True):
-    """One fill. The spec's `ticker` and `market_ticker` are the same market (the wire has
-    sent either); a fill without `fill_id` is named by its `trade_id`.
-
-    No defaults in money: the contracts, the price, the fee, the direction (`book_side`, or the
-    older `side` and `action`), the order and the market have none, so a fill lacking one does
-    not decode. Read as zeros and as "bought YES" they went straight into the portfolio; the
-    listings quarantine such a fill instead (`client.fill_quarantine.FillQuarantine`)."""
+    """One fill. The spec's `ticker` and `market_ticker` are the same market; a fill without
+    `fill_id` is named by its `trade_id`. No defaults in money: a fill lacking its contracts,
+    price, fee, direction, order or market does not decode, and the listings quarantine it
+    (`client.fill_quarantine.FillQuarantine`)."""
 
     fill_id: str = ""
     trade_id: str = ""

@@ -1,9 +1,7 @@
-"""How a crypto market settles on the reference index Kalshi streams (the trimmed mean of the
-index's one-second values in `[close - 60 s, close)`, YES read from the market's strike fields,
-the index from its rules text), shared by the simulator that settles such markets and the
-fair-value model that prices them, so the two can never disagree on the rule; the model's pure
-float functions are here too. See docs/models.md "`builtin:crypto`: the crypto model shipped
-with the package" and docs/simulator.md "Crypto markets".
+"""How a crypto market settles on the reference index Kalshi streams (the trimmed mean of its
+one-second values in `[close - 60 s, close)`), shared by the simulator that settles and the model
+that prices, so the two never disagree; the model's float functions are here too. docs/models.md
+"`builtin:crypto`" and docs/simulator.md "Crypto markets".
 """
 
 from __future__ import annotations
