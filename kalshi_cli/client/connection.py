@@ -645,12 +645,9 @@ def time_window(ticker: str | None, min_ts: int | None, max_ts: int | None) -> P
 def listed_items(
     fields: Mapping[str, msgspec.Raw], key: str, *, required: bool
 ) -> list[msgspec.Raw]:
-    """The answer's list `key`, each item its bytes. A null list is none (Go encodes an empty
-    slice as null). A missing one is none only where the spec lets the answer leave it out
-    (`required` False, said at the call); where the spec requires it, the answer cannot be read:
-    `AnswerUnreadable`, as for a page that does not decode, so a caller that treats an unreadable
-    listing as unknown (the kill switch's proof, reconciliation, the checks) does so here too,
-    never reading `200 {}` as "nothing listed"."""
+    """The answer's list `key`, each item its bytes. A null list is none (Go's empty slice). A
+    missing one is none only where the spec lets the answer leave it out (`required` False);
+    where required, `AnswerUnreadable`, so no caller reads `200 {}` as "nothing listed"."""
     raw = fields.get(key)
     if raw is None:
         if required:

@@ -314,12 +314,9 @@ def _mark_failed(root: Path, request: DownloadRequest, error: str) -> None:
 
 
 def stage_name(ticker: object) -> str:
-    """A ticker as a file name inside the staging directory. Kalshi's tickers are letters,
-    digits and `-`, but a file named after whatever an answer holds would land wherever a
-    `/`, a `..` or an absolute path sends it, outside `--out`; so every character but letters,
-    digits, `-` and `_` is percent-encoded (`.` too: `..` is `%2E%2E`), which keeps an ordinary
-    ticker's name as it was (a staged download from before resumes) and makes two tickers two
-    names."""
+    """A ticker as a file name inside the staging directory: every character but letters, digits,
+    `-` and `_` is percent-encoded (`.` too), so no answer can place a file outside `--out`, an
+    ordinary ticker keeps its name, and two tickers are two names."""
     return quote(str(ticker), safe="-_").replace(".", "%2E").replace("~", "%7E")
 
 

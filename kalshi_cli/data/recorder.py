@@ -251,12 +251,9 @@ class Recorder:
     # ---------------------------------------------------------------- internals
 
     def _resume(self, earlier: dict[str, Any] | None) -> None:
-        """A recorder started in a data set an earlier recorder wrote (systemd restarting it
-        after a crash, a reboot) adds to it: the earlier runs' segments, coverage, tickers and
-        channels stay in the manifest, the data set starts when the first run started, and
-        the outage from the last run's end to now is a gap of the feed. Without this, the new
-        manifest would list this run alone, and the earlier frames and the outage would vanish
-        from `data info` and from the backtests' view of the gaps."""
+        """A recorder started in a data set an earlier recorder wrote adds to it: the earlier runs'
+        segments, coverage, tickers and channels stay in the manifest, the data set starts when
+        the first run did, and the outage since the last run's end is a gap of the feed."""
         if earlier is None or earlier.get("source") != "record":
             return
         segments = earlier.get("segments") or {}

@@ -756,12 +756,10 @@ def book_cancel(
     *,
     subaccount: int | Callable[[], int | None] | None = None,
 ) -> bool:
-    """The one rule a cancel is booked by, whoever sent it (`kalshi order cancel`, the trade
-    loop, the kill switch): answered, the order is cancelled and nothing rests
-    (`mark_cancelled`). Refused (the order no longer rests), by the order read back after it
-    (`read`): a read still showing it resting lags the write that ended it and books nothing;
-    one showing it ended is booked as any read is (`book_read`: its status, counts, price and
-    total). True when the row changed."""
+    """The one rule a cancel is booked by, whoever sent it: answered, the order is cancelled and
+    nothing rests (`mark_cancelled`). Refused, by the order read back (`read`): a read still
+    showing it resting lags the write and books nothing; one showing it ended is booked
+    (`book_read`). True when the row changed."""
     if read is None:
         return store.orders.mark_cancelled(order_id)
     if read.status == RESTING:
