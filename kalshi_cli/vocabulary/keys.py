@@ -105,8 +105,9 @@ def load_private_key(
 
     Returns the key and a list of warnings (a key file readable by group or others); with
     `refuse_loose_permissions` (prod) such a file is refused. Every failure is a `CredentialsError`
-    naming the file and the fix, never the key material. An RSA key is checked for consistency once
-    per process (`_CHECKED`: OpenSSL may misbehave on an invalid one), except one `generated_here`.
+    naming the file and the fix, never the key material. An RSA key is checked for consistency
+    (OpenSSL may misbehave on an invalid one) once per process (`_CHECKED`), but not one
+    `generated_here`.
     """
     warnings: list[str] = []
     source: str
